@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+// EmoPipe: one target per layer; imports point down the layers only.
+//
+//   emopipe (CLI) → EmoStages → EmoPipeline → EmoStore → EmoCore
+//                            ↘ EmoFeatures → EmoMedia → (FFmpeg, libsndfile)
+//                            ↘ EmoModel → EmoNN
+import PackageDescription
+
+let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "EmoPipe",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "emopipe", targets: ["emopipe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages.
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev",
+                                         "libswscale-dev", "libswresample-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+
+        // Dataset vocabulary (RAVDESS names, labels), hashing, progress, logging.
+        .target(name: "EmoCore", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swift5),
+        // Media decoding and probing: FFmpeg and libsndfile.
+        .target(name: "EmoMedia", dependencies: ["CFFmpeg", "CSndFile"], swiftSettings: swift5),
+        // Features computed from decoded media: log-mel spectrograms, face crops.
+        .target(name: "EmoFeatures", dependencies: ["EmoMedia", "CFFmpeg"], swiftSettings: swift5),
+        // Provenance database (SQLite through GRDB) and the sharded tensor cache.
+        .target(name: "EmoStore", dependencies: [
+            "EmoCore", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: swift5),
+        // DAG definitions, manifests, fingerprints, the work-directory lock, the runner.
+        .target(name: "EmoPipeline", dependencies: ["EmoCore", "EmoStore", "Yams"], swiftSettings: swift5),
+        // Neural-network engine: tensors, autograd, layers, optimizers. Knows nothing of media.
+        .target(name: "EmoNN", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: swift5),
+        // The multimodal emotion model built on the engine.
+        .target(name: "EmoModel", dependencies: ["EmoNN"], swiftSettings: swift5),
+        // The pipeline's stages, one file each.
+        .target(name: "EmoStages", dependencies: [
+            "EmoCore", "EmoMedia", "EmoFeatures", "EmoStore", "EmoPipeline", "EmoModel",
+        ], swiftSettings: swift5),
+        // The command-line interface.
+        .executableTarget(name: "emopipe", dependencies: [
+            "EmoStages", "EmoPipeline", "EmoStore", "EmoCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swift5),
+
+        .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore"], swiftSettings: swift5),
+        .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "CSndFile"], swiftSettings: swift5),
+        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoFeatures", "EmoMedia", "CSndFile"], swiftSettings: swift5),
+        .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
+        .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore"], swiftSettings: swift5),
+        .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore"], swiftSettings: swift5),
+        .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], swiftSettings: swift5),
+    ]
+)

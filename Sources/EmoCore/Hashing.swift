@@ -1,0 +1,40 @@
+import Crypto
+import Foundation
+
+/// SHA-256 helpers: streamed over files, and over bytes or strings.
+///
+///     let digest = try SHA256Hex.file(atPath: "/data/Actor_01/03-01-01-01-01-01-01.wav")
+public enum SHA256Hex {
+    /// Hashes a file in 1 MiB reads, so memory stays flat whatever the file size.
+    public static func file(atPath path: String) throws -> (hex: String, size: Int64) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw EmoError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var hasher = SHA256()
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        var total: Int64 = 0
+        while true {
+            let n = read(fd, buffer.baseAddress, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw EmoError.io(path: path, reason: "read failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            total += Int64(n)
+        }
+        return (hex(hasher.finalize()), total)
+    }
+
+    public static func of(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
+    public static func of(_ string: String) -> String { of(Data(string.utf8)) }
+
+    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](); out.reserveCapacity(64)
+        for byte in digest { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

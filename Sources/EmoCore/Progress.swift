@@ -1,0 +1,75 @@
+import Foundation
+
+/// Progress of a long piece of work: items done, rate and ETA.
+///
+/// On a terminal it redraws one status line on stderr (at most 10 times a second); otherwise it
+/// logs a plain line every `logInterval` seconds and at the end, so CI logs stay readable.
+///
+///     let progress = ProgressReporter(label: "ingest", total: files.count, unit: "files")
+///     for f in files { work(f); progress.advance() }
+///     progress.finish()
+public final class ProgressReporter: @unchecked Sendable {
+    public let label: String
+    public let total: Int
+    public let unit: String
+    private let isTerminal: Bool
+    private let logInterval: TimeInterval
+    private let started = Date()
+    private let lock = NSLock()
+    private var done = 0
+    private var failed = 0
+    private var lastDraw = Date.distantPast
+    private var finished = false
+    private let write: (String) -> Void
+
+    public init(label: String, total: Int, unit: String = "items",
+                isTerminal: Bool = isatty(STDERR_FILENO) != 0, logInterval: TimeInterval = 5,
+                write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+        self.label = label; self.total = total; self.unit = unit
+        self.isTerminal = isTerminal; self.logInterval = logInterval; self.write = write
+    }
+
+    public func advance(by n: Int = 1, failed newFailures: Int = 0) {
+        lock.lock(); defer { lock.unlock() }
+        done += n; failed += newFailures
+        let now = Date()
+        let due = isTerminal ? now.timeIntervalSince(lastDraw) >= 0.1 : now.timeIntervalSince(lastDraw) >= logInterval
+        if due && done < total {
+            lastDraw = now
+            emit(final: false, now: now)
+        }
+    }
+
+    public func finish() {
+        lock.lock(); defer { lock.unlock() }
+        guard !finished else { return }
+        finished = true
+        emit(final: true, now: Date())
+    }
+
+    /// The status text, e.g. `ingest 512/960 (53%) 412.3 files/s ETA 1s, 2 failed`.
+    public func line(now: Date = Date()) -> String {
+        let elapsed = max(now.timeIntervalSince(started), 1e-6)
+        let rate = Double(done) / elapsed
+        var text = "\(label) \(done)/\(total)"
+        if total > 0 { text += " (\(Int(Double(done) * 100 / Double(total)))%)" }
+        text += String(format: " %.1f %@/s", rate, unit)
+        if done < total, rate > 0 { text += " ETA " + Self.duration(Double(total - done) / rate) }
+        else { text += " in " + Self.duration(elapsed) }
+        if failed > 0 { text += ", \(failed) failed" }
+        return text
+    }
+
+    private func emit(final: Bool, now: Date) {
+        let text = line(now: now)
+        if isTerminal { write("\r\u{1B}[K" + text + (final ? "\n" : "")) }
+        else { write(text + "\n") }
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        if seconds < 10 { return String(format: "%.1fs", seconds) }
+        let s = Int(seconds.rounded())
+        if s < 3600 { return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s" }
+        return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
+    }
+}

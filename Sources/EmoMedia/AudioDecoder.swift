@@ -1,0 +1,73 @@
+// Mono float audio at a requested rate, from WAV (libsndfile) or any container libav reads.
+
+public struct DecodedAudio: Sendable {
+    public var samples: [Float]
+    public var sampleRate: Int
+    public var sourceSampleRate: Int
+    public var sourceChannels: Int
+    public var durationSeconds: Double
+
+    public init(samples: [Float], sampleRate: Int, sourceSampleRate: Int, sourceChannels: Int) {
+        self.samples = samples
+        self.sampleRate = sampleRate
+        self.sourceSampleRate = sourceSampleRate
+        self.sourceChannels = sourceChannels
+        self.durationSeconds = sampleRate > 0 ? Double(samples.count) / Double(sampleRate) : 0
+    }
+}
+
+/// What decoded audio must satisfy to be usable; failing it is a MediaError, like a damaged file.
+public struct AudioRequirements: Sendable, Equatable {
+    public var minimumSamples: Int
+    public var rejectSilence: Bool
+
+    public init(minimumSamples: Int = 1, rejectSilence: Bool = true) {
+        self.minimumSamples = minimumSamples
+        self.rejectSilence = rejectSilence
+    }
+
+    public static let `default` = AudioRequirements()
+}
+
+public enum AudioDecoder {
+    /// "soxr" when libswresample has libsoxr (Debian 12 does), else "swr" (its own high-quality filter).
+    public static var resamplerEngine: String { MonoResampler.engine }
+
+    /// Mono float samples at `sampleRate`: wav via libsndfile (any chunk layout; channels averaged),
+    /// anything else via libavformat/libavcodec from the first audio stream. Resampling is done by
+    /// libswresample with soxr at very high precision, single-threaded, so output is deterministic.
+    /// Integer PCM at the source rate comes back exact: 16-bit samples are n/32768.
+    public static func decodeMono(path: String, sampleRate: Int,
+                                  requirements: AudioRequirements = .default) throws(MediaError) -> DecodedAudio {
+        guard (1...768_000).contains(sampleRate) else {
+            throw .invalidArgument(path: path, reason: "sample rate \(sampleRate) Hz is out of range")
+        }
+        let audio = FileChecks.isWavPath(path)
+            ? try decodeWav(path: path, sampleRate: sampleRate)
+            : try LibavAudio.decodeMono(path: path, sampleRate: sampleRate)
+        try check(audio, path: path, requirements: requirements)
+        return audio
+    }
+
+    /// Rejects audio that would poison features: non-finite samples, too few samples, digital silence.
+    public static func check(_ audio: DecodedAudio, path: String,
+                             requirements: AudioRequirements) throws(MediaError) {
+        if audio.samples.contains(where: { !$0.isFinite }) { throw .containsNaN(path: path) }
+        if audio.samples.count < requirements.minimumSamples {
+            throw .tooShort(path: path, samples: audio.samples.count, minimum: requirements.minimumSamples)
+        }
+        if requirements.rejectSilence, !audio.samples.isEmpty, audio.samples.allSatisfy({ $0 == 0 }) {
+            throw .silentAudio(path: path)
+        }
+    }
+
+    private static func decodeWav(path: String, sampleRate: Int) throws(MediaError) -> DecodedAudio {
+        let input = try SndFileInput.open(path)
+        let interleaved = try input.readInterleaved()
+        let channels = Int(input.info.channels), sourceRate = Int(input.info.samplerate)
+        let mono = try WavMixer.mono(interleaved, channels: channels, sourceRate: sourceRate,
+                                     targetRate: sampleRate, path: path)
+        return DecodedAudio(samples: mono, sampleRate: sampleRate,
+                            sourceSampleRate: sourceRate, sourceChannels: channels)
+    }
+}

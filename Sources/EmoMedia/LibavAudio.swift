@@ -1,0 +1,144 @@
+// Audio from containers (AAC, MP3 in mp4, ...) through libavcodec, mixed to mono and resampled.
+import CFFmpeg
+
+/// libav error codes that are function-like macros in C and so not imported into Swift.
+enum AVCode {
+    static let eof: Int32 = -0x2046_4F45            // AVERROR_EOF = -MKTAG('E','O','F',' ')
+    static let again: Int32 = -Int32(EAGAIN)         // AVERROR(EAGAIN)
+}
+
+/// An opened decoder for one stream; freed when the value goes away.
+struct AudioCodec: ~Copyable {
+    let context: UnsafeMutablePointer<AVCodecContext>
+
+    static func open(_ stream: UnsafeMutablePointer<AVStream>, path: String,
+                     log: LogCapture) throws(MediaError) -> AudioCodec {
+        let parameters = stream.pointee.codecpar!
+        let name = String(cString: avcodec_get_name(parameters.pointee.codec_id))
+        guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
+            throw .unsupportedCodec(path: path, codec: name)
+        }
+        guard let context = avcodec_alloc_context3(codec) else {
+            throw .decodeFailed(path: path, reason: "out of memory")
+        }
+        let decoder = AudioCodec(context: context)
+        var status = avcodec_parameters_to_context(context, parameters)
+        if status < 0 { throw .decodeFailed(path: path, reason: LibavLog.reason(status, log)) }
+        context.pointee.pkt_timebase = stream.pointee.time_base
+        context.pointee.thread_count = 1  // deterministic, and callers already run files in parallel
+        status = avcodec_open2(context, codec, nil)
+        if status < 0 { throw .decodeFailed(path: path, reason: "\(name): \(LibavLog.reason(status, log))") }
+        return decoder
+    }
+
+    deinit {
+        var owned: UnsafeMutablePointer<AVCodecContext>? = context
+        avcodec_free_context(&owned)
+    }
+}
+
+enum LibavAudio {
+    static func decodeMono(path: String, sampleRate: Int) throws(MediaError) -> DecodedAudio {
+        try LibavLog.capturing { (log) throws(MediaError) -> DecodedAudio in
+            let input = try LibavInput.open(path, log: log)
+            let stream = try audioStream(input, log: log)
+            for other in input.streams where other != stream { other.pointee.discard = AVDISCARD_ALL }
+            let decoder = try AudioCodec.open(stream, path: path, log: log)
+            var sink = MonoSink(path: path, outRate: Int32(sampleRate))
+            try pump(input, stream: stream, decoder: decoder, sink: &sink, log: log)
+            try sink.finish()
+            return DecodedAudio(samples: sink.samples, sampleRate: sampleRate,
+                                sourceSampleRate: Int(sink.sourceRate), sourceChannels: Int(sink.sourceChannels))
+        }
+    }
+
+    /// The first audio stream. Header-only opening is enough for mp4 (skipping avformat_find_stream_info
+    /// avoids decoding video); formats whose headers lack audio parameters get the full look.
+    private static func audioStream(_ input: borrowing LibavInput,
+                                    log: LogCapture) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
+        func first() -> UnsafeMutablePointer<AVStream>? {
+            input.streams.first { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
+        }
+        if let stream = first(), stream.pointee.codecpar.pointee.sample_rate > 0,
+           stream.pointee.codecpar.pointee.ch_layout.nb_channels > 0 {
+            return stream
+        }
+        try input.findStreamInfo(log: log)
+        guard let stream = first() else { throw .noAudioStream(path: input.path) }
+        return stream
+    }
+
+    /// Demux → decode → sink, then drain the decoder. Any damaged packet fails the file: a dataset
+    /// pipeline should drop a damaged clip with a reason rather than learn from a glitch.
+    private static func pump(_ input: borrowing LibavInput, stream: UnsafeMutablePointer<AVStream>,
+                             decoder: borrowing AudioCodec, sink: inout MonoSink,
+                             log: LogCapture) throws(MediaError) {
+        var packet = av_packet_alloc()
+        var frame = av_frame_alloc()
+        defer { av_packet_free(&packet); av_frame_free(&frame) }
+        guard let packet, let frame else { throw .decodeFailed(path: input.path, reason: "out of memory") }
+        while true {
+            let read = av_read_frame(input.context, packet)
+            if read == AVCode.eof { break }
+            if read < 0 { throw .truncated(path: input.path, reason: LibavLog.reason(read, log)) }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == stream.pointee.index else { continue }
+            let sent = avcodec_send_packet(decoder.context, packet)
+            if sent < 0 { throw .decodeFailed(path: input.path, reason: LibavLog.reason(sent, log)) }
+            try drain(decoder, frame: frame, sink: &sink, path: input.path, log: log)
+        }
+        _ = avcodec_send_packet(decoder.context, nil)  // enter draining mode
+        try drain(decoder, frame: frame, sink: &sink, path: input.path, log: log)
+    }
+
+    private static func drain(_ decoder: borrowing AudioCodec, frame: UnsafeMutablePointer<AVFrame>,
+                              sink: inout MonoSink, path: String, log: LogCapture) throws(MediaError) {
+        while true {
+            let got = avcodec_receive_frame(decoder.context, frame)
+            if got == AVCode.again || got == AVCode.eof { return }
+            if got < 0 { throw .decodeFailed(path: path, reason: LibavLog.reason(got, log)) }
+            defer { av_frame_unref(frame) }
+            try sink.consume(frame)
+        }
+    }
+}
+
+/// Collects decoded frames as mono Float at the target rate, (re)building the resampler when the
+/// stream's format changes (e.g. an AAC stream that switches layout mid-file).
+struct MonoSink {
+    let path: String
+    let outRate: Int32
+    var samples: [Float] = []
+    private(set) var sourceRate: Int32 = 0
+    private(set) var sourceChannels: Int32 = 0
+    private var sourceFormat: Int32 = -1
+    private var resampler: MonoResampler?
+
+    init(path: String, outRate: Int32) { self.path = path; self.outRate = outRate }
+
+    mutating func consume(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+        let f = frame.pointee
+        if resampler == nil || f.sample_rate != sourceRate || f.ch_layout.nb_channels != sourceChannels
+            || f.format != sourceFormat {
+            try finish()
+            do {
+                resampler = try MonoResampler(inLayout: f.ch_layout, inFormat: AVSampleFormat(rawValue: f.format),
+                                              inRate: f.sample_rate, outRate: outRate)
+            } catch {
+                throw .decodeFailed(path: path, reason: error.reason)
+            }
+            (sourceRate, sourceChannels, sourceFormat) = (f.sample_rate, f.ch_layout.nb_channels, f.format)
+        }
+        let planes = UnsafeMutableRawPointer(f.extended_data).assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
+        let status = resampler!.convert(planes, count: f.nb_samples, into: &samples)
+        if status < 0 { throw .decodeFailed(path: path, reason: LibavLog.describe(status)) }
+    }
+
+    /// Flushes the filter tail of the current resampler.
+    mutating func finish() throws(MediaError) {
+        guard let resampler else { return }
+        let status = resampler.flush(into: &samples)
+        if status < 0 { throw .decodeFailed(path: path, reason: LibavLog.describe(status)) }
+        self.resampler = nil
+    }
+}

@@ -1,0 +1,161 @@
+// Containers through libavformat: opening, classifying failures, and reading stream facts.
+import CFFmpeg
+import Foundation
+
+/// An open AVFormatContext; closed when the value goes away.
+struct LibavInput: ~Copyable {
+    let path: String
+    let context: UnsafeMutablePointer<AVFormatContext>
+    let fileSize: Int64
+
+    /// Opens the container (header only). Limits keep a later `findStreamInfo` cheap:
+    /// RAVDESS mp4s carry everything in the moov header.
+    static func open(_ path: String, log: LogCapture) throws(MediaError) -> LibavInput {
+        let size = try FileChecks.requireNonEmptyFile(path)
+        guard var context = avformat_alloc_context() else {
+            throw .unreadable(path: path, reason: "out of memory")
+        }
+        context.pointee.probesize = 1 << 20
+        context.pointee.max_analyze_duration = Int64(AV_TIME_BASE) / 2
+        var maybeContext: UnsafeMutablePointer<AVFormatContext>? = context
+        let opened = avformat_open_input(&maybeContext, path, nil, nil)  // frees the context on failure
+        guard opened >= 0, let ready = maybeContext else {
+            throw classifyOpenFailure(path, code: opened, log: log)
+        }
+        context = ready
+        let input = LibavInput(path: path, context: context, fileSize: size)
+        try input.checkIndexFitsFile()
+        return input
+    }
+
+    /// Reads the first packets (within the limits set at open) to complete codec parameters.
+    func findStreamInfo(log: LogCapture) throws(MediaError) {
+        let found = avformat_find_stream_info(context, nil)
+        if found < 0 { throw .truncated(path: path, reason: LibavLog.reason(found, log)) }
+    }
+
+    deinit {
+        var owned: UnsafeMutablePointer<AVFormatContext>? = context
+        avformat_close_input(&owned)
+    }
+
+    var streams: [UnsafeMutablePointer<AVStream>] {
+        let count = Int(context.pointee.nb_streams)
+        guard count > 0, let list = context.pointee.streams else { return [] }
+        return (0..<count).compactMap { list[$0] }
+    }
+
+    func facts() -> MediaFacts {
+        let c = context.pointee
+        let duration = c.duration > 0 ? Double(c.duration) / Double(AV_TIME_BASE) : nil
+        let container = c.iformat.map { String(cString: $0.pointee.name) } ?? "unknown"
+        return MediaFacts(container: container, durationSeconds: duration,
+                          bitRate: c.bit_rate > 0 ? Int(c.bit_rate) : nil,
+                          streams: streams.map(StreamReader.facts))
+    }
+
+    /// Demuxers with a full sample index (mov/mp4) know where every packet lives. A packet past the end
+    /// of the file means the file was cut short: the header survived, the media data did not.
+    private func checkIndexFitsFile() throws(MediaError) {
+        var furthest: Int64 = 0
+        for stream in streams {
+            let count = avformat_index_get_entries_count(stream)
+            guard count > 0 else { continue }
+            for i in 0..<count {
+                guard let entry = avformat_index_get_entry(stream, i)?.pointee else { continue }
+                furthest = max(furthest, entry.pos + Int64(entry.size))
+            }
+        }
+        if furthest > fileSize {
+            throw .truncated(path: path,
+                             reason: "media data runs to byte \(furthest) but the file has \(fileSize) bytes")
+        }
+    }
+
+    /// A file whose first bytes a demuxer recognises but cannot open is damaged; otherwise it is not media.
+    private static func classifyOpenFailure(_ path: String, code: Int32, log: LogCapture) -> MediaError {
+        let reason = LibavLog.reason(code, log)
+        if code == -ENOENT { return .fileNotFound(path: path) }
+        if code == -EACCES || code == -EIO { return .unreadable(path: path, reason: reason) }
+        return recognisedFormat(path) != nil
+            ? .truncated(path: path, reason: reason)
+            : .notMedia(path: path, reason: reason)
+    }
+
+    /// The format libavformat guesses from content alone (no file name, so ".mp4" on random bytes does not count).
+    static func recognisedFormat(_ path: String) -> String? {
+        let head = FileChecks.head(path, count: 4096)
+        guard !head.isEmpty else { return nil }
+        var padded = head + [UInt8](repeating: 0, count: Int(AVPROBE_PADDING_SIZE))
+        var score: Int32 = 0
+        let format: UnsafePointer<AVInputFormat>? = padded.withUnsafeMutableBufferPointer { buffer in
+            "".withCString { emptyName in
+                var probe = AVProbeData()
+                probe.filename = emptyName
+                probe.buf = buffer.baseAddress
+                probe.buf_size = Int32(head.count)
+                return av_probe_input_format3(&probe, 1, &score)
+            }
+        }
+        let retryScore: Int32 = 25  // AVPROBE_SCORE_RETRY: below it libav itself calls a guess unreliable
+        guard let format, score > retryScore else { return nil }
+        return String(cString: format.pointee.name)
+    }
+}
+
+/// Facts for one AVStream, read from codec parameters and side data only (no decoding).
+enum StreamReader {
+    static func facts(_ stream: UnsafeMutablePointer<AVStream>) -> StreamFacts {
+        let st = stream.pointee
+        let par = st.codecpar.pointee
+        var facts = StreamFacts(index: Int(st.index), kind: kind(par.codec_type),
+                                codec: String(cString: avcodec_get_name(par.codec_id)),
+                                durationSeconds: seconds(st.duration, st.time_base))
+        switch facts.kind {
+        case .video:
+            facts.width = par.width > 0 ? Int(par.width) : nil
+            facts.height = par.height > 0 ? Int(par.height) : nil
+            facts.frameRate = rate(st.avg_frame_rate) ?? rate(st.r_frame_rate)
+            facts.rotationDegrees = rotation(stream)
+        case .audio:
+            facts.sampleRate = par.sample_rate > 0 ? Int(par.sample_rate) : nil
+            // FFmpeg 5.1: the channel count lives in ch_layout; `channels` is deprecated.
+            facts.channels = par.ch_layout.nb_channels > 0 ? Int(par.ch_layout.nb_channels) : nil
+            facts.sampleFormat = av_get_sample_fmt_name(AVSampleFormat(rawValue: par.format)).map { String(cString: $0) }
+        default:
+            break
+        }
+        return facts
+    }
+
+    static func kind(_ type: AVMediaType) -> MediaKind {
+        switch type {
+        case AVMEDIA_TYPE_AUDIO: .audio
+        case AVMEDIA_TYPE_VIDEO: .video
+        case AVMEDIA_TYPE_SUBTITLE: .subtitle
+        case AVMEDIA_TYPE_DATA: .data
+        default: .other
+        }
+    }
+
+    static func seconds(_ value: Int64, _ base: AVRational) -> Double? {
+        guard value != Int64.min, value > 0, base.den != 0 else { return nil }  // Int64.min is AV_NOPTS_VALUE
+        return Double(value) * av_q2d(base)
+    }
+
+    static func rate(_ r: AVRational) -> Double? {
+        r.num > 0 && r.den > 0 ? av_q2d(r) : nil
+    }
+
+    /// The display matrix stores a counter-clockwise angle; report the clockwise turn a player applies,
+    /// normalised into 0..<360 (so a phone clip shot upright reads 90).
+    static func rotation(_ stream: UnsafeMutablePointer<AVStream>) -> Int? {
+        var size: Int = 0
+        guard let data = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size),
+              size >= 9 * MemoryLayout<Int32>.size else { return nil }
+        let angle = data.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
+        guard angle.isFinite else { return nil }
+        let clockwise = Int((-angle).rounded())
+        return ((clockwise % 360) + 360) % 360
+    }
+}

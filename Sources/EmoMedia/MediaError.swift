@@ -1,0 +1,64 @@
+// Typed failures of probing and decoding. Every case names the file, so a message can be logged as is.
+
+public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
+    case fileNotFound(path: String)
+    case unreadable(path: String, reason: String)
+    case emptyFile(path: String)
+    case notMedia(path: String, reason: String)
+    case truncated(path: String, reason: String)
+    case noAudioStream(path: String)
+    case unsupportedCodec(path: String, codec: String)
+    case decodeFailed(path: String, reason: String)
+    case silentAudio(path: String)
+    case containsNaN(path: String)
+    case tooShort(path: String, samples: Int, minimum: Int)
+    case invalidArgument(path: String, reason: String)
+
+    /// A stable short code per case, for logs, databases and tests.
+    public var code: String {
+        switch self {
+        case .fileNotFound: "file-not-found"
+        case .unreadable: "unreadable"
+        case .emptyFile: "empty-file"
+        case .notMedia: "not-media"
+        case .truncated: "truncated"
+        case .noAudioStream: "no-audio-stream"
+        case .unsupportedCodec: "unsupported-codec"
+        case .decodeFailed: "decode-failed"
+        case .silentAudio: "silent-audio"
+        case .containsNaN: "contains-nan"
+        case .tooShort: "too-short"
+        case .invalidArgument: "invalid-argument"
+        }
+    }
+
+    public var path: String {
+        switch self {
+        case .fileNotFound(let p), .emptyFile(let p), .noAudioStream(let p),
+             .silentAudio(let p), .containsNaN(let p):
+            p
+        case .unreadable(let p, _), .notMedia(let p, _), .truncated(let p, _),
+             .decodeFailed(let p, _), .invalidArgument(let p, _):
+            p
+        case .unsupportedCodec(let p, _), .tooShort(let p, _, _):
+            p
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .fileNotFound(let p): "\(p): no such file"
+        case .unreadable(let p, let r): "\(p): cannot be read: \(r)"
+        case .emptyFile(let p): "\(p): empty file (0 bytes)"
+        case .notMedia(let p, let r): "\(p): not a media file: \(r)"
+        case .truncated(let p, let r): "\(p): truncated or damaged: \(r)"
+        case .noAudioStream(let p): "\(p): no audio stream"
+        case .unsupportedCodec(let p, let c): "\(p): no decoder for codec \"\(c)\""
+        case .decodeFailed(let p, let r): "\(p): audio decoding failed: \(r)"
+        case .silentAudio(let p): "\(p): audio is all zero"
+        case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples"
+        case .tooShort(let p, let n, let m): "\(p): audio is shorter than \(m) samples (has \(n))"
+        case .invalidArgument(let p, let r): "\(p): invalid request: \(r)"
+        }
+    }
+}

@@ -1,0 +1,117 @@
+// WAV files through libsndfile: it walks RIFF chunks properly (RAVDESS data chunks sit after
+// FLLR/LIST/bext chunks, not at byte 44) and reads PCM exactly.
+import CSndFile
+import Foundation
+
+/// An open libsndfile handle; closed when the value goes away.
+struct SndFileInput: ~Copyable {
+    let path: String
+    let handle: OpaquePointer
+    let info: SF_INFO
+
+    /// sf_open reports failures through a process-wide error slot, so opening is serialised to keep
+    /// each file's reason its own. Opening only parses the header, so the lock is held briefly.
+    private static let openLock = NSLock()
+
+    static func open(_ path: String) throws(MediaError) -> SndFileInput {
+        let size = try FileChecks.requireNonEmptyFile(path)
+        var info = SF_INFO()
+        openLock.lock()
+        let handle = sf_open(path, Int32(SFM_READ), &info)
+        let reason = handle == nil ? String(cString: sf_strerror(nil)) : ""
+        openLock.unlock()
+        guard let handle else {
+            // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
+            if RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) {
+                throw .truncated(path: path, reason: reason)
+            }
+            throw .notMedia(path: path, reason: reason)
+        }
+        let input = SndFileInput(path: path, handle: handle, info: info)
+        if let end = RiffLayout.claimedDataEnd(path), end > size {
+            throw .truncated(path: path, reason: "data chunk ends at byte \(end) but the file has \(size) bytes")
+        }
+        return input
+    }
+
+    deinit { sf_close(handle) }
+
+    var subtype: Int32 { info.format & Int32(SF_FORMAT_SUBMASK) }
+    var isBigEndian: Bool { info.format & Int32(SF_FORMAT_ENDMASK) == Int32(SF_ENDIAN_BIG) }
+
+    func facts() -> MediaFacts {
+        let rate = Int(info.samplerate), channels = Int(info.channels)
+        let duration = rate > 0 ? Double(info.frames) / Double(rate) : nil
+        let pcm = PcmNames.lookup(subtype: subtype, bigEndian: isBigEndian)
+        let stream = StreamFacts(index: 0, kind: .audio, codec: pcm?.codec ?? subtypeName(),
+                                 sampleRate: rate, channels: channels, sampleFormat: pcm?.sampleFormat,
+                                 durationSeconds: duration)
+        let bitRate = pcm.map { rate * channels * $0.bits }
+        return MediaFacts(container: containerName(), durationSeconds: duration, bitRate: bitRate, streams: [stream])
+    }
+
+    /// All frames as interleaved floats; integer PCM is scaled by 1/2^(bits-1), so 16-bit samples
+    /// map back to their exact integers when multiplied by 32768.
+    func readInterleaved() throws(MediaError) -> [Float] {
+        let channels = Int(info.channels)
+        guard channels > 0 else { throw .notMedia(path: path, reason: "WAV declares 0 channels") }
+        var samples: [Float] = []
+        samples.reserveCapacity(Int(max(info.frames, 0)) * channels)
+        let chunkFrames = 16_384
+        var chunk = [Float](repeating: 0, count: chunkFrames * channels)
+        while true {
+            let got = Int(sf_readf_float(handle, &chunk, sf_count_t(chunkFrames)))
+            if got <= 0 { break }
+            samples.append(contentsOf: chunk[0..<(got * channels)])
+        }
+        if sf_error(handle) != 0 {
+            throw .decodeFailed(path: path, reason: String(cString: sf_strerror(handle)))
+        }
+        return samples
+    }
+
+    private func containerName() -> String {
+        switch info.format & Int32(SF_FORMAT_TYPEMASK) {
+        case Int32(SF_FORMAT_WAV), Int32(SF_FORMAT_WAVEX): "wav"
+        case Int32(SF_FORMAT_RF64): "rf64"
+        default: majorName().lowercased()
+        }
+    }
+
+    private func majorName() -> String {
+        formatInfoName(Int32(info.format & Int32(SF_FORMAT_TYPEMASK)), command: Int32(SFC_GET_FORMAT_INFO))
+    }
+
+    private func subtypeName() -> String {
+        formatInfoName(subtype, command: Int32(SFC_GET_FORMAT_INFO)).lowercased()
+    }
+
+    private func formatInfoName(_ format: Int32, command: Int32) -> String {
+        var query = SF_FORMAT_INFO()
+        query.format = format
+        guard sf_command(nil, command, &query, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0,
+              let name = query.name else { return "unknown" }
+        return String(cString: name)
+    }
+}
+
+/// libsndfile PCM subtypes under the names libav uses, so WAV and MP4 facts read alike.
+enum PcmNames {
+    struct Entry { let codec: String; let sampleFormat: String; let bits: Int }
+
+    static func lookup(subtype: Int32, bigEndian: Bool) -> Entry? {
+        let e = bigEndian ? "be" : "le"
+        switch subtype {
+        case Int32(SF_FORMAT_PCM_U8): return Entry(codec: "pcm_u8", sampleFormat: "u8", bits: 8)
+        case Int32(SF_FORMAT_PCM_S8): return Entry(codec: "pcm_s8", sampleFormat: "u8", bits: 8)
+        case Int32(SF_FORMAT_PCM_16): return Entry(codec: "pcm_s16\(e)", sampleFormat: "s16", bits: 16)
+        case Int32(SF_FORMAT_PCM_24): return Entry(codec: "pcm_s24\(e)", sampleFormat: "s32", bits: 24)
+        case Int32(SF_FORMAT_PCM_32): return Entry(codec: "pcm_s32\(e)", sampleFormat: "s32", bits: 32)
+        case Int32(SF_FORMAT_FLOAT): return Entry(codec: "pcm_f32\(e)", sampleFormat: "flt", bits: 32)
+        case Int32(SF_FORMAT_DOUBLE): return Entry(codec: "pcm_f64\(e)", sampleFormat: "dbl", bits: 64)
+        case Int32(SF_FORMAT_ULAW): return Entry(codec: "pcm_mulaw", sampleFormat: "s16", bits: 8)
+        case Int32(SF_FORMAT_ALAW): return Entry(codec: "pcm_alaw", sampleFormat: "s16", bits: 8)
+        default: return nil
+        }
+    }
+}

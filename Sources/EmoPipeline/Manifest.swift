@@ -1,0 +1,96 @@
+import EmoCore
+import Foundation
+import Yams
+
+/// An experiment manifest (`manifests/*.yaml`): which pipeline, which data, which labels, seed,
+/// thread count and parameter overrides. Relative paths are resolved against the manifest's folder,
+/// so a manifest means the same thing from any working directory.
+///
+///     pipeline: ../pipelines/ravdess.yaml
+///     data: ../demo-data
+///     label_map: ravdess8
+///     seed: 7
+///     params:
+///       audio: {preset: reference}
+public struct Manifest: Equatable, Sendable {
+    public var name: String
+    public var path: String
+    public var pipelinePath: String
+    public var dataRoot: String
+    public var labelMap: String
+    public var includeSong: Bool
+    public var seed: Int
+    public var threads: Int
+    /// Per-stage parameter overrides: stage name → parameters.
+    public var overrides: [String: [String: ParamValue]]
+    /// The file's own text, recorded with every run.
+    public var text: String
+
+    static let knownKeys: Set<String> = ["name", "pipeline", "data", "label_map", "include_song", "seed",
+                                         "threads", "params", "description"]
+
+    public static func load(path: String) throws -> Manifest {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw PipelineError.invalidFile("\(path): cannot read the manifest (\(error.localizedDescription))")
+        }
+        return try parse(yaml: text, path: path)
+    }
+
+    public static func parse(yaml text: String, path: String) throws -> Manifest {
+        func fail(_ why: String) -> PipelineError { .invalidFile("\(path): \(why)") }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch { throw fail("not valid YAML: \(error)") }
+        guard let node, case .object(let fields) = try ParamValue(yaml: node) else {
+            throw fail("expected a mapping of manifest fields")
+        }
+        if let unknown = fields.keys.sorted().first(where: { !knownKeys.contains($0) }) {
+            throw fail("unknown field '\(unknown)' (known: \(knownKeys.sorted().joined(separator: ", ")))")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        func resolve(_ relative: String) -> String {
+            let joined = relative.hasPrefix("/") ? relative : (folder.isEmpty ? relative : folder + "/" + relative)
+            return URL(fileURLWithPath: joined).standardizedFileURL.path
+        }
+        func string(_ key: String, default value: String) throws -> String {
+            guard let field = fields[key] else { return value }
+            guard let s = field.stringValue else { throw fail("'\(key)' must be a string") }
+            return s
+        }
+        func int(_ key: String, default value: Int) throws -> Int {
+            guard let field = fields[key] else { return value }
+            guard let i = field.intValue else { throw fail("'\(key)' must be an integer") }
+            return i
+        }
+        var overrides: [String: [String: ParamValue]] = [:]
+        if let params = fields["params"] {
+            guard let stages = params.objectValue else { throw fail("'params' must map stage names to parameters") }
+            for (stage, value) in stages {
+                guard let object = value.objectValue else { throw fail("params.\(stage) must be a mapping") }
+                overrides[stage] = object
+            }
+        }
+        let labelMap = try string("label_map", default: "ravdess8")
+        do { _ = try LabelMap(named: labelMap) } catch { throw fail("\(error)") }
+        let threads = try int("threads", default: ProcessInfo.processInfo.activeProcessorCount)
+        guard threads >= 1 else { throw fail("'threads' must be at least 1") }
+        if let song = fields["include_song"], song.boolValue == nil { throw fail("'include_song' must be true or false") }
+        return Manifest(
+            name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
+            path: URL(fileURLWithPath: path).standardizedFileURL.path,
+            pipelinePath: resolve(try string("pipeline", default: "../pipelines/ravdess.yaml")),
+            dataRoot: resolve(try string("data", default: "../data")),
+            labelMap: labelMap,
+            includeSong: fields["include_song"]?.boolValue ?? false,
+            seed: try int("seed", default: 0),
+            threads: threads,
+            overrides: overrides,
+            text: text)
+    }
+
+    /// Manifest-wide settings every stage can read; the ones a stage reads join its fingerprint.
+    public var globals: [String: ParamValue] {
+        ["data_root": .string(dataRoot), "label_map": .string(labelMap), "include_song": .bool(includeSong),
+         "seed": .int(seed)]
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Yams
+
+/// A parameter value from a pipeline or manifest file, with one canonical JSON form so that
+/// equal parameters always hash equally (keys sorted, numbers in shortest round-trip form).
+public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([ParamValue])
+    case object([String: ParamValue])
+
+    public var description: String { canonicalJSON }
+
+    public var canonicalJSON: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d):
+            // Integral doubles print as 2.0 so they never collide with the int 2 by accident.
+            return d.isFinite ? "\(d)" : "null"
+        case .string(let s): return Self.quote(s)
+        case .array(let items): return "[" + items.map(\.canonicalJSON).joined(separator: ",") + "]"
+        case .object(let fields):
+            return "{" + fields.keys.sorted().map { Self.quote($0) + ":" + fields[$0]!.canonicalJSON }
+                .joined(separator: ",") + "}"
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: Typed access
+
+    public var objectValue: [String: ParamValue]? { if case .object(let o) = self { return o } else { return nil } }
+    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var intValue: Int? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d.rounded() == d: return Int(d)
+        default: return nil
+        }
+    }
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+    public var arrayValue: [ParamValue]? { if case .array(let a) = self { return a } else { return nil } }
+
+    /// `base` with `overrides` laid over it, recursively for nested objects.
+    public static func merge(_ base: [String: ParamValue], _ overrides: [String: ParamValue]) -> [String: ParamValue] {
+        var result = base
+        for (key, value) in overrides {
+            if case .object(let inner) = value, case .object(let existing)? = result[key] {
+                result[key] = .object(merge(existing, inner))
+            } else {
+                result[key] = value
+            }
+        }
+        return result
+    }
+
+    // MARK: From YAML
+
+    public init(yaml node: Node) throws {
+        switch node {
+        case .scalar(let scalar):
+            self = Self.fromScalar(scalar)
+        case .sequence(let seq):
+            self = .array(try seq.map { try ParamValue(yaml: $0) })
+        case .mapping(let map):
+            var fields: [String: ParamValue] = [:]
+            for (key, value) in map {
+                guard let name = key.string else { throw PipelineError.invalidFile("a mapping key is not a string") }
+                fields[name] = try ParamValue(yaml: value)
+            }
+            self = .object(fields)
+        case .alias:
+            throw PipelineError.invalidFile("YAML aliases are not supported in parameters")
+        }
+    }
+
+    private static func fromScalar(_ scalar: Node.Scalar) -> ParamValue {
+        let text = scalar.string
+        if scalar.style != .plain { return .string(text) }
+        switch text {
+        case "", "~", "null", "Null", "NULL": return .null
+        case "true", "True", "TRUE": return .bool(true)
+        case "false", "False", "FALSE": return .bool(false)
+        default: break
+        }
+        if let i = Int(text) { return .int(i) }
+        if let d = Double(text), text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(d) }
+        return .string(text)
+    }
+}

@@ -1,0 +1,22 @@
+/// Errors of the pipeline layer; each description says what is wrong and where.
+public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
+    case invalidFile(String)
+    case unknownStage(String, known: [String])
+    case cycle([String])
+    case upstreamNotReady(stage: String, upstream: String)
+    case locked(holder: String)
+    case missingData(String)
+
+    public var description: String {
+        switch self {
+        case .invalidFile(let why): return why
+        case .unknownStage(let name, let known):
+            return "unknown stage '\(name)' (stages: \(known.joined(separator: ", ")))"
+        case .cycle(let stages): return "the pipeline has a cycle through \(stages.joined(separator: " → "))"
+        case .upstreamNotReady(let stage, let upstream):
+            return "cannot run '\(stage)' alone: its upstream stage '\(upstream)' has never completed (run it first, or drop --only)"
+        case .locked(let holder): return "the work directory is locked by \(holder)"
+        case .missingData(let why): return why
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import EmoCore
+import EmoStore
+import Foundation
+import Logging
+
+/// A pipeline stage. Implementations live in EmoStages, one file each.
+///
+/// A stage's fingerprint is the SHA-256 of its name, `codeVersion`, its resolved parameters and
+/// the output digests of its upstream stages: bump `codeVersion` whenever a change in the code
+/// changes what the stage produces.
+public protocol Stage: Sendable {
+    var name: String { get }
+    var codeVersion: String { get }
+    /// Manifest-wide settings (`label_map`, `include_song`, `seed`) whose values change this stage's output.
+    var manifestFields: [String] { get }
+    /// Rejects bad parameters before any work starts.
+    func validate(params: [String: ParamValue]) throws
+    /// Does the work not yet done and returns what was produced.
+    func run(_ context: StageContext) throws -> StageOutcome
+    /// Why the stage's recorded output no longer matches the world outside the work directory
+    /// (for ingest: files added, changed or removed), or nil. Only cheap checks belong here.
+    func externalChanges(_ context: StageContext) throws -> String?
+}
+
+public extension Stage {
+    var manifestFields: [String] { [] }
+    func validate(params: [String: ParamValue]) throws {}
+    func externalChanges(_ context: StageContext) throws -> String? { nil }
+}
+
+/// What a stage produced.
+public struct StageOutcome: Equatable, Sendable {
+    /// Digest of the stage's output facts: downstream fingerprints are built from it.
+    public var outputDigest: String
+    public var unitsDone: Int
+    public var unitsSkipped: Int
+    public var unitsFailed: Int
+    /// One line for the run's summary.
+    public var summary: String
+
+    public init(outputDigest: String, unitsDone: Int, unitsSkipped: Int, unitsFailed: Int, summary: String) {
+        self.outputDigest = outputDigest; self.unitsDone = unitsDone
+        self.unitsSkipped = unitsSkipped; self.unitsFailed = unitsFailed; self.summary = summary
+    }
+}
+
+/// Everything a stage may use while it runs.
+public struct StageContext: @unchecked Sendable {
+    public var runId: String
+    public var manifest: Manifest
+    public var workDirectory: WorkDirectory
+    public var store: ProvenanceStore
+    public var params: [String: ParamValue]
+    public var fingerprint: Fingerprint
+    public var forced: Bool
+    public var logger: Logger
+    public var cancellation: Cancellation
+
+    public var dataRoot: String { manifest.dataRoot }
+    public var threads: Int { manifest.threads }
+
+    public func progress(total: Int, unit: String) -> ProgressReporter {
+        ProgressReporter(label: fingerprint.stage, total: total, unit: unit)
+    }
+}
+
+/// Set by SIGINT/SIGTERM; stages check it between batches so finished work is kept.
+public final class Cancellation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancelled = false
+    public init() {}
+    public func cancel() { lock.lock(); cancelled = true; lock.unlock() }
+    public var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+    public func check() throws { if isCancelled { throw EmoError.interrupted } }
+}

@@ -1,0 +1,81 @@
+import EmoCore
+import EmoStore
+import Foundation
+
+/// Whether a stage is up to date, and why (`emopipe status`).
+public struct StageStatus: Codable, Equatable, Sendable {
+    public enum State: String, Codable, Sendable {
+        case upToDate = "up-to-date", stale, neverRun = "never-run"
+    }
+    public var stage: String
+    public var state: State
+    public var reason: String
+}
+
+extension PipelineRunner {
+    /// Every stage's state, in pipeline order. Reads the work directory; changes nothing.
+    public func status() throws -> [StageStatus] {
+        guard workDirectory.exists else {
+            return pipeline.stageNames.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workDirectory.root)") }
+        }
+        let store = try ProvenanceStore(path: workDirectory.databasePath)
+        var result: [String: StageStatus] = [:]
+        var ordered: [StageStatus] = []
+        for name in pipeline.stageNames {
+            let status = try status(of: name, store: store, upstream: result)
+            result[name] = status
+            ordered.append(status)
+        }
+        return ordered
+    }
+
+    private func status(of name: String, store: ProvenanceStore, upstream: [String: StageStatus]) throws -> StageStatus {
+        let stage = stages[name]!
+        guard let state = try store.stageState(name) else {
+            return StageStatus(stage: name, state: .neverRun, reason: "has never completed")
+        }
+        func stale(_ why: String) -> StageStatus { StageStatus(stage: name, state: .stale, reason: why) }
+        if state.codeVersion != stage.codeVersion {
+            return stale("stage code changed (version \(state.codeVersion) → \(stage.codeVersion))")
+        }
+        let params = resolvedParams(name)
+        let current = ParamValue.object(params).canonicalJSON
+        if current != state.paramsJSON {
+            return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params))
+        }
+        let recordedInputs = (try? JSONDecoder().decode([String: String].self, from: Data(state.inputsJSON.utf8))) ?? [:]
+        for need in pipeline.stage(name)?.needs ?? [] {
+            if let up = upstream[need], up.state != .upToDate {
+                return stale("upstream stage '\(need)' is \(up.state.rawValue)")
+            }
+            if try store.stageState(need)?.outputDigest != recordedInputs[need] {
+                return stale("upstream stage '\(need)' produced new output since this stage ran")
+            }
+        }
+        let context = StageContext(runId: state.runId, manifest: manifest, workDirectory: workDirectory, store: store,
+                                   params: params, fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
+                                                                            params: params, inputs: recordedInputs),
+                                   forced: false, logger: Log.logger(name), cancellation: cancellation)
+        if let change = try stage.externalChanges(context) { return stale(change) }
+        let when = ISO8601DateFormatter().string(from: state.completedAt)
+        return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")
+    }
+
+    static func describeChanges(from recordedJSON: String, to params: [String: ParamValue]) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(recordedJSON.utf8)) as? [String: Any] else {
+            return "recorded parameters unreadable"
+        }
+        var changes: [String] = []
+        for key in Set(object.keys).union(params.keys).sorted() {
+            let old = object[key].map(Self.canonical) ?? "(none)"
+            let new = params[key]?.canonicalJSON ?? "(none)"
+            if old != new { changes.append("\(key) \(old) → \(new)") }
+        }
+        return changes.isEmpty ? "parameter types changed" : changes.joined(separator: ", ")
+    }
+
+    private static func canonical(_ any: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: any, options: [.sortedKeys, .fragmentsAllowed]) else { return "?" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

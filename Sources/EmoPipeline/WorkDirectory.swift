@@ -1,0 +1,33 @@
+import EmoCore
+import Foundation
+
+/// The work directory (default `./work`):
+///
+///     emopipe.sqlite     provenance (WAL mode)
+///     emopipe.lock       held by the one run allowed at a time; names its holder
+///     cache/<stage>/<fingerprint>/   immutable shards
+///     runs/<run-id>/     manifest copy and the run's outputs
+public struct WorkDirectory: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = URL(fileURLWithPath: root).standardizedFileURL.path
+    }
+
+    public var databasePath: String { root + "/emopipe.sqlite" }
+    public var lockPath: String { root + "/emopipe.lock" }
+    public var cacheRoot: String { root + "/cache" }
+    public var runsRoot: String { root + "/runs" }
+    public func runFolder(_ runId: String) -> String { runsRoot + "/" + runId }
+    public func cacheFolder(stage: String, fingerprint: String) -> String { "\(cacheRoot)/\(stage)/\(fingerprint)" }
+
+    public var exists: Bool { FileManager.default.fileExists(atPath: databasePath) }
+
+    public func create() throws {
+        for folder in [root, cacheRoot, runsRoot] {
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+                throw EmoError.io(path: folder, reason: "cannot create the folder (\(error.localizedDescription))")
+            }
+        }
+    }
+}

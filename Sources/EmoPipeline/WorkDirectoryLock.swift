@@ -1,0 +1,57 @@
+import EmoCore
+import Foundation
+
+/// One run at a time per work directory.
+///
+/// The lock is an advisory `flock` on `emopipe.lock`, which the kernel releases when its holder
+/// dies (even by SIGKILL), so a dead holder's lock is simply taken over; the file's text names
+/// the holder for the message a second run prints.
+///
+///     let lock = try WorkDirectoryLock.acquire(path: dir.lockPath, holder: "emopipe run (pid 42)")
+///     defer { lock.release() }
+public final class WorkDirectoryLock {
+    private var fd: Int32
+    public let path: String
+    /// The holder text found in the file when the lock was free: a run that died holding it.
+    public let previousHolder: String?
+
+    public static func acquire(path: String, holder: String) throws -> WorkDirectoryLock {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw EmoError.io(path: path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let current = readText(fd)
+            close(fd)
+            throw PipelineError.locked(holder: current.isEmpty ? "another process" : current)
+        }
+        let stale = readText(fd)
+        ftruncate(fd, 0)
+        let line = holder + "\n"
+        _ = line.withCString { pwrite(fd, $0, strlen($0), 0) }
+        fsync(fd)
+        return WorkDirectoryLock(fd: fd, path: path, previousHolder: stale.isEmpty ? nil : stale)
+    }
+
+    private init(fd: Int32, path: String, previousHolder: String?) {
+        self.fd = fd; self.path = path; self.previousHolder = previousHolder
+    }
+
+    /// Clears the holder text, then unlocks.
+    public func release() {
+        guard fd >= 0 else { return }
+        ftruncate(fd, 0)
+        flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+
+    deinit { release() }
+
+    private static func readText(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = pread(fd, &buffer, buffer.count, 0)
+        guard n > 0 else { return "" }
+        return String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,151 @@
+import EmoCore
+import EmoMedia
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Ingest: find every file under the data root, recognise RAVDESS sources by their 7-part names,
+/// validate the codes, hash and probe each new or changed file, and record one provenance row per
+/// file (`ok`, `failed` with the reason, `ignored`, or `removed` when it left the disk).
+///
+/// A file whose size and mtime are unchanged since it was recorded is not read again. Work is
+/// committed in batches, each in one transaction, so a killed ingest keeps what it finished.
+public struct IngestStage: Stage {
+    public let name = "ingest"
+    public let codeVersion = "1"
+    /// Ingest reads the data root; a different root is a different ingest.
+    public let manifestFields = ["data_root"]
+    public let batchSize: Int
+
+    public init(batchSize: Int = 64) { self.batchSize = batchSize }
+
+    public func validate(params: [String: ParamValue]) throws {
+        guard params["data_root"]?.stringValue != nil else {
+            throw PipelineError.invalidFile("ingest needs its data_root parameter")
+        }
+    }
+
+    public func run(_ context: StageContext) throws -> StageOutcome {
+        let root = context.dataRoot
+        let scan = try DataRootScan(root: root)
+        let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
+        let plan = IngestPlan(files: scan.files, known: known)
+        context.logger.info("ingest: \(scan.files.count) files under \(root): \(plan.toRead.count) to read, \(plan.removed.count) gone")
+
+        let progress = context.progress(total: plan.toRead.count, unit: "files")
+        var failedNow = 0
+        for batch in stride(from: 0, to: plan.toRead.count, by: batchSize).map({ Array(plan.toRead[$0..<min($0 + batchSize, plan.toRead.count)]) }) {
+            try context.cancellation.check()
+            let rows = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads)
+            try commit(rows, context: context)
+            let failures = rows.filter { $0.status == .failed }.count
+            failedNow += failures
+            progress.advance(by: rows.count, failed: failures)
+        }
+        if !plan.toRead.isEmpty { progress.finish() }
+        try markRemoved(plan.removed, context: context)
+
+        let current = try context.store.sources(under: root)
+        try reportDuplicates(context)
+        let counts = Dictionary(grouping: current, by: \.status).mapValues(\.count)
+        let failedTotal = counts[.failed] ?? 0
+        let summary = "\(current.count - (counts[.removed] ?? 0)) files: \(counts[.ok] ?? 0) ok, \(failedTotal) failed, "
+            + "\(counts[.ignored] ?? 0) ignored; \(plan.added) new, \(plan.changed) changed, \(plan.removed.count) removed"
+        return StageOutcome(outputDigest: Self.digest(of: current, root: root), unitsDone: plan.toRead.count,
+                            unitsSkipped: plan.unchanged, unitsFailed: failedTotal, summary: summary)
+    }
+
+    public func externalChanges(_ context: StageContext) throws -> String? {
+        let scan = try DataRootScan(root: context.dataRoot)
+        let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
+        let plan = IngestPlan(files: scan.files, known: known)
+        guard !plan.toRead.isEmpty || !plan.removed.isEmpty else { return nil }
+        return "data root changed: \(plan.added) added, \(plan.changed) changed, \(plan.removed.count) removed"
+    }
+
+    /// The facts downstream stages consume: the ok sources, by path relative to the root, so that
+    /// moving the whole data root does not make everything downstream stale.
+    static func digest(of sources: [SourceRecord], root: String) -> String {
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        let lines = sources.filter { $0.status == .ok }.map { source -> String in
+            let relative = source.path.hasPrefix(prefix) ? String(source.path.dropFirst(prefix.count)) : source.path
+            return [relative, source.sha256 ?? "", source.kind ?? "", source.clip ?? ""].joined(separator: "\t")
+        }.sorted()
+        return SHA256Hex.of(lines.joined(separator: "\n"))
+    }
+
+    // MARK: Examining files
+
+    private func examineConcurrently(_ files: [ScannedFile], known: [String: SourceRecord], runId: String,
+                                     threads: Int) -> [SourceRecord] {
+        var rows = [SourceRecord?](repeating: nil, count: files.count)
+        let workers = max(1, min(threads, files.count))
+        rows.withUnsafeMutableBufferPointer { slots in
+            let slots = slots
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for i in stride(from: worker, to: files.count, by: workers) {
+                    var row = SourceExaminer.examine(files[i], runId: runId)
+                    if let previous = known[files[i].path] { row.firstSeenRun = previous.firstSeenRun }
+                    slots[i] = row
+                }
+            }
+        }
+        return rows.map { $0! }
+    }
+
+    private func commit(_ rows: [SourceRecord], context: StageContext) throws {
+        let now = Date()
+        try context.store.write { db in
+            for row in rows {
+                try row.save(db)
+                if row.status == .failed, let reason = row.reason {
+                    var failure = FailureRecord(stage: name, subject: row.path, sha256: row.sha256, reason: reason,
+                                                runId: context.runId, recordedAt: now)
+                    try failure.insert(db)
+                    context.logger.error("\(row.path): \(reason)")
+                }
+            }
+        }
+    }
+
+    private func markRemoved(_ removed: [SourceRecord], context: StageContext) throws {
+        guard !removed.isEmpty else { return }
+        try context.store.write { db in
+            for var source in removed {
+                source.status = .removed
+                source.reason = "gone from disk (noticed by run \(context.runId))"
+                source.lastChangedRun = context.runId
+                try source.update(db)
+            }
+        }
+        context.logger.warning("ingest: \(removed.count) source(s) gone from disk, marked removed")
+    }
+
+    private func reportDuplicates(_ context: StageContext) throws {
+        for group in try context.store.duplicateContent() where group[0].path.hasPrefix(context.dataRoot) {
+            context.logger.warning("identical content under \(group.count) names: \(group.map(\.path).joined(separator: ", "))")
+        }
+    }
+}
+
+/// Which files ingest must read: new, changed (size or mtime), or back after being removed.
+struct IngestPlan {
+    var toRead: [ScannedFile] = []
+    var removed: [SourceRecord] = []
+    var added = 0
+    var changed = 0
+    var unchanged = 0
+
+    init(files: [ScannedFile], known: [String: SourceRecord]) {
+        var seen = Set<String>()
+        for file in files {
+            seen.insert(file.path)
+            guard let previous = known[file.path], previous.status != .removed else {
+                added += 1; toRead.append(file); continue
+            }
+            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos { unchanged += 1 }
+            else { changed += 1; toRead.append(file) }
+        }
+        removed = known.values.filter { !seen.contains($0.path) && $0.status != .removed }.sorted { $0.path < $1.path }
+    }
+}

@@ -1,0 +1,99 @@
+import EmoCore
+import EmoMedia
+import EmoStore
+import Foundation
+
+/// Reads one file for ingest: parses its name, hashes it, probes it and checks that its content
+/// fits what the name promises. Never throws: every problem becomes a `failed` row with a reason.
+enum SourceExaminer {
+    static func examine(_ file: ScannedFile, runId: String) -> SourceRecord {
+        let fileName = (file.path as NSString).lastPathComponent
+        var row = SourceRecord(path: file.path, sha256: nil, size: file.size, mtimeNanos: file.mtimeNanos,
+                               status: .ok, reason: nil, runId: runId)
+        switch RavdessName.parse(fileName: fileName) {
+        case .notRavdess(let why):
+            row.status = .ignored
+            row.reason = "not a RAVDESS file name: \(why)"
+            return row
+        case .invalid(let why):
+            row.kind = (fileName as NSString).pathExtension.lowercased()
+            hash(&row)
+            if row.status == .ok { row.status = .failed; row.reason = "invalid RAVDESS name: \(why)" }
+            return row
+        case .source(let codes):
+            fill(&row, codes: codes)
+            hash(&row)
+            guard row.status == .ok else { return row }
+            if let problem = probeAndCheck(&row, codes: codes) {
+                row.status = .failed
+                row.reason = problem
+            }
+            return row
+        }
+    }
+
+    private static func fill(_ row: inout SourceRecord, codes: RavdessCodes) {
+        row.kind = codes.sourceKind.rawValue
+        row.modality = codes.modality; row.channel = codes.channel; row.emotion = codes.emotion
+        row.intensity = codes.intensity; row.statement = codes.statement; row.repetition = codes.repetition
+        row.actor = codes.actor; row.clip = codes.clipID
+    }
+
+    private static func hash(_ row: inout SourceRecord) {
+        do {
+            let (hex, size) = try SHA256Hex.file(atPath: row.path)
+            row.sha256 = hex
+            row.size = size
+        } catch {
+            row.status = .failed
+            row.reason = reason(error, path: row.path)
+        }
+    }
+
+    /// The first way the content contradicts the name, or nil. Probe facts are kept either way.
+    private static func probeAndCheck(_ row: inout SourceRecord, codes: RavdessCodes) -> String? {
+        if row.size == 0 { return "empty file (0 bytes)" }
+        let facts: MediaFacts
+        do { facts = try MediaProbe.probe(path: row.path) } catch { return reason(error, path: row.path) }
+        row.probeJSON = encode(facts)
+        return ContentRules.problem(with: facts, codes: codes)
+    }
+
+    private static func encode(_ facts: MediaFacts) -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(facts)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// An error's message without the path prefix: the row already names the file.
+    static func reason(_ error: Error, path: String) -> String {
+        let text = "\(error)"
+        return text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+    }
+}
+
+/// What each modality's content must hold.
+enum ContentRules {
+    static func problem(with facts: MediaFacts, codes: RavdessCodes) -> String? {
+        let modality = String(format: "%02d", codes.modality)
+        switch codes.modality {
+        case 3:
+            guard let audio = facts.firstAudioStream else { return "audio-only source (modality 03) has no audio stream" }
+            if (audio.channels ?? 0) < 1 { return "audio stream has no channels" }
+            if (audio.sampleRate ?? 0) <= 0 { return "audio stream has no sample rate" }
+        case 1:
+            if facts.videoStreamCount == 0 { return "audio-video clip (modality 01) has no video stream" }
+            if facts.audioStreamCount == 0 { return "audio-video clip (modality 01) has no audio stream" }
+        case 2:
+            if facts.videoStreamCount == 0 { return "video-only clip (modality 02) has no video stream" }
+            if facts.audioStreamCount > 0 { return "video-only clip (modality 02) has an audio stream" }
+        default:
+            return "modality \(modality) is not a known RAVDESS modality"
+        }
+        if let duration = facts.durationSeconds, duration <= 0 { return "duration is zero" }
+        if let video = facts.firstVideoStream, (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0 {
+            return "video stream has no picture size"
+        }
+        return nil
+    }
+}

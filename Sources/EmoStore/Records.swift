@@ -1,0 +1,148 @@
+import Foundation
+import GRDB
+
+/// One run of `emopipe` that changed the work directory.
+public struct RunRecord: Codable, FetchableRecord, PersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "run"
+    public var id: String
+    public var command: String
+    public var manifestJSON: String
+    public var manifestSHA256: String
+    public var dataRoot: String
+    public var threads: Int
+    public var codeVersion: String
+    public var host: String
+    public var pid: Int
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var status: String
+    public var exitCode: Int?
+
+    public init(id: String, command: String, manifestJSON: String, manifestSHA256: String, dataRoot: String,
+                threads: Int, codeVersion: String, host: String, pid: Int, startedAt: Date) {
+        self.id = id; self.command = command; self.manifestJSON = manifestJSON
+        self.manifestSHA256 = manifestSHA256; self.dataRoot = dataRoot; self.threads = threads
+        self.codeVersion = codeVersion; self.host = host; self.pid = pid; self.startedAt = startedAt
+        self.status = "running"
+    }
+}
+
+public enum SourceStatus: String, Codable, Sendable, CaseIterable {
+    case ok, failed, ignored, removed
+}
+
+/// One file under the data root, as ingest last saw it.
+public struct SourceRecord: Codable, FetchableRecord, PersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "source"
+    public var path: String
+    public var sha256: String?
+    public var size: Int64
+    public var mtimeNanos: Int64
+    public var kind: String?
+    public var modality: Int?
+    public var channel: Int?
+    public var emotion: Int?
+    public var intensity: Int?
+    public var statement: Int?
+    public var repetition: Int?
+    public var actor: Int?
+    public var clip: String?
+    public var status: SourceStatus
+    public var reason: String?
+    public var probeJSON: String?
+    public var firstSeenRun: String
+    public var lastChangedRun: String
+
+    public init(path: String, sha256: String?, size: Int64, mtimeNanos: Int64, status: SourceStatus,
+                reason: String?, runId: String) {
+        self.path = path; self.sha256 = sha256; self.size = size; self.mtimeNanos = mtimeNanos
+        self.status = status; self.reason = reason
+        self.firstSeenRun = runId; self.lastChangedRun = runId
+    }
+
+    /// The facts that matter downstream (not which run saw them first): equal facts, equal outputs.
+    public var facts: [String] {
+        [path, sha256 ?? "", kind ?? "", clip ?? "", status.rawValue, reason ?? "",
+         [modality, channel, emotion, intensity, statement, repetition, actor]
+            .map { $0.map(String.init) ?? "" }.joined(separator: ",")]
+    }
+}
+
+public struct StageRunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "stageRun"
+    public var id: Int64?
+    public var runId: String
+    public var stage: String
+    public var fingerprint: String
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var state: String
+    public var unitsDone: Int = 0
+    public var unitsSkipped: Int = 0
+    public var unitsFailed: Int = 0
+    public var message: String?
+
+    public init(runId: String, stage: String, fingerprint: String, startedAt: Date) {
+        self.runId = runId; self.stage = stage; self.fingerprint = fingerprint
+        self.startedAt = startedAt; self.state = "running"
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// What a stage's last completed execution consumed and produced.
+public struct StageStateRecord: Codable, FetchableRecord, PersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "stageState"
+    public var stage: String
+    public var fingerprint: String
+    public var codeVersion: String
+    public var paramsJSON: String
+    public var inputsJSON: String
+    public var outputDigest: String
+    public var unitsFailed: Int
+    public var summary: String
+    public var runId: String
+    public var completedAt: Date
+
+    public init(stage: String, fingerprint: String, codeVersion: String, paramsJSON: String,
+                inputsJSON: String, outputDigest: String, unitsFailed: Int, summary: String,
+                runId: String, completedAt: Date) {
+        self.stage = stage; self.fingerprint = fingerprint; self.codeVersion = codeVersion
+        self.paramsJSON = paramsJSON; self.inputsJSON = inputsJSON; self.outputDigest = outputDigest
+        self.unitsFailed = unitsFailed; self.summary = summary
+        self.runId = runId; self.completedAt = completedAt
+    }
+}
+
+public struct FailureRecord: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "failure"
+    public var id: Int64?
+    public var stage: String
+    public var subject: String
+    public var sha256: String?
+    public var reason: String
+    public var runId: String
+    public var recordedAt: Date
+
+    public init(stage: String, subject: String, sha256: String?, reason: String, runId: String, recordedAt: Date) {
+        self.stage = stage; self.subject = subject; self.sha256 = sha256; self.reason = reason
+        self.runId = runId; self.recordedAt = recordedAt
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct ArtifactRecord: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "artifact"
+    public var id: Int64?
+    public var stage: String
+    public var fingerprint: String
+    public var sourceSHA256: String?
+    public var kind: String
+    public var path: String
+    public var sha256: String?
+    public var runId: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}

@@ -1,0 +1,95 @@
+import GRDB
+
+/// The provenance schema. Migrations are the one source of the schema: add a new migration,
+/// never edit a shipped one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: runs, sources, stages, failures, artifacts") { db in
+            try db.create(table: "run") { t in
+                t.primaryKey("id", .text)                       // e.g. 20261125-131800-ab12cd
+                t.column("command", .text).notNull()
+                t.column("manifestJSON", .text).notNull()
+                t.column("manifestSHA256", .text).notNull()
+                t.column("dataRoot", .text).notNull()
+                t.column("threads", .integer).notNull()
+                t.column("codeVersion", .text).notNull()
+                t.column("host", .text).notNull()
+                t.column("pid", .integer).notNull()
+                t.column("startedAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+                t.column("status", .text).notNull()             // running, done, partial, failed
+                t.column("exitCode", .integer)
+            }
+            try db.create(table: "source") { t in
+                t.primaryKey("path", .text)                     // absolute, standardised
+                t.column("sha256", .text)                       // nil only when the file could not be read
+                t.column("size", .integer).notNull()
+                t.column("mtimeNanos", .integer).notNull()
+                t.column("kind", .text)                         // wav, mp4; nil when ignored
+                t.column("modality", .integer)
+                t.column("channel", .integer)
+                t.column("emotion", .integer)
+                t.column("intensity", .integer)
+                t.column("statement", .integer)
+                t.column("repetition", .integer)
+                t.column("actor", .integer)
+                t.column("clip", .text).indexed()
+                t.column("status", .text).notNull().indexed()   // ok, failed, ignored, removed
+                t.column("reason", .text)
+                t.column("probeJSON", .text)
+                t.column("firstSeenRun", .text).notNull().references("run")
+                t.column("lastChangedRun", .text).notNull().references("run")
+            }
+            try db.create(index: "source_sha256", on: "source", columns: ["sha256"])
+            try db.create(table: "stageRun") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("runId", .text).notNull().references("run").indexed()
+                t.column("stage", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+                t.column("startedAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+                t.column("state", .text).notNull()              // running, done, partial, failed, skipped
+                t.column("unitsDone", .integer).notNull().defaults(to: 0)
+                t.column("unitsSkipped", .integer).notNull().defaults(to: 0)
+                t.column("unitsFailed", .integer).notNull().defaults(to: 0)
+                t.column("message", .text)
+            }
+            // The last completed execution of each stage: what `status` compares against.
+            try db.create(table: "stageState") { t in
+                t.primaryKey("stage", .text)
+                t.column("fingerprint", .text).notNull()
+                t.column("codeVersion", .text).notNull()
+                t.column("paramsJSON", .text).notNull()
+                t.column("inputsJSON", .text).notNull()         // {upstream stage: output digest}
+                t.column("outputDigest", .text).notNull()
+                t.column("unitsFailed", .integer).notNull()
+                t.column("summary", .text).notNull()
+                t.column("runId", .text).notNull().references("run")
+                t.column("completedAt", .datetime).notNull()
+            }
+            try db.create(table: "failure") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("stage", .text).notNull()
+                t.column("subject", .text).notNull()            // the source path, or what failed
+                t.column("sha256", .text)
+                t.column("reason", .text).notNull()
+                t.column("runId", .text).notNull().references("run")
+                t.column("recordedAt", .datetime).notNull()
+                t.uniqueKey(["stage", "subject", "sha256", "reason"], onConflict: .ignore)
+            }
+            try db.create(table: "artifact") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("stage", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+                t.column("sourceSHA256", .text).indexed()
+                t.column("kind", .text).notNull()
+                t.column("path", .text).notNull()
+                t.column("sha256", .text)
+                t.column("runId", .text).notNull().references("run")
+                t.column("createdAt", .datetime).notNull()
+            }
+        }
+        return migrator
+    }
+}

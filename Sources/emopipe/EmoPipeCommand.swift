@@ -1,0 +1,81 @@
+import ArgumentParser
+import EmoCore
+import EmoPipeline
+import Foundation
+
+@main
+struct EmoPipeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emopipe",
+        abstract: "Turn the RAVDESS audio-visual emotion dataset into a trained, evaluated, exported model.",
+        discussion: """
+        Stages run in dependency order from a pipeline file (pipelines/ravdess.yaml) under an experiment
+        manifest (manifests/*.yaml). Every stage is resumable: work already done for the same inputs,
+        parameters and stage code is skipped. Provenance lives in WORKDIR/emopipe.sqlite.
+
+        Exit status: 0 done; 3 finished but some sources failed; 4 metrics fell by more than the
+        manifest's tolerance; 75 the work directory is locked by a live run; 64 usage error;
+        130 interrupted; 1 any other error.
+        """,
+        version: EmoPipeVersion.string,
+        subcommands: [RunCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self])
+}
+
+/// Options every command that reads a work directory shares.
+struct WorkDirectoryOptions: ParsableArguments {
+    @Option(name: .long, help: "The work directory (provenance database, cache, runs).")
+    var workdir: String = ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"] ?? "work"
+
+    var workDirectory: WorkDirectory { WorkDirectory(root: workdir) }
+}
+
+/// Options of commands that read a manifest.
+struct ManifestOptions: ParsableArguments {
+    @Argument(help: "The experiment manifest (default: manifests/default.yaml).")
+    var manifest: String = "manifests/default.yaml"
+
+    @Option(name: .long, help: "The data root, instead of the manifest's `data`.")
+    var data: String?
+
+    func load() throws -> Manifest {
+        var manifest = try Manifest.load(path: self.manifest)
+        if let data { manifest.dataRoot = URL(fileURLWithPath: data).standardizedFileURL.path }
+        return manifest
+    }
+}
+
+/// Maps errors to the exit statuses scripts rely on, with a one-line message on stderr.
+enum Failure {
+    static func exit(for error: Error) -> ExitCode {
+        if error is ExitCode { return error as! ExitCode }
+        let message: String
+        let status: Int32
+        switch error {
+        case let pipeline as PipelineError:
+            message = pipeline.description
+            switch pipeline {
+            case .locked: status = ExitStatus.locked
+            case .invalidFile, .unknownStage, .cycle, .upstreamNotReady: status = ExitStatus.usage
+            case .missingData: status = ExitStatus.failure
+            }
+        case let emo as EmoError:
+            message = emo.description
+            status = emo == .interrupted ? ExitStatus.interrupted : ExitStatus.failure
+        default:
+            message = "\(error)"
+            status = ExitStatus.failure
+        }
+        FileHandle.standardError.write(Data("emopipe: \(message)\n".utf8))
+        return ExitCode(status)
+    }
+}
+
+enum JSONOutput {
+    /// One JSON document on stdout, ending with a newline.
+    static func print(_ value: ParamValue) {
+        FileHandle.standardOutput.write(Data((value.canonicalJSON + "\n").utf8))
+    }
+
+    static func optional(_ value: Int?) -> ParamValue { value.map(ParamValue.int) ?? .null }
+    static func optional(_ value: String?) -> ParamValue { value.map(ParamValue.string) ?? .null }
+}

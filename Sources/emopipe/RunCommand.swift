@@ -1,0 +1,94 @@
+import ArgumentParser
+import EmoCore
+import EmoPipeline
+import EmoStages
+import Foundation
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the pipeline's stages that are not up to date.",
+        discussion: """
+        Stages run in dependency order; a stage whose fingerprint (code version, parameters, upstream
+        outputs) is unchanged is skipped. Per-source stages redo only new or changed sources.
+        Ctrl-C stops after the current batch; everything finished so far is kept.
+
+        Examples:
+          emopipe run                                  # manifests/default.yaml, ./work
+          emopipe run manifests/demo.yaml --until ingest
+          emopipe run --data ~/RAVDESS --workdir /scratch/emopipe
+        """)
+
+    @OptionGroup var manifestOptions: ManifestOptions
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Option(help: "Run this stage and the stages it depends on, then stop.")
+    var until: String?
+
+    @Option(help: "Run only this stage (its upstream stages must have completed).")
+    var only: String?
+
+    @Option(help: "Recompute this stage even if it is up to date (repeatable).")
+    var force: [String] = []
+
+    func validate() throws {
+        if until != nil && only != nil { throw ValidationError("--until and --only exclude each other") }
+    }
+
+    func run() throws {
+        do {
+            let manifest = try manifestOptions.load()
+            let cancellation = Cancellation()
+            let signals = SignalTrap(cancellation: cancellation)
+            defer { signals.restore() }
+            let runner = try PipelineRunner(manifest: manifest, workDirectory: workDirectoryOptions.workDirectory,
+                                            stages: StageCatalog.all(), cancellation: cancellation)
+            let report = try runner.run(RunSelection(until: until, only: only, force: Set(force)),
+                                        command: CommandLine.arguments.joined(separator: " "))
+            printSummary(report)
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+
+    private func printSummary(_ report: RunReport) {
+        var lines = ["run \(report.runId):"]
+        for stage in report.stages {
+            let timing = stage.action == .ran ? " in \(ProgressReporter.duration(stage.seconds))" : ""
+            lines.append("  \(stage.stage): \(stage.action.rawValue)\(timing) — \(stage.outcome.summary)")
+        }
+        if report.failedUnits > 0 {
+            lines.append("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3")
+        }
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}
+
+/// SIGINT and SIGTERM ask the run to stop after its current batch; a second SIGINT stops at once.
+final class SignalTrap {
+    private var sources: [DispatchSourceSignal] = []
+    private var interrupts = 0
+
+    init(cancellation: Cancellation) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.interrupts += 1
+                if self.interrupts > 1 { _exit(ExitStatus.interrupted) }
+                FileHandle.standardError.write(Data("\nemopipe: stopping after the current batch (again to stop now)\n".utf8))
+                cancellation.cancel()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func restore() {
+        sources.forEach { $0.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}

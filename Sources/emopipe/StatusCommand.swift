@@ -1,0 +1,39 @@
+import ArgumentParser
+import EmoPipeline
+import EmoStages
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Say, per stage, whether it is up to date, stale or never run, and why.",
+        discussion: "With --json: an array of {stage, state, reason}; state is up-to-date, stale or never-run.")
+
+    @OptionGroup var manifestOptions: ManifestOptions
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        do {
+            let runner = try PipelineRunner(manifest: try manifestOptions.load(),
+                                            workDirectory: workDirectoryOptions.workDirectory,
+                                            stages: StageCatalog.all())
+            let statuses = try runner.status()
+            if json {
+                JSONOutput.print(.array(statuses.map {
+                    .object(["stage": .string($0.stage), "state": .string($0.state.rawValue), "reason": .string($0.reason)])
+                }))
+            } else {
+                let width = statuses.map(\.stage.count).max() ?? 0
+                for status in statuses {
+                    let name = status.stage.padding(toLength: width, withPad: " ", startingAt: 0)
+                    print("\(name)  \(status.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(status.reason)")
+                }
+            }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+}
