@@ -59,12 +59,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swift5),
 
-        .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore"], swiftSettings: swift5),
-        .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "CSndFile"], swiftSettings: swift5),
-        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoFeatures", "EmoMedia", "CSndFile"], swiftSettings: swift5),
-        .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
-        .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore"], swiftSettings: swift5),
-        .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore"], swiftSettings: swift5),
+        // Shared by the test targets: the shared data's location, temp folders, running commands.
+        .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
+        .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "CSndFile", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore", "EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], swiftSettings: swift5),
     ]
 )

@@ -1,19 +1,42 @@
 import Foundation
 import Logging
 
-/// One place that sets up swift-log: plain lines on stderr, so stdout stays free for `--json`.
+/// One place that sets up swift-log: plain `HH:mm:ss level label: message` lines on stderr,
+/// so stdout stays free for `--json`. `EMOPIPE_LOG_LEVEL` (trace … critical) sets the level.
 public enum Log {
     private static let bootstrapOnce: Void = {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["EMOPIPE_LOG_LEVEL"]
-                .flatMap(Logger.Level.init(rawValue:)) ?? .info
-            return handler
-        }
+        let level = ProcessInfo.processInfo.environment["EMOPIPE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in PlainLogHandler(label: label, logLevel: level) }
     }()
 
     public static func logger(_ label: String) -> Logger {
         _ = bootstrapOnce
-        return Logger(label: "emopipe.\(label)")
+        return Logger(label: label)
+    }
+}
+
+struct PlainLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+    private static let lock = NSLock()
+
+    init(label: String, logLevel: Logger.Level) { self.label = label; self.logLevel = logLevel }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        let clock = String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+        let text = "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label): \(message)\n"
+        Self.lock.lock()
+        FileHandle.standardError.write(Data(text.utf8))
+        Self.lock.unlock()
     }
 }

@@ -139,12 +139,12 @@ public final class PipelineRunner {
         let started = Date()
         if !forced, let state = try store.stageState(name), state.fingerprint == fingerprint.full,
            try stage.externalChanges(context) == nil {
-            logger.info("\(name): up to date (\(state.summary))")
+            context.logger.info("up to date (\(state.summary))")
             let outcome = StageOutcome(outputDigest: state.outputDigest, unitsDone: 0, unitsSkipped: 0,
                                        unitsFailed: state.unitsFailed, summary: state.summary)
             return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: 0)
         }
-        logger.info("\(name): running (fingerprint \(fingerprint.short)\(forced ? ", forced" : ""))")
+        context.logger.info("running (fingerprint \(fingerprint.short)\(forced ? ", forced" : ""))")
         var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started)
         try store.save(&stageRun)
         let outcome: StageOutcome
@@ -169,7 +169,7 @@ public final class PipelineRunner {
             outputDigest: outcome.outputDigest, unitsFailed: outcome.unitsFailed, summary: outcome.summary,
             runId: runId, completedAt: Date()))
         let seconds = Date().timeIntervalSince(started)
-        logger.info("\(name): \(outcome.summary) in \(ProgressReporter.duration(seconds))")
+        context.logger.info("\(outcome.summary) in \(ProgressReporter.duration(seconds))")
         return StageReport(stage: name, action: .ran, outcome: outcome, seconds: seconds)
     }
 

@@ -30,7 +30,7 @@ public struct IngestStage: Stage {
         let scan = try DataRootScan(root: root)
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
         let plan = IngestPlan(files: scan.files, known: known)
-        context.logger.info("ingest: \(scan.files.count) files under \(root): \(plan.toRead.count) to read, \(plan.removed.count) gone")
+        context.logger.info("\(scan.files.count) files under \(root): \(plan.toRead.count) to read, \(plan.removed.count) gone")
 
         let progress = context.progress(total: plan.toRead.count, unit: "files")
         var failedNow = 0
@@ -118,7 +118,7 @@ public struct IngestStage: Stage {
                 try source.update(db)
             }
         }
-        context.logger.warning("ingest: \(removed.count) source(s) gone from disk, marked removed")
+        context.logger.warning("\(removed.count) source(s) gone from disk, marked removed")
     }
 
     private func reportDuplicates(_ context: StageContext) throws {

@@ -1,0 +1,67 @@
+# EmoPipe — make targets for every stage, the demo, tests and benchmarks.
+#   make demo            install, build, generate demo data, run the whole pipeline on it
+#   make test            build once (debug) and run the test suite
+#   make ingest|all      run stages through $(MANIFEST) into $(WORKDIR)
+SHELL := /bin/bash
+MANIFEST ?= manifests/default.yaml
+WORKDIR ?= work
+DEMO_DATA ?= demo-data
+SWIFT ?= swift
+EMOPIPE := .build/release/emopipe
+VENV := .venv
+
+# Debian packages the project needs: C libraries it links, tools the demo data and tests use.
+APT_PACKAGES := pkg-config libsqlite3-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
+	libswresample-dev libsndfile1-dev libopenblas-dev libdnnl-dev libdlib-dev libdlib-data \
+	ffmpeg espeak-ng sox flac python3-skimage python3-venv python3-pip
+
+STAGES := ingest
+
+.PHONY: deps build test demo demo-data all $(STAGES) status venv bench clean help
+
+help:
+	@sed -n '1,5p' Makefile
+
+# Idempotent: installs only what is missing, so a second call costs a dpkg query.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+build:
+	$(SWIFT) build -c release
+
+# One debug build serves the tests and the CLI they drive (CI has 2 cores: compile once).
+test: venv
+	$(SWIFT) build --build-tests
+	EMOPIPE_BIN=$(CURDIR)/.build/debug/emopipe $(SWIFT) test --skip-build
+
+demo: deps build demo-data
+	$(EMOPIPE) run manifests/demo.yaml --workdir $(WORKDIR)-demo; status=$$?; \
+	$(EMOPIPE) status manifests/demo.yaml --workdir $(WORKDIR)-demo; exit $$status
+
+demo-data:
+	scripts/make-demo-data $(DEMO_DATA)
+
+# One target per stage: runs the stage and whatever it needs that is not up to date.
+$(STAGES): build
+	$(EMOPIPE) run $(MANIFEST) --workdir $(WORKDIR) --until $@
+
+all: build
+	$(EMOPIPE) run $(MANIFEST) --workdir $(WORKDIR)
+
+status: build
+	$(EMOPIPE) status $(MANIFEST) --workdir $(WORKDIR)
+
+# Test oracles only (librosa, onnxruntime); never on the pipeline's own path.
+venv: $(VENV)/.done
+$(VENV)/.done: scripts/requirements-test.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+	touch $@
+
+clean:
+	rm -rf .build $(WORKDIR)-demo

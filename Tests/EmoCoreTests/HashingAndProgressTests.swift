@@ -1,0 +1,51 @@
+import EmoCore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("hashing and progress")
+struct HashingAndProgressTests {
+    @Test func streamedFileHashAgreesWithSha256sum() throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // 2.5 MiB of varied bytes: several 1 MiB reads plus a partial one.
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<(5 << 19)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let path = folder + "/blob.bin"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (hex, size) = try SHA256Hex.file(atPath: path)
+        #expect(size == Int64(bytes.count))
+        #expect(hex == (try TestSupport.sha256sum(path)))
+        #expect(SHA256Hex.of(Data(bytes)) == hex)
+    }
+
+    @Test func unreadableFileIsATypedError() {
+        #expect(throws: EmoError.self) { try SHA256Hex.file(atPath: "/nonexistent/file.wav") }
+    }
+
+    @Test func progressLogsPlainLinesWhenNotOnATerminal() {
+        let lines = LockedLines()
+        let progress = ProgressReporter(label: "ingest", total: 4, unit: "files", isTerminal: false,
+                                        logInterval: 0, write: lines.append)
+        for _ in 0..<4 { progress.advance() }
+        progress.finish()
+        let text = lines.all
+        #expect(text.allSatisfy { !$0.contains("\r") })
+        #expect(text.last?.hasPrefix("ingest 4/4 (100%)") == true)
+        #expect(text.last?.contains("files/s in") == true)
+        #expect(text.dropLast().contains { $0.contains("ETA") })
+    }
+
+    @Test func durationsReadNaturally() {
+        #expect(ProgressReporter.duration(3.25) == "3.2s" || ProgressReporter.duration(3.25) == "3.3s")
+        #expect(ProgressReporter.duration(75) == "1m15s")
+        #expect(ProgressReporter.duration(7260) == "2h01m")
+    }
+}
+
+final class LockedLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines.map { $0.trimmingCharacters(in: .newlines) } }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import EmoMedia
+
+@Suite("MediaProbe", .enabled(if: TestData.available, TestData.missingMessage))
+struct ProbeTests {
+    @Test("original AV clip: H.264 1280x720 at 29.97 fps, AAC 48 kHz stereo, 3.35 s")
+    func avClip() throws {
+        let facts = try MediaProbe.probe(path: TestData.avClip)
+        #expect(facts.container.split(separator: ",").contains("mp4"))
+        #expect(abs(try #require(facts.durationSeconds) - 3.35) < 0.01)
+        #expect((facts.bitRate ?? 0) > 0)
+        #expect(facts.videoStreamCount == 1 && facts.audioStreamCount == 1)
+
+        let video = try #require(facts.firstVideoStream)
+        #expect(video.codec == "h264")
+        #expect(video.width == 1280 && video.height == 720)
+        #expect(abs(try #require(video.frameRate) - 30000.0 / 1001.0) < 0.001)
+        #expect(video.rotationDegrees == nil)
+
+        let audio = try #require(facts.firstAudioStream)
+        #expect(audio.codec == "aac")
+        #expect(audio.sampleRate == 48_000 && audio.channels == 2)
+        #expect(audio.sampleFormat == "fltp")
+        #expect(abs(try #require(audio.durationSeconds) - 3.30) < 0.01)
+    }
+
+    @Test("WAV whose data chunk sits after FLLR/LIST chunks")
+    func wavWithForeignChunks() throws {
+        let path = TestData.wav("03-01-01-01-01-01-01")
+        // The quirk under test must really be there: no "data" id where a plain 44-byte header has it.
+        let head = FileChecks.head(path, count: 40)
+        #expect(String(decoding: head[36..<40], as: UTF8.self) != "data")
+
+        let facts = try MediaProbe.probe(path: path)
+        #expect(facts.container == "wav")
+        let stream = try #require(facts.streams.first)
+        #expect(facts.streams.count == 1)
+        #expect(stream.kind == .audio && stream.codec == "pcm_s16le" && stream.sampleFormat == "s16")
+        #expect(stream.sampleRate == 48_000 && stream.channels == 1)
+        #expect(facts.bitRate == 48_000 * 16)
+        // Duration agrees with the sample count ffmpeg decodes.
+        let frames = Tool.ffmpeg(path, ["-f", "s16le"]).count / 2
+        #expect(try #require(facts.durationSeconds) == Double(frames) / 48_000)
+    }
+
+    @Test("stereo WAV reports two channels")
+    func stereoWav() throws {
+        let facts = try MediaProbe.probe(path: TestData.wav("03-01-02-01-01-02-01"))
+        #expect(facts.streams.first?.channels == 2)
+    }
+
+    @Test("re-encoded clips: exactly one of the odd/ files has no audio track")
+    func oddClips() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: TestData.oddFolder.path)
+            .filter { $0.hasSuffix(".mp4") }.sorted()
+        #expect(files.count == 4)
+        var silent: [String] = []
+        for name in files {
+            let facts = try MediaProbe.probe(path: TestData.oddFolder.appendingPathComponent(name).path)
+            let video = try #require(facts.firstVideoStream)
+            #expect(video.codec == "h264" && video.width == 640 && video.height == 480)
+            if let audio = facts.firstAudioStream {
+                #expect(["aac", "mp3"].contains(audio.codec))
+                #expect(audio.sampleRate == 44_100)
+            } else {
+                silent.append(name)
+            }
+        }
+        #expect(silent.count == 1)
+    }
+
+    @Test("rotation comes from the display matrix, as the clockwise turn ffmpeg's autorotate applies")
+    func rotation() throws {
+        let dir = try TestData.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rotated = dir.appendingPathComponent("rotated.mp4").path
+        let made = Tool.run("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-t", "0.5",
+                                             "-c", "copy", "-metadata:s:v", "rotate=90", rotated])
+        try #require(made.status == 0)
+        // ffprobe prints av_display_rotation_get (counter-clockwise degrees); ours is its negation mod 360.
+        let printed = Tool.run("/usr/bin/env", ["ffprobe", "-v", "error", "-select_streams", "v",
+                                                "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", rotated])
+        let ccw = try #require(Int(String(decoding: printed.stdout, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let facts = try MediaProbe.probe(path: rotated)
+        #expect(facts.firstVideoStream?.rotationDegrees == ((-ccw % 360) + 360) % 360)
+        #expect(facts.firstVideoStream?.rotationDegrees == 270)  // ffmpeg 5.1 writes "rotate=90" as a 90° ccw matrix
+    }
+
+    @Test("probing is fast: header facts only, no decoding")
+    func speed() throws {
+        let paths = [TestData.avClip] + (try FileManager.default.contentsOfDirectory(atPath: TestData.oddFolder.path))
+            .map { TestData.oddFolder.appendingPathComponent($0).path } + [TestData.wav("03-01-01-01-01-01-01")]
+        _ = try MediaProbe.probe(path: TestData.avClip)  // warm caches
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure { for path in paths { _ = try MediaProbe.probe(path: path) } }
+        // 1500 files must take seconds, not minutes; 100 ms per file is a generous debug-build bound.
+        #expect(elapsed < .milliseconds(100 * paths.count), "probing \(paths.count) files took \(elapsed)")
+    }
+}

@@ -1,0 +1,130 @@
+import Testing
+import Foundation
+@testable import EmoNN
+
+@Suite struct TensorBasics {
+    @Test func shapeMismatchNamesBothShapes() throws {
+        let a = Tensor.zeros([2, 3]), b = Tensor.zeros([4, 5])
+        #expect(throws: ShapeError.self) { try a.matmul(b) }
+        do {
+            _ = try a + b
+            Issue.record("expected a ShapeError")
+        } catch let e as ShapeError {
+            #expect(e.description.contains("[2, 3]") && e.description.contains("[4, 5]"))
+        }
+        #expect(throws: ShapeError.self) { try Tensor(shape: [2, 2], data: [1, 2, 3]) }
+        #expect(throws: ShapeError.self) { try a.reshaped([5]) }
+    }
+
+    @Test func broadcastingValues() throws {
+        let a = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        let b = try Tensor(shape: [3], data: [10, 20, 30])
+        #expect(try (a + b).data == [11, 22, 33, 14, 25, 36])
+        let c = try Tensor(shape: [2, 1], data: [2, 3])
+        #expect(try (a * c).data == [2, 4, 6, 12, 15, 18])
+    }
+
+    @Test func matmulValues() throws {
+        let a = try Tensor(shape: [2, 2], data: [1, 2, 3, 4])
+        let b = try Tensor(shape: [2, 2], data: [5, 6, 7, 8])
+        #expect(try a.matmul(b).data == [19, 22, 43, 50])
+    }
+
+    @Test func noGradRecordsNothing() throws {
+        let w = randomTensor([3, 3], seed: 1).requiringGrad()
+        let y = try Autograd.noGrad { try w.matmul(w) }
+        #expect(!y.requiresGrad)
+        #expect(y.node == nil)
+    }
+
+    @Test func fanOutAccumulates() throws {
+        let x = try Tensor(shape: [2], data: [1, 2], requiresGrad: true)
+        let y = try (x * x + x).sum()
+        try y.backward()
+        #expect(x.grad?.data == [3, 5])
+    }
+
+    @Test func permuteAndSliceValues() throws {
+        let a = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        #expect(try a.transposed(0, 1).data == [1, 4, 2, 5, 3, 6])
+        #expect(try a.sliced(axis: 1, 1..<3).data == [2, 3, 5, 6])
+        let c = try Tensor.concat([a, a], axis: 0)
+        #expect(c.shape == [4, 3])
+        #expect(try Tensor.stack([a, a], axis: 1).shape == [2, 2, 3])
+    }
+}
+
+@Suite struct CoreGradients {
+    @Test func elementwiseBroadcast() throws {
+        let a = randomTensor([3, 4], seed: 1), b = randomTensor([4], seed: 2)
+        #expect(try gradientCheck([a, b]) { try $0[0] + $0[1] } < 1e-2)
+        #expect(try gradientCheck([a, b]) { try $0[0] - $0[1] } < 1e-2)
+        #expect(try gradientCheck([a, b]) { try $0[0] * $0[1] } < 1e-2)
+        let d = randomTensor([3, 1], seed: 3)
+        d.data = d.data.map { $0 >= 0 ? $0 + 1 : $0 - 1 }
+        #expect(try gradientCheck([a, d]) { try $0[0] / $0[1] } < 1e-2)
+    }
+
+    @Test func unaryActivations() throws {
+        let x = awayFromZero([2, 5], seed: 4)
+        #expect(try gradientCheck([x]) { $0[0].relu() } < 1e-2)
+        #expect(try gradientCheck([x]) { $0[0].gelu() } < 1e-2)
+        #expect(try gradientCheck([x]) { $0[0].sigmoid() } < 1e-2)
+        #expect(try gradientCheck([x]) { $0[0].tanh() } < 1e-2)
+        #expect(try gradientCheck([x]) { $0[0].exp() } < 1e-2)
+        #expect(try gradientCheck([x]) { $0[0].square() * 0.5 - 1 } < 1e-2)
+    }
+
+    @Test func matmulAndLinear() throws {
+        let a = randomTensor([3, 4], seed: 5), b = randomTensor([4, 2], seed: 6)
+        #expect(try gradientCheck([a, b]) { try $0[0].matmul($0[1]) } < 1e-2)
+        let x = randomTensor([2, 3, 4], seed: 7), y = randomTensor([2, 4, 5], seed: 8)
+        #expect(try gradientCheck([x, y]) { try $0[0].matmul($0[1]) } < 1e-2)
+        let w = randomTensor([5, 4], seed: 9), bias = randomTensor([5], seed: 10)
+        #expect(try gradientCheck([x, w, bias]) { try $0[0].linear(weight: $0[1], bias: $0[2]) } < 1e-2)
+    }
+
+    @Test func reductions() throws {
+        let x = randomTensor([2, 3, 4], seed: 11)
+        #expect(try gradientCheck([x]) { $0[0].sum() } < 1e-2)
+        #expect(try gradientCheck([x]) { $0[0].mean() } < 1e-2)
+        #expect(try gradientCheck([x]) { try $0[0].sum(axis: 1) } < 1e-2)
+        #expect(try gradientCheck([x]) { try $0[0].mean(axes: [0, 2], keepDims: true) } < 1e-2)
+    }
+
+    @Test func shapeOps() throws {
+        let x = randomTensor([2, 3, 4], seed: 12), y = randomTensor([2, 1, 4], seed: 13)
+        #expect(try gradientCheck([x]) { try $0[0].reshaped([6, -1]) } < 1e-2)
+        #expect(try gradientCheck([x]) { try $0[0].permuted([2, 0, 1]) } < 1e-2)
+        #expect(try gradientCheck([x]) { try $0[0].sliced(axis: 1, 1..<3) } < 1e-2)
+        #expect(try gradientCheck([x, y]) { try Tensor.concat([$0[0], $0[1]], axis: 1) } < 1e-2)
+        #expect(try gradientCheck([x, x.detached()]) { try Tensor.stack([$0[0], $0[1]], axis: 0) } < 1e-2)
+    }
+
+    @Test func softmaxFamily() throws {
+        let x = randomTensor([3, 5], seed: 14)
+        #expect(try gradientCheck([x]) { try $0[0].softmax(axis: 1) } < 1e-2)
+        #expect(try gradientCheck([x]) { try $0[0].softmax(axis: 0) } < 1e-2)
+        #expect(try gradientCheck([x]) { try $0[0].logSoftmax(axis: -1) } < 1e-2)
+        let mask = try Tensor(shape: [3, 5], data: [1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        #expect(try gradientCheck([x]) { try $0[0].maskedSoftmax(mask: mask, axis: 1) } < 1e-2)
+        let p = try x.maskedSoftmax(mask: mask, axis: 1)
+        #expect(p.data[2] == 0 && p.data[4] == 0)
+        #expect(p.data[5..<10].allSatisfy { $0 == 0 })  // nothing present: zeros, not NaN
+        #expect(abs(p.data[0] + p.data[1] + p.data[3] - 1) < 1e-6)
+    }
+
+    @Test func crossEntropyWeightsAndSmoothing() throws {
+        let logits = randomTensor([4, 3], seed: 15)
+        let weight = try Tensor(shape: [3], data: [0.5, 1, 2])
+        #expect(try gradientCheck([logits]) {
+            try Losses.crossEntropy($0[0], targets: [0, 2, 1, 2], weight: weight, labelSmoothing: 0.1)
+        } < 1e-2)
+        // Uniform logits: every log-prob is −log C, so the loss is log C times
+        // ((1−ε)·Σw[y] + ε/C·N·Σw) / Σw[y] = (0.8·6 + 0.05·2·10) / 6.
+        let flat = Tensor.zeros([2, 4])
+        let l = try Losses.crossEntropy(flat, targets: [1, 3], weight: Tensor([1, 2, 3, 4]), labelSmoothing: 0.2)
+        #expect(abs(l.item - Float(5.8 / 6) * log(Float(4))) < 1e-5)
+        #expect(throws: ShapeError.self) { try Losses.crossEntropy(flat, targets: [1]) }
+    }
+}

@@ -1,0 +1,143 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// A stage that counts its executions and derives its output from its parameters and inputs.
+final class CountingStage: Stage, @unchecked Sendable {
+    let name: String
+    var codeVersion: String
+    private let lock = NSLock()
+    private var count = 0
+    var runs: Int { lock.lock(); defer { lock.unlock() }; return count }
+
+    init(_ name: String, codeVersion: String = "1") { self.name = name; self.codeVersion = codeVersion }
+
+    func run(_ context: StageContext) throws -> StageOutcome {
+        lock.lock(); count += 1; lock.unlock()
+        return StageOutcome(outputDigest: SHA256Hex.of(context.fingerprint.full), unitsDone: 1, unitsSkipped: 0,
+                            unitsFailed: 0, summary: "ran")
+    }
+}
+
+@Suite("runner: fingerprints, status, selection")
+struct RunnerTests {
+    let folder: String
+    let stages: [CountingStage]
+
+    init() throws {
+        folder = try TestSupport.temporaryFolder("runner")
+        try """
+        stages:
+          a: {params: {x: 1}}
+          b: {needs: [a], params: {y: 2}}
+          c: {needs: [a], params: {z: 3}}
+          d: {needs: [b]}
+        """.write(toFile: folder + "/p.yaml", atomically: true, encoding: .utf8)
+        stages = ["a", "b", "c", "d"].map { CountingStage($0) }
+    }
+
+    func manifest(_ overrides: String = "") throws -> Manifest {
+        try Manifest.parse(yaml: "pipeline: p.yaml\ndata: .\n" + overrides, path: folder + "/m.yaml")
+    }
+
+    func runner(_ manifest: Manifest) throws -> PipelineRunner {
+        try PipelineRunner(manifest: manifest, workDirectory: WorkDirectory(root: folder + "/work"), stages: stages)
+    }
+
+    func counts() -> [Int] { stages.map(\.runs) }
+
+    @Test func changedParameterMakesThatStageAndItsDependentsStaleAndNothingElse() throws {
+        let first = try runner(manifest())
+        #expect(try first.status().allSatisfy { $0.state == .neverRun })
+        _ = try first.run(RunSelection(), command: "test")
+        #expect(counts() == [1, 1, 1, 1])
+        #expect(try first.status().allSatisfy { $0.state == .upToDate })
+
+        _ = try first.run(RunSelection(), command: "test")
+        #expect(counts() == [1, 1, 1, 1], "an unchanged pipeline must not run again")
+
+        let changed = try runner(manifest("params: {b: {y: 5}}\n"))
+        let status = Dictionary(uniqueKeysWithValues: try changed.status().map { ($0.stage, $0) })
+        #expect(status["a"]?.state == .upToDate)
+        #expect(status["c"]?.state == .upToDate)
+        #expect(status["b"]?.state == .stale)
+        #expect(status["b"]?.reason.contains("y 2 → 5") == true)
+        #expect(status["d"]?.state == .stale)
+        #expect(status["d"]?.reason.contains("'b'") == true)
+
+        _ = try changed.run(RunSelection(), command: "test")
+        #expect(counts() == [1, 2, 1, 2])
+    }
+
+    @Test func codeVersionChangeIsStale() throws {
+        _ = try runner(manifest()).run(RunSelection(), command: "test")
+        stages[2].codeVersion = "2"
+        let status = try runner(manifest()).status().first { $0.stage == "c" }
+        #expect(status?.state == .stale)
+        #expect(status?.reason.contains("1 → 2") == true)
+    }
+
+    @Test func untilOnlyAndForceSelectStages() throws {
+        let r = try runner(manifest())
+        _ = try r.run(RunSelection(until: "b"), command: "test")
+        #expect(counts() == [1, 1, 0, 0])
+        _ = try r.run(RunSelection(only: "c"), command: "test")
+        #expect(counts() == [1, 1, 1, 0])
+        _ = try r.run(RunSelection(only: "d"), command: "test")
+        #expect(counts() == [1, 1, 1, 1])
+        _ = try r.run(RunSelection(force: ["a"]), command: "test")
+        // Forcing a with the same parameters gives the same output digest: nothing downstream reruns.
+        #expect(counts() == [2, 1, 1, 1])
+        #expect(throws: PipelineError.self) { try r.run(RunSelection(only: "nope"), command: "test") }
+    }
+
+    @Test func onlyRefusesAStageWhoseUpstreamNeverRan() throws {
+        #expect(throws: PipelineError.upstreamNotReady(stage: "b", upstream: "a")) {
+            try runner(manifest()).run(RunSelection(only: "b"), command: "test")
+        }
+    }
+
+    @Test func unknownParameterOverrideIsRejected() throws {
+        #expect(throws: PipelineError.self) { try runner(manifest("params: {b: {yy: 5}}\n")) }
+    }
+
+    @Test func runsAreRecordedAsProvenance() throws {
+        let report = try runner(manifest()).run(RunSelection(), command: "emopipe run test")
+        let store = try ProvenanceStore(path: folder + "/work/emopipe.sqlite")
+        let run = try #require(try store.runs().first)
+        #expect(run.id == report.runId)
+        #expect(run.status == "done")
+        #expect(run.command == "emopipe run test")
+        #expect(try store.stageRuns(runId: run.id).map(\.stage) == ["a", "b", "c", "d"])
+        #expect(FileManager.default.fileExists(atPath: folder + "/work/runs/\(run.id)/manifest.yaml"))
+    }
+}
+
+@Suite("work-directory lock")
+struct LockTests {
+    @Test func secondHolderIsRefusedWithTheHolderNamed() throws {
+        let folder = try TestSupport.temporaryFolder("lock")
+        let path = folder + "/emopipe.lock"
+        let first = try WorkDirectoryLock.acquire(path: path, holder: "run A (pid 1)")
+        #expect(throws: PipelineError.locked(holder: "run A (pid 1)")) {
+            try WorkDirectoryLock.acquire(path: path, holder: "run B")
+        }
+        first.release()
+        let second = try WorkDirectoryLock.acquire(path: path, holder: "run B")
+        #expect(second.previousHolder == nil, "a clean release leaves no holder behind")
+        second.release()
+    }
+
+    @Test func deadHoldersLockIsTakenOver() throws {
+        let folder = try TestSupport.temporaryFolder("lock")
+        let path = folder + "/emopipe.lock"
+        // A process that dies holding the lock leaves its text but no flock.
+        try "emopipe run X (pid 99999)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let lock = try WorkDirectoryLock.acquire(path: path, holder: "run C")
+        #expect(lock.previousHolder == "emopipe run X (pid 99999)")
+        lock.release()
+    }
+}

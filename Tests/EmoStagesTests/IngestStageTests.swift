@@ -1,0 +1,124 @@
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("ingest stage", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct IngestStageTests {
+    @Test func recordsEveryFileWithItsStatusAndGoesOnPastBadOnes() throws {
+        let root = try IngestFixture.dataRoot()
+        let expected = try IngestFixture.addBadFiles(to: root)
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(result.status == ExitStatus.partial, "bad sources make a partial run: \(result.stderr)")
+
+        let sources = try IngestFixture.sources(workdir: workdir)
+        for (path, (status, reason)) in expected {
+            let row = try #require(sources[path], "no row for \(path)")
+            #expect(row["status"] as? String == status, "\(path)")
+            if reason.isEmpty { #expect(row["reason"] is NSNull, "\(path): \(row["reason"] ?? "")") }
+            else { #expect((row["reason"] as? String)?.contains(reason) == true, "\(path): \(row["reason"] ?? "nil")") }
+            #expect(result.stderr.contains(path) || status != "failed", "the failure is reported naming the file")
+        }
+        let shared = sources.filter { !$0.key.contains("/Actor_09/") }
+        #expect(shared.count == 240)
+        #expect(shared.values.allSatisfy { $0["status"] as? String == "ok" })
+        // Every row has exactly the documented fields; codes are integers, null when ignored.
+        let keys: Set = ["path", "sha256", "kind", "modality", "channel", "emotion", "intensity", "statement",
+                         "repetition", "actor", "status", "reason"]
+        #expect(sources.values.allSatisfy { Set($0.keys) == keys })
+        let wav = try #require(sources[root + "/Actor_02/03-01-05-02-01-02-02.wav"])
+        #expect(wav["emotion"] as? Int == 5 && wav["intensity"] as? Int == 2 && wav["actor"] as? Int == 2)
+        #expect(wav["kind"] as? String == "wav" && wav["modality"] as? Int == 3)
+        #expect(sources[root + "/Actor_09/notes.txt"]?["emotion"] is NSNull)
+        // Hashes agree with the shared checksums (an independent record of the original files).
+        let checksums = try String(contentsOfFile: TestSupport.sharedData + "/speech-sha256.txt", encoding: .utf8)
+        let line = try #require(checksums.split(separator: "\n").first { $0.hasSuffix("Actor_01/03-01-01-01-01-01-01.wav") })
+        #expect(sources[root + "/Actor_01/03-01-01-01-01-01-01.wav"]?["sha256"] as? String == String(line.prefix(64)))
+        #expect(result.stderr.contains("identical content under 2 names"))
+        #expect(result.stderr.contains("Actor_09/03-01-05-01-01-01-09.wav"))
+
+        let failedOnly = try IngestFixture.emopipe(["sources", "--failed", "--json"], workdir: workdir)
+        let failedRows = try JSONSerialization.jsonObject(with: Data(failedOnly.stdout.utf8)) as! [[String: Any]]
+        #expect(failedRows.count == expected.values.filter { $0.status == "failed" }.count)
+    }
+
+    @Test func unchangedFilesAreNotReadAgainAndChangesAreNoticed() throws {
+        let root = try IngestFixture.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let before = try store.allSources()
+
+        let again = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(again.status == 0)
+        #expect(again.stderr.contains("ingest: up to date"))
+        #expect(try store.allSources() == before, "a no-op run changes no row")
+
+        // Touch one file (new mtime, same bytes), replace one, remove one, add one.
+        let touched = root + "/Actor_01/03-01-02-01-01-01-01.wav"
+        let replaced = root + "/Actor_02/03-01-03-01-01-01-02.wav"
+        let removed = root + "/Actor_02/03-01-04-01-01-01-02.wav"
+        try TestSupport.shell("touch -d '2020-01-01' '\(touched)'")
+        try TestSupport.shell("rm '\(replaced)' && sox '\(root)/Actor_02/03-01-03-02-01-01-02.wav' '\(replaced)' trim 0 1")
+        try FileManager.default.removeItem(atPath: removed)
+        try FileManager.default.copyItem(atPath: root + "/Actor_01/03-01-08-01-01-01-01.wav",
+                                         toPath: root + "/Actor_02/03-01-08-01-01-01-02.wav.tmp")
+        try FileManager.default.moveItem(atPath: root + "/Actor_02/03-01-08-01-01-01-02.wav.tmp",
+                                         toPath: root + "/Actor_02/03-01-08-02-02-02-03.wav")
+
+        let status = try IngestFixture.emopipe(["status", "--json"], data: root, workdir: workdir)
+        #expect(status.stdout.contains("1 added, 2 changed, 1 removed"), "\(status.stdout)")
+
+        let third = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(third.stderr.contains("3 to read, 1 gone"), "\(third.stderr)")
+        let after = Dictionary(uniqueKeysWithValues: try store.allSources().map { ($0.path, $0) })
+        let old = Dictionary(uniqueKeysWithValues: before.map { ($0.path, $0) })
+        #expect(after[touched]?.sha256 == old[touched]?.sha256)
+        #expect(after[replaced]?.sha256 != old[replaced]?.sha256)
+        #expect(after[replaced]?.sha256 == (try TestSupport.sha256sum(replaced)))
+        #expect(after[removed]?.status == .removed)
+        #expect(after[root + "/Actor_02/03-01-08-02-02-02-03.wav"]?.status == .ok)
+    }
+
+    @Test func aSecondRunOnABusyWorkDirectoryExits75NamingTheHolder() throws {
+        let root = try IngestFixture.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        let lock = try WorkDirectoryLock.acquire(path: workdir + "/emopipe.lock", holder: "emopipe run TEST (pid \(getpid()))")
+        defer { lock.release() }
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(result.status == ExitStatus.locked)
+        #expect(result.stderr.contains("locked by emopipe run TEST (pid \(getpid()))"), "\(result.stderr)")
+    }
+
+    @Test func killedIngestResumesToTheSameRowsAsAnUninterruptedRun() throws {
+        let root = try IngestFixture.dataRoot()
+        _ = try IngestFixture.addBadFiles(to: root)
+        let reference = try TestSupport.temporaryFolder("work")
+        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: reference)
+        let expected = try IngestFixture.facts(workdir: reference)
+        #expect(expected.sources.count > 250)
+
+        var killedMidway = 0
+        for delay in [0.15, 0.4, 0.8] {
+            let workdir = try TestSupport.temporaryFolder("work")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
+            process.arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--until", "ingest",
+                                 "--data", root, "--workdir", workdir]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: delay)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
+            process.waitUntilExit()
+            let resumed = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+            #expect(resumed.status == ExitStatus.partial, "\(resumed.stderr)")
+            let facts = try IngestFixture.facts(workdir: workdir)
+            #expect(facts.sources == expected.sources, "after a kill at \(delay)s")
+            #expect(facts.failures == expected.failures, "after a kill at \(delay)s")
+        }
+        #expect(killedMidway > 0, "at least one kill must land while ingest was running")
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+
+/// Helpers the test targets share: where the shared RAVDESS data is, temporary folders, and
+/// running commands (the emopipe binary, materialize, ffmpeg).
+public enum TestSupport {
+    /// The repository root, found from this file's location.
+    public static let repositoryRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().standardizedFileURL.path
+    }()
+
+    /// `../shared/data/ravdess` beside the checkout (CI lays a read-only copy there), or $EMOPIPE_RAVDESS.
+    public static let sharedData: String = {
+        if let explicit = ProcessInfo.processInfo.environment["EMOPIPE_RAVDESS"] { return explicit }
+        return URL(fileURLWithPath: repositoryRoot + "/../shared/data/ravdess").standardizedFileURL.path
+    }()
+
+    public static var hasSharedData: Bool {
+        FileManager.default.isExecutableFile(atPath: sharedData + "/materialize")
+    }
+
+    /// The emopipe binary the tests drive: $EMOPIPE_BIN (set by `make test`) or the debug build.
+    public static let emopipe: String = {
+        ProcessInfo.processInfo.environment["EMOPIPE_BIN"] ?? repositoryRoot + "/.build/debug/emopipe"
+    }()
+
+    public static var hasEmopipe: Bool { FileManager.default.isExecutableFile(atPath: emopipe) }
+
+    /// A fresh, empty folder under the system's temporary folder.
+    public static func temporaryFolder(_ label: String = "emopipe-test") throws -> String {
+        let path = NSTemporaryDirectory() + "/\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    public struct ProcessResult: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs a program to completion and captures its output.
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           currentDirectory: String? = nil) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        let outFile = try temporaryFile(), errFile = try temporaryFile()
+        defer { try? FileManager.default.removeItem(atPath: outFile); try? FileManager.default.removeItem(atPath: errFile) }
+        process.standardOutput = FileHandle(forWritingAtPath: outFile)
+        process.standardError = FileHandle(forWritingAtPath: errFile)
+        try process.run()
+        process.waitUntilExit()
+        return ProcessResult(status: process.terminationStatus,
+                             stdout: (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "",
+                             stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")
+    }
+
+    /// Runs a shell command line; throws with its stderr when it fails.
+    @discardableResult
+    public static func shell(_ command: String) throws -> String {
+        let result = try run("/bin/bash", ["-c", command])
+        guard result.status == 0 else {
+            throw TestFailure("`\(command)` exited \(result.status): \(result.stderr)")
+        }
+        return result.stdout
+    }
+
+    static func temporaryFile() throws -> String {
+        let path = NSTemporaryDirectory() + "/emopipe-out-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return path
+    }
+
+    /// Lays out shared speech (and the shipped AV clips) for the given actors into a new folder.
+    public static func materialize(actors: ClosedRange<Int>, extra: [String] = []) throws -> String {
+        let folder = try temporaryFolder("ravdess")
+        let args = (["--actors", "\(actors.lowerBound)-\(actors.upperBound)"] + extra + [folder])
+            .map { "'\($0)'" }.joined(separator: " ")
+        try shell("'\(sharedData)/materialize' \(args)")
+        return folder
+    }
+
+    /// `sha256sum`'s answer for a file: an oracle independent of our own hashing.
+    public static func sha256sum(_ path: String) throws -> String {
+        String(try shell("sha256sum '\(path)'").prefix(64))
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
