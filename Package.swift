@@ -29,6 +29,8 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        // CRC-32C with the SSE4.2 instruction, for shard records.
+        .target(name: "CCRC32C"),
 
         // Dataset vocabulary (RAVDESS names, labels), hashing, progress, logging.
         .target(name: "EmoCore", dependencies: [
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "EmoFeatures", dependencies: ["EmoMedia", "CFFmpeg"], swiftSettings: swift5),
         // Provenance database (SQLite through GRDB) and the sharded tensor cache.
         .target(name: "EmoStore", dependencies: [
-            "EmoCore", .product(name: "GRDB", package: "GRDB.swift"),
+            "EmoCore", "CCRC32C", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swift5),
         // DAG definitions, manifests, fingerprints, the work-directory lock, the runner.
         .target(name: "EmoPipeline", dependencies: ["EmoCore", "EmoStore", "Yams"], swiftSettings: swift5),

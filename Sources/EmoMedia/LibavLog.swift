@@ -8,6 +8,13 @@ import Glibc
 import Darwin
 #endif
 
+/// Process-wide libav logging policy, for other layers that call FFmpeg directly (e.g. video decoding).
+public enum MediaLogging {
+    /// Routes libav's log output away from stderr (idempotent; EmoMedia calls it itself before any libav use).
+    /// Messages at error level are kept per thread only while EmoMedia is working on a file.
+    public static func silenceLibav() { LibavLog.install() }
+}
+
 /// Receives libav messages logged on the thread that installed it.
 final class LogCapture {
     private(set) var lastError: String?

@@ -22,6 +22,7 @@ final class MonoResampler {
     private(set) var usedSoxr = false
 
     init(inLayout: AVChannelLayout, inFormat: AVSampleFormat, inRate: Int32, outRate: Int32) throws(ResamplerError) {
+        LibavLog.install()  // the WAV path reaches libswresample without going through LibavLog.capturing
         self.inRate = inRate
         self.outRate = outRate
         var layout = inLayout

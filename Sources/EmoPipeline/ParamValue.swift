@@ -114,3 +114,21 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         return .string(text)
     }
 }
+
+extension ParamValue: Decodable {
+    /// Converts a JSON document (as JSONEncoder writes it) to a value.
+    public static func fromJSON(_ data: Data) throws -> ParamValue {
+        try JSONDecoder().decode(ParamValue.self, from: data)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? container.decode(Int.self) { self = .int(i) }
+        else if let d = try? container.decode(Double.self) { self = .double(d) }
+        else if let s = try? container.decode(String.self) { self = .string(s) }
+        else if let a = try? container.decode([ParamValue].self) { self = .array(a) }
+        else { self = .object(try container.decode([String: ParamValue].self)) }
+    }
+}

@@ -69,11 +69,21 @@ public final class PipelineRunner {
         }
     }
 
-    /// Pipeline defaults, the manifest's overrides, and the manifest fields the stage reads.
-    public func resolvedParams(_ stageName: String) -> [String: ParamValue] {
+    /// Pipeline defaults, the manifest's overrides, and the manifest fields the stage reads,
+    /// as the stage resolves them.
+    public func resolvedParams(_ stageName: String) throws -> [String: ParamValue] {
         var params = ParamValue.merge(pipeline.stage(stageName)?.params ?? [:], manifest.overrides[stageName] ?? [:])
         for field in stages[stageName]?.manifestFields ?? [] { params[field] = manifest.globals[field] }
-        return params
+        guard let stage = stages[stageName] else { return params }
+        try stage.validate(params: params)
+        return try stage.resolve(params: params)
+    }
+
+    /// The fingerprint of a stage's parameters (what its cached units are keyed by).
+    public func parametersFingerprint(_ stageName: String) throws -> String {
+        guard let stage = stages[stageName] else { throw PipelineError.unknownStage(stageName, known: pipeline.stageNames) }
+        return Fingerprint(stage: stageName, codeVersion: stage.codeVersion, params: try resolvedParams(stageName),
+                           inputs: [:]).parameters
     }
 
     func selectedStages(_ selection: RunSelection) throws -> [String] {
@@ -129,8 +139,7 @@ public final class PipelineRunner {
 
     private func execute(_ name: String, runId: String, store: ProvenanceStore, forced: Bool) throws -> StageReport {
         let stage = stages[name]!
-        let params = resolvedParams(name)
-        try stage.validate(params: params)
+        let params = try resolvedParams(name)
         let fingerprint = Fingerprint(stage: name, codeVersion: stage.codeVersion, params: params,
                                       inputs: try upstreamDigests(name, store: store))
         let context = StageContext(runId: runId, manifest: manifest, workDirectory: workDirectory, store: store,

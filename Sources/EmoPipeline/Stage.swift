@@ -15,6 +15,9 @@ public protocol Stage: Sendable {
     var manifestFields: [String] { get }
     /// Rejects bad parameters before any work starts.
     func validate(params: [String: ParamValue]) throws
+    /// The parameters as the stage will use them (e.g. a preset expanded into its values): what the
+    /// fingerprint hashes, so two spellings of the same settings share cached work.
+    func resolve(params: [String: ParamValue]) throws -> [String: ParamValue]
     /// Does the work not yet done and returns what was produced.
     func run(_ context: StageContext) throws -> StageOutcome
     /// Why the stage's recorded output no longer matches the world outside the work directory
@@ -25,6 +28,7 @@ public protocol Stage: Sendable {
 public extension Stage {
     var manifestFields: [String] { [] }
     func validate(params: [String: ParamValue]) throws {}
+    func resolve(params: [String: ParamValue]) throws -> [String: ParamValue] { params }
     func externalChanges(_ context: StageContext) throws -> String? { nil }
 }
 

@@ -38,7 +38,7 @@ extension PipelineRunner {
         if state.codeVersion != stage.codeVersion {
             return stale("stage code changed (version \(state.codeVersion) → \(stage.codeVersion))")
         }
-        let params = resolvedParams(name)
+        let params = try resolvedParams(name)
         let current = ParamValue.object(params).canonicalJSON
         if current != state.paramsJSON {
             return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params))

@@ -118,15 +118,18 @@ public struct FailureRecord: Codable, FetchableRecord, MutablePersistableRecord,
     public static let databaseTableName = "failure"
     public var id: Int64?
     public var stage: String
+    /// The parameters fingerprint the failure happened under ("" for ingest).
+    public var fingerprint: String
     public var subject: String
-    public var sha256: String?
+    public var sha256: String
     public var reason: String
     public var runId: String
     public var recordedAt: Date
 
-    public init(stage: String, subject: String, sha256: String?, reason: String, runId: String, recordedAt: Date) {
-        self.stage = stage; self.subject = subject; self.sha256 = sha256; self.reason = reason
-        self.runId = runId; self.recordedAt = recordedAt
+    public init(stage: String, fingerprint: String = "", subject: String, sha256: String?, reason: String,
+                runId: String, recordedAt: Date = Date()) {
+        self.stage = stage; self.fingerprint = fingerprint; self.subject = subject; self.sha256 = sha256 ?? ""
+        self.reason = reason; self.runId = runId; self.recordedAt = recordedAt
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

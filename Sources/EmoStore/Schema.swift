@@ -71,12 +71,13 @@ enum Schema {
             try db.create(table: "failure") { t in
                 t.autoIncrementedPrimaryKey("id")
                 t.column("stage", .text).notNull()
+                t.column("fingerprint", .text).notNull().defaults(to: "")  // the stage's parameters fingerprint
                 t.column("subject", .text).notNull()            // the source path, or what failed
-                t.column("sha256", .text)
+                t.column("sha256", .text).notNull().defaults(to: "")
                 t.column("reason", .text).notNull()
                 t.column("runId", .text).notNull().references("run")
                 t.column("recordedAt", .datetime).notNull()
-                t.uniqueKey(["stage", "subject", "sha256", "reason"], onConflict: .ignore)
+                t.uniqueKey(["stage", "fingerprint", "subject", "sha256", "reason"], onConflict: .ignore)
             }
             try db.create(table: "artifact") { t in
                 t.autoIncrementedPrimaryKey("id")
@@ -89,6 +90,35 @@ enum Schema {
                 t.column("runId", .text).notNull().references("run")
                 t.column("createdAt", .datetime).notNull()
             }
+        }
+        migrator.registerMigration("v2: tensor cache index") { db in
+            try db.create(table: "cacheShard") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("stage", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+                t.column("file", .text).notNull().unique()      // relative to the work directory
+                t.column("records", .integer).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("runId", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "cacheRecord") { t in
+                t.column("stage", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+                t.column("key", .text).notNull()                // the source's SHA-256
+                t.column("shardId", .integer).notNull().references("cacheShard", onDelete: .cascade).indexed()
+                t.column("dtype", .integer).notNull()
+                t.column("shapeJSON", .text).notNull()
+                t.column("crc32c", .integer).notNull()
+                t.column("metaOffset", .integer).notNull()
+                t.column("metaLength", .integer).notNull()
+                t.column("dataOffset", .integer).notNull()
+                t.column("dataLength", .integer).notNull()
+                t.column("metadata", .text).notNull()
+                t.column("runId", .text).notNull()
+                t.primaryKey(["stage", "fingerprint", "key"])
+            }
+            try db.create(index: "cacheRecord_key", on: "cacheRecord", columns: ["key"])
         }
         return migrator
     }

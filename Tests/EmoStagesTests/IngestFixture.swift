@@ -29,8 +29,8 @@ enum IngestFixture {
             try make(path)
             expected[path] = (status, reason)
         }
-        try put("03-01-02-01-01-01-09.wav", "failed", "empty file (0 bytes)") {
-            FileManager.default.createFile(atPath: $0, contents: Data())
+        put("03-01-02-01-01-01-09.wav", "failed", "empty file (0 bytes)") {
+            _ = FileManager.default.createFile(atPath: $0, contents: Data())
         }
         try put("03-01-02-01-01-02-09.wav", "failed", "not a media file") {
             try "this is a text file, not audio\n".write(toFile: $0, atomically: true, encoding: .utf8)
@@ -95,7 +95,7 @@ enum IngestFixture {
     static func facts(workdir: String) throws -> (sources: [[String]], failures: [String]) {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         let sources = try store.allSources().map { $0.facts + [$0.probeJSON ?? ""] }
-        let failures = try store.failures().map { "\($0.stage)\t\($0.subject)\t\($0.sha256 ?? "")\t\($0.reason)" }.sorted()
+        let failures = try store.failures().map { "\($0.stage)\t\($0.subject)\t\($0.sha256)\t\($0.reason)" }.sorted()
         return (sources, failures)
     }
 }

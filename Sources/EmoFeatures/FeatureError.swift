@@ -1,0 +1,28 @@
+/// Why a clip (or a parameter set) cannot give a feature tensor. Never a garbage tensor instead.
+public enum FeatureError: Error, Equatable, CustomStringConvertible {
+    /// No samples at all.
+    case emptyAudio
+    /// Every sample is exactly zero (digital silence): the log-mel would be a constant floor.
+    case silentAudio
+    /// Fewer samples than one window (win_length when centred, n_fft otherwise).
+    case tooShort(samples: Int, needed: Int)
+    /// A sample is NaN or ±infinity.
+    case notFinite
+    /// The parameters (or an argument) cannot be honoured; the text says which and why.
+    case invalidParameter(String)
+    /// The samples are not at the extractor's sample rate (resample first).
+    case sampleRateMismatch(expected: Int, actual: Int)
+
+    public var description: String {
+        switch self {
+        case .emptyAudio: return "empty audio: no samples"
+        case .silentAudio: return "silent audio: every sample is zero"
+        case let .tooShort(samples, needed):
+            return "audio too short: \(samples) samples, at least \(needed) needed"
+        case .notFinite: return "audio contains NaN or infinite samples"
+        case let .invalidParameter(s): return "invalid parameter: \(s)"
+        case let .sampleRateMismatch(expected, actual):
+            return "sample rate mismatch: audio at \(actual) Hz, extractor expects \(expected) Hz"
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import EmoCore
+import EmoFeatures
+import EmoMedia
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Audio: one log-mel tensor per speech source, cached as `[n_mels, frames]` float32 with the number
+/// of real (unpadded) frames and the duration.
+///
+/// A clip's speech comes from its wav when there is one (libsndfile), else from its AV mp4's audio
+/// track (libavformat/libavcodec); either is resampled to `sample_rate` with libswresample (soxr).
+/// Units are keyed by (source SHA-256, parameters fingerprint): new sources cost one unit each, a
+/// changed parameter recomputes the stage. Bad audio becomes a failure row, never a tensor.
+public struct AudioStage: Stage {
+    public let name = "audio"
+    public let codeVersion = "1"
+    /// Records per shard: about 20 MB at the default 64 × 300 float32.
+    public let recordsPerShard: Int
+
+    public init(recordsPerShard: Int = 256) { self.recordsPerShard = recordsPerShard }
+
+    public func resolve(params: [String: ParamValue]) throws -> [String: ParamValue] {
+        let parameters = try Self.logMelParameters(params)
+        return try ParamValue.fromJSON(JSONEncoder().encode(parameters)).objectValue ?? [:]
+    }
+
+    public func run(_ context: StageContext) throws -> StageOutcome {
+        let parameters = try Self.logMelParameters(context.params)
+        let extractor = try LogMelExtractor(parameters)
+        let cache = TensorCache(workDirectory: context.workDirectory.root, store: context.store)
+        let fingerprint = context.fingerprint.parameters
+        let units = try SpeechUnits.select(from: context.store.sources(status: .ok, under: context.dataRoot))
+        let pending = try pendingUnits(units, cache: cache, context: context)
+        context.logger.info("\(units.count) speech sources: \(pending.count) to compute, \(units.count - pending.count) cached")
+
+        let progress = context.progress(total: pending.count, unit: "files")
+        var failed = 0
+        for start in stride(from: 0, to: pending.count, by: recordsPerShard) {
+            try context.cancellation.check()
+            let batch = Array(pending[start..<min(start + recordsPerShard, pending.count)])
+            let results = ParallelMap.map(batch, threads: context.threads) { unit -> Result<TensorRecord, Error> in
+                let result = Result { try Self.compute(unit, parameters: parameters, extractor: extractor) }
+                progress.advance(failed: (try? result.get()) == nil ? 1 : 0)
+                return result
+            }
+            var records: [TensorRecord] = []
+            var failures: [FailureRecord] = []
+            for (unit, result) in zip(batch, results) {
+                switch result {
+                case .success(let record): records.append(record)
+                case .failure(let error):
+                    let reason = SourceExaminer.reason(error, path: unit.path)
+                    failures.append(FailureRecord(stage: name, fingerprint: fingerprint, subject: unit.path,
+                                                  sha256: unit.sha256, reason: reason, runId: context.runId))
+                    context.logger.error("\(unit.path): \(reason)")
+                }
+            }
+            try cache.publish(stage: name, fingerprint: fingerprint, runId: context.runId, records: records, failures: failures)
+            failed += failures.count
+        }
+        if !pending.isEmpty { progress.finish() }
+        return try outcome(units: units, computed: pending.count, cache: cache, fingerprint: fingerprint)
+    }
+
+    public func externalChanges(_ context: StageContext) throws -> String? {
+        let cache = TensorCache(workDirectory: context.workDirectory.root, store: context.store)
+        let units = try SpeechUnits.select(from: context.store.sources(status: .ok, under: context.dataRoot))
+        let missing = try pendingUnits(units, cache: cache, context: context).count
+        return missing == 0 ? nil : "\(missing) speech source(s) have no cached log-mel (new, or dropped by `cache verify`)"
+    }
+
+    // MARK: Work
+
+    static func compute(_ unit: SpeechUnit, parameters: LogMelParameters, extractor: LogMelExtractor) throws -> TensorRecord {
+        let audio = try AudioDecoder.decodeMono(path: unit.path, sampleRate: parameters.sampleRate)
+        let mel = try extractor.compute(samples: audio.samples, sampleRate: audio.sampleRate)
+        let metadata = ParamValue.object([
+            "real_frames": .int(mel.realFrames), "duration_seconds": .double(mel.durationSeconds),
+            "source_kind": .string(unit.kind), "source_sample_rate": .int(audio.sourceSampleRate),
+            "source_channels": .int(audio.sourceChannels), "pad_value": .double(Double(mel.padValue)),
+        ]).canonicalJSON
+        return TensorRecord(key: unit.sha256, float32: mel.values, shape: [mel.nMels, mel.frames], metadata: metadata)
+    }
+
+    /// Units with neither a cached record nor a recorded failure under these parameters.
+    private func pendingUnits(_ units: [SpeechUnit], cache: TensorCache, context: StageContext) throws -> [SpeechUnit] {
+        let fingerprint = context.fingerprint.parameters
+        if context.forced { return units }
+        let done = try cache.keys(stage: name, fingerprint: fingerprint)
+        let failed = Set(try context.store.failures(stage: name).filter { $0.fingerprint == fingerprint }.map(\.sha256))
+        return units.filter { !done.contains($0.sha256) && !failed.contains($0.sha256) }
+    }
+
+    private func outcome(units: [SpeechUnit], computed: Int, cache: TensorCache, fingerprint: String) throws -> StageOutcome {
+        let rows = Dictionary(try cache.rows(stage: name, fingerprint: fingerprint).map { ($0.key, $0.crc32c) },
+                              uniquingKeysWith: { a, _ in a })
+        let failures = try cache.store.failures(stage: name).filter { $0.fingerprint == fingerprint }
+        let failedKeys = Set(failures.map(\.sha256))
+        let inUse = Set(units.map(\.sha256))
+        let lines = inUse.sorted().map { key -> String in
+            rows[key].map { "\(key)\tcrc \($0)" } ?? (failedKeys.contains(key) ? "\(key)\tfailed" : "\(key)\tmissing")
+        }
+        let failedInUse = inUse.intersection(failedKeys).count
+        return StageOutcome(outputDigest: SHA256Hex.of(lines.joined(separator: "\n")), unitsDone: computed,
+                            unitsSkipped: units.count - computed, unitsFailed: failedInUse,
+                            summary: "\(inUse.count - failedInUse) log-mel tensors, \(failedInUse) failed; \(computed) computed now")
+    }
+
+    static func logMelParameters(_ params: [String: ParamValue]) throws -> LogMelParameters {
+        // `preset` marks a parameter the preset decides; the decoder starts from the preset.
+        let explicit = params.filter { $0.value != .string("preset") }
+        let json = Data(ParamValue.object(explicit).canonicalJSON.utf8)
+        do {
+            let parameters = try JSONDecoder().decode(LogMelParameters.self, from: json)
+            try parameters.validate()
+            return parameters
+        } catch let error as FeatureError {
+            throw PipelineError.invalidFile("audio parameters: \(error)")
+        } catch {
+            throw PipelineError.invalidFile("audio parameters: \(error)")
+        }
+    }
+}
+
+/// One speech source to turn into a log-mel.
+struct SpeechUnit: Equatable, Sendable {
+    var path: String
+    var sha256: String
+    var kind: String
+}
+
+enum SpeechUnits {
+    /// Per clip: the wav when there is one, else the audio-video mp4; one unit per distinct content.
+    static func select(from sources: [SourceRecord]) -> [SpeechUnit] {
+        var byClip: [String: SourceRecord] = [:]
+        for source in sources where source.modality == 3 || source.modality == 1 {
+            guard let clip = source.clip, source.sha256 != nil else { continue }
+            if let current = byClip[clip], current.modality == 3 || source.modality != 3 { continue }
+            byClip[clip] = source
+        }
+        var seen = Set<String>()
+        return byClip.values.sorted { $0.path < $1.path }.compactMap { source in
+            guard let sha = source.sha256, seen.insert(sha).inserted else { return nil }
+            return SpeechUnit(path: source.path, sha256: sha, kind: source.kind ?? "")
+        }
+    }
+}
+
+/// Maps a batch over `threads` workers, results in input order (so output never depends on timing).
+enum ParallelMap {
+    static func map<T, R>(_ items: [T], threads: Int, _ body: (T) -> R) -> [R] {
+        var results = [R?](repeating: nil, count: items.count)
+        let workers = max(1, min(threads, items.count))
+        results.withUnsafeMutableBufferPointer { slots in
+            let slots = slots
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for i in stride(from: worker, to: items.count, by: workers) { slots[i] = body(items[i]) }
+            }
+        }
+        return results.map { $0! }
+    }
+}

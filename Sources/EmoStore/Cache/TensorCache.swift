@@ -1,0 +1,160 @@
+import EmoCore
+import Foundation
+import GRDB
+
+/// One cached record as the SQLite index knows it.
+public struct CacheRecordRow: Codable, FetchableRecord, PersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "cacheRecord"
+    public var stage: String
+    public var fingerprint: String
+    public var key: String
+    public var shardId: Int64
+    public var dtype: Int
+    public var shapeJSON: String
+    public var crc32c: Int64
+    public var metaOffset: Int
+    public var metaLength: Int
+    public var dataOffset: Int
+    public var dataLength: Int
+    public var metadata: String
+    public var runId: String
+
+    public var shape: [Int] { (try? JSONDecoder().decode([Int].self, from: Data(shapeJSON.utf8))) ?? [] }
+}
+
+public struct CacheShardRow: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "cacheShard"
+    public var id: Int64?
+    public var stage: String
+    public var fingerprint: String
+    public var file: String
+    public var records: Int
+    public var bytes: Int
+    public var runId: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A cached tensor, viewed in place in its memory-mapped shard.
+public struct CachedTensor: @unchecked Sendable {
+    public let shard: ShardFile
+    public let entry: ShardEntry
+    public var dtype: DType { entry.dtype }
+    public var shape: [Int] { entry.shape }
+    public var bytes: UnsafeRawBufferPointer { shard.data(entry) }
+    public var metadata: String { shard.metadata(entry) }
+
+    /// The elements as Float (copies); only for float32 records.
+    public func floats() -> [Float] {
+        precondition(dtype == .float32, "record is \(dtype.name), not float32")
+        return Array(bytes.bindMemory(to: Float.self))
+    }
+}
+
+/// The sharded tensor cache of a work directory: immutable shards under
+/// `cache/<stage>/<fingerprint>/`, indexed in SQLite by (stage, parameters fingerprint, source SHA-256).
+///
+///     let cache = TensorCache(workDirectory: "work", store: store)
+///     try cache.publish(stage: "audio", fingerprint: fp, runId: run, records: batch, failures: [])
+///     let tensor = try cache.tensor(stage: "audio", fingerprint: fp, key: sha)
+public final class TensorCache: @unchecked Sendable {
+    public let root: String
+    public let store: ProvenanceStore
+    private let lock = NSLock()
+    private var shardSequence = 0
+    private var openShards: [Int64: ShardFile] = [:]
+
+    public init(workDirectory: String, store: ProvenanceStore) {
+        self.root = workDirectory
+        self.store = store
+    }
+
+    public func folder(stage: String, fingerprint: String) -> String {
+        "cache/\(stage)/\(fingerprint.prefix(16))"
+    }
+
+    // MARK: Writing
+
+    /// Writes `records` as one shard, durably, then commits its index rows and the batch's failure
+    /// rows in one transaction: the batch becomes visible all at once or not at all.
+    public func publish(stage: String, fingerprint: String, runId: String, records: [TensorRecord],
+                        failures: [FailureRecord]) throws {
+        var shardRow: CacheShardRow?
+        var entries: [ShardEntry] = []
+        if !records.isEmpty {
+            let relativeFolder = folder(stage: stage, fingerprint: fingerprint)
+            try FileManager.default.createDirectory(atPath: root + "/" + relativeFolder, withIntermediateDirectories: true)
+            let sequence: Int = { lock.lock(); defer { lock.unlock() }; shardSequence += 1; return shardSequence }()
+            let relative = "\(relativeFolder)/\(runId)-\(String(format: "%05d", sequence)).shard"
+            entries = try ShardWriter.write(records, to: root + "/" + relative)
+            let size = (try? FileManager.default.attributesOfItem(atPath: root + "/" + relative)[.size] as? Int) ?? 0
+            shardRow = CacheShardRow(stage: stage, fingerprint: fingerprint, file: relative, records: records.count,
+                                     bytes: size ?? 0, runId: runId, createdAt: Date())
+        }
+        try store.write { db in
+            if var shard = shardRow {
+                try shard.insert(db)
+                for (record, entry) in zip(records, entries) {
+                    try CacheRecordRow(
+                        stage: stage, fingerprint: fingerprint, key: entry.key, shardId: shard.id!,
+                        dtype: Int(entry.dtype.rawValue), shapeJSON: "[" + entry.shape.map(String.init).joined(separator: ",") + "]",
+                        crc32c: Int64(entry.crc32c), metaOffset: entry.metaOffset, metaLength: entry.metaLength,
+                        dataOffset: entry.dataOffset, dataLength: entry.dataLength, metadata: record.metadata, runId: runId
+                    ).save(db)
+                }
+            }
+            for var failure in failures { try failure.insert(db) }
+        }
+    }
+
+    // MARK: Reading
+
+    public func keys(stage: String, fingerprint: String) throws -> Set<String> {
+        try store.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT key FROM cacheRecord WHERE stage = ? AND fingerprint = ?",
+                                    arguments: [stage, fingerprint]))
+        }
+    }
+
+    public func row(stage: String, fingerprint: String, key: String) throws -> CacheRecordRow? {
+        try store.read { try CacheRecordRow.fetchOne($0, key: ["stage": stage, "fingerprint": fingerprint, "key": key]) }
+    }
+
+    public func rows(stage: String, fingerprint: String) throws -> [CacheRecordRow] {
+        try store.read { db in
+            try CacheRecordRow.filter(Column("stage") == stage && Column("fingerprint") == fingerprint)
+                .order(Column("key")).fetchAll(db)
+        }
+    }
+
+    public func rows(key: String) throws -> [CacheRecordRow] {
+        try store.read { try CacheRecordRow.filter(Column("key") == key).order(Column("stage")).fetchAll($0) }
+    }
+
+    /// The record, mapped in place; its CRC is checked when `verify` is set.
+    public func tensor(_ row: CacheRecordRow, verify: Bool = false) throws -> CachedTensor {
+        let shard = try openShard(row.shardId)
+        guard let entry = shard.entries.first(where: { $0.key == row.key && $0.dataOffset == row.dataOffset }) else {
+            throw CacheError.missing("\(shard.path): no record for source \(row.key)")
+        }
+        if verify && !shard.verify(entry) { throw CacheError.damagedRecord(path: shard.path, key: row.key) }
+        return CachedTensor(shard: shard, entry: entry)
+    }
+
+    public func tensor(stage: String, fingerprint: String, key: String, verify: Bool = false) throws -> CachedTensor? {
+        guard let row = try row(stage: stage, fingerprint: fingerprint, key: key) else { return nil }
+        return try tensor(row, verify: verify)
+    }
+
+    private func openShard(_ id: Int64) throws -> ShardFile {
+        lock.lock(); defer { lock.unlock() }
+        if let shard = openShards[id] { return shard }
+        guard let row = try store.read({ try CacheShardRow.fetchOne($0, key: id) }) else {
+            throw CacheError.missing("shard \(id) is not in the cache index")
+        }
+        let shard = try ShardFile(path: root + "/" + row.file)
+        openShards[id] = shard
+        return shard
+    }
+}

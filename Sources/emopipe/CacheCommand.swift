@@ -1,0 +1,159 @@
+import ArgumentParser
+import EmoCore
+import EmoPipeline
+import EmoStages
+import EmoStore
+import Foundation
+
+struct CacheCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cache",
+        abstract: "Inspect, check and clean the sharded tensor cache.",
+        subcommands: [Get.self, Verify.self, Stats.self, GC.self])
+
+    /// Opens the work directory's store and cache, or says there is none.
+    static func open(_ options: WorkDirectoryOptions) throws -> (ProvenanceStore, TensorCache) {
+        let directory = options.workDirectory
+        guard directory.exists else {
+            throw EmoError.io(path: directory.root, reason: "no work directory here yet (run `emopipe run` first)")
+        }
+        let store = try ProvenanceStore(path: directory.databasePath)
+        return (store, TensorCache(workDirectory: directory.root, store: store))
+    }
+
+    struct Get: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write one cached record as a NumPy .npy file; --json prints its metadata.",
+            discussion: """
+            The record is the one computed under the manifest's current parameters for the stage.
+            JSON: {source, sha256, stage, fingerprint, dtype, shape, params, shard, crc32c, ...the record's own
+            facts (audio: real_frames, duration_seconds, ...)}. Audio tensors are [n_mels, frames] float32.
+            Example: emopipe cache get --stage audio --source data/Actor_01/03-01-01-01-01-01-01.wav --npy x.npy
+            """)
+
+        @OptionGroup var manifestOptions: ManifestOptions
+        @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+        @Option(help: "The stage whose record to read (audio, faces).") var stage: String
+        @Option(help: "The source: a path or a SHA-256.") var source: String
+        @Option(help: "Write the tensor here as .npy.") var npy: String?
+        @Flag(help: "Print the record's metadata as one JSON document on stdout.") var json = false
+
+        func validate() throws {
+            if npy == nil && !json { throw ValidationError("say what to write: --npy OUT.npy, --json, or both") }
+        }
+
+        func run() throws {
+            do {
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions)
+                let runner = try PipelineRunner(manifest: try manifestOptions.load(),
+                                                workDirectory: workDirectoryOptions.workDirectory, stages: StageCatalog.all())
+                let fingerprint = try runner.parametersFingerprint(stage)
+                guard let record = try ShowCommand.resolve(source, in: store).first, let sha = record.sha256 else {
+                    throw EmoError.io(path: source, reason: "no recorded source has this path or SHA-256")
+                }
+                guard let row = try cache.row(stage: stage, fingerprint: fingerprint, key: sha) else {
+                    let failure = try store.failures(stage: stage, subject: record.path).last
+                    throw EmoError.io(path: record.path, reason: failure.map { "no \(stage) record: \($0.reason)" }
+                                      ?? "no \(stage) record under the current parameters (run `emopipe run --until \(stage)`)")
+                }
+                let tensor = try cache.tensor(row, verify: true)
+                if let npy {
+                    try NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
+                        .write(to: URL(fileURLWithPath: npy), options: .atomic)
+                }
+                if json {
+                    var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]
+                    let shard = try store.read { try CacheShardRow.fetchOne($0, key: row.shardId)?.file } ?? ""
+                    fields.merge([
+                        "source": .string(record.path), "sha256": .string(sha), "stage": .string(stage),
+                        "fingerprint": .string(fingerprint), "dtype": .string(tensor.dtype.name),
+                        "shape": .array(tensor.shape.map(ParamValue.int)),
+                        "params": .object(try runner.resolvedParams(stage)),
+                        "shard": .string(shard), "crc32c": .int(Int(row.crc32c)),
+                    ]) { $1 }
+                    JSONOutput.print(.object(fields))
+                }
+            } catch {
+                throw Failure.exit(for: error)
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-check every record's CRC-32C; name the source of each damaged record.",
+            discussion: "A damaged record is dropped from the index and recorded as a failure; the next `run` recomputes it (and only it). Exit status 3 when any record was damaged.")
+
+        @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+        @Option(help: "Only this stage's records.") var stage: String?
+
+        func run() throws {
+            do {
+                let (_, cache) = try CacheCommand.open(workDirectoryOptions)
+                let lock = try WorkDirectoryLock.acquire(path: workDirectoryOptions.workDirectory.lockPath,
+                                                         holder: "emopipe cache verify (pid \(getpid()))")
+                defer { lock.release() }
+                var progress: ProgressReporter?
+                let report = try cache.verify(stage: stage, runId: "verify-\(getpid())") { done, total in
+                    if progress == nil { progress = ProgressReporter(label: "verify", total: total, unit: "records") }
+                    progress?.advance()
+                    if done == total { progress?.finish() }
+                }
+                for damaged in report.damaged {
+                    let names = damaged.sources.isEmpty ? damaged.key : damaged.sources.joined(separator: ", ")
+                    FileHandle.standardError.write(Data("damaged: \(damaged.stage) record of \(names) in \(damaged.shard): \(damaged.reason)\n".utf8))
+                }
+                print("\(report.checkedRecords) records checked (\(report.checkedBytes / 1_000_000) MB), \(report.damaged.count) damaged")
+                if !report.damaged.isEmpty { throw ExitCode(ExitStatus.partial) }
+            } catch {
+                throw Failure.exit(for: error)
+            }
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print shards, records and bytes per stage and fingerprint.")
+        @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+        func run() throws {
+            do {
+                let (_, cache) = try CacheCommand.open(workDirectoryOptions)
+                let stats = try cache.stats()
+                print("stage     fingerprint       shards  records        bytes")
+                for s in stats {
+                    print("\(s.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.fingerprint.prefix(16))  "
+                          + String(format: "%6d  %7d  %11d", s.shards, s.records, s.bytes))
+                }
+                let total = stats.reduce(into: (0, 0, 0)) { $0.0 += $1.shards; $0.1 += $1.records; $0.2 += $1.bytes }
+                print("total                       " + String(format: "%6d  %7d  %11d", total.0, total.1, total.2))
+            } catch {
+                throw Failure.exit(for: error)
+            }
+        }
+    }
+
+    struct GC: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gc",
+            abstract: "Remove shards no fingerprint of the manifest's pipeline refers to, and crash leftovers.")
+        @OptionGroup var manifestOptions: ManifestOptions
+        @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+        func run() throws {
+            do {
+                let (_, cache) = try CacheCommand.open(workDirectoryOptions)
+                let runner = try PipelineRunner(manifest: try manifestOptions.load(),
+                                                workDirectory: workDirectoryOptions.workDirectory, stages: StageCatalog.all())
+                let lock = try WorkDirectoryLock.acquire(path: workDirectoryOptions.workDirectory.lockPath,
+                                                         holder: "emopipe cache gc (pid \(getpid()))")
+                defer { lock.release() }
+                var keep: [String: String] = [:]
+                for stage in runner.pipeline.stageNames { keep[stage] = try runner.parametersFingerprint(stage) }
+                let report = try cache.collectGarbage(keep: keep)
+                print("removed \(report.removedShards) shards (\(report.removedRecords) records, \(report.removedBytes) bytes)")
+            } catch {
+                throw Failure.exit(for: error)
+            }
+        }
+    }
+}
