@@ -35,30 +35,28 @@ public struct AudioStage: Stage {
         context.logger.info("\(units.count) speech sources: \(pending.count) to compute, \(units.count - pending.count) cached")
 
         let progress = context.progress(total: pending.count, unit: "files")
-        var failed = 0
-        for start in stride(from: 0, to: pending.count, by: recordsPerShard) {
+        var batch = PublishBatch(maxRecords: recordsPerShard)
+        for start in stride(from: 0, to: pending.count, by: context.threads * 8) {
             try context.cancellation.check()
-            let batch = Array(pending[start..<min(start + recordsPerShard, pending.count)])
-            let results = ParallelMap.map(batch, threads: context.threads) { unit -> Result<TensorRecord, Error> in
+            let chunk = Array(pending[start..<min(start + context.threads * 8, pending.count)])
+            let results = ParallelMap.map(chunk, threads: context.threads) { unit -> Result<TensorRecord, Error> in
                 let result = Result { try Self.compute(unit, parameters: parameters, extractor: extractor) }
                 progress.advance(failed: (try? result.get()) == nil ? 1 : 0)
                 return result
             }
-            var records: [TensorRecord] = []
-            var failures: [FailureRecord] = []
-            for (unit, result) in zip(batch, results) {
+            for (unit, result) in zip(chunk, results) {
                 switch result {
-                case .success(let record): records.append(record)
+                case .success(let record): batch.records.append(record)
                 case .failure(let error):
                     let reason = SourceExaminer.reason(error, path: unit.path)
-                    failures.append(FailureRecord(stage: name, fingerprint: fingerprint, subject: unit.path,
-                                                  sha256: unit.sha256, reason: reason, runId: context.runId))
+                    batch.failures.append(FailureRecord(stage: name, fingerprint: fingerprint, subject: unit.path,
+                                                        sha256: unit.sha256, reason: reason, runId: context.runId))
                     context.logger.error("\(unit.path): \(reason)")
                 }
             }
-            try cache.publish(stage: name, fingerprint: fingerprint, runId: context.runId, records: records, failures: failures)
-            failed += failures.count
+            if batch.isDue { try batch.publish(to: cache, stage: name, fingerprint: fingerprint, runId: context.runId) }
         }
+        try batch.publish(to: cache, stage: name, fingerprint: fingerprint, runId: context.runId)
         if !pending.isEmpty { progress.finish() }
         return try outcome(units: units, computed: pending.count, cache: cache, fingerprint: fingerprint)
     }
@@ -120,6 +118,28 @@ public struct AudioStage: Stage {
         } catch {
             throw PipelineError.invalidFile("audio parameters: \(error)")
         }
+    }
+}
+
+/// Finished units waiting to be published as one shard: when it holds `maxRecords`, or a few
+/// seconds of work (so a crash loses little), whichever comes first.
+struct PublishBatch {
+    let maxRecords: Int
+    var maxAge: TimeInterval = 3
+    var records: [TensorRecord] = []
+    var failures: [FailureRecord] = []
+    private var started = Date()
+
+    init(maxRecords: Int) { self.maxRecords = maxRecords }
+
+    var isDue: Bool { records.count >= maxRecords || Date().timeIntervalSince(started) >= maxAge }
+
+    mutating func publish(to cache: TensorCache, stage: String, fingerprint: String, runId: String) throws {
+        guard !records.isEmpty || !failures.isEmpty else { return }
+        try cache.publish(stage: stage, fingerprint: fingerprint, runId: runId, records: records, failures: failures)
+        records.removeAll(keepingCapacity: true)
+        failures.removeAll()
+        started = Date()
     }
 }
 

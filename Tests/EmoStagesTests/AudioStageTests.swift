@@ -1,0 +1,138 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("audio stage", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct AudioStageTests {
+    /// Actor 01 only (60 wavs, 60 AV clips), plus an AV clip with no wav and two bad wavs.
+    static func dataRoot() throws -> (root: String, silent: String, short: String, avOnly: String) {
+        let root = try IngestFixture.dataRoot()
+        try FileManager.default.removeItem(atPath: root + "/Actor_02")
+        let silent = root + "/Actor_01/03-01-03-02-02-02-01.wav.new"
+        try TestSupport.shell("sox -D -n -r 48000 -b 16 -c 1 '\(silent).wav' trim 0 2 && mv '\(silent).wav' '\(root)/Actor_01/silent.tmp'")
+        // Replace two real wavs by bad ones (new inode, so the shared hard links stay intact).
+        let silentPath = root + "/Actor_01/03-01-03-02-02-02-01.wav"
+        try FileManager.default.removeItem(atPath: silentPath)
+        try FileManager.default.moveItem(atPath: root + "/Actor_01/silent.tmp", toPath: silentPath)
+        let shortPath = root + "/Actor_01/03-01-04-02-02-02-01.wav"
+        try FileManager.default.removeItem(atPath: shortPath)
+        try TestSupport.shell("sox -n -r 48000 -b 16 -c 1 '\(shortPath)' synth 0.004 sine 440")
+        // A clip whose only speech is its mp4's audio track.
+        let wavOfAV = root + "/Actor_01/03-01-05-02-02-02-01.wav"
+        try FileManager.default.removeItem(atPath: wavOfAV)
+        return (root, silentPath, shortPath, root + "/Actor_01/01-01-05-02-02-02-01.mp4")
+    }
+
+    static func records(_ workdir: String) throws -> [String: (data: Data, meta: String)] {
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let cache = TensorCache(workDirectory: workdir, store: store)
+        var out: [String: (Data, String)] = [:]
+        for row in try store.read({ try CacheRecordRow.fetchAll($0) }) {
+            let tensor = try cache.tensor(row, verify: true)
+            out[row.key] = (Data(tensor.bytes), tensor.metadata)
+        }
+        return out
+    }
+
+    @Test func computesOneTensorPerSpeechSourceAndFailsBadAudioWithReasons() throws {
+        let data = try Self.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: workdir)
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let failures = try store.failures(stage: "audio")
+        #expect(Set(failures.map(\.subject)) == [data.silent, data.short])
+        #expect(failures.first { $0.subject == data.silent }?.reason.contains("all zero") == true)
+        #expect(failures.first { $0.subject == data.short }?.reason.contains("too short") == true)
+        #expect(result.stderr.contains(data.silent), "failures are logged naming the file")
+
+        let records = try Self.records(workdir)
+        #expect(records.count == 60 - 2)   // 59 wavs + 1 mp4, minus the two bad wavs
+        let avSHA = try #require(try store.source(path: data.avOnly)?.sha256)
+        let av = try #require(records[avSHA], "the clip without a wav gets its mp4's audio")
+        #expect(av.meta.contains("\"source_kind\":\"mp4\""))
+
+        let json = try IngestFixture.emopipe(["cache", "get", TestSupport.repositoryRoot + "/manifests/demo.yaml",
+                                              "--data", data.root, "--stage", "audio", "--source", data.avOnly, "--json"],
+                                             workdir: workdir)
+        let fields = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        #expect(fields["shape"] as? [Int] == [64, 300])
+        #expect(fields["dtype"] as? String == "float32")
+        #expect((fields["params"] as? [String: Any])?["n_fft"] as? Int == 512)
+        let realFrames = try #require(fields["real_frames"] as? Int)
+        let duration = try #require(fields["duration_seconds"] as? Double)
+        #expect(realFrames == min(300, Int(duration * 16000) / 160 + 1))
+    }
+
+    @Test func recordsAreByteIdenticalAcrossRunsAndThreadCountsAndOnlyNewWorkIsDone() throws {
+        let data = try Self.dataRoot()
+        let a = try TestSupport.temporaryFolder("work"), b = try TestSupport.temporaryFolder("work")
+        _ = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: a)
+        let recordsA = try Self.records(a)
+        // Another work directory, one thread instead of two.
+        let manifest = try TestSupport.temporaryFolder("manifest") + "/one-thread.yaml"
+        try """
+        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
+        data: \(data.root)
+        threads: 1
+        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        _ = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "audio", "--workdir", b])
+        let recordsB = try Self.records(b)
+        #expect(recordsA.count == recordsB.count)
+        for (key, record) in recordsA { #expect(recordsB[key]?.data == record.data && recordsB[key]?.meta == record.meta) }
+
+        // A new source costs one unit; an unchanged pipeline costs none.
+        try FileManager.default.copyItem(atPath: data.root + "/Actor_01/03-01-06-01-01-01-01.wav",
+                                         toPath: data.root + "/Actor_01/03-01-06-01-01-01-03.wav")
+        let third = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: a)
+        #expect(third.stderr.contains("speech sources: 0 to compute"),
+                "identical bytes under a new name share the cached record: \(third.stderr)")
+        let fourth = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: a)
+        #expect(fourth.stderr.contains("audio: up to date"), "\(fourth.stderr)")
+
+        // A changed parameter recomputes the stage under a new fingerprint.
+        let override = try TestSupport.temporaryFolder("manifest") + "/mels.yaml"
+        try """
+        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
+        data: \(data.root)
+        params: {audio: {n_mels: 40}}
+        """.write(toFile: override, atomically: true, encoding: .utf8)
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", override, "--workdir", a])
+        #expect(status.stdout.contains("n_mels 64 → 40"), "\(status.stdout)")
+        #expect(status.stdout.contains("ingest  up-to-date"))
+        _ = try TestSupport.run(TestSupport.emopipe, ["run", override, "--until", "audio", "--workdir", a])
+        let stats = try TestSupport.run(TestSupport.emopipe, ["cache", "stats", "--workdir", a]).stdout
+        #expect(stats.split(separator: "\n").filter { $0.hasPrefix("audio") }.count == 2)
+    }
+
+    @Test func killedAudioResumesToTheSameRecords() throws {
+        let data = try Self.dataRoot()
+        let reference = try TestSupport.temporaryFolder("work")
+        _ = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: reference)
+        let expected = try Self.records(reference)
+        let workdir = try TestSupport.temporaryFolder("work")
+        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: data.root, workdir: workdir)
+        var killedMidway = 0
+        for delay in [0.6, 1.4] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
+            process.arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--until", "audio",
+                                 "--data", data.root, "--workdir", workdir]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: delay)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
+            process.waitUntilExit()
+        }
+        _ = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: workdir)
+        let resumed = try Self.records(workdir)
+        #expect(killedMidway > 0)
+        #expect(resumed.count == expected.count)
+        for (key, record) in expected { #expect(resumed[key]?.data == record.data && resumed[key]?.meta == record.meta) }
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        #expect(try store.failures(stage: "audio").map(\.subject).sorted() == [data.silent, data.short].sorted())
+    }
+}

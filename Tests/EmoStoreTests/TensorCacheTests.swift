@@ -1,0 +1,144 @@
+import EmoCore
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("tensor cache")
+struct TensorCacheTests {
+    let folder: String
+    let store: ProvenanceStore
+    let cache: TensorCache
+
+    init() throws {
+        folder = try TestSupport.temporaryFolder("cache")
+        store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
+        try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                   threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        cache = TensorCache(workDirectory: folder, store: store)
+    }
+
+    /// Records of varied shapes, types and metadata lengths (so alignment padding varies).
+    static func records(count: Int, seed: UInt64) -> [TensorRecord] {
+        var rng = SplitMix(seed: seed)
+        return (0..<count).map { i in
+            let key = SHA256Hex.of("record \(i) seed \(seed)")
+            if i % 3 == 2 {
+                let shape = [2, 3 + i, 5]
+                let bytes = (0..<shape.reduce(1, *)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                return TensorRecord(key: key, dtype: .uint8, shape: shape, data: Data(bytes),
+                                    metadata: "{\"i\":\(i),\"pad\":\"\(String(repeating: "x", count: i * 7))\"}")
+            }
+            let shape = [4, 7 + i]
+            let values = (0..<shape.reduce(1, *)).map { _ in Float(Int64(bitPattern: rng.next() >> 11)) / 1e12 }
+            return TensorRecord(key: key, float32: values, shape: shape, metadata: "{\"i\":\(i)}")
+        }
+    }
+
+    @Test func recordsRoundTripByteForByteThroughMappedShards() throws {
+        let first = Self.records(count: 7, seed: 1), second = Self.records(count: 4, seed: 2)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: first, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: second, failures: [])
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp") == Set((first + second).map(\.key)))
+        for record in first + second {
+            let tensor = try #require(try cache.tensor(stage: "audio", fingerprint: "fp", key: record.key, verify: true))
+            #expect(tensor.dtype == record.dtype)
+            #expect(tensor.shape == record.shape)
+            #expect(Data(tensor.bytes) == record.data)
+            #expect(tensor.metadata == record.metadata)
+            // Records start on 64-byte boundaries, so the mapped view can be used as a typed array.
+            #expect(Int(bitPattern: tensor.bytes.baseAddress!) % 64 == 0)
+        }
+        let stats = try cache.stats()
+        #expect(stats.count == 1 && stats[0].shards == 2 && stats[0].records == 11)
+        #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
+    }
+
+    @Test func aFlippedByteIsFoundNamedAndDroppedFromTheIndex() throws {
+        let records = Self.records(count: 5, seed: 3)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
+        var source = SourceRecord(path: "/data/Actor_01/03-01-01-01-01-01-01.wav", sha256: records[2].key, size: 1,
+                                  mtimeNanos: 1, status: .ok, reason: nil, runId: "r1")
+        source.kind = "wav"
+        try store.write { try source.insert($0) }
+        let row = try #require(try cache.row(stage: "audio", fingerprint: "fp", key: records[2].key))
+        let shardPath = folder + "/" + (try store.read { try CacheShardRow.fetchOne($0, key: row.shardId)!.file })
+        try flipByte(in: shardPath, at: row.dataOffset + 5)
+
+        let fresh = TensorCache(workDirectory: folder, store: store)  // no shard mapped before the damage
+        #expect(throws: CacheError.damagedRecord(path: shardPath, key: records[2].key)) {
+            _ = try fresh.tensor(row, verify: true)
+        }
+        let report = try fresh.verify(runId: "r1")
+        #expect(report.checkedRecords == 5)
+        #expect(report.damaged.map(\.key) == [records[2].key])
+        #expect(report.damaged.first?.sources == [source.path])
+        #expect(try fresh.keys(stage: "audio", fingerprint: "fp") == Set(records.map(\.key)).subtracting([records[2].key]))
+        let failure = try #require(try store.failures(subject: source.path).first)
+        #expect(failure.reason.contains("CRC-32C"))
+        // The undamaged records are still there and intact.
+        #expect(try fresh.verify(runId: "r1").damaged.isEmpty)
+    }
+
+    @Test func aShardCutShortOrLeftHalfWrittenIsNeverVisible() throws {
+        let records = Self.records(count: 3, seed: 4)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
+        let shard = try #require(try store.read { try CacheShardRow.fetchAll($0) }.first)
+        // A crash mid-write leaves only a temporary file, never indexed; gc removes it.
+        let leftover = folder + "/" + shard.file.replacingOccurrences(of: ".shard", with: "-x.shard.part-123")
+        try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: leftover))
+        // A truncated copy is rejected with a clear reason, not read as garbage.
+        let truncated = folder + "/truncated.shard"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + shard.file))
+        try bytes.prefix(bytes.count - 10).write(to: URL(fileURLWithPath: truncated))
+        #expect(throws: CacheError.self) { _ = try ShardFile(path: truncated) }
+        #expect(throws: CacheError.self) { _ = try ShardFile(path: leftover) }
+
+        let report = try cache.collectGarbage(keep: ["audio": "fp"])
+        #expect(report.removedShards == 1)
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp").count == 3)
+        let old = try cache.collectGarbage(keep: ["audio": "new-fingerprint"])
+        #expect(old.removedRecords == 3)
+        #expect(try cache.stats().isEmpty)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: TestSupport.repositoryRoot + "/.venv/bin/python"),
+                   "needs the test venv (make venv) for numpy"))
+    func npyFilesLoadInNumpyWithTheRightShapeAndValues() throws {
+        let records = Self.records(count: 3, seed: 5)
+        for record in records {
+            let path = folder + "/\(record.key.prefix(8)).npy"
+            try record.data.withUnsafeBytes { try NumpyFile.encode(dtype: record.dtype, shape: record.shape, data: $0)
+                .write(to: URL(fileURLWithPath: path)) }
+            let script = "import numpy as n,hashlib;a=n.load('\(path)');print(a.dtype,list(a.shape),hashlib.sha256(a.tobytes()).hexdigest())"
+            let out = try TestSupport.shell("'\(TestSupport.repositoryRoot)/.venv/bin/python' -c \"\(script)\"")
+            let expectedType = record.dtype == .float32 ? "float32" : "uint8"
+            #expect(out.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "\(expectedType) \(record.shape) \(SHA256Hex.of(record.data))")
+        }
+    }
+
+    private func flipByte(in path: String, at offset: Int) throws {
+        chmod(path, 0o644)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(offset))
+        let byte = try handle.read(upToCount: 1)![0]
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: Data([byte ^ 0x40]))
+        try handle.close()
+    }
+}
+
+/// A small deterministic generator for test data.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
