@@ -65,3 +65,7 @@ $(VENV)/.done: scripts/requirements-test.txt
 
 clean:
 	rm -rf .build $(WORKDIR)-demo
+
+# Speed and memory against baselines: prints a table, writes bench/results.json.
+bench: build venv
+	python3 bench/bench.py

@@ -61,6 +61,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swift5),
 
+        // Benchmark drivers for `make bench` (cache read throughput).
+        .executableTarget(name: "emopipe-bench", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
+
         // Shared by the test targets: the shared data's location, temp folders, running commands.
         .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
         .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore", "EmoTestSupport"], swiftSettings: swift5),

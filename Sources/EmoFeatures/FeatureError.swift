@@ -6,7 +6,7 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     case silentAudio
     /// Fewer samples than one window (win_length when centred, n_fft otherwise).
     case tooShort(samples: Int, needed: Int)
-    /// A sample is NaN or ±infinity.
+    /// A sample is NaN or ±infinity (or so large that the power spectrum overflows float32).
     case notFinite
     /// The parameters (or an argument) cannot be honoured; the text says which and why.
     case invalidParameter(String)

@@ -41,13 +41,16 @@ public final class LogMelExtractor: @unchecked Sendable {
     /// Window padded to n_fft, and the range of it that can be nonzero.
     let window: UnsafeMutablePointer<Float>
     let winStart: Int, winEnd: Int
-    /// Packed nonzero bands: filter m uses weights[bandOffset[m] ..< +bandCount[m]] on bins bandStart[m]...
+    /// Packed nonzero bands, each zero-padded to a multiple of 4 weights and 16-byte aligned: filter m
+    /// uses weights[bandOffset[m] ..< +4·bandBlocks[m]] on bins bandStart[m]...
     let packedWeights: UnsafeMutablePointer<Float>
-    let bandStart: UnsafeMutablePointer<Int>, bandCount: UnsafeMutablePointer<Int>, bandOffset: UnsafeMutablePointer<Int>
+    let bandStart: UnsafeMutablePointer<Int>, bandBlocks: UnsafeMutablePointer<Int>, bandOffset: UnsafeMutablePointer<Int>
     /// Bins any filter touches.
     let binLo: Int, binHi: Int
     let aminF: Float, refDb: Float, silenceDb: Float
     let powerExponent: Float
+    /// cos(2πk/n_fft) and −sin(2πk/n_fft) for k in 0...n_fft/2 (+ SIMD slack).
+    let twCos: UnsafeMutablePointer<Float>, twSin: UnsafeMutablePointer<Float>
 
     private let lock = NSLock()
     private var pool: [Workspace] = []
@@ -64,24 +67,31 @@ public final class LogMelExtractor: @unchecked Sendable {
         let lpad = (p.nFFT - p.winLength) / 2
         winStart = lpad; winEnd = lpad + p.winLength
 
-        let total = filterbank.bandCount.reduce(0, +)
-        packedWeights = .allocate(capacity: max(total, 1))
-        bandStart = .allocate(capacity: nMels); bandCount = .allocate(capacity: nMels); bandOffset = .allocate(capacity: nMels)
+        let total = filterbank.bandCount.reduce(0) { $0 + ($1 + 3) / 4 * 4 }
+        packedWeights = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(total, 4), alignment: 64)
+            .bindMemory(to: Float.self, capacity: max(total, 4))
+        packedWeights.initialize(repeating: 0, count: max(total, 4))
+        bandStart = .allocate(capacity: nMels); bandBlocks = .allocate(capacity: nMels); bandOffset = .allocate(capacity: nMels)
         var off = 0, lo = nBins, hi = 0
         for m in 0..<nMels {
             let s = filterbank.bandStart[m], c = filterbank.bandCount[m]
-            bandStart[m] = s; bandCount[m] = c; bandOffset[m] = off
+            bandStart[m] = s; bandBlocks[m] = (c + 3) / 4; bandOffset[m] = off
             for j in 0..<c { packedWeights[off + j] = filterbank.weights[m * nBins + s + j] }
-            off += c
+            off += (c + 3) / 4 * 4
             if c > 0 { lo = min(lo, s); hi = max(hi, s + c) }
         }
-        if hi <= lo { lo = 0; hi = 0 }
+        if hi <= lo { lo = 0; hi = 1 }
         binLo = lo; binHi = hi
 
         aminF = Float(p.dbAmin)
         refDb = Float(10.0 * log10(max(p.dbAmin, abs(p.dbRef))))
         silenceDb = Self.db10(0, amin: Float(p.dbAmin), refDb: refDb)
         powerExponent = Float(p.power)
+        twCos = .allocate(capacity: nBins + 8); twSin = .allocate(capacity: nBins + 8)
+        for k in 0..<(nBins + 8) {
+            let a = 2 * Double.pi * Double(k) / Double(nFFT)
+            twCos[k] = Float(cos(a)); twSin[k] = Float(-sin(a))
+        }
 
         // Make one workspace now: it checks that av_tx supports this size.
         pool.append(try Workspace(nFFT: nFFT, nBins: nBins))
@@ -89,7 +99,8 @@ public final class LogMelExtractor: @unchecked Sendable {
 
     deinit {
         window.deallocate(); packedWeights.deallocate()
-        bandStart.deallocate(); bandCount.deallocate(); bandOffset.deallocate()
+        bandStart.deallocate(); bandBlocks.deallocate(); bandOffset.deallocate()
+        twCos.deallocate(); twSin.deallocate()
     }
 
     // MARK: workspaces
@@ -98,19 +109,22 @@ public final class LogMelExtractor: @unchecked Sendable {
         var ctx: OpaquePointer?
         let fn: av_tx_fn
         let frame: UnsafeMutablePointer<Float>      // n_fft real input
-        let spectrum: UnsafeMutablePointer<Float>   // (n_fft/2 + 1) complex output, interleaved
+        let spectrum: UnsafeMutablePointer<Float>   // n_fft/2 (+1 wrapped) complex FFT output, interleaved
         let power: UnsafeMutablePointer<Float>      // n_fft/2 + 1
         var mel: [Float] = []                       // [frames, n_mels] mel power
         var prefix: [Double] = []                   // running sums of squares (trim)
         var frameDb: [Float] = []
 
         init(nFFT: Int, nBins: Int) throws {
+            // A real FFT of n_fft = a complex FFT of n_fft/2 on (even, odd) sample pairs plus a split
+            // step (done here, vectorised). av_tx's own AV_TX_FLOAT_RDFT does the same split in
+            // scalar C in FFmpeg 5.1, which costs as much as the complex FFT itself.
             var scale: Float = 1
             var f: av_tx_fn?
             var c: OpaquePointer?
-            let r = av_tx_init(&c, &f, AV_TX_FLOAT_RDFT, 0, Int32(nFFT), &scale, 0)
+            let r = av_tx_init(&c, &f, AV_TX_FLOAT_FFT, 0, Int32(nFFT / 2), &scale, 0)
             guard r >= 0, let c, let f else {
-                throw FeatureError.invalidParameter("av_tx cannot make a real FFT of size \(nFFT) (error \(r))")
+                throw FeatureError.invalidParameter("av_tx cannot make a complex FFT of size \(nFFT / 2) (error \(r))")
             }
             ctx = c; fn = f
             func aligned(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -178,6 +192,8 @@ public final class LogMelExtractor: @unchecked Sendable {
         let total = p.center ? 1 + (m + 2 * (nFFT / 2) - nFFT) / hop : 1 + (m - nFFT) / hop
         if ws.mel.count < total * nMels { ws.mel = [Float](repeating: 0, count: total * nMels) }
         let maxPower = ws.mel.withUnsafeMutableBufferPointer { melSpectrogram(y, m, frames: total, ws, out: $0.baseAddress!) }
+        // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB
+        guard maxPower.isFinite else { throw FeatureError.notFinite }
 
         // 4. crop
         let outFrames = p.frames ?? total
@@ -243,8 +259,8 @@ public final class LogMelExtractor: @unchecked Sendable {
     func melSpectrogram(_ y: UnsafePointer<Float>, _ m: Int, frames: Int, _ ws: Workspace,
                         out: UnsafeMutablePointer<Float>) -> Float {
         let p = parameters
-        let frame = ws.frame, spec = ws.spectrum, pw = ws.power
-        let win = window, ctx = ws.ctx, fn = ws.fn
+        let frame = ws.frame, pw = ws.power
+        let win = window
         let half = p.center ? nFFT / 2 : 0
         let reflect = p.center && p.padMode == .reflect
         var peak: Float = 0
@@ -267,36 +283,69 @@ public final class LogMelExtractor: @unchecked Sendable {
             // av_tx may use its input as scratch: re-zero the window's padding each frame.
             for k in 0..<winStart { frame[k] = 0 }
             for k in winEnd..<nFFT { frame[k] = 0 }
-            fn(ctx, spec, frame, MemoryLayout<Float>.stride)
-
-            // |X|^power on the bins the filters use
-            if powerExponent == 2 {
-                for k in binLo..<binHi { let re = spec[2 * k], im = spec[2 * k + 1]; pw[k] = re * re + im * im }
-            } else if powerExponent == 1 {
-                for k in binLo..<binHi { let re = spec[2 * k], im = spec[2 * k + 1]; pw[k] = (re * re + im * im).squareRoot() }
-            } else {
-                let e = powerExponent
-                for k in binLo..<binHi { let re = spec[2 * k], im = spec[2 * k + 1]; pw[k] = powf((re * re + im * im).squareRoot(), e) }
-            }
+            powerSpectrum(frame, ws)
             // mel projection over each filter's nonzero band
+            // (bands are zero-padded to whole SIMD4 blocks; the power buffer has zeroed slack)
             let o = out + t * nMels
+            let wr = UnsafeRawPointer(packedWeights)
             for mm in 0..<nMels {
-                let c = bandCount[mm]
-                let w = packedWeights + bandOffset[mm], q = pw + bandStart[mm]
-                var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+                let blocks = bandBlocks[mm]
+                let wp = wr + 4 * bandOffset[mm], qp = UnsafeRawPointer(pw + bandStart[mm])
+                var acc = SIMD4<Float>(repeating: 0)
                 var j = 0
-                while j + 4 <= c {
-                    s0 += w[j] * q[j]; s1 += w[j + 1] * q[j + 1]
-                    s2 += w[j + 2] * q[j + 2]; s3 += w[j + 3] * q[j + 3]
-                    j += 4
+                while j < blocks {
+                    acc += wp.load(fromByteOffset: 16 &* j, as: SIMD4<Float>.self)
+                        * qp.loadUnaligned(fromByteOffset: 16 &* j, as: SIMD4<Float>.self)
+                    j &+= 1
                 }
-                while j < c { s0 += w[j] * q[j]; j += 1 }
-                let s = (s0 + s1) + (s2 + s3)
+                let s = (acc[0] + acc[1]) + (acc[2] + acc[3])
                 o[mm] = s
                 peak = max(peak, s)
             }
         }
         return peak
+    }
+
+    /// |X[k]|^power for k in binLo..<binHi into ws.power, X = real DFT of the n_fft samples in `frame`.
+    @inline(__always) func powerSpectrum(_ frame: UnsafeMutablePointer<Float>, _ ws: Workspace) {
+        let M = nFFT / 2
+        let z = ws.spectrum, pw = ws.power
+        ws.fn(ws.ctx, z, frame, MemoryLayout<Float>.stride * 2)     // Z = FFT_M(x[2n] + i·x[2n+1])
+        z[2 * M] = z[0]; z[2 * M + 1] = z[1]                         // Z[M] = Z[0]
+        // X[k] = ½[(Z[k] + conj Z[M−k]) − i·W^k (Z[k] − conj Z[M−k])],  W = e^{−2πi/n_fft}
+        let zr = UnsafeRawPointer(z)
+        var k = binLo
+        while k + 4 <= binHi && k + 3 <= M {
+            let a = zr.loadUnaligned(fromByteOffset: 8 * k, as: SIMD8<Float>.self)
+            let b = zr.loadUnaligned(fromByteOffset: 8 * (M - k - 3), as: SIMD8<Float>.self)
+            let ar = a.evenHalf, ai = a.oddHalf
+            let br = SIMD4<Float>(b[6], b[4], b[2], b[0])
+            let bi = -SIMD4<Float>(b[7], b[5], b[3], b[1])
+            let c = UnsafeRawPointer(twCos + k).loadUnaligned(as: SIMD4<Float>.self)
+            let s = UnsafeRawPointer(twSin + k).loadUnaligned(as: SIMD4<Float>.self)
+            let sr = ar + br, si = ai + bi, dr = ar - br, di = ai - bi
+            // −i·(dr + i·di) = di − i·dr; times (c + i·s)
+            let xr = sr + c * di + s * dr
+            let xi = si - c * dr + s * di
+            UnsafeMutableRawPointer(pw + k).storeBytes(of: (xr * xr + xi * xi) * 0.25, as: SIMD4<Float>.self)
+            k += 4
+        }
+        while k < binHi {
+            let ar = z[2 * k], ai = z[2 * k + 1], br = z[2 * (M - k)], bi = -z[2 * (M - k) + 1]
+            let c = twCos[k], s = twSin[k]
+            let sr = ar + br, si = ai + bi, dr = ar - br, di = ai - bi
+            let xr = sr + c * di + s * dr
+            let xi = si - c * dr + s * di
+            pw[k] = (xr * xr + xi * xi) * 0.25
+            k += 1
+        }
+        if powerExponent == 2 { return }
+        if powerExponent == 1 {
+            for k in binLo..<binHi { pw[k] = pw[k].squareRoot() }
+        } else {
+            let e = powerExponent
+            for k in binLo..<binHi { pw[k] = powf(pw[k].squareRoot(), e) }
+        }
     }
 
     /// numpy.pad(mode="reflect") source index for an out-of-range index j of a length-n signal.

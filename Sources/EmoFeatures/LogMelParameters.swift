@@ -124,7 +124,7 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
     public func validate() throws {
         func bad(_ s: String) -> FeatureError { .invalidParameter(s) }
         guard sampleRate > 0 else { throw bad("sample_rate must be > 0 (got \(sampleRate))") }
-        guard nFFT >= 2, nFFT % 2 == 0 else { throw bad("n_fft must be even and ≥ 2 (got \(nFFT))") }
+        guard nFFT >= 8, nFFT % 2 == 0 else { throw bad("n_fft must be even and ≥ 8 (got \(nFFT))") }
         guard nFFT <= 1 << 20 else { throw bad("n_fft too large (got \(nFFT))") }
         guard winLength >= 1, winLength <= nFFT else {
             throw bad("win_length must be in 1...n_fft (got \(winLength), n_fft \(nFFT))")

@@ -7,12 +7,14 @@ import Foundation
 /// tape replayed backwards: a valid topological order without a graph search.
 final class TapeNode {
     let seq: Int
+    let op: String
     let inputs: [Tensor]
     /// Maps the output gradient to one gradient per input (nil where not needed).
     let backward: ([Float]) -> [[Float]?]
 
-    init(seq: Int, inputs: [Tensor], backward: @escaping ([Float]) -> [[Float]?]) {
+    init(seq: Int, op: String, inputs: [Tensor], backward: @escaping ([Float]) -> [[Float]?]) {
         self.seq = seq
+        self.op = op
         self.inputs = inputs
         self.backward = backward
     }
@@ -32,7 +34,7 @@ public enum Autograd {
     }
 
     /// Attaches a backward closure to `output` when any input wants a gradient.
-    static func record(_ output: Tensor, _ inputs: [Tensor],
+    static func record(_ output: Tensor, _ inputs: [Tensor], op: String = #function,
                        _ backward: @escaping ([Float]) -> [[Float]?]) -> Tensor {
         guard enabled, inputs.contains(where: { $0.requiresGrad }) else { return output }
         sequenceLock.lock()
@@ -40,7 +42,7 @@ public enum Autograd {
         let seq = sequence
         sequenceLock.unlock()
         output.requiresGrad = true
-        output.node = TapeNode(seq: seq, inputs: inputs, backward: backward)
+        output.node = TapeNode(seq: seq, op: op, inputs: inputs, backward: backward)
         return output
     }
 }
@@ -71,7 +73,9 @@ extension Tensor {
         var pending: [ObjectIdentifier: [Float]] = [ObjectIdentifier(self): start]
         for t in order {
             guard let node = t.node, let g = pending.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+            let started = Profiler.enabled ? Profiler.now() : 0
             let grads = node.backward(g)
+            if Profiler.enabled { Profiler.add("backward " + node.op, since: started) }
             t.node = nil
             for (input, gi) in zip(node.inputs, grads) {
                 guard input.requiresGrad, let gi else { continue }
@@ -121,4 +125,19 @@ func addInPlace(_ a: inout [Float], _ b: [Float]) {
             for i in 0..<pa.count { pa[i] += pb[i] }
         }
     }
+}
+
+/// Optional wall-clock accounting of backward time by op, for the benchmark's
+/// "where the time goes" table. Off by default; costs one branch per node.
+public enum Profiler {
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) public private(set) static var seconds: [String: Double] = [:]
+
+    public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    public static func add(_ key: String, since start: UInt64) {
+        seconds[key, default: 0] += Double(now() - start) / 1e9
+    }
+
+    public static func reset() { seconds = [:] }
 }

@@ -14,12 +14,3 @@ func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// Thread control for the BLAS back end; results are bit-identical for a
-/// fixed thread count.
-public enum Threads {
-    public static func setBLASThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(n))
-    }
-
-    public static var blasThreads: Int { Int(openblas_get_num_threads()) }
-}

@@ -1,8 +1,9 @@
 // 2-D convolution as im2col + sgemm, per sample and per group.
 //
-// Measured on this machine (see emonn-bench): the sgemm carries >80% of the
-// time; the column buffer is rebuilt in backward instead of being kept, which
-// trades one extra im2col for not holding C·k²·H·W floats per sample.
+// Samples are split across workers, each with its own column buffer and a
+// single-threaded sgemm. The column buffer is rebuilt in backward instead of
+// being kept, which trades one extra im2col for not holding C·k²·H·W floats
+// per sample.
 
 public struct Conv2dOptions: Equatable, Sendable {
     public var stride: (Int, Int)
@@ -70,83 +71,36 @@ extension Tensor {
 }
 
 func convForward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ bias: [Float]?) -> [Float] {
-    var out = [Float](repeating: 0, count: p.n * p.cout * p.spatial)
-    var col = [Float](repeating: 0, count: p.isPointwise ? 0 : p.colRows * p.spatial)
     let inPlane = p.h * p.w
-    x.withUnsafeBufferPointer { px in
-        w.withUnsafeBufferPointer { pw in
-            out.withUnsafeMutableBufferPointer { po in
-                col.withUnsafeMutableBufferPointer { pc in
-                    for s in 0..<p.n {
-                        for g in 0..<p.groups {
-                            let xg = px.baseAddress! + (s * p.cin + g * p.cinG) * inPlane
-                            let src: UnsafePointer<Float>
-                            if p.isPointwise {
-                                src = xg
-                            } else {
-                                im2col(p, xg, pc.baseAddress!)
-                                src = UnsafePointer(pc.baseAddress!)
+    let colSize = p.isPointwise ? 0 : p.colRows * p.spatial
+    return uninitializedFloats(p.n * p.cout * p.spatial) { po in
+        x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                // Samples are independent: each worker owns a column buffer and a
+                // contiguous run of samples.
+                parallelChunks(p.n) { samples, _ in
+                    var col = [Float](repeating: 0, count: colSize)
+                    col.withUnsafeMutableBufferPointer { pc in
+                        for s in samples {
+                            for g in 0..<p.groups {
+                                let xg = px.baseAddress! + (s * p.cin + g * p.cinG) * inPlane
+                                let src: UnsafePointer<Float>
+                                if p.isPointwise {
+                                    src = xg
+                                } else {
+                                    im2col(p, xg, pc.baseAddress!)
+                                    src = UnsafePointer(pc.baseAddress!)
+                                }
+                                let dst = po.baseAddress! + (s * p.cout + g * p.coutG) * p.spatial
+                                sgemm(false, false, p.coutG, p.spatial, p.colRows, 1,
+                                      pw.baseAddress! + g * p.coutG * p.colRows, p.colRows,
+                                      src, p.spatial, 0, dst, p.spatial)
                             }
-                            let dst = po.baseAddress! + (s * p.cout + g * p.coutG) * p.spatial
-                            sgemm(false, false, p.coutG, p.spatial, p.colRows, 1,
-                                  pw.baseAddress! + g * p.coutG * p.colRows, p.colRows,
-                                  src, p.spatial, 0, dst, p.spatial)
-                        }
-                        if let bias {
-                            for c in 0..<p.cout {
-                                let base = (s * p.cout + c) * p.spatial
-                                let b = bias[c]
-                                for i in 0..<p.spatial { po[base + i] += b }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return out
-}
-
-func convBackward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ gy: [Float],
-                  needX: Bool, needW: Bool) -> ([Float]?, [Float]?) {
-    var gx = [Float](repeating: 0, count: needX ? x.count : 0)
-    var gw = [Float](repeating: 0, count: needW ? w.count : 0)
-    var col = [Float](repeating: 0, count: p.isPointwise ? 0 : p.colRows * p.spatial)
-    var dcol = [Float](repeating: 0, count: needX && !p.isPointwise ? p.colRows * p.spatial : 0)
-    let inPlane = p.h * p.w
-    x.withUnsafeBufferPointer { px in
-        w.withUnsafeBufferPointer { pw in
-            gy.withUnsafeBufferPointer { pg in
-                gx.withUnsafeMutableBufferPointer { pgx in
-                    gw.withUnsafeMutableBufferPointer { pgw in
-                        col.withUnsafeMutableBufferPointer { pc in
-                            dcol.withUnsafeMutableBufferPointer { pd in
-                                for s in 0..<p.n {
-                                    for g in 0..<p.groups {
-                                        let xOff = (s * p.cin + g * p.cinG) * inPlane
-                                        let gyg = pg.baseAddress! + (s * p.cout + g * p.coutG) * p.spatial
-                                        let wg = pw.baseAddress! + g * p.coutG * p.colRows
-                                        if needW {
-                                            let src: UnsafePointer<Float>
-                                            if p.isPointwise {
-                                                src = px.baseAddress! + xOff
-                                            } else {
-                                                im2col(p, px.baseAddress! + xOff, pc.baseAddress!)
-                                                src = UnsafePointer(pc.baseAddress!)
-                                            }
-                                            // dW_g += dY_g · colᵀ
-                                            sgemm(false, true, p.coutG, p.colRows, p.spatial, 1, gyg, p.spatial,
-                                                  src, p.spatial, 1, pgw.baseAddress! + g * p.coutG * p.colRows,
-                                                  p.colRows)
-                                        }
-                                        if needX {
-                                            // dcol = W_gᵀ · dY_g, then scattered back onto the image.
-                                            let target = p.isPointwise ? pgx.baseAddress! + xOff : pd.baseAddress!
-                                            sgemm(true, false, p.colRows, p.spatial, p.coutG, 1, wg, p.colRows,
-                                                  gyg, p.spatial, 0, target, p.spatial)
-                                            if !p.isPointwise { col2im(p, UnsafePointer(pd.baseAddress!), pgx.baseAddress! + xOff) }
-                                        }
-                                    }
+                            if let bias {
+                                for c in 0..<p.cout {
+                                    let base = (s * p.cout + c) * p.spatial
+                                    let b = bias[c]
+                                    for i in 0..<p.spatial { po[base + i] += b }
                                 }
                             }
                         }
@@ -155,7 +109,72 @@ func convBackward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ gy: [Float],
             }
         }
     }
-    return (needX ? gx : nil, needW ? gw : nil)
+}
+
+func convBackward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ gy: [Float],
+                  needX: Bool, needW: Bool) -> ([Float]?, [Float]?) {
+    var gx = [Float](repeating: 0, count: needX ? x.count : 0)
+    // One weight-gradient accumulator per worker, summed in worker order
+    // afterwards so that the result does not depend on scheduling.
+    let workers = max(1, min(Engine.threads, p.n))
+    var partialW = [[Float]](repeating: [], count: workers)
+    let inPlane = p.h * p.w
+    let colSize = p.isPointwise ? 0 : p.colRows * p.spatial
+    partialW.withUnsafeMutableBufferPointer { partials in
+        x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                gy.withUnsafeBufferPointer { pg in
+                    gx.withUnsafeMutableBufferPointer { pgx in
+                        parallelChunks(p.n, workers: workers) { samples, worker in
+                            var gw = [Float](repeating: 0, count: needW ? w.count : 0)
+                            var col = [Float](repeating: 0, count: colSize)
+                            var dcol = [Float](repeating: 0, count: needX ? colSize : 0)
+                            gw.withUnsafeMutableBufferPointer { pgw in
+                                col.withUnsafeMutableBufferPointer { pc in
+                                    dcol.withUnsafeMutableBufferPointer { pd in
+                                        for s in samples {
+                                            for g in 0..<p.groups {
+                                                let xOff = (s * p.cin + g * p.cinG) * inPlane
+                                                let gyg = pg.baseAddress! + (s * p.cout + g * p.coutG) * p.spatial
+                                                let wg = pw.baseAddress! + g * p.coutG * p.colRows
+                                                if needW {
+                                                    let src: UnsafePointer<Float>
+                                                    if p.isPointwise {
+                                                        src = px.baseAddress! + xOff
+                                                    } else {
+                                                        im2col(p, px.baseAddress! + xOff, pc.baseAddress!)
+                                                        src = UnsafePointer(pc.baseAddress!)
+                                                    }
+                                                    // dW_g += dY_g · colᵀ
+                                                    sgemm(false, true, p.coutG, p.colRows, p.spatial, 1, gyg, p.spatial,
+                                                          src, p.spatial, 1, pgw.baseAddress! + g * p.coutG * p.colRows,
+                                                          p.colRows)
+                                                }
+                                                if needX {
+                                                    // dcol = W_gᵀ · dY_g, then scattered back onto the image.
+                                                    let target = p.isPointwise ? pgx.baseAddress! + xOff : pd.baseAddress!
+                                                    sgemm(true, false, p.colRows, p.spatial, p.coutG, 1, wg, p.colRows,
+                                                          gyg, p.spatial, 0, target, p.spatial)
+                                                    if !p.isPointwise {
+                                                        col2im(p, UnsafePointer(pd.baseAddress!), pgx.baseAddress! + xOff)
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            partials[worker] = gw
+                        }
+                    }
+                }
+            }
+        }
+    }
+    guard needW else { return (needX ? gx : nil, nil) }
+    var gw = partialW[0]
+    for k in 1..<workers where !partialW[k].isEmpty { addInPlace(&gw, partialW[k]) }
+    return (needX ? gx : nil, gw)
 }
 
 func convBiasGrad(_ p: Conv2dPlan, _ gy: [Float]) -> [Float] {

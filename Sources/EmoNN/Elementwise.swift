@@ -112,7 +112,21 @@ extension Tensor {
         unary({ Foundation.pow($0, p) }, { x, _, g in g * p * Foundation.pow(x, p - 1) })
     }
 
-    public func relu() -> Tensor { unary({ max($0, 0) }, { x, _, g in x > 0 ? g : 0 }) }
+    /// ReLU has its own loops (not `unary`): it sits on every activation of a
+    /// conv net, and the backward only needs the output's sign.
+    public func relu() -> Tensor {
+        let n = count
+        let out = uninitializedFloats(n) { po in
+            data.withUnsafeBufferPointer { px in
+                parallelChunks(n, minimumPerChunk: 1 << 16) { r, _ in
+                    for i in r { po[i] = max(px[i], 0) }
+                }
+            }
+        }
+        return Autograd.record(Tensor(raw: shape, out, leaf: false), [self]) { g in
+            [reluBackward(out, g)]
+        }
+    }
     public func sigmoid() -> Tensor { unary({ 1 / (1 + Foundation.exp(-$0)) }, { _, y, g in g * y * (1 - y) }) }
     public func tanh() -> Tensor { unary({ Foundation.tanh($0) }, { _, y, g in g * (1 - y * y) }) }
 
@@ -143,6 +157,36 @@ extension Tensor {
             var gx = g
             for i in 0..<n where keep[i] == 0 { gx[i] = 0 }
             return [gx]
+        }
+    }
+}
+
+/// Passes the gradient where the ReLU output is positive.
+func reluBackward(_ y: [Float], _ g: [Float]) -> [Float] {
+    let n = y.count
+    return uninitializedFloats(n) { pg in
+        y.withUnsafeBufferPointer { py in
+            g.withUnsafeBufferPointer { pgo in
+                parallelChunks(n, minimumPerChunk: 1 << 16) { r, _ in
+                    // SIMD select: a scalar `y > 0 ? g : 0` compiles to a branch
+                    // that mispredicts on half the elements (measured 14x slower).
+                    var i = r.lowerBound
+                    let zero = SIMD8<Float>(repeating: 0)
+                    let yb = UnsafeRawPointer(py.baseAddress!), gb = UnsafeRawPointer(pgo.baseAddress!)
+                    let ob = UnsafeMutableRawPointer(pg.baseAddress!)
+                    while i + 8 <= r.upperBound {
+                        let yv = yb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                        let gv = gb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                        ob.storeBytes(of: zero.replacing(with: gv, where: yv .> zero), toByteOffset: i * 4,
+                                      as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                    while i < r.upperBound {
+                        pg[i] = py[i] > 0 ? pgo[i] : 0
+                        i += 1
+                    }
+                }
+            }
         }
     }
 }

@@ -130,7 +130,13 @@ public final class Sequential: Module, UnaryLayer {
             guard let l = layer as? UnaryLayer else {
                 throw NNError.invalidArgument("Sequential holds \(type(of: layer)), which is not a UnaryLayer")
             }
-            y = try l(y)
+            if Profiler.enabled {
+                let started = Profiler.now()
+                y = try l(y)
+                Profiler.add("forward \(type(of: layer))", since: started)
+            } else {
+                y = try l(y)
+            }
         }
         return y
     }

@@ -37,15 +37,16 @@ extension Tensor {
         }
         let gamma = weight?.data ?? [Float](repeating: 1, count: c)
         let beta = bias?.data ?? [Float](repeating: 0, count: c)
-        var y = [Float](repeating: 0, count: count)
-        y.withUnsafeMutableBufferPointer { py in
+        let y = uninitializedFloats(count) { py in
             x.withUnsafeBufferPointer { px in
-                for s in 0..<n {
-                    for ch in 0..<c {
-                        let base = (s * c + ch) * inner
-                        let scale = gamma[ch] * invStd[ch]
-                        let shift = beta[ch] - mean[ch] * scale
-                        for i in 0..<inner { py[base + i] = px[base + i] * scale + shift }
+                parallelChunks(c) { channels, _ in
+                    for s in 0..<n {
+                        for ch in channels {
+                            let base = (s * c + ch) * inner
+                            let scale = gamma[ch] * invStd[ch]
+                            let shift = beta[ch] - mean[ch] * scale
+                            for i in 0..<inner { py[base + i] = px[base + i] * scale + shift }
+                        }
                     }
                 }
             }
@@ -72,29 +73,28 @@ func channelStatistics(_ x: [Float], n: Int, c: Int, inner: Int) -> (mean: [Floa
     var mean = [Float](repeating: 0, count: c)
     var variance = [Float](repeating: 0, count: c)
     let m = Double(n * inner)
+    mean.withUnsafeMutableBufferPointer { pm in
+    variance.withUnsafeMutableBufferPointer { pv in
     x.withUnsafeBufferPointer { px in
-        for ch in 0..<c {
+        parallelChunks(c) { channels, _ in
+        for ch in channels {
             var s = 0.0
             for b in 0..<n {
                 let base = (b * c + ch) * inner
-                var part: Float = 0
-                for i in 0..<inner { part += px[base + i] }
-                s += Double(part)
+                s += Double(vectorSum(px.baseAddress! + base, inner))
             }
             let mu = Float(s / m)
             var v = 0.0
             for b in 0..<n {
                 let base = (b * c + ch) * inner
-                var part: Float = 0
-                for i in 0..<inner {
-                    let d = px[base + i] - mu
-                    part += d * d
-                }
-                v += Double(part)
+                v += Double(vectorSumSquaredDeviation(px.baseAddress! + base, inner, mu))
             }
-            mean[ch] = mu
-            variance[ch] = Float(v / m)
+            pm[ch] = mu
+            pv[ch] = Float(v / m)
         }
+        }
+    }
+    }
     }
     return (mean, variance)
 }
@@ -104,32 +104,35 @@ func batchNormBackward(_ x: [Float], _ g: [Float], mean: [Float], invStd: [Float
     -> (dx: [Float]?, dgamma: [Float], dbeta: [Float]) {
     var dgamma = [Float](repeating: 0, count: c)
     var dbeta = [Float](repeating: 0, count: c)
+    dgamma.withUnsafeMutableBufferPointer { pdg in
+    dbeta.withUnsafeMutableBufferPointer { pdb in
     x.withUnsafeBufferPointer { px in
         g.withUnsafeBufferPointer { pg in
-            for ch in 0..<c {
+            parallelChunks(c) { channels, _ in
+            for ch in channels {
                 var sg = 0.0, sgx = 0.0
                 for b in 0..<n {
                     let base = (b * c + ch) * inner
-                    var a: Float = 0, bx: Float = 0
-                    for i in 0..<inner {
-                        a += pg[base + i]
-                        bx += pg[base + i] * (px[base + i] - mean[ch])
-                    }
+                    let (a, bx) = vectorSumAndDeviationDot(pg.baseAddress! + base, px.baseAddress! + base,
+                                                           inner, mean[ch])
                     sg += Double(a)
                     sgx += Double(bx)
                 }
-                dbeta[ch] = Float(sg)
-                dgamma[ch] = Float(sgx) * invStd[ch]
+                pdb[ch] = Float(sg)
+                pdg[ch] = Float(sgx) * invStd[ch]
+            }
             }
         }
     }
+    }
+    }
     guard needX else { return (nil, dgamma, dbeta) }
-    var dx = [Float](repeating: 0, count: x.count)
     let m = Float(n * inner)
-    dx.withUnsafeMutableBufferPointer { pd in
+    let dx = uninitializedFloats(x.count) { pd in
         x.withUnsafeBufferPointer { px in
             g.withUnsafeBufferPointer { pg in
-                for ch in 0..<c {
+                parallelChunks(c) { channels, _ in
+                for ch in channels {
                     let k = gamma[ch] * invStd[ch]
                     // Training: dx = k·(g − mean(g) − x̂·mean(g·x̂)); eval: dx = k·g.
                     let meanG = training ? dbeta[ch] / m : 0
@@ -141,6 +144,7 @@ func batchNormBackward(_ x: [Float], _ g: [Float], mean: [Float], invStd: [Float
                             pd[base + i] = k * (pg[base + i] - meanG - (px[base + i] - mu) * coef)
                         }
                     }
+                }
                 }
             }
         }

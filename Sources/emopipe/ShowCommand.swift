@@ -63,6 +63,12 @@ struct ShowCommand: ParsableCommand {
         if let sha = s.sha256 {
             let twins = try store.sources(sha256: sha).filter { $0.path != s.path }
             for twin in twins { print("same bytes as \(twin.path) (\(twin.status.rawValue))") }
+            let cache = TensorCache(workDirectory: workDirectoryOptions.workDirectory.root, store: store)
+            for row in try cache.rows(key: sha) {
+                let shard = try store.read { try CacheShardRow.fetchOne($0, key: row.shardId)?.file } ?? "?"
+                print("cached   \(row.stage) \(DType(rawValue: UInt8(row.dtype))?.name ?? "?") \(row.shape) in \(shard) "
+                      + "(parameters \(row.fingerprint.prefix(16)), run \(row.runId)) \(row.metadata)")
+            }
             for artifact in try store.artifacts(sourceSHA256: sha) {
                 print("artifact \(artifact.stage) \(artifact.kind) \(artifact.path) (fingerprint \(artifact.fingerprint.prefix(16)), run \(artifact.runId))")
             }

@@ -118,3 +118,45 @@ func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ o: Conv2dOptions) -> [F
         } < 2e-2)
     }
 }
+
+@Suite struct VectorPathTests {
+    /// Rows wide enough for the SIMD 2×2 max-pool path, checked against a scalar reference.
+    @Test func maxPool2x2VectorPathMatchesReference() throws {
+        let x = randomTensor([2, 3, 6, 37], seed: 20)
+        let y = try x.maxPool2d(kernel: (2, 2))
+        #expect(y.shape == [2, 3, 3, 18])
+        for p in 0..<6 { for r in 0..<3 { for c in 0..<18 {
+            let base = p * 6 * 37 + 2 * r * 37 + 2 * c
+            let ref = max(max(x.data[base], x.data[base + 1]), max(x.data[base + 37], x.data[base + 38]))
+            #expect(y.data[(p * 3 + r) * 18 + c] == ref)
+        } } }
+        #expect(try gradientCheck([x], eps: 1e-3) { try $0[0].maxPool2d(kernel: (2, 2)) } < 1e-2)
+    }
+
+    @Test func reluVectorPathGradient() throws {
+        let x = awayFromZero([3, 29], seed: 21)
+        #expect(try gradientCheck([x]) { $0[0].relu() } < 1e-2)
+    }
+}
+
+@Suite(.serialized) struct ThreadingTests {
+    /// Two workers split samples and sum weight-gradient partials in a fixed
+    /// order: repeated runs give identical bits, and agree with one worker to rounding.
+    @Test func twoWorkersAreDeterministic() throws {
+        let x = randomTensor([5, 3, 9, 9], seed: 22), w = randomTensor([4, 3, 3, 3], seed: 23)
+        func run(_ threads: Int) throws -> [UInt32] {
+            Engine.configure(threads: threads)
+            defer { Engine.configure(threads: 1) }
+            let (xx, ww) = (x.detached().requiringGrad(), w.detached().requiringGrad())
+            let y = try xx.conv2d(weight: ww, options: .init(padding: (1, 1)))
+            let z = try y.batchNorm(weight: nil, bias: nil, runningMean: Tensor.zeros([4]), runningVar: Tensor.ones([4]),
+                                    training: true).relu().maxPool2d(kernel: (2, 2)).sum()
+            try z.backward()
+            return (ww.grad!.data + xx.grad!.data).map(\.bitPattern)
+        }
+        let a = try run(2), b = try run(2), c = try run(1)
+        #expect(a == b)
+        let diff = zip(a, c).map { abs(Float(bitPattern: $0) - Float(bitPattern: $1)) }.max() ?? 1
+        #expect(diff < 1e-4)
+    }
+}

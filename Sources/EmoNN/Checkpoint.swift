@@ -1,0 +1,65 @@
+import Foundation
+
+/// Training checkpoints in one safetensors file:
+///   `<name>`                      parameters and buffers, as in the model's state dict
+///   `optimizer.<name>.<state>`    per-parameter optimizer state (exp_avg, momentum_buffer…)
+///   `optimizer.step` (I64)        optimizer step counter
+///   `rng.state` (I64 ×4)          the training RNG's words
+///   `train.step` (I64)            the caller's step counter
+/// Model tensors keep PyTorch's names, so `load_state_dict(strict=False)` reads them.
+public enum Checkpoint {
+    public static func save(to url: URL, model: Module, optimizer: Optimizer? = nil,
+                            rng: RandomGenerator? = nil, step: Int, metadata: [String: String] = [:]) throws {
+        var file = SafeTensorsFile(metadata: metadata)
+        for (name, t) in model.namedParameters() + model.namedBuffers() { file.tensors[name] = t.detached() }
+        if let optimizer {
+            let names = parameterNames(model, optimizer)
+            for (key, t) in optimizer.stateTensors() {
+                if key == "step" {
+                    file.integers["optimizer.step"] = [Int64(t.item)]
+                } else if let dot = key.firstIndex(of: "."), let i = Int(key[..<dot]) {
+                    file.tensors["optimizer.\(names[i]).\(key[key.index(after: dot)...])"] = t
+                }
+            }
+            file.metadata["optimizer.learning_rate"] = String(optimizer.learningRate.bitPattern)
+        }
+        if let rng { file.integers["rng.state"] = rng.state.map { Int64(bitPattern: $0) } }
+        file.integers["train.step"] = [Int64(step)]
+        try file.write(to: url)
+    }
+
+    /// Restores everything `save` wrote into existing objects; returns the step.
+    @discardableResult
+    public static func load(from url: URL, model: Module, optimizer: Optimizer? = nil,
+                            rng: RandomGenerator? = nil) throws -> Int {
+        let file = try SafeTensorsFile.read(from: url)
+        try model.load(file.tensors)
+        if let optimizer {
+            let names = parameterNames(model, optimizer)
+            var state: [String: Tensor] = [:]
+            for (i, name) in names.enumerated() {
+                let prefix = "optimizer.\(name)."
+                for (key, t) in file.tensors where key.hasPrefix(prefix) {
+                    state["\(i).\(key.dropFirst(prefix.count))"] = t
+                }
+            }
+            if let step = file.integers["optimizer.step"]?.first { state["step"] = Tensor(scalar: Float(step)) }
+            try optimizer.loadState(state)
+            if let bits = file.metadata["optimizer.learning_rate"].flatMap(UInt32.init) {
+                optimizer.learningRate = Float(bitPattern: bits)
+            }
+        }
+        if let rng {
+            guard let words = file.integers["rng.state"] else { throw NNError.missing("rng.state in checkpoint") }
+            rng.state = try RandomGenerator(state: words.map { UInt64(bitPattern: $0) }).state
+        }
+        return Int(file.integers["train.step"]?.first ?? 0)
+    }
+
+    /// The model's name for each optimizer parameter (by identity), or its index.
+    private static func parameterNames(_ model: Module, _ optimizer: Optimizer) -> [String] {
+        var byID: [ObjectIdentifier: String] = [:]
+        for (name, t) in model.namedParameters() { byID[ObjectIdentifier(t)] = name }
+        return optimizer.parameters.enumerated().map { byID[ObjectIdentifier($0.element)] ?? "\($0.offset)" }
+    }
+}

@@ -1,0 +1,64 @@
+import Dispatch
+import Foundation
+import COpenBLAS
+
+/// Engine-wide threading. Work is split into `threads` fixed contiguous
+/// chunks, and any cross-chunk reduction is summed in chunk order, so a given
+/// thread count always produces the same bits.
+public enum Engine {
+    nonisolated(unsafe) public private(set) static var threads = 1
+
+    /// Sets the worker count. Our own loops split samples or channels across
+    /// workers and call sgemm single-threaded inside them (measured faster than
+    /// handing a threaded sgemm one sample at a time); glibc is told to keep
+    /// freed blocks instead of unmapping them, so that the large activation
+    /// buffers of one training step are reused by the next without page faults.
+    public static func configure(threads n: Int) {
+        threads = max(1, n)
+        openblas_set_num_threads(1)
+        keepFreedMemory()
+    }
+
+    /// glibc's mallopt is not in Swift's Glibc module; look it up at run time
+    /// (a no-op on other C libraries). glibc caps M_MMAP_THRESHOLD at 32 MB, so
+    /// larger activations would be mmapped and page-faulted afresh every step
+    /// (measured: ~4x the cost of the ReLU that writes them); M_MMAP_MAX (-4)
+    /// = 0 keeps them on the heap, and M_TRIM_THRESHOLD (-1) keeps freed heap.
+    private static func keepFreedMemory() {
+        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: MallOpt.self)
+        _ = mallopt(-4, 0)
+        _ = mallopt(-1, Int32.max)
+    }
+}
+
+/// Runs `body` on `Engine.threads` contiguous sub-ranges of 0..<n.
+@inline(__always)
+func parallelChunks(_ n: Int, minimumPerChunk: Int = 1, workers: Int? = nil, _ body: (Range<Int>, Int) -> Void) {
+    let chunks = max(1, min(workers ?? Engine.threads, n / max(minimumPerChunk, 1)))
+    if chunks == 1 {
+        body(0..<n, 0)
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        body(chunkRange(n, chunks, c), c)
+    }
+}
+
+@inline(__always)
+func chunkRange(_ n: Int, _ chunks: Int, _ c: Int) -> Range<Int> {
+    let base = n / chunks, extra = n % chunks
+    let start = c * base + min(c, extra)
+    return start..<(start + base + (c < extra ? 1 : 0))
+}
+
+/// An array of `count` floats whose contents the caller overwrites entirely
+/// (skips the zero fill that `repeating:` would do).
+@inline(__always)
+func uninitializedFloats(_ count: Int, _ fill: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        fill(buffer)
+        initialized = count
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+
+/// Reader and writer for the safetensors format: an 8-byte little-endian
+/// header length, a JSON header mapping names to dtype, shape and byte range,
+/// then the raw little-endian data. Float32 tensors carry the model; int64
+/// vectors carry counters and RNG words exactly (a float would round them).
+public struct SafeTensorsFile {
+    public var tensors: [String: Tensor]
+    public var integers: [String: [Int64]]
+    public var metadata: [String: String]
+
+    public init(tensors: [String: Tensor] = [:], integers: [String: [Int64]] = [:], metadata: [String: String] = [:]) {
+        self.tensors = tensors
+        self.integers = integers
+        self.metadata = metadata
+    }
+
+    public func write(to url: URL) throws {
+        let names = (Array(tensors.keys) + Array(integers.keys)).sorted()
+        guard Set(names).count == names.count else { throw NNError.invalidArgument("a name is both float and integer") }
+        var header = "{"
+        if !metadata.isEmpty {
+            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            header += "\"__metadata__\":{\(items.joined(separator: ","))}"
+        }
+        var offset = 0
+        var body = Data()
+        for name in names {
+            let dtype: String, shape: [Int], bytes: Data
+            if let t = tensors[name] {
+                (dtype, shape) = ("F32", t.shape)
+                bytes = t.data.withUnsafeBufferPointer { Data(buffer: $0) }
+            } else {
+                let v = integers[name]!
+                (dtype, shape) = ("I64", [v.count])
+                bytes = v.map { $0.littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }
+            }
+            if header.count > 1 { header += "," }
+            header += "\(jsonString(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
+                + "\"data_offsets\":[\(offset),\(offset + bytes.count)]}"
+            offset += bytes.count
+            body.append(bytes)
+        }
+        header += "}"
+        var headerBytes = Data(header.utf8)
+        // The data section starts 8-byte aligned; the format pads with spaces.
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        var out = Data()
+        var length = UInt64(headerBytes.count).littleEndian
+        out.append(Data(bytes: &length, count: 8))
+        out.append(headerBytes)
+        out.append(body)
+        try out.write(to: url, options: .atomic)
+    }
+
+    public static func read(from url: URL) throws -> SafeTensorsFile {
+        let data = try Data(contentsOf: url)
+        guard data.count >= 8 else { throw NNError.format("\(url.lastPathComponent): shorter than a header") }
+        let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard n <= UInt64(data.count - 8) else { throw NNError.format("\(url.lastPathComponent): header length \(n) too large") }
+        let headerData = data.subdata(in: 8..<(8 + Int(n)))
+        guard let header = try JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+            throw NNError.format("\(url.lastPathComponent): header is not a JSON object")
+        }
+        let base = 8 + Int(n)
+        var file = SafeTensorsFile()
+        for (name, value) in header {
+            if name == "__metadata__" {
+                file.metadata = (value as? [String: String]) ?? [:]
+                continue
+            }
+            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int], let range = entry["data_offsets"] as? [Int], range.count == 2,
+                  range[0] >= 0, range[0] <= range[1], base + range[1] <= data.count else {
+                throw NNError.format("\(url.lastPathComponent): bad entry for \(name)")
+            }
+            let bytes = data.subdata(in: (base + range[0])..<(base + range[1]))
+            let count = shape.reduce(1, *)
+            switch dtype {
+            case "F32":
+                guard bytes.count == count * 4 else { throw NNError.format("\(name): \(bytes.count) bytes for shape \(shape)") }
+                let values = bytes.withUnsafeBytes { raw in
+                    (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+                }
+                file.tensors[name] = Tensor(raw: shape, values)
+            case "I64":
+                guard bytes.count == count * 8 else { throw NNError.format("\(name): \(bytes.count) bytes for shape \(shape)") }
+                file.integers[name] = bytes.withUnsafeBytes { raw in
+                    (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+                }
+            default:
+                throw NNError.format("\(name): dtype \(dtype) not supported (F32, I64 are)")
+            }
+        }
+        return file
+    }
+}
+
+/// JSON string literal with the escapes the format's parsers require.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                out += String(format: "\\u%04x", scalar.value)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,126 @@
+"""`make bench`: EmoPipe's speed and memory against baselines, as a table and bench/results.json.
+
+Each entry: {name, unit, ours, baseline, baseline_name, speedup, peak_rss_mb_ours, peak_rss_mb_baseline}
+(design.md); speedup > 1 means ours is faster, whatever the unit. Runs alternate ours/baseline over
+several rounds on the same files in the same session; the median round is reported.
+"""
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMOPIPE = os.path.join(ROOT, ".build/release/emopipe")
+BENCH = os.path.join(ROOT, ".build/release/emopipe-bench")
+VENV_PYTHON = os.path.join(ROOT, ".venv/bin/python")
+SHARED = os.environ.get("EMOPIPE_RAVDESS", os.path.normpath(os.path.join(ROOT, "../shared/data/ravdess")))
+WORK = os.environ.get("EMOPIPE_BENCH_DIR", os.path.join(tempfile.gettempdir(), "emopipe-bench"))
+ROUNDS = int(os.environ.get("EMOPIPE_BENCH_ROUNDS", "3"))
+
+
+def peak_rss_mb(cmd):
+    """Runs cmd under wait4 to read its own peak RSS (ru_maxrss, KB on Linux)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 3):
+        sys.exit(f"bench: {' '.join(cmd)} failed ({code}):\n{err}")
+    return wall, usage.ru_maxrss / 1024.0, out, err
+
+
+def stage_seconds(workdir, stage):
+    db = sqlite3.connect(os.path.join(workdir, "emopipe.sqlite"))
+    started, finished = db.execute(
+        "SELECT startedAt, finishedAt FROM stageRun WHERE stage = ? ORDER BY id DESC LIMIT 1", (stage,)).fetchone()
+    parse = lambda s: datetime.fromisoformat(s)
+    return (parse(finished) - parse(started)).total_seconds()
+
+
+def manifest(path, data, threads):
+    with open(path, "w") as f:
+        f.write(f"pipeline: {ROOT}/pipelines/ravdess.yaml\ndata: {data}\nthreads: {threads}\n")
+    return path
+
+
+def bench_audio(results):
+    data = os.path.join(WORK, "speech")
+    subprocess.run([os.path.join(SHARED, "materialize"), "--no-av", data], check=True)
+    wavs = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(data) for f in fs if f.endswith(".wav"))
+    listing = os.path.join(WORK, "wavs.txt")
+    with open(listing, "w") as f:
+        f.write("\n".join(wavs) + "\n")
+    threads = os.cpu_count()
+    rows = {}
+    for label, n in (("ours", threads), ("ours_1thread", 1)):
+        workdir = os.path.join(WORK, f"work-{n}")
+        m = manifest(os.path.join(WORK, f"bench-{n}.yaml"), data, n)
+        subprocess.run([EMOPIPE, "run", m, "--until", "ingest", "--workdir", workdir], check=True,
+                       stderr=subprocess.DEVNULL)
+        rows[label] = (m, workdir)
+    ours, ours1, base, rss_ours, rss_base = [], [], [], [], []
+    for r in range(ROUNDS):
+        for label, (m, workdir) in rows.items():
+            _, rss, _, _ = peak_rss_mb([EMOPIPE, "run", m, "--only", "audio", "--force", "audio", "--workdir", workdir])
+            secs = stage_seconds(workdir, "audio")
+            (ours if label == "ours" else ours1).append(len(wavs) / secs)
+            if label == "ours":
+                rss_ours.append(rss)
+        _, rss, out, _ = peak_rss_mb([VENV_PYTHON, os.path.join(ROOT, "bench/librosa_audio.py"), listing])
+        doc = json.loads(out)
+        base.append(doc["files"] / doc["seconds"])
+        rss_base.append(rss)
+        print(f"  round {r + 1}: ours {ours[-1]:.0f} files/s ({threads} threads), 1 thread {ours1[-1]:.0f}, "
+              f"librosa {base[-1]:.0f} files/s", file=sys.stderr)
+    med = statistics.median
+    results.append(dict(name=f"audio stage, {len(wavs)} speech files ({threads} threads)", unit="files/s",
+                        ours=round(med(ours), 1), baseline=round(med(base), 1),
+                        baseline_name="librosa 0.11 load(sr=16000)+melspectrogram+power_to_db+pad, 1 process",
+                        speedup=round(med(ours) / med(base), 2), peak_rss_mb_ours=round(max(rss_ours), 1),
+                        peak_rss_mb_baseline=round(max(rss_base), 1)))
+    results.append(dict(name=f"audio stage, {len(wavs)} speech files (1 thread)", unit="files/s",
+                        ours=round(med(ours1), 1), baseline=round(med(base), 1),
+                        baseline_name="librosa 0.11, 1 process", speedup=round(med(ours1) / med(base), 2),
+                        peak_rss_mb_ours=None, peak_rss_mb_baseline=round(max(rss_base), 1)))
+    return rows["ours"][1]
+
+
+def bench_cache_read(results, workdir):
+    _, rss, out, _ = peak_rss_mb([BENCH, "cache-read", workdir, "audio"])
+    for line in out.splitlines():
+        doc = json.loads(line)
+        results.append(dict(name=f"cache read, {doc['mode']}, {doc['records']} audio records", unit="GB/s",
+                            ours=round(doc["gb_per_s"], 2), baseline=None, baseline_name=None, speedup=None,
+                            peak_rss_mb_ours=round(rss, 1), peak_rss_mb_baseline=None,
+                            records_per_s=round(doc["records_per_s"])))
+
+
+def main():
+    if not os.path.isdir(SHARED):
+        sys.exit(f"bench: needs the shared RAVDESS data at {SHARED} (or set EMOPIPE_RAVDESS)")
+    os.makedirs(WORK, exist_ok=True)
+    results = []
+    print("audio stage vs librosa:", file=sys.stderr)
+    workdir = bench_audio(results)
+    bench_cache_read(results, workdir)
+    os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench/results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"\n{'benchmark':58} {'unit':8} {'ours':>9} {'baseline':>9} {'speedup':>8} {'RSS ours':>9} {'RSS base':>9}")
+    fmt = lambda v, p=1: "-" if v is None else f"{v:.{p}f}"
+    for r in results:
+        print(f"{r['name'][:58]:58} {r['unit']:8} {fmt(r['ours']):>9} {fmt(r['baseline']):>9} "
+              f"{fmt(r['speedup'], 2):>8} {fmt(r['peak_rss_mb_ours']):>9} {fmt(r['peak_rss_mb_baseline']):>9}")
+    print("\nwritten: bench/results.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""`make bench` back end for EmoNN: runs emonn-bench and (when torch is
+importable by the given Python) scripts/torch_bench.py on both reference
+networks, alternating the two so that load from other processes hits both
+alike, and prints ms/step, samples/s, GFLOP/s, CPU ms/step, peak RSS and the
+speedup torch_ms / emonn_ms (target >= 0.67).
+
+Usage: python scripts/emonn_bench_compare.py --bench .build/release/emonn-bench
+           [--torch-python .venv/bin/python] [--threads 2] [--steps 5] [--nets audio,faces] [--json out.json]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bench", default=".build/release/emonn-bench")
+    p.add_argument("--torch-python", default=None)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--nets", default="audio,faces")
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    rows = []
+    for net in a.nets.split(","):
+        steps = str(a.steps if net == "audio" else max(2, a.steps // 2))
+        ours = run([a.bench, net, "--threads", str(a.threads), "--steps", steps, "--json"])
+        theirs = None
+        if a.torch_python:
+            theirs = run([a.torch_python, os.path.join(HERE, "torch_bench.py"), net,
+                          "--threads", str(a.threads), "--steps", steps, "--json"])
+        rows.append((net, ours, theirs))
+    print(f"{'net':6} {'impl':18} {'ms/step':>9} {'CPU ms':>9} {'samples/s':>10} {'GFLOP/s':>8} {'RSS MB':>8}")
+    for net, ours, theirs in rows:
+        for r in filter(None, (ours, theirs)):
+            print(f"{net:6} {r['impl']:18} {r['ms_per_step']:9.1f} {r['cpu_ms_per_step']:9.1f} "
+                  f"{r['samples_per_s']:10.1f} {r['gflops']:8.1f} {r['peak_rss_mb']:8.0f}")
+        if theirs:
+            print(f"{net:6} speedup (torch ms / EmoNN ms) = {theirs['ms_per_step'] / ours['ms_per_step']:.2f}"
+                  f"  (CPU time: {theirs['cpu_ms_per_step'] / ours['cpu_ms_per_step']:.2f}); target >= 0.67")
+        phases = ours.get("phases_ms", {})
+        print(f"{net:6} EmoNN time split: " + ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(phases.items())))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump([{"net": n, "emonn": o, "torch": t} for n, o, t in rows], f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
