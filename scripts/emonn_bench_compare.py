@@ -33,7 +33,7 @@ def main():
     rows = []
     for net in a.nets.split(","):
         steps = str(a.steps if net == "audio" else max(2, a.steps // 2))
-        ours = run([a.bench, net, "--threads", str(a.threads), "--steps", steps, "--json"])
+        ours = run([a.bench, net, "--threads", str(a.threads), "--steps", steps, "--json", "--profile"])
         theirs = None
         if a.torch_python:
             theirs = run([a.torch_python, os.path.join(HERE, "torch_bench.py"), net,
@@ -49,6 +49,8 @@ def main():
                   f"  (CPU time: {theirs['cpu_ms_per_step'] / ours['cpu_ms_per_step']:.2f}); target >= 0.67")
         phases = ours.get("phases_ms", {})
         print(f"{net:6} EmoNN time split: " + ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(phases.items())))
+        ops = sorted(ours.get("ops_ms", {}).items(), key=lambda kv: -kv[1])[:6]
+        print(f"{net:6} EmoNN largest ops: " + ", ".join(f"{k.split('(')[0]} {v:.0f} ms" for k, v in ops))
     if a.json:
         with open(a.json, "w") as f:
             json.dump([{"net": n, "emonn": o, "torch": t} for n, o, t in rows], f, indent=1)

@@ -17,14 +17,16 @@ class ParityNet(nn.Module):
     # Attribute names are EmoNN's property names in snake_case.
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(2, 4, 3, padding=1)
+        # No bias before a training-mode batch norm: its true gradient is 0, and
+        # AdamW would turn the rounding noise of both libraries into ±lr steps.
+        self.conv1 = nn.Conv2d(2, 4, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(4)
-        self.conv2 = nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2, bias=False)
-        self.fc1 = nn.Linear(16, 6)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2)
+        self.fc1 = nn.Linear(16, 6, bias=False)
         self.bn2 = nn.BatchNorm1d(6)
         self.lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
         self.gru = nn.GRU(8, 3, batch_first=True, bidirectional=True)
-        self.score = nn.Linear(6, 1)
+        self.score = nn.Linear(6, 1, bias=False)  # softmax is shift-invariant: a bias would have gradient 0
         self.head = nn.Linear(10, 4)
 
     def forward(self, x, s, mask):
@@ -67,10 +69,17 @@ def main():
                     "input.class_weight": class_weight, "out.logits": logits.detach(),
                     "out.loss": loss.detach().reshape(1), "grad.input.x": x.grad, "grad.input.s": s.grad})
     for name, p in net.named_parameters():
-        tensors[f"grad.{name}"] = p.grad
+        tensors[f"grad.{name}"] = p.grad.clone()  # clipping below scales p.grad in place
     for name, b in net.named_buffers():
         if "num_batches" not in name:
             tensors[f"after.{name}"] = b.detach().clone()
+    # Optimizer parity: clip by global norm, then three AdamW steps on these gradients.
+    tensors["out.grad_norm"] = torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5).reshape(1)
+    opt = torch.optim.AdamW(net.parameters(), lr=0.01, weight_decay=0.1)
+    for _ in range(3):
+        opt.step()
+    for name, p in net.named_parameters():
+        tensors[f"adamw.{name}"] = p.detach().clone()
     tensors = {k: v.contiguous().float() for k, v in tensors.items()}
     tensors["input.targets"] = targets.long()
     save_file(tensors, out, metadata={"torch": torch.__version__, "made_by": "scripts/torch_reference.py"})

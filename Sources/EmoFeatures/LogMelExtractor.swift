@@ -4,7 +4,15 @@
 //                                         center=, pad_mode=, power=, n_mels=, fmin=, fmax=, htk=, norm=)
 //     dB = librosa.power_to_db(S, ref=db_ref, amin=db_amin, top_db=top_db)
 //
-// with the FFT done by libavutil's av_tx (AV_TX_FLOAT_RDFT), then cropped/padded to `frames`.
+// with the FFT done by libavutil's av_tx, then cropped/padded to `frames`. The real FFT of n_fft
+// samples is av_tx's complex FFT (AV_TX_FLOAT_FFT, SIMD assembly) of length n_fft/2 over the
+// (even, odd) sample pairs, followed by the usual split into n_fft/2 + 1 bins, vectorised here.
+// FFmpeg 5.1's AV_TX_FLOAT_RDFT does that split in scalar C, which made it ~2x slower per frame
+// (0.59 vs 0.29 µs at n_fft 512; 2.5 vs 1.3 µs at 2048, on this machine); both agree with a
+// float64 DFT to float32 precision (see the unit tests).
+//
+// Per frame: window (only the win_length nonzero samples are read) → FFT → |X|^power on the bins
+// some filter uses → mel projection over each filter's nonzero band (precomputed, SIMD4 blocks).
 //
 // Order of operations for one clip (documented contract, mirrored by scripts/librosa_logmel.py):
 //  1. check: sample rate, empty, NaN/inf, all zero, shorter than one window → FeatureError;
@@ -24,7 +32,8 @@
 //
 // Precision: the window, mel weights and dB conversion follow librosa's float64/float32 steps; the
 // FFT and the mel projection run in float32 (librosa: float64 FFT rounded to complex64, float32
-// sgemm). The resulting difference is ~1e-4 dB on bins within 80 dB of the peak.
+// sgemm). Measured against librosa 0.11 on all 960 RAVDESS speech files at 16 kHz: max |diff|
+// 0.0012 dB (speech preset) and 0.0007 dB (reference) over every bin within top_db of the peak.
 //
 // Threads: an extractor is immutable apart from a pool of workspaces (av_tx context + scratch
 // buffers); `compute` takes one from the pool (or makes one) and gives it back, so any number of

@@ -60,7 +60,9 @@ final class MonoResampler {
         let raw = UnsafeMutableRawPointer(context)
         if soxr {
             av_opt_set(raw, "resampler", "soxr", 0)
-            av_opt_set_double(raw, "precision", 28, 0)  // soxr "very high quality" (default is 20 bits)
+            // 20 bits is soxr "high quality", what librosa.load(sr=…) uses (res_type soxr_hq): the
+            // whole audio stage then matches librosa from the 48 kHz originals, not only from 16 kHz files.
+            av_opt_set_double(raw, "precision", 20, 0)
         } else {
             av_opt_set_int(raw, "filter_size", 128, 0)   // default 32
             av_opt_set_int(raw, "phase_shift", 14, 0)    // default 10

@@ -5,18 +5,39 @@ import Foundation
 /// Every recorded op gets a sequence number from a global counter, so the
 /// recorded nodes reachable from a loss, sorted by decreasing number, are the
 /// tape replayed backwards: a valid topological order without a graph search.
+///
+/// Nodes point at the nodes that made their inputs, not at the input tensors:
+/// an intermediate tensor's storage is freed as soon as the caller drops it,
+/// unless a backward closure saved it (as PyTorch frees what autograd does not
+/// save). Leaves are held so that their `.grad` can be filled.
 final class TapeNode {
     let seq: Int
     let op: String
-    let inputs: [Tensor]
-    /// Maps the output gradient to one gradient per input (nil where not needed).
-    let backward: ([Float]) -> [[Float]?]
+    let edges: [Edge]
+    /// Maps the output gradient to one gradient per input (nil where not
+    /// needed); dropped after use, which frees what it saved.
+    var backward: (([Float]) -> [[Float]?])?
 
-    init(seq: Int, op: String, inputs: [Tensor], backward: @escaping ([Float]) -> [[Float]?]) {
+    init(seq: Int, op: String, edges: [Edge], backward: @escaping ([Float]) -> [[Float]?]) {
         self.seq = seq
         self.op = op
-        self.inputs = inputs
+        self.edges = edges
         self.backward = backward
+    }
+}
+
+/// Where an input's gradient goes: the node that produced it, or a leaf tensor.
+struct Edge {
+    let node: TapeNode?
+    let leaf: Tensor?
+
+    init(_ t: Tensor) {
+        guard t.requiresGrad else {
+            (node, leaf) = (nil, nil)
+            return
+        }
+        node = t.node
+        leaf = t.node == nil && t.isLeaf ? t : nil
     }
 }
 
@@ -42,7 +63,7 @@ public enum Autograd {
         let seq = sequence
         sequenceLock.unlock()
         output.requiresGrad = true
-        output.node = TapeNode(seq: seq, op: op, inputs: inputs, backward: backward)
+        output.node = TapeNode(seq: seq, op: op, edges: inputs.map(Edge.init), backward: backward)
         return output
     }
 }
@@ -50,7 +71,8 @@ public enum Autograd {
 extension Tensor {
     /// Back-propagates from this tensor. A non-scalar root needs a seed gradient.
     /// Intermediate gradients are freed as soon as they are consumed, and each
-    /// node's saved state is dropped after use, which keeps peak memory down.
+    /// node's saved state is dropped after use, which keeps peak memory down;
+    /// a second backward through the same graph is therefore an error.
     public func backward(_ seed: Tensor? = nil) throws {
         guard requiresGrad else {
             throw NNError.invalidArgument("backward on a tensor that does not require grad")
@@ -65,30 +87,32 @@ extension Tensor {
             }
             start = [1]
         }
-        if node == nil {
-            accumulateLeaf(start)
+        guard let root = node else {
+            if isLeaf { accumulateLeaf(start) }
             return
         }
-        let order = tapeOrder()
-        var pending: [ObjectIdentifier: [Float]] = [ObjectIdentifier(self): start]
-        for t in order {
-            guard let node = t.node, let g = pending.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+        guard root.backward != nil else {
+            throw NNError.invalidArgument("backward through a graph that was already used")
+        }
+        var pending: [ObjectIdentifier: [Float]] = [ObjectIdentifier(root): start]
+        for n in Self.tapeOrder(from: root) {
+            guard let run = n.backward, let g = pending.removeValue(forKey: ObjectIdentifier(n)) else { continue }
             let started = Profiler.enabled ? Profiler.now() : 0
-            let grads = node.backward(g)
-            if Profiler.enabled { Profiler.add("backward " + node.op, since: started) }
-            t.node = nil
-            for (input, gi) in zip(node.inputs, grads) {
-                guard input.requiresGrad, let gi else { continue }
-                if input.node == nil {
-                    if input.isLeaf { input.accumulateLeaf(gi) }
-                    continue
-                }
-                let key = ObjectIdentifier(input)
-                if var existing = pending.removeValue(forKey: key) {
-                    addInPlace(&existing, gi)
-                    pending[key] = existing
-                } else {
-                    pending[key] = gi
+            let grads = run(g)
+            if Profiler.enabled { Profiler.add("backward " + n.op, since: started) }
+            n.backward = nil
+            for (edge, gi) in zip(n.edges, grads) {
+                guard let gi else { continue }
+                if let leaf = edge.leaf {
+                    leaf.accumulateLeaf(gi)
+                } else if let child = edge.node {
+                    let key = ObjectIdentifier(child)
+                    if var existing = pending.removeValue(forKey: key) {
+                        addInPlace(&existing, gi)
+                        pending[key] = existing
+                    } else {
+                        pending[key] = gi
+                    }
                 }
             }
         }
@@ -102,19 +126,17 @@ extension Tensor {
         }
     }
 
-    /// Recorded nodes reachable from self, latest first.
-    private func tapeOrder() -> [Tensor] {
+    /// Recorded nodes reachable from `root`, latest first.
+    private static func tapeOrder(from root: TapeNode) -> [TapeNode] {
         var seen = Set<ObjectIdentifier>()
-        var stack: [Tensor] = [self]
-        var found: [Tensor] = []
-        while let t = stack.popLast() {
-            guard let node = t.node, seen.insert(ObjectIdentifier(t)).inserted else { continue }
-            found.append(t)
-            for input in node.inputs where input.node != nil {
-                stack.append(input)
-            }
+        var stack: [TapeNode] = [root]
+        var found: [TapeNode] = []
+        while let n = stack.popLast() {
+            guard n.backward != nil, seen.insert(ObjectIdentifier(n)).inserted else { continue }
+            found.append(n)
+            for edge in n.edges { if let child = edge.node { stack.append(child) } }
         }
-        return found.sorted { $0.node!.seq > $1.node!.seq }
+        return found.sorted { $0.seq > $1.seq }
     }
 }
 

@@ -47,11 +47,17 @@ extension Tensor {
         if let bias, bias.shape != [weight.shape[0]] {
             throw ShapeError("conv2d", weight.shape, bias.shape, "bias must be [out channels]")
         }
+        guard o.stride.0 > 0, o.stride.1 > 0, o.dilation.0 > 0, o.dilation.1 > 0, o.padding.0 >= 0, o.padding.1 >= 0 else {
+            throw NNError.invalidArgument("conv2d: stride and dilation must be ≥ 1 and padding ≥ 0")
+        }
         let (kh, kw) = (weight.shape[2], weight.shape[3])
         let oh = (shape[2] + 2 * o.padding.0 - o.dilation.0 * (kh - 1) - 1) / o.stride.0 + 1
         let ow = (shape[3] + 2 * o.padding.1 - o.dilation.1 * (kw - 1) - 1) / o.stride.1 + 1
         guard oh > 0, ow > 0 else {
             throw ShapeError("conv2d", shape, weight.shape, "kernel larger than padded input")
+        }
+        guard count > 0, weight.count > 0 else {
+            throw ShapeError("conv2d", shape, weight.shape, "empty input or weight")
         }
         let p = Conv2dPlan(n: shape[0], cin: shape[1], h: shape[2], w: shape[3], cout: weight.shape[0],
                            kh: kh, kw: kw, sh: o.stride.0, sw: o.stride.1, ph: o.padding.0, pw: o.padding.1,

@@ -34,10 +34,19 @@ extension Tensor {
         return Autograd.record(result, [a, b]) { g in
             var ga = needA ? [Float](repeating: 0, count: n) : []
             var gb = needB ? [Float](repeating: 0, count: n) : []
-            forEachBroadcast(outShape, sa, sb) { o, i, j in
-                let (da, db) = grad(ad[i], bd[j], g[o])
-                if needA { ga[o] = da }
-                if needB { gb[o] = db }
+            if aShape == bShape {
+                // Same shapes: a flat loop, no index bookkeeping.
+                for o in 0..<n {
+                    let (da, db) = grad(ad[o], bd[o], g[o])
+                    if needA { ga[o] = da }
+                    if needB { gb[o] = db }
+                }
+            } else {
+                forEachBroadcast(outShape, sa, sb) { o, i, j in
+                    let (da, db) = grad(ad[i], bd[j], g[o])
+                    if needA { ga[o] = da }
+                    if needB { gb[o] = db }
+                }
             }
             return [needA ? reduceToShape(ga, from: outShape, to: aShape) : nil,
                     needB ? reduceToShape(gb, from: outShape, to: bShape) : nil]

@@ -29,11 +29,13 @@ extension Tensor {
 
     static func gemmForward(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, batch: Int) -> [Float] {
         var out = [Float](repeating: 0, count: batch * m * n)
+        // Empty operands have no base address; the product is all zeros (or empty).
+        guard !a.isEmpty, !b.isEmpty, !out.isEmpty else { return out }
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
                     for i in 0..<batch {
-                        sgemm(false, false, m, n, k, 1, pa.baseAddress! + i * m * k, k,
+                        parallelSgemm(false, false, m, n, k, 1, pa.baseAddress! + i * m * k, k,
                               pb.baseAddress! + i * k * n, n, 0, pc.baseAddress! + i * m * n, n)
                     }
                 }
@@ -48,6 +50,10 @@ extension Tensor {
         let (needA, needB) = (a.requiresGrad, b.requiresGrad)
         return Autograd.record(Tensor(raw: outShape, out, leaf: false), [a, b]) { g in
             var ga: [Float]? = nil, gb: [Float]? = nil
+            if g.isEmpty || ad.isEmpty || bd.isEmpty {
+                return [needA ? [Float](repeating: 0, count: ad.count) : nil,
+                        needB ? [Float](repeating: 0, count: bd.count) : nil]
+            }
             g.withUnsafeBufferPointer { pg in
                 if needA {
                     var r = [Float](repeating: 0, count: ad.count)
@@ -55,7 +61,7 @@ extension Tensor {
                         r.withUnsafeMutableBufferPointer { pr in
                             for i in 0..<batch {
                                 // dA = dC · Bᵀ
-                                sgemm(false, true, m, k, n, 1, pg.baseAddress! + i * m * n, n,
+                                parallelSgemm(false, true, m, k, n, 1, pg.baseAddress! + i * m * n, n,
                                       pb.baseAddress! + (sharedB ? 0 : i * k * n), n,
                                       0, pr.baseAddress! + i * m * k, k)
                             }
@@ -69,7 +75,7 @@ extension Tensor {
                         r.withUnsafeMutableBufferPointer { pr in
                             for i in 0..<batch {
                                 // dB = Aᵀ · dC
-                                sgemm(true, false, k, n, m, 1, pa.baseAddress! + i * m * k, k,
+                                parallelSgemm(true, false, k, n, m, 1, pa.baseAddress! + i * m * k, k,
                                       pg.baseAddress! + i * m * n, n,
                                       0, pr.baseAddress! + (sharedB ? 0 : i * k * n), n)
                             }
@@ -91,7 +97,11 @@ extension Tensor {
         if let bias, bias.shape != [outF] {
             throw ShapeError("linear", weight.shape, bias.shape, "bias must be [out features]")
         }
-        let m = count / max(inF, 1)
+        guard count > 0, inF > 0, outF > 0 else {
+            // Degenerate sizes: compose from ops that handle emptiness.
+            return try matmul(weight.transposed(0, 1)).adding(bias ?? Tensor.zeros([outF]))
+        }
+        let m = count / inF
         var out = [Float](repeating: 0, count: m * outF)
         if let bias {
             for r in 0..<m { for j in 0..<outF { out[r * outF + j] = bias.data[j] } }
@@ -99,7 +109,7 @@ extension Tensor {
         data.withUnsafeBufferPointer { px in
             weight.data.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    sgemm(false, true, m, outF, inF, 1, px.baseAddress!, inF, pw.baseAddress!, inF,
+                    parallelSgemm(false, true, m, outF, inF, 1, px.baseAddress!, inF, pw.baseAddress!, inF,
                           bias == nil ? 0 : 1, po.baseAddress!, outF)
                 }
             }
@@ -116,7 +126,7 @@ extension Tensor {
                     var r = [Float](repeating: 0, count: m * inF)
                     wd.withUnsafeBufferPointer { pw in
                         r.withUnsafeMutableBufferPointer { pr in
-                            sgemm(false, false, m, inF, outF, 1, pg.baseAddress!, outF, pw.baseAddress!, inF,
+                            parallelSgemm(false, false, m, inF, outF, 1, pg.baseAddress!, outF, pw.baseAddress!, inF,
                                   0, pr.baseAddress!, inF)
                         }
                     }
@@ -126,7 +136,7 @@ extension Tensor {
                     var r = [Float](repeating: 0, count: outF * inF)
                     xd.withUnsafeBufferPointer { px in
                         r.withUnsafeMutableBufferPointer { pr in
-                            sgemm(true, false, outF, inF, m, 1, pg.baseAddress!, outF, px.baseAddress!, inF,
+                            parallelSgemm(true, false, outF, inF, m, 1, pg.baseAddress!, outF, px.baseAddress!, inF,
                                   0, pr.baseAddress!, inF)
                         }
                     }

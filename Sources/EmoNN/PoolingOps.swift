@@ -3,6 +3,9 @@
 extension Tensor {
     private func poolOutput(_ op: String, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) throws -> (Int, Int) {
         guard rank == 4 else { throw ShapeError(op, shape, [kernel.0, kernel.1], "input must be [N,C,H,W]") }
+        guard kernel.0 > 0, kernel.1 > 0, stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0 else {
+            throw NNError.invalidArgument("\(op): kernel and stride must be ≥ 1 and padding ≥ 0")
+        }
         guard padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
             throw ShapeError(op, shape, [kernel.0, kernel.1], "padding must be at most half the kernel")
         }

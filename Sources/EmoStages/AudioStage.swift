@@ -14,7 +14,8 @@ import Foundation
 /// changed parameter recomputes the stage. Bad audio becomes a failure row, never a tensor.
 public struct AudioStage: Stage {
     public let name = "audio"
-    public let codeVersion = "1"
+    /// 2: resampling at soxr's 20-bit precision, librosa's soxr_hq.
+    public let codeVersion = "2"
     /// Records per shard: about 20 MB at the default 64 × 300 float32.
     public let recordsPerShard: Int
 

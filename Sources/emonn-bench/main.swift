@@ -1,7 +1,7 @@
 // emonn-bench: one training step (forward, backward, AdamW) of the two
 // reference networks, timed like scripts/torch_bench.py.
 //
-//   emonn-bench audio|faces [--threads 2] [--steps 5] [--batch 32] [--json] [--profile]
+//   emonn-bench audio|faces|dnnl-probe|PATH.safetensors [--threads 2] [--steps 5] [--batch 32] [--json] [--profile]
 import EmoNN
 import Foundation
 
@@ -98,6 +98,14 @@ func parse() -> Options {
 
 func run() throws {
     let o = parse()
+    if o.net == "dnnl-probe" {
+        try dnnlProbe(threads: o.threads, iterations: o.steps)
+        return
+    }
+    if o.net.hasSuffix(".safetensors") {
+        try writeSampleCheckpoint(to: URL(fileURLWithPath: o.net))
+        return
+    }
     Engine.configure(threads: o.threads)
     let rng = RandomGenerator(seed: 0)
     let shape: [Int], chans: [Int]
@@ -143,12 +151,15 @@ func run() throws {
     let ms = 1000 * times.sorted()[times.count / 2]
     let cpuMs = 1000 * (cpuSeconds() - cpuStart) / Double(o.steps)
     let flops = 3 * convFlops(shape, chans)
-    let result: [String: Any] = [
+    var result: [String: Any] = [
         "net": o.net, "impl": "EmoNN", "threads": o.threads, "batch": o.batch,
         "ms_per_step": ms, "samples_per_s": Double(o.batch) / (ms / 1000),
         "gflops": flops / (ms / 1000) / 1e9, "peak_rss_mb": peakRSSMB(), "cpu_ms_per_step": cpuMs,
         "phases_ms": phases.mapValues { 1000 * $0 / Double(o.steps) },
     ]
+    if o.profile {
+        result["ops_ms"] = Profiler.seconds.mapValues { 1000 * $0 / Double(o.steps) }
+    }
     if o.json {
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
@@ -159,11 +170,25 @@ func run() throws {
             print(String(format: "  %-10@ %8.1f ms/step", k, 1000 * v / Double(o.steps)))
         }
     }
-    if o.profile {
+    if o.profile && !o.json {
         for (k, v) in Profiler.seconds.sorted(by: { $0.value > $1.value }).prefix(12) {
             print(String(format: "  %-50@ %8.1f ms/step", k, 1000 * v / Double(o.steps)))
         }
     }
+}
+
+/// One AdamW step of the audio network, saved as a checkpoint, for
+/// scripts/check_checkpoint.py to open with the safetensors package and torch.
+func writeSampleCheckpoint(to url: URL) throws {
+    Engine.configure(threads: 1)
+    let rng = RandomGenerator(seed: 3)
+    let model = AudioNet(rng: rng)
+    let opt = AdamW(model.parameters())
+    let x = Tensor.randn([2, 1, 16, 16], rng: rng)
+    try Losses.crossEntropy(model(x), targets: [1, 5]).backward()
+    opt.step()
+    try Checkpoint.save(to: url, model: model, optimizer: opt, rng: rng, step: 1, metadata: ["net": "audio"])
+    print("wrote \(url.path)")
 }
 
 do {

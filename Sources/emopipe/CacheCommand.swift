@@ -13,12 +13,8 @@ struct CacheCommand: ParsableCommand {
 
     /// Opens the work directory's store and cache, or says there is none.
     static func open(_ options: WorkDirectoryOptions) throws -> (ProvenanceStore, TensorCache) {
-        let directory = options.workDirectory
-        guard directory.exists else {
-            throw EmoError.io(path: directory.root, reason: "no work directory here yet (run `emopipe run` first)")
-        }
-        let store = try ProvenanceStore(path: directory.databasePath)
-        return (store, TensorCache(workDirectory: directory.root, store: store))
+        let store = try options.openStore()
+        return (store, TensorCache(workDirectory: options.workDirectory.root, store: store))
     }
 
     struct Get: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmoCore
 import EmoPipeline
+import EmoStore
 import Foundation
 
 @main
@@ -27,6 +28,15 @@ struct WorkDirectoryOptions: ParsableArguments {
     var workdir: String = ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"] ?? "work"
 
     var workDirectory: WorkDirectory { WorkDirectory(root: workdir) }
+
+    /// The provenance store of an existing work directory, or a clear error.
+    func openStore() throws -> ProvenanceStore {
+        let directory = workDirectory
+        guard directory.exists else {
+            throw EmoError.io(path: directory.root, reason: "no work directory here yet (run `emopipe run` first)")
+        }
+        return try ProvenanceStore(path: directory.databasePath)
+    }
 }
 
 /// Options of commands that read a manifest.

@@ -17,11 +17,7 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let directory = workDirectoryOptions.workDirectory
-            guard directory.exists else {
-                throw EmoError.io(path: directory.root, reason: "no work directory here yet (run `emopipe run` first)")
-            }
-            let store = try ProvenanceStore(path: directory.databasePath)
+            let store = try workDirectoryOptions.openStore()
             let matches = try Self.resolve(source, in: store)
             guard !matches.isEmpty else {
                 throw EmoError.io(path: source, reason: "no recorded source has this path or SHA-256")

@@ -23,11 +23,7 @@ struct SourcesCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let directory = workDirectoryOptions.workDirectory
-            guard directory.exists else {
-                throw EmoError.io(path: directory.root, reason: "no work directory here yet (run `emopipe run` first)")
-            }
-            let store = try ProvenanceStore(path: directory.databasePath)
+            let store = try workDirectoryOptions.openStore()
             let sources = try store.sources(status: failed ? .failed : nil)
             if json { JSONOutput.print(.array(sources.map(Self.json))) } else { printTable(sources) }
         } catch {

@@ -3,6 +3,7 @@
 // ffmpeg or the shared data are missing.
 
 import EmoFeatures
+import EmoMedia
 import Foundation
 import Testing
 
@@ -200,6 +201,76 @@ struct LibrosaParityTests {
                              lengthNote.isEmpty ? "" : " (frame counts ours/librosa: \(lengthNote.joined(separator: ", ")))"))
                 #expect(stats.bins > 0)
             }
+        }
+    }
+}
+
+extension LibrosaParityTests {
+    /// The audio stage's own path from the 48 kHz originals — EmoMedia's decoder (channel mean, then
+    /// libswresample with soxr at 20 bits) and our log-mel — against librosa.load(sr=16000) and librosa.
+    @Test("48 kHz originals: EmoMedia decode + ours vs librosa.load(sr=16000) + librosa, max |diff| ≤ 0.05 dB")
+    func decoderPath() throws {
+        let conv = try ParityFiles.converted.get()
+        for (j, preset) in ParityRuns.presets.enumerated() {
+            var p = preset
+            p.frames = nil
+            let refs = try Oracle.logmel([p], files: conv.flac, loadSR: 16000)[0]
+            let ex = try LogMelExtractor(p)
+            var stats = ParityStats()
+            for (url, ref) in zip(conv.flac, refs) {
+                let audio = try AudioDecoder.decodeMono(path: url.path, sampleRate: p.sampleRate)
+                let ours = try ex.compute(samples: audio.samples, sampleRate: audio.sampleRate)
+                #expect(abs(ours.totalFrames - ref.totalFrames) <= 1, "\(url.lastPathComponent): frame count")
+                stats.add(ours: ours, ref: ref, topDb: p.topDb, frames: min(ours.realFrames, ref.realFrames), keep: true)
+            }
+            print(String(format: "DECODER-PATH %@: %d bins, p99 %.5f dB, max %.5f dB",
+                         LogMelParameters.presetNames[j], stats.bins, quantile(stats.diffs, 0.99), stats.maxWithin))
+            #expect(stats.bins > 0)
+            #expect(stats.maxWithin <= 0.05, "\(LogMelParameters.presetNames[j]): \(stats)")
+        }
+    }
+}
+
+/// Every shared speech recording (960), both presets. Opt-in (EMOPIPE_FULL_PARITY=1): several minutes
+/// in a debug build (max |diff| measured: 0.0012 dB speech, 0.0007 dB reference).
+@Suite("librosa 0.11 parity, all 960 recordings",
+       .enabled(if: TestEnv.canRunParity && ProcessInfo.processInfo.environment["EMOPIPE_FULL_PARITY"] == "1",
+                "set EMOPIPE_FULL_PARITY=1 (and have the venv, ffmpeg and the shared data)"))
+struct FullParityTests {
+    @Test("all recordings, both presets, max |diff| ≤ 0.05 dB within top_db")
+    func all() throws {
+        let fm = FileManager.default
+        var flacs: [URL] = []
+        for actor in try fm.contentsOfDirectory(atPath: TestEnv.speechFlac.path).sorted() where actor.hasPrefix("Actor_") {
+            let dir = TestEnv.speechFlac.appendingPathComponent(actor)
+            flacs += try fm.contentsOfDirectory(atPath: dir.path).sorted().filter { $0.hasSuffix(".flac") }.map { dir.appendingPathComponent($0) }
+        }
+        let dir = try TestEnv.makeTempDir("wav16k-all")
+        defer { try? fm.removeItem(at: dir) }
+        let wavs = flacs.enumerated().map { dir.appendingPathComponent(String(format: "%04d.wav", $0.offset)) }
+        final class Errors: @unchecked Sendable { var list: [String] = []; let lock = NSLock() }
+        let errors = Errors()
+        DispatchQueue.concurrentPerform(iterations: flacs.count) { i in
+            do {
+                try run(TestEnv.ffmpeg!, ["-nostdin", "-v", "error", "-y", "-i", flacs[i].path, "-ar", "16000", "-ac", "1",
+                                          "-c:a", "pcm_f32le", wavs[i].path])
+            } catch { errors.lock.lock(); errors.list.append("\(error)"); errors.lock.unlock() }
+        }
+        #expect(errors.list.isEmpty, "\(errors.list.prefix(3))")
+        let refs = try Oracle.logmel(ParityRuns.presets, files: wavs)
+        for (j, p) in ParityRuns.presets.enumerated() {
+            let ex = try LogMelExtractor(p)
+            var stats = ParityStats()
+            var mismatched = 0
+            for (url, ref) in zip(wavs, refs[j]) {
+                let audio = try readAudio(url)
+                let ours = try ex.compute(samples: audio.samples, sampleRate: audio.sampleRate)
+                guard ours.realFrames == ref.realFrames, ours.frames == ref.frames else { mismatched += 1; continue }
+                stats.add(ours: ours, ref: ref, topDb: p.topDb)
+            }
+            print("FULL-PARITY \(LogMelParameters.presetNames[j]) (\(wavs.count) files): \(stats)")
+            #expect(mismatched == 0)
+            #expect(stats.maxWithin <= 0.05)
         }
     }
 }

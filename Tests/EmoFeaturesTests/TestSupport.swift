@@ -51,9 +51,16 @@ enum TestEnv {
         return Comment(rawValue: "librosa parity skipped: " + why.joined(separator: "; "))
     }
 
+    /// One folder per test process under the system temp folder, removed when the process exits.
+    static let sessionDir: URL = {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("emofeatures-tests-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TestEnv.sessionDir) }
+        return u
+    }()
+
     static func makeTempDir(_ tag: String) throws -> URL {
-        let u = FileManager.default.temporaryDirectory
-            .appendingPathComponent("emofeatures-\(tag)-\(UUID().uuidString)")
+        let u = sessionDir.appendingPathComponent("\(tag)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
         return u
     }

@@ -1,4 +1,5 @@
 import Foundation
+import EmoTestSupport
 import Testing
 @testable import EmoMedia
 
@@ -130,18 +131,5 @@ struct BadInputTests {
             #expect(error.path == p)
         }
         #expect(Set(cases.map(\.0.code)).count == cases.count)
-    }
-}
-
-/// Deterministic bytes for the random-file test.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

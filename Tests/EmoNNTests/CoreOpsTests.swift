@@ -73,6 +73,22 @@ import Foundation
         #expect(try gradientCheck([x]) { $0[0].tanh() } < 1e-2)
         #expect(try gradientCheck([x]) { $0[0].exp() } < 1e-2)
         #expect(try gradientCheck([x]) { $0[0].square() * 0.5 - 1 } < 1e-2)
+        let pos = x.detached()
+        pos.data = pos.data.map { abs($0) + 0.5 }
+        #expect(try gradientCheck([pos]) { $0[0].log() } < 1e-2)
+        #expect(try gradientCheck([pos]) { $0[0].sqrt() } < 1e-2)
+        #expect(try gradientCheck([pos]) { $0[0].pow(1.5) } < 1e-2)
+        #expect(try gradientCheck([pos]) { -($0[0] / 2 + 1) } < 1e-2)
+    }
+
+    @Test func maximumAndMaskedFill() throws {
+        let a = awayFromZero([3, 4], seed: 30), b = Tensor.zeros([4])
+        #expect(try gradientCheck([a, b]) { try $0[0].maximum($0[1]) } < 1e-2)
+        let mask = try Tensor(shape: [1, 4], data: [1, 0, 1, 0])
+        let y = try a.maskedFill(mask, value: -5)
+        #expect(y.data[1] == -5 && y.data[0] == a.data[0])
+        #expect(try gradientCheck([a]) { try $0[0].maskedFill(mask, value: -5) } < 1e-2)
+        #expect(throws: ShapeError.self) { try a.maskedFill(Tensor.zeros([3]), value: 0) }
     }
 
     @Test func matmulAndLinear() throws {
@@ -126,5 +142,48 @@ import Foundation
         let l = try Losses.crossEntropy(flat, targets: [1, 3], weight: Tensor([1, 2, 3, 4]), labelSmoothing: 0.2)
         #expect(abs(l.item - Float(5.8 / 6) * log(Float(4))) < 1e-5)
         #expect(throws: ShapeError.self) { try Losses.crossEntropy(flat, targets: [1]) }
+    }
+}
+
+@Suite struct EdgeCases {
+    @Test func emptyBatchesDoNotCrash() throws {
+        let x = Tensor.zeros([0, 4]).requiringGrad()
+        let w = randomTensor([3, 4], seed: 40).requiringGrad()
+        let y = try x.linear(weight: w, bias: Tensor.zeros([3]))
+        #expect(y.shape == [0, 3])
+        try y.sum().backward()
+        #expect(w.grad?.data.allSatisfy { $0 == 0 } ?? true)
+        #expect(try Tensor.zeros([0, 2]).matmul(Tensor.zeros([2, 5])).shape == [0, 5])
+        #expect(throws: ShapeError.self) { try Tensor.zeros([0, 1, 4, 4]).conv2d(weight: Tensor.zeros([2, 1, 3, 3])) }
+    }
+}
+
+/// In the serialized ThreadingTests suite: these switch Engine.threads.
+extension ThreadingTests {
+    /// Row and column splits compute disjoint blocks with the full K sum:
+    /// repeatable bits for a thread count, rounding-level agreement across counts.
+    @Test func splitProductsAreDeterministic() throws {
+        let a = randomTensor([96, 130], seed: 50), b = randomTensor([130, 120], seed: 51)
+        let tall = randomTensor([3, 700], seed: 52), wide = randomTensor([700, 900], seed: 53)
+        func run(_ threads: Int) throws -> [UInt32] {
+            Engine.configure(threads: threads)
+            defer { Engine.configure(threads: 1) }
+            let (x, y) = (a.detached().requiringGrad(), b.detached().requiringGrad())
+            let z = try x.matmul(y)
+            try z.backward(Tensor.ones(z.shape))
+            let t = try tall.matmul(wide)
+            let l = try a.linear(weight: b.transposed(0, 1), bias: nil)
+            return (z.data + x.grad!.data + y.grad!.data + t.data + l.data).map(\.bitPattern)
+        }
+        let (a2, b2, one) = (try run(2), try run(2), try run(1))
+        #expect(a2 == b2)
+        let worst = zip(a2, one).map { abs(Float(bitPattern: $0) - Float(bitPattern: $1)) / max(1, abs(Float(bitPattern: $1))) }.max()!
+        #expect(worst < 1e-5)
+    }
+
+    @Test func badKernelArgumentsThrow() {
+        let x = Tensor.zeros([1, 1, 4, 4])
+        #expect(throws: NNError.self) { try x.maxPool2d(kernel: (2, 2), stride: (0, 1)) }
+        #expect(throws: NNError.self) { try x.conv2d(weight: Tensor.zeros([1, 1, 2, 2]), options: .init(stride: (0, 1))) }
     }
 }

@@ -8,14 +8,14 @@ final class ParityNet: Module {
     let lstm: LSTM, gru: GRU, score: Linear, head: Linear
 
     init(rng: RandomGenerator) {
-        conv1 = Conv2d(2, 4, kernel: (3, 3), padding: (1, 1), rng: rng)
+        conv1 = Conv2d(2, 4, kernel: (3, 3), padding: (1, 1), bias: false, rng: rng)
         bn1 = BatchNorm2d(4)
-        conv2 = Conv2d(4, 4, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 2, bias: false, rng: rng)
-        fc1 = Linear(16, 6, rng: rng)
+        conv2 = Conv2d(4, 4, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 2, rng: rng)
+        fc1 = Linear(16, 6, bias: false, rng: rng)
         bn2 = BatchNorm1d(6)
         lstm = LSTM(3, 4, bidirectional: true, rng: rng)
         gru = GRU(8, 3, bidirectional: true, rng: rng)
-        score = Linear(6, 1, rng: rng)
+        score = Linear(6, 1, bias: false, rng: rng)
         head = Linear(10, 4, rng: rng)
         super.init()
     }
@@ -76,6 +76,16 @@ final class ParityNet: Module {
         for (name, b) in net.namedBuffers() {
             let ref = try #require(f.tensors["after.\(name)"])
             #expect(relativeError(b.data, ref.data) < 1e-4, "buffer \(name)")
+        }
+
+        // Clipping and three AdamW steps on these gradients, as the script does.
+        let norm = clipGradNorm(net.parameters(), maxNorm: 0.5)
+        #expect(relativeError([norm], f.tensors["out.grad_norm"]!.data) < 1e-4)
+        let opt = AdamW(net.parameters(), learningRate: 0.01, weightDecay: 0.1)
+        for _ in 0..<3 { opt.step() }
+        for (name, p) in params {
+            let ref = try #require(f.tensors["adamw.\(name)"])
+            #expect(relativeError(p.data, ref.data) < 1e-4, "AdamW update of \(name)")
         }
     }
 }

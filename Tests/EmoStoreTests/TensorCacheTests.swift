@@ -20,7 +20,7 @@ struct TensorCacheTests {
 
     /// Records of varied shapes, types and metadata lengths (so alignment padding varies).
     static func records(count: Int, seed: UInt64) -> [TensorRecord] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return (0..<count).map { i in
             let key = SHA256Hex.of("record \(i) seed \(seed)")
             if i % 3 == 2 {
@@ -127,18 +127,5 @@ struct TensorCacheTests {
         try handle.seek(toOffset: UInt64(offset))
         try handle.write(contentsOf: Data([byte ^ 0x40]))
         try handle.close()
-    }
-}
-
-/// A small deterministic generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
