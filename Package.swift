@@ -31,6 +31,12 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // CRC-32C with the SSE4.2 instruction, for shard records.
         .target(name: "CCRC32C"),
+        // dlib's HOG face detector and 68-point landmarks behind a C API. -O2 even in debug
+        // builds: dlib's templates are unusably slow unoptimised.
+        .target(name: "CDlibShim",
+                cxxSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("dlib"), .linkedLibrary("lapack"), .linkedLibrary("blas"),
+                                 .linkedLibrary("pthread")]),
 
         // Dataset vocabulary (RAVDESS names, labels), hashing, progress, logging.
         .target(name: "EmoCore", dependencies: [
@@ -40,7 +46,7 @@ let package = Package(
         // Media decoding and probing: FFmpeg and libsndfile.
         .target(name: "EmoMedia", dependencies: ["CFFmpeg", "CSndFile"], swiftSettings: swift5),
         // Features computed from decoded media: log-mel spectrograms, face crops.
-        .target(name: "EmoFeatures", dependencies: ["EmoMedia", "CFFmpeg"], swiftSettings: swift5),
+        .target(name: "EmoFeatures", dependencies: ["EmoMedia", "CFFmpeg", "CDlibShim"], swiftSettings: swift5),
         // Provenance database (SQLite through GRDB) and the sharded tensor cache.
         .target(name: "EmoStore", dependencies: [
             "EmoCore", "CCRC32C", .product(name: "GRDB", package: "GRDB.swift"),
@@ -68,10 +74,12 @@ let package = Package(
         .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
         .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "CSndFile", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"],
+                    exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore", "EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], swiftSettings: swift5),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

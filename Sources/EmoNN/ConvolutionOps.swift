@@ -77,7 +77,6 @@ extension Tensor {
 }
 
 func convForward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ bias: [Float]?) -> [Float] {
-    let inPlane = p.h * p.w
     let colSize = p.isPointwise ? 0 : p.colRows * p.spatial
     return uninitializedFloats(p.n * p.cout * p.spatial) { po in
         x.withUnsafeBufferPointer { px in
@@ -88,33 +87,46 @@ func convForward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ bias: [Float]?) 
                     var col = [Float](repeating: 0, count: colSize)
                     col.withUnsafeMutableBufferPointer { pc in
                         for s in samples {
-                            for g in 0..<p.groups {
-                                let xg = px.baseAddress! + (s * p.cin + g * p.cinG) * inPlane
-                                let src: UnsafePointer<Float>
-                                if p.isPointwise {
-                                    src = xg
-                                } else {
-                                    im2col(p, xg, pc.baseAddress!)
-                                    src = UnsafePointer(pc.baseAddress!)
-                                }
-                                let dst = po.baseAddress! + (s * p.cout + g * p.coutG) * p.spatial
-                                sgemm(false, false, p.coutG, p.spatial, p.colRows, 1,
-                                      pw.baseAddress! + g * p.coutG * p.colRows, p.colRows,
-                                      src, p.spatial, 0, dst, p.spatial)
-                            }
-                            if let bias {
-                                for c in 0..<p.cout {
-                                    let base = (s * p.cout + c) * p.spatial
-                                    let b = bias[c]
-                                    for i in 0..<p.spatial { po[base + i] += b }
-                                }
-                            }
+                            convForwardSample(p, s, px.baseAddress!, pw.baseAddress!, bias, pc.baseAddress, po.baseAddress!)
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// One sample's output: per group, im2col then W_g · col, then the bias.
+@inline(__always)
+private func convForwardSample(_ p: Conv2dPlan, _ s: Int, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                               _ bias: [Float]?, _ col: UnsafeMutablePointer<Float>?,
+                               _ out: UnsafeMutablePointer<Float>) {
+    for g in 0..<p.groups {
+        let xg = x + (s * p.cin + g * p.cinG) * p.h * p.w
+        let src = p.isPointwise ? xg : im2colInto(p, xg, col!)
+        sgemm(false, false, p.coutG, p.spatial, p.colRows, 1, w + g * p.coutG * p.colRows, p.colRows,
+              src, p.spatial, 0, out + (s * p.cout + g * p.coutG) * p.spatial, p.spatial)
+    }
+    guard let bias else { return }
+    for c in 0..<p.cout {
+        let row = out + (s * p.cout + c) * p.spatial
+        let b = bias[c]
+        for i in 0..<p.spatial { row[i] += b }
+    }
+}
+
+@inline(__always)
+private func im2colInto(_ p: Conv2dPlan, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    im2col(p, x, col)
+    return UnsafePointer(col)
+}
+
+/// Pointers one backward worker needs; bundled to keep signatures short.
+private struct ConvBackwardBuffers {
+    let x, w, gy: UnsafePointer<Float>
+    let gx: UnsafeMutablePointer<Float>?
+    let gw: UnsafeMutablePointer<Float>?
+    let col, dcol: UnsafeMutablePointer<Float>?
 }
 
 func convBackward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ gy: [Float],
@@ -124,7 +136,6 @@ func convBackward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ gy: [Float],
     // afterwards so that the result does not depend on scheduling.
     let workers = max(1, min(Engine.threads, p.n))
     var partialW = [[Float]](repeating: [], count: workers)
-    let inPlane = p.h * p.w
     let colSize = p.isPointwise ? 0 : p.colRows * p.spatial
     partialW.withUnsafeMutableBufferPointer { partials in
         x.withUnsafeBufferPointer { px in
@@ -133,40 +144,16 @@ func convBackward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ gy: [Float],
                     gx.withUnsafeMutableBufferPointer { pgx in
                         parallelChunks(p.n, workers: workers) { samples, worker in
                             var gw = [Float](repeating: 0, count: needW ? w.count : 0)
-                            var col = [Float](repeating: 0, count: colSize)
+                            var col = [Float](repeating: 0, count: needW ? colSize : 0)
                             var dcol = [Float](repeating: 0, count: needX ? colSize : 0)
                             gw.withUnsafeMutableBufferPointer { pgw in
                                 col.withUnsafeMutableBufferPointer { pc in
                                     dcol.withUnsafeMutableBufferPointer { pd in
-                                        for s in samples {
-                                            for g in 0..<p.groups {
-                                                let xOff = (s * p.cin + g * p.cinG) * inPlane
-                                                let gyg = pg.baseAddress! + (s * p.cout + g * p.coutG) * p.spatial
-                                                let wg = pw.baseAddress! + g * p.coutG * p.colRows
-                                                if needW {
-                                                    let src: UnsafePointer<Float>
-                                                    if p.isPointwise {
-                                                        src = px.baseAddress! + xOff
-                                                    } else {
-                                                        im2col(p, px.baseAddress! + xOff, pc.baseAddress!)
-                                                        src = UnsafePointer(pc.baseAddress!)
-                                                    }
-                                                    // dW_g += dY_g · colᵀ
-                                                    sgemm(false, true, p.coutG, p.colRows, p.spatial, 1, gyg, p.spatial,
-                                                          src, p.spatial, 1, pgw.baseAddress! + g * p.coutG * p.colRows,
-                                                          p.colRows)
-                                                }
-                                                if needX {
-                                                    // dcol = W_gᵀ · dY_g, then scattered back onto the image.
-                                                    let target = p.isPointwise ? pgx.baseAddress! + xOff : pd.baseAddress!
-                                                    sgemm(true, false, p.colRows, p.spatial, p.coutG, 1, wg, p.colRows,
-                                                          gyg, p.spatial, 0, target, p.spatial)
-                                                    if !p.isPointwise {
-                                                        col2im(p, UnsafePointer(pd.baseAddress!), pgx.baseAddress! + xOff)
-                                                    }
-                                                }
-                                            }
-                                        }
+                                        let buffers = ConvBackwardBuffers(
+                                            x: px.baseAddress!, w: pw.baseAddress!, gy: pg.baseAddress!,
+                                            gx: needX ? pgx.baseAddress : nil, gw: needW ? pgw.baseAddress : nil,
+                                            col: pc.baseAddress, dcol: pd.baseAddress)
+                                        for s in samples { convBackwardSample(p, s, buffers) }
                                     }
                                 }
                             }
@@ -181,6 +168,26 @@ func convBackward(_ p: Conv2dPlan, _ x: [Float], _ w: [Float], _ gy: [Float],
     var gw = partialW[0]
     for k in 1..<workers where !partialW[k].isEmpty { addInPlace(&gw, partialW[k]) }
     return (needX ? gx : nil, gw)
+}
+
+/// One sample's contribution: dW_g += dY_g · colᵀ and dX = col2im(W_gᵀ · dY_g).
+@inline(__always)
+private func convBackwardSample(_ p: Conv2dPlan, _ s: Int, _ b: ConvBackwardBuffers) {
+    for g in 0..<p.groups {
+        let xOff = (s * p.cin + g * p.cinG) * p.h * p.w
+        let gyg = b.gy + (s * p.cout + g * p.coutG) * p.spatial
+        if let gw = b.gw {
+            let src = p.isPointwise ? b.x + xOff : im2colInto(p, b.x + xOff, b.col!)
+            sgemm(false, true, p.coutG, p.colRows, p.spatial, 1, gyg, p.spatial,
+                  src, p.spatial, 1, gw + g * p.coutG * p.colRows, p.colRows)
+        }
+        if let gx = b.gx {
+            let target = p.isPointwise ? gx + xOff : b.dcol!
+            sgemm(true, false, p.colRows, p.spatial, p.coutG, 1, b.w + g * p.coutG * p.colRows, p.colRows,
+                  gyg, p.spatial, 0, target, p.spatial)
+            if !p.isPointwise { col2im(p, UnsafePointer(target), gx + xOff) }
+        }
+    }
 }
 
 func convBiasGrad(_ p: Conv2dPlan, _ gy: [Float]) -> [Float] {

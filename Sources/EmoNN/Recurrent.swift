@@ -1,5 +1,5 @@
-/// Single-layer recurrent networks over batch-first sequences [B, T, I],
-/// built from differentiable ops so that autograd supplies the backward.
+/// Single-layer recurrent networks over batch-first sequences [B, T, I] with
+/// a zero initial state.
 /// Parameter names and gate orders follow torch.nn.LSTM / torch.nn.GRU
 /// (`weight_ih_l0`, `…_reverse`), so weights load from PyTorch unchanged.
 public class RecurrentBase: Module {
@@ -40,25 +40,13 @@ public class RecurrentBase: Module {
 
     private func direction(_ x: Tensor, _ wi: Tensor, _ wh: Tensor, _ bi: Tensor, _ bh: Tensor,
                            reverse: Bool) throws -> Tensor {
-        let (b, t) = (x.shape[0], x.shape[1])
-        // The input projection of all time steps is one sgemm.
-        let projected = try x.linear(weight: wi, bias: bi)
-        var state = initialState(batch: b)
-        var outputs = [Tensor?](repeating: nil, count: t)
-        for step in (reverse ? Array((0..<t).reversed()) : Array(0..<t)) {
-            let xt = try projected.sliced(axis: 1, step..<(step + 1)).reshaped([b, gates * hiddenSize])
-            let ht = try state[0].linear(weight: wh, bias: bh)
-            state = try cell(xt, ht, state)
-            outputs[step] = state[0]
-        }
-        return try Tensor.stack(outputs.map { $0! }, axis: 1)
+        // The input projection of all time steps is one sgemm; the recurrence
+        // runs in one fused op per direction (RecurrentKernels.swift).
+        try sequence(x.linear(weight: wi, bias: bi), wh, bh, reverse: reverse)
     }
 
-    func initialState(batch: Int) -> [Tensor] { fatalError("subclass") }
-    func cell(_ xt: Tensor, _ ht: Tensor, _ state: [Tensor]) throws -> [Tensor] { fatalError("subclass") }
-
-    func gate(_ t: Tensor, _ k: Int) throws -> Tensor {
-        try t.sliced(axis: 1, (k * hiddenSize)..<((k + 1) * hiddenSize))
+    func sequence(_ projected: Tensor, _ wh: Tensor, _ bh: Tensor, reverse: Bool) -> Tensor {
+        fatalError("subclass")
     }
 }
 
@@ -68,16 +56,8 @@ public final class LSTM: RecurrentBase {
         super.init(inputSize, hiddenSize, gates: 4, bidirectional: bidirectional, rng: rng)
     }
 
-    override func initialState(batch: Int) -> [Tensor] {
-        [Tensor.zeros([batch, hiddenSize]), Tensor.zeros([batch, hiddenSize])]
-    }
-
-    override func cell(_ xt: Tensor, _ ht: Tensor, _ state: [Tensor]) throws -> [Tensor] {
-        let z = try xt + ht
-        let i = try gate(z, 0).sigmoid(), f = try gate(z, 1).sigmoid()
-        let g = try gate(z, 2).tanh(), o = try gate(z, 3).sigmoid()
-        let c = try f * state[1] + i * g
-        return [try o * c.tanh(), c]
+    override func sequence(_ projected: Tensor, _ wh: Tensor, _ bh: Tensor, reverse: Bool) -> Tensor {
+        Tensor.lstmSequence(projected, wh, bh, reverse: reverse)
     }
 }
 
@@ -88,15 +68,7 @@ public final class GRU: RecurrentBase {
         super.init(inputSize, hiddenSize, gates: 3, bidirectional: bidirectional, rng: rng)
     }
 
-    override func initialState(batch: Int) -> [Tensor] {
-        [Tensor.zeros([batch, hiddenSize])]
-    }
-
-    override func cell(_ xt: Tensor, _ ht: Tensor, _ state: [Tensor]) throws -> [Tensor] {
-        let r = try (gate(xt, 0) + gate(ht, 0)).sigmoid()
-        let z = try (gate(xt, 1) + gate(ht, 1)).sigmoid()
-        let n = try (gate(xt, 2) + r * gate(ht, 2)).tanh()
-        // h' = (1 − z)·n + z·h = n + z·(h − n)
-        return [try n + z * (state[0] - n)]
+    override func sequence(_ projected: Tensor, _ wh: Tensor, _ bh: Tensor, reverse: Bool) -> Tensor {
+        Tensor.gruSequence(projected, wh, bh, reverse: reverse)
     }
 }

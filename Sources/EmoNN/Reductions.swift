@@ -63,3 +63,18 @@ extension Tensor {
         return try sum(axes: resolved, keepDims: keepDims) / Float(max(n, 1))
     }
 }
+
+extension Tensor {
+    /// Index of the largest value along the last axis, per row (not
+    /// differentiable; for accuracy and predictions). Ties give the first index.
+    public func argmaxLastAxis() throws -> [Int] {
+        guard rank >= 1, let width = shape.last, width > 0 else {
+            throw ShapeError("argmax", shape, [], "needs a non-empty last axis")
+        }
+        return (0..<(count / width)).map { row in
+            var best = 0
+            for j in 1..<width where data[row * width + j] > data[row * width + best] { best = j }
+            return best
+        }
+    }
+}

@@ -31,7 +31,7 @@ public struct AudioStage: Stage {
         let extractor = try LogMelExtractor(parameters)
         let cache = TensorCache(workDirectory: context.workDirectory.root, store: context.store)
         let fingerprint = context.fingerprint.parameters
-        let units = try SpeechUnits.select(from: context.store.sources(status: .ok, under: context.dataRoot))
+        let units = try speechUnits(context)
         let pending = try pendingUnits(units, cache: cache, context: context)
         context.logger.info("\(units.count) speech sources: \(pending.count) to compute, \(units.count - pending.count) cached")
 
@@ -64,12 +64,20 @@ public struct AudioStage: Stage {
 
     public func externalChanges(_ context: StageContext) throws -> String? {
         let cache = TensorCache(workDirectory: context.workDirectory.root, store: context.store)
-        let units = try SpeechUnits.select(from: context.store.sources(status: .ok, under: context.dataRoot))
+        let units = try speechUnits(context)
         let missing = try pendingUnits(units, cache: cache, context: context).count
         return missing == 0 ? nil : "\(missing) speech source(s) have no cached log-mel (new, or dropped by `cache verify`)"
     }
 
     // MARK: Work
+
+    /// Each clip's speech source, one unit per distinct content.
+    private func speechUnits(_ context: StageContext) throws -> [SpeechUnit] {
+        let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
+        return ClipCatalog.units(catalog.clips.compactMap(\.speech)).map {
+            SpeechUnit(path: $0.path, sha256: $0.sha256!, kind: $0.kind ?? "")
+        }
+    }
 
     static func compute(_ unit: SpeechUnit, parameters: LogMelParameters, extractor: LogMelExtractor) throws -> TensorRecord {
         let audio = try AudioDecoder.decodeMono(path: unit.path, sampleRate: parameters.sampleRate)
@@ -149,36 +157,4 @@ struct SpeechUnit: Equatable, Sendable {
     var path: String
     var sha256: String
     var kind: String
-}
-
-enum SpeechUnits {
-    /// Per clip: the wav when there is one, else the audio-video mp4; one unit per distinct content.
-    static func select(from sources: [SourceRecord]) -> [SpeechUnit] {
-        var byClip: [String: SourceRecord] = [:]
-        for source in sources where source.modality == 3 || source.modality == 1 {
-            guard let clip = source.clip, source.sha256 != nil else { continue }
-            if let current = byClip[clip], current.modality == 3 || source.modality != 3 { continue }
-            byClip[clip] = source
-        }
-        var seen = Set<String>()
-        return byClip.values.sorted { $0.path < $1.path }.compactMap { source in
-            guard let sha = source.sha256, seen.insert(sha).inserted else { return nil }
-            return SpeechUnit(path: source.path, sha256: sha, kind: source.kind ?? "")
-        }
-    }
-}
-
-/// Maps a batch over `threads` workers, results in input order (so output never depends on timing).
-enum ParallelMap {
-    static func map<T, R>(_ items: [T], threads: Int, _ body: (T) -> R) -> [R] {
-        var results = [R?](repeating: nil, count: items.count)
-        let workers = max(1, min(threads, items.count))
-        results.withUnsafeMutableBufferPointer { slots in
-            let slots = slots
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for i in stride(from: worker, to: items.count, by: workers) { slots[i] = body(items[i]) }
-            }
-        }
-        return results.map { $0! }
-    }
 }

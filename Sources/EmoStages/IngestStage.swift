@@ -78,19 +78,11 @@ public struct IngestStage: Stage {
 
     private func examineConcurrently(_ files: [ScannedFile], known: [String: SourceRecord], runId: String,
                                      threads: Int) -> [SourceRecord] {
-        var rows = [SourceRecord?](repeating: nil, count: files.count)
-        let workers = max(1, min(threads, files.count))
-        rows.withUnsafeMutableBufferPointer { slots in
-            let slots = slots
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for i in stride(from: worker, to: files.count, by: workers) {
-                    var row = SourceExaminer.examine(files[i], runId: runId)
-                    if let previous = known[files[i].path] { row.firstSeenRun = previous.firstSeenRun }
-                    slots[i] = row
-                }
-            }
+        ParallelMap.map(files, threads: threads) { file in
+            var row = SourceExaminer.examine(file, runId: runId)
+            if let previous = known[file.path] { row.firstSeenRun = previous.firstSeenRun }
+            return row
         }
-        return rows.map { $0! }
     }
 
     private func commit(_ rows: [SourceRecord], context: StageContext) throws {

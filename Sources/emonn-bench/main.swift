@@ -1,7 +1,7 @@
 // emonn-bench: one training step (forward, backward, AdamW) of the two
 // reference networks, timed like scripts/torch_bench.py.
 //
-//   emonn-bench audio|faces|dnnl-probe|PATH.safetensors [--threads 2] [--steps 5] [--batch 32] [--json] [--profile]
+//   emonn-bench audio|faces|rnn|dnnl-probe|PATH.safetensors [--threads 2] [--steps 5] [--batch 32] [--json] [--profile]
 import EmoNN
 import Foundation
 
@@ -102,6 +102,10 @@ func run() throws {
         try dnnlProbe(threads: o.threads, iterations: o.steps)
         return
     }
+    if o.net == "rnn" {
+        try rnnBench(threads: o.threads, steps: o.steps, batch: o.batch)
+        return
+    }
     if o.net.hasSuffix(".safetensors") {
         try writeSampleCheckpoint(to: URL(fileURLWithPath: o.net))
         return
@@ -174,6 +178,27 @@ func run() throws {
         for (k, v) in Profiler.seconds.sorted(by: { $0.value > $1.value }).prefix(12) {
             print(String(format: "  %-50@ %8.1f ms/step", k, 1000 * v / Double(o.steps)))
         }
+    }
+}
+
+/// Forward + backward of a bidirectional LSTM and GRU over [B, 100, 64] with
+/// 128 hidden units: the sequence layers are composed from autograd ops, so
+/// this shows what that costs.
+func rnnBench(threads: Int, steps: Int, batch: Int) throws {
+    Engine.configure(threads: threads)
+    let rng = RandomGenerator(seed: 2)
+    let x = Tensor.randn([batch, 100, 64], rng: rng)
+    for (name, layer) in [("LSTM", LSTM(64, 128, bidirectional: true, rng: rng) as RecurrentBase),
+                          ("GRU", GRU(64, 128, bidirectional: true, rng: rng))] {
+        var times: [Double] = []
+        for _ in 0...steps {
+            let t0 = Profiler.now()
+            try layer(x).mean().backward()
+            times.append(Double(Profiler.now() - t0) / 1e6)
+            layer.zeroGrad()
+        }
+        print(String(format: "%@ bidirectional, [%d, 100, 64] → 2×128: %.1f ms forward+backward", name, batch,
+                     times.dropFirst().sorted()[times.count / 2 - 1]))
     }
 }
 

@@ -6,7 +6,7 @@ import Testing
     @Test func roundTripKeepsBitsNamesAndMetadata() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("emonn-rt-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
-        let t = try Tensor(shape: [2, 3], data: [1, -0.0, .infinity, 1e-40, 3.25, -7])
+        let t = try Tensor(shape: [2, 3], data: [1, -0.0, .infinity, Float.leastNonzeroMagnitude, 3.25, -7])
         let file = SafeTensorsFile(tensors: ["a.weight": t, "scalar": Tensor(scalar: 2)],
                                    integers: ["rng": [Int64.min, -1, 0, Int64.max]],
                                    metadata: ["note": "quote \" and \\ kept"])

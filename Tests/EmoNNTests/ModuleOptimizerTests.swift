@@ -109,7 +109,7 @@ import Testing
         #expect(loss < 0.02)
         model.eval()
         let logits = try Autograd.noGrad { try model(x) }
-        let predicted = (0..<64).map { r in (0..<4).max { logits.data[r * 4 + $0] < logits.data[r * 4 + $1] }! }
+        let predicted = try logits.argmaxLastAxis()
         #expect(predicted == labels)
     }
 }

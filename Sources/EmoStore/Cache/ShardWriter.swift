@@ -33,7 +33,7 @@ enum ShardWriter {
         var file = header(count: entries.count, indexOffset: indexOffset, index: index)
         file.append(body)
         file.append(index)
-        try writeDurably(file, to: path)
+        try DurableFile.write(file, to: path, mode: 0o444)
         return entries
     }
 
@@ -67,40 +67,6 @@ enum ShardWriter {
             index.append(entry)
         }
         return index
-    }
-
-    static func writeDurably(_ data: Data, to path: String) throws {
-        let temporary = path + ".part-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o444)
-        guard fd >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; failure = String(cString: strerror(errno)); return }
-                done += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
-        close(fd)
-        if let failure {
-            unlink(temporary)
-            throw CacheError.io(path: path, reason: "cannot write the shard: \(failure)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw CacheError.io(path: path, reason: "cannot publish the shard: \(reason)")
-        }
-        syncFolder(of: path)
-    }
-
-    /// Makes the rename itself durable.
-    static func syncFolder(of path: String) {
-        let folder = (path as NSString).deletingLastPathComponent
-        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
     }
 }
 

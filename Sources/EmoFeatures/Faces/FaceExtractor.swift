@@ -1,0 +1,132 @@
+// The face-crop feature: sample K frames, find the face, crop it. Thread-safe: several threads may call
+// `extract` at once (each borrows its own dlib detector from a pool; the landmark model is shared).
+import CFFmpeg
+import EmoMedia
+import Foundation
+
+public final class FaceExtractor: @unchecked Sendable {
+    public let parameters: FaceParameters
+    private let detectors = DetectorPool()
+    private let landmarks: LandmarkModel?
+
+    public init(_ p: FaceParameters) throws {
+        try p.validate()
+        parameters = p
+        landmarks = p.align ? try LandmarkModel(path: p.landmarkModel) : nil
+        MediaLogging.silenceLibav()
+    }
+
+    public func extract(path: String) throws -> FaceClip {
+        try extract(path: path, thumbnailWidth: 0)
+    }
+
+    /// With `thumbnailWidth` > 0 the clip also carries a thumbnail of its middle sampled frame and that
+    /// frame's detections, for `FaceContactSheet`.
+    public func extract(path: String, thumbnailWidth: Int) throws -> FaceClip {
+        let p = parameters
+        let video = try VideoSampler.sample(path: path, count: p.frames, threads: p.decodeThreads,
+                                            strategy: p.decodeStrategy)
+        let stored = video.frames[0]
+        let rotation = video.rotation
+        let quarter = rotation % 180 != 0
+        let uprightW = quarter ? stored.height : stored.width
+        let uprightH = quarter ? stored.width : stored.height
+
+        // Detection on a small upright grayscale copy of each distinct frame.
+        let scale = min(1, Double(p.detectWidth) / Double(uprightW))
+        var grays: [ObjectIdentifier: Raster] = [:]
+        var detections: [[Detection]] = []
+        try detectors.withDetector { detector in
+            for frame in video.frames {
+                let id = ObjectIdentifier(frame)
+                if grays[id] == nil {
+                    let sw = max(1, Int((Double(frame.width) * scale).rounded()))
+                    let sh = max(1, Int((Double(frame.height) * scale).rounded()))
+                    grays[id] = try FrameConvert.scaled(frame, width: sw, height: sh, gray: true)
+                        .rotated(clockwise: rotation)
+                }
+                let gray = grays[id]!
+                let gx = Double(gray.width) / Double(uprightW), gy = Double(gray.height) / Double(uprightH)
+                let found = try detector.detect(gray, upsample: p.upsample, threshold: p.minScore)
+                detections.append(found.map { d in
+                    Detection(box: Rect(d.box.x0 / gx, d.box.y0 / gy, d.box.x1 / gx, d.box.y1 / gy), score: d.score)
+                })
+            }
+        }
+        guard var track = FaceTrack.build(detections: detections, times: video.times, width: Double(uprightW),
+                                          height: Double(uprightH), smoothing: p.smoothing,
+                                          angles: Array(repeating: nil, count: p.frames)) else {
+            throw FaceError.noFaceFound
+        }
+        if let landmarks {
+            try level(&track, video: video, grays: grays, uprightW: uprightW, uprightH: uprightH, model: landmarks)
+        }
+
+        // Crops straight from the decoded planes.
+        let n = p.size * p.size * 3
+        var crops = [UInt8](repeating: 0, count: n * p.frames)
+        var fallback: [ObjectIdentifier: Raster] = [:]
+        for (k, frame) in video.frames.enumerated() {
+            let box = track[k].box
+            let side = max(box.width, box.height) * (1 + 2 * p.margin)
+            let aligned = p.align && abs(track[k].angle) > 0.01
+            let region = aligned ? side * 1.5 : side  // room for the rotation
+            let outSide = aligned ? Int((Double(p.size) * 1.5).rounded()) : p.size
+            let upright = Rect(box.centerX - region / 2, box.centerY - region / 2,
+                               box.centerX + region / 2, box.centerY + region / 2)
+            let rect = upright.toStored(rotation: rotation, storedWidth: Double(frame.width),
+                                        storedHeight: Double(frame.height))
+            var rgb = fallback[ObjectIdentifier(frame)]
+            var crop = try FrameConvert.crop(frame, rect: rect, outWidth: outSide, outHeight: outSide, fallbackRGB: &rgb)
+                .rotated(clockwise: rotation)
+            if let rgb { fallback[ObjectIdentifier(frame)] = rgb }
+            if aligned { crop = FrameConvert.rotateCentre(crop, degrees: track[k].angle, size: p.size) }
+            crops.replaceSubrange((k * n)..<((k + 1) * n), with: crop.pixels)
+        }
+
+        let frames = (0..<p.frames).map { k in
+            FaceFrame(time: video.times[k], box: track[k].box.array, score: track[k].score, found: track[k].found,
+                      borrowed: !track[k].found, rawBox: track[k].raw?.array ?? [], angle: track[k].angle,
+                      damaged: video.substituted[k] || video.frames[k].damaged)
+        }
+        var clip = FaceClip(crops: crops, frames: frames, size: p.size, width: uprightW, height: uprightH,
+                            durationSeconds: video.durationSeconds)
+        clip.rotation = rotation
+        clip.truncated = video.truncated
+        clip.decode = video.stats
+        if thumbnailWidth > 0 {
+            let k = p.frames / 2
+            let frame = video.frames[k]
+            let tw = thumbnailWidth
+            let ts = Double(tw) / Double(uprightW)
+            let th = max(1, Int((Double(uprightH) * ts).rounded()))
+            let sw = quarter ? th : tw, sh = quarter ? tw : th
+            let thumb = try FrameConvert.scaled(frame, width: sw, height: sh, gray: false).rotated(clockwise: rotation)
+            clip.thumbnail = FaceThumbnail(width: thumb.width, height: thumb.height, rgb: thumb.pixels, scale: ts,
+                                           frameIndex: k, detections: detections[k].map { $0.box.array })
+        }
+        return clip
+    }
+
+    /// Eye angles from the 68 landmarks of each found frame; borrowed frames interpolate theirs.
+    private func level(_ track: inout [TrackedBox], video: SampledVideo, grays: [ObjectIdentifier: Raster],
+                       uprightW: Int, uprightH: Int, model: LandmarkModel) throws {
+        var known: [Int] = []
+        for k in track.indices where track[k].found {
+            let gray = grays[ObjectIdentifier(video.frames[k])]!
+            let gx = Double(gray.width) / Double(uprightW)
+            let pts = try model.landmarks(gray, box: track[k].raw!.scaled(gx))
+            track[k].angle = LandmarkModel.eyeAngle(pts)
+            known.append(k)
+        }
+        for k in track.indices where !track[k].found {
+            let b = known.last { $0 < k }, a = known.first { $0 > k }
+            switch (b, a) {
+            case let (b?, a?): track[k].angle = (track[b].angle + track[a].angle) / 2
+            case let (b?, nil): track[k].angle = track[b].angle
+            case let (nil, a?): track[k].angle = track[a].angle
+            default: break
+            }
+        }
+    }
+}

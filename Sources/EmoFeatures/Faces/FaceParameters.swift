@@ -1,0 +1,103 @@
+// Parameters of the face-crop feature: what is sampled, how faces are found, how crops are made.
+
+/// How much of a clip the decoder is fed. Every strategy yields the same frames (bit-exact); they differ
+/// only in the work done. `.minimal` (the default) = `.keyframeSeek` + `.skipNonReference`.
+public enum FaceDecodeStrategy: String, Codable, Equatable, Hashable, Sendable, CaseIterable {
+    /// Every packet of the clip, start to end (the decode floor's work).
+    case everyFrame = "every_frame"
+    /// From the first packet up to the last sampled frame, but non-reference packets (e.g. H.264 B-frames
+    /// that nothing predicts from) are dropped unless sampled: what `skip_frame = AVDISCARD_NONREF`
+    /// would save, without losing the sampled B-frames themselves.
+    case skipNonReference = "skip_non_reference"
+    /// Only the group of pictures that holds a sampled frame, from its keyframe up to the sample.
+    case keyframeSeek = "keyframe_seek"
+    /// Both of the above.
+    case minimal
+}
+
+public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
+    /// K: frames sampled per clip, spread evenly in time. A clip with fewer frames repeats its nearest ones.
+    public var frames: Int = 8
+    /// Side of the square RGB crops, in pixels.
+    public var size: Int = 112
+    /// Context around the face: the crop is the box's larger side times (1 + 2·margin), centred on the box.
+    public var margin: Double = 0.25
+    /// Level the eyes with dlib's 68-point landmark model (libdlib-data).
+    public var align: Bool = false
+    /// Width of the grayscale copy of the (upright) frame that the detector sees (never upscaled). dlib's
+    /// window is 80x80, so a face must stay at least ~80 px wide in this copy: RAVDESS faces (dlib box ~26%
+    /// of the frame width) are ~104 px at 400; 320 still finds them all but with no margin.
+    public var detectWidth: Int = 400
+    /// dlib pyramid upsampling steps (0 or 1): 1 finds faces down to ~40 px in the copy, at ~4x the cost.
+    public var upsample: Int = 0
+    /// Detector threshold added to dlib's own (0 = dlib's default; negative finds more, weaker faces).
+    public var minScore: Double = 0
+    /// Box smoothing across sampled frames: weight of the neighbour in a forward-backward EMA, 0 = none.
+    public var smoothing: Double = 0.5
+    /// Decoder threads per clip (FFmpeg frame+slice threads). Results do not depend on it.
+    public var decodeThreads: Int = 1
+    /// What the decoder is fed (results do not depend on it either).
+    public var decodeStrategy: FaceDecodeStrategy = .minimal
+    /// The landmark model used when `align` is on.
+    public var landmarkModel: String = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+
+    public init(frames: Int = 8, size: Int = 112, margin: Double = 0.25, align: Bool = false,
+                detectWidth: Int = 400, upsample: Int = 0, minScore: Double = 0, smoothing: Double = 0.5,
+                decodeThreads: Int = 1, decodeStrategy: FaceDecodeStrategy = .minimal,
+                landmarkModel: String = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat") {
+        self.frames = frames; self.size = size; self.margin = margin; self.align = align
+        self.detectWidth = detectWidth; self.upsample = upsample; self.minScore = minScore
+        self.smoothing = smoothing; self.decodeThreads = decodeThreads; self.decodeStrategy = decodeStrategy
+        self.landmarkModel = landmarkModel
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case frames, size, margin, align
+        case detectWidth = "detect_width"
+        case upsample
+        case minScore = "min_score"
+        case smoothing
+        case decodeThreads = "decode_threads"
+        case decodeStrategy = "decode_strategy"
+        case landmarkModel = "landmark_model"
+    }
+
+    /// Missing keys take their defaults, so a manifest names only what it changes.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = FaceParameters()
+        frames = try c.decodeIfPresent(Int.self, forKey: .frames) ?? d.frames
+        size = try c.decodeIfPresent(Int.self, forKey: .size) ?? d.size
+        margin = try c.decodeIfPresent(Double.self, forKey: .margin) ?? d.margin
+        align = try c.decodeIfPresent(Bool.self, forKey: .align) ?? d.align
+        detectWidth = try c.decodeIfPresent(Int.self, forKey: .detectWidth) ?? d.detectWidth
+        upsample = try c.decodeIfPresent(Int.self, forKey: .upsample) ?? d.upsample
+        minScore = try c.decodeIfPresent(Double.self, forKey: .minScore) ?? d.minScore
+        smoothing = try c.decodeIfPresent(Double.self, forKey: .smoothing) ?? d.smoothing
+        decodeThreads = try c.decodeIfPresent(Int.self, forKey: .decodeThreads) ?? d.decodeThreads
+        decodeStrategy = try c.decodeIfPresent(FaceDecodeStrategy.self, forKey: .decodeStrategy) ?? d.decodeStrategy
+        landmarkModel = try c.decodeIfPresent(String.self, forKey: .landmarkModel) ?? d.landmarkModel
+    }
+
+    /// Throws `FaceError.invalidParameters` naming the first bad value.
+    public func validate() throws {
+        func bad(_ why: String) -> FaceError { .invalidParameters(why) }
+        guard (1...256).contains(frames) else { throw bad("frames must be between 1 and 256 (got \(frames))") }
+        guard (8...1024).contains(size) else { throw bad("size must be between 8 and 1024 pixels (got \(size))") }
+        guard margin.isFinite, (0...2).contains(margin) else { throw bad("margin must be between 0 and 2 (got \(margin))") }
+        guard (80...4096).contains(detectWidth) else {
+            throw bad("detect_width must be between 80 and 4096 pixels (got \(detectWidth))")
+        }
+        guard (0...1).contains(upsample) else { throw bad("upsample must be 0 or 1 (got \(upsample))") }
+        guard minScore.isFinite, (-5...5).contains(minScore) else {
+            throw bad("min_score must be between -5 and 5 (got \(minScore))")
+        }
+        guard smoothing.isFinite, (0..<1).contains(smoothing) else {
+            throw bad("smoothing must be in [0, 1) (got \(smoothing))")
+        }
+        guard (1...16).contains(decodeThreads) else {
+            throw bad("decode_threads must be between 1 and 16 (got \(decodeThreads))")
+        }
+        if align && landmarkModel.isEmpty { throw bad("align needs a landmark_model path") }
+    }
+}

@@ -1,0 +1,53 @@
+import EmoCore
+import EmoStore
+
+/// The clips of the ok sources under a data root, and which source feeds each modality:
+/// speech from the clip's wav, else its audio-video mp4's audio track; pictures from its
+/// audio-video mp4, else its video-only mp4.
+struct ClipCatalog {
+    struct Clip: Equatable, Sendable {
+        var id: String
+        var codes: RavdessCodes
+        var speech: SourceRecord?
+        var video: SourceRecord?
+    }
+
+    let clips: [Clip]
+
+    init(sources: [SourceRecord]) {
+        var byClip: [String: Clip] = [:]
+        for source in sources where source.status == .ok && source.sha256 != nil {
+            guard let id = source.clip, let codes = source.codes else { continue }
+            var clip = byClip[id] ?? Clip(id: id, codes: codes, speech: nil, video: nil)
+            if Self.prefers(source, over: clip.speech, order: [3, 1]) { clip.speech = source }
+            if Self.prefers(source, over: clip.video, order: [1, 2]) { clip.video = source }
+            byClip[id] = clip
+        }
+        clips = byClip.values.sorted { $0.id < $1.id }
+    }
+
+    /// Whether `candidate` is a better source than `current` for a modality whose modality codes
+    /// are listed best first (ties: the first path, so the choice never depends on scan order).
+    private static func prefers(_ candidate: SourceRecord, over current: SourceRecord?, order: [Int]) -> Bool {
+        guard let rank = order.firstIndex(of: candidate.modality ?? 0) else { return false }
+        guard let current, let currentRank = order.firstIndex(of: current.modality ?? 0) else { return true }
+        return rank < currentRank || (rank == currentRank && candidate.path < current.path)
+    }
+
+    /// One unit per distinct content among the chosen sources of a modality, in path order.
+    static func units(_ sources: [SourceRecord]) -> [SourceRecord] {
+        var seen = Set<String>()
+        return sources.sorted { $0.path < $1.path }.filter { seen.insert($0.sha256 ?? "").inserted }
+    }
+}
+
+extension SourceRecord {
+    /// The parsed RAVDESS codes of an ok or failed source, nil for an ignored file.
+    var codes: RavdessCodes? {
+        guard let modality, let channel, let emotion, let intensity, let statement, let repetition, let actor else {
+            return nil
+        }
+        return RavdessCodes(modality: modality, channel: channel, emotion: emotion, intensity: intensity,
+                            statement: statement, repetition: repetition, actor: actor)
+    }
+}

@@ -1,0 +1,147 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Split: the clips to learn from, each with its label and its sources per modality, and the
+/// speaker-independent folds — whole actors are held out, never random clips.
+///
+/// Actors present are sorted and cut into `folds` contiguous blocks (so a block of four RAVDESS
+/// actors holds two men and two women); fold k tests on block k and validates on the first
+/// `val_count` actors of the next block. `test_actors`/`val_actors` name the actors instead
+/// (one fold). `test_fold: all` keeps every fold, for cross-validation.
+/// The plan is written to `cache/split/<fingerprint>.json`.
+public struct SplitStage: Stage {
+    public let name = "split"
+    public let codeVersion = "1"
+    public let manifestFields = ["label_map", "include_song"]
+
+    public init() {}
+
+    public func validate(params: [String: ParamValue]) throws {
+        let folds = params["folds"]?.intValue ?? 0
+        guard folds >= 2 else { throw PipelineError.invalidFile("split: folds must be at least 2") }
+        if let fold = params["test_fold"], fold != .string("all") {
+            guard let k = fold.intValue, (0..<folds).contains(k) else {
+                throw PipelineError.invalidFile("split: test_fold must be 0...\(folds - 1) or all")
+            }
+        }
+        guard (params["val_count"]?.intValue ?? -1) >= 0 else {
+            throw PipelineError.invalidFile("split: val_count must be 0 or more")
+        }
+    }
+
+    public func run(_ context: StageContext) throws -> StageOutcome {
+        let labels = try LabelMap(named: context.params["label_map"]?.stringValue ?? "ravdess8")
+        let includeSong = context.params["include_song"]?.boolValue ?? false
+        let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
+        let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.compactMap { clip -> SplitPlan.Clip? in
+            guard let label = labels.classIndex(emotion: clip.codes.emotion) else { return nil }
+            return SplitPlan.Clip(clip: clip.id, actor: clip.codes.actor, emotion: clip.codes.emotion, label: label,
+                                  speech: clip.speech.map { .init(path: $0.path, sha256: $0.sha256!) },
+                                  video: clip.video.map { .init(path: $0.path, sha256: $0.sha256!) })
+        }
+        let actors = Array(Set(clips.map(\.actor))).sorted()
+        let folds = try FoldPlanner(params: context.params).plan(actors: actors)
+        let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)
+        let data = try plan.canonicalJSON()
+        let path = SplitPlan.path(workDirectory: context.workDirectory, fingerprint: context.fingerprint.full)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try DurableFile.write(data, to: path)
+        for fold in folds {
+            context.logger.info("fold \(fold.index): test actors \(fold.test), validation \(fold.validation), \(fold.train.count) training actors")
+        }
+        let both = clips.filter { $0.speech != nil && $0.video != nil }.count
+        let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count
+        let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
+            + "\(clips.count - both - audioOnly) video only), \(folds.count) fold(s)"
+        return StageOutcome(outputDigest: SHA256Hex.of(data), unitsDone: clips.count, unitsSkipped: 0, unitsFailed: 0,
+                            summary: summary)
+    }
+}
+
+/// Which actors each fold tests, validates and trains on.
+struct FoldPlanner {
+    var folds: Int
+    var testFold: Int?          // nil: all folds
+    var valCount: Int
+    var testActors: [Int]
+    var valActors: [Int]
+
+    init(params: [String: ParamValue]) throws {
+        folds = params["folds"]?.intValue ?? 4
+        testFold = params["test_fold"] == .string("all") ? nil : (params["test_fold"]?.intValue ?? 0)
+        valCount = params["val_count"]?.intValue ?? 2
+        testActors = params["test_actors"]?.arrayValue?.compactMap(\.intValue) ?? []
+        valActors = params["val_actors"]?.arrayValue?.compactMap(\.intValue) ?? []
+    }
+
+    func plan(actors: [Int]) throws -> [SplitPlan.Fold] {
+        if !testActors.isEmpty { return [try listed(actors: actors)] }
+        guard actors.count >= folds else {
+            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; the data has \(actors.count) (\(actors.map { String(format: "%02d", $0) }.joined(separator: ", ")))")
+        }
+        let blocks = (0..<folds).map { k in Array(actors[(k * actors.count / folds)..<((k + 1) * actors.count / folds)]) }
+        let chosen = testFold.map { [$0] } ?? Array(0..<folds)
+        return chosen.map { k in
+            let validation = Array(blocks[(k + 1) % folds].prefix(valCount))
+            let held = Set(blocks[k] + validation)
+            return SplitPlan.Fold(index: k, test: blocks[k], validation: validation,
+                                  train: actors.filter { !held.contains($0) })
+        }
+    }
+
+    private func listed(actors: [Int]) throws -> SplitPlan.Fold {
+        let present = Set(actors)
+        let missing = (testActors + valActors).filter { !present.contains($0) }
+        if !missing.isEmpty {
+            throw PipelineError.missingData(
+                "split: the manifest holds out actors \(missing.map { String(format: "%02d", $0) }.joined(separator: ", ")), "
+                + "which the data root does not have (it has \(actors.map { String(format: "%02d", $0) }.joined(separator: ", "))); "
+                + "this protocol needs all 24 RAVDESS actors (Zenodo record 1188976)")
+        }
+        let held = Set(testActors + valActors)
+        return SplitPlan.Fold(index: 0, test: testActors, validation: valActors, train: actors.filter { !held.contains($0) })
+    }
+}
+
+/// What the split stage writes: the labels, every clip with its sources, and the folds.
+public struct SplitPlan: Codable, Equatable, Sendable {
+    public struct Source: Codable, Equatable, Sendable {
+        public var path: String
+        public var sha256: String
+    }
+    public struct Clip: Codable, Equatable, Sendable {
+        public var clip: String
+        public var actor: Int
+        public var emotion: Int
+        public var label: Int
+        public var speech: Source?
+        public var video: Source?
+    }
+    public struct Fold: Codable, Equatable, Sendable {
+        public var index: Int
+        public var test: [Int]
+        public var validation: [Int]
+        public var train: [Int]
+    }
+
+    public var labels: [String]
+    public var clips: [Clip]
+    public var folds: [Fold]
+
+    public static func path(workDirectory: WorkDirectory, fingerprint: String) -> String {
+        workDirectory.cacheRoot + "/split/\(fingerprint.prefix(16)).json"
+    }
+
+    public static func load(path: String) throws -> SplitPlan {
+        try JSONDecoder().decode(SplitPlan.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    func canonicalJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+}
