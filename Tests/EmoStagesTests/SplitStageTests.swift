@@ -1,0 +1,80 @@
+import EmoCore
+import EmoPipeline
+@testable import EmoStages
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("split: speaker-independent folds")
+struct SplitStageTests {
+    static func planner(_ params: String) throws -> FoldPlanner {
+        let pipeline = try PipelineDefinition.parse(yaml: "stages:\n  split:\n    params: \(params)\n", origin: "p.yaml")
+        return try FoldPlanner(params: pipeline.stages[0].params)
+    }
+
+    @Test func everyFoldHoldsOutWholeActorsAndTheyPartitionTheActors() throws {
+        let actors = Array(1...16)
+        let folds = try Self.planner("{folds: 4, test_fold: all, val_count: 2}").plan(actors: actors)
+        #expect(folds.count == 4)
+        for fold in folds {
+            #expect(fold.test.count == 4)
+            #expect(fold.validation.count == 2)
+            #expect(Set(fold.test + fold.validation + fold.train) == Set(actors))
+            #expect(Set(fold.test).isDisjoint(with: fold.train) && Set(fold.validation).isDisjoint(with: fold.train))
+            #expect(Set(fold.test).isDisjoint(with: fold.validation))
+            // Contiguous blocks of RAVDESS actors alternate men (odd) and women (even).
+            #expect(fold.test.filter { $0 % 2 == 1 }.count == 2)
+        }
+        #expect(Set(folds.flatMap(\.test)) == Set(actors), "every actor is tested exactly once")
+        #expect(folds.flatMap(\.test).count == 16)
+    }
+
+    @Test func oneFoldIsChosenByIndex() throws {
+        let folds = try Self.planner("{folds: 4, test_fold: 2, val_count: 2}").plan(actors: Array(1...16))
+        #expect(folds.map(\.index) == [2])
+        #expect(folds[0].test == [9, 10, 11, 12])
+        #expect(folds[0].validation == [13, 14])
+    }
+
+    @Test func listedActorsAreHeldOutAndAbsentOnesStopWithAClearMessage() throws {
+        let planner = try Self.planner("{folds: 4, test_fold: 0, val_count: 2, test_actors: [17, 18], val_actors: [15]}")
+        let fold = try planner.plan(actors: Array(1...24)).first!
+        #expect(fold.test == [17, 18] && fold.validation == [15])
+        #expect(fold.train.count == 21)
+        do {
+            _ = try planner.plan(actors: Array(1...16))
+            Issue.record("absent actors were accepted")
+        } catch let error as PipelineError {
+            #expect(error.description.contains("17, 18"))
+            #expect(error.description.contains("does not have"))
+        }
+    }
+
+    @Test func tooFewActorsForTheFoldsIsAnError() throws {
+        #expect(throws: PipelineError.self) { try Self.planner("{folds: 4, test_fold: 0, val_count: 2}").plan(actors: [1, 2]) }
+    }
+
+    @Test func clipsCarryLabelsAndSourcesPerModality() throws {
+        func source(_ name: String, sha: String) -> SourceRecord {
+            var s = SourceRecord(path: "/d/" + name, sha256: sha, size: 1, mtimeNanos: 1, status: .ok, reason: nil, runId: "r")
+            if case .source(let c) = RavdessName.parse(fileName: name) {
+                s.modality = c.modality; s.channel = c.channel; s.emotion = c.emotion; s.intensity = c.intensity
+                s.statement = c.statement; s.repetition = c.repetition; s.actor = c.actor; s.clip = c.clipID
+                s.kind = c.sourceKind.rawValue
+            }
+            return s
+        }
+        let catalog = ClipCatalog(sources: [
+            source("03-01-02-01-01-01-01.wav", sha: "a"), source("01-01-02-01-01-01-01.mp4", sha: "b"),
+            source("01-01-03-01-01-01-01.mp4", sha: "c"),            // AV only: speech from the mp4
+            source("02-01-04-01-01-01-01.mp4", sha: "d"),            // video only: no speech
+            source("03-02-05-01-01-01-01.wav", sha: "e"),            // song
+        ])
+        let byID = Dictionary(uniqueKeysWithValues: catalog.clips.map { ($0.id, $0) })
+        #expect(byID["01-02-01-01-01-01"]?.speech?.sha256 == "a" && byID["01-02-01-01-01-01"]?.video?.sha256 == "b")
+        #expect(byID["01-03-01-01-01-01"]?.speech?.sha256 == "c" && byID["01-03-01-01-01-01"]?.video?.sha256 == "c")
+        #expect(byID["01-04-01-01-01-01"]?.speech == nil && byID["01-04-01-01-01-01"]?.video?.sha256 == "d")
+        #expect(byID["02-05-01-01-01-01"]?.codes.isSong == true)
+    }
+}
