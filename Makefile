@@ -67,5 +67,6 @@ clean:
 	rm -rf .build $(WORKDIR)-demo
 
 # Speed and memory against baselines: prints a table, writes bench/results.json.
+# (`make build` builds every product, the bench drivers included.)
 bench: build venv
 	python3 bench/bench.py

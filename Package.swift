@@ -67,8 +67,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swift5),
 
-        // Benchmark drivers for `make bench` (cache read throughput).
+        // Benchmark drivers for `make bench`: cache read throughput; engine training steps.
         .executableTarget(name: "emopipe-bench", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
+        .executableTarget(name: "emonn-bench", dependencies: ["EmoNN", "CDNNL"], swiftSettings: swift5),
 
         // Shared by the test targets: the shared data's location, temp folders, running commands.
         .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
@@ -79,7 +80,7 @@ let package = Package(
         .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore", "EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], swiftSettings: swift5),
+        .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], exclude: ["Fixtures"], swiftSettings: swift5),
     ],
     cxxLanguageStandard: .cxx17
 )

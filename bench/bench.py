@@ -103,6 +103,31 @@ def bench_cache_read(results, workdir):
                             records_per_s=round(doc["records_per_s"])))
 
 
+def bench_engine(results):
+    """One training step (forward + backward + AdamW, B = 32) of the two reference networks, EmoNN
+    against PyTorch on the same shapes and thread count (torch from .venv-torch, made by
+    scripts/torch_venv.sh; skipped with a note when absent)."""
+    torch_python = os.path.join(ROOT, ".venv-torch/bin/python")
+    if not os.path.exists(torch_python):
+        subprocess.run(["bash", os.path.join(ROOT, "scripts/torch_venv.sh"), os.path.join(ROOT, ".venv-torch")])
+    out = os.path.join(WORK, "emonn.json")
+    cmd = [sys.executable, os.path.join(ROOT, "scripts/emonn_bench_compare.py"), "--bench",
+           os.path.join(ROOT, ".build/release/emonn-bench"), "--threads", str(os.cpu_count()), "--json", out]
+    if os.path.exists(torch_python):
+        cmd += ["--torch-python", torch_python]
+    subprocess.run(cmd, check=True, stdout=sys.stderr)
+    for row in json.load(open(out)):
+        ours, theirs = row["emonn"], row["torch"]
+        results.append(dict(name=f"train step, {row['net']} reference net, B=32 ({os.cpu_count()} threads)",
+                            unit="ms/step", ours=round(ours["ms_per_step"], 1),
+                            baseline=round(theirs["ms_per_step"], 1) if theirs else None,
+                            baseline_name=theirs["impl"] if theirs else None,
+                            speedup=round(theirs["ms_per_step"] / ours["ms_per_step"], 2) if theirs else None,
+                            peak_rss_mb_ours=round(ours["peak_rss_mb"], 1),
+                            peak_rss_mb_baseline=round(theirs["peak_rss_mb"], 1) if theirs else None,
+                            gflops_ours=round(ours["gflops"], 1), samples_per_s_ours=round(ours["samples_per_s"], 1)))
+
+
 def main():
     if not os.path.isdir(SHARED):
         sys.exit(f"bench: needs the shared RAVDESS data at {SHARED} (or set EMOPIPE_RAVDESS)")
@@ -111,6 +136,8 @@ def main():
     print("audio stage vs librosa:", file=sys.stderr)
     workdir = bench_audio(results)
     bench_cache_read(results, workdir)
+    print("engine training step vs PyTorch:", file=sys.stderr)
+    bench_engine(results)
     os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
     with open(os.path.join(ROOT, "bench/results.json"), "w") as f:
         json.dump(results, f, indent=2)

@@ -20,12 +20,8 @@ def main(path):
         meta = f.metadata()
     tensors = load_file(path)
     model = Audio()
-    # EmoNN's Sequential holds GlobalAvgPool2d as layer 16; torch's pools in forward.
     state = {k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "rng.", "train."))}
-    result = model.load_state_dict(state, strict=False)
-    unexpected = list(result.unexpected_keys)
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    assert not unexpected and not missing, (unexpected, missing)
+    model.load_state_dict(state, strict=True)  # every name and shape must match
     assert tensors["rng.state"].numel() == 4 and tensors["train.step"].item() == 1
     n_opt = sum(k.startswith("optimizer.") for k in keys)
     print(f"ok: {len(state)} model tensors loaded into torch, {n_opt} optimizer tensors, metadata {meta}")

@@ -57,7 +57,7 @@ def main():
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.float32)
     targets = torch.tensor([3, 1])
     class_weight = torch.tensor([0.5, 1.0, 1.5, 2.0])
-    params = {k: v.detach().clone() for k, v in net.state_dict().items() if "num_batches" not in k}
+    params = {k: v.detach().clone() for k, v in net.state_dict().items()}
 
     logits, extra = net(x, s, mask)
     ce = F.cross_entropy(logits, targets, weight=class_weight, label_smoothing=0.1)
@@ -71,8 +71,7 @@ def main():
     for name, p in net.named_parameters():
         tensors[f"grad.{name}"] = p.grad.clone()  # clipping below scales p.grad in place
     for name, b in net.named_buffers():
-        if "num_batches" not in name:
-            tensors[f"after.{name}"] = b.detach().clone()
+        tensors[f"after.{name}"] = b.detach().clone()
     # Optimizer parity: clip by global norm, then three AdamW steps on these gradients.
     tensors["out.grad_norm"] = torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5).reshape(1)
     opt = torch.optim.AdamW(net.parameters(), lr=0.01, weight_decay=0.1)

@@ -6,7 +6,8 @@ import Foundation
 ///   `optimizer.step` (I64)        optimizer step counter
 ///   `rng.state` (I64 ×4)          the training RNG's words
 ///   `train.step` (I64)            the caller's step counter
-/// Model tensors keep PyTorch's names, so `load_state_dict(strict=False)` reads them.
+/// Model tensors keep PyTorch's names (batch norm includes num_batches_tracked), so
+/// `load_state_dict(strict=True)` reads them once the optimizer/rng/train entries are left out.
 public enum Checkpoint {
     public static func save(to url: URL, model: Module, optimizer: Optimizer? = nil,
                             rng: RandomGenerator? = nil, step: Int, metadata: [String: String] = [:]) throws {

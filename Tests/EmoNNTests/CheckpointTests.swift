@@ -89,6 +89,29 @@ import Testing
         #expect(file.integers["rng.state"]?.count == 4)
     }
 
+    @Test func sgdMomentumStateSurvivesACheckpoint() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("emonn-sgd-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        func step(_ net: Linear, _ opt: SGD) throws {
+            opt.zeroGrad()
+            try net(Tensor.ones([2, 3])).square().sum().backward()
+            opt.step()
+        }
+        let a = Linear(3, 2, rng: RandomGenerator(seed: 8)), b = Linear(3, 2, rng: RandomGenerator(seed: 8))
+        let optA = SGD(a.parameters(), learningRate: 0.01, momentum: 0.9)
+        let optB = SGD(b.parameters(), learningRate: 0.01, momentum: 0.9)
+        for _ in 0..<3 { try step(a, optA) }
+        for _ in 0..<2 { try step(b, optB) }
+        try Checkpoint.save(to: url, model: b, optimizer: optB, step: 2)
+        let c = Linear(3, 2, rng: RandomGenerator(seed: 99))
+        let optC = SGD(c.parameters(), learningRate: 0.5, momentum: 0.9)
+        try Checkpoint.load(from: url, model: c, optimizer: optC)
+        #expect(optC.learningRate == 0.01)
+        try step(c, optC)
+        #expect(a.weight.data.map(\.bitPattern) == c.weight.data.map(\.bitPattern))
+        #expect(try SafeTensorsFile.read(from: url).tensors["optimizer.weight.momentum_buffer"] != nil)
+    }
+
     @Test func sameSeedSameBits() throws {
         func run() throws -> [UInt32] {
             let rng = RandomGenerator(seed: 5)

@@ -8,7 +8,7 @@ import Testing
         let net = Sequential([Conv2d(1, 4, kernel: (3, 3), bias: false, rng: rng), BatchNorm2d(4), ReLU(),
                               GlobalAvgPool2d(), Linear(4, 2, rng: rng)])
         #expect(net.namedParameters().map(\.0) == ["0.weight", "1.weight", "1.bias", "4.weight", "4.bias"])
-        #expect(net.namedBuffers().map(\.0) == ["1.running_mean", "1.running_var"])
+        #expect(net.namedBuffers().map(\.0) == ["1.running_mean", "1.running_var", "1.num_batches_tracked"])
         net.eval()
         #expect(!(net.layers[1].training))
     }

@@ -1,0 +1,84 @@
+import EmoNN
+import Foundation
+
+/// Seeded augmentation of training samples. Audio works on the log-mel directly: noise is mixed
+/// in the power domain at a random SNR, the clip is shifted in time, and SpecAugment masks bands
+/// and frames. Faces are flipped, jittered in brightness and contrast, and cropped by a few pixels.
+public struct Augmentation: Codable, Equatable, Sendable {
+    public var noiseProbability: Double = 0.5
+    public var snrDb: [Double] = [10, 30]
+    public var maxShiftFrames: Int = 30
+    public var frequencyMasks: Int = 2
+    public var frequencyMaskWidth: Int = 8
+    public var timeMasks: Int = 2
+    public var timeMaskWidth: Int = 30
+    public var faceFlip: Bool = true
+    public var brightness: Double = 0.15
+    public var contrast: Double = 0.15
+    public var cropPixels: Int = 6
+
+    public init() {}
+
+    /// A standardised log-mel [M × T] with `real` real frames, augmented in place.
+    func audio(_ x: inout [Float], nMels m: Int, frames t: Int, real: Int, rng: RandomGenerator,
+               standardizer: Standardizer) {
+        guard real > 0 else { return }
+        if Double(rng.uniform()) < noiseProbability {
+            // In dB before standardising: S' = 10·log10(10^(S/10) + 10^(N/10)), N = peak − SNR.
+            var peak = -Float.infinity
+            for band in 0..<m { for f in 0..<real { peak = max(peak, x[band * t + f] * standardizer.melStd[band] + standardizer.melMean[band]) } }
+            let snr = Float(snrDb[0] + Double(rng.uniform()) * (snrDb[1] - snrDb[0]))
+            for band in 0..<m {
+                let noise = peak - snr + 3 * rng.normal()
+                for f in 0..<real {
+                    let db = x[band * t + f] * standardizer.melStd[band] + standardizer.melMean[band]
+                    let mixed = 10 * log10(pow(10, db / 10) + pow(10, noise / 10))
+                    x[band * t + f] = (mixed - standardizer.melMean[band]) / standardizer.melStd[band]
+                }
+            }
+        }
+        if maxShiftFrames > 0 && real > 1 {
+            // Roll the real frames: the clip starts at another moment of the same performance.
+            let shift = Int(rng.next() % UInt64(min(maxShiftFrames, real - 1) + 1))
+            if shift > 0 {
+                for band in 0..<m {
+                    let row = Array(x[(band * t)..<(band * t + real)])
+                    for f in 0..<real { x[band * t + f] = row[(f + shift) % real] }
+                }
+            }
+        }
+        for _ in 0..<frequencyMasks {
+            let width = Int(rng.next() % UInt64(frequencyMaskWidth + 1))
+            let start = Int(rng.next() % UInt64(max(1, m - width)))
+            for band in start..<min(m, start + width) { for f in 0..<real { x[band * t + f] = 0 } }
+        }
+        for _ in 0..<timeMasks {
+            let width = Int(rng.next() % UInt64(min(timeMaskWidth, real / 4) + 1))
+            let start = Int(rng.next() % UInt64(max(1, real - width)))
+            for band in 0..<m { for f in start..<min(real, start + width) { x[band * t + f] = 0 } }
+        }
+    }
+
+    /// One standardised crop [3, S, S] (channel-first), augmented in place.
+    func face(_ x: inout [Float], size s: Int, rng: RandomGenerator) {
+        let plane = s * s
+        if faceFlip && rng.uniform() < 0.5 {
+            for c in 0..<3 { for row in 0..<s { x[(c * plane + row * s)..<(c * plane + row * s + s)].reverse() } }
+        }
+        let gain = Float(1 + (Double(rng.uniform()) * 2 - 1) * contrast)
+        let offset = Float((Double(rng.uniform()) * 2 - 1) * brightness) * 4   // in standardised units (~0.25 std)
+        for i in 0..<x.count { x[i] = x[i] * gain + offset }
+        if cropPixels > 0 {
+            // A small random crop, resized back by nearest neighbour.
+            let dx = Int(rng.next() % UInt64(cropPixels + 1)), dy = Int(rng.next() % UInt64(cropPixels + 1))
+            let inner = s - cropPixels
+            let copy = x
+            for c in 0..<3 {
+                for row in 0..<s {
+                    let sy = dy + row * inner / s
+                    for col in 0..<s { x[c * plane + row * s + col] = copy[c * plane + sy * s + dx + col * inner / s] }
+                }
+            }
+        }
+    }
+}

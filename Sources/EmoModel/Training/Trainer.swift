@@ -1,0 +1,225 @@
+import EmoNN
+import Foundation
+
+/// How to train: AdamW, cosine schedule with warm-up, gradient clipping, class weights, label
+/// smoothing, early stopping on validation weighted F1, a checkpoint every few epochs.
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    public var epochs: Int = 40
+    public var batchSize: Int = 32
+    public var learningRate: Double = 2e-3
+    public var weightDecay: Double = 0.01
+    public var warmupEpochs: Int = 2
+    public var clipNorm: Double = 1.0
+    public var labelSmoothing: Double = 0.1
+    public var patience: Int = 10
+    public var checkpointEvery: Int = 5
+    public var augmentation = Augmentation()
+
+    public init() {}
+}
+
+/// One epoch's line of the training log.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var valLoss: Double
+    public var valAccuracy: Double
+    public var valWeightedF1: Double
+    public var learningRate: Double
+    public var seconds: Double
+}
+
+/// What `Trainer.fit` leaves in its folder besides the weights, so a killed run resumes.
+public struct TrainingState: Codable, Equatable, Sendable {
+    public var epochs: [EpochRecord] = []
+    public var bestEpoch: Int = -1
+    public var bestWeightedF1: Double = -1
+    public var finished = false
+}
+
+/// Trains one model on one fold. Every random choice (shuffle, augmentation, dropout) is drawn
+/// from generators reseeded from (seed, epoch) at the start of each epoch, so a run resumed from
+/// an epoch-boundary checkpoint continues exactly as an uninterrupted one.
+public final class Trainer {
+    public let model: EmotionModel
+    public let config: TrainingConfig
+    public let standardizer: Standardizer
+    public let seed: UInt64
+    let classWeights: Tensor
+    let optimizer: AdamW
+    public var log: (String) -> Void = { _ in }
+
+    public init(model: EmotionModel, config: TrainingConfig, standardizer: Standardizer, classWeights: [Float], seed: UInt64) {
+        self.model = model; self.config = config; self.standardizer = standardizer; self.seed = seed
+        self.classWeights = Tensor(classWeights)
+        optimizer = AdamW(model.parameters(), learningRate: Float(config.learningRate),
+                          weightDecay: Float(config.weightDecay))
+    }
+
+    /// Inverse-frequency class weights, normalised to mean 1 over the classes present.
+    public static func classWeights(labels: [Int], classes: Int) -> [Float] {
+        var counts = [Int](repeating: 0, count: classes)
+        for label in labels { counts[label] += 1 }
+        let present = counts.filter { $0 > 0 }.count
+        let raw = counts.map { $0 > 0 ? Float(labels.count) / Float(present * $0) : 0 }
+        return raw
+    }
+
+    // MARK: Fitting
+
+    /// Trains until `epochs` or early stopping; resumes from `folder` when it holds a checkpoint.
+    @discardableResult
+    public func fit(train: [Sample], validation: [Sample], folder: URL,
+                    evaluate: ([Int], [Int]) -> (accuracy: Double, weightedF1: Double)) throws -> TrainingState {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var state = try resume(from: folder)
+        let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
+        let schedule = CosineWarmupSchedule(baseLR: Float(config.learningRate), warmupSteps: config.warmupEpochs * stepsPerEpoch,
+                                            totalSteps: max(1, config.epochs * stepsPerEpoch))
+        var epoch = state.epochs.count
+        while epoch < config.epochs && !state.finished {
+            let started = Date()
+            let rng = RandomGenerator(seed: seed &* 1_000_003 &+ UInt64(epoch))
+            model.reseedDropout(seed &+ UInt64(epoch) &* 7_919)
+            let (loss, accuracy) = try trainEpoch(train, rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
+            let (valLoss, predicted) = try predict(validation)
+            let scores = evaluate(validation.map(\.label), predicted)
+            let record = EpochRecord(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
+                                     valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
+                                     learningRate: Double(optimizer.learningRate), seconds: Date().timeIntervalSince(started))
+            state.epochs.append(record)
+            log(String(format: "epoch %d/%d  loss %.4f  acc %.3f  val loss %.4f  val acc %.3f  val wF1 %.3f  lr %.2e  %.1fs",
+                       record.epoch, config.epochs, loss, accuracy, valLoss, scores.accuracy, scores.weightedF1,
+                       record.learningRate, record.seconds))
+            if scores.weightedF1 > state.bestWeightedF1 {
+                state.bestWeightedF1 = scores.weightedF1
+                state.bestEpoch = record.epoch
+                try Checkpoint.save(to: folder.appendingPathComponent("best.safetensors"), model: model, step: record.epoch)
+            }
+            epoch += 1
+            if record.epoch - state.bestEpoch >= config.patience { state.finished = true; log("early stop: no better validation wF1 for \(config.patience) epochs") }
+            if epoch >= config.epochs { state.finished = true }
+            if state.finished || epoch % config.checkpointEvery == 0 { try checkpoint(state, folder: folder, epoch: epoch) }
+        }
+        return state
+    }
+
+    private func checkpoint(_ state: TrainingState, folder: URL, epoch: Int) throws {
+        try Checkpoint.save(to: folder.appendingPathComponent("last.safetensors"), model: model, optimizer: optimizer, step: epoch)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        // The state file is written after the weights: it is what says the checkpoint is complete.
+        let data = try encoder.encode(state)
+        let temporary = folder.appendingPathComponent("state.json.part")
+        try data.write(to: temporary)
+        _ = try FileManager.default.replaceItemAt(folder.appendingPathComponent("state.json"), withItemAt: temporary)
+    }
+
+    private func resume(from folder: URL) throws -> TrainingState {
+        let stateURL = folder.appendingPathComponent("state.json")
+        guard let data = try? Data(contentsOf: stateURL),
+              let state = try? JSONDecoder().decode(TrainingState.self, from: data) else { return TrainingState() }
+        let step = try Checkpoint.load(from: folder.appendingPathComponent("last.safetensors"), model: model, optimizer: optimizer)
+        guard step == state.epochs.count else { return TrainingState() }
+        log("resuming after epoch \(step)")
+        return state
+    }
+
+    // MARK: Epochs
+
+    func trainEpoch(_ samples: [Sample], rng: RandomGenerator, schedule: CosineWarmupSchedule, firstStep: Int) throws -> (Double, Double) {
+        model.train()
+        var order = Array(samples.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        var totalLoss = 0.0, correct = 0, step = firstStep
+        for start in stride(from: 0, to: order.count, by: config.batchSize) {
+            let batch = order[start..<min(start + config.batchSize, order.count)].map { samples[$0] }
+            guard batch.count > 1 else { continue }   // batch norm needs two samples
+            let (input, labels) = try makeInput(batch, augmentWith: rng)
+            optimizer.learningRate = schedule.learningRate(at: step)
+            model.zeroGrad()
+            let logits = try model(input)
+            let loss = try Losses.crossEntropy(logits, targets: labels, weight: classWeights,
+                                               labelSmoothing: Float(config.labelSmoothing))
+            try loss.backward()
+            _ = clipGradNorm(model.parameters(), maxNorm: Float(config.clipNorm))
+            optimizer.step()
+            totalLoss += Double(loss.item) * Double(batch.count)
+            correct += zip(try logits.argmaxLastAxis(), labels).filter { $0 == $1 }.count
+            step += 1
+        }
+        return (totalLoss / Double(samples.count), Double(correct) / Double(samples.count))
+    }
+
+    /// Mean loss and the predicted class of each sample, in inference mode.
+    public func predict(_ samples: [Sample]) throws -> (loss: Double, predicted: [Int]) {
+        let (loss, probabilities) = try probabilities(samples)
+        return (loss, probabilities.map { p in p.indices.max { p[$0] < p[$1] } ?? 0 })
+    }
+
+    /// Mean cross-entropy and class probabilities per sample.
+    public func probabilities(_ samples: [Sample]) throws -> (loss: Double, probabilities: [[Float]]) {
+        model.eval()
+        var total = 0.0
+        var out: [[Float]] = []
+        try Autograd.noGrad {
+            for start in stride(from: 0, to: samples.count, by: config.batchSize) {
+                let batch = Array(samples[start..<min(start + config.batchSize, samples.count)])
+                let (input, labels) = try makeInput(batch, augmentWith: nil)
+                let logits = try model(input)
+                total += Double(try Losses.crossEntropy(logits, targets: labels).item) * Double(batch.count)
+                let p = try logits.softmax(axis: 1)
+                let c = p.shape[1]
+                for i in 0..<batch.count { out.append(Array(p.data[(i * c)..<((i + 1) * c)])) }
+            }
+        }
+        return (samples.isEmpty ? 0 : total / Double(samples.count), out)
+    }
+
+    // MARK: Batches
+
+    /// Standardised, optionally augmented tensors for a batch, with its masks and labels.
+    public func makeInput(_ batch: [Sample], augmentWith rng: RandomGenerator?) throws -> (ModelInput, [Int]) {
+        let cfg = model.config
+        let m = cfg.nMels, t = cfg.frames, k = cfg.faceFrames, s = cfg.faceSize
+        var logmel = [Float](repeating: 0, count: batch.count * m * t)
+        var frameMask = [Float](repeating: 0, count: batch.count * t)
+        var faces = cfg.uses(.faces) ? [Float](repeating: 0, count: batch.count * k * 3 * s * s) : []
+        var faceMask = [Float](repeating: 0, count: batch.count * k)
+        var modality = [Float](repeating: 0, count: batch.count * 2)
+        for (i, sample) in batch.enumerated() {
+            if cfg.uses(.audio), let values = sample.logmel {
+                var x = [Float](repeating: 0, count: m * t)
+                for band in 0..<m {
+                    let mean = standardizer.melMean[band], std = standardizer.melStd[band]
+                    for f in 0..<sample.realFrames { x[band * t + f] = (values[band * t + f] - mean) / std }
+                }
+                if let rng { config.augmentation.audio(&x, nMels: m, frames: t, real: sample.realFrames, rng: rng, standardizer: standardizer) }
+                logmel.replaceSubrange((i * m * t)..<((i + 1) * m * t), with: x)
+                for f in 0..<sample.realFrames { frameMask[i * t + f] = 1 }
+                modality[i * 2] = sample.realFrames > 0 ? 1 : 0
+            }
+            if cfg.uses(.faces), let crops = sample.faces, sample.faceMask.contains(where: { $0 > 0 }) {
+                for j in 0..<k {
+                    var x = [Float](repeating: 0, count: 3 * s * s)
+                    let base = j * s * s * 3
+                    for p in 0..<(s * s) {
+                        for c in 0..<3 {
+                            x[c * s * s + p] = (Float(crops[base + p * 3 + c]) / 255 - standardizer.faceMean[c]) / standardizer.faceStd[c]
+                        }
+                    }
+                    if let rng { config.augmentation.face(&x, size: s, rng: rng) }
+                    faces.replaceSubrange(((i * k + j) * 3 * s * s)..<((i * k + j + 1) * 3 * s * s), with: x)
+                    faceMask[i * k + j] = sample.faceMask[j]
+                }
+                modality[i * 2 + 1] = 1
+            }
+        }
+        let input = ModelInput(
+            logmel: try Tensor(shape: [batch.count, m, t], data: logmel), logmelMask: frameMask,
+            faces: cfg.uses(.faces) ? try Tensor(shape: [batch.count, k, 3, s, s], data: faces) : nil,
+            facesMask: faceMask, modalityMask: modality)
+        return (input, batch.map(\.label))
+    }
+}
