@@ -91,6 +91,6 @@ public struct Manifest: Equatable, Sendable {
     /// Manifest-wide settings every stage can read; the ones a stage reads join its fingerprint.
     public var globals: [String: ParamValue] {
         ["data_root": .string(dataRoot), "label_map": .string(labelMap), "include_song": .bool(includeSong),
-         "seed": .int(seed)]
+         "seed": .int(seed), "threads": .int(threads)]
     }
 }

@@ -173,7 +173,8 @@ public final class PipelineRunner {
         stageRun.unitsFailed = outcome.unitsFailed
         stageRun.message = outcome.summary
         try store.recordStageCompletion(stageRun, state: StageStateRecord(
-            stage: name, fingerprint: fingerprint.full, codeVersion: stage.codeVersion,
+            stage: name, fingerprint: fingerprint.full, parametersFingerprint: fingerprint.parameters,
+            codeVersion: stage.codeVersion,
             paramsJSON: fingerprint.paramsJSON, inputsJSON: fingerprint.inputsJSON,
             outputDigest: outcome.outputDigest, unitsFailed: outcome.unitsFailed, summary: outcome.summary,
             runId: runId, completedAt: Date()))

@@ -95,6 +95,7 @@ public struct StageStateRecord: Codable, FetchableRecord, PersistableRecord, Equ
     public static let databaseTableName = "stageState"
     public var stage: String
     public var fingerprint: String
+    public var parametersFingerprint: String
     public var codeVersion: String
     public var paramsJSON: String
     public var inputsJSON: String
@@ -104,10 +105,11 @@ public struct StageStateRecord: Codable, FetchableRecord, PersistableRecord, Equ
     public var runId: String
     public var completedAt: Date
 
-    public init(stage: String, fingerprint: String, codeVersion: String, paramsJSON: String,
-                inputsJSON: String, outputDigest: String, unitsFailed: Int, summary: String,
+    public init(stage: String, fingerprint: String, parametersFingerprint: String, codeVersion: String,
+                paramsJSON: String, inputsJSON: String, outputDigest: String, unitsFailed: Int, summary: String,
                 runId: String, completedAt: Date) {
-        self.stage = stage; self.fingerprint = fingerprint; self.codeVersion = codeVersion
+        self.stage = stage; self.fingerprint = fingerprint; self.parametersFingerprint = parametersFingerprint
+        self.codeVersion = codeVersion
         self.paramsJSON = paramsJSON; self.inputsJSON = inputsJSON; self.outputDigest = outputDigest
         self.unitsFailed = unitsFailed; self.summary = summary
         self.runId = runId; self.completedAt = completedAt
@@ -146,6 +148,12 @@ public struct ArtifactRecord: Codable, FetchableRecord, MutablePersistableRecord
     public var sha256: String?
     public var runId: String
     public var createdAt: Date
+
+    public init(stage: String, fingerprint: String, sourceSHA256: String?, kind: String, path: String,
+                sha256: String?, runId: String, createdAt: Date = Date()) {
+        self.stage = stage; self.fingerprint = fingerprint; self.sourceSHA256 = sourceSHA256; self.kind = kind
+        self.path = path; self.sha256 = sha256; self.runId = runId; self.createdAt = createdAt
+    }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }

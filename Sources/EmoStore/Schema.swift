@@ -59,6 +59,7 @@ enum Schema {
             try db.create(table: "stageState") { t in
                 t.primaryKey("stage", .text)
                 t.column("fingerprint", .text).notNull()
+                t.column("parametersFingerprint", .text).notNull()  // what cached units are keyed by
                 t.column("codeVersion", .text).notNull()
                 t.column("paramsJSON", .text).notNull()
                 t.column("inputsJSON", .text).notNull()         // {upstream stage: output digest}

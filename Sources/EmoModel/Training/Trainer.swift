@@ -18,21 +18,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// One epoch's line of the training log.
-public struct EpochRecord: Codable, Equatable, Sendable {
-    public var epoch: Int
-    public var trainLoss: Double
-    public var trainAccuracy: Double
-    public var valLoss: Double
-    public var valAccuracy: Double
-    public var valWeightedF1: Double
-    public var learningRate: Double
-    public var seconds: Double
-}
-
 /// What `Trainer.fit` leaves in its folder besides the weights, so a killed run resumes.
 public struct TrainingState: Codable, Equatable, Sendable {
-    public var epochs: [EpochRecord] = []
+    public var epochs: [EpochLog] = []
     public var bestEpoch: Int = -1
     public var bestWeightedF1: Double = -1
     public var finished = false
@@ -85,7 +73,7 @@ public final class Trainer {
             let (loss, accuracy) = try trainEpoch(train, rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
             let (valLoss, predicted) = try predict(validation)
             let scores = evaluate(validation.map(\.label), predicted)
-            let record = EpochRecord(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
+            let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
                                      learningRate: Double(optimizer.learningRate), seconds: Date().timeIntervalSince(started))
             state.epochs.append(record)
@@ -113,7 +101,9 @@ public final class Trainer {
         let data = try encoder.encode(state)
         let temporary = folder.appendingPathComponent("state.json.part")
         try data.write(to: temporary)
-        _ = try FileManager.default.replaceItemAt(folder.appendingPathComponent("state.json"), withItemAt: temporary)
+        guard rename(temporary.path, folder.appendingPathComponent("state.json").path) == 0 else {
+            throw NNError.missing("cannot publish \(folder.path)/state.json: \(String(cString: strerror(errno)))")
+        }
     }
 
     private func resume(from folder: URL) throws -> TrainingState {

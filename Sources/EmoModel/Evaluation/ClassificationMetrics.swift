@@ -1,0 +1,273 @@
+import Foundation
+
+/// Why metrics could not be computed.
+public enum EvaluationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// No samples were given (nothing to evaluate).
+    case emptyInput
+    /// No class labels were given.
+    case noLabels
+    /// The same label name appears twice.
+    case duplicateLabel(String)
+    /// `truth` and `predicted` have different lengths.
+    case lengthMismatch(truth: Int, predicted: Int)
+    /// A class index outside `0..<classes`, in `truth` or in `predicted`, at `position`.
+    case labelOutOfRange(which: String, position: Int, value: Int, classes: Int)
+    /// A confusion matrix that is not `classes × classes` or has a negative count.
+    case malformedConfusionMatrix(String)
+    /// Cross-validation folds that disagree (different labels) or no folds at all.
+    case inconsistentFolds(String)
+
+    public var description: String {
+        switch self {
+        case .emptyInput: return "evaluation: no samples to evaluate"
+        case .noLabels: return "evaluation: no class labels"
+        case .duplicateLabel(let l): return "evaluation: label \"\(l)\" appears more than once"
+        case .lengthMismatch(let t, let p):
+            return "evaluation: \(t) true labels but \(p) predictions"
+        case .labelOutOfRange(let which, let pos, let v, let k):
+            return "evaluation: \(which)[\(pos)] = \(v) is outside the \(k) classes 0..<\(k)"
+        case .malformedConfusionMatrix(let why): return "evaluation: malformed confusion matrix: \(why)"
+        case .inconsistentFolds(let why): return "cross-validation: \(why)"
+        }
+    }
+}
+
+/// Precision, recall, F1 and accuracy of one class (one-vs-rest).
+public struct PerClassMetrics: Codable, Equatable, Sendable {
+    public var label: String
+    /// tp / (tp + fp); 0 when the class is never predicted (scikit-learn's `zero_division=0`).
+    public var precision: Double
+    /// tp / (tp + fn); 0 when the class has no true samples (`zero_division=0`).
+    public var recall: Double
+    /// 2·tp / (2·tp + fp + fn); 0 when that denominator is 0.
+    public var f1: Double
+    /// Per-class accuracy **as RAVDESS papers report it: the recall of the class** (the share of
+    /// the class's samples that were classified correctly, i.e. the diagonal of the row-normalised
+    /// confusion matrix), not the one-vs-rest accuracy (tp + tn) / n.
+    public var accuracy: Double
+    /// Number of true samples of the class.
+    public var support: Int
+
+    public init(label: String, precision: Double, recall: Double, f1: Double, accuracy: Double, support: Int) {
+        self.label = label; self.precision = precision; self.recall = recall; self.f1 = f1
+        self.accuracy = accuracy; self.support = support
+    }
+}
+
+/// Classification metrics of one set of predictions, following scikit-learn's definitions with
+/// `zero_division=0` and the averages taken over **all** `labels` (as `labels=range(K)` does):
+///
+/// - `accuracy`: share of samples predicted correctly.
+/// - `weightedF1`: per-class F1 averaged with weights = support (classes with no support weigh 0).
+/// - `macroF1`: unweighted mean of per-class F1 (a class with no support and no prediction counts as 0).
+/// - `uar`: unweighted average recall = `recall_score(average="macro")` (a class with no support
+///   counts as recall 0, scikit-learn's convention; on a test fold with every class present this is the
+///   usual UAR).
+/// - `confusionMatrix[t][p]`: number of samples of true class `t` predicted as `p`.
+/// - `confusionMatrixNormalized`: each row divided by its sum (`normalize="true"`); an empty row stays 0.
+public struct ClassificationMetrics: Codable, Equatable, Sendable {
+    public var labels: [String]
+    public var accuracy: Double
+    public var weightedF1: Double
+    public var macroF1: Double
+    public var uar: Double
+    /// Counts, indexed `[true][predicted]`.
+    public var confusionMatrix: [[Int]]
+    /// Row-normalised confusion matrix (rows sum to 1, or are all 0 for a class with no support).
+    public var confusionMatrixNormalized: [[Double]]
+    public var perClass: [PerClassMetrics]
+
+    /// Number of evaluated samples.
+    public var count: Int { confusionMatrix.reduce(0) { $0 + $1.reduce(0, +) } }
+    /// True samples per class, in label order.
+    public var support: [Int] { confusionMatrix.map { $0.reduce(0, +) } }
+    /// Predictions per class, in label order.
+    public var predictedCounts: [Int] {
+        (0..<labels.count).map { p in confusionMatrix.reduce(0) { $0 + $1[p] } }
+    }
+    /// Mean per-class precision (`precision_score(average="macro", zero_division=0)`).
+    public var macroPrecision: Double {
+        perClass.isEmpty ? 0 : perClass.reduce(0) { $0 + $1.precision } / Double(perClass.count)
+    }
+
+    public init(labels: [String], accuracy: Double, weightedF1: Double, macroF1: Double, uar: Double,
+                confusionMatrix: [[Int]], confusionMatrixNormalized: [[Double]], perClass: [PerClassMetrics]) {
+        self.labels = labels; self.accuracy = accuracy; self.weightedF1 = weightedF1; self.macroF1 = macroF1
+        self.uar = uar; self.confusionMatrix = confusionMatrix
+        self.confusionMatrixNormalized = confusionMatrixNormalized; self.perClass = perClass
+    }
+
+    /// Metrics of `predicted` against `truth`, both class indices into `labels`.
+    /// - Throws: `EvaluationError` for no labels, duplicate labels, empty input, different lengths, or an
+    ///   index outside `0..<labels.count`.
+    public static func compute(labels: [String], truth: [Int], predicted: [Int]) throws -> ClassificationMetrics {
+        try checkLabels(labels)
+        guard truth.count == predicted.count else {
+            throw EvaluationError.lengthMismatch(truth: truth.count, predicted: predicted.count)
+        }
+        guard !truth.isEmpty else { throw EvaluationError.emptyInput }
+        let k = labels.count
+        var cm = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
+        for i in truth.indices {
+            let t = truth[i], p = predicted[i]
+            guard (0..<k).contains(t) else {
+                throw EvaluationError.labelOutOfRange(which: "truth", position: i, value: t, classes: k)
+            }
+            guard (0..<k).contains(p) else {
+                throw EvaluationError.labelOutOfRange(which: "predicted", position: i, value: p, classes: k)
+            }
+            cm[t][p] += 1
+        }
+        return try compute(labels: labels, confusionMatrix: cm)
+    }
+
+    /// Metrics from a confusion matrix of counts indexed `[true][predicted]` (for example one summed
+    /// over cross-validation folds).
+    public static func compute(labels: [String], confusionMatrix cm: [[Int]]) throws -> ClassificationMetrics {
+        try checkLabels(labels)
+        let k = labels.count
+        guard cm.count == k, cm.allSatisfy({ $0.count == k }) else {
+            throw EvaluationError.malformedConfusionMatrix("expected \(k)×\(k) for \(k) labels")
+        }
+        guard cm.allSatisfy({ $0.allSatisfy { $0 >= 0 } }) else {
+            throw EvaluationError.malformedConfusionMatrix("negative count")
+        }
+        let n = cm.reduce(0) { $0 + $1.reduce(0, +) }
+        guard n > 0 else { throw EvaluationError.emptyInput }
+
+        let support = cm.map { $0.reduce(0, +) }
+        let predictedCounts = (0..<k).map { p in cm.reduce(0) { $0 + $1[p] } }
+        var perClass: [PerClassMetrics] = []
+        perClass.reserveCapacity(k)
+        var correct = 0
+        for c in 0..<k {
+            let tp = cm[c][c]
+            correct += tp
+            let fp = predictedCounts[c] - tp, fn = support[c] - tp
+            let precision = predictedCounts[c] == 0 ? 0 : Double(tp) / Double(predictedCounts[c])
+            let recall = support[c] == 0 ? 0 : Double(tp) / Double(support[c])
+            let f1Denominator = 2 * tp + fp + fn
+            let f1 = f1Denominator == 0 ? 0 : Double(2 * tp) / Double(f1Denominator)
+            perClass.append(PerClassMetrics(label: labels[c], precision: precision, recall: recall, f1: f1,
+                                            accuracy: recall, support: support[c]))
+        }
+        let weightedF1 = zip(perClass, support).reduce(0.0) { $0 + $1.0.f1 * Double($1.1) } / Double(n)
+        let macroF1 = perClass.reduce(0.0) { $0 + $1.f1 } / Double(k)
+        let uar = perClass.reduce(0.0) { $0 + $1.recall } / Double(k)
+        let normalized = cm.enumerated().map { t, row in
+            row.map { support[t] == 0 ? 0 : Double($0) / Double(support[t]) }
+        }
+        return ClassificationMetrics(labels: labels, accuracy: Double(correct) / Double(n), weightedF1: weightedF1,
+                                     macroF1: macroF1, uar: uar, confusionMatrix: cm,
+                                     confusionMatrixNormalized: normalized, perClass: perClass)
+    }
+
+    static func checkLabels(_ labels: [String]) throws {
+        guard !labels.isEmpty else { throw EvaluationError.noLabels }
+        var seen = Set<String>()
+        for l in labels where !seen.insert(l).inserted { throw EvaluationError.duplicateLabel(l) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case labels, accuracy, uar, count, support
+        case weightedF1 = "weighted_f1"
+        case macroF1 = "macro_f1"
+        case macroPrecision = "macro_precision"
+        case confusionMatrix = "confusion_matrix"
+        case confusionMatrixNormalized = "confusion_matrix_normalized"
+        case perClass = "per_class"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        labels = try c.decode([String].self, forKey: .labels)
+        accuracy = try c.decode(Double.self, forKey: .accuracy)
+        weightedF1 = try c.decode(Double.self, forKey: .weightedF1)
+        macroF1 = try c.decode(Double.self, forKey: .macroF1)
+        uar = try c.decode(Double.self, forKey: .uar)
+        confusionMatrix = try c.decode([[Int]].self, forKey: .confusionMatrix)
+        confusionMatrixNormalized = try c.decode([[Double]].self, forKey: .confusionMatrixNormalized)
+        perClass = try c.decode([PerClassMetrics].self, forKey: .perClass)
+    }
+
+    /// Writes the stored fields plus the derived `count`, `support` and `macro_precision` (ignored when
+    /// decoding: they follow from the confusion matrix).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(labels, forKey: .labels)
+        try c.encode(accuracy, forKey: .accuracy)
+        try c.encode(weightedF1, forKey: .weightedF1)
+        try c.encode(macroF1, forKey: .macroF1)
+        try c.encode(uar, forKey: .uar)
+        try c.encode(macroPrecision, forKey: .macroPrecision)
+        try c.encode(count, forKey: .count)
+        try c.encode(support, forKey: .support)
+        try c.encode(confusionMatrix, forKey: .confusionMatrix)
+        try c.encode(confusionMatrixNormalized, forKey: .confusionMatrixNormalized)
+        try c.encode(perClass, forKey: .perClass)
+    }
+}
+
+/// The metrics of the model evaluated with only some modalities (for example "audio only").
+public struct AblationResult: Codable, Equatable, Sendable {
+    public var name: String
+    public var metrics: ClassificationMetrics
+    public init(name: String, metrics: ClassificationMetrics) { self.name = name; self.metrics = metrics }
+}
+
+/// The `metrics.json` document: the test-fold metrics at the top level (`accuracy`, `weighted_f1`,
+/// `macro_f1`, `uar`, `labels`, `confusion_matrix`, `confusion_matrix_normalized`, `per_class`,
+/// `support`, `count`, ...) plus `ablations`: `[{"name": ..., "metrics": {...}}]`, empty for a
+/// single-modality model.
+public struct MetricsDocument: Codable, Equatable, Sendable {
+    public var metrics: ClassificationMetrics
+    public var ablations: [AblationResult]
+
+    public init(metrics: ClassificationMetrics, ablations: [AblationResult] = []) {
+        self.metrics = metrics; self.ablations = ablations
+    }
+
+    /// Computes the main metrics and those of each ablation (`(name, predictions)`, same truth).
+    public static func evaluate(labels: [String], truth: [Int], predicted: [Int],
+                                ablations: [(name: String, predicted: [Int])] = []) throws -> MetricsDocument {
+        let main = try ClassificationMetrics.compute(labels: labels, truth: truth, predicted: predicted)
+        let abl = try ablations.map {
+            AblationResult(name: $0.name,
+                           metrics: try ClassificationMetrics.compute(labels: labels, truth: truth, predicted: $0.predicted))
+        }
+        return MetricsDocument(metrics: main, ablations: abl)
+    }
+
+    enum CodingKeys: String, CodingKey { case ablations }
+
+    public init(from decoder: Decoder) throws {
+        metrics = try ClassificationMetrics(from: decoder)
+        ablations = try decoder.container(keyedBy: CodingKeys.self)
+            .decodeIfPresent([AblationResult].self, forKey: .ablations) ?? []
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try metrics.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ablations, forKey: .ablations)
+    }
+
+    /// Pretty-printed JSON with sorted keys: equal documents give equal bytes.
+    public func jsonData() throws -> Data { try EvaluationJSON.encode(self) }
+}
+
+/// The JSON conventions of the evaluation files (`metrics.json`, `cv.json`, epoch logs).
+public enum EvaluationJSON {
+    /// Pretty-printed, sorted keys, slashes unescaped, trailing newline.
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(value)
+        data.append(0x0A)
+        return data
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        try JSONDecoder().decode(type, from: data)
+    }
+}

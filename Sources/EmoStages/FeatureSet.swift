@@ -1,0 +1,72 @@
+import EmoCore
+import EmoModel
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// The split's clips as training samples: each modality's tensor read from the cache of the stage
+/// that computed it, under the parameters that stage last completed with.
+struct FeatureSet {
+    let plan: SplitPlan
+    let samples: [Sample]
+    let config: ModelConfig
+
+    static func load(context: StageContext, modalities: [ModelConfig.Modality], base: ModelConfig) throws -> FeatureSet {
+        let store = context.store
+        guard let split = try store.stageState("split") else {
+            throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: "split")
+        }
+        let plan = try SplitPlan.load(path: SplitPlan.path(workDirectory: context.workDirectory, fingerprint: split.fingerprint))
+        let cache = TensorCache(workDirectory: context.workDirectory.root, store: store)
+        var config = base
+        config.classes = plan.labels.count
+        config.modalities = modalities
+        let audioFingerprint = try modalities.contains(.audio) ? store.stageState("audio")?.parametersFingerprint : nil
+        let facesFingerprint = try modalities.contains(.faces) ? store.stageState("faces")?.parametersFingerprint : nil
+        var samples: [Sample] = []
+        for clip in plan.clips {
+            var sample = Sample(id: clip.clip, logmel: nil, realFrames: 0, faces: nil,
+                                faceMask: [Float](repeating: 0, count: config.faceFrames), label: clip.label)
+            if let fp = audioFingerprint, let speech = clip.speech,
+               let tensor = try cache.tensor(stage: "audio", fingerprint: fp, key: speech.sha256) {
+                config.nMels = tensor.shape[0]
+                config.frames = tensor.shape[1]
+                sample.logmel = tensor.floats()
+                sample.realFrames = Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1]
+            }
+            if let fp = facesFingerprint, let video = clip.video,
+               let tensor = try cache.tensor(stage: "faces", fingerprint: fp, key: video.sha256) {
+                config.faceFrames = tensor.shape[0]
+                config.faceSize = tensor.shape[1]
+                sample.faces = Array(tensor.bytes.bindMemory(to: UInt8.self))
+                sample.faceMask = Self.faceMask(tensor.metadata, count: tensor.shape[0])
+            }
+            if sample.logmel != nil || sample.faces != nil { samples.append(sample) }
+        }
+        for i in samples.indices where samples[i].faces == nil {
+            samples[i].faceMask = [Float](repeating: 0, count: config.faceFrames)
+        }
+        return FeatureSet(plan: plan, samples: samples, config: config)
+    }
+
+    func samples(actors: [Int]) -> [Sample] {
+        let wanted = Set(actors)
+        let actorOf = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })
+        return samples.filter { wanted.contains(actorOf[$0.id] ?? -1) }
+    }
+
+    static func int(_ json: String, _ key: String) -> Int? {
+        (try? ParamValue.fromJSON(Data(json.utf8)).objectValue?[key]?.intValue) ?? nil
+    }
+
+    /// 1 for each crop whose face was found or borrowed (the faces stage's per-frame facts).
+    static func faceMask(_ json: String, count: Int) -> [Float] {
+        guard let frames = (try? ParamValue.fromJSON(Data(json.utf8)).objectValue?["frames"]?.arrayValue) ?? nil else {
+            return [Float](repeating: 1, count: count)
+        }
+        return (0..<count).map { i in
+            guard i < frames.count, let f = frames[i].objectValue else { return 0 }
+            return (f["found"]?.boolValue == true || f["borrowed"]?.boolValue == true) ? 1 : 0
+        }
+    }
+}

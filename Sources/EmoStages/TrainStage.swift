@@ -1,0 +1,125 @@
+import EmoCore
+import EmoModel
+import EmoNN
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Train: one model per fold of the split, on the training actors, with early stopping on the
+/// validation actors' weighted F1. Features are standardised with statistics of the training fold
+/// only; augmentation, shuffling and dropout are seeded from the manifest's seed, so the same
+/// manifest, data, code and thread count give the same weights. Checkpoints go to
+/// `cache/train/<fingerprint>/fold-<k>/`; a killed training resumes from the last one.
+public struct TrainStage: Stage {
+    public let name = "train"
+    public let codeVersion = "1"
+    public let manifestFields = ["seed", "threads"]
+
+    public init() {}
+
+    public func validate(params: [String: ParamValue]) throws {
+        let modalities = params["modalities"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        guard !modalities.isEmpty, modalities.allSatisfy({ ModelConfig.Modality(rawValue: $0) != nil }) else {
+            throw PipelineError.invalidFile("train: modalities must list audio and/or faces")
+        }
+    }
+
+    public func run(_ context: StageContext) throws -> StageOutcome {
+        let p = context.params
+        Engine.configure(threads: context.threads)
+        let modalities = (p["modalities"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(ModelConfig.Modality.init) }
+        let features = try FeatureSet.load(context: context, modalities: modalities, base: Self.modelConfig(p))
+        let training = Self.trainingConfig(p)
+        let seed = UInt64(p["seed"]?.intValue ?? 0)
+        let folder = URL(fileURLWithPath: context.workDirectory.cacheRoot + "/train/\(context.fingerprint.full.prefix(16))")
+        var digest: [String] = []
+        var summaries: [String] = []
+        for fold in features.plan.folds {
+            try context.cancellation.check()
+            let train = features.samples(actors: fold.train), validation = features.samples(actors: fold.validation)
+            guard !train.isEmpty, !validation.isEmpty else {
+                throw PipelineError.missingData("train: fold \(fold.index) has \(train.count) training and \(validation.count) validation clips with features")
+            }
+            context.logger.info("fold \(fold.index): \(train.count) training clips (actors \(fold.train)), \(validation.count) validation clips (actors \(fold.validation))")
+            let standardizer = Standardizer.fit(train, config: features.config)
+            let model = EmotionModel(features.config, seed: seed &+ UInt64(fold.index))
+            let trainer = Trainer(model: model, config: training, standardizer: standardizer,
+                                  classWeights: Trainer.classWeights(labels: train.map(\.label), classes: features.config.classes),
+                                  seed: seed &+ UInt64(fold.index) &* 101)
+            trainer.log = { context.logger.info("fold \(fold.index): \($0)") }
+            let foldFolder = folder.appendingPathComponent("fold-\(fold.index)")
+            let state = try trainer.fit(train: train, validation: validation, folder: foldFolder) { truth, predicted in
+                let m = try? ClassificationMetrics.compute(labels: features.plan.labels, truth: truth, predicted: predicted)
+                return (m?.accuracy ?? 0, m?.weightedF1 ?? 0)
+            }
+            try TrainedModel(config: features.config, standardizer: standardizer, training: training,
+                             labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch)
+                .write(to: foldFolder.appendingPathComponent("model.json"))
+            let weights = try Data(contentsOf: foldFolder.appendingPathComponent("best.safetensors"))
+            let sha = SHA256Hex.of(weights)
+            try recordModel(context, path: foldFolder.appendingPathComponent("best.safetensors").path, sha256: sha)
+            digest.append("fold \(fold.index) \(sha)")
+            summaries.append(String(format: "fold %d best val wF1 %.3f (epoch %d)", fold.index, state.bestWeightedF1, state.bestEpoch))
+        }
+        return StageOutcome(outputDigest: SHA256Hex.of(digest.joined(separator: "\n")), unitsDone: features.plan.folds.count,
+                            unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
+    }
+
+    private func recordModel(_ context: StageContext, path: String, sha256: String) throws {
+        try context.store.write { db in
+            var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
+                                          kind: "model", path: path, sha256: sha256, runId: context.runId, createdAt: Date())
+            try artifact.insert(db)
+        }
+    }
+
+    static func modelConfig(_ p: [String: ParamValue]) -> ModelConfig {
+        var config = ModelConfig()
+        if let channels = p["audio_channels"]?.arrayValue?.compactMap(\.intValue) { config.audioChannels = channels }
+        if let channels = p["face_channels"]?.arrayValue?.compactMap(\.intValue) { config.faceChannels = channels }
+        config.embedding = p["embedding"]?.intValue ?? config.embedding
+        config.recurrent = p["recurrent"]?.boolValue ?? config.recurrent
+        config.dropout = Float(p["dropout"]?.doubleValue ?? Double(config.dropout))
+        return config
+    }
+
+    static func trainingConfig(_ p: [String: ParamValue]) -> TrainingConfig {
+        var t = TrainingConfig()
+        t.epochs = p["epochs"]?.intValue ?? t.epochs
+        t.batchSize = p["batch_size"]?.intValue ?? t.batchSize
+        t.learningRate = p["learning_rate"]?.doubleValue ?? t.learningRate
+        t.weightDecay = p["weight_decay"]?.doubleValue ?? t.weightDecay
+        t.warmupEpochs = p["warmup_epochs"]?.intValue ?? t.warmupEpochs
+        t.clipNorm = p["clip_norm"]?.doubleValue ?? t.clipNorm
+        t.labelSmoothing = p["label_smoothing"]?.doubleValue ?? t.labelSmoothing
+        t.patience = p["patience"]?.intValue ?? t.patience
+        t.checkpointEvery = p["checkpoint_every"]?.intValue ?? t.checkpointEvery
+        if p["augment"]?.boolValue == false {
+            t.augmentation.noiseProbability = 0; t.augmentation.maxShiftFrames = 0
+            t.augmentation.frequencyMasks = 0; t.augmentation.timeMasks = 0
+            t.augmentation.faceFlip = false; t.augmentation.brightness = 0; t.augmentation.contrast = 0
+            t.augmentation.cropPixels = 0
+        }
+        return t
+    }
+}
+
+/// What evaluation, export and predict need besides the weights: `fold-<k>/model.json`.
+public struct TrainedModel: Codable, Equatable, Sendable {
+    public var config: ModelConfig
+    public var standardizer: Standardizer
+    public var training: TrainingConfig
+    public var labels: [String]
+    public var fold: SplitPlan.Fold
+    public var bestEpoch: Int
+
+    func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try DurableFile.write(try encoder.encode(self), to: url.path)
+    }
+
+    public static func load(from url: URL) throws -> TrainedModel {
+        try JSONDecoder().decode(TrainedModel.self, from: Data(contentsOf: url))
+    }
+}
