@@ -1,0 +1,127 @@
+import EmoCore
+import EmoModel
+import EmoNN
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Evaluate: each fold's best model on its held-out test actors — accuracy, weighted and macro F1,
+/// unweighted average recall, per-class figures, the confusion matrix, and per-modality ablations
+/// when the model has both. Writes `runs/<run>/metrics.json` (over all folds' test clips),
+/// `cv.json` (per fold, mean ± std) when there are several folds, and `report.html`.
+public struct EvaluateStage: Stage {
+    public let name = "evaluate"
+    public let codeVersion = "1"
+    public let manifestFields = ["threads"]
+
+    public init() {}
+
+    public func run(_ context: StageContext) throws -> StageOutcome {
+        Engine.configure(threads: context.threads)
+        guard let train = try context.store.stageState("train") else {
+            throw PipelineError.upstreamNotReady(stage: name, upstream: "train")
+        }
+        let trainFolder = URL(fileURLWithPath: context.workDirectory.cacheRoot + "/train/\(train.fingerprint.prefix(16))")
+        var folds: [FoldResult] = []
+        var truth: [Int] = [], predicted: [Int] = []
+        var ablationPredictions: [String: [Int]] = [:]
+        var epochs: [EpochLog] = []
+        var labels: [String] = []
+        for foldFolder in try Self.foldFolders(trainFolder) {
+            let trained = try TrainedModel.load(from: foldFolder.appendingPathComponent("model.json"))
+            labels = trained.labels
+            let features = try FeatureSet.load(context: context, modalities: trained.config.modalities, base: trained.config)
+            let test = features.samples(actors: trained.fold.test)
+            guard !test.isEmpty else {
+                throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
+            }
+            let model = EmotionModel(trained.config, seed: 0)
+            try Checkpoint.load(from: foldFolder.appendingPathComponent("best.safetensors"), model: model)
+            let trainer = Trainer(model: model, config: trained.training, standardizer: trained.standardizer,
+                                  classWeights: [Float](repeating: 1, count: trained.config.classes), seed: 0)
+            let foldPredicted = try trainer.predict(test).predicted
+            folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)",
+                                    metrics: try ClassificationMetrics.compute(labels: labels, truth: test.map(\.label),
+                                                                               predicted: foldPredicted)))
+            truth += test.map(\.label)
+            predicted += foldPredicted
+            if trained.config.modalities.count == 2 {
+                for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
+                    let masked = test.map { Self.keeping(keep, of: $0) }
+                    ablationPredictions[ablation, default: []] += try trainer.predict(masked).predicted
+                }
+            }
+            if epochs.isEmpty, let state = try? JSONDecoder().decode(
+                TrainingState.self, from: Data(contentsOf: foldFolder.appendingPathComponent("state.json"))) {
+                epochs = state.epochs
+            }
+            let line = String(format: "fold %d: test accuracy %.3f, weighted F1 %.3f (%d clips)",
+                              trained.fold.index, folds.last!.metrics.accuracy, folds.last!.metrics.weightedF1, test.count)
+            context.logger.info("\(line)")
+        }
+        let document = try MetricsDocument.evaluate(
+            labels: labels, truth: truth, predicted: predicted,
+            ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })
+        let crossValidation = folds.count > 1 ? try CrossValidationSummary.summarize(folds) : nil
+        let runFolder = context.workDirectory.runFolder(context.runId)
+        try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
+        let metricsJSON = try EvaluationJSON.encode(document)
+        try DurableFile.write(metricsJSON, to: runFolder + "/metrics.json")
+        if let crossValidation { try DurableFile.write(try crossValidation.jsonData(), to: runFolder + "/cv.json") }
+        let report = HTMLReport.render(ReportInput(
+            title: "EmoPipe — \(context.manifest.name)", runId: context.runId, document: document, epochs: epochs,
+            provenance: try provenance(context), manifestText: context.manifest.text, crossValidation: crossValidation))
+        try DurableFile.write(Data(report.utf8), to: runFolder + "/report.html")
+        try record(context, files: ["metrics.json", "report.html"] + (crossValidation == nil ? [] : ["cv.json"]), in: runFolder)
+
+        var summary = String(format: "accuracy %.3f, weighted F1 %.3f, macro F1 %.3f over %d test clips",
+                             document.metrics.accuracy, document.metrics.weightedF1, document.metrics.macroF1, truth.count)
+        if let cv = crossValidation {
+            summary += String(format: "; %d folds: weighted F1 %.3f ± %.3f", folds.count, cv.weightedF1.mean, cv.weightedF1.std ?? 0)
+        }
+        context.logger.info("report: \(runFolder)/report.html")
+        return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
+                            unitsFailed: 0, summary: summary)
+    }
+
+    static func foldFolders(_ folder: URL) throws -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let folds = names.filter { $0.hasPrefix("fold-") }.sorted { Int($0.dropFirst(5)) ?? 0 < Int($1.dropFirst(5)) ?? 0 }
+        guard !folds.isEmpty else { throw PipelineError.missingData("evaluate: no trained folds in \(folder.path)") }
+        return folds.map { folder.appendingPathComponent($0) }
+    }
+
+    /// The sample with only one modality left, for the ablations.
+    static func keeping(_ modality: ModelConfig.Modality, of sample: Sample) -> Sample {
+        var s = sample
+        if modality == .audio { s.faces = nil; s.faceMask = s.faceMask.map { _ in 0 } }
+        else { s.logmel = nil; s.realFrames = 0 }
+        return s
+    }
+
+    private func provenance(_ context: StageContext) throws -> [(String, String)] {
+        var rows: [(String, String)] = [("run", context.runId), ("manifest", context.manifest.path),
+                                        ("manifest sha256", SHA256Hex.of(context.manifest.text)),
+                                        ("data root", context.dataRoot), ("threads", String(context.threads)),
+                                        ("emopipe", EmoPipeVersion.string)]
+        if let ingest = try context.store.stageState("ingest") { rows.append(("data fingerprint", ingest.outputDigest)) }
+        for stage in ["ingest", "audio", "faces", "split", "train"] {
+            if let state = try context.store.stageState(stage) {
+                rows.append(("\(stage) fingerprint", "\(state.fingerprint) (code \(state.codeVersion))"))
+            }
+        }
+        return rows
+    }
+
+    private func record(_ context: StageContext, files: [String], in folder: String) throws {
+        try context.store.write { db in
+            for file in files {
+                let path = folder + "/" + file
+                let sha = (try? SHA256Hex.file(atPath: path).hex) ?? nil
+                var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
+                                              kind: file, path: path, sha256: sha, runId: context.runId)
+                try artifact.insert(db)
+            }
+        }
+    }
+}
