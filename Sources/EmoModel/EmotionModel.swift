@@ -33,9 +33,10 @@ final class AudioBranch: Module {
     init(_ config: ModelConfig, rng: RandomGenerator) {
         var inChannels = 1
         blocks = config.audioChannels.map { out in defer { inChannels = out }; return ConvBlock(inChannels, out, rng: rng) }
-        let last = config.audioChannels.last ?? 1
-        gru = config.recurrent ? GRU(last, config.embedding / 2, bidirectional: true, rng: rng) : nil
-        project = Linear(config.recurrent ? config.embedding / 2 * 2 : last, config.embedding, rng: rng)
+        // Each time step keeps its frequency profile: channels × remaining mel bands.
+        let width = (config.audioChannels.last ?? 1) * config.audioChannels.reduce(config.nMels) { bands, _ in bands / 2 }
+        gru = config.recurrent ? GRU(width, config.embedding / 2, bidirectional: true, rng: rng) : nil
+        project = Linear(config.recurrent ? config.embedding / 2 * 2 : width, config.embedding, rng: rng)
         pool = AttentionPool(config.embedding, rng: rng)
         stride = config.audioStride
         super.init()
@@ -46,10 +47,10 @@ final class AudioBranch: Module {
         let (b, t) = (logmel.shape[0], logmel.shape[2])
         var h = try logmel.unsqueezed(1)
         for block in blocks { h = try block(h) }                  // [B, C, M', T']
-        h = try h.mean(axis: 2).transposed(1, 2)                  // [B, T', C]
+        let (c, bands, steps) = (h.shape[1], h.shape[2], h.shape[3])
+        h = try h.permuted([0, 3, 1, 2]).reshaped([b, steps, c * bands])   // [B, T', C·M']
         if let gru { h = try gru(h) }
         h = try project(h).relu()                                 // [B, T', E]
-        let steps = h.shape[1]
         let mask = Self.downsample(frameMask, batch: b, frames: t, steps: steps, stride: stride)
         return try pool(h, mask: Tensor(shape: [b, steps], data: mask)).pooled
     }

@@ -100,6 +100,24 @@ struct FacesEdgeCaseTests {
         #expect(clip.foundFraction >= 0.75)
     }
 
+    @Test func framesWithoutADetectionBorrowTheirNeighboursBox() throws {
+        let dir = try TestSupport.temporaryFolder("faces")
+        let path = dir + "/01-01-01-01-01-01-01.mp4"
+        // The face is painted over from 1.2 s to 2.0 s (samples 3 and 4 of 8 fall there).
+        try Faces.ffmpeg("-i '\(Faces.original)' -an -vf \"scale=640:360,drawbox=x=180:y=60:w=280:h=260:color=black:t=fill:enable='between(t,1.2,2.0)'\" -c:v libx264 -preset ultrafast '\(path)'")
+        let clip = try extractor.extract(path: path)
+        let missed = clip.frames.indices.filter { !clip.frames[$0].found }
+        #expect(missed == [3, 4], "missed \(missed)")
+        for k in missed {
+            let f = clip.frames[k]
+            #expect(f.borrowed && f.score == 0 && f.rawBox.isEmpty)
+            // Interpolated between the nearest frames that have the face.
+            let before = clip.frames[2].box, after = clip.frames[5].box
+            for i in 0..<4 { #expect(f.box[i] >= min(before[i], after[i]) - 0.01 && f.box[i] <= max(before[i], after[i]) + 0.01) }
+        }
+        #expect(clip.frames.filter(\.found).allSatisfy { !$0.borrowed && $0.score > 0 && $0.rawBox.count == 4 })
+    }
+
     @Test func clipShorterThanKFramesRepeatsFrames() throws {
         let dir = try TestSupport.temporaryFolder("faces")
         let path = dir + "/01-01-01-01-01-01-01.mp4"
@@ -108,6 +126,20 @@ struct FacesEdgeCaseTests {
         #expect(clip.frames.count == 8 && clip.decode.distinctFrames == 3)
         #expect(Set(clip.frames.map(\.time)).count == 3)
         #expect(clip.foundFraction >= 0.99)
+    }
+
+    @Test func oddResolutionsAndPixelFormats() throws {
+        let dir = try TestSupport.temporaryFolder("faces")
+        // Odd sizes in 4:4:4 (planes addressed directly) and 10-bit 4:2:0 (the full-frame RGB fallback).
+        for (name, size, format) in [("a", "633:355", "yuv444p"), ("b", "634:356", "yuv420p10le")] {
+            let path = dir + "/\(name).mp4"
+            try Faces.ffmpeg("-t 1 -i '\(Faces.original)' -an -vf scale=\(size) -pix_fmt \(format) -c:v libx264 -preset ultrafast '\(path)'")
+            let clip = try extractor.extract(path: path)
+            #expect("\(clip.width):\(clip.height)" == size)
+            #expect(clip.foundFraction >= 0.99)
+            let mean = Double(clip.crop(0).reduce(0) { $0 + Int($1) }) / Double(112 * 112 * 3)
+            #expect(mean > 40 && mean < 200, "\(format): crop mean \(mean)")
+        }
     }
 
     @Test func variableFrameRate() throws {

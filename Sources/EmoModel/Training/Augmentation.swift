@@ -5,13 +5,16 @@ import Foundation
 /// in the power domain at a random SNR, the clip is shifted in time, and SpecAugment masks bands
 /// and frames. Faces are flipped, jittered in brightness and contrast, and cropped by a few pixels.
 public struct Augmentation: Codable, Equatable, Sendable {
-    public var noiseProbability: Double = 0.5
-    public var snrDb: [Double] = [10, 30]
+    // Mild on purpose: on RAVDESS speech, stronger settings (noise 20-45 dB below the peak in 30%
+    // of clips, two 8-band and two 30-frame masks) kept training accuracy near 0.3 after 15 epochs.
+    public var noiseProbability: Double = 0.25
+    /// Noise level below the clip's loudest bin, in dB.
+    public var snrDb: [Double] = [30, 50]
     public var maxShiftFrames: Int = 30
-    public var frequencyMasks: Int = 2
-    public var frequencyMaskWidth: Int = 8
-    public var timeMasks: Int = 2
-    public var timeMaskWidth: Int = 30
+    public var frequencyMasks: Int = 1
+    public var frequencyMaskWidth: Int = 6
+    public var timeMasks: Int = 1
+    public var timeMaskWidth: Int = 20
     public var faceFlip: Bool = true
     public var brightness: Double = 0.15
     public var contrast: Double = 0.15

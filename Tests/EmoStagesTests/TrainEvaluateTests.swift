@@ -1,0 +1,106 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// Train and evaluate end to end on three real actors' speech with a tiny network: the documents
+/// they write, determinism across work directories, and a kill during training.
+@Suite("train and evaluate", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct TrainEvaluateTests {
+    /// A work directory with ingest, audio and split done (copied per test: features cost the most).
+    static let prepared: Result<(manifest: String, workdir: String), Error> = Result {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("train")
+        let manifest = folder + "/tiny.yaml"
+        try """
+        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
+        data: \(data)
+        seed: 3
+        threads: 2
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], embedding: 16, epochs: 3, batch_size: 16, checkpoint_every: 1, patience: 10}
+        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let workdir = folder + "/work"
+        let result = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "split", "--workdir", workdir])
+        guard result.status == 0 else { throw TestFailure("preparing failed: \(result.stderr)") }
+        return (manifest, workdir)
+    }
+
+    static func copyOfPrepared() throws -> (manifest: String, workdir: String) {
+        let (manifest, workdir) = try prepared.get()
+        let copy = try TestSupport.temporaryFolder("work") + "/w"
+        try TestSupport.shell("cp -a '\(workdir)' '\(copy)'")
+        return (manifest, copy)
+    }
+
+    static func lastRunFolder(_ workdir: String) throws -> String {
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let run = try #require(try store.runs().first { $0.status == "done" })
+        return workdir + "/runs/" + run.id
+    }
+
+    static func bestWeights(_ workdir: String) throws -> Data {
+        let path = try TestSupport.shell("ls '\(workdir)'/cache/train/*/fold-0/best.safetensors").trimmingCharacters(in: .whitespacesAndNewlines)
+        return try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    @Test func writesMetricsAndAReportAndIsDeterministic() throws {
+        let (manifest, a) = try Self.copyOfPrepared()
+        let first = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", a])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("epoch 3/3"), "progress per epoch is logged")
+        let runFolder = try Self.lastRunFolder(a)
+        let metricsData = try Data(contentsOf: URL(fileURLWithPath: runFolder + "/metrics.json"))
+        let metrics = try #require(try JSONSerialization.jsonObject(with: metricsData) as? [String: Any])
+        for key in ["accuracy", "weighted_f1", "macro_f1", "labels", "confusion_matrix", "per_class"] {
+            #expect(metrics[key] != nil, "metrics.json has \(key)")
+        }
+        let matrix = try #require(metrics["confusion_matrix"] as? [[Int]])
+        #expect(matrix.count == 8 && matrix.allSatisfy { $0.count == 8 })
+        #expect(matrix.flatMap { $0 }.reduce(0, +) == 60, "actor 01's 60 clips are the test set")
+        let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
+        #expect(report.contains("<svg") && !report.contains("http://") && !report.contains("https://"))
+
+        // Same manifest, data, code and threads in another work directory: the same bytes.
+        let (_, b) = try Self.copyOfPrepared()
+        #expect(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", b]).status == 0)
+        let metricsB = try Data(contentsOf: URL(fileURLWithPath: try Self.lastRunFolder(b) + "/metrics.json"))
+        #expect(metricsB == metricsData)
+        #expect(try Self.bestWeights(b) == (try Self.bestWeights(a)))
+        let models = try ProvenanceStore(path: a + "/emopipe.sqlite").read { db in
+            try ArtifactRecord.filter(sql: "kind = 'model'").fetchAll(db)
+        }
+        let weightsA = try Self.bestWeights(a)
+        #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
+    }
+
+    @Test func aKilledTrainingResumesToTheSameWeights() throws {
+        let (manifest, reference) = try Self.copyOfPrepared()
+        #expect(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "train", "--workdir", reference]).status == 0)
+        let (_, workdir) = try Self.copyOfPrepared()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
+        process.arguments = ["run", manifest, "--until", "train", "--workdir", workdir]
+        let pipe = Pipe()
+        process.standardError = pipe
+        try process.run()
+        // Kill as soon as the first epoch's checkpoint is written.
+        var seen = ""
+        while process.isRunning, !seen.contains("epoch 2/3") {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        let killed = process.isRunning
+        if killed { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let resumed = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "train", "--workdir", workdir])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(killed, "the kill must land during training")
+        #expect(resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
+        #expect(try Self.bestWeights(workdir) == (try Self.bestWeights(reference)))
+    }
+}
