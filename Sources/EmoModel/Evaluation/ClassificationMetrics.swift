@@ -258,16 +258,76 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
 
 /// The JSON conventions of the evaluation files (`metrics.json`, `cv.json`, epoch logs).
 public enum EvaluationJSON {
-    /// Pretty-printed, sorted keys, slashes unescaped, trailing newline.
+    /// Pretty-printed, sorted keys, slashes unescaped, arrays of numbers kept on one line (a confusion
+    /// matrix reads as one row per line), trailing newline.
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(value)
+        encoder.nonConformingFloatEncodingStrategy = nonFinite
+        var data = compactNumberArrays(try encoder.encode(value))
         data.append(0x0A)
         return data
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        try JSONDecoder().decode(type, from: data)
+    /// Rewrites every array that holds only numbers (`[\n  1,\n  2\n]`) as `[1, 2]`; strings are
+    /// left alone (a bracket inside a string is not an array).
+    static func compactNumberArrays(_ json: Data) -> Data {
+        let bytes = [UInt8](json)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0, inString = false
+        while i < bytes.count {
+            let b = bytes[i]
+            if inString {
+                out.append(b)
+                if b == UInt8(ascii: "\\") && i + 1 < bytes.count { out.append(bytes[i + 1]); i += 2; continue }
+                if b == UInt8(ascii: "\"") { inString = false }
+                i += 1
+                continue
+            }
+            if b == UInt8(ascii: "\"") { inString = true; out.append(b); i += 1; continue }
+            if b == UInt8(ascii: "[") {
+                var j = i + 1
+                var numeric = true
+                while j < bytes.count && bytes[j] != UInt8(ascii: "]") {
+                    let c = bytes[j]
+                    let ok = (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: ",")
+                        || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
+                        || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == 0x20 || c == 0x0A || c == 0x0D
+                        || c == 0x09
+                    if !ok { numeric = false; break }
+                    j += 1
+                }
+                if numeric && j < bytes.count {
+                    let items = bytes[(i + 1)..<j].split(separator: UInt8(ascii: ","))
+                        .map { $0.filter { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } }
+                        .filter { !$0.isEmpty }
+                    out.append(UInt8(ascii: "["))
+                    for (k, item) in items.enumerated() {
+                        if k > 0 { out.append(contentsOf: [UInt8(ascii: ","), 0x20]) }
+                        out.append(contentsOf: item)
+                    }
+                    out.append(UInt8(ascii: "]"))
+                    i = j + 1
+                    continue
+                }
+            }
+            out.append(b)
+            i += 1
+        }
+        return Data(out)
     }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = nonFiniteDecoding
+        return try decoder.decode(type, from: data)
+    }
+
+    /// A diverged training run has NaN or infinite losses: they are written as the strings "NaN",
+    /// "Infinity" and "-Infinity" rather than failing the write. (Metrics are always finite.)
+    public static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
+        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    public static let nonFiniteDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
+        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
 }

@@ -32,18 +32,22 @@ public struct EpochLog: Codable, Equatable, Sendable {
         case learningRate = "learning_rate"
     }
 
-    /// The epoch with the highest validation weighted F1 (the earliest on a tie), or nil for no epochs.
+    /// The epoch with the highest validation weighted F1 (the earliest on a tie; NaN never wins), or
+    /// nil when no epoch has a finite validation weighted F1.
     public static func best(_ epochs: [EpochLog]) -> EpochLog? {
         epochs.reduce(nil) { best, e in
+            guard e.valWeightedF1.isFinite else { return best }
             guard let b = best else { return e }
             return e.valWeightedF1 > b.valWeightedF1 ? e : b
         }
     }
 
     /// One compact JSON object per line (JSON Lines), keys sorted: a log that can be appended to.
+    /// NaN and infinite values (a diverged run) are written as "NaN", "Infinity", "-Infinity".
     public static func jsonLines(_ epochs: [EpochLog]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = EvaluationJSON.nonFinite
         var out = Data()
         for e in epochs {
             out.append(try encoder.encode(e))
@@ -55,6 +59,7 @@ public struct EpochLog: Codable, Equatable, Sendable {
     /// Reads JSON Lines written by `jsonLines` (blank lines are skipped).
     public static func parseJSONLines(_ data: Data) throws -> [EpochLog] {
         let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = EvaluationJSON.nonFiniteDecoding
         return try data.split(separator: 0x0A).compactMap { line in
             let trimmed = line.drop { $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }
             return trimmed.isEmpty ? nil : try decoder.decode(EpochLog.self, from: Data(trimmed))

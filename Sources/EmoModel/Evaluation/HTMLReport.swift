@@ -17,23 +17,27 @@ public struct ReportInput {
     /// The run's manifest as text (shown verbatim).
     public var manifestText: String
     public var crossValidation: CrossValidationSummary?
+    /// The name of the full model's row in the ablation table. That row (with `metrics`) heads the
+    /// table unless `ablations` already has a row of this name.
+    public var fullModelName: String
 
     public init(title: String, runId: String, metrics: ClassificationMetrics,
                 ablations: [(name: String, metrics: ClassificationMetrics)] = [], epochs: [EpochLog] = [],
                 provenance: [(String, String)] = [], manifestText: String = "",
-                crossValidation: CrossValidationSummary? = nil) {
+                crossValidation: CrossValidationSummary? = nil, fullModelName: String = "audio + faces") {
         self.title = title; self.runId = runId; self.metrics = metrics; self.ablations = ablations
         self.epochs = epochs; self.provenance = provenance; self.manifestText = manifestText
-        self.crossValidation = crossValidation
+        self.crossValidation = crossValidation; self.fullModelName = fullModelName
     }
 
     /// The same input with the ablations of a `metrics.json` document.
     public init(title: String, runId: String, document: MetricsDocument, epochs: [EpochLog] = [],
                 provenance: [(String, String)] = [], manifestText: String = "",
-                crossValidation: CrossValidationSummary? = nil) {
+                crossValidation: CrossValidationSummary? = nil, fullModelName: String = "audio + faces") {
         self.init(title: title, runId: runId, metrics: document.metrics,
                   ablations: document.ablations.map { ($0.name, $0.metrics) }, epochs: epochs,
-                  provenance: provenance, manifestText: manifestText, crossValidation: crossValidation)
+                  provenance: provenance, manifestText: manifestText, crossValidation: crossValidation,
+                  fullModelName: fullModelName)
     }
 }
 
@@ -72,7 +76,7 @@ public enum HTMLReport {
 
     static func summarySection(_ input: ReportInput) -> String {
         let m = input.metrics
-        var h = "<section class=\"card\" id=\"summary\">\n<h2>Test fold</h2>\n<div class=\"kpis\">\n"
+        var h = "<section class=\"card\" id=\"summary\">\n<h2>Test results</h2>\n<div class=\"kpis\">\n"
         for (label, value) in [("Accuracy", m.accuracy), ("Weighted F1", m.weightedF1),
                                ("Macro F1", m.macroF1), ("UAR", m.uar)] {
             h += "<div class=\"kpi\"><div class=\"l\">\(label)</div><div class=\"v\">\(fmt(value, 3))</div></div>\n"
@@ -82,7 +86,7 @@ public enum HTMLReport {
                                 id: "cm-test")
         h += "<p class=\"note\">Rows: true class; columns: predicted class. Cells show counts; colour and "
         h += "percentage are row-normalised (the diagonal is each class's recall).</p>\n</div>\n<div>\n"
-        h += "<h3>Summary</h3>\n<table class=\"metrics\" id=\"summary-table\">\n"
+        h += "<h3>Summary</h3>\n<div class=\"scroll\"><table class=\"metrics\" id=\"summary-table\">\n"
         h += "<thead><tr><th>Metric</th><th>Value</th></tr></thead>\n<tbody>\n"
         let rows: [(String, String)] = [
             ("Accuracy", fmt(m.accuracy, 4)), ("Weighted F1", fmt(m.weightedF1, 4)), ("Macro F1", fmt(m.macroF1, 4)),
@@ -90,11 +94,13 @@ public enum HTMLReport {
             ("Test samples", "\(m.count)"), ("Classes", "\(m.labels.count)"),
         ]
         for (k, v) in rows { h += "<tr><td>\(k)</td><td>\(v)</td></tr>\n" }
-        h += "</tbody>\n</table>\n<h3>Modality ablations</h3>\n"
+        h += "</tbody>\n</table></div>\n<h3>Modality ablations</h3>\n"
         if input.ablations.isEmpty {
             h += "<p class=\"note\">Single-modality model: no ablations.</p>\n"
         } else {
-            h += ablationTable(input.ablations, reference: m)
+            var rows = input.ablations
+            if !rows.contains(where: { $0.name == input.fullModelName }) { rows.insert((input.fullModelName, m), at: 0) }
+            h += ablationTable(rows, reference: m)
         }
         h += "</div>\n</div>\n</section>\n"
         return h
@@ -106,7 +112,7 @@ public enum HTMLReport {
             ("Accuracy", { $0.accuracy }), ("W-F1", { $0.weightedF1 }), ("M-F1", { $0.macroF1 }), ("UAR", { $0.uar }),
         ]
         let best = columns.map { col in ablations.map { col.1($0.metrics) }.max() ?? 0 }
-        var h = "<table class=\"metrics\" id=\"ablation-table\">\n<thead><tr><th>Inputs</th>"
+        var h = "<div class=\"scroll\"><table class=\"metrics\" id=\"ablation-table\">\n<thead><tr><th>Inputs</th>"
         for c in columns { h += "<th>\(c.0)</th>" }
         h += "<th>Δ W-F1</th></tr></thead>\n<tbody>\n"
         for a in ablations {
@@ -118,15 +124,15 @@ public enum HTMLReport {
             let delta = a.metrics.weightedF1 - reference.weightedF1
             h += "<td class=\"\(delta < -0.0005 ? "neg" : "")\">\(signed(delta, 3))</td></tr>\n"
         }
-        h += "</tbody>\n</table>\n<p class=\"note\">The same test fold with inputs withheld at evaluation time. "
+        h += "</tbody>\n</table></div>\n<p class=\"note\">The same test fold with inputs withheld at evaluation time. "
         h += "W-F1: weighted F1; M-F1: macro F1; Δ W-F1: change from the full model's weighted F1 (\(fmt(reference.weightedF1, 3))).</p>\n"
         return h
     }
 
     static func perClassSection(_ m: ClassificationMetrics) -> String {
-        var h = "<section class=\"card\" id=\"per-class\">\n<h2>Per class</h2>\n<div class=\"grid2\">\n<div>\n"
+        var h = "<section class=\"card\" id=\"per-class\">\n<h2>Per class</h2>\n<div class=\"grid2 wide-right\">\n<div>\n"
         h += perClassBarsSVG(m)
-        h += "</div>\n<div>\n<table class=\"metrics\" id=\"per-class-table\">\n<thead><tr><th>Class</th><th>Precision</th>"
+        h += "</div>\n<div>\n<div class=\"scroll\"><table class=\"metrics\" id=\"per-class-table\">\n<thead><tr><th>Class</th><th>Precision</th>"
         h += "<th>Recall</th><th>F1</th><th>Accuracy</th><th>Support</th><th>Predicted</th></tr></thead>\n<tbody>\n"
         let predicted = m.predictedCounts
         for (i, c) in m.perClass.enumerated() {
@@ -135,7 +141,7 @@ public enum HTMLReport {
         }
         h += "<tr class=\"total\"><td>Macro average</td><td>\(fmt(m.macroPrecision, 3))</td><td>\(fmt(m.uar, 3))</td>"
         h += "<td>\(fmt(m.macroF1, 3))</td><td>\(fmt(m.uar, 3))</td><td>\(m.count)</td><td>\(m.count)</td></tr>\n"
-        h += "</tbody>\n</table>\n<p class=\"note\">Per-class accuracy is the class's recall (the share of its samples "
+        h += "</tbody>\n</table></div>\n<p class=\"note\">Per-class accuracy is the class's recall (the share of its samples "
         h += "classified correctly), as RAVDESS papers report it. Precision, recall and F1 are 0 where undefined "
         h += "(no prediction or no sample of the class).</p>\n</div>\n</div>\n</section>\n"
         return h
@@ -166,7 +172,7 @@ public enum HTMLReport {
             h += "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the best validation weighted F1 "
             h += "(\(fmt(b.valWeightedF1, 3))). Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"
         }
-        h += "<details>\n<summary>Epoch log (\(epochs.count) epochs)</summary>\n<table class=\"metrics compact\" id=\"epoch-table\">\n"
+        h += "<details>\n<summary>Epoch log (\(epochs.count) epochs)</summary>\n<div class=\"scroll\"><table class=\"metrics compact\" id=\"epoch-table\">\n"
         h += "<thead><tr><th>Epoch</th><th>Train loss</th><th>Train acc</th><th>Val loss</th><th>Val acc</th>"
         h += "<th>Val W-F1</th><th>Learning rate</th><th>Seconds</th></tr></thead>\n<tbody>\n"
         for e in epochs {
@@ -174,13 +180,13 @@ public enum HTMLReport {
             h += "<td>\(fmt(e.trainAccuracy, 4))</td><td>\(fmt(e.valLoss, 4))</td><td>\(fmt(e.valAccuracy, 4))</td>"
             h += "<td>\(fmt(e.valWeightedF1, 4))</td><td>\(sci(e.learningRate, 3))</td><td>\(fmt(e.seconds, 1))</td></tr>\n"
         }
-        h += "</tbody>\n</table>\n</details>\n</section>\n"
+        h += "</tbody>\n</table></div>\n</details>\n</section>\n"
         return h
     }
 
     static func crossValidationSection(_ cv: CrossValidationSummary) -> String {
         var h = "<section class=\"card\" id=\"cross-validation\">\n<h2>Cross-validation (\(cv.folds.count) folds)</h2>\n"
-        h += "<table class=\"metrics\" id=\"cv-table\">\n<thead><tr><th>Fold</th><th>Held out</th><th>Test samples</th>"
+        h += "<div class=\"scroll\"><table class=\"metrics\" id=\"cv-table\">\n<thead><tr><th>Fold</th><th class=\"text\">Held out</th><th>Test samples</th>"
         h += "<th>Accuracy</th><th>Weighted F1</th><th>Macro F1</th><th>UAR</th></tr></thead>\n<tbody>\n"
         for f in cv.folds {
             let m = f.metrics
@@ -191,15 +197,18 @@ public enum HTMLReport {
         for s in [cv.accuracy, cv.weightedF1, cv.macroF1, cv.uar] { h += "<td>\(meanStd(s))</td>" }
         h += "</tr>\n<tr class=\"pooled\"><td>Pooled</td><td class=\"text\">summed confusion matrix</td><td>\(cv.pooled.count)</td>"
         for v in [cv.pooled.accuracy, cv.pooled.weightedF1, cv.pooled.macroF1, cv.pooled.uar] { h += "<td>\(fmt(v, 3))</td>" }
-        h += "</tr>\n</tbody>\n</table>\n<p class=\"note\">Std is the sample standard deviation over folds (n − 1). "
+        h += "</tr>\n</tbody>\n</table></div>\n<p class=\"note\">Std is the sample standard deviation over folds (n − 1). "
         h += "Pooled: the metrics of the confusion matrix summed over all folds.</p>\n"
-        h += "<h3>Confusion matrix summed over folds</h3>\n"
-        let normalized = cv.summedConfusionMatrix.map { row -> [Double] in
-            let s = row.reduce(0, +)
-            return row.map { s == 0 ? 0 : Double($0) / Double(s) }
+        h += "<div class=\"grid2\">\n<div>\n<h3>Confusion matrix summed over folds</h3>\n"
+        h += confusionMatrixSVG(labels: cv.labels, counts: cv.summedConfusionMatrix,
+                                normalized: cv.pooled.confusionMatrixNormalized, id: "cm-cv")
+        h += "</div>\n<div>\n<h3>Pooled per class</h3>\n<div class=\"scroll\"><table class=\"metrics\" id=\"cv-per-class-table\">\n"
+        h += "<thead><tr><th>Class</th><th>Precision</th><th>Recall</th><th>F1</th><th>Support</th></tr></thead>\n<tbody>\n"
+        for c in cv.pooled.perClass {
+            h += "<tr><td>\(esc(c.label))</td><td>\(fmt(c.precision, 3))</td><td>\(fmt(c.recall, 3))</td>"
+            h += "<td>\(fmt(c.f1, 3))</td><td>\(c.support)</td></tr>\n"
         }
-        h += confusionMatrixSVG(labels: cv.labels, counts: cv.summedConfusionMatrix, normalized: normalized, id: "cm-cv")
-        h += "</section>\n"
+        h += "</tbody>\n</table></div>\n</div>\n</div>\n</section>\n"
         return h
     }
 
@@ -261,12 +270,16 @@ public enum HTMLReport {
         s += "<text x=\"\(n(left + gridW / 2))\" y=\"\(n(height - 8))\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\">Predicted class</text>\n"
         // Colour legend: 0% at the bottom, 100% at the top.
         let lx = left + gridW + legendGap
-        let steps = 20
+        // Thin overlapping bands drawn with crisp edges (no gradient: no url() references at all).
+        let steps = 48
+        s += "<g shape-rendering=\"crispEdges\">"
         for i in 0..<steps {
             let v0 = Double(i) / Double(steps)
             let y = top + gridW * (1 - Double(i + 1) / Double(steps))
-            s += "<rect x=\"\(n(lx))\" y=\"\(n(y))\" width=\"\(n(legendWidth))\" height=\"\(n(gridW / Double(steps) + 0.5))\" fill=\"\(blues(v0 + 0.5 / Double(steps)))\"/>"
+            let h = i == steps - 1 ? gridW / Double(steps) : gridW / Double(steps) + 1
+            s += "<rect x=\"\(n(lx))\" y=\"\(n(y))\" width=\"\(n(legendWidth))\" height=\"\(n(h))\" fill=\"\(blues(v0 + 0.5 / Double(steps)))\"/>"
         }
+        s += "</g>"
         s += "\n<rect x=\"\(n(lx))\" y=\"\(n(top))\" width=\"\(n(legendWidth))\" height=\"\(n(gridW))\" fill=\"none\" stroke=\"#d1d5db\"/>\n"
         for q in [0.0, 0.25, 0.5, 0.75, 1.0] {
             let y = top + gridW * (1 - q)
@@ -281,8 +294,8 @@ public enum HTMLReport {
 
     static func perClassBarsSVG(_ m: ClassificationMetrics) -> String {
         let k = m.labels.count
-        let width: Double = 560, height: Double = 300
-        let left: Double = 40, right: Double = 8, top: Double = 34
+        let width: Double = 480, height: Double = 290
+        let left: Double = 36, right: Double = 8, top: Double = 34
         let maxLabel = Double(m.labels.map(\.count).max() ?? 1)
         let rotate = maxLabel * 6.6 > (width - left - right) / Double(k) - 4
         let bottom: Double = rotate ? min(110, 24 + 5.2 * maxLabel) : 30
@@ -418,7 +431,7 @@ public enum HTMLReport {
     }
 
     static func svgOpen(width: Double, height: Double, id: String, label: String) -> String {
-        "<svg id=\"\(id)\" role=\"img\" aria-label=\"\(esc(label))\" width=\"\(n(width))\" height=\"\(n(height))\" viewBox=\"0 0 \(n(width)) \(n(height))\">\n"
+        "<svg id=\"\(id)\" fill=\"#374151\" role=\"img\" aria-label=\"\(esc(label))\" width=\"\(n(width))\" height=\"\(n(height))\" viewBox=\"0 0 \(n(width)) \(n(height))\">\n"
     }
 
     // MARK: Scales and ticks
@@ -562,12 +575,14 @@ h3 { font-size: 13px; margin: 18px 0 8px; color: #374151; text-transform: upperc
 .kpi .l { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.04em; }
 .kpi .v { font-size: 26px; font-weight: 650; font-variant-numeric: tabular-nums; color: #0f172a; }
 .grid2 { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 28px; align-items: start; }
+.grid2.wide-right { grid-template-columns: minmax(0, 0.8fr) minmax(0, 1.2fr); }
 .grid3 { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 16px; }
 svg { display: block; max-width: 100%; height: auto; }
-svg text { font-family: inherit; fill: #374151; }
+svg text { font-family: inherit; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 10px; border-bottom: 1px solid var(--border); text-align: right; white-space: nowrap; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th, td { padding: 5px 8px; border-bottom: 1px solid var(--border); text-align: right; white-space: nowrap; }
+th:first-child, td:first-child, th.text, td.text { text-align: left; }
 td.text { white-space: normal; color: #4b5563; }
 thead th { font-size: 11.5px; color: var(--muted); font-weight: 600; text-transform: uppercase; letter-spacing: 0.03em;
   border-bottom: 2px solid var(--border); }
@@ -585,7 +600,10 @@ details { margin-top: 12px; }
 summary { cursor: pointer; color: #374151; font-weight: 600; font-size: 13px; margin-bottom: 6px; }
 .note { color: var(--muted); font-size: 12.5px; margin: 8px 0 0; }
 footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 22px; }
-@media (max-width: 960px) { .grid2, .grid3 { grid-template-columns: minmax(0, 1fr); } .kpis { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+@media (max-width: 960px) { .grid2, .grid2.wide-right, .grid3 { grid-template-columns: minmax(0, 1fr); }
+  .kpis { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+@media (max-width: 600px) { main { padding: 16px 10px 28px; } section.card { padding: 14px 12px; }
+  th, td { padding: 4px 5px; white-space: normal; } .kv th { width: auto; white-space: normal; } }
 @media print { body { background: #ffffff; } section.card { box-shadow: none; break-inside: avoid; } pre.manifest { max-height: none; } }
 
 """

@@ -1,0 +1,66 @@
+import EmoCore
+import EmoFeatures
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Faces: K face crops per video source (01 audio-video or 02 video-only mp4), cached as
+/// `[K, size, size, 3]` uint8 RGB with each crop's time, box (source-frame pixels), detection score
+/// and found/borrowed flags.
+///
+/// Frames are sampled evenly over the clip and only those are converted (libavformat/libavcodec,
+/// libswscale); dlib's HOG detector finds the face on a downscaled grey copy, one smoothed track
+/// per clip, and a frame where detection misses borrows its neighbours' box (flagged). A clip where
+/// no frame has a face is a failure row "no face found", never a silent centre crop.
+public struct FacesStage: Stage {
+    public let name = "faces"
+    public let codeVersion = "1"
+
+    public init() {}
+
+    public func resolve(params: [String: ParamValue]) throws -> [String: ParamValue] {
+        try ParamValue.fromJSON(JSONEncoder().encode(try Self.faceParameters(params))).objectValue ?? [:]
+    }
+
+    public func run(_ context: StageContext) throws -> StageOutcome {
+        let extractor = try FaceExtractor(try Self.faceParameters(context.params))
+        return try PerSourceWork(context: context, noun: "face tracks").run(try videoUnits(context)) { unit in
+            try Self.compute(unit, extractor: extractor)
+        }
+    }
+
+    public func externalChanges(_ context: StageContext) throws -> String? {
+        try PerSourceWork(context: context, noun: "face tracks").missingReason(try videoUnits(context))
+    }
+
+    /// Each clip's video source, one unit per distinct content.
+    private func videoUnits(_ context: StageContext) throws -> [SourceUnit] {
+        let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
+        return ClipCatalog.units(catalog.clips.compactMap(\.video)).map(SourceUnit.init)
+    }
+
+    static func compute(_ unit: SourceUnit, extractor: FaceExtractor) throws -> TensorRecord {
+        let clip = try extractor.extract(path: unit.path)
+        let frames = clip.frames.map { frame -> ParamValue in
+            .object(["time": .double(frame.time), "box": .array(frame.box.map(ParamValue.double)),
+                     "score": .double(frame.score), "found": .bool(frame.found), "borrowed": .bool(frame.borrowed)])
+        }
+        let metadata = ParamValue.object([
+            "frames": .array(frames), "width": .int(clip.width), "height": .int(clip.height),
+            "duration_seconds": .double(clip.durationSeconds), "rotation": .int(clip.rotation),
+            "truncated": .bool(clip.truncated),
+        ]).canonicalJSON
+        return TensorRecord(key: unit.sha256, dtype: .uint8, shape: [clip.frames.count, clip.size, clip.size, 3],
+                            data: Data(clip.crops), metadata: metadata)
+    }
+
+    static func faceParameters(_ params: [String: ParamValue]) throws -> FaceParameters {
+        do {
+            let parameters = try JSONDecoder().decode(FaceParameters.self, from: Data(ParamValue.object(params).canonicalJSON.utf8))
+            try parameters.validate()
+            return parameters
+        } catch {
+            throw PipelineError.invalidFile("faces parameters: \(error)")
+        }
+    }
+}

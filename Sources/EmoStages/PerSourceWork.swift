@@ -1,0 +1,116 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// One source a per-source stage turns into one cached record.
+struct SourceUnit: Equatable, Sendable {
+    var path: String
+    var sha256: String
+    var kind: String
+
+    init(_ source: SourceRecord) {
+        path = source.path; sha256 = source.sha256 ?? ""; kind = source.kind ?? ""
+    }
+}
+
+/// The machinery per-source stages (audio, faces) share: which units still need work (no cached
+/// record and no recorded failure under the stage's parameters fingerprint), computing them on
+/// the manifest's threads, publishing finished batches as shards with their failure rows, and the
+/// output digest of the records in use.
+struct PerSourceWork {
+    let context: StageContext
+    let noun: String
+    var recordsPerShard = 256
+
+    var stage: String { context.fingerprint.stage }
+    var fingerprint: String { context.fingerprint.parameters }
+    var cache: TensorCache { TensorCache(workDirectory: context.workDirectory.root, store: context.store) }
+
+    /// Units with neither a cached record nor a recorded failure under these parameters.
+    func pending(_ units: [SourceUnit]) throws -> [SourceUnit] {
+        if context.forced { return units }
+        let done = try cache.keys(stage: stage, fingerprint: fingerprint)
+        let failed = try failedKeys()
+        return units.filter { !done.contains($0.sha256) && !failed.contains($0.sha256) }
+    }
+
+    /// Why the stage is stale although its fingerprint is unchanged, or nil.
+    func missingReason(_ units: [SourceUnit]) throws -> String? {
+        let missing = try pending(units).count
+        return missing == 0 ? nil : "\(missing) source(s) have no cached \(noun) (new, or dropped by `cache verify`)"
+    }
+
+    func run(_ units: [SourceUnit], compute: @escaping (SourceUnit) throws -> TensorRecord) throws -> StageOutcome {
+        let cache = self.cache
+        let pending = try self.pending(units)
+        context.logger.info("\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count) cached")
+        let progress = context.progress(total: pending.count, unit: "files")
+        var batch = PublishBatch(maxRecords: recordsPerShard)
+        let chunkSize = context.threads * 4
+        for start in stride(from: 0, to: pending.count, by: chunkSize) {
+            try context.cancellation.check()
+            let chunk = Array(pending[start..<min(start + chunkSize, pending.count)])
+            let results = ParallelMap.map(chunk, threads: context.threads) { unit -> Result<TensorRecord, Error> in
+                let result = Result { try compute(unit) }
+                progress.advance(failed: (try? result.get()) == nil ? 1 : 0)
+                return result
+            }
+            for (unit, result) in zip(chunk, results) {
+                switch result {
+                case .success(let record): batch.records.append(record)
+                case .failure(let error):
+                    let reason = SourceExaminer.reason(error, path: unit.path)
+                    batch.failures.append(FailureRecord(stage: stage, fingerprint: fingerprint, subject: unit.path,
+                                                        sha256: unit.sha256, reason: reason, runId: context.runId))
+                    context.logger.error("\(unit.path): \(reason)")
+                }
+            }
+            if batch.isDue { try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId) }
+        }
+        try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId)
+        if !pending.isEmpty { progress.finish() }
+        return try outcome(units: units, computed: pending.count)
+    }
+
+    private func failedKeys() throws -> Set<String> {
+        Set(try context.store.failures(stage: stage).filter { $0.fingerprint == fingerprint }.map(\.sha256))
+    }
+
+    /// The digest of what downstream stages read: each unit's record CRC, or that it failed.
+    private func outcome(units: [SourceUnit], computed: Int) throws -> StageOutcome {
+        let crcs = Dictionary(try cache.rows(stage: stage, fingerprint: fingerprint).map { ($0.key, $0.crc32c) },
+                              uniquingKeysWith: { a, _ in a })
+        let failed = try failedKeys()
+        let inUse = Set(units.map(\.sha256))
+        let lines = inUse.sorted().map { key -> String in
+            crcs[key].map { "\(key)\tcrc \($0)" } ?? (failed.contains(key) ? "\(key)\tfailed" : "\(key)\tmissing")
+        }
+        let failedInUse = inUse.intersection(failed).count
+        return StageOutcome(outputDigest: SHA256Hex.of(lines.joined(separator: "\n")), unitsDone: computed,
+                            unitsSkipped: units.count - computed, unitsFailed: failedInUse,
+                            summary: "\(inUse.count - failedInUse) \(noun), \(failedInUse) failed; \(computed) computed now")
+    }
+}
+
+/// Finished units waiting to be published as one shard: when it holds `maxRecords`, or a few
+/// seconds of work (so a crash loses little), whichever comes first.
+struct PublishBatch {
+    let maxRecords: Int
+    var maxAge: TimeInterval = 3
+    var records: [TensorRecord] = []
+    var failures: [FailureRecord] = []
+    private var started = Date()
+
+    init(maxRecords: Int) { self.maxRecords = maxRecords }
+
+    var isDue: Bool { records.count >= maxRecords || Date().timeIntervalSince(started) >= maxAge }
+
+    mutating func publish(to cache: TensorCache, stage: String, fingerprint: String, runId: String) throws {
+        guard !records.isEmpty || !failures.isEmpty else { return }
+        try cache.publish(stage: stage, fingerprint: fingerprint, runId: runId, records: records, failures: failures)
+        records.removeAll(keepingCapacity: true)
+        failures.removeAll()
+        started = Date()
+    }
+}
