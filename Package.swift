@@ -73,6 +73,7 @@ let package = Package(
         // Benchmark drivers for `make bench`: cache read throughput; engine training steps.
         .executableTarget(name: "emopipe-bench", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
         .executableTarget(name: "emonn-bench", dependencies: ["EmoNN", "CDNNL"], swiftSettings: swift5),
+        .executableTarget(name: "emoface-bench", dependencies: ["EmoFeatures", "EmoMedia"], swiftSettings: swift5),
 
         // Shared by the test targets: the shared data's location, temp folders, running commands.
         .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),

@@ -1,0 +1,53 @@
+import ArgumentParser
+import EmoCore
+import EmoFeatures
+import EmoPipeline
+import EmoStages
+import Foundation
+
+struct FacesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "faces",
+        abstract: "Look at face crops.",
+        subcommands: [Preview.self])
+
+    struct Preview: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a contact sheet: per clip, its crops and a thumbnail of a frame with the detected boxes.",
+            discussion: """
+            Runs the face extraction with the manifest's faces parameters on the given video files (any
+            mp4; they need not be ingested) and writes one PNG (libavcodec's encoder).
+            Example: emopipe faces preview data/Actor_01/01-01-03-01-01-01-01.mp4 --out sheet.png
+            """)
+
+        @OptionGroup var manifestOptions: ManifestOptions
+        @Option(help: "The PNG to write.") var out: String
+        @Argument(help: "Video files (mp4).") var sources: [String]
+
+        func run() throws {
+            do {
+                let manifest = try manifestOptions.load()
+                let pipeline = try PipelineDefinition.load(path: manifest.pipelinePath)
+                var params = ParamValue.merge(pipeline.stage("faces")?.params ?? [:], manifest.overrides["faces"] ?? [:])
+                params = try FacesStage().resolve(params: params)
+                let parameters = try JSONDecoder().decode(FaceParameters.self, from: Data(ParamValue.object(params).canonicalJSON.utf8))
+                let extractor = try FaceExtractor(parameters)
+                var rows: [(label: String, clip: FaceClip, thumbnail: FaceThumbnail?)] = []
+                for path in sources {
+                    do {
+                        let clip = try extractor.extract(path: path, thumbnailWidth: 240)
+                        rows.append(((path as NSString).lastPathComponent, clip, clip.thumbnail))
+                    } catch {
+                        FileHandle.standardError.write(Data("emopipe: \(path): \(error)\n".utf8))
+                    }
+                }
+                guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }
+                try FaceContactSheet.render(clips: rows).write(to: URL(fileURLWithPath: out), options: .atomic)
+                print("wrote \(out) (\(rows.count) clips)")
+                if rows.count < sources.count { throw ExitCode(ExitStatus.partial) }
+            } catch {
+                throw Failure.exit(for: error)
+            }
+        }
+    }
+}
