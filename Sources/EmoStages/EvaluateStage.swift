@@ -51,8 +51,8 @@ public struct EvaluateStage: Stage {
                     ablationPredictions[ablation, default: []] += try trainer.predict(masked).predicted
                 }
             }
-            if epochs.isEmpty, let state = try? JSONDecoder().decode(
-                TrainingState.self, from: Data(contentsOf: foldFolder.appendingPathComponent("state.json"))) {
+            if epochs.isEmpty, let state = try? TrainingState.decode(
+                Data(contentsOf: foldFolder.appendingPathComponent("state.json"))) {
                 epochs = state.epochs
             }
             let line = String(format: "fold %d: test accuracy %.3f, weighted F1 %.3f (%d clips)",

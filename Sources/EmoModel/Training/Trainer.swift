@@ -24,6 +24,13 @@ public struct TrainingState: Codable, Equatable, Sendable {
     public var bestEpoch: Int = -1
     public var bestWeightedF1: Double = -1
     public var finished = false
+
+    /// Reads `state.json` (non-finite losses are written as "NaN"/"Infinity").
+    public static func decode(_ data: Data) throws -> TrainingState {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return try decoder.decode(TrainingState.self, from: data)
+    }
 }
 
 /// Trains one model on one fold. Every random choice (shuffle, augmentation, dropout) is drawn
@@ -97,6 +104,7 @@ public final class Trainer {
         try Checkpoint.save(to: folder.appendingPathComponent("last.safetensors"), model: model, optimizer: optimizer, step: epoch)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         // The state file is written after the weights: it is what says the checkpoint is complete.
         let data = try encoder.encode(state)
         let temporary = folder.appendingPathComponent("state.json.part")
@@ -109,7 +117,7 @@ public final class Trainer {
     private func resume(from folder: URL) throws -> TrainingState {
         let stateURL = folder.appendingPathComponent("state.json")
         guard let data = try? Data(contentsOf: stateURL),
-              let state = try? JSONDecoder().decode(TrainingState.self, from: data) else { return TrainingState() }
+              let state = try? TrainingState.decode(data) else { return TrainingState() }
         let step = try Checkpoint.load(from: folder.appendingPathComponent("last.safetensors"), model: model, optimizer: optimizer)
         guard step == state.epochs.count else { return TrainingState() }
         log("resuming after epoch \(step)")
