@@ -128,6 +128,32 @@ def bench_engine(results):
                             gflops_ours=round(ours["gflops"], 1), samples_per_s_ours=round(ours["samples_per_s"], 1)))
 
 
+def bench_faces(results):
+    """Face extraction on the 120 AV clips of actors 01-02 against an OpenCV pipeline (VideoCapture +
+    Haar cascade + crop + resize, bench/opencv_faces.py, in .venv-bench) and the decode floor
+    (ffmpeg -threads N -an -i CLIP -f null -), same K, size and thread count."""
+    venv = os.path.join(ROOT, ".venv-bench")
+    if not os.path.exists(os.path.join(venv, "bin/python")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin/pip"), "install", "-q", "opencv-python-headless<5", "numpy"], check=True)
+    clips = os.path.join(WORK, "av")
+    subprocess.run([os.path.join(SHARED, "materialize"), "--actors", "1-2", clips], check=True)
+    out = os.path.join(WORK, "faces.json")
+    threads = str(os.cpu_count())
+    subprocess.run([os.path.join(ROOT, ".build/release/emoface-bench"), "--quiet", "--workers", threads,
+                    "--ffmpeg-threads", threads, "--floor", "--python", os.path.join(venv, "bin/python"),
+                    "--json", out, clips], check=True, stdout=sys.stderr)
+    doc = json.load(open(out))
+    ours = doc["ours_minimal"]["clips_per_s"]
+    for name, key, baseline_name in (
+            ("faces stage vs OpenCV pipeline", "opencv_clips_per_s", "OpenCV VideoCapture + Haar cascade + crop + resize"),
+            ("faces stage vs decode floor", "floor_clips_per_s", "ffmpeg -an -f null (every frame decoded)")):
+        results.append(dict(name=f"{name}, 120 AV clips ({threads} workers)", unit="clips/s", ours=round(ours, 2),
+                            baseline=round(doc[key], 2), baseline_name=baseline_name,
+                            speedup=round(ours / doc[key], 2), peak_rss_mb_ours=round(doc["peak_rss_mb"], 1),
+                            peak_rss_mb_baseline=None))
+
+
 def main():
     if not os.path.isdir(SHARED):
         sys.exit(f"bench: needs the shared RAVDESS data at {SHARED} (or set EMOPIPE_RAVDESS)")
@@ -136,6 +162,8 @@ def main():
     print("audio stage vs librosa:", file=sys.stderr)
     workdir = bench_audio(results)
     bench_cache_read(results, workdir)
+    print("faces stage vs OpenCV and the decode floor:", file=sys.stderr)
+    bench_faces(results)
     print("engine training step vs PyTorch:", file=sys.stderr)
     bench_engine(results)
     os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
