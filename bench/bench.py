@@ -6,6 +6,7 @@ several rounds on the same files in the same session; the median round is report
 """
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -62,6 +63,7 @@ def bench_audio(results):
     rows = {}
     for label, n in (("ours", threads), ("ours_1thread", 1)):
         workdir = os.path.join(WORK, f"work-{n}")
+        shutil.rmtree(workdir, ignore_errors=True)   # a fresh work directory per bench run
         m = manifest(os.path.join(WORK, f"bench-{n}.yaml"), data, n)
         subprocess.run([EMOPIPE, "run", m, "--until", "ingest", "--workdir", workdir], check=True,
                        stderr=subprocess.DEVNULL)

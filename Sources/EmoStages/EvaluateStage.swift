@@ -45,7 +45,8 @@ public struct EvaluateStage: Stage {
                                                                                predicted: foldPredicted)))
             truth += test.map(\.label)
             predicted += foldPredicted
-            if trained.config.modalities.count == 2 {
+            // Ablations only say something when clips have both modalities to withhold.
+            if trained.config.modalities.count == 2 && features.samples.contains(where: { $0.logmel != nil && $0.faces != nil }) {
                 for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
                     let masked = test.map { Self.keeping(keep, of: $0) }
                     ablationPredictions[ablation, default: []] += try trainer.predict(masked).predicted
