@@ -15,7 +15,7 @@ APT_PACKAGES := pkg-config libsqlite3-dev libavformat-dev libavcodec-dev libavut
 	libswresample-dev libsndfile1-dev libopenblas-dev libdnnl-dev libdlib-dev libdlib-data \
 	ffmpeg espeak-ng sox flac python3-skimage python3-venv python3-pip
 
-STAGES := ingest audio faces split train evaluate
+STAGES := ingest audio faces split train evaluate export
 
 .PHONY: deps build test demo demo-data all $(STAGES) status venv bench clean help
 

@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -58,8 +59,11 @@ let package = Package(
         .target(name: "EmoPipeline", dependencies: ["EmoCore", "EmoStore", "Yams"], swiftSettings: swift5),
         // Neural-network engine: tensors, autograd, layers, optimizers. Knows nothing of media.
         .target(name: "EmoNN", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: optimisedSwift5),
-        // The multimodal emotion model built on the engine.
-        .target(name: "EmoModel", dependencies: ["EmoNN"], swiftSettings: optimisedSwift5),
+        // ONNX's protobuf schema, generated once from onnx.proto and committed.
+        .target(name: "ONNXSchema", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: swift5),
+        // The multimodal emotion model built on the engine, its training, evaluation and ONNX export.
+        .target(name: "EmoModel", dependencies: ["EmoNN", "ONNXSchema"], swiftSettings: optimisedSwift5),
         // The pipeline's stages, one file each.
         .target(name: "EmoStages", dependencies: [
             "EmoCore", "EmoMedia", "EmoFeatures", "EmoStore", "EmoPipeline", "EmoModel",
@@ -84,7 +88,8 @@ let package = Package(
         .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore", "EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoModelTests", dependencies: ["EmoModel"], exclude: ["Fixtures"], swiftSettings: swift5),
+        .testTarget(name: "EmoModelTests", dependencies: ["EmoModel", "EmoNN", "EmoStore", "EmoTestSupport"],
+                    exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], exclude: ["Fixtures"], swiftSettings: swift5),
     ],
     cxxLanguageStandard: .cxx17

@@ -1,0 +1,65 @@
+import EmoCore
+import EmoModel
+import EmoNN
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Export: the trained model as `runs/<run>/model.onnx` (opset 17), whose inputs are exactly what
+/// the cache holds (log-mel in dB, uint8 face crops, and their masks) and whose graph does the rest,
+/// standardisation included. `metadata_props` carry the labels, the feature parameters, the
+/// normalisation constants and the fingerprints. With several folds, fold 0's model is exported.
+public struct ExportStage: Stage {
+    public let name = "export"
+    public let codeVersion = "1"
+
+    public init() {}
+
+    public func run(_ context: StageContext) throws -> StageOutcome {
+        guard let train = try context.store.stageState("train") else {
+            throw PipelineError.upstreamNotReady(stage: name, upstream: "train")
+        }
+        let trainFolder = URL(fileURLWithPath: context.workDirectory.cacheRoot + "/train/\(train.fingerprint.prefix(16))")
+        let foldFolder = try EvaluateStage.foldFolders(trainFolder)[0]
+        let trained = try TrainedModel.load(from: foldFolder.appendingPathComponent("model.json"))
+        let model = EmotionModel(trained.config, seed: 0)
+        try Checkpoint.load(from: foldFolder.appendingPathComponent("best.safetensors"), model: model)
+        model.eval()
+        let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer,
+                                           metadata: try metadata(context, trained: trained, trainFingerprint: train.fingerprint))
+        let folder = context.workDirectory.runFolder(context.runId)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/model.onnx"
+        try DurableFile.write(onnx, to: path)
+        let sha = SHA256Hex.of(onnx)
+        try context.store.write { db in
+            var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
+                                          kind: "onnx", path: path, sha256: sha, runId: context.runId)
+            try artifact.insert(db)
+        }
+        context.logger.info("wrote \(path) (\(onnx.count) bytes, sha256 \(sha.prefix(16)))")
+        return StageOutcome(outputDigest: sha, unitsDone: 1, unitsSkipped: 0, unitsFailed: 0,
+                            summary: "model.onnx, fold \(trained.fold.index), \(onnx.count) bytes")
+    }
+
+    private func metadata(_ context: StageContext, trained: TrainedModel, trainFingerprint: String) throws -> [String: String] {
+        func json<T: Encodable>(_ value: T) throws -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        }
+        var fields: [String: String] = [
+            "labels": try json(trained.labels), "model_config": try json(trained.config),
+            "standardizer": try json(trained.standardizer), "fold": try json(trained.fold),
+            "train_fingerprint": trainFingerprint, "emopipe_version": EmoPipeVersion.string,
+            "inputs": "logmel float32 [B,n_mels,T] dB; logmel_mask float32 [B,T]; faces uint8 [B,K,S,S,3] RGB; faces_mask float32 [B,K]; modality_mask float32 [B,2] (audio, faces)",
+        ]
+        for stage in ["ingest", "audio", "faces", "split"] {
+            guard let state = try context.store.stageState(stage) else { continue }
+            fields["\(stage)_fingerprint"] = state.fingerprint
+            if stage == "audio" || stage == "faces" { fields["\(stage)_params"] = state.paramsJSON }
+            if stage == "ingest" { fields["data_fingerprint"] = state.outputDigest }
+        }
+        return fields
+    }
+}

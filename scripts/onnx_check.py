@@ -1,0 +1,31 @@
+"""Test oracle for the ONNX export: onnx.checker (full check) and onnxruntime against the Swift
+forward pass. Usage: onnx_check.py MODEL.onnx DIR  (DIR holds the inputs and expected_logits as .npy).
+Prints one JSON object: {"max_abs_diff": d, "opset": n, "metadata": {...}}."""
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+
+def main():
+    model_path, folder = sys.argv[1], sys.argv[2]
+    model = onnx.load(model_path)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    names = ["logmel", "logmel_mask", "faces", "faces_mask", "modality_mask"]
+    feeds = {n: np.load(os.path.join(folder, n + ".npy")) for n in names}
+    logits = session.run(["logits"], feeds)[0]
+    expected = np.load(os.path.join(folder, "expected_logits.npy"))
+    print(json.dumps({
+        "max_abs_diff": float(np.max(np.abs(logits - expected))),
+        "shape": list(logits.shape),
+        "opset": model.opset_import[0].version,
+        "metadata": {p.key: p.value for p in model.metadata_props},
+    }))
+
+
+if __name__ == "__main__":
+    main()
