@@ -31,6 +31,16 @@ public struct ExportStage: Stage {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/model.onnx"
         try DurableFile.write(onnx, to: path)
+        // The run folder is self-contained for `emopipe predict`: weights, shape and feature settings.
+        try FileManager.default.copyItem(at: foldFolder.appendingPathComponent("best.safetensors"),
+                                         to: URL(fileURLWithPath: folder + "/model.safetensors"))
+        try FileManager.default.copyItem(at: foldFolder.appendingPathComponent("model.json"),
+                                         to: URL(fileURLWithPath: folder + "/model.json"))
+        let features = ParamValue.object([
+            "audio": try context.store.stageState("audio").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
+            "faces": try context.store.stageState("faces").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
+        ])
+        try DurableFile.write(Data(features.canonicalJSON.utf8), to: folder + "/features.json")
         let sha = SHA256Hex.of(onnx)
         try context.store.write { db in
             var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,

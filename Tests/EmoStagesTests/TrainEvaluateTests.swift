@@ -73,6 +73,30 @@ struct TrainEvaluateTests {
         let models = try ProvenanceStore(path: a + "/emopipe.sqlite").read { db in
             try ArtifactRecord.filter(sql: "kind = 'model'").fetchAll(db)
         }
+        let onnxA = try Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.onnx"))
+        let onnxB = try Data(contentsOf: URL(fileURLWithPath: try Self.lastRunFolder(b) + "/model.onnx"))
+        #expect(onnxA == onnxB, "model.onnx is byte-identical")
+
+        // predict: JSON per file, a timeline for a clip longer than the model's window, bad files reported.
+        let long = try TestSupport.temporaryFolder("long") + "/long.wav"
+        let wavs = try FileManager.default.contentsOfDirectory(atPath: TestSupport.sharedData + "/speech-flac/Actor_01")
+            .sorted().prefix(3).map { "'\(TestSupport.sharedData)/speech-flac/Actor_01/\($0)'" }.joined(separator: " ")
+        try TestSupport.shell("sox \(wavs) '\(long)'")
+        let notMedia = try TestSupport.temporaryFolder("bad") + "/notes.wav"
+        try "text".write(toFile: notMedia, atomically: true, encoding: .utf8)
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", (runFolder as NSString).lastPathComponent,
+                                                                "--json", long, notMedia])
+        #expect(predict.status == ExitStatus.partial, "\(predict.stderr)")
+        #expect(predict.stderr.contains(notMedia))
+        let predictions = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])
+        #expect(predictions.count == 1)
+        let probabilities = try #require(predictions[0]["probabilities"] as? [String: Double])
+        #expect(probabilities.count == 8 && abs(probabilities.values.reduce(0, +) - 1) < 1e-3)
+        #expect(probabilities[predictions[0]["label"] as? String ?? ""] == probabilities.values.max())
+        let timeline = try #require(predictions[0]["timeline"] as? [[String: Any]])
+        #expect(timeline.count >= 5, "a ~10 s file gives windows every second")
+        #expect((timeline.first?["start"] as? Double) == 0)
+
         let weightsA = try Self.bestWeights(a)
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
     }
