@@ -57,7 +57,10 @@ public struct TrainStage: Stage {
                 .write(to: foldFolder.appendingPathComponent("model.json"))
             let weights = try Data(contentsOf: foldFolder.appendingPathComponent("best.safetensors"))
             let sha = SHA256Hex.of(weights)
-            try recordModel(context, path: foldFolder.appendingPathComponent("best.safetensors").path, sha256: sha)
+            let trainingSources = features.plan.clips.filter { Set(fold.train).contains($0.actor) }
+                .flatMap { [$0.speech?.sha256, $0.video?.sha256].compactMap { $0 } }
+            try recordModel(context, path: foldFolder.appendingPathComponent("best.safetensors").path, sha256: sha,
+                            trainedOn: trainingSources)
             digest.append("fold \(fold.index) \(sha)")
             summaries.append(String(format: "fold %d best val wF1 %.3f (epoch %d)", fold.index, state.bestWeightedF1, state.bestEpoch))
         }
@@ -65,11 +68,18 @@ public struct TrainStage: Stage {
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
     }
 
-    private func recordModel(_ context: StageContext, path: String, sha256: String) throws {
+    /// The model is a provenance row, and so is each source it learnt from, so that
+    /// `emopipe show SOURCE` reaches the models a source fed.
+    private func recordModel(_ context: StageContext, path: String, sha256: String, trainedOn sources: [String]) throws {
         try context.store.write { db in
             var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
-                                          kind: "model", path: path, sha256: sha256, runId: context.runId, createdAt: Date())
+                                          kind: "model", path: path, sha256: sha256, runId: context.runId)
             try artifact.insert(db)
+            for source in Set(sources).sorted() {
+                var fed = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: source,
+                                         kind: "trained model", path: path, sha256: sha256, runId: context.runId)
+                try fed.insert(db)
+            }
         }
     }
 
