@@ -156,6 +156,23 @@ def bench_faces(results):
                             peak_rss_mb_baseline=None))
 
 
+def bench_training(results, workdir, data):
+    """Seconds per training epoch and peak RSS of training on the shared speech clips (fold 0 of
+    4: 600 training clips, 120 validation clips), 2 epochs."""
+    m = os.path.join(WORK, "bench-train.yaml")
+    with open(m, "w") as f:
+        f.write(f"pipeline: {ROOT}/pipelines/ravdess.yaml\ndata: {data}\nseed: 1\nthreads: {os.cpu_count()}\n"
+                "params:\n  split: {folds: 4, test_fold: 0, val_count: 2}\n  train: {epochs: 2, checkpoint_every: 1}\n")
+    shutil.rmtree(os.path.join(workdir, "cache/train"), ignore_errors=True)
+    _, rss, _, _ = peak_rss_mb([EMOPIPE, "run", m, "--until", "train", "--force", "train", "--workdir", workdir])
+    states = [os.path.join(dp, "state.json") for dp, _, fs in os.walk(os.path.join(workdir, "cache/train")) if "state.json" in fs]
+    epochs = json.load(open(states[0]))["epochs"]
+    seconds = statistics.median(e["seconds"] for e in epochs)
+    results.append(dict(name=f"training epoch, 600 speech clips + 120 validation ({os.cpu_count()} threads)", unit="s/epoch",
+                        ours=round(seconds, 2), baseline=None, baseline_name=None, speedup=None,
+                        peak_rss_mb_ours=round(rss, 1), peak_rss_mb_baseline=None))
+
+
 def main():
     if not os.path.isdir(SHARED):
         sys.exit(f"bench: needs the shared RAVDESS data at {SHARED} (or set EMOPIPE_RAVDESS)")
@@ -164,6 +181,8 @@ def main():
     print("audio stage vs librosa:", file=sys.stderr)
     workdir = bench_audio(results)
     bench_cache_read(results, workdir)
+    print("training epoch:", file=sys.stderr)
+    bench_training(results, workdir, os.path.join(WORK, "speech"))
     print("faces stage vs OpenCV and the decode floor:", file=sys.stderr)
     bench_faces(results)
     print("engine training step vs PyTorch:", file=sys.stderr)
