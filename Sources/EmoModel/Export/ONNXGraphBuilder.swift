@@ -13,28 +13,25 @@ struct ONNXGraphBuilder {
         return "\(hint)_\(counter)"
     }
 
-    mutating func input(_ name: String, elementType: Onnx_TensorProto.DataType, shape: [Int?], symbolic: String = "batch") {
+    mutating func input(_ name: String, elementType: Onnx_TensorProto.DataType, shape: [Int?]) {
+        graph.input.append(Self.valueInfo(name, elementType: elementType, shape: shape))
+    }
+
+    mutating func output(_ name: String, shape: [Int?]) {
+        graph.output.append(Self.valueInfo(name, elementType: .float, shape: shape))
+    }
+
+    /// A typed value whose nil dimensions are the dynamic batch axis.
+    static func valueInfo(_ name: String, elementType: Onnx_TensorProto.DataType, shape: [Int?]) -> Onnx_ValueInfoProto {
         var value = Onnx_ValueInfoProto()
         value.name = name
         value.type.tensorType.elemType = Int32(elementType.rawValue)
         value.type.tensorType.shape.dim = shape.map { size in
             var dim = Onnx_TensorShapeProto.Dimension()
-            if let size { dim.dimValue = Int64(size) } else { dim.dimParam = symbolic }
-            return dim
-        }
-        graph.input.append(value)
-    }
-
-    mutating func output(_ name: String, shape: [Int?]) {
-        var value = Onnx_ValueInfoProto()
-        value.name = name
-        value.type.tensorType.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-        value.type.tensorType.shape.dim = shape.map { size in
-            var dim = Onnx_TensorShapeProto.Dimension()
             if let size { dim.dimValue = Int64(size) } else { dim.dimParam = "batch" }
             return dim
         }
-        graph.output.append(value)
+        return value
     }
 
     /// A float32 constant (weights, normalisation constants).
