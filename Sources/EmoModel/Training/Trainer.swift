@@ -4,14 +4,14 @@ import Foundation
 /// How to train: AdamW, cosine schedule with warm-up, gradient clipping, class weights, label
 /// smoothing, early stopping on validation weighted F1, a checkpoint every few epochs.
 public struct TrainingConfig: Codable, Equatable, Sendable {
-    public var epochs: Int = 40
-    public var batchSize: Int = 32
-    public var learningRate: Double = 2e-3
+    public var epochs: Int = 60
+    public var batchSize: Int = 16
+    public var learningRate: Double = 1e-3
     public var weightDecay: Double = 0.01
     public var warmupEpochs: Int = 2
     public var clipNorm: Double = 1.0
     public var labelSmoothing: Double = 0.1
-    public var patience: Int = 10
+    public var patience: Int = 15
     public var checkpointEvery: Int = 5
     public var augmentation = Augmentation()
 
