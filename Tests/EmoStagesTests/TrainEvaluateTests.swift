@@ -97,6 +97,8 @@ struct TrainEvaluateTests {
         #expect(timeline.count >= 5, "a ~10 s file gives windows every second")
         #expect((timeline.first?["start"] as? Double) == 0)
 
+        try Self.checkONNXOnRealSamples(workdir: a, runFolder: runFolder)
+
         let weightsA = try Self.bestWeights(a)
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
     }
@@ -126,5 +128,61 @@ struct TrainEvaluateTests {
         #expect(killed, "the kill must land during training")
         #expect(resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
         #expect(try Self.bestWeights(workdir) == (try Self.bestWeights(reference)))
+    }
+
+    /// onnxruntime on real cached log-mels (actor 01's test clips, batch 7 and 1, padded where a clip is
+    /// short, no faces) against the Swift forward pass as `emopipe predict` runs it.
+    static func checkONNXOnRealSamples(workdir: String, runFolder: String) throws {
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let cache = TensorCache(workDirectory: workdir, store: store)
+        let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)
+        let sources = Array(try store.sources(status: .ok).filter { $0.actor == 1 }.prefix(7))
+        #expect(sources.count == 7)
+        var logmel: [Float] = [], mask: [Float] = []
+        var shape: [Int] = []
+        for source in sources {
+            let tensor = try #require(try cache.tensor(stage: "audio", fingerprint: fingerprint, key: source.sha256!))
+            shape = tensor.shape
+            logmel += tensor.floats()
+            let meta = try #require(try JSONSerialization.jsonObject(with: Data(tensor.metadata.utf8)) as? [String: Any])
+            let real = try #require(meta["real_frames"] as? Int)
+            mask += (0..<shape[1]).map { $0 < real ? 1 : 0 }
+        }
+        let model = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.json"))) as? [String: Any])
+        let config = try #require(model["config"] as? [String: Any])
+        let k = try #require(config["faceFrames"] as? Int), size = try #require(config["faceSize"] as? Int)
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + sources.map(\.path))
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let predictions = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])
+        let labels = try #require(model["labels"] as? [String])
+        let swift: [[Double]] = try predictions.map { p in
+            let timeline = p["timeline"] as? [[String: Any]] ?? []
+            let first = try #require((timeline.first?["probabilities"] ?? p["probabilities"]) as? [String: Double])
+            return labels.map { first[$0] ?? -1 }
+        }
+        for batch in [7, 1] {
+            let folder = try TestSupport.temporaryFolder("onnx-real")
+            func save(_ name: String, _ dtype: DType, _ dims: [Int], _ bytes: Data) throws {
+                try bytes.withUnsafeBytes { try NumpyFile.encode(dtype: dtype, shape: dims, data: $0)
+                    .write(to: URL(fileURLWithPath: folder + "/\(name).npy")) }
+            }
+            func floats(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }
+            try save("logmel", .float32, [batch] + shape, floats(Array(logmel.prefix(batch * shape[0] * shape[1]))))
+            try save("logmel_mask", .float32, [batch, shape[1]], floats(Array(mask.prefix(batch * shape[1]))))
+            try save("faces", .uint8, [batch, k, size, size, 3], Data(count: batch * k * size * size * 3))
+            try save("faces_mask", .float32, [batch, k], floats([Float](repeating: 0, count: batch * k)))
+            try save("modality_mask", .float32, [batch, 2], floats((0..<batch).flatMap { _ in [Float(1), 0] }))
+            let out = try TestSupport.shell("'\(TestSupport.repositoryRoot)/.venv/bin/python' '\(TestSupport.repositoryRoot)/scripts/onnx_check.py' '\(runFolder)/model.onnx' '\(folder)'")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+            let logits = try #require(report["logits"] as? [[Double]])
+            for (row, expected) in zip(logits, swift) {
+                let top = row.max()!
+                let exps = row.map { Foundation.exp($0 - top) }
+                let probabilities = exps.map { $0 / exps.reduce(0, +) }
+                let diff = zip(probabilities, expected).map { abs($0 - $1) }.max()!
+                #expect(diff <= 1e-4, "batch \(batch): onnxruntime vs Swift probabilities differ by \(diff)")
+            }
+        }
     }
 }
