@@ -18,19 +18,18 @@ public struct EvaluateStage: Stage {
 
     public func run(_ context: StageContext) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
-        guard let train = try context.store.stageState("train") else {
-            throw PipelineError.upstreamNotReady(stage: name, upstream: "train")
-        }
-        let trainFolder = URL(fileURLWithPath: context.workDirectory.cacheRoot + "/train/\(train.fingerprint.prefix(16))")
         var folds: [FoldResult] = []
         var truth: [Int] = [], predicted: [Int] = []
         var ablationPredictions: [String: [Int]] = [:]
         var epochs: [EpochLog] = []
         var labels: [String] = []
-        for foldFolder in try Self.foldFolders(trainFolder) {
+        let foldFolders = try TrainStage.foldFolders(context)
+        // Every fold was trained on the same features: read them from the cache once.
+        let first = try TrainedModel.load(from: foldFolders[0].appendingPathComponent("model.json"))
+        let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
+        for foldFolder in foldFolders {
             let trained = try TrainedModel.load(from: foldFolder.appendingPathComponent("model.json"))
             labels = trained.labels
-            let features = try FeatureSet.load(context: context, modalities: trained.config.modalities, base: trained.config)
             let test = features.samples(actors: trained.fold.test)
             guard !test.isEmpty else {
                 throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
@@ -83,13 +82,6 @@ public struct EvaluateStage: Stage {
         context.logger.info("report: \(runFolder)/report.html")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
-    }
-
-    static func foldFolders(_ folder: URL) throws -> [URL] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        let folds = names.filter { $0.hasPrefix("fold-") }.sorted { Int($0.dropFirst(5)) ?? 0 < Int($1.dropFirst(5)) ?? 0 }
-        guard !folds.isEmpty else { throw PipelineError.missingData("evaluate: no trained folds in \(folder.path)") }
-        return folds.map { folder.appendingPathComponent($0) }
     }
 
     /// The sample with only one modality left, for the ablations.

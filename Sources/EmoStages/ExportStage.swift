@@ -16,17 +16,14 @@ public struct ExportStage: Stage {
     public init() {}
 
     public func run(_ context: StageContext) throws -> StageOutcome {
-        guard let train = try context.store.stageState("train") else {
-            throw PipelineError.upstreamNotReady(stage: name, upstream: "train")
-        }
-        let trainFolder = URL(fileURLWithPath: context.workDirectory.cacheRoot + "/train/\(train.fingerprint.prefix(16))")
-        let foldFolder = try EvaluateStage.foldFolders(trainFolder)[0]
+        let foldFolder = try TrainStage.foldFolders(context)[0]
         let trained = try TrainedModel.load(from: foldFolder.appendingPathComponent("model.json"))
         let model = EmotionModel(trained.config, seed: 0)
         try Checkpoint.load(from: foldFolder.appendingPathComponent("best.safetensors"), model: model)
         model.eval()
         let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer,
-                                           metadata: try metadata(context, trained: trained, trainFingerprint: train.fingerprint))
+                                           metadata: try metadata(context, trained: trained,
+                                                                           trainFingerprint: try context.store.stageState("train")?.fingerprint ?? ""))
         let folder = context.workDirectory.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/model.onnx"

@@ -56,17 +56,18 @@ public final class Predictor {
 
     public func predict(path: String) throws -> Prediction {
         let c = trained.config
+        let facts = try MediaProbe.probe(path: path)
         var mel: LogMel?
-        if c.uses(.audio), let logMel, (try? MediaProbe.probe(path: path).audioStreamCount) ?? 0 > 0 {
+        if c.uses(.audio), let logMel, facts.audioStreamCount > 0 {
             let audio = try AudioDecoder.decodeMono(path: path, sampleRate: logMel.sampleRate)
             mel = try LogMelExtractor(logMel).compute(samples: audio.samples, sampleRate: audio.sampleRate)
         }
         let secondsPerFrame = logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
-        let duration = try mel?.durationSeconds ?? MediaProbe.probe(path: path).durationSeconds ?? 0
+        let duration = mel?.durationSeconds ?? facts.durationSeconds ?? 0
         let windowSeconds = Double(c.frames) * secondsPerFrame
         let starts = duration <= windowSeconds ? [0.0]
             : stride(from: 0.0, through: duration - windowSeconds, by: hopSeconds).map { $0 }
-        let crops = try faceCrops(path: path, windows: starts.count)
+        let crops = facts.videoStreamCount > 0 ? faceCrops(path: path, windows: starts.count) : nil
         let samples = starts.map { start in
             sample(mel: mel, crops: crops, start: start, end: start + windowSeconds, secondsPerFrame: secondsPerFrame)
         }
@@ -85,9 +86,8 @@ public final class Predictor {
     }
 
     /// K crops per window, sampled evenly over the whole clip, with their times.
-    private func faceCrops(path: String, windows: Int) throws -> FaceClip? {
-        guard trained.config.uses(.faces), var p = faces,
-              (try? MediaProbe.probe(path: path).videoStreamCount) ?? 0 > 0 else { return nil }
+    private func faceCrops(path: String, windows: Int) -> FaceClip? {
+        guard trained.config.uses(.faces), var p = faces else { return nil }
         p.frames = trained.config.faceFrames * windows
         return try? FaceExtractor(p).extract(path: path)
     }

@@ -31,7 +31,7 @@ public struct TrainStage: Stage {
         let features = try FeatureSet.load(context: context, modalities: modalities, base: Self.modelConfig(p))
         let training = Self.trainingConfig(p)
         let seed = UInt64(p["seed"]?.intValue ?? 0)
-        let folder = URL(fileURLWithPath: context.workDirectory.cacheRoot + "/train/\(context.fingerprint.full.prefix(16))")
+        let folder = Self.folder(context.workDirectory, fingerprint: context.fingerprint.full)
         var digest: [String] = []
         var summaries: [String] = []
         for fold in features.plan.folds {
@@ -81,6 +81,23 @@ public struct TrainStage: Stage {
                 try fed.insert(db)
             }
         }
+    }
+
+    /// Where a training run keeps its folds: `cache/train/<fingerprint>/fold-<k>/`.
+    static func folder(_ workDirectory: WorkDirectory, fingerprint: String) -> URL {
+        URL(fileURLWithPath: workDirectory.cacheRoot + "/train/\(fingerprint.prefix(16))")
+    }
+
+    /// The fold folders of the last completed training, in fold order.
+    static func foldFolders(_ context: StageContext) throws -> [URL] {
+        guard let train = try context.store.stageState("train") else {
+            throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: "train")
+        }
+        let folder = Self.folder(context.workDirectory, fingerprint: train.fingerprint)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let folds = names.filter { $0.hasPrefix("fold-") }.sorted { Int($0.dropFirst(5)) ?? 0 < Int($1.dropFirst(5)) ?? 0 }
+        guard !folds.isEmpty else { throw PipelineError.missingData("\(context.fingerprint.stage): no trained folds in \(folder.path)") }
+        return folds.map { folder.appendingPathComponent($0) }
     }
 
     static func modelConfig(_ p: [String: ParamValue]) -> ModelConfig {

@@ -59,7 +59,7 @@ struct CacheCommand: ParsableCommand {
                 }
                 if json {
                     var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]
-                    let shard = try store.read { try CacheShardRow.fetchOne($0, key: row.shardId)?.file } ?? ""
+                    let shard = try cache.shardFile(row.shardId) ?? ""
                     fields.merge([
                         "source": .string(record.path), "sha256": .string(sha), "stage": .string(stage),
                         "fingerprint": .string(fingerprint), "dtype": .string(tensor.dtype.name),

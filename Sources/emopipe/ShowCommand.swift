@@ -61,7 +61,7 @@ struct ShowCommand: ParsableCommand {
             for twin in twins { print("same bytes as \(twin.path) (\(twin.status.rawValue))") }
             let cache = TensorCache(workDirectory: workDirectoryOptions.workDirectory.root, store: store)
             for row in try cache.rows(key: sha) {
-                let shard = try store.read { try CacheShardRow.fetchOne($0, key: row.shardId)?.file } ?? "?"
+                let shard = try cache.shardFile(row.shardId) ?? "?"
                 print("cached   \(row.stage) \(DType(rawValue: UInt8(row.dtype))?.name ?? "?") \(row.shape) in \(shard) "
                       + "(parameters \(row.fingerprint.prefix(16)), run \(row.runId)) \(row.metadata)")
             }

@@ -90,7 +90,7 @@ public final class TensorCache: @unchecked Sendable {
             entries = try ShardWriter.write(records, to: root + "/" + relative)
             let size = (try? FileManager.default.attributesOfItem(atPath: root + "/" + relative)[.size] as? Int) ?? 0
             shardRow = CacheShardRow(stage: stage, fingerprint: fingerprint, file: relative, records: records.count,
-                                     bytes: size ?? 0, runId: runId, createdAt: Date())
+                                     bytes: size, runId: runId, createdAt: Date())
         }
         try store.write { db in
             if var shard = shardRow {
@@ -145,6 +145,11 @@ public final class TensorCache: @unchecked Sendable {
     public func tensor(stage: String, fingerprint: String, key: String, verify: Bool = false) throws -> CachedTensor? {
         guard let row = try row(stage: stage, fingerprint: fingerprint, key: key) else { return nil }
         return try tensor(row, verify: verify)
+    }
+
+    /// The shard file a record lives in, relative to the work directory.
+    public func shardFile(_ id: Int64) throws -> String? {
+        try store.read { try CacheShardRow.fetchOne($0, key: id)?.file }
     }
 
     private func openShard(_ id: Int64) throws -> ShardFile {
