@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "EmoModel", dependencies: ["EmoNN", "ONNXSchema"], swiftSettings: optimisedSwift5),
         // The pipeline's stages, one file each.
         .target(name: "EmoStages", dependencies: [
-            "EmoCore", "EmoMedia", "EmoFeatures", "EmoStore", "EmoPipeline", "EmoModel",
+            "EmoCore", "EmoMedia", "EmoFeatures", "EmoStore", "EmoPipeline", "EmoNN", "EmoModel",
         ], swiftSettings: swift5),
         // The command-line interface.
         .executableTarget(name: "emopipe", dependencies: [

@@ -132,3 +132,11 @@ extern "C" int dlibshim_landmarks(const dlibshim_shape_predictor *predictor, con
         return -1;
     }
 }
+
+#include <dlib/revision.h>
+#define DLIBSHIM_STR2(x) #x
+#define DLIBSHIM_STR(x) DLIBSHIM_STR2(x)
+
+extern "C" const char *dlibshim_version(void) {
+    return DLIBSHIM_STR(DLIB_MAJOR_VERSION) "." DLIBSHIM_STR(DLIB_MINOR_VERSION) "." DLIBSHIM_STR(DLIB_PATCH_VERSION);
+}

@@ -11,9 +11,11 @@ public struct RunSelection: Equatable, Sendable {
     public var only: String?
     /// Recompute these stages even when they are up to date.
     public var force: Set<String>
+    /// Run these stages and everything they depend on (what `reproduce` re-runs).
+    public var targets: [String]
 
-    public init(until: String? = nil, only: String? = nil, force: Set<String> = []) {
-        self.until = until; self.only = only; self.force = force
+    public init(until: String? = nil, only: String? = nil, force: Set<String> = [], targets: [String] = []) {
+        self.until = until; self.only = only; self.force = force; self.targets = targets
     }
 }
 
@@ -45,11 +47,14 @@ public final class PipelineRunner {
     public let workDirectory: WorkDirectory
     public let stages: [String: any Stage]
     public let cancellation: Cancellation
+    /// Library name → version, recorded with every run (the CLI passes what it links).
+    public let libraries: [String: String]
     private let logger = Log.logger("run")
 
     public init(manifest: Manifest, workDirectory: WorkDirectory, stages: [any Stage],
-                cancellation: Cancellation = Cancellation()) throws {
+                cancellation: Cancellation = Cancellation(), libraries: [String: String] = [:]) throws {
         self.manifest = manifest
+        self.libraries = libraries
         self.pipeline = try PipelineDefinition.load(path: manifest.pipelinePath)
         self.workDirectory = workDirectory
         self.stages = Dictionary(stages.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -87,11 +92,15 @@ public final class PipelineRunner {
     }
 
     func selectedStages(_ selection: RunSelection) throws -> [String] {
-        for name in [selection.until, selection.only].compactMap({ $0 }) + selection.force.sorted()
+        for name in [selection.until, selection.only].compactMap({ $0 }) + selection.force.sorted() + selection.targets
         where pipeline.stage(name) == nil {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
         }
         if let only = selection.only { return [only] }
+        if !selection.targets.isEmpty {
+            let wanted = selection.targets.reduce(into: Set<String>()) { $0.formUnion(pipeline.closure(of: $1)) }
+            return pipeline.stageNames.filter(wanted.contains)
+        }
         if let until = selection.until {
             let wanted = pipeline.closure(of: until)
             return pipeline.stageNames.filter(wanted.contains)
@@ -113,10 +122,16 @@ public final class PipelineRunner {
         }
         let store = try ProvenanceStore(path: workDirectory.databasePath)
         try store.markInterruptedRuns()
-        try store.insert(RunRecord(
+        var record = RunRecord(
             id: runId, command: command, manifestJSON: manifest.text, manifestSHA256: SHA256Hex.of(manifest.text),
             dataRoot: manifest.dataRoot, threads: manifest.threads, codeVersion: EmoPipeVersion.string,
-            host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), startedAt: Date()))
+            host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), startedAt: Date())
+        record.manifestPath = manifest.path
+        record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries).json
+        record.paramsJSON = try ParamValue.object(Dictionary(uniqueKeysWithValues: selected.map {
+            ($0, ParamValue.object(try resolvedParams($0)))
+        })).canonicalJSON
+        try store.insert(record)
         try saveManifestCopy(runId: runId)
 
         var reports: [StageReport] = []
@@ -133,6 +148,7 @@ public final class PipelineRunner {
         }
         let failed = try selected.reduce(0) { $0 + (try store.stageState($1)?.unitsFailed ?? 0) }
         let report = RunReport(runId: runId, stages: reports, failedUnits: failed)
+        try recordDataset(runId: runId, store: store)
         try store.finishRun(id: runId, status: failed > 0 ? "partial" : "done", exitCode: Int(report.exitCode))
         return report
     }
@@ -151,6 +167,15 @@ public final class PipelineRunner {
             context.logger.info("up to date (\(state.summary))")
             let outcome = StageOutcome(outputDigest: state.outputDigest, unitsDone: 0, unitsSkipped: 0,
                                        unitsFailed: state.unitsFailed, summary: state.summary)
+            var skipped = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started)
+            skipped.state = "up-to-date"
+            skipped.finishedAt = started
+            skipped.unitsFailed = state.unitsFailed
+            skipped.message = state.summary
+            skipped.outputDigest = state.outputDigest
+            skipped.producedByRun = state.runId
+            skipped.seconds = 0
+            try store.save(&skipped)
             return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: 0)
         }
         context.logger.info("running (fingerprint \(fingerprint.short)\(forced ? ", forced" : ""))")
@@ -172,6 +197,9 @@ public final class PipelineRunner {
         stageRun.unitsSkipped = outcome.unitsSkipped
         stageRun.unitsFailed = outcome.unitsFailed
         stageRun.message = outcome.summary
+        stageRun.outputDigest = outcome.outputDigest
+        stageRun.producedByRun = runId
+        stageRun.seconds = stageRun.finishedAt!.timeIntervalSince(started)
         try store.recordStageCompletion(stageRun, state: StageStateRecord(
             stage: name, fingerprint: fingerprint.full, parametersFingerprint: fingerprint.parameters,
             codeVersion: stage.codeVersion,
@@ -192,6 +220,17 @@ public final class PipelineRunner {
             inputs[upstream] = state.outputDigest
         }
         return inputs
+    }
+
+    /// The sources in use (ok, under the data root) as `runs/<id>/dataset.tsv` (relative path, SHA-256)
+    /// and their fingerprint: the SHA-256 of their sorted content hashes.
+    private func recordDataset(runId: String, store: ProvenanceStore) throws {
+        let dataset = try Dataset(store: store, root: manifest.dataRoot)
+        try DurableFile.write(Data(dataset.listing.utf8), to: workDirectory.runFolder(runId) + "/dataset.tsv")
+        try store.write { db in
+            try db.execute(sql: "UPDATE run SET datasetFingerprint = ?, sourcesInUse = ? WHERE id = ?",
+                           arguments: [dataset.fingerprint, dataset.entries.count, runId])
+        }
     }
 
     private func saveManifestCopy(runId: String) throws {

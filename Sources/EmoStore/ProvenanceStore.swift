@@ -27,6 +27,11 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
+    /// The SQLite library version GRDB runs on.
+    public static var sqliteVersion: String {
+        (try? DatabaseQueue().read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }) ?? "unknown"
+    }
+
     public func read<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
     public func write<T>(_ body: (Database) throws -> T) throws -> T { try pool.write(body) }
 

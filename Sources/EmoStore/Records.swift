@@ -17,6 +17,12 @@ public struct RunRecord: Codable, FetchableRecord, PersistableRecord, Equatable,
     public var finishedAt: Date?
     public var status: String
     public var exitCode: Int?
+    public var manifestPath: String?
+    public var environmentJSON: String?
+    public var paramsJSON: String?
+    public var datasetFingerprint: String?
+    public var sourcesInUse: Int?
+    public var worker: String?
 
     public init(id: String, command: String, manifestJSON: String, manifestSHA256: String, dataRoot: String,
                 threads: Int, codeVersion: String, host: String, pid: Int, startedAt: Date) {
@@ -81,6 +87,9 @@ public struct StageRunRecord: Codable, FetchableRecord, MutablePersistableRecord
     public var unitsSkipped: Int = 0
     public var unitsFailed: Int = 0
     public var message: String?
+    public var outputDigest: String?
+    public var producedByRun: String?
+    public var seconds: Double?
 
     public init(runId: String, stage: String, fingerprint: String, startedAt: Date) {
         self.runId = runId; self.stage = stage; self.fingerprint = fingerprint

@@ -121,6 +121,21 @@ enum Schema {
             }
             try db.create(index: "cacheRecord_key", on: "cacheRecord", columns: ["key"])
         }
+        migrator.registerMigration("v3: reproducible runs, scale-out workers") { db in
+            try db.alter(table: "run") { t in
+                t.add(column: "manifestPath", .text)            // where the manifest's relative paths point from
+                t.add(column: "environmentJSON", .text)         // code version, toolchain, libraries, seed, threads
+                t.add(column: "paramsJSON", .text)              // {stage: resolved parameters}
+                t.add(column: "datasetFingerprint", .text)      // SHA-256 of the sorted source hashes in use
+                t.add(column: "sourcesInUse", .integer)
+                t.add(column: "worker", .text)                  // "I/N" for a scale-out worker's run
+            }
+            try db.alter(table: "stageRun") { t in
+                t.add(column: "outputDigest", .text)
+                t.add(column: "producedByRun", .text)           // for an up-to-date stage: the run that computed it
+                t.add(column: "seconds", .double)
+            }
+        }
         return migrator
     }
 }

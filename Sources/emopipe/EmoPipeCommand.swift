@@ -19,7 +19,8 @@ struct EmoPipeCommand: ParsableCommand {
         130 interrupted; 1 any other error.
         """,
         version: EmoPipeVersion.string,
-        subcommands: [RunCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
+        subcommands: [RunCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
+                      DiffCommand.self, ReproduceCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
 }
 
 /// Options every command that reads a work directory shares.

@@ -42,7 +42,8 @@ struct RunCommand: ParsableCommand {
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
             let runner = try PipelineRunner(manifest: manifest, workDirectory: workDirectoryOptions.workDirectory,
-                                            stages: StageCatalog.all(), cancellation: cancellation)
+                                            stages: StageCatalog.all(), cancellation: cancellation,
+                                            libraries: StageCatalog.libraryVersions)
             let report = try runner.run(RunSelection(until: until, only: only, force: Set(force)),
                                         command: CommandLine.arguments.joined(separator: " "))
             printSummary(report)

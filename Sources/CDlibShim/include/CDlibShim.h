@@ -35,6 +35,9 @@ int dlibshim_landmarks(const dlibshim_shape_predictor *predictor, const uint8_t 
                        int stride, double left, double top, double right, double bottom, double *points,
                        char *error, int error_capacity);
 
+/// dlib's version as "major.minor.patch" (static storage).
+const char *dlibshim_version(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,46 @@
+import EmoCore
+import EmoStore
+import Foundation
+
+/// The sources a run used: every ok source under the data root, by path relative to the root.
+/// Its fingerprint is the SHA-256 of the sorted source hashes, so renaming or moving files keeps
+/// it, and any changed byte changes it.
+public struct Dataset: Equatable, Sendable {
+    public struct Entry: Equatable, Sendable {
+        public var relativePath: String
+        public var sha256: String
+    }
+
+    public var entries: [Entry]
+
+    public init(entries: [Entry]) { self.entries = entries.sorted { $0.relativePath < $1.relativePath } }
+
+    public init(store: ProvenanceStore, root: String) throws {
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        self.init(entries: try store.sources(status: .ok, under: root).map {
+            Entry(relativePath: $0.path.hasPrefix(prefix) ? String($0.path.dropFirst(prefix.count)) : $0.path,
+                  sha256: $0.sha256 ?? "")
+        })
+    }
+
+    /// Reads a `dataset.tsv` written by `listing`.
+    public init(listing: String) {
+        self.init(entries: listing.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            return fields.count == 2 ? Entry(relativePath: String(fields[0]), sha256: String(fields[1])) : nil
+        })
+    }
+
+    public var fingerprint: String { SHA256Hex.of(entries.map(\.sha256).sorted().joined(separator: "\n")) }
+
+    public var listing: String { entries.map { "\($0.relativePath)\t\($0.sha256)\n" }.joined() }
+
+    /// What changed from `old` to `self`, by relative path.
+    public func changes(since old: Dataset) -> (added: [String], removed: [String], changed: [String]) {
+        let before = Dictionary(old.entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+        return (after.keys.filter { before[$0] == nil }.sorted(),
+                before.keys.filter { after[$0] == nil }.sorted(),
+                after.keys.filter { before[$0] != nil && before[$0] != after[$0] }.sorted())
+    }
+}

@@ -1,0 +1,46 @@
+import EmoCore
+import EmoStore
+import Foundation
+
+/// Re-runs a recorded run from scratch in a fresh work directory — same manifest text, data root,
+/// thread count and stages — and compares the two runs field by field.
+///
+///     let original = try RunSummary.load("20261125-101500-ab12cd", store: store, workDirectory: work)
+///     let outcome = try Reproduction(original: original).run(into: WorkDirectory(root: "/tmp/repro"), stages: all)
+///     print(outcome.comparison.resultsMatch)
+public struct Reproduction {
+    public var original: RunSummary
+
+    public init(original: RunSummary) { self.original = original }
+
+    /// The recorded manifest, its relative paths resolved from where it was, with the recorded
+    /// data root and thread count.
+    public func manifest() throws -> Manifest {
+        let record = original.record
+        var manifest = try Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? record.dataRoot + "/manifest.yaml")
+        manifest.dataRoot = record.dataRoot
+        manifest.threads = record.threads
+        return manifest
+    }
+
+    public struct Outcome: Sendable {
+        public var reproduction: RunSummary
+        public var comparison: RunComparison
+        public var report: RunReport
+    }
+
+    public func run(into workDirectory: WorkDirectory, stages: [any Stage], libraries: [String: String],
+                    cancellation: Cancellation = Cancellation()) throws -> Outcome {
+        if FileManager.default.fileExists(atPath: workDirectory.databasePath) {
+            throw PipelineError.invalidFile("\(workDirectory.root) already holds a work directory; a reproduction starts from an empty one")
+        }
+        let runner = try PipelineRunner(manifest: try manifest(), workDirectory: workDirectory, stages: stages,
+                                        cancellation: cancellation, libraries: libraries)
+        let targets = original.stages.map(\.stage).uniqued()
+        let report = try runner.run(RunSelection(targets: targets), command: "emopipe reproduce \(original.id)")
+        let store = try ProvenanceStore(path: workDirectory.databasePath)
+        let reproduction = try RunSummary.load(report.runId, store: store, workDirectory: workDirectory)
+        return Outcome(reproduction: reproduction,
+                       comparison: RunComparison(original, reproduction, stagesOfFirst: true), report: report)
+    }
+}

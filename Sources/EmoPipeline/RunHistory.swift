@@ -1,0 +1,130 @@
+import EmoCore
+import EmoStore
+import Foundation
+
+/// One recorded run as `runs`, `diff` and `reproduce` see it: what went in (manifest, resolved
+/// parameters, data, code and environment) and what came out (stage digests, metrics, model bytes).
+/// Results of stages that were up to date are found in the run that computed them.
+public struct RunSummary: Sendable {
+    public var record: RunRecord
+    public var environment: RunEnvironment?
+    public var stages: [StageRunRecord]
+    /// Stage → resolved parameters, as the run recorded them.
+    public var params: [String: ParamValue]
+    /// Scalar metrics from the evaluation this run stands on (`metrics.json`, and `cv.<name>.mean|std`).
+    public var metrics: [(String, Double)]
+    /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.safetensors), where the run has them.
+    public var files: [(String, String)]
+    public var dataset: Dataset?
+
+    /// The files that carry a run's results, and the stage that writes each.
+    static let resultFiles = [("metrics.json", "evaluate"), ("cv.json", "evaluate"),
+                              ("model.onnx", "export"), ("model.safetensors", "export")]
+
+    public static func load(_ reference: String, store: ProvenanceStore, workDirectory: WorkDirectory) throws -> RunSummary {
+        let id = (reference.hasSuffix("/") ? String(reference.dropLast()) : reference).split(separator: "/").last.map(String.init) ?? reference
+        guard let record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
+            throw PipelineError.invalidFile("no run '\(reference)' in \(workDirectory.databasePath) (see `emopipe runs`)")
+        }
+        let stages = try store.stageRuns(runId: id)
+        var params: [String: ParamValue] = [:]
+        if let json = record.paramsJSON, case .object(let object)? = try? ParamValue.fromJSON(Data(json.utf8)) { params = object }
+        let producer = Dictionary(stages.map { ($0.stage, $0.producedByRun ?? $0.runId) }, uniquingKeysWith: { _, b in b })
+        var files: [(String, String)] = []
+        var metrics: [(String, Double)] = []
+        for (file, stage) in resultFiles {
+            guard let run = producer[stage] else { continue }
+            let path = workDirectory.runFolder(run) + "/" + file
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            files.append((file, SHA256Hex.of(data)))
+            if file == "metrics.json" { metrics += scalars(data, prefix: "") }
+            if file == "cv.json" { metrics += scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") } }
+        }
+        let listing = try? String(contentsOfFile: workDirectory.runFolder(id) + "/dataset.tsv", encoding: .utf8)
+        return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
+                          params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)))
+    }
+
+    public var id: String { record.id }
+    public var manifestName: String {
+        (try? Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? "manifest.yaml").name) ?? "?"
+    }
+    public func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
+
+    /// Numbers at the top level of a JSON object, and one level down (`accuracy.mean`), sorted by name.
+    static func scalars(_ data: Data, prefix: String) -> [(String, Double)] {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
+        var found: [(String, Double)] = []
+        for (key, value) in object {
+            if let number = value as? NSNumber, !(value is Bool) { found.append((prefix + key, number.doubleValue)) }
+            if let nested = value as? [String: Any] {
+                for (inner, value) in nested { if let number = value as? NSNumber { found.append((prefix + key + "." + inner, number.doubleValue)) } }
+            }
+        }
+        return found.sorted { $0.0 < $1.0 }
+    }
+}
+
+/// Field-by-field comparison of two runs, grouped as `diff` prints it.
+public struct RunComparison: Sendable {
+    public struct Field: Sendable, Equatable {
+        public var section: String   // params, data, code, stages, metrics, files
+        public var name: String
+        public var a: String
+        public var b: String
+        public var same: Bool { a == b }
+    }
+
+    public var fields: [Field]
+
+    /// `stagesOfFirst`: compare only the stages run A covered (a reproduction may run more).
+    public init(_ a: RunSummary, _ b: RunSummary, stagesOfFirst: Bool = false) {
+        var fields: [Field] = []
+        func add(_ section: String, _ name: String, _ x: String?, _ y: String?) {
+            fields.append(Field(section: section, name: name, a: x ?? "—", b: y ?? "—"))
+        }
+        add("params", "manifest sha256", a.record.manifestSHA256, b.record.manifestSHA256)
+        for stage in Set(a.params.keys).union(b.params.keys).sorted() {
+            let x = a.params[stage]?.objectValue ?? [:], y = b.params[stage]?.objectValue ?? [:]
+            for key in Set(x.keys).union(y.keys).sorted() {
+                add("params", "\(stage).\(key)", x[key]?.canonicalJSON, y[key]?.canonicalJSON)
+            }
+        }
+        add("data", "root", a.record.dataRoot, b.record.dataRoot)
+        add("data", "fingerprint", a.record.datasetFingerprint, b.record.datasetFingerprint)
+        add("data", "sources in use", a.record.sourcesInUse.map(String.init), b.record.sourcesInUse.map(String.init))
+        if let old = a.dataset, let new = b.dataset {
+            let change = new.changes(since: old)
+            add("data", "sources added, removed, changed (b against a)", "0, 0, 0", "\(change.added.count), \(change.removed.count), \(change.changed.count)")
+        }
+        let x = Dictionary(a.environment?.fields ?? [], uniquingKeysWith: { p, _ in p })
+        let y = Dictionary(b.environment?.fields ?? [], uniquingKeysWith: { p, _ in p })
+        for (name, _) in (a.environment ?? b.environment)?.fields ?? [] { add("code", name, x[name], y[name]) }
+        let stagesA = Dictionary(a.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
+        let stagesB = Dictionary(b.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
+        for stage in (stagesOfFirst ? a.stages : a.stages + b.stages).map(\.stage).uniqued() {
+            add("stages", "\(stage) fingerprint", stagesA[stage]?.fingerprint, stagesB[stage]?.fingerprint)
+            add("stages", "\(stage) output", stagesA[stage]?.outputDigest, stagesB[stage]?.outputDigest)
+        }
+        let metricsA = Dictionary(a.metrics, uniquingKeysWith: { p, _ in p })
+        let metricsB = Dictionary(b.metrics, uniquingKeysWith: { p, _ in p })
+        for name in Set(metricsA.keys).union(metricsB.keys).sorted() {
+            add("metrics", name, metricsA[name].map { String($0) }, metricsB[name].map { String($0) })
+        }
+        let filesA = Dictionary(a.files, uniquingKeysWith: { p, _ in p })
+        let filesB = Dictionary(b.files, uniquingKeysWith: { p, _ in p })
+        for name in Set(filesA.keys).union(filesB.keys).sorted() { add("files", name, filesA[name], filesB[name]) }
+        self.fields = fields
+    }
+
+    public var differences: [Field] { fields.filter { !$0.same } }
+
+    /// Whether the results (stage outputs, metrics, result files) are the same.
+    public var resultsMatch: Bool {
+        !fields.contains { ["stages", "metrics", "files"].contains($0.section) && !$0.same && !$0.name.hasSuffix(" fingerprint") }
+    }
+}
+
+extension Array where Element: Hashable {
+    func uniqued() -> [Element] { var seen = Set<Element>(); return filter { seen.insert($0).inserted } }
+}

@@ -1,0 +1,211 @@
+import ArgumentParser
+import EmoCore
+import EmoPipeline
+import EmoStages
+import EmoStore
+import Foundation
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List the recorded runs, newest first: status, manifest, data, code and headline metrics.",
+        discussion: """
+        Each run records its manifest, resolved parameters, dataset fingerprint (SHA-256 of the sorted
+        source hashes in use), git commit and dirty flag, executable SHA-256, toolchain and library
+        versions, seed and thread count. Metrics are those of the evaluation the run stands on (its own,
+        or the earlier run that computed an up-to-date evaluate stage).
+
+        With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
+        manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
+        params, stages: [{stage, state, fingerprint, output_digest, produced_by_run, seconds}], metrics, files}.
+        """)
+
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    @Option(help: "Show at most this many runs.")
+    var limit: Int?
+
+    func run() throws {
+        do {
+            let store = try workDirectoryOptions.openStore()
+            var records = try store.runs()
+            if let limit { records = Array(records.prefix(limit)) }
+            let summaries = try records.map {
+                try RunSummary.load($0.id, store: store, workDirectory: workDirectoryOptions.workDirectory)
+            }
+            if json { JSONOutput.print(.array(summaries.map(Self.document))) } else { printTable(summaries) }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+
+    private func printTable(_ summaries: [RunSummary]) {
+        print("run                     status       manifest          data          commit        wF1     acc")
+        for run in summaries {
+            let commit = run.environment?.gitCommit.map { String($0.prefix(8)) + (run.environment?.gitDirty == true ? "+" : "") } ?? "-"
+            func number(_ name: String) -> String { run.metric(name).map { String(format: "%.3f", $0) } ?? "-" }
+            let columns = [run.id.padding(toLength: 22, withPad: " ", startingAt: 0),
+                           run.record.status.padding(toLength: 11, withPad: " ", startingAt: 0),
+                           String(run.manifestName.prefix(16)).padding(toLength: 16, withPad: " ", startingAt: 0),
+                           (run.record.datasetFingerprint.map { String($0.prefix(12)) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0),
+                           commit.padding(toLength: 12, withPad: " ", startingAt: 0),
+                           number("weighted_f1").padding(toLength: 6, withPad: " ", startingAt: 0), number("accuracy")]
+            print(columns.joined(separator: "  "))
+        }
+    }
+
+    static func document(_ run: RunSummary) -> ParamValue {
+        let record = run.record
+        let formatter = ISO8601DateFormatter()
+        let environment = run.environment.flatMap { try? ParamValue.fromJSON(Data($0.json.utf8)) } ?? .null
+        return .object([
+            "id": .string(run.id), "status": .string(record.status),
+            "exit_code": JSONOutput.optional(record.exitCode),
+            "started_at": .string(formatter.string(from: record.startedAt)),
+            "finished_at": JSONOutput.optional(record.finishedAt.map(formatter.string)),
+            "command": .string(record.command), "manifest": .string(run.manifestName),
+            "manifest_path": JSONOutput.optional(record.manifestPath), "data_root": .string(record.dataRoot),
+            "dataset_fingerprint": JSONOutput.optional(record.datasetFingerprint),
+            "sources_in_use": JSONOutput.optional(record.sourcesInUse), "worker": JSONOutput.optional(record.worker),
+            "environment": environment, "params": .object(run.params),
+            "stages": .array(run.stages.map { stage in
+                .object(["stage": .string(stage.stage), "state": .string(stage.state),
+                         "fingerprint": .string(stage.fingerprint), "output_digest": JSONOutput.optional(stage.outputDigest),
+                         "produced_by_run": JSONOutput.optional(stage.producedByRun),
+                         "seconds": stage.seconds.map(ParamValue.double) ?? .null])
+            }),
+            "metrics": .object(Dictionary(run.metrics.map { ($0.0, ParamValue.double($0.1)) }, uniquingKeysWith: { a, _ in a })),
+            "files": .object(Dictionary(run.files.map { ($0.0, ParamValue.string($0.1)) }, uniquingKeysWith: { a, _ in a })),
+        ])
+    }
+}
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Show what differs between two runs: parameters, data, code and environment, stage outputs, metrics.",
+        discussion: """
+        RUN is a run id (a folder under WORKDIR/runs) or a path to it. Only differing fields are shown
+        unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}.
+        Exit status 0 whether or not they differ (use `reproduce` to check a result).
+        """)
+
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Argument(help: "The first run.") var runA: String
+    @Argument(help: "The second run.") var runB: String
+
+    @Flag(help: "Show the fields that are the same too.")
+    var all = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        do {
+            let store = try workDirectoryOptions.openStore()
+            let directory = workDirectoryOptions.workDirectory
+            let a = try RunSummary.load(runA, store: store, workDirectory: directory)
+            let b = try RunSummary.load(runB, store: store, workDirectory: directory)
+            let comparison = RunComparison(a, b)
+            let shown = all ? comparison.fields : comparison.differences
+            if json {
+                JSONOutput.print(.object(["a": .string(a.id), "b": .string(b.id),
+                                          "fields": .array(shown.map(FieldTable.document))]))
+            } else {
+                print("a = \(a.id)\nb = \(b.id)")
+                if shown.isEmpty { print("no differences") } else { FieldTable.print(shown, labels: ("a", "b")) }
+            }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+}
+
+/// Prints comparison fields grouped by section, values shortened to fit a terminal.
+enum FieldTable {
+    static func print(_ fields: [RunComparison.Field], labels: (String, String), marks: Bool = false) {
+        var section = ""
+        for field in fields {
+            if field.section != section { section = field.section; Swift.print("\n[\(section)]") }
+            let mark = marks ? (field.same ? "same     " : "DIFFERS  ") : ""
+            if field.same && marks {
+                Swift.print("  \(mark)\(field.name): \(shorten(field.a))")
+            } else {
+                Swift.print("  \(mark)\(field.name): \(labels.0) \(shorten(field.a)) | \(labels.1) \(shorten(field.b))")
+            }
+        }
+    }
+
+    static func document(_ field: RunComparison.Field) -> ParamValue {
+        .object(["section": .string(field.section), "name": .string(field.name), "a": .string(field.a),
+                 "b": .string(field.b), "same": .bool(field.same)])
+    }
+
+    private static func shorten(_ value: String) -> String { value.count > 64 ? String(value.prefix(61)) + "..." : value }
+}
+
+struct ReproduceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reproduce",
+        abstract: "Re-run a recorded run from scratch and report, field by field, whether its results match.",
+        discussion: """
+        The run's recorded manifest (relative paths resolved from where it was), data root and thread
+        count drive a fresh run of the same stages in an empty work directory (--into, or
+        WORKDIR/reproductions/<run>-<time>). Then every stage output digest, metric and result file
+        (metrics.json, cv.json, model.onnx, model.safetensors) is compared, and the inputs that may
+        explain a difference (parameters, dataset fingerprint, git commit, executable, libraries).
+        The reproduction's work directory is removed when everything matched, unless --keep.
+
+        Exit status: 0 the results match; 1 they differ (or the run could not be repeated).
+        With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}.
+        """)
+
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Argument(help: ArgumentHelp("The run to reproduce (id or path).", valueName: "run"))
+    var reference: String
+
+    @Option(help: "The empty work directory to reproduce in.")
+    var into: String?
+
+    @Flag(help: "Keep the reproduction's work directory even when everything matched.")
+    var keep = false
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    func run() throws {
+        do {
+            let store = try workDirectoryOptions.openStore()
+            let original = try RunSummary.load(reference, store: store, workDirectory: workDirectoryOptions.workDirectory)
+            let stamp = String(Int(Date().timeIntervalSince1970))
+            let target = WorkDirectory(root: into ?? workDirectoryOptions.workDirectory.root + "/reproductions/\(original.id)-\(stamp)")
+            FileHandle.standardError.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
+            let cancellation = Cancellation()
+            let signals = SignalTrap(cancellation: cancellation)
+            defer { signals.restore() }
+            let outcome = try Reproduction(original: original).run(
+                into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions, cancellation: cancellation)
+            let comparison = outcome.comparison
+            if json {
+                JSONOutput.print(.object([
+                    "run": .string(original.id), "reproduction": .string(outcome.reproduction.id),
+                    "workdir": .string(target.root), "results_match": .bool(comparison.resultsMatch),
+                    "fields": .array(comparison.fields.map(FieldTable.document))]))
+            } else {
+                print("original     \(original.id)\nreproduction \(outcome.reproduction.id) in \(target.root)")
+                FieldTable.print(comparison.fields, labels: ("original", "now"), marks: true)
+                print("\nresults \(comparison.resultsMatch ? "match" : "DIFFER"): "
+                      + "\(comparison.fields.filter(\.same).count) of \(comparison.fields.count) fields the same")
+            }
+            if comparison.resultsMatch && !keep && into == nil { try? FileManager.default.removeItem(atPath: target.root) }
+            if !comparison.resultsMatch { throw ExitCode(ExitStatus.failure) }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// What a run records about itself (`runs`), and whether `reproduce` and `diff` tell the truth,
+/// on the tiny three-actor training set of the train/evaluate tests.
+@Suite("reproducible runs", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct ReproducibilityTests {
+    static func json(_ result: TestSupport.ProcessResult) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+    }
+
+    static func runsDocument(_ workdir: String) throws -> [[String: Any]] {
+        let result = try TestSupport.run(TestSupport.emopipe, ["runs", "--json", "--workdir", workdir])
+        #expect(result.status == 0, "\(result.stderr)")
+        return try #require(try json(result) as? [[String: Any]])
+    }
+
+    @Test func aRunRecordsItsInputsAndReproducesByteForByte() throws {
+        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        let first = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
+        try #require(first.status == 0, "\(first.stderr)")
+
+        let run = try #require(try Self.runsDocument(workdir).first)
+        let environment = try #require(run["environment"] as? [String: Any])
+        let libraries = try #require(environment["libraries"] as? [String: String])
+        for library in ["ffmpeg", "libavformat", "libsndfile", "openblas", "onednn", "dlib", "sqlite"] {
+            #expect(!(libraries[library] ?? "").isEmpty, "records the \(library) version")
+        }
+        #expect((environment["gitCommit"] as? String)?.count == 40, "the checkout's commit is recorded")
+        #expect((environment["executableSHA256"] as? String)?.count == 64)
+        #expect(environment["threads"] as? Int == 2 && environment["seed"] as? Int == 3)
+        let params = try #require(run["params"] as? [String: [String: Any]])
+        #expect(params["train"]?["epochs"] as? Int == 3, "resolved parameters, overrides applied")
+        #expect(params["audio"]?["n_fft"] as? Int == 512, "presets expanded")
+
+        // The dataset fingerprint: SHA-256 of the sorted content hashes of the ok sources in use.
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let hashes = try store.sources(status: .ok).compactMap(\.sha256).sorted()
+        #expect(run["dataset_fingerprint"] as? String == SHA256Hex.of(hashes.joined(separator: "\n")))
+        #expect(run["sources_in_use"] as? Int == hashes.count)
+        let metrics = try #require(run["metrics"] as? [String: Double])
+        let written = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(
+            fileURLWithPath: workdir + "/runs/\(run["id"] as! String)/metrics.json"))) as? [String: Any])
+        #expect(metrics["weighted_f1"] == written["weighted_f1"] as? Double)
+
+        // Reproduce from scratch: every stage output, metric and result file matches.
+        let into = try TestSupport.temporaryFolder("repro") + "/w"
+        let repro = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir,
+                                                              "--into", into, "--json"])
+        #expect(repro.status == 0, "\(repro.stderr)")
+        let report = try #require(try Self.json(repro) as? [String: Any])
+        #expect(report["results_match"] as? Bool == true)
+        let fields = try #require(report["fields"] as? [[String: Any]])
+        let compared = Set(fields.filter { $0["same"] as? Bool == true }.map { "\($0["section"]!)/\($0["name"]!)" })
+        for name in ["metrics/weighted_f1", "files/model.onnx", "files/model.safetensors", "files/metrics.json",
+                     "stages/audio output", "stages/train output", "data/fingerprint"] {
+            #expect(compared.contains(name), "\(name) compared and the same")
+        }
+
+        // A result that no longer matches its recorded bytes is reported, with exit status 1.
+        let onnx = workdir + "/runs/\(run["id"] as! String)/model.onnx"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: onnx))
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: onnx))
+        let tampered = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir, "--json"])
+        #expect(tampered.status == 1)
+        let differing = try #require((try Self.json(tampered) as? [String: Any])?["fields"] as? [[String: Any]])
+            .filter { $0["same"] as? Bool == false }.map { "\($0["section"]!)/\($0["name"]!)" }
+        #expect(differing == ["files/model.onnx"], "only the tampered file differs: \(differing)")
+    }
+
+    @Test func diffNamesTheChangedParameterAndItsEffects() throws {
+        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir]).status == 0)
+        let changed = manifest.replacingOccurrences(of: ".yaml", with: "-lr.yaml")
+        try (try String(contentsOfFile: manifest, encoding: .utf8)).replacingOccurrences(of: "epochs: 3,", with: "epochs: 3, learning_rate: 0.003,")
+            .write(toFile: changed, atomically: true, encoding: .utf8)
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", changed, "--workdir", workdir]).status == 0)
+        let runs = try Self.runsDocument(workdir).map { $0["id"] as! String }
+        let diff = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--json"])
+        #expect(diff.status == 0, "\(diff.stderr)")
+        let fields = try #require((try Self.json(diff) as? [String: Any])?["fields"] as? [[String: Any]])
+        let names = Set(fields.map { "\($0["section"]!)/\($0["name"]!)" })
+        #expect(names.contains("params/train.learning_rate"))
+        #expect(names.contains("params/manifest sha256"))
+        #expect(names.contains("stages/train output") && names.contains("files/model.onnx"))
+        #expect(!names.contains { $0.hasPrefix("data/") || $0.hasPrefix("code/") }, "same data, same code: \(names)")
+        #expect(!names.contains("stages/audio output"), "audio was not redone")
+        let rate = try #require(fields.first { $0["name"] as? String == "train.learning_rate" })
+        #expect(rate["a"] as? String == "0.001" && rate["b"] as? String == "0.003")
+    }
+}
