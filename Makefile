@@ -2,9 +2,13 @@
 #   make demo            install, build, generate demo data, run the whole pipeline on it
 #   make test            build once (debug) and run the test suite
 #   make ingest|all      run stages through $(MANIFEST) into $(WORKDIR)
+#   make nightly         reprocess what changed under $(DATA), report to $(WORKDIR)/nightly/
 SHELL := /bin/bash
 MANIFEST ?= manifests/default.yaml
 WORKDIR ?= work
+NIGHTLY_MANIFEST ?= manifests/nightly.yaml
+# The data root for `make nightly` (empty: the manifest's `data`).
+DATA ?=
 DEMO_DATA ?= demo-data
 SWIFT ?= swift
 EMOPIPE := .build/release/emopipe
@@ -17,7 +21,7 @@ APT_PACKAGES := pkg-config libsqlite3-dev libavformat-dev libavcodec-dev libavut
 
 STAGES := ingest audio faces split train evaluate export
 
-.PHONY: deps build test demo demo-data all $(STAGES) status venv bench clean help
+.PHONY: deps build test demo demo-data all $(STAGES) status nightly venv bench clean help
 
 help:
 	@sed -n '1,5p' Makefile
@@ -55,6 +59,10 @@ all: build
 
 status: build
 	$(EMOPIPE) status $(MANIFEST) --workdir $(WORKDIR)
+
+# Exit status for alerting: 3 sources failed, 4 metrics fell beyond the manifest's tolerance.
+nightly: build
+	$(EMOPIPE) nightly $(NIGHTLY_MANIFEST) --workdir $(WORKDIR) $(if $(DATA),--data $(DATA))
 
 # Test oracles only (librosa, onnxruntime); never on the pipeline's own path.
 venv: $(VENV)/.done

@@ -25,9 +25,13 @@ public struct Manifest: Equatable, Sendable {
     public var overrides: [String: [String: ParamValue]]
     /// The file's own text, recorded with every run.
     public var text: String
+    /// How far a watched metric may fall from one nightly run to the next before `nightly` exits 4.
+    public var nightly = NightlySettings()
+    /// How many scale-out workers a Kubernetes Indexed Job starts (its index comes from the environment).
+    public var workers: Int?
 
     static let knownKeys: Set<String> = ["name", "pipeline", "data", "label_map", "include_song", "seed",
-                                         "threads", "params", "description"]
+                                         "threads", "params", "description", "nightly", "workers"]
 
     public static func load(path: String) throws -> Manifest {
         let text: String
@@ -75,7 +79,9 @@ public struct Manifest: Equatable, Sendable {
         let threads = try int("threads", default: ProcessInfo.processInfo.activeProcessorCount)
         guard threads >= 1 else { throw fail("'threads' must be at least 1") }
         if let song = fields["include_song"], song.boolValue == nil { throw fail("'include_song' must be true or false") }
-        return Manifest(
+        let nightly = try NightlySettings(fields["nightly"], fail: fail)
+        if let workers = fields["workers"], (workers.intValue ?? 0) < 1 { throw fail("'workers' must be a positive integer") }
+        var manifest = Manifest(
             name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
             path: URL(fileURLWithPath: path).standardizedFileURL.path,
             pipelinePath: resolve(try string("pipeline", default: "../pipelines/ravdess.yaml")),
@@ -86,11 +92,42 @@ public struct Manifest: Equatable, Sendable {
             threads: threads,
             overrides: overrides,
             text: text)
+        manifest.nightly = nightly
+        manifest.workers = fields["workers"]?.intValue
+        return manifest
     }
 
     /// Manifest-wide settings every stage can read; the ones a stage reads join its fingerprint.
     public var globals: [String: ParamValue] {
         ["data_root": .string(dataRoot), "label_map": .string(labelMap), "include_song": .bool(includeSong),
          "seed": .int(seed), "threads": .int(threads)]
+    }
+}
+
+/// The manifest's `nightly:` block: `{tolerance: 0.02, metrics: [accuracy, weighted_f1, macro_f1]}`.
+public struct NightlySettings: Equatable, Sendable {
+    /// The largest fall (absolute) of a watched metric that is not an alert.
+    public var tolerance = 0.02
+    /// The metrics.json fields watched.
+    public var metrics = ["accuracy", "weighted_f1", "macro_f1"]
+
+    public init() {}
+
+    init(_ value: ParamValue?, fail: (String) -> PipelineError) throws {
+        guard let value else { return }
+        guard let fields = value.objectValue else { throw fail("'nightly' must be a mapping {tolerance, metrics}") }
+        if let unknown = fields.keys.sorted().first(where: { !["tolerance", "metrics"].contains($0) }) {
+            throw fail("nightly: unknown field '\(unknown)' (known: metrics, tolerance)")
+        }
+        if let tolerance = fields["tolerance"] {
+            guard let number = tolerance.doubleValue, number >= 0 else { throw fail("nightly.tolerance must be a number ≥ 0") }
+            self.tolerance = number
+        }
+        if let metrics = fields["metrics"] {
+            guard let names = metrics.arrayValue?.compactMap(\.stringValue), !names.isEmpty else {
+                throw fail("nightly.metrics must be a list of metrics.json field names")
+            }
+            self.metrics = names
+        }
     }
 }

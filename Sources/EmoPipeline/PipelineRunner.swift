@@ -26,6 +26,8 @@ public struct StageReport: Equatable, Sendable {
     public var action: Action
     public var outcome: StageOutcome
     public var seconds: Double
+    /// The run whose output this is: this run's, or for an up-to-date stage the earlier one.
+    public var producedByRun: String
 }
 
 public struct RunReport: Sendable {
@@ -176,7 +178,7 @@ public final class PipelineRunner {
             skipped.producedByRun = state.runId
             skipped.seconds = 0
             try store.save(&skipped)
-            return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: 0)
+            return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: 0, producedByRun: state.runId)
         }
         context.logger.info("running (fingerprint \(fingerprint.short)\(forced ? ", forced" : ""))")
         var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started)
@@ -208,7 +210,7 @@ public final class PipelineRunner {
             runId: runId, completedAt: Date()))
         let seconds = Date().timeIntervalSince(started)
         context.logger.info("\(outcome.summary) in \(ProgressReporter.duration(seconds))")
-        return StageReport(stage: name, action: .ran, outcome: outcome, seconds: seconds)
+        return StageReport(stage: name, action: .ran, outcome: outcome, seconds: seconds, producedByRun: runId)
     }
 
     private func upstreamDigests(_ name: String, store: ProvenanceStore) throws -> [String: String] {

@@ -113,6 +113,11 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
+    /// The failures one run recorded.
+    public func failures(runId: String) throws -> [FailureRecord] {
+        try pool.read { try FailureRecord.filter(Column("runId") == runId).order(Column("stage"), Column("subject")).fetchAll($0) }
+    }
+
     public func artifacts(sourceSHA256: String) throws -> [ArtifactRecord] {
         try pool.read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
     }

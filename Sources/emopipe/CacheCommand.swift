@@ -131,7 +131,12 @@ struct CacheCommand: ParsableCommand {
     struct GC: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
-            abstract: "Remove shards no fingerprint of the manifest's pipeline refers to, and crash leftovers.")
+            abstract: "Remove cached records no current fingerprint or source on disk needs, and crash leftovers.",
+            discussion: """
+            Drops shards of stage parameters the manifest's pipeline no longer uses, records of sources
+            marked removed (or whose content changed), and partial files a crash left. Shards left part-used
+            are rewritten with their live records (bytes unchanged).
+            """)
         @OptionGroup var manifestOptions: ManifestOptions
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
@@ -145,7 +150,8 @@ struct CacheCommand: ParsableCommand {
                 defer { lock.release() }
                 var keep: [String: String] = [:]
                 for stage in runner.pipeline.stageNames { keep[stage] = try runner.parametersFingerprint(stage) }
-                let report = try cache.collectGarbage(keep: keep)
+                let live = Set(try cache.store.allSources().filter { $0.status != .removed }.compactMap(\.sha256))
+                let report = try cache.collectGarbage(keep: keep, liveKeys: live)
                 print("removed \(report.removedShards) shards (\(report.removedRecords) records, \(report.removedBytes) bytes)")
             } catch {
                 throw Failure.exit(for: error)

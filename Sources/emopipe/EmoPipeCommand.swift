@@ -19,7 +19,7 @@ struct EmoPipeCommand: ParsableCommand {
         130 interrupted; 1 any other error.
         """,
         version: EmoPipeVersion.string,
-        subcommands: [RunCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
+        subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
                       DiffCommand.self, ReproduceCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
 }
 
@@ -47,6 +47,10 @@ struct ManifestOptions: ParsableArguments {
 
     @Option(name: .long, help: "The data root, instead of the manifest's `data`.")
     var data: String?
+
+    init() {}
+
+    init(manifest: String, data: String?) { self.manifest = manifest; self.data = data }
 
     func load() throws -> Manifest {
         var manifest = try Manifest.load(path: self.manifest)

@@ -88,8 +88,18 @@ extension TensorCache {
 
     /// Removes shards no fingerprint in `keep` (stage → parameters fingerprint) refers to, shards
     /// none of whose records is indexed any more, and files no index row names (left by a crash).
-    public func collectGarbage(keep: [String: String]) throws -> CollectReport {
+    /// With `liveKeys` (the content hashes of the sources still on disk), records of other keys —
+    /// sources removed or changed since — are dropped too, and shards left part-used are rewritten
+    /// with only their live records (bytes unchanged), so their space comes back.
+    public func collectGarbage(keep: [String: String], liveKeys: Set<String>? = nil) throws -> CollectReport {
         var report = CollectReport()
+        if let liveKeys {
+            let rows = try store.read { try CacheRecordRow.fetchAll($0) }
+            let gone = rows.filter { !liveKeys.contains($0.key) }
+            try store.write { db in for row in gone { try row.delete(db) } }
+            report.removedRecords += gone.count
+        }
+        try compactPartlyUsedShards(keep: keep)
         let shards = try store.read { try CacheShardRow.fetchAll($0) }
         let referenced = try store.read { db in
             Set(try Int64.fetchAll(db, sql: "SELECT DISTINCT shardId FROM cacheRecord"))
@@ -117,5 +127,26 @@ extension TensorCache {
             }
         }
         return report
+    }
+
+    /// Rewrites each kept shard that some of its records left as a new shard holding only the
+    /// records still indexed; the old shard, then unreferenced, is removed by the caller's sweep.
+    /// A crash in between leaves either the old or the new shard referenced, never neither.
+    private func compactPartlyUsedShards(keep: [String: String]) throws {
+        let counts = try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT shardId, COUNT(*) AS n FROM cacheRecord GROUP BY shardId")
+                .reduce(into: [Int64: Int]()) { $0[$1["shardId"]] = $1["n"] }
+        }
+        let runId = "gc-" + String(Int(Date().timeIntervalSince1970))
+        for shard in try store.read({ try CacheShardRow.fetchAll($0) }) where keep[shard.stage] == shard.fingerprint {
+            guard let live = counts[shard.id!], live > 0, live < shard.records else { continue }
+            let rows = try store.read { try CacheRecordRow.filter(Column("shardId") == shard.id!).order(Column("dataOffset")).fetchAll($0) }
+            let records = try rows.map { row -> TensorRecord in
+                let tensor = try self.tensor(row, verify: true)
+                return TensorRecord(key: row.key, dtype: tensor.dtype, shape: tensor.shape, data: Data(tensor.bytes),
+                                    metadata: tensor.metadata)
+            }
+            try publish(stage: shard.stage, fingerprint: shard.fingerprint, runId: runId, records: records, failures: [])
+        }
     }
 }

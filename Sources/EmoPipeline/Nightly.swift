@@ -1,0 +1,218 @@
+import EmoCore
+import EmoStore
+import Foundation
+
+/// One nightly reprocessing: run the whole pipeline (ingest re-scans the data root; per-source
+/// stages compute only new or changed sources; train and the rest re-run only when a fingerprint
+/// changed), then write a dated report — sources added, changed, removed and failed, stage timings,
+/// and the watched metrics against the previous nightly run — to `WORKDIR/nightly/<run>.{json,md}`.
+///
+///     let report = try Nightly(runner: runner).run(command: "emopipe nightly")
+///     exit(report.exitCode)   // 0, 3 (some sources failed), 4 (a metric fell beyond the tolerance)
+public struct Nightly {
+    public let runner: PipelineRunner
+
+    public init(runner: PipelineRunner) { self.runner = runner }
+
+    public var reportsFolder: String { runner.workDirectory.root + "/nightly" }
+
+    public func run(command: String) throws -> NightlyReport {
+        let previous = try latestReport()
+        let started = Date()
+        let outcome: RunReport
+        do {
+            outcome = try runner.run(RunSelection(), command: command)
+        } catch let error as PipelineError {
+            if case .locked = error { throw error }
+            return try failed(error, started: started, previous: previous)
+        } catch {
+            if (error as? EmoError) == .interrupted { throw error }
+            return try failed(error, started: started, previous: previous)
+        }
+        let store = try ProvenanceStore(path: runner.workDirectory.databasePath)
+        var report = NightlyReport(runId: outcome.runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
+                                   startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
+        report.sources = try SourceChanges(store: store, runId: outcome.runId, root: runner.manifest.dataRoot)
+        report.stages = outcome.stages.map {
+            NightlyReport.StageTiming(stage: $0.stage, action: $0.action.rawValue, seconds: $0.seconds,
+                                      summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept")
+        }
+        report.failedUnits = outcome.failedUnits
+        let summary = try RunSummary.load(outcome.runId, store: store, workDirectory: runner.workDirectory)
+        report.previousRunId = previous?.runId
+        report.metrics = runner.manifest.nightly.metrics.compactMap { name in
+            guard let current = summary.metric(name) else { return nil }
+            let before = previous?.metrics.first { $0.name == name }?.current
+            return NightlyReport.MetricChange(name: name, previous: before, current: current,
+                                              tolerance: runner.manifest.nightly.tolerance)
+        }
+        try write(report)
+        return report
+    }
+
+    /// The most recent nightly report in this work directory, if any.
+    public func latestReport() throws -> NightlyReport? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
+        guard let newest = names.filter({ $0.hasSuffix(".json") }).sorted().last else { return nil }
+        let data = try Data(contentsOf: URL(fileURLWithPath: reportsFolder + "/" + newest))
+        return try NightlyReport.decoder.decode(NightlyReport.self, from: data)
+    }
+
+    private func failed(_ error: Error, started: Date, previous: NightlyReport?) throws -> NightlyReport {
+        let runId = try ProvenanceStore(path: runner.workDirectory.databasePath).runs().first?.id ?? "none"
+        var report = NightlyReport(runId: runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
+                                   startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
+        report.error = "\(error)"
+        report.previousRunId = previous?.runId
+        try write(report)
+        return report
+    }
+
+    private func write(_ report: NightlyReport) throws {
+        try FileManager.default.createDirectory(atPath: reportsFolder, withIntermediateDirectories: true)
+        try DurableFile.write(try NightlyReport.encoder.encode(report), to: "\(reportsFolder)/\(report.runId).json")
+        try DurableFile.write(Data(report.markdown.utf8), to: "\(reportsFolder)/\(report.runId).md")
+    }
+}
+
+/// What one nightly run found and did; `nightly/<run>.json` holds it, `nightly/<run>.md` reads it out.
+public struct NightlyReport: Codable, Equatable, Sendable {
+    public struct StageTiming: Codable, Equatable, Sendable {
+        public var stage: String
+        public var action: String       // ran, up to date
+        public var seconds: Double
+        public var summary: String
+    }
+
+    public struct MetricChange: Codable, Equatable, Sendable {
+        public var name: String
+        public var previous: Double?
+        public var current: Double
+        public var delta: Double?
+        /// Fell by more than the tolerance since the previous nightly run.
+        public var regressed: Bool
+
+        init(name: String, previous: Double?, current: Double, tolerance: Double) {
+            self.name = name; self.previous = previous; self.current = current
+            delta = previous.map { current - $0 }
+            regressed = (delta ?? 0) < -tolerance
+        }
+    }
+
+    public var runId: String
+    public var manifest: String
+    public var dataRoot: String
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var tolerance: Double
+    public var sources = SourceChanges()
+    public var stages: [StageTiming] = []
+    public var failedUnits = 0
+    public var previousRunId: String?
+    public var metrics: [MetricChange] = []
+    /// Set when the pipeline itself failed (the report then says only that).
+    public var error: String?
+
+    public var retrained: Bool { stages.contains { $0.stage == "train" && $0.action == "ran" } }
+    public var regressions: [MetricChange] { metrics.filter(\.regressed) }
+
+    /// design.md's alerting contract: 4 when a watched metric fell beyond the tolerance (even if
+    /// sources failed too), 3 when sources failed, 1 when the pipeline failed, else 0.
+    public var exitCode: Int32 {
+        if error != nil { return ExitStatus.failure }
+        if !regressions.isEmpty { return ExitStatus.metricsRegressed }
+        return failedUnits > 0 ? ExitStatus.partial : ExitStatus.ok
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+
+    public var json: Data { (try? Self.encoder.encode(self)) ?? Data() }
+}
+
+/// The data root's changes noticed by one run, read back from provenance.
+public struct SourceChanges: Codable, Equatable, Sendable {
+    public struct Failure: Codable, Equatable, Sendable {
+        public var path: String
+        public var stage: String
+        public var reason: String
+    }
+
+    public var added: [String] = []
+    public var changed: [String] = []
+    public var removed: [String] = []
+    public var failed: [Failure] = []
+    /// Sources by status after the run (ok, failed, ignored, removed).
+    public var totals: [String: Int] = [:]
+
+    public init() {}
+
+    public init(store: ProvenanceStore, runId: String, root: String) throws {
+        let sources = try store.sources(under: root)
+        added = sources.filter { $0.firstSeenRun == runId && $0.status != .removed }.map(\.path)
+        changed = sources.filter { $0.lastChangedRun == runId && $0.firstSeenRun != runId && $0.status != .removed }.map(\.path)
+        removed = sources.filter { $0.lastChangedRun == runId && $0.status == .removed }.map(\.path)
+        failed = try store.failures(runId: runId).map { Failure(path: $0.subject, stage: $0.stage, reason: $0.reason) }
+        totals = Dictionary(grouping: sources, by: \.status.rawValue).mapValues(\.count)
+    }
+}
+
+extension NightlyReport {
+    /// The report as a page a person reads in the morning.
+    public var markdown: String {
+        let formatter = ISO8601DateFormatter()
+        var lines = ["# EmoPipe nightly \(formatter.string(from: startedAt).prefix(10)) — run \(runId)", "",
+                     "- manifest: `\(manifest)`", "- data: `\(dataRoot)`",
+                     "- started \(formatter.string(from: startedAt)), took \(ProgressReporter.duration(finishedAt.timeIntervalSince(startedAt)))",
+                     "- exit status: \(exitCode) (\(verdict))", ""]
+        if let error {
+            lines += ["## The pipeline failed", "", "```", error, "```"]
+            return lines.joined(separator: "\n") + "\n"
+        }
+        lines += ["## Sources", "",
+                  "| added | changed | removed | failed this run | ok | failed | ignored |", "|---:|---:|---:|---:|---:|---:|---:|",
+                  "| \(sources.added.count) | \(sources.changed.count) | \(sources.removed.count) | \(sources.failed.count) | "
+                  + "\(sources.totals["ok"] ?? 0) | \(sources.totals["failed"] ?? 0) | \(sources.totals["ignored"] ?? 0) |", ""]
+        for (title, paths) in [("Added", sources.added), ("Changed", sources.changed), ("Removed", sources.removed)] where !paths.isEmpty {
+            lines.append("\(title):")
+            lines += paths.prefix(50).map { "- `\($0)`" }
+            if paths.count > 50 { lines.append("- … and \(paths.count - 50) more") }
+            lines.append("")
+        }
+        if !sources.failed.isEmpty {
+            lines.append("Failed:")
+            lines += sources.failed.prefix(50).map { "- `\($0.path)` (\($0.stage)): \($0.reason)" }
+            lines.append("")
+        }
+        lines += ["## Stages", "", "| stage | action | seconds | summary |", "|---|---|---:|---|"]
+        lines += stages.map { "| \($0.stage) | \($0.action) | \(String(format: "%.1f", $0.seconds)) | \($0.summary) |" }
+        lines += ["", "## Metrics" + (previousRunId.map { " against nightly run \($0)" } ?? " (first nightly run)"), "",
+                  "| metric | previous | now | delta | |", "|---|---:|---:|---:|---|"]
+        lines += metrics.map { m in
+            let previous = m.previous.map { String(format: "%.4f", $0) } ?? "—"
+            let delta = m.delta.map { String(format: "%+.4f", $0) } ?? "—"
+            return "| \(m.name) | \(previous) | \(String(format: "%.4f", m.current)) | \(delta) | \(m.regressed ? "**fell beyond \(tolerance)**" : "") |"
+        }
+        lines += ["", retrained ? "The model was retrained: a training input changed." : "The model was not retrained: no training input changed."]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    var verdict: String {
+        switch exitCode {
+        case ExitStatus.ok: return "all well"
+        case ExitStatus.partial: return "\(failedUnits) source(s) failed"
+        case ExitStatus.metricsRegressed: return "metrics fell: " + regressions.map(\.name).joined(separator: ", ")
+        default: return "the pipeline failed"
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import EmoCore
+import EmoPipeline
+import EmoStages
+import Foundation
+
+struct NightlyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nightly",
+        abstract: "Reprocess what changed under the data root, retrain only if needed, and write a dated report.",
+        discussion: """
+        Runs every stage of the manifest (default manifests/nightly.yaml): ingest re-scans the data
+        root and marks sources gone from disk as removed (their cached records stay until `cache gc`),
+        per-source stages compute only new or changed sources, and train, evaluate and export re-run
+        only when one of their inputs' fingerprints changed (data, manifest or code).
+
+        The report goes to WORKDIR/nightly/<run>.json and <run>.md (and to stdout: Markdown, or the JSON
+        with --json): sources added, changed, removed and failed; each stage's action and time; the
+        manifest's watched metrics (`nightly: {metrics: [...], tolerance: 0.02}`) against the previous
+        nightly report, with deltas.
+
+        Exit status for alerting: 0 all well; 3 some sources failed; 4 a watched metric fell by more
+        than the tolerance (4 wins over 3); 1 the pipeline failed; 75 another run holds the work directory.
+
+        Scheduling examples: pipelines/deploy/crontab, emopipe-nightly.service and .timer.
+        """)
+
+    @Argument(help: "The experiment manifest.")
+    var manifest: String = "manifests/nightly.yaml"
+
+    @Option(name: .long, help: "The data root, instead of the manifest's `data`.")
+    var data: String?
+
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Flag(help: "Print the report as one JSON document on stdout (instead of Markdown).")
+    var json = false
+
+    func run() throws {
+        do {
+            let manifest = try ManifestOptions(manifest: self.manifest, data: data).load()
+            let cancellation = Cancellation()
+            let signals = SignalTrap(cancellation: cancellation)
+            defer { signals.restore() }
+            let runner = try PipelineRunner(manifest: manifest, workDirectory: workDirectoryOptions.workDirectory,
+                                            stages: StageCatalog.all(), cancellation: cancellation,
+                                            libraries: StageCatalog.libraryVersions)
+            let nightly = Nightly(runner: runner)
+            let report = try nightly.run(command: CommandLine.arguments.joined(separator: " "))
+            if json {
+                FileHandle.standardOutput.write(report.json + Data("\n".utf8))
+            } else {
+                print(report.markdown, terminator: "")
+            }
+            FileHandle.standardError.write(Data("nightly report: \(nightly.reportsFolder)/\(report.runId).md\n".utf8))
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// `emopipe nightly` over a data root that changes between nights: what it reprocesses, what its
+/// report says, and the exit statuses alerting relies on.
+@Suite("nightly", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct NightlyTests {
+    struct Night {
+        var status: Int32
+        var report: [String: Any]
+        var sources: [String: Any] { report["sources"] as? [String: Any] ?? [:] }
+        func list(_ key: String) -> [String] { (sources[key] as? [Any] ?? []).map { ($0 as? String) ?? "\($0)" } }
+        var stageActions: [String: String] {
+            Dictionary(uniqueKeysWithValues: (report["stages"] as? [[String: Any]] ?? []).map {
+                ($0["stage"] as! String, $0["action"] as! String)
+            })
+        }
+        var metrics: [[String: Any]] { report["metrics"] as? [[String: Any]] ?? [] }
+    }
+
+    static func night(_ manifest: String, _ workdir: String) throws -> Night {
+        let result = try TestSupport.run(TestSupport.emopipe, ["nightly", manifest, "--workdir", workdir, "--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                                  "nightly printed its report: \(result.stderr)")
+        return Night(status: result.status, report: report)
+    }
+
+    @Test func reprocessesOnlyWhatChangedAndAlertsByExitStatus() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("nightly")
+        let manifest = folder + "/nightly.yaml"
+        try """
+        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
+        data: \(data)
+        seed: 3
+        threads: 2
+        nightly: {tolerance: 0.05, metrics: [accuracy, weighted_f1]}
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], embedding: 16, epochs: 2, batch_size: 16, patience: 10}
+        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let workdir = folder + "/work"
+
+        // Night 1: everything is new.
+        let first = try Self.night(manifest, workdir)
+        #expect(first.status == 0, "\(first.report)")
+        #expect(first.list("added").count == 180 && first.list("removed").isEmpty)
+        #expect(first.stageActions["train"] == "ran")
+        #expect(first.metrics.count == 2 && first.metrics.allSatisfy { $0["previous"] == nil })
+
+        // Night 2: nothing changed, nothing is redone; metrics compared with night 1.
+        let second = try Self.night(manifest, workdir)
+        #expect(second.status == 0)
+        #expect(second.list("added").isEmpty && second.list("changed").isEmpty)
+        #expect(Set(second.stageActions.values) == ["up to date"], "\(second.stageActions)")
+        #expect(second.report["previousRunId"] as? String == first.report["runId"] as? String)
+        #expect(second.metrics.allSatisfy { ($0["delta"] as? Double) == 0 })
+        let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(second.report["runId"] as! String).md", encoding: .utf8)
+        #expect(markdown.contains("| weighted_f1 |") && markdown.contains("not retrained"))
+
+        // Night 3: one recording deleted, one broken file added → exit 3, the removal recorded,
+        // its cached record kept until `cache gc`, the model retrained on what is left.
+        let removed = data + "/Actor_02/03-01-05-01-02-01-02.wav"
+        let removedSHA = try TestSupport.sha256sum(removed)
+        try FileManager.default.removeItem(atPath: removed)
+        let broken = data + "/Actor_04/03-01-05-01-02-01-04.wav"
+        try FileManager.default.createDirectory(atPath: data + "/Actor_04", withIntermediateDirectories: true)
+        try Data("RIFF this is not audio".utf8).write(to: URL(fileURLWithPath: broken))
+        let third = try Self.night(manifest, workdir)
+        #expect(third.status == 3)
+        #expect(third.list("removed") == [removed] && third.list("added") == [broken])
+        let failed = third.sources["failed"] as? [[String: Any]] ?? []
+        #expect(failed.contains { $0["path"] as? String == broken && !($0["reason"] as? String ?? "").isEmpty })
+        #expect(third.stageActions["audio"] == "ran" && third.stageActions["train"] == "ran")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        #expect(try store.source(path: removed)?.status == .removed)
+        let cache = TensorCache(workDirectory: workdir, store: store)
+        let kept = try cache.rows(key: removedSHA)
+        #expect(!kept.isEmpty, "the removed source's log-mel stays until gc")
+
+        // Night 4: the previous night had (say) far better metrics → exit 4, which wins over 3.
+        let latest = "\(workdir)/nightly/\(third.report["runId"] as! String).json"
+        var doctored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: latest))) as? [String: Any])
+        doctored["metrics"] = (doctored["metrics"] as? [[String: Any]] ?? []).map { m in
+            var m = m; m["current"] = 1.0; return m
+        }
+        try JSONSerialization.data(withJSONObject: doctored).write(to: URL(fileURLWithPath: latest))
+        let fourth = try Self.night(manifest, workdir)
+        #expect(fourth.status == 4)
+        #expect(fourth.metrics.contains { $0["regressed"] as? Bool == true })
+
+        // cache gc drops the removed source's record and nothing else.
+        let audioBefore = try cache.rows(key: removedSHA).count
+        let gc = try TestSupport.run(TestSupport.emopipe, ["cache", "gc", manifest, "--workdir", workdir])
+        #expect(gc.status == 0, "\(gc.stderr)")
+        let audioAfter = try cache.rows(key: removedSHA).count
+        #expect(audioBefore == 1 && audioAfter == 0)
+        let live = Set(try store.sources(status: .ok).compactMap(\.sha256))
+        let fingerprint = try #require(try store.stageState("audio")).parametersFingerprint
+        #expect(try cache.keys(stage: "audio", fingerprint: fingerprint) == live)
+        let verify = try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let after = try Self.night(manifest, workdir)
+        #expect(after.stageActions["audio"] == "up to date", "gc kept every record in use")
+    }
+}
