@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport", "Yams"], swiftSettings: swift5),
         .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore", "EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoModelTests", dependencies: ["EmoModel", "EmoNN", "EmoStore", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),

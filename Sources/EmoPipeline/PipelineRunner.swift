@@ -13,9 +13,12 @@ public struct RunSelection: Equatable, Sendable {
     public var force: Set<String>
     /// Run these stages and everything they depend on (what `reproduce` re-runs).
     public var targets: [String]
+    /// Run as this scale-out worker: per-source stages only, over this slice of the sources.
+    public var worker: WorkerSlice?
 
-    public init(until: String? = nil, only: String? = nil, force: Set<String> = [], targets: [String] = []) {
-        self.until = until; self.only = only; self.force = force; self.targets = targets
+    public init(until: String? = nil, only: String? = nil, force: Set<String> = [], targets: [String] = [],
+                worker: WorkerSlice? = nil) {
+        self.until = until; self.only = only; self.force = force; self.targets = targets; self.worker = worker
     }
 }
 
@@ -94,6 +97,17 @@ public final class PipelineRunner {
     }
 
     func selectedStages(_ selection: RunSelection) throws -> [String] {
+        let stages = try requestedStages(selection)
+        guard selection.worker != nil else { return stages }
+        // A worker does the per-source share of the work; merge, then the main run, does the rest.
+        let explicit = [selection.until, selection.only].compactMap { $0 } + selection.targets
+        if let whole = explicit.first(where: { self.stages[$0]?.perSource != true }) {
+            throw PipelineError.invalidFile("--worker runs per-source stages only (\(pipeline.stageNames.filter { self.stages[$0]?.perSource == true }.joined(separator: ", "))); '\(whole)' runs after `emopipe merge`")
+        }
+        return stages.filter { self.stages[$0]?.perSource == true }
+    }
+
+    private func requestedStages(_ selection: RunSelection) throws -> [String] {
         for name in [selection.until, selection.only].compactMap({ $0 }) + selection.force.sorted() + selection.targets
         where pipeline.stage(name) == nil {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
@@ -123,12 +137,14 @@ public final class PipelineRunner {
             logger.warning("took over the lock left by a run that is no longer alive: \(previous)")
         }
         let store = try ProvenanceStore(path: workDirectory.databasePath)
+        try checkWorkerRole(selection.worker, store: store)
         try store.markInterruptedRuns()
         var record = RunRecord(
             id: runId, command: command, manifestJSON: manifest.text, manifestSHA256: SHA256Hex.of(manifest.text),
             dataRoot: manifest.dataRoot, threads: manifest.threads, codeVersion: EmoPipeVersion.string,
             host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), startedAt: Date())
         record.manifestPath = manifest.path
+        record.worker = selection.worker?.description
         record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries).json
         record.paramsJSON = try ParamValue.object(Dictionary(uniqueKeysWithValues: selected.map {
             ($0, ParamValue.object(try resolvedParams($0)))
@@ -140,7 +156,8 @@ public final class PipelineRunner {
         do {
             for name in selected {
                 try cancellation.check()
-                reports.append(try execute(name, runId: runId, store: store, forced: selection.force.contains(name)))
+                reports.append(try execute(name, runId: runId, store: store, forced: selection.force.contains(name),
+                                           worker: selection.worker))
             }
         } catch {
             let interrupted = (error as? EmoError) == .interrupted
@@ -155,14 +172,15 @@ public final class PipelineRunner {
         return report
     }
 
-    private func execute(_ name: String, runId: String, store: ProvenanceStore, forced: Bool) throws -> StageReport {
+    private func execute(_ name: String, runId: String, store: ProvenanceStore, forced: Bool,
+                         worker: WorkerSlice?) throws -> StageReport {
         let stage = stages[name]!
         let params = try resolvedParams(name)
         let fingerprint = Fingerprint(stage: name, codeVersion: stage.codeVersion, params: params,
                                       inputs: try upstreamDigests(name, store: store))
         let context = StageContext(runId: runId, manifest: manifest, workDirectory: workDirectory, store: store,
                                    params: params, fingerprint: fingerprint, forced: forced,
-                                   logger: Log.logger(name), cancellation: cancellation)
+                                   logger: Log.logger(name), cancellation: cancellation, worker: worker)
         let started = Date()
         if !forced, let state = try store.stageState(name), state.fingerprint == fingerprint.full,
            try stage.externalChanges(context) == nil {
@@ -222,6 +240,26 @@ public final class PipelineRunner {
             inputs[upstream] = state.outputDigest
         }
         return inputs
+    }
+
+    /// A worker's work directory serves one slice for good (its `worker.txt` says which), and a
+    /// main one never serves a slice: mixing them would make records look missing or present by accident.
+    private func checkWorkerRole(_ worker: WorkerSlice?, store: ProvenanceStore) throws {
+        let marker = workDirectory.root + "/worker.txt"
+        let recorded = (try? String(contentsOfFile: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        switch (worker?.description, recorded) {
+        case (nil, nil): return
+        case (nil, let other?):
+            throw PipelineError.invalidFile("\(workDirectory.root) is worker \(other)'s work directory; fold it into the main one with `emopipe merge`")
+        case (let mine?, let other?) where mine != other:
+            throw PipelineError.invalidFile("\(workDirectory.root) is worker \(other)'s work directory, not \(mine)'s")
+        case (let mine?, nil):
+            guard try store.runs().isEmpty else {
+                throw PipelineError.invalidFile("\(workDirectory.root) already holds runs that were not worker \(mine)'s")
+            }
+            try DurableFile.write(Data((mine + "\n").utf8), to: marker)
+        default: return
+        }
     }
 
     /// The sources in use (ok, under the data root) as `runs/<id>/dataset.tsv` (relative path, SHA-256)

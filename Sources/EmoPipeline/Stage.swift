@@ -13,6 +13,8 @@ public protocol Stage: Sendable {
     var codeVersion: String { get }
     /// Manifest-wide settings (`label_map`, `include_song`, `seed`) whose values change this stage's output.
     var manifestFields: [String] { get }
+    /// Works source by source, so N scale-out workers can split it (`--worker I/N`).
+    var perSource: Bool { get }
     /// Rejects bad parameters before any work starts.
     func validate(params: [String: ParamValue]) throws
     /// The parameters as the stage will use them (e.g. a preset expanded into its values): what the
@@ -27,6 +29,7 @@ public protocol Stage: Sendable {
 
 public extension Stage {
     var manifestFields: [String] { [] }
+    var perSource: Bool { false }
     func validate(params: [String: ParamValue]) throws {}
     func resolve(params: [String: ParamValue]) throws -> [String: ParamValue] { params }
     func externalChanges(_ context: StageContext) throws -> String? { nil }
@@ -59,6 +62,8 @@ public struct StageContext: @unchecked Sendable {
     public var forced: Bool
     public var logger: Logger
     public var cancellation: Cancellation
+    /// Set for a scale-out worker: ingest takes only this slice of the data root's files.
+    public var worker: WorkerSlice? = nil
 
     public var dataRoot: String { manifest.dataRoot }
     public var threads: Int { manifest.threads }

@@ -14,6 +14,7 @@ import Foundation
 /// changed parameter recomputes the stage. Bad audio becomes a failure row, never a tensor.
 public struct AudioStage: Stage {
     public let name = "audio"
+    public let perSource = true
     /// 2: resampling at soxr's 20-bit precision, librosa's soxr_hq.
     public let codeVersion = "2"
 

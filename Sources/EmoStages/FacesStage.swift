@@ -14,6 +14,7 @@ import Foundation
 /// no frame has a face is a failure row "no face found", never a silent centre crop.
 public struct FacesStage: Stage {
     public let name = "faces"
+    public let perSource = true
     public let codeVersion = "1"
 
     public init() {}

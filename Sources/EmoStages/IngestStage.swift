@@ -12,6 +12,7 @@ import Foundation
 /// committed in batches, each in one transaction, so a killed ingest keeps what it finished.
 public struct IngestStage: Stage {
     public let name = "ingest"
+    public let perSource = true
     public let codeVersion = "1"
     /// Ingest reads the data root; a different root is a different ingest.
     public let manifestFields = ["data_root"]
@@ -27,10 +28,10 @@ public struct IngestStage: Stage {
 
     public func run(_ context: StageContext) throws -> StageOutcome {
         let root = context.dataRoot
-        let scan = try DataRootScan(root: root)
+        let files = try Self.files(context)
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
-        let plan = IngestPlan(files: scan.files, known: known)
-        context.logger.info("\(scan.files.count) files under \(root): \(plan.toRead.count) to read, \(plan.removed.count) gone")
+        let plan = IngestPlan(files: files, known: known)
+        context.logger.info("\(files.count) files under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read, \(plan.removed.count) gone")
 
         let progress = context.progress(total: plan.toRead.count, unit: "files")
         var failedNow = 0
@@ -56,11 +57,18 @@ public struct IngestStage: Stage {
     }
 
     public func externalChanges(_ context: StageContext) throws -> String? {
-        let scan = try DataRootScan(root: context.dataRoot)
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
-        let plan = IngestPlan(files: scan.files, known: known)
+        let plan = IngestPlan(files: try Self.files(context), known: known)
         guard !plan.toRead.isEmpty || !plan.removed.isEmpty else { return nil }
         return "data root changed: \(plan.added) added, \(plan.changed) changed, \(plan.removed.count) removed"
+    }
+
+    /// The files under the data root; a scale-out worker's share only.
+    static func files(_ context: StageContext) throws -> [ScannedFile] {
+        let scan = try DataRootScan(root: context.dataRoot)
+        guard let worker = context.worker else { return scan.files }
+        let prefix = context.dataRoot.hasSuffix("/") ? context.dataRoot : context.dataRoot + "/"
+        return scan.files.filter { worker.contains(relativePath: String($0.path.dropFirst(prefix.count))) }
     }
 
     /// The facts downstream stages consume: the ok sources, by path relative to the root, so that

@@ -20,7 +20,7 @@ struct EmoPipeCommand: ParsableCommand {
         """,
         version: EmoPipeVersion.string,
         subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
-                      DiffCommand.self, ReproduceCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
+                      DiffCommand.self, ReproduceCommand.self, MergeCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
 }
 
 /// Options every command that reads a work directory shares.

@@ -17,6 +17,13 @@ struct RunCommand: ParsableCommand {
           emopipe run                                  # manifests/default.yaml, ./work
           emopipe run manifests/demo.yaml --until ingest
           emopipe run --data ~/RAVDESS --workdir /scratch/emopipe
+
+        Scale-out: `--worker I/N` (I from 0) runs the per-source stages (ingest, audio, faces) over the
+        I-th of N stable hash partitions of the data root's files, in WORKDIR/workers/<I>-of-<N>;
+        `--worker env` takes I and N from a Slurm array job (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN,
+        SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, and the manifest's
+        `workers`). Then `emopipe merge` folds the workers into WORKDIR and `emopipe run` does the rest.
+        See pipelines/deploy/ for an sbatch script and a Kubernetes Job.
         """)
 
     @OptionGroup var manifestOptions: ManifestOptions
@@ -31,6 +38,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Recompute this stage even if it is up to date (repeatable).")
     var force: [String] = []
 
+    @Option(help: ArgumentHelp("Run as scale-out worker I of N (I/N, or `env` for Slurm/Kubernetes).", valueName: "I/N|env"))
+    var worker: String?
+
     func validate() throws {
         if until != nil && only != nil { throw ValidationError("--until and --only exclude each other") }
     }
@@ -38,13 +48,19 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         do {
             let manifest = try manifestOptions.load()
+            let slice = try worker.map { text in
+                text == "env" ? try WorkerSlice(environment: ProcessInfo.processInfo.environment, manifestWorkers: manifest.workers)
+                              : try WorkerSlice(parsing: text)
+            }
+            let directory = slice?.workDirectory(inside: workDirectoryOptions.workDirectory) ?? workDirectoryOptions.workDirectory
+            if let slice { FileHandle.standardError.write(Data("worker \(slice): work directory \(directory.root)\n".utf8)) }
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
-            let runner = try PipelineRunner(manifest: manifest, workDirectory: workDirectoryOptions.workDirectory,
+            let runner = try PipelineRunner(manifest: manifest, workDirectory: directory,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
-            let report = try runner.run(RunSelection(until: until, only: only, force: Set(force)),
+            let report = try runner.run(RunSelection(until: until, only: only, force: Set(force), worker: slice),
                                         command: CommandLine.arguments.joined(separator: " "))
             printSummary(report)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }

@@ -75,3 +75,33 @@ struct DefinitionTests {
         #expect(throws: PipelineError.self) { try Manifest.parse(yaml: "threads: 0\n", path: "m.yaml") }
     }
 }
+
+@Suite("scale-out slices")
+struct WorkerSliceTests {
+    @Test func slicesPartitionThePathsStably() throws {
+        let paths = (1...24).flatMap { actor in (1...60).map { "Actor_\(String(format: "%02d", actor))/notes-\($0).txt" } }
+        let slices = try (0..<5).map { try WorkerSlice(index: $0, count: 5) }
+        let owners = paths.map { path in slices.filter { $0.contains(relativePath: path) }.map(\.index) }
+        #expect(owners.allSatisfy { $0.count == 1 }, "every path belongs to exactly one worker")
+        let sizes = (0..<5).map { i in owners.filter { $0 == [i] }.count }
+        #expect(sizes.allSatisfy { abs($0 - paths.count / 5) < paths.count / 10 }, "shares are even: \(sizes)")
+        #expect(try WorkerSlice(parsing: "3/5") == slices[3])
+        // A clip's sources meet in one worker, wherever they lie.
+        for clip in ["01-05-01-02-01-12", "01-03-02-01-02-07"] {
+            let names = ["Actor_12/03-\(clip).wav", "video/01-\(clip).mp4", "02-\(clip).mp4"]
+            #expect(Set(names.map { name in slices.first { $0.contains(relativePath: name) }!.index }).count == 1)
+        }
+        #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "5/5") }
+        #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "two") }
+    }
+
+    @Test func slurmAndKubernetesIndicesComeFromTheEnvironment() throws {
+        let slurm = try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10",
+                                                  "SLURM_ARRAY_TASK_COUNT": "4"], manifestWorkers: nil)
+        #expect(slurm == (try WorkerSlice(index: 2, count: 4)))
+        let pod = try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "1"], manifestWorkers: 3)
+        #expect(pod == (try WorkerSlice(index: 1, count: 3)))
+        #expect(throws: PipelineError.self) { try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "1"], manifestWorkers: nil) }
+        #expect(throws: PipelineError.self) { try WorkerSlice(environment: [:], manifestWorkers: 3) }
+    }
+}

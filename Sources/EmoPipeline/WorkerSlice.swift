@@ -1,0 +1,71 @@
+import EmoCore
+import Foundation
+
+/// One of N scale-out workers (design.md, "Scale-out"): worker I of N takes the sources whose
+/// partition key hashes to I, so every worker — on any machine, whatever the mount point — agrees
+/// on the partition without talking to the others. The key is the clip for a RAVDESS name (so a
+/// clip's wav and mp4 meet in one worker, and "the wav, else the mp4's audio" is decided as one
+/// process would), else the path relative to the data root.
+///
+///     let slice = try WorkerSlice(parsing: "2/8")
+///     slice.contains(relativePath: "Actor_01/03-01-01-01-01-01-01.wav")
+public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1, (0..<count).contains(index) else {
+            throw PipelineError.invalidFile("worker \(index)/\(count): the index must be in 0..<count and the count at least 1")
+        }
+        self.index = index; self.count = count
+    }
+
+    /// `I/N`, I counted from 0.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else {
+            throw PipelineError.invalidFile("--worker '\(text)': expected I/N (e.g. 0/4), or `env`")
+        }
+        try self.init(index: index, count: count)
+    }
+
+    /// The slice a Slurm array task or a Kubernetes Indexed Job pod was given:
+    /// `SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN` of `SLURM_ARRAY_TASK_COUNT`, or
+    /// `JOB_COMPLETION_INDEX` of the manifest's `workers`.
+    public init(environment: [String: String], manifestWorkers: Int?) throws {
+        if let task = environment["SLURM_ARRAY_TASK_ID"].flatMap(Int.init) {
+            let minimum = environment["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
+            guard let count = environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init) else {
+                throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
+            }
+            try self.init(index: task - minimum, count: count)
+        } else if let index = environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) {
+            guard let count = manifestWorkers else {
+                throw PipelineError.invalidFile("--worker env: JOB_COMPLETION_INDEX is set; the manifest must say how many workers (`workers: N`)")
+            }
+            try self.init(index: index, count: count)
+        } else {
+            throw PipelineError.invalidFile("--worker env: neither SLURM_ARRAY_TASK_ID (Slurm array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set")
+        }
+    }
+
+    public func contains(relativePath: String) -> Bool {
+        let digest = SHA256Hex.of(Self.partitionKey(relativePath: relativePath))
+        let bucket = UInt64(digest.prefix(16), radix: 16)! % UInt64(count)
+        return Int(bucket) == index
+    }
+
+    static func partitionKey(relativePath: String) -> String {
+        if case .source(let codes) = RavdessName.parse(fileName: (relativePath as NSString).lastPathComponent) {
+            return "clip " + codes.clipID
+        }
+        return "path " + relativePath
+    }
+
+    public var description: String { "\(index)/\(count)" }
+
+    /// The worker's own work directory inside the main one: `workers/<I>-of-<N>`.
+    public func workDirectory(inside main: WorkDirectory) -> WorkDirectory {
+        WorkDirectory(root: main.root + "/workers/\(index)-of-\(count)")
+    }
+}

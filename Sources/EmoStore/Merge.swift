@@ -1,0 +1,91 @@
+import EmoCore
+import Foundation
+import GRDB
+
+/// What folding one worker's work directory into the main one added.
+public struct MergeReport: Equatable, Sendable {
+    public var runs = 0
+    public var sources = 0
+    public var failures = 0
+    public var artifacts = 0
+    public var shards = 0
+    public var records = 0
+    public var recordsAlreadyPresent = 0
+}
+
+extension ProvenanceStore {
+    /// Folds another work directory's provenance and cache (a scale-out worker's) into this one.
+    ///
+    /// Shard files are copied first, each durably (`copyShard` gets the shard's path relative to
+    /// both work directories), then every row goes in one transaction: a merge killed midway leaves
+    /// at most unindexed shard files, which `cache gc` removes and a second merge re-copies.
+    /// Merging the same worker twice adds nothing the second time.
+    public func absorb(_ worker: ProvenanceStore, copyShard: (String) throws -> Void) throws -> MergeReport {
+        let runs = try worker.read { try RunRecord.fetchAll($0) }
+        let stageRuns = try worker.read { try StageRunRecord.fetchAll($0) }
+        let sources = try worker.read { try SourceRecord.fetchAll($0) }
+        let failures = try worker.read { try FailureRecord.fetchAll($0) }
+        let artifacts = try worker.read { try ArtifactRecord.fetchAll($0) }
+        let shards = try worker.read { try CacheShardRow.fetchAll($0) }
+        let records = try worker.read { try CacheRecordRow.order(Column("shardId"), Column("dataOffset")).fetchAll($0) }
+
+        let present = try read { db in
+            Set(try Row.fetchAll(db, sql: "SELECT stage, fingerprint, key FROM cacheRecord").map {
+                "\($0["stage"] as String)\t\($0["fingerprint"] as String)\t\($0["key"] as String)"
+            })
+        }
+        func id(_ r: CacheRecordRow) -> String { "\(r.stage)\t\(r.fingerprint)\t\(r.key)" }
+        let newRecords = records.filter { !present.contains(id($0)) }
+        let shardsNeeded = Set(newRecords.map(\.shardId))
+        let knownFiles = try read { Set(try String.fetchAll($0, sql: "SELECT file FROM cacheShard")) }
+        let shardsToCopy = shards.filter { shardsNeeded.contains($0.id!) && !knownFiles.contains($0.file) }
+        for shard in shardsToCopy { try copyShard(shard.file) }
+
+        var report = MergeReport()
+        report.recordsAlreadyPresent = records.count - newRecords.count
+        try write { db in
+            for run in runs where try RunRecord.fetchOne(db, key: run.id) == nil {
+                try run.insert(db); report.runs += 1
+            }
+            for var stageRun in stageRuns where try StageRunRecord
+                .filter(Column("runId") == stageRun.runId && Column("stage") == stageRun.stage).fetchCount(db) == 0 {
+                stageRun.id = nil
+                try stageRun.insert(db)
+            }
+            for source in sources {
+                // The newer sighting wins (run ids sort by time); equal rows change nothing.
+                if let mine = try SourceRecord.fetchOne(db, key: source.path),
+                   mine == source || mine.lastChangedRun > source.lastChangedRun { continue }
+                try source.save(db); report.sources += 1
+            }
+            for var failure in failures {
+                failure.id = nil
+                try failure.insert(db)          // the unique key ignores a failure already recorded
+                if db.changesCount > 0 { report.failures += 1 }
+            }
+            for var artifact in artifacts where try ArtifactRecord.filter(
+                Column("stage") == artifact.stage && Column("fingerprint") == artifact.fingerprint
+                    && Column("path") == artifact.path && Column("sourceSHA256") == artifact.sourceSHA256
+                    && Column("kind") == artifact.kind).fetchCount(db) == 0 {
+                artifact.id = nil
+                try artifact.insert(db); report.artifacts += 1
+            }
+            var shardIds: [Int64: Int64] = [:]
+            for shard in shardsToCopy {
+                var copy = shard
+                copy.id = nil
+                try copy.insert(db)
+                shardIds[shard.id!] = copy.id!
+                report.shards += 1
+            }
+            for record in newRecords {
+                guard let shardId = shardIds[record.shardId] else { continue }
+                var copy = record
+                copy.shardId = shardId
+                try copy.insert(db)
+                report.records += 1
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import EmoCore
+import EmoPipeline
+import Foundation
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Fold scale-out workers' work directories into the main work directory.",
+        discussion: """
+        Each worker (`emopipe run --worker I/N`) wrote its own shards and provenance database under
+        WORKDIR/workers/<I>-of-<N>. merge copies their shards (durably) and then their sources,
+        failures, runs and cache index rows in one transaction; records already present are kept,
+        so merging twice is harmless. With no WORKER_DIR, every folder under WORKDIR/workers is merged.
+        A worker still running (its lock held) or whose last run did not finish is refused.
+        Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
+
+        Example (3 local workers):
+          for i in 0 1 2; do emopipe run manifests/default.yaml --worker $i/3 & done; wait
+          emopipe merge && emopipe run manifests/default.yaml
+        """)
+
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Argument(help: "Worker work directories (default: all under WORKDIR/workers).")
+    var workers: [String] = []
+
+    func run() throws {
+        do {
+            let main = workDirectoryOptions.workDirectory
+            let folders = workers.isEmpty ? WorkerMerge.workerFolders(in: main) : workers
+            for (folder, report) in try WorkerMerge(main: main).merge(folders) {
+                print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
+                      + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
+            }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+}

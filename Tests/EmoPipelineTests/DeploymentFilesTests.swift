@@ -1,0 +1,47 @@
+import EmoPipeline
+import EmoTestSupport
+import Foundation
+import Testing
+import Yams
+
+/// The shipped deployment files agree with the command line they drive.
+@Suite("deployment files")
+struct DeploymentFilesTests {
+    static let deploy = TestSupport.repositoryRoot + "/pipelines/deploy"
+
+    @Test func kubernetesIndexedJobMatchesItsManifestsWorkerCount() throws {
+        let text = try String(contentsOfFile: Self.deploy + "/kubernetes/emopipe-workers.yaml", encoding: .utf8)
+        let documents = try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
+        let configMap = try #require(documents.first { $0["kind"] as? String == "ConfigMap" })
+        let job = try #require(documents.first { $0["kind"] as? String == "Job" })
+        let manifestText = try #require((configMap["data"] as? [String: Any])?["manifest.yaml"] as? String)
+        let manifest = try Manifest.parse(yaml: manifestText, path: "/config/manifest.yaml")
+        let spec = try #require(job["spec"] as? [String: Any])
+        #expect(spec["completionMode"] as? String == "Indexed")
+        #expect(manifest.workers == spec["completions"] as? Int, "JOB_COMPLETION_INDEX counts up to the manifest's workers")
+        let container = try #require(((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
+            .flatMap { ($0["containers"] as? [[String: Any]])?.first })
+        let command = ((container["args"] as? [String]) ?? []).joined(separator: " ")
+        #expect(command.contains("--worker env") && command.contains("/config/manifest.yaml"))
+        // Every pod sees its slice: indices 0..<completions are exactly the valid ones.
+        for index in 0..<(manifest.workers ?? 0) {
+            #expect(try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "\(index)"], manifestWorkers: manifest.workers).index == index)
+        }
+        #expect(throws: PipelineError.self) {
+            try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "\(manifest.workers ?? 0)"], manifestWorkers: manifest.workers)
+        }
+    }
+
+    @Test func systemdUnitRunsNightlyAndTreatsPartialRunsAsDone() throws {
+        let service = try String(contentsOfFile: Self.deploy + "/emopipe-nightly.service", encoding: .utf8)
+        let timer = try String(contentsOfFile: Self.deploy + "/emopipe-nightly.timer", encoding: .utf8)
+        let exec = try #require(service.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+        #expect(exec.contains("emopipe nightly manifests/nightly.yaml"))
+        #expect(service.contains("SuccessExitStatus=3"))
+        #expect(timer.contains("OnCalendar=") && timer.contains("Persistent=true"))
+        let cron = try String(contentsOfFile: Self.deploy + "/crontab", encoding: .utf8)
+        #expect(cron.contains("make nightly"))
+        #expect(FileManager.default.fileExists(atPath: TestSupport.repositoryRoot + "/manifests/nightly.yaml"))
+        _ = try Manifest.load(path: TestSupport.repositoryRoot + "/manifests/nightly.yaml")
+    }
+}

@@ -1,0 +1,106 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// Three worker processes plus `emopipe merge` against one process over the same files.
+@Suite("scale-out workers", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct ScaleOutTests {
+    /// Every cached record's bytes, metadata and CRC, by (stage, parameters fingerprint, source hash).
+    static func records(_ workdir: String) throws -> [String: Data] {
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let cache = TensorCache(workDirectory: workdir, store: store)
+        let rows = try store.read { try CacheRecordRow.fetchAll($0) }
+        var found: [String: Data] = [:]
+        for row in rows {
+            let tensor = try cache.tensor(row, verify: true)
+            found["\(row.stage) \(row.fingerprint) \(row.key)"] = Data(tensor.bytes) + Data(tensor.metadata.utf8)
+                + Data("\(row.crc32c) \(row.shapeJSON) \(row.dtype)".utf8)
+        }
+        return found
+    }
+
+    /// The provenance facts that do not name runs: sources, failures, stage outputs.
+    static func facts(_ workdir: String) throws -> (sources: Set<[String]>, failures: Set<[String]>, outputs: [String: String]) {
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let sources = Set(try store.allSources().map(\.facts))
+        let failures = Set(try store.failures().map { [$0.stage, $0.fingerprint, $0.subject, $0.sha256, $0.reason] })
+        var outputs: [String: String] = [:]
+        for stage in ["ingest", "audio", "faces"] { outputs[stage] = try store.stageState(stage)?.outputDigest }
+        return (sources, failures, outputs)
+    }
+
+    /// ingest, audio and faces in one process (`--until` takes one stage; these are two branches).
+    static func perSourceStages(_ manifest: String, _ workdir: String) throws -> (status: Int32, log: String) {
+        let audio = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "audio", "--workdir", workdir])
+        let faces = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "faces", "--workdir", workdir])
+        return (max(audio.status, faces.status), audio.stderr + faces.stderr)
+    }
+
+    @Test func threeWorkersAndAMergeEqualOneProcess() throws {
+        let data = try TestSupport.materialize(actors: 1...1)
+        // A few video clips keep the faces stage in the test without making it slow; a broken file
+        // and a stranger make failures and ignored files part of what must agree.
+        let clips = try TestSupport.shell("find '\(data)' -name '*.mp4' | sort").split(separator: "\n").map(String.init)
+        for clip in clips.dropFirst(6) { try FileManager.default.removeItem(atPath: clip) }
+        try FileManager.default.createDirectory(atPath: data + "/Actor_09", withIntermediateDirectories: true)
+        try Data("not audio".utf8).write(to: URL(fileURLWithPath: data + "/Actor_09/03-01-05-01-02-01-09.wav"))
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: data + "/notes.txt"))
+        let folder = try TestSupport.temporaryFolder("scaleout")
+        let manifest = folder + "/m.yaml"
+        try "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(data)\nthreads: 1\n"
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+
+        let single = folder + "/single", multi = folder + "/multi"
+        let one = try Self.perSourceStages(manifest, single)
+        #expect(one.status == 3, "the broken file makes it a partial run: \(one.log)")
+
+        // The shipped sbatch script, as three Slurm array tasks (ids 10-12) would run it.
+        let script = TestSupport.repositoryRoot + "/pipelines/deploy/slurm/emopipe-workers.sbatch"
+        let workers = try (0..<3).map { i -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script]
+            process.environment = ProcessInfo.processInfo.environment.merging([
+                "SLURM_ARRAY_TASK_ID": "\(10 + i)", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "3",
+                "EMOPIPE": TestSupport.emopipe, "MANIFEST": manifest, "WORKDIR": multi]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        workers.forEach { $0.waitUntilExit() }
+        #expect(workers.map(\.terminationStatus) == [0, 0, 0], "a share with a bad source still completes its task")
+        let partial = try (0..<3).map { try ProvenanceStore(path: multi + "/workers/\($0)-of-3/emopipe.sqlite").runs().first?.status }
+        #expect(partial.filter { $0 == "partial" }.count == 1 && partial.filter { $0 == "done" }.count == 2,
+                "only the worker that got the broken file recorded a partial run: \(partial)")
+        let workerRecords = try (0..<3).map { try Self.records(multi + "/workers/\($0)-of-3").count }
+        #expect(workerRecords.allSatisfy { $0 > 0 }, "each worker did a share: \(workerRecords)")
+
+        let merge = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", multi])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        #expect(try Self.records(multi) == (try Self.records(single)), "the same records, byte for byte")
+        #expect(workerRecords.reduce(0, +) == (try Self.records(single)).count)
+
+        // The main run after the merge computes nothing and reaches the same stage outputs.
+        let after = try Self.perSourceStages(manifest, multi)
+        #expect(after.status == 3)
+        #expect(after.log.contains("0 to read"), "ingest hashed nothing again: \(after.log)")
+        #expect(after.log.contains("; 0 computed now") && after.log.range(of: "; [1-9][0-9]* computed now", options: .regularExpression) == nil,
+                "audio and faces computed nothing: \(after.log)")
+        let (a, b) = (try Self.facts(single), try Self.facts(multi))
+        #expect(a.sources == b.sources)
+        #expect(a.failures == b.failures && !a.failures.isEmpty)
+        #expect(a.outputs == b.outputs && a.outputs.count == 3)
+
+        // Merging again adds nothing; a worker directory is never run as a main one.
+        let again = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", multi])
+        #expect(again.stdout.contains(" 0 records in 0 shards"))
+        let misuse = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", multi + "/workers/0-of-3"])
+        #expect(misuse.status == 64 && misuse.stderr.contains("emopipe merge"))
+        let trainAsWorker = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "train", "--worker", "0/3", "--workdir", multi])
+        #expect(trainAsWorker.status == 64 && trainAsWorker.stderr.contains("per-source stages only"))
+    }
+}

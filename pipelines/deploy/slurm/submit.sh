@@ -1,0 +1,10 @@
+#!/bin/bash
+# Queue the worker array and, once every task has ended, the merge-and-train job.
+#   WORKERS=8 MANIFEST=manifests/default.yaml WORKDIR=/shared/emopipe/work DATA=/shared/RAVDESS \
+#     pipelines/deploy/slurm/submit.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+workers=${WORKERS:-8}
+array=$(sbatch --parsable --export=ALL --array=0-$((workers - 1)) "$here/emopipe-workers.sbatch")
+# afterany: a task that failed outright leaves its worker directory unfinished, and merge refuses it by name.
+sbatch --parsable --export=ALL --dependency=afterany:"$array" "$here/emopipe-merge.sbatch"
