@@ -78,6 +78,11 @@ let package = Package(
         .executableTarget(name: "emopipe-bench", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
         .executableTarget(name: "emonn-bench", dependencies: ["EmoNN", "CDNNL"], swiftSettings: swift5),
         .executableTarget(name: "emoface-bench", dependencies: ["EmoFeatures", "EmoMedia"], swiftSettings: swift5),
+        // Seeded random-input testing for `make fuzz`: the name parser, probe/decode, the shard reader.
+        .executableTarget(name: "emopipe-fuzz", dependencies: [
+            "EmoCore", "EmoMedia", "EmoStore", "CCRC32C",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swift5),
 
         // Shared by the test targets: the shared data's location, temp folders, running commands.
         .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
