@@ -56,6 +56,10 @@ func normalised(_ text: String, path: String? = nil) -> String {
     var text = text
     if let path { text = text.replacingOccurrences(of: path, with: "FILE") }
     // Numbers stand alone; digits glued to letters ("mp4", "CRC-32C") are part of a word and stay.
+    // A bracketed list (a shape) is one value.
+    if let open = text.firstIndex(of: "["), let close = text[open...].firstIndex(of: "]") {
+        text.replaceSubrange(open...close, with: "[…]")
+    }
     var out = ""
     var inNumber = false, inWord = false
     for ch in text.unicodeScalars {
