@@ -96,6 +96,8 @@ let package = Package(
         .testTarget(name: "EmoModelTests", dependencies: ["EmoModel", "EmoNN", "EmoStore", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], exclude: ["Fixtures"], swiftSettings: swift5),
+        // Runs the built emopipe-fuzz for a few seconds per target (it spans EmoCore, EmoMedia and EmoStore).
+        .testTarget(name: "EmoFuzzTests", dependencies: ["EmoTestSupport"], swiftSettings: swift5),
     ],
     cxxLanguageStandard: .cxx17
 )
