@@ -3,6 +3,7 @@
 #   make test            build once (debug) and run the test suite
 #   make ingest|all      run stages through $(MANIFEST) into $(WORKDIR)
 #   make nightly         reprocess what changed under $(DATA), report to $(WORKDIR)/nightly/
+#   make fuzz            random inputs against the name parser, probe/decode and the shard reader
 SHELL := /bin/bash
 MANIFEST ?= manifests/default.yaml
 WORKDIR ?= work
@@ -21,10 +22,10 @@ APT_PACKAGES := pkg-config libsqlite3-dev libavformat-dev libavcodec-dev libavut
 
 STAGES := ingest audio faces split train evaluate export
 
-.PHONY: deps build test demo demo-data all $(STAGES) status nightly venv bench clean help
+.PHONY: deps build test demo demo-data all $(STAGES) status nightly venv bench fuzz clean help
 
 help:
-	@sed -n '1,5p' Makefile
+	@sed -n '1,7p' Makefile
 
 # Idempotent: installs only what is missing, so a second call costs a dpkg query.
 deps:
@@ -78,3 +79,14 @@ clean:
 # (`make build` builds every product, the bench drivers included.)
 bench: build venv
 	python3 bench/bench.py
+
+# Seeded random inputs (emopipe-fuzz): every target for FUZZ_SECONDS; any input must be accepted or
+# rejected with a typed error. A crash stops make; a failing input is saved in fuzz-failures/ to replay
+# (`emopipe-fuzz replay FILE --target T`). FUZZ_SEED repeats a run (default: a new seed, printed).
+# Debug build, like `make test` (overflow and bounds checks are on either way): FUZZ_CONFIG=release for speed.
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?=
+FUZZ_CONFIG ?= debug
+fuzz:
+	$(SWIFT) build -c $(FUZZ_CONFIG) --product emopipe-fuzz
+	.build/$(FUZZ_CONFIG)/emopipe-fuzz run --seconds $(FUZZ_SECONDS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))

@@ -78,6 +78,11 @@ let package = Package(
         .executableTarget(name: "emopipe-bench", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
         .executableTarget(name: "emonn-bench", dependencies: ["EmoNN", "CDNNL"], swiftSettings: swift5),
         .executableTarget(name: "emoface-bench", dependencies: ["EmoFeatures", "EmoMedia"], swiftSettings: swift5),
+        // Seeded random-input testing for `make fuzz`: the name parser, probe/decode, the shard reader.
+        .executableTarget(name: "emopipe-fuzz", dependencies: [
+            "EmoCore", "EmoMedia", "EmoStore", "CCRC32C",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swift5),
 
         // Shared by the test targets: the shared data's location, temp folders, running commands.
         .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
@@ -91,6 +96,8 @@ let package = Package(
         .testTarget(name: "EmoModelTests", dependencies: ["EmoModel", "EmoNN", "EmoStore", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], exclude: ["Fixtures"], swiftSettings: swift5),
+        // Runs the built emopipe-fuzz for a few seconds per target (it spans EmoCore, EmoMedia and EmoStore).
+        .testTarget(name: "EmoFuzzTests", dependencies: ["EmoTestSupport"], swiftSettings: swift5),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -49,6 +49,8 @@ public enum RavdessName {
     static let modalityNames = [1: "audio-video", 2: "video-only", 3: "audio-only"]
 
     public static func parse(fileName: String) -> ParsedName {
+        // A name, not a path: NSString's path methods drop a trailing "/", so "…-12.wav/" would pass.
+        guard !fileName.contains("/") else { return .notRavdess(reason: "a file name has no \"/\" in it") }
         let ext = (fileName as NSString).pathExtension.lowercased()
         guard ext == "wav" || ext == "mp4" else {
             return .notRavdess(reason: ext.isEmpty ? "no file extension" : "extension .\(ext) is not .wav or .mp4")

@@ -21,8 +21,16 @@ final class MonoResampler {
 
     private(set) var usedSoxr = false
 
+    /// The lowest source rate accepted. Upsampling multiplies the sample count by outRate / inRate, so
+    /// a damaged header claiming a few hertz would turn a small file into gigabytes of output: 9,600
+    /// bytes of 16-bit WAV whose header says 1 Hz became 77 million samples at 16 kHz (`make fuzz`).
+    static let minimumInputRate: Int32 = 1_000
+
     init(inLayout: AVChannelLayout, inFormat: AVSampleFormat, inRate: Int32, outRate: Int32) throws(ResamplerError) {
         LibavLog.install()  // the WAV path reaches libswresample without going through LibavLog.capturing
+        guard inRate >= Self.minimumInputRate else {
+            throw ResamplerError(reason: "source sample rate \(inRate) Hz is below \(Self.minimumInputRate) Hz")
+        }
         self.inRate = inRate
         self.outRate = outRate
         var layout = inLayout

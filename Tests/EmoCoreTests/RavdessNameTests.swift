@@ -54,6 +54,12 @@ struct RavdessNameTests {
         #expect(!reason.isEmpty)
     }
 
+    /// Found by `make fuzz`: NSString's path methods ignore a trailing "/", so these parsed as sources.
+    @Test(arguments: ["03-01-05-01-02-01-12.wav/", "03-01-05-01-02-01-12.wav//", "Actor_12/03-01-05-01-02-01-12.wav"])
+    func aPathIsNotAFileName(name: String) {
+        #expect(RavdessName.parse(fileName: name) == .notRavdess(reason: "a file name has no \"/\" in it"))
+    }
+
     @Test func extensionCaseDoesNotMatter() {
         if case .source = RavdessName.parse(fileName: "03-01-01-01-01-01-01.WAV") {} else {
             Issue.record("upper-case extension rejected")

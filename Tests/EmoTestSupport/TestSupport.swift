@@ -26,6 +26,12 @@ public enum TestSupport {
 
     public static var hasEmopipe: Bool { FileManager.default.isExecutableFile(atPath: emopipe) }
 
+    /// The fuzz driver: $EMOPIPE_FUZZ_BIN, or the one beside the emopipe binary (one build makes both).
+    public static let emopipeFuzz: String = {
+        ProcessInfo.processInfo.environment["EMOPIPE_FUZZ_BIN"]
+            ?? URL(fileURLWithPath: emopipe).deletingLastPathComponent().appendingPathComponent("emopipe-fuzz").path
+    }()
+
     /// A fresh, empty folder under the system's temporary folder.
     public static func temporaryFolder(_ label: String = "emopipe-test") throws -> String {
         let path = NSTemporaryDirectory() + "/\(label)-\(UUID().uuidString.prefix(8))"

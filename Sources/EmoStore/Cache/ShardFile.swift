@@ -49,16 +49,20 @@ public final class ShardFile: @unchecked Sendable {
         return ShardFormat.crc(meta, data(entry)) == entry.crc32c
     }
 
+    /// Reads and checks the header and every index entry. Every number in the file is untrusted:
+    /// offsets and lengths are u64 fields that may not fit an Int, their sums may overflow, and a
+    /// shape's element count may overflow when multiplied out (all found by `make fuzz`), so each is
+    /// checked without trapping and a damaged or hostile file is a `badShard` error.
     private static func readIndex(_ file: UnsafeRawBufferPointer, path: String) throws -> [ShardEntry] {
         func bad(_ why: String) -> CacheError { .badShard(path: path, reason: why) }
         guard Array(file[0..<8]) == ShardFormat.magic else { throw bad("wrong magic") }
         let version = file.loadLE(UInt32.self, at: 8)
         guard version == ShardFormat.version else { throw bad("version \(version), this emopipe reads \(ShardFormat.version)") }
         let count = Int(file.loadLE(UInt32.self, at: 16))
-        let indexOffset = Int(file.loadLE(UInt64.self, at: 24))
-        let indexLength = Int(file.loadLE(UInt64.self, at: 32))
-        guard indexLength == count * ShardFormat.entrySize, indexOffset >= ShardFormat.headerSize,
-              indexOffset <= file.count, indexLength <= file.count - indexOffset else {
+        guard let indexOffset = Int(exactly: file.loadLE(UInt64.self, at: 24)),
+              let indexLength = Int(exactly: file.loadLE(UInt64.self, at: 32)),
+              indexLength == count * ShardFormat.entrySize,
+              fits(indexOffset, indexLength, from: ShardFormat.headerSize, to: file.count) else {
             throw bad("index of \(count) entries does not fit in \(file.count) bytes")
         }
         let index = UnsafeRawBufferPointer(rebasing: file[indexOffset..<(indexOffset + indexLength)])
@@ -70,15 +74,36 @@ public final class ShardFile: @unchecked Sendable {
             let rank = Int(index[at + 33])
             guard rank <= ShardFormat.maxRank else { throw bad("entry \(i): rank \(rank)") }
             let shape = (0..<rank).map { Int(index.loadLE(UInt32.self, at: at + 36 + 4 * $0)) }
-            let entry = ShardEntry(
-                key: key, dtype: dtype, shape: shape, crc32c: index.loadLE(UInt32.self, at: at + 60),
-                metaOffset: Int(index.loadLE(UInt64.self, at: at + 64)), metaLength: Int(index.loadLE(UInt64.self, at: at + 72)),
-                dataOffset: Int(index.loadLE(UInt64.self, at: at + 80)), dataLength: Int(index.loadLE(UInt64.self, at: at + 88)))
-            guard entry.metaOffset + entry.metaLength <= indexOffset, entry.dataOffset + entry.dataLength <= indexOffset,
-                  entry.dataLength == shape.reduce(1, *) * dtype.byteSize else {
-                throw bad("entry \(i) points outside the records or disagrees with its shape")
+            // Records lie between the header and the index.
+            guard let metaOffset = Int(exactly: index.loadLE(UInt64.self, at: at + 64)),
+                  let metaLength = Int(exactly: index.loadLE(UInt64.self, at: at + 72)),
+                  let dataOffset = Int(exactly: index.loadLE(UInt64.self, at: at + 80)),
+                  let dataLength = Int(exactly: index.loadLE(UInt64.self, at: at + 88)),
+                  fits(metaOffset, metaLength, from: ShardFormat.headerSize, to: indexOffset),
+                  fits(dataOffset, dataLength, from: ShardFormat.headerSize, to: indexOffset) else {
+                throw bad("entry \(i) points outside the records")
             }
-            return entry
+            guard let expected = byteCount(shape, dtype), dataLength == expected else {
+                throw bad("entry \(i): \(dataLength) bytes disagree with shape \(shape) of \(dtype.name)")
+            }
+            return ShardEntry(key: key, dtype: dtype, shape: shape, crc32c: index.loadLE(UInt32.self, at: at + 60),
+                              metaOffset: metaOffset, metaLength: metaLength, dataOffset: dataOffset, dataLength: dataLength)
         }
+    }
+
+    /// Whether `offset ..< offset + length` lies within `lower ..< upper`, computed without overflow.
+    private static func fits(_ offset: Int, _ length: Int, from lower: Int, to upper: Int) -> Bool {
+        offset >= lower && offset <= upper && length <= upper - offset
+    }
+
+    /// The bytes a tensor of this shape and type takes, or nil when the product overflows.
+    private static func byteCount(_ shape: [Int], _ dtype: DType) -> Int? {
+        var bytes = dtype.byteSize
+        for axis in shape {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: axis)
+            if overflow { return nil }
+            bytes = product
+        }
+        return bytes
     }
 }

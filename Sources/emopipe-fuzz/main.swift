@@ -1,0 +1,130 @@
+// emopipe-fuzz: seeded random-input testing of the RAVDESS name parser, the probe/decode path
+// and the shard reader. `make fuzz` runs every target for a bounded time.
+import ArgumentParser
+import EmoMedia
+import Foundation
+
+struct EmoPipeFuzz: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emopipe-fuzz",
+        abstract: "Feed mutated inputs to EmoPipe's parsers and readers; every one must succeed or throw a typed error.",
+        discussion: """
+        Targets: name (RavdessName.parse), probe (MediaProbe.probe and AudioDecoder.decodeMono on WAV and MP4
+        files), shard (ShardFile open, read and verify). A crash kills the process (exit status from the
+        signal); its input is saved first as FAILURES/<target>-crash.<ext>. An untyped error or a broken
+        invariant is a failure: the input is saved under FAILURES and the exit status is 1.
+        """,
+        subcommands: [Run.self, Replay.self],
+        defaultSubcommand: Run.self)
+}
+
+enum TargetName: String, CaseIterable, ExpressibleByArgument {
+    case name, probe, shard
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fuzz the targets (all by default), one after the other.")
+
+    @Argument(help: "Targets to run: name, probe, shard (default: all).")
+    var targets: [TargetName] = TargetName.allCases
+
+    @Option(help: "Seconds per target.")
+    var seconds: Double = 10
+
+    @Option(help: "Stop a target after this many inputs (whichever of --seconds and --iterations comes first).")
+    var iterations: Int?
+
+    @Option(help: "The random seed (default: from the clock; printed, so a run can be repeated).")
+    var seed: UInt64?
+
+    @Option(help: "Where failing inputs are saved.")
+    var failures: String = "fuzz-failures"
+
+    @Option(name: .customLong("seed-dir"), help: "Extra seed files (*.wav, *.mp4) for the probe target.")
+    var seedDirs: [String] = []
+
+    @Flag(help: "Do not take seeds from the shared RAVDESS data.")
+    var noShared = false
+
+    @Option(help: "An input taking longer than this many seconds counts as a failure.")
+    var slowLimit: Double = 10
+
+    @Flag(help: "One JSON object per target on stdout instead of text.")
+    var json = false
+
+    func run() throws {
+        MediaLogging.silenceLibav()
+        let seed = seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
+        let runner = FuzzRunner(seconds: seconds, maxIterations: iterations, seed: seed, failureFolder: failures,
+                                slowLimit: slowLimit)
+        var failed = 0
+        for name in targets {
+            let target = try makeTarget(name, seedDirs: seedDirs, useShared: !noShared)
+            let report = runner.run(target)
+            failed += report.failures
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                printReport(report)
+            }
+        }
+        if failed > 0 { throw ExitCode.failure }
+    }
+
+    func printReport(_ r: TargetReport) {
+        print(String(format: "%@: seed %llu, %.1f s, %d inputs, %.0f exec/s, %d error kinds (%d distinct reasons), %d failures, %d seeds, slowest %.3f s",
+                     r.target, r.seed, r.seconds, r.iterations, r.execPerSecond, r.errorKinds, r.distinctReasons,
+                     r.failures, r.seeds, r.slowestSeconds))
+        let sorted = r.outcomes.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+        for (label, count) in sorted.prefix(40) {
+            print(String(format: "  %9d  %@", count, label.debugDescription.dropFirst().dropLast().description))
+        }
+        if sorted.count > 40 { print("  … \(sorted.count - 40) rarer outcomes (--json lists them all)") }
+        for file in r.failureFiles { print("  saved: \(file)") }
+        fflush(stdout)
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one saved input through a target and say what it did.")
+
+    @Argument(help: "The saved input (its extension chooses WAV or MP4 for the probe target).")
+    var file: String
+
+    @Option(help: "The target the input is for.")
+    var target: TargetName
+
+    func run() throws {
+        MediaLogging.silenceLibav()
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read \(file)")
+        }
+        let bytes = [UInt8](data)
+        let outcome: Outcome
+        switch target {
+        case .name: outcome = NameTarget().execute(FuzzInput(bytes: bytes, fileExtension: "txt"))
+        case .probe: outcome = ProbeTarget.check(path: file)
+        case .shard: outcome = ShardTarget.check(path: file, size: bytes.count)
+        }
+        switch outcome {
+        case .accepted(let label): print("accepted: \(label)")
+        case .rejected(let label): print("rejected with a typed error: \(label)")
+        case .failure(let why):
+            print("FAILURE: \(why)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+func makeTarget(_ name: TargetName, seedDirs: [String], useShared: Bool) throws -> FuzzTarget {
+    let log = { (text: String) in FileHandle.standardError.write(Data("emopipe-fuzz: \(text)\n".utf8)) }
+    switch name {
+    case .name: return NameTarget()
+    case .probe: return try ProbeTarget(seeds: MediaSeeds.corpus(extraFolders: seedDirs, useShared: useShared, log: log))
+    case .shard: return try ShardTarget(seeds: ShardSeeds.corpus())
+    }
+}
+
+EmoPipeFuzz.main()

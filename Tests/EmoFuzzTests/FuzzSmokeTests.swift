@@ -1,0 +1,38 @@
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// A short, fixed-seed run of each `emopipe-fuzz` target (`make fuzz` runs them for longer, with a
+/// fresh seed each time). The driver is a separate process: a crash in the code under test kills it,
+/// not the test runner, and shows here as a non-zero exit status with the saved input named in stderr.
+@Suite("emopipe-fuzz smoke run")
+struct FuzzSmokeTests {
+    struct Report: Decodable {
+        var target: String
+        var seed: UInt64
+        var seeds: Int
+        var iterations: Int
+        var failures: Int
+        var failureFiles: [String]
+        var outcomes: [String: Int]
+    }
+
+    @Test(arguments: ["name", "probe", "shard"])
+    func aFewSecondsWithAFixedSeedFindNothing(target: String) throws {
+        let fuzzer = TestSupport.emopipeFuzz
+        try #require(FileManager.default.isExecutableFile(atPath: fuzzer),
+                     "no \(fuzzer): `swift build --build-tests` (make test) builds it")
+        let failures = try TestSupport.temporaryFolder("fuzz-failures")
+        defer { try? FileManager.default.removeItem(atPath: failures) }
+        let result = try TestSupport.run(fuzzer, ["run", target, "--seconds", "4", "--seed", "20261125", "--json",
+                                                  "--failures", failures])
+        #expect(result.status == 0, "emopipe-fuzz \(target) exited \(result.status): \(result.stderr.suffix(3000))")
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(report.target == target && report.seed == 20_261_125)
+        #expect(report.failures == 0, "failures: \(report.outcomes.filter { $0.key.hasPrefix("FAILURE") }), saved: \(report.failureFiles)")
+        #expect(report.seeds > 0 && report.iterations >= report.seeds)
+        // Both sides of the contract came up: inputs accepted and inputs rejected with a typed error.
+        #expect(report.outcomes.keys.contains { $0.hasPrefix("ok: ") })
+        #expect(report.outcomes.keys.contains { !$0.hasPrefix("ok: ") && !$0.hasPrefix("FAILURE") })
+    }
+}

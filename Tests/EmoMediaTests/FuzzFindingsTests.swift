@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+@testable import EmoMedia
+
+/// Inputs `make fuzz` found to misbehave in the probe/decode path, reduced to the smallest file.
+/// None needs the shared data: each writes its own few bytes.
+@Suite("inputs found by make fuzz")
+struct FuzzFindingsTests {
+    /// A canonical 44-byte-header PCM WAV whose header says `rate` Hz, with `frames` 16-bit mono samples.
+    static func wav(rate: UInt32, frames: Int) -> Data {
+        var b = Data("RIFF".utf8)
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { b.append(contentsOf: $0) } }
+        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { b.append(contentsOf: $0) } }
+        u32(UInt32(36 + 2 * frames)); b.append(contentsOf: Array("WAVEfmt ".utf8)); u32(16)
+        u16(1); u16(1); u32(rate); u32(rate &* 2); u16(2); u16(16)
+        b.append(contentsOf: Array("data".utf8)); u32(UInt32(2 * frames))
+        for i in 0..<frames { u16(UInt16(bitPattern: Int16((i % 50) * 300 - 7500))) }
+        return b
+    }
+
+    @Test("a WAV header claiming 1 Hz is refused, not upsampled 16,000-fold")
+    func absurdlyLowSampleRate() throws {
+        // Before the fix: 4,800 samples at "1 Hz" became 76.8 million samples at 16 kHz (49 s, 300 MB);
+        // a full-length RAVDESS wav with the same header would have needed gigabytes.
+        let dir = try TestData.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("one-hertz.wav").path
+        try Self.wav(rate: 1, frames: 4_800).write(to: URL(fileURLWithPath: path))
+        let started = Date()
+        #expect(throws: MediaError.decodeFailed(path: path, reason: "source sample rate 1 Hz is below 1000 Hz")) {
+            _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000)
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        // Probing reports the header as it is; the stage decides what to do with it.
+        #expect(try MediaProbe.probe(path: path).streams.first?.sampleRate == 1)
+        // At the floor, the same samples decode (16x more of them).
+        try Self.wav(rate: 1_000, frames: 4_800).write(to: URL(fileURLWithPath: path))
+        let audio = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000)
+        #expect(abs(audio.samples.count - 4_800 * 16) < 64)
+    }
+}
