@@ -122,6 +122,16 @@ public final class ProvenanceStore: @unchecked Sendable {
         try pool.read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
     }
 
+    /// Records the artifact rows of one file in one transaction, replacing the rows an earlier,
+    /// interrupted execution of the same stage (same fingerprint) left for that file.
+    public func replaceArtifacts(_ artifacts: [ArtifactRecord], stage: String, fingerprint: String, path: String) throws {
+        try write { db in
+            try ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
+                                      && Column("path") == path).deleteAll(db)
+            for var artifact in artifacts { try artifact.insert(db) }
+        }
+    }
+
     static func likePrefix(_ root: String) -> String {
         let escaped = root.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
         return (escaped.hasSuffix("/") ? escaped : escaped + "/") + "%"
