@@ -60,7 +60,8 @@ struct IngestStageTests {
         let touched = root + "/Actor_01/03-01-02-01-01-01-01.wav"
         let replaced = root + "/Actor_02/03-01-03-01-01-01-02.wav"
         let removed = root + "/Actor_02/03-01-04-01-01-01-02.wav"
-        try TestSupport.shell("touch -d '2020-01-01' '\(touched)'")
+        // The data root is hard links to files other tests share: give the touched file its own inode first.
+        try TestSupport.shell("cp '\(touched)' '\(touched).own' && mv '\(touched).own' '\(touched)' && touch -d '2020-01-01' '\(touched)'")
         try TestSupport.shell("rm '\(replaced)' && sox '\(root)/Actor_02/03-01-03-02-01-01-02.wav' '\(replaced)' trim 0 1")
         try FileManager.default.removeItem(atPath: removed)
         try FileManager.default.copyItem(atPath: root + "/Actor_01/03-01-08-01-01-01-01.wav",
