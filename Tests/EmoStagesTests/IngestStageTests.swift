@@ -93,33 +93,4 @@ struct IngestStageTests {
         #expect(result.status == ExitStatus.locked)
         #expect(result.stderr.contains("locked by emopipe run TEST (pid \(getpid()))"), "\(result.stderr)")
     }
-
-    @Test func killedIngestResumesToTheSameRowsAsAnUninterruptedRun() throws {
-        let root = try IngestFixture.dataRoot()
-        _ = try IngestFixture.addBadFiles(to: root)
-        let reference = try TestSupport.temporaryFolder("work")
-        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: reference)
-        let expected = try IngestFixture.facts(workdir: reference)
-        #expect(expected.sources.count > 250)
-
-        var killedMidway = 0
-        for delay in [0.15, 0.4, 0.8] {
-            let workdir = try TestSupport.temporaryFolder("work")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
-            process.arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--until", "ingest",
-                                 "--data", root, "--workdir", workdir]
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            Thread.sleep(forTimeInterval: delay)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
-            process.waitUntilExit()
-            let resumed = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
-            #expect(resumed.status == ExitStatus.partial, "\(resumed.stderr)")
-            let facts = try IngestFixture.facts(workdir: workdir)
-            #expect(facts.sources == expected.sources, "after a kill at \(delay)s")
-            #expect(facts.failures == expected.failures, "after a kill at \(delay)s")
-        }
-        #expect(killedMidway > 0, "at least one kill must land while ingest was running")
-    }
 }
