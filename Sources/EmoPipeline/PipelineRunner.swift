@@ -279,7 +279,8 @@ public final class PipelineRunner {
         try Data(manifest.text.utf8).write(to: URL(fileURLWithPath: folder + "/manifest.yaml"), options: .atomic)
     }
 
-    static func newRunId(now: Date = Date()) -> String {
+    /// A new run id: the UTC start time and a random suffix, e.g. `20261125-131800-ab12cd`.
+    public static func newRunId(now: Date = Date()) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")

@@ -69,18 +69,17 @@ public struct TrainStage: Stage {
     }
 
     /// The model is a provenance row, and so is each source it learnt from, so that
-    /// `emopipe show SOURCE` reaches the models a source fed.
+    /// `emopipe show SOURCE` reaches the models a source fed. A fold that a killed run finished is
+    /// recorded again by the run that resumes the stage; its rows replace the earlier ones.
     private func recordModel(_ context: StageContext, path: String, sha256: String, trainedOn sources: [String]) throws {
-        try context.store.write { db in
-            var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
-                                          kind: "model", path: path, sha256: sha256, runId: context.runId)
-            try artifact.insert(db)
-            for source in Set(sources).sorted() {
-                var fed = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: source,
-                                         kind: "trained model", path: path, sha256: sha256, runId: context.runId)
-                try fed.insert(db)
-            }
+        let fingerprint = context.fingerprint.full
+        let model = ArtifactRecord(stage: name, fingerprint: fingerprint, sourceSHA256: nil,
+                                   kind: "model", path: path, sha256: sha256, runId: context.runId)
+        let fed = Set(sources).sorted().map { source in
+            ArtifactRecord(stage: name, fingerprint: fingerprint, sourceSHA256: source,
+                           kind: "trained model", path: path, sha256: sha256, runId: context.runId)
         }
+        try context.store.replaceArtifacts([model] + fed, stage: name, fingerprint: fingerprint, path: path)
     }
 
     /// Where a training run keeps its folds: `cache/train/<fingerprint>/fold-<k>/`.

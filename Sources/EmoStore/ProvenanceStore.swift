@@ -33,14 +33,24 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     public func read<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
-    public func write<T>(_ body: (Database) throws -> T) throws -> T { try pool.write(body) }
+
+    /// One transaction. When the file system refuses the write (disk full, file-size limit, I/O
+    /// error), the error names the database file: SQLite's own message does not say which file.
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.write(body)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
+            throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "\(error.resultCode)") "
+                              + "(SQLite error \(error.extendedResultCode.rawValue)); the transaction was rolled back")
+        }
+    }
 
     // MARK: Runs
 
-    public func insert(_ run: RunRecord) throws { try pool.write { try run.insert($0) } }
+    public func insert(_ run: RunRecord) throws { try write { try run.insert($0) } }
 
     public func finishRun(id: String, status: String, exitCode: Int, at date: Date = Date()) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE run SET status = ?, exitCode = ?, finishedAt = ? WHERE id = ?",
                            arguments: [status, exitCode, date, id])
         }
@@ -52,7 +62,7 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     /// Runs left `running` by a process that died: marked interrupted so history stays honest.
     public func markInterruptedRuns() throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE run SET status = 'interrupted' WHERE status = 'running'")
             try db.execute(sql: "UPDATE stageRun SET state = 'interrupted' WHERE state = 'running'")
         }
@@ -122,6 +132,16 @@ public final class ProvenanceStore: @unchecked Sendable {
         try pool.read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
     }
 
+    /// Records the artifact rows of one file in one transaction, replacing the rows an earlier,
+    /// interrupted execution of the same stage (same fingerprint) left for that file.
+    public func replaceArtifacts(_ artifacts: [ArtifactRecord], stage: String, fingerprint: String, path: String) throws {
+        try write { db in
+            try ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
+                                      && Column("path") == path).deleteAll(db)
+            for var artifact in artifacts { try artifact.insert(db) }
+        }
+    }
+
     static func likePrefix(_ root: String) -> String {
         let escaped = root.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
         return (escaped.hasSuffix("/") ? escaped : escaped + "/") + "%"
@@ -131,7 +151,7 @@ public final class ProvenanceStore: @unchecked Sendable {
 extension ProvenanceStore {
     /// Records a finished stage execution and what it now stands for, in one transaction.
     public func recordStageCompletion(_ stageRun: StageRunRecord, state: StageStateRecord) throws {
-        try pool.write { db in
+        try write { db in
             var finished = stageRun
             try finished.save(db)
             try state.save(db)
@@ -140,7 +160,7 @@ extension ProvenanceStore {
 
     public func save(_ stageRun: inout StageRunRecord) throws {
         var copy = stageRun
-        try pool.write { db in try copy.save(db) }
+        try write { db in try copy.save(db) }
         stageRun = copy
     }
 }

@@ -85,12 +85,18 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let (_, cache) = try CacheCommand.open(workDirectoryOptions)
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions)
                 let lock = try WorkDirectoryLock.acquire(path: workDirectoryOptions.workDirectory.lockPath,
                                                          holder: "emopipe cache verify (pid \(getpid()))")
                 defer { lock.release() }
+                // Dropping a damaged record changes the work directory: that makes the verification a
+                // run, which its failure rows name (recorded only when something is damaged).
+                let run = RunRecord(id: PipelineRunner.newRunId(), command: CommandLine.arguments.joined(separator: " "),
+                                    manifestJSON: "", manifestSHA256: "", dataRoot: "", threads: 1,
+                                    codeVersion: EmoPipeVersion.string, host: ProcessInfo.processInfo.hostName,
+                                    pid: Int(getpid()), startedAt: Date())
                 var progress: ProgressReporter?
-                let report = try cache.verify(stage: stage, runId: "verify-\(getpid())") { done, total in
+                let report = try cache.verify(stage: stage, as: run) { done, total in
                     if progress == nil { progress = ProgressReporter(label: "verify", total: total, unit: "records") }
                     progress?.advance()
                     if done == total { progress?.finish() }
@@ -100,7 +106,10 @@ struct CacheCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("damaged: \(damaged.stage) record of \(names) in \(damaged.shard): \(damaged.reason)\n".utf8))
                 }
                 print("\(report.checkedRecords) records checked (\(report.checkedBytes / 1_000_000) MB), \(report.damaged.count) damaged")
-                if !report.damaged.isEmpty { throw ExitCode(ExitStatus.partial) }
+                if !report.damaged.isEmpty {
+                    try store.finishRun(id: run.id, status: "partial", exitCode: Int(ExitStatus.partial))
+                    throw ExitCode(ExitStatus.partial)
+                }
             } catch {
                 throw Failure.exit(for: error)
             }

@@ -21,6 +21,14 @@ struct EmoPipeCommand: ParsableCommand {
         version: EmoPipeVersion.string,
         subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
                       DiffCommand.self, ReproduceCommand.self, MergeCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
+
+    /// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills the
+    /// process without a word. Ignored, the write fails with EFBIG instead, and the error that names
+    /// the file reaches the user like any other (exit status 1).
+    static func main() {
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }
 
 /// Options every command that reads a work directory shares.

@@ -107,32 +107,4 @@ struct AudioStageTests {
         let stats = try TestSupport.run(TestSupport.emopipe, ["cache", "stats", "--workdir", a]).stdout
         #expect(stats.split(separator: "\n").filter { $0.hasPrefix("audio") }.count == 2)
     }
-
-    @Test func killedAudioResumesToTheSameRecords() throws {
-        let data = try Self.dataRoot()
-        let reference = try TestSupport.temporaryFolder("work")
-        _ = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: reference)
-        let expected = try Self.records(reference)
-        let workdir = try TestSupport.temporaryFolder("work")
-        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: data.root, workdir: workdir)
-        var killedMidway = 0
-        for delay in [0.6, 1.4] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
-            process.arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--until", "audio",
-                                 "--data", data.root, "--workdir", workdir]
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            Thread.sleep(forTimeInterval: delay)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
-            process.waitUntilExit()
-        }
-        _ = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: workdir)
-        let resumed = try Self.records(workdir)
-        #expect(killedMidway > 0)
-        #expect(resumed.count == expected.count)
-        for (key, record) in expected { #expect(resumed[key]?.data == record.data && resumed[key]?.meta == record.meta) }
-        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        #expect(try store.failures(stage: "audio").map(\.subject).sorted() == [data.silent, data.short].sorted())
-    }
 }

@@ -60,7 +60,8 @@ struct IngestStageTests {
         let touched = root + "/Actor_01/03-01-02-01-01-01-01.wav"
         let replaced = root + "/Actor_02/03-01-03-01-01-01-02.wav"
         let removed = root + "/Actor_02/03-01-04-01-01-01-02.wav"
-        try TestSupport.shell("touch -d '2020-01-01' '\(touched)'")
+        // The data root is hard links to files other tests share: give the touched file its own inode first.
+        try TestSupport.shell("cp '\(touched)' '\(touched).own' && mv '\(touched).own' '\(touched)' && touch -d '2020-01-01' '\(touched)'")
         try TestSupport.shell("rm '\(replaced)' && sox '\(root)/Actor_02/03-01-03-02-01-01-02.wav' '\(replaced)' trim 0 1")
         try FileManager.default.removeItem(atPath: removed)
         try FileManager.default.copyItem(atPath: root + "/Actor_01/03-01-08-01-01-01-01.wav",
@@ -91,34 +92,5 @@ struct IngestStageTests {
         let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         #expect(result.status == ExitStatus.locked)
         #expect(result.stderr.contains("locked by emopipe run TEST (pid \(getpid()))"), "\(result.stderr)")
-    }
-
-    @Test func killedIngestResumesToTheSameRowsAsAnUninterruptedRun() throws {
-        let root = try IngestFixture.dataRoot()
-        _ = try IngestFixture.addBadFiles(to: root)
-        let reference = try TestSupport.temporaryFolder("work")
-        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: reference)
-        let expected = try IngestFixture.facts(workdir: reference)
-        #expect(expected.sources.count > 250)
-
-        var killedMidway = 0
-        for delay in [0.15, 0.4, 0.8] {
-            let workdir = try TestSupport.temporaryFolder("work")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
-            process.arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--until", "ingest",
-                                 "--data", root, "--workdir", workdir]
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            Thread.sleep(forTimeInterval: delay)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
-            process.waitUntilExit()
-            let resumed = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
-            #expect(resumed.status == ExitStatus.partial, "\(resumed.stderr)")
-            let facts = try IngestFixture.facts(workdir: workdir)
-            #expect(facts.sources == expected.sources, "after a kill at \(delay)s")
-            #expect(facts.failures == expected.failures, "after a kill at \(delay)s")
-        }
-        #expect(killedMidway > 0, "at least one kill must land while ingest was running")
     }
 }

@@ -43,6 +43,8 @@ public enum TestSupport {
         public var status: Int32
         public var stdout: String
         public var stderr: String
+        /// The process was ended by a signal (then `status` is the signal's number).
+        public var signaled = false
     }
 
     /// Runs a program to completion and captures its output.
@@ -62,7 +64,64 @@ public enum TestSupport {
         process.waitUntilExit()
         return ProcessResult(status: process.terminationStatus,
                              stdout: (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "",
-                             stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")
+                             stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "",
+                             signaled: process.terminationReason == .uncaughtSignal)
+    }
+
+    /// A program started in the background, its stderr going to a file the test can watch, so that
+    /// it can be killed at a chosen moment (crash-safety tests).
+    ///
+    ///     let run = try TestSupport.Background(TestSupport.emopipe, ["run", ...])
+    ///     _ = run.waitForStderr(containing: "audio: running")
+    ///     Thread.sleep(forTimeInterval: 0.7)
+    ///     let landed = run.kill()          // SIGKILL; true when it was still running
+    public final class Background {
+        public let process = Process()
+        public let stderrPath: String
+        public var pid: Int32 { process.processIdentifier }
+        public var isRunning: Bool { process.isRunning }
+
+        public init(_ executable: String, _ arguments: [String]) throws {
+            stderrPath = try TestSupport.temporaryFile()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(forWritingAtPath: stderrPath)
+            try process.run()
+        }
+
+        deinit {
+            if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+            try? FileManager.default.removeItem(atPath: stderrPath)
+        }
+
+        /// Everything the program wrote on stderr so far.
+        public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+        /// Waits until stderr contains `text` (true), or the program ended or `timeout` passed without it.
+        public func waitForStderr(containing text: String, timeout: TimeInterval = 300) -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if stderr.contains(text) { return true }
+                if !process.isRunning { return stderr.contains(text) }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            return false
+        }
+
+        /// Sends SIGKILL if the program is still running and waits for it; true when the kill landed.
+        @discardableResult
+        public func kill() -> Bool {
+            let landed = process.isRunning && Foundation.kill(process.processIdentifier, SIGKILL) == 0
+            process.waitUntilExit()
+            return landed && process.terminationReason == .uncaughtSignal
+        }
+
+        /// Waits for the program to end by itself; its exit status.
+        public func wait() -> Int32 {
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
     }
 
     /// Runs a shell command line; throws with its stderr when it fails.

@@ -35,7 +35,18 @@ public struct CollectReport: Equatable, Sendable {
 extension TensorCache {
     /// Re-checks every record's CRC (of one stage, or all). A damaged record is dropped from the
     /// index and recorded as a failure naming its sources, so the next run recomputes it — and only it.
+    /// The failure rows belong to run `runId`, which must be recorded already.
     public func verify(stage: String? = nil, runId: String, progress: ((Int, Int) -> Void)? = nil) throws -> VerifyReport {
+        try verify(stage: stage, runId: runId, newRun: nil, progress: progress)
+    }
+
+    /// As `verify(stage:runId:)`, for a verification that is a run of its own: `run` is recorded
+    /// with the first damaged record (a clean cache leaves no trace), and its failure rows belong to it.
+    public func verify(stage: String? = nil, as run: RunRecord, progress: ((Int, Int) -> Void)? = nil) throws -> VerifyReport {
+        try verify(stage: stage, runId: run.id, newRun: run, progress: progress)
+    }
+
+    private func verify(stage: String?, runId: String, newRun: RunRecord?, progress: ((Int, Int) -> Void)?) throws -> VerifyReport {
         let rows = try store.read { db -> [CacheRecordRow] in
             var request = CacheRecordRow.order(Column("shardId"), Column("dataOffset"))
             if let stage { request = request.filter(Column("stage") == stage) }
@@ -60,7 +71,9 @@ extension TensorCache {
             let sources = try store.sources(sha256: row.key).map(\.path)
             report.damaged.append(DamagedRecord(stage: row.stage, fingerprint: row.fingerprint, key: row.key,
                                                 shard: shard, sources: sources, reason: problem))
+            let recordRun = newRun != nil && report.damaged.count == 1
             try store.write { db in
+                if recordRun, let newRun { try newRun.insert(db) }
                 try row.delete(db)
                 for subject in sources.isEmpty ? [row.key] : sources {
                     var failure = FailureRecord(stage: "cache", fingerprint: row.fingerprint, subject: subject,

@@ -1,0 +1,44 @@
+import EmoCore
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("provenance store")
+struct ProvenanceStoreTests {
+    /// SQLite's "database or disk is full" does not say which file; the store's error does, and the
+    /// refused transaction leaves the database as it was. (`max_page_count` stands in for a full
+    /// disk: SQLite reports both as SQLITE_FULL.)
+    @Test func aWriteRefusedForLackOfSpaceNamesTheDatabaseAndKeepsItIntact() throws {
+        let folder = try TestSupport.temporaryFolder("store")
+        let store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
+        try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                   threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        let pages = try store.write { db -> Int in
+            let count = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(count + 4)")
+            return count
+        }
+        #expect(pages > 0)
+        let padding = String(repeating: "x", count: 64 * 1024)
+        do {
+            try store.write { db in
+                for i in 0..<8 {
+                    var source = SourceRecord(path: "/data/\(i).wav", sha256: nil, size: 1, mtimeNanos: 1, status: .failed,
+                                              reason: padding, runId: "r1")
+                    source.kind = "wav"
+                    try source.insert(db)
+                }
+            }
+            Issue.record("512 KB of rows fitted in 4 spare pages")
+        } catch let error as EmoError {
+            guard case .io(let path, let reason) = error else { Issue.record("\(error)"); return }
+            #expect(path == store.path)
+            #expect(reason.contains("cannot write: database or disk is full"), "\(reason)")
+            #expect(error.description.hasPrefix(store.path + ": "))
+        }
+        #expect(try store.allSources().isEmpty, "the refused transaction left nothing behind")
+        #expect(try store.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") } == ["ok"])
+        #expect(try store.runs().map(\.id) == ["r1"])
+    }
+}
