@@ -150,10 +150,10 @@ public final class PipelineRunner {
             ($0, ParamValue.object(try resolvedParams($0)))
         })).canonicalJSON
         try store.insert(record)
-        try saveManifestCopy(runId: runId)
 
         var reports: [StageReport] = []
         do {
+            try saveManifestCopy(runId: runId)
             for name in selected {
                 try cancellation.check()
                 reports.append(try execute(name, runId: runId, store: store, forced: selection.force.contains(name),
@@ -275,8 +275,10 @@ public final class PipelineRunner {
 
     private func saveManifestCopy(runId: String) throws {
         let folder = workDirectory.runFolder(runId)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try Data(manifest.text.utf8).write(to: URL(fileURLWithPath: folder + "/manifest.yaml"), options: .atomic)
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw EmoError.io(path: folder, reason: "cannot create the run folder (\(error.localizedDescription))")
+        }
+        try DurableFile.write(Data(manifest.text.utf8), to: folder + "/manifest.yaml")
     }
 
     /// A new run id: the UTC start time and a random suffix, e.g. `20261125-131800-ab12cd`.
