@@ -50,12 +50,17 @@ public struct Nightly {
         return report
     }
 
-    /// The most recent nightly report in this work directory, if any.
+    /// The most recent nightly report of a night the pipeline completed, if any: the one
+    /// `nightly/LATEST` names (run ids sort by second only, so names cannot order two runs in one second).
     public func latestReport() throws -> NightlyReport? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
-        guard let newest = names.filter({ $0.hasSuffix(".json") }).sorted().last else { return nil }
-        let data = try Data(contentsOf: URL(fileURLWithPath: reportsFolder + "/" + newest))
-        return try NightlyReport.decoder.decode(NightlyReport.self, from: data)
+        guard let id = try? String(contentsOfFile: reportsFolder + "/LATEST", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines), !id.isEmpty else { return nil }
+        let path = "\(reportsFolder)/\(id).json"
+        do {
+            return try NightlyReport.decoder.decode(NightlyReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw EmoError.io(path: path, reason: "the previous nightly report is unreadable: \(error)")
+        }
     }
 
     private func failed(_ error: Error, started: Date, previous: NightlyReport?) throws -> NightlyReport {
@@ -72,6 +77,8 @@ public struct Nightly {
         try FileManager.default.createDirectory(atPath: reportsFolder, withIntermediateDirectories: true)
         try DurableFile.write(try NightlyReport.encoder.encode(report), to: "\(reportsFolder)/\(report.runId).json")
         try DurableFile.write(Data(report.markdown.utf8), to: "\(reportsFolder)/\(report.runId).md")
+        // A failed night has no metrics to compare against: the next one compares with the last good one.
+        if report.error == nil { try DurableFile.write(Data((report.runId + "\n").utf8), to: "\(reportsFolder)/LATEST") }
     }
 }
 

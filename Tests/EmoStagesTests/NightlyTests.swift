@@ -90,7 +90,7 @@ struct NightlyTests {
         }
         try JSONSerialization.data(withJSONObject: doctored).write(to: URL(fileURLWithPath: latest))
         let fourth = try Self.night(manifest, workdir)
-        #expect(fourth.status == 4)
+        #expect(fourth.status == 4, "\(fourth.report)")
         #expect(fourth.metrics.contains { $0["regressed"] as? Bool == true })
 
         // cache gc drops the removed source's record and nothing else.
