@@ -20,12 +20,12 @@ struct CacheCommand: ParsableCommand {
     struct Get: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write one cached record as a NumPy .npy file; --json prints its metadata.",
-            discussion: """
+            discussion: Help.reflow("""
             The record is the one computed under the manifest's current parameters for the stage.
             JSON: {source, sha256, stage, fingerprint, dtype, shape, params, shard, crc32c, ...the record's own
             facts (audio: real_frames, duration_seconds, ...)}. Audio tensors are [n_mels, frames] float32.
             Example: emopipe cache get --stage audio --source data/Actor_01/03-01-01-01-01-01-01.wav --npy x.npy
-            """)
+            """))
 
         @OptionGroup var manifestOptions: ManifestOptions
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -141,11 +141,11 @@ struct CacheCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
             abstract: "Remove cached records no current fingerprint or source on disk needs, and crash leftovers.",
-            discussion: """
+            discussion: Help.reflow("""
             Drops shards of stage parameters the manifest's pipeline no longer uses, records of sources
             marked removed (or whose content changed), and partial files a crash left. Shards left part-used
             are rewritten with their live records (bytes unchanged).
-            """)
+            """))
         @OptionGroup var manifestOptions: ManifestOptions
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 

@@ -9,7 +9,7 @@ struct EmoPipeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emopipe",
         abstract: "Turn the RAVDESS audio-visual emotion dataset into a trained, evaluated, exported model.",
-        discussion: """
+        discussion: Help.reflow("""
         Stages run in dependency order from a pipeline file (pipelines/ravdess.yaml) under an experiment
         manifest (manifests/*.yaml). Every stage is resumable: work already done for the same inputs,
         parameters and stage code is skipped. Provenance lives in WORKDIR/emopipe.sqlite.
@@ -17,7 +17,7 @@ struct EmoPipeCommand: ParsableCommand {
         Exit status: 0 done; 3 finished but some sources failed; 4 metrics fell by more than the
         manifest's tolerance; 75 the work directory is locked by a live run; 64 usage error;
         130 interrupted; 1 any other error.
-        """,
+        """),
         version: EmoPipeVersion.string,
         subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
                       DiffCommand.self, ReproduceCommand.self, MergeCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
@@ -101,4 +101,16 @@ enum JSONOutput {
 
     static func optional(_ value: Int?) -> ParamValue { value.map(ParamValue.int) ?? .null }
     static func optional(_ value: String?) -> ParamValue { value.map(ParamValue.string) ?? .null }
+}
+
+enum Help {
+    /// Joins the lines of each prose paragraph so `--help` wraps them to the terminal; paragraphs
+    /// with indented lines (examples, command lists) keep their line breaks.
+    static func reflow(_ text: String) -> String {
+        text.components(separatedBy: "\n\n").map { paragraph in
+            let lines = paragraph.split(separator: "\n", omittingEmptySubsequences: false)
+            guard !lines.contains(where: { $0.hasPrefix(" ") }) else { return paragraph }
+            return lines.joined(separator: " ")
+        }.joined(separator: "\n\n")
+    }
 }

@@ -14,11 +14,11 @@ struct FacesCommand: ParsableCommand {
     struct Preview: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a contact sheet: per clip, its crops and a thumbnail of a frame with the detected boxes.",
-            discussion: """
+            discussion: Help.reflow("""
             Runs the face extraction with the manifest's faces parameters on the given video files (any
             mp4; they need not be ingested) and writes one PNG (libavcodec's encoder).
             Example: emopipe faces preview data/Actor_01/01-01-03-01-01-01-01.mp4 --out sheet.png
-            """)
+            """))
 
         @OptionGroup var manifestOptions: ManifestOptions
         @Option(help: "The PNG to write.") var out: String

@@ -7,7 +7,7 @@ struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Fold scale-out workers' work directories into the main work directory.",
-        discussion: """
+        discussion: Help.reflow("""
         Each worker (`emopipe run --worker I/N`) wrote its own shards and provenance database under
         WORKDIR/workers/<I>-of-<N>. merge copies their shards (durably) and then their sources,
         failures, runs and cache index rows in one transaction; records already present are kept,
@@ -18,7 +18,7 @@ struct MergeCommand: ParsableCommand {
         Example (3 local workers):
           for i in 0 1 2; do emopipe run manifests/default.yaml --worker $i/3 & done; wait
           emopipe merge && emopipe run manifests/default.yaml
-        """)
+        """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 

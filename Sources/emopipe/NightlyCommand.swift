@@ -8,7 +8,7 @@ struct NightlyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nightly",
         abstract: "Reprocess what changed under the data root, retrain only if needed, and write a dated report.",
-        discussion: """
+        discussion: Help.reflow("""
         Runs every stage of the manifest (default manifests/nightly.yaml): ingest re-scans the data
         root and marks sources gone from disk as removed (their cached records stay until `cache gc`),
         per-source stages compute only new or changed sources, and train, evaluate and export re-run
@@ -23,7 +23,7 @@ struct NightlyCommand: ParsableCommand {
         than the tolerance (4 wins over 3); 1 the pipeline failed; 75 another run holds the work directory.
 
         Scheduling examples: pipelines/deploy/crontab, emopipe-nightly.service and .timer.
-        """)
+        """))
 
     @Argument(help: "The experiment manifest.")
     var manifest: String = "manifests/nightly.yaml"

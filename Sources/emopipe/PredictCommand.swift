@@ -8,14 +8,14 @@ struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Predict the emotion of new media files (mp4 or wav) with a run's exported model.",
-        discussion: """
+        discussion: Help.reflow("""
         The run must have completed the export stage. Features are computed as the pipeline computes them.
         A file longer than the model's window (frames × hop) also gets a timeline of windows every --hop
         seconds, audio and video aligned by their timestamps; its label averages the windows.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
         probabilities}]}. A file that cannot be read is reported and skipped (exit status 3).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
-        """)
+        """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
     @Option(name: .customLong("run"), help: "A run id (a folder under WORKDIR/runs) or a path to a run folder.")

@@ -8,7 +8,7 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the pipeline's stages that are not up to date.",
-        discussion: """
+        discussion: Help.reflow("""
         Stages run in dependency order; a stage whose fingerprint (code version, parameters, upstream
         outputs) is unchanged is skipped. Per-source stages redo only new or changed sources.
         Ctrl-C stops after the current batch; everything finished so far is kept.
@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
         SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, and the manifest's
         `workers`). Then `emopipe merge` folds the workers into WORKDIR and `emopipe run` does the rest.
         See pipelines/deploy/ for an sbatch script and a Kubernetes Job.
-        """)
+        """))
 
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions

@@ -9,7 +9,7 @@ struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs",
         abstract: "List the recorded runs, newest first: status, manifest, data, code and headline metrics.",
-        discussion: """
+        discussion: Help.reflow("""
         Each run records its manifest, resolved parameters, dataset fingerprint (SHA-256 of the sorted
         source hashes in use), git commit and dirty flag, executable SHA-256, toolchain and library
         versions, seed and thread count. Metrics are those of the evaluation the run stands on (its own,
@@ -18,7 +18,7 @@ struct RunsCommand: ParsableCommand {
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
         params, stages: [{stage, state, fingerprint, output_digest, produced_by_run, seconds}], metrics, files}.
-        """)
+        """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
@@ -87,11 +87,11 @@ struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Show what differs between two runs: parameters, data, code and environment, stage outputs, metrics.",
-        discussion: """
+        discussion: Help.reflow("""
         RUN is a run id (a folder under WORKDIR/runs) or a path to it. Only differing fields are shown
         unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}.
         Exit status 0 whether or not they differ (use `reproduce` to check a result).
-        """)
+        """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
@@ -152,7 +152,7 @@ struct ReproduceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reproduce",
         abstract: "Re-run a recorded run from scratch and report, field by field, whether its results match.",
-        discussion: """
+        discussion: Help.reflow("""
         The run's recorded manifest (relative paths resolved from where it was), data root and thread
         count drive a fresh run of the same stages in an empty work directory (--into, or
         WORKDIR/reproductions/<run>-<time>). Then every stage output digest, metric and result file
@@ -162,7 +162,7 @@ struct ReproduceCommand: ParsableCommand {
 
         Exit status: 0 the results match; 1 they differ (or the run could not be repeated).
         With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}.
-        """)
+        """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 

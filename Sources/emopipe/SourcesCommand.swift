@@ -8,10 +8,10 @@ struct SourcesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sources",
         abstract: "List the files ingest has recorded: ok, failed (with the reason), ignored or removed.",
-        discussion: """
+        discussion: Help.reflow("""
         With --json: an array of {path, sha256, kind, modality, channel, emotion, intensity, statement,
         repetition, actor, status, reason}; the code fields are integers, null for an ignored file.
-        """)
+        """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
