@@ -18,6 +18,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// A bidirectional GRU over the audio branch's time steps (hidden size embedding / 2).
     public var recurrent: Bool
     public var dropout: Float
+    /// After standardising, subtract each clip's own mean per mel band (over its real frames): what
+    /// stays is how the voice moves, less the speaker's and the microphone's fixed colouring.
+    /// Optional so that models recorded before it existed still load (nil: off).
+    public var utteranceNorm: Bool?
 
     public init(modalities: [Modality] = [.audio, .faces], classes: Int = 8, nMels: Int = 64, frames: Int = 300,
                 faceFrames: Int = 8, faceSize: Int = 112, audioChannels: [Int] = [16, 32, 64, 128],

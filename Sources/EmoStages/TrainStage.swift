@@ -106,6 +106,7 @@ public struct TrainStage: Stage {
         config.embedding = p["embedding"]?.intValue ?? config.embedding
         config.recurrent = p["recurrent"]?.boolValue ?? config.recurrent
         config.dropout = Float(p["dropout"]?.doubleValue ?? Double(config.dropout))
+        if p["utterance_norm"]?.boolValue == true { config.utteranceNorm = true }
         return config
     }
 

@@ -26,10 +26,12 @@ struct ONNXExportTests {
         }
     }
 
-    @Test(arguments: [1, 7])
-    func onnxruntimeAgreesWithTheSwiftForwardPass(batch: Int) throws {
+    @Test(arguments: [1, 7], [false, true])
+    func onnxruntimeAgreesWithTheSwiftForwardPass(batch: Int, utteranceNorm: Bool) throws {
         var rng = SplitMix64(seed: UInt64(batch))
-        let model = EmotionModel(Self.config, seed: 5)
+        var config = Self.config
+        config.utteranceNorm = utteranceNorm
+        let model = EmotionModel(config, seed: 5)
         let training = Self.samples(12, rng: &rng)
         let standardizer = Standardizer.fit(training, config: Self.config)
         let trainer = Trainer(model: model, config: TrainingConfig(), standardizer: standardizer,

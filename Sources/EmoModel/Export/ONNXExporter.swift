@@ -80,6 +80,13 @@ public enum ONNXExporter {
         let frameMask = g.node("Unsqueeze", ["logmel_mask", axis1])                     // [B, 1, T]
         // Padding frames are 0 after standardising, as in training.
         var h = g.node("Mul", [g.node("Div", [g.node("Sub", ["logmel", mean]), std]), frameMask])
+        if c.utteranceNorm == true {
+            // Each clip's own mean per band over its real frames, subtracted from those frames.
+            let sums = g.node("ReduceSum", [h, g.ints("axes", [2])], [ONNXGraphBuilder.int("keepdims", 1)])        // [B, M, 1]
+            let real = g.node("ReduceSum", ["logmel_mask", g.ints("axes", [1])], [ONNXGraphBuilder.int("keepdims", 1)]) // [B, 1]
+            let count = g.node("Unsqueeze", [g.node("Max", [real, g.constant("one", [1], shape: [1])]), axis1]) // [B, 1, 1]
+            h = g.node("Mul", [g.node("Sub", [h, g.node("Div", [sums, count])]), frameMask])
+        }
         h = g.node("Unsqueeze", [h, axis1])                                               // [B, 1, M, T]
         for block in branch.blocks { h = convBlock(h, block, graph: &g) }
         let channels = c.audioChannels.last ?? 1

@@ -177,6 +177,17 @@ public final class Trainer {
 
     // MARK: Batches
 
+    /// Per-utterance mean normalisation (ModelConfig.utteranceNorm), over the real frames only.
+    static func subtractBandMeans(_ x: inout [Float], nMels m: Int, frames t: Int, real: Int) {
+        guard real > 0 else { return }
+        for band in 0..<m {
+            var sum: Float = 0
+            for f in 0..<real { sum += x[band * t + f] }
+            let mean = sum / Float(real)
+            for f in 0..<real { x[band * t + f] -= mean }
+        }
+    }
+
     /// Standardised, optionally augmented tensors for a batch, with its masks and labels.
     public func makeInput(_ batch: [Sample], augmentWith rng: RandomGenerator?) throws -> (ModelInput, [Int]) {
         let cfg = model.config
@@ -194,6 +205,7 @@ public final class Trainer {
                     for f in 0..<sample.realFrames { x[band * t + f] = (values[band * t + f] - mean) / std }
                 }
                 if let rng { config.augmentation.audio(&x, nMels: m, frames: t, real: sample.realFrames, rng: rng, standardizer: standardizer) }
+                if cfg.utteranceNorm == true { Self.subtractBandMeans(&x, nMels: m, frames: t, real: sample.realFrames) }
                 logmel.replaceSubrange((i * m * t)..<((i + 1) * m * t), with: x)
                 for f in 0..<sample.realFrames { frameMask[i * t + f] = 1 }
                 modality[i * 2] = sample.realFrames > 0 ? 1 : 0
@@ -221,3 +233,4 @@ public final class Trainer {
         return (input, batch.map(\.label))
     }
 }
+
