@@ -245,7 +245,7 @@ public final class PipelineRunner {
     /// A worker's work directory serves one slice for good (its `worker.txt` says which), and a
     /// main one never serves a slice: mixing them would make records look missing or present by accident.
     private func checkWorkerRole(_ worker: WorkerSlice?, store: ProvenanceStore) throws {
-        let marker = workDirectory.root + "/worker.txt"
+        let marker = workDirectory.workerMarkerPath
         let recorded = (try? String(contentsOfFile: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         switch (worker?.description, recorded) {
         case (nil, nil): return

@@ -55,7 +55,8 @@ extension PipelineRunner {
         let context = StageContext(runId: state.runId, manifest: manifest, workDirectory: workDirectory, store: store,
                                    params: params, fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
                                                                             params: params, inputs: recordedInputs),
-                                   forced: false, logger: Log.logger(name), cancellation: cancellation)
+                                   forced: false, logger: Log.logger(name), cancellation: cancellation,
+                                   worker: workDirectory.workerSlice)
         if let change = try stage.externalChanges(context) { return stale(change) }
         let when = ISO8601DateFormatter().string(from: state.completedAt)
         return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")

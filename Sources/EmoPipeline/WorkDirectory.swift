@@ -21,6 +21,15 @@ public struct WorkDirectory: Sendable {
     public func runFolder(_ runId: String) -> String { runsRoot + "/" + runId }
     public func cacheFolder(stage: String, fingerprint: String) -> String { "\(cacheRoot)/\(stage)/\(fingerprint)" }
 
+    /// Set in a scale-out worker's work directory: `worker.txt` names its slice (`I/N`).
+    public var workerMarkerPath: String { root + "/worker.txt" }
+
+    /// The slice this work directory serves, when it is a scale-out worker's.
+    public var workerSlice: WorkerSlice? {
+        (try? String(contentsOfFile: workerMarkerPath, encoding: .utf8))
+            .flatMap { try? WorkerSlice(parsing: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     public var exists: Bool { FileManager.default.fileExists(atPath: databasePath) }
 
     public func create() throws {

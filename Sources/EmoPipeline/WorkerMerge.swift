@@ -54,7 +54,7 @@ public struct WorkerMerge {
     private func checkFinished(_ store: ProvenanceStore, folder: String) throws {
         let runs = try store.runs()
         guard let last = runs.first else { throw PipelineError.missingData("\(folder): the worker never ran") }
-        guard FileManager.default.fileExists(atPath: folder + "/worker.txt") else {
+        guard WorkDirectory(root: folder).workerSlice != nil else {
             throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
         }
         guard ["done", "partial"].contains(last.status) else {
