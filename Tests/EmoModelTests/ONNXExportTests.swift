@@ -26,11 +26,15 @@ struct ONNXExportTests {
         }
     }
 
-    @Test(arguments: [1, 7], [false, true])
-    func onnxruntimeAgreesWithTheSwiftForwardPass(batch: Int, utteranceNorm: Bool) throws {
+    /// Plain, with per-utterance normalisation, and with the bidirectional GRU.
+    enum Variant: String, CaseIterable, Sendable { case plain, utteranceNorm, recurrent }
+
+    @Test(arguments: [1, 7], Variant.allCases)
+    func onnxruntimeAgreesWithTheSwiftForwardPass(batch: Int, variant: Variant) throws {
         var rng = SplitMix64(seed: UInt64(batch))
         var config = Self.config
-        config.utteranceNorm = utteranceNorm
+        config.utteranceNorm = variant == .utteranceNorm
+        config.recurrent = variant == .recurrent
         let model = EmotionModel(config, seed: 5)
         let training = Self.samples(12, rng: &rng)
         let standardizer = Standardizer.fit(training, config: Self.config)

@@ -34,7 +34,6 @@ public enum ONNXExporter {
         var embeddings: [String] = []
         var present: [String] = []
         if let audio = model.audio {
-            if audio.gru != nil { throw ExportError.unsupported("the recurrent audio layer") }
             embeddings.append(try audioBranch(audio, config: c, standardizer: standardizer, graph: &g))
             present.append(g.node("Slice", ["modality_mask", g.ints("start", [0]), g.ints("end", [1]), g.ints("axes", [1])]))
         }
@@ -94,6 +93,7 @@ public enum ONNXExporter {
         let steps = c.audioSteps
         h = g.node("Transpose", [h], [ONNXGraphBuilder.ints("perm", [0, 3, 1, 2])])      // [B, T', C, M']
         h = g.node("Reshape", [h, g.ints("shape", [0, steps, channels * bands])])
+        if let gru = branch.gru { h = recurrent(h, gru, steps: steps, graph: &g) }        // [B, T', 2H]
         h = g.node("Relu", [linear(h, branch.project, graph: &g)])                        // [B, T', E]
         // A pooled step is real when any frame it covers is real.
         let covered = g.node("Slice", ["logmel_mask", g.ints("start", [0]), g.ints("end", [steps * c.audioStride]),
@@ -130,6 +130,33 @@ public enum ONNXExporter {
     }
 
     /// x·Wᵀ + b over the last axis, for inputs of any rank.
+    /// The bidirectional GRU as ONNX's GRU op. PyTorch's gate rows (reset, update, new) become ONNX's
+    /// (update, reset, hidden); `linear_before_reset` = 1 is PyTorch's formulation. All steps run, padded
+    /// ones included, as in the Swift model. ONNX's sequence-major layout needs a transpose each way.
+    private static func recurrent(_ x: String, _ gru: GRU, steps: Int, graph g: inout ONNXGraphBuilder) -> String {
+        let hidden = gru.hiddenSize
+        func onnxOrder(_ t: Tensor, columns: Int) -> [Float] {
+            let rows = { (gate: Int) in Array(t.data[(gate * hidden * columns)..<((gate + 1) * hidden * columns)]) }
+            return rows(1) + rows(0) + rows(2)
+        }
+        var directions = [(gru.weightIhL0, gru.weightHhL0, gru.biasIhL0, gru.biasHhL0)]
+        if let wi = gru.weightIhL0Reverse, let wh = gru.weightHhL0Reverse, let bi = gru.biasIhL0Reverse, let bh = gru.biasHhL0Reverse {
+            directions.append((wi, wh, bi, bh))
+        }
+        let w = directions.flatMap { onnxOrder($0.0, columns: gru.inputSize) }
+        let r = directions.flatMap { onnxOrder($0.1, columns: hidden) }
+        let b = directions.flatMap { onnxOrder($0.2, columns: 1) + onnxOrder($0.3, columns: 1) }
+        let count = directions.count
+        let sequenceMajor = g.node("Transpose", [x], [ONNXGraphBuilder.ints("perm", [1, 0, 2])])   // [T', B, F]
+        let y = g.node("GRU", [sequenceMajor, g.constant("gru_w", w, shape: [count, 3 * hidden, gru.inputSize]),
+                               g.constant("gru_r", r, shape: [count, 3 * hidden, hidden]),
+                               g.constant("gru_b", b, shape: [count, 6 * hidden])],
+                       [ONNXGraphBuilder.int("hidden_size", hidden), ONNXGraphBuilder.int("linear_before_reset", 1),
+                        ONNXGraphBuilder.string("direction", count == 2 ? "bidirectional" : "forward")])   // [T', D, B, H]
+        let batchMajor = g.node("Transpose", [y], [ONNXGraphBuilder.ints("perm", [2, 0, 1, 3])])  // [B, T', D, H]
+        return g.node("Reshape", [batchMajor, g.ints("shape", [0, steps, count * hidden])])
+    }
+
     private static func linear(_ x: String, _ layer: Linear, graph g: inout ONNXGraphBuilder, output: String? = nil) -> String {
         let (out, inFeatures) = (layer.weight.shape[0], layer.weight.shape[1])
         var transposed = [Float](repeating: 0, count: out * inFeatures)

@@ -85,6 +85,12 @@ struct ONNXGraphBuilder {
         return a
     }
 
+    static func string(_ name: String, _ value: String) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name; a.type = .string; a.s = Data(value.utf8)
+        return a
+    }
+
     static func float(_ name: String, _ value: Float) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name; a.type = .float; a.f = value
