@@ -16,10 +16,8 @@ public struct Dataset: Equatable, Sendable {
     public init(entries: [Entry]) { self.entries = entries.sorted { $0.relativePath < $1.relativePath } }
 
     public init(store: ProvenanceStore, root: String) throws {
-        let prefix = root.hasSuffix("/") ? root : root + "/"
         self.init(entries: try store.sources(status: .ok, under: root).map {
-            Entry(relativePath: $0.path.hasPrefix(prefix) ? String($0.path.dropFirst(prefix.count)) : $0.path,
-                  sha256: $0.sha256 ?? "")
+            Entry(relativePath: DataRootPath.relative($0.path, to: root), sha256: $0.sha256 ?? "")
         })
     }
 

@@ -145,7 +145,7 @@ public final class PipelineRunner {
             host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), startedAt: Date())
         record.manifestPath = manifest.path
         record.worker = selection.worker?.description
-        record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries).json
+        record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries, workDirectory: workDirectory).json
         record.paramsJSON = try ParamValue.object(Dictionary(uniqueKeysWithValues: selected.map {
             ($0, ParamValue.object(try resolvedParams($0)))
         })).canonicalJSON
@@ -245,9 +245,7 @@ public final class PipelineRunner {
     /// A worker's work directory serves one slice for good (its `worker.txt` says which), and a
     /// main one never serves a slice: mixing them would make records look missing or present by accident.
     private func checkWorkerRole(_ worker: WorkerSlice?, store: ProvenanceStore) throws {
-        let marker = workDirectory.workerMarkerPath
-        let recorded = (try? String(contentsOfFile: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        switch (worker?.description, recorded) {
+        switch (worker, workDirectory.workerSlice) {
         case (nil, nil): return
         case (nil, let other?):
             throw PipelineError.invalidFile("\(workDirectory.root) is worker \(other)'s work directory; fold it into the main one with `emopipe merge`")
@@ -257,7 +255,7 @@ public final class PipelineRunner {
             guard try store.runs().isEmpty else {
                 throw PipelineError.invalidFile("\(workDirectory.root) already holds runs that were not worker \(mine)'s")
             }
-            try DurableFile.write(Data((mine + "\n").utf8), to: marker)
+            try DurableFile.write(Data("\(mine)\n".utf8), to: workDirectory.workerMarkerPath)
         default: return
         }
     }

@@ -1,4 +1,5 @@
 import EmoCore
+import EmoStore
 import Foundation
 
 /// Everything besides the manifest and the data that decides a run's results, recorded with the
@@ -27,13 +28,13 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
             + libraries.keys.sorted().map { ("library \($0)", libraries[$0]!) }
     }
 
-    public static func capture(manifest: Manifest, libraries: [String: String]) -> RunEnvironment {
-        let checkout = (manifest.pipelinePath as NSString).deletingLastPathComponent
-        let commit = git(["rev-parse", "HEAD"], in: checkout)
-        let dirty = commit == nil ? nil : git(["status", "--porcelain", "--untracked-files=no"], in: checkout).map { !$0.isEmpty }
+    /// `workDirectory` keeps the executable's hash between runs (see `ExecutableIdentity`).
+    public static func capture(manifest: Manifest, libraries: [String: String], workDirectory: WorkDirectory) -> RunEnvironment {
+        let checkout = GitCheckout.describe((manifest.pipelinePath as NSString).deletingLastPathComponent)
         return RunEnvironment(
-            emopipeVersion: EmoPipeVersion.string, gitCommit: commit, gitDirty: dirty,
-            executableSHA256: ExecutableIdentity.sha256, toolchain: Toolchain.description,
+            emopipeVersion: EmoPipeVersion.string, gitCommit: checkout?.commit, gitDirty: checkout?.dirty,
+            executableSHA256: ExecutableIdentity.sha256(rememberedIn: workDirectory.root + "/executable.sha256"),
+            toolchain: Toolchain.description,
             operatingSystem: ProcessInfo.processInfo.operatingSystemVersionString,
             host: ProcessInfo.processInfo.hostName, libraries: libraries,
             seed: manifest.seed, threads: manifest.threads)
@@ -49,29 +50,71 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
         guard let json else { return nil }
         return try? JSONDecoder().decode(RunEnvironment.self, from: Data(json.utf8))
     }
+}
 
-    /// Runs git quietly; nil when git is missing or the folder is not a checkout.
-    static func git(_ arguments: [String], in folder: String) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", folder] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+/// The commit and dirty flag of the git checkout holding a folder, from one `git status` call
+/// (it runs at the start of every run, so one process, waited for without polling).
+enum GitCheckout {
+    static func describe(_ folder: String) -> (commit: String, dirty: Bool)? {
+        guard let status = run(["git", "-C", folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no"]) else {
+            return nil
+        }
+        let lines = status.split(separator: "\n")
+        guard let head = lines.first(where: { $0.hasPrefix("# branch.oid ") }) else { return nil }
+        let commit = String(head.dropFirst("# branch.oid ".count))
+        guard commit.count == 40 else { return nil }     // "(initial)": no commit yet
+        return (commit, lines.contains { !$0.hasPrefix("#") })
+    }
+
+    /// Standard output of a program found on PATH, or nil when it cannot start or fails.
+    static func run(_ arguments: [String]) -> String? {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var pipe: [Int32] = [0, 0]
+        guard Glibc.pipe(&pipe) == 0 else { return nil }
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], STDOUT_FILENO)
+        posix_spawn_file_actions_addclose(&actions, pipe[0])
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let started = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
+        close(pipe[1])
+        defer { close(pipe[0]) }
+        guard started == 0 else { return nil }
+        var output = Data()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(pipe[0], &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output.append(contentsOf: buffer[0..<n])
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { return nil }   // exited, with status 0
+        return String(decoding: output, as: UTF8.self)
     }
 }
 
-/// The running executable's SHA-256, computed once per process.
+/// The running executable's SHA-256. Hashing a 50 MB binary costs most of a no-op run, so the
+/// answer is remembered in a file, keyed by the executable's inode, size and mtime: a rebuilt
+/// binary is a new file and is hashed again.
 enum ExecutableIdentity {
-    static let sha256: String? = {
+    static func sha256(rememberedIn memo: String) -> String? {
+        var info = stat()
+        guard stat("/proc/self/exe", &info) == 0 else { return nil }
+        let key = "\(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+        if let line = try? String(contentsOfFile: memo, encoding: .utf8),
+           let separator = line.lastIndex(of: " "), line[..<separator] == key {
+            return line[line.index(after: separator)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         guard let data = FileManager.default.contents(atPath: "/proc/self/exe") else { return nil }
-        return SHA256Hex.of(data)
-    }()
+        let digest = SHA256Hex.of(data)
+        try? DurableFile.write(Data("\(key) \(digest)\n".utf8), to: memo)
+        return digest
+    }
 }
 
 /// The Swift compiler this binary was built with (known at compile time only).

@@ -22,7 +22,7 @@ public struct RunSummary: Sendable {
                               ("model.onnx", "export"), ("model.safetensors", "export")]
 
     public static func load(_ reference: String, store: ProvenanceStore, workDirectory: WorkDirectory) throws -> RunSummary {
-        let id = (reference.hasSuffix("/") ? String(reference.dropLast()) : reference).split(separator: "/").last.map(String.init) ?? reference
+        let id = WorkDirectory.runId(reference: reference)
         guard let record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
             throw PipelineError.invalidFile("no run '\(reference)' in \(workDirectory.databasePath) (see `emopipe runs`)")
         }

@@ -19,6 +19,17 @@ public struct WorkDirectory: Sendable {
     public var cacheRoot: String { root + "/cache" }
     public var runsRoot: String { root + "/runs" }
     public func runFolder(_ runId: String) -> String { runsRoot + "/" + runId }
+
+    /// Where a command's `RUN` argument points: a path to a run's folder as given, else a run id
+    /// under `runs/` (design.md: RUN is either).
+    public func runFolder(reference: String) -> String {
+        FileManager.default.fileExists(atPath: reference) ? reference : runFolder(reference)
+    }
+
+    /// The run id a `RUN` argument names: the folder's name.
+    public static func runId(reference: String) -> String {
+        URL(fileURLWithPath: reference).lastPathComponent
+    }
     public func cacheFolder(stage: String, fingerprint: String) -> String { "\(cacheRoot)/\(stage)/\(fingerprint)" }
 
     /// Set in a scale-out worker's work directory: `worker.txt` names its slice (`I/N`).

@@ -67,17 +67,15 @@ public struct IngestStage: Stage {
     static func files(_ context: StageContext) throws -> [ScannedFile] {
         let scan = try DataRootScan(root: context.dataRoot)
         guard let worker = context.worker else { return scan.files }
-        let prefix = context.dataRoot.hasSuffix("/") ? context.dataRoot : context.dataRoot + "/"
-        return scan.files.filter { worker.contains(relativePath: String($0.path.dropFirst(prefix.count))) }
+        return scan.files.filter { worker.contains(relativePath: DataRootPath.relative($0.path, to: context.dataRoot)) }
     }
 
     /// The facts downstream stages consume: the ok sources, by path relative to the root, so that
     /// moving the whole data root does not make everything downstream stale.
     static func digest(of sources: [SourceRecord], root: String) -> String {
-        let prefix = root.hasSuffix("/") ? root : root + "/"
         let lines = sources.filter { $0.status == .ok }.map { source -> String in
-            let relative = source.path.hasPrefix(prefix) ? String(source.path.dropFirst(prefix.count)) : source.path
-            return [relative, source.sha256 ?? "", source.kind ?? "", source.clip ?? ""].joined(separator: "\t")
+            [DataRootPath.relative(source.path, to: root), source.sha256 ?? "", source.kind ?? "", source.clip ?? ""]
+                .joined(separator: "\t")
         }.sorted()
         return SHA256Hex.of(lines.joined(separator: "\n"))
     }

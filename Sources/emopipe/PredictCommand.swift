@@ -30,8 +30,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let folder = FileManager.default.fileExists(atPath: runReference) ? runReference
-                : workDirectoryOptions.workDirectory.runFolder(runReference)
+            let folder = workDirectoryOptions.workDirectory.runFolder(reference: runReference)
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             var predictions: [Predictor.Prediction] = []
             var failed = 0

@@ -73,12 +73,8 @@ struct AudioStageTests {
         _ = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: a)
         let recordsA = try Self.records(a)
         // Another work directory, one thread instead of two.
-        let manifest = try TestSupport.temporaryFolder("manifest") + "/one-thread.yaml"
-        try """
-        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
-        data: \(data.root)
-        threads: 1
-        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let manifest = try TestSupport.writeManifest(at: try TestSupport.temporaryFolder("manifest") + "/one-thread.yaml",
+                                                     data: data.root, "threads: 1")
         _ = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "audio", "--workdir", b])
         let recordsB = try Self.records(b)
         #expect(recordsA.count == recordsB.count)
@@ -94,12 +90,8 @@ struct AudioStageTests {
         #expect(fourth.stderr.contains("audio: up to date"), "\(fourth.stderr)")
 
         // A changed parameter recomputes the stage under a new fingerprint.
-        let override = try TestSupport.temporaryFolder("manifest") + "/mels.yaml"
-        try """
-        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
-        data: \(data.root)
-        params: {audio: {n_mels: 40}}
-        """.write(toFile: override, atomically: true, encoding: .utf8)
+        let override = try TestSupport.writeManifest(at: try TestSupport.temporaryFolder("manifest") + "/mels.yaml",
+                                                     data: data.root, "params: {audio: {n_mels: 40}}")
         let status = try TestSupport.run(TestSupport.emopipe, ["status", override, "--workdir", a])
         #expect(status.stdout.contains("n_mels 64 → 40"), "\(status.stdout)")
         #expect(status.stdout.split(separator: "\n").contains { $0.hasPrefix("ingest ") && $0.contains(" up-to-date ") })

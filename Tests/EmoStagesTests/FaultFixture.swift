@@ -53,17 +53,14 @@ struct FaultFixture {
         try TestSupport.shell("sox -n -r 48000 -b 16 -c 1 '\(short)' synth 0.004 sine 440")
         try TestSupport.shell("ffmpeg -nostdin -v error -f lavfi -i testsrc=size=320x240:rate=25:duration=2 -f lavfi -i sine=duration=2 -c:v libx264 -c:a aac -shortest '\(noFace)'")
 
-        manifest = try TestSupport.temporaryFolder("faults") + "/faults.yaml"
-        try """
-        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
-        data: \(root)
+        manifest = try TestSupport.writeManifest(at: try TestSupport.temporaryFolder("faults") + "/faults.yaml", data: root, """
         seed: 5
         threads: 2
         params:
           split: {folds: \(Self.folds), test_fold: all, val_count: 1}
           train: {audio_channels: [4, 8], face_channels: [4, 8], embedding: 16, epochs: \(Self.epochs), batch_size: 16,
                   checkpoint_every: 1, patience: \(Self.epochs)}
-        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        """)
 
         reference = try TestSupport.temporaryFolder("work") + "/reference"
         let result = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", reference])

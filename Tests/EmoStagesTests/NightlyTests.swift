@@ -32,17 +32,14 @@ struct NightlyTests {
     @Test func reprocessesOnlyWhatChangedAndAlertsByExitStatus() throws {
         let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
         let folder = try TestSupport.temporaryFolder("nightly")
-        let manifest = folder + "/nightly.yaml"
-        try """
-        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
-        data: \(data)
+        let manifest = try TestSupport.writeManifest(at: folder + "/nightly.yaml", data: data, """
         seed: 3
         threads: 2
         nightly: {tolerance: 0.05, metrics: [accuracy, weighted_f1]}
         params:
           split: {test_actors: [1], val_actors: [2]}
           train: {audio_channels: [4, 8], embedding: 16, epochs: 2, batch_size: 16, patience: 10}
-        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        """)
         let workdir = folder + "/work"
 
         // Night 1: everything is new.

@@ -49,9 +49,7 @@ struct ScaleOutTests {
         try Data("not audio".utf8).write(to: URL(fileURLWithPath: data + "/Actor_09/03-01-05-01-02-01-09.wav"))
         try Data("notes".utf8).write(to: URL(fileURLWithPath: data + "/notes.txt"))
         let folder = try TestSupport.temporaryFolder("scaleout")
-        let manifest = folder + "/m.yaml"
-        try "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(data)\nthreads: 1\n"
-            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: data, "threads: 1")
 
         let single = folder + "/single", multi = folder + "/multi"
         let one = try Self.perSourceStages(manifest, single)

@@ -13,16 +13,13 @@ struct TrainEvaluateTests {
     static let prepared: Result<(manifest: String, workdir: String), Error> = Result {
         let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
         let folder = try TestSupport.temporaryFolder("train")
-        let manifest = folder + "/tiny.yaml"
-        try """
-        pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml
-        data: \(data)
+        let manifest = try TestSupport.writeManifest(at: folder + "/tiny.yaml", data: data, """
         seed: 3
         threads: 2
         params:
           split: {test_actors: [1], val_actors: [2]}
           train: {audio_channels: [4, 8], embedding: 16, epochs: 3, batch_size: 16, checkpoint_every: 1, patience: 10}
-        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        """)
         let workdir = folder + "/work"
         let result = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "split", "--workdir", workdir])
         guard result.status == 0 else { throw TestFailure("preparing failed: \(result.stderr)") }

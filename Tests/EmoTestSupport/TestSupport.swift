@@ -140,6 +140,15 @@ public enum TestSupport {
         return path
     }
 
+    /// Writes a manifest for the repository's pipeline over `data` at `path` and returns the path;
+    /// `fields` are its other lines (seed, threads, params…), as YAML.
+    @discardableResult
+    public static func writeManifest(at path: String, data: String, _ fields: String = "") throws -> String {
+        try "pipeline: \(repositoryRoot)/pipelines/ravdess.yaml\ndata: \(data)\n\(fields)\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// Lays out shared speech (and the shipped AV clips) for the given actors into a new folder.
     public static func materialize(actors: ClosedRange<Int>, extra: [String] = []) throws -> String {
         let folder = try temporaryFolder("ravdess")
