@@ -58,7 +58,12 @@ struct FaultToleranceTests {
                 let afterBatch = attempt != 1
                 let target = before + 1 + Int(rng.next() % UInt64(max(1, (total - before) / 2)))
                 let fraction = 0.1 + 0.8 * Double(rng.next() % 1000) / 1000
-                var delay = fraction * fixture.batchSeconds[stage]!
+                // Within one batch's time, and within what is left of the stage (a previous kill may
+                // have left little): a kill timed past the stage's end would miss it.
+                func killDelay(leaving done: Int) -> Double {
+                    fraction * min(fixture.batchSeconds[stage]!, fixture.seconds[stage]! * Double(total - done) / Double(total))
+                }
+                var delay = killDelay(leaving: before)
                 let run = try TestSupport.Background(TestSupport.emopipe, ["run", fixture.manifest, "--until", stage,
                                                                            "--workdir", workdir])
                 #expect(run.waitForStderr(containing: "\(stage): running"), "\(stage): \(run.stderr)")
@@ -87,8 +92,7 @@ struct FaultToleranceTests {
                         done = try FaultFixture.progress(stage, workdir: workdir)
                     }
                     marked = Date()
-                    // A batch may have carried the stage close to its end: stay within what is left.
-                    delay = fraction * min(fixture.batchSeconds[stage]!, fixture.seconds[stage]! * Double(total - done) / Double(total))
+                    delay = killDelay(leaving: done)
                 }
                 Thread.sleep(forTimeInterval: max(0, delay - Date().timeIntervalSince(marked)))
                 let pid = run.pid
