@@ -18,7 +18,7 @@ VENV := .venv
 # Debian packages the project needs: C libraries it links, tools the demo data and tests use.
 APT_PACKAGES := pkg-config libsqlite3-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
 	libswresample-dev libsndfile1-dev libopenblas-dev libdnnl-dev libdlib-dev libdlib-data \
-	ffmpeg espeak-ng sox flac python3-skimage python3-venv python3-pip
+	ffmpeg espeak-ng sox flac time python3-skimage python3-venv python3-pip
 
 STAGES := ingest audio faces split train evaluate export
 

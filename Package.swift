@@ -3,6 +3,7 @@
 //
 //   emopipe (CLI) → EmoStages → EmoPipeline → EmoStore → EmoCore
 //                            ↘ EmoFeatures → EmoMedia → (FFmpeg, libsndfile)
+//                                          ↘ EmoCore (parameter errors)
 //                            ↘ EmoModel → EmoNN
 import PackageDescription
 
@@ -50,7 +51,7 @@ let package = Package(
         // Media decoding and probing: FFmpeg and libsndfile.
         .target(name: "EmoMedia", dependencies: ["CFFmpeg", "CSndFile"], swiftSettings: swift5),
         // Features computed from decoded media: log-mel spectrograms, face crops.
-        .target(name: "EmoFeatures", dependencies: ["EmoMedia", "CFFmpeg", "CDlibShim"], swiftSettings: swift5),
+        .target(name: "EmoFeatures", dependencies: ["EmoCore", "EmoMedia", "CFFmpeg", "CDlibShim"], swiftSettings: swift5),
         // Provenance database (SQLite through GRDB) and the sharded tensor cache.
         .target(name: "EmoStore", dependencies: [
             "EmoCore", "CCRC32C", .product(name: "GRDB", package: "GRDB.swift"),
@@ -88,7 +89,7 @@ let package = Package(
         .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
         .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "CSndFile", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"],
+        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoCore", "EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport", "Yams"], swiftSettings: swift5),

@@ -46,6 +46,9 @@ public enum ParsedName: Equatable, Sendable {
 }
 
 public enum RavdessName {
+    /// The actors RAVDESS has.
+    public static let actorRange = 1...24
+
     static let modalityNames = [1: "audio-video", 2: "video-only", 3: "audio-only"]
 
     public static func parse(fileName: String) -> ParsedName {
@@ -87,7 +90,7 @@ public enum RavdessName {
         if c.emotion == 1 && c.intensity == 2 { return "intensity 02 (strong) is not used with emotion 01 (neutral)" }
         if let p = outOfRange("statement", c.statement, 1...2) { return p }
         if let p = outOfRange("repetition", c.repetition, 1...2) { return p }
-        if let p = outOfRange("actor", c.actor, 1...24) { return p }
+        if let p = outOfRange("actor", c.actor, actorRange) { return p }
         return nil
     }
 }

@@ -9,6 +9,8 @@
 
 /// Window function applied to each frame. Periodic ("DFT-even"), as
 /// `scipy.signal.get_window(name, win_length, fftbins=True)`, which librosa uses.
+import EmoCore
+
 public enum WindowKind: String, Codable, Hashable, Sendable, CaseIterable {
     case hann
     case hamming
@@ -112,36 +114,53 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         case "speech": return .speech
         case "reference": return .reference
         default:
-            throw FeatureError.invalidParameter(
-                "unknown preset '\(name)' (known: \(presetNames.joined(separator: ", ")))")
+            throw InvalidParameter(key: "preset", value: "\"\(name)\"", allowed: "one of \(presetNames.map { "'\($0)'" }.joined(separator: ", "))")
         }
     }
 
     /// fmax with nil resolved to the Nyquist frequency.
     public var effectiveFmax: Double { fmax ?? Double(sampleRate) / 2 }
 
-    /// Throws `FeatureError.invalidParameter` for a combination the extractor cannot honour.
+    /// The largest values accepted: beyond them a record would cost memory without bound.
+    public static let maxSampleRate = 384_000
+    public static let maxFFT = 1 << 16
+    public static let maxMels = 512
+    public static let maxFrames = 100_000
+
+    /// Throws `InvalidParameter` (naming the key) for a value or combination the extractor cannot honour.
     public func validate() throws {
-        func bad(_ s: String) -> FeatureError { .invalidParameter(s) }
-        guard sampleRate > 0 else { throw bad("sample_rate must be > 0 (got \(sampleRate))") }
-        guard nFFT >= 8, nFFT % 2 == 0 else { throw bad("n_fft must be even and ≥ 8 (got \(nFFT))") }
-        guard nFFT <= 1 << 20 else { throw bad("n_fft too large (got \(nFFT))") }
+        func bad(_ key: String, _ value: Any?, _ allowed: String) -> InvalidParameter {
+            InvalidParameter(key: key, value: value.map { "\($0)" } ?? "null", allowed: allowed)
+        }
+        guard (1000...Self.maxSampleRate).contains(sampleRate) else {
+            throw bad("sample_rate", sampleRate, "an integer from 1000 to \(Self.maxSampleRate) Hz")
+        }
+        guard nFFT >= 8, nFFT <= Self.maxFFT, nFFT % 2 == 0 else {
+            throw bad("n_fft", nFFT, "an even integer from 8 to \(Self.maxFFT)")
+        }
         guard winLength >= 1, winLength <= nFFT else {
-            throw bad("win_length must be in 1...n_fft (got \(winLength), n_fft \(nFFT))")
+            throw bad("win_length", winLength, "an integer from 1 to n_fft (\(nFFT))")
         }
-        guard hopLength >= 1 else { throw bad("hop_length must be ≥ 1 (got \(hopLength))") }
-        guard nMels >= 1 else { throw bad("n_mels must be ≥ 1 (got \(nMels))") }
-        guard fmin.isFinite, fmin >= 0 else { throw bad("fmin must be finite and ≥ 0 (got \(fmin))") }
-        let hi = effectiveFmax
-        guard hi.isFinite, hi > fmin, hi <= Double(sampleRate) / 2 else {
-            throw bad("fmax must be in (fmin, sample_rate/2] (got \(hi), fmin \(fmin), sample_rate \(sampleRate))")
+        guard hopLength >= 1, hopLength <= sampleRate else {
+            throw bad("hop_length", hopLength, "an integer from 1 to sample_rate (\(sampleRate))")
         }
-        guard power.isFinite, power > 0 else { throw bad("power must be > 0 (got \(power))") }
-        guard dbRef.isFinite, dbRef > 0 else { throw bad("db_ref must be > 0 (got \(dbRef))") }
-        guard dbAmin.isFinite, dbAmin > 0 else { throw bad("db_amin must be > 0 (got \(dbAmin))") }
-        if let t = topDb { guard t.isFinite, t >= 0 else { throw bad("top_db must be ≥ 0 (got \(t))") } }
-        if let f = frames { guard f >= 1 else { throw bad("frames must be ≥ 1 (got \(f))") } }
-        if let t = trimDb { guard t.isFinite, t > 0 else { throw bad("trim_db must be > 0 (got \(t))") } }
+        guard (1...Self.maxMels).contains(nMels) else { throw bad("n_mels", nMels, "an integer from 1 to \(Self.maxMels)") }
+        guard fmin.isFinite, fmin >= 0 else { throw bad("fmin", fmin, "a number ≥ 0 Hz") }
+        let nyquist = Double(sampleRate) / 2
+        if let fmax { guard fmax.isFinite, fmax > fmin, fmax <= nyquist else {
+            throw bad("fmax", fmax, "null or a number in (fmin, sample_rate/2] = (\(fmin), \(nyquist)]")
+        } } else if !(nyquist > fmin) { throw bad("fmin", fmin, "a number below sample_rate/2 (\(nyquist))") }
+        if let empty = MelFilterbank.firstEmptyFilter(self) {
+            throw bad("n_mels", nMels, "at most as many mel bands as n_fft \(nFFT) can fill between \(fmin) and \(effectiveFmax) Hz at \(sampleRate) Hz: band \(empty) has no FFT bin (use fewer n_mels or a larger n_fft)")
+        }
+        guard power.isFinite, power > 0, power <= 8 else { throw bad("power", power, "a number in (0, 8]") }
+        guard dbRef.isFinite, dbRef > 0 else { throw bad("db_ref", dbRef, "a number > 0") }
+        guard dbAmin.isFinite, dbAmin > 0 else { throw bad("db_amin", dbAmin, "a number > 0") }
+        if let t = topDb { guard t.isFinite, t >= 0 else { throw bad("top_db", t, "null or a number ≥ 0") } }
+        if let f = frames { guard (1...Self.maxFrames).contains(f) else {
+            throw bad("frames", f, "null (every frame) or an integer from 1 to \(Self.maxFrames)")
+        } }
+        if let t = trimDb { guard t.isFinite, t > 0 else { throw bad("trim_db", t, "null or a number > 0") } }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -99,6 +99,21 @@ public struct MelFilterbank: Sendable, Equatable {
                   htk: p.htk, norm: p.melNorm)
     }
 
+    /// The first filter of `p` with no nonzero weight (librosa warns of it; its band would be silent),
+    /// found without building the weights, so a validation of absurd sizes stays cheap.
+    public static func firstEmptyFilter(_ p: LogMelParameters) -> Int? {
+        let fftFreqs = MelScale.fftFrequencies(sampleRate: p.sampleRate, nFFT: p.nFFT)
+        let melF = MelScale.melFrequencies(count: p.nMels + 2, fmin: p.fmin, fmax: p.effectiveFmax, htk: p.htk)
+        for i in 0..<p.nMels {
+            let fdiffLo = melF[i + 1] - melF[i], fdiffHi = melF[i + 2] - melF[i + 1]
+            let filled = fftFreqs.contains { f in
+                Float(max(0, min(-(melF[i] - f) / fdiffLo, (melF[i + 2] - f) / fdiffHi))) != 0
+            }
+            if !filled { return i }
+        }
+        return nil
+    }
+
     /// Number of filters with no nonzero weight.
     public var emptyFilterCount: Int { bandCount.filter { $0 == 0 }.count }
 }

@@ -29,23 +29,39 @@ public struct Manifest: Equatable, Sendable {
     public var nightly = NightlySettings()
     /// How many scale-out workers a Kubernetes Indexed Job starts (its index comes from the environment).
     public var workers: Int?
+    /// `--set stage.key=value` overrides given with the manifest, laid over its `params`.
+    public var commandLine: [ParameterOverride] = []
+
+    static let commandLineMarker = "# emopipe --set overrides, laid over this manifest's params:"
+
+    /// What a run records as its manifest: the file's text, and the command line's overrides as
+    /// comments that `withRecordedOverrides` reads back (so `reproduce` applies them too).
+    public var recordedText: String {
+        guard !commandLine.isEmpty else { return text }
+        let lines = commandLine.map { "# --set \($0.stage).\($0.key)=\($0.value.canonicalJSON)" }
+        return text + (text.hasSuffix("\n") ? "" : "\n") + ([Self.commandLineMarker] + lines).joined(separator: "\n") + "\n"
+    }
+
+    /// The overrides a recorded manifest text carries (see `recordedText`).
+    public static func recordedOverrides(in text: String) throws -> [ParameterOverride] {
+        guard let marker = text.range(of: commandLineMarker) else { return [] }
+        return try text[marker.upperBound...].split(separator: "\n").compactMap { line in
+            line.hasPrefix("# --set ") ? try ParameterOverride(parsing: String(line.dropFirst("# --set ".count))) : nil
+        }
+    }
 
     static let knownKeys: Set<String> = ["name", "pipeline", "data", "label_map", "include_song", "seed",
                                          "threads", "params", "description", "nightly", "workers"]
 
+    public static let maxThreads = 256
+
     public static func load(path: String) throws -> Manifest {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw PipelineError.invalidFile("\(path): cannot read the manifest (\(error.localizedDescription))")
-        }
-        return try parse(yaml: text, path: path)
+        try parse(yaml: try SafeYAML.read(path: path, what: "manifest"), path: path)
     }
 
     public static func parse(yaml text: String, path: String) throws -> Manifest {
         func fail(_ why: String) -> PipelineError { .invalidFile("\(path): \(why)") }
-        let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw fail("not valid YAML: \(error)") }
-        guard let node, case .object(let fields) = try ParamValue(yaml: node) else {
+        guard let node = try SafeYAML.compose(text, origin: path), case .object(let fields) = try ParamValue(yaml: node) else {
             throw fail("expected a mapping of manifest fields")
         }
         if let unknown = fields.keys.sorted().first(where: { !knownKeys.contains($0) }) {
@@ -77,10 +93,12 @@ public struct Manifest: Equatable, Sendable {
         let labelMap = try string("label_map", default: "ravdess8")
         do { _ = try LabelMap(named: labelMap) } catch { throw fail("\(error)") }
         let threads = try int("threads", default: ProcessInfo.processInfo.activeProcessorCount)
-        guard threads >= 1 else { throw fail("'threads' must be at least 1") }
+        guard (1...Self.maxThreads).contains(threads) else { throw fail("threads = \(threads): expected an integer from 1 to \(Self.maxThreads)") }
         if let song = fields["include_song"], song.boolValue == nil { throw fail("'include_song' must be true or false") }
+        let seed = try int("seed", default: 0)
+        guard seed >= 0 else { throw fail("seed = \(seed): expected an integer ≥ 0") }
         let nightly = try NightlySettings(fields["nightly"], fail: fail)
-        if let workers = fields["workers"], (workers.intValue ?? 0) < 1 { throw fail("'workers' must be a positive integer") }
+        if let workers = fields["workers"], !(1...100_000).contains(workers.intValue ?? 0) { throw fail("workers = \(workers): expected an integer from 1 to 100000") }
         var manifest = Manifest(
             name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
             path: URL(fileURLWithPath: path).standardizedFileURL.path,
@@ -88,7 +106,7 @@ public struct Manifest: Equatable, Sendable {
             dataRoot: resolve(try string("data", default: "../data")),
             labelMap: labelMap,
             includeSong: fields["include_song"]?.boolValue ?? false,
-            seed: try int("seed", default: 0),
+            seed: seed,
             threads: threads,
             overrides: overrides,
             text: text)

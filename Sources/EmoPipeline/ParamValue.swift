@@ -54,7 +54,7 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var intValue: Int? {
         switch self {
         case .int(let i): return i
-        case .double(let d) where d.rounded() == d: return Int(d)
+        case .double(let d) where d.isFinite && d.rounded() == d && abs(d) < 9e15: return Int(d)
         default: return nil
         }
     }

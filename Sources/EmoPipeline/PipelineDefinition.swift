@@ -26,17 +26,12 @@ public struct PipelineDefinition: Equatable, Sendable {
     public var stageNames: [String] { stages.map(\.name) }
 
     public static func load(path: String) throws -> PipelineDefinition {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw PipelineError.invalidFile("\(path): cannot read the pipeline file (\(error.localizedDescription))")
-        }
-        return try parse(yaml: text, origin: path)
+        try parse(yaml: try SafeYAML.read(path: path, what: "pipeline file"), origin: path)
     }
 
     public static func parse(yaml text: String, origin: String) throws -> PipelineDefinition {
         func fail(_ why: String) -> PipelineError { .invalidFile("\(origin): \(why)") }
-        let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch { throw fail("not valid YAML: \(error)") }
+        let root = try SafeYAML.compose(text, origin: origin)
         guard let map = root?.mapping else { throw fail("expected a mapping with 'name' and 'stages'") }
         let name = map["name"]?.string ?? (origin as NSString).lastPathComponent
         guard let stageMap = map["stages"]?.mapping, !stageMap.isEmpty else { throw fail("'stages' is missing or empty") }

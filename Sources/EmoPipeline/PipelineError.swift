@@ -1,6 +1,8 @@
 /// Errors of the pipeline layer; each description says what is wrong and where.
 public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidFile(String)
+    /// A parameter the stage cannot use: the file it came from, `stage.key`, the value, what is allowed.
+    case invalidParameter(file: String, key: String, value: String, allowed: String)
     case unknownStage(String, known: [String])
     case cycle([String])
     case upstreamNotReady(stage: String, upstream: String)
@@ -10,6 +12,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .invalidFile(let why): return why
+        case .invalidParameter(let file, let key, let value, let allowed):
+            return "\(file): \(key) = \(value): \(allowed)"
         case .unknownStage(let name, let known):
             return "unknown stage '\(name)' (stages: \(known.joined(separator: ", ")))"
         case .cycle(let stages): return "the pipeline has a cycle through \(stages.joined(separator: " → "))"

@@ -56,6 +56,9 @@ public final class PipelineRunner {
     public let libraries: [String: String]
     private let logger = Log.logger("run")
 
+    /// Every declared stage's parameters, decoded and validated once, before anything runs.
+    public let parameters: [String: ResolvedParameters]
+
     public init(manifest: Manifest, workDirectory: WorkDirectory, stages: [any Stage],
                 cancellation: Cancellation = Cancellation(), libraries: [String: String] = [:]) throws {
         self.manifest = manifest
@@ -66,33 +69,42 @@ public final class PipelineRunner {
         self.cancellation = cancellation
         for declared in pipeline.stages where self.stages[declared.name] == nil {
             throw PipelineError.invalidFile(
-                "\(manifest.pipelinePath): stage '\(declared.name)' has no implementation in this emopipe")
+                "\(manifest.pipelinePath): stage '\(declared.name)' has no implementation in this emopipe (known: \(self.stages.keys.sorted().joined(separator: ", ")))")
         }
-        for (stage, overrides) in manifest.overrides {
-            guard let declared = pipeline.stage(stage) else {
-                throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage)'")
-            }
-            if let unknown = overrides.keys.sorted().first(where: { declared.params[$0] == nil }) {
-                throw PipelineError.invalidFile(
-                    "\(manifest.path): stage '\(stage)' has no parameter '\(unknown)' (parameters: \(declared.params.keys.sorted().joined(separator: ", ")))")
-            }
+        for stage in manifest.overrides.keys.sorted() where pipeline.stage(stage) == nil {
+            throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
+        let overrides = manifest.commandLine
+        for override in overrides where pipeline.stage(override.stage) == nil {
+            throw PipelineError.invalidFile("--set \(override.stage).\(override.key): unknown stage '\(override.stage)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+        }
+        var resolved: [String: ResolvedParameters] = [:]
+        for declared in pipeline.stages {
+            let layers = [
+                ParameterResolver.Layer(origin: .pipeline(path: manifest.pipelinePath), values: declared.params),
+                ParameterResolver.Layer(origin: .manifest(path: manifest.path), values: manifest.overrides[declared.name] ?? [:]),
+                ParameterResolver.Layer(origin: .commandLine, values: Dictionary(
+                    overrides.filter { $0.stage == declared.name }.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })),
+            ]
+            resolved[declared.name] = try self.stages[declared.name]?.resolveParameters(layers: layers)
+        }
+        self.parameters = resolved
     }
 
-    /// Pipeline defaults, the manifest's overrides, and the manifest fields the stage reads,
-    /// as the stage resolves them.
-    public func resolvedParams(_ stageName: String) throws -> [String: ParamValue] {
-        var params = ParamValue.merge(pipeline.stage(stageName)?.params ?? [:], manifest.overrides[stageName] ?? [:])
+    /// A stage's parameters in canonical form plus the manifest fields it reads: what its
+    /// fingerprint hashes and provenance records.
+    public func resolvedParams(_ stageName: String) -> [String: ParamValue] {
+        var params = parameters[stageName]?.encoded ?? [:]
         for field in stages[stageName]?.manifestFields ?? [] { params[field] = manifest.globals[field] }
-        guard let stage = stages[stageName] else { return params }
-        try stage.validate(params: params)
-        return try stage.resolve(params: params)
+        return params
     }
 
     /// The fingerprint of a stage's parameters (what its cached units are keyed by).
     public func parametersFingerprint(_ stageName: String) throws -> String {
-        guard let stage = stages[stageName] else { throw PipelineError.unknownStage(stageName, known: pipeline.stageNames) }
-        return Fingerprint(stage: stageName, codeVersion: stage.codeVersion, params: try resolvedParams(stageName),
+        guard let stage = stages[stageName], pipeline.stage(stageName) != nil else {
+            throw PipelineError.unknownStage(stageName, known: pipeline.stageNames)
+        }
+        return Fingerprint(stage: stageName, codeVersion: stage.codeVersion, params: resolvedParams(stageName),
                            inputs: [:]).parameters
     }
 
@@ -140,23 +152,24 @@ public final class PipelineRunner {
         try checkWorkerRole(selection.worker, store: store)
         try store.markInterruptedRuns()
         var record = RunRecord(
-            id: runId, command: command, manifestJSON: manifest.text, manifestSHA256: SHA256Hex.of(manifest.text),
+            id: runId, command: command, manifestJSON: manifest.recordedText, manifestSHA256: SHA256Hex.of(manifest.recordedText),
             dataRoot: manifest.dataRoot, threads: manifest.threads, codeVersion: EmoPipeVersion.string,
             host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), startedAt: Date())
         record.manifestPath = manifest.path
         record.worker = selection.worker?.description
         record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries, workDirectory: workDirectory).json
-        record.paramsJSON = try ParamValue.object(Dictionary(uniqueKeysWithValues: selected.map {
-            ($0, ParamValue.object(try resolvedParams($0)))
+        record.paramsJSON = ParamValue.object(Dictionary(uniqueKeysWithValues: selected.map {
+            ($0, ParamValue.object(resolvedParams($0)))
         })).canonicalJSON
         try store.insert(record)
 
         var reports: [StageReport] = []
         do {
             try saveManifestCopy(runId: runId)
+            let forced = forcedStages(selection, among: selected)
             for name in selected {
                 try cancellation.check()
-                reports.append(try execute(name, runId: runId, store: store, forced: selection.force.contains(name),
+                reports.append(try execute(name, runId: runId, store: store, forced: forced.contains(name),
                                            worker: selection.worker))
             }
         } catch {
@@ -174,16 +187,18 @@ public final class PipelineRunner {
 
     private func execute(_ name: String, runId: String, store: ProvenanceStore, forced: Bool,
                          worker: WorkerSlice?) throws -> StageReport {
-        let stage = stages[name]!
-        let params = try resolvedParams(name)
+        guard let stage = stages[name], let resolved = parameters[name] else {
+            throw PipelineError.unknownStage(name, known: pipeline.stageNames)
+        }
+        let params = resolvedParams(name)
         let fingerprint = Fingerprint(stage: name, codeVersion: stage.codeVersion, params: params,
                                       inputs: try upstreamDigests(name, store: store))
         let context = StageContext(runId: runId, manifest: manifest, workDirectory: workDirectory, store: store,
-                                   params: params, fingerprint: fingerprint, forced: forced,
+                                   fingerprint: fingerprint, forced: forced,
                                    logger: Log.logger(name), cancellation: cancellation, worker: worker)
         let started = Date()
         if !forced, let state = try store.stageState(name), state.fingerprint == fingerprint.full,
-           try stage.externalChanges(context) == nil {
+           try stage.externalChanges(context, resolved: resolved) == nil {
             context.logger.info("up to date (\(state.summary))")
             let outcome = StageOutcome(outputDigest: state.outputDigest, unitsDone: 0, unitsSkipped: 0,
                                        unitsFailed: state.unitsFailed, summary: state.summary)
@@ -203,7 +218,7 @@ public final class PipelineRunner {
         try store.save(&stageRun)
         let outcome: StageOutcome
         do {
-            outcome = try stage.run(context)
+            outcome = try stage.run(context, resolved: resolved)
         } catch {
             stageRun.state = (error as? EmoError) == .interrupted ? "interrupted" : "failed"
             stageRun.finishedAt = Date()
@@ -276,7 +291,7 @@ public final class PipelineRunner {
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw EmoError.io(path: folder, reason: "cannot create the run folder (\(error.localizedDescription))")
         }
-        try DurableFile.write(Data(manifest.text.utf8), to: folder + "/manifest.yaml")
+        try DurableFile.write(Data(manifest.recordedText.utf8), to: folder + "/manifest.yaml")
     }
 
     /// A new run id: the UTC start time and a random suffix, e.g. `20261125-131800-ab12cd`.

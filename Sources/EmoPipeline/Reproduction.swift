@@ -20,6 +20,7 @@ public struct Reproduction {
         var manifest = try Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? record.dataRoot + "/manifest.yaml")
         manifest.dataRoot = record.dataRoot
         manifest.threads = record.threads
+        manifest.commandLine = try Manifest.recordedOverrides(in: record.manifestJSON)
         return manifest
     }
 

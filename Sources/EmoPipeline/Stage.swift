@@ -3,36 +3,64 @@ import EmoStore
 import Foundation
 import Logging
 
+/// The stages this pipeline knows, by name; a pipeline file names them.
+public enum StageName: String, CaseIterable, Codable, Sendable {
+    case ingest, audio, faces, split, train, evaluate, export
+}
+
 /// A pipeline stage. Implementations live in EmoStages, one file each.
 ///
-/// A stage's fingerprint is the SHA-256 of its name, `codeVersion`, its resolved parameters and
-/// the output digests of its upstream stages: bump `codeVersion` whenever a change in the code
-/// changes what the stage produces.
+/// A stage's fingerprint is the SHA-256 of its name, `codeVersion`, its parameters' canonical
+/// encoding and the output digests of its upstream stages: bump `codeVersion` whenever a change in
+/// the code changes what the stage produces.
 public protocol Stage: Sendable {
+    associatedtype Parameters: StageParameters
     var name: String { get }
     var codeVersion: String { get }
     /// Manifest-wide settings (`label_map`, `include_song`, `seed`) whose values change this stage's output.
     var manifestFields: [String] { get }
     /// Works source by source, so N scale-out workers can split it (`--worker I/N`).
     var perSource: Bool { get }
-    /// Rejects bad parameters before any work starts.
-    func validate(params: [String: ParamValue]) throws
-    /// The parameters as the stage will use them (e.g. a preset expanded into its values): what the
-    /// fingerprint hashes, so two spellings of the same settings share cached work.
-    func resolve(params: [String: ParamValue]) throws -> [String: ParamValue]
     /// Does the work not yet done and returns what was produced.
-    func run(_ context: StageContext) throws -> StageOutcome
+    func run(_ context: StageContext, parameters: Parameters) throws -> StageOutcome
     /// Why the stage's recorded output no longer matches the world outside the work directory
     /// (for ingest: files added, changed or removed), or nil. Only cheap checks belong here.
-    func externalChanges(_ context: StageContext) throws -> String?
+    func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String?
+    /// How many units of work a run would compute now (for `run --dry-run`), or nil where only
+    /// running tells.
+    func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int?
 }
 
 public extension Stage {
     var manifestFields: [String] { [] }
     var perSource: Bool { false }
-    func validate(params: [String: ParamValue]) throws {}
-    func resolve(params: [String: ParamValue]) throws -> [String: ParamValue] { params }
-    func externalChanges(_ context: StageContext) throws -> String? { nil }
+    func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
+    func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
+
+    func plannedUnits(_ context: StageContext, resolved: ResolvedParameters) throws -> Int? {
+        try plannedUnits(context, parameters: try typed(resolved))
+    }
+
+    /// The pipeline file's, manifest's and command line's values over the defaults, decoded strictly.
+    func resolveParameters(layers: [ParameterResolver.Layer]) throws -> ResolvedParameters {
+        try ParameterResolver.resolve(Parameters.self, stage: name, layers: layers)
+    }
+
+    /// `run` for parameters resolved by `resolveParameters`.
+    func run(_ context: StageContext, resolved: ResolvedParameters) throws -> StageOutcome {
+        try run(context, parameters: try typed(resolved))
+    }
+
+    func externalChanges(_ context: StageContext, resolved: ResolvedParameters) throws -> String? {
+        try externalChanges(context, parameters: try typed(resolved))
+    }
+
+    private func typed(_ resolved: ResolvedParameters) throws -> Parameters {
+        guard let parameters = resolved.value as? Parameters else {
+            throw PipelineError.invalidFile("\(name): parameters were resolved for stage '\(resolved.stage)'")
+        }
+        return parameters
+    }
 }
 
 /// What a stage produced.
@@ -57,7 +85,6 @@ public struct StageContext: @unchecked Sendable {
     public var manifest: Manifest
     public var workDirectory: WorkDirectory
     public var store: ProvenanceStore
-    public var params: [String: ParamValue]
     public var fingerprint: Fingerprint
     public var forced: Bool
     public var logger: Logger

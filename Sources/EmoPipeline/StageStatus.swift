@@ -12,6 +12,16 @@ public struct StageStatus: Codable, Equatable, Sendable {
     public var reason: String
 }
 
+/// One stage of `run --dry-run`'s plan.
+public struct PlannedStage: Equatable, Sendable {
+    public enum Action: String, Sendable { case run, upToDate = "up-to-date" }
+    public var stage: String
+    public var action: Action
+    public var reason: String
+    /// Units of work it would compute (sources, folds), or nil where that is known only by running.
+    public var units: Int?
+}
+
 extension PipelineRunner {
     /// Every stage's state, in pipeline order. Reads the work directory; changes nothing.
     public func status() throws -> [StageStatus] {
@@ -29,8 +39,54 @@ extension PipelineRunner {
         return ordered
     }
 
+    /// What `run` would do with `selection`, without doing it (`emopipe run --dry-run`): for each
+    /// selected stage, whether it would run and why, and how many units it would compute where the
+    /// stage can tell beforehand. Reads the work directory; changes nothing.
+    public func plan(_ selection: RunSelection) throws -> [PlannedStage] {
+        let selected = try selectedStages(selection)
+        let statuses = Dictionary(uniqueKeysWithValues: try status().map { ($0.stage, $0) })
+        let forced = forcedStages(selection, among: selected)
+        let store = workDirectory.exists ? try ProvenanceStore(path: workDirectory.databasePath) : nil
+        return try selected.map { name in
+            let status = statuses[name] ?? StageStatus(stage: name, state: .neverRun, reason: "has never completed")
+            let runs = forced.contains(name) || status.state != .upToDate
+            let reason = forced.contains(name)
+                ? (selection.force.contains(name) ? "forced (--force \(name))" : "downstream of a forced stage") : status.reason
+            let units = runs ? try store.flatMap { try plannedUnits(name, store: $0, forced: forced.contains(name)) } : 0
+            return PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units)
+        }
+    }
+
+    /// The stages `--force` recomputes: those named, and every selected stage downstream of them.
+    func forcedStages(_ selection: RunSelection, among selected: [String]) -> Set<String> {
+        var forced = selection.force
+        for name in selected where pipeline.closure(of: name).contains(where: { $0 != name && forced.contains($0) }) {
+            forced.insert(name)
+        }
+        return forced
+    }
+
+    private func plannedUnits(_ name: String, store: ProvenanceStore, forced: Bool) throws -> Int? {
+        guard let stage = stages[name], let resolved = parameters[name] else { return nil }
+        let inputs = (try? upstreamDigestsIfKnown(name, store: store)) ?? [:]
+        let context = StageContext(runId: "dry-run", manifest: manifest, workDirectory: workDirectory, store: store,
+                                   fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
+                                                            params: resolvedParams(name), inputs: inputs),
+                                   forced: forced, logger: Log.logger(name), cancellation: cancellation,
+                                   worker: workDirectory.workerSlice)
+        return try stage.plannedUnits(context, resolved: resolved)
+    }
+
+    private func upstreamDigestsIfKnown(_ name: String, store: ProvenanceStore) throws -> [String: String] {
+        var inputs: [String: String] = [:]
+        for upstream in pipeline.stage(name)?.needs ?? [] { inputs[upstream] = try store.stageState(upstream)?.outputDigest }
+        return inputs
+    }
+
     private func status(of name: String, store: ProvenanceStore, upstream: [String: StageStatus]) throws -> StageStatus {
-        let stage = stages[name]!
+        guard let stage = stages[name], let resolved = parameters[name] else {
+            throw PipelineError.unknownStage(name, known: pipeline.stageNames)
+        }
         guard let state = try store.stageState(name) else {
             return StageStatus(stage: name, state: .neverRun, reason: "has never completed")
         }
@@ -38,7 +94,7 @@ extension PipelineRunner {
         if state.codeVersion != stage.codeVersion {
             return stale("stage code changed (version \(state.codeVersion) → \(stage.codeVersion))")
         }
-        let params = try resolvedParams(name)
+        let params = resolvedParams(name)
         let current = ParamValue.object(params).canonicalJSON
         if current != state.paramsJSON {
             return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params))
@@ -53,11 +109,11 @@ extension PipelineRunner {
             }
         }
         let context = StageContext(runId: state.runId, manifest: manifest, workDirectory: workDirectory, store: store,
-                                   params: params, fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
+                                   fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
                                                                             params: params, inputs: recordedInputs),
                                    forced: false, logger: Log.logger(name), cancellation: cancellation,
                                    worker: workDirectory.workerSlice)
-        if let change = try stage.externalChanges(context) { return stale(change) }
+        if let change = try stage.externalChanges(context, resolved: resolved) { return stale(change) }
         let when = ISO8601DateFormatter().string(from: state.completedAt)
         return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")
     }

@@ -20,20 +20,18 @@ public struct AudioStage: Stage {
 
     public init() {}
 
-    public func resolve(params: [String: ParamValue]) throws -> [String: ParamValue] {
-        let parameters = try Self.logMelParameters(params)
-        return try ParamValue.fromJSON(JSONEncoder().encode(parameters)).objectValue ?? [:]
-    }
-
-    public func run(_ context: StageContext) throws -> StageOutcome {
-        let parameters = try Self.logMelParameters(context.params)
+    public func run(_ context: StageContext, parameters: LogMelParameters) throws -> StageOutcome {
         let extractor = try LogMelExtractor(parameters)
         return try PerSourceWork(context: context, noun: "log-mel tensors").run(try speechUnits(context)) { unit in
             try Self.compute(unit, parameters: parameters, extractor: extractor)
         }
     }
 
-    public func externalChanges(_ context: StageContext) throws -> String? {
+    public func plannedUnits(_ context: StageContext, parameters: LogMelParameters) throws -> Int? {
+        try PerSourceWork(context: context, noun: "log-mel tensors").plannedCount(try speechUnits(context))
+    }
+
+    public func externalChanges(_ context: StageContext, parameters: LogMelParameters) throws -> String? {
         try PerSourceWork(context: context, noun: "log-mel tensors").missingReason(try speechUnits(context))
     }
 
@@ -53,16 +51,20 @@ public struct AudioStage: Stage {
         ]).canonicalJSON
         return TensorRecord(key: unit.sha256, float32: mel.values, shape: [mel.nMels, mel.frames], metadata: metadata)
     }
-
-    static func logMelParameters(_ params: [String: ParamValue]) throws -> LogMelParameters {
-        // `preset` marks a parameter the preset decides; the decoder starts from the preset.
-        let explicit = params.filter { $0.value != .string("preset") }
-        do {
-            let parameters = try JSONDecoder().decode(LogMelParameters.self, from: Data(ParamValue.object(explicit).canonicalJSON.utf8))
-            try parameters.validate()
-            return parameters
-        } catch {
-            throw PipelineError.invalidFile("audio parameters: \(error)")
-        }
-    }
 }
+
+/// The audio stage's parameters: librosa's log-mel knobs. `preset` picks a set of values; a key
+/// given as `preset` (the pipeline file's way of saying "the preset decides") is left to it.
+extension LogMelParameters: StageParameters {
+    /// The `speech` preset.
+    public init() { self = .speech }
+
+    public static var acceptedKeys: Set<String> { Set(LogMelParameters().encoded.keys).union(["preset"]) }
+
+    public static func isPlaceholder(_ value: ParamValue) -> Bool { value == .string("preset") }
+}
+
+extension WindowKind: ParameterChoice {}
+extension PadMode: ParameterChoice {}
+extension MelNorm: ParameterChoice {}
+extension CropMode: ParameterChoice {}

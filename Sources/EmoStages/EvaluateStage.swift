@@ -16,7 +16,7 @@ public struct EvaluateStage: Stage {
 
     public init() {}
 
-    public func run(_ context: StageContext) throws -> StageOutcome {
+    public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
         var folds: [FoldResult] = []
         var truth: [Int] = [], predicted: [Int] = []
@@ -70,7 +70,7 @@ public struct EvaluateStage: Stage {
         if let crossValidation { try DurableFile.write(try crossValidation.jsonData(), to: runFolder + "/cv.json") }
         let report = HTMLReport.render(ReportInput(
             title: "EmoPipe — \(context.manifest.name)", runId: context.runId, document: document, epochs: epochs,
-            provenance: try provenance(context), manifestText: context.manifest.text, crossValidation: crossValidation))
+            provenance: try provenance(context), manifestText: context.manifest.recordedText, crossValidation: crossValidation))
         try DurableFile.write(Data(report.utf8), to: runFolder + "/report.html")
         try record(context, files: ["metrics.json", "report.html"] + (crossValidation == nil ? [] : ["cv.json"]), in: runFolder)
 
@@ -94,7 +94,7 @@ public struct EvaluateStage: Stage {
 
     private func provenance(_ context: StageContext) throws -> [(String, String)] {
         var rows: [(String, String)] = [("run", context.runId), ("manifest", context.manifest.path),
-                                        ("manifest sha256", SHA256Hex.of(context.manifest.text)),
+                                        ("manifest sha256", SHA256Hex.of(context.manifest.recordedText)),
                                         ("data root", context.dataRoot), ("threads", String(context.threads)),
                                         ("emopipe", EmoPipeVersion.string)]
         if let ingest = try context.store.stageState("ingest") { rows.append(("data fingerprint", ingest.outputDigest)) }

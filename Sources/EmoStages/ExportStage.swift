@@ -15,7 +15,7 @@ public struct ExportStage: Stage {
 
     public init() {}
 
-    public func run(_ context: StageContext) throws -> StageOutcome {
+    public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let foldFolder = try TrainStage.foldFolders(context)[0]
         let trained = try TrainedModel.load(from: foldFolder.appendingPathComponent("model.json"))
         let model = EmotionModel(trained.config, seed: 0)

@@ -19,18 +19,18 @@ public struct FacesStage: Stage {
 
     public init() {}
 
-    public func resolve(params: [String: ParamValue]) throws -> [String: ParamValue] {
-        try ParamValue.fromJSON(JSONEncoder().encode(try Self.faceParameters(params))).objectValue ?? [:]
-    }
-
-    public func run(_ context: StageContext) throws -> StageOutcome {
-        let extractor = try FaceExtractor(try Self.faceParameters(context.params))
+    public func run(_ context: StageContext, parameters: FaceParameters) throws -> StageOutcome {
+        let extractor = try FaceExtractor(parameters)
         return try PerSourceWork(context: context, noun: "face tracks").run(try videoUnits(context)) { unit in
             try Self.compute(unit, extractor: extractor)
         }
     }
 
-    public func externalChanges(_ context: StageContext) throws -> String? {
+    public func plannedUnits(_ context: StageContext, parameters: FaceParameters) throws -> Int? {
+        try PerSourceWork(context: context, noun: "face tracks").plannedCount(try videoUnits(context))
+    }
+
+    public func externalChanges(_ context: StageContext, parameters: FaceParameters) throws -> String? {
         try PerSourceWork(context: context, noun: "face tracks").missingReason(try videoUnits(context))
     }
 
@@ -54,14 +54,9 @@ public struct FacesStage: Stage {
         return TensorRecord(key: unit.sha256, dtype: .uint8, shape: [clip.frames.count, clip.size, clip.size, 3],
                             data: Data(clip.crops), metadata: metadata)
     }
-
-    static func faceParameters(_ params: [String: ParamValue]) throws -> FaceParameters {
-        do {
-            let parameters = try JSONDecoder().decode(FaceParameters.self, from: Data(ParamValue.object(params).canonicalJSON.utf8))
-            try parameters.validate()
-            return parameters
-        } catch {
-            throw PipelineError.invalidFile("faces parameters: \(error)")
-        }
-    }
 }
+
+/// The faces stage's parameters: what is sampled, how faces are found, how crops are made.
+extension FaceParameters: StageParameters {}
+
+extension FaceDecodeStrategy: ParameterChoice {}

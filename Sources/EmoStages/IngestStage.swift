@@ -20,13 +20,7 @@ public struct IngestStage: Stage {
 
     public init(batchSize: Int = 64) { self.batchSize = batchSize }
 
-    public func validate(params: [String: ParamValue]) throws {
-        guard params["data_root"]?.stringValue != nil else {
-            throw PipelineError.invalidFile("ingest needs its data_root parameter")
-        }
-    }
-
-    public func run(_ context: StageContext) throws -> StageOutcome {
+    public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let root = context.dataRoot
         let files = try Self.files(context)
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
@@ -56,11 +50,16 @@ public struct IngestStage: Stage {
                             unitsSkipped: plan.unchanged, unitsFailed: failedTotal, summary: summary)
     }
 
-    public func externalChanges(_ context: StageContext) throws -> String? {
+    public func externalChanges(_ context: StageContext, parameters: NoParameters) throws -> String? {
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
         let plan = IngestPlan(files: try Self.files(context), known: known)
         guard !plan.toRead.isEmpty || !plan.removed.isEmpty else { return nil }
         return "data root changed: \(plan.added) added, \(plan.changed) changed, \(plan.removed.count) removed"
+    }
+
+    public func plannedUnits(_ context: StageContext, parameters: NoParameters) throws -> Int? {
+        let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
+        return IngestPlan(files: try Self.files(context), known: known).toRead.count
     }
 
     /// The files under the data root; a scale-out worker's share only.

@@ -36,6 +36,11 @@ struct PerSourceWork {
     }
 
     /// Why the stage is stale although its fingerprint is unchanged, or nil.
+    /// Units a run would compute: the missing ones, or all when the stage is forced.
+    func plannedCount(_ units: [SourceUnit]) throws -> Int {
+        context.forced ? units.count : try pending(units).count
+    }
+
     func missingReason(_ units: [SourceUnit]) throws -> String? {
         let missing = try pending(units).count
         return missing == 0 ? nil : "\(missing) source(s) have no cached \(noun) (new, or dropped by `cache verify`)"

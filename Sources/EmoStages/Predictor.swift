@@ -43,12 +43,12 @@ public final class Predictor {
                           classWeights: [Float](repeating: 1, count: trained.config.classes), seed: 0)
         let features = try ParamValue.fromJSON(Data(contentsOf: folder.appendingPathComponent("features.json"))).objectValue ?? [:]
         logMel = try features["audio"].flatMap { $0 == .null ? nil : $0 }.map {
-            var p = try JSONDecoder().decode(LogMelParameters.self, from: Data($0.canonicalJSON.utf8))
+            var p = try ParamValueDecoder.decode(LogMelParameters.self, from: $0)
             p.frames = nil   // every frame: windows are cut here
             return p
         }
         faces = try features["faces"].flatMap { $0 == .null ? nil : $0 }.map {
-            try JSONDecoder().decode(FaceParameters.self, from: Data($0.canonicalJSON.utf8))
+            try ParamValueDecoder.decode(FaceParameters.self, from: $0)
         }
         self.hopSeconds = hopSeconds
         Engine.configure(threads: ProcessInfo.processInfo.activeProcessorCount)

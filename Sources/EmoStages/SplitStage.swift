@@ -18,22 +18,9 @@ public struct SplitStage: Stage {
 
     public init() {}
 
-    public func validate(params: [String: ParamValue]) throws {
-        let folds = params["folds"]?.intValue ?? 0
-        guard folds >= 2 else { throw PipelineError.invalidFile("split: folds must be at least 2") }
-        if let fold = params["test_fold"], fold != .string("all") {
-            guard let k = fold.intValue, (0..<folds).contains(k) else {
-                throw PipelineError.invalidFile("split: test_fold must be 0...\(folds - 1) or all")
-            }
-        }
-        guard (params["val_count"]?.intValue ?? -1) >= 0 else {
-            throw PipelineError.invalidFile("split: val_count must be 0 or more")
-        }
-    }
-
-    public func run(_ context: StageContext) throws -> StageOutcome {
-        let labels = try LabelMap(named: context.params["label_map"]?.stringValue ?? "ravdess8")
-        let includeSong = context.params["include_song"]?.boolValue ?? false
+    public func run(_ context: StageContext, parameters: SplitParameters) throws -> StageOutcome {
+        let labels = try LabelMap(named: context.manifest.labelMap)
+        let includeSong = context.manifest.includeSong
         let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
         let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.compactMap { clip -> SplitPlan.Clip? in
             guard let label = labels.classIndex(emotion: clip.codes.emotion) else { return nil }
@@ -42,7 +29,7 @@ public struct SplitStage: Stage {
                                   video: clip.video.map { .init(path: $0.path, sha256: $0.sha256!) })
         }
         let actors = Array(Set(clips.map(\.actor))).sorted()
-        let folds = try FoldPlanner(params: context.params).plan(actors: actors)
+        let folds = try FoldPlanner(parameters).plan(actors: actors)
         let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)
         let data = try plan.canonicalJSON()
         let path = SplitPlan.path(workDirectory: context.workDirectory, fingerprint: context.fingerprint.full)
@@ -61,6 +48,87 @@ public struct SplitStage: Stage {
     }
 }
 
+/// The split stage's parameters.
+public struct SplitParameters: StageParameters {
+    /// Which fold to test on, or every one (cross-validation).
+    public enum TestFold: Codable, Equatable, Sendable {
+        case index(Int)
+        case all
+
+        var index: Int? { if case .index(let k) = self { return k } else { return nil } }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let k = try? c.decode(Int.self) { self = .index(k); return }
+            guard (try? c.decode(String.self)) == "all" else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                        debugDescription: "expected a fold number or 'all'"))
+            }
+            self = .all
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .index(let k): try c.encode(k)
+            case .all: try c.encode("all")
+            }
+        }
+    }
+
+    /// Actors sorted, cut into this many contiguous blocks.
+    public var folds = 4
+    public var testFold = TestFold.index(0)
+    /// Validation actors: the first ones of the next block.
+    public var valCount = 2
+    /// Or name the test actors (one fold) and the validation actors.
+    public var testActors: [Int] = []
+    public var valActors: [Int] = []
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case folds, testFold = "test_fold", valCount = "val_count", testActors = "test_actors", valActors = "val_actors"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
+            if c.contains(key) { into = try c.decode(T.self, forKey: key) }
+        }
+        try take(.folds, &folds)
+        try take(.testFold, &testFold)
+        try take(.valCount, &valCount)
+        try take(.testActors, &testActors)
+        try take(.valActors, &valActors)
+    }
+
+    public func validate() throws {
+        func bad(_ key: String, _ value: Any, _ allowed: String) -> InvalidParameter {
+            InvalidParameter(key: key, value: "\(value)", allowed: allowed)
+        }
+        let actors = RavdessName.actorRange
+        guard (2...actors.count).contains(folds) else { throw bad("folds", folds, "an integer from 2 to \(actors.count)") }
+        if let k = testFold.index, !(0..<folds).contains(k) {
+            throw bad("test_fold", k, "a fold number from 0 to \(folds - 1), or all")
+        }
+        guard (0...actors.count - 2).contains(valCount) else { throw bad("val_count", valCount, "an integer from 0 to \(actors.count - 2)") }
+        for (key, list) in [("test_actors", testActors), ("val_actors", valActors)] {
+            if let outside = list.first(where: { !actors.contains($0) }) {
+                throw bad(key, list, "RAVDESS actor numbers from \(actors.lowerBound) to \(actors.upperBound); \(outside) is not one")
+            }
+            guard Set(list).count == list.count else { throw bad(key, list, "each actor at most once") }
+        }
+        if let both = testActors.first(where: valActors.contains) {
+            throw bad("val_actors", valActors, "actors that are not also test actors (\(both) is both)")
+        }
+        if testActors.isEmpty != valActors.isEmpty {
+            throw bad(testActors.isEmpty ? "val_actors" : "test_actors", testActors.isEmpty ? valActors : testActors,
+                      "test_actors and val_actors named together, or neither")
+        }
+    }
+}
+
 /// Which actors each fold tests, validates and trains on.
 struct FoldPlanner {
     var folds: Int
@@ -69,12 +137,12 @@ struct FoldPlanner {
     var testActors: [Int]
     var valActors: [Int]
 
-    init(params: [String: ParamValue]) throws {
-        folds = params["folds"]?.intValue ?? 4
-        testFold = params["test_fold"] == .string("all") ? nil : (params["test_fold"]?.intValue ?? 0)
-        valCount = params["val_count"]?.intValue ?? 2
-        testActors = params["test_actors"]?.arrayValue?.compactMap(\.intValue) ?? []
-        valActors = params["val_actors"]?.arrayValue?.compactMap(\.intValue) ?? []
+    init(_ parameters: SplitParameters) {
+        folds = parameters.folds
+        testFold = parameters.testFold.index
+        valCount = parameters.valCount
+        testActors = parameters.testActors
+        valActors = parameters.valActors
     }
 
     func plan(actors: [Int]) throws -> [SplitPlan.Fold] {

@@ -17,20 +17,12 @@ public struct TrainStage: Stage {
 
     public init() {}
 
-    public func validate(params: [String: ParamValue]) throws {
-        let modalities = params["modalities"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        guard !modalities.isEmpty, modalities.allSatisfy({ ModelConfig.Modality(rawValue: $0) != nil }) else {
-            throw PipelineError.invalidFile("train: modalities must list audio and/or faces")
-        }
-    }
-
-    public func run(_ context: StageContext) throws -> StageOutcome {
-        let p = context.params
+    public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
-        let modalities = (p["modalities"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(ModelConfig.Modality.init) }
-        let features = try FeatureSet.load(context: context, modalities: modalities, base: Self.modelConfig(p))
-        let training = Self.trainingConfig(p)
-        let seed = UInt64(p["seed"]?.intValue ?? 0)
+        let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
+        try parameters.checkFits(features.config, manifest: context.manifest.path)
+        let training = parameters.trainingConfig
+        let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workDirectory, fingerprint: context.fingerprint.full)
         var digest: [String] = []
         var summaries: [String] = []
@@ -98,30 +90,116 @@ public struct TrainStage: Stage {
         guard !folds.isEmpty else { throw PipelineError.missingData("\(context.fingerprint.stage): no trained folds in \(folder.path)") }
         return folds.map { folder.appendingPathComponent($0) }
     }
+}
 
-    static func modelConfig(_ p: [String: ParamValue]) -> ModelConfig {
+/// The train stage's parameters: the model's shape and how it is trained. These defaults are the
+/// ones `pipelines/ravdess.yaml` documents (a test keeps the two equal).
+public struct TrainParameters: StageParameters {
+    public var modalities: [ModelConfig.Modality] = [.audio, .faces]
+    /// Output channels of each conv block (3x3 conv, batch norm, ReLU, 2x2 max pool).
+    public var audioChannels = [16, 32, 64, 128]
+    public var faceChannels = [16, 32, 64, 64]
+    public var embedding = 128
+    /// A bidirectional GRU over the audio steps (cv4: 0.553 against 0.538 without).
+    public var recurrent = true
+    /// Subtract each clip's mean per mel band after standardising.
+    public var utteranceNorm = false
+    public var dropout = 0.2
+    public var epochs = 60
+    public var batchSize = 16
+    public var learningRate = 0.001
+    public var weightDecay = 0.01
+    public var warmupEpochs = 2
+    public var clipNorm = 1.0
+    public var labelSmoothing = 0.05
+    public var patience = 15
+    public var checkpointEvery = 5
+    public var augment = true
+
+    public static let maxBlocks = 6
+    public static let maxChannels = 1024
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case modalities, audioChannels = "audio_channels", faceChannels = "face_channels", embedding, recurrent
+        case utteranceNorm = "utterance_norm", dropout, epochs, batchSize = "batch_size", learningRate = "learning_rate"
+        case weightDecay = "weight_decay", warmupEpochs = "warmup_epochs", clipNorm = "clip_norm"
+        case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
+            if c.contains(key) { into = try c.decode(T.self, forKey: key) }
+        }
+        try take(.modalities, &modalities)
+        try take(.audioChannels, &audioChannels)
+        try take(.faceChannels, &faceChannels)
+        try take(.embedding, &embedding)
+        try take(.recurrent, &recurrent)
+        try take(.utteranceNorm, &utteranceNorm)
+        try take(.dropout, &dropout)
+        try take(.epochs, &epochs)
+        try take(.batchSize, &batchSize)
+        try take(.learningRate, &learningRate)
+        try take(.weightDecay, &weightDecay)
+        try take(.warmupEpochs, &warmupEpochs)
+        try take(.clipNorm, &clipNorm)
+        try take(.labelSmoothing, &labelSmoothing)
+        try take(.patience, &patience)
+        try take(.checkpointEvery, &checkpointEvery)
+        try take(.augment, &augment)
+    }
+
+    public func validate() throws {
+        func check(_ ok: Bool, _ key: CodingKeys, _ value: Any, _ allowed: String) throws {
+            if !ok { throw InvalidParameter(key: key.rawValue, value: "\(value)", allowed: allowed) }
+        }
+        try check(!modalities.isEmpty && Set(modalities).count == modalities.count, .modalities,
+                  modalities.map(\.rawValue), "a list of audio and/or faces, each once")
+        for (key, channels) in [(CodingKeys.audioChannels, audioChannels), (.faceChannels, faceChannels)] {
+            try check((1...Self.maxBlocks).contains(channels.count) && channels.allSatisfy { (1...Self.maxChannels).contains($0) },
+                      key, channels, "1 to \(Self.maxBlocks) conv blocks, each of 1 to \(Self.maxChannels) channels")
+        }
+        try check((2...4096).contains(embedding) && embedding % 2 == 0, .embedding, embedding,
+                  "an even integer from 2 to 4096 (the GRU's two directions share it)")
+        try check(dropout.isFinite && dropout >= 0 && dropout < 1, .dropout, dropout, "a number with 0 <= dropout < 1")
+        try check((1...10_000).contains(epochs), .epochs, epochs, "an integer from 1 to 10000")
+        try check((1...4096).contains(batchSize), .batchSize, batchSize, "an integer from 1 to 4096")
+        try check(learningRate > 0 && learningRate <= 10, .learningRate, learningRate, "a number in (0, 10]")
+        try check(weightDecay >= 0 && weightDecay <= 10, .weightDecay, weightDecay, "a number from 0 to 10")
+        try check((0...epochs).contains(warmupEpochs), .warmupEpochs, warmupEpochs, "an integer from 0 to epochs (\(epochs))")
+        try check(clipNorm > 0 && clipNorm <= 1e6, .clipNorm, clipNorm, "a number in (0, 1e6]")
+        try check(labelSmoothing >= 0 && labelSmoothing < 1, .labelSmoothing, labelSmoothing, "a number with 0 <= label_smoothing < 1")
+        try check((1...10_000).contains(patience), .patience, patience, "an integer from 1 to 10000")
+        try check((1...10_000).contains(checkpointEvery), .checkpointEvery, checkpointEvery, "an integer from 1 to 10000")
+    }
+
+    /// The model's shape before the features fix the input sizes.
+    var modelConfig: ModelConfig {
         var config = ModelConfig()
-        if let channels = p["audio_channels"]?.arrayValue?.compactMap(\.intValue) { config.audioChannels = channels }
-        if let channels = p["face_channels"]?.arrayValue?.compactMap(\.intValue) { config.faceChannels = channels }
-        config.embedding = p["embedding"]?.intValue ?? config.embedding
-        config.recurrent = p["recurrent"]?.boolValue ?? config.recurrent
-        config.dropout = Float(p["dropout"]?.doubleValue ?? Double(config.dropout))
-        if p["utterance_norm"]?.boolValue == true { config.utteranceNorm = true }
+        config.audioChannels = audioChannels
+        config.faceChannels = faceChannels
+        config.embedding = embedding
+        config.recurrent = recurrent
+        config.dropout = Float(dropout)
+        if utteranceNorm { config.utteranceNorm = true }
         return config
     }
 
-    static func trainingConfig(_ p: [String: ParamValue]) -> TrainingConfig {
+    var trainingConfig: TrainingConfig {
         var t = TrainingConfig()
-        t.epochs = p["epochs"]?.intValue ?? t.epochs
-        t.batchSize = p["batch_size"]?.intValue ?? t.batchSize
-        t.learningRate = p["learning_rate"]?.doubleValue ?? t.learningRate
-        t.weightDecay = p["weight_decay"]?.doubleValue ?? t.weightDecay
-        t.warmupEpochs = p["warmup_epochs"]?.intValue ?? t.warmupEpochs
-        t.clipNorm = p["clip_norm"]?.doubleValue ?? t.clipNorm
-        t.labelSmoothing = p["label_smoothing"]?.doubleValue ?? t.labelSmoothing
-        t.patience = p["patience"]?.intValue ?? t.patience
-        t.checkpointEvery = p["checkpoint_every"]?.intValue ?? t.checkpointEvery
-        if p["augment"]?.boolValue == false {
+        t.epochs = epochs
+        t.batchSize = batchSize
+        t.learningRate = learningRate
+        t.weightDecay = weightDecay
+        t.warmupEpochs = warmupEpochs
+        t.clipNorm = clipNorm
+        t.labelSmoothing = labelSmoothing
+        t.patience = patience
+        t.checkpointEvery = checkpointEvery
+        if !augment {
             t.augmentation.noiseProbability = 0; t.augmentation.maxShiftFrames = 0
             t.augmentation.frequencyMasks = 0; t.augmentation.timeMasks = 0
             t.augmentation.faceFlip = false; t.augmentation.brightness = 0; t.augmentation.contrast = 0
@@ -129,7 +207,27 @@ public struct TrainStage: Stage {
         }
         return t
     }
+
+    /// Rules across stages, known once the features are read: each 2x2 pool halves the input, so
+    /// the conv blocks must leave at least one mel band, one time step and one face pixel.
+    func checkFits(_ config: ModelConfig, manifest: String) throws {
+        let audioShrink = 1 << audioChannels.count, faceShrink = 1 << faceChannels.count
+        if modalities.contains(.audio), config.nMels < audioShrink || config.frames < audioShrink {
+            throw PipelineError.invalidParameter(
+                file: manifest, key: "train.audio_channels", value: "\(audioChannels)",
+                allowed: "at most \(Self.blocks(fitting: min(config.nMels, config.frames))) blocks for \(config.nMels) mel bands × \(config.frames) frames")
+        }
+        if modalities.contains(.faces), config.faceSize < faceShrink {
+            throw PipelineError.invalidParameter(
+                file: manifest, key: "train.face_channels", value: "\(faceChannels)",
+                allowed: "at most \(Self.blocks(fitting: config.faceSize)) blocks for \(config.faceSize)-pixel crops")
+        }
+    }
+
+    private static func blocks(fitting size: Int) -> Int { max(0, Int.bitWidth - 1 - size.leadingZeroBitCount) }
 }
+
+extension ModelConfig.Modality: ParameterChoice {}
 
 /// What evaluation, export and predict need besides the weights: `fold-<k>/model.json`.
 public struct TrainedModel: Codable, Equatable, Sendable {

@@ -19,7 +19,7 @@ struct EmoPipeCommand: ParsableCommand {
         130 interrupted; 1 any other error.
         """),
         version: EmoPipeVersion.string,
-        subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
+        subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, ParamsCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
                       DiffCommand.self, ReproduceCommand.self, MergeCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
 
     /// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills the
@@ -56,15 +56,35 @@ struct ManifestOptions: ParsableArguments {
     @Option(name: .long, help: "The data root, instead of the manifest's `data`.")
     var data: String?
 
+    @Option(name: .customLong("set"), help: ArgumentHelp(
+        "Override one stage parameter, as the manifest's params would (repeatable); the value is YAML, e.g. train.epochs=10, train.audio_channels=[8,16].",
+        valueName: "stage.key=value"))
+    var settings: [String] = []
+
     init() {}
 
     init(manifest: String, data: String?) { self.manifest = manifest; self.data = data }
 
-    func load() throws -> Manifest {
-        var manifest = try Manifest.load(path: self.manifest)
+    func load() throws -> Manifest { try Self.load(path: manifest, data: data, settings: settings) }
+
+    static func load(path: String, data: String?, settings: [String]) throws -> Manifest {
+        var manifest = try Manifest.load(path: path)
         if let data { manifest.dataRoot = URL(fileURLWithPath: data).standardizedFileURL.path }
+        manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
         return manifest
     }
+}
+
+/// The manifest as an option, for commands whose positional arguments are files (`faces preview`).
+struct NamedManifestOptions: ParsableArguments {
+    @Option(name: .long, help: "The experiment manifest whose parameters to use.")
+    var manifest: String = "manifests/default.yaml"
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override one stage parameter (repeatable), e.g. faces.size=224.",
+                                                         valueName: "stage.key=value"))
+    var settings: [String] = []
+
+    func load() throws -> Manifest { try ManifestOptions.load(path: manifest, data: nil, settings: settings) }
 }
 
 /// Maps errors to the exit statuses scripts rely on, with a one-line message on stderr.
@@ -78,7 +98,7 @@ enum Failure {
             message = pipeline.description
             switch pipeline {
             case .locked: status = ExitStatus.locked
-            case .invalidFile, .unknownStage, .cycle, .upstreamNotReady: status = ExitStatus.usage
+            case .invalidFile, .invalidParameter, .unknownStage, .cycle, .upstreamNotReady: status = ExitStatus.usage
             case .missingData: status = ExitStatus.failure
             }
         case let emo as EmoError:

@@ -15,22 +15,23 @@ struct FacesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a contact sheet: per clip, its crops and a thumbnail of a frame with the detected boxes.",
             discussion: Help.reflow("""
-            Runs the face extraction with the manifest's faces parameters on the given video files (any
+            Runs the face extraction with the faces parameters of --manifest (default manifests/default.yaml) on the given video files (any
             mp4; they need not be ingested) and writes one PNG (libavcodec's encoder).
             Example: emopipe faces preview data/Actor_01/01-01-03-01-01-01-01.mp4 --out sheet.png
             """))
 
-        @OptionGroup var manifestOptions: ManifestOptions
+        @OptionGroup var manifestOptions: NamedManifestOptions
         @Option(help: "The PNG to write.") var out: String
         @Argument(help: "Video files (mp4).") var sources: [String]
 
         func run() throws {
             do {
-                let manifest = try manifestOptions.load()
-                let pipeline = try PipelineDefinition.load(path: manifest.pipelinePath)
-                var params = ParamValue.merge(pipeline.stage("faces")?.params ?? [:], manifest.overrides["faces"] ?? [:])
-                params = try FacesStage().resolve(params: params)
-                let parameters = try JSONDecoder().decode(FaceParameters.self, from: Data(ParamValue.object(params).canonicalJSON.utf8))
+                let runner = try PipelineRunner(manifest: try manifestOptions.load(),
+                                                workDirectory: WorkDirectory(root: FileManager.default.currentDirectoryPath),
+                                                stages: StageCatalog.all())
+                guard let parameters = runner.parameters["faces"]?.value as? FaceParameters else {
+                    throw PipelineError.invalidFile("\(runner.manifest.pipelinePath): the pipeline has no faces stage")
+                }
                 let extractor = try FaceExtractor(parameters)
                 var rows: [(label: String, clip: FaceClip, thumbnail: FaceThumbnail?)] = []
                 for path in sources {

@@ -17,6 +17,7 @@ struct RunCommand: ParsableCommand {
           emopipe run                                  # manifests/default.yaml, ./work
           emopipe run manifests/demo.yaml --until ingest
           emopipe run --data ~/RAVDESS --workdir /scratch/emopipe
+          emopipe run manifests/demo.yaml --set train.epochs=3 --dry-run
 
         Scale-out: `--worker I/N` (I from 0) runs the per-source stages (ingest, audio, faces) over the
         I-th of N stable hash partitions of the data root's files, in WORKDIR/workers/<I>-of-<N>;
@@ -38,11 +39,18 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Recompute this stage even if it is up to date (repeatable).")
     var force: [String] = []
 
+    @Flag(help: "Print the plan — per stage: run or up to date, why, and how many units it would compute — and run nothing.")
+    var dryRun = false
+
+    @Flag(help: "With --dry-run: print the plan as one JSON document ({stage, action, reason, units} per stage).")
+    var json = false
+
     @Option(help: ArgumentHelp("Run as scale-out worker I of N (I/N, or `env` for Slurm/Kubernetes).", valueName: "I/N|env"))
     var worker: String?
 
     func validate() throws {
         if until != nil && only != nil { throw ValidationError("--until and --only exclude each other") }
+        if json && !dryRun { throw ValidationError("--json goes with --dry-run (a run prints its summary on stderr)") }
     }
 
     func run() throws {
@@ -60,12 +68,27 @@ struct RunCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workDirectory: directory,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
-            let report = try runner.run(RunSelection(until: until, only: only, force: Set(force), worker: slice),
-                                        command: CommandLine.arguments.joined(separator: " "))
+            let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
+            if dryRun { return printPlan(try runner.plan(selection)) }
+            let report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " "))
             printSummary(report)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {
             throw Failure.exit(for: error)
+        }
+    }
+
+    private func printPlan(_ plan: [PlannedStage]) {
+        if json {
+            return JSONOutput.print(.array(plan.map {
+                .object(["stage": .string($0.stage), "action": .string($0.action.rawValue), "reason": .string($0.reason),
+                         "units": JSONOutput.optional($0.units)])
+            }))
+        }
+        let width = plan.map(\.stage.count).max() ?? 0
+        for stage in plan {
+            let units = stage.action == .run ? (stage.units.map { " — \($0) unit(s) to compute" } ?? " — whole stage") : ""
+            print("\(stage.stage.padding(toLength: width, withPad: " ", startingAt: 0))  \(stage.action.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(stage.reason)\(units)")
         }
     }
 

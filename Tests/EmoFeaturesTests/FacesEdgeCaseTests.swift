@@ -1,5 +1,6 @@
 // Clips made with ffmpeg in temp folders: no face, rotation metadata, truncation, damage, very short clips,
 // variable frame rate; bad inputs and parameters; the contact sheet.
+import EmoCore
 import EmoFeatures
 import EmoMedia
 import EmoTestSupport
@@ -23,8 +24,8 @@ import Testing
         for bad in [FaceParameters(frames: 0), FaceParameters(size: 2), FaceParameters(margin: -1),
                     FaceParameters(detectWidth: 10), FaceParameters(upsample: 3), FaceParameters(smoothing: 1),
                     FaceParameters(decodeThreads: 0)] {
-            #expect(throws: FaceError.self) { try bad.validate() }
-            #expect(throws: FaceError.self) { _ = try FaceExtractor(bad) }
+            #expect(throws: InvalidParameter.self) { try bad.validate() }
+            #expect(throws: InvalidParameter.self) { _ = try FaceExtractor(bad) }
         }
         #expect(throws: FaceError.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/nonexistent.dat")) }
         #expect(FaceError.noFaceFound.description == "No face was found in any sampled frame of the clip.")

@@ -1,6 +1,7 @@
 // Unit tests that need neither librosa nor the shared data.
 
-@testable import EmoFeatures
+@testable import EmoCore
+import EmoFeatures
 import Foundation
 import Testing
 
@@ -29,7 +30,7 @@ struct LogMelUnitTests {
         #expect(s.power == 2 && s.dbRef == 1 && s.dbAmin == 1e-10 && s.crop == .start)
         let r = try LogMelParameters.preset("reference")
         #expect(r.nFFT == 2048 && r.winLength == 2048 && r.hopLength == 512 && r.nMels == 64 && r.frames == 300)
-        #expect(throws: FeatureError.self) { try LogMelParameters.preset("nope") }
+        #expect(throws: InvalidParameter.self) { try LogMelParameters.preset("nope") }
     }
 
     @Test("Codable: round trip, preset base, explicit null vs absent")
@@ -46,7 +47,7 @@ struct LogMelUnitTests {
         let c = try JSONDecoder().decode(LogMelParameters.self, from: Data(#"{"n_mels":80}"#.utf8))
         var d = LogMelParameters.speech; d.nMels = 80
         #expect(c == d)
-        #expect(throws: FeatureError.self) {
+        #expect(throws: InvalidParameter.self) {
             try JSONDecoder().decode(LogMelParameters.self, from: Data(#"{"preset":"x"}"#.utf8))
         }
         #expect(Set([LogMelParameters.speech, .reference, .speech]).count == 2)
@@ -56,7 +57,7 @@ struct LogMelUnitTests {
     func invalidParameters() {
         func bad(_ f: (inout LogMelParameters) -> Void) -> Bool {
             var p = LogMelParameters.speech; f(&p)
-            do { _ = try LogMelExtractor(p); return false } catch FeatureError.invalidParameter { return true } catch { return false }
+            do { _ = try LogMelExtractor(p); return false } catch is InvalidParameter { return true } catch { return false }
         }
         #expect(bad { $0.nFFT = 511 })
         #expect(bad { $0.nFFT = 0 })

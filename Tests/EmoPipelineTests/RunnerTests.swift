@@ -15,7 +15,18 @@ final class CountingStage: Stage, @unchecked Sendable {
 
     init(_ name: String, codeVersion: String = "1") { self.name = name; self.codeVersion = codeVersion }
 
-    func run(_ context: StageContext) throws -> StageOutcome {
+    struct Parameters: StageParameters {
+        var x: Int?
+        var y: Int?
+        var z: Int?
+        init() {}
+        func validate() throws {
+            if let y, y < 0 { throw InvalidParameter(key: "y", value: "\(y)", allowed: "an integer ≥ 0") }
+        }
+        static var acceptedKeys: Set<String> { ["x", "y", "z"] }
+    }
+
+    func run(_ context: StageContext, parameters: Parameters) throws -> StageOutcome {
         lock.lock(); count += 1; lock.unlock()
         return StageOutcome(outputDigest: SHA256Hex.of(context.fingerprint.full), unitsDone: 1, unitsSkipped: 0,
                             unitsFailed: 0, summary: "ran")
@@ -88,9 +99,12 @@ struct RunnerTests {
         #expect(counts() == [1, 1, 1, 0])
         _ = try r.run(RunSelection(only: "d"), command: "test")
         #expect(counts() == [1, 1, 1, 1])
+        let plan = try r.plan(RunSelection(force: ["b"]))
+        #expect(plan.map(\.action) == [.upToDate, .run, .upToDate, .run])
+        #expect(plan[3].reason == "downstream of a forced stage")
         _ = try r.run(RunSelection(force: ["a"]), command: "test")
-        // Forcing a with the same parameters gives the same output digest: nothing downstream reruns.
-        #expect(counts() == [2, 1, 1, 1])
+        // Forcing a stage recomputes it and everything downstream of it.
+        #expect(counts() == [2, 2, 2, 2])
         #expect(throws: PipelineError.self) { try r.run(RunSelection(only: "nope"), command: "test") }
     }
 
@@ -102,6 +116,33 @@ struct RunnerTests {
 
     @Test func unknownParameterOverrideIsRejected() throws {
         #expect(throws: PipelineError.self) { try runner(manifest("params: {b: {yy: 5}}\n")) }
+    }
+
+    @Test func badParameterNamesTheFileTheKeyAndTheValue() throws {
+        #expect(throws: PipelineError.invalidParameter(file: folder + "/m.yaml", key: "b.y", value: "-1", allowed: "an integer ≥ 0")) {
+            try runner(manifest("params: {b: {y: -1}}\n"))
+        }
+        #expect(throws: PipelineError.invalidParameter(file: folder + "/m.yaml", key: "b.y", value: "\"two\"",
+                                                       allowed: "expected a whole number, got a string")) {
+            try runner(manifest("params: {b: {y: two}}\n"))
+        }
+        var withSet = try manifest()
+        withSet.commandLine = [try ParameterOverride(parsing: "b.y=1.5")]
+        #expect(throws: PipelineError.invalidParameter(file: "--set", key: "b.y", value: "1.5",
+                                                       allowed: "expected a whole number, got a number")) {
+            try runner(withSet)
+        }
+    }
+
+    @Test func commandLineOverridesWinAndAreRecordedForReproduction() throws {
+        var m = try manifest("params: {b: {y: 5}}\n")
+        m.commandLine = [try ParameterOverride(parsing: "b.y=7")]
+        let r = try runner(m)
+        #expect(r.parameters["b"]?.encoded["y"] == .int(7))
+        #expect(r.parameters["b"]?.origins["y"] == .commandLine)
+        #expect(r.parameters["a"]?.origins["x"] == .pipeline(path: folder + "/p.yaml"))
+        #expect(try Manifest.recordedOverrides(in: m.recordedText) == m.commandLine)
+        #expect(try Manifest.recordedOverrides(in: m.text).isEmpty)
     }
 
     @Test func runsAreRecordedAsProvenance() throws {

@@ -10,7 +10,9 @@ import Testing
 struct SplitStageTests {
     static func planner(_ params: String) throws -> FoldPlanner {
         let pipeline = try PipelineDefinition.parse(yaml: "stages:\n  split:\n    params: \(params)\n", origin: "p.yaml")
-        return try FoldPlanner(params: pipeline.stages[0].params)
+        let resolved = try ParameterResolver.resolve(SplitParameters.self, stage: "split", layers: [
+            .init(origin: .pipeline(path: "p.yaml"), values: pipeline.stages[0].params)])
+        return FoldPlanner(try #require(resolved.value as? SplitParameters))
     }
 
     @Test func everyFoldHoldsOutWholeActorsAndTheyPartitionTheActors() throws {

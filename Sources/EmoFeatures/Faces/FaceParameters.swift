@@ -1,3 +1,5 @@
+import EmoCore
+
 // Parameters of the face-crop feature: what is sampled, how faces are found, how crops are made.
 
 /// How much of a clip the decoder is fed. Every strategy yields the same frames (bit-exact); they differ
@@ -62,42 +64,42 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
         case landmarkModel = "landmark_model"
     }
 
-    /// Missing keys take their defaults, so a manifest names only what it changes.
+    /// The defaults.
+    public init() {}
+
+    /// Missing keys take their defaults, so a manifest names only what it changes; a key that is
+    /// present must hold a value of its type (null is not "the default").
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = FaceParameters()
-        frames = try c.decodeIfPresent(Int.self, forKey: .frames) ?? d.frames
-        size = try c.decodeIfPresent(Int.self, forKey: .size) ?? d.size
-        margin = try c.decodeIfPresent(Double.self, forKey: .margin) ?? d.margin
-        align = try c.decodeIfPresent(Bool.self, forKey: .align) ?? d.align
-        detectWidth = try c.decodeIfPresent(Int.self, forKey: .detectWidth) ?? d.detectWidth
-        upsample = try c.decodeIfPresent(Int.self, forKey: .upsample) ?? d.upsample
-        minScore = try c.decodeIfPresent(Double.self, forKey: .minScore) ?? d.minScore
-        smoothing = try c.decodeIfPresent(Double.self, forKey: .smoothing) ?? d.smoothing
-        decodeThreads = try c.decodeIfPresent(Int.self, forKey: .decodeThreads) ?? d.decodeThreads
-        decodeStrategy = try c.decodeIfPresent(FaceDecodeStrategy.self, forKey: .decodeStrategy) ?? d.decodeStrategy
-        landmarkModel = try c.decodeIfPresent(String.self, forKey: .landmarkModel) ?? d.landmarkModel
+        func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
+            if c.contains(key) { into = try c.decode(T.self, forKey: key) }
+        }
+        try take(.frames, &frames)
+        try take(.size, &size)
+        try take(.margin, &margin)
+        try take(.align, &align)
+        try take(.detectWidth, &detectWidth)
+        try take(.upsample, &upsample)
+        try take(.minScore, &minScore)
+        try take(.smoothing, &smoothing)
+        try take(.decodeThreads, &decodeThreads)
+        try take(.decodeStrategy, &decodeStrategy)
+        try take(.landmarkModel, &landmarkModel)
     }
 
-    /// Throws `FaceError.invalidParameters` naming the first bad value.
+    /// Throws `InvalidParameter` naming the first bad value.
     public func validate() throws {
-        func bad(_ why: String) -> FaceError { .invalidParameters(why) }
-        guard (1...256).contains(frames) else { throw bad("frames must be between 1 and 256 (got \(frames))") }
-        guard (8...1024).contains(size) else { throw bad("size must be between 8 and 1024 pixels (got \(size))") }
-        guard margin.isFinite, (0...2).contains(margin) else { throw bad("margin must be between 0 and 2 (got \(margin))") }
-        guard (80...4096).contains(detectWidth) else {
-            throw bad("detect_width must be between 80 and 4096 pixels (got \(detectWidth))")
+        func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
+            if !ok { throw InvalidParameter(key: key, value: "\(value)", allowed: allowed) }
         }
-        guard (0...1).contains(upsample) else { throw bad("upsample must be 0 or 1 (got \(upsample))") }
-        guard minScore.isFinite, (-5...5).contains(minScore) else {
-            throw bad("min_score must be between -5 and 5 (got \(minScore))")
-        }
-        guard smoothing.isFinite, (0..<1).contains(smoothing) else {
-            throw bad("smoothing must be in [0, 1) (got \(smoothing))")
-        }
-        guard (1...16).contains(decodeThreads) else {
-            throw bad("decode_threads must be between 1 and 16 (got \(decodeThreads))")
-        }
-        if align && landmarkModel.isEmpty { throw bad("align needs a landmark_model path") }
+        try check((1...256).contains(frames), "frames", frames, "an integer from 1 to 256")
+        try check((8...1024).contains(size), "size", size, "an integer from 8 to 1024 pixels")
+        try check(margin.isFinite && (0...2).contains(margin), "margin", margin, "a number from 0 to 2")
+        try check((80...4096).contains(detectWidth), "detect_width", detectWidth, "an integer from 80 to 4096 pixels")
+        try check((0...1).contains(upsample), "upsample", upsample, "0 or 1")
+        try check(minScore.isFinite && (-5...5).contains(minScore), "min_score", minScore, "a number from -5 to 5")
+        try check(smoothing.isFinite && (0..<1).contains(smoothing), "smoothing", smoothing, "a number with 0 <= smoothing < 1")
+        try check((1...16).contains(decodeThreads), "decode_threads", decodeThreads, "an integer from 1 to 16")
+        try check(!(align && landmarkModel.isEmpty), "landmark_model", "\"\"", "a model file path when align is true")
     }
 }

@@ -1,0 +1,20 @@
+/// A parameter value a stage cannot use: which key, the value given, and what is allowed.
+/// Every layer's `validate()` throws this one type, so the runner can name the file the value came from.
+///
+///     throw InvalidParameter(key: "dropout", value: "3", allowed: "a number with 0 <= dropout < 1")
+public struct InvalidParameter: Error, Equatable, Sendable, CustomStringConvertible {
+    public var key: String
+    /// The value as the user wrote it (canonical JSON where it came from a file).
+    public var value: String
+    public var allowed: String
+
+    public init(key: String, value: String, allowed: String) {
+        self.key = key; self.value = value; self.allowed = allowed
+    }
+
+    public init<T>(key: String, _ value: T, allowed: String) {
+        self.init(key: key, value: "\(value)", allowed: allowed)
+    }
+
+    public var description: String { "\(key): \(value) is not allowed (\(allowed))" }
+}

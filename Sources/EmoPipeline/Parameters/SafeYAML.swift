@@ -1,0 +1,105 @@
+import Foundation
+import Yams
+
+/// Reads the YAML of manifests, pipeline files and `--set` values within fixed bounds, so a hostile
+/// file is refused quickly instead of exhausting memory or the stack:
+/// - a file over `maxBytes` is refused before it is read;
+/// - parsing runs on a thread with a large stack, so deep nesting cannot overflow it;
+/// - the document, with every alias expanded, may hold at most `maxNodes` nodes and nest at most
+///   `maxDepth` levels ("billion laughs" files are a few hundred bytes that expand without bound).
+public enum SafeYAML {
+    public static let maxBytes = 256 * 1024
+    public static let maxNodes = 20_000
+    public static let maxDepth = 32
+
+    /// The file's text, or an error naming it.
+    public static func read(path: String, what: String) throws -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw PipelineError.invalidFile("\(path): cannot read the \(what) (\(String(cString: strerror(errno))))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw PipelineError.invalidFile("\(path): the \(what) is not a regular file") }
+        guard info.st_size <= maxBytes else {
+            throw PipelineError.invalidFile("\(path): the \(what) is \(info.st_size) bytes; at most \(maxBytes) are read")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw PipelineError.invalidFile("\(path): cannot read the \(what) (\(error.localizedDescription))")
+        }
+        guard data.count <= maxBytes else {
+            throw PipelineError.invalidFile("\(path): the \(what) is \(data.count) bytes; at most \(maxBytes) are read")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PipelineError.invalidFile("\(path): the \(what) is not UTF-8 text")
+        }
+        return text
+    }
+
+    /// The first document's node tree, checked against the bounds; nil for an empty document.
+    public static func compose(_ text: String, origin: String) throws -> Node? {
+        guard text.utf8.count <= maxBytes else {
+            throw PipelineError.invalidFile("\(origin): \(text.utf8.count) bytes of YAML; at most \(maxBytes) are read")
+        }
+        let node: Node?
+        do { node = try onLargeStack { try Yams.compose(yaml: text) } } catch let error as PipelineError { throw error } catch {
+            throw PipelineError.invalidFile("\(origin): not valid YAML: \(oneLine(error))")
+        }
+        if let node {
+            var budget = maxNodes
+            try check(node, depth: 0, budget: &budget, origin: origin)
+        }
+        return node
+    }
+
+    /// A document or a `--set` value as a parameter value.
+    public static func value(_ text: String, origin: String) throws -> ParamValue {
+        guard let node = try compose(text, origin: origin) else { return .null }
+        return try ParamValue(yaml: node)
+    }
+
+    private static func check(_ node: Node, depth: Int, budget: inout Int, origin: String) throws {
+        budget -= 1
+        guard budget >= 0 else {
+            throw PipelineError.invalidFile("\(origin): the YAML expands to more than \(maxNodes) nodes (anchors and aliases included); refused")
+        }
+        guard depth <= maxDepth else {
+            throw PipelineError.invalidFile("\(origin): the YAML nests deeper than \(maxDepth) levels; refused")
+        }
+        switch node {
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                try check(key, depth: depth + 1, budget: &budget, origin: origin)
+                try check(value, depth: depth + 1, budget: &budget, origin: origin)
+            }
+        case .sequence(let sequence):
+            for item in sequence { try check(item, depth: depth + 1, budget: &budget, origin: origin) }
+        case .scalar, .alias:
+            return
+        }
+    }
+
+    /// Yams composes recursively: a file of a few kilobytes can nest deep enough to overflow a
+    /// default 8 MB stack. 512 MB of address space is reserved, not touched.
+    private static func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            box.result = Result { try body() }
+            done.signal()
+        }
+        thread.stackSize = 512 << 20
+        thread.start()
+        done.wait()
+        guard let result = box.result else { throw PipelineError.invalidFile("the YAML parser did not finish") }
+        return try result.get()
+    }
+
+    private static func oneLine(_ error: Error) -> String {
+        "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+}
+
+/// Carries a result from the parsing thread back to the caller, which waits on a semaphore.
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, Error>?
+}

@@ -1,0 +1,142 @@
+import EmoCore
+import Foundation
+
+/// A stage's parameters: one value type, its defaults in `init()` (the one place they are spelled),
+/// and `validate()` for ranges and rules across fields. Decoded once, strictly, before any stage runs.
+public protocol StageParameters: Codable, Equatable, Sendable {
+    /// The defaults.
+    init()
+    /// Throws `InvalidParameter` for an out-of-range value or an inconsistent combination.
+    func validate() throws
+    /// Keys a pipeline file, manifest or `--set` may give: by default every key the type encodes.
+    static var acceptedKeys: Set<String> { get }
+    /// Values that mean "not set here" (the audio stage's `preset`): dropped before decoding.
+    static func isPlaceholder(_ value: ParamValue) -> Bool
+}
+
+public extension StageParameters {
+    static var acceptedKeys: Set<String> { Set(Self().encoded.keys) }
+    static func isPlaceholder(_ value: ParamValue) -> Bool { false }
+
+    /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
+    var encoded: [String: ParamValue] {
+        // Encoding a value type of our own cannot fail; an empty object would show in every fingerprint.
+        (try? ParamValue.fromJSON(JSONEncoder().encode(self)).objectValue) ?? [:]
+    }
+}
+
+/// A stage without parameters.
+public struct NoParameters: StageParameters {
+    public init() {}
+    public func validate() throws {}
+}
+
+/// Where a parameter's value came from, for messages and `emopipe params`.
+public enum ParameterOrigin: Equatable, Sendable {
+    case defaultValue
+    case pipeline(path: String)
+    case manifest(path: String)
+    case commandLine
+
+    /// The file to name in an error, or how the value was given.
+    public var place: String {
+        switch self {
+        case .defaultValue: return "the built-in defaults"
+        case .pipeline(let path), .manifest(let path): return path
+        case .commandLine: return "--set"
+        }
+    }
+
+    var isPipeline: Bool { if case .pipeline = self { return true } else { return false } }
+
+    public var label: String {
+        switch self {
+        case .defaultValue: return "default"
+        case .pipeline: return "pipeline"
+        case .manifest: return "manifest"
+        case .commandLine: return "command line"
+        }
+    }
+}
+
+/// One `--set stage.key=value` override from the command line; the value is read as YAML
+/// (`--set train.audio_channels=[8,16]`, `--set audio.fmax=null`).
+public struct ParameterOverride: Equatable, Sendable {
+    public var stage: String
+    public var key: String
+    public var value: ParamValue
+
+    public init(stage: String, key: String, value: ParamValue) {
+        self.stage = stage; self.key = key; self.value = value
+    }
+
+    public init(parsing text: String) throws {
+        guard let equals = text.firstIndex(of: "=") else {
+            throw PipelineError.invalidFile("--set \(text): expected stage.key=value")
+        }
+        let path = text[..<equals], valueText = String(text[text.index(after: equals)...])
+        let parts = path.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
+            throw PipelineError.invalidFile("--set \(text): expected stage.key=value (e.g. train.epochs=10)")
+        }
+        stage = String(parts[0]); key = String(parts[1])
+        do { value = try SafeYAML.value(valueText, origin: "--set \(path)") } catch {
+            throw PipelineError.invalidFile("--set \(text): \(error)")
+        }
+    }
+}
+
+/// A stage's parameters after defaults, pipeline file, manifest and command line were laid over each
+/// other, decoded and validated.
+public struct ResolvedParameters: @unchecked Sendable {
+    public var stage: String
+    /// The typed value the stage receives.
+    public var value: any StageParameters
+    /// Its canonical encoding.
+    public var encoded: [String: ParamValue]
+    /// Where each key's value came from.
+    public var origins: [String: ParameterOrigin]
+}
+
+/// Lays the layers over each other for one stage and decodes the result strictly.
+public enum ParameterResolver {
+    public struct Layer {
+        public var origin: ParameterOrigin
+        public var values: [String: ParamValue]
+        public init(origin: ParameterOrigin, values: [String: ParamValue]) { self.origin = origin; self.values = values }
+    }
+
+    public static func resolve<P: StageParameters>(_ type: P.Type, stage: String, layers: [Layer]) throws -> ResolvedParameters {
+        var merged: [String: ParamValue] = [:]
+        var origins = Dictionary(uniqueKeysWithValues: P().encoded.keys.map { ($0, ParameterOrigin.defaultValue) })
+        for layer in layers {
+            for (key, value) in layer.values {
+                guard P.acceptedKeys.contains(key) else {
+                    throw PipelineError.invalidParameter(
+                        file: layer.origin.place, key: "\(stage).\(key)", value: value.canonicalJSON,
+                        allowed: "not a parameter of \(stage); known: \(P.acceptedKeys.sorted().joined(separator: ", "))")
+                }
+                if P.isPlaceholder(value) {
+                    merged[key] = nil
+                    continue
+                }
+                merged[key] = value
+                origins[key] = layer.origin
+            }
+        }
+        let value: P
+        do {
+            value = try ParamValueDecoder.decode(P.self, from: .object(merged))
+            try value.validate()
+        } catch let problem as InvalidParameter {
+            let top = String(problem.key.split(separator: ".").first ?? "")
+            let origin = origins[top] ?? .defaultValue
+            throw PipelineError.invalidParameter(file: origin.place, key: "\(stage).\(problem.key)", value: problem.value,
+                                                 allowed: problem.allowed)
+        }
+        // The pipeline file documents the defaults: a value it repeats is still "the default".
+        let defaults = P().encoded, encoded = value.encoded
+        for (key, origin) in origins where origin.isPipeline && encoded[key] == defaults[key] { origins[key] = .defaultValue }
+        return ResolvedParameters(stage: stage, value: value, encoded: encoded, origins: origins)
+    }
+}

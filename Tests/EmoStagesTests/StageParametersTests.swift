@@ -1,0 +1,77 @@
+import EmoCore
+import EmoFeatures
+import EmoPipeline
+@testable import EmoStages
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// The stages' typed parameters: one authority for defaults, strict decoding, provenance of the
+/// decoded values.
+@Suite("stage parameters")
+struct StageParametersTests {
+    static let pipelinePath = TestSupport.repositoryRoot + "/pipelines/ravdess.yaml"
+
+    func runner(_ manifestFields: String = "", settings: [String] = []) throws -> PipelineRunner {
+        let folder = try TestSupport.temporaryFolder("params")
+        let path = folder + "/m.yaml"
+        try "pipeline: \(Self.pipelinePath)\ndata: \(folder)\n\(manifestFields)".write(toFile: path, atomically: true, encoding: .utf8)
+        var manifest = try Manifest.load(path: path)
+        manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
+        return try PipelineRunner(manifest: manifest, workDirectory: WorkDirectory(root: folder + "/work"), stages: StageCatalog.all())
+    }
+
+    @Test func thePipelineFileDocumentsExactlyTheBuiltInDefaults() throws {
+        let pipeline = try PipelineDefinition.load(path: Self.pipelinePath)
+        let r = try runner()
+        for declared in pipeline.stages {
+            let resolved = try #require(r.parameters[declared.name])
+            // Every key the stage accepts is documented in the file …
+            let accepted = type(of: resolved.value).acceptedKeys
+            #expect(Set(declared.params.keys) == accepted, "\(declared.name): the YAML lists \(declared.params.keys.sorted()), the stage accepts \(accepted.sorted())")
+            // … with the value the Swift defaults give.
+            let mismatched = resolved.origins.filter { $0.value != .defaultValue }.keys.sorted()
+            #expect(mismatched.isEmpty, "\(declared.name): the YAML and the Swift defaults differ at \(mismatched)")
+        }
+        #expect(r.parameters["train"]?.value as? TrainParameters == TrainParameters())
+        #expect(r.parameters["audio"]?.value as? LogMelParameters == LogMelParameters.speech)
+        #expect(r.parameters["faces"]?.value as? FaceParameters == FaceParameters())
+        #expect(r.parameters["split"]?.value as? SplitParameters == SplitParameters())
+    }
+
+    @Test func layersApplyInOrderAndSayWhereEachValueCameFrom() throws {
+        let r = try runner("params: {train: {epochs: 7, dropout: 0.1}, audio: {preset: reference}}\n",
+                           settings: ["train.epochs=3", "audio.fmax=null"])
+        let train = try #require(r.parameters["train"]?.value as? TrainParameters)
+        #expect(train.epochs == 3 && train.dropout == 0.1 && train.batchSize == 16)
+        #expect(r.parameters["train"]?.origins["epochs"] == .commandLine)
+        #expect(r.parameters["train"]?.origins["dropout"] == .manifest(path: r.manifest.path))
+        #expect(r.parameters["train"]?.origins["batch_size"] == .defaultValue)
+        let audio = try #require(r.parameters["audio"]?.value as? LogMelParameters)
+        #expect(audio.nFFT == 2048 && audio.fmax == nil)
+    }
+
+    @Test func provenanceRecordsTheDecodedValuesNotTheText() throws {
+        // 512.0 decodes to the integer 512: what is hashed and recorded is the typed value.
+        let spelled = try runner("params: {audio: {n_fft: 512.0}}\n")
+        let plain = try runner()
+        #expect(spelled.resolvedParams("audio")["n_fft"] == .int(512))
+        #expect(try spelled.parametersFingerprint("audio") == plain.parametersFingerprint("audio"))
+        // The audio stage's canonical form is the one it always had, so cached records keep their keys.
+        #expect(plain.resolvedParams("audio") == LogMelParameters.speech.encoded)
+    }
+
+    @Test func wrongTypesAreNeverReplacedByDefaults() throws {
+        for (text, key) in [("learning_rate: fast", "train.learning_rate"), ("epochs: many", "train.epochs"),
+                            ("augment: 7", "train.augment"), ("recurrent: 'yes'", "train.recurrent"),
+                            ("audio_channels: wide", "train.audio_channels")] {
+            do {
+                _ = try runner("params: {train: {\(text)}}\n")
+                Issue.record("\(text) was accepted")
+            } catch let PipelineError.invalidParameter(_, k, _, _) {
+                #expect(k == key)
+            }
+        }
+    }
+}
