@@ -15,6 +15,12 @@ struct CommandsTests {
     static func copyOfReference(_ fixture: FaultFixture, _ label: String) throws -> String {
         let workdir = try TestSupport.temporaryFolder("work") + "/" + label
         try TestSupport.shell("cp -a '\(fixture.reference)' '\(workdir)'")
+        // Model rows name their weights by absolute path: point them into the copy, as a run there would.
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        try store.write { db in
+            try db.execute(sql: "UPDATE artifact SET path = ? || substr(path, ?) WHERE path LIKE ? || '/%'",
+                           arguments: [workdir, fixture.reference.count + 1, fixture.reference])
+        }
         return workdir
     }
 
@@ -150,8 +156,9 @@ struct CommandsTests {
         #expect(resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
         let differences = try FaultFixture.facts(workdir).differences(from: try FaultFixture.facts(uninterrupted))
         #expect(differences.isEmpty, "\(differences.prefix(12))")
-        let weights = try FaultFixture.facts(workdir).files.keys.filter { $0.hasSuffix("best.safetensors") }
-        #expect(weights.count == FaultFixture.folds, "the comparison covers every fold's weights")
+        let trained = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").stageState("train")).fingerprint
+        let weights = try FaultFixture.facts(workdir).files.keys.filter { $0.hasPrefix("cache/train/\(trained.prefix(16))/") && $0.hasSuffix("/best.safetensors") }
+        #expect(weights.count == FaultFixture.folds, "the comparison covers every fold's weights: \(weights)")
     }
 
     // MARK: cache gc
