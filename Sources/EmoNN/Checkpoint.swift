@@ -11,6 +11,13 @@ import Foundation
 public enum Checkpoint {
     public static func save(to url: URL, model: Module, optimizer: Optimizer? = nil,
                             rng: RandomGenerator? = nil, step: Int, metadata: [String: String] = [:]) throws {
+        try snapshot(model: model, optimizer: optimizer, rng: rng, step: step, metadata: metadata).write(to: url)
+    }
+
+    /// What `save` writes, held in memory (the arrays are copied on the model's next write), so a
+    /// trainer can keep its last epoch boundary and write it only if it is stopped mid-epoch.
+    public static func snapshot(model: Module, optimizer: Optimizer? = nil, rng: RandomGenerator? = nil,
+                                step: Int, metadata: [String: String] = [:]) -> SafeTensorsFile {
         var file = SafeTensorsFile(metadata: metadata)
         for (name, t) in model.namedParameters() + model.namedBuffers() { file.tensors[name] = t.detached() }
         if let optimizer {
@@ -26,7 +33,7 @@ public enum Checkpoint {
         }
         if let rng { file.integers["rng.state"] = rng.state.map { Int64(bitPattern: $0) } }
         file.integers["train.step"] = [Int64(step)]
-        try file.write(to: url)
+        return file
     }
 
     /// Restores everything `save` wrote into existing objects; returns the step.

@@ -136,10 +136,19 @@ public final class PipelineRunner {
         return pipeline.stageNames
     }
 
+    /// The selected stages a run recomputes: the forced ones and every selected stage downstream of
+    /// them (a forced stage may reproduce its output digest exactly, which alone would leave its
+    /// dependents up to date).
+    func forcedStages(_ selection: RunSelection, selected: [String]) -> Set<String> {
+        guard !selection.force.isEmpty else { return [] }
+        return Set(selected.filter { !pipeline.closure(of: $0).isDisjoint(with: selection.force) })
+    }
+
     // MARK: Run
 
     public func run(_ selection: RunSelection, command: String) throws -> RunReport {
         let selected = try selectedStages(selection)
+        let forced = forcedStages(selection, selected: selected)
         try workDirectory.create()
         let runId = Self.newRunId()
         let holder = "emopipe run \(runId) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date())))"
@@ -166,7 +175,6 @@ public final class PipelineRunner {
         var reports: [StageReport] = []
         do {
             try saveManifestCopy(runId: runId)
-            let forced = forcedStages(selection, among: selected)
             for name in selected {
                 try cancellation.check()
                 reports.append(try execute(name, runId: runId, store: store, forced: forced.contains(name),
@@ -202,7 +210,8 @@ public final class PipelineRunner {
             context.logger.info("up to date (\(state.summary))")
             let outcome = StageOutcome(outputDigest: state.outputDigest, unitsDone: 0, unitsSkipped: 0,
                                        unitsFailed: state.unitsFailed, summary: state.summary)
-            var skipped = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started)
+            var skipped = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,
+                                         parametersFingerprint: fingerprint.parameters)
             skipped.state = "up-to-date"
             skipped.finishedAt = started
             skipped.unitsFailed = state.unitsFailed
@@ -214,7 +223,8 @@ public final class PipelineRunner {
             return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: 0, producedByRun: state.runId)
         }
         context.logger.info("running (fingerprint \(fingerprint.short)\(forced ? ", forced" : ""))")
-        var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started)
+        var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,
+                                         parametersFingerprint: fingerprint.parameters)
         try store.save(&stageRun)
         let outcome: StageOutcome
         do {

@@ -45,7 +45,7 @@ extension PipelineRunner {
     public func plan(_ selection: RunSelection) throws -> [PlannedStage] {
         let selected = try selectedStages(selection)
         let statuses = Dictionary(uniqueKeysWithValues: try status().map { ($0.stage, $0) })
-        let forced = forcedStages(selection, among: selected)
+        let forced = forcedStages(selection, selected: selected)
         let store = workDirectory.exists ? try ProvenanceStore(path: workDirectory.databasePath) : nil
         return try selected.map { name in
             let status = statuses[name] ?? StageStatus(stage: name, state: .neverRun, reason: "has never completed")
@@ -55,15 +55,6 @@ extension PipelineRunner {
             let units = runs ? try store.flatMap { try plannedUnits(name, store: $0, forced: forced.contains(name)) } : 0
             return PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units)
         }
-    }
-
-    /// The stages `--force` recomputes: those named, and every selected stage downstream of them.
-    func forcedStages(_ selection: RunSelection, among selected: [String]) -> Set<String> {
-        var forced = selection.force
-        for name in selected where pipeline.closure(of: name).contains(where: { $0 != name && forced.contains($0) }) {
-            forced.insert(name)
-        }
-        return forced
     }
 
     private func plannedUnits(_ name: String, store: ProvenanceStore, forced: Bool) throws -> Int? {

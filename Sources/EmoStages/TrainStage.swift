@@ -24,6 +24,7 @@ public struct TrainStage: Stage {
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workDirectory, fingerprint: context.fingerprint.full)
+        if context.forced { try Self.setAside(folder, context: context) }
         var digest: [String] = []
         var summaries: [String] = []
         for fold in features.plan.folds {
@@ -39,10 +40,16 @@ public struct TrainStage: Stage {
                                   classWeights: Trainer.classWeights(labels: train.map(\.label), classes: features.config.classes),
                                   seed: seed &+ UInt64(fold.index) &* 101)
             trainer.log = { context.logger.info("fold \(fold.index): \($0)") }
+            trainer.stopRequested = { context.cancellation.isCancelled }
             let foldFolder = folder.appendingPathComponent("fold-\(fold.index)")
-            let state = try trainer.fit(train: train, validation: validation, folder: foldFolder) { truth, predicted in
-                let m = try? ClassificationMetrics.compute(labels: features.plan.labels, truth: truth, predicted: predicted)
-                return (m?.accuracy ?? 0, m?.weightedF1 ?? 0)
+            let state: TrainingState
+            do {
+                state = try trainer.fit(train: train, validation: validation, folder: foldFolder) { truth, predicted in
+                    let m = try? ClassificationMetrics.compute(labels: features.plan.labels, truth: truth, predicted: predicted)
+                    return (m?.accuracy ?? 0, m?.weightedF1 ?? 0)
+                }
+            } catch is TrainingStopped {
+                throw EmoError.interrupted
             }
             try TrainedModel(config: features.config, standardizer: standardizer, training: training,
                              labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch)
@@ -77,6 +84,18 @@ public struct TrainStage: Stage {
     /// Where a training run keeps its folds: `cache/train/<fingerprint>/fold-<k>/`.
     static func folder(_ workDirectory: WorkDirectory, fingerprint: String) -> URL {
         URL(fileURLWithPath: workDirectory.cacheRoot + "/train/\(fingerprint.prefix(16))")
+    }
+
+    /// `--force train` starts from epoch 1: the checkpoints of this fingerprint are moved aside to
+    /// `<folder>.superseded-<run id>` (kept, not deleted: they may be all that is left of a long
+    /// training; `cache gc` removes them).
+    static func setAside(_ folder: URL, context: StageContext) throws {
+        guard FileManager.default.fileExists(atPath: folder.path) else { return }
+        let aside = folder.path + GarbagePlan.supersededMarker + context.runId
+        guard rename(folder.path, aside) == 0 else {
+            throw EmoError.io(path: folder.path, reason: "cannot move the checkpoints aside to \(aside): \(String(cString: strerror(errno)))")
+        }
+        context.logger.info("forced: earlier checkpoints moved to \(aside)")
     }
 
     /// The fold folders of the last completed training, in fold order.

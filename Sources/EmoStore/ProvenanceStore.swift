@@ -110,6 +110,18 @@ public final class ProvenanceStore: @unchecked Sendable {
         try pool.read { try StageStateRecord.fetchOne($0, key: stage) }
     }
 
+    /// Stage → the parameters fingerprints some recorded run executed it with (or found it up to date with).
+    public func parametersFingerprintsUsed() throws -> [String: Set<String>] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT DISTINCT stage, parametersFingerprint FROM stageRun
+                WHERE parametersFingerprint IS NOT NULL AND runId IN (SELECT id FROM run)
+                """).reduce(into: [String: Set<String>]()) { used, row in
+                used[row["stage"] as String, default: []].insert(row["parametersFingerprint"] as String)
+            }
+        }
+    }
+
     public func stageRuns(runId: String) throws -> [StageRunRecord] {
         try pool.read { try StageRunRecord.filter(Column("runId") == runId).order(Column("id")).fetchAll($0) }
     }

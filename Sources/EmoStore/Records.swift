@@ -90,10 +90,12 @@ public struct StageRunRecord: Codable, FetchableRecord, MutablePersistableRecord
     public var outputDigest: String?
     public var producedByRun: String?
     public var seconds: Double?
+    /// What the stage's cached units are keyed by (nil for rows older than schema v4 that could not be traced).
+    public var parametersFingerprint: String?
 
-    public init(runId: String, stage: String, fingerprint: String, startedAt: Date) {
+    public init(runId: String, stage: String, fingerprint: String, startedAt: Date, parametersFingerprint: String? = nil) {
         self.runId = runId; self.stage = stage; self.fingerprint = fingerprint
-        self.startedAt = startedAt; self.state = "running"
+        self.startedAt = startedAt; self.state = "running"; self.parametersFingerprint = parametersFingerprint
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

@@ -136,6 +136,25 @@ enum Schema {
                 t.add(column: "seconds", .double)
             }
         }
+        migrator.registerMigration("v4: stage runs name their parameters fingerprint") { db in
+            // What `cache gc` keeps: per-source stages key their records by the parameters
+            // fingerprint, which the full one (hashed with the inputs) cannot be turned back into.
+            try db.alter(table: "stageRun") { t in t.add(column: "parametersFingerprint", .text) }
+            // Earlier rows: from the stage's state when it is the same execution, from the records
+            // the run computed, and for an up-to-date stage from the run that produced its output.
+            try db.execute(sql: """
+                UPDATE stageRun SET parametersFingerprint = (SELECT s.parametersFingerprint FROM stageState s
+                    WHERE s.stage = stageRun.stage AND s.fingerprint = stageRun.fingerprint)
+                WHERE parametersFingerprint IS NULL;
+                UPDATE stageRun SET parametersFingerprint = (SELECT c.fingerprint FROM cacheShard c
+                    WHERE c.stage = stageRun.stage AND c.runId = stageRun.runId LIMIT 1)
+                WHERE parametersFingerprint IS NULL;
+                UPDATE stageRun SET parametersFingerprint = (SELECT p.parametersFingerprint FROM stageRun p
+                    WHERE p.stage = stageRun.stage AND p.runId = stageRun.producedByRun AND p.fingerprint = stageRun.fingerprint
+                      AND p.parametersFingerprint IS NOT NULL LIMIT 1)
+                WHERE parametersFingerprint IS NULL;
+                """)
+        }
         return migrator
     }
 }

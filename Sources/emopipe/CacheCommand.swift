@@ -140,31 +140,94 @@ struct CacheCommand: ParsableCommand {
     struct GC: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
-            abstract: "Remove cached records no current fingerprint or source on disk needs, and crash leftovers.",
+            abstract: "Remove cached records no recorded run used, records of sources gone from disk, and crash leftovers.",
             discussion: Help.reflow("""
-            Drops shards of stage parameters the manifest's pipeline no longer uses, records of sources
-            marked removed (or whose content changed), and partial files a crash left. Shards left part-used
-            are rewritten with their live records (bytes unchanged).
+            Keeps the records of every stage parameters fingerprint a recorded run used (so switching a
+            parameter back finds its cache), plus those the manifest needs now. --current-only keeps only
+            what the manifest needs now. Always removed: records of sources marked removed (or whose content
+            changed), shards none of whose records is in use, partial files a crash left, and checkpoint
+            folders `run --force` set aside (cache/train/<fingerprint>.superseded-<run id>). Shards left
+            part-used are rewritten with their live records (bytes unchanged).
+
+            --dry-run lists what would go, by stage, fingerprint and reason (records, shards, bytes), and
+            removes nothing; without it the same listing says what went. --json prints it as one JSON
+            document: {dry_run, current_only, removed: [{stage, fingerprint, reason, records, shards, bytes}],
+            leftover_files: [{path, bytes}], superseded_checkpoints: [{path, bytes}],
+            total: {records, shards, bytes}, kept: {stage: [fingerprint]}}.
+
+            Examples:
+              emopipe cache gc --dry-run
+              emopipe cache gc manifests/default.yaml --current-only
             """))
         @OptionGroup var manifestOptions: ManifestOptions
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+        @Flag(help: "List what would be removed; remove nothing.") var dryRun = false
+        @Flag(help: "Keep only the fingerprints the manifest needs now, not those of earlier runs.") var currentOnly = false
+        @Flag(help: "Print the listing as one JSON document on stdout.") var json = false
 
         func run() throws {
             do {
-                let (_, cache) = try CacheCommand.open(workDirectoryOptions)
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                                 workDirectory: workDirectoryOptions.workDirectory, stages: StageCatalog.all())
                 let lock = try WorkDirectoryLock.acquire(path: workDirectoryOptions.workDirectory.lockPath,
                                                          holder: "emopipe cache gc (pid \(getpid()))")
                 defer { lock.release() }
-                var keep: [String: String] = [:]
-                for stage in runner.pipeline.stageNames { keep[stage] = try runner.parametersFingerprint(stage) }
-                let live = Set(try cache.store.allSources().filter { $0.status != .removed }.compactMap(\.sha256))
-                let report = try cache.collectGarbage(keep: keep, liveKeys: live)
-                print("removed \(report.removedShards) shards (\(report.removedRecords) records, \(report.removedBytes) bytes)")
+                var keep: [String: Set<String>] = currentOnly ? [:] : try store.parametersFingerprintsUsed()
+                for stage in runner.pipeline.stageNames { keep[stage, default: []].insert(try runner.parametersFingerprint(stage)) }
+                let live = Set(try store.allSources().filter { $0.status != .removed }.compactMap(\.sha256))
+                let plan = try cache.planGarbage(keep: keep, liveKeys: live)
+                if !dryRun { try cache.collectGarbage(plan) }
+                if json { JSONOutput.print(Self.json(plan, keep: keep, dryRun: dryRun, currentOnly: currentOnly)) }
+                else { print(Self.listing(plan, dryRun: dryRun)) }
+                if currentOnly, let earlier = Self.earlierRunsRecords(plan, used: try store.parametersFingerprintsUsed()), earlier > 0 {
+                    FileHandle.standardError.write(Data("note: --current-only \(dryRun ? "would drop" : "dropped") \(earlier) record(s) of parameters that earlier runs used\n".utf8))
+                }
             } catch {
                 throw Failure.exit(for: error)
             }
+        }
+
+        /// Records of fingerprints a recorded run used that `--current-only` drops (nil when none).
+        static func earlierRunsRecords(_ plan: GarbagePlan, used: [String: Set<String>]) -> Int? {
+            let count = plan.groups.filter { $0.reason == .fingerprintNotKept && used[$0.stage]?.contains($0.fingerprint) == true }
+                .reduce(0) { $0 + $1.records }
+            return count > 0 ? count : nil
+        }
+
+        static func listing(_ plan: GarbagePlan, dryRun: Bool) -> String {
+            var lines = [dryRun ? "would remove (dry run, nothing removed):" : "removed:"]
+            if !plan.groups.isEmpty {
+                lines.append("  stage     fingerprint       reason                 records  shards        bytes")
+                for group in plan.groups {
+                    lines.append("  \(group.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(group.fingerprint.prefix(16))  "
+                                 + group.reason.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0)
+                                 + String(format: "  %7d  %6d  %11d", group.records, group.shards, group.bytes))
+                }
+            }
+            for file in plan.leftoverFiles { lines.append("  leftover file \(file.path) (\(file.bytes) bytes)") }
+            for folder in plan.supersededFolders { lines.append("  set-aside checkpoints \(folder.path) (\(folder.bytes) bytes)") }
+            lines.append("total: \(plan.totalRecords) records, \(plan.totalShards) shards and files, \(plan.totalBytes) bytes")
+            return lines.joined(separator: "\n")
+        }
+
+        static func json(_ plan: GarbagePlan, keep: [String: Set<String>], dryRun: Bool, currentOnly: Bool) -> ParamValue {
+            func files(_ list: [GarbagePlan.File]) -> ParamValue {
+                .array(list.map { .object(["path": .string($0.path), "bytes": .int($0.bytes)]) })
+            }
+            return .object([
+                "dry_run": .bool(dryRun),
+                "current_only": .bool(currentOnly),
+                "removed": .array(plan.groups.map { group in
+                    .object(["stage": .string(group.stage), "fingerprint": .string(group.fingerprint),
+                             "reason": .string(group.reason.rawValue), "records": .int(group.records),
+                             "shards": .int(group.shards), "bytes": .int(group.bytes)])
+                }),
+                "leftover_files": files(plan.leftoverFiles),
+                "superseded_checkpoints": files(plan.supersededFolders),
+                "total": .object(["records": .int(plan.totalRecords), "shards": .int(plan.totalShards), "bytes": .int(plan.totalBytes)]),
+                "kept": .object(keep.mapValues { .array($0.sorted().map(ParamValue.string)) }),
+            ])
         }
     }
 }

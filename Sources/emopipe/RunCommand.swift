@@ -11,7 +11,16 @@ struct RunCommand: ParsableCommand {
         discussion: Help.reflow("""
         Stages run in dependency order; a stage whose fingerprint (code version, parameters, upstream
         outputs) is unchanged is skipped. Per-source stages redo only new or changed sources.
-        Ctrl-C stops after the current batch; everything finished so far is kept.
+
+        `--force STAGE` recomputes STAGE from scratch and every selected stage that depends on it:
+        per-source stages recompute every source (the records come out byte-identical), and train sets
+        its checkpoints for the fingerprint aside (to cache/train/<fingerprint>.superseded-<run id>,
+        removed by `emopipe cache gc`) and trains from epoch 1.
+
+        Ctrl-C (SIGINT) or SIGTERM stops after the current batch, keeping everything finished so far;
+        the run is recorded `interrupted` and emopipe exits 130. Training writes a checkpoint at the
+        last epoch boundary, so the next run resumes to exactly the weights an uninterrupted run
+        gives. A second Ctrl-C stops at once.
 
         Examples:
           emopipe run                                  # manifests/default.yaml, ./work
@@ -36,7 +45,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run only this stage (its upstream stages must have completed).")
     var only: String?
 
-    @Option(help: "Recompute this stage even if it is up to date (repeatable).")
+    @Option(help: "Recompute this stage from scratch, and the selected stages after it (repeatable).")
     var force: [String] = []
 
     @Flag(help: "Print the plan — per stage: run or up to date, why, and how many units it would compute — and run nothing.")

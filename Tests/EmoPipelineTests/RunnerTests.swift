@@ -103,8 +103,14 @@ struct RunnerTests {
         #expect(plan.map(\.action) == [.upToDate, .run, .upToDate, .run])
         #expect(plan[3].reason == "downstream of a forced stage")
         _ = try r.run(RunSelection(force: ["a"]), command: "test")
-        // Forcing a stage recomputes it and everything downstream of it.
+        // Forcing a gives the same output digest, yet everything downstream of it is recomputed too.
         #expect(counts() == [2, 2, 2, 2])
+        let forcedB = try r.run(RunSelection(until: "b", force: ["b"]), command: "test")
+        // Forcing b recomputes b and, of the selected stages, nothing else (d is not selected; a is upstream).
+        #expect(counts() == [2, 3, 2, 2])
+        #expect(forcedB.stages.map(\.action) == [.upToDate, .ran])
+        _ = try r.run(RunSelection(force: ["b"]), command: "test")
+        #expect(counts() == [2, 4, 2, 3], "forcing b recomputes d, which depends on it, and leaves a and c alone")
         #expect(throws: PipelineError.self) { try r.run(RunSelection(only: "nope"), command: "test") }
     }
 

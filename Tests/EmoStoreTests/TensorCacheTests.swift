@@ -94,12 +94,12 @@ struct TensorCacheTests {
         #expect(throws: CacheError.self) { _ = try ShardFile(path: truncated) }
         #expect(throws: CacheError.self) { _ = try ShardFile(path: leftover) }
 
-        let report = try cache.collectGarbage(keep: ["audio": "fp"])
-        #expect(report.removedShards == 1)
+        let report = try cache.collectGarbage(keep: ["audio": ["fp"]])
+        #expect(report.leftoverFiles.map(\.path) == [shard.file.replacingOccurrences(of: ".shard", with: "-x.shard.part-123")])
         #expect(!FileManager.default.fileExists(atPath: leftover))
         #expect(try cache.keys(stage: "audio", fingerprint: "fp").count == 3)
-        let old = try cache.collectGarbage(keep: ["audio": "new-fingerprint"])
-        #expect(old.removedRecords == 3)
+        let old = try cache.collectGarbage(keep: ["audio": ["new-fingerprint"]])
+        #expect(old.totalRecords == 3)
         #expect(try cache.stats().isEmpty)
     }
 

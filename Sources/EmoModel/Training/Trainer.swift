@@ -33,6 +33,9 @@ public struct TrainingState: Codable, Equatable, Sendable {
     }
 }
 
+/// Thrown by `Trainer.fit` when `stopRequested` said so; the folder holds a checkpoint to resume from.
+public struct TrainingStopped: Error, Equatable, Sendable {}
+
 /// Trains one model on one fold. Every random choice (shuffle, augmentation, dropout) is drawn
 /// from generators reseeded from (seed, epoch) at the start of each epoch, so a run resumed from
 /// an epoch-boundary checkpoint continues exactly as an uninterrupted one.
@@ -44,6 +47,9 @@ public final class Trainer {
     let classWeights: Tensor
     let optimizer: AdamW
     public var log: (String) -> Void = { _ in }
+    /// Asked before every batch; when it answers true, `fit` writes its last epoch boundary as the
+    /// checkpoint and throws `TrainingStopped`.
+    public var stopRequested: () -> Bool = { false }
 
     public init(model: EmotionModel, config: TrainingConfig, standardizer: Standardizer, classWeights: [Float], seed: UInt64) {
         self.model = model; self.config = config; self.standardizer = standardizer; self.seed = seed
@@ -75,9 +81,20 @@ public final class Trainer {
         var epoch = state.epochs.count
         while epoch < config.epochs && !state.finished {
             let started = Date()
+            // Stopped mid-epoch, the trainer goes back to this boundary: every random draw is reseeded
+            // per epoch, so a run resumed from it redoes the epoch exactly as an uninterrupted one.
+            let boundary = Checkpoint.snapshot(model: model, optimizer: optimizer, step: epoch)
             let rng = RandomGenerator(seed: seed &* 1_000_003 &+ UInt64(epoch))
             model.reseedDropout(seed &+ UInt64(epoch) &* 7_919)
-            let (loss, accuracy) = try trainEpoch(train, rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
+            let trained: (loss: Double, accuracy: Double)
+            do {
+                trained = try trainEpoch(train, rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
+            } catch let stopped as TrainingStopped {
+                try publish(boundary, state: state, folder: folder)
+                log("stopped in epoch \(epoch + 1); checkpoint at the end of epoch \(epoch) written")
+                throw stopped
+            }
+            let (loss, accuracy) = trained
             let (valLoss, predicted) = try predict(validation)
             let scores = evaluate(validation.map(\.label), predicted)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
@@ -101,7 +118,12 @@ public final class Trainer {
     }
 
     private func checkpoint(_ state: TrainingState, folder: URL, epoch: Int) throws {
-        try Checkpoint.save(to: folder.appendingPathComponent("last.safetensors"), model: model, optimizer: optimizer, step: epoch)
+        try publish(Checkpoint.snapshot(model: model, optimizer: optimizer, step: epoch), state: state, folder: folder)
+    }
+
+    /// Writes `last.safetensors`, then the state that goes with it.
+    private func publish(_ checkpoint: SafeTensorsFile, state: TrainingState, folder: URL) throws {
+        try checkpoint.write(to: folder.appendingPathComponent("last.safetensors"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
@@ -116,10 +138,14 @@ public final class Trainer {
 
     private func resume(from folder: URL) throws -> TrainingState {
         let stateURL = folder.appendingPathComponent("state.json")
+        let weightsURL = folder.appendingPathComponent("last.safetensors")
         guard let data = try? Data(contentsOf: stateURL),
               let state = try? TrainingState.decode(data) else { return TrainingState() }
-        let step = try Checkpoint.load(from: folder.appendingPathComponent("last.safetensors"), model: model, optimizer: optimizer)
-        guard step == state.epochs.count else { return TrainingState() }
+        // A kill between the weights and the state leaves them apart: start over rather than
+        // load weights the state does not describe (the model must keep its initial values).
+        guard let written = try? SafeTensorsFile.read(from: weightsURL),
+              written.integers["train.step"]?.first == Int64(state.epochs.count) else { return TrainingState() }
+        let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)
         log("resuming after epoch \(step)")
         return state
     }
@@ -132,6 +158,7 @@ public final class Trainer {
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         var totalLoss = 0.0, correct = 0, step = firstStep
         for start in stride(from: 0, to: order.count, by: config.batchSize) {
+            if stopRequested() { throw TrainingStopped() }
             let batch = order[start..<min(start + config.batchSize, order.count)].map { samples[$0] }
             guard batch.count > 1 else { continue }   // batch norm needs two samples
             let (input, labels) = try makeInput(batch, augmentWith: rng)

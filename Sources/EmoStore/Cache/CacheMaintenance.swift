@@ -26,12 +26,6 @@ public struct CacheStats: Equatable, Sendable {
     public var bytes: Int
 }
 
-public struct CollectReport: Equatable, Sendable {
-    public var removedShards = 0
-    public var removedBytes = 0
-    public var removedRecords = 0
-}
-
 extension TensorCache {
     /// Re-checks every record's CRC (of one stage, or all). A damaged record is dropped from the
     /// index and recorded as a failure naming its sources, so the next run recomputes it — and only it.
@@ -99,67 +93,189 @@ extension TensorCache {
         }
     }
 
-    /// Removes shards no fingerprint in `keep` (stage → parameters fingerprint) refers to, shards
-    /// none of whose records is indexed any more, and files no index row names (left by a crash).
-    /// With `liveKeys` (the content hashes of the sources still on disk), records of other keys —
-    /// sources removed or changed since — are dropped too, and shards left part-used are rewritten
-    /// with only their live records (bytes unchanged), so their space comes back.
-    public func collectGarbage(keep: [String: String], liveKeys: Set<String>? = nil) throws -> CollectReport {
-        var report = CollectReport()
-        if let liveKeys {
-            let rows = try store.read { try CacheRecordRow.fetchAll($0) }
-            let gone = rows.filter { !liveKeys.contains($0.key) }
-            try store.write { db in for row in gone { try row.delete(db) } }
-            report.removedRecords += gone.count
+    /// What `collectGarbage` would remove, computed without changing anything (`cache gc --dry-run`).
+    ///
+    /// - `keep`: stage → the parameters fingerprints whose records stay. Records and shards of any
+    ///   other fingerprint go.
+    /// - `liveKeys` (the content hashes of the sources still on disk): records of other keys go too.
+    /// Shards left with no live record go whole; shards left part-used are rewritten with their live
+    /// records (bytes unchanged). Files under `cache/` that no index row names (left by a crash) go.
+    public func planGarbage(keep: [String: Set<String>], liveKeys: Set<String>? = nil) throws -> GarbagePlan {
+        let (records, shards) = try store.read { db in
+            (try CacheRecordRow.fetchAll(db), try CacheShardRow.fetchAll(db))
         }
-        try compactPartlyUsedShards(keep: keep)
-        let shards = try store.read { try CacheShardRow.fetchAll($0) }
-        let referenced = try store.read { db in
-            Set(try Int64.fetchAll(db, sql: "SELECT DISTINCT shardId FROM cacheRecord"))
-        }
-        for shard in shards where keep[shard.stage] != shard.fingerprint || !referenced.contains(shard.id!) {
-            let records = try store.write { db -> Int in
-                let count = try CacheRecordRow.filter(Column("shardId") == shard.id!).fetchCount(db)
-                _ = try CacheShardRow.deleteOne(db, key: shard.id!)
-                return count
+        var plan = GarbagePlan()
+        var liveByShard: [Int64: [CacheRecordRow]] = [:]
+        var shardsWithGoneSources: Set<Int64> = []
+        for row in records {
+            if keep[row.stage]?.contains(row.fingerprint) != true {
+                plan.add(row, reason: .fingerprintNotKept)
+            } else if let liveKeys, !liveKeys.contains(row.key) {
+                plan.add(row, reason: .sourceGone)
+                shardsWithGoneSources.insert(row.shardId)
+            } else {
+                liveByShard[row.shardId, default: []].append(row)
             }
-            unlink(root + "/" + shard.file)
-            report.removedShards += 1
-            report.removedBytes += shard.bytes
-            report.removedRecords += records
         }
-        let known = Set(try store.read { try String.fetchAll($0, sql: "SELECT file FROM cacheShard") })
+        for shard in shards {
+            guard let id = shard.id else { continue }
+            let live = liveByShard[id] ?? []
+            if live.isEmpty {
+                let reason: GarbagePlan.Reason = keep[shard.stage]?.contains(shard.fingerprint) != true ? .fingerprintNotKept
+                    : shardsWithGoneSources.contains(id) ? .sourceGone : .noRecordInUse
+                plan.removeShard(shard, reason: reason)
+            } else if live.count < shard.records {
+                plan.compactShard(shard, keeping: live)
+            }
+        }
+        let known = Set(shards.map(\.file))
         let cacheRoot = root + "/cache"
         if let walker = FileManager.default.enumerator(atPath: cacheRoot) {
-            for case let relative as String in walker where relative.hasSuffix(".shard") || relative.contains(".shard.part-") {
-                guard !known.contains("cache/" + relative) else { continue }
-                let path = cacheRoot + "/" + relative
-                report.removedBytes += (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-                unlink(path)
-                report.removedShards += 1
+            for case let relative as String in walker {
+                if relative.contains(GarbagePlan.supersededMarker) {
+                    walker.skipDescendants()
+                    plan.supersededFolders.append(GarbagePlan.File(path: "cache/" + relative, bytes: Self.size(of: cacheRoot + "/" + relative)))
+                    continue
+                }
+                guard relative.hasSuffix(".shard") || relative.contains(".shard.part-"), !known.contains("cache/" + relative) else { continue }
+                plan.leftoverFiles.append(GarbagePlan.File(path: "cache/" + relative, bytes: Self.size(of: cacheRoot + "/" + relative)))
             }
         }
-        return report
+        plan.leftoverFiles.sort { $0.path < $1.path }
+        plan.supersededFolders.sort { $0.path < $1.path }
+        return plan
     }
 
-    /// Rewrites each kept shard that some of its records left as a new shard holding only the
-    /// records still indexed; the old shard, then unreferenced, is removed by the caller's sweep.
-    /// A crash in between leaves either the old or the new shard referenced, never neither.
-    private func compactPartlyUsedShards(keep: [String: String]) throws {
-        let counts = try store.read { db in
-            try Row.fetchAll(db, sql: "SELECT shardId, COUNT(*) AS n FROM cacheRecord GROUP BY shardId")
-                .reduce(into: [Int64: Int]()) { $0[$1["shardId"]] = $1["n"] }
+    /// Bytes of a file, or of the files under a folder.
+    static func size(of path: String) -> Int {
+        let manager = FileManager.default
+        func bytes(_ file: String) -> Int { (try? manager.attributesOfItem(atPath: file)[.size] as? Int) ?? 0 }
+        var directory: ObjCBool = false
+        guard manager.fileExists(atPath: path, isDirectory: &directory), directory.boolValue else { return bytes(path) }
+        let files = manager.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
+        return files.reduce(0) { $0 + bytes(path + "/" + $1) }
+    }
+
+    /// Carries out `plan` (from `planGarbage`, under the work-directory lock) and returns it.
+    @discardableResult
+    public func collectGarbage(_ plan: GarbagePlan) throws -> GarbagePlan {
+        try store.write { db in
+            for row in plan.records { try row.delete(db) }
         }
         let runId = "gc-" + String(Int(Date().timeIntervalSince1970))
-        for shard in try store.read({ try CacheShardRow.fetchAll($0) }) where keep[shard.stage] == shard.fingerprint {
-            guard let live = counts[shard.id!], live > 0, live < shard.records else { continue }
-            let rows = try store.read { try CacheRecordRow.filter(Column("shardId") == shard.id!).order(Column("dataOffset")).fetchAll($0) }
-            let records = try rows.map { row -> TensorRecord in
+        for compaction in plan.compactions {
+            let records = try compaction.live.map { row -> TensorRecord in
                 let tensor = try self.tensor(row, verify: true)
                 return TensorRecord(key: row.key, dtype: tensor.dtype, shape: tensor.shape, data: Data(tensor.bytes),
                                     metadata: tensor.metadata)
             }
-            try publish(stage: shard.stage, fingerprint: shard.fingerprint, runId: runId, records: records, failures: [])
+            try publish(stage: compaction.shard.stage, fingerprint: compaction.shard.fingerprint, runId: runId,
+                        records: records, failures: [])
         }
+        // The old shards, whole or compacted: no index row refers to them any more.
+        for shard in plan.shards + plan.compactions.map(\.shard) {
+            guard let id = shard.id else { continue }
+            _ = try store.write { db in try CacheShardRow.deleteOne(db, key: id) }
+            unlink(root + "/" + shard.file)
+        }
+        for file in plan.leftoverFiles { unlink(root + "/" + file.path) }
+        for folder in plan.supersededFolders {
+            do { try FileManager.default.removeItem(atPath: root + "/" + folder.path) } catch {
+                throw CacheError.io(path: root + "/" + folder.path, reason: "cannot remove the set-aside checkpoints: \(error.localizedDescription)")
+            }
+        }
+        return plan
+    }
+
+    /// Plans and collects in one step (see `planGarbage`).
+    @discardableResult
+    public func collectGarbage(keep: [String: Set<String>], liveKeys: Set<String>? = nil) throws -> GarbagePlan {
+        try collectGarbage(try planGarbage(keep: keep, liveKeys: liveKeys))
+    }
+}
+
+/// What a cache collection removes, grouped by stage, fingerprint and why.
+public struct GarbagePlan: Sendable {
+    public enum Reason: String, Codable, Sendable, CaseIterable {
+        /// The stage's parameters fingerprint is not among those kept.
+        case fingerprintNotKept = "fingerprint not kept"
+        /// The record's source is removed from the data root, or its content changed.
+        case sourceGone = "source gone"
+        /// A shard none of whose records is indexed any more (replaced by a recomputation, or
+        /// dropped by `cache verify`).
+        case noRecordInUse = "no record in use"
+        /// A shard rewritten with its live records: the bytes of the others come back.
+        case compacted
+    }
+
+    /// One line of the listing: records, shards and bytes that go for one stage, fingerprint and reason.
+    public struct Group: Equatable, Sendable {
+        public var stage: String
+        public var fingerprint: String
+        public var reason: Reason
+        public var records = 0
+        public var shards = 0
+        public var bytes = 0
+    }
+
+    public struct File: Equatable, Sendable {
+        public var path: String
+        public var bytes: Int
+    }
+
+    public struct Compaction: Sendable {
+        public var shard: CacheShardRow
+        public var live: [CacheRecordRow]
+    }
+
+    /// Index rows to delete (their shard stays only when compacted).
+    public private(set) var records: [CacheRecordRow] = []
+    /// Shards removed whole.
+    public private(set) var shards: [CacheShardRow] = []
+    public private(set) var compactions: [Compaction] = []
+    /// Files no index row names.
+    public var leftoverFiles: [File] = []
+    /// Checkpoint folders `--force` set aside (`<folder>.superseded-<run id>`).
+    public var supersededFolders: [File] = []
+    /// What marks a folder `--force` set aside (see `TrainStage.setAside`).
+    public static let supersededMarker = ".superseded-"
+    private var groupsByKey: [String: Group] = [:]
+
+    public init() {}
+
+    /// The listing, by stage, fingerprint and reason.
+    public var groups: [Group] {
+        groupsByKey.values.sorted { ($0.stage, $0.fingerprint, $0.reason.rawValue) < ($1.stage, $1.fingerprint, $1.reason.rawValue) }
+    }
+
+    public var totalRecords: Int { groupsByKey.values.reduce(0) { $0 + $1.records } }
+    public var totalShards: Int { groupsByKey.values.reduce(0) { $0 + $1.shards } + leftoverFiles.count }
+    public var totalBytes: Int {
+        groupsByKey.values.reduce(0) { $0 + $1.bytes } + (leftoverFiles + supersededFolders).reduce(0) { $0 + $1.bytes }
+    }
+
+    private mutating func update(_ stage: String, _ fingerprint: String, _ reason: Reason, _ change: (inout Group) -> Void) {
+        let key = "\(stage)\t\(fingerprint)\t\(reason.rawValue)"
+        var group = groupsByKey[key] ?? Group(stage: stage, fingerprint: fingerprint, reason: reason)
+        change(&group)
+        groupsByKey[key] = group
+    }
+
+    mutating func add(_ row: CacheRecordRow, reason: Reason) {
+        records.append(row)
+        update(row.stage, row.fingerprint, reason) { $0.records += 1 }
+    }
+
+    /// A whole shard goes: its bytes count under the reason its records go for.
+    mutating func removeShard(_ shard: CacheShardRow, reason: Reason) {
+        shards.append(shard)
+        update(shard.stage, shard.fingerprint, reason) { $0.shards += 1; $0.bytes += shard.bytes }
+    }
+
+    /// A shard is rewritten with `live`: what comes back is its size less the live records' bytes.
+    mutating func compactShard(_ shard: CacheShardRow, keeping live: [CacheRecordRow]) {
+        compactions.append(Compaction(shard: shard, live: live.sorted { $0.dataOffset < $1.dataOffset }))
+        let liveBytes = live.reduce(0) { $0 + $1.dataLength + $1.metaLength }
+        update(shard.stage, shard.fingerprint, .compacted) { $0.shards += 1; $0.bytes += max(0, shard.bytes - liveBytes) }
     }
 }

@@ -1,0 +1,236 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// Commands that do what they say (issue #11), end to end through the command line on
+/// `FaultFixture`'s data: `--force train` retrains from epoch 1, Ctrl-C in training stops within a
+/// batch and resumes to an uninterrupted run's weights, and `cache gc` keeps what recorded runs used
+/// and lists exactly what it removes.
+@Suite("commands: --force, Ctrl-C, cache gc", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct CommandsTests {
+    /// A copy of the fixture's finished reference work directory.
+    static func copyOfReference(_ fixture: FaultFixture, _ label: String) throws -> String {
+        let workdir = try TestSupport.temporaryFolder("work") + "/" + label
+        try TestSupport.shell("cp -a '\(fixture.reference)' '\(workdir)'")
+        // Model rows name their weights by absolute path: point them into the copy, as a run there would.
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        try store.write { db in
+            try db.execute(sql: "UPDATE artifact SET path = ? || substr(path, ?) WHERE path LIKE ? || '/%'",
+                           arguments: [workdir, fixture.reference.count + 1, fixture.reference])
+        }
+        return workdir
+    }
+
+    /// The fixture's manifest with `replacing` swapped for `with` (a parameter changed).
+    static func variant(_ fixture: FaultFixture, replacing: String, with: String) throws -> String {
+        let text = try String(contentsOfFile: fixture.manifest, encoding: .utf8)
+        #expect(text.contains(replacing), "the fixture's manifest has \(replacing)")
+        let path = try TestSupport.temporaryFolder("manifest") + "/variant.yaml"
+        try text.replacingOccurrences(of: replacing, with: with).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Each fold's `state.json` under `cache/train/`, by path, decoded.
+    static func trainingStates(_ workdir: String) throws -> [String: TrainingStateFile] {
+        var states: [String: TrainingStateFile] = [:]
+        for file in FaultFixture.trainFiles(workdir) where file.hasSuffix("/state.json") {
+            let data = try Data(contentsOf: URL(fileURLWithPath: workdir + "/" + file))
+            states[file] = try JSONDecoder().decode(TrainingStateFile.self, from: data)
+        }
+        return states
+    }
+
+    struct TrainingStateFile: Decodable {
+        struct Epoch: Decodable { var epoch: Int }
+        var epochs: [Epoch]
+        var finished: Bool
+    }
+
+    /// Facts without the checkpoint folders `--force` set aside (their files are the reference's, elsewhere).
+    static func factsInUse(_ workdir: String) throws -> FaultFixture.Facts {
+        var facts = try FaultFixture.facts(workdir)
+        facts.files = facts.files.filter { !$0.key.contains(GarbagePlan.supersededMarker) }
+        return facts
+    }
+
+    // MARK: --force
+
+    @Test func forcedTrainSetsItsCheckpointsAsideAndTrainsFromEpochOneWithItsDependents() throws {
+        let fixture = try FaultFixture.shared.get()
+        let workdir = try Self.copyOfReference(fixture, "forced")
+        let before = Set(FaultFixture.trainFiles(workdir))
+        let forced = try fixture.run(["--force", "train"], workdir: workdir)
+        #expect(forced.status == fixture.referenceStatus, "\(forced.stderr)")
+        #expect(!forced.stderr.contains("resuming after epoch"), "a forced training must not resume: \(forced.stderr)")
+        #expect(forced.stderr.contains("forced: earlier checkpoints moved to \(workdir)/cache/train/"), "\(forced.stderr)")
+        // Every fold trains all its epochs again, from epoch 1, in this run.
+        for epoch in 1...FaultFixture.epochs {
+            let logged = forced.stderr.components(separatedBy: "epoch \(epoch)/\(FaultFixture.epochs) ").count - 1
+            #expect(logged == FaultFixture.folds, "epoch \(epoch) logged \(logged) times: \(forced.stderr)")
+        }
+        let states = try Self.trainingStates(workdir).filter { !$0.key.contains(GarbagePlan.supersededMarker) }
+        #expect(states.count == FaultFixture.folds)
+        for (file, state) in states {
+            #expect(state.epochs.map(\.epoch) == Array(1...FaultFixture.epochs) && state.finished, "\(file)")
+        }
+        // The old checkpoints are kept aside, intact.
+        let aside = Set(FaultFixture.trainFiles(workdir)).subtracting(before)
+        #expect(aside.count == before.count && aside.allSatisfy { $0.contains(GarbagePlan.supersededMarker) }, "\(aside.sorted())")
+        // Dependents ran although train's output digest is unchanged.
+        let summary = forced.stderr.split(separator: "\n").filter { $0.hasPrefix("  ") }
+        for stage in ["train", "evaluate", "export"] {
+            #expect(summary.contains { $0.hasPrefix("  \(stage): ran ") }, "\(stage) runs: \(summary)")
+        }
+        for stage in ["ingest", "audio", "faces", "split"] {
+            #expect(summary.contains { $0.hasPrefix("  \(stage): up to date") }, "\(stage) is untouched: \(summary)")
+        }
+        // Training is deterministic: the retrained models, metrics and ONNX equal the reference's.
+        let differences = try Self.factsInUse(workdir).differences(from: try FaultFixture.facts(fixture.reference))
+        #expect(differences.isEmpty, "\(differences.prefix(12))")
+
+        // cache gc lists the set-aside folder, then removes it (and only it).
+        let dry = try TestSupport.run(TestSupport.emopipe, ["cache", "gc", fixture.manifest, "--dry-run", "--json", "--workdir", workdir])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        let listing = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
+        let folders = (listing["superseded_checkpoints"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }
+        #expect(folders.count == 1 && folders.allSatisfy { $0.hasPrefix("cache/train/") && $0.contains(GarbagePlan.supersededMarker) }, "\(listing)")
+        #expect(Set(FaultFixture.trainFiles(workdir)).count == 2 * before.count, "a dry run removes nothing")
+        let gc = try TestSupport.run(TestSupport.emopipe, ["cache", "gc", fixture.manifest, "--workdir", workdir])
+        #expect(gc.status == 0, "\(gc.stderr)")
+        #expect(Set(FaultFixture.trainFiles(workdir)) == before)
+    }
+
+    @Test func forcedAudioRecomputesEverySourceByteForByte() throws {
+        let fixture = try FaultFixture.shared.get()
+        let workdir = try Self.copyOfReference(fixture, "forced-audio")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let shardsBefore = Set(try store.read { try CacheShardRow.filter(sql: "stage = 'audio'").fetchAll($0) }.map(\.file))
+        let forced = try fixture.run(["--force", "audio", "--until", "audio"], workdir: workdir)
+        #expect(forced.status == fixture.referenceStatus, "\(forced.stderr)")
+        let records = try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").fetchAll($0) }
+        #expect(!records.isEmpty)
+        let shards = Dictionary(uniqueKeysWithValues: try store.read { try CacheShardRow.fetchAll($0) }.map { ($0.id!, $0.file) })
+        #expect(records.allSatisfy { !shardsBefore.contains(shards[$0.shardId] ?? "") }, "every record is recomputed into a new shard")
+        let differences = try FaultFixture.facts(workdir).differences(from: try FaultFixture.facts(fixture.reference))
+        #expect(differences.isEmpty, "\(differences.prefix(12))")
+    }
+
+    // MARK: Ctrl-C
+
+    @Test func sigintInTrainingStopsWithinABatchAndTheResumeEqualsAnUninterruptedRun() throws {
+        let fixture = try FaultFixture.shared.get()
+        // A checkpoint every 3 epochs: a stop in epoch 2 finds no checkpoint on disk to fall back on.
+        let manifest = try Self.variant(fixture, replacing: "checkpoint_every: 1", with: "checkpoint_every: 3")
+        let uninterrupted = try Self.copyOfReference(fixture, "uninterrupted")
+        let whole = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", uninterrupted])
+        #expect(whole.status == fixture.referenceStatus, "\(whole.stderr)")
+
+        let workdir = try Self.copyOfReference(fixture, "interrupted")
+        let run = try TestSupport.Background(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
+        #expect(run.waitForStderr(containing: "epoch 1/\(FaultFixture.epochs) "), "\(run.stderr)")
+        // Into the second epoch: a seeded-free fraction of the time one epoch took in the reference.
+        Thread.sleep(forTimeInterval: 0.4 * fixture.batchSeconds["train"]!)
+        let sent = Date()
+        #expect(kill(run.pid, SIGINT) == 0)
+        let status = run.wait()
+        let seconds = Date().timeIntervalSince(sent)
+        print("ctrl-c: exit \(status) \(String(format: "%.2f", seconds))s after SIGINT (an epoch took \(String(format: "%.2f", fixture.batchSeconds["train"]!))s)")
+        #expect(status == ExitStatus.interrupted, "\(run.stderr)")
+        #expect(seconds < 5, "stopped \(seconds)s after SIGINT")
+        #expect(run.stderr.contains("stopped in epoch"), "\(run.stderr)")
+
+        let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--json", "--workdir", workdir])
+        let documents = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+        let latest = try #require(documents.max { ($0["id"] as? String ?? "") < ($1["id"] as? String ?? "") })
+        #expect(latest["status"] as? String == "interrupted" && latest["exit_code"] as? Int == 130, "\(latest)")
+        // The stop wrote an epoch-boundary checkpoint that is not one of the every-3-epochs ones.
+        let partial = try Self.trainingStates(workdir).values.filter { !$0.finished }
+        #expect(partial.count == 1 && partial.allSatisfy { (1..<3).contains($0.epochs.count) },
+                "\(partial.map { $0.epochs.count })")
+
+        let resumed = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
+        #expect(resumed.status == fixture.referenceStatus, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
+        let differences = try FaultFixture.facts(workdir).differences(from: try FaultFixture.facts(uninterrupted))
+        #expect(differences.isEmpty, "\(differences.prefix(12))")
+        let trained = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").stageState("train")).fingerprint
+        let weights = try FaultFixture.facts(workdir).files.keys.filter { $0.hasPrefix("cache/train/\(trained.prefix(16))/") && $0.hasSuffix("/best.safetensors") }
+        #expect(weights.count == FaultFixture.folds, "the comparison covers every fold's weights: \(weights)")
+    }
+
+    // MARK: cache gc
+
+    /// Records per "stage fingerprint" in a work directory.
+    static func recordCounts(_ store: ProvenanceStore) throws -> [String: Int] {
+        try store.read { try CacheRecordRow.fetchAll($0) }.reduce(into: [:]) { $0["\($1.stage) \($1.fingerprint)", default: 0] += 1 }
+    }
+
+    /// `cache gc` with `arguments`, its listing as JSON.
+    static func gc(_ manifest: String, _ workdir: String, _ arguments: [String]) throws -> (listing: [String: Any], stderr: String) {
+        let result = try TestSupport.run(TestSupport.emopipe, ["cache", "gc", manifest, "--json", "--workdir", workdir] + arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        return (try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]), result.stderr)
+    }
+
+    /// The listing without its `dry_run` flag, for comparing a dry run with the real one.
+    static func removals(_ listing: [String: Any]) -> NSDictionary {
+        var listing = listing
+        listing["dry_run"] = nil
+        return listing as NSDictionary
+    }
+
+    @Test func gcKeepsWhatRecordedRunsUsedUnlessCurrentOnlyAndDryRunListsExactlyWhatGoes() throws {
+        let fixture = try FaultFixture.shared.get()
+        let workdir = try Self.copyOfReference(fixture, "gc")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let referenceAudio = try #require(try store.stageState("audio")).parametersFingerprint
+        let manifest = try Self.variant(fixture, replacing: "params:\n", with: "params:\n  audio: {n_mels: 80}\n")
+        let other = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "audio", "--workdir", workdir])
+        #expect(other.status == fixture.referenceStatus, "\(other.stderr)")
+        let newAudio = try #require(try store.stageState("audio")).parametersFingerprint
+        #expect(newAudio != referenceAudio)
+        // A crash leftover, which every gc removes.
+        let leftover = "cache/audio/\(newAudio.prefix(16))/leftover-00001.shard.part-7"
+        try Data(repeating: 1, count: 100).write(to: URL(fileURLWithPath: workdir + "/" + leftover))
+        let counts = try Self.recordCounts(store)
+        #expect(counts["audio \(referenceAudio)"] ?? 0 > 0 && counts["audio \(newAudio)"] ?? 0 > 0)
+
+        // Default: the older run's records stay; only the leftover goes, as the dry run said.
+        let dry = try Self.gc(manifest, workdir, ["--dry-run"])
+        #expect(dry.listing["dry_run"] as? Bool == true)
+        #expect((dry.listing["removed"] as? [Any])?.isEmpty == true, "\(dry.listing)")
+        #expect((dry.listing["leftover_files"] as? [[String: Any]])?.map { $0["path"] as? String } == [leftover], "\(dry.listing)")
+        #expect(FileManager.default.fileExists(atPath: workdir + "/" + leftover), "a dry run removes nothing")
+        let kept = try #require(dry.listing["kept"] as? [String: [String]])
+        #expect(Set(kept["audio"] ?? []) == [referenceAudio, newAudio], "\(kept)")
+        let real = try Self.gc(manifest, workdir, [])
+        #expect(Self.removals(real.listing) == Self.removals(dry.listing))
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/" + leftover))
+        #expect(try Self.recordCounts(store) == counts, "gc after a run with other parameters keeps the older run's records")
+
+        // --current-only: the records of the default n_mels go, exactly as listed.
+        let shardBytes = try store.read { try CacheShardRow.fetchAll($0) }
+            .filter { $0.stage == "audio" && $0.fingerprint == referenceAudio }
+            .reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: workdir + "/" + $1.file)[.size] as? Int) ?? 0) }
+        let dryCurrent = try Self.gc(manifest, workdir, ["--dry-run", "--current-only"])
+        #expect(dryCurrent.stderr.contains("would drop \(counts["audio \(referenceAudio)"]!) record(s) of parameters that earlier runs used"),
+                "\(dryCurrent.stderr)")
+        #expect(try Self.recordCounts(store) == counts, "a dry run removes nothing")
+        let removed = try #require(dryCurrent.listing["removed"] as? [[String: Any]])
+        #expect(removed.count == 1, "\(removed)")
+        let group = try #require(removed.first)
+        #expect(group["stage"] as? String == "audio" && group["fingerprint"] as? String == referenceAudio
+                && group["reason"] as? String == "fingerprint not kept", "\(group)")
+        #expect(group["records"] as? Int == counts["audio \(referenceAudio)"], "\(group)")
+        #expect(group["bytes"] as? Int == shardBytes, "\(group) vs \(shardBytes) bytes of shards on disk")
+        let realCurrent = try Self.gc(manifest, workdir, ["--current-only"])
+        #expect(Self.removals(realCurrent.listing) == Self.removals(dryCurrent.listing))
+        var expected = counts
+        expected["audio \(referenceAudio)"] = nil
+        #expect(try Self.recordCounts(store) == expected, "exactly the listed records went")
+        #expect(try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir]).status == 0)
+    }
+}
