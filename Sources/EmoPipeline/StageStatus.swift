@@ -15,10 +15,10 @@ public struct StageStatus: Codable, Equatable, Sendable {
 extension PipelineRunner {
     /// Every stage's state, in pipeline order. Reads the work directory; changes nothing.
     public func status() throws -> [StageStatus] {
-        guard workDirectory.exists else {
-            return pipeline.stageNames.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workDirectory.root)") }
+        guard workspace.exists else {
+            return pipeline.stageNames.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workspace.root)") }
         }
-        let store = try ProvenanceStore(path: workDirectory.databasePath)
+        let store = try workspace.openStore(.readOnly)
         var result: [String: StageStatus] = [:]
         var ordered: [StageStatus] = []
         for name in pipeline.stageNames {
@@ -52,11 +52,11 @@ extension PipelineRunner {
                 return stale("upstream stage '\(need)' produced new output since this stage ran")
             }
         }
-        let context = StageContext(runId: state.runId, manifest: manifest, workDirectory: workDirectory, store: store,
+        let context = StageContext(runId: state.runId, manifest: manifest, workspace: workspace, store: store,
                                    params: params, fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
                                                                             params: params, inputs: recordedInputs),
                                    forced: false, logger: Log.logger(name), cancellation: cancellation,
-                                   worker: workDirectory.workerSlice)
+                                   worker: workspace.workerSlice)
         if let change = try stage.externalChanges(context) { return stale(change) }
         let when = ISO8601DateFormatter().string(from: state.completedAt)
         return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")

@@ -24,7 +24,7 @@ public struct ExportStage: Stage {
         let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer,
                                            metadata: try metadata(context, trained: trained,
                                                                            trainFingerprint: try context.store.stageState("train")?.fingerprint ?? ""))
-        let folder = context.workDirectory.runFolder(context.runId)
+        let folder = context.workspace.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/model.onnx"
         try DurableFile.write(onnx, to: path)
@@ -50,11 +50,7 @@ public struct ExportStage: Stage {
     }
 
     private func metadata(_ context: StageContext, trained: TrainedModel, trainFingerprint: String) throws -> [String: String] {
-        func json<T: Encodable>(_ value: T) throws -> String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            return String(decoding: try encoder.encode(value), as: UTF8.self)
-        }
+        func json<T: Encodable>(_ value: T) throws -> String { try JSONOutput.text(value) }
         var fields: [String: String] = [
             "labels": try json(trained.labels), "model_config": try json(trained.config),
             "standardizer": try json(trained.standardizer), "fold": try json(trained.fold),

@@ -31,7 +31,7 @@ public struct TrainStage: Stage {
         let features = try FeatureSet.load(context: context, modalities: modalities, base: Self.modelConfig(p))
         let training = Self.trainingConfig(p)
         let seed = UInt64(p["seed"]?.intValue ?? 0)
-        let folder = Self.folder(context.workDirectory, fingerprint: context.fingerprint.full)
+        let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
         var digest: [String] = []
         var summaries: [String] = []
         for fold in features.plan.folds {
@@ -47,7 +47,7 @@ public struct TrainStage: Stage {
                                   classWeights: Trainer.classWeights(labels: train.map(\.label), classes: features.config.classes),
                                   seed: seed &+ UInt64(fold.index) &* 101)
             trainer.log = { context.logger.info("fold \(fold.index): \($0)") }
-            let foldFolder = folder.appendingPathComponent("fold-\(fold.index)")
+            let foldFolder = folder.appendingPathComponent(Workspace.foldFolderName(fold.index))
             let state = try trainer.fit(train: train, validation: validation, folder: foldFolder) { truth, predicted in
                 let m = try? ClassificationMetrics.compute(labels: features.plan.labels, truth: truth, predicted: predicted)
                 return (m?.accuracy ?? 0, m?.weightedF1 ?? 0)
@@ -83,8 +83,8 @@ public struct TrainStage: Stage {
     }
 
     /// Where a training run keeps its folds: `cache/train/<fingerprint>/fold-<k>/`.
-    static func folder(_ workDirectory: WorkDirectory, fingerprint: String) -> URL {
-        URL(fileURLWithPath: workDirectory.cacheRoot + "/train/\(fingerprint.prefix(16))")
+    static func folder(_ workspace: Workspace, fingerprint: String) -> URL {
+        URL(fileURLWithPath: workspace.trainFolder(fingerprint: fingerprint))
     }
 
     /// The fold folders of the last completed training, in fold order.
@@ -92,11 +92,11 @@ public struct TrainStage: Stage {
         guard let train = try context.store.stageState("train") else {
             throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: "train")
         }
-        let folder = Self.folder(context.workDirectory, fingerprint: train.fingerprint)
+        let folder = Self.folder(context.workspace, fingerprint: train.fingerprint)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        let folds = names.filter { $0.hasPrefix("fold-") }.sorted { Int($0.dropFirst(5)) ?? 0 < Int($1.dropFirst(5)) ?? 0 }
+        let folds = names.compactMap(Workspace.fold(folderName:)).sorted()
         guard !folds.isEmpty else { throw PipelineError.missingData("\(context.fingerprint.stage): no trained folds in \(folder.path)") }
-        return folds.map { folder.appendingPathComponent($0) }
+        return folds.map { folder.appendingPathComponent(Workspace.foldFolderName($0)) }
     }
 
     static func modelConfig(_ p: [String: ParamValue]) -> ModelConfig {
@@ -141,12 +141,11 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     public var bestEpoch: Int
 
     func write(to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try DurableFile.write(try encoder.encode(self), to: url.path)
+        try DurableFile.write(try JSONOutput.encoder(pretty: true).encode(self), to: url.path)
     }
 
+    /// Reads model.json in either key spelling: runs exported before the snake_case convention hold camelCase.
     public static func load(from url: URL) throws -> TrainedModel {
-        try JSONDecoder().decode(TrainedModel.self, from: Data(contentsOf: url))
+        try JSONOutput.decoder().decode(TrainedModel.self, from: Data(contentsOf: url))
     }
 }

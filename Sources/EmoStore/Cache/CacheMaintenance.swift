@@ -123,16 +123,16 @@ extension TensorCache {
                 _ = try CacheShardRow.deleteOne(db, key: shard.id!)
                 return count
             }
-            unlink(root + "/" + shard.file)
+            unlink(workspace.path(shard.file))
             report.removedShards += 1
             report.removedBytes += shard.bytes
             report.removedRecords += records
         }
         let known = Set(try store.read { try String.fetchAll($0, sql: "SELECT file FROM cacheShard") })
-        let cacheRoot = root + "/cache"
+        let cacheRoot = workspace.cacheRoot
         if let walker = FileManager.default.enumerator(atPath: cacheRoot) {
             for case let relative as String in walker where relative.hasSuffix(".shard") || relative.contains(".shard.part-") {
-                guard !known.contains("cache/" + relative) else { continue }
+                guard !known.contains(workspace.relativeCachePath(relative)) else { continue }
                 let path = cacheRoot + "/" + relative
                 report.removedBytes += (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
                 unlink(path)
