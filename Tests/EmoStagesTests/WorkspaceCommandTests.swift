@@ -43,32 +43,42 @@ struct WorkspaceCommandTests {
     }
 
     /// Commands that only read open the database read-only: they used to fail with SQLite error 14
-    /// where the folder cannot take SQLite's `-shm` file. Each prints what it printed while the
-    /// work directory was writable.
+    /// where the folder cannot take SQLite's `-shm` file. Read-only right after a run (no `-wal` or
+    /// `-shm` beside the database), then again with the ones a reader leaves, each command prints
+    /// what it prints while the work directory is writable.
     @Test func aReadOnlyWorkDirectoryCanBeInspected() throws {
         let data = try IngestFixture.dataRoot()
         let workdir = try TestSupport.temporaryFolder("workspace") + "/work"
         let run = try IngestFixture.emopipe(["run", "--until", "ingest"], data: data, workdir: workdir)
         try #require(run.status == 0, "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite-shm"), "the run closed its log")
         let source = data + "/Actor_01/03-01-01-01-01-01-01.wav"
         let commands = [["status"], ["sources"], ["sources", "--json"], ["runs"], ["runs", "--json"], ["show", source], ["cache", "stats"]]
-        let writable = try commands.map { try IngestFixture.emopipe($0, data: data, workdir: workdir) }
-        for (args, result) in zip(commands, writable) { try #require(result.status == 0, "\(args): \(result.stderr)") }
-        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite-wal"), "the run closed its log")
-
-        let restore = try ReadOnlyFolder.make(workdir)
-        defer { restore() }
-        #expect(!FileManager.default.isWritableFile(atPath: workdir) || getuid() == 0)
-        #expect(throws: (any Error).self, "the folder really is read-only") {
-            try Data().write(to: URL(fileURLWithPath: workdir + "/probe"))
+        func inspect() throws -> [String] {
+            try commands.map { args in
+                let result = try IngestFixture.emopipe(args, data: data, workdir: workdir)
+                #expect(result.status == 0, "\(args): \(result.stderr)")
+                return result.stdout
+            }
         }
-        for (args, before) in zip(commands, writable) {
-            let result = try IngestFixture.emopipe(args, data: data, workdir: workdir)
-            #expect(result.status == 0, "\(args): \(result.stderr)")
-            #expect(result.stdout == before.stdout, "\(args) prints the same")
+        func readOnly<T>(_ body: () throws -> T) throws -> T {
+            let restore = try ReadOnlyFolder.make(workdir)
+            defer { restore() }
+            #expect(throws: (any Error).self, "the folder really is read-only") {
+                try Data().write(to: URL(fileURLWithPath: workdir + "/probe"))
+            }
+            return try body()
         }
-        let refused = try IngestFixture.emopipe(["run", "--until", "ingest"], data: data, workdir: workdir)
-        #expect(refused.status != 0, "a run cannot write here")
+        let fresh = try readOnly(inspect)
+        let writable = try inspect()
+        #expect(FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite-shm"), "readers leave SQLite's -shm")
+        let afterReaders = try readOnly(inspect)
+        for (i, args) in commands.enumerated() {
+            #expect(!writable[i].isEmpty, "\(args) printed something")
+            #expect(fresh[i] == writable[i] && afterReaders[i] == writable[i], "\(args) prints the same")
+        }
+        let refused = try readOnly { try IngestFixture.emopipe(["run", "--until", "ingest"], data: data, workdir: workdir) }
+        #expect(refused.status == 1 && refused.stderr.contains("emopipe.lock"), "a run cannot write here: \(refused.stderr)")
     }
 
     /// Everything printed or written as JSON: snake_case keys, and no escaped slashes.
