@@ -31,8 +31,8 @@ public struct ExportStage: Stage {
         // The run folder is self-contained for `emopipe predict`: weights, shape and feature settings.
         try FileManager.default.copyItem(at: foldFolder.appendingPathComponent("best.safetensors"),
                                          to: URL(fileURLWithPath: folder + "/model.safetensors"))
-        try FileManager.default.copyItem(at: foldFolder.appendingPathComponent("model.json"),
-                                         to: URL(fileURLWithPath: folder + "/model.json"))
+        // Written anew rather than copied: a model trained before the snake_case convention gets it too.
+        try trained.write(to: URL(fileURLWithPath: folder + "/model.json"))
         let features = ParamValue.object([
             "audio": try context.store.stageState("audio").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
             "faces": try context.store.stageState("faces").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
