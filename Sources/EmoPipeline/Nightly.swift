@@ -14,7 +14,7 @@ public struct Nightly {
 
     public init(runner: PipelineRunner) { self.runner = runner }
 
-    public var reportsFolder: String { runner.workDirectory.root + "/nightly" }
+    public var reportsFolder: String { runner.workspace.nightlyFolder }
 
     public func run(command: String) throws -> NightlyReport {
         let previous = try latestReport()
@@ -29,7 +29,7 @@ public struct Nightly {
             if (error as? EmoError) == .interrupted { throw error }
             return try failed(error, started: started, previous: previous)
         }
-        let store = try ProvenanceStore(path: runner.workDirectory.databasePath)
+        let store = try runner.workspace.openStore(.readWrite)
         var report = NightlyReport(runId: outcome.runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
         report.sources = try SourceChanges(store: store, runId: outcome.runId, root: runner.manifest.dataRoot)
@@ -38,7 +38,7 @@ public struct Nightly {
                                       summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept")
         }
         report.failedUnits = outcome.failedUnits
-        let summary = try RunSummary.load(outcome.runId, store: store, workDirectory: runner.workDirectory)
+        let summary = try RunSummary.load(outcome.runId, store: store, workspace: runner.workspace)
         report.previousRunId = previous?.runId
         report.metrics = runner.manifest.nightly.metrics.compactMap { name in
             guard let current = summary.metric(name) else { return nil }
@@ -53,9 +53,9 @@ public struct Nightly {
     /// The most recent nightly report of a night the pipeline completed, if any: the one
     /// `nightly/LATEST` names (run ids sort by second only, so names cannot order two runs in one second).
     public func latestReport() throws -> NightlyReport? {
-        guard let id = try? String(contentsOfFile: reportsFolder + "/LATEST", encoding: .utf8)
+        guard let id = try? String(contentsOfFile: runner.workspace.nightlyLatestPath, encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines), !id.isEmpty else { return nil }
-        let path = "\(reportsFolder)/\(id).json"
+        let path = runner.workspace.nightlyReportPath(runId: id, fileExtension: "json")
         do {
             return try NightlyReport.decoder.decode(NightlyReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
@@ -64,7 +64,7 @@ public struct Nightly {
     }
 
     private func failed(_ error: Error, started: Date, previous: NightlyReport?) throws -> NightlyReport {
-        let runId = try ProvenanceStore(path: runner.workDirectory.databasePath).runs().first?.id ?? "none"
+        let runId = try runner.workspace.openStore(.readWrite).runs().first?.id ?? "none"
         var report = NightlyReport(runId: runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
         report.error = "\(error)"
@@ -75,10 +75,10 @@ public struct Nightly {
 
     private func write(_ report: NightlyReport) throws {
         try FileManager.default.createDirectory(atPath: reportsFolder, withIntermediateDirectories: true)
-        try DurableFile.write(try NightlyReport.encoder.encode(report), to: "\(reportsFolder)/\(report.runId).json")
-        try DurableFile.write(Data(report.markdown.utf8), to: "\(reportsFolder)/\(report.runId).md")
+        try DurableFile.write(try NightlyReport.encoder.encode(report), to: runner.workspace.nightlyReportPath(runId: report.runId, fileExtension: "json"))
+        try DurableFile.write(Data(report.markdown.utf8), to: runner.workspace.nightlyReportPath(runId: report.runId, fileExtension: "md"))
         // A failed night has no metrics to compare against: the next one compares with the last good one.
-        if report.error == nil { try DurableFile.write(Data((report.runId + "\n").utf8), to: "\(reportsFolder)/LATEST") }
+        if report.error == nil { try DurableFile.write(Data((report.runId + "\n").utf8), to: runner.workspace.nightlyLatestPath) }
     }
 }
 
@@ -132,14 +132,14 @@ public struct NightlyReport: Codable, Equatable, Sendable {
     }
 
     static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let encoder = JSONOutput.encoder(pretty: true)
         encoder.dateEncodingStrategy = .iso8601
         return encoder
     }
 
+    /// Reads reports written before the snake_case convention too (the previous night's may be one).
     static var decoder: JSONDecoder {
-        let decoder = JSONDecoder()
+        let decoder = JSONOutput.decoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }

@@ -44,12 +44,12 @@ public struct RunReport: Sendable {
 /// Runs a pipeline's stages in dependency order over one work directory, skipping stages whose
 /// fingerprint is unchanged, and records every execution as provenance.
 ///
-///     let runner = try PipelineRunner(manifest: manifest, workDirectory: dir, stages: registry)
+///     let runner = try PipelineRunner(manifest: manifest, workspace: dir, stages: registry)
 ///     let report = try runner.run(RunSelection(until: "audio"))
 public final class PipelineRunner {
     public let manifest: Manifest
     public let pipeline: PipelineDefinition
-    public let workDirectory: WorkDirectory
+    public let workspace: Workspace
     public let stages: [String: any Stage]
     public let cancellation: Cancellation
     /// Library name → version, recorded with every run (the CLI passes what it links).
@@ -59,12 +59,12 @@ public final class PipelineRunner {
     /// Every declared stage's parameters, decoded and validated once, before anything runs.
     public let parameters: [String: ResolvedParameters]
 
-    public init(manifest: Manifest, workDirectory: WorkDirectory, stages: [any Stage],
+    public init(manifest: Manifest, workspace: Workspace, stages: [any Stage],
                 cancellation: Cancellation = Cancellation(), libraries: [String: String] = [:]) throws {
         self.manifest = manifest
         self.libraries = libraries
         self.pipeline = try PipelineDefinition.load(path: manifest.pipelinePath)
-        self.workDirectory = workDirectory
+        self.workspace = workspace
         self.stages = Dictionary(stages.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.cancellation = cancellation
         for declared in pipeline.stages where self.stages[declared.name] == nil {
@@ -149,15 +149,15 @@ public final class PipelineRunner {
     public func run(_ selection: RunSelection, command: String) throws -> RunReport {
         let selected = try selectedStages(selection)
         let forced = forcedStages(selection, selected: selected)
-        try workDirectory.create()
+        try workspace.create()
         let runId = Self.newRunId()
         let holder = "emopipe run \(runId) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date())))"
-        let lock = try WorkDirectoryLock.acquire(path: workDirectory.lockPath, holder: holder)
+        let lock = try workspace.lock(holder: holder)
         defer { lock.release() }
         if let previous = lock.previousHolder {
             logger.warning("took over the lock left by a run that is no longer alive: \(previous)")
         }
-        let store = try ProvenanceStore(path: workDirectory.databasePath)
+        let store = try workspace.openStore(.readWrite)
         try checkWorkerRole(selection.worker, store: store)
         try store.markInterruptedRuns()
         var record = RunRecord(
@@ -166,7 +166,7 @@ public final class PipelineRunner {
             host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), startedAt: Date())
         record.manifestPath = manifest.path
         record.worker = selection.worker?.description
-        record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries, workDirectory: workDirectory).json
+        record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries, workspace: workspace).json
         record.paramsJSON = ParamValue.object(Dictionary(uniqueKeysWithValues: selected.map {
             ($0, ParamValue.object(resolvedParams($0)))
         })).canonicalJSON
@@ -201,7 +201,7 @@ public final class PipelineRunner {
         let params = resolvedParams(name)
         let fingerprint = Fingerprint(stage: name, codeVersion: stage.codeVersion, params: params,
                                       inputs: try upstreamDigests(name, store: store))
-        let context = StageContext(runId: runId, manifest: manifest, workDirectory: workDirectory, store: store,
+        let context = StageContext(runId: runId, manifest: manifest, workspace: workspace, store: store,
                                    fingerprint: fingerprint, forced: forced,
                                    logger: Log.logger(name), cancellation: cancellation, worker: worker)
         let started = Date()
@@ -270,17 +270,17 @@ public final class PipelineRunner {
     /// A worker's work directory serves one slice for good (its `worker.txt` says which), and a
     /// main one never serves a slice: mixing them would make records look missing or present by accident.
     private func checkWorkerRole(_ worker: WorkerSlice?, store: ProvenanceStore) throws {
-        switch (worker, workDirectory.workerSlice) {
+        switch (worker, workspace.workerSlice) {
         case (nil, nil): return
         case (nil, let other?):
-            throw PipelineError.invalidFile("\(workDirectory.root) is worker \(other)'s work directory; fold it into the main one with `emopipe merge`")
+            throw PipelineError.invalidFile("\(workspace.root) is worker \(other)'s work directory; fold it into the main one with `emopipe merge`")
         case (let mine?, let other?) where mine != other:
-            throw PipelineError.invalidFile("\(workDirectory.root) is worker \(other)'s work directory, not \(mine)'s")
+            throw PipelineError.invalidFile("\(workspace.root) is worker \(other)'s work directory, not \(mine)'s")
         case (let mine?, nil):
             guard try store.runs().isEmpty else {
-                throw PipelineError.invalidFile("\(workDirectory.root) already holds runs that were not worker \(mine)'s")
+                throw PipelineError.invalidFile("\(workspace.root) already holds runs that were not worker \(mine)'s")
             }
-            try DurableFile.write(Data("\(mine)\n".utf8), to: workDirectory.workerMarkerPath)
+            try DurableFile.write(Data("\(mine)\n".utf8), to: workspace.workerMarkerPath)
         default: return
         }
     }
@@ -289,19 +289,16 @@ public final class PipelineRunner {
     /// and their fingerprint: the SHA-256 of their sorted content hashes.
     private func recordDataset(runId: String, store: ProvenanceStore) throws {
         let dataset = try Dataset(store: store, root: manifest.dataRoot)
-        try DurableFile.write(Data(dataset.listing.utf8), to: workDirectory.runFolder(runId) + "/dataset.tsv")
-        try store.write { db in
-            try db.execute(sql: "UPDATE run SET datasetFingerprint = ?, sourcesInUse = ? WHERE id = ?",
-                           arguments: [dataset.fingerprint, dataset.entries.count, runId])
-        }
+        try DurableFile.write(Data(dataset.listing.utf8), to: workspace.datasetListingPath(runId: runId))
+        try store.recordDataset(runId: runId, fingerprint: dataset.fingerprint, sourcesInUse: dataset.entries.count)
     }
 
     private func saveManifestCopy(runId: String) throws {
-        let folder = workDirectory.runFolder(runId)
+        let folder = workspace.runFolder(runId)
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw EmoError.io(path: folder, reason: "cannot create the run folder (\(error.localizedDescription))")
         }
-        try DurableFile.write(Data(manifest.recordedText.utf8), to: folder + "/manifest.yaml")
+        try DurableFile.write(Data(manifest.recordedText.utf8), to: workspace.manifestCopyPath(runId: runId))
     }
 
     /// A new run id: the UTC start time and a random suffix, e.g. `20261125-131800-ab12cd`.

@@ -5,8 +5,8 @@ import Foundation
 /// Re-runs a recorded run from scratch in a fresh work directory — same manifest text, data root,
 /// thread count and stages — and compares the two runs field by field.
 ///
-///     let original = try RunSummary.load("20261125-101500-ab12cd", store: store, workDirectory: work)
-///     let outcome = try Reproduction(original: original).run(into: WorkDirectory(root: "/tmp/repro"), stages: all)
+///     let original = try RunSummary.load("20261125-101500-ab12cd", store: store, workspace: work)
+///     let outcome = try Reproduction(original: original).run(into: Workspace(root: "/tmp/repro"), stages: all)
 ///     print(outcome.comparison.resultsMatch)
 public struct Reproduction {
     public var original: RunSummary
@@ -30,17 +30,17 @@ public struct Reproduction {
         public var report: RunReport
     }
 
-    public func run(into workDirectory: WorkDirectory, stages: [any Stage], libraries: [String: String],
+    public func run(into workspace: Workspace, stages: [any Stage], libraries: [String: String],
                     cancellation: Cancellation = Cancellation()) throws -> Outcome {
-        if FileManager.default.fileExists(atPath: workDirectory.databasePath) {
-            throw PipelineError.invalidFile("\(workDirectory.root) already holds a work directory; a reproduction starts from an empty one")
+        if workspace.exists {
+            throw PipelineError.invalidFile("\(workspace.root) already holds a work directory; a reproduction starts from an empty one")
         }
-        let runner = try PipelineRunner(manifest: try manifest(), workDirectory: workDirectory, stages: stages,
+        let runner = try PipelineRunner(manifest: try manifest(), workspace: workspace, stages: stages,
                                         cancellation: cancellation, libraries: libraries)
         let targets = original.stages.map(\.stage).uniqued()
         let report = try runner.run(RunSelection(targets: targets), command: "emopipe reproduce \(original.id)")
-        let store = try ProvenanceStore(path: workDirectory.databasePath)
-        let reproduction = try RunSummary.load(report.runId, store: store, workDirectory: workDirectory)
+        let store = try workspace.openStore(.readOnly)
+        let reproduction = try RunSummary.load(report.runId, store: store, workspace: workspace)
         return Outcome(reproduction: reproduction,
                        comparison: RunComparison(original, reproduction, stagesOfFirst: true), report: report)
     }

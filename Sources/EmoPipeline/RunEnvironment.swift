@@ -10,7 +10,7 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
     public var gitCommit: String?
     public var gitDirty: Bool?
     /// SHA-256 of the running executable: the code that ran, whatever git says.
-    public var executableSHA256: String?
+    public var executableSha256: String?
     public var toolchain: String
     public var operatingSystem: String
     public var host: String
@@ -23,32 +23,29 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
     public var fields: [(String, String)] {
         [("emopipe", emopipeVersion), ("git commit", gitCommit ?? "unknown"),
          ("git dirty", gitDirty.map { $0 ? "yes" : "no" } ?? "unknown"),
-         ("executable sha256", executableSHA256 ?? "unknown"), ("toolchain", toolchain),
+         ("executable sha256", executableSha256 ?? "unknown"), ("toolchain", toolchain),
          ("os", operatingSystem), ("host", host), ("seed", String(seed)), ("threads", String(threads))]
             + libraries.keys.sorted().map { ("library \($0)", libraries[$0]!) }
     }
 
-    /// `workDirectory` keeps the executable's hash between runs (see `ExecutableIdentity`).
-    public static func capture(manifest: Manifest, libraries: [String: String], workDirectory: WorkDirectory) -> RunEnvironment {
+    /// `workspace` keeps the executable's hash between runs (see `ExecutableIdentity`).
+    public static func capture(manifest: Manifest, libraries: [String: String], workspace: Workspace) -> RunEnvironment {
         let checkout = GitCheckout.describe((manifest.pipelinePath as NSString).deletingLastPathComponent)
         return RunEnvironment(
             emopipeVersion: EmoPipeVersion.string, gitCommit: checkout?.commit, gitDirty: checkout?.dirty,
-            executableSHA256: ExecutableIdentity.sha256(rememberedIn: workDirectory.root + "/executable.sha256"),
+            executableSha256: ExecutableIdentity.sha256(rememberedIn: workspace.executableHashPath),
             toolchain: Toolchain.description,
             operatingSystem: ProcessInfo.processInfo.operatingSystemVersionString,
             host: ProcessInfo.processInfo.hostName, libraries: libraries,
             seed: manifest.seed, threads: manifest.threads)
     }
 
-    public var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    public var json: String { (try? JSONOutput.text(self)) ?? "" }
 
     public static func decode(_ json: String?) -> RunEnvironment? {
         guard let json else { return nil }
-        return try? JSONDecoder().decode(RunEnvironment.self, from: Data(json.utf8))
+        // Runs recorded before the snake_case convention hold camelCase keys: the decoder reads both.
+        return try? JSONOutput.decoder().decode(RunEnvironment.self, from: Data(json.utf8))
     }
 }
 

@@ -21,10 +21,10 @@ public struct RunSummary: Sendable {
     static let resultFiles = [("metrics.json", "evaluate"), ("cv.json", "evaluate"),
                               ("model.onnx", "export"), ("model.safetensors", "export")]
 
-    public static func load(_ reference: String, store: ProvenanceStore, workDirectory: WorkDirectory) throws -> RunSummary {
-        let id = WorkDirectory.runId(reference: reference)
+    public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> RunSummary {
+        let id = Workspace.runId(reference: reference)
         guard let record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
-            throw PipelineError.invalidFile("no run '\(reference)' in \(workDirectory.databasePath) (see `emopipe runs`)")
+            throw PipelineError.invalidFile("no run '\(reference)' in \(workspace.databasePath) (see `emopipe runs`)")
         }
         let stages = try store.stageRuns(runId: id)
         var params: [String: ParamValue] = [:]
@@ -34,13 +34,13 @@ public struct RunSummary: Sendable {
         var metrics: [(String, Double)] = []
         for (file, stage) in resultFiles {
             guard let run = producer[stage] else { continue }
-            let path = workDirectory.runFolder(run) + "/" + file
+            let path = workspace.runFolder(run) + "/" + file
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             files.append((file, SHA256Hex.of(data)))
             if file == "metrics.json" { metrics += scalars(data, prefix: "") }
             if file == "cv.json" { metrics += scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") } }
         }
-        let listing = try? String(contentsOfFile: workDirectory.runFolder(id) + "/dataset.tsv", encoding: .utf8)
+        let listing = try? String(contentsOfFile: workspace.datasetListingPath(runId: id), encoding: .utf8)
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
                           params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)))
     }

@@ -83,7 +83,7 @@ public struct StageOutcome: Equatable, Sendable {
 public struct StageContext: @unchecked Sendable {
     public var runId: String
     public var manifest: Manifest
-    public var workDirectory: WorkDirectory
+    public var workspace: Workspace
     public var store: ProvenanceStore
     public var fingerprint: Fingerprint
     public var forced: Bool

@@ -25,10 +25,10 @@ public struct PlannedStage: Equatable, Sendable {
 extension PipelineRunner {
     /// Every stage's state, in pipeline order. Reads the work directory; changes nothing.
     public func status() throws -> [StageStatus] {
-        guard workDirectory.exists else {
-            return pipeline.stageNames.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workDirectory.root)") }
+        guard workspace.exists else {
+            return pipeline.stageNames.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workspace.root)") }
         }
-        let store = try ProvenanceStore(path: workDirectory.databasePath)
+        let store = try workspace.openStore(.readOnly)
         var result: [String: StageStatus] = [:]
         var ordered: [StageStatus] = []
         for name in pipeline.stageNames {
@@ -46,7 +46,7 @@ extension PipelineRunner {
         let selected = try selectedStages(selection)
         let statuses = Dictionary(uniqueKeysWithValues: try status().map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
-        let store = workDirectory.exists ? try ProvenanceStore(path: workDirectory.databasePath) : nil
+        let store = workspace.exists ? try workspace.openStore(.readOnly) : nil
         return try selected.map { name in
             let status = statuses[name] ?? StageStatus(stage: name, state: .neverRun, reason: "has never completed")
             let runs = forced.contains(name) || status.state != .upToDate
@@ -60,11 +60,11 @@ extension PipelineRunner {
     private func plannedUnits(_ name: String, store: ProvenanceStore, forced: Bool) throws -> Int? {
         guard let stage = stages[name], let resolved = parameters[name] else { return nil }
         let inputs = (try? upstreamDigestsIfKnown(name, store: store)) ?? [:]
-        let context = StageContext(runId: "dry-run", manifest: manifest, workDirectory: workDirectory, store: store,
+        let context = StageContext(runId: "dry-run", manifest: manifest, workspace: workspace, store: store,
                                    fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
                                                             params: resolvedParams(name), inputs: inputs),
                                    forced: forced, logger: Log.logger(name), cancellation: cancellation,
-                                   worker: workDirectory.workerSlice)
+                                   worker: workspace.workerSlice)
         return try stage.plannedUnits(context, resolved: resolved)
     }
 
@@ -99,11 +99,11 @@ extension PipelineRunner {
                 return stale("upstream stage '\(need)' produced new output since this stage ran")
             }
         }
-        let context = StageContext(runId: state.runId, manifest: manifest, workDirectory: workDirectory, store: store,
+        let context = StageContext(runId: state.runId, manifest: manifest, workspace: workspace, store: store,
                                    fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
                                                                             params: params, inputs: recordedInputs),
                                    forced: false, logger: Log.logger(name), cancellation: cancellation,
-                                   worker: workDirectory.workerSlice)
+                                   worker: workspace.workerSlice)
         if let change = try stage.externalChanges(context, resolved: resolved) { return stale(change) }
         let when = ISO8601DateFormatter().string(from: state.completedAt)
         return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")

@@ -1,4 +1,5 @@
 import EmoCore
+import EmoStore
 import Foundation
 
 /// One run at a time per work directory.
@@ -7,7 +8,7 @@ import Foundation
 /// dies (even by SIGKILL), so a dead holder's lock is simply taken over; the file's text names
 /// the holder for the message a second run prints.
 ///
-///     let lock = try WorkDirectoryLock.acquire(path: dir.lockPath, holder: "emopipe run (pid 42)")
+///     let lock = try workspace.lock(holder: "emopipe run (pid 42)")
 ///     defer { lock.release() }
 public final class WorkDirectoryLock {
     private var fd: Int32
@@ -53,5 +54,12 @@ public final class WorkDirectoryLock {
         let n = pread(fd, &buffer, buffer.count, 0)
         guard n > 0 else { return "" }
         return String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+extension Workspace {
+    /// Takes the work directory's lock (`emopipe.lock`), or says who holds it.
+    public func lock(holder: String) throws -> WorkDirectoryLock {
+        try WorkDirectoryLock.acquire(path: lockPath, holder: holder)
     }
 }

@@ -6,39 +6,34 @@ import Foundation
 /// their sources, failures, runs and cached records. The next `emopipe run` on the main work
 /// directory finds every unit done and goes on with split, train and the rest.
 ///
-///     let reports = try WorkerMerge(main: WorkDirectory(root: "work")).merge(WorkerMerge.workerFolders(in: main))
+///     let reports = try WorkerMerge(main: Workspace(root: "work")).merge(WorkerMerge.workerFolders(in: main))
 public struct WorkerMerge {
-    public let main: WorkDirectory
+    public let main: Workspace
 
-    public init(main: WorkDirectory) { self.main = main }
+    public init(main: Workspace) { self.main = main }
 
     /// The worker work directories inside the main one, sorted.
-    public static func workerFolders(in main: WorkDirectory) -> [String] {
-        let root = main.root + "/workers"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return names.sorted().map { root + "/" + $0 }
-            .filter { FileManager.default.fileExists(atPath: $0 + "/emopipe.sqlite") }
-    }
+    public static func workerFolders(in main: Workspace) -> [String] { main.workerFolders }
 
     public func merge(_ folders: [String]) throws -> [(String, MergeReport)] {
         guard !folders.isEmpty else {
-            throw PipelineError.missingData("nothing to merge: no worker work directories given, and none under \(main.root)/workers")
+            throw PipelineError.missingData("nothing to merge: no worker work directories given, and none under \(main.workersRoot)")
         }
         try main.create()
-        let lock = try WorkDirectoryLock.acquire(path: main.lockPath, holder: "emopipe merge (pid \(getpid()))")
+        let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
         defer { lock.release() }
-        let store = try ProvenanceStore(path: main.databasePath)
+        let store = try main.openStore(.readWrite)
         var reports: [(String, MergeReport)] = []
         for folder in folders {
-            let worker = WorkDirectory(root: folder)
+            let worker = Workspace(root: folder)
             guard worker.exists else { throw PipelineError.missingData("\(folder): not a work directory (no emopipe.sqlite)") }
             // A worker still running holds its lock: merging half its work would be fine, but surprising.
-            let workerLock = try WorkDirectoryLock.acquire(path: worker.lockPath, holder: "emopipe merge into \(main.root) (pid \(getpid()))")
+            let workerLock = try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
             defer { workerLock.release() }
-            let workerStore = try ProvenanceStore(path: worker.databasePath)
+            let workerStore = try worker.openStore(.readOnly)
             try checkFinished(workerStore, folder: folder)
             let report = try store.absorb(workerStore) { relative in
-                let source = worker.root + "/" + relative, target = main.root + "/" + relative
+                let source = worker.path(relative), target = main.path(relative)
                 try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
                                                         withIntermediateDirectories: true)
                 guard let bytes = FileManager.default.contents(atPath: source) else {
@@ -54,7 +49,7 @@ public struct WorkerMerge {
     private func checkFinished(_ store: ProvenanceStore, folder: String) throws {
         let runs = try store.runs()
         guard let last = runs.first else { throw PipelineError.missingData("\(folder): the worker never ran") }
-        guard WorkDirectory(root: folder).workerSlice != nil else {
+        guard Workspace(root: folder).workerSlice != nil else {
             throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
         }
         guard ["done", "partial"].contains(last.status) else {

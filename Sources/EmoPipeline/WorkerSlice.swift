@@ -1,4 +1,5 @@
 import EmoCore
+import EmoStore
 import Foundation
 
 /// One of N scale-out workers (design.md, "Scale-out"): worker I of N takes the sources whose
@@ -64,8 +65,13 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(index)/\(count)" }
 
-    /// The worker's own work directory inside the main one: `workers/<I>-of-<N>`.
-    public func workDirectory(inside main: WorkDirectory) -> WorkDirectory {
-        WorkDirectory(root: main.root + "/workers/\(index)-of-\(count)")
+    /// The worker's own work directory inside the main one.
+    public func workspace(inside main: Workspace) -> Workspace {
+        main.worker(index: index, count: count)
     }
+}
+
+extension Workspace {
+    /// The slice this work directory serves, when it is a scale-out worker's (`worker.txt`).
+    public var workerSlice: WorkerSlice? { workerMarker.flatMap { try? WorkerSlice(parsing: $0) } }
 }

@@ -63,7 +63,7 @@ public struct EvaluateStage: Stage {
             labels: labels, truth: truth, predicted: predicted,
             ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })
         let crossValidation = folds.count > 1 ? try CrossValidationSummary.summarize(folds) : nil
-        let runFolder = context.workDirectory.runFolder(context.runId)
+        let runFolder = context.workspace.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
         let metricsJSON = try EvaluationJSON.encode(document)
         try DurableFile.write(metricsJSON, to: runFolder + "/metrics.json")

@@ -24,15 +24,15 @@ public struct ExportStage: Stage {
         let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer,
                                            metadata: try metadata(context, trained: trained,
                                                                            trainFingerprint: try context.store.stageState("train")?.fingerprint ?? ""))
-        let folder = context.workDirectory.runFolder(context.runId)
+        let folder = context.workspace.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/model.onnx"
         try DurableFile.write(onnx, to: path)
         // The run folder is self-contained for `emopipe predict`: weights, shape and feature settings.
         try FileManager.default.copyItem(at: foldFolder.appendingPathComponent("best.safetensors"),
                                          to: URL(fileURLWithPath: folder + "/model.safetensors"))
-        try FileManager.default.copyItem(at: foldFolder.appendingPathComponent("model.json"),
-                                         to: URL(fileURLWithPath: folder + "/model.json"))
+        // Written anew rather than copied: a model trained before the snake_case convention gets it too.
+        try trained.write(to: URL(fileURLWithPath: folder + "/model.json"))
         let features = ParamValue.object([
             "audio": try context.store.stageState("audio").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
             "faces": try context.store.stageState("faces").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
@@ -50,11 +50,7 @@ public struct ExportStage: Stage {
     }
 
     private func metadata(_ context: StageContext, trained: TrainedModel, trainFingerprint: String) throws -> [String: String] {
-        func json<T: Encodable>(_ value: T) throws -> String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            return String(decoding: try encoder.encode(value), as: UTF8.self)
-        }
+        func json<T: Encodable>(_ value: T) throws -> String { try JSONOutput.text(value) }
         var fields: [String: String] = [
             "labels": try json(trained.labels), "model_config": try json(trained.config),
             "standardizer": try json(trained.standardizer), "fold": try json(trained.fold),

@@ -16,8 +16,8 @@ struct FeatureSet {
         guard let split = try store.stageState("split") else {
             throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: "split")
         }
-        let plan = try SplitPlan.load(path: SplitPlan.path(workDirectory: context.workDirectory, fingerprint: split.fingerprint))
-        let cache = TensorCache(workDirectory: context.workDirectory.root, store: store)
+        let plan = try SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint))
+        let cache = TensorCache(workspace: context.workspace, store: store)
         var config = base
         config.classes = plan.labels.count
         config.modalities = modalities

@@ -25,7 +25,7 @@ struct PerSourceWork {
 
     var stage: String { context.fingerprint.stage }
     var fingerprint: String { context.fingerprint.parameters }
-    var cache: TensorCache { TensorCache(workDirectory: context.workDirectory.root, store: context.store) }
+    var cache: TensorCache { TensorCache(workspace: context.workspace, store: context.store) }
 
     /// Units with neither a cached record nor a recorded failure under these parameters.
     func pending(_ units: [SourceUnit]) throws -> [SourceUnit] {

@@ -60,9 +60,7 @@ enum SourceExaminer {
     }
 
     private static func encode(_ facts: MediaFacts) -> String? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(facts)).map { String(decoding: $0, as: UTF8.self) }
+        try? JSONOutput.text(facts)
     }
 
     /// An error's message without the path prefix: the row already names the file.

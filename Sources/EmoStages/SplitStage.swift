@@ -32,7 +32,7 @@ public struct SplitStage: Stage {
         let folds = try FoldPlanner(parameters).plan(actors: actors)
         let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)
         let data = try plan.canonicalJSON()
-        let path = SplitPlan.path(workDirectory: context.workDirectory, fingerprint: context.fingerprint.full)
+        let path = SplitPlan.path(workspace: context.workspace, fingerprint: context.fingerprint.full)
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
         try DurableFile.write(data, to: path)
@@ -199,8 +199,8 @@ public struct SplitPlan: Codable, Equatable, Sendable {
     public var clips: [Clip]
     public var folds: [Fold]
 
-    public static func path(workDirectory: WorkDirectory, fingerprint: String) -> String {
-        workDirectory.cacheRoot + "/split/\(fingerprint.prefix(16)).json"
+    public static func path(workspace: Workspace, fingerprint: String) -> String {
+        workspace.splitPlanPath(fingerprint: fingerprint)
     }
 
     public static func load(path: String) throws -> SplitPlan {

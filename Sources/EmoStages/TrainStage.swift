@@ -23,7 +23,7 @@ public struct TrainStage: Stage {
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
-        let folder = Self.folder(context.workDirectory, fingerprint: context.fingerprint.full)
+        let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
         if context.forced { try Self.setAside(folder, context: context) }
         var digest: [String] = []
         var summaries: [String] = []
@@ -41,7 +41,7 @@ public struct TrainStage: Stage {
                                   seed: seed &+ UInt64(fold.index) &* 101)
             trainer.log = { context.logger.info("fold \(fold.index): \($0)") }
             trainer.stopRequested = { context.cancellation.isCancelled }
-            let foldFolder = folder.appendingPathComponent("fold-\(fold.index)")
+            let foldFolder = folder.appendingPathComponent(Workspace.foldFolderName(fold.index))
             let state: TrainingState
             do {
                 state = try trainer.fit(train: train, validation: validation, folder: foldFolder) { truth, predicted in
@@ -82,8 +82,8 @@ public struct TrainStage: Stage {
     }
 
     /// Where a training run keeps its folds: `cache/train/<fingerprint>/fold-<k>/`.
-    static func folder(_ workDirectory: WorkDirectory, fingerprint: String) -> URL {
-        URL(fileURLWithPath: workDirectory.cacheRoot + "/train/\(fingerprint.prefix(16))")
+    static func folder(_ workspace: Workspace, fingerprint: String) -> URL {
+        URL(fileURLWithPath: workspace.trainFolder(fingerprint: fingerprint))
     }
 
     /// `--force train` starts from epoch 1: the checkpoints of this fingerprint are moved aside to
@@ -103,11 +103,11 @@ public struct TrainStage: Stage {
         guard let train = try context.store.stageState("train") else {
             throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: "train")
         }
-        let folder = Self.folder(context.workDirectory, fingerprint: train.fingerprint)
+        let folder = Self.folder(context.workspace, fingerprint: train.fingerprint)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        let folds = names.filter { $0.hasPrefix("fold-") }.sorted { Int($0.dropFirst(5)) ?? 0 < Int($1.dropFirst(5)) ?? 0 }
+        let folds = names.compactMap(Workspace.fold(folderName:)).sorted()
         guard !folds.isEmpty else { throw PipelineError.missingData("\(context.fingerprint.stage): no trained folds in \(folder.path)") }
-        return folds.map { folder.appendingPathComponent($0) }
+        return folds.map { folder.appendingPathComponent(Workspace.foldFolderName($0)) }
     }
 }
 
@@ -258,12 +258,11 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     public var bestEpoch: Int
 
     func write(to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try DurableFile.write(try encoder.encode(self), to: url.path)
+        try DurableFile.write(try JSONOutput.encoder(pretty: true).encode(self), to: url.path)
     }
 
+    /// Reads model.json in either key spelling: runs exported before the snake_case convention hold camelCase.
     public static func load(from url: URL) throws -> TrainedModel {
-        try JSONDecoder().decode(TrainedModel.self, from: Data(contentsOf: url))
+        try JSONOutput.decoder().decode(TrainedModel.self, from: Data(contentsOf: url))
     }
 }

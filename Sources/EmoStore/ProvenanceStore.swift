@@ -3,16 +3,22 @@ import Foundation
 import GRDB
 
 /// The provenance database of a work directory (`emopipe.sqlite`, WAL mode): runs, sources,
-/// stage executions, failures and artifacts.
+/// stage executions, failures and artifacts. `Workspace.openStore` opens it as a command needs.
 ///
 ///     let store = try ProvenanceStore(path: "work/emopipe.sqlite")
 ///     let failed = try store.sources(status: .failed)
 public final class ProvenanceStore: @unchecked Sendable {
     public let path: String
-    let pool: DatabasePool
+    let pool: any DatabaseWriter
 
+    /// Opens the database for writing: created with its schema when the file is missing, migrated
+    /// when an older EmoPipe made it. A file that is there but not EmoPipe's is refused untouched.
     public init(path: String) throws {
         self.path = path
+        if FileManager.default.fileExists(atPath: path) {
+            try DatabaseFile.checkHeader(path)
+            try DatabaseFile.checkIsEmoPipe(try DatabaseFile.openReadOnly(path), path: path)
+        }
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -24,6 +30,25 @@ public final class ProvenanceStore: @unchecked Sendable {
             try Schema.migrator.migrate(pool)
         } catch {
             throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)")
+        }
+    }
+
+    /// Opens an existing database read-only, for commands that only inspect: it works in a
+    /// read-only work directory too. A database an older EmoPipe made is migrated first when the
+    /// folder allows it.
+    public init(readingPath path: String) throws {
+        self.path = path
+        try DatabaseFile.checkHeader(path)
+        let reader = try DatabaseFile.openReadOnly(path)
+        try DatabaseFile.checkIsEmoPipe(reader, path: path)
+        let current = try DatabaseFile.describingErrors(path) { try reader.read { try Schema.migrator.hasCompletedMigrations($0) } }
+        if current {
+            pool = reader
+        } else {
+            do { pool = try ProvenanceStore(path: path).pool } catch {
+                throw EmoError.io(path: path, reason: "an older EmoPipe made this database and upgrading it needs write access "
+                                  + "(run `emopipe run` once where the work directory is writable): \(error)")
+            }
         }
     }
 
@@ -60,6 +85,14 @@ public final class ProvenanceStore: @unchecked Sendable {
         try pool.read { try RunRecord.order(Column("startedAt").desc).fetchAll($0) }
     }
 
+    /// What a run used of the data root: the fingerprint of its sources in use, and how many.
+    public func recordDataset(runId: String, fingerprint: String, sourcesInUse: Int) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE run SET datasetFingerprint = ?, sourcesInUse = ? WHERE id = ?",
+                           arguments: [fingerprint, sourcesInUse, runId])
+        }
+    }
+
     /// Runs left `running` by a process that died: marked interrupted so history stays honest.
     public func markInterruptedRuns() throws {
         try write { db in
@@ -89,6 +122,13 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     public func sources(sha256: String) throws -> [SourceRecord] {
         try pool.read { try SourceRecord.filter(Column("sha256") == sha256).order(Column("path")).fetchAll($0) }
+    }
+
+    /// Sources whose SHA-256 starts with `prefix` (lowercase hex), by path.
+    public func sources(sha256Prefix prefix: String) throws -> [SourceRecord] {
+        try pool.read { db in
+            try SourceRecord.filter(Column("sha256").like(Self.likePrefixOf(prefix), escape: "\\")).order(Column("path")).fetchAll(db)
+        }
     }
 
     /// Groups of ok sources whose bytes are identical (RAVDESS has such pairs).
@@ -155,8 +195,13 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     static func likePrefix(_ root: String) -> String {
-        let escaped = root.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-        return (escaped.hasSuffix("/") ? escaped : escaped + "/") + "%"
+        let folder = root.hasSuffix("/") ? root : root + "/"
+        return likePrefixOf(folder)
+    }
+
+    /// A LIKE pattern (escaped with a backslash) matching strings that start with `text`.
+    static func likePrefixOf(_ text: String) -> String {
+        text.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
     }
 }
 

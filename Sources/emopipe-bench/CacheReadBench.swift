@@ -13,11 +13,9 @@ enum EmoPipeBench {
             FileHandle.standardError.write(Data("usage: emopipe-bench cache-read WORKDIR STAGE\n".utf8))
             exit(64)
         }
-        let store = try ProvenanceStore(path: args[2] + "/emopipe.sqlite")
-        let cache = TensorCache(workDirectory: args[2], store: store)
-        let rows = try store.read { db in
-            try CacheRecordRow.filter(sql: "stage = ?", arguments: [args[3]]).order(sql: "shardId, dataOffset").fetchAll(db)
-        }
+        let workspace = Workspace(root: args[2])
+        let cache = TensorCache(workspace: workspace, store: try workspace.openStore(.readOnly))
+        let rows = try cache.rowsInShardOrder(stage: args[3])
         guard !rows.isEmpty else { throw CacheError.missing("no \(args[3]) records in \(args[2])") }
         _ = try measure(rows, cache: cache)  // warm: map shards, fault pages in
         var shuffled = rows

@@ -1,6 +1,7 @@
 // `probe`: what ingest and the audio stage do to a file — MediaProbe.probe, then
 // AudioDecoder.decodeMono at 16 kHz — on mutated WAVs (libsndfile) and MP4s (libavformat/libavcodec).
 // Inputs go through a temporary file, as real ones do.
+import EmoCore
 import EmoMedia
 import Foundation
 
@@ -176,9 +177,7 @@ final class ProbeTarget: FuzzTarget {
 
     /// Facts ingest would store: they must encode as JSON (a NaN or infinity would not) and make sense.
     static func implausible(_ facts: MediaFacts) -> String? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        do { _ = try encoder.encode(facts) } catch { return "facts do not encode as JSON (\(error)): \(facts)" }
+        do { _ = try JSONOutput.encoder().encode(facts) } catch { return "facts do not encode as JSON (\(error)): \(facts)" }
         if let d = facts.durationSeconds, !(d.isFinite && d >= 0) { return "duration \(d)" }
         for stream in facts.streams {
             if let rate = stream.sampleRate, rate <= 0 { return "stream \(stream.index): sample rate \(rate)" }

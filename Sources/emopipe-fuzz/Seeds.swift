@@ -342,10 +342,11 @@ enum ShardSeeds {
         let folder = NSTemporaryDirectory() + "/emopipe-fuzz-shards-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
+        let workspace = Workspace(root: folder)
+        let store = try workspace.openStore(.readWrite)
         try store.insert(RunRecord(id: "fuzz", command: "fuzz", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
                                    threads: 1, codeVersion: "fuzz", host: "fuzz", pid: Int(getpid()), startedAt: Date()))
-        let cache = TensorCache(workDirectory: folder, store: store)
+        let cache = TensorCache(workspace: workspace, store: store)
         func record(_ name: String, _ dtype: DType, _ shape: [Int], _ metadata: String) -> TensorRecord {
             let count = shape.reduce(1, *) * dtype.byteSize
             let data = Data((0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ name.count) })
@@ -362,9 +363,9 @@ enum ShardSeeds {
         for batch in batches {
             try cache.publish(stage: "fuzz", fingerprint: "seeds", runId: "fuzz", records: batch, failures: [])
         }
-        let files = (FileManager.default.enumerator(atPath: folder + "/cache")?.allObjects as? [String] ?? [])
+        let files = (FileManager.default.enumerator(atPath: workspace.cacheRoot)?.allObjects as? [String] ?? [])
             .filter { $0.hasSuffix(".shard") }.sorted()
-        return files.compactMap { FileManager.default.contents(atPath: folder + "/cache/" + $0).map { [UInt8]($0) } }
+        return files.compactMap { FileManager.default.contents(atPath: workspace.cacheRoot + "/" + $0).map { [UInt8]($0) } }
     }
 }
 

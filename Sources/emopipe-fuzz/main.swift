@@ -1,6 +1,7 @@
 // emopipe-fuzz: seeded random-input testing of the RAVDESS name parser, the probe/decode path
 // and the shard reader. `make fuzz` runs every target for a bounded time.
 import ArgumentParser
+import EmoCore
 import EmoMedia
 import Foundation
 
@@ -63,9 +64,7 @@ struct Run: ParsableCommand {
             let report = runner.run(target)
             failed += report.failures
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                print(try JSONOutput.text(report))
             } else {
                 printReport(report)
             }

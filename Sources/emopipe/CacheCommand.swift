@@ -12,9 +12,9 @@ struct CacheCommand: ParsableCommand {
         subcommands: [Get.self, Verify.self, Stats.self, GC.self])
 
     /// Opens the work directory's store and cache, or says there is none.
-    static func open(_ options: WorkDirectoryOptions) throws -> (ProvenanceStore, TensorCache) {
-        let store = try options.openStore()
-        return (store, TensorCache(workDirectory: options.workDirectory.root, store: store))
+    static func open(_ options: WorkDirectoryOptions, _ access: Workspace.Access) throws -> (ProvenanceStore, TensorCache) {
+        let store = try options.openStore(access)
+        return (store, TensorCache(workspace: options.workspace, store: store))
     }
 
     struct Get: ParsableCommand {
@@ -40,9 +40,9 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let (store, cache) = try CacheCommand.open(workDirectoryOptions)
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
-                                                workDirectory: workDirectoryOptions.workDirectory, stages: StageCatalog.all())
+                                                workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
                 let fingerprint = try runner.parametersFingerprint(stage)
                 guard let record = try ShowCommand.resolve(source, in: store).first, let sha = record.sha256 else {
                     throw EmoError.io(path: source, reason: "no recorded source has this path or SHA-256")
@@ -85,9 +85,8 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let (store, cache) = try CacheCommand.open(workDirectoryOptions)
-                let lock = try WorkDirectoryLock.acquire(path: workDirectoryOptions.workDirectory.lockPath,
-                                                         holder: "emopipe cache verify (pid \(getpid()))")
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
+                let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache verify (pid \(getpid()))")
                 defer { lock.release() }
                 // Dropping a damaged record changes the work directory: that makes the verification a
                 // run, which its failure rows name (recorded only when something is damaged).
@@ -122,7 +121,7 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let (_, cache) = try CacheCommand.open(workDirectoryOptions)
+                let (_, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let stats = try cache.stats()
                 print("stage     fingerprint       shards  records        bytes")
                 for s in stats {
@@ -167,11 +166,10 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let (store, cache) = try CacheCommand.open(workDirectoryOptions)
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
-                                                workDirectory: workDirectoryOptions.workDirectory, stages: StageCatalog.all())
-                let lock = try WorkDirectoryLock.acquire(path: workDirectoryOptions.workDirectory.lockPath,
-                                                         holder: "emopipe cache gc (pid \(getpid()))")
+                                                workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
+                let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache gc (pid \(getpid()))")
                 defer { lock.release() }
                 var keep: [String: Set<String>] = currentOnly ? [:] : try store.parametersFingerprintsUsed()
                 for stage in runner.pipeline.stageNames { keep[stage, default: []].insert(try runner.parametersFingerprint(stage)) }

@@ -12,7 +12,10 @@ struct EmoPipeCommand: ParsableCommand {
         discussion: Help.reflow("""
         Stages run in dependency order from a pipeline file (pipelines/ravdess.yaml) under an experiment
         manifest (manifests/*.yaml). Every stage is resumable: work already done for the same inputs,
-        parameters and stage code is skipped. Provenance lives in WORKDIR/emopipe.sqlite.
+        parameters and stage code is skipped. Provenance lives in WORKDIR/emopipe.sqlite; commands that only
+        read it (status, sources, show, runs, diff, cache stats, cache get) open it read-only, and a file
+        there that is empty or not EmoPipe's is refused (exit 1), never replaced. --json output has
+        snake_case keys.
 
         Exit status: 0 done; 3 finished but some sources failed; 4 metrics fell by more than the
         manifest's tolerance; 75 the work directory is locked by a live run; 64 usage error;
@@ -36,15 +39,15 @@ struct WorkDirectoryOptions: ParsableArguments {
     @Option(name: .long, help: "The work directory (provenance database, cache, runs).")
     var workdir: String = ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"] ?? "work"
 
-    var workDirectory: WorkDirectory { WorkDirectory(root: workdir) }
+    var workspace: Workspace { Workspace(root: workdir) }
 
-    /// The provenance store of an existing work directory, or a clear error.
-    func openStore() throws -> ProvenanceStore {
-        let directory = workDirectory
-        guard directory.exists else {
-            throw EmoError.io(path: directory.root, reason: "no work directory here yet (run `emopipe run` first)")
+    /// The provenance store of an existing work directory, or a clear error. Read-only unless the
+    /// command changes the work directory, so a read-only work directory can be inspected.
+    func openStore(_ access: Workspace.Access = .readOnly) throws -> ProvenanceStore {
+        guard workspace.exists else {
+            throw EmoError.io(path: workspace.root, reason: "no work directory here yet (run `emopipe run` first)")
         }
-        return try ProvenanceStore(path: directory.databasePath)
+        return try workspace.openStore(access)
     }
 }
 
@@ -113,7 +116,7 @@ enum Failure {
     }
 }
 
-enum JSONOutput {
+extension JSONOutput {
     /// One JSON document on stdout, ending with a newline.
     static func print(_ value: ParamValue) {
         FileHandle.standardOutput.write(Data((value.canonicalJSON + "\n").utf8))

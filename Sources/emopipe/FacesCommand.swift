@@ -2,6 +2,7 @@ import ArgumentParser
 import EmoCore
 import EmoFeatures
 import EmoPipeline
+import EmoStore
 import EmoStages
 import Foundation
 
@@ -27,7 +28,7 @@ struct FacesCommand: ParsableCommand {
         func run() throws {
             do {
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
-                                                workDirectory: WorkDirectory(root: FileManager.default.currentDirectoryPath),
+                                                workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                                 stages: StageCatalog.all())
                 guard let parameters = runner.parameters["faces"]?.value as? FaceParameters else {
                     throw PipelineError.invalidFile("\(runner.manifest.pipelinePath): the pipeline has no faces stage")

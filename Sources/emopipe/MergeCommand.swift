@@ -27,7 +27,7 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let main = workDirectoryOptions.workDirectory
+            let main = workDirectoryOptions.workspace
             let folders = workers.isEmpty ? WorkerMerge.workerFolders(in: main) : workers
             for (folder, report) in try WorkerMerge(main: main).merge(folders) {
                 print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "

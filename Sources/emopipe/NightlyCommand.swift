@@ -42,7 +42,7 @@ struct NightlyCommand: ParsableCommand {
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
-            let runner = try PipelineRunner(manifest: manifest, workDirectory: workDirectoryOptions.workDirectory,
+            let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
             let nightly = Nightly(runner: runner)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmoPipeline
+import EmoStore
 import EmoStages
 import Foundation
 
@@ -28,7 +29,7 @@ struct ParamsCommand: ParsableCommand {
     func run() throws {
         do {
             let runner = try PipelineRunner(manifest: try manifestOptions.load(),
-                                            workDirectory: WorkDirectory(root: FileManager.default.currentDirectoryPath),
+                                            workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                             stages: StageCatalog.all())
             let rows = runner.pipeline.stageNames.flatMap { stage -> [Row] in
                 guard let resolved = runner.parameters[stage] else { return [] }

@@ -30,7 +30,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let folder = workDirectoryOptions.workDirectory.runFolder(reference: runReference)
+            let folder = workDirectoryOptions.workspace.runFolder(reference: runReference)
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             var predictions: [Predictor.Prediction] = []
             var failed = 0
@@ -43,9 +43,7 @@ struct PredictCommand: ParsableCommand {
                 }
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                FileHandle.standardOutput.write(try encoder.encode(predictions) + Data("\n".utf8))
+                FileHandle.standardOutput.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))
             } else {
                 for p in predictions {
                     let top = p.probabilities.sorted { $0.value > $1.value }.prefix(3)

@@ -69,12 +69,12 @@ struct RunCommand: ParsableCommand {
                 text == "env" ? try WorkerSlice(environment: ProcessInfo.processInfo.environment, manifestWorkers: manifest.workers)
                               : try WorkerSlice(parsing: text)
             }
-            let directory = slice?.workDirectory(inside: workDirectoryOptions.workDirectory) ?? workDirectoryOptions.workDirectory
+            let directory = slice?.workspace(inside: workDirectoryOptions.workspace) ?? workDirectoryOptions.workspace
             if let slice { FileHandle.standardError.write(Data("worker \(slice): work directory \(directory.root)\n".utf8)) }
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
-            let runner = try PipelineRunner(manifest: manifest, workDirectory: directory,
+            let runner = try PipelineRunner(manifest: manifest, workspace: directory,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)

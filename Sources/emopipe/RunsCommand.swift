@@ -34,7 +34,7 @@ struct RunsCommand: ParsableCommand {
             var records = try store.runs()
             if let limit { records = Array(records.prefix(limit)) }
             let summaries = try records.map {
-                try RunSummary.load($0.id, store: store, workDirectory: workDirectoryOptions.workDirectory)
+                try RunSummary.load($0.id, store: store, workspace: workDirectoryOptions.workspace)
             }
             if json { JSONOutput.print(.array(summaries.map(Self.document))) } else { printTable(summaries) }
         } catch {
@@ -107,9 +107,9 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         do {
             let store = try workDirectoryOptions.openStore()
-            let directory = workDirectoryOptions.workDirectory
-            let a = try RunSummary.load(runA, store: store, workDirectory: directory)
-            let b = try RunSummary.load(runB, store: store, workDirectory: directory)
+            let directory = workDirectoryOptions.workspace
+            let a = try RunSummary.load(runA, store: store, workspace: directory)
+            let b = try RunSummary.load(runB, store: store, workspace: directory)
             let comparison = RunComparison(a, b)
             let shown = all ? comparison.fields : comparison.differences
             if json {
@@ -181,9 +181,9 @@ struct ReproduceCommand: ParsableCommand {
     func run() throws {
         do {
             let store = try workDirectoryOptions.openStore()
-            let original = try RunSummary.load(reference, store: store, workDirectory: workDirectoryOptions.workDirectory)
+            let original = try RunSummary.load(reference, store: store, workspace: workDirectoryOptions.workspace)
             let stamp = String(Int(Date().timeIntervalSince1970))
-            let target = WorkDirectory(root: into ?? workDirectoryOptions.workDirectory.root + "/reproductions/\(original.id)-\(stamp)")
+            let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
             FileHandle.standardError.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)

@@ -36,9 +36,7 @@ struct ShowCommand: ParsableCommand {
         if let byPath = try store.source(path: absolute) { return [byPath] }
         let hex = query.lowercased()
         guard hex.count >= 8, hex.allSatisfy(\.isHexDigit) else { return [] }
-        return try store.read { db in
-            try SourceRecord.fetchAll(db, sql: "SELECT * FROM source WHERE sha256 LIKE ? ORDER BY path", arguments: [hex + "%"])
-        }
+        return try store.sources(sha256Prefix: hex)
     }
 
     private func describe(_ s: SourceRecord, store: ProvenanceStore) throws {
@@ -59,7 +57,7 @@ struct ShowCommand: ParsableCommand {
         if let sha = s.sha256 {
             let twins = try store.sources(sha256: sha).filter { $0.path != s.path }
             for twin in twins { print("same bytes as \(twin.path) (\(twin.status.rawValue))") }
-            let cache = TensorCache(workDirectory: workDirectoryOptions.workDirectory.root, store: store)
+            let cache = TensorCache(workspace: workDirectoryOptions.workspace, store: store)
             for row in try cache.rows(key: sha) {
                 let shard = try cache.shardFile(row.shardId) ?? "?"
                 print("cached   \(row.stage) \(DType(rawValue: UInt8(row.dtype))?.name ?? "?") \(row.shape) in \(shard) "

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmoCore
 import EmoPipeline
 import EmoStages
 import Foundation
@@ -18,7 +19,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         do {
             let runner = try PipelineRunner(manifest: try manifestOptions.load(),
-                                            workDirectory: workDirectoryOptions.workDirectory,
+                                            workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all())
             let statuses = try runner.status()
             if json {

@@ -55,7 +55,7 @@ struct RunnerTests {
     }
 
     func runner(_ manifest: Manifest) throws -> PipelineRunner {
-        try PipelineRunner(manifest: manifest, workDirectory: WorkDirectory(root: folder + "/work"), stages: stages)
+        try PipelineRunner(manifest: manifest, workspace: Workspace(root: folder + "/work"), stages: stages)
     }
 
     func counts() -> [Int] { stages.map(\.runs) }

@@ -28,7 +28,7 @@ struct AudioStageTests {
 
     static func records(_ workdir: String) throws -> [String: (data: Data, meta: String)] {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        let cache = TensorCache(workDirectory: workdir, store: store)
+        let cache = TensorCache(workspace: Workspace(root: workdir), store: store)
         var out: [String: (Data, String)] = [:]
         for row in try store.read({ try CacheRecordRow.fetchAll($0) }) {
             let tensor = try cache.tensor(row, verify: true)

@@ -178,7 +178,7 @@ struct FaultFixture {
     static func facts(_ workdir: String) throws -> Facts {
         var facts = Facts()
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        let cache = TensorCache(workDirectory: workdir, store: store)
+        let cache = TensorCache(workspace: Workspace(root: workdir), store: store)
         for row in try store.read({ try CacheRecordRow.fetchAll($0) }) {
             let tensor = try cache.tensor(row, verify: true)
             facts.records[row.stage + " " + row.key] = Record(dtype: tensor.dtype, shape: tensor.shape,

@@ -240,7 +240,7 @@ struct FaultToleranceTests {
     // MARK: A flipped byte
 
     static func cacheRow(_ store: ProvenanceStore, _ row: CacheRecordRow) throws -> CacheRecordRow? {
-        try TensorCache(workDirectory: "", store: store).row(stage: row.stage, fingerprint: row.fingerprint, key: row.key)
+        try TensorCache(workspace: Workspace(root: ""), store: store).row(stage: row.stage, fingerprint: row.fingerprint, key: row.key)
     }
 
     @Test func aFlippedByteIsNamedByVerifyAndOnlyThatRecordIsRecomputed() throws {
@@ -251,7 +251,7 @@ struct FaultToleranceTests {
         let rows = try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").order(sql: "key").fetchAll($0) }
         var rng = SplitMix64(seed: 11)
         let row = rows[Int(rng.next() % UInt64(rows.count))]
-        let shard = try #require(try TensorCache(workDirectory: workdir, store: store).shardFile(row.shardId))
+        let shard = try #require(try TensorCache(workspace: Workspace(root: workdir), store: store).shardFile(row.shardId))
         let sources = try store.sources(sha256: row.key).map(\.path)
         let offset = row.dataOffset + Int(rng.next() % UInt64(row.dataLength))
         chmod(workdir + "/" + shard, 0o644)

@@ -54,9 +54,9 @@ struct NightlyTests {
         #expect(second.status == 0)
         #expect(second.list("added").isEmpty && second.list("changed").isEmpty)
         #expect(Set(second.stageActions.values) == ["up to date"], "\(second.stageActions)")
-        #expect(second.report["previousRunId"] as? String == first.report["runId"] as? String)
+        #expect(second.report["previous_run_id"] as? String == first.report["run_id"] as? String)
         #expect(second.metrics.allSatisfy { ($0["delta"] as? Double) == 0 })
-        let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(second.report["runId"] as! String).md", encoding: .utf8)
+        let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(second.report["run_id"] as! String).md", encoding: .utf8)
         #expect(markdown.contains("| weighted_f1 |") && markdown.contains("not retrained"))
 
         // Night 3: one recording deleted, one broken file added → exit 3, the removal recorded,
@@ -75,12 +75,12 @@ struct NightlyTests {
         #expect(third.stageActions["audio"] == "ran" && third.stageActions["train"] == "ran")
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         #expect(try store.source(path: removed)?.status == .removed)
-        let cache = TensorCache(workDirectory: workdir, store: store)
+        let cache = TensorCache(workspace: Workspace(root: workdir), store: store)
         let kept = try cache.rows(key: removedSHA)
         #expect(!kept.isEmpty, "the removed source's log-mel stays until gc")
 
         // Night 4: the previous night had (say) far better metrics → exit 4, which wins over 3.
-        let latest = "\(workdir)/nightly/\(third.report["runId"] as! String).json"
+        let latest = "\(workdir)/nightly/\(third.report["run_id"] as! String).json"
         var doctored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: latest))) as? [String: Any])
         doctored["metrics"] = (doctored["metrics"] as? [[String: Any]] ?? []).map { m in
             var m = m; m["current"] = 1.0; return m

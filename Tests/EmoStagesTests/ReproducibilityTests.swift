@@ -30,8 +30,8 @@ struct ReproducibilityTests {
         for library in ["ffmpeg", "libavformat", "libsndfile", "openblas", "onednn", "dlib", "sqlite"] {
             #expect(!(libraries[library] ?? "").isEmpty, "records the \(library) version")
         }
-        #expect((environment["gitCommit"] as? String)?.count == 40, "the checkout's commit is recorded")
-        #expect((environment["executableSHA256"] as? String)?.count == 64)
+        #expect((environment["git_commit"] as? String)?.count == 40, "the checkout's commit is recorded")
+        #expect((environment["executable_sha256"] as? String)?.count == 64)
         #expect(environment["threads"] as? Int == 2 && environment["seed"] as? Int == 3)
         let params = try #require(run["params"] as? [String: [String: Any]])
         #expect(params["train"]?["epochs"] as? Int == 3, "resolved parameters, overrides applied")

@@ -11,7 +11,7 @@ struct ScaleOutTests {
     /// Every cached record's bytes, metadata and CRC, by (stage, parameters fingerprint, source hash).
     static func records(_ workdir: String) throws -> [String: Data] {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        let cache = TensorCache(workDirectory: workdir, store: store)
+        let cache = TensorCache(workspace: Workspace(root: workdir), store: store)
         let rows = try store.read { try CacheRecordRow.fetchAll($0) }
         var found: [String: Data] = [:]
         for row in rows {

@@ -19,7 +19,7 @@ struct StageParametersTests {
         try "pipeline: \(Self.pipelinePath)\ndata: \(folder)\n\(manifestFields)".write(toFile: path, atomically: true, encoding: .utf8)
         var manifest = try Manifest.load(path: path)
         manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
-        return try PipelineRunner(manifest: manifest, workDirectory: WorkDirectory(root: folder + "/work"), stages: StageCatalog.all())
+        return try PipelineRunner(manifest: manifest, workspace: Workspace(root: folder + "/work"), stages: StageCatalog.all())
     }
 
     @Test func thePipelineFileDocumentsExactlyTheBuiltInDefaults() throws {

@@ -104,7 +104,7 @@ struct TrainEvaluateTests {
     /// short, no faces) against the Swift forward pass as `emopipe predict` runs it.
     static func checkONNXOnRealSamples(workdir: String, runFolder: String) throws {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        let cache = TensorCache(workDirectory: workdir, store: store)
+        let cache = TensorCache(workspace: Workspace(root: workdir), store: store)
         let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)
         let sources = Array(try store.sources(status: .ok).filter { $0.actor == 1 }.prefix(7))
         #expect(sources.count == 7)
@@ -121,7 +121,7 @@ struct TrainEvaluateTests {
         let model = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.json"))) as? [String: Any])
         let config = try #require(model["config"] as? [String: Any])
-        let k = try #require(config["faceFrames"] as? Int), size = try #require(config["faceSize"] as? Int)
+        let k = try #require(config["face_frames"] as? Int), size = try #require(config["face_size"] as? Int)
         let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + sources.map(\.path))
         #expect(predict.status == 0, "\(predict.stderr)")
         let predictions = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])

@@ -15,7 +15,7 @@ struct TensorCacheTests {
         store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
         try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
                                    threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
-        cache = TensorCache(workDirectory: folder, store: store)
+        cache = TensorCache(workspace: Workspace(root: folder), store: store)
     }
 
     /// Records of varied shapes, types and metadata lengths (so alignment padding varies).
@@ -65,7 +65,7 @@ struct TensorCacheTests {
         let shardPath = folder + "/" + (try store.read { try CacheShardRow.fetchOne($0, key: row.shardId)!.file })
         try flipByte(in: shardPath, at: row.dataOffset + 5)
 
-        let fresh = TensorCache(workDirectory: folder, store: store)  // no shard mapped before the damage
+        let fresh = TensorCache(workspace: Workspace(root: folder), store: store)  // no shard mapped before the damage
         #expect(throws: CacheError.damagedRecord(path: shardPath, key: records[2].key)) {
             _ = try fresh.tensor(row, verify: true)
         }

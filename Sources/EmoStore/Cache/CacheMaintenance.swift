@@ -129,16 +129,16 @@ extension TensorCache {
             }
         }
         let known = Set(shards.map(\.file))
-        let cacheRoot = root + "/cache"
+        let cacheRoot = workspace.cacheRoot
         if let walker = FileManager.default.enumerator(atPath: cacheRoot) {
             for case let relative as String in walker {
                 if relative.contains(GarbagePlan.supersededMarker) {
                     walker.skipDescendants()
-                    plan.supersededFolders.append(GarbagePlan.File(path: "cache/" + relative, bytes: Self.size(of: cacheRoot + "/" + relative)))
+                    plan.supersededFolders.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: Self.size(of: cacheRoot + "/" + relative)))
                     continue
                 }
-                guard relative.hasSuffix(".shard") || relative.contains(".shard.part-"), !known.contains("cache/" + relative) else { continue }
-                plan.leftoverFiles.append(GarbagePlan.File(path: "cache/" + relative, bytes: Self.size(of: cacheRoot + "/" + relative)))
+                guard relative.hasSuffix(".shard") || relative.contains(".shard.part-"), !known.contains(workspace.relativeCachePath(relative)) else { continue }
+                plan.leftoverFiles.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: Self.size(of: cacheRoot + "/" + relative)))
             }
         }
         plan.leftoverFiles.sort { $0.path < $1.path }
@@ -176,12 +176,12 @@ extension TensorCache {
         for shard in plan.shards + plan.compactions.map(\.shard) {
             guard let id = shard.id else { continue }
             _ = try store.write { db in try CacheShardRow.deleteOne(db, key: id) }
-            unlink(root + "/" + shard.file)
+            unlink(workspace.path(shard.file))
         }
-        for file in plan.leftoverFiles { unlink(root + "/" + file.path) }
+        for file in plan.leftoverFiles { unlink(workspace.path(file.path)) }
         for folder in plan.supersededFolders {
-            do { try FileManager.default.removeItem(atPath: root + "/" + folder.path) } catch {
-                throw CacheError.io(path: root + "/" + folder.path, reason: "cannot remove the set-aside checkpoints: \(error.localizedDescription)")
+            do { try FileManager.default.removeItem(atPath: workspace.path(folder.path)) } catch {
+                throw CacheError.io(path: workspace.path(folder.path), reason: "cannot remove the set-aside checkpoints: \(error.localizedDescription)")
             }
         }
         return plan

@@ -55,23 +55,24 @@ public struct CachedTensor: @unchecked Sendable {
 /// The sharded tensor cache of a work directory: immutable shards under
 /// `cache/<stage>/<fingerprint>/`, indexed in SQLite by (stage, parameters fingerprint, source SHA-256).
 ///
-///     let cache = TensorCache(workDirectory: "work", store: store)
+///     let cache = TensorCache(workspace: Workspace(root: "work"), store: store)
 ///     try cache.publish(stage: "audio", fingerprint: fp, runId: run, records: batch, failures: [])
 ///     let tensor = try cache.tensor(stage: "audio", fingerprint: fp, key: sha)
 public final class TensorCache: @unchecked Sendable {
-    public let root: String
+    public let workspace: Workspace
     public let store: ProvenanceStore
     private let lock = NSLock()
     private var shardSequence = 0
     private var openShards: [Int64: ShardFile] = [:]
 
-    public init(workDirectory: String, store: ProvenanceStore) {
-        self.root = workDirectory
+    public init(workspace: Workspace, store: ProvenanceStore) {
+        self.workspace = workspace
         self.store = store
     }
 
+    /// The shard folder of a stage and fingerprint, relative to the work directory.
     public func folder(stage: String, fingerprint: String) -> String {
-        "cache/\(stage)/\(fingerprint.prefix(16))"
+        workspace.relativeCacheFolder(stage: stage, fingerprint: fingerprint)
     }
 
     // MARK: Writing
@@ -84,11 +85,11 @@ public final class TensorCache: @unchecked Sendable {
         var entries: [ShardEntry] = []
         if !records.isEmpty {
             let relativeFolder = folder(stage: stage, fingerprint: fingerprint)
-            try FileManager.default.createDirectory(atPath: root + "/" + relativeFolder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: workspace.path(relativeFolder), withIntermediateDirectories: true)
             let sequence: Int = { lock.lock(); defer { lock.unlock() }; shardSequence += 1; return shardSequence }()
             let relative = "\(relativeFolder)/\(runId)-\(String(format: "%05d", sequence)).shard"
-            entries = try ShardWriter.write(records, to: root + "/" + relative)
-            let size = (try? FileManager.default.attributesOfItem(atPath: root + "/" + relative)[.size] as? Int) ?? 0
+            entries = try ShardWriter.write(records, to: workspace.path(relative))
+            let size = (try? FileManager.default.attributesOfItem(atPath: workspace.path(relative))[.size] as? Int) ?? 0
             shardRow = CacheShardRow(stage: stage, fingerprint: fingerprint, file: relative, records: records.count,
                                      bytes: size, runId: runId, createdAt: Date())
         }
@@ -128,6 +129,12 @@ public final class TensorCache: @unchecked Sendable {
         }
     }
 
+    /// Every record of a stage (all fingerprints), in shard order: the order a sequential reader
+    /// touches the disk in.
+    public func rowsInShardOrder(stage: String) throws -> [CacheRecordRow] {
+        try store.read { try CacheRecordRow.filter(Column("stage") == stage).order(Column("shardId"), Column("dataOffset")).fetchAll($0) }
+    }
+
     public func rows(key: String) throws -> [CacheRecordRow] {
         try store.read { try CacheRecordRow.filter(Column("key") == key).order(Column("stage")).fetchAll($0) }
     }
@@ -158,7 +165,7 @@ public final class TensorCache: @unchecked Sendable {
         guard let row = try store.read({ try CacheShardRow.fetchOne($0, key: id) }) else {
             throw CacheError.missing("shard \(id) is not in the cache index")
         }
-        let shard = try ShardFile(path: root + "/" + row.file)
+        let shard = try ShardFile(path: workspace.path(row.file))
         openShards[id] = shard
         return shard
     }

@@ -1,0 +1,93 @@
+import EmoCore
+import Foundation
+import GRDB
+
+/// Checks that an existing `emopipe.sqlite` is EmoPipe's before anything opens it for writing, so
+/// an empty or foreign file is refused with a message instead of being taken for a new database
+/// (which would hide every earlier run and orphan the cache).
+enum DatabaseFile {
+    /// The first 16 bytes of every SQLite 3 database file.
+    static let sqliteHeader = Array("SQLite format 3".utf8) + [0]
+
+    /// The migration every EmoPipe database has applied first.
+    static var firstMigration: String { "v1: runs, sources, stages, failures, artifacts" }
+
+    static func checkHeader(_ path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw EmoError.io(path: path, reason: "cannot read the provenance database")
+        }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: sqliteHeader.count)) ?? Data())
+        if head.isEmpty {
+            throw EmoError.io(path: path, reason: "the provenance database is empty (0 bytes), so it is not EmoPipe's; "
+                              + "it was left as it is: move it away (or restore it from a backup) to go on")
+        }
+        guard head == sqliteHeader else {
+            throw EmoError.io(path: path, reason: "not an SQLite database, so not EmoPipe's provenance database; "
+                              + "it was left as it is: move it away or choose another --workdir")
+        }
+    }
+
+    /// Refuses an SQLite database that EmoPipe's migrations never touched.
+    static func checkIsEmoPipe(_ reader: any DatabaseReader, path: String) throws {
+        let applied = try describingErrors(path) { try reader.read { try Schema.migrator.appliedIdentifiers($0) } }
+        guard applied.contains(firstMigration) else {
+            throw EmoError.io(path: path, reason: "an SQLite database without EmoPipe's schema (no '\(firstMigration)' "
+                              + "migration recorded), so not EmoPipe's provenance database; it was left as it is: "
+                              + "move it away or choose another --workdir")
+        }
+    }
+
+    /// A read-only connection. When the folder cannot hold the write-ahead log's `-shm` file (a
+    /// read-only work directory) and no `-wal` holds uncheckpointed commits, the file is read as
+    /// immutable: every commit is then in the database file itself.
+    static func openReadOnly(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            try queue.read { _ = try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM sqlite_master") }
+            return queue
+        } catch let error as DatabaseError where isUnreadableLogFolder(error) && !hasPendingLog(path) {
+            return try describingErrors(path) { try DatabaseQueue(path: immutableURI(path), configuration: config) }
+        } catch let error as DatabaseError where isUnreadableLogFolder(error) {
+            throw EmoError.io(path: path, reason: "cannot read the provenance database here: its write-ahead log "
+                              + "(\(path)-wal) holds commits and the folder does not let SQLite open the shared-memory "
+                              + "file beside it; open the work directory once where it is writable")
+        } catch {
+            throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)")
+        }
+    }
+
+    /// What SQLite says when it cannot create or write the `-shm` file beside the database.
+    static func isUnreadableLogFolder(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY
+    }
+
+    /// A `-wal` file with content: commits not yet copied into the database file.
+    static func hasPendingLog(_ path: String) -> Bool {
+        ((try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0) > 0
+    }
+
+    /// The `file:` URI SQLite reads without locking or a `-shm` file (percent-encoded: a path may hold `?` or `#`).
+    static func immutableURI(_ path: String) -> String {
+        var encoded = ""
+        for scalar in path.unicodeScalars {
+            switch scalar {
+            case "%": encoded += "%25"
+            case "?": encoded += "%3f"
+            case "#": encoded += "%23"
+            default: encoded.unicodeScalars.append(scalar)
+            }
+        }
+        return "file:\(encoded)?mode=ro&immutable=1"
+    }
+
+    /// Runs `body`, naming the database file in any error.
+    static func describingErrors<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as EmoError { throw error } catch {
+            throw EmoError.io(path: path, reason: "cannot read the provenance database: \(error)")
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import EmoCore
+import Foundation
+
+/// A work directory (default `./work`) and its layout. Every path inside it is spelled here and
+/// only here; the rest of the code asks this type.
+///
+///     emopipe.sqlite                    provenance (WAL mode)
+///     emopipe.lock                      held by the one run allowed at a time; names its holder
+///     executable.sha256                 the running binary's hash, remembered between runs
+///     worker.txt                        in a scale-out worker's work directory: its slice (`I/N`)
+///     cache/<stage>/<fp16>/*.shard      immutable tensor shards of one (stage, parameters fingerprint)
+///     cache/train/<fp16>/fold-<k>/      training checkpoints of one fold
+///     cache/split/<fp16>.json           the split plan
+///     runs/<run-id>/                    manifest copy and the run's outputs
+///     nightly/<run-id>.{json,md}        nightly reports; `nightly/LATEST` names the last good one
+///     workers/<I>-of-<N>/               scale-out workers' own work directories
+///     reproductions/<run-id>-<stamp>/   where `emopipe reproduce` re-runs a run by default
+///
+/// `<fp16>` is the first 16 hex digits of a fingerprint.
+///
+///     let workspace = Workspace(root: "work")
+///     let store = try workspace.openStore(.readOnly)
+public struct Workspace: Sendable, Equatable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = URL(fileURLWithPath: root).standardizedFileURL.path
+    }
+
+    /// A path inside the work directory from one relative to it (as the shard index records them).
+    public func path(_ relative: String) -> String { root + "/" + relative }
+
+    // MARK: Provenance and the lock
+
+    public var databasePath: String { path("emopipe.sqlite") }
+    public var lockPath: String { path("emopipe.lock") }
+    public var executableHashPath: String { path("executable.sha256") }
+
+    /// Whether a work directory exists here: it has a provenance database.
+    public var exists: Bool { FileManager.default.fileExists(atPath: databasePath) }
+
+    /// Creates the folders a run writes into.
+    public func create() throws {
+        for folder in [root, cacheRoot, runsRoot] {
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+                throw EmoError.io(path: folder, reason: "cannot create the folder (\(error.localizedDescription))")
+            }
+        }
+    }
+
+    /// How a command uses the provenance database.
+    public enum Access: Sendable {
+        /// Inspects only: opened read-only, so a read-only work directory can be read.
+        case readOnly
+        /// Records runs: created (with its schema) when missing, migrated when older.
+        case readWrite
+    }
+
+    /// The provenance database. A reader finds no work directory here when it is missing; a
+    /// file that is empty or not EmoPipe's is refused, never re-created or migrated over.
+    public func openStore(_ access: Access) throws -> ProvenanceStore {
+        switch access {
+        case .readOnly:
+            guard exists else {
+                throw EmoError.io(path: root, reason: "no work directory here yet (run `emopipe run` first)")
+            }
+            return try ProvenanceStore(readingPath: databasePath)
+        case .readWrite:
+            return try ProvenanceStore(path: databasePath)
+        }
+    }
+
+    // MARK: Cache
+
+    static let cacheFolderName = "cache"
+    public var cacheRoot: String { path(Self.cacheFolderName) }
+
+    /// The shard folder of one stage and parameters fingerprint, relative to the work directory.
+    public func relativeCacheFolder(stage: String, fingerprint: String) -> String {
+        "\(Self.cacheFolderName)/\(stage)/\(fingerprint.prefix(16))"
+    }
+
+    /// A path found under `cacheRoot`, as the shard index records it (relative to the work directory).
+    public func relativeCachePath(_ underCacheRoot: String) -> String { "\(Self.cacheFolderName)/\(underCacheRoot)" }
+
+    /// The train stage's checkpoints for one fingerprint: one `fold-<k>` folder per fold.
+    public func trainFolder(fingerprint: String) -> String {
+        path(relativeCacheFolder(stage: "train", fingerprint: fingerprint))
+    }
+
+    public func trainFoldFolder(fingerprint: String, fold: Int) -> String {
+        trainFolder(fingerprint: fingerprint) + "/" + Self.foldFolderName(fold)
+    }
+
+    public static func foldFolderName(_ fold: Int) -> String { "fold-\(fold)" }
+
+    /// The fold a `fold-<k>` folder name stands for; nil for any other name.
+    public static func fold(folderName: String) -> Int? {
+        guard folderName.hasPrefix("fold-") else { return nil }
+        return Int(folderName.dropFirst("fold-".count))
+    }
+
+    /// The split stage's plan for one fingerprint.
+    public func splitPlanPath(fingerprint: String) -> String {
+        path(relativeCacheFolder(stage: "split", fingerprint: fingerprint) + ".json")
+    }
+
+    // MARK: Runs
+
+    public var runsRoot: String { path("runs") }
+    public func runFolder(_ runId: String) -> String { runsRoot + "/" + runId }
+
+    /// The sources a run used (relative path, SHA-256), written by the runner.
+    public func datasetListingPath(runId: String) -> String { runFolder(runId) + "/dataset.tsv" }
+
+    /// The copy of the manifest a run was started with.
+    public func manifestCopyPath(runId: String) -> String { runFolder(runId) + "/manifest.yaml" }
+
+    /// Where a command's `RUN` argument points: a path to a run's folder as given, else a run id
+    /// under `runs/` (design.md: RUN is either).
+    public func runFolder(reference: String) -> String {
+        FileManager.default.fileExists(atPath: reference) ? reference : runFolder(reference)
+    }
+
+    /// The run id a `RUN` argument names: the folder's name.
+    public static func runId(reference: String) -> String {
+        URL(fileURLWithPath: reference).lastPathComponent
+    }
+
+    /// Where `emopipe reproduce` re-runs a run unless told otherwise.
+    public func reproduction(of runId: String, stamp: String) -> Workspace {
+        Workspace(root: path("reproductions/\(runId)-\(stamp)"))
+    }
+
+    // MARK: Nightly reports
+
+    public var nightlyFolder: String { path("nightly") }
+
+    /// `nightly/<run-id>.<fileExtension>` (json or md).
+    public func nightlyReportPath(runId: String, fileExtension: String) -> String {
+        "\(nightlyFolder)/\(runId).\(fileExtension)"
+    }
+
+    /// Names the run of the last nightly report whose pipeline completed.
+    public var nightlyLatestPath: String { nightlyFolder + "/LATEST" }
+
+    // MARK: Scale-out workers
+
+    public var workersRoot: String { path("workers") }
+
+    /// Worker `index` of `count`'s own work directory inside this one.
+    public func worker(index: Int, count: Int) -> Workspace {
+        Workspace(root: "\(workersRoot)/\(index)-of-\(count)")
+    }
+
+    /// The worker work directories inside this one (those holding a database), sorted by name.
+    public var workerFolders: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: workersRoot)) ?? []
+        return names.sorted().map { workersRoot + "/" + $0 }.filter { Workspace(root: $0).exists }
+    }
+
+    /// Set in a scale-out worker's work directory: `worker.txt` names its slice (`I/N`).
+    public var workerMarkerPath: String { path("worker.txt") }
+
+    /// The text of `worker.txt`, trimmed; nil when this is not a worker's work directory.
+    public var workerMarker: String? {
+        (try? String(contentsOfFile: workerMarkerPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,94 @@
+import EmoCore
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("workspace")
+struct WorkspaceTests {
+    /// The layout existing work directories have on disk: moving it would orphan their cache and runs.
+    @Test func spellsTheLayoutExistingWorkDirectoriesHave() throws {
+        let w = Workspace(root: "/w/./work/")
+        let fingerprint = "0123456789abcdef" + String(repeating: "9", count: 48)
+        #expect(w.root == "/w/work")
+        #expect(w.databasePath == "/w/work/emopipe.sqlite")
+        #expect(w.lockPath == "/w/work/emopipe.lock")
+        #expect(w.executableHashPath == "/w/work/executable.sha256")
+        #expect(w.relativeCacheFolder(stage: "audio", fingerprint: fingerprint) == "cache/audio/0123456789abcdef")
+        #expect(w.relativeCachePath("audio/0123456789abcdef/r-00001.shard") == "cache/audio/0123456789abcdef/r-00001.shard")
+        #expect(w.path("cache/audio/x.shard") == "/w/work/cache/audio/x.shard")
+        #expect(w.cacheRoot == "/w/work/cache")
+        #expect(w.trainFoldFolder(fingerprint: fingerprint, fold: 3) == "/w/work/cache/train/0123456789abcdef/fold-3")
+        #expect(Workspace.fold(folderName: "fold-12") == 12 && Workspace.fold(folderName: "fold-x") == nil
+                && Workspace.fold(folderName: "model.json") == nil)
+        #expect(w.splitPlanPath(fingerprint: fingerprint) == "/w/work/cache/split/0123456789abcdef.json")
+        #expect(w.runFolder("20261125-131800-ab12cd") == "/w/work/runs/20261125-131800-ab12cd")
+        #expect(w.datasetListingPath(runId: "r") == "/w/work/runs/r/dataset.tsv")
+        #expect(w.manifestCopyPath(runId: "r") == "/w/work/runs/r/manifest.yaml")
+        #expect(w.nightlyReportPath(runId: "r", fileExtension: "md") == "/w/work/nightly/r.md")
+        #expect(w.nightlyLatestPath == "/w/work/nightly/LATEST")
+        #expect(w.worker(index: 1, count: 4).root == "/w/work/workers/1-of-4")
+        #expect(w.workerMarkerPath == "/w/work/worker.txt")
+        #expect(w.reproduction(of: "r", stamp: "17").root == "/w/work/reproductions/r-17")
+    }
+
+    @Test func aRunReferenceIsAFolderWhenOneExistsElseARunId() throws {
+        let folder = try TestSupport.temporaryFolder("workspace")
+        let w = Workspace(root: folder + "/work")
+        #expect(w.runFolder(reference: "20261125-131800-ab12cd") == w.runFolder("20261125-131800-ab12cd"))
+        #expect(w.runFolder(reference: folder) == folder)
+        #expect(Workspace.runId(reference: folder + "/runs/abc") == "abc")
+    }
+
+    // MARK: The database file
+
+    /// A zero-byte `emopipe.sqlite` used to be taken for a new database, hiding every earlier run.
+    @Test func aZeroByteDatabaseIsRefusedAndLeftAsItIs() throws {
+        let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
+        #expect(FileManager.default.createFile(atPath: w.databasePath, contents: Data()))
+        for access in [Workspace.Access.readWrite, .readOnly] {
+            let error = try #require(throws: EmoError.self) { try w.openStore(access) }
+            #expect("\(error)".hasPrefix(w.databasePath + ": "), "names the file: \(error)")
+            #expect("\(error)".contains("empty (0 bytes)"))
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: w.databasePath)[.size] as? Int == 0)
+        #expect(!FileManager.default.fileExists(atPath: w.databasePath + "-wal"))
+    }
+
+    @Test func aFileThatIsNotSQLiteIsRefusedAndLeftAsItIs() throws {
+        let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
+        let text = Data("these are my notes, not a database\n".utf8)
+        try text.write(to: URL(fileURLWithPath: w.databasePath))
+        let error = try #require(throws: EmoError.self) { try w.openStore(.readWrite) }
+        #expect("\(error)".hasPrefix(w.databasePath + ": ") && "\(error)".contains("not an SQLite database"), "\(error)")
+        #expect(FileManager.default.contents(atPath: w.databasePath) == text)
+    }
+
+    /// Another program's SQLite database: never put in WAL mode or migrated over.
+    @Test func anSQLiteDatabaseWithoutEmoPipesSchemaIsRefusedAndLeftAsItIs() throws {
+        let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
+        try TestSupport.shell("python3 -c \"import sqlite3; c = sqlite3.connect('\(w.databasePath)'); "
+                              + "c.execute('CREATE TABLE notes (body TEXT)'); c.execute(\\\"INSERT INTO notes VALUES ('keep me')\\\"); "
+                              + "c.commit(); c.close()\"")
+        let before = try #require(FileManager.default.contents(atPath: w.databasePath))
+        for access in [Workspace.Access.readWrite, .readOnly] {
+            let error = try #require(throws: EmoError.self) { try w.openStore(access) }
+            #expect("\(error)".hasPrefix(w.databasePath + ": ") && "\(error)".contains("without EmoPipe's schema"), "\(error)")
+        }
+        #expect(FileManager.default.contents(atPath: w.databasePath) == before)
+    }
+
+    @Test func aMissingDatabaseIsCreatedForWritingAndNamedForReading() throws {
+        let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
+        let error = try #require(throws: EmoError.self) { try w.openStore(.readOnly) }
+        #expect("\(error)".contains("no work directory here yet"))
+        #expect(!w.exists)
+        let store = try w.openStore(.readWrite)
+        try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                   threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        #expect(w.exists)
+        let reader = try w.openStore(.readOnly)
+        #expect(try reader.runs().map(\.id) == ["r1"])
+        #expect(throws: (any Error).self) { try reader.markInterruptedRuns() }
+    }
+}
