@@ -69,7 +69,7 @@ public struct PipelineDefinition: Equatable, Sendable {
         var remaining = stages
         while !remaining.isEmpty {
             guard let next = remaining.firstIndex(where: { $0.needs.allSatisfy(placed.contains) }) else {
-                throw PipelineError.cycle(remaining.map(\.name))
+                throw PipelineError.invalidFile("\(origin): \(PipelineError.cycle(remaining.map(\.name)))")
             }
             placed.insert(remaining[next].name)
             ordered.append(remaining.remove(at: next))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmoCore
 import EmoPipeline
 import EmoStore
 import EmoStages

@@ -38,7 +38,7 @@ struct DefinitionTests {
     }
 
     @Test func cyclesAndUnknownNeedsAreRejected() {
-        #expect(throws: PipelineError.cycle(["a", "b"])) {
+        #expect(throws: PipelineError.invalidFile("c.yaml: \(PipelineError.cycle(["a", "b"]))")) {
             try PipelineDefinition.parse(yaml: "stages:\n  a: {needs: [b]}\n  b: {needs: [a]}\n", origin: "c.yaml")
         }
         #expect(throws: PipelineError.self) {

@@ -94,8 +94,10 @@ public enum SafeYAML {
         return try result.get()
     }
 
+    /// The parser's message on one line, cut short: it quotes the offending line, which may be long.
     private static func oneLine(_ error: Error) -> String {
-        "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        let text = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        return text.count <= 240 ? text : String(text.prefix(240)) + "…"
     }
 }
 
