@@ -64,10 +64,6 @@ struct ManifestOptions: ParsableArguments {
         valueName: "stage.key=value"))
     var settings: [String] = []
 
-    init() {}
-
-    init(manifest: String, data: String?) { self.manifest = manifest; self.data = data }
-
     func load() throws -> Manifest { try Self.load(path: manifest, data: data, settings: settings) }
 
     static func load(path: String, data: String?, settings: [String]) throws -> Manifest {

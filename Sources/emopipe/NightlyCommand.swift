@@ -38,7 +38,7 @@ struct NightlyCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let manifest = try ManifestOptions(manifest: self.manifest, data: data).load()
+            let manifest = try ManifestOptions.load(path: self.manifest, data: data, settings: [])
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }

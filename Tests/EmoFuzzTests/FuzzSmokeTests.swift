@@ -27,7 +27,9 @@ struct FuzzSmokeTests {
         let result = try TestSupport.run(fuzzer, ["run", target, "--seconds", "4", "--seed", "20261125", "--json",
                                                   "--failures", failures])
         #expect(result.status == 0, "emopipe-fuzz \(target) exited \(result.status): \(result.stderr.suffix(3000))")
-        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase   // the report follows the snake_case convention
+        let report = try decoder.decode(Report.self, from: Data(result.stdout.utf8))
         #expect(report.target == target && report.seed == 20_261_125)
         #expect(report.failures == 0, "failures: \(report.outcomes.filter { $0.key.hasPrefix("FAILURE") }), saved: \(report.failureFiles)")
         #expect(report.seeds > 0 && report.iterations >= report.seeds)

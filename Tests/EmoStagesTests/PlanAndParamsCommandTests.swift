@@ -1,0 +1,86 @@
+import EmoPipeline
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// `emopipe run --dry-run` and `emopipe params`, as a user runs them, on real speech of two actors.
+@Suite("run --dry-run and params", .enabled(if: TestSupport.hasEmopipe && TestSupport.hasSharedData))
+struct PlanAndParamsCommandTests {
+    struct PlannedRow: Decodable, Equatable {
+        var stage: String
+        var action: String
+        var reason: String
+        var units: Int?
+    }
+
+    struct ParamRow: Decodable {
+        var stage: String
+        var key: String
+        var origin: String
+        var file: String?
+    }
+
+    let data: String
+    let work: String
+    let manifest: String
+
+    init() throws {
+        data = try TestSupport.materialize(actors: 1...2, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("plan")
+        work = folder + "/work"
+        manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: data, "params: {train: {epochs: 3}}\n")
+    }
+
+    func emopipe(_ arguments: [String]) throws -> TestSupport.ProcessResult {
+        try TestSupport.run(TestSupport.emopipe, arguments + ["--workdir", work])
+    }
+
+    func plan(_ extra: [String] = []) throws -> [String: PlannedRow] {
+        let result = try emopipe(["run", manifest, "--until", "audio", "--dry-run", "--json"] + extra)
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try JSONDecoder().decode([PlannedRow].self, from: Data(result.stdout.utf8))
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0.stage, $0) })
+    }
+
+    @Test func theDryRunSaysWhatWouldRunAndHowMuchAndChangesNothing() throws {
+        let wavs = try FileManager.default.subpathsOfDirectory(atPath: data).filter { $0.hasSuffix(".wav") }.count
+        #expect(wavs == 120)
+
+        let fresh = try plan()
+        #expect(fresh["ingest"]?.action == "run" && fresh["audio"]?.action == "run")
+        #expect(!FileManager.default.fileExists(atPath: work + "/emopipe.sqlite"), "a dry run creates nothing")
+
+        #expect(try emopipe(["run", manifest, "--until", "ingest"]).status == 0)
+        let ingested = try plan()
+        #expect(ingested["ingest"] == PlannedRow(stage: "ingest", action: "up-to-date", reason: ingested["ingest"]?.reason ?? "", units: 0))
+        #expect(ingested["audio"]?.units == wavs, "every wav still needs its log-mel tensor")
+
+        #expect(try emopipe(["run", manifest, "--until", "audio"]).status == 0)
+        let done = try plan()
+        #expect(done.values.allSatisfy { $0.action == "up-to-date" && $0.units == 0 })
+
+        let changed = try plan(["--set", "audio.n_mels=80"])
+        #expect(changed["audio"]?.action == "run")
+        #expect(changed["audio"]?.reason.contains("n_mels 64 → 80") == true, "\(String(describing: changed["audio"]))")
+        #expect(changed["audio"]?.units == wavs)
+        let forced = try plan(["--force", "ingest"])
+        #expect(forced["audio"]?.action == "run" && forced["audio"]?.reason == "downstream of a forced stage")
+        #expect(forced["audio"]?.units == wavs, "a forced stage's dependents recompute from scratch too")
+    }
+
+    @Test func paramsSaysWhereEachValueCameFrom() throws {
+        let result = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "train.batch_size=8", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try JSONDecoder().decode([ParamRow].self, from: Data(result.stdout.utf8))
+        func row(_ stage: String, _ key: String) -> ParamRow? { rows.first { $0.stage == stage && $0.key == key } }
+        #expect(row("train", "epochs")?.origin == "manifest")
+        #expect(row("train", "epochs")?.file == URL(fileURLWithPath: manifest).standardizedFileURL.path)
+        #expect(row("train", "batch_size")?.origin == "command line")
+        #expect(row("audio", "n_mels")?.origin == "default")
+        #expect(Set(rows.map(\.stage)) == ["audio", "faces", "split", "train"], "stages without parameters list none")
+
+        let bad = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "train.batch_size=0"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--set: train.batch_size = 0: an integer from 1 to 4096"), "\(bad.stderr)")
+    }
+}
