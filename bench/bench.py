@@ -24,8 +24,8 @@ WORK = os.environ.get("EMOPIPE_BENCH_DIR", os.path.join(tempfile.gettempdir(), "
 ROUNDS = int(os.environ.get("EMOPIPE_BENCH_ROUNDS", "3"))
 
 
-def peak_rss_mb(cmd):
-    """Runs cmd under wait4 to read its own peak RSS (ru_maxrss, KB on Linux)."""
+def peak_rss_mb(cmd, ok=(0, 3)):
+    """Runs cmd under wait4 to read its own peak RSS (ru_maxrss, KB on Linux); exits unless its status is in ok."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -33,7 +33,7 @@ def peak_rss_mb(cmd):
     out = proc.stdout.read().decode()
     err = proc.stderr.read().decode()
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 3):
+    if code not in ok:
         sys.exit(f"bench: {' '.join(cmd)} failed ({code}):\n{err}")
     return wall, usage.ru_maxrss / 1024.0, out, err
 
@@ -173,6 +173,23 @@ def bench_training(results, workdir, data):
                         peak_rss_mb_ours=round(rss, 1), peak_rss_mb_baseline=None))
 
 
+def bench_hostile_manifests(results):
+    """Seconds and peak RSS for `emopipe status` to refuse hostile YAML from the bad-input corpus (exit 64):
+    anchors that would expand to 10^10 nodes, and nesting past the parser's limit."""
+    folder = os.path.join(ROOT, "Tests/EmoPipelineTests/Fixtures/bad-inputs")
+    workdir = os.path.join(WORK, "work-refusals")
+    for name, what in (("yaml-billion-laughs", "nested anchors ('billion laughs')"),
+                       ("yaml-parser-nesting-limit", "3000-deep nesting")):
+        walls, rsss = [], []
+        for _ in range(ROUNDS):
+            wall, rss, _, _ = peak_rss_mb([EMOPIPE, "status", os.path.join(folder, name + ".yaml"), "--workdir", workdir], ok=(64,))
+            walls.append(wall)
+            rsss.append(rss)
+        results.append(dict(name=f"refuse a manifest with {what}", unit="s", ours=round(statistics.median(walls), 3),
+                            baseline=None, baseline_name=None, speedup=None,
+                            peak_rss_mb_ours=round(max(rsss), 1), peak_rss_mb_baseline=None))
+
+
 def main():
     if not os.path.isdir(SHARED):
         sys.exit(f"bench: needs the shared RAVDESS data at {SHARED} (or set EMOPIPE_RAVDESS)")
@@ -187,6 +204,8 @@ def main():
     bench_faces(results)
     print("engine training step vs PyTorch:", file=sys.stderr)
     bench_engine(results)
+    print("hostile manifests:", file=sys.stderr)
+    bench_hostile_manifests(results)
     os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
     with open(os.path.join(ROOT, "bench/results.json"), "w") as f:
         json.dump(results, f, indent=2)

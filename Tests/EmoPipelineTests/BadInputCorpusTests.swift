@@ -15,7 +15,7 @@ import Testing
 struct BadInputCorpusTests {
     static let folder = TestSupport.repositoryRoot + "/Tests/EmoPipelineTests/Fixtures/bad-inputs"
     static let maxSeconds = 20
-    static let maxRSSMegabytes = 150
+    static let maxRSSMegabytes = 100
 
     struct Case: CustomStringConvertible {
         var path: String

@@ -115,18 +115,7 @@ private struct Primitives {
     }
 
     func decode<T: Decodable>(_ v: ParamValue, as type: T.Type) throws -> T {
-        switch type {
-        case is Bool.Type: return try bool(v) as! T
-        case is String.Type: return try string(v) as! T
-        case is Double.Type: return try double(v) as! T
-        case is Float.Type: return Float(try double(v)) as! T
-        case is Int.Type: return try integer(v, Int.self) as! T
-        case is Int32.Type: return try integer(v, Int32.self) as! T
-        case is Int64.Type: return try integer(v, Int64.self) as! T
-        case is UInt64.Type: return try integer(v, UInt64.self) as! T
-        case is UInt32.Type: return try integer(v, UInt32.self) as! T
-        default: break
-        }
+        if let primitive = try primitive(v, as: type) { return primitive }
         if let choice = type as? any ParameterChoice.Type {
             let text = try string(v)
             guard let value = T(choiceRawValue: text, choice) else {
@@ -135,6 +124,24 @@ private struct Primitives {
             return value
         }
         return try T(from: ValueDecoder(value: v, codingPath: codingPath))
+    }
+}
+
+extension Primitives {
+    /// The value as a Swift primitive when `T` is one, else nil.
+    func primitive<T>(_ v: ParamValue, as type: T.Type) throws -> T? {
+        switch type {
+        case is Bool.Type: return try bool(v) as? T
+        case is String.Type: return try string(v) as? T
+        case is Double.Type: return try double(v) as? T
+        case is Float.Type: return Float(try double(v)) as? T
+        case is Int.Type: return try integer(v, Int.self) as? T
+        case is Int32.Type: return try integer(v, Int32.self) as? T
+        case is Int64.Type: return try integer(v, Int64.self) as? T
+        case is UInt32.Type: return try integer(v, UInt32.self) as? T
+        case is UInt64.Type: return try integer(v, UInt64.self) as? T
+        default: return nil
+        }
     }
 }
 
