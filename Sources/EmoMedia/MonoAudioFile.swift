@@ -75,14 +75,14 @@ struct SampleChecks {
 
 /// WAV through libsndfile, mixed and resampled chunk by chunk.
 enum WavStream {
-    static func decode(path: String, sampleRate: Int,
+    static func decode(path: String, sampleRate: Int, chunkFrames: Int = 16_384,
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         let input = try SndFileInput.open(path)
         let channels = Int(input.info.channels), sourceRate = Int(input.info.samplerate)
         guard channels > 0 else { throw .notMedia(path: path, reason: "WAV declares 0 channels") }
         let mixer = WavMixer(channels: channels, sourceRate: sourceRate, targetRate: sampleRate, path: path)
         // A read error is reported before a mixing error, as when the whole file was read first.
-        try input.readChunks { mixer.mix($0, deliver) }
+        try input.readChunks(chunkFrames: chunkFrames) { mixer.mix($0, deliver) }
         try mixer.finish(deliver)
         return MonoAudioFormat(sourceSampleRate: sourceRate, sourceChannels: channels, samples: 0)
     }
