@@ -25,13 +25,18 @@ ROUNDS = int(os.environ.get("EMOPIPE_BENCH_ROUNDS", "3"))
 
 
 def peak_rss_mb(cmd, ok=(0, 3)):
-    """Runs cmd under wait4 to read its own peak RSS (ru_maxrss, KB on Linux); exits unless its status is in ok."""
+    """Runs cmd under wait4 to read its own peak RSS (ru_maxrss, KB on Linux); exits unless its status is
+    in ok. Its output goes to files, not pipes: a command writing more than a pipe holds (predict's
+    timeline of a long file) would wait for a reader while we wait for it to exit."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out = proc.stdout.read().decode()
-    err = proc.stderr.read().decode()
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out_file.seek(0)
+        err_file.seek(0)
+        out = out_file.read().decode()
+        err = err_file.read().decode()
     code = os.waitstatus_to_exitcode(status)
     if code not in ok:
         sys.exit(f"bench: {' '.join(cmd)} failed ({code}):\n{err}")
@@ -93,6 +98,49 @@ def bench_audio(results):
                         baseline_name="librosa 0.11, 1 process", speedup=round(med(ours1) / med(base), 2),
                         peak_rss_mb_ours=None, peak_rss_mb_baseline=round(max(rss_base), 1)))
     return rows["ours"][1]
+
+
+def long_wav_root():
+    """A data root holding one 20-minute wav under a RAVDESS name: 48 kHz 16-bit stereo pink noise with
+    a slow tremolo (sox), so decoding, down-mixing and resampling all run for the whole length."""
+    data = os.path.join(WORK, "long")
+    wav = os.path.join(data, "Actor_01", "03-01-01-01-01-01-01.wav")
+    if not os.path.exists(wav):
+        os.makedirs(os.path.dirname(wav), exist_ok=True)
+        subprocess.run(["sox", "-n", "-r", "48000", "-b", "16", "-c", "2", wav + ".tmp.wav", "synth", "1200",
+                        "pinknoise", "tremolo", "0.5", "80", "vol", "0.3"], check=True)
+        os.rename(wav + ".tmp.wav", wav)
+    return data, wav
+
+
+def bench_long_audio(results):
+    """Peak RSS of the audio stage on one 20-minute wav: it keeps 3 s but reads all of it (target < 200 MB)."""
+    data, _ = long_wav_root()
+    workdir = os.path.join(WORK, "work-long")
+    shutil.rmtree(workdir, ignore_errors=True)
+    m = manifest(os.path.join(WORK, "bench-long.yaml"), data, os.cpu_count())
+    subprocess.run([EMOPIPE, "run", m, "--until", "ingest", "--workdir", workdir], check=True, stderr=subprocess.DEVNULL)
+    _, rss, _, _ = peak_rss_mb([EMOPIPE, "run", m, "--only", "audio", "--workdir", workdir])
+    seconds = stage_seconds(workdir, "audio")
+    print(f"  20-minute wav: audio stage {seconds:.1f} s, peak RSS {rss:.0f} MB", file=sys.stderr)
+    results.append(dict(name="audio stage, one 20-minute wav (48 kHz stereo)", unit="s", ours=round(seconds, 2),
+                        baseline=None, baseline_name=None, speedup=None, peak_rss_mb_ours=round(rss, 1),
+                        peak_rss_mb_baseline=None))
+
+
+def bench_long_predict(results, workdir):
+    """Peak RSS of `emopipe predict` on the 20-minute wav, with the model the training bench made
+    (exported here): the whole clip's log-mel is kept for its timeline, never its whole waveform."""
+    m = os.path.join(WORK, "bench-train.yaml")
+    subprocess.run([EMOPIPE, "run", m, "--until", "export", "--workdir", workdir], check=True, stderr=subprocess.DEVNULL)
+    runs = [os.path.join(workdir, "runs", r) for r in os.listdir(os.path.join(workdir, "runs"))]
+    run = max((r for r in runs if os.path.exists(os.path.join(r, "model.safetensors"))), key=os.path.getmtime)
+    _, wav = long_wav_root()
+    wall, rss, _, _ = peak_rss_mb([EMOPIPE, "predict", "--run", run, "--workdir", workdir, "--json", wav])
+    print(f"  20-minute wav: predict {wall:.1f} s, peak RSS {rss:.0f} MB", file=sys.stderr)
+    results.append(dict(name="predict, one 20-minute wav (48 kHz stereo)", unit="s", ours=round(wall, 2),
+                        baseline=None, baseline_name=None, speedup=None, peak_rss_mb_ours=round(rss, 1),
+                        peak_rss_mb_baseline=None))
 
 
 def bench_cache_read(results, workdir):
@@ -198,8 +246,11 @@ def main():
     print("audio stage vs librosa:", file=sys.stderr)
     workdir = bench_audio(results)
     bench_cache_read(results, workdir)
+    print("one 20-minute wav:", file=sys.stderr)
+    bench_long_audio(results)
     print("training epoch:", file=sys.stderr)
     bench_training(results, workdir, os.path.join(WORK, "speech"))
+    bench_long_predict(results, workdir)
     print("faces stage vs OpenCV and the decode floor:", file=sys.stderr)
     bench_faces(results)
     print("engine training step vs PyTorch:", file=sys.stderr)
@@ -218,4 +269,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["long-audio"]:   # only the 20-minute wav through the audio stage, printed
+        os.makedirs(WORK, exist_ok=True)
+        rows = []
+        bench_long_audio(rows)
+        print(json.dumps(rows, indent=2))
+    else:
+        main()

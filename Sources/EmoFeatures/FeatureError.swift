@@ -12,6 +12,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     case invalidParameter(String)
     /// The samples are not at the extractor's sample rate (resample first).
     case sampleRateMismatch(expected: Int, actual: Int)
+    /// A signal read in several passes gave a different number of samples on a later pass (the file
+    /// changed while it was read).
+    case signalChanged(expected: Int, got: Int)
 
     public var description: String {
         switch self {
@@ -23,6 +26,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
         case let .invalidParameter(s): return "invalid parameter: \(s)"
         case let .sampleRateMismatch(expected, actual):
             return "sample rate mismatch: audio at \(actual) Hz, extractor expects \(expected) Hz"
+        case let .signalChanged(expected, got):
+            return "the audio changed while it was read: \(got) samples where an earlier pass had \(expected)"
         }
     }
 }

@@ -47,6 +47,9 @@ public final class LogMelExtractor: @unchecked Sendable {
     public let filterbank: MelFilterbank
 
     let nFFT: Int, hop: Int, nMels: Int, nBins: Int
+    /// Frame t's window starts at sample t·hop − frameOffset (n_fft/2 when centred).
+    let frameOffset: Int
+    let reflectPad: Bool
     /// Window padded to n_fft, and the range of it that can be nonzero.
     let window: UnsafeMutablePointer<Float>
     let winStart: Int, winEnd: Int
@@ -68,6 +71,8 @@ public final class LogMelExtractor: @unchecked Sendable {
         try p.validate()
         parameters = p
         nFFT = p.nFFT; hop = p.hopLength; nMels = p.nMels; nBins = p.nFFT / 2 + 1
+        frameOffset = p.center ? p.nFFT / 2 : 0
+        reflectPad = p.center && p.padMode == .reflect
         filterbank = MelFilterbank(p)
 
         let w = AnalysisWindow.padded(p)
@@ -152,7 +157,7 @@ public final class LogMelExtractor: @unchecked Sendable {
         }
     }
 
-    private func takeWorkspace() throws -> Workspace {
+    func takeWorkspace() throws -> Workspace {
         lock.lock()
         let w = pool.popLast()
         lock.unlock()
@@ -160,7 +165,7 @@ public final class LogMelExtractor: @unchecked Sendable {
         return try Workspace(nFFT: nFFT, nBins: nBins)
     }
 
-    private func giveBack(_ w: Workspace) {
+    func giveBack(_ w: Workspace) {
         lock.lock()
         pool.append(w)
         lock.unlock()
@@ -193,14 +198,27 @@ public final class LogMelExtractor: @unchecked Sendable {
             range = nonSilentRange(base, n, topDb: t, ws)
             if range.isEmpty { throw FeatureError.tooShort(samples: 0, needed: needed) }
         }
-        let y = base + range.lowerBound
         let m = range.count
         if !p.center && m < nFFT { throw FeatureError.tooShort(samples: m, needed: nFFT) }
+        return try analyse(UnsafeBufferPointer(start: base + range.lowerBound, count: m), signalLength: n, range: range, ws)
+    }
+
+    /// Frames of the spectrogram of `m` samples.
+    func frameCount(_ m: Int) -> Int {
+        parameters.center ? 1 + (m + 2 * (nFFT / 2) - nFFT) / hop : 1 + (m - nFFT) / hop
+    }
+
+    /// Steps 3-5 on the analysed samples `y` (the whole signal of `n` samples, or the `range` of it the
+    /// trim kept), all in memory.
+    func analyse(_ y: UnsafeBufferPointer<Float>, signalLength n: Int, range: Range<Int>, _ ws: Workspace) throws -> LogMel {
+        let p = parameters
+        let m = y.count
+        guard let base = y.baseAddress, m > 0 else { throw FeatureError.emptyAudio }
 
         // 3. full mel power spectrogram
-        let total = p.center ? 1 + (m + 2 * (nFFT / 2) - nFFT) / hop : 1 + (m - nFFT) / hop
+        let total = frameCount(m)
         if ws.mel.count < total * nMels { ws.mel = [Float](repeating: 0, count: total * nMels) }
-        let maxPower = ws.mel.withUnsafeMutableBufferPointer { melSpectrogram(y, m, frames: total, ws, out: $0.baseAddress!) }
+        let maxPower = ws.mel.withUnsafeMutableBufferPointer { melSpectrogram(base, m, frames: total, ws, out: $0.baseAddress!) }
         // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB
         guard maxPower.isFinite else { throw FeatureError.notFinite }
 
@@ -208,32 +226,48 @@ public final class LogMelExtractor: @unchecked Sendable {
         let outFrames = p.frames ?? total
         var first = 0
         if total > outFrames && p.crop == .center {
-            let v = nonSilentRange(y, m, topDb: p.trimDb ?? 60, ws)
-            let mid = (v.lowerBound + v.upperBound) / 2
-            let c = p.center ? mid / hop : max(0, mid - nFFT / 2) / hop
-            first = min(max(c - outFrames / 2, 0), total - outFrames)
+            first = centredFirstFrame(voiced: nonSilentRange(base, m, topDb: p.trimDb ?? 60, ws), total: total, outFrames: outFrames)
         }
         let real = min(total - first, outFrames)
-
-        // 5. dB, top_db floor, pad
-        let peakDb = dB(maxPower)
-        let floorDb: Float = p.topDb.map { peakDb - Float($0) } ?? -Float.infinity
-        let padValue = max(silenceDb, floorDb)
-        var values = [Float](repeating: padValue, count: nMels * outFrames)
+        var power = [Float](repeating: 0, count: nMels * outFrames)
         ws.mel.withUnsafeBufferPointer { melBuf in
-            values.withUnsafeMutableBufferPointer { out in
+            power.withUnsafeMutableBufferPointer { out in
                 let mp = melBuf.baseAddress!, op = out.baseAddress!
-                let amin = aminF, ref = refDb
                 for t in 0..<real {
                     let src = mp + (first + t) * nMels
-                    for mm in 0..<nMels {
-                        op[mm * outFrames + t] = max(Self.db10(src[mm], amin: amin, refDb: ref), floorDb)
-                    }
+                    for mm in 0..<nMels { op[mm * outFrames + t] = src[mm] }
                 }
             }
         }
+        return finish(power: &power, maxPower: maxPower, total: total, first: first, real: real, outFrames: outFrames,
+                      signalLength: n, range: range)
+    }
+
+    /// The first kept frame of a centre crop: `frames` frames around the midpoint of the voiced interval.
+    func centredFirstFrame(voiced v: Range<Int>, total: Int, outFrames: Int) -> Int {
+        let mid = (v.lowerBound + v.upperBound) / 2
+        let c = parameters.center ? mid / hop : max(0, mid - nFFT / 2) / hop
+        return min(max(c - outFrames / 2, 0), total - outFrames)
+    }
+
+    /// 5. dB, top_db floor, pad: `values` holds the kept frames' mel power, mel-major
+    /// (`values[m * outFrames + t]`, t < real), and becomes the log-mel.
+    func finish(power values: inout [Float], maxPower: Float, total: Int, first: Int, real: Int, outFrames: Int,
+                signalLength n: Int, range: Range<Int>) -> LogMel {
+        let peakDb = dB(maxPower)
+        let floorDb: Float = parameters.topDb.map { peakDb - Float($0) } ?? -Float.infinity
+        let padValue = max(silenceDb, floorDb)
+        let amin = aminF, ref = refDb
+        values.withUnsafeMutableBufferPointer { out in
+            guard let op = out.baseAddress else { return }
+            for mm in 0..<nMels {
+                let row = op + mm * outFrames
+                for t in 0..<real { row[t] = max(Self.db10(row[t], amin: amin, refDb: ref), floorDb) }
+                for t in real..<outFrames { row[t] = padValue }
+            }
+        }
         return LogMel(values: values, nMels: nMels, frames: outFrames, realFrames: real,
-                      durationSeconds: Double(n) / Double(p.sampleRate), sampleRange: range,
+                      durationSeconds: Double(n) / Double(parameters.sampleRate), sampleRange: range,
                       totalFrames: total, firstFrame: first, padValue: padValue)
     }
 
@@ -267,52 +301,63 @@ public final class LogMelExtractor: @unchecked Sendable {
     /// Mel power spectrogram [frames, n_mels] into `out`; returns its maximum.
     func melSpectrogram(_ y: UnsafePointer<Float>, _ m: Int, frames: Int, _ ws: Workspace,
                         out: UnsafeMutablePointer<Float>) -> Float {
-        let p = parameters
-        let frame = ws.frame, pw = ws.power
-        let win = window
-        let half = p.center ? nFFT / 2 : 0
-        let reflect = p.center && p.padMode == .reflect
         var peak: Float = 0
         for t in 0..<frames {
-            let origin = t * hop - half               // sample index of frame position 0
-            let a = origin + winStart, b = origin + winEnd
-            if a >= 0 && b <= m {
-                let src = y + origin
-                for k in winStart..<winEnd { frame[k] = win[k] * src[k] }
-            } else {
-                for k in winStart..<winEnd {
-                    let j = origin + k
-                    let v: Float
-                    if j >= 0 && j < m { v = y[j] }
-                    else if reflect { v = y[Self.reflectIndex(j, m)] }
-                    else { v = 0 }
-                    frame[k] = win[k] * v
-                }
-            }
-            // av_tx may use its input as scratch: re-zero the window's padding each frame.
-            for k in 0..<winStart { frame[k] = 0 }
-            for k in winEnd..<nFFT { frame[k] = 0 }
-            powerSpectrum(frame, ws)
-            // mel projection over each filter's nonzero band
-            // (bands are zero-padded to whole SIMD4 blocks; the power buffer has zeroed slack)
-            let o = out + t * nMels
-            let wr = UnsafeRawPointer(packedWeights)
-            for mm in 0..<nMels {
-                let blocks = bandBlocks[mm]
-                let wp = wr + 4 * bandOffset[mm], qp = UnsafeRawPointer(pw + bandStart[mm])
-                var acc = SIMD4<Float>(repeating: 0)
-                var j = 0
-                while j < blocks {
-                    acc += wp.load(fromByteOffset: 16 &* j, as: SIMD4<Float>.self)
-                        * qp.loadUnaligned(fromByteOffset: 16 &* j, as: SIMD4<Float>.self)
-                    j &+= 1
-                }
-                let s = (acc[0] + acc[1]) + (acc[2] + acc[3])
-                o[mm] = s
-                peak = max(peak, s)
-            }
+            fillFrame(ws, origin: frameOrigin(t), y, from: 0, length: m)
+            melProject(ws, into: out + t * nMels, peak: &peak)
         }
         return peak
+    }
+
+    /// Sample index of frame t's position 0.
+    @inline(__always) func frameOrigin(_ t: Int) -> Int { t * hop - frameOffset }
+
+    /// Windows the frame whose position 0 is signal sample `origin` into ws.frame. `y` holds signal samples
+    /// from index `lo` on, of a signal of `m` samples; it must hold every sample the frame reads (with
+    /// reflect padding, also those mirrored in from beyond either end).
+    @inline(__always) func fillFrame(_ ws: Workspace, origin: Int, _ y: UnsafePointer<Float>, from lo: Int, length m: Int) {
+        let frame = ws.frame
+        let win = window
+        let a = origin + winStart, b = origin + winEnd
+        if a >= 0 && b <= m {
+            let src = y + (origin - lo)
+            for k in winStart..<winEnd { frame[k] = win[k] * src[k] }
+        } else {
+            for k in winStart..<winEnd {
+                let j = origin + k
+                let v: Float
+                if j >= 0 && j < m { v = y[j - lo] }
+                else if reflectPad { v = y[Self.reflectIndex(j, m) - lo] }
+                else { v = 0 }
+                frame[k] = win[k] * v
+            }
+        }
+        // av_tx may use its input as scratch: re-zero the window's padding each frame.
+        for k in 0..<winStart { frame[k] = 0 }
+        for k in winEnd..<nFFT { frame[k] = 0 }
+    }
+
+    /// The mel power of the frame in ws.frame into `o` (n_mels values); raises `peak` to their maximum.
+    @inline(__always) func melProject(_ ws: Workspace, into o: UnsafeMutablePointer<Float>, peak: inout Float) {
+        let pw = ws.power
+        powerSpectrum(ws.frame, ws)
+        // mel projection over each filter's nonzero band
+        // (bands are zero-padded to whole SIMD4 blocks; the power buffer has zeroed slack)
+        let wr = UnsafeRawPointer(packedWeights)
+        for mm in 0..<nMels {
+            let blocks = bandBlocks[mm]
+            let wp = wr + 4 * bandOffset[mm], qp = UnsafeRawPointer(pw + bandStart[mm])
+            var acc = SIMD4<Float>(repeating: 0)
+            var j = 0
+            while j < blocks {
+                acc += wp.load(fromByteOffset: 16 &* j, as: SIMD4<Float>.self)
+                    * qp.loadUnaligned(fromByteOffset: 16 &* j, as: SIMD4<Float>.self)
+                j &+= 1
+            }
+            let s = (acc[0] + acc[1]) + (acc[2] + acc[3])
+            o[mm] = s
+            peak = max(peak, s)
+        }
     }
 
     /// |X[k]|^power for k in binLo..<binHi into ws.power, X = real DFT of the n_fft samples in `frame`.
@@ -379,26 +424,35 @@ public final class LogMelExtractor: @unchecked Sendable {
                 var acc = 0.0
                 pre[0] = 0
                 for i in 0..<n { let v = Double(y[i]); acc += v * v; pre[i + 1] = acc }
-                // rms = sqrt(mean(|x|^2)) in float32; amplitude_to_db(rms, ref=max) squares it again.
-                var maxRms: Float = 0
+                // rms = sqrt(mean(|x|^2)) in float32 (RunningEnergy gives the same figures chunk by chunk)
                 for i in 0..<nFrames {
                     let a = min(max(i * hop - half, 0), n), b = min(max(i * hop - half + fl, 0), n)
-                    let rms = Float((pre[b] - pre[a]) / Double(fl)).squareRoot()
-                    db[i] = rms
-                    maxRms = max(maxRms, rms)
+                    db[i] = Float((pre[b] - pre[a]) / Double(fl)).squareRoot()
                 }
-                let refDb = Float(10) * log10f(max(Float(1e-10), maxRms * maxRms))
-                let thr = -Float(topDb)
-                var firstF = -1, lastF = -1
-                for i in 0..<nFrames {
-                    let d = Float(10) * log10f(max(Float(1e-10), db[i] * db[i])) - refDb
-                    if d > thr { if firstF < 0 { firstF = i }; lastF = i }
-                }
-                if firstF < 0 { return 0..<0 }
-                let start = firstF * hop
-                let end = min(n, (lastF + 1) * hop)
-                return start < end ? start..<end : start..<start
+                return voicedRange(rms: UnsafeBufferPointer(rebasing: db[0..<nFrames]), signalLength: n, topDb: topDb)
             }
         }
+    }
+
+    func voicedRange(rms: [Float], signalLength n: Int, topDb: Double) -> Range<Int> {
+        rms.withUnsafeBufferPointer { voicedRange(rms: $0, signalLength: n, topDb: topDb) }
+    }
+
+    /// The trim's interval from the RMS of each frame: from the first to the last frame louder than
+    /// `topDb` below the loudest; amplitude_to_db(rms, ref=max) squares the RMS again.
+    func voicedRange(rms: UnsafeBufferPointer<Float>, signalLength n: Int, topDb: Double) -> Range<Int> {
+        var maxRms: Float = 0
+        for r in rms { maxRms = max(maxRms, r) }
+        let refDb = Float(10) * log10f(max(Float(1e-10), maxRms * maxRms))
+        let thr = -Float(topDb)
+        var firstF = -1, lastF = -1
+        for i in rms.indices {
+            let d = Float(10) * log10f(max(Float(1e-10), rms[i] * rms[i])) - refDb
+            if d > thr { if firstF < 0 { firstF = i }; lastF = i }
+        }
+        if firstF < 0 { return 0..<0 }
+        let start = firstF * hop
+        let end = min(n, (lastF + 1) * hop)
+        return start < end ? start..<end : start..<start
     }
 }

@@ -33,7 +33,7 @@ public enum AudioDecoder {
     /// "soxr" when libswresample has libsoxr (Debian 12 does), else "swr" (its own high-quality filter).
     public static var resamplerEngine: String { MonoResampler.engine }
 
-    /// Mono float samples at `sampleRate`: wav via libsndfile (any chunk layout; channels averaged),
+    /// Mono float samples at `sampleRate`, all in memory (`MonoAudioFile` reads them chunk by chunk): wav via libsndfile (any chunk layout; channels averaged),
     /// anything else via libavformat/libavcodec from the first audio stream. Resampling is done by
     /// libswresample with soxr at very high precision, single-threaded, so output is deterministic.
     /// Integer PCM at the source rate comes back exact: 16-bit samples are n/32768.
@@ -42,11 +42,11 @@ public enum AudioDecoder {
         guard (1...768_000).contains(sampleRate) else {
             throw .invalidArgument(path: path, reason: "sample rate \(sampleRate) Hz is out of range")
         }
-        let audio = FileChecks.isWavPath(path)
-            ? try decodeWav(path: path, sampleRate: sampleRate)
-            : try LibavAudio.decodeMono(path: path, sampleRate: sampleRate)
-        try check(audio, path: path, requirements: requirements)
-        return audio
+        var samples: [Float] = []
+        let format = try MonoAudioFile(path: path, sampleRate: sampleRate, requirements: requirements)
+            .pass { samples.append(contentsOf: $0) }
+        return DecodedAudio(samples: samples, sampleRate: sampleRate,
+                            sourceSampleRate: format.sourceSampleRate, sourceChannels: format.sourceChannels)
     }
 
     /// Rejects audio that would poison features: non-finite samples, too few samples, digital silence.
@@ -59,15 +59,5 @@ public enum AudioDecoder {
         if requirements.rejectSilence, !audio.samples.isEmpty, audio.samples.allSatisfy({ $0 == 0 }) {
             throw .silentAudio(path: path)
         }
-    }
-
-    private static func decodeWav(path: String, sampleRate: Int) throws(MediaError) -> DecodedAudio {
-        let input = try SndFileInput.open(path)
-        let interleaved = try input.readInterleaved()
-        let channels = Int(input.info.channels), sourceRate = Int(input.info.samplerate)
-        let mono = try WavMixer.mono(interleaved, channels: channels, sourceRate: sourceRate,
-                                     targetRate: sampleRate, path: path)
-        return DecodedAudio(samples: mono, sampleRate: sampleRate,
-                            sourceSampleRate: sourceRate, sourceChannels: channels)
     }
 }

@@ -38,17 +38,18 @@ struct AudioCodec: ~Copyable {
 }
 
 enum LibavAudio {
-    static func decodeMono(path: String, sampleRate: Int) throws(MediaError) -> DecodedAudio {
-        try LibavLog.capturing { (log) throws(MediaError) -> DecodedAudio in
+    /// Decodes the first audio stream, handing `deliver` the mono samples of each decoded frame.
+    static func decode(path: String, sampleRate: Int,
+                       _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
+        try LibavLog.capturing { (log) throws(MediaError) -> MonoAudioFormat in
             let input = try LibavInput.open(path, log: log)
             let stream = try audioStream(input, log: log)
             for other in input.streams where other != stream { other.pointee.discard = AVDISCARD_ALL }
             let decoder = try AudioCodec.open(stream, path: path, log: log)
             var sink = MonoSink(path: path, outRate: Int32(sampleRate))
-            try pump(input, stream: stream, decoder: decoder, sink: &sink, log: log)
-            try sink.finish()
-            return DecodedAudio(samples: sink.samples, sampleRate: sampleRate,
-                                sourceSampleRate: Int(sink.sourceRate), sourceChannels: Int(sink.sourceChannels))
+            try pump(input, stream: stream, decoder: decoder, sink: &sink, log: log, deliver)
+            try sink.finish(deliver)
+            return MonoAudioFormat(sourceSampleRate: Int(sink.sourceRate), sourceChannels: Int(sink.sourceChannels), samples: 0)
         }
     }
 
@@ -71,8 +72,8 @@ enum LibavAudio {
     /// Demux → decode → sink, then drain the decoder. Any damaged packet fails the file: a dataset
     /// pipeline should drop a damaged clip with a reason rather than learn from a glitch.
     private static func pump(_ input: borrowing LibavInput, stream: UnsafeMutablePointer<AVStream>,
-                             decoder: borrowing AudioCodec, sink: inout MonoSink,
-                             log: LogCapture) throws(MediaError) {
+                             decoder: borrowing AudioCodec, sink: inout MonoSink, log: LogCapture,
+                             _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         var packet = av_packet_alloc()
         var frame = av_frame_alloc()
         defer { av_packet_free(&packet); av_frame_free(&frame) }
@@ -85,30 +86,32 @@ enum LibavAudio {
             guard packet.pointee.stream_index == stream.pointee.index else { continue }
             let sent = avcodec_send_packet(decoder.context, packet)
             if sent < 0 { throw .decodeFailed(path: input.path, reason: LibavLog.reason(sent, log)) }
-            try drain(decoder, frame: frame, sink: &sink, path: input.path, log: log)
+            try drain(decoder, frame: frame, sink: &sink, path: input.path, log: log, deliver)
         }
         _ = avcodec_send_packet(decoder.context, nil)  // enter draining mode
-        try drain(decoder, frame: frame, sink: &sink, path: input.path, log: log)
+        try drain(decoder, frame: frame, sink: &sink, path: input.path, log: log, deliver)
     }
 
     private static func drain(_ decoder: borrowing AudioCodec, frame: UnsafeMutablePointer<AVFrame>,
-                              sink: inout MonoSink, path: String, log: LogCapture) throws(MediaError) {
+                              sink: inout MonoSink, path: String, log: LogCapture,
+                              _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         while true {
             let got = avcodec_receive_frame(decoder.context, frame)
             if got == AVCode.again || got == AVCode.eof { return }
             if got < 0 { throw .decodeFailed(path: path, reason: LibavLog.reason(got, log)) }
             defer { av_frame_unref(frame) }
-            try sink.consume(frame)
+            try sink.consume(frame, deliver)
         }
     }
 }
 
-/// Collects decoded frames as mono Float at the target rate, (re)building the resampler when the
-/// stream's format changes (e.g. an AAC stream that switches layout mid-file).
+/// Turns decoded frames into mono Float at the target rate, handed on frame by frame, (re)building the
+/// resampler when the stream's format changes (e.g. an AAC stream that switches layout mid-file).
 struct MonoSink {
     let path: String
     let outRate: Int32
-    var samples: [Float] = []
+    /// One frame's output, reused.
+    private var samples: [Float] = []
     private(set) var sourceRate: Int32 = 0
     private(set) var sourceChannels: Int32 = 0
     private var sourceFormat: Int32 = -1
@@ -116,11 +119,12 @@ struct MonoSink {
 
     init(path: String, outRate: Int32) { self.path = path; self.outRate = outRate }
 
-    mutating func consume(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+    mutating func consume(_ frame: UnsafeMutablePointer<AVFrame>,
+                          _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         let f = frame.pointee
         if resampler == nil || f.sample_rate != sourceRate || f.ch_layout.nb_channels != sourceChannels
             || f.format != sourceFormat {
-            try finish()
+            try finish(deliver)
             do {
                 resampler = try MonoResampler(inLayout: f.ch_layout, inFormat: AVSampleFormat(rawValue: f.format),
                                               inRate: f.sample_rate, outRate: outRate)
@@ -130,15 +134,19 @@ struct MonoSink {
             (sourceRate, sourceChannels, sourceFormat) = (f.sample_rate, f.ch_layout.nb_channels, f.format)
         }
         let planes = UnsafeMutableRawPointer(f.extended_data).assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
+        samples.removeAll(keepingCapacity: true)
         let status = resampler!.convert(planes, count: f.nb_samples, into: &samples)
         if status < 0 { throw .decodeFailed(path: path, reason: LibavLog.describe(status)) }
+        samples.withUnsafeBufferPointer { if !$0.isEmpty { deliver($0) } }
     }
 
     /// Flushes the filter tail of the current resampler.
-    mutating func finish() throws(MediaError) {
+    mutating func finish(_ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         guard let resampler else { return }
+        samples.removeAll(keepingCapacity: true)
         let status = resampler.flush(into: &samples)
         if status < 0 { throw .decodeFailed(path: path, reason: LibavLog.describe(status)) }
+        samples.withUnsafeBufferPointer { if !$0.isEmpty { deliver($0) } }
         self.resampler = nil
     }
 }

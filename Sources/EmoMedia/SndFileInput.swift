@@ -50,24 +50,21 @@ struct SndFileInput: ~Copyable {
         return MediaFacts(container: containerName(), durationSeconds: duration, bitRate: bitRate, streams: [stream])
     }
 
-    /// All frames as interleaved floats; integer PCM is scaled by 1/2^(bits-1), so 16-bit samples
-    /// map back to their exact integers when multiplied by 32768.
-    func readInterleaved() throws(MediaError) -> [Float] {
+    /// Every frame, as interleaved floats in chunks of up to `chunkFrames` frames; integer PCM is scaled
+    /// by 1/2^(bits-1), so 16-bit samples map back to their exact integers when multiplied by 32768.
+    /// A read error is thrown after the last chunk.
+    func readChunks(chunkFrames: Int = 16_384, _ body: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         let channels = Int(info.channels)
         guard channels > 0 else { throw .notMedia(path: path, reason: "WAV declares 0 channels") }
-        var samples: [Float] = []
-        samples.reserveCapacity(Int(max(info.frames, 0)) * channels)
-        let chunkFrames = 16_384
-        var chunk = [Float](repeating: 0, count: chunkFrames * channels)
+        var chunk = [Float](repeating: 0, count: max(chunkFrames, 1) * channels)
         while true {
-            let got = Int(sf_readf_float(handle, &chunk, sf_count_t(chunkFrames)))
+            let got = Int(sf_readf_float(handle, &chunk, sf_count_t(max(chunkFrames, 1))))
             if got <= 0 { break }
-            samples.append(contentsOf: chunk[0..<(got * channels)])
+            chunk.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<(got * channels)])) }
         }
         if sf_error(handle) != 0 {
             throw .decodeFailed(path: path, reason: String(cString: sf_strerror(handle)))
         }
-        return samples
     }
 
     private func containerName() -> String {

@@ -1,49 +1,69 @@
-// Interleaved float PCM from libsndfile → mono at the target rate.
+// Interleaved float PCM from libsndfile → mono at the target rate, chunk by chunk.
 import CFFmpeg
 
-enum WavMixer {
-    static func mono(_ interleaved: [Float], channels: Int, sourceRate: Int, targetRate: Int,
-                     path: String) throws(MediaError) -> [Float] {
-        if channels == 1 && sourceRate == targetRate { return interleaved }  // exact pass-through
-        if sourceRate == targetRate { return average(interleaved, channels: channels) }
-        return try resample(interleaved, channels: channels, sourceRate: sourceRate,
-                            targetRate: targetRate, path: path)
-    }
+/// Mixes (and when the rates differ, resamples) consecutive chunks of one WAV's interleaved samples.
+/// The samples do not depend on how the file is cut into chunks: averaging is per frame, and the
+/// resampler keeps its filter state from one chunk to the next.
+final class WavMixer {
+    private let channels: Int
+    private let sourceRate: Int
+    private let targetRate: Int
+    private let path: String
+    private var resampler: MonoResampler?
+    private var scratch: [Float] = []
+    /// The first mixing failure; reported after the whole file was read, so that a read error wins.
+    private var failure: MediaError?
 
-    /// Equal-weight mean of the channels of each frame (sum first, then one division, so a stereo pair of
-    /// 16-bit values averages exactly).
-    static func average(_ interleaved: [Float], channels: Int) -> [Float] {
-        let frames = interleaved.count / channels
-        let scale = 1 / Float(channels)
-        return interleaved.withUnsafeBufferPointer { source in
-            (0..<frames).map { frame in
-                var sum: Float = 0
-                for c in 0..<channels { sum += source[frame * channels + c] }
-                return sum * scale
-            }
-        }
-    }
-
-    private static func resample(_ interleaved: [Float], channels: Int, sourceRate: Int, targetRate: Int,
-                                 path: String) throws(MediaError) -> [Float] {
+    init(channels: Int, sourceRate: Int, targetRate: Int, path: String) {
+        self.channels = channels
+        self.sourceRate = sourceRate
+        self.targetRate = targetRate
+        self.path = path
+        guard sourceRate != targetRate else { return }
         var layout = AVChannelLayout()
         av_channel_layout_default(&layout, Int32(channels))
         defer { av_channel_layout_uninit(&layout) }
-        let resampler: MonoResampler
         do {
             resampler = try MonoResampler(inLayout: layout, inFormat: AV_SAMPLE_FMT_FLT,
                                           inRate: Int32(sourceRate), outRate: Int32(targetRate))
         } catch {
-            throw .decodeFailed(path: path, reason: error.reason)
+            failure = .decodeFailed(path: path, reason: error.reason)
         }
-        var out: [Float] = []
-        out.reserveCapacity(interleaved.count / channels * targetRate / sourceRate + 64)
-        let status = interleaved.withUnsafeBytes { raw -> Int32 in
-            var plane: UnsafePointer<UInt8>? = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            let converted = resampler.convert(&plane, count: Int32(interleaved.count / channels), into: &out)
-            return converted < 0 ? converted : resampler.flush(into: &out)
+    }
+
+    func mix(_ interleaved: UnsafeBufferPointer<Float>, _ deliver: (UnsafeBufferPointer<Float>) -> Void) {
+        guard failure == nil, !interleaved.isEmpty else { return }
+        if channels == 1 && sourceRate == targetRate { return deliver(interleaved) }  // exact pass-through
+        scratch.removeAll(keepingCapacity: true)
+        if sourceRate == targetRate {
+            Self.average(interleaved, channels: channels, into: &scratch)
+        } else if let resampler {
+            var plane: UnsafePointer<UInt8>? = UnsafeRawPointer(interleaved.baseAddress).map { $0.assumingMemoryBound(to: UInt8.self) }
+            let status = resampler.convert(&plane, count: Int32(interleaved.count / channels), into: &scratch)
+            if status < 0 { failure = .decodeFailed(path: path, reason: LibavLog.describe(status)); return }
         }
+        scratch.withUnsafeBufferPointer { if !$0.isEmpty { deliver($0) } }
+    }
+
+    /// Throws the first mixing failure, else delivers what the resampler's filter still holds.
+    func finish(_ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
+        if let failure { throw failure }
+        guard let resampler else { return }
+        scratch.removeAll(keepingCapacity: true)
+        let status = resampler.flush(into: &scratch)
         if status < 0 { throw .decodeFailed(path: path, reason: LibavLog.describe(status)) }
-        return out
+        scratch.withUnsafeBufferPointer { if !$0.isEmpty { deliver($0) } }
+    }
+
+    /// Equal-weight mean of the channels of each frame (sum first, then one division, so a stereo pair of
+    /// 16-bit values averages exactly).
+    static func average(_ interleaved: UnsafeBufferPointer<Float>, channels: Int, into out: inout [Float]) {
+        let frames = interleaved.count / channels
+        let scale = 1 / Float(channels)
+        for frame in 0..<frames {
+            var sum: Float = 0
+            for c in 0..<channels { sum += interleaved[frame * channels + c] }
+            out.append(sum * scale)
+        }
     }
 }

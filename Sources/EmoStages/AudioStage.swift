@@ -42,12 +42,13 @@ public struct AudioStage: Stage {
     }
 
     static func compute(_ unit: SourceUnit, parameters: LogMelParameters, extractor: LogMelExtractor) throws -> TensorRecord {
-        let audio = try AudioDecoder.decodeMono(path: unit.path, sampleRate: parameters.sampleRate)
-        let mel = try extractor.compute(samples: audio.samples, sampleRate: audio.sampleRate)
+        // Decoded chunk by chunk (again for each pass a long file needs): never the whole file in memory.
+        let audio = MonoAudioFile(path: unit.path, sampleRate: parameters.sampleRate)
+        let mel = try extractor.compute(signal: audio)
         let metadata = ParamValue.object([
             "real_frames": .int(mel.realFrames), "duration_seconds": .double(mel.durationSeconds),
-            "source_kind": .string(unit.kind), "source_sample_rate": .int(audio.sourceSampleRate),
-            "source_channels": .int(audio.sourceChannels), "pad_value": .double(Double(mel.padValue)),
+            "source_kind": .string(unit.kind), "source_sample_rate": .int(audio.format?.sourceSampleRate ?? 0),
+            "source_channels": .int(audio.format?.sourceChannels ?? 0), "pad_value": .double(Double(mel.padValue)),
         ]).canonicalJSON
         return TensorRecord(key: unit.sha256, float32: mel.values, shape: [mel.nMels, mel.frames], metadata: metadata)
     }

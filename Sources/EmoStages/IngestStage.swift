@@ -22,7 +22,7 @@ public struct IngestStage: Stage {
 
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let root = context.dataRoot
-        let files = try Self.files(context)
+        let files = try Self.files(context, log: true)
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
         let plan = IngestPlan(files: files, known: known)
         context.logger.info("\(files.count) files under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read, \(plan.removed.count) gone")
@@ -62,11 +62,40 @@ public struct IngestStage: Stage {
         return IngestPlan(files: try Self.files(context), known: known).toRead.count
     }
 
-    /// The files under the data root; a scale-out worker's share only.
-    static func files(_ context: StageContext) throws -> [ScannedFile] {
+    /// The files under the data root; a scale-out worker's share only. A whole data root without a
+    /// single RAVDESS-named file is an error (a wrong `--data`, an unmounted disk), not an empty dataset
+    /// whose sources would all be marked removed; a worker's share may be empty.
+    static func files(_ context: StageContext, log: Bool = false) throws -> [ScannedFile] {
         let scan = try DataRootScan(root: context.dataRoot)
-        guard let worker = context.worker else { return scan.files }
+        if log { report(scan, context: context) }
+        guard let worker = context.worker else {
+            try requireRavdessFiles(scan)
+            return scan.files
+        }
         return scan.files.filter { worker.contains(relativePath: DataRootPath.relative($0.path, to: context.dataRoot)) }
+    }
+
+    private static func requireRavdessFiles(_ scan: DataRootScan) throws {
+        let ravdessNamed = scan.files.contains { file in
+            if case .notRavdess = RavdessName.parse(fileName: (file.path as NSString).lastPathComponent) { return false }
+            return true
+        }
+        guard ravdessNamed else {
+            throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file (\(scan.files.count) files, "
+                + "none named like 03-01-05-01-02-01-12.wav or 01-01-05-01-02-01-12.mp4); is it the right folder?")
+        }
+    }
+
+    /// Says which links were not followed and which paths were left out as second paths to a file.
+    private static func report(_ scan: DataRootScan, context: StageContext) {
+        for loop in scan.loopsSkipped {
+            context.logger.warning("\(loop): not followed, it leads back into a folder it is inside")
+        }
+        if !scan.aliases.isEmpty {
+            let examples = scan.aliases.prefix(3).map { "\($0.path) = \($0.keptAs)" }.joined(separator: ", ")
+            let more = scan.aliases.count > 3 ? ", …" : ""
+            context.logger.info("\(scan.aliases.count) path(s) reach a folder or file already found under another path, used once: \(examples)\(more)")
+        }
     }
 
     /// The facts downstream stages consume: the ok sources, by path relative to the root, so that

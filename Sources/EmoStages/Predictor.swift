@@ -59,8 +59,7 @@ public final class Predictor {
         let facts = try MediaProbe.probe(path: path)
         var mel: LogMel?
         if c.uses(.audio), let logMel, facts.audioStreamCount > 0 {
-            let audio = try AudioDecoder.decodeMono(path: path, sampleRate: logMel.sampleRate)
-            mel = try LogMelExtractor(logMel).compute(samples: audio.samples, sampleRate: audio.sampleRate)
+            mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: path, sampleRate: logMel.sampleRate))
         }
         let secondsPerFrame = logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
         let duration = mel?.durationSeconds ?? facts.durationSeconds ?? 0

@@ -24,6 +24,11 @@ enum SourceExaminer {
             fill(&row, codes: codes)
             hash(&row)
             guard row.status == .ok else { return row }
+            if let problem = ActorFolder.mismatch(path: file.path, codes: codes) {
+                row.status = .failed
+                row.reason = problem
+                return row
+            }
             if let problem = probeAndCheck(&row, codes: codes) {
                 row.status = .failed
                 row.reason = problem
@@ -67,6 +72,25 @@ enum SourceExaminer {
     static func reason(_ error: Error, path: String) -> String {
         let text = "\(error)"
         return text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+    }
+}
+
+/// RAVDESS keeps each actor's files in `Actor_XX`: a file whose actor code names another actor was
+/// misfiled or misnamed, and either way its label cannot be trusted. Other folder names say nothing.
+enum ActorFolder {
+    /// The actor number of a folder named `Actor_` and digits, else nil.
+    static func actor(folderName: String) -> Int? {
+        guard folderName.hasPrefix("Actor_") else { return nil }
+        let digits = folderName.dropFirst("Actor_".count)
+        guard !digits.isEmpty, digits.count <= 4, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(digits)
+    }
+
+    static func mismatch(path: String, codes: RavdessCodes) -> String? {
+        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        guard let actor = actor(folderName: folder), actor != codes.actor else { return nil }
+        return String(format: "actor %02d in the file name but the file is in folder ", codes.actor)
+            + folder + String(format: " (actor %02d)", actor)
     }
 }
 

@@ -30,6 +30,21 @@ struct DecodeTests {
         #expect(mismatches.isEmpty, "\(mismatches.count) samples differ from (L+R)/2")
     }
 
+    @Test("decoding in chunks gives the same samples whatever the chunk size (mixing and resampling carry over)",
+          arguments: [(48_000, "03-01-02-01-01-02-01"), (16_000, "03-01-02-01-01-02-01"), (16_000, "03-01-01-01-01-01-01"),
+                      (22_050, "03-01-08-01-02-02-01")])
+    func chunkSizeDoesNotMatter(rate: Int, name: String) throws {
+        let path = TestData.wav(name)
+        let whole = try AudioDecoder.decodeMono(path: path, sampleRate: rate).samples
+        for chunkFrames in [5, 997, 1 << 20] {
+            var pieces: [Float] = []
+            var calls = 0
+            _ = try WavStream.decode(path: path, sampleRate: rate, chunkFrames: chunkFrames) { pieces += $0; calls += 1 }
+            #expect(pieces.map(\.bitPattern) == whole.map(\.bitPattern), "\(name) at \(rate) Hz, chunks of \(chunkFrames) frames")
+            if chunkFrames == 997 { #expect(calls > 10, "delivered in pieces: \(calls)") }
+        }
+    }
+
     @Test("the AV clip's AAC track is the speech WAV delayed by 1600 samples")
     func avClipAlignsWithWav() throws {
         let clip = try AudioDecoder.decodeMono(path: TestData.avClip, sampleRate: 48_000)

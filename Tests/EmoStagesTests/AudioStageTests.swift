@@ -81,8 +81,9 @@ struct AudioStageTests {
         for (key, record) in recordsA { #expect(recordsB[key]?.data == record.data && recordsB[key]?.meta == record.meta) }
 
         // A new source costs one unit; an unchanged pipeline costs none.
+        try FileManager.default.createDirectory(atPath: data.root + "/Actor_03", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: data.root + "/Actor_01/03-01-06-01-01-01-01.wav",
-                                         toPath: data.root + "/Actor_01/03-01-06-01-01-01-03.wav")
+                                         toPath: data.root + "/Actor_03/03-01-06-01-01-01-03.wav")
         let third = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: a)
         #expect(third.stderr.contains("sources: 0 to compute"),
                 "identical bytes under a new name share the cached record: \(third.stderr)")

@@ -66,8 +66,9 @@ struct IngestStageTests {
         try FileManager.default.removeItem(atPath: removed)
         try FileManager.default.copyItem(atPath: root + "/Actor_01/03-01-08-01-01-01-01.wav",
                                          toPath: root + "/Actor_02/03-01-08-01-01-01-02.wav.tmp")
+        try FileManager.default.createDirectory(atPath: root + "/Actor_03", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: root + "/Actor_02/03-01-08-01-01-01-02.wav.tmp",
-                                         toPath: root + "/Actor_02/03-01-08-02-02-02-03.wav")
+                                         toPath: root + "/Actor_03/03-01-08-02-02-02-03.wav")
 
         let status = try IngestFixture.emopipe(["status", "--json"], data: root, workdir: workdir)
         #expect(status.stdout.contains("1 added, 2 changed, 1 removed"), "\(status.stdout)")
@@ -81,7 +82,7 @@ struct IngestStageTests {
         #expect(after[replaced]?.sha256 != old[replaced]?.sha256)
         #expect(after[replaced]?.sha256 == (try TestSupport.sha256sum(replaced)))
         #expect(after[removed]?.status == .removed)
-        #expect(after[root + "/Actor_02/03-01-08-02-02-02-03.wav"]?.status == .ok)
+        #expect(after[root + "/Actor_03/03-01-08-02-02-02-03.wav"]?.status == .ok)
     }
 
     @Test func aSecondRunOnABusyWorkDirectoryExits75NamingTheHolder() throws {

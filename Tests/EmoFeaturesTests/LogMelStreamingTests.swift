@@ -1,0 +1,126 @@
+// The log-mel of a long signal read in passes (`compute(signal:)`) is bit for bit the in-memory one,
+// for every parameter combination that changes what the passes must remember.
+
+import EmoFeatures
+import EmoMedia
+import Foundation
+import Testing
+
+/// Samples in memory served in chunks of a fixed odd size, counting the passes made over them.
+final class ChunkedSignal: RereadableSignal {
+    let samples: [Float]
+    let sampleRate: Int
+    let chunk: Int
+    private(set) var passes = 0
+
+    init(_ samples: [Float], sampleRate: Int = 16_000, chunk: Int = 1_021) {
+        self.samples = samples
+        self.sampleRate = sampleRate
+        self.chunk = chunk
+    }
+
+    func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws {
+        passes += 1
+        samples.withUnsafeBufferPointer { all in
+            for start in stride(from: 0, to: all.count, by: chunk) {
+                body(UnsafeBufferPointer(rebasing: all[start..<min(start + chunk, all.count)]))
+            }
+        }
+    }
+}
+
+@Suite("log-mel of long signals in passes")
+struct LogMelStreamingTests {
+    /// Silence, then bursts of noise and tones of varying loudness with quiet gaps, then silence: the trim
+    /// and the centre crop both have something to find, away from the signal's middle.
+    static func syntheticSpeechLike(seconds: Double = 20) -> [Float] {
+        let sr = 16_000
+        var y = [Float](repeating: 0, count: sr)  // 1 s of digital silence
+        var part = 0
+        while Double(y.count) < (seconds - 3) * Double(sr) {
+            let burst = noise(sr / 2 + 977 * (part % 5), amplitude: 0.02 + 0.05 * Float(part % 7), seed: UInt64(part + 1))
+            let tone = sine(180 + 40 * Double(part % 9), seconds: 0.3, amplitude: 0.1 * Float(1 + part % 3))
+            y += zip(burst, tone + [Float](repeating: 0, count: max(0, burst.count - tone.count))).map { $0 + $1 }
+            y += noise(sr / 5, amplitude: 0.0005, seed: UInt64(100 + part))   // a quiet gap
+            part += 1
+        }
+        return y + [Float](repeating: 0, count: 2 * sr)  // 2 s of trailing silence
+    }
+
+    static let parameterSets: [(String, LogMelParameters)] = {
+        var sets: [(String, LogMelParameters)] = [("speech", .speech), ("reference", .reference)]
+        func variant(_ name: String, _ change: (inout LogMelParameters) -> Void) {
+            var p = LogMelParameters.speech
+            change(&p)
+            sets.append((name, p))
+        }
+        variant("crop center") { $0.crop = .center }
+        variant("trim_db 30") { $0.trimDb = 30 }
+        variant("trim_db 30, crop center") { $0.trimDb = 30; $0.crop = .center }
+        variant("trim_db 20, crop center, 120 frames") { $0.trimDb = 20; $0.crop = .center; $0.frames = 120 }
+        variant("frames null") { $0.frames = nil }
+        variant("frames null, trim_db 40") { $0.frames = nil; $0.trimDb = 40 }
+        variant("uncentred, crop center") { $0.center = false; $0.crop = .center }
+        variant("reflect padding, trim, centre") { $0.padMode = .reflect; $0.trimDb = 25; $0.crop = .center; $0.frames = 200 }
+        variant("top_db null, power 1, hamming") { $0.topDb = nil; $0.power = 1; $0.window = .hamming }
+        variant("more frames than the signal") { $0.frames = 5_000 }
+        return sets
+    }()
+
+    static func expectIdentical(_ a: LogMel, _ b: LogMel, _ label: String) {
+        #expect(a.values.count == b.values.count, "\(label): size")
+        #expect(a.values.map(\.bitPattern) == b.values.map(\.bitPattern), "\(label): values")
+        #expect(a.padValue.bitPattern == b.padValue.bitPattern, "\(label): pad value")
+        #expect((a.frames, a.realFrames, a.totalFrames, a.firstFrame) == (b.frames, b.realFrames, b.totalFrames, b.firstFrame),
+                "\(label): frame bookkeeping")
+        #expect(a.sampleRange == b.sampleRange && a.durationSeconds == b.durationSeconds, "\(label): range and duration")
+    }
+
+    /// Each parameter set through the three ways of reading a long signal: frames streamed (the smallest
+    /// limit), the trimmed part gathered (a limit just above it), and one pass in memory.
+    static func checkAllWays(_ y: [Float], label: String) throws {
+        for (name, p) in parameterSets {
+            let extractor = try LogMelExtractor(p)
+            let inMemory = try extractor.compute(samples: y, sampleRate: p.sampleRate)
+            var limits = [0, y.count]
+            if inMemory.sampleRange.count < y.count { limits.append(inMemory.sampleRange.count) }
+            for limit in limits {
+                let signal = ChunkedSignal(y, chunk: limit == 0 ? 1_021 : 4_093)
+                let streamed = try extractor.compute(signal: signal, inMemoryLimit: limit)
+                expectIdentical(streamed, inMemory, "\(label), \(name), limit \(limit)")
+                #expect(limit < y.count ? signal.passes >= 2 : signal.passes == 1,
+                        "\(label), \(name), limit \(limit): \(signal.passes) passes")
+            }
+        }
+    }
+
+    @Test func aLongSyntheticSignalGivesTheInMemoryLogMelBitForBit() throws {
+        try Self.checkAllWays(Self.syntheticSpeechLike(), label: "synthetic")
+    }
+
+    @Test(.enabled(if: TestEnv.haveData, "needs ../shared/data/ravdess"))
+    func realSpeechJoinedIntoALongRecordingGivesTheInMemoryLogMelBitForBit() throws {
+        // Actor 01's first clips, stereo ones among them, decoded from the 48 kHz originals and joined.
+        let folder = TestEnv.speechFlac.appendingPathComponent("Actor_01")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".flac") }.sorted()
+        let chosen = Array(names.prefix(4)) + names.filter { $0.hasPrefix("03-01-02-01-01-02-01") || $0.hasPrefix("03-01-08-01-02-02-01") }
+        var y: [Float] = []
+        for name in chosen {
+            y += try AudioDecoder.decodeMono(path: folder.appendingPathComponent(name).path, sampleRate: 16_000).samples
+        }
+        try Self.checkAllWays(y, label: "RAVDESS")
+    }
+
+    @Test func errorsAreTheInMemoryOnes() throws {
+        let extractor = try LogMelExtractor(.speech)
+        var y = Self.syntheticSpeechLike(seconds: 6)
+        y[y.count / 2] = .nan
+        #expect(throws: FeatureError.notFinite) { try extractor.compute(signal: ChunkedSignal(y), inMemoryLimit: 0) }
+        #expect(throws: FeatureError.silentAudio) {
+            try extractor.compute(signal: ChunkedSignal([Float](repeating: 0, count: 50_000)), inMemoryLimit: 0)
+        }
+        #expect(throws: FeatureError.sampleRateMismatch(expected: 16_000, actual: 8_000)) {
+            try extractor.compute(signal: ChunkedSignal(y, sampleRate: 8_000))
+        }
+    }
+}

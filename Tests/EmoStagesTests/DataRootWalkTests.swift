@@ -1,0 +1,106 @@
+import EmoPipeline
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// How ingest walks a data root: links, second paths to one file, actor folders, and a root with
+/// nothing to ingest.
+@Suite("data-root walk", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct DataRootWalkTests {
+    /// A data root holding the first `count` speech wavs of actor 01 (hard links), and their paths.
+    static func smallRoot(count: Int = 4) throws -> (root: String, wavs: [String]) {
+        let source = try IngestFixture.materialized.get() + "/Actor_01"
+        let names = try FileManager.default.contentsOfDirectory(atPath: source)
+            .filter { $0.hasPrefix("03-") && $0.hasSuffix(".wav") }.sorted().prefix(count)
+        let root = try TestSupport.temporaryFolder("data") + "/ravdess"
+        try FileManager.default.createDirectory(atPath: root + "/Actor_01", withIntermediateDirectories: true)
+        for name in names { try FileManager.default.linkItem(atPath: source + "/" + name, toPath: root + "/Actor_01/" + name) }
+        return (root, names.map { root + "/Actor_01/" + $0 })
+    }
+
+    static func ingest(_ root: String) throws -> (result: TestSupport.ProcessResult, sources: [String: [String: Any]]) {
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        return (result, try IngestFixture.sources(workdir: workdir))
+    }
+
+    @Test func aLinkBackIntoAFolderTheWalkIsInsideIsNotFollowed() throws {
+        let (root, wavs) = try Self.smallRoot()
+        try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/loop", withDestinationPath: "..")
+        try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/here", withDestinationPath: ".")
+        try FileManager.default.createDirectory(atPath: root + "/Actor_01/deeper", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/deeper/up", withDestinationPath: root)
+
+        let (result, sources) = try Self.ingest(root)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Set(sources.keys) == Set(wavs), "each wav once, under its own path: \(sources.keys.sorted())")
+        #expect(sources.values.allSatisfy { $0["status"] as? String == "ok" })
+        for link in ["Actor_01/loop", "Actor_01/here", "Actor_01/deeper/up"] {
+            #expect(result.stderr.contains("\(root)/\(link): not followed"), "\(link): \(result.stderr)")
+        }
+    }
+
+    @Test func aFileReachedByTwoPathsIsOneSourceUnderItsFirstPath() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let fm = FileManager.default
+        // A link to the whole actor folder, a link to one file and a hard link to another, each under
+        // a path that sorts after the original.
+        try fm.createSymbolicLink(atPath: root + "/Mirror", withDestinationPath: "Actor_01")
+        try fm.createDirectory(atPath: root + "/Backup", withIntermediateDirectories: true)
+        let linked = (wavs[0] as NSString).lastPathComponent, hardLinked = (wavs[1] as NSString).lastPathComponent
+        try fm.createSymbolicLink(atPath: root + "/Backup/" + linked, withDestinationPath: wavs[0])
+        try fm.linkItem(atPath: wavs[1], toPath: root + "/Backup/" + hardLinked)
+        // A hard link that sorts first: it becomes the one path, and the original is the second.
+        try fm.createDirectory(atPath: root + "/A_first", withIntermediateDirectories: true)
+        let third = (wavs[2] as NSString).lastPathComponent
+        try fm.linkItem(atPath: wavs[2], toPath: root + "/A_first/" + third)
+        // The same bytes in a file of its own under a second RAVDESS name stay two sources.
+        let copy = root + "/Actor_01/03-01-08-02-02-02-01.wav"
+        try fm.copyItem(atPath: wavs[3], toPath: copy)
+
+        let (result, sources) = try Self.ingest(root)
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = [wavs[0], wavs[1], root + "/A_first/" + third, wavs[3], copy]
+        #expect(Set(sources.keys) == Set(expected), "\(sources.keys.sorted())")
+        #expect(sources.values.allSatisfy { $0["status"] as? String == "ok" })
+        #expect(sources[wavs[3]]?["sha256"] as? String == sources[copy]?["sha256"] as? String)
+        #expect(result.stderr.contains("identical content under 2 names"), "\(result.stderr)")
+        #expect(result.stderr.contains("used once"), "the second paths are reported: \(result.stderr)")
+    }
+
+    @Test func aFileWhoseActorCodeDisagreesWithItsActorFolderIsAFailure() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let misfiled = root + "/Actor_01/03-01-02-01-01-01-05.wav"
+        try FileManager.default.copyItem(atPath: wavs[0], toPath: misfiled)
+        // Folders not named Actor_XX say nothing about the actor.
+        try FileManager.default.createDirectory(atPath: root + "/extra", withIntermediateDirectories: true)
+        let elsewhere = root + "/extra/03-01-02-01-01-01-07.wav"
+        try FileManager.default.copyItem(atPath: wavs[1], toPath: elsewhere)
+
+        let (result, sources) = try Self.ingest(root)
+        #expect(result.status == ExitStatus.partial, "a failed source makes a partial run: \(result.stderr)")
+        let row = try #require(sources[misfiled])
+        #expect(row["status"] as? String == "failed")
+        let reason = try #require(row["reason"] as? String)
+        #expect(reason.contains("actor 05") && reason.contains("Actor_01") && reason.contains("actor 01"), "\(reason)")
+        #expect(result.stderr.contains(misfiled), "the failure names the file")
+        #expect(sources[elsewhere]?["status"] as? String == "ok")
+        #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
+    }
+
+    @Test func aDataRootWithoutARavdessFileIsAnErrorNamingIt() throws {
+        let empty = try TestSupport.temporaryFolder("data") + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let other = try TestSupport.temporaryFolder("data") + "/other"
+        try FileManager.default.createDirectory(atPath: other + "/Actor_01", withIntermediateDirectories: true)
+        try "notes\n".write(toFile: other + "/Actor_01/notes.txt", atomically: true, encoding: .utf8)
+        try "x".write(toFile: other + "/03-01-01-01-01-01-01.flac", atomically: true, encoding: .utf8)
+
+        for root in [empty, other] {
+            let workdir = try TestSupport.temporaryFolder("work")
+            let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+            #expect(result.status == ExitStatus.failure, "\(root): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains("\(root): the data root holds no RAVDESS file"), "\(result.stderr)")
+        }
+    }
+}
