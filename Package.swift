@@ -5,6 +5,7 @@
 //                            ↘ EmoFeatures → EmoMedia → (FFmpeg, libsndfile)
 //                                          ↘ EmoCore (parameter errors)
 //                            ↘ EmoModel → EmoNN
+//                                       ↘ EmoCore (the JSON convention of model.json)
 import PackageDescription
 
 let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
@@ -64,7 +65,7 @@ let package = Package(
         .target(name: "ONNXSchema", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swift5),
         // The multimodal emotion model built on the engine, its training, evaluation and ONNX export.
-        .target(name: "EmoModel", dependencies: ["EmoNN", "ONNXSchema"], swiftSettings: optimisedSwift5),
+        .target(name: "EmoModel", dependencies: ["EmoCore", "EmoNN", "ONNXSchema"], swiftSettings: optimisedSwift5),
         // The pipeline's stages, one file each.
         .target(name: "EmoStages", dependencies: [
             "EmoCore", "EmoMedia", "EmoFeatures", "EmoStore", "EmoPipeline", "EmoNN", "EmoModel",
