@@ -86,11 +86,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swift5),
 
-        // Shared by the test targets: the shared data's location, temp folders, running commands.
-        .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
+        // Shared by the test targets: the shared data's location, temp folders, running commands and
+        // oracle tools, WAV files through libsndfile, raw float files, a seeded generator.
+        .target(name: "EmoTestSupport", dependencies: ["CSndFile"], path: "Tests/EmoTestSupport", swiftSettings: swift5),
         .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "CSndFile", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoCore", "EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"],
+        .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoCore", "EmoFeatures", "EmoMedia", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport", "Yams"],
