@@ -5,6 +5,7 @@
 //                            ↘ EmoFeatures → EmoMedia → (FFmpeg, libsndfile)
 //                                          ↘ EmoCore (parameter errors)
 //                            ↘ EmoModel → EmoNN
+//                                       ↘ EmoCore (the JSON convention of model.json)
 import PackageDescription
 
 let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
@@ -64,7 +65,7 @@ let package = Package(
         .target(name: "ONNXSchema", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swift5),
         // The multimodal emotion model built on the engine, its training, evaluation and ONNX export.
-        .target(name: "EmoModel", dependencies: ["EmoNN", "ONNXSchema"], swiftSettings: optimisedSwift5),
+        .target(name: "EmoModel", dependencies: ["EmoCore", "EmoNN", "ONNXSchema"], swiftSettings: optimisedSwift5),
         // The pipeline's stages, one file each.
         .target(name: "EmoStages", dependencies: [
             "EmoCore", "EmoMedia", "EmoFeatures", "EmoStore", "EmoPipeline", "EmoNN", "EmoModel",
@@ -85,11 +86,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swift5),
 
-        // Shared by the test targets: the shared data's location, temp folders, running commands.
-        .target(name: "EmoTestSupport", path: "Tests/EmoTestSupport", swiftSettings: swift5),
+        // Shared by the test targets: the shared data's location, temp folders, running commands and
+        // oracle tools, WAV files through libsndfile, raw float files, a seeded generator.
+        .target(name: "EmoTestSupport", dependencies: ["CSndFile"], path: "Tests/EmoTestSupport", swiftSettings: swift5),
         .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "CSndFile", "EmoTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoCore", "EmoFeatures", "EmoMedia", "CSndFile", "EmoTestSupport"],
+        .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoCore", "EmoFeatures", "EmoMedia", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "EmoStoreTests", dependencies: ["EmoStore", "EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoPipelineTests", dependencies: ["EmoPipeline", "EmoStore", "EmoCore", "EmoTestSupport", "Yams"],

@@ -182,14 +182,14 @@ public final class PipelineRunner {
             }
         } catch {
             let interrupted = (error as? EmoError) == .interrupted
-            try? store.finishRun(id: runId, status: interrupted ? "interrupted" : "failed",
+            try? store.finishRun(id: runId, status: interrupted ? .interrupted : .failed,
                                  exitCode: Int(interrupted ? ExitStatus.interrupted : ExitStatus.failure))
             throw error
         }
         let failed = try selected.reduce(0) { $0 + (try store.stageState($1)?.unitsFailed ?? 0) }
         let report = RunReport(runId: runId, stages: reports, failedUnits: failed)
         try recordDataset(runId: runId, store: store)
-        try store.finishRun(id: runId, status: failed > 0 ? "partial" : "done", exitCode: Int(report.exitCode))
+        try store.finishRun(id: runId, status: failed > 0 ? .partial : .done, exitCode: Int(report.exitCode))
         return report
     }
 
@@ -212,7 +212,7 @@ public final class PipelineRunner {
                                        unitsFailed: state.unitsFailed, summary: state.summary)
             var skipped = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,
                                          parametersFingerprint: fingerprint.parameters)
-            skipped.state = "up-to-date"
+            skipped.state = .upToDate
             skipped.finishedAt = started
             skipped.unitsFailed = state.unitsFailed
             skipped.message = state.summary
@@ -230,13 +230,13 @@ public final class PipelineRunner {
         do {
             outcome = try stage.run(context, resolved: resolved)
         } catch {
-            stageRun.state = (error as? EmoError) == .interrupted ? "interrupted" : "failed"
+            stageRun.state = (error as? EmoError) == .interrupted ? .interrupted : .failed
             stageRun.finishedAt = Date()
             stageRun.message = "\(error)"
             try? store.save(&stageRun)
             throw error
         }
-        stageRun.state = outcome.unitsFailed > 0 ? "partial" : "done"
+        stageRun.state = outcome.unitsFailed > 0 ? .partial : .done
         stageRun.finishedAt = Date()
         stageRun.unitsDone = outcome.unitsDone
         stageRun.unitsSkipped = outcome.unitsSkipped

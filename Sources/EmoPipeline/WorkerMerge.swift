@@ -52,8 +52,8 @@ public struct WorkerMerge {
         guard Workspace(root: folder).workerSlice != nil else {
             throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
         }
-        guard ["done", "partial"].contains(last.status) else {
-            throw PipelineError.missingData("\(folder): the worker's last run \(last.id) is \(last.status); run it again to finish, then merge")
+        guard [RunStatus.done, .partial].contains(last.status) else {
+            throw PipelineError.missingData("\(folder): the worker's last run \(last.id) is \(last.status.rawValue); run it again to finish, then merge")
         }
     }
 }

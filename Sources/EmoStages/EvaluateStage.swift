@@ -25,20 +25,17 @@ public struct EvaluateStage: Stage {
         var labels: [String] = []
         let foldFolders = try TrainStage.foldFolders(context)
         // Every fold was trained on the same features: read them from the cache once.
-        let first = try TrainedModel.load(from: foldFolders[0].appendingPathComponent("model.json"))
+        let first = try TrainedModel.description(in: foldFolders[0])
         let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
         for foldFolder in foldFolders {
-            let trained = try TrainedModel.load(from: foldFolder.appendingPathComponent("model.json"))
+            let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
+            let trained = classifier.trained
             labels = trained.labels
             let test = features.samples(actors: trained.fold.test)
             guard !test.isEmpty else {
                 throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
             }
-            let model = EmotionModel(trained.config, seed: 0)
-            try Checkpoint.load(from: foldFolder.appendingPathComponent("best.safetensors"), model: model)
-            let trainer = Trainer(model: model, config: trained.training, standardizer: trained.standardizer,
-                                  classWeights: [Float](repeating: 1, count: trained.config.classes), seed: 0)
-            let foldPredicted = try trainer.predict(test).predicted
+            let foldPredicted = try classifier.predictedClasses(test)
             folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)",
                                     metrics: try ClassificationMetrics.compute(labels: labels, truth: test.map(\.label),
                                                                                predicted: foldPredicted)))
@@ -48,7 +45,7 @@ public struct EvaluateStage: Stage {
             if trained.config.modalities.count == 2 && features.samples.contains(where: { $0.logmel != nil && $0.faces != nil }) {
                 for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
                     let masked = test.map { Self.keeping(keep, of: $0) }
-                    ablationPredictions[ablation, default: []] += try trainer.predict(masked).predicted
+                    ablationPredictions[ablation, default: []] += try classifier.predictedClasses(masked)
                 }
             }
             if epochs.isEmpty, let state = try? TrainingState.decode(

@@ -1,6 +1,5 @@
 import EmoCore
 import EmoModel
-import EmoNN
 import EmoPipeline
 import EmoStore
 import Foundation
@@ -17,11 +16,10 @@ public struct ExportStage: Stage {
 
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let foldFolder = try TrainStage.foldFolders(context)[0]
-        let trained = try TrainedModel.load(from: foldFolder.appendingPathComponent("model.json"))
-        let model = EmotionModel(trained.config, seed: 0)
-        try Checkpoint.load(from: foldFolder.appendingPathComponent("best.safetensors"), model: model)
-        model.eval()
-        let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer,
+        let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
+        let trained = classifier.trained
+        classifier.model.eval()
+        let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer,
                                            metadata: try metadata(context, trained: trained,
                                                                            trainFingerprint: try context.store.stageState("train")?.fingerprint ?? ""))
         let folder = context.workspace.runFolder(context.runId)
@@ -29,10 +27,11 @@ public struct ExportStage: Stage {
         let path = folder + "/model.onnx"
         try DurableFile.write(onnx, to: path)
         // The run folder is self-contained for `emopipe predict`: weights, shape and feature settings.
-        try FileManager.default.copyItem(at: foldFolder.appendingPathComponent("best.safetensors"),
-                                         to: URL(fileURLWithPath: folder + "/model.safetensors"))
+        let runFolder = URL(fileURLWithPath: folder)
+        try FileManager.default.copyItem(at: foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue),
+                                         to: runFolder.appendingPathComponent(TrainedModel.Weights.exported.rawValue))
         // Written anew rather than copied: a model trained before the snake_case convention gets it too.
-        try trained.write(to: URL(fileURLWithPath: folder + "/model.json"))
+        try trained.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
         let features = ParamValue.object([
             "audio": try context.store.stageState("audio").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
             "faces": try context.store.stageState("faces").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,

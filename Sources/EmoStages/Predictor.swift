@@ -24,8 +24,8 @@ public final class Predictor {
         public var timeline: [Window]
     }
 
-    let trained: TrainedModel
-    let trainer: Trainer
+    let classifier: EmotionClassifier
+    var trained: TrainedModel { classifier.trained }
     let logMel: LogMelParameters?
     let faces: FaceParameters?
     public let hopSeconds: Double
@@ -33,14 +33,10 @@ public final class Predictor {
     /// `run` is a run folder holding an export.
     public init(run: String, hopSeconds: Double = 1.0) throws {
         let folder = URL(fileURLWithPath: run)
-        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("model.safetensors").path) else {
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path) else {
             throw PipelineError.missingData("\(run): no exported model here (run the export stage: `emopipe run --until export`)")
         }
-        trained = try TrainedModel.load(from: folder.appendingPathComponent("model.json"))
-        let model = EmotionModel(trained.config, seed: 0)
-        try Checkpoint.load(from: folder.appendingPathComponent("model.safetensors"), model: model)
-        trainer = Trainer(model: model, config: trained.training, standardizer: trained.standardizer,
-                          classWeights: [Float](repeating: 1, count: trained.config.classes), seed: 0)
+        classifier = try TrainedModel.load(folder: folder, weights: .exported)
         let features = try ParamValue.fromJSON(Data(contentsOf: folder.appendingPathComponent("features.json"))).objectValue ?? [:]
         logMel = try features["audio"].flatMap { $0 == .null ? nil : $0 }.map {
             var p = try ParamValueDecoder.decode(LogMelParameters.self, from: $0)
@@ -73,13 +69,13 @@ public final class Predictor {
         guard samples.contains(where: { $0.logmel != nil || $0.faces != nil }) else {
             throw PipelineError.missingData("\(path): neither speech nor a face to predict from")
         }
-        let probabilities = try trainer.probabilities(samples).probabilities
+        let probabilities = try classifier.probabilities(samples)
         let windows = zip(starts, probabilities).map { start, p in
-            Window(start: start, end: min(duration, start + windowSeconds), label: trained.labels[argmax(p)],
+            Window(start: start, end: min(duration, start + windowSeconds), label: trained.labels[Inference.argmax(p)],
                    probabilities: named(p))
         }
         let mean = (0..<c.classes).map { k in probabilities.map { Double($0[k]) }.reduce(0, +) / Double(probabilities.count) }
-        return Prediction(path: path, label: trained.labels[argmax(mean.map(Float.init))],
+        return Prediction(path: path, label: trained.labels[Inference.argmax(mean.map(Float.init))],
                           probabilities: Dictionary(uniqueKeysWithValues: zip(trained.labels, mean)),
                           timeline: starts.count > 1 ? windows : [])
     }
@@ -114,8 +110,6 @@ public final class Predictor {
         }
         return Sample(id: "", logmel: logmel, realFrames: real, faces: faces, faceMask: mask, label: 0)
     }
-
-    private func argmax(_ p: [Float]) -> Int { p.indices.max { p[$0] < p[$1] } ?? 0 }
 
     private func named(_ p: [Float]) -> [String: Double] {
         Dictionary(uniqueKeysWithValues: zip(trained.labels, p.map { (Double($0) * 1e6).rounded() / 1e6 }))

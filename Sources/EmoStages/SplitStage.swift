@@ -1,4 +1,5 @@
 import EmoCore
+import EmoModel
 import EmoPipeline
 import EmoStore
 import Foundation
@@ -188,12 +189,8 @@ public struct SplitPlan: Codable, Equatable, Sendable {
         public var speech: Source?
         public var video: Source?
     }
-    public struct Fold: Codable, Equatable, Sendable {
-        public var index: Int
-        public var test: [Int]
-        public var validation: [Int]
-        public var train: [Int]
-    }
+    /// The model layer's fold type: a trained model records the fold it was trained on.
+    public typealias Fold = ActorFold
 
     public var labels: [String]
     public var clips: [Clip]

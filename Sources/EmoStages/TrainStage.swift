@@ -53,12 +53,13 @@ public struct TrainStage: Stage {
             }
             try TrainedModel(config: features.config, standardizer: standardizer, training: training,
                              labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch)
-                .write(to: foldFolder.appendingPathComponent("model.json"))
-            let weights = try Data(contentsOf: foldFolder.appendingPathComponent("best.safetensors"))
+                .write(to: foldFolder.appendingPathComponent(TrainedModel.fileName))
+            let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
+            let weights = try Data(contentsOf: weightsURL)
             let sha = SHA256Hex.of(weights)
             let trainingSources = features.plan.clips.filter { Set(fold.train).contains($0.actor) }
                 .flatMap { [$0.speech?.sha256, $0.video?.sha256].compactMap { $0 } }
-            try recordModel(context, path: foldFolder.appendingPathComponent("best.safetensors").path, sha256: sha,
+            try recordModel(context, path: weightsURL.path, sha256: sha,
                             trainedOn: trainingSources)
             digest.append("fold \(fold.index) \(sha)")
             summaries.append(String(format: "fold %d best val wF1 %.3f (epoch %d)", fold.index, state.bestWeightedF1, state.bestEpoch))
@@ -248,21 +249,9 @@ public struct TrainParameters: StageParameters {
 
 extension ModelConfig.Modality: ParameterChoice {}
 
-/// What evaluation, export and predict need besides the weights: `fold-<k>/model.json`.
-public struct TrainedModel: Codable, Equatable, Sendable {
-    public var config: ModelConfig
-    public var standardizer: Standardizer
-    public var training: TrainingConfig
-    public var labels: [String]
-    public var fold: SplitPlan.Fold
-    public var bestEpoch: Int
-
+extension TrainedModel {
+    /// `model.json` in a fold folder or a run folder, durably.
     func write(to url: URL) throws {
-        try DurableFile.write(try JSONOutput.encoder(pretty: true).encode(self), to: url.path)
-    }
-
-    /// Reads model.json in either key spelling: runs exported before the snake_case convention hold camelCase.
-    public static func load(from url: URL) throws -> TrainedModel {
-        try JSONOutput.decoder().decode(TrainedModel.self, from: Data(contentsOf: url))
+        try DurableFile.write(try jsonData(), to: url.path)
     }
 }

@@ -74,7 +74,7 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     public func insert(_ run: RunRecord) throws { try write { try run.insert($0) } }
 
-    public func finishRun(id: String, status: String, exitCode: Int, at date: Date = Date()) throws {
+    public func finishRun(id: String, status: RunStatus, exitCode: Int, at date: Date = Date()) throws {
         try write { db in
             try db.execute(sql: "UPDATE run SET status = ?, exitCode = ?, finishedAt = ? WHERE id = ?",
                            arguments: [status, exitCode, date, id])
@@ -96,8 +96,10 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// Runs left `running` by a process that died: marked interrupted so history stays honest.
     public func markInterruptedRuns() throws {
         try write { db in
-            try db.execute(sql: "UPDATE run SET status = 'interrupted' WHERE status = 'running'")
-            try db.execute(sql: "UPDATE stageRun SET state = 'interrupted' WHERE state = 'running'")
+            try db.execute(sql: "UPDATE run SET status = ? WHERE status = ?",
+                           arguments: [RunStatus.interrupted, RunStatus.running])
+            try db.execute(sql: "UPDATE stageRun SET state = ? WHERE state = ?",
+                           arguments: [StageRunState.interrupted, StageRunState.running])
         }
     }
 

@@ -15,7 +15,7 @@ public struct RunRecord: Codable, FetchableRecord, PersistableRecord, Equatable,
     public var pid: Int
     public var startedAt: Date
     public var finishedAt: Date?
-    public var status: String
+    public var status: RunStatus
     public var exitCode: Int?
     public var manifestPath: String?
     public var environmentJSON: String?
@@ -29,8 +29,20 @@ public struct RunRecord: Codable, FetchableRecord, PersistableRecord, Equatable,
         self.id = id; self.command = command; self.manifestJSON = manifestJSON
         self.manifestSHA256 = manifestSHA256; self.dataRoot = dataRoot; self.threads = threads
         self.codeVersion = codeVersion; self.host = host; self.pid = pid; self.startedAt = startedAt
-        self.status = "running"
+        self.status = .running
     }
+}
+
+/// Where a run is: `running` until it ends as one of the others. Stored as this text.
+public enum RunStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case running, done, partial, failed, interrupted
+}
+
+/// How one stage fared in one run; `up-to-date` when it was skipped because its output was
+/// current. Stored as this text.
+public enum StageRunState: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case running, done, partial, failed, interrupted
+    case upToDate = "up-to-date"
 }
 
 public enum SourceStatus: String, Codable, Sendable, CaseIterable {
@@ -82,7 +94,7 @@ public struct StageRunRecord: Codable, FetchableRecord, MutablePersistableRecord
     public var fingerprint: String
     public var startedAt: Date
     public var finishedAt: Date?
-    public var state: String
+    public var state: StageRunState
     public var unitsDone: Int = 0
     public var unitsSkipped: Int = 0
     public var unitsFailed: Int = 0
@@ -95,7 +107,7 @@ public struct StageRunRecord: Codable, FetchableRecord, MutablePersistableRecord
 
     public init(runId: String, stage: String, fingerprint: String, startedAt: Date, parametersFingerprint: String? = nil) {
         self.runId = runId; self.stage = stage; self.fingerprint = fingerprint
-        self.startedAt = startedAt; self.state = "running"; self.parametersFingerprint = parametersFingerprint
+        self.startedAt = startedAt; self.state = .running; self.parametersFingerprint = parametersFingerprint
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

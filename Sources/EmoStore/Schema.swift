@@ -18,7 +18,7 @@ enum Schema {
                 t.column("pid", .integer).notNull()
                 t.column("startedAt", .datetime).notNull()
                 t.column("finishedAt", .datetime)
-                t.column("status", .text).notNull()             // running, done, partial, failed
+                t.column("status", .text).notNull()             // RunStatus: running, done, partial, failed, interrupted
                 t.column("exitCode", .integer)
             }
             try db.create(table: "source") { t in
@@ -49,7 +49,7 @@ enum Schema {
                 t.column("fingerprint", .text).notNull()
                 t.column("startedAt", .datetime).notNull()
                 t.column("finishedAt", .datetime)
-                t.column("state", .text).notNull()              // running, done, partial, failed, skipped
+                t.column("state", .text).notNull()              // StageRunState: running, done, partial, failed, interrupted, up-to-date
                 t.column("unitsDone", .integer).notNull().defaults(to: 0)
                 t.column("unitsSkipped", .integer).notNull().defaults(to: 0)
                 t.column("unitsFailed", .integer).notNull().defaults(to: 0)

@@ -106,7 +106,7 @@ struct CacheCommand: ParsableCommand {
                 }
                 print("\(report.checkedRecords) records checked (\(report.checkedBytes / 1_000_000) MB), \(report.damaged.count) damaged")
                 if !report.damaged.isEmpty {
-                    try store.finishRun(id: run.id, status: "partial", exitCode: Int(ExitStatus.partial))
+                    try store.finishRun(id: run.id, status: .partial, exitCode: Int(ExitStatus.partial))
                     throw ExitCode(ExitStatus.partial)
                 }
             } catch {

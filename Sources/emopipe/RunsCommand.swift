@@ -48,7 +48,7 @@ struct RunsCommand: ParsableCommand {
             let commit = run.environment?.gitCommit.map { String($0.prefix(8)) + (run.environment?.gitDirty == true ? "+" : "") } ?? "-"
             func number(_ name: String) -> String { run.metric(name).map { String(format: "%.3f", $0) } ?? "-" }
             let columns = [run.id.padding(toLength: 22, withPad: " ", startingAt: 0),
-                           run.record.status.padding(toLength: 11, withPad: " ", startingAt: 0),
+                           run.record.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0),
                            String(run.manifestName.prefix(16)).padding(toLength: 16, withPad: " ", startingAt: 0),
                            (run.record.datasetFingerprint.map { String($0.prefix(12)) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0),
                            commit.padding(toLength: 12, withPad: " ", startingAt: 0),
@@ -62,7 +62,7 @@ struct RunsCommand: ParsableCommand {
         let formatter = ISO8601DateFormatter()
         let environment = run.environment.flatMap { try? ParamValue.fromJSON(Data($0.json.utf8)) } ?? .null
         return .object([
-            "id": .string(run.id), "status": .string(record.status),
+            "id": .string(run.id), "status": .string(record.status.rawValue),
             "exit_code": JSONOutput.optional(record.exitCode),
             "started_at": .string(formatter.string(from: record.startedAt)),
             "finished_at": JSONOutput.optional(record.finishedAt.map(formatter.string)),
@@ -72,7 +72,7 @@ struct RunsCommand: ParsableCommand {
             "sources_in_use": JSONOutput.optional(record.sourcesInUse), "worker": JSONOutput.optional(record.worker),
             "environment": environment, "params": .object(run.params),
             "stages": .array(run.stages.map { stage in
-                .object(["stage": .string(stage.stage), "state": .string(stage.state),
+                .object(["stage": .string(stage.stage), "state": .string(stage.state.rawValue),
                          "fingerprint": .string(stage.fingerprint), "output_digest": JSONOutput.optional(stage.outputDigest),
                          "produced_by_run": JSONOutput.optional(stage.producedByRun),
                          "seconds": stage.seconds.map(ParamValue.double) ?? .null])

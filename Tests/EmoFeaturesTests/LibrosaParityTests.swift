@@ -5,6 +5,7 @@
 import EmoFeatures
 import EmoMedia
 import Foundation
+import EmoTestSupport
 import Testing
 
 struct ParityStats: CustomStringConvertible {
@@ -41,7 +42,7 @@ func checkParity(_ p: LogMelParameters, files: [URL], refs: [OracleResult], labe
     let ex = try LogMelExtractor(p)
     var stats = ParityStats()
     for (url, ref) in zip(files, refs) {
-        let audio = try readAudio(url)
+        let audio = try WavFile.read(url)
         #expect(audio.sampleRate == p.sampleRate && audio.channels == 1)
         let ours = try ex.compute(samples: audio.samples, sampleRate: audio.sampleRate)
         let name = url.lastPathComponent
@@ -176,7 +177,7 @@ struct LibrosaParityTests {
         let sets = ParityRuns.presets.map { p -> LogMelParameters in var q = p; q.frames = nil; return q }
         let refs = try Oracle.logmel(sets, files: conv.flac, loadSR: 16000)
         func meanDownmix(_ src: URL) throws -> String {
-            try readAudio(src).channels == 2 ? "pan=mono|c0=0.5*c0+0.5*c1" : "pan=mono|c0=c0"
+            try WavFile.read(src).channels == 2 ? "pan=mono|c0=0.5*c0+0.5*c1" : "pan=mono|c0=c0"
         }
         let paths: [(String, [URL])] = [
             ("ffmpeg -ar 16000 -ac 1 (swr, -ac 1 downmix)", conv.wav16k),
@@ -190,7 +191,7 @@ struct LibrosaParityTests {
                 var stats = ParityStats()
                 var lengthNote: [String] = []
                 for (url, ref) in zip(wavs, refs[j]) {
-                    let audio = try readAudio(url)
+                    let audio = try WavFile.read(url)
                     let ours = try ex.compute(samples: audio.samples, sampleRate: audio.sampleRate)
                     if ours.totalFrames != ref.totalFrames { lengthNote.append("\(ours.totalFrames)/\(ref.totalFrames)") }
                     stats.add(ours: ours, ref: ref, topDb: p.topDb, frames: min(ours.realFrames, ref.realFrames), keep: true)
@@ -245,14 +246,14 @@ struct FullParityTests {
             let dir = TestEnv.speechFlac.appendingPathComponent(actor)
             flacs += try fm.contentsOfDirectory(atPath: dir.path).sorted().filter { $0.hasSuffix(".flac") }.map { dir.appendingPathComponent($0) }
         }
-        let dir = try TestEnv.makeTempDir("wav16k-all")
+        let dir = try TestSupport.scratchFolder("wav16k-all")
         defer { try? fm.removeItem(at: dir) }
         let wavs = flacs.enumerated().map { dir.appendingPathComponent(String(format: "%04d.wav", $0.offset)) }
         final class Errors: @unchecked Sendable { var list: [String] = []; let lock = NSLock() }
         let errors = Errors()
         DispatchQueue.concurrentPerform(iterations: flacs.count) { i in
             do {
-                try run(TestEnv.ffmpeg!, ["-nostdin", "-v", "error", "-y", "-i", flacs[i].path, "-ar", "16000", "-ac", "1",
+                _ = try TestSupport.output(try TestEnv.ffmpegPath(), ["-nostdin", "-v", "error", "-y", "-i", flacs[i].path, "-ar", "16000", "-ac", "1",
                                           "-c:a", "pcm_f32le", wavs[i].path])
             } catch { errors.lock.lock(); errors.list.append("\(error)"); errors.lock.unlock() }
         }
@@ -263,7 +264,7 @@ struct FullParityTests {
             var stats = ParityStats()
             var mismatched = 0
             for (url, ref) in zip(wavs, refs[j]) {
-                let audio = try readAudio(url)
+                let audio = try WavFile.read(url)
                 let ours = try ex.compute(samples: audio.samples, sampleRate: audio.sampleRate)
                 guard ours.realFrames == ref.realFrames, ours.frames == ref.frames else { mismatched += 1; continue }
                 stats.add(ours: ours, ref: ref, topDb: p.topDb)

@@ -7,7 +7,7 @@ import Testing
 struct BadInputTests {
     /// Writes `bytes` to a scratch file and passes its path to `body`.
     private func withFile(_ name: String, _ bytes: Data, _ body: (String) throws -> Void) throws {
-        let dir = try TestData.scratch()
+        let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent(name).path
         try bytes.write(to: URL(fileURLWithPath: path))
@@ -102,7 +102,7 @@ struct BadInputTests {
     func otherMisuse() throws {
         let missing = "/nonexistent/emomedia/clip.mp4"
         #expect(throws: MediaError.fileNotFound(path: missing)) { try MediaProbe.probe(path: missing) }
-        let dir = try TestData.scratch()
+        let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
         expectMediaError("unreadable") { _ = try MediaProbe.probe(path: dir.path) }
         expectMediaError("invalid-argument") { _ = try AudioDecoder.decodeMono(path: TestData.avClip, sampleRate: 0) }

@@ -1,4 +1,5 @@
 import Foundation
+import EmoTestSupport
 import Testing
 @testable import EmoMedia
 
@@ -21,7 +22,7 @@ struct ConcurrencyTests {
 
     @Test("several threads on different files give the same results, and errors keep their own reasons")
     func parallelMatchesSerial() throws {
-        let dir = try TestData.scratch()
+        let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
         let cut = dir.appendingPathComponent("cut.mp4")
         try Data(contentsOf: URL(fileURLWithPath: TestData.avClip)).prefix(3000).write(to: cut)

@@ -1,4 +1,5 @@
 import Foundation
+import EmoTestSupport
 import Testing
 @testable import EmoMedia
 
@@ -10,16 +11,16 @@ struct DecodeTests {
         let audio = try AudioDecoder.decodeMono(path: TestData.wav(name), sampleRate: 48_000)
         #expect(audio.sourceChannels == 1 && audio.sourceSampleRate == 48_000 && audio.sampleRate == 48_000)
         let bytes = Signal.littleEndianBytes(Signal.quantised(audio.samples))
-        #expect(try Tool.sha256(bytes) == TestData.pcmHash(actorFile: "Actor_01/\(name).wav"))
+        #expect(try TestSupport.sha256sum(of: bytes) == TestData.pcmHash(actorFile: "Actor_01/\(name).wav"))
         #expect(audio.durationSeconds == Double(audio.samples.count) / 48_000)
     }
 
     @Test("stereo WAV is the exact mean of its two channels")
     func stereoWavAveraged() throws {
         let path = TestData.wav("03-01-02-01-01-02-01")
-        let reference = Tool.ffmpeg(path, ["-f", "s16le"])
+        let reference = try TestData.ffmpegDecode(path, ["-f", "s16le"])
         // The reference decode is itself the one the dataset's checksum describes.
-        #expect(try Tool.sha256(reference) == TestData.pcmHash(actorFile: "Actor_01/03-01-02-01-01-02-01.wav"))
+        #expect(try TestSupport.sha256sum(of: reference) == TestData.pcmHash(actorFile: "Actor_01/03-01-02-01-01-02-01.wav"))
         let stereo = Signal.int16(reference)
         let audio = try AudioDecoder.decodeMono(path: path, sampleRate: 48_000)
         #expect(audio.sourceChannels == 2)
@@ -51,7 +52,7 @@ struct DecodeTests {
         let wav = try AudioDecoder.decodeMono(path: TestData.wav("03-01-01-01-01-01-01"), sampleRate: 48_000)
         #expect(clip.sourceChannels == 2 && clip.sourceSampleRate == 48_000)
         // Same length as ffmpeg's decode (encoder priming trimmed the same way).
-        #expect(clip.samples.count == Tool.ffmpeg(TestData.avClip, ["-ac", "1", "-f", "f32le"]).count / 4)
+        #expect(try TestData.ffmpegDecode(TestData.avClip, ["-ac", "1", "-f", "f32le"]).count / 4 == clip.samples.count)
 
         let atDelay = Signal.correlation(clip.samples, wav.samples, lag: 1600)
         #expect(atDelay > 0.95, "correlation at 1600 samples: \(atDelay)")
@@ -70,7 +71,7 @@ struct DecodeTests {
         let expected = Int((Double(full.samples.count) / 3).rounded())
         #expect(abs(low.samples.count - expected) <= 4, "\(low.samples.count) vs \(expected)")
 
-        let reference = Signal.float32(Tool.ffmpeg(path, ["-ac", "1", "-ar", "16000", "-f", "f32le"]))
+        let reference = Signal.float32(try TestData.ffmpegDecode(path, ["-ac", "1", "-ar", "16000", "-f", "f32le"]))
         let r = Signal.correlation(low.samples, reference)
         #expect(r > 0.99, "correlation with ffmpeg -ar 16000: \(r)")
         // Both resamplers compensate their filter delay: lag 0 beats a one-sample shift either way.
@@ -84,7 +85,7 @@ struct DecodeTests {
         let first = try AudioDecoder.decodeMono(path: TestData.avClip, sampleRate: 16_000)
         let second = try AudioDecoder.decodeMono(path: TestData.avClip, sampleRate: 16_000)
         #expect(first.samples == second.samples)
-        let reference = Signal.float32(Tool.ffmpeg(TestData.avClip, ["-ac", "1", "-ar", "16000", "-f", "f32le"]))
+        let reference = Signal.float32(try TestData.ffmpegDecode(TestData.avClip, ["-ac", "1", "-ar", "16000", "-f", "f32le"]))
         #expect(abs(first.samples.count - reference.count) <= 4)
         #expect(Signal.correlation(first.samples, reference) > 0.99)
     }
@@ -99,7 +100,7 @@ struct DecodeTests {
             #expect(audio.sourceSampleRate == 44_100 && audio.sourceChannels == stream.channels)
             let expectedSeconds = try #require(stream.durationSeconds)
             #expect(abs(audio.durationSeconds - expectedSeconds) < 0.1, "\(name): \(audio.durationSeconds) s")
-            let reference = Signal.float32(Tool.ffmpeg(path, ["-ac", "1", "-ar", "16000", "-f", "f32le"]))
+            let reference = Signal.float32(try TestData.ffmpegDecode(path, ["-ac", "1", "-ar", "16000", "-f", "f32le"]))
             let r = Signal.correlation(audio.samples, reference)
             #expect(r > 0.99, "\(name): correlation with ffmpeg \(r)")
         }
@@ -107,10 +108,10 @@ struct DecodeTests {
 
     @Test("decoded audio is checked: NaN, too short, all zero")
     func requirements() throws {
-        let dir = try TestData.scratch()
+        let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
         let silent = dir.appendingPathComponent("silent.wav").path
-        try WavWriter.write(silent, samples: [Float](repeating: 0, count: 4800), float: false)
+        try WavFile.write(silent, samples: [Float](repeating: 0, count: 4800), float: false)
         expectMediaError("silent-audio") { _ = try AudioDecoder.decodeMono(path: silent, sampleRate: 48_000) }
         // Silence can be allowed explicitly.
         let allowed = try AudioDecoder.decodeMono(path: silent, sampleRate: 48_000,
@@ -118,11 +119,11 @@ struct DecodeTests {
         #expect(allowed.samples.count == 4800)
 
         let nan = dir.appendingPathComponent("nan.wav").path
-        try WavWriter.write(nan, samples: [0.1, .nan, 0.2, -0.1], float: true)
+        try WavFile.write(nan, samples: [0.1, .nan, 0.2, -0.1], float: true)
         expectMediaError("contains-nan") { _ = try AudioDecoder.decodeMono(path: nan, sampleRate: 48_000) }
 
         let short = dir.appendingPathComponent("short.wav").path
-        try WavWriter.write(short, samples: (0..<100).map { sin(Float($0) / 5) / 2 }, float: false)
+        try WavFile.write(short, samples: (0..<100).map { sin(Float($0) / 5) / 2 }, float: false)
         expectMediaError("too-short") {
             _ = try AudioDecoder.decodeMono(path: short, sampleRate: 48_000,
                                             requirements: .init(minimumSamples: 4800))

@@ -1,4 +1,5 @@
 import Foundation
+import EmoTestSupport
 import Testing
 @testable import EmoMedia
 
@@ -22,7 +23,7 @@ struct FuzzFindingsTests {
     func absurdlyLowSampleRate() throws {
         // Before the fix: 4,800 samples at "1 Hz" became 76.8 million samples at 16 kHz (49 s, 300 MB);
         // a full-length RAVDESS wav with the same header would have needed gigabytes.
-        let dir = try TestData.scratch()
+        let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("one-hertz.wav").path
         try Self.wav(rate: 1, frames: 4_800).write(to: URL(fileURLWithPath: path))

@@ -1,4 +1,5 @@
 import Foundation
+import EmoTestSupport
 import Testing
 @testable import EmoMedia
 
@@ -40,7 +41,7 @@ struct ProbeTests {
         #expect(stream.sampleRate == 48_000 && stream.channels == 1)
         #expect(facts.bitRate == 48_000 * 16)
         // Duration agrees with the sample count ffmpeg decodes.
-        let frames = Tool.ffmpeg(path, ["-f", "s16le"]).count / 2
+        let frames = try TestData.ffmpegDecode(path, ["-f", "s16le"]).count / 2
         #expect(try #require(facts.durationSeconds) == Double(frames) / 48_000)
     }
 
@@ -72,16 +73,15 @@ struct ProbeTests {
 
     @Test("rotation comes from the display matrix, as the clockwise turn ffmpeg's autorotate applies")
     func rotation() throws {
-        let dir = try TestData.scratch()
+        let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
         let rotated = dir.appendingPathComponent("rotated.mp4").path
-        let made = Tool.run("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-t", "0.5",
-                                             "-c", "copy", "-metadata:s:v", "rotate=90", rotated])
-        try #require(made.status == 0)
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-t", "0.5",
+                                                    "-c", "copy", "-metadata:s:v", "rotate=90", rotated])
         // ffprobe prints av_display_rotation_get (counter-clockwise degrees); ours is its negation mod 360.
-        let printed = Tool.run("/usr/bin/env", ["ffprobe", "-v", "error", "-select_streams", "v",
-                                                "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", rotated])
-        let ccw = try #require(Int(String(decoding: printed.stdout, as: UTF8.self)
+        let printed = try TestSupport.output("/usr/bin/env", ["ffprobe", "-v", "error", "-select_streams", "v",
+                                                              "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", rotated])
+        let ccw = try #require(Int(String(decoding: printed, as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)))
         let facts = try MediaProbe.probe(path: rotated)
         #expect(facts.firstVideoStream?.rotationDegrees == ((-ccw % 360) + 360) % 360)

@@ -1,16 +1,15 @@
-// Shared helpers: where the RAVDESS test data lives, a materialised Actor_01, and external reference tools.
+// The media suite's fixtures: the shared clips it decodes, a materialised Actor_01, ffmpeg's decode
+// as the oracle, signal arithmetic. Generic helpers are in EmoTestSupport.
+import EmoTestSupport
 import Foundation
 import Testing
 @testable import EmoMedia
 
 enum TestData {
-    /// The data sits beside the repository: <repo>/../shared/data/ravdess (repo = three levels above this file).
-    static let root: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data/ravdess")
+    static var root: URL { URL(fileURLWithPath: TestSupport.sharedData) }
 
     static let available = FileManager.default.fileExists(atPath: root.appendingPathComponent("README.md").path)
-        && Tool.exists("ffmpeg") && Tool.exists("flac")
+        && TestSupport.hasTool("ffmpeg") && TestSupport.hasTool("flac")
     static let missingMessage: Comment = "RAVDESS test data (../shared/data/ravdess), ffmpeg or flac not available"
 
     static var avClip: String { root.appendingPathComponent("av-original/Actor_01/01-01-01-01-01-01-01.mp4").path }
@@ -21,8 +20,8 @@ enum TestData {
     static let actor01: URL = {
         let dest = FileManager.default.temporaryDirectory.appendingPathComponent("emomedia-tests-ravdess")
         let script = root.appendingPathComponent("materialize").path
-        let status = Tool.run(script, ["--no-av", "--actors", "1-1", dest.path]).status
-        precondition(status == 0, "materialize failed with status \(status)")
+        let result = try? TestSupport.run(script, ["--no-av", "--actors", "1-1", dest.path])
+        precondition(result?.status == 0, "materialize failed: \(result?.stderr ?? "could not start \(script)")")
         return dest.appendingPathComponent("Actor_01")
     }()
 
@@ -35,42 +34,9 @@ enum TestData {
         return try #require(line.map { String($0.split(separator: " ")[0]) }, "no hash line for \(actorFile)")
     }
 
-    /// A fresh scratch folder for files a test writes.
-    static func scratch() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("emomedia-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-}
-
-enum Tool {
-    static func exists(_ name: String) -> Bool { run("/usr/bin/env", ["which", name]).status == 0 }
-
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, stdout: Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return (-1, Data()) }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()  // read before waiting: output exceeds the pipe buffer
-        process.waitUntilExit()
-        return (process.terminationStatus, data)
-    }
-
-    /// ffmpeg's own decode of a file's audio, as raw little-endian samples.
-    static func ffmpeg(_ input: String, _ outputOptions: [String]) -> Data {
-        run("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", input, "-map", "0:a"] + outputOptions + ["-"]).stdout
-    }
-
-    static func sha256(_ data: Data) throws -> String {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("emomedia-\(UUID().uuidString).bin")
-        try data.write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let out = run("/usr/bin/env", ["sha256sum", file.path]).stdout
-        return String(decoding: out, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
+    /// ffmpeg's own decode of a file's audio, as raw little-endian samples: the oracle for our decoder.
+    static func ffmpegDecode(_ input: String, _ outputOptions: [String]) throws -> Data {
+        try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", input, "-map", "0:a"] + outputOptions + ["-"])
     }
 }
 

@@ -7,7 +7,7 @@ import Testing
 
 /// The exported graph against the Swift forward pass, through onnx.checker and onnxruntime (the
 /// test venv): padded audio, missed face frames and missing modalities, at batch 1 and 7.
-@Suite("ONNX export", .enabled(if: FileManager.default.isExecutableFile(atPath: TestSupport.repositoryRoot + "/.venv/bin/python"),
+@Suite("ONNX export", .enabled(if: TestSupport.python != nil,
                                "needs the test venv (make venv) with onnx and onnxruntime"))
 struct ONNXExportTests {
     static let config = ModelConfig(modalities: [.audio, .faces], classes: 8, nMels: 32, frames: 64, faceFrames: 4,
@@ -38,15 +38,14 @@ struct ONNXExportTests {
         let model = EmotionModel(config, seed: 5)
         let training = Self.samples(12, rng: &rng)
         let standardizer = Standardizer.fit(training, config: Self.config)
-        let trainer = Trainer(model: model, config: TrainingConfig(), standardizer: standardizer,
-                              classWeights: [Float](repeating: 1, count: 8), seed: 1)
+        let inference = Inference(model: model, standardizer: standardizer, batchSize: 16)
         // A training-mode pass gives the batch norms running statistics other than 0 and 1.
         model.train()
-        _ = try model(trainer.makeInput(training, augmentWith: nil).0)
-        model.eval()
+        _ = try model(inference.encoder.encode(training))
         let samples = Self.samples(batch, rng: &rng)
-        let (input, _) = try trainer.makeInput(samples, augmentWith: nil)
-        let logits = try Autograd.noGrad { try model(input) }
+        let input = try inference.encoder.encode(samples)
+        // What evaluation and predict compute: eval mode, no gradients.
+        let logits = try inference.logits(samples).flatMap { $0 }
 
         let folder = try TestSupport.temporaryFolder("onnx")
         let onnx = try ONNXExporter.export(model, standardizer: standardizer, metadata: ["labels": "test"])
@@ -64,9 +63,11 @@ struct ONNXExportTests {
                  Data(samples.flatMap { $0.faces ?? [UInt8](repeating: 0, count: c.faceFrames * c.faceSize * c.faceSize * 3) }))
         try save("faces_mask", .float32, [batch, c.faceFrames], floats(input.facesMask))
         try save("modality_mask", .float32, [batch, 2], floats(input.modalityMask))
-        try save("expected_logits", .float32, [batch, c.classes], floats(logits.data))
+        try save("expected_logits", .float32, [batch, c.classes], floats(logits))
 
-        let out = try TestSupport.shell("'\(TestSupport.repositoryRoot)/.venv/bin/python' '\(TestSupport.repositoryRoot)/scripts/onnx_check.py' '\(folder)/model.onnx' '\(folder)'")
+        let out = String(decoding: try TestSupport.output(try #require(TestSupport.python),
+                                                          [TestSupport.repositoryRoot + "/scripts/onnx_check.py", folder + "/model.onnx", folder]),
+                         as: UTF8.self)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let diff = try #require(report["max_abs_diff"] as? Double)
         #expect(diff <= 1e-4, "max |onnxruntime − Swift| = \(diff)")

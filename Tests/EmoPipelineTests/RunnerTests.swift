@@ -156,7 +156,7 @@ struct RunnerTests {
         let store = try ProvenanceStore(path: folder + "/work/emopipe.sqlite")
         let run = try #require(try store.runs().first)
         #expect(run.id == report.runId)
-        #expect(run.status == "done")
+        #expect(run.status == .done)
         #expect(run.command == "emopipe run test")
         #expect(try store.stageRuns(runId: run.id).map(\.stage) == ["a", "b", "c", "d"])
         #expect(FileManager.default.fileExists(atPath: folder + "/work/runs/\(run.id)/manifest.yaml"))

@@ -201,7 +201,7 @@ struct FaultToleranceTests {
         let damage = try FaultFixture.damage(workdir)
         #expect(damage.isEmpty, "\(damage)")
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        #expect(try store.runs().first?.status == "failed")
+        #expect(try store.runs().first?.status == .failed)
         #expect(try store.failures(stage: "audio").isEmpty, "a full disk is not the sources' fault")
 
         try FileManager.default.removeItem(atPath: filler)
@@ -271,7 +271,7 @@ struct FaultToleranceTests {
         let failure = try #require(try store.failures(stage: "cache", subject: sources[0]).first)
         #expect(failure.reason.contains("CRC-32C") && failure.reason.contains(shard), "\(failure.reason)")
         let verifyRun = try #require(try store.runs().first { $0.id == failure.runId }, "the failure row names a recorded run")
-        #expect(verifyRun.command.hasSuffix("cache verify --workdir \(workdir)") && verifyRun.status == "partial")
+        #expect(verifyRun.command.hasSuffix("cache verify --workdir \(workdir)") && verifyRun.status == .partial)
 
         let status = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--json", "--workdir", workdir])
         let states = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]])

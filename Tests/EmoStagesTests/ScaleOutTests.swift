@@ -72,7 +72,7 @@ struct ScaleOutTests {
         workers.forEach { $0.waitUntilExit() }
         #expect(workers.map(\.terminationStatus) == [0, 0, 0], "a share with a bad source still completes its task")
         let partial = try (0..<3).map { try ProvenanceStore(path: multi + "/workers/\($0)-of-3/emopipe.sqlite").runs().first?.status }
-        #expect(partial.filter { $0 == "partial" }.count == 1 && partial.filter { $0 == "done" }.count == 2,
+        #expect(partial.filter { $0 == .partial }.count == 1 && partial.filter { $0 == .done }.count == 2,
                 "only the worker that got the broken file recorded a partial run: \(partial)")
         let workerRecords = try (0..<3).map { try Self.records(multi + "/workers/\($0)-of-3").count }
         #expect(workerRecords.allSatisfy { $0 > 0 }, "each worker did a share: \(workerRecords)")

@@ -35,7 +35,7 @@ struct TrainEvaluateTests {
 
     static func lastRunFolder(_ workdir: String) throws -> String {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        let run = try #require(try store.runs().first { $0.status == "done" })
+        let run = try #require(try store.runs().first { $0.status == .done })
         return workdir + "/runs/" + run.id
     }
 

@@ -46,6 +46,8 @@ public final class Trainer {
     public let seed: UInt64
     let classWeights: Tensor
     let optimizer: AdamW
+    /// Validation's forward passes, the same code evaluation and predict use.
+    let inference: Inference
     public var log: (String) -> Void = { _ in }
     /// Asked before every batch; when it answers true, `fit` writes its last epoch boundary as the
     /// checkpoint and throws `TrainingStopped`.
@@ -54,6 +56,7 @@ public final class Trainer {
     public init(model: EmotionModel, config: TrainingConfig, standardizer: Standardizer, classWeights: [Float], seed: UInt64) {
         self.model = model; self.config = config; self.standardizer = standardizer; self.seed = seed
         self.classWeights = Tensor(classWeights)
+        inference = Inference(model: model, standardizer: standardizer, batchSize: config.batchSize)
         optimizer = AdamW(model.parameters(), learningRate: Float(config.learningRate),
                           weightDecay: Float(config.weightDecay))
     }
@@ -107,7 +110,7 @@ public final class Trainer {
             if scores.weightedF1 > state.bestWeightedF1 {
                 state.bestWeightedF1 = scores.weightedF1
                 state.bestEpoch = record.epoch
-                try Checkpoint.save(to: folder.appendingPathComponent("best.safetensors"), model: model, step: record.epoch)
+                try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
             }
             epoch += 1
             if record.epoch - state.bestEpoch >= config.patience { state.finished = true; log("early stop: no better validation wF1 for \(config.patience) epochs") }
@@ -177,87 +180,15 @@ public final class Trainer {
         return (totalLoss / Double(samples.count), Double(correct) / Double(samples.count))
     }
 
-    /// Mean loss and the predicted class of each sample, in inference mode.
-    public func predict(_ samples: [Sample]) throws -> (loss: Double, predicted: [Int]) {
-        let (loss, probabilities) = try probabilities(samples)
-        return (loss, probabilities.map { p in p.indices.max { p[$0] < p[$1] } ?? 0 })
+    /// Mean loss and the predicted class of each sample, by the same inference as after training.
+    func predict(_ samples: [Sample]) throws -> (loss: Double, predicted: [Int]) {
+        let (loss, probabilities) = try inference.evaluate(samples)
+        return (loss, probabilities.map(Inference.argmax))
     }
 
-    /// Mean cross-entropy and class probabilities per sample.
-    public func probabilities(_ samples: [Sample]) throws -> (loss: Double, probabilities: [[Float]]) {
-        model.eval()
-        var total = 0.0
-        var out: [[Float]] = []
-        try Autograd.noGrad {
-            for start in stride(from: 0, to: samples.count, by: config.batchSize) {
-                let batch = Array(samples[start..<min(start + config.batchSize, samples.count)])
-                let (input, labels) = try makeInput(batch, augmentWith: nil)
-                let logits = try model(input)
-                total += Double(try Losses.crossEntropy(logits, targets: labels).item) * Double(batch.count)
-                let p = try logits.softmax(axis: 1)
-                let c = p.shape[1]
-                for i in 0..<batch.count { out.append(Array(p.data[(i * c)..<((i + 1) * c)])) }
-            }
-        }
-        return (samples.isEmpty ? 0 : total / Double(samples.count), out)
-    }
-
-    // MARK: Batches
-
-    /// Per-utterance mean normalisation (ModelConfig.utteranceNorm), over the real frames only.
-    static func subtractBandMeans(_ x: inout [Float], nMels m: Int, frames t: Int, real: Int) {
-        guard real > 0 else { return }
-        for band in 0..<m {
-            var sum: Float = 0
-            for f in 0..<real { sum += x[band * t + f] }
-            let mean = sum / Float(real)
-            for f in 0..<real { x[band * t + f] -= mean }
-        }
-    }
-
-    /// Standardised, optionally augmented tensors for a batch, with its masks and labels.
-    public func makeInput(_ batch: [Sample], augmentWith rng: RandomGenerator?) throws -> (ModelInput, [Int]) {
-        let cfg = model.config
-        let m = cfg.nMels, t = cfg.frames, k = cfg.faceFrames, s = cfg.faceSize
-        var logmel = [Float](repeating: 0, count: batch.count * m * t)
-        var frameMask = [Float](repeating: 0, count: batch.count * t)
-        var faces = cfg.uses(.faces) ? [Float](repeating: 0, count: batch.count * k * 3 * s * s) : []
-        var faceMask = [Float](repeating: 0, count: batch.count * k)
-        var modality = [Float](repeating: 0, count: batch.count * 2)
-        for (i, sample) in batch.enumerated() {
-            if cfg.uses(.audio), let values = sample.logmel {
-                var x = [Float](repeating: 0, count: m * t)
-                for band in 0..<m {
-                    let mean = standardizer.melMean[band], std = standardizer.melStd[band]
-                    for f in 0..<sample.realFrames { x[band * t + f] = (values[band * t + f] - mean) / std }
-                }
-                if let rng { config.augmentation.audio(&x, nMels: m, frames: t, real: sample.realFrames, rng: rng, standardizer: standardizer) }
-                if cfg.utteranceNorm == true { Self.subtractBandMeans(&x, nMels: m, frames: t, real: sample.realFrames) }
-                logmel.replaceSubrange((i * m * t)..<((i + 1) * m * t), with: x)
-                for f in 0..<sample.realFrames { frameMask[i * t + f] = 1 }
-                modality[i * 2] = sample.realFrames > 0 ? 1 : 0
-            }
-            if cfg.uses(.faces), let crops = sample.faces, sample.faceMask.contains(where: { $0 > 0 }) {
-                for j in 0..<k {
-                    var x = [Float](repeating: 0, count: 3 * s * s)
-                    let base = j * s * s * 3
-                    for p in 0..<(s * s) {
-                        for c in 0..<3 {
-                            x[c * s * s + p] = (Float(crops[base + p * 3 + c]) / 255 - standardizer.faceMean[c]) / standardizer.faceStd[c]
-                        }
-                    }
-                    if let rng { config.augmentation.face(&x, size: s, rng: rng) }
-                    faces.replaceSubrange(((i * k + j) * 3 * s * s)..<((i * k + j + 1) * 3 * s * s), with: x)
-                    faceMask[i * k + j] = sample.faceMask[j]
-                }
-                modality[i * 2 + 1] = 1
-            }
-        }
-        let input = ModelInput(
-            logmel: try Tensor(shape: [batch.count, m, t], data: logmel), logmelMask: frameMask,
-            faces: cfg.uses(.faces) ? try Tensor(shape: [batch.count, k, 3, s, s], data: faces) : nil,
-            facesMask: faceMask, modalityMask: modality)
-        return (input, batch.map(\.label))
+    /// Standardised, augmented tensors for a training batch, with its labels.
+    func makeInput(_ batch: [Sample], augmentWith rng: RandomGenerator) throws -> (ModelInput, [Int]) {
+        (try inference.encoder.encode(batch, augmentation: config.augmentation, rng: rng), batch.map(\.label))
     }
 }
 

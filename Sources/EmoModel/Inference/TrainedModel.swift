@@ -1,0 +1,102 @@
+import EmoCore
+import EmoNN
+import Foundation
+
+/// The actors of one fold of the split: training, validation (early stopping) and test.
+/// The split plan lists them; a trained model records the fold it was trained on.
+public struct ActorFold: Codable, Equatable, Sendable {
+    public var index: Int
+    public var test: [Int]
+    public var validation: [Int]
+    public var train: [Int]
+
+    public init(index: Int, test: [Int], validation: [Int], train: [Int]) {
+        self.index = index; self.test = test; self.validation = validation; self.train = train
+    }
+}
+
+/// What evaluation, export and predict need besides the weights, kept beside them as `model.json`
+/// in a fold folder (`cache/train/<fp>/fold-<k>/`) and in an exported run (`runs/<id>/`).
+public struct TrainedModel: Codable, Equatable, Sendable {
+    public var config: ModelConfig
+    public var standardizer: Standardizer
+    public var training: TrainingConfig
+    public var labels: [String]
+    public var fold: ActorFold
+    public var bestEpoch: Int
+
+    /// The description's file name, in either kind of folder.
+    public static let fileName = "model.json"
+
+    /// Which weights a folder holds: training keeps the best epoch of a fold as `best.safetensors`;
+    /// export copies it into the run folder as `model.safetensors`.
+    public enum Weights: String, Sendable {
+        case foldBest = "best.safetensors"
+        case exported = "model.safetensors"
+    }
+
+    public init(config: ModelConfig, standardizer: Standardizer, training: TrainingConfig, labels: [String],
+                fold: ActorFold, bestEpoch: Int) {
+        self.config = config; self.standardizer = standardizer; self.training = training; self.labels = labels
+        self.fold = fold; self.bestEpoch = bestEpoch
+    }
+
+    /// `model.json`'s bytes in the shared convention (snake_case keys, sorted, pretty).
+    public func jsonData() throws -> Data {
+        try JSONOutput.encoder(pretty: true).encode(self)
+    }
+
+    /// The model a folder holds, ready to classify: its `model.json` and its weights.
+    public static func load(folder: URL, weights: Weights) throws -> EmotionClassifier {
+        let trained = try description(in: folder)
+        let model = EmotionModel(trained.config, seed: 0)
+        let weightsURL = folder.appendingPathComponent(weights.rawValue)
+        do {
+            try Checkpoint.load(from: weightsURL, model: model)
+        } catch {
+            throw TrainedModelError(path: weightsURL.path, reason: "cannot load the weights: \(error)")
+        }
+        return EmotionClassifier(trained: trained, model: model)
+    }
+
+    /// Only `model.json`, read in either key spelling (runs exported before the snake_case
+    /// convention hold camelCase) and checked against what inference indexes by.
+    public static func description(in folder: URL) throws -> TrainedModel {
+        let url = folder.appendingPathComponent(fileName)
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw TrainedModelError(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        let trained: TrainedModel
+        do { trained = try JSONOutput.decoder().decode(TrainedModel.self, from: data) } catch {
+            throw TrainedModelError(path: url.path, reason: "not a model description: \(error)")
+        }
+        if let problem = trained.inconsistency { throw TrainedModelError(path: url.path, reason: problem) }
+        return trained
+    }
+
+    /// What would make inference index out of range or never advance, if anything.
+    var inconsistency: String? {
+        let c = config
+        if c.classes < 1 || labels.count != c.classes { return "\(labels.count) labels for \(c.classes) classes" }
+        if [c.nMels, c.frames, c.faceFrames, c.faceSize, c.embedding].contains(where: { $0 < 1 }) {
+            return "model shape has a size below 1 (n_mels \(c.nMels), frames \(c.frames), face_frames \(c.faceFrames), face_size \(c.faceSize), embedding \(c.embedding))"
+        }
+        if standardizer.melMean.count != c.nMels || standardizer.melStd.count != c.nMels {
+            return "standardizer has \(standardizer.melMean.count)/\(standardizer.melStd.count) mel statistics for \(c.nMels) bands"
+        }
+        if standardizer.faceMean.count != 3 || standardizer.faceStd.count != 3 {
+            return "standardizer has \(standardizer.faceMean.count)/\(standardizer.faceStd.count) colour statistics, not 3"
+        }
+        if training.batchSize < 1 { return "training batch_size \(training.batchSize) is below 1" }
+        return nil
+    }
+}
+
+/// A model folder that cannot be used, naming the file and what is wrong with it.
+public struct TrainedModelError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public var description: String { "\(path): \(reason)" }
+}

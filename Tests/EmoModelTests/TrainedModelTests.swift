@@ -1,0 +1,112 @@
+import EmoNN
+import EmoTestSupport
+import Foundation
+import Testing
+@testable import EmoModel
+
+/// One loader for both folders a trained model lives in, inference that is training's validation
+/// pass, and model.json files that are old, damaged or inconsistent.
+@Suite struct TrainedModelTests {
+    static let config = ModelConfig(modalities: [.audio, .faces], classes: 3, nMels: 16, frames: 32, faceFrames: 2,
+                                    faceSize: 16, audioChannels: [4], faceChannels: [4], embedding: 8)
+    static let labels = ["calm", "happy", "sad"]
+
+    static func samples(_ count: Int, seed: UInt64) -> [Sample] {
+        var rng = SplitMix64(seed: seed)
+        let c = config
+        return (0..<count).map { i in
+            let logmel: [Float]? = i % 4 == 3 ? nil : (0..<(c.nMels * c.frames)).map { _ in -80 + Float(rng.next() % 8000) / 100 }
+            let faces: [UInt8]? = i % 3 == 2 && logmel != nil ? nil : (0..<(c.faceFrames * c.faceSize * c.faceSize * 3)).map { _ in UInt8(rng.next() % 256) }
+            return Sample(id: "\(i)", logmel: logmel, realFrames: logmel == nil ? 0 : [c.frames, c.frames / 2][i % 2],
+                          faces: faces, faceMask: faces == nil ? [0, 0] : [1, Float(i % 2)], label: i % c.classes)
+        }
+    }
+
+    /// Trains one short fold the way the train stage does and writes its model.json beside the weights.
+    static func trainedFold() throws -> (folder: URL, trained: TrainedModel, validation: [Sample], state: TrainingState) {
+        let train = samples(12, seed: 1), validation = samples(7, seed: 2)
+        var training = TrainingConfig()
+        training.epochs = 2
+        training.batchSize = 4
+        let standardizer = Standardizer.fit(train, config: config)
+        let trainer = Trainer(model: EmotionModel(config, seed: 3), config: training, standardizer: standardizer,
+                              classWeights: Trainer.classWeights(labels: train.map(\.label), classes: config.classes), seed: 4)
+        let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("trained-model")).appendingPathComponent("fold-0")
+        let state = try trainer.fit(train: train, validation: validation, folder: folder) { truth, predicted in
+            (Double(zip(truth, predicted).filter { $0 == $1 }.count) / Double(truth.count), 0.5)
+        }
+        let trained = TrainedModel(config: config, standardizer: standardizer, training: training, labels: labels,
+                                   fold: ActorFold(index: 0, test: [1], validation: [2], train: [3, 4]), bestEpoch: state.bestEpoch)
+        try trained.jsonData().write(to: folder.appendingPathComponent(TrainedModel.fileName))
+        return (folder, trained, validation, state)
+    }
+
+    @Test func loadingAFoldGivesTheValidationLossTrainingRecorded() throws {
+        let (folder, trained, validation, state) = try Self.trainedFold()
+        let classifier = try TrainedModel.load(folder: folder, weights: .foldBest)
+        #expect(classifier.trained == trained)
+        #expect(classifier.labels == Self.labels)
+        // The best epoch is the first here (the scorer gives every epoch the same wF1): its recorded
+        // validation loss is what inference over the saved weights computes, to the last bit.
+        #expect(state.bestEpoch == 1)
+        let (loss, probabilities) = try classifier.inference.evaluate(validation)
+        #expect(loss == state.epochs[0].valLoss)
+        #expect(probabilities.count == validation.count)
+        #expect(probabilities.allSatisfy { $0.count == 3 && abs($0.reduce(0, +) - 1) < 1e-5 })
+        #expect(try classifier.predictedClasses(validation) == probabilities.map(Inference.argmax))
+    }
+
+    @Test func anExportedRunFolderLoadsToTheSameClassifier() throws {
+        let (folder, _, validation, _) = try Self.trainedFold()
+        let run = URL(fileURLWithPath: try TestSupport.temporaryFolder("run"))
+        try FileManager.default.copyItem(at: folder.appendingPathComponent("best.safetensors"),
+                                         to: run.appendingPathComponent("model.safetensors"))
+        try FileManager.default.copyItem(at: folder.appendingPathComponent("model.json"),
+                                         to: run.appendingPathComponent("model.json"))
+        let fromFold = try TrainedModel.load(folder: folder, weights: .foldBest)
+        let fromRun = try TrainedModel.load(folder: run, weights: .exported)
+        #expect(fromRun.trained == fromFold.trained)
+        #expect(try fromRun.probabilities(validation) == fromFold.probabilities(validation))
+        // A run folder holds no best.safetensors: asking for it names the missing file.
+        let error = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: run, weights: .foldBest) }
+        #expect(error.path == run.appendingPathComponent("best.safetensors").path)
+    }
+
+    @Test func modelJSONIsSnakeCaseAndCamelCaseFilesStillLoad() throws {
+        let (folder, trained, _, _) = try Self.trainedFold()
+        let written = String(decoding: try Data(contentsOf: folder.appendingPathComponent("model.json")), as: UTF8.self)
+        #expect(written.contains("\"best_epoch\"") && written.contains("\"mel_mean\"") && !written.contains("bestEpoch"))
+        // Runs exported before the convention wrote Swift's property names.
+        let camel = JSONEncoder()
+        camel.outputFormatting = [.sortedKeys]
+        let old = try camel.encode(trained)
+        #expect(String(decoding: old, as: UTF8.self).contains("\"bestEpoch\""))
+        try old.write(to: folder.appendingPathComponent("model.json"))
+        #expect(try TrainedModel.description(in: folder) == trained)
+    }
+
+    @Test func damagedOrInconsistentDescriptionsNameTheFile() throws {
+        let (folder, trained, _, _) = try Self.trainedFold()
+        let path = folder.appendingPathComponent("model.json").path
+        func rejects(_ data: Data, saying fragment: String) throws {
+            try data.write(to: URL(fileURLWithPath: path))
+            let error = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+            #expect(error.path == path)
+            #expect(error.description.contains(fragment), "\(error)")
+        }
+        try rejects(Data("{\"config\": 3".utf8), saying: "not a model description")
+        var twoLabels = trained
+        twoLabels.labels = ["calm", "sad"]
+        try rejects(try twoLabels.jsonData(), saying: "2 labels for 3 classes")
+        var shortStatistics = trained
+        shortStatistics.standardizer.melStd.removeLast()
+        try rejects(try shortStatistics.jsonData(), saying: "mel statistics for 16 bands")
+        var noBatch = trained
+        noBatch.training.batchSize = 0
+        try rejects(try noBatch.jsonData(), saying: "batch_size 0")
+        try rejects(Data(), saying: "not a model description")
+        try FileManager.default.removeItem(atPath: path)
+        let missing = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+        #expect(missing.path == path && missing.reason.hasPrefix("cannot read"))
+    }
+}
