@@ -120,7 +120,7 @@ public struct NightlyReport: Codable, Equatable, Sendable {
     /// Set when the pipeline itself failed (the report then says only that).
     public var error: String?
 
-    public var retrained: Bool { stages.contains { $0.stage == "train" && $0.action == "ran" } }
+    public var retrained: Bool { stages.contains { $0.stage == StageName.train.rawValue && $0.action == "ran" } }
     public var regressions: [MetricChange] { metrics.filter(\.regressed) }
 
     /// design.md's alerting contract: 4 when a watched metric fell beyond the tolerance (even if

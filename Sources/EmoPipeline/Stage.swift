@@ -3,11 +3,6 @@ import EmoStore
 import Foundation
 import Logging
 
-/// The stages this pipeline knows, by name; a pipeline file names them.
-public enum StageName: String, CaseIterable, Codable, Sendable {
-    case ingest, audio, faces, split, train, evaluate, export
-}
-
 /// A pipeline stage. Implementations live in EmoStages, one file each.
 ///
 /// A stage's fingerprint is the SHA-256 of its name, `codeVersion`, its parameters' canonical

@@ -13,7 +13,7 @@ import Foundation
 /// Units are keyed by (source SHA-256, parameters fingerprint): new sources cost one unit each, a
 /// changed parameter recomputes the stage. Bad audio becomes a failure row, never a tensor.
 public struct AudioStage: Stage {
-    public let name = "audio"
+    public let name = StageName.audio.rawValue
     public let perSource = true
     /// 2: resampling at soxr's 20-bit precision, librosa's soxr_hq.
     public let codeVersion = "2"

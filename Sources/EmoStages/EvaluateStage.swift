@@ -10,7 +10,7 @@ import Foundation
 /// when the model has both. Writes `runs/<run>/metrics.json` (over all folds' test clips),
 /// `cv.json` (per fold, mean ± std) when there are several folds, and `report.html`.
 public struct EvaluateStage: Stage {
-    public let name = "evaluate"
+    public let name = StageName.evaluate.rawValue
     public let codeVersion = "1"
     public let manifestFields = ["threads"]
 
@@ -94,8 +94,8 @@ public struct EvaluateStage: Stage {
                                         ("manifest sha256", SHA256Hex.of(context.manifest.recordedText)),
                                         ("data root", context.dataRoot), ("threads", String(context.threads)),
                                         ("emopipe", EmoPipeVersion.string)]
-        if let ingest = try context.store.stageState("ingest") { rows.append(("data fingerprint", ingest.outputDigest)) }
-        for stage in ["ingest", "audio", "faces", "split", "train"] {
+        if let ingest = try context.store.stageState(.ingest) { rows.append(("data fingerprint", ingest.outputDigest)) }
+        for stage in [StageName.ingest, .audio, .faces, .split, .train].map(\.rawValue) {
             if let state = try context.store.stageState(stage) {
                 rows.append(("\(stage) fingerprint", "\(state.fingerprint) (code \(state.codeVersion))"))
             }

@@ -9,7 +9,7 @@ import Foundation
 /// standardisation included. `metadata_props` carry the labels, the feature parameters, the
 /// normalisation constants and the fingerprints. With several folds, fold 0's model is exported.
 public struct ExportStage: Stage {
-    public let name = "export"
+    public let name = StageName.export.rawValue
     public let codeVersion = "1"
 
     public init() {}
@@ -21,7 +21,7 @@ public struct ExportStage: Stage {
         classifier.model.eval()
         let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer,
                                            metadata: try metadata(context, trained: trained,
-                                                                           trainFingerprint: try context.store.stageState("train")?.fingerprint ?? ""))
+                                                                           trainFingerprint: try context.store.stageState(.train)?.fingerprint ?? ""))
         let folder = context.workspace.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/model.onnx"
@@ -33,8 +33,8 @@ public struct ExportStage: Stage {
         // Written anew rather than copied: a model trained before the snake_case convention gets it too.
         try trained.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
         let features = ParamValue.object([
-            "audio": try context.store.stageState("audio").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
-            "faces": try context.store.stageState("faces").map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
+            StageName.audio.rawValue: try context.store.stageState(.audio).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
+            StageName.faces.rawValue: try context.store.stageState(.faces).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
         ])
         try DurableFile.write(Data(features.canonicalJSON.utf8), to: folder + "/features.json")
         let sha = SHA256Hex.of(onnx)
@@ -56,11 +56,11 @@ public struct ExportStage: Stage {
             "train_fingerprint": trainFingerprint, "emopipe_version": EmoPipeVersion.string,
             "inputs": "logmel float32 [B,n_mels,T] dB; logmel_mask float32 [B,T]; faces uint8 [B,K,S,S,3] RGB; faces_mask float32 [B,K]; modality_mask float32 [B,2] (audio, faces)",
         ]
-        for stage in ["ingest", "audio", "faces", "split"] {
+        for stage in [StageName.ingest, .audio, .faces, .split] {
             guard let state = try context.store.stageState(stage) else { continue }
-            fields["\(stage)_fingerprint"] = state.fingerprint
-            if stage == "audio" || stage == "faces" { fields["\(stage)_params"] = state.paramsJSON }
-            if stage == "ingest" { fields["data_fingerprint"] = state.outputDigest }
+            fields["\(stage.rawValue)_fingerprint"] = state.fingerprint
+            if stage == .audio || stage == .faces { fields["\(stage.rawValue)_params"] = state.paramsJSON }
+            if stage == .ingest { fields["data_fingerprint"] = state.outputDigest }
         }
         return fields
     }

@@ -13,7 +13,7 @@ import Foundation
 /// per clip, and a frame where detection misses borrows its neighbours' box (flagged). A clip where
 /// no frame has a face is a failure row "no face found", never a silent centre crop.
 public struct FacesStage: Stage {
-    public let name = "faces"
+    public let name = StageName.faces.rawValue
     public let perSource = true
     public let codeVersion = "1"
 

@@ -13,29 +13,29 @@ struct FeatureSet {
 
     static func load(context: StageContext, modalities: [ModelConfig.Modality], base: ModelConfig) throws -> FeatureSet {
         let store = context.store
-        guard let split = try store.stageState("split") else {
-            throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: "split")
+        guard let split = try store.stageState(.split) else {
+            throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: StageName.split.rawValue)
         }
         let plan = try SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint))
         let cache = TensorCache(workspace: context.workspace, store: store)
         var config = base
         config.classes = plan.labels.count
         config.modalities = modalities
-        let audioFingerprint = try modalities.contains(.audio) ? store.stageState("audio")?.parametersFingerprint : nil
-        let facesFingerprint = try modalities.contains(.faces) ? store.stageState("faces")?.parametersFingerprint : nil
+        let audioFingerprint = try modalities.contains(.audio) ? store.stageState(.audio)?.parametersFingerprint : nil
+        let facesFingerprint = try modalities.contains(.faces) ? store.stageState(.faces)?.parametersFingerprint : nil
         var samples: [Sample] = []
         for clip in plan.clips {
             var sample = Sample(id: clip.clip, logmel: nil, realFrames: 0, faces: nil,
                                 faceMask: [Float](repeating: 0, count: config.faceFrames), label: clip.label)
             if let fp = audioFingerprint, let speech = clip.speech,
-               let tensor = try cache.tensor(stage: "audio", fingerprint: fp, key: speech.sha256) {
+               let tensor = try cache.tensor(stage: .audio, fingerprint: fp, key: speech.sha256) {
                 config.nMels = tensor.shape[0]
                 config.frames = tensor.shape[1]
                 sample.logmel = tensor.floats()
                 sample.realFrames = Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1]
             }
             if let fp = facesFingerprint, let video = clip.video,
-               let tensor = try cache.tensor(stage: "faces", fingerprint: fp, key: video.sha256) {
+               let tensor = try cache.tensor(stage: .faces, fingerprint: fp, key: video.sha256) {
                 config.faceFrames = tensor.shape[0]
                 config.faceSize = tensor.shape[1]
                 sample.faces = Array(tensor.bytes.bindMemory(to: UInt8.self))

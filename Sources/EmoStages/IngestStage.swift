@@ -11,7 +11,7 @@ import Foundation
 /// A file whose size and mtime are unchanged since it was recorded is not read again. Work is
 /// committed in batches, each in one transaction, so a killed ingest keeps what it finished.
 public struct IngestStage: Stage {
-    public let name = "ingest"
+    public let name = StageName.ingest.rawValue
     public let perSource = true
     public let codeVersion = "1"
     /// Ingest reads the data root; a different root is a different ingest.

@@ -38,12 +38,12 @@ public final class Predictor {
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
         let features = try ParamValue.fromJSON(Data(contentsOf: folder.appendingPathComponent("features.json"))).objectValue ?? [:]
-        logMel = try features["audio"].flatMap { $0 == .null ? nil : $0 }.map {
+        logMel = try features[StageName.audio.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
             var p = try ParamValueDecoder.decode(LogMelParameters.self, from: $0)
             p.frames = nil   // every frame: windows are cut here
             return p
         }
-        faces = try features["faces"].flatMap { $0 == .null ? nil : $0 }.map {
+        faces = try features[StageName.faces.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
             try ParamValueDecoder.decode(FaceParameters.self, from: $0)
         }
         self.hopSeconds = hopSeconds
@@ -63,13 +63,22 @@ public final class Predictor {
         let starts = duration <= windowSeconds ? [0.0]
             : stride(from: 0.0, through: duration - windowSeconds, by: hopSeconds).map { $0 }
         let crops = facts.videoStreamCount > 0 ? faceCrops(path: path, windows: starts.count) : nil
-        let samples = starts.map { start in
-            sample(mel: mel, crops: crops, start: start, end: start + windowSeconds, secondsPerFrame: secondsPerFrame)
+        // Windows are built and scored a chunk at a time (a whole number of inference batches, so the
+        // arithmetic is the same as scoring them all at once): a long recording never holds every
+        // window's input in memory.
+        let chunk = max(1, trained.training.batchSize) * 8
+        var probabilities: [[Float]] = []
+        var usable = false
+        for first in stride(from: 0, to: starts.count, by: chunk) {
+            let samples = starts[first..<min(first + chunk, starts.count)].map { start in
+                sample(mel: mel, crops: crops, start: start, end: start + windowSeconds, secondsPerFrame: secondsPerFrame)
+            }
+            usable = usable || samples.contains { $0.logmel != nil || $0.faces != nil }
+            probabilities += try classifier.probabilities(samples)
         }
-        guard samples.contains(where: { $0.logmel != nil || $0.faces != nil }) else {
+        guard usable else {
             throw PipelineError.missingData("\(path): neither speech nor a face to predict from")
         }
-        let probabilities = try classifier.probabilities(samples)
         let windows = zip(starts, probabilities).map { start, p in
             Window(start: start, end: min(duration, start + windowSeconds), label: trained.labels[Inference.argmax(p)],
                    probabilities: named(p))

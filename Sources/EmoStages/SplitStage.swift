@@ -13,7 +13,7 @@ import Foundation
 /// (one fold). `test_fold: all` keeps every fold, for cross-validation.
 /// The plan is written to `cache/split/<fingerprint>.json`.
 public struct SplitStage: Stage {
-    public let name = "split"
+    public let name = StageName.split.rawValue
     public let codeVersion = "1"
     public let manifestFields = ["label_map", "include_song"]
 

@@ -11,7 +11,7 @@ import Foundation
 /// manifest, data, code and thread count give the same weights. Checkpoints go to
 /// `cache/train/<fingerprint>/fold-<k>/`; a killed training resumes from the last one.
 public struct TrainStage: Stage {
-    public let name = "train"
+    public let name = StageName.train.rawValue
     public let codeVersion = "1"
     public let manifestFields = ["seed", "threads"]
 
@@ -101,8 +101,8 @@ public struct TrainStage: Stage {
 
     /// The fold folders of the last completed training, in fold order.
     static func foldFolders(_ context: StageContext) throws -> [URL] {
-        guard let train = try context.store.stageState("train") else {
-            throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: "train")
+        guard let train = try context.store.stageState(.train) else {
+            throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: StageName.train.rawValue)
         }
         let folder = Self.folder(context.workspace, fingerprint: train.fingerprint)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []

@@ -148,6 +148,9 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     // MARK: Stages
 
+    /// The last completed execution of one of this build's stages.
+    public func stageState(_ stage: StageName) throws -> StageStateRecord? { try stageState(stage.rawValue) }
+
     public func stageState(_ stage: String) throws -> StageStateRecord? {
         try pool.read { try StageStateRecord.fetchOne($0, key: stage) }
     }

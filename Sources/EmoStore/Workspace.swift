@@ -85,7 +85,7 @@ public struct Workspace: Sendable, Equatable {
 
     /// The train stage's checkpoints for one fingerprint: one `fold-<k>` folder per fold.
     public func trainFolder(fingerprint: String) -> String {
-        path(relativeCacheFolder(stage: "train", fingerprint: fingerprint))
+        path(relativeCacheFolder(stage: StageName.train.rawValue, fingerprint: fingerprint))
     }
 
     public func trainFoldFolder(fingerprint: String, fold: Int) -> String {
@@ -102,7 +102,7 @@ public struct Workspace: Sendable, Equatable {
 
     /// The split stage's plan for one fingerprint.
     public func splitPlanPath(fingerprint: String) -> String {
-        path(relativeCacheFolder(stage: "split", fingerprint: fingerprint) + ".json")
+        path(relativeCacheFolder(stage: StageName.split.rawValue, fingerprint: fingerprint) + ".json")
     }
 
     // MARK: Runs

@@ -30,7 +30,7 @@ struct FacesCommand: ParsableCommand {
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                                 workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                                 stages: StageCatalog.all())
-                guard let parameters = runner.parameters["faces"]?.value as? FaceParameters else {
+                guard let parameters = runner.parameters[StageName.faces.rawValue]?.value as? FaceParameters else {
                     throw PipelineError.invalidFile("\(runner.manifest.pipelinePath): the pipeline has no faces stage")
                 }
                 let extractor = try FaceExtractor(parameters)

@@ -149,6 +149,10 @@ public final class TensorCache: @unchecked Sendable {
         return CachedTensor(shard: shard, entry: entry)
     }
 
+    public func tensor(stage: StageName, fingerprint: String, key: String, verify: Bool = false) throws -> CachedTensor? {
+        try tensor(stage: stage.rawValue, fingerprint: fingerprint, key: key, verify: verify)
+    }
+
     public func tensor(stage: String, fingerprint: String, key: String, verify: Bool = false) throws -> CachedTensor? {
         guard let row = try row(stage: stage, fingerprint: fingerprint, key: key) else { return nil }
         return try tensor(row, verify: verify)
