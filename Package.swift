@@ -49,10 +49,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swift5),
-        // Media decoding and probing: FFmpeg and libsndfile.
+        // Media probing and decoding (audio and video), the only target that calls FFmpeg; and libsndfile.
         .target(name: "EmoMedia", dependencies: ["CFFmpeg", "CSndFile"], swiftSettings: swift5),
         // Features computed from decoded media: log-mel spectrograms, face crops.
-        .target(name: "EmoFeatures", dependencies: ["EmoCore", "EmoMedia", "CFFmpeg", "CDlibShim"], swiftSettings: swift5),
+        .target(name: "EmoFeatures", dependencies: ["EmoCore", "EmoMedia", "CDlibShim"], swiftSettings: swift5),
         // Provenance database (SQLite through GRDB) and the sharded tensor cache.
         .target(name: "EmoStore", dependencies: [
             "EmoCore", "CCRC32C", .product(name: "GRDB", package: "GRDB.swift"),

@@ -39,7 +39,7 @@
 // buffers); `compute` takes one from the pool (or makes one) and gives it back, so any number of
 // threads can call it at once, each using its own scratch.
 
-import CFFmpeg
+import EmoMedia
 import Foundation
 
 public final class LogMelExtractor: @unchecked Sendable {
@@ -120,8 +120,7 @@ public final class LogMelExtractor: @unchecked Sendable {
     // MARK: workspaces
 
     final class Workspace {
-        var ctx: OpaquePointer?
-        let fn: av_tx_fn
+        let fft: ComplexFFT                         // av_tx through EmoMedia
         let frame: UnsafeMutablePointer<Float>      // n_fft real input
         let spectrum: UnsafeMutablePointer<Float>   // n_fft/2 (+1 wrapped) complex FFT output, interleaved
         let power: UnsafeMutablePointer<Float>      // n_fft/2 + 1
@@ -133,14 +132,11 @@ public final class LogMelExtractor: @unchecked Sendable {
             // A real FFT of n_fft = a complex FFT of n_fft/2 on (even, odd) sample pairs plus a split
             // step (done here, vectorised). av_tx's own AV_TX_FLOAT_RDFT does the same split in
             // scalar C in FFmpeg 5.1, which costs as much as the complex FFT itself.
-            var scale: Float = 1
-            var f: av_tx_fn?
-            var c: OpaquePointer?
-            let r = av_tx_init(&c, &f, AV_TX_FLOAT_FFT, 0, Int32(nFFT / 2), &scale, 0)
-            guard r >= 0, let c, let f else {
-                throw FeatureError.invalidParameter("av_tx cannot make a complex FFT of size \(nFFT / 2) (error \(r))")
+            do {
+                fft = try ComplexFFT(size: nFFT / 2)
+            } catch {
+                throw FeatureError.invalidParameter("av_tx cannot make a complex FFT of size \(error.size) (error \(error.code))")
             }
-            ctx = c; fn = f
             func aligned(_ n: Int) -> UnsafeMutablePointer<Float> {
                 let raw = UnsafeMutableRawPointer.allocate(byteCount: max(n, 16) * 4 + 64, alignment: 64)
                 raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(n, 16) * 4 + 64)
@@ -152,7 +148,6 @@ public final class LogMelExtractor: @unchecked Sendable {
         }
 
         deinit {
-            av_tx_uninit(&ctx)
             frame.deallocate(); spectrum.deallocate(); power.deallocate()
         }
     }
@@ -364,7 +359,7 @@ public final class LogMelExtractor: @unchecked Sendable {
     @inline(__always) func powerSpectrum(_ frame: UnsafeMutablePointer<Float>, _ ws: Workspace) {
         let M = nFFT / 2
         let z = ws.spectrum, pw = ws.power
-        ws.fn(ws.ctx, z, frame, MemoryLayout<Float>.stride * 2)     // Z = FFT_M(x[2n] + i·x[2n+1])
+        ws.fft(z, frame)                                             // Z = FFT_M(x[2n] + i·x[2n+1])
         z[2 * M] = z[0]; z[2 * M + 1] = z[1]                         // Z[M] = Z[0]
         // X[k] = ½[(Z[k] + conj Z[M−k]) − i·W^k (Z[k] − conj Z[M−k])],  W = e^{−2πi/n_fft}
         let zr = UnsafeRawPointer(z)

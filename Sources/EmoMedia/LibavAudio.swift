@@ -5,6 +5,8 @@ import CFFmpeg
 enum AVCode {
     static let eof: Int32 = -0x2046_4F45            // AVERROR_EOF = -MKTAG('E','O','F',' ')
     static let again: Int32 = -Int32(EAGAIN)         // AVERROR(EAGAIN)
+    static let streamNotFound: Int32 = -0x5254_53F8  // AVERROR_STREAM_NOT_FOUND = -MKTAG(0xF8,'S','T','R')
+    static let decoderNotFound: Int32 = -0x4345_44F8 // AVERROR_DECODER_NOT_FOUND = -MKTAG(0xF8,'D','E','C')
 }
 
 /// An opened decoder for one stream; freed when the value goes away.
@@ -44,7 +46,7 @@ enum LibavAudio {
         try LibavLog.capturing { (log) throws(MediaError) -> MonoAudioFormat in
             let input = try LibavInput.open(path, log: log)
             let stream = try audioStream(input, log: log)
-            for other in input.streams where other != stream { other.pointee.discard = AVDISCARD_ALL }
+            input.discardStreams(except: stream)
             let decoder = try AudioCodec.open(stream, path: path, log: log)
             var sink = MonoSink(path: path, outRate: Int32(sampleRate))
             try pump(input, stream: stream, decoder: decoder, sink: &sink, log: log, deliver)

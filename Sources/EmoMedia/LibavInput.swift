@@ -1,6 +1,18 @@
-// Containers through libavformat: opening, classifying failures, and reading stream facts.
+// Containers through libavformat: opening, classifying failures, and reading stream facts. The one input
+// type behind probing, audio decoding (LibavAudio) and video frame sampling (LibavVideo).
 import CFFmpeg
 import Foundation
+
+/// How a container is opened.
+enum LibavOpenMode {
+    /// Probing and audio: probing is capped (RAVDESS mp4s carry everything in the moov header, so a later
+    /// `findStreamInfo` stays cheap) and a sample index that runs past the end of the file is refused as
+    /// truncated.
+    case complete
+    /// Video sampling: libav's default probing, and a file cut short after its header still opens, so
+    /// frames can be sampled from the part that exists (the sampler reports it as truncated).
+    case salvage
+}
 
 /// An open AVFormatContext; closed when the value goes away.
 struct LibavInput: ~Copyable {
@@ -8,15 +20,16 @@ struct LibavInput: ~Copyable {
     let context: UnsafeMutablePointer<AVFormatContext>
     let fileSize: Int64
 
-    /// Opens the container (header only). Limits keep a later `findStreamInfo` cheap:
-    /// RAVDESS mp4s carry everything in the moov header.
-    static func open(_ path: String, log: LogCapture) throws(MediaError) -> LibavInput {
+    /// Opens the container (header only).
+    static func open(_ path: String, log: LogCapture, mode: LibavOpenMode = .complete) throws(MediaError) -> LibavInput {
         let size = try FileChecks.requireNonEmptyFile(path)
         guard var context = avformat_alloc_context() else {
             throw .unreadable(path: path, reason: "out of memory")
         }
-        context.pointee.probesize = 1 << 20
-        context.pointee.max_analyze_duration = Int64(AV_TIME_BASE) / 2
+        if mode == .complete {
+            context.pointee.probesize = 1 << 20
+            context.pointee.max_analyze_duration = Int64(AV_TIME_BASE) / 2
+        }
         var maybeContext: UnsafeMutablePointer<AVFormatContext>? = context
         let opened = avformat_open_input(&maybeContext, path, nil, nil)  // frees the context on failure
         guard opened >= 0, let ready = maybeContext else {
@@ -24,7 +37,7 @@ struct LibavInput: ~Copyable {
         }
         context = ready
         let input = LibavInput(path: path, context: context, fileSize: size)
-        try input.checkIndexFitsFile()
+        if mode == .complete { try input.checkIndexFitsFile() }
         return input
     }
 
@@ -43,6 +56,11 @@ struct LibavInput: ~Copyable {
         let count = Int(context.pointee.nb_streams)
         guard count > 0, let list = context.pointee.streams else { return [] }
         return (0..<count).compactMap { list[$0] }
+    }
+
+    /// Makes the demuxer skip the data of every stream but `kept`.
+    func discardStreams(except kept: UnsafeMutablePointer<AVStream>) {
+        for other in streams where other != kept { other.pointee.discard = AVDISCARD_ALL }
     }
 
     func facts() -> MediaFacts {
@@ -150,12 +168,25 @@ enum StreamReader {
     /// The display matrix stores a counter-clockwise angle; report the clockwise turn a player applies,
     /// normalised into 0..<360 (so a phone clip shot upright reads 90).
     static func rotation(_ stream: UnsafeMutablePointer<AVStream>) -> Int? {
+        guard let angle = displayMatrixAngle(stream) else { return nil }
+        return normalisedDegrees(Int((-angle).rounded()))
+    }
+
+    /// The clockwise turn snapped to quarter turns (0, 90, 180, 270), 0 without a display matrix: the
+    /// exact pixel moves the video frame sampler's callers apply.
+    static func quarterTurnRotation(_ stream: UnsafeMutablePointer<AVStream>) -> Int {
+        guard let angle = displayMatrixAngle(stream) else { return 0 }
+        return normalisedDegrees(Int((-angle / 90).rounded()) * 90)
+    }
+
+    /// libav's counter-clockwise angle in degrees (-180...180) from the stream's display matrix, if any.
+    private static func displayMatrixAngle(_ stream: UnsafeMutablePointer<AVStream>) -> Double? {
         var size: Int = 0
         guard let data = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size),
               size >= 9 * MemoryLayout<Int32>.size else { return nil }
         let angle = data.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
-        guard angle.isFinite else { return nil }
-        let clockwise = Int((-angle).rounded())
-        return ((clockwise % 360) + 360) % 360
+        return angle.isFinite ? angle : nil
     }
+
+    private static func normalisedDegrees(_ degrees: Int) -> Int { ((degrees % 360) + 360) % 360 }
 }

@@ -13,6 +13,11 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
     case containsNaN(path: String)
     case tooShort(path: String, samples: Int, minimum: Int)
     case invalidArgument(path: String, reason: String)
+    case noVideoStream(path: String)
+    /// Video decoding or frame conversion failed (`decodeFailed` is audio's).
+    case videoDecodeFailed(path: String, reason: String)
+    /// An image could not be encoded; `path` names what the image is for (e.g. a contact sheet's file).
+    case encodeFailed(path: String, reason: String)
 
     /// A stable short code per case, for logs, databases and tests.
     public var code: String {
@@ -29,16 +34,20 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .containsNaN: "contains-nan"
         case .tooShort: "too-short"
         case .invalidArgument: "invalid-argument"
+        case .noVideoStream: "no-video-stream"
+        case .videoDecodeFailed: "video-decode-failed"
+        case .encodeFailed: "encode-failed"
         }
     }
 
     public var path: String {
         switch self {
         case .fileNotFound(let p), .emptyFile(let p), .noAudioStream(let p),
-             .silentAudio(let p), .containsNaN(let p):
+             .silentAudio(let p), .containsNaN(let p), .noVideoStream(let p):
             p
         case .unreadable(let p, _), .notMedia(let p, _), .truncated(let p, _),
-             .decodeFailed(let p, _), .invalidArgument(let p, _):
+             .decodeFailed(let p, _), .invalidArgument(let p, _), .videoDecodeFailed(let p, _),
+             .encodeFailed(let p, _):
             p
         case .unsupportedCodec(let p, _), .tooShort(let p, _, _):
             p
@@ -59,6 +68,9 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples"
         case .tooShort(let p, let n, let m): "\(p): audio is shorter than \(m) samples (has \(n))"
         case .invalidArgument(let p, let r): "\(p): invalid request: \(r)"
+        case .noVideoStream(let p): "\(p): no video stream"
+        case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"
+        case .encodeFailed(let p, let r): "\(p): image encoding failed: \(r)"
         }
     }
 }

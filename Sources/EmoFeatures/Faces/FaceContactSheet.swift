@@ -1,7 +1,7 @@
 // A contact sheet for people to look at: one row per clip with its label, the K crops (a bar under each:
 // green = detected, orange = borrowed from neighbours, red = damaged frame) and a thumbnail of the middle
-// sampled frame with the tracked box (green/orange) and any other detections (red). PNG via libavcodec.
-import CFFmpeg
+// sampled frame with the tracked box (green/orange) and any other detections (red). PNG via EmoMedia.
+import EmoMedia
 import Foundation
 
 public enum FaceContactSheet {
@@ -47,7 +47,12 @@ public enum FaceContactSheet {
                 }
             }
         }
-        return try PNGEncoder.encode(rgb: canvas.pixels, width: width, height: height)
+        do {
+            return try PNGEncoder.encode(rgb: canvas.pixels, width: width, height: height, name: "contact sheet")
+        } catch {
+            guard case .encodeFailed(_, let reason) = error else { throw FaceError.media(error) }
+            throw FaceError.decodeFailed(reason)
+        }
     }
 }
 
@@ -119,46 +124,4 @@ enum Font {
         ":": "000010000010000", "%": "101001010100101", "(": "010100100100010", ")": "010001001001010",
         " ": "000000000000000",
     ]
-}
-
-/// PNG bytes from RGB24 through libavcodec's PNG encoder.
-enum PNGEncoder {
-    static func encode(rgb: [UInt8], width: Int, height: Int) throws -> Data {
-        guard let codec = avcodec_find_encoder(AV_CODEC_ID_PNG), let ctx = avcodec_alloc_context3(codec) else {
-            throw FaceError.decodeFailed("libavcodec has no PNG encoder")
-        }
-        var c: UnsafeMutablePointer<AVCodecContext>? = ctx
-        defer { avcodec_free_context(&c) }
-        ctx.pointee.width = Int32(width)
-        ctx.pointee.height = Int32(height)
-        ctx.pointee.pix_fmt = AV_PIX_FMT_RGB24
-        ctx.pointee.time_base = AVRational(num: 1, den: 1)
-        guard avcodec_open2(ctx, codec, nil) >= 0 else { throw FaceError.decodeFailed("the PNG encoder does not open") }
-        let frame = av_frame_alloc()!
-        var f: UnsafeMutablePointer<AVFrame>? = frame
-        defer { av_frame_free(&f) }
-        frame.pointee.width = Int32(width)
-        frame.pointee.height = Int32(height)
-        frame.pointee.format = AV_PIX_FMT_RGB24.rawValue
-        frame.pointee.pts = 0
-        guard av_frame_get_buffer(frame, 0) >= 0 else { throw FaceError.decodeFailed("out of memory") }
-        let line = Int(frame.pointee.linesize.0)
-        rgb.withUnsafeBufferPointer { src in
-            for y in 0..<height {
-                (frame.pointee.data.0! + y * line).update(from: src.baseAddress! + y * width * 3, count: width * 3)
-            }
-        }
-        guard avcodec_send_frame(ctx, frame) >= 0 else { throw FaceError.decodeFailed("the PNG encoder refused the image") }
-        _ = avcodec_send_frame(ctx, nil)
-        let packet = av_packet_alloc()!
-        var p: UnsafeMutablePointer<AVPacket>? = packet
-        defer { av_packet_free(&p) }
-        var out = Data()
-        while avcodec_receive_packet(ctx, packet) >= 0 {
-            out.append(packet.pointee.data, count: Int(packet.pointee.size))
-            av_packet_unref(packet)
-        }
-        guard !out.isEmpty else { throw FaceError.decodeFailed("the PNG encoder produced nothing") }
-        return out
-    }
 }

@@ -1,5 +1,6 @@
 // dlib through CDlibShim: HOG detectors (one per concurrent caller, pooled) and the shared landmark model.
 import CDlibShim
+import EmoMedia
 import Foundation
 
 struct Detection {

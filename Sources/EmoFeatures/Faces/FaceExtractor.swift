@@ -1,6 +1,5 @@
 // The face-crop feature: sample K frames, find the face, crop it. Thread-safe: several threads may call
 // `extract` at once (each borrows its own dlib detector from a pool; the landmark model is shared).
-import CFFmpeg
 import EmoMedia
 import Foundation
 
@@ -24,8 +23,7 @@ public final class FaceExtractor: @unchecked Sendable {
     /// frame's detections, for `FaceContactSheet`.
     public func extract(path: String, thumbnailWidth: Int) throws -> FaceClip {
         let p = parameters
-        let video = try VideoSampler.sample(path: path, count: p.frames, threads: p.decodeThreads,
-                                            strategy: p.decodeStrategy)
+        let video = try sampleFrames(path: path)
         let stored = video.frames[0]
         let rotation = video.rotation
         let quarter = rotation % 180 != 0
@@ -42,8 +40,9 @@ public final class FaceExtractor: @unchecked Sendable {
                 if grays[id] == nil {
                     let sw = max(1, Int((Double(frame.width) * scale).rounded()))
                     let sh = max(1, Int((Double(frame.height) * scale).rounded()))
-                    grays[id] = try FrameConvert.scaled(frame, width: sw, height: sh, gray: true)
-                        .rotated(clockwise: rotation)
+                    grays[id] = try FaceError.mapping { () throws(MediaError) in
+                        try frame.scaled(width: sw, height: sh, gray: true)
+                    }.rotated(clockwise: rotation)
                 }
                 let gray = grays[id]!
                 let gx = Double(gray.width) / Double(uprightW), gy = Double(gray.height) / Double(uprightH)
@@ -65,7 +64,6 @@ public final class FaceExtractor: @unchecked Sendable {
         // Crops straight from the decoded planes.
         let n = p.size * p.size * 3
         var crops = [UInt8](repeating: 0, count: n * p.frames)
-        var fallback: [ObjectIdentifier: Raster] = [:]
         for (k, frame) in video.frames.enumerated() {
             let box = track[k].box
             let side = max(box.width, box.height) * (1 + 2 * p.margin)
@@ -76,10 +74,9 @@ public final class FaceExtractor: @unchecked Sendable {
                                box.centerX + region / 2, box.centerY + region / 2)
             let rect = upright.toStored(rotation: rotation, storedWidth: Double(frame.width),
                                         storedHeight: Double(frame.height))
-            var rgb = fallback[ObjectIdentifier(frame)]
-            var crop = try FrameConvert.crop(frame, rect: rect, outWidth: outSide, outHeight: outSide, fallbackRGB: &rgb)
-                .rotated(clockwise: rotation)
-            if let rgb { fallback[ObjectIdentifier(frame)] = rgb }
+            var crop = try FaceError.mapping { () throws(MediaError) in
+                try frame.crop(x0: rect.x0, y0: rect.y0, x1: rect.x1, y1: rect.y1, outWidth: outSide, outHeight: outSide)
+            }.rotated(clockwise: rotation)
             if aligned { crop = FrameConvert.rotateCentre(crop, degrees: track[k].angle, size: p.size) }
             crops.replaceSubrange((k * n)..<((k + 1) * n), with: crop.pixels)
         }
@@ -101,11 +98,22 @@ public final class FaceExtractor: @unchecked Sendable {
             let ts = Double(tw) / Double(uprightW)
             let th = max(1, Int((Double(uprightH) * ts).rounded()))
             let sw = quarter ? th : tw, sh = quarter ? tw : th
-            let thumb = try FrameConvert.scaled(frame, width: sw, height: sh, gray: false).rotated(clockwise: rotation)
+            let thumb = try FaceError.mapping { () throws(MediaError) in
+                try frame.scaled(width: sw, height: sh, gray: false)
+            }.rotated(clockwise: rotation)
             clip.thumbnail = FaceThumbnail(width: thumb.width, height: thumb.height, rgb: thumb.pixels, scale: ts,
                                            frameIndex: k, detections: detections[k].map { $0.box.array })
         }
         return clip
+    }
+
+    /// The K sampled frames from EmoMedia, its failures named as face errors.
+    private func sampleFrames(path: String) throws(FaceError) -> SampledVideo {
+        let p = parameters
+        return try FaceError.mapping { () throws(MediaError) in
+            try VideoFrameSampler.sample(path: path, count: p.frames, threads: p.decodeThreads,
+                                         strategy: p.decodeStrategy.videoStrategy)
+        }
     }
 
     /// Eye angles from the 68 landmarks of each found frame; borrowed frames interpolate theirs.
@@ -127,6 +135,18 @@ public final class FaceExtractor: @unchecked Sendable {
             case let (nil, a?): track[k].angle = track[a].angle
             default: break
             }
+        }
+    }
+}
+
+extension FaceDecodeStrategy {
+    /// EmoMedia's name for the same choice of packets.
+    var videoStrategy: VideoDecodeStrategy {
+        switch self {
+        case .everyFrame: .everyFrame
+        case .skipNonReference: .skipNonReference
+        case .keyframeSeek: .keyframeSeek
+        case .minimal: .minimal
         }
     }
 }

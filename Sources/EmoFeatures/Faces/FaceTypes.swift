@@ -32,17 +32,8 @@ public struct FaceFrame: Codable, Equatable, Sendable {
     }
 }
 
-/// How much decoding a clip took (for benchmarks and logs).
-public struct FaceDecodeStats: Codable, Equatable, Sendable {
-    /// Video packets in the clip (as read from the container).
-    public var packets: Int = 0
-    /// Packets handed to the decoder.
-    public var packetsDecoded: Int = 0
-    /// Packets the decoder rejected as damaged (decoding went on past them).
-    public var packetsRejected: Int = 0
-    /// Distinct frames sampled (fewer than K when the clip is shorter than K frames).
-    public var distinctFrames: Int = 0
-}
+/// How much decoding a clip took (for benchmarks and logs): EmoMedia's count.
+public typealias FaceDecodeStats = VideoDecodeStats
 
 /// A picture of one sampled frame with the boxes the detector found, for the contact sheet.
 public struct FaceThumbnail: Sendable, Equatable {
@@ -119,6 +110,21 @@ public enum FaceError: Error, Equatable, Sendable, CustomStringConvertible {
         case .landmarkModelUnavailable: "landmark-model-unavailable"
         case .detectorFailed: "detector-failed"
         }
+    }
+
+    /// A media failure as the face feature names it: no video stream and video decoding failures keep
+    /// their own cases, anything else (missing, not media, damaged header) is `.media`.
+    public init(_ error: MediaError) {
+        switch error {
+        case .noVideoStream: self = .noVideoStream
+        case .videoDecodeFailed(_, let reason): self = .decodeFailed(reason)
+        default: self = .media(error)
+        }
+    }
+
+    /// Runs a media call, turning its failure into a face error.
+    static func mapping<T>(_ body: () throws(MediaError) -> T) throws(FaceError) -> T {
+        do { return try body() } catch { throw FaceError(error) }
     }
 
     public var description: String {

@@ -1,0 +1,375 @@
+// Video from containers through libavcodec, decoding only what K sampled frames need: the clip's video
+// packets are read once (cheap: demuxing copies bytes), K frames are chosen evenly in presentation time,
+// and the decoder is fed only the packets those frames depend on (their group of pictures up to them,
+// minus non-reference pictures).
+import CFFmpeg
+import Foundation
+
+/// How much of a clip the decoder is fed. Every strategy yields the same frames (bit-exact); they differ
+/// only in the work done.
+public enum VideoDecodeStrategy: Sendable, CaseIterable {
+    /// Every packet of the clip, start to end.
+    case everyFrame
+    /// From the first packet up to the last sampled frame, minus non-reference packets that are not sampled.
+    case skipNonReference
+    /// Only the group of pictures that holds a sampled frame, from its keyframe up to the sample.
+    case keyframeSeek
+    /// Both of the above.
+    case minimal
+}
+
+/// How much decoding a clip took (for benchmarks and logs).
+public struct VideoDecodeStats: Codable, Equatable, Sendable {
+    /// Video packets in the clip (as read from the container).
+    public var packets: Int = 0
+    /// Packets handed to the decoder.
+    public var packetsDecoded: Int = 0
+    /// Packets the decoder rejected as damaged (decoding went on past them).
+    public var packetsRejected: Int = 0
+    /// Distinct frames sampled (fewer than K when the clip is shorter than K frames).
+    public var distinctFrames: Int = 0
+
+    public init(packets: Int = 0, packetsDecoded: Int = 0, packetsRejected: Int = 0, distinctFrames: Int = 0) {
+        self.packets = packets; self.packetsDecoded = packetsDecoded
+        self.packetsRejected = packetsRejected; self.distinctFrames = distinctFrames
+    }
+}
+
+/// K frames of a clip (slots may share a frame when the clip is shorter than K frames).
+public struct SampledVideo: Sendable {
+    public var frames: [VideoFrame]
+    /// Presentation time of each slot's frame, in seconds from the first presented frame.
+    public var times: [Double]
+    /// A slot whose own frame could not be decoded and repeats a neighbour's.
+    public var substituted: [Bool]
+    /// Clockwise quarter turns a player applies (0, 90, 180, 270), from the display matrix.
+    public var rotation: Int
+    public var durationSeconds: Double
+    /// The file ends before its index says it should: frames were sampled from the part that exists.
+    public var truncated: Bool
+    public var stats: VideoDecodeStats
+}
+
+public enum VideoFrameSampler {
+    /// `count` frames of the first (best) video stream, spread evenly in presentation time; `threads`
+    /// decoder threads (results do not depend on them). Damaged packets are skipped, and a slot whose frame
+    /// could not be decoded borrows the nearest decoded one; only a clip with no decodable sample fails.
+    public static func sample(path: String, count: Int, threads: Int,
+                              strategy: VideoDecodeStrategy) throws(MediaError) -> SampledVideo {
+        guard count >= 1, threads >= 1 else {
+            throw .invalidArgument(path: path, reason: "sample \(count) frames with \(threads) threads")
+        }
+        return try LibavLog.capturing { (log) throws(MediaError) -> SampledVideo in
+            let input = try LibavInput.open(path, log: log, mode: .salvage)
+            let (stream, codec) = try bestVideoStream(input)
+            input.discardStreams(except: stream)
+            let packets = try VideoPackets.read(input, stream: stream)
+            let plan = SamplePlan(packets: packets, count: count, strategy: strategy,
+                                  timeBase: stream.pointee.time_base)
+            let decoder = try VideoCodec.open(codec, stream: stream, threads: threads, path: path)
+            let (decoded, stats) = try decoder.decode(packets, plan: plan)
+            return try assemble(plan: plan, decoded: decoded, stats: stats, packets: packets,
+                                rotation: StreamReader.quarterTurnRotation(stream), path: path)
+        }
+    }
+
+    /// libavformat's choice of video stream and its decoder.
+    private static func bestVideoStream(_ input: borrowing LibavInput)
+        throws(MediaError) -> (UnsafeMutablePointer<AVStream>, UnsafePointer<AVCodec>) {
+        var codecOut: UnsafePointer<AVCodec>? = nil
+        let index = av_find_best_stream(input.context, AVMEDIA_TYPE_VIDEO, -1, -1, &codecOut, 0)
+        if index == AVCode.streamNotFound { throw .noVideoStream(path: input.path) }
+        let streams = input.streams
+        guard index >= 0, Int(index) < streams.count, let codec = codecOut else {
+            if index >= 0 || index == AVCode.decoderNotFound {
+                throw .videoDecodeFailed(path: input.path, reason: "there is no decoder for the video codec")
+            }
+            throw .noVideoStream(path: input.path)
+        }
+        return (streams[Int(index)], codec)
+    }
+
+    /// Slots whose frame never came out borrow the nearest decoded one.
+    private static func assemble(plan: SamplePlan, decoded: [Int64: VideoFrame], stats: VideoDecodeStats,
+                                 packets: borrowing VideoPackets, rotation: Int,
+                                 path: String) throws(MediaError) -> SampledVideo {
+        var frames: [VideoFrame?] = plan.slotPacket.map { decoded[plan.infos[$0].pts] }
+        var times = plan.slotPacket.map { Double(plan.infos[$0].pts - plan.start) * plan.secondsPerTick }
+        var substituted = [Bool](repeating: false, count: frames.count)
+        let decodedSlots = frames.indices.filter { frames[$0] != nil }
+        guard !decodedSlots.isEmpty else {
+            throw .videoDecodeFailed(path: path, reason: "none of the sampled frames could be decoded")
+        }
+        for k in frames.indices where frames[k] == nil {
+            guard let donor = decodedSlots.min(by: { abs($0 - k) < abs($1 - k) }) else { continue }
+            frames[k] = frames[donor]
+            times[k] = times[donor]
+            substituted[k] = true
+        }
+        return SampledVideo(frames: frames.compactMap { $0 }, times: times, substituted: substituted,
+                            rotation: rotation, durationSeconds: plan.span * plan.secondsPerTick,
+                            truncated: packets.truncated, stats: stats)
+    }
+}
+
+/// The video stream's packets, read once; freed when the value goes away.
+struct VideoPackets: ~Copyable {
+    let list: [UnsafeMutablePointer<AVPacket>]
+    /// Reading stopped on an error, or fewer packets came than the container's index lists.
+    let truncated: Bool
+    let codecParameters: UnsafeMutablePointer<AVCodecParameters>
+
+    deinit {
+        for p in list { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
+    }
+
+    static func read(_ input: borrowing LibavInput,
+                     stream: UnsafeMutablePointer<AVStream>) throws(MediaError) -> VideoPackets {
+        guard let parameters = stream.pointee.codecpar else {
+            throw .videoDecodeFailed(path: input.path, reason: "the video stream has no codec parameters")
+        }
+        var list: [UnsafeMutablePointer<AVPacket>] = []
+        var readFailed = false
+        var scratch = av_packet_alloc()
+        defer { av_packet_free(&scratch) }
+        guard let scratch else { throw .videoDecodeFailed(path: input.path, reason: "out of memory") }
+        while true {
+            let r = av_read_frame(input.context, scratch)
+            if r < 0 {
+                if r != AVCode.eof { readFailed = true }
+                break
+            }
+            if scratch.pointee.stream_index == stream.pointee.index && scratch.pointee.size > 0,
+               let kept = av_packet_alloc() {
+                av_packet_move_ref(kept, scratch)
+                list.append(kept)
+            } else {
+                av_packet_unref(scratch)
+            }
+        }
+        let indexed = Int(avformat_index_get_entries_count(stream))
+        let packets = VideoPackets(list: list, truncated: readFailed || (indexed > 0 && list.count < indexed),
+                                   codecParameters: parameters)
+        guard !packets.list.isEmpty else {
+            // Usually a file cut short inside its header: the probe says so precisely.
+            _ = try MediaProbe.probe(path: input.path)
+            throw .videoDecodeFailed(path: input.path, reason: "the video stream has no readable packets")
+        }
+        return packets
+    }
+}
+
+/// What one packet is: when it is presented, whether decoding can start there, whether others refer to it.
+struct PacketInfo {
+    var pts: Int64
+    var key: Bool
+    var reference: Bool
+}
+
+/// Which packet each of the K slots shows, and which packets the decoder must see for them.
+struct SamplePlan {
+    let infos: [PacketInfo]
+    /// Decode-order packet index per slot.
+    let slotPacket: [Int]
+    let selected: Set<Int>
+    /// Packets handed to the decoder, by decode-order index.
+    let feed: [Bool]
+    /// First presentation time, and the presented span (both in stream ticks).
+    let start: Int64
+    let span: Double
+    let secondsPerTick: Double
+
+    init(packets: borrowing VideoPackets, count: Int, strategy: VideoDecodeStrategy, timeBase: AVRational) {
+        let infos = Self.packetInfos(packets)
+        // K slots, evenly spread in time; each takes the frame presented nearest to its time.
+        let order = infos.indices.sorted { (infos[$0].pts, $0) < (infos[$1].pts, $1) }
+        let first = order.first ?? 0, last = order.last ?? 0
+        let start = infos[first].pts
+        let lastPacket = packets.list[last].pointee
+        let lastDuration = lastPacket.duration > 0 ? lastPacket.duration
+            : (order.count > 1 ? infos[last].pts - infos[order[order.count - 2]].pts : 1)
+        let end = infos[last].pts + max(lastDuration, 1)
+        let span = Double(end - start)
+        var slots: [Int] = []
+        for k in 0..<count {
+            let target = Double(start) + (Double(k) + 0.5) * span / Double(count)
+            slots.append(Self.nearest(order: order, infos: infos, target: target))
+        }
+        let selected = Set(slots)
+        self.infos = infos
+        self.start = start
+        self.span = span
+        secondsPerTick = av_q2d(timeBase) > 0 ? av_q2d(timeBase) : 1.0 / 30
+        slotPacket = slots
+        self.selected = selected
+        feed = Self.feed(infos: infos, selected: selected, strategy: strategy)
+    }
+
+    /// Presentation time (dts, then decode order, when missing), keyframe flag and reference picture.
+    private static func packetInfos(_ packets: borrowing VideoPackets) -> [PacketInfo] {
+        let lengthSize = packets.codecParameters.pointee.codec_id == AV_CODEC_ID_H264
+            ? H264NAL.avccLengthSize(packets.codecParameters) : nil
+        var infos: [PacketInfo] = []
+        infos.reserveCapacity(packets.list.count)
+        let noTime = Int64.min  // AV_NOPTS_VALUE
+        for (i, p) in packets.list.enumerated() {
+            let pk = p.pointee
+            let pts = pk.pts != noTime ? pk.pts : (pk.dts != noTime ? pk.dts : Int64(i))
+            var reference = (pk.flags & AV_PKT_FLAG_DISPOSABLE) == 0
+            if let lengthSize, reference {
+                reference = H264NAL.isReference(pk.data, size: Int(pk.size), lengthSize: lengthSize)
+            }
+            infos.append(PacketInfo(pts: pts, key: (pk.flags & AV_PKT_FLAG_KEY) != 0, reference: reference))
+        }
+        return infos
+    }
+
+    private static func feed(infos: [PacketInfo], selected: Set<Int>, strategy: VideoDecodeStrategy) -> [Bool] {
+        if strategy == .everyFrame { return [Bool](repeating: true, count: infos.count) }
+        var feed = [Bool](repeating: false, count: infos.count)
+        if strategy == .keyframeSeek || strategy == .minimal {
+            for j in selected {
+                var k = j
+                while k > 0 && !infos[k].key { k -= 1 }
+                for i in k...j { feed[i] = true }
+            }
+        } else if let last = selected.max() {
+            for i in 0...last { feed[i] = true }
+        }
+        if strategy == .skipNonReference || strategy == .minimal {
+            for i in feed.indices where feed[i] && !infos[i].reference && !selected.contains(i) { feed[i] = false }
+        }
+        return feed
+    }
+
+    /// The decode-order index of the packet presented nearest to `target` (the earlier one on a tie).
+    private static func nearest(order: [Int], infos: [PacketInfo], target: Double) -> Int {
+        var lo = 0, hi = order.count - 1
+        while lo < hi {  // first presented packet with pts >= target
+            let mid = (lo + hi) / 2
+            if Double(infos[order[mid]].pts) < target { lo = mid + 1 } else { hi = mid }
+        }
+        if lo > 0 && abs(Double(infos[order[lo - 1]].pts) - target) <= abs(Double(infos[order[lo]].pts) - target) {
+            return order[lo - 1]
+        }
+        return order[lo]
+    }
+}
+
+/// An opened video decoder; freed when the value goes away.
+struct VideoCodec: ~Copyable {
+    let context: UnsafeMutablePointer<AVCodecContext>
+    let path: String
+
+    static func open(_ codec: UnsafePointer<AVCodec>, stream: UnsafeMutablePointer<AVStream>, threads: Int,
+                     path: String) throws(MediaError) -> VideoCodec {
+        guard let context = avcodec_alloc_context3(codec) else {
+            throw .videoDecodeFailed(path: path, reason: "out of memory")
+        }
+        let decoder = VideoCodec(context: context, path: path)
+        guard let parameters = stream.pointee.codecpar, avcodec_parameters_to_context(context, parameters) >= 0 else {
+            throw .videoDecodeFailed(path: path, reason: "the video stream's codec parameters are unusable")
+        }
+        context.pointee.pkt_timebase = stream.pointee.time_base
+        context.pointee.thread_count = Int32(clamping: threads)
+        context.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+        let opened = avcodec_open2(context, codec, nil)
+        guard opened >= 0 else {
+            let name = String(cString: codec.pointee.name)
+            throw .videoDecodeFailed(path: path, reason: "the \(name) decoder does not open (\(LibavLog.describe(opened)))")
+        }
+        return decoder
+    }
+
+    deinit {
+        var owned: UnsafeMutablePointer<AVCodecContext>? = context
+        avcodec_free_context(&owned)
+    }
+
+    /// Feeds the planned packets until every sampled frame came out (then drains), keeping the sampled
+    /// frames by presentation time. A packet the decoder rejects is counted and skipped.
+    func decode(_ packets: borrowing VideoPackets,
+                plan: SamplePlan) throws(MediaError) -> ([Int64: VideoFrame], VideoDecodeStats) {
+        let context = self.context, path = self.path  // the local function below captures these, not self
+        var wanted = Set(plan.selected.map { plan.infos[$0].pts })
+        var kept: [Int64: VideoFrame] = [:]
+        var stats = VideoDecodeStats(packets: packets.list.count, distinctFrames: plan.selected.count)
+        var scratch = av_frame_alloc()
+        defer { av_frame_free(&scratch) }
+        guard let frame = scratch else { throw .videoDecodeFailed(path: path, reason: "out of memory") }
+
+        func receive() {
+            while avcodec_receive_frame(context, frame) >= 0 {
+                let f = frame.pointee
+                let pts = f.pts != Int64.min ? f.pts : f.best_effort_timestamp
+                if wanted.contains(pts), let owned = av_frame_alloc() {
+                    av_frame_move_ref(owned, frame)
+                    let damaged = owned.pointee.decode_error_flags != 0 || (owned.pointee.flags & AV_FRAME_FLAG_CORRUPT) != 0
+                    kept[pts] = VideoFrame(frame: owned, path: path, damaged: damaged)
+                    wanted.remove(pts)
+                } else {
+                    av_frame_unref(frame)
+                }
+            }
+        }
+        for (i, packet) in packets.list.enumerated() where plan.feed[i] {
+            if wanted.isEmpty { break }
+            stats.packetsDecoded += 1
+            var sent = avcodec_send_packet(context, packet)
+            while sent == AVCode.again {
+                receive()
+                sent = avcodec_send_packet(context, packet)
+            }
+            if sent < 0 { stats.packetsRejected += 1 }  // damaged packet: go on with the next one
+            receive()
+        }
+        if !wanted.isEmpty {
+            _ = avcodec_send_packet(context, nil)
+            receive()
+        }
+        return (kept, stats)
+    }
+}
+
+/// H.264 NAL headers: a picture is a reference when any of its slices has nal_ref_idc != 0.
+enum H264NAL {
+    static func isReference(_ data: UnsafeMutablePointer<UInt8>?, size: Int, lengthSize: Int) -> Bool {
+        guard let data, size > 0 else { return true }
+        var sawSlice = false
+        func check(_ header: UInt8) -> Bool? {
+            let type = header & 0x1f
+            guard (1...5).contains(type) else { return nil }
+            sawSlice = true
+            return (header >> 5) & 3 != 0 ? true : nil
+        }
+        if lengthSize > 0 {
+            var pos = 0
+            while pos + lengthSize < size {
+                var length = 0
+                for b in 0..<lengthSize { length = (length << 8) | Int(data[pos + b]) }
+                pos += lengthSize
+                guard length > 0, pos + length <= size else { break }
+                if check(data[pos]) == true { return true }
+                pos += length
+            }
+        } else {
+            var i = 0
+            while i + 3 < size {
+                if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+                    if check(data[i + 3]) == true { return true }
+                    i += 3
+                } else {
+                    i += 1
+                }
+            }
+        }
+        return !sawSlice  // unparseable: assume it matters
+    }
+
+    /// NAL length size of avcC extradata (mp4), or 0 for Annex B start codes.
+    static func avccLengthSize(_ par: UnsafeMutablePointer<AVCodecParameters>) -> Int {
+        let p = par.pointee
+        guard p.extradata_size >= 7, let e = p.extradata, e[0] == 1 else { return 0 }
+        return Int(e[4] & 3) + 1
+    }
+}

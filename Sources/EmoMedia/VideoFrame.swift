@@ -1,0 +1,169 @@
+// One decoded video frame and the libswscale conversions made from it: a scaled copy of the whole frame
+// (grayscale for a detector, RGB for a thumbnail) and rectangular RGB crops straight from the decoder's
+// planes (no full-frame RGB copy), in the frame's stored orientation.
+import CFFmpeg
+import Foundation
+
+/// A decoded frame kept as a reference-counted AVFrame; freed when the value goes away.
+public final class VideoFrame: @unchecked Sendable {
+    let frame: UnsafeMutablePointer<AVFrame>
+    /// The file it came from, for error messages.
+    public let path: String
+    /// The decoder reported damage in this frame.
+    public let damaged: Bool
+    /// For pixel formats crops cannot address directly: the whole frame in RGB24, made on first use.
+    private var fullRGB: Raster?
+    private let lock = NSLock()
+
+    init(frame: UnsafeMutablePointer<AVFrame>, path: String, damaged: Bool) {
+        self.frame = frame
+        self.path = path
+        self.damaged = damaged
+    }
+
+    deinit {
+        var f: UnsafeMutablePointer<AVFrame>? = frame
+        av_frame_free(&f)
+    }
+
+    /// Stored size (before any display rotation).
+    public var width: Int { Int(frame.pointee.width) }
+    public var height: Int { Int(frame.pointee.height) }
+
+    /// Area averaging with accurate rounding: deterministic, and the right filter for shrinking.
+    static let scaleFlags = SWS_AREA | SWS_ACCURATE_RND
+
+    /// The whole frame scaled to `w` x `h`, GRAY8 or RGB24, stored orientation.
+    public func scaled(width w: Int, height h: Int, gray: Bool) throws(MediaError) -> Raster {
+        let f = frame.pointee
+        let dstFormat = gray ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24
+        guard w > 0, h > 0,
+              let sws = sws_getContext(f.width, f.height, AVPixelFormat(rawValue: f.format), Int32(w), Int32(h),
+                                       dstFormat, Self.scaleFlags, nil, nil, nil) else {
+            throw .videoDecodeFailed(path: path, reason: "libswscale cannot convert the frame's pixel format")
+        }
+        defer { sws_freeContext(sws) }
+        var out = Raster(width: w, height: h, channels: gray ? 1 : 3)
+        let stride = Int32(w * out.channels)
+        let planes: [UnsafePointer<UInt8>?] = [f.data.0, f.data.1, f.data.2, f.data.3].map { $0.map { UnsafePointer($0) } }
+        let strides = [f.linesize.0, f.linesize.1, f.linesize.2, f.linesize.3]
+        out.pixels.withUnsafeMutableBufferPointer { dst in
+            var dstPlanes: [UnsafeMutablePointer<UInt8>?] = [dst.baseAddress, nil, nil, nil]
+            var dstStrides: [Int32] = [stride, 0, 0, 0]
+            _ = sws_scale(sws, planes, strides, 0, f.height, &dstPlanes, &dstStrides)
+        }
+        return out
+    }
+
+    /// Chroma subsampling shifts when crops can address the frame's planes directly (8-bit planar
+    /// formats such as yuv420p), nil otherwise.
+    var planar8Layout: (shiftW: Int, shiftH: Int)? {
+        guard let d = av_pix_fmt_desc_get(AVPixelFormat(rawValue: frame.pointee.format))?.pointee else { return nil }
+        let unsupported = UInt64(AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM
+                                 | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_FLOAT | AV_PIX_FMT_FLAG_BAYER)
+        guard d.flags & UInt64(AV_PIX_FMT_FLAG_PLANAR) != 0, d.flags & unsupported == 0 else { return nil }
+        let comps = [d.comp.0, d.comp.1, d.comp.2, d.comp.3].prefix(Int(d.nb_components))
+        guard comps.allSatisfy({ $0.depth == 8 && $0.step == 1 && $0.offset == 0 && $0.shift == 0 }) else { return nil }
+        // Each component in its own plane (rules out nv12's shared chroma plane).
+        guard Set(comps.map(\.plane)).count == comps.count else { return nil }
+        return (Int(d.log2_chroma_w), Int(d.log2_chroma_h))
+    }
+
+    /// The rectangle x0, y0, x1, y1 (edges, stored-frame pixels; it may reach outside the frame, and the
+    /// outside is black) scaled to `ow` x `oh` RGB24. Converts only the pixels inside the rectangle.
+    public func crop(x0: Double, y0: Double, x1: Double, y1: Double,
+                     outWidth ow: Int, outHeight oh: Int) throws(MediaError) -> Raster {
+        var out = Raster(width: ow, height: oh, channels: 3)
+        guard let span = CropSpan(frame: self, x0: x0, y0: y0, x1: x1, y1: y1, outWidth: ow, outHeight: oh) else {
+            return out
+        }
+        if let layout = planar8Layout {
+            let source = planeWindow(layout, x: span.ix0, y: span.iy0)
+            try span.scale(from: source.planes, strides: source.strides,
+                           format: AVPixelFormat(rawValue: frame.pointee.format), into: &out, path: path)
+        } else {
+            // Other formats (10-bit, semi-planar...): one full RGB conversion per frame, then crop from it.
+            let rgb = try wholeFrameRGB()
+            let offset = (span.iy0 * width + span.ix0) * 3
+            try rgb.pixels.withUnsafeBufferPointer { (buf) throws(MediaError) in
+                guard let base = buf.baseAddress else { return }
+                try span.scale(from: [UnsafePointer(base + offset), nil, nil, nil], strides: [Int32(width * 3), 0, 0, 0],
+                               format: AV_PIX_FMT_RGB24, into: &out, path: path)
+            }
+        }
+        return out
+    }
+
+    /// Plane pointers moved to pixel (x, y) (x and y aligned to the chroma subsampling).
+    private func planeWindow(_ layout: (shiftW: Int, shiftH: Int),
+                             x: Int, y: Int) -> (planes: [UnsafePointer<UInt8>?], strides: [Int32]) {
+        let f = frame.pointee
+        let data = [f.data.0, f.data.1, f.data.2, f.data.3]
+        let lines = [f.linesize.0, f.linesize.1, f.linesize.2, f.linesize.3]
+        var planes: [UnsafePointer<UInt8>?] = [nil, nil, nil, nil]
+        var strides: [Int32] = [0, 0, 0, 0]
+        for p in 0..<4 {
+            guard let base = data[p] else { continue }
+            let chroma = p == 1 || p == 2
+            let px = chroma ? x >> layout.shiftW : x
+            let py = chroma ? y >> layout.shiftH : y
+            planes[p] = UnsafePointer(base + py * Int(lines[p]) + px)
+            strides[p] = lines[p]
+        }
+        return (planes, strides)
+    }
+
+    private func wholeFrameRGB() throws(MediaError) -> Raster {
+        lock.lock()
+        defer { lock.unlock() }
+        if let fullRGB { return fullRGB }
+        let rgb = try scaled(width: width, height: height, gray: false)
+        fullRGB = rgb
+        return rgb
+    }
+}
+
+/// Where a crop rectangle meets the frame: the source pixels inside it (ix0..<ix1, iy0..<iy1, aligned to
+/// the chroma subsampling) and where they land in the output (dx0..<dx1, dy0..<dy1).
+private struct CropSpan {
+    let ix0, iy0, ix1, iy1: Int
+    let dx0, dy0, dx1, dy1: Int
+    let outWidth: Int
+
+    init?(frame: VideoFrame, x0: Double, y0: Double, x1: Double, y1: Double, outWidth ow: Int, outHeight oh: Int) {
+        let rectW = x1 - x0, rectH = y1 - y0
+        guard rectW > 0, rectH > 0 else { return nil }
+        let layout = frame.planar8Layout
+        let alignX = layout.map { 1 << $0.shiftW } ?? 1, alignY = layout.map { 1 << $0.shiftH } ?? 1
+        var ix0 = max(0, Int(x0.rounded(.down))), iy0 = max(0, Int(y0.rounded(.down)))
+        ix0 -= ix0 % alignX; iy0 -= iy0 % alignY
+        let ix1 = min(frame.width, Int(x1.rounded(.up))), iy1 = min(frame.height, Int(y1.rounded(.up)))
+        guard ix1 > ix0, iy1 > iy0 else { return nil }
+        let sx = Double(ow) / rectW, sy = Double(oh) / rectH
+        let dx0 = max(0, min(ow, Int(((Double(ix0) - x0) * sx).rounded())))
+        let dx1 = max(0, min(ow, Int(((Double(ix1) - x0) * sx).rounded())))
+        let dy0 = max(0, min(oh, Int(((Double(iy0) - y0) * sy).rounded())))
+        let dy1 = max(0, min(oh, Int(((Double(iy1) - y0) * sy).rounded())))
+        guard dx1 > dx0, dy1 > dy0 else { return nil }
+        (self.ix0, self.iy0, self.ix1, self.iy1) = (ix0, iy0, ix1, iy1)
+        (self.dx0, self.dy0, self.dx1, self.dy1) = (dx0, dy0, dx1, dy1)
+        outWidth = ow
+    }
+
+    /// Scales the source window (planes already moved to ix0, iy0) into its place in `out`.
+    func scale(from planes: [UnsafePointer<UInt8>?], strides: [Int32], format: AVPixelFormat,
+               into out: inout Raster, path: String) throws(MediaError) {
+        guard let sws = sws_getContext(Int32(ix1 - ix0), Int32(iy1 - iy0), format, Int32(dx1 - dx0),
+                                       Int32(dy1 - dy0), AV_PIX_FMT_RGB24, VideoFrame.scaleFlags, nil, nil, nil) else {
+            throw .videoDecodeFailed(path: path, reason: "libswscale cannot convert the frame's pixel format")
+        }
+        defer { sws_freeContext(sws) }
+        let rows = Int32(iy1 - iy0), offset = (dy0 * outWidth + dx0) * 3, stride = Int32(outWidth * 3)
+        out.pixels.withUnsafeMutableBufferPointer { dst in
+            guard let base = dst.baseAddress else { return }
+            var dstPlanes: [UnsafeMutablePointer<UInt8>?] = [base + offset, nil, nil, nil]
+            var dstStrides: [Int32] = [stride, 0, 0, 0]
+            _ = sws_scale(sws, planes, strides, 0, rows, &dstPlanes, &dstStrides)
+        }
+    }
+}
