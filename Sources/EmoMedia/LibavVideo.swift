@@ -94,7 +94,7 @@ public enum VideoFrameSampler {
                                  packets: borrowing VideoPackets, rotation: Int,
                                  path: String) throws(MediaError) -> SampledVideo {
         var frames: [VideoFrame?] = plan.slotPacket.map { decoded[plan.infos[$0].pts] }
-        var times = plan.slotPacket.map { Double(plan.infos[$0].pts - plan.start) * plan.secondsPerTick }
+        var times = plan.slotPacket.map { Double(plan.infos[$0].pts &- plan.start) * plan.secondsPerTick }
         var substituted = [Bool](repeating: false, count: frames.count)
         let decodedSlots = frames.indices.filter { frames[$0] != nil }
         guard !decodedSlots.isEmpty else {
@@ -187,9 +187,11 @@ struct SamplePlan {
         let start = infos[first].pts
         let lastPacket = packets.list[last].pointee
         let lastDuration = lastPacket.duration > 0 ? lastPacket.duration
-            : (order.count > 1 ? infos[last].pts - infos[order[order.count - 2]].pts : 1)
-        let end = infos[last].pts + max(lastDuration, 1)
-        let span = Double(end - start)
+            : (order.count > 1 ? infos[last].pts &- infos[order[order.count - 2]].pts : 1)
+        // Wrapping arithmetic: a hostile file's timestamps near Int64's limits give a meaningless span
+        // (its frames are still decoded in order), never a trap; real timestamps never come near.
+        let end = infos[last].pts &+ max(lastDuration, 1)
+        let span = Double(end &- start)
         var slots: [Int] = []
         for k in 0..<count {
             let target = Double(start) + (Double(k) + 0.5) * span / Double(count)
