@@ -91,7 +91,7 @@ struct GEMMKernelInUseTests {
 
     /// Runs a built executable with OPENBLAS_CORETYPE and the simulation switch exactly as given
     /// (removed when nil), the rest of the environment inherited.
-    static func run(_ executable: String, _ arguments: [String], coreType: String?, simulate: Bool) throws -> TestSupport.ProcessResult {
+    static func run(_ executable: String, _ arguments: [String], coreType: String?, simulate: Bool) throws -> (status: Int32, stdout: String, stderr: String) {
         var environment = ProcessInfo.processInfo.environment
         environment[GEMMKernel.userVariable] = coreType
         environment[GEMMKernel.simulationVariable] = simulate ? "1" : nil
@@ -106,8 +106,7 @@ struct GEMMKernelInUseTests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return TestSupport.ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                                         stderr: String(decoding: stderr, as: UTF8.self))
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
     static func kernelReport(coreType: String?, simulate: Bool) throws -> [String: Any] {
