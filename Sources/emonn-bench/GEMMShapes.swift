@@ -54,7 +54,8 @@ func gemmBench(net: String, json: Bool, shapesOnly: Bool) throws {
     } else {
         print("\(net) GEMM shapes, 1 thread, \(kernel):")
         for (shape, rate) in zip(shapes, rates) {
-            print(String(format: "  layer %d %-11@ %4d x %5d x %5d  %6.1f GFLOP/s", shape.layer, shape.pass, shape.m, shape.n, shape.k, rate))
+            let pass = shape.pass.padding(toLength: 11, withPad: " ", startingAt: 0)
+            print(String(format: "  layer %d %@ %4d x %5d x %5d  %6.1f GFLOP/s", shape.layer, pass, shape.m, shape.n, shape.k, rate))
         }
     }
 }
