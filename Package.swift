@@ -37,6 +37,8 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // CRC-32C with the SSE4.2 instruction, for shard records.
         .target(name: "CCRC32C"),
+        // The CPU's vector instruction sets (CPUID + XGETBV), for choosing BLAS kernels.
+        .target(name: "CCPUFeatures"),
         // dlib's HOG face detector and 68-point landmarks behind a C API. -O2 even in debug
         // builds: dlib's templates are unusably slow unoptimised.
         .target(name: "CDlibShim",
@@ -60,7 +62,7 @@ let package = Package(
         // DAG definitions, manifests, fingerprints, the work-directory lock, the runner.
         .target(name: "EmoPipeline", dependencies: ["EmoCore", "EmoStore", "Yams"], swiftSettings: swift5),
         // Neural-network engine: tensors, autograd, layers, optimizers. Knows nothing of media.
-        .target(name: "EmoNN", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: optimisedSwift5),
+        .target(name: "EmoNN", dependencies: ["COpenBLAS", "CDNNL", "CCPUFeatures"], swiftSettings: optimisedSwift5),
         // ONNX's protobuf schema, generated once from onnx.proto and committed.
         .target(name: "ONNXSchema", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swift5),
@@ -99,7 +101,7 @@ let package = Package(
         .testTarget(name: "EmoStagesTests", dependencies: ["EmoStages", "EmoPipeline", "EmoStore", "EmoCore", "EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoModelTests", dependencies: ["EmoModel", "EmoNN", "EmoStore", "EmoTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: swift5),
-        .testTarget(name: "EmoNNTests", dependencies: ["EmoNN"], exclude: ["Fixtures"], swiftSettings: swift5),
+        .testTarget(name: "EmoNNTests", dependencies: ["EmoNN", "EmoTestSupport"], exclude: ["Fixtures"], swiftSettings: swift5),
         // Runs the built emopipe-fuzz for a few seconds per target (it spans EmoCore, EmoMedia and EmoStore).
         .testTarget(name: "EmoFuzzTests", dependencies: ["EmoTestSupport"], swiftSettings: swift5),
     ],

@@ -175,7 +175,15 @@ def bench_engine(results):
                             speedup=round(theirs["ms_per_step"] / ours["ms_per_step"], 2) if theirs else None,
                             peak_rss_mb_ours=round(ours["peak_rss_mb"], 1),
                             peak_rss_mb_baseline=round(theirs["peak_rss_mb"], 1) if theirs else None,
-                            gflops_ours=round(ours["gflops"], 1), samples_per_s_ours=round(ours["samples_per_s"], 1)))
+                            gflops_ours=round(ours["gflops"], 1), samples_per_s_ours=round(ours["samples_per_s"], 1),
+                            gemm_kernel=ours.get("gemm_kernel")))
+        for s in (row.get("gemm") or {}).get("shapes", []):
+            results.append(dict(name=f"sgemm {row['net']} conv{s['layer']} {s['pass']} {s['m']}x{s['n']}x{s['k']} (1 thread)",
+                                unit="GFLOP/s", ours=round(s["emonn_gflops"], 1),
+                                baseline=None if s["torch_gflops"] is None else round(s["torch_gflops"], 1),
+                                baseline_name=row["gemm"]["torch_impl"],
+                                speedup=None if s["torch_gflops"] is None else round(s["emonn_gflops"] / s["torch_gflops"], 2),
+                                peak_rss_mb_ours=None, peak_rss_mb_baseline=None, gemm_kernel=row["gemm"]["kernel"]))
 
 
 def bench_faces(results):
@@ -265,6 +273,9 @@ def main():
     for r in results:
         print(f"{r['name'][:58]:58} {r['unit']:8} {fmt(r['ours']):>9} {fmt(r['baseline']):>9} "
               f"{fmt(r['speedup'], 2):>8} {fmt(r['peak_rss_mb_ours']):>9} {fmt(r['peak_rss_mb_baseline']):>9}")
+    kernels = sorted({r["gemm_kernel"] for r in results if r.get("gemm_kernel")})
+    if kernels:
+        print("\nGEMM: " + "; ".join(kernels))
     print("\nwritten: bench/results.json")
 
 

@@ -13,7 +13,9 @@ public enum Engine {
     /// handing a threaded sgemm one sample at a time); glibc is told to keep
     /// freed blocks instead of unmapping them, so that the large activation
     /// buffers of one training step are reused by the next without page faults.
+    /// The GEMM kernels are chosen here too, if no product has chosen them yet.
     public static func configure(threads n: Int) {
+        GEMMKernel.ensureSelected()
         threads = max(1, n)
         openblas_set_num_threads(1)
         keepFreedMemory()

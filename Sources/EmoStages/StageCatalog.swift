@@ -17,4 +17,7 @@ public enum StageCatalog {
             .merging(FeatureLibraries.versions) { a, _ in a }
             .merging(["sqlite": ProvenanceStore.sqliteVersion]) { a, _ in a }
     }
+
+    /// The GEMM kernels the engine runs, chosen on first use (see EmoNN's `GEMMKernel`).
+    public static var gemmKernel: String { GEMMKernel.selection.summary }
 }

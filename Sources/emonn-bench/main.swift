@@ -2,6 +2,8 @@
 // reference networks, timed like scripts/torch_bench.py.
 //
 //   emonn-bench audio|faces|rnn|dnnl-probe|PATH.safetensors [--threads 2] [--steps 5] [--batch 32] [--json] [--profile]
+//   emonn-bench gemm audio|faces [--json] [--shapes-only]   (GFLOP/s of the net's sgemm shapes, 1 thread)
+//   emonn-bench kernel                                     (the GEMM kernel choice, as JSON)
 import EmoNN
 import Foundation
 
@@ -78,6 +80,7 @@ func peakRSSMB() -> Double {
 
 struct Options {
     var net = "audio", threads = 2, steps = 5, batch = 32, json = false, profile = false
+    var gemm = false, shapesOnly = false
 }
 
 func parse() -> Options {
@@ -90,6 +93,8 @@ func parse() -> Options {
         case "--batch": o.batch = Int(args.next() ?? "") ?? o.batch
         case "--json": o.json = true
         case "--profile": o.profile = true
+        case "--shapes-only": o.shapesOnly = true
+        case "gemm": o.gemm = true
         default: o.net = a
         }
     }
@@ -98,6 +103,14 @@ func parse() -> Options {
 
 func run() throws {
     let o = parse()
+    if o.gemm {
+        try gemmBench(net: o.net, json: o.json, shapesOnly: o.shapesOnly)
+        return
+    }
+    if o.net == "kernel" {
+        try kernelReport()
+        return
+    }
     if o.net == "dnnl-probe" {
         try dnnlProbe(threads: o.threads, iterations: o.steps)
         return
@@ -160,6 +173,7 @@ func run() throws {
         "ms_per_step": ms, "samples_per_s": Double(o.batch) / (ms / 1000),
         "gflops": flops / (ms / 1000) / 1e9, "peak_rss_mb": peakRSSMB(), "cpu_ms_per_step": cpuMs,
         "phases_ms": phases.mapValues { 1000 * $0 / Double(o.steps) },
+        "gemm_kernel": GEMMKernel.selection.summary,
     ]
     if o.profile {
         result["ops_ms"] = Profiler.seconds.mapValues { 1000 * $0 / Double(o.steps) }
@@ -170,6 +184,7 @@ func run() throws {
     } else {
         print(String(format: "%@ EmoNN: %.1f ms/step (CPU %.1f ms/step), %.1f samples/s, %.1f GFLOP/s, peak RSS %.0f MB",
                      o.net, ms, cpuMs, Double(o.batch) / (ms / 1000), flops / (ms / 1000) / 1e9, peakRSSMB()))
+        print("  GEMM: \(GEMMKernel.selection.summary)")
         for (k, v) in phases.sorted(by: { $0.value > $1.value }) {
             print(String(format: "  %-10@ %8.1f ms/step", k, 1000 * v / Double(o.steps)))
         }

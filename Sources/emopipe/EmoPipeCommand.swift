@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmoCore
 import EmoPipeline
+import EmoStages
 import EmoStore
 import Foundation
 
@@ -21,15 +22,19 @@ struct EmoPipeCommand: ParsableCommand {
         manifest's tolerance; 75 the work directory is locked by a live run; 64 usage error;
         130 interrupted; 1 any other error.
         """),
-        version: EmoPipeVersion.string,
+        version: "\(EmoPipeVersion.string)\nGEMM: \(StageCatalog.gemmKernel)",
         subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, ParamsCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
                       DiffCommand.self, ReproduceCommand.self, MergeCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
 
     /// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills the
     /// process without a word. Ignored, the write fails with EFBIG instead, and the error that names
     /// the file reaches the user like any other (exit status 1).
+    ///
+    /// The BLAS kernels are chosen first, before any thread can call BLAS (EmoNN's `GEMMKernel`).
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
+        let kernel = StageCatalog.gemmKernel
+        Log.logger("emopipe").debug("GEMM: \(kernel)")
         main(nil)
     }
 }

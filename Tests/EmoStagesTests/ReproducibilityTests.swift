@@ -27,7 +27,7 @@ struct ReproducibilityTests {
         let run = try #require(try Self.runsDocument(workdir).first)
         let environment = try #require(run["environment"] as? [String: Any])
         let libraries = try #require(environment["libraries"] as? [String: String])
-        for library in ["ffmpeg", "libavformat", "libsndfile", "openblas", "onednn", "dlib", "sqlite"] {
+        for library in ["ffmpeg", "libavformat", "libsndfile", "openblas", "gemm_kernel", "onednn", "dlib", "sqlite"] {
             #expect(!(libraries[library] ?? "").isEmpty, "records the \(library) version")
         }
         #expect((environment["git_commit"] as? String)?.count == 40, "the checkout's commit is recorded")
