@@ -18,3 +18,21 @@ public struct InvalidParameter: Error, Equatable, Sendable, CustomStringConverti
 
     public var description: String { "\(key): \(value) is not allowed (\(allowed))" }
 }
+
+extension InvalidParameter {
+    /// Throws unless `ok`: the one-line form every `validate()` uses.
+    ///
+    ///     try InvalidParameter.require(epochs >= 1, "epochs", epochs, "an integer from 1 to 10000")
+    public static func require(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
+        if !ok { throw InvalidParameter(key: key, value: "\(value)", allowed: allowed) }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Replaces `value` with the key's value when the key is present. Parameter types decode this way:
+    /// an absent key keeps its default, a present one must hold a value of its type (null is not
+    /// "the default").
+    public func overwrite<T: Decodable>(_ value: inout T, forKey key: Key) throws {
+        if contains(key) { value = try decode(T.self, forKey: key) }
+    }
+}

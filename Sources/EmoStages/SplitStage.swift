@@ -94,14 +94,11 @@ public struct SplitParameters: StageParameters {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
-            if c.contains(key) { into = try c.decode(T.self, forKey: key) }
-        }
-        try take(.folds, &folds)
-        try take(.testFold, &testFold)
-        try take(.valCount, &valCount)
-        try take(.testActors, &testActors)
-        try take(.valActors, &valActors)
+        try c.overwrite(&folds, forKey: .folds)
+        try c.overwrite(&testFold, forKey: .testFold)
+        try c.overwrite(&valCount, forKey: .valCount)
+        try c.overwrite(&testActors, forKey: .testActors)
+        try c.overwrite(&valActors, forKey: .valActors)
     }
 
     public func validate() throws {

@@ -150,31 +150,28 @@ public struct TrainParameters: StageParameters {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
-            if c.contains(key) { into = try c.decode(T.self, forKey: key) }
-        }
-        try take(.modalities, &modalities)
-        try take(.audioChannels, &audioChannels)
-        try take(.faceChannels, &faceChannels)
-        try take(.embedding, &embedding)
-        try take(.recurrent, &recurrent)
-        try take(.utteranceNorm, &utteranceNorm)
-        try take(.dropout, &dropout)
-        try take(.epochs, &epochs)
-        try take(.batchSize, &batchSize)
-        try take(.learningRate, &learningRate)
-        try take(.weightDecay, &weightDecay)
-        try take(.warmupEpochs, &warmupEpochs)
-        try take(.clipNorm, &clipNorm)
-        try take(.labelSmoothing, &labelSmoothing)
-        try take(.patience, &patience)
-        try take(.checkpointEvery, &checkpointEvery)
-        try take(.augment, &augment)
+        try c.overwrite(&modalities, forKey: .modalities)
+        try c.overwrite(&audioChannels, forKey: .audioChannels)
+        try c.overwrite(&faceChannels, forKey: .faceChannels)
+        try c.overwrite(&embedding, forKey: .embedding)
+        try c.overwrite(&recurrent, forKey: .recurrent)
+        try c.overwrite(&utteranceNorm, forKey: .utteranceNorm)
+        try c.overwrite(&dropout, forKey: .dropout)
+        try c.overwrite(&epochs, forKey: .epochs)
+        try c.overwrite(&batchSize, forKey: .batchSize)
+        try c.overwrite(&learningRate, forKey: .learningRate)
+        try c.overwrite(&weightDecay, forKey: .weightDecay)
+        try c.overwrite(&warmupEpochs, forKey: .warmupEpochs)
+        try c.overwrite(&clipNorm, forKey: .clipNorm)
+        try c.overwrite(&labelSmoothing, forKey: .labelSmoothing)
+        try c.overwrite(&patience, forKey: .patience)
+        try c.overwrite(&checkpointEvery, forKey: .checkpointEvery)
+        try c.overwrite(&augment, forKey: .augment)
     }
 
     public func validate() throws {
         func check(_ ok: Bool, _ key: CodingKeys, _ value: Any, _ allowed: String) throws {
-            if !ok { throw InvalidParameter(key: key.rawValue, value: "\(value)", allowed: allowed) }
+            try InvalidParameter.require(ok, key.rawValue, value, allowed)
         }
         try check(!modalities.isEmpty && Set(modalities).count == modalities.count, .modalities,
                   modalities.map(\.rawValue), "a list of audio and/or faces, each once")

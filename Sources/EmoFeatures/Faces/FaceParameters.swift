@@ -71,35 +71,29 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
     /// present must hold a value of its type (null is not "the default").
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
-            if c.contains(key) { into = try c.decode(T.self, forKey: key) }
-        }
-        try take(.frames, &frames)
-        try take(.size, &size)
-        try take(.margin, &margin)
-        try take(.align, &align)
-        try take(.detectWidth, &detectWidth)
-        try take(.upsample, &upsample)
-        try take(.minScore, &minScore)
-        try take(.smoothing, &smoothing)
-        try take(.decodeThreads, &decodeThreads)
-        try take(.decodeStrategy, &decodeStrategy)
-        try take(.landmarkModel, &landmarkModel)
+        try c.overwrite(&frames, forKey: .frames)
+        try c.overwrite(&size, forKey: .size)
+        try c.overwrite(&margin, forKey: .margin)
+        try c.overwrite(&align, forKey: .align)
+        try c.overwrite(&detectWidth, forKey: .detectWidth)
+        try c.overwrite(&upsample, forKey: .upsample)
+        try c.overwrite(&minScore, forKey: .minScore)
+        try c.overwrite(&smoothing, forKey: .smoothing)
+        try c.overwrite(&decodeThreads, forKey: .decodeThreads)
+        try c.overwrite(&decodeStrategy, forKey: .decodeStrategy)
+        try c.overwrite(&landmarkModel, forKey: .landmarkModel)
     }
 
     /// Throws `InvalidParameter` naming the first bad value.
     public func validate() throws {
-        func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
-            if !ok { throw InvalidParameter(key: key, value: "\(value)", allowed: allowed) }
-        }
-        try check((1...256).contains(frames), "frames", frames, "an integer from 1 to 256")
-        try check((8...1024).contains(size), "size", size, "an integer from 8 to 1024 pixels")
-        try check(margin.isFinite && (0...2).contains(margin), "margin", margin, "a number from 0 to 2")
-        try check((80...4096).contains(detectWidth), "detect_width", detectWidth, "an integer from 80 to 4096 pixels")
-        try check((0...1).contains(upsample), "upsample", upsample, "0 or 1")
-        try check(minScore.isFinite && (-5...5).contains(minScore), "min_score", minScore, "a number from -5 to 5")
-        try check(smoothing.isFinite && (0..<1).contains(smoothing), "smoothing", smoothing, "a number with 0 <= smoothing < 1")
-        try check((1...16).contains(decodeThreads), "decode_threads", decodeThreads, "an integer from 1 to 16")
-        try check(!(align && landmarkModel.isEmpty), "landmark_model", "\"\"", "a model file path when align is true")
+        try InvalidParameter.require((1...256).contains(frames), "frames", frames, "an integer from 1 to 256")
+        try InvalidParameter.require((8...1024).contains(size), "size", size, "an integer from 8 to 1024 pixels")
+        try InvalidParameter.require(margin.isFinite && (0...2).contains(margin), "margin", margin, "a number from 0 to 2")
+        try InvalidParameter.require((80...4096).contains(detectWidth), "detect_width", detectWidth, "an integer from 80 to 4096 pixels")
+        try InvalidParameter.require((0...1).contains(upsample), "upsample", upsample, "0 or 1")
+        try InvalidParameter.require(minScore.isFinite && (-5...5).contains(minScore), "min_score", minScore, "a number from -5 to 5")
+        try InvalidParameter.require(smoothing.isFinite && (0..<1).contains(smoothing), "smoothing", smoothing, "a number with 0 <= smoothing < 1")
+        try InvalidParameter.require((1...16).contains(decodeThreads), "decode_threads", decodeThreads, "an integer from 1 to 16")
+        try InvalidParameter.require(!(align && landmarkModel.isEmpty), "landmark_model", "\"\"", "a model file path when align is true")
     }
 }
