@@ -27,6 +27,11 @@ struct FacesCommand: ParsableCommand {
 
         func run() throws {
             do {
+                let folder = (out as NSString).deletingLastPathComponent
+                var isFolder: ObjCBool = false
+                if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) || !isFolder.boolValue {
+                    throw EmoError.io(path: folder, reason: "no such folder to write the contact sheet into")
+                }
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                                 workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                                 stages: StageCatalog.all())
@@ -44,7 +49,10 @@ struct FacesCommand: ParsableCommand {
                     }
                 }
                 guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }
-                try FaceContactSheet.render(clips: rows).write(to: URL(fileURLWithPath: out), options: .atomic)
+                let sheet = try FaceContactSheet.render(clips: rows)
+                do { try sheet.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
+                    throw EmoError.io(path: out, reason: "cannot write the contact sheet (\(error.localizedDescription))")
+                }
                 print("wrote \(out) (\(rows.count) clips)")
                 if rows.count < sources.count { throw ExitCode(ExitStatus.partial) }
             } catch {
