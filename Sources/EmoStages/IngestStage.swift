@@ -51,15 +51,19 @@ public struct IngestStage: Stage {
     }
 
     public func externalChanges(_ context: StageContext, parameters: NoParameters) throws -> String? {
-        let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
-        let plan = IngestPlan(files: try Self.files(context), known: known)
+        let plan = try Self.currentPlan(context)
         guard !plan.toRead.isEmpty || !plan.removed.isEmpty else { return nil }
         return "data root changed: \(plan.added) added, \(plan.changed) changed, \(plan.removed.count) removed"
     }
 
     public func plannedUnits(_ context: StageContext, parameters: NoParameters) throws -> Int? {
+        try Self.currentPlan(context).toRead.count
+    }
+
+    /// What a run would do now: the data root's files against what is recorded.
+    private static func currentPlan(_ context: StageContext) throws -> IngestPlan {
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
-        return IngestPlan(files: try Self.files(context), known: known).toRead.count
+        return IngestPlan(files: try files(context), known: known)
     }
 
     /// The files under the data root; a scale-out worker's share only. A whole data root without a

@@ -108,13 +108,14 @@ public enum ParameterResolver {
 
     public static func resolve<P: StageParameters>(_ type: P.Type, stage: String, layers: [Layer]) throws -> ResolvedParameters {
         var merged: [String: ParamValue] = [:]
-        var origins = Dictionary(uniqueKeysWithValues: P().encoded.keys.map { ($0, ParameterOrigin.defaultValue) })
+        let defaults = P().encoded, accepted = P.acceptedKeys   // each costs an encode: once per stage
+        var origins = Dictionary(uniqueKeysWithValues: defaults.keys.map { ($0, ParameterOrigin.defaultValue) })
         for layer in layers {
             for (key, value) in layer.values {
-                guard P.acceptedKeys.contains(key) else {
+                guard accepted.contains(key) else {
                     throw PipelineError.invalidParameter(
                         file: layer.origin.place, key: "\(stage).\(key)", value: value.canonicalJSON,
-                        allowed: "not a parameter of \(stage); known: \(P.acceptedKeys.sorted().joined(separator: ", "))")
+                        allowed: "not a parameter of \(stage); known: \(accepted.sorted().joined(separator: ", "))")
                 }
                 if P.isPlaceholder(value) {
                     merged[key] = nil
@@ -135,7 +136,7 @@ public enum ParameterResolver {
                                                  allowed: problem.allowed)
         }
         // The pipeline file documents the defaults: a value it repeats is still "the default".
-        let defaults = P().encoded, encoded = value.encoded
+        let encoded = value.encoded
         for (key, origin) in origins where origin.isPipeline && encoded[key] == defaults[key] { origins[key] = .defaultValue }
         return ResolvedParameters(stage: stage, value: value, encoded: encoded, origins: origins)
     }
