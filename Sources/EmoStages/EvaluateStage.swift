@@ -8,10 +8,12 @@ import Foundation
 /// Evaluate: each fold's best model on its held-out test actors — accuracy, weighted and macro F1,
 /// unweighted average recall, per-class figures, the confusion matrix, and per-modality ablations
 /// when the model has both. Writes `runs/<run>/metrics.json` (over all folds' test clips),
-/// `cv.json` (per fold, mean ± std) when there are several folds, and `report.html`.
+/// `cv.json` (per fold, mean ± std) when there are several folds, `predictions.csv` and
+/// `predictions.jsonl` (one row per test clip) and `report.html`.
 public struct EvaluateStage: Stage {
     public let name = StageName.evaluate.rawValue
-    public let codeVersion = "1"
+    // 2: predictions.csv/.jsonl, intervals over test actors, actors and misclassified clips in the report.
+    public let codeVersion = "2"
     public let manifestFields = ["threads"]
 
     public init() {}
@@ -19,7 +21,9 @@ public struct EvaluateStage: Stage {
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
         var folds: [FoldResult] = []
-        var truth: [Int] = [], predicted: [Int] = []
+        var truth: [Int] = [], predicted: [Int] = [], actors: [Int] = []
+        var rows: [ClipPrediction] = []
+        var evaluatedFolds: [ActorFold] = []
         var ablationPredictions: [String: [Int]] = [:]
         var epochs: [EpochLog] = []
         var labels: [String] = []
@@ -27,6 +31,7 @@ public struct EvaluateStage: Stage {
         // Every fold was trained on the same features: read them from the cache once.
         let first = try TrainedModel.description(in: foldFolders[0])
         let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
+        let clips = Dictionary(features.plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
         for foldFolder in foldFolders {
             let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
             let trained = classifier.trained
@@ -35,7 +40,13 @@ public struct EvaluateStage: Stage {
             guard !test.isEmpty else {
                 throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
             }
-            let foldPredicted = try classifier.predictedClasses(test)
+            let foldRows = try classifier.probabilities(test).enumerated().map { i, p in
+                Self.row(test[i], clip: clips[test[i].id], fold: trained.fold.index, probabilities: p)
+            }
+            let foldPredicted = foldRows.map(\.predicted)
+            rows += foldRows
+            actors += foldRows.map(\.actor)
+            evaluatedFolds.append(trained.fold)
             folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)",
                                     metrics: try ClassificationMetrics.compute(labels: labels, truth: test.map(\.label),
                                                                                predicted: foldPredicted)))
@@ -56,29 +67,46 @@ public struct EvaluateStage: Stage {
                               trained.fold.index, folds.last!.metrics.accuracy, folds.last!.metrics.weightedF1, test.count)
             context.logger.info("\(line)")
         }
-        let document = try MetricsDocument.evaluate(
+        var document = try MetricsDocument.evaluate(
             labels: labels, truth: truth, predicted: predicted,
             ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })
+        document.interval = try ActorBootstrap.compute(labels: labels, actors: actors, truth: truth, predicted: predicted,
+                                                       seed: UInt64(context.manifest.seed))
+        let table = PredictionTable(labels: labels, rows: rows)
         let crossValidation = folds.count > 1 ? try CrossValidationSummary.summarize(folds) : nil
         let runFolder = context.workspace.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
         let metricsJSON = try EvaluationJSON.encode(document)
         try DurableFile.write(metricsJSON, to: runFolder + "/metrics.json")
         if let crossValidation { try DurableFile.write(try crossValidation.jsonData(), to: runFolder + "/cv.json") }
-        let report = HTMLReport.render(ReportInput(
+        try DurableFile.write(Data(table.csv().utf8), to: runFolder + "/predictions.csv")
+        try DurableFile.write(Data(try table.jsonLines().utf8), to: runFolder + "/predictions.jsonl")
+        var reportInput = ReportInput(
             title: "EmoPipe — \(context.manifest.name)", runId: context.runId, document: document, epochs: epochs,
-            provenance: try provenance(context), manifestText: context.manifest.recordedText, crossValidation: crossValidation))
-        try DurableFile.write(Data(report.utf8), to: runFolder + "/report.html")
-        try record(context, files: ["metrics.json", "report.html"] + (crossValidation == nil ? [] : ["cv.json"]), in: runFolder)
+            provenance: try provenance(context), manifestText: context.manifest.recordedText, crossValidation: crossValidation)
+        reportInput.folds = evaluatedFolds
+        reportInput.predictions = table
+        try DurableFile.write(Data(HTMLReport.render(reportInput).utf8), to: runFolder + "/report.html")
+        try record(context, files: ["metrics.json", "report.html", "predictions.csv", "predictions.jsonl"]
+                   + (crossValidation == nil ? [] : ["cv.json"]), in: runFolder)
 
         var summary = String(format: "accuracy %.3f, weighted F1 %.3f, macro F1 %.3f over %d test clips",
                              document.metrics.accuracy, document.metrics.weightedF1, document.metrics.macroF1, truth.count)
+        if let ci = document.interval, ci.weightedF1.count == 2 {
+            summary += String(format: " (95%% interval over %d test actors: %.3f-%.3f)", ci.actors, ci.weightedF1[0], ci.weightedF1[1])
+        }
         if let cv = crossValidation {
             summary += String(format: "; %d folds: weighted F1 %.3f ± %.3f", folds.count, cv.weightedF1.mean, cv.weightedF1.std ?? 0)
         }
         context.logger.info("report: \(runFolder)/report.html")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
+    }
+
+    /// A test clip's row of predictions.csv: its speech source, else its video, names it.
+    static func row(_ sample: Sample, clip: SplitPlan.Clip?, fold: Int, probabilities: [Float]) -> ClipPrediction {
+        ClipPrediction(path: clip?.speech?.path ?? clip?.video?.path ?? "", clip: sample.id, actor: clip?.actor ?? 0,
+                       fold: fold, truth: sample.label, probabilities: probabilities)
     }
 
     /// The sample with only one modality left, for the ablations.

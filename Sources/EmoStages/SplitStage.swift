@@ -23,7 +23,10 @@ public struct SplitStage: Stage {
         let labels = try LabelMap(named: context.manifest.labelMap)
         let includeSong = context.manifest.includeSong
         let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
-        let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.compactMap { clip -> SplitPlan.Clip? in
+        let taking = Set(parameters.actors)
+        let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.filter {
+            taking.isEmpty || taking.contains($0.codes.actor)
+        }.compactMap { clip -> SplitPlan.Clip? in
             guard let label = labels.classIndex(emotion: clip.codes.emotion) else { return nil }
             return SplitPlan.Clip(clip: clip.id, actor: clip.codes.actor, emotion: clip.codes.emotion, label: label,
                                   speech: clip.speech.map { .init(path: $0.path, sha256: $0.sha256!) },
@@ -85,11 +88,15 @@ public struct SplitParameters: StageParameters {
     /// Or name the test actors (one fold) and the validation actors.
     public var testActors: [Int] = []
     public var valActors: [Int] = []
+    /// Only these actors take part (empty: every actor present). The others are neither trained,
+    /// validated nor tested on: how settings are chosen while some actors stay untouched.
+    public var actors: [Int] = []
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case folds, testFold = "test_fold", valCount = "val_count", testActors = "test_actors", valActors = "val_actors"
+        case actors
     }
 
     public init(from decoder: Decoder) throws {
@@ -99,26 +106,31 @@ public struct SplitParameters: StageParameters {
         try c.overwrite(&valCount, forKey: .valCount)
         try c.overwrite(&testActors, forKey: .testActors)
         try c.overwrite(&valActors, forKey: .valActors)
+        try c.overwrite(&actors, forKey: .actors)
     }
 
     public func validate() throws {
         func bad(_ key: String, _ value: Any, _ allowed: String) -> InvalidParameter {
             InvalidParameter(key: key, value: "\(value)", allowed: allowed)
         }
-        let actors = RavdessName.actorRange
-        guard (2...actors.count).contains(folds) else { throw bad("folds", folds, "an integer from 2 to \(actors.count)") }
+        let ravdess = RavdessName.actorRange
+        guard (2...ravdess.count).contains(folds) else { throw bad("folds", folds, "an integer from 2 to \(ravdess.count)") }
         if let k = testFold.index, !(0..<folds).contains(k) {
             throw bad("test_fold", k, "a fold number from 0 to \(folds - 1), or all")
         }
-        guard (0...actors.count - 2).contains(valCount) else { throw bad("val_count", valCount, "an integer from 0 to \(actors.count - 2)") }
-        for (key, list) in [("test_actors", testActors), ("val_actors", valActors)] {
-            if let outside = list.first(where: { !actors.contains($0) }) {
-                throw bad(key, list, "RAVDESS actor numbers from \(actors.lowerBound) to \(actors.upperBound); \(outside) is not one")
+        guard (0...ravdess.count - 2).contains(valCount) else { throw bad("val_count", valCount, "an integer from 0 to \(ravdess.count - 2)") }
+        for (key, list) in [("test_actors", testActors), ("val_actors", valActors), ("actors", self.actors)] {
+            if let outside = list.first(where: { !ravdess.contains($0) }) {
+                throw bad(key, list, "RAVDESS actor numbers from \(ravdess.lowerBound) to \(ravdess.upperBound); \(outside) is not one")
             }
             guard Set(list).count == list.count else { throw bad(key, list, "each actor at most once") }
         }
         if let both = testActors.first(where: valActors.contains) {
             throw bad("val_actors", valActors, "actors that are not also test actors (\(both) is both)")
+        }
+        if !actors.isEmpty, let outside = (testActors + valActors).first(where: { !actors.contains($0) }) {
+            throw bad(testActors.contains(outside) ? "test_actors" : "val_actors", testActors.contains(outside) ? testActors : valActors,
+                      "actors among split.actors \(actors) (\(outside) is not)")
         }
         if testActors.isEmpty != valActors.isEmpty {
             throw bad(testActors.isEmpty ? "val_actors" : "test_actors", testActors.isEmpty ? valActors : testActors,
@@ -134,6 +146,7 @@ struct FoldPlanner {
     var valCount: Int
     var testActors: [Int]
     var valActors: [Int]
+    var taking: [Int]
 
     init(_ parameters: SplitParameters) {
         folds = parameters.folds
@@ -141,9 +154,11 @@ struct FoldPlanner {
         valCount = parameters.valCount
         testActors = parameters.testActors
         valActors = parameters.valActors
+        taking = parameters.actors
     }
 
-    func plan(actors: [Int]) throws -> [SplitPlan.Fold] {
+    func plan(actors present: [Int]) throws -> [SplitPlan.Fold] {
+        let actors = taking.isEmpty ? present : present.filter(taking.contains)
         if !testActors.isEmpty { return [try listed(actors: actors)] }
         guard actors.count >= folds else {
             throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; the data has \(actors.count) (\(actors.map { String(format: "%02d", $0) }.joined(separator: ", ")))")

@@ -53,6 +53,19 @@ struct SplitStageTests {
         }
     }
 
+    @Test func actorsLeftOutOfTheSplitAreNeverTrainedValidatedOrTested() throws {
+        let folds = try Self.planner("{folds: 3, test_fold: all, val_count: 2, actors: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}")
+            .plan(actors: Array(1...16))
+        #expect(folds.count == 3)
+        #expect(folds.map(\.test) == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]])
+        for fold in folds {
+            #expect(Set(fold.test + fold.validation + fold.train) == Set(1...12), "13-16 stay untouched")
+        }
+        let final = try Self.planner("{actors: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], test_actors: [13, 14, 15, 16], val_actors: [11, 12]}")
+            .plan(actors: Array(1...24))
+        #expect(final.count == 1 && final[0].train == Array(1...10), "17-24 take no part when present")
+    }
+
     @Test func tooFewActorsForTheFoldsIsAnError() throws {
         #expect(throws: PipelineError.self) { try Self.planner("{folds: 4, test_fold: 0, val_count: 2}").plan(actors: [1, 2]) }
     }

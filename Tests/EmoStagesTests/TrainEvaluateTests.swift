@@ -60,6 +60,7 @@ struct TrainEvaluateTests {
         #expect(matrix.flatMap { $0 }.reduce(0, +) == 60, "actor 01's 60 clips are the test set")
         let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
         #expect(report.contains("<svg") && !report.contains("http://") && !report.contains("https://"))
+        try Self.checkPredictionFiles(runFolder: runFolder, metrics: metrics, report: report)
 
         // Same manifest, data, code and threads in another work directory: the same bytes.
         let (_, b) = try Self.copyOfPrepared()
@@ -98,6 +99,47 @@ struct TrainEvaluateTests {
 
         let weightsA = try Self.bestWeights(a)
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
+    }
+
+    /// predictions.csv and .jsonl: one row per test clip (actor 01's 60), whose truth and predicted
+    /// columns give back metrics.json's confusion matrix; the report names the actors and lists
+    /// exactly the misclassified clips.
+    static func checkPredictionFiles(runFolder: String, metrics: [String: Any], report: String) throws {
+        let labels = try #require(metrics["labels"] as? [String])
+        let csv = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8)
+        let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(lines.first == ["path", "clip", "actor", "fold", "truth", "predicted"] + labels.map { "p_" + $0 })
+        let rows = lines.dropFirst()
+        #expect(rows.count == 60)
+        var matrix = [[Int]](repeating: [Int](repeating: 0, count: labels.count), count: labels.count)
+        for row in rows {
+            #expect(row.count == 6 + labels.count)
+            #expect(FileManager.default.fileExists(atPath: row[0]), "path \(row[0]) names the clip's source")
+            #expect(row[0].contains(row[1]), "the clip id is the source's name")
+            #expect(row[2] == "1" && row[3] == "0")
+            let truth = try #require(labels.firstIndex(of: row[4])), predicted = try #require(labels.firstIndex(of: row[5]))
+            matrix[truth][predicted] += 1
+            let p = row[6...].compactMap(Double.init)
+            #expect(p.count == labels.count && abs(p.reduce(0, +) - 1) < 1e-4)
+            #expect(p[predicted] == p.max(), "predicted is the most probable class")
+        }
+        #expect(matrix == (metrics["confusion_matrix"] as? [[Int]]), "predictions.csv agrees with metrics.json")
+        let jsonl = try String(contentsOfFile: runFolder + "/predictions.jsonl", encoding: .utf8)
+        let objects = try jsonl.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(objects.count == 60)
+        #expect(zip(objects, rows).allSatisfy { ($0["clip"] as? String) == $1[1] && ($0["predicted"] as? String) == $1[5] })
+        #expect(metrics["confidence_interval"] == nil, "one test actor: no interval over actors")
+        #expect(report.contains("id=\"actors-table\"") && report.contains("<td class=\"text\">01</td><td class=\"text\">02</td>"),
+                "the report names test actor 01 and validation actor 02")
+        let wrong = rows.filter { $0[4] != $0[5] }.count
+        #expect(report.contains("Misclassified clips (\(wrong) of 60)"))
+        if wrong > 0 {
+            let table = try #require(report.components(separatedBy: "id=\"misclassified-table\"").last?
+                .components(separatedBy: "</table>").first)
+            #expect(table.components(separatedBy: "<tr><td").count - 1 == wrong, "one line per misclassified clip")
+        }
     }
 
     /// onnxruntime on real cached log-mels (actor 01's test clips, batch 7 and 1, padded where a clip is

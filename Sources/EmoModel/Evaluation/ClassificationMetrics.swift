@@ -222,9 +222,11 @@ public struct AblationResult: Codable, Equatable, Sendable {
 public struct MetricsDocument: Codable, Equatable, Sendable {
     public var metrics: ClassificationMetrics
     public var ablations: [AblationResult]
+    /// 95% intervals over test actors (`confidence_interval`); absent with one test actor.
+    public var interval: ActorBootstrap?
 
-    public init(metrics: ClassificationMetrics, ablations: [AblationResult] = []) {
-        self.metrics = metrics; self.ablations = ablations
+    public init(metrics: ClassificationMetrics, ablations: [AblationResult] = [], interval: ActorBootstrap? = nil) {
+        self.metrics = metrics; self.ablations = ablations; self.interval = interval
     }
 
     /// Computes the main metrics and those of each ablation (`(name, predictions)`, same truth).
@@ -238,18 +240,20 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         return MetricsDocument(metrics: main, ablations: abl)
     }
 
-    enum CodingKeys: String, CodingKey { case ablations }
+    enum CodingKeys: String, CodingKey { case ablations, interval = "confidence_interval" }
 
     public init(from decoder: Decoder) throws {
         metrics = try ClassificationMetrics(from: decoder)
-        ablations = try decoder.container(keyedBy: CodingKeys.self)
-            .decodeIfPresent([AblationResult].self, forKey: .ablations) ?? []
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ablations = try c.decodeIfPresent([AblationResult].self, forKey: .ablations) ?? []
+        interval = try c.decodeIfPresent(ActorBootstrap.self, forKey: .interval)
     }
 
     public func encode(to encoder: Encoder) throws {
         try metrics.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(ablations, forKey: .ablations)
+        try c.encodeIfPresent(interval, forKey: .interval)
     }
 
     /// Pretty-printed JSON with sorted keys: equal documents give equal bytes.

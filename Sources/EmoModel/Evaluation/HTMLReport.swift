@@ -20,6 +20,12 @@ public struct ReportInput {
     /// The name of the full model's row in the ablation table. That row (with `metrics`) heads the
     /// table unless `ablations` already has a row of this name.
     public var fullModelName: String
+    /// The folds evaluated: their test, validation and training actors.
+    public var folds: [ActorFold] = []
+    /// One row per test clip; the report lists the misclassified ones.
+    public var predictions: PredictionTable?
+    /// 95% intervals over test actors.
+    public var interval: ActorBootstrap?
 
     public init(title: String, runId: String, metrics: ClassificationMetrics,
                 ablations: [(name: String, metrics: ClassificationMetrics)] = [], epochs: [EpochLog] = [],
@@ -38,6 +44,7 @@ public struct ReportInput {
                   ablations: document.ablations.map { ($0.name, $0.metrics) }, epochs: epochs,
                   provenance: provenance, manifestText: manifestText, crossValidation: crossValidation,
                   fullModelName: fullModelName)
+        interval = document.interval
     }
 }
 
@@ -53,7 +60,9 @@ public enum HTMLReport {
         h += "<title>\(esc(input.title))</title>\n<style>\(css)</style>\n</head>\n<body>\n<main>\n"
         h += header(input)
         h += summarySection(input)
+        h += actorsSection(input.folds)
         h += perClassSection(input.metrics)
+        if let table = input.predictions { h += misclassifiedSection(table) }
         h += trainingSection(input.epochs)
         if let cv = input.crossValidation { h += crossValidationSection(cv) }
         h += provenanceSection(input)
@@ -81,7 +90,13 @@ public enum HTMLReport {
                                ("Macro F1", m.macroF1), ("UAR", m.uar)] {
             h += "<div class=\"kpi\"><div class=\"l\">\(label)</div><div class=\"v\">\(fmt(value, 3))</div></div>\n"
         }
-        h += "</div>\n<div class=\"grid2\">\n<div>\n<h3>Confusion matrix</h3>\n"
+        h += "</div>\n"
+        if let ci = input.interval {
+            h += "<p class=\"note\" id=\"interval\">95% intervals (\(esc(ci.method)), \(ci.resamples) resamples of "
+            h += "\(ci.actors) actors): accuracy \(range(ci.accuracy)), weighted F1 \(range(ci.weightedF1)), "
+            h += "macro F1 \(range(ci.macroF1)).</p>\n"
+        }
+        h += "<div class=\"grid2\">\n<div>\n<h3>Confusion matrix</h3>\n"
         h += confusionMatrixSVG(labels: m.labels, counts: m.confusionMatrix, normalized: m.confusionMatrixNormalized,
                                 id: "cm-test")
         h += "<p class=\"note\">Rows: true class; columns: predicted class. Cells show counts; colour and "
@@ -126,6 +141,50 @@ public enum HTMLReport {
         }
         h += "</tbody>\n</table></div>\n<p class=\"note\">The same test fold with inputs withheld at evaluation time. "
         h += "W-F1: weighted F1; M-F1: macro F1; Δ W-F1: change from the full model's weighted F1 (\(fmt(reference.weightedF1, 3))).</p>\n"
+        return h
+    }
+
+    static func range(_ bounds: [Double]) -> String {
+        bounds.count == 2 ? "\(fmt(bounds[0], 3))–\(fmt(bounds[1], 3))" : "—"
+    }
+
+    static func actorList(_ actors: [Int]) -> String {
+        actors.isEmpty ? "—" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
+    }
+
+    static func actorsSection(_ folds: [ActorFold]) -> String {
+        guard !folds.isEmpty else { return "" }
+        var h = "<section class=\"card\" id=\"actors\">\n<h2>Actors</h2>\n"
+        h += "<div class=\"scroll\"><table class=\"metrics\" id=\"actors-table\">\n<thead><tr><th>Fold</th>"
+        h += "<th class=\"text\">Test actors</th><th class=\"text\">Validation actors</th><th class=\"text\">Training actors</th>"
+        h += "</tr></thead>\n<tbody>\n"
+        for f in folds {
+            h += "<tr><td>\(f.index)</td><td class=\"text\">\(actorList(f.test))</td>"
+            h += "<td class=\"text\">\(actorList(f.validation))</td><td class=\"text\">\(actorList(f.train))</td></tr>\n"
+        }
+        h += "</tbody>\n</table></div>\n<p class=\"note\">Speaker-independent: no test or validation actor's clip "
+        h += "was trained on.</p>\n</section>\n"
+        return h
+    }
+
+    static func misclassifiedSection(_ table: PredictionTable) -> String {
+        let wrong = table.misclassified
+        var h = "<section class=\"card\" id=\"misclassified\">\n<h2>Misclassified clips (\(wrong.count) of \(table.rows.count))</h2>\n"
+        guard !wrong.isEmpty else { return h + "<p class=\"note\">Every test clip was classified correctly.</p>\n</section>\n" }
+        h += "<details>\n<summary>List</summary>\n<div class=\"scroll\"><table class=\"metrics compact\" id=\"misclassified-table\">\n"
+        h += "<thead><tr><th class=\"text\">Clip</th><th>Actor</th><th>Fold</th><th class=\"text\">True</th>"
+        h += "<th class=\"text\">Top 1</th><th>p</th><th class=\"text\">Top 2</th><th>p</th></tr></thead>\n<tbody>\n"
+        for (row, top) in wrong {
+            h += "<tr><td class=\"text\">\(esc(row.clip))</td><td>\(row.actor)</td><td>\(row.fold)</td>"
+            h += "<td class=\"text\">\(esc(table.labels.indices.contains(row.truth) ? table.labels[row.truth] : "?"))</td>"
+            for k in 0..<2 {
+                if k < top.count { h += "<td class=\"text\">\(esc(top[k].label))</td><td>\(fmt(Double(top[k].probability), 3))</td>" }
+                else { h += "<td class=\"text\"></td><td></td>" }
+            }
+            h += "</tr>\n"
+        }
+        h += "</tbody>\n</table></div>\n</details>\n<p class=\"note\">Every clip with its probabilities: "
+        h += "<code>predictions.csv</code> and <code>predictions.jsonl</code> beside this report.</p>\n</section>\n"
         return h
     }
 
