@@ -22,6 +22,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// stays is how the voice moves, less the speaker's and the microphone's fixed colouring.
     /// Optional so that models recorded before it existed still load (nil: off).
     public var utteranceNorm: Bool?
+    /// Before anything else, each clip's log-mel is standardised per mel band with the mean and
+    /// standard deviation of its speaker's clips (unlabelled, so allowed for unseen speakers).
+    /// Optional like `utteranceNorm` (nil: off).
+    public var speakerNorm: Bool?
 
     public init(modalities: [Modality] = [.audio, .faces], classes: Int = 8, nMels: Int = 64, frames: Int = 300,
                 faceFrames: Int = 8, faceSize: Int = 112, audioChannels: [Int] = [16, 32, 64, 128],

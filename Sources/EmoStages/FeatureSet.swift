@@ -49,6 +49,14 @@ struct FeatureSet {
         return FeatureSet(plan: plan, samples: samples, config: config)
     }
 
+    /// Every clip's log-mel standardised with its own actor's statistics (ModelConfig.speakerNorm).
+    func speakerNormalized() -> FeatureSet {
+        let actorOf = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })
+        let normalized = SpeakerNormalizer.normalize(samples, speakers: samples.map { actorOf[$0.id] ?? -1 },
+                                                     nMels: config.nMels, frames: config.frames)
+        return FeatureSet(plan: plan, samples: normalized, config: config)
+    }
+
     func samples(actors: [Int]) -> [Sample] {
         let wanted = Set(actors)
         let actorOf = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })

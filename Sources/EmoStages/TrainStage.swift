@@ -19,7 +19,8 @@ public struct TrainStage: Stage {
 
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
-        let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
+        var features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
+        if parameters.speakerNorm { features = features.speakerNormalized() }
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
@@ -124,6 +125,10 @@ public struct TrainParameters: StageParameters {
     public var recurrent = true
     /// Subtract each clip's mean per mel band after standardising.
     public var utteranceNorm = false
+    /// Standardise each clip per mel band with its speaker's own statistics first.
+    public var speakerNorm = false
+    /// Pick the best epoch by the trailing mean of validation weighted F1 over this many epochs.
+    public var selectionWindow = 1
     public var dropout = 0.2
     public var epochs = 60
     public var batchSize = 16
@@ -146,6 +151,7 @@ public struct TrainParameters: StageParameters {
         case utteranceNorm = "utterance_norm", dropout, epochs, batchSize = "batch_size", learningRate = "learning_rate"
         case weightDecay = "weight_decay", warmupEpochs = "warmup_epochs", clipNorm = "clip_norm"
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
+        case speakerNorm = "speaker_norm", selectionWindow = "selection_window"
     }
 
     public init(from decoder: Decoder) throws {
@@ -167,6 +173,8 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&patience, forKey: .patience)
         try c.overwrite(&checkpointEvery, forKey: .checkpointEvery)
         try c.overwrite(&augment, forKey: .augment)
+        try c.overwrite(&speakerNorm, forKey: .speakerNorm)
+        try c.overwrite(&selectionWindow, forKey: .selectionWindow)
     }
 
     public func validate() throws {
@@ -191,6 +199,7 @@ public struct TrainParameters: StageParameters {
         try check(labelSmoothing >= 0 && labelSmoothing < 1, .labelSmoothing, labelSmoothing, "a number with 0 <= label_smoothing < 1")
         try check((1...10_000).contains(patience), .patience, patience, "an integer from 1 to 10000")
         try check((1...10_000).contains(checkpointEvery), .checkpointEvery, checkpointEvery, "an integer from 1 to 10000")
+        try check((1...epochs).contains(selectionWindow), .selectionWindow, selectionWindow, "an integer from 1 to epochs (\(epochs))")
     }
 
     /// The model's shape before the features fix the input sizes.
@@ -202,6 +211,7 @@ public struct TrainParameters: StageParameters {
         config.recurrent = recurrent
         config.dropout = Float(dropout)
         if utteranceNorm { config.utteranceNorm = true }
+        if speakerNorm { config.speakerNorm = true }
         return config
     }
 
@@ -216,6 +226,7 @@ public struct TrainParameters: StageParameters {
         t.labelSmoothing = labelSmoothing
         t.patience = patience
         t.checkpointEvery = checkpointEvery
+        if selectionWindow > 1 { t.selectionWindow = selectionWindow }
         if !augment {
             t.augmentation.noiseProbability = 0; t.augmentation.maxShiftFrames = 0
             t.augmentation.frequencyMasks = 0; t.augmentation.timeMasks = 0

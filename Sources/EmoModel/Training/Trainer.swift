@@ -14,6 +14,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var patience: Int = 15
     public var checkpointEvery: Int = 5
     public var augmentation = Augmentation()
+    /// The best epoch is the one whose trailing mean of validation weighted F1 over this many
+    /// epochs is highest (nil or 1: that epoch's own score). Optional so older records still load.
+    public var selectionWindow: Int?
 
     public init() {}
 }
@@ -107,8 +110,9 @@ public final class Trainer {
             log(String(format: "epoch %d/%d  loss %.4f  acc %.3f  val loss %.4f  val acc %.3f  val wF1 %.3f  lr %.2e  %.1fs",
                        record.epoch, config.epochs, loss, accuracy, valLoss, scores.accuracy, scores.weightedF1,
                        record.learningRate, record.seconds))
-            if scores.weightedF1 > state.bestWeightedF1 {
-                state.bestWeightedF1 = scores.weightedF1
+            let selectionScore = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1)
+            if selectionScore > state.bestWeightedF1 {
+                state.bestWeightedF1 = selectionScore
                 state.bestEpoch = record.epoch
                 try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
             }
@@ -118,6 +122,13 @@ public final class Trainer {
             if state.finished || epoch % config.checkpointEvery == 0 { try checkpoint(state, folder: folder, epoch: epoch) }
         }
         return state
+    }
+
+    /// The mean validation weighted F1 of the last `window` epochs (fewer at the start): one
+    /// epoch's score on a few validation actors is noisy, a short run of good epochs less so.
+    static func selectionScore(_ epochs: [EpochLog], window: Int) -> Double {
+        let recent = epochs.suffix(max(1, window))
+        return recent.isEmpty ? -1 : recent.reduce(0) { $0 + $1.valWeightedF1 } / Double(recent.count)
     }
 
     private func checkpoint(_ state: TrainingState, folder: URL, epoch: Int) throws {
