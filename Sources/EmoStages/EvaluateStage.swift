@@ -73,6 +73,7 @@ public struct EvaluateStage: Stage {
             ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })
         document.interval = try ActorBootstrap.compute(labels: labels, actors: actors, truth: truth, predicted: predicted,
                                                        seed: UInt64(context.manifest.seed))
+        document.sevenClass = try Self.sevenClass(labels: labels, truth: truth, predicted: predicted)
         let table = PredictionTable(labels: labels, rows: rows)
         let crossValidation = folds.count > 1 ? try CrossValidationSummary.summarize(folds) : nil
         let runFolder = context.workspace.runFolder(context.runId)
@@ -102,6 +103,16 @@ public struct EvaluateStage: Stage {
         context.logger.info("report: \(runFolder)/report.html")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
+    }
+
+    /// Eight-class answers on seven classes (calm counted as neutral, as `ravdess7` merges them);
+    /// nil for a model with other labels.
+    static func sevenClass(labels: [String], truth: [Int], predicted: [Int]) throws -> ClassificationMetrics? {
+        guard labels == LabelMap.ravdess8.labels else { return nil }
+        let seven = LabelMap.ravdess7
+        let merged = Emotion.allCases.map { seven.classIndex(emotion: $0.rawValue) ?? 0 }
+        return try ClassificationMetrics.compute(labels: seven.labels, truth: truth.map { merged[$0] },
+                                                 predicted: predicted.map { merged[$0] })
     }
 
     /// A test clip's row of predictions.csv: its speech source, else its video, names it.

@@ -131,6 +131,14 @@ struct TrainEvaluateTests {
         #expect(objects.count == 60)
         #expect(zip(objects, rows).allSatisfy { ($0["clip"] as? String) == $1[1] && ($0["predicted"] as? String) == $1[5] })
         #expect(metrics["confidence_interval"] == nil, "one test actor: no interval over actors")
+        // Seven classes: the eight-class matrix with calm's row and column added into neutral's.
+        let seven = try #require(metrics["seven_class"] as? [String: Any])
+        #expect(seven["labels"] as? [String] == labels.filter { $0 != "calm" })
+        let merge = labels.indices.map { $0 <= 1 ? 0 : $0 - 1 }
+        var merged = [[Int]](repeating: [Int](repeating: 0, count: 7), count: 7)
+        for i in 0..<8 { for j in 0..<8 { merged[merge[i]][merge[j]] += matrix[i][j] } }
+        #expect(seven["confusion_matrix"] as? [[Int]] == merged)
+        #expect(report.contains("id=\"seven-class\""))
         #expect(report.contains("id=\"actors-table\"") && report.contains("<td class=\"text\">01</td><td class=\"text\">02</td>"),
                 "the report names test actor 01 and validation actor 02")
         let wrong = rows.filter { $0[4] != $0[5] }.count

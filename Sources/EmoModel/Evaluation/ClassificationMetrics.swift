@@ -224,9 +224,13 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
     public var ablations: [AblationResult]
     /// 95% intervals over test actors (`confidence_interval`); absent with one test actor.
     public var interval: ActorBootstrap?
+    /// An eight-class model's answers scored on seven classes, calm counted as neutral
+    /// (`seven_class`): comparable with figures reported for `ravdess7`.
+    public var sevenClass: ClassificationMetrics?
 
-    public init(metrics: ClassificationMetrics, ablations: [AblationResult] = [], interval: ActorBootstrap? = nil) {
-        self.metrics = metrics; self.ablations = ablations; self.interval = interval
+    public init(metrics: ClassificationMetrics, ablations: [AblationResult] = [], interval: ActorBootstrap? = nil,
+                sevenClass: ClassificationMetrics? = nil) {
+        self.metrics = metrics; self.ablations = ablations; self.interval = interval; self.sevenClass = sevenClass
     }
 
     /// Computes the main metrics and those of each ablation (`(name, predictions)`, same truth).
@@ -240,13 +244,14 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         return MetricsDocument(metrics: main, ablations: abl)
     }
 
-    enum CodingKeys: String, CodingKey { case ablations, interval = "confidence_interval" }
+    enum CodingKeys: String, CodingKey { case ablations, interval = "confidence_interval", sevenClass = "seven_class" }
 
     public init(from decoder: Decoder) throws {
         metrics = try ClassificationMetrics(from: decoder)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         ablations = try c.decodeIfPresent([AblationResult].self, forKey: .ablations) ?? []
         interval = try c.decodeIfPresent(ActorBootstrap.self, forKey: .interval)
+        sevenClass = try c.decodeIfPresent(ClassificationMetrics.self, forKey: .sevenClass)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -254,6 +259,7 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(ablations, forKey: .ablations)
         try c.encodeIfPresent(interval, forKey: .interval)
+        try c.encodeIfPresent(sevenClass, forKey: .sevenClass)
     }
 
     /// Pretty-printed JSON with sorted keys: equal documents give equal bytes.

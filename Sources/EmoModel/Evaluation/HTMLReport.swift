@@ -26,6 +26,8 @@ public struct ReportInput {
     public var predictions: PredictionTable?
     /// 95% intervals over test actors.
     public var interval: ActorBootstrap?
+    /// The same answers on seven classes (calm counted as neutral).
+    public var sevenClass: ClassificationMetrics?
 
     public init(title: String, runId: String, metrics: ClassificationMetrics,
                 ablations: [(name: String, metrics: ClassificationMetrics)] = [], epochs: [EpochLog] = [],
@@ -45,6 +47,7 @@ public struct ReportInput {
                   provenance: provenance, manifestText: manifestText, crossValidation: crossValidation,
                   fullModelName: fullModelName)
         interval = document.interval
+        sevenClass = document.sevenClass
     }
 }
 
@@ -95,6 +98,10 @@ public enum HTMLReport {
             h += "<p class=\"note\" id=\"interval\">95% intervals (\(esc(ci.method)), \(ci.resamples) resamples of "
             h += "\(ci.actors) actors): accuracy \(range(ci.accuracy)), weighted F1 \(range(ci.weightedF1)), "
             h += "macro F1 \(range(ci.macroF1)).</p>\n"
+        }
+        if let seven = input.sevenClass {
+            h += "<p class=\"note\" id=\"seven-class\">Seven classes (calm counted as neutral): accuracy "
+            h += "\(fmt(seven.accuracy, 3)), weighted F1 \(fmt(seven.weightedF1, 3)), macro F1 \(fmt(seven.macroF1, 3)).</p>\n"
         }
         h += "<div class=\"grid2\">\n<div>\n<h3>Confusion matrix</h3>\n"
         h += confusionMatrixSVG(labels: m.labels, counts: m.confusionMatrix, normalized: m.confusionMatrixNormalized,
