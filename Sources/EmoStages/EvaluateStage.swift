@@ -13,8 +13,9 @@ import Foundation
 public struct EvaluateStage: Stage {
     public let name = StageName.evaluate.rawValue
     // 2: predictions.csv/.jsonl, intervals over test actors, actors and misclassified clips in the report.
-    public let codeVersion = "2"
-    public let manifestFields = ["threads"]
+    public let codeVersion = "3"
+    // seed: the intervals' bootstrap draws from it.
+    public let manifestFields = ["threads", "seed"]
 
     public init() {}
 
@@ -26,6 +27,7 @@ public struct EvaluateStage: Stage {
         var evaluatedFolds: [ActorFold] = []
         var ablationPredictions: [String: [Int]] = [:]
         var epochs: [EpochLog] = []
+        var keptEpoch: (epoch: Int, window: Int)?
         var labels: [String] = []
         let foldFolders = try TrainStage.foldFolders(context)
         // Every fold was trained on the same features: read them from the cache once.
@@ -42,7 +44,10 @@ public struct EvaluateStage: Stage {
                 throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
             }
             let foldRows = try classifier.probabilities(test).enumerated().map { i, p in
-                Self.row(test[i], clip: clips[test[i].id], fold: trained.fold.index, probabilities: p)
+                guard p.allSatisfy(\.isFinite) else {
+                    throw PipelineError.missingData("evaluate: fold \(trained.fold.index)'s model gives clip \(test[i].id) non-finite probabilities (the training diverged); nothing was written")
+                }
+                return Self.row(test[i], clip: clips[test[i].id], fold: trained.fold.index, probabilities: p)
             }
             let foldPredicted = foldRows.map(\.predicted)
             rows += foldRows
@@ -63,6 +68,7 @@ public struct EvaluateStage: Stage {
             if epochs.isEmpty, let state = try? TrainingState.decode(
                 Data(contentsOf: foldFolder.appendingPathComponent("state.json"))) {
                 epochs = state.epochs
+                keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1)
             }
             let line = String(format: "fold %d: test accuracy %.3f, weighted F1 %.3f (%d clips)",
                               trained.fold.index, folds.last!.metrics.accuracy, folds.last!.metrics.weightedF1, test.count)
@@ -74,7 +80,7 @@ public struct EvaluateStage: Stage {
         document.interval = try ActorBootstrap.compute(labels: labels, actors: actors, truth: truth, predicted: predicted,
                                                        seed: UInt64(context.manifest.seed))
         document.sevenClass = try Self.sevenClass(labels: labels, truth: truth, predicted: predicted)
-        let table = PredictionTable(labels: labels, rows: rows)
+        let table = try PredictionTable(labels: labels, rows: rows)
         let crossValidation = folds.count > 1 ? try CrossValidationSummary.summarize(folds) : nil
         let runFolder = context.workspace.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
@@ -87,6 +93,7 @@ public struct EvaluateStage: Stage {
             title: "EmoPipe — \(context.manifest.name)", runId: context.runId, document: document, epochs: epochs,
             provenance: try provenance(context), manifestText: context.manifest.recordedText, crossValidation: crossValidation)
         reportInput.folds = evaluatedFolds
+        reportInput.keptEpoch = keptEpoch
         reportInput.predictions = table
         try DurableFile.write(Data(HTMLReport.render(reportInput).utf8), to: runFolder + "/report.html")
         try record(context, files: ["metrics.json", "report.html", "predictions.csv", "predictions.jsonl"]

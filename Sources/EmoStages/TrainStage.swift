@@ -63,7 +63,8 @@ public struct TrainStage: Stage {
             try recordModel(context, path: weightsURL.path, sha256: sha,
                             trainedOn: trainingSources)
             digest.append("fold \(fold.index) \(sha)")
-            summaries.append(String(format: "fold %d best val wF1 %.3f (epoch %d)", fold.index, state.bestWeightedF1, state.bestEpoch))
+            let score = parameters.selectionWindow > 1 ? "best mean val wF1 over \(parameters.selectionWindow) epochs" : "best val wF1"
+            summaries.append(String(format: "fold %d %@ %.3f (epoch %d)", fold.index, score, state.bestWeightedF1, state.bestEpoch))
         }
         return StageOutcome(outputDigest: SHA256Hex.of(digest.joined(separator: "\n")), unitsDone: features.plan.folds.count,
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))

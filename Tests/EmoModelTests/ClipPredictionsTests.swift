@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func csvRowsNameTheLabelsAndQuoteAwkwardPaths() throws {
-        let table = PredictionTable(labels: labels, rows: [
+        let table = try PredictionTable(labels: labels, rows: [
             ClipPrediction(path: "/data/a,b \"x\"/03-01-02.wav", clip: "01-02", actor: 3, fold: 1, truth: 0,
                            probabilities: [0.2, 0.5, 0.3]),
             ClipPrediction(path: "/data/c.wav", clip: "01-03", actor: 4, fold: 1, truth: 2, probabilities: [0.1, 0.1, 0.8]),
@@ -78,6 +78,14 @@ import Testing
         let wrong = table.misclassified
         #expect(wrong.count == 1 && wrong[0].row.clip == "01-02")
         #expect(wrong[0].top.map(\.label) == ["happy", "sad"])
+    }
+
+    @Test func aTableRefusesDuplicateLabelsAndShortRows() {
+        #expect(throws: EvaluationError.self) { try PredictionTable(labels: ["a", "a"], rows: []) }
+        #expect(throws: EvaluationError.self) {
+            try PredictionTable(labels: labels, rows: [ClipPrediction(path: "p", clip: "c", actor: 1, fold: 0, truth: 0,
+                                                                      probabilities: [1, 0])])
+        }
     }
 
     @Test func tiesRankInClassOrder() {

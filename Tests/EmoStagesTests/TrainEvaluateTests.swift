@@ -101,6 +101,26 @@ struct TrainEvaluateTests {
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
     }
 
+    /// Per-speaker normalisation and a selection window run through train and evaluate; export
+    /// refuses the model (its graph would take raw dB) and says why.
+    @Test func speakerNormalisedModelsAreEvaluatedAndNotExported() throws {
+        let (manifest, work) = try Self.copyOfPrepared()
+        let options = ["--set", "train.speaker_norm=true", "--set", "train.selection_window=2", "--workdir", work]
+        let evaluated = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "evaluate"] + options)
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        #expect(evaluated.stderr.contains("best mean val wF1 over 2 epochs"))
+        let model = try TestSupport.shell("cat '\(work)'/cache/train/*/fold-0/model.json")
+        #expect(model.contains("\"speaker_norm\" : true") || model.contains("\"speaker_norm\":true"), "\(model)")
+        let runFolder = try Self.lastRunFolder(work)
+        let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
+        #expect(report.contains("over 2 epochs ending there"))
+        let csv = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 61)
+        let exported = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "export"] + options)
+        #expect(exported.status != 0)
+        #expect(exported.stderr.contains("speaker_norm"), "\(exported.stderr)")
+    }
+
     /// predictions.csv and .jsonl: one row per test clip (actor 01's 60), whose truth and predicted
     /// columns give back metrics.json's confusion matrix; the report names the actors and lists
     /// exactly the misclassified clips.

@@ -25,8 +25,11 @@ public struct ActorBootstrap: Codable, Equatable, Sendable {
     /// Nil with fewer than two test actors: there is nothing to resample.
     public static func compute(labels: [String], actors: [Int], truth: [Int], predicted: [Int],
                                resamples: Int = defaultResamples, seed: UInt64 = 1) throws -> ActorBootstrap? {
-        guard actors.count == truth.count, truth.count == predicted.count else {
+        guard truth.count == predicted.count else {
             throw EvaluationError.lengthMismatch(truth: truth.count, predicted: predicted.count)
+        }
+        guard actors.count == truth.count else {
+            throw EvaluationError.lengthMismatch(truth: truth.count, predicted: actors.count)
         }
         let byActor = Dictionary(grouping: actors.indices, by: { actors[$0] })
         let distinct = byActor.keys.sorted()
@@ -60,7 +63,7 @@ public struct ActorBootstrap: Codable, Equatable, Sendable {
                               macroF1: interval(macro))
     }
 
-    /// The 2.5th and 97.5th percentiles (nearest rank).
+    /// The 2.5th and 97.5th percentiles: 2.5% of the resamples trimmed from each end.
     static func interval(_ values: [Double]) -> [Double] {
         let sorted = values.sorted()
         let low = sorted[max(0, Int((0.025 * Double(sorted.count)).rounded(.down)))]

@@ -33,7 +33,12 @@ public struct PredictionTable: Sendable {
     public let labels: [String]
     public let rows: [ClipPrediction]
 
-    public init(labels: [String], rows: [ClipPrediction]) {
+    /// Labels must be distinct and every row must hold one probability per label.
+    public init(labels: [String], rows: [ClipPrediction]) throws {
+        try ClassificationMetrics.checkLabels(labels)
+        if let bad = rows.firstIndex(where: { $0.probabilities.count != labels.count }) {
+            throw EvaluationError.lengthMismatch(truth: labels.count, predicted: rows[bad].probabilities.count)
+        }
         self.labels = labels; self.rows = rows
     }
 

@@ -28,6 +28,9 @@ public struct ReportInput {
     public var interval: ActorBootstrap?
     /// The same answers on seven classes (calm counted as neutral).
     public var sevenClass: ClassificationMetrics?
+    /// The epoch whose weights were kept and the epochs its selection score averaged (nil: the
+    /// epoch with the best validation weighted F1).
+    public var keptEpoch: (epoch: Int, window: Int)?
 
     public init(title: String, runId: String, metrics: ClassificationMetrics,
                 ablations: [(name: String, metrics: ClassificationMetrics)] = [], epochs: [EpochLog] = [],
@@ -66,7 +69,7 @@ public enum HTMLReport {
         h += actorsSection(input.folds)
         h += perClassSection(input.metrics)
         if let table = input.predictions { h += misclassifiedSection(table) }
-        h += trainingSection(input.epochs)
+        h += trainingSection(input.epochs, kept: input.keptEpoch)
         if let cv = input.crossValidation { h += crossValidationSection(cv) }
         h += provenanceSection(input)
         h += "<footer>EmoPipe evaluation report · run <code>\(esc(input.runId))</code></footer>\n"
@@ -213,13 +216,14 @@ public enum HTMLReport {
         return h
     }
 
-    static func trainingSection(_ epochs: [EpochLog]) -> String {
+    static func trainingSection(_ epochs: [EpochLog], kept: (epoch: Int, window: Int)? = nil) -> String {
         var h = "<section class=\"card\" id=\"training\">\n<h2>Training</h2>\n"
         guard !epochs.isEmpty else {
             return h + "<p class=\"note\">No training log.</p>\n</section>\n"
         }
         let xs = epochs.map { Double($0.epoch) }
-        let best = EpochLog.best(epochs)
+        let best = kept.flatMap { k in epochs.first { $0.epoch == k.epoch } } ?? EpochLog.best(epochs)
+        let window = kept?.window ?? 1
         h += "<div class=\"grid3\">\n"
         h += lineChartSVG(title: "Loss", xs: xs, series: [
             Series(name: "train", color: palette[0], values: epochs.map(\.trainLoss)),
@@ -235,7 +239,9 @@ public enum HTMLReport {
         ], yFormat: .scientific, yFromZero: true, bestX: best.map { Double($0.epoch) }, id: "chart-lr")
         h += "</div>\n"
         if let b = best {
-            h += "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the best validation weighted F1 "
+            h += window > 1
+                ? "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the weights kept: the best mean validation weighted F1 over \(window) epochs ending there "
+                : "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the best validation weighted F1 "
             h += "(\(fmt(b.valWeightedF1, 3))). Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"
         }
         h += "<details>\n<summary>Epoch log (\(epochs.count) epochs)</summary>\n<div class=\"scroll\"><table class=\"metrics compact\" id=\"epoch-table\">\n"

@@ -15,7 +15,7 @@ public enum SpeakerNormalizer {
             let (mean, std) = statistics(indices.map { samples[$0] }, nMels: nMels, frames: frames)
             for i in indices {
                 guard var values = out[i].logmel, values.count == nMels * frames else { continue }
-                let real = min(out[i].realFrames, frames)
+                let real = max(0, min(out[i].realFrames, frames))
                 for band in 0..<nMels {
                     for t in 0..<real { values[band * frames + t] = (values[band * frames + t] - mean[band]) / std[band] }
                 }
@@ -32,7 +32,7 @@ public enum SpeakerNormalizer {
         var count = 0
         for sample in samples {
             guard let values = sample.logmel, values.count == nMels * frames else { continue }
-            let real = min(sample.realFrames, frames)
+            let real = max(0, min(sample.realFrames, frames))
             count += real
             for band in 0..<nMels {
                 for t in 0..<real {

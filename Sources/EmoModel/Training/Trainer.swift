@@ -110,9 +110,10 @@ public final class Trainer {
             log(String(format: "epoch %d/%d  loss %.4f  acc %.3f  val loss %.4f  val acc %.3f  val wF1 %.3f  lr %.2e  %.1fs",
                        record.epoch, config.epochs, loss, accuracy, valLoss, scores.accuracy, scores.weightedF1,
                        record.learningRate, record.seconds))
+            // Until a whole window has been seen the latest epoch is kept (score -1: any full window beats it).
             let selectionScore = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1)
-            if selectionScore > state.bestWeightedF1 {
-                state.bestWeightedF1 = selectionScore
+            if selectionScore ?? -1 > state.bestWeightedF1 || (selectionScore == nil && state.bestWeightedF1 < 0) {
+                state.bestWeightedF1 = selectionScore ?? -1
                 state.bestEpoch = record.epoch
                 try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
             }
@@ -124,11 +125,12 @@ public final class Trainer {
         return state
     }
 
-    /// The mean validation weighted F1 of the last `window` epochs (fewer at the start): one
-    /// epoch's score on a few validation actors is noisy, a short run of good epochs less so.
-    static func selectionScore(_ epochs: [EpochLog], window: Int) -> Double {
-        let recent = epochs.suffix(max(1, window))
-        return recent.isEmpty ? -1 : recent.reduce(0) { $0 + $1.valWeightedF1 } / Double(recent.count)
+    /// The mean validation weighted F1 of the last `window` epochs; nil before `window` epochs.
+    /// One epoch's score on a few validation actors is noisy, a short run of good epochs less so.
+    static func selectionScore(_ epochs: [EpochLog], window: Int) -> Double? {
+        let window = max(1, window)
+        guard epochs.count >= window else { return nil }
+        return epochs.suffix(window).reduce(0) { $0 + $1.valWeightedF1 } / Double(window)
     }
 
     private func checkpoint(_ state: TrainingState, folder: URL, epoch: Int) throws {
