@@ -176,9 +176,13 @@ struct DataRootChoice {
     /// Says `line` on stderr, leaving stdout to the command's own output (tables, JSON).
     func announce() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
-    /// A run given `--data` leaves its root for the commands that come after it.
-    func remember(in workspace: Workspace) throws {
-        if origin == .option { try workspace.rememberDataRoot(path) }
+    /// A run given `--data` leaves its root for the commands that come after it. Failing to is
+    /// said, not fatal: the run's own work is done (a full disk, say, already failed it).
+    func remember(in workspace: Workspace) {
+        guard origin == .option else { return }
+        do { try workspace.rememberDataRoot(path) } catch {
+            FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: \(error)\n".utf8))
+        }
     }
 }
 

@@ -50,10 +50,10 @@ struct NightlyCommand: ParsableCommand {
             let nightly = Nightly(runner: runner)
             let report: NightlyReport
             do { report = try nightly.run(command: CommandLine.arguments.joined(separator: " ")) } catch {
-                if RunCommand.recordedAnything(error) { try? dataRoot.remember(in: workDirectoryOptions.workspace) }
+                if RunCommand.recordedAnything(error) { dataRoot.remember(in: workDirectoryOptions.workspace) }
                 throw error
             }
-            try dataRoot.remember(in: workDirectoryOptions.workspace)
+            dataRoot.remember(in: workDirectoryOptions.workspace)
             if json {
                 FileHandle.standardOutput.write(report.json + Data("\n".utf8))
             } else {

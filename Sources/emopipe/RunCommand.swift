@@ -87,10 +87,10 @@ struct RunCommand: ParsableCommand {
             if dryRun { return printPlan(try runner.plan(selection)) }
             let report: RunReport
             do { report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " ")) } catch {
-                if Self.recordedAnything(error) { try? dataRoot.remember(in: workDirectoryOptions.workspace) }
+                if Self.recordedAnything(error) { dataRoot.remember(in: workDirectoryOptions.workspace) }
                 throw error
             }
-            try dataRoot.remember(in: workDirectoryOptions.workspace)
+            dataRoot.remember(in: workDirectoryOptions.workspace)
             printSummary(report)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {
