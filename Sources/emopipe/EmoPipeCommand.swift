@@ -169,7 +169,7 @@ struct DataRootChoice {
         switch origin {
         case .option: return "data root \(path) (from --data)"
         case .workDirectory: return "data root \(path) (remembered by the work directory from an earlier --data; --data to use another)"
-        case .manifest: return "data root \(path) (the manifest's `data`)"
+        case .manifest: return "data root \(path) (the manifest's data)"
         }
     }
 

@@ -39,7 +39,7 @@ struct CommandLineEdgesTests {
     @Test func statusWithoutDataJudgesTheRootTheLastRunWasGivenAndSaysSo() throws {
         let fresh = try TestSupport.temporaryFolder("fresh") + "/work"
         let before = try Self.emopipe(["status", Self.manifest, "--json"], workdir: fresh)
-        #expect(before.stderr.contains("(the manifest's `data`)"), "nothing remembered yet: \(before.stderr)")
+        #expect(before.stderr.contains("(the manifest's data)"), "nothing remembered yet: \(before.stderr)")
 
         let (data, workdir) = try Self.ingested("remembered")
         #expect(Workspace(root: workdir).rememberedDataRoot == data)
