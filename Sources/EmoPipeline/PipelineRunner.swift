@@ -222,7 +222,7 @@ public final class PipelineRunner {
             try store.save(&skipped)
             return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: 0, producedByRun: state.runId)
         }
-        context.logger.info("running (fingerprint \(fingerprint.short)\(forced ? ", forced" : ""))")
+        context.logger.info("running (cache key \(fingerprint.short)\(forced ? ", forced" : ""))")
         var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,
                                          parametersFingerprint: fingerprint.parameters)
         try store.save(&stageRun)

@@ -91,7 +91,7 @@ public struct RunComparison: Sendable {
             }
         }
         add("data", "root", a.record.dataRoot, b.record.dataRoot)
-        add("data", "fingerprint", a.record.datasetFingerprint, b.record.datasetFingerprint)
+        add("data", "dataset fingerprint", a.record.datasetFingerprint, b.record.datasetFingerprint)
         add("data", "sources in use", a.record.sourcesInUse.map(String.init), b.record.sourcesInUse.map(String.init))
         if let old = a.dataset, let new = b.dataset {
             let change = new.changes(since: old)
@@ -103,7 +103,7 @@ public struct RunComparison: Sendable {
         let stagesA = Dictionary(a.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
         let stagesB = Dictionary(b.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
         for stage in (stagesOfFirst ? a.stages : a.stages + b.stages).map(\.stage).uniqued() {
-            add("stages", "\(stage) fingerprint", stagesA[stage]?.fingerprint, stagesB[stage]?.fingerprint)
+            add("stages", "\(stage) stage fingerprint", stagesA[stage]?.fingerprint, stagesB[stage]?.fingerprint)
             add("stages", "\(stage) output", stagesA[stage]?.outputDigest, stagesB[stage]?.outputDigest)
         }
         let metricsA = Dictionary(a.metrics, uniquingKeysWith: { p, _ in p })

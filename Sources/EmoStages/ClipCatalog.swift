@@ -51,3 +51,37 @@ extension SourceRecord {
                             statement: statement, repetition: repetition, actor: actor)
     }
 }
+
+/// Which source of a clip a per-source stage computes: what a command needs to explain why a
+/// stage holds no record of some source (it takes the clip's other file, or none of its files).
+public enum ClipSourceChoice: Sendable {
+    /// The stage computes this source of the clip (its records are keyed by this SHA-256).
+    case source(SourceRecord)
+    /// The clip has no source of the kind the stage takes.
+    case noSource
+    /// The stage keeps no per-source records.
+    case notPerSource
+
+    /// What `stage` computes for the clip of `source`, judged among the ok sources under `dataRoot`
+    /// as the stage itself judges them.
+    public static func of(stage: String, clipOf source: SourceRecord, store: ProvenanceStore, dataRoot: String) throws -> ClipSourceChoice {
+        let pick: (ClipCatalog.Clip) -> SourceRecord?
+        switch StageName(rawValue: stage) {
+        case .audio?: pick = { $0.speech }
+        case .faces?: pick = { $0.video }
+        default: return .notPerSource
+        }
+        let catalog = ClipCatalog(sources: try store.sources(status: .ok, under: dataRoot))
+        guard let clip = catalog.clips.first(where: { $0.id == source.clip }), let chosen = pick(clip) else { return .noSource }
+        return .source(chosen)
+    }
+
+    /// The sources `stage` takes from a clip, best first, in words.
+    public static func takes(_ stage: String) -> String? {
+        switch StageName(rawValue: stage) {
+        case .audio?: return "a clip's speech: its audio-only .wav (modality 03), else its audio-video .mp4 (01)"
+        case .faces?: return "a clip's video: its audio-video .mp4 (modality 01), else its video-only .mp4 (02)"
+        default: return nil
+        }
+    }
+}

@@ -144,7 +144,7 @@ public struct EvaluateStage: Stage {
         if let ingest = try context.store.stageState(.ingest) { rows.append(("data fingerprint", ingest.outputDigest)) }
         for stage in [StageName.ingest, .audio, .faces, .split, .train].map(\.rawValue) {
             if let state = try context.store.stageState(stage) {
-                rows.append(("\(stage) fingerprint", "\(state.fingerprint) (code \(state.codeVersion))"))
+                rows.append(("\(stage) stage fingerprint", "\(state.fingerprint) (code \(state.codeVersion))"))
             }
         }
         return rows

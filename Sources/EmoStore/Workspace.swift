@@ -8,7 +8,8 @@ import Foundation
 ///     emopipe.lock                      held by the one run allowed at a time; names its holder
 ///     executable.sha256                 the running binary's hash, remembered between runs
 ///     worker.txt                        in a scale-out worker's work directory: its slice (`I/N`)
-///     cache/<stage>/<fp16>/*.shard      immutable tensor shards of one (stage, parameters fingerprint)
+///     data-root.txt                     the data root the last `run --data` named (commands without --data use it)
+///     cache/<stage>/<fp16>/*.shard      immutable tensor shards of one stage and cache key (parameters fingerprint)
 ///     cache/train/<fp16>/fold-<k>/      training checkpoints of one fold
 ///     cache/split/<fp16>.json           the split plan
 ///     runs/<run-id>/                    manifest copy and the run's outputs
@@ -68,6 +69,28 @@ public struct Workspace: Sendable, Equatable {
         case .readWrite:
             return try ProvenanceStore(path: databasePath)
         }
+    }
+
+    // MARK: The remembered data root
+
+    /// `data-root.txt`: the data root the last `run --data` (or `nightly --data`) named. Commands
+    /// given no `--data` judge against it rather than the manifest's `data`, so `status` after
+    /// `run --data X` speaks of X.
+    public var dataRootPath: String { path("data-root.txt") }
+
+    /// The remembered data root; nil when no run here was given `--data`.
+    public var rememberedDataRoot: String? {
+        guard let text = try? String(contentsOfFile: dataRootPath, encoding: .utf8) else { return nil }
+        let root = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return root.isEmpty ? nil : root
+    }
+
+    /// Remembers `root` (an absolute path) as this work directory's data root.
+    public func rememberDataRoot(_ root: String) throws {
+        do { try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true) } catch {
+            throw EmoError.io(path: self.root, reason: "cannot create the folder (\(error.localizedDescription))")
+        }
+        try DurableFile.write(Data((root + "\n").utf8), to: dataRootPath)
     }
 
     // MARK: Cache

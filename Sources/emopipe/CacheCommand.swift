@@ -22,7 +22,7 @@ struct CacheCommand: ParsableCommand {
             abstract: "Write one cached record as a NumPy .npy file; --json prints its metadata.",
             discussion: Help.reflow("""
             The record is the one computed under the manifest's current parameters for the stage.
-            JSON: {source, sha256, stage, fingerprint, dtype, shape, params, shard, crc32c, ...the record's own
+            JSON: {source, sha256, stage, cache_key, dtype, shape, params, shard, crc32c, ...the record's own
             facts (audio: real_frames, duration_seconds, ...)}. Audio tensors are [n_mels, frames] float32.
             Example: emopipe cache get --stage audio --source data/Actor_01/03-01-01-01-01-01-01.wav --npy x.npy
             """))
@@ -41,16 +41,14 @@ struct CacheCommand: ParsableCommand {
         func run() throws {
             do {
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
-                let runner = try PipelineRunner(manifest: try manifestOptions.load(),
+                let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
-                let fingerprint = try runner.parametersFingerprint(stage)
-                guard let record = try ShowCommand.resolve(source, in: store).first, let sha = record.sha256 else {
+                let cacheKey = try runner.parametersFingerprint(stage)
+                guard let record = try ShowCommand.resolve(source, in: store).first else {
                     throw EmoError.io(path: source, reason: "no recorded source has this path or SHA-256")
                 }
-                guard let row = try cache.row(stage: stage, fingerprint: fingerprint, key: sha) else {
-                    let failure = try store.failures(stage: stage, subject: record.path).last
-                    throw EmoError.io(path: record.path, reason: failure.map { "no \(stage) record: \($0.reason)" }
-                                      ?? "no \(stage) record under the current parameters (run `emopipe run --until \(stage)`)")
+                guard let sha = record.sha256, let row = try cache.row(stage: stage, fingerprint: cacheKey, key: sha) else {
+                    throw try CacheCommand.missingRecord(stage: stage, of: record, store: store, dataRoot: runner.manifest.dataRoot)
                 }
                 let tensor = try cache.tensor(row, verify: true)
                 if let npy {
@@ -62,7 +60,7 @@ struct CacheCommand: ParsableCommand {
                     let shard = try cache.shardFile(row.shardId) ?? ""
                     fields.merge([
                         "source": .string(record.path), "sha256": .string(sha), "stage": .string(stage),
-                        "fingerprint": .string(fingerprint), "dtype": .string(tensor.dtype.name),
+                        "cache_key": .string(cacheKey), "dtype": .string(tensor.dtype.name),
                         "shape": .array(tensor.shape.map(ParamValue.int)),
                         "params": .object(try runner.resolvedParams(stage)),
                         "shard": .string(shard), "crc32c": .int(Int(row.crc32c)),
@@ -73,6 +71,38 @@ struct CacheCommand: ParsableCommand {
                 throw Failure.exit(for: error)
             }
         }
+    }
+
+    /// Why a stage holds no record of a source: a failure it recorded, or a source the stage
+    /// does not take (then a run would not help, and the message says so), or work not done yet.
+    static func missingRecord(stage: String, of record: SourceRecord, store: ProvenanceStore, dataRoot: String) throws -> Error {
+        let path = record.path
+        if let failure = try store.failures(stage: stage, subject: path).last {
+            return EmoError.io(path: path, reason: "no \(stage) record: \(failure.reason)")
+        }
+        let known = "\(stage) holds no record for \(path): the source is known but"
+        guard record.status == .ok, record.sha256 != nil else {
+            return NoRecord("\(known) ingest judged it \(record.status.rawValue)\(record.reason.map { " (\($0))" } ?? "")")
+        }
+        guard path.hasPrefix(dataRoot + "/") else {
+            return NoRecord("\(known) lies outside the data root \(dataRoot)")
+        }
+        switch try ClipSourceChoice.of(stage: stage, clipOf: record, store: store, dataRoot: dataRoot) {
+        case .notPerSource:
+            return NoRecord("\(stage) keeps no per-source records (those that do: audio, faces)")
+        case .noSource:
+            return NoRecord("\(known) \(stage) takes \(ClipSourceChoice.takes(stage) ?? "other sources"), and clip \(record.clip ?? "?") has none")
+        case .source(let chosen) where chosen.sha256 != record.sha256:
+            return NoRecord("\(known) \(stage) takes \(ClipSourceChoice.takes(stage) ?? "other sources"); ask for \(chosen.path)")
+        case .source:
+            return EmoError.io(path: path, reason: "no \(stage) record under the current parameters (run `emopipe run --until \(stage)`)")
+        }
+    }
+
+    /// A record the cache does not hold and no run would make (exit status 1).
+    struct NoRecord: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
     }
 
     struct Verify: ParsableCommand {
@@ -116,14 +146,14 @@ struct CacheCommand: ParsableCommand {
     }
 
     struct Stats: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print shards, records and bytes per stage and fingerprint.")
+        static let configuration = CommandConfiguration(abstract: "Print shards, records and bytes per stage and cache key.")
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
         func run() throws {
             do {
                 let (_, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let stats = try cache.stats()
-                print("stage     fingerprint       shards  records        bytes")
+                print("stage     cache key         shards  records        bytes")
                 for s in stats {
                     print("\(s.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.fingerprint.prefix(16))  "
                           + String(format: "%6d  %7d  %11d", s.shards, s.records, s.bytes))
@@ -141,18 +171,18 @@ struct CacheCommand: ParsableCommand {
             commandName: "gc",
             abstract: "Remove cached records no recorded run used, records of sources gone from disk, and crash leftovers.",
             discussion: Help.reflow("""
-            Keeps the records of every stage parameters fingerprint a recorded run used (so switching a
+            Keeps the records of every cache key (stage and parameters) a recorded run used (so switching a
             parameter back finds its cache), plus those the manifest needs now. --current-only keeps only
             what the manifest needs now. Always removed: records of sources marked removed (or whose content
             changed), shards none of whose records is in use, partial files a crash left, and checkpoint
-            folders `run --force` set aside (cache/train/<fingerprint>.superseded-<run id>). Shards left
+            folders `run --force` set aside (cache/train/<stage fingerprint>.superseded-<run id>). Shards left
             part-used are rewritten with their live records (bytes unchanged).
 
-            --dry-run lists what would go, by stage, fingerprint and reason (records, shards, bytes), and
+            --dry-run lists what would go, by stage, cache key and reason (records, shards, bytes), and
             removes nothing; without it the same listing says what went. --json prints it as one JSON
-            document: {dry_run, current_only, removed: [{stage, fingerprint, reason, records, shards, bytes}],
+            document: {dry_run, current_only, removed: [{stage, cache_key, reason, records, shards, bytes}],
             leftover_files: [{path, bytes}], superseded_checkpoints: [{path, bytes}],
-            total: {records, shards, bytes}, kept: {stage: [fingerprint]}}.
+            total: {records, shards, bytes}, kept: {stage: [cache_key]}}.
 
             Examples:
               emopipe cache gc --dry-run
@@ -161,13 +191,13 @@ struct CacheCommand: ParsableCommand {
         @OptionGroup var manifestOptions: ManifestOptions
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
         @Flag(help: "List what would be removed; remove nothing.") var dryRun = false
-        @Flag(help: "Keep only the fingerprints the manifest needs now, not those of earlier runs.") var currentOnly = false
+        @Flag(help: "Keep only the cache keys the manifest needs now, not those of earlier runs.") var currentOnly = false
         @Flag(help: "Print the listing as one JSON document on stdout.") var json = false
 
         func run() throws {
             do {
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
-                let runner = try PipelineRunner(manifest: try manifestOptions.load(),
+                let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
                 let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache gc (pid \(getpid()))")
                 defer { lock.release() }
@@ -186,7 +216,7 @@ struct CacheCommand: ParsableCommand {
             }
         }
 
-        /// Records of fingerprints a recorded run used that `--current-only` drops (nil when none).
+        /// Records of cache keys a recorded run used that `--current-only` drops (nil when none).
         static func earlierRunsRecords(_ plan: GarbagePlan, used: [String: Set<String>]) -> Int? {
             let count = plan.groups.filter { $0.reason == .fingerprintNotKept && used[$0.stage]?.contains($0.fingerprint) == true }
                 .reduce(0) { $0 + $1.records }
@@ -196,7 +226,7 @@ struct CacheCommand: ParsableCommand {
         static func listing(_ plan: GarbagePlan, dryRun: Bool) -> String {
             var lines = [dryRun ? "would remove (dry run, nothing removed):" : "removed:"]
             if !plan.groups.isEmpty {
-                lines.append("  stage     fingerprint       reason                 records  shards        bytes")
+                lines.append("  stage     cache key         reason                 records  shards        bytes")
                 for group in plan.groups {
                     lines.append("  \(group.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(group.fingerprint.prefix(16))  "
                                  + group.reason.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0)
@@ -217,7 +247,7 @@ struct CacheCommand: ParsableCommand {
                 "dry_run": .bool(dryRun),
                 "current_only": .bool(currentOnly),
                 "removed": .array(plan.groups.map { group in
-                    .object(["stage": .string(group.stage), "fingerprint": .string(group.fingerprint),
+                    .object(["stage": .string(group.stage), "cache_key": .string(group.fingerprint),
                              "reason": .string(group.reason.rawValue), "records": .int(group.records),
                              "shards": .int(group.shards), "bytes": .int(group.bytes)])
                 }),

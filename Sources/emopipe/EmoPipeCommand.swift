@@ -22,9 +22,45 @@ struct EmoPipeCommand: ParsableCommand {
         manifest's tolerance; 75 the work directory is locked by a live run; 64 usage error;
         130 interrupted; 1 any other error.
         """),
-        version: "\(EmoPipeVersion.string)\nGEMM: \(StageCatalog.gemmKernel)",
         subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, ParamsCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
                       DiffCommand.self, ReproduceCommand.self, MergeCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
+
+    /// `--version` belongs to emopipe itself, not to its commands (ArgumentParser's own `version`
+    /// would answer `emopipe run --version` too): `main` answers `emopipe --version` before parsing,
+    /// and this flag, there for the help, only meets a `--version` given anywhere else.
+    @Flag(help: "Print the version and the GEMM kernels in use, and exit.")
+    var version = false
+
+    static var versionText: String { "\(EmoPipeVersion.string)\nGEMM: \(StageCatalog.gemmKernel)" }
+
+    func validate() throws {
+        if version { throw ValidationError("--version goes alone, right after emopipe: `emopipe --version`") }
+    }
+
+    /// Reached only when no command was named: the help, and a usage error (exit status 64).
+    func run() throws {
+        FileHandle.standardError.write(Data((Self.helpMessage() + "\n\nemopipe: say which command to run (see SUBCOMMANDS above)\n").utf8))
+        throw ExitCode(ExitStatus.usage)
+    }
+
+    /// `emopipe help NAME...` for a command path that does not exist: ArgumentParser would print the
+    /// top-level help and exit 0, which hides the typo from a script. Returns the message, or nil.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var names = CommandTree(EmoPipeCommand.configuration.subcommands).children
+        var path = ["emopipe"]
+        for name in arguments.dropFirst() {
+            if name.hasPrefix("-") { continue }
+            guard let children = names[name] else {
+                let known = names.keys.sorted().joined(separator: ", ")
+                return names.isEmpty ? "`\(path.joined(separator: " "))` has no commands; no help on '\(name)'"
+                    : "no command '\(name)' in `\(path.joined(separator: " "))` (commands: \(known))"
+            }
+            names = children.children
+            path.append(name)
+        }
+        return nil
+    }
 
     /// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills the
     /// process without a word. Ignored, the write fails with EFBIG instead, and the error that names
@@ -35,7 +71,28 @@ struct EmoPipeCommand: ParsableCommand {
         signal(SIGXFSZ, SIG_IGN)
         let kernel = StageCatalog.gemmKernel
         Log.logger("emopipe").debug("GEMM: \(kernel)")
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["--version"] {
+            print(versionText)
+            Foundation.exit(0)
+        }
+        if let message = unknownHelpTopic(arguments) {
+            FileHandle.standardError.write(Data("emopipe: \(message)\n".utf8))
+            Foundation.exit(ExitStatus.usage)
+        }
         main(nil)
+    }
+}
+
+/// The commands under a command, by name.
+struct CommandTree {
+    var children: [String: CommandTree] = [:]
+
+    init(_ commands: [ParsableCommand.Type]) {
+        for command in commands {
+            let name: String = command._commandName
+            children[name] = CommandTree(command.configuration.subcommands)
+        }
     }
 }
 
@@ -58,10 +115,10 @@ struct WorkDirectoryOptions: ParsableArguments {
 
 /// Options of commands that read a manifest.
 struct ManifestOptions: ParsableArguments {
-    @Argument(help: "The experiment manifest (default: manifests/default.yaml).")
+    @Argument(help: "The experiment manifest.")
     var manifest: String = "manifests/default.yaml"
 
-    @Option(name: .long, help: "The data root, instead of the manifest's `data`.")
+    @Option(name: .long, help: "The data root, instead of the one the work directory remembers or the manifest's `data`; `run` remembers it.")
     var data: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp(
@@ -71,11 +128,61 @@ struct ManifestOptions: ParsableArguments {
 
     func load() throws -> Manifest { try Self.load(path: manifest, data: data, settings: settings) }
 
+    /// The manifest with the data root `workspace` judges against (see `DataRootChoice`).
+    func load(in workspace: Workspace) throws -> (manifest: Manifest, dataRoot: DataRootChoice) {
+        try Self.load(path: manifest, data: data, settings: settings, in: workspace)
+    }
+
+    static func load(path: String, data: String?, settings: [String], in workspace: Workspace) throws -> (manifest: Manifest, dataRoot: DataRootChoice) {
+        var manifest = try load(path: path, data: nil, settings: settings)
+        let choice = DataRootChoice.choose(option: data, workspace: workspace, manifestRoot: manifest.dataRoot)
+        manifest.dataRoot = choice.path
+        return (manifest, choice)
+    }
+
     static func load(path: String, data: String?, settings: [String]) throws -> Manifest {
         var manifest = try Manifest.load(path: path)
         if let data { manifest.dataRoot = URL(fileURLWithPath: data).standardizedFileURL.path }
         manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
         return manifest
+    }
+}
+
+/// The data root a command judges against and where it came from: `--data` when given, else the
+/// root the work directory remembers from an earlier `run --data`, else the manifest's `data`.
+/// Without the memory, `status` after `run --data X` would judge X's sources against the manifest's
+/// folder and call them all stale.
+struct DataRootChoice {
+    enum Origin { case option, workDirectory, manifest }
+
+    var path: String
+    var origin: Origin
+
+    static func choose(option: String?, workspace: Workspace, manifestRoot: String) -> DataRootChoice {
+        if let option { return DataRootChoice(path: URL(fileURLWithPath: option).standardizedFileURL.path, origin: .option) }
+        if let remembered = workspace.rememberedDataRoot { return DataRootChoice(path: remembered, origin: .workDirectory) }
+        return DataRootChoice(path: manifestRoot, origin: .manifest)
+    }
+
+    /// One line naming the root and where it came from.
+    var line: String {
+        switch origin {
+        case .option: return "data root \(path) (from --data)"
+        case .workDirectory: return "data root \(path) (remembered by the work directory from an earlier --data; --data to use another)"
+        case .manifest: return "data root \(path) (the manifest's data)"
+        }
+    }
+
+    /// Says `line` on stderr, leaving stdout to the command's own output (tables, JSON).
+    func announce() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+    /// A run given `--data` leaves its root for the commands that come after it. Failing to is
+    /// said, not fatal: the run's own work is done (a full disk, say, already failed it).
+    func remember(in workspace: Workspace) {
+        guard origin == .option else { return }
+        do { try workspace.rememberDataRoot(path) } catch {
+            FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: \(error)\n".utf8))
+        }
     }
 }
 
@@ -89,6 +196,12 @@ struct NamedManifestOptions: ParsableArguments {
     var settings: [String] = []
 
     func load() throws -> Manifest { try ManifestOptions.load(path: manifest, data: nil, settings: settings) }
+}
+
+/// A command line that asks for something impossible (exit status 64), said in one line.
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Maps errors to the exit statuses scripts rely on, with a one-line message on stderr.
@@ -105,6 +218,9 @@ enum Failure {
             case .invalidFile, .invalidParameter, .unknownStage, .cycle, .upstreamNotReady: status = ExitStatus.usage
             case .missingData: status = ExitStatus.failure
             }
+        case let usage as UsageError:
+            message = usage.description
+            status = ExitStatus.usage
         case let emo as EmoError:
             message = emo.description
             status = emo == .interrupted ? ExitStatus.interrupted : ExitStatus.failure

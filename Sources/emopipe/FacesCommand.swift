@@ -16,7 +16,7 @@ struct FacesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a contact sheet: per clip, its crops and a thumbnail of a frame with the detected boxes.",
             discussion: Help.reflow("""
-            Runs the face extraction with the faces parameters of --manifest (default manifests/default.yaml) on the given video files (any
+            Runs the face extraction with the faces parameters of --manifest on the given video files (any
             mp4; they need not be ingested) and writes one PNG (libavcodec's encoder).
             Example: emopipe faces preview data/Actor_01/01-01-03-01-01-01-01.mp4 --out sheet.png
             """))

@@ -9,10 +9,10 @@ struct NightlyCommand: ParsableCommand {
         commandName: "nightly",
         abstract: "Reprocess what changed under the data root, retrain only if needed, and write a dated report.",
         discussion: Help.reflow("""
-        Runs every stage of the manifest (default manifests/nightly.yaml): ingest re-scans the data
+        Runs every stage of the manifest: ingest re-scans the data
         root and marks sources gone from disk as removed (their cached records stay until `cache gc`),
         per-source stages compute only new or changed sources, and train, evaluate and export re-run
-        only when one of their inputs' fingerprints changed (data, manifest or code).
+        only when their stage fingerprint changed (data, manifest or code).
 
         The report goes to WORKDIR/nightly/<run>.json and <run>.md (and to stdout: Markdown, or the JSON
         with --json): sources added, changed, removed and failed; each stage's action and time; the
@@ -28,7 +28,7 @@ struct NightlyCommand: ParsableCommand {
     @Argument(help: "The experiment manifest.")
     var manifest: String = "manifests/nightly.yaml"
 
-    @Option(name: .long, help: "The data root, instead of the manifest's `data`.")
+    @Option(name: .long, help: "The data root, instead of the one the work directory remembers or the manifest's `data`; remembered.")
     var data: String?
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -38,7 +38,9 @@ struct NightlyCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let manifest = try ManifestOptions.load(path: self.manifest, data: data, settings: [])
+            let (manifest, dataRoot) = try ManifestOptions.load(path: self.manifest, data: data, settings: [],
+                                                                in: workDirectoryOptions.workspace)
+            dataRoot.announce()
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
@@ -46,7 +48,12 @@ struct NightlyCommand: ParsableCommand {
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
             let nightly = Nightly(runner: runner)
-            let report = try nightly.run(command: CommandLine.arguments.joined(separator: " "))
+            let report: NightlyReport
+            do { report = try nightly.run(command: CommandLine.arguments.joined(separator: " ")) } catch {
+                if RunCommand.recordedAnything(error) { dataRoot.remember(in: workDirectoryOptions.workspace) }
+                throw error
+            }
+            dataRoot.remember(in: workDirectoryOptions.workspace)
             if json {
                 FileHandle.standardOutput.write(report.json + Data("\n".utf8))
             } else {

@@ -20,17 +20,28 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
     @Option(name: .customLong("run"), help: "A run id (a folder under WORKDIR/runs) or a path to a run folder.")
     var runReference: String
-    @Option(help: "Seconds between timeline windows.") var hop: Double = 1.0
+    // Taken unconditionally so that `--hop -1` reaches `validate` (and is refused there, naming the
+    // value) instead of being read as an unknown option `-1`.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between timeline windows, at least \(Self.minimumHop).", valueName: "seconds"))
+    var hop: Double = 1.0
+
+    /// Windows closer than this only repeat their neighbours at a cost per window.
+    static let minimumHop = 0.1
     @Flag(help: "Print one JSON document on stdout.") var json = false
     @Argument(help: "Media files (mp4 or wav).") var files: [String]
 
     func validate() throws {
-        if hop <= 0 { throw ValidationError("--hop must be positive") }
+        guard hop.isFinite, hop >= Self.minimumHop else {
+            throw ValidationError("--hop \(hop): expected a number of seconds of at least \(Self.minimumHop)")
+        }
     }
 
     func run() throws {
         do {
             let folder = workDirectoryOptions.workspace.runFolder(reference: runReference)
+            guard FileManager.default.fileExists(atPath: folder) else {
+                throw UsageError("no run '\(runReference)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
+            }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             var predictions: [Predictor.Prediction] = []
             var failed = 0

@@ -9,18 +9,23 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run the pipeline's stages that are not up to date.",
         discussion: Help.reflow("""
-        Stages run in dependency order; a stage whose fingerprint (code version, parameters, upstream
-        outputs) is unchanged is skipped. Per-source stages redo only new or changed sources.
+        Stages run in dependency order; a stage whose stage fingerprint (code version, parameters, upstream
+        outputs) is unchanged is skipped. The log names each running stage's cache key (code version and
+        parameters), which keys its cached records. Per-source stages redo only new or changed sources.
 
         `--force STAGE` recomputes STAGE from scratch and every selected stage that depends on it:
         per-source stages recompute every source (the records come out byte-identical), and train sets
-        its checkpoints for the fingerprint aside (to cache/train/<fingerprint>.superseded-<run id>,
+        its checkpoints for the stage fingerprint aside (to cache/train/<stage fingerprint>.superseded-<run id>,
         removed by `emopipe cache gc`) and trains from epoch 1.
 
         Ctrl-C (SIGINT) or SIGTERM stops after the current batch, keeping everything finished so far;
         the run is recorded `interrupted` and emopipe exits 130. Training writes a checkpoint at the
         last epoch boundary, so the next run resumes to exactly the weights an uninterrupted run
         gives. A second Ctrl-C stops at once.
+
+        The work directory remembers the data root of a run given --data (WORKDIR/data-root.txt): later
+        commands without --data (run, status, nightly, cache) use it rather than the manifest's `data`,
+        and say so in one line on stderr.
 
         Examples:
           emopipe run                                  # manifests/default.yaml, ./work
@@ -64,7 +69,8 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let manifest = try manifestOptions.load()
+            let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
+            dataRoot.announce()
             let slice = try worker.map { text in
                 text == "env" ? try WorkerSlice(environment: ProcessInfo.processInfo.environment, manifestWorkers: manifest.workers)
                               : try WorkerSlice(parsing: text)
@@ -79,12 +85,25 @@ struct RunCommand: ParsableCommand {
                                             libraries: StageCatalog.libraryVersions)
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
             if dryRun { return printPlan(try runner.plan(selection)) }
-            let report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " "))
+            let report: RunReport
+            do { report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " ")) } catch {
+                if Self.recordedAnything(error) { dataRoot.remember(in: workDirectoryOptions.workspace) }
+                throw error
+            }
+            dataRoot.remember(in: workDirectoryOptions.workspace)
             printSummary(report)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {
             throw Failure.exit(for: error)
         }
+    }
+
+    /// Whether a run that failed got far enough to record sources of its data root: a refusal
+    /// before the start (locked, a bad selection or manifest) did not.
+    static func recordedAnything(_ error: Error) -> Bool {
+        guard let pipeline = error as? PipelineError else { return true }
+        if case .missingData = pipeline { return true }
+        return false
     }
 
     private func printPlan(_ plan: [PlannedStage]) {

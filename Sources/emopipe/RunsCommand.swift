@@ -17,7 +17,9 @@ struct RunsCommand: ParsableCommand {
 
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
-        params, stages: [{stage, state, fingerprint, output_digest, produced_by_run, seconds}], metrics, files}.
+        params, stages: [{stage, state, stage_fingerprint, cache_key, output_digest, produced_by_run, seconds}],
+        metrics, files}. A stage fingerprint (code, parameters and upstream outputs) decides whether a
+        stage is up to date; a cache key (code and parameters) keys its cached records.
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -73,7 +75,8 @@ struct RunsCommand: ParsableCommand {
             "environment": environment, "params": .object(run.params),
             "stages": .array(run.stages.map { stage in
                 .object(["stage": .string(stage.stage), "state": .string(stage.state.rawValue),
-                         "fingerprint": .string(stage.fingerprint), "output_digest": JSONOutput.optional(stage.outputDigest),
+                         "stage_fingerprint": .string(stage.fingerprint), "cache_key": JSONOutput.optional(stage.parametersFingerprint),
+                         "output_digest": JSONOutput.optional(stage.outputDigest),
                          "produced_by_run": JSONOutput.optional(stage.producedByRun),
                          "seconds": stage.seconds.map(ParamValue.double) ?? .null])
             }),

@@ -8,11 +8,15 @@ struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show the lineage of one source: its facts, the runs that saw it, its failures and artifacts.",
-        discussion: "SOURCE is a path (as recorded, or relative to the current folder) or a SHA-256 (or a prefix of one).")
+        discussion: Help.reflow("""
+        SOURCE is a path (as recorded, or relative to the current folder) or a SHA-256, or a prefix of
+        one of at least 4 hex digits that only one content starts with (as git takes commit hashes).
+        An ambiguous prefix is refused with the candidates listed (exit status 64).
+        """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
-    @Argument(help: "A source path or SHA-256.")
+    @Argument(help: "A source path, or a SHA-256 or unique prefix of one (4 or more hex digits).")
     var source: String
 
     func run() throws {
@@ -31,12 +35,32 @@ struct ShowCommand: ParsableCommand {
         }
     }
 
+    /// The shortest SHA-256 prefix taken, as git takes abbreviated commit hashes.
+    static let minimumPrefix = 4
+
+    /// The sources `query` names: the one recorded under that path, else those whose SHA-256 starts
+    /// with it (several only when the same bytes sit under several names). A prefix shared by
+    /// different contents is refused with the candidates listed; one too short, or a bare word
+    /// that is not hex, is refused as a usage error.
     static func resolve(_ query: String, in store: ProvenanceStore) throws -> [SourceRecord] {
         let absolute = URL(fileURLWithPath: query).standardizedFileURL.path
         if let byPath = try store.source(path: absolute) { return [byPath] }
+        // A query with a folder or an extension in it means a path, and that path is not recorded.
+        guard !query.contains("/"), !query.contains(".") else { return [] }
         let hex = query.lowercased()
-        guard hex.count >= 8, hex.allSatisfy(\.isHexDigit) else { return [] }
-        return try store.sources(sha256Prefix: hex)
+        guard hex.allSatisfy(\.isHexDigit) else {
+            throw UsageError("'\(query)' is neither a recorded source path nor a SHA-256 prefix (hex digits 0-9, a-f)")
+        }
+        guard hex.count >= minimumPrefix else {
+            throw UsageError("SHA-256 prefix '\(query)' is too short: give at least \(minimumPrefix) hex digits")
+        }
+        let matches = try store.sources(sha256Prefix: hex)
+        let contents = Set(matches.compactMap(\.sha256))
+        guard contents.count <= 1 else {
+            let candidates = matches.map { "  \($0.sha256 ?? "-")  \($0.path)" }.joined(separator: "\n")
+            throw UsageError("SHA-256 prefix '\(query)' is ambiguous: \(contents.count) contents start with it; give more digits\n\(candidates)")
+        }
+        return matches
     }
 
     private func describe(_ s: SourceRecord, store: ProvenanceStore) throws {
@@ -61,10 +85,10 @@ struct ShowCommand: ParsableCommand {
             for row in try cache.rows(key: sha) {
                 let shard = try cache.shardFile(row.shardId) ?? "?"
                 print("cached   \(row.stage) \(DType(rawValue: UInt8(row.dtype))?.name ?? "?") \(row.shape) in \(shard) "
-                      + "(parameters \(row.fingerprint.prefix(16)), run \(row.runId)) \(row.metadata)")
+                      + "(cache key \(row.fingerprint.prefix(16)), run \(row.runId)) \(row.metadata)")
             }
             for artifact in try store.artifacts(sourceSHA256: sha) {
-                print("artifact \(artifact.stage) \(artifact.kind) \(artifact.path) (fingerprint \(artifact.fingerprint.prefix(16)), run \(artifact.runId))")
+                print("artifact \(artifact.stage) \(artifact.kind) \(artifact.path) (stage fingerprint \(artifact.fingerprint.prefix(16)), run \(artifact.runId))")
             }
         }
         for failure in try store.failures(subject: s.path) {

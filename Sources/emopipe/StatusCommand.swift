@@ -8,7 +8,11 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Say, per stage, whether it is up to date, stale or never run, and why.",
-        discussion: "With --json: an array of {stage, state, reason}; state is up-to-date, stale or never-run.")
+        discussion: Help.reflow("""
+        Sources are judged against --data when given, else the data root the work directory remembers
+        from its last `run --data`, else the manifest's `data`; one line on stderr says which.
+        With --json: an array of {stage, state, reason}; state is up-to-date, stale or never-run.
+        """))
 
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -18,8 +22,9 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let runner = try PipelineRunner(manifest: try manifestOptions.load(),
-                                            workspace: workDirectoryOptions.workspace,
+            let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
+            dataRoot.announce()
+            let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all())
             let statuses = try runner.status()
             if json {

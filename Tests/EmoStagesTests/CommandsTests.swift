@@ -163,7 +163,7 @@ struct CommandsTests {
 
     // MARK: cache gc
 
-    /// Records per "stage fingerprint" in a work directory.
+    /// Records per "stage cache-key" in a work directory.
     static func recordCounts(_ store: ProvenanceStore) throws -> [String: Int] {
         try store.read { try CacheRecordRow.fetchAll($0) }.reduce(into: [:]) { $0["\($1.stage) \($1.fingerprint)", default: 0] += 1 }
     }
@@ -222,8 +222,8 @@ struct CommandsTests {
         let removed = try #require(dryCurrent.listing["removed"] as? [[String: Any]])
         #expect(removed.count == 1, "\(removed)")
         let group = try #require(removed.first)
-        #expect(group["stage"] as? String == "audio" && group["fingerprint"] as? String == referenceAudio
-                && group["reason"] as? String == "fingerprint not kept", "\(group)")
+        #expect(group["stage"] as? String == "audio" && group["cache_key"] as? String == referenceAudio
+                && group["reason"] as? String == "cache key not kept", "\(group)")
         #expect(group["records"] as? Int == counts["audio \(referenceAudio)"], "\(group)")
         #expect(group["bytes"] as? Int == shardBytes, "\(group) vs \(shardBytes) bytes of shards on disk")
         let realCurrent = try Self.gc(manifest, workdir, ["--current-only"])

@@ -198,7 +198,7 @@ extension TensorCache {
 public struct GarbagePlan: Sendable {
     public enum Reason: String, Codable, Sendable, CaseIterable {
         /// The stage's parameters fingerprint is not among those kept.
-        case fingerprintNotKept = "fingerprint not kept"
+        case fingerprintNotKept = "cache key not kept"
         /// The record's source is removed from the data root, or its content changed.
         case sourceGone = "source gone"
         /// A shard none of whose records is indexed any more (replaced by a recomputation, or

@@ -1,0 +1,262 @@
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// The command line as a new user meets it (issue 14, part 3): the remembered data root, SHA-256
+/// prefixes in `show`, the two fingerprints' names, help and usage errors, and `cache get` on a
+/// source the stage does not take. Each test ingests actors 01-02 (cheap); none runs a feature stage.
+@Suite("command-line edges", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct CommandLineEdgesTests {
+    static let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+
+    /// A work directory in which `run --data DATA --until ingest` finished.
+    static func ingested(_ label: String, prepare: (String) throws -> Void = { _ in }) throws -> (data: String, workdir: String) {
+        let data = try IngestFixture.dataRoot()
+        try prepare(data)
+        let workdir = try TestSupport.temporaryFolder(label) + "/work"
+        let run = try IngestFixture.emopipe(["run", "--until", "ingest"], data: data, workdir: workdir)
+        // 3 when the test added a file ingest refuses.
+        try #require(run.status == 0 || run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("data root \(data) (from --data)"), "\(run.stderr)")
+        return (data, workdir)
+    }
+
+    static func emopipe(_ arguments: [String], workdir: String? = nil) throws -> TestSupport.ProcessResult {
+        try TestSupport.run(TestSupport.emopipe, arguments + (workdir.map { ["--workdir", $0] } ?? []))
+    }
+
+    /// `status --json` by stage.
+    static func states(_ result: TestSupport.ProcessResult) throws -> [String: String] {
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]], "\(result.stderr)")
+        return Dictionary(uniqueKeysWithValues: rows.compactMap { row in
+            (row["stage"] as? String).map { ($0, row["state"] as? String ?? "") }
+        })
+    }
+
+    // MARK: The remembered data root
+
+    @Test func statusWithoutDataJudgesTheRootTheLastRunWasGivenAndSaysSo() throws {
+        let fresh = try TestSupport.temporaryFolder("fresh") + "/work"
+        let before = try Self.emopipe(["status", Self.manifest, "--json"], workdir: fresh)
+        #expect(before.stderr.contains("(the manifest's data)"), "nothing remembered yet: \(before.stderr)")
+
+        let (data, workdir) = try Self.ingested("remembered")
+        #expect(Workspace(root: workdir).rememberedDataRoot == data)
+        let status = try Self.emopipe(["status", Self.manifest, "--json"], workdir: workdir)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stderr.contains("data root \(data) (remembered by the work directory"), "\(status.stderr)")
+        #expect(try Self.states(status)["ingest"] == "up-to-date", "\(status.stdout)")
+        let plan = try Self.emopipe(["run", Self.manifest, "--until", "ingest", "--dry-run", "--json"], workdir: workdir)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let planned = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [[String: Any]])
+        #expect(planned.first { $0["stage"] as? String == "ingest" }?["action"] as? String == "up-to-date", "\(plan.stdout)")
+
+        // An explicit --data wins, and status (which changes nothing) does not make it the remembered one.
+        let other = try TestSupport.temporaryFolder("other-data")
+        let elsewhere = try Self.emopipe(["status", Self.manifest, "--json", "--data", other], workdir: workdir)
+        #expect(elsewhere.stderr.contains("data root \(other) (from --data)"), "\(elsewhere.stderr)")
+        #expect(try Self.states(elsewhere)["ingest"] != "up-to-date", "\(elsewhere.stdout)")
+        #expect(Workspace(root: workdir).rememberedDataRoot == data)
+
+        // A run given another --data is remembered in its turn.
+        let moved = try IngestFixture.dataRoot()
+        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: moved, workdir: workdir).status == 0)
+        #expect(Workspace(root: workdir).rememberedDataRoot == moved)
+        let after = try Self.emopipe(["status", Self.manifest], workdir: workdir)
+        #expect(after.stderr.contains("data root \(moved) (remembered"), "\(after.stderr)")
+    }
+
+    // MARK: show with a SHA-256 prefix
+
+    @Test func showTakesAUniquePrefixOfFourAndRefusesAmbiguousShortOrNonHexOnes() throws {
+        let (data, workdir) = try Self.ingested("prefix")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let sources = try store.sources(status: .ok)
+        let hashes = Set(try store.allSources().compactMap(\.sha256))
+        // A source whose first four digits no other content shares.
+        let unique = try #require(sources.first { source in
+            guard let sha = source.sha256 else { return false }
+            return hashes.filter { $0.hasPrefix(sha.prefix(4)) }.count == 1
+        })
+        let sha = try #require(unique.sha256)
+        let shown = try Self.emopipe(["show", String(sha.prefix(4)).uppercased()], workdir: workdir)
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("sha256   \(sha)"), "\(shown.stdout)")
+
+        // Another content starting with the same five digits makes that prefix ambiguous.
+        let prefix = String(sha.prefix(5))
+        let twinPath = data + "/Actor_01/not-really-there.wav"
+        var impostor = unique
+        impostor.path = twinPath
+        impostor.sha256 = prefix + String(repeating: sha.hasSuffix("0") ? "1" : "0", count: 64 - prefix.count)
+        try store.write { try impostor.insert($0) }
+        let ambiguous = try Self.emopipe(["show", prefix], workdir: workdir)
+        #expect(ambiguous.status == 64, "\(ambiguous.stderr)")
+        #expect(ambiguous.stderr.contains("SHA-256 prefix '\(prefix)' is ambiguous"), "\(ambiguous.stderr)")
+        #expect(ambiguous.stderr.contains(sha) && ambiguous.stderr.contains(twinPath), "the candidates are listed: \(ambiguous.stderr)")
+        // More digits settle it.
+        #expect(try Self.emopipe(["show", String(sha.prefix(20))], workdir: workdir).status == 0)
+
+        let short = try Self.emopipe(["show", String(sha.prefix(3))], workdir: workdir)
+        #expect(short.status == 64 && short.stderr.contains("too short: give at least 4 hex digits"), "\(short.stderr)")
+        let word = try Self.emopipe(["show", "xyz123"], workdir: workdir)
+        #expect(word.status == 64 && word.stderr.contains("'xyz123' is neither a recorded source path nor a SHA-256 prefix"), "\(word.stderr)")
+        let missing = try Self.emopipe(["show", data + "/Actor_01/absent.wav"], workdir: workdir)
+        #expect(missing.status == 1 && missing.stderr.contains("no recorded source has this path or SHA-256"), "\(missing.stderr)")
+    }
+
+    // MARK: Two fingerprints, two names
+
+    @Test func stageFingerprintsAndCacheKeysAreNamedApartWhereverPrinted() throws {
+        let (_, workdir) = try Self.ingested("names")
+        let again = try IngestFixture.emopipe(["run", "--until", "ingest", "--force", "ingest"], workdir: workdir)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("running (cache key "), "the run log names the cache key: \(again.stderr)")
+        #expect(!again.stderr.contains("(fingerprint "), "\(again.stderr)")
+
+        let runs = try Self.emopipe(["runs", "--json"], workdir: workdir)
+        let documents = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+        #expect(documents.count == 2)
+        let stages = documents.flatMap { ($0["stages"] as? [[String: Any]]) ?? [] }
+        #expect(!stages.isEmpty)
+        for stage in stages {
+            #expect(stage["fingerprint"] == nil, "\(stage)")
+            let fingerprint = try #require(stage["stage_fingerprint"] as? String)
+            let key = try #require(stage["cache_key"] as? String)
+            #expect(fingerprint.count == 64 && key.count == 64 && fingerprint != key, "\(stage)")
+        }
+
+        let ids = documents.compactMap { $0["id"] as? String }
+        let diff = try Self.emopipe(["diff", ids[0], ids[1], "--all"], workdir: workdir)
+        #expect(diff.status == 0, "\(diff.stderr)")
+        #expect(diff.stdout.contains("ingest stage fingerprint:") && diff.stdout.contains("dataset fingerprint:"), "\(diff.stdout)")
+        let bare = diff.stdout.split(separator: "\n").filter { $0.contains("fingerprint:") && !$0.contains("stage fingerprint:") && !$0.contains("dataset fingerprint:") }
+        #expect(bare.isEmpty, "every fingerprint diff prints is named: \(bare)")
+
+        let stats = try Self.emopipe(["cache", "stats"], workdir: workdir)
+        #expect(stats.status == 0 && stats.stdout.hasPrefix("stage     cache key "), "\(stats.stdout)")
+        let gc = try Self.emopipe(["cache", "gc", Self.manifest, "--dry-run", "--json"], workdir: workdir)
+        #expect(gc.status == 0, "\(gc.stderr)")
+        #expect(!gc.stdout.contains("\"fingerprint\""), "\(gc.stdout)")
+    }
+
+    // MARK: cache get on a source the stage does not take
+
+    @Test func cacheGetSaysWhenTheStageDoesNotTakeTheSourceRatherThanSuggestingARun() throws {
+        // A clip that has only its wav (no mp4 of any kind), beside the materialized actors.
+        let (data, workdir) = try Self.ingested("not-taken") { data in
+            try FileManager.default.createDirectory(atPath: data + "/Actor_09", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: data + "/Actor_01/03-01-02-01-01-01-01.wav",
+                                             toPath: data + "/Actor_09/03-01-02-01-01-01-09.wav")
+            _ = FileManager.default.createFile(atPath: data + "/Actor_09/03-01-02-01-01-02-09.wav", contents: Data())
+        }
+        func get(_ stage: String, _ source: String) throws -> TestSupport.ProcessResult {
+            try Self.emopipe(["cache", "get", Self.manifest, "--stage", stage, "--source", source, "--json"], workdir: workdir)
+        }
+        let wav = data + "/Actor_01/03-01-01-01-01-01-01.wav"
+        let mp4 = data + "/Actor_01/01-01-01-01-01-01-01.mp4"
+        try #require(FileManager.default.fileExists(atPath: mp4), "actor 01's audio-video clip is materialized")
+
+        // audio computes this clip from its wav: the mp4 is known, but asking for it needs the wav.
+        let viaWav = try get("audio", mp4)
+        #expect(viaWav.status == 1, "\(viaWav.stderr)")
+        #expect(viaWav.stderr.contains("audio holds no record for \(mp4): the source is known but audio takes a clip's speech"), "\(viaWav.stderr)")
+        #expect(viaWav.stderr.contains("ask for \(wav)") && !viaWav.stderr.contains("emopipe run"), "\(viaWav.stderr)")
+        // faces, conversely, takes the mp4 of the wav's clip.
+        let viaMp4 = try get("faces", wav)
+        #expect(viaMp4.stderr.contains("faces holds no record for \(wav): the source is known but faces takes a clip's video")
+                && viaMp4.stderr.contains("ask for \(mp4)"), "\(viaMp4.stderr)")
+        // A clip with no video at all.
+        let lone = data + "/Actor_09/03-01-02-01-01-01-09.wav"
+        let none = try get("faces", lone)
+        #expect(none.status == 1 && none.stderr.contains("and clip ") && none.stderr.contains("has none"), "\(none.stderr)")
+        // A source ingest failed.
+        let empty = data + "/Actor_09/03-01-02-01-01-02-09.wav"
+        let failed = try get("audio", empty)
+        #expect(failed.stderr.contains("audio holds no record for \(empty): the source is known but ingest judged it failed (empty file"),
+                "\(failed.stderr)")
+        // A stage without per-source records.
+        let split = try get("split", wav)
+        #expect(split.status == 1 && split.stderr.contains("split keeps no per-source records"), "\(split.stderr)")
+        // A source the stage takes but has not computed yet: then a run is the answer.
+        let notYet = try get("audio", wav)
+        #expect(notYet.status == 1 && notYet.stderr.contains("run `emopipe run --until audio`"), "\(notYet.stderr)")
+    }
+}
+
+/// Usage errors, help and `--version`: no work directory or data needed.
+@Suite("command-line usage", .enabled(if: TestSupport.hasEmopipe))
+struct CommandLineUsageTests {
+    static func emopipe(_ arguments: [String]) throws -> TestSupport.ProcessResult {
+        try TestSupport.run(TestSupport.emopipe, arguments)
+    }
+
+    /// Every command path: `[]` for emopipe itself, `["cache", "get"]`, ...
+    static let commandPaths: [[String]] = [
+        [], ["run"], ["nightly"], ["status"], ["params"], ["sources"], ["show"], ["runs"], ["diff"], ["reproduce"],
+        ["merge"], ["cache"], ["cache", "get"], ["cache", "verify"], ["cache", "stats"], ["cache", "gc"],
+        ["faces"], ["faces", "preview"], ["predict"],
+    ]
+
+    @Test func noCommandAndHelpOnAnUnknownCommandAreUsageErrors() throws {
+        let bare = try Self.emopipe([])
+        #expect(bare.status == 64, "\(bare.stdout) \(bare.stderr)")
+        #expect(bare.stderr.contains("say which command to run") && bare.stderr.contains("SUBCOMMANDS"), "\(bare.stderr)")
+        let unknown = try Self.emopipe(["help", "NOSUCH"])
+        #expect(unknown.status == 64 && unknown.stderr.contains("no command 'NOSUCH' in `emopipe`"), "\(unknown.stderr)")
+        let nested = try Self.emopipe(["help", "cache", "NOSUCH"])
+        #expect(nested.status == 64 && nested.stderr.contains("no command 'NOSUCH' in `emopipe cache`"), "\(nested.stderr)")
+        let known = try Self.emopipe(["help", "cache", "get"])
+        #expect(known.status == 0 && known.stdout.contains("--stage"), "\(known.stderr)")
+    }
+
+    @Test func versionBelongsToTheRootCommandOnly() throws {
+        let version = try Self.emopipe(["--version"])
+        #expect(version.status == 0 && version.stdout.contains("GEMM: "), "\(version.stdout) \(version.stderr)")
+        #expect(try Self.emopipe(["--help"]).stdout.contains("--version"))
+        for path in Self.commandPaths where !path.isEmpty {
+            let help = try Self.emopipe(["help"] + path)
+            #expect(help.status == 0, "\(path): \(help.stderr)")
+            #expect(!help.stdout.contains("--version"), "\(path) lists --version: \(help.stdout)")
+            let asked = try Self.emopipe(path + ["--version"])
+            #expect(asked.status == 64 && !asked.stdout.contains("GEMM"), "\(path) --version: \(asked.stdout) \(asked.stderr)")
+        }
+    }
+
+    /// ArgumentParser appends "(default: …)" to an option's help by itself: a help string that says
+    /// its default too prints it twice.
+    @Test func everyHelpPrintsEachDefaultOnce() throws {
+        for path in Self.commandPaths {
+            let help = try Self.emopipe(["help"] + path)
+            #expect(help.status == 0, "\(path): \(help.stderr)")
+            var entries: [String] = []
+            for line in help.stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+                let trimmed = line.drop { $0 == " " }
+                if line.hasPrefix("  ") && (trimmed.hasPrefix("-") || trimmed.hasPrefix("<")) { entries.append(String(line)) }
+                else if line.hasPrefix("    "), !entries.isEmpty { entries[entries.count - 1] += " " + trimmed }
+                else if !line.hasPrefix(" ") { entries.append("") }
+            }
+            for entry in entries {
+                // The word, not the file manifests/default.yaml a default may name.
+                let words = entry.lowercased().replacingOccurrences(of: "default.yaml", with: "")
+                let mentions = words.components(separatedBy: "default").count - 1
+                #expect(mentions <= 1, "\(path): \(entry)")
+            }
+        }
+    }
+
+    @Test func predictRefusesAHopBelowItsBoundAndARunThatDoesNotExist() throws {
+        let workdir = try TestSupport.temporaryFolder("predict")
+        for hop in ["-1", "--hop=-1", "0.05", "nan"] {
+            let arguments = hop.hasPrefix("--") ? [hop] : ["--hop", hop]
+            let result = try Self.emopipe(["predict", "--run", "NOSUCH", "clip.wav", "--workdir", workdir] + arguments)
+            #expect(result.status == 64, "\(hop): \(result.stderr)")
+            let value = hop.hasPrefix("--") ? "-1" : hop
+            #expect(result.stderr.contains("--hop \(value)") && result.stderr.contains("at least 0.1"), "\(hop): \(result.stderr)")
+        }
+        let missing = try Self.emopipe(["predict", "--run", "NOSUCH", "clip.wav", "--workdir", workdir])
+        #expect(missing.status == 64, "\(missing.stderr)")
+        #expect(missing.stderr.contains("no run 'NOSUCH'") && missing.stderr.contains("emopipe runs"), "\(missing.stderr)")
+    }
+}
