@@ -28,7 +28,7 @@ TABLE = _byte_table()
 _TABLE_LIST = [int(v) for v in TABLE]
 # Below this many bytes the byte loop is cheaper than setting up lanes.
 _LANE_THRESHOLD = 4096
-_LANE_BYTES = 64
+_LANE_BYTES = 16
 _MAX_LANES = 1 << 14
 
 
