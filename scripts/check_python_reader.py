@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tarfile
+import zipfile
 
 import numpy as np
 
@@ -85,6 +86,10 @@ def check_npz(workdir, stage, folder):
     expected = reader_documents(workdir, stage)
     problems, seen, files = [], set(), sorted(glob.glob(os.path.join(folder, "*.npz")))
     for path in files:
+        with zipfile.ZipFile(path) as archive:
+            # numpy.load does not check the zip's CRC-32s; zipfile does.
+            if archive.testzip() is not None or any(i.compress_type != zipfile.ZIP_STORED for i in archive.infolist()):
+                problems.append(f"{path}: a bad CRC-32 or a compressed entry")
         with np.load(path) as npz:
             labels = json.loads(npz["labels.json"])
             for name in npz.files:
