@@ -4,6 +4,7 @@
     check_python_reader.py tar WORKDIR STAGE DIR    # an exported WebDataset folder, read with tarfile and numpy
     check_python_reader.py npz WORKDIR STAGE DIR    # an exported npz folder, read with numpy.load
     check_python_reader.py damaged WORKDIR STAGE KEY  # that record's CRC check fails, others pass
+    check_python_reader.py torch WORKDIR STAGE      # the PyTorch Dataset through a 2-worker DataLoader (needs torch)
 
 Prints one JSON object: what was checked and every disagreement found (an empty `problems` list is a pass).
 """
@@ -41,7 +42,13 @@ def check_reader(workdir, npy_dir):
                 zero_copy &= (not array.flags.writeable and not array.flags.owndata
                               and type(base_object(array)).__name__ == "mmap")
                 counts[stage] = counts.get(stage, 0) + 1
-    return {"records": counts, "zero_copy": zero_copy, "problems": problems}
+    # Without torch the package still imports; the adapter says what it needs.
+    try:
+        emopipe.CacheDataset
+        adapter = "available"
+    except ImportError as error:
+        adapter = f"ImportError: {error}"
+    return {"records": counts, "zero_copy": zero_copy, "torch_adapter": adapter, "problems": problems}
 
 
 def reader_documents(workdir, stage):
@@ -121,9 +128,33 @@ def check_damaged(workdir, stage, damaged_key):
     return {"failed": failed, "problems": problems}
 
 
+def check_torch(workdir, stage):
+    import torch
+    problems = []
+    expected = reader_documents(workdir, stage)
+    data = emopipe.CacheDataset(workdir, stage, target="emotion", verify=True)
+    tensor, _ = data[0]
+    # Zero copy: the sample's memory is the mapped record the Dataset's own shard maps hand out.
+    view = emopipe.workdir.read_tensor(data._shards, data.records[0])
+    if type(base_object(view)).__name__ != "mmap" or tensor.data_ptr() != view.__array_interface__["data"][0]:
+        problems.append("the Dataset's tensor is not a view on the mapped shard")
+    loader = torch.utils.data.DataLoader(data, batch_size=3, shuffle=False, num_workers=2)
+    keys = sorted(expected)
+    index = 0
+    for batch, targets in loader:
+        for tensor, target in zip(batch, targets):
+            array, document = expected[keys[index]]
+            if tensor.numpy().tobytes() != array.tobytes() or int(target) != document["emotion"]:
+                problems.append(f"{keys[index]}: the DataLoader's sample differs from the reader's")
+            index += 1
+    if index != len(keys):
+        problems.append(f"the DataLoader gave {index} samples for {len(keys)} records")
+    return {"samples": index, "problems": problems}
+
+
 def main(argv):
     mode, args = argv[1], argv[2:]
-    checks = {"reader": check_reader, "tar": check_tar, "npz": check_npz, "damaged": check_damaged}
+    checks = {"reader": check_reader, "tar": check_tar, "npz": check_npz, "damaged": check_damaged, "torch": check_torch}
     print(json.dumps(checks[mode](*args)))
 
 

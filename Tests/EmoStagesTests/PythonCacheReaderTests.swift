@@ -50,8 +50,8 @@ struct PythonCacheReaderTests {
     }
 
     /// Runs scripts/check_python_reader.py with the pip-installed package; its JSON answer.
-    static func check(_ fixture: Fixture, _ args: [String]) throws -> [String: Any] {
-        guard let python = TestSupport.python else { throw TestFailure("no test venv") }
+    static func check(_ fixture: Fixture, _ args: [String], python: String? = TestSupport.python) throws -> [String: Any] {
+        guard let python else { throw TestFailure("no test venv") }
         let result = try TestSupport.run(python,
                                          [TestSupport.repositoryRoot + "/scripts/check_python_reader.py"] + args,
                                          environment: ["PYTHONPATH": fixture.site], currentDirectory: fixture.site)
@@ -91,6 +91,24 @@ struct PythonCacheReaderTests {
         #expect(answer["records"] as? [String: Int] == counts)
         #expect(answer["zero_copy"] as? Bool == true)
         #expect((answer["problems"] as? [String]) == [], "\(answer)")
+        // The test venv has no torch: the package imports all the same, and the adapter says what it needs.
+        #expect((answer["torch_adapter"] as? String)?.contains("needs PyTorch") == true, "\(answer)")
+    }
+
+    /// The torch venv (scripts/torch_venv.sh) is not CI's; where it exists, the Dataset adapter is checked too.
+    static let torchPython: String? = {
+        let path = TestSupport.repositoryRoot + "/.venv-torch/bin/python"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+
+    @Test(.enabled(if: torchPython != nil, "needs .venv-torch (scripts/torch_venv.sh)"))
+    func theTorchDatasetGivesTheReadersTensorsThroughAMultiWorkerLoader() throws {
+        let fixture = try Self.shared.get()
+        for stage in ["audio", "faces"] {
+            let answer = try Self.check(fixture, ["torch", fixture.workdir, stage], python: Self.torchPython)
+            #expect(answer["samples"] as? Int == (try Self.recordCounts(fixture.workdir))[stage])
+            #expect((answer["problems"] as? [String]) == [], "\(answer)")
+        }
     }
 
     @Test func aTarExportIsWebDatasetShardsThatTarfileAndNumpyReadAsTheReaderDoes() throws {
