@@ -50,25 +50,35 @@ public enum CacheExport {
         try checkDestination(folder)
         var written: [WrittenFile] = []
         var current: OpenFile?
-        for row in rows {
-            // WebDataset splits a member name at its first dot: a key must be the hex digest it always is.
-            guard row.key.utf8.count == 64, row.key.allSatisfy(\.isHexDigit) else {
-                throw CacheError.missing("cache index row with key '\(row.key)' is not a SHA-256")
+        do {
+            for row in rows {
+                // WebDataset splits a member name at its first dot: a key must be the hex digest it always is.
+                guard row.key.utf8.count == 64, row.key.allSatisfy(\.isHexDigit) else {
+                    throw CacheError.missing("cache index row with key '\(row.key)' is not a SHA-256")
+                }
+                let tensor = try cache.tensor(row, verify: true)
+                let npy = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
+                let json = try describe(row, tensor)
+                let recordBytes = npy.count + json.utf8.count + 4 * TarWriter.block
+                if var open = current, open.records >= recordsPerFile || open.size + recordBytes > maxBytesPerFile {
+                    written.append(try open.finish())
+                    current = nil
+                }
+                if current == nil {
+                    current = try OpenFile(folder: folder, name: fileName(index: written.count, format: format), format: format)
+                }
+                try current?.add(key: row.key, npy: npy, json: json)
             }
-            let tensor = try cache.tensor(row, verify: true)
-            let npy = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
-            let json = try describe(row, tensor)
-            let recordBytes = npy.count + json.utf8.count + 4 * TarWriter.block
-            if var open = current, open.records >= recordsPerFile || open.size + recordBytes > maxBytesPerFile {
-                written.append(try open.finish())
-                current = nil
+            if var open = current { written.append(try open.finish()) }
+        } catch {
+            // Half an export would pass for a whole one (and block the next): remove what this one wrote.
+            for index in 0...written.count {
+                let path = folder + "/" + fileName(index: index, format: format)
+                unlink(path)
+                unlink(path + ".part")
             }
-            if current == nil {
-                current = try OpenFile(folder: folder, name: fileName(index: written.count, format: format), format: format)
-            }
-            try current?.add(key: row.key, npy: npy, json: json)
+            throw error
         }
-        if var open = current { written.append(try open.finish()) }
         return written
     }
 
