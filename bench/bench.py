@@ -153,6 +153,71 @@ def bench_cache_read(results, workdir):
                             records_per_s=round(doc["records_per_s"])))
 
 
+def python_reader_pass(workdir, stage, npy_folder, rounds):
+    """Run by the venv's python (numpy): times, alternating over rounds, reading every record of a stage
+    through the emopipe package (memory-mapped, zero copy; also with the CRC check) against np.load
+    of one .npy file per record (the same bytes, written once from the reader). Every byte is summed,
+    so neither side skips reading. Prints one JSON object."""
+    import numpy as np
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import emopipe
+
+    with emopipe.WorkDir(workdir) as work:
+        records = work.records(stage)
+        paths = []
+        os.makedirs(npy_folder, exist_ok=True)
+        for record in records:
+            paths.append(os.path.join(npy_folder, record.key + ".npy"))
+            if not os.path.exists(paths[-1]):
+                np.save(paths[-1], work.tensor(record))
+    nbytes = sum(r.nbytes for r in records)
+
+    def reader(verify):
+        # Opening the work directory and listing the records is part of the reader's cost.
+        with emopipe.WorkDir(workdir) as work:
+            return sum(float(np.add.reduce(work.tensor(r, verify=verify), axis=None)) for r in work.records(stage))
+
+    def npy():
+        return sum(float(np.add.reduce(np.load(p), axis=None)) for p in paths)
+
+    def timed(fn):
+        start = time.perf_counter()
+        total = fn()
+        return time.perf_counter() - start, total
+
+    timed(lambda: reader(False)), timed(npy)   # warm: the page cache holds both copies
+    seconds = {"reader": [], "reader_crc": [], "npy": []}
+    for _ in range(rounds):
+        for name, fn in (("reader", lambda: reader(False)), ("npy", npy), ("reader_crc", lambda: reader(True))):
+            secs, total = timed(fn)
+            seconds[name].append(secs)
+    med = {name: statistics.median(values) for name, values in seconds.items()}
+    print(json.dumps({"records": len(records), "bytes": nbytes, "seconds": med,
+                      "numpy": np.__version__}))
+
+
+def bench_python_reader(results, workdir):
+    """Reading the cache from Python (issue 14): the emopipe package against np.load of per-record .npy files."""
+    _, rss, out, _ = peak_rss_mb([VENV_PYTHON, os.path.abspath(__file__), "python-reader", workdir, "audio",
+                                  os.path.join(WORK, "npy-audio")], ok=(0,))
+    doc = json.loads(out)
+    n, mb = doc["records"], doc["bytes"] / 1e6
+    secs = doc["seconds"]
+    for name, key, baseline in (("python reader (mmap, zero copy)", "reader", True),
+                                ("python reader with CRC-32C check (numpy)", "reader_crc", False)):
+        ours = mb / secs[key]
+        results.append(dict(name=f"{name}, {n} audio records", unit="MB/s", ours=round(ours, 1),
+                            baseline=round(mb / secs["npy"], 1) if baseline else None,
+                            baseline_name=f"np.load of {n} per-record .npy files" if baseline else None,
+                            speedup=round(secs["npy"] / secs[key], 2) if baseline else None,
+                            peak_rss_mb_ours=round(rss, 1), peak_rss_mb_baseline=None,
+                            records_per_s=round(n / secs[key]),
+                            baseline_records_per_s=round(n / secs["npy"]) if baseline else None))
+    print(f"  python reader {mb / secs['reader']:.0f} MB/s ({n / secs['reader']:.0f} records/s), with CRC "
+          f"{mb / secs['reader_crc']:.0f} MB/s; np.load of .npy files {mb / secs['npy']:.0f} MB/s "
+          f"({n / secs['npy']:.0f} records/s)", file=sys.stderr)
+
+
 def bench_engine(results):
     """One training step (forward + backward + AdamW, B = 32) of the two reference networks, EmoNN
     against PyTorch on the same shapes and thread count (torch from .venv-torch, made by
@@ -254,6 +319,8 @@ def main():
     print("audio stage vs librosa:", file=sys.stderr)
     workdir = bench_audio(results)
     bench_cache_read(results, workdir)
+    print("cache from Python:", file=sys.stderr)
+    bench_python_reader(results, workdir)
     print("one 20-minute wav:", file=sys.stderr)
     bench_long_audio(results)
     print("training epoch:", file=sys.stderr)
@@ -280,7 +347,9 @@ def main():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["long-audio"]:   # only the 20-minute wav through the audio stage, printed
+    if sys.argv[1:2] == ["python-reader"]:   # run by the venv's python: WORKDIR STAGE NPY_FOLDER
+        python_reader_pass(*sys.argv[2:5], rounds=ROUNDS)
+    elif sys.argv[1:] == ["long-audio"]:   # only the 20-minute wav through the audio stage, printed
         os.makedirs(WORK, exist_ok=True)
         rows = []
         bench_long_audio(rows)

@@ -17,7 +17,8 @@ import Foundation
 ///     workers/<I>-of-<N>/               scale-out workers' own work directories
 ///     reproductions/<run-id>-<stamp>/   where `emopipe reproduce` re-runs a run by default
 ///
-/// `<fp16>` is the first 16 hex digits of a fingerprint.
+/// `<fp16>` is the first 16 hex digits of a fingerprint. The Python reader mirrors the paths it
+/// opens (the database, the cache folder) in `python/emopipe/layout.py`: change both together.
 ///
 ///     let workspace = Workspace(root: "work")
 ///     let store = try workspace.openStore(.readOnly)

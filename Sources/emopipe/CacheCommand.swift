@@ -9,7 +9,7 @@ struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
         abstract: "Inspect, check and clean the sharded tensor cache.",
-        subcommands: [Get.self, Verify.self, Stats.self, GC.self])
+        subcommands: [Get.self, Export.self, Verify.self, Stats.self, GC.self])
 
     /// Opens the work directory's store and cache, or says there is none.
     static func open(_ options: WorkDirectoryOptions, _ access: Workspace.Access) throws -> (ProvenanceStore, TensorCache) {
@@ -103,6 +103,126 @@ struct CacheCommand: ParsableCommand {
     struct NoRecord: Error, CustomStringConvertible {
         var description: String
         init(_ description: String) { self.description = description }
+    }
+
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write every cached record of a stage into WebDataset tar shards or NumPy .npz files.",
+            discussion: Help.reflow("""
+            DIR must exist and hold no earlier export. Files are DIR/shard-000000.tar (or .npz), …, at most
+            --records-per-file records (and 1 GB) each, records in SHA-256 order, each CRC-checked first; the
+            same records give byte-identical files. A record's key is its source's SHA-256.
+
+            tar (WebDataset): per record <key>.npy (the tensor) and <key>.json: {sha256, stage, cache_key,
+            dtype, shape, source, sources, actor, emotion, emotion_name, intensity, statement, repetition,
+            modality, channel, clip, ...the record's own facts (as `cache get --json`)}. The labels are the
+            first source's by path when identical bytes are several sources (all are in `sources`).
+            npz: per record an array named <key>, and a labels.json entry {key: that JSON}.
+
+            --cache-key (or --fingerprint) takes a cache key or a prefix of 4 or more hex digits (as `cache
+            stats` prints it); without it, that of the stage's last completed run. Exit status 64 for an
+            unknown stage or cache key, 1 when the stage has no records or DIR is missing, not writable or
+            holds an earlier export.
+
+            Examples:
+              emopipe cache export --stage audio --format tar exports/audio
+              emopipe cache export --stage faces --cache-key 9da6742b --format npz exports/faces
+            """))
+
+        @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+        @Option(help: "The stage whose records to export (audio, faces).") var stage: String
+        @Option(name: [.customLong("cache-key"), .customLong("fingerprint")],
+                help: ArgumentHelp("A cache key of the stage (as `cache stats` prints it), or a prefix of 4 or more hex digits.", valueName: "key"))
+        var cacheKey: String?
+        @Option(help: "tar (WebDataset shards) or npz.") var format: ExportFormat
+        @Option(help: ArgumentHelp("Records per output file (\(CacheExport.recordsPerFileRange.lowerBound)-\(CacheExport.recordsPerFileRange.upperBound)).", valueName: "n"))
+        var recordsPerFile = 1000
+        @Argument(help: "The folder to write into (must exist).") var dir: String
+
+        func validate() throws {
+            guard CacheExport.recordsPerFileRange.contains(recordsPerFile) else {
+                throw ValidationError("--records-per-file \(recordsPerFile) is outside \(CacheExport.recordsPerFileRange.lowerBound)-\(CacheExport.recordsPerFileRange.upperBound)")
+            }
+        }
+
+        func run() throws {
+            do {
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
+                let chosen = try Self.chooseFingerprint(stage: stage, given: cacheKey, store: store, cache: cache)
+                let rows = try cache.rows(stage: stage, fingerprint: chosen)
+                guard !rows.isEmpty else { throw EmoError.io(path: workDirectoryOptions.workspace.root, reason: "no \(stage) records under cache key \(chosen)") }
+                let written = try CacheExport.export(rows, from: cache, format: format, to: dir, recordsPerFile: recordsPerFile) { row, tensor in
+                    try Self.describe(row, tensor, stage: stage, sources: store.sources(sha256: row.key)).canonicalJSON
+                }
+                let bytes = written.reduce(0) { $0 + $1.bytes }
+                print("exported \(rows.count) \(stage) records (cache key \(chosen.prefix(16))) into \(written.count) \(format.rawValue) file(s), \(bytes) bytes, in \(dir)")
+            } catch let usage as UsageError {
+                FileHandle.standardError.write(Data("emopipe: \(usage.message)\n".utf8))
+                throw ExitCode(ExitStatus.usage)
+            } catch {
+                throw Failure.exit(for: error)
+            }
+        }
+
+        /// A value on the command line that names nothing in the work directory (exit status 64).
+        struct UsageError: Error { var message: String }
+
+        /// The cache key `--cache-key` names (a unique prefix), else the stage's last completed run's.
+        static func chooseFingerprint(stage: String, given: String?, store: ProvenanceStore, cache: TensorCache) throws -> String {
+            guard StageName(rawValue: stage) != nil else {
+                throw PipelineError.unknownStage(stage, known: StageName.allCases.map(\.rawValue))
+            }
+            let cached = try cache.fingerprints(stage: stage)
+            guard !cached.isEmpty else {
+                let holding = try cache.stagesWithRecords()
+                throw EmoError.io(path: store.path, reason: "no cached \(stage) records"
+                                  + (holding.isEmpty ? " (the cache is empty)" : " (stages with records: \(holding.joined(separator: ", ")))"))
+            }
+            let known = "cached \(stage) cache keys: " + cached.map { String($0.prefix(16)) }.joined(separator: ", ")
+            if let given {
+                let prefix = given.lowercased()
+                guard prefix.count >= 4, prefix.allSatisfy(\.isHexDigit) else {
+                    throw UsageError(message: "--cache-key '\(given)' is not 4 or more hex digits (\(known))")
+                }
+                let matching = cached.filter { $0.hasPrefix(prefix) }
+                guard let only = matching.first else { throw UsageError(message: "--cache-key '\(given)' matches no \(known)") }
+                guard matching.count == 1 else { throw UsageError(message: "--cache-key '\(given)' is ambiguous: it starts \(matching.count) of the \(known)") }
+                return only
+            }
+            if let current = try store.stageState(stage)?.parametersFingerprint, cached.contains(current) { return current }
+            guard cached.count == 1 else {
+                throw UsageError(message: "several cache keys hold \(stage) records and no completed run names one: choose with --cache-key (\(known))")
+            }
+            return cached[0]
+        }
+
+        /// A record's JSON: what it is, its labels from the source rows that have its bytes, and its own facts.
+        static func describe(_ row: CacheRecordRow, _ tensor: CachedTensor, stage: String, sources: [SourceRecord]) -> ParamValue {
+            var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]
+            let live = sources.filter { $0.status == .ok }
+            let labelled = (live.isEmpty ? sources : live).first
+            let identity: [String: ParamValue] = [
+                "sha256": .string(row.key), "stage": .string(stage), "cache_key": .string(row.fingerprint),
+                "dtype": .string(tensor.dtype.name), "shape": .array(tensor.shape.map(ParamValue.int)),
+            ]
+            let emotionName: ParamValue = (labelled?.emotion).flatMap(Emotion.init(rawValue:)).map { .string($0.name) } ?? .null
+            var labels: [String: ParamValue] = [
+                "source": labelled.map { .string($0.path) } ?? .null,
+                "sources": .array(live.map { .string($0.path) }),
+                "clip": labelled?.clip.map(ParamValue.string) ?? .null,
+                "emotion_name": emotionName,
+            ]
+            let codes: [(String, Int?)] = [
+                ("actor", labelled?.actor), ("emotion", labelled?.emotion), ("intensity", labelled?.intensity),
+                ("statement", labelled?.statement), ("repetition", labelled?.repetition),
+                ("modality", labelled?.modality), ("channel", labelled?.channel),
+            ]
+            for (name, value) in codes { labels[name] = value.map(ParamValue.int) ?? .null }
+            fields.merge(labels) { $1 }
+            fields.merge(identity) { $1 }
+            return .object(fields)
+        }
     }
 
     struct Verify: ParsableCommand {
@@ -259,3 +379,5 @@ struct CacheCommand: ParsableCommand {
         }
     }
 }
+
+extension ExportFormat: ExpressibleByArgument {}

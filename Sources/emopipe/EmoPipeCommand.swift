@@ -14,7 +14,7 @@ struct EmoPipeCommand: ParsableCommand {
         Stages run in dependency order from a pipeline file (pipelines/ravdess.yaml) under an experiment
         manifest (manifests/*.yaml). Every stage is resumable: work already done for the same inputs,
         parameters and stage code is skipped. Provenance lives in WORKDIR/emopipe.sqlite; commands that only
-        read it (status, sources, show, runs, diff, cache stats, cache get) open it read-only, and a file
+        read it (status, sources, show, runs, diff, cache stats, cache get, cache export) open it read-only, and a file
         there that is empty or not EmoPipe's is refused (exit 1), never replaced. --json output has
         snake_case keys.
 

@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+
+/// Bulk export of cached records into files other tools read as they are: WebDataset tar shards
+/// (`<key>.npy` + `<key>.json` per record) or NumPy `.npz` files (`<key>.npy` per record plus one
+/// `labels.json` entry mapping each key to its JSON). Files are `shard-000000.<format>`, … ; each
+/// appears under its name only when complete. Records go in the order given (the caller sorts them
+/// by key), so the same records give byte-identical files however the shards cut them.
+///
+///     let written = try CacheExport.export(rows, from: cache, format: .tar, to: "out", recordsPerFile: 1000) { row, _ in json }
+public enum CacheExport {
+    public struct WrittenFile: Equatable, Sendable {
+        public var path: String
+        public var records: Int
+        public var bytes: Int
+    }
+
+    /// Files are cut before they pass this size, whatever `recordsPerFile` says.
+    public static let maxBytesPerFile = 1 << 30
+    public static let recordsPerFileRange = 1...10_000
+    /// The npz entry with every record's JSON.
+    public static let labelsEntry = "labels.json"
+
+    public static func fileName(index: Int, format: ExportFormat) -> String {
+        "shard-" + String(format: "%06d", index) + "." + format.rawValue
+    }
+
+    /// The folder must exist, be writable and hold no earlier export (whose extra shards a loader's
+    /// glob would pick up with the new ones).
+    public static func checkDestination(_ folder: String) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
+            throw CacheError.io(path: folder, reason: "no such folder (create it first)")
+        }
+        guard isFolder.boolValue else { throw CacheError.io(path: folder, reason: "not a folder") }
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw CacheError.io(path: folder, reason: "the folder is not writable: \(String(cString: strerror(errno)))")
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        if let earlier = names.sorted().first(where: { $0.hasPrefix("shard-") }) {
+            throw CacheError.io(path: folder, reason: "already holds \(earlier) of an earlier export (export into an empty folder)")
+        }
+    }
+
+    /// Writes `rows` (their CRC-32C checked), at most `recordsPerFile` to a file. `describe` gives
+    /// a record's JSON document.
+    public static func export(_ rows: [CacheRecordRow], from cache: TensorCache, format: ExportFormat, to folder: String,
+                              recordsPerFile: Int, describe: (CacheRecordRow, CachedTensor) throws -> String) throws -> [WrittenFile] {
+        precondition(recordsPerFileRange.contains(recordsPerFile), "records per file out of range")
+        try checkDestination(folder)
+        var written: [WrittenFile] = []
+        var current: OpenFile?
+        do {
+            for row in rows {
+                // WebDataset splits a member name at its first dot: a key must be the hex digest it always is.
+                guard row.key.utf8.count == 64, row.key.allSatisfy(\.isHexDigit) else {
+                    throw CacheError.missing("cache index row with key '\(row.key)' is not a SHA-256")
+                }
+                let tensor = try cache.tensor(row, verify: true)
+                let npy = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
+                let json = try describe(row, tensor)
+                let recordBytes = npy.count + json.utf8.count + 4 * TarWriter.block
+                if var open = current, open.records >= recordsPerFile || open.size + recordBytes > maxBytesPerFile {
+                    written.append(try open.finish())
+                    current = nil
+                }
+                if current == nil {
+                    current = try OpenFile(folder: folder, name: fileName(index: written.count, format: format), format: format)
+                }
+                try current?.add(key: row.key, npy: npy, json: json)
+            }
+            if var open = current { written.append(try open.finish()) }
+        } catch {
+            // Half an export would pass for a whole one (and block the next): remove what this one wrote.
+            for index in 0...written.count {
+                let path = folder + "/" + fileName(index: index, format: format)
+                unlink(path)
+                unlink(path + ".part")
+            }
+            throw error
+        }
+        return written
+    }
+
+    /// One export file being written under a temporary name.
+    private struct OpenFile {
+        let format: ExportFormat
+        let finalPath: String
+        let partPath: String
+        var archive: any ArchiveWriter
+        var records = 0
+        /// npz: each record's JSON, written as one entry at the end.
+        var labels: [(key: String, json: String)] = []
+
+        init(folder: String, name: String, format: ExportFormat) throws {
+            self.format = format
+            finalPath = folder + "/" + name
+            partPath = finalPath + ".part"
+            switch format {
+            case .tar: archive = try TarWriter(path: partPath)
+            case .npz: archive = try StoredZipWriter(path: partPath)
+            }
+        }
+
+        var size: Int { archive.size + labels.reduce(0) { $0 + $1.json.utf8.count + 70 } }
+
+        mutating func add(key: String, npy: Data, json: String) throws {
+            try archive.add(name: key + ".npy", contents: npy)
+            switch format {
+            case .tar: try archive.add(name: key + ".json", contents: Data(json.utf8))
+            case .npz: labels.append((key, json))
+            }
+            records += 1
+        }
+
+        mutating func finish() throws -> WrittenFile {
+            if format == .npz {
+                // Keys are hex digests and each JSON is a canonical document: joined, one JSON object.
+                let object = "{" + labels.map { "\"\($0.key)\":\($0.json)" }.joined(separator: ",") + "}"
+                try archive.add(name: CacheExport.labelsEntry, contents: Data(object.utf8))
+            }
+            try archive.finish()
+            guard rename(partPath, finalPath) == 0 else {
+                throw CacheError.io(path: finalPath, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
+            }
+            return WrittenFile(path: finalPath, records: records, bytes: archive.size)
+        }
+    }
+}
+
+extension TensorCache {
+    /// The parameters fingerprints some record of `stage` is cached under, sorted.
+    public func fingerprints(stage: String) throws -> [String] {
+        try store.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT fingerprint FROM cacheRecord WHERE stage = ? ORDER BY fingerprint",
+                                arguments: [stage])
+        }
+    }
+
+    /// The stages that hold cached records, sorted.
+    public func stagesWithRecords() throws -> [String] {
+        try store.read { try String.fetchAll($0, sql: "SELECT DISTINCT stage FROM cacheRecord ORDER BY stage") }
+    }
+}

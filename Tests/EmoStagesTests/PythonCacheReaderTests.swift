@@ -1,0 +1,202 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// The cache from Python (issue 14): the package in `python/`, installed with pip, reads every record
+/// of a small demo-manifest work directory byte for byte as `emopipe cache get --npy` writes it, with
+/// a zero-copy view; `emopipe cache export` writes WebDataset tar shards and npz files that Python's
+/// `tarfile` and `numpy.load` read back equal to the reader (scripts/check_python_reader.py is the
+/// Python side); bad export requests exit with the documented status, naming the value.
+@Suite("cache from Python", .serialized,
+       .enabled(if: IngestFixture.available && TestSupport.python != nil, "needs ../shared/data/ravdess, the emopipe binary and the test venv"))
+struct PythonCacheReaderTests {
+    /// A work directory with audio and faces records: actor 01's first 8 wavs and 2 AV clips, plus
+    /// one wav's bytes again under actor 09's name (one record, two sources). Made once.
+    struct Fixture {
+        let data: String
+        let workdir: String
+        /// The package installed by `pip install ./python` (into a folder put on PYTHONPATH).
+        let site: String
+        let duplicate: (first: String, second: String)
+    }
+
+    static let shared: Result<Fixture, Error> = Result {
+        let source = try IngestFixture.materialized.get() + "/Actor_01"
+        let data = try TestSupport.temporaryFolder("pydata") + "/ravdess"
+        try FileManager.default.createDirectory(atPath: data + "/Actor_01", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: data + "/Actor_09", withIntermediateDirectories: true)
+        let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
+        for name in names.filter({ $0.hasPrefix("03-") }).prefix(8) + names.filter({ $0.hasPrefix("01-") }).prefix(2) {
+            try FileManager.default.copyItem(atPath: source + "/" + name, toPath: data + "/Actor_01/" + name)
+        }
+        let first = data + "/Actor_01/" + names.filter { $0.hasPrefix("03-") }[0]
+        let second = data + "/Actor_09/03-01-05-01-01-01-09.wav"
+        try FileManager.default.copyItem(atPath: first, toPath: second)
+
+        let workdir = try TestSupport.temporaryFolder("pywork")
+        for stage in ["audio", "faces"] {
+            let run = try IngestFixture.emopipe(["run", "--until", stage], data: data, workdir: workdir)
+            guard run.status == 0 else { throw TestFailure("run --until \(stage) exited \(run.status): \(run.stderr)") }
+        }
+        let site = try TestSupport.temporaryFolder("pysite")
+        guard let python = TestSupport.python else { throw TestFailure("no test venv") }
+        // No network: the build backend (setuptools, wheel) comes from the test venv.
+        try TestSupport.shell("'\(python)' -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation "
+                              + "--target '\(site)' '\(TestSupport.repositoryRoot)/python'")
+        return Fixture(data: data, workdir: workdir, site: site, duplicate: (first, second))
+    }
+
+    /// Runs scripts/check_python_reader.py with the pip-installed package; its JSON answer.
+    static func check(_ fixture: Fixture, _ args: [String], python: String? = TestSupport.python) throws -> [String: Any] {
+        guard let python else { throw TestFailure("no test venv") }
+        let result = try TestSupport.run(python,
+                                         [TestSupport.repositoryRoot + "/scripts/check_python_reader.py"] + args,
+                                         environment: ["PYTHONPATH": fixture.site], currentDirectory: fixture.site)
+        guard result.status == 0, let answer = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
+            throw TestFailure("check_python_reader.py \(args.first ?? "") exited \(result.status): \(result.stderr)")
+        }
+        return answer
+    }
+
+    static func recordCounts(_ workdir: String) throws -> [String: Int] {
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        return try store.read { db in
+            var counts: [String: Int] = [:]
+            for row in try CacheRecordRow.fetchAll(db) { counts[row.stage, default: 0] += 1 }
+            return counts
+        }
+    }
+
+    static func export(_ fixture: Fixture, _ args: [String]) throws -> TestSupport.ProcessResult {
+        try TestSupport.run(TestSupport.emopipe, ["cache", "export"] + args + ["--workdir", fixture.workdir])
+    }
+
+    @Test func thePipInstalledReaderMatchesCacheGetOnEveryRecordWithoutACopy() throws {
+        let fixture = try Self.shared.get()
+        #expect(FileManager.default.fileExists(atPath: fixture.site + "/emopipe/__init__.py"), "pip installed the package")
+        let counts = try Self.recordCounts(fixture.workdir)
+        #expect(counts["audio"] == 8 && counts["faces"] == 2, "\(counts)")
+        let npyFolder = try TestSupport.temporaryFolder("pynpy")
+        let store = try ProvenanceStore(path: fixture.workdir + "/emopipe.sqlite")
+        for row in try store.read({ try CacheRecordRow.fetchAll($0) }) {
+            let get = try IngestFixture.emopipe(["cache", "get", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", fixture.data,
+                                                 "--stage", row.stage, "--source", row.key,
+                                                 "--npy", npyFolder + "/\(row.stage)-\(row.key).npy"], workdir: fixture.workdir)
+            #expect(get.status == 0, "\(get.stderr)")
+        }
+        let answer = try Self.check(fixture, ["reader", fixture.workdir, npyFolder])
+        #expect(answer["records"] as? [String: Int] == counts)
+        #expect(answer["zero_copy"] as? Bool == true)
+        #expect((answer["problems"] as? [String]) == [], "\(answer)")
+        // The test venv has no torch: the package imports all the same, and the adapter says what it needs.
+        #expect((answer["torch_adapter"] as? String)?.contains("needs PyTorch") == true, "\(answer)")
+    }
+
+    /// The torch venv (scripts/torch_venv.sh) is not CI's; where it exists, the Dataset adapter is checked too.
+    static let torchPython: String? = {
+        let path = TestSupport.repositoryRoot + "/.venv-torch/bin/python"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+
+    @Test(.enabled(if: torchPython != nil, "needs .venv-torch (scripts/torch_venv.sh)"))
+    func theTorchDatasetGivesTheReadersTensorsThroughAMultiWorkerLoader() throws {
+        let fixture = try Self.shared.get()
+        for stage in ["audio", "faces"] {
+            let answer = try Self.check(fixture, ["torch", fixture.workdir, stage], python: Self.torchPython)
+            #expect(answer["samples"] as? Int == (try Self.recordCounts(fixture.workdir))[stage])
+            #expect((answer["problems"] as? [String]) == [], "\(answer)")
+        }
+    }
+
+    @Test func aTarExportIsWebDatasetShardsThatTarfileAndNumpyReadAsTheReaderDoes() throws {
+        let fixture = try Self.shared.get()
+        let folder = try TestSupport.temporaryFolder("pytar")
+        let result = try Self.export(fixture, ["--stage", "audio", "--format", "tar", "--records-per-file", "3", folder])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("exported 8 audio records"), "\(result.stdout)")
+        let answer = try Self.check(fixture, ["tar", fixture.workdir, "audio", folder])
+        #expect(answer["files"] as? [String] == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"])
+        #expect(answer["records"] as? Int == 8)
+        #expect((answer["problems"] as? [String]) == [], "\(answer)")
+
+        // Labels come from the source rows: one record whose bytes are two sources lists both.
+        let sha = try TestSupport.sha256sum(fixture.duplicate.first)
+        let json = try TestSupport.shell("for f in '\(folder)'/shard-*.tar; do tar -xOf \"$f\" '\(sha).json' 2>/dev/null; done; true")
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(fields["sources"] as? [String] == [fixture.duplicate.first, fixture.duplicate.second])
+        #expect(fields["actor"] as? Int == 1 && fields["emotion_name"] is String && fields["real_frames"] is Int)
+
+        // The same records give the same bytes.
+        let again = try TestSupport.temporaryFolder("pytar2")
+        #expect(try Self.export(fixture, ["--stage", "audio", "--format", "tar", "--records-per-file", "3", again]).status == 0)
+        #expect(try TestSupport.shell("cd '\(folder)' && sha256sum shard-*") == TestSupport.shell("cd '\(again)' && sha256sum shard-*"))
+    }
+
+    @Test func anNpzExportLoadsInNumpyWithItsLabels() throws {
+        let fixture = try Self.shared.get()
+        let folder = try TestSupport.temporaryFolder("pynpz")
+        let result = try Self.export(fixture, ["--stage", "faces", "--format", "npz", folder])
+        #expect(result.status == 0, "\(result.stderr)")
+        let answer = try Self.check(fixture, ["npz", fixture.workdir, "faces", folder])
+        #expect(answer["files"] as? [String] == ["shard-000000.npz"])
+        #expect(answer["records"] as? Int == 2)
+        #expect((answer["problems"] as? [String]) == [], "\(answer)")
+    }
+
+    @Test func badExportRequestsNameTheValueAndExitWithTheDocumentedStatus() throws {
+        let fixture = try Self.shared.get()
+        let empty = try TestSupport.temporaryFolder("pyempty")
+        let cases: [(args: [String], status: Int32, says: String)] = [
+            (["--stage", "nosuch", "--format", "tar", empty], ExitStatus.usage, "nosuch"),
+            (["--stage", "audio", "--fingerprint", "ffffffff", "--format", "tar", empty], ExitStatus.usage, "ffffffff"),
+            (["--stage", "audio", "--fingerprint", "xyz", "--format", "tar", empty], ExitStatus.usage, "xyz"),
+            (["--stage", "audio", "--format", "zip", empty], ExitStatus.usage, "zip"),
+            (["--stage", "audio", "--format", "tar", "--records-per-file", "0", empty], ExitStatus.usage, "0"),
+            (["--stage", "split", "--format", "tar", empty], ExitStatus.failure, "split"),
+            (["--stage", "audio", "--format", "tar", empty + "/missing"], ExitStatus.failure, empty + "/missing"),
+        ]
+        for c in cases {
+            let result = try Self.export(fixture, c.args)
+            #expect(result.status == c.status, "\(c.args): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains(c.says), "\(c.args): \(result.stderr)")
+        }
+        // A folder holding an earlier export is refused, not mixed with a new one.
+        #expect(try Self.export(fixture, ["--stage", "audio", "--format", "npz", empty]).status == 0)
+        let again = try Self.export(fixture, ["--stage", "audio", "--format", "npz", empty])
+        #expect(again.status == ExitStatus.failure && again.stderr.contains("shard-000000.npz"), "\(again.stderr)")
+        // A cache key prefix, as `cache stats` prints it, selects the same records.
+        let store = try ProvenanceStore(path: fixture.workdir + "/emopipe.sqlite")
+        let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)
+        let byPrefix = try TestSupport.temporaryFolder("pyprefix")
+        let prefixed = try Self.export(fixture, ["--stage", "audio", "--cache-key", String(fingerprint.prefix(16)), "--format", "npz", byPrefix])
+        #expect(prefixed.status == 0, "\(prefixed.stderr)")
+        #expect(try TestSupport.shell("cmp '\(empty)/shard-000000.npz' '\(byPrefix)/shard-000000.npz' && echo same") == "same\n")
+    }
+
+    @Test func theReadersCRCCheckFindsAFlippedByteAndNamesTheRecord() throws {
+        let fixture = try Self.shared.get()
+        let copy = try TestSupport.temporaryFolder("pydamaged") + "/work"
+        try TestSupport.shell("cp -a '\(fixture.workdir)' '\(copy)'")
+        let store = try ProvenanceStore(path: copy + "/emopipe.sqlite")
+        let found = try store.read { db -> (CacheRecordRow, String)? in
+            guard let row = try CacheRecordRow.filter(sql: "stage = 'audio'").order(sql: "key").fetchAll(db).last,
+                  let shard = try CacheShardRow.fetchOne(db, key: row.shardId) else { return nil }
+            return (row, shard.file)
+        }
+        let (row, file) = try #require(found)
+        let shard = copy + "/" + file
+        chmod(shard, 0o644)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: shard))
+        try handle.seek(toOffset: UInt64(row.dataOffset + 100))
+        let byte = try #require(try handle.read(upToCount: 1)).first ?? 0
+        try handle.seek(toOffset: UInt64(row.dataOffset + 100))
+        try handle.write(contentsOf: Data([byte ^ 0x10]))
+        try handle.close()
+        let answer = try Self.check(fixture, ["damaged", copy, "audio", row.key])
+        #expect(answer["failed"] as? [String] == [row.key])
+        #expect((answer["problems"] as? [String]) == [], "\(answer)")
+    }
+}

@@ -1,0 +1,97 @@
+import EmoCore
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// `CacheExport`'s files, read back by independent tools: GNU tar for the WebDataset shards, Info-ZIP's
+/// `unzip` (which checks every CRC-32) for the npz files.
+@Suite("cache export", .enabled(if: TestSupport.hasTool("tar") && TestSupport.hasTool("unzip"), "needs tar and unzip"))
+struct CacheExportTests {
+    let folder: String
+    let cache: TensorCache
+    let records: [TensorRecord]
+
+    init() throws {
+        folder = try TestSupport.temporaryFolder("export")
+        let store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
+        try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                   threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        cache = TensorCache(workspace: Workspace(root: folder), store: store)
+        // Two shards of float32 and uint8 records of varied shapes.
+        let first = TensorCacheTests.records(count: 7, seed: 11), second = TensorCacheTests.records(count: 4, seed: 12)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: first, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: second, failures: [])
+        records = (first + second).sorted { $0.key < $1.key }
+    }
+
+    static func document(_ row: CacheRecordRow) -> String { "{\"sha256\":\"\(row.key)\"}" }
+
+    func npy(_ record: TensorRecord) -> Data {
+        record.data.withUnsafeBytes { NumpyFile.encode(dtype: record.dtype, shape: record.shape, data: $0) }
+    }
+
+    func export(_ format: ExportFormat, perFile: Int) throws -> (String, [CacheExport.WrittenFile]) {
+        let out = try TestSupport.temporaryFolder("out")
+        let written = try CacheExport.export(try cache.rows(stage: "audio", fingerprint: "fp"), from: cache, format: format,
+                                             to: out, recordsPerFile: perFile) { row, _ in Self.document(row) }
+        return (out, written)
+    }
+
+    @Test func tarShardsHoldEachRecordsNpyAndJsonInKeyOrderAsGNUTarReadsThem() throws {
+        let (out, written) = try export(.tar, perFile: 4)
+        #expect(written.map { ($0.path as NSString).lastPathComponent } == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"])
+        #expect(written.map(\.records) == [4, 4, 3])
+        var listed: [String] = []
+        for file in written {
+            listed += try TestSupport.shell("tar -tf '\(file.path)'").split(separator: "\n").map(String.init)
+            try TestSupport.shell("tar -xf '\(file.path)' -C '\(out)'")
+            let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int
+            #expect(size == file.bytes)
+        }
+        #expect(listed == records.flatMap { [$0.key + ".npy", $0.key + ".json"] })
+        for record in records {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/\(record.key).npy")) == npy(record))
+            #expect(try String(contentsOfFile: out + "/\(record.key).json", encoding: .utf8) == "{\"sha256\":\"\(record.key)\"}")
+        }
+    }
+
+    @Test func npzFilesPassUnzipsCRCCheckAndHoldEveryRecordAndTheLabels() throws {
+        let (out, written) = try export(.npz, perFile: 6)
+        #expect(written.map(\.records) == [6, 5])
+        var keys: [String] = []
+        for file in written {
+            let check = try TestSupport.run("/usr/bin/env", ["unzip", "-t", file.path])
+            #expect(check.status == 0 && check.stdout.contains("No errors detected"), "\(check.stdout)")
+            try TestSupport.shell("unzip -q -o '\(file.path)' -d '\(out)/x'")
+            let labels = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/x/labels.json"))) as? [String: [String: String]])
+            keys += labels.keys.sorted()
+            for (key, document) in labels { #expect(document == ["sha256": key]) }
+        }
+        #expect(keys == records.map(\.key))
+        for record in records {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/x/\(record.key).npy")) == npy(record))
+        }
+    }
+
+    @Test func aFailedExportLeavesNothingAndAUsedOrMissingFolderIsRefused() throws {
+        let out = try TestSupport.temporaryFolder("out")
+        struct Refused: Error {}
+        let rows = try cache.rows(stage: "audio", fingerprint: "fp")
+        #expect(throws: Refused.self) {
+            _ = try CacheExport.export(rows, from: cache, format: .tar, to: out, recordsPerFile: 2) { row, _ in
+                if row.key == rows[6].key { throw Refused() }
+                return Self.document(row)
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
+
+        _ = try CacheExport.export(rows, from: cache, format: .npz, to: out, recordsPerFile: 100) { row, _ in Self.document(row) }
+        #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export (export into an empty folder)")) {
+            try CacheExport.checkDestination(out)
+        }
+        #expect(throws: CacheError.io(path: out + "/missing", reason: "no such folder (create it first)")) {
+            try CacheExport.checkDestination(out + "/missing")
+        }
+    }
+}

@@ -1,0 +1,231 @@
+"""An EmoPipe work directory, read-only: the SQLite index's records with their labels, and their tensors."""
+import json
+import os
+import sqlite3
+import urllib.parse
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import EmoPipeError
+from .layout import Layout
+from .shard import DTYPE_NAMES, DTYPES, ShardMaps
+
+# RAVDESS's emotion codes 1-8, as EmoCore's `Emotion` names them.
+EMOTION_NAMES = {1: "neutral", 2: "calm", 3: "happy", 4: "sad", 5: "angry", 6: "fearful", 7: "disgust", 8: "surprised"}
+# The label columns of the `source` table, in the names `emopipe cache export` writes them.
+LABEL_COLUMNS = ("actor", "emotion", "intensity", "statement", "repetition", "modality", "channel", "clip")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One cached record: what the SQLite index says about it and the labels of its source.
+
+    `labels` holds `source` (the first source path with these bytes), `sources` (all of them), the
+    RAVDESS codes (actor, emotion, emotion_name, intensity, statement, repetition, modality, channel)
+    and `clip`; `metadata` the record's own facts (audio: real_frames, duration_seconds, …).
+    """
+    stage: str
+    cache_key: str
+    key: str
+    dtype: np.dtype
+    shape: tuple
+    shard_path: str
+    data_offset: int
+    crc32c: int
+    metadata: dict = field(compare=False)
+    labels: dict = field(compare=False)
+
+    @property
+    def nbytes(self):
+        return self.dtype.itemsize * int(np.prod(self.shape, dtype=object))
+
+    def describe(self):
+        """The record's JSON document, as `emopipe cache export` writes it beside the tensor."""
+        document = dict(self.metadata)
+        document.update(self.labels)
+        document.update(sha256=self.key, stage=self.stage, cache_key=self.cache_key,
+                        dtype=DTYPE_NAMES[_DTYPE_CODES[self.dtype.str]], shape=list(self.shape))
+        return document
+
+
+_DTYPE_CODES = {dtype.str: code for code, dtype in DTYPES.items()}
+
+
+def _uri(path, immutable=False):
+    return "file:" + urllib.parse.quote(path) + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+
+
+def _connect_read_only(path):
+    """Read-only, as `emopipe`'s inspecting commands open it. A folder that cannot hold the write-ahead
+    log's `-shm` file is read as immutable when no `-wal` holds uncheckpointed commits."""
+    try:
+        db = sqlite3.connect(_uri(path), uri=True)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError as error:
+        wal = path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise EmoPipeError(f"{path}: cannot read the provenance database ({error}) and its write-ahead log "
+                               f"holds commits; open the work directory once where it is writable") from error
+        try:
+            db = sqlite3.connect(_uri(path, immutable=True), uri=True)
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error as second:
+            raise EmoPipeError(f"{path}: cannot open the provenance database: {second}") from second
+
+
+class WorkDir:
+    """A work directory opened read-only.
+
+        with emopipe.WorkDir("work") as work:
+            for record in work.records("audio"):
+                x = work.tensor(record)            # read-only view on the mapped shard
+                y = record.labels["emotion"]
+    """
+
+    def __init__(self, root):
+        self.layout = Layout(root)
+        path = self.layout.database_path
+        if not os.path.isfile(path):
+            raise EmoPipeError(f"{self.layout.root}: no work directory here (no {os.path.basename(path)}; run `emopipe run` first)")
+        self._db = _connect_read_only(path)
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"cacheRecord", "cacheShard", "source"} <= tables:
+            self._db.close()
+            raise EmoPipeError(f"{path}: no tensor cache index in this database (not EmoPipe's, or made by an older EmoPipe)")
+        self._has_stage_state = "stageState" in tables
+        self.shards = ShardMaps()
+
+    @property
+    def root(self):
+        return self.layout.root
+
+    def close(self):
+        """Closes the database. Mapped shards stay valid while arrays viewing them live."""
+        self._db.close()
+        self.shards = ShardMaps()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # Listing
+
+    def stages(self):
+        """The stages that hold cached records."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT stage FROM cacheRecord ORDER BY stage")]
+
+    def cache_keys(self, stage):
+        """The cache keys `stage` has records under."""
+        return [r[0] for r in self._db.execute(
+            "SELECT DISTINCT fingerprint FROM cacheRecord WHERE stage = ? ORDER BY fingerprint", (stage,))]
+
+    def current_cache_key(self, stage):
+        """The cache key of the stage's last completed run, if any."""
+        if not self._has_stage_state:
+            return None
+        row = self._db.execute("SELECT parametersFingerprint FROM stageState WHERE stage = ?", (stage,)).fetchone()
+        return row[0] if row else None
+
+    def resolve_cache_key(self, stage, cache_key=None):
+        """The full cache key a unique prefix (4 or more hex digits) names; without one, that of the
+        stage's last completed run (or the only one cached). The rules of `emopipe cache export`."""
+        cached = self.cache_keys(stage)
+        if not cached:
+            held = self.stages()
+            raise EmoPipeError(f"{self.layout.database_path}: no cached {stage!r} records"
+                               + (f" (stages with records: {', '.join(held)})" if held else " (the cache is empty)"))
+        known = f"cached {stage} cache keys: " + ", ".join(f[:16] for f in cached)
+        if cache_key is not None:
+            prefix = str(cache_key).lower()
+            if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
+                raise EmoPipeError(f"cache key {cache_key!r} is not 4 or more hex digits ({known})")
+            matching = [f for f in cached if f.startswith(prefix)]
+            if not matching:
+                raise EmoPipeError(f"cache key {cache_key!r} matches no {known}")
+            if len(matching) > 1:
+                raise EmoPipeError(f"cache key {cache_key!r} is ambiguous: it starts {len(matching)} of the {known}")
+            return matching[0]
+        current = self.current_cache_key(stage)
+        if current in cached:
+            return current
+        if len(cached) != 1:
+            raise EmoPipeError(f"several cache_keys hold {stage} records and no completed run names one: choose one ({known})")
+        return cached[0]
+
+    def records(self, stage, cache_key=None):
+        """Every record of `stage` under one cache key (see `resolve_cache_key`), sorted by key."""
+        cache_key = self.resolve_cache_key(stage, cache_key)
+        rows = self._db.execute(
+            "SELECT r.key, r.dtype, r.shapeJSON, r.crc32c, r.dataOffset, r.metadata, s.file FROM cacheRecord r "
+            "JOIN cacheShard s ON s.id = r.shardId WHERE r.stage = ? AND r.fingerprint = ? ORDER BY r.key",
+            (stage, cache_key)).fetchall()
+        labels = self._labels(stage, cache_key)
+        records = []
+        for key, dtype, shape_json, crc, data_offset, metadata, shard_file in rows:
+            if dtype not in DTYPES:
+                raise EmoPipeError(f"{self.layout.database_path}: {stage} record {key} has unknown dtype {dtype}")
+            records.append(Record(stage=stage, cache_key=cache_key, key=key, dtype=DTYPES[dtype],
+                                  shape=tuple(json.loads(shape_json)), shard_path=self.layout.path(shard_file),
+                                  data_offset=data_offset, crc32c=crc, metadata=_json_object(metadata),
+                                  labels=labels.get(key) or _labels_of([])))
+        return records
+
+    def record(self, stage, key, cache_key=None):
+        """The record of one source (its SHA-256) in `stage`."""
+        for record in self.records(stage, cache_key):
+            if record.key == key:
+                return record
+        raise EmoPipeError(f"no {stage} record for source {key}")
+
+    def _labels(self, stage, cache_key):
+        """key → labels, from the source rows whose bytes have that SHA-256."""
+        columns = ", ".join(LABEL_COLUMNS)
+        rows = self._db.execute(
+            f"SELECT sha256, path, status, {columns} FROM source WHERE sha256 IN "
+            "(SELECT key FROM cacheRecord WHERE stage = ? AND fingerprint = ?) ORDER BY path",
+            (stage, cache_key)).fetchall()
+        by_key = {}
+        for row in rows:
+            by_key.setdefault(row[0], []).append(row[1:])
+        return {key: _labels_of(sources) for key, sources in by_key.items()}
+
+    # Reading
+
+    def tensor(self, record, verify=False):
+        """The record's tensor: a read-only NumPy array viewing the memory-mapped shard (no copy).
+        `verify` first checks the record's CRC-32C (metadata and tensor bytes)."""
+        return read_tensor(self.shards, record, verify)
+
+
+def read_tensor(shards, record, verify=False):
+    shard = shards.get(record.shard_path)
+    entry = shard.entry(record.key, record.data_offset)
+    if entry.shape != tuple(record.shape) or DTYPES[entry.dtype] != record.dtype:
+        raise EmoPipeError(f"{shard.path}: record {record.key} is {list(entry.shape)} in the shard, "
+                           f"{list(record.shape)} in the index")
+    return shard.array(entry, verify=verify)
+
+
+def _json_object(text):
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _labels_of(sources):
+    """Labels from the first source by path that is in use (status ok), else the first of any status;
+    `sources` lists every in-use path. The rules of `emopipe cache export`."""
+    live = [s for s in sources if s[1] == "ok"]
+    first = (live or sources or [None])[0]
+    labels = {"source": first[0] if first else None, "sources": [s[0] for s in live]}
+    for i, name in enumerate(LABEL_COLUMNS):
+        labels[name] = first[2 + i] if first else None
+    labels["emotion_name"] = EMOTION_NAMES.get(labels["emotion"])
+    return labels
