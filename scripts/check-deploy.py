@@ -170,20 +170,27 @@ def containerfile_packages(text):
     return names
 
 
-def package_of(library):
-    """The Debian package that owns a library file, trying the merged-/usr spellings of its path."""
-    real = os.path.realpath(library)
-    candidates = {library, real}
-    for path in list(candidates):
+def path_spellings(library):
+    """A library's path, its real path, and their merged-/usr twins (dpkg records one of them)."""
+    spellings = {library, os.path.realpath(library)}
+    for path in list(spellings):
         if path.startswith("/usr/lib/"):
-            candidates.add(path[len("/usr"):])
+            spellings.add(path[len("/usr"):])
         elif path.startswith("/lib/"):
-            candidates.add("/usr" + path)
-    for path in sorted(candidates):
-        result = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
-        if result.returncode == 0:
-            return result.stdout.split(":", 1)[0].strip()
-    return None
+            spellings.add("/usr" + path)
+    return spellings
+
+
+def owning_packages(libraries):
+    """{library: Debian package owning it} in one dpkg-query call (one call per file takes minutes)."""
+    spellings = {library: path_spellings(library) for library in libraries}
+    every = sorted(set().union(*spellings.values())) if spellings else []
+    out = subprocess.run(["dpkg-query", "-S"] + every, capture_output=True, text=True).stdout
+    owner = {}
+    for line in out.splitlines():
+        package, _, path = line.partition(": ")
+        owner[path.strip()] = package.split(":")[0].split(",")[0].strip()
+    return {library: next((owner[p] for p in sorted(paths) if p in owner), None) for library, paths in spellings.items()}
 
 
 def dependency_closure(packages):
@@ -218,8 +225,8 @@ def check_containerfile(checks, binary):
     swift = sorted({os.path.basename(p) for p in libraries if "/swift/" in p})
     closure = dependency_closure(listed)
     uncovered = []
-    for library in sorted(set(libraries) - {p for p in libraries if "/swift/" in p}):
-        package = package_of(library)
+    owners = owning_packages(sorted(set(libraries) - {p for p in libraries if "/swift/" in p}))
+    for library, package in sorted(owners.items()):
         if package not in closure:
             uncovered.append(f"{os.path.basename(library)} ({package or 'no Debian package'})")
     checks.expect(not uncovered, f"every Debian library ldd names is installed by the Containerfile's packages or "
