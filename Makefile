@@ -51,9 +51,10 @@ test: venv
 	EMOPIPE_BIN=$(CURDIR)/.build/debug/emopipe $(SWIFT) test --skip-build
 
 # submit.sh's 3 workers and merge-and-train on RAVDESS actors 01-03 must end COMPLETED with results
-# equal to one process's (scripts/slurm-check says how; the debug build, like `make test`).
+# equal to one process's (scripts/slurm-check says how). The same debug build as `make test`: another
+# build command would make the two rebuild each other's objects.
 slurm-check: venv
-	$(SWIFT) build --product emopipe
+	$(SWIFT) build --build-tests
 	EMOPIPE=$(CURDIR)/.build/debug/emopipe scripts/slurm-check
 
 # Needs podman and mmdebstrap (Debian packages) and the release build; see scripts/build-image.
