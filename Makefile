@@ -4,6 +4,8 @@
 #   make ingest|all      run stages through $(MANIFEST) into $(WORKDIR)
 #   make nightly         reprocess what changed under $(DATA), report to $(WORKDIR)/nightly/
 #   make fuzz            random inputs against the name parser, probe/decode and the shard reader
+#   make slurm-check     the Slurm scale-out on a one-node cluster (started if none answers)
+#   make image           the container image the Kubernetes Jobs run (podman, no registry)
 SHELL := /bin/bash
 MANIFEST ?= manifests/default.yaml
 WORKDIR ?= work
@@ -19,17 +21,21 @@ VENV := .venv
 APT_PACKAGES := pkg-config libsqlite3-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
 	libswresample-dev libsndfile1-dev libopenblas-dev libdnnl-dev libdlib-dev libdlib-data \
 	ffmpeg espeak-ng sox flac time python3-skimage python3-venv python3-pip
+# What `make slurm-check` (and so `make test`) runs the Slurm scale-out on.
+CHECK_PACKAGES := slurm-wlm munge
+# The image the Kubernetes Jobs run (pipelines/deploy/kubernetes/*.yaml name it; `make test` checks).
+IMAGE ?= localhost/emopipe:latest
 
 STAGES := ingest audio faces split train evaluate export
 
-.PHONY: deps build test demo demo-data all $(STAGES) status nightly venv bench fuzz clean help
+.PHONY: deps build test demo demo-data all $(STAGES) status nightly venv bench fuzz slurm-check image clean help
 
 help:
-	@sed -n '1,7p' Makefile
+	@sed -n '1,9p' Makefile
 
 # Idempotent: installs only what is missing, so a second call costs a dpkg query.
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES) $(CHECK_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  export DEBIAN_FRONTEND=noninteractive; \
@@ -43,6 +49,17 @@ build:
 test: venv
 	$(SWIFT) build --build-tests
 	EMOPIPE_BIN=$(CURDIR)/.build/debug/emopipe $(SWIFT) test --skip-build
+
+# submit.sh's 3 workers and merge-and-train on RAVDESS actors 01-03 must end COMPLETED with results
+# equal to one process's (scripts/slurm-check says how). The same debug build as `make test`: another
+# build command would make the two rebuild each other's objects.
+slurm-check: venv
+	$(SWIFT) build --build-tests
+	EMOPIPE=$(CURDIR)/.build/debug/emopipe scripts/slurm-check
+
+# Needs podman and mmdebstrap (Debian packages) and the release build; see scripts/build-image.
+image: build
+	scripts/build-image $(EMOPIPE) $(IMAGE)
 
 demo: deps build demo-data
 	$(EMOPIPE) run manifests/demo.yaml --workdir $(WORKDIR)-demo; status=$$?; \
