@@ -32,8 +32,7 @@ public struct EvaluateStage: Stage {
         let foldFolders = try TrainStage.foldFolders(context)
         // Every fold was trained on the same features: read them from the cache once.
         let first = try TrainedModel.description(in: foldFolders[0])
-        var features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
-        if first.config.speakerNorm == true { features = features.speakerNormalized() }
+        let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
         let clips = Dictionary(features.plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
         for foldFolder in foldFolders {
             let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)

@@ -18,10 +18,7 @@ public struct ExportStage: Stage {
         let foldFolder = try TrainStage.foldFolders(context)[0]
         let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
         let trained = classifier.trained
-        // The graph standardises raw dB; a speaker-normalised model needs each speaker's statistics first.
-        guard trained.config.speakerNorm != true else {
-            throw PipelineError.missingData("export: the model was trained with train.speaker_norm, which needs each speaker's statistics before the graph; export does not write such a model yet")
-        }
+        try trained.requireRawFeatures(for: "export", model: foldFolder.path)
         classifier.model.eval()
         let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer,
                                            metadata: try metadata(context, trained: trained,

@@ -10,6 +10,13 @@ struct FeatureSet {
     let plan: SplitPlan
     let samples: [Sample]
     let config: ModelConfig
+    /// Each clip's actor, looked up by every fold's selection and by the speaker statistics.
+    let actorByClip: [String: Int]
+
+    init(plan: SplitPlan, samples: [Sample], config: ModelConfig) {
+        self.plan = plan; self.samples = samples; self.config = config
+        actorByClip = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })
+    }
 
     static func load(context: StageContext, modalities: [ModelConfig.Modality], base: ModelConfig) throws -> FeatureSet {
         let store = context.store
@@ -46,21 +53,21 @@ struct FeatureSet {
         for i in samples.indices where samples[i].faces == nil {
             samples[i].faceMask = [Float](repeating: 0, count: config.faceFrames)
         }
-        return FeatureSet(plan: plan, samples: samples, config: config)
+        let set = FeatureSet(plan: plan, samples: samples, config: config)
+        // A model trained on speaker-normalised features is trained, validated and evaluated on them.
+        return base.speakerNorm == true ? set.speakerNormalized() : set
     }
 
     /// Every clip's log-mel standardised with its own actor's statistics (ModelConfig.speakerNorm).
-    func speakerNormalized() -> FeatureSet {
-        let actorOf = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })
-        let normalized = SpeakerNormalizer.normalize(samples, speakers: samples.map { actorOf[$0.id] ?? -1 },
+    private func speakerNormalized() -> FeatureSet {
+        let normalized = SpeakerNormalizer.normalize(samples, speakers: samples.map { actorByClip[$0.id] ?? -1 },
                                                      nMels: config.nMels, frames: config.frames)
         return FeatureSet(plan: plan, samples: normalized, config: config)
     }
 
     func samples(actors: [Int]) -> [Sample] {
         let wanted = Set(actors)
-        let actorOf = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })
-        return samples.filter { wanted.contains(actorOf[$0.id] ?? -1) }
+        return samples.filter { wanted.contains(actorByClip[$0.id] ?? -1) }
     }
 
     static func int(_ json: String, _ key: String) -> Int? {

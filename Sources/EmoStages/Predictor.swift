@@ -37,9 +37,7 @@ public final class Predictor {
             throw PipelineError.missingData("\(run): no exported model here (run the export stage: `emopipe run --until export`)")
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
-        guard classifier.trained.config.speakerNorm != true else {
-            throw PipelineError.missingData("\(run): this model was trained with train.speaker_norm, which needs each speaker's statistics; predict does not compute them yet")
-        }
+        try classifier.trained.requireRawFeatures(for: "predict", model: run)
         let features = try ParamValue.fromJSON(Data(contentsOf: folder.appendingPathComponent("features.json"))).objectValue ?? [:]
         logMel = try features[StageName.audio.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
             var p = try ParamValueDecoder.decode(LogMelParameters.self, from: $0)

@@ -19,8 +19,7 @@ public struct TrainStage: Stage {
 
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
-        var features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
-        if parameters.speakerNorm { features = features.speakerNormalized() }
+        let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
@@ -259,6 +258,14 @@ public struct TrainParameters: StageParameters {
 extension ModelConfig.Modality: ParameterChoice {}
 
 extension TrainedModel {
+    /// Export and predict feed the model features of one file at a time; a model trained on
+    /// speaker-normalised features needs each speaker's statistics first, which they do not compute yet.
+    func requireRawFeatures(for command: String, model: String) throws {
+        guard config.speakerNorm != true else {
+            throw PipelineError.missingData("\(command): \(model) was trained with train.speaker_norm, which needs each speaker's statistics; \(command) does not compute them yet")
+        }
+    }
+
     /// `model.json` in a fold folder or a run folder, durably.
     func write(to url: URL) throws {
         try DurableFile.write(try jsonData(), to: url.path)

@@ -17,8 +17,8 @@ public struct ClipPrediction: Equatable, Sendable {
         self.probabilities = probabilities
     }
 
-    /// The most probable class (the first, on a tie: as the metrics count it).
-    public var predicted: Int { Self.ranked(probabilities).first ?? 0 }
+    /// The most probable class (the first, on a tie), as every other prediction is counted.
+    public var predicted: Int { Inference.argmax(probabilities) }
 
     /// Class indices, most probable first; ties keep class order.
     public static func ranked(_ p: [Float]) -> [Int] {
