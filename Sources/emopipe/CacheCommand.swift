@@ -157,16 +157,10 @@ struct CacheCommand: ParsableCommand {
                 }
                 let bytes = written.reduce(0) { $0 + $1.bytes }
                 print("exported \(rows.count) \(stage) records (cache key \(chosen.prefix(16))) into \(written.count) \(format.rawValue) file(s), \(bytes) bytes, in \(dir)")
-            } catch let usage as UsageError {
-                FileHandle.standardError.write(Data("emopipe: \(usage.message)\n".utf8))
-                throw ExitCode(ExitStatus.usage)
             } catch {
                 throw Failure.exit(for: error)
             }
         }
-
-        /// A value on the command line that names nothing in the work directory (exit status 64).
-        struct UsageError: Error { var message: String }
 
         /// The cache key `--cache-key` names (a unique prefix), else the stage's last completed run's.
         static func chooseFingerprint(stage: String, given: String?, store: ProvenanceStore, cache: TensorCache) throws -> String {
@@ -182,17 +176,17 @@ struct CacheCommand: ParsableCommand {
             let known = "cached \(stage) cache keys: " + cached.map { String($0.prefix(16)) }.joined(separator: ", ")
             if let given {
                 let prefix = given.lowercased()
-                guard prefix.count >= 4, prefix.allSatisfy(\.isHexDigit) else {
-                    throw UsageError(message: "--cache-key '\(given)' is not 4 or more hex digits (\(known))")
+                guard HashPrefix.isWellFormed(prefix) else {
+                    throw UsageError("--cache-key '\(given)' is not 4 or more hex digits (\(known))")
                 }
                 let matching = cached.filter { $0.hasPrefix(prefix) }
-                guard let only = matching.first else { throw UsageError(message: "--cache-key '\(given)' matches no \(known)") }
-                guard matching.count == 1 else { throw UsageError(message: "--cache-key '\(given)' is ambiguous: it starts \(matching.count) of the \(known)") }
+                guard let only = matching.first else { throw UsageError("--cache-key '\(given)' matches no \(known)") }
+                guard matching.count == 1 else { throw UsageError("--cache-key '\(given)' is ambiguous: it starts \(matching.count) of the \(known)") }
                 return only
             }
             if let current = try store.stageState(stage)?.parametersFingerprint, cached.contains(current) { return current }
             guard cached.count == 1 else {
-                throw UsageError(message: "several cache keys hold \(stage) records and no completed run names one: choose with --cache-key (\(known))")
+                throw UsageError("several cache keys hold \(stage) records and no completed run names one: choose with --cache-key (\(known))")
             }
             return cached[0]
         }

@@ -204,6 +204,16 @@ struct UsageError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// Hashes abbreviated on the command line (`show`'s SHA-256, `cache export --cache-key`), as git
+/// takes commit hashes: at least this many hex digits, unique among what they could name.
+enum HashPrefix {
+    static let minimumLength = 4
+
+    static func isWellFormed(_ prefix: String) -> Bool {
+        prefix.count >= minimumLength && prefix.allSatisfy(\.isHexDigit)
+    }
+}
+
 /// Maps errors to the exit statuses scripts rely on, with a one-line message on stderr.
 enum Failure {
     static func exit(for error: Error) -> ExitCode {

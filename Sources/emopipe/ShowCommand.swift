@@ -35,9 +35,6 @@ struct ShowCommand: ParsableCommand {
         }
     }
 
-    /// The shortest SHA-256 prefix taken, as git takes abbreviated commit hashes.
-    static let minimumPrefix = 4
-
     /// The sources `query` names: the one recorded under that path, else those whose SHA-256 starts
     /// with it (several only when the same bytes sit under several names). A prefix shared by
     /// different contents is refused with the candidates listed; one too short, or a bare word
@@ -51,8 +48,8 @@ struct ShowCommand: ParsableCommand {
         guard hex.allSatisfy(\.isHexDigit) else {
             throw UsageError("'\(query)' is neither a recorded source path nor a SHA-256 prefix (hex digits 0-9, a-f)")
         }
-        guard hex.count >= minimumPrefix else {
-            throw UsageError("SHA-256 prefix '\(query)' is too short: give at least \(minimumPrefix) hex digits")
+        guard hex.count >= HashPrefix.minimumLength else {
+            throw UsageError("SHA-256 prefix '\(query)' is too short: give at least \(HashPrefix.minimumLength) hex digits")
         }
         let matches = try store.sources(sha256Prefix: hex)
         let contents = Set(matches.compactMap(\.sha256))
