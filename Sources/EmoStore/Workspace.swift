@@ -79,11 +79,28 @@ public struct Workspace: Sendable, Equatable {
     /// `run --data X` speaks of X.
     public var dataRootPath: String { path("data-root.txt") }
 
-    /// The remembered data root; nil when no run here was given `--data`.
-    public var rememberedDataRoot: String? {
-        guard let text = try? String(contentsOfFile: dataRootPath, encoding: .utf8) else { return nil }
-        let root = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return root.isEmpty ? nil : root
+    /// Longest path `data-root.txt` may hold (Linux's PATH_MAX): the file is read no further.
+    static let maximumDataRootBytes = 4096
+
+    /// The remembered data root; nil when no run here was given `--data`. A file that does not hold
+    /// one absolute path on one line (edited, truncated, another program's) is refused by name
+    /// rather than half-used or silently skipped.
+    public func rememberedDataRoot() throws -> String? {
+        guard let handle = FileHandle(forReadingAtPath: dataRootPath) else {
+            guard FileManager.default.fileExists(atPath: dataRootPath) else { return nil }
+            throw EmoError.io(path: dataRootPath, reason: "cannot be read; remove it or give --data")
+        }
+        defer { try? handle.close() }
+        let bytes = (try? handle.read(upToCount: Self.maximumDataRootBytes + 2)) ?? Data()
+        let refuse = { (why: String) in EmoError.io(path: self.dataRootPath, reason: "\(why): it should hold the one absolute data root a `run --data` named; remove it or give --data") }
+        guard bytes.count <= Self.maximumDataRootBytes + 1 else { throw refuse("is longer than a path can be") }
+        guard var text = String(data: bytes, encoding: .utf8) else { throw refuse("is not UTF-8 text") }
+        if text.hasSuffix("\n") { text.removeLast() }
+        guard !text.isEmpty else { return nil }
+        guard text.hasPrefix("/"), !text.contains("\n"), !text.contains("\0") else {
+            throw refuse("does not hold one absolute path on one line")
+        }
+        return text
     }
 
     /// Remembers `root` (an absolute path) as this work directory's data root.

@@ -135,7 +135,7 @@ struct ManifestOptions: ParsableArguments {
 
     static func load(path: String, data: String?, settings: [String], in workspace: Workspace) throws -> (manifest: Manifest, dataRoot: DataRootChoice) {
         var manifest = try load(path: path, data: nil, settings: settings)
-        let choice = DataRootChoice.choose(option: data, workspace: workspace, manifestRoot: manifest.dataRoot)
+        let choice = try DataRootChoice.choose(option: data, workspace: workspace, manifestRoot: manifest.dataRoot)
         manifest.dataRoot = choice.path
         return (manifest, choice)
     }
@@ -158,9 +158,9 @@ struct DataRootChoice {
     var path: String
     var origin: Origin
 
-    static func choose(option: String?, workspace: Workspace, manifestRoot: String) -> DataRootChoice {
+    static func choose(option: String?, workspace: Workspace, manifestRoot: String) throws -> DataRootChoice {
         if let option { return DataRootChoice(path: URL(fileURLWithPath: option).standardizedFileURL.path, origin: .option) }
-        if let remembered = workspace.rememberedDataRoot { return DataRootChoice(path: remembered, origin: .workDirectory) }
+        if let remembered = try workspace.rememberedDataRoot() { return DataRootChoice(path: remembered, origin: .workDirectory) }
         return DataRootChoice(path: manifestRoot, origin: .manifest)
     }
 

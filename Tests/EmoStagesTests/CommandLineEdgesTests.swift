@@ -42,7 +42,7 @@ struct CommandLineEdgesTests {
         #expect(before.stderr.contains("(the manifest's data)"), "nothing remembered yet: \(before.stderr)")
 
         let (data, workdir) = try Self.ingested("remembered")
-        #expect(Workspace(root: workdir).rememberedDataRoot == data)
+        #expect(try Workspace(root: workdir).rememberedDataRoot() == data)
         let status = try Self.emopipe(["status", Self.manifest, "--json"], workdir: workdir)
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stderr.contains("data root \(data) (remembered by the work directory"), "\(status.stderr)")
@@ -57,14 +57,34 @@ struct CommandLineEdgesTests {
         let elsewhere = try Self.emopipe(["status", Self.manifest, "--json", "--data", other], workdir: workdir)
         #expect(elsewhere.stderr.contains("data root \(other) (from --data)"), "\(elsewhere.stderr)")
         #expect(try Self.states(elsewhere)["ingest"] != "up-to-date", "\(elsewhere.stdout)")
-        #expect(Workspace(root: workdir).rememberedDataRoot == data)
+        #expect(try Workspace(root: workdir).rememberedDataRoot() == data)
 
         // A run given another --data is remembered in its turn.
         let moved = try IngestFixture.dataRoot()
         #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: moved, workdir: workdir).status == 0)
-        #expect(Workspace(root: workdir).rememberedDataRoot == moved)
+        #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
         let after = try Self.emopipe(["status", Self.manifest], workdir: workdir)
         #expect(after.stderr.contains("data root \(moved) (remembered"), "\(after.stderr)")
+    }
+
+    /// A data-root.txt that is not one absolute path (garbage, many lines, a NUL, megabytes) is
+    /// refused by name (exit 1) without being read whole; `--data` still works past it.
+    @Test func aDamagedRememberedRootIsRefusedByNameAndDataStillWins() throws {
+        let (data, workdir) = try Self.ingested("damaged-root")
+        let file = Workspace(root: workdir).dataRootPath
+        let damaged: [(String, Data)] = [
+            ("binary", Data([0xff, 0xfe, 0x00, 0x41])), ("two lines", Data((data + "\n" + data + "\n").utf8)),
+            ("a NUL", Data((data + "\u{0}x").utf8)), ("relative", Data("data\n".utf8)),
+            ("10 MB", Data(repeating: UInt8(ascii: "a"), count: 10_000_000)),
+        ]
+        for (what, bytes) in damaged {
+            try bytes.write(to: URL(fileURLWithPath: file))
+            let status = try Self.emopipe(["status", Self.manifest], workdir: workdir)
+            #expect(status.status == 1, "\(what): \(status.stderr)")
+            #expect(status.stderr.contains("data-root.txt") && status.stderr.count < 2_000, "\(what): \(status.stderr.prefix(300))")
+            let given = try Self.emopipe(["status", Self.manifest, "--data", data], workdir: workdir)
+            #expect(given.status == 0, "\(what), with --data: \(given.stderr)")
+        }
     }
 
     // MARK: show with a SHA-256 prefix
