@@ -24,6 +24,7 @@ public struct SplitStage: Stage {
         let includeSong = context.manifest.includeSong
         let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
         let taking = Set(parameters.actors)
+        try Self.checkPresent(parameters.actors, among: Set(catalog.clips.map(\.codes.actor)))
         let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.filter {
             taking.isEmpty || taking.contains($0.codes.actor)
         }.compactMap { clip -> SplitPlan.Clip? in
@@ -49,6 +50,17 @@ public struct SplitStage: Stage {
             + "\(clips.count - both - audioOnly) video only), \(folds.count) fold(s)"
         return StageOutcome(outputDigest: SHA256Hex.of(data), unitsDone: clips.count, unitsSkipped: 0, unitsFailed: 0,
                             summary: summary)
+    }
+}
+
+extension SplitStage {
+    /// `split.actors` names only actors the data root has: a missing one would silently shrink
+    /// every fold (or leave a fold without training actors).
+    static func checkPresent(_ wanted: [Int], among present: Set<Int>) throws {
+        let absent = wanted.filter { !present.contains($0) }
+        guard !absent.isEmpty else { return }
+        let list = { (actors: [Int]) in actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ") }
+        throw PipelineError.missingData("split.actors names actors \(list(absent)), which the data root does not have (it has \(list(present.sorted())))")
     }
 }
 

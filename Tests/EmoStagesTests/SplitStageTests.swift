@@ -66,6 +66,16 @@ struct SplitStageTests {
         #expect(final.count == 1 && final[0].train == Array(1...10), "17-24 take no part when present")
     }
 
+    @Test func actorsTheDataDoesNotHaveAreNamed() throws {
+        #expect(throws: Never.self) { try SplitStage.checkPresent([1, 2], among: [1, 2, 3]) }
+        do {
+            try SplitStage.checkPresent([2, 4, 5], among: [1, 2, 3])
+            Issue.record("absent actors were accepted")
+        } catch let error as PipelineError {
+            #expect(error.description.contains("split.actors names actors 04, 05") && error.description.contains("it has 01, 02, 03"))
+        }
+    }
+
     @Test func tooFewActorsForTheFoldsIsAnError() throws {
         #expect(throws: PipelineError.self) { try Self.planner("{folds: 4, test_fold: 0, val_count: 2}").plan(actors: [1, 2]) }
     }
