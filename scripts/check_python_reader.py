@@ -128,6 +128,11 @@ def check_damaged(workdir, stage, damaged_key):
     return {"failed": failed, "problems": problems}
 
 
+def unstacked(items):
+    """A batch as (list of tensors, list of targets): records of different lengths do not stack."""
+    return [tensor for tensor, _ in items], [target for _, target in items]
+
+
 def check_torch(workdir, stage):
     import torch
     problems = []
@@ -138,7 +143,8 @@ def check_torch(workdir, stage):
     view = emopipe.workdir.read_tensor(data._shards, data.records[0])
     if type(base_object(view)).__name__ != "mmap" or tensor.data_ptr() != view.__array_interface__["data"][0]:
         problems.append("the Dataset's tensor is not a view on the mapped shard")
-    loader = torch.utils.data.DataLoader(data, batch_size=3, shuffle=False, num_workers=2)
+    # Audio records differ in length (every frame is cached): batches are lists, not stacked tensors.
+    loader = torch.utils.data.DataLoader(data, batch_size=3, shuffle=False, num_workers=2, collate_fn=unstacked, timeout=120)
     keys = sorted(expected)
     index = 0
     for batch, targets in loader:

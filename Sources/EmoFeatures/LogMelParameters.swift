@@ -78,7 +78,7 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
                 window: WindowKind = .hann, center: Bool = true, padMode: PadMode = .constant,
                 nMels: Int = 64, fmin: Double = 0, fmax: Double? = nil, melNorm: MelNorm = .slaney,
                 htk: Bool = false, power: Double = 2, dbRef: Double = 1, dbAmin: Double = 1e-10,
-                topDb: Double? = 80, frames: Int? = 300, crop: CropMode = .start, trimDb: Double? = nil) {
+                topDb: Double? = 80, frames: Int? = nil, crop: CropMode = .start, trimDb: Double? = nil) {
         self.sampleRate = sampleRate
         self.nFFT = nFFT
         self.winLength = winLength ?? nFFT
@@ -100,9 +100,10 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         self.trimDb = trimDb
     }
 
-    /// The default: 16 kHz, 25 ms Hann window (400) in a 512 FFT, 10 ms hop, 64 mels, 300 frames (3 s).
+    /// The default: 16 kHz, 25 ms Hann window (400) in a 512 FFT, 10 ms hop, 64 mels, every frame
+    /// (the model scores a clip whole, window by window: `WindowPolicy`).
     public static let speech = LogMelParameters(sampleRate: 16_000, nFFT: 512, winLength: 400, hopLength: 160,
-                                                nMels: 64, frames: 300)
+                                                nMels: 64, frames: nil)
     /// librosa's defaults at 16 kHz: n_fft 2048, hop 512, 64 mels, 300 frames.
     public static let reference = LogMelParameters(sampleRate: 16_000, nFFT: 2048, winLength: 2048, hopLength: 512,
                                                    nMels: 64, frames: 300)

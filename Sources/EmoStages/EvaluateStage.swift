@@ -5,7 +5,8 @@ import EmoPipeline
 import EmoStore
 import Foundation
 
-/// Evaluate: each fold's best model on its held-out test actors — accuracy, weighted and macro F1,
+/// Evaluate: each fold's best model on its held-out test actors, each clip scored whole under the
+/// model's window policy (as `emopipe predict` scores a file) — accuracy, weighted and macro F1,
 /// unweighted average recall, per-class figures, the confusion matrix, and per-modality ablations
 /// when the model has both. Writes `runs/<run>/metrics.json` (over all folds' test clips),
 /// `cv.json` (per fold, mean ± std) when there are several folds, `predictions.csv` and
@@ -13,7 +14,8 @@ import Foundation
 public struct EvaluateStage: Stage {
     public let name = StageName.evaluate.rawValue
     // 2: predictions.csv/.jsonl, intervals over test actors, actors and misclassified clips in the report.
-    public let codeVersion = "3"
+    // 4: whole clips under the model's window policy.
+    public let codeVersion = "4"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
 
@@ -42,7 +44,7 @@ public struct EvaluateStage: Stage {
             guard !test.isEmpty else {
                 throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
             }
-            let foldRows = try classifier.probabilities(test).enumerated().map { i, p in
+            let foldRows = try classifier.clipProbabilities(test).enumerated().map { i, p in
                 guard p.allSatisfy(\.isFinite) else {
                     throw PipelineError.missingData("evaluate: fold \(trained.fold.index)'s model gives clip \(test[i].id) non-finite probabilities (the training diverged); nothing was written")
                 }
@@ -61,7 +63,7 @@ public struct EvaluateStage: Stage {
             if trained.config.modalities.count == 2 && features.samples.contains(where: { $0.logmel != nil && $0.faces != nil }) {
                 for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
                     let masked = test.map { Self.keeping(keep, of: $0) }
-                    ablationPredictions[ablation, default: []] += try classifier.predictedClasses(masked)
+                    ablationPredictions[ablation, default: []] += try classifier.clipProbabilities(masked).map(Inference.argmax)
                 }
             }
             if epochs.isEmpty, let state = try? TrainingState.decode(
@@ -122,16 +124,16 @@ public struct EvaluateStage: Stage {
     }
 
     /// A test clip's row of predictions.csv: its speech source, else its video, names it.
-    static func row(_ sample: Sample, clip: SplitPlan.Clip?, fold: Int, probabilities: [Float]) -> ClipPrediction {
+    static func row(_ sample: ClipFeatures, clip: SplitPlan.Clip?, fold: Int, probabilities: [Float]) -> ClipPrediction {
         ClipPrediction(path: clip?.speech?.path ?? clip?.video?.path ?? "", clip: sample.id, actor: clip?.actor ?? 0,
                        fold: fold, truth: sample.label, probabilities: probabilities)
     }
 
     /// The sample with only one modality left, for the ablations.
-    static func keeping(_ modality: ModelConfig.Modality, of sample: Sample) -> Sample {
+    static func keeping(_ modality: ModelConfig.Modality, of sample: ClipFeatures) -> ClipFeatures {
         var s = sample
         if modality == .audio { s.faces = nil; s.faceMask = s.faceMask.map { _ in 0 } }
-        else { s.logmel = nil; s.realFrames = 0 }
+        else { s.logmel = nil; s.melFrames = 0 }
         return s
     }
 

@@ -10,7 +10,8 @@ import Foundation
 /// normalisation constants and the fingerprints. With several folds, fold 0's model is exported.
 public struct ExportStage: Stage {
     public let name = StageName.export.rawValue
-    public let codeVersion = "1"
+    // 2: the window policy and speaker normalisation in the metadata; speaker-normalised models export.
+    public let codeVersion = "2"
 
     public init() {}
 
@@ -18,7 +19,6 @@ public struct ExportStage: Stage {
         let foldFolder = try TrainStage.foldFolders(context)[0]
         let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
         let trained = classifier.trained
-        try trained.requireRawFeatures(for: "export", model: foldFolder.path)
         classifier.model.eval()
         let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer,
                                            metadata: try metadata(context, trained: trained,
@@ -49,13 +49,18 @@ public struct ExportStage: Stage {
                             summary: "model.onnx, fold \(trained.fold.index), \(onnx.count) bytes")
     }
 
+    /// What the graph's log-mel input is for a model trained with `train.speaker_norm`.
+    static let speakerNormalizedInput = "dB standardised per mel band with its speaker's statistics (mean and standard deviation over every frame of that speaker's clips, floor 0.001), as emopipe predict groups files by actor"
+
     private func metadata(_ context: StageContext, trained: TrainedModel, trainFingerprint: String) throws -> [String: String] {
         func json<T: Encodable>(_ value: T) throws -> String { try JSONOutput.text(value) }
         var fields: [String: String] = [
             "labels": try json(trained.labels), "model_config": try json(trained.config),
             "standardizer": try json(trained.standardizer), "fold": try json(trained.fold),
             "train_fingerprint": trainFingerprint, "emopipe_version": EmoPipeVersion.string,
-            "inputs": "logmel float32 [B,n_mels,T] dB; logmel_mask float32 [B,T]; faces uint8 [B,K,S,S,3] RGB; faces_mask float32 [B,K]; modality_mask float32 [B,2] (audio, faces)",
+            "inputs": "logmel float32 [B,n_mels,T] \(trained.config.speakerNorm == true ? Self.speakerNormalizedInput : "dB"); logmel_mask float32 [B,T]; faces uint8 [B,K,S,S,3] RGB; faces_mask float32 [B,K]; modality_mask float32 [B,2] (audio, faces)",
+            "window_policy": try json(trained.windowPolicy), "clip_policy": trained.windowPolicy.summary,
+            "speaker_norm": trained.config.speakerNorm == true ? "true" : "false",
         ]
         for stage in [StageName.ingest, .audio, .faces, .split] {
             guard let state = try context.store.stageState(stage) else { continue }

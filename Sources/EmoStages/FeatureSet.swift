@@ -4,16 +4,17 @@ import EmoPipeline
 import EmoStore
 import Foundation
 
-/// The split's clips as training samples: each modality's tensor read from the cache of the stage
-/// that computed it, under the parameters that stage last completed with.
+/// The split's clips, whole: each modality's tensor read from the cache of the stage that computed
+/// it, under the parameters that stage last completed with. The model's window (`base.frames`)
+/// is the train stage's choice, not the cache's.
 struct FeatureSet {
     let plan: SplitPlan
-    let samples: [Sample]
+    let samples: [ClipFeatures]
     let config: ModelConfig
     /// Each clip's actor, looked up by every fold's selection and by the speaker statistics.
     let actorByClip: [String: Int]
 
-    init(plan: SplitPlan, samples: [Sample], config: ModelConfig) {
+    init(plan: SplitPlan, samples: [ClipFeatures], config: ModelConfig) {
         self.plan = plan; self.samples = samples; self.config = config
         actorByClip = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })
     }
@@ -30,16 +31,16 @@ struct FeatureSet {
         config.modalities = modalities
         let audioFingerprint = try modalities.contains(.audio) ? store.stageState(.audio)?.parametersFingerprint : nil
         let facesFingerprint = try modalities.contains(.faces) ? store.stageState(.faces)?.parametersFingerprint : nil
-        var samples: [Sample] = []
+        var samples: [ClipFeatures] = []
         for clip in plan.clips {
-            var sample = Sample(id: clip.clip, logmel: nil, realFrames: 0, faces: nil,
-                                faceMask: [Float](repeating: 0, count: config.faceFrames), label: clip.label)
+            var sample = ClipFeatures(id: clip.clip, logmel: nil, melFrames: 0, faces: nil,
+                                      faceMask: [Float](repeating: 0, count: config.faceFrames), label: clip.label)
             if let fp = audioFingerprint, let speech = clip.speech,
                let tensor = try cache.tensor(stage: .audio, fingerprint: fp, key: speech.sha256) {
                 config.nMels = tensor.shape[0]
-                config.frames = tensor.shape[1]
-                sample.logmel = tensor.floats()
-                sample.realFrames = Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1]
+                sample = ClipFeatures(id: clip.clip, logmel: tensor.floats(), stride: tensor.shape[1],
+                                      real: Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1], nMels: tensor.shape[0],
+                                      faces: nil, faceMask: sample.faceMask, label: clip.label)
             }
             if let fp = facesFingerprint, let video = clip.video,
                let tensor = try cache.tensor(stage: .faces, fingerprint: fp, key: video.sha256) {
@@ -61,11 +62,11 @@ struct FeatureSet {
     /// Every clip's log-mel standardised with its own actor's statistics (ModelConfig.speakerNorm).
     private func speakerNormalized() -> FeatureSet {
         let normalized = SpeakerNormalizer.normalize(samples, speakers: samples.map { actorByClip[$0.id] ?? -1 },
-                                                     nMels: config.nMels, frames: config.frames)
+                                                     nMels: config.nMels)
         return FeatureSet(plan: plan, samples: normalized, config: config)
     }
 
-    func samples(actors: [Int]) -> [Sample] {
+    func samples(actors: [Int]) -> [ClipFeatures] {
         let wanted = Set(actors)
         return samples.filter { wanted.contains(actorByClip[$0.id] ?? -1) }
     }

@@ -7,8 +7,11 @@ import EmoPipeline
 import Foundation
 
 /// Predictions for new media files with an exported run's model (`runs/<run>/model.safetensors`,
-/// `model.json`, `features.json`): the same features the pipeline computes, then the model. A file
-/// longer than the model's window also gets a timeline of windows, audio and video aligned by time.
+/// `model.json`, `features.json`): the features the pipeline computes, then the model, each file
+/// scored whole under the model's window policy exactly as the evaluate stage scores a test clip.
+/// A model trained on speaker-normalised features gets each speaker's statistics from the files it
+/// is given: files are grouped by the RAVDESS actor in their names, and files without one form one
+/// group of their own.
 public final class Predictor {
     public struct Window: Codable, Equatable, Sendable {
         public var start: Double
@@ -17,108 +20,137 @@ public final class Predictor {
         public var probabilities: [String: Double]
     }
 
+    /// Whose statistics normalised a file's log-mel (speaker-normalised models only).
+    public struct SpeakerGroup: Codable, Equatable, Sendable {
+        /// "actor 13", or "unnamed" for the files whose names carry no RAVDESS actor.
+        public var name: String
+        public var files: Int
+    }
+
     public struct Prediction: Codable, Equatable, Sendable {
         public var path: String
         public var label: String
         public var probabilities: [String: Double]
         public var timeline: [Window]
+        public var speaker: SpeakerGroup?
     }
 
     let classifier: EmotionClassifier
     var trained: TrainedModel { classifier.trained }
     let logMel: LogMelParameters?
     let faces: FaceParameters?
-    public let hopSeconds: Double
+    /// The model's policy, with the hop a caller chose instead of the model's, if any.
+    public let policy: WindowPolicy
 
-    /// `run` is a run folder holding an export.
-    public init(run: String, hopSeconds: Double = 1.0) throws {
+    /// `run` is a run folder holding an export; `hopSeconds` nil keeps the model's hop (the one
+    /// that reproduces the evaluate stage).
+    public init(run: String, hopSeconds: Double? = nil) throws {
         let folder = URL(fileURLWithPath: run)
         guard FileManager.default.fileExists(atPath: folder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path) else {
             throw PipelineError.missingData("\(run): no exported model here (run the export stage: `emopipe run --until export`)")
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
-        try classifier.trained.requireRawFeatures(for: "predict", model: run)
         let features = try ParamValue.fromJSON(Data(contentsOf: folder.appendingPathComponent("features.json"))).objectValue ?? [:]
         logMel = try features[StageName.audio.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
-            var p = try ParamValueDecoder.decode(LogMelParameters.self, from: $0)
-            p.frames = nil   // every frame: windows are cut here
-            return p
+            try ParamValueDecoder.decode(LogMelParameters.self, from: $0)
         }
         faces = try features[StageName.faces.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
             try ParamValueDecoder.decode(FaceParameters.self, from: $0)
         }
-        self.hopSeconds = hopSeconds
+        var policy = classifier.trained.windowPolicy
+        if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
+            policy.hopFrames = max(1, Int((hopSeconds / Self.secondsPerFrame(logMel)).rounded()))
+        }
+        self.policy = policy
         Engine.configure(threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// Whether files are normalised with their speaker's statistics (and so depend on each other).
+    public var groupsSpeakers: Bool { trained.config.speakerNorm == true }
+
+    /// Each file's prediction, or why it has none, in the order given.
+    public func predict(paths: [String]) -> [Result<Prediction, Error>] {
+        var clips: [Result<(ClipFeatures, Double), Error>] = paths.map { path in Result { try features(path: path) } }
+        var groups: [Int: SpeakerGroup] = [:]
+        if groupsSpeakers {
+            let keys = paths.map(Self.speakerKey)
+            let usable = clips.indices.compactMap { i in (try? clips[i].get()).map { (i, $0.0) } }
+            let usableKeys = usable.map { keys[$0.0] }
+            let normalized = SpeakerNormalizer.normalize(usable.map(\.1), speakers: usableKeys, nMels: trained.config.nMels)
+            let counts = Dictionary(usableKeys.map { ($0, 1) }, uniquingKeysWith: +)
+            for (n, (i, _)) in usable.enumerated() {
+                clips[i] = clips[i].map { (normalized[n], $0.1) }
+                groups[i] = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
+            }
+        }
+        return zip(paths, clips).enumerated().map { i, pair in
+            Result {
+                let (clip, duration) = try pair.1.get()
+                var prediction = try score(clip, path: pair.0, duration: duration)
+                prediction.speaker = groups[i]
+                return prediction
+            }
+        }
+    }
+
+    /// One file alone (with a speaker-normalised model: normalised with its own statistics).
     public func predict(path: String) throws -> Prediction {
+        try predict(paths: [path])[0].get()
+    }
+
+    /// The RAVDESS actor a file's name gives, if any.
+    static func speakerKey(_ path: String) -> Int? {
+        if case let .source(codes) = RavdessName.parse(fileName: (path as NSString).lastPathComponent) { return codes.actor }
+        return nil
+    }
+
+    static func secondsPerFrame(_ logMel: LogMelParameters?) -> Double {
+        logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
+    }
+
+    /// A file as the pipeline's stages would cache it: every log-mel frame, K crops over the whole file.
+    private func features(path: String) throws -> (ClipFeatures, Double) {
         let c = trained.config
         let facts = try MediaProbe.probe(path: path)
-        var mel: LogMel?
+        var clip = ClipFeatures(id: path, logmel: nil, melFrames: 0, faces: nil,
+                                faceMask: [Float](repeating: 0, count: c.faceFrames), label: 0)
+        var duration = facts.durationSeconds ?? 0
         if c.uses(.audio), let logMel, facts.audioStreamCount > 0 {
-            mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: path, sampleRate: logMel.sampleRate))
+            let mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: path, sampleRate: logMel.sampleRate))
+            clip = ClipFeatures(id: path, logmel: mel.values, stride: mel.frames, real: mel.realFrames, nMels: mel.nMels,
+                                faces: nil, faceMask: clip.faceMask, label: 0)
+            duration = mel.durationSeconds
         }
-        let secondsPerFrame = logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
-        let duration = mel?.durationSeconds ?? facts.durationSeconds ?? 0
-        let windowSeconds = Double(c.frames) * secondsPerFrame
-        let starts = duration <= windowSeconds ? [0.0]
-            : stride(from: 0.0, through: duration - windowSeconds, by: hopSeconds).map { $0 }
-        let crops = facts.videoStreamCount > 0 ? faceCrops(path: path, windows: starts.count) : nil
-        // Windows are built and scored a chunk at a time (a whole number of inference batches, so the
-        // arithmetic is the same as scoring them all at once): a long recording never holds every
-        // window's input in memory.
-        let chunk = max(1, trained.training.batchSize) * 8
-        var probabilities: [[Float]] = []
-        var usable = false
-        for first in stride(from: 0, to: starts.count, by: chunk) {
-            let samples = starts[first..<min(first + chunk, starts.count)].map { start in
-                sample(mel: mel, crops: crops, start: start, end: start + windowSeconds, secondsPerFrame: secondsPerFrame)
-            }
-            usable = usable || samples.contains { $0.logmel != nil || $0.faces != nil }
-            probabilities += try classifier.probabilities(samples)
+        if c.uses(.faces), facts.videoStreamCount > 0, let crops = faceCrops(path: path) {
+            clip.faces = crops.crops
+            clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
         }
-        guard usable else {
+        guard clip.logmel != nil || clip.faces != nil else {
             throw PipelineError.missingData("\(path): neither speech nor a face to predict from")
         }
-        let windows = zip(starts, probabilities).map { start, p in
-            Window(start: start, end: min(duration, start + windowSeconds), label: trained.labels[Inference.argmax(p)],
-                   probabilities: named(p))
-        }
-        let mean = (0..<c.classes).map { k in probabilities.map { Double($0[k]) }.reduce(0, +) / Double(probabilities.count) }
-        return Prediction(path: path, label: trained.labels[Inference.argmax(mean.map(Float.init))],
-                          probabilities: Dictionary(uniqueKeysWithValues: zip(trained.labels, mean)),
-                          timeline: starts.count > 1 ? windows : [])
+        return (clip, duration)
     }
 
-    /// K crops per window, sampled evenly over the whole clip, with their times.
-    private func faceCrops(path: String, windows: Int) -> FaceClip? {
-        guard trained.config.uses(.faces), var p = faces else { return nil }
-        p.frames = trained.config.faceFrames * windows
-        return try? FaceExtractor(p).extract(path: path)
+    /// The faces stage's crops of the file, or nil when no face was found.
+    private func faceCrops(path: String) -> FaceClip? {
+        guard var p = faces else { return nil }
+        p.frames = trained.config.faceFrames
+        guard let clip = try? FaceExtractor(p).extract(path: path), clip.frames.count == trained.config.faceFrames else { return nil }
+        return clip
     }
 
-    private func sample(mel: LogMel?, crops: FaceClip?, start: Double, end: Double, secondsPerFrame: Double) -> Sample {
-        let c = trained.config
-        var logmel: [Float]?
-        var real = 0
-        if let mel {
-            let first = Int((start / secondsPerFrame).rounded())
-            real = max(0, min(c.frames, mel.frames - first))
-            var window = [Float](repeating: 0, count: c.nMels * c.frames)
-            for band in 0..<c.nMels { for t in 0..<real { window[band * c.frames + t] = mel.values[band * mel.frames + first + t] } }
-            logmel = real > 0 ? window : nil
+    private func score(_ clip: ClipFeatures, path: String, duration: Double) throws -> Prediction {
+        let windows = try classifier.inference.windowProbabilities(clip, policy: policy)
+        let mean = Inference.mean(windows)
+        let secondsPerFrame = Self.secondsPerFrame(logMel)
+        let starts = policy.starts(realFrames: clip.melFrames)
+        let timeline = zip(starts, windows).map { start, p in
+            Window(start: Double(start) * secondsPerFrame,
+                   end: min(duration, Double(start + policy.frames) * secondsPerFrame),
+                   label: trained.labels[Inference.argmax(p)], probabilities: named(p))
         }
-        var faces: [UInt8]?
-        var mask = [Float](repeating: 0, count: c.faceFrames)
-        if let crops {
-            let inside = crops.frames.indices.filter { crops.frames[$0].time >= start && crops.frames[$0].time < end }
-            if !inside.isEmpty {
-                let chosen = (0..<c.faceFrames).map { inside[$0 * inside.count / c.faceFrames] }
-                faces = chosen.flatMap { Array(crops.crop($0)) }
-                mask = chosen.map { crops.frames[$0].found || crops.frames[$0].borrowed ? 1 : 0 }
-            }
-        }
-        return Sample(id: "", logmel: logmel, realFrames: real, faces: faces, faceMask: mask, label: 0)
+        return Prediction(path: path, label: trained.labels[Inference.argmax(mean)], probabilities: named(mean),
+                          timeline: timeline.count > 1 ? timeline : [], speaker: nil)
     }
 
     private func named(_ p: [Float]) -> [String: Double] {

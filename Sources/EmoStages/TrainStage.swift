@@ -12,7 +12,8 @@ import Foundation
 /// `cache/train/<fingerprint>/fold-<k>/`; a killed training resumes from the last one.
 public struct TrainStage: Stage {
     public let name = StageName.train.rawValue
-    public let codeVersion = "1"
+    // 2: whole clips, one random window per clip per epoch; validation over every window.
+    public let codeVersion = "2"
     public let manifestFields = ["seed", "threads"]
 
     public init() {}
@@ -44,7 +45,8 @@ public struct TrainStage: Stage {
             let foldFolder = folder.appendingPathComponent(Workspace.foldFolderName(fold.index))
             let state: TrainingState
             do {
-                state = try trainer.fit(train: train, validation: validation, folder: foldFolder) { truth, predicted in
+                state = try trainer.fit(train: train, validation: validation, policy: parameters.windowPolicy,
+                                        folder: foldFolder) { truth, predicted in
                     let m = try? ClassificationMetrics.compute(labels: features.plan.labels, truth: truth, predicted: predicted)
                     return (m?.accuracy ?? 0, m?.weightedF1 ?? 0)
                 }
@@ -52,7 +54,7 @@ public struct TrainStage: Stage {
                 throw EmoError.interrupted
             }
             try TrainedModel(config: features.config, standardizer: standardizer, training: training,
-                             labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch)
+                             labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
                 .write(to: foldFolder.appendingPathComponent(TrainedModel.fileName))
             let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
             let weights = try Data(contentsOf: weightsURL)
@@ -129,6 +131,10 @@ public struct TrainParameters: StageParameters {
     public var speakerNorm = false
     /// Pick the best epoch by the trailing mean of validation weighted F1 over this many epochs.
     public var selectionWindow = 1
+    /// The model's input: windows of this many log-mel frames (300: 3 s at the speech preset's hop).
+    public var windowFrames = 300
+    /// Frames between the windows a clip is scored over (`WindowPolicy`).
+    public var windowHopFrames = 100
     public var dropout = 0.2
     public var epochs = 60
     public var batchSize = 16
@@ -140,9 +146,12 @@ public struct TrainParameters: StageParameters {
     public var patience = 15
     public var checkpointEvery = 5
     public var augment = true
+    /// Speed perturbation: each training window is read from (1 ± time_stretch) × its length of the clip.
+    public var timeStretch = 0.0
 
     public static let maxBlocks = 6
     public static let maxChannels = 1024
+    public static let maxWindowFrames = 10_000
 
     public init() {}
 
@@ -152,6 +161,7 @@ public struct TrainParameters: StageParameters {
         case weightDecay = "weight_decay", warmupEpochs = "warmup_epochs", clipNorm = "clip_norm"
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
         case speakerNorm = "speaker_norm", selectionWindow = "selection_window"
+        case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch"
     }
 
     public init(from decoder: Decoder) throws {
@@ -175,6 +185,9 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&augment, forKey: .augment)
         try c.overwrite(&speakerNorm, forKey: .speakerNorm)
         try c.overwrite(&selectionWindow, forKey: .selectionWindow)
+        try c.overwrite(&windowFrames, forKey: .windowFrames)
+        try c.overwrite(&windowHopFrames, forKey: .windowHopFrames)
+        try c.overwrite(&timeStretch, forKey: .timeStretch)
     }
 
     public func validate() throws {
@@ -200,6 +213,10 @@ public struct TrainParameters: StageParameters {
         try check((1...10_000).contains(patience), .patience, patience, "an integer from 1 to 10000")
         try check((1...10_000).contains(checkpointEvery), .checkpointEvery, checkpointEvery, "an integer from 1 to 10000")
         try check((1...epochs).contains(selectionWindow), .selectionWindow, selectionWindow, "an integer from 1 to epochs (\(epochs))")
+        try check((1...Self.maxWindowFrames).contains(windowFrames), .windowFrames, windowFrames, "an integer from 1 to \(Self.maxWindowFrames)")
+        try check((1...windowFrames).contains(windowHopFrames), .windowHopFrames, windowHopFrames,
+                  "an integer from 1 to window_frames (\(windowFrames)): a longer hop would skip frames")
+        try check(timeStretch.isFinite && timeStretch >= 0 && timeStretch <= 0.5, .timeStretch, timeStretch, "a number from 0 to 0.5")
     }
 
     /// The model's shape before the features fix the input sizes.
@@ -210,10 +227,13 @@ public struct TrainParameters: StageParameters {
         config.embedding = embedding
         config.recurrent = recurrent
         config.dropout = Float(dropout)
+        config.frames = windowFrames
         if utteranceNorm { config.utteranceNorm = true }
         if speakerNorm { config.speakerNorm = true }
         return config
     }
+
+    var windowPolicy: WindowPolicy { WindowPolicy(frames: windowFrames, hopFrames: windowHopFrames) }
 
     var trainingConfig: TrainingConfig {
         var t = TrainingConfig()
@@ -227,6 +247,7 @@ public struct TrainParameters: StageParameters {
         t.patience = patience
         t.checkpointEvery = checkpointEvery
         if selectionWindow > 1 { t.selectionWindow = selectionWindow }
+        if augment && timeStretch > 0 { t.augmentation.timeStretch = timeStretch }
         if !augment {
             t.augmentation.noiseProbability = 0; t.augmentation.maxShiftFrames = 0
             t.augmentation.frequencyMasks = 0; t.augmentation.timeMasks = 0
@@ -258,14 +279,6 @@ public struct TrainParameters: StageParameters {
 extension ModelConfig.Modality: ParameterChoice {}
 
 extension TrainedModel {
-    /// Export and predict feed the model features of one file at a time; a model trained on
-    /// speaker-normalised features needs each speaker's statistics first, which they do not compute yet.
-    func requireRawFeatures(for command: String, model: String) throws {
-        guard config.speakerNorm != true else {
-            throw PipelineError.missingData("\(command): \(model) was trained with train.speaker_norm, which needs each speaker's statistics; \(command) does not compute them yet")
-        }
-    }
-
     /// `model.json` in a fold folder or a run folder, durably.
     func write(to url: URL) throws {
         try DurableFile.write(try jsonData(), to: url.path)

@@ -9,11 +9,20 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict",
         abstract: "Predict the emotion of new media files (mp4 or wav) with a run's exported model.",
         discussion: Help.reflow("""
-        The run must have completed the export stage. Features are computed as the pipeline computes them.
-        A file longer than the model's window (frames × hop) also gets a timeline of windows every --hop
-        seconds, audio and video aligned by their timestamps; its label averages the windows.
+        The run must have completed the export stage. Features are computed as the pipeline computes them,
+        and each file is scored whole by the policy the evaluate stage uses (recorded in the run's model.json
+        and in model.onnx's metadata): windows of the model's length every window_hop_frames frames, plus one
+        ending at the file's last frame, the file's label from the mean of the windows' probabilities. So
+        predict on a test clip of a single-split run gives what the run's predictions.csv recorded for it.
+        A file with several windows also gets their timeline. --hop changes the windows' spacing (and with
+        it the answer).
+        A model trained with train.speaker_norm normalises each file with its speaker's statistics, computed
+        from the files given in this call: files are grouped by the RAVDESS actor in their names (files
+        without one form one group); give all of a speaker's clips together (a single file is normalised by
+        itself). Each answer says which group it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
-        probabilities}]}. A file that cannot be read is reported and skipped (exit status 3).
+        probabilities}], speaker: {name, files}}. A file that cannot be read is reported and skipped (exit
+        status 3).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
         """))
 
@@ -22,8 +31,8 @@ struct PredictCommand: ParsableCommand {
     var runReference: String
     // Taken unconditionally so that `--hop -1` reaches `validate` (and is refused there, naming the
     // value) instead of being read as an unknown option `-1`.
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between timeline windows, at least \(Self.minimumHop).", valueName: "seconds"))
-    var hop: Double = 1.0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between windows, at least \(Self.minimumHop) (default: the model's policy).", valueName: "seconds"))
+    var hop: Double?
 
     /// Windows closer than this only repeat their neighbours at a cost per window.
     static let minimumHop = 0.1
@@ -31,7 +40,7 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "Media files (mp4 or wav).") var files: [String]
 
     func validate() throws {
-        guard hop.isFinite, hop >= Self.minimumHop else {
+        if let hop, !(hop.isFinite && hop >= Self.minimumHop) {
             throw ValidationError("--hop \(hop): expected a number of seconds of at least \(Self.minimumHop)")
         }
     }
@@ -45,13 +54,20 @@ struct PredictCommand: ParsableCommand {
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             var predictions: [Predictor.Prediction] = []
             var failed = 0
-            for file in files {
-                do { predictions.append(try predictor.predict(path: file)) } catch {
+            for (file, result) in zip(files, predictor.predict(paths: files)) {
+                switch result {
+                case .success(let prediction): predictions.append(prediction)
+                case .failure(let error):
                     failed += 1
                     let message = "\(error)"
                     let reason = message.hasPrefix(file + ": ") ? String(message.dropFirst(file.count + 2)) : message
                     FileHandle.standardError.write(Data("emopipe: \(file): \(reason)\n".utf8))
                 }
+            }
+            if predictor.groupsSpeakers {
+                let groups = Dictionary(predictions.compactMap { $0.speaker.map { ($0.name, $0.files) } }, uniquingKeysWith: { a, _ in a })
+                let list = groups.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) file\($0.value == 1 ? "" : "s"))" }.joined(separator: ", ")
+                FileHandle.standardError.write(Data("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: \(list)\n".utf8))
             }
             if json {
                 FileHandle.standardOutput.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))

@@ -37,7 +37,10 @@ struct ONNXExportTests {
         config.recurrent = variant == .recurrent
         let model = EmotionModel(config, seed: 5)
         let training = Self.samples(12, rng: &rng)
-        let standardizer = Standardizer.fit(training, config: Self.config)
+        let standardizer = Standardizer.fit(training.map { s in
+            ClipFeatures(id: s.id, logmel: s.logmel ?? [], stride: Self.config.frames, real: s.realFrames, nMels: Self.config.nMels,
+                         faces: s.faces, faceMask: s.faceMask, label: s.label)
+        }, config: Self.config)
         let inference = Inference(model: model, standardizer: standardizer, batchSize: 16)
         // A training-mode pass gives the batch norms running statistics other than 0 and 1.
         model.train()

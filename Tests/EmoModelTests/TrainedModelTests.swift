@@ -11,19 +11,24 @@ import Testing
                                     faceSize: 16, audioChannels: [4], faceChannels: [4], embedding: 8)
     static let labels = ["calm", "happy", "sad"]
 
-    static func samples(_ count: Int, seed: UInt64) -> [Sample] {
+    /// The window policy of the trained folds: windows of the model's 32 frames every 12.
+    static let policy = WindowPolicy(frames: config.frames, hopFrames: 12)
+
+    /// Clips shorter than, as long as and longer than a window (several windows and a tail).
+    static func samples(_ count: Int, seed: UInt64) -> [ClipFeatures] {
         var rng = SplitMix64(seed: seed)
         let c = config
         return (0..<count).map { i in
-            let logmel: [Float]? = i % 4 == 3 ? nil : (0..<(c.nMels * c.frames)).map { _ in -80 + Float(rng.next() % 8000) / 100 }
+            let frames = [c.frames, c.frames / 2, c.frames * 2 + 5][i % 3]
+            let logmel: [Float]? = i % 4 == 3 ? nil : (0..<(c.nMels * frames)).map { _ in -80 + Float(rng.next() % 8000) / 100 }
             let faces: [UInt8]? = i % 3 == 2 && logmel != nil ? nil : (0..<(c.faceFrames * c.faceSize * c.faceSize * 3)).map { _ in UInt8(rng.next() % 256) }
-            return Sample(id: "\(i)", logmel: logmel, realFrames: logmel == nil ? 0 : [c.frames, c.frames / 2][i % 2],
-                          faces: faces, faceMask: faces == nil ? [0, 0] : [1, Float(i % 2)], label: i % c.classes)
+            return ClipFeatures(id: "\(i)", logmel: logmel, melFrames: frames,
+                                faces: faces, faceMask: faces == nil ? [0, 0] : [1, Float(i % 2)], label: i % c.classes)
         }
     }
 
     /// Trains one short fold the way the train stage does and writes its model.json beside the weights.
-    static func trainedFold() throws -> (folder: URL, trained: TrainedModel, validation: [Sample], state: TrainingState) {
+    static func trainedFold() throws -> (folder: URL, trained: TrainedModel, validation: [ClipFeatures], state: TrainingState) {
         let train = samples(12, seed: 1), validation = samples(7, seed: 2)
         var training = TrainingConfig()
         training.epochs = 2
@@ -32,11 +37,12 @@ import Testing
         let trainer = Trainer(model: EmotionModel(config, seed: 3), config: training, standardizer: standardizer,
                               classWeights: Trainer.classWeights(labels: train.map(\.label), classes: config.classes), seed: 4)
         let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("trained-model")).appendingPathComponent("fold-0")
-        let state = try trainer.fit(train: train, validation: validation, folder: folder) { truth, predicted in
+        let state = try trainer.fit(train: train, validation: validation, policy: policy, folder: folder) { truth, predicted in
             (Double(zip(truth, predicted).filter { $0 == $1 }.count) / Double(truth.count), 0.5)
         }
         let trained = TrainedModel(config: config, standardizer: standardizer, training: training, labels: labels,
-                                   fold: ActorFold(index: 0, test: [1], validation: [2], train: [3, 4]), bestEpoch: state.bestEpoch)
+                                   fold: ActorFold(index: 0, test: [1], validation: [2], train: [3, 4]), bestEpoch: state.bestEpoch,
+                                   window: policy)
         try trained.jsonData().write(to: folder.appendingPathComponent(TrainedModel.fileName))
         return (folder, trained, validation, state)
     }
@@ -49,11 +55,11 @@ import Testing
         // The best epoch is the first here (the scorer gives every epoch the same wF1): its recorded
         // validation loss is what inference over the saved weights computes, to the last bit.
         #expect(state.bestEpoch == 1)
-        let (loss, probabilities) = try classifier.inference.evaluate(validation)
+        let (loss, probabilities) = try classifier.inference.evaluateClips(validation, policy: Self.policy)
         #expect(loss == state.epochs[0].valLoss)
         #expect(probabilities.count == validation.count)
         #expect(probabilities.allSatisfy { $0.count == 3 && abs($0.reduce(0, +) - 1) < 1e-5 })
-        #expect(try classifier.predictedClasses(validation) == probabilities.map(Inference.argmax))
+        #expect(try classifier.clipProbabilities(validation) == probabilities)
     }
 
     @Test func anExportedRunFolderLoadsToTheSameClassifier() throws {
@@ -66,7 +72,7 @@ import Testing
         let fromFold = try TrainedModel.load(folder: folder, weights: .foldBest)
         let fromRun = try TrainedModel.load(folder: run, weights: .exported)
         #expect(fromRun.trained == fromFold.trained)
-        #expect(try fromRun.probabilities(validation) == fromFold.probabilities(validation))
+        #expect(try fromRun.clipProbabilities(validation) == fromFold.clipProbabilities(validation))
         // A run folder holds no best.safetensors: asking for it names the missing file.
         let error = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: run, weights: .foldBest) }
         #expect(error.path == run.appendingPathComponent("best.safetensors").path)

@@ -93,20 +93,22 @@ struct TrainEvaluateTests {
         #expect(probabilities[predictions[0]["label"] as? String ?? ""] == probabilities.values.max())
         let timeline = try #require(predictions[0]["timeline"] as? [[String: Any]])
         #expect(timeline.count >= 5, "a ~10 s file gives windows every second")
+        #expect(timeline.map { $0["start"] as? Double ?? -1 }.prefix(3) == [0, 1, 2], "the model's hop: 100 frames of 10 ms")
         #expect((timeline.first?["start"] as? Double) == 0)
 
+        try Self.checkPredictEqualsEvaluate(runFolder: runFolder)
         try Self.checkONNXOnRealSamples(workdir: a, runFolder: runFolder)
 
         let weightsA = try Self.bestWeights(a)
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
     }
 
-    /// Per-speaker normalisation and a selection window run through train and evaluate; export
-    /// refuses the model (its graph would take raw dB) and says why.
-    @Test func speakerNormalisedModelsAreEvaluatedAndNotExported() throws {
+    /// Per-speaker normalisation and a selection window run through train, evaluate and export;
+    /// predict, given the test actor's files together, normalises them as evaluate did and says so.
+    @Test func speakerNormalisedModelsAreEvaluatedExportedAndPredictedAlike() throws {
         let (manifest, work) = try Self.copyOfPrepared()
         let options = ["--set", "train.speaker_norm=true", "--set", "train.selection_window=2", "--workdir", work]
-        let evaluated = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "evaluate"] + options)
+        let evaluated = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options)
         #expect(evaluated.status == 0, "\(evaluated.stderr)")
         #expect(evaluated.stderr.contains("best mean val wF1 over 2 epochs"))
         let model = try TestSupport.shell("cat '\(work)'/cache/train/*/fold-0/model.json")
@@ -114,11 +116,48 @@ struct TrainEvaluateTests {
         let runFolder = try Self.lastRunFolder(work)
         let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
         #expect(report.contains("over 2 epochs ending there"))
+        let predictions = try Self.checkPredictEqualsEvaluate(runFolder: runFolder)
+        #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["name"] as? String == "actor 1" })
+        #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["files"] as? Int == 60 })
+        // Files whose names carry no actor are one group of their own, and stderr says how files were grouped.
+        let renamed = try TestSupport.temporaryFolder("renamed")
+        let paths = try predictions.prefix(2).enumerated().map { i, p in
+            let copy = renamed + "/take-\(i).wav"
+            try FileManager.default.copyItem(atPath: try #require(p["path"] as? String), toPath: copy)
+            return copy
+        }
+        let grouped = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + paths + [predictions[2]["path"] as? String ?? ""])
+        #expect(grouped.status == 0, "\(grouped.stderr)")
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(grouped.stdout.utf8)) as? [[String: Any]])
+        let groups = answers.map { ($0["speaker"] as? [String: Any]).map { "\($0["name"] ?? "") \($0["files"] ?? "")" } }
+        #expect(groups == ["unnamed 2", "unnamed 2", "actor 1 1"])
+        #expect(grouped.stderr.contains("actor 1 (1 file), unnamed (2 files)"), "\(grouped.stderr)")
+    }
+
+    /// `emopipe predict` on every test clip of a single-split run, all at once, gives each the
+    /// probabilities and label evaluate wrote in predictions.csv (6 decimals). Returns predict's answers.
+    @discardableResult
+    static func checkPredictEqualsEvaluate(runFolder: String) throws -> [[String: Any]] {
         let csv = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8)
-        #expect(csv.split(separator: "\n").count == 61)
-        let exported = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "export"] + options)
-        #expect(exported.status != 0)
-        #expect(exported.stderr.contains("speaker_norm"), "\(exported.stderr)")
+        let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = try #require(lines.first)
+        let rows = Array(lines.dropFirst())
+        #expect(rows.count == 60)
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + rows.map { $0[0] })
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])
+        #expect(answers.count == rows.count)
+        let labels = header[6...].map { String($0.dropFirst(2)) }
+        for (row, answer) in zip(rows, answers) {
+            #expect(answer["path"] as? String == row[0])
+            #expect(answer["label"] as? String == row[5], "\(row[1]): predict says \(answer["label"] ?? "nothing"), evaluate said \(row[5])")
+            let probabilities = try #require(answer["probabilities"] as? [String: Double])
+            for (label, recorded) in zip(labels, row[6...]) {
+                let p = try #require(probabilities[label]), r = try #require(Double(recorded))
+                #expect(abs(p - r) <= 1.5e-6, "\(row[1]) p_\(label): predict \(p), evaluate \(r)")
+            }
+        }
+        return answers
     }
 
     /// predictions.csv and .jsonl: one row per test clip (actor 01's 60), whose truth and predicted
@@ -170,28 +209,34 @@ struct TrainEvaluateTests {
         }
     }
 
-    /// onnxruntime on real cached log-mels (actor 01's test clips, batch 7 and 1, padded where a clip is
-    /// short, no faces) against the Swift forward pass as `emopipe predict` runs it.
+    /// onnxruntime on real cached log-mels (the first window of actor 01's test clips, batch 7 and 1,
+    /// padded where a clip is short, no faces) against the Swift forward pass as `emopipe predict`
+    /// runs it (its timeline's first window).
     static func checkONNXOnRealSamples(workdir: String, runFolder: String) throws {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         let cache = TensorCache(workspace: Workspace(root: workdir), store: store)
         let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)
         let sources = Array(try store.sources(status: .ok).filter { $0.actor == 1 }.prefix(7))
         #expect(sources.count == 7)
-        var logmel: [Float] = [], mask: [Float] = []
-        var shape: [Int] = []
-        for source in sources {
-            let tensor = try #require(try cache.tensor(stage: "audio", fingerprint: fingerprint, key: source.sha256!))
-            shape = tensor.shape
-            logmel += tensor.floats()
-            let meta = try #require(try JSONSerialization.jsonObject(with: Data(tensor.metadata.utf8)) as? [String: Any])
-            let real = try #require(meta["real_frames"] as? Int)
-            mask += (0..<shape[1]).map { $0 < real ? 1 : 0 }
-        }
         let model = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.json"))) as? [String: Any])
         let config = try #require(model["config"] as? [String: Any])
         let k = try #require(config["face_frames"] as? Int), size = try #require(config["face_size"] as? Int)
+        let window = try #require(config["frames"] as? Int)
+        // The graph takes one window: each clip's first `window` frames, zero-padded and masked.
+        var logmel: [Float] = [], mask: [Float] = []
+        var shape: [Int] = []
+        for source in sources {
+            let tensor = try #require(try cache.tensor(stage: "audio", fingerprint: fingerprint, key: source.sha256!))
+            let meta = try #require(try JSONSerialization.jsonObject(with: Data(tensor.metadata.utf8)) as? [String: Any])
+            let real = min(window, try #require(meta["real_frames"] as? Int))
+            let values = tensor.floats(), stride = tensor.shape[1]
+            shape = [tensor.shape[0], window]
+            for band in 0..<tensor.shape[0] {
+                logmel += (0..<window).map { $0 < real ? values[band * stride + $0] : 0 }
+            }
+            mask += (0..<window).map { $0 < real ? 1 : 0 }
+        }
         let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + sources.map(\.path))
         #expect(predict.status == 0, "\(predict.stderr)")
         let predictions = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])
@@ -215,6 +260,10 @@ struct TrainEvaluateTests {
             try save("modality_mask", .float32, [batch, 2], floats((0..<batch).flatMap { _ in [Float(1), 0] }))
             let out = try TestSupport.shell("'\(TestSupport.repositoryRoot)/.venv/bin/python' '\(TestSupport.repositoryRoot)/scripts/onnx_check.py' '\(runFolder)/model.onnx' '\(folder)'")
             let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+            let metadata = try #require(report["metadata"] as? [String: String])
+            let policy = try #require(try JSONSerialization.jsonObject(with: Data((metadata["window_policy"] ?? "").utf8)) as? [String: Int])
+            #expect(policy == ["frames": window, "hop_frames": 100], "the metadata says how a clip is scored")
+            #expect(metadata["clip_policy"]?.contains("mean of its windows' softmax") == true && metadata["speaker_norm"] == "false")
             let logits = try #require(report["logits"] as? [[Double]])
             for (row, expected) in zip(logits, swift) {
                 let top = row.max()!

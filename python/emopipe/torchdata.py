@@ -16,7 +16,11 @@ class CacheDataset(Dataset):
     """(tensor, target) pairs of one stage's records, in key order.
 
         data = emopipe.CacheDataset("work", "audio", target="emotion")
-        loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True, num_workers=2)
+        loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True, num_workers=2,
+                                             collate_fn=lambda items: tuple(map(list, zip(*items))))
+
+    Audio records hold every frame of their clip and so differ in length: the default collation
+    cannot stack them; batch them as lists (above) or crop/pad them with a `transform`.
 
     The tensor shares memory with the mapped shard (read-only: a DataLoader's batching copies it;
     copy before changing it in place). `target` names a label (`emotion`, `actor`, …) or is a

@@ -1,3 +1,4 @@
+import Foundation
 import EmoNN
 
 /// The model's forward pass over samples, in batches, in eval mode (running batch-norm statistics,
@@ -37,6 +38,43 @@ public struct Inference {
         var out: [[Float]] = []
         try forEachBatch(samples) { _, logits in out += Self.rows(logits) }
         return out
+    }
+
+    /// Each clip's probabilities under the window policy: the mean of its windows' softmax. A clip's
+    /// windows are scored in batches of their own (never mixed with another clip's), so a clip gets
+    /// the same numbers whether it is scored alone (`predict`) or among others (`evaluate`).
+    public func clipProbabilities(_ clips: [ClipFeatures], policy: WindowPolicy) throws -> [[Float]] {
+        try clips.map { Self.mean(try windowProbabilities($0, policy: policy)) }
+    }
+
+    /// The probabilities of each of a clip's windows, in order. Windows are cut and scored a few
+    /// whole batches at a time, so a long recording never holds every window's input at once.
+    public func windowProbabilities(_ clip: ClipFeatures, policy: WindowPolicy) throws -> [[Float]] {
+        let starts = policy.starts(realFrames: clip.melFrames)
+        let chunk = batchSize * 8
+        var out: [[Float]] = []
+        for first in stride(from: 0, to: starts.count, by: chunk) {
+            out += try probabilities(starts[first..<min(first + chunk, starts.count)].map {
+                clip.window(start: $0, frames: policy.frames, nMels: model.config.nMels)
+            })
+        }
+        return out
+    }
+
+    /// Clip probabilities, and the mean negative log-likelihood of the clips' labels under them.
+    public func evaluateClips(_ clips: [ClipFeatures], policy: WindowPolicy) throws -> (loss: Double, probabilities: [[Float]]) {
+        let probabilities = try clipProbabilities(clips, policy: policy)
+        let loss = zip(clips, probabilities).reduce(0.0) { total, pair in
+            let p = pair.0.label < pair.1.count ? Double(pair.1[pair.0.label]) : 0
+            return total - Foundation.log(max(p, 1e-12))
+        }
+        return (clips.isEmpty ? 0 : loss / Double(clips.count), probabilities)
+    }
+
+    /// The mean of rows of probabilities, summed in Double (window order).
+    public static func mean(_ rows: [[Float]]) -> [Float] {
+        guard let width = rows.first?.count else { return [] }
+        return (0..<width).map { k in Float(rows.reduce(0.0) { $0 + Double($1[k]) } / Double(rows.count)) }
     }
 
     /// The most probable class of each sample (the first, on a tie).
@@ -80,4 +118,9 @@ public final class EmotionClassifier {
     public func probabilities(_ samples: [Sample]) throws -> [[Float]] { try inference.probabilities(samples) }
 
     public func predictedClasses(_ samples: [Sample]) throws -> [Int] { try inference.predictedClasses(samples) }
+
+    /// Each whole clip's probabilities under the model's window policy.
+    public func clipProbabilities(_ clips: [ClipFeatures]) throws -> [[Float]] {
+        try inference.clipProbabilities(clips, policy: trained.windowPolicy)
+    }
 }

@@ -24,6 +24,9 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     public var labels: [String]
     public var fold: ActorFold
     public var bestEpoch: Int
+    /// How clips longer than the window are scored. Optional so that models written before it
+    /// load; they get `windowPolicy`'s fallback.
+    public var window: WindowPolicy?
 
     /// The description's file name, in either kind of folder.
     public static let fileName = "model.json"
@@ -36,10 +39,14 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     }
 
     public init(config: ModelConfig, standardizer: Standardizer, training: TrainingConfig, labels: [String],
-                fold: ActorFold, bestEpoch: Int) {
+                fold: ActorFold, bestEpoch: Int, window: WindowPolicy? = nil) {
         self.config = config; self.standardizer = standardizer; self.training = training; self.labels = labels
-        self.fold = fold; self.bestEpoch = bestEpoch
+        self.fold = fold; self.bestEpoch = bestEpoch; self.window = window
     }
+
+    /// The recorded policy, else windows of the model's input length every second (100 frames),
+    /// which is how `predict` cut long files before policies were recorded.
+    public var windowPolicy: WindowPolicy { window ?? WindowPolicy(frames: config.frames, hopFrames: 100) }
 
     /// `model.json`'s bytes in the shared convention (snake_case keys, sorted, pretty).
     public func jsonData() throws -> Data {
@@ -89,6 +96,9 @@ public struct TrainedModel: Codable, Equatable, Sendable {
             return "standardizer has \(standardizer.faceMean.count)/\(standardizer.faceStd.count) colour statistics, not 3"
         }
         if training.batchSize < 1 { return "training batch_size \(training.batchSize) is below 1" }
+        if let window, window.frames != c.frames || window.hopFrames < 1 {
+            return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input"
+        }
         return nil
     }
 }

@@ -15,6 +15,10 @@ public struct Augmentation: Codable, Equatable, Sendable {
     public var frequencyMaskWidth: Int = 6
     public var timeMasks: Int = 1
     public var timeMaskWidth: Int = 20
+    /// Speed perturbation of each training window: it is read from a stretch of the clip between
+    /// (1 − s) and (1 + s) times its length, resampled to the window. Optional so that models
+    /// recorded before it load (nil: none).
+    public var timeStretch: Double?
     public var faceFlip: Bool = true
     public var brightness: Double = 0.15
     public var contrast: Double = 0.15

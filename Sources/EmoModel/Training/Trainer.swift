@@ -77,7 +77,9 @@ public final class Trainer {
 
     /// Trains until `epochs` or early stopping; resumes from `folder` when it holds a checkpoint.
     @discardableResult
-    public func fit(train: [Sample], validation: [Sample], folder: URL,
+    /// Each epoch sees one window of every training clip (its start drawn from the epoch's generator);
+    /// validation scores whole clips under `policy`, as evaluation will.
+    public func fit(train: [ClipFeatures], validation: [ClipFeatures], policy: WindowPolicy, folder: URL,
                     evaluate: ([Int], [Int]) -> (accuracy: Double, weightedF1: Double)) throws -> TrainingState {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var state = try resume(from: folder)
@@ -94,14 +96,16 @@ public final class Trainer {
             model.reseedDropout(seed &+ UInt64(epoch) &* 7_919)
             let trained: (loss: Double, accuracy: Double)
             do {
-                trained = try trainEpoch(train, rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
+                trained = try trainEpoch(Self.windows(of: train, policy: policy, nMels: model.config.nMels,
+                                                      stretch: config.augmentation.timeStretch ?? 0, rng: rng),
+                                         rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
             } catch let stopped as TrainingStopped {
                 try publish(boundary, state: state, folder: folder)
                 log("stopped in epoch \(epoch + 1); checkpoint at the end of epoch \(epoch) written")
                 throw stopped
             }
             let (loss, accuracy) = trained
-            let (valLoss, predicted) = try predict(validation)
+            let (valLoss, predicted) = try predict(validation, policy: policy)
             let scores = evaluate(validation.map(\.label), predicted)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
@@ -193,10 +197,25 @@ public final class Trainer {
         return (totalLoss / Double(samples.count), Double(correct) / Double(samples.count))
     }
 
-    /// Mean loss and the predicted class of each sample, by the same inference as after training.
-    func predict(_ samples: [Sample]) throws -> (loss: Double, predicted: [Int]) {
-        let (loss, probabilities) = try inference.evaluate(samples)
+    /// Mean loss and the predicted class of each clip, by the same inference as after training.
+    func predict(_ clips: [ClipFeatures], policy: WindowPolicy) throws -> (loss: Double, predicted: [Int]) {
+        let (loss, probabilities) = try inference.evaluateClips(clips, policy: policy)
         return (loss, probabilities.map(Inference.argmax))
+    }
+
+    /// One window of each clip, at a start drawn from `rng` (in clip order, before the shuffle); with
+    /// `stretch` > 0, read from a stretch of the clip (1 ± stretch) × the window's length.
+    static func windows(of clips: [ClipFeatures], policy: WindowPolicy, nMels: Int, stretch: Double = 0,
+                        rng: RandomGenerator) -> [Sample] {
+        clips.map { clip in
+            guard stretch > 0 else {
+                return clip.window(start: policy.randomStart(realFrames: clip.melFrames, draw: rng.next()), frames: policy.frames, nMels: nMels)
+            }
+            let factor = 1 + (Double(rng.uniform()) * 2 - 1) * stretch
+            let source = max(1, Int((Double(policy.frames) * factor).rounded()))
+            let start = WindowPolicy(frames: source, hopFrames: 1).randomStart(realFrames: clip.melFrames, draw: rng.next())
+            return clip.stretchedWindow(start: start, source: source, frames: policy.frames, nMels: nMels)
+        }
     }
 
     /// Standardised, augmented tensors for a training batch, with its labels.
