@@ -128,7 +128,7 @@ public struct TrainParameters: StageParameters {
     /// Subtract each clip's mean per mel band after standardising.
     public var utteranceNorm = false
     /// Standardise each clip per mel band with its speaker's own statistics first.
-    public var speakerNorm = false
+    public var speakerNorm = true
     /// Pick the best epoch by the trailing mean of validation weighted F1 over this many epochs.
     public var selectionWindow = 1
     /// The model's input: windows of this many log-mel frames (300: 3 s at the speech preset's hop).

@@ -18,7 +18,8 @@ struct TrainEvaluateTests {
         threads: 2
         params:
           split: {test_actors: [1], val_actors: [2]}
-          train: {audio_channels: [4, 8], embedding: 16, epochs: 3, batch_size: 16, checkpoint_every: 1, patience: 10}
+          train: {audio_channels: [4, 8], embedding: 16, epochs: 3, batch_size: 16, checkpoint_every: 1, patience: 10,
+                  speaker_norm: false}
         """)
         let workdir = folder + "/work"
         let result = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "split", "--workdir", workdir])
@@ -103,7 +104,8 @@ struct TrainEvaluateTests {
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
     }
 
-    /// Per-speaker normalisation and a selection window run through train, evaluate and export;
+    /// Per-speaker normalisation (the default; the other tests here turn it off to feed onnxruntime
+    /// raw cached log-mels) and a selection window run through train, evaluate and export;
     /// predict, given the test actor's files together, normalises them as evaluate did and says so.
     @Test func speakerNormalisedModelsAreEvaluatedExportedAndPredictedAlike() throws {
         let (manifest, work) = try Self.copyOfPrepared()
