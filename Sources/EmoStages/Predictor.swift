@@ -57,9 +57,20 @@ public final class Predictor {
         faces = try features[StageName.faces.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
             try ParamValueDecoder.decode(FaceParameters.self, from: $0)
         }
+        // A damaged features.json must not reach the frame arithmetic below or the extractor.
+        if let logMel {
+            do { try logMel.validate() } catch {
+                throw TrainedModelError(path: folder.appendingPathComponent("features.json").path, reason: "audio parameters: \(error)")
+            }
+            guard logMel.nMels == classifier.trained.config.nMels else {
+                throw TrainedModelError(path: folder.appendingPathComponent("features.json").path,
+                                        reason: "n_mels \(logMel.nMels) but the model takes \(classifier.trained.config.nMels) mel bands")
+            }
+        }
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
-            policy.hopFrames = max(1, Int((hopSeconds / Self.secondsPerFrame(logMel)).rounded()))
+            let frames = (hopSeconds / Self.secondsPerFrame(logMel)).rounded()
+            policy.hopFrames = frames < Double(Int32.max) ? max(1, Int(frames)) : Int(Int32.max)
         }
         self.policy = policy
         Engine.configure(threads: ProcessInfo.processInfo.activeProcessorCount)

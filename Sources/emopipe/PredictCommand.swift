@@ -36,12 +36,14 @@ struct PredictCommand: ParsableCommand {
 
     /// Windows closer than this only repeat their neighbours at a cost per window.
     static let minimumHop = 0.1
+    /// A day: any longer only means one window, and the frame count must stay a small integer.
+    static let maximumHop = 86_400.0
     @Flag(help: "Print one JSON document on stdout.") var json = false
     @Argument(help: "Media files (mp4 or wav).") var files: [String]
 
     func validate() throws {
-        if let hop, !(hop.isFinite && hop >= Self.minimumHop) {
-            throw ValidationError("--hop \(hop): expected a number of seconds of at least \(Self.minimumHop)")
+        if let hop, !(hop.isFinite && hop >= Self.minimumHop && hop <= Self.maximumHop) {
+            throw ValidationError("--hop \(hop): expected a number of seconds from \(Self.minimumHop) to \(Int(Self.maximumHop))")
         }
     }
 

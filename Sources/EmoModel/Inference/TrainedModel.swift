@@ -95,7 +95,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         if standardizer.faceMean.count != 3 || standardizer.faceStd.count != 3 {
             return "standardizer has \(standardizer.faceMean.count)/\(standardizer.faceStd.count) colour statistics, not 3"
         }
-        if training.batchSize < 1 { return "training batch_size \(training.batchSize) is below 1" }
+        if !(1...4096).contains(training.batchSize) { return "training batch_size \(training.batchSize) is not from 1 to 4096" }
         if let window, window.frames != c.frames || window.hopFrames < 1 {
             return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input"
         }
@@ -107,6 +107,8 @@ public struct TrainedModel: Codable, Equatable, Sendable {
 public struct TrainedModelError: Error, Equatable, Sendable, CustomStringConvertible {
     public var path: String
     public var reason: String
+
+    public init(path: String, reason: String) { self.path = path; self.reason = reason }
 
     public var description: String { "\(path): \(reason)" }
 }
