@@ -60,7 +60,7 @@ public struct ExportStage: Stage {
             "train_fingerprint": trainFingerprint, "emopipe_version": EmoPipeVersion.string,
             "inputs": "logmel float32 [B,n_mels,T] \(trained.config.speakerNorm == true ? Self.speakerNormalizedInput : "dB"); logmel_mask float32 [B,T]; faces uint8 [B,K,S,S,3] RGB; faces_mask float32 [B,K]; modality_mask float32 [B,2] (audio, faces)",
             "window_policy": try json(trained.windowPolicy), "clip_policy": trained.windowPolicy.summary,
-            "speaker_norm": trained.config.speakerNorm == true ? "true" : "false",
+            "speaker_norm": String(trained.config.speakerNorm == true),
         ]
         for stage in [StageName.ingest, .audio, .faces, .split] {
             guard let state = try context.store.stageState(stage) else { continue }

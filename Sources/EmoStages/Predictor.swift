@@ -59,11 +59,12 @@ public final class Predictor {
         }
         // A damaged features.json must not reach the frame arithmetic below or the extractor.
         if let logMel {
+            let featuresPath = folder.appendingPathComponent("features.json").path
             do { try logMel.validate() } catch {
-                throw TrainedModelError(path: folder.appendingPathComponent("features.json").path, reason: "audio parameters: \(error)")
+                throw TrainedModelError(path: featuresPath, reason: "audio parameters: \(error)")
             }
             guard logMel.nMels == classifier.trained.config.nMels else {
-                throw TrainedModelError(path: folder.appendingPathComponent("features.json").path,
+                throw TrainedModelError(path: featuresPath,
                                         reason: "n_mels \(logMel.nMels) but the model takes \(classifier.trained.config.nMels) mel bands")
             }
         }
@@ -81,18 +82,26 @@ public final class Predictor {
 
     /// Each file's prediction, or why it has none, in the order given.
     public func predict(paths: [String]) -> [Result<Prediction, Error>] {
+        // Without speaker statistics the files do not depend on each other: each is read, scored
+        // and let go, so many files never hold their features at once.
+        guard groupsSpeakers else {
+            return paths.map { path in
+                Result {
+                    let (clip, duration) = try features(path: path)
+                    return try score(clip, path: path, duration: duration)
+                }
+            }
+        }
         var clips: [Result<(ClipFeatures, Double), Error>] = paths.map { path in Result { try features(path: path) } }
         var groups: [Int: SpeakerGroup] = [:]
-        if groupsSpeakers {
-            let keys = paths.map(Self.speakerKey)
-            let usable = clips.indices.compactMap { i in (try? clips[i].get()).map { (i, $0.0) } }
-            let usableKeys = usable.map { keys[$0.0] }
-            let normalized = SpeakerNormalizer.normalize(usable.map(\.1), speakers: usableKeys, nMels: trained.config.nMels)
-            let counts = Dictionary(usableKeys.map { ($0, 1) }, uniquingKeysWith: +)
-            for (n, (i, _)) in usable.enumerated() {
-                clips[i] = clips[i].map { (normalized[n], $0.1) }
-                groups[i] = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
-            }
+        let keys = paths.map(Self.speakerKey)
+        let usable = clips.indices.compactMap { i in (try? clips[i].get()).map { (i, $0.0) } }
+        let usableKeys = usable.map { keys[$0.0] }
+        let normalized = SpeakerNormalizer.normalize(usable.map(\.1), speakers: usableKeys, nMels: trained.config.nMels)
+        let counts = Dictionary(usableKeys.map { ($0, 1) }, uniquingKeysWith: +)
+        for (n, (i, _)) in usable.enumerated() {
+            clips[i] = clips[i].map { (normalized[n], $0.1) }
+            groups[i] = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
         }
         return zip(paths, clips).enumerated().map { i, pair in
             Result {
@@ -102,11 +111,6 @@ public final class Predictor {
                 return prediction
             }
         }
-    }
-
-    /// One file alone (with a speaker-normalised model: normalised with its own statistics).
-    public func predict(path: String) throws -> Prediction {
-        try predict(paths: [path])[0].get()
     }
 
     /// The RAVDESS actor a file's name gives, if any.

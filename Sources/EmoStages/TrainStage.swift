@@ -204,7 +204,8 @@ public struct TrainParameters: StageParameters {
                   "an even integer from 2 to 4096 (the GRU's two directions share it)")
         try check(dropout.isFinite && dropout >= 0 && dropout < 1, .dropout, dropout, "a number with 0 <= dropout < 1")
         try check((1...10_000).contains(epochs), .epochs, epochs, "an integer from 1 to 10000")
-        try check((1...4096).contains(batchSize), .batchSize, batchSize, "an integer from 1 to 4096")
+        try check((1...TrainingConfig.maxBatchSize).contains(batchSize), .batchSize, batchSize,
+                  "an integer from 1 to \(TrainingConfig.maxBatchSize)")
         try check(learningRate > 0 && learningRate <= 10, .learningRate, learningRate, "a number in (0, 10]")
         try check(weightDecay >= 0 && weightDecay <= 10, .weightDecay, weightDecay, "a number from 0 to 10")
         try check((0...epochs).contains(warmupEpochs), .warmupEpochs, warmupEpochs, "an integer from 0 to epochs (\(epochs))")

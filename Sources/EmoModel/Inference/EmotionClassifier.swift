@@ -17,17 +17,6 @@ public struct Inference {
         self.batchSize = max(1, batchSize)
     }
 
-    /// Class probabilities per sample, and the mean cross-entropy against the samples' labels.
-    public func evaluate(_ samples: [Sample]) throws -> (loss: Double, probabilities: [[Float]]) {
-        var total = 0.0
-        var out: [[Float]] = []
-        try forEachBatch(samples) { batch, logits in
-            total += Double(try Losses.crossEntropy(logits, targets: batch.map(\.label)).item) * Double(batch.count)
-            out += try Self.rows(logits.softmax(axis: 1))
-        }
-        return (samples.isEmpty ? 0 : total / Double(samples.count), out)
-    }
-
     public func probabilities(_ samples: [Sample]) throws -> [[Float]] {
         var out: [[Float]] = []
         try forEachBatch(samples) { _, logits in out += try Self.rows(logits.softmax(axis: 1)) }
@@ -65,7 +54,7 @@ public struct Inference {
     public func evaluateClips(_ clips: [ClipFeatures], policy: WindowPolicy) throws -> (loss: Double, probabilities: [[Float]]) {
         let probabilities = try clipProbabilities(clips, policy: policy)
         let loss = zip(clips, probabilities).reduce(0.0) { total, pair in
-            let p = pair.0.label < pair.1.count ? Double(pair.1[pair.0.label]) : 0
+            let p = pair.1.indices.contains(pair.0.label) ? Double(pair.1[pair.0.label]) : 0
             return total - Foundation.log(max(p, 1e-12))
         }
         return (clips.isEmpty ? 0 : loss / Double(clips.count), probabilities)
@@ -77,11 +66,7 @@ public struct Inference {
         return (0..<width).map { k in Float(rows.reduce(0.0) { $0 + Double($1[k]) } / Double(rows.count)) }
     }
 
-    /// The most probable class of each sample (the first, on a tie).
-    public func predictedClasses(_ samples: [Sample]) throws -> [Int] {
-        try probabilities(samples).map(Self.argmax)
-    }
-
+    /// The most probable class (the first, on a tie).
     public static func argmax(_ p: [Float]) -> Int { p.indices.max { p[$0] < p[$1] } ?? 0 }
 
     private func forEachBatch(_ samples: [Sample], _ body: ([Sample], Tensor) throws -> Void) throws {
@@ -116,8 +101,6 @@ public final class EmotionClassifier {
     }
 
     public func probabilities(_ samples: [Sample]) throws -> [[Float]] { try inference.probabilities(samples) }
-
-    public func predictedClasses(_ samples: [Sample]) throws -> [Int] { try inference.predictedClasses(samples) }
 
     /// Each whole clip's probabilities under the model's window policy.
     public func clipProbabilities(_ clips: [ClipFeatures]) throws -> [[Float]] {

@@ -95,7 +95,9 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         if standardizer.faceMean.count != 3 || standardizer.faceStd.count != 3 {
             return "standardizer has \(standardizer.faceMean.count)/\(standardizer.faceStd.count) colour statistics, not 3"
         }
-        if !(1...4096).contains(training.batchSize) { return "training batch_size \(training.batchSize) is not from 1 to 4096" }
+        if !(1...TrainingConfig.maxBatchSize).contains(training.batchSize) {
+            return "training batch_size \(training.batchSize) is not from 1 to \(TrainingConfig.maxBatchSize)"
+        }
         if let window, window.frames != c.frames || window.hopFrames < 1 {
             return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input"
         }

@@ -25,8 +25,13 @@ public struct WindowPolicy: Codable, Equatable, Sendable {
 
     /// A random window start for training: any frame from which a whole window fits.
     public func randomStart(realFrames: Int, draw: UInt64) -> Int {
-        guard realFrames > frames else { return 0 }
-        return Int(draw % UInt64(realFrames - frames + 1))
+        Self.randomStart(of: frames, realFrames: realFrames, draw: draw)
+    }
+
+    /// Any frame from which `length` frames fit in a clip of `realFrames` (0 when none does).
+    public static func randomStart(of length: Int, realFrames: Int, draw: UInt64) -> Int {
+        guard realFrames > length else { return 0 }
+        return Int(draw % UInt64(realFrames - length + 1))
     }
 
     /// The policy in words, for the exported model's metadata and `--help`.

@@ -1,5 +1,5 @@
 /// One window of a clip as the model sees it: [n_mels × frames] of the model's window, and the
-/// clip's face crops and label. `ClipFeatures.window(start:policy:)` cuts it from a whole clip.
+/// clip's face crops and label. `ClipFeatures.window(start:frames:nMels:)` cuts it from a whole clip.
 public struct Sample: Sendable {
     public var id: String
     /// [n_mels × frames] log-mel in dB, mel-major; nil when the clip has no speech.

@@ -4,6 +4,9 @@ import Foundation
 /// How to train: AdamW, cosine schedule with warm-up, gradient clipping, class weights, label
 /// smoothing, early stopping on validation weighted F1, a checkpoint every few epochs.
 public struct TrainingConfig: Codable, Equatable, Sendable {
+    /// The largest batch accepted, in a manifest and in a recorded model.json alike.
+    public static let maxBatchSize = 4096
+
     public var epochs: Int = 60
     public var batchSize: Int = 16
     public var learningRate: Double = 1e-3
@@ -76,9 +79,9 @@ public final class Trainer {
     // MARK: Fitting
 
     /// Trains until `epochs` or early stopping; resumes from `folder` when it holds a checkpoint.
-    @discardableResult
     /// Each epoch sees one window of every training clip (its start drawn from the epoch's generator);
     /// validation scores whole clips under `policy`, as evaluation will.
+    @discardableResult
     public func fit(train: [ClipFeatures], validation: [ClipFeatures], policy: WindowPolicy, folder: URL,
                     evaluate: ([Int], [Int]) -> (accuracy: Double, weightedF1: Double)) throws -> TrainingState {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -208,12 +211,11 @@ public final class Trainer {
     static func windows(of clips: [ClipFeatures], policy: WindowPolicy, nMels: Int, stretch: Double = 0,
                         rng: RandomGenerator) -> [Sample] {
         clips.map { clip in
-            guard stretch > 0 else {
-                return clip.window(start: policy.randomStart(realFrames: clip.melFrames, draw: rng.next()), frames: policy.frames, nMels: nMels)
-            }
-            let factor = 1 + (Double(rng.uniform()) * 2 - 1) * stretch
-            let source = max(1, Int((Double(policy.frames) * factor).rounded()))
-            let start = WindowPolicy(frames: source, hopFrames: 1).randomStart(realFrames: clip.melFrames, draw: rng.next())
+            // The stretch factor is drawn only when asked for, so runs without it keep their draws.
+            let source = stretch > 0
+                ? max(1, Int((Double(policy.frames) * (1 + (Double(rng.uniform()) * 2 - 1) * stretch)).rounded()))
+                : policy.frames
+            let start = WindowPolicy.randomStart(of: source, realFrames: clip.melFrames, draw: rng.next())
             return clip.stretchedWindow(start: start, source: source, frames: policy.frames, nMels: nMels)
         }
     }
