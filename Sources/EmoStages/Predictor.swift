@@ -50,24 +50,8 @@ public final class Predictor {
             throw PipelineError.missingData("\(run): no exported model here (run the export stage: `emopipe run --until export`)")
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
-        let features = try ParamValue.fromJSON(Data(contentsOf: folder.appendingPathComponent("features.json"))).objectValue ?? [:]
-        logMel = try features[StageName.audio.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
-            try ParamValueDecoder.decode(LogMelParameters.self, from: $0)
-        }
-        faces = try features[StageName.faces.rawValue].flatMap { $0 == .null ? nil : $0 }.map {
-            try ParamValueDecoder.decode(FaceParameters.self, from: $0)
-        }
-        // A damaged features.json must not reach the frame arithmetic below or the extractor.
-        if let logMel {
-            let featuresPath = folder.appendingPathComponent("features.json").path
-            do { try logMel.validate() } catch {
-                throw TrainedModelError(path: featuresPath, reason: "audio parameters: \(error)")
-            }
-            guard logMel.nMels == classifier.trained.config.nMels else {
-                throw TrainedModelError(path: featuresPath,
-                                        reason: "n_mels \(logMel.nMels) but the model takes \(classifier.trained.config.nMels) mel bands")
-            }
-        }
+        (logMel, faces) = try Self.featureParameters(folder.appendingPathComponent("features.json").path,
+                                                     config: classifier.trained.config)
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
             let frames = (hopSeconds / Self.secondsPerFrame(logMel)).rounded()
@@ -75,6 +59,32 @@ public final class Predictor {
         }
         self.policy = policy
         Engine.configure(threads: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// The feature parameters a run recorded, checked against its model: a damaged features.json
+    /// is named, and never reaches the frame arithmetic or the extractors.
+    static func featureParameters(_ path: String, config: ModelConfig) throws -> (LogMelParameters?, FaceParameters?) {
+        func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
+        let features: [String: ParamValue]
+        do {
+            features = try ParamValue.fromJSON(Data(contentsOf: URL(fileURLWithPath: path))).objectValue ?? [:]
+        } catch { throw bad("not the run's feature parameters: \(error)") }
+        func section(_ stage: StageName) -> ParamValue? {
+            features[stage.rawValue].flatMap { $0 == .null ? nil : $0 }
+        }
+        let logMel: LogMelParameters?, faces: FaceParameters?
+        do {
+            logMel = try section(.audio).map { try ParamValueDecoder.decode(LogMelParameters.self, from: $0) }
+            faces = try section(.faces).map { try ParamValueDecoder.decode(FaceParameters.self, from: $0) }
+            try logMel?.validate()
+        } catch { throw bad("\(error)") }
+        if config.uses(.audio), logMel == nil {
+            throw bad("no audio parameters, but the model listens to speech (the export writes them)")
+        }
+        if let logMel, logMel.nMels != config.nMels {
+            throw bad("n_mels \(logMel.nMels) but the model takes \(config.nMels) mel bands")
+        }
+        return (logMel, faces)
     }
 
     /// Whether files are normalised with their speaker's statistics (and so depend on each other).

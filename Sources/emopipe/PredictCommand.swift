@@ -31,7 +31,7 @@ struct PredictCommand: ParsableCommand {
     var runReference: String
     // Taken unconditionally so that `--hop -1` reaches `validate` (and is refused there, naming the
     // value) instead of being read as an unknown option `-1`.
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between windows, at least \(Self.minimumHop) (default: the model's policy).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between windows, from \(Self.minimumHop) to \(Int(Self.maximumHop)) (default: the model's policy; a hop longer than the window skips audio).", valueName: "seconds"))
     var hop: Double?
 
     /// Windows closer than this only repeat their neighbours at a cost per window.
@@ -66,7 +66,7 @@ struct PredictCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("emopipe: \(file): \(reason)\n".utf8))
                 }
             }
-            if predictor.groupsSpeakers {
+            if predictor.groupsSpeakers, !predictions.isEmpty {
                 let groups = Dictionary(predictions.compactMap { $0.speaker.map { ($0.name, $0.files) } }, uniquingKeysWith: { a, _ in a })
                 let list = groups.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) file\($0.value == 1 ? "" : "s"))" }.joined(separator: ", ")
                 FileHandle.standardError.write(Data("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: \(list)\n".utf8))

@@ -104,6 +104,12 @@ import Testing
         var twoLabels = trained
         twoLabels.labels = ["calm", "sad"]
         try rejects(try twoLabels.jsonData(), saying: "2 labels for 3 classes")
+        var sameLabelTwice = trained
+        sameLabelTwice.labels = ["calm", "calm", "sad"]
+        try rejects(try sameLabelTwice.jsonData(), saying: "name a class twice")
+        var skippingHop = trained
+        skippingHop.window = WindowPolicy(frames: Self.config.frames, hopFrames: Self.config.frames + 1)
+        try rejects(try skippingHop.jsonData(), saying: "hop must be from 1 to the window")
         var shortStatistics = trained
         shortStatistics.standardizer.melStd.removeLast()
         try rejects(try shortStatistics.jsonData(), saying: "mel statistics for 16 bands")

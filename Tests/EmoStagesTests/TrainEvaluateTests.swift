@@ -98,6 +98,14 @@ struct TrainEvaluateTests {
         #expect((timeline.first?["start"] as? Double) == 0)
 
         try Self.checkPredictEqualsEvaluate(runFolder: runFolder)
+        // A run folder whose features.json is damaged is refused naming that file (exit 1), not per input.
+        let damaged = try TestSupport.temporaryFolder("damaged-run") + "/run"
+        try FileManager.default.copyItem(atPath: runFolder, toPath: damaged)
+        for garbage in ["{not json", "{\"audio\": {\"n_mels\": 7}}", "{\"audio\": null}"] {
+            try garbage.write(toFile: damaged + "/features.json", atomically: true, encoding: .utf8)
+            let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
+            #expect(refused.status == 1 && refused.stderr.contains(damaged + "/features.json"), "\(garbage): \(refused.stderr)")
+        }
         try Self.checkONNXOnRealSamples(workdir: a, runFolder: runFolder)
 
         let weightsA = try Self.bestWeights(a)

@@ -86,6 +86,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     var inconsistency: String? {
         let c = config
         if c.classes < 1 || labels.count != c.classes { return "\(labels.count) labels for \(c.classes) classes" }
+        if Set(labels).count != labels.count { return "labels \(labels) name a class twice" }
         if [c.nMels, c.frames, c.faceFrames, c.faceSize, c.embedding].contains(where: { $0 < 1 }) {
             return "model shape has a size below 1 (n_mels \(c.nMels), frames \(c.frames), face_frames \(c.faceFrames), face_size \(c.faceSize), embedding \(c.embedding))"
         }
@@ -98,8 +99,8 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         if !(1...TrainingConfig.maxBatchSize).contains(training.batchSize) {
             return "training batch_size \(training.batchSize) is not from 1 to \(TrainingConfig.maxBatchSize)"
         }
-        if let window, window.frames != c.frames || window.hopFrames < 1 {
-            return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input"
+        if let window, window.frames != c.frames || !(1...window.frames).contains(window.hopFrames) {
+            return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input (the hop must be from 1 to the window, as train.window_hop_frames)"
         }
         return nil
     }
