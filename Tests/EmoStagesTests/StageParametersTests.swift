@@ -52,6 +52,16 @@ struct StageParametersTests {
         #expect(audio.nFFT == 2048 && audio.fmax == nil)
     }
 
+    @Test func aRunShorterThanTheSelectionWindowSelectsOverAllItsEpochs() throws {
+        let short = try #require(try runner("params: {train: {epochs: 3}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(short.selectionWindow > short.epochs)
+        #expect(short.trainingConfig.selectionWindow == 3)
+        let single = try #require(try runner("params: {train: {epochs: 1, warmup_epochs: 0}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(single.trainingConfig.selectionWindow == nil)
+        let long = try #require(try runner("params: {train: {epochs: 40, selection_window: 7}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(long.trainingConfig.selectionWindow == 7)
+    }
+
     @Test func provenanceRecordsTheDecodedValuesNotTheText() throws {
         // 512.0 decodes to the integer 512: what is hashed and recorded is the typed value.
         let spelled = try runner("params: {audio: {n_fft: 512.0}}\n")
