@@ -31,8 +31,8 @@ struct SweepCommand: ParsableCommand {
         Scale-out: `--worker I/N` (I from 0) runs trials I, I+N, I+2N, ... in its own work directory,
         WORKDIR/workers/sweep-<name>-<hash>-<I>-of-<N>: a snapshot of WORKDIR's database whose cache
         folders (all but train's) link to WORKDIR's, so trials read the main features and never write
-        them. Compute them first (`emopipe run MANIFEST --until split`); a worker refuses to start
-        while any stage before train would run. `--worker env` takes I and N from a Slurm array or a
+        them. Compute them first with `emopipe sweep MANIFEST --prepare` (the stages before train, in
+        WORKDIR); a worker refuses to start a trial while any of them would run. `--worker env` takes I and N from a Slurm array or a
         Kubernetes Indexed Job (as `emopipe run --worker env`). Then `emopipe merge` folds the workers'
         runs and trials into WORKDIR and `emopipe sweep MANIFEST` there prints the whole leaderboard.
         Halving cannot be spread (each budget needs every trial's result at the one before).
@@ -40,6 +40,9 @@ struct SweepCommand: ParsableCommand {
         Examples:
           emopipe sweep manifests/sweep-demo.yaml
           emopipe sweep manifests/sweep-demo.yaml --leaderboard --json   # print what is finished, run nothing
+          emopipe sweep manifests/sweep-demo.yaml --prepare              # then, on 2 machines or cores:
+          emopipe sweep manifests/sweep-demo.yaml --worker 0/2 & emopipe sweep manifests/sweep-demo.yaml --worker 1/2; wait
+          emopipe merge && emopipe sweep manifests/sweep-demo.yaml      # the whole leaderboard
         """))
 
     @OptionGroup var manifestOptions: ManifestOptions
@@ -51,8 +54,16 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "Print the leaderboard of the trials finished so far and run nothing.")
     var leaderboard = false
 
+    @Flag(help: "Compute the stages every trial shares (those before train: ingest, audio, faces, split) in WORKDIR and stop; sweep workers read them.")
+    var prepare = false
+
     @Option(help: ArgumentHelp("Run as sweep worker I of N (I/N, or `env` for Slurm/Kubernetes): trials I, I+N, ... in WORKDIR/workers/sweep-*.", valueName: "I/N|env"))
     var worker: String?
+
+    func validate() throws {
+        if prepare && (worker != nil || leaderboard || json) { throw ValidationError("--prepare goes alone (it runs the shared stages in WORKDIR, before any worker)") }
+        if leaderboard && worker != nil { throw ValidationError("--leaderboard reads WORKDIR's sweep; give it without --worker") }
+    }
 
     func run() throws {
         do {
@@ -69,6 +80,13 @@ struct SweepCommand: ParsableCommand {
             let sweep = try SweepRunner(manifest: manifest, workspace: workspace, stages: StageCatalog.all(),
                                         cancellation: cancellation, libraries: StageCatalog.libraryVersions, worker: slice)
             sweep.log = { FileHandle.standardError.write(Data("sweep: \($0)\n".utf8)) }
+            if prepare {
+                let report = try sweep.prepareFeatures(command: CommandLine.arguments.joined(separator: " "))
+                dataRoot.remember(in: workspace)
+                FileHandle.standardError.write(Data("sweep: shared stages ready in \(workspace.root) (run \(report.runId))\n".utf8))
+                if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+                return
+            }
             let board: SweepLeaderboard
             if leaderboard {
                 board = try sweep.currentLeaderboard()

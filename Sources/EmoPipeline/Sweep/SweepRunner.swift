@@ -133,6 +133,14 @@ public final class SweepRunner {
     /// Runs every trial not finished yet and returns the leaderboard (also written to the sweep folder).
     public func run(command: String) throws -> SweepLeaderboard {
         if let worker {
+            // Checked in the main work directory first, so a snapshot is taken only of ready features.
+            guard mainWorkspace.exists else {
+                throw PipelineError.missingData("\(mainWorkspace.root): no main work directory; run `emopipe sweep MANIFEST --prepare --workdir \(mainWorkspace.root)` first, so the workers share its features")
+            }
+            for trial in myTrials {
+                try SweepWorker.checkFeaturesReady(try PipelineRunner(manifest: manifest(for: trial, epochs: nil), workspace: mainWorkspace,
+                                                                      stages: stages, libraries: libraries), main: mainWorkspace)
+            }
             try SweepWorker.prepare(worker: workspace, main: mainWorkspace, sweepId: id, slice: worker)
             log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
         }
@@ -157,6 +165,14 @@ public final class SweepRunner {
         let board = leaderboard(state)
         try writeOutputs(board)
         return board
+    }
+
+    /// Runs the stages every trial shares (those before train) with the manifest's own settings, in
+    /// the work directory given: what sweep workers then read.
+    public func prepareFeatures(command: String) throws -> RunReport {
+        let runner = try PipelineRunner(manifest: manifest, workspace: mainWorkspace, stages: stages,
+                                        cancellation: cancellation, libraries: libraries)
+        return try runner.run(RunSelection(targets: SweepWorker.featureStages(runner)), command: command)
     }
 
     /// The leaderboard of what the state file holds now, running nothing.

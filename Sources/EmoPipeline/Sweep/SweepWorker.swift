@@ -24,20 +24,27 @@ public enum SweepWorker {
             guard text.trimmingCharacters(in: .whitespacesAndNewlines) == expected else {
                 throw PipelineError.invalidFile("\(marker): this work directory serves \(text.trimmingCharacters(in: .whitespacesAndNewlines)), not \(expected)")
             }
-            return
-        }
-        guard main.exists else {
-            throw PipelineError.missingData("\(main.root): no main work directory; run `emopipe run MANIFEST --until split` there first, so the workers share its features")
+            // Until a trial has run here, a fresh snapshot picks up features the main directory gained since.
+            guard try !startedTrials(worker, sweepId: sweepId) else { return }
+            try FileManager.default.removeItem(atPath: marker)
         }
         try FileManager.default.createDirectory(atPath: worker.root, withIntermediateDirectories: true)
         // The main lock keeps a run from changing the database while it is copied.
         let lock = try main.lock(holder: "emopipe sweep worker \(slice) copying the database (pid \(getpid()))")
         defer { lock.release() }
-        if FileManager.default.fileExists(atPath: worker.databasePath) { try FileManager.default.removeItem(atPath: worker.databasePath) }
+        for file in [worker.databasePath, worker.databasePath + "-wal", worker.databasePath + "-shm"]
+        where FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
         try main.openStore(.readWrite).snapshot(to: worker.databasePath)
         try linkCacheFolders(worker: worker, main: main)
         // Written last: a worker killed while preparing starts over.
         try DurableFile.write(Data((expected + "\n").utf8), to: marker)
+    }
+
+    /// Whether any trial has started in this worker's work directory (its sweep state holds one).
+    private static func startedTrials(_ worker: Workspace, sweepId: String) throws -> Bool {
+        guard let data = FileManager.default.contents(atPath: worker.path("sweeps/\(sweepId)/state.json")) else { return false }
+        let state = try? JSONOutput.decoder().decode(SweepState.self, from: data)
+        return state.map { !$0.attempts.isEmpty } ?? true
     }
 
     /// Every `cache/<stage>` of the main work directory but train's, linked into the worker's.
@@ -53,13 +60,18 @@ public enum SweepWorker {
         }
     }
 
+    /// The stages train depends on, in pipeline order: what every trial shares.
+    static func featureStages(_ runner: PipelineRunner) -> [String] {
+        let upstream = runner.pipeline.closure(of: StageName.train.rawValue).subtracting([StageName.train.rawValue])
+        return runner.pipeline.stageNames.filter(upstream.contains)
+    }
+
     /// Throws unless every stage before train is up to date in `workspace` for this runner.
     static func checkFeaturesReady(_ runner: PipelineRunner, main: Workspace) throws {
-        let upstream = runner.pipeline.closure(of: StageName.train.rawValue).subtracting([StageName.train.rawValue])
-        let plan = try runner.plan(RunSelection(targets: runner.pipeline.stageNames.filter(upstream.contains)))
+        let plan = try runner.plan(RunSelection(targets: featureStages(runner)))
         if let stale = plan.first(where: { $0.action != .upToDate }) {
             throw PipelineError.missingData("sweep worker: stage \(stale.stage) is not up to date in the main work directory (\(stale.reason)); "
-                + "run `emopipe run MANIFEST --until \(stale.stage) --workdir \(main.root)` first: workers read its features and never compute them")
+                + "run `emopipe sweep MANIFEST --prepare --workdir \(main.root)` first: workers read its features and never compute them")
         }
     }
 }
