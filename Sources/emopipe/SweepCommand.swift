@@ -39,10 +39,10 @@ struct SweepCommand: ParsableCommand {
 
         Examples:
           emopipe sweep manifests/sweep-demo.yaml
-          emopipe sweep manifests/sweep-demo.yaml --leaderboard --json   # print what is finished, run nothing
-          emopipe sweep manifests/sweep-demo.yaml --prepare              # then, on 2 machines or cores:
-          emopipe sweep manifests/sweep-demo.yaml --worker 0/2 & emopipe sweep manifests/sweep-demo.yaml --worker 1/2; wait
-          emopipe merge && emopipe sweep manifests/sweep-demo.yaml      # the whole leaderboard
+          emopipe sweep manifests/sweep-demo.yaml --leaderboard --json  # run nothing
+          emopipe sweep manifests/sweep-demo.yaml --prepare   # then per machine:
+          emopipe sweep manifests/sweep-demo.yaml --worker 0/2
+          emopipe merge && emopipe sweep manifests/sweep-demo.yaml
         """))
 
     @OptionGroup var manifestOptions: ManifestOptions

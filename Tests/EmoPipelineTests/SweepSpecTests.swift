@@ -92,12 +92,29 @@ struct SweepSpecTests {
             ("metric: m\nstrategy: random\nrandom: {n_trials: 0, params: {train.dropout: {distribution: uniform, low: 0, high: 1}}}", "sweep.random.n_trials = 0"),
             ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 1, high: 0}}}", "needs finite numbers low ≤ high"),
             ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.learning_rate: {distribution: log_uniform, low: 0, high: 1}}}", "log_uniform needs low > 0"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: -1.0e308, high: 1.0e308}}}", "needs finite numbers low ≤ high"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.embedding: {distribution: int_uniform, low: -9223372036854775807, high: 9223372036854775807}}}", "int_uniform needs integers low ≤ high"),
             ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.batch_size: {distribution: gauss}}}", "must be {distribution: choice|int_uniform|log_uniform|uniform"),
             ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.batch_size: {distribution: choice, values: [1], low: 2}}}", "unknown field 'low' for choice"),
         ]
         for (block, expected) in cases {
             let message = Self.refusal(block)
             #expect(message.contains(expected) && message.contains("/tmp/m/s.yaml"), "\(block) → \(message)")
+        }
+    }
+
+    @Test func drawsNearTheEndsOfTheNumbersStayFinite() throws {
+        let spec = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 20, seed: 5, params: {train.a: {distribution: log_uniform, low: 1.0e-320, high: 1.0e-310},
+                     train.b: {distribution: int_uniform, low: -9223372036854775807, high: 0}}}
+            """).sweep)
+        for trial in try spec.trials() {
+            let a = try #require(trial.settings[0].value.doubleValue)
+            #expect(a.isFinite && a > 0 && a <= 1.0e-310, "\(a)")
+            let b = try #require(trial.settings[1].value.intValue)
+            #expect(b <= 0)
         }
     }
 

@@ -48,6 +48,8 @@ struct SweepTests {
         while first.isRunning, Date() < deadline, first.stderr.components(separatedBy: "fold 0: epoch 2/4").count < 3 {
             Thread.sleep(forTimeInterval: 0.01)
         }
+        // The epoch's checkpoint is written right after its log line: kill inside the next epoch, not the write.
+        Thread.sleep(forTimeInterval: 0.15)
         #expect(first.kill(), "the kill landed while the sweep ran: \(first.stderr)")
         let finished = try Self.state(workdir).filter { $0["status"] as? String == "done" }
         let finishedRuns = Dictionary(uniqueKeysWithValues: finished.compactMap { a in (a["trial"] as? Int).map { ($0, a["run"] as? String ?? "") } })

@@ -57,11 +57,11 @@ public struct SweepLeaderboard: Sendable {
     /// A fixed-width table, best first.
     public var text: String {
         func row(_ cells: [String]) -> String {
-            zip(cells, [5, 6, 12, 11, 9, 23]).map { $0.padding(toLength: max($1, $0.count + 1), withPad: " ", startingAt: 0) }.joined()
+            zip(cells, [5, 6, 12, max(11, metric.count + 1), 9, 23]).map { $0.padding(toLength: max($1, $0.count + 1), withPad: " ", startingAt: 0) }.joined()
                 + (cells.last ?? "")
         }
         var lines = ["sweep \(sweep): \(direction.rawValue) \(metric)",
-                     row(["rank", "trial", "status", String(metric.prefix(10)), "seconds", "run", "params"])]
+                     row(["rank", "trial", "status", metric, "seconds", "run", "params"])]
         for (rank, entry) in ranked.enumerated() {
             let score = entry.metric.map { String(format: "%.4f", $0) } ?? "-"
             let status = entry.status.rawValue + (entry.epochs.map { "@\($0)" } ?? "")

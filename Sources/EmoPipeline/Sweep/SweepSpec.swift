@@ -201,7 +201,8 @@ extension SweepSpec.Distribution {
             }
             self = .intUniform(low: low, high: high)
         default:
-            guard let low = fields["low"]?.doubleValue, let high = fields["high"]?.doubleValue, low.isFinite, high.isFinite, low <= high else {
+            guard let low = fields["low"]?.doubleValue, let high = fields["high"]?.doubleValue, low.isFinite, high.isFinite, low <= high,
+                  (high - low).isFinite else {
                 throw fail("\(field): \(name) needs finite numbers low ≤ high")
             }
             if name == "log_uniform" {
@@ -290,10 +291,8 @@ extension SweepSpec.Distribution {
     /// Four significant digits: readable in a leaderboard and a manifest, and finer than any
     /// difference a sweep can measure.
     static func rounded(_ x: Double) -> Double {
-        guard x != 0, x.isFinite else { return x }
-        let scale = pow(10, 3 - floor(log10(abs(x))))
-        let value = (x * scale).rounded() / scale
-        return Double(String(format: "%.4g", value)) ?? value
+        guard x.isFinite, let value = Double(String(format: "%.4g", x)), value.isFinite else { return x }
+        return value
     }
 }
 
