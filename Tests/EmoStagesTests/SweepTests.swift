@@ -27,8 +27,12 @@ struct SweepTests {
         """)
     }
 
-    static func state(_ workdir: String) throws -> [[String: Any]] {
-        let folder = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/sweeps").first { $0.hasPrefix("tiny-sweep-") })
+    static func sweepFolder(_ workdir: String, prefix: String = "tiny-sweep-") throws -> String {
+        try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/sweeps").first { $0.hasPrefix(prefix) })
+    }
+
+    static func state(_ workdir: String, prefix: String = "tiny-sweep-") throws -> [[String: Any]] {
+        let folder = try sweepFolder(workdir, prefix: prefix)
         let data = try Data(contentsOf: URL(fileURLWithPath: workdir + "/sweeps/" + folder + "/state.json"))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         return try #require(object["attempts"] as? [[String: Any]])
@@ -172,5 +176,54 @@ struct SweepTests {
             let run = try #require(trial["run"] as? String)
             #expect(FileManager.default.fileExists(atPath: workdir + "/runs/\(run)/metrics.json"))
         }
+    }
+
+    /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch
+    /// goes on, the others are stopped, and the best is the better of the two that reached 2 epochs.
+    @Test func halvingStopsTheWorseHalfAndPicksAmongTheSurvivors() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-halving")
+        let manifest = try TestSupport.writeManifest(at: folder + "/halving.yaml", data: data, """
+        name: tiny-halving
+        seed: 3
+        threads: 2
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], embedding: 16, batch_size: 16, checkpoint_every: 1, patience: 10, warmup_epochs: 0,
+                  speaker_norm: false, recurrent: false}
+        sweep:
+          metric: weighted_f1
+          strategy: halving
+          halving: {budgets: [1, 2]}
+          random: {n_trials: 4, seed: 2, params: {train.learning_rate: {distribution: log_uniform, low: 1.0e-3, high: 3.0e-2}}}
+        """)
+        let workdir = folder + "/work"
+        let result = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let board = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let trials = try #require(board["trials"] as? [[String: Any]])
+        #expect(trials.count == 4)
+        let stopped = trials.filter { $0["status"] as? String == "stopped" }, done = trials.filter { $0["status"] as? String == "done" }
+        #expect(stopped.count == 2 && done.count == 2, "\(trials)")
+        #expect(stopped.allSatisfy { $0["epochs"] as? Int == 1 } && done.allSatisfy { $0["epochs"] as? Int == 2 })
+
+        // Every trial's 1-epoch score, from its own run's metrics.json: the survivors are the top two.
+        let state = try Self.state(workdir, prefix: "tiny-halving-")
+        let firstRung = Dictionary(uniqueKeysWithValues: try state.filter { $0["epochs"] as? Int == 1 }.map { attempt -> (Int, Double) in
+            let run = try #require(attempt["run"] as? String)
+            let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(run)/metrics.json"))) as? [String: Any]
+            return (try #require(attempt["trial"] as? Int), try #require(metrics?["weighted_f1"] as? Double))
+        })
+        #expect(firstRung.count == 4)
+        let survivors = Set(done.compactMap { $0["trial"] as? Int })
+        for loser in stopped.compactMap({ $0["trial"] as? Int }) {
+            #expect(survivors.allSatisfy { (firstRung[$0] ?? -1) >= (firstRung[loser] ?? 2) }, "\(firstRung) kept \(survivors)")
+        }
+        let best = try #require(board["best"] as? Int)
+        #expect(survivors.contains(best))
+        let bestMetric = done.first { $0["trial"] as? Int == best }?["metric"] as? Double ?? -1
+        #expect(done.allSatisfy { ($0["metric"] as? Double ?? 2) <= bestMetric })
+        let bestManifest = try String(contentsOfFile: workdir + "/sweeps/" + (try Self.sweepFolder(workdir, prefix: "tiny-halving-")) + "/best.yaml", encoding: .utf8)
+        #expect(bestManifest.contains("\"epochs\": 2") && !bestManifest.contains("sweep:"), "\(bestManifest)")
     }
 }
