@@ -195,7 +195,10 @@ public final class SweepRunner {
                 .run(RunSelection(until: Self.scoringStage), command: command + " # trial \(trial.index)" + (epochs.map { " at \($0) epochs" } ?? ""))
             attempt.run = report.runId
             let producer = report.stages.first { $0.stage == Self.scoringStage }?.producedByRun ?? report.runId
-            attempt.metric = try readMetric(runFolder: workspace.runFolder(producer))
+            // An evaluate found up to date in a worker may be a main run's, from the snapshot.
+            let folder = [workspace, mainWorkspace].map { $0.runFolder(producer) }
+                .first { FileManager.default.fileExists(atPath: $0 + "/metrics.json") } ?? workspace.runFolder(producer)
+            attempt.metric = try readMetric(runFolder: folder)
             attempt.status = .done
         } catch let error as EmoError where error == .interrupted {
             attempt.status = .interrupted
