@@ -31,6 +31,8 @@ public struct Manifest: Equatable, Sendable {
     public var workers: Int?
     /// `--set stage.key=value` overrides given with the manifest, laid over its `params`.
     public var commandLine: [ParameterOverride] = []
+    /// The `sweep:` block `emopipe sweep` reads (`emopipe run` ignores it and runs the base settings).
+    public var sweep: SweepSpec?
 
     static let commandLineMarker = "# emopipe --set overrides, laid over this manifest's params:"
 
@@ -51,7 +53,7 @@ public struct Manifest: Equatable, Sendable {
     }
 
     static let knownKeys: Set<String> = ["name", "pipeline", "data", "label_map", "include_song", "seed",
-                                         "threads", "params", "description", "nightly", "workers"]
+                                         "threads", "params", "description", "nightly", "workers", "sweep"]
 
     public static let maxThreads = 256
 
@@ -112,6 +114,7 @@ public struct Manifest: Equatable, Sendable {
             text: text)
         manifest.nightly = nightly
         manifest.workers = fields["workers"]?.intValue
+        manifest.sweep = try fields["sweep"].map { try SweepSpec($0, fail: fail) }
         return manifest
     }
 

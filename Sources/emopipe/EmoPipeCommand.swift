@@ -23,7 +23,7 @@ struct EmoPipeCommand: ParsableCommand {
         130 interrupted; 1 any other error.
         """),
         subcommands: [RunCommand.self, NightlyCommand.self, StatusCommand.self, ParamsCommand.self, SourcesCommand.self, ShowCommand.self, RunsCommand.self,
-                      DiffCommand.self, ReproduceCommand.self, MergeCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
+                      DiffCommand.self, ReproduceCommand.self, MergeCommand.self, SweepCommand.self, CacheCommand.self, FacesCommand.self, PredictCommand.self])
 
     /// `--version` belongs to emopipe itself, not to its commands (ArgumentParser's own `version`
     /// would answer `emopipe run --version` too): `main` answers `emopipe --version` before parsing,

@@ -15,6 +15,10 @@ struct MergeCommand: ParsableCommand {
         A worker still running (its lock held) or whose last run did not finish is refused.
         Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
 
+        A sweep worker's folder (`emopipe sweep --worker`, WORKDIR/workers/sweep-*) brings its trials'
+        runs, run folders and trained models, and its finished trials join WORKDIR/sweeps/<sweep>/state.json;
+        `emopipe sweep MANIFEST` on WORKDIR then prints the whole leaderboard and writes best.yaml.
+
         Example (3 local workers):
           for i in 0 1 2; do emopipe run manifests/default.yaml --worker $i/3 & done; wait
           emopipe merge && emopipe run manifests/default.yaml
@@ -28,7 +32,15 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         do {
             let main = workDirectoryOptions.workspace
-            let folders = workers.isEmpty ? WorkerMerge.workerFolders(in: main) : workers
+            let given = workers.isEmpty ? WorkerMerge.workerFolders(in: main) : workers
+            // Sweep workers (`emopipe sweep --worker`) bring runs and trials, not per-source records.
+            let sweepWorkers = given.filter(SweepMerge.isSweepWorker)
+            for folder in sweepWorkers {
+                let report = try SweepMerge(main: main).merge(folder)
+                print("\(folder): \(report.trials) sweep trials, \(report.runs) runs (\(report.runFolders) run folders, \(report.trainFolders) trained models)")
+            }
+            let folders = given.filter { !SweepMerge.isSweepWorker($0) }
+            if folders.isEmpty && !sweepWorkers.isEmpty { return }
             for (folder, report) in try WorkerMerge(main: main).merge(folders) {
                 print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
                       + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")

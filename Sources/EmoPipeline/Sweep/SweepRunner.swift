@@ -1,0 +1,271 @@
+import EmoCore
+import EmoStore
+import Foundation
+
+/// How one trial (at one epoch budget, for halving) ended. `stopped`: successive halving dropped it.
+public enum SweepStatus: String, Codable, Sendable {
+    case done, failed, interrupted, stopped, pending
+}
+
+/// One recorded run of one trial: what `sweeps/<sweep>/state.json` keeps between invocations, so a
+/// killed sweep resumes without redoing the trials it finished.
+public struct SweepAttempt: Codable, Equatable, Sendable {
+    public var trial: Int
+    /// The epoch budget (halving), or nil: the manifest's own `train.epochs`.
+    public var epochs: Int?
+    public var run: String?
+    public var metric: Double?
+    public var seconds: Double
+    public var status: SweepStatus
+    public var reason: String?
+}
+
+public struct SweepState: Codable, Equatable, Sendable {
+    public var sweep: String
+    public var metric: String
+    public var attempts: [SweepAttempt] = []
+
+    func attempt(trial: Int, epochs: Int?) -> SweepAttempt? {
+        attempts.last { $0.trial == trial && $0.epochs == epochs }
+    }
+
+    mutating func record(_ attempt: SweepAttempt) {
+        attempts.removeAll { $0.trial == attempt.trial && $0.epochs == attempt.epochs }
+        attempts.append(attempt)
+        attempts.sort { ($0.trial, $0.epochs ?? 0) < ($1.trial, $1.epochs ?? 0) }
+    }
+}
+
+/// Runs a manifest's sweep: every trial is an ordinary recorded run (`emopipe run` with the trial's
+/// settings as `--set` overrides, up to evaluate) in the same work directory, so the stages before
+/// train are computed by the first trial and found up to date by the others. Finished trials are
+/// kept in `WORKDIR/sweeps/<sweep>/state.json` and skipped when the sweep is run again.
+///
+///     let sweep = try SweepRunner(manifest: manifest, workspace: work, stages: StageCatalog.all())
+///     let board = try sweep.run(command: "emopipe sweep manifests/sweep.yaml")
+public final class SweepRunner {
+    public let manifest: Manifest
+    public let spec: SweepSpec
+    public let workspace: Workspace
+    public let trials: [SweepTrial]
+    /// `<manifest name>-<12 hex digits of the manifest's text and data root>`: editing the manifest starts a new sweep.
+    public let id: String
+    public var log: (String) -> Void = { _ in }
+    private let stages: [any Stage]
+    private let cancellation: Cancellation
+    private let libraries: [String: String]
+
+    /// The stage whose metrics.json the sweep reads; trials run up to it.
+    static let scoringStage = StageName.evaluate.rawValue
+
+    /// The work directory given; trials run in `workspace`, which is a worker's own inside it for `--worker`.
+    public let mainWorkspace: Workspace
+    public let worker: WorkerSlice?
+
+    public init(manifest: Manifest, workspace: Workspace, stages: [any Stage], cancellation: Cancellation = Cancellation(),
+                libraries: [String: String] = [:], worker: WorkerSlice? = nil) throws {
+        guard let spec = manifest.sweep else {
+            throw PipelineError.invalidFile("\(manifest.path): no `sweep:` block (see README, \"Hyper-parameter sweeps\")")
+        }
+        if worker != nil, spec.strategy == .halving {
+            throw PipelineError.invalidFile("\(manifest.path): sweep.strategy = halving cannot be spread over workers: each budget needs every trial's result at the one before")
+        }
+        let id = Self.sweepId(manifest)
+        self.manifest = manifest
+        self.spec = spec
+        self.id = id
+        self.mainWorkspace = workspace
+        self.worker = worker
+        self.workspace = worker.map { SweepWorker.workspace(main: workspace, sweepId: id, slice: $0) } ?? workspace
+        self.stages = stages
+        self.cancellation = cancellation
+        self.libraries = libraries
+        self.trials = try spec.trials()
+        try validateEveryTrial()
+    }
+
+    /// The trials this process runs: all, or a worker's share (trial number modulo the worker count).
+    var myTrials: [SweepTrial] {
+        guard let worker else { return trials }
+        return trials.filter { $0.index % worker.count == worker.index }
+    }
+
+    static func sweepId(_ manifest: Manifest) -> String {
+        let safeName = String(manifest.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(64))
+        return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot).prefix(12)
+    }
+
+    public var folder: String { workspace.path("sweeps/" + id) }
+    public var statePath: String { folder + "/state.json" }
+    public var bestManifestPath: String { folder + "/best.yaml" }
+    public var reportPath: String { folder + "/report.html" }
+    public var leaderboardPath: String { folder + "/leaderboard.json" }
+
+    /// The epoch budgets each trial may run at: halving's rungs, or the manifest's own epochs.
+    var budgets: [Int?] { spec.strategy == .halving ? (spec.halving?.budgets ?? []).map { $0 } : [nil] }
+
+    /// The manifest a trial runs: the sweep's, with the trial's settings (and budget) as `--set` overrides.
+    func manifest(for trial: SweepTrial, epochs: Int?) -> Manifest {
+        var trialManifest = manifest
+        trialManifest.commandLine += trial.overrides
+        if let epochs { trialManifest.commandLine.append(ParameterOverride(stage: SweepKey.epochs.stage, key: SweepKey.epochs.key, value: .int(epochs))) }
+        return trialManifest
+    }
+
+    private func runner(for trial: SweepTrial, epochs: Int?) throws -> PipelineRunner {
+        try PipelineRunner(manifest: manifest(for: trial, epochs: epochs), workspace: workspace, stages: stages,
+                           cancellation: cancellation, libraries: libraries)
+    }
+
+    /// Every trial's parameters are resolved and validated, as a manifest's are, before any runs.
+    private func validateEveryTrial() throws {
+        for trial in trials {
+            for epochs in budgets {
+                do { _ = try runner(for: trial, epochs: epochs) } catch {
+                    throw PipelineError.invalidFile("\(manifest.path): sweep trial \(trial.index) (\(trial.params.canonicalJSON)): \(error)")
+                }
+            }
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs every trial not finished yet and returns the leaderboard (also written to the sweep folder).
+    public func run(command: String) throws -> SweepLeaderboard {
+        if let worker {
+            // Checked in the main work directory first, so a snapshot is taken only of ready features.
+            guard mainWorkspace.exists else {
+                throw PipelineError.missingData("\(mainWorkspace.root): no main work directory; run `emopipe sweep MANIFEST --prepare --workdir \(mainWorkspace.root)` first, so the workers share its features")
+            }
+            for trial in myTrials {
+                try SweepWorker.checkFeaturesReady(try PipelineRunner(manifest: manifest(for: trial, epochs: nil), workspace: mainWorkspace,
+                                                                      stages: stages, libraries: libraries), main: mainWorkspace)
+            }
+            try SweepWorker.prepare(worker: workspace, main: mainWorkspace, sweepId: id, slice: worker)
+            log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
+        }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // Two sweeps of one manifest at once would run the same trials twice.
+        let lock = try WorkDirectoryLock.acquire(path: folder + "/sweep.lock", holder: "emopipe sweep (pid \(getpid()))")
+        defer { lock.release() }
+        var state = try loadState()
+        log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(statePath)")
+        switch spec.strategy {
+        case .grid, .random:
+            for trial in myTrials { try ensure(trial, epochs: nil, state: &state, command: command) }
+        case .halving:
+            var candidates = trials.map(\.index)
+            let rungs = spec.halving?.budgets ?? []
+            for (rung, budget) in rungs.enumerated() {
+                log("halving: \(candidates.count) trial(s) at \(budget) epoch(s)")
+                for index in candidates { try ensure(trials[index], epochs: budget, state: &state, command: command) }
+                if rung < rungs.count - 1 { candidates = survivors(of: candidates, epochs: budget, state: state) }
+            }
+        }
+        let board = leaderboard(state)
+        try writeOutputs(board)
+        return board
+    }
+
+    /// Runs the stages every trial shares (those before train) with the manifest's own settings, in
+    /// the work directory given: what sweep workers then read.
+    public func prepareFeatures(command: String) throws -> RunReport {
+        let runner = try PipelineRunner(manifest: manifest, workspace: mainWorkspace, stages: stages,
+                                        cancellation: cancellation, libraries: libraries)
+        return try runner.run(RunSelection(targets: SweepWorker.featureStages(runner)), command: command)
+    }
+
+    /// The leaderboard of what the state file holds now, running nothing.
+    public func currentLeaderboard() throws -> SweepLeaderboard { leaderboard(try loadState()) }
+
+    private func ensure(_ trial: SweepTrial, epochs: Int?, state: inout SweepState, command: String) throws {
+        let label = "trial \(trial.index)" + (epochs.map { " at \($0) epoch(s)" } ?? "")
+        if let done = state.attempt(trial: trial.index, epochs: epochs), done.status == .done {
+            log("\(label): finished before (run \(done.run ?? "?")), skipped")
+            return
+        }
+        try cancellation.check()
+        log("\(label): \(trial.params.canonicalJSON)")
+        let started = Date()
+        var attempt = SweepAttempt(trial: trial.index, epochs: epochs, run: nil, metric: nil, seconds: 0, status: .failed, reason: nil)
+        let runner = try runner(for: trial, epochs: epochs)
+        if worker != nil { try SweepWorker.checkFeaturesReady(runner, main: mainWorkspace) }
+        do {
+            let report = try runner
+                .run(RunSelection(until: Self.scoringStage), command: command + " # trial \(trial.index)" + (epochs.map { " at \($0) epochs" } ?? ""))
+            attempt.run = report.runId
+            let producer = report.stages.first { $0.stage == Self.scoringStage }?.producedByRun ?? report.runId
+            // An evaluate found up to date in a worker may be a main run's, from the snapshot.
+            let folder = [workspace, mainWorkspace].map { $0.runFolder(producer) }
+                .first { FileManager.default.fileExists(atPath: $0 + "/metrics.json") } ?? workspace.runFolder(producer)
+            attempt.metric = try readMetric(runFolder: folder)
+            attempt.status = .done
+        } catch let error as EmoError where error == .interrupted {
+            attempt.status = .interrupted
+            attempt.seconds = Date().timeIntervalSince(started)
+            state.record(attempt)
+            try saveState(state)
+            throw error
+        } catch let error as PipelineError {
+            // A locked work directory or an unknown metric name would fail every trial alike: stop.
+            switch error {
+            case .locked, .invalidFile, .invalidParameter: throw error
+            default: attempt.reason = "\(error)"
+            }
+        } catch {
+            attempt.reason = "\(error)"
+        }
+        attempt.seconds = Date().timeIntervalSince(started)
+        state.record(attempt)
+        try saveState(state)
+        let result = attempt.metric.map { String(format: "%@ %.4f", spec.metric, $0) } ?? "failed: \(attempt.reason ?? "?")"
+        log("\(label): \(result) in \(ProgressReporter.duration(attempt.seconds)) (run \(attempt.run ?? "none"))")
+    }
+
+    /// The metric from a run's metrics.json; a name that is not one of its scalars stops the sweep.
+    func readMetric(runFolder: String) throws -> Double {
+        let path = runFolder + "/metrics.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PipelineError.missingData("\(path): missing; the sweep scores trials by evaluate's metrics.json")
+        }
+        let scalars = RunSummary.scalars(data, prefix: "")
+        guard let value = scalars.first(where: { $0.0 == spec.metric })?.1 else {
+            throw PipelineError.invalidFile("\(manifest.path): sweep.metric '\(spec.metric)' is not a scalar of \(path) (scalars: \(scalars.map(\.0).joined(separator: ", ")))")
+        }
+        return value
+    }
+
+    /// The better half (rounded up) of the candidates that finished this budget; failed ones never go on.
+    func survivors(of candidates: [Int], epochs: Int, state: SweepState) -> [Int] {
+        let scored = candidates.compactMap { index -> (Int, Double)? in
+            guard let attempt = state.attempt(trial: index, epochs: epochs), attempt.status == .done, let metric = attempt.metric else { return nil }
+            return (index, metric)
+        }
+        let keep = (candidates.count + 1) / 2
+        return Array(scored.sorted { isBetter($0, than: $1) }.prefix(keep).map(\.0)).sorted()
+    }
+
+    /// Better metric first; equal metrics keep the trial order.
+    func isBetter(_ a: (Int, Double), than b: (Int, Double)) -> Bool {
+        if a.1 != b.1 { return spec.direction == .maximize ? a.1 > b.1 : a.1 < b.1 }
+        return a.0 < b.0
+    }
+
+    // MARK: State
+
+    func loadState() throws -> SweepState {
+        guard let data = FileManager.default.contents(atPath: statePath) else { return SweepState(sweep: id, metric: spec.metric) }
+        let state: SweepState
+        do { state = try JSONOutput.decoder().decode(SweepState.self, from: data) } catch {
+            throw EmoError.io(path: statePath, reason: "not a sweep state file (\(error)); remove it to start the sweep again")
+        }
+        guard state.sweep == id, state.attempts.allSatisfy({ trials.indices.contains($0.trial) }) else {
+            throw EmoError.io(path: statePath, reason: "belongs to another sweep than \(id); remove it to start again")
+        }
+        return state
+    }
+
+    func saveState(_ state: SweepState) throws {
+        try DurableFile.write(Data(try JSONOutput.text(state, pretty: true).utf8), to: statePath)
+    }
+}

@@ -1,0 +1,315 @@
+import EmoCore
+import Foundation
+
+/// A manifest's `sweep:` block: which metric to optimise, in which direction, and the trials to run
+/// (a grid, random draws, or random draws thinned by successive halving).
+///
+///     sweep:
+///       metric: weighted_f1
+///       direction: maximize
+///       strategy: grid
+///       grid: {train.learning_rate: [0.001, 0.003], train.dropout: [0.1, 0.3]}
+public struct SweepSpec: Equatable, Sendable {
+    public enum Direction: String, CaseIterable, Sendable { case maximize, minimize }
+    public enum Strategy: String, CaseIterable, Sendable { case grid, random, halving }
+
+    public var metric: String
+    public var direction: Direction
+    public var strategy: Strategy
+    /// Grid axes, sorted by key; the first varies slowest.
+    public var grid: [GridAxis]
+    public var random: RandomSearch?
+    public var halving: Halving?
+
+    /// The most trials one sweep may plan: a typo in a grid must not plan a billion runs.
+    public static let maxTrials = 10_000
+
+    /// One `stage.key` of the grid and the values it takes.
+    public struct GridAxis: Equatable, Sendable {
+        public var key: SweepKey
+        public var values: [ParamValue]
+    }
+
+    /// `random: {n_trials, seed, params: {stage.key: {distribution, ...}}}`.
+    public struct RandomSearch: Equatable, Sendable {
+        public var trials: Int
+        public var seed: UInt64
+        /// Sorted by key, so the draws do not depend on the file's order.
+        public var params: [(key: SweepKey, distribution: Distribution)]
+
+        public static func == (a: RandomSearch, b: RandomSearch) -> Bool {
+            a.trials == b.trials && a.seed == b.seed && a.params.map(\.key) == b.params.map(\.key)
+                && a.params.map(\.distribution) == b.params.map(\.distribution)
+        }
+    }
+
+    /// `halving: {budgets: [2, 4, 8]}`: every candidate trains for the first budget of epochs, the
+    /// better half goes on to the next budget, and so on; the last budget is the full training.
+    public struct Halving: Equatable, Sendable {
+        public var budgets: [Int]
+    }
+
+    public enum Distribution: Equatable, Sendable {
+        case uniform(low: Double, high: Double)
+        case logUniform(low: Double, high: Double)
+        case intUniform(low: Int, high: Int)
+        case choice([ParamValue])
+    }
+}
+
+/// A `stage.key` name, as `--set` takes it.
+public struct SweepKey: Equatable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var stage: String
+    public var key: String
+
+    public init(parsing text: String, fail: (String) -> PipelineError) throws {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
+            throw fail("sweep key '\(text)': expected stage.key, as --set takes it (e.g. train.learning_rate)")
+        }
+        stage = String(parts[0]); key = String(parts[1])
+    }
+
+    public var description: String { "\(stage).\(key)" }
+    public static func < (a: SweepKey, b: SweepKey) -> Bool { a.description < b.description }
+}
+
+// MARK: Reading the block
+
+extension SweepSpec {
+    static let knownFields = ["direction", "grid", "halving", "metric", "random", "strategy"]
+
+    /// Reads the block; `fail` names the manifest in the message.
+    init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
+        guard let fields = value.objectValue else { throw fail("'sweep' must be a mapping {metric, direction, strategy, grid, random, halving}") }
+        if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
+            throw fail("sweep: unknown field '\(unknown)' (known: \(Self.knownFields.joined(separator: ", ")))")
+        }
+        guard let metric = fields["metric"]?.stringValue, !metric.isEmpty else {
+            throw fail("sweep.metric must name a scalar of metrics.json (e.g. weighted_f1)")
+        }
+        self.metric = metric
+        direction = try Self.choice(fields["direction"], default: .maximize, field: "sweep.direction", fail: fail)
+        strategy = try Self.choice(fields["strategy"], default: .grid, field: "sweep.strategy", fail: fail)
+        grid = try fields["grid"].map { try Self.gridAxes($0, fail: fail) } ?? []
+        random = try fields["random"].map { try RandomSearch($0, fail: fail) }
+        halving = try fields["halving"].map { try Halving($0, fail: fail) }
+        try checkStrategyHasWhatItNeeds(fail: fail)
+    }
+
+    private static func choice<T: RawRepresentable & CaseIterable>(_ value: ParamValue?, default fallback: T, field: String,
+                                                                   fail: (String) -> PipelineError) throws -> T where T.RawValue == String {
+        guard let value else { return fallback }
+        guard let text = value.stringValue, let chosen = T(rawValue: text) else {
+            throw fail("\(field) = \(value): expected one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return chosen
+    }
+
+    private static func gridAxes(_ value: ParamValue, fail: (String) -> PipelineError) throws -> [GridAxis] {
+        guard let fields = value.objectValue, !fields.isEmpty else { throw fail("sweep.grid must map stage.key to a list of values") }
+        return try fields.keys.sorted().map { name in
+            guard let values = fields[name]?.arrayValue, !values.isEmpty else {
+                throw fail("sweep.grid.\(name) must be a non-empty list of values")
+            }
+            return GridAxis(key: try SweepKey(parsing: name, fail: fail), values: values)
+        }
+    }
+
+    private func checkStrategyHasWhatItNeeds(fail: (String) -> PipelineError) throws {
+        switch strategy {
+        case .grid where grid.isEmpty: throw fail("sweep.strategy = grid needs a sweep.grid block")
+        case .random where random == nil: throw fail("sweep.strategy = random needs a sweep.random block")
+        case .halving:
+            guard let halving else { throw fail("sweep.strategy = halving needs a sweep.halving block {budgets: [epochs, ...]}") }
+            guard random != nil || !grid.isEmpty else { throw fail("sweep.strategy = halving draws its candidates from sweep.random (or sweep.grid): give one") }
+            let keys = random.map { $0.params.map(\.key) } ?? grid.map(\.key)
+            if keys.contains(SweepKey.epochs) {
+                throw fail("sweep: train.epochs is what halving.budgets \(halving.budgets) set; it cannot be swept as well")
+            }
+        default: break
+        }
+    }
+}
+
+extension SweepKey {
+    static let epochs = SweepKey(stage: StageName.train.rawValue, key: "epochs")
+    init(stage: String, key: String) { self.stage = stage; self.key = key }
+}
+
+extension SweepSpec.RandomSearch {
+    static let knownFields = ["n_trials", "params", "seed"]
+
+    init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
+        guard let fields = value.objectValue else { throw fail("sweep.random must be a mapping {n_trials, seed, params}") }
+        if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
+            throw fail("sweep.random: unknown field '\(unknown)' (known: \(Self.knownFields.joined(separator: ", ")))")
+        }
+        guard let trials = fields["n_trials"]?.intValue, (1...SweepSpec.maxTrials).contains(trials) else {
+            throw fail("sweep.random.n_trials = \(fields["n_trials"]?.canonicalJSON ?? "nothing"): expected an integer from 1 to \(SweepSpec.maxTrials)")
+        }
+        let seed = fields["seed"]?.intValue ?? 0
+        guard seed >= 0 else { throw fail("sweep.random.seed = \(seed): expected an integer ≥ 0") }
+        guard let params = fields["params"]?.objectValue, !params.isEmpty else {
+            throw fail("sweep.random.params must map stage.key to {distribution: ...}")
+        }
+        self.trials = trials
+        self.seed = UInt64(seed)
+        self.params = try params.keys.sorted().map { name in
+            let field = "sweep.random.params.\(name)"
+            return (try SweepKey(parsing: name, fail: fail), try SweepSpec.Distribution(params[name] ?? .null, field: field, fail: fail))
+        }
+    }
+}
+
+extension SweepSpec.Halving {
+    /// More rungs than this is no longer "a few epoch budgets".
+    static let maxBudgets = 8
+
+    init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
+        guard let fields = value.objectValue, Set(fields.keys) == ["budgets"] else {
+            throw fail("sweep.halving must be {budgets: [epochs, ...]} (e.g. {budgets: [2, 4, 8]})")
+        }
+        let budgets = fields["budgets"]?.arrayValue?.compactMap(\.intValue) ?? []
+        guard (2...Self.maxBudgets).contains(budgets.count), budgets.count == fields["budgets"]?.arrayValue?.count,
+              budgets.allSatisfy({ (1...10_000).contains($0) }), zip(budgets, budgets.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw fail("sweep.halving.budgets = \(fields["budgets"]?.canonicalJSON ?? "nothing"): expected 2 to \(Self.maxBudgets) rising epoch counts from 1 to 10000")
+        }
+        self.budgets = budgets
+    }
+}
+
+extension SweepSpec.Distribution {
+    static let names = ["choice", "int_uniform", "log_uniform", "uniform"]
+
+    init(_ value: ParamValue, field: String, fail: (String) -> PipelineError) throws {
+        guard let fields = value.objectValue, let name = fields["distribution"]?.stringValue, Self.names.contains(name) else {
+            throw fail("\(field) must be {distribution: \(Self.names.joined(separator: "|")), ...}")
+        }
+        let allowed: Set<String> = name == "choice" ? ["distribution", "values"] : ["distribution", "low", "high"]
+        if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw fail("\(field): unknown field '\(unknown)' for \(name) (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+        switch name {
+        case "choice":
+            guard let values = fields["values"]?.arrayValue, !values.isEmpty else { throw fail("\(field).values must be a non-empty list") }
+            self = .choice(values)
+        case "int_uniform":
+            guard let low = fields["low"]?.intValue, let high = fields["high"]?.intValue, low <= high,
+                  high.subtractingReportingOverflow(low).overflow == false else {
+                throw fail("\(field): int_uniform needs integers low ≤ high")
+            }
+            self = .intUniform(low: low, high: high)
+        default:
+            guard let low = fields["low"]?.doubleValue, let high = fields["high"]?.doubleValue, low.isFinite, high.isFinite, low <= high,
+                  (high - low).isFinite else {
+                throw fail("\(field): \(name) needs finite numbers low ≤ high")
+            }
+            if name == "log_uniform" {
+                guard low > 0 else { throw fail("\(field): log_uniform needs low > 0 (got \(low))") }
+                self = .logUniform(low: low, high: high)
+            } else {
+                self = .uniform(low: low, high: high)
+            }
+        }
+    }
+}
+
+// MARK: The trials
+
+/// One point of the search: its number (from 0) and the `stage.key` values it sets.
+public struct SweepTrial: Equatable, Sendable {
+    public var index: Int
+    public var settings: [(key: SweepKey, value: ParamValue)]
+
+    public static func == (a: SweepTrial, b: SweepTrial) -> Bool {
+        a.index == b.index && a.settings.map(\.key) == b.settings.map(\.key) && a.settings.map(\.value) == b.settings.map(\.value)
+    }
+
+    /// The settings as `--set` overrides.
+    public var overrides: [ParameterOverride] {
+        settings.map { ParameterOverride(stage: $0.key.stage, key: $0.key.key, value: $0.value) }
+    }
+
+    /// `{"stage.key": value}`: how JSON output and the leaderboard show the trial.
+    public var params: ParamValue {
+        .object(Dictionary(settings.map { ($0.key.description, $0.value) }, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension SweepSpec {
+    /// The trials the strategy runs (halving: its candidates), in order; the same block always gives
+    /// the same trials.
+    public func trials() throws -> [SweepTrial] {
+        switch strategy {
+        case .grid: return try gridTrials()
+        case .random: return randomTrials()
+        case .halving: return random != nil ? randomTrials() : try gridTrials()
+        }
+    }
+
+    func gridTrials() throws -> [SweepTrial] {
+        let count = grid.reduce(1) { total, axis in total.multipliedReportingOverflow(by: axis.values.count).partialValue }
+        guard grid.allSatisfy({ !$0.values.isEmpty }),
+              grid.reduce(1.0, { $0 * Double($1.values.count) }) <= Double(Self.maxTrials) else {
+            throw PipelineError.invalidFile("sweep.grid has \(grid.map { String($0.values.count) }.joined(separator: " × ")) trials; at most \(Self.maxTrials)")
+        }
+        return (0..<count).map { index in
+            var remainder = index, settings: [(key: SweepKey, value: ParamValue)] = []
+            // The last axis varies fastest, like nested loops in key order.
+            for axis in grid.reversed() {
+                settings.insert((axis.key, axis.values[remainder % axis.values.count]), at: 0)
+                remainder /= axis.values.count
+            }
+            return SweepTrial(index: index, settings: settings)
+        }
+    }
+
+    func randomTrials() -> [SweepTrial] {
+        guard let random else { return [] }
+        var generator = SweepRandom(seed: random.seed)
+        return (0..<random.trials).map { index in
+            SweepTrial(index: index, settings: random.params.map { ($0.key, $0.distribution.draw(&generator)) })
+        }
+    }
+}
+
+extension SweepSpec.Distribution {
+    func draw(_ generator: inout SweepRandom) -> ParamValue {
+        switch self {
+        case .uniform(let low, let high): return .double(Self.rounded(low + generator.unit() * (high - low)))
+        case .logUniform(let low, let high): return .double(Self.rounded(exp(log(low) + generator.unit() * (log(high) - log(low)))))
+        case .intUniform(let low, let high):
+            let span = UInt64(bitPattern: Int64(high &- low)) &+ 1
+            // span 0 means the whole 64-bit range; the checked span keeps the modulo from dividing by zero.
+            let offset = span == 0 ? generator.next() : generator.next() % span
+            return .int(low &+ Int(truncatingIfNeeded: offset))
+        case .choice(let values): return values[Int(generator.next() % UInt64(values.count))]
+        }
+    }
+
+    /// Four significant digits: readable in a leaderboard and a manifest, and finer than any
+    /// difference a sweep can measure.
+    static func rounded(_ x: Double) -> Double {
+        guard x.isFinite, let value = Double(String(format: "%.4g", x)), value.isFinite else { return x }
+        return value
+    }
+}
+
+/// SplitMix64: a small seeded generator whose sequence is fixed here, so a sweep's random trials
+/// never change with a library's.
+public struct SweepRandom {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

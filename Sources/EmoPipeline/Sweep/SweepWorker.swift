@@ -1,0 +1,167 @@
+import EmoCore
+import EmoStore
+import Foundation
+
+/// A sweep's scale-out worker (`emopipe sweep --worker I/N|env`): it runs the trials whose number
+/// is I modulo N in its own work directory, `WORKDIR/workers/sweep-<sweep>-<I>-of-<N>`. That
+/// directory starts as a snapshot of the main one's provenance database, and its `cache/<stage>`
+/// folders (all but train's) are links to the main one's, so the trials find every stage before
+/// train up to date and read the cached features in place. The worker refuses to start, and to go
+/// on with a trial, when any of those stages would run: it must never write the main cache.
+/// `emopipe merge` folds the trials' runs back (`SweepMerge`).
+public enum SweepWorker {
+    /// The marker that makes a folder a sweep worker's: `<sweep id> <I>/<N>`.
+    public static let markerName = "sweep-worker.txt"
+
+    public static func workspace(main: Workspace, sweepId: String, slice: WorkerSlice) -> Workspace {
+        Workspace(root: main.workersRoot + "/sweep-\(sweepId)-\(slice.index)-of-\(slice.count)")
+    }
+
+    /// Makes the worker's work directory on first use; later uses check it serves this sweep and slice.
+    static func prepare(worker: Workspace, main: Workspace, sweepId: String, slice: WorkerSlice) throws {
+        let marker = worker.path(markerName), expected = "\(sweepId) \(slice)"
+        if let text = try? String(contentsOfFile: marker, encoding: .utf8) {
+            guard text.trimmingCharacters(in: .whitespacesAndNewlines) == expected else {
+                throw PipelineError.invalidFile("\(marker): this work directory serves \(text.trimmingCharacters(in: .whitespacesAndNewlines)), not \(expected)")
+            }
+            // Until a trial has run here, a fresh snapshot picks up features the main directory gained since.
+            guard try !startedTrials(worker, sweepId: sweepId) else { return }
+            try FileManager.default.removeItem(atPath: marker)
+        }
+        try FileManager.default.createDirectory(atPath: worker.root, withIntermediateDirectories: true)
+        // The main lock keeps a run from changing the database while it is copied.
+        let lock = try main.lock(holder: "emopipe sweep worker \(slice) copying the database (pid \(getpid()))")
+        defer { lock.release() }
+        for file in [worker.databasePath, worker.databasePath + "-wal", worker.databasePath + "-shm"]
+        where FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
+        try main.openStore(.readWrite).snapshot(to: worker.databasePath)
+        try linkCacheFolders(worker: worker, main: main)
+        // Written last: a worker killed while preparing starts over.
+        try DurableFile.write(Data((expected + "\n").utf8), to: marker)
+    }
+
+    /// Whether any trial has started in this worker's work directory (its sweep state holds one).
+    private static func startedTrials(_ worker: Workspace, sweepId: String) throws -> Bool {
+        guard let data = FileManager.default.contents(atPath: worker.path("sweeps/\(sweepId)/state.json")) else { return false }
+        let state = try? JSONOutput.decoder().decode(SweepState.self, from: data)
+        return state.map { !$0.attempts.isEmpty } ?? true
+    }
+
+    /// Every `cache/<stage>` of the main work directory but train's, linked into the worker's.
+    private static func linkCacheFolders(worker: Workspace, main: Workspace) throws {
+        try FileManager.default.createDirectory(atPath: worker.cacheRoot, withIntermediateDirectories: true)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: main.cacheRoot)) ?? []
+        for name in names.sorted() where name != StageName.train.rawValue && !name.hasPrefix(".") {
+            let link = worker.cacheRoot + "/" + name
+            if FileManager.default.fileExists(atPath: link) { continue }
+            do { try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: main.cacheRoot + "/" + name) } catch {
+                throw EmoError.io(path: link, reason: "cannot link the main cache folder there: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    /// The stages train depends on, in pipeline order: what every trial shares.
+    static func featureStages(_ runner: PipelineRunner) -> [String] {
+        let upstream = runner.pipeline.closure(of: StageName.train.rawValue).subtracting([StageName.train.rawValue])
+        return runner.pipeline.stageNames.filter(upstream.contains)
+    }
+
+    /// Throws unless every stage before train is up to date in `workspace` for this runner.
+    static func checkFeaturesReady(_ runner: PipelineRunner, main: Workspace) throws {
+        let plan = try runner.plan(RunSelection(targets: featureStages(runner)))
+        if let stale = plan.first(where: { $0.action != .upToDate }) {
+            throw PipelineError.missingData("sweep worker: stage \(stale.stage) is not up to date in the main work directory (\(stale.reason)); "
+                + "run `emopipe sweep MANIFEST --prepare --workdir \(main.root)` first: workers read its features and never compute them")
+        }
+    }
+}
+
+/// Folds a sweep worker's work directory into the main one: its runs (provenance rows and
+/// `runs/<id>/` folders), its trained models (`cache/train/<fingerprint>/`) and the trials it
+/// finished (into the main `sweeps/<sweep>/state.json`), so `emopipe sweep` on the main work
+/// directory finds them finished. Merging twice adds nothing the second time.
+public struct SweepMerge {
+    public let main: Workspace
+    public init(main: Workspace) { self.main = main }
+
+    public struct Report: Sendable {
+        public var runs = 0
+        public var runFolders = 0
+        public var trainFolders = 0
+        public var trials = 0
+    }
+
+    public static func isSweepWorker(_ folder: String) -> Bool {
+        FileManager.default.fileExists(atPath: folder + "/" + SweepWorker.markerName)
+    }
+
+    public func merge(_ folder: String) throws -> Report {
+        let worker = Workspace(root: folder)
+        let marker = (try? String(contentsOfFile: folder + "/" + SweepWorker.markerName, encoding: .utf8)) ?? ""
+        guard let sweepId = marker.split(separator: " ").first.map(String.init), !sweepId.isEmpty, !sweepId.contains("/") else {
+            throw PipelineError.invalidFile("\(folder)/\(SweepWorker.markerName): expected `<sweep id> I/N`")
+        }
+        let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
+        defer { lock.release() }
+        let workerLock = try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
+        defer { workerLock.release() }
+        var report = Report()
+        let store = try main.openStore(.readWrite), workerStore = try worker.openStore(.readOnly)
+        let known = Set(try store.runs().map(\.id))
+        let fresh = try workerStore.runs().filter { !known.contains($0.id) }
+        // Folders first, rows last: a merge killed midway is finished by the next one.
+        for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
+        let trainRoot = worker.cacheRoot + "/" + StageName.train.rawValue
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: trainRoot)) ?? []).sorted()
+        where try copyIfMissing(trainRoot + "/" + name, to: main.cacheRoot + "/" + StageName.train.rawValue + "/" + name) {
+            report.trainFolders += 1
+        }
+        report.runs = try store.absorb(workerStore) { relative in
+            // The worker's features are the main's own (linked); a record it computed would be a bug.
+            throw EmoError.io(path: worker.path(relative), reason: "a sweep worker wrote a cache shard; it should only read the main cache")
+        }.runs
+        report.trials = try mergeState(sweepId: sweepId, worker: worker)
+        return report
+    }
+
+    private func copyIfMissing(_ source: String, to target: String) throws -> Bool {
+        let files = FileManager.default
+        guard files.fileExists(atPath: source), !files.fileExists(atPath: target) else { return false }
+        try files.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let partial = target + ".merging"
+        try? files.removeItem(atPath: partial)
+        do {
+            try files.copyItem(atPath: source, toPath: partial)
+            try files.moveItem(atPath: partial, toPath: target)
+        } catch {
+            throw EmoError.io(path: target, reason: "cannot copy \(source) there: \(error.localizedDescription)")
+        }
+        return true
+    }
+
+    /// The worker's finished trials join the main sweep state; ones the main state has finished stay.
+    private func mergeState(sweepId: String, worker: Workspace) throws -> Int {
+        let relative = "sweeps/\(sweepId)/state.json"
+        guard let data = FileManager.default.contents(atPath: worker.path(relative)) else { return 0 }
+        let decoder = JSONOutput.decoder()
+        let theirs: SweepState
+        do { theirs = try decoder.decode(SweepState.self, from: data) } catch {
+            throw EmoError.io(path: worker.path(relative), reason: "not a sweep state file (\(error))")
+        }
+        var ours = SweepState(sweep: sweepId, metric: theirs.metric)
+        if let mine = FileManager.default.contents(atPath: main.path(relative)) {
+            do { ours = try decoder.decode(SweepState.self, from: mine) } catch {
+                throw EmoError.io(path: main.path(relative), reason: "not a sweep state file (\(error))")
+            }
+        }
+        var added = 0
+        for attempt in theirs.attempts where attempt.status == .done
+            && ours.attempt(trial: attempt.trial, epochs: attempt.epochs)?.status != .done {
+            ours.record(attempt)
+            added += 1
+        }
+        try FileManager.default.createDirectory(atPath: main.path("sweeps/\(sweepId)"), withIntermediateDirectories: true)
+        try DurableFile.write(Data(try JSONOutput.text(ours, pretty: true).utf8), to: main.path(relative))
+        return added
+    }
+}

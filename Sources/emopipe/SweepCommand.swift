@@ -1,0 +1,111 @@
+import ArgumentParser
+import EmoCore
+import EmoPipeline
+import EmoStages
+import Foundation
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run the trials of a manifest's sweep: block and print the leaderboard.",
+        discussion: Help.reflow("""
+        The manifest's `sweep:` block names a metric of metrics.json (`metric: weighted_f1`), a
+        `direction` (maximize or minimize) and a `strategy`: `grid` (every combination of
+        `grid: {stage.key: [values]}`), `random` (`random: {n_trials, seed, params: {stage.key:
+        {distribution: uniform|log_uniform|int_uniform, low, high} or {distribution: choice, values}}}`),
+        or `halving` (random's or grid's trials trained for `halving: {budgets: [2, 4, 8]}` epochs,
+        the better half going on to each next budget). Every trial's values are validated as `--set`
+        overrides before any trial runs (exit 64).
+
+        Each trial is an ordinary recorded run up to evaluate (see `emopipe runs`) in the work
+        directory, so stages before train are computed once and shared. The sweep keeps its state in
+        WORKDIR/sweeps/<name>-<hash>/state.json: run again (after a kill, Ctrl-C or a failed trial),
+        it skips the trials already finished and resumes the interrupted one from its checkpoints.
+        It writes leaderboard.json, report.html and best.yaml there: the best trial's full manifest,
+        which `emopipe run best.yaml` trains and evaluates again.
+
+        Output: the leaderboard on stdout (best first), or with --json one document
+        {"trials": [{trial, params, metric, seconds, status, run, epochs, reason}], "best": trial}.
+        Exit status: 0 every trial finished; 3 some trials failed; 1 none finished; 130 interrupted.
+
+        Scale-out: `--worker I/N` (I from 0) runs trials I, I+N, I+2N, ... in its own work directory,
+        WORKDIR/workers/sweep-<name>-<hash>-<I>-of-<N>: a snapshot of WORKDIR's database whose cache
+        folders (all but train's) link to WORKDIR's, so trials read the main features and never write
+        them. Compute them first with `emopipe sweep MANIFEST --prepare` (the stages before train, in
+        WORKDIR); a worker refuses to start a trial while any of them would run. `--worker env` takes I and N from a Slurm array or a
+        Kubernetes Indexed Job (as `emopipe run --worker env`). Then `emopipe merge` folds the workers'
+        runs and trials into WORKDIR and `emopipe sweep MANIFEST` there prints the whole leaderboard.
+        Halving cannot be spread (each budget needs every trial's result at the one before).
+
+        Examples:
+          emopipe sweep manifests/sweep-demo.yaml
+          emopipe sweep manifests/sweep-demo.yaml --leaderboard --json  # run nothing
+          emopipe sweep manifests/sweep-demo.yaml --prepare   # then per machine:
+          emopipe sweep manifests/sweep-demo.yaml --worker 0/2
+          emopipe merge && emopipe sweep manifests/sweep-demo.yaml
+        """))
+
+    @OptionGroup var manifestOptions: ManifestOptions
+    @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+
+    @Flag(help: "Print the leaderboard as one JSON document.")
+    var json = false
+
+    @Flag(help: "Print the leaderboard of the trials finished so far and run nothing.")
+    var leaderboard = false
+
+    @Flag(help: "Compute the stages every trial shares (those before train: ingest, audio, faces, split) in WORKDIR and stop; sweep workers read them.")
+    var prepare = false
+
+    @Option(help: ArgumentHelp("Run as sweep worker I of N (I/N, or `env` for Slurm/Kubernetes): trials I, I+N, ... in WORKDIR/workers/sweep-*.", valueName: "I/N|env"))
+    var worker: String?
+
+    func validate() throws {
+        if prepare && (worker != nil || leaderboard || json) { throw ValidationError("--prepare goes alone (it runs the shared stages in WORKDIR, before any worker)") }
+        if leaderboard && worker != nil { throw ValidationError("--leaderboard reads WORKDIR's sweep; give it without --worker") }
+    }
+
+    func run() throws {
+        do {
+            let workspace = workDirectoryOptions.workspace
+            let (manifest, dataRoot) = try manifestOptions.load(in: workspace)
+            dataRoot.announce()
+            let cancellation = Cancellation()
+            let signals = SignalTrap(cancellation: cancellation)
+            defer { signals.restore() }
+            let slice = try worker.map { text in
+                text == "env" ? try WorkerSlice(environment: ProcessInfo.processInfo.environment, manifestWorkers: manifest.workers)
+                              : try WorkerSlice(parsing: text)
+            }
+            let sweep = try SweepRunner(manifest: manifest, workspace: workspace, stages: StageCatalog.all(),
+                                        cancellation: cancellation, libraries: StageCatalog.libraryVersions, worker: slice)
+            sweep.log = { FileHandle.standardError.write(Data("sweep: \($0)\n".utf8)) }
+            if prepare {
+                let report = try sweep.prepareFeatures(command: CommandLine.arguments.joined(separator: " "))
+                dataRoot.remember(in: workspace)
+                FileHandle.standardError.write(Data("sweep: shared stages ready in \(workspace.root) (run \(report.runId))\n".utf8))
+                if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+                return
+            }
+            let board: SweepLeaderboard
+            if leaderboard {
+                board = try sweep.currentLeaderboard()
+            } else {
+                do { board = try sweep.run(command: CommandLine.arguments.joined(separator: " ")) } catch {
+                    if RunCommand.recordedAnything(error) { dataRoot.remember(in: workspace) }
+                    throw error
+                }
+                dataRoot.remember(in: workspace)
+                let best = board.best != nil ? "; best manifest \(sweep.bestManifestPath)" : ""
+                FileHandle.standardError.write(Data("sweep: report \(sweep.reportPath)\(best)\n".utf8))
+            }
+            if json { JSONOutput.print(board.json) } else { print(board.text) }
+            if leaderboard { return }
+            // A worker's share may be empty, and its best is not the sweep's: only failures count.
+            if slice == nil && board.best == nil { throw ExitCode(ExitStatus.failure) }
+            if board.entries.contains(where: { $0.status == .failed }) { throw ExitCode(ExitStatus.partial) }
+        } catch {
+            throw Failure.exit(for: error)
+        }
+    }
+}

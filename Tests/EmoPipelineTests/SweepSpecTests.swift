@@ -1,0 +1,150 @@
+import EmoPipeline
+import EmoTestSupport
+import Foundation
+import Testing
+import Yams
+
+@Suite("sweep blocks")
+struct SweepSpecTests {
+    static func manifest(_ sweep: String) throws -> Manifest {
+        try Manifest.parse(yaml: "name: s\nsweep:\n" + sweep.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n",
+                           path: "/tmp/m/s.yaml")
+    }
+
+    static func refusal(_ sweep: String) -> String {
+        do { _ = try manifest(sweep); return "" } catch { return "\(error)" }
+    }
+
+    @Test func aGridIsEveryCombinationInKeyOrderTheLastKeyFastest() throws {
+        let spec = try #require(try Self.manifest("""
+            metric: weighted_f1
+            strategy: grid
+            grid: {train.learning_rate: [0.001, 0.003], train.dropout: [0.1, 0.3, 0.5]}
+            """).sweep)
+        #expect(spec.direction == .maximize, "maximize is the default")
+        let trials = try spec.trials()
+        #expect(trials.map(\.index) == Array(0..<6))
+        let pairs = trials.map { trial in trial.settings.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
+        #expect(pairs == ["train.dropout=0.1 train.learning_rate=0.001", "train.dropout=0.1 train.learning_rate=0.003",
+                          "train.dropout=0.3 train.learning_rate=0.001", "train.dropout=0.3 train.learning_rate=0.003",
+                          "train.dropout=0.5 train.learning_rate=0.001", "train.dropout=0.5 train.learning_rate=0.003"])
+        #expect(trials[1].overrides == [ParameterOverride(stage: "train", key: "dropout", value: .double(0.1)),
+                                        ParameterOverride(stage: "train", key: "learning_rate", value: .double(0.003))])
+    }
+
+    @Test func randomDrawsAreSeededAndStayInTheirRanges() throws {
+        let block = """
+            metric: macro_f1
+            direction: maximize
+            strategy: random
+            random: {n_trials: 50, seed: SEED, params: {train.learning_rate: {distribution: log_uniform, low: 1.0e-4, high: 1.0e-2},
+                     train.dropout: {distribution: uniform, low: 0.1, high: 0.5}, train.embedding: {distribution: int_uniform, low: 8, high: 12},
+                     train.batch_size: {distribution: choice, values: [16, 32]}}}
+            """
+        let a = try #require(try Self.manifest(block.replacingOccurrences(of: "SEED", with: "1")).sweep).trials()
+        let again = try #require(try Self.manifest(block.replacingOccurrences(of: "SEED", with: "1")).sweep).trials()
+        let other = try #require(try Self.manifest(block.replacingOccurrences(of: "SEED", with: "2")).sweep).trials()
+        #expect(a.count == 50 && a == again)
+        #expect(a != other, "another seed draws other trials")
+        func values(_ key: String) -> [ParamValue] { a.compactMap { $0.settings.first { $0.key.description == key }?.value } }
+        let rates = values("train.learning_rate").compactMap(\.doubleValue)
+        #expect(rates.count == 50 && rates.allSatisfy { (1e-4...1e-2).contains($0) })
+        // Log-uniform: about half the draws below the geometric middle (1e-3), not a tenth.
+        #expect((15...35).contains(rates.filter { $0 < 1e-3 }.count), "\(rates)")
+        #expect(values("train.dropout").compactMap(\.doubleValue).allSatisfy { (0.1...0.5).contains($0) })
+        let embeddings = values("train.embedding").compactMap(\.intValue)
+        #expect(embeddings.count == 50 && Set(embeddings) == Set(8...12), "whole numbers, both ends included")
+        #expect(Set(values("train.batch_size")) == [.int(16), .int(32)])
+    }
+
+    @Test func halvingNeedsRisingBudgetsAndCandidates() throws {
+        let spec = try #require(try Self.manifest("""
+            metric: weighted_f1
+            strategy: halving
+            halving: {budgets: [2, 4, 8]}
+            random: {n_trials: 8, seed: 1, params: {train.dropout: {distribution: uniform, low: 0.1, high: 0.5}}}
+            """).sweep)
+        let count = try spec.trials().count
+        #expect(spec.halving?.budgets == [2, 4, 8] && count == 8)
+        #expect(Self.refusal("""
+            metric: weighted_f1
+            strategy: halving
+            halving: {budgets: [4, 2]}
+            random: {n_trials: 8, seed: 1, params: {train.dropout: {distribution: uniform, low: 0.1, high: 0.5}}}
+            """).contains("sweep.halving.budgets = [4,2]"))
+        #expect(Self.refusal("""
+            metric: weighted_f1
+            strategy: halving
+            halving: {budgets: [2, 4]}
+            grid: {train.epochs: [3, 6]}
+            """).contains("train.epochs"))
+    }
+
+    @Test func badBlocksAreRefusedNamingTheField() {
+        let cases: [(String, String)] = [
+            ("metric: weighted_f1\nstrategy: grid", "sweep.strategy = grid needs a sweep.grid block"),
+            ("metric: weighted_f1\nstrategy: bayes\ngrid: {train.dropout: [0.1]}", "sweep.strategy = \"bayes\": expected one of grid, random, halving"),
+            ("metric: weighted_f1\ndirection: up\ngrid: {train.dropout: [0.1]}", "sweep.direction"),
+            ("strategy: grid\ngrid: {train.dropout: [0.1]}", "sweep.metric"),
+            ("metric: weighted_f1\ngrid: {dropout: [0.1]}", "sweep key 'dropout': expected stage.key"),
+            ("metric: weighted_f1\ngrid: {train.dropout: []}", "sweep.grid.train.dropout must be a non-empty list"),
+            ("metric: weighted_f1\ngrid: {train.dropout: [0.1]}\ntrials: 3", "sweep: unknown field 'trials'"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 0, params: {train.dropout: {distribution: uniform, low: 0, high: 1}}}", "sweep.random.n_trials = 0"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 1, high: 0}}}", "needs finite numbers low ≤ high"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.learning_rate: {distribution: log_uniform, low: 0, high: 1}}}", "log_uniform needs low > 0"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: -1.0e308, high: 1.0e308}}}", "needs finite numbers low ≤ high"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.embedding: {distribution: int_uniform, low: -9223372036854775807, high: 9223372036854775807}}}", "int_uniform needs integers low ≤ high"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.batch_size: {distribution: gauss}}}", "must be {distribution: choice|int_uniform|log_uniform|uniform"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.batch_size: {distribution: choice, values: [1], low: 2}}}", "unknown field 'low' for choice"),
+        ]
+        for (block, expected) in cases {
+            let message = Self.refusal(block)
+            #expect(message.contains(expected) && message.contains("/tmp/m/s.yaml"), "\(block) → \(message)")
+        }
+    }
+
+    @Test func drawsNearTheEndsOfTheNumbersStayFinite() throws {
+        let spec = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 20, seed: 5, params: {train.a: {distribution: log_uniform, low: 1.0e-320, high: 1.0e-310},
+                     train.b: {distribution: int_uniform, low: -9223372036854775807, high: 0}}}
+            """).sweep)
+        for trial in try spec.trials() {
+            let a = try #require(trial.settings[0].value.doubleValue)
+            #expect(a.isFinite && a > 0 && a <= 1.0e-310, "\(a)")
+            let b = try #require(trial.settings[1].value.intValue)
+            #expect(b <= 0)
+        }
+    }
+
+    @Test func aHugeGridIsRefusedBeforeAnyTrialIsMade() throws {
+        let values = "[" + (1...100).map(String.init).joined(separator: ", ") + "]"
+        let spec = try #require(try Self.manifest("metric: m\ngrid: {train.a: \(values), train.b: \(values), train.c: \(values)}").sweep)
+        #expect(throws: PipelineError.self) { try spec.trials() }
+    }
+
+    @Test func theKubernetesSweepJobGivesEveryWorkerATrial() throws {
+        let text = try String(contentsOfFile: TestSupport.repositoryRoot + "/pipelines/deploy/sweep/sweep-workers.yaml", encoding: .utf8)
+        let documents = try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
+        let configMap = try #require(documents.first { $0["kind"] as? String == "ConfigMap" })
+        let job = try #require(documents.first { $0["kind"] as? String == "Job" })
+        let manifestText = try #require((configMap["data"] as? [String: Any])?["manifest.yaml"] as? String)
+        let manifest = try Manifest.parse(yaml: manifestText, path: "/config/manifest.yaml")
+        let spec = try #require(job["spec"] as? [String: Any])
+        #expect(spec["completionMode"] as? String == "Indexed" && manifest.workers == spec["completions"] as? Int)
+        let trials = try #require(manifest.sweep).trials()
+        #expect(trials.count >= manifest.workers ?? .max, "no worker is left without a trial")
+        let command = ((((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
+            .flatMap { ($0["containers"] as? [[String: Any]])?.first }?["args"] as? [String]) ?? []).joined(separator: " ")
+        #expect(command.contains("emopipe sweep /config/manifest.yaml --worker env"))
+    }
+
+    @Test func theShippedSweepManifestsParse() throws {
+        for name in ["sweep-demo", "sweep-halving-demo"] {
+            let manifest = try Manifest.load(path: TestSupport.repositoryRoot + "/manifests/\(name).yaml")
+            let sweep = try #require(manifest.sweep)
+            #expect(try sweep.trials().count == (name == "sweep-demo" ? 4 : 8))
+        }
+    }
+}

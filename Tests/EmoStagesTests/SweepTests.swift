@@ -1,0 +1,229 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// `emopipe sweep` end to end on three real actors' speech with a tiny network: a 4-trial grid
+/// that is killed mid-way, resumes without redoing its finished trials, and whose best manifest
+/// trains the best trial's model again in a fresh work directory, to the same metrics.
+@Suite("hyper-parameter sweeps", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct SweepTests {
+    static func writeSweepManifest(_ folder: String, data: String, grid: String) throws -> String {
+        try TestSupport.writeManifest(at: folder + "/sweep.yaml", data: data, """
+        name: tiny-sweep
+        seed: 3
+        threads: 2
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], embedding: 16, epochs: 4, batch_size: 16, checkpoint_every: 1, patience: 10,
+                  speaker_norm: false, recurrent: false}
+        sweep:
+          metric: weighted_f1
+          direction: maximize
+          strategy: grid
+          grid: \(grid)
+        """)
+    }
+
+    static func sweepFolder(_ workdir: String, prefix: String = "tiny-sweep-") throws -> String {
+        try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/sweeps").first { $0.hasPrefix(prefix) })
+    }
+
+    static func state(_ workdir: String, prefix: String = "tiny-sweep-") throws -> [[String: Any]] {
+        let folder = try sweepFolder(workdir, prefix: prefix)
+        let data = try Data(contentsOf: URL(fileURLWithPath: workdir + "/sweeps/" + folder + "/state.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try #require(object["attempts"] as? [[String: Any]])
+    }
+
+    @Test func aKilledGridSweepResumesAndItsBestManifestReproducesTheBestTrial() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep")
+        let manifest = try Self.writeSweepManifest(folder, data: data,
+                                                   grid: "{train.learning_rate: [0.001, 0.003], train.dropout: [0.1, 0.3]}")
+        let workdir = folder + "/work"
+
+        // Killed (SIGKILL) while trial 1 trains (after its second epoch's checkpoint), trial 0 finished.
+        let first = try TestSupport.Background(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])
+        #expect(first.waitForStderr(containing: "sweep: trial 0: weighted_f1 "), "\(first.stderr)")
+        let deadline = Date().addingTimeInterval(300)
+        while first.isRunning, Date() < deadline, first.stderr.components(separatedBy: "fold 0: epoch 2/4").count < 3 {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        // The epoch's checkpoint is written right after its log line: kill inside the next epoch, not the write.
+        Thread.sleep(forTimeInterval: 0.15)
+        #expect(first.kill(), "the kill landed while the sweep ran: \(first.stderr)")
+        let finished = try Self.state(workdir).filter { $0["status"] as? String == "done" }
+        let finishedRuns = Dictionary(uniqueKeysWithValues: finished.compactMap { a in (a["trial"] as? Int).map { ($0, a["run"] as? String ?? "") } })
+        #expect(finishedRuns.keys.contains(0) && finishedRuns.count < 4, "\(finished)")
+
+        let second = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
+        #expect(second.status == 0, "\(second.stderr)")
+        for (trial, run) in finishedRuns {
+            #expect(second.stderr.contains("trial \(trial): finished before (run \(run)), skipped"), "\(second.stderr)")
+        }
+        #expect(second.stderr.contains("resuming after epoch"), "the killed trial resumes from its checkpoint: \(second.stderr)")
+        let board = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        let trials = try #require(board["trials"] as? [[String: Any]])
+        #expect(trials.count == 4 && trials.allSatisfy { $0["status"] as? String == "done" }, "\(trials)")
+        for (trial, run) in finishedRuns { #expect(trials[trial]["run"] as? String == run, "trial \(trial) was not redone") }
+        let params = trials.compactMap { $0["params"] as? [String: Double] }
+        #expect(Set(params.map { [$0["train.learning_rate"] ?? -1, $0["train.dropout"] ?? -1] })
+                == [[0.001, 0.1], [0.001, 0.3], [0.003, 0.1], [0.003, 0.3]])
+
+        // The best is the highest weighted F1 among the trials' own metrics.json files.
+        let metricsByTrial = try trials.map { trial -> Double in
+            let run = try #require(trial["run"] as? String)
+            let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(run)/metrics.json"))) as? [String: Any]
+            let value = try #require(metrics?["weighted_f1"] as? Double)
+            #expect(abs(value - (trial["metric"] as? Double ?? -1)) < 1e-12)
+            return value
+        }
+        let best = try #require(board["best"] as? Int)
+        #expect(metricsByTrial[best] == metricsByTrial.max())
+        #expect(metricsByTrial.firstIndex(of: metricsByTrial.max() ?? -1) == best, "ties go to the first trial")
+
+        // Features were computed once, by the first trial; every trial is a recorded run.
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let runs = try store.runs()
+        #expect(runs.filter { $0.status == .done }.count == 4, "\(runs.map { "\($0.id) \($0.status)" })")
+        let audioComputed = try runs.flatMap { try store.stageRuns(runId: $0.id) }.filter { $0.stage == "audio" && $0.state == .done }
+        #expect(audioComputed.count == 1)
+
+        // The leaderboard without running anything, and the report.
+        let text = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(text.status == 0 && text.stdout.contains("best: trial \(best) (weighted_f1"), "\(text.stdout)")
+        let sweepFolder = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/sweeps").first)
+        let report = try String(contentsOfFile: workdir + "/sweeps/\(sweepFolder)/report.html", encoding: .utf8)
+        #expect(report.components(separatedBy: "<tr").count - 1 == 5, "a header and four trials")
+
+        // best.yaml in a fresh work directory: the best trial's model and metrics, byte for byte.
+        let bestManifest = workdir + "/sweeps/\(sweepFolder)/best.yaml"
+        let fresh = folder + "/fresh"
+        let rerun = try TestSupport.run(TestSupport.emopipe, ["run", bestManifest, "--workdir", fresh, "--until", "evaluate"])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        let rerunRun = try #require(try ProvenanceStore(path: fresh + "/emopipe.sqlite").runs().first { $0.status == .done })
+        let bestRun = try #require(trials[best]["run"] as? String)
+        let original = try Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(bestRun)/metrics.json"))
+        let again = try Data(contentsOf: URL(fileURLWithPath: fresh + "/runs/\(rerunRun.id)/metrics.json"))
+        #expect(original == again)
+    }
+
+    @Test func everyTrialIsValidatedBeforeAnyRuns() throws {
+        let folder = try TestSupport.temporaryFolder("sweep-bad")
+        let data = try IngestFixture.dataRoot()
+        let workdir = folder + "/work"
+        let bad = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 7.5], train.batch_size: [16]}")
+        let refused = try TestSupport.run(TestSupport.emopipe, ["sweep", bad, "--workdir", workdir])
+        #expect(refused.status == ExitStatus.usage, "\(refused.stderr)")
+        #expect(refused.stderr.contains("sweep trial 1") && refused.stderr.contains("train.dropout = 7.5"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
+
+        let unknown = try Self.writeSweepManifest(folder, data: data, grid: "{train.no_such_key: [1]}")
+        let refusedKey = try TestSupport.run(TestSupport.emopipe, ["sweep", unknown, "--workdir", workdir])
+        #expect(refusedKey.status == ExitStatus.usage && refusedKey.stderr.contains("train.no_such_key"), "\(refusedKey.stderr)")
+
+        let wrongType = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [16, 2.5]}")
+        let refusedType = try TestSupport.run(TestSupport.emopipe, ["sweep", wrongType, "--workdir", workdir])
+        #expect(refusedType.status == ExitStatus.usage && refusedType.stderr.contains("train.batch_size"), "\(refusedType.stderr)")
+    }
+
+    /// Two sweep workers each run one trial of a 2-trial grid in their own work directories, reading
+    /// the main cache without writing it; merge folds them in and the main sweep finds both finished.
+    @Test func workersShareTheMainFeaturesAndMergeBack() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-workers")
+        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.3]}")
+        let workdir = folder + "/work"
+
+        let early = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "0/2"])
+        #expect(early.status == 1 && early.stderr.contains("--prepare"), "no features yet: \(early.stderr)")
+        let partial = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "split", "--workdir", workdir])
+        #expect(partial.status == 0, "\(partial.stderr)")
+        let notReady = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "0/2"])
+        #expect(notReady.status == 1 && notReady.stderr.contains("stage audio is not up to date"), "\(notReady.stderr)")
+        let prepare = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir])
+        #expect(prepare.status == 0, "\(prepare.stderr)")
+        let cacheBefore = try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort")
+
+        for index in 0..<2 {
+            let worker = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "\(index)/2"])
+            #expect(worker.status == 0, "\(worker.stderr)")
+            #expect(worker.stderr.contains("trial \(index): weighted_f1") && !worker.stderr.contains("trial \(1 - index): weighted_f1"))
+            #expect(!worker.stderr.contains("audio: running"), "features are read from the main cache")
+        }
+        #expect(try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort") == cacheBefore,
+                "the workers wrote nothing into the main cache")
+        let runsBefore = try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count
+        #expect(runsBefore == 2, "the main work directory holds only its own two runs until the merge")
+
+        let merge = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
+        #expect(merge.status == 0 && merge.stdout.contains("1 sweep trials"), "\(merge.stdout) \(merge.stderr)")
+        let again = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
+        #expect(again.status == 0 && again.stdout.contains("0 sweep trials, 0 runs"), "merging twice adds nothing: \(again.stdout)")
+
+        let main = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
+        #expect(main.status == 0, "\(main.stderr)")
+        #expect(main.stderr.contains("trial 0: finished before") && main.stderr.contains("trial 1: finished before"), "\(main.stderr)")
+        let board = try #require(try JSONSerialization.jsonObject(with: Data(main.stdout.utf8)) as? [String: Any])
+        let trials = try #require(board["trials"] as? [[String: Any]])
+        #expect(trials.count == 2 && trials.allSatisfy { $0["status"] as? String == "done" })
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        #expect(try store.runs().count == runsBefore + 2, "the workers' two trial runs joined; the sweep ran nothing more")
+        for trial in trials {
+            let run = try #require(trial["run"] as? String)
+            #expect(FileManager.default.fileExists(atPath: workdir + "/runs/\(run)/metrics.json"))
+        }
+    }
+
+    /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch
+    /// goes on, the others are stopped, and the best is the better of the two that reached 2 epochs.
+    @Test func halvingStopsTheWorseHalfAndPicksAmongTheSurvivors() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-halving")
+        let manifest = try TestSupport.writeManifest(at: folder + "/halving.yaml", data: data, """
+        name: tiny-halving
+        seed: 3
+        threads: 2
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], embedding: 16, batch_size: 16, checkpoint_every: 1, patience: 10, warmup_epochs: 0,
+                  speaker_norm: false, recurrent: false}
+        sweep:
+          metric: weighted_f1
+          strategy: halving
+          halving: {budgets: [1, 2]}
+          random: {n_trials: 4, seed: 2, params: {train.learning_rate: {distribution: log_uniform, low: 1.0e-3, high: 3.0e-2}}}
+        """)
+        let workdir = folder + "/work"
+        let result = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let board = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let trials = try #require(board["trials"] as? [[String: Any]])
+        #expect(trials.count == 4)
+        let stopped = trials.filter { $0["status"] as? String == "stopped" }, done = trials.filter { $0["status"] as? String == "done" }
+        #expect(stopped.count == 2 && done.count == 2, "\(trials)")
+        #expect(stopped.allSatisfy { $0["epochs"] as? Int == 1 } && done.allSatisfy { $0["epochs"] as? Int == 2 })
+
+        // Every trial's 1-epoch score, from its own run's metrics.json: the survivors are the top two.
+        let state = try Self.state(workdir, prefix: "tiny-halving-")
+        let firstRung = Dictionary(uniqueKeysWithValues: try state.filter { $0["epochs"] as? Int == 1 }.map { attempt -> (Int, Double) in
+            let run = try #require(attempt["run"] as? String)
+            let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(run)/metrics.json"))) as? [String: Any]
+            return (try #require(attempt["trial"] as? Int), try #require(metrics?["weighted_f1"] as? Double))
+        })
+        #expect(firstRung.count == 4)
+        let survivors = Set(done.compactMap { $0["trial"] as? Int })
+        for loser in stopped.compactMap({ $0["trial"] as? Int }) {
+            #expect(survivors.allSatisfy { (firstRung[$0] ?? -1) >= (firstRung[loser] ?? 2) }, "\(firstRung) kept \(survivors)")
+        }
+        let best = try #require(board["best"] as? Int)
+        #expect(survivors.contains(best))
+        let bestMetric = done.first { $0["trial"] as? Int == best }?["metric"] as? Double ?? -1
+        #expect(done.allSatisfy { ($0["metric"] as? Double ?? 2) <= bestMetric })
+        let bestManifest = try String(contentsOfFile: workdir + "/sweeps/" + (try Self.sweepFolder(workdir, prefix: "tiny-halving-")) + "/best.yaml", encoding: .utf8)
+        #expect(bestManifest.contains("\"epochs\": 2") && !bestManifest.contains("sweep:"), "\(bestManifest)")
+    }
+}
