@@ -150,10 +150,18 @@ struct CommandsTests {
         let partial = try Self.trainingStates(workdir).values.filter { !$0.finished }
         #expect(partial.count == 1 && partial.allSatisfy { (1..<3).contains($0.epochs.count) },
                 "\(partial.map { $0.epochs.count })")
+        // A kill while the next checkpoint is being published leaves newer weights beside the state that
+        // does not describe them yet: the resume must take the published pair, not start over.
+        let stopped = try #require(try Self.trainingStates(workdir).first { !$0.value.finished })
+        let fold = workdir + "/" + (stopped.key as NSString).deletingLastPathComponent
+        let published = fold + "/checkpoint-\(stopped.value.epochs.count).safetensors"
+        #expect(FileManager.default.fileExists(atPath: published), "\(published)")
+        let unpublished = try Data(contentsOf: URL(fileURLWithPath: published))
+        try unpublished.prefix(unpublished.count / 2).write(to: URL(fileURLWithPath: fold + "/checkpoint-\(stopped.value.epochs.count + 1).safetensors"))
 
         let resumed = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
         #expect(resumed.status == fixture.referenceStatus, "\(resumed.stderr)")
-        #expect(resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming after epoch \(stopped.value.epochs.count)"), "\(resumed.stderr)")
         let differences = try FaultFixture.facts(workdir).differences(from: try FaultFixture.facts(uninterrupted))
         #expect(differences.isEmpty, "\(differences.prefix(12))")
         let trained = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").stageState("train")).fingerprint

@@ -144,9 +144,14 @@ public final class Trainer {
         try publish(Checkpoint.snapshot(model: model, optimizer: optimizer, step: epoch), state: state, folder: folder)
     }
 
-    /// Writes `last.safetensors`, then the state that goes with it.
+    /// The weights file a checkpoint's state describes, named by its epoch count: a kill while the next
+    /// checkpoint is written leaves the previous weights and state together.
+    static func checkpointName(afterEpochs epochs: Int) -> String { "checkpoint-\(epochs).safetensors" }
+
+    /// Writes the weights, then the state that goes with it, then removes older checkpoints.
     private func publish(_ checkpoint: SafeTensorsFile, state: TrainingState, folder: URL) throws {
-        try checkpoint.write(to: folder.appendingPathComponent("last.safetensors"))
+        let name = Self.checkpointName(afterEpochs: state.epochs.count)
+        try checkpoint.write(to: folder.appendingPathComponent(name))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
@@ -157,15 +162,18 @@ public final class Trainer {
         guard rename(temporary.path, folder.appendingPathComponent("state.json").path) == 0 else {
             throw NNError.missing("cannot publish \(folder.path)/state.json: \(String(cString: strerror(errno)))")
         }
+        let stale = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
+            .filter { $0.hasPrefix("checkpoint-") && $0.hasSuffix(".safetensors") && $0 != name } ?? []
+        for file in stale { try? FileManager.default.removeItem(at: folder.appendingPathComponent(file)) }
     }
 
     private func resume(from folder: URL) throws -> TrainingState {
         let stateURL = folder.appendingPathComponent("state.json")
-        let weightsURL = folder.appendingPathComponent("last.safetensors")
         guard let data = try? Data(contentsOf: stateURL),
               let state = try? TrainingState.decode(data) else { return TrainingState() }
-        // A kill between the weights and the state leaves them apart: start over rather than
-        // load weights the state does not describe (the model must keep its initial values).
+        let weightsURL = folder.appendingPathComponent(Self.checkpointName(afterEpochs: state.epochs.count))
+        // Weights the state does not describe (missing or damaged): start over rather than load them
+        // (the model must keep its initial values).
         guard let written = try? SafeTensorsFile.read(from: weightsURL),
               written.integers["train.step"]?.first == Int64(state.epochs.count) else { return TrainingState() }
         let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)
