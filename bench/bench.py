@@ -294,6 +294,90 @@ def bench_training(results, workdir, data):
                         peak_rss_mb_ours=round(rss, 1), peak_rss_mb_baseline=None))
 
 
+def onnx_latency_pass(float_path, int8_path, rounds):
+    """Run by the venv's python: milliseconds per clip (one 3 s window, speech only) of model.onnx and
+    model.int8.onnx in onnxruntime (CPU, every core), batch 1 and 32, alternating the files over rounds
+    on the same inputs; the median round. Also model.int8.onnx with `session.disable_quant_qdq`, which
+    lets onnxruntime fold the weights' DequantizeLinear into float weights when it loads the file.
+    Prints one JSON object."""
+    import numpy as np
+    import onnxruntime as ort
+
+    def session(path, fold_weights=False):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count()
+        if fold_weights:
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    sessions = {"float": session(float_path), "int8": session(int8_path), "int8_folded": session(int8_path, True)}
+    rng = np.random.default_rng(1)
+
+    def feeds(batch):
+        out = {}
+        for i in sessions["float"].get_inputs():
+            shape = [batch if isinstance(d, str) else d for d in i.shape]
+            if i.name == "logmel":
+                out[i.name] = rng.uniform(-80, 0, shape).astype(np.float32)
+            elif i.name == "faces":
+                out[i.name] = np.zeros(shape, np.uint8)
+            elif i.name == "modality_mask":
+                out[i.name] = np.tile(np.array([[1, 0]], np.float32), (batch, 1))
+            else:
+                out[i.name] = (np.ones if i.name == "logmel_mask" else np.zeros)(shape, np.float32)
+        return out
+
+    result = {}
+    for batch, repeats in ((1, 30), (32, 3)):
+        inputs = feeds(batch)
+        for s in sessions.values():
+            s.run(["logits"], inputs)   # warm
+        times = {name: [] for name in sessions}
+        for _ in range(rounds):
+            for name, s in sessions.items():
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    s.run(["logits"], inputs)
+                times[name].append((time.perf_counter() - start) / repeats / batch * 1000)
+        result[str(batch)] = {name: statistics.median(v) for name, v in times.items()}
+    result["bytes"] = {name: os.path.getsize(path) for name, path in (("float", float_path), ("int8", int8_path))}
+    result["onnxruntime"] = ort.__version__
+    print(json.dumps(result))
+
+
+def bench_int8(results, run_folder):
+    """Int8 export (issue 13): file size and onnxruntime latency per clip of model.int8.onnx against
+    model.onnx, batch 1 and 32, from one run folder exported with export.quantize: int8."""
+    _, _, out, _ = peak_rss_mb([VENV_PYTHON, os.path.abspath(__file__), "onnx-latency",
+                                os.path.join(run_folder, "model.onnx"), os.path.join(run_folder, "model.int8.onnx")], ok=(0,))
+    doc = json.loads(out)
+    size = doc["bytes"]
+    results.append(dict(name="model.int8.onnx size against model.onnx", unit="MB", ours=round(size["int8"] / 1e6, 3),
+                        baseline=round(size["float"] / 1e6, 3), baseline_name="model.onnx (float32)",
+                        speedup=round(size["float"] / size["int8"], 2), peak_rss_mb_ours=None, peak_rss_mb_baseline=None))
+    for batch in ("1", "32"):
+        t = doc[batch]
+        for key, how in (("int8", ""), ("int8_folded", " (weights folded at load)")):
+            results.append(dict(name=f"onnxruntime int8{how} vs float, ms per clip, batch {batch}", unit="ms/clip",
+                                ours=round(t[key], 3), baseline=round(t["float"], 3),
+                                baseline_name=f"model.onnx in onnxruntime {doc['onnxruntime']}",
+                                speedup=round(t["float"] / t[key], 2), peak_rss_mb_ours=None, peak_rss_mb_baseline=None))
+    print(f"  model.int8.onnx {size['int8']} bytes, model.onnx {size['float']} bytes "
+          f"({100 * size['int8'] / size['float']:.0f}%); ms per clip int8/int8 folded/float: batch 1 "
+          f"{doc['1']['int8']:.2f}/{doc['1']['int8_folded']:.2f}/{doc['1']['float']:.2f}, "
+          f"batch 32 {doc['32']['int8']:.2f}/{doc['32']['int8_folded']:.2f}/{doc['32']['float']:.2f}",
+          file=sys.stderr)
+
+
+def export_int8(workdir, data):
+    """Exports bench_training's model (the default network) as model.onnx and model.int8.onnx; the run folder."""
+    m = os.path.join(WORK, "bench-train.yaml")
+    peak_rss_mb([EMOPIPE, "run", m, "--only", "export", "--set", "export.quantize=int8", "--workdir", workdir])
+    runs = os.path.join(workdir, "runs")
+    folders = [os.path.join(runs, r) for r in os.listdir(runs) if os.path.exists(os.path.join(runs, r, "model.int8.onnx"))]
+    return max(folders, key=os.path.getmtime)
+
+
 def bench_hostile_manifests(results):
     """Seconds and peak RSS for `emopipe status` to refuse hostile YAML from the bad-input corpus (exit 64):
     anchors that would expand to 10^10 nodes, and nesting past the parser's limit."""
@@ -326,6 +410,8 @@ def main():
     print("training epoch:", file=sys.stderr)
     bench_training(results, workdir, os.path.join(WORK, "speech"))
     bench_long_predict(results, workdir)
+    print("int8 export vs float in onnxruntime:", file=sys.stderr)
+    bench_int8(results, export_int8(workdir, os.path.join(WORK, "speech")))
     print("faces stage vs OpenCV and the decode floor:", file=sys.stderr)
     bench_faces(results)
     print("engine training step vs PyTorch:", file=sys.stderr)
@@ -349,6 +435,12 @@ def main():
 if __name__ == "__main__":
     if sys.argv[1:2] == ["python-reader"]:   # run by the venv's python: WORKDIR STAGE NPY_FOLDER
         python_reader_pass(*sys.argv[2:5], rounds=ROUNDS)
+    elif sys.argv[1:2] == ["onnx-latency"]:   # run by the venv's python: MODEL.onnx MODEL.int8.onnx
+        onnx_latency_pass(*sys.argv[2:4], rounds=ROUNDS)
+    elif sys.argv[1:2] == ["int8"]:   # only the int8 comparison, on a run folder exported with quantize: int8
+        rows = []
+        bench_int8(rows, sys.argv[2])
+        print(json.dumps(rows, indent=2))
     elif sys.argv[1:] == ["long-audio"]:   # only the 20-minute wav through the audio stage, printed
         os.makedirs(WORK, exist_ok=True)
         rows = []

@@ -1,7 +1,8 @@
 """Test oracle for the ONNX export: onnx.checker (full check) and onnxruntime against the Swift
 forward pass. Usage: onnx_check.py MODEL.onnx DIR  (DIR holds the inputs as .npy, and
 expected_logits.npy when there is something to compare). Prints one JSON object:
-{"max_abs_diff": d or null, "logits": [[...]], "shape": [...], "opset": n, "metadata": {...}}."""
+{"max_abs_diff": d or null, "logits": [[...]], "shape": [...], "opset": n, "metadata": {...},
+"int8_initializers": how many weights are stored as int8 (model.int8.onnx)}."""
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ def main():
         "shape": list(logits.shape),
         "opset": model.opset_import[0].version,
         "metadata": {p.key: p.value for p in model.metadata_props},
+        "int8_initializers": sum(1 for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8),
     }))
 
 

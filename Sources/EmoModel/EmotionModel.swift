@@ -29,6 +29,7 @@ final class AudioBranch: Module {
     let project: Linear
     let pool: AttentionPool
     let stride: Int
+    var projectPrecision = ActivationPrecision.float
 
     init(_ config: ModelConfig, rng: RandomGenerator) {
         var inChannels = 1
@@ -50,7 +51,7 @@ final class AudioBranch: Module {
         let (c, bands, steps) = (h.shape[1], h.shape[2], h.shape[3])
         h = try h.permuted([0, 3, 1, 2]).reshaped([b, steps, c * bands])   // [B, T', C·M']
         if let gru { h = try gru(h) }
-        h = try project(h).relu()                                 // [B, T', E]
+        h = try project(projectPrecision.apply(h)).relu()         // [B, T', E]
         let mask = Self.downsample(frameMask, batch: b, frames: t, steps: steps, stride: stride)
         return try pool(h, mask: Tensor(shape: [b, steps], data: mask)).pooled
     }
@@ -74,6 +75,7 @@ final class FaceBranch: Module {
     let blocks: [ConvBlock]
     let project: Linear
     let pool: AttentionPool
+    var projectPrecision = ActivationPrecision.float
 
     init(_ config: ModelConfig, rng: RandomGenerator) {
         var inChannels = 3
@@ -88,7 +90,7 @@ final class FaceBranch: Module {
         let (b, k) = (faces.shape[0], faces.shape[1])
         var h = try faces.reshaped([b * k] + Array(faces.shape[2...]))
         for block in blocks { h = try block(h) }
-        h = try project(h.globalAvgPool2d().reshaped([b * k, h.shape[1]])).relu()
+        h = try project(projectPrecision.apply(h.globalAvgPool2d().reshaped([b * k, h.shape[1]]))).relu()
         return try pool(h.reshaped([b, k, h.shape[1]]), mask: Tensor(shape: [b, k], data: mask)).pooled
     }
 }
@@ -104,6 +106,8 @@ public final class EmotionModel: Module {
     let dropout: Dropout
     let classifier: Linear
     private let _dropoutRNG: RandomGenerator
+    /// The fusion score's and classifier's inputs (`int8Simulation()`).
+    var activationPrecision = ActivationPrecision.float
 
     public init(_ config: ModelConfig, seed: UInt64) {
         let rng = RandomGenerator(seed: seed)
@@ -148,10 +152,10 @@ public final class EmotionModel: Module {
         // mask is modality-major; the softmax wants [B, M].
         let fusionMask = (0..<b).flatMap { i in (0..<m).map { mask[$0 * b + i] } }
         let stacked = try Tensor.stack(embeddings, axis: 1)                        // [B, M, E]
-        let scores = try fusionScore(stacked.tanh()).reshaped([b, m])
+        let scores = try fusionScore(activationPrecision.apply(stacked.tanh())).reshaped([b, m])
         let weights = try scores.maskedSoftmax(mask: Tensor(shape: [b, m], data: fusionMask), axis: 1)
         let fused = try (stacked * weights.unsqueezed(2)).sum(axis: 1)              // [B, E]
-        let logits = try classifier(dropout(fused))
+        let logits = try classifier(activationPrecision.apply(dropout(fused)))
         return (logits, weights)
     }
 

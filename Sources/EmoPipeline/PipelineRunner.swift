@@ -96,6 +96,10 @@ public final class PipelineRunner {
     public func resolvedParams(_ stageName: String) -> [String: ParamValue] {
         var params = parameters[stageName]?.encoded ?? [:]
         for field in stages[stageName]?.manifestFields ?? [] { params[field] = manifest.globals[field] }
+        for (other, keys) in stages[stageName]?.borrowedParameters ?? [:] {
+            let values = parameters[other]?.encoded ?? [:]
+            for key in keys { params["\(other).\(key)"] = values[key] ?? .null }
+        }
         return params
     }
 

@@ -14,6 +14,9 @@ public protocol Stage: Sendable {
     var codeVersion: String { get }
     /// Manifest-wide settings (`label_map`, `include_song`, `seed`) whose values change this stage's output.
     var manifestFields: [String] { get }
+    /// Other stages' parameters whose values change this stage's output (stage → keys): they join its
+    /// fingerprint as `stage.key` and reach it in `context.fingerprint.params`.
+    var borrowedParameters: [String: [String]] { get }
     /// Works source by source, so N scale-out workers can split it (`--worker I/N`).
     var perSource: Bool { get }
     /// Does the work not yet done and returns what was produced.
@@ -28,6 +31,7 @@ public protocol Stage: Sendable {
 
 public extension Stage {
     var manifestFields: [String] { [] }
+    var borrowedParameters: [String: [String]] { [:] }
     var perSource: Bool { false }
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }

@@ -15,9 +15,12 @@ public struct EvaluateStage: Stage {
     public let name = StageName.evaluate.rawValue
     // 2: predictions.csv/.jsonl, intervals over test actors, actors and misclassified clips in the report.
     // 4: whole clips under the model's window policy.
-    public let codeVersion = "4"
+    // 5: the int8 model beside the float one when export.quantize is int8.
+    public let codeVersion = "5"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
+    // Whether the export is quantised decides whether the int8 model is scored too.
+    public let borrowedParameters = [StageName.export.rawValue: ["quantize"]]
 
     public init() {}
 
@@ -31,6 +34,9 @@ public struct EvaluateStage: Stage {
         var epochs: [EpochLog] = []
         var keptEpoch: (epoch: Int, window: Int)?
         var labels: [String] = []
+        let scoresInt8 = context.fingerprint.params["\(StageName.export.rawValue).quantize"]?.stringValue
+            == ExportParameters.Quantize.int8.rawValue
+        var int8Predicted: [Int] = []
         let foldFolders = try TrainStage.foldFolders(context)
         // Every fold was trained on the same features: read them from the cache once.
         let first = try TrainedModel.description(in: foldFolders[0])
@@ -59,6 +65,11 @@ public struct EvaluateStage: Stage {
                                                                                predicted: foldPredicted)))
             truth += test.map(\.label)
             predicted += foldPredicted
+            if scoresInt8 {
+                // What model.int8.onnx computes (the same quantiser as export), scored like the float model.
+                let int8 = EmotionClassifier(trained: trained, model: try classifier.model.int8Simulation())
+                int8Predicted += try int8.clipProbabilities(test).map(Inference.argmax)
+            }
             // Ablations only say something when clips have both modalities to withhold.
             if trained.config.modalities.count == 2 && features.samples.contains(where: { $0.logmel != nil && $0.faces != nil }) {
                 for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
@@ -81,6 +92,9 @@ public struct EvaluateStage: Stage {
         document.interval = try ActorBootstrap.compute(labels: labels, actors: actors, truth: truth, predicted: predicted,
                                                        seed: UInt64(context.manifest.seed))
         document.sevenClass = try Self.sevenClass(labels: labels, truth: truth, predicted: predicted)
+        if scoresInt8 {
+            document.int8 = try Int8Comparison.compare(labels: labels, truth: truth, float: predicted, int8: int8Predicted)
+        }
         let table = try PredictionTable(labels: labels, rows: rows)
         let crossValidation = folds.count > 1 ? try CrossValidationSummary.summarize(folds) : nil
         let runFolder = context.workspace.runFolder(context.runId)
@@ -104,6 +118,10 @@ public struct EvaluateStage: Stage {
                              document.metrics.accuracy, document.metrics.weightedF1, document.metrics.macroF1, truth.count)
         if let ci = document.interval, ci.weightedF1.count == 2 {
             summary += String(format: " (95%% interval over %d test actors: %.3f-%.3f)", ci.actors, ci.weightedF1[0], ci.weightedF1[1])
+        }
+        if let q = document.int8 {
+            summary += String(format: "; int8: accuracy %.3f, weighted F1 %.3f, same class on %.1f%%",
+                              q.accuracy, q.weightedF1, 100 * q.agreement)
         }
         if let cv = crossValidation {
             summary += String(format: "; %d folds: weighted F1 %.3f ± %.3f", folds.count, cv.weightedF1.mean, cv.weightedF1.std ?? 0)

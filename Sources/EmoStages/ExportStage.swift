@@ -8,21 +8,22 @@ import Foundation
 /// the cache holds (log-mel in dB, uint8 face crops, and their masks) and whose graph does the rest,
 /// standardisation included. `metadata_props` carry the labels, the feature parameters, the
 /// normalisation constants and the fingerprints. With several folds, fold 0's model is exported.
+/// `quantize: int8` also writes `model.int8.onnx` (`Int8Quantization`), same inputs, outputs and metadata.
 public struct ExportStage: Stage {
     public let name = StageName.export.rawValue
     // 2: the window policy and speaker normalisation in the metadata; speaker-normalised models export.
-    public let codeVersion = "2"
+    // 3: export.quantize (model.int8.onnx).
+    public let codeVersion = "3"
 
     public init() {}
 
-    public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
+    public func run(_ context: StageContext, parameters: ExportParameters) throws -> StageOutcome {
         let foldFolder = try TrainStage.foldFolders(context)[0]
         let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
         let trained = classifier.trained
         classifier.model.eval()
-        let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer,
-                                           metadata: try metadata(context, trained: trained,
-                                                                           trainFingerprint: try context.store.stageState(.train)?.fingerprint ?? ""))
+        let fields = try metadata(context, trained: trained, trainFingerprint: try context.store.stageState(.train)?.fingerprint ?? "")
+        let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer, metadata: fields)
         let folder = context.workspace.runFolder(context.runId)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/model.onnx"
@@ -45,9 +46,37 @@ public struct ExportStage: Stage {
             try artifact.insert(db)
         }
         context.logger.info("wrote \(path) (\(onnx.count) bytes, sha256 \(sha.prefix(16)))")
-        return StageOutcome(outputDigest: sha, unitsDone: 1, unitsSkipped: 0, unitsFailed: 0,
-                            summary: "model.onnx, fold \(trained.fold.index), \(onnx.count) bytes")
+        var summary = "model.onnx, fold \(trained.fold.index), \(onnx.count) bytes"
+        var digest = sha
+        if parameters.quantize == .int8 {
+            let int8 = try writeInt8(classifier.model, trained: trained, metadata: fields, folder: folder, context: context)
+            summary += String(format: "; model.int8.onnx, %d bytes (%.0f%%)", int8.bytes, 100 * Double(int8.bytes) / Double(max(1, onnx.count)))
+            digest = SHA256Hex.of(sha + int8.sha)
+        }
+        return StageOutcome(outputDigest: digest, unitsDone: 1, unitsSkipped: 0, unitsFailed: 0, summary: summary)
     }
+
+    /// `model.int8.onnx` beside model.onnx, with its provenance row.
+    private func writeInt8(_ model: EmotionModel, trained: TrainedModel, metadata: [String: String], folder: String,
+                           context: StageContext) throws -> (bytes: Int, sha: String) {
+        var fields = metadata
+        fields["quantization"] = Self.int8Description
+        let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer, metadata: fields, precision: .int8)
+        let path = folder + "/" + Self.int8FileName
+        try DurableFile.write(onnx, to: path)
+        let sha = SHA256Hex.of(onnx)
+        try context.store.write { db in
+            var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
+                                          kind: "onnx-int8", path: path, sha256: sha, runId: context.runId)
+            try artifact.insert(db)
+        }
+        context.logger.info("wrote \(path) (\(onnx.count) bytes, sha256 \(sha.prefix(16)))")
+        return (onnx.count, sha)
+    }
+
+    public static let int8FileName = "model.int8.onnx"
+    /// The int8 file's `quantization` metadata entry: what a consumer needs to know of its arithmetic.
+    static let int8Description = "int8 weights per output channel (symmetric, zero point 0) for every Conv and MatMul and the GRU's W and R, behind DequantizeLinear; activations entering each Conv and MatMul quantised dynamically to uint8 with one scale and zero point per sample (DynamicQuantizeLinear's rule, per sample), no calibration; the GRU, batch norm, attention and softmax run in float"
 
     /// What the graph's log-mel input is for a model trained with `train.speaker_norm`.
     static let speakerNormalizedInput = "dB standardised per mel band with its speaker's statistics (mean and standard deviation over every frame of that speaker's clips, floor 0.001), as emopipe predict groups files by actor"
@@ -70,4 +99,18 @@ public struct ExportStage: Stage {
         }
         return fields
     }
+}
+
+/// The export stage's parameters (`export:` in a pipeline file or manifest).
+public struct ExportParameters: StageParameters {
+    public enum Quantize: String, Codable, Equatable, Sendable {
+        case none
+        /// Also `model.int8.onnx`; evaluate then scores the int8 model too.
+        case int8
+    }
+
+    public var quantize = Quantize.none
+
+    public init() {}
+    public func validate() throws {}
 }

@@ -77,7 +77,8 @@ struct PlanAndParamsCommandTests {
         #expect(row("train", "epochs")?.file == URL(fileURLWithPath: manifest).standardizedFileURL.path)
         #expect(row("train", "batch_size")?.origin == "command line")
         #expect(row("audio", "n_mels")?.origin == "default")
-        #expect(Set(rows.map(\.stage)) == ["audio", "faces", "split", "train"], "stages without parameters list none")
+        #expect(row("export", "quantize")?.origin == "default", "int8 export is off by default")
+        #expect(Set(rows.map(\.stage)) == ["audio", "faces", "split", "train", "export"], "stages without parameters list none")
 
         let bad = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "train.batch_size=0"])
         #expect(bad.status == 64)

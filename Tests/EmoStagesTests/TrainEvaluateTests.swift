@@ -275,6 +275,9 @@ struct TrainEvaluateTests {
             #expect(policy == ["frames": window, "hop_frames": 100], "the metadata says how a clip is scored")
             #expect(metadata["clip_policy"]?.contains("mean of its windows' softmax") == true && metadata["speaker_norm"] == "false")
             let logits = try #require(report["logits"] as? [[Double]])
+            if FileManager.default.fileExists(atPath: runFolder + "/model.int8.onnx") {
+                try Self.checkInt8ONNX(runFolder: runFolder, inputs: folder, floatLogits: logits, floatMetadata: metadata)
+            }
             for (row, expected) in zip(logits, swift) {
                 let top = row.max()!
                 let exps = row.map { Foundation.exp($0 - top) }

@@ -227,6 +227,8 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
     /// An eight-class model's answers scored on seven classes, calm counted as neutral
     /// (`seven_class`): comparable with figures reported for `ravdess7`.
     public var sevenClass: ClassificationMetrics?
+    /// The int8 model's figures beside these (`int8`), when the run quantises its export.
+    public var int8: Int8Comparison?
 
     public init(metrics: ClassificationMetrics, ablations: [AblationResult] = [], interval: ActorBootstrap? = nil,
                 sevenClass: ClassificationMetrics? = nil) {
@@ -244,7 +246,7 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         return MetricsDocument(metrics: main, ablations: abl)
     }
 
-    enum CodingKeys: String, CodingKey { case ablations, interval = "confidence_interval", sevenClass = "seven_class" }
+    enum CodingKeys: String, CodingKey { case ablations, interval = "confidence_interval", sevenClass = "seven_class", int8 }
 
     public init(from decoder: Decoder) throws {
         metrics = try ClassificationMetrics(from: decoder)
@@ -252,6 +254,7 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         ablations = try c.decodeIfPresent([AblationResult].self, forKey: .ablations) ?? []
         interval = try c.decodeIfPresent(ActorBootstrap.self, forKey: .interval)
         sevenClass = try c.decodeIfPresent(ClassificationMetrics.self, forKey: .sevenClass)
+        int8 = try c.decodeIfPresent(Int8Comparison.self, forKey: .int8)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -260,6 +263,7 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         try c.encode(ablations, forKey: .ablations)
         try c.encodeIfPresent(interval, forKey: .interval)
         try c.encodeIfPresent(sevenClass, forKey: .sevenClass)
+        try c.encodeIfPresent(int8, forKey: .int8)
     }
 
     /// Pretty-printed JSON with sorted keys: equal documents give equal bytes.

@@ -28,6 +28,8 @@ public struct ReportInput {
     public var interval: ActorBootstrap?
     /// The same answers on seven classes (calm counted as neutral).
     public var sevenClass: ClassificationMetrics?
+    /// The int8 export's figures beside the float model's.
+    public var int8: Int8Comparison?
     /// The epoch whose weights were kept and the epochs its selection score averaged (nil: the
     /// epoch with the best validation weighted F1).
     public var keptEpoch: (epoch: Int, window: Int)?
@@ -51,6 +53,7 @@ public struct ReportInput {
                   fullModelName: fullModelName)
         interval = document.interval
         sevenClass = document.sevenClass
+        int8 = document.int8
     }
 }
 
@@ -105,6 +108,11 @@ public enum HTMLReport {
         if let seven = input.sevenClass {
             h += "<p class=\"note\" id=\"seven-class\">Seven classes (calm counted as neutral): accuracy "
             h += "\(fmt(seven.accuracy, 3)), weighted F1 \(fmt(seven.weightedF1, 3)), macro F1 \(fmt(seven.macroF1, 3)).</p>\n"
+        }
+        if let q = input.int8 {
+            h += "<p class=\"note\" id=\"int8\">int8 model (model.int8.onnx): accuracy \(fmt(q.accuracy, 3)) "
+            h += "(float \(fmt(m.accuracy, 3))), weighted F1 \(fmt(q.weightedF1, 3)) (float \(fmt(m.weightedF1, 3))); "
+            h += "same class as the float model on \(fmt(100 * q.agreement, 1))% of \(q.clips) clips.</p>\n"
         }
         h += "<div class=\"grid2\">\n<div>\n<h3>Confusion matrix</h3>\n"
         h += confusionMatrixSVG(labels: m.labels, counts: m.confusionMatrix, normalized: m.confusionMatrixNormalized,

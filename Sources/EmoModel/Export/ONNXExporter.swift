@@ -22,9 +22,15 @@ public enum ONNXExporter {
         }
     }
 
-    public static func export(_ model: EmotionModel, standardizer: Standardizer, metadata: [String: String]) throws -> Data {
+    /// `.int8`: `model.int8.onnx`, the same graph with int8 weights and dynamically quantised
+    /// activations (`Int8Quantization`); `EmotionModel.int8Simulation()` computes what it computes.
+    public enum Precision: String, Sendable { case float, int8 }
+
+    public static func export(_ model: EmotionModel, standardizer: Standardizer, metadata: [String: String],
+                              precision: Precision = .float) throws -> Data {
         let c = model.config
         var g = ONNXGraphBuilder()
+        g.precision = precision
         g.input("logmel", elementType: .float, shape: [nil, c.nMels, c.frames])
         g.input("logmel_mask", elementType: .float, shape: [nil, c.frames])
         g.input("faces", elementType: .uint8, shape: [nil, c.faceFrames, c.faceSize, c.faceSize, 3])
@@ -41,12 +47,17 @@ public enum ONNXExporter {
             embeddings.append(try faceBranch(faces, config: c, standardizer: standardizer, graph: &g))
             present.append(g.node("Slice", ["modality_mask", g.ints("start", [1]), g.ints("end", [2]), g.ints("axes", [1])]))
         }
+        if precision == .int8, model.faces != nil, let faces = embeddings.indices.last, let shown = present.last {
+            // Absent faces' embedding as the Swift model has it (zeros), not computed from blank crops:
+            // the fusion score's input is quantised per sample, so it must hold the same values.
+            embeddings[faces] = g.node("Mul", [embeddings[faces], shown])
+        }
         let axis1 = g.ints("axis", [1])
         let stacked = g.node("Concat", embeddings.map { g.node("Unsqueeze", [$0, axis1]) }, [ONNXGraphBuilder.int("axis", 1)])
         let mask = present.count == 1 ? present[0] : g.node("Concat", present, [ONNXGraphBuilder.int("axis", 1)])
-        let fused = attentionPool(stacked, mask: mask, score: model.fusionScore, steps: embeddings.count,
+        let fused = try attentionPool(stacked, mask: mask, score: model.fusionScore, steps: embeddings.count,
                                   width: c.embedding, graph: &g)
-        _ = linear(fused, model.classifier, graph: &g, output: "logits")
+        _ = try linear(fused, model.classifier, graph: &g, output: "logits")
         g.output("logits", shape: [nil, c.classes])
 
         var proto = Onnx_ModelProto()
@@ -87,20 +98,20 @@ public enum ONNXExporter {
             h = g.node("Mul", [g.node("Sub", [h, g.node("Div", [sums, count])]), frameMask])
         }
         h = g.node("Unsqueeze", [h, axis1])                                               // [B, 1, M, T]
-        for block in branch.blocks { h = convBlock(h, block, graph: &g) }
+        for block in branch.blocks { h = try convBlock(h, block, graph: &g) }
         let channels = c.audioChannels.last ?? 1
         let bands = c.audioChannels.reduce(c.nMels) { b, _ in b / 2 }
         let steps = c.audioSteps
         h = g.node("Transpose", [h], [ONNXGraphBuilder.ints("perm", [0, 3, 1, 2])])      // [B, T', C, M']
         h = g.node("Reshape", [h, g.ints("shape", [0, steps, channels * bands])])
-        if let gru = branch.gru { h = recurrent(h, gru, steps: steps, graph: &g) }        // [B, T', 2H]
-        h = g.node("Relu", [linear(h, branch.project, graph: &g)])                        // [B, T', E]
+        if let gru = branch.gru { h = try recurrent(h, gru, steps: steps, graph: &g) }    // [B, T', 2H]
+        h = g.node("Relu", [try linear(h, branch.project, graph: &g)])                    // [B, T', E]
         // A pooled step is real when any frame it covers is real.
         let covered = g.node("Slice", ["logmel_mask", g.ints("start", [0]), g.ints("end", [steps * c.audioStride]),
                                        g.ints("axes", [1])])
         let windows = g.node("Reshape", [covered, g.ints("shape", [0, steps, c.audioStride])])
         let stepMask = g.node("ReduceMax", [windows], [ONNXGraphBuilder.ints("axes", [2]), ONNXGraphBuilder.int("keepdims", 0)])
-        return attentionPool(h, mask: stepMask, score: branch.pool.score, steps: steps, width: c.embedding, graph: &g)
+        return try attentionPool(h, mask: stepMask, score: branch.pool.score, steps: steps, width: c.embedding, graph: &g)
     }
 
     /// uint8 NHWC crops → standardised NCHW, the shared CNN, projection, attention over usable crops.
@@ -112,15 +123,15 @@ public enum ONNXExporter {
                                           g.constant("face_std", standardizer.faceStd, shape: [3])])
         var h = g.node("Transpose", [standardised], [ONNXGraphBuilder.ints("perm", [0, 1, 4, 2, 3])])  // [B, K, 3, S, S]
         h = g.node("Reshape", [h, g.ints("shape", [-1, 3, c.faceSize, c.faceSize])])
-        for block in branch.blocks { h = convBlock(h, block, graph: &g) }
+        for block in branch.blocks { h = try convBlock(h, block, graph: &g) }
         h = g.node("Flatten", [g.node("GlobalAveragePool", [h])], [ONNXGraphBuilder.int("axis", 1)])
-        h = g.node("Relu", [linear(h, branch.project, graph: &g)])
+        h = g.node("Relu", [try linear(h, branch.project, graph: &g)])
         h = g.node("Reshape", [h, g.ints("shape", [-1, c.faceFrames, c.embedding])])
-        return attentionPool(h, mask: "faces_mask", score: branch.pool.score, steps: c.faceFrames, width: c.embedding, graph: &g)
+        return try attentionPool(h, mask: "faces_mask", score: branch.pool.score, steps: c.faceFrames, width: c.embedding, graph: &g)
     }
 
-    private static func convBlock(_ x: String, _ block: ConvBlock, graph g: inout ONNXGraphBuilder) -> String {
-        let conv = g.node("Conv", [x, g.constant("conv_w", block.conv.weight)],
+    private static func convBlock(_ x: String, _ block: ConvBlock, graph g: inout ONNXGraphBuilder) throws -> String {
+        let conv = g.node("Conv", [g.dynamicallyQuantized(x), try g.weight("conv_w", block.conv.weight.data, shape: block.conv.weight.shape)],
                           [ONNXGraphBuilder.ints("kernel_shape", [3, 3]), ONNXGraphBuilder.ints("pads", [1, 1, 1, 1])])
         let bn = g.node("BatchNormalization", [conv, g.constant("bn_scale", block.bn.weight), g.constant("bn_bias", block.bn.bias),
                                                g.constant("bn_mean", block.bn.runningMean), g.constant("bn_var", block.bn.runningVar)],
@@ -133,7 +144,7 @@ public enum ONNXExporter {
     /// The bidirectional GRU as ONNX's GRU op. PyTorch's gate rows (reset, update, new) become ONNX's
     /// (update, reset, hidden); `linear_before_reset` = 1 is PyTorch's formulation. All steps run, padded
     /// ones included, as in the Swift model. ONNX's sequence-major layout needs a transpose each way.
-    private static func recurrent(_ x: String, _ gru: GRU, steps: Int, graph g: inout ONNXGraphBuilder) -> String {
+    private static func recurrent(_ x: String, _ gru: GRU, steps: Int, graph g: inout ONNXGraphBuilder) throws -> String {
         let hidden = gru.hiddenSize
         func onnxOrder(_ t: Tensor, columns: Int) -> [Float] {
             let rows = { (gate: Int) in Array(t.data[(gate * hidden * columns)..<((gate + 1) * hidden * columns)]) }
@@ -148,8 +159,14 @@ public enum ONNXExporter {
         let b = directions.flatMap { onnxOrder($0.2, columns: 1) + onnxOrder($0.3, columns: 1) }
         let count = directions.count
         let sequenceMajor = g.node("Transpose", [x], [ONNXGraphBuilder.ints("perm", [1, 0, 2])])   // [T', B, F]
-        let y = g.node("GRU", [sequenceMajor, g.constant("gru_w", w, shape: [count, 3 * hidden, gru.inputSize]),
-                               g.constant("gru_r", r, shape: [count, 3 * hidden, hidden]),
+        // int8: each direction's gate rows quantised as rows of one [D·3H, columns] matrix, then shaped back.
+        func matrix(_ hint: String, _ values: [Float], columns: Int) throws -> String {
+            let shape = [count, 3 * hidden, columns]
+            guard g.precision == .int8 else { return g.constant(hint, values, shape: shape) }
+            return g.node("Reshape", [try g.weight(hint, values, shape: [count * 3 * hidden, columns]), g.ints("shape", shape)])
+        }
+        let y = g.node("GRU", [sequenceMajor, try matrix("gru_w", w, columns: gru.inputSize),
+                               try matrix("gru_r", r, columns: hidden),
                                g.constant("gru_b", b, shape: [count, 6 * hidden])],
                        [ONNXGraphBuilder.int("hidden_size", hidden), ONNXGraphBuilder.int("linear_before_reset", 1),
                         ONNXGraphBuilder.string("direction", count == 2 ? "bidirectional" : "forward")])   // [T', D, B, H]
@@ -157,11 +174,8 @@ public enum ONNXExporter {
         return g.node("Reshape", [batchMajor, g.ints("shape", [0, steps, count * hidden])])
     }
 
-    private static func linear(_ x: String, _ layer: Linear, graph g: inout ONNXGraphBuilder, output: String? = nil) -> String {
-        let (out, inFeatures) = (layer.weight.shape[0], layer.weight.shape[1])
-        var transposed = [Float](repeating: 0, count: out * inFeatures)
-        for o in 0..<out { for i in 0..<inFeatures { transposed[i * out + o] = layer.weight.data[o * inFeatures + i] } }
-        let product = g.node("MatMul", [x, g.constant("linear_w", transposed, shape: [inFeatures, out])])
+    private static func linear(_ x: String, _ layer: Linear, graph g: inout ONNXGraphBuilder, output: String? = nil) throws -> String {
+        let product = g.node("MatMul", [g.dynamicallyQuantized(x), try g.transposedWeight("linear_w", layer.weight)])
         guard let bias = layer.bias else {
             return output.map { g.node("Identity", [product], output: $0) } ?? product
         }
@@ -171,8 +185,8 @@ public enum ONNXExporter {
     /// The masked softmax attention pooling of `AttentionPool`: masked steps get weight 0, and a
     /// slice with nothing present gets all zeros. [B, T, E], mask [B, T] → [B, E].
     private static func attentionPool(_ x: String, mask: String, score: Linear, steps: Int, width: Int,
-                                      graph g: inout ONNXGraphBuilder) -> String {
-        let scores = g.node("Reshape", [linear(g.node("Tanh", [x]), score, graph: &g), g.ints("shape", [0, steps])])
+                                      graph g: inout ONNXGraphBuilder) throws -> String {
+        let scores = g.node("Reshape", [try linear(g.node("Tanh", [x]), score, graph: &g), g.ints("shape", [0, steps])])
         let isPresent = g.node("Greater", [mask, g.constant("zero", [0], shape: [])])
         let masked = g.node("Where", [isPresent, scores, g.constant("very_negative", [-1e30], shape: [])])
         let weights = g.node("Mul", [g.node("Softmax", [masked], [ONNXGraphBuilder.int("axis", 1)]), mask])

@@ -7,6 +7,8 @@ import ONNXSchema
 struct ONNXGraphBuilder {
     private(set) var graph = Onnx_GraphProto()
     private var counter = 0
+    /// Float weights and activations, or `model.int8.onnx`'s (ONNXInt8Graph.swift).
+    var precision: ONNXExporter.Precision = .float
 
     mutating func name(_ hint: String) -> String {
         counter += 1
@@ -47,6 +49,17 @@ struct ONNXGraphBuilder {
 
     mutating func constant(_ hint: String, _ tensor: Tensor) -> String {
         constant(hint, tensor.data, shape: tensor.shape)
+    }
+
+    /// An int8 constant (model.int8.onnx's weights).
+    mutating func int8Constant(_ hint: String, _ values: [Int8], shape: [Int]) -> String {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name(hint)
+        tensor.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
+        tensor.dims = shape.map(Int64.init)
+        tensor.rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
+        graph.initializer.append(tensor)
+        return tensor.name
     }
 
     /// An int64 constant (shapes, axes).
