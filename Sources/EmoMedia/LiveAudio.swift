@@ -40,6 +40,9 @@ public enum LiveEnd: Sendable, Equatable {
     case endOfStream
     /// `stop` said so (SIGINT).
     case stopped
+    /// Reading failed after audio had arrived (a server closing a stream of unknown length, a network
+    /// timeout): what arrived is whole, and the reason is kept.
+    case brokenOff(reason: String)
 }
 
 public enum LiveAudio {
@@ -53,9 +56,17 @@ public enum LiveAudio {
         return try LibavLog.capturing { (log) throws(MediaError) -> LiveEnd in
             let watch = InterruptWatch(stop: stop)
             defer { withExtendedLifetime(watch) {} }  // FFmpeg holds it unretained until the input is closed
-            let input = try open(source, watch: watch, log: log)
+            let input: UnsafeMutablePointer<AVFormatContext>
+            do throws(MediaError) { input = try open(source, watch: watch, log: log) } catch {
+                if watch.stop() { return .stopped }  // SIGINT while waiting for the first bytes
+                throw error
+            }
             defer { var owned: UnsafeMutablePointer<AVFormatContext>? = input; avformat_close_input(&owned) }
-            let stream = try audioStream(input, source: source, watch: watch, log: log)
+            let stream: UnsafeMutablePointer<AVStream>
+            do throws(MediaError) { stream = try audioStream(input, source: source, watch: watch, log: log) } catch {
+                if watch.stop() { return .stopped }
+                throw error
+            }
             watch.deadline = nil  // open and probe done; reads now wait as long as the source needs
             for other in streams(input) where other != stream { other.pointee.discard = AVDISCARD_ALL }
             let decoder = try AudioCodec.open(stream, path: source.name, log: log)
@@ -140,12 +151,18 @@ public enum LiveAudio {
         var frame = av_frame_alloc()
         defer { av_packet_free(&packet); av_frame_free(&frame) }
         guard let packet, let frame else { throw .decodeFailed(path: source.name, reason: "out of memory") }
+        var end = LiveEnd.endOfStream
         while true {
             if watch.stop() { return .stopped }
             let read = av_read_frame(input, packet)
             if read == AVCode.eof { break }
             if read == AVCode.exit, watch.stop() { return .stopped }
-            if read < 0 { throw .truncated(path: source.name, reason: LibavLog.reason(read, log)) }
+            if read < 0 {
+                // A live source ends by breaking off; before any audio it is broken.
+                guard sink.sourceRate != 0 else { throw .truncated(path: source.name, reason: LibavLog.reason(read, log)) }
+                end = .brokenOff(reason: LibavLog.reason(read, log))
+                break
+            }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == stream.pointee.index else { continue }
             if avcodec_send_packet(decoder.context, packet) < 0 { continue }  // a damaged packet of a live stream is skipped
@@ -153,7 +170,7 @@ public enum LiveAudio {
         }
         _ = avcodec_send_packet(decoder.context, nil)  // enter draining mode
         try receiveFrames(decoder, frame: frame, sink: &sink, source: source, log: log, deliver)
-        return .endOfStream
+        return end
     }
 
     private static func receiveFrames(_ decoder: borrowing AudioCodec, frame: UnsafeMutablePointer<AVFrame>,

@@ -79,7 +79,10 @@ public final class StreamPredictor: @unchecked Sendable {
         do {
             try mel.add(samples) { frame in receive(frame) }
             try scoreReadyWindows(emit)
-        } catch { failure = error }
+        } catch {
+            // Feature and model errors do not know the input's name; the message must.
+            failure = error is PipelineError ? error : PipelineError.missingData("\(input): \(error)")
+        }
     }
 
     /// The stream ended: its last frames, and the window ending at its last frame if the stride left a tail.
