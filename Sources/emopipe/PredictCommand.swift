@@ -34,7 +34,9 @@ struct PredictCommand: ParsableCommand {
         floor is measured from the loudest sound so far, and a speaker-normalised model uses running
         statistics of the stream so far (each window says how many seconds: speaker {name: "stream so
         far", seconds}); trim_db and crop do not apply. Streams are scored on their audio only. Ctrl-C
-        (SIGINT) or SIGTERM stops reading; the windows printed stay, exit status 130.
+        (SIGINT) or SIGTERM stops reading; the windows printed stay, exit status 130. A stream that breaks
+        off after audio arrived (a server closing it, a network timeout) is scored as far as it got. An
+        input that cannot be opened, has no audio or is not media is refused naming it (exit 1).
 
           ffmpeg -re -i talk.mp4 -f wav - | emopipe predict --run RUN - --json
           emopipe predict --run RUN --format pulse default
@@ -56,7 +58,7 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "Media files (mp4 or wav), or one stream: - (standard input), a URL, or a device with --format.") var files: [String]
     @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
     var format: String?
-    @Option(help: ArgumentHelp("Seconds a stream may take to open, and a network stream may go without data.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
     var timeout: Double = 15
 
     func validate() throws {
