@@ -33,6 +33,8 @@ public final class Predictor {
         public var probabilities: [String: Double]
         public var timeline: [Window]
         public var speaker: SpeakerGroup?
+        /// What the answer was computed from: audio, faces, or both.
+        public var modalities: [ModelConfig.Modality]
     }
 
     let classifier: EmotionClassifier
@@ -174,11 +176,12 @@ public final class Predictor {
                    end: min(duration, Double(start + policy.frames) * secondsPerFrame),
                    label: trained.labels[Inference.argmax(p)], probabilities: named(p))
         }
+        let used: [ModelConfig.Modality] = (clip.logmel != nil ? [.audio] : []) + (clip.faces != nil ? [.faces] : [])
         return Prediction(path: path, label: trained.labels[Inference.argmax(mean)], probabilities: named(mean),
-                          timeline: timeline.count > 1 ? timeline : [], speaker: nil)
+                          timeline: timeline.count > 1 ? timeline : [], speaker: nil, modalities: used)
     }
 
-    private func named(_ p: [Float]) -> [String: Double] {
+    func named(_ p: [Float]) -> [String: Double] {
         Dictionary(uniqueKeysWithValues: zip(trained.labels, p.map { (Double($0) * 1e6).rounded() / 1e6 }))
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Predict the emotion of new media files (mp4 or wav) with a run's exported model.",
+        abstract: "Predict the emotion of new media files (mp4 or wav), or of a live stream, with a run's exported model.",
         discussion: Help.reflow("""
         The run must have completed the export stage. Features are computed as the pipeline computes them,
         and each file is scored whole by the policy the evaluate stage uses (recorded in the run's model.json
@@ -21,9 +21,25 @@ struct PredictCommand: ParsableCommand {
         without one form one group); give all of a speaker's clips together (a single file is normalised by
         itself). Each answer says which group it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
-        probabilities}], speaker: {name, files}}. A file that cannot be read is reported and skipped (exit
+        probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
+        [audio, faces]}. A file that cannot be read is reported and skipped (exit
         status 3).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
+
+        Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or
+        a device or other FFmpeg input named with --format (alsa, pulse, lavfi; v4l2 carries no audio) is
+        read as it arrives: each window is scored as soon as its audio is in and printed at once (with
+        --json, JSON Lines: one {input, start, end, label, probabilities, modalities, speaker} per window),
+        and at the end of the stream one more window ends at its last frame, as for a file. The top_db
+        floor is measured from the loudest sound so far, and a speaker-normalised model uses running
+        statistics of the stream so far (each window says how many seconds: speaker {name: "stream so
+        far", seconds}); trim_db and crop do not apply. Streams are scored on their audio only. Ctrl-C
+        (SIGINT) or SIGTERM stops reading; the windows printed stay, exit status 130. A stream that breaks
+        off after audio arrived (a server closing it, a network timeout) is scored as far as it got. An
+        input that cannot be opened, has no audio or is not media is refused naming it (exit 1).
+
+          ffmpeg -re -i talk.mp4 -f wav - | emopipe predict --run RUN - --json
+          emopipe predict --run RUN --format pulse default
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -38,12 +54,22 @@ struct PredictCommand: ParsableCommand {
     static let minimumHop = 0.1
     /// A day: any longer only means one window, and the frame count must stay a small integer.
     static let maximumHop = 86_400.0
-    @Flag(help: "Print one JSON document on stdout.") var json = false
-    @Argument(help: "Media files (mp4 or wav).") var files: [String]
+    @Flag(help: "Print one JSON document on stdout (for a stream: one JSON object per window, per line).") var json = false
+    @Argument(help: "Media files (mp4 or wav), or one stream: - (standard input), a URL, or a device with --format.") var files: [String]
+    @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
+    var format: String?
+    @Option(help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
+    var timeout: Double = 15
 
     func validate() throws {
         if let hop, !(hop.isFinite && hop >= Self.minimumHop && hop <= Self.maximumHop) {
             throw ValidationError("--hop \(hop): expected a number of seconds from \(Self.minimumHop) to \(Int(Self.maximumHop))")
+        }
+        if !(timeout.isFinite && timeout >= 0.1 && timeout <= 3600) {
+            throw ValidationError("--timeout \(timeout): expected a number of seconds from 0.1 to 3600")
+        }
+        if let stream = streamInput, files.count > 1 {
+            throw ValidationError("\(stream) is a stream: give it alone (files can be given together, a stream cannot)")
         }
     }
 
@@ -54,6 +80,7 @@ struct PredictCommand: ParsableCommand {
                 throw UsageError("no run '\(runReference)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
+            if let stream = streamInput { return try runStream(stream, predictor: predictor) }
             var predictions: [Predictor.Prediction] = []
             var failed = 0
             for (file, result) in zip(files, predictor.predict(paths: files)) {

@@ -7,7 +7,7 @@ import Foundation
 /// The evaluate stage groups clips by actor; `emopipe predict` groups the files it is given.
 public enum SpeakerNormalizer {
     /// Floor of a band's standard deviation (dB): a silent or constant band is not blown up.
-    static let minimumStd: Double = 1e-3
+    public static let minimumStd: Double = 1e-3
 
     /// `speakers[i]` groups `clips[i]`; clips without a log-mel are left alone.
     public static func normalize<Speaker: Hashable>(_ clips: [ClipFeatures], speakers: [Speaker], nMels: Int) -> [ClipFeatures] {

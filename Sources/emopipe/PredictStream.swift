@@ -1,0 +1,103 @@
+import ArgumentParser
+import EmoCore
+import EmoMedia
+import EmoPipeline
+import EmoStages
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `emopipe predict` on one stream: windows printed as they are scored (JSON Lines with --json).
+extension PredictCommand {
+    /// Whether the inputs name a stream (standard input, a URL, or anything opened with --format).
+    var streamInput: String? {
+        if format != nil { return files.first }
+        return files.first(where: LiveSource.isStream)
+    }
+
+    func runStream(_ input: String, predictor: Predictor) throws {
+        let scorer = try StreamPredictor(predictor: predictor, input: input)
+        StreamInterrupts.install()
+        let source = LiveSource(name: input, format: format, openTimeoutSeconds: timeout, readTimeoutSeconds: timeout)
+        note(describe(predictor: predictor, input: input))
+        let emit: (StreamPredictor.Window) -> Void = { window in writeWindow(window) }
+        let end = try LiveAudio.read(source, sampleRate: scorer.sampleRate,
+                                     stop: { StreamInterrupts.requested || scorer.failure != nil }) { samples in
+            scorer.take(samples, emit: emit)
+        }
+        if end == .stopped, scorer.failure == nil {
+            note("\(input): stopped after \(String(format: "%.2f", scorer.receivedSeconds)) s, \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s") scored")
+            throw ExitCode(ExitStatus.interrupted)
+        }
+        if case .brokenOff(let reason) = end {
+            note("\(input): the stream broke off (\(reason)); scoring what arrived")
+        }
+        try scorer.finish(emit: emit)
+        let mean = scorer.meanProbabilities
+        let label = mean.max { $0.value < $1.value }?.key ?? "?"
+        note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; the mean of its \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s") says \(label)")
+    }
+
+    /// What the windows are computed from, said once on stderr before the first.
+    private func describe(predictor: Predictor, input: String) -> String {
+        var parts = ["\(input): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the audio arrives"]
+        if predictor.groupsSpeakers {
+            parts.append("this model normalises log-mels by speaker: a stream uses running statistics of its audio so far")
+        }
+        if predictor.looksAtFaces { parts.append("faces are not read from streams: each window uses the audio only") }
+        return parts.joined(separator: "; ")
+    }
+
+    private func writeWindow(_ window: StreamPredictor.Window) {
+        if json {
+            // One object per line, written at once (no buffering) so a reader sees it as soon as it is known.
+            guard let data = try? JSONOutput.encoder().encode(window) else { return }
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        } else {
+            let top = window.probabilities.sorted { $0.value > $1.value }.prefix(3)
+                .map { String(format: "%@ %.2f", $0.key, $0.value) }.joined(separator: ", ")
+            FileHandle.standardOutput.write(Data(String(format: "%8.2f–%8.2f s  %@ (%@)\n", window.start, window.end, window.label, top).utf8))
+        }
+    }
+
+    private func note(_ message: String) {
+        FileHandle.standardError.write(Data("emopipe: \(message)\n".utf8))
+    }
+}
+
+/// SIGINT and SIGTERM while a stream is read: the first asks reading to stop (the windows scored so far
+/// stay printed; exit 130), a second stops at once. A handler without SA_RESTART, so that a read blocked
+/// on a silent pipe returns (EINTR) and FFmpeg's interrupt callback sees the request; a signal that
+/// lands on another thread (the BLAS pools) is passed on to the reading one, whose read must return.
+enum StreamInterrupts {
+    static var requested: Bool { streamInterruptCount.load(ordering: .relaxed) > 0 }
+
+    /// Call on the thread that reads the stream.
+    static func install() {
+        streamReaderThread.store(UInt(pthread_self()), ordering: .relaxed)
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { signal in
+            let reader = streamReaderThread.load(ordering: .relaxed)
+            if reader != 0, UInt(pthread_self()) != reader {
+                pthread_kill(pthread_t(reader), signal)
+                return
+            }
+            if streamInterruptCount.wrappingAdd(1, ordering: .relaxed).newValue > 1 { _exit(ExitStatus.interrupted) }
+        }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
+        // A parent may have started us with them blocked (a test runner's Process does): they would wait unseen.
+        var wanted = sigset_t()
+        sigemptyset(&wanted)
+        sigaddset(&wanted, SIGINT)
+        sigaddset(&wanted, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &wanted, nil)
+    }
+}
+
+private let streamInterruptCount = Atomic<Int>(0)
+private let streamReaderThread = Atomic<UInt>(0)

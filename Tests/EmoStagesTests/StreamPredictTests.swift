@@ -1,0 +1,243 @@
+import EmoCore
+import EmoPipeline
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// `emopipe predict` on streams: a pipe fed in real time by ffmpeg, an HTTP server on 127.0.0.1 that
+/// sends a clip at its own pace, an FFmpeg device (lavfi), SIGINT, and inputs that cannot be scored.
+/// The model: the tiny speaker-normalised network of the train tests, on three real actors.
+@Suite("predict on streams", .serialized,
+       .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"),
+       .enabled(if: TestSupport.hasTool("ffmpeg"), "needs the ffmpeg command (apt install ffmpeg) to write streams"))
+struct StreamPredictTests {
+    /// A trained and exported run, and a ~10 s wav of three of actor 01's clips.
+    static let trained: Result<(run: String, clip: String), Error> = Result {
+        let (manifest, work) = try TrainEvaluateTests.copyOfPrepared()
+        let result = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.speaker_norm=true"])
+        guard result.status == 0 else { throw TestFailure("training failed: \(result.stderr)") }
+        let clip = try TestSupport.temporaryFolder("stream") + "/long.wav"
+        let wavs = try FileManager.default.contentsOfDirectory(atPath: TestSupport.sharedData + "/speech-flac/Actor_01")
+            .sorted().prefix(3).map { "'\(TestSupport.sharedData)/speech-flac/Actor_01/\($0)'" }.joined(separator: " ")
+        try TestSupport.shell("sox \(wavs) -b 16 '\(clip)'")
+        return (try TrainEvaluateTests.lastRunFolder(work), clip)
+    }
+
+    /// One printed line: when it arrived (seconds since the epoch) and its JSON object.
+    struct Line {
+        var arrived: Double
+        var object: [String: Any]
+    }
+
+    /// Runs `producer | emopipe predict --run RUN --json ARGS` in bash, stamping each stdout line as it
+    /// arrives; returns the lines, when the pipeline started, when the producer ended, and emopipe's result.
+    static func timedPredict(producer: String, arguments: String) throws -> (lines: [Line], started: Double, producerEnded: Double, result: TestSupport.ProcessResult) {
+        let (run, _) = try trained.get()
+        let folder = try TestSupport.temporaryFolder("timed")
+        let script = """
+        set -o pipefail
+        date +%s.%N > '\(folder)/started'
+        ( \(producer); date +%s.%N > '\(folder)/producer-ended' ) \
+          | '\(TestSupport.emopipe)' predict --run '\(run)' --json \(arguments) 2> '\(folder)/stderr' \
+          | while IFS= read -r line; do printf '%s %s\\n' "$(date +%s.%N)" "$line"; done > '\(folder)/lines'
+        """
+        var result = try TestSupport.run("/bin/bash", ["-c", script])
+        result.stderr = (try? String(contentsOfFile: folder + "/stderr", encoding: .utf8)) ?? result.stderr
+        func time(_ name: String) throws -> Double {
+            try #require(Double(try String(contentsOfFile: folder + "/" + name, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        let lines = try String(contentsOfFile: folder + "/lines", encoding: .utf8).split(separator: "\n").map { row in
+            let parts = row.split(separator: " ", maxSplits: 1)
+            let arrived = try #require(Double(parts.first ?? ""))
+            let object = try #require(try JSONSerialization.jsonObject(with: Data((parts.count > 1 ? parts[1] : "").utf8)) as? [String: Any])
+            return Line(arrived: arrived, object: object)
+        }
+        return (lines, try time("started"), try time("producer-ended"), result)
+    }
+
+    /// The windows of `predict` on the clip as a file: (start, end) of its timeline.
+    static func fileWindows() throws -> [(Double, Double)] {
+        let (run, clip) = try trained.get()
+        let file = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json", clip])
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(file.stdout.utf8)) as? [[String: Any]])
+        #expect(answers.first?["modalities"] as? [String] == ["audio"], "a file's answer names the modalities it used")
+        let timeline = try #require(answers.first?["timeline"] as? [[String: Any]])
+        return timeline.map { ($0["start"] as? Double ?? -1, $0["end"] as? Double ?? -1) }
+    }
+
+    /// Every window is a complete answer of audio, normalised by the stream so far, in order.
+    static func checkWindows(_ lines: [Line], input: String) throws {
+        var heard = 0.0
+        for line in lines {
+            let w = line.object
+            #expect(w["input"] as? String == input)
+            let probabilities = try #require(w["probabilities"] as? [String: Double])
+            #expect(probabilities.count == 8 && abs(probabilities.values.reduce(0, +) - 1) < 1e-3)
+            #expect(probabilities[w["label"] as? String ?? ""] == probabilities.values.max())
+            #expect(w["modalities"] as? [String] == ["audio"])
+            let speaker = try #require(w["speaker"] as? [String: Any])
+            #expect(speaker["name"] as? String == "stream so far")
+            let seconds = try #require(speaker["seconds"] as? Double)
+            #expect(seconds >= heard && seconds >= (w["end"] as? Double ?? .infinity) - 0.05, "statistics cover the audio up to the window")
+            heard = seconds
+        }
+    }
+
+    /// Prints (for the test log) how long after a window's last byte was sent its line was printed:
+    /// `sentLog` has a line "<bytes sent so far> <time>" per chunk; the clip is 48 kHz 16-bit mono.
+    static func reportLatency(_ label: String, _ lines: [Line], sentLog: String, started: Double) throws {
+        let sent = try String(contentsOfFile: sentLog, encoding: .utf8).split(separator: "\n").compactMap { row -> (Double, Double)? in
+            let parts = row.split(separator: " ")
+            guard parts.count == 2, let bytes = Double(parts[0]), let time = Double(parts[1]) else { return nil }
+            return (bytes, time)
+        }
+        let latencies = lines.compactMap { line -> Double? in
+            guard let end = line.object["end"] as? Double, let passed = sent.first(where: { $0.0 >= end * 96_000 }) else { return nil }
+            return line.arrived - passed.1
+        }
+        let first = try #require(lines.first)
+        #expect(latencies.count == lines.count)
+        print("stream-predict: \(label): first window printed \(String(format: "%.2f", first.arrived - started)) s after the start, "
+              + "\(String(format: "%.3f", latencies.first ?? -1)) s after its last byte was sent; every window: "
+              + latencies.map { String(format: "%.3f", $0) }.joined(separator: " ") + " s")
+    }
+
+    @Test func aPipeWrittenInRealTimeGetsEachWindowBeforeTheStreamEnds() throws {
+        let (_, clip) = try Self.trained.get()
+        let python = try #require(TestSupport.python ?? TestSupport.executable(named: "python3"), "needs python3 to note when the stream's bytes pass")
+        let folder = try TestSupport.temporaryFolder("pipe")
+        // Passes ffmpeg's bytes on unchanged, noting when each chunk went on: latency is counted from there.
+        let relay = "import sys, time\nlog = open(sys.argv[1], 'w')\ntotal = 0\nwhile True:\n    b = sys.stdin.buffer.read1(65536)\n    if not b: break\n    sys.stdout.buffer.write(b); sys.stdout.buffer.flush()\n    total += len(b)\n    log.write('%d %r\\n' % (total, time.time())); log.flush()\n"
+        try relay.write(toFile: folder + "/relay.py", atomically: true, encoding: .utf8)
+        let timed = try Self.timedPredict(producer: "ffmpeg -nostdin -loglevel error -re -i '\(clip)' -c:a copy -f wav - | '\(python)' '\(folder)/relay.py' '\(folder)/sent'",
+                                          arguments: "-")
+        #expect(timed.result.status == 0, "\(timed.result.stderr)")
+        #expect(timed.result.stderr.contains("running statistics"), "stderr says what a stream is normalised with: \(timed.result.stderr)")
+        let windows = try Self.fileWindows()
+        #expect(windows.count >= 5)
+        let streamed = timed.lines.map { ($0.object["start"] as? Double ?? -1, $0.object["end"] as? Double ?? -1) }
+        #expect(streamed.map(\.0) == windows.map(\.0), "a stream of the file gets the file's windows")
+        #expect(zip(streamed, windows).allSatisfy { abs($0.1 - $1.1) < 0.011 })
+        try Self.checkWindows(timed.lines, input: "-")
+        let first = try #require(timed.lines.first)
+        #expect(first.arrived < timed.producerEnded - 2, "the first window is printed while the stream is still playing")
+        #expect(timed.lines.filter { $0.arrived < timed.producerEnded }.count >= windows.count - 2)
+        try Self.reportLatency("pipe (ffmpeg -re)", timed.lines, sentLog: folder + "/sent", started: timed.started)
+    }
+
+    @Test func anHTTPStreamFromALocalServerIsScoredAsItArrives() throws {
+        let python = try #require(TestSupport.python ?? TestSupport.executable(named: "python3"), "needs python3 for the HTTP server")
+        let (_, clip) = try Self.trained.get()
+        let folder = try TestSupport.temporaryFolder("http")
+        // Sends the clip's bytes at its playing pace (16-bit PCM), without a length, as a live source would.
+        let server = """
+        import http.server, os, sys, time
+        clip, port_file = sys.argv[1], sys.argv[2]
+        class Live(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/wav")
+                self.end_headers()
+                data = open(clip, "rb").read()
+                rate = 48000 * 2
+                start = time.time()
+                log = open(port_file + ".sent", "w")
+                for i in range(0, len(data), rate // 10):
+                    self.wfile.write(data[i:i + rate // 10])
+                    self.wfile.flush()
+                    log.write("%d %r\\n" % (min(len(data), i + rate // 10), time.time())); log.flush()
+                    time.sleep(max(0, start + (i + rate // 10) / rate - time.time()))
+            def log_message(self, *args):
+                pass
+        server = http.server.HTTPServer(("127.0.0.1", 0), Live)
+        with open(port_file + ".tmp", "w") as f:
+            f.write(str(server.server_address[1]))
+        os.rename(port_file + ".tmp", port_file)
+        server.handle_request()
+        """
+        try server.write(toFile: folder + "/server.py", atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [folder + "/server.py", clip, folder + "/port"]
+        try process.run()
+        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: folder + "/port"), Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let port = try String(contentsOfFile: folder + "/port", encoding: .utf8)
+        let url = "http://127.0.0.1:\(port)/live.wav"
+        let timed = try Self.timedPredict(producer: "true", arguments: "'\(url)'")
+        let ended = Date().timeIntervalSince1970
+        #expect(timed.result.status == 0, "\(timed.result.stderr)")
+        #expect(timed.result.stderr.contains("the stream broke off"), "a server closing a stream of unknown length ends it, said: \(timed.result.stderr)")
+        let windows = try Self.fileWindows()
+        #expect(timed.lines.map { $0.object["start"] as? Double ?? -1 } == windows.map(\.0))
+        try Self.checkWindows(timed.lines, input: url)
+        let first = try #require(timed.lines.first)
+        #expect(first.arrived < ended - 2, "the first window is printed while the server is still sending")
+        try Self.reportLatency("http (127.0.0.1)", timed.lines, sentLog: folder + "/port.sent", started: timed.started)
+    }
+
+    @Test func sigintStopsReadingAndKeepsTheWindowsPrinted() throws {
+        let (run, clip) = try Self.trained.get()
+        let folder = try TestSupport.temporaryFolder("sigint")
+        let pipe = Pipe()
+        let ffmpeg = Process()
+        ffmpeg.executableURL = URL(fileURLWithPath: try #require(TestSupport.executable(named: "ffmpeg")))
+        ffmpeg.arguments = ["-nostdin", "-loglevel", "error", "-re", "-i", clip, "-f", "wav", "-"]
+        ffmpeg.standardOutput = pipe
+        let predict = Process()
+        predict.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
+        predict.arguments = ["predict", "--run", run, "--json", "-"]
+        predict.standardInput = pipe
+        FileManager.default.createFile(atPath: folder + "/out", contents: nil)
+        FileManager.default.createFile(atPath: folder + "/err", contents: nil)
+        predict.standardOutput = FileHandle(forWritingAtPath: folder + "/out")
+        predict.standardError = FileHandle(forWritingAtPath: folder + "/err")
+        try ffmpeg.run()
+        try predict.run()
+        defer { if ffmpeg.isRunning { ffmpeg.terminate() }; ffmpeg.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(60)
+        func printed() -> String { (try? String(contentsOfFile: folder + "/out", encoding: .utf8)) ?? "" }
+        while !printed().contains("\n"), predict.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let sent = Date()
+        kill(predict.processIdentifier, SIGINT)
+        predict.waitUntilExit()
+        #expect(Date().timeIntervalSince(sent) < 3, "SIGINT stops reading at once")
+        #expect(predict.terminationReason == .exit && predict.terminationStatus == ExitStatus.interrupted)
+        let lines = printed().split(separator: "\n")
+        #expect(!lines.isEmpty && lines.count < 5, "stopped after the first windows")
+        #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] }, "every printed line is whole")
+        let stderr = (try? String(contentsOfFile: folder + "/err", encoding: .utf8)) ?? ""
+        #expect(stderr.contains("-: stopped after"), "\(stderr)")
+    }
+
+    @Test func aDeviceOpenedByFormatIsAStream() throws {
+        let (run, _) = try Self.trained.get()
+        let result = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi", "sine=frequency=220:sample_rate=16000:duration=4.5"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = result.stdout.split(separator: "\n")
+        #expect(rows.count == 3, "4.5 s: windows at 0 and 1 s, and one ending at the last frame: \(result.stdout)")
+        #expect(rows.first?.contains("0.00–    3.00 s") == true, "\(result.stdout)")
+        #expect(result.stderr.contains("the mean of its 3 windows says"), "\(result.stderr)")
+    }
+
+    @Test func inputsThatCannotBeScoredAreNamedWithoutATrapOrAHang() throws {
+        let (run, clip) = try Self.trained.get()
+        let emopipe = "'\(TestSupport.emopipe)' predict --run '\(run)'"
+        let cases: [(label: String, command: String, status: Int32, says: String)] = [
+            ("nothing listens", "\(emopipe) --timeout 5 http://127.0.0.1:9/nothing.wav", 1, "http://127.0.0.1:9/nothing.wav: cannot be read"),
+            ("garbage on the pipe", "head -c 300000 /dev/urandom | \(emopipe) -", 1, "-: "),
+            ("a stream without audio", "ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=duration=1:rate=5 -f nut - | \(emopipe) -", 1, "-: no audio stream"),
+            ("no such format", "\(emopipe) --format no-such-device x", 1, "no input format or device named \"no-such-device\""),
+            ("a stream with files", "\(emopipe) - '\(clip)'", 64, "is a stream: give it alone"),
+            ("an empty pipe", "\(emopipe) - < /dev/null", 1, "-: "),
+        ]
+        for c in cases {
+            let started = Date()
+            let result = try TestSupport.run("/bin/bash", ["-c", c.command])
+            #expect(result.status == c.status && !result.signaled, "\(c.label): status \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains(c.says), "\(c.label): \(result.stderr)")
+            #expect(Date().timeIntervalSince(started) < 60, "\(c.label) took \(Date().timeIntervalSince(started)) s")
+        }
+    }
+}
