@@ -99,6 +99,7 @@ public final class RSSSampler: @unchecked Sendable {
     public init(interval: TimeInterval = 0.002) {
         highWaterAtStart = ProcessMemory.highWaterBytes()
         highest = ProcessMemory.residentBytes() ?? 0
+        // A thread of its own, not a shared queue: sampling must go on while the work fills every worker.
         let thread = Thread { [self] in
             while isRunning {
                 if let now = ProcessMemory.residentBytes() { raise(to: now) }
@@ -106,7 +107,6 @@ public final class RSSSampler: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.stackSize = 1 << 16
         thread.start()
     }
 

@@ -22,7 +22,8 @@ public struct TrainStage: Stage {
         Engine.configure(threads: context.threads)
         let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
-        try parameters.checkMemory(features.config, context: context)
+        try parameters.checkMemory(features.config, context: context,
+                                   hasFaces: features.samples.contains { $0.faces != nil })
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
@@ -278,8 +279,11 @@ public struct TrainParameters: StageParameters {
     /// Under a memory budget (`resources.max_memory_mb`), refuses a batch size whose estimated
     /// training memory, on top of what is resident once the features are loaded, exceeds it, and
     /// names the largest batch size that fits.
-    func checkMemory(_ config: ModelConfig, context: StageContext) throws {
+    /// A face branch with no clip to look at costs nothing (it runs only on rows that have video).
+    func checkMemory(_ model: ModelConfig, context: StageContext, hasFaces: Bool) throws {
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else { return }
+        var config = model
+        if !hasFaces && config.modalities.count > 1 { config.modalities.removeAll { $0 == .faces } }
         let resident = ProcessMemory.residentBytes() ?? 0
         let needed = TrainingMemory.bytes(config, batchSize: batchSize, threads: context.threads)
         guard resident + needed > budget else {
