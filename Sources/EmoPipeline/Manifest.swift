@@ -29,6 +29,8 @@ public struct Manifest: Equatable, Sendable {
     public var nightly = NightlySettings()
     /// How many scale-out workers a Kubernetes Indexed Job starts (its index comes from the environment).
     public var workers: Int?
+    /// The `resources:` block: a memory budget.
+    public var resources = ResourceSettings()
     /// `--set stage.key=value` overrides given with the manifest, laid over its `params`.
     public var commandLine: [ParameterOverride] = []
     /// The `sweep:` block `emopipe sweep` reads (`emopipe run` ignores it and runs the base settings).
@@ -53,7 +55,8 @@ public struct Manifest: Equatable, Sendable {
     }
 
     static let knownKeys: Set<String> = ["name", "pipeline", "data", "label_map", "include_song", "seed",
-                                         "threads", "params", "description", "nightly", "workers", "sweep"]
+                                         "threads", "params", "description", "nightly", "workers", "sweep",
+                                         "resources"]
 
     public static let maxThreads = 256
 
@@ -100,6 +103,7 @@ public struct Manifest: Equatable, Sendable {
         let seed = try int("seed", default: 0)
         guard seed >= 0 else { throw fail("seed = \(seed): expected an integer ≥ 0") }
         let nightly = try NightlySettings(fields["nightly"], fail: fail)
+        let resources = try ResourceSettings(fields["resources"], fail: fail)
         if let workers = fields["workers"], !(1...100_000).contains(workers.intValue ?? 0) { throw fail("workers = \(workers): expected an integer from 1 to 100000") }
         var manifest = Manifest(
             name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
@@ -113,6 +117,7 @@ public struct Manifest: Equatable, Sendable {
             overrides: overrides,
             text: text)
         manifest.nightly = nightly
+        manifest.resources = resources
         manifest.workers = fields["workers"]?.intValue
         manifest.sweep = try fields["sweep"].map { try SweepSpec($0, fail: fail) }
         return manifest

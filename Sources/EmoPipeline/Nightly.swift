@@ -35,7 +35,8 @@ public struct Nightly {
         report.sources = try SourceChanges(store: store, runId: outcome.runId, root: runner.manifest.dataRoot)
         report.stages = outcome.stages.map {
             NightlyReport.StageTiming(stage: $0.stage, action: $0.action.rawValue, seconds: $0.seconds,
-                                      summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept")
+                                      summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept",
+                                      cpuSeconds: $0.usage.cpuSeconds, peakRssMb: $0.usage.peakRSSMB)
         }
         report.failedUnits = outcome.failedUnits
         let summary = try RunSummary.load(outcome.runId, store: store, workspace: runner.workspace)
@@ -89,6 +90,10 @@ public struct NightlyReport: Codable, Equatable, Sendable {
         public var action: String       // ran, up to date
         public var seconds: Double
         public var summary: String
+        /// Process CPU time (user + system, every thread); nil in reports written before it was measured.
+        public var cpuSeconds: Double?
+        /// Peak resident memory (MiB) while the stage ran; nil in older reports or without /proc.
+        public var peakRssMb: Double?
     }
 
     public struct MetricChange: Codable, Equatable, Sendable {
@@ -201,8 +206,12 @@ extension NightlyReport {
             lines += sources.failed.prefix(50).map { "- `\($0.path)` (\($0.stage)): \($0.reason)" }
             lines.append("")
         }
-        lines += ["## Stages", "", "| stage | action | seconds | summary |", "|---|---|---:|---|"]
-        lines += stages.map { "| \($0.stage) | \($0.action) | \(String(format: "%.1f", $0.seconds)) | \($0.summary) |" }
+        lines += ["## Stages", "", "| stage | action | seconds | cpu seconds | peak RSS MB | summary |", "|---|---|---:|---:|---:|---|"]
+        lines += stages.map {
+            let cpu = $0.cpuSeconds.map { String(format: "%.1f", $0) } ?? "—"
+            let peak = $0.peakRssMb.map { String(format: "%.0f", $0) } ?? "—"
+            return "| \($0.stage) | \($0.action) | \(String(format: "%.1f", $0.seconds)) | \(cpu) | \(peak) | \($0.summary) |"
+        }
         lines += ["", "## Metrics" + (previousRunId.map { " against nightly run \($0)" } ?? " (first nightly run)"), "",
                   "| metric | previous | now | delta | |", "|---|---:|---:|---:|---|"]
         lines += metrics.map { m in

@@ -31,6 +31,8 @@ public struct StageReport: Equatable, Sendable {
     public var seconds: Double
     /// The run whose output this is: this run's, or for an up-to-date stage the earlier one.
     public var producedByRun: String
+    /// What executing it cost (for an up-to-date stage: what deciding so cost).
+    public var usage: ResourceUsage
 }
 
 public struct RunReport: Sendable {
@@ -209,6 +211,7 @@ public final class PipelineRunner {
                                    fingerprint: fingerprint, forced: forced,
                                    logger: Log.logger(name), cancellation: cancellation, worker: worker)
         let started = Date()
+        let meter = ResourceMeter()
         if !forced, let state = try store.stageState(name), state.fingerprint == fingerprint.full,
            try stage.externalChanges(context, resolved: resolved) == nil {
             context.logger.info("up to date (\(state.summary))")
@@ -222,9 +225,11 @@ public final class PipelineRunner {
             skipped.message = state.summary
             skipped.outputDigest = state.outputDigest
             skipped.producedByRun = state.runId
-            skipped.seconds = 0
+            let usage = meter.finish()
+            skipped.record(usage)
             try store.save(&skipped)
-            return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: 0, producedByRun: state.runId)
+            return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: usage.seconds,
+                               producedByRun: state.runId, usage: usage)
         }
         context.logger.info("running (cache key \(fingerprint.short)\(forced ? ", forced" : ""))")
         var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,
@@ -236,6 +241,7 @@ public final class PipelineRunner {
         } catch {
             stageRun.state = (error as? EmoError) == .interrupted ? .interrupted : .failed
             stageRun.finishedAt = Date()
+            stageRun.record(meter.finish())
             stageRun.message = "\(error)"
             try? store.save(&stageRun)
             throw error
@@ -248,16 +254,17 @@ public final class PipelineRunner {
         stageRun.message = outcome.summary
         stageRun.outputDigest = outcome.outputDigest
         stageRun.producedByRun = runId
-        stageRun.seconds = stageRun.finishedAt!.timeIntervalSince(started)
+        let usage = meter.finish()
+        stageRun.record(usage)
         try store.recordStageCompletion(stageRun, state: StageStateRecord(
             stage: name, fingerprint: fingerprint.full, parametersFingerprint: fingerprint.parameters,
             codeVersion: stage.codeVersion,
             paramsJSON: fingerprint.paramsJSON, inputsJSON: fingerprint.inputsJSON,
             outputDigest: outcome.outputDigest, unitsFailed: outcome.unitsFailed, summary: outcome.summary,
             runId: runId, completedAt: Date()))
-        let seconds = Date().timeIntervalSince(started)
-        context.logger.info("\(outcome.summary) in \(ProgressReporter.duration(seconds))")
-        return StageReport(stage: name, action: .ran, outcome: outcome, seconds: seconds, producedByRun: runId)
+        context.logger.info("\(outcome.summary) in \(ProgressReporter.duration(usage.seconds)) (\(usage.line))")
+        return StageReport(stage: name, action: .ran, outcome: outcome, seconds: usage.seconds, producedByRun: runId,
+                           usage: usage)
     }
 
     private func upstreamDigests(_ name: String, store: ProvenanceStore) throws -> [String: String] {
@@ -313,6 +320,15 @@ public final class PipelineRunner {
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         // A random suffix keeps two runs started in the same second apart.
         return formatter.string(from: now) + "-" + UUID().uuidString.prefix(6).lowercased()
+    }
+}
+
+extension StageRunRecord {
+    /// Keeps what the execution cost with its row.
+    mutating func record(_ usage: ResourceUsage) {
+        seconds = usage.seconds
+        cpuSeconds = usage.cpuSeconds
+        peakRSSMB = usage.peakRSSMB
     }
 }
 

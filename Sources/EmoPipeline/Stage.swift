@@ -93,6 +93,8 @@ public struct StageContext: @unchecked Sendable {
 
     public var dataRoot: String { manifest.dataRoot }
     public var threads: Int { manifest.threads }
+    /// The manifest's memory budget in bytes (`resources.max_memory_mb`), if any.
+    public var memoryBudget: Int? { manifest.resources.maxMemoryBytes }
 
     public func progress(total: Int, unit: String) -> ProgressReporter {
         ProgressReporter(label: fingerprint.stage, total: total, unit: unit)

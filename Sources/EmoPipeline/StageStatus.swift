@@ -10,6 +10,9 @@ public struct StageStatus: Codable, Equatable, Sendable {
     public var stage: String
     public var state: State
     public var reason: String
+    /// What the execution that produced the stage's current output cost; nil when it never
+    /// completed or ran before EmoPipe measured it.
+    public var lastExecution: ResourceUsage? = nil
 }
 
 /// One stage of `run --dry-run`'s plan.
@@ -32,11 +35,20 @@ extension PipelineRunner {
         var result: [String: StageStatus] = [:]
         var ordered: [StageStatus] = []
         for name in pipeline.stageNames {
-            let status = try status(of: name, store: store, upstream: result)
+            var status = try status(of: name, store: store, upstream: result)
+            status.lastExecution = try lastExecution(of: name, store: store)
             result[name] = status
             ordered.append(status)
         }
         return ordered
+    }
+
+    /// The cost of the execution that produced the stage's current output.
+    private func lastExecution(of name: String, store: ProvenanceStore) throws -> ResourceUsage? {
+        guard let state = try store.stageState(name),
+              let execution = try store.completedExecution(stage: name, runId: state.runId),
+              let seconds = execution.seconds, let cpuSeconds = execution.cpuSeconds else { return nil }
+        return ResourceUsage(seconds: seconds, cpuSeconds: cpuSeconds, peakRSSMB: execution.peakRSSMB)
     }
 
     /// What `run` would do with `selection`, without doing it (`emopipe run --dry-run`): for each

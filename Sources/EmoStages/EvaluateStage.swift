@@ -110,6 +110,8 @@ public struct EvaluateStage: Stage {
         reportInput.folds = evaluatedFolds
         reportInput.keptEpoch = keptEpoch
         reportInput.predictions = table
+        reportInput.resources = try Self.resources(context)
+        reportInput.memoryBudgetMB = context.manifest.resources.maxMemoryMB
         try DurableFile.write(Data(HTMLReport.render(reportInput).utf8), to: runFolder + "/report.html")
         try record(context, files: ["metrics.json", "report.html", "predictions.csv", "predictions.jsonl"]
                    + (crossValidation == nil ? [] : ["cv.json"]), in: runFolder)
@@ -167,6 +169,17 @@ public struct EvaluateStage: Stage {
             }
         }
         return rows
+    }
+
+    /// The cost of each upstream stage's execution that produced what this evaluation reads (its
+    /// own is not known until it finishes; `emopipe runs` shows it).
+    static func resources(_ context: StageContext) throws -> [StageResources] {
+        try [StageName.ingest, .audio, .faces, .split, .train].compactMap { stage -> StageResources? in
+            guard let state = try context.store.stageState(stage),
+                  let execution = try context.store.completedExecution(stage: stage.rawValue, runId: state.runId) else { return nil }
+            return StageResources(stage: stage.rawValue, runId: state.runId, seconds: execution.seconds,
+                                  cpuSeconds: execution.cpuSeconds, peakRSSMB: execution.peakRSSMB)
+        }
     }
 
     private func record(_ context: StageContext, files: [String], in folder: String) throws {

@@ -52,18 +52,27 @@ struct PerSourceWork {
         context.logger.info("\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count) cached")
         let progress = context.progress(total: pending.count, unit: "files")
         var batch = PublishBatch(maxRecords: recordsPerShard)
-        let chunkSize = context.threads * 4
-        for start in stride(from: 0, to: pending.count, by: chunkSize) {
+        var limit = InFlightLimit(budget: context.memoryBudget, threads: context.threads)
+        batch.maxBytes = limit.maxHeldBytes
+        var start = 0
+        while start < pending.count {
             try context.cancellation.check()
-            let chunk = Array(pending[start..<min(start + chunkSize, pending.count)])
-            let results = ParallelMap.map(chunk, threads: context.threads) { unit -> Result<TensorRecord, Error> in
+            let resident = ProcessMemory.residentBytes() ?? 0
+            let workers = limit.workers(resident: resident)
+            let end = min(start + limit.batchSize(workers: workers), pending.count)
+            let chunk = Array(pending[start..<end])
+            start = end
+            // Sampled only under a budget: VmHWM belongs to the stage's own measurement.
+            let sampler = limit.budget == nil ? nil : RSSSampler()
+            let results = ParallelMap.map(chunk, threads: workers) { unit -> Result<TensorRecord, Error> in
                 let result = Result { try compute(unit) }
                 progress.advance(failed: (try? result.get()) == nil ? 1 : 0)
                 return result
             }
+            limit.learn(peak: sampler?.stop(), resident: resident, workers: min(workers, chunk.count))
             for (unit, result) in zip(chunk, results) {
                 switch result {
-                case .success(let record): batch.records.append(record)
+                case .success(let record): batch.append(record)
                 case .failure(let error):
                     let reason = SourceExaminer.reason(error, path: unit.path)
                     batch.failures.append(FailureRecord(stage: stage, fingerprint: fingerprint, subject: unit.path,
@@ -72,9 +81,16 @@ struct PerSourceWork {
                 }
             }
             if batch.isDue { try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId) }
+            // Under a budget, what the batch freed goes back to the kernel before the next one is planned.
+            if limit.budget != nil { ProcessMemory.releaseFreedMemory() }
         }
         try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId)
         if !pending.isEmpty { progress.finish() }
+        if let perUnit = limit.perUnit, let budget = limit.budget {
+            let line = String(format: "memory budget %.0f MB: about %.1f MB per unit in flight",
+                              ProcessMemory.megabytes(budget), ProcessMemory.megabytes(perUnit))
+            context.logger.info("\(line)")
+        }
         return try outcome(units: units, computed: pending.count)
     }
 
@@ -98,23 +114,35 @@ struct PerSourceWork {
     }
 }
 
-/// Finished units waiting to be published as one shard: when it holds `maxRecords`, or a few
-/// seconds of work (so a crash loses little), whichever comes first.
+/// Finished units waiting to be published as one shard: when it holds `maxRecords`, or `maxBytes`
+/// of tensors (under a memory budget), or a few seconds of work (so a crash loses little),
+/// whichever comes first.
 struct PublishBatch {
     let maxRecords: Int
     var maxAge: TimeInterval = 3
-    var records: [TensorRecord] = []
+    var maxBytes: Int?
+    private(set) var records: [TensorRecord] = []
     var failures: [FailureRecord] = []
+    /// Tensor bytes held in `records`.
+    private(set) var bytes = 0
     private var started = Date()
 
     init(maxRecords: Int) { self.maxRecords = maxRecords }
 
-    var isDue: Bool { records.count >= maxRecords || Date().timeIntervalSince(started) >= maxAge }
+    mutating func append(_ record: TensorRecord) {
+        records.append(record)
+        bytes += record.data.count
+    }
+
+    var isDue: Bool {
+        records.count >= maxRecords || Date().timeIntervalSince(started) >= maxAge || maxBytes.map { bytes >= $0 } == true
+    }
 
     mutating func publish(to cache: TensorCache, stage: String, fingerprint: String, runId: String) throws {
         guard !records.isEmpty || !failures.isEmpty else { return }
         try cache.publish(stage: stage, fingerprint: fingerprint, runId: runId, records: records, failures: failures)
         records.removeAll(keepingCapacity: true)
+        bytes = 0
         failures.removeAll()
         started = Date()
     }

@@ -22,6 +22,8 @@ public struct TrainStage: Stage {
         Engine.configure(threads: context.threads)
         let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
+        try parameters.checkMemory(features.config, context: context,
+                                   hasFaces: features.samples.contains { $0.faces != nil })
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
@@ -274,6 +276,31 @@ public struct TrainParameters: StageParameters {
                 file: manifest, key: "train.face_channels", value: "\(faceChannels)",
                 allowed: "at most \(Self.blocks(fitting: config.faceSize)) blocks for \(config.faceSize)-pixel crops")
         }
+    }
+
+    /// Under a memory budget (`resources.max_memory_mb`), refuses a batch size whose estimated
+    /// training memory, on top of what is resident once the features are loaded, exceeds it, and
+    /// names the largest batch size that fits.
+    /// A face branch with no clip to look at costs nothing (it runs only on rows that have video).
+    func checkMemory(_ model: ModelConfig, context: StageContext, hasFaces: Bool) throws {
+        guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else { return }
+        var config = model
+        if !hasFaces && config.modalities.count > 1 { config.modalities.removeAll { $0 == .faces } }
+        let resident = ProcessMemory.residentBytes() ?? 0
+        let needed = TrainingMemory.bytes(config, batchSize: batchSize, threads: context.threads)
+        guard resident + needed > budget else {
+            let line = String(format: "batch size %d: about %.0f MB estimated for training on %.0f MB resident (budget %d MB)",
+                              batchSize, ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
+            context.logger.info("\(line)")
+            return
+        }
+        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize)
+        let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident (features, code) exceeds resources.max_memory_mb = %d; ",
+                         ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
+        throw PipelineError.invalidParameter(
+            file: context.manifest.path, key: "train.batch_size", value: "\(batchSize)",
+            allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
+                            ?? "not even batch size 1 fits: raise the budget, or use fewer threads or smaller conv blocks"))
     }
 
     private static func blocks(fitting size: Int) -> Int { max(0, Int.bitWidth - 1 - size.leadingZeroBitCount) }

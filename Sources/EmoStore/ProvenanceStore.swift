@@ -171,6 +171,15 @@ public final class ProvenanceStore: @unchecked Sendable {
         try pool.read { try StageRunRecord.filter(Column("runId") == runId).order(Column("id")).fetchAll($0) }
     }
 
+    /// The execution of `stage` in run `runId` that completed it (done or partial), if recorded.
+    public func completedExecution(stage: String, runId: String) throws -> StageRunRecord? {
+        try pool.read { db in
+            try StageRunRecord.filter(Column("runId") == runId && Column("stage") == stage
+                                      && [StageRunState.done.rawValue, StageRunState.partial.rawValue].contains(Column("state")))
+                .order(Column("id").desc).fetchOne(db)
+        }
+    }
+
     public func failures(stage: String? = nil, subject: String? = nil) throws -> [FailureRecord] {
         try pool.read { db in
             var request = FailureRecord.order(Column("stage"), Column("subject"), Column("id"))

@@ -102,6 +102,10 @@ public struct StageRunRecord: Codable, FetchableRecord, MutablePersistableRecord
     public var outputDigest: String?
     public var producedByRun: String?
     public var seconds: Double?
+    /// CPU time (user + system, every thread) the execution took; nil for rows recorded before it was measured.
+    public var cpuSeconds: Double?
+    /// Peak resident memory (MiB) while the stage ran; nil for rows recorded before it was measured.
+    public var peakRSSMB: Double?
     /// What the stage's cached units are keyed by (nil for rows older than schema v4 that could not be traced).
     public var parametersFingerprint: String?
 

@@ -155,6 +155,13 @@ enum Schema {
                 WHERE parametersFingerprint IS NULL;
                 """)
         }
+        migrator.registerMigration("resources: stage runs record CPU seconds and peak RSS") { db in
+            // Rows written before this migration keep NULL: their cost was not measured.
+            try db.alter(table: "stageRun") { t in
+                t.add(column: "cpuSeconds", .double)            // user + system CPU of the whole process
+                t.add(column: "peakRSSMB", .double)             // VmHWM while the stage ran, in MiB
+            }
+        }
         return migrator
     }
 }

@@ -126,11 +126,28 @@ struct ManifestOptions: ParsableArguments {
         valueName: "stage.key=value"))
     var settings: [String] = []
 
-    func load() throws -> Manifest { try Self.load(path: manifest, data: data, settings: settings) }
+    @Option(help: ArgumentHelp(
+        "Worker threads, instead of the manifest's top-level `threads` (1-\(Manifest.maxThreads)); recorded with the run. Training's results depend on it, so it joins train's fingerprint as the manifest's does.",
+        valueName: "n"))
+    var threads: Int?
+
+    func load() throws -> Manifest { try withThreads(Self.load(path: manifest, data: data, settings: settings)) }
 
     /// The manifest with the data root `workspace` judges against (see `DataRootChoice`).
     func load(in workspace: Workspace) throws -> (manifest: Manifest, dataRoot: DataRootChoice) {
-        try Self.load(path: manifest, data: data, settings: settings, in: workspace)
+        let (loaded, choice) = try Self.load(path: manifest, data: data, settings: settings, in: workspace)
+        return (try withThreads(loaded), choice)
+    }
+
+    /// `--threads` laid over the manifest's `threads`.
+    private func withThreads(_ loaded: Manifest) throws -> Manifest {
+        guard let threads else { return loaded }
+        guard (1...Manifest.maxThreads).contains(threads) else {
+            throw UsageError("--threads \(threads): expected an integer from 1 to \(Manifest.maxThreads)")
+        }
+        var manifest = loaded
+        manifest.threads = threads
+        return manifest
     }
 
     static func load(path: String, data: String?, settings: [String], in workspace: Workspace) throws -> (manifest: Manifest, dataRoot: DataRootChoice) {

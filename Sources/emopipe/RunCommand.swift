@@ -27,6 +27,12 @@ struct RunCommand: ParsableCommand {
         commands without --data (run, status, nightly, cache) use it rather than the manifest's `data`,
         and say so in one line on stderr.
 
+        Each stage execution records its seconds, CPU seconds and peak RSS (`emopipe runs`). A manifest's
+        `resources: {max_memory_mb: N}` keeps the audio and faces stages' peak RSS under N MiB (they run
+        fewer sources at once) and makes train refuse a batch_size whose estimated memory does not fit,
+        naming the largest that does (exit 64); results are the same with or without it. `--threads N`
+        overrides the manifest's `threads`.
+
         Examples:
           emopipe run                                  # manifests/default.yaml, ./work
           emopipe run manifests/demo.yaml --until ingest

@@ -17,9 +17,15 @@ struct RunsCommand: ParsableCommand {
 
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
-        params, stages: [{stage, state, stage_fingerprint, cache_key, output_digest, produced_by_run, seconds}],
-        metrics, files}. A stage fingerprint (code, parameters and upstream outputs) decides whether a
+        params, stages: [{stage, state, stage_fingerprint, cache_key, output_digest, produced_by_run, seconds,
+        cpu_seconds, peak_rss_mb}], metrics, files}. A stage fingerprint (code, parameters and upstream outputs) decides whether a
         stage is up to date; a cache key (code and parameters) keys its cached records.
+
+        Every stage execution records its wall time (seconds), CPU time of the whole process, user
+        plus system, every thread (cpu_seconds), and peak resident memory while it ran, VmHWM reset
+        at its start (peak_rss_mb); null for runs recorded before EmoPipe measured them. For an
+        up-to-date stage they are what deciding so cost. The table's cpu and peak columns are the
+        run's total CPU seconds and its largest stage peak.
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -45,7 +51,7 @@ struct RunsCommand: ParsableCommand {
     }
 
     private func printTable(_ summaries: [RunSummary]) {
-        print("run                     status       manifest          data          commit        wF1     acc")
+        print("run                     status       manifest          data          commit        wF1     acc     cpu s   peak MB")
         for run in summaries {
             let commit = run.environment?.gitCommit.map { String($0.prefix(8)) + (run.environment?.gitDirty == true ? "+" : "") } ?? "-"
             func number(_ name: String) -> String { run.metric(name).map { String(format: "%.3f", $0) } ?? "-" }
@@ -54,7 +60,9 @@ struct RunsCommand: ParsableCommand {
                            String(run.manifestName.prefix(16)).padding(toLength: 16, withPad: " ", startingAt: 0),
                            (run.record.datasetFingerprint.map { String($0.prefix(12)) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0),
                            commit.padding(toLength: 12, withPad: " ", startingAt: 0),
-                           number("weighted_f1").padding(toLength: 6, withPad: " ", startingAt: 0), number("accuracy")]
+                           number("weighted_f1").padding(toLength: 6, withPad: " ", startingAt: 0),
+                           number("accuracy").padding(toLength: 6, withPad: " ", startingAt: 0),
+                           Self.cpuColumn(run.stages).padding(toLength: 6, withPad: " ", startingAt: 0), Self.peakColumn(run.stages)]
             print(columns.joined(separator: "  "))
         }
     }
@@ -78,11 +86,26 @@ struct RunsCommand: ParsableCommand {
                          "stage_fingerprint": .string(stage.fingerprint), "cache_key": JSONOutput.optional(stage.parametersFingerprint),
                          "output_digest": JSONOutput.optional(stage.outputDigest),
                          "produced_by_run": JSONOutput.optional(stage.producedByRun),
-                         "seconds": stage.seconds.map(ParamValue.double) ?? .null])
+                         "seconds": stage.seconds.map(ParamValue.double) ?? .null,
+                         "cpu_seconds": stage.cpuSeconds.map(ParamValue.double) ?? .null,
+                         "peak_rss_mb": stage.peakRSSMB.map(ParamValue.double) ?? .null])
             }),
             "metrics": .object(Dictionary(run.metrics.map { ($0.0, ParamValue.double($0.1)) }, uniquingKeysWith: { a, _ in a })),
             "files": .object(Dictionary(run.files.map { ($0.0, ParamValue.string($0.1)) }, uniquingKeysWith: { a, _ in a })),
         ])
+    }
+}
+
+extension RunsCommand {
+    /// The run's CPU seconds over its measured stages, or "-" when none was measured.
+    static func cpuColumn(_ stages: [StageRunRecord]) -> String {
+        let measured = stages.compactMap(\.cpuSeconds)
+        return measured.isEmpty ? "-" : String(format: "%.1f", measured.reduce(0, +))
+    }
+
+    /// The largest peak resident memory of the run's stages (MiB), or "-".
+    static func peakColumn(_ stages: [StageRunRecord]) -> String {
+        stages.compactMap(\.peakRSSMB).max().map { String(format: "%.0f", $0) } ?? "-"
     }
 }
 

@@ -11,7 +11,10 @@ struct StatusCommand: ParsableCommand {
         discussion: Help.reflow("""
         Sources are judged against --data when given, else the data root the work directory remembers
         from its last `run --data`, else the manifest's `data`; one line on stderr says which.
-        With --json: an array of {stage, state, reason}; state is up-to-date, stale or never-run.
+        With --json: an array of {stage, state, reason, seconds, cpu_seconds, peak_rss_mb}; state is
+        up-to-date, stale or never-run; the last three are what the execution that produced the stage's
+        current output cost (wall time, process CPU time, peak resident memory in MiB), null when it
+        never completed or ran before EmoPipe measured it.
         """))
 
     @OptionGroup var manifestOptions: ManifestOptions
@@ -29,13 +32,17 @@ struct StatusCommand: ParsableCommand {
             let statuses = try runner.status()
             if json {
                 JSONOutput.print(.array(statuses.map {
-                    .object(["stage": .string($0.stage), "state": .string($0.state.rawValue), "reason": .string($0.reason)])
+                    .object(["stage": .string($0.stage), "state": .string($0.state.rawValue), "reason": .string($0.reason),
+                             "seconds": $0.lastExecution.map { .double($0.seconds) } ?? .null,
+                             "cpu_seconds": $0.lastExecution.map { .double($0.cpuSeconds) } ?? .null,
+                             "peak_rss_mb": $0.lastExecution?.peakRSSMB.map(ParamValue.double) ?? .null])
                 }))
             } else {
                 let width = statuses.map(\.stage.count).max() ?? 0
                 for status in statuses {
                     let name = status.stage.padding(toLength: width, withPad: " ", startingAt: 0)
-                    print("\(name)  \(status.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(status.reason)")
+                    let cost = status.lastExecution.map { " [took \(ProgressReporter.duration($0.seconds)), \($0.line)]" } ?? ""
+                    print("\(name)  \(status.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(status.reason)\(cost)")
                 }
             }
         } catch {

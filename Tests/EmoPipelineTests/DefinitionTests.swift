@@ -63,6 +63,28 @@ struct DefinitionTests {
         #expect(m.name == "x")
     }
 
+    @Test func manifestResourcesBlockIsDecodedStrictly() throws {
+        let budgeted = try Manifest.parse(yaml: "threads: 2\nresources: {max_memory_mb: 256}\n", path: "/m/b.yaml")
+        #expect(budgeted.resources.maxMemoryMB == 256)
+        #expect(budgeted.resources.maxMemoryBytes == 256 * 1_048_576)
+        #expect(try Manifest.parse(yaml: "seed: 1\n", path: "/m/none.yaml").resources.maxMemoryMB == nil)
+        #expect(try Manifest.parse(yaml: "resources: {}\n", path: "/m/empty.yaml").resources.maxMemoryMB == nil)
+        for (yaml, names) in [("resources: {max_memory: 256}\n", "max_memory"),          // a typo
+                              ("resources: {threads: 4}\n", "threads"),                  // threads stay top-level
+                              ("resources: {max_memory_mb: 8}\n", "max_memory_mb"),      // below what the code needs
+                              ("resources: {max_memory_mb: 2.5}\n", "max_memory_mb"),
+                              ("resources: {max_memory_mb: \"256\"}\n", "max_memory_mb"),
+                              ("resources: {max_memory_mb: 99999999999999999999}\n", "max_memory_mb"),
+                              ("resources: 256\n", "resources")] {
+            do {
+                _ = try Manifest.parse(yaml: yaml, path: "/m/bad.yaml")
+                Issue.record("accepted \(yaml)")
+            } catch let error as PipelineError {
+                #expect(error.description.contains("/m/bad.yaml") && error.description.contains(names), "\(error)")
+            } catch { Issue.record("\(yaml): unexpected \(error)") }
+        }
+    }
+
     @Test func manifestMistakesNameTheFieldAndTheFile() {
         do {
             _ = try Manifest.parse(yaml: "labelmap: ravdess8\n", path: "/m/typo.yaml")

@@ -33,6 +33,10 @@ public struct ReportInput {
     /// The epoch whose weights were kept and the epochs its selection score averaged (nil: the
     /// epoch with the best validation weighted F1).
     public var keptEpoch: (epoch: Int, window: Int)?
+    /// What the stage executions behind this evaluation cost, in pipeline order (empty: no card).
+    public var resources: [StageResources] = []
+    /// The manifest's memory budget (MiB), shown with `resources`.
+    public var memoryBudgetMB: Int?
 
     public init(title: String, runId: String, metrics: ClassificationMetrics,
                 ablations: [(name: String, metrics: ClassificationMetrics)] = [], epochs: [EpochLog] = [],
@@ -74,6 +78,7 @@ public enum HTMLReport {
         if let table = input.predictions { h += misclassifiedSection(table) }
         h += trainingSection(input.epochs, kept: input.keptEpoch)
         if let cv = input.crossValidation { h += crossValidationSection(cv) }
+        h += resourcesSection(input.resources, budgetMB: input.memoryBudgetMB)
         h += provenanceSection(input)
         h += "<footer>EmoPipe evaluation report · run <code>\(esc(input.runId))</code></footer>\n"
         h += "</main>\n</body>\n</html>\n"

@@ -1,0 +1,84 @@
+import EmoNN
+
+/// How much memory training a model needs on top of what is already resident (the features, the
+/// code): the parameters four times over (weights, gradients, Adam's two moments), and per batch
+/// the activations the backward pass keeps plus their gradients, and each thread's im2col buffers.
+///
+///     let bytes = TrainingMemory.bytes(config, batchSize: 16, threads: 2)
+///     let largest = TrainingMemory.largestBatch(config, threads: 2, available: 200 << 20, upTo: 64)
+///
+/// Counted per conv block (3x3 conv, batch norm, ReLU, 2x2 max pool) from the block's output
+/// channels and the input size it sees: conv, batch-norm and ReLU outputs at full size, the pooled
+/// output and its Int32 argmax at a quarter. `calibration` scales the sum to what `make bench`'s
+/// train run measured (README, "Resources and budgets").
+public enum TrainingMemory {
+    /// Measured peak RSS growth over this estimate, from training runs at several batch sizes.
+    public static let calibration = 1.25
+
+    /// Estimated bytes for one training step of `batchSize` samples on `threads` threads.
+    public static func bytes(_ config: ModelConfig, batchSize: Int, threads: Int) -> Int {
+        let perSample = Double(activationFloats(config))
+        let columns = Double(max(1, threads)) * 2 * Double(largestColumnFloats(config))
+        let parameters = 4 * Double(parameterCount(config))
+        // Activations and their gradients live together during the backward pass.
+        let floats = 2 * Double(max(0, batchSize)) * perSample + columns + parameters
+        let total = floats * 4 * calibration
+        return total < Double(Int.max / 2) ? Int(total) : Int.max / 2
+    }
+
+    /// The largest batch size from 1 to `upTo` whose estimate fits in `available` bytes, or nil
+    /// when not even one sample fits.
+    public static func largestBatch(_ config: ModelConfig, threads: Int, available: Int, upTo: Int) -> Int? {
+        guard upTo >= 1, bytes(config, batchSize: 1, threads: threads) <= available else { return nil }
+        var (fits, tooBig) = (1, upTo + 1)           // bytes() grows with the batch size: bisect
+        while tooBig - fits > 1 {
+            let middle = fits + (tooBig - fits) / 2
+            if bytes(config, batchSize: middle, threads: threads) <= available { fits = middle } else { tooBig = middle }
+        }
+        return fits
+    }
+
+    public static func parameterCount(_ config: ModelConfig) -> Int {
+        EmotionModel(config, seed: 0).parameters().reduce(0) { $0 + $1.count }
+    }
+
+    /// Floats one sample keeps for the backward pass.
+    static func activationFloats(_ config: ModelConfig) -> Int {
+        var floats = 0
+        if config.uses(.audio) {
+            let (blocks, height, width) = convStack(config.audioChannels, height: config.nMels, width: config.frames)
+            floats += config.nMels * config.frames + blocks
+            let steps = width, stepWidth = (config.audioChannels.last ?? 1) * height
+            // The GRU's gates and states per step and direction, the projection and pooling.
+            floats += steps * (stepWidth + (config.recurrent ? 8 * config.embedding : 0) + 3 * config.embedding)
+        }
+        if config.uses(.faces) {
+            let (blocks, _, _) = convStack(config.faceChannels, height: config.faceSize, width: config.faceSize)
+            floats += config.faceFrames * (3 * config.faceSize * config.faceSize + blocks + 3 * config.embedding)
+        }
+        return floats + 4 * config.embedding + 2 * config.classes
+    }
+
+    /// The floats a stack of conv blocks keeps, and the size it leaves.
+    static func convStack(_ channels: [Int], height: Int, width: Int) -> (floats: Int, height: Int, width: Int) {
+        var (h, w, floats) = (height, width, 0)
+        for c in channels {
+            floats += 3 * c * h * w + c * (h / 2) * (w / 2) * 2
+            h /= 2; w /= 2
+        }
+        return (floats, h, w)
+    }
+
+    /// The largest im2col buffer any conv block needs for one sample (in channels × 9 × output size).
+    static func largestColumnFloats(_ config: ModelConfig) -> Int {
+        func largest(_ channels: [Int], inChannels: Int, height: Int, width: Int) -> Int {
+            var (cin, h, w, most) = (inChannels, height, width, 0)
+            for c in channels { most = max(most, cin * 9 * h * w); cin = c; h /= 2; w /= 2 }
+            return most
+        }
+        var most = 0
+        if config.uses(.audio) { most = max(most, largest(config.audioChannels, inChannels: 1, height: config.nMels, width: config.frames)) }
+        if config.uses(.faces) { most = max(most, largest(config.faceChannels, inChannels: 3, height: config.faceSize, width: config.faceSize)) }
+        return most
+    }
+}

@@ -1,0 +1,39 @@
+import EmoModel
+import Testing
+
+@Suite("training memory estimate")
+struct TrainingMemoryTests {
+    static let speech = ModelConfig(modalities: [.audio], classes: 8, nMels: 64, frames: 300, recurrent: true)
+
+    @Test func growsWithTheBatchAndTheInput() {
+        let sizes = [1, 2, 8, 16, 64].map { TrainingMemory.bytes(Self.speech, batchSize: $0, threads: 2) }
+        #expect(zip(sizes, sizes.dropFirst()).allSatisfy { $0 < $1 }, "\(sizes)")
+        var longer = Self.speech
+        longer.frames = 600
+        #expect(TrainingMemory.bytes(longer, batchSize: 16, threads: 2) > TrainingMemory.bytes(Self.speech, batchSize: 16, threads: 2))
+        var faces = Self.speech
+        faces.modalities = [.audio, .faces]
+        #expect(TrainingMemory.bytes(faces, batchSize: 16, threads: 2) > TrainingMemory.bytes(Self.speech, batchSize: 16, threads: 2))
+    }
+
+    /// The per-sample part is the activations' floats, twice (gradients), four bytes each, times the calibration.
+    @Test func oneMoreSampleCostsItsActivationsAndTheirGradients() {
+        let one = TrainingMemory.bytes(Self.speech, batchSize: 1, threads: 1)
+        let two = TrainingMemory.bytes(Self.speech, batchSize: 2, threads: 1)
+        // The first conv block alone keeps 3 full-size outputs of 16 channels over 64 x 300.
+        let firstBlock = Double(3 * 16 * 64 * 300 * 2 * 4) * TrainingMemory.calibration
+        #expect(Double(two - one) > firstBlock, "\(two - one) bytes per sample")
+        #expect(Double(two - one) < 10 * firstBlock, "\(two - one) bytes per sample")
+    }
+
+    @Test func largestBatchIsTheBoundaryOfWhatFits() throws {
+        let available = 200 << 20
+        let largest = try #require(TrainingMemory.largestBatch(Self.speech, threads: 2, available: available, upTo: 4096))
+        #expect(TrainingMemory.bytes(Self.speech, batchSize: largest, threads: 2) <= available)
+        #expect(TrainingMemory.bytes(Self.speech, batchSize: largest + 1, threads: 2) > available)
+        #expect(TrainingMemory.largestBatch(Self.speech, threads: 2, available: available, upTo: 3) == min(3, largest))
+        #expect(TrainingMemory.largestBatch(Self.speech, threads: 2, available: 1 << 20, upTo: 16) == nil,
+                "1 MB holds not even the parameters' four copies")
+        #expect(TrainingMemory.largestBatch(Self.speech, threads: 2, available: available, upTo: 0) == nil)
+    }
+}

@@ -1,0 +1,129 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// Resource accounting and the manifest's memory budget, through the command line: every stage
+/// execution records seconds, cpu_seconds and peak_rss_mb; a budget keeps the per-source stages'
+/// recorded peak under it; training refuses a batch size that would not fit and names one that does.
+@Suite("resources and budgets", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
+struct ResourceBudgetTests {
+    /// The budget of the test, MiB: above what the process needs with one clip in flight (measured
+    /// 90 MB resident and ~23 MB per clip on a debug build), below what 8 threads reach without it
+    /// (~148 MB; the test checks that the budget lowered the peak).
+    static let budgetMB = 140
+
+    /// Actor 01's audio-video clips only (hard links): the audio stage reads their sound, faces their picture.
+    static func avRoot(clips: Int) throws -> String {
+        let source = try IngestFixture.materialized.get()
+        let root = try TestSupport.temporaryFolder("budget") + "/data"
+        try FileManager.default.createDirectory(atPath: root + "/Actor_01", withIntermediateDirectories: true)
+        let names = try FileManager.default.contentsOfDirectory(atPath: source + "/Actor_01")
+            .filter { $0.hasPrefix("01-") && $0.hasSuffix(".mp4") }.sorted().prefix(clips)
+        for name in names { try FileManager.default.linkItem(atPath: source + "/Actor_01/" + name, toPath: root + "/Actor_01/" + name) }
+        return root
+    }
+
+    static func manifest(data: String, _ fields: String) throws -> String {
+        try TestSupport.writeManifest(at: try TestSupport.temporaryFolder("manifest") + "/m.yaml", data: data, fields)
+    }
+
+    /// `runs --json`'s stage executions that ran (state done), the newest of each stage, by name.
+    static func recordedStages(_ workdir: String) throws -> [String: [String: Any]] {
+        let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--json", "--workdir", workdir])
+        #expect(runs.status == 0, "\(runs.stderr)")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+        var newest: [String: [String: Any]] = [:]
+        for stage in list.flatMap({ $0["stages"] as? [[String: Any]] ?? [] }) where stage["state"] as? String == "done" {
+            if let name = stage["stage"] as? String, newest[name] == nil { newest[name] = stage }
+        }
+        return newest
+    }
+
+    /// Runs ingest and audio, then faces (faces does not need audio), as two runs.
+    static func runPerSourceStages(_ manifest: String, workdir: String, threads: Int) throws -> [String] {
+        try ["audio", "faces"].map { until in
+            let result = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", until, "--threads", "\(threads)",
+                                                                   "--workdir", workdir])
+            #expect(result.status == 0, "\(result.stderr)")
+            return result.stderr
+        }
+    }
+
+    static func peak(_ stage: [String: Any]?) throws -> Double { try #require(stage?["peak_rss_mb"] as? Double) }
+
+    @Test func aBudgetKeepsTheRecordedPeakOfThePerSourceStagesUnderIt() throws {
+        let data = try Self.avRoot(clips: 24)
+        let perSource = ["ingest", "audio", "faces"]
+
+        let unbounded = try TestSupport.temporaryFolder("work") + "/w"
+        _ = try Self.runPerSourceStages(try Self.manifest(data: data, "threads: 2"), workdir: unbounded, threads: 8)
+        let freeStages = try Self.recordedStages(unbounded)
+
+        let bounded = try TestSupport.temporaryFolder("work") + "/w"
+        let manifest = try Self.manifest(data: data, "threads: 2\nresources: {max_memory_mb: \(Self.budgetMB)}")
+        let logs = try Self.runPerSourceStages(manifest, workdir: bounded, threads: 8)
+        #expect(logs.allSatisfy { $0.contains("memory budget \(Self.budgetMB) MB") }, "each stage says what it learnt per unit")
+        let stages = try Self.recordedStages(bounded)
+        for name in perSource {
+            let stage = try #require(stages[name], "\(name) recorded")
+            let peak = try Self.peak(stage)
+            #expect(peak > 10 && peak <= Double(Self.budgetMB), "\(name): peak \(peak) MB under a \(Self.budgetMB) MB budget")
+            #expect((stage["seconds"] as? Double ?? -1) > 0 && (stage["cpu_seconds"] as? Double ?? -1) > 0, "\(stage)")
+        }
+
+        // The budget is what kept faces lower: 8 clips decoded at once without it peak higher.
+        #expect(try Self.peak(stages["faces"]) < Self.peak(freeStages["faces"]), "\(stages["faces"] ?? [:]) \(freeStages["faces"] ?? [:])")
+
+        // The same records with and without the budget: it schedules work, it changes no result.
+        let digests = { (stages: [String: [String: Any]]) in perSource.map { stages[$0]?["output_digest"] as? String } }
+        #expect(digests(stages) == digests(freeStages) && !digests(stages).contains(nil))
+
+        // `status --json` shows what produced each stage's current output cost.
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", manifest, "--data", data, "--json", "--workdir", bounded])
+        #expect(status.status == 0, "\(status.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]])
+        for name in perSource {
+            let row = try #require(rows.first { $0["stage"] as? String == name })
+            #expect(row["peak_rss_mb"] as? Double == stages[name]?["peak_rss_mb"] as? Double, "\(row)")
+            #expect(row["cpu_seconds"] as? Double == stages[name]?["cpu_seconds"] as? Double, "\(row)")
+        }
+        let never = try #require(rows.first { $0["stage"] as? String == "train" })
+        #expect(never["peak_rss_mb"] is NSNull && never["seconds"] is NSNull, "a stage never run has no cost: \(never)")
+    }
+
+    @Test func trainingRefusesABatchSizeThatDoesNotFitAndNamesOneThatDoes() throws {
+        let (base, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        let text = try String(contentsOfFile: base, encoding: .utf8)
+        let manifest = (base as NSString).deletingLastPathComponent + "/budget-\(UUID().uuidString.prefix(6)).yaml"
+        try (text + "\nresources: {max_memory_mb: 160}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let big = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir])
+        #expect(big.status == ExitStatus.usage, "\(big.stderr)")
+        #expect(big.stderr.contains("train.batch_size = 512") && big.stderr.contains("max_memory_mb = 160"), "\(big.stderr)")
+        let said = try #require(big.stderr.range(of: #"the largest batch size that fits is (\d+)"#, options: .regularExpression),
+                                "\(big.stderr)")
+        let largest = try #require(Int(big.stderr[said].split(separator: " ").last ?? ""))
+        #expect((1..<512).contains(largest))
+
+        // The size it names is accepted, and the run stays under the budget.
+        let fits = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=\(largest)", "--until", "train",
+                                                             "--workdir", workdir])
+        #expect(fits.status == 0, "\(fits.stderr)")
+        #expect(fits.stderr.contains("batch size \(largest): about"), "the estimate is logged: \(fits.stderr)")
+        #expect(try Self.peak(try Self.recordedStages(workdir)["train"]) <= 160)
+    }
+
+    @Test func threadsOnTheCommandLineAreCheckedAndRecorded() throws {
+        let data = try Self.avRoot(clips: 2)
+        let manifest = try Self.manifest(data: data, "threads: 2")
+        let workdir = try TestSupport.temporaryFolder("work") + "/w"
+        let bad = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest", "--threads", "0", "--workdir", workdir])
+        #expect(bad.status == ExitStatus.usage && bad.stderr.contains("--threads 0"), "\(bad.stderr)")
+        let good = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest", "--threads", "3", "--workdir", workdir])
+        #expect(good.status == 0, "\(good.stderr)")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        #expect(try store.runs().first?.threads == 3)
+    }
+}
