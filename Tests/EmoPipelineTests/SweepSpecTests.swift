@@ -118,10 +118,37 @@ struct SweepSpecTests {
         }
     }
 
+    @Test func roundedDrawsStayInsideANarrowRange() throws {
+        // Four significant digits would give 0.9999 or 1.0 here, both outside the range.
+        let spec = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 40, seed: 3, params: {train.dropout: {distribution: uniform, low: 0.99991, high: 0.99999},
+                     train.learning_rate: {distribution: log_uniform, low: 1.00001e-3, high: 1.00009e-3}}}
+            """).sweep)
+        for trial in try spec.trials() {
+            let dropout = try #require(trial.settings[0].value.doubleValue)
+            let rate = try #require(trial.settings[1].value.doubleValue)
+            #expect((0.99991...0.99999).contains(dropout), "\(dropout)")
+            #expect((1.00001e-3...1.00009e-3).contains(rate), "\(rate)")
+        }
+    }
+
+    @Test func aSeedOfTheWrongTypeIsRefusedNotReadAsZero() {
+        for seed in ["\"abc\"", "1.5", "-3", "[1]"] {
+            let message = Self.refusal("metric: m\nstrategy: random\nrandom: {n_trials: 2, seed: \(seed), params: {train.dropout: {distribution: uniform, low: 0, high: 1}}}")
+            #expect(message.contains("/tmp/m/s.yaml") && message.contains("sweep.random.seed"), "\(seed) → \(message)")
+        }
+    }
+
     @Test func aHugeGridIsRefusedBeforeAnyTrialIsMade() throws {
         let values = "[" + (1...100).map(String.init).joined(separator: ", ") + "]"
-        let spec = try #require(try Self.manifest("metric: m\ngrid: {train.a: \(values), train.b: \(values), train.c: \(values)}").sweep)
-        #expect(throws: PipelineError.self) { try spec.trials() }
+        // 100^3 = 10^6 combinations: refused when the manifest is read, naming it.
+        let message = Self.refusal("metric: m\ngrid: {train.a: \(values), train.b: \(values), train.c: \(values)}")
+        #expect(message.contains("/tmp/m/s.yaml") && message.contains("sweep.grid has 100 × 100 × 100 trials; at most 10000"), "\(message)")
+        let largest = "[" + (1...100).map(String.init).joined(separator: ", ") + "]"
+        let spec = try #require(try Self.manifest("metric: m\ngrid: {train.a: \(largest), train.b: \(largest)}").sweep)
+        #expect(try spec.trials().count == 10_000, "exactly the limit is allowed")
     }
 
     @Test func theKubernetesSweepJobGivesEveryWorkerATrial() throws {
