@@ -1,4 +1,5 @@
 import EmoPipeline
+import EmoStore
 import EmoTestSupport
 import Foundation
 import Testing
@@ -172,6 +173,28 @@ struct SweepSpecTests {
             let manifest = try Manifest.load(path: TestSupport.repositoryRoot + "/manifests/\(name).yaml")
             let sweep = try #require(manifest.sweep)
             #expect(try sweep.trials().count == (name == "sweep-demo" ? 4 : 8))
+        }
+    }
+}
+
+@Suite("sweep merge")
+struct SweepMergeLockTests {
+    /// A sweep of the same manifest running in WORKDIR holds its sweep lock and rewrites state.json
+    /// after every trial: merge must wait for it (exit 75), not write the state file underneath it.
+    @Test func mergeRefusesWhileTheMainSweepRuns() throws {
+        let folder = try TestSupport.temporaryFolder("sweep-merge-lock")
+        let main = Workspace(root: folder + "/work")
+        let worker = main.workersRoot + "/sweep-s-0123456789ab-0-of-2"
+        try FileManager.default.createDirectory(atPath: worker, withIntermediateDirectories: true)
+        try Data("s-0123456789ab 0/2\n".utf8).write(to: URL(fileURLWithPath: worker + "/" + SweepWorker.markerName))
+        try FileManager.default.createDirectory(atPath: main.path("sweeps/s-0123456789ab"), withIntermediateDirectories: true)
+        let running = try WorkDirectoryLock.acquire(path: main.path("sweeps/s-0123456789ab/sweep.lock"), holder: "emopipe sweep (pid 1)")
+        defer { running.release() }
+        do {
+            _ = try SweepMerge(main: main).merge(worker)
+            Issue.record("merge went on while the sweep held its lock")
+        } catch let error as PipelineError {
+            #expect(error == .locked(holder: "emopipe sweep (pid 1)"), "\(error)")
         }
     }
 }
