@@ -39,7 +39,12 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
             guard let count = environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init) else {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
             }
-            try self.init(index: task - minimum, count: count)
+            // Checked: SLURM_ARRAY_TASK_ID=-9223372036854775808 with a minimum of 1 must not trap.
+            let (index, overflow) = task.subtractingReportingOverflow(minimum)
+            guard !overflow else {
+                throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum) is out of range")
+            }
+            try self.init(index: index, count: count)
         } else if let index = environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) {
             guard let count = manifestWorkers else {
                 throw PipelineError.invalidFile("--worker env: JOB_COMPLETION_INDEX is set; the manifest must say how many workers (`workers: N`)")

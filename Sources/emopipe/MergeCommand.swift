@@ -16,7 +16,8 @@ struct MergeCommand: ParsableCommand {
         Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
 
         A sweep worker's folder (`emopipe sweep --worker`, WORKDIR/workers/sweep-*) brings its trials'
-        runs, run folders and trained models, and its finished trials join WORKDIR/sweeps/<sweep>/state.json;
+        runs, run folders and trained models, and its finished trials join WORKDIR/sweeps/<sweep>/state.json
+        (refused, exit 75, while a sweep of that manifest runs in WORKDIR);
         `emopipe sweep MANIFEST` on WORKDIR then prints the whole leaderboard and writes best.yaml.
 
         Example (3 local workers):

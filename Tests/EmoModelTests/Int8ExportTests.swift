@@ -26,6 +26,16 @@ struct Int8ExportTests {
         #expect(error?.description.contains("classifier") == true)
     }
 
+    @Test func aRowOfWeightsTooSmallForAScaleQuantisesToZerosWithScaleOne() throws {
+        // 1e-44 / 127 underflows to 0 in Float: the row would get scale 0 and its zeros 0 / 0.
+        let tiny: Float = 1e-44
+        #expect(tiny > 0 && tiny / 127 == 0, "the premise: the scale underflows")
+        let q = try Int8Quantization.quantize([tiny, 0, -tiny, 0,  1, 0, 0, 0], rows: 2, name: "w")
+        #expect(q.scales == [1, 1 / 127], "never a 0 scale")
+        #expect(q.values == [0, 0, 0, 0,  127, 0, 0, 0])
+        #expect(q.dequantized.prefix(4).allSatisfy { $0 == 0 })
+    }
+
     @Test func activationsRoundTripPerSampleAsDynamicQuantizeLinear() {
         // Each sample spans 255, so its scale is exactly 1 and the rounding shows.
         // Sample 0: zero point round(51) = 51; 0.5 → 0 (half to even) → 0, 1.5 → 2.

@@ -125,5 +125,10 @@ struct WorkerSliceTests {
         #expect(pod == (try WorkerSlice(index: 1, count: 3)))
         #expect(throws: PipelineError.self) { try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "1"], manifestWorkers: nil) }
         #expect(throws: PipelineError.self) { try WorkerSlice(environment: [:], manifestWorkers: 3) }
+        // The task id minus the minimum overflowed (a trap, exit 132) before it was checked.
+        #expect(throws: PipelineError.self) {
+            try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "-9223372036854775808", "SLURM_ARRAY_TASK_MIN": "1",
+                                          "SLURM_ARRAY_TASK_COUNT": "2"], manifestWorkers: nil)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import EmoPipeline
+import EmoStore
 import EmoTestSupport
 import Foundation
 import Testing
@@ -118,10 +119,37 @@ struct SweepSpecTests {
         }
     }
 
+    @Test func roundedDrawsStayInsideANarrowRange() throws {
+        // Four significant digits would give 0.9999 or 1.0 here, both outside the range.
+        let spec = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 40, seed: 3, params: {train.dropout: {distribution: uniform, low: 0.99991, high: 0.99999},
+                     train.learning_rate: {distribution: log_uniform, low: 1.00001e-3, high: 1.00009e-3}}}
+            """).sweep)
+        for trial in try spec.trials() {
+            let dropout = try #require(trial.settings[0].value.doubleValue)
+            let rate = try #require(trial.settings[1].value.doubleValue)
+            #expect((0.99991...0.99999).contains(dropout), "\(dropout)")
+            #expect((1.00001e-3...1.00009e-3).contains(rate), "\(rate)")
+        }
+    }
+
+    @Test func aSeedOfTheWrongTypeIsRefusedNotReadAsZero() {
+        for seed in ["\"abc\"", "1.5", "-3", "[1]"] {
+            let message = Self.refusal("metric: m\nstrategy: random\nrandom: {n_trials: 2, seed: \(seed), params: {train.dropout: {distribution: uniform, low: 0, high: 1}}}")
+            #expect(message.contains("/tmp/m/s.yaml") && message.contains("sweep.random.seed"), "\(seed) → \(message)")
+        }
+    }
+
     @Test func aHugeGridIsRefusedBeforeAnyTrialIsMade() throws {
         let values = "[" + (1...100).map(String.init).joined(separator: ", ") + "]"
-        let spec = try #require(try Self.manifest("metric: m\ngrid: {train.a: \(values), train.b: \(values), train.c: \(values)}").sweep)
-        #expect(throws: PipelineError.self) { try spec.trials() }
+        // 100^3 = 10^6 combinations: refused when the manifest is read, naming it.
+        let message = Self.refusal("metric: m\ngrid: {train.a: \(values), train.b: \(values), train.c: \(values)}")
+        #expect(message.contains("/tmp/m/s.yaml") && message.contains("sweep.grid has 100 × 100 × 100 trials; at most 10000"), "\(message)")
+        let largest = "[" + (1...100).map(String.init).joined(separator: ", ") + "]"
+        let spec = try #require(try Self.manifest("metric: m\ngrid: {train.a: \(largest), train.b: \(largest)}").sweep)
+        #expect(try spec.trials().count == 10_000, "exactly the limit is allowed")
     }
 
     @Test func theKubernetesSweepJobGivesEveryWorkerATrial() throws {
@@ -145,6 +173,28 @@ struct SweepSpecTests {
             let manifest = try Manifest.load(path: TestSupport.repositoryRoot + "/manifests/\(name).yaml")
             let sweep = try #require(manifest.sweep)
             #expect(try sweep.trials().count == (name == "sweep-demo" ? 4 : 8))
+        }
+    }
+}
+
+@Suite("sweep merge")
+struct SweepMergeLockTests {
+    /// A sweep of the same manifest running in WORKDIR holds its sweep lock and rewrites state.json
+    /// after every trial: merge must wait for it (exit 75), not write the state file underneath it.
+    @Test func mergeRefusesWhileTheMainSweepRuns() throws {
+        let folder = try TestSupport.temporaryFolder("sweep-merge-lock")
+        let main = Workspace(root: folder + "/work")
+        let worker = main.workersRoot + "/sweep-s-0123456789ab-0-of-2"
+        try FileManager.default.createDirectory(atPath: worker, withIntermediateDirectories: true)
+        try Data("s-0123456789ab 0/2\n".utf8).write(to: URL(fileURLWithPath: worker + "/" + SweepWorker.markerName))
+        try FileManager.default.createDirectory(atPath: main.path("sweeps/s-0123456789ab"), withIntermediateDirectories: true)
+        let running = try WorkDirectoryLock.acquire(path: main.path("sweeps/s-0123456789ab/sweep.lock"), holder: "emopipe sweep (pid 1)")
+        defer { running.release() }
+        do {
+            _ = try SweepMerge(main: main).merge(worker)
+            Issue.record("merge went on while the sweep held its lock")
+        } catch let error as PipelineError {
+            #expect(error == .locked(holder: "emopipe sweep (pid 1)"), "\(error)")
         }
     }
 }

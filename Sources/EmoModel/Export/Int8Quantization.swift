@@ -46,7 +46,9 @@ public enum Int8Quantization {
             let row = data[(r * columns)..<((r + 1) * columns)]
             let largest = row.reduce(Float(0)) { max($0, abs($1)) }
             // An all-zero row keeps scale 1: DequantizeLinear needs no division, but a 0 scale reads as a bug.
-            let scale = largest > 0 ? largest / 127 : 1
+            // So does a row whose largest weight is below 127 × the least subnormal: its scale underflows
+            // to 0, and 0 / 0 would store its zeros as -127.
+            let scale = largest / 127 > 0 ? largest / 127 : 1
             scales[r] = scale
             for (i, w) in row.enumerated() {
                 values[r * columns + i] = Int8(min(127, max(-127, (w / scale).rounded(.toNearestOrEven))))

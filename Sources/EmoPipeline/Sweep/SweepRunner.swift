@@ -120,6 +120,8 @@ public final class SweepRunner {
     /// Every trial's parameters are resolved and validated, as a manifest's are, before any runs.
     private func validateEveryTrial() throws {
         for trial in trials {
+            // 10,000 trials × 8 budgets take minutes: Ctrl-C must stop here too, not only once trials run.
+            try cancellation.check()
             for epochs in budgets {
                 do { _ = try runner(for: trial, epochs: epochs) } catch {
                     throw PipelineError.invalidFile("\(manifest.path): sweep trial \(trial.index) (\(trial.params.canonicalJSON)): \(error)")

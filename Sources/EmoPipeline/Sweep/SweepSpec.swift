@@ -108,12 +108,17 @@ extension SweepSpec {
 
     private static func gridAxes(_ value: ParamValue, fail: (String) -> PipelineError) throws -> [GridAxis] {
         guard let fields = value.objectValue, !fields.isEmpty else { throw fail("sweep.grid must map stage.key to a list of values") }
-        return try fields.keys.sorted().map { name in
+        let axes = try fields.keys.sorted().map { name in
             guard let values = fields[name]?.arrayValue, !values.isEmpty else {
                 throw fail("sweep.grid.\(name) must be a non-empty list of values")
             }
             return GridAxis(key: try SweepKey(parsing: name, fail: fail), values: values)
         }
+        // Refused here, where the message can name the manifest; counted in Double so it cannot overflow.
+        guard axes.reduce(1.0, { $0 * Double($1.values.count) }) <= Double(maxTrials) else {
+            throw fail("sweep.grid has \(axes.map { String($0.values.count) }.joined(separator: " × ")) trials; at most \(maxTrials)")
+        }
+        return axes
     }
 
     private func checkStrategyHasWhatItNeeds(fail: (String) -> PipelineError) throws {
@@ -148,8 +153,9 @@ extension SweepSpec.RandomSearch {
         guard let trials = fields["n_trials"]?.intValue, (1...SweepSpec.maxTrials).contains(trials) else {
             throw fail("sweep.random.n_trials = \(fields["n_trials"]?.canonicalJSON ?? "nothing"): expected an integer from 1 to \(SweepSpec.maxTrials)")
         }
-        let seed = fields["seed"]?.intValue ?? 0
-        guard seed >= 0 else { throw fail("sweep.random.seed = \(seed): expected an integer ≥ 0") }
+        // A seed of the wrong type is refused, not read as 0: the draws would silently be another seed's.
+        let seed = fields["seed"].map { $0.intValue ?? -1 } ?? 0
+        guard seed >= 0 else { throw fail("sweep.random.seed = \(fields["seed"]?.canonicalJSON ?? "?"): expected an integer ≥ 0") }
         guard let params = fields["params"]?.objectValue, !params.isEmpty else {
             throw fail("sweep.random.params must map stage.key to {distribution: ...}")
         }
@@ -277,8 +283,9 @@ extension SweepSpec {
 extension SweepSpec.Distribution {
     func draw(_ generator: inout SweepRandom) -> ParamValue {
         switch self {
-        case .uniform(let low, let high): return .double(Self.rounded(low + generator.unit() * (high - low)))
-        case .logUniform(let low, let high): return .double(Self.rounded(exp(log(low) + generator.unit() * (log(high) - log(low)))))
+        case .uniform(let low, let high): return .double(Self.rounded(low + generator.unit() * (high - low), within: low...high))
+        case .logUniform(let low, let high):
+            return .double(Self.rounded(exp(log(low) + generator.unit() * (log(high) - log(low))), within: low...high))
         case .intUniform(let low, let high):
             let span = UInt64(bitPattern: Int64(high &- low)) &+ 1
             // span 0 means the whole 64-bit range; the checked span keeps the modulo from dividing by zero.
@@ -293,6 +300,13 @@ extension SweepSpec.Distribution {
     static func rounded(_ x: Double) -> Double {
         guard x.isFinite, let value = Double(String(format: "%.4g", x)), value.isFinite else { return x }
         return value
+    }
+
+    /// `rounded(x)` unless rounding leaves the range (a range narrower than 4 digits, e.g. 0.99991 to
+    /// 0.99999): then `x` itself, clamped, as exp/log may miss an end by an ulp.
+    static func rounded(_ x: Double, within range: ClosedRange<Double>) -> Double {
+        let value = rounded(x)
+        return range.contains(value) ? value : min(max(x, range.lowerBound), range.upperBound)
     }
 }
 

@@ -101,6 +101,11 @@ public struct SweepMerge {
         guard let sweepId = marker.split(separator: " ").first.map(String.init), !sweepId.isEmpty, !sweepId.contains("/") else {
             throw PipelineError.invalidFile("\(folder)/\(SweepWorker.markerName): expected `<sweep id> I/N`")
         }
+        // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
+        // writing the state file meanwhile would be overwritten, its trials lost. Its lock keeps them apart.
+        try FileManager.default.createDirectory(atPath: main.path("sweeps/\(sweepId)"), withIntermediateDirectories: true)
+        let sweepLock = try WorkDirectoryLock.acquire(path: main.path("sweeps/\(sweepId)/sweep.lock"), holder: "emopipe merge (pid \(getpid()))")
+        defer { sweepLock.release() }
         let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
         defer { lock.release() }
         let workerLock = try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
