@@ -16,35 +16,56 @@ struct ResourceUsageTests {
         if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
     }
 
-    @Test func aMeterSeesThePeakOfWhatRanInsideItAfterItWasFreed() throws {
-        Self.touch(megabytes: 96)                    // an earlier peak the next meter must not report
-        ProcessMemory.releaseFreedMemory()
-        let quiet = ResourceMeter().finish()
-        let quietPeak = try #require(quiet.peakRSSMB)
-        let resident = ProcessMemory.megabytes(try #require(ProcessMemory.residentBytes()))
-        #expect(quietPeak < resident + 48, "a meter over nothing reports about the resident memory, not the earlier peak: \(quietPeak) MB")
+    /// Runs a measurement up to five times until it holds. RSS and VmHWM are one per process, and other
+    /// suites run in parallel in this process: one freeing memory while a measurement runs, or a stage
+    /// of theirs resetting VmHWM, can spoil one attempt, not five in a row. Returns every failure seen.
+    static func holdsInOneOfFiveAttempts(_ attempt: () throws -> String?) rethrows -> [String] {
+        var failures: [String] = []
+        for _ in 0..<5 {
+            guard let failure = try attempt() else { return [] }
+            failures.append(failure)
+        }
+        return failures
+    }
 
-        let meter = ResourceMeter()
-        Self.touch(megabytes: 64)
-        let usage = meter.finish()
-        let peak = try #require(usage.peakRSSMB)
-        #expect(peak >= quietPeak + 60, "64 MB touched inside: peak \(peak) MB, before \(quietPeak) MB")
-        #expect(usage.seconds >= 0 && usage.cpuSeconds >= 0)
-        #expect(meter.finish() == usage, "finishing again returns the same measurement")
+    @Test func aMeterSeesThePeakOfWhatRanInsideItAfterItWasFreed() throws {
+        let failures = try Self.holdsInOneOfFiveAttempts {
+            Self.touch(megabytes: 96)                    // an earlier peak the next meter must not report
+            ProcessMemory.releaseFreedMemory()
+            let quiet = ResourceMeter().finish()
+            let quietPeak = try #require(quiet.peakRSSMB)
+            let resident = ProcessMemory.megabytes(try #require(ProcessMemory.residentBytes()))
+            guard quietPeak < resident + 48 else {
+                return "a meter over nothing reports about the resident memory, not the earlier peak: \(quietPeak) MB over \(resident) MB"
+            }
+            let meter = ResourceMeter()
+            Self.touch(megabytes: 64)
+            let usage = meter.finish()
+            let peak = try #require(usage.peakRSSMB)
+            guard peak >= quietPeak + 60 else { return "64 MB touched inside: peak \(peak) MB, before \(quietPeak) MB" }
+            guard usage.seconds >= 0 && usage.cpuSeconds >= 0 else { return "negative figures: \(usage)" }
+            guard meter.finish() == usage else { return "finishing again gave another measurement" }
+            return nil
+        }
+        #expect(failures.isEmpty, "\(failures)")
     }
 
     @Test func theSamplerSeesATransientPeakWithoutResettingTheMetersOne() throws {
-        ProcessMemory.releaseFreedMemory()
-        let meter = ResourceMeter()
-        Self.touch(megabytes: 80)                    // the meter's peak, before the sampler starts
-        ProcessMemory.releaseFreedMemory()
-        let resident = try #require(ProcessMemory.residentBytes())
-        let sampler = RSSSampler()
-        Self.touch(megabytes: 40, holdFor: 0.05)
-        let sampled = sampler.stop()
-        #expect(sampled >= resident + (36 << 20), "sampled \(sampled >> 20) MB over \(resident >> 20) MB resident")
-        let peak = try #require(meter.finish().peakRSSMB)
-        #expect(peak >= ProcessMemory.megabytes(resident) + 76, "the meter keeps the 80 MB from before the sampler: \(peak) MB")
+        let failures = try Self.holdsInOneOfFiveAttempts {
+            ProcessMemory.releaseFreedMemory()
+            let meter = ResourceMeter()
+            Self.touch(megabytes: 80)                    // the meter's peak, before the sampler starts
+            ProcessMemory.releaseFreedMemory()
+            let resident = try #require(ProcessMemory.residentBytes())
+            let sampler = RSSSampler()
+            Self.touch(megabytes: 40, holdFor: 0.05)
+            let sampled = sampler.stop()
+            guard sampled >= resident + (36 << 20) else { return "sampled \(sampled >> 20) MB over \(resident >> 20) MB resident" }
+            let peak = try #require(meter.finish().peakRSSMB)
+            guard peak >= ProcessMemory.megabytes(resident) + 76 else { return "the meter lost the 80 MB from before the sampler: \(peak) MB" }
+            return nil
+        }
+        #expect(failures.isEmpty, "\(failures)")
     }
 
     @Test func cpuSecondsCountTheWorkOfEveryThread() {
