@@ -90,7 +90,7 @@ let package = Package(
 
         // Shared by the test targets: the shared data's location, temp folders, running commands and
         // oracle tools, WAV files through libsndfile, raw float files, a seeded generator.
-        .target(name: "EmoTestSupport", dependencies: ["CSndFile"], path: "Tests/EmoTestSupport", swiftSettings: swift5),
+        .target(name: "EmoTestSupport", dependencies: ["CSndFile", "EmoCore"], path: "Tests/EmoTestSupport", swiftSettings: swift5),
         .testTarget(name: "EmoCoreTests", dependencies: ["EmoCore", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoMediaTests", dependencies: ["EmoMedia", "EmoTestSupport"], swiftSettings: swift5),
         .testTarget(name: "EmoFeaturesTests", dependencies: ["EmoCore", "EmoFeatures", "EmoMedia", "EmoTestSupport"],

@@ -1,3 +1,4 @@
+import EmoCore
 import Foundation
 
 /// Helpers the test targets share: where the shared RAVDESS data is, temporary folders, and
@@ -169,15 +170,5 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A small deterministic generator (SplitMix64) for test data: the same seed, the same bytes.
-public struct SplitMix64: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// Test data's generator: the same seed, the same bytes.
+public typealias SplitMix64 = EmoCore.SplitMix64

@@ -273,7 +273,7 @@ extension SweepSpec {
 
     func randomTrials() -> [SweepTrial] {
         guard let random else { return [] }
-        var generator = SweepRandom(seed: random.seed)
+        var generator = SplitMix64(seed: random.seed)
         return (0..<random.trials).map { index in
             SweepTrial(index: index, settings: random.params.map { ($0.key, $0.distribution.draw(&generator)) })
         }
@@ -281,7 +281,7 @@ extension SweepSpec {
 }
 
 extension SweepSpec.Distribution {
-    func draw(_ generator: inout SweepRandom) -> ParamValue {
+    func draw(_ generator: inout SplitMix64) -> ParamValue {
         switch self {
         case .uniform(let low, let high): return .double(Self.rounded(low + generator.unit() * (high - low), within: low...high))
         case .logUniform(let low, let high):
@@ -308,22 +308,4 @@ extension SweepSpec.Distribution {
         let value = rounded(x)
         return range.contains(value) ? value : min(max(x, range.lowerBound), range.upperBound)
     }
-}
-
-/// SplitMix64: a small seeded generator whose sequence is fixed here, so a sweep's random trials
-/// never change with a library's.
-public struct SweepRandom {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
