@@ -22,8 +22,16 @@ public final class FaceExtractor: @unchecked Sendable {
     /// With `thumbnailWidth` > 0 the clip also carries a thumbnail of its middle sampled frame and that
     /// frame's detections, for `FaceContactSheet`.
     public func extract(path: String, thumbnailWidth: Int) throws -> FaceClip {
+        try extract(video: try sampleFrames(path: path), thumbnailWidth: thumbnailWidth)
+    }
+
+    /// The crops of K frames sampled elsewhere (a live stream's): `video` must hold `parameters.frames`
+    /// slots, each with its time.
+    public func extract(video: SampledVideo, thumbnailWidth: Int = 0) throws -> FaceClip {
         let p = parameters
-        let video = try sampleFrames(path: path)
+        guard video.frames.count == p.frames, video.times.count == p.frames, video.substituted.count == p.frames else {
+            throw FaceError.invalidParameters("\(video.frames.count) frames were given for \(p.frames) crops")
+        }
         let stored = video.frames[0]
         let rotation = video.rotation
         let quarter = rotation % 180 != 0
