@@ -54,7 +54,7 @@ extension PredictCommand {
     /// What the windows are computed from, said once on stderr before the first.
     private func describe(predictor: Predictor, scorer: StreamPredictor, input: String) -> String {
         let reading = scorer.reading.map(\.rawValue).joined(separator: " and ")
-        var parts = ["\(input): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the \(reading) arrive\(scorer.reading.count == 1 ? "s" : "")"]
+        var parts = ["\(input): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the \(reading) arrive\(scorer.reading == [.audio] ? "s" : "")"]
         if predictor.groupsSpeakers {
             parts.append("this model normalises log-mels by speaker: a stream uses running statistics of its audio so far")
         }
