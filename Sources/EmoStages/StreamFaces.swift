@@ -13,7 +13,8 @@ import Foundation
 /// box, crops. No face in any of them: the window has no faces.
 ///
 /// Memory: only the pictures of grid points that a window still to be scored needs (at most
-/// `maximumHeld`; a stream whose audio lags its video by more drops the oldest), and the last picture.
+/// `maximumHeld`; a stream whose audio lags its video by more drops the oldest), and the last picture;
+/// each is detected once (`FaceDetectionMemo`), however many windows share it.
 final class StreamFaceSampler {
     let extractor: FaceExtractor
     /// K, W in clock frames, and the clock's seconds per frame.
@@ -23,6 +24,8 @@ final class StreamFaceSampler {
     private var nextGrid = 0
     private(set) var last: LiveVideoFrame?
     private(set) var picturesSeen = 0
+    /// Each held picture is detected once, whichever windows share it.
+    private let memo = FaceDetectionMemo()
 
     /// Enough for the windows that overlap the current one several times over.
     var maximumHeld: Int { 4 * slots }
@@ -78,6 +81,7 @@ final class StreamFaceSampler {
     func forget(before start: Int) {
         let first = firstGrid(ofWindowAt: start)
         for j in samples.keys where j < first { samples[j] = nil }
+        memo.keepOnly(samples.values.map(\.frame) + (last.map { [$0.frame] } ?? []))
     }
 
     /// The crops of the window starting at `start`, or nil when it has no face (or no picture). After
@@ -101,6 +105,6 @@ final class StreamFaceSampler {
         let video = SampledVideo(frames: pictures.map(\.frame), times: pictures.map(\.time), substituted: substituted,
                                  rotation: rotation, durationSeconds: Double(windowFrames) * secondsPerFrame)
         // No face found (or a picture that cannot be converted): this window is scored without faces.
-        return try? extractor.extract(video: video)
+        return try? extractor.extract(video: video, memo: memo)
     }
 }
