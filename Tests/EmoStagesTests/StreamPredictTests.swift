@@ -288,5 +288,18 @@ struct StreamPredictTests {
         let skipped = result.stderr.split(separator: "\n").filter { $0.contains("no face in its pictures and no audio: not scored") }
         #expect(skipped.count == 3, "4.5 s: windows at 0 and 1 s and the tail, each said: \(result.stderr)")
         #expect(result.stderr.contains("none of its 3 windows had a face to score"), "\(result.stderr)")
+
+        // The same pictures with a sound: every window is scored on the audio, and says no face was found.
+        let both = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json", "--format", "lavfi",
+                                                             "testsrc=duration=4.5:rate=10:size=320x240[out0];sine=duration=4.5:sample_rate=16000[out1]"])
+        #expect(both.status == 0, "\(both.stderr)")
+        let windows = try both.stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(windows.count == 3, "\(both.stdout)")
+        for w in windows {
+            #expect(w["modalities"] as? [String] == ["audio"] && w["faces_found"] as? Int == 0, "\(w)")
+        }
+        #expect(both.stderr.contains("(0 with a face)"), "\(both.stderr)")
     }
 }
