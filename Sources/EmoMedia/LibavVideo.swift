@@ -48,6 +48,12 @@ public struct SampledVideo: Sendable {
     /// The file ends before its index says it should: frames were sampled from the part that exists.
     public var truncated: Bool
     public var stats: VideoDecodeStats
+
+    public init(frames: [VideoFrame], times: [Double], substituted: [Bool], rotation: Int, durationSeconds: Double,
+                truncated: Bool = false, stats: VideoDecodeStats = VideoDecodeStats()) {
+        self.frames = frames; self.times = times; self.substituted = substituted; self.rotation = rotation
+        self.durationSeconds = durationSeconds; self.truncated = truncated; self.stats = stats
+    }
 }
 
 public enum VideoFrameSampler {

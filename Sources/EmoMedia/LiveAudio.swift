@@ -45,11 +45,43 @@ public enum LiveEnd: Sendable, Equatable {
     case brokenOff(reason: String)
 }
 
+/// Which of a live input's streams are decoded (found once the input's parameters are known).
+public struct LiveStreams: Sendable, Equatable {
+    public var audio: Bool
+    public var video: Bool
+    /// Clockwise quarter turns a player applies to the video (0, 90, 180, 270).
+    public var rotation: Int
+
+    public init(audio: Bool, video: Bool, rotation: Int = 0) {
+        self.audio = audio; self.video = video; self.rotation = rotation
+    }
+}
+
+/// One decoded picture of a live video stream.
+public struct LiveVideoFrame: Sendable {
+    public var frame: VideoFrame
+    /// Presentation time in seconds on the stream's clock: 0 is the first audio sample delivered, or,
+    /// without audio, the first picture.
+    public var time: Double
+}
+
 public enum LiveAudio {
     /// Reads `source` until it ends or `stop()` returns true, handing `deliver` mono samples at
     /// `sampleRate` as they are decoded. `stop` is also polled while FFmpeg waits for data.
     public static func read(_ source: LiveSource, sampleRate: Int, stop: @escaping @Sendable () -> Bool,
                             deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> LiveEnd {
+        try read(source, sampleRate: sampleRate, wanted: LiveStreams(audio: true, video: false), stop: stop,
+                 started: { _ in }, deliver: deliver, picture: { _ in })
+    }
+
+    /// Reads the audio and/or video `wanted` from one demuxer: samples go to `deliver` as above, pictures
+    /// to `picture` in presentation order. `started` learns which streams are read before any data; a
+    /// wanted stream the input lacks is left out, and an input with none of them is refused
+    /// (`.noAudioStream` when audio was wanted, `.noVideoStream` otherwise).
+    public static func read(_ source: LiveSource, sampleRate: Int, wanted: LiveStreams,
+                            stop: @escaping @Sendable () -> Bool, started: (LiveStreams) -> Void,
+                            deliver: (UnsafeBufferPointer<Float>) -> Void,
+                            picture: (LiveVideoFrame) -> Void) throws(MediaError) -> LiveEnd {
         guard (1...768_000).contains(sampleRate) else {
             throw .invalidArgument(path: source.name, reason: "sample rate \(sampleRate) Hz is out of range")
         }
@@ -62,17 +94,24 @@ public enum LiveAudio {
                 throw error
             }
             defer { var owned: UnsafeMutablePointer<AVFormatContext>? = input; avformat_close_input(&owned) }
-            let stream: UnsafeMutablePointer<AVStream>
-            do throws(MediaError) { stream = try audioStream(input, source: source, watch: watch, log: log) } catch {
+            let chosen: ChosenStreams
+            do throws(MediaError) { chosen = try findStreams(input, wanted: wanted, source: source, watch: watch, log: log) } catch {
                 if watch.stop() { return .stopped }
                 throw error
             }
             watch.deadline = nil  // open and probe done; reads now wait as long as the source needs
-            for other in streams(input) where other != stream { other.pointee.discard = AVDISCARD_ALL }
-            let decoder = try AudioCodec.open(stream, path: source.name, log: log)
+            let kept = [chosen.audio, chosen.video].compactMap { $0 }
+            for other in streams(input) where !kept.contains(other) { other.pointee.discard = AVDISCARD_ALL }
+            var audio: LiveAudioDecoder?
+            if let stream = chosen.audio { audio = LiveAudioDecoder(codec: try AudioCodec.open(stream, path: source.name, log: log), stream: stream) }
+            var video: LiveVideoDecoder?
+            if let stream = chosen.video { video = try LiveVideoDecoder(stream, source: source) }
+            started(LiveStreams(audio: audio != nil, video: video != nil, rotation: video?.rotation ?? 0))
             var sink = MonoSink(path: source.name, outRate: Int32(sampleRate))
-            let end = try pump(input, stream: stream, decoder: decoder, sink: &sink, source: source, watch: watch, log: log, deliver)
-            try sink.finish(deliver)
+            var clock = LiveClock(audioStream: chosen.audio)
+            let end = try pump(input, audio: audio, video: video, sink: &sink, clock: &clock, source: source, watch: watch,
+                               log: log, deliver, picture)
+            if audio != nil { try sink.finish(deliver) }
             return end
         }
     }
@@ -122,16 +161,31 @@ public enum LiveAudio {
         return (0..<count).compactMap { list[$0] }
     }
 
-    /// The first audio stream, once its parameters are known (a stream's header may not carry them).
-    private static func audioStream(_ input: UnsafeMutablePointer<AVFormatContext>, source: LiveSource,
-                                    watch: InterruptWatch, log: LogCapture) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
-        func first() -> UnsafeMutablePointer<AVStream>? {
-            streams(input).first { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
+    struct ChosenStreams {
+        var audio: UnsafeMutablePointer<AVStream>?
+        var video: UnsafeMutablePointer<AVStream>?
+    }
+
+    /// The first audio and/or video stream wanted, once their parameters are known (a stream's header
+    /// may not carry them; then FFmpeg probes the first packets).
+    private static func findStreams(_ input: UnsafeMutablePointer<AVFormatContext>, wanted: LiveStreams, source: LiveSource,
+                                    watch: InterruptWatch, log: LogCapture) throws(MediaError) -> ChosenStreams {
+        func first() -> ChosenStreams {
+            let all = streams(input)
+            return ChosenStreams(
+                audio: wanted.audio ? all.first { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO } : nil,
+                video: wanted.video ? all.first { isPicture($0) } : nil)
         }
-        if let stream = first(), stream.pointee.codecpar.pointee.sample_rate > 0,
-           stream.pointee.codecpar.pointee.ch_layout.nb_channels > 0 {
-            return stream
+        func ready(_ c: ChosenStreams) -> Bool {
+            let audioReady = c.audio.map { $0.pointee.codecpar.pointee.sample_rate > 0 && $0.pointee.codecpar.pointee.ch_layout.nb_channels > 0 }
+            let videoReady = c.video.map { $0.pointee.codecpar.pointee.width > 0 && $0.pointee.codecpar.pointee.height > 0 }
+            // A header that lists every stream (no AVFMTCTX_NOHEADER) needs no probing for the ones it lacks.
+            let complete = input.pointee.ctx_flags & Int32(AVFMTCTX_NOHEADER) == 0
+            let wantedFound = (!wanted.audio || audioReady != nil) && (!wanted.video || videoReady != nil)
+            return audioReady != false && videoReady != false && (audioReady != nil || videoReady != nil) && (complete || wantedFound)
         }
+        let header = first()
+        if ready(header) { return header }
         let found = avformat_find_stream_info(input, nil)
         if found < 0 {
             if watch.timedOut {
@@ -139,49 +193,157 @@ public enum LiveAudio {
             }
             throw .notMedia(path: source.name, reason: LibavLog.reason(found, log))
         }
-        guard let stream = first() else { throw .noAudioStream(path: source.name) }
-        return stream
+        let probed = first()
+        guard probed.audio != nil || probed.video != nil else {
+            throw wanted.audio ? .noAudioStream(path: source.name) : .noVideoStream(path: source.name)
+        }
+        return probed
     }
 
-    /// Demux → decode → sink until the end of the stream or a stop.
-    private static func pump(_ input: UnsafeMutablePointer<AVFormatContext>, stream: UnsafeMutablePointer<AVStream>,
-                             decoder: borrowing AudioCodec, sink: inout MonoSink, source: LiveSource, watch: InterruptWatch,
-                             log: LogCapture, _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> LiveEnd {
+    /// A video stream of moving pictures (an mp3's cover art is a video stream too, of one picture).
+    private static func isPicture(_ stream: UnsafeMutablePointer<AVStream>) -> Bool {
+        stream.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
+            && stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0
+    }
+
+    /// Demux → decode → deliver until the end of the stream or a stop.
+    private static func pump(_ input: UnsafeMutablePointer<AVFormatContext>, audio: LiveAudioDecoder?,
+                             video: LiveVideoDecoder?, sink: inout MonoSink, clock: inout LiveClock, source: LiveSource,
+                             watch: InterruptWatch, log: LogCapture, _ deliver: (UnsafeBufferPointer<Float>) -> Void,
+                             _ picture: (LiveVideoFrame) -> Void) throws(MediaError) -> LiveEnd {
         var packet = av_packet_alloc()
         var frame = av_frame_alloc()
         defer { av_packet_free(&packet); av_frame_free(&frame) }
         guard let packet, let frame else { throw .decodeFailed(path: source.name, reason: "out of memory") }
+        let audioIndex = audio?.stream.pointee.index ?? -1
         var end = LiveEnd.endOfStream
+        var anythingDecoded = false
         while true {
             if watch.stop() { return .stopped }
             let read = av_read_frame(input, packet)
             if read == AVCode.eof { break }
             if read == AVCode.exit, watch.stop() { return .stopped }
             if read < 0 {
-                // A live source ends by breaking off; before any audio it is broken.
-                guard sink.sourceRate != 0 else { throw .truncated(path: source.name, reason: LibavLog.reason(read, log)) }
+                // A live source ends by breaking off; before any data it is broken.
+                guard sink.sourceRate != 0 || anythingDecoded else { throw .truncated(path: source.name, reason: LibavLog.reason(read, log)) }
                 end = .brokenOff(reason: LibavLog.reason(read, log))
                 break
             }
             defer { av_packet_unref(packet) }
-            guard packet.pointee.stream_index == stream.pointee.index else { continue }
-            if avcodec_send_packet(decoder.context, packet) < 0 { continue }  // a damaged packet of a live stream is skipped
-            try receiveFrames(decoder, frame: frame, sink: &sink, source: source, log: log, deliver)
+            if let audio, packet.pointee.stream_index == audioIndex {
+                if avcodec_send_packet(audio.codec.context, packet) < 0 { continue }  // a damaged packet of a live stream is skipped
+                try receiveFrames(audio, frame: frame, sink: &sink, clock: &clock, source: source, log: log, deliver)
+            } else if let video, packet.pointee.stream_index == video.index {
+                if video.decode(packet, clock: &clock, picture) { anythingDecoded = true }
+            }
         }
-        _ = avcodec_send_packet(decoder.context, nil)  // enter draining mode
-        try receiveFrames(decoder, frame: frame, sink: &sink, source: source, log: log, deliver)
+        if let audio {
+            _ = avcodec_send_packet(audio.codec.context, nil)  // enter draining mode
+            try receiveFrames(audio, frame: frame, sink: &sink, clock: &clock, source: source, log: log, deliver)
+        }
+        if let video {
+            _ = video.decode(nil, clock: &clock, picture)
+        }
         return end
     }
 
-    private static func receiveFrames(_ decoder: borrowing AudioCodec, frame: UnsafeMutablePointer<AVFrame>,
-                                      sink: inout MonoSink, source: LiveSource, log: LogCapture,
+    private static func receiveFrames(_ decoder: LiveAudioDecoder, frame: UnsafeMutablePointer<AVFrame>,
+                                      sink: inout MonoSink, clock: inout LiveClock, source: LiveSource, log: LogCapture,
                                       _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         while true {
-            let got = avcodec_receive_frame(decoder.context, frame)
+            let got = avcodec_receive_frame(decoder.codec.context, frame)
             if got == AVCode.again || got == AVCode.eof { return }
             if got < 0 { throw .decodeFailed(path: source.name, reason: LibavLog.reason(got, log)) }
             defer { av_frame_unref(frame) }
+            clock.sawAudio(frame, timeBase: decoder.stream.pointee.time_base)
             try sink.consume(frame, deliver)
+        }
+    }
+}
+
+/// A live audio stream's decoder and its stream.
+final class LiveAudioDecoder {
+    let codec: AudioCodec
+    let stream: UnsafeMutablePointer<AVStream>
+
+    init(codec: consuming AudioCodec, stream: UnsafeMutablePointer<AVStream>) {
+        self.codec = codec; self.stream = stream
+    }
+}
+
+/// Where time 0 of a live input is: the first audio sample's presentation time when audio is read
+/// (the samples are counted from it), else the first picture's.
+struct LiveClock {
+    private(set) var origin: Double?
+    let hasAudio: Bool
+
+    init(audioStream: UnsafeMutablePointer<AVStream>?) {
+        hasAudio = audioStream != nil
+        // The stream's start time, when the header gives it, is where its first sample plays.
+        if let stream = audioStream, stream.pointee.start_time != Int64.min {
+            origin = Double(stream.pointee.start_time) * av_q2d(stream.pointee.time_base)
+        }
+    }
+
+    mutating func sawAudio(_ frame: UnsafeMutablePointer<AVFrame>, timeBase: AVRational) {
+        guard origin == nil else { return }
+        let pts = frame.pointee.pts != Int64.min ? frame.pointee.pts : frame.pointee.best_effort_timestamp
+        origin = pts != Int64.min ? Double(pts) * av_q2d(timeBase) : 0
+    }
+
+    /// A picture's time on the clock; nil while audio is read but has not started (the picture is early).
+    mutating func pictureTime(_ seconds: Double) -> Double? {
+        if origin == nil, !hasAudio { origin = seconds }
+        return origin.map { seconds - $0 }
+    }
+}
+
+/// A live video stream's decoder: pictures come out in presentation order, each moved into its own
+/// reference-counted frame.
+final class LiveVideoDecoder {
+    let codec: VideoCodec
+    let index: Int32
+    let rotation: Int
+    let timeBase: AVRational
+    private let scratch: UnsafeMutablePointer<AVFrame>
+
+    init(_ stream: UnsafeMutablePointer<AVStream>, source: LiveSource) throws(MediaError) {
+        guard let decoder = avcodec_find_decoder(stream.pointee.codecpar.pointee.codec_id) else {
+            throw .videoDecodeFailed(path: source.name, reason: "there is no decoder for the video codec")
+        }
+        codec = try VideoCodec.open(decoder, stream: stream, threads: 1, path: source.name)
+        guard let frame = av_frame_alloc() else { throw .videoDecodeFailed(path: source.name, reason: "out of memory") }
+        scratch = frame
+        index = stream.pointee.index
+        rotation = StreamReader.quarterTurnRotation(stream)
+        timeBase = stream.pointee.time_base
+    }
+
+    deinit { var f: UnsafeMutablePointer<AVFrame>? = scratch; av_frame_free(&f) }
+
+    /// Hands a packet (nil: drain) to the decoder and the pictures it gives to `picture`; false when the
+    /// decoder refused the packet (a damaged packet of a live stream is skipped).
+    func decode(_ packet: UnsafeMutablePointer<AVPacket>?, clock: inout LiveClock, _ picture: (LiveVideoFrame) -> Void) -> Bool {
+        var sent = avcodec_send_packet(codec.context, packet)
+        if sent == AVCode.again {  // its output must be taken first
+            receive(clock: &clock, picture)
+            sent = avcodec_send_packet(codec.context, packet)
+        }
+        receive(clock: &clock, picture)
+        return sent >= 0
+    }
+
+    private func receive(clock: inout LiveClock, _ picture: (LiveVideoFrame) -> Void) {
+        while avcodec_receive_frame(codec.context, scratch) >= 0 {
+            let pts = scratch.pointee.pts != Int64.min ? scratch.pointee.pts : scratch.pointee.best_effort_timestamp
+            guard pts != Int64.min, let time = clock.pictureTime(Double(pts) * av_q2d(timeBase)),
+                  let owned = av_frame_alloc() else {
+                av_frame_unref(scratch)
+                continue
+            }
+            av_frame_move_ref(owned, scratch)
+            let damaged = owned.pointee.decode_error_flags != 0 || (owned.pointee.flags & AV_FRAME_FLAG_CORRUPT) != 0
+            picture(LiveVideoFrame(frame: VideoFrame(frame: owned, path: codec.path, damaged: damaged), time: time))
         }
     }
 }

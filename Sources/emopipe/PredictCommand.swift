@@ -27,19 +27,26 @@ struct PredictCommand: ParsableCommand {
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
         Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or
-        a device or other FFmpeg input named with --format (alsa, pulse, lavfi; v4l2 carries no audio) is
-        read as it arrives: each window is scored as soon as its audio is in and printed at once (with
-        --json, JSON Lines: one {input, start, end, label, probabilities, modalities, speaker} per window),
+        a device or other FFmpeg input named with --format (alsa, pulse, lavfi, v4l2) is read as it arrives:
+        each window is scored as soon as its audio (and pictures) are in and printed at once (with --json,
+        JSON Lines: one {input, start, end, label, probabilities, modalities, speaker, faces_found} per window),
         and at the end of the stream one more window ends at its last frame, as for a file. The top_db
         floor is measured from the loudest sound so far, and a speaker-normalised model uses running
         statistics of the stream so far (each window says how many seconds: speaker {name: "stream so
-        far", seconds}); trim_db and crop do not apply. Streams are scored on their audio only. Ctrl-C
+        far", seconds}); trim_db and crop do not apply. A model with a face branch also reads the video (same
+        input): each window gets K pictures, one nearest each point of a grid every W/K seconds at
+        (j + 1/2)·W/K, through the faces stage's extractor; modalities says what the window used ([audio,
+        faces], [audio] when no face was found, [faces] without audio) and faces_found in how many of the K
+        pictures the face was found. A stream without audio (a camera) is scored on faces alone; a window
+        there without a face is not printed (stderr names it; exit 3 if no window had one). Ctrl-C
         (SIGINT) or SIGTERM stops reading; the windows printed stay, exit status 130. A stream that breaks
-        off after audio arrived (a server closing it, a network timeout) is scored as far as it got. An
-        input that cannot be opened, has no audio or is not media is refused naming it (exit 1).
+        off after data arrived (a server closing it, a network timeout) is scored as far as it got. An
+        input that cannot be opened, has nothing the model reads or is not media is refused naming it
+        (exit 1).
 
           ffmpeg -re -i talk.mp4 -f wav - | emopipe predict --run RUN - --json
           emopipe predict --run RUN --format pulse default
+          emopipe predict --run RUN --format v4l2 /dev/video0 --json
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions

@@ -21,12 +21,18 @@ extension PredictCommand {
         let scorer = try StreamPredictor(predictor: predictor, input: input)
         StreamInterrupts.install()
         let source = LiveSource(name: input, format: format, openTimeoutSeconds: timeout, readTimeoutSeconds: timeout)
-        note(describe(predictor: predictor, input: input))
         let emit: (StreamPredictor.Window) -> Void = { window in writeWindow(window) }
-        let end = try LiveAudio.read(source, sampleRate: scorer.sampleRate,
-                                     stop: { StreamInterrupts.requested || scorer.failure != nil }) { samples in
-            scorer.take(samples, emit: emit)
+        scorer.skipped = { start, end in
+            note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: no face in its pictures and no audio: not scored")
         }
+        let end = try LiveAudio.read(source, sampleRate: scorer.sampleRate, wanted: scorer.wanted,
+                                     stop: { StreamInterrupts.requested || scorer.failure != nil },
+                                     started: { streams in
+                                         scorer.begin(streams)
+                                         if scorer.failure == nil { note(describe(predictor: predictor, scorer: scorer, input: input)) }
+                                     },
+                                     deliver: { samples in scorer.take(samples, emit: emit) },
+                                     picture: { picture in scorer.take(picture, emit: emit) })
         if end == .stopped, scorer.failure == nil {
             note("\(input): stopped after \(String(format: "%.2f", scorer.receivedSeconds)) s, \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s") scored")
             throw ExitCode(ExitStatus.interrupted)
@@ -35,18 +41,28 @@ extension PredictCommand {
             note("\(input): the stream broke off (\(reason)); scoring what arrived")
         }
         try scorer.finish(emit: emit)
+        guard scorer.windowsScored > 0 else {
+            note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; none of its \(scorer.windowsSkipped) window\(scorer.windowsSkipped == 1 ? "" : "s") had a face to score")
+            throw ExitCode(ExitStatus.partial)
+        }
         let mean = scorer.meanProbabilities
         let label = mean.max { $0.value < $1.value }?.key ?? "?"
-        note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; the mean of its \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s") says \(label)")
+        let faces = scorer.reading.contains(.faces) ? " (\(scorer.windowsWithFaces) with a face)" : ""
+        note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; the mean of its \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s")\(faces) says \(label)")
     }
 
     /// What the windows are computed from, said once on stderr before the first.
-    private func describe(predictor: Predictor, input: String) -> String {
-        var parts = ["\(input): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the audio arrives"]
+    private func describe(predictor: Predictor, scorer: StreamPredictor, input: String) -> String {
+        let reading = scorer.reading.map(\.rawValue).joined(separator: " and ")
+        var parts = ["\(input): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the \(reading) arrive\(scorer.reading == [.audio] ? "s" : "")"]
         if predictor.groupsSpeakers {
             parts.append("this model normalises log-mels by speaker: a stream uses running statistics of its audio so far")
         }
-        if predictor.looksAtFaces { parts.append("faces are not read from streams: each window uses the audio only") }
+        if scorer.reading.contains(.faces) {
+            parts.append("each window's faces are \(predictor.faceFrames) pictures spread over its span; a window without a face uses \(scorer.reading.contains(.audio) ? "the audio only" : "nothing and is skipped")")
+        } else if predictor.looksAtFaces {
+            parts.append("the stream has no video: each window uses the audio only")
+        }
         return parts.joined(separator: "; ")
     }
 

@@ -227,7 +227,8 @@ struct StreamPredictTests {
         let cases: [(label: String, command: String, status: Int32, says: String)] = [
             ("nothing listens", "\(emopipe) --timeout 5 http://127.0.0.1:9/nothing.wav", 1, "http://127.0.0.1:9/nothing.wav: cannot be read"),
             ("garbage on the pipe", "head -c 300000 /dev/urandom | \(emopipe) -", 1, "-: "),
-            ("a stream without audio", "ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=duration=1:rate=5 -f nut - | \(emopipe) -", 1, "-: no audio stream"),
+            // The model has a face branch: a stream without audio is read for faces, and testsrc has none.
+            ("a stream without audio or a face", "ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=duration=1:rate=5 -f nut - | \(emopipe) -", 3, "none of its 1 window had a face to score"),
             ("no such format", "\(emopipe) --format no-such-device x", 1, "no input format or device named \"no-such-device\""),
             ("a stream with files", "\(emopipe) - '\(clip)'", 64, "is a stream: give it alone"),
             ("an empty pipe", "\(emopipe) - < /dev/null", 1, "-: "),
@@ -239,5 +240,66 @@ struct StreamPredictTests {
             #expect(result.stderr.contains(c.says), "\(c.label): \(result.stderr)")
             #expect(Date().timeIntervalSince(started) < 60, "\(c.label) took \(Date().timeIntervalSince(started)) s")
         }
+    }
+
+    /// RAVDESS's real audio-video clip (a face in every frame), looped three times (~10 s).
+    static let avProducer = "ffmpeg -nostdin -loglevel error -re -stream_loop 2 -i '\(TestSupport.sharedData)/av-original/Actor_01/01-01-01-01-01-01-01.mp4' -c copy -f matroska -"
+
+    @Test func aPipeWithVideoIsScoredOnAudioAndFacesAsItArrives() throws {
+        let timed = try Self.timedPredict(producer: Self.avProducer, arguments: "-")
+        #expect(timed.result.status == 0, "\(timed.result.stderr)")
+        #expect(timed.result.stderr.contains("as the audio and faces arrive"), "stderr says what is read: \(timed.result.stderr)")
+        #expect(timed.lines.count >= 7, "~10 s: windows at 0...7 s and the tail: \(timed.lines.count)")
+        let starts = timed.lines.map { $0.object["start"] as? Double ?? -1 }
+        #expect(Array(starts.prefix(7)) == [0, 1, 2, 3, 4, 5, 6], "windows every second, in order: \(starts)")
+        for line in timed.lines {
+            #expect(line.object["modalities"] as? [String] == ["audio", "faces"], "\(line.object)")
+            let found = try #require(line.object["faces_found"] as? Int)
+            #expect((1...8).contains(found), "the detector found the face in the window's pictures: \(found)")
+            let probabilities = try #require(line.object["probabilities"] as? [String: Double])
+            #expect(probabilities.count == 8 && abs(probabilities.values.reduce(0, +) - 1) < 1e-3)
+        }
+        let first = try #require(timed.lines.first)
+        #expect(first.arrived < timed.producerEnded - 2, "the first window is printed while the stream is still playing")
+        print("stream-predict: audio+faces pipe (ffmpeg -re, matroska): first window (ends at 3.00 s) printed "
+              + String(format: "%.2f", first.arrived - timed.started) + " s after the start; windows printed before the stream ended: "
+              + "\(timed.lines.filter { $0.arrived < timed.producerEnded }.count) of \(timed.lines.count)")
+    }
+
+    @Test func aStreamWithoutAudioIsScoredOnFacesAlone() throws {
+        let producer = Self.avProducer.replacingOccurrences(of: "-c copy", with: "-an -c copy")
+        let timed = try Self.timedPredict(producer: producer, arguments: "-")
+        #expect(timed.result.status == 0, "\(timed.result.stderr)")
+        #expect(timed.result.stderr.contains("as the faces arrive"), "\(timed.result.stderr)")
+        #expect(timed.lines.count >= 7)
+        for line in timed.lines {
+            #expect(line.object["modalities"] as? [String] == ["faces"], "\(line.object)")
+            #expect(line.object["speaker"] == nil, "no audio, no running statistics")
+        }
+        let first = try #require(timed.lines.first)
+        #expect(first.arrived < timed.producerEnded - 2, "windows are timed by the pictures as they arrive")
+    }
+
+    @Test func aVideoDeviceWithoutAFaceSkipsItsWindowsAndSaysSo() throws {
+        let (run, _) = try Self.trained.get()
+        let result = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json", "--format", "lavfi", "testsrc=duration=4.5:rate=10:size=320x240"])
+        #expect(!result.signaled && result.status == ExitStatus.partial, "status \(result.status): \(result.stderr)")
+        #expect(result.stdout.isEmpty, "no window is printed without something to score: \(result.stdout)")
+        let skipped = result.stderr.split(separator: "\n").filter { $0.contains("no face in its pictures and no audio: not scored") }
+        #expect(skipped.count == 3, "4.5 s: windows at 0 and 1 s and the tail, each said: \(result.stderr)")
+        #expect(result.stderr.contains("none of its 3 windows had a face to score"), "\(result.stderr)")
+
+        // The same pictures with a sound: every window is scored on the audio, and says no face was found.
+        let both = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json", "--format", "lavfi",
+                                                             "testsrc=duration=4.5:rate=10:size=320x240[out0];sine=duration=4.5:sample_rate=16000[out1]"])
+        #expect(both.status == 0, "\(both.stderr)")
+        let windows = try both.stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(windows.count == 3, "\(both.stdout)")
+        for w in windows {
+            #expect(w["modalities"] as? [String] == ["audio"] && w["faces_found"] as? Int == 0, "\(w)")
+        }
+        #expect(both.stderr.contains("(0 with a face)"), "\(both.stderr)")
     }
 }

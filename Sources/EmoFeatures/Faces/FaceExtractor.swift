@@ -22,8 +22,18 @@ public final class FaceExtractor: @unchecked Sendable {
     /// With `thumbnailWidth` > 0 the clip also carries a thumbnail of its middle sampled frame and that
     /// frame's detections, for `FaceContactSheet`.
     public func extract(path: String, thumbnailWidth: Int) throws -> FaceClip {
+        try extract(video: try sampleFrames(path: path), thumbnailWidth: thumbnailWidth)
+    }
+
+    /// The crops of K frames sampled elsewhere (a live stream's): `video` must hold `parameters.frames`
+    /// slots, each with its time.
+    /// With `memo`, a picture already detected under the same scale and rotation is not detected again
+    /// (a stream's overlapping windows share pictures).
+    public func extract(video: SampledVideo, thumbnailWidth: Int = 0, memo: FaceDetectionMemo? = nil) throws -> FaceClip {
         let p = parameters
-        let video = try sampleFrames(path: path)
+        guard video.frames.count == p.frames, video.times.count == p.frames, video.substituted.count == p.frames else {
+            throw FaceError.invalidParameters("\(video.frames.count) frames were given for \(p.frames) crops")
+        }
         let stored = video.frames[0]
         let rotation = video.rotation
         let quarter = rotation % 180 != 0
@@ -45,11 +55,17 @@ public final class FaceExtractor: @unchecked Sendable {
                     }.rotated(clockwise: rotation)
                 }
                 let gray = grays[id]!
+                if let known = memo?.detections(frame, scale: scale, rotation: rotation) {
+                    detections.append(known)
+                    continue
+                }
                 let gx = Double(gray.width) / Double(uprightW), gy = Double(gray.height) / Double(uprightH)
                 let found = try detector.detect(gray, upsample: p.upsample, threshold: p.minScore)
-                detections.append(found.map { d in
+                let inSource = found.map { d in
                     Detection(box: Rect(d.box.x0 / gx, d.box.y0 / gy, d.box.x1 / gx, d.box.y1 / gy), score: d.score)
-                })
+                }
+                memo?.remember(frame, scale: scale, rotation: rotation, detections: inSource)
+                detections.append(inSource)
             }
         }
         guard var track = FaceTrack.build(detections: detections, times: video.times, width: Double(uprightW),
@@ -148,5 +164,36 @@ extension FaceDecodeStrategy {
         case .keyframeSeek: .keyframeSeek
         case .minimal: .minimal
         }
+    }
+}
+
+/// Detections of pictures already seen, for a caller that hands the same picture to several
+/// `extract(video:memo:)` calls. Holds its pictures (so their identities stay theirs) until forgotten.
+public final class FaceDetectionMemo {
+    private struct Entry {
+        let frame: VideoFrame
+        let scale: Double, rotation: Int
+        let detections: [Detection]
+    }
+    private var entries: [ObjectIdentifier: Entry] = [:]
+
+    public init() {}
+
+    public var count: Int { entries.count }
+
+    func detections(_ frame: VideoFrame, scale: Double, rotation: Int) -> [Detection]? {
+        guard let entry = entries[ObjectIdentifier(frame)], entry.frame === frame,
+              entry.scale == scale, entry.rotation == rotation else { return nil }
+        return entry.detections
+    }
+
+    func remember(_ frame: VideoFrame, scale: Double, rotation: Int, detections: [Detection]) {
+        entries[ObjectIdentifier(frame)] = Entry(frame: frame, scale: scale, rotation: rotation, detections: detections)
+    }
+
+    /// Forgets every picture but `frames`.
+    public func keepOnly(_ frames: [VideoFrame]) {
+        let kept = Set(frames.map { ObjectIdentifier($0) })
+        entries = entries.filter { kept.contains($0.key) }
     }
 }
