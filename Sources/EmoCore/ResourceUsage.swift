@@ -144,7 +144,8 @@ public final class ResourceMeter {
         if let finished { return finished }
         let usage = ResourceUsage(seconds: Date().timeIntervalSince(started),
                                   cpuSeconds: max(0, ProcessMemory.cpuSeconds() - cpuStarted),
-                                  peakRSSMB: ProcessMemory.highWaterBytes().map(ProcessMemory.megabytes))
+                                  // Without the reset VmHWM is the process's peak, not this work's: unknown.
+                                  peakRSSMB: peakIsPerMeter ? ProcessMemory.highWaterBytes().map(ProcessMemory.megabytes) : nil)
         finished = usage
         return usage
     }

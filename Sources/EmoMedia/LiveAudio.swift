@@ -138,7 +138,9 @@ public enum LiveAudio {
         if source.isNetwork {
             av_dict_set(&options, "rw_timeout", String(Int64(source.readTimeoutSeconds * 1_000_000)), 0)
         }
-        watch.deadline = Date().addingTimeInterval(source.openTimeoutSeconds)
+        // A pipe or a device waits as long as its writer does (Ctrl-C ends the wait); a network input
+        // that sends nothing within the timeout is refused.
+        watch.deadline = source.isNetwork ? Date().addingTimeInterval(source.openTimeoutSeconds) : nil
         var maybe: UnsafeMutablePointer<AVFormatContext>? = context
         let opened = avformat_open_input(&maybe, source.url, format, &options)  // frees the context on failure
         guard opened >= 0, let ready = maybe else { throw openFailure(source, code: opened, watch: watch, log: log) }

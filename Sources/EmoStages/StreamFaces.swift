@@ -69,8 +69,14 @@ final class StreamFaceSampler {
             nextGrid += 1
         }
         last = picture
-        if samples.count > maximumHeld, let oldest = samples.keys.min() { samples[oldest] = nil }
+        while samples.count > maximumHeld, let oldest = samples.keys.min() { samples[oldest] = nil }
     }
+
+    /// The earliest grid point from `first` on that holds a picture, if any.
+    func earliestHeldGrid(from first: Int) -> Int? { samples.keys.filter { $0 >= first }.min() }
+
+    /// The clock frame of grid point `j` (rounded down).
+    func gridFrame(_ j: Int) -> Double { gridTime(j) / secondsPerFrame }
 
     /// Whether every grid point of the window starting at `start` has its picture.
     func hasPictures(forWindowAt start: Int) -> Bool {

@@ -175,13 +175,31 @@ public final class StreamPredictor: @unchecked Sendable {
     private var floorDb: Float { mel.flatMap { mel in mel.topDb.map { mel.peakDb - $0 } } ?? -Float.infinity }
 
     private func scoreReadyWindows(_ emit: (Window) -> Void) throws {
-        while windowIsReady(at: nextStart) {
+        while skipWindowsBeforeTheEarliestPicture(), windowIsReady(at: nextStart) {
             try score(start: nextStart, count: windowFrames, atEnd: false).map(emit)
             // Bounded far below Int.max: frames are counted one by one.
             nextStart += hopFrames
         }
         faces?.forget(before: min(nextStart, max(0, clockFrames - windowFrames)))
         dropFramesNoWindowNeeds()
+    }
+
+    /// Without audio, the windows that end before the earliest picture held have nothing to score: a
+    /// jump in the stream's timestamps skips them in one step and one note, not one hop at a time.
+    /// Always true: it only moves `nextStart` (a condition of the scoring loop, run before each window).
+    private func skipWindowsBeforeTheEarliestPicture() -> Bool {
+        guard mel == nil, let faces,
+              let earliest = faces.earliestHeldGrid(from: faces.firstGrid(ofWindowAt: nextStart)) else { return true }
+        // Windows starting at or before this end at or before the earliest picture's grid point.
+        let reaching = faces.gridFrame(earliest) - Double(windowFrames)
+        guard reaching.isFinite, reaching > Double(nextStart + hopFrames) else { return true }
+        let hops = Int(min((reaching - Double(nextStart)) / Double(hopFrames), 1e12).rounded(.down))
+        guard hops > 1 else { return true }
+        let from = nextStart
+        nextStart += hops * hopFrames
+        windowsSkipped += hops
+        skipped(Double(from) * secondsPerFrame, Double(nextStart - hopFrames + windowFrames) * secondsPerFrame)
+        return true
     }
 
     /// Audio sets the pace: a window is ready when its frames are in and its pictures too (or they are

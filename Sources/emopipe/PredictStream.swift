@@ -69,7 +69,11 @@ extension PredictCommand {
     private func writeWindow(_ window: StreamPredictor.Window) {
         if json {
             // One object per line, written at once (no buffering) so a reader sees it as soon as it is known.
-            guard let data = try? JSONOutput.encoder().encode(window) else { return }
+            guard let data = try? JSONOutput.encoder().encode(window) else {
+                FileHandle.standardError.write(Data(String(format: "emopipe: %@: the window %.2f–%.2f s has probabilities JSON cannot hold (not finite); not written\n",
+                                                           window.input, window.start, window.end).utf8))
+                return
+            }
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
             let top = window.probabilities.sorted { $0.value > $1.value }.prefix(3)

@@ -242,6 +242,29 @@ struct StreamPredictTests {
         }
     }
 
+    @Test func aJumpInAVideoStreamsTimeSkipsItsEmptyWindowsInOneStep() throws {
+        let (run, _) = try Self.trained.get()
+        // Two MPEG-TS segments, the second an hour later: 3,600 windows fall in the gap. Each used to be
+        // visited, scored and said one hop at a time (a hang for a jump of 1e8 s).
+        let segment = "ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=duration=1:rate=5:size=160x120"
+        let command = "(\(segment) -f mpegts -; \(segment) -output_ts_offset 3600 -f mpegts -) | '\(TestSupport.emopipe)' predict --run '\(run)' -"
+        let started = Date()
+        let result = try TestSupport.run("/bin/bash", ["-c", command])
+        let seconds = Date().timeIntervalSince(started)
+        #expect(!result.signaled && result.status == ExitStatus.partial, "status \(result.status): \(result.stderr)")
+        let notes = result.stderr.split(separator: "\n").filter { $0.contains("not scored") }
+        // The gap is one note spanning it; the pictures after the jump (held for 4·K grid points) give a
+        // few windows more, each said.
+        #expect(notes.count < 40, "the gap is one note, not one per window: \(notes.count) notes: \(notes.prefix(5))")
+        let spans = notes.compactMap { line -> Double? in
+            let times = line.split(separator: " ").first { $0.contains("–") }?.split(separator: "–").compactMap { Double($0.replacingOccurrences(of: ":", with: "")) }
+            guard let times, times.count == 2 else { return nil }
+            return times[1] - times[0]
+        }
+        #expect(spans.contains { $0 > 3000 }, "one note spans the hour's gap: \(notes.prefix(3))")
+        #expect(seconds < 60, "took \(seconds) s")
+    }
+
     /// RAVDESS's real audio-video clip (a face in every frame), looped three times (~10 s).
     static let avProducer = "ffmpeg -nostdin -loglevel error -re -stream_loop 2 -i '\(TestSupport.sharedData)/av-original/Actor_01/01-01-01-01-01-01-01.mp4' -c copy -f matroska -"
 
