@@ -134,6 +134,9 @@ public struct TrainParameters: StageParameters {
     /// Pick the best epoch by the trailing mean of validation weighted F1 over this many epochs (at most
     /// `epochs`): one epoch's score on two validation actors is noisy (select-01-12: 0.629 against 0.602).
     public var selectionWindow = 5
+    /// Validate and keep an exponential moving average of the weights spanning about this many epochs
+    /// (0: the latest weights).
+    public var weightAverageEpochs = 0.0
     /// The model's input: windows of this many log-mel frames (300: 3 s at the speech preset's hop).
     public var windowFrames = 300
     /// Frames between the windows a clip is scored over (`WindowPolicy`).
@@ -163,7 +166,7 @@ public struct TrainParameters: StageParameters {
         case utteranceNorm = "utterance_norm", dropout, epochs, batchSize = "batch_size", learningRate = "learning_rate"
         case weightDecay = "weight_decay", warmupEpochs = "warmup_epochs", clipNorm = "clip_norm"
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
-        case speakerNorm = "speaker_norm", selectionWindow = "selection_window"
+        case speakerNorm = "speaker_norm", selectionWindow = "selection_window", weightAverageEpochs = "weight_average_epochs"
         case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch"
     }
 
@@ -188,6 +191,7 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&augment, forKey: .augment)
         try c.overwrite(&speakerNorm, forKey: .speakerNorm)
         try c.overwrite(&selectionWindow, forKey: .selectionWindow)
+        try c.overwrite(&weightAverageEpochs, forKey: .weightAverageEpochs)
         try c.overwrite(&windowFrames, forKey: .windowFrames)
         try c.overwrite(&windowHopFrames, forKey: .windowHopFrames)
         try c.overwrite(&timeStretch, forKey: .timeStretch)
@@ -217,6 +221,8 @@ public struct TrainParameters: StageParameters {
         try check((1...10_000).contains(patience), .patience, patience, "an integer from 1 to 10000")
         try check((1...10_000).contains(checkpointEvery), .checkpointEvery, checkpointEvery, "an integer from 1 to 10000")
         try check((1...10_000).contains(selectionWindow), .selectionWindow, selectionWindow, "an integer from 1 to 10000")
+        try check(weightAverageEpochs.isFinite && weightAverageEpochs >= 0 && weightAverageEpochs <= 10_000, .weightAverageEpochs,
+                  weightAverageEpochs, "a number of epochs from 0 (off) to 10000")
         try check((1...Self.maxWindowFrames).contains(windowFrames), .windowFrames, windowFrames, "an integer from 1 to \(Self.maxWindowFrames)")
         try check((1...windowFrames).contains(windowHopFrames), .windowHopFrames, windowHopFrames,
                   "an integer from 1 to window_frames (\(windowFrames)): a longer hop would skip frames")
@@ -252,6 +258,7 @@ public struct TrainParameters: StageParameters {
         t.checkpointEvery = checkpointEvery
         // A run shorter than the window selects over all of its epochs.
         if min(selectionWindow, epochs) > 1 { t.selectionWindow = min(selectionWindow, epochs) }
+        if weightAverageEpochs > 0 { t.weightAverageEpochs = weightAverageEpochs }
         if augment && timeStretch > 0 { t.augmentation.timeStretch = timeStretch }
         if !augment {
             t.augmentation.noiseProbability = 0; t.augmentation.maxShiftFrames = 0

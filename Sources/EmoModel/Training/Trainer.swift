@@ -20,6 +20,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The best epoch is the one whose trailing mean of validation weighted F1 over this many
     /// epochs is highest (nil or 1: that epoch's own score). Optional so older records still load.
     public var selectionWindow: Int?
+    /// When set, validation scores, and the fold keeps, an exponential moving average of the weights
+    /// (batch-norm statistics included) spanning about this many epochs, instead of the latest weights.
+    /// Optional so older records still load (nil: off).
+    public var weightAverageEpochs: Double?
 
     public init() {}
 }
@@ -54,6 +58,8 @@ public final class Trainer {
     let optimizer: AdamW
     /// Validation's forward passes, the same code evaluation and predict use.
     let inference: Inference
+    /// The moving average of the weights, when `weightAverageEpochs` asks for one.
+    var average: WeightAverage?
     public var log: (String) -> Void = { _ in }
     /// Asked before every batch; when it answers true, `fit` writes its last epoch boundary as the
     /// checkpoint and throws `TrainingStopped`.
@@ -85,8 +91,9 @@ public final class Trainer {
     public func fit(train: [ClipFeatures], validation: [ClipFeatures], policy: WindowPolicy, folder: URL,
                     evaluate: ([Int], [Int]) -> (accuracy: Double, weightedF1: Double)) throws -> TrainingState {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var state = try resume(from: folder)
         let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
+        average = config.weightAverageEpochs.map { WeightAverage(model: model, epochs: $0, stepsPerEpoch: stepsPerEpoch) }
+        var state = try resume(from: folder)
         let schedule = CosineWarmupSchedule(baseLR: Float(config.learningRate), warmupSteps: config.warmupEpochs * stepsPerEpoch,
                                             totalSteps: max(1, config.epochs * stepsPerEpoch))
         var epoch = state.epochs.count
@@ -94,7 +101,7 @@ public final class Trainer {
             let started = Date()
             // Stopped mid-epoch, the trainer goes back to this boundary: every random draw is reseeded
             // per epoch, so a run resumed from it redoes the epoch exactly as an uninterrupted one.
-            let boundary = Checkpoint.snapshot(model: model, optimizer: optimizer, step: epoch)
+            let boundary = snapshot(step: epoch)
             let rng = RandomGenerator(seed: seed &* 1_000_003 &+ UInt64(epoch))
             model.reseedDropout(seed &+ UInt64(epoch) &* 7_919)
             let trained: (loss: Double, accuracy: Double)
@@ -108,7 +115,7 @@ public final class Trainer {
                 throw stopped
             }
             let (loss, accuracy) = trained
-            let (valLoss, predicted) = try predict(validation, policy: policy)
+            let (valLoss, predicted) = try withKeptWeights { try predict(validation, policy: policy) }
             let scores = evaluate(validation.map(\.label), predicted)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
@@ -122,7 +129,9 @@ public final class Trainer {
             if selectionScore ?? -1 > state.bestWeightedF1 || (selectionScore == nil && state.bestWeightedF1 < 0) {
                 state.bestWeightedF1 = selectionScore ?? -1
                 state.bestEpoch = record.epoch
-                try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
+                try withKeptWeights {
+                    try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
+                }
             }
             epoch += 1
             if record.epoch - state.bestEpoch >= config.patience { state.finished = true; log("early stop: no better validation wF1 for \(config.patience) epochs") }
@@ -141,7 +150,22 @@ public final class Trainer {
     }
 
     private func checkpoint(_ state: TrainingState, folder: URL, epoch: Int) throws {
-        try publish(Checkpoint.snapshot(model: model, optimizer: optimizer, step: epoch), state: state, folder: folder)
+        try publish(snapshot(step: epoch), state: state, folder: folder)
+    }
+
+    /// The model, the optimizer and the weight average, held in memory.
+    private func snapshot(step: Int) -> SafeTensorsFile {
+        var file = Checkpoint.snapshot(model: model, optimizer: optimizer, step: step)
+        average?.store(in: &file)
+        return file
+    }
+
+    /// Runs `body` with the weights the fold keeps in the model: the average when there is one.
+    private func withKeptWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard let average else { return try body() }
+        let latest = average.swapIn(model)
+        defer { WeightAverage.restore(latest, into: model) }
+        return try body()
     }
 
     /// The weights file a checkpoint's state describes, named by its epoch count: a kill while the next
@@ -177,6 +201,10 @@ public final class Trainer {
         guard let written = try? SafeTensorsFile.read(from: weightsURL),
               written.integers["train.step"]?.first == Int64(state.epochs.count) else { return TrainingState() }
         let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)
+        if let average {
+            // A checkpoint written without the average (it was off) restarts it from these weights.
+            if !average.load(from: written) { average.reset(to: model) }
+        }
         log("resuming after epoch \(step)")
         return state
     }
@@ -201,6 +229,7 @@ public final class Trainer {
             try loss.backward()
             _ = clipGradNorm(model.parameters(), maxNorm: Float(config.clipNorm))
             optimizer.step()
+            average?.update(from: model, step: step)
             totalLoss += Double(loss.item) * Double(batch.count)
             correct += zip(try logits.argmaxLastAxis(), labels).filter { $0 == $1 }.count
             step += 1
