@@ -154,6 +154,8 @@ public struct TrainParameters: StageParameters {
     public var augment = true
     /// Speed perturbation: each training window is read from (1 ± time_stretch) × its length of the clip.
     public var timeStretch = 0.0
+    /// Mixup within each batch, λ ~ Beta(mixup, mixup) (0: off).
+    public var mixup = 0.0
 
     public static let maxBlocks = 6
     public static let maxChannels = 1024
@@ -167,7 +169,7 @@ public struct TrainParameters: StageParameters {
         case weightDecay = "weight_decay", warmupEpochs = "warmup_epochs", clipNorm = "clip_norm"
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
         case speakerNorm = "speaker_norm", selectionWindow = "selection_window", weightAverageEpochs = "weight_average_epochs"
-        case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch"
+        case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch", mixup
     }
 
     public init(from decoder: Decoder) throws {
@@ -195,6 +197,7 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&windowFrames, forKey: .windowFrames)
         try c.overwrite(&windowHopFrames, forKey: .windowHopFrames)
         try c.overwrite(&timeStretch, forKey: .timeStretch)
+        try c.overwrite(&mixup, forKey: .mixup)
     }
 
     public func validate() throws {
@@ -227,6 +230,7 @@ public struct TrainParameters: StageParameters {
         try check((1...windowFrames).contains(windowHopFrames), .windowHopFrames, windowHopFrames,
                   "an integer from 1 to window_frames (\(windowFrames)): a longer hop would skip frames")
         try check(timeStretch.isFinite && timeStretch >= 0 && timeStretch <= 0.5, .timeStretch, timeStretch, "a number from 0 to 0.5")
+        try check(mixup.isFinite && mixup >= 0 && mixup <= 10, .mixup, mixup, "a number from 0 (off) to 10 (Beta(α, α)'s α)")
     }
 
     /// The model's shape before the features fix the input sizes.
@@ -260,6 +264,7 @@ public struct TrainParameters: StageParameters {
         if min(selectionWindow, epochs) > 1 { t.selectionWindow = min(selectionWindow, epochs) }
         if weightAverageEpochs > 0 { t.weightAverageEpochs = weightAverageEpochs }
         if augment && timeStretch > 0 { t.augmentation.timeStretch = timeStretch }
+        if augment && mixup > 0 { t.augmentation.mixup = mixup }
         if !augment {
             t.augmentation.noiseProbability = 0; t.augmentation.maxShiftFrames = 0
             t.augmentation.frequencyMasks = 0; t.augmentation.timeMasks = 0

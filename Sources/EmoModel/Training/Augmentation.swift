@@ -19,6 +19,9 @@ public struct Augmentation: Codable, Equatable, Sendable {
     /// (1 − s) and (1 + s) times its length, resampled to the window. Optional so that models
     /// recorded before it load (nil: none).
     public var timeStretch: Double?
+    /// Mixup's α: pairs within a batch blended with a weight drawn from Beta(α, α) (nil: none).
+    /// Optional like `timeStretch`.
+    public var mixup: Double?
     public var faceFlip: Bool = true
     public var brightness: Double = 0.15
     public var contrast: Double = 0.15

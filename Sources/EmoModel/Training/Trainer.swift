@@ -220,12 +220,17 @@ public final class Trainer {
             if stopRequested() { throw TrainingStopped() }
             let batch = order[start..<min(start + config.batchSize, order.count)].map { samples[$0] }
             guard batch.count > 1 else { continue }   // batch norm needs two samples
-            let (input, labels) = try makeInput(batch, augmentWith: rng)
+            var (input, labels) = try makeInput(batch, augmentWith: rng)
+            // Drawn only when asked for, so runs without mixup keep their draws.
+            let mixup = (config.augmentation.mixup ?? 0) > 0
+                ? Mixup(alpha: config.augmentation.mixup ?? 0, count: batch.count, rng: rng) : nil
+            if let mixup { input = try mixup.mix(input) }
             optimizer.learningRate = schedule.learningRate(at: step)
             model.zeroGrad()
             let logits = try model(input)
-            let loss = try Losses.crossEntropy(logits, targets: labels, weight: classWeights,
-                                               labelSmoothing: Float(config.labelSmoothing))
+            let smoothing = Float(config.labelSmoothing)
+            let loss = try mixup?.loss(logits, targets: labels, weight: classWeights, labelSmoothing: smoothing)
+                ?? Losses.crossEntropy(logits, targets: labels, weight: classWeights, labelSmoothing: smoothing)
             try loss.backward()
             _ = clipGradNorm(model.parameters(), maxNorm: Float(config.clipNorm))
             optimizer.step()

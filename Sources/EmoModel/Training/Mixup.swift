@@ -1,0 +1,81 @@
+import EmoNN
+import Foundation
+
+/// Mixup (Zhang et al., 2018) within a training batch: every sample is blended with a partner from
+/// the same batch, inputs and targets alike, with one weight λ ~ Beta(α, α) for the batch. The
+/// loss is λ·CE(own label) + (1 − λ)·CE(partner's label).
+struct Mixup {
+    let lambda: Float
+    /// The partner of each sample: a permutation of the batch.
+    let partner: [Int]
+
+    init(alpha: Double, count: Int, rng: RandomGenerator) {
+        lambda = Float(Self.beta(alpha, rng: rng))
+        var order = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        partner = order
+    }
+
+    /// The blended batch: log-mels and face crops mixed, masks and modalities the union of both.
+    func mix(_ input: ModelInput) throws -> ModelInput {
+        var mixed = input
+        mixed.logmel = try Tensor(shape: input.logmel.shape, data: blend(input.logmel.data, rows: partner.count))
+        mixed.logmelMask = union(input.logmelMask)
+        if let faces = input.faces {
+            mixed.faces = try Tensor(shape: faces.shape, data: blend(faces.data, rows: partner.count))
+        }
+        mixed.facesMask = union(input.facesMask)
+        mixed.modalityMask = union(input.modalityMask)
+        return mixed
+    }
+
+    func loss(_ logits: Tensor, targets: [Int], weight: Tensor, labelSmoothing: Float) throws -> Tensor {
+        let own = try Losses.crossEntropy(logits, targets: targets, weight: weight, labelSmoothing: labelSmoothing)
+        let partners = try Losses.crossEntropy(logits, targets: partner.map { targets[$0] }, weight: weight,
+                                               labelSmoothing: labelSmoothing)
+        return try own * lambda + partners * (1 - lambda)
+    }
+
+    private func blend(_ values: [Float], rows: Int) -> [Float] {
+        let width = values.count / max(1, rows)
+        var out = values
+        for (i, j) in partner.enumerated() {
+            for k in 0..<width { out[i * width + k] = lambda * values[i * width + k] + (1 - lambda) * values[j * width + k] }
+        }
+        return out
+    }
+
+    private func union(_ mask: [Float]) -> [Float] {
+        let width = mask.count / max(1, partner.count)
+        var out = mask
+        for (i, j) in partner.enumerated() {
+            for k in 0..<width { out[i * width + k] = max(mask[i * width + k], mask[j * width + k]) }
+        }
+        return out
+    }
+
+    /// Beta(α, α) as X / (X + Y) of two Gamma(α) draws.
+    static func beta(_ alpha: Double, rng: RandomGenerator) -> Double {
+        let x = gamma(alpha, rng: rng), y = gamma(alpha, rng: rng)
+        return x + y > 0 ? x / (x + y) : 0.5
+    }
+
+    /// Gamma(shape, 1) by Marsaglia and Tsang; below shape 1, Gamma(shape + 1)·U^(1/shape). Each try
+    /// is accepted with probability above 0.95; after 1,000 rejections (never in practice) the mean
+    /// is returned, so a draw cannot loop for ever.
+    static func gamma(_ shape: Double, rng: RandomGenerator) -> Double {
+        if shape < 1 {
+            let u = max(Double(rng.uniform()), 1e-12)
+            return gamma(shape + 1, rng: rng) * pow(u, 1 / shape)
+        }
+        let d = shape - 1.0 / 3, c = 1 / (9 * d).squareRoot()
+        for _ in 0..<1_000 {
+            let x = Double(rng.normal())
+            let v = pow(1 + c * x, 3)
+            guard v > 0 else { continue }
+            let u = max(Double(rng.uniform()), 1e-12)
+            if log(u) < 0.5 * x * x + d - d * v + d * log(v) { return d * v }
+        }
+        return shape
+    }
+}

@@ -1,0 +1,81 @@
+import EmoNN
+import EmoTestSupport
+import Foundation
+import Testing
+@testable import EmoModel
+
+/// Mixup's draws follow their distributions, its batch is the blend it claims, its loss is the
+/// weighted pair of losses, and a training with it is as repeatable as one without.
+@Suite struct MixupTests {
+    static func moments(_ draws: [Double]) -> (mean: Double, variance: Double) {
+        let mean = draws.reduce(0, +) / Double(draws.count)
+        return (mean, draws.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(draws.count - 1))
+    }
+
+    @Test(arguments: [0.2, 0.4, 1.0, 3.0])
+    func betaDrawsHaveBetaMoments(alpha: Double) {
+        let rng = RandomGenerator(seed: 11)
+        let draws = (0..<40_000).map { _ in Mixup.beta(alpha, rng: rng) }
+        #expect(draws.allSatisfy { $0 >= 0 && $0 <= 1 })
+        let (mean, variance) = Self.moments(draws)
+        // Beta(α, α): mean 1/2, variance 1 / (4 (2α + 1)); the standard error of the mean is below 0.003.
+        #expect(abs(mean - 0.5) < 0.01, "mean \(mean)")
+        let expected = 1 / (4 * (2 * alpha + 1))
+        #expect(abs(variance - expected) < 0.05 * expected, "variance \(variance) against \(expected)")
+    }
+
+    @Test(arguments: [0.3, 1.0, 2.5, 9.0])
+    func gammaDrawsHaveGammaMoments(shape: Double) {
+        let rng = RandomGenerator(seed: 5)
+        let (mean, variance) = Self.moments((0..<40_000).map { _ in Mixup.gamma(shape, rng: rng) })
+        // Gamma(k, 1): mean and variance k.
+        #expect(abs(mean - shape) < 0.03 * shape + 0.01, "mean \(mean)")
+        #expect(abs(variance - shape) < 0.08 * shape, "variance \(variance)")
+    }
+
+    @Test func theBatchIsBlendedWithItsPartnersAndTheLossWeighsBothLabels() throws {
+        let config = TrainedModelTests.config
+        let samples = TrainedModelTests.samples(6, seed: 9)
+        let standardizer = Standardizer.fit(samples, config: config)
+        let encoder = InputEncoder(config: config, standardizer: standardizer)
+        let windows = samples.map { $0.window(start: 0, frames: config.frames, nMels: config.nMels) }
+        let input = try encoder.encode(windows)
+        let mixup = Mixup(alpha: 0.4, count: windows.count, rng: RandomGenerator(seed: 3))
+        #expect(mixup.partner.sorted() == Array(0..<windows.count))
+        #expect(mixup.partner != Array(0..<windows.count), "this seed moves some sample")
+        let mixed = try mixup.mix(input)
+        let l = mixup.lambda, width = config.nMels * config.frames, k = config.faceFrames
+        for (i, j) in mixup.partner.enumerated() {
+            for x in stride(from: 0, to: width, by: 7) {
+                #expect(mixed.logmel.data[i * width + x] == l * input.logmel.data[i * width + x] + (1 - l) * input.logmel.data[j * width + x])
+            }
+            for f in 0..<config.frames {
+                #expect(mixed.logmelMask[i * config.frames + f] == max(input.logmelMask[i * config.frames + f], input.logmelMask[j * config.frames + f]))
+            }
+            for c in 0..<k { #expect(mixed.facesMask[i * k + c] == max(input.facesMask[i * k + c], input.facesMask[j * k + c])) }
+            for m in 0..<2 { #expect(mixed.modalityMask[i * 2 + m] == max(input.modalityMask[i * 2 + m], input.modalityMask[j * 2 + m])) }
+        }
+        let logits = try Tensor(shape: [windows.count, config.classes], data: (0..<(windows.count * config.classes)).map { Float($0 % 5) * 0.3 - 0.4 })
+        let labels = windows.map(\.label), weight = Tensor([1, 2, 0.5])
+        let own = try Losses.crossEntropy(logits, targets: labels, weight: weight, labelSmoothing: 0.1).item
+        let partners = try Losses.crossEntropy(logits, targets: mixup.partner.map { labels[$0] }, weight: weight, labelSmoothing: 0.1).item
+        let loss = try mixup.loss(logits, targets: labels, weight: weight, labelSmoothing: 0.1).item
+        #expect(abs(loss - (l * own + (1 - l) * partners)) < 1e-6)
+    }
+
+    @Test func aTrainingWithMixupIsRepeatableAndDiffersFromOneWithout() throws {
+        func fit(_ mixup: Double?, _ name: String) throws -> TrainingState {
+            let trainer = WeightAverageTests.trainer(averaging: nil, epochsToTrain: 3)
+            var config = trainer.config
+            config.augmentation.mixup = mixup
+            let train = TrainedModelTests.samples(12, seed: 1)
+            let again = Trainer(model: EmotionModel(TrainedModelTests.config, seed: 3), config: config, standardizer: trainer.standardizer,
+                                classWeights: Trainer.classWeights(labels: train.map(\.label), classes: 3), seed: 4)
+            return try WeightAverageTests.fit(again, folder: URL(fileURLWithPath: try TestSupport.temporaryFolder(name)).appendingPathComponent("fold-0"))
+        }
+        let first = try fit(0.4, "mixup-a"), second = try fit(0.4, "mixup-b"), plain = try fit(nil, "mixup-off")
+        #expect(first.epochs.map(\.trainLoss) == second.epochs.map(\.trainLoss))
+        #expect(first.epochs.map(\.valLoss) == second.epochs.map(\.valLoss))
+        #expect(first.epochs.map(\.trainLoss) != plain.epochs.map(\.trainLoss))
+    }
+}
