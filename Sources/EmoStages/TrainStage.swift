@@ -230,7 +230,9 @@ public struct TrainParameters: StageParameters {
         try check((1...windowFrames).contains(windowHopFrames), .windowHopFrames, windowHopFrames,
                   "an integer from 1 to window_frames (\(windowFrames)): a longer hop would skip frames")
         try check(timeStretch.isFinite && timeStretch >= 0 && timeStretch <= 0.5, .timeStretch, timeStretch, "a number from 0 to 0.5")
-        try check(mixup.isFinite && mixup >= 0 && mixup <= 10, .mixup, mixup, "a number from 0 (off) to 10 (Beta(α, α)'s α)")
+        // Below 0.01 the Gamma draws underflow and Beta(α, α) would not be drawn faithfully.
+        try check(mixup.isFinite && (mixup == 0 || (0.01...10).contains(mixup)), .mixup, mixup,
+                  "0 (off) or a number from 0.01 to 10 (Beta(α, α)'s α)")
     }
 
     /// The model's shape before the features fix the input sizes.

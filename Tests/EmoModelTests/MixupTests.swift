@@ -44,17 +44,36 @@ import Testing
         #expect(mixup.partner.sorted() == Array(0..<windows.count))
         #expect(mixup.partner != Array(0..<windows.count), "this seed moves some sample")
         let mixed = try mixup.mix(input)
-        let l = mixup.lambda, width = config.nMels * config.frames, k = config.faceFrames
+        let l = mixup.lambda, k = config.faceFrames, t = config.frames
+        let widths = (audio: config.nMels * t, faces: k * 3 * config.faceSize * config.faceSize)
+        let faces = try #require(input.faces), mixedFaces = try #require(mixed.faces)
+        var blended = (audio: 0, faces: 0, kept: 0)
         for (i, j) in mixup.partner.enumerated() {
-            for x in stride(from: 0, to: width, by: 7) {
-                #expect(mixed.logmel.data[i * width + x] == l * input.logmel.data[i * width + x] + (1 - l) * input.logmel.data[j * width + x])
+            // A modality is blended where both samples have it; a sample missing it on either side keeps its own.
+            let audio = input.modalityMask[i * 2] > 0 && input.modalityMask[j * 2] > 0
+            let face = input.modalityMask[i * 2 + 1] > 0 && input.modalityMask[j * 2 + 1] > 0
+            blended.audio += audio && i != j ? 1 : 0
+            blended.faces += face && i != j ? 1 : 0
+            blended.kept += (!audio || !face) ? 1 : 0
+            for x in stride(from: 0, to: widths.audio, by: 7) {
+                let own = input.logmel.data[i * widths.audio + x], other = input.logmel.data[j * widths.audio + x]
+                #expect(mixed.logmel.data[i * widths.audio + x] == (audio ? l * own + (1 - l) * other : own))
             }
-            for f in 0..<config.frames {
-                #expect(mixed.logmelMask[i * config.frames + f] == max(input.logmelMask[i * config.frames + f], input.logmelMask[j * config.frames + f]))
+            for x in stride(from: 0, to: widths.faces, by: 5) {
+                let own = faces.data[i * widths.faces + x], other = faces.data[j * widths.faces + x]
+                #expect(mixedFaces.data[i * widths.faces + x] == (face ? l * own + (1 - l) * other : own))
             }
-            for c in 0..<k { #expect(mixed.facesMask[i * k + c] == max(input.facesMask[i * k + c], input.facesMask[j * k + c])) }
-            for m in 0..<2 { #expect(mixed.modalityMask[i * 2 + m] == max(input.modalityMask[i * 2 + m], input.modalityMask[j * 2 + m])) }
+            for f in 0..<t {
+                let own = input.logmelMask[i * t + f], other = input.logmelMask[j * t + f]
+                #expect(mixed.logmelMask[i * t + f] == (audio ? max(own, other) : own))
+            }
+            for c in 0..<k {
+                let own = input.facesMask[i * k + c], other = input.facesMask[j * k + c]
+                #expect(mixed.facesMask[i * k + c] == (face ? max(own, other) : own))
+            }
         }
+        #expect(mixed.modalityMask == input.modalityMask)
+        #expect(blended.audio > 0 && blended.faces > 0 && blended.kept > 0, "the batch covers each case: \(blended)")
         let logits = try Tensor(shape: [windows.count, config.classes], data: (0..<(windows.count * config.classes)).map { Float($0 % 5) * 0.3 - 0.4 })
         let labels = windows.map(\.label), weight = Tensor([1, 2, 0.5])
         let own = try Losses.crossEntropy(logits, targets: labels, weight: weight, labelSmoothing: 0.1).item

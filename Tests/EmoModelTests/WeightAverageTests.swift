@@ -45,13 +45,15 @@ import Testing
         #expect(average.decay(atStep: 0) == 0.1)
         #expect(average.decay(atStep: 1000) == 0.9)
         let (name, tensor) = try #require(model.namedParameters().first)
-        var expected = tensor.data
+        // Accumulated in Double, handed to the model in Float.
+        var sums = tensor.data.map(Double.init)
         for step in 0..<4 {
             for i in tensor.data.indices { tensor.data[i] += Float(step + 1) * 0.01 * Float(i % 7) }
             average.update(from: model, step: step)
-            let keep = Float(average.decay(atStep: step))
-            for i in expected.indices { expected[i] = keep * expected[i] + (1 - keep) * tensor.data[i] }
+            let keep = average.decay(atStep: step)
+            for i in sums.indices { sums[i] = keep * sums[i] + (1 - keep) * Double(tensor.data[i]) }
         }
+        let expected = sums.map(Float.init)
         let latest = average.swapIn(model)
         let averaged = try #require(model.namedParameters().first { $0.0 == name }).1.data
         #expect(averaged == expected)
@@ -72,13 +74,38 @@ import Testing
         let plainWeights = try Self.keptWeights(plainFolder), averagedWeights = try Self.keptWeights(averagedFolder)
         #expect(Set(plainWeights.keys) == Set(averagedWeights.keys))
         #expect(plainWeights.contains { averagedWeights[$0.key] != $0.value })
-        // The last checkpoint carries the average beside the latest weights, which are the plain run's.
+        // The last checkpoint carries the average (as Double bit patterns) beside the latest weights,
+        // which are the plain run's.
         let checkpoint = try SafeTensorsFile.read(from: averagedFolder.appendingPathComponent(Trainer.checkpointName(afterEpochs: 4)))
-        let averageNames = checkpoint.tensors.keys.filter { $0.hasPrefix(WeightAverage.prefix) }
+        let plainCheckpoint = try SafeTensorsFile.read(from: plainFolder.appendingPathComponent(Trainer.checkpointName(afterEpochs: 4)))
+        for (name, tensor) in plainCheckpoint.tensors where !name.hasPrefix("optimizer.") {
+            #expect(checkpoint.tensors[name]?.data == tensor.data, "\(name)")
+        }
+        let averageNames = checkpoint.integers.keys.filter { $0.hasPrefix(WeightAverage.prefix) }
         #expect(averageNames.count == EmotionModel(Self.config, seed: 1).stateDict().count)
         for name in averageNames {
-            #expect(checkpoint.tensors[name]?.data == averagedWeights[String(name.dropFirst(WeightAverage.prefix.count))], "\(name)")
+            let kept = try #require(averagedWeights[String(name.dropFirst(WeightAverage.prefix.count))], "\(name)")
+            let stored = checkpoint.integers[name]!.map { Float(Double(bitPattern: UInt64(bitPattern: $0))) }
+            #expect(stored == kept, "\(name)")
         }
+        // Batch norm's step counter counts steps; it is not averaged.
+        let counters = averagedWeights.filter { $0.key.hasSuffix("num_batches_tracked") }
+        #expect(!counters.isEmpty)
+        for (name, value) in counters { #expect(value == plainCheckpoint.tensors[name]?.data, "\(name)") }
+    }
+
+    @Test func aCheckpointWithoutAnAverageStartsOneFromItsWeights() throws {
+        let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("average-late")).appendingPathComponent("fold-0")
+        let plain = Self.trainer(averaging: nil)
+        var batches = 0
+        plain.stopRequested = { batches += 1; return batches == 5 }
+        #expect(throws: TrainingStopped.self) { try Self.fit(plain, folder: folder) }
+        let resumed = Self.trainer(averaging: 1.5)
+        let state = try Self.fit(resumed, folder: folder, resumingAfter: 1)
+        #expect(state.epochs.count == 4)
+        let average = try #require(resumed.average)
+        // Three epochs of updates from the resumed weights: the kept weights are that average.
+        #expect(try Self.keptWeights(folder) == average.floats)
     }
 
     @Test func aStoppedTrainingResumesToTheSameAverage() throws {

@@ -84,4 +84,29 @@ struct StageParametersTests {
             }
         }
     }
+
+    @Test func trainingOptionsOutsideTheirRangesAreRefusedByName() throws {
+        let refused: [(String, String)] = [
+            ("mixup: -0.1", "train.mixup"), ("mixup: 10.5", "train.mixup"), ("mixup: .nan", "train.mixup"),
+            ("mixup: 0.001", "train.mixup"), ("mixup: strong", "train.mixup"),
+            ("weight_average_epochs: -1", "train.weight_average_epochs"), ("weight_average_epochs: 10001", "train.weight_average_epochs"),
+            ("weight_average_epochs: .inf", "train.weight_average_epochs"), ("time_stretch: 0.6", "train.time_stretch"),
+            ("selection_window: 0", "train.selection_window")]
+        for (text, key) in refused {
+            do {
+                _ = try runner("params: {train: {\(text)}}\n")
+                Issue.record("\(text) was accepted")
+            } catch let PipelineError.invalidParameter(_, k, _, _) {
+                #expect(k == key, "\(text)")
+            }
+        }
+        // Zero is off: the training sees no option at all, exactly as before the options existed.
+        let off = try #require(try runner("params: {train: {mixup: 0, weight_average_epochs: 0}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(off.trainingConfig.augmentation.mixup == nil && off.trainingConfig.weightAverageEpochs == nil)
+        let on = try #require(try runner("params: {train: {mixup: 0.4, weight_average_epochs: 2.5}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(on.trainingConfig.augmentation.mixup == 0.4 && on.trainingConfig.weightAverageEpochs == 2.5)
+        // Without augmentation there is no mixup either (it is an augmentation).
+        let plain = try #require(try runner("params: {train: {mixup: 0.4, augment: false}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(plain.trainingConfig.augmentation.mixup == nil)
+    }
 }

@@ -16,16 +16,18 @@ struct Mixup {
         partner = order
     }
 
-    /// The blended batch: log-mels and face crops mixed, masks and modalities the union of both.
+    /// The blended batch. A modality is blended only where both samples have it (a missing one is
+    /// zeros under a zero mask, not a signal); elsewhere the sample keeps its own. Masks of blended
+    /// modalities are the union of both.
     func mix(_ input: ModelInput) throws -> ModelInput {
         var mixed = input
-        mixed.logmel = try Tensor(shape: input.logmel.shape, data: blend(input.logmel.data, rows: partner.count))
-        mixed.logmelMask = union(input.logmelMask)
-        if let faces = input.faces {
-            mixed.faces = try Tensor(shape: faces.shape, data: blend(faces.data, rows: partner.count))
+        let audio = both(input.modalityMask, 0), faces = both(input.modalityMask, 1)
+        mixed.logmel = try Tensor(shape: input.logmel.shape, data: blend(input.logmel.data, where: audio))
+        mixed.logmelMask = union(input.logmelMask, where: audio)
+        if let crops = input.faces {
+            mixed.faces = try Tensor(shape: crops.shape, data: blend(crops.data, where: faces))
         }
-        mixed.facesMask = union(input.facesMask)
-        mixed.modalityMask = union(input.modalityMask)
+        mixed.facesMask = union(input.facesMask, where: faces)
         return mixed
     }
 
@@ -36,19 +38,24 @@ struct Mixup {
         return try own * lambda + partners * (1 - lambda)
     }
 
-    private func blend(_ values: [Float], rows: Int) -> [Float] {
-        let width = values.count / max(1, rows)
+    /// Whether sample i and its partner both have modality `m` ([B, 2] mask).
+    private func both(_ modality: [Float], _ m: Int) -> [Bool] {
+        partner.enumerated().map { i, j in modality[i * 2 + m] > 0 && modality[j * 2 + m] > 0 }
+    }
+
+    private func blend(_ values: [Float], where blended: [Bool]) -> [Float] {
+        let width = values.count / max(1, partner.count)
         var out = values
-        for (i, j) in partner.enumerated() {
+        for (i, j) in partner.enumerated() where blended[i] {
             for k in 0..<width { out[i * width + k] = lambda * values[i * width + k] + (1 - lambda) * values[j * width + k] }
         }
         return out
     }
 
-    private func union(_ mask: [Float]) -> [Float] {
+    private func union(_ mask: [Float], where blended: [Bool]) -> [Float] {
         let width = mask.count / max(1, partner.count)
         var out = mask
-        for (i, j) in partner.enumerated() {
+        for (i, j) in partner.enumerated() where blended[i] {
             for k in 0..<width { out[i * width + k] = max(mask[i * width + k], mask[j * width + k]) }
         }
         return out
