@@ -72,9 +72,10 @@ struct Int8ExportTests {
 
     /// onnxruntime runs the int8 graph and gives the Swift int8 scorer's logits: padded audio, missed
     /// face frames and missing modalities, batch 1 and 7, with and without the GRU.
-    @Test(arguments: [1, 7], ONNXExportTests.Variant.allCases)
+    @Test(.enabled(if: TestSupport.python != nil, "needs the test venv (make venv) with onnx and onnxruntime"),
+          arguments: [1, 7], ONNXExportTests.Variant.allCases)
     func onnxruntimeAgreesWithTheSwiftInt8Scorer(batch: Int, variant: ONNXExportTests.Variant) throws {
-        guard let python = TestSupport.python else { return }
+        let python = try #require(TestSupport.python)
         var rng = SplitMix64(seed: UInt64(batch) + 100)
         var config = ONNXExportTests.config
         config.utteranceNorm = variant == .utteranceNorm
@@ -100,19 +101,7 @@ struct Int8ExportTests {
         try ONNXExporter.export(model, standardizer: standardizer, metadata: metadata, precision: .int8)
             .write(to: URL(fileURLWithPath: folder + "/model.int8.onnx"))
         let c = config
-        func save(_ name: String, _ dtype: DType, _ shape: [Int], _ bytes: Data) throws {
-            try bytes.withUnsafeBytes { try NumpyFile.encode(dtype: dtype, shape: shape, data: $0)
-                .write(to: URL(fileURLWithPath: folder + "/\(name).npy")) }
-        }
-        func floats(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }
-        try save("logmel", .float32, [batch, c.nMels, c.frames],
-                 floats(samples.flatMap { $0.logmel ?? [Float](repeating: 0, count: c.nMels * c.frames) }))
-        try save("logmel_mask", .float32, [batch, c.frames], floats(input.logmelMask))
-        try save("faces", .uint8, [batch, c.faceFrames, c.faceSize, c.faceSize, 3],
-                 Data(samples.flatMap { $0.faces ?? [UInt8](repeating: 0, count: c.faceFrames * c.faceSize * c.faceSize * 3) }))
-        try save("faces_mask", .float32, [batch, c.faceFrames], floats(input.facesMask))
-        try save("modality_mask", .float32, [batch, 2], floats(input.modalityMask))
-        try save("expected_logits", .float32, [batch, c.classes], floats(swiftInt8))
+        try ONNXExportTests.writeInputs(samples, encoded: input, expected: swiftInt8, config: c, to: folder)
 
         let out = String(decoding: try TestSupport.output(python, [TestSupport.repositoryRoot + "/scripts/onnx_check.py",
                                                                    folder + "/model.int8.onnx", folder]), as: UTF8.self)

@@ -14,6 +14,26 @@ struct ONNXExportTests {
                                     faceSize: 32, audioChannels: [4, 8], faceChannels: [4, 8], embedding: 16)
 
     /// Samples covering every case the masks express.
+    /// The `.npy` files `scripts/onnx_check.py` feeds onnxruntime: the graph's five inputs as the cache
+    /// holds them (dB log-mels, uint8 crops) and the logits Swift computed for them.
+    static func writeInputs(_ samples: [Sample], encoded input: ModelInput, expected logits: [Float],
+                            config c: ModelConfig, to folder: String) throws {
+        let batch = samples.count
+        func save(_ name: String, _ dtype: DType, _ shape: [Int], _ bytes: Data) throws {
+            try bytes.withUnsafeBytes { try NumpyFile.encode(dtype: dtype, shape: shape, data: $0)
+                .write(to: URL(fileURLWithPath: folder + "/\(name).npy")) }
+        }
+        func floats(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }
+        try save("logmel", .float32, [batch, c.nMels, c.frames],
+                 floats(samples.flatMap { $0.logmel ?? [Float](repeating: 0, count: c.nMels * c.frames) }))
+        try save("logmel_mask", .float32, [batch, c.frames], floats(input.logmelMask))
+        try save("faces", .uint8, [batch, c.faceFrames, c.faceSize, c.faceSize, 3],
+                 Data(samples.flatMap { $0.faces ?? [UInt8](repeating: 0, count: c.faceFrames * c.faceSize * c.faceSize * 3) }))
+        try save("faces_mask", .float32, [batch, c.faceFrames], floats(input.facesMask))
+        try save("modality_mask", .float32, [batch, 2], floats(input.modalityMask))
+        try save("expected_logits", .float32, [batch, c.classes], floats(logits))
+    }
+
     static func samples(_ count: Int, rng: inout SplitMix64) -> [Sample] {
         let c = config
         return (0..<count).map { i in
@@ -54,19 +74,7 @@ struct ONNXExportTests {
         let onnx = try ONNXExporter.export(model, standardizer: standardizer, metadata: ["labels": "test"])
         try onnx.write(to: URL(fileURLWithPath: folder + "/model.onnx"))
         let c = Self.config
-        func save(_ name: String, _ dtype: DType, _ shape: [Int], _ bytes: Data) throws {
-            try bytes.withUnsafeBytes { try NumpyFile.encode(dtype: dtype, shape: shape, data: $0)
-                .write(to: URL(fileURLWithPath: folder + "/\(name).npy")) }
-        }
-        func floats(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }
-        try save("logmel", .float32, [batch, c.nMels, c.frames],
-                 floats(samples.flatMap { $0.logmel ?? [Float](repeating: 0, count: c.nMels * c.frames) }))
-        try save("logmel_mask", .float32, [batch, c.frames], floats(input.logmelMask))
-        try save("faces", .uint8, [batch, c.faceFrames, c.faceSize, c.faceSize, 3],
-                 Data(samples.flatMap { $0.faces ?? [UInt8](repeating: 0, count: c.faceFrames * c.faceSize * c.faceSize * 3) }))
-        try save("faces_mask", .float32, [batch, c.faceFrames], floats(input.facesMask))
-        try save("modality_mask", .float32, [batch, 2], floats(input.modalityMask))
-        try save("expected_logits", .float32, [batch, c.classes], floats(logits))
+        try ONNXExportTests.writeInputs(samples, encoded: input, expected: logits, config: c, to: folder)
 
         let out = String(decoding: try TestSupport.output(try #require(TestSupport.python),
                                                           [TestSupport.repositoryRoot + "/scripts/onnx_check.py", folder + "/model.onnx", folder]),

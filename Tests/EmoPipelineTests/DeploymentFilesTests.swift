@@ -9,19 +9,25 @@ import Yams
 struct DeploymentFilesTests {
     static let deploy = TestSupport.repositoryRoot + "/pipelines/deploy"
 
-    @Test func kubernetesIndexedJobMatchesItsManifestsWorkerCount() throws {
-        let text = try String(contentsOfFile: Self.deploy + "/kubernetes/emopipe-workers.yaml", encoding: .utf8)
+    /// A Kubernetes file of a ConfigMap holding `manifest.yaml` and an Indexed Job that runs it: the
+    /// manifest, the Job's spec and its container's arguments joined.
+    static func indexedJob(_ path: String) throws -> (manifest: Manifest, spec: [String: Any], command: String) {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
         let documents = try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
         let configMap = try #require(documents.first { $0["kind"] as? String == "ConfigMap" })
         let job = try #require(documents.first { $0["kind"] as? String == "Job" })
         let manifestText = try #require((configMap["data"] as? [String: Any])?["manifest.yaml"] as? String)
         let manifest = try Manifest.parse(yaml: manifestText, path: "/config/manifest.yaml")
         let spec = try #require(job["spec"] as? [String: Any])
-        #expect(spec["completionMode"] as? String == "Indexed")
-        #expect(manifest.workers == spec["completions"] as? Int, "JOB_COMPLETION_INDEX counts up to the manifest's workers")
         let container = try #require(((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
             .flatMap { ($0["containers"] as? [[String: Any]])?.first })
-        let command = ((container["args"] as? [String]) ?? []).joined(separator: " ")
+        return (manifest, spec, ((container["args"] as? [String]) ?? []).joined(separator: " "))
+    }
+
+    @Test func kubernetesIndexedJobMatchesItsManifestsWorkerCount() throws {
+        let (manifest, spec, command) = try Self.indexedJob(Self.deploy + "/kubernetes/emopipe-workers.yaml")
+        #expect(spec["completionMode"] as? String == "Indexed")
+        #expect(manifest.workers == spec["completions"] as? Int, "JOB_COMPLETION_INDEX counts up to the manifest's workers")
         #expect(command.contains("--worker env") && command.contains("/config/manifest.yaml"))
         // Every pod sees its slice: indices 0..<completions are exactly the valid ones.
         for index in 0..<(manifest.workers ?? 0) {

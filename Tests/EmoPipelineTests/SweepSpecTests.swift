@@ -153,18 +153,10 @@ struct SweepSpecTests {
     }
 
     @Test func theKubernetesSweepJobGivesEveryWorkerATrial() throws {
-        let text = try String(contentsOfFile: TestSupport.repositoryRoot + "/pipelines/deploy/sweep/sweep-workers.yaml", encoding: .utf8)
-        let documents = try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
-        let configMap = try #require(documents.first { $0["kind"] as? String == "ConfigMap" })
-        let job = try #require(documents.first { $0["kind"] as? String == "Job" })
-        let manifestText = try #require((configMap["data"] as? [String: Any])?["manifest.yaml"] as? String)
-        let manifest = try Manifest.parse(yaml: manifestText, path: "/config/manifest.yaml")
-        let spec = try #require(job["spec"] as? [String: Any])
+        let (manifest, spec, command) = try DeploymentFilesTests.indexedJob(TestSupport.repositoryRoot + "/pipelines/deploy/sweep/sweep-workers.yaml")
         #expect(spec["completionMode"] as? String == "Indexed" && manifest.workers == spec["completions"] as? Int)
         let trials = try #require(manifest.sweep).trials()
         #expect(trials.count >= manifest.workers ?? .max, "no worker is left without a trial")
-        let command = ((((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
-            .flatMap { ($0["containers"] as? [[String: Any]])?.first }?["args"] as? [String]) ?? []).joined(separator: " ")
         #expect(command.contains("emopipe sweep /config/manifest.yaml --worker env"))
     }
 
