@@ -93,6 +93,7 @@ public final class RSSSampler: @unchecked Sendable {
     private let lock = NSLock()
     private var highest: Int
     private var running = true
+    private var samples = 0
     private let highWaterAtStart: Int?
     private let done = DispatchSemaphore(value: 0)
 
@@ -103,6 +104,7 @@ public final class RSSSampler: @unchecked Sendable {
         let thread = Thread { [self] in
             while isRunning {
                 if let now = ProcessMemory.residentBytes() { raise(to: now) }
+                lock.lock(); samples += 1; lock.unlock()
                 Thread.sleep(forTimeInterval: interval)
             }
             done.signal()
@@ -111,6 +113,10 @@ public final class RSSSampler: @unchecked Sendable {
     }
 
     private var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }
+
+    /// Samples taken so far: on a loaded machine the sampling thread may start late, and a caller
+    /// that must know its work was seen (a test) can wait for the count to move.
+    public var samplesTaken: Int { lock.lock(); defer { lock.unlock() }; return samples }
 
     private func raise(to bytes: Int) { lock.lock(); highest = max(highest, bytes); lock.unlock() }
 

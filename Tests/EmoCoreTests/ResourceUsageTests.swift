@@ -8,12 +8,12 @@ import Testing
 @Suite("resource usage", .serialized, .enabled(if: ProcessMemory.highWaterBytes() != nil, "needs Linux /proc"))
 struct ResourceUsageTests {
     /// Touches `megabytes` MiB page by page (so they are resident), then frees them.
-    static func touch(megabytes: Int, holdFor seconds: TimeInterval = 0) {
+    static func touch(megabytes: Int, whileHeld: () -> Void = {}) {
         let count = megabytes << 20
         let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
         defer { bytes.deallocate() }
         for page in stride(from: 0, to: count, by: 4096) { bytes[page] = UInt8(truncatingIfNeeded: page >> 12) }
-        if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
+        whileHeld()
     }
 
     /// Runs a measurement up to five times until it holds. RSS and VmHWM are one per process, and other
@@ -58,7 +58,12 @@ struct ResourceUsageTests {
             ProcessMemory.releaseFreedMemory()
             let resident = try #require(ProcessMemory.residentBytes())
             let sampler = RSSSampler()
-            Self.touch(megabytes: 40, holdFor: 0.05)
+            // Held until the sampler has taken a whole sample since: under load its thread can start
+            // late, and a fixed hold (50 ms) was sometimes over before it sampled at all.
+            Self.touch(megabytes: 40) {
+                let seen = sampler.samplesTaken, deadline = Date().addingTimeInterval(10)
+                while sampler.samplesTaken < seen + 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
+            }
             let sampled = sampler.stop()
             guard sampled >= resident + (36 << 20) else { return "sampled \(sampled >> 20) MB over \(resident >> 20) MB resident" }
             let peak = try #require(meter.finish().peakRSSMB)
