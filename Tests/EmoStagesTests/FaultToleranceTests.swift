@@ -56,12 +56,18 @@ struct FaultToleranceTests {
                 // anything durable). The moment: a seeded fraction of the time one batch took in the
                 // reference run.
                 let afterBatch = attempt != 1
-                let target = before + 1 + Int(rng.next() % UInt64(max(1, (total - before) / 2)))
+                var target = before + 1 + Int(rng.next() % UInt64(max(1, (total - before) / 2)))
+                // The last training kill comes after the first fold's model was recorded (asserted below),
+                // whatever the earlier kills left.
+                if stage == "train" && attempt == 2 { target = max(target, FaultFixture.epochs) }
                 let fraction = 0.1 + 0.8 * Double(rng.next() % 1000) / 1000
-                // Within one batch's time, and within what is left of the stage (a previous kill may
-                // have left little): a kill timed past the stage's end would miss it.
+                // Within one batch's time, and within a quarter of what is left of the stage (a previous
+                // kill may have left little): a kill timed past the stage's end would miss it. A quarter,
+                // because the reference's time per unit includes the stage's start-up and the load of the
+                // suites running beside it, so the last units of a run can go several times faster (a CI
+                // run finished faces' last 11 of 35 clips within 64% of their reference time).
                 func killDelay(leaving done: Int) -> Double {
-                    fraction * min(fixture.batchSeconds[stage]!, fixture.seconds[stage]! * Double(total - done) / Double(total))
+                    fraction * min(fixture.batchSeconds[stage]!, fixture.seconds[stage]! * Double(total - done) / Double(total) / 4)
                 }
                 var delay = killDelay(leaving: before)
                 let run = try TestSupport.Background(TestSupport.emopipe, ["run", fixture.manifest, "--until", stage,
