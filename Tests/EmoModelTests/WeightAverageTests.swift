@@ -49,16 +49,16 @@ import Testing
         var sums = tensor.data.map(Double.init)
         for step in 0..<4 {
             for i in tensor.data.indices { tensor.data[i] += Float(step + 1) * 0.01 * Float(i % 7) }
-            average.update(from: model, step: step)
+            average.update(step: step)
             let keep = average.decay(atStep: step)
             for i in sums.indices { sums[i] = keep * sums[i] + (1 - keep) * Double(tensor.data[i]) }
         }
         let expected = sums.map(Float.init)
-        let latest = average.swapIn(model)
+        let latest = average.swapIn()
         let averaged = try #require(model.namedParameters().first { $0.0 == name }).1.data
         #expect(averaged == expected)
         #expect(averaged != latest[0])
-        WeightAverage.restore(latest, into: model)
+        average.restore(latest)
         #expect(try #require(model.namedParameters().first).1.data == latest[0])
     }
 

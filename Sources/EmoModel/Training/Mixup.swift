@@ -43,22 +43,22 @@ struct Mixup {
         partner.enumerated().map { i, j in modality[i * 2 + m] > 0 && modality[j * 2 + m] > 0 }
     }
 
-    private func blend(_ values: [Float], where blended: [Bool]) -> [Float] {
+    /// Row i of `values` ([B, …]) replaced by `combine(own, partner's)` where `selected[i]`.
+    private func combine(_ values: [Float], where selected: [Bool], _ combine: (Float, Float) -> Float) -> [Float] {
         let width = values.count / max(1, partner.count)
         var out = values
-        for (i, j) in partner.enumerated() where blended[i] {
-            for k in 0..<width { out[i * width + k] = lambda * values[i * width + k] + (1 - lambda) * values[j * width + k] }
+        for (i, j) in partner.enumerated() where selected[i] {
+            for k in 0..<width { out[i * width + k] = combine(values[i * width + k], values[j * width + k]) }
         }
         return out
     }
 
-    private func union(_ mask: [Float], where blended: [Bool]) -> [Float] {
-        let width = mask.count / max(1, partner.count)
-        var out = mask
-        for (i, j) in partner.enumerated() where blended[i] {
-            for k in 0..<width { out[i * width + k] = max(mask[i * width + k], mask[j * width + k]) }
-        }
-        return out
+    private func blend(_ values: [Float], where selected: [Bool]) -> [Float] {
+        combine(values, where: selected) { lambda * $0 + (1 - lambda) * $1 }
+    }
+
+    private func union(_ mask: [Float], where selected: [Bool]) -> [Float] {
+        combine(mask, where: selected, max)
     }
 
     /// Beta(α, α) as X / (X + Y) of two Gamma(α) draws.

@@ -163,8 +163,8 @@ public final class Trainer {
     /// Runs `body` with the weights the fold keeps in the model: the average when there is one.
     private func withKeptWeights<T>(_ body: () throws -> T) rethrows -> T {
         guard let average else { return try body() }
-        let latest = average.swapIn(model)
-        defer { WeightAverage.restore(latest, into: model) }
+        let latest = average.swapIn()
+        defer { average.restore(latest) }
         return try body()
     }
 
@@ -203,7 +203,7 @@ public final class Trainer {
         let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)
         if let average {
             // A checkpoint written without the average (it was off) restarts it from these weights.
-            if !average.load(from: written) { average.reset(to: model) }
+            if !average.load(from: written) { average.reset() }
         }
         log("resuming after epoch \(step)")
         return state
@@ -222,8 +222,7 @@ public final class Trainer {
             guard batch.count > 1 else { continue }   // batch norm needs two samples
             var (input, labels) = try makeInput(batch, augmentWith: rng)
             // Drawn only when asked for, so runs without mixup keep their draws.
-            let mixup = (config.augmentation.mixup ?? 0) > 0
-                ? Mixup(alpha: config.augmentation.mixup ?? 0, count: batch.count, rng: rng) : nil
+            let mixup = config.augmentation.mixup.flatMap { $0 > 0 ? Mixup(alpha: $0, count: batch.count, rng: rng) : nil }
             if let mixup { input = try mixup.mix(input) }
             optimizer.learningRate = schedule.learningRate(at: step)
             model.zeroGrad()
@@ -234,7 +233,7 @@ public final class Trainer {
             try loss.backward()
             _ = clipGradNorm(model.parameters(), maxNorm: Float(config.clipNorm))
             optimizer.step()
-            average?.update(from: model, step: step)
+            average?.update(step: step)
             totalLoss += Double(loss.item) * Double(batch.count)
             correct += zip(try logits.argmaxLastAxis(), labels).filter { $0 == $1 }.count
             step += 1

@@ -12,29 +12,29 @@ final class WeightAverage {
 
     let decay: Double
     private let names: [String]
+    /// The model's parameters and buffers, held once: loading weights writes into these same tensors,
+    /// so the per-step update need not walk the module tree again.
+    private let tensors: [Tensor]
     private var values: [[Double]]
     /// Tensors copied from the latest weights rather than averaged.
     private let copied: Set<Int>
 
     init(model: Module, epochs: Double, stepsPerEpoch: Int) {
         decay = 1 - 1 / max(1, epochs * Double(stepsPerEpoch))
-        let tensors = Self.tensors(of: model)
-        let names = tensors.map(\.0)
+        let named = model.namedParameters() + model.namedBuffers()
+        let names = named.map(\.0)
         self.names = names
-        values = tensors.map { $0.1.data.map(Double.init) }
+        tensors = named.map(\.1)
+        values = tensors.map { $0.data.map(Double.init) }
         copied = Set(names.indices.filter { names[$0].hasSuffix("num_batches_tracked") })
-    }
-
-    private static func tensors(of model: Module) -> [(String, Tensor)] {
-        model.namedParameters() + model.namedBuffers()
     }
 
     /// The decay applied after optimizer step `step` (counted from 0 over the whole training).
     func decay(atStep step: Int) -> Double { min(decay, Double(1 + step) / Double(10 + step)) }
 
-    func update(from model: Module, step: Int) {
+    func update(step: Int) {
         let keep = decay(atStep: step), take = 1 - keep
-        for (i, (_, tensor)) in Self.tensors(of: model).enumerated() {
+        for (i, tensor) in tensors.enumerated() {
             if copied.contains(i) { values[i] = tensor.data.map(Double.init); continue }
             tensor.data.withUnsafeBufferPointer { latest in
                 values[i].withUnsafeMutableBufferPointer { mean in
@@ -45,20 +45,19 @@ final class WeightAverage {
     }
 
     /// Starts the average over from the model's current weights.
-    func reset(to model: Module) {
-        values = Self.tensors(of: model).map { $0.1.data.map(Double.init) }
+    func reset() {
+        values = tensors.map { $0.data.map(Double.init) }
     }
 
     /// Puts the average into the model and returns the weights it replaced, for `restore`.
-    func swapIn(_ model: Module) -> [[Float]] {
-        let tensors = Self.tensors(of: model)
-        let latest = tensors.map { $0.1.data }
-        for (i, (_, tensor)) in tensors.enumerated() { tensor.data = values[i].map(Float.init) }
+    func swapIn() -> [[Float]] {
+        let latest = tensors.map(\.data)
+        for (i, tensor) in tensors.enumerated() { tensor.data = values[i].map(Float.init) }
         return latest
     }
 
-    static func restore(_ latest: [[Float]], into model: Module) {
-        for (i, (_, tensor)) in tensors(of: model).enumerated() { tensor.data = latest[i] }
+    func restore(_ latest: [[Float]]) {
+        for (i, tensor) in tensors.enumerated() { tensor.data = latest[i] }
     }
 
     /// Adds the average to a checkpoint, as `average.<name>` beside the model's own tensors: the
