@@ -66,7 +66,9 @@ public struct TrainStage: Stage {
             try recordModel(context, path: weightsURL.path, sha256: sha,
                             trainedOn: trainingSources)
             digest.append("fold \(fold.index) \(sha)")
-            let score = parameters.selectionWindow > 1 ? "best mean val wF1 over \(parameters.selectionWindow) epochs" : "best val wF1"
+            // The window training used: a run shorter than selection_window selects over all its epochs.
+            let window = training.selectionWindow ?? 1
+            let score = window > 1 ? "best mean val wF1 over \(window) epochs" : "best val wF1"
             summaries.append(String(format: "fold %d %@ %.3f (epoch %d)", fold.index, score, state.bestWeightedF1, state.bestEpoch))
         }
         return StageOutcome(outputDigest: SHA256Hex.of(digest.joined(separator: "\n")), unitsDone: features.plan.folds.count,
