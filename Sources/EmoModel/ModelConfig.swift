@@ -39,6 +39,41 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     public func uses(_ modality: Modality) -> Bool { modalities.contains(modality) }
 
+    /// The largest model the tool builds. The train stage refuses parameters past them, and a model
+    /// description past them is refused on load: sizes here are allocated before any weight is read.
+    public enum Limits {
+        public static let blocks = 6
+        public static let channels = 1024
+        public static let frames = 10_000
+        public static let embedding = 4096
+        /// The audio stage's and the faces stage's own bounds (`n_mels`, `faces.frames`, `faces.size`).
+        public static let mels = 512
+        public static let faceFrames = 256
+        public static let faceSizes = 8...1024
+        public static let classes = 1024
+    }
+
+    /// What makes this shape unbuildable or larger than `Limits` allow, if anything.
+    public var shapeProblem: String? {
+        if modalities.isEmpty || Set(modalities).count != modalities.count { return "modalities \(modalities.map(\.rawValue)) are not audio and/or faces, each once" }
+        if !(1...Limits.classes).contains(classes) { return "classes \(classes) is not from 1 to \(Limits.classes)" }
+        if !(1...Limits.mels).contains(nMels) { return "n_mels \(nMels) is not from 1 to \(Limits.mels)" }
+        if !(1...Limits.frames).contains(frames) { return "frames \(frames) is not from 1 to \(Limits.frames)" }
+        if !(1...Limits.faceFrames).contains(faceFrames) { return "face_frames \(faceFrames) is not from 1 to \(Limits.faceFrames)" }
+        if !Limits.faceSizes.contains(faceSize) { return "face_size \(faceSize) is not from \(Limits.faceSizes.lowerBound) to \(Limits.faceSizes.upperBound)" }
+        for (key, channels) in [("audio_channels", audioChannels), ("face_channels", faceChannels)]
+        where !(1...Limits.blocks).contains(channels.count) || !channels.allSatisfy({ (1...Limits.channels).contains($0) }) {
+            return "\(key) \(channels) is not 1 to \(Limits.blocks) conv blocks of 1 to \(Limits.channels) channels"
+        }
+        if !(2...Limits.embedding).contains(embedding) || embedding % 2 != 0 { return "embedding \(embedding) is not an even number from 2 to \(Limits.embedding)" }
+        if !(dropout.isFinite && dropout >= 0 && dropout < 1) { return "dropout \(dropout) is not from 0 to below 1" }
+        if uses(.audio), nMels < audioStride || frames < audioStride {
+            return "\(audioChannels.count) audio blocks do not fit \(nMels) mel bands × \(frames) frames"
+        }
+        if uses(.faces), faceSize < 1 << faceChannels.count { return "\(faceChannels.count) face blocks do not fit \(faceSize)-pixel crops" }
+        return nil
+    }
+
     /// Time steps the audio branch sees after its pools (each halves, dropping an odd tail).
     public var audioSteps: Int { audioChannels.reduce(frames) { steps, _ in steps / 2 } }
     public var audioStride: Int { 1 << audioChannels.count }

@@ -71,20 +71,25 @@ public struct SafeTensorsFile {
             }
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
                   let shape = entry["shape"] as? [Int], let range = entry["data_offsets"] as? [Int], range.count == 2,
-                  range[0] >= 0, range[0] <= range[1], base + range[1] <= data.count else {
+                  range[0] >= 0, range[0] <= range[1], range[1] <= data.count - base else {
                 throw NNError.format("\(url.lastPathComponent): bad entry for \(name)")
             }
             let bytes = data.subdata(in: (base + range[0])..<(base + range[1]))
-            let count = shape.reduce(1, *)
+            // A crafted header may claim any shape: the element count is checked against the bytes
+            // present before anything is multiplied out or allocated.
+            guard let elementSize = ["F32": 4, "I64": 8][dtype] else {
+                throw NNError.format("\(name): dtype \(dtype) not supported (F32, I64 are)")
+            }
+            guard let count = Self.elementCount(shape, atMost: bytes.count / elementSize), bytes.count == count * elementSize else {
+                throw NNError.format("\(url.lastPathComponent): \(name): \(bytes.count) bytes for shape \(shape) of \(dtype)")
+            }
             switch dtype {
             case "F32":
-                guard bytes.count == count * 4 else { throw NNError.format("\(name): \(bytes.count) bytes for shape \(shape)") }
                 let values = bytes.withUnsafeBytes { raw in
                     (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
                 }
                 file.tensors[name] = Tensor(raw: shape, values)
             case "I64":
-                guard bytes.count == count * 8 else { throw NNError.format("\(name): \(bytes.count) bytes for shape \(shape)") }
                 file.integers[name] = bytes.withUnsafeBytes { raw in
                     (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
                 }
@@ -93,6 +98,20 @@ public struct SafeTensorsFile {
             }
         }
         return file
+    }
+
+    /// The product of a shape's dimensions, or nil when a dimension is negative or the product
+    /// exceeds `limit` (so it never overflows).
+    static func elementCount(_ shape: [Int], atMost limit: Int) -> Int? {
+        var count = 1
+        for dimension in shape {
+            guard dimension >= 0 else { return nil }
+            if dimension == 0 { return shape.allSatisfy { $0 >= 0 } ? 0 : nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= limit else { return nil }
+            count = product
+        }
+        return count
     }
 }
 

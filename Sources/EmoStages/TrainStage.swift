@@ -159,9 +159,9 @@ public struct TrainParameters: StageParameters {
     /// Mixup within each batch, λ ~ Beta(mixup, mixup) (0: off).
     public var mixup = 0.0
 
-    public static let maxBlocks = 6
-    public static let maxChannels = 1024
-    public static let maxWindowFrames = 10_000
+    public static let maxBlocks = ModelConfig.Limits.blocks
+    public static let maxChannels = ModelConfig.Limits.channels
+    public static let maxWindowFrames = ModelConfig.Limits.frames
 
     public init() {}
 
@@ -212,8 +212,8 @@ public struct TrainParameters: StageParameters {
             try check((1...Self.maxBlocks).contains(channels.count) && channels.allSatisfy { (1...Self.maxChannels).contains($0) },
                       key, channels, "1 to \(Self.maxBlocks) conv blocks, each of 1 to \(Self.maxChannels) channels")
         }
-        try check((2...4096).contains(embedding) && embedding % 2 == 0, .embedding, embedding,
-                  "an even integer from 2 to 4096 (the GRU's two directions share it)")
+        try check((2...ModelConfig.Limits.embedding).contains(embedding) && embedding % 2 == 0, .embedding, embedding,
+                  "an even integer from 2 to \(ModelConfig.Limits.embedding) (the GRU's two directions share it)")
         try check(dropout.isFinite && dropout >= 0 && dropout < 1, .dropout, dropout, "a number with 0 <= dropout < 1")
         try check((1...10_000).contains(epochs), .epochs, epochs, "an integer from 1 to 10000")
         try check((1...TrainingConfig.maxBatchSize).contains(batchSize), .batchSize, batchSize,

@@ -117,6 +117,33 @@ import Testing
         noBatch.training.batchSize = 0
         try rejects(try noBatch.jsonData(), saying: "batch_size 0")
         try rejects(Data(), saying: "not a model description")
+        // Sizes the model is built from before any weight is read: each is refused by name, never
+        // allocated (a billion channels) or trapped on (a negative one).
+        let shapes: [(String, (inout ModelConfig) -> Void)] = [
+            ("audio_channels [-4, 8]", { $0.audioChannels = [-4, 8] }),
+            ("audio_channels [4, 1000000000]", { $0.audioChannels = [4, 1_000_000_000] }),
+            ("face_channels []", { $0.faceChannels = [] }),
+            ("embedding 1000000000000", { $0.embedding = 1_000_000_000_000 }),
+            ("embedding 7", { $0.embedding = 7 }),
+            ("frames 1000000000000000", { $0.frames = 1_000_000_000_000_000 }),
+            ("face_frames 1000000000", { $0.faceFrames = 1_000_000_000 }),
+            ("face_size 0", { $0.faceSize = 0 }),
+            ("n_mels 100000", { $0.nMels = 100_000 }),
+            ("dropout 1.5", { $0.dropout = 1.5 }),
+            ("modalities []", { $0.modalities = [] }),
+        ]
+        for (fragment, edit) in shapes {
+            var huge = trained
+            edit(&huge.config)
+            try rejects(try huge.jsonData(), saying: fragment)
+        }
+        for (key, edit) in [("mel_std[0] = 0.0", { (s: inout Standardizer) in s.melStd[0] = 0 }),
+                            ("mel_std[1] = -1.0", { $0.melStd[1] = -1 }),
+                            ("face_std[2] = 0.0", { $0.faceStd[2] = 0 })] {
+            var flat = trained
+            edit(&flat.standardizer)
+            try rejects(try flat.jsonData(), saying: key)
+        }
         try FileManager.default.removeItem(atPath: path)
         let missing = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
         #expect(missing.path == path && missing.reason.hasPrefix("cannot read"))

@@ -28,6 +28,33 @@ import Testing
         try Data([200, 0, 0, 0, 0, 0, 0, 0, 123]).write(to: url)
         #expect(throws: NNError.self) { try SafeTensorsFile.read(from: url) }
     }
+
+    /// A header may claim shapes and offsets whose products or sums overflow: each is a format
+    /// error naming the entry, never a trap or a huge allocation.
+    @Test(arguments: [
+        #"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#,
+        #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,9223372036854775807]}}"#,
+        #"{"w":{"dtype":"F32","shape":[2305843009213693952],"data_offsets":[0,0]}}"#,
+        #"{"w":{"dtype":"I64","shape":[2305843009213693952],"data_offsets":[0,8]}}"#,
+        #"{"w":{"dtype":"F32","shape":[-2,-1],"data_offsets":[0,8]}}"#,
+        #"{"w":{"dtype":"F32","shape":[0,-1],"data_offsets":[0,0]}}"#,
+        #"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+    ])
+    func rejectsHeadersThatClaimTooMuch(header: String) throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("emonn-claim-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        var headerBytes = Data(header.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        var length = UInt64(headerBytes.count).littleEndian
+        try (Data(bytes: &length, count: 8) + headerBytes + Data(count: 8)).write(to: url)
+        #expect {
+            try SafeTensorsFile.read(from: url)
+        } throws: { error in
+            error is NNError && ("\(error)".contains("bad entry for w") || "\(error)".contains(": w: "))
+        }
+        #expect(SafeTensorsFile.elementCount([2, 3, 4], atMost: 24) == 24)
+        #expect(SafeTensorsFile.elementCount([0, 5], atMost: 0) == 0)
+    }
 }
 
 @Suite struct ResumeTests {

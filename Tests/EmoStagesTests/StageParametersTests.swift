@@ -1,5 +1,6 @@
 import EmoCore
 import EmoFeatures
+import EmoModel
 import EmoPipeline
 @testable import EmoStages
 import EmoStore
@@ -50,6 +51,25 @@ struct StageParametersTests {
         #expect(r.parameters["train"]?.origins["batch_size"] == .defaultValue)
         let audio = try #require(r.parameters["audio"]?.value as? LogMelParameters)
         #expect(audio.nFFT == 2048 && audio.fmax == nil)
+    }
+
+    /// A model description is checked on load against the same bounds the stages' parameters have,
+    /// so every model the pipeline can train loads, and nothing larger is built from a model.json.
+    @Test func modelLimitsAreTheFeatureStagesBounds() throws {
+        #expect(ModelConfig.Limits.mels == LogMelParameters.maxMels)
+        #expect(ModelConfig.Limits.faceFrames == FaceParameters.maxFrames)
+        #expect(ModelConfig.Limits.faceSizes == FaceParameters.sizes)
+        #expect(TrainParameters.maxBlocks == ModelConfig.Limits.blocks && TrainParameters.maxWindowFrames == ModelConfig.Limits.frames)
+        var largest = ModelConfig(nMels: LogMelParameters.maxMels, frames: TrainParameters.maxWindowFrames,
+                                  faceFrames: FaceParameters.maxFrames, faceSize: FaceParameters.sizes.upperBound,
+                                  audioChannels: Array(repeating: TrainParameters.maxChannels, count: TrainParameters.maxBlocks),
+                                  faceChannels: Array(repeating: TrainParameters.maxChannels, count: TrainParameters.maxBlocks),
+                                  embedding: ModelConfig.Limits.embedding, dropout: 0.9)
+        #expect(largest.shapeProblem == nil)
+        largest.faceSize = FaceParameters.sizes.lowerBound
+        largest.faceChannels = [4, 4, 4]
+        largest.nMels = 8; largest.frames = 8; largest.audioChannels = [4, 4, 4]
+        #expect(largest.shapeProblem == nil)
     }
 
     @Test func aRunShorterThanTheSelectionWindowSelectsOverAllItsEpochs() throws {

@@ -18,6 +18,8 @@ public enum FaceDecodeStrategy: String, Codable, Equatable, Hashable, Sendable, 
 }
 
 public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
+    public static let maxFrames = 256
+    public static let sizes = 8...1024
     /// K: frames sampled per clip, spread evenly in time. A clip with fewer frames repeats its nearest ones.
     public var frames: Int = 8
     /// Side of the square RGB crops, in pixels.
@@ -86,8 +88,8 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
 
     /// Throws `InvalidParameter` naming the first bad value.
     public func validate() throws {
-        try InvalidParameter.require((1...256).contains(frames), "frames", frames, "an integer from 1 to 256")
-        try InvalidParameter.require((8...1024).contains(size), "size", size, "an integer from 8 to 1024 pixels")
+        try InvalidParameter.require((1...Self.maxFrames).contains(frames), "frames", frames, "an integer from 1 to \(Self.maxFrames)")
+        try InvalidParameter.require(Self.sizes.contains(size), "size", size, "an integer from \(Self.sizes.lowerBound) to \(Self.sizes.upperBound) pixels")
         try InvalidParameter.require(margin.isFinite && (0...2).contains(margin), "margin", margin, "a number from 0 to 2")
         try InvalidParameter.require((80...4096).contains(detectWidth), "detect_width", detectWidth, "an integer from 80 to 4096 pixels")
         try InvalidParameter.require((0...1).contains(upsample), "upsample", upsample, "0 or 1")

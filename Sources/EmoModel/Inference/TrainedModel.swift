@@ -85,16 +85,22 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     /// What would make inference index out of range or never advance, if anything.
     var inconsistency: String? {
         let c = config
-        if c.classes < 1 || labels.count != c.classes { return "\(labels.count) labels for \(c.classes) classes" }
+        if let problem = c.shapeProblem { return "config: \(problem)" }
+        if labels.count != c.classes { return "\(labels.count) labels for \(c.classes) classes" }
         if Set(labels).count != labels.count { return "labels \(labels) name a class twice" }
-        if [c.nMels, c.frames, c.faceFrames, c.faceSize, c.embedding].contains(where: { $0 < 1 }) {
-            return "model shape has a size below 1 (n_mels \(c.nMels), frames \(c.frames), face_frames \(c.faceFrames), face_size \(c.faceSize), embedding \(c.embedding))"
-        }
         if standardizer.melMean.count != c.nMels || standardizer.melStd.count != c.nMels {
             return "standardizer has \(standardizer.melMean.count)/\(standardizer.melStd.count) mel statistics for \(c.nMels) bands"
         }
         if standardizer.faceMean.count != 3 || standardizer.faceStd.count != 3 {
             return "standardizer has \(standardizer.faceMean.count)/\(standardizer.faceStd.count) colour statistics, not 3"
+        }
+        // Standardising divides by these: a zero, negative or non-finite one would turn every
+        // input into infinities or NaN and every answer into the first class.
+        for (key, values, isScale) in [("mel_mean", standardizer.melMean, false), ("mel_std", standardizer.melStd, true),
+                                       ("face_mean", standardizer.faceMean, false), ("face_std", standardizer.faceStd, true)] {
+            if let bad = values.firstIndex(where: { !$0.isFinite || (isScale && $0 <= 0) }) {
+                return "standardizer \(key)[\(bad)] = \(values[bad]) is not \(isScale ? "a finite number above 0" : "finite")"
+            }
         }
         if !(1...TrainingConfig.maxBatchSize).contains(training.batchSize) {
             return "training batch_size \(training.batchSize) is not from 1 to \(TrainingConfig.maxBatchSize)"
