@@ -104,16 +104,24 @@ public final class Predictor {
                 }
             }
         }
-        var clips: [Result<(ClipFeatures, Double), Error>] = paths.map { path in Result { try features(path: path) } }
+        // A file given twice (or by two paths) is read and counted once, as the ingest stage counts it:
+        // repeating a file must not weigh it more in its speaker's statistics.
+        let first = Self.firstOccurrences(paths)
+        var clips: [Result<(ClipFeatures, Double), Error>] = []
+        for i in paths.indices { clips.append(first[i] == i ? Result { try features(path: paths[i]) } : clips[first[i]]) }
         var groups: [Int: SpeakerGroup] = [:]
         let keys = paths.map(Self.speakerKey)
-        let usable = clips.indices.compactMap { i in (try? clips[i].get()).map { (i, $0.0) } }
+        let usable = clips.indices.compactMap { i in first[i] == i ? (try? clips[i].get()).map { (i, $0.0) } : nil }
         let usableKeys = usable.map { keys[$0.0] }
         let normalized = SpeakerNormalizer.normalize(usable.map(\.1), speakers: usableKeys, nMels: trained.config.nMels)
         let counts = Dictionary(usableKeys.map { ($0, 1) }, uniquingKeysWith: +)
         for (n, (i, _)) in usable.enumerated() {
             clips[i] = clips[i].map { (normalized[n], $0.1) }
             groups[i] = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
+        }
+        for i in paths.indices where first[i] != i {
+            clips[i] = clips[first[i]]
+            groups[i] = groups[first[i]]
         }
         return zip(paths, clips).enumerated().map { i, pair in
             Result {
@@ -122,6 +130,19 @@ public final class Predictor {
                 prediction.speaker = groups[i]
                 return prediction
             }
+        }
+    }
+
+    /// For each path, the index of the first path naming the same file (by device and inode; by the
+    /// path itself when it cannot be examined, and then reading it reports why).
+    static func firstOccurrences(_ paths: [String]) -> [Int] {
+        var seen: [String: Int] = [:]
+        return paths.indices.map { i in
+            var facts = stat()
+            let identity = stat(paths[i], &facts) == 0 ? "\(facts.st_dev):\(facts.st_ino)" : "path:" + paths[i]
+            if let earlier = seen[identity] { return earlier }
+            seen[identity] = i
+            return i
         }
     }
 

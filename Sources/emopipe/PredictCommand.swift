@@ -17,9 +17,9 @@ struct PredictCommand: ParsableCommand {
         A file with several windows also gets their timeline. --hop changes the windows' spacing (and with
         it the answer).
         A model trained with train.speaker_norm normalises each file with its speaker's statistics, computed
-        from the files given in this call: files are grouped by the RAVDESS actor in their names (files
-        without one form one group); give all of a speaker's clips together (a single file is normalised by
-        itself). Each answer says which group it used.
+        from the files given in this call (a file given twice, by any path, counts once): files are grouped
+        by the RAVDESS actor in their names (files without one form one group); give all of a speaker's clips
+        together (a single file is normalised by itself). Each answer says which group it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
         probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
         [audio, faces]}. A file that cannot be read is reported and skipped (exit

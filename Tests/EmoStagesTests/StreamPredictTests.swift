@@ -65,6 +65,37 @@ struct StreamPredictTests {
         return timeline.map { ($0["start"] as? Double ?? -1, $0["end"] as? Double ?? -1) }
     }
 
+    /// A file given twice, or again by a hard-linked path, is one file of its speaker's statistics (as
+    /// the ingest stage counts it): the other files' answers do not move, and the repeat gets the same answer.
+    @Test func aFileGivenTwiceCountsOnceInItsSpeakersStatistics() throws {
+        let (run, _) = try Self.trained.get()
+        let source = TestSupport.sharedData + "/speech-flac/Actor_01"
+        let folder = try TestSupport.temporaryFolder("twice")
+        try FileManager.default.createDirectory(atPath: folder + "/again", withIntermediateDirectories: true)
+        let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted().prefix(3)
+        let paths = try names.map { name -> String in
+            let wav = folder + "/" + name.replacingOccurrences(of: ".flac", with: ".wav")
+            try TestSupport.shell("sox '\(source)/\(name)' -b 16 '\(wav)'")
+            return wav
+        }
+        let linked = folder + "/again/" + (paths[0] as NSString).lastPathComponent
+        try FileManager.default.linkItem(atPath: paths[0], toPath: linked)
+        func answers(_ files: [String]) throws -> [[String: Any]] {
+            let result = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json"] + files)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        }
+        let once = try answers(paths)
+        let repeated = try answers([paths[0], paths[1], paths[0], linked, paths[2]])
+        #expect(once.count == 3 && repeated.count == 5)
+        func probabilities(_ answer: [String: Any]) -> [String: Double]? { answer["probabilities"] as? [String: Double] }
+        #expect(probabilities(repeated[4]) == probabilities(once[2]), "a repeat must not move another file's answer")
+        #expect(probabilities(repeated[2]) == probabilities(once[0]) && probabilities(repeated[3]) == probabilities(once[0]))
+        for answer in repeated {
+            #expect((answer["speaker"] as? [String: Any])?["files"] as? Int == 3, "three distinct files of actor 01")
+        }
+    }
+
     /// Every window is a complete answer of audio, normalised by the stream so far, in order.
     static func checkWindows(_ lines: [Line], input: String) throws {
         var heard = 0.0
