@@ -36,10 +36,11 @@ public struct Manifest: Equatable, Sendable {
     /// The `sweep:` block `emopipe sweep` reads (`emopipe run` ignores it and runs the base settings).
     public var sweep: SweepSpec?
 
-    static let commandLineMarker = "# emopipe --set overrides, laid over this manifest's params:"
+    public static let commandLineMarker = "# emopipe --set overrides, laid over this manifest's params:"
 
     /// What a run records as its manifest: the file's text, and the command line's overrides as
-    /// comments that `withRecordedOverrides` reads back (so `reproduce` applies them too).
+    /// comments that `parse` reads back as part of the manifest (so `reproduce`, and a run of a copy
+    /// of the file, apply them too).
     public var recordedText: String {
         guard !commandLine.isEmpty else { return text }
         let lines = commandLine.map { "# --set \($0.stage).\($0.key)=\($0.value.canonicalJSON)" }
@@ -94,6 +95,14 @@ public struct Manifest: Equatable, Sendable {
                 guard let object = value.objectValue else { throw fail("params.\(stage) must be a mapping") }
                 overrides[stage] = object
             }
+        }
+        // A run's recorded manifest (`recordedText`) carries its --set overrides as comments: they are
+        // part of what the file means, so running a copy of it trains what the run trained, and
+        // `reproduce` of that second run agrees with it.
+        let recorded: [ParameterOverride]
+        do { recorded = try recordedOverrides(in: text) } catch { throw fail("a recorded --set line: \(error)") }
+        for override in recorded {
+            overrides[override.stage] = ParamValue.merge(overrides[override.stage] ?? [:], [override.key: override.value])
         }
         let labelMap = try string("label_map", default: "ravdess8")
         do { _ = try LabelMap(named: labelMap) } catch { throw fail("\(error)") }

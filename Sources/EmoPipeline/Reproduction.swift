@@ -13,14 +13,13 @@ public struct Reproduction {
 
     public init(original: RunSummary) { self.original = original }
 
-    /// The recorded manifest, its relative paths resolved from where it was, with the recorded
-    /// data root and thread count.
+    /// The recorded manifest (its recorded --set lines included: `Manifest.parse` reads them), its
+    /// relative paths resolved from where it was, with the recorded data root and thread count.
     public func manifest() throws -> Manifest {
         let record = original.record
         var manifest = try Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? record.dataRoot + "/manifest.yaml")
         manifest.dataRoot = record.dataRoot
         manifest.threads = record.threads
-        manifest.commandLine = try Manifest.recordedOverrides(in: record.manifestJSON)
         return manifest
     }
 

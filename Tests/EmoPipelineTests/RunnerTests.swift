@@ -151,6 +151,25 @@ struct RunnerTests {
         #expect(try Manifest.recordedOverrides(in: m.text).isEmpty)
     }
 
+    /// A run's recorded manifest, copied and run again, trains what the run trained: its recorded
+    /// --set lines are part of the file (origin: the manifest), and a further --set still wins.
+    @Test func aCopyOfARecordedManifestCarriesItsOverrides() throws {
+        var first = try manifest("params: {b: {y: 5}}\n")
+        first.commandLine = [try ParameterOverride(parsing: "b.y=7")]
+        let copy = try Manifest.parse(yaml: first.recordedText, path: folder + "/copy.yaml")
+        let again = try runner(copy)
+        #expect(again.parameters["b"]?.encoded["y"] == .int(7))
+        #expect(again.parameters["b"]?.origins["y"] == .manifest(path: folder + "/copy.yaml"))
+        var second = copy
+        second.commandLine = [try ParameterOverride(parsing: "b.y=9")]
+        #expect(try runner(second).parameters["b"]?.encoded["y"] == .int(9))
+        let recordedTwice = try Manifest.parse(yaml: second.recordedText, path: folder + "/twice.yaml")
+        #expect(try runner(recordedTwice).parameters["b"]?.encoded["y"] == .int(9), "the later --set wins when read back too")
+        #expect(throws: PipelineError.self) {
+            try Manifest.parse(yaml: "pipeline: p.yaml\n" + Manifest.commandLineMarker + "\n# --set b.y\n", path: folder + "/bad.yaml")
+        }
+    }
+
     @Test func runsAreRecordedAsProvenance() throws {
         let report = try runner(manifest()).run(RunSelection(), command: "emopipe run test")
         let store = try ProvenanceStore(path: folder + "/work/emopipe.sqlite")
