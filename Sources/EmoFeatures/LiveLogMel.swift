@@ -38,6 +38,9 @@ public final class LiveLogMel {
     public var secondsPerFrame: Double { Double(extractor.hop) / Double(extractor.parameters.sampleRate) }
     /// The loudest mel bin so far, in dB (the top_db floor of a whole clip is measured from its peak).
     public var peakDb: Float { extractor.dB(peakPower) }
+    /// Whether any sound has arrived: until then every frame is digital silence, which has no level to
+    /// floor against and nothing to classify (a file of it is refused as all zero).
+    public var heardSound: Bool { peakPower > 0 }
     /// `top_db` of the parameters: how far below the peak values are floored.
     public var topDb: Float? { extractor.parameters.topDb.map(Float.init) }
 

@@ -67,8 +67,8 @@ public final class StreamPredictor: @unchecked Sendable {
     private var probabilitySums: [Double]
     public private(set) var windowsScored = 0
     public private(set) var windowsWithFaces = 0
-    /// Windows with neither audio nor a face (a stream scored on faces alone, nobody in the picture):
-    /// not scored, and said with their span to `skipped`.
+    /// Windows with neither audio nor a face (a stream scored on faces alone, nobody in the picture; or
+    /// only digital silence so far, nobody in the picture): not scored, and said with their span to `skipped`.
     public private(set) var windowsSkipped = 0
     public var skipped: (_ start: Double, _ end: Double) -> Void = { _, _ in }
     /// The first error met while taking samples: reading stops at it.
@@ -222,9 +222,10 @@ public final class StreamPredictor: @unchecked Sendable {
         firstStored += drop
     }
 
-    /// The window's log-mel, normalised as the model wants, or nil when the stream is scored without audio.
+    /// The window's log-mel, normalised as the model wants, or nil when the stream is scored without
+    /// audio or has carried only digital silence so far.
     private func windowLogMel(start: Int, count: Int) throws -> [Float]? {
-        guard mel != nil else { return nil }
+        guard let mel, mel.heardSound else { return nil }
         let nMels = predictor.trained.config.nMels
         let floor = floorDb
         let norm = statistics?.meanAndDeviation()

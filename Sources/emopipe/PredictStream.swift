@@ -23,7 +23,7 @@ extension PredictCommand {
         let source = LiveSource(name: input, format: format, openTimeoutSeconds: timeout, readTimeoutSeconds: timeout)
         let emit: (StreamPredictor.Window) -> Void = { window in writeWindow(window) }
         scorer.skipped = { start, end in
-            note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: no face in its pictures and no audio: not scored")
+            note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: no face in its pictures and no audio (or only digital silence so far): not scored")
         }
         let end = try LiveAudio.read(source, sampleRate: scorer.sampleRate, wanted: scorer.wanted,
                                      stop: { StreamInterrupts.requested || scorer.failure != nil },
@@ -42,7 +42,7 @@ extension PredictCommand {
         }
         try scorer.finish(emit: emit)
         guard scorer.windowsScored > 0 else {
-            note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; none of its \(scorer.windowsSkipped) window\(scorer.windowsSkipped == 1 ? "" : "s") had a face to score")
+            note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; none of its \(scorer.windowsSkipped) window\(scorer.windowsSkipped == 1 ? "" : "s") had a sound or a face to score")
             throw ExitCode(ExitStatus.partial)
         }
         let mean = scorer.meanProbabilities

@@ -259,7 +259,10 @@ struct StreamPredictTests {
             ("nothing listens", "\(emopipe) --timeout 5 http://127.0.0.1:9/nothing.wav", 1, "http://127.0.0.1:9/nothing.wav: cannot be read"),
             ("garbage on the pipe", "head -c 300000 /dev/urandom | \(emopipe) -", 1, "-: "),
             // The model has a face branch: a stream without audio is read for faces, and testsrc has none.
-            ("a stream without audio or a face", "ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=duration=1:rate=5 -f nut - | \(emopipe) -", 3, "none of its 1 window had a face to score"),
+            ("a stream without audio or a face", "ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=duration=1:rate=5 -f nut - | \(emopipe) -", 3, "none of its 1 window had a sound or a face to score"),
+            // Digital silence has no level to floor against: file mode refuses it as all zero, a stream skips it.
+            ("digital silence", "ffmpeg -nostdin -loglevel error -f lavfi -i anullsrc=r=16000:cl=mono -t 5 -f wav - | \(emopipe) -", 3,
+             "none of its 4 windows had a sound or a face to score"),
             ("no such format", "\(emopipe) --format no-such-device x", 1, "no input format or device named \"no-such-device\""),
             ("a stream with files", "\(emopipe) - '\(clip)'", 64, "is a stream: give it alone"),
             ("an empty pipe", "\(emopipe) - < /dev/null", 1, "-: "),
