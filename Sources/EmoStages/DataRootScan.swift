@@ -88,8 +88,12 @@ struct DataRootScan {
             let entries = names.filter { !$0.hasPrefix(".") }.compactMap { name -> (key: String, path: String, info: stat)? in
                 let path = folder + "/" + name
                 var info = stat()
-                guard stat(path, &info) == 0 else { return nil }  // vanished or a dangling link
-                return (info.st_mode & S_IFMT == S_IFDIR ? name + "/" : name, path, info)
+                if stat(path, &info) == 0 { return (info.st_mode & S_IFMT == S_IFDIR ? name + "/" : name, path, info) }
+                // A dangling link is listed as a file, so that ingest records it as a failure (reading
+                // it says why) instead of it passing unseen; an entry that vanished is left out.
+                guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return nil }
+                info.st_mode = (info.st_mode & ~S_IFMT) | S_IFREG
+                return (name, path, info)
             }
             return entries.sorted { $0.key < $1.key }.map { ($0.path, $0.info) }
         }

@@ -88,6 +88,27 @@ struct DataRootWalkTests {
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
     }
 
+    /// A link whose target is gone is data that cannot be read: a failure row naming it, the run
+    /// going on with the rest; once the link leads to a file again, that file is read.
+    @Test func aDanglingLinkIsAFailureRowNotASilentGap() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let dangling = root + "/Actor_01/03-01-03-02-02-02-01.wav"
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: root + "/gone.wav")
+        let workdir = try TestSupport.temporaryFolder("work")
+        let first = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(first.status == ExitStatus.partial, "\(first.stderr)")
+        var sources = try IngestFixture.sources(workdir: workdir)
+        #expect(sources[dangling]?["status"] as? String == "failed")
+        #expect((sources[dangling]?["reason"] as? String ?? "").contains("No such file"), "\(sources[dangling] ?? [:])")
+        #expect(first.stderr.contains(dangling), "the failure names the link")
+        #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
+        try FileManager.default.copyItem(atPath: wavs[0], toPath: root + "/gone.wav")
+        let second = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        sources = try IngestFixture.sources(workdir: workdir)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(sources[dangling]?["status"] as? String == "ok", "the mended link is read again")
+    }
+
     @Test func aDataRootWithoutARavdessFileIsAnErrorNamingIt() throws {
         let empty = try TestSupport.temporaryFolder("data") + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
