@@ -170,7 +170,22 @@ struct FoldPlanner {
     }
 
     func plan(actors present: [Int]) throws -> [SplitPlan.Fold] {
-        let actors = taking.isEmpty ? present : present.filter(taking.contains)
+        let folds = try cut(actors: taking.isEmpty ? present : present.filter(taking.contains))
+        // Caught here, not by training after the split has been recorded.
+        if let empty = folds.first(where: { $0.train.isEmpty }) {
+            throw PipelineError.missingData(
+                "split: fold \(empty.index) tests actors \(Self.names(empty.test)) and validates on \(Self.names(empty.validation)), "
+                + "which leaves no actor to train on; hold out fewer actors (fewer split.folds, a smaller split.val_count, "
+                + "or shorter test_actors/val_actors lists) or give the data more actors")
+        }
+        return folds
+    }
+
+    private static func names(_ actors: [Int]) -> String {
+        actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
+    }
+
+    private func cut(actors: [Int]) throws -> [SplitPlan.Fold] {
         if !testActors.isEmpty { return [try listed(actors: actors)] }
         guard actors.count >= folds else {
             throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; the data has \(actors.count) (\(actors.map { String(format: "%02d", $0) }.joined(separator: ", ")))")

@@ -80,6 +80,20 @@ struct SplitStageTests {
         #expect(throws: PipelineError.self) { try Self.planner("{folds: 4, test_fold: 0, val_count: 2}").plan(actors: [1, 2]) }
     }
 
+    /// A fold that holds out every actor is refused by the split, naming the fold and what to change,
+    /// rather than recorded and left for training to fail on.
+    @Test func aFoldWithNoActorToTrainOnIsAnError() throws {
+        let cases: [(params: String, actors: [Int], fold: String)] = [
+            ("{folds: 2, test_fold: all, val_count: 2}", [1, 2, 3], "fold 0 tests actors 01 and validates on 02, 03"),
+            ("{test_actors: [1, 2], val_actors: [3]}", [1, 2, 3], "fold 0 tests actors 01, 02 and validates on 03"),
+        ]
+        for c in cases {
+            let error = try #require(throws: PipelineError.self) { try Self.planner(c.params).plan(actors: c.actors) }
+            #expect(error.description.contains(c.fold) && error.description.contains("no actor to train on"), "\(error)")
+        }
+        #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 1}").plan(actors: [1, 2, 3, 4]).allSatisfy { !$0.train.isEmpty })
+    }
+
     @Test func clipsCarryLabelsAndSourcesPerModality() throws {
         func source(_ name: String, sha: String) -> SourceRecord {
             var s = SourceRecord(path: "/d/" + name, sha256: sha, size: 1, mtimeNanos: 1, status: .ok, reason: nil, runId: "r")
