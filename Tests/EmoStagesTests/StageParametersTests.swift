@@ -103,6 +103,9 @@ struct StageParametersTests {
                 #expect(k == key)
             }
         }
+        // YAML reads 1e400 as infinity; the message must not read "expected a number, got a number".
+        let error = try #require(throws: PipelineError.self) { try runner("params: {train: {learning_rate: 1e400}}\n") }
+        #expect(error.description.contains("got inf (a number too large"), "\(error)")
     }
 
     @Test func trainingOptionsOutsideTheirRangesAreRefusedByName() throws {

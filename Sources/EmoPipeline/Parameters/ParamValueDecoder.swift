@@ -59,7 +59,8 @@ extension ParamValue {
         case .null: return "null"
         case .bool: return "true/false"
         case .int: return "an integer"
-        case .double: return "a number"
+        // YAML reads 1e400 as infinity: say so, not "expected a number, got a number".
+        case .double(let d): return d.isFinite ? "a number" : "\(d) (a number too large for a double, or .inf/.nan)"
         case .string: return "a string"
         case .array: return "a list"
         case .object: return "a mapping"
