@@ -57,17 +57,37 @@ public final class ProvenanceStore: @unchecked Sendable {
         (try? DatabaseQueue().read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }) ?? "unknown"
     }
 
-    public func read<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
+    /// A read. A database damaged after it was opened is named (SQLite's own message does not say which file).
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.read(body)
+        } catch let error as DatabaseError where Self.isDamage(error) {
+            throw damaged(error)
+        }
+    }
 
     /// One transaction. When the file system refuses the write (disk full, file-size limit, I/O
-    /// error), the error names the database file: SQLite's own message does not say which file.
+    /// error) or the file is damaged, the error names the database file: SQLite's own message does not
+    /// say which file.
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.write(body)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
             throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "\(error.resultCode)") "
                               + "(SQLite error \(error.extendedResultCode.rawValue)); the transaction was rolled back")
+        } catch let error as DatabaseError where Self.isDamage(error) {
+            throw damaged(error)
         }
+    }
+
+    private static func isDamage(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+
+    private func damaged(_ error: DatabaseError) -> EmoError {
+        .io(path: path, reason: "the provenance database is damaged: \(error.message ?? "\(error.resultCode)") "
+            + "(SQLite error \(error.extendedResultCode.rawValue)); it is left as it is: restore it from a copy, "
+            + "or move it aside to start a new one (the cache is kept, but its records are lost)")
     }
 
     // MARK: Runs
@@ -82,7 +102,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     public func runs() throws -> [RunRecord] {
-        try pool.read { try RunRecord.order(Column("startedAt").desc).fetchAll($0) }
+        try read { try RunRecord.order(Column("startedAt").desc).fetchAll($0) }
     }
 
     /// What a run used of the data root: the fingerprint of its sources in use, and how many.
@@ -106,11 +126,11 @@ public final class ProvenanceStore: @unchecked Sendable {
     // MARK: Sources
 
     public func allSources() throws -> [SourceRecord] {
-        try pool.read { try SourceRecord.order(Column("path")).fetchAll($0) }
+        try read { try SourceRecord.order(Column("path")).fetchAll($0) }
     }
 
     public func sources(status: SourceStatus? = nil, under root: String? = nil) throws -> [SourceRecord] {
-        try pool.read { db in
+        try read { db in
             var request = SourceRecord.order(Column("path"))
             if let status { request = request.filter(Column("status") == status.rawValue) }
             if let root { request = request.filter(Column("path").like(Self.likePrefix(root), escape: "\\")) }
@@ -119,23 +139,23 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     public func source(path: String) throws -> SourceRecord? {
-        try pool.read { try SourceRecord.fetchOne($0, key: path) }
+        try read { try SourceRecord.fetchOne($0, key: path) }
     }
 
     public func sources(sha256: String) throws -> [SourceRecord] {
-        try pool.read { try SourceRecord.filter(Column("sha256") == sha256).order(Column("path")).fetchAll($0) }
+        try read { try SourceRecord.filter(Column("sha256") == sha256).order(Column("path")).fetchAll($0) }
     }
 
     /// Sources whose SHA-256 starts with `prefix` (lowercase hex), by path.
     public func sources(sha256Prefix prefix: String) throws -> [SourceRecord] {
-        try pool.read { db in
+        try read { db in
             try SourceRecord.filter(Column("sha256").like(Self.likePrefixOf(prefix), escape: "\\")).order(Column("path")).fetchAll(db)
         }
     }
 
     /// Groups of ok sources whose bytes are identical (RAVDESS has such pairs).
     public func duplicateContent() throws -> [[SourceRecord]] {
-        let rows = try pool.read { db in
+        let rows = try read { db in
             try SourceRecord.fetchAll(db, sql: """
                 SELECT * FROM source WHERE status = 'ok' AND sha256 IN
                   (SELECT sha256 FROM source WHERE status = 'ok' GROUP BY sha256 HAVING COUNT(*) > 1)
@@ -152,12 +172,12 @@ public final class ProvenanceStore: @unchecked Sendable {
     public func stageState(_ stage: StageName) throws -> StageStateRecord? { try stageState(stage.rawValue) }
 
     public func stageState(_ stage: String) throws -> StageStateRecord? {
-        try pool.read { try StageStateRecord.fetchOne($0, key: stage) }
+        try read { try StageStateRecord.fetchOne($0, key: stage) }
     }
 
     /// Stage → the parameters fingerprints some recorded run executed it with (or found it up to date with).
     public func parametersFingerprintsUsed() throws -> [String: Set<String>] {
-        try pool.read { db in
+        try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT DISTINCT stage, parametersFingerprint FROM stageRun
                 WHERE parametersFingerprint IS NOT NULL AND runId IN (SELECT id FROM run)
@@ -168,12 +188,12 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     public func stageRuns(runId: String) throws -> [StageRunRecord] {
-        try pool.read { try StageRunRecord.filter(Column("runId") == runId).order(Column("id")).fetchAll($0) }
+        try read { try StageRunRecord.filter(Column("runId") == runId).order(Column("id")).fetchAll($0) }
     }
 
     /// The execution of `stage` in run `runId` that completed it (done or partial), if recorded.
     public func completedExecution(stage: String, runId: String) throws -> StageRunRecord? {
-        try pool.read { db in
+        try read { db in
             try StageRunRecord.filter(Column("runId") == runId && Column("stage") == stage
                                       && [StageRunState.done.rawValue, StageRunState.partial.rawValue].contains(Column("state")))
                 .order(Column("id").desc).fetchOne(db)
@@ -181,7 +201,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     public func failures(stage: String? = nil, subject: String? = nil) throws -> [FailureRecord] {
-        try pool.read { db in
+        try read { db in
             var request = FailureRecord.order(Column("stage"), Column("subject"), Column("id"))
             if let stage { request = request.filter(Column("stage") == stage) }
             if let subject { request = request.filter(Column("subject") == subject) }
@@ -191,11 +211,11 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     /// The failures one run recorded.
     public func failures(runId: String) throws -> [FailureRecord] {
-        try pool.read { try FailureRecord.filter(Column("runId") == runId).order(Column("stage"), Column("subject")).fetchAll($0) }
+        try read { try FailureRecord.filter(Column("runId") == runId).order(Column("stage"), Column("subject")).fetchAll($0) }
     }
 
     public func artifacts(sourceSHA256: String) throws -> [ArtifactRecord] {
-        try pool.read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
+        try read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
     }
 
     /// Records the artifact rows of one file in one transaction, replacing the rows an earlier,

@@ -41,4 +41,32 @@ struct ProvenanceStoreTests {
         #expect(try store.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") } == ["ok"])
         #expect(try store.runs().map(\.id) == ["r1"])
     }
+
+    /// A table page damaged after the database was opened fine: SQLite's "malformed" does not name
+    /// the file; the store's error does, and says what to do. The file is left as it is.
+    @Test func aDamagedTablePageNamesTheDatabase() throws {
+        let folder = try TestSupport.temporaryFolder("damaged")
+        let path = folder + "/emopipe.sqlite"
+        let root: Int, pageSize: Int
+        do {
+            let store = try ProvenanceStore(path: path)
+            try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                       threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+            root = try store.read { try Int.fetchOne($0, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'run'") ?? 0 }
+            pageSize = try store.read { try Int.fetchOne($0, sql: "PRAGMA page_size") ?? 0 }
+        }
+        // The store is closed: SQLite moved the write-ahead log into the file, so the page is there.
+        #expect(root > 1 && !FileManager.default.fileExists(atPath: path + "-wal"))
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        try handle.seek(toOffset: UInt64((root - 1) * pageSize))
+        try handle.write(contentsOf: Data([0x0d] + [UInt8](repeating: 0xff, count: 15)))
+        try handle.close()
+        let damagedBytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let store = try ProvenanceStore(path: path)
+        let error = try #require(throws: EmoError.self) { try store.runs() }
+        guard case .io(let named, let reason) = error else { Issue.record("\(error)"); return }
+        #expect(named == path)
+        #expect(reason.contains("damaged") && reason.contains("malformed"), "\(reason)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damagedBytes, "left as it is")
+    }
 }
