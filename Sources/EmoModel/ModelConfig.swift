@@ -53,6 +53,31 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         public static let classes = 1024
     }
 
+    /// A lower bound on the model's weight count: its audio branch's largest matrices (the GRU's and the
+    /// projection's), which the limits alone let reach billions. Loading compares it with the weights
+    /// file, so a description cannot make the model allocate far more than its file holds. Nil when
+    /// the count does not fit an Int.
+    public var dominantWeightCount: Int? {
+        guard uses(.audio) else { return 0 }
+        let bands = audioChannels.reduce(nMels) { remaining, _ in remaining / 2 }
+        let hidden = embedding / 2
+        func product(_ factors: [Int]) -> Int? {
+            factors.reduce(Int?(1)) { total, factor in
+                total.flatMap { t in let (p, o) = t.multipliedReportingOverflow(by: factor); return o ? nil : p }
+            }
+        }
+        // Each step is channels × remaining bands wide; the GRU has 2 directions × 3 gates of hidden rows
+        // over (width + hidden) columns; the projection maps the GRU's or the conv's width to E.
+        guard let width = product([audioChannels.last ?? 1, bands]) else { return nil }
+        var terms = [product([recurrent ? embedding : width, embedding])]
+        if recurrent { terms += [product([2, 3, hidden, width]), product([2, 3, hidden, hidden])] }
+        return terms.reduce(Int?(0)) { total, term in
+            guard let total, let term else { return nil }
+            let (sum, overflow) = total.addingReportingOverflow(term)
+            return overflow ? nil : sum
+        }
+    }
+
     /// What makes this shape unbuildable or larger than `Limits` allow, if anything.
     public var shapeProblem: String? {
         if modalities.isEmpty || Set(modalities).count != modalities.count { return "modalities \(modalities.map(\.rawValue)) are not audio and/or faces, each once" }

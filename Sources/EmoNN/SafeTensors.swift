@@ -103,10 +103,10 @@ public struct SafeTensorsFile {
     /// The product of a shape's dimensions, or nil when a dimension is negative or the product
     /// exceeds `limit` (so it never overflows).
     static func elementCount(_ shape: [Int], atMost limit: Int) -> Int? {
+        guard shape.allSatisfy({ $0 >= 0 }) else { return nil }
+        if shape.contains(0) { return 0 }
         var count = 1
         for dimension in shape {
-            guard dimension >= 0 else { return nil }
-            if dimension == 0 { return shape.allSatisfy { $0 >= 0 } ? 0 : nil }
             let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
             guard !overflow, product <= limit else { return nil }
             count = product

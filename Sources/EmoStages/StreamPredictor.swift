@@ -64,6 +64,7 @@ public final class StreamPredictor: @unchecked Sendable {
     private var lastScored: Int?
     private var ended = false
     private var statistics: RunningBandStatistics?
+    private var silenceBeforeSound: (frame: [Float], count: Int)?
     private var probabilitySums: [Double]
     public private(set) var windowsScored = 0
     public private(set) var windowsWithFaces = 0
@@ -169,6 +170,17 @@ public final class StreamPredictor: @unchecked Sendable {
     private func receive(_ frame: [Float]) {
         stored.append(frame)
         frameCount += 1
+        // Digital silence before the first sound has no floor yet (its dB sits far below any later
+        // floor): its frames join the statistics once there is one, floored like a file's. Every such
+        // frame is the same (zero power), so one and a count stand for them all, however long.
+        guard mel?.heardSound != false else {
+            silenceBeforeSound = (frame, (silenceBeforeSound?.count ?? 0) + 1)
+            return
+        }
+        if let silence = silenceBeforeSound {
+            for _ in 0..<silence.count { statistics?.add(silence.frame, floor: floorDb) }
+            silenceBeforeSound = nil
+        }
         statistics?.add(frame, floor: floorDb)
     }
 

@@ -214,7 +214,8 @@ public struct TrainParameters: StageParameters {
         }
         try check((2...ModelConfig.Limits.embedding).contains(embedding) && embedding % 2 == 0, .embedding, embedding,
                   "an even integer from 2 to \(ModelConfig.Limits.embedding) (the GRU's two directions share it)")
-        try check(dropout.isFinite && dropout >= 0 && dropout < 1, .dropout, dropout, "a number with 0 <= dropout < 1")
+        // The model keeps it as a Float: 0.99999999 would round to 1.
+        try check(dropout.isFinite && dropout >= 0 && Float(dropout) < 1, .dropout, dropout, "a number with 0 <= dropout < 1")
         try check((1...10_000).contains(epochs), .epochs, epochs, "an integer from 1 to 10000")
         try check((1...TrainingConfig.maxBatchSize).contains(batchSize), .batchSize, batchSize,
                   "an integer from 1 to \(TrainingConfig.maxBatchSize)")

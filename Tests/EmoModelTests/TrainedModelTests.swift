@@ -144,6 +144,19 @@ import Testing
             edit(&flat.standardizer)
             try rejects(try flat.jsonData(), saying: key)
         }
+        // Within every limit, but far larger than the weights file: refused before the model is built
+        // (the GRU and projection alone would be about 13 GB).
+        var oversized = trained
+        oversized.config.nMels = 512; oversized.config.audioChannels = [1024]; oversized.config.embedding = 4096
+        oversized.config.recurrent = true
+        oversized.standardizer.melMean = Array(repeating: 0, count: 512); oversized.standardizer.melStd = Array(repeating: 1, count: 512)
+        #expect(oversized.config.shapeProblem == nil)
+        try oversized.jsonData().write(to: URL(fileURLWithPath: path))
+        let tooSmall = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+        #expect(tooSmall.path == folder.appendingPathComponent("best.safetensors").path)
+        #expect(tooSmall.reason.contains("too few for the model"), "\(tooSmall)")
+        let weights = try #require(try? FileManager.default.attributesOfItem(atPath: tooSmall.path)[.size] as? Int)
+        #expect(try #require(trained.config.dominantWeightCount) * 4 <= weights, "the real model fits its own file")
         try FileManager.default.removeItem(atPath: path)
         let missing = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
         #expect(missing.path == path && missing.reason.hasPrefix("cannot read"))

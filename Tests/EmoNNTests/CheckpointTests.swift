@@ -54,6 +54,7 @@ import Testing
         }
         #expect(SafeTensorsFile.elementCount([2, 3, 4], atMost: 24) == 24)
         #expect(SafeTensorsFile.elementCount([0, 5], atMost: 0) == 0)
+        #expect(SafeTensorsFile.elementCount([5, 0], atMost: 0) == 0, "an empty tensor whatever the zero's place")
     }
 }
 

@@ -114,7 +114,9 @@ struct StageParametersTests {
             ("mixup: 0.001", "train.mixup"), ("mixup: strong", "train.mixup"),
             ("weight_average_epochs: -1", "train.weight_average_epochs"), ("weight_average_epochs: 10001", "train.weight_average_epochs"),
             ("weight_average_epochs: .inf", "train.weight_average_epochs"), ("time_stretch: 0.6", "train.time_stretch"),
-            ("selection_window: 0", "train.selection_window")]
+            ("selection_window: 0", "train.selection_window"),
+            // Below 1 as a Double, 1 as the model's Float: the model would be refused on load.
+            ("dropout: 0.99999999", "train.dropout")]
         for (text, key) in refused {
             do {
                 _ = try runner("params: {train: {\(text)}}\n")

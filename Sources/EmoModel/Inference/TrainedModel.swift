@@ -56,14 +56,27 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     /// The model a folder holds, ready to classify: its `model.json` and its weights.
     public static func load(folder: URL, weights: Weights) throws -> EmotionClassifier {
         let trained = try description(in: folder)
-        let model = EmotionModel(trained.config, seed: 0)
         let weightsURL = folder.appendingPathComponent(weights.rawValue)
+        try checkWeightsCanHold(trained.config, weightsURL)
+        let model = EmotionModel(trained.config, seed: 0)
         do {
             try Checkpoint.load(from: weightsURL, model: model)
         } catch {
             throw TrainedModelError(path: weightsURL.path, reason: "cannot load the weights: \(error)")
         }
         return EmotionClassifier(trained: trained, model: model)
+    }
+
+    /// The model is built before its weights are read: a description whose largest matrices need more
+    /// float32 values than the weights file has bytes for is refused before anything is allocated.
+    static func checkWeightsCanHold(_ config: ModelConfig, _ url: URL) throws {
+        let size = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? NSNumber)?.intValue
+        guard let size else { return }  // a missing file is reported by the load that follows
+        guard let count = config.dominantWeightCount, count <= size / 4 else {
+            throw TrainedModelError(path: url.path, reason: "holds \(size) bytes, too few for the model its model.json describes "
+                + "(\(config.dominantWeightCount.map { "at least \($0) float32 weights" } ?? "a weight count past Int") for audio_channels "
+                + "\(config.audioChannels), n_mels \(config.nMels), embedding \(config.embedding)); the two files do not belong together")
+        }
     }
 
     /// Only `model.json`, read in either key spelling (runs exported before the snake_case

@@ -131,7 +131,8 @@ public struct Standardizer: Codable, Equatable, Sendable {
         func moments(_ s: [Double], _ q: [Double], _ n: Double, fallback: (Float, Float)) -> ([Float], [Float]) {
             guard n > 1 else { return (s.map { _ in fallback.0 }, s.map { _ in fallback.1 }) }
             let mean = s.map { $0 / n }
-            let std = zip(q, mean).map { max(($0 / n - $1 * $1).squareRoot(), 1e-3) }
+            // A constant band's variance can round below 0; its square root would be NaN.
+            let std = zip(q, mean).map { max(max(0, $0 / n - $1 * $1).squareRoot(), 1e-3) }
             return (mean.map(Float.init), std.map(Float.init))
         }
         let (melMean, melStd) = moments(sum, square, frames, fallback: (-50, 20))
