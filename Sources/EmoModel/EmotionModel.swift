@@ -35,7 +35,7 @@ final class AudioBranch: Module {
         var inChannels = 1
         blocks = config.audioChannels.map { out in defer { inChannels = out }; return ConvBlock(inChannels, out, rng: rng) }
         // Each time step keeps its frequency profile: channels × remaining mel bands.
-        let width = (config.audioChannels.last ?? 1) * config.audioChannels.reduce(config.nMels) { bands, _ in bands / 2 }
+        let width = (config.audioChannels.last ?? 1) * config.audioBands
         gru = config.recurrent ? GRU(width, config.embedding / 2, bidirectional: true, rng: rng) : nil
         project = Linear(config.recurrent ? config.embedding / 2 * 2 : width, config.embedding, rng: rng)
         pool = AttentionPool(config.embedding, rng: rng)

@@ -1,3 +1,5 @@
+import EmoNN
+
 /// The shape of the emotion model, recorded with every checkpoint and export.
 public struct ModelConfig: Codable, Equatable, Sendable {
     public enum Modality: String, Codable, Sendable, CaseIterable { case audio, faces }
@@ -59,18 +61,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// the count does not fit an Int.
     public var dominantWeightCount: Int? {
         guard uses(.audio) else { return 0 }
-        let bands = audioChannels.reduce(nMels) { remaining, _ in remaining / 2 }
         let hidden = embedding / 2
-        func product(_ factors: [Int]) -> Int? {
-            factors.reduce(Int?(1)) { total, factor in
-                total.flatMap { t in let (p, o) = t.multipliedReportingOverflow(by: factor); return o ? nil : p }
-            }
-        }
         // Each step is channels × remaining bands wide; the GRU has 2 directions × 3 gates of hidden rows
         // over (width + hidden) columns; the projection maps the GRU's or the conv's width to E.
-        guard let width = product([audioChannels.last ?? 1, bands]) else { return nil }
-        var terms = [product([recurrent ? embedding : width, embedding])]
-        if recurrent { terms += [product([2, 3, hidden, width]), product([2, 3, hidden, hidden])] }
+        guard let width = checkedProduct([audioChannels.last ?? 1, audioBands]) else { return nil }
+        var terms = [checkedProduct([recurrent ? embedding : width, embedding])]
+        if recurrent { terms += [checkedProduct([2, 3, hidden, width]), checkedProduct([2, 3, hidden, hidden])] }
         return terms.reduce(Int?(0)) { total, term in
             guard let total, let term else { return nil }
             let (sum, overflow) = total.addingReportingOverflow(term)
@@ -101,5 +97,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Time steps the audio branch sees after its pools (each halves, dropping an odd tail).
     public var audioSteps: Int { audioChannels.reduce(frames) { steps, _ in steps / 2 } }
+    /// Mel bands left after the audio branch's pools.
+    public var audioBands: Int { audioChannels.reduce(nMels) { bands, _ in bands / 2 } }
     public var audioStride: Int { 1 << audioChannels.count }
 }

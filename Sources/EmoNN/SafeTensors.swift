@@ -101,17 +101,9 @@ public struct SafeTensorsFile {
     }
 
     /// The product of a shape's dimensions, or nil when a dimension is negative or the product
-    /// exceeds `limit` (so it never overflows).
+    /// exceeds `limit` (computed without overflow).
     static func elementCount(_ shape: [Int], atMost limit: Int) -> Int? {
-        guard shape.allSatisfy({ $0 >= 0 }) else { return nil }
-        if shape.contains(0) { return 0 }
-        var count = 1
-        for dimension in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-            guard !overflow, product <= limit else { return nil }
-            count = product
-        }
-        return count
+        checkedProduct(shape).flatMap { $0 <= limit ? $0 : nil }
     }
 }
 

@@ -100,6 +100,20 @@ func shapeCount(_ shape: [Int]) -> Int {
     shape.reduce(1, *)
 }
 
+/// The product of sizes read from a file or a description, or nil when it does not fit an Int (or a
+/// size is negative): `shapeCount` for untrusted shapes, which must not trap.
+public func checkedProduct(_ sizes: [Int]) -> Int? {
+    guard sizes.allSatisfy({ $0 >= 0 }) else { return nil }
+    if sizes.contains(0) { return 0 }
+    var product = 1
+    for size in sizes {
+        let (next, overflow) = product.multipliedReportingOverflow(by: size)
+        guard !overflow else { return nil }
+        product = next
+    }
+    return product
+}
+
 /// Row-major strides of a contiguous tensor.
 func contiguousStrides(_ shape: [Int]) -> [Int] {
     var strides = [Int](repeating: 1, count: shape.count)

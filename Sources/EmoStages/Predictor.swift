@@ -136,10 +136,11 @@ public final class Predictor {
     /// For each path, the index of the first path naming the same file (by device and inode; by the
     /// path itself when it cannot be examined, and then reading it reports why).
     static func firstOccurrences(_ paths: [String]) -> [Int] {
-        var seen: [String: Int] = [:]
+        enum Identity: Hashable { case file(FileIdentity), path(String) }
+        var seen: [Identity: Int] = [:]
         return paths.indices.map { i in
             var facts = stat()
-            let identity = stat(paths[i], &facts) == 0 ? "\(facts.st_dev):\(facts.st_ino)" : "path:" + paths[i]
+            let identity = stat(paths[i], &facts) == 0 ? Identity.file(FileIdentity(facts)) : .path(paths[i])
             if let earlier = seen[identity] { return earlier }
             seen[identity] = i
             return i
