@@ -178,7 +178,7 @@ public final class StreamPredictor: @unchecked Sendable {
             return
         }
         if let silence = silenceBeforeSound {
-            for _ in 0..<silence.count { statistics?.add(silence.frame, floor: floorDb) }
+            statistics?.add(silence.frame, floor: floorDb, times: silence.count)
             silenceBeforeSound = nil
         }
         statistics?.add(frame, floor: floorDb)
@@ -297,12 +297,14 @@ struct RunningBandStatistics {
         sum = [Double](repeating: 0, count: bands); squares = sum
     }
 
-    mutating func add(_ frame: [Float], floor: Float) {
-        guard frame.count == sum.count else { return }
-        count += 1
+    /// Adds `frame` (floored) `times` times over.
+    mutating func add(_ frame: [Float], floor: Float, times: Int = 1) {
+        guard frame.count == sum.count, times > 0 else { return }
+        count += times
+        let n = Double(times)
         for band in frame.indices {
             let v = Double(max(frame[band], floor))
-            sum[band] += v; squares[band] += v * v
+            sum[band] += v * n; squares[band] += v * v * n
         }
     }
 
