@@ -110,7 +110,10 @@ public final class Predictor {
         var clips: [Result<(ClipFeatures, Double), Error>] = []
         for i in paths.indices { clips.append(first[i] == i ? Result { try features(path: paths[i]) } : clips[first[i]]) }
         var groups: [Int: SpeakerGroup] = [:]
-        let keys = paths.map(Self.speakerKey)
+        // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
+        var keys = paths.map(Self.speakerKey)
+        for i in paths.indices where keys[first[i]] == nil { keys[first[i]] = keys[i] }
+        for i in paths.indices { keys[i] = keys[first[i]] }
         let usable = clips.indices.compactMap { i in first[i] == i ? (try? clips[i].get()).map { (i, $0.0) } : nil }
         let usableKeys = usable.map { keys[$0.0] }
         let normalized = SpeakerNormalizer.normalize(usable.map(\.1), speakers: usableKeys, nMels: trained.config.nMels)

@@ -130,7 +130,8 @@ public struct SplitParameters: StageParameters {
         if let k = testFold.index, !(0..<folds).contains(k) {
             throw bad("test_fold", k, "a fold number from 0 to \(folds - 1), or all")
         }
-        guard (0...ravdess.count - 2).contains(valCount) else { throw bad("val_count", valCount, "an integer from 0 to \(ravdess.count - 2)") }
+        // Training stops early on the validation actors: a fold without them cannot train.
+        guard (1...ravdess.count - 2).contains(valCount) else { throw bad("val_count", valCount, "an integer from 1 to \(ravdess.count - 2) (training validates on them)") }
         for (key, list) in [("test_actors", testActors), ("val_actors", valActors), ("actors", self.actors)] {
             if let outside = list.first(where: { !ravdess.contains($0) }) {
                 throw bad(key, list, "RAVDESS actor numbers from \(ravdess.lowerBound) to \(ravdess.upperBound); \(outside) is not one")

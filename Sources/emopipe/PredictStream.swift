@@ -23,7 +23,9 @@ extension PredictCommand {
         let source = LiveSource(name: input, format: format, openTimeoutSeconds: timeout, readTimeoutSeconds: timeout)
         let emit: (StreamPredictor.Window) -> Void = { window in writeWindow(window) }
         scorer.skipped = { start, end in
-            note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: no face in its pictures and no audio (or only digital silence so far): not scored")
+            let why = scorer.reading.contains(.faces) ? "no face in its pictures and no audio (or only digital silence so far)"
+                                                      : "only digital silence so far"
+            note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: \(why): not scored")
         }
         let end = try LiveAudio.read(source, sampleRate: scorer.sampleRate, wanted: scorer.wanted,
                                      stop: { StreamInterrupts.requested || scorer.failure != nil },

@@ -157,6 +157,12 @@ import Testing
         #expect(tooSmall.reason.contains("too few for the model"), "\(tooSmall)")
         let weights = try #require(try? FileManager.default.attributesOfItem(atPath: tooSmall.path)[.size] as? Int)
         #expect(try #require(trained.config.dominantWeightCount) * 4 <= weights, "the real model fits its own file")
+        // A weights file reached by a link is sized as its target.
+        try trained.jsonData().write(to: URL(fileURLWithPath: path))
+        let real = folder.appendingPathComponent("real.safetensors").path
+        try FileManager.default.moveItem(atPath: tooSmall.path, toPath: real)
+        try FileManager.default.createSymbolicLink(atPath: tooSmall.path, withDestinationPath: real)
+        #expect(throws: Never.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
         try FileManager.default.removeItem(atPath: path)
         let missing = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
         #expect(missing.path == path && missing.reason.hasPrefix("cannot read"))

@@ -92,6 +92,8 @@ struct SplitStageTests {
             #expect(error.description.contains(c.fold) && error.description.contains("no actor to train on"), "\(error)")
         }
         #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 1}").plan(actors: [1, 2, 3, 4]).allSatisfy { !$0.train.isEmpty })
+        // No validation actor: refused with the parameters, before any stage runs.
+        #expect(throws: PipelineError.self) { try Self.planner("{folds: 2, test_fold: all, val_count: 0}") }
     }
 
     @Test func clipsCarryLabelsAndSourcesPerModality() throws {

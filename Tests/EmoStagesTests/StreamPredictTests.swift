@@ -94,6 +94,12 @@ struct StreamPredictTests {
         for answer in repeated {
             #expect((answer["speaker"] as? [String: Any])?["files"] as? Int == 3, "three distinct files of actor 01")
         }
+        // Given first under a name without an actor, then under its RAVDESS name, the file counts for actor 01.
+        let unnamed = folder + "/again/first.wav"
+        try FileManager.default.linkItem(atPath: paths[0], toPath: unnamed)
+        let unnamedFirst = try answers([unnamed, paths[0], paths[1], paths[2]])
+        #expect(probabilities(unnamedFirst[3]) == probabilities(once[2]), "the order of the paths must not regroup the speaker")
+        #expect((unnamedFirst[0]["speaker"] as? [String: Any])?["name"] as? String == "actor 1")
     }
 
     /// Every window is a complete answer of audio, normalised by the stream so far, in order.

@@ -70,8 +70,11 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     /// The model is built before its weights are read: a description whose largest matrices need more
     /// float32 values than the weights file has bytes for is refused before anything is allocated.
     static func checkWeightsCanHold(_ config: ModelConfig, _ url: URL) throws {
-        let size = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? NSNumber)?.intValue
-        guard let size else { return }  // a missing file is reported by the load that follows
+        // stat follows links (a linked weights file is sized as its target); anything but a regular
+        // file is reported by the load that follows.
+        var info = stat()
+        guard stat(url.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return }
+        let size = Int(info.st_size)
         guard let count = config.dominantWeightCount, count <= size / 4 else {
             throw TrainedModelError(path: url.path, reason: "holds \(size) bytes, too few for the model its model.json describes "
                 + "(\(config.dominantWeightCount.map { "at least \($0) float32 weights" } ?? "a weight count past Int") for audio_channels "
