@@ -158,6 +158,8 @@ public struct TrainParameters: StageParameters {
     public var timeStretch = 0.0
     /// Mixup within each batch, λ ~ Beta(mixup, mixup) (0: off).
     public var mixup = 0.0
+    /// Vocal-tract-length perturbation: each training window's mel axis warped by a factor from 1 ± this.
+    public var frequencyWarp = 0.0
 
     public static let maxBlocks = ModelConfig.Limits.blocks
     public static let maxChannels = ModelConfig.Limits.channels
@@ -172,6 +174,7 @@ public struct TrainParameters: StageParameters {
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
         case speakerNorm = "speaker_norm", selectionWindow = "selection_window", weightAverageEpochs = "weight_average_epochs"
         case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch", mixup
+        case frequencyWarp = "frequency_warp"
     }
 
     public init(from decoder: Decoder) throws {
@@ -200,6 +203,7 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&windowHopFrames, forKey: .windowHopFrames)
         try c.overwrite(&timeStretch, forKey: .timeStretch)
         try c.overwrite(&mixup, forKey: .mixup)
+        try c.overwrite(&frequencyWarp, forKey: .frequencyWarp)
     }
 
     public func validate() throws {
@@ -236,6 +240,8 @@ public struct TrainParameters: StageParameters {
         // Below 0.01 the Gamma draws underflow and Beta(α, α) would not be drawn faithfully.
         try check(mixup.isFinite && (mixup == 0 || (0.01...10).contains(mixup)), .mixup, mixup,
                   "0 (off) or a number from 0.01 to 10 (Beta(α, α)'s α)")
+        try check(frequencyWarp.isFinite && frequencyWarp >= 0 && frequencyWarp <= 0.3, .frequencyWarp, frequencyWarp,
+                  "a number from 0 (off) to 0.3")
     }
 
     /// The model's shape before the features fix the input sizes.
@@ -270,6 +276,7 @@ public struct TrainParameters: StageParameters {
         if weightAverageEpochs > 0 { t.weightAverageEpochs = weightAverageEpochs }
         if augment && timeStretch > 0 { t.augmentation.timeStretch = timeStretch }
         if augment && mixup > 0 { t.augmentation.mixup = mixup }
+        if augment && frequencyWarp > 0 { t.augmentation.frequencyWarp = frequencyWarp }
         if !augment {
             t.augmentation.noiseProbability = 0; t.augmentation.maxShiftFrames = 0
             t.augmentation.frequencyMasks = 0; t.augmentation.timeMasks = 0

@@ -114,7 +114,8 @@ struct StageParametersTests {
             ("mixup: 0.001", "train.mixup"), ("mixup: strong", "train.mixup"),
             ("weight_average_epochs: -1", "train.weight_average_epochs"), ("weight_average_epochs: 10001", "train.weight_average_epochs"),
             ("weight_average_epochs: .inf", "train.weight_average_epochs"), ("time_stretch: 0.6", "train.time_stretch"),
-            ("selection_window: 0", "train.selection_window"),
+            ("selection_window: 0", "train.selection_window"), ("frequency_warp: 0.31", "train.frequency_warp"),
+            ("frequency_warp: -0.05", "train.frequency_warp"), ("frequency_warp: .nan", "train.frequency_warp"),
             // Below 1 as a Double, 1 as the model's Float: the model would be refused on load.
             ("dropout: 0.99999999", "train.dropout")]
         for (text, key) in refused {
@@ -133,5 +134,9 @@ struct StageParametersTests {
         // Without augmentation there is no mixup either (it is an augmentation).
         let plain = try #require(try runner("params: {train: {mixup: 0.4, augment: false}}\n").parameters["train"]?.value as? TrainParameters)
         #expect(plain.trainingConfig.augmentation.mixup == nil)
+        let warped = try #require(try runner("params: {train: {frequency_warp: 0.1}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(warped.trainingConfig.augmentation.frequencyWarp == 0.1 && off.trainingConfig.augmentation.frequencyWarp == nil)
+        let unwarped = try #require(try runner("params: {train: {frequency_warp: 0.1, augment: false}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(unwarped.trainingConfig.augmentation.frequencyWarp == nil)
     }
 }

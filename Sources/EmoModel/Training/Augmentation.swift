@@ -22,6 +22,10 @@ public struct Augmentation: Codable, Equatable, Sendable {
     /// Mixup's α: pairs within a batch blended with a weight drawn from Beta(α, α) (nil: none).
     /// Optional like `timeStretch`.
     public var mixup: Double?
+    /// Vocal-tract-length perturbation: each training window's mel axis is warped by a factor drawn
+    /// from 1 ± this (`FrequencyWarp`), so that one actor's formants stand for a range of speakers'.
+    /// Optional like `timeStretch` (nil: none).
+    public var frequencyWarp: Double?
     public var faceFlip: Bool = true
     public var brightness: Double = 0.15
     public var contrast: Double = 0.15
@@ -33,6 +37,10 @@ public struct Augmentation: Codable, Equatable, Sendable {
     func audio(_ x: inout [Float], nMels m: Int, frames t: Int, real: Int, rng: RandomGenerator,
                standardizer: Standardizer) {
         guard real > 0 else { return }
+        // Drawn only when asked for, so runs without it keep their draws.
+        if let s = frequencyWarp, s > 0 {
+            FrequencyWarp(factor: 1 + (2 * Double(rng.uniform()) - 1) * s, bands: m).apply(&x, frames: t, real: real)
+        }
         if Double(rng.uniform()) < noiseProbability {
             // In dB before standardising: S' = 10·log10(10^(S/10) + 10^(N/10)), N = peak − SNR.
             var peak = -Float.infinity
@@ -88,6 +96,39 @@ public struct Augmentation: Codable, Equatable, Sendable {
                     let sy = dy + row * inner / s
                     for col in 0..<s { x[c * plane + row * s + col] = copy[c * plane + sy * s + dx + col * inner / s] }
                 }
+            }
+        }
+    }
+}
+
+
+/// A piecewise-linear warp of the mel axis (Jaitly & Hinton's VTLP): output band `b` reads the input
+/// at `factor · b` up to a knee, then along a line that keeps the top band in place, so no band reads
+/// past the spectrum. Values between bands are interpolated linearly.
+struct FrequencyWarp {
+    /// For each output band, the input bands it reads and the weight of the upper one.
+    let sources: [(lower: Int, upper: Int, weight: Float)]
+
+    init(factor: Double, bands m: Int) {
+        let top = Double(m - 1)
+        // The knee sits where factor · knee stays inside the spectrum with room for the line above it.
+        let knee = 0.8 * top * min(1, 1 / factor)
+        sources = (0..<m).map { band in
+            let b = Double(band)
+            let position = b <= knee ? factor * b
+                : factor * knee + (top - factor * knee) * (b - knee) / max(top - knee, .ulpOfOne)
+            let clamped = min(max(position, 0), top)
+            let lower = Int(clamped.rounded(.down))
+            return (lower, min(lower + 1, m - 1), Float(clamped - Double(lower)))
+        }
+    }
+
+    /// Warps the first `real` frames of a band-major [bands × frames] log-mel in place.
+    func apply(_ x: inout [Float], frames t: Int, real: Int) {
+        let original = x
+        for (band, source) in sources.enumerated() {
+            for f in 0..<real {
+                x[band * t + f] = original[source.lower * t + f] * (1 - source.weight) + original[source.upper * t + f] * source.weight
             }
         }
     }
