@@ -28,7 +28,9 @@ public struct TrainStage: Stage {
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
         if context.forced { try Self.setAside(folder, context: context) }
-        var digest: [String] = []
+        // Downstream files embed this fingerprint (model.json's training settings, model.onnx's metadata),
+        // so a change that leaves the weights alone must still reach them.
+        var digest = ["train \(context.fingerprint.full)"]
         var summaries: [String] = []
         for fold in features.plan.folds {
             try context.cancellation.check()

@@ -93,4 +93,29 @@ struct ReproducibilityTests {
         let rate = try #require(fields.first { $0["name"] as? String == "train.learning_rate" })
         #expect(rate["a"] as? String == "0.001" && rate["b"] as? String == "0.003")
     }
+
+    /// A train setting that changes nothing in the weights (how often checkpoints are written) still
+    /// makes a new model.json and model.onnx: the run must hold its own, not point at the earlier export.
+    @Test func aTrainChangeThatKeepsTheWeightsStillExportsTheRunsOwnModel() throws {
+        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir]).status == 0)
+        let changed = manifest.replacingOccurrences(of: ".yaml", with: "-checkpoints.yaml")
+        try (try String(contentsOfFile: manifest, encoding: .utf8)).replacingOccurrences(of: "checkpoint_every: 1,", with: "checkpoint_every: 2,")
+            .write(toFile: changed, atomically: true, encoding: .utf8)
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", changed, "--workdir", workdir]).status == 0)
+        let runs = try Self.runsDocument(workdir).map { $0["id"] as! String }
+        // The newest run first; an up-to-date run holds no results, so the earlier model is in the run that made it.
+        let latest = workdir + "/runs/" + runs[0]
+        let earlier = try #require(runs.dropFirst().map { workdir + "/runs/" + $0 }
+            .first { FileManager.default.fileExists(atPath: $0 + "/model.safetensors") })
+        let weights = { (run: String) in try Data(contentsOf: URL(fileURLWithPath: run + "/model.safetensors")) }
+        #expect(try weights(latest) == weights(earlier), "the change leaves the weights as they were")
+        let onnx = try String(decoding: Data(contentsOf: URL(fileURLWithPath: latest + "/model.onnx")), as: UTF8.self)
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let train = try #require(try store.stageState(.train))
+        #expect(onnx.contains(train.fingerprint), "model.onnx names the training that made this run's model")
+        let repro = try TestSupport.run(TestSupport.emopipe, ["reproduce", runs[0], "--workdir", workdir,
+                                                              "--into", try TestSupport.temporaryFolder("repro") + "/w", "--json"])
+        #expect(repro.status == 0, "\(repro.stdout)\(repro.stderr)")
+    }
 }
