@@ -29,10 +29,11 @@ final class AudioBranch: Module {
     let project: Linear
     let pool: AttentionPool
     let stride: Int
+    let deltas: Bool
     var projectPrecision = ActivationPrecision.float
 
     init(_ config: ModelConfig, rng: RandomGenerator) {
-        var inChannels = 1
+        var inChannels = config.audioInputChannels
         blocks = config.audioChannels.map { out in defer { inChannels = out }; return ConvBlock(inChannels, out, rng: rng) }
         // Each time step keeps its frequency profile: channels × remaining mel bands.
         let width = (config.audioChannels.last ?? 1) * config.audioBands
@@ -40,13 +41,15 @@ final class AudioBranch: Module {
         project = Linear(config.recurrent ? config.embedding / 2 * 2 : width, config.embedding, rng: rng)
         pool = AttentionPool(config.embedding, rng: rng)
         stride = config.audioStride
+        deltas = config.deltas == true
         super.init()
     }
 
     /// [B, n_mels, T] → [B, E].
     func callAsFunction(_ logmel: Tensor, frameMask: [Float]) throws -> Tensor {
         let (b, t) = (logmel.shape[0], logmel.shape[2])
-        var h = try logmel.unsqueezed(1)
+        // The input is data, not a weight: its deltas need no gradient.
+        var h = deltas ? try DeltaFeatures.stacked(logmel) : try logmel.unsqueezed(1)
         for block in blocks { h = try block(h) }                  // [B, C, M', T']
         let (c, bands, steps) = (h.shape[1], h.shape[2], h.shape[3])
         h = try h.permuted([0, 3, 1, 2]).reshaped([b, steps, c * bands])   // [B, T', C·M']

@@ -28,6 +28,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// standard deviation of its speaker's clips (unlabelled, so allowed for unseen speakers).
     /// Optional like `utteranceNorm` (nil: off).
     public var speakerNorm: Bool?
+    /// The audio branch reads three channels: the (standardised) log-mel, its delta and its
+    /// delta-delta over time (`DeltaFeatures`). Optional like `utteranceNorm` (nil: one channel).
+    public var deltas: Bool?
 
     public init(modalities: [Modality] = [.audio, .faces], classes: Int = 8, nMels: Int = 64, frames: Int = 300,
                 faceFrames: Int = 8, faceSize: Int = 112, audioChannels: [Int] = [16, 32, 64, 128],
@@ -100,4 +103,6 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Mel bands left after the audio branch's pools.
     public var audioBands: Int { audioChannels.reduce(nMels) { bands, _ in bands / 2 } }
     public var audioStride: Int { 1 << audioChannels.count }
+    /// Channels of the audio branch's input.
+    public var audioInputChannels: Int { deltas == true ? DeltaFeatures.channels : 1 }
 }

@@ -135,6 +135,8 @@ public struct TrainParameters: StageParameters {
     public var utteranceNorm = false
     /// Standardise each clip per mel band with its speaker's own statistics first.
     public var speakerNorm = true
+    /// The log-mel's delta and delta-delta over time as two more input channels.
+    public var deltas = false
     /// Pick the best epoch by the trailing mean of validation weighted F1 over this many epochs (at most
     /// `epochs`): one epoch's score on two validation actors is noisy (select-01-12: 0.629 against 0.602).
     public var selectionWindow = 5
@@ -176,7 +178,7 @@ public struct TrainParameters: StageParameters {
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
         case speakerNorm = "speaker_norm", selectionWindow = "selection_window", weightAverageEpochs = "weight_average_epochs"
         case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch", mixup
-        case frequencyWarp = "frequency_warp"
+        case frequencyWarp = "frequency_warp", deltas
     }
 
     public init(from decoder: Decoder) throws {
@@ -206,6 +208,7 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&timeStretch, forKey: .timeStretch)
         try c.overwrite(&mixup, forKey: .mixup)
         try c.overwrite(&frequencyWarp, forKey: .frequencyWarp)
+        try c.overwrite(&deltas, forKey: .deltas)
     }
 
     public func validate() throws {
@@ -257,6 +260,7 @@ public struct TrainParameters: StageParameters {
         config.frames = windowFrames
         if utteranceNorm { config.utteranceNorm = true }
         if speakerNorm { config.speakerNorm = true }
+        if deltas { config.deltas = true }
         return config
     }
 

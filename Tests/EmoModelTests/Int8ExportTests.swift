@@ -80,6 +80,7 @@ struct Int8ExportTests {
         var config = ONNXExportTests.config
         config.utteranceNorm = variant == .utteranceNorm
         config.recurrent = variant == .recurrent
+        if variant == .deltas { config.deltas = true }
         let model = EmotionModel(config, seed: 9)
         let training = ONNXExportTests.samples(12, rng: &rng)
         let standardizer = Standardizer.fit(training.map { s in

@@ -46,8 +46,8 @@ struct ONNXExportTests {
         }
     }
 
-    /// Plain, with per-utterance normalisation, and with the bidirectional GRU.
-    enum Variant: String, CaseIterable, Sendable { case plain, utteranceNorm, recurrent }
+    /// Plain, with per-utterance normalisation, with the bidirectional GRU, and with delta channels.
+    enum Variant: String, CaseIterable, Sendable { case plain, utteranceNorm, recurrent, deltas }
 
     @Test(arguments: [1, 7], Variant.allCases)
     func onnxruntimeAgreesWithTheSwiftForwardPass(batch: Int, variant: Variant) throws {
@@ -55,6 +55,7 @@ struct ONNXExportTests {
         var config = Self.config
         config.utteranceNorm = variant == .utteranceNorm
         config.recurrent = variant == .recurrent
+        if variant == .deltas { config.deltas = true }
         let model = EmotionModel(config, seed: 5)
         let training = Self.samples(12, rng: &rng)
         let standardizer = Standardizer.fit(training.map { s in

@@ -98,6 +98,13 @@ public enum ONNXExporter {
             h = g.node("Mul", [g.node("Sub", [h, g.node("Div", [sums, count])]), frameMask])
         }
         h = g.node("Unsqueeze", [h, axis1])                                               // [B, 1, M, T]
+        if c.deltas == true {
+            // DeltaFeatures: the input, its delta and delta-delta, one 9-frame kernel each.
+            let kernels = g.constant("delta_kernels", DeltaFeatures.kernels.flatMap { $0 },
+                                     shape: [DeltaFeatures.channels, 1, 1, 2 * DeltaFeatures.reach + 1])
+            h = g.node("Conv", [h, kernels], [ONNXGraphBuilder.ints("kernel_shape", [1, 2 * DeltaFeatures.reach + 1]),
+                                              ONNXGraphBuilder.ints("pads", [0, DeltaFeatures.reach, 0, DeltaFeatures.reach])]) // [B, 3, M, T]
+        }
         for block in branch.blocks { h = try convBlock(h, block, graph: &g) }
         let channels = c.audioChannels.last ?? 1
         let bands = c.audioChannels.reduce(c.nMels) { b, _ in b / 2 }

@@ -47,7 +47,7 @@ public enum TrainingMemory {
         var floats = 0
         if config.uses(.audio) {
             let (blocks, height, width) = convStack(config.audioChannels, height: config.nMels, width: config.frames)
-            floats += config.nMels * config.frames + blocks
+            floats += config.audioInputChannels * config.nMels * config.frames + blocks
             let steps = width, stepWidth = (config.audioChannels.last ?? 1) * height
             // The GRU's gates and states per step and direction, the projection and pooling.
             floats += steps * (stepWidth + (config.recurrent ? 8 * config.embedding : 0) + 3 * config.embedding)
@@ -77,7 +77,7 @@ public enum TrainingMemory {
             return most
         }
         var most = 0
-        if config.uses(.audio) { most = max(most, largest(config.audioChannels, inChannels: 1, height: config.nMels, width: config.frames)) }
+        if config.uses(.audio) { most = max(most, largest(config.audioChannels, inChannels: config.audioInputChannels, height: config.nMels, width: config.frames)) }
         if config.uses(.faces) { most = max(most, largest(config.faceChannels, inChannels: 3, height: config.faceSize, width: config.faceSize)) }
         return most
     }
