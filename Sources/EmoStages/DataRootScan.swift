@@ -1,11 +1,14 @@
 import EmoCore
 import Foundation
 
-/// A regular file found under the data root, with what `stat` says of it.
+/// A file found under the data root, with what `stat` says of it.
 struct ScannedFile: Equatable, Sendable {
     var path: String
     var size: Int64
     var mtimeNanos: Int64
+    /// What the entry is when it is not a regular file (a named pipe, a device): ingest records it as
+    /// a failure without opening it, since reading one can block or never end.
+    var notRegular: String? = nil
 }
 
 /// What identifies a file or folder on disk whatever the path used to reach it.
@@ -66,7 +69,6 @@ struct DataRootScan {
             for (path, info) in try Self.entries(of: folder) {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
-                guard isFolder || info.st_mode & S_IFMT == S_IFREG else { continue }
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
                 if let first = seen[entry] { aliases.append((path, first)); continue }
                 if isFolder {
@@ -74,8 +76,20 @@ struct DataRootScan {
                 } else {
                     seen[entry] = path
                     let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-                    files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: mtime))
+                    files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: mtime,
+                                             notRegular: Self.kindIfNotRegular(info.st_mode)))
                 }
+            }
+        }
+
+        static func kindIfNotRegular(_ mode: mode_t) -> String? {
+            switch mode & S_IFMT {
+            case S_IFREG: return nil
+            case S_IFIFO: return "a named pipe (FIFO)"
+            case S_IFCHR: return "a character device"
+            case S_IFBLK: return "a block device"
+            case S_IFSOCK: return "a socket"
+            default: return "not a regular file"
             }
         }
 

@@ -15,6 +15,10 @@ enum SourceExaminer {
             row.status = .ignored
             row.reason = "not a RAVDESS file name: \(why)"
             return row
+        case _ where file.notRegular != nil:
+            row.status = .failed
+            row.reason = "\(file.notRegular ?? ""), not a regular file: not read (a recording must be a file, or a link to one)"
+            return row
         case .invalid(let why):
             row.kind = (fileName as NSString).pathExtension.lowercased()
             hash(&row)

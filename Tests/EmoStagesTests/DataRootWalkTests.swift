@@ -109,6 +109,26 @@ struct DataRootWalkTests {
         #expect(sources[dangling]?["status"] as? String == "ok", "the mended link is read again")
     }
 
+    /// A named pipe or a device under a RAVDESS name is recorded as a failure without being opened:
+    /// opening a pipe blocks and /dev/zero never ends, and neither may hang or grow the run.
+    @Test func aPipeOrADeviceIsAFailureRowAndIsNeverOpened() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let pipe = root + "/Actor_01/03-01-03-02-02-02-01.wav"
+        try #require(mkfifo(pipe, 0o644) == 0)
+        let device = root + "/Actor_01/03-01-04-02-02-02-01.wav"
+        try FileManager.default.createSymbolicLink(atPath: device, withDestinationPath: "/dev/zero")
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        let sources = try IngestFixture.sources(workdir: workdir)
+        for (path, kind) in [(pipe, "a named pipe"), (device, "a character device")] {
+            #expect(sources[path]?["status"] as? String == "failed", "\(path)")
+            #expect((sources[path]?["reason"] as? String ?? "").contains(kind), "\(sources[path] ?? [:])")
+            #expect(result.stderr.contains(path), "the failure names \(path)")
+        }
+        #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
+    }
+
     @Test func aDataRootWithoutARavdessFileIsAnErrorNamingIt() throws {
         let empty = try TestSupport.temporaryFolder("data") + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
