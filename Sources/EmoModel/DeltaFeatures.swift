@@ -4,14 +4,15 @@ import EmoNN
 /// falls, which varies less from speaker to speaker than the spectrum itself. The delta is the
 /// regression over ±2 frames (HTK's, librosa's `delta(width=5)` in the interior); the delta-delta is
 /// that regression applied twice, as one 9-frame kernel. Frames beyond the window count as 0, as the
-/// padding frames already are, so the exported graph computes it with one Conv.
+/// padding frames already are, so the exported graph computes it with one Conv (and the frame mask).
 public enum DeltaFeatures {
     public static let channels = 3
     public static let reach = 4
 
     /// Correlation kernels over frames -reach...reach: the input itself, its delta, its delta-delta.
     public static let kernels: [[Float]] = {
-        let delta: [Float] = [0, 0, -2, -1, 0, 1, 2, 0, 0].map { $0 / 10 }
+        // Σ n·(x[t+n] − x[t−n]) / (2 Σ n²) over n = 1, 2: tap o weighs o / 10 for |o| ≤ 2.
+        let delta: [Float] = (-reach...reach).map { abs($0) <= 2 ? Float($0) / 10 : 0 }
         let identity: [Float] = (-reach...reach).map { $0 == 0 ? 1 : 0 }
         // delta ⋆ delta: the kernel of applying the regression twice.
         let twice: [Float] = (-reach...reach).map { q in
@@ -23,8 +24,9 @@ public enum DeltaFeatures {
         return [identity, delta, twice]
     }()
 
-    /// [B, M, T] → [B, 3, M, T].
-    public static func stacked(_ logmel: Tensor) throws -> Tensor {
+    /// [B, M, T] with its frame mask [B, T] → [B, 3, M, T]. Padding frames stay 0 in every channel, as
+    /// they are in the input (the deltas would otherwise spill into them from the last real frames).
+    public static func stacked(_ logmel: Tensor, frameMask: [Float]) throws -> Tensor {
         let (b, m, t) = (logmel.shape[0], logmel.shape[1], logmel.shape[2])
         let x = logmel.data
         var out = [Float](repeating: 0, count: b * channels * m * t)
@@ -33,7 +35,7 @@ public enum DeltaFeatures {
                 let row = (i * m + band) * t
                 for (c, kernel) in kernels.enumerated() {
                     let target = ((i * channels + c) * m + band) * t
-                    for f in 0..<t {
+                    for f in 0..<t where frameMask[i * t + f] > 0 {
                         var sum: Float = 0
                         for (j, w) in kernel.enumerated() where w != 0 {
                             let source = f + j - reach

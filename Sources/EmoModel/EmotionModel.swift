@@ -49,7 +49,7 @@ final class AudioBranch: Module {
     func callAsFunction(_ logmel: Tensor, frameMask: [Float]) throws -> Tensor {
         let (b, t) = (logmel.shape[0], logmel.shape[2])
         // The input is data, not a weight: its deltas need no gradient.
-        var h = deltas ? try DeltaFeatures.stacked(logmel) : try logmel.unsqueezed(1)
+        var h = deltas ? try DeltaFeatures.stacked(logmel, frameMask: frameMask) : try logmel.unsqueezed(1)
         for block in blocks { h = try block(h) }                  // [B, C, M', T']
         let (c, bands, steps) = (h.shape[1], h.shape[2], h.shape[3])
         h = try h.permuted([0, 3, 1, 2]).reshaped([b, steps, c * bands])   // [B, T', C·M']

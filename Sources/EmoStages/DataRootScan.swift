@@ -22,7 +22,7 @@ struct FileIdentity: Hashable, Sendable {
     }
 }
 
-/// Every regular file below a folder, sorted by path. Hidden files and folders (`.git`,
+/// Every file below a folder (regular ones, and pipes or devices marked as such), sorted by path. Hidden files and folders (`.git`,
 /// `.DS_Store`) are skipped: they are never sources. Only `stat` is called, so a walk over
 /// thousands of files takes milliseconds.
 ///
@@ -89,7 +89,7 @@ struct DataRootScan {
             case S_IFCHR: return "a character device"
             case S_IFBLK: return "a block device"
             case S_IFSOCK: return "a socket"
-            default: return "not a regular file"
+            default: return "an entry of unknown type"
             }
         }
 

@@ -60,7 +60,7 @@ public struct ExportStage: Stage {
     private func writeInt8(_ model: EmotionModel, trained: TrainedModel, metadata: [String: String], folder: String,
                            context: StageContext) throws -> (bytes: Int, sha: String) {
         var fields = metadata
-        fields["quantization"] = Self.int8Description
+        fields["quantization"] = Self.int8Description(deltas: trained.config.deltas == true)
         let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer, metadata: fields, precision: .int8)
         let path = folder + "/" + Self.int8FileName
         try DurableFile.write(onnx, to: path)
@@ -76,7 +76,10 @@ public struct ExportStage: Stage {
 
     public static let int8FileName = "model.int8.onnx"
     /// The int8 file's `quantization` metadata entry: what a consumer needs to know of its arithmetic.
-    static let int8Description = "int8 weights per output channel (symmetric, zero point 0) for every Conv and MatMul and the GRU's W and R, behind DequantizeLinear; activations entering each Conv and MatMul quantised dynamically to uint8 with one scale and zero point per sample (DynamicQuantizeLinear's rule, per sample), no calibration; the GRU, batch norm, attention and softmax run in float"
+    static func int8Description(deltas: Bool) -> String {
+        "int8 weights per output channel (symmetric, zero point 0) for every Conv and MatMul and the GRU's W and R, behind DequantizeLinear; activations entering each Conv and MatMul quantised dynamically to uint8 with one scale and zero point per sample (DynamicQuantizeLinear's rule, per sample), no calibration; the GRU, batch norm, attention and softmax run in float"
+            + (deltas ? "; the fixed Conv computing the log-mel's deltas (train.deltas) is not quantised and runs in float" : "")
+    }
 
     /// What the graph's log-mel input is for a model trained with `train.speaker_norm`.
     static let speakerNormalizedInput = "dB standardised per mel band with its speaker's statistics (mean and standard deviation over every frame of that speaker's clips, floor 0.001), as emopipe predict groups files by actor"

@@ -15,17 +15,15 @@ enum SourceExaminer {
             row.status = .ignored
             row.reason = "not a RAVDESS file name: \(why)"
             return row
-        case _ where file.notRegular != nil:
-            row.status = .failed
-            row.reason = "\(file.notRegular ?? ""), not a regular file: not read (a recording must be a file, or a link to one)"
-            return row
         case .invalid(let why):
             row.kind = (fileName as NSString).pathExtension.lowercased()
+            if refuseIfNotRegular(&row, file) { return row }
             hash(&row)
             if row.status == .ok { row.status = .failed; row.reason = "invalid RAVDESS name: \(why)" }
             return row
         case .source(let codes):
             fill(&row, codes: codes)
+            if refuseIfNotRegular(&row, file) { return row }
             hash(&row)
             guard row.status == .ok else { return row }
             if let problem = ActorFolder.mismatch(path: file.path, codes: codes) {
@@ -39,6 +37,14 @@ enum SourceExaminer {
             }
             return row
         }
+    }
+
+    /// A pipe or a device is recorded as failed without being opened.
+    private static func refuseIfNotRegular(_ row: inout SourceRecord, _ file: ScannedFile) -> Bool {
+        guard let kind = file.notRegular else { return false }
+        row.status = .failed
+        row.reason = "\(kind), not a regular file: not read (a recording must be a file, or a link to one)"
+        return true
     }
 
     private static func fill(_ row: inout SourceRecord, codes: RavdessCodes) {

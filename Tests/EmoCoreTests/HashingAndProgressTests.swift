@@ -23,6 +23,16 @@ struct HashingAndProgressTests {
         #expect(throws: EmoError.self) { try SHA256Hex.file(atPath: "/nonexistent/file.wav") }
     }
 
+    /// A pipe would block a plain open and /dev/zero would never end: both are refused unread.
+    @Test func aPipeOrADeviceIsRefusedWithoutBeingRead() throws {
+        let pipe = try TestSupport.temporaryFolder("hash") + "/03-01-01-01-01-01-01.wav"
+        try #require(mkfifo(pipe, 0o644) == 0)
+        for path in [pipe, "/dev/zero"] {
+            let error = try #require(throws: EmoError.self) { try SHA256Hex.file(atPath: path) }
+            #expect(error.description.contains(path) && error.description.contains("not a regular file"), "\(error)")
+        }
+    }
+
     @Test func progressLogsPlainLinesWhenNotOnATerminal() {
         let lines = LockedLines()
         let progress = ProgressReporter(label: "ingest", total: 4, unit: "files", isTerminal: false,

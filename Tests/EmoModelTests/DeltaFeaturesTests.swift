@@ -8,7 +8,8 @@ import Testing
     /// One clip, one band per polynomial, `frames` frames.
     static func channels(of rows: [[Float]]) throws -> [[[Float]]] {
         let t = rows[0].count
-        let out = try DeltaFeatures.stacked(Tensor(shape: [1, rows.count, t], data: rows.flatMap { $0 }))
+        let out = try DeltaFeatures.stacked(Tensor(shape: [1, rows.count, t], data: rows.flatMap { $0 }),
+                                            frameMask: [Float](repeating: 1, count: t))
         #expect(out.shape == [1, DeltaFeatures.channels, rows.count, t])
         return (0..<DeltaFeatures.channels).map { c in
             (0..<rows.count).map { band in Array(out.data[((c * rows.count + band) * t)..<((c * rows.count + band + 1) * t)]) }
@@ -40,6 +41,21 @@ import Testing
         let spread = try Self.channels(of: [impulse])[2][0]
         #expect(spread.indices.filter { spread[$0] != 0 } == Array((7 - DeltaFeatures.reach)...(7 + DeltaFeatures.reach)))
         #expect(abs(spread.reduce(0, +)) < 1e-6, "a second difference sums to 0")
+    }
+
+    @Test func paddingFramesStayZeroInEveryChannel() throws {
+        let (m, t, real) = (3, 12, 7)
+        var x = [Float](repeating: 0, count: m * t)
+        for band in 0..<m { for f in 0..<real { x[band * t + f] = Float(band + 1) * Float(f % 4) } }
+        let mask = (0..<t).map { Float($0 < real ? 1 : 0) }
+        let out = try DeltaFeatures.stacked(Tensor(shape: [1, m, t], data: x), frameMask: mask)
+        for c in 0..<DeltaFeatures.channels {
+            for band in 0..<m {
+                let row = Array(out.data[((c * m + band) * t)..<((c * m + band + 1) * t)])
+                #expect(row[real...].allSatisfy { $0 == 0 }, "channel \(c) band \(band): \(row)")
+                #expect(row[..<real].contains { $0 != 0 })
+            }
+        }
     }
 
     @Test func theModelReadsThreeChannelsOnlyWhenAsked() throws {

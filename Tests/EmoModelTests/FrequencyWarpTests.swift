@@ -57,22 +57,31 @@ import Testing
         #expect(x != before)
     }
 
-    @Test func offKeepsTheOtherAugmentationsDrawsAndOnWarps() {
+    @Test func offDrawsNothingAndOnWarpsByItsOwnDraw() {
         let bands = 32, frames = 50
         let standardizer = Standardizer(melMean: [Float](repeating: -40, count: bands), melStd: [Float](repeating: 10, count: bands),
                                         faceMean: [0, 0, 0], faceStd: [1, 1, 1])
         let x = (0..<(bands * frames)).map { Float(($0 * 31) % 23) / 10 - 1 }
-        func augmented(_ warp: Double?, seed: UInt64) -> [Float] {
-            var a = Augmentation()
-            a.frequencyWarp = warp
+        // Only the noise decision draws (once) when every other augmentation is off.
+        var quiet = Augmentation()
+        quiet.noiseProbability = 0; quiet.maxShiftFrames = 0; quiet.frequencyMasks = 0; quiet.timeMasks = 0
+        for off in [nil, 0.0] {
+            var a = quiet
+            a.frequencyWarp = off
+            let rng = RandomGenerator(seed: 5), reference = RandomGenerator(seed: 5)
             var y = x
-            a.audio(&y, nMels: bands, frames: frames, real: frames, rng: RandomGenerator(seed: seed), standardizer: standardizer)
-            return y
+            a.audio(&y, nMels: bands, frames: frames, real: frames, rng: rng, standardizer: standardizer)
+            _ = reference.uniform()
+            #expect(y == x && rng.next() == reference.next(), "off (\(String(describing: off))) takes no draw of its own")
         }
-        // nil and 0 draw nothing extra: the result is the one recorded before the option existed.
-        #expect(augmented(nil, seed: 5) == augmented(0, seed: 5))
-        #expect(augmented(0.2, seed: 5) != augmented(0, seed: 5))
-        // Repeatable for a seed.
-        #expect(augmented(0.2, seed: 5) == augmented(0.2, seed: 5))
+        var warping = quiet
+        warping.frequencyWarp = 0.2
+        var y = x
+        warping.audio(&y, nMels: bands, frames: frames, real: frames, rng: RandomGenerator(seed: 5), standardizer: standardizer)
+        // The first draw sets the factor.
+        let u = Double(RandomGenerator(seed: 5).uniform())
+        var expected = x
+        FrequencyWarp(factor: 1 + (2 * u - 1) * 0.2, bands: bands).apply(&expected, frames: frames, real: frames)
+        #expect(y == expected && y != x)
     }
 }

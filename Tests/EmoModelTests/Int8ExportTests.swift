@@ -78,7 +78,7 @@ struct Int8ExportTests {
         let python = try #require(TestSupport.python)
         var rng = SplitMix64(seed: UInt64(batch) + 100)
         var config = ONNXExportTests.config
-        config.utteranceNorm = variant == .utteranceNorm
+        config.utteranceNorm = variant == .utteranceNorm || variant == .deltas
         config.recurrent = variant == .recurrent
         if variant == .deltas { config.deltas = true }
         let model = EmotionModel(config, seed: 9)

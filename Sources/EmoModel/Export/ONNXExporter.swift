@@ -104,6 +104,7 @@ public enum ONNXExporter {
                                      shape: [DeltaFeatures.channels, 1, 1, 2 * DeltaFeatures.reach + 1])
             h = g.node("Conv", [h, kernels], [ONNXGraphBuilder.ints("kernel_shape", [1, 2 * DeltaFeatures.reach + 1]),
                                               ONNXGraphBuilder.ints("pads", [0, DeltaFeatures.reach, 0, DeltaFeatures.reach])]) // [B, 3, M, T]
+            h = g.node("Mul", [h, g.node("Unsqueeze", [frameMask, axis1])])             // padding stays 0
         }
         for block in branch.blocks { h = try convBlock(h, block, graph: &g) }
         let channels = c.audioChannels.last ?? 1
