@@ -42,7 +42,7 @@ public struct TrainStage: Stage {
             let standardizer = Standardizer.fit(train, config: features.config)
             let model = EmotionModel(features.config, seed: seed &+ UInt64(fold.index))
             let trainer = Trainer(model: model, config: training, standardizer: standardizer,
-                                  classWeights: Trainer.classWeights(labels: train.map(\.label), classes: features.config.classes),
+                                  classWeights: parameters.classWeights.weights(labels: train.map(\.label), classes: features.config.classes),
                                   seed: seed &+ UInt64(fold.index) &* 101)
             trainer.log = { context.logger.info("fold \(fold.index): \($0)") }
             trainer.stopRequested = { context.cancellation.isCancelled }
@@ -164,6 +164,8 @@ public struct TrainParameters: StageParameters {
     public var mixup = 0.0
     /// Vocal-tract-length perturbation: each training window's mel axis warped by a factor from 1 ± this.
     public var frequencyWarp = 0.0
+    /// How the loss weighs the classes.
+    public var classWeights = ClassWeighting.balanced
 
     public static let maxBlocks = ModelConfig.Limits.blocks
     public static let maxChannels = ModelConfig.Limits.channels
@@ -178,7 +180,7 @@ public struct TrainParameters: StageParameters {
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
         case speakerNorm = "speaker_norm", selectionWindow = "selection_window", weightAverageEpochs = "weight_average_epochs"
         case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch", mixup
-        case frequencyWarp = "frequency_warp", deltas
+        case frequencyWarp = "frequency_warp", deltas, classWeights = "class_weights"
     }
 
     public init(from decoder: Decoder) throws {
@@ -209,6 +211,7 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&mixup, forKey: .mixup)
         try c.overwrite(&frequencyWarp, forKey: .frequencyWarp)
         try c.overwrite(&deltas, forKey: .deltas)
+        try c.overwrite(&classWeights, forKey: .classWeights)
     }
 
     public func validate() throws {
@@ -337,6 +340,22 @@ public struct TrainParameters: StageParameters {
 }
 
 extension ModelConfig.Modality: ParameterChoice {}
+
+/// How the training loss weighs the classes (`train.class_weights`).
+public enum ClassWeighting: String, Codable, CaseIterable, Equatable, Sendable, ParameterChoice {
+    /// Inverse class frequency in the fold's training clips: RAVDESS has half as many neutral clips,
+    /// so each counts twice.
+    case balanced
+    /// Every clip counts the same.
+    case none
+
+    func weights(labels: [Int], classes: Int) -> [Float] {
+        switch self {
+        case .balanced: return Trainer.classWeights(labels: labels, classes: classes)
+        case .none: return [Float](repeating: 1, count: classes)
+        }
+    }
+}
 
 extension TrainedModel {
     /// `model.json` in a fold folder or a run folder, durably.

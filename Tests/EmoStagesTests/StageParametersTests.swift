@@ -115,7 +115,7 @@ struct StageParametersTests {
             ("weight_average_epochs: -1", "train.weight_average_epochs"), ("weight_average_epochs: 10001", "train.weight_average_epochs"),
             ("weight_average_epochs: .inf", "train.weight_average_epochs"), ("time_stretch: 0.6", "train.time_stretch"),
             ("selection_window: 0", "train.selection_window"), ("frequency_warp: 0.31", "train.frequency_warp"),
-            ("frequency_warp: -0.05", "train.frequency_warp"), ("frequency_warp: .nan", "train.frequency_warp"),
+            ("frequency_warp: -0.05", "train.frequency_warp"), ("class_weights: inverse", "train.class_weights"), ("frequency_warp: .nan", "train.frequency_warp"),
             // Below 1 as a Double, 1 as the model's Float: the model would be refused on load.
             ("dropout: 0.99999999", "train.dropout")]
         for (text, key) in refused {
@@ -138,5 +138,11 @@ struct StageParametersTests {
         #expect(warped.trainingConfig.augmentation.frequencyWarp == 0.1 && off.trainingConfig.augmentation.frequencyWarp == nil)
         let unwarped = try #require(try runner("params: {train: {frequency_warp: 0.1, augment: false}}\n").parameters["train"]?.value as? TrainParameters)
         #expect(unwarped.trainingConfig.augmentation.frequencyWarp == nil)
+        // Balanced weights count the half-size class twice; none counts every clip once.
+        let labels = [0, 1, 1, 2, 2]
+        #expect(off.classWeights.weights(labels: labels, classes: 3) == Trainer.classWeights(labels: labels, classes: 3))
+        #expect(Trainer.classWeights(labels: labels, classes: 3)[0] == 2 * Trainer.classWeights(labels: labels, classes: 3)[1])
+        let flat = try #require(try runner("params: {train: {class_weights: none}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(flat.classWeights.weights(labels: labels, classes: 3) == [1, 1, 1])
     }
 }
