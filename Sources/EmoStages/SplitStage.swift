@@ -44,6 +44,7 @@ public struct SplitStage: Stage {
         for fold in folds {
             context.logger.info("fold \(fold.index): test actors \(fold.test), validation \(fold.validation), \(fold.train.count) training actors")
         }
+        for warning in FoldPlanner(parameters).shortValidation(folds) { context.logger.warning("\(warning)") }
         let both = clips.filter { $0.speech != nil && $0.video != nil }.count
         let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count
         let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
@@ -180,6 +181,15 @@ struct FoldPlanner {
                 + "or shorter test_actors/val_actors lists) or give the data more actors")
         }
         return folds
+    }
+
+    /// The folds that validate on fewer actors than `val_count` asks for (the next block is smaller),
+    /// worded for the log: quietly validating on fewer would make selection noisier unseen.
+    func shortValidation(_ folds: [SplitPlan.Fold]) -> [String] {
+        guard testActors.isEmpty else { return [] }
+        return folds.filter { $0.validation.count < valCount }.map { fold in
+            "fold \(fold.index): validates on \(fold.validation.count) actor(s) (\(Self.names(fold.validation))), not split.val_count = \(valCount): the next block of actors holds only \(fold.validation.count)"
+        }
     }
 
     private static func names(_ actors: [Int]) -> String {

@@ -19,6 +19,18 @@ struct ReproducibilityTests {
         return try #require(try json(result) as? [[String: Any]])
     }
 
+    /// Runs the prepared manifest, then a copy with one piece of its text replaced; the run ids newest first.
+    static func runTwice(changing text: String, to replacement: String) throws -> (workdir: String, runs: [String]) {
+        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir]).status == 0)
+        let changed = manifest.replacingOccurrences(of: ".yaml", with: "-changed.yaml")
+        let original = try String(contentsOfFile: manifest, encoding: .utf8)
+        try #require(original.contains(text))
+        try original.replacingOccurrences(of: text, with: replacement).write(toFile: changed, atomically: true, encoding: .utf8)
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", changed, "--workdir", workdir]).status == 0)
+        return (workdir, try runsDocument(workdir).map { $0["id"] as! String })
+    }
+
     @Test func aRunRecordsItsInputsAndReproducesByteForByte() throws {
         let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
         let first = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
@@ -74,13 +86,7 @@ struct ReproducibilityTests {
     }
 
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
-        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
-        try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir]).status == 0)
-        let changed = manifest.replacingOccurrences(of: ".yaml", with: "-lr.yaml")
-        try (try String(contentsOfFile: manifest, encoding: .utf8)).replacingOccurrences(of: "epochs: 3,", with: "epochs: 3, learning_rate: 0.003,")
-            .write(toFile: changed, atomically: true, encoding: .utf8)
-        try #require(try TestSupport.run(TestSupport.emopipe, ["run", changed, "--workdir", workdir]).status == 0)
-        let runs = try Self.runsDocument(workdir).map { $0["id"] as! String }
+        let (workdir, runs) = try Self.runTwice(changing: "epochs: 3,", to: "epochs: 3, learning_rate: 0.003,")
         let diff = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--json"])
         #expect(diff.status == 0, "\(diff.stderr)")
         let fields = try #require((try Self.json(diff) as? [String: Any])?["fields"] as? [[String: Any]])
@@ -97,13 +103,7 @@ struct ReproducibilityTests {
     /// A train setting that changes nothing in the weights (how often checkpoints are written) still
     /// makes a new model.json and model.onnx: the run must hold its own, not point at the earlier export.
     @Test func aTrainChangeThatKeepsTheWeightsStillExportsTheRunsOwnModel() throws {
-        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
-        try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir]).status == 0)
-        let changed = manifest.replacingOccurrences(of: ".yaml", with: "-checkpoints.yaml")
-        try (try String(contentsOfFile: manifest, encoding: .utf8)).replacingOccurrences(of: "checkpoint_every: 1,", with: "checkpoint_every: 2,")
-            .write(toFile: changed, atomically: true, encoding: .utf8)
-        try #require(try TestSupport.run(TestSupport.emopipe, ["run", changed, "--workdir", workdir]).status == 0)
-        let runs = try Self.runsDocument(workdir).map { $0["id"] as! String }
+        let (workdir, runs) = try Self.runTwice(changing: "checkpoint_every: 1,", to: "checkpoint_every: 2,")
         // The newest run first; an up-to-date run holds no results, so the earlier model is in the run that made it.
         let latest = workdir + "/runs/" + runs[0]
         let earlier = try #require(runs.dropFirst().map { workdir + "/runs/" + $0 }

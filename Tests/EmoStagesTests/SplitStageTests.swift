@@ -32,6 +32,17 @@ struct SplitStageTests {
         #expect(folds.flatMap(\.test).count == 16)
     }
 
+    @Test func aFoldValidatingOnFewerActorsThanAskedIsNamed() throws {
+        // 4 actors in 3 blocks ([1], [2], [3, 4]): folds 0 and 2 can borrow only one validation actor.
+        let planner = try Self.planner("{folds: 3, test_fold: all, val_count: 2}")
+        let folds = try planner.plan(actors: [1, 2, 3, 4])
+        #expect(folds.map(\.validation) == [[2], [3, 4], [1]])
+        let warnings = planner.shortValidation(folds)
+        #expect(warnings.count == 2)
+        #expect(warnings.first?.contains("fold 0: validates on 1 actor(s) (02), not split.val_count = 2") == true, "\(warnings)")
+        #expect(try planner.shortValidation(Self.planner("{folds: 4, test_fold: all, val_count: 2}").plan(actors: Array(1...16))).isEmpty)
+    }
+
     @Test func oneFoldIsChosenByIndex() throws {
         let folds = try Self.planner("{folds: 4, test_fold: 2, val_count: 2}").plan(actors: Array(1...16))
         #expect(folds.map(\.index) == [2])
