@@ -103,6 +103,12 @@ struct StageParametersTests {
                 #expect(k == key)
             }
         }
+        // A string that is not one of a choice's values is named with the values allowed, not its type.
+        let choice = try #require(throws: PipelineError.self) { try runner("params: {train: {class_weights: inverse}}\n") }
+        #expect(choice.description.contains("train.class_weights = \"inverse\": expected one of 'balanced', 'none'")
+                && !choice.description.contains("got a string"), "\(choice)")
+        #expect(try #require(throws: PipelineError.self) { try runner("params: {train: {class_weights: 3}}\n") }
+            .description.contains("expected one of 'balanced', 'none', got an integer"))
         // YAML reads 1e400 as infinity; the message must not read "expected a number, got a number".
         let error = try #require(throws: PipelineError.self) { try runner("params: {train: {learning_rate: 1e400}}\n") }
         #expect(error.description.contains("got inf (a number too large"), "\(error)")

@@ -118,9 +118,11 @@ private struct Primitives {
     func decode<T: Decodable>(_ v: ParamValue, as type: T.Type) throws -> T {
         if let primitive = try primitive(v, as: type) { return primitive }
         if let choice = type as? any ParameterChoice.Type {
-            let text = try string(v)
+            guard case .string(let text) = v else { throw mismatch(v, expected: choice.allowedValues) }
             guard let value = T(choiceRawValue: text, choice) else {
-                throw mismatch(v, expected: choice.allowedValues)
+                // A string, just not one of the choices: name them, not the value's type.
+                throw InvalidParameter(key: codingPath.map(\.stringValue).joined(separator: "."), value: v.canonicalJSON,
+                                       allowed: "expected \(choice.allowedValues)")
             }
             return value
         }
