@@ -8,6 +8,8 @@ import EmoNN
 public enum DeltaFeatures {
     public static let channels = 3
     public static let reach = 4
+    /// Frames each kernel spans.
+    public static let width = 2 * reach + 1
 
     /// Correlation kernels over frames -reach...reach: the input itself, its delta, its delta-delta.
     public static let kernels: [[Float]] = {

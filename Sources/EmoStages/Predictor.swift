@@ -122,18 +122,21 @@ public final class Predictor {
             clips[i] = clips[i].map { (normalized[n], $0.1) }
             groups[i] = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
         }
-        for i in paths.indices where first[i] != i {
-            clips[i] = clips[first[i]]
-            groups[i] = groups[first[i]]
-        }
-        return zip(paths, clips).enumerated().map { i, pair in
-            Result {
-                let (clip, duration) = try pair.1.get()
-                var prediction = try score(clip, path: pair.0, duration: duration)
+        // A file given again is answered from its first occurrence's score, under its own path.
+        var results: [Result<Prediction, Error>] = []
+        for (i, path) in paths.enumerated() {
+            if first[i] != i {
+                results.append(results[first[i]].map { earlier in var again = earlier; again.path = path; return again })
+                continue
+            }
+            results.append(Result {
+                let (clip, duration) = try clips[i].get()
+                var prediction = try score(clip, path: path, duration: duration)
                 prediction.speaker = groups[i]
                 return prediction
-            }
+            })
         }
+        return results
     }
 
     /// For each path, the index of the first path naming the same file (by device and inode; by the

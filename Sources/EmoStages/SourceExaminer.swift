@@ -17,14 +17,12 @@ enum SourceExaminer {
             return row
         case .invalid(let why):
             row.kind = (fileName as NSString).pathExtension.lowercased()
-            if refuseIfNotRegular(&row, file) { return row }
-            hash(&row)
+            hash(&row, file)
             if row.status == .ok { row.status = .failed; row.reason = "invalid RAVDESS name: \(why)" }
             return row
         case .source(let codes):
             fill(&row, codes: codes)
-            if refuseIfNotRegular(&row, file) { return row }
-            hash(&row)
+            hash(&row, file)
             guard row.status == .ok else { return row }
             if let problem = ActorFolder.mismatch(path: file.path, codes: codes) {
                 row.status = .failed
@@ -39,14 +37,6 @@ enum SourceExaminer {
         }
     }
 
-    /// A pipe or a device is recorded as failed without being opened.
-    private static func refuseIfNotRegular(_ row: inout SourceRecord, _ file: ScannedFile) -> Bool {
-        guard let kind = file.notRegular else { return false }
-        row.status = .failed
-        row.reason = "\(kind), not a regular file: not read (a recording must be a file, or a link to one)"
-        return true
-    }
-
     private static func fill(_ row: inout SourceRecord, codes: RavdessCodes) {
         row.kind = codes.sourceKind.rawValue
         row.modality = codes.modality; row.channel = codes.channel; row.emotion = codes.emotion
@@ -54,7 +44,13 @@ enum SourceExaminer {
         row.actor = codes.actor; row.clip = codes.clipID
     }
 
-    private static func hash(_ row: inout SourceRecord) {
+    /// A pipe or a device is recorded as failed without being opened.
+    private static func hash(_ row: inout SourceRecord, _ file: ScannedFile) {
+        if let kind = file.notRegular {
+            row.status = .failed
+            row.reason = "\(kind), not a regular file: not read (a recording must be a file, or a link to one)"
+            return
+        }
         do {
             let (hex, size) = try SHA256Hex.file(atPath: row.path)
             row.sha256 = hex

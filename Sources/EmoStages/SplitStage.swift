@@ -34,7 +34,8 @@ public struct SplitStage: Stage {
                                   video: clip.video.map { .init(path: $0.path, sha256: $0.sha256!) })
         }
         let actors = Array(Set(clips.map(\.actor))).sorted()
-        let folds = try FoldPlanner(parameters).plan(actors: actors)
+        let planner = FoldPlanner(parameters)
+        let folds = try planner.plan(actors: actors)
         let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)
         let data = try plan.canonicalJSON()
         let path = SplitPlan.path(workspace: context.workspace, fingerprint: context.fingerprint.full)
@@ -44,7 +45,7 @@ public struct SplitStage: Stage {
         for fold in folds {
             context.logger.info("fold \(fold.index): test actors \(fold.test), validation \(fold.validation), \(fold.train.count) training actors")
         }
-        for warning in FoldPlanner(parameters).shortValidation(folds) { context.logger.warning("\(warning)") }
+        for warning in planner.shortValidation(folds) { context.logger.warning("\(warning)") }
         let both = clips.filter { $0.speech != nil && $0.video != nil }.count
         let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count
         let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
@@ -60,8 +61,7 @@ extension SplitStage {
     static func checkPresent(_ wanted: [Int], among present: Set<Int>) throws {
         let absent = wanted.filter { !present.contains($0) }
         guard !absent.isEmpty else { return }
-        let list = { (actors: [Int]) in actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ") }
-        throw PipelineError.missingData("split.actors names actors \(list(absent)), which the data root does not have (it has \(list(present.sorted())))")
+        throw PipelineError.missingData("split.actors names actors \(actorList(absent)), which the data root does not have (it has \(actorList(present.sorted())))")
     }
 }
 
@@ -176,7 +176,7 @@ struct FoldPlanner {
         // Caught here, not by training after the split has been recorded.
         if let empty = folds.first(where: { $0.train.isEmpty }) {
             throw PipelineError.missingData(
-                "split: fold \(empty.index) tests actors \(Self.names(empty.test)) and validates on \(Self.names(empty.validation)), "
+                "split: fold \(empty.index) tests actors \(actorList(empty.test)) and validates on \(actorList(empty.validation)), "
                 + "which leaves no actor to train on; hold out fewer actors (fewer split.folds, a smaller split.val_count, "
                 + "or shorter test_actors/val_actors lists) or give the data more actors")
         }
@@ -188,18 +188,14 @@ struct FoldPlanner {
     func shortValidation(_ folds: [SplitPlan.Fold]) -> [String] {
         guard testActors.isEmpty else { return [] }
         return folds.filter { $0.validation.count < valCount }.map { fold in
-            "fold \(fold.index): validates on \(fold.validation.count) actor(s) (\(Self.names(fold.validation))), not split.val_count = \(valCount): the next block of actors holds only \(fold.validation.count)"
+            "fold \(fold.index): validates on \(fold.validation.count) actor(s) (\(actorList(fold.validation))), not split.val_count = \(valCount): the next block of actors holds only \(fold.validation.count)"
         }
-    }
-
-    private static func names(_ actors: [Int]) -> String {
-        actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
     }
 
     private func cut(actors: [Int]) throws -> [SplitPlan.Fold] {
         if !testActors.isEmpty { return [try listed(actors: actors)] }
         guard actors.count >= folds else {
-            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; the data has \(actors.count) (\(actors.map { String(format: "%02d", $0) }.joined(separator: ", ")))")
+            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; the data has \(actors.count) (\(actorList(actors)))")
         }
         let blocks = (0..<folds).map { k in Array(actors[(k * actors.count / folds)..<((k + 1) * actors.count / folds)]) }
         let chosen = testFold.map { [$0] } ?? Array(0..<folds)
@@ -216,8 +212,8 @@ struct FoldPlanner {
         let missing = (testActors + valActors).filter { !present.contains($0) }
         if !missing.isEmpty {
             throw PipelineError.missingData(
-                "split: the manifest holds out actors \(missing.map { String(format: "%02d", $0) }.joined(separator: ", ")), "
-                + "which the data root does not have (it has \(actors.map { String(format: "%02d", $0) }.joined(separator: ", "))); "
+                "split: the manifest holds out actors \(actorList(missing)), "
+                + "which the data root does not have (it has \(actorList(actors))); "
                 + "this protocol needs all 24 RAVDESS actors (Zenodo record 1188976)")
         }
         let held = Set(testActors + valActors)
@@ -259,4 +255,9 @@ public struct SplitPlan: Codable, Equatable, Sendable {
         encoder.outputFormatting = [.sortedKeys]
         return try encoder.encode(self)
     }
+}
+
+/// Actors as the split's messages name them: "01, 02, 13", or "none".
+private func actorList(_ actors: [Int]) -> String {
+    actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
 }

@@ -101,14 +101,14 @@ public enum ONNXExporter {
         if c.deltas == true {
             // DeltaFeatures: the input, its delta and delta-delta, one 9-frame kernel each.
             let kernels = g.constant("delta_kernels", DeltaFeatures.kernels.flatMap { $0 },
-                                     shape: [DeltaFeatures.channels, 1, 1, 2 * DeltaFeatures.reach + 1])
-            h = g.node("Conv", [h, kernels], [ONNXGraphBuilder.ints("kernel_shape", [1, 2 * DeltaFeatures.reach + 1]),
+                                     shape: [DeltaFeatures.channels, 1, 1, DeltaFeatures.width])
+            h = g.node("Conv", [h, kernels], [ONNXGraphBuilder.ints("kernel_shape", [1, DeltaFeatures.width]),
                                               ONNXGraphBuilder.ints("pads", [0, DeltaFeatures.reach, 0, DeltaFeatures.reach])]) // [B, 3, M, T]
             h = g.node("Mul", [h, g.node("Unsqueeze", [frameMask, axis1])])             // padding stays 0
         }
         for block in branch.blocks { h = try convBlock(h, block, graph: &g) }
         let channels = c.audioChannels.last ?? 1
-        let bands = c.audioChannels.reduce(c.nMels) { b, _ in b / 2 }
+        let bands = c.audioBands
         let steps = c.audioSteps
         h = g.node("Transpose", [h], [ONNXGraphBuilder.ints("perm", [0, 3, 1, 2])])      // [B, T', C, M']
         h = g.node("Reshape", [h, g.ints("shape", [0, steps, channels * bands])])

@@ -75,9 +75,10 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         var info = stat()
         guard stat(url.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return }
         let size = Int(info.st_size)
-        guard let count = config.dominantWeightCount, count <= size / 4 else {
+        let count = config.dominantWeightCount
+        guard let count, count <= size / 4 else {
             throw TrainedModelError(path: url.path, reason: "holds \(size) bytes, too few for the model its model.json describes "
-                + "(\(config.dominantWeightCount.map { "at least \($0) float32 weights" } ?? "a weight count past Int") for audio_channels "
+                + "(\(count.map { "at least \($0) float32 weights" } ?? "a weight count past Int") for audio_channels "
                 + "\(config.audioChannels), n_mels \(config.nMels), embedding \(config.embedding)); the two files do not belong together")
         }
     }

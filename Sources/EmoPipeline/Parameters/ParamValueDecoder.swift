@@ -81,8 +81,11 @@ private struct Primitives {
     let codingPath: [CodingKey]
 
     func mismatch(_ value: ParamValue, expected: String) -> InvalidParameter {
-        InvalidParameter(key: codingPath.map(\.stringValue).joined(separator: "."), value: value.canonicalJSON,
-                         allowed: "expected \(expected), got \(value.kindDescription)")
+        invalid(value, allowed: "expected \(expected), got \(value.kindDescription)")
+    }
+
+    func invalid(_ value: ParamValue, allowed: String) -> InvalidParameter {
+        InvalidParameter(key: codingPath.map(\.stringValue).joined(separator: "."), value: value.canonicalJSON, allowed: allowed)
     }
 
     func bool(_ v: ParamValue) throws -> Bool {
@@ -121,8 +124,7 @@ private struct Primitives {
             guard case .string(let text) = v else { throw mismatch(v, expected: choice.allowedValues) }
             guard let value = T(choiceRawValue: text, choice) else {
                 // A string, just not one of the choices: name them, not the value's type.
-                throw InvalidParameter(key: codingPath.map(\.stringValue).joined(separator: "."), value: v.canonicalJSON,
-                                       allowed: "expected \(choice.allowedValues)")
+                throw invalid(v, allowed: "expected \(choice.allowedValues)")
             }
             return value
         }
