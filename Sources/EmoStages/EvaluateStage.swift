@@ -32,7 +32,7 @@ public struct EvaluateStage: Stage {
         var evaluatedFolds: [ActorFold] = []
         var ablationPredictions: [String: [Int]] = [:]
         var epochs: [EpochLog] = []
-        var keptEpoch: (epoch: Int, window: Int)?
+        var keptEpoch: (epoch: Int, window: Int, selection: EpochSelection)?
         var labels: [String] = []
         let scoresInt8 = context.fingerprint.params["\(StageName.export.rawValue).quantize"]?.stringValue
             == ExportParameters.Quantize.int8.rawValue
@@ -80,7 +80,7 @@ public struct EvaluateStage: Stage {
             if epochs.isEmpty, let state = try? TrainingState.decode(
                 Data(contentsOf: foldFolder.appendingPathComponent("state.json"))) {
                 epochs = state.epochs
-                keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1)
+                keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1, trained.training.selection ?? .weightedF1)
             }
             let line = String(format: "fold %d: test accuracy %.3f, weighted F1 %.3f (%d clips)",
                               trained.fold.index, folds.last!.metrics.accuracy, folds.last!.metrics.weightedF1, test.count)

@@ -69,9 +69,11 @@ public struct TrainStage: Stage {
                             trainedOn: trainingSources)
             digest.append("fold \(fold.index) \(sha)")
             // The window training used: a run shorter than selection_window selects over all its epochs.
-            let window = training.selectionWindow ?? 1
-            let score = window > 1 ? "best mean val wF1 over \(window) epochs" : "best val wF1"
-            summaries.append(String(format: "fold %d %@ %.3f (epoch %d)", fold.index, score, state.bestWeightedF1, state.bestEpoch))
+            let selection = training.selection ?? .weightedF1
+            let described = selection.describe(window: training.selectionWindow ?? 1)
+            let score = state.bestScore.map { String(format: " %.3f", selection == .validationLoss ? -$0 : $0) } ?? ""
+            summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described,
+                                    selection == .last ? "" : score, state.bestEpoch))
         }
         return StageOutcome(outputDigest: SHA256Hex.of(digest.joined(separator: "\n")), unitsDone: features.plan.folds.count,
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
@@ -140,6 +142,8 @@ public struct TrainParameters: StageParameters {
     /// Pick the best epoch by the trailing mean of validation weighted F1 over this many epochs (at most
     /// `epochs`): one epoch's score on two validation actors is noisy (select-01-12: 0.629 against 0.602).
     public var selectionWindow = 5
+    /// What the kept epoch is chosen by (`EpochSelection`).
+    public var selection = EpochSelection.weightedF1
     /// Validate and keep an exponential moving average of the weights spanning about this many epochs
     /// (0: the latest weights).
     public var weightAverageEpochs = 0.0
@@ -178,7 +182,7 @@ public struct TrainParameters: StageParameters {
         case utteranceNorm = "utterance_norm", dropout, epochs, batchSize = "batch_size", learningRate = "learning_rate"
         case weightDecay = "weight_decay", warmupEpochs = "warmup_epochs", clipNorm = "clip_norm"
         case labelSmoothing = "label_smoothing", patience, checkpointEvery = "checkpoint_every", augment
-        case speakerNorm = "speaker_norm", selectionWindow = "selection_window", weightAverageEpochs = "weight_average_epochs"
+        case speakerNorm = "speaker_norm", selectionWindow = "selection_window", selection, weightAverageEpochs = "weight_average_epochs"
         case windowFrames = "window_frames", windowHopFrames = "window_hop_frames", timeStretch = "time_stretch", mixup
         case frequencyWarp = "frequency_warp", deltas, classWeights = "class_weights"
     }
@@ -204,6 +208,7 @@ public struct TrainParameters: StageParameters {
         try c.overwrite(&augment, forKey: .augment)
         try c.overwrite(&speakerNorm, forKey: .speakerNorm)
         try c.overwrite(&selectionWindow, forKey: .selectionWindow)
+        try c.overwrite(&selection, forKey: .selection)
         try c.overwrite(&weightAverageEpochs, forKey: .weightAverageEpochs)
         try c.overwrite(&windowFrames, forKey: .windowFrames)
         try c.overwrite(&windowHopFrames, forKey: .windowHopFrames)
@@ -282,6 +287,7 @@ public struct TrainParameters: StageParameters {
         t.checkpointEvery = checkpointEvery
         // A run shorter than the window selects over all of its epochs.
         if min(selectionWindow, epochs) > 1 { t.selectionWindow = min(selectionWindow, epochs) }
+        if selection != .weightedF1 { t.selection = selection }
         if weightAverageEpochs > 0 { t.weightAverageEpochs = weightAverageEpochs }
         if augment && timeStretch > 0 { t.augmentation.timeStretch = timeStretch }
         if augment && mixup > 0 { t.augmentation.mixup = mixup }
@@ -340,6 +346,7 @@ public struct TrainParameters: StageParameters {
 }
 
 extension ModelConfig.Modality: ParameterChoice {}
+extension EpochSelection: ParameterChoice {}
 
 /// How the training loss weighs the classes (`train.class_weights`).
 public enum ClassWeighting: String, Codable, CaseIterable, Equatable, Sendable, ParameterChoice {

@@ -1,18 +1,83 @@
+import EmoTestSupport
 import Foundation
 import Testing
 @testable import EmoModel
 
 @Suite struct EpochSelectionTests {
-    @Test func theBestEpochFollowsTheTrailingMeanOfValidationScores() {
-        func log(_ scores: [Double]) -> [EpochLog] {
-            scores.enumerated().map { EpochLog(epoch: $0.offset + 1, trainLoss: 1, trainAccuracy: 0.5, valLoss: 1,
-                                               valAccuracy: 0.5, valWeightedF1: $0.element, learningRate: 1e-3, seconds: 1) }
+    static func log(_ scores: [Double], losses: [Double]? = nil) -> [EpochLog] {
+        scores.enumerated().map { EpochLog(epoch: $0.offset + 1, trainLoss: 1, trainAccuracy: 0.5, valLoss: losses?[$0.offset] ?? 1,
+                                           valAccuracy: 0.5, valWeightedF1: $0.element, learningRate: 1e-3, seconds: 1) }
+    }
+
+    /// The epoch a sequence of selection scores keeps, as `fit` keeps it.
+    static func kept(_ epochs: [EpochLog], window: Int, by selection: EpochSelection) -> Int {
+        var best: Double?, kept = 0
+        for count in 1...epochs.count {
+            let score = Trainer.selectionScore(Array(epochs.prefix(count)), window: window, by: selection)
+            if Trainer.keeps(score, over: best) { best = score; kept = count }
         }
+        return kept
+    }
+
+    @Test func theBestEpochFollowsTheTrailingMeanOfValidationScores() {
         let scores = [0.3, 0.6, 0.2, 0.5, 0.5, 0.5]
-        #expect(Trainer.selectionScore(log(scores), window: 1) == 0.5)
-        #expect(Trainer.selectionScore(log(Array(scores.prefix(2))), window: 3) == nil, "fewer epochs than the window")
-        let smoothed = (1...scores.count).map { Trainer.selectionScore(log(Array(scores.prefix($0))), window: 3) ?? -1 }
+        #expect(Trainer.selectionScore(Self.log(scores), window: 1) == 0.5)
+        #expect(Trainer.selectionScore(Self.log(Array(scores.prefix(2))), window: 3) == nil, "fewer epochs than the window")
+        let smoothed = (1...scores.count).map { Trainer.selectionScore(Self.log(Array(scores.prefix($0))), window: 3) ?? -1 }
         #expect(smoothed.indices.max { smoothed[$0] < smoothed[$1] } == 5, "a lone spike (epoch 2) loses to a steady run")
+        #expect(Self.kept(Self.log(scores), window: 3, by: .weightedF1) == 6)
+        #expect(Self.kept(Self.log(scores), window: 1, by: .weightedF1) == 2)
         #expect(Trainer.selectionScore([], window: 1) == nil)
+    }
+
+    @Test func validationLossSelectsTheLowestTrailingMeanAndNeverADivergedEpoch() {
+        let losses = [2.0, 1.0, 1.6, 1.2, 1.2, 1.1, .nan]
+        let epochs = Self.log(Array(repeating: 0.5, count: losses.count), losses: losses)
+        #expect(Trainer.selectionScore(Array(epochs.prefix(2)), window: 1, by: .validationLoss) == -1.0)
+        #expect(Self.kept(epochs, window: 1, by: .validationLoss) == 2, "the single lowest loss")
+        #expect(Self.kept(epochs, window: 3, by: .validationLoss) == 6, "1.0 beside 1.6 loses to 1.2, 1.2, 1.1")
+        #expect(Trainer.selectionScore(epochs, window: 1, by: .validationLoss) == -.infinity)
+        // Before a whole window the latest epoch is kept; a diverged first window still gives way to a finite one.
+        #expect(Trainer.keeps(nil, over: nil) && !Trainer.keeps(nil, over: -3))
+        #expect(Trainer.keeps(-.infinity, over: nil) && Trainer.keeps(-50, over: -.infinity))
+        let diverged = Self.log([0.5, 0.5, 0.5], losses: [.infinity, 3, 4])
+        #expect(Self.kept(diverged, window: 1, by: .validationLoss) == 2)
+    }
+
+    @Test func lastKeepsTheFinalEpochWhateverTheScores() {
+        let epochs = Self.log([0.9, 0.1, 0.1, 0.1], losses: [0.1, 5, 5, 5])
+        #expect(Self.kept(epochs, window: 3, by: .last) == 4)
+        #expect(Trainer.selectionScore(Array(epochs.prefix(1)), window: 3, by: .last) != nil, "no window to wait for")
+    }
+
+    /// Trains a small model for 6 epochs with patience 2 while the validation F1 falls every epoch.
+    static func fit(_ selection: EpochSelection?, _ name: String) throws -> TrainingState {
+        let train = TrainedModelTests.samples(12, seed: 1)
+        var training = TrainingConfig()
+        training.epochs = 6
+        training.batchSize = 4
+        training.patience = 2
+        training.selection = selection
+        let config = TrainedModelTests.config
+        let trainer = Trainer(model: EmotionModel(config, seed: 3), config: training, standardizer: Standardizer.fit(train, config: config),
+                              classWeights: Trainer.classWeights(labels: train.map(\.label), classes: config.classes), seed: 4)
+        var epoch = 0.0
+        return try trainer.fit(train: train, validation: TrainedModelTests.samples(7, seed: 2), policy: TrainedModelTests.policy,
+                               folder: URL(fileURLWithPath: try TestSupport.temporaryFolder(name))) { _, _ in
+            epoch += 1
+            return (0, 1 / epoch)
+        }
+    }
+
+    @Test func theSelectionDecidesTheKeptEpochAndTheEarlyStopInATraining() throws {
+        let byF1 = try Self.fit(nil, "select-f1")
+        #expect(byF1.bestEpoch == 1 && byF1.epochs.count == 3, "falling F1: epoch 1 kept, stopped after patience")
+        let last = try Self.fit(.last, "select-last")
+        #expect(last.bestEpoch == 6 && last.epochs.count == 6, "no early stop")
+        let byLoss = try Self.fit(.validationLoss, "select-loss")
+        let losses = byLoss.epochs.map(\.valLoss)
+        let lowest = try #require(losses.indices.min { losses[$0] < losses[$1] })
+        #expect(byLoss.bestEpoch == lowest + 1 && byLoss.bestScore == -losses[lowest])
+        #expect(byLoss.epochs.count == min(6, byLoss.bestEpoch + 2), "patience counts from the kept epoch")
     }
 }

@@ -150,5 +150,11 @@ struct StageParametersTests {
         #expect(Trainer.classWeights(labels: labels, classes: 3)[0] == 2 * Trainer.classWeights(labels: labels, classes: 3)[1])
         let flat = try #require(try runner("params: {train: {class_weights: none}}\n").parameters["train"]?.value as? TrainParameters)
         #expect(flat.classWeights.weights(labels: labels, classes: 3) == [1, 1, 1])
+        // The default selection leaves the recorded training config as it was before the option existed.
+        #expect(off.trainingConfig.selection == nil)
+        let byLoss = try #require(try runner("params: {train: {selection: validation_loss}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(byLoss.trainingConfig.selection == .validationLoss)
+        let selection = try #require(throws: PipelineError.self) { try runner("params: {train: {selection: best}}\n") }
+        #expect(selection.description.contains("train.selection = \"best\": expected one of 'weighted_f1', 'validation_loss', 'last'"), "\(selection)")
     }
 }

@@ -30,9 +30,9 @@ public struct ReportInput {
     public var sevenClass: ClassificationMetrics?
     /// The int8 export's figures beside the float model's.
     public var int8: Int8Comparison?
-    /// The epoch whose weights were kept and the epochs its selection score averaged (nil: the
-    /// epoch with the best validation weighted F1).
-    public var keptEpoch: (epoch: Int, window: Int)?
+    /// The epoch whose weights were kept, the epochs its selection score averaged and what chose it
+    /// (nil: the epoch with the best validation weighted F1).
+    public var keptEpoch: (epoch: Int, window: Int, selection: EpochSelection)?
     /// What the stage executions behind this evaluation cost, in pipeline order (empty: no card).
     public var resources: [StageResources] = []
     /// The manifest's memory budget (MiB), shown with `resources`.
@@ -229,7 +229,7 @@ public enum HTMLReport {
         return h
     }
 
-    static func trainingSection(_ epochs: [EpochLog], kept: (epoch: Int, window: Int)? = nil) -> String {
+    static func trainingSection(_ epochs: [EpochLog], kept: (epoch: Int, window: Int, selection: EpochSelection)? = nil) -> String {
         var h = "<section class=\"card\" id=\"training\">\n<h2>Training</h2>\n"
         guard !epochs.isEmpty else {
             return h + "<p class=\"note\">No training log.</p>\n</section>\n"
@@ -237,6 +237,7 @@ public enum HTMLReport {
         let xs = epochs.map { Double($0.epoch) }
         let best = kept.flatMap { k in epochs.first { $0.epoch == k.epoch } } ?? EpochLog.best(epochs)
         let window = kept?.window ?? 1
+        let selection = kept?.selection ?? .weightedF1
         h += "<div class=\"grid3\">\n"
         h += lineChartSVG(title: "Loss", xs: xs, series: [
             Series(name: "train", color: palette[0], values: epochs.map(\.trainLoss)),
@@ -252,10 +253,16 @@ public enum HTMLReport {
         ], yFormat: .scientific, yFromZero: true, bestX: best.map { Double($0.epoch) }, id: "chart-lr")
         h += "</div>\n"
         if let b = best {
-            h += window > 1
-                ? "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the weights kept: the best mean validation weighted F1 over \(window) epochs ending there "
-                : "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the best validation weighted F1 "
-            h += "(\(fmt(b.valWeightedF1, 3))). Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"
+            let why: String
+            switch (selection, window > 1) {
+            case (.weightedF1, true): why = "the best mean validation weighted F1 over \(window) epochs ending there"
+            case (.weightedF1, false): why = "the best validation weighted F1"
+            case (.validationLoss, true): why = "the lowest mean validation loss over \(window) epochs ending there"
+            case (.validationLoss, false): why = "the lowest validation loss"
+            case (.last, _): why = "the last epoch"
+            }
+            h += "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the weights kept: \(why) "
+            h += "(that epoch: validation weighted F1 \(fmt(b.valWeightedF1, 3)), loss \(fmt(b.valLoss, 4))). Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"
         }
         h += "<details>\n<summary>Epoch log (\(epochs.count) epochs)</summary>\n<div class=\"scroll\"><table class=\"metrics compact\" id=\"epoch-table\">\n"
         h += "<thead><tr><th>Epoch</th><th>Train loss</th><th>Train acc</th><th>Val loss</th><th>Val acc</th>"

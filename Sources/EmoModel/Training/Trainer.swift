@@ -24,15 +24,37 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// (batch-norm statistics included) spanning about this many epochs, instead of the latest weights.
     /// Optional so older records still load (nil: off).
     public var weightAverageEpochs: Double?
+    /// What picks the kept epoch (nil: validation weighted F1). Optional so older records still load.
+    public var selection: EpochSelection?
 
     public init() {}
+}
+
+/// What the kept epoch is chosen by. Patience counts epochs since the kept one.
+public enum EpochSelection: String, Codable, CaseIterable, Equatable, Sendable {
+    /// The best trailing mean of validation weighted F1.
+    case weightedF1 = "weighted_f1"
+    /// The lowest trailing mean of validation loss: smoother than F1 on a few validation actors.
+    case validationLoss = "validation_loss"
+    /// The last epoch: no early stopping, the schedule runs to its end.
+    case last
+
+    /// What the kept epoch's score means, for logs and the report.
+    public func describe(window: Int) -> String {
+        switch self {
+        case .weightedF1: return window > 1 ? "best mean val wF1 over \(window) epochs" : "best val wF1"
+        case .validationLoss: return window > 1 ? "lowest mean val loss over \(window) epochs" : "lowest val loss"
+        case .last: return "last epoch"
+        }
+    }
 }
 
 /// What `Trainer.fit` leaves in its folder besides the weights, so a killed run resumes.
 public struct TrainingState: Codable, Equatable, Sendable {
     public var epochs: [EpochLog] = []
     public var bestEpoch: Int = -1
-    public var bestWeightedF1: Double = -1
+    /// The kept epoch's selection score, higher is better (nil: none over a whole window yet).
+    public var bestScore: Double?
     public var finished = false
 
     /// Reads `state.json` (non-finite losses are written as "NaN"/"Infinity").
@@ -124,29 +146,47 @@ public final class Trainer {
             log(String(format: "epoch %d/%d  loss %.4f  acc %.3f  val loss %.4f  val acc %.3f  val wF1 %.3f  lr %.2e  %.1fs",
                        record.epoch, config.epochs, loss, accuracy, valLoss, scores.accuracy, scores.weightedF1,
                        record.learningRate, record.seconds))
-            // Until a whole window has been seen the latest epoch is kept (score -1: any full window beats it).
-            let selectionScore = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1)
-            if selectionScore ?? -1 > state.bestWeightedF1 || (selectionScore == nil && state.bestWeightedF1 < 0) {
-                state.bestWeightedF1 = selectionScore ?? -1
+            let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: config.selection ?? .weightedF1)
+            if Self.keeps(score, over: state.bestScore) {
+                state.bestScore = score
                 state.bestEpoch = record.epoch
                 try withKeptWeights {
                     try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
                 }
             }
             epoch += 1
-            if record.epoch - state.bestEpoch >= config.patience { state.finished = true; log("early stop: no better validation wF1 for \(config.patience) epochs") }
+            if record.epoch - state.bestEpoch >= config.patience {
+                state.finished = true
+                log("early stop: no better \((config.selection ?? .weightedF1).rawValue) for \(config.patience) epochs")
+            }
             if epoch >= config.epochs { state.finished = true }
             if state.finished || epoch % config.checkpointEvery == 0 { try checkpoint(state, folder: folder, epoch: epoch) }
         }
         return state
     }
 
-    /// The mean validation weighted F1 of the last `window` epochs; nil before `window` epochs.
-    /// One epoch's score on a few validation actors is noisy, a short run of good epochs less so.
-    static func selectionScore(_ epochs: [EpochLog], window: Int) -> Double? {
+    /// The latest epoch's selection score, higher is better: the mean validation weighted F1 (or minus
+    /// the mean validation loss) of the last `window` epochs; nil before `window` epochs. One epoch's
+    /// score on a few validation actors is noisy, a short run of good epochs less so. A non-finite
+    /// score (a diverged loss) is -infinity: never better than a finite one.
+    static func selectionScore(_ epochs: [EpochLog], window: Int, by selection: EpochSelection = .weightedF1) -> Double? {
         let window = max(1, window)
+        guard let latest = epochs.last else { return nil }
+        if selection == .last { return Double(latest.epoch) }
         guard epochs.count >= window else { return nil }
-        return epochs.suffix(window).reduce(0) { $0 + $1.valWeightedF1 } / Double(window)
+        let recent = epochs.suffix(window)
+        let mean = selection == .weightedF1
+            ? recent.reduce(0) { $0 + $1.valWeightedF1 } / Double(window)
+            : -recent.reduce(0) { $0 + $1.valLoss } / Double(window)
+        return mean.isFinite ? mean : -.infinity
+    }
+
+    /// Whether the latest epoch replaces the kept one. Until a whole window has been seen (score nil)
+    /// the latest epoch is kept; after that only a better score replaces it.
+    static func keeps(_ score: Double?, over best: Double?) -> Bool {
+        guard let best else { return true }
+        guard let score else { return false }
+        return score > best
     }
 
     private func checkpoint(_ state: TrainingState, folder: URL, epoch: Int) throws {
