@@ -6,7 +6,7 @@ import EmoStore
 import Foundation
 
 /// Train: one model per fold of the split, on the training actors, with early stopping on the
-/// validation actors' weighted F1. Features are standardised with statistics of the training fold
+/// validation actors' weighted F1 (or loss, `selection`). Features are standardised with statistics of the training fold
 /// only; augmentation, shuffling and dropout are seeded from the manifest's seed, so the same
 /// manifest, data, code and thread count give the same weights. Checkpoints go to
 /// `cache/train/<fingerprint>/fold-<k>/`; a killed training resumes from the last one.
@@ -139,8 +139,8 @@ public struct TrainParameters: StageParameters {
     public var speakerNorm = true
     /// The log-mel's delta and delta-delta over time as two more input channels.
     public var deltas = false
-    /// Pick the best epoch by the trailing mean of validation weighted F1 over this many epochs (at most
-    /// `epochs`): one epoch's score on two validation actors is noisy (select-01-12: 0.629 against 0.602).
+    /// Pick the best epoch by the trailing mean of the validation score (`selection`) over this many
+    /// epochs (at most `epochs`): one epoch's score on two validation actors is noisy (select-01-12: 0.629 against 0.602).
     public var selectionWindow = 5
     /// What the kept epoch is chosen by (`EpochSelection`).
     public var selection = EpochSelection.weightedF1

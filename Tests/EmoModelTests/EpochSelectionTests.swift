@@ -14,7 +14,9 @@ import Testing
         var best: Double?, kept = 0
         for count in 1...epochs.count {
             let score = Trainer.selectionScore(Array(epochs.prefix(count)), window: window, by: selection)
-            if Trainer.keeps(score, over: best) { best = score; kept = count }
+            if Trainer.keeps(score, over: best, diverged: !epochs[count - 1].valLoss.isFinite, keptAny: kept > 0) {
+                best = score; kept = count
+            }
         }
         return kept
     }
@@ -37,11 +39,19 @@ import Testing
         #expect(Self.kept(epochs, window: 1, by: .validationLoss) == 2, "the single lowest loss")
         #expect(Self.kept(epochs, window: 3, by: .validationLoss) == 6, "1.0 beside 1.6 loses to 1.2, 1.2, 1.1")
         #expect(Trainer.selectionScore(epochs, window: 1, by: .validationLoss) == -.infinity)
-        // Before a whole window the latest epoch is kept; a diverged first window still gives way to a finite one.
+        // Before a whole window the latest epoch is kept; a window holding a diverged epoch gives way to a finite one.
         #expect(Trainer.keeps(nil, over: nil) && !Trainer.keeps(nil, over: -3))
         #expect(Trainer.keeps(-.infinity, over: nil) && Trainer.keeps(-50, over: -.infinity))
-        let diverged = Self.log([0.5, 0.5, 0.5], losses: [.infinity, 3, 4])
-        #expect(Self.kept(diverged, window: 1, by: .validationLoss) == 2)
+        #expect(Self.kept(Self.log([0.5, 0.5, 0.5], losses: [.infinity, 3, 4]), window: 1, by: .validationLoss) == 2)
+        #expect(Self.kept(Self.log([0.5, 0.5, 0.5, 0.5], losses: [.nan, 3, 4, 2]), window: 3, by: .validationLoss) == 4)
+        // Diverged weights replace nothing, under any selection, before or after the window fills;
+        // they are kept only when there is nothing else.
+        let divergedLate = Self.log([0.2, 0.3, 0.9, 0.9], losses: [2, 1.5, .nan, .nan])
+        for selection in EpochSelection.allCases {
+            #expect(Self.kept(divergedLate, window: 5, by: selection) == 2, "\(selection)")
+            #expect(Self.kept(divergedLate, window: 1, by: selection) == 2, "\(selection)")
+        }
+        #expect(Self.kept(Self.log([0.5], losses: [.nan]), window: 1, by: .weightedF1) == 1, "nothing else to keep")
     }
 
     @Test func lastKeepsTheFinalEpochWhateverTheScores() {

@@ -2,7 +2,7 @@ import EmoNN
 import Foundation
 
 /// How to train: AdamW, cosine schedule with warm-up, gradient clipping, class weights, label
-/// smoothing, early stopping on validation weighted F1, a checkpoint every few epochs.
+/// smoothing, early stopping on a validation score (`selection`), a checkpoint every few epochs.
 public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The largest batch accepted, in a manifest and in a recorded model.json alike.
     public static let maxBatchSize = 4096
@@ -17,8 +17,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var patience: Int = 15
     public var checkpointEvery: Int = 5
     public var augmentation = Augmentation()
-    /// The best epoch is the one whose trailing mean of validation weighted F1 over this many
-    /// epochs is highest (nil or 1: that epoch's own score). Optional so older records still load.
+    /// The best epoch is the one whose trailing mean of the validation score (`selection`) over this
+    /// many epochs is best (nil or 1: that epoch's own score). Optional so older records still load.
     public var selectionWindow: Int?
     /// When set, validation scores, and the fold keeps, an exponential moving average of the weights
     /// (batch-norm statistics included) spanning about this many epochs, instead of the latest weights.
@@ -147,7 +147,7 @@ public final class Trainer {
                        record.epoch, config.epochs, loss, accuracy, valLoss, scores.accuracy, scores.weightedF1,
                        record.learningRate, record.seconds))
             let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: config.selection ?? .weightedF1)
-            if Self.keeps(score, over: state.bestScore) {
+            if Self.keeps(score, over: state.bestScore, diverged: !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
                 state.bestScore = score
                 state.bestEpoch = record.epoch
                 try withKeptWeights {
@@ -181,9 +181,11 @@ public final class Trainer {
         return mean.isFinite ? mean : -.infinity
     }
 
-    /// Whether the latest epoch replaces the kept one. Until a whole window has been seen (score nil)
-    /// the latest epoch is kept; after that only a better score replaces it.
-    static func keeps(_ score: Double?, over best: Double?) -> Bool {
+    /// Whether the latest epoch replaces the kept one. Weights whose validation loss diverged are kept
+    /// only when nothing else was. Until a whole window has been seen (score nil) the latest epoch is
+    /// kept; after that only a better score replaces it.
+    static func keeps(_ score: Double?, over best: Double?, diverged: Bool = false, keptAny: Bool = true) -> Bool {
+        if diverged { return !keptAny }
         guard let best else { return true }
         guard let score else { return false }
         return score > best
