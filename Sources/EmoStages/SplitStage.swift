@@ -96,9 +96,9 @@ public struct SplitParameters: StageParameters {
     /// Actors sorted, cut into this many contiguous blocks.
     public var folds = 4
     public var testFold = TestFold.index(0)
-    /// Validation actors: the first ones of the next block.
+    /// Validation actors: the first ones of the next block (0: none, for `train.selection: last`).
     public var valCount = 2
-    /// Or name the test actors (one fold) and the validation actors.
+    /// Or name the test actors (one fold) and the validation actors (none: `train.selection: last`).
     public var testActors: [Int] = []
     public var valActors: [Int] = []
     /// Only these actors take part (empty: every actor present). The others are neither trained,
@@ -131,8 +131,8 @@ public struct SplitParameters: StageParameters {
         if let k = testFold.index, !(0..<folds).contains(k) {
             throw bad("test_fold", k, "a fold number from 0 to \(folds - 1), or all")
         }
-        // Training stops early on the validation actors: a fold without them cannot train.
-        guard (1...ravdess.count - 2).contains(valCount) else { throw bad("val_count", valCount, "an integer from 1 to \(ravdess.count - 2) (training validates on them)") }
+        // 0: no validation actors, for a training that keeps its last epoch (train.selection: last).
+        guard (0...ravdess.count - 2).contains(valCount) else { throw bad("val_count", valCount, "an integer from 0 to \(ravdess.count - 2)") }
         for (key, list) in [("test_actors", testActors), ("val_actors", valActors), ("actors", self.actors)] {
             if let outside = list.first(where: { !ravdess.contains($0) }) {
                 throw bad(key, list, "RAVDESS actor numbers from \(ravdess.lowerBound) to \(ravdess.upperBound); \(outside) is not one")
@@ -146,9 +146,9 @@ public struct SplitParameters: StageParameters {
             throw bad(testActors.contains(outside) ? "test_actors" : "val_actors", testActors.contains(outside) ? testActors : valActors,
                       "actors among split.actors \(actors) (\(outside) is not)")
         }
-        if testActors.isEmpty != valActors.isEmpty {
-            throw bad(testActors.isEmpty ? "val_actors" : "test_actors", testActors.isEmpty ? valActors : testActors,
-                      "test_actors and val_actors named together, or neither")
+        // Test actors alone: one fold without validation actors (train.selection: last).
+        if testActors.isEmpty && !valActors.isEmpty {
+            throw bad("val_actors", valActors, "actors named together with test_actors (val_actors alone names no fold)")
         }
     }
 }

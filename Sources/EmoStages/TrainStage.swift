@@ -22,6 +22,7 @@ public struct TrainStage: Stage {
         Engine.configure(threads: context.threads)
         let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
+        try parameters.checkSelection(features.plan.folds, manifest: context.manifest.path)
         try parameters.checkMemory(features.config, context: context,
                                    hasFaces: features.samples.contains { $0.faces != nil })
         let training = parameters.trainingConfig
@@ -35,10 +36,12 @@ public struct TrainStage: Stage {
         for fold in features.plan.folds {
             try context.cancellation.check()
             let train = features.samples(actors: fold.train), validation = features.samples(actors: fold.validation)
-            guard !train.isEmpty, !validation.isEmpty else {
+            guard !train.isEmpty, fold.validation.isEmpty || !validation.isEmpty else {
                 throw PipelineError.missingData("train: fold \(fold.index) has \(train.count) training and \(validation.count) validation clips with features")
             }
-            context.logger.info("fold \(fold.index): \(train.count) training clips (actors \(fold.train)), \(validation.count) validation clips (actors \(fold.validation))")
+            let validating = fold.validation.isEmpty ? "no validation actors: trains to the last epoch"
+                : "\(validation.count) validation clips (actors \(fold.validation))"
+            context.logger.info("fold \(fold.index): \(train.count) training clips (actors \(fold.train)), \(validating)")
             let standardizer = Standardizer.fit(train, config: features.config)
             let model = EmotionModel(features.config, seed: seed &+ UInt64(fold.index))
             let trainer = Trainer(model: model, config: training, standardizer: standardizer,
@@ -315,6 +318,15 @@ public struct TrainParameters: StageParameters {
                 file: manifest, key: "train.face_channels", value: "\(faceChannels)",
                 allowed: "at most \(Self.blocks(fitting: config.faceSize)) blocks for \(config.faceSize)-pixel crops")
         }
+    }
+
+    /// A fold without validation actors has nothing to select an epoch or stop early on: it keeps
+    /// its last epoch, which the manifest must say (`selection: last`) rather than get unasked.
+    func checkSelection(_ folds: [ActorFold], manifest: String) throws {
+        guard selection != .last, let fold = folds.first(where: { $0.validation.isEmpty }) else { return }
+        throw PipelineError.invalidParameter(
+            file: manifest, key: "train.selection", value: selection.rawValue,
+            allowed: "last, since fold \(fold.index) has no validation actors (split.val_count 0 or no split.val_actors) to select on")
     }
 
     /// Under a memory budget (`resources.max_memory_mb`), refuses a batch size whose estimated

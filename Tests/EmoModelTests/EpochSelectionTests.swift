@@ -60,8 +60,9 @@ import Testing
         #expect(Trainer.selectionScore(Array(epochs.prefix(1)), window: 3, by: .last) != nil, "no window to wait for")
     }
 
-    /// Trains a small model for 6 epochs with patience 2 while the validation F1 falls every epoch.
-    static func fit(_ selection: EpochSelection?, _ name: String) throws -> TrainingState {
+    /// Trains a small model for 6 epochs with patience 2 while the validation F1 falls every epoch
+    /// (`validating: false`: no validation clips, the scores never asked for).
+    static func fit(_ selection: EpochSelection?, _ name: String, validating: Bool = true) throws -> TrainingState {
         let train = TrainedModelTests.samples(12, seed: 1)
         var training = TrainingConfig()
         training.epochs = 6
@@ -72,8 +73,9 @@ import Testing
         let trainer = Trainer(model: EmotionModel(config, seed: 3), config: training, standardizer: Standardizer.fit(train, config: config),
                               classWeights: Trainer.classWeights(labels: train.map(\.label), classes: config.classes), seed: 4)
         var epoch = 0.0
-        return try trainer.fit(train: train, validation: TrainedModelTests.samples(7, seed: 2), policy: TrainedModelTests.policy,
-                               folder: URL(fileURLWithPath: try TestSupport.temporaryFolder(name))) { _, _ in
+        return try trainer.fit(train: train, validation: validating ? TrainedModelTests.samples(7, seed: 2) : [],
+                               policy: TrainedModelTests.policy, folder: URL(fileURLWithPath: try TestSupport.temporaryFolder(name))) { labels, _ in
+            #expect(!labels.isEmpty, "scored only with validation clips")
             epoch += 1
             return (0, 1 / epoch)
         }
@@ -89,5 +91,9 @@ import Testing
         let lowest = try #require(losses.indices.min { losses[$0] < losses[$1] })
         #expect(byLoss.bestEpoch == lowest + 1 && byLoss.bestScore == -losses[lowest])
         #expect(byLoss.epochs.count == min(6, byLoss.bestEpoch + 2), "patience counts from the kept epoch")
+        // Without validation clips the last epoch is kept and the validation figures are NaN (the report shows "—").
+        let unvalidated = try Self.fit(.last, "select-unvalidated", validating: false)
+        #expect(unvalidated.bestEpoch == 6 && unvalidated.epochs.count == 6)
+        #expect(unvalidated.epochs.allSatisfy { $0.valLoss.isNaN && $0.valWeightedF1.isNaN && $0.trainLoss.isFinite })
     }
 }

@@ -77,6 +77,18 @@ struct SplitStageTests {
         #expect(final.count == 1 && final[0].train == Array(1...10), "17-24 take no part when present")
     }
 
+    @Test func foldsWithoutValidationActorsTrainOnEveryActorNotTested() throws {
+        let folds = try Self.planner("{folds: 3, test_fold: all, val_count: 0, actors: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}")
+            .plan(actors: Array(1...16))
+        for fold in folds {
+            #expect(fold.validation.isEmpty && fold.train == Array(1...12).filter { !fold.test.contains($0) })
+        }
+        let named = try Self.planner("{test_actors: [13, 14, 15, 16]}").plan(actors: Array(1...16))
+        #expect(named.count == 1 && named[0].validation.isEmpty && named[0].train == Array(1...12))
+        #expect(throws: PipelineError.self) { try Self.planner("{val_count: -1}") }
+        #expect(throws: PipelineError.self) { try Self.planner("{val_actors: [3]}") }
+    }
+
     @Test func actorsTheDataDoesNotHaveAreNamed() throws {
         #expect(throws: Never.self) { try SplitStage.checkPresent([1, 2], among: [1, 2, 3]) }
         do {
@@ -97,14 +109,15 @@ struct SplitStageTests {
         let cases: [(params: String, actors: [Int], fold: String)] = [
             ("{folds: 2, test_fold: all, val_count: 2}", [1, 2, 3], "fold 0 tests actors 01 and validates on 02, 03"),
             ("{test_actors: [1, 2], val_actors: [3]}", [1, 2, 3], "fold 0 tests actors 01, 02 and validates on 03"),
+            ("{test_actors: [1, 2, 3]}", [1, 2, 3], "fold 0 tests actors 01, 02, 03 and validates on none"),
         ]
         for c in cases {
             let error = try #require(throws: PipelineError.self) { try Self.planner(c.params).plan(actors: c.actors) }
             #expect(error.description.contains(c.fold) && error.description.contains("no actor to train on"), "\(error)")
         }
         #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 1}").plan(actors: [1, 2, 3, 4]).allSatisfy { !$0.train.isEmpty })
-        // No validation actor: refused with the parameters, before any stage runs.
-        #expect(throws: PipelineError.self) { try Self.planner("{folds: 2, test_fold: all, val_count: 0}") }
+        // No validation actors: every actor not tested trains (train.selection must then be last).
+        #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 0}").plan(actors: [1, 2]).map(\.train) == [[2], [1]])
     }
 
     @Test func clipsCarryLabelsAndSourcesPerModality() throws {

@@ -1,4 +1,5 @@
 import EmoCore
+import EmoModel
 import EmoPipeline
 import EmoStore
 import EmoTestSupport
@@ -110,6 +111,28 @@ struct TrainEvaluateTests {
 
         let weightsA = try Self.bestWeights(a)
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
+    }
+
+    /// A fold without validation actors trains to its last epoch, but only when the manifest says so;
+    /// evaluate, the report, export and predict work as with validation.
+    @Test func aFoldWithoutValidationActorsTrainsToItsLastEpochWhenAskedTo() throws {
+        let (manifest, work) = try Self.copyOfPrepared()
+        let options = ["--set", "split.val_actors=[]", "--workdir", work]
+        let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options)
+        #expect(refused.status == 64 && refused.stderr.contains("train.selection") && refused.stderr.contains("fold 0 has no validation actors"),
+                "\(refused.stderr)")
+        let trained = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.selection=last"] + options)
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stderr.contains("training clips (actors [2, 3]), no validation actors: trains to the last epoch"), "\(trained.stderr)")
+        #expect(trained.stderr.contains("fold 0 last epoch (epoch 3)") && !trained.stderr.contains("val loss"), "\(trained.stderr)")
+        let state = try TrainingState.decode(Data(contentsOf: URL(fileURLWithPath: try TestSupport.shell(
+            "ls '\(work)'/cache/train/*/fold-0/state.json").trimmingCharacters(in: .whitespacesAndNewlines))))
+        #expect(state.bestEpoch == 3 && state.epochs.count == 3 && state.epochs.allSatisfy { $0.valLoss.isNaN })
+        let runFolder = try Self.lastRunFolder(work)
+        let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
+        #expect(report.contains("the weights kept: the last epoch"))
+        #expect(FileManager.default.fileExists(atPath: runFolder + "/model.onnx"))
+        #expect(try Self.checkPredictEqualsEvaluate(runFolder: runFolder).count == 60)
     }
 
     /// Per-speaker normalisation (the default; the other tests here turn it off to feed onnxruntime

@@ -137,17 +137,20 @@ public final class Trainer {
                 throw stopped
             }
             let (loss, accuracy) = trained
-            let (valLoss, predicted) = try withKeptWeights { try predict(validation, policy: policy) }
-            let scores = evaluate(validation.map(\.label), predicted)
+            // Without validation clips (a fold that trains to its last epoch) the validation figures are NaN.
+            let (valLoss, predicted) = validation.isEmpty ? (.nan, [])
+                : try withKeptWeights { try predict(validation, policy: policy) }
+            let scores = validation.isEmpty ? (accuracy: .nan, weightedF1: .nan) : evaluate(validation.map(\.label), predicted)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
                                      learningRate: Double(optimizer.learningRate), seconds: Date().timeIntervalSince(started))
             state.epochs.append(record)
-            log(String(format: "epoch %d/%d  loss %.4f  acc %.3f  val loss %.4f  val acc %.3f  val wF1 %.3f  lr %.2e  %.1fs",
-                       record.epoch, config.epochs, loss, accuracy, valLoss, scores.accuracy, scores.weightedF1,
-                       record.learningRate, record.seconds))
+            let validated = validation.isEmpty ? ""
+                : String(format: "  val loss %.4f  val acc %.3f  val wF1 %.3f", valLoss, scores.accuracy, scores.weightedF1)
+            log(String(format: "epoch %d/%d  loss %.4f  acc %.3f%@  lr %.2e  %.1fs", record.epoch, config.epochs, loss, accuracy,
+                       validated, record.learningRate, record.seconds))
             let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: config.selection ?? .weightedF1)
-            if Self.keeps(score, over: state.bestScore, diverged: !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
+            if Self.keeps(score, over: state.bestScore, diverged: !validation.isEmpty && !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
                 state.bestScore = score
                 state.bestEpoch = record.epoch
                 try withKeptWeights {
