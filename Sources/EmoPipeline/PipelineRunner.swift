@@ -90,6 +90,7 @@ public final class PipelineRunner {
             ]
             resolved[declared.name] = try self.stages[declared.name]?.resolveParameters(layers: layers)
         }
+        for declared in pipeline.stages { try self.stages[declared.name]?.checkAcross(resolved) }
         self.parameters = resolved
     }
 

@@ -27,6 +27,9 @@ public protocol Stage: Sendable {
     /// How many units of work a run would compute now (for `run --dry-run`), or nil where only
     /// running tells.
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int?
+    /// Refuses a combination of this stage's parameters with other stages' (stage → resolved) that
+    /// can only fail when it runs; called once every stage's parameters are resolved, before anything runs.
+    func checkAcross(_ parameters: [String: ResolvedParameters]) throws
 }
 
 public extension Stage {
@@ -35,6 +38,7 @@ public extension Stage {
     var perSource: Bool { false }
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
+    func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
 
     func plannedUnits(_ context: StageContext, resolved: ResolvedParameters) throws -> Int? {
         try plannedUnits(context, parameters: try typed(resolved))

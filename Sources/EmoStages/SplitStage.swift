@@ -153,6 +153,16 @@ public struct SplitParameters: StageParameters {
     }
 }
 
+extension SplitParameters {
+    /// The key that leaves the folds without validation actors, its value and what it does, or nil.
+    var withoutValidation: (key: String, value: String, effect: String)? {
+        if !testActors.isEmpty {
+            return valActors.isEmpty ? ("test_actors", "\(testActors)", "named without split.val_actors, the fold has") : nil
+        }
+        return valCount == 0 ? ("val_count", "0", "the folds have") : nil
+    }
+}
+
 /// Which actors each fold tests, validates and trains on.
 struct FoldPlanner {
     var folds: Int

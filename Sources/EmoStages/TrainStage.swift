@@ -18,6 +18,19 @@ public struct TrainStage: Stage {
 
     public init() {}
 
+    /// Folds without validation actors have no score to select an epoch on: the manifest must ask
+    /// for the last epoch, which is known before any stage runs (`run --dry-run`, a sweep's trials).
+    public func checkAcross(_ parameters: [String: ResolvedParameters]) throws {
+        guard let train = parameters[name], let split = parameters[StageName.split.rawValue],
+              let selection = (train.value as? TrainParameters)?.selection, selection != .last,
+              let cause = (split.value as? SplitParameters)?.withoutValidation else { return }
+        let selectionOrigin = train.origins[TrainParameters.CodingKeys.selection.rawValue]?.place ?? ParameterOrigin.defaultValue.place
+        throw PipelineError.invalidParameter(
+            file: split.origins[cause.key]?.place ?? ParameterOrigin.defaultValue.place, key: "split.\(cause.key)", value: cause.value,
+            allowed: "\(cause.effect) no validation actors to select an epoch on, so train.selection must be last "
+                + "(it is \"\(selection.rawValue)\", from \(selectionOrigin))")
+    }
+
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
         let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)

@@ -157,4 +157,21 @@ struct StageParametersTests {
         let selection = try #require(throws: PipelineError.self) { try runner("params: {train: {selection: best}}\n") }
         #expect(selection.description.contains("train.selection = \"best\": expected one of 'weighted_f1', 'validation_loss', 'last'"), "\(selection)")
     }
+
+    @Test func foldsWithoutValidationActorsNeedTheLastEpochBeforeAnythingRuns() throws {
+        // Refused by the runner's parameters, so `--dry-run`, `params` and a sweep's trials see it too,
+        // naming the split key that removed the validation actors and where the selection came from.
+        let byCount = try #require(throws: PipelineError.self) { try runner(settings: ["split.val_count=0"]) }
+        #expect(byCount.description.contains("--set: split.val_count = 0: the folds have no validation actors to select an epoch on")
+                && byCount.description.contains("train.selection must be last (it is \"weighted_f1\", from "), "\(byCount)")
+        let byList = try #require(throws: PipelineError.self) {
+            try runner("params: {split: {test_actors: [1]}, train: {selection: validation_loss}}\n")
+        }
+        #expect(byList.description.contains("split.test_actors = [1]: named without split.val_actors")
+                && byList.description.contains("(it is \"validation_loss\", from ") && byList.description.contains("/m.yaml)"), "\(byList)")
+        for accepted in [["split.val_count=0", "train.selection=last"], ["split.test_actors=[1]", "train.selection=last"],
+                         ["split.test_actors=[1]", "split.val_actors=[2]"], ["split.val_count=1"]] {
+            #expect(throws: Never.self, "\(accepted)") { _ = try runner(settings: accepted) }
+        }
+    }
 }

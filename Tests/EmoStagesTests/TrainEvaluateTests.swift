@@ -118,9 +118,13 @@ struct TrainEvaluateTests {
     @Test func aFoldWithoutValidationActorsTrainsToItsLastEpochWhenAskedTo() throws {
         let (manifest, work) = try Self.copyOfPrepared()
         let options = ["--set", "split.val_actors=[]", "--workdir", work]
-        let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options)
-        #expect(refused.status == 64 && refused.stderr.contains("train.selection") && refused.stderr.contains("fold 0 has no validation actors"),
-                "\(refused.stderr)")
+        let runsBefore = try ProvenanceStore(path: work + "/emopipe.sqlite").runs().count
+        for dryRun in [[], ["--dry-run"]] {
+            let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options + dryRun)
+            #expect(refused.status == 64 && refused.stderr.contains("split.test_actors = [1]: named without split.val_actors")
+                    && refused.stderr.contains("train.selection must be last"), "\(refused.stderr)")
+        }
+        #expect(try ProvenanceStore(path: work + "/emopipe.sqlite").runs().count == runsBefore, "refused before any run is recorded")
         let trained = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.selection=last"] + options)
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stderr.contains("training clips (actors [2, 3]), no validation actors: trains to the last epoch"), "\(trained.stderr)")

@@ -238,16 +238,18 @@ public enum HTMLReport {
         let best = kept.flatMap { k in epochs.first { $0.epoch == k.epoch } } ?? EpochLog.best(epochs)
         let window = kept?.window ?? 1
         let selection = kept?.selection ?? .weightedF1
+        // A training without validation actors logs no validation figures (NaN): nothing to chart.
+        let validated = epochs.contains { $0.valLoss.isFinite || $0.valWeightedF1.isFinite }
         h += "<div class=\"grid3\">\n"
         h += lineChartSVG(title: "Loss", xs: xs, series: [
             Series(name: "train", color: palette[0], values: epochs.map(\.trainLoss)),
-            Series(name: "validation", color: palette[1], values: epochs.map(\.valLoss)),
-        ], yFormat: .fixed, yFromZero: true, bestX: best.map { Double($0.epoch) }, id: "chart-loss")
-        h += lineChartSVG(title: "Accuracy and F1", xs: xs, series: [
+        ] + (validated ? [Series(name: "validation", color: palette[1], values: epochs.map(\.valLoss))] : []),
+            yFormat: .fixed, yFromZero: true, bestX: best.map { Double($0.epoch) }, id: "chart-loss")
+        h += lineChartSVG(title: validated ? "Accuracy and F1" : "Accuracy", xs: xs, series: [
             Series(name: "train acc", color: palette[0], values: epochs.map(\.trainAccuracy)),
-            Series(name: "val acc", color: palette[1], values: epochs.map(\.valAccuracy)),
-            Series(name: "val W-F1", color: palette[2], values: epochs.map(\.valWeightedF1), dashed: true),
-        ], yFormat: .fixed, yFromZero: true, yMaxAtLeast: 1, bestX: best.map { Double($0.epoch) }, id: "chart-accuracy")
+        ] + (validated ? [Series(name: "val acc", color: palette[1], values: epochs.map(\.valAccuracy)),
+                          Series(name: "val W-F1", color: palette[2], values: epochs.map(\.valWeightedF1), dashed: true)] : []),
+            yFormat: .fixed, yFromZero: true, yMaxAtLeast: 1, bestX: best.map { Double($0.epoch) }, id: "chart-accuracy")
         h += lineChartSVG(title: "Learning rate", xs: xs, series: [
             Series(name: "learning rate", color: palette[4], values: epochs.map(\.learningRate)),
         ], yFormat: .scientific, yFromZero: true, bestX: best.map { Double($0.epoch) }, id: "chart-lr")
@@ -261,8 +263,10 @@ public enum HTMLReport {
             case (.validationLoss, false): why = "the lowest validation loss"
             case (.last, _): why = "the last epoch"
             }
-            h += "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the weights kept: \(why) "
-            h += "(that epoch: validation weighted F1 \(fmt(b.valWeightedF1, 3)), loss \(fmt(b.valLoss, 4))). Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"
+            h += "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the weights kept: \(why)"
+            h += validated ? " (that epoch: validation weighted F1 \(fmt(b.valWeightedF1, 3)), loss \(fmt(b.valLoss, 4)))."
+                           : ", without validation actors."
+            h += " Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"
         }
         h += "<details>\n<summary>Epoch log (\(epochs.count) epochs)</summary>\n<div class=\"scroll\"><table class=\"metrics compact\" id=\"epoch-table\">\n"
         h += "<thead><tr><th>Epoch</th><th>Train loss</th><th>Train acc</th><th>Val loss</th><th>Val acc</th>"
