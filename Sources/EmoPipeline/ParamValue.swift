@@ -110,7 +110,17 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         default: break
         }
         if let i = Int(text) { return .int(i) }
-        if let d = Double(text), text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(d) }
+        // YAML's infinities and NaN, spelt as YAML spells them (Double would also take "inf", "nan").
+        switch text {
+        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .double(.infinity)
+        case "-.inf", "-.Inf", "-.INF": return .double(-.infinity)
+        case ".nan", ".NaN", ".NAN": return .double(.nan)
+        default: break
+        }
+        // Digits only but too large for Int: still a number, which a range check can name as such.
+        let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
+        let isWhole = !digits.isEmpty && digits.allSatisfy { ("0"..."9").contains($0) }
+        if let d = Double(text), isWhole || text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(d) }
         return .string(text)
     }
 }

@@ -112,6 +112,20 @@ struct StageParametersTests {
         // YAML reads 1e400 as infinity; the message must not read "expected a number, got a number".
         let error = try #require(throws: PipelineError.self) { try runner("params: {train: {learning_rate: 1e400}}\n") }
         #expect(error.description.contains("got inf (a number too large"), "\(error)")
+        // Numbers beyond what a type holds are named as numbers, shown as numbers (never JSON's null),
+        // in a file or on the command line alike.
+        let shown: [(String, String)] = [
+            ("epochs: 99999999999999999999", "train.epochs = 1e+20: expected a whole number, got a number too large for an integer"),
+            ("learning_rate: 1e400", "train.learning_rate = inf:"), ("learning_rate: .inf", "train.learning_rate = inf:"),
+            ("learning_rate: -.Inf", "train.learning_rate = -inf:"), ("mixup: .NaN", "train.mixup = nan: expected a number, got nan (.nan, not a number)"),
+        ]
+        for (text, message) in shown {
+            let inFile = try #require(throws: PipelineError.self) { try runner("params: {train: {\(text)}}\n") }
+            #expect(inFile.description.contains(message), "\(inFile)")
+            let setting = text.replacingOccurrences(of: ": ", with: "=")
+            let onCommandLine = try #require(throws: PipelineError.self) { try runner(settings: ["train." + setting]) }
+            #expect(onCommandLine.description.contains(message), "\(onCommandLine)")
+        }
     }
 
     @Test func trainingOptionsOutsideTheirRangesAreRefusedByName() throws {

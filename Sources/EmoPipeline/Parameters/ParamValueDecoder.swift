@@ -27,7 +27,7 @@ public enum ParamValueDecoder {
             }
         }()
         let key = path.map(\.stringValue).joined(separator: ".")
-        return InvalidParameter(key: key, value: root.at(path)?.canonicalJSON ?? "nothing", allowed: message)
+        return InvalidParameter(key: key, value: root.at(path)?.shown ?? "nothing", allowed: message)
     }
 }
 
@@ -54,13 +54,23 @@ extension ParamValue {
         return current
     }
 
+    /// The value as a message shows it: its canonical JSON, except that a non-finite number, which
+    /// JSON writes as null, reads as what it is.
+    var shown: String {
+        if case .double(let d) = self, !d.isFinite { return "\(d)" }
+        return canonicalJSON
+    }
+
     var kindDescription: String {
         switch self {
         case .null: return "null"
         case .bool: return "true/false"
         case .int: return "an integer"
         // YAML reads 1e400 as infinity: say so, not "expected a number, got a number".
-        case .double(let d): return d.isFinite ? "a number" : "\(d) (a number too large for a double, or .inf/.nan)"
+        case .double(let d) where d.isNaN: return "nan (.nan, not a number)"
+        case .double(let d) where !d.isFinite: return "\(d) (a number too large for a double, or .inf)"
+        case .double(let d) where d == d.rounded() && Int(exactly: d) == nil: return "a number too large for an integer (at most \(Int.max))"
+        case .double: return "a number"
         case .string: return "a string"
         case .array: return "a list"
         case .object: return "a mapping"
@@ -85,7 +95,7 @@ private struct Primitives {
     }
 
     func invalid(_ value: ParamValue, allowed: String) -> InvalidParameter {
-        InvalidParameter(key: codingPath.map(\.stringValue).joined(separator: "."), value: value.canonicalJSON, allowed: allowed)
+        InvalidParameter(key: codingPath.map(\.stringValue).joined(separator: "."), value: value.shown, allowed: allowed)
     }
 
     func bool(_ v: ParamValue) throws -> Bool {

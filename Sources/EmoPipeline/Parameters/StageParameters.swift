@@ -114,7 +114,7 @@ public enum ParameterResolver {
             for (key, value) in layer.values {
                 guard accepted.contains(key) else {
                     throw PipelineError.invalidParameter(
-                        file: layer.origin.place, key: "\(stage).\(key)", value: value.canonicalJSON,
+                        file: layer.origin.place, key: "\(stage).\(key)", value: value.shown,
                         allowed: "not a parameter of \(stage); known: \(accepted.sorted().joined(separator: ", "))")
                 }
                 if P.isPlaceholder(value) {
