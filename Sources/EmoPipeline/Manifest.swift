@@ -113,7 +113,7 @@ public struct Manifest: Equatable, Sendable {
         guard seed >= 0 else { throw fail("seed = \(seed): expected an integer ≥ 0") }
         let nightly = try NightlySettings(fields["nightly"], fail: fail)
         let resources = try ResourceSettings(fields["resources"], fail: fail)
-        if let workers = fields["workers"], !(1...100_000).contains(workers.intValue ?? 0) { throw fail("workers = \(workers): expected an integer from 1 to 100000") }
+        if let workers = fields["workers"], !(1...100_000).contains(workers.intValue ?? 0) { throw fail("workers = \(workers.shown): expected an integer from 1 to 100000") }
         var manifest = Manifest(
             name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
             path: URL(fileURLWithPath: path).standardizedFileURL.path,
@@ -155,11 +155,13 @@ public struct NightlySettings: Equatable, Sendable {
             throw fail("nightly: unknown field '\(unknown)' (known: metrics, tolerance)")
         }
         if let tolerance = fields["tolerance"] {
-            guard let number = tolerance.doubleValue, number >= 0 else { throw fail("nightly.tolerance must be a number ≥ 0") }
+            guard let number = tolerance.doubleValue, number.isFinite, number >= 0 else {
+                throw fail("nightly.tolerance = \(tolerance.shown): expected a finite number ≥ 0")
+            }
             self.tolerance = number
         }
         if let metrics = fields["metrics"] {
-            guard let names = metrics.arrayValue?.compactMap(\.stringValue), !names.isEmpty else {
+            guard let items = metrics.arrayValue, case let names = items.compactMap(\.stringValue), names.count == items.count, !names.isEmpty else {
                 throw fail("nightly.metrics must be a list of metrics.json field names")
             }
             self.metrics = names

@@ -26,7 +26,7 @@ public struct ResourceSettings: Equatable, Sendable {
         }
         if let field = fields["max_memory_mb"] {
             guard let megabytes = field.intValue, Self.memoryRange.contains(megabytes) else {
-                throw fail("resources.max_memory_mb = \(field.canonicalJSON): expected an integer from "
+                throw fail("resources.max_memory_mb = \(field.shown): expected an integer from "
                            + "\(Self.memoryRange.lowerBound) to \(Self.memoryRange.upperBound) (MiB)")
             }
             maxMemoryMB = megabytes

@@ -155,9 +155,12 @@ public struct SplitParameters: StageParameters {
 
 extension SplitParameters {
     /// The key that leaves the folds without validation actors, its value and what it does, or nil.
-    var withoutValidation: (key: String, value: String, effect: String)? {
+    /// With test actors named, an empty val_actors given somewhere is what to blame; absent, the test actors.
+    func withoutValidation(valActorsGiven: Bool) -> (key: String, value: String, effect: String)? {
         if !testActors.isEmpty {
-            return valActors.isEmpty ? ("test_actors", "\(testActors)", "named without split.val_actors, the fold has") : nil
+            guard valActors.isEmpty else { return nil }
+            return valActorsGiven ? ("val_actors", "[]", "with split.test_actors \(testActors), the fold has")
+                                  : ("test_actors", "\(testActors)", "named without split.val_actors, the fold has")
         }
         return valCount == 0 ? ("val_count", "0", "the folds have") : nil
     }

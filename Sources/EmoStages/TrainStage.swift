@@ -23,7 +23,9 @@ public struct TrainStage: Stage {
     public func checkAcross(_ parameters: [String: ResolvedParameters]) throws {
         guard let train = parameters[name], let split = parameters[StageName.split.rawValue],
               let selection = (train.value as? TrainParameters)?.selection, selection != .last,
-              let cause = (split.value as? SplitParameters)?.withoutValidation else { return }
+              let cause = (split.value as? SplitParameters)?.withoutValidation(
+                  valActorsGiven: split.origins[SplitParameters.CodingKeys.valActors.rawValue].map(\.givenByTheUser) ?? false)
+        else { return }
         let selectionOrigin = train.origins[TrainParameters.CodingKeys.selection.rawValue]?.place ?? ParameterOrigin.defaultValue.place
         throw PipelineError.invalidParameter(
             file: split.origins[cause.key]?.place ?? ParameterOrigin.defaultValue.place, key: "split.\(cause.key)", value: cause.value,

@@ -119,6 +119,9 @@ struct StageParametersTests {
             ("learning_rate: 1e400", "train.learning_rate = inf:"), ("learning_rate: .inf", "train.learning_rate = inf:"),
             ("learning_rate: -.Inf", "train.learning_rate = -inf:"), ("mixup: .NaN", "train.mixup = nan: expected a number, got nan (.nan, not a number)"),
         ]
+        let tolerance = try #require(throws: PipelineError.self) { try runner("nightly: {tolerance: .inf}\n") }
+        #expect(tolerance.description.contains("nightly.tolerance = inf: expected a finite number"), "\(tolerance)")
+        #expect(throws: PipelineError.self) { try runner("nightly: {metrics: [accuracy, 12]}\n") }
         for (text, message) in shown {
             let inFile = try #require(throws: PipelineError.self) { try runner("params: {train: {\(text)}}\n") }
             #expect(inFile.description.contains(message), "\(inFile)")
@@ -183,6 +186,9 @@ struct StageParametersTests {
         }
         #expect(byList.description.contains("split.test_actors = [1]: named without split.val_actors")
                 && byList.description.contains("(it is \"validation_loss\", from ") && byList.description.contains("/m.yaml)"), "\(byList)")
+        // An empty val_actors given beside the test actors is named as the cause, with where it was given.
+        let emptied = try #require(throws: PipelineError.self) { try runner("params: {split: {test_actors: [1]}}\n", settings: ["split.val_actors=[]"]) }
+        #expect(emptied.description.contains("--set: split.val_actors = []: with split.test_actors [1], the fold has no validation actors"), "\(emptied)")
         for accepted in [["split.val_count=0", "train.selection=last"], ["split.test_actors=[1]", "train.selection=last"],
                          ["split.test_actors=[1]", "split.val_actors=[2]"], ["split.val_count=1"]] {
             #expect(throws: Never.self, "\(accepted)") { _ = try runner(settings: accepted) }

@@ -121,7 +121,7 @@ struct TrainEvaluateTests {
         let runsBefore = try ProvenanceStore(path: work + "/emopipe.sqlite").runs().count
         for dryRun in [[], ["--dry-run"]] {
             let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options + dryRun)
-            #expect(refused.status == 64 && refused.stderr.contains("split.test_actors = [1]: named without split.val_actors")
+            #expect(refused.status == 64 && refused.stderr.contains("--set: split.val_actors = []: with split.test_actors [1], the fold has no validation actors")
                     && refused.stderr.contains("train.selection must be last"), "\(refused.stderr)")
         }
         #expect(try ProvenanceStore(path: work + "/emopipe.sqlite").runs().count == runsBefore, "refused before any run is recorded")
@@ -134,7 +134,8 @@ struct TrainEvaluateTests {
         #expect(state.bestEpoch == 3 && state.epochs.count == 3 && state.epochs.allSatisfy { $0.valLoss.isNaN })
         let runFolder = try Self.lastRunFolder(work)
         let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
-        #expect(report.contains("the weights kept: the last epoch"))
+        #expect(report.contains("the weights kept: the last epoch, without validation actors"))
+        #expect(!report.contains("Val loss") && !report.contains("val W-F1"), "no validation figures to show")
         #expect(FileManager.default.fileExists(atPath: runFolder + "/model.onnx"))
         #expect(try Self.checkPredictEqualsEvaluate(runFolder: runFolder).count == 60)
     }

@@ -269,12 +269,14 @@ public enum HTMLReport {
             h += " Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"
         }
         h += "<details>\n<summary>Epoch log (\(epochs.count) epochs)</summary>\n<div class=\"scroll\"><table class=\"metrics compact\" id=\"epoch-table\">\n"
-        h += "<thead><tr><th>Epoch</th><th>Train loss</th><th>Train acc</th><th>Val loss</th><th>Val acc</th>"
-        h += "<th>Val W-F1</th><th>Learning rate</th><th>Seconds</th></tr></thead>\n<tbody>\n"
+        h += "<thead><tr><th>Epoch</th><th>Train loss</th><th>Train acc</th>"
+        h += validated ? "<th>Val loss</th><th>Val acc</th><th>Val W-F1</th>" : ""
+        h += "<th>Learning rate</th><th>Seconds</th></tr></thead>\n<tbody>\n"
         for e in epochs {
             h += "<tr\(e.epoch == best?.epoch ? " class=\"best\"" : "")><td>\(e.epoch)</td><td>\(fmt(e.trainLoss, 4))</td>"
-            h += "<td>\(fmt(e.trainAccuracy, 4))</td><td>\(fmt(e.valLoss, 4))</td><td>\(fmt(e.valAccuracy, 4))</td>"
-            h += "<td>\(fmt(e.valWeightedF1, 4))</td><td>\(sci(e.learningRate, 3))</td><td>\(fmt(e.seconds, 1))</td></tr>\n"
+            h += "<td>\(fmt(e.trainAccuracy, 4))</td>"
+            h += validated ? "<td>\(fmt(e.valLoss, 4))</td><td>\(fmt(e.valAccuracy, 4))</td><td>\(fmt(e.valWeightedF1, 4))</td>" : ""
+            h += "<td>\(sci(e.learningRate, 3))</td><td>\(fmt(e.seconds, 1))</td></tr>\n"
         }
         h += "</tbody>\n</table></div>\n</details>\n</section>\n"
         return h

@@ -55,10 +55,24 @@ extension ParamValue {
     }
 
     /// The value as a message shows it: its canonical JSON, except that a non-finite number, which
-    /// JSON writes as null, reads as what it is.
-    var shown: String {
-        if case .double(let d) = self, !d.isFinite { return "\(d)" }
-        return canonicalJSON
+    /// JSON writes as null, reads as what it is (inf, -inf, nan), at any depth.
+    public var shown: String {
+        switch self {
+        case .double(let d) where !d.isFinite: return "\(d)"
+        case .array(let items) where holdsNonFinite: return "[" + items.map(\.shown).joined(separator: ",") + "]"
+        case .object(let fields) where holdsNonFinite:
+            return "{" + fields.keys.sorted().map { ParamValue.string($0).canonicalJSON + ":" + fields[$0]!.shown }.joined(separator: ",") + "}"
+        default: return canonicalJSON
+        }
+    }
+
+    private var holdsNonFinite: Bool {
+        switch self {
+        case .double(let d): return !d.isFinite
+        case .array(let items): return items.contains { $0.holdsNonFinite }
+        case .object(let fields): return fields.values.contains { $0.holdsNonFinite }
+        default: return false
+        }
     }
 
     var kindDescription: String {
@@ -69,7 +83,7 @@ extension ParamValue {
         // YAML reads 1e400 as infinity: say so, not "expected a number, got a number".
         case .double(let d) where d.isNaN: return "nan (.nan, not a number)"
         case .double(let d) where !d.isFinite: return "\(d) (a number too large for a double, or .inf)"
-        case .double(let d) where d == d.rounded() && Int(exactly: d) == nil: return "a number too large for an integer (at most \(Int.max))"
+        case .double(let d) where d == d.rounded() && abs(d) >= 9e15: return "a number too large for an integer here (beyond ±9e15)"
         case .double: return "a number"
         case .string: return "a string"
         case .array: return "a list"

@@ -49,6 +49,14 @@ public enum ParameterOrigin: Equatable, Sendable {
 
     var isPipeline: Bool { if case .pipeline = self { return true } else { return false } }
 
+    /// Set by the manifest or `--set`, not by the defaults or the pipeline file that documents them.
+    public var givenByTheUser: Bool {
+        switch self {
+        case .manifest, .commandLine: return true
+        case .defaultValue, .pipeline: return false
+        }
+    }
+
     public var label: String {
         switch self {
         case .defaultValue: return "default"

@@ -124,7 +124,7 @@ public final class SweepRunner {
             try cancellation.check()
             for epochs in budgets {
                 do { _ = try runner(for: trial, epochs: epochs) } catch {
-                    throw PipelineError.invalidFile("\(manifest.path): sweep trial \(trial.index) (\(trial.params.canonicalJSON)): \(error)")
+                    throw PipelineError.invalidFile("\(manifest.path): sweep trial \(trial.index) (\(trial.params.shown)): \(error)")
                 }
             }
         }

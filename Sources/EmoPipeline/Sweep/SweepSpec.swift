@@ -151,11 +151,11 @@ extension SweepSpec.RandomSearch {
             throw fail("sweep.random: unknown field '\(unknown)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let trials = fields["n_trials"]?.intValue, (1...SweepSpec.maxTrials).contains(trials) else {
-            throw fail("sweep.random.n_trials = \(fields["n_trials"]?.canonicalJSON ?? "nothing"): expected an integer from 1 to \(SweepSpec.maxTrials)")
+            throw fail("sweep.random.n_trials = \(fields["n_trials"]?.shown ?? "nothing"): expected an integer from 1 to \(SweepSpec.maxTrials)")
         }
         // A seed of the wrong type is refused, not read as 0: the draws would silently be another seed's.
         let seed = fields["seed"].map { $0.intValue ?? -1 } ?? 0
-        guard seed >= 0 else { throw fail("sweep.random.seed = \(fields["seed"]?.canonicalJSON ?? "?"): expected an integer ≥ 0") }
+        guard seed >= 0 else { throw fail("sweep.random.seed = \(fields["seed"]?.shown ?? "?"): expected an integer ≥ 0") }
         guard let params = fields["params"]?.objectValue, !params.isEmpty else {
             throw fail("sweep.random.params must map stage.key to {distribution: ...}")
         }
@@ -179,7 +179,7 @@ extension SweepSpec.Halving {
         let budgets = fields["budgets"]?.arrayValue?.compactMap(\.intValue) ?? []
         guard (2...Self.maxBudgets).contains(budgets.count), budgets.count == fields["budgets"]?.arrayValue?.count,
               budgets.allSatisfy({ (1...10_000).contains($0) }), zip(budgets, budgets.dropFirst()).allSatisfy({ $0 < $1 }) else {
-            throw fail("sweep.halving.budgets = \(fields["budgets"]?.canonicalJSON ?? "nothing"): expected 2 to \(Self.maxBudgets) rising epoch counts from 1 to 10000")
+            throw fail("sweep.halving.budgets = \(fields["budgets"]?.shown ?? "nothing"): expected 2 to \(Self.maxBudgets) rising epoch counts from 1 to 10000")
         }
         self.budgets = budgets
     }
