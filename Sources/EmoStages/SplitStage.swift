@@ -190,8 +190,9 @@ struct FoldPlanner {
         if let empty = folds.first(where: { $0.train.isEmpty }) {
             throw PipelineError.missingData(
                 "split: fold \(empty.index) tests actors \(actorList(empty.test)) and validates on \(actorList(empty.validation)), "
-                + "which leaves no actor to train on; hold out fewer actors (fewer split.folds, a smaller split.val_count, "
-                + "or shorter test_actors/val_actors lists) or give the data more actors")
+                + "which leaves no actor to train on; hold out fewer actors ("
+                + (testActors.isEmpty ? "fewer split.folds or a smaller split.val_count" : "shorter split.test_actors/val_actors lists")
+                + ") or give the data more actors")
         }
         return folds
     }

@@ -114,6 +114,9 @@ struct SplitStageTests {
         for c in cases {
             let error = try #require(throws: PipelineError.self) { try Self.planner(c.params).plan(actors: c.actors) }
             #expect(error.description.contains(c.fold) && error.description.contains("no actor to train on"), "\(error)")
+            // The advice names the keys that decide this split: folds and val_count, or the actor lists.
+            let listed = c.params.contains("test_actors")
+            #expect(error.description.contains("split.val_count") != listed && error.description.contains("test_actors/val_actors") == listed, "\(error)")
         }
         #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 1}").plan(actors: [1, 2, 3, 4]).allSatisfy { !$0.train.isEmpty })
         // No validation actors: every actor not tested trains (train.selection must then be last).
