@@ -37,7 +37,6 @@ public struct TrainStage: Stage {
         Engine.configure(threads: context.threads)
         let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
-        try parameters.checkSelection(features.plan.folds, manifest: context.manifest.path)
         try parameters.checkMemory(features.config, context: context,
                                    hasFaces: features.samples.contains { $0.faces != nil })
         let training = parameters.trainingConfig
@@ -89,9 +88,9 @@ public struct TrainStage: Stage {
             // The window training used: a run shorter than selection_window selects over all its epochs.
             let selection = training.selection ?? .weightedF1
             let described = selection.describe(window: training.selectionWindow ?? 1)
-            let score = state.bestScore.map { String(format: " %.3f", selection == .validationLoss ? -$0 : $0) } ?? ""
-            summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described,
-                                    selection == .last ? "" : score, state.bestEpoch))
+            // A loss is kept negated (higher is better); the last epoch's score is its number.
+            let score = selection == .last ? "" : state.bestScore.map { String(format: " %.3f", selection == .validationLoss ? -$0 : $0) } ?? ""
+            summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described, score, state.bestEpoch))
         }
         return StageOutcome(outputDigest: SHA256Hex.of(digest.joined(separator: "\n")), unitsDone: features.plan.folds.count,
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
@@ -333,15 +332,6 @@ public struct TrainParameters: StageParameters {
                 file: manifest, key: "train.face_channels", value: "\(faceChannels)",
                 allowed: "at most \(Self.blocks(fitting: config.faceSize)) blocks for \(config.faceSize)-pixel crops")
         }
-    }
-
-    /// A fold without validation actors has nothing to select an epoch or stop early on: it keeps
-    /// its last epoch, which the manifest must say (`selection: last`) rather than get unasked.
-    func checkSelection(_ folds: [ActorFold], manifest: String) throws {
-        guard selection != .last, let fold = folds.first(where: { $0.validation.isEmpty }) else { return }
-        throw PipelineError.invalidParameter(
-            file: manifest, key: "train.selection", value: selection.rawValue,
-            allowed: "last, since fold \(fold.index) has no validation actors (split.val_count 0 or no split.val_actors) to select on")
     }
 
     /// Under a memory budget (`resources.max_memory_mb`), refuses a batch size whose estimated

@@ -255,15 +255,7 @@ public enum HTMLReport {
         ], yFormat: .scientific, yFromZero: true, bestX: best.map { Double($0.epoch) }, id: "chart-lr")
         h += "</div>\n"
         if let b = best {
-            let why: String
-            switch (selection, window > 1) {
-            case (.weightedF1, true): why = "the best mean validation weighted F1 over \(window) epochs ending there"
-            case (.weightedF1, false): why = "the best validation weighted F1"
-            case (.validationLoss, true): why = "the lowest mean validation loss over \(window) epochs ending there"
-            case (.validationLoss, false): why = "the lowest validation loss"
-            case (.last, _): why = "the last epoch"
-            }
-            h += "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the weights kept: \(why)"
+            h += "<p class=\"note\">Dashed vertical line: epoch \(b.epoch), the weights kept: \(selection.explain(window: window))"
             h += validated ? " (that epoch: validation weighted F1 \(fmt(b.valWeightedF1, 3)), loss \(fmt(b.valLoss, 4)))."
                            : ", without validation actors."
             h += " Total training time \(duration(epochs.reduce(0) { $0 + $1.seconds })).</p>\n"

@@ -39,12 +39,21 @@ public enum EpochSelection: String, Codable, CaseIterable, Equatable, Sendable {
     /// The last epoch: no early stopping, the schedule runs to its end.
     case last
 
-    /// What the kept epoch's score means, for logs and the report.
+    /// What the kept epoch's score means, briefly, for the stage's summary line.
     public func describe(window: Int) -> String {
         switch self {
         case .weightedF1: return window > 1 ? "best mean val wF1 over \(window) epochs" : "best val wF1"
         case .validationLoss: return window > 1 ? "lowest mean val loss over \(window) epochs" : "lowest val loss"
         case .last: return "last epoch"
+        }
+    }
+
+    /// Why the kept epoch was kept, in words, for the report.
+    public func explain(window: Int) -> String {
+        switch self {
+        case .weightedF1: return window > 1 ? "the best mean validation weighted F1 over \(window) epochs ending there" : "the best validation weighted F1"
+        case .validationLoss: return window > 1 ? "the lowest mean validation loss over \(window) epochs ending there" : "the lowest validation loss"
+        case .last: return "the last epoch"
         }
     }
 }
@@ -116,6 +125,9 @@ public final class Trainer {
         let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
         average = config.weightAverageEpochs.map { WeightAverage(model: model, epochs: $0, stepsPerEpoch: stepsPerEpoch) }
         var state = try resume(from: folder)
+        let validating = !validation.isEmpty
+        // Without validation clips there is no score to select on: the last epoch is the only choice.
+        let selection = validating ? config.selection ?? .weightedF1 : .last
         let schedule = CosineWarmupSchedule(baseLR: Float(config.learningRate), warmupSteps: config.warmupEpochs * stepsPerEpoch,
                                             totalSteps: max(1, config.epochs * stepsPerEpoch))
         var epoch = state.epochs.count
@@ -137,20 +149,19 @@ public final class Trainer {
                 throw stopped
             }
             let (loss, accuracy) = trained
-            // Without validation clips (a fold that trains to its last epoch) the validation figures are NaN.
-            let (valLoss, predicted) = validation.isEmpty ? (.nan, [])
-                : try withKeptWeights { try predict(validation, policy: policy) }
-            let scores = validation.isEmpty ? (accuracy: .nan, weightedF1: .nan) : evaluate(validation.map(\.label), predicted)
+            // Without validation clips the validation figures are NaN.
+            let (valLoss, predicted) = validating ? try withKeptWeights { try predict(validation, policy: policy) } : (.nan, [])
+            let scores = validating ? evaluate(validation.map(\.label), predicted) : (accuracy: .nan, weightedF1: .nan)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
                                      learningRate: Double(optimizer.learningRate), seconds: Date().timeIntervalSince(started))
             state.epochs.append(record)
-            let validated = validation.isEmpty ? ""
-                : String(format: "  val loss %.4f  val acc %.3f  val wF1 %.3f", valLoss, scores.accuracy, scores.weightedF1)
+            let validated = validating
+                ? String(format: "  val loss %.4f  val acc %.3f  val wF1 %.3f", valLoss, scores.accuracy, scores.weightedF1) : ""
             log(String(format: "epoch %d/%d  loss %.4f  acc %.3f%@  lr %.2e  %.1fs", record.epoch, config.epochs, loss, accuracy,
                        validated, record.learningRate, record.seconds))
-            let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: config.selection ?? .weightedF1)
-            if Self.keeps(score, over: state.bestScore, diverged: !validation.isEmpty && !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
+            let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: selection)
+            if Self.keeps(score, over: state.bestScore, diverged: validating && !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
                 state.bestScore = score
                 state.bestEpoch = record.epoch
                 try withKeptWeights {
@@ -160,7 +171,7 @@ public final class Trainer {
             epoch += 1
             if record.epoch - state.bestEpoch >= config.patience {
                 state.finished = true
-                log("early stop: no better \((config.selection ?? .weightedF1).rawValue) for \(config.patience) epochs")
+                log("early stop: no better \(selection.rawValue) for \(config.patience) epochs")
             }
             if epoch >= config.epochs { state.finished = true }
             if state.finished || epoch % config.checkpointEvery == 0 { try checkpoint(state, folder: folder, epoch: epoch) }
