@@ -159,7 +159,7 @@ struct ManifestOptions: ParsableArguments {
 
     static func load(path: String, data: String?, settings: [String]) throws -> Manifest {
         var manifest = try Manifest.load(path: path)
-        if let data { manifest.dataRoot = URL(fileURLWithPath: data).standardizedFileURL.path }
+        if let data { manifest.dataRoot = try DataRootChoice.path(ofOption: data) }
         manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
         return manifest
     }
@@ -176,9 +176,16 @@ struct DataRootChoice {
     var origin: Origin
 
     static func choose(option: String?, workspace: Workspace, manifestRoot: String) throws -> DataRootChoice {
-        if let option { return DataRootChoice(path: URL(fileURLWithPath: option).standardizedFileURL.path, origin: .option) }
+        if let option { return DataRootChoice(path: try path(ofOption: option), origin: .option) }
         if let remembered = try workspace.rememberedDataRoot() { return DataRootChoice(path: remembered, origin: .workDirectory) }
         return DataRootChoice(path: manifestRoot, origin: .manifest)
+    }
+
+    /// `--data`'s folder as an absolute path. An empty value would resolve to the current directory
+    /// (and be remembered), so it is refused.
+    static func path(ofOption option: String) throws -> String {
+        guard !option.isEmpty else { throw UsageError("--data \"\": expected the data root's folder, got an empty path") }
+        return URL(fileURLWithPath: option).standardizedFileURL.path
     }
 
     /// One line naming the root and where it came from.

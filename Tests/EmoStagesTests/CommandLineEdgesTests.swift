@@ -65,6 +65,13 @@ struct CommandLineEdgesTests {
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
         let after = try Self.emopipe(["status", Self.manifest], workdir: workdir)
         #expect(after.stderr.contains("data root \(moved) (remembered"), "\(after.stderr)")
+
+        // An empty --data would be the current directory, remembered: it is refused, nothing is remembered.
+        for command in ["run", "status"] {
+            let empty = try Self.emopipe([command, Self.manifest, "--data", ""], workdir: workdir)
+            #expect(empty.status == 64 && empty.stderr.contains("--data \"\": expected the data root's folder"), "\(command): \(empty.stderr)")
+        }
+        #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
     }
 
     /// A data-root.txt that is not one absolute path (garbage, many lines, a NUL, megabytes) is
