@@ -100,9 +100,11 @@ struct FaultToleranceTests {
                     marked = Date()
                     delay = killDelay(leaving: done)
                 }
-                Thread.sleep(forTimeInterval: max(0, delay - Date().timeIntervalSince(marked)))
                 let pid = run.pid
-                let landed = run.kill()
+                let landed = try Self.holdingWriteLock(workdir) {
+                    Thread.sleep(forTimeInterval: max(0, delay - Date().timeIntervalSince(marked)))
+                    return run.kill()
+                }
                 output += run.stderr
                 let completed = try FaultFixture.completed(stage, workdir: workdir)
                 if landed && !completed { killedHolder = pid }
@@ -153,6 +155,25 @@ struct FaultToleranceTests {
         #expect(expected.files.keys.filter { $0.hasSuffix("/best.safetensors") }.count == FaultFixture.folds)
         let differences = facts.differences(from: expected)
         #expect(differences.isEmpty, "\(differences.count) differences: \(differences.prefix(12))")
+    }
+
+    /// Runs `body` while this process holds the provenance database's write lock. The run under test
+    /// goes on with work that needs no commit but cannot record its stage as completed, so a kill
+    /// inside `body` lands while the stage runs however fast the machine finishes the rest (a CI run
+    /// once completed ingest before a kill timed from the reference run's batches). The run waits on
+    /// the lock (busy timeout 10 s); the hold lasts at most one batch of the reference run.
+    static func holdingWriteLock(_ workdir: String, _ body: () -> Bool) throws -> Bool {
+        let path = workdir + "/emopipe.sqlite"
+        guard FileManager.default.fileExists(atPath: path) else { return body() }   // nothing to hold yet
+        var result = false
+        do {
+            try ProvenanceStore(path: path).write { db in
+                try db.execute(sql: "DELETE FROM stageState WHERE 0")   // takes the write lock, changes nothing
+                result = body()
+                throw CancellationError()                                // rolls back: nothing was written
+            }
+        } catch is CancellationError {}
+        return result
     }
 
     // MARK: Disk full
