@@ -92,6 +92,24 @@ public final class PipelineRunner {
         }
         for declared in pipeline.stages { try self.stages[declared.name]?.checkAcross(resolved) }
         self.parameters = resolved
+        try Self.checkWatchedMetrics(manifest, pipeline: pipeline, stages: Array(self.stages.values))
+    }
+
+    /// `nightly.metrics` and `sweep.metric` must name scalars the pipeline's stages write: a misspelt
+    /// name would otherwise never be compared (nightly) or stop a sweep only after its first trial trained.
+    static func checkWatchedMetrics(_ manifest: Manifest, pipeline: PipelineDefinition, stages: [any Stage]) throws {
+        var byFile: [String: Set<String>] = [:]
+        for stage in stages where pipeline.stage(stage.name) != nil {
+            for (file, names) in stage.resultScalars { byFile[file, default: []].formUnion(names) }
+        }
+        guard !byFile.isEmpty else { return }   // a pipeline that writes no results has nothing to watch
+        let all = byFile.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        if let unknown = manifest.nightly.metrics.first(where: { !all.contains($0) }) {
+            throw PipelineError.invalidFile("\(manifest.path): nightly.metrics: '\(unknown)' is not a metric this pipeline writes (known: \(all.sorted().joined(separator: ", ")))")
+        }
+        if let sweep = manifest.sweep, let known = byFile["metrics.json"], !known.contains(sweep.metric) {
+            throw PipelineError.invalidFile("\(manifest.path): sweep.metric '\(sweep.metric)' is not a scalar of metrics.json (known: \(known.sorted().joined(separator: ", ")))")
+        }
     }
 
     /// A stage's parameters in canonical form plus the manifest fields it reads: what its
@@ -210,7 +228,8 @@ public final class PipelineRunner {
                                       inputs: try upstreamDigests(name, store: store))
         let context = StageContext(runId: runId, manifest: manifest, workspace: workspace, store: store,
                                    fingerprint: fingerprint, forced: forced,
-                                   logger: Log.logger(name), cancellation: cancellation, worker: worker)
+                                   logger: Log.logger(name), cancellation: cancellation, worker: worker,
+                                   parameterOrigins: resolved.origins)
         let started = Date()
         let meter = ResourceMeter()
         if !forced, let state = try store.stageState(name), state.fingerprint == fingerprint.full,

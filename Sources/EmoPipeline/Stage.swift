@@ -30,6 +30,10 @@ public protocol Stage: Sendable {
     /// Refuses a combination of this stage's parameters with other stages' (stage → resolved) that
     /// can only fail when it runs; called once every stage's parameters are resolved, before anything runs.
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws
+    /// The scalars this stage's result files hold, by file (`metrics.json` → `weighted_f1`, ...; `cv.json`
+    /// → `cv.weighted_f1.mean`, ...), named as `RunSummary` reads them: what `nightly.metrics` and
+    /// `sweep.metric` may watch. Empty for a stage that writes no results.
+    var resultScalars: [String: [String]] { get }
 }
 
 public extension Stage {
@@ -39,6 +43,7 @@ public extension Stage {
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
+    var resultScalars: [String: [String]] { [:] }
 
     func plannedUnits(_ context: StageContext, resolved: ResolvedParameters) throws -> Int? {
         try plannedUnits(context, parameters: try typed(resolved))
@@ -94,6 +99,9 @@ public struct StageContext: @unchecked Sendable {
     public var cancellation: Cancellation
     /// Set for a scale-out worker: ingest takes only this slice of the data root's files.
     public var worker: WorkerSlice? = nil
+    /// Where each of this stage's parameters came from (key → origin), so a refusal at run time names
+    /// the file or `--set` that gave the value.
+    public var parameterOrigins: [String: ParameterOrigin] = [:]
 
     public var dataRoot: String { manifest.dataRoot }
     public var threads: Int { manifest.threads }

@@ -351,10 +351,11 @@ public struct TrainParameters: StageParameters {
             return
         }
         let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize)
-        let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident (features, code) exceeds resources.max_memory_mb = %d; ",
-                         ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
+        let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident (features, code) exceeds resources.max_memory_mb = %d (%@); ",
+                         ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB, context.manifest.path)
+        let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
         throw PipelineError.invalidParameter(
-            file: context.manifest.path, key: "train.batch_size", value: "\(batchSize)",
+            file: origin.place, key: "train.batch_size", value: "\(batchSize)",
             allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
                             ?? "not even batch size 1 fits: raise the budget, or use fewer threads or smaller conv blocks"))
     }

@@ -101,7 +101,9 @@ struct ResourceBudgetTests {
         try (text + "\nresources: {max_memory_mb: 160}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
         let big = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir])
         #expect(big.status == ExitStatus.usage, "\(big.stderr)")
-        #expect(big.stderr.contains("train.batch_size = 512") && big.stderr.contains("max_memory_mb = 160"), "\(big.stderr)")
+        // The batch size came from --set, the budget from the manifest: each is named where it was given.
+        #expect(big.stderr.contains("--set: train.batch_size = 512")
+                && big.stderr.contains("max_memory_mb = 160 (\(manifest))"), "\(big.stderr)")
         let said = try #require(big.stderr.range(of: #"the largest batch size that fits is (\d+)"#, options: .regularExpression),
                                 "\(big.stderr)")
         let largest = try #require(Int(big.stderr[said].split(separator: " ").last ?? ""))
