@@ -37,8 +37,7 @@ public struct RunSummary: Sendable {
             let path = workspace.runFolder(run) + "/" + file
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             files.append((file, SHA256Hex.of(data)))
-            if file == "metrics.json" { metrics += scalars(data, prefix: "") }
-            if file == "cv.json" { metrics += scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") } }
+            metrics += scalars(inResult: file, data)
         }
         let listing = try? String(contentsOfFile: workspace.datasetListingPath(runId: id), encoding: .utf8)
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
@@ -50,6 +49,17 @@ public struct RunSummary: Sendable {
         (try? Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? "manifest.yaml").name) ?? "?"
     }
     public func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
+
+    /// The scalar metrics a result file holds, named as runs, diffs, nightly reports and sweeps name
+    /// them: metrics.json's numbers as they are, cv.json's means and standard deviations under `cv.`.
+    /// Other files hold none.
+    public static func scalars(inResult file: String, _ data: Data) -> [(String, Double)] {
+        switch file {
+        case "metrics.json": return scalars(data, prefix: "")
+        case "cv.json": return scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
+        default: return []
+        }
+    }
 
     /// Numbers at the top level of a JSON object, and one level down (`accuracy.mean`), sorted by name.
     static func scalars(_ data: Data, prefix: String) -> [(String, Double)] {

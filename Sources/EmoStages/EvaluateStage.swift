@@ -24,6 +24,25 @@ public struct EvaluateStage: Stage {
 
     public init() {}
 
+    public var resultScalars: [String: [String]] { Self.scalarNames }
+
+    /// Read off small documents with every optional part present (intervals, seven classes, int8,
+    /// several folds), so the names follow the documents' types.
+    static let scalarNames: [String: [String]] = {
+        let labels = ["a", "b"], truth = [0, 1, 0, 1], predicted = [0, 1, 1, 1]
+        guard let metrics = try? ClassificationMetrics.compute(labels: labels, truth: truth, predicted: predicted),
+              let summary = try? CrossValidationSummary.summarize([FoldResult(fold: 1, metrics: metrics), FoldResult(fold: 2, metrics: metrics)])
+        else { return [:] }
+        var document = MetricsDocument(metrics: metrics, sevenClass: metrics)
+        document.interval = try? ActorBootstrap.compute(labels: labels, actors: [1, 1, 2, 2], truth: truth, predicted: predicted, resamples: 2)
+        document.int8 = try? Int8Comparison.compare(labels: labels, truth: truth, float: predicted, int8: predicted)
+        var names: [String: [String]] = [:]
+        for (file, data) in [("metrics.json", try? document.jsonData()), ("cv.json", try? summary.jsonData())] {
+            if let data { names[file] = RunSummary.scalars(inResult: file, data).map(\.0) }
+        }
+        return names
+    }()
+
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
         var folds: [FoldResult] = []

@@ -17,7 +17,8 @@ struct NightlyCommand: ParsableCommand {
         The report goes to WORKDIR/nightly/<run>.json and <run>.md (and to stdout: Markdown, or the JSON
         with --json): sources added, changed, removed and failed; each stage's action and time; the
         manifest's watched metrics (`nightly: {metrics: [...], tolerance: 0.02}`) against the previous
-        nightly report, with deltas.
+        nightly report, with deltas. A watched name must be a scalar of metrics.json (weighted_f1,
+        seven_class.accuracy, ...) or cv.json (cv.weighted_f1.mean, ...): another is refused, exit 64.
 
         Exit status for alerting: 0 all well; 3 some sources failed; 4 a watched metric fell by more
         than the tolerance (4 wins over 3); 1 the pipeline failed; 75 another run holds the work directory.

@@ -1,4 +1,6 @@
 import EmoCore
+import EmoPipeline
+import EmoStages
 import EmoTestSupport
 import Foundation
 import Testing
@@ -22,6 +24,12 @@ extension TrainEvaluateTests {
         #expect(abs((int8["weighted_f1_drop"] as? Double ?? .nan) - (weightedF1 - int8F1)) < 1e-9)
         // The bounds the issue sets for a real fold, loosened to this fold's 60 clips (one clip is 1.7 points).
         #expect(try #require(int8["agreement"] as? Double) >= 0.9, "\(int8)")
+        // Every scalar written (int8 and seven-class figures included) is one the stage declares, so
+        // nightly.metrics and sweep.metric accept what a run really holds.
+        let declared = Set(EvaluateStage().resultScalars["metrics.json"] ?? [])
+        let written = Set(RunSummary.scalars(inResult: "metrics.json", try Data(contentsOf: URL(fileURLWithPath: runFolder + "/metrics.json"))).map(\.0))
+        #expect(written.contains("int8.agreement") && written.contains("seven_class.weighted_f1"), "\(written.sorted())")
+        #expect(written.isSubset(of: declared), "written but not declared: \(written.subtracting(declared).sorted())")
         #expect(accuracy - int8Accuracy <= 2.0 / 60 + 1e-9, "accuracy \(accuracy) → int8 \(int8Accuracy)")
         let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
         #expect(report.contains("id=\"int8\""))

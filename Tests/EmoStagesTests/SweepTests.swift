@@ -128,6 +128,16 @@ struct SweepTests {
         let wrongType = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [16, 2.5]}")
         let refusedType = try TestSupport.run(TestSupport.emopipe, ["sweep", wrongType, "--workdir", workdir])
         #expect(refusedType.status == ExitStatus.usage && refusedType.stderr.contains("train.batch_size"), "\(refusedType.stderr)")
+
+        // A metric metrics.json does not hold is named before trial 0 trains, not after.
+        let misspelt = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2]}")
+        try String(contentsOfFile: misspelt, encoding: .utf8).replacingOccurrences(of: "metric: weighted_f1", with: "metric: weighted_f")
+            .write(toFile: misspelt, atomically: true, encoding: .utf8)
+        let refusedMetric = try TestSupport.run(TestSupport.emopipe, ["sweep", misspelt, "--workdir", workdir])
+        #expect(refusedMetric.status == ExitStatus.usage, "\(refusedMetric.stderr)")
+        #expect(refusedMetric.stderr.contains("sweep.metric 'weighted_f' is not a scalar of metrics.json (known: accuracy,")
+                && refusedMetric.stderr.contains(" weighted_f1)") && !refusedMetric.stderr.contains("sweep trial"), "\(refusedMetric.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
     }
 
     /// Two sweep workers each run one trial of a 2-trial grid in their own work directories, reading
