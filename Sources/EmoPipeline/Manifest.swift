@@ -80,12 +80,12 @@ public struct Manifest: Equatable, Sendable {
         }
         func string(_ key: String, default value: String) throws -> String {
             guard let field = fields[key] else { return value }
-            guard let s = field.stringValue else { throw fail("'\(key)' must be a string") }
+            guard let s = field.stringValue else { throw fail("\(key) = \(field.shown): expected a string, got \(field.kindDescription)") }
             return s
         }
         func int(_ key: String, default value: Int) throws -> Int {
             guard let field = fields[key] else { return value }
-            guard let i = field.intValue else { throw fail("'\(key)' must be an integer") }
+            guard let i = field.intValue else { throw fail("\(key) = \(field.shown): expected an integer, got \(field.kindDescription)") }
             return i
         }
         var overrides: [String: [String: ParamValue]] = [:]

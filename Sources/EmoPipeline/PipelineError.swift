@@ -13,7 +13,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
         switch self {
         case .invalidFile(let why): return why
         case .invalidParameter(let file, let key, let value, let allowed):
-            return "\(file): \(key) = \(value): \(allowed)"
+            return "\(file): \(ParamValue.abbreviated(key)) = \(ParamValue.abbreviated(value)): \(allowed)"
         case .unknownStage(let name, let known):
             return "unknown stage '\(name)' (stages: \(known.joined(separator: ", ")))"
         case .cycle(let stages): return "the pipeline has a cycle through \(stages.joined(separator: " → "))"

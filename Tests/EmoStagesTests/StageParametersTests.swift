@@ -129,6 +129,22 @@ struct StageParametersTests {
             let onCommandLine = try #require(throws: PipelineError.self) { try runner(settings: ["train." + setting]) }
             #expect(onCommandLine.description.contains(message), "\(onCommandLine)")
         }
+        // Manifest-wide integers and strings name the value and what it is.
+        let seed = try #require(throws: PipelineError.self) { try runner("seed: 99999999999999999999\n") }
+        #expect(seed.description.contains("seed = 1e+20: expected an integer, got a number too large for an integer"), "\(seed)")
+        let name = try #require(throws: PipelineError.self) { try runner("name: [a, b]\n") }
+        #expect(name.description.contains("name = [\"a\",\"b\"]: expected a string, got a list"), "\(name)")
+    }
+
+    /// A value echoed in a message is cut short and says how long it was: a 120 KB `--set` value does
+    /// not come back whole, on the command line or in a file.
+    @Test func aLongValueIsEchoedShort() throws {
+        let long = String(repeating: "x", count: 120_000)
+        for error in [try #require(throws: PipelineError.self) { try runner(settings: ["train.dropout=" + long]) },
+                      try #require(throws: PipelineError.self) { try runner("params: {train: {dropout: \(long)}}\n") }] {
+            #expect(error.description.contains("train.dropout = \"xxxx") && error.description.contains("… (120002 characters)"), "\(error.description.prefix(300))")
+            #expect(error.description.count < 400, "\(error.description.count) characters")
+        }
     }
 
     @Test func trainingOptionsOutsideTheirRangesAreRefusedByName() throws {

@@ -55,15 +55,24 @@ extension ParamValue {
     }
 
     /// The value as a message shows it: its canonical JSON, except that a non-finite number, which
-    /// JSON writes as null, reads as what it is (inf, -inf, nan), at any depth.
-    public var shown: String {
+    /// JSON writes as null, reads as what it is (inf, -inf, nan), at any depth; cut short when long.
+    public var shown: String { Self.abbreviated(fullyShown) }
+
+    private var fullyShown: String {
         switch self {
         case .double(let d) where !d.isFinite: return "\(d)"
-        case .array(let items) where holdsNonFinite: return "[" + items.map(\.shown).joined(separator: ",") + "]"
+        case .array(let items) where holdsNonFinite: return "[" + items.map(\.fullyShown).joined(separator: ",") + "]"
         case .object(let fields) where holdsNonFinite:
-            return "{" + fields.keys.sorted().map { ParamValue.string($0).canonicalJSON + ":" + fields[$0]!.shown }.joined(separator: ",") + "}"
+            return "{" + fields.keys.sorted().map { ParamValue.string($0).canonicalJSON + ":" + fields[$0]!.fullyShown }.joined(separator: ",") + "}"
         default: return canonicalJSON
         }
+    }
+
+    /// A value echoed in a message keeps its first 160 characters and says how long it was: a 100 KB
+    /// `--set` value should not come back as a 100 KB line.
+    public static func abbreviated(_ text: String) -> String {
+        guard text.count > 200 else { return text }
+        return text.prefix(160) + "… (\(text.count) characters)"
     }
 
     private var holdsNonFinite: Bool {
