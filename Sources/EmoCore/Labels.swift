@@ -31,7 +31,7 @@ public struct LabelMap: Equatable, Sendable {
     public init(named name: String) throws {
         guard let map = Self.all.first(where: { $0.name == name }) else {
             throw EmoError.invalidConfiguration(
-                "unknown label_map '\(name)' (known: \(Self.all.map(\.name).joined(separator: ", ")))")
+                "unknown label_map '\(name.echoed)' (known: \(Self.all.map(\.name).joined(separator: ", ")))")
         }
         self = map
     }

@@ -97,7 +97,8 @@ public enum SafeYAML {
     /// The parser's message on one line, cut short: it quotes the offending line, which may be long.
     private static func oneLine(_ error: Error) -> String {
         let text = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-        return text.count <= 240 ? text : String(text.prefix(240)) + "…"
+        // Yams quotes the offending line raw: escape what could steer a terminal.
+        return (text.count <= 240 ? text : String(text.prefix(240)) + "…").echoed
     }
 }
 

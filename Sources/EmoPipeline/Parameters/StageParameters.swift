@@ -80,16 +80,16 @@ public struct ParameterOverride: Equatable, Sendable {
 
     public init(parsing text: String) throws {
         guard let equals = text.firstIndex(of: "=") else {
-            throw PipelineError.invalidFile("--set \(text): expected stage.key=value")
+            throw PipelineError.invalidFile("--set \(text.echoed): expected stage.key=value")
         }
         let path = text[..<equals], valueText = String(text[text.index(after: equals)...])
         let parts = path.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
-            throw PipelineError.invalidFile("--set \(text): expected stage.key=value (e.g. train.epochs=10)")
+            throw PipelineError.invalidFile("--set \(text.echoed): expected stage.key=value (e.g. train.epochs=10)")
         }
         stage = String(parts[0]); key = String(parts[1])
         do { value = try SafeYAML.value(valueText, origin: "--set \(path)") } catch {
-            throw PipelineError.invalidFile("--set \(text): \(error)")
+            throw PipelineError.invalidFile("--set \(String(path).echoed): \(String(describing: error).echoed)")
         }
     }
 }

@@ -83,7 +83,7 @@ extension SweepSpec {
     init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
         guard let fields = value.objectValue else { throw fail("'sweep' must be a mapping {metric, direction, strategy, grid, random, halving}") }
         if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
-            throw fail("sweep: unknown field '\(unknown)' (known: \(Self.knownFields.joined(separator: ", ")))")
+            throw fail("sweep: unknown field '\(unknown.echoed)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let metric = fields["metric"]?.stringValue, !metric.isEmpty else {
             throw fail("sweep.metric must name a scalar of metrics.json (e.g. weighted_f1)")
@@ -148,7 +148,7 @@ extension SweepSpec.RandomSearch {
     init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
         guard let fields = value.objectValue else { throw fail("sweep.random must be a mapping {n_trials, seed, params}") }
         if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
-            throw fail("sweep.random: unknown field '\(unknown)' (known: \(Self.knownFields.joined(separator: ", ")))")
+            throw fail("sweep.random: unknown field '\(unknown.echoed)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let trials = fields["n_trials"]?.intValue, (1...SweepSpec.maxTrials).contains(trials) else {
             throw fail("sweep.random.n_trials = \(fields["n_trials"]?.shown ?? "nothing"): expected an integer from 1 to \(SweepSpec.maxTrials)")
@@ -194,7 +194,7 @@ extension SweepSpec.Distribution {
         }
         let allowed: Set<String> = name == "choice" ? ["distribution", "values"] : ["distribution", "low", "high"]
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw fail("\(field): unknown field '\(unknown)' for \(name) (known: \(allowed.sorted().joined(separator: ", ")))")
+            throw fail("\(field): unknown field '\(unknown.echoed)' for \(name) (known: \(allowed.sorted().joined(separator: ", ")))")
         }
         switch name {
         case "choice":

@@ -1,0 +1,18 @@
+extension String {
+    /// The text as a message quotes it: control and bidirectional-override characters escaped
+    /// (`\n`, `\u{1B}`), so that a name cannot break a one-line message or steer a terminal, and cut to
+    /// its first 160 characters, saying its length, when longer than 200.
+    public var echoed: String {
+        var escaped = ""
+        for scalar in unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format where scalar.properties.isBidiControl:
+                escaped += scalar == "\n" ? "\\n" : scalar == "\t" ? "\\t" : "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default:
+                escaped.unicodeScalars.append(scalar)
+            }
+        }
+        guard escaped.count > 200 else { return escaped }
+        return escaped.prefix(160) + "… (\(count) characters)"
+    }
+}

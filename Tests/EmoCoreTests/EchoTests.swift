@@ -1,0 +1,25 @@
+import EmoCore
+import Testing
+
+/// Names echoed in messages stay on one line, cannot steer a terminal, and stay short.
+struct EchoTests {
+    @Test func controlAndBidiCharactersAreEscapedAndPlainTextIsKept() {
+        #expect("train".echoed == "train")
+        #expect("é漢字 a.b".echoed == "é漢字 a.b")
+        #expect("a\nb\tc".echoed == "a\\nb\\tc")
+        #expect("x\u{1B}[31my".echoed == "x\\u{1B}[31my")
+        #expect("x\u{0}y\u{7F}".echoed == "x\\u{0}y\\u{7F}")
+        #expect("abc\u{202E}def".echoed == "abc\\u{202E}def")
+        // A joiner is a format character too, but harmless: emoji sequences keep it.
+        #expect("a\u{200D}b".echoed == "a\u{200D}b")
+    }
+
+    @Test func aLongTextIsCutAndSaysItsLength() {
+        let long = String(repeating: "k", count: 100_000)
+        let echoed = long.echoed
+        #expect(echoed.hasPrefix(String(repeating: "k", count: 160) + "… (100000 characters)"))
+        #expect(echoed.count == 160 + "… (100000 characters)".count)
+        let edge = String(repeating: "k", count: 200)
+        #expect(edge.echoed == edge, "200 characters are kept whole")
+    }
+}
