@@ -74,11 +74,11 @@ public final class PipelineRunner {
                 "\(manifest.pipelinePath): stage '\(declared.name)' has no implementation in this emopipe (known: \(self.stages.keys.sorted().joined(separator: ", ")))")
         }
         for stage in manifest.overrides.keys.sorted() where pipeline.stage(stage) == nil {
-            throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         let overrides = manifest.commandLine
         for override in overrides where pipeline.stage(override.stage) == nil {
-            throw PipelineError.invalidFile("--set \(override.stage).\(override.key): unknown stage '\(override.stage)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            throw PipelineError.invalidFile("--set \("\(override.stage).\(override.key)".echoed): unknown stage '\(override.stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         var resolved: [String: ResolvedParameters] = [:]
         for declared in pipeline.stages {
@@ -92,24 +92,38 @@ public final class PipelineRunner {
         }
         for declared in pipeline.stages { try self.stages[declared.name]?.checkAcross(resolved) }
         self.parameters = resolved
-        try Self.checkWatchedMetrics(manifest, pipeline: pipeline, stages: Array(self.stages.values))
     }
 
-    /// `nightly.metrics` and `sweep.metric` must name scalars the pipeline's stages write: a misspelt
-    /// name would otherwise never be compared (nightly) or stop a sweep only after its first trial trained.
-    static func checkWatchedMetrics(_ manifest: Manifest, pipeline: PipelineDefinition, stages: [any Stage]) throws {
+    /// The scalars the pipeline's stages write, by result file (`metrics.json` → names); empty when
+    /// no stage writes results.
+    static func resultScalars(_ pipeline: PipelineDefinition, stages: [any Stage]) -> [String: Set<String>] {
         var byFile: [String: Set<String>] = [:]
         for stage in stages where pipeline.stage(stage.name) != nil {
             for (file, names) in stage.resultScalars { byFile[file, default: []].formUnion(names) }
         }
-        guard !byFile.isEmpty else { return }   // a pipeline that writes no results has nothing to watch
-        let all = byFile.values.reduce(into: Set<String>()) { $0.formUnion($1) }
-        if let unknown = manifest.nightly.metrics.first(where: { !all.contains($0) }) {
-            throw PipelineError.invalidFile("\(manifest.path): nightly.metrics: '\(unknown)' is not a metric this pipeline writes (known: \(all.sorted().joined(separator: ", ")))")
+        return byFile
+    }
+
+    /// `nightly.metrics` must name scalars the pipeline writes: a misspelt name would never be compared.
+    /// `nightly` checks before anything runs; other commands ignore the block. A pipeline that writes no
+    /// results has nothing to check against: its reports list every watched name as absent.
+    public func checkNightlyMetrics() throws {
+        let byFile = Self.resultScalars(pipeline, stages: Array(stages.values))
+        guard !byFile.isEmpty else { return }
+        let known = byFile.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        if let unknown = manifest.nightly.metrics.first(where: { !known.contains($0) }) {
+            throw PipelineError.invalidFile("\(manifest.path): nightly.metrics: \(ParamValue.string(unknown).shown) is not a metric this pipeline writes (known: \(known.sorted().joined(separator: ", ")))")
         }
-        if let sweep = manifest.sweep, let known = byFile["metrics.json"], !known.contains(sweep.metric) {
-            throw PipelineError.invalidFile("\(manifest.path): sweep.metric '\(sweep.metric)' is not a scalar of metrics.json (known: \(known.sorted().joined(separator: ", ")))")
-        }
+    }
+
+    /// `sweep.metric` must name a scalar of metrics.json, which trials are scored by: checked before
+    /// trial 0 trains, not after.
+    static func checkSweepMetric(_ sweep: SweepSpec, manifest: Manifest, pipeline: PipelineDefinition, stages: [any Stage]) throws {
+        let known = resultScalars(pipeline, stages: stages)["metrics.json"] ?? []
+        guard !known.contains(sweep.metric) else { return }
+        throw PipelineError.invalidFile("\(manifest.path): sweep.metric = \(ParamValue.string(sweep.metric).shown): "
+            + (known.isEmpty ? "this pipeline writes no metrics.json to score trials by (it has no evaluate stage)"
+                             : "not a scalar of metrics.json (known: \(known.sorted().joined(separator: ", ")))"))
     }
 
     /// A stage's parameters in canonical form plus the manifest fields it reads: what its

@@ -169,8 +169,8 @@ public struct TrainParameters: StageParameters {
     /// Frames between the windows a clip is scored over (`WindowPolicy`).
     public var windowHopFrames = 100
     public var dropout = 0.2
-    /// 45, not 60: the holdout-17-24 run must train in at most twice the time of the issue-time defaults
-    /// (32 epochs there); 60 epochs cost 2.1x (README, sixth round).
+    /// 45, not 60: the holdout-17-24 run must train in at most twice the time of the run issue #12
+    /// reports (the defaults of then, stopped early at epoch 32); 60 epochs cost 2.1x (README, sixth round).
     public var epochs = 45
     public var batchSize = 16
     public var learningRate = 0.001

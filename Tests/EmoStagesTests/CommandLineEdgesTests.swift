@@ -226,6 +226,20 @@ struct CommandLineUsageTests {
         ["faces"], ["faces", "preview"], ["predict"],
     ]
 
+    /// A watched name the pipeline never writes could never alert: `nightly` refuses it before anything
+    /// runs, naming it (quoted and escaped) with the known names; commands that ignore the block accept it.
+    @Test func nightlyRefusesAMetricThePipelineNeverWrites() throws {
+        let folder = try TestSupport.temporaryFolder("nightly-metric")
+        let manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: folder, "nightly: {metrics: [weighted_f1, \"acu\\nracy\"]}")
+        let refused = try Self.emopipe(["nightly", manifest, "--workdir", folder + "/work"])
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("m.yaml: nightly.metrics: \"acu\\nracy\" is not a metric this pipeline writes (known: accuracy, ")
+                && refused.stderr.contains("cv.weighted_f1.mean") && refused.stderr.contains(", weighted_f1)"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").filter { $0.hasPrefix("emopipe:") }.count == 1, "one line: \(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/work/emopipe.sqlite"), "nothing ran")
+        #expect(try Self.emopipe(["params", manifest]).status == 0, "params ignores the nightly block")
+    }
+
     @Test func noCommandAndHelpOnAnUnknownCommandAreUsageErrors() throws {
         let bare = try Self.emopipe([])
         #expect(bare.status == 64, "\(bare.stdout) \(bare.stderr)")

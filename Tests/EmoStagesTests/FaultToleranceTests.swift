@@ -102,7 +102,8 @@ struct FaultToleranceTests {
                 }
                 let pid = run.pid
                 let landed = try Self.holdingWriteLock(workdir) {
-                    Thread.sleep(forTimeInterval: max(0, delay - Date().timeIntervalSince(marked)))
+                    // Under the run's 10 s busy timeout, so the run is killed waiting, never failed by it.
+                    Thread.sleep(forTimeInterval: min(8, max(0, delay - Date().timeIntervalSince(marked))))
                     return run.kill()
                 }
                 output += run.stderr
@@ -161,7 +162,8 @@ struct FaultToleranceTests {
     /// goes on with work that needs no commit but cannot record its stage as completed, so a kill
     /// inside `body` lands while the stage runs however fast the machine finishes the rest (a CI run
     /// once completed ingest before a kill timed from the reference run's batches). The run waits on
-    /// the lock (busy timeout 10 s); the hold lasts at most one batch of the reference run.
+    /// the lock (busy timeout 10 s); the hold lasts at most one batch of the reference run, and 8 s. A
+    /// kill therefore never lands inside a SQLite commit; WAL recovery after such a kill is SQLite's own.
     static func holdingWriteLock(_ workdir: String, _ body: () -> Bool) throws -> Bool {
         let path = workdir + "/emopipe.sqlite"
         guard FileManager.default.fileExists(atPath: path) else { return body() }   // nothing to hold yet

@@ -35,7 +35,7 @@ struct NightlyTests {
         let manifest = try TestSupport.writeManifest(at: folder + "/nightly.yaml", data: data, """
         seed: 3
         threads: 2
-        nightly: {tolerance: 0.05, metrics: [accuracy, weighted_f1]}
+        nightly: {tolerance: 0.05, metrics: [accuracy, weighted_f1, cv.weighted_f1.mean]}
         params:
           split: {test_actors: [1], val_actors: [2]}
           train: {audio_channels: [4, 8], embedding: 16, epochs: 2, batch_size: 16, patience: 10}
@@ -48,6 +48,8 @@ struct NightlyTests {
         #expect(first.list("added").count == 180 && first.list("removed").isEmpty)
         #expect(first.stageActions["train"] == "ran")
         #expect(first.metrics.count == 2 && first.metrics.allSatisfy { $0["previous"] == nil })
+        // A single split has no cv.json: the watch that can never alert is listed, not silently dropped.
+        #expect(first.report["absent_metrics"] as? [String] == ["cv.weighted_f1.mean"], "\(first.report)")
 
         // Night 2: nothing changed, nothing is redone; metrics compared with night 1.
         let second = try Self.night(manifest, workdir)
@@ -58,6 +60,7 @@ struct NightlyTests {
         #expect(second.metrics.allSatisfy { ($0["delta"] as? Double) == 0 })
         let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(second.report["run_id"] as! String).md", encoding: .utf8)
         #expect(markdown.contains("| weighted_f1 |") && markdown.contains("not retrained"))
+        #expect(markdown.contains("Watched but not in this run's results, so never compared: `cv.weighted_f1.mean`."), "\(markdown)")
 
         // Night 3: one recording deleted, one broken file added → exit 3, the removal recorded,
         // its cached record kept until `cache gc`, the model retrained on what is left.

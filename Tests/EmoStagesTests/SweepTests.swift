@@ -135,7 +135,7 @@ struct SweepTests {
             .write(toFile: misspelt, atomically: true, encoding: .utf8)
         let refusedMetric = try TestSupport.run(TestSupport.emopipe, ["sweep", misspelt, "--workdir", workdir])
         #expect(refusedMetric.status == ExitStatus.usage, "\(refusedMetric.stderr)")
-        #expect(refusedMetric.stderr.contains("sweep.metric 'weighted_f' is not a scalar of metrics.json (known: accuracy,")
+        #expect(refusedMetric.stderr.contains("sweep.metric = \"weighted_f\": not a scalar of metrics.json (known: accuracy,")
                 && refusedMetric.stderr.contains(" weighted_f1)") && !refusedMetric.stderr.contains("sweep trial"), "\(refusedMetric.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
     }

@@ -119,7 +119,7 @@ public final class SweepRunner {
 
     /// Every trial's parameters are resolved and validated, as a manifest's are, before any runs.
     private func validateEveryTrial() throws {
-        try PipelineRunner.checkWatchedMetrics(manifest, pipeline: try PipelineDefinition.load(path: manifest.pipelinePath), stages: stages)
+        try PipelineRunner.checkSweepMetric(spec, manifest: manifest, pipeline: try PipelineDefinition.load(path: manifest.pipelinePath), stages: stages)
         for trial in trials {
             // 10,000 trials × 8 budgets take minutes: Ctrl-C must stop here too, not only once trials run.
             try cancellation.check()
