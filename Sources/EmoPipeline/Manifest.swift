@@ -162,7 +162,11 @@ public struct NightlySettings: Equatable, Sendable {
         }
         if let metrics = fields["metrics"] {
             guard let items = metrics.arrayValue, case let names = items.compactMap(\.stringValue), names.count == items.count, !names.isEmpty else {
-                throw fail("nightly.metrics must be a list of metrics.json field names")
+                throw fail("nightly.metrics = \(metrics.shown): expected a non-empty list of metric names (e.g. [accuracy, weighted_f1])")
+            }
+            var seen = Set<String>()
+            if let twice = names.first(where: { !seen.insert($0).inserted }) {
+                throw fail("nightly.metrics: \(ParamValue.string(twice).shown) is listed twice")
             }
             self.metrics = names
         }

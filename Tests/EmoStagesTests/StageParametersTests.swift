@@ -122,6 +122,10 @@ struct StageParametersTests {
         let tolerance = try #require(throws: PipelineError.self) { try runner("nightly: {tolerance: .inf}\n") }
         #expect(tolerance.description.contains("nightly.tolerance = inf: expected a finite number"), "\(tolerance)")
         #expect(throws: PipelineError.self) { try runner("nightly: {metrics: [accuracy, 12]}\n") }
+        let empty = try #require(throws: PipelineError.self) { try runner("nightly: {metrics: []}\n") }
+        #expect(empty.description.contains("nightly.metrics = []: expected a non-empty list of metric names"), "\(empty)")
+        let twice = try #require(throws: PipelineError.self) { try runner("nightly: {metrics: [accuracy, uar, accuracy]}\n") }
+        #expect(twice.description.contains("nightly.metrics: \"accuracy\" is listed twice"), "\(twice)")
         for (text, message) in shown {
             let inFile = try #require(throws: PipelineError.self) { try runner("params: {train: {\(text)}}\n") }
             #expect(inFile.description.contains(message), "\(inFile)")
