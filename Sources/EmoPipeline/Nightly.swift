@@ -42,10 +42,11 @@ public struct Nightly {
         report.failedUnits = outcome.failedUnits
         let summary = try RunSummary.load(outcome.runId, store: store, workspace: runner.workspace)
         report.previousRunId = previous?.runId
-        let absent = runner.manifest.nightly.metrics.filter { summary.metric($0) == nil }
+        let watched = runner.manifest.nightly.metrics.map { (name: $0, current: summary.metric($0)) }
+        let absent = watched.filter { $0.current == nil }.map(\.name)
         report.absentMetrics = absent.isEmpty ? nil : absent
-        report.metrics = runner.manifest.nightly.metrics.compactMap { name in
-            guard let current = summary.metric(name) else { return nil }
+        report.metrics = watched.compactMap { name, current in
+            guard let current else { return nil }
             let before = previous?.metrics.first { $0.name == name }?.current
             return NightlyReport.MetricChange(name: name, previous: before, current: current,
                                               tolerance: runner.manifest.nightly.tolerance)

@@ -1,3 +1,5 @@
+import EmoCore
+
 /// Errors of the pipeline layer; each description says what is wrong and where.
 public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidFile(String)
@@ -13,7 +15,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
         switch self {
         case .invalidFile(let why): return why
         case .invalidParameter(let file, let key, let value, let allowed):
-            return "\(file): \(ParamValue.abbreviated(key)) = \(ParamValue.abbreviated(value)): \(allowed)"
+            return "\(file): \(key.echoed) = \(value.echoed): \(allowed)"
         case .unknownStage(let name, let known):
             return "unknown stage '\(name)' (stages: \(known.joined(separator: ", ")))"
         case .cycle(let stages): return "the pipeline has a cycle through \(stages.joined(separator: " → "))"

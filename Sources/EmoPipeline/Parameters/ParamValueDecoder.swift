@@ -55,8 +55,8 @@ extension ParamValue {
     }
 
     /// The value as a message shows it: its canonical JSON, except that a non-finite number, which
-    /// JSON writes as null, reads as what it is (inf, -inf, nan), at any depth; cut short when long.
-    public var shown: String { Self.abbreviated(fullyShown) }
+    /// JSON writes as null, reads as what it is (inf, -inf, nan), at any depth; echoed (`String.echoed`).
+    public var shown: String { fullyShown.echoed }
 
     private var fullyShown: String {
         switch self {
@@ -66,13 +66,6 @@ extension ParamValue {
             return "{" + fields.keys.sorted().map { ParamValue.string($0).canonicalJSON + ":" + fields[$0]!.fullyShown }.joined(separator: ",") + "}"
         default: return canonicalJSON
         }
-    }
-
-    /// A value echoed in a message keeps its first 160 characters and says how long it was: a 100 KB
-    /// `--set` value should not come back as a 100 KB line.
-    public static func abbreviated(_ text: String) -> String {
-        guard text.count > 200 else { return text }
-        return text.prefix(160) + "… (\(text.count) characters)"
     }
 
     private var holdsNonFinite: Bool {
