@@ -83,6 +83,12 @@ public struct Manifest: Equatable, Sendable {
             guard let s = field.stringValue else { throw fail("\(key) = \(field.shown): expected a string, got \(field.kindDescription)") }
             return s
         }
+        // An empty path would stand for the manifest's own folder.
+        func filePath(_ key: String, default value: String) throws -> String {
+            let text = try string(key, default: value)
+            guard !text.isEmpty else { throw fail("\(key) = \"\": expected a path, got an empty one") }
+            return text
+        }
         func int(_ key: String, default value: Int) throws -> Int {
             guard let field = fields[key] else { return value }
             guard let i = field.intValue else { throw fail("\(key) = \(field.shown): expected an integer, got \(field.kindDescription)") }
@@ -117,8 +123,8 @@ public struct Manifest: Equatable, Sendable {
         var manifest = Manifest(
             name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
             path: URL(fileURLWithPath: path).standardizedFileURL.path,
-            pipelinePath: resolve(try string("pipeline", default: "../pipelines/ravdess.yaml")),
-            dataRoot: resolve(try string("data", default: "../data")),
+            pipelinePath: resolve(try filePath("pipeline", default: "../pipelines/ravdess.yaml")),
+            dataRoot: resolve(try filePath("data", default: "../data")),
             labelMap: labelMap,
             includeSong: fields["include_song"]?.boolValue ?? false,
             seed: seed,

@@ -185,15 +185,18 @@ struct DataRootChoice {
     /// (and be remembered), so it is refused.
     static func path(ofOption option: String) throws -> String {
         guard !option.isEmpty else { throw UsageError("--data \"\": expected the data root's folder, got an empty path") }
+        guard option.utf8.count < PATH_MAX else {
+            throw UsageError("--data \(option.echoed): a path of \(option.utf8.count) bytes is longer than a path can be (\(PATH_MAX))")
+        }
         return URL(fileURLWithPath: option).standardizedFileURL.path
     }
 
     /// One line naming the root and where it came from.
     var line: String {
         switch origin {
-        case .option: return "data root \(path) (from --data)"
-        case .workDirectory: return "data root \(path) (remembered by the work directory from an earlier --data; --data to use another)"
-        case .manifest: return "data root \(path) (the manifest's data)"
+        case .option: return "data root \(path.echoed) (from --data)"
+        case .workDirectory: return "data root \(path.echoed) (remembered by the work directory from an earlier --data; --data to use another)"
+        case .manifest: return "data root \(path.echoed) (the manifest's data)"
         }
     }
 
@@ -203,7 +206,9 @@ struct DataRootChoice {
     /// A run given `--data` leaves its root for the commands that come after it. Failing to is
     /// said, not fatal: the run's own work is done (a full disk, say, already failed it).
     func remember(in workspace: Workspace) {
-        guard origin == .option else { return }
+        // A root that is not a folder (the run failed on it) would only mislead the commands after it.
+        var isFolder: ObjCBool = false
+        guard origin == .option, FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return }
         do { try workspace.rememberDataRoot(path) } catch {
             FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: \(error)\n".utf8))
         }

@@ -70,7 +70,15 @@ struct CommandLineEdgesTests {
         for command in ["run", "status"] {
             let empty = try Self.emopipe([command, Self.manifest, "--data", ""], workdir: workdir)
             #expect(empty.status == 64 && empty.stderr.contains("--data \"\": expected the data root's folder"), "\(command): \(empty.stderr)")
+            // Longer than a path can be: refused by name, cut short, before any lookup.
+            let long = "/tmp/" + String(repeating: "d", count: 5000)
+            let tooLong = try Self.emopipe([command, Self.manifest, "--data", long], workdir: workdir)
+            #expect(tooLong.status == 64 && tooLong.stderr.contains("a path of 5005 bytes is longer than a path can be")
+                    && tooLong.stderr.contains("… (5005 characters)") && tooLong.stderr.count < 600, "\(command): \(tooLong.stderr.prefix(400))")
         }
+        // A run that fails on a --data that is not there does not leave it for the commands after it.
+        let missing = try Self.emopipe(["run", Self.manifest, "--until", "ingest", "--data", "/nonexistent-emopipe-root"], workdir: workdir)
+        #expect(missing.status == 1, "\(missing.stderr)")
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
     }
 

@@ -89,7 +89,8 @@ public struct ParameterOverride: Equatable, Sendable {
         }
         stage = String(parts[0]); key = String(parts[1])
         do { value = try SafeYAML.value(valueText, origin: "--set \(path)") } catch {
-            throw PipelineError.invalidFile("--set \(String(path).echoed): \(String(describing: error).echoed)")
+            // SafeYAML's message already starts with the origin, `--set stage.key`.
+            throw PipelineError.invalidFile(String(describing: error).echoed)
         }
     }
 }

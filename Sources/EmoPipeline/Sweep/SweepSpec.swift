@@ -86,7 +86,7 @@ extension SweepSpec {
             throw fail("sweep: unknown field '\(unknown.echoed)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let metric = fields["metric"]?.stringValue, !metric.isEmpty else {
-            throw fail("sweep.metric must name a scalar of metrics.json (e.g. weighted_f1)")
+            throw fail("sweep.metric = \(fields["metric"]?.shown ?? "nothing"): expected the name of a scalar of metrics.json (e.g. weighted_f1)")
         }
         self.metric = metric
         direction = try Self.choice(fields["direction"], default: .maximize, field: "sweep.direction", fail: fail)
