@@ -13,7 +13,7 @@ import Foundation
 public struct TrainStage: Stage {
     public let name = StageName.train.rawValue
     // 2: whole clips, one random window per clip per epoch; validation over every window.
-    public let codeVersion = "2"
+    public let codeVersion = "3"
     public let manifestFields = ["seed", "threads"]
 
     public init() {}
@@ -37,8 +37,7 @@ public struct TrainStage: Stage {
         Engine.configure(threads: context.threads)
         let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
-        try parameters.checkMemory(features.config, context: context,
-                                   hasFaces: features.samples.contains { $0.faces != nil })
+        try parameters.checkMemory(features.config, context: context)
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
@@ -324,12 +323,12 @@ public struct TrainParameters: StageParameters {
     /// the conv blocks must leave at least one mel band, one time step and one face pixel.
     func checkFits(_ config: ModelConfig, manifest: String) throws {
         let audioShrink = 1 << audioChannels.count, faceShrink = 1 << faceChannels.count
-        if modalities.contains(.audio), config.nMels < audioShrink || config.frames < audioShrink {
+        if config.uses(.audio), config.nMels < audioShrink || config.frames < audioShrink {
             throw PipelineError.invalidParameter(
                 file: manifest, key: "train.audio_channels", value: "\(audioChannels)",
                 allowed: "at most \(Self.blocks(fitting: min(config.nMels, config.frames))) blocks for \(config.nMels) mel bands × \(config.frames) frames")
         }
-        if modalities.contains(.faces), config.faceSize < faceShrink {
+        if config.uses(.faces), config.faceSize < faceShrink {
             throw PipelineError.invalidParameter(
                 file: manifest, key: "train.face_channels", value: "\(faceChannels)",
                 allowed: "at most \(Self.blocks(fitting: config.faceSize)) blocks for \(config.faceSize)-pixel crops")
@@ -339,11 +338,9 @@ public struct TrainParameters: StageParameters {
     /// Under a memory budget (`resources.max_memory_mb`), refuses a batch size whose estimated
     /// training memory, on top of what is resident once the features are loaded, exceeds it, and
     /// names the largest batch size that fits.
-    /// A face branch with no clip to look at costs nothing (it runs only on rows that have video).
-    func checkMemory(_ model: ModelConfig, context: StageContext, hasFaces: Bool) throws {
+    /// `config` is the model as built: without a branch that no clip can feed.
+    func checkMemory(_ config: ModelConfig, context: StageContext) throws {
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else { return }
-        var config = model
-        if !hasFaces && config.modalities.count > 1 { config.modalities.removeAll { $0 == .faces } }
         let resident = ProcessMemory.residentBytes() ?? 0
         let needed = TrainingMemory.bytes(config, batchSize: batchSize, threads: context.threads)
         guard resident + needed > budget else {

@@ -60,6 +60,11 @@ struct TrainEvaluateTests {
         let matrix = try #require(metrics["confusion_matrix"] as? [[Int]])
         #expect(matrix.count == 8 && matrix.allSatisfy { $0.count == 8 })
         #expect(matrix.flatMap { $0 }.reduce(0, +) == 60, "actor 01's 60 clips are the test set")
+        // A speech-only root feeds no face branch: the model is built without one, and says so.
+        let modelJSON = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.json"))) as? [String: Any])
+        #expect((modelJSON["config"] as? [String: Any])?["modalities"] as? [String] == ["audio"])
+        #expect(first.stderr.contains("no clip has face crops: the model is built without the faces branch (modalities: audio)"), "\(first.stderr)")
         let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
         #expect(report.contains("<svg") && !report.contains("http://") && !report.contains("https://"))
         try Self.checkPredictionFiles(runFolder: runFolder, metrics: metrics, report: report)
