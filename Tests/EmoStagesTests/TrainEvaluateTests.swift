@@ -14,18 +14,23 @@ struct TrainEvaluateTests {
     static let prepared: Result<(manifest: String, workdir: String), Error> = Result {
         let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
         let folder = try TestSupport.temporaryFolder("train")
-        let manifest = try TestSupport.writeManifest(at: folder + "/tiny.yaml", data: data, """
-        seed: 3
-        threads: 2
-        params:
-          split: {test_actors: [1], val_actors: [2]}
-          train: {audio_channels: [4, 8], embedding: 16, epochs: 3, batch_size: 16, checkpoint_every: 1, patience: 10,
-                  speaker_norm: false}
-        """)
+        let manifest = try tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
         let workdir = folder + "/work"
         let result = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "split", "--workdir", workdir])
         guard result.status == 0 else { throw TestFailure("preparing failed: \(result.stderr)") }
         return (manifest, workdir)
+    }
+
+    /// The tiny network on actors 1-3: tests on actor 01, validates on 02, three epochs.
+    static func tinyManifest(at path: String, data: String, speakerNorm: Bool) throws -> String {
+        try TestSupport.writeManifest(at: path, data: data, """
+        seed: 3
+        threads: 2
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], face_channels: [4, 8], embedding: 16, epochs: 3, batch_size: 16, checkpoint_every: 1,
+                  patience: 10, speaker_norm: \(speakerNorm)}
+        """)
     }
 
     static func copyOfPrepared() throws -> (manifest: String, workdir: String) {
