@@ -54,26 +54,27 @@ struct FeatureSet {
         for i in samples.indices where samples[i].faces == nil {
             samples[i].faceMask = [Float](repeating: 0, count: config.faceFrames)
         }
-        let fed = Self.fed(config.modalities, samples: samples)
-        if fed != config.modalities {
-            let absent = config.modalities.filter { !fed.contains($0) }
-            context.logger.info("no clip has \(absent.map { $0 == .audio ? "a log-mel" : "face crops" }.joined(separator: " or ")): the model is built without the \(absent.map(\.rawValue).joined(separator: " and ")) branch (modalities: \(fed.map(\.rawValue).joined(separator: ", ")))")
-            config.modalities = fed
-        }
         let set = FeatureSet(plan: plan, samples: samples, config: config)
         // A model trained on speaker-normalised features is trained, validated and evaluated on them.
         return base.speakerNorm == true ? set.speakerNormalized() : set
     }
 
-    /// The modalities some clip has data for. A branch no clip can feed would still be built,
-    /// given zero-filled inputs every batch and decayed by the optimizer (a speech-only root
-    /// trained a face branch: measured 15% of an epoch); when every clip lacks one modality,
-    /// the model is built without it.
+    /// The modalities that some of `samples` has data for (all asked for when none has any, for
+    /// the caller to refuse).
     static func fed(_ modalities: [ModelConfig.Modality], samples: [ClipFeatures]) -> [ModelConfig.Modality] {
-        let present = modalities.filter { modality in
-            samples.contains { modality == .audio ? $0.logmel != nil : $0.faces != nil }
-        }
+        let present = modalities.filter { modality in samples.contains { feeds(modality, $0) } }
         return present.isEmpty ? modalities : present
+    }
+
+    static func feeds(_ modality: ModelConfig.Modality, _ sample: ClipFeatures) -> Bool {
+        modality == .audio ? sample.logmel != nil : sample.faces != nil
+    }
+
+    /// The same clips for a model built with only `modalities`.
+    func building(_ modalities: [ModelConfig.Modality]) -> FeatureSet {
+        var built = config
+        built.modalities = modalities
+        return FeatureSet(plan: plan, samples: samples, config: built)
     }
 
     /// Every clip's log-mel standardised with its own actor's statistics (ModelConfig.speakerNorm).

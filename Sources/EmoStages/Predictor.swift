@@ -83,7 +83,7 @@ public final class Predictor {
         if config.uses(.audio), logMel == nil {
             throw bad("no audio parameters, but the model listens to speech (the export writes them)")
         }
-        if let logMel, logMel.nMels != config.nMels {
+        if config.uses(.audio), let logMel, logMel.nMels != config.nMels {
             throw bad("n_mels \(logMel.nMels) but the model takes \(config.nMels) mel bands")
         }
         return (logMel, faces)

@@ -13,6 +13,7 @@ import Foundation
 public struct TrainStage: Stage {
     public let name = StageName.train.rawValue
     // 2: whole clips, one random window per clip per epoch; validation over every window.
+    // 3: a branch that no training clip has data for is not built.
     public let codeVersion = "3"
     public let manifestFields = ["seed", "threads"]
 
@@ -33,9 +34,31 @@ public struct TrainStage: Stage {
                 + "(it is \"\(selection.rawValue)\", from \(selectionOrigin))")
     }
 
+    /// The model gets a branch only for a modality that some training clip has data for. Otherwise
+    /// the branch would stay untrained: it would cost time in every batch and shift the initial
+    /// weights, and evaluate and predict would run it on the test clips' media.
+    static func fedByTraining(_ features: FeatureSet, context: StageContext) -> FeatureSet {
+        let asked = features.config.modalities
+        let training = features.samples(actors: Array(Set(features.plan.folds.flatMap(\.train))))
+        let fed = FeatureSet.fed(asked, samples: training)
+        func data(_ modality: ModelConfig.Modality) -> String { modality == .audio ? "a log-mel" : "face crops" }
+        for left in asked where !fed.contains(left) {
+            let built = fed.map(\.rawValue).joined(separator: ", ")
+            context.logger.info("no training clip has \(data(left)): the model is built without the \(left.rawValue) branch (modalities: \(built))")
+        }
+        for fold in features.plan.folds where fed.count > 1 {
+            let foldTraining = features.samples(actors: fold.train)
+            for modality in fed where !foldTraining.contains(where: { FeatureSet.feeds(modality, $0) }) {
+                context.logger.warning("fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained")
+            }
+        }
+        return fed == asked ? features : features.building(fed)
+    }
+
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
-        let features = try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig)
+        let features = Self.fedByTraining(
+            try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig), context: context)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         try parameters.checkMemory(features.config, context: context)
         let training = parameters.trainingConfig
@@ -338,7 +361,7 @@ public struct TrainParameters: StageParameters {
     /// Under a memory budget (`resources.max_memory_mb`), refuses a batch size whose estimated
     /// training memory, on top of what is resident once the features are loaded, exceeds it, and
     /// names the largest batch size that fits.
-    /// `config` is the model as built: without a branch that no clip can feed.
+    /// `config` is the model as built: without a branch that no training clip can feed.
     func checkMemory(_ config: ModelConfig, context: StageContext) throws {
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else { return }
         let resident = ProcessMemory.residentBytes() ?? 0

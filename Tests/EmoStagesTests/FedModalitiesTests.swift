@@ -2,7 +2,7 @@ import EmoModel
 @testable import EmoStages
 import Testing
 
-/// The model gets a branch only for a modality some clip has data for.
+/// The model gets a branch only for a modality some training clip has data for (TrainStage.fedByTraining).
 @Suite("modalities the data feeds")
 struct FedModalitiesTests {
     static func clip(speech: Bool, video: Bool) -> ClipFeatures {

@@ -69,7 +69,7 @@ struct TrainEvaluateTests {
         let modelJSON = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.json"))) as? [String: Any])
         #expect((modelJSON["config"] as? [String: Any])?["modalities"] as? [String] == ["audio"])
-        #expect(first.stderr.contains("no clip has face crops: the model is built without the faces branch (modalities: audio)"), "\(first.stderr)")
+        #expect(first.stderr.contains("no training clip has face crops: the model is built without the faces branch (modalities: audio)"), "\(first.stderr)")
         let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
         #expect(report.contains("<svg") && !report.contains("http://") && !report.contains("https://"))
         try Self.checkPredictionFiles(runFolder: runFolder, metrics: metrics, report: report)
@@ -108,6 +108,13 @@ struct TrainEvaluateTests {
         #expect(timeline.map { $0["start"] as? Double ?? -1 }.prefix(3) == [0, 1, 2], "the model's hop: 100 frames of 10 ms")
         #expect((timeline.first?["start"] as? Double) == 0)
 
+        // An audio-video clip: the speech-only model hears it and does not look at it.
+        let av = TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4"
+        let onVideo = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", av])
+        #expect(onVideo.status == 0, "\(onVideo.stderr)")
+        let videoAnswers = try #require(try JSONSerialization.jsonObject(with: Data(onVideo.stdout.utf8)) as? [[String: Any]])
+        #expect(videoAnswers.count == 1 && videoAnswers.first?["modalities"] as? [String] == ["audio"], "\(videoAnswers)")
+
         try Self.checkPredictEqualsEvaluate(runFolder: runFolder)
         // A run folder whose features.json is damaged is refused naming that file (exit 1), not per input.
         let damaged = try TestSupport.temporaryFolder("damaged-run") + "/run"
@@ -121,6 +128,27 @@ struct TrainEvaluateTests {
 
         let weightsA = try Self.bestWeights(a)
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
+    }
+
+    /// Video of a test actor only: no training clip could teach a face branch, so none is built, and
+    /// that clip is scored on its speech alone.
+    @Test func aBranchOnlyTestClipsCouldFeedIsNotBuilt() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        try FileManager.default.copyItem(atPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
+                                         toPath: data + "/Actor_01/01-01-01-01-01-01-01.mp4")
+        let folder = try TestSupport.temporaryFolder("test-video")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("faces: ran") && run.stderr.contains("1 face tracks, 0 failed"), "the faces stage read the video: \(run.stderr)")
+        #expect(run.stderr.contains("no training clip has face crops: the model is built without the faces branch"), "\(run.stderr)")
+        let runFolder = try Self.lastRunFolder(folder + "/work")
+        let model = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.json"))) as? [String: Any])
+        #expect((model["config"] as? [String: Any])?["modalities"] as? [String] == ["audio"])
+        let rows = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 61 && rows.contains { $0.hasPrefix(data + "/Actor_01/03-01-01-01-01-01-01.wav,") },
+                "the clip with video is scored, from its speech")
     }
 
     /// A fold without validation actors trains to its last epoch, but only when the manifest says so;
