@@ -62,12 +62,8 @@ struct FeatureSet {
     /// The modalities that some of `samples` has data for (all asked for when none has any, for
     /// the caller to refuse).
     static func fed(_ modalities: [ModelConfig.Modality], samples: [ClipFeatures]) -> [ModelConfig.Modality] {
-        let present = modalities.filter { modality in samples.contains { feeds(modality, $0) } }
+        let present = modalities.filter { modality in samples.contains { $0.has(modality) } }
         return present.isEmpty ? modalities : present
-    }
-
-    static func feeds(_ modality: ModelConfig.Modality, _ sample: ClipFeatures) -> Bool {
-        modality == .audio ? sample.logmel != nil : sample.faces != nil
     }
 
     /// The same clips for a model built with only `modalities`.

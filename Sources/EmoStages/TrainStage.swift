@@ -39,7 +39,7 @@ public struct TrainStage: Stage {
     /// weights, and evaluate and predict would run it on the test clips' media.
     static func fedByTraining(_ features: FeatureSet, context: StageContext) -> FeatureSet {
         let asked = features.config.modalities
-        let training = features.samples(actors: Array(Set(features.plan.folds.flatMap(\.train))))
+        let training = features.samples(actors: features.plan.folds.flatMap(\.train))
         let fed = FeatureSet.fed(asked, samples: training)
         func data(_ modality: ModelConfig.Modality) -> String { modality == .audio ? "a log-mel" : "face crops" }
         for left in asked where !fed.contains(left) {
@@ -48,7 +48,7 @@ public struct TrainStage: Stage {
         }
         for fold in features.plan.folds where fed.count > 1 {
             let foldTraining = features.samples(actors: fold.train)
-            for modality in fed where !foldTraining.contains(where: { FeatureSet.feeds(modality, $0) }) {
+            for modality in fed where !foldTraining.contains(where: { $0.has(modality) }) {
                 context.logger.warning("fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained")
             }
         }

@@ -34,6 +34,11 @@ public struct ClipFeatures: Sendable {
         self.faceMask = faceMask; self.label = label
     }
 
+    /// Whether the clip has data for `modality`: a log-mel, or face crops.
+    public func has(_ modality: ModelConfig.Modality) -> Bool {
+        modality == .audio ? logmel != nil : faces != nil
+    }
+
     /// The first `real` frames of a log-mel stored with `stride` frames per band (a cached tensor
     /// padded to a fixed length keeps only its real frames).
     public init(id: String, logmel: [Float], stride: Int, real: Int, nMels: Int, faces: [UInt8]?, faceMask: [Float], label: Int) {
