@@ -1,8 +1,15 @@
 extension String {
-    /// The text as a message quotes it: control and bidirectional-override characters escaped
-    /// (`\n`, `\u{1B}`), so that a name cannot break a one-line message or steer a terminal, and cut to
-    /// its first 160 characters, saying its length, when longer than 200.
+    /// The text as a message quotes it: `escaped`, and cut to its first 160 characters, saying its
+    /// length, when longer than 200.
     public var echoed: String {
+        let escaped = self.escaped
+        guard escaped.count > 200 else { return escaped }
+        return escaped.prefix(160) + "… (\(count) characters)"
+    }
+
+    /// Control and bidirectional-override characters escaped (`\n`, `\u{1B}`), so that a name or a
+    /// path cannot break a one-line message or steer a terminal. Paths are shown this way, whole.
+    public var escaped: String {
         var escaped = ""
         for scalar in unicodeScalars {
             switch scalar.properties.generalCategory {
@@ -12,7 +19,6 @@ extension String {
                 escaped.unicodeScalars.append(scalar)
             }
         }
-        guard escaped.count > 200 else { return escaped }
-        return escaped.prefix(160) + "… (\(count) characters)"
+        return escaped
     }
 }

@@ -87,6 +87,9 @@ public struct Manifest: Equatable, Sendable {
         func filePath(_ key: String, default value: String) throws -> String {
             let text = try string(key, default: value)
             guard !text.isEmpty else { throw fail("\(key) = \"\": expected a path, got an empty one") }
+            guard text.utf8.count < PATH_MAX else {
+                throw fail("\(key) = \(text.echoed): a path of \(text.utf8.count) bytes is longer than a path can be (\(PATH_MAX))")
+            }
             return text
         }
         func int(_ key: String, default value: Int) throws -> Int {

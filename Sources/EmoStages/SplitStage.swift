@@ -272,6 +272,6 @@ public struct SplitPlan: Codable, Equatable, Sendable {
 }
 
 /// Actors as the split's messages name them: "01, 02, 13", or "none".
-private func actorList(_ actors: [Int]) -> String {
+func actorList(_ actors: [Int]) -> String {
     actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
 }

@@ -37,11 +37,15 @@ public struct TrainStage: Stage {
     /// The model gets a branch only for a modality that some training clip has data for. Otherwise
     /// the branch would stay untrained: it would cost time in every batch and shift the initial
     /// weights, and evaluate and predict would run it on the test clips' media.
-    static func fedByTraining(_ features: FeatureSet, context: StageContext) -> FeatureSet {
+    static func fedByTraining(_ features: FeatureSet, context: StageContext) throws -> FeatureSet {
         let asked = features.config.modalities
         let training = features.samples(actors: features.plan.folds.flatMap(\.train))
         let fed = FeatureSet.fed(asked, samples: training)
         func data(_ modality: ModelConfig.Modality) -> String { modality == .audio ? "a log-mel" : "face crops" }
+        guard training.contains(where: { clip in asked.contains { clip.has($0) } }) else {
+            throw PipelineError.missingData("train.modalities = \(ParamValue.array(asked.map { .string($0.rawValue) }).shown): "
+                + "no training clip has \(asked.map(data).joined(separator: " or ")) (training actors \(actorList(Set(features.plan.folds.flatMap(\.train)).sorted())))")
+        }
         for left in asked where !fed.contains(left) {
             let built = fed.map(\.rawValue).joined(separator: ", ")
             context.logger.info("no training clip has \(data(left)): the model is built without the \(left.rawValue) branch (modalities: \(built))")
@@ -57,7 +61,7 @@ public struct TrainStage: Stage {
 
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
-        let features = Self.fedByTraining(
+        let features = try Self.fedByTraining(
             try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig), context: context)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         try parameters.checkMemory(features.config, context: context)
@@ -73,7 +77,7 @@ public struct TrainStage: Stage {
             try context.cancellation.check()
             let train = features.samples(actors: fold.train), validation = features.samples(actors: fold.validation)
             guard !train.isEmpty, fold.validation.isEmpty || !validation.isEmpty else {
-                throw PipelineError.missingData("train: fold \(fold.index) has \(train.count) training and \(validation.count) validation clips with features")
+                throw PipelineError.missingData("train: fold \(fold.index) has \(train.count) training and \(validation.count) validation clips with features (\(features.config.modalities.map(\.rawValue).joined(separator: ", ")))")
             }
             let validating = fold.validation.isEmpty ? "no validation actors: trains to the last epoch"
                 : "\(validation.count) validation clips (actors \(fold.validation))"

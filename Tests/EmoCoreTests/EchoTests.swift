@@ -22,4 +22,10 @@ struct EchoTests {
         let edge = String(repeating: "k", count: 200)
         #expect(edge.echoed == edge, "200 characters are kept whole")
     }
+
+    @Test func aPathIsEscapedButKeptWhole() {
+        let path = "/tmp/" + String(repeating: "p", count: 5000) + "\u{1B}[2J\n"
+        #expect(path.escaped == "/tmp/" + String(repeating: "p", count: 5000) + "\\u{1B}[2J\\n")
+        #expect(path.escaped.hasPrefix(String(path.echoed.prefix(160))), "echoed is escaped, then cut")
+    }
 }

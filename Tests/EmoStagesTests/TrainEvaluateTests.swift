@@ -151,6 +151,14 @@ struct TrainEvaluateTests {
                 "the clip with video is scored, from its speech")
     }
 
+    /// Asking only for a modality no training clip has is refused by name, not as a fold without clips.
+    @Test func onlyAModalityNoTrainingClipHasIsRefusedByName() throws {
+        let (manifest, work) = try Self.copyOfPrepared()
+        let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("emopipe: train.modalities = [\"faces\"]: no training clip has face crops (training actors 03)"), "\(refused.stderr)")
+    }
+
     /// A fold without validation actors trains to its last epoch, but only when the manifest says so;
     /// evaluate, the report, export and predict work as with validation.
     @Test func aFoldWithoutValidationActorsTrainsToItsLastEpochWhenAskedTo() throws {
