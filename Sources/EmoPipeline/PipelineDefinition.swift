@@ -77,6 +77,12 @@ public struct PipelineDefinition: Equatable, Sendable {
         return ordered
     }
 
+    /// The stages no other stage needs: where a whole run ends.
+    public var finalStages: [String] {
+        let needed = stages.reduce(into: Set<String>()) { $0.formUnion($1.needs) }
+        return stageNames.filter { !needed.contains($0) }
+    }
+
     /// `stage` and every stage it depends on, transitively.
     public func closure(of stage: String) -> Set<String> {
         var result: Set<String> = [stage]

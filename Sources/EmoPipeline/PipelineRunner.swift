@@ -164,15 +164,40 @@ public final class PipelineRunner {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
         }
         if let only = selection.only { return [only] }
-        if !selection.targets.isEmpty {
-            let wanted = selection.targets.reduce(into: Set<String>()) { $0.formUnion(pipeline.closure(of: $1)) }
-            return pipeline.stageNames.filter(wanted.contains)
+        let wanted = readClosure(of: roots(selection))
+        return pipeline.stageNames.filter(wanted.contains)
+    }
+
+    /// Where the selection's stages end: its targets, its `--until` stage, or the pipeline's final
+    /// stages and any stage forced by name.
+    private func roots(_ selection: RunSelection) -> [String] {
+        if !selection.targets.isEmpty { return selection.targets }
+        if let until = selection.until { return [until] }
+        return pipeline.finalStages + selection.force.sorted()
+    }
+
+    /// The stages `name` reads: its pipeline `needs` less those its parameters leave unread.
+    public func reads(_ name: String) -> [String] {
+        let needs = pipeline.stage(name)?.needs ?? []
+        guard let stage = stages[name], let resolved = parameters[name] else { return needs }
+        let unread = stage.unreadNeeds(resolved: resolved)
+        return needs.filter { !unread.contains($0) }
+    }
+
+    /// `roots` and every stage they read from, transitively.
+    func readClosure(of roots: [String]) -> Set<String> {
+        var result = Set(roots)
+        var frontier = roots
+        while let current = frontier.popLast() {
+            for need in reads(current) where result.insert(need).inserted { frontier.append(need) }
         }
-        if let until = selection.until {
-            let wanted = pipeline.closure(of: until)
-            return pipeline.stageNames.filter(wanted.contains)
-        }
-        return pipeline.stageNames
+        return result
+    }
+
+    /// The stages a whole run leaves out because nothing it runs reads them (for the log and `status`).
+    public var unreadStages: [String] {
+        let read = readClosure(of: pipeline.finalStages)
+        return pipeline.stageNames.filter { !read.contains($0) }
     }
 
     /// The selected stages a run recomputes: the forced ones and every selected stage downstream of
@@ -180,7 +205,7 @@ public final class PipelineRunner {
     /// dependents up to date).
     func forcedStages(_ selection: RunSelection, selected: [String]) -> Set<String> {
         guard !selection.force.isEmpty else { return [] }
-        return Set(selected.filter { !pipeline.closure(of: $0).isDisjoint(with: selection.force) })
+        return Set(selected.filter { !readClosure(of: [$0]).isDisjoint(with: selection.force) })
     }
 
     // MARK: Run
@@ -188,6 +213,7 @@ public final class PipelineRunner {
     public func run(_ selection: RunSelection, command: String) throws -> RunReport {
         let selected = try selectedStages(selection)
         let forced = forcedStages(selection, selected: selected)
+        logUnread(selection)
         try workspace.create()
         let runId = Self.newRunId()
         let holder = "emopipe run \(runId) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date())))"
@@ -301,9 +327,22 @@ public final class PipelineRunner {
                            usage: usage)
     }
 
+    /// Says which stages the pipeline's `needs` would have pulled in but nothing run reads, so none
+    /// is left out silently.
+    private func logUnread(_ selection: RunSelection) {
+        guard selection.only == nil else { return }
+        let roots = roots(selection)
+        let declared = roots.reduce(into: Set<String>()) { $0.formUnion(pipeline.closure(of: $1)) }
+        let read = readClosure(of: roots)
+        for name in pipeline.stageNames where declared.contains(name) && !read.contains(name) {
+            let readers = pipeline.stages.filter { $0.needs.contains(name) && read.contains($0.name) }.map(\.name)
+            logger.info("\(name): left out: \(readers.joined(separator: ", ")) does not read it with these parameters (run it by name: --until \(name))")
+        }
+    }
+
     private func upstreamDigests(_ name: String, store: ProvenanceStore) throws -> [String: String] {
         var inputs: [String: String] = [:]
-        for upstream in pipeline.stage(name)?.needs ?? [] {
+        for upstream in reads(name) {
             guard let state = try store.stageState(upstream) else {
                 throw PipelineError.upstreamNotReady(stage: name, upstream: upstream)
             }

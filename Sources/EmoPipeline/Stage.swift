@@ -19,6 +19,10 @@ public protocol Stage: Sendable {
     var borrowedParameters: [String: [String]] { get }
     /// Works source by source, so N scale-out workers can split it (`--worker I/N`).
     var perSource: Bool { get }
+    /// The stages among its pipeline `needs` whose output these parameters leave unread (train with
+    /// `modalities: [audio]` reads no face crops): they stay out of its fingerprint, and a run leaves
+    /// out a stage that nothing it runs reads, unless the stage is asked for by name.
+    func unreadNeeds(_ parameters: Parameters) -> Set<String>
     /// Does the work not yet done and returns what was produced.
     func run(_ context: StageContext, parameters: Parameters) throws -> StageOutcome
     /// Why the stage's recorded output no longer matches the world outside the work directory
@@ -40,6 +44,7 @@ public extension Stage {
     var manifestFields: [String] { [] }
     var borrowedParameters: [String: [String]] { [:] }
     var perSource: Bool { false }
+    func unreadNeeds(_ parameters: Parameters) -> Set<String> { [] }
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
@@ -61,6 +66,10 @@ public extension Stage {
 
     func externalChanges(_ context: StageContext, resolved: ResolvedParameters) throws -> String? {
         try externalChanges(context, parameters: try typed(resolved))
+    }
+
+    func unreadNeeds(resolved: ResolvedParameters) -> Set<String> {
+        (try? typed(resolved)).map(unreadNeeds) ?? []
     }
 
     private func typed(_ resolved: ResolvedParameters) throws -> Parameters {

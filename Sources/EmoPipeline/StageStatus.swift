@@ -34,8 +34,12 @@ extension PipelineRunner {
         let store = try workspace.openStore(.readOnly)
         var result: [String: StageStatus] = [:]
         var ordered: [StageStatus] = []
+        let unread = Set(unreadStages)
         for name in pipeline.stageNames {
             var status = try status(of: name, store: store, upstream: result)
+            if unread.contains(name), status.state != .upToDate {
+                status.reason += "; nothing reads it with these parameters, so a run leaves it out"
+            }
             status.lastExecution = try lastExecution(of: name, store: store)
             result[name] = status
             ordered.append(status)
@@ -82,7 +86,7 @@ extension PipelineRunner {
 
     private func upstreamDigestsIfKnown(_ name: String, store: ProvenanceStore) throws -> [String: String] {
         var inputs: [String: String] = [:]
-        for upstream in pipeline.stage(name)?.needs ?? [] { inputs[upstream] = try store.stageState(upstream)?.outputDigest }
+        for upstream in reads(name) { inputs[upstream] = try store.stageState(upstream)?.outputDigest }
         return inputs
     }
 
@@ -103,7 +107,7 @@ extension PipelineRunner {
             return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params))
         }
         let recordedInputs = (try? JSONDecoder().decode([String: String].self, from: Data(state.inputsJSON.utf8))) ?? [:]
-        for need in pipeline.stage(name)?.needs ?? [] {
+        for need in reads(name) {
             if let up = upstream[need], up.state != .upToDate {
                 return stale("upstream stage '\(need)' is \(up.state.rawValue)")
             }

@@ -125,11 +125,11 @@ public struct EvaluateStage: Stage {
         try DurableFile.write(Data(try table.jsonLines().utf8), to: runFolder + "/predictions.jsonl")
         var reportInput = ReportInput(
             title: "EmoPipe — \(context.manifest.name)", runId: context.runId, document: document, epochs: epochs,
-            provenance: try provenance(context), manifestText: context.manifest.recordedText, crossValidation: crossValidation)
+            provenance: try provenance(context, reading: first.config.upstreamStages), manifestText: context.manifest.recordedText, crossValidation: crossValidation)
         reportInput.folds = evaluatedFolds
         reportInput.keptEpoch = keptEpoch
         reportInput.predictions = table
-        reportInput.resources = try Self.resources(context)
+        reportInput.resources = try Self.resources(context, reading: first.config.upstreamStages)
         reportInput.memoryBudgetMB = context.manifest.resources.maxMemoryMB
         try DurableFile.write(Data(HTMLReport.render(reportInput).utf8), to: runFolder + "/report.html")
         try record(context, files: ["metrics.json", "report.html", "predictions.csv", "predictions.jsonl"]
@@ -176,13 +176,13 @@ public struct EvaluateStage: Stage {
         return s
     }
 
-    private func provenance(_ context: StageContext) throws -> [(String, String)] {
+    private func provenance(_ context: StageContext, reading upstream: [StageName]) throws -> [(String, String)] {
         var rows: [(String, String)] = [("run", context.runId), ("manifest", context.manifest.path),
                                         ("manifest sha256", SHA256Hex.of(context.manifest.recordedText)),
                                         ("data root", context.dataRoot), ("threads", String(context.threads)),
                                         ("emopipe", EmoPipeVersion.string)]
         if let ingest = try context.store.stageState(.ingest) { rows.append(("data fingerprint", ingest.outputDigest)) }
-        for stage in [StageName.ingest, .audio, .faces, .split, .train].map(\.rawValue) {
+        for stage in upstream.map(\.rawValue) {
             if let state = try context.store.stageState(stage) {
                 rows.append(("\(stage) stage fingerprint", "\(state.fingerprint) (code \(state.codeVersion))"))
             }
@@ -192,8 +192,8 @@ public struct EvaluateStage: Stage {
 
     /// The cost of each upstream stage's execution that produced what this evaluation reads (its
     /// own is not known until it finishes; `emopipe runs` shows it).
-    static func resources(_ context: StageContext) throws -> [StageResources] {
-        try [StageName.ingest, .audio, .faces, .split, .train].compactMap { stage -> StageResources? in
+    static func resources(_ context: StageContext, reading upstream: [StageName]) throws -> [StageResources] {
+        try upstream.compactMap { stage -> StageResources? in
             guard let state = try context.store.stageState(stage),
                   let execution = try context.store.completedExecution(stage: stage.rawValue, runId: state.runId) else { return nil }
             return StageResources(stage: stage.rawValue, runId: state.runId, seconds: execution.seconds,

@@ -34,10 +34,12 @@ public struct ExportStage: Stage {
                                          to: runFolder.appendingPathComponent(TrainedModel.Weights.exported.rawValue))
         // Written anew rather than copied: a model trained before the snake_case convention gets it too.
         try trained.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
-        let features = ParamValue.object([
-            StageName.audio.rawValue: try context.store.stageState(.audio).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
-            StageName.faces.rawValue: try context.store.stageState(.faces).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null,
-        ])
+        // Only the feature stages the model reads: a speech-only model carries no face parameters.
+        let upstream = trained.config.upstreamStages
+        let features = ParamValue.object(Dictionary(uniqueKeysWithValues: try [StageName.audio, .faces].map { stage in
+            (stage.rawValue, try upstream.contains(stage)
+                ? context.store.stageState(stage).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null : .null)
+        }))
         try DurableFile.write(Data(features.canonicalJSON.utf8), to: folder + "/features.json")
         let sha = SHA256Hex.of(onnx)
         try context.store.write { db in
@@ -94,7 +96,7 @@ public struct ExportStage: Stage {
             "window_policy": try json(trained.windowPolicy), "clip_policy": trained.windowPolicy.summary,
             "speaker_norm": String(trained.config.speakerNorm == true),
         ]
-        for stage in [StageName.ingest, .audio, .faces, .split] {
+        for stage in trained.config.upstreamStages where stage != .train {
             guard let state = try context.store.stageState(stage) else { continue }
             fields["\(stage.rawValue)_fingerprint"] = state.fingerprint
             if stage == .audio || stage == .faces { fields["\(stage.rawValue)_params"] = state.paramsJSON }

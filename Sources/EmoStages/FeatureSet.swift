@@ -100,3 +100,24 @@ struct FeatureSet {
         }
     }
 }
+
+extension ModelConfig.Modality {
+    /// The stage whose cache holds this modality's features.
+    var featureStage: StageName {
+        switch self {
+        case .audio: .audio
+        case .faces: .faces
+        }
+    }
+
+    /// Its place in the canonical order (`allCases`).
+    var rank: Int { Self.allCases.firstIndex(of: self) ?? Self.allCases.count }
+}
+
+extension ModelConfig {
+    /// The stages a model trained with this configuration was made from, in pipeline order: what its
+    /// evaluation and export name as their provenance.
+    var upstreamStages: [StageName] {
+        [.ingest] + ModelConfig.Modality.allCases.filter(modalities.contains).map(\.featureStage) + [.split, .train]
+    }
+}

@@ -19,6 +19,12 @@ public struct TrainStage: Stage {
 
     public init() {}
 
+    /// A modality left out of `modalities` leaves its feature stage unread: a speech-only model
+    /// neither waits for face crops nor retrains when their parameters change.
+    public func unreadNeeds(_ parameters: TrainParameters) -> Set<String> {
+        Set(ModelConfig.Modality.allCases.filter { !parameters.modalities.contains($0) }.map(\.featureStage.rawValue))
+    }
+
     /// Folds without validation actors have no score to select an epoch on: the manifest must ask
     /// for the last epoch, which is known before any stage runs (`run --dry-run`, a sweep's trials).
     public func checkAcross(_ parameters: [String: ResolvedParameters]) throws {
@@ -235,6 +241,8 @@ public struct TrainParameters: StageParameters {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.overwrite(&modalities, forKey: .modalities)
+        // A set in effect: [faces, audio] is the same model and the same cache key as [audio, faces].
+        modalities.sort { $0.rank < $1.rank }
         try c.overwrite(&audioChannels, forKey: .audioChannels)
         try c.overwrite(&faceChannels, forKey: .faceChannels)
         try c.overwrite(&embedding, forKey: .embedding)

@@ -19,12 +19,16 @@ final class CountingStage: Stage, @unchecked Sendable {
         var x: Int?
         var y: Int?
         var z: Int?
+        /// Upstream stages this stage leaves unread (as train does a feature stage it has no branch for).
+        var ignores: [String]?
         init() {}
         func validate() throws {
             if let y, y < 0 { throw InvalidParameter(key: "y", value: "\(y)", allowed: "an integer ≥ 0") }
         }
-        static var acceptedKeys: Set<String> { ["x", "y", "z"] }
+        static var acceptedKeys: Set<String> { ["x", "y", "z", "ignores"] }
     }
+
+    func unreadNeeds(_ parameters: Parameters) -> Set<String> { Set(parameters.ignores ?? []) }
 
     func run(_ context: StageContext, parameters: Parameters) throws -> StageOutcome {
         lock.lock(); count += 1; lock.unlock()
@@ -112,6 +116,32 @@ struct RunnerTests {
         _ = try r.run(RunSelection(force: ["b"]), command: "test")
         #expect(counts() == [2, 4, 2, 3], "forcing b recomputes d, which depends on it, and leaves a and c alone")
         #expect(throws: PipelineError.self) { try r.run(RunSelection(only: "nope"), command: "test") }
+    }
+
+    @Test func aStageNothingReadsIsLeftOutUnlessAskedForByName() throws {
+        let ignoring = try runner(manifest("params: {d: {ignores: [b]}}\n"))
+        #expect(try ignoring.plan(RunSelection()).map(\.stage) == ["a", "c", "d"])
+        let report = try ignoring.run(RunSelection(), command: "test")
+        #expect(report.stages.map(\.stage) == ["a", "c", "d"])
+        #expect(counts() == [1, 0, 1, 1])
+        let b = try ignoring.status().first { $0.stage == "b" }
+        #expect(b?.state == .neverRun)
+        #expect(b?.reason.contains("nothing reads it with these parameters") == true)
+        #expect(try ignoring.status().filter { $0.stage != "b" }.allSatisfy { $0.state == .upToDate })
+
+        // Asked for by name it runs, and what d does not read cannot make d stale.
+        _ = try ignoring.run(RunSelection(until: "b"), command: "test")
+        _ = try runner(manifest("params: {d: {ignores: [b]}, b: {y: 7}}\n")).run(RunSelection(force: ["b"]), command: "test")
+        #expect(counts() == [1, 2, 1, 1])
+        let reproduced = try ignoring.run(RunSelection(targets: ["d"]), command: "test").stages.map(\.stage)
+        #expect(reproduced == ["d"], "d reads nothing: a only reached it through b")
+
+        // Reading b again is a parameter change of d, and pulls b back into the run.
+        let reading = try runner(manifest())
+        #expect(try reading.status().first { $0.stage == "d" }?.state == .stale)
+        _ = try reading.run(RunSelection(), command: "test")
+        #expect(counts() == [1, 3, 1, 2])
+        #expect(reading.reads("d") == ["b"] && ignoring.reads("d").isEmpty)
     }
 
     @Test func onlyRefusesAStageWhoseUpstreamNeverRan() throws {

@@ -151,6 +151,40 @@ struct TrainEvaluateTests {
                 "the clip with video is scored, from its speech")
     }
 
+    /// A speech-only model reads no face crops: the faces stage is left out of the run (saying so)
+    /// even with video for training actors, runs when named, and cannot make train stale.
+    @Test func aSpeechOnlyModelLeavesTheFacesStageOut() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        try FileManager.default.copyItem(atPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
+                                         toPath: data + "/Actor_03/01-01-01-01-01-01-03.mp4")
+        let folder = try TestSupport.temporaryFolder("speech-only")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let options = ["--workdir", folder + "/work", "--set", "train.modalities=[audio]"]
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("faces: left out: train does not read it with these parameters (run it by name: --until faces)")
+                && !run.stderr.contains("faces: running"), "\(run.stderr)")
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", manifest] + options)
+        #expect(status.stdout.contains("nothing reads it with these parameters, so a run leaves it out"), "\(status.stdout)")
+        let runFolder = try Self.lastRunFolder(folder + "/work")
+        let features = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/features.json"))) as? [String: Any])
+        #expect(features["faces"] is NSNull && features["audio"] is [String: Any], "\(features)")
+        let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
+        #expect(report.contains("audio stage fingerprint") && !report.contains("faces stage fingerprint"))
+
+        let faces = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "faces"] + options)
+        #expect(faces.status == 0 && faces.stderr.contains("1 face tracks, 0 failed"), "\(faces.stderr)")
+        let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options)
+        #expect(again.status == 0 && again.stderr.contains("train: up to date") && again.stderr.contains("faces: left out"),
+                "new face crops change nothing a speech-only model read: \(again.stderr)")
+        let plan = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--dry-run", "--workdir", folder + "/work",
+                                                             "--set", "train.modalities=[faces, audio]"]).stdout
+        let trainLine = plan.split(separator: "\n").first { $0.hasPrefix("train ") } ?? ""
+        #expect(trainLine.contains(" run ") && trainLine.contains(#"modalities ["audio"] → ["audio","faces"]"#),
+                "reading the faces makes train run; the modalities are a set, in one order: \(plan)")
+    }
+
     /// Asking only for a modality no training clip has is refused by name, not as a fold without clips.
     @Test func onlyAModalityNoTrainingClipHasIsRefusedByName() throws {
         let (manifest, work) = try Self.copyOfPrepared()
