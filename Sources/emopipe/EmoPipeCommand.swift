@@ -200,6 +200,15 @@ struct DataRootChoice {
         }
     }
 
+    /// A command that reads the sources refuses a root that is not a folder before anything runs
+    /// (exit 64), as it refuses a bad `--data` or manifest: no run is recorded as failed in ingest.
+    func requireFolder() throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw UsageError("\(line): does not exist or is not a folder")
+        }
+    }
+
     /// Says `line` on stderr, leaving stdout to the command's own output (tables, JSON).
     func announce() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 

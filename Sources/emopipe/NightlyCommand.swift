@@ -48,6 +48,7 @@ struct NightlyCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
+            try dataRoot.requireFolder()
             let nightly = Nightly(runner: runner)
             let report: NightlyReport
             do { report = try nightly.run(command: CommandLine.arguments.joined(separator: " ")) } catch {

@@ -89,6 +89,9 @@ struct RunCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workspace: directory,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
+            // Checked once the manifest and parameters are: what is wrong with those is said first.
+            // Only `--only` of a stage after ingest runs without reading the data root.
+            if only == nil || only == StageName.ingest.rawValue { try dataRoot.requireFolder() }
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
             if dryRun { return printPlan(try runner.plan(selection)) }
             let report: RunReport

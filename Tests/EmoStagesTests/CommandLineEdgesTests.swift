@@ -76,9 +76,19 @@ struct CommandLineEdgesTests {
             #expect(tooLong.status == 64 && tooLong.stderr.contains("a path of 5005 bytes is longer than a path can be")
                     && tooLong.stderr.contains("… (5005 characters)") && tooLong.stderr.count < 600, "\(command): \(tooLong.stderr.prefix(400))")
         }
-        // A run that fails on a --data that is not there does not leave it for the commands after it.
-        let missing = try Self.emopipe(["run", Self.manifest, "--until", "ingest", "--data", "/nonexistent-emopipe-root"], workdir: workdir)
-        #expect(missing.status == 1, "\(missing.stderr)")
+        // A --data that is not a folder is refused before anything runs: no run is recorded, and it
+        // is not left for the commands after it.
+        let runsBefore = try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count
+        let aFile = try TestSupport.temporaryFolder("not-a-folder") + "/file"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: aFile))
+        for root in ["/nonexistent-emopipe-root", aFile] {
+            for command in [["run", Self.manifest, "--until", "ingest"], ["run", Self.manifest, "--dry-run"], ["nightly", Self.manifest]] {
+                let missing = try Self.emopipe(command + ["--data", root], workdir: workdir)
+                #expect(missing.status == 64 && missing.stderr.contains("emopipe: data root \(root) (from --data): does not exist or is not a folder"),
+                        "\(command): \(missing.stderr)")
+            }
+        }
+        #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count == runsBefore)
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
     }
 
