@@ -53,6 +53,24 @@ struct StageParametersTests {
         #expect(audio.nFFT == 2048 && audio.fmax == nil)
     }
 
+    /// A rule that ties two keys names where the other value came from: lowering epochs on the
+    /// command line breaks the pipeline file's warmup_epochs, and the refusal says both.
+    @Test func aRefusalBetweenTwoKeysSaysWhereEachCameFrom() throws {
+        func refusal(_ manifestFields: String = "", settings: [String] = []) throws -> String {
+            do { _ = try runner(manifestFields, settings: settings) } catch { return "\(error)" }
+            Issue.record("accepted: \(manifestFields) \(settings)")
+            return ""
+        }
+        let warmup = try refusal(settings: ["train.epochs=1"])
+        #expect(warmup.contains("pipelines/ravdess.yaml: train.warmup_epochs = 2: an integer from 0 to epochs (1); train.epochs is from --set"), "\(warmup)")
+        let window = try refusal("params: {audio: {n_fft: 256}}\n")
+        #expect(window.contains("audio.win_length = 400: an integer from 1 to n_fft (256); audio.n_fft is from ") && window.contains("m.yaml"), "\(window)")
+        let both = try refusal("params: {split: {test_actors: [1, 2]}}\n", settings: ["split.val_actors=[2, 3]"])
+        #expect(both.contains("--set: split.val_actors = [2, 3]: actors that are not also test actors (2 is both); split.test_actors is from ") && both.contains("m.yaml"), "\(both)")
+        let together = try refusal(settings: ["train.epochs=1", "train.warmup_epochs=3"])
+        #expect(together.hasSuffix("an integer from 0 to epochs (1)"), "both from --set: nothing more to say: \(together)")
+    }
+
     /// A model description is checked on load against the same bounds the stages' parameters have,
     /// so every model the pipeline can train loads, and nothing larger is built from a model.json.
     @Test func modelLimitsAreTheFeatureStagesBounds() throws {

@@ -141,8 +141,12 @@ public enum ParameterResolver {
         } catch let problem as InvalidParameter {
             let top = String(problem.key.split(separator: ".").first ?? "")
             let origin = origins[top] ?? .defaultValue
+            var allowed = problem.allowed
+            if let bound = problem.bound, let boundOrigin = origins[bound], boundOrigin.place != origin.place {
+                allowed += "; \(stage).\(bound) is from \(boundOrigin.place)"
+            }
             throw PipelineError.invalidParameter(file: origin.place, key: "\(stage).\(problem.key)", value: problem.value,
-                                                 allowed: problem.allowed)
+                                                 allowed: allowed)
         }
         // The pipeline file documents the defaults: a value it repeats is still "the default".
         let encoded = value.encoded
