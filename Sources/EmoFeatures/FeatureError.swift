@@ -15,6 +15,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     /// A signal read in several passes gave a different number of samples on a later pass (the file
     /// changed while it was read).
     case signalChanged(expected: Int, got: Int)
+    /// More log-mel frames than one tensor may hold (`LogMelExtractor.maxValues`): a small file that
+    /// decodes to days of audio must not take the memory it would need.
+    case tooLong(frames: Int, maximum: Int, secondsPerFrame: Double)
 
     public var description: String {
         switch self {
@@ -28,6 +31,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "sample rate mismatch: audio at \(actual) Hz, extractor expects \(expected) Hz"
         case let .signalChanged(expected, got):
             return "the audio changed while it was read: \(got) samples where an earlier pass had \(expected)"
+        case let .tooLong(frames, maximum, secondsPerFrame):
+            return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), at most \(maximum) "
+                + "(\(Int(Double(maximum) * secondsPerFrame)) s) in one tensor"
         }
     }
 }

@@ -198,6 +198,20 @@ public final class LogMelExtractor: @unchecked Sendable {
         return try analyse(UnsafeBufferPointer(start: base + range.lowerBound, count: m), signalLength: n, range: range, ws)
     }
 
+    /// The most values (frames × n_mels) one computation holds: 256 MB of float32, 2.9 hours at the
+    /// speech preset's 64 mels and 10 ms hop. A longer signal is refused before its frames are
+    /// computed, so a small file that decodes to days of audio cannot take the memory it would need.
+    public static let maxValues = 1 << 26
+
+    /// Throws `tooLong` when `frames` frames of n_mels values would be more than `maxValues`.
+    func checkLength(frames: Int) throws {
+        let maximum = Self.maxValues / nMels
+        guard frames <= maximum else {
+            throw FeatureError.tooLong(frames: frames, maximum: maximum,
+                                       secondsPerFrame: Double(hop) / Double(parameters.sampleRate))
+        }
+    }
+
     /// Frames of the spectrogram of `m` samples.
     func frameCount(_ m: Int) -> Int {
         parameters.center ? 1 + (m + 2 * (nFFT / 2) - nFFT) / hop : 1 + (m - nFFT) / hop
@@ -212,6 +226,7 @@ public final class LogMelExtractor: @unchecked Sendable {
 
         // 3. full mel power spectrogram
         let total = frameCount(m)
+        try checkLength(frames: total)
         if ws.mel.count < total * nMels { ws.mel = [Float](repeating: 0, count: total * nMels) }
         let maxPower = ws.mel.withUnsafeMutableBufferPointer { melSpectrogram(base, m, frames: total, ws, out: $0.baseAddress!) }
         // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB

@@ -75,6 +75,7 @@ extension LogMelExtractor {
 
         let total = frameCount(m)
         let outFrames = p.frames ?? total
+        try checkLength(frames: outFrames)
         let needsCentre = total > outFrames && p.crop == .center
         // The centre of the whole signal is known from pass 1; that of a trimmed one only after pass 2.
         var first: Int? = 0

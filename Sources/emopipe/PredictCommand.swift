@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmoCore
+import EmoFeatures
 import EmoPipeline
 import EmoStages
 import Foundation
@@ -97,7 +98,9 @@ struct PredictCommand: ParsableCommand {
                     failed += 1
                     let message = "\(error)"
                     let reason = message.hasPrefix(file + ": ") ? String(message.dropFirst(file.count + 2)) : message
-                    FileHandle.standardError.write(Data("emopipe: \(file): \(reason)\n".utf8))
+                    // A stream holds only the windows in flight, so it takes a recording of any length.
+                    let hint = if case FeatureError.tooLong = error { " (stream it instead: emopipe predict --run RUN - < FILE)" } else { "" }
+                    FileHandle.standardError.write(Data("emopipe: \(file): \(reason)\(hint)\n".utf8))
                 }
             }
             if predictor.groupsSpeakers, !predictions.isEmpty {

@@ -1,7 +1,7 @@
 // The log-mel of a long signal read in passes (`compute(signal:)`) is bit for bit the in-memory one,
 // for every parameter combination that changes what the passes must remember.
 
-import EmoFeatures
+@testable import EmoFeatures
 import EmoMedia
 import Foundation
 import Testing
@@ -122,5 +122,65 @@ struct LogMelStreamingTests {
         #expect(throws: FeatureError.sampleRateMismatch(expected: 16_000, actual: 8_000)) {
             try extractor.compute(signal: ChunkedSignal(y, sampleRate: 8_000))
         }
+    }
+}
+
+/// A tone of any length, made chunk by chunk as it is read: a long signal that is never held.
+final class ToneSignal: RereadableSignal {
+    let sampleRate = 16_000
+    let count: Int
+    private let period: [Float]
+
+    init(seconds: Double) {
+        count = Int(seconds * 16_000)
+        period = (0..<16_000).map { Float(0.1 * sin(2 * Double.pi * 220 * Double($0) / 16_000)) }
+    }
+
+    func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws {
+        try period.withUnsafeBufferPointer { chunk in
+            var left = count
+            while left > 0 {
+                let n = min(left, chunk.count)
+                body(UnsafeBufferPointer(rebasing: chunk[0..<n]))
+                left -= n
+            }
+        }
+    }
+}
+
+@Suite("log-mel length bound")
+struct LogMelLengthBoundTests {
+    static func refusal(_ body: () throws -> LogMel) -> FeatureError? {
+        do { _ = try body() } catch let error as FeatureError { return error } catch { Issue.record("\(error)") }
+        return nil
+    }
+
+    /// A signal whose frames would exceed `maxValues` is refused before they are computed, whether it
+    /// is read in passes or held in memory, and the refusal says how long it is and how long may be.
+    @Test func framesBeyondTheBoundAreRefusedBeforeTheyAreComputed() throws {
+        var wide = LogMelParameters.speech
+        wide.nMels = 512
+        wide.nFFT = 8192
+        let extractor = try LogMelExtractor(wide)
+        let maximum = LogMelExtractor.maxValues / wide.nMels
+        let seconds = Double(maximum + 1_000) * 0.01
+        let error = Self.refusal { try extractor.compute(signal: ToneSignal(seconds: seconds)) }
+        let frames = 1 + Int(seconds * 16_000) / wide.hopLength
+        #expect(error == .tooLong(frames: frames, maximum: maximum, secondsPerFrame: 0.01), "\(String(describing: error))")
+        #expect(error?.description == "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * 0.01)) s), at most \(maximum) (\(Int(Double(maximum) * 0.01)) s) in one tensor")
+
+        // In memory: a hop of one sample makes a frame of every sample.
+        var dense = LogMelParameters.speech
+        dense.nMels = 128
+        dense.hopLength = 1
+        let denseMaximum = LogMelExtractor.maxValues / dense.nMels
+        let samples = ToneSignal(seconds: Double(denseMaximum + 16_000) / 16_000)
+        #expect(samples.count <= LogMelExtractor.defaultInMemoryLimit, "the in-memory path is the one under test")
+        let inMemory = Self.refusal { try LogMelExtractor(dense).compute(signal: samples) }
+        #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000), "\(String(describing: inMemory))")
+
+        // The bound is on the frames kept: cropped to a few, the same length passes the check.
+        wide.frames = 300
+        #expect(throws: Never.self) { try LogMelExtractor(wide).checkLength(frames: wide.frames ?? 0) }
     }
 }
