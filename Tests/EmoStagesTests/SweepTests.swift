@@ -188,6 +188,27 @@ struct SweepTests {
         }
     }
 
+    /// `--prepare` computes the feature stages some trial reads: a speech-only grid no face crops,
+    /// and the workers of that grid find everything they read ready; a trial that adds the faces
+    /// makes them part of what is prepared.
+    @Test func prepareComputesOnlyWhatSomeTrialReads() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        try FileManager.default.copyItem(atPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
+                                         toPath: data + "/Actor_03/01-01-01-01-01-01-03.mp4")
+        let folder = try TestSupport.temporaryFolder("sweep-read")
+        let workdir = folder + "/work"
+        let speechOnly = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio]], train.dropout: [0.1]}")
+        let prepare = try TestSupport.run(TestSupport.emopipe, ["sweep", speechOnly, "--prepare", "--workdir", workdir])
+        #expect(prepare.status == 0 && prepare.stderr.contains("audio: running") && !prepare.stderr.contains("faces: running"), "\(prepare.stderr)")
+        let worker = try TestSupport.run(TestSupport.emopipe, ["sweep", speechOnly, "--workdir", workdir, "--worker", "0/1"])
+        #expect(worker.status == 0 && worker.stderr.contains("trial 0: weighted_f1"), "\(worker.stderr)")
+
+        let withFaces = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio], [faces, audio]]}")
+        let again = try TestSupport.run(TestSupport.emopipe, ["sweep", withFaces, "--prepare", "--workdir", workdir])
+        #expect(again.status == 0 && again.stderr.contains("faces: running") && again.stderr.contains("1 face tracks, 0 failed")
+                && again.stderr.contains("audio: up to date"), "\(again.stderr)")
+    }
+
     /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch
     /// goes on, the others are stopped, and the best is the better of the two that reached 2 epochs.
     @Test func halvingStopsTheWorseHalfAndPicksAmongTheSurvivors() throws {

@@ -170,12 +170,19 @@ public final class SweepRunner {
         return board
     }
 
-    /// Runs the stages every trial shares (those before train) with the manifest's own settings, in
-    /// the work directory given: what sweep workers then read.
+    /// Runs the stages before train that some trial reads (a speech-only sweep needs no face crops)
+    /// with the manifest's own settings, in the work directory given: what sweep workers then read.
     public func prepareFeatures(command: String) throws -> RunReport {
         let runner = try PipelineRunner(manifest: manifest, workspace: mainWorkspace, stages: stages,
                                         cancellation: cancellation, libraries: libraries)
-        return try runner.run(RunSelection(targets: SweepWorker.featureStages(runner)), command: command)
+        var read = Set<String>()
+        for trial in trials {
+            try cancellation.check()
+            read.formUnion(SweepWorker.featureStages(try self.runner(for: trial, epochs: nil)))
+        }
+        // Empty targets would mean the whole pipeline; train reads at least its split.
+        if read.isEmpty { read = Set(SweepWorker.featureStages(runner)) }
+        return try runner.run(RunSelection(targets: runner.pipeline.stageNames.filter(read.contains)), command: command)
     }
 
     /// The leaderboard of what the state file holds now, running nothing.

@@ -60,9 +60,9 @@ public enum SweepWorker {
         }
     }
 
-    /// The stages train depends on, in pipeline order: what every trial shares.
+    /// The stages train reads with the runner's parameters, in pipeline order: what trials share.
     static func featureStages(_ runner: PipelineRunner) -> [String] {
-        let upstream = runner.pipeline.closure(of: StageName.train.rawValue).subtracting([StageName.train.rawValue])
+        let upstream = runner.readClosure(of: [StageName.train.rawValue]).subtracting([StageName.train.rawValue])
         return runner.pipeline.stageNames.filter(upstream.contains)
     }
 
