@@ -329,7 +329,7 @@ public final class PipelineRunner {
 
     /// Says which stages the pipeline's `needs` would have pulled in but nothing run reads, so none
     /// is left out silently.
-    private func logUnread(_ selection: RunSelection) {
+    func logUnread(_ selection: RunSelection) {
         guard selection.only == nil else { return }
         let roots = roots(selection)
         let declared = roots.reduce(into: Set<String>()) { $0.formUnion(pipeline.closure(of: $1)) }

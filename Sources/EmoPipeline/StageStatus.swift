@@ -60,6 +60,7 @@ extension PipelineRunner {
     /// stage can tell beforehand. Reads the work directory; changes nothing.
     public func plan(_ selection: RunSelection) throws -> [PlannedStage] {
         let selected = try selectedStages(selection)
+        logUnread(selection)
         let statuses = Dictionary(uniqueKeysWithValues: try status().map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
         let store = workspace.exists ? try workspace.openStore(.readOnly) : nil

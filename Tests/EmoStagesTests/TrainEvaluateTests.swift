@@ -178,6 +178,8 @@ struct TrainEvaluateTests {
         let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options)
         #expect(again.status == 0 && again.stderr.contains("train: up to date") && again.stderr.contains("faces: left out"),
                 "new face crops change nothing a speech-only model read: \(again.stderr)")
+        let speechPlan = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--dry-run"] + options)
+        #expect(!speechPlan.stdout.contains("faces") && speechPlan.stderr.contains("faces: left out"), "the plan says so too: \(speechPlan)")
         let plan = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--dry-run", "--workdir", folder + "/work",
                                                              "--set", "train.modalities=[faces, audio]"]).stdout
         let trainLine = plan.split(separator: "\n").first { $0.hasPrefix("train ") } ?? ""
