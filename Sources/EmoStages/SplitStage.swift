@@ -15,6 +15,7 @@ import Foundation
 public struct SplitStage: Stage {
     public let name = StageName.split.rawValue
     public let codeVersion = "1"
+    public let readsDataRoot = true
     public let manifestFields = ["label_map", "include_song"]
 
     public init() {}

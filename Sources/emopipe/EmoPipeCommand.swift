@@ -205,7 +205,8 @@ struct DataRootChoice {
     func requireFolder() throws {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
-            throw UsageError("\(line): does not exist or is not a folder")
+            // `announce` has said where the root came from, on the line before.
+            throw UsageError("\(path.echoed): the data root does not exist or is not a folder")
         }
     }
 

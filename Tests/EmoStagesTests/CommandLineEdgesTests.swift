@@ -82,14 +82,19 @@ struct CommandLineEdgesTests {
         let aFile = try TestSupport.temporaryFolder("not-a-folder") + "/file"
         try Data("x".utf8).write(to: URL(fileURLWithPath: aFile))
         for root in ["/nonexistent-emopipe-root", aFile] {
-            for command in [["run", Self.manifest, "--until", "ingest"], ["run", Self.manifest, "--dry-run"], ["nightly", Self.manifest]] {
+            for command in [["run", Self.manifest, "--until", "ingest"], ["run", Self.manifest, "--dry-run"], ["nightly", Self.manifest],
+                            ["run", Self.manifest, "--only", "audio", "--force", "audio"], ["run", Self.manifest, "--only", "split"]] {
                 let missing = try Self.emopipe(command + ["--data", root], workdir: workdir)
-                #expect(missing.status == 64 && missing.stderr.contains("emopipe: data root \(root) (from --data): does not exist or is not a folder"),
+                #expect(missing.status == 64 && missing.stderr.contains("data root \(root) (from --data)\nemopipe: \(root): the data root does not exist or is not a folder"),
                         "\(command): \(missing.stderr)")
             }
         }
         #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count == runsBefore)
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
+        // Train, evaluate and export work on earlier stages' output: `--only` of one needs no data root.
+        let evaluate = try Self.emopipe(["run", Self.manifest, "--only", "evaluate", "--data", "/nonexistent-emopipe-root"], workdir: workdir)
+        #expect(evaluate.stderr.contains("cannot run 'evaluate' alone") && !evaluate.stderr.contains("the data root does not exist"),
+                "it gets as far as its own inputs: \(evaluate.stderr)")
     }
 
     /// A data-root.txt that is not one absolute path (garbage, many lines, a NUL, megabytes) is
