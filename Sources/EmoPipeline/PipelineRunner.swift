@@ -171,9 +171,10 @@ public final class PipelineRunner {
     /// Where the selection's stages end: its targets, its `--until` stage, or the pipeline's final
     /// stages and any stage forced by name.
     private func roots(_ selection: RunSelection) -> [String] {
-        if !selection.targets.isEmpty { return selection.targets }
-        if let until = selection.until { return [until] }
-        return pipeline.finalStages + selection.force.sorted()
+        let ends = !selection.targets.isEmpty ? selection.targets : selection.until.map { [$0] } ?? pipeline.finalStages
+        // A forced stage those ends depend on in the pipeline runs even when nothing reads it now.
+        let declared = ends.reduce(into: Set<String>()) { $0.formUnion(pipeline.closure(of: $1)) }
+        return ends + selection.force.sorted().filter { declared.contains($0) && !ends.contains($0) }
     }
 
     /// The stages `name` reads: its pipeline `needs` less those its parameters leave unread.
@@ -336,7 +337,8 @@ public final class PipelineRunner {
         let read = readClosure(of: roots)
         for name in pipeline.stageNames where declared.contains(name) && !read.contains(name) {
             let readers = pipeline.stages.filter { $0.needs.contains(name) && read.contains($0.name) }.map(\.name)
-            logger.info("\(name): left out: \(readers.joined(separator: ", ")) does not read it with these parameters (run it by name: --until \(name))")
+            let who = readers.isEmpty ? "no stage this run runs reads it" : "\(readers.joined(separator: ", ")) does not read it"
+            logger.info("\(name): left out: \(who) with these parameters (run it by name: --until \(name))")
         }
     }
 

@@ -26,20 +26,28 @@ public struct PlannedStage: Equatable, Sendable {
 }
 
 extension PipelineRunner {
-    /// Every stage's state, in pipeline order. Reads the work directory; changes nothing.
+    /// Every stage's state, in pipeline order, saying of one that is not up to date when a run would
+    /// leave it out. Reads the work directory; changes nothing.
     public func status() throws -> [StageStatus] {
+        let unread = Set(unreadStages)
+        return try stageStatuses().map { status in
+            guard unread.contains(status.stage), status.state != .upToDate else { return status }
+            var noted = status
+            noted.reason += "; nothing reads it with these parameters, so a run leaves it out"
+            return noted
+        }
+    }
+
+    /// Every stage's state, in pipeline order.
+    func stageStatuses() throws -> [StageStatus] {
         guard workspace.exists else {
             return pipeline.stageNames.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workspace.root)") }
         }
         let store = try workspace.openStore(.readOnly)
         var result: [String: StageStatus] = [:]
         var ordered: [StageStatus] = []
-        let unread = Set(unreadStages)
         for name in pipeline.stageNames {
             var status = try status(of: name, store: store, upstream: result)
-            if unread.contains(name), status.state != .upToDate {
-                status.reason += "; nothing reads it with these parameters, so a run leaves it out"
-            }
             status.lastExecution = try lastExecution(of: name, store: store)
             result[name] = status
             ordered.append(status)
@@ -61,7 +69,7 @@ extension PipelineRunner {
     public func plan(_ selection: RunSelection) throws -> [PlannedStage] {
         let selected = try selectedStages(selection)
         logUnread(selection)
-        let statuses = Dictionary(uniqueKeysWithValues: try status().map { ($0.stage, $0) })
+        let statuses = Dictionary(uniqueKeysWithValues: try stageStatuses().map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
         let store = workspace.exists ? try workspace.openStore(.readOnly) : nil
         return try selected.map { name in
@@ -108,7 +116,16 @@ extension PipelineRunner {
             return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params))
         }
         let recordedInputs = (try? JSONDecoder().decode([String: String].self, from: Data(state.inputsJSON.utf8))) ?? [:]
-        for need in reads(name) {
+        let reading = reads(name)
+        if Set(recordedInputs.keys) != Set(reading) {
+            // The inputs are part of the fingerprint: a run recomputes a stage that reads other stages now.
+            let dropped = recordedInputs.keys.filter { !reading.contains($0) }.sorted()
+            let added = reading.filter { recordedInputs[$0] == nil }
+            return stale("reads other upstream stages than when it ran"
+                + (dropped.isEmpty ? "" : "; no longer \(dropped.joined(separator: ", "))")
+                + (added.isEmpty ? "" : "; now also \(added.joined(separator: ", "))"))
+        }
+        for need in reading {
             if let up = upstream[need], up.state != .upToDate {
                 return stale("upstream stage '\(need)' is \(up.state.rawValue)")
             }
@@ -140,7 +157,8 @@ extension PipelineRunner {
     }
 
     private static func canonical(_ any: Any) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: any, options: [.sortedKeys, .fragmentsAllowed]) else { return "?" }
+        // As ParamValue.canonicalJSON writes it: a path's slashes unescaped, or every path would differ.
+        guard let data = try? JSONSerialization.data(withJSONObject: any, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]) else { return "?" }
         return String(decoding: data, as: UTF8.self)
     }
 }

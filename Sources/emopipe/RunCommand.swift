@@ -9,11 +9,12 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run the pipeline's stages that are not up to date.",
         discussion: Help.reflow("""
-        Stages run in dependency order; a stage whose stage fingerprint (code version, parameters, upstream
-        outputs) is unchanged is skipped. The log names each running stage's cache key (code version and
+        Stages run in dependency order; a stage whose stage fingerprint (code version, parameters, the
+        outputs of the upstream stages it reads) is unchanged is skipped, and a stage nothing in the run
+        reads with these parameters (faces, for train.modalities [audio]) is left out unless named. The log names each running stage's cache key (code version and
         parameters), which keys its cached records. Per-source stages redo only new or changed sources.
 
-        `--force STAGE` recomputes STAGE from scratch and every selected stage that depends on it:
+        `--force STAGE` recomputes STAGE from scratch and every selected stage that reads its output:
         per-source stages recompute every source (the records come out byte-identical), and train sets
         its checkpoints for the stage fingerprint aside (to cache/train/<stage fingerprint>.superseded-<run id>,
         removed by `emopipe cache gc`) and trains from epoch 1.

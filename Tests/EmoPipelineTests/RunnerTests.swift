@@ -133,6 +133,10 @@ struct RunnerTests {
         _ = try ignoring.run(RunSelection(until: "b"), command: "test")
         _ = try runner(manifest("params: {d: {ignores: [b]}, b: {y: 7}}\n")).run(RunSelection(force: ["b"]), command: "test")
         #expect(counts() == [1, 2, 1, 1])
+        // Forced by name under --until, it runs as it did when d read it; d, which does not, stays.
+        let forcedUnder = try ignoring.run(RunSelection(until: "d", force: ["b"]), command: "test")
+        #expect(forcedUnder.stages.map(\.stage) == ["a", "b", "d"] && forcedUnder.stages.last?.action == .upToDate)
+        #expect(counts() == [1, 3, 1, 1])
         let reproduced = try ignoring.run(RunSelection(targets: ["d"]), command: "test").stages.map(\.stage)
         #expect(reproduced == ["d"], "d reads nothing: a only reached it through b")
 
@@ -140,7 +144,7 @@ struct RunnerTests {
         let reading = try runner(manifest())
         #expect(try reading.status().first { $0.stage == "d" }?.state == .stale)
         _ = try reading.run(RunSelection(), command: "test")
-        #expect(counts() == [1, 3, 1, 2])
+        #expect(counts() == [1, 3, 1, 2], "b's output of the forced run is what d now reads")
         #expect(reading.reads("d") == ["b"] && ignoring.reads("d").isEmpty)
     }
 
