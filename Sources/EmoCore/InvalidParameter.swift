@@ -7,12 +7,12 @@ public struct InvalidParameter: Error, Equatable, Sendable, CustomStringConverti
     /// The value as the user wrote it (canonical JSON where it came from a file).
     public var value: String
     public var allowed: String
-    /// The other key whose value `allowed` depends on (`epochs` for `warmup_epochs`), so the refusal
-    /// can say where that value came from too: the change that broke the rule may have been to it.
-    public var bound: String?
+    /// The other keys whose values `allowed` depends on (`epochs` for `warmup_epochs`), so the refusal
+    /// can say where those values came from too: the change that broke the rule may have been to one.
+    public var bounds: [String]
 
-    public init(key: String, value: String, allowed: String, bound: String? = nil) {
-        self.key = key; self.value = value; self.allowed = allowed; self.bound = bound
+    public init(key: String, value: String, allowed: String, bounds: [String] = []) {
+        self.key = key; self.value = value; self.allowed = allowed; self.bounds = bounds
     }
 
     public init<T>(key: String, _ value: T, allowed: String) {
@@ -26,8 +26,8 @@ extension InvalidParameter {
     /// Throws unless `ok`: the one-line form every `validate()` uses.
     ///
     ///     try InvalidParameter.require(epochs >= 1, "epochs", epochs, "an integer from 1 to 10000")
-    public static func require(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String, bound: String? = nil) throws {
-        if !ok { throw InvalidParameter(key: key, value: "\(value)", allowed: allowed, bound: bound) }
+    public static func require(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String, bounds: [String] = []) throws {
+        if !ok { throw InvalidParameter(key: key, value: "\(value)", allowed: allowed, bounds: bounds) }
     }
 }
 

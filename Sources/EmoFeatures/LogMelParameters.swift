@@ -130,8 +130,8 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
 
     /// Throws `InvalidParameter` (naming the key) for a value or combination the extractor cannot honour.
     public func validate() throws {
-        func bad(_ key: String, _ value: Any?, _ allowed: String, bound: String? = nil) -> InvalidParameter {
-            InvalidParameter(key: key, value: value.map { "\($0)" } ?? "null", allowed: allowed, bound: bound)
+        func bad(_ key: String, _ value: Any?, _ allowed: String, bounds: [String] = []) -> InvalidParameter {
+            InvalidParameter(key: key, value: value.map { "\($0)" } ?? "null", allowed: allowed, bounds: bounds)
         }
         guard (1000...Self.maxSampleRate).contains(sampleRate) else {
             throw bad("sample_rate", sampleRate, "an integer from 1000 to \(Self.maxSampleRate) Hz")
@@ -140,19 +140,19 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
             throw bad("n_fft", nFFT, "an even integer from 8 to \(Self.maxFFT)")
         }
         guard winLength >= 1, winLength <= nFFT else {
-            throw bad("win_length", winLength, "an integer from 1 to n_fft (\(nFFT))", bound: "n_fft")
+            throw bad("win_length", winLength, "an integer from 1 to n_fft (\(nFFT))", bounds: ["n_fft"])
         }
         guard hopLength >= 1, hopLength <= sampleRate else {
-            throw bad("hop_length", hopLength, "an integer from 1 to sample_rate (\(sampleRate))", bound: "sample_rate")
+            throw bad("hop_length", hopLength, "an integer from 1 to sample_rate (\(sampleRate))", bounds: ["sample_rate"])
         }
         guard (1...Self.maxMels).contains(nMels) else { throw bad("n_mels", nMels, "an integer from 1 to \(Self.maxMels)") }
         guard fmin.isFinite, fmin >= 0 else { throw bad("fmin", fmin, "a number ≥ 0 Hz") }
         let nyquist = Double(sampleRate) / 2
         if let fmax { guard fmax.isFinite, fmax > fmin, fmax <= nyquist else {
-            throw bad("fmax", fmax, "null or a number in (fmin, sample_rate/2] = (\(fmin), \(nyquist)]", bound: "sample_rate")
-        } } else if !(nyquist > fmin) { throw bad("fmin", fmin, "a number below sample_rate/2 (\(nyquist))") }
+            throw bad("fmax", fmax, "null or a number in (fmin, sample_rate/2] = (\(fmin), \(nyquist)]", bounds: ["fmin", "sample_rate"])
+        } } else if !(nyquist > fmin) { throw bad("fmin", fmin, "a number below sample_rate/2 (\(nyquist))", bounds: ["sample_rate"]) }
         if let empty = MelFilterbank.firstEmptyFilter(self) {
-            throw bad("n_mels", nMels, "at most as many mel bands as n_fft \(nFFT) can fill between \(fmin) and \(effectiveFmax) Hz at \(sampleRate) Hz: band \(empty) has no FFT bin (use fewer n_mels or a larger n_fft)", bound: "n_fft")
+            throw bad("n_mels", nMels, "at most as many mel bands as n_fft \(nFFT) can fill between \(fmin) and \(effectiveFmax) Hz at \(sampleRate) Hz: band \(empty) has no FFT bin (use fewer n_mels or a larger n_fft)", bounds: ["n_fft", "sample_rate", "fmin", "fmax"])
         }
         guard power.isFinite, power > 0, power <= 8 else { throw bad("power", power, "a number in (0, 8]") }
         guard dbRef.isFinite, dbRef > 0 else { throw bad("db_ref", dbRef, "a number > 0") }

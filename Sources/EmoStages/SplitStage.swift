@@ -124,8 +124,8 @@ public struct SplitParameters: StageParameters {
     }
 
     public func validate() throws {
-        func bad(_ key: String, _ value: Any, _ allowed: String, bound: String? = nil) -> InvalidParameter {
-            InvalidParameter(key: key, value: "\(value)", allowed: allowed, bound: bound)
+        func bad(_ key: String, _ value: Any, _ allowed: String, bounds: [String] = []) -> InvalidParameter {
+            InvalidParameter(key: key, value: "\(value)", allowed: allowed, bounds: bounds)
         }
         let ravdess = RavdessName.actorRange
         guard (2...ravdess.count).contains(folds) else { throw bad("folds", folds, "an integer from 2 to \(ravdess.count)") }
@@ -141,11 +141,11 @@ public struct SplitParameters: StageParameters {
             guard Set(list).count == list.count else { throw bad(key, list, "each actor at most once") }
         }
         if let both = testActors.first(where: valActors.contains) {
-            throw bad("val_actors", valActors, "actors that are not also test actors (\(both) is both)", bound: "test_actors")
+            throw bad("val_actors", valActors, "actors that are not also test actors (\(both) is both)", bounds: ["test_actors"])
         }
         if !actors.isEmpty, let outside = (testActors + valActors).first(where: { !actors.contains($0) }) {
             throw bad(testActors.contains(outside) ? "test_actors" : "val_actors", testActors.contains(outside) ? testActors : valActors,
-                      "actors among split.actors \(actors) (\(outside) is not)", bound: "actors")
+                      "actors among split.actors \(actors) (\(outside) is not)", bounds: ["actors"])
         }
         // Test actors alone: one fold without validation actors (train.selection: last).
         if testActors.isEmpty && !valActors.isEmpty {

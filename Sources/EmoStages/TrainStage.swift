@@ -273,8 +273,8 @@ public struct TrainParameters: StageParameters {
     }
 
     public func validate() throws {
-        func check(_ ok: Bool, _ key: CodingKeys, _ value: Any, _ allowed: String, bound: CodingKeys? = nil) throws {
-            try InvalidParameter.require(ok, key.rawValue, value, allowed, bound: bound?.rawValue)
+        func check(_ ok: Bool, _ key: CodingKeys, _ value: Any, _ allowed: String, bounds: [CodingKeys] = []) throws {
+            try InvalidParameter.require(ok, key.rawValue, value, allowed, bounds: bounds.map(\.rawValue))
         }
         try check(!modalities.isEmpty && Set(modalities).count == modalities.count, .modalities,
                   modalities.map(\.rawValue), "a list of audio and/or faces, each once")
@@ -292,7 +292,7 @@ public struct TrainParameters: StageParameters {
         try check(learningRate > 0 && learningRate <= 10, .learningRate, learningRate, "a number in (0, 10]")
         try check(weightDecay >= 0 && weightDecay <= 10, .weightDecay, weightDecay, "a number from 0 to 10")
         try check((0...epochs).contains(warmupEpochs), .warmupEpochs, warmupEpochs, "an integer from 0 to epochs (\(epochs))",
-                  bound: .epochs)
+                  bounds: [.epochs])
         try check(clipNorm > 0 && clipNorm <= 1e6, .clipNorm, clipNorm, "a number in (0, 1e6]")
         try check(labelSmoothing >= 0 && labelSmoothing < 1, .labelSmoothing, labelSmoothing, "a number with 0 <= label_smoothing < 1")
         try check((1...10_000).contains(patience), .patience, patience, "an integer from 1 to 10000")
@@ -302,7 +302,7 @@ public struct TrainParameters: StageParameters {
                   weightAverageEpochs, "a number of epochs from 0 (off) to 10000")
         try check((1...Self.maxWindowFrames).contains(windowFrames), .windowFrames, windowFrames, "an integer from 1 to \(Self.maxWindowFrames)")
         try check((1...windowFrames).contains(windowHopFrames), .windowHopFrames, windowHopFrames,
-                  "an integer from 1 to window_frames (\(windowFrames)): a longer hop would skip frames", bound: .windowFrames)
+                  "an integer from 1 to window_frames (\(windowFrames)): a longer hop would skip frames", bounds: [.windowFrames])
         try check(timeStretch.isFinite && timeStretch >= 0 && timeStretch <= 0.5, .timeStretch, timeStretch, "a number from 0 to 0.5")
         // Below 0.01 the Gamma draws underflow and Beta(α, α) would not be drawn faithfully.
         try check(mixup.isFinite && (mixup == 0 || (0.01...10).contains(mixup)), .mixup, mixup,

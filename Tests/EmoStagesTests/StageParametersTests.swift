@@ -67,6 +67,9 @@ struct StageParametersTests {
         #expect(window.contains("audio.win_length = 400: an integer from 1 to n_fft (256); audio.n_fft is from ") && window.contains("m.yaml"), "\(window)")
         let both = try refusal("params: {split: {test_actors: [1, 2]}}\n", settings: ["split.val_actors=[2, 3]"])
         #expect(both.contains("--set: split.val_actors = [2, 3]: actors that are not also test actors (2 is both); split.test_actors is from ") && both.contains("m.yaml"), "\(both)")
+        let bands = try refusal(settings: ["audio.sample_rate=96000"])
+        #expect(bands.contains("audio.n_mels = 64: at most as many mel bands") && bands.hasSuffix("; audio.sample_rate is from --set"),
+                "of the four keys the rule ties n_mels to, only the one given elsewhere is named: \(bands)")
         let together = try refusal(settings: ["train.epochs=1", "train.warmup_epochs=3"])
         #expect(together.hasSuffix("an integer from 0 to epochs (1)"), "both from --set: nothing more to say: \(together)")
     }

@@ -142,8 +142,18 @@ public enum ParameterResolver {
             let top = String(problem.key.split(separator: ".").first ?? "")
             let origin = origins[top] ?? .defaultValue
             var allowed = problem.allowed
-            if let bound = problem.bound, let boundOrigin = origins[bound], boundOrigin.place != origin.place {
-                allowed += "; \(stage).\(bound) is from \(boundOrigin.place)"
+            // The keys the rule ties this one to, grouped by where their values came from when elsewhere.
+            var places: [String] = []
+            var keysByPlace: [String: [String]] = [:]
+            for bound in problem.bounds {
+                let place = (origins[bound] ?? .defaultValue).place
+                guard place != origin.place else { continue }
+                if keysByPlace[place] == nil { places.append(place) }
+                keysByPlace[place, default: []].append("\(stage).\(bound)")
+            }
+            for place in places {
+                let keys = keysByPlace[place] ?? []
+                allowed += "; \(keys.joined(separator: ", ")) \(keys.count == 1 ? "is" : "are") from \(place)"
             }
             throw PipelineError.invalidParameter(file: origin.place, key: "\(stage).\(problem.key)", value: problem.value,
                                                  allowed: allowed)
