@@ -66,10 +66,13 @@ public final class LogMelExtractor: @unchecked Sendable {
 
     private let lock = NSLock()
     private var pool: [Workspace] = []
+    /// The most values (frames × n_mels) one computation may hold (`maxValues`; smaller in tests).
+    let valueLimit: Int
 
-    public init(_ p: LogMelParameters) throws {
+    public init(_ p: LogMelParameters, valueLimit: Int = LogMelExtractor.maxValues) throws {
         try p.validate()
         parameters = p
+        self.valueLimit = valueLimit
         nFFT = p.nFFT; hop = p.hopLength; nMels = p.nMels; nBins = p.nFFT / 2 + 1
         frameOffset = p.center ? p.nFFT / 2 : 0
         reflectPad = p.center && p.padMode == .reflect
@@ -203,9 +206,9 @@ public final class LogMelExtractor: @unchecked Sendable {
     /// computed, so a small file that decodes to days of audio cannot take the memory it would need.
     public static let maxValues = 1 << 26
 
-    /// Throws `tooLong` when `frames` frames of n_mels values would be more than `maxValues`.
+    /// Throws `tooLong` when `frames` frames of n_mels values would be more than `valueLimit`.
     func checkLength(frames: Int) throws {
-        let maximum = Self.maxValues / nMels
+        let maximum = valueLimit / nMels
         guard frames <= maximum else {
             throw FeatureError.tooLong(frames: frames, maximum: maximum,
                                        secondsPerFrame: Double(hop) / Double(parameters.sampleRate))

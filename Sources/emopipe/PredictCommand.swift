@@ -99,7 +99,7 @@ struct PredictCommand: ParsableCommand {
                     let message = "\(error)"
                     let reason = message.hasPrefix(file + ": ") ? String(message.dropFirst(file.count + 2)) : message
                     // A stream holds only the windows in flight, so it takes a recording of any length.
-                    let hint = if case FeatureError.tooLong = error { " (stream it instead: emopipe predict --run RUN - < FILE)" } else { "" }
+                    let hint = if case FeatureError.tooLong = error { " (stream it instead: emopipe predict --run \(runReference) - < \(file))" } else { "" }
                     FileHandle.standardError.write(Data("emopipe: \(file): \(reason)\(hint)\n".utf8))
                 }
             }

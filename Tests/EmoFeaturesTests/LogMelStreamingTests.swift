@@ -178,9 +178,22 @@ struct LogMelLengthBoundTests {
         #expect(samples.count <= LogMelExtractor.defaultInMemoryLimit, "the in-memory path is the one under test")
         let inMemory = Self.refusal { try LogMelExtractor(dense).compute(signal: samples) }
         #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000), "\(String(describing: inMemory))")
+    }
 
-        // The bound is on the frames kept: cropped to a few, the same length passes the check.
-        wide.frames = 300
-        #expect(throws: Never.self) { try LogMelExtractor(wide).checkLength(frames: wide.frames ?? 0) }
+    /// The bound is on the frames kept: cropped to a few, a signal of many more frames is computed,
+    /// in passes or in memory, and equals what no bound gives.
+    @Test func aCropToFewFramesKeepsALongSignalWithinTheBound() throws {
+        var p = LogMelParameters.speech
+        let limit = 64 * 1_000   // 1,000 frames of 64 mels: 10 s
+        let signal = ToneSignal(seconds: 30)
+        for inMemoryLimit in [1 << 20, 16_000] {
+            let bounded = try LogMelExtractor(p, valueLimit: limit)
+            #expect(Self.refusal { try bounded.compute(signal: signal, inMemoryLimit: inMemoryLimit) }
+                    == .tooLong(frames: 3_001, maximum: 1_000, secondsPerFrame: 0.01))
+        }
+        p.frames = 300
+        let reference = try LogMelExtractor(p).compute(signal: signal)
+        let cropped = try LogMelExtractor(p, valueLimit: limit).compute(signal: signal, inMemoryLimit: 16_000)
+        #expect(cropped.frames == 300 && cropped.values == reference.values)
     }
 }
