@@ -16,9 +16,7 @@ struct StreamPredictTests {
     /// model has a face branch (one that no training clip can feed is not built) for the streams with
     /// video. Trained on one clip's faces, it tests the plumbing, not what faces say.
     static let trained: Result<(run: String, clip: String), Error> = Result {
-        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
-        try FileManager.default.copyItem(atPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
-                                         toPath: data + "/Actor_03/01-01-01-01-01-01-03.mp4")
+        let data = try TestSupport.speechWithOneVideo(filedAs: 3)
         let folder = try TestSupport.temporaryFolder("stream-train")
         let manifest = try TrainEvaluateTests.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: true)
         let work = folder + "/work"

@@ -192,9 +192,7 @@ struct SweepTests {
     /// and the workers of that grid find everything they read ready; a trial that adds the faces
     /// makes them part of what is prepared.
     @Test func prepareComputesOnlyWhatSomeTrialReads() throws {
-        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
-        try FileManager.default.copyItem(atPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
-                                         toPath: data + "/Actor_03/01-01-01-01-01-01-03.mp4")
+        let data = try TestSupport.speechWithOneVideo(filedAs: 3)
         let folder = try TestSupport.temporaryFolder("sweep-read")
         let workdir = folder + "/work"
         let speechOnly = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio]], train.dropout: [0.1]}")

@@ -133,9 +133,7 @@ struct TrainEvaluateTests {
     /// Video of a test actor only: no training clip could teach a face branch, so none is built, and
     /// that clip is scored on its speech alone.
     @Test func aBranchOnlyTestClipsCouldFeedIsNotBuilt() throws {
-        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
-        try FileManager.default.copyItem(atPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
-                                         toPath: data + "/Actor_01/01-01-01-01-01-01-01.mp4")
+        let data = try TestSupport.speechWithOneVideo(filedAs: 1)
         let folder = try TestSupport.temporaryFolder("test-video")
         let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
         let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
@@ -154,9 +152,7 @@ struct TrainEvaluateTests {
     /// A speech-only model reads no face crops: the faces stage is left out of the run (saying so)
     /// even with video for training actors, runs when named, and cannot make train stale.
     @Test func aSpeechOnlyModelLeavesTheFacesStageOut() throws {
-        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
-        try FileManager.default.copyItem(atPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
-                                         toPath: data + "/Actor_03/01-01-01-01-01-01-03.mp4")
+        let data = try TestSupport.speechWithOneVideo(filedAs: 3)
         let folder = try TestSupport.temporaryFolder("speech-only")
         let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
         let options = ["--workdir", folder + "/work", "--set", "train.modalities=[audio]"]

@@ -159,6 +159,16 @@ public enum TestSupport {
         return folder
     }
 
+    /// Speech of actors 01-03 and the one original audio-video clip (actor 01's), filed as `videoActor`'s
+    /// clip: the smallest root where a modality reaches some actors only.
+    public static func speechWithOneVideo(filedAs videoActor: Int) throws -> String {
+        let data = try materialize(actors: 1...3, extra: ["--no-av"])
+        let actor = String(format: "%02d", videoActor)
+        try FileManager.default.copyItem(atPath: sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4",
+                                         toPath: data + "/Actor_\(actor)/01-01-01-01-01-01-\(actor).mp4")
+        return data
+    }
+
     /// `sha256sum`'s answer for a file: an oracle independent of our own hashing.
     public static func sha256sum(_ path: String) throws -> String {
         String(try shell("sha256sum '\(path)'").prefix(64))
