@@ -33,9 +33,39 @@ public enum TestSupport {
             ?? URL(fileURLWithPath: emopipe).deletingLastPathComponent().appendingPathComponent("emopipe-fuzz").path
     }()
 
-    /// A fresh, empty folder under the system's temporary folder.
+    /// This test process's folder under the system's temporary folder, `emopipe-tests/<pid>`. Making it
+    /// removes the folders of earlier test processes that are gone: a run leaves only its own files (to
+    /// look at after a failure), and runs do not pile gigabytes of data copies up in /tmp.
+    static let processFolder: String = {
+        let parent = URL(fileURLWithPath: NSTemporaryDirectory() + "/emopipe-tests").standardizedFileURL.path
+        try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let mine = getpid()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
+            // A folder of this pid is an earlier process's whose pid came round again.
+            guard let pid = Int32(name), pid == mine || (kill(pid, 0) != 0 && errno == ESRCH) else { continue }
+            removeTree(parent + "/" + name)
+        }
+        let folder = parent + "/\(mine)"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }()
+
+    /// `chmod -R u+w` then `rm -rf` (a test makes read-only folders), without `run`, which writes its
+    /// output into `processFolder`.
+    private static func removeTree(_ path: String) {
+        for (tool, arguments) in [("/bin/chmod", ["-R", "u+w", path]), ("/bin/rm", ["-rf", path])] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return }
+            process.waitUntilExit()
+        }
+    }
+
+    /// A fresh, empty folder in this process's folder.
     public static func temporaryFolder(_ label: String = "emopipe-test") throws -> String {
-        let path = NSTemporaryDirectory() + "/\(label)-\(UUID().uuidString.prefix(8))"
+        let path = processFolder + "/\(label)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
@@ -136,7 +166,7 @@ public enum TestSupport {
     }
 
     static func temporaryFile() throws -> String {
-        let path = NSTemporaryDirectory() + "/emopipe-out-\(UUID().uuidString)"
+        let path = processFolder + "/emopipe-out-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: path, contents: nil)
         return path
     }
