@@ -9,7 +9,7 @@ struct NightlyCommand: ParsableCommand {
         commandName: "nightly",
         abstract: "Reprocess what changed under the data root, retrain only if needed, and write a dated report.",
         discussion: Help.reflow("""
-        Runs every stage of the manifest: ingest re-scans the data
+        Runs every stage of the manifest that its final stages read: ingest re-scans the data
         root and marks sources gone from disk as removed (their cached records stay until `cache gc`),
         per-source stages compute only new or changed sources, and train, evaluate and export re-run
         only when their stage fingerprint changed (data, manifest or code).
@@ -21,7 +21,8 @@ struct NightlyCommand: ParsableCommand {
         seven_class.accuracy, ...) or cv.json (cv.weighted_f1.mean, ...): another is refused, exit 64.
 
         Exit status for alerting: 0 all well; 3 some sources failed; 4 a watched metric fell by more
-        than the tolerance (4 wins over 3); 1 the pipeline failed; 75 another run holds the work directory.
+        than the tolerance (4 wins over 3); 1 the pipeline failed; 64 a bad manifest or a data root that is
+        not a folder; 75 another run holds the work directory.
 
         Scheduling examples: pipelines/deploy/crontab, emopipe-nightly.service and .timer.
         """))

@@ -24,7 +24,8 @@ struct PredictCommand: ParsableCommand {
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
         probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
         [audio, faces]}. A file that cannot be read is reported and skipped (exit
-        status 3).
+        status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
+        stream that one instead.
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
         Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or

@@ -40,7 +40,8 @@ struct RunCommand: ParsableCommand {
           emopipe run --data ~/RAVDESS --workdir /scratch/emopipe
           emopipe run manifests/demo.yaml --set train.epochs=3 --dry-run
 
-        Scale-out: `--worker I/N` (I from 0) runs the per-source stages (ingest, audio, faces) over the
+        Scale-out: `--worker I/N` (I from 0) runs the per-source stages the run reads (ingest, audio, and
+        faces unless train.modalities leaves it out) over the
         I-th of N stable hash partitions of the data root's files, in WORKDIR/workers/<I>-of-<N>;
         `--worker env` takes I and N from a Slurm array job (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN,
         SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, and the manifest's
@@ -51,13 +52,13 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
-    @Option(help: "Run this stage and the stages it depends on, then stop.")
+    @Option(help: "Run this stage and the upstream stages it reads, then stop.")
     var until: String?
 
-    @Option(help: "Run only this stage (its upstream stages must have completed).")
+    @Option(help: "Run only this stage (the upstream stages it reads must have completed).")
     var only: String?
 
-    @Option(help: "Recompute this stage from scratch, and the selected stages after it (repeatable).")
+    @Option(help: "Recompute this stage from scratch, and every selected stage that reads it (repeatable).")
     var force: [String] = []
 
     @Flag(help: "Print the plan — per stage: run or up to date, why, and how many units it would compute — and run nothing.")

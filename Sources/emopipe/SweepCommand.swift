@@ -18,7 +18,7 @@ struct SweepCommand: ParsableCommand {
         overrides before any trial runs (exit 64).
 
         Each trial is an ordinary recorded run up to evaluate (see `emopipe runs`) in the work
-        directory, so stages before train are computed once and shared. The sweep keeps its state in
+        directory, so the stages before train that trials read are computed once and shared. The sweep keeps its state in
         WORKDIR/sweeps/<name>-<hash>/state.json: run again (after a kill, Ctrl-C or a failed trial),
         it skips the trials already finished and resumes the interrupted one from its checkpoints.
         It writes leaderboard.json, report.html and best.yaml there: the best trial's full manifest,
@@ -26,13 +26,14 @@ struct SweepCommand: ParsableCommand {
 
         Output: the leaderboard on stdout (best first), or with --json one document
         {"trials": [{trial, params, metric, seconds, status, run, epochs, reason}], "best": trial}.
-        Exit status: 0 every trial finished; 3 some trials failed; 1 none finished; 130 interrupted.
+        Exit status: 0 every trial finished; 3 some trials failed; 1 none finished; 64 a bad manifest,
+        trial or data root (not a folder); 130 interrupted.
 
         Scale-out: `--worker I/N` (I from 0) runs trials I, I+N, I+2N, ... in its own work directory,
         WORKDIR/workers/sweep-<name>-<hash>-<I>-of-<N>: a snapshot of WORKDIR's database whose cache
         folders (all but train's) link to WORKDIR's, so trials read the main features and never write
-        them. Compute them first with `emopipe sweep MANIFEST --prepare` (the stages before train, in
-        WORKDIR); a worker refuses to start a trial while any of them would run. `--worker env` takes I and N from a Slurm array or a
+        them. Compute them first with `emopipe sweep MANIFEST --prepare` (the stages before train that some
+        trial reads, in WORKDIR); a worker refuses to start a trial while any of them would run. `--worker env` takes I and N from a Slurm array or a
         Kubernetes Indexed Job (as `emopipe run --worker env`). Then `emopipe merge` folds the workers'
         runs and trials into WORKDIR and `emopipe sweep MANIFEST` there prints the whole leaderboard.
         Halving cannot be spread (each budget needs every trial's result at the one before).
@@ -54,7 +55,7 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "Print the leaderboard of the trials finished so far and run nothing.")
     var leaderboard = false
 
-    @Flag(help: "Compute the stages every trial shares (those before train: ingest, audio, faces, split) in WORKDIR and stop; sweep workers read them.")
+    @Flag(help: "Compute the stages before train that some trial reads (ingest, audio, split; faces when a trial's modalities have faces) in WORKDIR and stop; sweep workers read them.")
     var prepare = false
 
     @Option(help: ArgumentHelp("Run as sweep worker I of N (I/N, or `env` for Slurm/Kubernetes): trials I, I+N, ... in WORKDIR/workers/sweep-*.", valueName: "I/N|env"))
