@@ -84,9 +84,12 @@ public struct PipelineDefinition: Equatable, Sendable {
     }
 
     /// `stage` and every stage it depends on, transitively.
-    public func closure(of stage: String) -> Set<String> {
-        var result: Set<String> = [stage]
-        var frontier = [stage]
+    public func closure(of stage: String) -> Set<String> { closure(of: [stage]) }
+
+    /// `stages` and every stage they depend on, transitively.
+    public func closure(of stages: [String]) -> Set<String> {
+        var result = Set(stages)
+        var frontier = stages
         while let current = frontier.popLast() {
             for need in self.stage(current)?.needs ?? [] where result.insert(need).inserted { frontier.append(need) }
         }

@@ -173,7 +173,7 @@ public final class PipelineRunner {
     private func roots(_ selection: RunSelection) -> [String] {
         let ends = !selection.targets.isEmpty ? selection.targets : selection.until.map { [$0] } ?? pipeline.finalStages
         // A forced stage those ends depend on in the pipeline runs even when nothing reads it now.
-        let declared = ends.reduce(into: Set<String>()) { $0.formUnion(pipeline.closure(of: $1)) }
+        let declared = pipeline.closure(of: ends)
         return ends + selection.force.sorted().filter { declared.contains($0) && !ends.contains($0) }
     }
 
@@ -333,7 +333,7 @@ public final class PipelineRunner {
     func logUnread(_ selection: RunSelection) {
         guard selection.only == nil else { return }
         let roots = roots(selection)
-        let declared = roots.reduce(into: Set<String>()) { $0.formUnion(pipeline.closure(of: $1)) }
+        let declared = pipeline.closure(of: roots)
         let read = readClosure(of: roots)
         for name in pipeline.stageNames where declared.contains(name) && !read.contains(name) {
             let readers = pipeline.stages.filter { $0.needs.contains(name) && read.contains($0.name) }.map(\.name)

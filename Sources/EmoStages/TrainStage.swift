@@ -45,12 +45,13 @@ public struct TrainStage: Stage {
     /// weights, and evaluate and predict would run it on the test clips' media.
     static func fedByTraining(_ features: FeatureSet, context: StageContext) throws -> FeatureSet {
         let asked = features.config.modalities
-        let training = features.samples(actors: features.plan.folds.flatMap(\.train))
+        let trainingActors = Set(features.plan.folds.flatMap(\.train)).sorted()
+        let training = features.samples(actors: trainingActors)
         let fed = FeatureSet.fed(asked, samples: training)
         func data(_ modality: ModelConfig.Modality) -> String { modality == .audio ? "a log-mel" : "face crops" }
         guard training.contains(where: { clip in asked.contains { clip.has($0) } }) else {
             throw PipelineError.missingData("train.modalities = \(ParamValue.array(asked.map { .string($0.rawValue) }).shown): "
-                + "no training clip has \(asked.map(data).joined(separator: " or ")) (training actors \(actorList(Set(features.plan.folds.flatMap(\.train)).sorted())))")
+                + "no training clip has \(asked.map(data).joined(separator: " or ")) (training actors \(actorList(trainingActors)))")
         }
         for left in asked where !fed.contains(left) {
             let built = fed.map(\.rawValue).joined(separator: ", ")

@@ -191,6 +191,12 @@ struct DataRootChoice {
         return URL(fileURLWithPath: option).standardizedFileURL.path
     }
 
+    /// Whether the root is a folder (following links).
+    var isFolder: Bool {
+        var folder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
+    }
+
     /// One line naming the root and where it came from.
     var line: String {
         switch origin {
@@ -203,8 +209,7 @@ struct DataRootChoice {
     /// A command that reads the sources refuses a root that is not a folder before anything runs
     /// (exit 64), as it refuses a bad `--data` or manifest: no run is recorded as failed in ingest.
     func requireFolder() throws {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+        guard isFolder else {
             // `announce` has said where the root came from, on the line before.
             throw UsageError("\(path.echoed): the data root does not exist or is not a folder")
         }
@@ -217,8 +222,7 @@ struct DataRootChoice {
     /// said, not fatal: the run's own work is done (a full disk, say, already failed it).
     func remember(in workspace: Workspace) {
         // A root that is not a folder (the run failed on it) would only mislead the commands after it.
-        var isFolder: ObjCBool = false
-        guard origin == .option, FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return }
+        guard origin == .option, isFolder else { return }
         do { try workspace.rememberDataRoot(path) } catch {
             FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: \(error)\n".utf8))
         }
