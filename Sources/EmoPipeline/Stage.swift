@@ -19,8 +19,6 @@ public protocol Stage: Sendable {
     var borrowedParameters: [String: [String]] { get }
     /// Works source by source, so N scale-out workers can split it (`--worker I/N`).
     var perSource: Bool { get }
-    /// Works on the sources under the data root, so it cannot run without that folder.
-    var readsDataRoot: Bool { get }
     /// The stages among its pipeline `needs` whose output these parameters leave unread (train with
     /// `modalities: [audio]` reads no face crops): they stay out of its fingerprint, and a run leaves
     /// out a stage that nothing it runs reads, unless the stage is asked for by name.
@@ -46,7 +44,6 @@ public extension Stage {
     var manifestFields: [String] { [] }
     var borrowedParameters: [String: [String]] { [:] }
     var perSource: Bool { false }
-    var readsDataRoot: Bool { false }
     func unreadNeeds(_ parameters: Parameters) -> Set<String> { [] }
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }

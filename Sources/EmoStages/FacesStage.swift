@@ -15,7 +15,6 @@ import Foundation
 public struct FacesStage: Stage {
     public let name = StageName.faces.rawValue
     public let perSource = true
-    public let readsDataRoot = true
     public let codeVersion = "1"
 
     public init() {}

@@ -13,7 +13,6 @@ import Foundation
 public struct IngestStage: Stage {
     public let name = StageName.ingest.rawValue
     public let perSource = true
-    public let readsDataRoot = true
     public let codeVersion = "1"
     /// Ingest reads the data root; a different root is a different ingest.
     public let manifestFields = ["data_root"]

@@ -15,7 +15,6 @@ import Foundation
 public struct SplitStage: Stage {
     public let name = StageName.split.rawValue
     public let codeVersion = "1"
-    public let readsDataRoot = true
     public let manifestFields = ["label_map", "include_song"]
 
     public init() {}
@@ -227,9 +226,9 @@ struct FoldPlanner {
         let missing = (testActors + valActors).filter { !present.contains($0) }
         if !missing.isEmpty {
             throw PipelineError.missingData(
-                "split: the manifest holds out actors \(actorList(missing)), "
+                "split: split.test_actors and split.val_actors hold out actors \(actorList(missing)), "
                 + "which the data root does not have (it has \(actorList(actors))); "
-                + "this protocol needs all 24 RAVDESS actors (Zenodo record 1188976)")
+                + "all 24 RAVDESS actors are in Zenodo record 1188976")
         }
         let held = Set(testActors + valActors)
         return SplitPlan.Fold(index: 0, test: testActors, validation: valActors, train: actors.filter { !held.contains($0) })

@@ -85,8 +85,10 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         do {
             let folder = workDirectoryOptions.workspace.runFolder(reference: runReference)
-            guard FileManager.default.fileExists(atPath: folder) else {
-                throw UsageError("no run '\(runReference)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
+            // An empty reference would name the runs folder itself, and a file is no run either.
+            var isFolder: ObjCBool = false
+            guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }

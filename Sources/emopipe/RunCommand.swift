@@ -92,9 +92,8 @@ struct RunCommand: ParsableCommand {
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
             // Checked once the manifest and parameters are: what is wrong with those is said first.
-            // Only `--only` of a stage that works on earlier stages' output (train, evaluate, export)
-            // runs without the data root; an unknown one is refused by the run, by name.
-            if only.map({ runner.stages[$0]?.readsDataRoot ?? false }) ?? true { try dataRoot.requireFolder() }
+            // Every run records the sources under the root as its dataset, `--only evaluate` too.
+            try dataRoot.requireFolder()
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
             if dryRun { return printPlan(try runner.plan(selection)) }
             let report: RunReport

@@ -83,7 +83,9 @@ struct CommandLineEdgesTests {
         try Data("x".utf8).write(to: URL(fileURLWithPath: aFile))
         for root in ["/nonexistent-emopipe-root", aFile] {
             for command in [["run", Self.manifest, "--until", "ingest"], ["run", Self.manifest, "--dry-run"], ["nightly", Self.manifest],
-                            ["run", Self.manifest, "--only", "audio", "--force", "audio"], ["run", Self.manifest, "--only", "split"]] {
+                            ["run", Self.manifest, "--only", "audio", "--force", "audio"], ["run", Self.manifest, "--only", "split"],
+                            // Every run records the sources under its root as its dataset: evaluate's too.
+                            ["run", Self.manifest, "--only", "evaluate"]] {
                 let missing = try Self.emopipe(command + ["--data", root], workdir: workdir)
                 #expect(missing.status == 64 && missing.stderr.contains("data root \(root) (from --data)\nemopipe: \(root): the data root does not exist or is not a folder"),
                         "\(command): \(missing.stderr)")
@@ -91,10 +93,6 @@ struct CommandLineEdgesTests {
         }
         #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count == runsBefore)
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
-        // Train, evaluate and export work on earlier stages' output: `--only` of one needs no data root.
-        let evaluate = try Self.emopipe(["run", Self.manifest, "--only", "evaluate", "--data", "/nonexistent-emopipe-root"], workdir: workdir)
-        #expect(evaluate.stderr.contains("cannot run 'evaluate' alone") && !evaluate.stderr.contains("the data root does not exist"),
-                "it gets as far as its own inputs: \(evaluate.stderr)")
     }
 
     /// A data-root.txt that is not one absolute path (garbage, many lines, a NUL, megabytes) is
@@ -322,5 +320,12 @@ struct CommandLineUsageTests {
         let missing = try Self.emopipe(["predict", "--run", "NOSUCH", "clip.wav", "--workdir", workdir])
         #expect(missing.status == 64, "\(missing.stderr)")
         #expect(missing.stderr.contains("no run 'NOSUCH'") && missing.stderr.contains("emopipe runs"), "\(missing.stderr)")
+        // Neither the runs folder (an empty reference) nor a file is a run.
+        let file = try TestSupport.temporaryFolder("not-a-run") + "/file"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        for reference in ["", file] {
+            let refused = try Self.emopipe(["predict", "--run", reference, "clip.wav", "--workdir", workdir])
+            #expect(refused.status == 64 && refused.stderr.contains("no run '\(reference)'"), "\(reference): \(refused.stderr)")
+        }
     }
 }

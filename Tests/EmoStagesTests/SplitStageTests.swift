@@ -61,6 +61,8 @@ struct SplitStageTests {
         } catch let error as PipelineError {
             #expect(error.description.contains("17, 18"))
             #expect(error.description.contains("does not have"))
+            #expect(error.description.contains("split.test_actors and split.val_actors hold out actors 17, 18"),
+                    "named by its keys, wherever they were given: \(error)")
         }
     }
 
