@@ -18,6 +18,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     /// More log-mel frames than one tensor may hold (`LogMelExtractor.maxValues`): a small file that
     /// decodes to days of audio must not take the memory it would need.
     case tooLong(frames: Int, maximum: Int, secondsPerFrame: Double)
+    /// The computation was stopped on request (`StopCheck`): not a fault of the audio.
+    case stopped
 
     public var description: String {
         switch self {
@@ -34,6 +36,7 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
         case let .tooLong(frames, maximum, secondsPerFrame):
             return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), at most \(maximum) "
                 + "(\(Int(Double(maximum) * secondsPerFrame)) s) in one tensor"
+        case .stopped: return "log-mel stopped on request"
         }
     }
 }

@@ -172,11 +172,12 @@ public final class LogMelExtractor: @unchecked Sendable {
     // MARK: compute
 
     /// The log-mel of `samples` (mono, already at `parameters.sampleRate`).
-    public func compute(samples: [Float], sampleRate: Int) throws -> LogMel {
-        try samples.withUnsafeBufferPointer { try compute(samples: $0, sampleRate: sampleRate) }
+    /// `stop` is polled every `framesBetweenStopChecks` frames; when it asks, `FeatureError.stopped` is thrown.
+    public func compute(samples: [Float], sampleRate: Int, stop: StopCheck = .never) throws -> LogMel {
+        try samples.withUnsafeBufferPointer { try compute(samples: $0, sampleRate: sampleRate, stop: stop) }
     }
 
-    public func compute(samples x: UnsafeBufferPointer<Float>, sampleRate: Int) throws -> LogMel {
+    public func compute(samples x: UnsafeBufferPointer<Float>, sampleRate: Int, stop: StopCheck = .never) throws -> LogMel {
         let p = parameters
         guard sampleRate == p.sampleRate else {
             throw FeatureError.sampleRateMismatch(expected: p.sampleRate, actual: sampleRate)
@@ -198,8 +199,13 @@ public final class LogMelExtractor: @unchecked Sendable {
         }
         let m = range.count
         if !p.center && m < nFFT { throw FeatureError.tooShort(samples: m, needed: nFFT) }
-        return try analyse(UnsafeBufferPointer(start: base + range.lowerBound, count: m), signalLength: n, range: range, ws)
+        return try analyse(UnsafeBufferPointer(start: base + range.lowerBound, count: m), signalLength: n, range: range, ws,
+                           stop: stop)
     }
+
+    /// How often a frame loop asks `StopCheck`: at most a few milliseconds apart even at n_fft 4096
+    /// and hop 1, where one clip can take minutes.
+    static let framesBetweenStopChecks = 256
 
     /// The most values (frames × n_mels) one computation holds: 256 MB of float32, 2.9 hours at the
     /// speech preset's 64 mels and 10 ms hop. A longer signal is refused before its frames are
@@ -222,7 +228,8 @@ public final class LogMelExtractor: @unchecked Sendable {
 
     /// Steps 3-5 on the analysed samples `y` (the whole signal of `n` samples, or the `range` of it the
     /// trim kept), all in memory.
-    func analyse(_ y: UnsafeBufferPointer<Float>, signalLength n: Int, range: Range<Int>, _ ws: Workspace) throws -> LogMel {
+    func analyse(_ y: UnsafeBufferPointer<Float>, signalLength n: Int, range: Range<Int>, _ ws: Workspace,
+                 stop: StopCheck) throws -> LogMel {
         let p = parameters
         let m = y.count
         guard let base = y.baseAddress, m > 0 else { throw FeatureError.emptyAudio }
@@ -231,7 +238,9 @@ public final class LogMelExtractor: @unchecked Sendable {
         let total = frameCount(m)
         try checkLength(frames: total)
         if ws.mel.count < total * nMels { ws.mel = [Float](repeating: 0, count: total * nMels) }
-        let maxPower = ws.mel.withUnsafeMutableBufferPointer { melSpectrogram(base, m, frames: total, ws, out: $0.baseAddress!) }
+        let maxPower = try ws.mel.withUnsafeMutableBufferPointer {
+            try melSpectrogram(base, m, frames: total, ws, out: $0.baseAddress!, stop: stop)
+        }
         // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB
         guard maxPower.isFinite else { throw FeatureError.notFinite }
 
@@ -313,9 +322,10 @@ public final class LogMelExtractor: @unchecked Sendable {
 
     /// Mel power spectrogram [frames, n_mels] into `out`; returns its maximum.
     func melSpectrogram(_ y: UnsafePointer<Float>, _ m: Int, frames: Int, _ ws: Workspace,
-                        out: UnsafeMutablePointer<Float>) -> Float {
+                        out: UnsafeMutablePointer<Float>, stop: StopCheck) throws -> Float {
         var peak: Float = 0
         for t in 0..<frames {
+            if t % Self.framesBetweenStopChecks == 0, stop.isRequested { throw FeatureError.stopped }
             fillFrame(ws, origin: frameOrigin(t), y, from: 0, length: m)
             melProject(ws, into: out + t * nMels, peak: &peak)
         }

@@ -34,8 +34,10 @@ extension LogMelExtractor {
     public static let defaultInMemoryLimit = 1 << 20
 
     /// The log-mel of `signal`, identical to `compute(samples:)` on all its samples; memory stays bounded
-    /// by `inMemoryLimit` samples (raised to 8 n_fft) plus the frames kept.
-    public func compute(signal: some RereadableSignal, inMemoryLimit: Int = LogMelExtractor.defaultInMemoryLimit) throws -> LogMel {
+    /// by `inMemoryLimit` samples (raised to 8 n_fft) plus the frames kept. `stop` is polled between
+    /// frames (a signal that decodes a file polls its own between chunks).
+    public func compute(signal: some RereadableSignal, inMemoryLimit: Int = LogMelExtractor.defaultInMemoryLimit,
+                        stop: StopCheck = .never) throws -> LogMel {
         let p = parameters
         guard signal.sampleRate == p.sampleRate else {
             throw FeatureError.sampleRateMismatch(expected: p.sampleRate, actual: signal.sampleRate)
@@ -44,12 +46,12 @@ extension LogMelExtractor {
         let head = HeadOrFigures(limit: limit, energy: p.trimDb != nil || p.crop == .center ? RunningEnergy(frameLength: nFFT, hop: hop) : nil)
         try signal.readAll { head.add($0) }
         guard let whole = head.figures else {
-            return try head.samples.withUnsafeBufferPointer { try compute(samples: $0, sampleRate: p.sampleRate) }
+            return try head.samples.withUnsafeBufferPointer { try compute(samples: $0, sampleRate: p.sampleRate, stop: stop) }
         }
-        return try computeLong(signal, whole: whole, limit: limit)
+        return try computeLong(signal, whole: whole, limit: limit, stop: stop)
     }
 
-    private func computeLong(_ signal: some RereadableSignal, whole: SignalFigures, limit: Int) throws -> LogMel {
+    private func computeLong(_ signal: some RereadableSignal, whole: SignalFigures, limit: Int, stop: StopCheck) throws -> LogMel {
         let p = parameters
         let n = whole.count   // > limit ≥ 8 n_fft: neither empty nor shorter than a window
         if whole.nonFinite { throw FeatureError.notFinite }
@@ -70,7 +72,7 @@ extension LogMelExtractor {
             y.reserveCapacity(m)
             try readRange(signal, range) { y.append(contentsOf: $0) }
             guard y.count == m else { throw FeatureError.signalChanged(expected: m, got: y.count) }
-            return try y.withUnsafeBufferPointer { try analyse($0, signalLength: n, range: range, ws) }
+            return try y.withUnsafeBufferPointer { try analyse($0, signalLength: n, range: range, ws, stop: stop) }
         }
 
         let total = frameCount(m)
@@ -89,7 +91,7 @@ extension LogMelExtractor {
         }
         let guess = first ?? 0
         let spectrogram = StreamingSpectrogram(self, ws, length: m, frames: total, keep: guess..<(guess + min(total - guess, outFrames)),
-                                               outFrames: outFrames, everyFrame: true)
+                                               outFrames: outFrames, everyFrame: true, stop: stop)
         let trimmedEnergy = first == nil ? RunningEnergy(frameLength: nFFT, hop: hop) : nil
         try readRange(signal, range) { chunk in
             spectrogram.add(chunk)
@@ -107,7 +109,7 @@ extension LogMelExtractor {
         }
         if chosen != guess {
             kept = StreamingSpectrogram(self, ws, length: m, frames: total, keep: chosen..<(chosen + min(total - chosen, outFrames)),
-                                        outFrames: outFrames, everyFrame: false)
+                                        outFrames: outFrames, everyFrame: false, stop: stop)
             try readRange(signal, range) { kept.add($0) }
             try kept.finish()
         }
@@ -228,10 +230,13 @@ final class RunningEnergy {
 
 /// The mel frames of a signal of known length, fed chunk by chunk: every frame when `everyFrame` (for
 /// the maximum, `peak`), else only the kept ones; the power of the frames in `keep` is stored as
-/// `finish(power:)` takes it. Holds the samples from one n_fft before the next frame onwards.
+/// `finish(power:)` takes it. Holds the samples from one n_fft before the next frame onwards. Asked to
+/// stop, it computes no more frames and `finish` throws `FeatureError.stopped`.
 final class StreamingSpectrogram {
     private let extractor: LogMelExtractor
     private let ws: LogMelExtractor.Workspace
+    private let stop: StopCheck
+    private var stopped = false
     private let length: Int, frames: Int, keep: Range<Int>, outFrames: Int
     private let end: Int
     /// Kept frames' power, mel-major: `values[m * outFrames + (t − keep.lowerBound)]`.
@@ -245,9 +250,10 @@ final class StreamingSpectrogram {
     private var row: [Float]
 
     init(_ extractor: LogMelExtractor, _ ws: LogMelExtractor.Workspace, length: Int, frames: Int, keep: Range<Int>,
-         outFrames: Int, everyFrame: Bool) {
+         outFrames: Int, everyFrame: Bool, stop: StopCheck) {
         self.extractor = extractor
         self.ws = ws
+        self.stop = stop
         self.length = length
         self.frames = frames
         self.keep = keep
@@ -260,7 +266,7 @@ final class StreamingSpectrogram {
 
     func add(_ chunk: UnsafeBufferPointer<Float>) {
         received += chunk.count
-        guard next < end else { return }
+        guard next < end, !stopped else { return }
         buffer.append(contentsOf: chunk)
         computeReadyFrames()
         dropSamplesBehind()
@@ -268,13 +274,16 @@ final class StreamingSpectrogram {
 
     /// Computes the frames that need the end of the signal; throws when the signal was not `length` long.
     func finish() throws {
+        if stopped { throw FeatureError.stopped }
         guard received == length else { throw FeatureError.signalChanged(expected: length, got: received) }
         computeReadyFrames()
+        if stopped { throw FeatureError.stopped }
     }
 
     private func computeReadyFrames() {
         let ex = extractor, nMels = ex.nMels
         while next < end {
+            if next % LogMelExtractor.framesBetweenStopChecks == 0, stop.isRequested { stopped = true; return }
             let origin = ex.frameOrigin(next)
             // A frame past the end reads reflected samples from before it: it waits for the whole signal.
             guard received >= min(length, origin + ex.winEnd) else { return }

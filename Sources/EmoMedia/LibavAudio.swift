@@ -41,7 +41,7 @@ struct AudioCodec: ~Copyable {
 
 enum LibavAudio {
     /// Decodes the first audio stream, handing `deliver` the mono samples of each decoded frame.
-    static func decode(path: String, sampleRate: Int,
+    static func decode(path: String, sampleRate: Int, stop: StopCheck = .never,
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         try LibavLog.capturing { (log) throws(MediaError) -> MonoAudioFormat in
             let input = try LibavInput.open(path, log: log)
@@ -49,7 +49,7 @@ enum LibavAudio {
             input.discardStreams(except: stream)
             let decoder = try AudioCodec.open(stream, path: path, log: log)
             var sink = MonoSink(path: path, outRate: Int32(sampleRate))
-            try pump(input, stream: stream, decoder: decoder, sink: &sink, log: log, deliver)
+            try pump(input, stream: stream, decoder: decoder, sink: &sink, log: log, stop: stop, deliver)
             try sink.finish(deliver)
             return MonoAudioFormat(sourceSampleRate: Int(sink.sourceRate), sourceChannels: Int(sink.sourceChannels), samples: 0)
         }
@@ -74,13 +74,14 @@ enum LibavAudio {
     /// Demux → decode → sink, then drain the decoder. Any damaged packet fails the file: a dataset
     /// pipeline should drop a damaged clip with a reason rather than learn from a glitch.
     private static func pump(_ input: borrowing LibavInput, stream: UnsafeMutablePointer<AVStream>,
-                             decoder: borrowing AudioCodec, sink: inout MonoSink, log: LogCapture,
+                             decoder: borrowing AudioCodec, sink: inout MonoSink, log: LogCapture, stop: StopCheck,
                              _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         var packet = av_packet_alloc()
         var frame = av_frame_alloc()
         defer { av_packet_free(&packet); av_frame_free(&frame) }
         guard let packet, let frame else { throw .decodeFailed(path: input.path, reason: "out of memory") }
         while true {
+            if stop.isRequested { throw .stopped(path: input.path) }
             let read = av_read_frame(input.context, packet)
             if read == AVCode.eof { break }
             if read < 0 { throw .truncated(path: input.path, reason: LibavLog.reason(read, log)) }

@@ -18,6 +18,8 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
     case videoDecodeFailed(path: String, reason: String)
     /// An image could not be encoded; `path` names what the image is for (e.g. a contact sheet's file).
     case encodeFailed(path: String, reason: String)
+    /// Decoding was stopped on request (`StopCheck`) before the end: not a fault of the file.
+    case stopped(path: String)
 
     /// A stable short code per case, for logs, databases and tests.
     public var code: String {
@@ -37,13 +39,14 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noVideoStream: "no-video-stream"
         case .videoDecodeFailed: "video-decode-failed"
         case .encodeFailed: "encode-failed"
+        case .stopped: "stopped"
         }
     }
 
     public var path: String {
         switch self {
         case .fileNotFound(let p), .emptyFile(let p), .noAudioStream(let p),
-             .silentAudio(let p), .containsNaN(let p), .noVideoStream(let p):
+             .silentAudio(let p), .containsNaN(let p), .noVideoStream(let p), .stopped(let p):
             p
         case .unreadable(let p, _), .notMedia(let p, _), .truncated(let p, _),
              .decodeFailed(let p, _), .invalidArgument(let p, _), .videoDecodeFailed(let p, _),
@@ -71,6 +74,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noVideoStream(let p): "\(p): no video stream"
         case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"
         case .encodeFailed(let p, let r): "\(p): image encoding failed: \(r)"
+        case .stopped(let p): "\(p): decoding stopped on request"
         }
     }
 }

@@ -15,13 +15,16 @@ public final class MonoAudioFile {
     public let path: String
     public let sampleRate: Int
     public let requirements: AudioRequirements
+    /// Polled between chunks: a pass asked to stop throws `MediaError.stopped`.
+    public let stop: StopCheck
     /// What the last complete pass found; nil before one.
     public private(set) var format: MonoAudioFormat?
 
-    public init(path: String, sampleRate: Int, requirements: AudioRequirements = .default) {
+    public init(path: String, sampleRate: Int, requirements: AudioRequirements = .default, stop: StopCheck = .never) {
         self.path = path
         self.sampleRate = sampleRate
         self.requirements = requirements
+        self.stop = stop
     }
 
     /// Decodes the whole file, handing `body` consecutive chunks of mono samples (each at most a few tens
@@ -39,9 +42,9 @@ public final class MonoAudioFile {
         }
         var format: MonoAudioFormat
         if FileChecks.isWavPath(path) {
-            format = try WavStream.decode(path: path, sampleRate: sampleRate, deliver)
+            format = try WavStream.decode(path: path, sampleRate: sampleRate, stop: stop, deliver)
         } else {
-            format = try LibavAudio.decode(path: path, sampleRate: sampleRate, deliver)
+            format = try LibavAudio.decode(path: path, sampleRate: sampleRate, stop: stop, deliver)
         }
         try checks.verify(path: path, requirements: requirements)
         format.samples = checks.count
@@ -75,14 +78,14 @@ struct SampleChecks {
 
 /// WAV through libsndfile, mixed and resampled chunk by chunk.
 enum WavStream {
-    static func decode(path: String, sampleRate: Int, chunkFrames: Int = 16_384,
+    static func decode(path: String, sampleRate: Int, chunkFrames: Int = 16_384, stop: StopCheck = .never,
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         let input = try SndFileInput.open(path)
         let channels = Int(input.info.channels), sourceRate = Int(input.info.samplerate)
         guard channels > 0 else { throw .notMedia(path: path, reason: "WAV declares 0 channels") }
         let mixer = WavMixer(channels: channels, sourceRate: sourceRate, targetRate: sampleRate, path: path)
         // A read error is reported before a mixing error, as when the whole file was read first.
-        try input.readChunks(chunkFrames: chunkFrames) { mixer.mix($0, deliver) }
+        try input.readChunks(chunkFrames: chunkFrames, stop: stop) { mixer.mix($0, deliver) }
         try mixer.finish(deliver)
         return MonoAudioFormat(sourceSampleRate: sourceRate, sourceChannels: channels, samples: 0)
     }

@@ -53,11 +53,13 @@ struct SndFileInput: ~Copyable {
     /// Every frame, as interleaved floats in chunks of up to `chunkFrames` frames; integer PCM is scaled
     /// by 1/2^(bits-1), so 16-bit samples map back to their exact integers when multiplied by 32768.
     /// A read error is thrown after the last chunk.
-    func readChunks(chunkFrames: Int = 16_384, _ body: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
+    func readChunks(chunkFrames: Int = 16_384, stop: StopCheck = .never,
+                    _ body: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) {
         let channels = Int(info.channels)
         guard channels > 0 else { throw .notMedia(path: path, reason: "WAV declares 0 channels") }
         var chunk = [Float](repeating: 0, count: max(chunkFrames, 1) * channels)
         while true {
+            if stop.isRequested { throw .stopped(path: path) }
             let got = Int(sf_readf_float(handle, &chunk, sf_count_t(max(chunkFrames, 1))))
             if got <= 0 { break }
             chunk.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<(got * channels)])) }

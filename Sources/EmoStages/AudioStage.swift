@@ -22,8 +22,10 @@ public struct AudioStage: Stage {
 
     public func run(_ context: StageContext, parameters: LogMelParameters) throws -> StageOutcome {
         let extractor = try LogMelExtractor(parameters)
-        return try PerSourceWork(context: context, noun: "log-mel tensors").run(try speechUnits(context)) { unit in
-            try Self.compute(unit, parameters: parameters, extractor: extractor)
+        let work = PerSourceWork(context: context, noun: "log-mel tensors")
+        let stop = work.stopCheck
+        return try work.run(try speechUnits(context)) { unit in
+            try Self.compute(unit, parameters: parameters, extractor: extractor, stop: stop)
         }
     }
 
@@ -41,10 +43,11 @@ public struct AudioStage: Stage {
         return ClipCatalog.units(catalog.clips.compactMap(\.speech)).map(SourceUnit.init)
     }
 
-    static func compute(_ unit: SourceUnit, parameters: LogMelParameters, extractor: LogMelExtractor) throws -> TensorRecord {
+    static func compute(_ unit: SourceUnit, parameters: LogMelParameters, extractor: LogMelExtractor,
+                        stop: StopCheck = .never) throws -> TensorRecord {
         // Decoded chunk by chunk (again for each pass a long file needs): never the whole file in memory.
-        let audio = MonoAudioFile(path: unit.path, sampleRate: parameters.sampleRate)
-        let mel = try extractor.compute(signal: audio)
+        let audio = MonoAudioFile(path: unit.path, sampleRate: parameters.sampleRate, stop: stop)
+        let mel = try extractor.compute(signal: audio, stop: stop)
         let metadata = ParamValue.object([
             "real_frames": .int(mel.realFrames), "duration_seconds": .double(mel.durationSeconds),
             "source_kind": .string(unit.kind), "source_sample_rate": .int(audio.format?.sourceSampleRate ?? 0),

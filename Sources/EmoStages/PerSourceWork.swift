@@ -1,4 +1,6 @@
 import EmoCore
+import EmoFeatures
+import EmoMedia
 import EmoPipeline
 import EmoStore
 import Foundation
@@ -55,8 +57,7 @@ struct PerSourceWork {
         var limit = InFlightLimit(budget: context.memoryBudget, threads: context.threads)
         batch.maxBytes = limit.maxHeldBytes
         var start = 0
-        while start < pending.count {
-            try context.cancellation.check()
+        while start < pending.count && !context.cancellation.isCancelled {
             let resident = ProcessMemory.residentBytes() ?? 0
             let workers = limit.workers(resident: resident)
             let end = min(start + limit.batchSize(workers: workers), pending.count)
@@ -73,6 +74,9 @@ struct PerSourceWork {
             for (unit, result) in zip(chunk, results) {
                 switch result {
                 case .success(let record): batch.append(record)
+                case .failure(let error) where Self.wasStopped(error):
+                    // Interrupted, not failed: computed again by the next run.
+                    continue
                 case .failure(let error):
                     let reason = SourceExaminer.reason(error, path: unit.path)
                     batch.failures.append(FailureRecord(stage: stage, fingerprint: fingerprint, subject: unit.path,
@@ -84,7 +88,9 @@ struct PerSourceWork {
             // Under a budget, what the batch freed goes back to the kernel before the next one is planned.
             if limit.budget != nil { ProcessMemory.releaseFreedMemory() }
         }
+        // What was computed before an interrupt is kept.
         try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId)
+        try context.cancellation.check()
         if !pending.isEmpty { progress.finish() }
         if let perUnit = limit.perUnit, let budget = limit.budget {
             let line = String(format: "memory budget %.0f MB: about %.1f MB per unit in flight",
@@ -92,6 +98,19 @@ struct PerSourceWork {
             context.logger.info("\(line)")
         }
         return try outcome(units: units, computed: pending.count)
+    }
+
+    /// Whether a unit's error says its work was stopped on request (the run's `StopCheck`).
+    static func wasStopped(_ error: Error) -> Bool {
+        if case .stopped? = error as? MediaError { return true }
+        if case .stopped? = error as? FeatureError { return true }
+        return false
+    }
+
+    /// Asks a unit's long work to stop when the run is interrupted.
+    var stopCheck: StopCheck {
+        let cancellation = context.cancellation
+        return StopCheck { cancellation.isCancelled }
     }
 
     private func failedKeys() throws -> Set<String> {

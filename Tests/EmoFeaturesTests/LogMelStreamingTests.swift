@@ -137,7 +137,7 @@ final class ToneSignal: RereadableSignal {
     }
 
     func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws {
-        try period.withUnsafeBufferPointer { chunk in
+        period.withUnsafeBufferPointer { chunk in
             var left = count
             while left > 0 {
                 let n = min(left, chunk.count)
@@ -195,5 +195,48 @@ struct LogMelLengthBoundTests {
         let reference = try LogMelExtractor(p).compute(signal: signal)
         let cropped = try LogMelExtractor(p, valueLimit: limit).compute(signal: signal, inMemoryLimit: 16_000)
         #expect(cropped.frames == 300 && cropped.values == reference.values)
+    }
+}
+
+/// A StopCheck that asks to stop from its `after`-th poll on.
+final class StopAfterPolls: @unchecked Sendable {
+    private let lock = NSLock()
+    private var polls = 0
+    let after: Int
+
+    init(after: Int) { self.after = after }
+
+    var check: StopCheck { StopCheck { self.poll() } }
+
+    var pollCount: Int { lock.lock(); defer { lock.unlock() }; return polls }
+
+    private func poll() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        polls += 1
+        return polls > after
+    }
+}
+
+@Suite("log-mel stops on request")
+struct LogMelStopTests {
+    /// In memory and streamed in passes, a computation asked to stop throws `.stopped` within
+    /// `framesBetweenStopChecks` frames; one never asked gives the usual result.
+    @Test("in memory and in passes", arguments: [LogMelExtractor.defaultInMemoryLimit, 8_192])
+    func stopsWithinAFewFrames(inMemoryLimit: Int) throws {
+        var p = LogMelParameters.speech
+        p.frames = nil
+        let extractor = try LogMelExtractor(p)
+        let signal = ChunkedSignal(LogMelStreamingTests.syntheticSpeechLike(seconds: 12))
+        let full = try extractor.compute(signal: signal, inMemoryLimit: inMemoryLimit)
+        #expect(full.totalFrames > 4 * LogMelExtractor.framesBetweenStopChecks)
+
+        let stop = StopAfterPolls(after: 2)
+        #expect(throws: FeatureError.stopped) {
+            try extractor.compute(signal: signal, inMemoryLimit: inMemoryLimit, stop: stop.check)
+        }
+        // Polled every framesBetweenStopChecks frames: the third poll (frame 512) stopped it.
+        #expect(stop.pollCount == 3)
+        let again = try extractor.compute(signal: signal, inMemoryLimit: inMemoryLimit, stop: StopAfterPolls(after: 1_000).check)
+        LogMelStreamingTests.expectIdentical(again, full, "a stop check that never asks")
     }
 }

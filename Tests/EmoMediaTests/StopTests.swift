@@ -1,0 +1,58 @@
+// A pass over a long file stops between chunks when its StopCheck asks, through either decoder.
+
+import Foundation
+import EmoTestSupport
+import Testing
+@testable import EmoMedia
+
+/// A StopCheck that asks to stop from its `after`-th poll on, counting the polls.
+final class StopAfter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var polls = 0
+    let after: Int
+
+    init(after: Int) { self.after = after }
+
+    var check: StopCheck { StopCheck { self.poll() } }
+
+    var pollCount: Int { lock.lock(); defer { lock.unlock() }; return polls }
+
+    private func poll() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        polls += 1
+        return polls > after
+    }
+}
+
+@Suite("Decoding stops on request")
+struct StopTests {
+    /// 60 s of a 440 Hz tone at 16 kHz: many chunks through either decoder.
+    static func longTone(named name: String) throws -> String {
+        let folder = try TestSupport.temporaryFolder("stop-decoding")
+        let samples = (0..<960_000).map { Float(0.3 * sin(2 * Double.pi * 440 * Double($0) / 16_000)) }
+        let wav = folder + "/tone.wav"
+        try WavFile.write(wav, samples: samples, sampleRate: 16_000, float: false)
+        if name == "tone.wav" { return wav }
+        // Not named .wav: libavformat reads it (it probes the content).
+        let other = folder + "/" + name
+        try FileManager.default.copyItem(atPath: wav, toPath: other)
+        return other
+    }
+
+    @Test("libsndfile and libavformat passes end with MediaError.stopped, having delivered only part",
+          arguments: ["tone.wav", "tone.audio"])
+    func stopsBetweenChunks(name: String) throws {
+        let path = try Self.longTone(named: name)
+        let whole = try MonoAudioFile(path: path, sampleRate: 16_000).pass { _ in }.samples
+        #expect(whole == 960_000)
+
+        let stop = StopAfter(after: 3)
+        var delivered = 0
+        #expect(throws: MediaError.stopped(path: path)) {
+            try MonoAudioFile(path: path, sampleRate: 16_000, stop: stop.check).pass { delivered += $0.count }
+        }
+        #expect(delivered > 0 && delivered < whole, "delivered \(delivered) of \(whole) samples")
+        #expect(stop.pollCount == 4, "polled once per chunk until the stop")
+        #expect(MediaError.stopped(path: path).code == "stopped")
+    }
+}

@@ -1,0 +1,40 @@
+import EmoCore
+import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+@Suite("interrupts inside one long unit", .enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"),
+                                                   "needs the emopipe binary and sox"))
+struct InterruptTests {
+    /// SIGTERM while a clip's log-mel takes a long time (60 s of audio at a 2-sample hop: about a
+    /// minute in a debug build) stops the run in the middle of that clip: exit 130, the clip neither
+    /// computed nor recorded as failed, and the clip that finished before is kept.
+    @Test func sigtermStopsTheAudioStageInsideAClipAndKeepsWhatWasComputed() throws {
+        let folder = try TestSupport.temporaryFolder("interrupt-audio")
+        let actor = folder + "/data/Actor_01"
+        try FileManager.default.createDirectory(atPath: actor, withIntermediateDirectories: true)
+        try TestSupport.shell("sox -n -r 16000 -b 16 -c 1 '\(actor)/03-01-01-01-01-01-01.wav' synth 60 pinknoise vol 0.3")
+        try TestSupport.shell("sox -n -r 16000 -b 16 -c 1 '\(actor)/03-01-02-01-01-01-01.wav' synth 2 pinknoise vol 0.3")
+        let workdir = folder + "/work"
+        let run = try TestSupport.Background(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", folder + "/data", "--workdir", workdir,
+            "--until", "audio", "--threads", "2", "--set", "audio.hop_length=2",
+        ])
+        #expect(run.waitForStderr(containing: "audio 1/2"), "\(run.stderr)")
+        #expect(kill(run.pid, SIGTERM) == 0)
+        #expect(run.wait() == ExitStatus.interrupted, "\(run.stderr)")
+
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let records = try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").fetchAll($0) }
+        let short = try #require(try store.source(path: actor + "/03-01-02-01-01-01-01.wav")?.sha256)
+        #expect(records.map(\.key) == [short], "only the short clip, finished before the signal, is cached")
+        #expect(try store.failures(stage: "audio").isEmpty, "a stopped clip is not a failed one")
+        #expect(!run.stderr.contains("stopped on request"), "no error line for the stopped clip: \(run.stderr)")
+        let status = try TestSupport.run(TestSupport.emopipe, [
+            "status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", folder + "/data", "--workdir", workdir,
+        ])
+        #expect(status.stdout.contains("audio     never-run"), "\(status.stdout)")
+    }
+}
