@@ -21,7 +21,7 @@ struct NightlyCommand: ParsableCommand {
         seven_class.accuracy, ...) or cv.json (cv.weighted_f1.mean, ...): another is refused, exit 64.
 
         Exit status for alerting: 0 all well; 3 some sources failed; 4 a watched metric fell by more
-        than the tolerance (4 wins over 3); 1 the pipeline failed; 64 a bad manifest or a data root that is
+        than the tolerance (4 wins over 3); 1 the pipeline failed (the cause on stderr too); 64 a bad manifest or a data root that is
         not a folder; 75 another run holds the work directory.
 
         Scheduling examples: pipelines/deploy/crontab, emopipe-nightly.service and .timer.
@@ -62,6 +62,8 @@ struct NightlyCommand: ParsableCommand {
             } else {
                 print(report.markdown, terminator: "")
             }
+            // The cause goes to stderr too, where a scheduler's log looks for it, as `emopipe run` puts it.
+            if let error = report.error { FileHandle.standardError.write(Data("emopipe: \(error)\n".utf8)) }
             FileHandle.standardError.write(Data("nightly report: \(nightly.reportsFolder)/\(report.runId).md\n".utf8))
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {

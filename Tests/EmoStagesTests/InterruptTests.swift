@@ -12,14 +12,11 @@ struct InterruptTests {
     /// minute in a debug build) stops the run in the middle of that clip: exit 130, the clip neither
     /// computed nor recorded as failed, and the clip that finished before is kept.
     @Test func sigtermStopsTheAudioStageInsideAClipAndKeepsWhatWasComputed() throws {
-        let folder = try TestSupport.temporaryFolder("interrupt-audio")
-        let actor = folder + "/data/Actor_01"
-        try FileManager.default.createDirectory(atPath: actor, withIntermediateDirectories: true)
-        try TestSupport.shell("sox -n -r 16000 -b 16 -c 1 '\(actor)/03-01-01-01-01-01-01.wav' synth 60 pinknoise vol 0.3")
-        try TestSupport.shell("sox -n -r 16000 -b 16 -c 1 '\(actor)/03-01-02-01-01-01-01.wav' synth 2 pinknoise vol 0.3")
-        let workdir = folder + "/work"
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 60), ("03-01-02-01-01-01-01.wav", 2)])
+        let actor = data + "/Actor_01"
+        let workdir = try TestSupport.temporaryFolder("interrupt-audio")
         let run = try TestSupport.Background(TestSupport.emopipe, [
-            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", folder + "/data", "--workdir", workdir,
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
             "--until", "audio", "--threads", "2", "--set", "audio.hop_length=2",
         ])
         #expect(run.waitForStderr(containing: "audio 1/2"), "\(run.stderr)")
@@ -33,7 +30,7 @@ struct InterruptTests {
         #expect(try store.failures(stage: "audio").isEmpty, "a stopped clip is not a failed one")
         #expect(!run.stderr.contains("stopped on request"), "no error line for the stopped clip: \(run.stderr)")
         let status = try TestSupport.run(TestSupport.emopipe, [
-            "status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", folder + "/data", "--workdir", workdir,
+            "status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
         ])
         #expect(status.stdout.contains("audio     never-run"), "\(status.stdout)")
     }

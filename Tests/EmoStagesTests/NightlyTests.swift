@@ -108,3 +108,21 @@ struct NightlyTests {
         #expect(after.stageActions["audio"] == "up to date", "gc kept every record in use")
     }
 }
+
+@Suite("nightly failure", .enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+struct NightlyFailureTests {
+    /// A pipeline that fails (here: four folds over one actor) exits 1 and says why on stderr, where a
+    /// scheduler's log looks, as well as in the report.
+    @Test func aFailedPipelineNamesItsCauseOnStderrAndInTheReport() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 2), ("03-01-02-01-01-01-01.wav", 2)])
+        let workdir = try TestSupport.temporaryFolder("nightly-failure")
+        let result = try TestSupport.run(TestSupport.emopipe, [
+            "nightly", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--json",
+        ])
+        #expect(result.status == ExitStatus.failure, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let cause = try #require(report["error"] as? String, "\(report)")
+        #expect(cause.hasPrefix("split: ") && cause.contains("the data has 1 (01)"), "\(cause)")
+        #expect(result.stderr.contains("emopipe: \(cause)\n"), "\(result.stderr)")
+    }
+}

@@ -199,6 +199,18 @@ public enum TestSupport {
         return data
     }
 
+    /// A data root of pink-noise speech files made with sox (16 kHz, 16-bit), for tests that need no
+    /// real speech: each entry is a RAVDESS file name (its actor folder follows from it) and a length.
+    public static func synthesizedSpeech(_ clips: [(name: String, seconds: Double)]) throws -> String {
+        let root = try temporaryFolder("synthesized-speech")
+        for clip in clips {
+            let actor = root + "/Actor_" + clip.name.dropLast(4).suffix(2)
+            try FileManager.default.createDirectory(atPath: actor, withIntermediateDirectories: true)
+            try shell("sox -n -r 16000 -b 16 -c 1 '\(actor)/\(clip.name)' synth \(clip.seconds) pinknoise vol 0.3")
+        }
+        return root
+    }
+
     /// `sha256sum`'s answer for a file: an oracle independent of our own hashing.
     public static func sha256sum(_ path: String) throws -> String {
         String(try shell("sha256sum '\(path)'").prefix(64))
