@@ -134,7 +134,8 @@ struct RunCommand: ParsableCommand {
     private func printSummary(_ report: RunReport) {
         var lines = ["run \(report.runId):"]
         for stage in report.stages {
-            let timing = stage.action == .ran ? " in \(ProgressReporter.duration(stage.seconds))" : ""
+            // An up-to-date stage's counts ("2 new", "1 computed now") are those of the run that made its output.
+            let timing = stage.action == .ran ? " in \(ProgressReporter.duration(stage.seconds))" : " (run \(stage.producedByRun))"
             lines.append("  \(stage.stage): \(stage.action.rawValue)\(timing) — \(stage.outcome.summary)")
         }
         if report.failedUnits > 0 {

@@ -53,7 +53,10 @@ struct IngestStageTests {
 
         let again = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         #expect(again.status == 0)
-        #expect(again.stderr.contains("ingest: up to date"))
+        // The counts repeated for an up-to-date stage are named as the earlier run's.
+        let first = try #require(try store.read { try RunRecord.fetchAll($0) }.min { $0.startedAt < $1.startedAt }?.id)
+        #expect(again.stderr.contains("ingest: up to date (run \(first): "), "\(again.stderr)")
+        #expect(again.stderr.contains("  ingest: up to date (run \(first)) — "), "\(again.stderr)")
         #expect(try store.allSources() == before, "a no-op run changes no row")
 
         // Touch one file (new mtime, same bytes), replace one, remove one, add one.
