@@ -16,8 +16,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     /// changed while it was read).
     case signalChanged(expected: Int, got: Int)
     /// More log-mel frames than one tensor may hold (`LogMelExtractor.maxValues`): a small file that
-    /// decodes to days of audio must not take the memory it would need.
-    case tooLong(frames: Int, maximum: Int, secondsPerFrame: Double)
+    /// decodes to days of audio must not take the memory it would need. `whole` is false when reading
+    /// stopped as soon as the bound was passed (then `frames` is how many were read, not the total).
+    case tooLong(frames: Int, maximum: Int, secondsPerFrame: Double, whole: Bool)
     /// The computation was stopped on request (`StopCheck`): not a fault of the audio.
     case stopped
 
@@ -33,9 +34,13 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "sample rate mismatch: audio at \(actual) Hz, extractor expects \(expected) Hz"
         case let .signalChanged(expected, got):
             return "the audio changed while it was read: \(got) samples where an earlier pass had \(expected)"
-        case let .tooLong(frames, maximum, secondsPerFrame):
-            return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), at most \(maximum) "
-                + "(\(Int(Double(maximum) * secondsPerFrame)) s) in one tensor"
+        case let .tooLong(frames, maximum, secondsPerFrame, whole):
+            let bound = "at most \(maximum) (\(Int(Double(maximum) * secondsPerFrame)) s) in one tensor"
+            guard whole else {
+                return "audio too long: more than \(frames - 1) log-mel frames (\(Int(Double(frames - 1) * secondsPerFrame)) s), "
+                    + "\(bound); reading stopped there"
+            }
+            return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), \(bound)"
         case .stopped: return "log-mel stopped on request"
         }
     }

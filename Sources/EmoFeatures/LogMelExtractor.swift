@@ -212,12 +212,15 @@ public final class LogMelExtractor: @unchecked Sendable {
     /// computed, so a small file that decodes to days of audio cannot take the memory it would need.
     public static let maxValues = 1 << 26
 
-    /// Throws `tooLong` when `frames` frames of n_mels values would be more than `valueLimit`.
-    func checkLength(frames: Int) throws {
-        let maximum = valueLimit / nMels
-        guard frames <= maximum else {
-            throw FeatureError.tooLong(frames: frames, maximum: maximum,
-                                       secondsPerFrame: Double(hop) / Double(parameters.sampleRate))
+    /// The most frames one computation may hold.
+    var maximumFrames: Int { valueLimit / nMels }
+
+    /// Throws `tooLong` when `frames` frames of n_mels values would be more than `valueLimit`; `whole`
+    /// says whether `frames` counts the whole signal or only what was read before reading stopped.
+    func checkLength(frames: Int, whole: Bool = true) throws {
+        guard frames <= maximumFrames else {
+            throw FeatureError.tooLong(frames: frames, maximum: maximumFrames,
+                                       secondsPerFrame: Double(hop) / Double(parameters.sampleRate), whole: whole)
         }
     }
 

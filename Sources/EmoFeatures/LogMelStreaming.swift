@@ -20,13 +20,20 @@ import EmoMedia
 /// each pass). Every pass must give the same samples.
 public protocol RereadableSignal {
     var sampleRate: Int { get }
-    /// Hands `body` the whole signal in consecutive chunks.
-    func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws
+    /// Hands `body` the whole signal in consecutive chunks, or only its start when `stop` asks (polled
+    /// between chunks; the pass then throws or returns early).
+    func readAll(until stop: StopCheck, _ body: (UnsafeBufferPointer<Float>) -> Void) throws
+}
+
+extension RereadableSignal {
+    func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws { try readAll(until: .never, body) }
 }
 
 /// A media file's audio, decoded again on each pass.
 extension MonoAudioFile: RereadableSignal {
-    public func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws { try pass(body) }
+    public func readAll(until stop: StopCheck, _ body: (UnsafeBufferPointer<Float>) -> Void) throws {
+        try pass(until: stop, body)
+    }
 }
 
 extension LogMelExtractor {
@@ -44,11 +51,28 @@ extension LogMelExtractor {
         }
         let limit = max(inMemoryLimit, 8 * nFFT)
         let head = HeadOrFigures(limit: limit, energy: p.trimDb != nil || p.crop == .center ? RunningEnergy(frameLength: nFFT, hop: hop) : nil)
-        try signal.readAll { head.add($0) }
+        try readFirstPass(signal, into: head)
         guard let whole = head.figures else {
             return try head.samples.withUnsafeBufferPointer { try compute(samples: $0, sampleRate: p.sampleRate, stop: stop) }
         }
         return try computeLong(signal, whole: whole, limit: limit, stop: stop)
+    }
+
+    /// Pass 1. When every frame of the whole signal is kept (no `frames` crop, no trim), a signal is
+    /// refused as too long as soon as what was read passes the bound: a small file that decodes to days
+    /// of audio is not decoded for minutes first. (A trim or a crop may bring a long signal within it.)
+    private func readFirstPass(_ signal: some RereadableSignal, into head: HeadOrFigures) throws {
+        guard parameters.frames == nil, parameters.trimDb == nil else { return try signal.readAll { head.add($0) } }
+        let maximum = maximumFrames
+        let pastTheBound = StopCheck { [self] in frameCount(head.count) > maximum }
+        do {
+            try signal.readAll(until: pastTheBound) { head.add($0) }
+        } catch {
+            if pastTheBound.isRequested { try checkLength(frames: frameCount(head.count), whole: false) }
+            throw error
+        }
+        // A signal that ends right after the bound was passed may not have been asked to stop.
+        if pastTheBound.isRequested { try checkLength(frames: frameCount(head.count), whole: false) }
     }
 
     private func computeLong(_ signal: some RereadableSignal, whole: SignalFigures, limit: Int, stop: StopCheck) throws -> LogMel {
@@ -142,6 +166,9 @@ final class HeadOrFigures {
     private(set) var samples: [Float] = []
     private(set) var figures: SignalFigures?
     private let energy: RunningEnergy?
+
+    /// Samples read so far.
+    var count: Int { figures?.count ?? samples.count }
 
     init(limit: Int, energy: RunningEnergy?) {
         self.limit = limit

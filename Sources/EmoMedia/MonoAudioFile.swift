@@ -30,8 +30,9 @@ public final class MonoAudioFile {
     /// Decodes the whole file, handing `body` consecutive chunks of mono samples (each at most a few tens
     /// of thousands of samples), then checks `requirements` over all of them, with the errors of
     /// `AudioDecoder.check`. Chunks end where the decoder's buffers end; the samples do not depend on it.
+    /// `until` is asked between chunks as well as `stop`; a pass either of them stops throws `MediaError.stopped`.
     @discardableResult
-    public func pass(_ body: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
+    public func pass(until extra: StopCheck = .never, _ body: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         guard (1...768_000).contains(sampleRate) else {
             throw .invalidArgument(path: path, reason: "sample rate \(sampleRate) Hz is out of range")
         }
@@ -40,6 +41,8 @@ public final class MonoAudioFile {
             checks.add(chunk)
             body(chunk)
         }
+        let own = self.stop
+        let stop = StopCheck { own.isRequested || extra.isRequested }
         var format: MonoAudioFormat
         if FileChecks.isWavPath(path) {
             format = try WavStream.decode(path: path, sampleRate: sampleRate, stop: stop, deliver)

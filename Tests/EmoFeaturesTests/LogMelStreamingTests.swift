@@ -19,10 +19,11 @@ final class ChunkedSignal: RereadableSignal {
         self.chunk = chunk
     }
 
-    func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws {
+    func readAll(until stop: StopCheck, _ body: (UnsafeBufferPointer<Float>) -> Void) throws {
         passes += 1
         samples.withUnsafeBufferPointer { all in
             for start in stride(from: 0, to: all.count, by: chunk) {
+                if stop.isRequested { return }
                 body(UnsafeBufferPointer(rebasing: all[start..<min(start + chunk, all.count)]))
             }
         }
@@ -125,24 +126,27 @@ struct LogMelStreamingTests {
     }
 }
 
-/// A tone of any length, made chunk by chunk as it is read: a long signal that is never held.
+/// A tone of any length, made chunk by chunk (1 s each) as it is read: a long signal that is never held.
 final class ToneSignal: RereadableSignal {
     let sampleRate = 16_000
     let count: Int
     private let period: [Float]
+    /// Samples the last pass delivered (fewer than `count` when it was asked to stop).
+    private(set) var delivered = 0
 
     init(seconds: Double) {
         count = Int(seconds * 16_000)
         period = (0..<16_000).map { Float(0.1 * sin(2 * Double.pi * 220 * Double($0) / 16_000)) }
     }
 
-    func readAll(_ body: (UnsafeBufferPointer<Float>) -> Void) throws {
-        period.withUnsafeBufferPointer { chunk in
-            var left = count
-            while left > 0 {
-                let n = min(left, chunk.count)
+    func readAll(until stop: StopCheck, _ body: (UnsafeBufferPointer<Float>) -> Void) throws {
+        delivered = 0
+        try period.withUnsafeBufferPointer { chunk in
+            while delivered < count {
+                if stop.isRequested { throw FeatureError.stopped }
+                let n = min(count - delivered, chunk.count)
                 body(UnsafeBufferPointer(rebasing: chunk[0..<n]))
-                left -= n
+                delivered += n
             }
         }
     }
@@ -157,27 +161,41 @@ struct LogMelLengthBoundTests {
 
     /// A signal whose frames would exceed `maxValues` is refused before they are computed, whether it
     /// is read in passes or held in memory, and the refusal says how long it is and how long may be.
+    /// When every frame would be kept, reading stops as soon as the bound is passed; with a trim,
+    /// which might shorten it, the whole signal is read first.
     @Test func framesBeyondTheBoundAreRefusedBeforeTheyAreComputed() throws {
         var wide = LogMelParameters.speech
         wide.nMels = 512
         wide.nFFT = 8192
-        let extractor = try LogMelExtractor(wide)
         let maximum = LogMelExtractor.maxValues / wide.nMels
-        let seconds = Double(maximum + 1_000) * 0.01
-        let error = Self.refusal { try extractor.compute(signal: ToneSignal(seconds: seconds)) }
-        let frames = 1 + Int(seconds * 16_000) / wide.hopLength
-        #expect(error == .tooLong(frames: frames, maximum: maximum, secondsPerFrame: 0.01), "\(String(describing: error))")
-        #expect(error?.description == "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * 0.01)) s), at most \(maximum) (\(Int(Double(maximum) * 0.01)) s) in one tensor")
+        let seconds = Double(maximum) * 0.01 + 3_600
+        let tone = ToneSignal(seconds: seconds)
+        let early = Self.refusal { try LogMelExtractor(wide).compute(signal: tone) }
+        // Read a second (100 frames) at a time: stopped in the first second past the bound.
+        let framesRead = 1 + tone.delivered / wide.hopLength
+        #expect(framesRead > maximum && framesRead <= maximum + 100 && tone.delivered < tone.count,
+                "read \(tone.delivered) of \(tone.count) samples")
+        #expect(early == .tooLong(frames: framesRead, maximum: maximum, secondsPerFrame: 0.01, whole: false), "\(String(describing: early))")
+        #expect(early?.description == "audio too long: more than \(framesRead - 1) log-mel frames (\(Int(Double(framesRead - 1) * 0.01)) s), at most \(maximum) (\(Int(Double(maximum) * 0.01)) s) in one tensor; reading stopped there")
+
+        wide.trimDb = 60
+        let trimmed = Self.refusal { try LogMelExtractor(wide).compute(signal: tone) }
+        let frames = 1 + tone.count / wide.hopLength
+        #expect(tone.delivered == tone.count)
+        #expect(trimmed == .tooLong(frames: frames, maximum: maximum, secondsPerFrame: 0.01, whole: true), "\(String(describing: trimmed))")
+        #expect(trimmed?.description == "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * 0.01)) s), at most \(maximum) (\(Int(Double(maximum) * 0.01)) s) in one tensor")
 
         // In memory: a hop of one sample makes a frame of every sample.
         var dense = LogMelParameters.speech
         dense.nMels = 128
         dense.hopLength = 1
+        dense.trimDb = 60
         let denseMaximum = LogMelExtractor.maxValues / dense.nMels
         let samples = ToneSignal(seconds: Double(denseMaximum + 16_000) / 16_000)
         #expect(samples.count <= LogMelExtractor.defaultInMemoryLimit, "the in-memory path is the one under test")
         let inMemory = Self.refusal { try LogMelExtractor(dense).compute(signal: samples) }
-        #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000), "\(String(describing: inMemory))")
+        #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000, whole: true),
+                "\(String(describing: inMemory))")
     }
 
     /// The bound is on the frames kept: cropped to a few, a signal of many more frames is computed,
@@ -189,7 +207,7 @@ struct LogMelLengthBoundTests {
         for inMemoryLimit in [1 << 20, 16_000] {
             let bounded = try LogMelExtractor(p, valueLimit: limit)
             #expect(Self.refusal { try bounded.compute(signal: signal, inMemoryLimit: inMemoryLimit) }
-                    == .tooLong(frames: 3_001, maximum: 1_000, secondsPerFrame: 0.01))
+                    == .tooLong(frames: 1_001, maximum: 1_000, secondsPerFrame: 0.01, whole: false))
         }
         p.frames = 300
         let reference = try LogMelExtractor(p).compute(signal: signal)
