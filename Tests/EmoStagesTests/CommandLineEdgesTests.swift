@@ -90,6 +90,11 @@ struct CommandLineEdgesTests {
                 #expect(missing.status == 64 && missing.stderr.contains("data root \(root) (from --data)\nemopipe: \(root): the data root does not exist or is not a folder"),
                         "\(command): \(missing.stderr)")
             }
+            // status reports all the same (ingest is stale against it) and says what a run would do.
+            let status = try Self.emopipe(["status", Self.manifest, "--data", root], workdir: workdir)
+            #expect(status.status == 0 && status.stdout.contains("ingest    stale")
+                    && status.stderr.contains("emopipe: warning: \(root): the data root does not exist or is not a folder; `run` refuses it (exit 64)"),
+                    "\(status.stderr)")
         }
         #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count == runsBefore)
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
