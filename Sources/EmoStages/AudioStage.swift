@@ -66,6 +66,8 @@ extension LogMelParameters: StageParameters {
     public static var acceptedKeys: Set<String> { Set(LogMelParameters().encoded.keys).union(["preset"]) }
 
     public static func isPlaceholder(_ value: ParamValue) -> Bool { value == .string("preset") }
+
+    public static var presetKey: String? { "preset" }
 }
 
 extension WindowKind: ParameterChoice {}

@@ -51,6 +51,14 @@ struct StageParametersTests {
         #expect(r.parameters["train"]?.origins["batch_size"] == .defaultValue)
         let audio = try #require(r.parameters["audio"]?.value as? LogMelParameters)
         #expect(audio.nFFT == 2048 && audio.fmax == nil)
+        // What the preset set comes from where the preset was named; what it left alone stays the default.
+        let origins = try #require(r.parameters["audio"]?.origins)
+        let fromPreset = LogMelParameters.reference.encoded.filter { $0.value != LogMelParameters.speech.encoded[$0.key] }.keys
+        #expect(!fromPreset.isEmpty)
+        for key in fromPreset where key != "fmax" {
+            #expect(origins[key] == .manifest(path: r.manifest.path), "\(key): \(String(describing: origins[key]))")
+        }
+        #expect(origins["fmax"] == .commandLine && origins["sample_rate"] == .defaultValue && origins["n_mels"] == .defaultValue)
     }
 
     /// A rule that ties two keys names where the other value came from: lowering epochs on the

@@ -12,11 +12,14 @@ public protocol StageParameters: Codable, Equatable, Sendable {
     static var acceptedKeys: Set<String> { get }
     /// Values that mean "not set here" (the audio stage's `preset`): dropped before decoding.
     static func isPlaceholder(_ value: ParamValue) -> Bool
+    /// A key whose value sets other keys when decoded (the audio stage's `preset`), or nil.
+    static var presetKey: String? { get }
 }
 
 public extension StageParameters {
     static var acceptedKeys: Set<String> { Set(Self().encoded.keys) }
     static func isPlaceholder(_ value: ParamValue) -> Bool { false }
+    static var presetKey: String? { nil }
 
     /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
     var encoded: [String: ParamValue] {
@@ -161,6 +164,10 @@ public enum ParameterResolver {
         // The pipeline file documents the defaults: a value it repeats is still "the default".
         let encoded = value.encoded
         for (key, origin) in origins where origin.isPipeline && encoded[key] == defaults[key] { origins[key] = .defaultValue }
+        // A value no layer gave that differs from the default was set by the preset: it comes from where the preset was named.
+        if let presetKey = P.presetKey, let presetOrigin = origins[presetKey] {
+            for (key, origin) in origins where origin == .defaultValue && encoded[key] != defaults[key] { origins[key] = presetOrigin }
+        }
         return ResolvedParameters(stage: stage, value: value, encoded: encoded, origins: origins)
     }
 }
