@@ -60,8 +60,9 @@ public enum VideoFrameSampler {
     /// `count` frames of the first (best) video stream, spread evenly in presentation time; `threads`
     /// decoder threads (results do not depend on them). Damaged packets are skipped, and a slot whose frame
     /// could not be decoded borrows the nearest decoded one; only a clip with no decodable sample fails.
-    public static func sample(path: String, count: Int, threads: Int,
-                              strategy: VideoDecodeStrategy) throws(MediaError) -> SampledVideo {
+    /// `stop` is polled between packets, read and decoded: a request ends it with `MediaError.stopped`.
+    public static func sample(path: String, count: Int, threads: Int, strategy: VideoDecodeStrategy,
+                              stop: StopCheck = .never) throws(MediaError) -> SampledVideo {
         guard count >= 1, threads >= 1 else {
             throw .invalidArgument(path: path, reason: "sample \(count) frames with \(threads) threads")
         }
@@ -69,11 +70,11 @@ public enum VideoFrameSampler {
             let input = try LibavInput.open(path, log: log, mode: .salvage)
             let (stream, codec) = try bestVideoStream(input)
             input.discardStreams(except: stream)
-            let packets = try VideoPackets.read(input, stream: stream)
+            let packets = try VideoPackets.read(input, stream: stream, stop: stop)
             let plan = SamplePlan(packets: packets, count: count, strategy: strategy,
                                   timeBase: stream.pointee.time_base)
             let decoder = try VideoCodec.open(codec, stream: stream, threads: threads, path: path)
-            let (decoded, stats) = try decoder.decode(packets, plan: plan)
+            let (decoded, stats) = try decoder.decode(packets, plan: plan, stop: stop)
             return try assemble(plan: plan, decoded: decoded, stats: stats, packets: packets,
                                 rotation: StreamReader.quarterTurnRotation(stream), path: path)
         }
@@ -129,8 +130,8 @@ struct VideoPackets: ~Copyable {
         for p in list { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
     }
 
-    static func read(_ input: borrowing LibavInput,
-                     stream: UnsafeMutablePointer<AVStream>) throws(MediaError) -> VideoPackets {
+    static func read(_ input: borrowing LibavInput, stream: UnsafeMutablePointer<AVStream>,
+                     stop: StopCheck = .never) throws(MediaError) -> VideoPackets {
         guard let parameters = stream.pointee.codecpar else {
             throw .videoDecodeFailed(path: input.path, reason: "the video stream has no codec parameters")
         }
@@ -140,6 +141,10 @@ struct VideoPackets: ~Copyable {
         defer { av_packet_free(&scratch) }
         guard let scratch else { throw .videoDecodeFailed(path: input.path, reason: "out of memory") }
         while true {
+            if stop.isRequested {
+                for p in list { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
+                throw .stopped(path: input.path)
+            }
             let r = av_read_frame(input.context, scratch)
             if r < 0 {
                 if r != AVCode.eof { readFailed = true }
@@ -296,8 +301,8 @@ struct VideoCodec: ~Copyable {
 
     /// Feeds the planned packets until every sampled frame came out (then drains), keeping the sampled
     /// frames by presentation time. A packet the decoder rejects is counted and skipped.
-    func decode(_ packets: borrowing VideoPackets,
-                plan: SamplePlan) throws(MediaError) -> ([Int64: VideoFrame], VideoDecodeStats) {
+    func decode(_ packets: borrowing VideoPackets, plan: SamplePlan,
+                stop: StopCheck = .never) throws(MediaError) -> ([Int64: VideoFrame], VideoDecodeStats) {
         let context = self.context, path = self.path  // the local function below captures these, not self
         var wanted = Set(plan.selected.map { plan.infos[$0].pts })
         var kept: [Int64: VideoFrame] = [:]
@@ -322,6 +327,7 @@ struct VideoCodec: ~Copyable {
         }
         for (i, packet) in packets.list.enumerated() where plan.feed[i] {
             if wanted.isEmpty { break }
+            if stop.isRequested { throw .stopped(path: path) }
             stats.packetsDecoded += 1
             var sent = avcodec_send_packet(context, packet)
             while sent == AVCode.again {

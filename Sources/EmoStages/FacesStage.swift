@@ -1,5 +1,6 @@
 import EmoCore
 import EmoFeatures
+import EmoMedia
 import EmoPipeline
 import EmoStore
 import Foundation
@@ -21,8 +22,10 @@ public struct FacesStage: Stage {
 
     public func run(_ context: StageContext, parameters: FaceParameters) throws -> StageOutcome {
         let extractor = try FaceExtractor(parameters)
-        return try PerSourceWork(context: context, noun: "face tracks").run(try videoUnits(context)) { unit in
-            try Self.compute(unit, extractor: extractor)
+        let work = PerSourceWork(context: context, noun: "face tracks")
+        let stop = work.stopCheck
+        return try work.run(try videoUnits(context)) { unit in
+            try Self.compute(unit, extractor: extractor, stop: stop)
         }
     }
 
@@ -40,8 +43,8 @@ public struct FacesStage: Stage {
         return ClipCatalog.units(catalog.clips.compactMap(\.video)).map(SourceUnit.init)
     }
 
-    static func compute(_ unit: SourceUnit, extractor: FaceExtractor) throws -> TensorRecord {
-        let clip = try extractor.extract(path: unit.path)
+    static func compute(_ unit: SourceUnit, extractor: FaceExtractor, stop: StopCheck = .never) throws -> TensorRecord {
+        let clip = try extractor.extract(path: unit.path, stop: stop)
         let frames = clip.frames.map { frame -> ParamValue in
             .object(["time": .double(frame.time), "box": .array(frame.box.map(ParamValue.double)),
                      "score": .double(frame.score), "found": .bool(frame.found), "borrowed": .bool(frame.borrowed)])

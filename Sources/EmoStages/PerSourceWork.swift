@@ -104,6 +104,7 @@ struct PerSourceWork {
     static func wasStopped(_ error: Error) -> Bool {
         if case .stopped? = error as? MediaError { return true }
         if case .stopped? = error as? FeatureError { return true }
+        if case .media(.stopped)? = error as? FaceError { return true }
         return false
     }
 

@@ -55,4 +55,25 @@ struct StopTests {
         #expect(stop.pollCount == 4, "polled once per chunk until the stop")
         #expect(MediaError.stopped(path: path).code == "stopped")
     }
+
+    /// Sampling a video's frames polls between packets while reading them and while decoding them.
+    @Test("sampling video frames ends with MediaError.stopped while reading and while decoding",
+          .enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func videoSamplingStops() throws {
+        let path = try TestSupport.temporaryFolder("stop-video") + "/clip.mp4"
+        // 2 s at 25 fps, one keyframe: 50 packets, all decoded to reach the last sample.
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i testsrc=size=160x120:rate=25:duration=2 -g 1000 -pix_fmt yuv420p '\(path)'")
+        let whole = StopAfter(after: 10_000)
+        let video = try VideoFrameSampler.sample(path: path, count: 4, threads: 1, strategy: .everyFrame, stop: whole.check)
+        #expect(video.frames.count == 4)
+        let polls = whole.pollCount
+        #expect(polls > 50, "polled per packet read and decoded: \(polls)")
+        for after in [5, 60] {   // in the reading loop, then in the decoding loop
+            let stop = StopAfter(after: after)
+            #expect(throws: MediaError.stopped(path: path)) {
+                try VideoFrameSampler.sample(path: path, count: 4, threads: 1, strategy: .everyFrame, stop: stop.check)
+            }
+            #expect(stop.pollCount == after + 1)
+        }
+    }
 }

@@ -1,5 +1,8 @@
 import EmoCore
+import EmoFeatures
+import EmoMedia
 import EmoPipeline
+@testable import EmoStages
 import EmoStore
 import EmoTestSupport
 import Foundation
@@ -33,5 +36,15 @@ struct InterruptTests {
             "status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
         ])
         #expect(status.stdout.contains("audio     never-run"), "\(status.stdout)")
+    }
+
+    /// A unit's work stopped by the run (decoding audio or video, a log-mel) is told apart from a
+    /// unit that failed, so it gets no failure row; a real failure still does.
+    @Test func stoppedWorkIsToldApartFromFailedWork() {
+        let stopped: [Error] = [MediaError.stopped(path: "/a.wav"), FeatureError.stopped, FaceError.media(.stopped(path: "/a.mp4"))]
+        let failed: [Error] = [MediaError.silentAudio(path: "/a.wav"), FeatureError.notFinite, FaceError.noFaceFound,
+                               FaceError.media(.truncated(path: "/a.mp4", reason: "cut"))]
+        #expect(stopped.allSatisfy(PerSourceWork.wasStopped))
+        #expect(!failed.contains(where: PerSourceWork.wasStopped))
     }
 }

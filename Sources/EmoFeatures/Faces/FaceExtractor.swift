@@ -15,14 +15,15 @@ public final class FaceExtractor: @unchecked Sendable {
         MediaLogging.silenceLibav()
     }
 
-    public func extract(path: String) throws -> FaceClip {
-        try extract(path: path, thumbnailWidth: 0)
+    /// `stop` is polled while the video is read and decoded (`FaceError.media(.stopped)`).
+    public func extract(path: String, stop: StopCheck = .never) throws -> FaceClip {
+        try extract(path: path, thumbnailWidth: 0, stop: stop)
     }
 
     /// With `thumbnailWidth` > 0 the clip also carries a thumbnail of its middle sampled frame and that
     /// frame's detections, for `FaceContactSheet`.
-    public func extract(path: String, thumbnailWidth: Int) throws -> FaceClip {
-        try extract(video: try sampleFrames(path: path), thumbnailWidth: thumbnailWidth)
+    public func extract(path: String, thumbnailWidth: Int, stop: StopCheck = .never) throws -> FaceClip {
+        try extract(video: try sampleFrames(path: path, stop: stop), thumbnailWidth: thumbnailWidth)
     }
 
     /// The crops of K frames sampled elsewhere (a live stream's): `video` must hold `parameters.frames`
@@ -124,11 +125,11 @@ public final class FaceExtractor: @unchecked Sendable {
     }
 
     /// The K sampled frames from EmoMedia, its failures named as face errors.
-    private func sampleFrames(path: String) throws(FaceError) -> SampledVideo {
+    private func sampleFrames(path: String, stop: StopCheck) throws(FaceError) -> SampledVideo {
         let p = parameters
         return try FaceError.mapping { () throws(MediaError) in
             try VideoFrameSampler.sample(path: path, count: p.frames, threads: p.decodeThreads,
-                                         strategy: p.decodeStrategy.videoStrategy)
+                                         strategy: p.decodeStrategy.videoStrategy, stop: stop)
         }
     }
 
