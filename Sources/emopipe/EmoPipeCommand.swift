@@ -223,6 +223,11 @@ struct DataRootChoice {
     func remember(in workspace: Workspace) {
         // A root that is not a folder (the run failed on it) would only mislead the commands after it.
         guard origin == .option, isFolder else { return }
+        // data-root.txt holds one path on one line: a folder name with a line break cannot be written there.
+        guard !path.contains("\n") else {
+            FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: its path holds a line break; give --data each time\n".utf8))
+            return
+        }
         do { try workspace.rememberDataRoot(path) } catch {
             FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: \(error)\n".utf8))
         }

@@ -266,6 +266,25 @@ struct CommandLineUsageTests {
         #expect(try Self.emopipe(["params", manifest]).status == 0, "params ignores the nightly block")
     }
 
+    /// A data root whose path holds a line break cannot be written on data-root.txt's one line: the
+    /// run works, says it is not remembered, and the commands after it are not broken by a damaged file.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func aDataRootWithALineBreakIsUsedButNotRemembered() throws {
+        let folder = try TestSupport.temporaryFolder("line-break-root")
+        let root = folder + "/two\nlines"
+        try FileManager.default.createDirectory(atPath: root + "/Actor_01", withIntermediateDirectories: true)
+        let synthesized = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1)])
+        try FileManager.default.copyItem(atPath: synthesized + "/Actor_01/03-01-01-01-01-01-01.wav",
+                                         toPath: root + "/Actor_01/03-01-01-01-01-01-01.wav")
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        let run = try Self.emopipe(["run", manifest, "--data", root, "--workdir", folder + "/work", "--until", "ingest"])
+        #expect(run.status == 0 && run.stderr.contains("1 files: 1 ok"), "\(run.stderr)")
+        #expect(run.stderr.contains("emopipe: warning: the data root is not remembered: its path holds a line break"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/work/data-root.txt"))
+        let status = try Self.emopipe(["status", manifest, "--workdir", folder + "/work"])
+        #expect(status.status == 0 && status.stderr.contains("(the manifest's data)"), "\(status.stderr)")
+    }
+
     @Test func noCommandAndHelpOnAnUnknownCommandAreUsageErrors() throws {
         let bare = try Self.emopipe([])
         #expect(bare.status == 64, "\(bare.stdout) \(bare.stderr)")
