@@ -97,3 +97,16 @@ import Testing
         #expect(unvalidated.epochs.allSatisfy { $0.valLoss.isNaN && $0.valWeightedF1.isNaN && $0.trainLoss.isFinite })
     }
 }
+
+@Suite struct EpochProgressTests {
+    /// Each epoch line ends with the fold's remaining epochs at the mean rate so far, and nothing after the last.
+    @Test func theEpochLineGivesAnUpperBoundOnTheTimeLeft() {
+        var epochs = EpochSelectionTests.log([0.1, 0.2, 0.3])
+        for (i, seconds) in [4.0, 6.0, 5.0].enumerated() { epochs[i].seconds = seconds }
+        // mean 5 s, 42 of 45 epochs left: 210 s
+        #expect(Trainer.remaining(epochs, of: 45) == "  ETA ≤ 3m30s")
+        #expect(Trainer.remaining(Array(epochs.prefix(1)), of: 2) == "  ETA ≤ 4.0s")
+        #expect(Trainer.remaining(epochs, of: 3) == "")
+        #expect(Trainer.remaining([], of: 45) == "")
+    }
+}

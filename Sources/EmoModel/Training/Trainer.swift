@@ -1,3 +1,4 @@
+import EmoCore
 import EmoNN
 import Foundation
 
@@ -118,6 +119,16 @@ public final class Trainer {
     /// Trains until `epochs` or early stopping; resumes from `folder` when it holds a checkpoint.
     /// Each epoch sees one window of every training clip (its start drawn from the epoch's generator);
     /// validation scores whole clips under `policy`, as evaluation will.
+    ///
+    /// Each epoch's line ends with the time the fold's remaining epochs would take at the mean rate so
+    /// far: at most, since early stopping may end it sooner.
+    static func remaining(_ epochs: [EpochLog], of total: Int) -> String {
+        let left = total - (epochs.last?.epoch ?? 0)
+        guard left > 0, !epochs.isEmpty else { return "" }
+        let mean = epochs.map(\.seconds).reduce(0, +) / Double(epochs.count)
+        return "  ETA ≤ " + ProgressReporter.duration(mean * Double(left))
+    }
+
     @discardableResult
     public func fit(train: [ClipFeatures], validation: [ClipFeatures], policy: WindowPolicy, folder: URL,
                     evaluate: ([Int], [Int]) -> (accuracy: Double, weightedF1: Double)) throws -> TrainingState {
@@ -158,8 +169,8 @@ public final class Trainer {
             state.epochs.append(record)
             let validated = validating
                 ? String(format: "  val loss %.4f  val acc %.3f  val wF1 %.3f", valLoss, scores.accuracy, scores.weightedF1) : ""
-            log(String(format: "epoch %d/%d  loss %.4f  acc %.3f%@  lr %.2e  %.1fs", record.epoch, config.epochs, loss, accuracy,
-                       validated, record.learningRate, record.seconds))
+            log(String(format: "epoch %d/%d  loss %.4f  acc %.3f%@  lr %.2e  %.1fs%@", record.epoch, config.epochs, loss, accuracy,
+                       validated, record.learningRate, record.seconds, Self.remaining(state.epochs, of: config.epochs)))
             let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: selection)
             if Self.keeps(score, over: state.bestScore, diverged: validating && !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
                 state.bestScore = score
