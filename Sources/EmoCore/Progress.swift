@@ -20,13 +20,16 @@ public final class ProgressReporter: @unchecked Sendable {
     private var failed = 0
     private var lastDraw = Date.distantPast
     private var finished = false
+    /// Work that ends within this many seconds prints no line at all (a command that is usually quick).
+    private let quietFor: TimeInterval
+    private var emitted = false
     private let write: (String) -> Void
 
     public init(label: String, total: Int, unit: String = "items",
-                isTerminal: Bool = isatty(STDERR_FILENO) != 0, logInterval: TimeInterval = 5,
+                isTerminal: Bool = isatty(STDERR_FILENO) != 0, logInterval: TimeInterval = 5, quietFor: TimeInterval = 0,
                 write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
         self.label = label; self.total = total; self.unit = unit
-        self.isTerminal = isTerminal; self.logInterval = logInterval; self.write = write
+        self.isTerminal = isTerminal; self.logInterval = logInterval; self.quietFor = quietFor; self.write = write
     }
 
     public func advance(by n: Int = 1, failed newFailures: Int = 0) {
@@ -34,7 +37,7 @@ public final class ProgressReporter: @unchecked Sendable {
         done += n; failed += newFailures
         let now = Date()
         let due = isTerminal ? now.timeIntervalSince(lastDraw) >= 0.1 : now.timeIntervalSince(lastDraw) >= logInterval
-        if due && done < total {
+        if due && done < total && now.timeIntervalSince(started) >= quietFor {
             lastDraw = now
             emit(final: false, now: now)
         }
@@ -44,7 +47,8 @@ public final class ProgressReporter: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         guard !finished else { return }
         finished = true
-        emit(final: true, now: Date())
+        let now = Date()
+        if emitted || now.timeIntervalSince(started) >= quietFor { emit(final: true, now: now) }
     }
 
     /// The status text, e.g. `ingest 512/960 (53%) 412.3 files/s ETA 1s, 2 failed`.
@@ -61,6 +65,7 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     private func emit(final: Bool, now: Date) {
+        emitted = true
         let text = line(now: now)
         if isTerminal { write("\r\u{1B}[K" + text + (final ? "\n" : "")) }
         else { write(text + "\n") }

@@ -92,13 +92,14 @@ public final class Predictor {
     /// Whether files are normalised with their speaker's statistics (and so depend on each other).
     public var groupsSpeakers: Bool { trained.config.speakerNorm == true }
 
-    /// Each file's prediction, or why it has none, in the order given.
-    public func predict(paths: [String]) -> [Result<Prediction, Error>] {
+    /// Each file's prediction, or why it has none, in the order given; `progress` advances as each file is read.
+    public func predict(paths: [String], progress: ProgressReporter? = nil) -> [Result<Prediction, Error>] {
         // Without speaker statistics the files do not depend on each other: each is read, scored
         // and let go, so many files never hold their features at once.
         guard groupsSpeakers else {
             return paths.map { path in
-                Result {
+                defer { progress?.advance() }
+                return Result {
                     let (clip, duration) = try features(path: path)
                     return try score(clip, path: path, duration: duration)
                 }
@@ -108,7 +109,10 @@ public final class Predictor {
         // repeating a file must not weigh it more in its speaker's statistics.
         let first = Self.firstOccurrences(paths)
         var clips: [Result<(ClipFeatures, Double), Error>] = []
-        for i in paths.indices { clips.append(first[i] == i ? Result { try features(path: paths[i]) } : clips[first[i]]) }
+        for i in paths.indices {
+            clips.append(first[i] == i ? Result { try features(path: paths[i]) } : clips[first[i]])
+            progress?.advance()
+        }
         var groups: [Int: SpeakerGroup] = [:]
         // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
         var keys = paths.map(Self.speakerKey)

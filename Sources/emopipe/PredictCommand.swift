@@ -25,7 +25,8 @@ struct PredictCommand: ParsableCommand {
         probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
         [audio, faces]}. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
-        stream that one instead.
+        stream that one instead. Files that take more than 2 s to read show progress on stderr (files
+        done, rate, ETA).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
         Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or
@@ -94,7 +95,11 @@ struct PredictCommand: ParsableCommand {
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
             var predictions: [Predictor.Prediction] = []
             var failed = 0
-            for (file, result) in zip(files, predictor.predict(paths: files)) {
+            // Quiet for the usual few files; a long list shows files done, rate and ETA.
+            let progress = ProgressReporter(label: "predict", total: files.count, unit: "files", quietFor: 2)
+            let results = predictor.predict(paths: files, progress: progress)
+            progress.finish()
+            for (file, result) in zip(files, results) {
                 switch result {
                 case .success(let prediction): predictions.append(prediction)
                 case .failure(let error):

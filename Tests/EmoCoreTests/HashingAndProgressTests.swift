@@ -46,6 +46,22 @@ struct HashingAndProgressTests {
         #expect(text.dropLast().contains { $0.contains("ETA") })
     }
 
+    /// Work that ends within `quietFor` prints nothing; work that outlasts it prints as usual.
+    @Test func quickWorkPrintsNoProgressLine() {
+        let quick = LockedLines()
+        let quiet = ProgressReporter(label: "predict", total: 2, unit: "files", isTerminal: false, logInterval: 0,
+                                     quietFor: 60, write: quick.append)
+        quiet.advance(); quiet.advance(); quiet.finish()
+        #expect(quick.all.isEmpty, "\(quick.all)")
+        let slow = LockedLines()
+        let shown = ProgressReporter(label: "predict", total: 2, unit: "files", isTerminal: false, logInterval: 0,
+                                     quietFor: 0.05, write: slow.append)
+        shown.advance()
+        Thread.sleep(forTimeInterval: 0.1)
+        shown.advance(); shown.finish()
+        #expect(slow.all.count == 1 && slow.all.last?.hasPrefix("predict 2/2 (100%)") == true, "\(slow.all)")
+    }
+
     @Test func durationsReadNaturally() {
         #expect(ProgressReporter.duration(3.25) == "3.2s" || ProgressReporter.duration(3.25) == "3.3s")
         #expect(ProgressReporter.duration(75) == "1m15s")
