@@ -3,6 +3,7 @@
 
 @testable import EmoFeatures
 import EmoMedia
+import EmoTestSupport
 import Foundation
 import Testing
 
@@ -216,23 +217,8 @@ struct LogMelLengthBoundTests {
     }
 }
 
-/// A StopCheck that asks to stop from its `after`-th poll on.
-final class StopAfterPolls: @unchecked Sendable {
-    private let lock = NSLock()
-    private var polls = 0
-    let after: Int
-
-    init(after: Int) { self.after = after }
-
-    var check: StopCheck { StopCheck { self.poll() } }
-
-    var pollCount: Int { lock.lock(); defer { lock.unlock() }; return polls }
-
-    private func poll() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        polls += 1
-        return polls > after
-    }
+extension StopAfter {
+    var check: StopCheck { StopCheck(poll) }
 }
 
 @Suite("log-mel stops on request")
@@ -248,13 +234,13 @@ struct LogMelStopTests {
         let full = try extractor.compute(signal: signal, inMemoryLimit: inMemoryLimit)
         #expect(full.totalFrames > 4 * LogMelExtractor.framesBetweenStopChecks)
 
-        let stop = StopAfterPolls(after: 2)
+        let stop = StopAfter(after: 2)
         #expect(throws: FeatureError.stopped) {
             try extractor.compute(signal: signal, inMemoryLimit: inMemoryLimit, stop: stop.check)
         }
         // Polled every framesBetweenStopChecks frames: the third poll (frame 512) stopped it.
         #expect(stop.pollCount == 3)
-        let again = try extractor.compute(signal: signal, inMemoryLimit: inMemoryLimit, stop: StopAfterPolls(after: 1_000).check)
+        let again = try extractor.compute(signal: signal, inMemoryLimit: inMemoryLimit, stop: StopAfter(after: 1_000).check)
         LogMelStreamingTests.expectIdentical(again, full, "a stop check that never asks")
     }
 }

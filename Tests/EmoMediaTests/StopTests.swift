@@ -5,23 +5,8 @@ import EmoTestSupport
 import Testing
 @testable import EmoMedia
 
-/// A StopCheck that asks to stop from its `after`-th poll on, counting the polls.
-final class StopAfter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var polls = 0
-    let after: Int
-
-    init(after: Int) { self.after = after }
-
-    var check: StopCheck { StopCheck { self.poll() } }
-
-    var pollCount: Int { lock.lock(); defer { lock.unlock() }; return polls }
-
-    private func poll() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        polls += 1
-        return polls > after
-    }
+extension StopAfter {
+    var check: StopCheck { StopCheck(poll) }
 }
 
 @Suite("Decoding stops on request")

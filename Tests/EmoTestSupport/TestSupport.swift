@@ -224,3 +224,21 @@ public struct TestFailure: Error, CustomStringConvertible {
 
 /// Test data's generator: the same seed, the same bytes.
 public typealias SplitMix64 = EmoCore.SplitMix64
+
+/// Answers "stop?" with yes from its `after`-th poll on, counting the polls: wrapped as a StopCheck
+/// (`StopCheck(stop.poll)`) it stops a piece of work part way, at a known point.
+public final class StopAfter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var polls = 0
+    public let after: Int
+
+    public init(after: Int) { self.after = after }
+
+    public var pollCount: Int { lock.lock(); defer { lock.unlock() }; return polls }
+
+    @Sendable public func poll() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        polls += 1
+        return polls > after
+    }
+}
