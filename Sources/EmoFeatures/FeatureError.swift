@@ -16,9 +16,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     /// changed while it was read).
     case signalChanged(expected: Int, got: Int)
     /// More log-mel frames than one tensor may hold (`LogMelExtractor.maxValues`): a small file that
-    /// decodes to days of audio must not take the memory it would need. `whole` is false when reading
-    /// stopped as soon as the bound was passed (then `frames` is how many were read, not the total).
-    case tooLong(frames: Int, maximum: Int, secondsPerFrame: Double, whole: Bool)
+    /// decodes to days of audio must not take the memory it would need. `frames` is nil when reading
+    /// stopped as soon as the bound was passed, so the total is not known.
+    case tooLong(frames: Int?, maximum: Int, secondsPerFrame: Double)
     /// The computation was stopped on request (`StopCheck`): not a fault of the audio.
     case stopped
 
@@ -34,13 +34,12 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "sample rate mismatch: audio at \(actual) Hz, extractor expects \(expected) Hz"
         case let .signalChanged(expected, got):
             return "the audio changed while it was read: \(got) samples where an earlier pass had \(expected)"
-        case let .tooLong(frames, maximum, secondsPerFrame, whole):
-            let bound = "at most \(maximum) (\(Int(Double(maximum) * secondsPerFrame)) s) in one tensor"
-            guard whole else {
-                return "audio too long: more than \(frames - 1) log-mel frames (\(Int(Double(frames - 1) * secondsPerFrame)) s), "
-                    + "\(bound); reading stopped there"
+        case let .tooLong(frames, maximum, secondsPerFrame):
+            let bound = "\(maximum) (\(Int(Double(maximum) * secondsPerFrame)) s)"
+            guard let frames else {
+                return "audio too long: more than the \(bound) log-mel frames one tensor may hold; reading stopped there"
             }
-            return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), \(bound)"
+            return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), at most \(bound) in one tensor"
         case .stopped: return "log-mel stopped on request"
         }
     }

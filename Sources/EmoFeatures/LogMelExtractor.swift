@@ -215,13 +215,14 @@ public final class LogMelExtractor: @unchecked Sendable {
     /// The most frames one computation may hold.
     var maximumFrames: Int { valueLimit / nMels }
 
-    /// Throws `tooLong` when `frames` frames of n_mels values would be more than `valueLimit`; `whole`
-    /// says whether `frames` counts the whole signal or only what was read before reading stopped.
-    func checkLength(frames: Int, whole: Bool = true) throws {
-        guard frames <= maximumFrames else {
-            throw FeatureError.tooLong(frames: frames, maximum: maximumFrames,
-                                       secondsPerFrame: Double(hop) / Double(parameters.sampleRate), whole: whole)
-        }
+    /// Throws `tooLong` when `frames` frames of n_mels values would be more than `valueLimit`.
+    func checkLength(frames: Int) throws {
+        guard frames <= maximumFrames else { throw tooLong(frames: frames) }
+    }
+
+    /// The refusal of a signal of `frames` frames (nil: more than the bound, reading stopped there).
+    func tooLong(frames: Int?) -> FeatureError {
+        .tooLong(frames: frames, maximum: maximumFrames, secondsPerFrame: Double(hop) / Double(parameters.sampleRate))
     }
 
     /// Frames of the spectrogram of `m` samples.

@@ -20,8 +20,9 @@ import EmoMedia
 /// each pass). Every pass must give the same samples.
 public protocol RereadableSignal {
     var sampleRate: Int { get }
-    /// Hands `body` the whole signal in consecutive chunks, or only its start when `stop` asks (polled
-    /// between chunks; the pass then throws or returns early).
+    /// Hands `body` the whole signal in consecutive chunks. `stop` is polled between chunks: when it
+    /// asks, the pass throws (`MediaError.stopped` or `FeatureError.stopped`); a pass that returns has
+    /// delivered every sample.
     func readAll(until stop: StopCheck, _ body: (UnsafeBufferPointer<Float>) -> Void) throws
 }
 
@@ -61,18 +62,23 @@ extension LogMelExtractor {
     /// Pass 1. When every frame of the whole signal is kept (no `frames` crop, no trim), a signal is
     /// refused as too long as soon as what was read passes the bound: a small file that decodes to days
     /// of audio is not decoded for minutes first. (A trim or a crop may bring a long signal within it.)
+    /// What comes after that point is not looked at, so such a signal is refused as too long even if it
+    /// holds a NaN later. A signal read to its end is checked as in memory, in the same order.
     private func readFirstPass(_ signal: some RereadableSignal, into head: HeadOrFigures) throws {
         guard parameters.frames == nil, parameters.trimDb == nil else { return try signal.readAll { head.add($0) } }
         let maximum = maximumFrames
         let pastTheBound = StopCheck { [self] in frameCount(head.count) > maximum }
         do {
             try signal.readAll(until: pastTheBound) { head.add($0) }
-        } catch {
-            if pastTheBound.isRequested { try checkLength(frames: frameCount(head.count), whole: false) }
-            throw error
+        } catch let error where pastTheBound.isRequested && Self.wasStopped(error) {
+            throw tooLong(frames: nil)
         }
-        // A signal that ends right after the bound was passed may not have been asked to stop.
-        if pastTheBound.isRequested { try checkLength(frames: frameCount(head.count), whole: false) }
+    }
+
+    /// Whether a pass ended because a `StopCheck` asked.
+    static func wasStopped(_ error: Error) -> Bool {
+        if case .stopped? = error as? MediaError { return true }
+        return error as? FeatureError == .stopped
     }
 
     private func computeLong(_ signal: some RereadableSignal, whole: SignalFigures, limit: Int, stop: StopCheck) throws -> LogMel {
@@ -160,8 +166,9 @@ extension LogMelExtractor {
     }
 }
 
-/// Pass 1's state: the samples while they fit in `limit`, then running figures instead.
-final class HeadOrFigures {
+/// Pass 1's state: the samples while they fit in `limit`, then running figures instead. Unchecked
+/// Sendable: the stop check that reads `count` is polled by the pass, on the thread that adds.
+final class HeadOrFigures: @unchecked Sendable {
     let limit: Int
     private(set) var samples: [Float] = []
     private(set) var figures: SignalFigures?

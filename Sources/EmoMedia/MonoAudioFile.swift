@@ -16,7 +16,7 @@ public final class MonoAudioFile {
     public let sampleRate: Int
     public let requirements: AudioRequirements
     /// Polled between chunks: a pass asked to stop throws `MediaError.stopped`.
-    public let stop: StopCheck
+    public let stopCheck: StopCheck
     /// What the last complete pass found; nil before one.
     public private(set) var format: MonoAudioFormat?
 
@@ -24,13 +24,13 @@ public final class MonoAudioFile {
         self.path = path
         self.sampleRate = sampleRate
         self.requirements = requirements
-        self.stop = stop
+        stopCheck = stop
     }
 
     /// Decodes the whole file, handing `body` consecutive chunks of mono samples (each at most a few tens
     /// of thousands of samples), then checks `requirements` over all of them, with the errors of
     /// `AudioDecoder.check`. Chunks end where the decoder's buffers end; the samples do not depend on it.
-    /// `until` is asked between chunks as well as `stop`; a pass either of them stops throws `MediaError.stopped`.
+    /// `until` is asked between chunks as well as `stopCheck`; a pass either of them stops throws `MediaError.stopped`.
     @discardableResult
     public func pass(until extra: StopCheck = .never, _ body: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         guard (1...768_000).contains(sampleRate) else {
@@ -41,7 +41,7 @@ public final class MonoAudioFile {
             checks.add(chunk)
             body(chunk)
         }
-        let own = self.stop
+        let own = stopCheck
         let stop = StopCheck { own.isRequested || extra.isRequested }
         var format: MonoAudioFormat
         if FileChecks.isWavPath(path) {

@@ -30,7 +30,10 @@ public struct IngestStage: Stage {
         let progress = context.progress(total: plan.toRead.count, unit: "files")
         var failedNow = 0
         for batch in stride(from: 0, to: plan.toRead.count, by: batchSize).map({ Array(plan.toRead[$0..<min($0 + batchSize, plan.toRead.count)]) }) {
-            try context.cancellation.check()
+            if context.cancellation.isCancelled {
+                progress.finish()  // ends the progress line before the run says it was interrupted
+                throw EmoError.interrupted
+            }
             let rows = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads)
             try commit(rows, context: context)
             let failures = rows.filter { $0.status == .failed }.count

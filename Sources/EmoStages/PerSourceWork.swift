@@ -67,7 +67,11 @@ struct PerSourceWork {
             let sampler = limit.budget == nil ? nil : RSSSampler()
             let results = ParallelMap.map(chunk, threads: workers) { unit -> Result<TensorRecord, Error> in
                 let result = Result { try compute(unit) }
-                progress.advance(failed: (try? result.get()) == nil ? 1 : 0)
+                switch result {
+                case .success: progress.advance()
+                case .failure(let error) where Self.wasStopped(error): break  // not done, not failed
+                case .failure: progress.advance(failed: 1)
+                }
                 return result
             }
             limit.learn(peak: sampler?.stop(), resident: resident, workers: min(workers, chunk.count))
@@ -88,10 +92,10 @@ struct PerSourceWork {
             // Under a budget, what the batch freed goes back to the kernel before the next one is planned.
             if limit.budget != nil { ProcessMemory.releaseFreedMemory() }
         }
-        // What was computed before an interrupt is kept.
+        // What was computed before an interrupt is kept, and the progress line ends before the run says why it stopped.
         try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId)
-        try context.cancellation.check()
         if !pending.isEmpty { progress.finish() }
+        try context.cancellation.check()
         if let perUnit = limit.perUnit, let budget = limit.budget {
             let line = String(format: "memory budget %.0f MB: about %.1f MB per unit in flight",
                               ProcessMemory.megabytes(budget), ProcessMemory.megabytes(perUnit))

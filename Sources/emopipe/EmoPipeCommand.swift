@@ -211,9 +211,12 @@ struct DataRootChoice {
     func requireFolder() throws {
         guard isFolder else {
             // `announce` has said where the root came from, on the line before.
-            throw UsageError("\(path.echoed): the data root does not exist or is not a folder")
+            throw UsageError(notAFolder)
         }
     }
+
+    /// What is wrong with a root that is not a folder.
+    var notAFolder: String { "\(path.echoed): the data root does not exist or is not a folder" }
 
     /// Says `line` on stderr, leaving stdout to the command's own output (tables, JSON).
     func announce() { FileHandle.standardError.write(Data((line + "\n").utf8)) }

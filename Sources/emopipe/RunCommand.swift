@@ -158,7 +158,7 @@ final class SignalTrap {
                 guard let self else { return }
                 self.interrupts += 1
                 if self.interrupts > 1 { _exit(ExitStatus.interrupted) }
-                FileHandle.standardError.write(Data("\nemopipe: stopping after the current batch (again to stop now)\n".utf8))
+                FileHandle.standardError.write(Data("\nemopipe: stopping; finished work is kept (again to stop now)\n".utf8))
                 cancellation.cancel()
             }
             source.resume()

@@ -22,9 +22,9 @@ final class ChunkedSignal: RereadableSignal {
 
     func readAll(until stop: StopCheck, _ body: (UnsafeBufferPointer<Float>) -> Void) throws {
         passes += 1
-        samples.withUnsafeBufferPointer { all in
+        try samples.withUnsafeBufferPointer { all in
             for start in stride(from: 0, to: all.count, by: chunk) {
-                if stop.isRequested { return }
+                if stop.isRequested { throw FeatureError.stopped }
                 body(UnsafeBufferPointer(rebasing: all[start..<min(start + chunk, all.count)]))
             }
         }
@@ -176,17 +176,17 @@ struct LogMelLengthBoundTests {
         let framesRead = 1 + tone.delivered / wide.hopLength
         #expect(framesRead > maximum && framesRead <= maximum + 100 && tone.delivered < tone.count,
                 "read \(tone.delivered) of \(tone.count) samples")
-        #expect(early == .tooLong(frames: framesRead, maximum: maximum, secondsPerFrame: 0.01, whole: false), "\(String(describing: early))")
-        #expect(early?.description == "audio too long: more than \(framesRead - 1) log-mel frames (\(Int(Double(framesRead - 1) * 0.01)) s), at most \(maximum) (\(Int(Double(maximum) * 0.01)) s) in one tensor; reading stopped there")
+        #expect(early == .tooLong(frames: nil, maximum: maximum, secondsPerFrame: 0.01), "\(String(describing: early))")
+        #expect(early?.description == "audio too long: more than the \(maximum) (\(Int(Double(maximum) * 0.01)) s) log-mel frames one tensor may hold; reading stopped there")
 
         wide.trimDb = 60
         let trimmed = Self.refusal { try LogMelExtractor(wide).compute(signal: tone) }
         let frames = 1 + tone.count / wide.hopLength
         #expect(tone.delivered == tone.count)
-        #expect(trimmed == .tooLong(frames: frames, maximum: maximum, secondsPerFrame: 0.01, whole: true), "\(String(describing: trimmed))")
+        #expect(trimmed == .tooLong(frames: frames, maximum: maximum, secondsPerFrame: 0.01), "\(String(describing: trimmed))")
         #expect(trimmed?.description == "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * 0.01)) s), at most \(maximum) (\(Int(Double(maximum) * 0.01)) s) in one tensor")
 
-        // In memory: a hop of one sample makes a frame of every sample.
+        // In memory: a hop of one sample makes a frame of every sample (trimmed, so read whole and counted).
         var dense = LogMelParameters.speech
         dense.nMels = 128
         dense.hopLength = 1
@@ -195,8 +195,31 @@ struct LogMelLengthBoundTests {
         let samples = ToneSignal(seconds: Double(denseMaximum + 16_000) / 16_000)
         #expect(samples.count <= LogMelExtractor.defaultInMemoryLimit, "the in-memory path is the one under test")
         let inMemory = Self.refusal { try LogMelExtractor(dense).compute(signal: samples) }
-        #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000, whole: true),
+        #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000),
                 "\(String(describing: inMemory))")
+    }
+
+    /// A signal of exactly the most frames is computed, in passes or in memory, as without a bound; a
+    /// longer one is refused at the first poll past the bound, and one that ends in the chunk that
+    /// passes it is read whole and counted exactly.
+    @Test func aSignalAtTheBoundIsComputedAndOneSampleMoreIsNot() throws {
+        let p = LogMelParameters.speech   // centred, hop 160: frames = 1 + samples / 160
+        let samples = LogMelStreamingTests.syntheticSpeechLike(seconds: 12).prefix(159_840)
+        let atBound = ChunkedSignal(Array(samples), chunk: 4_093)
+        let reference = try LogMelExtractor(p).compute(samples: Array(samples), sampleRate: 16_000)
+        #expect(reference.totalFrames == 1_000)
+        for inMemoryLimit in [1 << 20, 16_000] {
+            let bounded = try LogMelExtractor(p, valueLimit: 64 * 1_000)
+            LogMelStreamingTests.expectIdentical(try bounded.compute(signal: atBound, inMemoryLimit: inMemoryLimit), reference,
+                                                 "at the bound, limit \(inMemoryLimit)")
+            // Chunks go on past the bound: the poll after the one that passes it stops the reading.
+            let past = ChunkedSignal(Array(samples) + Array(repeating: 0.1, count: 20_000), chunk: 4_093)
+            #expect(Self.refusal { try bounded.compute(signal: past, inMemoryLimit: inMemoryLimit) }
+                    == .tooLong(frames: nil, maximum: 1_000, secondsPerFrame: 0.01))
+            let inOneChunk = ChunkedSignal(Array(samples) + Array(repeating: 0.1, count: 160), chunk: 1 << 22)
+            #expect(Self.refusal { try bounded.compute(signal: inOneChunk, inMemoryLimit: inMemoryLimit) }
+                    == .tooLong(frames: 1_001, maximum: 1_000, secondsPerFrame: 0.01))
+        }
     }
 
     /// The bound is on the frames kept: cropped to a few, a signal of many more frames is computed,
@@ -208,7 +231,7 @@ struct LogMelLengthBoundTests {
         for inMemoryLimit in [1 << 20, 16_000] {
             let bounded = try LogMelExtractor(p, valueLimit: limit)
             #expect(Self.refusal { try bounded.compute(signal: signal, inMemoryLimit: inMemoryLimit) }
-                    == .tooLong(frames: 1_001, maximum: 1_000, secondsPerFrame: 0.01, whole: false))
+                    == .tooLong(frames: nil, maximum: 1_000, secondsPerFrame: 0.01))
         }
         p.frames = 300
         let reference = try LogMelExtractor(p).compute(signal: signal)
