@@ -131,13 +131,15 @@ struct CommandsTests {
         let workdir = try Self.copyOfReference(fixture, "interrupted")
         let run = try TestSupport.Background(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
         #expect(run.waitForStderr(containing: "epoch 1/\(FaultFixture.epochs) "), "\(run.stderr)")
-        // Into the second epoch: a seeded-free fraction of the time one epoch took in the reference.
-        Thread.sleep(forTimeInterval: 0.4 * fixture.batchSeconds["train"]!)
+        // Into the second epoch: a fraction of the time the first epoch took in this very run (its line
+        // says), so a machine busier or idler than during the reference run still lands in epoch 2.
+        let firstEpoch = Self.epochSeconds(in: run.stderr, epoch: 1) ?? fixture.batchSeconds["train"]!
+        Thread.sleep(forTimeInterval: 0.4 * firstEpoch)
         let sent = Date()
         #expect(kill(run.pid, SIGINT) == 0)
         let status = run.wait()
         let seconds = Date().timeIntervalSince(sent)
-        print("ctrl-c: exit \(status) \(String(format: "%.2f", seconds))s after SIGINT (an epoch took \(String(format: "%.2f", fixture.batchSeconds["train"]!))s)")
+        print("ctrl-c: exit \(status) \(String(format: "%.2f", seconds))s after SIGINT (the first epoch took \(String(format: "%.2f", firstEpoch))s)")
         #expect(status == ExitStatus.interrupted, "\(run.stderr)")
         #expect(seconds < 5, "stopped \(seconds)s after SIGINT")
         #expect(run.stderr.contains("stopped in epoch"), "\(run.stderr)")
@@ -167,6 +169,12 @@ struct CommandsTests {
         let trained = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").stageState("train")).fingerprint
         let weights = try FaultFixture.facts(workdir).files.keys.filter { $0.hasPrefix("cache/train/\(trained.prefix(16))/") && $0.hasSuffix("/best.safetensors") }
         #expect(weights.count == FaultFixture.folds, "the comparison covers every fold's weights: \(weights)")
+    }
+
+    /// The seconds an epoch's log line says it took (`epoch 1/4  loss …  lr …  1.3s  ETA ≤ 3.9s`).
+    static func epochSeconds(in log: String, epoch: Int) -> Double? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("epoch \(epoch)/") }) else { return nil }
+        return line.components(separatedBy: "  ").lazy.compactMap { $0.hasSuffix("s") ? Double($0.dropLast()) : nil }.first
     }
 
     // MARK: cache gc
