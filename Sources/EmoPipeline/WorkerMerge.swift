@@ -33,17 +33,23 @@ public struct WorkerMerge {
             let workerStore = try worker.openStore(.readOnly)
             try checkFinished(workerStore, folder: folder)
             let report = try store.absorb(workerStore) { relative in
-                let source = worker.path(relative), target = main.path(relative)
-                try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
-                                                        withIntermediateDirectories: true)
-                guard let bytes = FileManager.default.contents(atPath: source) else {
-                    throw EmoError.io(path: source, reason: "cannot read the worker's shard")
-                }
-                try DurableFile.write(bytes, to: target)
+                try copyShard(worker.path(relative), to: main.path(relative))
             }
             reports.append((folder, report))
         }
         return reports
+    }
+
+    /// Copies a worker's shard only when it is sound: a regular file whose header and index hold
+    /// together and whose every record matches its CRC (a damaged record merged would be trusted by
+    /// every later run). Mapped, not read into memory.
+    private func copyShard(_ source: String, to target: String) throws {
+        let shard = try ShardFile(path: source)
+        if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
+            throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; run the worker again")
+        }
+        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try DurableFile.write(bytes: shard.bytes, to: target)
     }
 
     private func checkFinished(_ store: ProvenanceStore, folder: String) throws {

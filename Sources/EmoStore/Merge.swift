@@ -39,6 +39,13 @@ extension ProvenanceStore {
         let shardsNeeded = Set(newRecords.map(\.shardId))
         let knownFiles = try read { Set(try String.fetchAll($0, sql: "SELECT file FROM cacheShard")) }
         let shardsToCopy = shards.filter { shardsNeeded.contains($0.id!) && !knownFiles.contains($0.file) }
+        if let stray = shardsToCopy.first(where: { !Workspace.isCacheShardPath($0.file) }) {
+            throw CacheError.io(path: worker.path, reason: "its cacheShard row \(stray.id ?? 0) names \(stray.file.echoed), "
+                                + "which is not a shard inside the cache (cache/<stage>/<fingerprint>/<name>.shard)")
+        }
+        if let stray = runs.first(where: { !Workspace.isRunFolderName($0.id) }) {
+            throw CacheError.io(path: worker.path, reason: "its run id \(stray.id.echoed) cannot name a run folder")
+        }
         for shard in shardsToCopy { try copyShard(shard.file) }
 
         var report = MergeReport()

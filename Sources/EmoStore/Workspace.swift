@@ -121,6 +121,20 @@ public struct Workspace: Sendable, Equatable {
         "\(Self.cacheFolderName)/\(stage)/\(fingerprint.prefix(16))"
     }
 
+    /// Whether `relative` has the form of a shard path the cache writes, `cache/<stage>/<fingerprint>/<name>.shard`:
+    /// a row from another work directory (a worker's) naming anything else would copy or delete outside the cache.
+    public static func isCacheShardPath(_ relative: String) -> Bool {
+        let parts = relative.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == Substring(cacheFolderName) && relative.hasSuffix(".shard")
+            && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && !$0.contains("\0") }
+    }
+
+    /// Whether `runId` can name a folder under `runs/`: one path component (a run row from another work
+    /// directory could otherwise name `../..`).
+    public static func isRunFolderName(_ runId: String) -> Bool {
+        !runId.isEmpty && runId != "." && runId != ".." && !runId.contains("/") && !runId.contains("\0")
+    }
+
     /// A path found under `cacheRoot`, as the shard index records it (relative to the work directory).
     public func relativeCachePath(_ underCacheRoot: String) -> String { "\(Self.cacheFolderName)/\(underCacheRoot)" }
 

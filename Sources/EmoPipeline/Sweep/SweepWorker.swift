@@ -114,6 +114,9 @@ public struct SweepMerge {
         let store = try main.openStore(.readWrite), workerStore = try worker.openStore(.readOnly)
         let known = Set(try store.runs().map(\.id))
         let fresh = try workerStore.runs().filter { !known.contains($0.id) }
+        if let stray = fresh.first(where: { !Workspace.isRunFolderName($0.id) }) {
+            throw EmoError.io(path: worker.path("emopipe.sqlite"), reason: "run id \(stray.id.echoed) cannot name a run folder")
+        }
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
         let trainRoot = worker.cacheRoot + "/" + StageName.train.rawValue

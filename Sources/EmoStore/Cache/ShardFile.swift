@@ -13,11 +13,13 @@ public final class ShardFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: opening a FIFO put in a shard's place would otherwise wait for a writer forever.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw CacheError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw CacheError.io(path: path, reason: "cannot stat") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw CacheError.badShard(path: path, reason: "not a regular file") }
         length = Int(info.st_size)
         guard length >= ShardFormat.headerSize else { throw CacheError.badShard(path: path, reason: "shorter than its header") }
         guard let mapped = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED else {

@@ -1,0 +1,72 @@
+import EmoCore
+@testable import EmoPipeline
+import EmoStore
+import EmoTestSupport
+import Foundation
+import GRDB
+import Testing
+
+/// `emopipe merge` reads another work directory's database and files: rows that name paths outside
+/// the cache, damaged shards and files that are not files are refused before anything is copied.
+@Suite("worker merge")
+struct WorkerMergeTests {
+    /// A finished worker work directory with one published shard, beside an empty main one.
+    static func worker() throws -> (main: Workspace, worker: Workspace, shard: String) {
+        let folder = try TestSupport.temporaryFolder("worker-merge")
+        let main = Workspace(root: folder + "/box/main"), worker = Workspace(root: folder + "/box/main/workers/0-of-2")
+        try FileManager.default.createDirectory(atPath: worker.root, withIntermediateDirectories: true)
+        try "0/2\n".write(toFile: worker.workerMarkerPath, atomically: true, encoding: .utf8)
+        let store = try ProvenanceStore(path: worker.path("emopipe.sqlite"))
+        var run = RunRecord(id: "20261202-000000-abcdef", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                            threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date())
+        run.status = .done
+        try store.insert(run)
+        let records = (0..<3).map { TensorRecord(key: SHA256Hex.of("key \($0)"), float32: [Float](repeating: Float($0), count: 64), shape: [8, 8], metadata: "{}") }
+        try TensorCache(workspace: worker, store: store).publish(stage: "audio", fingerprint: "fp", runId: run.id, records: records, failures: [])
+        let shard = try store.read { try String.fetchOne($0, sql: "SELECT file FROM cacheShard") } ?? ""
+        return (main, worker, shard)
+    }
+
+    static func setShardFile(_ worker: Workspace, to file: String) throws {
+        let queue = try DatabaseQueue(path: worker.path("emopipe.sqlite"))
+        try queue.write { try $0.execute(sql: "UPDATE cacheShard SET file = ?", arguments: [file]) }
+    }
+
+    @Test func aSoundWorkerMerges() throws {
+        let (main, worker, shard) = try Self.worker()
+        let reports = try WorkerMerge(main: main).merge([worker.root])
+        #expect(reports.first?.1.records == 3 && reports.first?.1.shards == 1)
+        #expect(FileManager.default.contentsEqual(atPath: worker.path(shard), andPath: main.path(shard)))
+    }
+
+    @Test func aShardRowNamingAPathOutsideTheCacheIsRefusedAndNothingIsWritten() throws {
+        for stray in ["../../../escaped.shard", "runs/x/model.onnx", "cache/audio/../../../escaped.shard", "/tmp/escaped.shard"] {
+            let (main, worker, shard) = try Self.worker()
+            // The file the row names exists, so only the check can stop the copy.
+            let outside = (worker.path(stray) as NSString).standardizingPath
+            try? FileManager.default.createDirectory(atPath: (outside as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? FileManager.default.copyItem(atPath: worker.path(shard), toPath: outside)
+            try Self.setShardFile(worker, to: stray)
+            let error = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("is not a shard inside the cache"), "\(stray): \(String(describing: error))")
+            #expect(!FileManager.default.fileExists(atPath: (main.path(stray) as NSString).standardizingPath), "\(stray)")
+            #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 0)
+        }
+    }
+
+    @Test func aDamagedOrNonRegularShardIsRefusedWithoutBlocking() throws {
+        let (main, worker, shard) = try Self.worker()
+        let path = worker.path(shard)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 0xff   // inside a record's data
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let damaged = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(damaged.map { "\($0)" } ?? "")".contains("does not match its CRC-32C"), "\(String(describing: damaged))")
+
+        try FileManager.default.removeItem(atPath: path)
+        #expect(mkfifo(path, 0o644) == 0)
+        let fifo = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(fifo.map { "\($0)" } ?? "")".contains("not a regular file"), "\(String(describing: fifo))")
+        #expect(!FileManager.default.fileExists(atPath: main.path(shard)))
+    }
+}
