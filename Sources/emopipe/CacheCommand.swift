@@ -40,6 +40,7 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
+                if let npy { try OutputFile.check(npy, option: "--npy") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())

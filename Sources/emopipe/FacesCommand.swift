@@ -27,11 +27,7 @@ struct FacesCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let folder = (out as NSString).deletingLastPathComponent
-                var isFolder: ObjCBool = false
-                if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) || !isFolder.boolValue {
-                    throw EmoError.io(path: folder, reason: "no such folder to write the contact sheet into")
-                }
+                try OutputFile.check(out, option: "--out")
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                                 workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                                 stages: StageCatalog.all())

@@ -15,10 +15,34 @@ struct FacesPreviewCommandTests {
         #expect(bytes.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "a PNG file")
     }
 
-    @Test func aMissingOutputFolderIsNamedBeforeAnyWork() throws {
-        let folder = try TestSupport.temporaryFolder("preview") + "/not-there"
-        let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", Self.clip, "--out", folder + "/p.png"])
-        #expect(result.status == 1)
-        #expect(result.stderr == "emopipe: \(folder): no such folder to write the contact sheet into\n", "\(result.stderr)")
+}
+
+/// `--out` and `--npy` name a file to write by replacing what is there: anything that is not a file
+/// name in an existing folder, or names something other than a regular file, is refused before any work.
+@Suite("output files", .enabled(if: TestSupport.hasEmopipe))
+struct OutputFileTests {
+    @Test func outputPathsThatAreNotAFileInAFolderAreRefusedAndLeftAlone() throws {
+        let folder = try TestSupport.temporaryFolder("output-files")
+        #expect(mkfifo(folder + "/pipe", 0o644) == 0)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: folder + "/target"))
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: folder + "/target")
+        let cases: [(String, String)] = [
+            (folder + "/not-there/p.png", "no such folder to write into"), (folder + "/", "names a folder"),
+            ("x/", "names a folder"), (folder, "exists and is not a regular file"), (".", "exists and is not a regular file"),
+            (folder + "/pipe", "exists and is not a regular file"), (folder + "/link", "exists and is not a regular file"),
+            ("/dev/full", "exists and is not a regular file"), ("", "expected a file name"),
+        ]
+        for (path, why) in cases {
+            let preview = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", folder + "/clip.mp4", "--out", path])
+            #expect(preview.status == 64 && preview.stderr.hasPrefix("emopipe: --out \(path.isEmpty ? "\"\"" : path)") && preview.stderr.contains(why),
+                    "\(path): \(preview.status) \(preview.stderr)")
+            let get = try TestSupport.run(TestSupport.emopipe, ["cache", "get", "--stage", "audio", "--source", "x", "--npy", path,
+                                                                "--workdir", folder + "/work"])
+            #expect(get.status == 64 && get.stderr.contains(why), "\(path): \(get.status) \(get.stderr)")
+        }
+        #expect(try String(contentsOfFile: folder + "/target", encoding: .utf8) == "x")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: folder + "/link") == folder + "/target")
+        var facts = stat()
+        #expect(lstat("/dev/full", &facts) == 0 && facts.st_mode & S_IFMT == S_IFCHR, "the device is still a device")
     }
 }

@@ -1,0 +1,23 @@
+import Foundation
+
+/// A file a command is told to write (`--out`, `--npy`). It is written under a temporary name and
+/// renamed into place, which would replace whatever is there: so the path must name a file (not a
+/// folder) in a folder that exists, and anything already there must be a regular file, never a
+/// device, a pipe, a folder or a link.
+enum OutputFile {
+    static func check(_ path: String, option: String) throws {
+        guard !path.isEmpty else { throw UsageError("\(option) \"\": expected a file name") }
+        guard !path.hasSuffix("/") else { throw UsageError("\(option) \(path.echoed): names a folder; give a file name in it") }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw UsageError("\(option) \(path.echoed): no such folder to write into (\(folder.echoed))")
+        }
+        var facts = stat()
+        guard lstat(path, &facts) == 0 else { return }   // nothing there yet
+        guard facts.st_mode & S_IFMT == S_IFREG else {
+            throw UsageError("\(option) \(path.echoed): exists and is not a regular file (a folder, device, pipe or link); "
+                             + "EmoPipe replaces only regular files")
+        }
+    }
+}
