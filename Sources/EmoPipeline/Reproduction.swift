@@ -34,6 +34,10 @@ public struct Reproduction {
         if workspace.exists {
             throw PipelineError.invalidFile("\(workspace.root) already holds a work directory; a reproduction starts from an empty one")
         }
+        // Anything else there (a data root, say) would get a database, a cache and runs mixed into it.
+        if let contents = try? FileManager.default.contentsOfDirectory(atPath: workspace.root), let first = contents.sorted().first {
+            throw PipelineError.invalidFile("\(workspace.root) is not empty (it holds \(first.echoed)\(contents.count > 1 ? " and \(contents.count - 1) more" : "")); a reproduction starts in an empty folder")
+        }
         let runner = try PipelineRunner(manifest: try manifest(), workspace: workspace, stages: stages,
                                         cancellation: cancellation, libraries: libraries)
         let targets = original.stages.map(\.stage).uniqued()

@@ -59,6 +59,13 @@ struct ReproducibilityTests {
             fileURLWithPath: workdir + "/runs/\(run["id"] as! String)/metrics.json"))) as? [String: Any])
         #expect(metrics["weighted_f1"] == written["weighted_f1"] as? Double)
 
+        // A folder that holds anything (a data root, say) is refused: the reproduction would mix into it.
+        let busy = try TestSupport.temporaryFolder("repro-busy")
+        try FileManager.default.createDirectory(atPath: busy + "/Actor_01", withIntermediateDirectories: true)
+        let occupied = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir, "--into", busy])
+        #expect(occupied.status == 64 && occupied.stderr.contains("\(busy) is not empty (it holds Actor_01)"), "\(occupied.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: busy) == ["Actor_01"])
+
         // Reproduce from scratch: every stage output, metric and result file matches.
         let into = try TestSupport.temporaryFolder("repro") + "/w"
         let repro = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir,
