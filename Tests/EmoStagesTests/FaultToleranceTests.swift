@@ -291,6 +291,11 @@ struct FaultToleranceTests {
         try handle.write(contentsOf: Data([byte ^ 0x10]))
         try handle.close()
 
+        // Training on it is refused, naming the record and what to do, rather than learning from a flipped bit.
+        let retrain = try fixture.run(["--force", "train"], workdir: workdir)
+        #expect(retrain.status == ExitStatus.failure && retrain.stderr.contains("\(shard): record for source \(row.key) fails its CRC-32C check")
+                && retrain.stderr.contains("`emopipe cache verify` drops damaged records"), "\(retrain.stderr)")
+
         let verify = try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir])
         #expect(verify.status == ExitStatus.partial, "\(verify.stderr)")
         #expect(verify.stderr.contains("damaged: audio record of \(sources.joined(separator: ", ")) in \(shard): "), "\(verify.stderr)")
