@@ -26,6 +26,10 @@ public struct WorkerMerge {
         var reports: [(String, MergeReport)] = []
         for folder in folders {
             let worker = Workspace(root: folder)
+            // Its own lock would be reported as held by "another" merge: say what is wrong instead.
+            guard URL(fileURLWithPath: folder).standardizedFileURL.path != URL(fileURLWithPath: main.root).standardizedFileURL.path else {
+                throw PipelineError.invalidFile("\(folder) is the work directory merged into; give the workers' work directories")
+            }
             guard worker.exists else { throw PipelineError.missingData("\(folder): not a work directory (no emopipe.sqlite)") }
             // A worker still running holds its lock: merging half its work would be fine, but surprising.
             let workerLock = try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
@@ -55,8 +59,12 @@ public struct WorkerMerge {
     private func checkFinished(_ store: ProvenanceStore, folder: String) throws {
         let runs = try store.runs()
         guard let last = runs.first else { throw PipelineError.missingData("\(folder): the worker never ran") }
-        guard Workspace(root: folder).workerSlice != nil else {
+        let worker = Workspace(root: folder)
+        guard let marker = worker.workerMarker else {
             throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
+        }
+        guard worker.workerSlice != nil else {
+            throw PipelineError.invalidFile("\(worker.workerMarkerPath): \(marker.echoed) is not a worker slice I/N (0 <= I < N)")
         }
         guard [RunStatus.done, .partial].contains(last.status) else {
             throw PipelineError.missingData("\(folder): the worker's last run \(last.id) is \(last.status.rawValue); run it again to finish, then merge")

@@ -69,4 +69,18 @@ struct WorkerMergeTests {
         #expect("\(fifo.map { "\($0)" } ?? "")".contains("not a regular file"), "\(String(describing: fifo))")
         #expect(!FileManager.default.fileExists(atPath: main.path(shard)))
     }
+
+    @Test func aMalformedSliceAndTheMainDirectoryItselfAreNamedForWhatTheyAre() throws {
+        let (main, worker, _) = try Self.worker()
+        for marker in ["garbage", "5/2", "0/0", "-1/2"] {
+            try "\(marker)\n".write(toFile: worker.workerMarkerPath, atomically: true, encoding: .utf8)
+            let error = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("worker.txt: \(marker) is not a worker slice I/N"), "\(String(describing: error))")
+        }
+        try FileManager.default.removeItem(atPath: worker.workerMarkerPath)
+        let unmarked = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(unmarked.map { "\($0)" } ?? "")".contains("no worker.txt"))
+        let itself = #expect(throws: PipelineError.self) { try WorkerMerge(main: worker).merge([worker.root + "/"]) }
+        #expect("\(itself.map { "\($0)" } ?? "")".contains("is the work directory merged into"), "\(String(describing: itself))")
+    }
 }
