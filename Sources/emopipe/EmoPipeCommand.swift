@@ -259,9 +259,11 @@ struct UsageError: Error, CustomStringConvertible {
 /// takes commit hashes: at least this many hex digits, unique among what they could name.
 enum HashPrefix {
     static let minimumLength = 4
+    /// A whole SHA-256.
+    static let maximumLength = 64
 
     static func isWellFormed(_ prefix: String) -> Bool {
-        prefix.count >= minimumLength && prefix.allSatisfy(\.isHexDigit)
+        (minimumLength...maximumLength).contains(prefix.count) && prefix.allSatisfy(\.isHexDigit)
     }
 }
 

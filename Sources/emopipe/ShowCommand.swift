@@ -46,10 +46,14 @@ struct ShowCommand: ParsableCommand {
         guard !query.contains("/"), !query.contains(".") else { return [] }
         let hex = query.lowercased()
         guard hex.allSatisfy(\.isHexDigit) else {
-            throw UsageError("'\(query)' is neither a recorded source path nor a SHA-256 prefix (hex digits 0-9, a-f)")
+            throw UsageError("'\(query.echoed)' is neither a recorded source path nor a SHA-256 prefix (hex digits 0-9, a-f)")
         }
         guard hex.count >= HashPrefix.minimumLength else {
             throw UsageError("SHA-256 prefix '\(query)' is too short: give at least \(HashPrefix.minimumLength) hex digits")
+        }
+        // A longer one would also make SQLite's LIKE pattern too complex (exit 1) from about 50,000 digits on.
+        guard hex.count <= HashPrefix.maximumLength else {
+            throw UsageError("SHA-256 prefix '\(query.echoed)' is longer than a SHA-256 (\(hex.count) hex digits, at most \(HashPrefix.maximumLength))")
         }
         let matches = try store.sources(sha256Prefix: hex)
         let contents = Set(matches.compactMap(\.sha256))

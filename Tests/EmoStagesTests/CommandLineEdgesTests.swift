@@ -153,6 +153,13 @@ struct CommandLineEdgesTests {
 
         let short = try Self.emopipe(["show", String(sha.prefix(3))], workdir: workdir)
         #expect(short.status == 64 && short.stderr.contains("too short: give at least 4 hex digits"), "\(short.stderr)")
+        // A whole SHA-256 is the longest a prefix can be; longer (here 50,000 digits) is refused the same way.
+        #expect(try Self.emopipe(["show", sha], workdir: workdir).status == 0)
+        for long in [sha + "0", String(repeating: sha, count: 782)] {
+            let tooLong = try Self.emopipe(["show", long], workdir: workdir)
+            #expect(tooLong.status == 64 && tooLong.stderr.contains("is longer than a SHA-256 (\(long.count) hex digits, at most 64)")
+                    && tooLong.stderr.count < 600, "\(tooLong.stderr.prefix(300))")
+        }
         let word = try Self.emopipe(["show", "xyz123"], workdir: workdir)
         #expect(word.status == 64 && word.stderr.contains("'xyz123' is neither a recorded source path nor a SHA-256 prefix"), "\(word.stderr)")
         let missing = try Self.emopipe(["show", data + "/Actor_01/absent.wav"], workdir: workdir)
