@@ -28,6 +28,9 @@ public final class ProvenanceStore: @unchecked Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Schema.migrator.migrate(pool)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
+            throw EmoError.io(path: path, reason: "cannot be written (the work directory or the database is read-only); "
+                              + "this command changes the work directory: \(error.message ?? "\(error)")")
         } catch {
             throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)")
         }

@@ -311,11 +311,12 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
+                // A dry run only reads: it works in a read-only work directory too, and takes no lock.
+                let (store, cache) = try CacheCommand.open(workDirectoryOptions, dryRun ? .readOnly : .readWrite)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
-                let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache gc (pid \(getpid()))")
-                defer { lock.release() }
+                let lock = dryRun ? nil : try workDirectoryOptions.workspace.lock(holder: "emopipe cache gc (pid \(getpid()))")
+                defer { lock?.release() }
                 var keep: [String: Set<String>] = currentOnly ? [:] : try store.parametersFingerprintsUsed()
                 for stage in runner.pipeline.stageNames { keep[stage, default: []].insert(try runner.parametersFingerprint(stage)) }
                 let live = Set(try store.allSources().filter { $0.status != .removed }.compactMap(\.sha256))

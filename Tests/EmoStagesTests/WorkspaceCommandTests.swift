@@ -53,7 +53,8 @@ struct WorkspaceCommandTests {
         try #require(run.status == 0, "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite-shm"), "the run closed its log")
         let source = data + "/Actor_01/03-01-01-01-01-01-01.wav"
-        let commands = [["status"], ["sources"], ["sources", "--json"], ["runs"], ["runs", "--json"], ["show", source], ["cache", "stats"]]
+        let commands = [["status"], ["sources"], ["sources", "--json"], ["runs"], ["runs", "--json"], ["show", source], ["cache", "stats"],
+                        ["cache", "gc", "--dry-run"]]
         func inspect() throws -> [String] {
             try commands.map { args in
                 let result = try IngestFixture.emopipe(args, data: data, workdir: workdir)
@@ -79,6 +80,9 @@ struct WorkspaceCommandTests {
         }
         let refused = try readOnly { try IngestFixture.emopipe(["run", "--until", "ingest"], data: data, workdir: workdir) }
         #expect(refused.status == 1 && refused.stderr.contains("emopipe.lock"), "a run cannot write here: \(refused.stderr)")
+        let verify = try readOnly { try IngestFixture.emopipe(["cache", "verify"], data: data, workdir: workdir) }
+        #expect(verify.status == 1 && verify.stderr.contains("emopipe.sqlite: cannot be written (the work directory or the database is read-only)"),
+                "\(verify.stderr)")
     }
 
     /// Everything printed or written as JSON: snake_case keys, and no escaped slashes.
