@@ -19,6 +19,10 @@ public struct Reproduction {
         let record = original.record
         var manifest = try Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? record.dataRoot + "/manifest.yaml")
         manifest.dataRoot = record.dataRoot
+        // The record is read back from a database: a value no run could have had is damage, not a setting.
+        guard (1...Manifest.maxThreads).contains(record.threads) else {
+            throw PipelineError.invalidFile("run \(record.id) records threads = \(record.threads), outside 1-\(Manifest.maxThreads): its record is damaged")
+        }
         manifest.threads = record.threads
         return manifest
     }

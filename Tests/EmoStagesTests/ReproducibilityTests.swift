@@ -90,6 +90,13 @@ struct ReproducibilityTests {
         let differing = try #require((try Self.json(tampered) as? [String: Any])?["fields"] as? [[String: Any]])
             .filter { $0["same"] as? Bool == false }.map { "\($0["section"]!)/\($0["name"]!)" }
         #expect(differing == ["files/model.onnx"], "only the tampered file differs: \(differing)")
+
+        // A recorded value no run could have had is damage: refused before anything runs.
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET threads = 0 WHERE id = ?", arguments: [run["id"] as! String])
+        }
+        let damaged = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir])
+        #expect(damaged.status == 64 && damaged.stderr.contains("records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
     }
 
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
