@@ -21,6 +21,8 @@ struct FacesCommand: ParsableCommand {
             Example: emopipe faces preview data/Actor_01/01-01-03-01-01-01-01.mp4 --out sheet.png
             """))
 
+        static let thumbnailWidth = 240
+
         @OptionGroup var manifestOptions: NamedManifestOptions
         @Option(help: "The PNG to write.") var out: String
         @Argument(help: "Video files (mp4).") var sources: [String]
@@ -34,19 +36,27 @@ struct FacesCommand: ParsableCommand {
                 guard let parameters = runner.parameters[StageName.faces.rawValue]?.value as? FaceParameters else {
                     throw PipelineError.invalidFile("\(runner.manifest.pipelinePath): the pipeline has no faces stage")
                 }
+                // The sheet's size is known before any clip is read (thumbnails taken as square): one too large
+                // for the PNG encoder is refused now, not after every clip was decoded.
+                let sheet = FaceContactSheet.size(rows: sources.count, crops: parameters.frames, cropSize: parameters.size,
+                                                  thumbnailWidth: Self.thumbnailWidth, thumbnailHeight: Self.thumbnailWidth)
+                guard FaceContactSheet.encodable(width: sheet.width, height: sheet.height) else {
+                    throw UsageError("a contact sheet of \(sources.count) clip(s) with faces.frames = \(parameters.frames) and faces.size = \(parameters.size) "
+                                     + "would be \(sheet.width)x\(sheet.height) pixels, more than the PNG encoder takes: lower them, or give fewer clips")
+                }
                 let extractor = try FaceExtractor(parameters)
                 var rows: [(label: String, clip: FaceClip, thumbnail: FaceThumbnail?)] = []
                 for path in sources {
                     do {
-                        let clip = try extractor.extract(path: path, thumbnailWidth: 240)
+                        let clip = try extractor.extract(path: path, thumbnailWidth: Self.thumbnailWidth)
                         rows.append(((path as NSString).lastPathComponent, clip, clip.thumbnail))
                     } catch {
                         FileHandle.standardError.write(Data("emopipe: \(path): \(error)\n".utf8))
                     }
                 }
                 guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }
-                let sheet = try FaceContactSheet.render(clips: rows)
-                do { try sheet.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
+                let png = try FaceContactSheet.render(clips: rows)
+                do { try png.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
                     throw EmoError.io(path: out, reason: "cannot write the contact sheet (\(error.localizedDescription))")
                 }
                 print("wrote \(out) (\(rows.count) clips)")

@@ -45,4 +45,15 @@ struct OutputFileTests {
         var facts = stat()
         #expect(lstat("/dev/full", &facts) == 0 && facts.st_mode & S_IFMT == S_IFCHR, "the device is still a device")
     }
+
+    /// Face settings inside their ranges can still make a sheet larger than a PNG can be: refused before
+    /// any clip is read (it took 18 s and 1.7 GB to fail at the end), with the size it would have.
+    @Test func aSheetTooLargeForOnePNGIsRefusedBeforeAnyClipIsRead() throws {
+        let folder = try TestSupport.temporaryFolder("large-sheet")
+        let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", "--manifest", TestSupport.repositoryRoot + "/manifests/demo.yaml",
+                                                               "--set", "faces.size=1024", "--set", "faces.frames=256",
+                                                               "--out", folder + "/sheet.png", folder + "/never-read.mp4"])
+        #expect(result.status == 64 && result.stderr == "emopipe: a contact sheet of 1 clip(s) with faces.frames = 256 and faces.size = 1024 "
+                + "would be 262914x1056 pixels, more than the PNG encoder takes: lower them, or give fewer clips\n", "\(result.stderr)")
+    }
 }

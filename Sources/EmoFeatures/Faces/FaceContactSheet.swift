@@ -5,17 +5,26 @@ import EmoMedia
 import Foundation
 
 public enum FaceContactSheet {
+    static let pad = 6, labelH = 14, barH = 4
+
+    /// The sheet's pixels for `rows` clips of `crops` crops of `cropSize` pixels and thumbnails of at most that size.
+    public static func size(rows: Int, crops: Int, cropSize: Int, thumbnailWidth: Int, thumbnailHeight: Int) -> (width: Int, height: Int) {
+        let rowH = labelH + max(cropSize + barH + 2, thumbnailHeight) + pad
+        return (pad + crops * (cropSize + 2) + pad + thumbnailWidth + pad, pad + rows * rowH)
+    }
+
+    /// Whether a sheet this large can be encoded as one PNG.
+    public static func encodable(width: Int, height: Int) -> Bool { PNGEncoder.fits(width: width, height: height) }
+
     /// `thumbnail` is usually `clip.thumbnail` (from `extract(path:thumbnailWidth:)`); nil leaves the space empty.
     public static func render(clips: [(label: String, clip: FaceClip, thumbnail: FaceThumbnail?)]) throws -> Data {
         guard !clips.isEmpty else { throw FaceError.invalidParameters("a contact sheet needs at least one clip") }
-        let pad = 6, labelH = 14, barH = 4
         let cropCount = clips.map { $0.clip.frames.count }.max()!
         let cropSize = clips.map(\.clip.size).max()!
         let thumbW = clips.compactMap { $0.thumbnail?.width }.max() ?? 0
         let thumbH = clips.compactMap { $0.thumbnail?.height }.max() ?? 0
+        let (width, height) = size(rows: clips.count, crops: cropCount, cropSize: cropSize, thumbnailWidth: thumbW, thumbnailHeight: thumbH)
         let rowH = labelH + max(cropSize + barH + 2, thumbH) + pad
-        let width = pad + cropCount * (cropSize + 2) + pad + thumbW + pad
-        let height = pad + clips.count * rowH
         var canvas = Canvas(width: width, height: height, fill: (32, 32, 36))
 
         for (r, item) in clips.enumerated() {
