@@ -47,8 +47,9 @@ struct SourcesCommand: ParsableCommand {
             let emotion = s.emotion.flatMap { Emotion(rawValue: $0)?.name } ?? "-"
             let actor = s.actor.map { String(format: "%02d", $0) } ?? "--"
             var line = "\(s.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) "
-                + "\(emotion.padding(toLength: 9, withPad: " ", startingAt: 0)) actor \(actor)  \(s.path)"
-            if let reason = s.reason { line += "  — \(reason)" }
+                + "\(emotion.padding(toLength: 9, withPad: " ", startingAt: 0)) actor \(actor)  \(s.path.escaped)"
+            // A file name may hold line breaks or terminal escapes: one line per source, and nothing that steers the terminal.
+            if let reason = s.reason { line += "  — \(reason.escaped)" }
             print(line)
         }
         let counts = Dictionary(grouping: sources, by: \.status).mapValues(\.count)

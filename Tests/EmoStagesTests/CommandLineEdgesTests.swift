@@ -292,6 +292,21 @@ struct CommandLineUsageTests {
         #expect(status.status == 0 && status.stderr.contains("(the manifest's data)"), "\(status.stderr)")
     }
 
+    /// A file name with a terminal escape and a line break is listed escaped, on one line.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func sourcesListsOddFileNamesEscaped() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1)])
+        let odd = data + "/Actor_01/x\u{1B}[31mred\nline.wav"
+        try FileManager.default.copyItem(atPath: data + "/Actor_01/03-01-01-01-01-01-01.wav", toPath: odd)
+        let workdir = try TestSupport.temporaryFolder("odd-names") + "/work"
+        let run = try Self.emopipe(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "ingest"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let sources = try Self.emopipe(["sources", "--workdir", workdir])
+        #expect(sources.status == 0 && !sources.stdout.contains("\u{1B}"), "\(sources.stdout)")
+        #expect(sources.stdout.contains("x\\u{1B}[31mred\\nline.wav  — not a RAVDESS file name"), "\(sources.stdout)")
+        #expect(sources.stdout.split(separator: "\n").count == 2, "one line per source: \(sources.stdout)")
+    }
+
     @Test func noCommandAndHelpOnAnUnknownCommandAreUsageErrors() throws {
         let bare = try Self.emopipe([])
         #expect(bare.status == 64, "\(bare.stdout) \(bare.stderr)")

@@ -68,6 +68,10 @@ public enum SafeYAML {
         switch node {
         case .mapping(let mapping):
             for (key, value) in mapping {
+                // Every mapping EmoPipe reads is keyed by names: a list or mapping as a key (`? [a, b]`) is refused here, where the file is known.
+                guard key.scalar != nil else {
+                    throw PipelineError.invalidFile("\(origin): line \(key.mark.map { "\($0.line)" } ?? "?"): a mapping key must be a plain name, not a list or mapping")
+                }
                 try check(key, depth: depth + 1, budget: &budget, origin: origin)
                 try check(value, depth: depth + 1, budget: &budget, origin: origin)
             }
