@@ -11,17 +11,18 @@ import Testing
 @Suite("worker merge")
 struct WorkerMergeTests {
     /// A finished worker work directory with one published shard, beside an empty main one.
-    static func worker() throws -> (main: Workspace, worker: Workspace, shard: String) {
-        let folder = try TestSupport.temporaryFolder("worker-merge")
-        let main = Workspace(root: folder + "/box/main"), worker = Workspace(root: folder + "/box/main/workers/0-of-2")
+    static func worker(_ index: Int = 0, of count: Int = 2, dataRoot: String = "/data",
+                       main: Workspace? = nil) throws -> (main: Workspace, worker: Workspace, shard: String) {
+        let main = try main ?? Workspace(root: TestSupport.temporaryFolder("worker-merge") + "/box/main")
+        let worker = Workspace(root: main.root + "/workers/\(index)-of-\(count)")
         try FileManager.default.createDirectory(atPath: worker.root, withIntermediateDirectories: true)
-        try "0/2\n".write(toFile: worker.workerMarkerPath, atomically: true, encoding: .utf8)
+        try "\(index)/\(count)\n".write(toFile: worker.workerMarkerPath, atomically: true, encoding: .utf8)
         let store = try ProvenanceStore(path: worker.path("emopipe.sqlite"))
-        var run = RunRecord(id: "20261202-000000-abcdef", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+        var run = RunRecord(id: "20261202-00000\(index)-abcdef", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: dataRoot,
                             threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date())
         run.status = .done
         try store.insert(run)
-        let records = (0..<3).map { TensorRecord(key: SHA256Hex.of("key \($0)"), float32: [Float](repeating: Float($0), count: 64), shape: [8, 8], metadata: "{}") }
+        let records = (0..<3).map { TensorRecord(key: SHA256Hex.of("key \($0) of worker \(index)"), float32: [Float](repeating: Float($0), count: 64), shape: [8, 8], metadata: "{}") }
         try TensorCache(workspace: worker, store: store).publish(stage: "audio", fingerprint: "fp", runId: run.id, records: records, failures: [])
         let shard = try store.read { try String.fetchOne($0, sql: "SELECT file FROM cacheShard") } ?? ""
         return (main, worker, shard)
@@ -82,5 +83,31 @@ struct WorkerMergeTests {
         #expect("\(unmarked.map { "\($0)" } ?? "")".contains("no worker.txt"))
         let itself = #expect(throws: PipelineError.self) { try WorkerMerge(main: worker).merge([worker.root + "/"]) }
         #expect("\(itself.map { "\($0)" } ?? "")".contains("is the work directory merged into"), "\(String(describing: itself))")
+    }
+
+    /// Workers merged together are slices of one partition of one data root.
+    @Test func workersOfAnotherRootOrPartitionAreRefusedBeforeAnythingIsMerged() throws {
+        func refusal(_ folders: [String], main: Workspace) -> String {
+            do { _ = try WorkerMerge(main: main).merge(folders) } catch { return "\(error)" }
+            return "merged"
+        }
+        let (main, zero, _) = try Self.worker(0, of: 2)
+        let (_, foreign, _) = try Self.worker(1, of: 2, dataRoot: "/elsewhere", main: main)
+        #expect(refusal([zero.root, foreign.root], main: main).contains("read the data root /elsewhere"))
+        #expect(!FileManager.default.fileExists(atPath: main.path("emopipe.sqlite")), "nothing merged")
+
+        let (otherMain, first, _) = try Self.worker(0, of: 2)
+        let (_, three, _) = try Self.worker(1, of: 3, main: otherMain)
+        #expect(refusal([first.root, three.root], main: otherMain).contains("workers of one partition share N"))
+        try "0/2\n".write(toFile: three.workerMarkerPath, atomically: true, encoding: .utf8)
+        #expect(refusal([first.root, three.root], main: otherMain).contains("says slice 0/2 but the folder is 1-of-3"))
+
+        let (thirdMain, a, _) = try Self.worker(0, of: 2)
+        let copy = thirdMain.root + "/elsewhere/0-of-2"
+        try FileManager.default.createDirectory(atPath: thirdMain.root + "/elsewhere", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: a.root, toPath: copy)
+        #expect(refusal([a.root, copy], main: thirdMain).contains("are both slice 0/2"))
+        let (_, b, _) = try Self.worker(1, of: 2, main: thirdMain)
+        #expect(refusal([a.root, b.root], main: thirdMain) == "merged")
     }
 }
