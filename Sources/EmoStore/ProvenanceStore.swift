@@ -66,7 +66,17 @@ public final class ProvenanceStore: @unchecked Sendable {
             return try pool.read(body)
         } catch let error as DatabaseError where Self.isDamage(error) {
             throw damaged(error)
+        } catch let error as RowDecodingError {
+            throw EmoError.io(path: path, reason: "a row does not hold what EmoPipe writes (\(Self.withoutRow(error))); the database was edited or is damaged")
         }
+    }
+
+    /// GRDB's decoding message names the value and column, then prints the whole row (a run's manifest
+    /// included): keep the first part.
+    static func withoutRow(_ error: RowDecodingError) -> String {
+        let text = "\(error)"
+        let cut = text.range(of: " - row:") ?? text.range(of: ", row:")
+        return String(text[..<(cut?.lowerBound ?? text.endIndex)]).echoed
     }
 
     /// One transaction. When the file system refuses the write (disk full, file-size limit, I/O

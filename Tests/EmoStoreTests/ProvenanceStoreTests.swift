@@ -44,6 +44,20 @@ struct ProvenanceStoreTests {
 
     /// A table page damaged after the database was opened fine: SQLite's "malformed" does not name
     /// the file; the store's error does, and says what to do. The file is left as it is.
+    /// A row edited into something EmoPipe never writes is named by database, value and column, without
+    /// printing the whole row (a run row holds its manifest).
+    @Test func aRowThatCannotBeDecodedNamesTheDatabaseAndColumnOnly() throws {
+        let folder = try TestSupport.temporaryFolder("store")
+        let store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
+        try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: String(repeating: "manifest text ", count: 500),
+                                   manifestSHA256: "", dataRoot: "/", threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        try store.write { try $0.execute(sql: "UPDATE run SET startedAt = 'garbage'") }
+        let error = #expect(throws: EmoError.self) { try store.runs() }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains(folder + "/emopipe.sqlite") && text.contains("\"garbage\"") && text.contains("startedAt")
+                && text.contains("the database was edited or is damaged") && !text.contains("manifest text") && text.count < 400, "\(text)")
+    }
+
     @Test func aDamagedTablePageNamesTheDatabase() throws {
         let folder = try TestSupport.temporaryFolder("damaged")
         let path = folder + "/emopipe.sqlite"
