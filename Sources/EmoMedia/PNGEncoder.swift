@@ -4,8 +4,6 @@ import CFFmpeg
 import Foundation
 
 public enum PNGEncoder {
-    /// The PNG bytes of a `width` x `height` RGB24 picture (`rgb` holds width*height*3 bytes, rows top to
-    /// bottom). `name` says what the picture is for, in error messages.
     /// Whether libavcodec takes a picture this large (`av_image_check_size`, which opening the encoder applies).
     public static func fits(width: Int, height: Int) -> Bool {
         guard (1...Int(Int32.max)).contains(width), (1...Int(Int32.max)).contains(height) else { return false }
@@ -13,6 +11,8 @@ public enum PNGEncoder {
         return av_image_check_size(UInt32(width), UInt32(height), 0, nil) == 0
     }
 
+    /// The PNG bytes of a `width` x `height` RGB24 picture (`rgb` holds width*height*3 bytes, rows top to
+    /// bottom). `name` says what the picture is for, in error messages.
     public static func encode(rgb: [UInt8], width: Int, height: Int, name: String) throws(MediaError) -> Data {
         LibavLog.install()
         guard width > 0, height > 0, rgb.count == width * height * 3 else {

@@ -19,36 +19,53 @@ public struct WorkerMerge {
         guard !folders.isEmpty else {
             throw PipelineError.missingData("nothing to merge: no worker work directories given, and none under \(main.workersRoot)")
         }
-        try checkTogether(try folders.map(finishedWork))
+        for folder in folders where try Self.isSameFolder(folder, main.root) {
+            // Its own lock would be reported as held by "another" merge: say what is wrong instead.
+            throw PipelineError.invalidFile("\(folder) is the work directory merged into; give the workers' work directories")
+        }
+        // A worker still running holds its lock (exit 75): taken first, for every worker, before its work is judged.
+        var workerLocks: [WorkDirectoryLock] = []
+        defer { workerLocks.forEach { $0.release() } }
+        for folder in folders where Workspace(root: folder).exists {
+            workerLocks.append(try Workspace(root: folder).lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))"))
+        }
+        let works = try folders.map(finishedWork)
         try main.create()
         let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
         defer { lock.release() }
         let store = try main.openStore(.readWrite)
+        try checkDataRoots(works, mainRoot: try store.runs().first { !$0.dataRoot.isEmpty }?.dataRoot)  // cache verify records no root
         var reports: [(String, MergeReport)] = []
         for folder in folders {
             let worker = Workspace(root: folder)
-            // A worker still running holds its lock: merging half its work would be fine, but surprising.
-            let workerLock = try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
-            defer { workerLock.release() }
             let workerStore = try worker.openStore(.readOnly)
-            let report = try store.absorb(workerStore) { relative in
-                try copyShard(worker.path(relative), to: main.path(relative))
+            let report = try store.absorb(workerStore, into: main) { relative in
+                try copyShard(worker.path(relative), to: relative)
             }
             reports.append((folder, report))
         }
         return reports
     }
 
-    /// Copies a worker's shard only when it is sound: a regular file whose header and index hold
-    /// together and whose every record matches its CRC (a damaged record merged would be trusted by
-    /// every later run). Mapped, not read into memory.
-    private func copyShard(_ source: String, to target: String) throws {
-        let shard = try ShardFile(path: source)
-        if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
-            throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; run the worker again")
+    /// Whether two paths name one folder (links and `..` resolved: device and inode compared).
+    static func isSameFolder(_ a: String, _ b: String) throws -> Bool {
+        var first = stat(), second = stat()
+        guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+    }
+
+    /// Copies a worker's shard to `relative` in the main work directory only when it is sound: a regular
+    /// file whose header and index hold together and whose every record matches its CRC (a damaged
+    /// record merged would be trusted by every later run). The copy is what is checked, so nothing
+    /// changed in the worker's file after a check gets in; folders on the way must not be links.
+    private func copyShard(_ source: String, to relative: String) throws {
+        try main.createFoldersWithoutLinks((relative as NSString).deletingLastPathComponent)
+        try DurableFile.copy(from: source, to: main.path(relative)) { copy in
+            let shard = try ShardFile(path: copy)
+            if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
+                throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; run the worker again")
+            }
         }
-        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try DurableFile.write(bytes: shard.bytes, to: target)
     }
 
     /// What a finished worker did: its slice and the data root its last run read.
@@ -59,10 +76,6 @@ public struct WorkerMerge {
     }
 
     private func finishedWork(_ folder: String) throws -> FinishedWork {
-        // Its own lock would be reported as held by "another" merge: say what is wrong instead.
-        guard URL(fileURLWithPath: folder).standardizedFileURL.path != URL(fileURLWithPath: main.root).standardizedFileURL.path else {
-            throw PipelineError.invalidFile("\(folder) is the work directory merged into; give the workers' work directories")
-        }
         let worker = Workspace(root: folder)
         guard worker.exists else { throw PipelineError.missingData("\(folder): not a work directory (no emopipe.sqlite)") }
         guard let last = try worker.openStore(.readOnly).runs().first else { throw PipelineError.missingData("\(folder): the worker never ran") }
@@ -83,23 +96,16 @@ public struct WorkerMerge {
         return FinishedWork(folder: folder, slice: slice, dataRoot: last.dataRoot)
     }
 
-    /// Workers merged together must be slices of one partition of one data root: sources are keyed by
-    /// their paths, so another root's would be listed beside these, and a slice taken twice is no partition.
-    private func checkTogether(_ works: [FinishedWork]) throws {
+    /// Workers merged together read one data root, the one the main work directory's last run read when
+    /// it has one: sources are keyed by their paths, so another root's would be listed beside these.
+    /// (Slices may overlap, e.g. after re-partitioning: a record already present is kept.)
+    private func checkDataRoots(_ works: [FinishedWork], mainRoot: String?) throws {
         guard let first = works.first else { return }
-        if let other = works.first(where: { $0.dataRoot != first.dataRoot }) {
-            throw PipelineError.invalidFile("\(other.folder) read the data root \(other.dataRoot.echoed), \(first.folder) read \(first.dataRoot.echoed): "
-                                            + "merge workers of one data root together")
-        }
-        if let other = works.first(where: { $0.slice.count != first.slice.count }) {
-            throw PipelineError.invalidFile("\(other.folder) is slice \(other.slice) and \(first.folder) is slice \(first.slice): workers of one partition share N")
-        }
-        var seen: [Int: String] = [:]
-        for work in works {
-            if let earlier = seen[work.slice.index] {
-                throw PipelineError.invalidFile("\(earlier) and \(work.folder) are both slice \(work.slice)")
-            }
-            seen[work.slice.index] = work.folder
+        let expected = mainRoot ?? first.dataRoot
+        let whose = mainRoot == nil ? "\(first.folder) read" : "\(main.root)'s last run read"
+        if let other = works.first(where: { $0.dataRoot != expected }) {
+            throw PipelineError.invalidFile("\(other.folder) read the data root \(other.dataRoot.echoed), \(whose) \(expected.echoed): "
+                                            + "merge workers of one data root, into a work directory of that root")
         }
     }
 }

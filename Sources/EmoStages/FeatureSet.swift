@@ -33,24 +33,28 @@ struct FeatureSet {
         let facesFingerprint = try modalities.contains(.faces) ? store.stageState(.faces)?.parametersFingerprint : nil
         var samples: [ClipFeatures] = []
         // Every record read is checked against its CRC: a flipped bit would otherwise train and score
-        // silently on wrong features (CRC-32C in hardware: well under a second for all of RAVDESS).
-        func tensor(_ stage: StageName, _ fingerprint: String, _ key: String) throws -> CachedTensor? {
+        // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
+        func checkedRecord(_ stage: StageName, _ fingerprint: String, _ key: String) throws -> CachedTensor? {
             do { return try cache.tensor(stage: stage, fingerprint: fingerprint, key: key, verify: true) } catch let error as CacheError {
-                throw PipelineError.missingData("\(error); `emopipe cache verify` drops damaged records and the next run computes them again")
+                switch error {
+                case .damagedRecord, .badShard:
+                    throw PipelineError.missingData("\(error); `emopipe cache verify` drops damaged records and the next run computes them again")
+                default: throw error
+                }
             }
         }
         for clip in plan.clips {
             var sample = ClipFeatures(id: clip.clip, logmel: nil, melFrames: 0, faces: nil,
                                       faceMask: [Float](repeating: 0, count: config.faceFrames), label: clip.label)
             if let fp = audioFingerprint, let speech = clip.speech,
-               let tensor = try tensor(.audio, fp, speech.sha256) {
+               let tensor = try checkedRecord(.audio, fp, speech.sha256) {
                 config.nMels = tensor.shape[0]
                 sample = ClipFeatures(id: clip.clip, logmel: tensor.floats(), stride: tensor.shape[1],
                                       real: Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1], nMels: tensor.shape[0],
                                       faces: nil, faceMask: sample.faceMask, label: clip.label)
             }
             if let fp = facesFingerprint, let video = clip.video,
-               let tensor = try tensor(.faces, fp, video.sha256) {
+               let tensor = try checkedRecord(.faces, fp, video.sha256) {
                 config.faceFrames = tensor.shape[0]
                 config.faceSize = tensor.shape[1]
                 sample.faces = Array(tensor.bytes.bindMemory(to: UInt8.self))

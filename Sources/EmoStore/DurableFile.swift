@@ -33,6 +33,52 @@ public enum DurableFile {
         syncFolder(of: path)
     }
 
+    /// Copies the regular file `source` to `path` the same way, read in chunks (never whole in memory,
+    /// never mapped: a source cut short meanwhile is a short copy, not a crash). `check` sees the copy
+    /// under its temporary name before it is published: checking the copy, not the source, means bytes
+    /// changed after a check cannot slip in.
+    public static func copy(from source: String, to path: String, check: (String) throws -> Void) throws {
+        // Non-blocking: a FIFO in the source's place must not wait for a writer.
+        let input = open(source, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard input >= 0 else { throw CacheError.io(path: source, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(input) }
+        var facts = stat()
+        guard fstat(input, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else {
+            throw CacheError.io(path: source, reason: "not a regular file")
+        }
+        let temporary = path + ".part-\(getpid())"
+        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard output >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }
+        var failure: String?
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        copying: while failure == nil {
+            let got = buffer.withUnsafeMutableBytes { Foundation.read(input, $0.baseAddress, $0.count) }
+            if got < 0 { if errno == EINTR { continue }; failure = "cannot read \(source): \(String(cString: strerror(errno)))"; break }
+            if got == 0 { break }
+            var done = 0
+            while done < got {
+                let n = buffer.withUnsafeBytes { Foundation.write(output, $0.baseAddress! + done, got - done) }
+                if n < 0 { if errno == EINTR { continue }; failure = String(cString: strerror(errno)); break copying }
+                done += n
+            }
+        }
+        if failure == nil && fsync(output) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
+        close(output)
+        do {
+            if let failure { throw CacheError.io(path: path, reason: "cannot write: \(failure)") }
+            try check(temporary)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw CacheError.io(path: path, reason: "cannot publish: \(reason)")
+        }
+        syncFolder(of: path)
+    }
+
     static func syncFolder(of path: String) {
         let folder = (path as NSString).deletingLastPathComponent
         let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

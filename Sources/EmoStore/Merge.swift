@@ -20,7 +20,7 @@ extension ProvenanceStore {
     /// both work directories), then every row goes in one transaction: a merge killed midway leaves
     /// at most unindexed shard files, which `cache gc` removes and a second merge re-copies.
     /// Merging the same worker twice adds nothing the second time.
-    public func absorb(_ worker: ProvenanceStore, copyShard: (String) throws -> Void) throws -> MergeReport {
+    public func absorb(_ worker: ProvenanceStore, into main: Workspace, copyShard: (String) throws -> Void) throws -> MergeReport {
         let runs = try worker.read { try RunRecord.fetchAll($0) }
         let stageRuns = try worker.read { try StageRunRecord.fetchAll($0) }
         let sources = try worker.read { try SourceRecord.fetchAll($0) }
@@ -39,12 +39,12 @@ extension ProvenanceStore {
         let shardsNeeded = Set(newRecords.map(\.shardId))
         let knownFiles = try read { Set(try String.fetchAll($0, sql: "SELECT file FROM cacheShard")) }
         let shardsToCopy = shards.filter { shardsNeeded.contains($0.id!) && !knownFiles.contains($0.file) }
-        if let stray = shardsToCopy.first(where: { !Workspace.isCacheShardPath($0.file) }) {
-            throw CacheError.io(path: worker.path, reason: "its cacheShard row \(stray.id ?? 0) names \(stray.file.echoed), "
-                                + "which is not a shard inside the cache (cache/<stage>/<fingerprint>/<name>.shard)")
+        if let stray = shardsToCopy.first(where: { !main.isShardPath($0.file, stage: $0.stage, fingerprint: $0.fingerprint) }) {
+            throw CacheError.io(path: worker.path, reason: "its cacheShard row \(stray.id ?? 0) names \(stray.file.echoed), which is not "
+                                + "where the cache keeps a shard of \(stray.stage.echoed) (cache/<audio|faces>/<fingerprint>/<name>.shard)")
         }
         if let stray = runs.first(where: { !Workspace.isRunFolderName($0.id) }) {
-            throw CacheError.io(path: worker.path, reason: "its run id \(stray.id.echoed) cannot name a run folder")
+            throw CacheError.io(path: worker.path, reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
         }
         for shard in shardsToCopy { try copyShard(shard.file) }
 

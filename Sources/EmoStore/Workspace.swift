@@ -121,18 +121,49 @@ public struct Workspace: Sendable, Equatable {
         "\(Self.cacheFolderName)/\(stage)/\(fingerprint.prefix(16))"
     }
 
-    /// Whether `relative` has the form of a shard path the cache writes, `cache/<stage>/<fingerprint>/<name>.shard`:
-    /// a row from another work directory (a worker's) naming anything else would copy or delete outside the cache.
-    public static func isCacheShardPath(_ relative: String) -> Bool {
-        let parts = relative.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == Substring(cacheFolderName) && relative.hasSuffix(".shard")
-            && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && !$0.contains("\0") }
+    /// Whether `name` is one plain path component: ASCII letters, digits, `.`, `_` and `-` only (bytes,
+    /// not Characters: `/` followed by a combining mark is one Character but still a `/`), and not `.` or `..`.
+    public static func isPlainName(_ name: some StringProtocol) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && name.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "-")
+        }
     }
 
-    /// Whether `runId` can name a folder under `runs/`: one path component (a run row from another work
-    /// directory could otherwise name `../..`).
-    public static func isRunFolderName(_ runId: String) -> Bool {
-        !runId.isEmpty && runId != "." && runId != ".." && !runId.contains("/") && !runId.contains("\0")
+    /// Whether `relative` is where the cache puts a shard of `stage` (a per-source stage) under
+    /// `fingerprint`: `cache/<stage>/<fingerprint prefix>/<plain name>.shard`. A row from another work
+    /// directory (a worker's) naming anything else would copy or delete outside the cache.
+    public func isShardPath(_ relative: String, stage: String, fingerprint: String) -> Bool {
+        guard [StageName.audio.rawValue, StageName.faces.rawValue].contains(stage) else { return false }
+        let folder = relativeCacheFolder(stage: stage, fingerprint: fingerprint) + "/"
+        guard relative.hasPrefix(folder) else { return false }
+        let name = relative.dropFirst(folder.count)
+        return name.hasSuffix(".shard") && Self.isPlainName(name)
+            && relative.split(separator: "/", omittingEmptySubsequences: false).allSatisfy(Self.isPlainName)
+    }
+
+    /// Whether `runId` can name a folder under `runs/`: one plain name (a run row from another work
+    /// directory could otherwise name `../..`, or hold terminal escapes).
+    public static func isRunFolderName(_ runId: String) -> Bool { isPlainName(runId) }
+
+    /// Creates `relative`'s folders under the root, refusing any that is a link or not a folder: a
+    /// merged link (`cache/x -> /elsewhere`) must not carry a write out of the work directory.
+    public func createFoldersWithoutLinks(_ relative: String) throws {
+        var current = root
+        for part in relative.split(separator: "/") {
+            current += "/" + part
+            var facts = stat()
+            if lstat(current, &facts) != 0 {
+                guard mkdir(current, 0o755) == 0 || errno == EEXIST else {
+                    throw EmoError.io(path: current, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
+                }
+                guard lstat(current, &facts) == 0 else { throw EmoError.io(path: current, reason: "cannot examine the folder") }
+            }
+            guard facts.st_mode & S_IFMT == S_IFDIR else {
+                throw EmoError.io(path: current, reason: "is a link or not a folder; EmoPipe writes only inside the work directory's own folders")
+            }
+        }
     }
 
     /// A path found under `cacheRoot`, as the shard index records it (relative to the work directory).

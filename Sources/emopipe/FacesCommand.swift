@@ -36,8 +36,9 @@ struct FacesCommand: ParsableCommand {
                 guard let parameters = runner.parameters[StageName.faces.rawValue]?.value as? FaceParameters else {
                     throw PipelineError.invalidFile("\(runner.manifest.pipelinePath): the pipeline has no faces stage")
                 }
-                // The sheet's size is known before any clip is read (thumbnails taken as square): one too large
-                // for the PNG encoder is refused now, not after every clip was decoded.
+                // The sheet's size is known before any clip is read, but for the thumbnails' height (taken as square,
+                // a landscape clip's at most): one too large for the PNG encoder is refused now, not after every clip
+                // was decoded. Portrait clips can still make it too large at the end, said as an encoding error.
                 let sheet = FaceContactSheet.size(rows: sources.count, crops: parameters.frames, cropSize: parameters.size,
                                                   thumbnailWidth: Self.thumbnailWidth, thumbnailHeight: Self.thumbnailWidth)
                 guard FaceContactSheet.encodable(width: sheet.width, height: sheet.height) else {

@@ -41,7 +41,8 @@ struct WorkerMergeTests {
     }
 
     @Test func aShardRowNamingAPathOutsideTheCacheIsRefusedAndNothingIsWritten() throws {
-        for stray in ["../../../escaped.shard", "runs/x/model.onnx", "cache/audio/../../../escaped.shard", "/tmp/escaped.shard"] {
+        for stray in ["../../../escaped.shard", "runs/x/model.onnx", "cache/audio/../../../escaped.shard", "/tmp/escaped.shard",
+                      "cache/../\u{301}x/y/z.shard", "cache/train/fp/z.shard", "cache/audio/fp/../z.shard"] {
             let (main, worker, shard) = try Self.worker()
             // The file the row names exists, so only the check can stop the copy.
             let outside = (worker.path(stray) as NSString).standardizingPath
@@ -49,7 +50,7 @@ struct WorkerMergeTests {
             try? FileManager.default.copyItem(atPath: worker.path(shard), toPath: outside)
             try Self.setShardFile(worker, to: stray)
             let error = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
-            #expect("\(error.map { "\($0)" } ?? "")".contains("is not a shard inside the cache"), "\(stray): \(String(describing: error))")
+            #expect("\(error.map { "\($0)" } ?? "")".contains("which is not where the cache keeps a shard"), "\(stray): \(String(describing: error))")
             #expect(!FileManager.default.fileExists(atPath: (main.path(stray) as NSString).standardizingPath), "\(stray)")
             #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 0)
         }
@@ -81,12 +82,17 @@ struct WorkerMergeTests {
         try FileManager.default.removeItem(atPath: worker.workerMarkerPath)
         let unmarked = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
         #expect("\(unmarked.map { "\($0)" } ?? "")".contains("no worker.txt"))
-        let itself = #expect(throws: PipelineError.self) { try WorkerMerge(main: worker).merge([worker.root + "/"]) }
-        #expect("\(itself.map { "\($0)" } ?? "")".contains("is the work directory merged into"), "\(String(describing: itself))")
+        let alias = main.root + "/alias"
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: worker.root)
+        for given in [worker.root + "/", alias] {
+            let itself = #expect(throws: PipelineError.self) { try WorkerMerge(main: worker).merge([given]) }
+            #expect("\(itself.map { "\($0)" } ?? "")".contains("is the work directory merged into"), "\(given): \(String(describing: itself))")
+        }
     }
 
-    /// Workers merged together are slices of one partition of one data root.
-    @Test func workersOfAnotherRootOrPartitionAreRefusedBeforeAnythingIsMerged() throws {
+    /// Workers merged together read one data root, the main directory's when it has run; slices may
+    /// overlap (re-partitioned workers), a worker.txt that disagrees with its folder may not.
+    @Test func workersOfAnotherRootAreRefusedBeforeAnythingIsMerged() throws {
         func refusal(_ folders: [String], main: Workspace) -> String {
             do { _ = try WorkerMerge(main: main).merge(folders) } catch { return "\(error)" }
             return "merged"
@@ -94,20 +100,50 @@ struct WorkerMergeTests {
         let (main, zero, _) = try Self.worker(0, of: 2)
         let (_, foreign, _) = try Self.worker(1, of: 2, dataRoot: "/elsewhere", main: main)
         #expect(refusal([zero.root, foreign.root], main: main).contains("read the data root /elsewhere"))
-        #expect(!FileManager.default.fileExists(atPath: main.path("emopipe.sqlite")), "nothing merged")
+        #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 0, "nothing merged")
+        #expect(refusal([zero.root], main: main) == "merged")
+        // Merged alone later, the foreign worker meets the main directory's root.
+        #expect(refusal([foreign.root], main: main).contains("/elsewhere, \(main.root)'s last run read /data"))
 
         let (otherMain, first, _) = try Self.worker(0, of: 2)
         let (_, three, _) = try Self.worker(1, of: 3, main: otherMain)
-        #expect(refusal([first.root, three.root], main: otherMain).contains("workers of one partition share N"))
         try "0/2\n".write(toFile: three.workerMarkerPath, atomically: true, encoding: .utf8)
         #expect(refusal([first.root, three.root], main: otherMain).contains("says slice 0/2 but the folder is 1-of-3"))
+        try "1/3\n".write(toFile: three.workerMarkerPath, atomically: true, encoding: .utf8)
+        #expect(refusal([first.root, three.root], main: otherMain) == "merged", "re-partitioned slices overlap harmlessly")
+    }
 
-        let (thirdMain, a, _) = try Self.worker(0, of: 2)
-        let copy = thirdMain.root + "/elsewhere/0-of-2"
-        try FileManager.default.createDirectory(atPath: thirdMain.root + "/elsewhere", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: a.root, toPath: copy)
-        #expect(refusal([a.root, copy], main: thirdMain).contains("are both slice 0/2"))
-        let (_, b, _) = try Self.worker(1, of: 2, main: thirdMain)
-        #expect(refusal([a.root, b.root], main: thirdMain) == "merged")
+    /// A worker still running holds its lock: the merge says so (locked, exit 75), whatever its last run says.
+    @Test func aRunningWorkerIsReportedAsLocked() throws {
+        let (main, worker, _) = try Self.worker()
+        try ProvenanceStore(path: worker.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'running'") }
+        let held = try worker.lock(holder: "emopipe run --worker 0/2 (pid 1)")
+        defer { held.release() }
+        let error = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        guard case .locked? = error else { Issue.record("expected locked, got \(String(describing: error))"); return }
+    }
+
+    /// A link among the main directory's folders must not carry a shard out of it.
+    @Test func aLinkedFolderInTheMainCacheIsNotWrittenThrough() throws {
+        let (main, worker, shard) = try Self.worker()
+        let outside = try TestSupport.temporaryFolder("outside")
+        let folder = (shard as NSString).deletingLastPathComponent   // cache/audio/<fp>
+        try FileManager.default.createDirectory(atPath: main.path((folder as NSString).deletingLastPathComponent), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: main.path(folder), withDestinationPath: outside)
+        let error = #expect(throws: EmoError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("is a link or not a folder"), "\(String(describing: error))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+    }
+
+    /// A run id that is not one plain name (here `/` plus a combining mark, one Character but a `/`
+    /// to the file system, and a terminal escape) is refused.
+    @Test func aRunIdThatIsNotAPlainNameIsRefused() throws {
+        for id in ["../\u{301}evil", "20261202-x\u{1B}[2J", "..", "a/b"] {
+            let (main, worker, _) = try Self.worker()
+            let queue = try DatabaseQueue(path: worker.path("emopipe.sqlite"))
+            try queue.write { try $0.execute(sql: "UPDATE run SET id = ?", arguments: [id]) }
+            let error = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("is not a plain name"), "\(id): \(String(describing: error))")
+        }
     }
 }

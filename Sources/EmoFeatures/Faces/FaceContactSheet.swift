@@ -7,7 +7,7 @@ import Foundation
 public enum FaceContactSheet {
     static let pad = 6, labelH = 14, barH = 4
 
-    /// The sheet's pixels for `rows` clips of `crops` crops of `cropSize` pixels and thumbnails of at most that size.
+    /// The sheet's pixels for `rows` clips of `crops` crops of `cropSize` pixels, with thumbnails as wide and as tall as given.
     public static func size(rows: Int, crops: Int, cropSize: Int, thumbnailWidth: Int, thumbnailHeight: Int) -> (width: Int, height: Int) {
         let rowH = labelH + max(cropSize + barH + 2, thumbnailHeight) + pad
         return (pad + crops * (cropSize + 2) + pad + thumbnailWidth + pad, pad + rows * rowH)

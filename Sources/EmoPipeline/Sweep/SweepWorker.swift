@@ -115,7 +115,7 @@ public struct SweepMerge {
         let known = Set(try store.runs().map(\.id))
         let fresh = try workerStore.runs().filter { !known.contains($0.id) }
         if let stray = fresh.first(where: { !Workspace.isRunFolderName($0.id) }) {
-            throw EmoError.io(path: worker.path("emopipe.sqlite"), reason: "run id \(stray.id.echoed) cannot name a run folder")
+            throw CacheError.io(path: worker.path("emopipe.sqlite"), reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
         }
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
@@ -124,7 +124,7 @@ public struct SweepMerge {
         where try copyIfMissing(trainRoot + "/" + name, to: main.cacheRoot + "/" + StageName.train.rawValue + "/" + name) {
             report.trainFolders += 1
         }
-        report.runs = try store.absorb(workerStore) { relative in
+        report.runs = try store.absorb(workerStore, into: main) { relative in
             // The worker's features are the main's own (linked); a record it computed would be a bug.
             throw EmoError.io(path: worker.path(relative), reason: "a sweep worker wrote a cache shard; it should only read the main cache")
         }.runs
@@ -135,7 +135,12 @@ public struct SweepMerge {
     private func copyIfMissing(_ source: String, to target: String) throws -> Bool {
         let files = FileManager.default
         guard files.fileExists(atPath: source), !files.fileExists(atPath: target) else { return false }
-        try files.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        // copyItem copies links as links: one in a worker's tree would let later writes leave the work directory.
+        if let link = Self.firstLink(in: source) {
+            throw CacheError.io(path: link, reason: "is a link (or not a file or folder); a sweep worker's run folders and models hold only files")
+        }
+        let relativeTarget = String(target.dropFirst(main.root.count + 1))
+        try main.createFoldersWithoutLinks((relativeTarget as NSString).deletingLastPathComponent)
         let partial = target + ".merging"
         try? files.removeItem(atPath: partial)
         do {
@@ -145,6 +150,19 @@ public struct SweepMerge {
             throw EmoError.io(path: target, reason: "cannot copy \(source) there: \(error.localizedDescription)")
         }
         return true
+    }
+
+    /// The first entry under `root` (or `root` itself) that is neither a regular file nor a folder.
+    static func firstLink(in root: String) -> String? {
+        var facts = stat()
+        guard lstat(root, &facts) == 0 else { return root }
+        switch facts.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR:
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted()
+            return names.lazy.compactMap { firstLink(in: root + "/" + $0) }.first
+        default: return root
+        }
     }
 
     /// The worker's finished trials join the main sweep state; ones the main state has finished stay.
