@@ -12,7 +12,10 @@ struct MergeCommand: ParsableCommand {
         WORKDIR/workers/<I>-of-<N>. merge copies their shards (durably) and then their sources,
         failures, runs and cache index rows in one transaction; records already present are kept,
         so merging twice is harmless. With no WORKER_DIR, every folder under WORKDIR/workers is merged.
-        A worker still running (its lock held) or whose last run did not finish is refused.
+        A worker still running (its lock held, exit 75) or whose last run did not finish is refused, and so
+        is one that read another data root than the others (or than WORKDIR's last run). A worker's rows
+        and files are checked before use: shard rows must name the cache's own shard paths, run ids must be
+        plain names, and a shard is published only when the copy's records all match their CRC-32C.
         Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
 
         A sweep worker's folder (`emopipe sweep --worker`, WORKDIR/workers/sweep-*) brings its trials'
