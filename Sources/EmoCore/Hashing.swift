@@ -6,16 +6,10 @@ import Foundation
 ///     let digest = try SHA256Hex.file(atPath: "/data/Actor_01/03-01-01-01-01-01-01.wav")
 public enum SHA256Hex {
     /// Hashes a regular file in 1 MiB reads, so memory stays flat whatever the file size. Anything else
-    /// (a pipe, a device) is refused once opened, without reading: a pipe would block and /dev/zero
-    /// never ends. Opening does not block (O_NONBLOCK), so a path that became a pipe cannot hang it.
+    /// (a pipe, a device) is refused without reading (`RegularFile`): a pipe would block and /dev/zero never ends.
     public static func file(atPath path: String) throws -> (hex: String, size: Int64) {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw EmoError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        let fd = try RegularFile.openForReading(path).descriptor
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw EmoError.io(path: path, reason: "not a regular file: not read")
-        }
         var hasher = SHA256()
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)

@@ -1,3 +1,4 @@
+import EmoCore
 import Foundation
 
 /// Writes a file so that it appears under its name only complete and durable: a temporary name,
@@ -38,14 +39,8 @@ public enum DurableFile {
     /// under its temporary name before it is published: checking the copy, not the source, means bytes
     /// changed after a check cannot slip in.
     public static func copy(from source: String, to path: String, check: (String) throws -> Void) throws {
-        // Non-blocking: a FIFO in the source's place must not wait for a writer.
-        let input = open(source, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard input >= 0 else { throw CacheError.io(path: source, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        let input = try RegularFile.openForReading(source).descriptor
         defer { close(input) }
-        var facts = stat()
-        guard fstat(input, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else {
-            throw CacheError.io(path: source, reason: "not a regular file")
-        }
         let temporary = path + ".part-\(getpid())"
         let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard output >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }

@@ -67,7 +67,7 @@ struct WorkerMergeTests {
 
         try FileManager.default.removeItem(atPath: path)
         #expect(mkfifo(path, 0o644) == 0)
-        let fifo = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let fifo = #expect(throws: EmoError.self) { try WorkerMerge(main: main).merge([worker.root]) }
         #expect("\(fifo.map { "\($0)" } ?? "")".contains("not a regular file"), "\(String(describing: fifo))")
         #expect(!FileManager.default.fileExists(atPath: main.path(shard)))
     }

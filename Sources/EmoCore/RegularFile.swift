@@ -1,0 +1,18 @@
+import Foundation
+
+/// Opening a file that must be a regular one, for reading: anything else (a pipe, a device, a folder)
+/// is refused once opened, without reading. Opening does not block (O_NONBLOCK), so a path that
+/// became a pipe cannot hang the caller.
+public enum RegularFile {
+    /// The open descriptor (the caller closes it) and the file's size.
+    public static func openForReading(_ path: String) throws -> (descriptor: Int32, size: Int64) {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw EmoError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw EmoError.io(path: path, reason: "not a regular file: not read")
+        }
+        return (fd, Int64(info.st_size))
+    }
+}
