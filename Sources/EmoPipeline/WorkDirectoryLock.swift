@@ -17,9 +17,17 @@ public final class WorkDirectoryLock {
     public let previousHolder: String?
 
     public static func acquire(path: String, holder: String) throws -> WorkDirectoryLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // Not followed if a link, and only a regular file: the lock is emptied and written, and a link
+        // planted in a work directory (a worker's, say) must not empty a file elsewhere.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else {
-            throw EmoError.io(path: path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))")
+            throw EmoError.io(path: path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))"
+                              + (errno == ELOOP ? " (it is a link; remove it)" : ""))
+        }
+        var facts = stat()
+        guard fstat(fd, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw EmoError.io(path: path, reason: "the lock file is not a regular file; remove it")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let current = readText(fd)

@@ -38,7 +38,7 @@ public struct WorkerMerge {
         var reports: [(String, MergeReport)] = []
         for folder in folders {
             let worker = Workspace(root: folder)
-            let workerStore = try worker.openStore(.readOnly)
+            let workerStore = try worker.openForeignStore()
             let report = try store.absorb(workerStore, into: main) { relative in
                 try copyShard(worker.path(relative), to: relative)
             }
@@ -78,7 +78,7 @@ public struct WorkerMerge {
     private func finishedWork(_ folder: String) throws -> FinishedWork {
         let worker = Workspace(root: folder)
         guard worker.exists else { throw PipelineError.missingData("\(folder): not a work directory (no emopipe.sqlite)") }
-        guard let last = try worker.openStore(.readOnly).runs().first else { throw PipelineError.missingData("\(folder): the worker never ran") }
+        guard let last = try worker.openForeignStore().runs().first else { throw PipelineError.missingData("\(folder): the worker never ran") }
         guard let marker = worker.workerMarker else {
             throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
         }

@@ -36,6 +36,13 @@ enum DatabaseFile {
                               + "migration recorded), so not EmoPipe's provenance database; it was left as it is: "
                               + "move it away or choose another --workdir")
         }
+        // EmoPipe makes tables and indexes only: a view or trigger (an endless recursive view, say) was put there by hand.
+        let extra = try describingErrors(path) {
+            try reader.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type IN ('view', 'trigger')") }
+        }
+        if let name = extra.first {
+            throw EmoError.io(path: path, reason: "holds a view or trigger (\(name.echoed)) EmoPipe never makes; it was left as it is")
+        }
     }
 
     /// A read-only connection. When the folder cannot hold the write-ahead log's `-shm` file (a

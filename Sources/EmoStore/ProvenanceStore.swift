@@ -39,7 +39,8 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// Opens an existing database read-only, for commands that only inspect: it works in a
     /// read-only work directory too. A database an older EmoPipe made is migrated first when the
     /// folder allows it.
-    public init(readingPath path: String) throws {
+    /// `upgrade: false` (another work directory's database, a worker's) refuses an older one rather than write to it.
+    public init(readingPath path: String, upgrade: Bool = true) throws {
         self.path = path
         try DatabaseFile.checkHeader(path)
         let reader = try DatabaseFile.openReadOnly(path)
@@ -47,6 +48,8 @@ public final class ProvenanceStore: @unchecked Sendable {
         let current = try DatabaseFile.describingErrors(path) { try reader.read { try Schema.migrator.hasCompletedMigrations($0) } }
         if current {
             pool = reader
+        } else if !upgrade {
+            throw EmoError.io(path: path, reason: "an older EmoPipe made this database; run that work again with this one")
         } else {
             do { pool = try ProvenanceStore(path: path).pool } catch {
                 throw EmoError.io(path: path, reason: "an older EmoPipe made this database and upgrading it needs write access "

@@ -147,6 +147,27 @@ public struct Workspace: Sendable, Equatable {
     /// directory could otherwise name `../..`, or hold terminal escapes).
     public static func isRunFolderName(_ runId: String) -> Bool { isPlainName(runId) }
 
+    /// Another work directory's database (a worker's), opened to read only: not a link (SQLite would put
+    /// its `-shm` file beside the link's target), and never upgraded in place.
+    public func openForeignStore() throws -> ProvenanceStore {
+        var facts = stat()
+        guard lstat(databasePath, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else {
+            throw EmoError.io(path: databasePath, reason: "is missing, a link or not a regular file")
+        }
+        return try ProvenanceStore(readingPath: databasePath, upgrade: false)
+    }
+
+    /// Whether every folder of `relative` under the root is a real folder, not a link.
+    public func isLinkFree(_ relative: String) -> Bool {
+        var current = root
+        for part in relative.split(separator: "/") {
+            current += "/" + part
+            var facts = stat()
+            guard lstat(current, &facts) == 0, facts.st_mode & S_IFMT == S_IFDIR else { return false }
+        }
+        return true
+    }
+
     /// Creates `relative`'s folders under the root, refusing any that is a link or not a folder: a
     /// merged link (`cache/x -> /elsewhere`) must not carry a write out of the work directory.
     public func createFoldersWithoutLinks(_ relative: String) throws {

@@ -65,23 +65,24 @@ struct ShowCommand: ParsableCommand {
     }
 
     private func describe(_ s: SourceRecord, store: ProvenanceStore) throws {
-        print("source   \(s.path)")
-        print("status   \(s.status.rawValue)\(s.reason.map { " — \($0)" } ?? "")")
+        // Rows may come from a merged worker: nothing in them may steer the terminal or break a line.
+        print("source   \(s.path.escaped)")
+        print("status   \(s.status.rawValue)\(s.reason.map { " — \($0.escaped)" } ?? "")")
         print("sha256   \(s.sha256 ?? "-")   size \(s.size) bytes")
         if let clip = s.clip, let emotion = s.emotion {
             let name = Emotion(rawValue: emotion)?.name ?? "?"
             print("clip     \(clip)   emotion \(name), intensity \(s.intensity ?? 0), statement \(s.statement ?? 0), "
                   + "repetition \(s.repetition ?? 0), actor \(s.actor ?? 0), kind \(s.kind ?? "-")")
         }
-        if let probe = s.probeJSON { print("probe    \(probe)") }
+        if let probe = s.probeJSON { print("probe    \(probe.escaped)") }
         let runs = Dictionary(uniqueKeysWithValues: try store.runs().map { ($0.id, $0) })
         for (label, id) in [("first seen", s.firstSeenRun), ("changed", s.lastChangedRun)] {
             let when = runs[id].map { ISO8601DateFormatter().string(from: $0.startedAt) } ?? "?"
-            print("\(label.padding(toLength: 10, withPad: " ", startingAt: 0)) run \(id) at \(when)")
+            print("\(label.padding(toLength: 10, withPad: " ", startingAt: 0)) run \(id.escaped) at \(when)")
         }
         if let sha = s.sha256 {
             let twins = try store.sources(sha256: sha).filter { $0.path != s.path }
-            for twin in twins { print("same bytes as \(twin.path) (\(twin.status.rawValue))") }
+            for twin in twins { print("same bytes as \(twin.path.escaped) (\(twin.status.rawValue))") }
             let cache = TensorCache(workspace: workDirectoryOptions.workspace, store: store)
             for row in try cache.rows(key: sha) {
                 let shard = try cache.shardFile(row.shardId) ?? "?"
@@ -89,11 +90,11 @@ struct ShowCommand: ParsableCommand {
                       + "(cache key \(row.fingerprint.prefix(16)), run \(row.runId)) \(row.metadata)")
             }
             for artifact in try store.artifacts(sourceSHA256: sha) {
-                print("artifact \(artifact.stage) \(artifact.kind) \(artifact.path) (stage fingerprint \(artifact.fingerprint.prefix(16)), run \(artifact.runId))")
+                print("artifact \(artifact.stage.escaped) \(artifact.kind.escaped) \(artifact.path.escaped) (stage fingerprint \(String(artifact.fingerprint.prefix(16)).escaped), run \(artifact.runId.escaped))")
             }
         }
         for failure in try store.failures(subject: s.path) {
-            print("failure  \(failure.stage): \(failure.reason) (run \(failure.runId))")
+            print("failure  \(failure.stage.escaped): \(failure.reason.escaped) (run \(failure.runId.escaped))")
         }
     }
 }

@@ -146,4 +146,36 @@ struct WorkerMergeTests {
             #expect("\(error.map { "\($0)" } ?? "")".contains("is not a plain name"), "\(id): \(String(describing: error))")
         }
     }
+
+    /// Links and hand-made SQL in a worker's folder: its lock file linked to a file elsewhere (the lock is
+    /// emptied and written), its database linked elsewhere (SQLite writes beside the target), a view
+    /// that never ends in place of a table. Each is refused, and nothing outside is touched.
+    @Test func linksAndViewsInAWorkerAreRefusedAndTouchNothingOutside() throws {
+        let victim = try TestSupport.temporaryFolder("victim") + "/important.txt"
+        try "user data\n".write(toFile: victim, atomically: true, encoding: .utf8)
+
+        let (main, worker, _) = try Self.worker()
+        try FileManager.default.createSymbolicLink(atPath: worker.path("emopipe.lock"), withDestinationPath: victim)
+        let locked = #expect(throws: EmoError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(locked.map { "\($0)" } ?? "")".contains("it is a link"), "\(String(describing: locked))")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "user data\n")
+
+        let (otherMain, linked, _) = try Self.worker()
+        let outside = (victim as NSString).deletingLastPathComponent + "/elsewhere.sqlite"
+        try FileManager.default.moveItem(atPath: linked.path("emopipe.sqlite"), toPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: linked.path("emopipe.sqlite"), withDestinationPath: outside)
+        let database = #expect(throws: EmoError.self) { try WorkerMerge(main: otherMain).merge([linked.root]) }
+        #expect("\(database.map { "\($0)" } ?? "")".contains("is missing, a link or not a regular file"), "\(String(describing: database))")
+        #expect(!FileManager.default.fileExists(atPath: outside + "-shm"))
+
+        let (thirdMain, viewed, _) = try Self.worker()
+        let queue = try DatabaseQueue(path: viewed.path("emopipe.sqlite"))
+        try queue.write { db in
+            try db.execute(sql: "ALTER TABLE failure RENAME TO failure_old")
+            try db.execute(sql: "CREATE VIEW failure AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT * FROM failure_old, n")
+        }
+        try queue.close()
+        let view = #expect(throws: EmoError.self) { try WorkerMerge(main: thirdMain).merge([viewed.root]) }
+        #expect("\(view.map { "\($0)" } ?? "")".contains("holds a view or trigger (failure)"), "\(String(describing: view))")
+    }
 }

@@ -98,7 +98,7 @@ public struct SweepMerge {
     public func merge(_ folder: String) throws -> Report {
         let worker = Workspace(root: folder)
         let marker = (try? String(contentsOfFile: folder + "/" + SweepWorker.markerName, encoding: .utf8)) ?? ""
-        guard let sweepId = marker.split(separator: " ").first.map(String.init), !sweepId.isEmpty, !sweepId.contains("/") else {
+        guard let sweepId = marker.split(separator: " ").first.map(String.init), Workspace.isPlainName(sweepId) else {
             throw PipelineError.invalidFile("\(folder)/\(SweepWorker.markerName): expected `<sweep id> I/N`")
         }
         // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
@@ -111,11 +111,15 @@ public struct SweepMerge {
         let workerLock = try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
         defer { workerLock.release() }
         var report = Report()
-        let store = try main.openStore(.readWrite), workerStore = try worker.openStore(.readOnly)
+        let store = try main.openStore(.readWrite), workerStore = try worker.openForeignStore()
         let known = Set(try store.runs().map(\.id))
         let fresh = try workerStore.runs().filter { !known.contains($0.id) }
         if let stray = fresh.first(where: { !Workspace.isRunFolderName($0.id) }) {
             throw CacheError.io(path: worker.path("emopipe.sqlite"), reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
+        }
+        // The worker's own folders must be its own: a link at `runs` or `cache/train` would bring in whatever it points to.
+        for relative in ["runs", "cache/train"] where FileManager.default.fileExists(atPath: worker.path(relative)) && !worker.isLinkFree(relative) {
+            throw CacheError.io(path: worker.path(relative), reason: "is a link or not a folder; a sweep worker's run folders and models are its own")
         }
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
@@ -145,11 +149,31 @@ public struct SweepMerge {
         try? files.removeItem(atPath: partial)
         do {
             try files.copyItem(atPath: source, toPath: partial)
+            // The copy is what is checked (no link appeared after the check), with the worker's permission bits dropped.
+            if let link = Self.firstLink(in: partial) {
+                try? files.removeItem(atPath: partial)
+                throw CacheError.io(path: link, reason: "is a link (or not a file or folder); a sweep worker's run folders and models hold only files")
+            }
+            Self.resetPermissions(partial)
             try files.moveItem(atPath: partial, toPath: target)
+        } catch let error as CacheError {
+            throw error
         } catch {
             throw EmoError.io(path: target, reason: "cannot copy \(source) there: \(error.localizedDescription)")
         }
         return true
+    }
+
+    /// Folders 0755 and files 0644 under `root` (a worker's set-uid or world-writable bits are not kept).
+    static func resetPermissions(_ root: String) {
+        var facts = stat()
+        guard lstat(root, &facts) == 0 else { return }
+        if facts.st_mode & S_IFMT == S_IFDIR {
+            chmod(root, 0o755)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] { resetPermissions(root + "/" + name) }
+        } else if facts.st_mode & S_IFMT == S_IFREG {
+            chmod(root, 0o644)
+        }
     }
 
     /// The first entry under `root` (or `root` itself) that is neither a regular file nor a folder.
@@ -179,6 +203,14 @@ public struct SweepMerge {
             do { ours = try decoder.decode(SweepState.self, from: mine) } catch {
                 throw EmoError.io(path: main.path(relative), reason: "not a sweep state file (\(error))")
             }
+        }
+        // The worker's state is input: another sweep's, or a run name that is not a plain name (it is
+        // written into best.yaml's comments), is refused rather than recorded.
+        guard theirs.sweep == sweepId else {
+            throw EmoError.io(path: worker.path(relative), reason: "belongs to sweep \(theirs.sweep.echoed), not \(sweepId)")
+        }
+        if let stray = theirs.attempts.first(where: { $0.run.map { !Workspace.isRunFolderName($0) } ?? false }) {
+            throw EmoError.io(path: worker.path(relative), reason: "trial \(stray.trial) names run \((stray.run ?? "").echoed), not a plain name")
         }
         var added = 0
         for attempt in theirs.attempts where attempt.status == .done
