@@ -1,3 +1,5 @@
+import EmoMedia
+
 /// Why a clip (or a parameter set) cannot give a feature tensor. Never a garbage tensor instead.
 public enum FeatureError: Error, Equatable, CustomStringConvertible {
     /// No samples at all.
@@ -42,5 +44,16 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), at most \(bound) in one tensor"
         case .stopped: return "log-mel stopped on request"
         }
+    }
+}
+
+extension StopCheck {
+    /// Whether `error` says work ended because a `StopCheck` asked (decoding, a log-mel, a face
+    /// track), rather than failed.
+    public static func endedWork(_ error: Error) -> Bool {
+        if case .stopped? = error as? MediaError { return true }
+        if case .stopped? = error as? FeatureError { return true }
+        if case .media(.stopped)? = error as? FaceError { return true }
+        return false
     }
 }

@@ -70,15 +70,9 @@ extension LogMelExtractor {
         let pastTheBound = StopCheck { [self] in frameCount(head.count) > maximum }
         do {
             try signal.readAll(until: pastTheBound) { head.add($0) }
-        } catch let error where pastTheBound.isRequested && Self.wasStopped(error) {
+        } catch let error where pastTheBound.isRequested && StopCheck.endedWork(error) {
             throw tooLong(frames: nil)
         }
-    }
-
-    /// Whether a pass ended because a `StopCheck` asked.
-    static func wasStopped(_ error: Error) -> Bool {
-        if case .stopped? = error as? MediaError { return true }
-        return error as? FeatureError == .stopped
     }
 
     private func computeLong(_ signal: some RereadableSignal, whole: SignalFigures, limit: Int, stop: StopCheck) throws -> LogMel {

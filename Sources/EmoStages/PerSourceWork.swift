@@ -105,12 +105,7 @@ struct PerSourceWork {
     }
 
     /// Whether a unit's error says its work was stopped on request (the run's `StopCheck`).
-    static func wasStopped(_ error: Error) -> Bool {
-        if case .stopped? = error as? MediaError { return true }
-        if case .stopped? = error as? FeatureError { return true }
-        if case .media(.stopped)? = error as? FaceError { return true }
-        return false
-    }
+    static func wasStopped(_ error: Error) -> Bool { StopCheck.endedWork(error) }
 
     /// Asks a unit's long work to stop when the run is interrupted.
     var stopCheck: StopCheck {
