@@ -23,6 +23,7 @@ public struct WorkerMerge {
             // Its own lock would be reported as held by "another" merge: say what is wrong instead.
             throw PipelineError.invalidFile("\(folder) is the work directory merged into; give the workers' work directories")
         }
+        try Self.checkNamedOnce(folders)
         // A worker still running holds its lock (exit 75): taken first, for every worker, before its work is judged.
         var workerLocks: [WorkDirectoryLock] = []
         defer { workerLocks.forEach { $0.release() } }
@@ -39,16 +40,28 @@ public struct WorkerMerge {
         for folder in folders {
             let worker = Workspace(root: folder)
             let workerStore = try worker.openForeignStore()
-            let report = try store.absorb(workerStore, into: main) { relative in
-                try copyShard(worker.path(relative), to: relative)
+            let report = try store.absorb(workerStore, into: main) { shard in
+                try copyShard(worker.path(shard.file), to: shard.file, bytes: shard.bytes)
             }
             reports.append((folder, report))
         }
         return reports
     }
 
+    /// Refuses a folder given twice, under one name or two (links, `..`): its second lock would be
+    /// reported as held by a running worker.
+    public static func checkNamedOnce(_ folders: [String]) throws {
+        for (i, folder) in folders.enumerated() {
+            if let earlier = try folders[..<i].first(where: { try isSameFolder($0, folder) }) {
+                throw PipelineError.invalidFile(earlier == folder ? "\(folder) is given twice; give each worker's work directory once"
+                                                : "\(earlier) and \(folder) are one folder; give each worker's work directory once")
+            }
+        }
+    }
+
     /// Whether two paths name one folder (links and `..` resolved: device and inode compared).
     static func isSameFolder(_ a: String, _ b: String) throws -> Bool {
+        if a == b { return true }
         var first = stat(), second = stat()
         guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
         return first.st_dev == second.st_dev && first.st_ino == second.st_ino
@@ -57,10 +70,12 @@ public struct WorkerMerge {
     /// Copies a worker's shard to `relative` in the main work directory only when it is sound: a regular
     /// file whose header and index hold together and whose every record matches its CRC (a damaged
     /// record merged would be trusted by every later run). The copy is what is checked, so nothing
-    /// changed in the worker's file after a check gets in; folders on the way must not be links.
-    private func copyShard(_ source: String, to relative: String) throws {
+    /// changed in the worker's file after a check gets in; folders on the way must not be links. A file of
+    /// another size than its row says is refused before a byte is copied (a link to a huge file would
+    /// otherwise fill the disk first).
+    private func copyShard(_ source: String, to relative: String, bytes: Int) throws {
         try main.createFoldersWithoutLinks((relative as NSString).deletingLastPathComponent)
-        try DurableFile.copy(from: source, to: main.path(relative)) { copy in
+        try DurableFile.copy(from: source, to: main.path(relative), bytes: bytes) { copy in
             let shard = try ShardFile(path: copy)
             if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
                 throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; run the worker again")

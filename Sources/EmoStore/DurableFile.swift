@@ -38,18 +38,26 @@ public enum DurableFile {
     /// never mapped: a source cut short meanwhile is a short copy, not a crash). `check` sees the copy
     /// under its temporary name before it is published: checking the copy, not the source, means bytes
     /// changed after a check cannot slip in.
-    public static func copy(from source: String, to path: String, check: (String) throws -> Void) throws {
-        let input = try RegularFile.openForReading(source).descriptor
+    /// With `bytes`, a source of another size is refused before anything is written, and one that
+    /// grows while it is read is cut off there (its check then fails).
+    public static func copy(from source: String, to path: String, bytes expected: Int? = nil, check: (String) throws -> Void) throws {
+        let opened = try RegularFile.openForReading(source)
+        let input = opened.descriptor
         defer { close(input) }
+        if let expected, opened.size != Int64(expected) {
+            throw CacheError.io(path: source, reason: "is \(opened.size) bytes where its database row says \(expected); not copied")
+        }
+        var remaining = expected ?? Int.max
         let temporary = path + ".part-\(getpid())"
         let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard output >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }
         var failure: String?
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         copying: while failure == nil {
-            let got = buffer.withUnsafeMutableBytes { Foundation.read(input, $0.baseAddress, $0.count) }
+            let got = buffer.withUnsafeMutableBytes { Foundation.read(input, $0.baseAddress, min($0.count, remaining)) }
             if got < 0 { if errno == EINTR { continue }; failure = "cannot read \(source): \(String(cString: strerror(errno)))"; break }
             if got == 0 { break }
+            remaining -= got
             var done = 0
             while done < got {
                 let n = buffer.withUnsafeBytes { Foundation.write(output, $0.baseAddress! + done, got - done) }

@@ -169,13 +169,16 @@ public struct Workspace: Sendable, Equatable {
     }
 
     /// Creates `relative`'s folders under the root, refusing any that is a link or not a folder: a
-    /// merged link (`cache/x -> /elsewhere`) must not carry a write out of the work directory.
+    /// merged link (`cache/x -> /elsewhere`) must not carry a write out of the work directory. The
+    /// first folder (`cache`, `runs`) may be a link to a folder: only the user makes those (say, to
+    /// put the cache on a bigger disk); merge never copies a link.
     public func createFoldersWithoutLinks(_ relative: String) throws {
         var current = root
-        for part in relative.split(separator: "/") {
+        for (depth, part) in relative.split(separator: "/").enumerated() {
             current += "/" + part
             var facts = stat()
-            if lstat(current, &facts) != 0 {
+            let examined = depth == 0 ? stat(current, &facts) : lstat(current, &facts)
+            if examined != 0 {
                 guard mkdir(current, 0o755) == 0 || errno == EEXIST else {
                     throw EmoError.io(path: current, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
                 }

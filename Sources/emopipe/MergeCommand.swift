@@ -37,6 +37,7 @@ struct MergeCommand: ParsableCommand {
         do {
             let main = workDirectoryOptions.workspace
             let given = workers.isEmpty ? WorkerMerge.workerFolders(in: main) : workers
+            try WorkerMerge.checkNamedOnce(given)
             // Sweep workers (`emopipe sweep --worker`) bring runs and trials, not per-source records.
             let sweepWorkers = given.filter(SweepMerge.isSweepWorker)
             for folder in sweepWorkers {

@@ -135,6 +135,43 @@ struct WorkerMergeTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
     }
 
+    /// The user's own `cache` folder may be a link (to a bigger disk): merge writes through it, as `run` does.
+    @Test func theMainCacheFolderItselfMayBeALink() throws {
+        let (main, worker, shard) = try Self.worker()
+        let disk = try TestSupport.temporaryFolder("bigger-disk")
+        try FileManager.default.createDirectory(atPath: main.root, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: main.path("cache"), withDestinationPath: disk)
+        let reports = try WorkerMerge(main: main).merge([worker.root])
+        #expect(reports.first?.1.records == 3)
+        #expect(FileManager.default.contentsEqual(atPath: worker.path(shard), andPath: disk + "/" + shard.dropFirst("cache/".count)))
+    }
+
+    /// A shard of another size than its row says (here a link to a bigger file) is refused before
+    /// anything is copied: copying first would fill the disk with a file the CRC check then refuses.
+    @Test func aShardOfAnotherSizeThanItsRowIsNotCopied() throws {
+        let (main, worker, shard) = try Self.worker()
+        let big = try TestSupport.temporaryFolder("big") + "/big.bin"
+        #expect(FileManager.default.createFile(atPath: big, contents: Data(count: 3 << 20)))
+        try FileManager.default.removeItem(atPath: worker.path(shard))
+        try FileManager.default.createSymbolicLink(atPath: worker.path(shard), withDestinationPath: big)
+        let error = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("is \(3 << 20) bytes where its database row says"), "\(String(describing: error))")
+        let folder = main.path((shard as NSString).deletingLastPathComponent)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).isEmpty, "no copy, not even a partial one")
+    }
+
+    /// One worker given twice, by one name or through a link, is a usage error, not its own lock held.
+    @Test func aWorkerGivenTwiceIsNamedAsSuch() throws {
+        let (main, worker, _) = try Self.worker()
+        let alias = main.root + "/alias"
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: worker.root)
+        for pair in [[worker.root, worker.root], [worker.root, alias]] {
+            let error = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge(pair) }
+            guard case .invalidFile(let why)? = error else { Issue.record("\(pair): \(String(describing: error))"); continue }
+            #expect(why.contains("give each worker's work directory once"), "\(why)")
+        }
+    }
+
     /// A run id that is not one plain name (here `/` plus a combining mark, one Character but a `/`
     /// to the file system, and a terminal escape) is refused.
     @Test func aRunIdThatIsNotAPlainNameIsRefused() throws {
