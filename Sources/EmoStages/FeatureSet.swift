@@ -36,11 +36,8 @@ struct FeatureSet {
         // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
         func checkedRecord(_ stage: StageName, _ fingerprint: String, _ key: String) throws -> CachedTensor? {
             do { return try cache.tensor(stage: stage, fingerprint: fingerprint, key: key, verify: true) } catch let error as CacheError {
-                switch error {
-                case .damagedRecord, .badShard:
-                    throw PipelineError.missingData("\(error); `emopipe cache verify` drops damaged records and the next run computes them again")
-                default: throw error
-                }
+                guard let repair = error.repair else { throw error }
+                throw PipelineError.missingData("\(error); \(repair)")
             }
         }
         for clip in plan.clips {

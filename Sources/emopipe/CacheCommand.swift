@@ -321,7 +321,13 @@ struct CacheCommand: ParsableCommand {
                 for stage in runner.pipeline.stageNames { keep[stage, default: []].insert(try runner.parametersFingerprint(stage)) }
                 let live = Set(try store.allSources().filter { $0.status != .removed }.compactMap(\.sha256))
                 let plan = try cache.planGarbage(keep: keep, liveKeys: live)
-                if !dryRun { try cache.collectGarbage(plan) }
+                if !dryRun {
+                    do { try cache.collectGarbage(plan) } catch let error as CacheError {
+                        // A shard being compacted holds a damaged record: collection stops there, nothing lost.
+                        guard let repair = error.repair else { throw error }
+                        throw EmoError.io(path: workDirectoryOptions.workspace.root, reason: "cache gc stopped: \(error); \(repair), then run gc again")
+                    }
+                }
                 if json { JSONOutput.print(Self.json(plan, keep: keep, dryRun: dryRun, currentOnly: currentOnly)) }
                 else { print(Self.listing(plan, dryRun: dryRun)) }
                 if currentOnly, let earlier = Self.earlierRunsRecords(plan, used: try store.parametersFingerprintsUsed()), earlier > 0 {

@@ -104,4 +104,12 @@ public enum CacheError: Error, Equatable, CustomStringConvertible, Sendable {
         case .io(let path, let reason): return "\(path): \(reason)"
         }
     }
+
+    /// What to do about damage met while reading records; nil for the other errors.
+    public var repair: String? {
+        switch self {
+        case .damagedRecord, .badShard: return "`emopipe cache verify` drops damaged records and the next run computes them again"
+        case .missing, .io: return nil
+        }
+    }
 }
