@@ -57,12 +57,17 @@ public struct SampledVideo: Sendable {
 }
 
 public enum VideoFrameSampler {
+    /// The packet bytes (with each packet's own bookkeeping) one clip may hold: a RAVDESS clip takes
+    /// about 3 MB, and two decoding threads must not hold gigabytes each for a film named like one.
+    public static let maximumPacketBytes = 512 << 20
+
     /// `count` frames of the first (best) video stream, spread evenly in presentation time; `threads`
     /// decoder threads (results do not depend on them). Damaged packets are skipped, and a slot whose frame
     /// could not be decoded borrows the nearest decoded one; only a clip with no decodable sample fails.
     /// `stop` is polled between packets, read and decoded: a request ends it with `MediaError.stopped`.
+    /// A video stream of more than `maximumPacketBytes` is refused while it is read (`videoTooLarge`).
     public static func sample(path: String, count: Int, threads: Int, strategy: VideoDecodeStrategy,
-                              stop: StopCheck = .never) throws(MediaError) -> SampledVideo {
+                              stop: StopCheck = .never, maximumPacketBytes: Int = maximumPacketBytes) throws(MediaError) -> SampledVideo {
         guard count >= 1, threads >= 1 else {
             throw .invalidArgument(path: path, reason: "sample \(count) frames with \(threads) threads")
         }
@@ -70,7 +75,7 @@ public enum VideoFrameSampler {
             let input = try LibavInput.open(path, log: log, mode: .salvage)
             let (stream, codec) = try bestVideoStream(input)
             input.discardStreams(except: stream)
-            let packets = try VideoPackets.read(input, stream: stream, stop: stop)
+            let packets = try VideoPackets.read(input, stream: stream, stop: stop, maximumBytes: maximumPacketBytes)
             let plan = SamplePlan(packets: packets, count: count, strategy: strategy,
                                   timeBase: stream.pointee.time_base)
             let decoder = try VideoCodec.open(codec, stream: stream, threads: threads, path: path)
@@ -121,6 +126,9 @@ public enum VideoFrameSampler {
 
 /// The video stream's packets, read once; freed when the value goes away.
 struct VideoPackets: ~Copyable {
+    /// What one packet costs beyond its data (AVPacket, buffer reference, padding), counted against the bound.
+    static let bytesPerPacket = 256
+
     let list: [UnsafeMutablePointer<AVPacket>]
     /// Reading stopped on an error, or fewer packets came than the container's index lists.
     let truncated: Bool
@@ -131,11 +139,12 @@ struct VideoPackets: ~Copyable {
     }
 
     static func read(_ input: borrowing LibavInput, stream: UnsafeMutablePointer<AVStream>,
-                     stop: StopCheck = .never) throws(MediaError) -> VideoPackets {
+                     stop: StopCheck = .never, maximumBytes: Int) throws(MediaError) -> VideoPackets {
         guard let parameters = stream.pointee.codecpar else {
             throw .videoDecodeFailed(path: input.path, reason: "the video stream has no codec parameters")
         }
         var list: [UnsafeMutablePointer<AVPacket>] = []
+        var held = 0
         var readFailed = false
         var scratch = av_packet_alloc()
         defer { av_packet_free(&scratch) }
@@ -154,6 +163,11 @@ struct VideoPackets: ~Copyable {
                let kept = av_packet_alloc() {
                 av_packet_move_ref(kept, scratch)
                 list.append(kept)
+                held += Int(kept.pointee.size) + bytesPerPacket
+                if held > maximumBytes {
+                    for p in list { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
+                    throw .videoTooLarge(path: input.path, maximumBytes: maximumBytes)
+                }
             } else {
                 av_packet_unref(scratch)
             }

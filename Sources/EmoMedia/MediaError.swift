@@ -20,6 +20,8 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
     case encodeFailed(path: String, reason: String)
     /// Decoding was stopped on request (`StopCheck`) before the end: not a fault of the file.
     case stopped(path: String)
+    /// The video stream holds more packet bytes than one clip's frames may be sampled from in memory.
+    case videoTooLarge(path: String, maximumBytes: Int)
 
     /// A stable short code per case, for logs, databases and tests.
     public var code: String {
@@ -40,6 +42,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .videoDecodeFailed: "video-decode-failed"
         case .encodeFailed: "encode-failed"
         case .stopped: "stopped"
+        case .videoTooLarge: "video-too-large"
         }
     }
 
@@ -52,7 +55,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
              .decodeFailed(let p, _), .invalidArgument(let p, _), .videoDecodeFailed(let p, _),
              .encodeFailed(let p, _):
             p
-        case .unsupportedCodec(let p, _), .tooShort(let p, _, _):
+        case .unsupportedCodec(let p, _), .tooShort(let p, _, _), .videoTooLarge(let p, _):
             p
         }
     }
@@ -75,6 +78,8 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"
         case .encodeFailed(let p, let r): "\(p): image encoding failed: \(r)"
         case .stopped(let p): "\(p): decoding stopped on request"
+        case .videoTooLarge(let p, let m):
+            "\(p): video too large: its video stream holds more than \(m >> 20) MB of packets, the most one clip's frames are sampled from (reading stopped there)"
         }
     }
 }

@@ -61,4 +61,25 @@ struct StopTests {
             #expect(stop.pollCount == after + 1)
         }
     }
+
+    /// A video stream larger than the bound is refused while its packets are read, not after: a film
+    /// named like a clip must not hold gigabytes per decoding thread.
+    @Test("a video stream of more packet bytes than the bound is refused while it is read",
+          .enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func videoPacketsAreBounded() throws {
+        let path = try TestSupport.temporaryFolder("big-video") + "/clip.mp4"
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i testsrc=size=160x120:rate=25:duration=2 -g 10 -pix_fmt yuv420p '\(path)'")
+        let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        // Under a bound the whole stream fits in, sampling works as always.
+        let whole = try VideoFrameSampler.sample(path: path, count: 4, threads: 1, strategy: .everyFrame,
+                                                 maximumPacketBytes: fileBytes + 50 * 256)
+        #expect(whole.frames.count == 4)
+        let polls = StopAfter(after: 10_000)
+        #expect(throws: MediaError.videoTooLarge(path: path, maximumBytes: fileBytes / 4)) {
+            try VideoFrameSampler.sample(path: path, count: 4, threads: 1, strategy: .everyFrame, stop: polls.check,
+                                         maximumPacketBytes: fileBytes / 4)
+        }
+        #expect(polls.pollCount < 40, "reading stopped at the bound, before the 50 packets: \(polls.pollCount) polls")
+        #expect(MediaError.videoTooLarge(path: path, maximumBytes: 512 << 20).description.contains("more than 512 MB of packets"))
+    }
 }

@@ -94,7 +94,7 @@ public enum FaceError: Error, Equatable, Sendable, CustomStringConvertible {
     case noFaceFound
     case noVideoStream
     case decodeFailed(String)
-    /// The file could not be opened as media (missing, not media, damaged header): EmoMedia's classification.
+    /// The file could not be opened or used as media (missing, not media, damaged header, too large): EmoMedia's classification.
     case media(MediaError)
     case invalidParameters(String)
     case landmarkModelUnavailable(String)
@@ -132,7 +132,7 @@ public enum FaceError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noFaceFound: "No face was found in any sampled frame of the clip."
         case .noVideoStream: "The file has no video stream."
         case .decodeFailed(let why): "The video could not be decoded: \(why)."
-        case .media(let m): "The file could not be opened: \(m.description)."
+        case .media(let m): "The file could not be used: \(m.description)."
         case .invalidParameters(let why): "Invalid face parameters: \(why)."
         case .landmarkModelUnavailable(let why): "The face landmark model could not be loaded: \(why)."
         case .detectorFailed(let why): "The face detector failed: \(why)."
