@@ -140,6 +140,40 @@ struct SweepTests {
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
     }
 
+    /// A trial refused only once it runs (its batch size over the memory budget, known after the features
+    /// load) or whose settings do not produce the sweep's metric (int8 figures without quantising) fails
+    /// alone: the trials after it run, the failures are recorded with their reasons, and the exit status is 3.
+    @Test func aTrialThatFailsAtRunTimeDoesNotStopTheOthers() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-trial-fails")
+        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [4096, 16], export.quantize: [none, int8]}")
+        try String(contentsOfFile: manifest, encoding: .utf8)
+            .replacingOccurrences(of: "metric: weighted_f1", with: "metric: int8.weighted_f1")
+            .replacingOccurrences(of: "threads: 2\n", with: "threads: 2\nresources: {max_memory_mb: 1024}\n")
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let workdir = folder + "/work"
+        let result = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        let board = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let trials = try #require(board["trials"] as? [[String: Any]])
+        func trial(batch: Int, quantize: String) -> [String: Any]? {
+            trials.first { t in
+                let params = t["params"] as? [String: Any]
+                return params?["train.batch_size"] as? Int == batch && params?["export.quantize"] as? String == quantize
+            }
+        }
+        for quantize in ["none", "int8"] {
+            let big = try #require(trial(batch: 4096, quantize: quantize), "\(trials)")
+            #expect(big["status"] as? String == "failed" && (big["reason"] as? String ?? "").contains("resources.max_memory_mb = 1024"), "\(big)")
+        }
+        let unquantized = try #require(trial(batch: 16, quantize: "none"))
+        #expect(unquantized["status"] as? String == "failed"
+                && (unquantized["reason"] as? String ?? "").contains("this trial's settings do not produce it"), "\(unquantized)")
+        let scored = try #require(trial(batch: 16, quantize: "int8"))
+        #expect(scored["status"] as? String == "done" && scored["metric"] is Double, "\(scored)")
+        #expect(board["best"] as? Int == scored["trial"] as? Int)
+    }
+
     /// Two sweep workers each run one trial of a 2-trial grid in their own work directories, reading
     /// the main cache without writing it; merge folds them in and the main sweep finds both finished.
     @Test func workersShareTheMainFeaturesAndMergeBack() throws {

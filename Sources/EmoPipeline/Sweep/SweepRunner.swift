@@ -217,9 +217,11 @@ public final class SweepRunner {
             try saveState(state)
             throw error
         } catch let error as PipelineError {
-            // A locked work directory or an unknown metric name would fail every trial alike: stop.
+            // A locked work directory or a damaged manifest would fail every trial alike: stop. A parameter
+            // refused only now (a batch size over the memory budget, known once the features are loaded)
+            // is this trial's: it fails, and the trials after it run.
             switch error {
-            case .locked, .invalidFile, .invalidParameter: throw error
+            case .locked, .invalidFile: throw error
             default: attempt.reason = "\(error)"
             }
         } catch {
@@ -232,7 +234,8 @@ public final class SweepRunner {
         log("\(label): \(result) in \(ProgressReporter.duration(attempt.seconds)) (run \(attempt.run ?? "none"))")
     }
 
-    /// The metric from a run's metrics.json; a name that is not one of its scalars stops the sweep.
+    /// The metric from a run's metrics.json. A name the pipeline never writes was refused before trial 0;
+    /// one this trial's settings do not produce (`int8.*` without quantising, `cv.*` on one split) fails the trial.
     func readMetric(runFolder: String) throws -> Double {
         let path = runFolder + "/metrics.json"
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -240,7 +243,7 @@ public final class SweepRunner {
         }
         let scalars = RunSummary.scalars(data, prefix: "")
         guard let value = scalars.first(where: { $0.0 == spec.metric })?.1 else {
-            throw PipelineError.invalidFile("\(manifest.path): sweep.metric '\(spec.metric)' is not a scalar of \(path) (scalars: \(scalars.map(\.0).joined(separator: ", ")))")
+            throw PipelineError.missingData("sweep.metric '\(spec.metric)' is not a scalar of \(path): this trial's settings do not produce it (scalars: \(scalars.map(\.0).joined(separator: ", ")))")
         }
         return value
     }
