@@ -8,7 +8,7 @@ import Foundation
 /// and the watched metrics against the previous nightly run — to `WORKDIR/nightly/<run>.{json,md}`.
 ///
 ///     let report = try Nightly(runner: runner).run(command: "emopipe nightly")
-///     exit(report.exitCode)   // 0, 3 (some sources failed), 4 (a metric fell beyond the tolerance)
+///     exit(report.exitCode)   // 0, 3 (some sources failed), 4 (a metric worsened beyond the tolerance)
 public struct Nightly {
     public let runner: PipelineRunner
 
@@ -18,6 +18,8 @@ public struct Nightly {
 
     public func run(command: String) throws -> NightlyReport {
         try runner.checkNightlyMetrics()
+        // Checked before a night's work: a report that cannot be written loses the changes it would list.
+        try prepareReportsFolder()
         let previous = try latestReport()
         let started = Date()
         let outcome: RunReport
@@ -55,16 +57,46 @@ public struct Nightly {
         return report
     }
 
-    /// The most recent nightly report of a night the pipeline completed, if any: the one
-    /// `nightly/LATEST` names (run ids sort by second only, so names cannot order two runs in one second).
+    /// The most recent nightly report of a night the pipeline completed for this manifest and data
+    /// root, if any: figures of another manifest or root are no baseline. The one `nightly/LATEST` names
+    /// when it is of these (run ids sort by second only, so names cannot order two runs in one second),
+    /// else the newest such report in the folder.
     public func latestReport() throws -> NightlyReport? {
-        guard let id = try? String(contentsOfFile: runner.workspace.nightlyLatestPath, encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines), !id.isEmpty else { return nil }
-        let path = runner.workspace.nightlyReportPath(runId: id, fileExtension: "json")
+        func isComparable(_ report: NightlyReport) -> Bool {
+            report.error == nil && report.manifest == runner.manifest.path && report.dataRoot == runner.manifest.dataRoot
+        }
+        if let id = try? String(contentsOfFile: runner.workspace.nightlyLatestPath, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines), !id.isEmpty {
+            let latest = try report(at: runner.workspace.nightlyReportPath(runId: id, fileExtension: "json"))
+            if isComparable(latest) { return latest }
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
+        for name in names.filter({ $0.hasSuffix(".json") }).sorted().reversed() {
+            let earlier = try report(at: reportsFolder + "/" + name)
+            if isComparable(earlier) { return earlier }
+        }
+        return nil
+    }
+
+    private func report(at path: String) throws -> NightlyReport {
         do {
             return try NightlyReport.decoder.decode(NightlyReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw EmoError.io(path: path, reason: "the previous nightly report is unreadable: \(error)")
+            throw EmoError.io(path: path, reason: "an earlier nightly report is unreadable: \(error)")
+        }
+    }
+
+    private func prepareReportsFolder() throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: reportsFolder, isDirectory: &isFolder) {
+            guard isFolder.boolValue else { throw EmoError.io(path: reportsFolder, reason: "is not a folder; nightly reports are written there") }
+        } else {
+            do { try FileManager.default.createDirectory(atPath: reportsFolder, withIntermediateDirectories: true) } catch {
+                throw EmoError.io(path: reportsFolder, reason: "cannot create the folder for nightly reports: \(error.localizedDescription)")
+            }
+        }
+        guard access(reportsFolder, W_OK | X_OK) == 0 else {
+            throw EmoError.io(path: reportsFolder, reason: "nightly reports cannot be written there: \(String(cString: strerror(errno)))")
         }
     }
 
@@ -100,19 +132,51 @@ public struct NightlyReport: Codable, Equatable, Sendable {
         public var peakRssMb: Double?
     }
 
+    /// Which way a watched figure gets better.
+    public enum Direction: String, Codable, Sendable {
+        /// Scores: accuracy, F1, UAR, agreement.
+        case higher
+        /// Losses of something: `int8.*_drop`, a spread over folds (`cv.*.std`).
+        case lower
+        /// Counts and settings (`count`, `confidence_interval.actors`, …): reported, never an alert.
+        case neither
+
+        public init(metric name: String) {
+            let last = name.split(separator: ".").last.map(String.init) ?? name
+            if last.hasSuffix("_drop") || last == "std" || last.hasSuffix("loss") {
+                self = .lower
+            } else if ["count", "actors", "level", "resamples", "folds"].contains(last) {
+                self = .neither
+            } else {
+                self = .higher
+            }
+        }
+    }
+
     public struct MetricChange: Codable, Equatable, Sendable {
         public var name: String
         public var previous: Double?
         public var current: Double
         public var delta: Double?
-        /// Fell by more than the tolerance since the previous nightly run.
+        /// Which way is better; nil in reports written before it was recorded (read as `higher`).
+        public var better: Direction?
+        /// Worsened by more than the tolerance since the previous nightly run: fell, or rose for a `lower` one.
         public var regressed: Bool
 
         init(name: String, previous: Double?, current: Double, tolerance: Double) {
             self.name = name; self.previous = previous; self.current = current
+            let direction = Direction(metric: name)
+            better = direction
             delta = previous.map { current - $0 }
-            regressed = (delta ?? 0) < -tolerance
+            switch direction {
+            case .higher: regressed = (delta ?? 0) < -tolerance
+            case .lower: regressed = (delta ?? 0) > tolerance
+            case .neither: regressed = false
+            }
         }
+
+        /// The alert's words in the report.
+        var alert: String { better == .lower ? "rose" : "fell" }
     }
 
     public var runId: String
@@ -135,7 +199,7 @@ public struct NightlyReport: Codable, Equatable, Sendable {
     public var retrained: Bool { stages.contains { $0.stage == StageName.train.rawValue && $0.action == "ran" } }
     public var regressions: [MetricChange] { metrics.filter(\.regressed) }
 
-    /// design.md's alerting contract: 4 when a watched metric fell beyond the tolerance (even if
+    /// design.md's alerting contract: 4 when a watched metric worsened beyond the tolerance (even if
     /// sources failed too), 3 when sources failed, 1 when the pipeline failed, else 0.
     public var exitCode: Int32 {
         if error != nil { return ExitStatus.failure }
@@ -219,12 +283,12 @@ extension NightlyReport {
             let peak = $0.peakRssMb.map { String(format: "%.0f", $0) } ?? "—"
             return "| \($0.stage) | \($0.action) | \(String(format: "%.1f", $0.seconds)) | \(cpu) | \(peak) | \($0.summary) |"
         }
-        lines += ["", "## Metrics" + (previousRunId.map { " against nightly run \($0)" } ?? " (first nightly run)"), "",
+        lines += ["", "## Metrics" + (previousRunId.map { " against nightly run \($0)" } ?? " (the first nightly run of this manifest and data root)"), "",
                   "| metric | previous | now | delta | |", "|---|---:|---:|---:|---|"]
         lines += metrics.map { m in
             let previous = m.previous.map { String(format: "%.4f", $0) } ?? "—"
             let delta = m.delta.map { String(format: "%+.4f", $0) } ?? "—"
-            return "| \(m.name) | \(previous) | \(String(format: "%.4f", m.current)) | \(delta) | \(m.regressed ? "**fell beyond \(tolerance)**" : "") |"
+            return "| \(m.name) | \(previous) | \(String(format: "%.4f", m.current)) | \(delta) | \(m.regressed ? "**\(m.alert) beyond \(tolerance)**" : "") |"
         }
         if let absentMetrics {
             lines += ["", "Watched but not in this run's results, so never compared: " + absentMetrics.map { "`\($0)`" }.joined(separator: ", ") + "."]
@@ -237,7 +301,7 @@ extension NightlyReport {
         switch exitCode {
         case ExitStatus.ok: return "all well"
         case ExitStatus.partial: return "\(failedUnits) source(s) failed"
-        case ExitStatus.metricsRegressed: return "metrics fell: " + regressions.map(\.name).joined(separator: ", ")
+        case ExitStatus.metricsRegressed: return "metrics worsened: " + regressions.map { "\($0.name) \($0.alert)" }.joined(separator: ", ")
         default: return "the pipeline failed"
         }
     }

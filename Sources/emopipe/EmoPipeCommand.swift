@@ -18,7 +18,7 @@ struct EmoPipeCommand: ParsableCommand {
         there that is empty or not EmoPipe's is refused (exit 1), never replaced. --json output has
         snake_case keys.
 
-        Exit status: 0 done; 3 finished but some sources failed; 4 metrics fell by more than the
+        Exit status: 0 done; 3 finished but some sources failed; 4 metrics worsened by more than the
         manifest's tolerance; 75 the work directory is locked by a live run; 64 usage error;
         130 interrupted; 1 any other error.
         """),

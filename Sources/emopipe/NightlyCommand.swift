@@ -17,12 +17,15 @@ struct NightlyCommand: ParsableCommand {
         The report goes to WORKDIR/nightly/<run>.json and <run>.md (and to stdout: Markdown, or the JSON
         with --json): sources added, changed, removed and failed; each stage's action and time; the
         manifest's watched metrics (`nightly: {metrics: [...], tolerance: 0.02}`) against the previous
-        nightly report, with deltas. A watched name must be a scalar of metrics.json (weighted_f1,
-        seven_class.accuracy, ...) or cv.json (cv.weighted_f1.mean, ...): another is refused, exit 64.
+        nightly report of the same manifest and data root, with deltas. A watched name must be a scalar of
+        metrics.json (weighted_f1, seven_class.accuracy, ...) or cv.json (cv.weighted_f1.mean, ...): another
+        is refused, exit 64.
 
-        Exit status for alerting: 0 all well; 3 some sources failed; 4 a watched metric fell by more
-        than the tolerance (4 wins over 3); 1 the pipeline failed (the cause on stderr too); 64 a bad manifest or a data root that is
-        not a folder; 75 another run holds the work directory.
+        Exit status for alerting: 0 all well; 3 some sources failed; 4 a watched metric worsened by more
+        than the tolerance (a score fell, an `int8.*_drop` or `cv.*.std` rose; counts never alert; 4 wins
+        over 3); 1 the pipeline failed (the cause on stderr too) or the reports folder cannot be written
+        (checked first); 64 a bad manifest or a data root that is not a folder; 75 another run holds the
+        work directory.
 
         Scheduling examples: pipelines/deploy/crontab, emopipe-nightly.service and .timer.
         """))

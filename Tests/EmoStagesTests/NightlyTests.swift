@@ -106,6 +106,14 @@ struct NightlyTests {
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         let after = try Self.night(manifest, workdir)
         #expect(after.stageActions["audio"] == "up to date", "gc kept every record in use")
+
+        // Another manifest in the same work directory is not compared with this one's nights.
+        let other = folder + "/other-nightly.yaml"
+        try FileManager.default.copyItem(atPath: manifest, toPath: other)
+        let elsewhere = try Self.night(other, workdir)
+        #expect(elsewhere.report["previous_run_id"] == nil && elsewhere.metrics.allSatisfy { $0["previous"] == nil }, "\(elsewhere.report)")
+        let back = try Self.night(manifest, workdir)
+        #expect(back.report["previous_run_id"] as? String == after.report["run_id"] as? String, "\(back.report)")
     }
 }
 
@@ -124,5 +132,18 @@ struct NightlyFailureTests {
         let cause = try #require(report["error"] as? String, "\(report)")
         #expect(cause.hasPrefix("split: ") && cause.contains("the data has 1 (01)"), "\(cause)")
         #expect(result.stderr.contains("emopipe: \(cause)\n"), "\(result.stderr)")
+    }
+
+    /// A reports folder that cannot be written is named before the night's work, not after it.
+    @Test func anUnwritableReportsFolderIsRefusedBeforeAnythingRuns() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 2)])
+        let workdir = try TestSupport.temporaryFolder("nightly-reports")
+        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: workdir + "/nightly"))
+        let result = try TestSupport.run(TestSupport.emopipe, [
+            "nightly", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+        ])
+        #expect(result.status == ExitStatus.failure, "\(result.stderr)")
+        #expect(result.stderr.contains("\(workdir)/nightly: is not a folder; nightly reports are written there"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
     }
 }

@@ -1,0 +1,30 @@
+@testable import EmoPipeline
+import Testing
+
+/// Which way a watched metric must move to alert: scores down, `*_drop` and spreads over folds up,
+/// counts never.
+@Suite("nightly metric directions")
+struct NightlyReportTests {
+    typealias Change = NightlyReport.MetricChange
+
+    @Test func aScoreAlertsWhenItFallsBeyondTheTolerance() {
+        #expect(Change(name: "weighted_f1", previous: 0.60, current: 0.55, tolerance: 0.02).regressed)
+        #expect(!Change(name: "weighted_f1", previous: 0.60, current: 0.59, tolerance: 0.02).regressed)
+        #expect(!Change(name: "seven_class.accuracy", previous: 0.60, current: 0.70, tolerance: 0).regressed)
+    }
+
+    @Test func aDropOrASpreadAlertsWhenItRises() {
+        #expect(!Change(name: "int8.weighted_f1_drop", previous: 0.000135, current: 0, tolerance: 0).regressed)
+        #expect(Change(name: "int8.accuracy_drop", previous: 0.001, current: 0.05, tolerance: 0.02).regressed)
+        #expect(Change(name: "cv.weighted_f1.std", previous: 0.03, current: 0.09, tolerance: 0.02).regressed)
+        #expect(!Change(name: "cv.weighted_f1.mean", previous: 0.60, current: 0.66, tolerance: 0.02).regressed)
+        #expect(Change(name: "int8.accuracy_drop", previous: 0, current: 1, tolerance: 0).alert == "rose")
+    }
+
+    @Test func aCountNeverAlerts() {
+        for name in ["count", "seven_class.count", "confidence_interval.actors", "confidence_interval.resamples"] {
+            #expect(!Change(name: name, previous: 480, current: 80, tolerance: 0).regressed, "\(name)")
+            #expect(Change(name: name, previous: 480, current: 80, tolerance: 0).delta == -400)
+        }
+    }
+}
