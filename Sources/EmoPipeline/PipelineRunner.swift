@@ -73,6 +73,15 @@ public final class PipelineRunner {
             throw PipelineError.invalidFile(
                 "\(manifest.pipelinePath): stage '\(declared.name)' has no implementation in this emopipe (known: \(self.stages.keys.sorted().joined(separator: ", ")))")
         }
+        for declared in pipeline.stages {
+            let upstream = pipeline.closure(of: declared.name).subtracting([declared.name])
+            let pipeline = self.pipeline
+            let unreached = (self.stages[declared.name]?.reads ?? []).filter { pipeline.stage($0) != nil && !upstream.contains($0) }
+            if let missing = unreached.sorted().first {
+                throw PipelineError.invalidFile("\(manifest.pipelinePath): stage '\(declared.name)' reads the output of '\(missing)', but its needs "
+                    + "(\(declared.needs.joined(separator: ", "))) do not lead there: add '\(missing)' to its needs, or its results would not follow changes to '\(missing)'")
+            }
+        }
         for stage in manifest.overrides.keys.sorted() where pipeline.stage(stage) == nil {
             throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }

@@ -17,6 +17,10 @@ public protocol Stage: Sendable {
     /// Other stages' parameters whose values change this stage's output (stage → keys): they join its
     /// fingerprint as `stage.key` and reach it in `context.fingerprint.params`.
     var borrowedParameters: [String: [String]] { get }
+    /// The stages whose recorded output this code reads. A pipeline file must reach each of them that
+    /// it has through the stage's `needs` (directly or further up): otherwise the stage's fingerprint
+    /// would not follow their changes, and a stale result would be kept.
+    var reads: Set<String> { get }
     /// Works source by source, so N scale-out workers can split it (`--worker I/N`).
     var perSource: Bool { get }
     /// The stages among its pipeline `needs` whose output these parameters leave unread (train with
@@ -43,6 +47,7 @@ public protocol Stage: Sendable {
 public extension Stage {
     var manifestFields: [String] { [] }
     var borrowedParameters: [String: [String]] { [:] }
+    var reads: Set<String> { [] }
     var perSource: Bool { false }
     func unreadNeeds(_ parameters: Parameters) -> Set<String> { [] }
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }

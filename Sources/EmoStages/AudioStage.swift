@@ -15,6 +15,7 @@ import Foundation
 public struct AudioStage: Stage {
     public let name = StageName.audio.rawValue
     public let perSource = true
+    public let reads: Set<String> = [StageName.ingest.rawValue]
     /// 2: resampling at soxr's 20-bit precision, librosa's soxr_hq.
     public let codeVersion = "2"
 

@@ -16,6 +16,7 @@ import Foundation
 public struct FacesStage: Stage {
     public let name = StageName.faces.rawValue
     public let perSource = true
+    public let reads: Set<String> = [StageName.ingest.rawValue]
     public let codeVersion = "1"
 
     public init() {}

@@ -16,6 +16,7 @@ public struct SplitStage: Stage {
     public let name = StageName.split.rawValue
     public let codeVersion = "1"
     public let manifestFields = ["label_map", "include_song"]
+    public let reads: Set<String> = [StageName.ingest.rawValue]
 
     public init() {}
 

@@ -16,6 +16,7 @@ public struct TrainStage: Stage {
     // 3: a branch that no training clip has data for is not built.
     public let codeVersion = "3"
     public let manifestFields = ["seed", "threads"]
+    public let reads: Set<String> = [StageName.audio.rawValue, StageName.faces.rawValue, StageName.split.rawValue]
 
     public init() {}
 

@@ -273,6 +273,33 @@ struct CommandLineUsageTests {
         #expect(try Self.emopipe(["params", manifest]).status == 0, "params ignores the nightly block")
     }
 
+    /// A pipeline file whose `needs` do not lead from a stage to one whose output its code reads would keep
+    /// a stale result when that stage changes (train on 64-mel features after audio went to 32): refused.
+    @Test func aPipelineWhoseNeedsSkipAStageItsCodeReadsIsRefused() throws {
+        let folder = try TestSupport.temporaryFolder("pipeline-needs")
+        let shipped = try String(contentsOfFile: TestSupport.repositoryRoot + "/pipelines/ravdess.yaml", encoding: .utf8)
+        for (needs, missing) in [("needs: [split]", "audio"), ("needs: [audio, split]", "faces")] {
+            let edited = shipped.replacingOccurrences(of: "needs: [audio, faces, split]", with: needs)
+            #expect(edited != shipped)
+            try edited.write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
+            let manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: folder)
+            try String(contentsOfFile: manifest, encoding: .utf8)
+                .replacingOccurrences(of: "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml", with: "pipeline: pipeline.yaml")
+                .write(toFile: manifest, atomically: true, encoding: .utf8)
+            let refused = try Self.emopipe(["status", manifest, "--workdir", folder + "/work"])
+            #expect(refused.status == 64, "\(refused.stderr)")
+            #expect(refused.stderr.contains("pipeline.yaml: stage 'train' reads the output of '\(missing)', but its needs"), "\(refused.stderr)")
+        }
+        // A pipeline without a faces stage at all is fine: there is nothing to reach.
+        let faces = try #require(shipped.range(of: "\n  faces:")), split = try #require(shipped.range(of: "\n  split:"))
+        var speechOnly = shipped
+        speechOnly.removeSubrange(faces.lowerBound..<split.lowerBound)
+        try speechOnly.replacingOccurrences(of: "needs: [audio, faces, split]", with: "needs: [audio, split]")
+            .write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
+        let accepted = try Self.emopipe(["params", folder + "/m.yaml"])
+        #expect(accepted.status == 0 && !accepted.stdout.contains("faces."), "\(accepted.stderr)")
+    }
+
     /// A data root whose path holds a line break cannot be written on data-root.txt's one line: the
     /// run works, says it is not remembered, and the commands after it are not broken by a damaged file.
     @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
