@@ -62,13 +62,15 @@ public struct RunSummary: Sendable {
     }
 
     /// Numbers at the top level of a JSON object, and one level down (`accuracy.mean`), sorted by name.
+    /// Read with the strict JSONDecoder (`ParamValue`): on Linux, JSONSerialization's 0 and 1 pass `is Bool`,
+    /// which once dropped an accuracy of exactly 0 or 1 from runs, diffs, nightly reports and sweeps.
     static func scalars(_ data: Data, prefix: String) -> [(String, Double)] {
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
+        guard let object = (try? ParamValue.fromJSON(data))?.objectValue else { return [] }
         var found: [(String, Double)] = []
         for (key, value) in object {
-            if let number = value as? NSNumber, !(value is Bool) { found.append((prefix + key, number.doubleValue)) }
-            if let nested = value as? [String: Any] {
-                for (inner, value) in nested { if let number = value as? NSNumber { found.append((prefix + key + "." + inner, number.doubleValue)) } }
+            if let number = value.doubleValue { found.append((prefix + key, number)) }
+            for (inner, value) in value.objectValue ?? [:] {
+                if let number = value.doubleValue { found.append((prefix + key + "." + inner, number)) }
             }
         }
         return found.sorted { $0.0 < $1.0 }
