@@ -88,7 +88,7 @@ public struct EvaluateStage: Stage {
             predicted += foldPredicted
             if scoresInt8 {
                 // What model.int8.onnx computes (the same quantiser as export), scored like the float model.
-                let int8 = EmotionClassifier(trained: trained, model: try classifier.model.int8Simulation())
+                let int8 = EmotionClassifier(trained: trained, model: try classifier.model.int8Simulation(), weightsPath: classifier.weightsPath)
                 int8Predicted += try int8.clipProbabilities(test).map(Inference.argmax)
             }
             // Ablations only say something when clips have both modalities to withhold.

@@ -199,7 +199,7 @@ public final class Predictor {
     }
 
     private func score(_ clip: ClipFeatures, path: String, duration: Double) throws -> Prediction {
-        let windows = try classifier.inference.windowProbabilities(clip, policy: policy)
+        let windows = try classifier.windowProbabilities(clip, policy: policy)
         let mean = Inference.mean(windows)
         let secondsPerFrame = Self.secondsPerFrame(logMel)
         let starts = policy.starts(realFrames: clip.melFrames)

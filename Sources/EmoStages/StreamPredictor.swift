@@ -273,7 +273,7 @@ public final class StreamPredictor: @unchecked Sendable {
                                 faceMask: crops?.frames.map { $0.found || $0.borrowed ? 1 : 0 }
                                     ?? [Float](repeating: 0, count: trained.config.faceFrames), label: 0)
         let policy = WindowPolicy(frames: windowFrames, hopFrames: hopFrames)
-        guard let p = try predictor.classifier.inference.windowProbabilities(clip, policy: policy).first,
+        guard let p = try predictor.classifier.windowProbabilities(clip, policy: policy).first,
               p.count == trained.labels.count else {
             throw PipelineError.missingData("\(input): the model gave no probabilities for the window at frame \(start)")
         }

@@ -78,6 +78,42 @@ import Testing
         #expect(error.path == run.appendingPathComponent("best.safetensors").path)
     }
 
+    /// Weights that make every score NaN would read as the first class with all probabilities 0: a
+    /// non-finite weight or a negative variance is refused on loading, an overflow on scoring, by name.
+    @Test func weightsThatCannotGiveFiniteScoresAreRefusedByName() throws {
+        let (folder, _, validation, _) = try Self.trainedFold()
+        let url = folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
+        let sound = try SafeTensorsFile.read(from: url)
+        func rewritten(_ name: String, _ change: (inout [Float]) -> Void) throws {
+            var file = sound
+            let tensor = try #require(file.tensors[name], "\(file.tensors.keys.sorted())")
+            var values = tensor.data
+            change(&values)
+            file.tensors[name] = try Tensor(shape: tensor.shape, data: values)
+            try file.write(to: url)
+        }
+        let weight = try #require(sound.tensors.keys.sorted().first { $0.hasSuffix("conv.weight") || $0.hasSuffix(".weight") })
+        for bad in [Float.nan, .infinity] {
+            try rewritten(weight) { $0[1] = bad }
+            let error = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+            #expect(error.path == url.path && error.description.contains("tensor \(weight) holds \(bad) at index 1"), "\(error)")
+        }
+        let variance = try #require(sound.tensors.keys.sorted().first { $0.hasSuffix("running_var") })
+        try rewritten(variance) { $0[0] = -1 }
+        let negative = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+        #expect(negative.description.contains("tensor \(variance) holds the negative variance -1.0"), "\(negative)")
+
+        // Finite weights near Float's largest overflow on any input: +inf and -inf meet in one sum.
+        var huge = sound
+        for (name, tensor) in sound.tensors where name.hasSuffix("weight") {
+            huge.tensors[name] = try Tensor(shape: tensor.shape, data: tensor.data.indices.map { $0 % 2 == 0 ? 3e38 : -3e38 })
+        }
+        try huge.write(to: url)
+        let overflowing = try TrainedModel.load(folder: folder, weights: .foldBest)
+        let error = try #require(throws: TrainedModelError.self) { try overflowing.clipProbabilities(validation) }
+        #expect(error.path == url.path && error.description.contains("the model's scores are not finite numbers"), "\(error)")
+    }
+
     @Test func modelJSONIsSnakeCaseAndCamelCaseFilesStillLoad() throws {
         let (folder, trained, _, _) = try Self.trainedFold()
         let written = String(decoding: try Data(contentsOf: folder.appendingPathComponent("model.json")), as: UTF8.self)

@@ -64,7 +64,23 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         } catch {
             throw TrainedModelError(path: weightsURL.path, reason: "cannot load the weights: \(error)")
         }
-        return EmotionClassifier(trained: trained, model: model)
+        try checkValues(model, weightsURL)
+        return EmotionClassifier(trained: trained, model: model, weightsPath: weightsURL.path)
+    }
+
+    /// A NaN or infinite weight, or a negative running variance, makes every score NaN, which would come
+    /// out as the first class with all probabilities 0: refused by name instead.
+    static func checkValues(_ model: EmotionModel, _ url: URL) throws {
+        for (name, tensor) in model.namedParameters() + model.namedBuffers() {
+            if let index = tensor.data.firstIndex(where: { !$0.isFinite }) {
+                throw TrainedModelError(path: url.path, reason: "tensor \(name) holds \(tensor.data[index]) at index \(index): "
+                                        + "the weights are damaged (or training diverged); train again")
+            }
+            if name.hasSuffix("running_var"), let index = tensor.data.firstIndex(where: { $0 < 0 }) {
+                throw TrainedModelError(path: url.path, reason: "tensor \(name) holds the negative variance \(tensor.data[index]) at index \(index): "
+                                        + "the weights are damaged; train again")
+            }
+        }
     }
 
     /// The model is built before its weights are read: a description whose largest matrices need more
