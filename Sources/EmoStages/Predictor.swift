@@ -93,7 +93,9 @@ public final class Predictor {
     public var groupsSpeakers: Bool { trained.config.speakerNorm == true }
 
     /// Each file's prediction, or why it has none, in the order given; `progress` advances as each file is read.
-    public func predict(paths: [String], progress: ProgressReporter? = nil) -> [Result<Prediction, Error>] {
+    /// Speaker-normalised files keep up to `heldFeatureBytes` of log-mels between the two passes (others are read again).
+    public func predict(paths: [String], progress: ProgressReporter? = nil,
+                        heldFeatureBytes: Int = Predictor.heldFeatureBytes) -> [Result<Prediction, Error>] {
         // Without speaker statistics the files do not depend on each other: each is read, scored
         // and let go, so many files never hold their features at once.
         guard groupsSpeakers else {
@@ -108,24 +110,28 @@ public final class Predictor {
         // A file given twice (or by two paths) is read and counted once, as the ingest stage counts it:
         // repeating a file must not weigh it more in its speaker's statistics.
         let first = Self.firstOccurrences(paths)
-        var clips: [Result<(ClipFeatures, Double), Error>] = []
-        for i in paths.indices {
-            clips.append(first[i] == i ? Result { try features(path: paths[i]) } : clips[first[i]])
-            progress?.advance()
-        }
-        var groups: [Int: SpeakerGroup] = [:]
         // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
         var keys = paths.map(Self.speakerKey)
         for i in paths.indices where keys[first[i]] == nil { keys[first[i]] = keys[i] }
         for i in paths.indices { keys[i] = keys[first[i]] }
-        let usable = clips.indices.compactMap { i in first[i] == i ? (try? clips[i].get()).map { (i, $0.0) } : nil }
-        let usableKeys = usable.map { keys[$0.0] }
-        let normalized = SpeakerNormalizer.normalize(usable.map(\.1), speakers: usableKeys, nMels: trained.config.nMels)
-        let counts = Dictionary(usableKeys.map { ($0, 1) }, uniquingKeysWith: +)
-        for (n, (i, _)) in usable.enumerated() {
-            clips[i] = clips[i].map { (normalized[n], $0.1) }
-            groups[i] = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
+        // First pass: each speaker's statistics, added file by file in the order given (the same sums
+        // as over all of them at once). Features are kept for the second pass up to a budget; a file
+        // past it is read again there, so many long recordings never sit in memory together.
+        var clips: [Int: Result<(ClipFeatures, Double), Error>] = [:]
+        var statistics: [Int?: SpeakerNormalizer.Accumulator] = [:]
+        var counts: [Int?: Int] = [:]
+        var held = 0
+        for i in paths.indices {
+            defer { progress?.advance() }
+            guard first[i] == i else { continue }
+            let read = Result { try features(path: paths[i]) }
+            guard case .success(let (clip, _)) = read else { clips[i] = read; continue }
+            statistics[keys[i], default: SpeakerNormalizer.Accumulator(nMels: trained.config.nMels)].add(clip)
+            counts[keys[i], default: 0] += 1
+            let bytes = 4 * (clip.logmel?.count ?? 0)
+            if held + bytes <= heldFeatureBytes { clips[i] = read; held += bytes }
         }
+        let normalizers = statistics.mapValues(\.statistics)
         // A file given again is answered from its first occurrence's score, under its own path.
         var results: [Result<Prediction, Error>] = []
         for (i, path) in paths.enumerated() {
@@ -134,14 +140,20 @@ public final class Predictor {
                 continue
             }
             results.append(Result {
-                let (clip, duration) = try clips[i].get()
-                var prediction = try score(clip, path: path, duration: duration)
-                prediction.speaker = groups[i]
+                let (clip, duration) = try (clips.removeValue(forKey: i) ?? Result { try features(path: path) }).get()
+                let (mean, std) = normalizers[keys[i]] ?? SpeakerNormalizer.Accumulator(nMels: trained.config.nMels).statistics
+                let normalized = SpeakerNormalizer.normalize(clip, mean: mean, std: std, nMels: trained.config.nMels)
+                var prediction = try score(normalized, path: path, duration: duration)
+                prediction.speaker = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
                 return prediction
             })
         }
         return results
     }
+
+    /// The log-mel bytes `predict` keeps between its two passes over speaker-normalised files; past
+    /// it, a file is decoded again for scoring (RAVDESS clips take about 80 KB each).
+    public static let heldFeatureBytes = 256 << 20
 
     /// For each path, the index of the first path naming the same file (by device and inode; by the
     /// path itself when it cannot be examined, and then reading it reports why).

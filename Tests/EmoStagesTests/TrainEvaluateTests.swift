@@ -1,6 +1,7 @@
 import EmoCore
 import EmoModel
 import EmoPipeline
+import EmoStages
 import EmoStore
 import EmoTestSupport
 import Foundation
@@ -235,6 +236,13 @@ struct TrainEvaluateTests {
         let predictions = try Self.checkPredictEqualsEvaluate(runFolder: runFolder)
         #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["name"] as? String == "actor 1" })
         #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["files"] as? Int == 60 })
+        // With no room to keep features between the statistics pass and scoring, every file is read
+        // again for scoring: the same answers to the bit, so long recordings need not be held together.
+        let predictor = try Predictor(run: runFolder, hopSeconds: nil)
+        let files = predictions.compactMap { $0["path"] as? String }
+        let kept = try predictor.predict(paths: files).map { try $0.get() }
+        let reread = try predictor.predict(paths: files, heldFeatureBytes: 0).map { try $0.get() }
+        #expect(kept.count == 60 && kept == reread)
         // Files whose names carry no actor are one group of their own, and stderr says how files were grouped.
         let renamed = try TestSupport.temporaryFolder("renamed")
         let paths = try predictions.prefix(2).enumerated().map { i, p in

@@ -19,7 +19,7 @@ public enum SpeakerNormalizer {
         return out
     }
 
-    static func normalize(_ clip: ClipFeatures, mean: [Float], std: [Float], nMels: Int) -> ClipFeatures {
+    public static func normalize(_ clip: ClipFeatures, mean: [Float], std: [Float], nMels: Int) -> ClipFeatures {
         guard var values = clip.logmel, values.count == nMels * clip.melFrames else { return clip }
         let frames = clip.melFrames
         for band in 0..<nMels {
@@ -33,10 +33,27 @@ public enum SpeakerNormalizer {
     /// Per-band mean and standard deviation over every frame of the given clips (Double sums:
     /// thousands of frames of dB values).
     public static func statistics(_ clips: [ClipFeatures], nMels: Int) -> (mean: [Float], std: [Float]) {
-        var sum = [Double](repeating: 0, count: nMels), squares = [Double](repeating: 0, count: nMels)
-        var count = 0
-        for clip in clips {
-            guard let values = clip.logmel, values.count == nMels * clip.melFrames else { continue }
+        var accumulator = Accumulator(nMels: nMels)
+        for clip in clips { accumulator.add(clip) }
+        return accumulator.statistics
+    }
+
+    /// The sums behind `statistics`, added clip by clip: a caller that cannot hold every clip at once
+    /// (`predict` on long recordings) gets the same bits by adding them in the same order.
+    public struct Accumulator: Sendable {
+        public let nMels: Int
+        private var sum: [Double], squares: [Double]
+        private var count = 0
+
+        public init(nMels: Int) {
+            self.nMels = nMels
+            sum = [Double](repeating: 0, count: nMels)
+            squares = sum
+        }
+
+        /// A clip without a log-mel adds nothing.
+        public mutating func add(_ clip: ClipFeatures) {
+            guard let values = clip.logmel, values.count == nMels * clip.melFrames else { return }
             let frames = clip.melFrames
             count += frames
             for band in 0..<nMels {
@@ -46,9 +63,12 @@ public enum SpeakerNormalizer {
                 }
             }
         }
-        guard count > 0 else { return ([Float](repeating: 0, count: nMels), [Float](repeating: 1, count: nMels)) }
-        let mean = sum.map { $0 / Double(count) }
-        let std = zip(squares, mean).map { sq, m in max(minimumStd, (max(0, sq / Double(count) - m * m)).squareRoot()) }
-        return (mean.map(Float.init), std.map(Float.init))
+
+        public var statistics: (mean: [Float], std: [Float]) {
+            guard count > 0 else { return ([Float](repeating: 0, count: nMels), [Float](repeating: 1, count: nMels)) }
+            let mean = sum.map { $0 / Double(count) }
+            let std = zip(squares, mean).map { sq, m in max(minimumStd, (max(0, sq / Double(count) - m * m)).squareRoot()) }
+            return (mean.map(Float.init), std.map(Float.init))
+        }
     }
 }
