@@ -151,12 +151,21 @@ def check_kubernetes(checks):
         code = run_script(script(merge), work, dict(env, FAKE_STATUS_merge="1"), 30)
         kept = all(os.path.exists(marker(i)) for i in range(n))
         checks.expect(code == 1 and kept, f"a failed merge exits {code} and keeps the markers")
-        open(log, "w").close()
-        code = run_script(script(merge), work, env, 30)
-        calls = open(log).read().split("\n")
-        gone = not any(os.path.exists(marker(i)) for i in range(n))
-        checks.expect(code == 0 and gone and calls[0].startswith("merge ") and calls[1].startswith("run "),
-                      f"a good merge removes the markers, then runs the pipeline (exit {code})")
+        # A failed run keeps them too: the retried pod must not wait for markers that will never come.
+        code = run_script(script(merge), work, dict(env, FAKE_STATUS_run="1"), 30)
+        kept = all(os.path.exists(marker(i)) for i in range(n))
+        checks.expect(code == 1 and kept, f"a failed run exits {code} and keeps the markers")
+        for status in [0, 3]:   # 3: some sources failed, recorded in provenance: the round is done
+            for i in range(n):
+                open(marker(i), "w").close()
+            open(log, "w").close()
+            code = run_script(script(merge), work, dict(env, FAKE_STATUS_run=str(status)), 30)
+            calls = open(log).read().split("\n")
+            gone = not any(os.path.exists(marker(i)) for i in range(n))
+            checks.expect(code == 0 and gone and calls[0].startswith("merge ") and calls[1].startswith("run "),
+                          f"a good merge, then a run exiting {status}: the markers go, the pod exits {code}")
+        checks.expect(isinstance(merge_job["spec"].get("activeDeadlineSeconds"), int),
+                      "merge Job: activeDeadlineSeconds, so a worker index that never finishes ends the Job")
 
 
 def containerfile_packages(text):

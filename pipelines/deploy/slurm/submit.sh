@@ -5,6 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 workers=${WORKERS:-8}
+export WORKERS=$workers
 array=$(sbatch --parsable --export=ALL --array=0-$((workers - 1)) "$here/emopipe-workers.sbatch")
 # afterany: a task that failed outright leaves its worker directory unfinished, and merge refuses it by name.
 sbatch --parsable --export=ALL --dependency=afterany:"$array" "$here/emopipe-merge.sbatch"
