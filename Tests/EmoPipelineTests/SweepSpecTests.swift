@@ -1,4 +1,4 @@
-import EmoPipeline
+@testable import EmoPipeline
 import EmoStore
 import EmoTestSupport
 import Foundation
@@ -14,6 +14,18 @@ struct SweepSpecTests {
 
     static func refusal(_ sweep: String) -> String {
         do { _ = try manifest(sweep); return "" } catch { return "\(error)" }
+    }
+
+    /// A sweep's state is keyed by what its trials' results depend on: `--threads` with another count
+    /// (not in the manifest's text) is another sweep, whose trials are not "finished before".
+    @Test func theThreadCountJoinsTheSweepsIdentity() throws {
+        var manifest = try Self.manifest("metric: weighted_f1\ngrid: {train.dropout: [0.1]}")
+        manifest.threads = 2
+        let two = SweepRunner.sweepId(manifest)
+        #expect(SweepRunner.sweepId(manifest) == two, "stable")
+        manifest.threads = 1
+        #expect(SweepRunner.sweepId(manifest) != two)
+        #expect(two.hasPrefix("s-"))
     }
 
     @Test func aGridIsEveryCombinationInKeyOrderTheLastKeyFastest() throws {

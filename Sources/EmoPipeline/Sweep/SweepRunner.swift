@@ -92,7 +92,9 @@ public final class SweepRunner {
 
     static func sweepId(_ manifest: Manifest) -> String {
         let safeName = String(manifest.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(64))
-        return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot).prefix(12)
+        // The thread count too (`--threads` is not in the text): training's results depend on it, so
+        // trials finished with another count are another sweep's.
+        return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot + "\nthreads \(manifest.threads)").prefix(12)
     }
 
     public var folder: String { workspace.path("sweeps/" + id) }
