@@ -29,6 +29,28 @@ public enum JSONOutput {
         return decoder
     }
 
+    /// Why `data` did not decode, in one line: where in the document (snake_case keys, as the file spells
+    /// them) and what is wrong, without Swift's debug dump of coding keys.
+    public static func problem(_ error: Error, in data: Data) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func place(_ path: [CodingKey]) -> String {
+            let spelled = path.map { $0.intValue.map { "[\($0)]" } ?? "." + snakeCase($0.stringValue) }.joined()
+            return spelled.isEmpty ? "the document" : "`" + String(spelled.drop { $0 == "." }) + "`"
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(place(context.codingPath + [key])) is missing"
+        case .valueNotFound(let type, let context): return "\(place(context.codingPath)) is null where a \(type) belongs"
+        case .typeMismatch(_, let context): return "\(place(context.codingPath)): \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            // Foundation says "not valid JSON" for a valid document holding, say, 16.5 where an integer belongs.
+            if context.codingPath.isEmpty, (try? JSONSerialization.jsonObject(with: data)) != nil {
+                return "a value does not fit its field (a fraction where a whole number belongs, or a number out of range)"
+            }
+            return "\(place(context.codingPath)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
     /// The encoded text of one value.
     public static func text<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
         String(decoding: try encoder(pretty: pretty).encode(value), as: UTF8.self)

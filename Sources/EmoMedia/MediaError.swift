@@ -72,7 +72,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .decodeFailed(let p, let r): "\(p): audio decoding failed: \(r)"
         case .silentAudio(let p): "\(p): audio is all zero"
         case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples"
-        case .tooShort(let p, let n, let m): "\(p): audio is shorter than \(m) samples (has \(n))"
+        case .tooShort(let p, let n, let m): n == 0 ? "\(p): the audio stream holds no samples" : "\(p): audio is shorter than \(m) samples (has \(n))"
         case .invalidArgument(let p, let r): "\(p): invalid request: \(r)"
         case .noVideoStream(let p): "\(p): no video stream"
         case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"

@@ -59,10 +59,11 @@ public struct SafeTensorsFile {
         let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= UInt64(data.count - 8) else { throw NNError.format("\(url.lastPathComponent): header length \(n) too large") }
         let headerData = data.subdata(in: 8..<(8 + Int(n)))
-        guard let header = try JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
             throw NNError.format("\(url.lastPathComponent): header is not a JSON object")
         }
         let base = 8 + Int(n)
+        try checkNoOverlap(header, file: url.lastPathComponent)
         var file = SafeTensorsFile()
         for (name, value) in header {
             if name == "__metadata__" {
@@ -98,6 +99,17 @@ public struct SafeTensorsFile {
             }
         }
         return file
+    }
+
+    /// The format lays tensors end to end: two entries sharing bytes are a damaged or crafted header.
+    static func checkNoOverlap(_ header: [String: Any], file: String) throws {
+        let ranges = header.compactMap { name, value -> (String, Int, Int)? in
+            guard let offsets = (value as? [String: Any])?["data_offsets"] as? [Int], offsets.count == 2 else { return nil }
+            return (name, offsets[0], offsets[1])
+        }.sorted { ($0.1, $0.2, $0.0) < ($1.1, $1.2, $1.0) }
+        for (earlier, later) in zip(ranges, ranges.dropFirst()) where later.1 < earlier.2 {
+            throw NNError.format("\(file): tensors \(earlier.0) and \(later.0) share bytes (\(earlier.1)..<\(earlier.2) and \(later.1)..<\(later.2))")
+        }
     }
 
     /// The product of a shape's dimensions, or nil when a dimension is negative or the product

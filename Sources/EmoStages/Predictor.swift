@@ -67,10 +67,15 @@ public final class Predictor {
     /// is named, and never reaches the frame arithmetic or the extractors.
     static func featureParameters(_ path: String, config: ModelConfig) throws -> (LogMelParameters?, FaceParameters?) {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw bad(FileManager.default.fileExists(atPath: path) ? "cannot read: \(error.localizedDescription)"
+                                                                   : "missing: the export stage writes it beside model.json")
+        }
         let features: [String: ParamValue]
-        do {
-            features = try ParamValue.fromJSON(Data(contentsOf: URL(fileURLWithPath: path))).objectValue ?? [:]
-        } catch { throw bad("not the run's feature parameters: \(error)") }
+        do { features = try ParamValue.fromJSON(data).objectValue ?? [:] } catch {
+            throw bad("not the run's feature parameters: \(JSONOutput.problem(error, in: data))")
+        }
         func section(_ stage: StageName) -> ParamValue? {
             features[stage.rawValue].flatMap { $0 == .null ? nil : $0 }
         }
@@ -197,7 +202,10 @@ public final class Predictor {
             clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
         }
         guard clip.logmel != nil || clip.faces != nil else {
-            throw PipelineError.missingData("\(path): neither speech nor a face to predict from")
+            let audio = facts.audioStreamCount > 0 ? nil : "no audio track"
+            let video = c.uses(.faces) ? (facts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
+            let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
+            throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
         return (clip, duration)
     }

@@ -124,6 +124,7 @@ struct BadInputTests {
             (.containsNaN(path: p), "contains NaN"),
             (.tooShort(path: p, samples: 10, minimum: 4800), "shorter than 4800 samples (has 10)"),
             (.invalidArgument(path: p, reason: "r"), "invalid request: r"),
+            (.videoTooLarge(path: p, maximumBytes: 512 << 20), "video too large"),
         ]
         for (error, phrase) in cases {
             #expect(error.description.hasPrefix("\(p): "))
@@ -131,5 +132,6 @@ struct BadInputTests {
             #expect(error.path == p)
         }
         #expect(Set(cases.map(\.0.code)).count == cases.count)
+        #expect(MediaError.tooShort(path: p, samples: 0, minimum: 1).description == "\(p): the audio stream holds no samples")
     }
 }

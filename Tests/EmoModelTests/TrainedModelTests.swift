@@ -153,6 +153,15 @@ import Testing
         noBatch.training.batchSize = 0
         try rejects(try noBatch.jsonData(), saying: "batch_size 0")
         try rejects(Data(), saying: "not a model description")
+        // A valid document with a wrong value or a missing key says where, in the file's own spelling.
+        let written = String(decoding: try trained.jsonData(), as: UTF8.self)
+        let fraction = written.replacingOccurrences(of: #""best_epoch"\s*:\s*[0-9]+"#, with: #""best_epoch": 1.5"#, options: .regularExpression)
+        #expect(fraction != written)
+        try rejects(Data(fraction.utf8), saying: "a value does not fit its field (a fraction where a whole number belongs")
+        let object = try #require(try JSONSerialization.jsonObject(with: try trained.jsonData()) as? [String: Any])
+        var withoutLabels = object
+        withoutLabels["labels"] = nil
+        try rejects(try JSONSerialization.data(withJSONObject: withoutLabels), saying: "not a model description: `labels` is missing")
         // Sizes the model is built from before any weight is read: each is refused by name, never
         // allocated (a billion channels) or trapped on (a negative one).
         let shapes: [(String, (inout ModelConfig) -> Void)] = [

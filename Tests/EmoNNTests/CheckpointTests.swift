@@ -150,4 +150,22 @@ import Testing
         }
         #expect(try run() == run())
     }
+
+    /// Two tensors sharing bytes, and a header that is not JSON at all, are format errors that say so.
+    @Test func rejectsOverlappingTensorsAndAHeaderThatIsNotJSON() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("emonn-overlap-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        func write(_ header: String) throws {
+            var bytes = Data(header.utf8)
+            while bytes.count % 8 != 0 { bytes.append(0x20) }
+            var length = UInt64(bytes.count).littleEndian
+            try (Data(bytes: &length, count: 8) + bytes + Data(count: 16)).write(to: url)
+        }
+        try write(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#)
+        #expect { try SafeTensorsFile.read(from: url) } throws: { "\($0)".contains("tensors a and b share bytes (0..<8 and 4..<12)") }
+        try write(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#)
+        #expect(try SafeTensorsFile.read(from: url).tensors.count == 2, "end to end is fine")
+        try write("")
+        #expect { try SafeTensorsFile.read(from: url) } throws: { $0 is NNError && "\($0)".contains("header is not a JSON object") }
+    }
 }

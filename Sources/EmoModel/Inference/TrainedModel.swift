@@ -109,7 +109,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         }
         let trained: TrainedModel
         do { trained = try JSONOutput.decoder().decode(TrainedModel.self, from: data) } catch {
-            throw TrainedModelError(path: url.path, reason: "not a model description: \(error)")
+            throw TrainedModelError(path: url.path, reason: "not a model description: \(JSONOutput.problem(error, in: data))")
         }
         if let problem = trained.inconsistency { throw TrainedModelError(path: url.path, reason: problem) }
         return trained
