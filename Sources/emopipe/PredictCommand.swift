@@ -108,7 +108,7 @@ struct PredictCommand: ParsableCommand {
                     let reason = message.hasPrefix(file + ": ") ? String(message.dropFirst(file.count + 2)) : message
                     // A stream holds only the windows in flight, so it takes a recording of any length.
                     let hint = if case FeatureError.tooLong = error { " (stream it instead: emopipe predict --run \(runReference) - < \(file))" } else { "" }
-                    FileHandle.standardError.write(Data("emopipe: \(file): \(reason)\(hint)\n".utf8))
+                    FileHandle.standardError.write(Data("emopipe: \(file.escaped): \(reason.escaped)\(hint.escaped)\n".utf8))
                 }
             }
             if predictor.groupsSpeakers, !predictions.isEmpty {
@@ -120,10 +120,11 @@ struct PredictCommand: ParsableCommand {
                 FileHandle.standardOutput.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))
             } else {
                 for p in predictions {
+                    // Text is for a terminal: a file name or label holding a line break or an escape is shown escaped (--json keeps it exact).
                     let top = p.probabilities.sorted { $0.value > $1.value }.prefix(3)
-                        .map { String(format: "%@ %.2f", $0.key, $0.value) }.joined(separator: ", ")
-                    print("\(p.path): \(p.label) (\(top))" + (p.timeline.isEmpty ? "" : ", \(p.timeline.count) windows"))
-                    for w in p.timeline { print(String(format: "  %6.2f–%6.2f s  %@", w.start, w.end, w.label)) }
+                        .map { String(format: "%@ %.2f", $0.key.escaped, $0.value) }.joined(separator: ", ")
+                    print("\(p.path.escaped): \(p.label.escaped) (\(top))" + (p.timeline.isEmpty ? "" : ", \(p.timeline.count) windows"))
+                    for w in p.timeline { print(String(format: "  %6.2f–%6.2f s  %@", w.start, w.end, w.label.escaped)) }
                 }
             }
             if failed > 0 { throw ExitCode(ExitStatus.partial) }

@@ -73,19 +73,19 @@ extension PredictCommand {
             // One object per line, written at once (no buffering) so a reader sees it as soon as it is known.
             guard let data = try? JSONOutput.encoder().encode(window) else {
                 FileHandle.standardError.write(Data(String(format: "emopipe: %@: the window %.2f–%.2f s has probabilities JSON cannot hold (not finite); not written\n",
-                                                           window.input, window.start, window.end).utf8))
+                                                           window.input.escaped, window.start, window.end).utf8))
                 return
             }
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
             let top = window.probabilities.sorted { $0.value > $1.value }.prefix(3)
-                .map { String(format: "%@ %.2f", $0.key, $0.value) }.joined(separator: ", ")
-            FileHandle.standardOutput.write(Data(String(format: "%8.2f–%8.2f s  %@ (%@)\n", window.start, window.end, window.label, top).utf8))
+                .map { String(format: "%@ %.2f", $0.key.escaped, $0.value) }.joined(separator: ", ")
+            FileHandle.standardOutput.write(Data(String(format: "%8.2f–%8.2f s  %@ (%@)\n", window.start, window.end, window.label.escaped, top).utf8))
         }
     }
 
     private func note(_ message: String) {
-        FileHandle.standardError.write(Data("emopipe: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("emopipe: \(message.escaped)\n".utf8))
     }
 }
 

@@ -256,6 +256,12 @@ struct TrainEvaluateTests {
         let groups = answers.map { ($0["speaker"] as? [String: Any]).map { "\($0["name"] ?? "") \($0["files"] ?? "")" } }
         #expect(groups == ["unnamed 2", "unnamed 2", "actor 1 1"])
         #expect(grouped.stderr.contains("actor 1 (1 file), unnamed (2 files)"), "\(grouped.stderr)")
+        // Text output is for a terminal: a name holding a line break and an escape stays one escaped line.
+        let odd = renamed + "/take\n\u{1B}[2J.wav"
+        try FileManager.default.copyItem(atPath: paths[0], toPath: odd)
+        let text = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, odd])
+        #expect(text.status == 0 && !text.stdout.contains("\u{1B}")
+                && text.stdout.hasPrefix(renamed + "/take\\n\\u{1B}[2J.wav: "), "\(text.stdout)")
     }
 
     /// `emopipe predict` on every test clip of a single-split run, all at once, gives each the
