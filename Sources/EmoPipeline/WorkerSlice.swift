@@ -34,9 +34,17 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
     /// `SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN` of `SLURM_ARRAY_TASK_COUNT`, or
     /// `JOB_COMPLETION_INDEX` of the manifest's `workers`.
     public init(environment: [String: String], manifestWorkers: Int?) throws {
-        if let task = environment["SLURM_ARRAY_TASK_ID"].flatMap(Int.init) {
-            let minimum = environment["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
-            guard let count = environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init) else {
+        // A variable that is set must be an integer: one that is not is named, not taken as unset.
+        func integer(_ name: String) throws -> Int? {
+            guard let text = environment[name] else { return nil }
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw PipelineError.invalidFile("--worker env: \(name) = \(text.echoed) is not an integer")
+            }
+            return value
+        }
+        if let task = try integer("SLURM_ARRAY_TASK_ID") {
+            let minimum = try integer("SLURM_ARRAY_TASK_MIN") ?? 0
+            guard let count = try integer("SLURM_ARRAY_TASK_COUNT") else {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
             }
             // Checked: SLURM_ARRAY_TASK_ID=-9223372036854775808 with a minimum of 1 must not trap.
@@ -45,7 +53,7 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum) is out of range")
             }
             try self.init(index: index, count: count)
-        } else if let index = environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) {
+        } else if let index = try integer("JOB_COMPLETION_INDEX") {
             guard let count = manifestWorkers else {
                 throw PipelineError.invalidFile("--worker env: JOB_COMPLETION_INDEX is set; the manifest must say how many workers (`workers: N`)")
             }

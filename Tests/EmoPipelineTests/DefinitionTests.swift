@@ -130,5 +130,12 @@ struct WorkerSliceTests {
             try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "-9223372036854775808", "SLURM_ARRAY_TASK_MIN": "1",
                                           "SLURM_ARRAY_TASK_COUNT": "2"], manifestWorkers: nil)
         }
+        // A variable that is set but not an integer is named, not taken for unset.
+        for (name, environment) in [("SLURM_ARRAY_TASK_ID", ["SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"]),
+                                    ("SLURM_ARRAY_TASK_MIN", ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "one", "SLURM_ARRAY_TASK_COUNT": "2"]),
+                                    ("JOB_COMPLETION_INDEX", ["JOB_COMPLETION_INDEX": "1.5"])] {
+            let error = #expect(throws: PipelineError.self) { try WorkerSlice(environment: environment, manifestWorkers: 3) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("\(name) = "), "\(name): \(String(describing: error))")
+        }
     }
 }
