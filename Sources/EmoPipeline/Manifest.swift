@@ -67,7 +67,7 @@ public struct Manifest: Equatable, Sendable {
 
     public static func parse(yaml text: String, path: String) throws -> Manifest {
         func fail(_ why: String) -> PipelineError { .invalidFile("\(path): \(why)") }
-        guard let node = try SafeYAML.compose(text, origin: path), case .object(let fields) = try ParamValue(yaml: node) else {
+        guard let node = try SafeYAML.compose(text, origin: path), case .object(let fields) = try ParamValue(yaml: node, origin: path) else {
             throw fail("expected a mapping of manifest fields")
         }
         if let unknown = fields.keys.sorted().first(where: { !knownKeys.contains($0) }) {

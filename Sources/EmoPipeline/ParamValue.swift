@@ -82,17 +82,18 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
 
     // MARK: From YAML
 
-    public init(yaml node: Node) throws {
+    /// `origin` (a file, `--set`) prefixes what is refused.
+    public init(yaml node: Node, origin: String? = nil) throws {
         switch node {
         case .scalar(let scalar):
-            self = Self.fromScalar(scalar)
+            self = try Self.fromTagged(scalar, origin: origin)
         case .sequence(let seq):
-            self = .array(try seq.map { try ParamValue(yaml: $0) })
+            self = .array(try seq.map { try ParamValue(yaml: $0, origin: origin) })
         case .mapping(let map):
             var fields: [String: ParamValue] = [:]
             for (key, value) in map {
                 guard let name = key.string else { throw PipelineError.invalidFile("a mapping key is not a string") }
-                fields[name] = try ParamValue(yaml: value)
+                fields[name] = try ParamValue(yaml: value, origin: origin)
             }
             self = .object(fields)
         case .alias:
@@ -100,9 +101,36 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func fromScalar(_ scalar: Node.Scalar) -> ParamValue {
+    /// A scalar with an explicit YAML tag is read as the tag says (`!!str 0.3` is the text "0.3"); a
+    /// tag EmoPipe does not know (`!weird 3`) is refused rather than ignored.
+    private static func fromTagged(_ scalar: Node.Scalar, origin: String?) throws -> ParamValue {
         let text = scalar.string
-        if scalar.style != .plain { return .string(text) }
+        func refuse(_ why: String) -> PipelineError {
+            PipelineError.invalidFile((origin.map { "\($0): " } ?? "") + "line \(scalar.mark.map { "\($0.line)" } ?? "?"): \(why)")
+        }
+        // Yams keeps a tag's name internal; its description is the name as written.
+        switch Tag.Name(rawValue: scalar.tag.description) {
+        case .implicit: return scalar.style == .plain ? fromPlain(text) : .string(text)
+        case .nonSpecific, .str: return .string(text)
+        case .int:
+            guard let value = Int(text) else { throw refuse("!!int \(text.echoed) is not an integer") }
+            return .int(value)
+        case .float:
+            guard let number = fromPlain(text).doubleValue else { throw refuse("!!float \(text.echoed) is not a number") }
+            return .double(number)
+        case .bool:
+            guard case .bool(let value) = fromPlain(text) else { throw refuse("!!bool \(text.echoed) is not true or false") }
+            return .bool(value)
+        case .null:
+            guard fromPlain(text) == .null else { throw refuse("!!null \(text.echoed) is not null") }
+            return .null
+        default:
+            throw refuse("the YAML tag \(scalar.tag.description.echoed) is not one EmoPipe reads (plain values, or !!str, !!int, !!float, !!bool, !!null)")
+        }
+    }
+
+    /// An untagged plain scalar: null, a boolean, a number, else text.
+    private static func fromPlain(_ text: String) -> ParamValue {
         switch text {
         case "", "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE": return .bool(true)

@@ -45,7 +45,7 @@ public struct PipelineDefinition: Equatable, Sendable {
             } ?? []
             var params: [String: ParamValue] = [:]
             if let node = fields?["params"] {
-                guard case .object(let object) = try ParamValue(yaml: node) else {
+                guard case .object(let object) = try ParamValue(yaml: node, origin: origin) else {
                     throw fail("stage '\(stageName)': 'params' must be a mapping")
                 }
                 params = object

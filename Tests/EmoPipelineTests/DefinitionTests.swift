@@ -3,6 +3,15 @@ import Testing
 
 @Suite("pipeline files, manifests and parameters")
 struct DefinitionTests {
+    /// An explicit YAML tag is obeyed (`!!str 0.3` is text, `!!float 3` a number), not dropped.
+    @Test func explicitYAMLTagsAreObeyed() throws {
+        let manifest = try Manifest.parse(yaml: "params: {train: {a: !!str 0.3, b: !!float 3, c: ! 3, d: 0.3, e: !!null '', f: !!bool true}}\n",
+                                          path: "/m/tags.yaml")
+        let train = try #require(manifest.overrides["train"])
+        #expect(train["a"] == .string("0.3") && train["b"] == .double(3) && train["c"] == .string("3"))
+        #expect(train["d"] == .double(0.3) && train["e"] == .null && train["f"] == .bool(true))
+    }
+
     @Test func canonicalJSONIgnoresKeyOrderAndKeepsNumberKinds() throws {
         let a = try PipelineDefinition.parse(yaml: """
             stages:

@@ -54,7 +54,7 @@ public enum SafeYAML {
     /// A document or a `--set` value as a parameter value.
     public static func value(_ text: String, origin: String) throws -> ParamValue {
         guard let node = try compose(text, origin: origin) else { return .null }
-        return try ParamValue(yaml: node)
+        return try ParamValue(yaml: node, origin: origin)
     }
 
     private static func check(_ node: Node, depth: Int, budget: inout Int, origin: String) throws {
