@@ -16,6 +16,12 @@ struct SweepSpecTests {
         do { _ = try manifest(sweep); return "" } catch { return "\(error)" }
     }
 
+    @Test func aGridValueGivenTwiceIsRefused() {
+        #expect(Self.refusal("metric: weighted_f1\ngrid: {train.dropout: [0.1, 0.2, 1.0e-1]}").contains("sweep.grid.train.dropout lists 0.1 more than once"))
+        #expect(Self.refusal("metric: weighted_f1\ngrid: {train.epochs: [3, 3.0]}").contains("lists 3.0 more than once"))
+        #expect(Self.refusal("metric: weighted_f1\ngrid: {train.modalities: [[audio], [audio, faces]]}").isEmpty)
+    }
+
     /// A sweep's state is keyed by what its trials' results depend on: `--threads` with another count
     /// (not in the manifest's text) is another sweep, whose trials are not "finished before".
     @Test func theThreadCountJoinsTheSweepsIdentity() throws {

@@ -112,6 +112,11 @@ extension SweepSpec {
             guard let values = fields[name]?.arrayValue, !values.isEmpty else {
                 throw fail("sweep.grid.\(name) must be a non-empty list of values")
             }
+            // The same value twice (0.1 and 1.0e-1 too) would plan a trial that only repeats another.
+            var seen = Set<String>()
+            for value in values where !seen.insert(value.doubleValue.map { "number \($0)" } ?? value.canonicalJSON).inserted {
+                throw fail("sweep.grid.\(name) lists \(value.canonicalJSON.echoed) more than once")
+            }
             return GridAxis(key: try SweepKey(parsing: name, fail: fail), values: values)
         }
         // Refused here, where the message can name the manifest; counted in Double so it cannot overflow.
