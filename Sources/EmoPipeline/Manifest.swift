@@ -21,6 +21,9 @@ public struct Manifest: Equatable, Sendable {
     public var includeSong: Bool
     public var seed: Int
     public var threads: Int
+    /// `--threads` when it changed `threads` from what the file gives: not in the recorded text, so
+    /// what must key anything the text keys (a sweep's state).
+    public var threadsOverride: Int?
     /// Per-stage parameter overrides: stage name → parameters.
     public var overrides: [String: [String: ParamValue]]
     /// The file's own text, recorded with every run.

@@ -73,15 +73,6 @@ public final class PipelineRunner {
             throw PipelineError.invalidFile(
                 "\(manifest.pipelinePath): stage '\(declared.name)' has no implementation in this emopipe (known: \(self.stages.keys.sorted().joined(separator: ", ")))")
         }
-        for declared in pipeline.stages {
-            let upstream = pipeline.closure(of: declared.name).subtracting([declared.name])
-            let pipeline = self.pipeline
-            let unreached = (self.stages[declared.name]?.reads ?? []).filter { pipeline.stage($0) != nil && !upstream.contains($0) }
-            if let missing = unreached.sorted().first {
-                throw PipelineError.invalidFile("\(manifest.pipelinePath): stage '\(declared.name)' reads the output of '\(missing)', but its needs "
-                    + "(\(declared.needs.joined(separator: ", "))) do not lead there: add '\(missing)' to its needs, or its results would not follow changes to '\(missing)'")
-            }
-        }
         for stage in manifest.overrides.keys.sorted() where pipeline.stage(stage) == nil {
             throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
@@ -100,6 +91,18 @@ public final class PipelineRunner {
             resolved[declared.name] = try self.stages[declared.name]?.resolveParameters(layers: layers)
         }
         for declared in pipeline.stages { try self.stages[declared.name]?.checkAcross(resolved) }
+        // What a stage's code reads under these parameters must be reached through its needs, or its
+        // fingerprint would not follow changes there (train with modalities [audio] reads no faces).
+        for declared in pipeline.stages {
+            guard let stage = self.stages[declared.name], let parameters = resolved[declared.name] else { continue }
+            let upstream = pipeline.closure(of: declared.name).subtracting([declared.name])
+            let read = stage.reads.subtracting(stage.unreadNeeds(resolved: parameters))
+            let declaredStages = Set(pipeline.stageNames)
+            if let missing = read.filter({ declaredStages.contains($0) && !upstream.contains($0) }).sorted().first {
+                throw PipelineError.invalidFile("\(manifest.pipelinePath): stage '\(declared.name)' reads the output of '\(missing)', but its needs "
+                    + "(\(declared.needs.joined(separator: ", "))) do not lead there: add '\(missing)' to its needs, or its results would not follow changes to '\(missing)'")
+            }
+        }
         self.parameters = resolved
     }
 

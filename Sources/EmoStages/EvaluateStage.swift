@@ -19,8 +19,8 @@ public struct EvaluateStage: Stage {
     public let codeVersion = "5"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
-    // The trained folds, and the test clips' split rows and features.
-    public let reads: Set<String> = [StageName.train.rawValue, StageName.split.rawValue, StageName.audio.rawValue, StageName.faces.rawValue]
+    // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.
+    public let reads: Set<String> = [StageName.train.rawValue]
     // Whether the export is quantised decides whether the int8 model is scored too.
     public let borrowedParameters = [StageName.export.rawValue: ["quantize"]]
 

@@ -14,8 +14,8 @@ public struct ExportStage: Stage {
     // 2: the window policy and speaker normalisation in the metadata; speaker-normalised models export.
     // 3: export.quantize (model.int8.onnx).
     public let codeVersion = "3"
-    // The trained model, and the feature parameters its metadata records.
-    public let reads: Set<String> = [StageName.train.rawValue, StageName.audio.rawValue, StageName.faces.rawValue]
+    // The trained model; the feature parameters its metadata records are those train read.
+    public let reads: Set<String> = [StageName.train.rawValue]
 
     public init() {}
 

@@ -197,7 +197,7 @@ public final class Predictor {
                                 faces: nil, faceMask: clip.faceMask, label: 0)
             duration = mel.durationSeconds
         }
-        if c.uses(.faces), facts.videoStreamCount > 0, let crops = faceCrops(path: path) {
+        if c.uses(.faces), facts.videoStreamCount > 0, let crops = try faceCrops(path: path) {
             clip.faces = crops.crops
             clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
         }
@@ -210,12 +210,20 @@ public final class Predictor {
         return (clip, duration)
     }
 
-    /// The faces stage's crops of the file, or nil when no face was found.
-    private func faceCrops(path: String) -> FaceClip? {
+    /// The faces stage's crops of the file, or nil when no face was found (the answer then comes from
+    /// the audio). A video too large to sample in memory is an error, not a quiet audio-only answer.
+    private func faceCrops(path: String) throws -> FaceClip? {
         guard var p = faces else { return nil }
         p.frames = trained.config.faceFrames
-        guard let clip = try? FaceExtractor(p).extract(path: path), clip.frames.count == trained.config.faceFrames else { return nil }
-        return clip
+        do {
+            let clip = try FaceExtractor(p).extract(path: path)
+            return clip.frames.count == trained.config.faceFrames ? clip : nil
+        } catch FaceError.media(let media) {
+            if case .videoTooLarge = media { throw media }
+            return nil
+        } catch {
+            return nil
+        }
     }
 
     private func score(_ clip: ClipFeatures, path: String, duration: Double) throws -> Prediction {

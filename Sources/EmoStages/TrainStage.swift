@@ -58,10 +58,16 @@ public struct TrainStage: Stage {
             let built = fed.map(\.rawValue).joined(separator: ", ")
             context.logger.info("no training clip has \(data(left)): the model is built without the \(left.rawValue) branch (modalities: \(built))")
         }
-        for fold in features.plan.folds where fed.count > 1 {
+        for fold in features.plan.folds {
             let foldTraining = features.samples(actors: fold.train)
-            for modality in fed where !foldTraining.contains(where: { $0.has(modality) }) {
+            for modality in fed where fed.count > 1 && !foldTraining.contains(where: { $0.has(modality) }) {
                 context.logger.warning("fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained")
+            }
+            // A class no training clip shows (a split of few actors, an `actors` filter) is never predicted.
+            let taught = Set(foldTraining.map(\.label))
+            let untaught = features.plan.labels.indices.filter { !taught.contains($0) }.map { features.plan.labels[$0] }
+            if !untaught.isEmpty {
+                context.logger.warning("fold \(fold.index): no training clip is \(untaught.joined(separator: ", ")) (training actors \(actorList(fold.train))), so the model never learns \(untaught.count == 1 ? "it" : "them")")
             }
         }
         return fed == asked ? features : features.building(fed)

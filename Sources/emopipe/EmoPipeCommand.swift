@@ -146,6 +146,7 @@ struct ManifestOptions: ParsableArguments {
             throw UsageError("--threads \(threads): expected an integer from 1 to \(Manifest.maxThreads)")
         }
         var manifest = loaded
+        if threads != loaded.threads { manifest.threadsOverride = threads }
         manifest.threads = threads
         return manifest
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmoCore
 import EmoFeatures
+import EmoMedia
 import EmoPipeline
 import EmoStages
 import Foundation
@@ -107,7 +108,10 @@ struct PredictCommand: ParsableCommand {
                     let message = "\(error)"
                     let reason = message.hasPrefix(file + ": ") ? String(message.dropFirst(file.count + 2)) : message
                     // A stream holds only the windows in flight, so it takes a recording of any length.
-                    let hint = if case FeatureError.tooLong = error { " (stream it instead: emopipe predict --run \(runReference) - < \(file))" } else { "" }
+                    let hint = switch error {
+                    case FeatureError.tooLong, MediaError.videoTooLarge: " (stream it instead: emopipe predict --run \(runReference) - < \(file))"
+                    default: ""
+                    }
                     FileHandle.standardError.write(Data("emopipe: \(file.escaped): \(reason.escaped)\(hint.escaped)\n".utf8))
                 }
             }

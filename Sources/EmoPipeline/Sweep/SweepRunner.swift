@@ -92,9 +92,11 @@ public final class SweepRunner {
 
     static func sweepId(_ manifest: Manifest) -> String {
         let safeName = String(manifest.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(64))
-        // The thread count too (`--threads` is not in the text): training's results depend on it, so
-        // trials finished with another count are another sweep's.
-        return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot + "\nthreads \(manifest.threads)").prefix(12)
+        // `--threads` with another count than the file gives too (it is not in the text): training's results
+        // depend on it, so trials finished with the other count are another sweep's. Without it the id
+        // is the text's and root's alone, the same on workers and on the machine that merges them.
+        let threads = manifest.threadsOverride.map { "\nthreads \($0)" } ?? ""
+        return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot + threads).prefix(12)
     }
 
     public var folder: String { workspace.path("sweeps/" + id) }
