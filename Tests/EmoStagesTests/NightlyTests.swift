@@ -147,3 +147,29 @@ struct NightlyFailureTests {
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
     }
 }
+
+@Suite("training warnings", .enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+struct TrainingWarningTests {
+    /// A fold whose training actors never act some emotion cannot learn it: the run says which.
+    @Test func aClassNoTrainingClipShowsIsNamed() throws {
+        var clips: [(name: String, seconds: Double)] = []
+        for actor in ["01", "02", "03"] {
+            for emotion in actor == "03" ? ["01", "02"] : ["01", "02", "03"] {
+                clips += ["01", "02"].map { ("03-01-\(emotion)-01-01-\($0)-\(actor).wav", 1.5) }
+            }
+        }
+        let data = try TestSupport.synthesizedSpeech(clips)
+        let folder = try TestSupport.temporaryFolder("untaught")
+        let manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: data, """
+        seed: 1
+        threads: 2
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {epochs: 1, warmup_epochs: 0, audio_channels: [4], embedding: 8, recurrent: false, modalities: [audio], selection: last}
+        """)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "train", "--workdir", folder + "/work"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("fold 0: no training clip is happy, sad, angry, fearful, disgust, surprised (training actors 03), "
+                                    + "so the model never learns them"), "\(run.stderr)")
+    }
+}
