@@ -5,13 +5,13 @@ import Logging
 /// so stdout stays free for `--json`. `EMOPIPE_LOG_LEVEL` (trace … critical) sets the level.
 public enum Log {
     private static let bootstrapOnce: Void = {
-        let given = ProcessInfo.processInfo.environment["EMOPIPE_LOG_LEVEL"]
+        let given = ProcessInfo.processInfo.environment["EMOPIPE_LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 }
         let level = given.flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
         LoggingSystem.bootstrap { label in PlainLogHandler(label: label, logLevel: level) }
         if let given, Logger.Level(rawValue: given.lowercased()) == nil {
             // Said once, not ignored: a mistyped level would otherwise look like a quiet run.
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-            FileHandle.standardError.write(Data("emopipe: EMOPIPE_LOG_LEVEL = \(given.echoed) is not a level (\(levels)); using info\n".utf8))
+            FileHandle.standardError.write(Data("emopipe: EMOPIPE_LOG_LEVEL = \"\(given.escaped)\" is not a level (\(levels)); using info\n".utf8))
         }
     }()
 

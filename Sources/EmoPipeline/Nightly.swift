@@ -71,9 +71,10 @@ public struct Nightly {
             if isComparable(latest) { return latest }
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
+        // Another manifest's reports share the folder: one that does not read (older, foreign, damaged) is
+        // passed over here, where only LATEST's must read.
         for name in names.filter({ $0.hasSuffix(".json") }).sorted().reversed() {
-            let earlier = try report(at: reportsFolder + "/" + name)
-            if isComparable(earlier) { return earlier }
+            if let earlier = try? report(at: reportsFolder + "/" + name), isComparable(earlier) { return earlier }
         }
         return nil
     }
@@ -145,7 +146,7 @@ public struct NightlyReport: Codable, Equatable, Sendable {
             let last = name.split(separator: ".").last.map(String.init) ?? name
             if last.hasSuffix("_drop") || last == "std" || last.hasSuffix("loss") {
                 self = .lower
-            } else if ["count", "actors", "level", "resamples", "folds"].contains(last) {
+            } else if ["count", "clips", "actors", "level", "resamples", "folds"].contains(last) {
                 self = .neither
             } else {
                 self = .higher

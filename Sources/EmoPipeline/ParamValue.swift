@@ -113,19 +113,21 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .implicit: return scalar.style == .plain ? fromPlain(text) : .string(text)
         case .nonSpecific, .str: return .string(text)
         case .int:
-            guard let value = Int(text) else { throw refuse("!!int \(text.echoed) is not an integer") }
+            guard let value = Int(text) else { throw refuse("!!int \"\(text.escaped)\" is not an integer") }
             return .int(value)
         case .float:
-            guard let number = fromPlain(text).doubleValue else { throw refuse("!!float \(text.echoed) is not a number") }
+            guard let number = fromPlain(text).doubleValue ?? Double(text) else { throw refuse("!!float \"\(text.escaped)\" is not a number") }
             return .double(number)
         case .bool:
-            guard case .bool(let value) = fromPlain(text) else { throw refuse("!!bool \(text.echoed) is not true or false") }
+            guard case .bool(let value) = fromPlain(text) else { throw refuse("!!bool \"\(text.escaped)\" is not true or false") }
             return .bool(value)
         case .null:
-            guard fromPlain(text) == .null else { throw refuse("!!null \(text.echoed) is not null") }
+            guard fromPlain(text) == .null else { throw refuse("!!null \"\(text.escaped)\" is not null") }
             return .null
         default:
-            throw refuse("the YAML tag \(scalar.tag.description.echoed) is not one EmoPipe reads (plain values, or !!str, !!int, !!float, !!bool, !!null)")
+            let core = "tag:yaml.org,2002:", written = scalar.tag.description
+            let tag = written.hasPrefix(core) ? "!!" + written.dropFirst(core.count) : written
+            throw refuse("the YAML tag \(tag.echoed) is not one EmoPipe reads (plain values, or !!str, !!int, !!float, !!bool, !!null)")
         }
     }
 

@@ -35,10 +35,11 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
     /// `JOB_COMPLETION_INDEX` of the manifest's `workers`.
     public init(environment: [String: String], manifestWorkers: Int?) throws {
         // A variable that is set must be an integer: one that is not is named, not taken as unset.
+        // An empty one is unset, as a shell's `VAR=` means.
         func integer(_ name: String) throws -> Int? {
-            guard let text = environment[name] else { return nil }
-            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                throw PipelineError.invalidFile("--worker env: \(name) = \(text.echoed) is not an integer")
+            guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            guard let value = Int(text) else {
+                throw PipelineError.invalidFile("--worker env: \(name) = \"\(text.escaped)\" is not an integer")
             }
             return value
         }

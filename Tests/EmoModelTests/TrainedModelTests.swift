@@ -111,7 +111,7 @@ import Testing
         try huge.write(to: url)
         let overflowing = try TrainedModel.load(folder: folder, weights: .foldBest)
         let error = try #require(throws: TrainedModelError.self) { try overflowing.clipProbabilities(validation) }
-        #expect(error.path == url.path && error.description.contains("the model's scores are not finite numbers"), "\(error)")
+        #expect(error.path == url.path && error.description.contains("the model's scores for 0 are not probabilities"), "\(error)")
     }
 
     @Test func modelJSONIsSnakeCaseAndCamelCaseFilesStillLoad() throws {

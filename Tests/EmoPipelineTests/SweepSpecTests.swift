@@ -20,6 +20,8 @@ struct SweepSpecTests {
         #expect(Self.refusal("metric: weighted_f1\ngrid: {train.dropout: [0.1, 0.2, 1.0e-1]}").contains("sweep.grid.train.dropout lists 0.1 more than once"))
         #expect(Self.refusal("metric: weighted_f1\ngrid: {train.epochs: [3, 3.0]}").contains("lists 3.0 more than once"))
         #expect(Self.refusal("metric: weighted_f1\ngrid: {train.modalities: [[audio], [audio, faces]]}").isEmpty)
+        #expect(Self.refusal("metric: weighted_f1\ngrid: {train.seed_like: [9007199254740992, 9007199254740993]}").isEmpty,
+                "whole numbers past 2^53 stay apart")
     }
 
     /// A sweep's state is keyed by what its trials' results depend on: `--threads` with another count

@@ -108,9 +108,12 @@ struct NightlyTests {
         #expect(after.stageActions["audio"] == "up to date", "gc kept every record in use")
 
         // Another manifest in the same work directory is not compared with this one's nights.
+        // A file in the reports folder that is no report is passed over in the search, not fatal.
         let other = folder + "/other-nightly.yaml"
         try FileManager.default.copyItem(atPath: manifest, toPath: other)
+        try Data("not a report".utf8).write(to: URL(fileURLWithPath: workdir + "/nightly/zz-notes.json"))
         let elsewhere = try Self.night(other, workdir)
+        #expect(elsewhere.status == 3 && elsewhere.report["error"] == nil, "the broken file of night 3 is still there: \(elsewhere.report)")
         #expect(elsewhere.report["previous_run_id"] == nil && elsewhere.metrics.allSatisfy { $0["previous"] == nil }, "\(elsewhere.report)")
         let back = try Self.night(manifest, workdir)
         #expect(back.report["previous_run_id"] as? String == after.report["run_id"] as? String, "\(back.report)")

@@ -107,24 +107,24 @@ public final class EmotionClassifier {
 
     /// Each whole clip's probabilities under the model's window policy.
     public func clipProbabilities(_ clips: [ClipFeatures]) throws -> [[Float]] {
-        try checkScores(try inference.clipProbabilities(clips, policy: trained.windowPolicy), clips.first?.id)
+        try checkScores(try inference.clipProbabilities(clips, policy: trained.windowPolicy)) { clips[$0].id }
     }
 
     /// The probabilities of each of a clip's windows (`predict`: a clip's own windows, or a stream's).
     public func windowProbabilities(_ clip: ClipFeatures, policy: WindowPolicy) throws -> [[Float]] {
-        try checkScores(try inference.windowProbabilities(clip, policy: policy), clip.id)
+        try checkScores(try inference.windowProbabilities(clip, policy: policy)) { "window \($0) of \(clip.id)" }
     }
 
     /// Finite weights can still overflow on an input (weights near Float's largest): NaN logits come out
     /// of the softmax as all zeros, which would read as the first class, so a row of probabilities that
     /// does not sum to 1 is refused by name.
-    private func checkScores(_ rows: [[Float]], _ clip: String?) throws -> [[Float]] {
-        let sound = rows.allSatisfy { row in
-            row.isEmpty || row.allSatisfy { $0.isFinite && $0 >= 0 } && abs(row.reduce(0.0) { $0 + Double($1) } - 1) < 1e-3
+    private func checkScores(_ rows: [[Float]], _ name: (Int) -> String) throws -> [[Float]] {
+        let unsound = rows.firstIndex { row in
+            !(row.isEmpty || row.allSatisfy { $0.isFinite && $0 >= 0 } && abs(row.reduce(0.0) { $0 + Double($1) } - 1) < 1e-3)
         }
-        guard sound else {
-            throw TrainedModelError(path: weightsPath, reason: "the model's scores are not finite numbers"
-                                    + (clip.map { " (for \($0) or a clip scored with it)" } ?? "") + ": its weights overflow; train again")
+        if let unsound {
+            throw TrainedModelError(path: weightsPath, reason: "the model's scores for \(name(unsound).echoed) are not probabilities "
+                                    + "(not finite, or not summing to 1): its weights overflow; train again")
         }
         return rows
     }

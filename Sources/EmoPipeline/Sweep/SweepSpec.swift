@@ -114,8 +114,12 @@ extension SweepSpec {
             }
             // The same value twice (0.1 and 1.0e-1 too) would plan a trial that only repeats another.
             var seen = Set<String>()
-            for value in values where !seen.insert(value.doubleValue.map { "number \($0)" } ?? value.canonicalJSON).inserted {
-                throw fail("sweep.grid.\(name) lists \(value.canonicalJSON.echoed) more than once")
+            func identity(_ value: ParamValue) -> String {
+                if let whole = value.intValue { return "whole \(whole)" }
+                return value.doubleValue.map { "number \($0)" } ?? value.canonicalJSON
+            }
+            for value in values where !seen.insert(identity(value)).inserted {
+                throw fail("sweep.grid.\(name) lists \(value.shown) more than once")
             }
             return GridAxis(key: try SweepKey(parsing: name, fail: fail), values: values)
         }
