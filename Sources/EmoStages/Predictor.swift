@@ -98,7 +98,7 @@ public final class Predictor {
     public var groupsSpeakers: Bool { trained.config.speakerNorm == true }
 
     /// Each file's prediction, or why it has none, in the order given; `progress` advances as each file is read.
-    /// Speaker-normalised files keep up to `heldFeatureBytes` of log-mels between the two passes (others are read again).
+    /// Speaker-normalised files keep up to `heldFeatureBytes` of features between the two passes (others are read again).
     public func predict(paths: [String], progress: ProgressReporter? = nil,
                         heldFeatureBytes: Int = Predictor.heldFeatureBytes) -> [Result<Prediction, Error>] {
         // Without speaker statistics the files do not depend on each other: each is read, scored
@@ -133,7 +133,7 @@ public final class Predictor {
             guard case .success(let (clip, _)) = read else { clips[i] = read; continue }
             statistics[keys[i], default: SpeakerNormalizer.Accumulator(nMels: trained.config.nMels)].add(clip)
             counts[keys[i], default: 0] += 1
-            let bytes = 4 * (clip.logmel?.count ?? 0)
+            let bytes = 4 * (clip.logmel?.count ?? 0) + (clip.faces?.count ?? 0)
             if held + bytes <= heldFeatureBytes { clips[i] = read; held += bytes }
         }
         let normalizers = statistics.mapValues(\.statistics)
@@ -156,8 +156,9 @@ public final class Predictor {
         return results
     }
 
-    /// The log-mel bytes `predict` keeps between its two passes over speaker-normalised files; past
-    /// it, a file is decoded again for scoring (RAVDESS clips take about 80 KB each).
+    /// The feature bytes (log-mels and face crops) `predict` keeps between its two passes over
+    /// speaker-normalised files; past it, a file is read again for scoring (a RAVDESS clip's log-mel
+    /// takes about 80 KB, its 8 crops of 112 pixels 300 KB).
     public static let heldFeatureBytes = 256 << 20
 
     /// For each path, the index of the first path naming the same file (by device and inode; by the
