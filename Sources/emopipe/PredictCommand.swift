@@ -27,7 +27,8 @@ struct PredictCommand: ParsableCommand {
         [audio, faces]}. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead. Files that take more than 2 s to read show progress on stderr (files
-        done, rate, ETA).
+        done, rate, ETA). --files-from LIST reads more paths, one per line: thousands of arguments take the
+        command line seconds to parse (find data -name '*.wav' > list; emopipe predict --run RUN --files-from list).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
         Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or
@@ -66,7 +67,9 @@ struct PredictCommand: ParsableCommand {
     /// A day: any longer only means one window, and the frame count must stay a small integer.
     static let maximumHop = 86_400.0
     @Flag(help: "Print one JSON document on stdout (for a stream: one JSON object per window, per line).") var json = false
-    @Argument(help: "Media files (mp4 or wav), or one stream: - (standard input), a URL, or a device with --format.") var files: [String]
+    @Argument(help: "Media files (mp4 or wav), or one stream: - (standard input), a URL, or a device with --format.") var files: [String] = []
+    @Option(name: .customLong("files-from"), help: ArgumentHelp("A file naming media files, one path per line, after any given as arguments: for lists of thousands, which the command line parses slowly.", valueName: "list"))
+    var filesFrom: String?
     @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
     var format: String?
     @Option(help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
@@ -79,9 +82,32 @@ struct PredictCommand: ParsableCommand {
         if !(timeout.isFinite && timeout >= 0.1 && timeout <= 3600) {
             throw ValidationError("--timeout \(timeout): expected a number of seconds from 0.1 to 3600")
         }
-        if let stream = streamInput, files.count > 1 {
+        if let stream = streamInput, files.count > 1 || filesFrom != nil {
             throw ValidationError("\(stream) is a stream: give it alone (files can be given together, a stream cannot)")
         }
+        if files.isEmpty && filesFrom == nil {
+            throw ValidationError("give media files (or --files-from LIST), or one stream")
+        }
+    }
+
+    /// The longest list `--files-from` reads: a million paths of 64 bytes.
+    static let maximumListBytes = 64 << 20
+
+    /// The arguments, then `--files-from`'s lines (empty lines skipped, a line's trailing CR dropped).
+    func mediaFiles() throws -> [String] {
+        guard let list = filesFrom else { return files }
+        let opened: (descriptor: Int32, size: Int64)
+        do { opened = try RegularFile.openForReading(list) } catch { throw UsageError("--files-from: \(error)") }
+        defer { close(opened.descriptor) }
+        guard opened.size <= Int64(Self.maximumListBytes) else {
+            throw UsageError("--files-from: \(list.echoed) holds \(opened.size) bytes; at most \(Self.maximumListBytes) are read")
+        }
+        let data = FileHandle(fileDescriptor: opened.descriptor, closeOnDealloc: false).readDataToEndOfFile()
+        guard let text = String(data: data, encoding: .utf8) else { throw UsageError("--files-from: \(list.echoed) is not UTF-8 text") }
+        let listed = text.split(separator: "\n", omittingEmptySubsequences: true)
+            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }.filter { !$0.isEmpty }
+        guard !listed.isEmpty || !files.isEmpty else { throw UsageError("--files-from: \(list.echoed) names no file") }
+        return files + listed
     }
 
     func run() throws {
@@ -94,6 +120,7 @@ struct PredictCommand: ParsableCommand {
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
+            let files = try mediaFiles()
             var predictions: [Predictor.Prediction] = []
             var failed = 0
             // Quiet for the usual few files; a long list shows files done, rate and ETA.

@@ -243,6 +243,13 @@ struct TrainEvaluateTests {
         let kept = try predictor.predict(paths: files).map { try $0.get() }
         let reread = try predictor.predict(paths: files, heldFeatureBytes: 0).map { try $0.get() }
         #expect(kept.count == 60 && kept == reread)
+        // A list file gives the same answers as the arguments (thousands of arguments parse slowly).
+        let list = try TestSupport.temporaryFolder("files-from") + "/list.txt"
+        try (files.joined(separator: "\n") + "\n\n").write(toFile: list, atomically: true, encoding: .utf8)
+        let listed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", "--files-from", list])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let fromList = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+        #expect(fromList.map { $0 as NSArray } == predictions as NSArray)
         // Files whose names carry no actor are one group of their own, and stderr says how files were grouped.
         let renamed = try TestSupport.temporaryFolder("renamed")
         let paths = try predictions.prefix(2).enumerated().map { i, p in
