@@ -44,16 +44,13 @@ public struct ExportStage: Stage {
         }))
         try DurableFile.write(Data(features.canonicalJSON.utf8), to: folder + "/features.json")
         let sha = SHA256Hex.of(onnx)
-        try context.store.write { db in
-            var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
-                                          kind: "onnx", path: path, sha256: sha, runId: context.runId)
-            try artifact.insert(db)
-        }
+        let fed = try sourcesFed(foldFolder, context: context)
+        try record(kind: "onnx", path: path, sha256: sha, fed: fed, context: context)
         context.logger.info("wrote \(path) (\(onnx.count) bytes, sha256 \(sha.prefix(16)))")
         var summary = "model.onnx, fold \(trained.fold.index), \(onnx.count) bytes"
         var digest = sha
         if parameters.quantize == .int8 {
-            let int8 = try writeInt8(classifier.model, trained: trained, metadata: fields, folder: folder, context: context)
+            let int8 = try writeInt8(classifier.model, trained: trained, metadata: fields, folder: folder, fed: fed, context: context)
             summary += String(format: "; model.int8.onnx, %d bytes (%.0f%%)", int8.bytes, 100 * Double(int8.bytes) / Double(max(1, onnx.count)))
             digest = SHA256Hex.of(sha + int8.sha)
         }
@@ -62,20 +59,33 @@ public struct ExportStage: Stage {
 
     /// `model.int8.onnx` beside model.onnx, with its provenance row.
     private func writeInt8(_ model: EmotionModel, trained: TrainedModel, metadata: [String: String], folder: String,
-                           context: StageContext) throws -> (bytes: Int, sha: String) {
+                           fed: [String], context: StageContext) throws -> (bytes: Int, sha: String) {
         var fields = metadata
         fields["quantization"] = Self.int8Description(deltas: trained.config.deltas == true)
         let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer, metadata: fields, precision: .int8)
         let path = folder + "/" + Self.int8FileName
         try DurableFile.write(onnx, to: path)
         let sha = SHA256Hex.of(onnx)
-        try context.store.write { db in
-            var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
-                                          kind: "onnx-int8", path: path, sha256: sha, runId: context.runId)
-            try artifact.insert(db)
-        }
+        try record(kind: "onnx-int8", path: path, sha256: sha, fed: fed, context: context)
         context.logger.info("wrote \(path) (\(onnx.count) bytes, sha256 \(sha.prefix(16)))")
         return (onnx.count, sha)
+    }
+
+    /// The sources the exported fold's model learnt from, as the train stage recorded them.
+    private func sourcesFed(_ foldFolder: URL, context: StageContext) throws -> [String] {
+        guard let train = try context.store.stageState(.train) else { return [] }
+        let weights = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue).path
+        return try context.store.sources(ofArtifact: weights, stage: StageName.train.rawValue, fingerprint: train.fingerprint)
+    }
+
+    /// The file's provenance row, and one per source its model learnt from, so that `emopipe show SOURCE`
+    /// reaches the exports a source fed as it reaches the trained models.
+    private func record(kind: String, path: String, sha256: String, fed: [String], context: StageContext) throws {
+        let rows = [nil] + fed.map(Optional.some)
+        try context.store.replaceArtifacts(rows.map { source in
+            ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: source,
+                           kind: source == nil ? kind : "exported " + kind, path: path, sha256: sha256, runId: context.runId)
+        }, stage: name, fingerprint: context.fingerprint.full, path: path)
     }
 
     public static let int8FileName = "model.int8.onnx"

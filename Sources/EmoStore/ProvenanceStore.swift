@@ -234,6 +234,14 @@ public final class ProvenanceStore: @unchecked Sendable {
         try read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
     }
 
+    /// The sources an artifact (a stage's file under one fingerprint) was made from, sorted.
+    public func sources(ofArtifact path: String, stage: String, fingerprint: String) throws -> [String] {
+        try read { db in
+            try ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint && Column("path") == path)
+                .fetchAll(db).compactMap(\.sourceSHA256)
+        }.sorted()
+    }
+
     /// Records the artifact rows of one file in one transaction, replacing the rows an earlier,
     /// interrupted execution of the same stage (same fingerprint) left for that file.
     public func replaceArtifacts(_ artifacts: [ArtifactRecord], stage: String, fingerprint: String, path: String) throws {

@@ -87,6 +87,14 @@ struct TrainEvaluateTests {
         let onnxA = try Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.onnx"))
         let onnxB = try Data(contentsOf: URL(fileURLWithPath: try Self.lastRunFolder(b) + "/model.onnx"))
         #expect(onnxA == onnxB, "model.onnx is byte-identical")
+        // Lineage: every source the exported fold learnt from reaches model.onnx, as it reaches the trained model.
+        let (fedTraining, fedExport) = try ProvenanceStore(path: a + "/emopipe.sqlite").read { db in
+            (Set(try String.fetchAll(db, sql: "SELECT sourceSHA256 FROM artifact WHERE stage = 'train' AND sourceSHA256 IS NOT NULL")),
+             Set(try String.fetchAll(db, sql: "SELECT sourceSHA256 FROM artifact WHERE stage = 'export' AND sourceSHA256 IS NOT NULL")))
+        }
+        #expect(!fedExport.isEmpty && fedExport == fedTraining)
+        let lineage = try TestSupport.run(TestSupport.emopipe, ["show", try #require(fedExport.sorted().first), "--workdir", a])
+        #expect(lineage.stdout.contains("artifact export exported onnx \(runFolder)/model.onnx"), "\(lineage.stdout)")
 
         // predict: JSON per file, a timeline for a clip longer than the model's window, bad files reported.
         let long = try TestSupport.temporaryFolder("long") + "/long.wav"
