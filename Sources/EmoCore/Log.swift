@@ -6,9 +6,9 @@ import Logging
 public enum Log {
     private static let bootstrapOnce: Void = {
         let given = ProcessInfo.processInfo.environment["EMOPIPE_LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 }
-        let level = given.flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-        LoggingSystem.bootstrap { label in PlainLogHandler(label: label, logLevel: level) }
-        if let given, Logger.Level(rawValue: given.lowercased()) == nil {
+        let named = given.flatMap { Logger.Level(rawValue: $0.lowercased()) }
+        LoggingSystem.bootstrap { label in PlainLogHandler(label: label, logLevel: named ?? .info) }
+        if let given, named == nil {
             // Said once, not ignored: a mistyped level would otherwise look like a quiet run.
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
             FileHandle.standardError.write(Data("emopipe: EMOPIPE_LOG_LEVEL = \"\(given.escaped)\" is not a level (\(levels)); using info\n".utf8))

@@ -93,11 +93,11 @@ public final class PipelineRunner {
         for declared in pipeline.stages { try self.stages[declared.name]?.checkAcross(resolved) }
         // What a stage's code reads under these parameters must be reached through its needs, or its
         // fingerprint would not follow changes there (train with modalities [audio] reads no faces).
+        let declaredStages = Set(pipeline.stageNames)
         for declared in pipeline.stages {
             guard let stage = self.stages[declared.name], let parameters = resolved[declared.name] else { continue }
             let upstream = pipeline.closure(of: declared.name).subtracting([declared.name])
             let read = stage.reads.subtracting(stage.unreadNeeds(resolved: parameters))
-            let declaredStages = Set(pipeline.stageNames)
             if let missing = read.filter({ declaredStages.contains($0) && !upstream.contains($0) }).sorted().first {
                 throw PipelineError.invalidFile("\(manifest.pipelinePath): stage '\(declared.name)' reads the output of '\(missing)', but its needs "
                     + "(\(declared.needs.joined(separator: ", "))) do not lead there: add '\(missing)' to its needs, or its results would not follow changes to '\(missing)'")
