@@ -93,7 +93,7 @@ struct PredictCommand: ParsableCommand {
     /// The longest list `--files-from` reads: a million paths of 64 bytes.
     static let maximumListBytes = 64 << 20
 
-    /// The arguments, then `--files-from`'s lines (empty lines skipped, a line's trailing CR dropped).
+    /// The arguments, then `--files-from`'s lines (LF or CRLF; blank lines skipped).
     func mediaFiles() throws -> [String] {
         guard let list = filesFrom else { return files }
         let opened: (descriptor: Int32, size: Int64)
@@ -104,8 +104,10 @@ struct PredictCommand: ParsableCommand {
         }
         let data = FileHandle(fileDescriptor: opened.descriptor, closeOnDealloc: false).readDataToEndOfFile()
         guard let text = String(data: data, encoding: .utf8) else { throw UsageError("--files-from: \(list.echoed) is not UTF-8 text") }
-        let listed = text.split(separator: "\n", omittingEmptySubsequences: true)
-            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }.filter { !$0.isEmpty }
+        // Split on any line break (a CRLF pair is one Character, so splitting on "\n" alone misses it);
+        // a line of only spaces or tabs names nothing.
+        let listed = text.split(whereSeparator: \.isNewline).map(String.init)
+            .filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
         guard !listed.isEmpty || !files.isEmpty else { throw UsageError("--files-from: \(list.echoed) names no file") }
         return files + listed
     }

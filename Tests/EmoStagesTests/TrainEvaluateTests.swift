@@ -253,7 +253,7 @@ struct TrainEvaluateTests {
         #expect(kept.count == 60 && kept == reread)
         // A list file gives the same answers as the arguments (thousands of arguments parse slowly).
         let list = try TestSupport.temporaryFolder("files-from") + "/list.txt"
-        try (files.joined(separator: "\n") + "\n\n").write(toFile: list, atomically: true, encoding: .utf8)
+        try (files.joined(separator: "\r\n") + "\r\n  \n\t\n\n").write(toFile: list, atomically: true, encoding: .utf8)
         let listed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", "--files-from", list])
         #expect(listed.status == 0, "\(listed.stderr)")
         let fromList = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
