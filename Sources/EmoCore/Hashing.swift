@@ -7,8 +7,11 @@ import Foundation
 public enum SHA256Hex {
     /// Hashes a regular file in 1 MiB reads, so memory stays flat whatever the file size. Anything else
     /// (a pipe, a device) is refused without reading (`RegularFile`): a pipe would block and /dev/zero never ends.
+    /// A file that yields more bytes than its size on disk (one being written to, or a /proc file that
+    /// says 0 bytes and reads for ever) is refused once its size is passed, so hashing always ends.
     public static func file(atPath path: String) throws -> (hex: String, size: Int64) {
-        let fd = try RegularFile.openForReading(path).descriptor
+        let opened = try RegularFile.openForReading(path)
+        let fd = opened.descriptor
         defer { close(fd) }
         var hasher = SHA256()
         let chunk = 1 << 20
@@ -22,8 +25,12 @@ public enum SHA256Hex {
                 throw EmoError.io(path: path, reason: "read failed: \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             total += Int64(n)
+            if total > opened.size {
+                throw EmoError.io(path: path, reason: "holds more bytes than its size on disk (\(opened.size)): "
+                                  + "it is being written to, or is not a file of fixed size; not read")
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
         return (hex(hasher.finalize()), total)
     }

@@ -9,6 +9,9 @@ struct ScannedFile: Equatable, Sendable {
     /// What the entry is when it is not a regular file (a named pipe, a device): ingest records it as
     /// a failure without opening it, since reading one can block or never end.
     var notRegular: String? = nil
+    /// Why the walk could not use this entry at all (a folder it cannot list, a name that is not
+    /// UTF-8, a path `stat` refuses): ingest records it as a failure, whatever its name looks like.
+    var walkProblem: String? = nil
 }
 
 /// What identifies a file or folder on disk whatever the path used to reach it.
@@ -66,7 +69,13 @@ struct DataRootScan {
         mutating func visit(_ folder: String, identity: FileIdentity, ancestors: Set<FileIdentity>) throws {
             seen[identity] = folder
             let inside = ancestors.union([identity])
-            for (path, info) in try Self.entries(of: folder) {
+            let entries: [(path: String, info: stat)]
+            do { entries = try self.entries(of: folder) } catch let EmoError.io(_, reason) where !ancestors.isEmpty {
+                // Only the root must be listable: a folder below it is one failure, not the whole run's.
+                recordProblem(folder, "\(reason): the files in it are not read")
+                return
+            }
+            for (path, info) in entries {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
@@ -93,23 +102,94 @@ struct DataRootScan {
             }
         }
 
+        /// A folder below the root that cannot be listed, or an entry with a name that is not UTF-8 or
+        /// that `stat` refuses: one failure row for it, and the walk goes on with the rest.
+        private mutating func recordProblem(_ path: String, _ problem: String) {
+            files.append(ScannedFile(path: path, size: 0, mtimeNanos: 0, walkProblem: problem))
+        }
+
+        /// One listed entry: its path, and what `stat` said or why it could not be used.
+        private enum Entry {
+            case found(path: String, info: stat)
+            case unusable(path: String, problem: String)
+        }
+
         /// The folder's visible entries with what `stat` says of them (links followed), in walk order.
-        private static func entries(of folder: String) throws -> [(path: String, info: stat)] {
-            let names: [String]
-            do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
-                throw EmoError.io(path: folder, reason: "cannot list the folder (\(error.localizedDescription))")
-            }
-            let entries = names.filter { !$0.hasPrefix(".") }.compactMap { name -> (key: String, path: String, info: stat)? in
+        private mutating func entries(of folder: String) throws -> [(path: String, info: stat)] {
+            let names = try Self.names(in: folder)
+            var listed: [(key: String, entry: Entry)] = []
+            for bytes in names where bytes.first != UInt8(ascii: ".") {
+                guard let name = String(validating: bytes, as: UTF8.self) else {
+                    let shown = folder + "/" + Self.escapedName(bytes)
+                    listed.append((shown, .unusable(path: shown, problem: "the name is not valid UTF-8 "
+                        + "(shown here with \\x escapes); emopipe reads UTF-8 names only: not read (rename it)")))
+                    continue
+                }
                 let path = folder + "/" + name
                 var info = stat()
-                if stat(path, &info) == 0 { return (info.st_mode & S_IFMT == S_IFDIR ? name + "/" : name, path, info) }
+                if stat(path, &info) == 0 {
+                    listed.append((info.st_mode & S_IFMT == S_IFDIR ? name + "/" : name, .found(path: path, info: info)))
+                    continue
+                }
+                let reason = String(cString: strerror(errno))
                 // A dangling link is listed as a file, so that ingest records it as a failure (reading
                 // it says why) instead of it passing unseen; an entry that vanished is left out.
-                guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return nil }
-                info.st_mode = (info.st_mode & ~S_IFMT) | S_IFREG
-                return (name, path, info)
+                if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+                    info.st_mode = (info.st_mode & ~S_IFMT) | S_IFREG
+                    listed.append((name, .found(path: path, info: info)))
+                } else if errno != ENOENT {
+                    listed.append((name, .unusable(path: path, problem: "cannot be examined (\(reason)): not read")))
+                }
             }
-            return entries.sorted { $0.key < $1.key }.map { ($0.path, $0.info) }
+            var found: [(path: String, info: stat)] = []
+            for (_, entry) in listed.sorted(by: { $0.key < $1.key }) {
+                switch entry {
+                case .found(let path, let info): found.append((path, info))
+                case .unusable(let path, let problem): recordProblem(path, problem)
+                }
+            }
+            return found
+        }
+
+        /// The raw names in a folder (readdir), "." and ".." left out.
+        private static func names(in folder: String) throws -> [Array<UInt8>] {
+            guard let directory = opendir(folder) else {
+                throw EmoError.io(path: folder, reason: "cannot list the folder (\(String(cString: strerror(errno))))")
+            }
+            defer { closedir(directory) }
+            var names: [Array<UInt8>] = []
+            while true {
+                errno = 0
+                guard let entry = readdir(directory) else {
+                    if errno != 0 {
+                        throw EmoError.io(path: folder, reason: "cannot list the folder (\(String(cString: strerror(errno))))")
+                    }
+                    return names
+                }
+                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+                if bytes == [46] || bytes == [46, 46] { continue }
+                names.append(bytes)
+            }
+        }
+
+        /// A name's valid UTF-8 as text and every other byte as `\xHH`, so the row names the file.
+        static func escapedName(_ bytes: [UInt8]) -> String {
+            var shown = ""
+            var rest = bytes[...]
+            while !rest.isEmpty {
+                var end = rest.endIndex
+                while end > rest.startIndex, String(validating: rest[rest.startIndex..<end], as: UTF8.self) == nil {
+                    end -= 1
+                }
+                if end > rest.startIndex {
+                    shown += String(decoding: rest[rest.startIndex..<end], as: UTF8.self)
+                    rest = rest[end...]
+                } else {
+                    shown += String(format: "\\x%02x", rest[rest.startIndex])
+                    rest = rest.dropFirst()
+                }
+            }
+            return shown
         }
     }
 }

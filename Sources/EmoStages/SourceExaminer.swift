@@ -10,6 +10,11 @@ enum SourceExaminer {
         let fileName = (file.path as NSString).lastPathComponent
         var row = SourceRecord(path: file.path, sha256: nil, size: file.size, mtimeNanos: file.mtimeNanos,
                                status: .ok, reason: nil, runId: runId)
+        if let problem = file.walkProblem {
+            row.status = .failed
+            row.reason = problem
+            return row
+        }
         switch RavdessName.parse(fileName: fileName) {
         case .notRavdess(let why):
             row.status = .ignored

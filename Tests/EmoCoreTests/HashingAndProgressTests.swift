@@ -33,6 +33,16 @@ struct HashingAndProgressTests {
         }
     }
 
+    /// /proc files are regular files of size 0 that read on (pagemap for hundreds of GB): reading
+    /// stops once the size on disk is passed, and the file is refused.
+    @Test func aFileYieldingMoreBytesThanItsSizeIsRefused() throws {
+        for path in ["/proc/self/status", "/proc/self/pagemap"] {
+            let error = try #require(throws: EmoError.self) { try SHA256Hex.file(atPath: path) }
+            #expect(error.description.contains(path), "\(error)")
+            if path.hasSuffix("status") { #expect(error.description.contains("more bytes than its size on disk (0)"), "\(error)") }
+        }
+    }
+
     @Test func progressLogsPlainLinesWhenNotOnATerminal() {
         let lines = LockedLines()
         let progress = ProgressReporter(label: "ingest", total: 4, unit: "files", isTerminal: false,

@@ -129,6 +129,74 @@ struct DataRootWalkTests {
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
     }
 
+    /// A folder below the root that cannot be listed is one failure row naming it; the other folders
+    /// are read and the run ends partial, not failed. Root ignores permissions, so as root the run
+    /// drops the capabilities that let it.
+    @Test func aFolderThatCannotBeListedIsOneFailureRowAndTheRestIsRead() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let locked = root + "/Actor_02"
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: wavs[0], toPath: locked + "/03-01-01-01-01-01-02.wav")
+        try #require(chmod(locked, 0) == 0)
+        defer { chmod(locked, 0o755) }
+        let workdir = try TestSupport.temporaryFolder("work")
+        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--until", "ingest",
+                         "--data", root, "--workdir", workdir]
+        let result = getuid() == 0
+            ? try TestSupport.run("/usr/bin/setpriv", ["--bounding-set=-dac_override,-dac_read_search", TestSupport.emopipe] + arguments)
+            : try TestSupport.run(TestSupport.emopipe, arguments)
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        let sources = try IngestFixture.sources(workdir: workdir)
+        #expect(sources[locked]?["status"] as? String == "failed", "\(sources.keys.sorted())")
+        #expect((sources[locked]?["reason"] as? String ?? "").contains("cannot list the folder"), "\(sources[locked] ?? [:])")
+        #expect(result.stderr.contains(locked), "the failure names the folder")
+        #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
+    }
+
+    /// Names that are not UTF-8, paths `stat` refuses (longer than PATH_MAX) and files that yield more
+    /// bytes than their size (a /proc file says 0 bytes) are failure rows naming them, never silent
+    /// gaps or endless reads.
+    @Test func unusableNamesAndFilesOfNoFixedSizeAreFailureRows() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let actor = root + "/Actor_01"
+        // 0xff ends a name that is otherwise RAVDESS's; 0xe9 is Latin-1 "é" in a folder name.
+        try #require(link(wavs[0], Array(actor.utf8CString.dropLast()) + Array("/03-01-02-01-02-01-01".utf8CString.dropLast()) + [CChar(bitPattern: 0xff), 0]) == 0)
+        let latin1Folder = Array((root + "/Actor_").utf8CString.dropLast()) + [CChar(bitPattern: 0xe9), 0]
+        try #require(mkdir(latin1Folder, 0o755) == 0)
+        try #require(link(wavs[1], Array(latin1Folder.dropLast()) + Array("/03-01-03-01-01-01-01.wav".utf8CString)) == 0)
+        // A folder chain deeper than PATH_MAX, made relative to open folders.
+        var folder = open(root, O_RDONLY | O_DIRECTORY)
+        let segment = String(repeating: "d", count: 200)
+        for _ in 0..<25 {
+            try #require(mkdirat(folder, segment, 0o755) == 0)
+            let next = openat(folder, segment, O_RDONLY | O_DIRECTORY)
+            close(folder)
+            folder = next
+        }
+        close(folder)
+        let proc = actor + "/03-01-04-02-02-02-01.wav"
+        try FileManager.default.createSymbolicLink(atPath: proc, withDestinationPath: "/proc/self/status")
+
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        let sources = try IngestFixture.sources(workdir: workdir)
+        let expected = [
+            (actor + "/03-01-02-01-02-01-01\\xff", "not valid UTF-8"),
+            (root + "/Actor_\\xe9", "not valid UTF-8"),
+            (proc, "more bytes than its size on disk"),
+        ]
+        for (path, reason) in expected {
+            #expect(sources[path]?["status"] as? String == "failed", "\(path): \(sources.keys.sorted())")
+            #expect((sources[path]?["reason"] as? String ?? "").contains(reason), "\(sources[path] ?? [:])")
+            #expect(result.stderr.contains(path), "the failure names \(path)")
+        }
+        let tooLong = sources.filter { $0.key.hasPrefix(root + "/" + segment) }
+        #expect(tooLong.count == 1, "one row where the chain passes PATH_MAX: \(tooLong.keys.map(\.count))")
+        #expect(tooLong.values.allSatisfy { ($0["reason"] as? String ?? "").contains("File name too long") }, "\(tooLong.values.map { $0["reason"] ?? "" })")
+        #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
+    }
+
     @Test func aDataRootWithoutARavdessFileIsAnErrorNamingIt() throws {
         let empty = try TestSupport.temporaryFolder("data") + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
