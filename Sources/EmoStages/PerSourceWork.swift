@@ -10,10 +10,32 @@ struct SourceUnit: Equatable, Sendable {
     var path: String
     var sha256: String
     var kind: String
+    /// What `stat` said when ingest hashed the file: a record is cached under `sha256` only while the
+    /// file still matches, since ingest alone reads the bytes the hash is of.
+    var size: Int64
+    var mtimeNanos: Int64
 
     init(_ source: SourceRecord) {
         path = source.path; sha256 = source.sha256 ?? ""; kind = source.kind ?? ""
+        size = source.size; mtimeNanos = source.mtimeNanos
     }
+
+    /// How the file on disk differs from what ingest recorded, or nil when size and mtime still match.
+    func changeSinceIngest() -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "no longer readable (\(String(cString: strerror(errno))))" }
+        let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        if Int64(info.st_size) != size { return "now \(info.st_size) bytes where ingest recorded \(size)" }
+        if mtime != mtimeNanos { return "modified after ingest read it" }
+        return nil
+    }
+}
+
+/// A source whose file changed after ingest hashed it: its features would be cached under a hash that
+/// is not theirs, so it is left for the next ingest, neither computed nor recorded as failed.
+struct SourceChangedSinceIngest: Error {
+    let path: String
+    let change: String
 }
 
 /// The machinery per-source stages (audio, faces) share: which units still need work (no cached
@@ -57,6 +79,7 @@ struct PerSourceWork {
         var limit = InFlightLimit(budget: context.memoryBudget, threads: context.threads)
         batch.maxBytes = limit.maxHeldBytes
         var start = 0
+        var changed: [SourceChangedSinceIngest] = []
         while start < pending.count && !context.cancellation.isCancelled {
             let resident = ProcessMemory.residentBytes() ?? 0
             let workers = limit.workers(resident: resident)
@@ -66,10 +89,11 @@ struct PerSourceWork {
             // Sampled only under a budget: VmHWM belongs to the stage's own measurement.
             let sampler = limit.budget == nil ? nil : RSSSampler()
             let results = ParallelMap.map(chunk, threads: workers) { unit -> Result<TensorRecord, Error> in
-                let result = Result { try compute(unit) }
+                let result = Result { try Self.computeIfUnchanged(unit, compute) }
                 switch result {
                 case .success: progress.advance()
                 case .failure(let error) where Self.wasStopped(error): break  // not done, not failed
+                case .failure(is SourceChangedSinceIngest): progress.advance()
                 case .failure: progress.advance(failed: 1)
                 }
                 return result
@@ -81,6 +105,9 @@ struct PerSourceWork {
                 case .failure(let error) where Self.wasStopped(error):
                     // Interrupted, not failed: computed again by the next run.
                     continue
+                case .failure(let error as SourceChangedSinceIngest):
+                    changed.append(error)
+                    context.logger.error("\(error.path): \(error.change); not computed (run ingest again)")
                 case .failure(let error):
                     let reason = SourceExaminer.reason(error, path: unit.path)
                     batch.failures.append(FailureRecord(stage: stage, fingerprint: fingerprint, subject: unit.path,
@@ -96,12 +123,27 @@ struct PerSourceWork {
         try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId)
         if !pending.isEmpty { progress.finish() }
         try context.cancellation.check()
+        if let first = changed.first {
+            throw PipelineError.missingData("\(changed.count) source(s) changed on disk after ingest hashed them, so "
+                + "their \(noun) were not computed (\(first.path): \(first.change)); run ingest again (`emopipe run` "
+                + "without --only) to read the new content; what was computed is kept")
+        }
         if let perUnit = limit.perUnit, let budget = limit.budget {
             let line = String(format: "memory budget %.0f MB: about %.1f MB per unit in flight",
                               ProcessMemory.megabytes(budget), ProcessMemory.megabytes(perUnit))
             context.logger.info("\(line)")
         }
         return try outcome(units: units, computed: pending.count)
+    }
+
+    /// Computes a unit only from the file ingest hashed: checked before decoding and again after, so
+    /// a file replaced meanwhile is caught too.
+    static func computeIfUnchanged(_ unit: SourceUnit, _ compute: (SourceUnit) throws -> TensorRecord) throws -> TensorRecord {
+        if let change = unit.changeSinceIngest() { throw SourceChangedSinceIngest(path: unit.path, change: change) }
+        let result = Result { try compute(unit) }
+        // A failure is the old content's only if the file is still that content.
+        if let change = unit.changeSinceIngest() { throw SourceChangedSinceIngest(path: unit.path, change: change) }
+        return try result.get()
     }
 
     /// Whether a unit's error says its work was stopped on request (the run's `StopCheck`).

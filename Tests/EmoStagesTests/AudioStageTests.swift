@@ -37,6 +37,36 @@ struct AudioStageTests {
         return out
     }
 
+    /// A file replaced after ingest hashed it (here under `--only audio`, which leaves ingest out) is
+    /// not computed under the old content's hash, nor recorded as that content's failure: the stage
+    /// names it and fails (exit 1), keeping the others, and the next full run reads the new content.
+    @Test func aSourceChangedAfterIngestIsNeverCachedUnderItsOldHash() throws {
+        let (root, wavs) = try DataRootWalkTests.smallRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let oldSHA = try #require(try store.source(path: wavs[0])?.sha256)
+        // New bytes under the same name, on a new inode (the hard-linked original stays intact).
+        try FileManager.default.removeItem(atPath: wavs[0])
+        try FileManager.default.copyItem(atPath: try IngestFixture.materialized.get() + "/Actor_01/03-01-08-02-02-02-01.wav",
+                                         toPath: wavs[0])
+
+        let only = try IngestFixture.emopipe(["run", "--only", "audio"], data: root, workdir: workdir)
+        #expect(only.status == ExitStatus.failure, "\(only.stderr)")
+        #expect(only.stderr.contains("\(wavs[0]): now") && only.stderr.contains("changed on disk after ingest"), "\(only.stderr)")
+        var records = try Self.records(workdir)
+        #expect(records[oldSHA] == nil, "no record under the hash of bytes the features are not of")
+        #expect(records.count == wavs.count - 1, "the unchanged sources are computed and kept")
+        #expect(try store.failures(stage: "audio").isEmpty, "a changed file is not the old content's failure")
+
+        let full = try IngestFixture.emopipe(["run", "--until", "audio"], data: root, workdir: workdir)
+        #expect(full.status == 0, "\(full.stderr)")
+        let newSHA = try #require(try store.source(path: wavs[0])?.sha256)
+        #expect(newSHA != oldSHA)
+        records = try Self.records(workdir)
+        #expect(records[newSHA] != nil && records[oldSHA] == nil && records.count == wavs.count)
+    }
+
     @Test func computesOneTensorPerSpeechSourceAndFailsBadAudioWithReasons() throws {
         let data = try Self.dataRoot()
         let workdir = try TestSupport.temporaryFolder("work")
