@@ -32,7 +32,8 @@ enum FileChecks {
 }
 
 /// Just enough RIFF parsing to tell whether a WAV's data chunk extends past the end of the file
-/// (libsndfile silently reads what is there, which would hide a truncated download).
+/// (libsndfile silently reads what is there, which would hide a truncated download). RIFX is RIFF with
+/// big-endian sizes; RF64 keeps a large data chunk's size in its `ds64` chunk.
 enum RiffLayout {
     static let magics: Set<String> = ["RIFF", "RIFX", "RF64"]
 
@@ -40,25 +41,40 @@ enum RiffLayout {
         head.count >= 4 && magics.contains(String(decoding: head[0..<4], as: UTF8.self))
     }
 
-    /// Byte range the data chunk claims, or nil when it cannot be located or its size is a placeholder
-    /// (RF64 and streamed WAVs write 0 or 0xFFFFFFFF and keep the real size elsewhere).
+    /// Byte offset where the data chunk claims to end (Int64.max when past any file), or nil when it
+    /// cannot be located or its size is a placeholder (a streamed WAV writes 0 or 0xFFFFFFFF).
     static func claimedDataEnd(_ path: String) -> Int64? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard let header = try? handle.read(upToCount: 12), header.count == 12,
-              String(decoding: header.prefix(4), as: UTF8.self) == "RIFF",
               String(decoding: header.suffix(4), as: UTF8.self) == "WAVE" else { return nil }
+        let magic = String(decoding: header.prefix(4), as: UTF8.self)
+        guard magics.contains(magic) else { return nil }
+        let bigEndian = magic == "RIFX"
+        var ds64DataSize: UInt64?
         var offset: UInt64 = 12
         while true {
             guard (try? handle.seek(toOffset: offset)) != nil,
                   let chunk = try? handle.read(upToCount: 8), chunk.count == 8 else { return nil }
             let id = String(decoding: chunk.prefix(4), as: UTF8.self)
-            let size = chunk.suffix(4).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let size = integer(chunk.suffix(4), bigEndian: bigEndian)
+            if magic == "RF64", id == "ds64" {
+                // riffSize (8 bytes), then dataSize (8 bytes), little-endian.
+                guard let sizes = try? handle.read(upToCount: 16), sizes.count == 16 else { return nil }
+                ds64DataSize = integer(sizes.suffix(8), bigEndian: false)
+            }
             if id == "data" {
-                guard size != 0, size != 0xFFFF_FFFF else { return nil }
-                return Int64(offset + 8 + size)
+                let claimed = size == 0xFFFF_FFFF ? (ds64DataSize ?? size) : size
+                guard claimed != 0, claimed != 0xFFFF_FFFF else { return nil }
+                let (end, overflow) = (offset + 8).addingReportingOverflow(claimed)
+                return overflow || end > UInt64(Int64.max) ? Int64.max : Int64(end)
             }
             offset += 8 + size + (size & 1)  // chunks are padded to even sizes
         }
+    }
+
+    private static func integer<Bytes: Collection>(_ bytes: Bytes, bigEndian: Bool) -> UInt64 where Bytes.Element == UInt8 {
+        let ordered = bigEndian ? Array(bytes) : bytes.reversed()
+        return ordered.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     }
 }

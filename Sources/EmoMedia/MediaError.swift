@@ -62,6 +62,9 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        // A name that is not UTF-8 reaches Swift with U+FFFD in place of its bad bytes, and then names no file.
+        case .fileNotFound(let p) where p.contains("\u{FFFD}"):
+            "\(p): no such file (the name given is not valid UTF-8, shown here with \u{FFFD}; emopipe opens UTF-8 names only)"
         case .fileNotFound(let p): "\(p): no such file"
         case .unreadable(let p, let r): "\(p): cannot be read: \(r)"
         case .emptyFile(let p): "\(p): empty file (0 bytes)"

@@ -8,6 +8,8 @@ struct SndFileInput: ~Copyable {
     let path: String
     let handle: OpaquePointer
     let info: SF_INFO
+    /// Opened here and handed to libsndfile, whose own open refuses paths over 1024 bytes.
+    let descriptor: Int32
 
     /// sf_open reports failures through a process-wide error slot, so opening is serialised to keep
     /// each file's reason its own. Opening only parses the header, so the lock is held briefly.
@@ -16,25 +18,32 @@ struct SndFileInput: ~Copyable {
     static func open(_ path: String) throws(MediaError) -> SndFileInput {
         let size = try FileChecks.requireNonEmptyFile(path)
         var info = SF_INFO()
+        let descriptor = Foundation.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
         openLock.lock()
-        let handle = sf_open(path, Int32(SFM_READ), &info)
+        let handle = sf_open_fd(descriptor, Int32(SFM_READ), &info, 0)
         let reason = handle == nil ? String(cString: sf_strerror(nil)) : ""
         openLock.unlock()
         guard let handle else {
+            close(descriptor)
             // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
             if RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) {
                 throw .truncated(path: path, reason: reason)
             }
             throw .notMedia(path: path, reason: reason)
         }
-        let input = SndFileInput(path: path, handle: handle, info: info)
+        let input = SndFileInput(path: path, handle: handle, info: info, descriptor: descriptor)
         if let end = RiffLayout.claimedDataEnd(path), end > size {
-            throw .truncated(path: path, reason: "data chunk ends at byte \(end) but the file has \(size) bytes")
+            let claim = end == Int64.max ? "data chunk claims more bytes than any file holds" : "data chunk ends at byte \(end)"
+            throw .truncated(path: path, reason: "\(claim) but the file has \(size) bytes")
         }
         return input
     }
 
-    deinit { sf_close(handle) }
+    deinit {
+        sf_close(handle)
+        close(descriptor)
+    }
 
     var subtype: Int32 { info.format & Int32(SF_FORMAT_SUBMASK) }
     var isBigEndian: Bool { info.format & Int32(SF_FORMAT_ENDMASK) == Int32(SF_ENDIAN_BIG) }

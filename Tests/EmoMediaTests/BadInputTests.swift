@@ -86,6 +86,55 @@ struct BadInputTests {
         }
     }
 
+    /// A 16-bit mono 16 kHz WAV of `samples` in the RIFF, RIFX (big-endian) or RF64 (sizes in a ds64
+    /// chunk) layout, whose data chunk (RF64: ds64) claims `claimedBytes` (default: the bytes present).
+    private func wav(_ layout: String, samples: [Int16], claimedBytes: UInt64? = nil) -> Data {
+        let big = layout == "RIFX"
+        func u32(_ v: UInt32) -> [UInt8] { let b = [UInt8(v & 255), UInt8(v >> 8 & 255), UInt8(v >> 16 & 255), UInt8(v >> 24)]; return big ? b.reversed() : b }
+        func u16(_ v: UInt16) -> [UInt8] { let b = [UInt8(v & 255), UInt8(v >> 8)]; return big ? b.reversed() : b }
+        func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(v >> (8 * UInt64($0)) & 255) } }
+        let data = samples.flatMap { u16(UInt16(bitPattern: $0)) }
+        let claimed = claimedBytes ?? UInt64(data.count)
+        let fmt = Array("fmt ".utf8) + u32(16) + u16(1) + u16(1) + u32(16_000) + u32(32_000) + u16(2) + u16(16)
+        if layout == "RF64" {
+            let ds64 = Array("ds64".utf8) + u32(28) + u64(UInt64(4 + 36 + fmt.count + 8 + data.count)) + u64(claimed) + u64(claimed / 2) + u32(0)
+            return Data(Array("RF64".utf8) + u32(0xFFFF_FFFF) + Array("WAVE".utf8) + ds64 + fmt + Array("data".utf8) + u32(0xFFFF_FFFF) + data)
+        }
+        let body = Array("WAVE".utf8) + fmt + Array("data".utf8) + u32(UInt32(claimed)) + data
+        return Data(Array(layout.utf8) + u32(UInt32(body.count)) + body)
+    }
+
+    @Test("RIFX and RF64 WAVs: whole ones decode, ones whose data chunk claims more than the file holds are truncated")
+    func bigEndianAndRF64Wavs() throws {
+        let samples = (0..<16_000).map { Int16(8_000 * sin(Double($0) * 0.05)) }
+        for layout in ["RIFF", "RIFX", "RF64"] {
+            try withFile("whole-\(layout).wav", wav(layout, samples: samples)) { path in
+                let audio = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000)
+                #expect(audio.samples.count == samples.count, "\(layout)")
+                #expect(abs(audio.samples[100] * 32_768 - Float(samples[100])) < 1, "\(layout)")
+            }
+            for claim in [UInt64(samples.count * 20), 1 << 62] where layout == "RF64" || claim < 1 << 32 {
+                try withFile("cut-\(layout).wav", wav(layout, samples: samples, claimedBytes: claim)) { path in
+                    expectMediaError("truncated") { _ = try MediaProbe.probe(path: path) }
+                    expectMediaError("truncated") { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+                }
+            }
+        }
+    }
+
+    @Test("a WAV at a path longer than libsndfile's 1024-byte limit decodes")
+    func wavAtALongPath() throws {
+        let dir = try TestSupport.scratchFolder("emomedia")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let deep = dir.path + String(repeating: "/" + String(repeating: "p", count: 100), count: 11)
+        let path = deep + "/03-01-01-01-01-01-01.wav"
+        #expect(path.utf8.count > 1100)
+        try TestSupport.shell("mkdir -p '\(deep)' && cp '\(TestData.wav("03-01-01-01-01-01-01"))' '\(path)'")
+        let audio = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000)
+        let reference = try AudioDecoder.decodeMono(path: TestData.wav("03-01-01-01-01-01-01"), sampleRate: 16_000)
+        #expect(audio.samples == reference.samples)
+    }
+
     @Test("the odd/ clip without an audio track: probes fine, decoding audio fails")
     func noAudioTrack() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: TestData.oddFolder.path).sorted()
