@@ -9,6 +9,11 @@ public struct Dataset: Equatable, Sendable {
     public struct Entry: Equatable, Sendable {
         public var relativePath: String
         public var sha256: String
+
+        public init(relativePath: String, sha256: String) {
+            self.relativePath = relativePath
+            self.sha256 = sha256
+        }
     }
 
     public var entries: [Entry]
@@ -25,13 +30,51 @@ public struct Dataset: Equatable, Sendable {
     public init(listing: String) {
         self.init(entries: listing.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            return fields.count == 2 ? Entry(relativePath: String(fields[0]), sha256: String(fields[1])) : nil
+            return fields.count == 2 ? Entry(relativePath: Self.unescaped(fields[0]), sha256: String(fields[1])) : nil
         })
     }
 
     public var fingerprint: String { SHA256Hex.of(entries.map(\.sha256).sorted().joined(separator: "\n")) }
 
-    public var listing: String { entries.map { "\($0.relativePath)\t\($0.sha256)\n" }.joined() }
+    /// One line per source: the relative path (a tab, newline, carriage return or backslash in it
+    /// written as `\t`, `\n`, `\r`, `\\`, so every path stays one field of one line), a tab, its SHA-256.
+    public var listing: String { entries.map { "\(Self.escaped($0.relativePath))\t\($0.sha256)\n" }.joined() }
+
+    static func escaped(_ path: String) -> String {
+        var out = ""
+        for character in path.unicodeScalars {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
+    }
+
+    static func unescaped(_ field: Substring) -> String {
+        var out = ""
+        var escaping = false
+        for character in field.unicodeScalars {
+            if escaping {
+                switch character {
+                case "t": out += "\t"
+                case "n": out += "\n"
+                case "r": out += "\r"
+                case "\\": out += "\\"
+                default: out += "\\"; out.unicodeScalars.append(character)
+                }
+                escaping = false
+            } else if character == "\\" {
+                escaping = true
+            } else {
+                out.unicodeScalars.append(character)
+            }
+        }
+        return escaping ? out + "\\" : out
+    }
 
     /// What changed from `old` to `self`, by relative path.
     public func changes(since old: Dataset) -> (added: [String], removed: [String], changed: [String]) {
