@@ -70,6 +70,19 @@ public enum ProcessMemory {
 
     public static func megabytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
 
+    /// The memory this process can have at most: the machine's RAM, or the cgroup's limit when lower
+    /// (a container, a Slurm job), or nil when neither can be read.
+    public static func machineLimitBytes() -> Int? {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        let physical = pages > 0 && pageSize > 0 && pages < Int.max / pageSize ? pages * pageSize : nil
+        let text = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8)) ?? ""
+        let cgroup = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)).flatMap { $0 > 0 ? $0 : nil }
+        switch (physical, cgroup) {
+        case let (p?, c?): return min(p, c)
+        case let (p, c): return p ?? c
+        }
+    }
+
     /// A "Name:   1234 kB" line of /proc/self/status, in bytes.
     static func statusField(_ name: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

@@ -383,10 +383,15 @@ public struct TrainParameters: StageParameters {
     /// training memory, on top of what is resident once the features are loaded, exceeds it, and
     /// names the largest batch size that fits.
     /// `config` is the model as built: without a branch that no training clip can feed.
+    /// Without a budget, the machine's memory is the budget: a model whose estimate exceeds it would
+    /// make the process die allocating, so it is refused as a parameter error instead.
     func checkMemory(_ config: ModelConfig, context: StageContext) throws {
-        guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else { return }
         let resident = ProcessMemory.residentBytes() ?? 0
         let needed = TrainingMemory.bytes(config, batchSize: batchSize, threads: context.threads)
+        guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else {
+            try checkMachineMemory(config, context: context, resident: resident, needed: needed)
+            return
+        }
         guard resident + needed > budget else {
             let line = String(format: "batch size %d: about %.0f MB estimated for training on %.0f MB resident (budget %d MB)",
                               batchSize, ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
@@ -401,6 +406,23 @@ public struct TrainParameters: StageParameters {
             file: origin.place, key: "train.batch_size", value: "\(batchSize)",
             allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
                             ?? "not even batch size 1 fits: raise the budget, or use fewer threads or smaller conv blocks"))
+    }
+
+    private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int) throws {
+        guard let machine = ProcessMemory.machineLimitBytes(), resident + needed > machine else { return }
+        let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident exceeds this machine's %.0f MB; ",
+                         ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), ProcessMemory.megabytes(machine))
+        if let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: machine - resident, upTo: batchSize) {
+            let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
+            throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
+                                                 allowed: why + "the largest batch size that fits is \(largest)")
+        }
+        let key = config.uses(.audio) ? CodingKeys.audioChannels : CodingKeys.faceChannels
+        let value = config.uses(.audio) ? "\(audioChannels)" : "\(faceChannels)"
+        let origin = context.parameterOrigins[key.rawValue] ?? .defaultValue
+        throw PipelineError.invalidParameter(file: origin.place, key: "train.\(key.rawValue)", value: value,
+                                             allowed: why + "not even batch size 1 fits: use fewer or narrower conv blocks, "
+                                                 + "or a shorter train.window_frames (now \(windowFrames))")
     }
 
     private static func blocks(fitting size: Int) -> Int { max(0, Int.bitWidth - 1 - size.leadingZeroBitCount) }

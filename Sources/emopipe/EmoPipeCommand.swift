@@ -98,7 +98,7 @@ struct CommandTree {
 
 /// Options every command that reads a work directory shares.
 struct WorkDirectoryOptions: ParsableArguments {
-    @Option(name: .long, help: "The work directory (provenance database, cache, runs).")
+    @Option(name: .long, help: "The work directory (provenance database, cache, runs); $EMOPIPE_WORKDIR when set.")
     var workdir: String = ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"] ?? "work"
 
     var workspace: Workspace { Workspace(root: workdir) }
@@ -288,6 +288,12 @@ enum Failure {
         case let emo as EmoError:
             message = emo.description
             status = emo == .interrupted ? ExitStatus.interrupted : ExitStatus.failure
+        case EncodingError.invalidValue(let value, let context):
+            // JSON has no NaN or infinity: a result holding one (training diverged) cannot be written.
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
+            message = "cannot write a result: \(path.hasPrefix(".") ? String(path.dropFirst()) : path) is \(value), not a finite "
+                + "number (training diverged, or the parameters made the features non-finite)"
+            status = ExitStatus.failure
         default:
             message = "\(error)"
             status = ExitStatus.failure

@@ -117,6 +117,23 @@ struct ResourceBudgetTests {
         #expect(try Self.peak(try Self.recordedStages(workdir)["train"]) <= 160)
     }
 
+    /// Without a budget the machine's memory is one: parameters each within range whose model could
+    /// not be trained here (about 23 GB of activations per sample, 4,096 samples a batch) are refused
+    /// before training, naming what to change, never a crash.
+    @Test func trainingRefusesAModelLargerThanTheMachine() throws {
+        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        let huge = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.audio_channels=[1024]",
+                                                             "--set", "train.window_frames=10000", "--set", "train.batch_size=4096",
+                                                             "--set", "train.modalities=[audio]", "--workdir", workdir])
+        #expect(huge.status == ExitStatus.usage && !huge.signaled, "\(huge.status) \(huge.stderr)")
+        #expect(huge.stderr.contains("exceeds this machine's"), "\(huge.stderr)")
+        // Which key is named depends on the machine: the batch size when a smaller one fits, else the model.
+        let namesBatch = huge.stderr.contains("--set: train.batch_size = 4096") && huge.stderr.contains("the largest batch size that fits is")
+        let namesModel = huge.stderr.contains("--set: train.audio_channels = [1024]") && huge.stderr.contains("not even batch size 1 fits")
+        #expect(namesBatch || namesModel, "\(huge.stderr)")
+        #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().first?.status == .failed)
+    }
+
     @Test func threadsOnTheCommandLineAreCheckedAndRecorded() throws {
         let data = try Self.avRoot(clips: 2)
         let manifest = try Self.manifest(data: data, "threads: 2")
