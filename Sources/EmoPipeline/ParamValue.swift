@@ -30,6 +30,9 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A JSON string that is also one line of valid YAML: besides JSON's own escapes, DEL and the C1
+    /// controls (which YAML refuses), NEL, U+2028 and U+2029 (which YAML reads as line breaks, even in
+    /// a comment) and the BOM are written as \u escapes, so a recorded manifest reads back as written.
     static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
@@ -39,7 +42,9 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
+            case let c where c.value < 0x20 || (0x7F...0x9F).contains(c.value)
+                || [0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF].contains(c.value):
+                out += String(format: "\\u%04x", c.value)
             default: out.unicodeScalars.append(scalar)
             }
         }
@@ -88,16 +93,31 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .scalar(let scalar):
             self = try Self.fromTagged(scalar, origin: origin)
         case .sequence(let seq):
+            try Self.requireKnownTag(seq.tag, allowed: .seq, mark: seq.mark, origin: origin)
             self = .array(try seq.map { try ParamValue(yaml: $0, origin: origin) })
         case .mapping(let map):
+            try Self.requireKnownTag(map.tag, allowed: .map, mark: map.mark, origin: origin)
             var fields: [String: ParamValue] = [:]
             for (key, value) in map {
-                guard let name = key.string else { throw PipelineError.invalidFile("a mapping key is not a string") }
+                guard case .scalar(let scalar) = key, let name = key.string else { throw PipelineError.invalidFile("a mapping key is not a string") }
+                try Self.requireKnownTag(scalar.tag, allowed: .str, mark: scalar.mark, origin: origin)
                 fields[name] = try ParamValue(yaml: value, origin: origin)
             }
             self = .object(fields)
         case .alias:
             throw PipelineError.invalidFile("YAML aliases are not supported in parameters")
+        }
+    }
+
+    /// A list, a mapping or a key may carry only its own kind's tag (`!!seq`, `!!map`, `!!str`), or none.
+    private static func requireKnownTag(_ tag: Tag, allowed: Tag.Name, mark: Mark?, origin: String?) throws {
+        switch Tag.Name(rawValue: tag.description) {
+        case .implicit, .nonSpecific, allowed: return
+        default:
+            let core = "tag:yaml.org,2002:", written = tag.description
+            let shown = written.hasPrefix(core) ? "!!" + written.dropFirst(core.count) : written
+            throw PipelineError.invalidFile((origin.map { "\($0): " } ?? "") + "line \(mark.map { "\($0.line)" } ?? "?"): "
+                + "the YAML tag \(shown.echoed) is not one EmoPipe reads here (\("!!" + allowed.rawValue.dropFirst(core.count)) or none)")
         }
     }
 

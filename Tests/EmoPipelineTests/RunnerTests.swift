@@ -204,6 +204,19 @@ struct RunnerTests {
         }
     }
 
+    /// Characters YAML refuses (DEL, C1 controls) or reads as line breaks (NEL, U+2028, U+2029) in a
+    /// --set string cannot break the recorded manifest or smuggle a live line into it.
+    @Test func oddCharactersInAnOverrideReadBackAsGiven() throws {
+        var first = try manifest("params: {b: {y: 5}}\n")
+        let odd = "x\u{2028}seed: 7 #\u{7F}\u{85}\u{9F}\u{2029}\u{FEFF}é"
+        first.commandLine = [ParameterOverride(stage: "b", key: "z", value: .string(odd))]
+        let text = first.recordedText
+        #expect(!text.unicodeScalars.contains { [0x7F, 0x85, 0x9F, 0x2028, 0x2029, 0xFEFF].contains($0.value) }, "\(text.debugDescription)")
+        let copy = try Manifest.parse(yaml: text, path: folder + "/copy.yaml")
+        #expect(try Manifest.recordedOverrides(in: copy.text) == first.commandLine)
+        #expect(copy.seed == first.seed, "no line after the break became part of the manifest")
+    }
+
     @Test func runsAreRecordedAsProvenance() throws {
         let report = try runner(manifest()).run(RunSelection(), command: "emopipe run test")
         let store = try ProvenanceStore(path: folder + "/work/emopipe.sqlite")

@@ -5,12 +5,14 @@ import Yams
 /// file is refused quickly instead of exhausting memory or the stack:
 /// - a file over `maxBytes` is refused before it is read;
 /// - parsing runs on a thread with a large stack, so deep nesting cannot overflow it;
-/// - the document, with every alias expanded, may hold at most `maxNodes` nodes and nest at most
-///   `maxDepth` levels ("billion laughs" files are a few hundred bytes that expand without bound).
+/// - the document, with every alias expanded, may hold at most `maxNodes` nodes, `maxExpandedBytes`
+///   of scalar text, and nest at most `maxDepth` levels ("billion laughs" files are a few hundred
+///   bytes that expand without bound; one long string aliased thousands of times, gigabytes).
 public enum SafeYAML {
     public static let maxBytes = 256 * 1024
     public static let maxNodes = 20_000
     public static let maxDepth = 32
+    public static let maxExpandedBytes = 1 << 20
 
     /// The file's text, or an error naming it.
     public static func read(path: String, what: String) throws -> String {
@@ -45,7 +47,7 @@ public enum SafeYAML {
             throw PipelineError.invalidFile("\(origin): not valid YAML: \(oneLine(error))")
         }
         if let node {
-            var budget = maxNodes
+            var budget = Budget()
             try check(node, depth: 0, budget: &budget, origin: origin)
         }
         return node
@@ -57,9 +59,15 @@ public enum SafeYAML {
         return try ParamValue(yaml: node, origin: origin)
     }
 
-    private static func check(_ node: Node, depth: Int, budget: inout Int, origin: String) throws {
-        budget -= 1
-        guard budget >= 0 else {
+    /// What the document may still hold as the check walks it.
+    private struct Budget {
+        var nodes = maxNodes
+        var bytes = maxExpandedBytes
+    }
+
+    private static func check(_ node: Node, depth: Int, budget: inout Budget, origin: String) throws {
+        budget.nodes -= 1
+        guard budget.nodes >= 0 else {
             throw PipelineError.invalidFile("\(origin): the YAML expands to more than \(maxNodes) nodes (anchors and aliases included); refused")
         }
         guard depth <= maxDepth else {
@@ -77,7 +85,12 @@ public enum SafeYAML {
             }
         case .sequence(let sequence):
             for item in sequence { try check(item, depth: depth + 1, budget: &budget, origin: origin) }
-        case .scalar, .alias:
+        case .scalar(let scalar):
+            budget.bytes -= scalar.string.utf8.count
+            guard budget.bytes >= 0 else {
+                throw PipelineError.invalidFile("\(origin): the YAML expands to more than \(maxExpandedBytes) bytes of text (anchors and aliases included); refused")
+            }
+        case .alias:
             return
         }
     }
