@@ -29,29 +29,55 @@ public struct PipelineDefinition: Equatable, Sendable {
         try parse(yaml: try SafeYAML.read(path: path, what: "pipeline file"), origin: path)
     }
 
+    static let fileKeys: Set<String> = ["name", "description", "stages"]
+    static let stageKeys: Set<String> = ["description", "needs", "params"]
+
+    /// Read strictly: an unknown field (a typo such as `neds:`), a `needs` entry or a `description`
+    /// that is not text, or a stage body that is not a mapping is refused, naming the file and line.
     public static func parse(yaml text: String, origin: String) throws -> PipelineDefinition {
         func fail(_ why: String) -> PipelineError { .invalidFile("\(origin): \(why)") }
+        func line(_ node: Node) -> String { node.mark.map { "line \($0.line): " } ?? "" }
+        func textField(_ node: Node?, _ what: String) throws -> String? {
+            guard let node else { return nil }
+            guard case .scalar = node, let value = node.string else { throw fail("\(line(node))\(what) must be text") }
+            return value
+        }
+        func requireKnown(_ map: Node.Mapping, _ known: Set<String>, _ what: String) throws {
+            for key in map.keys {
+                guard let name = key.string, known.contains(name) else {
+                    throw fail("\(line(key))unknown field '\((key.string ?? "?").echoed)' \(what) (known: \(known.sorted().joined(separator: ", ")))")
+                }
+            }
+        }
         let root = try SafeYAML.compose(text, origin: origin)
         guard let map = root?.mapping else { throw fail("expected a mapping with 'name' and 'stages'") }
-        let name = map["name"]?.string ?? (origin as NSString).lastPathComponent
+        try requireKnown(map, fileKeys, "in a pipeline file")
+        let name = try textField(map["name"], "'name'") ?? (origin as NSString).lastPathComponent
+        _ = try textField(map["description"], "'description'")
         guard let stageMap = map["stages"]?.mapping, !stageMap.isEmpty else { throw fail("'stages' is missing or empty") }
         var declared: [StageDeclaration] = []
         for (key, body) in stageMap {
             guard let stageName = key.string else { throw fail("a stage name is not a string") }
-            let fields = body.mapping
+            var fields: Node.Mapping?
+            switch body {
+            case .mapping(let mapping): fields = mapping
+            case .scalar where body.null != nil: fields = nil
+            default: throw fail("\(line(body))stage '\(stageName.echoed)' must be a mapping (description, needs, params)")
+            }
+            if let fields { try requireKnown(fields, stageKeys, "in stage '\(stageName.echoed)'") }
             let needs = try fields?["needs"].map { node -> [String] in
                 guard let seq = node.sequence else { throw fail("stage '\(stageName)': 'needs' must be a list") }
-                return seq.compactMap(\.string)
+                return try seq.map { try textField($0, "stage '\(stageName.echoed)': each of 'needs'") ?? "" }
             } ?? []
             var params: [String: ParamValue] = [:]
-            if let node = fields?["params"] {
+            if let node = fields?["params"], node.null == nil {
                 guard case .object(let object) = try ParamValue(yaml: node, origin: origin) else {
                     throw fail("stage '\(stageName)': 'params' must be a mapping")
                 }
                 params = object
             }
             declared.append(StageDeclaration(name: stageName, needs: needs, params: params,
-                                             description: fields?["description"]?.string ?? ""))
+                                             description: try textField(fields?["description"], "stage '\(stageName.echoed)': 'description'") ?? ""))
         }
         return PipelineDefinition(name: name, stages: try orderByDependencies(declared, origin: origin))
     }
@@ -69,12 +95,26 @@ public struct PipelineDefinition: Equatable, Sendable {
         var remaining = stages
         while !remaining.isEmpty {
             guard let next = remaining.firstIndex(where: { $0.needs.allSatisfy(placed.contains) }) else {
-                throw PipelineError.invalidFile("\(origin): \(PipelineError.cycle(remaining.map(\.name)))")
+                throw PipelineError.invalidFile("\(origin): \(PipelineError.cycle(cycle(in: remaining)))")
             }
             placed.insert(remaining[next].name)
             ordered.append(remaining.remove(at: next))
         }
         return ordered
+    }
+
+    /// One cycle among stages none of which can be placed: follow unplaced needs from the first
+    /// until a stage repeats, and name only the stages on the loop (`a → a` for a stage needing itself).
+    static func cycle(in remaining: [StageDeclaration]) -> [String] {
+        let byName = Dictionary(remaining.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var path: [String] = []
+        var current = remaining[0].name
+        while !path.contains(current) {
+            path.append(current)
+            guard let next = byName[current]?.needs.first(where: { byName[$0] != nil }) else { return path }
+            current = next
+        }
+        return Array(path[path.firstIndex(of: current)!...]) + [current]
     }
 
     /// The stages no other stage needs: where a whole run ends.

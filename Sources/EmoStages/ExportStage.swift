@@ -140,5 +140,14 @@ public struct ExportParameters: StageParameters {
     public var quantize = Quantize.none
 
     public init() {}
+
+    /// A key not given keeps its default, as in every stage's parameters.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.overwrite(&quantize, forKey: .quantize)
+    }
+
+    enum CodingKeys: String, CodingKey { case quantize }
+
     public func validate() throws {}
 }

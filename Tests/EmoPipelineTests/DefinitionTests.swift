@@ -46,9 +46,34 @@ struct DefinitionTests {
         #expect(p.closure(of: "audio") == ["audio", "ingest"])
     }
 
+    /// A pipeline file is read as strictly as a manifest: a typo or a value of the wrong kind is
+    /// refused, naming the file and the line, never silently dropped.
+    @Test func unknownFieldsAndWrongKindsInAPipelineFileAreRefused() {
+        let cases = [
+            ("version: 2\nstages:\n  a: {}\n", "line 1: unknown field 'version' in a pipeline file"),
+            ("stages:\n  a: {}\n  b: {neds: [a]}\n", "line 3: unknown field 'neds' in stage 'b'"),
+            ("stages:\n  a: {}\n  b: {needs: [[a]]}\n", "line 3: stage 'b': each of 'needs' must be text"),
+            ("stages:\n  a: {description: {x: 1}}\n", "stage 'a': 'description' must be text"),
+            ("stages:\n  a: [x]\n", "stage 'a' must be a mapping"),
+        ]
+        for (yaml, message) in cases {
+            do {
+                _ = try PipelineDefinition.parse(yaml: yaml, origin: "p.yaml")
+                Issue.record("accepted: \(yaml)")
+            } catch {
+                #expect("\(error)".hasPrefix("p.yaml: ") && "\(error)".contains(message), "\(error)")
+            }
+        }
+        #expect(throws: Never.self) { try PipelineDefinition.parse(yaml: "name: p\ndescription: d\nstages:\n  a:\n  b: {needs: [a], params: }\n", origin: "p.yaml") }
+    }
+
     @Test func cyclesAndUnknownNeedsAreRejected() {
-        #expect(throws: PipelineError.invalidFile("c.yaml: \(PipelineError.cycle(["a", "b"]))")) {
+        #expect(throws: PipelineError.invalidFile("c.yaml: \(PipelineError.cycle(["a", "b", "a"]))")) {
             try PipelineDefinition.parse(yaml: "stages:\n  a: {needs: [b]}\n  b: {needs: [a]}\n", origin: "c.yaml")
+        }
+        // Only the stages on the loop are named, not those waiting behind it.
+        #expect(throws: PipelineError.invalidFile("c.yaml: \(PipelineError.cycle(["b", "b"]))")) {
+            try PipelineDefinition.parse(yaml: "stages:\n  a: {needs: [b]}\n  b: {needs: [b]}\n  c: {needs: [a]}\n", origin: "c.yaml")
         }
         #expect(throws: PipelineError.self) {
             try PipelineDefinition.parse(yaml: "stages:\n  a: {needs: [nothing]}\n", origin: "c.yaml")

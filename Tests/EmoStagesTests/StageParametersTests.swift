@@ -41,6 +41,22 @@ struct StageParametersTests {
         #expect(r.parameters["split"]?.value as? SplitParameters == SplitParameters())
     }
 
+    /// A pipeline file that gives a stage no parameters leaves every stage its built-in defaults.
+    @Test func everyStageDecodesFromNoLayersToItsDefaults() throws {
+        let pipeline = try PipelineDefinition.load(path: Self.pipelinePath)
+        let r = try runner()
+        for declared in pipeline.stages {
+            let type = try #require(r.parameters[declared.name].map { Swift.type(of: $0.value) })
+            let resolved = try ParameterResolver.resolve(type, stage: declared.name, layers: [])
+            #expect(resolved.encoded == r.parameters[declared.name]?.encoded, "\(declared.name)")
+            #expect(resolved.origins.values.allSatisfy { $0 == .defaultValue }, "\(declared.name)")
+        }
+        #expect(throws: PipelineError.invalidParameter(file: "--set", key: "evaluate.x", value: "1", allowed: "evaluate takes no parameters")) {
+            try ParameterResolver.resolve(NoParameters.self, stage: "evaluate",
+                                          layers: [.init(origin: .commandLine, values: ["x": .int(1)])])
+        }
+    }
+
     @Test func layersApplyInOrderAndSayWhereEachValueCameFrom() throws {
         let r = try runner("params: {train: {epochs: 7, dropout: 0.1}, audio: {preset: reference}}\n",
                            settings: ["train.epochs=3", "audio.fmax=null"])

@@ -127,7 +127,8 @@ public enum ParameterResolver {
                 guard accepted.contains(key) else {
                     throw PipelineError.invalidParameter(
                         file: layer.origin.place, key: "\(stage).\(key)", value: value.shown,
-                        allowed: "not a parameter of \(stage); known: \(accepted.sorted().joined(separator: ", "))")
+                        allowed: accepted.isEmpty ? "\(stage) takes no parameters"
+                            : "not a parameter of \(stage); known: \(accepted.sorted().joined(separator: ", "))")
                 }
                 if P.isPlaceholder(value) {
                     merged[key] = nil
