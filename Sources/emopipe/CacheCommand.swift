@@ -230,6 +230,9 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
+                if let stage, ![StageName.audio, .faces].contains(StageName(rawValue: stage)) {
+                    throw UsageError("--stage \(stage.echoed): the cached stages are audio and faces")
+                }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
                 let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache verify (pid \(getpid()))")
                 defer { lock.release() }

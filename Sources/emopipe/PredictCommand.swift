@@ -88,6 +88,7 @@ struct PredictCommand: ParsableCommand {
         if files.isEmpty && filesFrom == nil {
             throw ValidationError("give media files (or --files-from LIST), or one stream")
         }
+        if files.contains("") { throw ValidationError("an empty argument names no file") }
     }
 
     /// The longest list `--files-from` reads: a million paths of 64 bytes.
