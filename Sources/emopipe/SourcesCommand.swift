@@ -9,13 +9,18 @@ struct SourcesCommand: ParsableCommand {
         commandName: "sources",
         abstract: "List the files ingest has recorded: ok, failed (with the reason), ignored or removed.",
         discussion: Help.reflow("""
+        A file ingest accepted may still fail in the audio or faces stage (silent, too short, no face):
+        such a failure under the stage's current parameters is listed with the file, and --failed
+        includes it.
+
         With --json: an array of {path, sha256, kind, modality, channel, emotion, intensity, statement,
-        repetition, actor, status, reason}; the code fields are integers, null for an ignored file.
+        repetition, actor, status, reason, stage_failures: [{stage, reason, run_id}]}; the code fields
+        are integers, null for an ignored file; status and reason are ingest's.
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
-    @Flag(help: "Only the sources that failed.")
+    @Flag(help: "Only the sources that failed, in ingest or in a per-source stage.")
     var failed = false
 
     @Flag(help: "Print one JSON document on stdout.")
@@ -24,15 +29,42 @@ struct SourcesCommand: ParsableCommand {
     func run() throws {
         do {
             let store = try workDirectoryOptions.openStore()
-            let sources = try store.sources(status: failed ? .failed : nil)
-            if json { JSONOutput.print(.array(sources.map(Self.json))) } else { printTable(sources) }
+            let stageFailures = try Self.currentStageFailures(store)
+            let sources = try store.sources(status: nil).filter {
+                !failed || $0.status == .failed || stageFailures[$0.path] != nil
+            }
+            if json {
+                JSONOutput.print(.array(sources.map { Self.json($0, stageFailures: stageFailures[$0.path] ?? []) }))
+            } else {
+                printTable(sources, stageFailures: stageFailures)
+            }
         } catch {
             throw Failure.exit(for: error)
         }
     }
 
-    static func json(_ s: SourceRecord) -> ParamValue {
+    /// Per path, the audio and faces failures recorded under each stage's current parameters for
+    /// the file's current content: what the last run of the stage counted as failed.
+    static func currentStageFailures(_ store: ProvenanceStore) throws -> [String: [FailureRecord]] {
+        let current = try [StageName.audio, .faces].compactMap { stage in
+            try store.stageState(stage.rawValue).map { (stage.rawValue, $0.parametersFingerprint) }
+        }
+        let contents = Dictionary(try store.sources(status: .ok).map { ($0.path, $0.sha256 ?? "") }, uniquingKeysWith: { a, _ in a })
+        var found: [String: [FailureRecord]] = [:]
+        for (stage, fingerprint) in current {
+            for failure in try store.failures(stage: stage) where failure.fingerprint == fingerprint
+                && contents[failure.subject] == failure.sha256 {
+                if !(found[failure.subject] ?? []).contains(where: { $0.stage == stage }) { found[failure.subject, default: []].append(failure) }
+            }
+        }
+        return found
+    }
+
+    static func json(_ s: SourceRecord, stageFailures: [FailureRecord] = []) -> ParamValue {
         .object([
+            "stage_failures": .array(stageFailures.map {
+                .object(["stage": .string($0.stage), "reason": .string($0.reason), "run_id": .string($0.runId)])
+            }),
             "path": .string(s.path), "sha256": JSONOutput.optional(s.sha256), "kind": JSONOutput.optional(s.kind),
             "modality": JSONOutput.optional(s.modality), "channel": JSONOutput.optional(s.channel),
             "emotion": JSONOutput.optional(s.emotion), "intensity": JSONOutput.optional(s.intensity),
@@ -42,7 +74,7 @@ struct SourcesCommand: ParsableCommand {
         ])
     }
 
-    private func printTable(_ sources: [SourceRecord]) {
+    private func printTable(_ sources: [SourceRecord], stageFailures: [String: [FailureRecord]]) {
         for s in sources {
             let emotion = s.emotion.flatMap { Emotion(rawValue: $0)?.name } ?? "-"
             let actor = s.actor.map { String(format: "%02d", $0) } ?? "--"
@@ -50,10 +82,13 @@ struct SourcesCommand: ParsableCommand {
                 + "\(emotion.padding(toLength: 9, withPad: " ", startingAt: 0)) actor \(actor)  \(s.path.escaped)"
             // A file name may hold line breaks or terminal escapes: one line per source, and nothing that steers the terminal.
             if let reason = s.reason { line += "  — \(reason.escaped)" }
+            for failure in stageFailures[s.path] ?? [] { line += "  — \(failure.stage) failed: \(failure.reason.escaped)" }
             print(line)
         }
         let counts = Dictionary(grouping: sources, by: \.status).mapValues(\.count)
-        let parts = SourceStatus.allCases.compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }
+        var parts = SourceStatus.allCases.compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }
+        let failedLater = sources.filter { stageFailures[$0.path] != nil }.count
+        if failedLater > 0 { parts.append("\(failedLater) failed in audio or faces") }
         FileHandle.standardError.write(Data("\(sources.count) sources: \(parts.joined(separator: ", "))\n".utf8))
     }
 }

@@ -78,6 +78,14 @@ struct AudioStageTests {
         #expect(failures.first { $0.subject == data.silent }?.reason.contains("all zero") == true)
         #expect(failures.first { $0.subject == data.short }?.reason.contains("too short") == true)
         #expect(result.stderr.contains(data.silent), "failures are logged naming the file")
+        // The run's hint, `sources --failed`, lists them too, with the stage that failed them.
+        let listed = try IngestFixture.emopipe(["sources", "--failed", "--json"], workdir: workdir)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(Set(rows.compactMap { $0["path"] as? String }) == [data.silent, data.short], "\(listed.stdout)")
+        for row in rows {
+            let stageFailures = try #require(row["stage_failures"] as? [[String: Any]])
+            #expect(row["status"] as? String == "ok" && stageFailures.map { $0["stage"] as? String } == ["audio"], "\(row)")
+        }
 
         let records = try Self.records(workdir)
         #expect(records.count == 60 - 2)   // 59 wavs + 1 mp4, minus the two bad wavs
