@@ -170,7 +170,9 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         // Digits only but too large for Int: still a number, which a range check can name as such.
         let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
         let isWhole = !digits.isEmpty && digits.allSatisfy { ("0"..."9").contains($0) }
-        if let d = Double(text), isWhole || text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(d) }
+        // Decimal notation only: Double would also read hexadecimal ("0xe" as 14, "0x0.8p-1" as 0.25).
+        let decimal = text.allSatisfy { "0123456789+-.eE".contains($0) }
+        if decimal, let d = Double(text), isWhole || text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(d) }
         return .string(text)
     }
 }

@@ -12,6 +12,16 @@ struct DefinitionTests {
         #expect(train["d"] == .double(0.3) && train["e"] == .null && train["f"] == .bool(true))
     }
 
+    /// Numbers are decimal: hexadecimal-looking text stays text (a type error names it), whether or
+    /// not it happens to hold an "e" or a "." that Double would read as hex digits or a hex fraction.
+    @Test func onlyDecimalTextIsANumber() throws {
+        let manifest = try Manifest.parse(yaml: "params: {train: {a: 0xe, b: 0x1e, c: 0x10, d: 0x0.8p-1, e: 1e3, f: -2.5, g: 12}}\n",
+                                          path: "/m/numbers.yaml")
+        let train = try #require(manifest.overrides["train"])
+        #expect(["a", "b", "c", "d"].allSatisfy { train[$0]?.stringValue != nil }, "\(train)")
+        #expect(train["e"] == .double(1000) && train["f"] == .double(-2.5) && train["g"] == .int(12))
+    }
+
     @Test func canonicalJSONIgnoresKeyOrderAndKeepsNumberKinds() throws {
         let a = try PipelineDefinition.parse(yaml: """
             stages:
