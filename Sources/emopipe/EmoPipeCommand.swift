@@ -103,6 +103,15 @@ struct WorkDirectoryOptions: ParsableArguments {
 
     var workspace: Workspace { Workspace(root: workdir) }
 
+    /// An empty path would quietly mean the current folder, and a file can hold no work directory.
+    func validate() throws {
+        if workdir.isEmpty { throw ValidationError("--workdir '': an empty path names no folder") }
+        var info = stat()
+        if stat(workdir, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
+            throw ValidationError("--workdir \(workdir.echoed): exists and is not a folder")
+        }
+    }
+
     /// The provenance store of an existing work directory, or a clear error. Read-only unless the
     /// command changes the work directory, so a read-only work directory can be inspected.
     func openStore(_ access: Workspace.Access = .readOnly) throws -> ProvenanceStore {
