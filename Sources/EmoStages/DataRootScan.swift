@@ -12,6 +12,11 @@ struct ScannedFile: Equatable, Sendable {
     /// Why the walk could not use this entry at all (a folder it cannot list, a name that is not
     /// UTF-8, a path `stat` refuses): ingest records it as a failure, whatever its name looks like.
     var walkProblem: String? = nil
+    /// A folder the walk could not list: what is recorded below it stays as it was.
+    var unlistedFolder = false
+    /// For a file whose name is not UTF-8: the name with its bad bytes left out, to tell a RAVDESS
+    /// file with a stray byte (a failure) from any other file (ignored, as its UTF-8 namesakes are).
+    var namePartThatIsUTF8: String? = nil
 }
 
 /// What identifies a file or folder on disk whatever the path used to reach it.
@@ -50,7 +55,7 @@ struct DataRootScan {
         self.root = root
         var walk = Walk()
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])
-        files = walk.files.sorted { $0.path < $1.path }  // already in this order; kept explicit
+        files = walk.files.sorted { $0.path < $1.path }  // failure rows join the walk's order out of turn
         loopsSkipped = walk.loopsSkipped
         aliases = walk.aliases
     }
@@ -72,7 +77,8 @@ struct DataRootScan {
             let entries: [(path: String, info: stat)]
             do { entries = try self.entries(of: folder) } catch let EmoError.io(_, reason) where !ancestors.isEmpty {
                 // Only the root must be listable: a folder below it is one failure, not the whole run's.
-                recordProblem(folder, "\(reason): the files in it are not read")
+                recordProblem(folder, "\(reason): the files in it are not read (what was recorded of them is kept)",
+                              unlistedFolder: true)
                 return
             }
             for (path, info) in entries {
@@ -104,14 +110,23 @@ struct DataRootScan {
 
         /// A folder below the root that cannot be listed, or an entry with a name that is not UTF-8 or
         /// that `stat` refuses: one failure row for it, and the walk goes on with the rest.
-        private mutating func recordProblem(_ path: String, _ problem: String) {
-            files.append(ScannedFile(path: path, size: 0, mtimeNanos: 0, walkProblem: problem))
+        private mutating func recordProblem(_ path: String, _ problem: String, unlistedFolder: Bool = false,
+                                            namePartThatIsUTF8: String? = nil) {
+            files.append(ScannedFile(path: path, size: 0, mtimeNanos: 0, walkProblem: problem, unlistedFolder: unlistedFolder,
+                                     namePartThatIsUTF8: namePartThatIsUTF8))
         }
 
         /// One listed entry: its path, and what `stat` said or why it could not be used.
         private enum Entry {
             case found(path: String, info: stat)
-            case unusable(path: String, problem: String)
+            case unusable(path: String, problem: String, namePartThatIsUTF8: String? = nil)
+        }
+
+        /// Whether folder/name (raw bytes) is a folder, following links.
+        private static func isFolder(_ folder: String, rawName: [UInt8]) -> Bool {
+            var info = stat()
+            let path = (Array(folder.utf8) + [UInt8(ascii: "/")] + rawName + [0]).map { CChar(bitPattern: $0) }
+            return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
         }
 
         /// The folder's visible entries with what `stat` says of them (links followed), in walk order.
@@ -120,9 +135,12 @@ struct DataRootScan {
             var listed: [(key: String, entry: Entry)] = []
             for bytes in names where bytes.first != UInt8(ascii: ".") {
                 guard let name = String(validating: bytes, as: UTF8.self) else {
-                    let shown = folder + "/" + Self.escapedName(bytes)
-                    listed.append((shown, .unusable(path: shown, problem: "the name is not valid UTF-8 "
-                        + "(shown here with \\x escapes); emopipe reads UTF-8 names only: not read (rename it)")))
+                    let shownName = Self.escapedName(bytes), shown = folder + "/" + shownName
+                    let isFolder = Self.isFolder(folder, rawName: bytes)
+                    let validPart = isFolder ? nil : String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\u{FFFD}", with: "")
+                    listed.append((shownName, .unusable(path: shown, problem: "the name is not valid UTF-8 "
+                        + "(shown here with \\x escapes); emopipe reads UTF-8 names only: not read (rename it)",
+                        namePartThatIsUTF8: validPart)))
                     continue
                 }
                 let path = folder + "/" + name
@@ -145,7 +163,7 @@ struct DataRootScan {
             for (_, entry) in listed.sorted(by: { $0.key < $1.key }) {
                 switch entry {
                 case .found(let path, let info): found.append((path, info))
-                case .unusable(let path, let problem): recordProblem(path, problem)
+                case .unusable(let path, let problem, let validPart): recordProblem(path, problem, namePartThatIsUTF8: validPart)
                 }
             }
             return found
@@ -172,7 +190,8 @@ struct DataRootScan {
             }
         }
 
-        /// A name's valid UTF-8 as text and every other byte as `\xHH`, so the row names the file.
+        /// A name's valid UTF-8 as text and every other byte as `\xHH` (a backslash as `\\`, so an
+        /// escaped name never equals a real one), so the row names the file.
         static func escapedName(_ bytes: [UInt8]) -> String {
             var shown = ""
             var rest = bytes[...]
@@ -182,7 +201,7 @@ struct DataRootScan {
                     end -= 1
                 }
                 if end > rest.startIndex {
-                    shown += String(decoding: rest[rest.startIndex..<end], as: UTF8.self)
+                    shown += String(decoding: rest[rest.startIndex..<end], as: UTF8.self).replacingOccurrences(of: "\\", with: "\\\\")
                     rest = rest[end...]
                 } else {
                     shown += String(format: "\\x%02x", rest[rest.startIndex])

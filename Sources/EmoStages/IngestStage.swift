@@ -88,6 +88,11 @@ public struct IngestStage: Stage {
             return true
         }
         guard ravdessNamed else {
+            let unusable = scan.files.filter { $0.walkProblem != nil && $0.namePartThatIsUTF8 == nil }
+            if let first = unusable.first, let problem = first.walkProblem {
+                throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file ingest could read; "
+                    + "\(unusable.count) folder(s) or name(s) could not be used (\(first.path): \(problem))")
+            }
             throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file (\(scan.files.count) files, "
                 + "none named like 03-01-05-01-02-01-12.wav or 01-01-05-01-02-01-12.mp4); is it the right folder?")
         }
@@ -143,15 +148,25 @@ public struct IngestStage: Stage {
 
     private func markRemoved(_ removed: [SourceRecord], context: StageContext) throws {
         guard !removed.isEmpty else { return }
+        // A folder that could not be listed had a row of its own; once it lists, its files have theirs.
+        let listsAgain = removed.filter { $0.kind == nil && $0.status == .failed && Self.isFolder($0.path) }
+        let gone = removed.filter { source in !listsAgain.contains { $0.path == source.path } }
         try context.store.write { db in
-            for var source in removed {
+            for source in listsAgain { _ = try source.delete(db) }
+            for var source in gone {
                 source.status = .removed
                 source.reason = "gone from disk (noticed by run \(context.runId))"
                 source.lastChangedRun = context.runId
                 try source.update(db)
             }
         }
-        context.logger.warning("\(removed.count) source(s) gone from disk, marked removed")
+        for folder in listsAgain { context.logger.info("\(folder.path): lists again; its files are read") }
+        if !gone.isEmpty { context.logger.warning("\(gone.count) source(s) gone from disk, marked removed") }
+    }
+
+    private static func isFolder(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
     private func reportDuplicates(_ context: StageContext) throws {
@@ -171,6 +186,8 @@ struct IngestPlan {
 
     init(files: [ScannedFile], known: [String: SourceRecord]) {
         var seen = Set<String>()
+        // Files below a folder that could not be listed this time are not known to be gone: kept as they are.
+        let unlisted = files.filter(\.unlistedFolder).map { $0.path + "/" }
         for file in files {
             seen.insert(file.path)
             guard let previous = known[file.path], previous.status != .removed else {
@@ -179,6 +196,8 @@ struct IngestPlan {
             if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos { unchanged += 1 }
             else { changed += 1; toRead.append(file) }
         }
-        removed = known.values.filter { !seen.contains($0.path) && $0.status != .removed }.sorted { $0.path < $1.path }
+        removed = known.values.filter { source in
+            !seen.contains(source.path) && source.status != .removed && !unlisted.contains { source.path.hasPrefix($0) }
+        }.sorted { $0.path < $1.path }
     }
 }

@@ -11,6 +11,11 @@ enum SourceExaminer {
         var row = SourceRecord(path: file.path, sha256: nil, size: file.size, mtimeNanos: file.mtimeNanos,
                                status: .ok, reason: nil, runId: runId)
         if let problem = file.walkProblem {
+            if let name = file.namePartThatIsUTF8, case .notRavdess = RavdessName.parse(fileName: name) {
+                row.status = .ignored
+                row.reason = "not a RAVDESS file name (nor valid UTF-8)"
+                return row
+            }
             row.status = .failed
             row.reason = problem
             return row
