@@ -20,14 +20,15 @@ struct SourceUnit: Equatable, Sendable {
         size = source.size; mtimeNanos = source.mtimeNanos
     }
 
-    /// How the file on disk differs from what ingest recorded, or nil when size and mtime still match.
+    /// How the file on disk differs from what ingest recorded, or nil when size and mtime still match,
+    /// or, when they do not (a `touch`, a copy back), the content still hashes to what ingest recorded.
     func changeSinceIngest() -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return "no longer readable (\(String(cString: strerror(errno))))" }
         let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        if Int64(info.st_size) != size { return "now \(info.st_size) bytes where ingest recorded \(size)" }
-        if mtime != mtimeNanos { return "modified after ingest read it" }
-        return nil
+        guard Int64(info.st_size) != size || mtime != mtimeNanos else { return nil }
+        if (try? SHA256Hex.file(atPath: path).hex) == sha256 { return nil }
+        return Int64(info.st_size) != size ? "now \(info.st_size) bytes where ingest recorded \(size)" : "modified after ingest read it"
     }
 }
 

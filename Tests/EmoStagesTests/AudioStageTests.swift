@@ -42,10 +42,14 @@ struct AudioStageTests {
     /// names it and fails (exit 1), keeping the others, and the next full run reads the new content.
     @Test func aSourceChangedAfterIngestIsNeverCachedUnderItsOldHash() throws {
         let (root, wavs) = try DataRootWalkTests.smallRoot()
+        // wavs[1] on an inode of its own, so that touching it leaves the shared fixture alone.
+        try TestSupport.shell("cp '\(wavs[1])' '\(wavs[1]).copy' && mv '\(wavs[1]).copy' '\(wavs[1])'")
         let workdir = try TestSupport.temporaryFolder("work")
         #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         let oldSHA = try #require(try store.source(path: wavs[0])?.sha256)
+        // Touched, same bytes: computed as recorded (the content is re-hashed to tell).
+        try TestSupport.shell("touch -d '2030-01-01' '\(wavs[1])'")
         // New bytes under the same name, on a new inode (the hard-linked original stays intact).
         try FileManager.default.removeItem(atPath: wavs[0])
         try FileManager.default.copyItem(atPath: try IngestFixture.materialized.get() + "/Actor_01/03-01-08-02-02-02-01.wav",
