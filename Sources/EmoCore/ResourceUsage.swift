@@ -70,17 +70,37 @@ public enum ProcessMemory {
 
     public static func megabytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
 
-    /// The memory this process can have at most: the machine's RAM, or the cgroup's limit when lower
-    /// (a container, a Slurm job), or nil when neither can be read.
+    /// The memory this process can have at most: the machine's RAM, or the lowest limit of the
+    /// process's cgroup and its ancestors when lower (a container, a Slurm job, a systemd MemoryMax),
+    /// cgroup v2 or v1; nil when none can be read.
     public static func machineLimitBytes() -> Int? {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
         let physical = pages > 0 && pageSize > 0 && pages < Int.max / pageSize ? pages * pageSize : nil
-        let text = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8)) ?? ""
-        let cgroup = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)).flatMap { $0 > 0 ? $0 : nil }
-        switch (physical, cgroup) {
-        case let (p?, c?): return min(p, c)
-        case let (p, c): return p ?? c
+        let limits = [physical].compactMap { $0 } + cgroupLimits()
+        return limits.min()
+    }
+
+    /// The numeric memory limits on the way from the process's cgroup up to the hierarchy's root.
+    static func cgroupLimits() -> [Int] {
+        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return [] }
+        var limits: [Int] = []
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let (mount, file): (String, String)
+            if fields[0] == "0" && fields[1].isEmpty { (mount, file) = ("/sys/fs/cgroup", "memory.max") }           // v2
+            else if fields[1].split(separator: ",").contains("memory") { (mount, file) = ("/sys/fs/cgroup/memory", "memory.limit_in_bytes") }  // v1
+            else { continue }
+            var path = String(fields[2])
+            while true {
+                let value = (try? String(contentsOfFile: mount + path + "/" + file, encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                if let limit = value.flatMap({ Int($0) }), limit > 0 { limits.append(limit) }  // "max" is no limit
+                if path == "/" || path.isEmpty { break }
+                path = (path as NSString).deletingLastPathComponent
+            }
         }
+        return limits
     }
 
     /// A "Name:   1234 kB" line of /proc/self/status, in bytes.

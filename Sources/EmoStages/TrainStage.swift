@@ -396,6 +396,8 @@ public struct TrainParameters: StageParameters {
             let line = String(format: "batch size %d: about %.0f MB estimated for training on %.0f MB resident (budget %d MB)",
                               batchSize, ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
             context.logger.info("\(line)")
+            // A budget above what the machine has does not make the machine larger.
+            try checkMachineMemory(config, context: context, resident: resident, needed: needed)
             return
         }
         let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize)
