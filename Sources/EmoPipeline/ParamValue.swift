@@ -113,6 +113,9 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
     private static func requireKnownTag(_ tag: Tag, allowed: Tag.Name, mark: Mark?, origin: String?) throws {
         switch Tag.Name(rawValue: tag.description) {
         case .implicit, .nonSpecific, allowed: return
+        case .merge:
+            throw PipelineError.invalidFile((origin.map { "\($0): " } ?? "") + "line \(mark.map { "\($0.line)" } ?? "?"): "
+                + "YAML merge keys (<<) are not supported: write the keys out")
         default:
             let core = "tag:yaml.org,2002:", written = tag.description
             let shown = written.hasPrefix(core) ? "!!" + written.dropFirst(core.count) : written

@@ -99,7 +99,7 @@ struct CommandTree {
 /// Options every command that reads a work directory shares.
 struct WorkDirectoryOptions: ParsableArguments {
     @Option(name: .long, help: "The work directory (provenance database, cache, runs); $EMOPIPE_WORKDIR when set.")
-    var workdir: String = ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"] ?? "work"
+    var workdir: String = ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "work"
 
     var workspace: Workspace { Workspace(root: workdir) }
 
