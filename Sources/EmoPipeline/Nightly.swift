@@ -71,9 +71,18 @@ public struct Nightly {
             if isComparable(latest) { return latest }
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
+        // Newest written first: run ids sort by second only (two nights in one second tie on their
+        // random suffix), a report's file time to the nanosecond.
+        func written(_ name: String) -> Int64 {
+            var info = stat()
+            guard stat(reportsFolder + "/" + name, &info) == 0 else { return 0 }
+            return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        }
+        let newestFirst = names.filter { $0.hasSuffix(".json") }.map { ($0, written($0)) }
+            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 > $1.0 }.map(\.0)
         // Another manifest's reports share the folder: one that does not read (older, foreign, damaged) is
         // passed over here, where only LATEST's must read.
-        for name in names.filter({ $0.hasSuffix(".json") }).sorted().reversed() {
+        for name in newestFirst {
             if let earlier = try? report(at: reportsFolder + "/" + name), isComparable(earlier) { return earlier }
         }
         return nil
