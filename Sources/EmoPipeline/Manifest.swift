@@ -125,7 +125,9 @@ public struct Manifest: Equatable, Sendable {
         guard seed >= 0 else { throw fail("seed = \(seed): expected an integer ≥ 0") }
         let nightly = try NightlySettings(fields["nightly"], fail: fail)
         let resources = try ResourceSettings(fields["resources"], fail: fail)
-        if let workers = fields["workers"], !(1...100_000).contains(workers.intValue ?? 0) { throw fail("workers = \(workers.shown): expected an integer from 1 to 100000") }
+        if let workers = fields["workers"], !(1...WorkerSlice.maximumCount).contains(workers.intValue ?? 0) {
+            throw fail("workers = \(workers.shown): expected an integer from 1 to \(WorkerSlice.maximumCount)")
+        }
         var manifest = Manifest(
             name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
             path: URL(fileURLWithPath: path).standardizedFileURL.path,

@@ -14,9 +14,12 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
     public let index: Int
     public let count: Int
 
+    /// The most workers a sweep or a run is split into (the manifest's `workers` has the same bound).
+    public static let maximumCount = 100_000
+
     public init(index: Int, count: Int) throws {
-        guard count >= 1, (0..<count).contains(index) else {
-            throw PipelineError.invalidFile("worker \(index)/\(count): the index must be in 0..<count and the count at least 1")
+        guard (1...Self.maximumCount).contains(count), (0..<count).contains(index) else {
+            throw PipelineError.invalidFile("worker \(index)/\(count): the index must be in 0..<count and the count from 1 to \(Self.maximumCount)")
         }
         self.index = index; self.count = count
     }

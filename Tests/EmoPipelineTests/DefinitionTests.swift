@@ -159,6 +159,8 @@ struct WorkerSliceTests {
         }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "5/5") }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "two") }
+        #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "0/100001") }
+        #expect(try WorkerSlice(parsing: "99999/100000").count == WorkerSlice.maximumCount)
     }
 
     @Test func slurmAndKubernetesIndicesComeFromTheEnvironment() throws {
