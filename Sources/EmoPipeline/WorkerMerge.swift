@@ -41,7 +41,7 @@ public struct WorkerMerge {
             let worker = Workspace(root: folder)
             let workerStore = try worker.openForeignStore()
             let report = try store.absorb(workerStore, into: main) { shard in
-                try copyShard(worker.path(shard.file), to: shard.file, bytes: shard.bytes)
+                try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes)
             }
             reports.append((folder, report))
         }
@@ -74,8 +74,9 @@ public struct WorkerMerge {
     /// another size than its row says is refused before a byte is copied (a link to a huge file would
     /// otherwise fill the disk first).
     private func copyShard(_ source: String, to relative: String, bytes: Int) throws {
+        let destination = try main.cacheFile(relative)
         try main.createFoldersWithoutLinks((relative as NSString).deletingLastPathComponent)
-        try DurableFile.copy(from: source, to: main.path(relative), bytes: bytes) { copy in
+        try DurableFile.copy(from: source, to: destination, bytes: bytes) { copy in
             let shard = try ShardFile(path: copy)
             if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
                 throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; run the worker again")

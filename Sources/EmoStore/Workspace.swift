@@ -190,6 +190,19 @@ public struct Workspace: Sendable, Equatable {
         }
     }
 
+    /// A cache file named by a database row: only a relative path inside `cache/` without `.` or `..`
+    /// parts is used, so a damaged or hand-edited row cannot make gc delete, or a reader open, a file
+    /// elsewhere (`../notes.txt`).
+    public func cacheFile(_ relative: String) throws -> String {
+        let parts = relative.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0] == Substring(Self.cacheFolderName),
+              !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            throw CacheError.io(path: databasePath, reason: "a cache row names \(relative.echoed), which is not a file inside "
+                                + "\(Self.cacheFolderName)/; refused (the row was not written by EmoPipe)")
+        }
+        return path(relative)
+    }
+
     /// A path found under `cacheRoot`, as the shard index records it (relative to the work directory).
     public func relativeCachePath(_ underCacheRoot: String) -> String { "\(Self.cacheFolderName)/\(underCacheRoot)" }
 

@@ -199,4 +199,57 @@ struct PythonCacheReaderTests {
         #expect(answer["failed"] as? [String] == [row.key])
         #expect((answer["problems"] as? [String]) == [], "\(answer)")
     }
+    /// A shard row naming a file outside cache/ (a damaged or hand-edited database) makes neither
+    /// reader open it nor gc delete it; a pipe in a shard's or the database's place is refused, never
+    /// waited on; a flipped byte in a shard's index is found by the Python reader too.
+    @Test func rowsAndFilesThatAreNotTheCachesAreRefused() throws {
+        let fixture = try Self.shared.get()
+        guard let python = TestSupport.python else { throw TestFailure("no test venv") }
+        let copy = try TestSupport.temporaryFolder("pyhostile") + "/work"
+        try TestSupport.shell("cp -a '\(fixture.workdir)' '\(copy)'")
+        let store = try ProvenanceStore(path: copy + "/emopipe.sqlite")
+        let shards = try store.read { try CacheShardRow.filter(sql: "stage = 'audio'").fetchAll($0) }
+        let first = try #require(shards.first)
+        func reader(_ code: String) throws -> TestSupport.ProcessResult {
+            try TestSupport.run("/usr/bin/timeout", ["60", python, "-c", "import emopipe\nw = emopipe.WorkDir('\(copy)')\n" + code],
+                                environment: ["PYTHONPATH": fixture.site])
+        }
+        let readAll = "[w.tensor(r) for r in w.records('audio')]"
+
+        // A pipe in a shard's place, then a flipped byte in a shard's index.
+        let shardPath = copy + "/" + first.file
+        try FileManager.default.removeItem(atPath: shardPath)
+        try #require(mkfifo(shardPath, 0o644) == 0)
+        let blocked = try reader(readAll)
+        #expect(blocked.status == 1 && blocked.stderr.contains("not a regular file"), "\(blocked.status) \(blocked.stderr)")
+        try FileManager.default.removeItem(atPath: shardPath)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: fixture.workdir + "/" + first.file))
+        let indexOffset = bytes.subdata(in: 24..<32).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        bytes[Int(indexOffset) + 3] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: shardPath))
+        let damaged = try reader(readAll)
+        #expect(damaged.status == 1 && damaged.stderr.contains("index fails its CRC-32C check"), "\(damaged.stderr)")
+        try FileManager.default.removeItem(atPath: shardPath)
+        try FileManager.default.copyItem(atPath: fixture.workdir + "/" + first.file, toPath: shardPath)
+
+        // A row naming a file outside cache/: neither reader opens it, and gc does not delete it.
+        let outside = (copy as NSString).deletingLastPathComponent + "/precious.txt"
+        try "keep me\n".write(toFile: outside, atomically: true, encoding: .utf8)
+        try store.write { db in try db.execute(sql: "UPDATE cacheShard SET file = '../precious.txt' WHERE id = ?", arguments: [first.id]) }
+        let read = try reader(readAll)
+        #expect(read.status == 1 && read.stderr.contains("'../precious.txt', which is not a file inside cache/"), "\(read.stderr)")
+        let verify = try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", copy])
+        #expect(verify.stderr.contains("../precious.txt") && verify.stderr.contains("not a file inside cache/"), "\(verify.status) \(verify.stderr)")
+        let gc = try TestSupport.run(TestSupport.emopipe, ["cache", "gc", TestSupport.repositoryRoot + "/manifests/demo.yaml",
+                                                           "--current-only", "--workdir", copy])
+        #expect(gc.status == 0 && FileManager.default.fileExists(atPath: outside), "gc leaves a file outside the cache alone: \(gc.stderr)")
+
+        // The database itself as a pipe: refused by name at once, by emopipe and the reader.
+        try FileManager.default.removeItem(atPath: copy + "/emopipe.sqlite")
+        try #require(mkfifo(copy + "/emopipe.sqlite", 0o644) == 0)
+        let stats = try TestSupport.run("/usr/bin/timeout", ["60", TestSupport.emopipe, "cache", "stats", "--workdir", copy])
+        #expect(stats.status == 1 && stats.stderr.contains("not a regular file"), "\(stats.status) \(stats.stderr)")
+        let open = try reader("")
+        #expect(open.status == 1 && open.stderr.contains("not a regular file"), "\(open.status) \(open.stderr)")
+    }
 }

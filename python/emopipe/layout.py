@@ -9,6 +9,8 @@ The shard index (`cacheShard.file`) records shard paths relative to the work dir
 """
 import os
 
+from .errors import EmoPipeError
+
 DATABASE_NAME = "emopipe.sqlite"
 CACHE_FOLDER_NAME = "cache"
 
@@ -22,6 +24,14 @@ class Layout:
     def path(self, relative):
         """A path inside the work directory from one relative to it (as the shard index records them)."""
         return os.path.join(self.root, relative)
+
+    def cache_file(self, relative):
+        """A cache file named by a database row: only a relative path inside cache/ without "." or ".."
+        parts, as `emopipe` accepts, so a damaged row cannot make the reader open a file elsewhere."""
+        parts = relative.split("/")
+        if len(parts) < 2 or parts[0] != "cache" or any(p in ("", ".", "..") for p in parts):
+            raise EmoPipeError(f"{self.database_path}: a cache row names {relative!r}, which is not a file inside cache/; refused")
+        return self.path(relative)
 
     @property
     def database_path(self):

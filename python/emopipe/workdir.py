@@ -63,7 +63,9 @@ def _connect_read_only(path):
         db = sqlite3.connect(_uri(path), uri=True)
         db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         return db
-    except sqlite3.OperationalError as error:
+    except sqlite3.DatabaseError as error:
+        if not isinstance(error, sqlite3.OperationalError):
+            raise EmoPipeError(f"{path}: cannot read the provenance database: {error}") from error
         wal = path + "-wal"
         if os.path.exists(wal) and os.path.getsize(wal) > 0:
             raise EmoPipeError(f"{path}: cannot read the provenance database ({error}) and its write-ahead log "
@@ -88,10 +90,16 @@ class WorkDir:
     def __init__(self, root):
         self.layout = Layout(root)
         path = self.layout.database_path
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise EmoPipeError(f"{path}: the provenance database is not a regular file (a folder, a pipe or a device)")
         if not os.path.isfile(path):
             raise EmoPipeError(f"{self.layout.root}: no work directory here (no {os.path.basename(path)}; run `emopipe run` first)")
         self._db = _connect_read_only(path)
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        try:
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise EmoPipeError(f"{path}: cannot read the provenance database: {error}") from error
         if not {"cacheRecord", "cacheShard", "source"} <= tables:
             self._db.close()
             raise EmoPipeError(f"{path}: no tensor cache index in this database (not EmoPipe's, or made by an older EmoPipe)")
@@ -170,7 +178,7 @@ class WorkDir:
             if dtype not in DTYPES:
                 raise EmoPipeError(f"{self.layout.database_path}: {stage} record {key} has unknown dtype {dtype}")
             records.append(Record(stage=stage, cache_key=cache_key, key=key, dtype=DTYPES[dtype],
-                                  shape=tuple(json.loads(shape_json)), shard_path=self.layout.path(shard_file),
+                                  shape=tuple(json.loads(shape_json)), shard_path=self.layout.cache_file(shard_file),
                                   data_offset=data_offset, crc32c=crc, metadata=_json_object(metadata),
                                   labels=labels.get(key) or _labels_of([])))
         return records

@@ -176,7 +176,8 @@ extension TensorCache {
         for shard in plan.shards + plan.compactions.map(\.shard) {
             guard let id = shard.id else { continue }
             _ = try store.write { db in try CacheShardRow.deleteOne(db, key: id) }
-            unlink(workspace.path(shard.file))
+            // A row naming a file outside cache/ loses its row; the file it names is not touched.
+            if let file = try? workspace.cacheFile(shard.file) { unlink(file) }
         }
         for file in plan.leftoverFiles { unlink(workspace.path(file.path)) }
         for folder in plan.supersededFolders {

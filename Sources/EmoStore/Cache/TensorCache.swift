@@ -169,7 +169,7 @@ public final class TensorCache: @unchecked Sendable {
         guard let row = try store.read({ try CacheShardRow.fetchOne($0, key: id) }) else {
             throw CacheError.missing("shard \(id) is not in the cache index")
         }
-        let shard = try ShardFile(path: workspace.path(row.file))
+        let shard = try ShardFile(path: try workspace.cacheFile(row.file))
         openShards[id] = shard
         return shard
     }
