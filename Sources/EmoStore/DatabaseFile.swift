@@ -13,6 +13,12 @@ enum DatabaseFile {
     static var firstMigration: String { "v1: runs, sources, stages, failures, artifacts" }
 
     static func checkHeader(_ path: String) throws {
+        // A pipe would block the read below for ever, and a folder would read as empty.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw EmoError.io(path: path, reason: "the provenance database is not a regular file (a folder, a pipe or a device), "
+                              + "so it is not EmoPipe's; it was left as it is: move it away or choose another --workdir")
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw EmoError.io(path: path, reason: "cannot read the provenance database")
         }

@@ -79,4 +79,15 @@ struct ShardFuzzFindingsTests {
         let shape = Array(repeating: "4294967295", count: 6).joined(separator: ", ")
         expectBad(path, "entry 0: 24 bytes disagree with shape [\(shape)] of float32")
     }
+    /// A header claiming more records than any writer makes is refused before its index is read: a
+    /// sparse file of any size holds such an index, and reading it (for its CRC) took gigabytes.
+    @Test func aHeaderClaimingMoreRecordsThanAnyShardHoldsIsRefusedUnread() throws {
+        let count = UInt32(ShardFormat.maxRecords + 1)
+        let path = try shard("many", u64: [32: UInt64(count) * 128], u32: [16: count])
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(indexOffset) + UInt64(count) * 128 + 1024)  // sparse: the claimed index fits
+        try handle.close()
+        let error = try #require(throws: CacheError.self) { try ShardFile(path: path) }
+        #expect("\(error)".contains("claims \(count) records"), "\(error)")
+    }
 }

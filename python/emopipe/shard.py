@@ -5,6 +5,7 @@ A tensor is handed out as a read-only NumPy view on the mapping: nothing is copi
 """
 import mmap
 import os
+import stat
 import struct
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from .errors import DamagedRecord, ShardError
 MAGIC = b"EMOSHARD"
 VERSION = 1
 HEADER_SIZE = 64
+MAX_RECORDS = 1 << 20  # ShardFormat.maxRecords: more than any writer puts in a shard
 ENTRY_SIZE = 128
 MAX_RANK = 6
 
@@ -44,11 +46,16 @@ def _fits(offset, length, lower, upper):
 class Shard:
     """One shard file, mapped read-only; its index is read and checked on opening."""
 
-    def __init__(self, path, verify_index=False):
+    def __init__(self, path, verify_index=True):
         self.path = path
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
+            # O_NONBLOCK: a pipe in a shard's place must not block the open; anything but a file is refused.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise ShardError(path, "not a regular file")
+                size = info.st_size
                 if size < HEADER_SIZE:
                     raise ShardError(path, "shorter than its header")
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -68,6 +75,8 @@ class Shard:
         version, _, count, _, index_offset, index_length, index_crc = struct.unpack_from("<IIIIQQI", m, 8)
         if version != VERSION:
             raise self._bad(f"version {version}, this reader reads {VERSION}")
+        if count > MAX_RECORDS:
+            raise self._bad(f"its header claims {count} records; a shard holds at most {MAX_RECORDS}")
         if index_length != count * ENTRY_SIZE or not _fits(index_offset, index_length, HEADER_SIZE, self.size):
             raise self._bad(f"index of {count} entries does not fit in {self.size} bytes")
         index = memoryview(m)[index_offset:index_offset + index_length]

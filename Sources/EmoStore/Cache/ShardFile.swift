@@ -61,6 +61,9 @@ public final class ShardFile: @unchecked Sendable {
         let version = file.loadLE(UInt32.self, at: 8)
         guard version == ShardFormat.version else { throw bad("version \(version), this emopipe reads \(ShardFormat.version)") }
         let count = Int(file.loadLE(UInt32.self, at: 16))
+        guard count <= ShardFormat.maxRecords else {
+            throw bad("its header claims \(count) records; a shard holds at most \(ShardFormat.maxRecords)")
+        }
         guard let indexOffset = Int(exactly: file.loadLE(UInt64.self, at: 24)),
               let indexLength = Int(exactly: file.loadLE(UInt64.self, at: 32)),
               indexLength == count * ShardFormat.entrySize,

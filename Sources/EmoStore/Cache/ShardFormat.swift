@@ -65,6 +65,9 @@ enum ShardFormat {
     static let headerSize = 64
     static let alignment = 64
     static let entrySize = 128
+    /// More records than any writer puts in one shard (publishing batches at most a few hundred): a
+    /// header claiming more is damaged, and is refused before its index (128 bytes each) is read.
+    static let maxRecords = 1 << 20
     static let maxRank = 6
 
     static func aligned(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
