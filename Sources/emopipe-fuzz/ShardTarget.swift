@@ -161,7 +161,7 @@ final class ShardTarget: FuzzTarget {
         case .badShard(_, let reason): return "CacheError.badShard: " + normalised(reason, path: path)
         case .damagedRecord: return "CacheError.damagedRecord"
         case .missing(let what): return "CacheError.missing: " + normalised(what, path: path)
-        case .io(_, let reason): return "CacheError.io: " + normalised(reason, path: path)
+        case .io(_, let reason), .denied(_, let reason): return "CacheError.io: " + normalised(reason, path: path)
         }
     }
 }

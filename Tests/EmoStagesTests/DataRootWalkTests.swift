@@ -1,4 +1,5 @@
 import EmoPipeline
+import EmoStore
 import EmoTestSupport
 import Foundation
 import Testing
@@ -180,6 +181,24 @@ struct DataRootWalkTests {
         #expect(again.status == 0, "\(again.stderr)")
         sources = try IngestFixture.sources(workdir: workdir)
         #expect(sources[locked] == nil && sources[inside]?["status"] as? String == "ok", "\(sources.keys.sorted())")
+    }
+
+    /// A shard this process may not read is the environment's problem, not damage: `cache verify`
+    /// stops naming it (exit 1) and keeps every record, where it used to drop them all.
+    @Test(.enabled(if: foldersCanBeLocked, "a file with mode 0 stays readable here (file system or capabilities)"))
+    func cacheVerifyKeepsTheRecordsOfAShardItMayNotRead() throws {
+        let (root, _) = try Self.smallRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        #expect(try IngestFixture.emopipe(["run", "--until", "audio"], data: root, workdir: workdir).status == 0)
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let shard = try #require(try store.read { try CacheShardRow.fetchOne($0) })
+        let records = try store.read { try CacheRecordRow.fetchCount($0) }
+        try #require(chmod(workdir + "/" + shard.file, 0) == 0)
+        defer { chmod(workdir + "/" + shard.file, 0o644) }
+        let verify = try Self.emopipeWithoutOverrides(["cache", "verify", "--workdir", workdir])
+        #expect(verify.status == ExitStatus.failure && verify.stderr.contains("Permission denied"), "\(verify.status) \(verify.stderr)")
+        #expect(try store.read { try CacheRecordRow.fetchCount($0) } == records, "no record dropped")
+        #expect(try store.failures(stage: "cache").isEmpty, "no failure rows")
     }
 
     /// Names that are not UTF-8, paths `stat` refuses (longer than PATH_MAX) and files that yield more

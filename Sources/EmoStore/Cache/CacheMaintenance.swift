@@ -55,6 +55,10 @@ extension TensorCache {
                 if !tensor.shard.verify(tensor.entry) || Int64(tensor.entry.crc32c) != row.crc32c {
                     problem = "cached record fails its CRC-32C check"
                 }
+            } catch let error as CacheError {
+                // A shard this process may not read is not damaged: stop, keeping every record.
+                if case .denied = error { throw error }
+                problem = "cached record unreadable: \(error)"
             } catch {
                 problem = "cached record unreadable: \(error)"
             }

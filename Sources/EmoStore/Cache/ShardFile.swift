@@ -15,7 +15,10 @@ public final class ShardFile: @unchecked Sendable {
         self.path = path
         // Non-blocking: opening a FIFO put in a shard's place would otherwise wait for a writer forever.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw CacheError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            let reason = "cannot open: \(String(cString: strerror(errno)))"
+            throw errno == EACCES || errno == EPERM ? CacheError.denied(path: path, reason: reason) : CacheError.io(path: path, reason: reason)
+        }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw CacheError.io(path: path, reason: "cannot stat") }

@@ -98,13 +98,15 @@ public enum CacheError: Error, Equatable, CustomStringConvertible, Sendable {
     case damagedRecord(path: String, key: String)
     case missing(String)
     case io(path: String, reason: String)
+    /// The file is there but this process may not read it: the environment's problem, not damage.
+    case denied(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .badShard(let path, let reason): return "\(path): not a valid shard: \(reason)"
         case .damagedRecord(let path, let key): return "\(path): record for source \(key) fails its CRC-32C check"
         case .missing(let what): return what
-        case .io(let path, let reason): return "\(path): \(reason)"
+        case .io(let path, let reason), .denied(let path, let reason): return "\(path): \(reason)"
         }
     }
 
@@ -112,7 +114,7 @@ public enum CacheError: Error, Equatable, CustomStringConvertible, Sendable {
     public var repair: String? {
         switch self {
         case .damagedRecord, .badShard: return "`emopipe cache verify` drops damaged records and the next run computes them again"
-        case .missing, .io: return nil
+        case .missing, .io, .denied: return nil
         }
     }
 }
