@@ -16,3 +16,8 @@ public enum RegularFile {
         return (fd, Int64(info.st_size))
     }
 }
+
+extension stat {
+    /// The modification time in nanoseconds since the epoch, as ingest records it.
+    public var mtimeNanos: Int64 { Int64(st_mtim.tv_sec) * 1_000_000_000 + Int64(st_mtim.tv_nsec) }
+}

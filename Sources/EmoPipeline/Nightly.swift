@@ -76,7 +76,7 @@ public struct Nightly {
         func written(_ name: String) -> Int64 {
             var info = stat()
             guard stat(reportsFolder + "/" + name, &info) == 0 else { return 0 }
-            return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            return info.mtimeNanos
         }
         let newestFirst = names.filter { $0.hasSuffix(".json") }.map { ($0, written($0)) }
             .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 > $1.0 }.map(\.0)

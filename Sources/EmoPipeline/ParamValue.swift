@@ -109,18 +109,25 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A refusal naming where the YAML is: `origin: line N: why`.
+    private static func refusal(_ why: String, at mark: Mark?, origin: String?) -> PipelineError {
+        PipelineError.invalidFile((origin.map { "\($0): " } ?? "") + "line \(mark.map { "\($0.line)" } ?? "?"): \(why)")
+    }
+
+    /// A tag as written: `!!int` for the core schema's, else its own name.
+    private static func spelled(_ tag: String) -> String {
+        let core = "tag:yaml.org,2002:"
+        return tag.hasPrefix(core) ? "!!" + tag.dropFirst(core.count) : tag
+    }
+
     /// A list, a mapping or a key may carry only its own kind's tag (`!!seq`, `!!map`, `!!str`), or none.
     private static func requireKnownTag(_ tag: Tag, allowed: Tag.Name, mark: Mark?, origin: String?) throws {
         switch Tag.Name(rawValue: tag.description) {
         case .implicit, .nonSpecific, allowed: return
-        case .merge:
-            throw PipelineError.invalidFile((origin.map { "\($0): " } ?? "") + "line \(mark.map { "\($0.line)" } ?? "?"): "
-                + "YAML merge keys (<<) are not supported: write the keys out")
+        case .merge: throw refusal("YAML merge keys (<<) are not supported: write the keys out", at: mark, origin: origin)
         default:
-            let core = "tag:yaml.org,2002:", written = tag.description
-            let shown = written.hasPrefix(core) ? "!!" + written.dropFirst(core.count) : written
-            throw PipelineError.invalidFile((origin.map { "\($0): " } ?? "") + "line \(mark.map { "\($0.line)" } ?? "?"): "
-                + "the YAML tag \(shown.echoed) is not one EmoPipe reads here (\("!!" + allowed.rawValue.dropFirst(core.count)) or none)")
+            throw refusal("the YAML tag \(spelled(tag.description).echoed) is not one EmoPipe reads here "
+                          + "(\(spelled(allowed.rawValue)) or none)", at: mark, origin: origin)
         }
     }
 
@@ -128,9 +135,7 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// tag EmoPipe does not know (`!weird 3`) is refused rather than ignored.
     private static func fromTagged(_ scalar: Node.Scalar, origin: String?) throws -> ParamValue {
         let text = scalar.string
-        func refuse(_ why: String) -> PipelineError {
-            PipelineError.invalidFile((origin.map { "\($0): " } ?? "") + "line \(scalar.mark.map { "\($0.line)" } ?? "?"): \(why)")
-        }
+        func refuse(_ why: String) -> PipelineError { refusal(why, at: scalar.mark, origin: origin) }
         // Yams keeps a tag's name internal; its description is the name as written.
         switch Tag.Name(rawValue: scalar.tag.description) {
         case .implicit: return scalar.style == .plain ? fromPlain(text) : .string(text)
@@ -148,9 +153,7 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
             guard fromPlain(text) == .null else { throw refuse("!!null \"\(text.escaped)\" is not null") }
             return .null
         default:
-            let core = "tag:yaml.org,2002:", written = scalar.tag.description
-            let tag = written.hasPrefix(core) ? "!!" + written.dropFirst(core.count) : written
-            throw refuse("the YAML tag \(tag.echoed) is not one EmoPipe reads (plain values, or !!str, !!int, !!float, !!bool, !!null)")
+            throw refuse("the YAML tag \(spelled(scalar.tag.description).echoed) is not one EmoPipe reads (plain values, or !!str, !!int, !!float, !!bool, !!null)")
         }
     }
 

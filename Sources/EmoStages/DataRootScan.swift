@@ -90,8 +90,7 @@ struct DataRootScan {
                     try visit(path, identity: entry, ancestors: inside)
                 } else {
                     seen[entry] = path
-                    let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-                    files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: mtime,
+                    files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: info.mtimeNanos,
                                              notRegular: Self.kindIfNotRegular(info.st_mode)))
                 }
             }

@@ -25,8 +25,7 @@ struct SourceUnit: Equatable, Sendable {
     func changeSinceIngest() -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return "no longer readable (\(String(cString: strerror(errno))))" }
-        let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        guard Int64(info.st_size) != size || mtime != mtimeNanos else { return nil }
+        guard Int64(info.st_size) != size || info.mtimeNanos != mtimeNanos else { return nil }
         if (try? SHA256Hex.file(atPath: path).hex) == sha256 { return nil }
         return Int64(info.st_size) != size ? "now \(info.st_size) bytes where ingest recorded \(size)" : "modified after ingest read it"
     }

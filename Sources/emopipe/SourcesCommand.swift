@@ -29,8 +29,9 @@ struct SourcesCommand: ParsableCommand {
     func run() throws {
         do {
             let store = try workDirectoryOptions.openStore()
-            let stageFailures = try Self.currentStageFailures(store)
-            let sources = try store.sources(status: nil).filter {
+            let all = try store.sources(status: nil)
+            let stageFailures = try Self.currentStageFailures(store, sources: all)
+            let sources = all.filter {
                 !failed || $0.status == .failed || stageFailures[$0.path] != nil
             }
             if json {
@@ -45,11 +46,11 @@ struct SourcesCommand: ParsableCommand {
 
     /// Per path, the audio and faces failures recorded under each stage's current parameters for
     /// the file's current content: what the last run of the stage counted as failed.
-    static func currentStageFailures(_ store: ProvenanceStore) throws -> [String: [FailureRecord]] {
+    static func currentStageFailures(_ store: ProvenanceStore, sources: [SourceRecord]) throws -> [String: [FailureRecord]] {
         let current = try [StageName.audio, .faces].compactMap { stage in
             try store.stageState(stage.rawValue).map { (stage.rawValue, $0.parametersFingerprint) }
         }
-        let contents = Dictionary(try store.sources(status: .ok).map { ($0.path, $0.sha256 ?? "") }, uniquingKeysWith: { a, _ in a })
+        let contents = Dictionary(sources.filter { $0.status == .ok }.map { ($0.path, $0.sha256 ?? "") }, uniquingKeysWith: { a, _ in a })
         var found: [String: [FailureRecord]] = [:]
         for (stage, fingerprint) in current {
             for failure in try store.failures(stage: stage) where failure.fingerprint == fingerprint
