@@ -105,10 +105,12 @@ struct WorkDirectoryOptions: ParsableArguments {
 
     /// An empty path would quietly mean the current folder, and a file can hold no work directory.
     func validate() throws {
-        if workdir.isEmpty { throw ValidationError("--workdir '': an empty path names no folder") }
+        // The value may come from the environment: the message names both places it can be given.
+        let option = "--workdir (or $EMOPIPE_WORKDIR)"
+        if workdir.isEmpty { throw ValidationError("\(option) '': an empty path names no folder") }
         var info = stat()
         if stat(workdir, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
-            throw ValidationError("--workdir \(workdir.echoed): exists and is not a folder")
+            throw ValidationError("\(option) \(workdir.echoed): exists and is not a folder")
         }
     }
 

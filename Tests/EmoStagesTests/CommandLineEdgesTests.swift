@@ -248,6 +248,18 @@ struct CommandLineEdgesTests {
 /// Usage errors, help and `--version`: no work directory or data needed.
 @Suite("command-line usage", .enabled(if: TestSupport.hasEmopipe))
 struct CommandLineUsageTests {
+    /// A work directory that is empty or a file is a usage error, named as the option or the
+    /// environment variable it may have come from.
+    @Test func aWorkDirectoryThatIsNoFolderIsRefusedNamingBothPlacesItComesFrom() throws {
+        let file = try TestSupport.temporaryFolder("workdir-file") + "/afile"
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        for (arguments, environment) in [(["sources", "--workdir", file], [String: String]()), (["sources"], ["EMOPIPE_WORKDIR": file]),
+                                         (["sources", "--workdir", ""], [:])] {
+            let result = try TestSupport.run(TestSupport.emopipe, arguments, environment: environment)
+            #expect(result.status == 64 && result.stderr.contains("--workdir (or $EMOPIPE_WORKDIR)"), "\(arguments): \(result.stderr)")
+        }
+    }
+
     static func emopipe(_ arguments: [String]) throws -> TestSupport.ProcessResult {
         try TestSupport.run(TestSupport.emopipe, arguments)
     }
