@@ -229,6 +229,13 @@ struct PythonCacheReaderTests {
         try bytes.write(to: URL(fileURLWithPath: shardPath))
         let damaged = try reader(readAll)
         #expect(damaged.status == 1 && damaged.stderr.contains("index fails its CRC-32C check"), "\(damaged.stderr)")
+        // A header whose alignment is not the format's (outside the index CRC): refused by both readers.
+        bytes = try Data(contentsOf: URL(fileURLWithPath: fixture.workdir + "/" + first.file))
+        bytes[20] = 4
+        try bytes.write(to: URL(fileURLWithPath: shardPath))
+        let misaligned = try reader(readAll)
+        #expect(misaligned.status == 1 && misaligned.stderr.contains("header size 64 and alignment 4; version 1 has 64 and 64"),
+                "\(misaligned.stderr)")
         try FileManager.default.removeItem(atPath: shardPath)
         try FileManager.default.copyItem(atPath: fixture.workdir + "/" + first.file, toPath: shardPath)
 

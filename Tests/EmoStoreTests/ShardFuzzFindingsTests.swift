@@ -79,6 +79,18 @@ struct ShardFuzzFindingsTests {
         let shape = Array(repeating: "4294967295", count: 6).joined(separator: ", ")
         expectBad(path, "entry 0: 24 bytes disagree with shape [\(shape)] of float32")
     }
+    /// The format fixes the header size and the alignment; a tensor off its 64-byte boundary cannot be
+    /// viewed as its element type, so a misaligned offset is refused, not read.
+    @Test func aHeaderOrTensorOffsetOffTheFormatsAlignmentIsRefused() throws {
+        expectBad(try shard("header-size", u32: [12: 128]), "header size 128 and alignment 64; version 1 has 64 and 64")
+        expectBad(try shard("alignment", u32: [20: 4]), "header size 64 and alignment 4; version 1 has 64 and 64")
+        let dataOffset = Int(pristine.withUnsafeBytes { $0.loadLE(UInt64.self, at: indexOffset + 80) })
+        // One byte on: still inside the records, so only the alignment check can refuse it.
+        let path = try shard("misaligned", u64: [indexOffset + 80: UInt64(dataOffset + 1)])
+        expectBad(path, "entry 0: tensor offset \(dataOffset + 1) is not a multiple of 64")
+        #expect(try ShardFile(path: try shard("pristine-again")).entries.count == 1)
+    }
+
     /// A header claiming more records than any writer makes is refused before its index is read: a
     /// sparse file of any size holds such an index, and reading it (for its CRC) took gigabytes.
     @Test func aHeaderClaimingMoreRecordsThanAnyShardHoldsIsRefusedUnread() throws {

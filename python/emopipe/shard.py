@@ -17,6 +17,7 @@ from .errors import DamagedRecord, ShardError
 MAGIC = b"EMOSHARD"
 VERSION = 1
 HEADER_SIZE = 64
+ALIGNMENT = 64  # every tensor starts on such a boundary (ShardFormat.alignment)
 MAX_RECORDS = 1 << 20  # ShardFormat.maxRecords: more than any writer puts in a shard
 ENTRY_SIZE = 128
 MAX_RANK = 6
@@ -72,9 +73,11 @@ class Shard:
         m = self._map
         if m[0:8] != MAGIC:
             raise self._bad("wrong magic")
-        version, _, count, _, index_offset, index_length, index_crc = struct.unpack_from("<IIIIQQI", m, 8)
+        version, header_size, count, alignment, index_offset, index_length, index_crc = struct.unpack_from("<IIIIQQI", m, 8)
         if version != VERSION:
             raise self._bad(f"version {version}, this reader reads {VERSION}")
+        if (header_size, alignment) != (HEADER_SIZE, ALIGNMENT):
+            raise self._bad(f"header size {header_size} and alignment {alignment}; version {version} has {HEADER_SIZE} and {ALIGNMENT}")
         if count > MAX_RECORDS:
             raise self._bad(f"its header claims {count} records; a shard holds at most {MAX_RECORDS}")
         if index_length != count * ENTRY_SIZE or not _fits(index_offset, index_length, HEADER_SIZE, self.size):
@@ -98,6 +101,8 @@ class Shard:
         if not (_fits(meta_offset, meta_length, HEADER_SIZE, records_end)
                 and _fits(data_offset, data_length, HEADER_SIZE, records_end)):
             raise self._bad(f"entry {i} points outside the records")
+        if data_offset % ALIGNMENT:
+            raise self._bad(f"entry {i}: tensor offset {data_offset} is not a multiple of {ALIGNMENT}")
         expected = DTYPES[dtype].itemsize * int(np.prod(shape, dtype=object))
         if data_length != expected:
             raise self._bad(f"entry {i}: {data_length} bytes disagree with shape {list(shape)} of {DTYPE_NAMES[dtype]}")

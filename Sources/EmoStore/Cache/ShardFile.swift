@@ -63,6 +63,11 @@ public final class ShardFile: @unchecked Sendable {
         guard Array(file[0..<8]) == ShardFormat.magic else { throw bad("wrong magic") }
         let version = file.loadLE(UInt32.self, at: 8)
         guard version == ShardFormat.version else { throw bad("version \(version), this emopipe reads \(ShardFormat.version)") }
+        // Fixed by the format: typed views of a tensor need its offset aligned (checked per entry below).
+        let (headerSize, alignment) = (file.loadLE(UInt32.self, at: 12), file.loadLE(UInt32.self, at: 20))
+        guard headerSize == ShardFormat.headerSize, alignment == ShardFormat.alignment else {
+            throw bad("header size \(headerSize) and alignment \(alignment); version \(version) has \(ShardFormat.headerSize) and \(ShardFormat.alignment)")
+        }
         let count = Int(file.loadLE(UInt32.self, at: 16))
         guard count <= ShardFormat.maxRecords else {
             throw bad("its header claims \(count) records; a shard holds at most \(ShardFormat.maxRecords)")
@@ -90,6 +95,9 @@ public final class ShardFile: @unchecked Sendable {
                   fits(metaOffset, metaLength, from: ShardFormat.headerSize, to: indexOffset),
                   fits(dataOffset, dataLength, from: ShardFormat.headerSize, to: indexOffset) else {
                 throw bad("entry \(i) points outside the records")
+            }
+            guard dataOffset % ShardFormat.alignment == 0 else {
+                throw bad("entry \(i): tensor offset \(dataOffset) is not a multiple of \(ShardFormat.alignment)")
             }
             guard let expected = byteCount(shape, dtype), dataLength == expected else {
                 throw bad("entry \(i): \(dataLength) bytes disagree with shape \(shape) of \(dtype.name)")
