@@ -45,6 +45,11 @@ public struct EvaluateStage: Stage {
         return names
     }()
 
+    /// A deleted or edited metrics.json, report or predictions file is made again.
+    public func externalChanges(_ context: StageContext, parameters: NoParameters) throws -> String? {
+        try RecordedOutputs.runFolderProblem(context, stage: .evaluate)
+    }
+
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
         var folds: [FoldResult] = []

@@ -19,6 +19,12 @@ public struct ExportStage: Stage {
 
     public init() {}
 
+    /// A deleted or edited model.onnx (or what `predict` reads beside it) is made again.
+    public func externalChanges(_ context: StageContext, parameters: ExportParameters) throws -> String? {
+        try RecordedOutputs.runFolderProblem(context, stage: .export, unrecorded: [
+            TrainedModel.Weights.exported.rawValue, TrainedModel.fileName, Self.featuresFileName])
+    }
+
     public func run(_ context: StageContext, parameters: ExportParameters) throws -> StageOutcome {
         let foldFolder = try TrainStage.foldFolders(context)[0]
         let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
@@ -42,7 +48,7 @@ public struct ExportStage: Stage {
             (stage.rawValue, try upstream.contains(stage)
                 ? context.store.stageState(stage).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null : .null)
         }))
-        try DurableFile.write(Data(features.canonicalJSON.utf8), to: folder + "/features.json")
+        try DurableFile.write(Data(features.canonicalJSON.utf8), to: folder + "/" + Self.featuresFileName)
         let sha = SHA256Hex.of(onnx)
         let fed = try sourcesFed(foldFolder, context: context)
         try record(kind: "onnx", path: path, sha256: sha, fed: fed, context: context)
@@ -89,6 +95,8 @@ public struct ExportStage: Stage {
     }
 
     public static let int8FileName = "model.int8.onnx"
+    /// The feature stages' parameters the model was trained on, which `predict` computes again.
+    public static let featuresFileName = "features.json"
     /// The int8 file's `quantization` metadata entry: what a consumer needs to know of its arithmetic.
     static func int8Description(deltas: Bool) -> String {
         "int8 weights per output channel (symmetric, zero point 0) for every Conv and MatMul and the GRU's W and R, behind DequantizeLinear; activations entering each Conv and MatMul quantised dynamically to uint8 with one scale and zero point per sample (DynamicQuantizeLinear's rule, per sample), no calibration; the GRU, batch norm, attention and softmax run in float"

@@ -52,7 +52,7 @@ public final class Predictor {
             throw PipelineError.missingData("\(run): no exported model here (run the export stage: `emopipe run --until export`)")
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
-        (logMel, faces) = try Self.featureParameters(folder.appendingPathComponent("features.json").path,
+        (logMel, faces) = try Self.featureParameters(folder.appendingPathComponent(ExportStage.featuresFileName).path,
                                                      config: classifier.trained.config)
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {

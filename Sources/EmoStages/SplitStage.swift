@@ -20,6 +20,13 @@ public struct SplitStage: Stage {
 
     public init() {}
 
+    /// A plan file deleted or edited since is made again: its digest is the stage's output digest.
+    public func externalChanges(_ context: StageContext, parameters: SplitParameters) throws -> String? {
+        guard let state = try context.store.stageState(.split) else { return nil }
+        let plan = SplitPlan.path(workspace: context.workspace, fingerprint: state.fingerprint)
+        return RecordedOutputs.problem([.init(path: plan, writtenBy: state.runId, sha256: state.outputDigest)])
+    }
+
     public func run(_ context: StageContext, parameters: SplitParameters) throws -> StageOutcome {
         let labels = try LabelMap(named: context.manifest.labelMap)
         let includeSong = context.manifest.includeSong

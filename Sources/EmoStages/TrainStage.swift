@@ -73,6 +73,23 @@ public struct TrainStage: Stage {
         return fed == asked ? features : features.building(fed)
     }
 
+    /// A fold's kept weights deleted or edited since training: the stage trains that fold again.
+    public func externalChanges(_ context: StageContext, parameters: TrainParameters) throws -> String? {
+        guard let state = try context.store.stageState(.train) else { return nil }
+        return RecordedOutputs.problem(try Self.recordedModels(context, fingerprint: state.fingerprint))
+    }
+
+    /// Each fold's kept weights as training recorded them, where the work directory's layout puts them now.
+    static func recordedModels(_ context: StageContext, fingerprint: String) throws -> [RecordedOutputs.Expected] {
+        let folder = Self.folder(context.workspace, fingerprint: fingerprint)
+        return try context.store.outputArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint).map { row in
+            let recorded = URL(fileURLWithPath: row.path)
+            let path = folder.appendingPathComponent(recorded.deletingLastPathComponent().lastPathComponent)
+                .appendingPathComponent(recorded.lastPathComponent).path
+            return RecordedOutputs.Expected(path: path, writtenBy: row.runId, sha256: row.sha256)
+        }
+    }
+
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         Engine.configure(threads: context.threads)
         let features = try Self.fedByTraining(
@@ -82,7 +99,8 @@ public struct TrainStage: Stage {
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
-        if context.forced { try Self.setAside(folder, context: context) }
+        if context.forced { try Self.setAside(folder, because: "forced", context: context) }
+        let recorded = try Self.recordedModels(context, fingerprint: context.fingerprint.full)
         // Downstream files embed this fingerprint (model.json's training settings, model.onnx's metadata),
         // so a change that leaves the weights alone must still reach them.
         var digest = ["train \(context.fingerprint.full)"]
@@ -104,6 +122,10 @@ public struct TrainStage: Stage {
             trainer.log = { context.logger.info("fold \(fold.index): \($0)") }
             trainer.stopRequested = { context.cancellation.isCancelled }
             let foldFolder = folder.appendingPathComponent(Workspace.foldFolderName(fold.index))
+            // Resuming would return at once and keep what is there now; the fold starts over instead.
+            if let problem = RecordedOutputs.problem(recorded.filter { $0.path.hasPrefix(foldFolder.path + "/") }) {
+                try Self.setAside(foldFolder, because: problem, context: context)
+            }
             let state: TrainingState
             do {
                 state = try trainer.fit(train: train, validation: validation, policy: parameters.windowPolicy,
@@ -158,13 +180,13 @@ public struct TrainStage: Stage {
     /// `--force train` starts from epoch 1: the checkpoints of this fingerprint are moved aside to
     /// `<folder>.superseded-<run id>` (kept, not deleted: they may be all that is left of a long
     /// training; `cache gc` removes them).
-    static func setAside(_ folder: URL, context: StageContext) throws {
+    static func setAside(_ folder: URL, because reason: String, context: StageContext) throws {
         guard FileManager.default.fileExists(atPath: folder.path) else { return }
         let aside = folder.path + GarbagePlan.supersededMarker + context.runId
         guard rename(folder.path, aside) == 0 else {
             throw EmoError.io(path: folder.path, reason: "cannot move the checkpoints aside to \(aside): \(String(cString: strerror(errno)))")
         }
-        context.logger.info("forced: earlier checkpoints moved to \(aside)")
+        context.logger.info("\(reason): earlier checkpoints moved to \(aside)")
     }
 
     /// The fold folders of the last completed training, in fold order.

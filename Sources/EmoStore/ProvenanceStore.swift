@@ -234,6 +234,17 @@ public final class ProvenanceStore: @unchecked Sendable {
         try read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
     }
 
+    /// The files one stage recorded under one fingerprint (rows naming no source), by path; with a
+    /// run id, only those that run wrote.
+    public func outputArtifacts(stage: String, fingerprint: String, runId: String? = nil) throws -> [ArtifactRecord] {
+        try read { db in
+            var rows = ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
+                                             && Column("sourceSHA256") == nil)
+            if let runId { rows = rows.filter(Column("runId") == runId) }
+            return try rows.order(Column("path"), Column("id")).fetchAll(db)
+        }
+    }
+
     /// The sources an artifact (a stage's file under one fingerprint) was made from, sorted.
     public func sources(ofArtifact path: String, stage: String, fingerprint: String) throws -> [String] {
         try read { db in

@@ -118,6 +118,55 @@ struct CommandsTests {
         #expect(differences.isEmpty, "\(differences.prefix(12))")
     }
 
+    // MARK: Outputs deleted or edited since
+
+    @Test func resultFilesDeletedOrEditedSinceMakeTheirStagesRunAgainToTheSameResults() throws {
+        let fixture = try FaultFixture.shared.get()
+        let workdir = try Self.copyOfReference(fixture, "outputs-gone")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let evaluated = try #require(try store.stageState("evaluate")?.runId)
+        let exported = try #require(try store.stageState("export")?.runId)
+        let weights = try #require(FaultFixture.trainFiles(workdir).first { $0.hasSuffix("/fold-1/best.safetensors") })
+        try FileManager.default.removeItem(atPath: "\(workdir)/runs/\(exported)/model.onnx")
+        try FileManager.default.removeItem(atPath: "\(workdir)/runs/\(evaluated)/metrics.json")
+        let edited = try FileHandle(forWritingTo: URL(fileURLWithPath: workdir + "/" + weights))
+        try edited.seekToEnd()
+        try edited.write(contentsOf: Data([0]))
+        try edited.close()
+
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        let stale = status.stdout.split(separator: "\n").filter { $0.contains(" stale ") }.map { String($0.prefix { $0 != " " }) }
+        #expect(stale == ["train", "evaluate", "export"], "\(status.stdout)")
+        #expect(status.stdout.contains("\(workdir)/\(weights) has changed since run "), "\(status.stdout)")
+
+        let again = try fixture.run([], workdir: workdir)
+        #expect(again.status == fixture.referenceStatus, "\(again.stderr)")
+        #expect(again.stderr.contains("has changed since run"), "\(again.stderr)")
+        #expect(again.stderr.contains("earlier checkpoints moved to \(workdir)/\(weights.dropLast("/best.safetensors".count))\(GarbagePlan.supersededMarker)"),
+                "\(again.stderr)")
+        // Only the edited fold trains again, from epoch 1.
+        #expect(again.stderr.components(separatedBy: "epoch 1/\(FaultFixture.epochs) ").count - 1 == 1, "\(again.stderr)")
+        let summary = again.stderr.split(separator: "\n").filter { $0.hasPrefix("  ") }
+        for stage in ["train", "evaluate", "export"] {
+            #expect(summary.contains { $0.hasPrefix("  \(stage): ran ") }, "\(stage) runs: \(summary)")
+        }
+        // Training is deterministic: the same weights, metrics and ONNX as the reference's.
+        let differences = try Self.factsInUse(workdir).differences(from: try FaultFixture.facts(fixture.reference))
+        #expect(differences.isEmpty, "\(differences.prefix(12))")
+        let after = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(!after.stdout.contains(" stale "), "\(after.stdout)")
+
+        // A deleted split plan is written again, the same, and leaves what follows it up to date.
+        let plan = try #require(FileManager.default.subpathsOfDirectory(atPath: workdir + "/cache/split").first { $0.hasSuffix(".json") })
+        try FileManager.default.removeItem(atPath: workdir + "/cache/split/" + plan)
+        let planGone = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(planGone.stdout.contains("cache/split/\(plan), written by run "), "\(planGone.stdout)")
+        let replanned = try fixture.run([], workdir: workdir)
+        let lines = replanned.stderr.split(separator: "\n").filter { $0.hasPrefix("  ") }
+        #expect(lines.contains { $0.hasPrefix("  split: ran ") } && lines.contains { $0.hasPrefix("  train: up to date") }, "\(lines)")
+        #expect(FileManager.default.fileExists(atPath: workdir + "/cache/split/" + plan))
+    }
+
     // MARK: Ctrl-C
 
     @Test func sigintInTrainingStopsWithinABatchAndTheResumeEqualsAnUninterruptedRun() throws {

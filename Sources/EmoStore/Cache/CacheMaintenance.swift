@@ -242,7 +242,7 @@ public struct GarbagePlan: Sendable {
     public var leftoverFiles: [File] = []
     /// Checkpoint folders `--force` set aside (`<folder>.superseded-<run id>`).
     public var supersededFolders: [File] = []
-    /// What marks a folder `--force` set aside (see `TrainStage.setAside`).
+    /// What marks a folder of checkpoints set aside (by `--force`, or for weights deleted or edited since; see `TrainStage.setAside`).
     public static let supersededMarker = ".superseded-"
     private var groupsByKey: [String: Group] = [:]
 
