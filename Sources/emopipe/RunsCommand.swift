@@ -33,8 +33,12 @@ struct RunsCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
-    @Option(help: "Show at most this many runs.")
+    @Option(help: "Show at most this many runs (0 or more).")
     var limit: Int?
+
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit \(limit): expected 0 or more runs") }
+    }
 
     func run() throws {
         do {

@@ -396,6 +396,26 @@ struct CommandLineUsageTests {
         }
     }
 
+    /// Every number the command line takes, at and past its edges (negative, zero, Int.max): a
+    /// documented status and a one-line message, never a trap (`runs --limit=-1` trapped in `prefix`).
+    @Test func numericOptionsAtTheirEdgesGetAStatusNeverATrap() throws {
+        let workdir = try TestSupport.temporaryFolder("numeric-edges")
+        let export = try TestSupport.temporaryFolder("numeric-export")
+        let huge = String(Int.max)
+        var cases: [[String]] = []
+        for value in ["-1", "0", huge] {
+            cases += [["runs", "--limit=\(value)"], ["status", "--threads=\(value)"],
+                      ["cache", "export", "--stage", "audio", "--format", "npz", "--records-per-file=\(value)", export],
+                      ["predict", "--run", "NOSUCH", "clip.wav", "--timeout=\(value)"], ["predict", "--run", "NOSUCH", "clip.wav", "--hop=\(value)"]]
+        }
+        for arguments in cases {
+            let result = try Self.emopipe(arguments + ["--workdir", workdir])
+            #expect([0, 1, 64].contains(result.status) && !result.stderr.contains("crashed"), "\(arguments): \(result.status) \(result.stderr)")
+        }
+        let negative = try Self.emopipe(["runs", "--limit=-1", "--workdir", workdir])
+        #expect(negative.status == 64 && negative.stderr.contains("--limit -1: expected 0 or more runs"), "\(negative.stderr)")
+    }
+
     @Test func predictRefusesAHopOutsideItsBoundsAndARunThatDoesNotExist() throws {
         let workdir = try TestSupport.temporaryFolder("predict")
         for hop in ["-1", "--hop=-1", "0.05", "nan", "100000.0"] {
