@@ -19,6 +19,7 @@ enum DatabaseFile {
             throw EmoError.io(path: path, reason: "the provenance database is not a regular file (a folder, a pipe or a device), "
                               + "so it is not EmoPipe's; it was left as it is: move it away or choose another --workdir")
         }
+        if opened.contains(info) { return }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw EmoError.io(path: path, reason: "cannot read the provenance database")
         }
@@ -32,6 +33,31 @@ enum DatabaseFile {
             throw EmoError.io(path: path, reason: "not an SQLite database, so not EmoPipe's provenance database; "
                               + "it was left as it is: move it away or choose another --workdir")
         }
+        opened.insert(info)
+    }
+
+    /// Database files this process has read the header of, or opened through SQLite: their header is
+    /// not read again. Reading it opens and closes a descriptor of the file, and closing any descriptor
+    /// of a file drops every POSIX lock the process holds on it, SQLite's included. Another process could
+    /// then take itself for the database's last user and remove the write-ahead log from under this one's
+    /// connections: their commits lost, their next read a disk I/O error.
+    static let opened = OpenedFiles()
+
+    final class OpenedFiles: @unchecked Sendable {
+        private struct Identity: Hashable { var device: UInt64, inode: UInt64 }
+        private let lock = NSLock()
+        private var identities: Set<Identity> = []
+
+        func contains(_ info: stat) -> Bool { lock.withLock { identities.contains(Self.identity(info)) } }
+        func insert(_ info: stat) { lock.withLock { _ = identities.insert(Self.identity(info)) } }
+
+        /// After SQLite opened (or created) `path`.
+        func insert(path: String) {
+            var info = stat()
+            if stat(path, &info) == 0 { insert(info) }
+        }
+
+        private static func identity(_ info: stat) -> Identity { Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) }
     }
 
     /// Refuses an SQLite database that EmoPipe's migrations never touched.

@@ -27,6 +27,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            DatabaseFile.opened.insert(path: path)
             try Schema.migrator.migrate(pool)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
             throw EmoError.io(path: path, reason: "cannot be written (the work directory or the database is read-only); "

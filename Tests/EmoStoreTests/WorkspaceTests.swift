@@ -78,6 +78,29 @@ struct WorkspaceTests {
         #expect(FileManager.default.contents(atPath: w.databasePath) == before)
     }
 
+    /// Opening the database again in the same process (a command that opens a second store, a test
+    /// beside the command line) must not cost the first connection its locks: reading the header
+    /// through a descriptor of its own and closing it dropped them, so another process closing the
+    /// database took itself for the last user and removed the write-ahead log, and the first
+    /// connection's later commits went into a deleted file.
+    @Test func aSecondOpenInOneProcessLeavesTheFirstConnectionsCommitsVisibleToOthers() throws {
+        let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
+        let first = try w.openStore(.readWrite)
+        func run(_ id: String) -> RunRecord {
+            RunRecord(id: id, command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                      threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date())
+        }
+        try first.insert(run("before"))
+        for access in [Workspace.Access.readWrite, .readOnly] { _ = try w.openStore(access).runs() }
+        // Another process opens the database and closes it.
+        let other = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            + "print(','.join(r[0] for r in c.execute('SELECT id FROM run ORDER BY id'))); c.close()"
+        #expect(try TestSupport.run("/usr/bin/python3", ["-c", other, w.databasePath]).stdout == "before\n")
+        try first.insert(run("after"))
+        #expect(try TestSupport.run("/usr/bin/python3", ["-c", other, w.databasePath]).stdout == "after,before\n")
+        #expect(try first.runs().map(\.id).sorted() == ["after", "before"])
+    }
+
     @Test func aMissingDatabaseIsCreatedForWritingAndNamedForReading() throws {
         let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
         let error = try #require(throws: EmoError.self) { try w.openStore(.readOnly) }
