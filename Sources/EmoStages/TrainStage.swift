@@ -73,21 +73,84 @@ public struct TrainStage: Stage {
         return fed == asked ? features : features.building(fed)
     }
 
-    /// A fold's kept weights deleted or edited since training: the stage trains that fold again.
+    /// A fold's kept weights deleted or edited since training (the stage trains that fold again), or
+    /// a fold left partway by a killed run (the stage resumes it).
     public func externalChanges(_ context: StageContext, parameters: TrainParameters) throws -> String? {
         guard let state = try context.store.stageState(.train) else { return nil }
-        return RecordedOutputs.problem(try Self.recordedModels(context, fingerprint: state.fingerprint))
+        let folder = Self.folder(context.workspace, fingerprint: state.fingerprint)
+        let recorded = try Self.recordedModels(context, fingerprint: state.fingerprint)
+        let onDisk = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).compactMap(Workspace.fold(folderName:))
+        let folds = Set(onDisk + recorded.keys).sorted()
+        for fold in folds {
+            let foldFolder = folder.appendingPathComponent(Workspace.foldFolderName(fold))
+            switch Self.condition(of: foldFolder, fold: fold, recorded: recorded[fold]) {
+            case .asRecorded: continue
+            case .partway(let why), .lost(let why): return why
+            }
+        }
+        // Every fold the completion stood for, and no other: a fold set aside and not yet trained again
+        // (a killed `--force train`) has neither a folder nor a row.
+        let stoodFor = Self.outputDigest(fingerprint: state.fingerprint, folds: recorded.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sha256 ?? "") })
+        return stoodFor == state.outputDigest ? nil
+            : "the recorded folds' weights (folds \(folds.map(String.init).joined(separator: ", "))) are not those run \(state.runId) completed with"
     }
 
-    /// Each fold's kept weights as training recorded them, where the work directory's layout puts them now.
-    static func recordedModels(_ context: StageContext, fingerprint: String) throws -> [RecordedOutputs.Expected] {
-        let folder = Self.folder(context.workspace, fingerprint: fingerprint)
-        return try context.store.outputArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint).map { row in
-            let recorded = URL(fileURLWithPath: row.path)
-            let path = folder.appendingPathComponent(recorded.deletingLastPathComponent().lastPathComponent)
-                .appendingPathComponent(recorded.lastPathComponent).path
-            return RecordedOutputs.Expected(path: path, writtenBy: row.runId, sha256: row.sha256)
+    /// The stage's output digest: its fingerprint and each fold's kept weights, in fold order. Downstream
+    /// files embed the fingerprint (model.json's training settings, model.onnx's metadata), so a change
+    /// that leaves the weights alone must still reach them.
+    static func outputDigest(fingerprint: String, folds: [(index: Int, sha256: String)]) -> String {
+        SHA256Hex.of((["train \(fingerprint)"] + folds.map { "fold \($0.index) \($0.sha256)" }).joined(separator: "\n"))
+    }
+
+    /// What a fold's folder holds against what training recorded for it.
+    enum FoldCondition: Equatable {
+        case asRecorded
+        /// Stopped partway, or finished but not yet recorded: a run resumes it.
+        case partway(String)
+        /// Its kept weights are gone or edited: a run sets the fold aside and trains it again.
+        case lost(String)
+    }
+
+    static func condition(of foldFolder: URL, fold: Int, recorded: RecordedOutputs.Expected?) -> FoldCondition {
+        let stateFile = foldFolder.appendingPathComponent("state.json")
+        let state = (try? Data(contentsOf: stateFile)).flatMap { try? TrainingState.decode($0) }
+        if let state, !state.finished {
+            return .partway("fold \(fold) is partway through training (\(state.epochs.count) epochs done): a run resumes it")
         }
+        guard let recorded else {
+            return state == nil ? .asRecorded : .partway("fold \(fold) finished training but its kept weights are not recorded: a run records them")
+        }
+        return RecordedOutputs.problem(recorded).map(FoldCondition.lost) ?? .asRecorded
+    }
+
+    /// Each fold's kept weights as training recorded them (the newest row per fold), by fold index.
+    static func recordedModels(_ context: StageContext, fingerprint: String) throws -> [Int: RecordedOutputs.Expected] {
+        let folder = Self.folder(context.workspace, fingerprint: fingerprint)
+        let rows = try context.store.outputArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint)
+        let expected = RecordedOutputs.expected(rows) { recorded in
+            let url = URL(fileURLWithPath: recorded)
+            return folder.appendingPathComponent(url.deletingLastPathComponent().lastPathComponent)
+                .appendingPathComponent(url.lastPathComponent).path
+        }
+        var byFold: [Int: RecordedOutputs.Expected] = [:]
+        for file in expected {
+            guard let fold = Workspace.fold(folderName: URL(fileURLWithPath: file.path).deletingLastPathComponent().lastPathComponent) else { continue }
+            byFold[fold] = file
+        }
+        return byFold
+    }
+
+    /// Sets a fold folder (or the whole fingerprint's, `fold` nil) aside and drops the rows of the
+    /// weights it held: they no longer stand for the stage's result, and a killed retraining must
+    /// resume, not be taken for edited weights.
+    private static func discard(_ folder: URL, fold: Int?, because reason: String, context: StageContext) throws {
+        let fingerprint = context.fingerprint.full
+        let rows = try context.store.outputArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint)
+        let dropped = rows.filter { row in
+            fold == nil || Workspace.fold(folderName: URL(fileURLWithPath: row.path).deletingLastPathComponent().lastPathComponent) == fold
+        }
+        try setAside(folder, because: reason, context: context)
+        try context.store.deleteArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint, paths: Set(dropped.map(\.path)))
     }
 
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
@@ -99,11 +162,9 @@ public struct TrainStage: Stage {
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
-        if context.forced { try Self.setAside(folder, because: "forced", context: context) }
+        if context.forced { try Self.discard(folder, fold: nil, because: "forced", context: context) }
         let recorded = try Self.recordedModels(context, fingerprint: context.fingerprint.full)
-        // Downstream files embed this fingerprint (model.json's training settings, model.onnx's metadata),
-        // so a change that leaves the weights alone must still reach them.
-        var digest = ["train \(context.fingerprint.full)"]
+        var keptWeights: [(index: Int, sha256: String)] = []
         var summaries: [String] = []
         for fold in features.plan.folds {
             try context.cancellation.check()
@@ -123,8 +184,8 @@ public struct TrainStage: Stage {
             trainer.stopRequested = { context.cancellation.isCancelled }
             let foldFolder = folder.appendingPathComponent(Workspace.foldFolderName(fold.index))
             // Resuming would return at once and keep what is there now; the fold starts over instead.
-            if let problem = RecordedOutputs.problem(recorded.filter { $0.path.hasPrefix(foldFolder.path + "/") }) {
-                try Self.setAside(foldFolder, because: problem, context: context)
+            if case .lost(let problem) = Self.condition(of: foldFolder, fold: fold.index, recorded: recorded[fold.index]) {
+                try Self.discard(foldFolder, fold: fold.index, because: problem, context: context)
             }
             let state: TrainingState
             do {
@@ -146,7 +207,7 @@ public struct TrainStage: Stage {
                 .flatMap { [$0.speech?.sha256, $0.video?.sha256].compactMap { $0 } }
             try recordModel(context, path: weightsURL.path, sha256: sha,
                             trainedOn: trainingSources)
-            digest.append("fold \(fold.index) \(sha)")
+            keptWeights.append((fold.index, sha))
             // The window training used: a run shorter than selection_window selects over all its epochs.
             let selection = training.selection ?? .weightedF1
             let described = selection.describe(window: training.selectionWindow ?? 1)
@@ -154,7 +215,7 @@ public struct TrainStage: Stage {
             let score = selection == .last ? "" : state.bestScore.map { String(format: " %.3f", selection == .validationLoss ? -$0 : $0) } ?? ""
             summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described, score, state.bestEpoch))
         }
-        return StageOutcome(outputDigest: SHA256Hex.of(digest.joined(separator: "\n")), unitsDone: features.plan.folds.count,
+        return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights), unitsDone: features.plan.folds.count,
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
     }
 

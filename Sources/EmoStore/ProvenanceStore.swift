@@ -246,6 +246,15 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
+    /// Drops the rows (the file's and its sources') of files a stage no longer stands by.
+    public func deleteArtifacts(stage: String, fingerprint: String, paths: Set<String>) throws {
+        guard !paths.isEmpty else { return }
+        try write { db in
+            _ = try ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
+                                          && paths.contains(Column("path"))).deleteAll(db)
+        }
+    }
+
     /// The sources an artifact (a stage's file under one fingerprint) was made from, sorted.
     public func sources(ofArtifact path: String, stage: String, fingerprint: String) throws -> [String] {
         try read { db in

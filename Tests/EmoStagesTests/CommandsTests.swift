@@ -165,6 +165,27 @@ struct CommandsTests {
         let lines = replanned.stderr.split(separator: "\n").filter { $0.hasPrefix("  ") }
         #expect(lines.contains { $0.hasPrefix("  split: ran ") } && lines.contains { $0.hasPrefix("  train: up to date") }, "\(lines)")
         #expect(FileManager.default.fileExists(atPath: workdir + "/cache/split/" + plan))
+
+        // Folds set aside by a `--force train` killed before it reached them have neither a folder nor a
+        // row: train is stale, and a run trains just those folds, to the reference's weights.
+        let trainFolder = try #require(FaultFixture.trainFiles(workdir).first { $0.hasSuffix("/fold-0/state.json") })
+            .dropLast("/fold-0/state.json".count)
+        for fold in [2, 3] {
+            let folder = "\(workdir)/\(trainFolder)/fold-\(fold)"
+            try FileManager.default.removeItem(atPath: folder)
+            try store.write { db in try db.execute(sql: "DELETE FROM artifact WHERE stage = 'train' AND path LIKE ?", arguments: [folder + "/%"]) }
+        }
+        let foldsGone = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(foldsGone.stdout.contains("the recorded folds' weights (folds 0, 1) are not those run "), "\(foldsGone.stdout)")
+        let refolded = try fixture.run([], workdir: workdir)
+        #expect(refolded.stderr.components(separatedBy: "epoch 1/\(FaultFixture.epochs) ").count - 1 == 2, "\(refolded.stderr)")
+        #expect(try Self.factsInUse(workdir).differences(from: try FaultFixture.facts(fixture.reference)).isEmpty)
+
+        // A work directory moved elsewhere stays up to date: files are looked for where its layout puts them.
+        let moved = workdir + "-moved"
+        try FileManager.default.moveItem(atPath: workdir, toPath: moved)
+        let elsewhere = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", moved])
+        #expect(elsewhere.status == 0 && !elsewhere.stdout.contains(" stale "), "\(elsewhere.stdout)")
     }
 
     // MARK: Ctrl-C
