@@ -11,8 +11,9 @@ struct RecordedOutputs {
     struct Expected: Equatable {
         /// Where the work directory's layout puts the file now (it may have moved since).
         var path: String
-        /// Where the recording run wrote it, when elsewhere: a sweep worker's database names the main
-        /// work directory's files, which stay there.
+        /// Where the recording run wrote it, when that was the main work directory of this sweep
+        /// worker's: a worker's database is a copy of the main one's, whose files stay there. (A copied
+        /// or moved work directory is judged on its own files, the ones its stages read.)
         var recordedPath: String?
         var writtenBy: String
         var sha256: String?
@@ -38,17 +39,23 @@ struct RecordedOutputs {
         return actual == recorded ? nil : "\(found) has changed since run \(file.writtenBy) wrote it"
     }
 
-    /// `rows` where the layout puts each now (`place` maps a recorded path there), the newest row
-    /// of each place only: rows of a work directory that moved, or merged from a sweep worker, stay behind.
-    static func expected(_ rows: [ArtifactRecord], place: (String) -> String) -> [Expected] {
-        var newest: [String: ArtifactRecord] = [:]
+    /// `rows` where the layout puts each now (`place` maps a recorded path there), one row per place:
+    /// the newest of those this work directory wrote where it is now, else the newest of all. Rows of
+    /// a work directory that has moved since, or merged from a sweep worker, stay behind.
+    static func expected(_ rows: [ArtifactRecord], in workspace: Workspace, place: (String) -> String) -> [Expected] {
+        var kept: [String: ArtifactRecord] = [:]
         for row in rows {
             let path = place(row.path)
-            if let kept = newest[path], (kept.id ?? 0) > (row.id ?? 0) { continue }
-            newest[path] = row
+            if let other = kept[path] {
+                let rank = { (r: ArtifactRecord) in (r.path == path ? 1 : 0, r.id ?? 0) }
+                if rank(other) > rank(row) { continue }
+            }
+            kept[path] = row
         }
-        return newest.sorted { $0.key < $1.key }.map { path, row in
-            Expected(path: path, recordedPath: row.path == path ? nil : row.path, writtenBy: row.runId, sha256: row.sha256)
+        let main = SweepWorker.mainWorkspace(of: workspace)
+        return kept.sorted { $0.key < $1.key }.map { path, row in
+            let inMain = main.map { row.path.hasPrefix($0.root + "/") } ?? false
+            return Expected(path: path, recordedPath: row.path != path && inMain ? row.path : nil, writtenBy: row.runId, sha256: row.sha256)
         }
     }
 
@@ -57,7 +64,7 @@ struct RecordedOutputs {
         guard let state = try context.store.stageState(stage) else { return nil }
         let folder = context.workspace.runFolder(state.runId)
         let rows = try context.store.outputArtifacts(stage: stage.rawValue, fingerprint: state.fingerprint, runId: state.runId)
-        let recorded = expected(rows) { folder + "/" + ($0 as NSString).lastPathComponent }
+        let recorded = expected(rows, in: context.workspace) { folder + "/" + ($0 as NSString).lastPathComponent }
         // Files without a row are looked for beside a recorded one, wherever that was found.
         let beside = recorded.first.flatMap(\.found).map { ($0 as NSString).deletingLastPathComponent } ?? folder
         return recorded + unrecorded.map {

@@ -127,7 +127,7 @@ public struct TrainStage: Stage {
     static func recordedModels(_ context: StageContext, fingerprint: String) throws -> [Int: RecordedOutputs.Expected] {
         let folder = Self.folder(context.workspace, fingerprint: fingerprint)
         let rows = try context.store.outputArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint)
-        let expected = RecordedOutputs.expected(rows) { recorded in
+        let expected = RecordedOutputs.expected(rows, in: context.workspace) { recorded in
             let url = URL(fileURLWithPath: recorded)
             return folder.appendingPathComponent(url.deletingLastPathComponent().lastPathComponent)
                 .appendingPathComponent(url.lastPathComponent).path

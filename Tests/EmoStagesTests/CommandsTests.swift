@@ -186,6 +186,12 @@ struct CommandsTests {
         try FileManager.default.moveItem(atPath: workdir, toPath: moved)
         let elsewhere = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", moved])
         #expect(elsewhere.status == 0 && !elsewhere.stdout.contains(" stale "), "\(elsewhere.stdout)")
+        // It is judged on its own files, although its rows name the first place's, which a copy fills again.
+        try TestSupport.shell("cp -a '\(moved)' '\(workdir)'")
+        let exportedNow = try #require(try ProvenanceStore(path: moved + "/emopipe.sqlite").stageState("export")?.runId)
+        try FileManager.default.removeItem(atPath: "\(moved)/runs/\(exportedNow)/model.onnx")
+        let copied = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", moved])
+        #expect(copied.stdout.contains("\(moved)/runs/\(exportedNow)/model.onnx, written by run \(exportedNow), is missing"), "\(copied.stdout)")
     }
 
     // MARK: Ctrl-C

@@ -13,6 +13,13 @@ public enum SweepWorker {
     /// The marker that makes a folder a sweep worker's: `<sweep id> <I>/<N>`.
     public static let markerName = "sweep-worker.txt"
 
+    /// The main work directory of a sweep worker's (its marker says it is one), else nil.
+    public static func mainWorkspace(of worker: Workspace) -> Workspace? {
+        guard FileManager.default.fileExists(atPath: worker.path(markerName)) else { return nil }
+        let workers = (worker.root as NSString).deletingLastPathComponent
+        return Workspace(root: (workers as NSString).deletingLastPathComponent)
+    }
+
     public static func workspace(main: Workspace, sweepId: String, slice: WorkerSlice) -> Workspace {
         Workspace(root: main.workersRoot + "/sweep-\(sweepId)-\(slice.index)-of-\(slice.count)")
     }
