@@ -104,7 +104,7 @@ public struct EvaluateStage: Stage {
                 }
             }
             if epochs.isEmpty, let state = try? TrainingState.decode(
-                Data(contentsOf: foldFolder.appendingPathComponent("state.json"))) {
+                Data(contentsOf: foldFolder.appendingPathComponent(TrainingState.fileName))) {
                 epochs = state.epochs
                 keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1, trained.training.selection ?? .weightedF1)
             }

@@ -65,10 +65,10 @@ struct RecordedOutputs {
         let folder = context.workspace.runFolder(state.runId)
         let rows = try context.store.outputArtifacts(stage: stage.rawValue, fingerprint: state.fingerprint, runId: state.runId)
         let recorded = expected(rows, in: context.workspace) { folder + "/" + ($0 as NSString).lastPathComponent }
-        // Files without a row are looked for beside a recorded one, wherever that was found.
-        let beside = recorded.first.flatMap(\.found).map { ($0 as NSString).deletingLastPathComponent } ?? folder
-        return recorded + unrecorded.map {
-            Expected(path: folder + "/" + $0, recordedPath: beside == folder ? nil : beside + "/" + $0, writtenBy: state.runId, sha256: nil)
+        // Files without a row have the same second place as the recorded ones.
+        let elsewhere = recorded.first?.recordedPath.map { ($0 as NSString).deletingLastPathComponent }
+        return recorded + unrecorded.map { name in
+            Expected(path: folder + "/" + name, recordedPath: elsewhere.map { $0 + "/" + name }, writtenBy: state.runId, sha256: nil)
         }
     }
 

@@ -112,7 +112,7 @@ public struct TrainStage: Stage {
     }
 
     static func condition(of foldFolder: URL, fold: Int, recorded: RecordedOutputs.Expected?) -> FoldCondition {
-        let stateFile = foldFolder.appendingPathComponent("state.json")
+        let stateFile = foldFolder.appendingPathComponent(TrainingState.fileName)
         let state = (try? Data(contentsOf: stateFile)).flatMap { try? TrainingState.decode($0) }
         if let state, !state.finished {
             return .partway("fold \(fold) is partway through training (\(state.epochs.count) epochs done): a run resumes it")
@@ -132,12 +132,12 @@ public struct TrainStage: Stage {
             return folder.appendingPathComponent(url.deletingLastPathComponent().lastPathComponent)
                 .appendingPathComponent(url.lastPathComponent).path
         }
-        var byFold: [Int: RecordedOutputs.Expected] = [:]
-        for file in expected {
-            guard let fold = Workspace.fold(folderName: URL(fileURLWithPath: file.path).deletingLastPathComponent().lastPathComponent) else { continue }
-            byFold[fold] = file
-        }
-        return byFold
+        return Dictionary(expected.compactMap { file in foldIndex(of: file.path).map { ($0, file) } }) { _, last in last }
+    }
+
+    /// The fold a file inside a fold folder belongs to (`…/fold-2/best.safetensors` → 2).
+    static func foldIndex(of path: String) -> Int? {
+        Workspace.fold(folderName: URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent)
     }
 
     /// Sets a fold folder (or the whole fingerprint's, `fold` nil) aside and drops the rows of the
@@ -146,9 +146,7 @@ public struct TrainStage: Stage {
     private static func discard(_ folder: URL, fold: Int?, because reason: String, context: StageContext) throws {
         let fingerprint = context.fingerprint.full
         let rows = try context.store.outputArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint)
-        let dropped = rows.filter { row in
-            fold == nil || Workspace.fold(folderName: URL(fileURLWithPath: row.path).deletingLastPathComponent().lastPathComponent) == fold
-        }
+        let dropped = rows.filter { fold == nil || foldIndex(of: $0.path) == fold }
         try setAside(folder, because: reason, context: context)
         try context.store.deleteArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint, paths: Set(dropped.map(\.path)))
     }

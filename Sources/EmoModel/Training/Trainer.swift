@@ -61,6 +61,8 @@ public enum EpochSelection: String, Codable, CaseIterable, Equatable, Sendable {
 
 /// What `Trainer.fit` leaves in its folder besides the weights, so a killed run resumes.
 public struct TrainingState: Codable, Equatable, Sendable {
+    /// The file in a fold folder that says which checkpoint is complete.
+    public static let fileName = "state.json"
     public var epochs: [EpochLog] = []
     public var bestEpoch: Int = -1
     /// The kept epoch's selection score, higher is better (nil: none over a whole window yet).
@@ -250,7 +252,7 @@ public final class Trainer {
         let data = try encoder.encode(state)
         let temporary = folder.appendingPathComponent("state.json.part")
         try data.write(to: temporary)
-        guard rename(temporary.path, folder.appendingPathComponent("state.json").path) == 0 else {
+        guard rename(temporary.path, folder.appendingPathComponent(TrainingState.fileName).path) == 0 else {
             throw NNError.missing("cannot publish \(folder.path)/state.json: \(String(cString: strerror(errno)))")
         }
         let stale = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
@@ -259,7 +261,7 @@ public final class Trainer {
     }
 
     private func resume(from folder: URL) throws -> TrainingState {
-        let stateURL = folder.appendingPathComponent("state.json")
+        let stateURL = folder.appendingPathComponent(TrainingState.fileName)
         guard let data = try? Data(contentsOf: stateURL),
               let state = try? TrainingState.decode(data) else { return TrainingState() }
         let weightsURL = folder.appendingPathComponent(Self.checkpointName(afterEpochs: state.epochs.count))
