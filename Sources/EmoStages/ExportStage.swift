@@ -21,8 +21,7 @@ public struct ExportStage: Stage {
 
     /// A deleted or edited model.onnx (or what `predict` reads beside it) is made again.
     public func externalChanges(_ context: StageContext, parameters: ExportParameters) throws -> String? {
-        try RecordedOutputs.runFolderProblem(context, stage: .export, unrecorded: [
-            TrainedModel.Weights.exported.rawValue, TrainedModel.fileName, Self.featuresFileName])
+        try RecordedOutputs.runFolderProblem(context, stage: .export, unrecorded: Self.predictFiles)
     }
 
     public func run(_ context: StageContext, parameters: ExportParameters) throws -> StageOutcome {
@@ -52,6 +51,11 @@ public struct ExportStage: Stage {
         let sha = SHA256Hex.of(onnx)
         let fed = try sourcesFed(foldFolder, context: context)
         try record(kind: "onnx", path: path, sha256: sha, fed: fed, context: context)
+        // What `predict` reads beside it, so that an edited copy is noticed as well as a missing one.
+        for file in Self.predictFiles {
+            let beside = folder + "/" + file
+            try record(kind: file, path: beside, sha256: try SHA256Hex.file(atPath: beside).hex, fed: [], context: context)
+        }
         context.logger.info("wrote \(path) (\(onnx.count) bytes, sha256 \(sha.prefix(16)))")
         var summary = "model.onnx, fold \(trained.fold.index), \(onnx.count) bytes"
         var digest = sha
@@ -97,6 +101,8 @@ public struct ExportStage: Stage {
     public static let int8FileName = "model.int8.onnx"
     /// The feature stages' parameters the model was trained on, which `predict` computes again.
     public static let featuresFileName = "features.json"
+    /// The files `predict` reads from the run folder, beside model.onnx.
+    static let predictFiles = [TrainedModel.Weights.exported.rawValue, TrainedModel.fileName, featuresFileName]
     /// The int8 file's `quantization` metadata entry: what a consumer needs to know of its arithmetic.
     static func int8Description(deltas: Bool) -> String {
         "int8 weights per output channel (symmetric, zero point 0) for every Conv and MatMul and the GRU's W and R, behind DequantizeLinear; activations entering each Conv and MatMul quantised dynamically to uint8 with one scale and zero point per sample (DynamicQuantizeLinear's rule, per sample), no calibration; the GRU, batch norm, attention and softmax run in float"

@@ -59,7 +59,8 @@ struct RecordedOutputs {
         }
     }
 
-    /// The files a run-folder stage (evaluate, export) recorded, plus `unrecorded` names it also needs.
+    /// The files a run-folder stage (evaluate, export) recorded, plus `unrecorded` names it also needs
+    /// (looked for by name only where no row records them: work directories from before they were recorded).
     static func inRunFolder(_ context: StageContext, stage: StageName, unrecorded: [String] = []) throws -> [Expected]? {
         guard let state = try context.store.stageState(stage) else { return nil }
         let folder = context.workspace.runFolder(state.runId)
@@ -67,7 +68,8 @@ struct RecordedOutputs {
         let recorded = expected(rows, in: context.workspace) { folder + "/" + ($0 as NSString).lastPathComponent }
         // Files without a row have the same second place as the recorded ones.
         let elsewhere = recorded.first?.recordedPath.map { ($0 as NSString).deletingLastPathComponent }
-        return recorded + unrecorded.map { name in
+        let named = Set(recorded.map { ($0.path as NSString).lastPathComponent })
+        return recorded + unrecorded.filter { !named.contains($0) }.map { name in
             Expected(path: folder + "/" + name, recordedPath: elsewhere.map { $0 + "/" + name }, writtenBy: state.runId, sha256: nil)
         }
     }

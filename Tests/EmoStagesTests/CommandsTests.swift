@@ -181,6 +181,24 @@ struct CommandsTests {
         #expect(refolded.stderr.components(separatedBy: "epoch 1/\(FaultFixture.epochs) ").count - 1 == 2, "\(refolded.stderr)")
         #expect(try Self.factsInUse(workdir).differences(from: try FaultFixture.facts(fixture.reference)).isEmpty)
 
+        // An edited file predict reads beside model.onnx, and a fold whose state says it is unfinished
+        // though every epoch is there: stale once, then up to date again.
+        let exportedLast = try #require(try store.stageState("export")?.runId)
+        try "{}".write(toFile: "\(workdir)/runs/\(exportedLast)/features.json", atomically: true, encoding: .utf8)
+        let stateFile = "\(workdir)/\(trainFolder)/fold-0/state.json"
+        let finished = try String(contentsOfFile: stateFile, encoding: .utf8)
+        try finished.replacingOccurrences(of: "\"finished\" : true", with: "\"finished\" : false").write(toFile: stateFile, atomically: true, encoding: .utf8)
+        let edited2 = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(edited2.stdout.contains("fold 0 is partway through training") , "\(edited2.stdout)")
+        let repaired = try fixture.run([], workdir: workdir)
+        #expect(repaired.status == fixture.referenceStatus, "\(repaired.stderr)")
+        let settled = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(!settled.stdout.contains(" stale "), "\(settled.stdout)")
+        try "{}".write(toFile: "\(workdir)/runs/\(try #require(try store.stageState("export")?.runId))/features.json", atomically: true, encoding: .utf8)
+        let featuresEdited = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(featuresEdited.stdout.contains("/features.json has changed since run "), "\(featuresEdited.stdout)")
+        _ = try fixture.run([], workdir: workdir)
+
         // A work directory moved elsewhere stays up to date: files are looked for where its layout puts them.
         let moved = workdir + "-moved"
         try FileManager.default.moveItem(atPath: workdir, toPath: moved)

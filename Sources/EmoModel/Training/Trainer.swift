@@ -189,6 +189,11 @@ public final class Trainer {
             if epoch >= config.epochs { state.finished = true }
             if state.finished || epoch % config.checkpointEvery == 0 { try checkpoint(state, folder: folder, epoch: epoch) }
         }
+        // A state that has every epoch but does not say so (edited by hand) is completed, not left to look partway for ever.
+        if !state.finished, epoch >= config.epochs {
+            state.finished = true
+            try checkpoint(state, folder: folder, epoch: epoch)
+        }
         return state
     }
 
