@@ -7,6 +7,10 @@ extension String {
         return escaped.prefix(160) + "… (\(count) characters)"
     }
 
+    /// A path as a message names it: `escaped`, and an empty one said to be empty rather than shown
+    /// as nothing (`emopipe: : cannot read`).
+    public var shownPath: String { isEmpty ? "(an empty path)" : escaped }
+
     /// Control and bidirectional-override characters escaped (`\n`, `\u{1B}`), so that a name or a
     /// path cannot break a one-line message or steer a terminal. Paths are shown this way, whole.
     public var escaped: String {

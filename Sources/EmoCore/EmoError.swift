@@ -7,7 +7,7 @@ public enum EmoError: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .invalidConfiguration(let why): return why
-        case .io(let path, let reason): return "\(path.escaped): \(reason)"
+        case .io(let path, let reason): return "\(path.shownPath): \(reason)"
         case .interrupted: return "interrupted"
         }
     }

@@ -101,9 +101,7 @@ public struct Nightly {
         if FileManager.default.fileExists(atPath: reportsFolder, isDirectory: &isFolder) {
             guard isFolder.boolValue else { throw EmoError.io(path: reportsFolder, reason: "is not a folder; nightly reports are written there") }
         } else {
-            do { try FileManager.default.createDirectory(atPath: reportsFolder, withIntermediateDirectories: true) } catch {
-                throw EmoError.io(path: reportsFolder, reason: "cannot create the folder for nightly reports: \(error.localizedDescription)")
-            }
+            try Folder.create(reportsFolder)
         }
         guard access(reportsFolder, W_OK | X_OK) == 0 else {
             throw EmoError.io(path: reportsFolder, reason: "nightly reports cannot be written there: \(String(cString: strerror(errno)))")
@@ -121,7 +119,7 @@ public struct Nightly {
     }
 
     private func write(_ report: NightlyReport) throws {
-        try FileManager.default.createDirectory(atPath: reportsFolder, withIntermediateDirectories: true)
+        try Folder.create(reportsFolder)
         try DurableFile.write(try NightlyReport.encoder.encode(report), to: runner.workspace.nightlyReportPath(runId: report.runId, fileExtension: "json"))
         try DurableFile.write(Data(report.markdown.utf8), to: runner.workspace.nightlyReportPath(runId: report.runId, fileExtension: "md"))
         // A failed night has no metrics to compare against: the next one compares with the last good one.

@@ -393,9 +393,7 @@ public final class PipelineRunner {
 
     private func saveManifestCopy(runId: String) throws {
         let folder = workspace.runFolder(runId)
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw EmoError.io(path: folder, reason: "cannot create the run folder (\(error.localizedDescription))")
-        }
+        try Folder.create(folder)
         try DurableFile.write(Data(manifest.recordedText.utf8), to: workspace.manifestCopyPath(runId: runId))
     }
 

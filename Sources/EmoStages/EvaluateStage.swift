@@ -124,7 +124,7 @@ public struct EvaluateStage: Stage {
         let table = try PredictionTable(labels: labels, rows: rows)
         let crossValidation = folds.count > 1 ? try CrossValidationSummary.summarize(folds) : nil
         let runFolder = context.workspace.runFolder(context.runId)
-        try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
+        try Folder.create(runFolder)
         let metricsJSON = try EvaluationJSON.encode(document)
         try DurableFile.write(metricsJSON, to: runFolder + "/metrics.json")
         if let crossValidation { try DurableFile.write(try crossValidation.jsonData(), to: runFolder + "/cv.json") }

@@ -32,7 +32,7 @@ public struct ExportStage: Stage {
         let fields = try metadata(context, trained: trained, trainFingerprint: try context.store.stageState(.train)?.fingerprint ?? "")
         let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer, metadata: fields)
         let folder = context.workspace.runFolder(context.runId)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Folder.create(folder)
         let path = folder + "/model.onnx"
         try DurableFile.write(onnx, to: path)
         // The run folder is self-contained for `emopipe predict`: weights, shape and feature settings.

@@ -27,9 +27,9 @@ public enum DurableFile {
             throw CacheError.io(path: path, reason: "cannot write: \(failure)")
         }
         guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let failure = errno
             unlink(temporary)
-            throw CacheError.io(path: path, reason: "cannot publish: \(reason)")
+            throw publishError(path, failure)
         }
         syncFolder(of: path)
     }
@@ -75,11 +75,19 @@ public enum DurableFile {
             throw error
         }
         guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let failure = errno
             unlink(temporary)
-            throw CacheError.io(path: path, reason: "cannot publish: \(reason)")
+            throw publishError(path, failure)
         }
         syncFolder(of: path)
+    }
+
+    /// Why the rename onto `path` failed, said so that the user knows what to move.
+    private static func publishError(_ path: String, _ failure: Int32) -> CacheError {
+        guard failure != EISDIR else {
+            return .io(path: path, reason: "is a folder where a file should be: move or remove it")
+        }
+        return .io(path: path, reason: "cannot publish: \(String(cString: strerror(failure)))")
     }
 
     static func syncFolder(of path: String) {

@@ -43,11 +43,7 @@ public struct Workspace: Sendable, Equatable {
 
     /// Creates the folders a run writes into.
     public func create() throws {
-        for folder in [root, cacheRoot, runsRoot] {
-            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-                throw EmoError.io(path: folder, reason: "cannot create the folder (\(error.localizedDescription))")
-            }
-        }
+        for folder in [root, cacheRoot, runsRoot] { try Folder.create(folder) }
     }
 
     /// How a command uses the provenance database.
@@ -105,9 +101,7 @@ public struct Workspace: Sendable, Equatable {
 
     /// Remembers `root` (an absolute path) as this work directory's data root.
     public func rememberDataRoot(_ root: String) throws {
-        do { try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true) } catch {
-            throw EmoError.io(path: self.root, reason: "cannot create the folder (\(error.localizedDescription))")
-        }
+        try Folder.create(self.root)
         try DurableFile.write(Data((root + "\n").utf8), to: dataRootPath)
     }
 

@@ -243,6 +243,31 @@ struct CommandLineEdgesTests {
         let notYet = try get("audio", wav)
         #expect(notYet.status == 1 && notYet.stderr.contains("run `emopipe run --until audio`"), "\(notYet.stderr)")
     }
+
+    /// A file where the work directory needs a folder (or a folder where it writes a file) is named
+    /// with what to do; the work already recorded stays, and the run goes on once it is moved.
+    @Test func aFileOrFolderInTheWayOfTheWorkDirectoryIsNamedAndNothingIsLost() throws {
+        let (data, workdir) = try Self.ingested("in-the-way")
+        let audioFolder = workdir + "/cache/audio"
+        try? FileManager.default.removeItem(atPath: audioFolder)
+        try Data().write(to: URL(fileURLWithPath: audioFolder))
+        let blocked = try IngestFixture.emopipe(["run", "--until", "audio"], data: data, workdir: workdir)
+        #expect(blocked.status == 1, "\(blocked.stderr)")
+        #expect(blocked.stderr.contains("\(audioFolder): is a file where a folder should be: move or remove it"), "\(blocked.stderr)")
+        #expect(!blocked.stderr.contains("could not be completed"), "\(blocked.stderr)")
+        #expect(try Self.states(try Self.emopipe(["status", Self.manifest, "--json"], workdir: workdir))["ingest"] == "up-to-date")
+
+        try FileManager.default.removeItem(atPath: audioFolder)
+        let runsFolder = workdir + "/runs"
+        try FileManager.default.removeItem(atPath: runsFolder)
+        try Data().write(to: URL(fileURLWithPath: runsFolder))
+        let noRuns = try IngestFixture.emopipe(["run", "--until", "audio"], data: data, workdir: workdir)
+        #expect(noRuns.status == 1 && noRuns.stderr.contains("\(runsFolder): is a file where a folder should be"), "\(noRuns.stderr)")
+
+        try FileManager.default.removeItem(atPath: runsFolder)
+        let resumed = try IngestFixture.emopipe(["run", "--until", "audio"], data: data, workdir: workdir)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
 }
 
 /// Usage errors, help and `--version`: no work directory or data needed.

@@ -134,7 +134,7 @@ public final class Trainer {
     @discardableResult
     public func fit(train: [ClipFeatures], validation: [ClipFeatures], policy: WindowPolicy, folder: URL,
                     evaluate: ([Int], [Int]) -> (accuracy: Double, weightedF1: Double)) throws -> TrainingState {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Folder.create(folder.path)
         let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
         average = config.weightAverageEpochs.map { WeightAverage(model: model, epochs: $0, stepsPerEpoch: stepsPerEpoch) }
         var state = try resume(from: folder)

@@ -18,21 +18,21 @@ public enum SafeYAML {
     public static func read(path: String, what: String) throws -> String {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw PipelineError.invalidFile("\(path.escaped): cannot read the \(what) (\(String(cString: strerror(errno))))")
+            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(String(cString: strerror(errno))))")
         }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw PipelineError.invalidFile("\(path.escaped): the \(what) is not a regular file") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw PipelineError.invalidFile("\(path.shownPath): the \(what) is not a regular file") }
         guard info.st_size <= maxBytes else {
-            throw PipelineError.invalidFile("\(path.escaped): the \(what) is \(info.st_size) bytes; at most \(maxBytes) are read")
+            throw PipelineError.invalidFile("\(path.shownPath): the \(what) is \(info.st_size) bytes; at most \(maxBytes) are read")
         }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw PipelineError.invalidFile("\(path.escaped): cannot read the \(what) (\(error.localizedDescription))")
+            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(error.localizedDescription))")
         }
         guard data.count <= maxBytes else {
-            throw PipelineError.invalidFile("\(path.escaped): the \(what) is \(data.count) bytes; at most \(maxBytes) are read")
+            throw PipelineError.invalidFile("\(path.shownPath): the \(what) is \(data.count) bytes; at most \(maxBytes) are read")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw PipelineError.invalidFile("\(path.escaped): the \(what) is not UTF-8 text")
+            throw PipelineError.invalidFile("\(path.shownPath): the \(what) is not UTF-8 text")
         }
         return text
     }

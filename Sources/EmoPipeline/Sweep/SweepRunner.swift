@@ -151,7 +151,7 @@ public final class SweepRunner {
             try SweepWorker.prepare(worker: workspace, main: mainWorkspace, sweepId: id, slice: worker)
             log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
         }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Folder.create(folder)
         // Two sweeps of one manifest at once would run the same trials twice.
         let lock = try WorkDirectoryLock.acquire(path: folder + "/sweep.lock", holder: "emopipe sweep (pid \(getpid()))")
         defer { lock.release() }

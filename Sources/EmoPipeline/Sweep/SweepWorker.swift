@@ -35,7 +35,7 @@ public enum SweepWorker {
             guard try !startedTrials(worker, sweepId: sweepId) else { return }
             try FileManager.default.removeItem(atPath: marker)
         }
-        try FileManager.default.createDirectory(atPath: worker.root, withIntermediateDirectories: true)
+        try Folder.create(worker.root)
         // The main lock keeps a run from changing the database while it is copied.
         let lock = try main.lock(holder: "emopipe sweep worker \(slice) copying the database (pid \(getpid()))")
         defer { lock.release() }
@@ -56,7 +56,7 @@ public enum SweepWorker {
 
     /// Every `cache/<stage>` of the main work directory but train's, linked into the worker's.
     private static func linkCacheFolders(worker: Workspace, main: Workspace) throws {
-        try FileManager.default.createDirectory(atPath: worker.cacheRoot, withIntermediateDirectories: true)
+        try Folder.create(worker.cacheRoot)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: main.cacheRoot)) ?? []
         for name in names.sorted() where name != StageName.train.rawValue && !name.hasPrefix(".") {
             let link = worker.cacheRoot + "/" + name
@@ -110,7 +110,7 @@ public struct SweepMerge {
         }
         // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
         // writing the state file meanwhile would be overwritten, its trials lost. Its lock keeps them apart.
-        try FileManager.default.createDirectory(atPath: main.path("sweeps/\(sweepId)"), withIntermediateDirectories: true)
+        try Folder.create(main.path("sweeps/\(sweepId)"))
         let sweepLock = try WorkDirectoryLock.acquire(path: main.path("sweeps/\(sweepId)/sweep.lock"), holder: "emopipe merge (pid \(getpid()))")
         defer { sweepLock.release() }
         let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
@@ -225,7 +225,7 @@ public struct SweepMerge {
             ours.record(attempt)
             added += 1
         }
-        try FileManager.default.createDirectory(atPath: main.path("sweeps/\(sweepId)"), withIntermediateDirectories: true)
+        try Folder.create(main.path("sweeps/\(sweepId)"))
         try DurableFile.write(Data(try JSONOutput.text(ours, pretty: true).utf8), to: main.path(relative))
         return added
     }

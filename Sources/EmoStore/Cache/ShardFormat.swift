@@ -1,4 +1,5 @@
 import CCRC32C
+import EmoCore
 import Foundation
 
 /// Element types a cached tensor may have.
@@ -103,10 +104,10 @@ public enum CacheError: Error, Equatable, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .badShard(let path, let reason): return "\(path): not a valid shard: \(reason)"
-        case .damagedRecord(let path, let key): return "\(path): record for source \(key) fails its CRC-32C check"
+        case .badShard(let path, let reason): return "\(path.shownPath): not a valid shard: \(reason)"
+        case .damagedRecord(let path, let key): return "\(path.shownPath): record for source \(key.escaped) fails its CRC-32C check"
         case .missing(let what): return what
-        case .io(let path, let reason), .denied(let path, let reason): return "\(path): \(reason)"
+        case .io(let path, let reason), .denied(let path, let reason): return "\(path.shownPath): \(reason)"
         }
     }
 

@@ -85,7 +85,7 @@ public final class TensorCache: @unchecked Sendable {
         var entries: [ShardEntry] = []
         if !records.isEmpty {
             let relativeFolder = folder(stage: stage, fingerprint: fingerprint)
-            try FileManager.default.createDirectory(atPath: workspace.path(relativeFolder), withIntermediateDirectories: true)
+            try Folder.create(workspace.path(relativeFolder))
             let sequence: Int = { lock.lock(); defer { lock.unlock() }; shardSequence += 1; return shardSequence }()
             let relative = "\(relativeFolder)/\(runId)-\(String(format: "%05d", sequence)).shard"
             entries = try ShardWriter.write(records, to: workspace.path(relative))

@@ -1,0 +1,57 @@
+import EmoCore
+import Foundation
+import XCTest
+
+final class FolderTests: XCTestCase {
+    private var root = ""
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "folder-tests-" + UUID().uuidString
+        try Folder.create(root)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+
+    func testCreatesEveryMissingLevelAndLeavesAnExistingFolderAlone() throws {
+        let nested = root + "/a/b/c"
+        try Folder.create(nested)
+        FileManager.default.createFile(atPath: nested + "/kept", contents: Data("x".utf8))
+        try Folder.create(nested)
+        try Folder.create(nested + "/")
+        XCTAssertEqual(try String(contentsOfFile: nested + "/kept", encoding: .utf8), "x")
+    }
+
+    func testALinkToAFolderServesAsTheFolder() throws {
+        try Folder.create(root + "/real")
+        try FileManager.default.createSymbolicLink(atPath: root + "/link", withDestinationPath: root + "/real")
+        try Folder.create(root + "/link/inside")
+        var isFolder: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/real/inside", isDirectory: &isFolder))
+        XCTAssertTrue(isFolder.boolValue)
+    }
+
+    func testAFileInTheWayIsNamedWhateverLevelItIsAt() throws {
+        FileManager.default.createFile(atPath: root + "/cache", contents: Data())
+        for target in [root + "/cache", root + "/cache/train/fold-0"] {
+            XCTAssertThrowsError(try Folder.create(target)) { error in
+                XCTAssertEqual(error as? EmoError,
+                               .io(path: root + "/cache", reason: "is a file where a folder should be: move or remove it"))
+            }
+        }
+    }
+
+    func testAFolderThatCannotBeMadeSaysWhy() throws {
+        try XCTSkipIf(getuid() == 0, "root may write into a read-only folder")
+        try Folder.create(root + "/locked")
+        chmod(root + "/locked", 0o500)
+        defer { chmod(root + "/locked", 0o700) }
+        XCTAssertThrowsError(try Folder.create(root + "/locked/new")) { error in
+            XCTAssertEqual(error as? EmoError,
+                           .io(path: root + "/locked/new", reason: "cannot create the folder: Permission denied"))
+        }
+    }
+
+    func testAnEmptyNameIsRefused() {
+        XCTAssertThrowsError(try Folder.create(""))
+    }
+}
