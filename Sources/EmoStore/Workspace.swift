@@ -82,13 +82,19 @@ public struct Workspace: Sendable, Equatable {
     /// one absolute path on one line (edited, truncated, another program's) is refused by name
     /// rather than half-used or silently skipped.
     public func rememberedDataRoot() throws -> String? {
+        let refuse = { (why: String) in EmoError.io(path: self.dataRootPath, reason: "\(why): it should hold the one absolute data root a `run --data` named; remove it or give --data") }
+        var info = stat()
+        guard lstat(dataRootPath, &info) == 0 else {
+            guard errno == ENOENT else { throw EmoError.io(path: dataRootPath, reason: "cannot be read; remove it or give --data") }
+            return nil
+        }
+        // A folder or a pipe here would read as empty, or block.
+        guard info.st_mode & S_IFMT == S_IFREG else { throw refuse("is not a regular file") }
         guard let handle = FileHandle(forReadingAtPath: dataRootPath) else {
-            guard FileManager.default.fileExists(atPath: dataRootPath) else { return nil }
             throw EmoError.io(path: dataRootPath, reason: "cannot be read; remove it or give --data")
         }
         defer { try? handle.close() }
         let bytes = (try? handle.read(upToCount: Self.maximumDataRootBytes + 2)) ?? Data()
-        let refuse = { (why: String) in EmoError.io(path: self.dataRootPath, reason: "\(why): it should hold the one absolute data root a `run --data` named; remove it or give --data") }
         guard bytes.count <= Self.maximumDataRootBytes + 1 else { throw refuse("is longer than a path can be") }
         guard var text = String(data: bytes, encoding: .utf8) else { throw refuse("is not UTF-8 text") }
         if text.hasSuffix("\n") { text.removeLast() }

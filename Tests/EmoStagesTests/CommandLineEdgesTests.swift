@@ -118,6 +118,14 @@ struct CommandLineEdgesTests {
             let given = try Self.emopipe(["status", Self.manifest, "--data", data], workdir: workdir)
             #expect(given.status == 0, "\(what), with --data: \(given.stderr)")
         }
+        // A folder read as empty (so silently not remembered), and a pipe would block.
+        for (what, make) in [("a folder", { try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false) }),
+                             ("a pipe", { #expect(mkfifo(file, 0o644) == 0) })] as [(String, () throws -> Void)] {
+            try FileManager.default.removeItem(atPath: file)
+            try make()
+            let status = try Self.emopipe(["status", Self.manifest], workdir: workdir)
+            #expect(status.status == 1 && status.stderr.contains("data-root.txt: is not a regular file"), "\(what): \(status.stderr)")
+        }
     }
 
     // MARK: show with a SHA-256 prefix
