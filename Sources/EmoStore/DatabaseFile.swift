@@ -1,6 +1,7 @@
 import EmoCore
 import Foundation
 import GRDB
+import Synchronization
 
 /// Checks that an existing `emopipe.sqlite` is EmoPipe's before anything opens it for writing, so
 /// an empty or foreign file is refused with a message instead of being taken for a new database
@@ -75,7 +76,49 @@ enum DatabaseFile {
         if let name = extra.first {
             throw EmoError.io(path: path, reason: "holds a view or trigger (\(name.echoed)) EmoPipe never makes; it was left as it is")
         }
+        try checkTables(reader, path: path)
     }
+
+    /// A table or column the recorded migrations made but the file lacks was dropped by hand: named
+    /// here, rather than as SQLite's "no such table" in the middle of a run.
+    private static func checkTables(_ reader: any DatabaseReader, path: String) throws {
+        let (completed, present) = try describingErrors(path) {
+            try reader.read { db in (try Schema.migrator.completedMigrations(db).last, try tables(db)) }
+        }
+        guard let completed else { return }
+        for (table, columns) in try expectedTables(upTo: completed).sorted(by: { $0.key < $1.key }) {
+            let advice = "the database was edited or is damaged; it is left as it is: restore it from a copy, or move it "
+                + "aside to start a new one (the cache is kept, but its records are lost)"
+            guard let found = present[table] else {
+                throw EmoError.io(path: path, reason: "the provenance database has no table '\(table)'; \(advice)")
+            }
+            let lacking = columns.subtracting(found).sorted()
+            guard lacking.isEmpty else {
+                throw EmoError.io(path: path, reason: "the table '\(table)' of the provenance database lacks the column"
+                                  + "\(lacking.count == 1 ? "" : "s") \(lacking.joined(separator: ", ")); \(advice)")
+            }
+        }
+    }
+
+    /// Each table's column names.
+    private static func tables(_ db: Database) throws -> [String: Set<String>] {
+        let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        var tables: [String: Set<String>] = [:]
+        for name in names { tables[name] = Set(try db.columns(in: name).map(\.name)) }
+        return tables
+    }
+
+    /// The tables the migrations up to `identifier` make, from an empty in-memory database; kept per identifier.
+    private static func expectedTables(upTo identifier: String) throws -> [String: Set<String>] {
+        if let known = expectedByMigration.withLock({ $0[identifier] }) { return known }
+        let memory = try DatabaseQueue()
+        try Schema.migrator.migrate(memory, upTo: identifier)
+        let expected = try memory.read { try tables($0) }
+        expectedByMigration.withLock { $0[identifier] = expected }
+        return expected
+    }
+
+    private static let expectedByMigration = Mutex<[String: [String: Set<String>]]>([:])
 
     /// A read-only connection. When the folder cannot hold the write-ahead log's `-shm` file (a
     /// read-only work directory) and no `-wal` holds uncheckpointed commits, the file is read as

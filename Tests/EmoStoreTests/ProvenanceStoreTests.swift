@@ -58,6 +58,31 @@ struct ProvenanceStoreTests {
                 && text.contains("the database was edited or is damaged") && !text.contains("manifest text") && text.count < 400, "\(text)")
     }
 
+    /// A table or a column dropped by hand is named when the database is opened, for writing or
+    /// reading, instead of SQLite's "no such table" in the middle of a run; the file is left as it is.
+    @Test func aTableOrColumnDroppedByHandIsNamedWhenTheDatabaseIsOpened() throws {
+        let cases = [("DROP TABLE failure", "has no table 'failure'"),
+                     ("ALTER TABLE artifact DROP COLUMN sha256", "the table 'artifact' of the provenance database lacks the column sha256")]
+        for (sql, said) in cases {
+            let path = try TestSupport.temporaryFolder("dropped") + "/emopipe.sqlite"
+            do {
+                let store = try ProvenanceStore(path: path)
+                try store.write { try $0.execute(sql: sql) }
+            }
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+            for open in [{ _ = try ProvenanceStore(path: path) }, { _ = try ProvenanceStore(readingPath: path) }] as [() throws -> Void] {
+                let error = #expect(throws: EmoError.self) { try open() }
+                let text = error.map { "\($0)" } ?? ""
+                #expect(text.hasPrefix(path + ": ") && text.contains(said) && text.contains("restore it from a copy"), "\(sql): \(text)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "\(sql): the database was changed")
+        }
+        // A database as the migrations left it passes, opened again.
+        let intact = try TestSupport.temporaryFolder("intact") + "/emopipe.sqlite"
+        _ = try ProvenanceStore(path: intact)
+        _ = try ProvenanceStore(readingPath: intact)
+    }
+
     @Test func aDamagedTablePageNamesTheDatabase() throws {
         let folder = try TestSupport.temporaryFolder("damaged")
         let path = folder + "/emopipe.sqlite"
