@@ -158,7 +158,8 @@ public final class Trainer {
                                          rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
             } catch let stopped as TrainingStopped {
                 try publish(boundary, state: state, folder: folder)
-                log("stopped in epoch \(epoch + 1); checkpoint at the end of epoch \(epoch) written")
+                log("stopped in epoch \(epoch + 1); " + (epoch == 0 ? "the next run starts it again"
+                                                              : "checkpoint at the end of epoch \(epoch) written"))
                 throw stopped
             }
             let (loss, accuracy) = trained
