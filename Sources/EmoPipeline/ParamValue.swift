@@ -141,7 +141,11 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .implicit: return scalar.style == .plain ? fromPlain(text) : .string(text)
         case .nonSpecific, .str: return .string(text)
         case .int:
-            guard let value = Int(text) else { throw refuse("!!int \"\(text.escaped)\" is not an integer") }
+            guard let value = Int(text) else {
+                let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
+                let whole = !digits.isEmpty && digits.allSatisfy { ("0"..."9").contains($0) }
+                throw refuse("!!int \"\(text.echoed)\" is " + (whole ? "beyond the 64-bit integer range" : "not an integer"))
+            }
             return .int(value)
         case .float:
             guard let number = fromPlain(text).doubleValue ?? Double(text) else { throw refuse("!!float \"\(text.escaped)\" is not a number") }
