@@ -57,6 +57,9 @@ public final class PipelineRunner {
     /// Library name → version, recorded with every run (the CLI passes what it links).
     public let libraries: [String: String]
     private let logger = Log.logger("run")
+    /// Called once a run holds the lock and has recorded itself, before its first stage: what must
+    /// outlive a killed run (the CLI remembers the data root here) is done then, not at the end.
+    public var started: (() -> Void)?
 
     /// Every declared stage's parameters, decoded and validated once, before anything runs.
     public let parameters: [String: ResolvedParameters]
@@ -249,6 +252,7 @@ public final class PipelineRunner {
             ($0, ParamValue.object(resolvedParams($0)))
         })).canonicalJSON
         try store.insert(record)
+        started?()
 
         var reports: [StageReport] = []
         do {

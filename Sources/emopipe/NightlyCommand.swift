@@ -53,13 +53,10 @@ struct NightlyCommand: ParsableCommand {
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
             try dataRoot.requireFolder()
+            let workspace = workDirectoryOptions.workspace
+            runner.started = { dataRoot.remember(in: workspace) }
             let nightly = Nightly(runner: runner)
-            let report: NightlyReport
-            do { report = try nightly.run(command: CommandLine.arguments.joined(separator: " ")) } catch {
-                if RunCommand.recordedAnything(error) { dataRoot.remember(in: workDirectoryOptions.workspace) }
-                throw error
-            }
-            dataRoot.remember(in: workDirectoryOptions.workspace)
+            let report = try nightly.run(command: CommandLine.arguments.joined(separator: " "))
             if json {
                 FileHandle.standardOutput.write(report.json + Data("\n".utf8))
             } else {

@@ -96,12 +96,10 @@ struct RunCommand: ParsableCommand {
             try dataRoot.requireFolder()
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
             if dryRun { return printPlan(try runner.plan(selection)) }
-            let report: RunReport
-            do { report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " ")) } catch {
-                if Self.recordedAnything(error) { dataRoot.remember(in: workDirectoryOptions.workspace) }
-                throw error
-            }
-            dataRoot.remember(in: workDirectoryOptions.workspace)
+            // Remembered as the run starts, so that a killed run leaves it for the commands after it too.
+            let workspace = workDirectoryOptions.workspace
+            runner.started = { dataRoot.remember(in: workspace) }
+            let report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " "))
             printSummary(report)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {

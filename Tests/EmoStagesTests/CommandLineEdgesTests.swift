@@ -128,6 +128,21 @@ struct CommandLineEdgesTests {
         }
     }
 
+    /// The root a run was given is remembered as the run starts: a run killed in its first stage
+    /// leaves it too, so the next command without --data does not turn to the manifest's root
+    /// (whose ingest would call every source removed).
+    @Test func aRunKilledInItsFirstStageStillLeavesItsDataRootRemembered() throws {
+        let data = try IngestFixture.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("killed-root") + "/work"
+        let run = try TestSupport.Background(TestSupport.emopipe, ["run", Self.manifest, "--data", data, "--until", "ingest",
+                                                                   "--workdir", workdir])
+        #expect(run.waitForStderr(containing: "ingest: running"), "\(run.stderr)")
+        #expect(run.kill(), "the run ended before it was killed: \(run.stderr)")
+        #expect(try Workspace(root: workdir).rememberedDataRoot() == data)
+        let status = try Self.emopipe(["status", Self.manifest], workdir: workdir)
+        #expect(status.stderr.contains("data root \(data) (remembered by the work directory"), "\(status.stderr)")
+    }
+
     // MARK: show with a SHA-256 prefix
 
     @Test func showTakesAUniquePrefixOfFourAndRefusesAmbiguousShortOrNonHexOnes() throws {
