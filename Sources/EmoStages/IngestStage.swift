@@ -170,8 +170,12 @@ public struct IngestStage: Stage {
     }
 
     private func reportDuplicates(_ context: StageContext) throws {
-        for group in try context.store.duplicateContent() where group[0].path.hasPrefix(context.dataRoot) {
-            context.logger.warning("identical content under \(group.count) names: \(group.map(\.path).joined(separator: ", "))")
+        // Rows of an earlier data root stay in the database: only this root's names are compared.
+        let inRoot = context.dataRoot.hasSuffix("/") ? context.dataRoot : context.dataRoot + "/"
+        for group in try context.store.duplicateContent() {
+            let names = group.map(\.path).filter { $0.hasPrefix(inRoot) }
+            guard names.count > 1 else { continue }
+            context.logger.warning("identical content under \(names.count) names: \(names.joined(separator: ", "))")
         }
     }
 }

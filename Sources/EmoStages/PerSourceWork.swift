@@ -10,24 +10,37 @@ struct SourceUnit: Equatable, Sendable {
     var path: String
     var sha256: String
     var kind: String
-    /// What `stat` said when ingest hashed the file: a record is cached under `sha256` only while the
-    /// file still matches, since ingest alone reads the bytes the hash is of.
+    /// The size ingest recorded: a file of another size has changed without being hashed again.
     var size: Int64
-    var mtimeNanos: Int64
 
     init(_ source: SourceRecord) {
         path = source.path; sha256 = source.sha256 ?? ""; kind = source.kind ?? ""
-        size = source.size; mtimeNanos = source.mtimeNanos
+        size = source.size
     }
 
-    /// How the file on disk differs from what ingest recorded, or nil when size and mtime still match,
-    /// or, when they do not (a `touch`, a copy back), the content still hashes to what ingest recorded.
-    func changeSinceIngest() -> String? {
+    /// How the file on disk differs from what ingest recorded, or nil when its bytes still hash to
+    /// ingest's SHA-256. The bytes are hashed, not only stat'ed: a file rewritten to the same size
+    /// with its mtime put back would otherwise have its new features cached under the old content's
+    /// hash, and every later run would read them.
+    func changeSinceIngest() -> (change: String?, seen: FileState?) {
+        guard let before = FileState(path) else { return ("no longer readable (\(String(cString: strerror(errno))))", nil) }
+        if before.size != size { return ("now \(before.size) bytes where ingest recorded \(size)", before) }
+        guard let hashed = try? SHA256Hex.file(atPath: path) else { return ("no longer readable", before) }
+        return (hashed.hex == sha256 ? nil : "its bytes changed after ingest hashed them", before)
+    }
+}
+
+/// What `stat` says of a file that changes whenever its bytes do (the kernel sets the change time;
+/// no user can put it back), so that comparing two of them tells whether the file was touched between.
+struct FileState: Equatable {
+    var device: UInt64, inode: UInt64, size: Int64, mtimeNanos: Int64, ctimeNanos: Int64
+
+    init?(_ path: String) {
         var info = stat()
-        guard stat(path, &info) == 0 else { return "no longer readable (\(String(cString: strerror(errno))))" }
-        guard Int64(info.st_size) != size || info.mtimeNanos != mtimeNanos else { return nil }
-        if (try? SHA256Hex.file(atPath: path).hex) == sha256 { return nil }
-        return Int64(info.st_size) != size ? "now \(info.st_size) bytes where ingest recorded \(size)" : "modified after ingest read it"
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev); inode = UInt64(info.st_ino); size = Int64(info.st_size)
+        mtimeNanos = info.mtimeNanos
+        ctimeNanos = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
     }
 }
 
@@ -124,6 +137,8 @@ struct PerSourceWork {
         if !pending.isEmpty { progress.finish() }
         try context.cancellation.check()
         if let first = changed.first {
+            // A change that kept size and mtime would pass the next ingest unseen: it is told to read these.
+            try context.store.requireRereading(paths: changed.map(\.path))
             throw PipelineError.missingData("\(changed.count) source(s) changed on disk after ingest hashed them, so "
                 + "their \(noun) were not computed (\(first.path): \(first.change)); run ingest again (`emopipe run` "
                 + "without --only) to read the new content; what was computed is kept")
@@ -139,10 +154,14 @@ struct PerSourceWork {
     /// Computes a unit only from the file ingest hashed: checked before decoding and again after, so
     /// a file replaced meanwhile is caught too.
     static func computeIfUnchanged(_ unit: SourceUnit, _ compute: (SourceUnit) throws -> TensorRecord) throws -> TensorRecord {
-        if let change = unit.changeSinceIngest() { throw SourceChangedSinceIngest(path: unit.path, change: change) }
+        let (change, seen) = unit.changeSinceIngest()
+        if let change { throw SourceChangedSinceIngest(path: unit.path, change: change) }
         let result = Result { try compute(unit) }
-        // A failure is the old content's only if the file is still that content.
-        if let change = unit.changeSinceIngest() { throw SourceChangedSinceIngest(path: unit.path, change: change) }
+        // A failure is the old content's only if the file is still that content: hashed again only
+        // when it was touched meanwhile.
+        if FileState(unit.path) != seen, let change = unit.changeSinceIngest().change {
+            throw SourceChangedSinceIngest(path: unit.path, change: change)
+        }
         return try result.get()
     }
 

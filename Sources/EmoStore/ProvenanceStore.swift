@@ -159,6 +159,20 @@ public final class ProvenanceStore: @unchecked Sendable {
         try read { try SourceRecord.fetchOne($0, key: path) }
     }
 
+    /// The mtime a source row is given when a later stage found its bytes changed although its size
+    /// and mtime were not: no file has it, so the next ingest reads the file again.
+    public static let unknownMtime = Int64.min
+
+    /// Makes the next ingest read these files again (see `unknownMtime`).
+    public func requireRereading(paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try write { db in
+            for path in paths {
+                try db.execute(sql: "UPDATE source SET mtimeNanos = ? WHERE path = ?", arguments: [Self.unknownMtime, path])
+            }
+        }
+    }
+
     public func sources(sha256: String) throws -> [SourceRecord] {
         try read { try SourceRecord.filter(Column("sha256") == sha256).order(Column("path")).fetchAll($0) }
     }

@@ -69,6 +69,24 @@ struct DataRootWalkTests {
         #expect(result.stderr.contains("used once"), "the second paths are reported: \(result.stderr)")
     }
 
+    /// A work directory keeps an earlier data root's rows: a second root with the same files is not
+    /// reported as duplicating them, only its own names are compared.
+    @Test func duplicatesAreLookedForWithinTheDataRootOnly() throws {
+        let (first, wavs) = try Self.smallRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: first, workdir: workdir).status == 0)
+        let second = try TestSupport.temporaryFolder("second") + "/ravdess"
+        try TestSupport.shell("cp -r '\(first)' '\(second)'")
+        let moved = try IngestFixture.emopipe(["run", "--until", "ingest"], data: second, workdir: workdir)
+        #expect(moved.status == 0, "\(moved.stderr)")
+        #expect(!moved.stderr.contains("identical content"), "\(moved.stderr)")
+        let copy = second + "/Actor_01/03-01-08-02-02-02-01.wav"
+        try FileManager.default.copyItem(atPath: wavs[3], toPath: copy)
+        let doubled = try IngestFixture.emopipe(["run", "--until", "ingest"], data: second, workdir: workdir)
+        let warnings = doubled.stderr.split(separator: "\n").filter { $0.contains("identical content") }
+        #expect(warnings.count == 1 && warnings[0].contains("under 2 names") && !warnings[0].contains(first + "/"), "\(doubled.stderr)")
+    }
+
     @Test func aFileWhoseActorCodeDisagreesWithItsActorFolderIsAFailure() throws {
         let (root, wavs) = try Self.smallRoot()
         let misfiled = root + "/Actor_01/03-01-02-01-01-01-05.wav"
