@@ -1,4 +1,5 @@
 import EmoCore
+import Foundation
 
 // Parameters of the face-crop feature: what is sampled, how faces are found, how crops are made.
 
@@ -20,6 +21,9 @@ public enum FaceDecodeStrategy: String, Codable, Equatable, Hashable, Sendable, 
 public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
     public static let maxFrames = 256
     public static let sizes = 8...1024
+    /// A clip's crops are one cached record, held about three times over while they are made (frames,
+    /// crops, the record) by every thread: 64 MB each (the defaults' is 0.3 MB) keeps that bounded.
+    public static let maxCropBytes = 64 << 20
     /// K: frames sampled per clip, spread evenly in time. A clip with fewer frames repeats its nearest ones.
     public var frames: Int = 8
     /// Side of the square RGB crops, in pixels.
@@ -90,6 +94,11 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
     public func validate() throws {
         try InvalidParameter.require((1...Self.maxFrames).contains(frames), "frames", frames, "an integer from 1 to \(Self.maxFrames)")
         try InvalidParameter.require(Self.sizes.contains(size), "size", size, "an integer from \(Self.sizes.lowerBound) to \(Self.sizes.upperBound) pixels")
+        let cropBytes = frames * size * size * 3
+        let largestSide = Int((Double(Self.maxCropBytes) / Double(3 * frames)).squareRoot())
+        try InvalidParameter.require(cropBytes <= Self.maxCropBytes, "size", size,
+                                     "at most \(largestSide) pixels with frames = \(frames): a clip's crops (frames × size² × 3 "
+                                     + "bytes, here \(String(format: "%.1f", Double(cropBytes) / 1_048_576)) MB) are one record, of at most \(Self.maxCropBytes >> 20) MB")
         try InvalidParameter.require(margin.isFinite && (0...2).contains(margin), "margin", margin, "a number from 0 to 2")
         try InvalidParameter.require((80...4096).contains(detectWidth), "detect_width", detectWidth, "an integer from 80 to 4096 pixels")
         try InvalidParameter.require((0...1).contains(upsample), "upsample", upsample, "0 or 1")
