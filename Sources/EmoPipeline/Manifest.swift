@@ -50,12 +50,34 @@ public struct Manifest: Equatable, Sendable {
         return text + (text.hasSuffix("\n") ? "" : "\n") + ([Self.commandLineMarker] + lines).joined(separator: "\n") + "\n"
     }
 
-    /// The overrides a recorded manifest text carries (see `recordedText`).
+    /// The overrides a recorded manifest text carries (see `recordedText`): the file's last lines, the
+    /// marker and then only `# --set` lines, as `recordedText` writes them. Those lines are honoured only
+    /// when they are comments: a quoted value that holds them (`description: "…\n# --set …"`) would
+    /// otherwise set parameters its text merely mentions.
     public static func recordedOverrides(in text: String) throws -> [ParameterOverride] {
-        guard let marker = text.range(of: commandLineMarker) else { return [] }
-        return try text[marker.upperBound...].split(separator: "\n").compactMap { line in
-            line.hasPrefix("# --set ") ? try ParameterOverride(parsing: String(line.dropFirst("# --set ".count))) : nil
+        guard let block = overrideBlock(in: text) else { return [] }
+        // Cut where a quoted value holds the lines, the text before them is no longer valid YAML.
+        guard let before = try? document(block.before), try before == document(text) else { return [] }
+        return try block.lines.map { try ParameterOverride(parsing: String($0.dropFirst("# --set ".count))) }
+    }
+
+    /// The text before the trailing override blocks (a recorded manifest run again with `--set` has
+    /// two), and their `# --set` lines in order.
+    private static func overrideBlock(in text: String) -> (before: String, lines: [Substring])? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var start = lines.endIndex
+        while start > lines.startIndex {
+            let line = lines[start - 1]
+            guard line.isEmpty || line == commandLineMarker || line.hasPrefix("# --set ") else { break }
+            start -= 1
         }
+        let block = lines[start...].filter { !$0.isEmpty }
+        guard block.first == Substring(commandLineMarker) else { return nil }
+        return (lines[..<start].joined(separator: "\n"), block.filter { $0.hasPrefix("# --set ") })
+    }
+
+    private static func document(_ text: String) throws -> ParamValue? {
+        try SafeYAML.compose(text, origin: "the manifest").map { try ParamValue(yaml: $0, origin: nil) }
     }
 
     static let knownKeys: Set<String> = ["name", "pipeline", "data", "label_map", "include_song", "seed",

@@ -204,6 +204,21 @@ struct RunnerTests {
         }
     }
 
+    /// Only the trailing comment block `recordedText` writes carries overrides: the same lines inside a
+    /// quoted value, or followed by more of the manifest, are text, not settings.
+    @Test func overrideLinesInsideAValueSetNothing() throws {
+        let injected = [
+            "params: {b: {y: 5}}\ndescription: \"first line\n\(Manifest.commandLineMarker)\n# --set b.y=7\n\"\n",
+            "params: {b: {y: 5}}\ndescription: \"first line\n\(Manifest.commandLineMarker)\n# --set b.y=7\"\n",
+            "params: {b: {y: 5}}\n\(Manifest.commandLineMarker)\n# --set b.y=7\nseed: 3\n",
+        ]
+        for text in injected {
+            #expect(try Manifest.recordedOverrides(in: "pipeline: p.yaml\n" + text).isEmpty, "\(text.debugDescription)")
+        }
+        let recorded = "pipeline: p.yaml\nparams: {b: {y: 5}}\n\(Manifest.commandLineMarker)\n# --set b.y=7\n\n"
+        #expect(try Manifest.recordedOverrides(in: recorded) == [try ParameterOverride(parsing: "b.y=7")])
+    }
+
     /// Characters YAML refuses (DEL, C1 controls) or reads as line breaks (NEL, U+2028, U+2029) in a
     /// --set string cannot break the recorded manifest or smuggle a live line into it.
     @Test func oddCharactersInAnOverrideReadBackAsGiven() throws {
