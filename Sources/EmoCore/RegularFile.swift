@@ -15,6 +15,23 @@ public enum RegularFile {
         }
         return (fd, Int64(info.st_size))
     }
+
+    /// The whole file, which must be a regular one. Errors name the path and the cause in words
+    /// (Foundation's say "The operation could not be completed", or "permission" for a pipe).
+    public static func read(_ path: String) throws -> Data {
+        let (fd, size) = try openForReading(path)
+        defer { close(fd) }
+        var data = Data(count: Int(size))
+        var done = 0
+        while done < data.count {
+            let n = data.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw EmoError.io(path: path, reason: "cannot read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }   // cut short meanwhile: what is there
+            done += n
+        }
+        return data.prefix(done)
+    }
 }
 
 extension stat {

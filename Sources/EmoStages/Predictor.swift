@@ -68,9 +68,11 @@ public final class Predictor {
     static func featureParameters(_ path: String, config: ModelConfig) throws -> (LogMelParameters?, FaceParameters?) {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw bad(FileManager.default.fileExists(atPath: path) ? "cannot read: \(error.localizedDescription)"
-                                                                   : "missing: the export stage writes it beside model.json")
+        do { data = try RegularFile.read(path) } catch {
+            guard FileManager.default.fileExists(atPath: path), case .io(_, let reason)? = error as? EmoError else {
+                throw bad("missing: the export stage writes it beside model.json")
+            }
+            throw bad(reason)
         }
         let features: [String: ParamValue]
         do { features = try ParamValue.fromJSON(data).objectValue ?? [:] } catch {

@@ -261,6 +261,14 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     /// Drops the rows (the file's and its sources') of files a stage no longer stands by.
+    /// The files one run of a stage recorded (rows naming no source), whatever its fingerprint.
+    public func outputArtifacts(stage: String, runId: String) throws -> [ArtifactRecord] {
+        try read { db in
+            try ArtifactRecord.filter(Column("stage") == stage && Column("runId") == runId && Column("sourceSHA256") == nil)
+                .order(Column("path"), Column("id")).fetchAll(db)
+        }
+    }
+
     public func deleteArtifacts(stage: String, fingerprint: String, paths: Set<String>) throws {
         guard !paths.isEmpty else { return }
         try write { db in

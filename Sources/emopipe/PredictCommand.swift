@@ -121,6 +121,10 @@ struct PredictCommand: ParsableCommand {
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
                 throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
             }
+            // Within a work directory, the files must be the ones its export recorded.
+            if workDirectoryOptions.workspace.exists {
+                try ExportStage.checkRecordedPredictFiles(runFolder: folder, store: try workDirectoryOptions.workspace.openStore(.readOnly))
+            }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
             let files = try mediaFiles()

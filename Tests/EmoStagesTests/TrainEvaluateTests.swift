@@ -133,6 +133,27 @@ struct TrainEvaluateTests {
             let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
             #expect(refused.status == 1 && refused.stderr.contains(damaged + "/features.json"), "\(garbage): \(refused.stderr)")
         }
+        // Weights that are a folder or a pipe are named as such (Foundation said "permission" for a pipe).
+        try FileManager.default.removeItem(atPath: damaged + "/model.safetensors")
+        for (what, make) in [("a folder", { try FileManager.default.createDirectory(atPath: damaged + "/model.safetensors", withIntermediateDirectories: false) }),
+                             ("a pipe", { #expect(mkfifo(damaged + "/model.safetensors", 0o644) == 0) })] as [(String, () throws -> Void)] {
+            try? FileManager.default.removeItem(atPath: damaged + "/model.safetensors")
+            try make()
+            let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
+            #expect(refused.status == 1 && refused.stderr.contains("model.safetensors: not a regular file"), "\(what): \(refused.stderr)")
+        }
+        // Within the work directory, weights edited after export are refused (they would answer with
+        // confidence); put back, they are used again.
+        let weights = runFolder + "/model.safetensors"
+        let exported = try Data(contentsOf: URL(fileURLWithPath: weights))
+        var edited = exported
+        edited[edited.count - 4] ^= 0x40
+        try edited.write(to: URL(fileURLWithPath: weights))
+        let runId = (runFolder as NSString).lastPathComponent
+        let tampered = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long])
+        #expect(tampered.status == 1 && tampered.stderr.contains("\(weights): is not the file export wrote"), "\(tampered.stderr)")
+        try exported.write(to: URL(fileURLWithPath: weights))
+        #expect(try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long]).status == 0)
         try Self.checkONNXOnRealSamples(workdir: a, runFolder: runFolder)
 
         let weightsA = try Self.bestWeights(a)

@@ -59,6 +59,11 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         let weightsURL = folder.appendingPathComponent(weights.rawValue)
         try checkWeightsCanHold(trained.config, weightsURL)
         let model = EmotionModel(trained.config, seed: 0)
+        // Foundation's reading errors say neither what the path is nor why ("permission" for a pipe).
+        do { close(try RegularFile.openForReading(weightsURL.path).descriptor) } catch let error as EmoError {
+            guard case .io(_, let reason) = error else { throw error }
+            throw TrainedModelError(path: weightsURL.path, reason: reason)
+        }
         do {
             try Checkpoint.load(from: weightsURL, model: model)
         } catch {
@@ -104,8 +109,9 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     public static func description(in folder: URL) throws -> TrainedModel {
         let url = folder.appendingPathComponent(fileName)
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw TrainedModelError(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+        do { data = try RegularFile.read(url.path) } catch let error as EmoError {
+            guard case .io(_, let reason) = error else { throw error }
+            throw TrainedModelError(path: url.path, reason: reason)
         }
         let trained: TrainedModel
         do { trained = try JSONOutput.decoder().decode(TrainedModel.self, from: data) } catch {
