@@ -1,4 +1,5 @@
 import EmoCore
+import EmoFeatures
 import EmoModel
 import EmoNN
 import EmoPipeline
@@ -29,6 +30,7 @@ public struct TrainStage: Stage {
     /// Folds without validation actors have no score to select an epoch on: the manifest must ask
     /// for the last epoch, which is known before any stage runs (`run --dry-run`, a sweep's trials).
     public func checkAcross(_ parameters: [String: ResolvedParameters]) throws {
+        try checkBlocksFit(parameters)
         guard let train = parameters[name], let split = parameters[StageName.split.rawValue],
               let selection = (train.value as? TrainParameters)?.selection, selection != .last,
               let cause = (split.value as? SplitParameters)?.withoutValidation(
@@ -39,6 +41,35 @@ public struct TrainStage: Stage {
             file: split.origins[cause.key]?.place ?? ParameterOrigin.defaultValue.place, key: "split.\(cause.key)", value: cause.value,
             allowed: "\(cause.effect) no validation actors to select an epoch on, so train.selection must be last "
                 + "(it is \"\(selection.rawValue)\", from \(selectionOrigin))")
+    }
+
+    /// Each conv block halves its input: the mel bands (`audio.n_mels`), the window (`train.window_frames`)
+    /// and the crops (`faces.size`) must outlast the blocks. Known before any stage runs, so a mismatch is
+    /// refused then, not after the features were computed (`checkFits` repeats it on the features read).
+    private func checkBlocksFit(_ parameters: [String: ResolvedParameters]) throws {
+        guard let resolved = parameters[name], let train = resolved.value as? TrainParameters else { return }
+        func origin(_ stage: ResolvedParameters?, _ key: String) -> String {
+            (stage?.origins[key] ?? .defaultValue).place
+        }
+        let audio = parameters[StageName.audio.rawValue]
+        if train.modalities.contains(.audio), let mels = (audio?.value as? LogMelParameters)?.nMels {
+            let shortest = min(mels, train.windowFrames)
+            if shortest < 1 << train.audioChannels.count {
+                throw PipelineError.invalidParameter(
+                    file: origin(resolved, TrainParameters.CodingKeys.audioChannels.rawValue), key: "train.audio_channels",
+                    value: "\(train.audioChannels)",
+                    allowed: "\(TrainParameters.blocksText(fitting: shortest)) for audio.n_mels = \(mels) (from \(origin(audio, "n_mels"))) and "
+                        + "train.window_frames = \(train.windowFrames) (from \(origin(resolved, TrainParameters.CodingKeys.windowFrames.rawValue))): "
+                        + "each block halves both")
+            }
+        }
+        let faces = parameters[StageName.faces.rawValue]
+        if train.modalities.contains(.faces), let size = (faces?.value as? FaceParameters)?.size, size < 1 << train.faceChannels.count {
+            throw PipelineError.invalidParameter(
+                file: origin(resolved, TrainParameters.CodingKeys.faceChannels.rawValue), key: "train.face_channels",
+                value: "\(train.faceChannels)",
+                allowed: "\(TrainParameters.blocksText(fitting: size)) for faces.size = \(size) (from \(origin(faces, "size"))): each block halves it")
+        }
     }
 
     /// The model gets a branch only for a modality that some training clip has data for. Otherwise
@@ -451,12 +482,12 @@ public struct TrainParameters: StageParameters {
         if config.uses(.audio), config.nMels < audioShrink || config.frames < audioShrink {
             throw PipelineError.invalidParameter(
                 file: manifest, key: "train.audio_channels", value: "\(audioChannels)",
-                allowed: "at most \(Self.blocks(fitting: min(config.nMels, config.frames))) blocks for \(config.nMels) mel bands × \(config.frames) frames")
+                allowed: "\(Self.blocksText(fitting: min(config.nMels, config.frames))) for \(config.nMels) mel bands × \(config.frames) frames")
         }
         if config.uses(.faces), config.faceSize < faceShrink {
             throw PipelineError.invalidParameter(
                 file: manifest, key: "train.face_channels", value: "\(faceChannels)",
-                allowed: "at most \(Self.blocks(fitting: config.faceSize)) blocks for \(config.faceSize)-pixel crops")
+                allowed: "\(Self.blocksText(fitting: config.faceSize)) for \(config.faceSize)-pixel crops")
         }
     }
 
@@ -509,6 +540,11 @@ public struct TrainParameters: StageParameters {
     }
 
     private static func blocks(fitting size: Int) -> Int { max(0, Int.bitWidth - 1 - size.leadingZeroBitCount) }
+
+    static func blocksText(fitting size: Int) -> String {
+        let count = blocks(fitting: size)
+        return "at most \(count) block\(count == 1 ? "" : "s")"
+    }
 }
 
 extension ModelConfig.Modality: ParameterChoice {}
