@@ -1,3 +1,4 @@
+import EmoCore
 import Foundation
 import Yams
 
@@ -25,8 +26,9 @@ public enum SafeYAML {
             throw PipelineError.invalidFile("\(path.shownPath): the \(what) is \(info.st_size) bytes; at most \(maxBytes) are read")
         }
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(error.localizedDescription))")
+        do { data = try RegularFile.read(path) } catch {
+            let reason = (error as? EmoError).flatMap { if case .io(_, let reason) = $0 { reason } else { nil } } ?? "\(error)"
+            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(reason))")
         }
         guard data.count <= maxBytes else {
             throw PipelineError.invalidFile("\(path.shownPath): the \(what) is \(data.count) bytes; at most \(maxBytes) are read")
@@ -43,7 +45,13 @@ public enum SafeYAML {
             throw PipelineError.invalidFile("\(origin): \(text.utf8.count) bytes of YAML; at most \(maxBytes) are read")
         }
         let node: Node?
-        do { node = try onLargeStack { try Yams.compose(yaml: text) } } catch let error as PipelineError { throw error } catch {
+        do { node = try onLargeStack { try Yams.compose(yaml: text) } } catch let error as PipelineError { throw error }
+        catch YamlError.duplicatedKeysInMapping(let duplicates, let context) {
+            // Yams prints the whole mapping flattened, placed at its first line.
+            let keys = duplicates.sorted().map(\.echoed).joined(separator: "', '")
+            throw PipelineError.invalidFile("\(origin): the key '\(keys)' appears more than once in the mapping that starts on "
+                                            + "line \(context.mark.line): give each key once")
+        } catch {
             throw PipelineError.invalidFile("\(origin): not valid YAML: \(oneLine(error))")
         }
         if let node {
