@@ -57,23 +57,24 @@ public struct Manifest: Equatable, Sendable {
     public static func recordedOverrides(in text: String) throws -> [ParameterOverride] {
         guard let block = overrideBlock(in: text) else { return [] }
         // Cut where a quoted value holds the lines, the text before them is no longer valid YAML.
-        guard let before = try? document(block.before), try before == document(text) else { return [] }
+        guard let before = try? document(String(block.before)), try before == document(text) else { return [] }
         return try block.lines.map { try ParameterOverride(parsing: String($0.dropFirst("# --set ".count))) }
     }
 
     /// The text before the trailing override blocks (a recorded manifest run again with `--set` has
-    /// two), and their `# --set` lines in order.
-    private static func overrideBlock(in text: String) -> (before: String, lines: [Substring])? {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    /// two), and their `# --set` lines in order. The blocks lie in the file's trailing comments, which
+    /// may also hold blank lines and other comments; the text before them is kept byte for byte (a
+    /// final `|` block's last line break is part of its value). Lines may end in LF or CRLF.
+    private static func overrideBlock(in text: String) -> (before: Substring, lines: [Substring])? {
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         var start = lines.endIndex
         while start > lines.startIndex {
             let line = lines[start - 1]
-            guard line.isEmpty || line == commandLineMarker || line.hasPrefix("# --set ") else { break }
+            guard line.allSatisfy({ $0 == " " || $0 == "\t" }) || line.hasPrefix("#") else { break }
             start -= 1
         }
-        let block = lines[start...].filter { !$0.isEmpty }
-        guard block.first == Substring(commandLineMarker) else { return nil }
-        return (lines[..<start].joined(separator: "\n"), block.filter { $0.hasPrefix("# --set ") })
+        guard let marker = lines[start...].firstIndex(where: { $0 == commandLineMarker }) else { return nil }
+        return (text[..<lines[marker].startIndex], lines[(marker + 1)...].filter { $0.hasPrefix("# --set ") })
     }
 
     private static func document(_ text: String) throws -> ParamValue? {

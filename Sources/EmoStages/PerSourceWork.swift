@@ -25,8 +25,12 @@ struct SourceUnit: Equatable, Sendable {
     func changeSinceIngest() -> (change: String?, seen: FileState?) {
         guard let before = FileState(path) else { return ("no longer readable (\(String(cString: strerror(errno))))", nil) }
         if before.size != size { return ("now \(before.size) bytes where ingest recorded \(size)", before) }
-        guard let hashed = try? SHA256Hex.file(atPath: path) else { return ("no longer readable", before) }
-        return (hashed.hex == sha256 ? nil : "its bytes changed after ingest hashed them", before)
+        do {
+            return (try SHA256Hex.file(atPath: path).hex == sha256 ? nil : "its bytes changed after ingest hashed them", before)
+        } catch {
+            let reason = (error as? EmoError).flatMap { if case .io(_, let reason) = $0 { reason } else { nil } } ?? "\(error)"
+            return ("no longer readable (\(reason))", before)
+        }
     }
 }
 

@@ -260,7 +260,6 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
-    /// Drops the rows (the file's and its sources') of files a stage no longer stands by.
     /// The files one run of a stage recorded (rows naming no source), whatever its fingerprint.
     public func outputArtifacts(stage: String, runId: String) throws -> [ArtifactRecord] {
         try read { db in
@@ -269,6 +268,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
+    /// Drops the rows (the file's and its sources') of files a stage no longer stands by.
     public func deleteArtifacts(stage: String, fingerprint: String, paths: Set<String>) throws {
         guard !paths.isEmpty else { return }
         try write { db in

@@ -83,17 +83,15 @@ public struct Workspace: Sendable, Equatable {
     /// rather than half-used or silently skipped.
     public func rememberedDataRoot() throws -> String? {
         let refuse = { (why: String) in EmoError.io(path: self.dataRootPath, reason: "\(why): it should hold the one absolute data root a `run --data` named; remove it or give --data") }
+        // Opened without blocking and checked once open: a folder here would read as empty, a pipe block.
         var info = stat()
-        guard lstat(dataRootPath, &info) == 0 else {
-            guard errno == ENOENT else { throw EmoError.io(path: dataRootPath, reason: "cannot be read; remove it or give --data") }
-            return nil
+        if lstat(dataRootPath, &info) != 0 && errno == ENOENT { return nil }
+        let opened: (descriptor: Int32, size: Int64)
+        do { opened = try RegularFile.openForReading(dataRootPath) } catch let error as EmoError {
+            guard case .io(_, let reason) = error else { throw error }
+            throw refuse(reason == "not a regular file: not read" ? "is not a regular file" : reason)
         }
-        // A folder or a pipe here would read as empty, or block.
-        guard info.st_mode & S_IFMT == S_IFREG else { throw refuse("is not a regular file") }
-        guard let handle = FileHandle(forReadingAtPath: dataRootPath) else {
-            throw EmoError.io(path: dataRootPath, reason: "cannot be read; remove it or give --data")
-        }
-        defer { try? handle.close() }
+        let handle = FileHandle(fileDescriptor: opened.descriptor, closeOnDealloc: true)
         let bytes = (try? handle.read(upToCount: Self.maximumDataRootBytes + 2)) ?? Data()
         guard bytes.count <= Self.maximumDataRootBytes + 1 else { throw refuse("is longer than a path can be") }
         guard var text = String(data: bytes, encoding: .utf8) else { throw refuse("is not UTF-8 text") }

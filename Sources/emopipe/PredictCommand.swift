@@ -121,9 +121,15 @@ struct PredictCommand: ParsableCommand {
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
                 throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
             }
-            // Within a work directory, the files must be the ones its export recorded.
-            if workDirectoryOptions.workspace.exists {
-                try ExportStage.checkRecordedPredictFiles(runFolder: folder, store: try workDirectoryOptions.workspace.openStore(.readOnly))
+            // A run folder of this work directory must hold the files its export recorded; a folder
+            // elsewhere (copied, or another work directory's) is not judged against this one's rows.
+            let workspace = workDirectoryOptions.workspace
+            if workspace.exists, let resolved = realpath(folder, nil), let runs = realpath(workspace.runsRoot, nil) {
+                defer { free(resolved); free(runs) }
+                let (runFolder, runsRoot) = (String(cString: resolved), String(cString: runs))
+                if (runFolder as NSString).deletingLastPathComponent == runsRoot {
+                    try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: try workspace.openStore(.readOnly))
+                }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }

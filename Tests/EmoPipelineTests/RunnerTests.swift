@@ -219,6 +219,23 @@ struct RunnerTests {
         #expect(try Manifest.recordedOverrides(in: recorded) == [try ParameterOverride(parsing: "b.y=7")])
     }
 
+    /// A manifest whose last value is a `|` or `>` block (its final line break is part of the value),
+    /// saved again with CRLF line ends, or given a comment after the block, keeps its recorded overrides.
+    @Test func recordedOverridesSurviveBlockScalarsCRLFAndTrailingComments() throws {
+        let expected = [try ParameterOverride(parsing: "b.y=7")]
+        for ending in ["description: |\n  notes\n", "description: >\n  notes\n\n", "description: |+\n  notes\n\n"] {
+            var m = try manifest("params: {b: {y: 5}}\n" + ending)
+            m.commandLine = expected
+            let texts = [m.recordedText, m.recordedText.replacingOccurrences(of: "\n", with: "\r\n"),
+                         m.recordedText + "\n# a note of my own\n   \n"]
+            for text in texts {
+                #expect(try Manifest.recordedOverrides(in: text) == expected, "\(text.debugDescription)")
+                let copy = try Manifest.parse(yaml: text, path: folder + "/copy.yaml")
+                #expect(try runner(copy).parameters["b"]?.encoded["y"] == .int(7), "\(text.debugDescription)")
+            }
+        }
+    }
+
     /// Characters YAML refuses (DEL, C1 controls) or reads as line breaks (NEL, U+2028, U+2029) in a
     /// --set string cannot break the recorded manifest or smuggle a live line into it.
     @Test func oddCharactersInAnOverrideReadBackAsGiven() throws {

@@ -98,7 +98,8 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
         let largestSide = Int((Double(Self.maxCropBytes) / Double(3 * frames)).squareRoot())
         try InvalidParameter.require(cropBytes <= Self.maxCropBytes, "size", size,
                                      "at most \(largestSide) pixels with frames = \(frames): a clip's crops (frames × size² × 3 "
-                                     + "bytes, here \(String(format: "%.1f", Double(cropBytes) / 1_048_576)) MB) are one record, of at most \(Self.maxCropBytes >> 20) MB")
+                                     + "bytes, here \(String(format: "%.1f", Double(cropBytes) / 1_048_576)) MB) are one record, of at most \(Self.maxCropBytes >> 20) MB",
+                                     bounds: ["frames"])
         try InvalidParameter.require(margin.isFinite && (0...2).contains(margin), "margin", margin, "a number from 0 to 2")
         try InvalidParameter.require((80...4096).contains(detectWidth), "detect_width", detectWidth, "an integer from 80 to 4096 pixels")
         try InvalidParameter.require((0...1).contains(upsample), "upsample", upsample, "0 or 1")

@@ -47,10 +47,11 @@ public enum SafeYAML {
         let node: Node?
         do { node = try onLargeStack { try Yams.compose(yaml: text) } } catch let error as PipelineError { throw error }
         catch YamlError.duplicatedKeysInMapping(let duplicates, let context) {
-            // Yams prints the whole mapping flattened, placed at its first line.
-            let keys = duplicates.sorted().map(\.echoed).joined(separator: "', '")
-            throw PipelineError.invalidFile("\(origin): the key '\(keys)' appears more than once in the mapping that starts on "
-                                            + "line \(context.mark.line): give each key once")
+            // Yams prints the whole mapping flattened; its mark is the first duplicated key's first place.
+            let keys = duplicates.sorted().map { "'\($0.echoed)'" }
+            let named = keys.count == 1 ? "the key \(keys[0])" : "the keys " + keys.joined(separator: ", ")
+            throw PipelineError.invalidFile("\(origin): \(named) (first on line \(context.mark.line)) "
+                                            + "\(keys.count == 1 ? "is" : "are") given more than once in one mapping: give each key once")
         } catch {
             throw PipelineError.invalidFile("\(origin): not valid YAML: \(oneLine(error))")
         }
