@@ -23,6 +23,12 @@ struct EchoTests {
         #expect(edge.echoed == edge, "200 characters are kept whole")
     }
 
+    @Test func anEmptyPathIsSaidToBeOneAndOthersAreEscaped() {
+        #expect("".shownPath == "(an empty path)")
+        #expect(EmoError.io(path: "", reason: "cannot read").description == "(an empty path): cannot read")
+        #expect("/w/a\nb".shownPath == "/w/a\\nb")
+    }
+
     @Test func aPathIsEscapedButKeptWhole() {
         let path = "/tmp/" + String(repeating: "p", count: 5000) + "\u{1B}[2J\n"
         #expect(path.escaped == "/tmp/" + String(repeating: "p", count: 5000) + "\\u{1B}[2J\\n")

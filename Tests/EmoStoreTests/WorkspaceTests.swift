@@ -6,6 +6,15 @@ import Testing
 
 @Suite("workspace")
 struct WorkspaceTests {
+    /// A folder standing where a file is published is named with what to do, and nothing is left behind.
+    @Test func aFolderWhereAFileIsPublishedIsNamed() throws {
+        let folder = try TestSupport.temporaryFolder("publish")
+        try FileManager.default.createDirectory(atPath: folder + "/metrics.json", withIntermediateDirectories: false)
+        let error = #expect(throws: CacheError.self) { try DurableFile.write(Data("{}".utf8), to: folder + "/metrics.json") }
+        #expect(error == .io(path: folder + "/metrics.json", reason: "is a folder where a file should be: move or remove it"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["metrics.json"], "no temporary file left")
+    }
+
     /// The layout existing work directories have on disk: moving it would orphan their cache and runs.
     @Test func spellsTheLayoutExistingWorkDirectoriesHave() throws {
         let w = Workspace(root: "/w/./work/")
