@@ -50,10 +50,12 @@ struct OutputFileTests {
     /// any clip is read (it took 18 s and 1.7 GB to fail at the end), with the size it would have.
     @Test func aSheetTooLargeForOnePNGIsRefusedBeforeAnyClipIsRead() throws {
         let folder = try TestSupport.temporaryFolder("large-sheet")
+        // The largest crops a record may hold (256 frames of 295 px), for 20 clips.
+        let clips = (1...20).map { folder + "/never-read-\($0).mp4" }
         let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", "--manifest", TestSupport.repositoryRoot + "/manifests/demo.yaml",
-                                                               "--set", "faces.size=1024", "--set", "faces.frames=256",
-                                                               "--out", folder + "/sheet.png", folder + "/never-read.mp4"])
-        #expect(result.status == 64 && result.stderr == "emopipe: a contact sheet of 1 clip(s) with faces.frames = 256 and faces.size = 1024 "
-                + "would be 262914x1056 pixels, more than the PNG encoder takes: lower them, or give fewer clips\n", "\(result.stderr)")
+                                                               "--set", "faces.size=295", "--set", "faces.frames=256",
+                                                               "--out", folder + "/sheet.png"] + clips)
+        #expect(result.status == 64 && result.stderr == "emopipe: a contact sheet of 20 clip(s) with faces.frames = 256 and faces.size = 295 "
+                + "would be 76290x6426 pixels, more than the PNG encoder takes: lower them, or give fewer clips\n", "\(result.stderr)")
     }
 }

@@ -111,7 +111,9 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         let data: Data
         do { data = try RegularFile.read(url.path) } catch let error as EmoError {
             guard case .io(_, let reason) = error else { throw error }
-            throw TrainedModelError(path: url.path, reason: reason)
+            // "cannot open: No such file or directory" → "cannot read: …", as for the other files a run folder holds.
+            let cause = reason.hasPrefix("cannot open: ") ? String(reason.dropFirst("cannot open: ".count)) : reason
+            throw TrainedModelError(path: url.path, reason: "cannot read: \(cause)")
         }
         let trained: TrainedModel
         do { trained = try JSONOutput.decoder().decode(TrainedModel.self, from: data) } catch {
