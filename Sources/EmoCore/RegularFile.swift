@@ -4,14 +4,17 @@ import Foundation
 /// is refused once opened, without reading. Opening does not block (O_NONBLOCK), so a path that
 /// became a pipe cannot hang the caller.
 public enum RegularFile {
+    /// The reason given for a path that is a folder, a pipe or a device.
+    public static let notRegular = "not a regular file: not read"
+
     /// The open descriptor (the caller closes it) and the file's size.
-    public static func openForReading(_ path: String) throws -> (descriptor: Int32, size: Int64) {
+    public static func openForReading(_ path: String, failing verb: String = "open") throws -> (descriptor: Int32, size: Int64) {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw EmoError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw EmoError.io(path: path, reason: "cannot \(verb): \(String(cString: strerror(errno)))") }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw EmoError.io(path: path, reason: "not a regular file: not read")
+            throw EmoError.io(path: path, reason: notRegular)
         }
         return (fd, Int64(info.st_size))
     }
@@ -19,7 +22,7 @@ public enum RegularFile {
     /// The whole file, which must be a regular one. Errors name the path and the cause in words
     /// (Foundation's say "The operation could not be completed", or "permission" for a pipe).
     public static func read(_ path: String) throws -> Data {
-        let (fd, size) = try openForReading(path)
+        let (fd, size) = try openForReading(path, failing: "read")
         defer { close(fd) }
         var data = Data(count: Int(size))
         var done = 0

@@ -28,8 +28,7 @@ struct SourceUnit: Equatable, Sendable {
         do {
             return (try SHA256Hex.file(atPath: path).hex == sha256 ? nil : "its bytes changed after ingest hashed them", before)
         } catch {
-            let reason = (error as? EmoError).flatMap { if case .io(_, let reason) = $0 { reason } else { nil } } ?? "\(error)"
-            return ("no longer readable (\(reason))", before)
+            return ("no longer readable (\(EmoError.reason(of: error)))", before)
         }
     }
 }

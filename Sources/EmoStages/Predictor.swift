@@ -69,10 +69,8 @@ public final class Predictor {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
         let data: Data
         do { data = try RegularFile.read(path) } catch {
-            guard FileManager.default.fileExists(atPath: path), case .io(_, let reason)? = error as? EmoError else {
-                throw bad("missing: the export stage writes it beside model.json")
-            }
-            throw bad(reason)
+            guard FileManager.default.fileExists(atPath: path) else { throw bad("missing: the export stage writes it beside model.json") }
+            throw bad(EmoError.reason(of: error))
         }
         let features: [String: ParamValue]
         do { features = try ParamValue.fromJSON(data).objectValue ?? [:] } catch {

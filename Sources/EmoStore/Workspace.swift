@@ -87,9 +87,9 @@ public struct Workspace: Sendable, Equatable {
         var info = stat()
         if lstat(dataRootPath, &info) != 0 && errno == ENOENT { return nil }
         let opened: (descriptor: Int32, size: Int64)
-        do { opened = try RegularFile.openForReading(dataRootPath) } catch let error as EmoError {
-            guard case .io(_, let reason) = error else { throw error }
-            throw refuse(reason == "not a regular file: not read" ? "is not a regular file" : reason)
+        do { opened = try RegularFile.openForReading(dataRootPath) } catch {
+            let reason = EmoError.reason(of: error)
+            throw refuse(reason == RegularFile.notRegular ? "is not a regular file" : reason)
         }
         let handle = FileHandle(fileDescriptor: opened.descriptor, closeOnDealloc: true)
         let bytes = (try? handle.read(upToCount: Self.maximumDataRootBytes + 2)) ?? Data()

@@ -60,9 +60,8 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         try checkWeightsCanHold(trained.config, weightsURL)
         let model = EmotionModel(trained.config, seed: 0)
         // Foundation's reading errors say neither what the path is nor why ("permission" for a pipe).
-        do { close(try RegularFile.openForReading(weightsURL.path).descriptor) } catch let error as EmoError {
-            guard case .io(_, let reason) = error else { throw error }
-            throw TrainedModelError(path: weightsURL.path, reason: reason)
+        do { close(try RegularFile.openForReading(weightsURL.path).descriptor) } catch {
+            throw TrainedModelError(path: weightsURL.path, reason: EmoError.reason(of: error))
         }
         do {
             try Checkpoint.load(from: weightsURL, model: model)
@@ -109,11 +108,8 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     public static func description(in folder: URL) throws -> TrainedModel {
         let url = folder.appendingPathComponent(fileName)
         let data: Data
-        do { data = try RegularFile.read(url.path) } catch let error as EmoError {
-            guard case .io(_, let reason) = error else { throw error }
-            // "cannot open: No such file or directory" → "cannot read: …", as for the other files a run folder holds.
-            let cause = reason.hasPrefix("cannot open: ") ? String(reason.dropFirst("cannot open: ".count)) : reason
-            throw TrainedModelError(path: url.path, reason: "cannot read: \(cause)")
+        do { data = try RegularFile.read(url.path) } catch {
+            throw TrainedModelError(path: url.path, reason: EmoError.reason(of: error))
         }
         let trained: TrainedModel
         do { trained = try JSONOutput.decoder().decode(TrainedModel.self, from: data) } catch {

@@ -27,8 +27,7 @@ public enum SafeYAML {
         }
         let data: Data
         do { data = try RegularFile.read(path) } catch {
-            let reason = (error as? EmoError).flatMap { if case .io(_, let reason) = $0 { reason } else { nil } } ?? "\(error)"
-            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(reason))")
+            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(EmoError.reason(of: error)))")
         }
         guard data.count <= maxBytes else {
             throw PipelineError.invalidFile("\(path.shownPath): the \(what) is \(data.count) bytes; at most \(maxBytes) are read")
