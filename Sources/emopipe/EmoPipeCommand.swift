@@ -173,6 +173,12 @@ struct ManifestOptions: ParsableArguments {
         var manifest = try Manifest.load(path: path)
         if let data { manifest.dataRoot = try DataRootChoice.path(ofOption: data) }
         manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
+        // A run records the manifest with its --set lines: a record too large to read back could not be reproduced.
+        let recorded = manifest.recordedText.utf8.count
+        guard recorded <= SafeYAML.maxBytes else {
+            throw UsageError("--set: the manifest with these overrides would be recorded as \(recorded) bytes; "
+                             + "a manifest is read up to \(SafeYAML.maxBytes): give fewer or shorter --set values")
+        }
         return manifest
     }
 }

@@ -464,6 +464,17 @@ struct CommandLineUsageTests {
         #expect(negative.status == 64 && negative.stderr.contains("--limit -1: expected 0 or more runs"), "\(negative.stderr)")
     }
 
+    /// --set values that would make the recorded manifest larger than a manifest may be are refused up
+    /// front: the run's record could not be read back by `reproduce`.
+    @Test func overridesTooLargeToRecordAreRefused() throws {
+        let long = String(repeating: "/x", count: 60_000)
+        let settings = ["a", "b", "c"].flatMap { ["--set", "faces.landmark_model=\(long)\($0)"] }
+        let refused = try TestSupport.run(TestSupport.emopipe, ["params", CommandLineEdgesTests.manifest] + settings)
+        #expect(refused.status == 64 && refused.stderr.contains("would be recorded as") && refused.stderr.count < 400, "\(refused.stderr.prefix(300))")
+        let one = try TestSupport.run(TestSupport.emopipe, ["params", CommandLineEdgesTests.manifest] + settings.prefix(2))
+        #expect(one.status == 0, "\(one.stderr.prefix(300))")
+    }
+
     @Test func predictRefusesAHopOutsideItsBoundsAndARunThatDoesNotExist() throws {
         let workdir = try TestSupport.temporaryFolder("predict")
         for hop in ["-1", "--hop=-1", "0.05", "nan", "100000.0"] {
