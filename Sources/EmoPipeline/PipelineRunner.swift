@@ -163,7 +163,15 @@ public final class PipelineRunner {
     }
 
     func selectedStages(_ selection: RunSelection) throws -> [String] {
-        let stages = try requestedStages(selection)
+        let stages = try workerStages(selection, of: try requestedStages(selection))
+        // A forced stage the run would not reach is a mistake worth saying, not a no-op.
+        if let unreached = selection.force.sorted().first(where: { !stages.contains($0) }) {
+            throw PipelineError.invalidFile("--force \(unreached): this run does not reach '\(unreached)' (it runs \(stages.joined(separator: ", "))); drop --force \(unreached) or widen --until/--only")
+        }
+        return stages
+    }
+
+    private func workerStages(_ selection: RunSelection, of stages: [String]) throws -> [String] {
         guard selection.worker != nil else { return stages }
         // A worker does the per-source share of the work; merge, then the main run, does the rest.
         let explicit = [selection.until, selection.only].compactMap { $0 } + selection.targets

@@ -116,6 +116,13 @@ struct RunnerTests {
         _ = try r.run(RunSelection(force: ["b"]), command: "test")
         #expect(counts() == [2, 4, 2, 3], "forcing b recomputes d, which depends on it, and leaves a and c alone")
         #expect(throws: PipelineError.self) { try r.run(RunSelection(only: "nope"), command: "test") }
+        // A forced stage the selection never reaches is refused, not silently dropped.
+        for unreached in [RunSelection(until: "a", force: ["d"]), RunSelection(only: "b", force: ["c"])] {
+            #expect { try r.run(unreached, command: "test") } throws: { error in
+                "\(error)".contains("--force \(unreached.force.first!): this run does not reach")
+            }
+        }
+        #expect(counts() == [2, 4, 2, 3], "a refused selection runs nothing")
     }
 
     @Test func aStageNothingReadsIsLeftOutUnlessAskedForByName() throws {
