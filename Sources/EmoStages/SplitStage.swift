@@ -153,6 +153,18 @@ public struct SplitParameters: StageParameters {
             throw bad(testActors.contains(outside) ? "test_actors" : "val_actors", testActors.contains(outside) ? testActors : valActors,
                       "actors among split.actors \(actors) (\(outside) is not)", bounds: ["actors"])
         }
+        // Named test actors make the one fold: fold settings beside them would be silently ignored.
+        if !testActors.isEmpty {
+            let defaults = SplitParameters()
+            let ignored: [(String, String)] = [("folds", folds != defaults.folds ? "\(folds)" : nil),
+                                               ("test_fold", testFold != defaults.testFold ? (testFold.index.map(String.init) ?? "all") : nil),
+                                               ("val_count", valCount != defaults.valCount ? "\(valCount)" : nil)]
+                .compactMap { key, value in value.map { (key, $0) } }
+            if let (key, value) = ignored.first {
+                throw bad(key, value, "has no effect: split.test_actors \(testActors) names the one fold, so folds, test_fold and val_count "
+                          + "are not used; leave \(key) out, or drop test_actors/val_actors", bounds: ["test_actors"])
+            }
+        }
         // Test actors alone: one fold without validation actors (train.selection: last).
         if testActors.isEmpty && !valActors.isEmpty {
             throw bad("val_actors", valActors, "actors named together with test_actors (val_actors alone names no fold)")

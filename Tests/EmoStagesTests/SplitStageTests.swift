@@ -101,6 +101,23 @@ struct SplitStageTests {
         }
     }
 
+    /// Fold settings beside named test actors would be ignored (`test_fold: all` would not cross-validate):
+    /// refused, naming the key and where the test actors came from; their defaults, repeated, are fine.
+    @Test func foldSettingsBesideNamedTestActorsAreRefused() throws {
+        for (setting, key) in [("folds: 3", "split.folds = 3"), ("test_fold: all", "split.test_fold = all"), ("val_count: 1", "split.val_count = 1")] {
+            let error = try #require(throws: PipelineError.self) { try Self.planner("{test_actors: [1, 2], \(setting)}") }
+            #expect(error.description.contains("p.yaml: \(key): has no effect: split.test_actors [1, 2] names the one fold"), "\(error)")
+        }
+        if TestSupport.hasEmopipe {
+            let manifest = try TestSupport.writeManifest(at: try TestSupport.temporaryFolder("split-folds") + "/m.yaml", data: "/nowhere",
+                                                         "params: {split: {test_actors: [1]}}")
+            let refused = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "split.test_fold=all"])
+            #expect(refused.status == 64 && refused.stderr.contains("--set: split.test_fold = all: has no effect")
+                    && refused.stderr.contains("split.test_actors is from \(manifest)"), "\(refused.stderr)")
+        }
+        #expect(try Self.planner("{folds: 4, test_fold: 0, val_count: 2, test_actors: [3], val_actors: [1]}").plan(actors: [1, 2, 3]).count == 1)
+    }
+
     @Test func tooFewActorsForTheFoldsIsAnError() throws {
         #expect(throws: PipelineError.self) { try Self.planner("{folds: 4, test_fold: 0, val_count: 2}").plan(actors: [1, 2]) }
     }
