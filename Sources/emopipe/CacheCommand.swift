@@ -40,7 +40,7 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                if let npy { try OutputFile.check(npy, option: "--npy") }
+                if let npy { try OutputFile.check(npy, option: "--npy", format: "npy") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
@@ -63,7 +63,7 @@ struct CacheCommand: ParsableCommand {
                         "source": .string(record.path), "sha256": .string(sha), "stage": .string(stage),
                         "cache_key": .string(cacheKey), "dtype": .string(tensor.dtype.name),
                         "shape": .array(tensor.shape.map(ParamValue.int)),
-                        "params": .object(try runner.resolvedParams(stage)),
+                        "params": .object(runner.resolvedParams(stage)),
                         "shard": .string(shard), "crc32c": .int(Int(row.crc32c)),
                     ]) { $1 }
                     JSONOutput.print(.object(fields))
@@ -137,7 +137,7 @@ struct CacheCommand: ParsableCommand {
                 help: ArgumentHelp("A cache key of the stage (as `cache stats` prints it), or a prefix of 4 or more hex digits.", valueName: "key"))
         var cacheKey: String?
         @Option(help: "tar (WebDataset shards) or npz.") var format: ExportFormat
-        @Option(help: ArgumentHelp("Records per output file (\(CacheExport.recordsPerFileRange.lowerBound)-\(CacheExport.recordsPerFileRange.upperBound)).", valueName: "n"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Records per output file (\(CacheExport.recordsPerFileRange.lowerBound)-\(CacheExport.recordsPerFileRange.upperBound)).", valueName: "n"))
         var recordsPerFile = 1000
         @Argument(help: "The folder to write into (must exist).") var dir: String
 

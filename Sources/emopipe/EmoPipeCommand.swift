@@ -137,7 +137,8 @@ struct ManifestOptions: ParsableArguments {
         valueName: "stage.key=value"))
     var settings: [String] = []
 
-    @Option(help: ArgumentHelp(
+    // Unconditional: `--threads -1` is then a value to refuse by name, not an unknown flag "-1".
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Worker threads, instead of the manifest's top-level `threads` (1-\(Manifest.maxThreads)); recorded with the run. Training's results depend on it, so it joins train's fingerprint as the manifest's does.",
         valueName: "n"))
     var threads: Int?

@@ -29,7 +29,7 @@ struct FacesCommand: ParsableCommand {
 
         func run() throws {
             do {
-                try OutputFile.check(out, option: "--out")
+                try OutputFile.check(out, option: "--out", format: "png")
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                                 workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                                 stages: StageCatalog.all())

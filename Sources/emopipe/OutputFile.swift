@@ -5,7 +5,9 @@ import Foundation
 /// folder) in a folder that exists, and anything already there must be a regular file, never a
 /// device, a pipe, a folder or a link.
 enum OutputFile {
-    static func check(_ path: String, option: String) throws {
+    /// `format` is the file's kind, `"png"` or `"npy"`: a name with another extension (`sheet.jpg`) would
+    /// promise a format the file does not have, so it is refused; a name without one is taken as given.
+    static func check(_ path: String, option: String, format: String) throws {
         guard !path.isEmpty else { throw UsageError("\(option) \"\": expected a file name") }
         guard !path.hasSuffix("/") else { throw UsageError("\(option) \(path.echoed): names a folder; give a file name in it") }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -14,10 +16,13 @@ enum OutputFile {
             throw UsageError("\(option) \(path.echoed): no such folder to write into (\(folder.echoed))")
         }
         var facts = stat()
-        guard lstat(path, &facts) == 0 else { return }   // nothing there yet
-        guard facts.st_mode & S_IFMT == S_IFREG else {
+        if lstat(path, &facts) == 0, facts.st_mode & S_IFMT != S_IFREG {
             throw UsageError("\(option) \(path.echoed): exists and is not a regular file (a folder, device, pipe or link); "
                              + "EmoPipe replaces only regular files")
+        }
+        let fileExtension = URL(fileURLWithPath: path).pathExtension
+        guard fileExtension.isEmpty || fileExtension.lowercased() == format else {
+            throw UsageError("\(option) \(path.echoed): EmoPipe writes \(format.uppercased()) here, not \(fileExtension.echoed); name the file .\(format)")
         }
     }
 }

@@ -72,7 +72,7 @@ struct PredictCommand: ParsableCommand {
     var filesFrom: String?
     @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
     var format: String?
-    @Option(help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
     var timeout: Double = 15
 
     func validate() throws {

@@ -33,7 +33,7 @@ struct RunsCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
-    @Option(help: "Show at most this many runs (0 or more).")
+    @Option(parsing: .unconditional, help: "Show at most this many runs (0 or more).")
     var limit: Int?
 
     func validate() throws {
@@ -207,6 +207,11 @@ struct ReproduceCommand: ParsableCommand {
 
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
+
+    /// An empty path would quietly mean the current folder.
+    func validate() throws {
+        if into?.isEmpty == true { throw ValidationError("--into '': an empty path names no folder") }
+    }
 
     func run() throws {
         do {

@@ -37,7 +37,7 @@ struct SourcesCommand: ParsableCommand {
             if json {
                 JSONOutput.print(.array(sources.map { Self.json($0, stageFailures: stageFailures[$0.path] ?? []) }))
             } else {
-                printTable(sources, stageFailures: stageFailures)
+                printTable(sources, stageFailures: stageFailures, of: all.count)
             }
         } catch {
             throw Failure.exit(for: error)
@@ -75,7 +75,7 @@ struct SourcesCommand: ParsableCommand {
         ])
     }
 
-    private func printTable(_ sources: [SourceRecord], stageFailures: [String: [FailureRecord]]) {
+    private func printTable(_ sources: [SourceRecord], stageFailures: [String: [FailureRecord]], of total: Int) {
         for s in sources {
             let emotion = s.emotion.flatMap { Emotion(rawValue: $0)?.name } ?? "-"
             let actor = s.actor.map { String(format: "%02d", $0) } ?? "--"
@@ -90,6 +90,9 @@ struct SourcesCommand: ParsableCommand {
         var parts = SourceStatus.allCases.compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }
         let failedLater = sources.filter { stageFailures[$0.path] != nil }.count
         if failedLater > 0 { parts.append("\(failedLater) failed in audio or faces") }
-        FileHandle.standardError.write(Data("\(sources.count) sources: \(parts.joined(separator: ", "))\n".utf8))
+        let summary = sources.isEmpty
+            ? (failed ? "no failed sources (of \(total))" : "no sources recorded yet (run ingest first)")
+            : "\(sources.count) sources: \(parts.joined(separator: ", "))"
+        FileHandle.standardError.write(Data("\(summary)\n".utf8))
     }
 }

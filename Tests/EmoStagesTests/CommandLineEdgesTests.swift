@@ -1,3 +1,4 @@
+import EmoCore
 import EmoStore
 import EmoTestSupport
 import Foundation
@@ -306,6 +307,9 @@ struct CommandLineUsageTests {
             let result = try TestSupport.run(TestSupport.emopipe, arguments, environment: environment)
             #expect(result.status == 64 && result.stderr.contains("--workdir (or $EMOPIPE_WORKDIR)"), "\(arguments): \(result.stderr)")
         }
+        // Nor may `reproduce --into ''` mean the current folder.
+        let into = try TestSupport.run(TestSupport.emopipe, ["reproduce", "latest", "--into", "", "--workdir", file + "-work"])
+        #expect(into.status == 64 && into.stderr.contains("--into '': an empty path names no folder"), "\(into.stderr)")
     }
 
     static func emopipe(_ arguments: [String]) throws -> TestSupport.ProcessResult {
@@ -395,6 +399,31 @@ struct CommandLineUsageTests {
         #expect(sources.status == 0 && !sources.stdout.contains("\u{1B}"), "\(sources.stdout)")
         #expect(sources.stdout.contains("x\\u{1B}[31mred\\nline.wav  — not a RAVDESS file name"), "\(sources.stdout)")
         #expect(sources.stdout.split(separator: "\n").count == 2, "one line per source: \(sources.stdout)")
+        // An empty list says what it is empty of, not "0 sources: ".
+        let none = try Self.emopipe(["sources", "--failed", "--workdir", workdir])
+        #expect(none.status == 0 && none.stdout.isEmpty && none.stderr == "no failed sources (of 2)\n", "\(none.stderr)")
+        try Folder.create(workdir + "-fresh")
+        _ = try ProvenanceStore(path: workdir + "-fresh/emopipe.sqlite")   // a work directory no ingest has filled
+        let fresh = try Self.emopipe(["sources", "--workdir", workdir + "-fresh"])
+        #expect(fresh.status == 0 && fresh.stderr == "no sources recorded yet (run ingest first)\n", "\(fresh.stderr)")
+    }
+
+    /// A negative number after a numeric option is its value, refused by name with the range, not taken
+    /// for an unknown flag "-1" with the option said to be missing its value.
+    @Test func negativeNumbersAfterNumericOptionsAreRefusedAsValues() throws {
+        let folder = try TestSupport.temporaryFolder("negative")
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        let cases: [([String], String)] = [
+            (["params", manifest, "--threads", "-1"], "--threads -1: expected an integer from 1 to"),
+            (["runs", "--limit", "-3", "--workdir", folder + "/work"], "--limit -3: expected 0 or more runs"),
+            (["cache", "export", "--stage", "audio", "--format", "npz", "--records-per-file", "-5", folder, "--workdir", folder + "/work"],
+             "--records-per-file -5 is outside"),
+            (["predict", "--run", "x", "--timeout", "-2", "-"], "--timeout -2.0: expected a number of seconds"),
+        ]
+        for (arguments, message) in cases {
+            let result = try Self.emopipe(arguments)
+            #expect(result.status == 64 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
     }
 
     @Test func noCommandAndHelpOnAnUnknownCommandAreUsageErrors() throws {

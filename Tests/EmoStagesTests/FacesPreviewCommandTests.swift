@@ -40,6 +40,13 @@ struct OutputFileTests {
                                                                 "--workdir", folder + "/work"])
             #expect(get.status == 64 && get.stderr.contains(why), "\(path): \(get.status) \(get.stderr)")
         }
+        // A name that promises another format is refused too (a PNG named .jpg, a .npy named .png).
+        let preview = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", folder + "/clip.mp4", "--out", folder + "/sheet.JPG"])
+        #expect(preview.status == 64 && preview.stderr.contains("sheet.JPG: EmoPipe writes PNG here, not JPG; name the file .png"), "\(preview.stderr)")
+        let get = try TestSupport.run(TestSupport.emopipe, ["cache", "get", "--stage", "audio", "--source", "x", "--npy", folder + "/a.png",
+                                                            "--workdir", folder + "/work"])
+        #expect(get.status == 64 && get.stderr.contains("a.png: EmoPipe writes NPY here, not png; name the file .npy"), "\(get.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/sheet.JPG") && !FileManager.default.fileExists(atPath: folder + "/a.png"))
         #expect(try String(contentsOfFile: folder + "/target", encoding: .utf8) == "x")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: folder + "/link") == folder + "/target")
         var facts = stat()
