@@ -8,8 +8,11 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     case silentAudio
     /// Fewer samples than one window (win_length when centred, n_fft otherwise).
     case tooShort(samples: Int, needed: Int)
-    /// A sample is NaN or ±infinity (or so large that the power spectrum overflows float32).
+    /// A sample is NaN or ±infinity.
     case notFinite
+    /// The samples are finite but so large that their power spectrum overflows float32: float audio
+    /// holds samples within about ±1, so such a file is not audio as its format means it.
+    case spectrumOverflow
     /// The parameters (or an argument) cannot be honoured; the text says which and why.
     case invalidParameter(String)
     /// The samples are not at the extractor's sample rate (resample first).
@@ -31,6 +34,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
         case let .tooShort(samples, needed):
             return "audio too short: \(samples) samples, at least \(needed) needed"
         case .notFinite: return "audio contains NaN or infinite samples"
+        case .spectrumOverflow:
+            return "samples too large for a 32-bit float spectrum (|x| of about 1e17 or more; float audio holds samples within about ±1)"
         case let .invalidParameter(s): return "invalid parameter: \(s)"
         case let .sampleRateMismatch(expected, actual):
             return "sample rate mismatch: audio at \(actual) Hz, extractor expects \(expected) Hz"

@@ -77,7 +77,7 @@ public final class LiveLogMel {
                 ex.melProject(ws, into: base, peak: &peakPower)
             }
             // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB
-            guard peakPower.isFinite else { throw FeatureError.notFinite }
+            guard peakPower.isFinite else { throw FeatureError.spectrumOverflow }
             frame(row.map { ex.dB($0) })
             next += 1
         }

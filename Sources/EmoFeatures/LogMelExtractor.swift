@@ -246,7 +246,7 @@ public final class LogMelExtractor: @unchecked Sendable {
             try melSpectrogram(base, m, frames: total, ws, out: $0.baseAddress!, stop: stop)
         }
         // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB
-        guard maxPower.isFinite else { throw FeatureError.notFinite }
+        guard maxPower.isFinite else { throw FeatureError.spectrumOverflow }
 
         // 4. crop
         let outFrames = p.frames ?? total
@@ -383,7 +383,8 @@ public final class LogMelExtractor: @unchecked Sendable {
             }
             let s = (acc[0] + acc[1]) + (acc[2] + acc[3])
             o[mm] = s
-            peak = max(peak, s)
+            // NaN sticks (an overflowed spectrum gives inf − inf), where max() would drop it and floor the bin.
+            peak = s > peak || s.isNaN ? s : peak
         }
     }
 

@@ -91,7 +91,15 @@ struct LogMelUnitTests {
         #expect(throws: FeatureError.notFinite) { try ex.compute(samples: x, sampleRate: 16000) }
         x[12345] = 0; x[x.count - 1] = -.infinity       // in the scalar tail
         #expect(throws: FeatureError.notFinite) { try ex.compute(samples: x, sampleRate: 16000) }
-        #expect(throws: FeatureError.notFinite) { try ex.compute(samples: sine(440, seconds: 1, amplitude: 1e30), sampleRate: 16000) }
+        // Finite samples whose spectrum overflows: refused for what they are, whether the overflow shows as
+        // inf (a sine) or as NaN (noise, where inf − inf appears in the FFT; max() used to drop it and floor every bin).
+        #expect(throws: FeatureError.spectrumOverflow) { try ex.compute(samples: sine(440, seconds: 1, amplitude: 1e30), sampleRate: 16000) }
+        let loudNoise = (0..<32_000).map { i in Float((i &* 7919) % 2001 - 1000) * 1e35 }   // finite, within ±1e38
+        #expect(loudNoise.allSatisfy { $0.isFinite })
+        #expect(throws: FeatureError.spectrumOverflow) { try ex.compute(samples: loudNoise, sampleRate: 16000) }
+        #expect(throws: FeatureError.spectrumOverflow) { try ex.compute(signal: ChunkedSignal(loudNoise), inMemoryLimit: 0) }
+        let live = try LiveLogMel(.speech)
+        #expect(throws: FeatureError.spectrumOverflow) { try loudNoise.withUnsafeBufferPointer { try live.add($0) { _ in } } }
         var z = [Float](repeating: 0, count: 1000); z[999] = .nan
         #expect(throws: FeatureError.notFinite) { try ex.compute(samples: z, sampleRate: 16000) }
         #expect(throws: FeatureError.tooShort(samples: 399, needed: 400)) { try ex.compute(samples: sine(440, seconds: 399.0 / 16000), sampleRate: 16000) }
