@@ -299,7 +299,7 @@ struct CacheCommand: ParsableCommand {
             --dry-run lists what would go, by stage, cache key and reason (records, shards, bytes), and
             removes nothing; without it the same listing says what went. --json prints it as one JSON
             document: {dry_run, current_only, removed: [{stage, cache_key, reason, records, shards, bytes}],
-            leftover_files: [{path, bytes}], superseded_checkpoints: [{path, bytes}],
+            leftover_files: [{path, bytes}], superseded_checkpoints: [{path, bytes}], left_in_place: [path],
             total: {records, shards, bytes}, kept: {stage: [cache_key]}}.
 
             Examples:
@@ -360,6 +360,9 @@ struct CacheCommand: ParsableCommand {
             }
             for file in plan.leftoverFiles { lines.append("  leftover file \(file.path) (\(file.bytes) bytes)") }
             for folder in plan.supersededFolders { lines.append("  set-aside checkpoints \(folder.path) (\(folder.bytes) bytes)") }
+            for stray in plan.leftInPlace {
+                lines.append("  left in place: \(stray.path.escaped) is not a regular file (its index row \(dryRun ? "would go" : "went"); remove it yourself)")
+            }
             lines.append("total: \(plan.totalRecords) records, \(plan.totalShards) shards and files, \(plan.totalBytes) bytes")
             return lines.joined(separator: "\n")
         }
@@ -378,6 +381,7 @@ struct CacheCommand: ParsableCommand {
                 }),
                 "leftover_files": files(plan.leftoverFiles),
                 "superseded_checkpoints": files(plan.supersededFolders),
+                "left_in_place": .array(plan.leftInPlace.map { .string($0.path) }),
                 "total": .object(["records": .int(plan.totalRecords), "shards": .int(plan.totalShards), "bytes": .int(plan.totalBytes)]),
                 "kept": .object(keep.mapValues { .array($0.sorted().map(ParamValue.string)) }),
             ])

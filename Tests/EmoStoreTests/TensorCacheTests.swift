@@ -1,5 +1,6 @@
 import EmoCore
 import EmoStore
+import GRDB
 import EmoTestSupport
 import Foundation
 import Testing
@@ -78,6 +79,51 @@ struct TensorCacheTests {
         #expect(failure.reason.contains("CRC-32C"))
         // The undamaged records are still there and intact.
         #expect(try fresh.verify(runId: "r1").damaged.isEmpty)
+    }
+
+    /// A shard deleted after it was written, and an index row whose offset the shard does not hold, are
+    /// damage with the same repair as a bad CRC (`cache verify`), and verify drops exactly their records.
+    @Test func aDeletedShardOrAMisplacedIndexRowIsDamageThatVerifyRepairs() throws {
+        let kept = Self.records(count: 3, seed: 5), deleted = Self.records(count: 2, seed: 6)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: kept, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: deleted, failures: [])
+        let gone = try #require(try cache.row(stage: "audio", fingerprint: "fp", key: deleted[0].key))
+        let gonePath = folder + "/" + (try store.read { try CacheShardRow.fetchOne($0, key: gone.shardId)!.file })
+        try FileManager.default.removeItem(atPath: gonePath)
+        try store.write { db in
+            try db.execute(sql: "UPDATE cacheRecord SET dataOffset = dataOffset + 64 WHERE key = ?", arguments: [kept[1].key])
+        }
+        let fresh = TensorCache(workspace: Workspace(root: folder), store: store)
+        for key in [deleted[0].key, kept[1].key] {
+            let error = try #require(throws: CacheError.self) { _ = try fresh.tensor(stage: "audio", fingerprint: "fp", key: key) }
+            #expect(error.repair?.contains("`emopipe cache verify` drops damaged records") == true, "\(error)")
+            #expect("\(error)".contains(key == kept[1].key ? "holds no record for source \(key) at offset" : "the file is gone"), "\(error)")
+        }
+        let report = try fresh.verify(runId: "r1")
+        #expect(Set(report.damaged.map(\.key)) == [deleted[0].key, deleted[1].key, kept[1].key])
+        #expect(try fresh.keys(stage: "audio", fingerprint: "fp") == [kept[0].key, kept[2].key])
+        #expect(try fresh.verify(runId: "r1").damaged.isEmpty)
+    }
+
+    /// gc says what it frees: a shard already deleted frees nothing, a folder standing where a shard was is
+    /// left alone and named, and only the file still there counts its bytes.
+    @Test func garbageCollectionCountsOnlyWhatItRemoves() throws {
+        for seed in [7, 8, 9] as [UInt64] {
+            try cache.publish(stage: "audio", fingerprint: "old", runId: "r1", records: Self.records(count: 2, seed: seed), failures: [])
+        }
+        let files = try store.read { try CacheShardRow.order(Column("id")).fetchAll($0) }.map(\.file)
+        try FileManager.default.removeItem(atPath: folder + "/" + files[0])
+        try FileManager.default.removeItem(atPath: folder + "/" + files[1])
+        try FileManager.default.createDirectory(atPath: folder + "/" + files[1], withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: folder + "/cache/audio/stray.shard", withIntermediateDirectories: true)
+        let remaining = try #require(try FileManager.default.attributesOfItem(atPath: folder + "/" + files[2])[.size] as? Int)
+        let plan = try cache.collectGarbage(keep: ["audio": ["new"]])
+        #expect(plan.totalRecords == 6 && plan.totalBytes == remaining, "\(plan.totalBytes) bytes against \(remaining) on disk")
+        #expect(plan.leftInPlace.map(\.path) == [files[1]] && plan.leftoverFiles.isEmpty)
+        var isFolder: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: folder + "/" + files[1], isDirectory: &isFolder) && isFolder.boolValue)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/" + files[2]) && FileManager.default.fileExists(atPath: folder + "/cache/audio/stray.shard"))
+        #expect(try cache.stats().isEmpty)
     }
 
     @Test func aShardCutShortOrLeftHalfWrittenIsNeverVisible() throws {

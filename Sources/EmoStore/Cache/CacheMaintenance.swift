@@ -127,7 +127,11 @@ extension TensorCache {
             if live.isEmpty {
                 let reason: GarbagePlan.Reason = keep[shard.stage]?.contains(shard.fingerprint) != true ? .fingerprintNotKept
                     : shardsWithGoneSources.contains(id) ? .sourceGone : .noRecordInUse
-                plan.removeShard(shard, reason: reason)
+                // What removing it frees is what is there: nothing when the file is already gone. Anything
+                // but a regular file in its place is not the cache's to remove: its row goes, it stays.
+                let onDisk = (try? workspace.cacheFile(shard.file)).flatMap(Self.regularFileBytes)
+                if let onDisk, onDisk.isRegular == false { plan.leftInPlace.append(GarbagePlan.File(path: shard.file, bytes: 0)) }
+                plan.removeShard(shard, reason: reason, bytes: onDisk?.isRegular == true ? onDisk?.bytes ?? 0 : 0)
             } else if live.count < shard.records {
                 plan.compactShard(shard, keeping: live)
             }
@@ -141,13 +145,21 @@ extension TensorCache {
                     plan.supersededFolders.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: Self.size(of: cacheRoot + "/" + relative)))
                     continue
                 }
-                guard relative.hasSuffix(".shard") || relative.contains(".shard.part-"), !known.contains(workspace.relativeCachePath(relative)) else { continue }
+                guard relative.hasSuffix(".shard") || relative.contains(".shard.part-"), !known.contains(workspace.relativeCachePath(relative)),
+                      Self.regularFileBytes(cacheRoot + "/" + relative)?.isRegular == true else { continue }
                 plan.leftoverFiles.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: Self.size(of: cacheRoot + "/" + relative)))
             }
         }
         plan.leftoverFiles.sort { $0.path < $1.path }
         plan.supersededFolders.sort { $0.path < $1.path }
         return plan
+    }
+
+    /// What `lstat` finds at `path`: whether it is a regular file, and its bytes; nil when nothing is there.
+    static func regularFileBytes(_ path: String) -> (isRegular: Bool, bytes: Int)? {
+        var facts = stat()
+        guard lstat(path, &facts) == 0 else { return nil }
+        return (facts.st_mode & S_IFMT == S_IFREG, Int(facts.st_size))
     }
 
     /// Bytes of a file, or of the files under a folder.
@@ -240,6 +252,9 @@ public struct GarbagePlan: Sendable {
     public private(set) var compactions: [Compaction] = []
     /// Files no index row names.
     public var leftoverFiles: [File] = []
+    /// Paths of shards removed whole where something other than a regular file stands (a folder, a
+    /// link): their index rows go, the things themselves are left alone and named.
+    public var leftInPlace: [File] = []
     /// Checkpoint folders `--force` set aside (`<folder>.superseded-<run id>`).
     public var supersededFolders: [File] = []
     /// What marks a folder of checkpoints set aside (by `--force`, or for weights deleted or edited since; see `TrainStage.setAside`).
@@ -271,10 +286,10 @@ public struct GarbagePlan: Sendable {
         update(row.stage, row.fingerprint, reason) { $0.records += 1 }
     }
 
-    /// A whole shard goes: its bytes count under the reason its records go for.
-    mutating func removeShard(_ shard: CacheShardRow, reason: Reason) {
+    /// A whole shard goes: the `bytes` its file holds on disk count under the reason its records go for.
+    mutating func removeShard(_ shard: CacheShardRow, reason: Reason, bytes: Int) {
         shards.append(shard)
-        update(shard.stage, shard.fingerprint, reason) { $0.shards += 1; $0.bytes += shard.bytes }
+        update(shard.stage, shard.fingerprint, reason) { $0.shards += 1; $0.bytes += bytes }
     }
 
     /// A shard is rewritten with `live`: what comes back is its size less the live records' bytes.

@@ -16,8 +16,10 @@ public final class ShardFile: @unchecked Sendable {
         // Non-blocking: opening a FIFO put in a shard's place would otherwise wait for a writer forever.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
-            let reason = "cannot open: \(String(cString: strerror(errno)))"
-            throw errno == EACCES || errno == EPERM ? CacheError.denied(path: path, reason: reason) : CacheError.io(path: path, reason: reason)
+            let code = errno, reason = "cannot open: \(String(cString: strerror(code)))"
+            // A shard the index names but that is gone is damage to the cache, repaired by `cache verify`.
+            if code == ENOENT { throw CacheError.badShard(path: path, reason: "the file is gone (deleted after it was written)") }
+            throw code == EACCES || code == EPERM ? CacheError.denied(path: path, reason: reason) : CacheError.io(path: path, reason: reason)
         }
         defer { close(fd) }
         var info = stat()

@@ -143,7 +143,9 @@ public final class TensorCache: @unchecked Sendable {
     public func tensor(_ row: CacheRecordRow, verify: Bool = false) throws -> CachedTensor {
         let shard = try openShard(row.shardId)
         guard let entry = shard.entries.first(where: { $0.key == row.key && $0.dataOffset == row.dataOffset }) else {
-            throw CacheError.missing("\(shard.path): no record for source \(row.key)")
+            // The index and the shard disagree: damage that `cache verify` repairs, as it does a bad CRC.
+            throw CacheError.badShard(path: shard.path, reason: "holds no record for source \(row.key.escaped) at offset \(row.dataOffset), "
+                                      + "where the provenance database's index says it is")
         }
         if verify && !shard.verify(entry) { throw CacheError.damagedRecord(path: shard.path, key: row.key) }
         return CachedTensor(shard: shard, entry: entry)
