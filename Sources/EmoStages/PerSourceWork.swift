@@ -87,15 +87,14 @@ struct PerSourceWork {
     }
 
     func run(_ units: [SourceUnit], compute: @escaping (SourceUnit) throws -> TensorRecord) throws -> StageOutcome {
-        let cache = self.cache
         let pending = try self.pending(units)
         context.logger.info("\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count) cached")
         let progress = context.progress(total: pending.count, unit: "files")
-        var batch = PublishBatch(maxRecords: recordsPerShard)
         var limit = InFlightLimit(budget: context.memoryBudget, threads: context.threads)
+        var batch = PublishBatch(maxRecords: recordsPerShard)
         batch.maxBytes = limit.maxHeldBytes
+        let collector = FinishedUnits(batch: batch, work: self)
         var start = 0
-        var changed: [SourceChangedSinceIngest] = []
         while start < pending.count && !context.cancellation.isCancelled {
             let resident = ProcessMemory.residentBytes() ?? 0
             let workers = limit.workers(resident: resident)
@@ -104,7 +103,12 @@ struct PerSourceWork {
             start = end
             // Sampled only under a budget: VmHWM belongs to the stage's own measurement.
             let sampler = limit.budget == nil ? nil : RSSSampler()
-            let results = ParallelMap.map(chunk, threads: workers) { unit -> Result<TensorRecord, Error> in
+            // Each unit is taken as it finishes, and published once due, also while a slow one is still
+            // being computed: a kill then loses at most a few seconds of finished work.
+            // (The computing stays on this thread: libdispatch runs a parallel map started from one of its
+            // own busy pool threads one item at a time.)
+            let flusher = Repeating(every: 0.5) { collector.publishIfDue() }
+            _ = ParallelMap.map(chunk, threads: workers) { unit in
                 let result = Result { try Self.computeIfUnchanged(unit, compute) }
                 switch result {
                 case .success: progress.advance()
@@ -112,33 +116,19 @@ struct PerSourceWork {
                 case .failure(is SourceChangedSinceIngest): progress.advance()
                 case .failure: progress.advance(failed: 1)
                 }
-                return result
+                collector.take(unit, result)
             }
+            flusher.stop()
+            try collector.rethrowPublishError()
             limit.learn(peak: sampler?.stop(), resident: resident, workers: min(workers, chunk.count))
-            for (unit, result) in zip(chunk, results) {
-                switch result {
-                case .success(let record): batch.append(record)
-                case .failure(let error) where Self.wasStopped(error):
-                    // Interrupted, not failed: computed again by the next run.
-                    continue
-                case .failure(let error as SourceChangedSinceIngest):
-                    changed.append(error)
-                    context.logger.error("\(error.path): \(error.change); not computed (run ingest again)")
-                case .failure(let error):
-                    let reason = SourceExaminer.reason(error, path: unit.path)
-                    batch.failures.append(FailureRecord(stage: stage, fingerprint: fingerprint, subject: unit.path,
-                                                        sha256: unit.sha256, reason: reason, runId: context.runId))
-                    context.logger.error("\(unit.path): \(reason)")
-                }
-            }
-            if batch.isDue { try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId) }
             // Under a budget, what the batch freed goes back to the kernel before the next one is planned.
             if limit.budget != nil { ProcessMemory.releaseFreedMemory() }
         }
         // What was computed before an interrupt is kept, and the progress line ends before the run says why it stopped.
-        try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId)
+        try collector.publishAll()
         if !pending.isEmpty { progress.finish() }
         try context.cancellation.check()
+        let changed = collector.changed
         if let first = changed.first {
             // A change that kept size and mtime would pass the next ingest unseen: it is told to read these.
             try context.store.requireRereading(paths: changed.map(\.path))
@@ -152,6 +142,29 @@ struct PerSourceWork {
             context.logger.info("\(line)")
         }
         return try outcome(units: units, computed: pending.count)
+    }
+
+    /// A finished unit's record, failure row or change notice, into `batch` (under the collector's lock).
+    fileprivate func file(_ unit: SourceUnit, _ result: Result<TensorRecord, Error>, into batch: inout PublishBatch,
+                          changed: inout [SourceChangedSinceIngest]) {
+        switch result {
+        case .success(let record): batch.append(record)
+        case .failure(let error) where Self.wasStopped(error):
+            return  // interrupted, not failed: computed again by the next run
+        case .failure(let error as SourceChangedSinceIngest):
+            changed.append(error)
+            context.logger.error("\(error.path): \(error.change); not computed (run ingest again)")
+        case .failure(let error):
+            let reason = SourceExaminer.reason(error, path: unit.path)
+            batch.append(FailureRecord(stage: stage, fingerprint: fingerprint, subject: unit.path,
+                                       sha256: unit.sha256, reason: reason, runId: context.runId))
+            context.logger.error("\(unit.path): \(reason)")
+        }
+    }
+
+    /// One cache for the whole run: it numbers the run's shards.
+    fileprivate func publish(_ batch: inout PublishBatch, to cache: TensorCache) throws {
+        try batch.publish(to: cache, stage: stage, fingerprint: fingerprint, runId: context.runId)
     }
 
     /// Computes a unit only from the file ingest hashed: checked before decoding and again after, so
@@ -197,28 +210,103 @@ struct PerSourceWork {
     }
 }
 
+/// The finished units of a stage's run, taken from any worker thread as each finishes, and published
+/// as shards when due: by a finishing unit, or by the waiting thread when a slow unit holds up the rest.
+/// Records are the same whatever the timing; only how they are cut into shards may differ.
+private final class FinishedUnits: @unchecked Sendable {
+    private let lock = NSLock()
+    private var batch: PublishBatch
+    private var changedSources: [SourceChangedSinceIngest] = []
+    private var publishError: Error?
+    private let work: PerSourceWork
+    private let cache: TensorCache
+
+    init(batch: PublishBatch, work: PerSourceWork) { self.batch = batch; self.work = work; cache = work.cache }
+
+    var changed: [SourceChangedSinceIngest] { locked { changedSources } }
+
+    func take(_ unit: SourceUnit, _ result: Result<TensorRecord, Error>) {
+        locked {
+            work.file(unit, result, into: &batch, changed: &changedSources)
+            publishLocked(onlyIfDue: true)
+        }
+    }
+
+    func publishIfDue() { locked { publishLocked(onlyIfDue: true) } }
+
+    /// Publishes what is left; throws the first publishing error met on the way.
+    func publishAll() throws {
+        try locked {
+            if let publishError { throw publishError }
+            try work.publish(&batch, to: cache)
+        }
+    }
+
+    func rethrowPublishError() throws { try locked { if let publishError { throw publishError } } }
+
+    /// A failed publish (disk full) stops further publishing; the error ends the stage after the chunk.
+    private func publishLocked(onlyIfDue: Bool) {
+        guard publishError == nil, !onlyIfDue || batch.isDue else { return }
+        do { try work.publish(&batch, to: cache) } catch { publishError = error }
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+}
+
+/// Calls `body` every `interval` seconds on a thread of its own until `stop()`, which waits for a call
+/// under way to end.
+private final class Repeating: @unchecked Sendable {
+    private let stopRequest = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+
+    init(every interval: TimeInterval, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [stopRequest, stopped] in
+            while stopRequest.wait(timeout: .now() + interval) == .timedOut { body() }
+            stopped.signal()
+        }
+        thread.start()
+    }
+
+    func stop() {
+        stopRequest.signal()
+        stopped.wait()
+    }
+}
+
 /// Finished units waiting to be published as one shard: when it holds `maxRecords`, or `maxBytes`
-/// of tensors (under a memory budget), or a few seconds of work (so a crash loses little),
-/// whichever comes first.
+/// of tensors (under a memory budget), or when its oldest unit finished a few seconds ago (so a crash
+/// loses little), whichever comes first.
 struct PublishBatch {
     let maxRecords: Int
     var maxAge: TimeInterval = 3
     var maxBytes: Int?
     private(set) var records: [TensorRecord] = []
-    var failures: [FailureRecord] = []
+    private(set) var failures: [FailureRecord] = []
     /// Tensor bytes held in `records`.
     private(set) var bytes = 0
-    private var started = Date()
+    /// When the oldest unit waiting here finished; nil when nothing waits.
+    private var oldest: Date?
 
     init(maxRecords: Int) { self.maxRecords = maxRecords }
 
     mutating func append(_ record: TensorRecord) {
+        oldest = oldest ?? Date()
         records.append(record)
         bytes += record.data.count
     }
 
+    mutating func append(_ failure: FailureRecord) {
+        oldest = oldest ?? Date()
+        failures.append(failure)
+    }
+
     var isDue: Bool {
-        records.count >= maxRecords || Date().timeIntervalSince(started) >= maxAge || maxBytes.map { bytes >= $0 } == true
+        guard let oldest else { return false }
+        return records.count >= maxRecords || Date().timeIntervalSince(oldest) >= maxAge || maxBytes.map { bytes >= $0 } == true
     }
 
     mutating func publish(to cache: TensorCache, stage: String, fingerprint: String, runId: String) throws {
@@ -227,6 +315,6 @@ struct PublishBatch {
         records.removeAll(keepingCapacity: true)
         bytes = 0
         failures.removeAll()
-        started = Date()
+        oldest = nil
     }
 }

@@ -42,6 +42,29 @@ struct InterruptTests {
         #expect(status.stdout.contains("audio     never-run"), "\(status.stdout)")
     }
 
+    /// SIGKILL (no chance to clean up) while one slow clip is still being computed keeps the clips that
+    /// finished beside it more than a few seconds before: finished units are published as they are due,
+    /// not when the slowest unit of their chunk ends.
+    @Test func sigkillBehindASlowClipKeepsTheClipsFinishedBesideIt() throws {
+        let short = (2...6).map { ("03-01-0\($0)-01-01-01-01.wav", 2.0) }
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 60)] + short)
+        let workdir = try TestSupport.temporaryFolder("kill-audio")
+        let run = try TestSupport.Background(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+            "--until", "audio", "--threads", "2", "--set", "audio.hop_length=2",
+        ])
+        #expect(run.waitForStderr(containing: "audio 5/6"), "\(run.stderr)")
+        Thread.sleep(forTimeInterval: 5)   // past the 3 s a finished unit may wait, and the 0.5 s between checks
+        #expect(kill(run.pid, SIGKILL) == 0)
+        _ = run.wait()
+        #expect(!run.stderr.contains("audio 6/6"), "the slow clip was still being computed: \(run.stderr)")
+
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let keys = Set(try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").fetchAll($0) }.map(\.key))
+        let finished = try Set(short.map { try #require(try store.source(path: data + "/Actor_01/" + $0.0)?.sha256) })
+        #expect(keys == finished, "the five short clips are cached, the slow one is not")
+    }
+
     /// A unit's work stopped by the run (decoding audio or video, a log-mel) is told apart from a
     /// unit that failed, so it gets no failure row; a real failure still does.
     @Test func stoppedWorkIsToldApartFromFailedWork() {
