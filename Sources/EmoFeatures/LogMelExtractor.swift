@@ -471,6 +471,9 @@ public final class LogMelExtractor: @unchecked Sendable {
     func voicedRange(rms: UnsafeBufferPointer<Float>, signalLength n: Int, topDb: Double) -> Range<Int> {
         var maxRms: Float = 0
         for r in rms { maxRms = max(maxRms, r) }
+        // Samples too large to square in float32 leave nothing to measure: keep all, and the spectrum
+        // refuses them for what they are (spectrumOverflow) rather than as "0 samples" of voice.
+        guard (maxRms * maxRms).isFinite else { return 0..<n }
         let refDb = Float(10) * log10f(max(Float(1e-10), maxRms * maxRms))
         let thr = -Float(topDb)
         var firstF = -1, lastF = -1

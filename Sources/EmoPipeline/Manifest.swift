@@ -144,7 +144,8 @@ public struct Manifest: Equatable, Sendable {
         let threads = try int("threads", default: ProcessInfo.processInfo.activeProcessorCount)
         guard (1...Self.maxThreads).contains(threads) else { throw fail("threads = \(threads): expected an integer from 1 to \(Self.maxThreads)") }
         if let song = fields["include_song"], song.boolValue == nil { throw fail("'include_song' must be true or false") }
-        _ = try string("description", default: "")   // free text, but text: a mapping there is a misplaced block
+        // Free text (or empty), but text: a mapping there is a misplaced block.
+        if let description = fields["description"], description != .null { _ = try string("description", default: "") }
         let seed = try int("seed", default: 0)
         guard seed >= 0 else { throw fail("seed = \(seed): expected an integer ≥ 0") }
         let nightly = try NightlySettings(fields["nightly"], fail: fail)

@@ -166,7 +166,8 @@ public final class PipelineRunner {
         let stages = try workerStages(selection, of: try requestedStages(selection))
         // A forced stage the run would not reach is a mistake worth saying, not a no-op.
         if let unreached = selection.force.sorted().first(where: { !stages.contains($0) }) {
-            throw PipelineError.invalidFile("--force \(unreached): this run does not reach '\(unreached)' (it runs \(stages.joined(separator: ", "))); drop --force \(unreached) or widen --until/--only")
+            let widen = selection.worker == nil ? "widen --until/--only" : "force it in the run after `emopipe merge` (a --worker runs per-source stages only)"
+            throw PipelineError.invalidFile("--force \(unreached): this run does not reach '\(unreached)' (it runs \(stages.joined(separator: ", "))); drop --force \(unreached) or \(widen)")
         }
         return stages
     }

@@ -52,7 +52,8 @@ struct InFlightLimit {
         perUnit = max(perUnit ?? 0, each)
     }
 
-    /// Finished bytes that may wait unpublished: an eighth of the budget (publishing writes them out
-    /// once more), or no limit beyond the shard size without a budget.
-    var maxHeldBytes: Int? { budget.map { max(1 << 20, $0 / 8) } }
+    /// Finished bytes that may wait unpublished, or no limit beyond the shard size without a budget.
+    /// Publishing builds the shard in memory (about twice these bytes for a moment) while other units
+    /// compute, so they stay a small part of the slack `workers` leaves: a twenty-fourth of the budget.
+    var maxHeldBytes: Int? { budget.map { max(1 << 20, $0 / 24) } }
 }

@@ -109,6 +109,7 @@ struct PerSourceWork {
             // own busy pool threads one item at a time.)
             let flusher = Repeating(every: 0.5) { collector.publishIfDue() }
             _ = ParallelMap.map(chunk, threads: workers) { unit in
+                guard !collector.hasFailed else { return }   // a publish failed (disk full): the stage ends after this chunk
                 let result = Result { try Self.computeIfUnchanged(unit, compute) }
                 switch result {
                 case .success: progress.advance()
@@ -119,8 +120,8 @@ struct PerSourceWork {
                 collector.take(unit, result)
             }
             flusher.stop()
-            try collector.rethrowPublishError()
             limit.learn(peak: sampler?.stop(), resident: resident, workers: min(workers, chunk.count))
+            try collector.rethrowPublishError()
             // Under a budget, what the batch freed goes back to the kernel before the next one is planned.
             if limit.budget != nil { ProcessMemory.releaseFreedMemory() }
         }
@@ -128,7 +129,7 @@ struct PerSourceWork {
         try collector.publishAll()
         if !pending.isEmpty { progress.finish() }
         try context.cancellation.check()
-        let changed = collector.changed
+        let changed = collector.changed.sorted { $0.path < $1.path }   // finishing order is timing's
         if let first = changed.first {
             // A change that kept size and mtime would pass the next ingest unseen: it is told to read these.
             try context.store.requireRereading(paths: changed.map(\.path))
@@ -244,6 +245,8 @@ private final class FinishedUnits: @unchecked Sendable {
 
     func rethrowPublishError() throws { try locked { if let publishError { throw publishError } } }
 
+    var hasFailed: Bool { locked { publishError != nil } }
+
     /// A failed publish (disk full) stops further publishing; the error ends the stage after the chunk.
     private func publishLocked(onlyIfDue: Bool) {
         guard publishError == nil, !onlyIfDue || batch.isDue else { return }
@@ -311,6 +314,9 @@ struct PublishBatch {
 
     mutating func publish(to cache: TensorCache, stage: String, fingerprint: String, runId: String) throws {
         guard !records.isEmpty || !failures.isEmpty else { return }
+        // Units arrive in finishing order; sorted, a shard's bytes depend only on which units it holds.
+        records.sort { $0.key < $1.key }
+        failures.sort { ($0.subject, $0.sha256) < ($1.subject, $1.sha256) }
         try cache.publish(stage: stage, fingerprint: fingerprint, runId: runId, records: records, failures: failures)
         records.removeAll(keepingCapacity: true)
         bytes = 0

@@ -91,7 +91,7 @@ struct SourcesCommand: ParsableCommand {
         let failedLater = sources.filter { stageFailures[$0.path] != nil }.count
         if failedLater > 0 { parts.append("\(failedLater) failed in audio or faces") }
         let summary = sources.isEmpty
-            ? (failed ? "no failed sources (of \(total))" : "no sources recorded yet (run ingest first)")
+            ? (failed && total > 0 ? "no failed sources (of \(total))" : "no sources recorded yet (run ingest first)")
             : "\(sources.count) sources: \(parts.joined(separator: ", "))"
         FileHandle.standardError.write(Data("\(summary)\n".utf8))
     }

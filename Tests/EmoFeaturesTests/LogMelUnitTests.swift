@@ -98,6 +98,12 @@ struct LogMelUnitTests {
         #expect(loudNoise.allSatisfy { $0.isFinite })
         #expect(throws: FeatureError.spectrumOverflow) { try ex.compute(samples: loudNoise, sampleRate: 16000) }
         #expect(throws: FeatureError.spectrumOverflow) { try ex.compute(signal: ChunkedSignal(loudNoise), inMemoryLimit: 0) }
+        var trimmed = LogMelParameters.speech
+        trimmed.trimDb = 40
+        trimmed.crop = .center
+        trimmed.frames = 50
+        #expect(throws: FeatureError.spectrumOverflow) { try LogMelExtractor(trimmed).compute(samples: loudNoise, sampleRate: 16000) }
+        #expect(throws: FeatureError.spectrumOverflow) { try LogMelExtractor(trimmed).compute(signal: ChunkedSignal(loudNoise), inMemoryLimit: 0) }
         let live = try LiveLogMel(.speech)
         #expect(throws: FeatureError.spectrumOverflow) { try loudNoise.withUnsafeBufferPointer { try live.add($0) { _ in } } }
         var z = [Float](repeating: 0, count: 1000); z[999] = .nan

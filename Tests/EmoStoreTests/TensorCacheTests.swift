@@ -1,6 +1,5 @@
 import EmoCore
 import EmoStore
-import GRDB
 import EmoTestSupport
 import Foundation
 import Testing
@@ -108,18 +107,23 @@ struct TensorCacheTests {
     /// gc says what it frees: a shard already deleted frees nothing, a folder standing where a shard was is
     /// left alone and named, and only the file still there counts its bytes.
     @Test func garbageCollectionCountsOnlyWhatItRemoves() throws {
-        for seed in [7, 8, 9] as [UInt64] {
+        for seed in [7, 8, 9, 10] as [UInt64] {
             try cache.publish(stage: "audio", fingerprint: "old", runId: "r1", records: Self.records(count: 2, seed: seed), failures: [])
         }
-        let files = try store.read { try CacheShardRow.order(Column("id")).fetchAll($0) }.map(\.file)
+        let files = try store.read { try CacheShardRow.fetchAll($0) }.sorted { ($0.id ?? 0) < ($1.id ?? 0) }.map(\.file)
         try FileManager.default.removeItem(atPath: folder + "/" + files[0])
         try FileManager.default.removeItem(atPath: folder + "/" + files[1])
         try FileManager.default.createDirectory(atPath: folder + "/" + files[1], withIntermediateDirectories: false)
         try FileManager.default.createDirectory(atPath: folder + "/cache/audio/stray.shard", withIntermediateDirectories: true)
+        // A link where a shard was: neither it nor what it points at is the cache's to remove.
+        try FileManager.default.moveItem(atPath: folder + "/" + files[3], toPath: folder + "/elsewhere")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/" + files[3], withDestinationPath: folder + "/elsewhere")
         let remaining = try #require(try FileManager.default.attributesOfItem(atPath: folder + "/" + files[2])[.size] as? Int)
         let plan = try cache.collectGarbage(keep: ["audio": ["new"]])
-        #expect(plan.totalRecords == 6 && plan.totalBytes == remaining, "\(plan.totalBytes) bytes against \(remaining) on disk")
-        #expect(plan.leftInPlace.map(\.path) == [files[1]] && plan.leftoverFiles.isEmpty)
+        #expect(plan.totalRecords == 8 && plan.totalBytes == remaining, "\(plan.totalBytes) bytes against \(remaining) on disk")
+        #expect(plan.leftInPlace.map(\.path).sorted() == [files[1], files[3]].sorted() && plan.leftoverFiles.isEmpty)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + files[3])) == folder + "/elsewhere")
+        #expect(FileManager.default.fileExists(atPath: folder + "/elsewhere"))
         var isFolder: ObjCBool = false
         #expect(FileManager.default.fileExists(atPath: folder + "/" + files[1], isDirectory: &isFolder) && isFolder.boolValue)
         #expect(!FileManager.default.fileExists(atPath: folder + "/" + files[2]) && FileManager.default.fileExists(atPath: folder + "/cache/audio/stray.shard"))

@@ -132,7 +132,9 @@ extension TensorCache {
                 let onDisk = (try? workspace.cacheFile(shard.file)).flatMap(Self.regularFileBytes)
                 if let onDisk, onDisk.isRegular == false { plan.leftInPlace.append(GarbagePlan.File(path: shard.file, bytes: 0)) }
                 plan.removeShard(shard, reason: reason, bytes: onDisk?.isRegular == true ? onDisk?.bytes ?? 0 : 0)
-            } else if live.count < shard.records {
+            } else if live.count < shard.records,
+                      (try? workspace.cacheFile(shard.file)).flatMap(Self.regularFileBytes)?.isRegular == true {
+                // (A shard whose file is gone holds damage for `cache verify`, not bytes to win back.)
                 plan.compactShard(shard, keeping: live)
             }
         }
@@ -192,8 +194,9 @@ extension TensorCache {
         for shard in plan.shards + plan.compactions.map(\.shard) {
             guard let id = shard.id else { continue }
             _ = try store.write { db in try CacheShardRow.deleteOne(db, key: id) }
-            // A row naming a file outside cache/ loses its row; the file it names is not touched.
-            if let file = try? workspace.cacheFile(shard.file) { unlink(file) }
+            // A row naming a file outside cache/ loses its row; the file it names is not touched. Nor is
+            // anything but a regular file standing where the shard was (`leftInPlace`).
+            if let file = try? workspace.cacheFile(shard.file), Self.regularFileBytes(file)?.isRegular == true { unlink(file) }
         }
         for file in plan.leftoverFiles { unlink(workspace.path(file.path)) }
         for folder in plan.supersededFolders {
