@@ -124,6 +124,29 @@ struct SweepSpecTests {
         }
     }
 
+    /// A random search never runs the same settings twice, and asking for more trials than the
+    /// distributions can tell apart is refused with the number they hold.
+    @Test func randomTrialsAreDistinctAndBoundedByTheirSpace() throws {
+        let spec = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 6, seed: 4, params: {train.batch_size: {distribution: choice, values: [16, 32, 16]},
+                     train.embedding: {distribution: int_uniform, low: 1, high: 3}}}
+            """).sweep)
+        let trials = try spec.trials()
+        let settings = trials.map { $0.settings.map(\.value.canonicalJSON) }
+        #expect(trials.count == 6 && Set(settings).count == 6, "every one of the 2 × 3 settings once: \(settings)")
+        #expect(trials.map(\.index) == Array(0..<6))
+        #expect(Self.refusal("""
+            metric: m
+            strategy: random
+            random: {n_trials: 7, seed: 4, params: {train.batch_size: {distribution: choice, values: [16, 32, 16]},
+                     train.embedding: {distribution: int_uniform, low: 1, high: 3}}}
+            """).contains("sweep.random.n_trials = 7: the distributions hold only 6 distinct settings"))
+        #expect(Self.refusal("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 0.3, high: 0.3}}}")
+                    .contains("hold only 1 distinct setting;"))
+    }
+
     @Test func drawsNearTheEndsOfTheNumbersStayFinite() throws {
         let spec = try #require(try Self.manifest("""
             metric: m

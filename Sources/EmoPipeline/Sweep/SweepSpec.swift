@@ -174,6 +174,12 @@ extension SweepSpec.RandomSearch {
             let field = "sweep.random.params.\(name)"
             return (try SweepKey(parsing: name, fail: fail), try SweepSpec.Distribution(params[name] ?? .null, field: field, fail: fail))
         }
+        // Trials are distinct: more than the distributions can tell apart would repeat some.
+        let distinct = self.params.reduce(1.0) { $0 * $1.distribution.distinctValues }
+        guard Double(trials) <= distinct else {
+            throw fail("sweep.random.n_trials = \(trials): the distributions hold only \(Int(distinct)) distinct setting\(distinct == 1 ? "" : "s"); "
+                       + "ask for at most \(Int(distinct)) (or list them with strategy: grid)")
+        }
     }
 }
 
@@ -280,16 +286,36 @@ extension SweepSpec {
         }
     }
 
+    /// `n_trials` distinct draws: a draw equal to an earlier trial is drawn again (a trial run twice
+    /// measures nothing new). The draws are bounded: a continuous range so narrow that rounding makes
+    /// its values repeat ends the list early rather than never.
     func randomTrials() -> [SweepTrial] {
         guard let random else { return [] }
         var generator = SplitMix64(seed: random.seed)
-        return (0..<random.trials).map { index in
-            SweepTrial(index: index, settings: random.params.map { ($0.key, $0.distribution.draw(&generator)) })
+        var trials: [SweepTrial] = [], seen: Set<String> = []
+        var draws = 0
+        let maximumDraws = max(10_000, random.trials * 100)
+        while trials.count < random.trials && draws < maximumDraws {
+            draws += 1
+            let settings = random.params.map { ($0.key, $0.distribution.draw(&generator)) }
+            guard seen.insert(settings.map(\.1.canonicalJSON).joined(separator: "\t")).inserted else { continue }
+            trials.append(SweepTrial(index: trials.count, settings: settings))
         }
+        return trials
     }
 }
 
 extension SweepSpec.Distribution {
+    /// How many different values a draw can give (as a Double: an integer range may exceed Int); a
+    /// continuous range counts as unbounded unless it is one point.
+    var distinctValues: Double {
+        switch self {
+        case .uniform(let low, let high), .logUniform(let low, let high): return low == high ? 1 : .infinity
+        case .intUniform(let low, let high): return Double(high) - Double(low) + 1
+        case .choice(let values): return Double(Set(values.map(\.canonicalJSON)).count)
+        }
+    }
+
     func draw(_ generator: inout SplitMix64) -> ParamValue {
         switch self {
         case .uniform(let low, let high): return .double(Self.rounded(low + generator.unit() * (high - low), within: low...high))
