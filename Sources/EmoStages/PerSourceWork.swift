@@ -67,10 +67,13 @@ struct PerSourceWork {
     var fingerprint: String { context.fingerprint.parameters }
     var cache: TensorCache { TensorCache(workspace: context.workspace, store: context.store) }
 
-    /// Units with neither a cached record nor a recorded failure under these parameters.
+    /// Units with neither a cached record nor a recorded failure under these parameters. A record
+    /// whose shard file is gone counts as missing: computed again, its new row replaces the old.
     func pending(_ units: [SourceUnit]) throws -> [SourceUnit] {
         if context.forced { return units }
+        let cache = self.cache
         let done = try cache.keys(stage: stage, fingerprint: fingerprint)
+            .subtracting(try cache.keysInMissingShards(stage: stage, fingerprint: fingerprint))
         let failed = try failedKeys()
         return units.filter { !done.contains($0.sha256) && !failed.contains($0.sha256) }
     }
@@ -83,7 +86,7 @@ struct PerSourceWork {
 
     func missingReason(_ units: [SourceUnit]) throws -> String? {
         let missing = try pending(units).count
-        return missing == 0 ? nil : "\(missing) source(s) have no cached \(noun) (new, or dropped by `cache verify`)"
+        return missing == 0 ? nil : "\(missing) source(s) have no cached \(noun) (new, dropped by `cache verify`, or their shard file is gone)"
     }
 
     func run(_ units: [SourceUnit], compute: @escaping (SourceUnit) throws -> TensorRecord) throws -> StageOutcome {

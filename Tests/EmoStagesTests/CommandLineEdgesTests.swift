@@ -386,6 +386,30 @@ struct CommandLineUsageTests {
         #expect(status.status == 0 && status.stderr.contains("(the manifest's data)"), "\(status.stderr)")
     }
 
+    /// A shard deleted from under the cache makes its stage stale, saying why, and the next run computes
+    /// its records again into a new shard, after which the stage is up to date.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func aDeletedShardIsComputedAgainByTheNextRun() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-01.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("deleted-shard") + "/work"
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        #expect(try Self.emopipe(["run", manifest, "--data", data, "--workdir", workdir, "--until", "audio"]).status == 0)
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let first = try store.read { try CacheShardRow.fetchAll($0) }
+        #expect(first.count == 1)
+        let shard = try #require(first.first)
+        try FileManager.default.removeItem(atPath: workdir + "/" + shard.file)
+        let status = try Self.emopipe(["status", manifest, "--workdir", workdir])
+        #expect(status.stdout.contains("audio     stale       2 source(s) have no cached log-mel tensors (new, dropped by `cache verify`, or their shard file is gone)"),
+                "\(status.stdout)")
+        let again = try Self.emopipe(["run", manifest, "--workdir", workdir, "--until", "audio"])
+        #expect(again.status == 0 && again.stderr.contains("2 to compute, 0 cached"), "\(again.stderr)")
+        let records = try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").fetchAll($0) }
+        #expect(records.count == 2 && !records.contains { $0.shardId == shard.id }, "both rows now name the new shard")
+        let after = try Self.emopipe(["status", manifest, "--workdir", workdir])
+        #expect(after.stdout.contains("audio     up-to-date"), "\(after.stdout)")
+    }
+
     /// A file name with a terminal escape and a line break is listed escaped, on one line.
     @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
     func sourcesListsOddFileNamesEscaped() throws {

@@ -93,6 +93,7 @@ struct TensorCacheTests {
             try db.execute(sql: "UPDATE cacheRecord SET dataOffset = dataOffset + 64 WHERE key = ?", arguments: [kept[1].key])
         }
         let fresh = TensorCache(workspace: Workspace(root: folder), store: store)
+        #expect(try fresh.keysInMissingShards(stage: "audio", fingerprint: "fp") == Set(deleted.map(\.key)), "a moved record is there to verify, not gone")
         for key in [deleted[0].key, kept[1].key] {
             let error = try #require(throws: CacheError.self) { _ = try fresh.tensor(stage: "audio", fingerprint: "fp", key: key) }
             #expect(error.repair?.contains("`emopipe cache verify` drops damaged records") == true, "\(error)")

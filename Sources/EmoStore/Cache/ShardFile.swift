@@ -18,7 +18,7 @@ public final class ShardFile: @unchecked Sendable {
         guard fd >= 0 else {
             let code = errno, reason = "cannot open: \(String(cString: strerror(code)))"
             // A shard the index names but that is gone is damage to the cache, repaired by `cache verify`.
-            if code == ENOENT { throw CacheError.badShard(path: path, reason: "the file is gone (deleted, or the work directory was moved or copied without it)") }
+            if code == ENOENT || code == ENOTDIR { throw CacheError.badShard(path: path, reason: "the file is gone (deleted, or the work directory was moved or copied without it)") }
             throw code == EACCES || code == EPERM ? CacheError.denied(path: path, reason: reason) : CacheError.io(path: path, reason: reason)
         }
         defer { close(fd) }

@@ -118,6 +118,24 @@ public final class TensorCache: @unchecked Sendable {
         }
     }
 
+    /// The keys whose records are indexed in shards that are no longer files on disk (deleted, or
+    /// something else put in their place): indexed, but not there to read. One `lstat` per shard.
+    public func keysInMissingShards(stage: String, fingerprint: String) throws -> Set<String> {
+        let shards = try store.read { db in
+            try CacheShardRow.filter(sql: "stage = ? AND fingerprint = ?", arguments: [stage, fingerprint]).fetchAll(db)
+        }
+        let missing = shards.filter { shard in
+            var facts = stat()
+            guard let path = try? workspace.cacheFile(shard.file) else { return true }
+            return lstat(path, &facts) != 0 || facts.st_mode & S_IFMT != S_IFREG
+        }.compactMap(\.id)
+        guard !missing.isEmpty else { return [] }
+        return try store.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT key FROM cacheRecord WHERE stage = ? AND fingerprint = ? AND shardId IN (\(missing.map(String.init).joined(separator: ",")))",
+                                    arguments: [stage, fingerprint]))
+        }
+    }
+
     public func row(stage: String, fingerprint: String, key: String) throws -> CacheRecordRow? {
         try store.read { try CacheRecordRow.fetchOne($0, key: ["stage": stage, "fingerprint": fingerprint, "key": key]) }
     }
