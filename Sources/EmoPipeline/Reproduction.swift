@@ -27,6 +27,22 @@ public struct Reproduction {
         return manifest
     }
 
+    /// The manifest with every stage parameter the run recorded laid over its own: defaults in the
+    /// pipeline file edited since (or code defaults changed) would otherwise make the reproduction run
+    /// other settings and call the result different. Manifest-wide fields and borrowed keys
+    /// (`stage.key`) the record repeats per stage are left to the manifest, which sets them; a key this
+    /// code no longer takes is left out, and the comparison shows it.
+    func replaying(_ manifest: Manifest, stages: [any Stage]) -> Manifest {
+        var manifest = manifest
+        let byName = Dictionary(stages.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for (name, recorded) in original.params {
+            guard let stage = byName[name], let values = recorded.objectValue else { continue }
+            let own = values.filter { stage.parameterKeys.contains($0.key) && !stage.manifestFields.contains($0.key) }
+            manifest.overrides[name] = ParamValue.merge(manifest.overrides[name] ?? [:], own)
+        }
+        return manifest
+    }
+
     public struct Outcome: Sendable {
         public var reproduction: RunSummary
         public var comparison: RunComparison
@@ -42,7 +58,7 @@ public struct Reproduction {
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: workspace.root), let first = contents.sorted().first {
             throw PipelineError.invalidFile("\(workspace.root) is not empty (it holds \(first.echoed)\(contents.count > 1 ? " and \(contents.count - 1) more" : "")); a reproduction starts in an empty folder")
         }
-        let runner = try PipelineRunner(manifest: try manifest(), workspace: workspace, stages: stages,
+        let runner = try PipelineRunner(manifest: try replaying(try manifest(), stages: stages), workspace: workspace, stages: stages,
                                         cancellation: cancellation, libraries: libraries)
         let targets = original.stages.map(\.stage).uniqued()
         let report = try runner.run(RunSelection(targets: targets), command: "emopipe reproduce \(original.id)")

@@ -54,6 +54,8 @@ public extension Stage {
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
     var resultScalars: [String: [String]] { [:] }
+    /// The keys this stage's parameters take.
+    var parameterKeys: Set<String> { Parameters.acceptedKeys }
 
     func plannedUnits(_ context: StageContext, resolved: ResolvedParameters) throws -> Int? {
         try plannedUnits(context, parameters: try typed(resolved))

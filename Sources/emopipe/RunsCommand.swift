@@ -183,8 +183,10 @@ struct ReproduceCommand: ParsableCommand {
         commandName: "reproduce",
         abstract: "Re-run a recorded run from scratch and report, field by field, whether its results match.",
         discussion: Help.reflow("""
-        The run's recorded manifest (relative paths resolved from where it was), data root and thread
-        count drive a fresh run of the same stages in an empty work directory (--into, or
+        The run's recorded manifest (relative paths resolved from where it was) with the stage
+        parameters it recorded laid over it (so defaults edited since in the pipeline file do not
+        change what runs), its data root and thread count drive a fresh run of the same stages in an
+        empty work directory (--into, or
         WORKDIR/reproductions/<run>-<time>). Then every stage output digest, metric and result file
         (metrics.json, cv.json, model.onnx, model.safetensors) is compared, and the inputs that may
         explain a difference (parameters, dataset fingerprint, git commit, executable, libraries).

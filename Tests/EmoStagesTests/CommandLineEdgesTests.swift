@@ -410,6 +410,36 @@ struct CommandLineUsageTests {
         #expect(after.stdout.contains("audio     up-to-date"), "\(after.stdout)")
     }
 
+    /// `reproduce` replays the parameters the run recorded: a default edited in the pipeline file since
+    /// (audio's n_mels) does not make the reproduction run other settings and call the result different.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func reproduceReplaysTheRecordedParametersAfterThePipelineDefaultsChanged() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-01.wav", 1)])
+        let folder = try TestSupport.temporaryFolder("repro-defaults")
+        let shipped = try String(contentsOfFile: TestSupport.repositoryRoot + "/pipelines/ravdess.yaml", encoding: .utf8)
+        try shipped.write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
+        let manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: data, "params: {train: {epochs: 2}}")
+        try String(contentsOfFile: manifest, encoding: .utf8)
+            .replacingOccurrences(of: "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml", with: "pipeline: pipeline.yaml")
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let run = try Self.emopipe(["run", manifest, "--workdir", folder + "/work", "--until", "audio"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let edited = shipped.replacingOccurrences(of: "      n_mels: preset", with: "      n_mels: 32")
+        #expect(edited != shipped)
+        try edited.write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
+        let runs = try JSONSerialization.jsonObject(with: Data(try Self.emopipe(["runs", "--json", "--workdir", folder + "/work"]).stdout.utf8))
+        let id = try #require((runs as? [[String: Any]])?.first?["id"] as? String)
+        let repro = try Self.emopipe(["reproduce", id, "--workdir", folder + "/work", "--into", folder + "/repro", "--json"])
+        #expect(repro.status == 0, "\(repro.stdout) \(repro.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(repro.stdout.utf8)) as? [String: Any]
+        let fields = report?["fields"] as? [[String: Any]] ?? []
+        #expect(fields.contains { $0["name"] as? String == "audio.n_mels" && $0["same"] as? Bool == true && $0["a"] as? String == "64" },
+                "\(fields.filter { ($0["name"] as? String)?.hasPrefix("audio.") == true })")
+        // A plain run of the edited pipeline does use the new default: only reproduce replays the record.
+        let params = try Self.emopipe(["params", manifest, "--json"])
+        #expect(params.stdout.contains("\"key\":\"n_mels\",\"origin\":\"pipeline\",\"stage\":\"audio\",\"value\":32"), "\(params.stdout.prefix(400))")
+    }
+
     /// A file name with a terminal escape and a line break is listed escaped, on one line.
     @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
     func sourcesListsOddFileNamesEscaped() throws {
