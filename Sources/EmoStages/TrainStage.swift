@@ -543,7 +543,8 @@ public struct TrainParameters: StageParameters {
 
     static func blocksText(fitting size: Int) -> String {
         let count = blocks(fitting: size)
-        return "at most \(count) block\(count == 1 ? "" : "s")"
+        // The model needs at least one block, which needs at least 2: "at most 0 blocks" would suggest emptying the list.
+        return count == 0 ? "no block at all (one needs at least 2)" : "at most \(count) block\(count == 1 ? "" : "s")"
     }
 }
 
