@@ -68,7 +68,7 @@ struct PredictCommand: ParsableCommand {
     static let maximumHop = 86_400.0
     @Flag(help: "Print one JSON document on stdout (for a stream: one JSON object per window, per line).") var json = false
     @Argument(help: "Media files (mp4 or wav), or one stream: - (standard input), a URL, or a device with --format.") var files: [String] = []
-    @Option(name: .customLong("files-from"), help: ArgumentHelp("A file naming media files, one path per line, after any given as arguments: for lists of thousands, which the command line parses slowly.", valueName: "list"))
+    @Option(name: .customLong("files-from"), help: ArgumentHelp("A file naming media files, one path per line (- reads standard input), after any given as arguments: for lists of thousands, which the command line parses slowly.", valueName: "list"))
     var filesFrom: String?
     @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
     var format: String?
@@ -94,16 +94,11 @@ struct PredictCommand: ParsableCommand {
     /// The longest list `--files-from` reads: a million paths of 64 bytes.
     static let maximumListBytes = 64 << 20
 
-    /// The arguments, then `--files-from`'s lines (LF or CRLF; blank lines skipped).
+    /// The arguments, then `--files-from`'s lines (LF or CRLF; blank lines skipped). `-` reads the list
+    /// from standard input (`find data -name '*.wav' | emopipe predict --run R --files-from -`).
     func mediaFiles() throws -> [String] {
         guard let list = filesFrom else { return files }
-        let opened: (descriptor: Int32, size: Int64)
-        do { opened = try RegularFile.openForReading(list) } catch { throw UsageError("--files-from: \(error)") }
-        defer { close(opened.descriptor) }
-        guard opened.size <= Int64(Self.maximumListBytes) else {
-            throw UsageError("--files-from: \(list.echoed) holds \(opened.size) bytes; at most \(Self.maximumListBytes) are read")
-        }
-        let data = FileHandle(fileDescriptor: opened.descriptor, closeOnDealloc: false).readDataToEndOfFile()
+        let data = list == "-" ? try Self.standardInputList() : try Self.listFile(list)
         guard let text = String(data: data, encoding: .utf8) else { throw UsageError("--files-from: \(list.echoed) is not UTF-8 text") }
         // Split on any line break (a CRLF pair is one Character, so splitting on "\n" alone misses it);
         // a line of only spaces or tabs names nothing.
@@ -111,6 +106,35 @@ struct PredictCommand: ParsableCommand {
             .filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
         guard !listed.isEmpty || !files.isEmpty else { throw UsageError("--files-from: \(list.echoed) names no file") }
         return files + listed
+    }
+
+    private static func listFile(_ list: String) throws -> Data {
+        let opened: (descriptor: Int32, size: Int64)
+        do { opened = try RegularFile.openForReading(list) } catch {
+            let pipeHint = "\(error)".contains(RegularFile.notRegular) ? " (to read a list from a pipe, give --files-from - and pipe it in)" : ""
+            throw UsageError("--files-from: \(error)\(pipeHint)")
+        }
+        defer { close(opened.descriptor) }
+        guard opened.size <= Int64(Self.maximumListBytes) else {
+            throw UsageError("--files-from: \(list.echoed) holds \(opened.size) bytes; at most \(Self.maximumListBytes) are read")
+        }
+        return FileHandle(fileDescriptor: opened.descriptor, closeOnDealloc: false).readDataToEndOfFile()
+    }
+
+    /// Standard input to its end, refused once it passes the bound (a pipe's size is not known ahead).
+    private static func standardInputList() throws -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw UsageError("--files-from -: cannot read standard input: \(String(cString: strerror(errno)))") }
+            if count == 0 { return data }
+            data.append(contentsOf: buffer[0..<count])
+            guard data.count <= Self.maximumListBytes else {
+                throw UsageError("--files-from -: standard input holds more than \(Self.maximumListBytes) bytes; at most that is read")
+            }
+        }
     }
 
     func run() throws {

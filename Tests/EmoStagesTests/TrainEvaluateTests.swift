@@ -279,6 +279,11 @@ struct TrainEvaluateTests {
         #expect(listed.status == 0, "\(listed.stderr)")
         let fromList = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
         #expect(fromList.map { $0 as NSArray } == predictions as NSArray)
+        // `--files-from -` reads the list from a pipe; a pipe named as a path is refused with that hint.
+        let piped = try TestSupport.shell("cat '\(list)' | '\(TestSupport.emopipe)' predict --run '\(runFolder)' --json --files-from -")
+        #expect((try JSONSerialization.jsonObject(with: Data(piped.utf8)) as? [[String: Any]]).map { $0 as NSArray } == predictions as NSArray)
+        let substituted = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(runFolder)' --files-from <(cat '\(list)')"])
+        #expect(substituted.status == 64 && substituted.stderr.contains("give --files-from - and pipe it in"), "\(substituted.stderr)")
         // Files whose names carry no actor are one group of their own, and stderr says how files were grouped.
         let renamed = try TestSupport.temporaryFolder("renamed")
         let paths = try predictions.prefix(2).enumerated().map { i, p in
