@@ -48,8 +48,14 @@ public final class Predictor {
     /// that reproduces the evaluate stage).
     public init(run: String, hopSeconds: Double? = nil) throws {
         let folder = URL(fileURLWithPath: run)
-        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path) else {
+        let weights = folder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path
+        var facts = stat()
+        guard lstat(weights, &facts) == 0 else {
             throw PipelineError.missingData("\(run): no exported model here (run the export stage: `emopipe run --until export`)")
+        }
+        // Something is there: a link that leads nowhere (or round in a loop) is named as such, not as no model.
+        guard stat(weights, &facts) == 0 else {
+            throw PipelineError.missingData("\(weights.shownPath): cannot read the exported weights: \(String(cString: strerror(errno)))")
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
         (logMel, faces) = try Self.featureParameters(folder.appendingPathComponent(ExportStage.featuresFileName).path,
@@ -69,7 +75,8 @@ public final class Predictor {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
         let data: Data
         do { data = try RegularFile.read(path) } catch {
-            guard FileManager.default.fileExists(atPath: path) else { throw bad("missing: the export stage writes it beside model.json") }
+            var facts = stat()   // lstat: a link looping or leading nowhere is there, and its error says so
+            guard lstat(path, &facts) == 0 else { throw bad("missing: the export stage writes it beside model.json") }
             throw bad(EmoError.reason(of: error))
         }
         let features: [String: ParamValue]

@@ -142,6 +142,18 @@ struct TrainEvaluateTests {
             let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
             #expect(refused.status == 1 && refused.stderr.contains("model.safetensors: not a regular file"), "\(what): \(refused.stderr)")
         }
+        // A link looping round is named as that, not as "no exported model" or a missing file.
+        try FileManager.default.createSymbolicLink(atPath: damaged + "/loop-a", withDestinationPath: damaged + "/loop-b")
+        try FileManager.default.createSymbolicLink(atPath: damaged + "/loop-b", withDestinationPath: damaged + "/loop-a")
+        for file in ["model.safetensors", "features.json"] {
+            try? FileManager.default.removeItem(atPath: damaged + "/" + file)
+            try FileManager.default.createSymbolicLink(atPath: damaged + "/" + file, withDestinationPath: damaged + "/loop-a")
+            let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
+            #expect(refused.status == 1 && refused.stderr.contains("\(damaged)/\(file): cannot read") && refused.stderr.contains("symbolic links"),
+                    "\(file): \(refused.stderr)")
+            try FileManager.default.removeItem(atPath: damaged + "/" + file)
+            try FileManager.default.copyItem(atPath: runFolder + "/" + file, toPath: damaged + "/" + file)
+        }
         // Within the work directory, weights edited after export are refused (they would answer with
         // confidence); put back, they are used again.
         let weights = runFolder + "/model.safetensors"
