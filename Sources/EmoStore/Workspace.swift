@@ -96,7 +96,8 @@ public struct Workspace: Sendable, Equatable {
         guard bytes.count <= Self.maximumDataRootBytes + 1 else { throw refuse("is longer than a path can be") }
         guard var text = String(data: bytes, encoding: .utf8) else { throw refuse("is not UTF-8 text") }
         if text.hasSuffix("\n") { text.removeLast() }
-        guard !text.isEmpty else { return nil }
+        // Emptied (`> data-root.txt`, with or without blank lines): nothing remembered, as when absent.
+        guard !text.allSatisfy(\.isWhitespace) else { return nil }
         guard text.hasPrefix("/"), !text.contains("\n"), !text.contains("\0") else {
             throw refuse("does not hold one absolute path on one line")
         }

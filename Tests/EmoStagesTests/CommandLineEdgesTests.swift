@@ -119,6 +119,12 @@ struct CommandLineEdgesTests {
             let given = try Self.emopipe(["status", Self.manifest, "--data", data], workdir: workdir)
             #expect(given.status == 0, "\(what), with --data: \(given.stderr)")
         }
+        // An emptied file, blank lines or not, remembers nothing: the manifest's data is judged, as without the file.
+        for emptied in ["", "\n", "\n\n  \n"] {
+            try Data(emptied.utf8).write(to: URL(fileURLWithPath: file))
+            let status = try Self.emopipe(["status", Self.manifest], workdir: workdir)
+            #expect(status.status == 0 && status.stderr.contains("(the manifest's data)"), "\(emptied.debugDescription): \(status.stderr)")
+        }
         // A folder read as empty (so silently not remembered), and a pipe would block.
         for (what, make) in [("a folder", { try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false) }),
                              ("a pipe", { #expect(mkfifo(file, 0o644) == 0) })] as [(String, () throws -> Void)] {
