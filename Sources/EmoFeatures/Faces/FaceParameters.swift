@@ -22,7 +22,7 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
     public static let maxFrames = 256
     public static let sizes = 8...1024
     /// A clip's crops are one cached record, held about three times over while they are made (frames,
-    /// crops, the record) by every thread: 64 MB each (the defaults' is 0.3 MB) keeps that bounded.
+    /// crops, the record) by every thread: 64 MiB each (the defaults' is 0.3 MiB) keeps that bounded.
     public static let maxCropBytes = 64 << 20
     /// K: frames sampled per clip, spread evenly in time. A clip with fewer frames repeats its nearest ones.
     public var frames: Int = 8
@@ -98,7 +98,7 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
         let largestSide = Int((Double(Self.maxCropBytes) / Double(3 * frames)).squareRoot())
         try InvalidParameter.require(cropBytes <= Self.maxCropBytes, "size", size,
                                      "at most \(largestSide) pixels with frames = \(frames): a clip's crops (frames × size² × 3 "
-                                     + "bytes, here \(String(format: "%.1f", Double(cropBytes) / 1_048_576)) MB) are one record, of at most \(Self.maxCropBytes >> 20) MB",
+                                     + "bytes, here \(String(format: "%.1f", Double(cropBytes) / 1_048_576)) MiB) are one record, of at most \(Self.maxCropBytes >> 20) MiB",
                                      bounds: ["frames"])
         try InvalidParameter.require(margin.isFinite && (0...2).contains(margin), "margin", margin, "a number from 0 to 2")
         try InvalidParameter.require((80...4096).contains(detectWidth), "detect_width", detectWidth, "an integer from 80 to 4096 pixels")
