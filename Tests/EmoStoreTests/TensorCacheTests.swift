@@ -54,6 +54,30 @@ struct TensorCacheTests {
         #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
     }
 
+    /// A run id can come back (a `cache gc` killed and rerun within one second): a second cache object,
+    /// as in a new process, publishing under it must leave the first shards and their records whole,
+    /// whether their files are still there or one was deleted with its row kept.
+    @Test func aRunIdUsedAgainNeverWritesOverAnIndexedShard() throws {
+        let first = Self.records(count: 3, seed: 11), second = Self.records(count: 2, seed: 12)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: first, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: second, failures: [])
+        let firstShard = try #require(try cache.row(stage: "audio", fingerprint: "fp", key: first[0].key)?.shardId)
+        let firstFile = try #require(try cache.shardFile(firstShard))
+        #expect(unlink(folder + "/" + firstFile) == 0)
+
+        let again = TensorCache(workspace: Workspace(root: folder), store: store)
+        let third = Self.records(count: 4, seed: 13)
+        try again.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: third, failures: [])
+        let files = try store.read { db in try String.fetchAll(db, sql: "SELECT file FROM cacheShard ORDER BY id") }
+        #expect(files.count == 3 && Set(files).count == 3)
+        #expect(files.last?.hasSuffix("r1-00003.shard") == true)
+        for record in second + third {
+            let tensor = try #require(try again.tensor(stage: "audio", fingerprint: "fp", key: record.key, verify: true))
+            #expect(Data(tensor.bytes) == record.data)
+        }
+        #expect(try again.keysInMissingShards(stage: "audio", fingerprint: "fp") == Set(first.map(\.key)))
+    }
+
     @Test func aFlippedByteIsFoundNamedAndDroppedFromTheIndex() throws {
         let records = Self.records(count: 5, seed: 3)
         try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])

@@ -86,8 +86,7 @@ public final class TensorCache: @unchecked Sendable {
         if !records.isEmpty {
             let relativeFolder = folder(stage: stage, fingerprint: fingerprint)
             try Folder.create(workspace.path(relativeFolder))
-            let sequence: Int = { lock.lock(); defer { lock.unlock() }; shardSequence += 1; return shardSequence }()
-            let relative = "\(relativeFolder)/\(runId)-\(String(format: "%05d", sequence)).shard"
+            let relative = try unusedShardName(in: relativeFolder, runId: runId)
             entries = try ShardWriter.write(records, to: workspace.path(relative))
             let size = (try? FileManager.default.attributesOfItem(atPath: workspace.path(relative))[.size] as? Int) ?? 0
             shardRow = CacheShardRow(stage: stage, fingerprint: fingerprint, file: relative, records: records.count,
@@ -108,6 +107,23 @@ public final class TensorCache: @unchecked Sendable {
             for var failure in failures { try failure.insert(db) }
         }
     }
+
+    /// The next shard name of this run that neither the index nor the disk holds. A run id can come
+    /// back (a `cache gc` killed and run again within the same second): a shard is never written over.
+    private func unusedShardName(in relativeFolder: String, runId: String) throws -> String {
+        for _ in 0..<Self.shardNameAttempts {
+            let sequence: Int = { lock.lock(); defer { lock.unlock() }; shardSequence += 1; return shardSequence }()
+            let relative = "\(relativeFolder)/\(runId)-\(String(format: "%05d", sequence)).shard"
+            var facts = stat()
+            guard lstat(workspace.path(relative), &facts) != 0, errno == ENOENT else { continue }
+            let indexed = try store.read { db in try CacheShardRow.filter(Column("file") == relative).fetchCount(db) }
+            if indexed == 0 { return relative }
+        }
+        throw CacheError.io(path: workspace.path(relativeFolder),
+                            reason: "holds \(Self.shardNameAttempts) shards of run \(runId) already: no free shard name")
+    }
+
+    private static let shardNameAttempts = 100_000
 
     // MARK: Reading
 
