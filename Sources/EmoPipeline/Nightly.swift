@@ -35,7 +35,7 @@ public struct Nightly {
         let store = try runner.workspace.openStore(.readWrite)
         var report = NightlyReport(runId: outcome.runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
-        report.sources = try SourceChanges(store: store, runId: outcome.runId, root: runner.manifest.dataRoot)
+        report.sources = try SourceChanges(store: store, runId: outcome.runId, since: previous?.runId, root: runner.manifest.dataRoot)
         report.stages = outcome.stages.map {
             NightlyReport.StageTiming(stage: $0.stage, action: $0.action.rawValue, seconds: $0.seconds,
                                       summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept",
@@ -248,12 +248,24 @@ public struct SourceChanges: Codable, Equatable, Sendable {
 
     public init() {}
 
-    public init(store: ProvenanceStore, runId: String, root: String) throws {
+    /// The changes noticed by `runId` and by every run after the one of the previous report
+    /// (`previousRunId`): a night that was interrupted or failed, or an `emopipe run` in between, noticed
+    /// changes no report listed. Without a previous report (or when its run is not in provenance), those
+    /// of `runId` alone.
+    public init(store: ProvenanceStore, runId: String, since previousRunId: String?, root: String) throws {
         let sources = try store.sources(under: root)
-        added = sources.filter { $0.firstSeenRun == runId && $0.status != .removed }.map(\.path)
-        changed = sources.filter { $0.lastChangedRun == runId && $0.firstSeenRun != runId && $0.status != .removed }.map(\.path)
-        removed = sources.filter { $0.lastChangedRun == runId && $0.status == .removed }.map(\.path)
-        failed = try store.failures(runId: runId).map { Failure(path: $0.subject, stage: $0.stage, reason: $0.reason) }
+        let since = try previousRunId.map { try store.runIds(after: $0) } ?? []
+        let runs = Set(since + [runId])
+        func noticed(_ run: String) -> Bool { runs.contains(run) }
+        added = sources.filter { noticed($0.firstSeenRun) && $0.status != .removed }.map(\.path)
+        changed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status != .removed }.map(\.path)
+        removed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status == .removed }.map(\.path)
+        // A file that failed in several of those runs is listed once, with its latest reason.
+        var latest: [String: Failure] = [:]
+        for run in since.contains(runId) ? since : since + [runId] {
+            for row in try store.failures(runId: run) { latest[row.stage + "\u{0}" + row.subject] = Failure(path: row.subject, stage: row.stage, reason: row.reason) }
+        }
+        failed = latest.values.sorted { ($0.stage, $0.path) < ($1.stage, $1.path) }
         totals = Dictionary(grouping: sources, by: \.status.rawValue).mapValues(\.count)
     }
 }
@@ -270,8 +282,8 @@ extension NightlyReport {
             lines += ["## The pipeline failed", "", "```", error, "```"]
             return lines.joined(separator: "\n") + "\n"
         }
-        lines += ["## Sources", "",
-                  "| added | changed | removed | failed this run | ok | failed | ignored |", "|---:|---:|---:|---:|---:|---:|---:|",
+        lines += ["## Sources" + (previousRunId.map { " since nightly run \($0)" } ?? " (this run)"), "",
+                  "| added | changed | removed | failed since | ok | failed | ignored |", "|---:|---:|---:|---:|---:|---:|---:|",
                   "| \(sources.added.count) | \(sources.changed.count) | \(sources.removed.count) | \(sources.failed.count) | "
                   + "\(sources.totals["ok"] ?? 0) | \(sources.totals["failed"] ?? 0) | \(sources.totals["ignored"] ?? 0) |", ""]
         for (title, paths) in [("Added", sources.added), ("Changed", sources.changed), ("Removed", sources.removed)] where !paths.isEmpty {

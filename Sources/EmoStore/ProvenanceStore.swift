@@ -122,6 +122,15 @@ public final class ProvenanceStore: @unchecked Sendable {
         try read { try RunRecord.order(Column("startedAt").desc).fetchAll($0) }
     }
 
+    /// The runs recorded after `runId`, in the order they were recorded (started, or merged from a
+    /// worker); none when `runId` is not recorded.
+    public func runIds(after runId: String) throws -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM run WHERE rowid > (SELECT rowid FROM run WHERE id = ?) ORDER BY rowid",
+                                arguments: [runId])
+        }
+    }
+
     /// What a run used of the data root: the fingerprint of its sources in use, and how many.
     public func recordDataset(runId: String, fingerprint: String, sourcesInUse: Int) throws {
         try write { db in
