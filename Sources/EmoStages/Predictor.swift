@@ -106,18 +106,27 @@ public final class Predictor {
 
     /// Each file's prediction, or why it has none, in the order given; `progress` advances as each file is read.
     /// Speaker-normalised files keep up to `heldFeatureBytes` of features between the two passes (others are read again).
+    ///
+    /// Once `cancellation` is cancelled no further file is started: the results are those of the first
+    /// files, fewer than `paths`. With speaker statistics that is none until every file was read once
+    /// (an answer from part of a speaker's statistics would not be the one a whole run gives).
     public func predict(paths: [String], progress: ProgressReporter? = nil,
-                        heldFeatureBytes: Int = Predictor.heldFeatureBytes) -> [Result<Prediction, Error>] {
+                        heldFeatureBytes: Int = Predictor.heldFeatureBytes,
+                        cancellation: Cancellation? = nil) -> [Result<Prediction, Error>] {
+        let stopped = { cancellation?.isCancelled == true }
         // Without speaker statistics the files do not depend on each other: each is read, scored
         // and let go, so many files never hold their features at once.
         guard groupsSpeakers else {
-            return paths.map { path in
+            var results: [Result<Prediction, Error>] = []
+            for path in paths {
+                if stopped() { break }
                 defer { progress?.advance() }
-                return Result {
+                results.append(Result {
                     let (clip, duration) = try features(path: path)
                     return try score(clip, path: path, duration: duration)
-                }
+                })
             }
+            return results
         }
         // A file given twice (or by two paths) is read and counted once, as the ingest stage counts it:
         // repeating a file must not weigh it more in its speaker's statistics.
@@ -134,6 +143,7 @@ public final class Predictor {
         var counts: [Int?: Int] = [:]
         var held = 0
         for i in paths.indices {
+            if stopped() { return [] }
             defer { progress?.advance() }
             guard first[i] == i else { continue }
             let read = Result { try features(path: paths[i]) }
@@ -147,6 +157,7 @@ public final class Predictor {
         // A file given again is answered from its first occurrence's score, under its own path.
         var results: [Result<Prediction, Error>] = []
         for (i, path) in paths.enumerated() {
+            if stopped() { break }
             if first[i] != i {
                 results.append(results[first[i]].map { earlier in var again = earlier; again.path = path; return again })
                 continue

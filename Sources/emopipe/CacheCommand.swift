@@ -124,7 +124,8 @@ struct CacheCommand: ParsableCommand {
             --cache-key (or --fingerprint) takes a cache key or a prefix of 4 or more hex digits (as `cache
             stats` prints it); without it, that of the stage's last completed run. Exit status 64 for an
             unknown stage or cache key, 1 when the stage has no records or DIR is missing, not writable or
-            holds an earlier export.
+            holds an earlier export; 130 when interrupted (Ctrl-C or SIGTERM), after removing what it wrote.
+            A shard-*.part file a killed export left is no earlier export: it is removed.
 
             Examples:
               emopipe cache export --stage audio --format tar exports/audio
@@ -153,7 +154,12 @@ struct CacheCommand: ParsableCommand {
                 let chosen = try Self.chooseFingerprint(stage: stage, given: cacheKey, store: store, cache: cache)
                 let rows = try cache.rows(stage: stage, fingerprint: chosen)
                 guard !rows.isEmpty else { throw EmoError.io(path: workDirectoryOptions.workspace.root, reason: "no \(stage) records under cache key \(chosen)") }
-                let written = try CacheExport.export(rows, from: cache, format: format, to: dir, recordsPerFile: recordsPerFile) { row, tensor in
+                // SIGINT or SIGTERM: the export stops and removes what it wrote (half an export would pass for one).
+                let cancellation = Cancellation()
+                let signals = SignalTrap(cancellation: cancellation)
+                defer { signals.restore() }
+                let written = try CacheExport.export(rows, from: cache, format: format, to: dir, recordsPerFile: recordsPerFile,
+                                                     stopped: { cancellation.isCancelled }) { row, tensor in
                     try Self.describe(row, tensor, stage: stage, sources: store.sources(sha256: row.key)).canonicalJSON
                 }
                 let bytes = written.reduce(0) { $0 + $1.bytes }

@@ -27,7 +27,8 @@ struct PredictCommand: ParsableCommand {
         [audio, faces]}. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead. Files that take more than 2 s to read show progress on stderr (files
-        done, rate, ETA). --files-from LIST reads more paths, one per line: thousands of arguments take the
+        done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,
+        exit status 130 (a speaker-normalised model answers none until every file was read once). --files-from LIST reads more paths, one per line: thousands of arguments take the
         command line seconds to parse (find data -name '*.wav' > list; emopipe predict --run RUN --files-from list).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
@@ -157,12 +158,16 @@ struct PredictCommand: ParsableCommand {
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
+            // SIGINT or SIGTERM: no further file is started, the answers so far are printed, exit 130.
+            let cancellation = Cancellation()
+            let signals = SignalTrap(cancellation: cancellation)
             let files = try mediaFiles()
             var predictions: [Predictor.Prediction] = []
             var failed = 0
             // Quiet for the usual few files; a long list shows files done, rate and ETA.
             let progress = ProgressReporter(label: "predict", total: files.count, unit: "files", quietFor: 2)
-            let results = predictor.predict(paths: files, progress: progress)
+            let results = predictor.predict(paths: files, progress: progress, cancellation: cancellation)
+            signals.restore()
             progress.finish()
             for (file, result) in zip(files, results) {
                 switch result {
@@ -194,6 +199,12 @@ struct PredictCommand: ParsableCommand {
                     print("\(p.path.escaped): \(p.label.escaped) (\(top))" + (p.timeline.isEmpty ? "" : ", \(p.timeline.count) windows"))
                     for w in p.timeline { print(String(format: "  %6.2f–%6.2f s  %@", w.start, w.end, w.label.escaped)) }
                 }
+            }
+            if results.count < files.count {
+                let cause = results.isEmpty && predictor.groupsSpeakers
+                    ? " (this model's answers need every file's speaker statistics, and not all were read)" : ""
+                FileHandle.standardError.write(Data("emopipe: interrupted: \(results.count) of \(files.count) files answered\(cause)\n".utf8))
+                throw ExitCode(ExitStatus.interrupted)
             }
             if failed > 0 { throw ExitCode(ExitStatus.partial) }
         } catch {

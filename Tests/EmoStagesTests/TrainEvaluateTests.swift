@@ -41,6 +41,38 @@ struct TrainEvaluateTests {
         return (manifest, copy)
     }
 
+    /// SIGINT while `predict --files-from -` waits for its list: the files then given are not started,
+    /// the answers so far (none) are printed as JSON, and the exit status is 130, saying so.
+    static func checkPredictInterruptedWhileReadingItsList(runFolder: String, files: [String]) throws {
+        let predict = Process()
+        predict.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
+        predict.arguments = ["predict", "--run", runFolder, "--json", "--files-from", "-"]
+        let list = Pipe()
+        let output = try TestSupport.temporaryFile(), errors = try TestSupport.temporaryFile()
+        predict.standardInput = list
+        predict.standardOutput = FileHandle(forWritingAtPath: output)
+        predict.standardError = FileHandle(forWritingAtPath: errors)
+        try predict.run()
+        list.fileHandleForWriting.write(Data((files.joined(separator: "\n") + "\n").utf8))
+        // The trap is set when SIGINT shows as ignored in /proc (the process's own handler takes it then).
+        func trapped() -> Bool {
+            guard let status = try? String(contentsOfFile: "/proc/\(predict.processIdentifier)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
+                  let mask = UInt64(line.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+            return mask & (1 << (UInt64(SIGINT) - 1)) != 0
+        }
+        let deadline = Date().addingTimeInterval(120)
+        while !trapped() && predict.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(kill(predict.processIdentifier, SIGINT) == 0)
+        try list.fileHandleForWriting.close()
+        predict.waitUntilExit()
+        let stderr = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(predict.terminationReason == .exit && predict.terminationStatus == ExitStatus.interrupted, "\(stderr)")
+        #expect(stderr.contains("emopipe: interrupted: 0 of \(files.count) files answered"), "\(stderr)")
+        let answers = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [Any]
+        #expect(answers?.isEmpty == true)
+    }
+
     static func lastRunFolder(_ workdir: String) throws -> String {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         let run = try #require(try store.runs().first { $0.status == .done })
@@ -284,6 +316,12 @@ struct TrainEvaluateTests {
         let kept = try predictor.predict(paths: files).map { try $0.get() }
         let reread = try predictor.predict(paths: files, heldFeatureBytes: 0).map { try $0.get() }
         #expect(kept.count == 60 && kept == reread)
+        // Cancelled after the first file is read, a speaker-normalised model answers none: an answer from
+        // part of a speaker's statistics would not be the one the whole list gives.
+        let cancellation = Cancellation()
+        let cancelling = ProgressReporter(label: "predict", total: files.count, isTerminal: true, write: { _ in cancellation.cancel() })
+        #expect(predictor.predict(paths: files, progress: cancelling, cancellation: cancellation).isEmpty)
+        try Self.checkPredictInterruptedWhileReadingItsList(runFolder: runFolder, files: files)
         // A list file gives the same answers as the arguments (thousands of arguments parse slowly).
         let list = try TestSupport.temporaryFolder("files-from") + "/list.txt"
         try (files.joined(separator: "\r\n") + "\r\n  \n\t\n\n").write(toFile: list, atomically: true, encoding: .utf8)

@@ -86,7 +86,20 @@ struct CacheExportTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
 
+        // Interrupted after its first file (an interrupt asks it to stop): it removes what it wrote too.
+        var asked = 0
+        #expect(throws: EmoError.interrupted) {
+            _ = try CacheExport.export(rows, from: cache, format: .tar, to: out, recordsPerFile: 2, stopped: { asked += 1; return asked > 3 }) { row, _ in
+                Self.document(row)
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
+
+        // What a killed export was writing (a .part) is no earlier export: the next one removes it.
+        FileManager.default.createFile(atPath: out + "/shard-000003.npz.part", contents: Data("half".utf8))
+        try CacheExport.checkDestination(out)
         _ = try CacheExport.export(rows, from: cache, format: .npz, to: out, recordsPerFile: 100) { row, _ in Self.document(row) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["shard-000000.npz"])
         #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export (export into an empty folder)")) {
             try CacheExport.checkDestination(out)
         }

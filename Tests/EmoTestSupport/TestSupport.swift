@@ -165,7 +165,7 @@ public enum TestSupport {
         return result.stdout
     }
 
-    static func temporaryFile() throws -> String {
+    public static func temporaryFile() throws -> String {
         let path = processFolder + "/emopipe-out-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: path, contents: nil)
         return path

@@ -1,3 +1,4 @@
+import EmoCore
 import Foundation
 import GRDB
 
@@ -37,21 +38,31 @@ public enum CacheExport {
             throw CacheError.io(path: folder, reason: "the folder is not writable: \(String(cString: strerror(errno)))")
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        if let earlier = names.sorted().first(where: { $0.hasPrefix("shard-") }) {
+        // A `.part` is what a killed export was writing: never a file a loader reads, so no earlier export.
+        if let earlier = names.sorted().first(where: { $0.hasPrefix("shard-") && !$0.hasSuffix(partSuffix) }) {
             throw CacheError.io(path: folder, reason: "already holds \(earlier) of an earlier export (export into an empty folder)")
         }
     }
 
+    static let partSuffix = ".part"
+
     /// Writes `rows` (their CRC-32C checked), at most `recordsPerFile` to a file. `describe` gives
-    /// a record's JSON document.
+    /// a record's JSON document. When `stopped` turns true (an interrupt) the export stops, removes what
+    /// it wrote and throws `EmoError.interrupted`.
     public static func export(_ rows: [CacheRecordRow], from cache: TensorCache, format: ExportFormat, to folder: String,
-                              recordsPerFile: Int, describe: (CacheRecordRow, CachedTensor) throws -> String) throws -> [WrittenFile] {
+                              recordsPerFile: Int, stopped: () -> Bool = { false },
+                              describe: (CacheRecordRow, CachedTensor) throws -> String) throws -> [WrittenFile] {
         precondition(recordsPerFileRange.contains(recordsPerFile), "records per file out of range")
         try checkDestination(folder)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        where name.hasPrefix("shard-") && name.hasSuffix(partSuffix) {
+            unlink(folder + "/" + name)
+        }
         var written: [WrittenFile] = []
         var current: OpenFile?
         do {
             for row in rows {
+                if stopped() { throw EmoError.interrupted }
                 // WebDataset splits a member name at its first dot: a key must be the hex digest it always is.
                 guard row.key.utf8.count == 64, row.key.allSatisfy(\.isHexDigit) else {
                     throw CacheError.missing("cache index row with key '\(row.key)' is not a SHA-256")
@@ -75,7 +86,7 @@ public enum CacheExport {
             for index in 0...written.count {
                 let path = folder + "/" + fileName(index: index, format: format)
                 unlink(path)
-                unlink(path + ".part")
+                unlink(path + partSuffix)
             }
             throw error
         }
@@ -95,7 +106,7 @@ public enum CacheExport {
         init(folder: String, name: String, format: ExportFormat) throws {
             self.format = format
             finalPath = folder + "/" + name
-            partPath = finalPath + ".part"
+            partPath = finalPath + CacheExport.partSuffix
             switch format {
             case .tar: archive = try TarWriter(path: partPath)
             case .npz: archive = try StoredZipWriter(path: partPath)
