@@ -135,17 +135,19 @@ struct PerSourceWork {
         let changed = collector.changed.sorted { $0.path < $1.path }   // finishing order is timing's
         if let first = changed.first {
             // A change that kept size and mtime would pass the next ingest unseen: it is told to read these.
+            // The run goes on without them (their clips are left out downstream), and its exit status says so.
             try context.store.requireRereading(paths: changed.map(\.path))
-            throw PipelineError.missingData("\(changed.count) source(s) changed on disk after ingest hashed them, so "
-                + "their \(noun) were not computed (\(first.path): \(first.change)); run ingest again (`emopipe run` "
-                + "without --only) to read the new content; what was computed is kept")
+            let message = "\(changed.count) source(s) changed on disk after ingest hashed them, so "
+                + "their \(noun) were not computed (\(first.path): \(first.change)); the next `emopipe run` "
+                + "(without --only) reads them again"
+            context.logger.warning("\(message)")
         }
         if let perUnit = limit.perUnit, let budget = limit.budget {
             let line = String(format: "memory budget %.0f MB: about %.1f MB per unit in flight",
                               ProcessMemory.megabytes(budget), ProcessMemory.megabytes(perUnit))
             context.logger.info("\(line)")
         }
-        return try outcome(units: units, computed: pending.count)
+        return try outcome(units: units, computed: pending.count, changed: changed.count)
     }
 
     /// A finished unit's record, failure row or change notice, into `batch` (under the collector's lock).
@@ -199,7 +201,9 @@ struct PerSourceWork {
     }
 
     /// The digest of what downstream stages read: each unit's record CRC, or that it failed.
-    private func outcome(units: [SourceUnit], computed: Int) throws -> StageOutcome {
+    /// `changed`: units left out because their file changed after ingest; counted as failed in this
+    /// run's status, though not recorded as the old content's failure.
+    private func outcome(units: [SourceUnit], computed: Int, changed: Int = 0) throws -> StageOutcome {
         let crcs = Dictionary(try cache.rows(stage: stage, fingerprint: fingerprint).map { ($0.key, $0.crc32c) },
                               uniquingKeysWith: { a, _ in a })
         let failed = try failedKeys()
@@ -209,8 +213,10 @@ struct PerSourceWork {
         }
         let failedInUse = inUse.intersection(failed).count
         return StageOutcome(outputDigest: SHA256Hex.of(lines.joined(separator: "\n")), unitsDone: computed,
-                            unitsSkipped: units.count - computed, unitsFailed: failedInUse,
-                            summary: "\(inUse.count - failedInUse) \(noun), \(failedInUse) failed; \(computed) computed now")
+                            unitsSkipped: units.count - computed, unitsFailed: failedInUse + changed,
+                            summary: "\(inUse.filter { crcs[$0] != nil }.count) \(noun), \(failedInUse) failed"
+                                + (changed > 0 ? ", \(changed) changed on disk since ingest (read again next run)" : "")
+                                + "; \(computed - changed) computed now")
     }
 }
 
