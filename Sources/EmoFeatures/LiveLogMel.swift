@@ -60,6 +60,9 @@ public final class LiveLogMel {
         guard !finished else { return }
         finished = true
         guard received > 0 else { return }
+        // As short a signal as a file's log-mel refuses is refused whole here too.
+        let needed = extractor.parameters.center ? extractor.parameters.winLength : extractor.nFFT
+        guard received >= needed else { throw FeatureError.tooShort(samples: received, needed: needed) }
         try computeFrames(through: extractor.frameCount(received), frame)
     }
 

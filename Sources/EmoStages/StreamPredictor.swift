@@ -147,7 +147,9 @@ public final class StreamPredictor: @unchecked Sendable {
     public func finish(emit: (Window) -> Void) throws {
         if let failure { throw failure }
         ended = true
-        try mel?.finish { frame in receive(frame) }
+        do { try mel?.finish { frame in receive(frame) } } catch {
+            throw PipelineError.missingData("\(input): \(error)")
+        }
         try scoreReadyWindows(emit)
         let total = clockFrames
         guard total > 0 else {

@@ -61,4 +61,20 @@ struct LiveLogMelTests {
             try [Float.nan].withUnsafeBufferPointer { try mel.add($0) { _ in } }
         }
     }
+
+    /// A stream that ends shorter than one window is refused as a file of those samples is, not scored.
+    @Test(arguments: [LogMelParameters.speech,
+                      LogMelParameters(sampleRate: 16_000, nFFT: 256, hopLength: 100, center: false, nMels: 32, topDb: nil)])
+    func aStreamShorterThanAFilesLogMelTakesIsRefusedAlike(_ p: LogMelParameters) throws {
+        let needed = p.center ? p.winLength : p.nFFT
+        for count in [1, needed / 2, needed - 1] {
+            let samples = (0..<count).map { Float(sin(Double($0) * 0.2 + 1)) * 0.1 }
+            var fileError: FeatureError?
+            do { _ = try LogMelExtractor(p).compute(samples: samples, sampleRate: p.sampleRate) } catch { fileError = error as? FeatureError }
+            #expect(fileError == .tooShort(samples: count, needed: needed))
+            #expect(throws: FeatureError.tooShort(samples: count, needed: needed)) { _ = try Self.live(samples, p, chunks: [7]) }
+        }
+        let (frames, _) = try Self.live((0..<needed).map { Float(sin(Double($0) * 0.2 + 1)) * 0.1 }, p, chunks: [7])
+        #expect(frames.count == (p.center ? needed / p.hopLength + 1 : 1), "one window's samples are enough")
+    }
 }
