@@ -18,8 +18,12 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
     public static let maximumCount = 100_000
 
     public init(index: Int, count: Int) throws {
-        guard (1...Self.maximumCount).contains(count), (0..<count).contains(index) else {
-            throw PipelineError.invalidFile("worker \(index)/\(count): the index must be in 0..<count and the count from 1 to \(Self.maximumCount)")
+        guard (1...Self.maximumCount).contains(count) else {
+            throw PipelineError.invalidFile("worker \(index)/\(count): the count N must be from 1 to \(Self.maximumCount)")
+        }
+        guard (0..<count).contains(index) else {
+            throw PipelineError.invalidFile("worker \(index)/\(count): the index I counts from 0, so of \(count) worker\(count == 1 ? "" : "s") it is "
+                                            + (count == 1 ? "0" : "0 to \(count - 1)"))
         }
         self.index = index; self.count = count
     }

@@ -67,7 +67,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "With --dry-run: print the plan as one JSON document ({stage, action, reason, units} per stage).")
     var json = false
 
-    @Option(help: ArgumentHelp("Run as scale-out worker I of N (I/N, or `env` for Slurm/Kubernetes).", valueName: "I/N|env"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run as scale-out worker I of N (I/N, or `env` for Slurm/Kubernetes).", valueName: "I/N|env"))
     var worker: String?
 
     func validate() throws {

@@ -58,7 +58,7 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "Compute the stages before train that some trial reads (ingest, audio, split; faces when a trial's modalities have faces) in WORKDIR and stop; sweep workers read them.")
     var prepare = false
 
-    @Option(help: ArgumentHelp("Run as sweep worker I of N (I/N, or `env` for Slurm/Kubernetes): trials I, I+N, ... in WORKDIR/workers/sweep-*.", valueName: "I/N|env"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run as sweep worker I of N (I/N, or `env` for Slurm/Kubernetes): trials I, I+N, ... in WORKDIR/workers/sweep-*.", valueName: "I/N|env"))
     var worker: String?
 
     func validate() throws {

@@ -157,7 +157,12 @@ struct WorkerSliceTests {
             let names = ["Actor_12/03-\(clip).wav", "video/01-\(clip).mp4", "02-\(clip).mp4"]
             #expect(Set(names.map { name in slices.first { $0.contains(relativePath: name) }!.index }).count == 1)
         }
-        #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "5/5") }
+        #expect(throws: PipelineError.invalidFile("worker 5/5: the index I counts from 0, so of 5 workers it is 0 to 4")) {
+            try WorkerSlice(parsing: "5/5")
+        }
+        #expect(throws: PipelineError.invalidFile("worker -1/1: the index I counts from 0, so of 1 worker it is 0")) {
+            try WorkerSlice(parsing: "-1/1")
+        }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "two") }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "0/100001") }
         #expect(try WorkerSlice(parsing: "99999/100000").count == WorkerSlice.maximumCount)

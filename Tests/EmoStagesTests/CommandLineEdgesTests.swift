@@ -479,6 +479,8 @@ struct CommandLineUsageTests {
             (["cache", "export", "--stage", "audio", "--format", "npz", "--records-per-file", "-5", folder, "--workdir", folder + "/work"],
              "--records-per-file -5 is outside"),
             (["predict", "--run", "x", "--timeout", "-2", "-"], "--timeout -2.0: expected a number of seconds"),
+            (["run", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0, so of 2 workers it is 0 to 1"),
+            (["sweep", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0"),
         ]
         for (arguments, message) in cases {
             let result = try Self.emopipe(arguments)
