@@ -24,6 +24,7 @@ struct CacheCommand: ParsableCommand {
             The record is the one computed under the manifest's current parameters for the stage.
             JSON: {source, sha256, stage, cache_key, dtype, shape, params, shard, crc32c, ...the record's own
             facts (audio: real_frames, duration_seconds, ...)}. Audio tensors are [n_mels, frames] float32.
+            --npy - writes the .npy to stdout (for a pipe; not with --json, not to a terminal).
             Example: emopipe cache get --stage audio --source data/Actor_01/03-01-01-01-01-01-01.wav --npy x.npy
             """))
 
@@ -31,16 +32,20 @@ struct CacheCommand: ParsableCommand {
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
         @Option(help: "The stage whose record to read (audio, faces).") var stage: String
         @Option(help: "The source: a path or a SHA-256.") var source: String
-        @Option(help: "Write the tensor here as .npy.") var npy: String?
+        @Option(help: "Write the tensor here as .npy (- : stdout).") var npy: String?
         @Flag(help: "Print the record's metadata as one JSON document on stdout.") var json = false
 
         func validate() throws {
             if npy == nil && !json { throw ValidationError("say what to write: --npy OUT.npy, --json, or both") }
+            if npy == "-" && json { throw ValidationError("--npy - and --json would both write to stdout: give --npy a file name") }
+            if npy == "-" && isatty(STDOUT_FILENO) != 0 {
+                throw ValidationError("--npy - writes binary to stdout, which is a terminal: redirect it (> x.npy) or pipe it")
+            }
         }
 
         func run() throws {
             do {
-                if let npy { try OutputFile.check(npy, option: "--npy", format: "npy") }
+                if let npy, npy != "-" { try OutputFile.check(npy, option: "--npy", format: "npy") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
@@ -53,8 +58,8 @@ struct CacheCommand: ParsableCommand {
                 }
                 let tensor = try cache.tensor(row, verify: true)
                 if let npy {
-                    try NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
-                        .write(to: URL(fileURLWithPath: npy), options: .atomic)
+                    let file = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
+                    if npy == "-" { FileHandle.standardOutput.write(file) } else { try file.write(to: URL(fileURLWithPath: npy), options: .atomic) }
                 }
                 if json {
                     var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]

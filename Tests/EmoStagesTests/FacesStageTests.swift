@@ -35,6 +35,11 @@ struct FacesStageTests {
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(fields["shape"] as? [Int] == [8, 112, 112, 3])
         #expect(fields["dtype"] as? String == "uint8")
+        // `--npy -` writes the same file to stdout (a pipe here), byte for byte.
+        _ = try TestSupport.shell("cd '\(workdir)' && '\(TestSupport.emopipe)' cache get '\(TestSupport.repositoryRoot)/manifests/demo.yaml' "
+                                  + "--data '\(root)' --stage faces --source '\(first)' --npy - --workdir . | cat > piped.npy")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: workdir + "/piped.npy")) == (try Data(contentsOf: URL(fileURLWithPath: workdir + "/faces.npy"))))
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/-"))
         let frames = try #require(fields["frames"] as? [[String: Any]])
         #expect(frames.count == 8)
         for frame in frames {
