@@ -65,10 +65,12 @@ public struct Nightly {
         func isComparable(_ report: NightlyReport) -> Bool {
             report.error == nil && report.manifest == runner.manifest.path && report.dataRoot == runner.manifest.dataRoot
         }
+        // A LATEST that names no report of this folder (damaged, edited, a path) is passed over like a
+        // report that does not read: the folder's own reports are searched instead.
         if let id = try? String(contentsOfFile: runner.workspace.nightlyLatestPath, encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines), !id.isEmpty {
-            let latest = try report(at: runner.workspace.nightlyReportPath(runId: id, fileExtension: "json"))
-            if isComparable(latest) { return latest }
+            .trimmingCharacters(in: .whitespacesAndNewlines), Workspace.isPlainName(id),
+           let latest = try? report(at: runner.workspace.nightlyReportPath(runId: id, fileExtension: "json")), isComparable(latest) {
+            return latest
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
         // Newest written first: run ids sort by second only (two nights in one second tie on their

@@ -121,6 +121,12 @@ struct NightlyTests {
         #expect(elsewhere.report["previous_run_id"] == nil && elsewhere.metrics.allSatisfy { $0["previous"] == nil }, "\(elsewhere.report)")
         let back = try Self.night(manifest, workdir)
         #expect(back.report["previous_run_id"] as? String == after.report["run_id"] as? String, "\(back.report)")
+        // A damaged LATEST (a path out of the folder, or garbage) is passed over: the folder is searched.
+        for latest in ["../emopipe.sqlite\n", "\u{0}\u{1}binary"] {
+            try Data(latest.utf8).write(to: URL(fileURLWithPath: workdir + "/nightly/LATEST"))
+            let next = try Self.night(manifest, workdir)
+            #expect(next.report["error"] == nil && next.report["previous_run_id"] != nil, "\(next.report)")
+        }
     }
 }
 
