@@ -23,9 +23,10 @@ public struct RunSummary: Sendable {
 
     public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> RunSummary {
         let id = Workspace.runId(reference: reference)
-        guard let record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
+        guard var record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
             throw PipelineError.invalidFile("no run '\(reference)' in \(workspace.databasePath) (see `emopipe runs`)")
         }
+        if record.diedWithoutEnding { record.status = .interrupted }
         let stages = try store.stageRuns(runId: id)
         var params: [String: ParamValue] = [:]
         if let json = record.paramsJSON, case .object(let object)? = try? ParamValue.fromJSON(Data(json.utf8)) { params = object }

@@ -13,7 +13,8 @@ struct RunsCommand: ParsableCommand {
         Each run records its manifest, resolved parameters, dataset fingerprint (SHA-256 of the sorted
         source hashes in use), git commit and dirty flag, executable SHA-256, toolchain and library
         versions, seed and thread count. Metrics are those of the evaluation the run stands on (its own,
-        or the earlier run that computed an up-to-date evaluate stage).
+        or the earlier run that computed an up-to-date evaluate stage). A run recorded running whose process
+        on this host is gone (killed, out of memory) shows interrupted, as the next run records it.
 
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
