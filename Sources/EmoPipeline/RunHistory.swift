@@ -21,6 +21,17 @@ public struct RunSummary: Sendable {
     static let resultFiles = [("metrics.json", "evaluate"), ("cv.json", "evaluate"),
                               ("model.onnx", "export"), ("model.safetensors", "export")]
 
+    /// The run folders that hold this run's result files (its own, or those of the earlier runs whose
+    /// evaluate or export it stood on) and are no longer there: nothing to compare a result with.
+    public func missingResultFolders(in workspace: Workspace) -> [String] {
+        let stages = Set(Self.resultFiles.map(\.1))
+        let producers = Set(self.stages.filter { stages.contains($0.stage) }.map { $0.producedByRun ?? $0.runId })
+        return producers.sorted().map { workspace.runFolder($0) }.filter { folder in
+            var isFolder: ObjCBool = false
+            return !(FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue)
+        }
+    }
+
     public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> RunSummary {
         let id = Workspace.runId(reference: reference)
         guard var record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {

@@ -220,6 +220,11 @@ struct ReproduceCommand: ParsableCommand {
         do {
             let store = try workDirectoryOptions.openStore()
             let original = try RunSummary.load(reference, store: store, workspace: workDirectoryOptions.workspace)
+            // Said before minutes of work, not as every result DIFFERING after them.
+            if let gone = original.missingResultFolders(in: workDirectoryOptions.workspace).first {
+                throw EmoError.io(path: gone, reason: "the folder of run \(original.id)'s results is gone, so there is nothing to compare "
+                                  + "a reproduction with (`emopipe runs` still lists what was recorded of it)")
+            }
             let stamp = String(Int(Date().timeIntervalSince1970))
             let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
             FileHandle.standardError.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))

@@ -97,6 +97,13 @@ struct ReproducibilityTests {
         }
         let damaged = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir])
         #expect(damaged.status == 64 && damaged.stderr.contains("records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
+
+        // A run whose results folder is gone is said so before anything runs, not as every result differing after.
+        try FileManager.default.removeItem(atPath: workdir + "/runs/\(run["id"] as! String)")
+        let emptied = try TestSupport.temporaryFolder("repro-gone") + "/w"
+        let gone = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir, "--into", emptied])
+        #expect(gone.status == 1 && gone.stderr.contains("the folder of run \(run["id"] as! String)'s results is gone"), "\(gone.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: emptied), "nothing ran")
     }
 
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
