@@ -21,8 +21,15 @@ extension PredictCommand {
         let scorer = try StreamPredictor(predictor: predictor, input: input)
         StreamInterrupts.install()
         let source = LiveSource(name: input, format: format, openTimeoutSeconds: timeout, readTimeoutSeconds: timeout)
-        let emit: (StreamPredictor.Window) -> Void = { window in writeWindow(window) }
+        // A skipped window is said once per stretch of them (an hour of silence is two lines, not 3,600).
+        let stretch = SkippedStretch()
+        let closeStretch = {
+            guard let (count, end) = stretch.close(), count > 1 else { return }
+            note("\(input): \(count - 1) more window\(count == 2 ? "" : "s"), to \(String(format: "%.2f", end)) s, not scored either")
+        }
+        let emit: (StreamPredictor.Window) -> Void = { window in closeStretch(); writeWindow(window) }
         scorer.skipped = { start, end in
+            guard stretch.add(end: end) else { return }
             let why = scorer.reading.contains(.faces) ? "no face in its pictures and no audio (or only digital silence so far)"
                                                       : "only digital silence so far"
             note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: \(why): not scored")
@@ -36,6 +43,7 @@ extension PredictCommand {
                                      deliver: { samples in scorer.take(samples, emit: emit) },
                                      picture: { picture in scorer.take(picture, emit: emit) })
         if end == .stopped, scorer.failure == nil {
+            closeStretch()
             note("\(input): stopped after \(String(format: "%.2f", scorer.receivedSeconds)) s, \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s") scored")
             throw ExitCode(ExitStatus.interrupted)
         }
@@ -43,6 +51,7 @@ extension PredictCommand {
             note("\(input): the stream broke off (\(reason)); scoring what arrived")
         }
         try scorer.finish(emit: emit)
+        closeStretch()
         guard scorer.windowsScored > 0 else {
             note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; none of its \(scorer.windowsSkipped) window\(scorer.windowsSkipped == 1 ? "" : "s") had a sound or a face to score")
             throw ExitCode(ExitStatus.partial)
@@ -86,6 +95,25 @@ extension PredictCommand {
 
     private func note(_ message: String) {
         FileHandle.standardError.write(Data("emopipe: \(message.escaped)\n".utf8))
+    }
+}
+
+/// Consecutive windows a stream skipped: the first is said, the rest counted until a window is scored.
+private final class SkippedStretch {
+    private var count = 0
+    private var end = 0.0
+
+    /// Adds a skipped window; true when it starts a stretch (and should be said).
+    func add(end: Double) -> Bool {
+        count += 1
+        self.end = end
+        return count == 1
+    }
+
+    /// Ends the stretch: how many windows it held and where the last ended, or nil when there was none.
+    func close() -> (Int, Double)? {
+        defer { count = 0 }
+        return count > 0 ? (count, end) : nil
     }
 }
 
