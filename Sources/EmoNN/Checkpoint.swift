@@ -36,11 +36,18 @@ public enum Checkpoint {
         return file
     }
 
+    /// The most bytes a checkpoint of `model` can hold: its tensors, with `trainingState` four times
+    /// over (optimizer moments and a weight average beside them), plus room for the header and counters.
+    public static func maximumBytes(model: Module, trainingState: Bool) -> Int {
+        let modelBytes = (model.namedParameters() + model.namedBuffers()).reduce(0) { $0 + 4 * $1.1.count }
+        return modelBytes * (trainingState ? 5 : 1) + 64 << 20
+    }
+
     /// Restores everything `save` wrote into existing objects; returns the step.
     @discardableResult
     public static func load(from url: URL, model: Module, optimizer: Optimizer? = nil,
                             rng: RandomGenerator? = nil) throws -> Int {
-        let file = try SafeTensorsFile.read(from: url)
+        let file = try SafeTensorsFile.read(from: url, atMost: maximumBytes(model: model, trainingState: optimizer != nil))
         try model.load(file.tensors)
         if let optimizer {
             let names = parameterNames(model, optimizer)

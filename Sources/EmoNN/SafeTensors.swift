@@ -53,8 +53,20 @@ public struct SafeTensorsFile {
         try out.write(to: url, options: .atomic)
     }
 
-    public static func read(from url: URL) throws -> SafeTensorsFile {
-        let data = try Data(contentsOf: url)
+    /// Reads the file; with `limit`, a file of more bytes is refused before more than that is read
+    /// (what a model can hold is known, so a huge file put in its place allocates nothing like its size).
+    public static func read(from url: URL, atMost limit: Int? = nil) throws -> SafeTensorsFile {
+        let data: Data
+        if let limit {
+            let handle = try FileHandle(forReadingFrom: url)
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: limit + 1) ?? Data()
+            guard data.count <= limit else {
+                throw NNError.format("\(url.lastPathComponent): holds more than \(limit) bytes, more than any checkpoint of this model")
+            }
+        } else {
+            data = try Data(contentsOf: url)
+        }
         guard data.count >= 8 else { throw NNError.format("\(url.lastPathComponent): shorter than a header") }
         let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= UInt64(data.count - 8) else { throw NNError.format("\(url.lastPathComponent): header length \(n) too large") }

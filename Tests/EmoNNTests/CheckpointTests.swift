@@ -140,6 +140,23 @@ import Testing
         #expect(try SafeTensorsFile.read(from: url).tensors["optimizer.weight.momentum_buffer"] != nil)
     }
 
+    /// A file far larger than any checkpoint of the model (a huge file put in its place) is refused by its
+    /// size, having read no more than that bound, whatever its header claims; the model's own loads.
+    @Test func aFileLargerThanAnyCheckpointOfTheModelIsRefusedBeforeItIsRead() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("emonn-huge-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let net = Linear(3, 2, rng: RandomGenerator(seed: 8))
+        try Checkpoint.save(to: url, model: net, step: 1)
+        let bound = Checkpoint.maximumBytes(model: net, trainingState: false)
+        #expect(bound == 4 * (3 * 2 + 2) + 64 << 20)
+        try Checkpoint.load(from: url, model: Linear(3, 2, rng: RandomGenerator(seed: 9)))
+        // Sparse: the file claims its size without taking the disk.
+        #expect(truncate(url.path, off_t(bound + 1)) == 0)
+        #expect { try Checkpoint.load(from: url, model: net) } throws: {
+            "\($0)".contains("holds more than \(bound) bytes, more than any checkpoint of this model")
+        }
+    }
+
     @Test func sameSeedSameBits() throws {
         func run() throws -> [UInt32] {
             let rng = RandomGenerator(seed: 5)

@@ -273,7 +273,7 @@ public final class Trainer {
         let weightsURL = folder.appendingPathComponent(Self.checkpointName(afterEpochs: state.epochs.count))
         // Weights the state does not describe (missing or damaged): start over rather than load them
         // (the model must keep its initial values).
-        guard let written = try? SafeTensorsFile.read(from: weightsURL),
+        guard let written = try? SafeTensorsFile.read(from: weightsURL, atMost: Checkpoint.maximumBytes(model: model, trainingState: true)),
               written.integers["train.step"]?.first == Int64(state.epochs.count) else { return TrainingState() }
         let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)
         if let average {
