@@ -95,11 +95,20 @@ struct CacheExportTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
 
-        // What a killed export was writing (a .part) is no earlier export: the next one removes it.
+        // What a killed export was writing (a .part) is no earlier export: the next one removes it. But
+        // while another export holds the folder, its .part is its work: refused, and left alone.
         FileManager.default.createFile(atPath: out + "/shard-000003.npz.part", contents: Data("half".utf8))
         try CacheExport.checkDestination(out)
+        // (flock locks belong to an open file: one taken here stands for another export's.)
+        let other = open(out + "/.emopipe-export.lock", O_RDWR | O_CREAT, 0o644)
+        #expect(other >= 0 && flock(other, LOCK_EX | LOCK_NB) == 0)
+        #expect(throws: CacheError.io(path: out, reason: "another export is writing into this folder (it holds .emopipe-export.lock)")) {
+            _ = try CacheExport.export(rows, from: cache, format: .npz, to: out, recordsPerFile: 100) { row, _ in Self.document(row) }
+        }
+        #expect(FileManager.default.fileExists(atPath: out + "/shard-000003.npz.part"))
+        close(other)
         _ = try CacheExport.export(rows, from: cache, format: .npz, to: out, recordsPerFile: 100) { row, _ in Self.document(row) }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["shard-000000.npz"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["shard-000000.npz"], "the .part and the lock are gone")
         #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export (export into an empty folder)")) {
             try CacheExport.checkDestination(out)
         }

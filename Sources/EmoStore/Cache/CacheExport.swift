@@ -54,6 +54,10 @@ public enum CacheExport {
                               describe: (CacheRecordRow, CachedTensor) throws -> String) throws -> [WrittenFile] {
         precondition(recordsPerFileRange.contains(recordsPerFile), "records per file out of range")
         try checkDestination(folder)
+        // One export at a time into a folder: a second one would take the first's files for leftovers.
+        let lock = try FolderLock(folder: folder)
+        defer { lock.release() }
+        try checkDestination(folder)   // again, now that no other export can be writing there
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         where name.hasPrefix("shard-") && name.hasSuffix(partSuffix) {
             unlink(folder + "/" + name)
@@ -91,6 +95,43 @@ public enum CacheExport {
             throw error
         }
         return written
+    }
+
+    /// `flock` on `DIR/.emopipe-export.lock` for the length of one export, removed after it.
+    private final class FolderLock {
+        static let name = ".emopipe-export.lock"
+        private let path: String
+        private var fd: Int32
+
+        init(folder: String) throws {
+            path = folder + "/" + Self.name
+            // A lock file removed (by the export that held it) between our open and flock is no lock:
+            // taken again until the file locked is the one at the path.
+            for _ in 0..<8 {
+                let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+                guard fd >= 0 else {
+                    throw CacheError.io(path: path, reason: "cannot open the export lock: \(String(cString: strerror(errno)))")
+                }
+                guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                    close(fd)
+                    throw CacheError.io(path: folder, reason: "another export is writing into this folder (it holds \(Self.name))")
+                }
+                var held = stat(), named = stat()
+                if fstat(fd, &held) == 0, lstat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                    self.fd = fd
+                    return
+                }
+                close(fd)
+            }
+            throw CacheError.io(path: path, reason: "the export lock keeps being replaced")
+        }
+
+        func release() {
+            guard fd >= 0 else { return }
+            unlink(path)
+            close(fd)
+            fd = -1
+        }
     }
 
     /// One export file being written under a temporary name.
