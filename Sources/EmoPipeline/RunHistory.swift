@@ -37,7 +37,9 @@ public struct RunSummary: Sendable {
         guard var record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
             throw PipelineError.invalidFile("no run '\(reference)' in \(workspace.databasePath) (see `emopipe runs`)")
         }
-        if record.diedWithoutEnding { record.status = .interrupted }
+        // A run recorded running while nobody holds the work directory's lock died without ending
+        // (killed, out of memory): shown as the next run will record it.
+        if record.status == .running, WorkDirectoryLock.isHeld(path: workspace.lockPath) == false { record.status = .interrupted }
         let stages = try store.stageRuns(runId: id)
         var params: [String: ParamValue] = [:]
         if let json = record.paramsJSON, case .object(let object)? = try? ParamValue.fromJSON(Data(json.utf8)) { params = object }

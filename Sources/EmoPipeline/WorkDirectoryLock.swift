@@ -57,6 +57,28 @@ public final class WorkDirectoryLock {
 
     deinit { release() }
 
+    /// Whether some process holds the lock on `path`, judged from the kernel's table of locks
+    /// (`/proc/locks`) without taking it (a probe that took it would turn a run starting that instant
+    /// away); nil where that table cannot be read. Holders in other PID namespaces count too.
+    public static func isHeld(path: String) -> Bool? {
+        var facts = stat()
+        guard stat(path, &facts) == 0 else { return false }
+        guard let data = try? FileHandle(forReadingAtPath: "/proc/locks")?.readToEnd() else { return nil }
+        let device = UInt64(facts.st_dev)
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        // "1: FLOCK  ADVISORY  WRITE 23043 fe:00:16227285 0 EOF" (a waiter's line has "->" second).
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 6, fields[1] == "FLOCK" else { continue }
+            let id = fields[5].split(separator: ":")
+            if id.count == 3, UInt64(id[0], radix: 16) == major, UInt64(id[1], radix: 16) == minor, UInt64(id[2]) == UInt64(facts.st_ino) {
+                return true
+            }
+        }
+        return false
+    }
+
     private static func readText(_ fd: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = pread(fd, &buffer, buffer.count, 0)

@@ -33,16 +33,6 @@ public struct RunRecord: Codable, FetchableRecord, PersistableRecord, Equatable,
     }
 }
 
-extension RunRecord {
-    /// Whether a run recorded `running` is known to have died without ending: its process, on this
-    /// host, is gone (killed, out of memory). The next run of the work directory records it `interrupted`;
-    /// until then history shows it so. A run of another host cannot be judged here.
-    public var diedWithoutEnding: Bool {
-        guard status == .running, host == ProcessInfo.processInfo.hostName, pid > 0, pid <= Int(Int32.max) else { return false }
-        return kill(pid_t(pid), 0) != 0 && errno == ESRCH
-    }
-}
-
 /// Where a run is: `running` until it ends as one of the others. Stored as this text.
 public enum RunStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     case running, done, partial, failed, interrupted

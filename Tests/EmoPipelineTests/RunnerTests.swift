@@ -283,6 +283,31 @@ struct LockTests {
         second.release()
     }
 
+    /// Whether the lock is held is read from the kernel's table without taking it; a lock a killed
+    /// process held (its text left behind) is not held. Another process's lock counts, as a run's would.
+    @Test func whetherTheLockIsHeldIsToldWithoutTakingIt() throws {
+        let folder = try TestSupport.temporaryFolder("lock")
+        let path = folder + "/emopipe.lock"
+        #expect(WorkDirectoryLock.isHeld(path: path) == false, "no lock file")
+        let lock = try WorkDirectoryLock.acquire(path: path, holder: "run A")
+        #expect(WorkDirectoryLock.isHeld(path: path) == true)
+        #expect(WorkDirectoryLock.isHeld(path: folder + "/other.lock") == false)
+        lock.release()
+        #expect(WorkDirectoryLock.isHeld(path: path) == false)
+        let holder = Process()
+        // One process holding the flock (flock(1) would leave its child holding it after a SIGKILL).
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = ["-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(30)", path]
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(10)
+        while WorkDirectoryLock.isHeld(path: path) != true && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(WorkDirectoryLock.isHeld(path: path) == true, "another process's flock")
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        #expect(WorkDirectoryLock.isHeld(path: path) == false, "the kernel dropped the killed holder's lock")
+    }
+
     @Test func deadHoldersLockIsTakenOver() throws {
         let folder = try TestSupport.temporaryFolder("lock")
         let path = folder + "/emopipe.lock"

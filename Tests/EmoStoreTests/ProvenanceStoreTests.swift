@@ -46,26 +46,6 @@ struct ProvenanceStoreTests {
     /// the file; the store's error does, and says what to do. The file is left as it is.
     /// A row edited into something EmoPipe never writes is named by database, value and column, without
     /// printing the whole row (a run row holds its manifest).
-    /// A run left `running` is known dead only when its process on this host is gone; a live one, one of
-    /// another host, or one already ended is not.
-    @Test func aRunWhoseProcessIsGoneIsKnownToHaveDied() throws {
-        let gone = Process()
-        gone.executableURL = URL(fileURLWithPath: "/bin/true")
-        try gone.run()
-        gone.waitUntilExit()
-        func run(host: String, pid: Int32) -> RunRecord {
-            RunRecord(id: "r", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/", threads: 1,
-                      codeVersion: "t", host: host, pid: Int(pid), startedAt: Date())
-        }
-        let here = ProcessInfo.processInfo.hostName
-        #expect(run(host: here, pid: gone.processIdentifier).diedWithoutEnding)
-        #expect(!run(host: here, pid: getpid()).diedWithoutEnding)
-        #expect(!run(host: here + ".elsewhere", pid: gone.processIdentifier).diedWithoutEnding)
-        var ended = run(host: here, pid: gone.processIdentifier)
-        ended.status = .done
-        #expect(!ended.diedWithoutEnding)
-    }
-
     @Test func aRowThatCannotBeDecodedNamesTheDatabaseAndColumnOnly() throws {
         let folder = try TestSupport.temporaryFolder("store")
         let store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
