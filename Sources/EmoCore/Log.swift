@@ -11,7 +11,7 @@ public enum Log {
         if let given, named == nil {
             // Said once, not ignored: a mistyped level would otherwise look like a quiet run.
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-            FileHandle.standardError.write(Data("emopipe: EMOPIPE_LOG_LEVEL = \"\(given.escaped)\" is not a level (\(levels)); using info\n".utf8))
+            StandardStream.error.write(Data("emopipe: EMOPIPE_LOG_LEVEL = \"\(given.escaped)\" is not a level (\(levels)); using info\n".utf8))
         }
     }()
 
@@ -42,7 +42,7 @@ struct PlainLogHandler: LogHandler {
         let clock = String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
         let text = "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label): \(message)\n"
         Self.lock.lock()
-        FileHandle.standardError.write(Data(text.utf8))
+        StandardStream.error.write(Data(text.utf8))
         Self.lock.unlock()
     }
 }

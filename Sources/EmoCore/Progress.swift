@@ -27,7 +27,7 @@ public final class ProgressReporter: @unchecked Sendable {
 
     public init(label: String, total: Int, unit: String = "items",
                 isTerminal: Bool = isatty(STDERR_FILENO) != 0, logInterval: TimeInterval = 5, quietFor: TimeInterval = 0,
-                write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+                write: @escaping (String) -> Void = { StandardStream.error.write(Data($0.utf8)) }) {
         self.label = label; self.total = total; self.unit = unit
         self.isTerminal = isTerminal; self.logInterval = logInterval; self.quietFor = quietFor; self.write = write
     }

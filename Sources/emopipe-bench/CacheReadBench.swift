@@ -10,7 +10,7 @@ enum EmoPipeBench {
     static func main() throws {
         let args = CommandLine.arguments
         guard args.count == 4, args[1] == "cache-read" else {
-            FileHandle.standardError.write(Data("usage: emopipe-bench cache-read WORKDIR STAGE\n".utf8))
+            StandardStream.error.write(Data("usage: emopipe-bench cache-read WORKDIR STAGE\n".utf8))
             exit(64)
         }
         let workspace = Workspace(root: args[2])
@@ -49,7 +49,7 @@ enum EmoPipeBench {
             bytes += tensor.bytes.count
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        if checksum.isNaN { FileHandle.standardError.write(Data("NaN in cache\n".utf8)) }
+        if checksum.isNaN { StandardStream.error.write(Data("NaN in cache\n".utf8)) }
         return (seconds, bytes)
     }
 }

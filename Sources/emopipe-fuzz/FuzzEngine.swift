@@ -1,4 +1,5 @@
 // The loop every target runs in: generate, execute, classify, count; save what breaks.
+import EmoCore
 import Foundation
 
 /// One generated input: its bytes and the file extension it is tried (and saved) under.
@@ -118,7 +119,7 @@ struct FuzzRunner {
                 guard failureLabels.insert(normalised(why)).inserted, failureLabels.count <= 50 else { continue }
                 let file = save(input, target: target.name)
                 report.failureFiles.append(file)
-                FileHandle.standardError.write(Data("emopipe-fuzz: \(target.name): FAILURE: \(why)\n    input saved to \(file); replay: emopipe-fuzz replay \(file) --target \(target.name)\n".utf8))
+                StandardStream.error.write(Data("emopipe-fuzz: \(target.name): FAILURE: \(why)\n    input saved to \(file); replay: emopipe-fuzz replay \(file) --target \(target.name)\n".utf8))
             }
         }
         report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -118,7 +118,7 @@ struct Replay: ParsableCommand {
 }
 
 func makeTarget(_ name: TargetName, seedDirs: [String], useShared: Bool) throws -> FuzzTarget {
-    let log = { (text: String) in FileHandle.standardError.write(Data("emopipe-fuzz: \(text)\n".utf8)) }
+    let log = { (text: String) in StandardStream.error.write(Data("emopipe-fuzz: \(text)\n".utf8)) }
     switch name {
     case .name: return NameTarget()
     case .probe: return try ProbeTarget(seeds: MediaSeeds.corpus(extraFolders: seedDirs, useShared: useShared, log: log))

@@ -39,7 +39,7 @@ struct EmoPipeCommand: ParsableCommand {
 
     /// Reached only when no command was named: the help, and a usage error (exit status 64).
     func run() throws {
-        FileHandle.standardError.write(Data((Self.helpMessage() + "\n\nemopipe: say which command to run (see SUBCOMMANDS above)\n").utf8))
+        StandardStream.error.write(Data((Self.helpMessage() + "\n\nemopipe: say which command to run (see SUBCOMMANDS above)\n").utf8))
         throw ExitCode(ExitStatus.usage)
     }
 
@@ -69,6 +69,7 @@ struct EmoPipeCommand: ParsableCommand {
     /// The BLAS kernels are chosen first, before any thread can call BLAS (EmoNN's `GEMMKernel`).
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
+        StandardStream.checkBufferedOutputAtExit()
         let kernel = StageCatalog.gemmKernel
         Log.logger("emopipe").debug("GEMM: \(kernel)")
         let arguments = Array(CommandLine.arguments.dropFirst())
@@ -77,7 +78,7 @@ struct EmoPipeCommand: ParsableCommand {
             Foundation.exit(0)
         }
         if let message = unknownHelpTopic(arguments) {
-            FileHandle.standardError.write(Data("emopipe: \(message)\n".utf8))
+            StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.usage)
         }
         main(nil)
@@ -238,7 +239,7 @@ struct DataRootChoice {
     var notAFolder: String { "\(path.echoed): the data root does not exist or is not a folder" }
 
     /// Says `line` on stderr, leaving stdout to the command's own output (tables, JSON).
-    func announce() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    func announce() { StandardStream.error.write(Data((line + "\n").utf8)) }
 
     /// A run given `--data` leaves its root for the commands that come after it. Failing to is
     /// said, not fatal: the run's own work is done (a full disk, say, already failed it).
@@ -247,11 +248,11 @@ struct DataRootChoice {
         guard origin == .option, isFolder else { return }
         // data-root.txt holds one path on one line: a folder name with a line break cannot be written there.
         guard !path.contains("\n") else {
-            FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: its path holds a line break; give --data each time\n".utf8))
+            StandardStream.error.write(Data("emopipe: warning: the data root is not remembered: its path holds a line break; give --data each time\n".utf8))
             return
         }
         do { try workspace.rememberDataRoot(path) } catch {
-            FileHandle.standardError.write(Data("emopipe: warning: the data root is not remembered: \(error)\n".utf8))
+            StandardStream.error.write(Data("emopipe: warning: the data root is not remembered: \(error)\n".utf8))
         }
     }
 }
@@ -316,7 +317,7 @@ enum Failure {
             message = "\(error)"
             status = ExitStatus.failure
         }
-        FileHandle.standardError.write(Data("emopipe: \(message)\n".utf8))
+        StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
         return ExitCode(status)
     }
 }
@@ -324,7 +325,7 @@ enum Failure {
 extension JSONOutput {
     /// One JSON document on stdout, ending with a newline.
     static func print(_ value: ParamValue) {
-        FileHandle.standardOutput.write(Data((value.canonicalJSON + "\n").utf8))
+        StandardStream.output.write(Data((value.canonicalJSON + "\n").utf8))
     }
 
     static func optional(_ value: Int?) -> ParamValue { value.map(ParamValue.int) ?? .null }

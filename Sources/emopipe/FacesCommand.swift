@@ -52,7 +52,7 @@ struct FacesCommand: ParsableCommand {
                         let clip = try extractor.extract(path: path, thumbnailWidth: Self.thumbnailWidth)
                         rows.append(((path as NSString).lastPathComponent, clip, clip.thumbnail))
                     } catch {
-                        FileHandle.standardError.write(Data("emopipe: \(path): \(error)\n".utf8))
+                        StandardStream.error.write(Data("emopipe: \(path): \(error)\n".utf8))
                     }
                 }
                 guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }

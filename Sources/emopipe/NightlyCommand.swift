@@ -59,13 +59,13 @@ struct NightlyCommand: ParsableCommand {
             let nightly = Nightly(runner: runner)
             let report = try nightly.run(command: CommandLine.arguments.joined(separator: " "))
             if json {
-                FileHandle.standardOutput.write(report.json + Data("\n".utf8))
+                StandardStream.output.write(report.json + Data("\n".utf8))
             } else {
                 print(report.markdown, terminator: "")
             }
             // The cause goes to stderr too, where a scheduler's log looks for it, as `emopipe run` puts it.
-            if let error = report.error { FileHandle.standardError.write(Data("emopipe: \(error)\n".utf8)) }
-            FileHandle.standardError.write(Data("nightly report: \(nightly.reportsFolder)/\(report.runId).md\n".utf8))
+            if let error = report.error { StandardStream.error.write(Data("emopipe: \(error)\n".utf8)) }
+            StandardStream.error.write(Data("nightly report: \(nightly.reportsFolder)/\(report.runId).md\n".utf8))
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {
             throw Failure.exit(for: error)

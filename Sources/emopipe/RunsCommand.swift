@@ -13,8 +13,9 @@ struct RunsCommand: ParsableCommand {
         Each run records its manifest, resolved parameters, dataset fingerprint (SHA-256 of the sorted
         source hashes in use), git commit and dirty flag, executable SHA-256, toolchain and library
         versions, seed and thread count. Metrics are those of the evaluation the run stands on (its own,
-        or the earlier run that computed an up-to-date evaluate stage). A run recorded running whose process
-        on this host is gone (killed, out of memory) shows interrupted, as the next run records it.
+        or the earlier run that computed an up-to-date evaluate stage). A run recorded running while nothing holds
+        the work directory's lock died without ending (killed, out of memory): it shows interrupted, as the
+        next run records it.
 
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
@@ -227,7 +228,7 @@ struct ReproduceCommand: ParsableCommand {
             }
             let stamp = String(Int(Date().timeIntervalSince1970))
             let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
-            FileHandle.standardError.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
+            StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }

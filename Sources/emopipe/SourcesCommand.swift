@@ -93,6 +93,6 @@ struct SourcesCommand: ParsableCommand {
         let summary = sources.isEmpty
             ? (failed && total > 0 ? "no failed sources (of \(total))" : "no sources recorded yet (run ingest first)")
             : "\(sources.count) sources: \(parts.joined(separator: ", "))"
-        FileHandle.standardError.write(Data("\(summary)\n".utf8))
+        StandardStream.error.write(Data("\(summary)\n".utf8))
     }
 }

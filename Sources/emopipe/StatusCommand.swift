@@ -29,7 +29,7 @@ struct StatusCommand: ParsableCommand {
             dataRoot.announce()
             // Status still reports (ingest shows as stale), but says why a run would stop.
             if !dataRoot.isFolder {
-                FileHandle.standardError.write(Data("emopipe: warning: \(dataRoot.notAFolder); `run` refuses it (exit 64)\n".utf8))
+                StandardStream.error.write(Data("emopipe: warning: \(dataRoot.notAFolder); `run` refuses it (exit 64)\n".utf8))
             }
             let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all())

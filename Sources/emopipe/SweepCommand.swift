@@ -82,11 +82,11 @@ struct SweepCommand: ParsableCommand {
                                         cancellation: cancellation, libraries: StageCatalog.libraryVersions, worker: slice)
             // Workers read the main work directory's features, and a leaderboard reads results only.
             if worker == nil && !leaderboard { try dataRoot.requireFolder() }
-            sweep.log = { FileHandle.standardError.write(Data("sweep: \($0)\n".utf8)) }
+            sweep.log = { StandardStream.error.write(Data("sweep: \($0)\n".utf8)) }
             if prepare {
                 let report = try sweep.prepareFeatures(command: CommandLine.arguments.joined(separator: " "))
                 dataRoot.remember(in: workspace)
-                FileHandle.standardError.write(Data("sweep: shared stages ready in \(workspace.root) (run \(report.runId))\n".utf8))
+                StandardStream.error.write(Data("sweep: shared stages ready in \(workspace.root) (run \(report.runId))\n".utf8))
                 if report.exitCode != 0 { throw ExitCode(report.exitCode) }
                 return
             }
@@ -100,7 +100,7 @@ struct SweepCommand: ParsableCommand {
                 }
                 dataRoot.remember(in: workspace)
                 let best = board.best != nil ? "; best manifest \(sweep.bestManifestPath)" : ""
-                FileHandle.standardError.write(Data("sweep: report \(sweep.reportPath)\(best)\n".utf8))
+                StandardStream.error.write(Data("sweep: report \(sweep.reportPath)\(best)\n".utf8))
             }
             if json { JSONOutput.print(board.json) } else { print(board.text) }
             if leaderboard { return }
