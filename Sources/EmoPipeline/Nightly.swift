@@ -67,8 +67,9 @@ public struct Nightly {
         }
         // A LATEST that names no report of this folder (damaged, edited, a path) is passed over like a
         // report that does not read: the folder's own reports are searched instead.
-        if let id = try? String(contentsOfFile: runner.workspace.nightlyLatestPath, encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines), Workspace.isPlainName(id),
+        if let latest = try? RegularFile.openForReading(runner.workspace.nightlyLatestPath), { close(latest.descriptor); return latest.size <= 4096 }(),
+           let bytes = try? RegularFile.read(runner.workspace.nightlyLatestPath),
+           let id = String(data: bytes, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), Workspace.isPlainName(id),
            let latest = try? report(at: runner.workspace.nightlyReportPath(runId: id, fileExtension: "json")), isComparable(latest) {
             return latest
         }
@@ -263,9 +264,14 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         changed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status != .removed }.map(\.path)
         removed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status == .removed }.map(\.path)
         // A file that failed in several of those runs is listed once, with its latest reason.
+        // Only failures of sources still under the root with the content that failed: one replaced since
+        // and computed fine, or gone, is not listed.
+        let current = Dictionary(sources.filter { $0.status != .removed }.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
         var latest: [String: Failure] = [:]
         for run in since.contains(runId) ? since : since + [runId] {
-            for row in try store.failures(runId: run) { latest[row.stage + "\u{0}" + row.subject] = Failure(path: row.subject, stage: row.stage, reason: row.reason) }
+            for row in try store.failures(runId: run) where current[row.subject] == row.sha256 {
+                latest[row.stage + "\u{0}" + row.subject] = Failure(path: row.subject, stage: row.stage, reason: row.reason)
+            }
         }
         failed = latest.values.sorted { ($0.stage, $0.path) < ($1.stage, $1.path) }
         totals = Dictionary(grouping: sources, by: \.status.rawValue).mapValues(\.count)
