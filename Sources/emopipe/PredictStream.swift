@@ -24,12 +24,12 @@ extension PredictCommand {
         // A skipped window is said once per stretch of them (an hour of silence is two lines, not 3,600).
         let stretch = SkippedStretch()
         let closeStretch = {
-            guard let (count, end) = stretch.close(), count > 1 else { return }
-            note("\(input): \(count - 1) more window\(count == 2 ? "" : "s"), to \(String(format: "%.2f", end)) s, not scored either")
+            guard let (more, end) = stretch.close(), more > 0 else { return }
+            note("\(input): \(more) more window\(more == 1 ? "" : "s"), to \(String(format: "%.2f", end)) s, not scored either")
         }
         let emit: (StreamPredictor.Window) -> Void = { window in closeStretch(); writeWindow(window) }
         scorer.skipped = { start, end in
-            guard stretch.add(end: end) else { return }
+            guard stretch.add(end: end, skippedSoFar: scorer.windowsSkipped) else { return }
             let why = scorer.reading.contains(.faces) ? "no face in its pictures and no audio (or only digital silence so far)"
                                                       : "only digital silence so far"
             note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: \(why): not scored")
@@ -50,6 +50,7 @@ extension PredictCommand {
         if case .brokenOff(let reason) = end {
             note("\(input): the stream broke off (\(reason)); scoring what arrived")
         }
+        defer { closeStretch() }   // said also when finishing fails
         try scorer.finish(emit: emit)
         closeStretch()
         guard scorer.windowsScored > 0 else {
@@ -81,39 +82,45 @@ extension PredictCommand {
         if json {
             // One object per line, written at once (no buffering) so a reader sees it as soon as it is known.
             guard let data = try? JSONOutput.encoder().encode(window) else {
-                FileHandle.standardError.write(Data(String(format: "emopipe: %@: the window %.2f–%.2f s has probabilities JSON cannot hold (not finite); not written\n",
+                StandardStream.error.write(Data(String(format: "emopipe: %@: the window %.2f–%.2f s has probabilities JSON cannot hold (not finite); not written\n",
                                                            window.input.escaped, window.start, window.end).utf8))
                 return
             }
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            StandardStream.output.write(data + Data("\n".utf8))
         } else {
             let top = window.probabilities.sorted { $0.value > $1.value }.prefix(3)
                 .map { String(format: "%@ %.2f", $0.key.escaped, $0.value) }.joined(separator: ", ")
-            FileHandle.standardOutput.write(Data(String(format: "%8.2f–%8.2f s  %@ (%@)\n", window.start, window.end, window.label.escaped, top).utf8))
+            StandardStream.output.write(Data(String(format: "%8.2f–%8.2f s  %@ (%@)\n", window.start, window.end, window.label.escaped, top).utf8))
         }
     }
 
     private func note(_ message: String) {
-        FileHandle.standardError.write(Data("emopipe: \(message.escaped)\n".utf8))
+        StandardStream.error.write(Data("emopipe: \(message.escaped)\n".utf8))
     }
 }
 
-/// Consecutive windows a stream skipped: the first is said, the rest counted until a window is scored.
+/// Consecutive windows a stream skipped: the first span is said, the windows after it counted until a
+/// window is scored. (One span can hold many windows: a jump in a stream's time skips them in one step.)
 private final class SkippedStretch {
-    private var count = 0
+    /// The stream's count of skipped windows once the stretch's first span was said.
+    private var first: Int?
+    private var last = 0
     private var end = 0.0
 
-    /// Adds a skipped window; true when it starts a stretch (and should be said).
-    func add(end: Double) -> Bool {
-        count += 1
+    /// Adds a skipped span, `skippedSoFar` being the stream's count with it; true when it starts a stretch.
+    func add(end: Double, skippedSoFar: Int) -> Bool {
+        last = skippedSoFar
         self.end = end
-        return count == 1
+        guard first == nil else { return false }
+        first = skippedSoFar
+        return true
     }
 
-    /// Ends the stretch: how many windows it held and where the last ended, or nil when there was none.
+    /// Ends the stretch: how many windows came after its first span, and where the last ended.
     func close() -> (Int, Double)? {
-        defer { count = 0 }
-        return count > 0 ? (count, end) : nil
+        defer { first = nil }
+        guard let first else { return nil }
+        return (last - first, end)
     }
 }
 
