@@ -109,7 +109,8 @@ public final class Predictor {
     ///
     /// Once `cancellation` is cancelled no further file is started: the results are those of the first
     /// files, fewer than `paths`. With speaker statistics that is none until every file was read once
-    /// (an answer from part of a speaker's statistics would not be the one a whole run gives).
+    /// (an answer from part of a speaker's statistics would not be the one a whole run gives), and at
+    /// least one after.
     public func predict(paths: [String], progress: ProgressReporter? = nil,
                         heldFeatureBytes: Int = Predictor.heldFeatureBytes,
                         cancellation: Cancellation? = nil) -> [Result<Prediction, Error>] {
@@ -157,7 +158,8 @@ public final class Predictor {
         // A file given again is answered from its first occurrence's score, under its own path.
         var results: [Result<Prediction, Error>] = []
         for (i, path) in paths.enumerated() {
-            if stopped() { break }
+            // Once every file was read, at least one answer is given: none then means the reading was cut short.
+            if stopped() && !results.isEmpty { break }
             if first[i] != i {
                 results.append(results[first[i]].map { earlier in var again = earlier; again.path = path; return again })
                 continue

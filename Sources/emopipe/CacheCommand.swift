@@ -59,7 +59,7 @@ struct CacheCommand: ParsableCommand {
                 let tensor = try cache.tensor(row, verify: true)
                 if let npy {
                     let file = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
-                    if npy == "-" { FileHandle.standardOutput.write(file) } else { try file.write(to: URL(fileURLWithPath: npy), options: .atomic) }
+                    if npy == "-" { StandardStream.output.write(file) } else { try file.write(to: URL(fileURLWithPath: npy), options: .atomic) }
                 }
                 if json {
                     var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]
@@ -161,7 +161,7 @@ struct CacheCommand: ParsableCommand {
                 guard !rows.isEmpty else { throw EmoError.io(path: workDirectoryOptions.workspace.root, reason: "no \(stage) records under cache key \(chosen)") }
                 // SIGINT or SIGTERM: the export stops and removes what it wrote (half an export would pass for one).
                 let cancellation = Cancellation()
-                let signals = SignalTrap(cancellation: cancellation)
+                let signals = SignalTrap(cancellation: cancellation, stopping: "stopping; what this export wrote is removed")
                 defer { signals.restore() }
                 let written = try CacheExport.export(rows, from: cache, format: format, to: dir, recordsPerFile: recordsPerFile,
                                                      stopped: { cancellation.isCancelled }) { row, tensor in
@@ -261,7 +261,7 @@ struct CacheCommand: ParsableCommand {
                 }
                 for damaged in report.damaged {
                     let names = damaged.sources.isEmpty ? damaged.key : damaged.sources.joined(separator: ", ")
-                    FileHandle.standardError.write(Data("damaged: \(damaged.stage) record of \(names) in \(damaged.shard): \(damaged.reason)\n".utf8))
+                    StandardStream.error.write(Data("damaged: \(damaged.stage) record of \(names) in \(damaged.shard): \(damaged.reason)\n".utf8))
                 }
                 print("\(report.checkedRecords) records checked (\(report.checkedBytes / 1_000_000) MB), \(report.damaged.count) damaged")
                 if !report.damaged.isEmpty {
@@ -345,7 +345,7 @@ struct CacheCommand: ParsableCommand {
                 if json { JSONOutput.print(Self.json(plan, keep: keep, dryRun: dryRun, currentOnly: currentOnly)) }
                 else { print(Self.listing(plan, dryRun: dryRun)) }
                 if currentOnly, let earlier = Self.earlierRunsRecords(plan, used: try store.parametersFingerprintsUsed()), earlier > 0 {
-                    FileHandle.standardError.write(Data("note: --current-only \(dryRun ? "would drop" : "dropped") \(earlier) record(s) of parameters that earlier runs used\n".utf8))
+                    StandardStream.error.write(Data("note: --current-only \(dryRun ? "would drop" : "dropped") \(earlier) record(s) of parameters that earlier runs used\n".utf8))
                 }
             } catch {
                 throw Failure.exit(for: error)

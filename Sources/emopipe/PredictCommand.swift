@@ -158,10 +158,11 @@ struct PredictCommand: ParsableCommand {
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
-            // SIGINT or SIGTERM: no further file is started, the answers so far are printed, exit 130.
-            let cancellation = Cancellation()
-            let signals = SignalTrap(cancellation: cancellation)
             let files = try mediaFiles()
+            // SIGINT or SIGTERM: no further file is started, the answers so far are printed, exit 130.
+            // (Set once the list is read: until then a signal ends a blocked read of standard input at once.)
+            let cancellation = Cancellation()
+            let signals = SignalTrap(cancellation: cancellation, stopping: "stopping after the file in hand; the answers so far are printed")
             var predictions: [Predictor.Prediction] = []
             var failed = 0
             // Quiet for the usual few files; a long list shows files done, rate and ETA.
@@ -181,16 +182,16 @@ struct PredictCommand: ParsableCommand {
                     case FeatureError.tooLong, MediaError.videoTooLarge: " (stream it instead: emopipe predict --run \(runReference) - < \(file))"
                     default: ""
                     }
-                    FileHandle.standardError.write(Data("emopipe: \(file.escaped): \(reason.escaped)\(hint.escaped)\n".utf8))
+                    StandardStream.error.write(Data("emopipe: \(file.escaped): \(reason.escaped)\(hint.escaped)\n".utf8))
                 }
             }
             if predictor.groupsSpeakers, !predictions.isEmpty {
                 let groups = Dictionary(predictions.compactMap { $0.speaker.map { ($0.name, $0.files) } }, uniquingKeysWith: { a, _ in a })
                 let list = groups.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) file\($0.value == 1 ? "" : "s"))" }.joined(separator: ", ")
-                FileHandle.standardError.write(Data("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: \(list)\n".utf8))
+                StandardStream.error.write(Data("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: \(list)\n".utf8))
             }
             if json {
-                FileHandle.standardOutput.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))
+                StandardStream.output.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))
             } else {
                 for p in predictions {
                     // Text is for a terminal: a file name or label holding a line break or an escape is shown escaped (--json keeps it exact).
@@ -202,8 +203,8 @@ struct PredictCommand: ParsableCommand {
             }
             if results.count < files.count {
                 let cause = results.isEmpty && predictor.groupsSpeakers
-                    ? " (this model's answers need every file's speaker statistics, and not all were read)" : ""
-                FileHandle.standardError.write(Data("emopipe: interrupted: \(results.count) of \(files.count) files answered\(cause)\n".utf8))
+                    ? " (this model's answers need every file's speaker statistics, and the files were not all read yet)" : ""
+                StandardStream.error.write(Data("emopipe: interrupted: \(results.count) of \(files.count) files answered\(cause)\n".utf8))
                 throw ExitCode(ExitStatus.interrupted)
             }
             if failed > 0 { throw ExitCode(ExitStatus.partial) }

@@ -84,7 +84,7 @@ struct RunCommand: ParsableCommand {
                               : try WorkerSlice(parsing: text)
             }
             let directory = slice?.workspace(inside: workDirectoryOptions.workspace) ?? workDirectoryOptions.workspace
-            if let slice { FileHandle.standardError.write(Data("worker \(slice): work directory \(directory.root)\n".utf8)) }
+            if let slice { StandardStream.error.write(Data("worker \(slice): work directory \(directory.root)\n".utf8)) }
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
@@ -139,7 +139,7 @@ struct RunCommand: ParsableCommand {
         if report.failedUnits > 0 {
             lines.append("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3")
         }
-        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        StandardStream.error.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }
 
@@ -148,7 +148,8 @@ final class SignalTrap {
     private var sources: [DispatchSourceSignal] = []
     private var interrupts = 0
 
-    init(cancellation: Cancellation) {
+    /// `stopping` is said on the first signal: what happens to the work done so far.
+    init(cancellation: Cancellation, stopping: String = "stopping; finished work is kept") {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -156,7 +157,7 @@ final class SignalTrap {
                 guard let self else { return }
                 self.interrupts += 1
                 if self.interrupts > 1 { _exit(ExitStatus.interrupted) }
-                FileHandle.standardError.write(Data("\nemopipe: stopping; finished work is kept (again to stop now)\n".utf8))
+                StandardStream.error.write(Data("\nemopipe: \(stopping) (again to stop now)\n".utf8))
                 cancellation.cancel()
             }
             source.resume()

@@ -115,7 +115,10 @@ public final class TensorCache: @unchecked Sendable {
             let sequence: Int = { lock.lock(); defer { lock.unlock() }; shardSequence += 1; return shardSequence }()
             let relative = "\(relativeFolder)/\(runId)-\(String(format: "%05d", sequence)).shard"
             var facts = stat()
-            guard lstat(workspace.path(relative), &facts) != 0, errno == ENOENT else { continue }
+            if lstat(workspace.path(relative), &facts) == 0 { continue }
+            guard errno == ENOENT else {
+                throw CacheError.io(path: workspace.path(relative), reason: "cannot tell whether a shard is there: \(String(cString: strerror(errno)))")
+            }
             let indexed = try store.read { db in try CacheShardRow.filter(Column("file") == relative).fetchCount(db) }
             if indexed == 0 { return relative }
         }
