@@ -40,6 +40,7 @@ struct ShowCommand: ParsableCommand {
     /// different contents is refused with the candidates listed; one too short, or a bare word
     /// that is not hex, is refused as a usage error.
     static func resolve(_ query: String, in store: ProvenanceStore) throws -> [SourceRecord] {
+        guard !query.isEmpty else { throw UsageError("an empty argument names no source: give a path or a SHA-256 prefix") }
         let absolute = URL(fileURLWithPath: query).standardizedFileURL.path
         if let byPath = try store.source(path: absolute) { return [byPath] }
         // A query with a folder or an extension in it means a path, and that path is not recorded.

@@ -183,6 +183,8 @@ struct CommandLineEdgesTests {
 
         let short = try Self.emopipe(["show", String(sha.prefix(3))], workdir: workdir)
         #expect(short.status == 64 && short.stderr.contains("too short: give at least 4 hex digits"), "\(short.stderr)")
+        let empty = try Self.emopipe(["show", ""], workdir: workdir)
+        #expect(empty.status == 64 && empty.stderr.contains("an empty argument names no source"), "\(empty.stderr)")
         // A whole SHA-256 is the longest a prefix can be; longer (here 50,000 digits) is refused the same way.
         #expect(try Self.emopipe(["show", sha], workdir: workdir).status == 0)
         for long in [sha + "0", String(repeating: sha, count: 782)] {
