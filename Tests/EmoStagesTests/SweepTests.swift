@@ -59,6 +59,22 @@ struct SweepTests {
         let finishedRuns = Dictionary(uniqueKeysWithValues: finished.compactMap { a in (a["trial"] as? Int).map { ($0, a["run"] as? String ?? "") } })
         #expect(finishedRuns.keys.contains(0) && finishedRuns.count < 4, "\(finished)")
 
+        // The leaderboard says which trial the killed sweep was training; while a sweep holds the sweep's
+        // lock (taken here, as a running sweep holds it), that trial is running.
+        func statuses() throws -> [String] {
+            let board = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard", "--json"])
+            let trials = (try JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as? [String: Any])?["trials"] as? [[String: Any]]
+            return (trials ?? []).sorted { ($0["trial"] as? Int ?? 0) < ($1["trial"] as? Int ?? 0) }.map { $0["status"] as? String ?? "?" }
+        }
+        let killedIn = try #require((0..<4).first { !finishedRuns.keys.contains($0) })
+        let afterKill = try statuses()
+        #expect(afterKill[killedIn] == "interrupted", "\(afterKill)")
+        let sweepLock = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/sweeps").first.map { workdir + "/sweeps/\($0)/sweep.lock" })
+        let held = try WorkDirectoryLock.acquire(path: sweepLock, holder: "a sweep")
+        let whileHeld = try statuses()
+        #expect(whileHeld[killedIn] == "running", "\(whileHeld)")
+        held.release()
+
         let second = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
         #expect(second.status == 0, "\(second.stderr)")
         for (trial, run) in finishedRuns {

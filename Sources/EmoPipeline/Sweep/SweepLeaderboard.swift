@@ -85,12 +85,19 @@ extension SweepRunner {
     /// What the state file says of every trial.
     func leaderboard(_ state: SweepState) -> SweepLeaderboard {
         let stopped = halvingStopped(state)
+        // The trial in hand: running while a sweep holds the lock; left by a sweep that was killed, interrupted.
+        let inHand = (try? RegularFile.read(runningPath)).flatMap { try? JSONOutput.decoder().decode(RunningTrial.self, from: $0) }
+        let inHandStatus: SweepStatus = WorkDirectoryLock.isHeld(path: lockPath) == true ? .running : .interrupted
         let entries = trials.map { trial -> SweepLeaderboard.Entry in
             let attempts = state.attempts.filter { $0.trial == trial.index }
             let last = attempts.max { ($0.epochs ?? 0) < ($1.epochs ?? 0) }
             var status = last?.status ?? .pending
             if spec.strategy == .halving, status == .done, let finalBudget = spec.halving?.budgets.last, last?.epochs != finalBudget {
                 status = stopped.contains(trial.index) ? .stopped : .pending
+            }
+            if let inHand, inHand.trial == trial.index, state.attempt(trial: trial.index, epochs: inHand.epochs)?.status != .done {
+                return .init(trial: trial, status: inHandStatus, metric: nil, seconds: attempts.reduce(0) { $0 + $1.seconds },
+                             run: nil, epochs: inHand.epochs, reason: nil)
             }
             return .init(trial: trial, status: status, metric: last?.metric, seconds: attempts.reduce(0) { $0 + $1.seconds },
                          run: last?.run, epochs: last?.epochs, reason: last?.reason)

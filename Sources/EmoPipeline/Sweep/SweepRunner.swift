@@ -4,7 +4,15 @@ import Foundation
 
 /// How one trial (at one epoch budget, for halving) ended. `stopped`: successive halving dropped it.
 public enum SweepStatus: String, Codable, Sendable {
-    case done, failed, interrupted, stopped, pending
+    /// `running`: being trained by the sweep that holds the sweep's lock now (only in a leaderboard).
+    case done, failed, interrupted, stopped, pending, running
+}
+
+/// The trial a sweep is training (`sweeps/<sweep>/running.json`, removed when it ends): what a
+/// leaderboard read meanwhile, or after the sweep was killed, says of it.
+struct RunningTrial: Codable, Equatable {
+    var trial: Int
+    var epochs: Int?
 }
 
 /// One recorded run of one trial: what `sweeps/<sweep>/state.json` keeps between invocations, so a
@@ -101,6 +109,8 @@ public final class SweepRunner {
 
     public var folder: String { workspace.path("sweeps/" + id) }
     public var statePath: String { folder + "/state.json" }
+    var lockPath: String { folder + "/sweep.lock" }
+    var runningPath: String { folder + "/running.json" }
     public var bestManifestPath: String { folder + "/best.yaml" }
     public var reportPath: String { folder + "/report.html" }
     public var leaderboardPath: String { folder + "/leaderboard.json" }
@@ -153,7 +163,7 @@ public final class SweepRunner {
         }
         try Folder.create(folder)
         // Two sweeps of one manifest at once would run the same trials twice.
-        let lock = try WorkDirectoryLock.acquire(path: folder + "/sweep.lock", holder: "emopipe sweep (pid \(getpid()))")
+        let lock = try WorkDirectoryLock.acquire(path: lockPath, holder: "emopipe sweep (pid \(getpid()))")
         defer { lock.release() }
         var state = try loadState()
         log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(statePath)")
@@ -200,6 +210,9 @@ public final class SweepRunner {
         }
         try cancellation.check()
         log("\(label): \(trial.params.canonicalJSON)")
+        // Said for a leaderboard read meanwhile; not needed for resuming, so a failed write is no error.
+        try? DurableFile.write(Data(try JSONOutput.text(RunningTrial(trial: trial.index, epochs: epochs)).utf8), to: runningPath)
+        defer { unlink(runningPath) }
         let started = Date()
         var attempt = SweepAttempt(trial: trial.index, epochs: epochs, run: nil, metric: nil, seconds: 0, status: .failed, reason: nil)
         let runner = try runner(for: trial, epochs: epochs)
