@@ -232,8 +232,15 @@ struct ReproduceCommand: ParsableCommand {
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
-            let outcome = try Reproduction(original: original).run(
-                into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions, cancellation: cancellation)
+            let outcome: Reproduction.Outcome
+            do {
+                outcome = try Reproduction(original: original).run(
+                    into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions, cancellation: cancellation)
+            } catch let error as EmoError where error == .interrupted {
+                // A reproduction cannot resume (it needs an empty folder): say where the part done is left.
+                StandardStream.error.write(Data("emopipe: the interrupted reproduction's work directory is left in \(target.root) (remove it; reproduce again starts a new one)\n".utf8))
+                throw error
+            }
             let comparison = outcome.comparison
             if json {
                 JSONOutput.print(.object([
