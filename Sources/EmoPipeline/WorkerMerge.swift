@@ -102,7 +102,9 @@ public struct WorkerMerge {
             throw PipelineError.invalidFile("\(worker.workerMarkerPath): \(marker.echoed) is not a worker slice I/N (0 <= I < N)")
         }
         guard [RunStatus.done, .partial].contains(last.status) else {
-            throw PipelineError.missingData("\(folder): the worker's last run \(last.id) is \(last.status.rawValue); run it again to finish, then merge")
+            // Its lock is held here, so a run recorded running died without ending (killed, out of memory).
+            let status = last.status == .running ? "did not finish (its process died)" : "is \(last.status.rawValue)"
+            throw PipelineError.missingData("\(folder): the worker's last run \(last.id) \(status); run it again to finish, then merge")
         }
         // `run --worker` names the folder after its slice: a worker.txt that disagrees was edited or moved.
         let name = URL(fileURLWithPath: folder).lastPathComponent

@@ -219,6 +219,14 @@ struct SweepTests {
         let runsBefore = try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count
         #expect(runsBefore == 2, "the main work directory holds only its own two runs until the merge")
 
+        // Into another work directory, a worker would bring the snapshot's runs as that one's: refused.
+        let elsewhere = folder + "/elsewhere"
+        #expect(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest", "--workdir", elsewhere]).status == 0)
+        let workerFolder = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers").sorted().first)
+        let foreign = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", elsewhere, workdir + "/workers/" + workerFolder])
+        #expect(foreign.status == 64 && foreign.stderr.contains("was prepared from another work directory than \(elsewhere): 2 run(s)"), "\(foreign.stderr)")
+        #expect(try ProvenanceStore(path: elsewhere + "/emopipe.sqlite").runs().count == 1, "nothing came in")
+
         let merge = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
         #expect(merge.status == 0 && merge.stdout.contains("1 sweep trials"), "\(merge.stdout) \(merge.stderr)")
         let again = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])

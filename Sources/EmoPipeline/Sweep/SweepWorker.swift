@@ -121,6 +121,7 @@ public struct SweepMerge {
         let store = try main.openStore(.readWrite), workerStore = try worker.openForeignStore()
         let known = Set(try store.runs().map(\.id))
         let fresh = try workerStore.runs().filter { !known.contains($0.id) }
+        try checkPreparedHere(fresh, folder: folder)
         if let stray = fresh.first(where: { !Workspace.isRunFolderName($0.id) }) {
             throw CacheError.io(path: worker.path("emopipe.sqlite"), reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
         }
@@ -141,6 +142,19 @@ public struct SweepMerge {
         }.runs
         report.trials = try mergeState(sweepId: sweepId, worker: worker)
         return report
+    }
+
+    /// A sweep worker's database starts as a snapshot of the work directory it was prepared from: the
+    /// runs recorded before its marker was written are that directory's, and must all be here already.
+    /// Merged into another work directory, they would all come in as runs of this one: refused.
+    private func checkPreparedHere(_ fresh: [RunRecord], folder: String) throws {
+        var facts = stat()
+        guard stat(folder + "/" + SweepWorker.markerName, &facts) == 0 else { return }
+        let prepared = Date(timeIntervalSince1970: Double(facts.st_mtim.tv_sec) + Double(facts.st_mtim.tv_nsec) / 1e9)
+        let foreign = fresh.filter { $0.startedAt < prepared }
+        guard let first = foreign.first else { return }
+        throw PipelineError.invalidFile("\(folder) was prepared from another work directory than \(main.root): \(foreign.count) run(s) "
+            + "of the snapshot it started from are not recorded here (\(first.id), ...); merge it into the work directory it was prepared from")
     }
 
     private func copyIfMissing(_ source: String, to target: String) throws -> Bool {
