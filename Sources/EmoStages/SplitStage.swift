@@ -153,6 +153,11 @@ public struct SplitParameters: StageParameters {
             throw bad(testActors.contains(outside) ? "test_actors" : "val_actors", testActors.contains(outside) ? testActors : valActors,
                       "actors among split.actors \(actors) (\(outside) is not)", bounds: ["actors"])
         }
+        // Held out from split.actors, they would leave no one to train on (decided here, not at the run).
+        if !actors.isEmpty, !testActors.isEmpty, Set(actors).subtracting(testActors + valActors).isEmpty {
+            throw bad("actors", actors, "at least one actor besides the test and validation actors \((testActors + valActors).sorted()), "
+                      + "to train on", bounds: ["test_actors", "val_actors"])
+        }
         // Named test actors make the one fold: fold settings beside them would be silently ignored.
         if !testActors.isEmpty {
             let defaults = SplitParameters()

@@ -125,6 +125,21 @@ struct SweepTests {
         let original = try Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(bestRun)/metrics.json"))
         let again = try Data(contentsOf: URL(fileURLWithPath: fresh + "/runs/\(rerunRun.id)/metrics.json"))
         #expect(original == again)
+
+        // A state file that is not the sweep's (another metric's figures, or a folder in its place) is
+        // named for what it is, by the leaderboard as by a run.
+        let statePath = workdir + "/sweeps/\(sweepFolder)/state.json"
+        let saved = try Data(contentsOf: URL(fileURLWithPath: statePath))
+        try Data(String(decoding: saved, as: UTF8.self).replacingOccurrences(of: "\"weighted_f1\"", with: "\"accuracy\"").utf8)
+            .write(to: URL(fileURLWithPath: statePath))
+        let otherMetric = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(otherMetric.status == 1 && otherMetric.stderr.contains("holds figures of accuracy, while the sweep scores weighted_f1"), "\(otherMetric.stderr)")
+        try FileManager.default.removeItem(atPath: statePath)
+        try FileManager.default.createDirectory(atPath: statePath, withIntermediateDirectories: false)
+        let folderState = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(folderState.status == 1 && folderState.stderr.contains("state.json: not a regular file"), "\(folderState.stderr)")
+        try FileManager.default.removeItem(atPath: statePath)
+        try saved.write(to: URL(fileURLWithPath: statePath))
     }
 
     @Test func everyTrialIsValidatedBeforeAnyRuns() throws {

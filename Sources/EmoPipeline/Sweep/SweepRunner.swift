@@ -284,13 +284,19 @@ public final class SweepRunner {
     // MARK: State
 
     func loadState() throws -> SweepState {
-        guard let data = FileManager.default.contents(atPath: statePath) else { return SweepState(sweep: id, metric: spec.metric) }
+        var facts = stat()
+        guard lstat(statePath, &facts) == 0 else { return SweepState(sweep: id, metric: spec.metric) }
+        // Anything else in its place (a folder, a pipe) is named, as a run of the sweep names it.
+        let data = try RegularFile.read(statePath)
         let state: SweepState
         do { state = try JSONOutput.decoder().decode(SweepState.self, from: data) } catch {
             throw EmoError.io(path: statePath, reason: "not a sweep state file (\(error)); remove it to start the sweep again")
         }
         guard state.sweep == id, state.attempts.allSatisfy({ trials.indices.contains($0.trial) }) else {
             throw EmoError.io(path: statePath, reason: "belongs to another sweep than \(id); remove it to start again")
+        }
+        guard state.metric == spec.metric else {
+            throw EmoError.io(path: statePath, reason: "holds figures of \(state.metric.echoed), while the sweep scores \(spec.metric.echoed); remove it to start again")
         }
         return state
     }
