@@ -28,6 +28,13 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
         self.index = index; self.count = count
     }
 
+    /// A slice from the environment: a refusal names the variables it came from.
+    private init(index: Int, count: Int, from variables: String) throws {
+        do { try self.init(index: index, count: count) } catch let PipelineError.invalidFile(message) {
+            throw PipelineError.invalidFile("--worker env (\(variables)): \(message)")
+        }
+    }
+
     /// `I/N`, I counted from 0.
     public init(parsing text: String) throws {
         let parts = text.split(separator: "/")
@@ -60,12 +67,12 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
             guard !overflow else {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum) is out of range")
             }
-            try self.init(index: index, count: count)
+            try self.init(index: index, count: count, from: "SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum) of SLURM_ARRAY_TASK_COUNT \(count)")
         } else if let index = try integer("JOB_COMPLETION_INDEX") {
             guard let count = manifestWorkers else {
                 throw PipelineError.invalidFile("--worker env: JOB_COMPLETION_INDEX is set; the manifest must say how many workers (`workers: N`)")
             }
-            try self.init(index: index, count: count)
+            try self.init(index: index, count: count, from: "JOB_COMPLETION_INDEX \(index) of the manifest's workers \(count)")
         } else {
             throw PipelineError.invalidFile("--worker env: neither SLURM_ARRAY_TASK_ID (Slurm array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set")
         }

@@ -176,6 +176,15 @@ struct WorkerSliceTests {
         #expect(pod == (try WorkerSlice(index: 1, count: 3)))
         #expect(throws: PipelineError.self) { try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "1"], manifestWorkers: nil) }
         #expect(throws: PipelineError.self) { try WorkerSlice(environment: [:], manifestWorkers: 3) }
+        // A slice out of range says which variables it came from.
+        #expect(throws: PipelineError.invalidFile("--worker env (SLURM_ARRAY_TASK_ID 3 - SLURM_ARRAY_TASK_MIN 5 of SLURM_ARRAY_TASK_COUNT 2): "
+                                                  + "worker -2/2: the index I counts from 0, so of 2 workers it is 0 to 1")) {
+            try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "2"], manifestWorkers: nil)
+        }
+        #expect(throws: PipelineError.invalidFile("--worker env (JOB_COMPLETION_INDEX 3 of the manifest's workers 3): "
+                                                  + "worker 3/3: the index I counts from 0, so of 3 workers it is 0 to 2")) {
+            try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "3"], manifestWorkers: 3)
+        }
         // The task id minus the minimum overflowed (a trap, exit 132) before it was checked.
         #expect(throws: PipelineError.self) {
             try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "-9223372036854775808", "SLURM_ARRAY_TASK_MIN": "1",
