@@ -20,8 +20,9 @@ enum OutputFile {
             throw UsageError("\(option) \(path.echoed): exists and is not a regular file (a folder, device, pipe or link); "
                              + "EmoPipe replaces only regular files")
         }
+        // Only an extension of letters names a format (sheet.jpg); a version or a number (out.v2, clip.01) does not.
         let fileExtension = URL(fileURLWithPath: path).pathExtension
-        guard fileExtension.isEmpty || fileExtension.lowercased() == format else {
+        guard !fileExtension.allSatisfy(\.isLetter) || fileExtension.isEmpty || fileExtension.lowercased() == format else {
             throw UsageError("\(option) \(path.echoed): EmoPipe writes \(format.uppercased()) here, not \(fileExtension.echoed); name the file .\(format)")
         }
     }

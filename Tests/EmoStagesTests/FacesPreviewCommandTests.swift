@@ -47,6 +47,13 @@ struct OutputFileTests {
                                                             "--workdir", folder + "/work"])
         #expect(get.status == 64 && get.stderr.contains("a.png: EmoPipe writes NPY here, not png; name the file .npy"), "\(get.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/sheet.JPG") && !FileManager.default.fileExists(atPath: folder + "/a.png"))
+        // A dot before a version or a number is no format: the name passes the check (and the command goes
+        // on to fail on the missing work directory, not on the name).
+        for name in ["out.v2", "clip.01"] {
+            let numbered = try TestSupport.run(TestSupport.emopipe, ["cache", "get", "--stage", "audio", "--source", "x", "--npy", folder + "/" + name,
+                                                                     "--workdir", folder + "/work"])
+            #expect(!numbered.stderr.contains("EmoPipe writes NPY here"), "\(name): \(numbered.stderr)")
+        }
         #expect(try String(contentsOfFile: folder + "/target", encoding: .utf8) == "x")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: folder + "/link") == folder + "/target")
         var facts = stat()
