@@ -110,8 +110,12 @@ struct WorkDirectoryOptions: ParsableArguments {
         let option = "--workdir (or $EMOPIPE_WORKDIR)"
         if workdir.isEmpty { throw ValidationError("\(option) '': an empty path names no folder") }
         var info = stat()
-        if stat(workdir, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
-            throw ValidationError("\(option) \(workdir.echoed): exists and is not a folder")
+        if stat(workdir, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw ValidationError("\(option) \(workdir.echoed): exists and is not a folder") }
+        } else if errno != ENOENT {
+            // Not missing (a new work directory would be made there) but unusable: a link loop, a path
+            // too long, a file or an unsearchable folder on the way.
+            throw ValidationError("\(option) \(workdir.echoed): cannot be used as a work directory: \(String(cString: strerror(errno)))")
         }
     }
 

@@ -299,6 +299,15 @@ struct CommandLineEdgesTests {
         try FileManager.default.removeItem(atPath: runsFolder)
         let resumed = try IngestFixture.emopipe(["run", "--until", "audio"], data: data, workdir: workdir)
         #expect(resumed.status == 0, "\(resumed.stderr)")
+
+        // A work directory that is a link to itself is named as unusable, not as one that is not there yet.
+        let loop = workdir + "-loop"
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: loop)
+        for command in [["runs"], ["sources"], ["status", Self.manifest], ["run", Self.manifest, "--until", "ingest"]] {
+            let looped = try Self.emopipe(command, workdir: loop)
+            #expect(looped.status == 64 && looped.stderr.contains("\(loop): cannot be used as a work directory: Too many levels of symbolic links"),
+                    "\(command): \(looped.stderr)")
+        }
     }
 }
 
