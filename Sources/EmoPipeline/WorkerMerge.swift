@@ -40,8 +40,14 @@ public struct WorkerMerge {
         for folder in folders {
             let worker = Workspace(root: folder)
             let workerStore = try worker.openForeignStore()
-            let report = try store.absorb(workerStore, into: main) { shard in
-                try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes)
+            let report = try store.absorb(workerStore, into: main) { shards in
+                // A full dataset's worker brings about a hundred shards, each copied, synced and checked.
+                let progress = ProgressReporter(label: "merge \(folder)", total: shards.count, unit: "shards", quietFor: 2)
+                defer { progress.finish() }
+                for shard in shards {
+                    try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes)
+                    progress.advance()
+                }
             }
             reports.append((folder, report))
         }

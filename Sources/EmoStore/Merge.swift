@@ -16,11 +16,11 @@ public struct MergeReport: Equatable, Sendable {
 extension ProvenanceStore {
     /// Folds another work directory's provenance and cache (a scale-out worker's) into this one.
     ///
-    /// Shard files are copied first, each durably (`copyShard` gets the shard's row: its `file` is the
-    /// path relative to both work directories, its `bytes` the size it must have), then every row goes in one transaction: a merge killed midway leaves
+    /// Shard files are copied first, each durably (`copyShards` gets the rows of the shards to copy: a row's `file` is
+    /// the path relative to both work directories, its `bytes` the size it must have), then every row goes in one transaction: a merge killed midway leaves
     /// at most unindexed shard files, which `cache gc` removes and a second merge re-copies.
     /// Merging the same worker twice adds nothing the second time.
-    public func absorb(_ worker: ProvenanceStore, into main: Workspace, copyShard: (CacheShardRow) throws -> Void) throws -> MergeReport {
+    public func absorb(_ worker: ProvenanceStore, into main: Workspace, copyShards: ([CacheShardRow]) throws -> Void) throws -> MergeReport {
         let runs = try worker.read { try RunRecord.fetchAll($0) }
         let stageRuns = try worker.read { try StageRunRecord.fetchAll($0) }
         let sources = try worker.read { try SourceRecord.fetchAll($0) }
@@ -46,7 +46,7 @@ extension ProvenanceStore {
         if let stray = runs.first(where: { !Workspace.isRunFolderName($0.id) }) {
             throw CacheError.io(path: worker.path, reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
         }
-        for shard in shardsToCopy { try copyShard(shard) }
+        try copyShards(shardsToCopy)
 
         var report = MergeReport()
         report.recordsAlreadyPresent = records.count - newRecords.count

@@ -136,9 +136,11 @@ public struct SweepMerge {
         where try copyIfMissing(trainRoot + "/" + name, to: main.cacheRoot + "/" + StageName.train.rawValue + "/" + name) {
             report.trainFolders += 1
         }
-        report.runs = try store.absorb(workerStore, into: main) { shard in
+        report.runs = try store.absorb(workerStore, into: main) { shards in
             // The worker's features are the main's own (linked); a record it computed would be a bug.
-            throw EmoError.io(path: worker.path(shard.file), reason: "a sweep worker wrote a cache shard; it should only read the main cache")
+            if let shard = shards.first {
+                throw EmoError.io(path: worker.path(shard.file), reason: "a sweep worker wrote a cache shard; it should only read the main cache")
+            }
         }.runs
         report.trials = try mergeState(sweepId: sweepId, worker: worker)
         return report
