@@ -15,6 +15,8 @@ import Foundation
 ///     runs/<run-id>/                    manifest copy and the run's outputs
 ///     nightly/<run-id>.{json,md}        nightly reports; `nightly/LATEST` names the last good one
 ///     workers/<I>-of-<N>/               scale-out workers' own work directories
+///     workers/sweep-<sweep>-<I>-of-<N>/ sweep workers' own work directories (`sweep-worker.txt` names sweep and slice)
+///     sweeps/<sweep>/                   a sweep's state.json, running.json, sweep.lock, leaderboard.json, report.html, best.yaml
 ///     reproductions/<run-id>-<stamp>/   where `emopipe reproduce` re-runs a run by default
 ///
 /// `<fp16>` is the first 16 hex digits of a fingerprint. The Python reader mirrors the paths it
@@ -205,6 +207,9 @@ public struct Workspace: Sendable, Equatable {
     /// A path found under `cacheRoot`, as the shard index records it (relative to the work directory).
     public func relativeCachePath(_ underCacheRoot: String) -> String { "\(Self.cacheFolderName)/\(underCacheRoot)" }
 
+    /// The train stage's checkpoints: one folder per fingerprint.
+    public var trainRoot: String { cacheRoot + "/" + StageName.train.rawValue }
+
     /// The train stage's checkpoints for one fingerprint: one `fold-<k>` folder per fold.
     public func trainFolder(fingerprint: String) -> String {
         path(relativeCacheFolder(stage: StageName.train.rawValue, fingerprint: fingerprint))
@@ -229,7 +234,8 @@ public struct Workspace: Sendable, Equatable {
 
     // MARK: Runs
 
-    public var runsRoot: String { path("runs") }
+    static let runsFolderName = "runs"
+    public var runsRoot: String { path(Self.runsFolderName) }
     public func runFolder(_ runId: String) -> String { runsRoot + "/" + runId }
 
     /// The sources a run used (relative path, SHA-256), written by the runner.
@@ -253,6 +259,13 @@ public struct Workspace: Sendable, Equatable {
     public func reproduction(of runId: String, stamp: String) -> Workspace {
         Workspace(root: path("reproductions/\(runId)-\(stamp)"))
     }
+
+    // MARK: Sweeps
+
+    public func sweepFolder(_ sweepId: String) -> SweepFolder { SweepFolder(path: path("sweeps/" + sweepId)) }
+
+    /// The folders a sweep worker brings back whole: its runs' folders and its trained models.
+    public static let sweepWorkerOutputFolders = [runsFolderName, "\(cacheFolderName)/\(StageName.train.rawValue)"]
 
     // MARK: Nightly reports
 
@@ -284,8 +297,31 @@ public struct Workspace: Sendable, Equatable {
     /// Set in a scale-out worker's work directory: `worker.txt` names its slice (`I/N`).
     public var workerMarkerPath: String { path("worker.txt") }
 
+    /// Sweep worker `index` of `count`'s own work directory inside this one, for one sweep.
+    public func sweepWorker(sweepId: String, index: Int, count: Int) -> Workspace {
+        Workspace(root: "\(workersRoot)/sweep-\(sweepId)-\(index)-of-\(count)")
+    }
+
+    /// Set in a sweep worker's work directory: `sweep-worker.txt` names its sweep and slice (`<sweep> I/N`).
+    public var sweepWorkerMarkerPath: String { path("sweep-worker.txt") }
+
     /// The text of `worker.txt`, trimmed; nil when this is not a worker's work directory.
     public var workerMarker: String? {
         (try? String(contentsOfFile: workerMarkerPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
+}
+
+/// One sweep's folder, `sweeps/<sweep>/`, and the files in it.
+public struct SweepFolder: Sendable, Equatable {
+    public let path: String
+    /// Every trial's attempts and figures; what resuming reads.
+    public var state: String { path + "/state.json" }
+    /// Held while a sweep or a merge of its workers writes the state.
+    public var lock: String { path + "/sweep.lock" }
+    /// The trial in hand, for a leaderboard read meanwhile.
+    public var running: String { path + "/running.json" }
+    public var leaderboard: String { path + "/leaderboard.json" }
+    public var report: String { path + "/report.html" }
+    /// The best trial's manifest.
+    public var bestManifest: String { path + "/best.yaml" }
 }

@@ -99,8 +99,8 @@ struct SweepCommand: ParsableCommand {
                     throw error
                 }
                 dataRoot.remember(in: workspace)
-                let best = board.best != nil ? "; best manifest \(sweep.bestManifestPath)" : ""
-                StandardStream.error.write(Data("sweep: report \(sweep.reportPath)\(best)\n".utf8))
+                let best = board.best != nil ? "; best manifest \(sweep.files.bestManifest)" : ""
+                StandardStream.error.write(Data("sweep: report \(sweep.files.report)\(best)\n".utf8))
             }
             if json { JSONOutput.print(board.json) } else { print(board.text) }
             if leaderboard { return }

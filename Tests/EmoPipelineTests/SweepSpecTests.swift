@@ -221,7 +221,7 @@ struct SweepMergeLockTests {
         let main = Workspace(root: folder + "/work")
         let worker = main.workersRoot + "/sweep-s-0123456789ab-0-of-2"
         try FileManager.default.createDirectory(atPath: worker, withIntermediateDirectories: true)
-        try Data("s-0123456789ab 0/2\n".utf8).write(to: URL(fileURLWithPath: worker + "/" + SweepWorker.markerName))
+        try Data("s-0123456789ab 0/2\n".utf8).write(to: URL(fileURLWithPath: Workspace(root: worker).sweepWorkerMarkerPath))
         try FileManager.default.createDirectory(atPath: main.path("sweeps/s-0123456789ab"), withIntermediateDirectories: true)
         let running = try WorkDirectoryLock.acquire(path: main.path("sweeps/s-0123456789ab/sweep.lock"), holder: "emopipe sweep (pid 1)")
         defer { running.release() }

@@ -43,7 +43,7 @@ struct RecordedOutputsTests {
         #expect(copy.count == 1 && copy[0].recordedPath == nil)
         #expect(RecordedOutputs.problem(copy)?.hasSuffix("is missing") == true, "\(copy)")
         // With its marker, the main directory's file stands for it.
-        try Data("abc 0/2\n".utf8).write(to: URL(fileURLWithPath: worker.path(SweepWorker.markerName)))
+        try Data("abc 0/2\n".utf8).write(to: URL(fileURLWithPath: worker.sweepWorkerMarkerPath))
         #expect(SweepWorker.mainWorkspace(of: worker) == main)
         let found = RecordedOutputs.expected(rows, in: worker, place: place(in: worker))
         #expect(found.count == 1 && found[0].recordedPath == recorded && RecordedOutputs.problem(found) == nil, "\(found)")

@@ -86,8 +86,8 @@ extension SweepRunner {
     func leaderboard(_ state: SweepState) -> SweepLeaderboard {
         let stopped = halvingStopped(state)
         // The trial in hand: running while a sweep holds the lock; left by a sweep that was killed, interrupted.
-        let inHand = (try? RegularFile.read(runningPath)).flatMap { try? JSONOutput.decoder().decode(RunningTrial.self, from: $0) }
-        let inHandStatus: SweepStatus = WorkDirectoryLock.isHeld(path: lockPath) == true ? .running : .interrupted
+        let inHand = (try? RegularFile.read(files.running)).flatMap { try? JSONOutput.decoder().decode(RunningTrial.self, from: $0) }
+        let inHandStatus: SweepStatus = WorkDirectoryLock.isHeld(path: files.lock) == true ? .running : .interrupted
         let entries = trials.map { trial -> SweepLeaderboard.Entry in
             let attempts = state.attempts.filter { $0.trial == trial.index }
             let last = attempts.max { ($0.epochs ?? 0) < ($1.epochs ?? 0) }
@@ -128,10 +128,10 @@ extension SweepRunner {
     // MARK: Files
 
     func writeOutputs(_ board: SweepLeaderboard) throws {
-        try DurableFile.write(Data((board.json.canonicalJSON + "\n").utf8), to: leaderboardPath)
-        try DurableFile.write(Data(htmlReport(board).utf8), to: reportPath)
+        try DurableFile.write(Data((board.json.canonicalJSON + "\n").utf8), to: files.leaderboard)
+        try DurableFile.write(Data(htmlReport(board).utf8), to: files.report)
         if let best = board.bestEntry {
-            try DurableFile.write(Data(bestManifestText(best).utf8), to: bestManifestPath)
+            try DurableFile.write(Data(bestManifestText(best).utf8), to: files.bestManifest)
         }
     }
 

@@ -107,13 +107,7 @@ public final class SweepRunner {
         return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot + threads).prefix(12)
     }
 
-    public var folder: String { workspace.path("sweeps/" + id) }
-    public var statePath: String { folder + "/state.json" }
-    var lockPath: String { folder + "/sweep.lock" }
-    var runningPath: String { folder + "/running.json" }
-    public var bestManifestPath: String { folder + "/best.yaml" }
-    public var reportPath: String { folder + "/report.html" }
-    public var leaderboardPath: String { folder + "/leaderboard.json" }
+    public var files: SweepFolder { workspace.sweepFolder(id) }
 
     /// The epoch budgets each trial may run at: halving's rungs, or the manifest's own epochs.
     var budgets: [Int?] { spec.strategy == .halving ? (spec.halving?.budgets ?? []).map { $0 } : [nil] }
@@ -161,12 +155,12 @@ public final class SweepRunner {
             try SweepWorker.prepare(worker: workspace, main: mainWorkspace, sweepId: id, slice: worker)
             log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
         }
-        try Folder.create(folder)
+        try Folder.create(files.path)
         // Two sweeps of one manifest at once would run the same trials twice.
-        let lock = try WorkDirectoryLock.acquire(path: lockPath, holder: "emopipe sweep (pid \(getpid()))")
+        let lock = try WorkDirectoryLock.acquire(path: files.lock, holder: "emopipe sweep (pid \(getpid()))")
         defer { lock.release() }
         var state = try loadState()
-        log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(statePath)")
+        log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(files.state)")
         switch spec.strategy {
         case .grid, .random:
             for trial in myTrials { try ensure(trial, epochs: nil, state: &state, command: command) }
@@ -211,8 +205,8 @@ public final class SweepRunner {
         try cancellation.check()
         log("\(label): \(trial.params.canonicalJSON)")
         // Said for a leaderboard read meanwhile; not needed for resuming, so a failed write is no error.
-        try? DurableFile.write(Data(try JSONOutput.text(RunningTrial(trial: trial.index, epochs: epochs)).utf8), to: runningPath)
-        defer { unlink(runningPath) }
+        try? DurableFile.write(Data(try JSONOutput.text(RunningTrial(trial: trial.index, epochs: epochs)).utf8), to: files.running)
+        defer { unlink(files.running) }
         let started = Date()
         var attempt = SweepAttempt(trial: trial.index, epochs: epochs, run: nil, metric: nil, seconds: 0, status: .failed, reason: nil)
         let runner = try runner(for: trial, epochs: epochs)
@@ -285,23 +279,23 @@ public final class SweepRunner {
 
     func loadState() throws -> SweepState {
         var facts = stat()
-        guard lstat(statePath, &facts) == 0 else { return SweepState(sweep: id, metric: spec.metric) }
+        guard lstat(files.state, &facts) == 0 else { return SweepState(sweep: id, metric: spec.metric) }
         // Anything else in its place (a folder, a pipe) is named, as a run of the sweep names it.
-        let data = try RegularFile.read(statePath)
+        let data = try RegularFile.read(files.state)
         let state: SweepState
         do { state = try JSONOutput.decoder().decode(SweepState.self, from: data) } catch {
-            throw EmoError.io(path: statePath, reason: "not a sweep state file (\(error)); remove it to start the sweep again")
+            throw EmoError.io(path: files.state, reason: "not a sweep state file (\(error)); remove it to start the sweep again")
         }
         guard state.sweep == id, state.attempts.allSatisfy({ trials.indices.contains($0.trial) }) else {
-            throw EmoError.io(path: statePath, reason: "belongs to another sweep than \(id); remove it to start again")
+            throw EmoError.io(path: files.state, reason: "belongs to another sweep than \(id); remove it to start again")
         }
         guard state.metric == spec.metric else {
-            throw EmoError.io(path: statePath, reason: "holds figures of \(state.metric.echoed), while the sweep scores \(spec.metric.echoed); remove it to start again")
+            throw EmoError.io(path: files.state, reason: "holds figures of \(state.metric.echoed), while the sweep scores \(spec.metric.echoed); remove it to start again")
         }
         return state
     }
 
     func saveState(_ state: SweepState) throws {
-        try DurableFile.write(Data(try JSONOutput.text(state, pretty: true).utf8), to: statePath)
+        try DurableFile.write(Data(try JSONOutput.text(state, pretty: true).utf8), to: files.state)
     }
 }

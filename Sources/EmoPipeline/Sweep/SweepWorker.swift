@@ -10,23 +10,20 @@ import Foundation
 /// on with a trial, when any of those stages would run: it must never write the main cache.
 /// `emopipe merge` folds the trials' runs back (`SweepMerge`).
 public enum SweepWorker {
-    /// The marker that makes a folder a sweep worker's: `<sweep id> <I>/<N>`.
-    public static let markerName = "sweep-worker.txt"
-
     /// The main work directory of a sweep worker's (its marker says it is one), else nil.
     public static func mainWorkspace(of worker: Workspace) -> Workspace? {
-        guard FileManager.default.fileExists(atPath: worker.path(markerName)) else { return nil }
+        guard FileManager.default.fileExists(atPath: worker.sweepWorkerMarkerPath) else { return nil }
         let workers = (worker.root as NSString).deletingLastPathComponent
         return Workspace(root: (workers as NSString).deletingLastPathComponent)
     }
 
     public static func workspace(main: Workspace, sweepId: String, slice: WorkerSlice) -> Workspace {
-        Workspace(root: main.workersRoot + "/sweep-\(sweepId)-\(slice.index)-of-\(slice.count)")
+        main.sweepWorker(sweepId: sweepId, index: slice.index, count: slice.count)
     }
 
     /// Makes the worker's work directory on first use; later uses check it serves this sweep and slice.
     static func prepare(worker: Workspace, main: Workspace, sweepId: String, slice: WorkerSlice) throws {
-        let marker = worker.path(markerName), expected = "\(sweepId) \(slice)"
+        let marker = worker.sweepWorkerMarkerPath, expected = "\(sweepId) \(slice)"
         if let text = try? String(contentsOfFile: marker, encoding: .utf8) {
             guard text.trimmingCharacters(in: .whitespacesAndNewlines) == expected else {
                 throw PipelineError.invalidFile("\(marker): this work directory serves \(text.trimmingCharacters(in: .whitespacesAndNewlines)), not \(expected)")
@@ -49,7 +46,7 @@ public enum SweepWorker {
 
     /// Whether any trial has started in this worker's work directory (its sweep state holds one).
     private static func startedTrials(_ worker: Workspace, sweepId: String) throws -> Bool {
-        guard let data = FileManager.default.contents(atPath: worker.path("sweeps/\(sweepId)/state.json")) else { return false }
+        guard let data = FileManager.default.contents(atPath: worker.sweepFolder(sweepId).state) else { return false }
         let state = try? JSONOutput.decoder().decode(SweepState.self, from: data)
         return state.map { !$0.attempts.isEmpty } ?? true
     }
@@ -99,19 +96,19 @@ public struct SweepMerge {
     }
 
     public static func isSweepWorker(_ folder: String) -> Bool {
-        FileManager.default.fileExists(atPath: folder + "/" + SweepWorker.markerName)
+        FileManager.default.fileExists(atPath: Workspace(root: folder).sweepWorkerMarkerPath)
     }
 
     public func merge(_ folder: String) throws -> Report {
         let worker = Workspace(root: folder)
-        let marker = (try? String(contentsOfFile: folder + "/" + SweepWorker.markerName, encoding: .utf8)) ?? ""
+        let marker = (try? String(contentsOfFile: worker.sweepWorkerMarkerPath, encoding: .utf8)) ?? ""
         guard let sweepId = marker.split(separator: " ").first.map(String.init), Workspace.isPlainName(sweepId) else {
-            throw PipelineError.invalidFile("\(folder)/\(SweepWorker.markerName): expected `<sweep id> I/N`")
+            throw PipelineError.invalidFile("\(worker.sweepWorkerMarkerPath): expected `<sweep id> I/N`")
         }
         // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
         // writing the state file meanwhile would be overwritten, its trials lost. Its lock keeps them apart.
-        try Folder.create(main.path("sweeps/\(sweepId)"))
-        let sweepLock = try WorkDirectoryLock.acquire(path: main.path("sweeps/\(sweepId)/sweep.lock"), holder: "emopipe merge (pid \(getpid()))")
+        try Folder.create(main.sweepFolder(sweepId).path)
+        let sweepLock = try WorkDirectoryLock.acquire(path: main.sweepFolder(sweepId).lock, holder: "emopipe merge (pid \(getpid()))")
         defer { sweepLock.release() }
         let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
         defer { lock.release() }
@@ -123,17 +120,17 @@ public struct SweepMerge {
         let fresh = try workerStore.runs().filter { !known.contains($0.id) }
         try checkPreparedHere(fresh, folder: folder)
         if let stray = fresh.first(where: { !Workspace.isRunFolderName($0.id) }) {
-            throw CacheError.io(path: worker.path("emopipe.sqlite"), reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
+            throw CacheError.io(path: worker.databasePath, reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
         }
         // The worker's own folders must be its own: a link at `runs` or `cache/train` would bring in whatever it points to.
-        for relative in ["runs", "cache/train"] where FileManager.default.fileExists(atPath: worker.path(relative)) && !worker.isLinkFree(relative) {
+        for relative in Workspace.sweepWorkerOutputFolders where FileManager.default.fileExists(atPath: worker.path(relative)) && !worker.isLinkFree(relative) {
             throw CacheError.io(path: worker.path(relative), reason: "is a link or not a folder; a sweep worker's run folders and models are its own")
         }
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
-        let trainRoot = worker.cacheRoot + "/" + StageName.train.rawValue
+        let trainRoot = worker.trainRoot
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: trainRoot)) ?? []).sorted()
-        where try copyIfMissing(trainRoot + "/" + name, to: main.cacheRoot + "/" + StageName.train.rawValue + "/" + name) {
+        where try copyIfMissing(trainRoot + "/" + name, to: main.trainRoot + "/" + name) {
             report.trainFolders += 1
         }
         report.runs = try store.absorb(workerStore, into: main) { shards in
@@ -151,7 +148,7 @@ public struct SweepMerge {
     /// Merged into another work directory, they would all come in as runs of this one: refused.
     private func checkPreparedHere(_ fresh: [RunRecord], folder: String) throws {
         var facts = stat()
-        guard stat(folder + "/" + SweepWorker.markerName, &facts) == 0 else { return }
+        guard stat(Workspace(root: folder).sweepWorkerMarkerPath, &facts) == 0 else { return }
         let prepared = Date(timeIntervalSince1970: Double(facts.st_mtim.tv_sec) + Double(facts.st_mtim.tv_nsec) / 1e9)
         let foreign = fresh.filter { $0.startedAt < prepared }
         guard let first = foreign.first else { return }
@@ -214,26 +211,26 @@ public struct SweepMerge {
 
     /// The worker's finished trials join the main sweep state; ones the main state has finished stay.
     private func mergeState(sweepId: String, worker: Workspace) throws -> Int {
-        let relative = "sweeps/\(sweepId)/state.json"
-        guard let data = FileManager.default.contents(atPath: worker.path(relative)) else { return 0 }
+        let theirPath = worker.sweepFolder(sweepId).state, ourFolder = main.sweepFolder(sweepId)
+        guard let data = FileManager.default.contents(atPath: theirPath) else { return 0 }
         let decoder = JSONOutput.decoder()
         let theirs: SweepState
         do { theirs = try decoder.decode(SweepState.self, from: data) } catch {
-            throw EmoError.io(path: worker.path(relative), reason: "not a sweep state file (\(error))")
+            throw EmoError.io(path: theirPath, reason: "not a sweep state file (\(error))")
         }
         var ours = SweepState(sweep: sweepId, metric: theirs.metric)
-        if let mine = FileManager.default.contents(atPath: main.path(relative)) {
+        if let mine = FileManager.default.contents(atPath: ourFolder.state) {
             do { ours = try decoder.decode(SweepState.self, from: mine) } catch {
-                throw EmoError.io(path: main.path(relative), reason: "not a sweep state file (\(error))")
+                throw EmoError.io(path: ourFolder.state, reason: "not a sweep state file (\(error))")
             }
         }
         // The worker's state is input: another sweep's, or a run name that is not a plain name (it is
         // written into best.yaml's comments), is refused rather than recorded.
         guard theirs.sweep == sweepId else {
-            throw EmoError.io(path: worker.path(relative), reason: "belongs to sweep \(theirs.sweep.echoed), not \(sweepId)")
+            throw EmoError.io(path: theirPath, reason: "belongs to sweep \(theirs.sweep.echoed), not \(sweepId)")
         }
         if let stray = theirs.attempts.first(where: { $0.run.map { !Workspace.isRunFolderName($0) } ?? false }) {
-            throw EmoError.io(path: worker.path(relative), reason: "trial \(stray.trial) names run \((stray.run ?? "").echoed), not a plain name")
+            throw EmoError.io(path: theirPath, reason: "trial \(stray.trial) names run \((stray.run ?? "").echoed), not a plain name")
         }
         var added = 0
         for attempt in theirs.attempts where attempt.status == .done
@@ -241,8 +238,8 @@ public struct SweepMerge {
             ours.record(attempt)
             added += 1
         }
-        try Folder.create(main.path("sweeps/\(sweepId)"))
-        try DurableFile.write(Data(try JSONOutput.text(ours, pretty: true).utf8), to: main.path(relative))
+        try Folder.create(ourFolder.path)
+        try DurableFile.write(Data(try JSONOutput.text(ours, pretty: true).utf8), to: ourFolder.state)
         return added
     }
 }
