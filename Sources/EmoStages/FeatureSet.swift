@@ -34,8 +34,13 @@ struct FeatureSet {
         var samples: [ClipFeatures] = []
         // Every record read is checked against its CRC: a flipped bit would otherwise train and score
         // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
+        var firstShape: [StageName: [Int]] = [:]
         func checkedRecord(_ stage: StageName, _ fingerprint: String, _ key: String) throws -> CachedTensor? {
-            do { return try cache.tensor(stage: stage, fingerprint: fingerprint, key: key, verify: true) } catch let error as CacheError {
+            do {
+                guard let tensor = try cache.tensor(stage: stage, fingerprint: fingerprint, key: key, verify: true) else { return nil }
+                try Self.checkLayout(tensor, stage: stage, like: &firstShape[stage])
+                return tensor
+            } catch let error as CacheError {
                 guard let repair = error.repair else { throw error }
                 throw PipelineError.missingData("\(error); \(repair)")
             }
@@ -46,7 +51,7 @@ struct FeatureSet {
             if let fp = audioFingerprint, let speech = clip.speech,
                let tensor = try checkedRecord(.audio, fp, speech.sha256) {
                 config.nMels = tensor.shape[0]
-                sample = ClipFeatures(id: clip.clip, logmel: tensor.floats(), stride: tensor.shape[1],
+                sample = ClipFeatures(id: clip.clip, logmel: try tensor.floats(), stride: tensor.shape[1],
                                       real: Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1], nMels: tensor.shape[0],
                                       faces: nil, faceMask: sample.faceMask, label: clip.label)
             }
@@ -65,6 +70,26 @@ struct FeatureSet {
         let set = FeatureSet(plan: plan, samples: samples, config: config)
         // A model trained on speaker-normalised features is trained, validated and evaluated on them.
         return base.speakerNorm == true ? set.speakerNormalized() : set
+    }
+
+    /// A log-mel is float32 `[n_mels, frames]` and face crops uint8 `[K, size, size, 3]`, with the same
+    /// bands (crops, size) as the stage's first record: the model is built from those figures, so a record
+    /// of another layout (an edited database row beside an edited shard) is refused, not indexed past.
+    static func checkLayout(_ tensor: CachedTensor, stage: StageName, like first: inout [Int]?) throws {
+        let shape = tensor.shape
+        let fits: Bool
+        switch stage {
+        case .faces: fits = tensor.dtype == .uint8 && shape.count == 4 && shape[1] == shape[2] && shape[3] == 3 && shape[0] > 0 && shape[1] > 0
+        default: fits = tensor.dtype == .float32 && shape.count == 2 && shape[0] > 0 && shape[1] > 0
+        }
+        let fixed = stage == .faces ? shape : Array(shape.prefix(1))
+        guard fits, first.map({ $0 == fixed }) ?? true else {
+            let expected = stage == .faces ? "uint8 [K, size, size, 3]" : "float32 [n_mels, frames]"
+            let same = first.map { " with \(stage == .faces ? "shape" : "n_mels") \($0) as the stage's other records" } ?? ""
+            throw CacheError.badShard(path: tensor.shard.path, reason: "its \(stage.rawValue) record for source \(tensor.entry.key.escaped) is "
+                                      + "\(tensor.dtype.name) \(shape), not \(expected)\(same)")
+        }
+        first = fixed
     }
 
     /// The modalities that some of `samples` has data for (all asked for when none has any, for

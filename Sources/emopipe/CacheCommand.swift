@@ -59,7 +59,7 @@ struct CacheCommand: ParsableCommand {
                 let tensor = try cache.tensor(row, verify: true)
                 if let npy {
                     let file = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
-                    if npy == "-" { StandardStream.output.write(file) } else { try file.write(to: URL(fileURLWithPath: npy), options: .atomic) }
+                    if npy == "-" { StandardStream.output.write(file) } else { try OutputFile.write(file, to: npy, option: "--npy") }
                 }
                 if json {
                     var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]
@@ -275,7 +275,9 @@ struct CacheCommand: ParsableCommand {
     }
 
     struct Stats: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print shards, records and bytes per stage and cache key.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print shards, records and bytes per stage and cache key.",
+            discussion: "The figures are the index's; indexed shards missing from disk, or of another size than written, are named on stderr (`cache verify` repairs them).")
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
         func run() throws {
@@ -289,6 +291,11 @@ struct CacheCommand: ParsableCommand {
                 }
                 let total = stats.reduce(into: (0, 0, 0)) { $0.0 += $1.shards; $0.1 += $1.records; $0.2 += $1.bytes }
                 print("total                       " + String(format: "%6d  %7d  %11d", total.0, total.1, total.2))
+                let unsound = try cache.unsoundShards()
+                if let first = unsound.first {
+                    StandardStream.error.write(Data(("\(unsound.count) indexed shard(s) missing or not of their recorded size (\(first.file)"
+                        + (unsound.count > 1 ? ", ..." : "") + "): `emopipe cache verify` drops their records and the next run computes them again\n").utf8))
+                }
             } catch {
                 throw Failure.exit(for: error)
             }

@@ -14,7 +14,7 @@ struct EmoPipeCommand: ParsableCommand {
         Stages run in dependency order from a pipeline file (pipelines/ravdess.yaml) under an experiment
         manifest (manifests/*.yaml). Every stage is resumable: work already done for the same inputs,
         parameters and stage code is skipped. Provenance lives in WORKDIR/emopipe.sqlite; commands that only
-        read it (status, sources, show, runs, diff, cache stats, cache get, cache export) open it read-only, and a file
+        read it (status, sources, show, runs, diff, cache stats, cache get, cache export, cache gc --dry-run) open it read-only, and a file
         there that is empty or not EmoPipe's is refused (exit 1), never replaced. --json output has
         snake_case keys.
 
@@ -311,6 +311,10 @@ enum Failure {
         case let emo as EmoError:
             message = emo.description
             status = emo == .interrupted ? ExitStatus.interrupted : ExitStatus.failure
+        case let cache as CacheError:
+            // Damage met while reading records says how it is repaired (`cache get`, `cache export`).
+            message = cache.description + (cache.repair.map { "; \($0)" } ?? "")
+            status = ExitStatus.failure
         case EncodingError.invalidValue(let value, let context):
             // JSON has no NaN or infinity: a result holding one (training diverged) cannot be written.
             let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()

@@ -57,9 +57,7 @@ struct FacesCommand: ParsableCommand {
                 }
                 guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }
                 let png = try FaceContactSheet.render(clips: rows)
-                do { try png.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
-                    throw EmoError.io(path: out, reason: "cannot write the contact sheet (\(error.localizedDescription))")
-                }
+                try OutputFile.write(png, to: out, option: "--out")
                 print("wrote \(out) (\(rows.count) clips)")
                 if rows.count < sources.count { throw ExitCode(ExitStatus.partial) }
             } catch {

@@ -1,3 +1,5 @@
+import EmoCore
+import EmoStore
 import Foundation
 
 /// A file a command is told to write (`--out`, `--npy`). It is written under a temporary name and
@@ -12,9 +14,10 @@ enum OutputFile {
         guard !path.hasSuffix("/") else { throw UsageError("\(option) \(path.echoed): names a folder; give a file name in it") }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
             throw UsageError("\(option) \(path.echoed): no such folder to write into (\(folder.echoed))")
         }
+        guard isFolder.boolValue else { throw UsageError("\(option) \(path.echoed): \(folder.echoed) is a file, not a folder to write into") }
         var facts = stat()
         if lstat(path, &facts) == 0, facts.st_mode & S_IFMT != S_IFREG {
             throw UsageError("\(option) \(path.echoed): exists and is not a regular file (a folder, device, pipe or link); "
@@ -24,6 +27,15 @@ enum OutputFile {
         let fileExtension = URL(fileURLWithPath: path).pathExtension
         guard !fileExtension.allSatisfy(\.isLetter) || fileExtension.isEmpty || fileExtension.lowercased() == format else {
             throw UsageError("\(option) \(path.echoed): EmoPipe writes \(format.uppercased()) here, not \(fileExtension.echoed); name the file .\(format)")
+        }
+    }
+
+    /// Writes `data` there (a temporary name, synced, then renamed into place); a failure names the
+    /// option and the system's reason.
+    static func write(_ data: Data, to path: String, option: String) throws {
+        do { try DurableFile.write(data, to: path) } catch let error as CacheError {
+            guard case .io(_, let reason) = error else { throw error }
+            throw EmoError.io(path: path, reason: "\(option): \(reason)")
         }
     }
 }

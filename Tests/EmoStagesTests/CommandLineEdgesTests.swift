@@ -415,7 +415,16 @@ struct CommandLineUsageTests {
         let first = try store.read { try CacheShardRow.fetchAll($0) }
         #expect(first.count == 1)
         let shard = try #require(first.first)
+        // A record read into a folder that cannot be written names the option and the system's reason.
+        let source = data + "/Actor_01/03-01-01-01-01-01-01.wav"
+        let unwritable = try Self.emopipe(["cache", "get", "--stage", "audio", "--source", source, "--npy", "/proc/self/x.npy", "--workdir", workdir])
+        #expect(unwritable.status == 1 && unwritable.stderr.contains("/proc/self/x.npy: --npy: cannot create: "), "\(unwritable.stderr)")
+        #expect(!unwritable.stderr.contains("NSCocoaErrorDomain"), "\(unwritable.stderr)")
         try FileManager.default.removeItem(atPath: workdir + "/" + shard.file)
+        // The index still counts the shard; stats says it is gone and what repairs it.
+        let stats = try Self.emopipe(["cache", "stats", "--workdir", workdir])
+        #expect(stats.status == 0 && stats.stderr.contains("1 indexed shard(s) missing or not of their recorded size (\(shard.file)): `emopipe cache verify`"),
+                "\(stats.stderr)")
         let status = try Self.emopipe(["status", manifest, "--workdir", workdir])
         #expect(status.stdout.contains("audio     stale       2 source(s) have no cached log-mel tensors (new, dropped by `cache verify`, or their shard file is gone)"),
                 "\(status.stdout)")

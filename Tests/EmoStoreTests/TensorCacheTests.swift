@@ -1,5 +1,5 @@
 import EmoCore
-import EmoStore
+@testable import EmoStore
 import EmoTestSupport
 import Foundation
 import Testing
@@ -127,6 +127,47 @@ struct TensorCacheTests {
         #expect(Set(report.damaged.map(\.key)) == [deleted[0].key, deleted[1].key, kept[1].key])
         #expect(try fresh.keys(stage: "audio", fingerprint: "fp") == [kept[0].key, kept[2].key])
         #expect(try fresh.verify(runId: "r1").damaged.isEmpty)
+    }
+
+    /// A record's CRC covers its bytes only: a type or shape edited in the shard's index, with the index's
+    /// own CRC fixed up, reads the same bytes as other values. Reading such a record is refused as damage
+    /// (once a float32 record read as int32 trapped training), verify drops it, and the rest stay.
+    @Test func aTypeOrShapeEditedInTheShardIndexIsDamageThatVerifyRepairs() throws {
+        let records = Self.records(count: 4, seed: 11)  // records 0, 1 and 3 float32 [4, 7 + i]
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
+        let shardPath = folder + "/" + (try store.read { try CacheShardRow.fetchAll($0)[0].file })
+        let edits: [(index: Int, edit: (inout [UInt8], Int) -> Void)] = [
+            (0, { b, at in b[at + 32] = DType.int32.rawValue }),                               // float32 -> int32, same size
+            (1, { b, at in b[at + 36] = 8; b[at + 40] = 4 }),                                   // [4, 8] -> [8, 4]
+            (3, { b, at in b[at + 33] = 1; b[at + 36] = UInt8(4 * 10); b[at + 40] = 0 }),       // [4, 10] -> [40]
+        ]
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: shardPath)))
+        let indexOffset = Int(bytes.withUnsafeBytes { $0.loadLE(UInt64.self, at: 24) })
+        let indexLength = Int(bytes.withUnsafeBytes { $0.loadLE(UInt64.self, at: 32) })
+        let shard = try ShardFile(path: shardPath)
+        for (key, edit) in edits.map({ (records[$0.index].key, $0.edit) }) {
+            let position = try #require(shard.entries.firstIndex { $0.key == key })
+            edit(&bytes, indexOffset + position * 128)
+        }
+        let crc = bytes.withUnsafeBytes { ShardFormat.crc(UnsafeRawBufferPointer(rebasing: $0[indexOffset..<(indexOffset + indexLength)])) }
+        withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange(40..<44, with: $0) }
+        chmod(shardPath, 0o644)
+        try Data(bytes).write(to: URL(fileURLWithPath: shardPath))
+
+        let fresh = TensorCache(workspace: Workspace(root: folder), store: store)
+        for index in edits.map(\.index) {
+            let error = try #require(throws: CacheError.self) {
+                _ = try fresh.tensor(stage: "audio", fingerprint: "fp", key: records[index].key, verify: true)
+            }
+            #expect("\(error)".contains("where the provenance database's index says float32 \(records[index].shape)"), "\(error)")
+            #expect(error.repair != nil)
+        }
+        let untouched = try #require(try fresh.tensor(stage: "audio", fingerprint: "fp", key: records[2].key, verify: true))
+        #expect(Data(untouched.bytes) == records[2].data)
+        #expect(throws: CacheError.self) { _ = try untouched.floats() }  // uint8: no Float view, and no trap
+        let report = try fresh.verify(runId: "r1")
+        #expect(Set(report.damaged.map(\.key)) == Set(edits.map { records[$0.index].key }))
+        #expect(try fresh.keys(stage: "audio", fingerprint: "fp") == [records[2].key])
     }
 
     /// gc says what it frees: a shard already deleted frees nothing, a folder standing where a shard was is

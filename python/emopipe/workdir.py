@@ -213,9 +213,10 @@ class WorkDir:
 def read_tensor(shards, record, verify=False):
     shard = shards.get(record.shard_path)
     entry = shard.entry(record.key, record.data_offset)
-    if entry.shape != tuple(record.shape) or DTYPES[entry.dtype] != record.dtype:
-        raise EmoPipeError(f"{shard.path}: record {record.key} is {list(entry.shape)} in the shard, "
-                           f"{list(record.shape)} in the index")
+    if entry.shape != tuple(record.shape) or DTYPES[entry.dtype] != record.dtype or entry.crc32c != record.crc32c:
+        raise EmoPipeError(f"{shard.path}: record {record.key} is {DTYPE_NAMES[entry.dtype]} {list(entry.shape)} with "
+                           f"CRC-32C {entry.crc32c} in the shard, {record.dtype.name} {list(record.shape)} with "
+                           f"{record.crc32c} in the index")
     return shard.array(entry, verify=verify)
 
 

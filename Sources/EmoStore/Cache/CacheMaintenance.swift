@@ -84,6 +84,16 @@ extension TensorCache {
         return report
     }
 
+    /// Indexed shards that are not on disk as written: gone, not a regular file, or of another size than
+    /// recorded. `stats` counts what the index holds; this says what of it cannot be read.
+    public func unsoundShards() throws -> [CacheShardRow] {
+        try store.read { try CacheShardRow.order(Column("file")).fetchAll($0) }.filter { shard in
+            var facts = stat()
+            guard let path = try? workspace.cacheFile(shard.file), lstat(path, &facts) == 0 else { return true }
+            return facts.st_mode & S_IFMT != S_IFREG || Int(facts.st_size) != shard.bytes
+        }
+    }
+
     public func stats() throws -> [CacheStats] {
         try store.read { db in
             try Row.fetchAll(db, sql: """

@@ -46,8 +46,10 @@ public struct CachedTensor: @unchecked Sendable {
     public var metadata: String { shard.metadata(entry) }
 
     /// The elements as Float (copies); only for float32 records.
-    public func floats() -> [Float] {
-        precondition(dtype == .float32, "record is \(dtype.name), not float32")
+    public func floats() throws -> [Float] {
+        guard dtype == .float32 else {
+            throw CacheError.badShard(path: shard.path, reason: "record for source \(entry.key.escaped) is \(dtype.name), not float32")
+        }
         return Array(bytes.bindMemory(to: Float.self))
     }
 }
@@ -183,6 +185,13 @@ public final class TensorCache: @unchecked Sendable {
             // The index and the shard disagree: damage that `cache verify` repairs, as it does a bad CRC.
             throw CacheError.badShard(path: shard.path, reason: "holds no record for source \(row.key.escaped) at offset \(row.dataOffset), "
                                       + "where the provenance database's index says it is")
+        }
+        // The record's CRC covers its bytes only: a type or shape edited in the shard's index (its own CRC
+        // fixed up) would read the same bytes as other values. The database's row is the reference.
+        guard entry.dtype.rawValue == row.dtype, entry.shape == row.shape, Int64(entry.crc32c) == row.crc32c else {
+            let indexed = DType(rawValue: UInt8(truncatingIfNeeded: row.dtype))?.name ?? "type \(row.dtype)"
+            throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) is \(entry.dtype.name) \(entry.shape) "
+                                      + "with CRC-32C \(entry.crc32c), where the provenance database's index says \(indexed) \(row.shape) with \(row.crc32c)")
         }
         if verify && !shard.verify(entry) { throw CacheError.damagedRecord(path: shard.path, key: row.key) }
         return CachedTensor(shard: shard, entry: entry)
