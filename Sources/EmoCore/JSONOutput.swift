@@ -29,6 +29,75 @@ public enum JSONOutput {
         return decoder
     }
 
+    /// `problem(_:in:)` for a document decoded as `type`. Foundation names no place for a number that
+    /// does not fit its field (1.5 or 2^70 for an Int, 1e39 for a Float); the value is found by decoding
+    /// again with one number at a time set to 0, and named with its place.
+    public static func problem<T: Decodable>(_ error: Error, in data: Data, decoding type: T.Type) -> String {
+        let general = problem(error, in: data)
+        guard isPlacelessMisfit(error), let root = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) else {
+            return general
+        }
+        // Only fractions and numbers out of Int32 or Float range can be it: a legitimate number set to 0
+        // could fail the document in another way and be named wrongly. Bounded: a document with more
+        // such numbers than a model description holds is named as a whole.
+        let suspects = numberPlaces(in: root, at: []).filter { isSuspicious($0.1) }
+        guard suspects.count <= 10_000 else { return general }
+        for (path, value) in suspects {
+            guard let patched = try? JSONSerialization.data(withJSONObject: replacing(path, in: root, with: 0), options: .fragmentsAllowed)
+            else { continue }
+            do { _ = try decoder().decode(T.self, from: patched) } catch where isPlacelessMisfit(error) { continue } catch {}
+            let spelled: String = path.map { (key: Place) -> String in key.intValue.map { "[\($0)]" } ?? "." + key.stringValue }.joined()
+            let place = String(spelled.drop { $0 == "." })
+            return "`\(place)` = \(value) does not fit its field (a fraction where a whole number belongs, or a number out of range)"
+        }
+        return general
+    }
+
+    private static func isPlacelessMisfit(_ error: Error) -> Bool {
+        if case DecodingError.dataCorrupted(let context)? = error as? DecodingError { return context.codingPath.isEmpty }
+        return false
+    }
+
+    /// A fraction, or a number past what an Int32 or a finite Float holds.
+    private static func isSuspicious(_ value: NSNumber) -> Bool {
+        let d = value.doubleValue
+        return d != d.rounded() || !(abs(d) <= Double(Int32.max))
+    }
+
+    private struct Place: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(stringValue: String) { self.stringValue = stringValue }
+        init(intValue: Int) { self.stringValue = "\(intValue)"; self.intValue = intValue }
+    }
+
+    private static func numberPlaces(in value: Any, at path: [Place]) -> [([Place], NSNumber)] {
+        switch value {
+        case let object as [String: Any]:
+            return object.keys.sorted().flatMap { numberPlaces(in: object[$0]!, at: path + [Place(stringValue: $0)]) }
+        case let array as [Any]:
+            return array.indices.flatMap { numberPlaces(in: array[$0], at: path + [Place(intValue: $0)]) }
+        case let number as NSNumber:
+            return [(path, number)]
+        default:
+            return []
+        }
+    }
+
+    private static func replacing(_ path: [Place], in value: Any, with replacement: Any) -> Any {
+        guard let first = path.first else { return replacement }
+        let rest = Array(path.dropFirst())
+        if var object = value as? [String: Any], let child = object[first.stringValue] {
+            object[first.stringValue] = replacing(rest, in: child, with: replacement)
+            return object
+        }
+        if var array = value as? [Any], let index = first.intValue, array.indices.contains(index) {
+            array[index] = replacing(rest, in: array[index], with: replacement)
+            return array
+        }
+        return value
+    }
+
     /// Why `data` did not decode, in one line: where in the document (snake_case keys, as the file spells
     /// them) and what is wrong, without Swift's debug dump of coding keys.
     public static func problem(_ error: Error, in data: Data) -> String {

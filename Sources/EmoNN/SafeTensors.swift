@@ -75,6 +75,7 @@ public struct SafeTensorsFile {
             throw NNError.format("\(url.lastPathComponent): header is not a JSON object")
         }
         let base = 8 + Int(n)
+        try checkOffsets(header, file: url.lastPathComponent, dataBytes: data.count - base)
         try checkNoOverlap(header, file: url.lastPathComponent)
         var file = SafeTensorsFile()
         for (name, value) in header {
@@ -111,6 +112,22 @@ public struct SafeTensorsFile {
             }
         }
         return file
+    }
+
+    /// Each entry's `data_offsets` lie within the bytes after the header, start before they end.
+    static func checkOffsets(_ header: [String: Any], file: String, dataBytes: Int) throws {
+        for (name, value) in header.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
+            guard let offsets = (value as? [String: Any])?["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw NNError.format("\(file): tensor \(name): no data_offsets [begin, end] of whole numbers")
+            }
+            guard offsets[0] >= 0, offsets[0] <= offsets[1] else {
+                throw NNError.format("\(file): tensor \(name): data_offsets \(offsets) are not 0 <= begin <= end")
+            }
+            guard offsets[1] <= dataBytes else {
+                throw NNError.format("\(file): tensor \(name): data_offsets \(offsets) reach past the \(dataBytes) bytes of tensor data "
+                                     + "after the header (the file is cut short, or its header damaged)")
+            }
+        }
     }
 
     /// The format lays tensors end to end: two entries sharing bytes are a damaged or crafted header.

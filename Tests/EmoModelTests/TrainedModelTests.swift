@@ -157,7 +157,16 @@ import Testing
         let written = String(decoding: try trained.jsonData(), as: UTF8.self)
         let fraction = written.replacingOccurrences(of: #""best_epoch"\s*:\s*[0-9]+"#, with: #""best_epoch": 1.5"#, options: .regularExpression)
         #expect(fraction != written)
-        try rejects(Data(fraction.utf8), saying: "a value does not fit its field (a fraction where a whole number belongs")
+        try rejects(Data(fraction.utf8), saying: "`best_epoch` = 1.5 does not fit its field (a fraction where a whole number belongs")
+        // Foundation names no place for these; the value is found and named.
+        var hugeFrames = try #require(try JSONSerialization.jsonObject(with: try trained.jsonData()) as? [String: Any])
+        var config = try #require(hugeFrames["config"] as? [String: Any])
+        config["frames"] = 1.5e21
+        hugeFrames["config"] = config
+        try rejects(try JSONSerialization.data(withJSONObject: hugeFrames), saying: "`config.frames` = 1.5e+21 does not fit its field")
+        let mean = written.replacingOccurrences(of: #""mel_mean"\s*:\s*\[[^,\]]+"#, with: #""mel_mean": [1e39"#, options: .regularExpression)
+        #expect(mean != written)
+        try rejects(Data(mean.utf8), saying: "`standardizer.mel_mean[0]` = 1e+39 does not fit its field")
         let object = try #require(try JSONSerialization.jsonObject(with: try trained.jsonData()) as? [String: Any])
         var withoutLabels = object
         withoutLabels["labels"] = nil
@@ -184,7 +193,10 @@ import Testing
         }
         for (key, edit) in [("mel_std[0] = 0.0", { (s: inout Standardizer) in s.melStd[0] = 0 }),
                             ("mel_std[1] = -1.0", { $0.melStd[1] = -1 }),
-                            ("face_std[2] = 0.0", { $0.faceStd[2] = 0 })] {
+                            ("face_std[2] = 0.0", { $0.faceStd[2] = 0 }),
+                            // Above 0 but below the floor training applies: every input would overflow.
+                            ("mel_std[3] = 1e-38 is not from 0.001 (the floor training applies) to 10000", { $0.melStd[3] = 1e-38 }),
+                            ("mel_mean[0] = 3e+38 is not from -10000 to 10000", { $0.melMean[0] = 3e38 })] {
             var flat = trained
             edit(&flat.standardizer)
             try rejects(try flat.jsonData(), saying: key)

@@ -99,7 +99,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         guard let count, count <= size / 4 else {
             throw TrainedModelError(path: url.path, reason: "holds \(size) bytes, too few for the model its model.json describes "
                 + "(\(count.map { "at least \($0) float32 weights" } ?? "a weight count past Int") for audio_channels "
-                + "\(config.audioChannels), n_mels \(config.nMels), embedding \(config.embedding)); the two files do not belong together")
+                + "\(config.audioChannels), n_mels \(config.nMels), embedding \(config.embedding)): it is cut short, or the two files do not belong together")
         }
     }
 
@@ -113,7 +113,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         }
         let trained: TrainedModel
         do { trained = try JSONOutput.decoder().decode(TrainedModel.self, from: data) } catch {
-            throw TrainedModelError(path: url.path, reason: "not a model description: \(JSONOutput.problem(error, in: data))")
+            throw TrainedModelError(path: url.path, reason: "not a model description: \(JSONOutput.problem(error, in: data, decoding: TrainedModel.self))")
         }
         if let problem = trained.inconsistency { throw TrainedModelError(path: url.path, reason: problem) }
         return trained
@@ -131,12 +131,15 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         if standardizer.faceMean.count != 3 || standardizer.faceStd.count != 3 {
             return "standardizer has \(standardizer.faceMean.count)/\(standardizer.faceStd.count) colour statistics, not 3"
         }
-        // Standardising divides by these: a zero, negative or non-finite one would turn every
-        // input into infinities or NaN and every answer into the first class.
+        // Standardising divides by these: a zero, tiny, negative or non-finite one would turn every
+        // input into infinities or NaN and every answer into the first class. Training floors a spread at
+        // 1e-3, and dB levels and pixel values lie far inside ±1e4.
+        let (floor, bound): (Float, Float) = (1e-3, 1e4)
         for (key, values, isScale) in [("mel_mean", standardizer.melMean, false), ("mel_std", standardizer.melStd, true),
                                        ("face_mean", standardizer.faceMean, false), ("face_std", standardizer.faceStd, true)] {
-            if let bad = values.firstIndex(where: { !$0.isFinite || (isScale && $0 <= 0) }) {
-                return "standardizer \(key)[\(bad)] = \(values[bad]) is not \(isScale ? "a finite number above 0" : "finite")"
+            if let bad = values.firstIndex(where: { !(abs($0) <= bound) || (isScale && !($0 >= floor)) }) {
+                return "standardizer \(key)[\(bad)] = \(values[bad]) is not "
+                    + (isScale ? "from \(floor) (the floor training applies) to \(Int(bound))" : "from -\(Int(bound)) to \(Int(bound))")
             }
         }
         if !(1...TrainingConfig.maxBatchSize).contains(training.batchSize) {
