@@ -4,6 +4,10 @@ import Foundation
 enum FileChecks {
     /// The file's size in bytes, after making sure it is a readable, non-empty regular file.
     static func requireNonEmptyFile(_ path: String) throws(MediaError) -> Int64 {
+        // The C calls below would stop at the NUL and open another file than the one named.
+        guard !path.utf8.contains(0) else {
+            throw .unreadable(path: path.replacingOccurrences(of: "\0", with: "\\0"), reason: "the path holds a NUL byte, which no file name can")
+        }
         var info = stat()
         guard stat(path, &info) == 0 else {
             if errno == ENOENT { throw .fileNotFound(path: path) }

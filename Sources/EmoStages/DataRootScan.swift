@@ -37,7 +37,8 @@ struct FileIdentity: Hashable, Sendable {
 /// Links are followed, but each folder is listed once: a link back into a folder the walk is inside
 /// (`Actor_01/loop -> ..`) is a loop and is skipped, and a folder or file reached by a second path
 /// (links, hard links) is kept under its lexicographically first path only, so the same bytes on
-/// disk never make two sources and no layout of links makes the walk repeat itself.
+/// disk never make two sources and no layout of links makes the walk repeat itself. A file's first
+/// RAVDESS-named path wins over earlier paths of other names, which would make it ignored.
 struct DataRootScan {
     let root: String
     let files: [ScannedFile]
@@ -69,6 +70,8 @@ struct DataRootScan {
         var loopsSkipped: [String] = []
         var aliases: [(path: String, keptAs: String)] = []
         private var seen: [FileIdentity: String] = [:]
+        /// Where each file found so far is in `files`.
+        private var fileIndex: [FileIdentity: Int] = [:]
 
         /// `ancestors`: the folders on the path from the root down to `folder`, by identity.
         mutating func visit(_ folder: String, identity: FileIdentity, ancestors: Set<FileIdentity>) throws {
@@ -85,15 +88,31 @@ struct DataRootScan {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
-                if let first = seen[entry] { aliases.append((path, first)); continue }
+                if let first = seen[entry] {
+                    // `take.wav` hard-linked to `03-01-…wav` is the RAVDESS file, not an ignored one.
+                    if let index = fileIndex[entry], !Self.isRavdessNamed(first), Self.isRavdessNamed(path) {
+                        aliases.append((first, path))
+                        files[index].path = path
+                        seen[entry] = path
+                    } else {
+                        aliases.append((path, first))
+                    }
+                    continue
+                }
                 if isFolder {
                     try visit(path, identity: entry, ancestors: inside)
                 } else {
                     seen[entry] = path
+                    fileIndex[entry] = files.count
                     files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: info.mtimeNanos,
                                              notRegular: Self.kindIfNotRegular(info.st_mode)))
                 }
             }
+        }
+
+        static func isRavdessNamed(_ path: String) -> Bool {
+            if case .notRavdess = RavdessName.parse(fileName: (path as NSString).lastPathComponent) { return false }
+            return true
         }
 
         static func kindIfNotRegular(_ mode: mode_t) -> String? {

@@ -155,13 +155,17 @@ public struct IngestStage: Stage {
             for source in listsAgain { _ = try source.delete(db) }
             for var source in gone {
                 source.status = .removed
-                source.reason = "gone from disk (noticed by run \(context.runId))"
+                // Still there, it is a second path to a file another path now reaches first (a link added).
+                var facts = stat()
+                source.reason = lstat(source.path, &facts) == 0
+                    ? "still on disk, but now read under another path that reaches the same file (see the ingest log; noticed by run \(context.runId))"
+                    : "gone from disk (noticed by run \(context.runId))"
                 source.lastChangedRun = context.runId
                 try source.update(db)
             }
         }
         for folder in listsAgain { context.logger.info("\(folder.path): lists again; its files are read") }
-        if !gone.isEmpty { context.logger.warning("\(gone.count) source(s) gone from disk, marked removed") }
+        if !gone.isEmpty { context.logger.warning("\(gone.count) source(s) gone from disk or now read under another path, marked removed") }
     }
 
     private static func isFolder(_ path: String) -> Bool {

@@ -55,15 +55,29 @@ struct DataRootWalkTests {
         try fm.createDirectory(atPath: root + "/A_first", withIntermediateDirectories: true)
         let third = (wavs[2] as NSString).lastPathComponent
         try fm.linkItem(atPath: wavs[2], toPath: root + "/A_first/" + third)
+        // A hard link of another name that sorts first does not take the file out of the dataset as
+        // ignored: the RAVDESS name is the one path.
+        let fourth = (wavs[3] as NSString).lastPathComponent
+        try fm.linkItem(atPath: wavs[3], toPath: root + "/Actor_01/" + fourth.replacingOccurrences(of: ".wav", with: ".hard.wav").replacingOccurrences(of: "03-", with: "00-take-"))
         // The same bytes in a file of its own under a second RAVDESS name stay two sources.
         let copy = root + "/Actor_01/03-01-08-02-02-02-01.wav"
         try fm.copyItem(atPath: wavs[3], toPath: copy)
 
-        let (result, sources) = try Self.ingest(root)
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        let sources = try IngestFixture.sources(workdir: workdir)
         #expect(result.status == 0, "\(result.stderr)")
         let expected = [wavs[0], wavs[1], root + "/A_first/" + third, wavs[3], copy]
         #expect(Set(sources.keys) == Set(expected), "\(sources.keys.sorted())")
         #expect(sources.values.allSatisfy { $0["status"] as? String == "ok" })
+        // A link added later that reaches a source first takes its place; the old path is still there,
+        // and its row says so rather than "gone from disk".
+        try fm.createSymbolicLink(atPath: root + "/" + linked, withDestinationPath: wavs[0])
+        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        let after = try IngestFixture.sources(workdir: workdir)
+        #expect(after[root + "/" + linked]?["status"] as? String == "ok")
+        #expect(after[wavs[0]]?["status"] as? String == "removed")
+        #expect((after[wavs[0]]?["reason"] as? String)?.hasPrefix("still on disk, but now read under another path") == true, "\(after[wavs[0]] ?? [:])")
         #expect(sources[wavs[3]]?["sha256"] as? String == sources[copy]?["sha256"] as? String)
         #expect(result.stderr.contains("identical content under 2 names"), "\(result.stderr)")
         #expect(result.stderr.contains("used once"), "the second paths are reported: \(result.stderr)")
