@@ -111,8 +111,8 @@ public final class PipelineRunner {
 
     /// The scalars the pipeline's stages write, by result file (`metrics.json` → names); empty when
     /// no stage writes results.
-    static func resultScalars(_ pipeline: PipelineDefinition, stages: [any Stage]) -> [String: Set<String>] {
-        var byFile: [String: Set<String>] = [:]
+    static func resultScalars(_ pipeline: PipelineDefinition, stages: [any Stage]) -> [RunFile: Set<String>] {
+        var byFile: [RunFile: Set<String>] = [:]
         for stage in stages where pipeline.stage(stage.name) != nil {
             for (file, names) in stage.resultScalars { byFile[file, default: []].formUnion(names) }
         }
@@ -134,7 +134,7 @@ public final class PipelineRunner {
     /// `sweep.metric` must name a scalar of metrics.json, which trials are scored by: checked before
     /// trial 0 trains, not after.
     static func checkSweepMetric(_ sweep: SweepSpec, manifest: Manifest, pipeline: PipelineDefinition, stages: [any Stage]) throws {
-        let known = resultScalars(pipeline, stages: stages)["metrics.json"] ?? []
+        let known = resultScalars(pipeline, stages: stages)[.metrics] ?? []
         guard !known.contains(sweep.metric) else { return }
         throw PipelineError.invalidFile("\(manifest.path): sweep.metric = \(ParamValue.string(sweep.metric).shown): "
             + (known.isEmpty ? "this pipeline writes no metrics.json to score trials by (it has no evaluate stage)"

@@ -13,18 +13,18 @@ public struct RunSummary: Sendable {
     public var params: [String: ParamValue]
     /// Scalar metrics from the evaluation this run stands on (`metrics.json`, and `cv.<name>.mean|std`).
     public var metrics: [(String, Double)]
-    /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.safetensors), where the run has them.
+    /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors), where the run has them.
     public var files: [(String, String)]
     public var dataset: Dataset?
 
     /// The files that carry a run's results, and the stage that writes each.
-    static let resultFiles = [("metrics.json", "evaluate"), ("cv.json", "evaluate"),
-                              ("model.onnx", "export"), ("model.safetensors", "export")]
+    static let resultFiles: [(RunFile, StageName)] = [(.metrics, .evaluate), (.crossValidation, .evaluate),
+                                                      (.onnx, .export), (.int8Onnx, .export), (.weights, .export)]
 
     /// The run folders that hold this run's result files (its own, or those of the earlier runs whose
     /// evaluate or export it stood on) and are no longer there: nothing to compare a result with.
     public func missingResultFolders(in workspace: Workspace) -> [String] {
-        let stages = Set(Self.resultFiles.map(\.1))
+        let stages = Set(Self.resultFiles.map(\.1.rawValue))
         let producers = Set(self.stages.filter { stages.contains($0.stage) }.map { $0.producedByRun ?? $0.runId })
         return producers.sorted().map { workspace.runFolder($0) }.filter { folder in
             var isFolder: ObjCBool = false
@@ -47,10 +47,9 @@ public struct RunSummary: Sendable {
         var files: [(String, String)] = []
         var metrics: [(String, Double)] = []
         for (file, stage) in resultFiles {
-            guard let run = producer[stage] else { continue }
-            let path = workspace.runFolder(run) + "/" + file
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            files.append((file, SHA256Hex.of(data)))
+            guard let run = producer[stage.rawValue] else { continue }
+            guard let data = FileManager.default.contents(atPath: workspace.runFile(run, file)) else { continue }
+            files.append((file.rawValue, SHA256Hex.of(data)))
             metrics += scalars(inResult: file, data)
         }
         let listing = try? String(contentsOfFile: workspace.datasetListingPath(runId: id), encoding: .utf8)
@@ -67,10 +66,10 @@ public struct RunSummary: Sendable {
     /// The scalar metrics a result file holds, named as runs, diffs, nightly reports and sweeps name
     /// them: metrics.json's numbers as they are, cv.json's means and standard deviations under `cv.`.
     /// Other files hold none.
-    public static func scalars(inResult file: String, _ data: Data) -> [(String, Double)] {
+    public static func scalars(inResult file: RunFile, _ data: Data) -> [(String, Double)] {
         switch file {
-        case "metrics.json": return scalars(data, prefix: "")
-        case "cv.json": return scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
+        case .metrics: return scalars(data, prefix: "")
+        case .crossValidation: return scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
         default: return []
         }
     }

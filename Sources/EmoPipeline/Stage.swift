@@ -41,7 +41,7 @@ public protocol Stage: Sendable {
     /// The scalars this stage's result files hold, by file (`metrics.json` → `weighted_f1`, ...; `cv.json`
     /// → `cv.weighted_f1.mean`, ...), named as `RunSummary` reads them: what `nightly.metrics` and
     /// `sweep.metric` may watch. Empty for a stage that writes no results.
-    var resultScalars: [String: [String]] { get }
+    var resultScalars: [RunFile: [String]] { get }
 }
 
 public extension Stage {
@@ -53,7 +53,7 @@ public extension Stage {
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
-    var resultScalars: [String: [String]] { [:] }
+    var resultScalars: [RunFile: [String]] { [:] }
     /// The keys this stage's parameters take.
     var parameterKeys: Set<String> { Parameters.acceptedKeys }
 

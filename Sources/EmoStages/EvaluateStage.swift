@@ -26,11 +26,11 @@ public struct EvaluateStage: Stage {
 
     public init() {}
 
-    public var resultScalars: [String: [String]] { Self.scalarNames }
+    public var resultScalars: [RunFile: [String]] { Self.scalarNames }
 
     /// Read off small documents with every optional part present (intervals, seven classes, int8,
     /// several folds), so the names follow the documents' types.
-    static let scalarNames: [String: [String]] = {
+    static let scalarNames: [RunFile: [String]] = {
         let labels = ["a", "b"], truth = [0, 1, 0, 1], predicted = [0, 1, 1, 1]
         guard let metrics = try? ClassificationMetrics.compute(labels: labels, truth: truth, predicted: predicted),
               let summary = try? CrossValidationSummary.summarize([FoldResult(fold: 1, metrics: metrics), FoldResult(fold: 2, metrics: metrics)])
@@ -38,8 +38,8 @@ public struct EvaluateStage: Stage {
         var document = MetricsDocument(metrics: metrics, sevenClass: metrics)
         document.interval = try? ActorBootstrap.compute(labels: labels, actors: [1, 1, 2, 2], truth: truth, predicted: predicted, resamples: 2)
         document.int8 = try? Int8Comparison.compare(labels: labels, truth: truth, float: predicted, int8: predicted)
-        var names: [String: [String]] = [:]
-        for (file, data) in [("metrics.json", try? document.jsonData()), ("cv.json", try? summary.jsonData())] {
+        var names: [RunFile: [String]] = [:]
+        for (file, data) in [(RunFile.metrics, try? document.jsonData()), (.crossValidation, try? summary.jsonData())] {
             if let data { names[file] = RunSummary.scalars(inResult: file, data).map(\.0) }
         }
         return names
@@ -126,10 +126,10 @@ public struct EvaluateStage: Stage {
         let runFolder = context.workspace.runFolder(context.runId)
         try Folder.create(runFolder)
         let metricsJSON = try EvaluationJSON.encode(document)
-        try DurableFile.write(metricsJSON, to: runFolder + "/metrics.json")
-        if let crossValidation { try DurableFile.write(try crossValidation.jsonData(), to: runFolder + "/cv.json") }
-        try DurableFile.write(Data(table.csv().utf8), to: runFolder + "/predictions.csv")
-        try DurableFile.write(Data(try table.jsonLines().utf8), to: runFolder + "/predictions.jsonl")
+        try DurableFile.write(metricsJSON, to: RunFile.metrics.path(in: runFolder))
+        if let crossValidation { try DurableFile.write(try crossValidation.jsonData(), to: RunFile.crossValidation.path(in: runFolder)) }
+        try DurableFile.write(Data(table.csv().utf8), to: RunFile.predictionsCSV.path(in: runFolder))
+        try DurableFile.write(Data(try table.jsonLines().utf8), to: RunFile.predictionsJSONL.path(in: runFolder))
         var reportInput = ReportInput(
             title: "EmoPipe — \(context.manifest.name)", runId: context.runId, document: document, epochs: epochs,
             provenance: try provenance(context, reading: first.config.upstreamStages), manifestText: context.manifest.recordedText, crossValidation: crossValidation)
@@ -138,9 +138,9 @@ public struct EvaluateStage: Stage {
         reportInput.predictions = table
         reportInput.resources = try Self.resources(context, reading: first.config.upstreamStages)
         reportInput.memoryBudgetMB = context.manifest.resources.maxMemoryMB
-        try DurableFile.write(Data(HTMLReport.render(reportInput).utf8), to: runFolder + "/report.html")
-        try record(context, files: ["metrics.json", "report.html", "predictions.csv", "predictions.jsonl"]
-                   + (crossValidation == nil ? [] : ["cv.json"]), in: runFolder)
+        try DurableFile.write(Data(HTMLReport.render(reportInput).utf8), to: RunFile.report.path(in: runFolder))
+        try record(context, files: [.metrics, .report, .predictionsCSV, .predictionsJSONL]
+                   + (crossValidation == nil ? [] : [.crossValidation]), in: runFolder)
 
         var summary = String(format: "accuracy %.3f, weighted F1 %.3f, macro F1 %.3f over %d test clips",
                              document.metrics.accuracy, document.metrics.weightedF1, document.metrics.macroF1, truth.count)
@@ -154,7 +154,7 @@ public struct EvaluateStage: Stage {
         if let cv = crossValidation {
             summary += String(format: "; %d folds: weighted F1 %.3f ± %.3f", folds.count, cv.weightedF1.mean, cv.weightedF1.std ?? 0)
         }
-        context.logger.info("report: \(runFolder)/report.html")
+        context.logger.info("report: \(RunFile.report.path(in: runFolder))")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
     }
@@ -208,13 +208,13 @@ public struct EvaluateStage: Stage {
         }
     }
 
-    private func record(_ context: StageContext, files: [String], in folder: String) throws {
+    private func record(_ context: StageContext, files: [RunFile], in folder: String) throws {
         try context.store.write { db in
             for file in files {
-                let path = folder + "/" + file
+                let path = file.path(in: folder)
                 let sha = (try? SHA256Hex.file(atPath: path).hex) ?? nil
                 var artifact = ArtifactRecord(stage: name, fingerprint: context.fingerprint.full, sourceSHA256: nil,
-                                              kind: file, path: path, sha256: sha, runId: context.runId)
+                                              kind: file.rawValue, path: path, sha256: sha, runId: context.runId)
                 try artifact.insert(db)
             }
         }

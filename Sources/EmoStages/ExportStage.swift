@@ -33,7 +33,7 @@ public struct ExportStage: Stage {
         let onnx = try ONNXExporter.export(classifier.model, standardizer: trained.standardizer, metadata: fields)
         let folder = context.workspace.runFolder(context.runId)
         try Folder.create(folder)
-        let path = folder + "/model.onnx"
+        let path = RunFile.onnx.path(in: folder)
         try DurableFile.write(onnx, to: path)
         // The run folder is self-contained for `emopipe predict`: weights, shape and feature settings.
         let runFolder = URL(fileURLWithPath: folder)
@@ -47,14 +47,14 @@ public struct ExportStage: Stage {
             (stage.rawValue, try upstream.contains(stage)
                 ? context.store.stageState(stage).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null : .null)
         }))
-        try DurableFile.write(Data(features.canonicalJSON.utf8), to: folder + "/" + Self.featuresFileName)
+        try DurableFile.write(Data(features.canonicalJSON.utf8), to: RunFile.features.path(in: folder))
         let sha = SHA256Hex.of(onnx)
         let fed = try sourcesFed(foldFolder, context: context)
         try record(kind: "onnx", path: path, sha256: sha, fed: fed, context: context)
         // What `predict` reads beside it, so that an edited copy is noticed as well as a missing one.
         for file in Self.predictFiles {
-            let beside = folder + "/" + file
-            try record(kind: file, path: beside, sha256: try SHA256Hex.file(atPath: beside).hex, fed: [], context: context)
+            let beside = file.path(in: folder)
+            try record(kind: file.rawValue, path: beside, sha256: try SHA256Hex.file(atPath: beside).hex, fed: [], context: context)
         }
         context.logger.info("wrote \(path) (\(onnx.count) bytes, sha256 \(sha.prefix(16)))")
         var summary = "model.onnx, fold \(trained.fold.index), \(onnx.count) bytes"
@@ -73,7 +73,7 @@ public struct ExportStage: Stage {
         var fields = metadata
         fields["quantization"] = Self.int8Description(deltas: trained.config.deltas == true)
         let onnx = try ONNXExporter.export(model, standardizer: trained.standardizer, metadata: fields, precision: .int8)
-        let path = folder + "/" + Self.int8FileName
+        let path = RunFile.int8Onnx.path(in: folder)
         try DurableFile.write(onnx, to: path)
         let sha = SHA256Hex.of(onnx)
         try record(kind: "onnx-int8", path: path, sha256: sha, fed: fed, context: context)
@@ -85,7 +85,8 @@ public struct ExportStage: Stage {
     private func sourcesFed(_ foldFolder: URL, context: StageContext) throws -> [String] {
         guard let train = try context.store.stageState(.train) else { return [] }
         let weights = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue).path
-        return try context.store.sources(ofArtifact: weights, stage: StageName.train.rawValue, fingerprint: train.fingerprint)
+        guard let relative = context.workspace.relativePath(weights) else { return [] }
+        return try context.store.sources(ofArtifactAt: relative, stage: StageName.train.rawValue, fingerprint: train.fingerprint)
     }
 
     /// The file's provenance row, and one per source its model learnt from, so that `emopipe show SOURCE`
@@ -98,9 +99,6 @@ public struct ExportStage: Stage {
         }, stage: name, fingerprint: context.fingerprint.full, path: path)
     }
 
-    public static let int8FileName = "model.int8.onnx"
-    /// The feature stages' parameters the model was trained on, which `predict` computes again.
-    public static let featuresFileName = "features.json"
     /// Refuses a run folder whose model files are not the bytes its export recorded (edited weights
     /// would otherwise answer with confidence). A run the store has no record of (a folder copied from
     /// elsewhere) is not checked.
@@ -109,8 +107,8 @@ public struct ExportStage: Stage {
         let recorded = try store.outputArtifacts(stage: StageName.export.rawValue, runId: runId)
         for file in predictFiles {
             // The newest row of this file: a re-export into the same folder replaces the first.
-            guard let row = recorded.last(where: { $0.kind == file }), let expected = row.sha256 else { continue }
-            let path = runFolder + "/" + file
+            guard let row = recorded.last(where: { $0.kind == file.rawValue }), let expected = row.sha256 else { continue }
+            let path = file.path(in: runFolder)
             // A file that cannot be read is named by the model's loading, which says what it is for.
             guard let actual = try? SHA256Hex.file(atPath: path).hex else { continue }
             guard actual == expected else {
@@ -121,7 +119,7 @@ public struct ExportStage: Stage {
     }
 
     /// The files `predict` reads from the run folder, beside model.onnx.
-    static let predictFiles = [TrainedModel.Weights.exported.rawValue, TrainedModel.fileName, featuresFileName]
+    static let predictFiles: [RunFile] = [.weights, .modelDescription, .features]
     /// The int8 file's `quantization` metadata entry: what a consumer needs to know of its arithmetic.
     static func int8Description(deltas: Bool) -> String {
         "int8 weights per output channel (symmetric, zero point 0) for every Conv and MatMul and the GRU's W and R, behind DequantizeLinear; activations entering each Conv and MatMul quantised dynamically to uint8 with one scale and zero point per sample (DynamicQuantizeLinear's rule, per sample), no calibration; the GRU, batch norm, attention and softmax run in float"

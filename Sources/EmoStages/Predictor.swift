@@ -4,6 +4,7 @@ import EmoMedia
 import EmoModel
 import EmoNN
 import EmoPipeline
+import EmoStore
 import Foundation
 
 /// Predictions for new media files with an exported run's model (`runs/<run>/model.safetensors`,
@@ -58,7 +59,7 @@ public final class Predictor {
             throw PipelineError.missingData("\(weights.shownPath): cannot read the exported weights: \(String(cString: strerror(errno)))")
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
-        (logMel, faces) = try Self.featureParameters(folder.appendingPathComponent(ExportStage.featuresFileName).path,
+        (logMel, faces) = try Self.featureParameters(RunFile.features.path(in: folder.path),
                                                      config: classifier.trained.config)
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
@@ -188,7 +189,8 @@ public final class Predictor {
         var seen: [Identity: Int] = [:]
         return paths.indices.map { i in
             var facts = stat()
-            let identity = stat(paths[i], &facts) == 0 ? Identity.file(FileIdentity(facts)) : .path(paths[i])
+            // A path holding a NUL byte names no file (stat would stop there and see another): reading it says so.
+            let identity = !paths[i].utf8.contains(0) && stat(paths[i], &facts) == 0 ? Identity.file(FileIdentity(facts)) : .path(paths[i])
             if let earlier = seen[identity] { return earlier }
             seen[identity] = i
             return i

@@ -61,7 +61,7 @@ struct RecordedOutputs {
 
     /// The files a run-folder stage (evaluate, export) recorded, plus `unrecorded` names it also needs
     /// (looked for by name only where no row records them: work directories from before they were recorded).
-    static func inRunFolder(_ context: StageContext, stage: StageName, unrecorded: [String] = []) throws -> [Expected]? {
+    static func inRunFolder(_ context: StageContext, stage: StageName, unrecorded: [RunFile] = []) throws -> [Expected]? {
         guard let state = try context.store.stageState(stage) else { return nil }
         let folder = context.workspace.runFolder(state.runId)
         let rows = try context.store.outputArtifacts(stage: stage.rawValue, fingerprint: state.fingerprint, runId: state.runId)
@@ -69,13 +69,13 @@ struct RecordedOutputs {
         // Files without a row have the same second place as the recorded ones.
         let elsewhere = recorded.first?.recordedPath.map { ($0 as NSString).deletingLastPathComponent }
         let named = Set(recorded.map { ($0.path as NSString).lastPathComponent })
-        return recorded + unrecorded.filter { !named.contains($0) }.map { name in
-            Expected(path: folder + "/" + name, recordedPath: elsewhere.map { $0 + "/" + name }, writtenBy: state.runId, sha256: nil)
+        return recorded + unrecorded.filter { !named.contains($0.rawValue) }.map { file in
+            Expected(path: file.path(in: folder), recordedPath: elsewhere.map(file.path(in:)), writtenBy: state.runId, sha256: nil)
         }
     }
 
     /// `inRunFolder`'s problem, if any.
-    static func runFolderProblem(_ context: StageContext, stage: StageName, unrecorded: [String] = []) throws -> String? {
+    static func runFolderProblem(_ context: StageContext, stage: StageName, unrecorded: [RunFile] = []) throws -> String? {
         try inRunFolder(context, stage: stage, unrecorded: unrecorded).flatMap(problem)
     }
 }

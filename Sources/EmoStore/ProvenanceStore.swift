@@ -286,12 +286,15 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
-    /// The sources an artifact (a stage's file under one fingerprint) was made from, sorted.
-    public func sources(ofArtifact path: String, stage: String, fingerprint: String) throws -> [String] {
-        try read { db in
-            try ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint && Column("path") == path)
-                .fetchAll(db).compactMap(\.sourceSHA256)
-        }.sorted()
+    /// The sources an artifact (a stage's file under one fingerprint) was made from, sorted, whichever
+    /// root its rows were recorded under:
+    /// `relative` is its path inside the work directory. A work directory copied or moved keeps the rows
+    /// of the stages that stay up to date there, and those name the old root.
+    public func sources(ofArtifactAt relative: String, stage: String, fingerprint: String) throws -> [String] {
+        let rows = try read { db in
+            try ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint).fetchAll(db)
+        }
+        return Set(rows.filter { $0.path == relative || $0.path.hasSuffix("/" + relative) }.compactMap(\.sourceSHA256)).sorted()
     }
 
     /// Records the artifact rows of one file in one transaction, replacing the rows an earlier,

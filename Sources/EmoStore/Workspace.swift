@@ -31,6 +31,11 @@ public struct Workspace: Sendable, Equatable {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
     }
 
+    /// The path inside the work directory of a file under its root; nil for one elsewhere.
+    public func relativePath(_ absolute: String) -> String? {
+        absolute.hasPrefix(root + "/") ? String(absolute.dropFirst(root.count + 1)) : nil
+    }
+
     /// A path inside the work directory from one relative to it (as the shard index records them).
     public func path(_ relative: String) -> String { root + "/" + relative }
 
@@ -238,11 +243,13 @@ public struct Workspace: Sendable, Equatable {
     public var runsRoot: String { path(Self.runsFolderName) }
     public func runFolder(_ runId: String) -> String { runsRoot + "/" + runId }
 
+    public func runFile(_ runId: String, _ file: RunFile) -> String { file.path(in: runFolder(runId)) }
+
     /// The sources a run used (relative path, SHA-256), written by the runner.
-    public func datasetListingPath(runId: String) -> String { runFolder(runId) + "/dataset.tsv" }
+    public func datasetListingPath(runId: String) -> String { runFile(runId, .dataset) }
 
     /// The copy of the manifest a run was started with.
-    public func manifestCopyPath(runId: String) -> String { runFolder(runId) + "/manifest.yaml" }
+    public func manifestCopyPath(runId: String) -> String { runFile(runId, .manifest) }
 
     /// Where a command's `RUN` argument points: a path to a run's folder as given, else a run id
     /// under `runs/` (design.md: RUN is either).
@@ -309,6 +316,30 @@ public struct Workspace: Sendable, Equatable {
     public var workerMarker: String? {
         (try? String(contentsOfFile: workerMarkerPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
+}
+
+/// The files of a run's folder, `runs/<run-id>/`.
+public enum RunFile: String, CaseIterable, Sendable {
+    // Written by the runner.
+    case manifest = "manifest.yaml"
+    case dataset = "dataset.tsv"
+    // Written by evaluate.
+    case metrics = "metrics.json"
+    case crossValidation = "cv.json"
+    case predictionsCSV = "predictions.csv"
+    case predictionsJSONL = "predictions.jsonl"
+    case report = "report.html"
+    // Written by export: the graphs, and what `emopipe predict` reads beside them.
+    case onnx = "model.onnx"
+    case int8Onnx = "model.int8.onnx"
+    /// The name `TrainedModel.Weights.exported` gives the weights (the model layer's own name).
+    case weights = "model.safetensors"
+    /// The name `TrainedModel.fileName` gives the model's description.
+    case modelDescription = "model.json"
+    /// The feature stages' parameters the model was trained on.
+    case features = "features.json"
+
+    public func path(in runFolder: String) -> String { runFolder + "/" + rawValue }
 }
 
 /// One sweep's folder, `sweeps/<sweep>/`, and the files in it.

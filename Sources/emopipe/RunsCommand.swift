@@ -190,11 +190,11 @@ struct ReproduceCommand: ParsableCommand {
         change what runs), its data root and thread count drive a fresh run of the same stages in an
         empty work directory (--into, or
         WORKDIR/reproductions/<run>-<time>). Then every stage output digest, metric and result file
-        (metrics.json, cv.json, model.onnx, model.safetensors) is compared, and the inputs that may
+        (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors) is compared, and the inputs that may
         explain a difference (parameters, dataset fingerprint, git commit, executable, libraries).
         The reproduction's work directory is removed when everything matched, unless --keep.
 
-        Exit status: 0 the results match; 1 they differ (or the run could not be repeated).
+        Exit status: 0 the results match; 1 they differ (or the run could not be repeated); 64 no such run.
         With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}.
         """))
 

@@ -9,14 +9,14 @@ struct ResultScalarsTests {
     @Test func zeroAndOneAreFiguresAndBooleansAreNot() {
         let json = #"{"accuracy": 1, "weighted_f1": 0, "macro_f1": 1.0, "uar": 0.0, "calibrated": true, "label": "x", "#
             + #""seven_class": {"accuracy": 1, "flag": false, "count": 80}, "per_class": [1, 0]}"#
-        let found = Dictionary(uniqueKeysWithValues: RunSummary.scalars(inResult: "metrics.json", Data(json.utf8)).map { ($0.0, $0.1) })
+        let found = Dictionary(uniqueKeysWithValues: RunSummary.scalars(inResult: .metrics, Data(json.utf8)).map { ($0.0, $0.1) })
         #expect(found == ["accuracy": 1, "weighted_f1": 0, "macro_f1": 1, "uar": 0, "seven_class.accuracy": 1, "seven_class.count": 80],
                 "\(found)")
     }
 
     @Test func crossValidationKeepsMeansAndSpreadsOnly() {
         let json = #"{"weighted_f1": {"mean": 1, "std": 0, "folds": [1, 1]}, "folds": 3}"#
-        let found = RunSummary.scalars(inResult: "cv.json", Data(json.utf8)).map(\.0)
+        let found = RunSummary.scalars(inResult: .crossValidation, Data(json.utf8)).map(\.0)
         #expect(found == ["cv.weighted_f1.mean", "cv.weighted_f1.std"], "\(found)")
     }
 }

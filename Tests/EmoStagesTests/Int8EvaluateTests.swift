@@ -1,6 +1,7 @@
 import EmoCore
 import EmoPipeline
 import EmoStages
+import EmoStore
 import EmoTestSupport
 import Foundation
 import Testing
@@ -26,8 +27,8 @@ extension TrainEvaluateTests {
         #expect(try #require(int8["agreement"] as? Double) >= 0.9, "\(int8)")
         // Every scalar written (int8 and seven-class figures included) is one the stage declares, so
         // nightly.metrics and sweep.metric accept what a run really holds.
-        let declared = Set(EvaluateStage().resultScalars["metrics.json"] ?? [])
-        let written = Set(RunSummary.scalars(inResult: "metrics.json", try Data(contentsOf: URL(fileURLWithPath: runFolder + "/metrics.json"))).map(\.0))
+        let declared = Set(EvaluateStage().resultScalars[.metrics] ?? [])
+        let written = Set(RunSummary.scalars(inResult: .metrics, try Data(contentsOf: URL(fileURLWithPath: runFolder + "/metrics.json"))).map(\.0))
         #expect(written.contains("int8.agreement") && written.contains("seven_class.weighted_f1"), "\(written.sorted())")
         #expect(written.isSubset(of: declared), "written but not declared: \(written.subtracting(declared).sorted())")
         #expect(accuracy - int8Accuracy <= 2.0 / 60 + 1e-9, "accuracy \(accuracy) → int8 \(int8Accuracy)")
@@ -37,6 +38,26 @@ extension TrainEvaluateTests {
         let quantized = try Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.int8.onnx"))
         #expect(quantized.count < float.count, "int8 \(quantized.count) bytes, float \(float.count)")
         try Self.checkONNXOnRealSamples(workdir: work, runFolder: runFolder)
+        // The int8 graph is one of the run's result files: `runs`, `diff` and `reproduce` compare it.
+        let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--json", "--workdir", work])
+        let listed = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+        let files = try #require(listed.first?["files"] as? [String: String], "\(runs.stdout)")
+        #expect(files["model.int8.onnx"] == (try TestSupport.sha256sum(runFolder + "/model.int8.onnx")), "\(files)")
+
+        // Moved, the work directory keeps the train stage up to date, whose rows name the old root: an
+        // export made there still records the sources its model learnt from.
+        let moved = try TestSupport.temporaryFolder("moved") + "/w"
+        try FileManager.default.moveItem(atPath: work, toPath: moved)
+        let reexport = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", moved])
+        #expect(reexport.status == 0 && reexport.stderr.contains("train: up to date"), "\(reexport.stderr)")
+        let store = try ProvenanceStore(path: moved + "/emopipe.sqlite")
+        let fed = { (stage: String, root: String) in
+            try Set(store.read { try ArtifactRecord.filter(sql: "stage = ? AND path LIKE ? AND sourceSHA256 IS NOT NULL", arguments: [stage, root + "/%"]).fetchAll($0) }
+                .compactMap(\.sourceSHA256))
+        }
+        let trained = try fed("train", work)
+        #expect(trained.count == 60, "actor 03 trains (01 tests, 02 validates)")
+        #expect(try fed("export", moved) == trained)
 
         // Off by default: no int8 file and no int8 figures.
         let (_, plain) = try Self.copyOfPrepared()

@@ -1,4 +1,5 @@
 import EmoCore
+import EmoModel
 import EmoPipeline
 import EmoStore
 import EmoTestSupport
@@ -61,5 +62,13 @@ struct RecordedOutputsTests {
         // Moved: no row was written where the file is now, so the newest counts.
         let moved = RecordedOutputs.expected([row(merged, id: 2, sha256: "b"), row("/old/x", id: 1, sha256: "a")], in: main) { _ in here }
         #expect(moved.map(\.writtenBy) == ["r2"])
+    }
+
+    /// The run folder's layout (EmoStore) names the model files the model layer writes and loads: the
+    /// two must agree, or export would record one file and predict read another.
+    @Test func theRunFolderNamesTheModelFilesAsTheModelLayerDoes() {
+        #expect(RunFile.weights.rawValue == TrainedModel.Weights.exported.rawValue)
+        #expect(RunFile.modelDescription.rawValue == TrainedModel.fileName)
+        #expect(Set(RunFile.allCases.map(\.rawValue)).count == RunFile.allCases.count)
     }
 }

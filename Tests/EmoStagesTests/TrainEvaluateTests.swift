@@ -334,6 +334,13 @@ struct TrainEvaluateTests {
         // `--files-from -` reads the list from a pipe; a pipe named as a path is refused with that hint.
         let piped = try TestSupport.shell("cat '\(list)' | '\(TestSupport.emopipe)' predict --run '\(runFolder)' --json --files-from -")
         #expect((try JSONSerialization.jsonObject(with: Data(piped.utf8)) as? [[String: Any]]).map { $0 as NSArray } == predictions as NSArray)
+        // A listed path holding a NUL byte names no file: refused by name (C calls would read the part before it).
+        let withNUL = try TestSupport.temporaryFolder("files-from-nul") + "/list.txt"
+        try Data((files[0] + "\n" + files[1] + "\0/no/such.mp4\n").utf8).write(to: URL(fileURLWithPath: withNUL))
+        let nul = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", "--files-from", withNUL])
+        #expect(nul.status == 3 && nul.stderr.contains(files[1] + "\\0/no/such.mp4: cannot be read: the path holds a NUL byte"), "\(nul.stderr)")
+        let nulAnswers = try #require(try JSONSerialization.jsonObject(with: Data(nul.stdout.utf8)) as? [[String: Any]])
+        #expect(nulAnswers.count == 1 && nulAnswers[0]["path"] as? String == files[0], "\(nul.stdout)")
         let substituted = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(runFolder)' --files-from <(cat '\(list)')"])
         #expect(substituted.status == 64 && substituted.stderr.contains("give --files-from - and pipe it in"), "\(substituted.stderr)")
         // Files whose names carry no actor are one group of their own, and stderr says how files were grouped.
@@ -453,7 +460,7 @@ struct TrainEvaluateTests {
             let tensor = try #require(try cache.tensor(stage: "audio", fingerprint: fingerprint, key: source.sha256!))
             let meta = try #require(try JSONSerialization.jsonObject(with: Data(tensor.metadata.utf8)) as? [String: Any])
             let real = min(window, try #require(meta["real_frames"] as? Int))
-            let values = tensor.floats(), stride = tensor.shape[1]
+            let values = try tensor.floats(), stride = tensor.shape[1]
             shape = [tensor.shape[0], window]
             for band in 0..<tensor.shape[0] {
                 logmel += (0..<window).map { $0 < real ? values[band * stride + $0] : 0 }

@@ -218,7 +218,7 @@ public final class SweepRunner {
             let producer = report.stages.first { $0.stage == Self.scoringStage }?.producedByRun ?? report.runId
             // An evaluate found up to date in a worker may be a main run's, from the snapshot.
             let folder = [workspace, mainWorkspace].map { $0.runFolder(producer) }
-                .first { FileManager.default.fileExists(atPath: $0 + "/metrics.json") } ?? workspace.runFolder(producer)
+                .first { FileManager.default.fileExists(atPath: RunFile.metrics.path(in: $0)) } ?? workspace.runFolder(producer)
             attempt.metric = try readMetric(runFolder: folder)
             attempt.status = .done
         } catch let error as EmoError where error == .interrupted {
@@ -248,7 +248,7 @@ public final class SweepRunner {
     /// The metric from a run's metrics.json. A name the pipeline never writes was refused before trial 0;
     /// one this trial's settings do not produce (`int8.*` without quantising, `cv.*` on one split) fails the trial.
     func readMetric(runFolder: String) throws -> Double {
-        let path = runFolder + "/metrics.json"
+        let path = RunFile.metrics.path(in: runFolder)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PipelineError.missingData("\(path): missing; the sweep scores trials by evaluate's metrics.json")
         }
