@@ -1,5 +1,6 @@
 import EmoCore
 import EmoStore
+import Foundation
 
 /// The clips of the ok sources under a data root, and which source feeds each modality:
 /// speech from the clip's wav, else its audio-video mp4's audio track; pictures from its
@@ -12,26 +13,59 @@ struct ClipCatalog {
         var video: SourceRecord?
     }
 
+    /// A clip with two files of different content for one modality's best kind (a stray copy at the
+    /// root, `.WAV` beside `.wav`, `Actor_2/` beside `Actor_02/`): the one used and the ones left out.
+    struct Conflict: Equatable, Sendable {
+        var clip: String
+        var modality: String
+        var used: String
+        var leftOut: [String]
+    }
+
     let clips: [Clip]
+    let conflicts: [Conflict]
+
+    private static let speechOrder = [3, 1], videoOrder = [1, 2]
 
     init(sources: [SourceRecord]) {
         var byClip: [String: Clip] = [:]
+        var candidates: [String: [SourceRecord]] = [:]
         for source in sources where source.status == .ok && source.sha256 != nil {
             guard let id = source.clip, let codes = source.codes else { continue }
             var clip = byClip[id] ?? Clip(id: id, codes: codes, speech: nil, video: nil)
-            if Self.prefers(source, over: clip.speech, order: [3, 1]) { clip.speech = source }
-            if Self.prefers(source, over: clip.video, order: [1, 2]) { clip.video = source }
+            if Self.prefers(source, over: clip.speech, order: Self.speechOrder) { clip.speech = source }
+            if Self.prefers(source, over: clip.video, order: Self.videoOrder) { clip.video = source }
             byClip[id] = clip
+            candidates[id, default: []].append(source)
         }
         clips = byClip.values.sorted { $0.id < $1.id }
+        conflicts = clips.flatMap { clip in
+            [("speech", clip.speech), ("video", clip.video)].compactMap { modality, used -> Conflict? in
+                guard let used else { return nil }
+                let others = (candidates[clip.id] ?? []).filter { $0.modality == used.modality && $0.sha256 != used.sha256 }
+                return others.isEmpty ? nil : Conflict(clip: clip.id, modality: modality, used: used.path, leftOut: others.map(\.path).sorted())
+            }
+        }
     }
 
     /// Whether `candidate` is a better source than `current` for a modality whose modality codes
-    /// are listed best first (ties: the first path, so the choice never depends on scan order).
+    /// are listed best first; among files of one kind, the one in its own `Actor_XX` folder with the
+    /// lowercase extension RAVDESS uses, then the first path (so the choice never depends on scan order).
     private static func prefers(_ candidate: SourceRecord, over current: SourceRecord?, order: [Int]) -> Bool {
         guard let rank = order.firstIndex(of: candidate.modality ?? 0) else { return false }
         guard let current, let currentRank = order.firstIndex(of: current.modality ?? 0) else { return true }
-        return rank < currentRank || (rank == currentRank && candidate.path < current.path)
+        if rank != currentRank { return rank < currentRank }
+        let (a, b) = (misplacement(candidate), misplacement(current))
+        return a != b ? a < b : candidate.path < current.path
+    }
+
+    /// 0 for a file in its actor's `Actor_XX` folder named in lowercase; more the further it is from that.
+    private static func misplacement(_ source: SourceRecord) -> Int {
+        let url = URL(fileURLWithPath: source.path)
+        let folder = url.deletingLastPathComponent().lastPathComponent
+        let inOwnFolder = source.actor.map { folder == String(format: "Actor_%02d", $0) } ?? false
+        let lowercase = url.pathExtension == url.pathExtension.lowercased()
+        return (inOwnFolder ? 0 : 2) + (lowercase ? 0 : 1)
     }
 
     /// One unit per distinct content among the chosen sources of a modality, in path order.

@@ -53,10 +53,17 @@ public struct SplitStage: Stage {
             context.logger.info("fold \(fold.index): test actors \(fold.test), validation \(fold.validation), \(fold.train.count) training actors")
         }
         for warning in planner.shortValidation(folds) { context.logger.warning("\(warning)") }
+        let taken = Set(clips.map(\.clip))
+        for conflict in catalog.conflicts where taken.contains(conflict.clip) {
+            let leftOut = conflict.leftOut.joined(separator: ", ")
+            context.logger.warning("clip \(conflict.clip) has \(conflict.leftOut.count + 1) \(conflict.modality) files of different content: \(conflict.used) is used (in its Actor_XX folder, lowercase, else first by path); left out: \(leftOut)")
+        }
         let both = clips.filter { $0.speech != nil && $0.video != nil }.count
         let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count
+        let conflicted = Set(catalog.conflicts.map(\.clip)).intersection(taken).count
         let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
             + "\(clips.count - both - audioOnly) video only), \(folds.count) fold(s)"
+            + (conflicted > 0 ? "; \(conflicted) clip(s) with two different files of one kind, one left out (see the warnings)" : "")
         return StageOutcome(outputDigest: SHA256Hex.of(data), unitsDone: clips.count, unitsSkipped: 0, unitsFailed: 0,
                             summary: summary)
     }

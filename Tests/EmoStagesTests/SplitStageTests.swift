@@ -142,6 +142,35 @@ struct SplitStageTests {
         #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 0}").plan(actors: [1, 2]).map(\.train) == [[2], [1]])
     }
 
+    static func source(_ name: String, sha: String, folder: String = "/d/") -> SourceRecord {
+        var s = SourceRecord(path: folder + name, sha256: sha, size: 1, mtimeNanos: 1, status: .ok, reason: nil, runId: "r")
+        if case .source(let c) = RavdessName.parse(fileName: name) {
+            s.modality = c.modality; s.channel = c.channel; s.emotion = c.emotion; s.intensity = c.intensity
+            s.statement = c.statement; s.repetition = c.repetition; s.actor = c.actor; s.clip = c.clipID
+            s.kind = c.sourceKind.rawValue
+        }
+        return s
+    }
+
+    /// Two files of different content for one clip (a stray copy at the root, `.WAV` beside `.wav`,
+    /// `Actor_2/` beside `Actor_02/`): the one in its own actor folder, named in lowercase, is used
+    /// whatever the paths' order, and the others are named as left out. Same bytes are no conflict.
+    @Test func aClipWithTwoDifferentFilesUsesTheOneInItsActorFolderAndNamesTheOther() throws {
+        let name = "03-01-05-01-02-01-02.wav"
+        let catalog = ClipCatalog(sources: [
+            Self.source(name, sha: "stray", folder: "/d/"),
+            Self.source(name, sha: "real", folder: "/d/Actor_02/"),
+            Self.source(name.replacingOccurrences(of: ".wav", with: ".WAV"), sha: "upper", folder: "/d/Actor_02/"),
+            Self.source(name, sha: "short-folder", folder: "/d/Actor_2/"),
+            Self.source("03-01-06-01-02-01-02.wav", sha: "same", folder: "/d/Actor_02/"),
+            Self.source("03-01-06-01-02-01-02.wav", sha: "same", folder: "/d/Actor_02/copy/"),
+        ])
+        let clip = try #require(catalog.clips.first { $0.id == "01-05-01-02-01-02" })
+        #expect(clip.speech?.sha256 == "real")
+        #expect(catalog.conflicts == [ClipCatalog.Conflict(clip: "01-05-01-02-01-02", modality: "speech", used: "/d/Actor_02/" + name,
+                                                           leftOut: ["/d/" + name, "/d/Actor_02/03-01-05-01-02-01-02.WAV", "/d/Actor_2/" + name])])
+    }
+
     @Test func clipsCarryLabelsAndSourcesPerModality() throws {
         func source(_ name: String, sha: String) -> SourceRecord {
             var s = SourceRecord(path: "/d/" + name, sha256: sha, size: 1, mtimeNanos: 1, status: .ok, reason: nil, runId: "r")
