@@ -20,14 +20,19 @@ import Testing
         #expect(try JSONDecoder().decode(FaceParameters.self, from: try JSONEncoder().encode(p)) == p)
     }
 
-    @Test func invalidValuesAreRejected() {
+    @Test func invalidValuesAreRejected() throws {
         for bad in [FaceParameters(frames: 0), FaceParameters(size: 2), FaceParameters(margin: -1),
                     FaceParameters(detectWidth: 10), FaceParameters(upsample: 3), FaceParameters(smoothing: 1),
                     FaceParameters(decodeThreads: 0)] {
             #expect(throws: InvalidParameter.self) { try bad.validate() }
             #expect(throws: InvalidParameter.self) { _ = try FaceExtractor(bad) }
         }
-        #expect(throws: FaceError.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/nonexistent.dat")) }
+        // A model file that is not there is a parameter error, found before any stage runs; one that is
+        // there but is no model fails when dlib loads it.
+        let missing = try #require(throws: InvalidParameter.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/nonexistent.dat")) }
+        #expect(missing.key == "landmark_model" && missing.allowed.contains("No such file or directory"), "\(missing)")
+        #expect(throws: InvalidParameter.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/tmp")) }
+        #expect(throws: FaceError.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/etc/hostname")) }
         #expect(FaceError.noFaceFound.description == "No face was found in any sampled frame of the clip.")
     }
 }

@@ -107,5 +107,20 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
         try InvalidParameter.require(smoothing.isFinite && (0..<1).contains(smoothing), "smoothing", smoothing, "a number with 0 <= smoothing < 1")
         try InvalidParameter.require((1...16).contains(decodeThreads), "decode_threads", decodeThreads, "an integer from 1 to 16")
         try InvalidParameter.require(!(align && landmarkModel.isEmpty), "landmark_model", "\"\"", "a model file path when align is true")
+        if align, let problem = Self.unreadableFile(landmarkModel) {
+            // Checked with the other parameters, before any stage runs, not when the faces stage loads it.
+            try InvalidParameter.require(false, "landmark_model", landmarkModel.echoed,
+                                         "a readable model file when align is true (dlib's shape_predictor_68_face_landmarks.dat, Debian's libdlib-data); \(problem)")
+        }
+    }
+
+    /// Why `path` is not a regular file this process may read, or nil.
+    static func unreadableFile(_ path: String) -> String? {
+        guard !path.utf8.contains(0) else { return "the path holds a NUL byte" }
+        var facts = stat()
+        guard stat(path, &facts) == 0 else { return String(cString: strerror(errno)) }
+        guard facts.st_mode & S_IFMT == S_IFREG else { return "not a regular file" }
+        guard access(path, R_OK) == 0 else { return String(cString: strerror(errno)) }
+        return nil
     }
 }
