@@ -45,6 +45,7 @@ public final class FaceExtractor: @unchecked Sendable {
         let scale = min(1, Double(p.detectWidth) / Double(uprightW))
         var grays: [ObjectIdentifier: Raster] = [:]
         var detections: [[Detection]] = []
+        var detected: [ObjectIdentifier: [Detection]] = [:]
         try detectors.withDetector { detector in
             for frame in video.frames {
                 let id = ObjectIdentifier(frame)
@@ -56,7 +57,8 @@ public final class FaceExtractor: @unchecked Sendable {
                     }.rotated(clockwise: rotation)
                 }
                 let gray = grays[id]!
-                if let known = memo?.detections(frame, scale: scale, rotation: rotation) {
+                // A clip shorter than K frames fills several slots with one picture: detected once.
+                if let known = detected[id] ?? memo?.detections(frame, scale: scale, rotation: rotation) {
                     detections.append(known)
                     continue
                 }
@@ -66,6 +68,7 @@ public final class FaceExtractor: @unchecked Sendable {
                     Detection(box: Rect(d.box.x0 / gx, d.box.y0 / gy, d.box.x1 / gx, d.box.y1 / gy), score: d.score)
                 }
                 memo?.remember(frame, scale: scale, rotation: rotation, detections: inSource)
+                detected[id] = inSource
                 detections.append(inSource)
             }
         }
