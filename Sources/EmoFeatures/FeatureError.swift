@@ -32,7 +32,7 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
         case .emptyAudio: return "empty audio: no samples"
         case .silentAudio: return "silent audio: every sample is zero"
         case let .tooShort(samples, needed):
-            return "audio too short: \(samples) samples, at least \(needed) needed"
+            return "audio too short: \(samples) samples at the analysis rate (after resampling), at least \(needed) needed (one analysis window)"
         case .notFinite: return "audio contains NaN or infinite samples"
         case .spectrumOverflow:
             return "samples too large for a 32-bit float spectrum (|x| of about 1e17 or more; float audio holds samples within about ±1)"

@@ -74,8 +74,10 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedCodec(let p, let c): "\(p): no decoder for codec \"\(c)\""
         case .decodeFailed(let p, let r): "\(p): audio decoding failed: \(r)"
         case .silentAudio(let p): "\(p): audio is all zero"
-        case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples"
-        case .tooShort(let p, let n, let m): n == 0 ? "\(p): the audio stream holds no samples" : "\(p): audio is shorter than \(m) samples (has \(n))"
+        case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples (or values past the 32-bit float range, about ±3.4e38)"
+        // Counted after resampling to the analysis rate: a file of a few samples at 48 kHz may hold none at 16 kHz.
+        case .tooShort(let p, let n, let m): n == 0 ? "\(p): the audio stream holds no samples (after resampling to the analysis rate)"
+            : "\(p): audio is shorter than \(m) samples (has \(n), counted after resampling to the analysis rate)"
         case .invalidArgument(let p, let r): "\(p): invalid request: \(r)"
         case .noVideoStream(let p): "\(p): no video stream"
         case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"

@@ -100,7 +100,10 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
             var fields: [String: ParamValue] = [:]
             for (key, value) in map {
                 guard case .scalar(let scalar) = key, let name = key.string else { throw PipelineError.invalidFile("a mapping key is not a string") }
-                try Self.requireKnownTag(scalar.tag, allowed: .str, mark: scalar.mark, origin: origin)
+                // A key is a name, read as written: `01: neutral` is the key "01", though YAML resolves it as a number.
+                if ![Tag.Name.int, .float, .bool, .null].contains(Tag.Name(rawValue: scalar.tag.description)) {
+                    try Self.requireKnownTag(scalar.tag, allowed: .str, mark: scalar.mark, origin: origin)
+                }
                 fields[name] = try ParamValue(yaml: value, origin: origin)
             }
             self = .object(fields)

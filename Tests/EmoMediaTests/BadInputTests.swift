@@ -171,7 +171,7 @@ struct BadInputTests {
             (.decodeFailed(path: p, reason: "r"), "audio decoding failed: r"),
             (.silentAudio(path: p), "audio is all zero"),
             (.containsNaN(path: p), "contains NaN"),
-            (.tooShort(path: p, samples: 10, minimum: 4800), "shorter than 4800 samples (has 10)"),
+            (.tooShort(path: p, samples: 10, minimum: 4800), "shorter than 4800 samples (has 10, counted after resampling"),
             (.invalidArgument(path: p, reason: "r"), "invalid request: r"),
             (.videoTooLarge(path: p, maximumBytes: 512 << 20), "video too large"),
         ]
@@ -181,6 +181,6 @@ struct BadInputTests {
             #expect(error.path == p)
         }
         #expect(Set(cases.map(\.0.code)).count == cases.count)
-        #expect(MediaError.tooShort(path: p, samples: 0, minimum: 1).description == "\(p): the audio stream holds no samples")
+        #expect(MediaError.tooShort(path: p, samples: 0, minimum: 1).description == "\(p): the audio stream holds no samples (after resampling to the analysis rate)")
     }
 }
