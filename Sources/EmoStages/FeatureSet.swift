@@ -35,28 +35,28 @@ struct FeatureSet {
         // Every record read is checked against its CRC: a flipped bit would otherwise train and score
         // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
         var firstShape: [StageName: [Int]] = [:]
-        func checkedRecord(_ stage: StageName, _ fingerprint: String, _ key: String) throws -> CachedTensor? {
+        func checkedRecord(_ stage: StageName, _ fingerprint: String, _ source: SplitPlan.Source) throws -> CachedTensor? {
             do {
-                guard let tensor = try cache.tensor(stage: stage, fingerprint: fingerprint, key: key, verify: true) else { return nil }
+                guard let tensor = try cache.tensor(stage: stage, fingerprint: fingerprint, key: source.sha256, verify: true) else { return nil }
                 try Self.checkLayout(tensor, stage: stage, like: &firstShape[stage])
                 return tensor
             } catch let error as CacheError {
                 guard let repair = error.repair else { throw error }
-                throw PipelineError.missingData("\(error); \(repair)")
+                throw PipelineError.missingData("\(error) (the \(stage.rawValue) record of \(source.path)); \(repair)")
             }
         }
         for clip in plan.clips {
             var sample = ClipFeatures(id: clip.clip, logmel: nil, melFrames: 0, faces: nil,
                                       faceMask: [Float](repeating: 0, count: config.faceFrames), label: clip.label)
             if let fp = audioFingerprint, let speech = clip.speech,
-               let tensor = try checkedRecord(.audio, fp, speech.sha256) {
+               let tensor = try checkedRecord(.audio, fp, speech) {
                 config.nMels = tensor.shape[0]
                 sample = ClipFeatures(id: clip.clip, logmel: try tensor.floats(), stride: tensor.shape[1],
                                       real: Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1], nMels: tensor.shape[0],
                                       faces: nil, faceMask: sample.faceMask, label: clip.label)
             }
             if let fp = facesFingerprint, let video = clip.video,
-               let tensor = try checkedRecord(.faces, fp, video.sha256) {
+               let tensor = try checkedRecord(.faces, fp, video) {
                 config.faceFrames = tensor.shape[0]
                 config.faceSize = tensor.shape[1]
                 sample.faces = Array(tensor.bytes.bindMemory(to: UInt8.self))

@@ -295,6 +295,8 @@ struct FaultToleranceTests {
         let retrain = try fixture.run(["--force", "train"], workdir: workdir)
         #expect(retrain.status == ExitStatus.failure && retrain.stderr.contains("\(shard): record for source \(row.key) fails its CRC-32C check")
                 && retrain.stderr.contains("`emopipe cache verify` drops damaged records"), "\(retrain.stderr)")
+        // and the source the record was computed from, by path, not only by its SHA-256.
+        #expect(sources.contains { retrain.stderr.contains("(the audio record of \($0))") }, "\(retrain.stderr)")
 
         let verify = try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir])
         #expect(verify.status == ExitStatus.partial, "\(verify.stderr)")
