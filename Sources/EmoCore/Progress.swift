@@ -24,12 +24,36 @@ public final class ProgressReporter: @unchecked Sendable {
     private let quietFor: TimeInterval
     private var emitted = false
     private let write: (String) -> Void
+    private var heartbeat: DispatchSourceTimer?
 
+    /// With `heartbeat`, the line is also drawn (logged) when no item ends for a while: one item that
+    /// takes minutes (a huge clip) still shows the work is alive, and for how long.
     public init(label: String, total: Int, unit: String = "items",
                 isTerminal: Bool = isatty(STDERR_FILENO) != 0, logInterval: TimeInterval = 5, quietFor: TimeInterval = 0,
+                heartbeat: Bool = false,
                 write: @escaping (String) -> Void = { StandardStream.error.write(Data($0.utf8)) }) {
         self.label = label; self.total = total; self.unit = unit
         self.isTerminal = isTerminal; self.logInterval = logInterval; self.quietFor = quietFor; self.write = write
+        if heartbeat { startHeartbeat(every: isTerminal ? 1 : logInterval) }
+    }
+
+    deinit { heartbeat?.cancel() }
+
+    private func startHeartbeat(every interval: TimeInterval) {
+        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(100))
+        timer.setEventHandler { [weak self] in self?.beat(interval: interval) }
+        heartbeat = timer
+        timer.resume()
+    }
+
+    private func beat(interval: TimeInterval) {
+        lock.lock(); defer { lock.unlock() }
+        let now = Date()
+        guard !finished, done < total, now.timeIntervalSince(lastDraw) >= interval * 0.9,
+              now.timeIntervalSince(started) >= quietFor else { return }
+        lastDraw = now
+        emit(final: false, now: now)
     }
 
     public func advance(by n: Int = 1, failed newFailures: Int = 0) {
@@ -47,6 +71,7 @@ public final class ProgressReporter: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         guard !finished else { return }
         finished = true
+        heartbeat?.cancel()
         let now = Date()
         if emitted || now.timeIntervalSince(started) >= quietFor { emit(final: true, now: now) }
     }
@@ -59,6 +84,7 @@ public final class ProgressReporter: @unchecked Sendable {
         if total > 0 { text += " (\(Int(Double(done) * 100 / Double(total)))%)" }
         text += String(format: " %.1f %@/s", rate, unit)
         if done < total, rate > 0 { text += " ETA " + Self.duration(Double(total - done) / rate) }
+        else if done < total { text += ", " + Self.duration(elapsed) + " so far" }
         else { text += " in " + Self.duration(elapsed) }
         if failed > 0 { text += ", \(failed) failed" }
         return text

@@ -125,7 +125,7 @@ public struct StageContext: @unchecked Sendable {
     public var memoryBudget: Int? { manifest.resources.maxMemoryBytes }
 
     public func progress(total: Int, unit: String) -> ProgressReporter {
-        ProgressReporter(label: fingerprint.stage, total: total, unit: unit)
+        ProgressReporter(label: fingerprint.stage, total: total, unit: unit, heartbeat: true)
     }
 }
 

@@ -72,6 +72,25 @@ struct HashingAndProgressTests {
         #expect(slow.all.count == 1 && slow.all.last?.hasPrefix("predict 2/2 (100%)") == true, "\(slow.all)")
     }
 
+    /// One item that takes long (a huge clip) still draws the line, saying how long so far; none after
+    /// the work is finished.
+    @Test func aHeartbeatDrawsTheLineWhileOneItemTakesLong() {
+        let lines = LockedLines()
+        let progress = ProgressReporter(label: "faces", total: 3, unit: "files", isTerminal: false, logInterval: 0.05,
+                                        heartbeat: true, write: lines.append)
+        // Waits for the timer rather than timing it: at most 10 s on a loaded machine.
+        let deadline = Date().addingTimeInterval(10)
+        while lines.all.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(lines.all.first?.hasPrefix("faces 0/3 (0%) 0.0 files/s, ") == true && lines.all.first?.contains(" so far") == true,
+                "\(lines.all)")
+        progress.advance(by: 3)
+        progress.finish()
+        let count = lines.all.count
+        #expect(lines.all.last?.hasPrefix("faces 3/3 (100%)") == true, "\(lines.all)")
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(lines.all.count == count, "no heartbeat after finish: \(lines.all)")
+    }
+
     @Test func durationsReadNaturally() {
         #expect(ProgressReporter.duration(3.25) == "3.2s" || ProgressReporter.duration(3.25) == "3.3s")
         #expect(ProgressReporter.duration(75) == "1m15s")
