@@ -15,7 +15,8 @@ public final class FaceExtractor: @unchecked Sendable {
         MediaLogging.silenceLibav()
     }
 
-    /// `stop` is polled while the video is read and decoded (`FaceError.media(.stopped)`).
+    /// `stop` is polled while the video is read and decoded, and between frames' detections
+    /// (`FaceError.media(.stopped)`).
     public func extract(path: String, stop: StopCheck = .never) throws -> FaceClip {
         try extract(path: path, thumbnailWidth: 0, stop: stop)
     }
@@ -23,14 +24,15 @@ public final class FaceExtractor: @unchecked Sendable {
     /// With `thumbnailWidth` > 0 the clip also carries a thumbnail of its middle sampled frame and that
     /// frame's detections, for `FaceContactSheet`.
     public func extract(path: String, thumbnailWidth: Int, stop: StopCheck = .never) throws -> FaceClip {
-        try extract(video: try sampleFrames(path: path, stop: stop), thumbnailWidth: thumbnailWidth)
+        try extract(video: try sampleFrames(path: path, stop: stop), thumbnailWidth: thumbnailWidth, stop: stop, path: path)
     }
 
     /// The crops of K frames sampled elsewhere (a live stream's): `video` must hold `parameters.frames`
     /// slots, each with its time.
     /// With `memo`, a picture already detected under the same scale and rotation is not detected again
     /// (a stream's overlapping windows share pictures).
-    public func extract(video: SampledVideo, thumbnailWidth: Int = 0, memo: FaceDetectionMemo? = nil) throws -> FaceClip {
+    public func extract(video: SampledVideo, thumbnailWidth: Int = 0, memo: FaceDetectionMemo? = nil,
+                        stop: StopCheck = .never, path: String = "") throws -> FaceClip {
         let p = parameters
         guard video.frames.count == p.frames, video.times.count == p.frames, video.substituted.count == p.frames else {
             throw FaceError.invalidParameters("\(video.frames.count) frames were given for \(p.frames) crops")
@@ -48,6 +50,8 @@ public final class FaceExtractor: @unchecked Sendable {
         var detected: [ObjectIdentifier: [Detection]] = [:]
         try detectors.withDetector { detector in
             for frame in video.frames {
+                // A large picture at a large detect_width takes seconds: a stop asked for meanwhile is not kept waiting for the whole clip.
+                if stop.isRequested { throw FaceError.media(.stopped(path: path)) }
                 let id = ObjectIdentifier(frame)
                 if grays[id] == nil {
                     let sw = max(1, Int((Double(frame.width) * scale).rounded()))
