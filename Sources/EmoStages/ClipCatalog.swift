@@ -17,9 +17,14 @@ struct ClipCatalog {
     /// root, `.WAV` beside `.wav`, `Actor_2/` beside `Actor_02/`): the one used and the ones left out.
     struct Conflict: Equatable, Sendable {
         var clip: String
+        /// `speech`, `video`, or `speech and video` (an mp4-only clip's file serves both).
         var modality: String
         var used: String
+        /// Why that file won: what sets it apart from the others.
+        var reason: String
         var leftOut: [String]
+        /// How many different contents the clip's files of this kind hold.
+        var contents: Int
     }
 
     let clips: [Clip]
@@ -40,11 +45,27 @@ struct ClipCatalog {
         }
         clips = byClip.values.sorted { $0.id < $1.id }
         conflicts = clips.flatMap { clip in
-            [("speech", clip.speech), ("video", clip.video)].compactMap { modality, used -> Conflict? in
-                guard let used else { return nil }
+            var found: [Conflict] = []
+            for (modality, used) in [("speech", clip.speech), ("video", clip.video)] {
+                guard let used else { continue }
                 let others = (candidates[clip.id] ?? []).filter { $0.modality == used.modality && $0.sha256 != used.sha256 }
-                return others.isEmpty ? nil : Conflict(clip: clip.id, modality: modality, used: used.path, leftOut: others.map(\.path).sorted())
+                guard !others.isEmpty else { continue }
+                if let same = found.firstIndex(where: { $0.used == used.path }) { found[same].modality += " and " + modality; continue }
+                found.append(Conflict(clip: clip.id, modality: modality, used: used.path, reason: Self.reason(used, over: others),
+                                      leftOut: others.map(\.path).sorted(), contents: Set(others.compactMap(\.sha256)).count + 1))
             }
+            return found
+        }
+    }
+
+    /// What sets the file used apart from the ones left out.
+    private static func reason(_ used: SourceRecord, over others: [SourceRecord]) -> String {
+        let mine = misplacement(used), best = others.map(misplacement).min() ?? mine
+        guard mine < best else { return "the first by path" }
+        switch mine {
+        case 0: return "in its own Actor_XX folder, named in lowercase"
+        case 1: return "in its own Actor_XX folder"
+        default: return "named in lowercase"
         }
     }
 

@@ -14,7 +14,8 @@ import Foundation
 /// The plan is written to `cache/split/<fingerprint>.json`.
 public struct SplitStage: Stage {
     public let name = StageName.split.rawValue
-    public let codeVersion = "1"
+    // 2: of two files of one kind for a clip, the one in its own Actor_XX folder (lowercase) is taken.
+    public let codeVersion = "2"
     public let manifestFields = ["label_map", "include_song"]
     public let reads: Set<String> = [StageName.ingest.rawValue]
 
@@ -56,7 +57,7 @@ public struct SplitStage: Stage {
         let taken = Set(clips.map(\.clip))
         for conflict in catalog.conflicts where taken.contains(conflict.clip) {
             let leftOut = conflict.leftOut.joined(separator: ", ")
-            context.logger.warning("clip \(conflict.clip) has \(conflict.leftOut.count + 1) \(conflict.modality) files of different content: \(conflict.used) is used (in its Actor_XX folder, lowercase, else first by path); left out: \(leftOut)")
+            context.logger.warning("clip \(conflict.clip) has \(conflict.modality) files of \(conflict.contents) different contents: \(conflict.used) is used (\(conflict.reason)); left out: \(leftOut)")
         }
         let both = clips.filter { $0.speech != nil && $0.video != nil }.count
         let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count

@@ -168,7 +168,16 @@ struct SplitStageTests {
         let clip = try #require(catalog.clips.first { $0.id == "01-05-01-02-01-02" })
         #expect(clip.speech?.sha256 == "real")
         #expect(catalog.conflicts == [ClipCatalog.Conflict(clip: "01-05-01-02-01-02", modality: "speech", used: "/d/Actor_02/" + name,
-                                                           leftOut: ["/d/" + name, "/d/Actor_02/03-01-05-01-02-01-02.WAV", "/d/Actor_2/" + name])])
+                                                           reason: "in its own Actor_XX folder, named in lowercase",
+                                                           leftOut: ["/d/" + name, "/d/Actor_02/03-01-05-01-02-01-02.WAV", "/d/Actor_2/" + name],
+                                                           contents: 4)])
+        // An mp4-only clip's file serves speech and video: one conflict, said once; two stray copies of one
+        // content count as one; with no file in its folder, the first path wins and says so.
+        let video = "01-01-03-01-01-01-04.mp4"
+        let avOnly = ClipCatalog(sources: [Self.source(video, sha: "x", folder: "/d/b/"), Self.source(video, sha: "y", folder: "/d/a/"),
+                                           Self.source(video, sha: "x", folder: "/d/c/")])
+        #expect(avOnly.conflicts == [ClipCatalog.Conflict(clip: "01-03-01-01-01-04", modality: "speech and video", used: "/d/a/" + video,
+                                                          reason: "the first by path", leftOut: ["/d/b/" + video, "/d/c/" + video], contents: 2)])
     }
 
     @Test func clipsCarryLabelsAndSourcesPerModality() throws {
