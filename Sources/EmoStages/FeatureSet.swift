@@ -86,8 +86,9 @@ struct FeatureSet {
         guard fits, first.map({ $0 == fixed }) ?? true else {
             let expected = stage == .faces ? "uint8 [K, size, size, 3]" : "float32 [n_mels, frames]"
             let same = first.map { " with \(stage == .faces ? "shape" : "n_mels") \($0) as the stage's other records" } ?? ""
-            throw CacheError.badShard(path: tensor.shard.path, reason: "its \(stage.rawValue) record for source \(tensor.entry.key.escaped) is "
-                                      + "\(tensor.dtype.name) \(shape), not \(expected)\(same)")
+            // The database and the shard agree on it, so `cache verify` finds nothing to drop: computing the stage again does.
+            throw PipelineError.missingData("\(tensor.shard.path.shownPath): its \(stage.rawValue) record for source \(tensor.entry.key.escaped) is "
+                                            + "\(tensor.dtype.name) \(shape), not \(expected)\(same); `emopipe run --force \(stage.rawValue)` computes the stage's records again")
         }
         first = fixed
     }

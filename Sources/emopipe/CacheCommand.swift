@@ -17,6 +17,12 @@ struct CacheCommand: ParsableCommand {
         return (store, TensorCache(workspace: options.workspace, store: store))
     }
 
+    /// Damage met while reading the main cache's records, with how `cache verify` repairs it.
+    static func withRepair(_ error: Error) -> Error {
+        guard let damage = error as? CacheError, let repair = damage.repair else { return error }
+        return PipelineError.missingData("\(damage); \(repair)")
+    }
+
     struct Get: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write one cached record as a NumPy .npy file; --json prints its metadata.",
@@ -74,7 +80,7 @@ struct CacheCommand: ParsableCommand {
                     JSONOutput.print(.object(fields))
                 }
             } catch {
-                throw Failure.exit(for: error)
+                throw Failure.exit(for: CacheCommand.withRepair(error))
             }
         }
     }
@@ -123,7 +129,8 @@ struct CacheCommand: ParsableCommand {
             tar (WebDataset): per record <key>.npy (the tensor) and <key>.json: {sha256, stage, cache_key,
             dtype, shape, source, sources, actor, emotion, emotion_name, intensity, statement, repetition,
             modality, channel, clip, ...the record's own facts (as `cache get --json`)}. The labels are the
-            first source's by path when identical bytes are several sources (all are in `sources`).
+            first source's by path when identical bytes are several sources (all are in `sources`). Records
+            of content no source has now (a file changed or removed since) are left out, and counted on stderr.
             npz: per record an array named <key>, and a labels.json entry {key: that JSON}.
 
             --cache-key (or --fingerprint) takes a cache key or a prefix of 4 or more hex digits (as `cache
@@ -157,8 +164,14 @@ struct CacheCommand: ParsableCommand {
             do {
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let chosen = try Self.chooseFingerprint(stage: stage, given: cacheKey, store: store, cache: cache)
-                let rows = try cache.rows(stage: stage, fingerprint: chosen)
-                guard !rows.isEmpty else { throw EmoError.io(path: workDirectoryOptions.workspace.root, reason: "no \(stage) records under cache key \(chosen)") }
+                let cached = try cache.rows(stage: stage, fingerprint: chosen)
+                // A record of content no source has now (a file changed or removed since) has no labels: left for `cache gc`.
+                let rows = try cached.filter { row in try store.sources(sha256: row.key).contains { $0.status == .ok } }
+                if cached.count > rows.count {
+                    StandardStream.error.write(Data(("left out \(cached.count - rows.count) record(s) of content no source has now "
+                        + "(changed or removed files; `emopipe cache gc` removes them)\n").utf8))
+                }
+                guard !rows.isEmpty else { throw EmoError.io(path: workDirectoryOptions.workspace.root, reason: "no \(stage) records of current sources under cache key \(chosen)") }
                 // SIGINT or SIGTERM: the export stops and removes what it wrote (half an export would pass for one).
                 let cancellation = Cancellation()
                 let signals = SignalTrap(cancellation: cancellation, stopping: "stopping; what this export wrote is removed")
@@ -170,7 +183,7 @@ struct CacheCommand: ParsableCommand {
                 let bytes = written.reduce(0) { $0 + $1.bytes }
                 print("exported \(rows.count) \(stage) records (cache key \(chosen.prefix(16))) into \(written.count) \(format.rawValue) file(s), \(bytes) bytes, in \(dir)")
             } catch {
-                throw Failure.exit(for: error)
+                throw Failure.exit(for: CacheCommand.withRepair(error))
             }
         }
 

@@ -311,10 +311,6 @@ enum Failure {
         case let emo as EmoError:
             message = emo.description
             status = emo == .interrupted ? ExitStatus.interrupted : ExitStatus.failure
-        case let cache as CacheError:
-            // Damage met while reading records says how it is repaired (`cache get`, `cache export`).
-            message = cache.description + (cache.repair.map { "; \($0)" } ?? "")
-            status = ExitStatus.failure
         case EncodingError.invalidValue(let value, let context):
             // JSON has no NaN or infinity: a result holding one (training diverged) cannot be written.
             let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()

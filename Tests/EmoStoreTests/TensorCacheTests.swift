@@ -170,6 +170,27 @@ struct TensorCacheTests {
         #expect(try fresh.keys(stage: "audio", fingerprint: "fp") == [records[2].key])
     }
 
+    /// A shard appended to after it was indexed reads as before (its records' CRCs hold), but it is not
+    /// the file written: verify drops its records, as `cache stats` says it would.
+    @Test func aShardOfAnotherSizeThanWrittenIsDamageThatVerifyRepairs() throws {
+        let kept = Self.records(count: 2, seed: 12), grown = Self.records(count: 3, seed: 13)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: kept, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: grown, failures: [])
+        let row = try #require(try cache.row(stage: "audio", fingerprint: "fp", key: grown[0].key))
+        let shard = try #require(try store.read { try CacheShardRow.fetchOne($0, key: row.shardId) })
+        let path = folder + "/" + shard.file
+        chmod(path, 0o644)
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(repeating: 7, count: 7))
+        try handle.close()
+        #expect(try cache.unsoundShards().map(\.file) == [shard.file])
+        let report = try cache.verify(runId: "r1")
+        #expect(Set(report.damaged.map(\.key)) == Set(grown.map(\.key)))
+        #expect(report.damaged.allSatisfy { $0.reason == "its shard is \(shard.bytes + 7) bytes, written as \(shard.bytes)" }, "\(report.damaged)")
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp") == Set(kept.map(\.key)))
+    }
+
     /// gc says what it frees: a shard already deleted frees nothing, a folder standing where a shard was is
     /// left alone and named, and only the file still there counts its bytes.
     @Test func garbageCollectionCountsOnlyWhatItRemoves() throws {

@@ -47,21 +47,16 @@ extension TensorCache {
             return try request.fetchAll(db)
         }
         var report = VerifyReport()
+        // A shard of another size than written was changed after it was indexed (appended to, replaced):
+        // its records are not trusted even where their CRCs still hold.
+        let resized = Dictionary(try unsoundShards().compactMap { shard -> (Int64, String)? in
+            var facts = stat()
+            guard let id = shard.id, let path = try? workspace.cacheFile(shard.file), lstat(path, &facts) == 0,
+                  facts.st_mode & S_IFMT == S_IFREG else { return nil }
+            return (id, "its shard is \(facts.st_size) bytes, written as \(shard.bytes)")
+        }, uniquingKeysWith: { a, _ in a })
         for (i, row) in rows.enumerated() {
-            var problem: String?
-            do {
-                let tensor = try self.tensor(row)
-                report.checkedBytes += tensor.entry.dataLength + tensor.entry.metaLength
-                if !tensor.shard.verify(tensor.entry) || Int64(tensor.entry.crc32c) != row.crc32c {
-                    problem = "cached record fails its CRC-32C check"
-                }
-            } catch let error as CacheError {
-                // A shard this process may not read is not damaged: stop, keeping every record.
-                if case .denied = error { throw error }
-                problem = "cached record unreadable: \(error)"
-            } catch {
-                problem = "cached record unreadable: \(error)"
-            }
+            let problem = try resized[row.shardId] ?? recordProblem(row, checkedBytes: &report.checkedBytes)
             report.checkedRecords += 1
             progress?(i + 1, rows.count)
             guard let problem else { continue }
@@ -91,6 +86,22 @@ extension TensorCache {
             var facts = stat()
             guard let path = try? workspace.cacheFile(shard.file), lstat(path, &facts) == 0 else { return true }
             return facts.st_mode & S_IFMT != S_IFREG || Int(facts.st_size) != shard.bytes
+        }
+    }
+
+    /// Why one record cannot be trusted (unreadable, or failing its CRC-32C), or nil; its bytes are counted.
+    private func recordProblem(_ row: CacheRecordRow, checkedBytes: inout Int) throws -> String? {
+        do {
+            let tensor = try self.tensor(row)
+            checkedBytes += tensor.entry.dataLength + tensor.entry.metaLength
+            let sound = tensor.shard.verify(tensor.entry) && Int64(tensor.entry.crc32c) == row.crc32c
+            return sound ? nil : "cached record fails its CRC-32C check"
+        } catch let error as CacheError {
+            // A shard this process may not read is not damaged: stop, keeping every record.
+            if case .denied = error { throw error }
+            return "cached record unreadable: \(error)"
+        } catch {
+            return "cached record unreadable: \(error)"
         }
     }
 
