@@ -30,27 +30,34 @@ public enum JSONOutput {
     }
 
     /// `problem(_:in:)` for a document decoded as `type`. Foundation names no place for a number that
-    /// does not fit its field (1.5 or 2^70 for an Int, 1e39 for a Float); the value is found by decoding
-    /// again with one number at a time set to 0, and named with its place.
+    /// does not fit its field (1.5 or 2^70 for an Int, 1e39 for a Float); the value is found and named
+    /// with its place. Only fractions and numbers past Int32 or Float range can be it: the fewest of
+    /// them, in document order, that set to 0 let the document decode past the misfit are found by
+    /// bisection (a few decodes, however large the document), and the last of them is the one named.
     public static func problem<T: Decodable>(_ error: Error, in data: Data, decoding type: T.Type) -> String {
         let general = problem(error, in: data)
         guard isPlacelessMisfit(error), let root = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) else {
             return general
         }
-        // Only fractions and numbers out of Int32 or Float range can be it: a legitimate number set to 0
-        // could fail the document in another way and be named wrongly. Bounded: a document with more
-        // such numbers than a model description holds is named as a whole.
-        let suspects = numberPlaces(in: root, at: []).filter { isSuspicious($0.1) }
-        guard suspects.count <= 10_000 else { return general }
-        for (path, value) in suspects {
-            guard let patched = try? JSONSerialization.data(withJSONObject: replacing(path, in: root, with: 0), options: .fragmentsAllowed)
-            else { continue }
-            do { _ = try decoder().decode(T.self, from: patched) } catch where isPlacelessMisfit(error) { continue } catch {}
-            let spelled: String = path.map { (key: Place) -> String in key.intValue.map { "[\($0)]" } ?? "." + key.stringValue }.joined()
-            let place = String(spelled.drop { $0 == "." })
-            return "`\(place)` = \(value) does not fit its field (a fraction where a whole number belongs, or a number out of range)"
+        let numbers = numberPlaces(in: root, at: [])
+        let suspects = numbers.indices.filter { isSuspicious(numbers[$0].1) }
+        // Whether the document decodes past the misfit with the first `count` suspects set to 0 (it may
+        // then fail otherwise: that is another fault, named once this one is fixed).
+        func passes(zeroingFirst count: Int) -> Bool {
+            var counter = 0
+            let patched = rebuilt(root, zeroing: Set(suspects.prefix(count)), counter: &counter)
+            guard let text = try? JSONSerialization.data(withJSONObject: patched, options: .fragmentsAllowed) else { return false }
+            do { _ = try decoder().decode(T.self, from: text); return true } catch { return !isPlacelessMisfit(error) }
         }
-        return general
+        guard !suspects.isEmpty, passes(zeroingFirst: suspects.count) else { return general }
+        var (failing, passing) = (0, suspects.count)
+        while passing - failing > 1 {
+            let middle = (failing + passing) / 2
+            if passes(zeroingFirst: middle) { passing = middle } else { failing = middle }
+        }
+        let (path, value) = numbers[suspects[passing - 1]]
+        let spelled: String = path.map { (key: Place) -> String in key.intValue.map { "[\($0)]" } ?? "." + key.stringValue }.joined()
+        return "`\(String(spelled.drop { $0 == "." }))` = \(value) does not fit its field (a fraction where a whole number belongs, or a number out of range)"
     }
 
     private static func isPlacelessMisfit(_ error: Error) -> Bool {
@@ -71,6 +78,7 @@ public enum JSONOutput {
         init(intValue: Int) { self.stringValue = "\(intValue)"; self.intValue = intValue }
     }
 
+    /// Every number in the document with its place, in document order (keys sorted, arrays in order).
     private static func numberPlaces(in value: Any, at path: [Place]) -> [([Place], NSNumber)] {
         switch value {
         case let object as [String: Any]:
@@ -84,18 +92,24 @@ public enum JSONOutput {
         }
     }
 
-    private static func replacing(_ path: [Place], in value: Any, with replacement: Any) -> Any {
-        guard let first = path.first else { return replacement }
-        let rest = Array(path.dropFirst())
-        if var object = value as? [String: Any], let child = object[first.stringValue] {
-            object[first.stringValue] = replacing(rest, in: child, with: replacement)
-            return object
+    /// The document with the numbers at the given positions (in `numberPlaces`' order) set to 0.
+    private static func rebuilt(_ value: Any, zeroing: Set<Int>, counter: inout Int) -> Any {
+        switch value {
+        case let object as [String: Any]:
+            var copy: [String: Any] = [:]
+            for key in object.keys.sorted() { copy[key] = rebuilt(object[key]!, zeroing: zeroing, counter: &counter) }
+            return copy
+        case let array as [Any]:
+            var copy: [Any] = []
+            copy.reserveCapacity(array.count)
+            for element in array { copy.append(rebuilt(element, zeroing: zeroing, counter: &counter)) }
+            return copy
+        case let number as NSNumber:
+            defer { counter += 1 }
+            return zeroing.contains(counter) ? NSNumber(value: 0) : number
+        default:
+            return value
         }
-        if var array = value as? [Any], let index = first.intValue, array.indices.contains(index) {
-            array[index] = replacing(rest, in: array[index], with: replacement)
-            return array
-        }
-        return value
     }
 
     /// Why `data` did not decode, in one line: where in the document (snake_case keys, as the file spells

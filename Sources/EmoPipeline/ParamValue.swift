@@ -101,9 +101,10 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
             for (key, value) in map {
                 guard case .scalar(let scalar) = key, let name = key.string else { throw PipelineError.invalidFile("a mapping key is not a string") }
                 // A key is a name, read as written: `01: neutral` is the key "01", though YAML resolves it as a number.
-                if ![Tag.Name.int, .float, .bool, .null].contains(Tag.Name(rawValue: scalar.tag.description)) {
+                if ![Tag.Name.int, .float, .bool, .null, .timestamp].contains(Tag.Name(rawValue: scalar.tag.description)) {
                     try Self.requireKnownTag(scalar.tag, allowed: .str, mark: scalar.mark, origin: origin)
                 }
+                guard !name.isEmpty, name != "~" else { throw Self.refusal("an empty key (or ~) names nothing", at: scalar.mark, origin: origin) }
                 fields[name] = try ParamValue(yaml: value, origin: origin)
             }
             self = .object(fields)
