@@ -91,6 +91,7 @@ struct DataRootScan {
                 if let first = seen[entry] {
                     // `take.wav` hard-linked to `03-01-…wav` is the RAVDESS file, not an ignored one.
                     if let index = fileIndex[entry], !Self.isRavdessNamed(first), Self.isRavdessNamed(path) {
+                        for k in aliases.indices where aliases[k].keptAs == first { aliases[k].keptAs = path }
                         aliases.append((first, path))
                         files[index].path = path
                         seen[entry] = path

@@ -22,13 +22,16 @@ public struct IngestStage: Stage {
 
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let root = context.dataRoot
-        let files = try Self.files(context, log: true)
+        let (files, keptAs) = try Self.scanned(context, log: true)
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
-        let plan = IngestPlan(files: files, known: known)
+        // Forced, every file is read and hashed again: what size and mtime cannot tell (bytes rewritten with the mtime put back).
+        let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
         context.logger.info("\(files.count) files under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read, \(plan.removed.count) gone")
 
         let progress = context.progress(total: plan.toRead.count, unit: "files")
         var failedNow = 0
+        // Read again (size or mtime differ: a copy, a touch) but with the content recorded.
+        var sameContent = 0
         for batch in stride(from: 0, to: plan.toRead.count, by: batchSize).map({ Array(plan.toRead[$0..<min($0 + batchSize, plan.toRead.count)]) }) {
             if context.cancellation.isCancelled {
                 progress.finish()  // ends the progress line before the run says it was interrupted
@@ -36,19 +39,21 @@ public struct IngestStage: Stage {
             }
             let rows = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads)
             try commit(rows, context: context)
+            sameContent += rows.filter { row in known[row.path].map { $0.status != .removed && $0.sha256 == row.sha256 } ?? false }.count
             let failures = rows.filter { $0.status == .failed }.count
             failedNow += failures
             progress.advance(by: rows.count, failed: failures)
         }
         if !plan.toRead.isEmpty { progress.finish() }
-        try markRemoved(plan.removed, context: context)
+        try markRemoved(plan.removed, keptAs: keptAs, context: context)
 
         let current = try context.store.sources(under: root)
         try reportDuplicates(context)
         let counts = Dictionary(grouping: current, by: \.status).mapValues(\.count)
         let failedTotal = counts[.failed] ?? 0
         let summary = "\(current.count - (counts[.removed] ?? 0)) files: \(counts[.ok] ?? 0) ok, \(failedTotal) failed, "
-            + "\(counts[.ignored] ?? 0) ignored; \(plan.added) new, \(plan.changed) changed, \(plan.removed.count) removed"
+            + "\(counts[.ignored] ?? 0) ignored; \(plan.added) new, \(plan.changed - sameContent) changed, \(plan.removed.count) removed"
+            + (sameContent > 0 ? "; \(sameContent) read again with the content recorded" : "")
         return StageOutcome(outputDigest: Self.digest(of: current, root: root), unitsDone: plan.toRead.count,
                             unitsSkipped: plan.unchanged, unitsFailed: failedTotal, summary: summary)
     }
@@ -73,13 +78,19 @@ public struct IngestStage: Stage {
     /// single RAVDESS-named file is an error (a wrong `--data`, an unmounted disk), not an empty dataset
     /// whose sources would all be marked removed; a worker's share may be empty.
     static func files(_ context: StageContext, log: Bool = false) throws -> [ScannedFile] {
+        try scanned(context, log: log).files
+    }
+
+    /// `files`, and for each path left out as a second path to a file, the path it is read under.
+    static func scanned(_ context: StageContext, log: Bool = false) throws -> (files: [ScannedFile], keptAs: [String: String]) {
         let scan = try DataRootScan(root: context.dataRoot)
         if log { report(scan, context: context) }
+        let keptAs = Dictionary(scan.aliases.map { ($0.path, $0.keptAs) }, uniquingKeysWith: { first, _ in first })
         guard let worker = context.worker else {
             try requireRavdessFiles(scan)
-            return scan.files
+            return (scan.files, keptAs)
         }
-        return scan.files.filter { worker.contains(relativePath: DataRootPath.relative($0.path, to: context.dataRoot)) }
+        return (scan.files.filter { worker.contains(relativePath: DataRootPath.relative($0.path, to: context.dataRoot)) }, keptAs)
     }
 
     private static func requireRavdessFiles(_ scan: DataRootScan) throws {
@@ -146,7 +157,7 @@ public struct IngestStage: Stage {
         }
     }
 
-    private func markRemoved(_ removed: [SourceRecord], context: StageContext) throws {
+    private func markRemoved(_ removed: [SourceRecord], keptAs: [String: String], context: StageContext) throws {
         guard !removed.isEmpty else { return }
         // A folder that could not be listed had a row of its own; once it lists, its files have theirs.
         let listsAgain = removed.filter { $0.kind == nil && $0.status == .failed && Self.isFolder($0.path) }
@@ -158,7 +169,7 @@ public struct IngestStage: Stage {
                 // Still there, it is a second path to a file another path now reaches first (a link added).
                 var facts = stat()
                 source.reason = lstat(source.path, &facts) == 0
-                    ? "still on disk, but now read under another path that reaches the same file (see the ingest log; noticed by run \(context.runId))"
+                    ? "still on disk, but now read as \((keptAs[source.path] ?? "another path that reaches the same file").escaped) (noticed by run \(context.runId))"
                     : "gone from disk (noticed by run \(context.runId))"
                 source.lastChangedRun = context.runId
                 try source.update(db)
@@ -192,7 +203,7 @@ struct IngestPlan {
     var changed = 0
     var unchanged = 0
 
-    init(files: [ScannedFile], known: [String: SourceRecord]) {
+    init(files: [ScannedFile], known: [String: SourceRecord], readingAll: Bool = false) {
         var seen = Set<String>()
         // Files below a folder that could not be listed this time are not known to be gone: kept as they are.
         let unlisted = files.filter(\.unlistedFolder).map { $0.path + "/" }
@@ -201,7 +212,7 @@ struct IngestPlan {
             guard let previous = known[file.path], previous.status != .removed else {
                 added += 1; toRead.append(file); continue
             }
-            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos { unchanged += 1 }
+            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos && !readingAll { unchanged += 1 }
             else { changed += 1; toRead.append(file) }
         }
         removed = known.values.filter { source in

@@ -27,11 +27,14 @@ import Testing
             #expect(throws: InvalidParameter.self) { try bad.validate() }
             #expect(throws: InvalidParameter.self) { _ = try FaceExtractor(bad) }
         }
-        // A model file that is not there is a parameter error, found before any stage runs; one that is
-        // there but is no model fails when dlib loads it.
-        let missing = try #require(throws: InvalidParameter.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/nonexistent.dat")) }
+        // A model file that is not there is named before a run that computes faces starts (the runner
+        // asks `landmarkModelProblem`); one that is there but is no model fails when dlib loads it.
+        #expect(throws: FaceError.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/nonexistent.dat")) }
+        let missing = try #require(FaceParameters(align: true, landmarkModel: "/nonexistent.dat").landmarkModelProblem)
         #expect(missing.key == "landmark_model" && missing.allowed.contains("No such file or directory"), "\(missing)")
-        #expect(throws: InvalidParameter.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/tmp")) }
+        #expect(FaceParameters(align: true, landmarkModel: "/tmp").landmarkModelProblem?.allowed.contains("not a regular file") == true)
+        #expect(FaceParameters(align: false, landmarkModel: "/nonexistent.dat").landmarkModelProblem == nil, "not loaded without align")
+        #expect(FaceParameters(align: true, landmarkModel: "/etc/hostname").landmarkModelProblem == nil)
         #expect(throws: FaceError.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/etc/hostname")) }
         #expect(FaceError.noFaceFound.description == "No face was found in any sampled frame of the clip.")
     }

@@ -403,6 +403,38 @@ struct CommandLineUsageTests {
         #expect(status.status == 0 && status.stderr.contains("(the manifest's data)"), "\(status.stderr)")
     }
 
+    /// `cache export` writes the records of current sources only: one left by a file changed since has
+    /// no labels to give (a WebDataset sample without them), and is counted, not exported.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func cacheExportLeavesOutRecordsOfContentNoSourceHasNow() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-01.wav", 1)])
+        let folder = try TestSupport.temporaryFolder("export-leftover")
+        let (workdir, manifest) = (folder + "/work", TestSupport.repositoryRoot + "/manifests/demo.yaml")
+        #expect(try Self.emopipe(["run", manifest, "--data", data, "--workdir", workdir, "--until", "audio"]).status == 0)
+        try TestSupport.shell("sox -n -r 16000 -b 16 -c 1 '\(data)/Actor_01/03-01-02-01-01-01-01.wav' synth 1.5 pinknoise vol 0.2")
+        #expect(try Self.emopipe(["run", manifest, "--workdir", workdir, "--until", "audio"]).status == 0)
+        let export = try Self.emopipe(["cache", "export", "--stage", "audio", "--format", "npz", folder, "--workdir", workdir])
+        #expect(export.status == 0 && export.stdout.contains("exported 2 audio records"), "\(export.stdout)\(export.stderr)")
+        #expect(export.stderr.contains("left out 1 record(s) of content no source has now"), "\(export.stderr)")
+    }
+
+    /// A landmark model that is not there stops a run that computes faces before anything runs, naming
+    /// the key; commands that only read, and runs that leave faces out, do not need the file.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func aMissingLandmarkModelStopsOnlyARunThatComputesFaces() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("landmarks") + "/work"
+        let settings = ["--set", "faces.align=true", "--set", "faces.landmark_model=/nonexistent/shape_predictor_68_face_landmarks.dat",
+                        "--data", data, "--workdir", workdir]
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        let faces = try Self.emopipe(["run", manifest, "--until", "faces"] + settings)
+        #expect(faces.status == 64 && faces.stderr.contains("faces.landmark_model") && faces.stderr.contains("No such file or directory"),
+                "\(faces.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "refused before any stage ran")
+        #expect(try Self.emopipe(["status", manifest] + settings).status == 0)
+        #expect(try Self.emopipe(["run", manifest, "--until", "audio"] + settings).status == 0)
+    }
+
     /// A shard deleted from under the cache makes its stage stale, saying why, and the next run computes
     /// its records again into a new shard, after which the stage is up to date.
     @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))

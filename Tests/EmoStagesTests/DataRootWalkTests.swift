@@ -77,7 +77,8 @@ struct DataRootWalkTests {
         let after = try IngestFixture.sources(workdir: workdir)
         #expect(after[root + "/" + linked]?["status"] as? String == "ok")
         #expect(after[wavs[0]]?["status"] as? String == "removed")
-        #expect((after[wavs[0]]?["reason"] as? String)?.hasPrefix("still on disk, but now read under another path") == true, "\(after[wavs[0]] ?? [:])")
+        #expect((after[wavs[0]]?["reason"] as? String)?.hasPrefix("still on disk, but now read as \(root)/\(linked) (noticed by run") == true,
+                "\(after[wavs[0]] ?? [:])")
         #expect(sources[wavs[3]]?["sha256"] as? String == sources[copy]?["sha256"] as? String)
         #expect(result.stderr.contains("identical content under 2 names"), "\(result.stderr)")
         #expect(result.stderr.contains("used once"), "the second paths are reported: \(result.stderr)")

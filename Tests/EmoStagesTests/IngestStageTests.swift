@@ -86,6 +86,24 @@ struct IngestStageTests {
         #expect(after[replaced]?.sha256 == (try TestSupport.sha256sum(replaced)))
         #expect(after[removed]?.status == .removed)
         #expect(after[root + "/Actor_03/03-01-08-02-02-02-03.wav"]?.status == .ok)
+
+        // Bytes rewritten at the same size with the mtime put back: size and mtime cannot tell, so a
+        // plain run leaves the row; --force ingest hashes every file again and finds it.
+        let rewritten = root + "/Actor_01/03-01-03-01-01-01-01.wav"
+        try TestSupport.shell("cp -p '\(rewritten)' '\(root)/reference.tmp' && cp '\(rewritten)' '\(rewritten).own' && mv '\(rewritten).own' '\(rewritten)'")
+        let handle = try #require(FileHandle(forUpdatingAtPath: rewritten))
+        try handle.seek(toOffset: 20_000)
+        try handle.write(contentsOf: Data(repeating: 0x55, count: 4_000))
+        try handle.close()
+        try TestSupport.shell("touch -r '\(root)/reference.tmp' '\(rewritten)' && rm '\(root)/reference.tmp'")
+        let plain = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(plain.status == 0 && plain.stderr.contains("ingest: up to date"), "\(plain.stderr)")
+        #expect(try store.source(path: rewritten)?.sha256 == after[rewritten]?.sha256)
+        let forced = try IngestFixture.emopipe(["run", "--until", "ingest", "--force", "ingest"], data: root, workdir: workdir)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try store.source(path: rewritten)?.sha256 == (try TestSupport.sha256sum(rewritten)))
+        let sources = try store.allSources().filter { $0.status != .removed }.count
+        #expect(forced.stderr.contains("0 new, 1 changed, 0 removed; \(sources - 1) read again with the content recorded"), "\(forced.stderr)")
     }
 
     @Test func aSecondRunOnABusyWorkDirectoryExits75NamingTheHolder() throws {

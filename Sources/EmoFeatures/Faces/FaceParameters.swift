@@ -107,11 +107,14 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
         try InvalidParameter.require(smoothing.isFinite && (0..<1).contains(smoothing), "smoothing", smoothing, "a number with 0 <= smoothing < 1")
         try InvalidParameter.require((1...16).contains(decodeThreads), "decode_threads", decodeThreads, "an integer from 1 to 16")
         try InvalidParameter.require(!(align && landmarkModel.isEmpty), "landmark_model", "\"\"", "a model file path when align is true")
-        if align, let problem = Self.unreadableFile(landmarkModel) {
-            // Checked with the other parameters, before any stage runs, not when the faces stage loads it.
-            try InvalidParameter.require(false, "landmark_model", landmarkModel.echoed,
-                                         "a readable model file when align is true (dlib's shape_predictor_68_face_landmarks.dat, Debian's libdlib-data); \(problem)")
-        }
+    }
+
+    /// Why the landmark model the faces stage would load is not there to load, or nil: asked before a
+    /// run that computes faces starts (not by commands that only read, nor runs that leave faces out).
+    public var landmarkModelProblem: InvalidParameter? {
+        guard align, let problem = Self.unreadableFile(landmarkModel) else { return nil }
+        return InvalidParameter(key: "landmark_model", value: landmarkModel.echoed,
+                                allowed: "a readable model file when align is true (dlib's shape_predictor_68_face_landmarks.dat, Debian's libdlib-data); \(problem)")
     }
 
     /// Why `path` is not a regular file this process may read, or nil.
