@@ -232,6 +232,29 @@ public struct NightlyReport: Codable, Equatable, Sendable {
     }
 
     public var json: Data { (try? Self.encoder.encode(self)) ?? Data() }
+
+    private enum DerivedKeys: String, CodingKey { case exitStatus }
+
+    /// Every key in every report, null where a value does not apply (no previous report, no error), and
+    /// the exit status the run ends with: a reader of the JSON need not know which keys may be missing.
+    public func encode(to encoder: Encoder) throws {
+        var fields = encoder.container(keyedBy: CodingKeys.self)
+        try fields.encode(runId, forKey: .runId)
+        try fields.encode(manifest, forKey: .manifest)
+        try fields.encode(dataRoot, forKey: .dataRoot)
+        try fields.encode(startedAt, forKey: .startedAt)
+        try fields.encode(finishedAt, forKey: .finishedAt)
+        try fields.encode(tolerance, forKey: .tolerance)
+        try fields.encode(sources, forKey: .sources)
+        try fields.encode(stages, forKey: .stages)
+        try fields.encode(failedUnits, forKey: .failedUnits)
+        try fields.encode(previousRunId, forKey: .previousRunId)
+        try fields.encode(metrics, forKey: .metrics)
+        try fields.encode(absentMetrics, forKey: .absentMetrics)
+        try fields.encode(error, forKey: .error)
+        var derived = encoder.container(keyedBy: DerivedKeys.self)
+        try derived.encode(exitCode, forKey: .exitStatus)
+    }
 }
 
 /// The data root's changes noticed by one run, read back from provenance.
@@ -274,7 +297,9 @@ public struct SourceChanges: Codable, Equatable, Sendable {
             }
         }
         failed = latest.values.sorted { ($0.stage, $0.path) < ($1.stage, $1.path) }
-        totals = Dictionary(grouping: sources, by: \.status.rawValue).mapValues(\.count)
+        // Every status, 0 where none: a reader asking for `failed` finds it.
+        totals = Dictionary(uniqueKeysWithValues: SourceStatus.allCases.map { ($0.rawValue, 0) })
+            .merging(Dictionary(grouping: sources, by: \.status.rawValue).mapValues(\.count)) { _, counted in counted }
     }
 }
 
@@ -304,6 +329,11 @@ extension NightlyReport {
             lines.append("Failed:")
             lines += sources.failed.prefix(50).map { "- `\($0.path)` (\($0.stage)): \($0.reason)" }
             lines.append("")
+        }
+        // Failures that are not new are not listed above; the exit status still counts them.
+        if failedUnits > sources.failed.count {
+            lines += ["\(failedUnits) unit(s) fail in the stages' current outputs, \(failedUnits - sources.failed.count) of them as before "
+                      + "this report's period: `emopipe sources --failed` lists every one with its reason.", ""]
         }
         lines += ["## Stages", "", "| stage | action | seconds | cpu seconds | peak RSS MB | summary |", "|---|---|---:|---:|---:|---|"]
         lines += stages.map {

@@ -50,6 +50,10 @@ struct NightlyTests {
         #expect(first.metrics.count == 2 && first.metrics.allSatisfy { $0["previous"] == nil })
         // A single split has no cv.json: the watch that can never alert is listed, not silently dropped.
         #expect(first.report["absent_metrics"] as? [String] == ["cv.weighted_f1.mean"], "\(first.report)")
+        // Every key in every report, null where nothing applies, and the exit status the night ends with.
+        #expect(first.report["previous_run_id"] is NSNull && first.report["error"] is NSNull, "\(first.report)")
+        #expect(first.report["exit_status"] as? Int == 0)
+        #expect(first.sources["totals"] as? [String: Int] == ["ok": 180, "failed": 0, "ignored": 0, "removed": 0], "\(first.sources)")
 
         // Night 2: nothing changed, nothing is redone; metrics compared with night 1.
         let second = try Self.night(manifest, workdir)
@@ -110,6 +114,11 @@ struct NightlyTests {
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         let after = try Self.night(manifest, workdir)
         #expect(after.stageActions["audio"] == "up to date", "gc kept every record in use")
+        // Night 3's broken file still fails: not new, so not listed, but the report says where to look.
+        #expect(after.status == 3 && (after.sources["failed"] as? [Any])?.isEmpty == true, "\(after.report)")
+        let afterMarkdown = try String(contentsOfFile: "\(workdir)/nightly/\(after.report["run_id"] as! String).md", encoding: .utf8)
+        #expect(afterMarkdown.contains("1 unit(s) fail in the stages' current outputs, 1 of them as before this report's period: "
+                                       + "`emopipe sources --failed`"), "\(afterMarkdown)")
 
         // Another manifest in the same work directory is not compared with this one's nights.
         // A file in the reports folder that is no report is passed over in the search, not fatal.
@@ -117,8 +126,9 @@ struct NightlyTests {
         try FileManager.default.copyItem(atPath: manifest, toPath: other)
         try Data("not a report".utf8).write(to: URL(fileURLWithPath: workdir + "/nightly/zz-notes.json"))
         let elsewhere = try Self.night(other, workdir)
-        #expect(elsewhere.status == 3 && elsewhere.report["error"] == nil, "the broken file of night 3 is still there: \(elsewhere.report)")
-        #expect(elsewhere.report["previous_run_id"] == nil && elsewhere.metrics.allSatisfy { $0["previous"] == nil }, "\(elsewhere.report)")
+        #expect(elsewhere.status == 3 && elsewhere.report["error"] is NSNull, "the broken file of night 3 is still there: \(elsewhere.report)")
+        #expect(elsewhere.report["exit_status"] as? Int == 3)
+        #expect(elsewhere.report["previous_run_id"] is NSNull && elsewhere.metrics.allSatisfy { $0["previous"] == nil }, "\(elsewhere.report)")
         let back = try Self.night(manifest, workdir)
         #expect(back.report["previous_run_id"] as? String == after.report["run_id"] as? String, "\(back.report)")
         // A failure an in-between run recorded, of content since replaced by a good file, is not listed.
@@ -135,7 +145,7 @@ struct NightlyTests {
         for latest in ["../emopipe.sqlite\n", "\u{0}\u{1}binary"] {
             try Data(latest.utf8).write(to: URL(fileURLWithPath: workdir + "/nightly/LATEST"))
             let next = try Self.night(manifest, workdir)
-            #expect(next.report["error"] == nil && next.report["previous_run_id"] != nil, "\(next.report)")
+            #expect(next.report["error"] is NSNull && next.report["previous_run_id"] is String, "\(next.report)")
         }
     }
 }
