@@ -45,7 +45,8 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The slice a Slurm array task or a Kubernetes Indexed Job pod was given:
-    /// `SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN` of `SLURM_ARRAY_TASK_COUNT`, or
+    /// `(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP` of `SLURM_ARRAY_TASK_COUNT`
+    /// (`--array=0-6:2` gives tasks 0, 2, 4, 6: workers 0-3 of 4), or
     /// `JOB_COMPLETION_INDEX` of the manifest's `workers`.
     public init(environment: [String: String], manifestWorkers: Int?) throws {
         // A variable that is set must be an integer: one that is not is named, not taken as unset.
@@ -63,18 +64,25 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
             }
             // Checked: SLURM_ARRAY_TASK_ID=-9223372036854775808 with a minimum of 1 must not trap.
-            let (index, overflow) = task.subtractingReportingOverflow(minimum)
+            let (offset, overflow) = task.subtractingReportingOverflow(minimum)
             guard !overflow else {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum) is out of range")
             }
-            try self.init(index: index, count: count, from: "SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum) of SLURM_ARRAY_TASK_COUNT \(count)")
+            let step = try integer("SLURM_ARRAY_TASK_STEP") ?? 1
+            guard step >= 1, offset % step == 0 else {
+                throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID \(task) is not SLURM_ARRAY_TASK_MIN \(minimum) plus a multiple of "
+                                                + "SLURM_ARRAY_TASK_STEP \(step) (an array of evenly spaced tasks, e.g. --array=0-6:2, is needed)")
+            }
+            let stepped = step == 1 ? "" : ") / SLURM_ARRAY_TASK_STEP \(step)"
+            try self.init(index: offset / step, count: count,
+                          from: (step == 1 ? "" : "(") + "SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum)\(stepped) of SLURM_ARRAY_TASK_COUNT \(count)")
         } else if let index = try integer("JOB_COMPLETION_INDEX") {
             guard let count = manifestWorkers else {
                 throw PipelineError.invalidFile("--worker env: JOB_COMPLETION_INDEX is set; the manifest must say how many workers (`workers: N`)")
             }
             try self.init(index: index, count: count, from: "JOB_COMPLETION_INDEX \(index) of the manifest's workers \(count)")
         } else {
-            throw PipelineError.invalidFile("--worker env: neither SLURM_ARRAY_TASK_ID (Slurm array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set")
+            throw PipelineError.invalidFile("--worker env: neither SLURM_ARRAY_TASK_ID (Slurm array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set (an empty one counts as unset)")
         }
     }
 

@@ -43,8 +43,8 @@ struct RunCommand: ParsableCommand {
         Scale-out: `--worker I/N` (I from 0) runs the per-source stages the run reads (ingest, audio, and
         faces unless train.modalities leaves it out) over the
         I-th of N stable hash partitions of the data root's files, in WORKDIR/workers/<I>-of-<N>;
-        `--worker env` takes I and N from a Slurm array job (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN,
-        SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, and the manifest's
+        `--worker env` takes I and N from a Slurm array job ((SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) /
+        SLURM_ARRAY_TASK_STEP, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, and the manifest's
         `workers`). Then `emopipe merge` folds the workers into WORKDIR and `emopipe run` does the rest.
         See pipelines/deploy/ for an sbatch script and a Kubernetes Job.
         """))

@@ -172,6 +172,17 @@ struct WorkerSliceTests {
         let slurm = try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10",
                                                   "SLURM_ARRAY_TASK_COUNT": "4"], manifestWorkers: nil)
         #expect(slurm == (try WorkerSlice(index: 2, count: 4)))
+        // --array=0-6:2: tasks 0, 2, 4, 6 are workers 0-3 of 4; a task off the step is named, not taken.
+        let stepped = try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "2",
+                                                    "SLURM_ARRAY_TASK_COUNT": "4"], manifestWorkers: nil)
+        #expect(stepped == (try WorkerSlice(index: 2, count: 4)))
+        for step in ["2", "0"] {
+            let task = step == "2" ? "3" : "4"
+            let error = #expect(throws: PipelineError.self) {
+                try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_TASK_STEP": step, "SLURM_ARRAY_TASK_COUNT": "4"], manifestWorkers: nil)
+            }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("is not SLURM_ARRAY_TASK_MIN 0 plus a multiple of SLURM_ARRAY_TASK_STEP \(step)"))
+        }
         let pod = try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "1"], manifestWorkers: 3)
         #expect(pod == (try WorkerSlice(index: 1, count: 3)))
         #expect(throws: PipelineError.self) { try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "1"], manifestWorkers: nil) }
