@@ -35,7 +35,8 @@ public struct Nightly {
         let store = try runner.workspace.openStore(.readWrite)
         var report = NightlyReport(runId: outcome.runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
-        report.sources = try SourceChanges(store: store, runId: outcome.runId, since: previous?.runId, root: runner.manifest.dataRoot)
+        report.sources = try SourceChanges(store: store, runId: outcome.runId, since: previous?.runId, root: runner.manifest.dataRoot,
+                                           workspace: runner.workspace)
         report.stages = outcome.stages.map {
             NightlyReport.StageTiming(stage: $0.stage, action: $0.action.rawValue, seconds: $0.seconds,
                                       summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept",
@@ -117,6 +118,12 @@ public struct Nightly {
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
         report.error = "\(error)"
         report.previousRunId = previous?.runId
+        // What the night's ingest noticed before the failure (the files that may have caused it) is still news.
+        if runId != "none", let store = try? runner.workspace.openStore(.readOnly),
+           let changes = try? SourceChanges(store: store, runId: runId, since: previous?.runId, root: runner.manifest.dataRoot,
+                                            workspace: runner.workspace) {
+            report.sources = changes
+        }
         try write(report)
         return report
     }
@@ -278,14 +285,32 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     /// (`previousRunId`): a night that was interrupted or failed, or an `emopipe run` in between, noticed
     /// changes no report listed. Without a previous report (or when its run is not in provenance), those
     /// of `runId` alone.
-    public init(store: ProvenanceStore, runId: String, since previousRunId: String?, root: String) throws {
+    public init(store: ProvenanceStore, runId: String, since previousRunId: String?, root: String, workspace: Workspace? = nil) throws {
         let sources = try store.sources(under: root)
         let since = try previousRunId.map { try store.runIds(after: $0) } ?? []
         let runs = Set(since + [runId])
         func noticed(_ run: String) -> Bool { runs.contains(run) }
-        added = sources.filter { noticed($0.firstSeenRun) && $0.status != .removed }.map(\.path)
-        changed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status != .removed }.map(\.path)
-        removed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status == .removed }.map(\.path)
+        if let workspace, let previousRunId, let before = Self.listing(workspace, previousRunId), let now = Self.listing(workspace, runId) {
+            // The sources in use at the previous report against those now, content by content: a folder
+            // gone for a night and back, or a file changed and changed back, is no change since that report.
+            let row = Dictionary(sources.map { (DataRootPath.relative($0.path, to: root), $0) }, uniquingKeysWith: { a, _ in a })
+            func absolute(_ relative: String) -> String { root.hasSuffix("/") ? root + relative : root + "/" + relative }
+            // Known before the period but not in use then (it failed): now in use is a change, not an addition.
+            func knownBefore(_ relative: String) -> Bool { row[relative].map { !noticed($0.firstSeenRun) } ?? false }
+            let newInUse = now.keys.filter { now[$0] != before[$0] }
+            changed = newInUse.filter { before[$0] != nil || knownBefore($0) }.sorted().map(absolute)
+            // New files that fail are news too (ignored ones, a README, are not).
+            added = (newInUse.filter { before[$0] == nil && !knownBefore($0) }.map(absolute)
+                     + sources.filter { noticed($0.firstSeenRun) && $0.status == .failed }.map(\.path)).sorted()
+            // Gone from use and from disk (a failure is listed as one), or a failing file known before and gone.
+            removed = (before.keys.filter { now[$0] == nil && (row[$0].map { $0.status == .removed } ?? true) }.map(absolute)
+                       + sources.filter { $0.status == .removed && noticed($0.lastChangedRun) && !noticed($0.firstSeenRun)
+                                          && before[DataRootPath.relative($0.path, to: root)] == nil }.map(\.path)).sorted()
+        } else {
+            added = sources.filter { noticed($0.firstSeenRun) && $0.status != .removed }.map(\.path)
+            changed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status != .removed }.map(\.path)
+            removed = sources.filter { noticed($0.lastChangedRun) && !noticed($0.firstSeenRun) && $0.status == .removed }.map(\.path)
+        }
         // A file that failed in several of those runs is listed once, with its latest reason.
         // Only failures of sources still under the root with the content that failed: one replaced since
         // and computed fine, or gone, is not listed.
@@ -301,6 +326,13 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         totals = Dictionary(uniqueKeysWithValues: SourceStatus.allCases.map { ($0.rawValue, 0) })
             .merging(Dictionary(grouping: sources, by: \.status.rawValue).mapValues(\.count)) { _, counted in counted }
     }
+
+    /// A run's sources in use (relative path → SHA-256), from its `dataset.tsv`; nil when it has none.
+    private static func listing(_ workspace: Workspace, _ runId: String) -> [String: String]? {
+        guard Workspace.isRunFolderName(runId),
+              let text = try? String(contentsOfFile: workspace.datasetListingPath(runId: runId), encoding: .utf8) else { return nil }
+        return Dictionary(Dataset(listing: text).entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+    }
 }
 
 extension NightlyReport {
@@ -311,10 +343,7 @@ extension NightlyReport {
                      "- manifest: `\(manifest)`", "- data: `\(dataRoot)`",
                      "- started \(formatter.string(from: startedAt)), took \(ProgressReporter.duration(finishedAt.timeIntervalSince(startedAt)))",
                      "- exit status: \(exitCode) (\(verdict))", ""]
-        if let error {
-            lines += ["## The pipeline failed", "", "```", error, "```"]
-            return lines.joined(separator: "\n") + "\n"
-        }
+        if let error { lines += ["## The pipeline failed", "", "```", error, "```", ""] }
         lines += ["## Sources" + (previousRunId.map { " since nightly run \($0)" } ?? " (this run)"), "",
                   "| added | changed | removed | failed since | ok | failed | ignored |", "|---:|---:|---:|---:|---:|---:|---:|",
                   "| \(sources.added.count) | \(sources.changed.count) | \(sources.removed.count) | \(sources.failed.count) | "
@@ -335,6 +364,8 @@ extension NightlyReport {
             lines += ["\(failedUnits) unit(s) fail in the stages' current outputs, \(failedUnits - sources.failed.count) of them as before "
                       + "this report's period: `emopipe sources --failed` lists every one with its reason.", ""]
         }
+        // A failed night ran no further than its error: what its ingest noticed is all there is to say.
+        if error != nil { return lines.joined(separator: "\n") + "\n" }
         lines += ["## Stages", "", "| stage | action | seconds | cpu seconds | peak RSS MB | summary |", "|---|---|---:|---:|---:|---|"]
         lines += stages.map {
             let cpu = $0.cpuSeconds.map { String(format: "%.1f", $0) } ?? "—"

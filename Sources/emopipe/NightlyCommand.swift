@@ -16,7 +16,8 @@ struct NightlyCommand: ParsableCommand {
 
         The report goes to WORKDIR/nightly/<run>.json and <run>.md (and to stdout: Markdown, or the JSON
         with --json): sources added, changed, removed and failed since the previous report (so an interrupted
-        or failed night's changes, or those an `emopipe run` noticed in between, are listed too); each stage's action and time; the
+        or failed night's changes, or those an `emopipe run` noticed in between, are listed too; the sources in use
+        are compared, content by content, with those of the previous report's run); each stage's action and time; the
         manifest's watched metrics (`nightly: {metrics: [...], tolerance: 0.02}`) against the previous
         nightly report of the same manifest and data root, with deltas. A watched name must be a scalar of
         metrics.json (weighted_f1, seven_class.accuracy, ...) or cv.json (cv.weighted_f1.mean, ...): another

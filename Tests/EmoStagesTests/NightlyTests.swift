@@ -29,6 +29,35 @@ struct NightlyTests {
         return Night(status: result.status, report: report)
     }
 
+    /// A night that fails still reports what its ingest noticed (the files that made it fail); and the
+    /// next good night, compared with the last good one, does not call files changed that are as they
+    /// were then (a folder gone for a night and back, as an unmounted disk does).
+    @Test func aFailedNightReportsItsChangesAndTheNextComparesWithTheLastGoodOne() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("nightly-failed")
+        let manifest = try TestSupport.writeManifest(at: folder + "/nightly.yaml", data: data, """
+        seed: 3
+        threads: 2
+        nightly: {tolerance: 0.05, metrics: [accuracy]}
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], embedding: 16, epochs: 1, warmup_epochs: 0, selection_window: 1, batch_size: 16}
+        """)
+        let workdir = folder + "/work"
+        let good = try Self.night(manifest, workdir)
+        #expect(good.status == 0, "\(good.report)")
+        try FileManager.default.moveItem(atPath: data + "/Actor_02", toPath: folder + "/Actor_02")
+        let failed = try Self.night(manifest, workdir)
+        #expect(failed.status == 1 && failed.report["error"] is String, "\(failed.report)")
+        #expect(failed.list("removed").count == 60 && failed.list("removed").allSatisfy { $0.contains("/Actor_02/") }, "\(failed.report)")
+        let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(failed.report["run_id"] as! String).md", encoding: .utf8)
+        #expect(markdown.contains("## The pipeline failed") && markdown.contains("| 0 | 0 | 60 |"), "\(markdown)")
+        try FileManager.default.moveItem(atPath: folder + "/Actor_02", toPath: data + "/Actor_02")
+        let back = try Self.night(manifest, workdir)
+        #expect(back.status == 0 && back.report["previous_run_id"] as? String == good.report["run_id"] as? String, "\(back.report)")
+        #expect(back.list("added").isEmpty && back.list("changed").isEmpty && back.list("removed").isEmpty, "\(back.report)")
+    }
+
     @Test func reprocessesOnlyWhatChangedAndAlertsByExitStatus() throws {
         let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
         let folder = try TestSupport.temporaryFolder("nightly")
