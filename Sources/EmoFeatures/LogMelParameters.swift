@@ -156,11 +156,13 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         }
         guard power.isFinite, power > 0, power <= 8 else { throw bad("power", power, "a number in (0, 8]") }
         guard dbRef.isFinite, dbRef > 0 else { throw bad("db_ref", dbRef, "a number > 0") }
-        // Used as a 32-bit float: a smaller value would round to 0 and make silent bins -inf dB.
-        guard dbAmin.isFinite, dbAmin >= Double(Float.leastNormalMagnitude), dbAmin <= Double(Float.greatestFiniteMagnitude) else {
-            throw bad("db_amin", dbAmin, "a number from 1.2e-38 to 3.4e38 (it is used as a 32-bit float)")
+        // Used as a 32-bit float: a smaller value would round to 0 and make silent bins -inf dB. It is the
+        // floor for silent bins: from 1 up it clips speech's own power, and far above it every value is one.
+        guard dbAmin.isFinite, dbAmin >= Double(Float.leastNormalMagnitude), dbAmin < 1 else {
+            throw bad("db_amin", dbAmin, "a number from 1.2e-38 (it is used as a 32-bit float) to below 1 (a floor for silent bins; from 1 up it clips speech itself)")
         }
-        if let t = topDb { guard t.isFinite, t >= 0 else { throw bad("top_db", t, "null or a number ≥ 0") } }
+        // 0 would clip every value to the loudest: one constant log-mel.
+        if let t = topDb { guard t.isFinite, t > 0 else { throw bad("top_db", t, "null or a number > 0 (0 leaves every value at the loudest)") } }
         if let f = frames { guard (1...Self.maxFrames).contains(f) else {
             throw bad("frames", f, "null (every frame) or an integer from 1 to \(Self.maxFrames)")
         } }
