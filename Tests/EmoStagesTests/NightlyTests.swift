@@ -29,20 +29,28 @@ struct NightlyTests {
         return Night(status: result.status, report: report)
     }
 
+    /// Actors 01-03's speech and a manifest training the tiny network on them (tests on 01, validates
+    /// on 02) under `nightly.metrics`: the data root, the test's folder and the manifest's path.
+    static func tinyNight(_ label: String, metrics: String, train: String) throws -> (data: String, folder: String, manifest: String) {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder(label)
+        let manifest = try TestSupport.writeManifest(at: folder + "/nightly.yaml", data: data, """
+        seed: 3
+        threads: 2
+        nightly: {tolerance: 0.05, metrics: \(metrics)}
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {audio_channels: [4, 8], embedding: 16, batch_size: 16, \(train)}
+        """)
+        return (data, folder, manifest)
+    }
+
     /// A night that fails still reports what its ingest noticed (the files that made it fail); and the
     /// next good night, compared with the last good one, does not call files changed that are as they
     /// were then (a folder gone for a night and back, as an unmounted disk does).
     @Test func aFailedNightReportsItsChangesAndTheNextComparesWithTheLastGoodOne() throws {
-        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
-        let folder = try TestSupport.temporaryFolder("nightly-failed")
-        let manifest = try TestSupport.writeManifest(at: folder + "/nightly.yaml", data: data, """
-        seed: 3
-        threads: 2
-        nightly: {tolerance: 0.05, metrics: [accuracy]}
-        params:
-          split: {test_actors: [1], val_actors: [2]}
-          train: {audio_channels: [4, 8], embedding: 16, epochs: 1, warmup_epochs: 0, selection_window: 1, batch_size: 16}
-        """)
+        let (data, folder, manifest) = try Self.tinyNight("nightly-failed", metrics: "[accuracy]",
+                                                           train: "epochs: 1, warmup_epochs: 0, selection_window: 1")
         let workdir = folder + "/work"
         let good = try Self.night(manifest, workdir)
         #expect(good.status == 0, "\(good.report)")
@@ -59,16 +67,8 @@ struct NightlyTests {
     }
 
     @Test func reprocessesOnlyWhatChangedAndAlertsByExitStatus() throws {
-        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
-        let folder = try TestSupport.temporaryFolder("nightly")
-        let manifest = try TestSupport.writeManifest(at: folder + "/nightly.yaml", data: data, """
-        seed: 3
-        threads: 2
-        nightly: {tolerance: 0.05, metrics: [accuracy, weighted_f1, cv.weighted_f1.mean]}
-        params:
-          split: {test_actors: [1], val_actors: [2]}
-          train: {audio_channels: [4, 8], embedding: 16, epochs: 2, batch_size: 16, patience: 10}
-        """)
+        let (data, folder, manifest) = try Self.tinyNight("nightly", metrics: "[accuracy, weighted_f1, cv.weighted_f1.mean]",
+                                                           train: "epochs: 2, patience: 10")
         let workdir = folder + "/work"
 
         // Night 1: everything is new.

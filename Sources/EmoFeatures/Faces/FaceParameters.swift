@@ -117,13 +117,10 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
                                 allowed: "a readable model file when align is true (dlib's shape_predictor_68_face_landmarks.dat, Debian's libdlib-data); \(problem)")
     }
 
-    /// Why `path` is not a regular file this process may read, or nil.
+    /// Why `path` is not a regular file this process may read, or nil (RegularFile's own checks).
     static func unreadableFile(_ path: String) -> String? {
         guard !path.utf8.contains(0) else { return "the path holds a NUL byte" }
-        var facts = stat()
-        guard stat(path, &facts) == 0 else { return String(cString: strerror(errno)) }
-        guard facts.st_mode & S_IFMT == S_IFREG else { return "not a regular file" }
-        guard access(path, R_OK) == 0 else { return String(cString: strerror(errno)) }
+        do { close(try RegularFile.openForReading(path).descriptor) } catch { return EmoError.reason(of: error) }
         return nil
     }
 }

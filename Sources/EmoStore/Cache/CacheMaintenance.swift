@@ -49,11 +49,9 @@ extension TensorCache {
         var report = VerifyReport()
         // A shard of another size than written was changed after it was indexed (appended to, replaced):
         // its records are not trusted even where their CRCs still hold.
-        let resized = Dictionary(try unsoundShards().compactMap { shard -> (Int64, String)? in
-            var facts = stat()
-            guard let id = shard.id, let path = try? workspace.cacheFile(shard.file), lstat(path, &facts) == 0,
-                  facts.st_mode & S_IFMT == S_IFREG else { return nil }
-            return (id, "its shard is \(facts.st_size) bytes, written as \(shard.bytes)")
+        let resized = Dictionary(try store.read { try CacheShardRow.fetchAll($0) }.compactMap { shard -> (Int64, String)? in
+            guard let id = shard.id, case .resized(let bytes)? = fileProblem(shard) else { return nil }
+            return (id, "its shard is \(bytes) bytes, written as \(shard.bytes)")
         }, uniquingKeysWith: { a, _ in a })
         for (i, row) in rows.enumerated() {
             let problem = try resized[row.shardId] ?? recordProblem(row, checkedBytes: &report.checkedBytes)
@@ -82,11 +80,7 @@ extension TensorCache {
     /// Indexed shards that are not on disk as written: gone, not a regular file, or of another size than
     /// recorded. `stats` counts what the index holds; this says what of it cannot be read.
     public func unsoundShards() throws -> [CacheShardRow] {
-        try store.read { try CacheShardRow.order(Column("file")).fetchAll($0) }.filter { shard in
-            var facts = stat()
-            guard let path = try? workspace.cacheFile(shard.file), lstat(path, &facts) == 0 else { return true }
-            return facts.st_mode & S_IFMT != S_IFREG || Int(facts.st_size) != shard.bytes
-        }
+        try store.read { try CacheShardRow.order(Column("file")).fetchAll($0) }.filter { fileProblem($0) != nil }
     }
 
     /// Why one record cannot be trusted (unreadable, or failing its CRC-32C), or nil; its bytes are counted.

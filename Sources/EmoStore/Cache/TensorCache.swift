@@ -139,17 +139,29 @@ public final class TensorCache: @unchecked Sendable {
         }
     }
 
+    /// How an indexed shard's file differs from the one written.
+    public enum ShardFileProblem: Equatable, Sendable {
+        /// Gone, or something else (a folder, a link) in its place.
+        case missing
+        /// A regular file of another size than written (appended to, replaced).
+        case resized(bytes: Int)
+    }
+
+    /// What is wrong with the file of an indexed shard, or nil when it is there at its written size. One `lstat`.
+    public func fileProblem(_ shard: CacheShardRow) -> ShardFileProblem? {
+        var facts = stat()
+        guard let path = try? workspace.cacheFile(shard.file), lstat(path, &facts) == 0,
+              facts.st_mode & S_IFMT == S_IFREG else { return .missing }
+        return Int(facts.st_size) == shard.bytes ? nil : .resized(bytes: Int(facts.st_size))
+    }
+
     /// The keys whose records are indexed in shards that are no longer files on disk (deleted, or
     /// something else put in their place): indexed, but not there to read. One `lstat` per shard.
     public func keysInMissingShards(stage: String, fingerprint: String) throws -> Set<String> {
         let shards = try store.read { db in
             try CacheShardRow.filter(sql: "stage = ? AND fingerprint = ?", arguments: [stage, fingerprint]).fetchAll(db)
         }
-        let missing = shards.filter { shard in
-            var facts = stat()
-            guard let path = try? workspace.cacheFile(shard.file) else { return true }
-            return lstat(path, &facts) != 0 || facts.st_mode & S_IFMT != S_IFREG
-        }.compactMap(\.id)
+        let missing = shards.filter { fileProblem($0) == .missing }.compactMap(\.id)
         guard !missing.isEmpty else { return [] }
         return try store.read { db in
             Set(try String.fetchAll(db, sql: "SELECT key FROM cacheRecord WHERE stage = ? AND fingerprint = ? AND shardId IN (\(missing.map(String.init).joined(separator: ",")))",
