@@ -162,7 +162,10 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
             throw bad("db_amin", dbAmin, "a number from 1.2e-38 (it is used as a 32-bit float) to below 1 (a floor for silent bins; from 1 up it clips speech itself)")
         }
         // 0 would clip every value to the loudest: one constant log-mel.
-        if let t = topDb { guard t.isFinite, t > 0 else { throw bad("top_db", t, "null or a number > 0 (0 leaves every value at the loudest)") } }
+        // Used as a 32-bit float too: 1e-320 would round to 0, 1e39 to infinity.
+        if let t = topDb { guard t.isFinite, t >= 1e-3, t <= 1e4 else {
+            throw bad("top_db", t, "null or a number from 0.001 to 10000 dB (0 leaves every value at the loudest)")
+        } }
         if let f = frames { guard (1...Self.maxFrames).contains(f) else {
             throw bad("frames", f, "null (every frame) or an integer from 1 to \(Self.maxFrames)")
         } }

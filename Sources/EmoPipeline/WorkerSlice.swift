@@ -69,7 +69,8 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID \(task) - SLURM_ARRAY_TASK_MIN \(minimum) is out of range")
             }
             let step = try integer("SLURM_ARRAY_TASK_STEP") ?? 1
-            guard step >= 1, offset % step == 0 else {
+            guard step >= 1 else { throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_STEP \(step) is not a step of 1 or more") }
+            guard offset % step == 0 else {
                 throw PipelineError.invalidFile("--worker env: SLURM_ARRAY_TASK_ID \(task) is not SLURM_ARRAY_TASK_MIN \(minimum) plus a multiple of "
                                                 + "SLURM_ARRAY_TASK_STEP \(step) (an array of evenly spaced tasks, e.g. --array=0-6:2, is needed)")
             }

@@ -176,12 +176,13 @@ struct WorkerSliceTests {
         let stepped = try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "2",
                                                     "SLURM_ARRAY_TASK_COUNT": "4"], manifestWorkers: nil)
         #expect(stepped == (try WorkerSlice(index: 2, count: 4)))
-        for step in ["2", "0"] {
-            let task = step == "2" ? "3" : "4"
+        for (task, step, said) in [("3", "2", "is not SLURM_ARRAY_TASK_MIN 0 plus a multiple of SLURM_ARRAY_TASK_STEP 2"),
+                                    ("0", "0", "SLURM_ARRAY_TASK_STEP 0 is not a step of 1 or more"),
+                                    ("0", "-1", "SLURM_ARRAY_TASK_STEP -1 is not a step of 1 or more")] {
             let error = #expect(throws: PipelineError.self) {
                 try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_TASK_STEP": step, "SLURM_ARRAY_TASK_COUNT": "4"], manifestWorkers: nil)
             }
-            #expect("\(error.map { "\($0)" } ?? "")".contains("is not SLURM_ARRAY_TASK_MIN 0 plus a multiple of SLURM_ARRAY_TASK_STEP \(step)"))
+            #expect("\(error.map { "\($0)" } ?? "")".contains(said), "\(String(describing: error))")
         }
         let pod = try WorkerSlice(environment: ["JOB_COMPLETION_INDEX": "1"], manifestWorkers: 3)
         #expect(pod == (try WorkerSlice(index: 1, count: 3)))

@@ -189,6 +189,7 @@ struct TensorCacheTests {
         #expect(Set(report.damaged.map(\.key)) == Set(grown.map(\.key)))
         #expect(report.damaged.allSatisfy { $0.reason == "its shard is \(shard.bytes + 7) bytes, written as \(shard.bytes)" }, "\(report.damaged)")
         #expect(try cache.keys(stage: "audio", fingerprint: "fp") == Set(kept.map(\.key)))
+        #expect(try cache.unsoundShards().isEmpty, "verify followed: no shard left to warn of")
     }
 
     /// gc says what it frees: a shard already deleted frees nothing, a folder standing where a shard was is

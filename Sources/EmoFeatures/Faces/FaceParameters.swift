@@ -109,10 +109,16 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
         try InvalidParameter.require(!(align && landmarkModel.isEmpty), "landmark_model", "\"\"", "a model file path when align is true")
     }
 
-    /// Why the landmark model the faces stage would load is not there to load, or nil: asked before a
-    /// run that computes faces starts (not by commands that only read, nor runs that leave faces out).
+    /// Why the landmark model the faces stage would load cannot be loaded, or nil: asked before a run
+    /// that computes faces starts (not by commands that only read, nor runs that leave faces out). A
+    /// readable file is loaded once here too (about a second), so one that is no dlib model is named now.
     public var landmarkModelProblem: InvalidParameter? {
-        guard align, let problem = Self.unreadableFile(landmarkModel) else { return nil }
+        guard align else { return nil }
+        var problem = Self.unreadableFile(landmarkModel)
+        if problem == nil {
+            do { _ = try LandmarkModel(path: landmarkModel) } catch { problem = "dlib cannot load it: \(error)" }
+        }
+        guard let problem else { return nil }
         return InvalidParameter(key: "landmark_model", value: landmarkModel.echoed,
                                 allowed: "a readable model file when align is true (dlib's shape_predictor_68_face_landmarks.dat, Debian's libdlib-data); \(problem)")
     }

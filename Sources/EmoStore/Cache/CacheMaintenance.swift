@@ -80,7 +80,10 @@ extension TensorCache {
     /// Indexed shards that are not on disk as written: gone, not a regular file, or of another size than
     /// recorded. `stats` counts what the index holds; this says what of it cannot be read.
     public func unsoundShards() throws -> [CacheShardRow] {
-        try store.read { try CacheShardRow.order(Column("file")).fetchAll($0) }.filter { fileProblem($0) != nil }
+        // Only shards whose records are still indexed: verify drops a damaged shard's records, and gc its row later.
+        try store.read { db in
+            try CacheShardRow.filter(sql: "id IN (SELECT DISTINCT shardId FROM cacheRecord)").order(Column("file")).fetchAll(db)
+        }.filter { fileProblem($0) != nil }
     }
 
     /// Why one record cannot be trusted (unreadable, or failing its CRC-32C), or nil; its bytes are counted.
