@@ -26,7 +26,16 @@ public enum GEMMKernel {
                 return "OpenBLAS \(coreInUse) kernels (chosen by EmoNN: OpenBLAS picked \(detected) on this CPU)"
             case .replace(let detected, let target):
                 return "OpenBLAS \(coreInUse) kernels (EmoNN could not switch from \(detected) to \(target))"
+            case .overrule(let asked, let needs, _):
+                return "OpenBLAS \(coreInUse) kernels (not OPENBLAS_CORETYPE=\(asked): its \(needs.name) kernels do not run on this CPU)"
             }
+        }
+
+        /// What the user should hear once: their kernel choice was set aside, and why.
+        public var warning: String? {
+            guard case .overrule(let asked, let needs, _) = decision else { return nil }
+            return "warning: OPENBLAS_CORETYPE=\(asked) asks for \(needs.name) kernels, which this CPU cannot run "
+                + "(they would stop the process at its first matrix product); OpenBLAS \(coreInUse) kernels run instead"
         }
     }
 
@@ -53,20 +62,27 @@ public enum GEMMKernel {
         let simulating = environment[simulationVariable] == "1"
         let decision = KernelChoice.choose(corename: coreInUse, cpu: .current,
                                            userCoreType: simulating ? nil : environment[userVariable])
-        if case .replace(_, let target) = decision { installCore(target) }
-        return Selection(decision: decision, coreInUse: coreInUse)
+        switch decision {
+        case .replace(_, let target): installCore(target)
+        case .overrule(_, _, let target): installCore(target)
+        case .userChoice, .keep: break
+        }
+        let selection = Selection(decision: decision, coreInUse: coreInUse)
+        if let warning = selection.warning { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        return selection
     }
 
-    /// Re-runs OpenBLAS's kernel selection with OPENBLAS_CORETYPE=name, then puts the variable
-    /// back as it was, so child processes see the user's environment unchanged. Looked up at run
-    /// time: a build without DYNAMIC_ARCH has no such functions, and then nothing changes.
-    private static func installCore(_ name: String) {
+    /// Re-runs OpenBLAS's kernel selection with OPENBLAS_CORETYPE=name (unset for nil: OpenBLAS's
+    /// own detection), then puts the variable back as it was, so child processes see the user's
+    /// environment unchanged. Looked up at run time: a build without DYNAMIC_ARCH has no such
+    /// functions, and then nothing changes.
+    private static func installCore(_ name: String?) {
         typealias Hook = @convention(c) () -> Void
         let process = UnsafeMutableRawPointer(bitPattern: 0)   // RTLD_DEFAULT
         guard let quit = dlsym(process, "gotoblas_dynamic_quit"),
               let initialise = dlsym(process, "gotoblas_dynamic_init") else { return }
         let previous = getenv(userVariable).map { String(cString: $0) }
-        setenv(userVariable, name, 1)
+        if let name { setenv(userVariable, name, 1) } else { unsetenv(userVariable) }
         unsafeBitCast(quit, to: Hook.self)()
         unsafeBitCast(initialise, to: Hook.self)()
         if let previous { setenv(userVariable, previous, 1) } else { unsetenv(userVariable) }

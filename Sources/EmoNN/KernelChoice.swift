@@ -33,6 +33,15 @@ public enum VectorTier: Int, Comparable, Sendable {
 
     public static func < (a: VectorTier, b: VectorTier) -> Bool { a.rawValue < b.rawValue }
 
+    /// The instruction set a message names.
+    public var name: String {
+        switch self {
+        case .generic: return "SSE/AVX"
+        case .avx2: return "AVX2"
+        case .avx512: return "AVX-512"
+        }
+    }
+
     /// The widest tier the CPU can run. AVX-512 needs the subsets OpenBLAS's SkylakeX kernels use.
     public init(cpu: CPUFeatures) {
         let f = cpu.flags
@@ -77,6 +86,9 @@ public enum VectorTier: Int, Comparable, Sendable {
 public enum KernelDecision: Equatable, Sendable {
     /// The user set OPENBLAS_CORETYPE: their choice stands, whatever it costs.
     case userChoice(String)
+    /// The user's OPENBLAS_CORETYPE names kernels of a tier this CPU cannot run: the first product
+    /// would stop the process with SIGILL. The CPU's own choice (nil: OpenBLAS's detection) runs instead.
+    case overrule(asked: String, needs: VectorTier, with: String?)
     /// OpenBLAS's own choice already uses what the CPU offers (or is a core this table does not know).
     case keep(String)
     /// OpenBLAS did not recognise the CPU and fell back to narrower kernels than it can run.
@@ -86,10 +98,16 @@ public enum KernelDecision: Equatable, Sendable {
 public enum KernelChoice {
     /// The pure decision, from the core OpenBLAS picked, the CPU's features and the user's
     /// OPENBLAS_CORETYPE (nil or empty when unset). Only a core below the CPU's tier is
-    /// replaced: a recognised AVX2 or AVX-512 core on a CPU of that tier is OpenBLAS's call.
+    /// replaced: a recognised AVX2 or AVX-512 core on a CPU of that tier is OpenBLAS's call. The
+    /// user's choice stands unless the core it installed needs more than the CPU has.
     public static func choose(corename: String, cpu: CPUFeatures, userCoreType: String?) -> KernelDecision {
-        if let user = userCoreType, !user.isEmpty { return .userChoice(user) }
         let cpuTier = VectorTier(cpu: cpu)
+        if let user = userCoreType, !user.isEmpty {
+            if let needs = VectorTier(openBLASCore: corename), needs > cpuTier {
+                return .overrule(asked: user, needs: needs, with: cpuTier.openBLASCore(vendor: cpu.vendor))
+            }
+            return .userChoice(user)
+        }
         guard let coreTier = VectorTier(openBLASCore: corename), coreTier < cpuTier,
               let better = cpuTier.openBLASCore(vendor: cpu.vendor) else {
             return .keep(corename)

@@ -68,49 +68,64 @@ public struct EvaluateStage: Stage {
         let first = try TrainedModel.description(in: foldFolders[0])
         let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
         let clips = Dictionary(features.plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
-        for foldFolder in foldFolders {
-            let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
-            let trained = classifier.trained
-            labels = trained.labels
-            let test = features.samples(actors: trained.fold.test)
-            guard !test.isEmpty else {
-                throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
-            }
-            let foldRows = try classifier.clipProbabilities(test).enumerated().map { i, p in
-                guard p.allSatisfy(\.isFinite) else {
-                    throw PipelineError.missingData("evaluate: fold \(trained.fold.index)'s model gives clip \(test[i].id) non-finite probabilities (the training diverged); nothing was written")
+        let ablates = Self.scoresAblations(first.config, features)
+        let progress = context.progress(total: try Self.windowCount(foldFolders, features) * (1 + (scoresInt8 ? 1 : 0) + (ablates ? 2 : 0)),
+                                        unit: "windows")
+        defer { progress.finish() }
+        // A stop signal ends the scoring within one batch: nothing is written, the stage runs again next time.
+        func watch(_ classifier: EmotionClassifier) {
+            classifier.inference.stopRequested = { context.cancellation.isCancelled }
+            classifier.inference.batchScored = { progress.advance(by: $0) }
+        }
+        do {
+            for foldFolder in foldFolders {
+                try context.cancellation.check()
+                let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
+                watch(classifier)
+                let trained = classifier.trained
+                labels = trained.labels
+                let test = features.samples(actors: trained.fold.test)
+                guard !test.isEmpty else {
+                    throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
                 }
-                return Self.row(test[i], clip: clips[test[i].id], fold: trained.fold.index, probabilities: p)
-            }
-            let foldPredicted = foldRows.map(\.predicted)
-            rows += foldRows
-            actors += foldRows.map(\.actor)
-            evaluatedFolds.append(trained.fold)
-            folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)",
-                                    metrics: try ClassificationMetrics.compute(labels: labels, truth: test.map(\.label),
-                                                                               predicted: foldPredicted)))
-            truth += test.map(\.label)
-            predicted += foldPredicted
-            if scoresInt8 {
-                // What model.int8.onnx computes (the same quantiser as export), scored like the float model.
-                let int8 = EmotionClassifier(trained: trained, model: try classifier.model.int8Simulation(), weightsPath: classifier.weightsPath)
-                int8Predicted += try int8.clipProbabilities(test).map(Inference.argmax)
-            }
-            // Ablations only say something when clips have both modalities to withhold.
-            if trained.config.modalities.count == 2 && features.samples.contains(where: { $0.logmel != nil && $0.faces != nil }) {
-                for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
-                    let masked = test.map { Self.keeping(keep, of: $0) }
-                    ablationPredictions[ablation, default: []] += try classifier.clipProbabilities(masked).map(Inference.argmax)
+                let foldRows = try classifier.clipProbabilities(test).enumerated().map { i, p in
+                    guard p.allSatisfy(\.isFinite) else {
+                        throw PipelineError.missingData("evaluate: fold \(trained.fold.index)'s model gives clip \(test[i].id) non-finite probabilities (the training diverged); nothing was written")
+                    }
+                    return Self.row(test[i], clip: clips[test[i].id], fold: trained.fold.index, probabilities: p)
                 }
+                let foldPredicted = foldRows.map(\.predicted)
+                rows += foldRows
+                actors += foldRows.map(\.actor)
+                evaluatedFolds.append(trained.fold)
+                folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)",
+                                        metrics: try ClassificationMetrics.compute(labels: labels, truth: test.map(\.label),
+                                                                                   predicted: foldPredicted)))
+                truth += test.map(\.label)
+                predicted += foldPredicted
+                if scoresInt8 {
+                    // What model.int8.onnx computes (the same quantiser as export), scored like the float model.
+                    let int8 = EmotionClassifier(trained: trained, model: try classifier.model.int8Simulation(), weightsPath: classifier.weightsPath)
+                    watch(int8)
+                    int8Predicted += try int8.clipProbabilities(test).map(Inference.argmax)
+                }
+                if ablates {
+                    for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
+                        let masked = test.map { Self.keeping(keep, of: $0) }
+                        ablationPredictions[ablation, default: []] += try classifier.clipProbabilities(masked).map(Inference.argmax)
+                    }
+                }
+                if epochs.isEmpty, let state = try? TrainingState.decode(
+                    Data(contentsOf: foldFolder.appendingPathComponent(TrainingState.fileName))) {
+                    epochs = state.epochs
+                    keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1, trained.training.selection ?? .weightedF1)
+                }
+                let line = String(format: "fold %d: test accuracy %.3f, weighted F1 %.3f (%d clips)",
+                                  trained.fold.index, folds.last!.metrics.accuracy, folds.last!.metrics.weightedF1, test.count)
+                context.logger.info("\(line)")
             }
-            if epochs.isEmpty, let state = try? TrainingState.decode(
-                Data(contentsOf: foldFolder.appendingPathComponent(TrainingState.fileName))) {
-                epochs = state.epochs
-                keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1, trained.training.selection ?? .weightedF1)
-            }
-            let line = String(format: "fold %d: test accuracy %.3f, weighted F1 %.3f (%d clips)",
-                              trained.fold.index, folds.last!.metrics.accuracy, folds.last!.metrics.weightedF1, test.count)
-            context.logger.info("\(line)")
+        } catch is InferenceStopped {
+            throw EmoError.interrupted
         }
         var document = try MetricsDocument.evaluate(
             labels: labels, truth: truth, predicted: predicted,
@@ -157,6 +172,21 @@ public struct EvaluateStage: Stage {
         context.logger.info("report: \(RunFile.report.path(in: runFolder))")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
+    }
+
+    /// Ablations only say something when clips have both modalities to withhold.
+    static func scoresAblations(_ config: ModelConfig, _ features: FeatureSet) -> Bool {
+        config.modalities.count == 2 && features.samples.contains { $0.logmel != nil && $0.faces != nil }
+    }
+
+    /// The windows one scoring of every fold's test clips goes through (the unit of evaluate's progress).
+    static func windowCount(_ foldFolders: [URL], _ features: FeatureSet) throws -> Int {
+        try foldFolders.reduce(0) { total, folder in
+            let model = try TrainedModel.description(in: folder)
+            return total + features.samples(actors: model.fold.test).reduce(0) {
+                $0 + model.windowPolicy.starts(realFrames: $1.melFrames).count
+            }
+        }
     }
 
     /// Eight-class answers on seven classes (calm counted as neutral, as `ravdess7` merges them);

@@ -69,11 +69,14 @@ func kernelReport() throws {
     case .userChoice: decision = "user_choice"
     case .keep: decision = "keep"
     case .replace: decision = "replace"
+    case .overrule: decision = "overrule"
     }
     let document: [String: Any] = [
         "core_in_use": selection.coreInUse, "decision": decision, "summary": selection.summary,
         "cpu_vendor": cpu.vendor, "cpu_flags": cpu.flags.sorted(),
         "cpu_tier": String(describing: VectorTier(cpu: cpu)),
+        // One product through the kernels in use: kernels the CPU cannot run stop the process here.
+        "gflops_64": GEMMProbe.gflops(m: 64, n: 64, k: 64, transA: false, transB: false, seconds: 0.01),
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]), as: UTF8.self))
 }

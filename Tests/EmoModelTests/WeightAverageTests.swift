@@ -94,11 +94,21 @@ import Testing
         for (name, value) in counters { #expect(value == plainCheckpoint.tensors[name]?.data, "\(name)") }
     }
 
+    /// Stops at the second training batch of epoch 2 (three batches an epoch), with no checkpoint on
+    /// disk but the stop's own. Validation asks too, so the stop counts only the asks after epoch 1's line.
+    static func stopInSecondEpoch(_ trainer: Trainer) {
+        var firstEpochDone = false, asked = 0
+        trainer.log = { if $0.hasPrefix("epoch 1/") { firstEpochDone = true } }
+        trainer.stopRequested = {
+            if firstEpochDone { asked += 1 }
+            return asked == 2
+        }
+    }
+
     @Test func aCheckpointWithoutAnAverageStartsOneFromItsWeights() throws {
         let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("average-late")).appendingPathComponent("fold-0")
         let plain = Self.trainer(averaging: nil)
-        var batches = 0
-        plain.stopRequested = { batches += 1; return batches == 5 }
+        Self.stopInSecondEpoch(plain)
         #expect(throws: TrainingStopped.self) { try Self.fit(plain, folder: folder) }
         let resumed = Self.trainer(averaging: 1.5)
         let state = try Self.fit(resumed, folder: folder, resumingAfter: 1)
@@ -114,9 +124,7 @@ import Testing
 
         let stopped = URL(fileURLWithPath: try TestSupport.temporaryFolder("average-stopped")).appendingPathComponent("fold-0")
         let first = Self.trainer(averaging: 1.5)
-        var batches = 0
-        // Three batches an epoch: the fifth is in epoch 2, with no checkpoint but the stop's own.
-        first.stopRequested = { batches += 1; return batches == 5 }
+        Self.stopInSecondEpoch(first)
         #expect(throws: TrainingStopped.self) { try Self.fit(first, folder: stopped) }
         let resumedTrainer = Self.trainer(averaging: 1.5)
         var said: [String] = []

@@ -58,6 +58,21 @@ struct KernelChoiceTests {
                 == .replace(detected: "Prescott", with: "Haswell"), "an empty variable is no choice")
     }
 
+    @Test func aUsersCoreTheCPUCannotRunIsOverruledByTheCPUsOwn() {
+        // OpenBLAS installs what the variable names without asking the CPU: the first product would be SIGILL.
+        #expect(KernelChoice.choose(corename: "SkylakeX", cpu: Self.amdAVX2, userCoreType: "SkylakeX")
+                == .overrule(asked: "SkylakeX", needs: .avx512, with: "Zen"))
+        #expect(KernelChoice.choose(corename: "SkylakeX", cpu: Self.intelAVX2, userCoreType: "skylakex")
+                == .overrule(asked: "skylakex", needs: .avx512, with: "Haswell"))
+        let avxOnly = CPUFeatures(vendor: "GenuineIntel", flags: ["avx"])
+        #expect(KernelChoice.choose(corename: "Haswell", cpu: avxOnly, userCoreType: "Haswell")
+                == .overrule(asked: "Haswell", needs: .avx2, with: nil), "below AVX2, OpenBLAS's own detection")
+        // What the CPU can run stays the user's choice, however slow.
+        #expect(KernelChoice.choose(corename: "SkylakeX", cpu: Self.intelAVX512, userCoreType: "SkylakeX") == .userChoice("SkylakeX"))
+        #expect(KernelChoice.choose(corename: "Prescott", cpu: avxOnly, userCoreType: "Prescott") == .userChoice("Prescott"))
+        #expect(KernelChoice.choose(corename: "Neoverse V9", cpu: avxOnly, userCoreType: "Neoverse V9") == .userChoice("Neoverse V9"))
+    }
+
     @Test func aCoreNameThisTableDoesNotKnowIsLeftAlone() {
         #expect(VectorTier(openBLASCore: "Neoverse V9") == nil)
         #expect(KernelChoice.choose(corename: "Neoverse V9", cpu: Self.intelAVX512, userCoreType: nil) == .keep("Neoverse V9"))
@@ -135,6 +150,34 @@ struct GEMMKernelInUseTests {
         #expect(report["decision"] as? String == "user_choice")
         #expect(report["core_in_use"] as? String == "Prescott")
         #expect((report["summary"] as? String)?.contains("OPENBLAS_CORETYPE=Prescott") == true)
+    }
+
+    /// A core above what this CPU runs; nil on an AVX-512 CPU, which runs them all.
+    static var coreBeyondThisCPU: String? {
+        switch cpuTier {
+        case .generic: return "Haswell"
+        case .avx2: return "SkylakeX"
+        case .avx512: return nil
+        }
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: emonnBench) && coreBeyondThisCPU != nil,
+                   "needs the built emonn-bench and a CPU below AVX-512"))
+    func aUsersCoreTypeThisCPUCannotRunIsSetAsideWithAWarning() throws {
+        let beyond = try #require(Self.coreBeyondThisCPU)
+        let result = try Self.run(Self.emonnBench, ["kernel"], coreType: beyond, simulate: false)
+        #expect(result.status == 0, "exit \(result.status) (4 is SIGILL): \(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["decision"] as? String == "overrule", "\(report)")
+        let core = try #require(report["core_in_use"] as? String)
+        #expect((VectorTier(openBLASCore: core) ?? .generic) <= Self.cpuTier, "\(report)")
+        #expect((report["gflops_64"] as? Double ?? 0) > 0, "a product ran: \(report)")
+        #expect(result.stderr.contains("warning: OPENBLAS_CORETYPE=\(beyond) asks for") && result.stderr.contains("cannot run"),
+                "\(result.stderr)")
+
+        let version = try Self.run(TestSupport.emopipe, ["--version"], coreType: beyond, simulate: false)
+        #expect(version.status == 0 && version.stdout.contains("(not OPENBLAS_CORETYPE=\(beyond): its "), "\(version.stdout)")
+        #expect(version.stderr.contains("warning: OPENBLAS_CORETYPE=\(beyond)"), "\(version.stderr)")
     }
 
     @Test(.enabled(if: TestSupport.hasEmopipe, "needs the built emopipe"))

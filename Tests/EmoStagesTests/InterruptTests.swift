@@ -70,6 +70,51 @@ struct InterruptTests {
         #expect(cachedKeys() == finished, "the five short clips are cached, the slow one is not")
     }
 
+    /// Scoring whole clips can be long (a clip of many windows): SIGTERM stops training's validation and
+    /// evaluate within one batch of windows, not at the end of the clip. Exit 130, the stopped epoch is done
+    /// again by the next run, evaluate writes nothing, and the next runs finish both.
+    @Test func sigtermStopsValidationAndEvaluateWithinABatchOfWindows() throws {
+        // Two 40 s clips scored every frame (2 ms frames): tens of thousands of windows each.
+        let short = (1...8).map { ("03-01-0\($0)-01-01-01-01.wav", 2.0) }
+        let data = try TestSupport.synthesizedSpeech(short + [("03-01-01-01-01-01-02.wav", 40), ("03-01-02-01-01-01-03.wav", 40)])
+        let workdir = try TestSupport.temporaryFolder("interrupt-scoring")
+        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+                         "--threads", "2", "--set", "split.test_actors=[3]", "--set", "split.val_actors=[2]",
+                         "--set", "train.epochs=1", "--set", "train.warmup_epochs=0", "--set", "train.audio_channels=[4,8]",
+                         "--set", "train.window_frames=100", "--set", "train.window_hop_frames=1", "--set", "audio.hop_length=32"]
+        func stop(_ run: TestSupport.Background, after text: String) -> (status: Int32, seconds: Double) {
+            #expect(run.waitForStderr(containing: text), "\(run.stderr)")
+            Thread.sleep(forTimeInterval: 1)
+            let sent = Date()
+            #expect(kill(run.pid, SIGTERM) == 0)
+            let status = run.wait()
+            return (status, Date().timeIntervalSince(sent))
+        }
+
+        let training = try TestSupport.Background(TestSupport.emopipe, arguments + ["--until", "train"])
+        let trainingStop = stop(training, after: "1 validation clips")
+        #expect(trainingStop.status == ExitStatus.interrupted && trainingStop.seconds < 5,
+                "exit \(trainingStop.status) \(trainingStop.seconds)s after SIGTERM: \(training.stderr)")
+        #expect(training.stderr.contains("stopped while validating epoch 1; the next run starts it again"), "\(training.stderr)")
+        #expect(!training.stderr.contains("epoch 1/1"), "the stopped epoch is not logged as done: \(training.stderr)")
+
+        let evaluation = try TestSupport.Background(TestSupport.emopipe, arguments)
+        let evaluationStop = stop(evaluation, after: "evaluate: running")
+        #expect(evaluationStop.status == ExitStatus.interrupted && evaluationStop.seconds < 5,
+                "exit \(evaluationStop.status) \(evaluationStop.seconds)s after SIGTERM: \(evaluation.stderr)")
+        #expect(evaluation.stderr.contains("epoch 1/1"), "the stopped epoch was trained again: \(evaluation.stderr)")
+        // Progress counts windows: the stop came part way through them.
+        let windows = try #require(evaluation.stderr.split(separator: "\n").last { $0.hasPrefix("evaluate ") && $0.contains(" windows/s") })
+        #expect(!windows.contains("(100%)"), "\(windows)")
+        let runFolders = try FileManager.default.contentsOfDirectory(atPath: workdir + "/runs")
+        #expect(!runFolders.contains { FileManager.default.fileExists(atPath: "\(workdir)/runs/\($0)/metrics.json") },
+                "a stopped evaluate writes no metrics")
+
+        let finished = try TestSupport.run(TestSupport.emopipe, arguments)
+        #expect(finished.status == 0, "\(finished.stderr)")
+        #expect(finished.stderr.contains("train: up to date") && finished.stderr.contains("evaluate: ran"), "\(finished.stderr)")
+    }
+
     /// A unit's work stopped by the run (decoding audio or video, a log-mel) is told apart from a
     /// unit that failed, so it gets no failure row; a real failure still does.
     @Test func stoppedWorkIsToldApartFromFailedWork() {

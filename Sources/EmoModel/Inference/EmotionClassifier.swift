@@ -1,6 +1,11 @@
 import Foundation
 import EmoNN
 
+/// Thrown by `Inference` when its `stopRequested` said so: nothing it computed is returned.
+public struct InferenceStopped: Error, Equatable, Sendable {
+    public init() {}
+}
+
 /// The model's forward pass over samples, in batches, in eval mode (running batch-norm statistics,
 /// no dropout) and without gradients. Training's validation goes through here too, so what
 /// evaluation measures after training is computed as what training selected its best epoch on.
@@ -9,6 +14,11 @@ public struct Inference {
     public let encoder: InputEncoder
     /// Samples per forward pass: the training batch size, as the models were always evaluated.
     public let batchSize: Int
+    /// Asked before every forward pass; true stops the work with `InferenceStopped`, so a stop signal
+    /// is obeyed within one batch however many windows the clips hold.
+    public var stopRequested: () -> Bool = { false }
+    /// Told the size of every batch once it is scored (progress).
+    public var batchScored: (Int) -> Void = { _ in }
 
     public init(model: EmotionModel, standardizer: Standardizer, batchSize: Int) {
         self.model = model
@@ -73,8 +83,10 @@ public struct Inference {
         model.eval()
         try Autograd.noGrad {
             for start in stride(from: 0, to: samples.count, by: batchSize) {
+                if stopRequested() { throw InferenceStopped() }
                 let batch = Array(samples[start..<min(start + batchSize, samples.count)])
                 try body(batch, try model(encoder.encode(batch)))
+                batchScored(batch.count)
             }
         }
     }
@@ -90,7 +102,7 @@ public struct Inference {
 /// Made by `TrainedModel.load(folder:weights:)`.
 public final class EmotionClassifier {
     public let trained: TrainedModel
-    public let inference: Inference
+    public var inference: Inference
     /// The weights file, for naming it when its scores go wrong.
     public let weightsPath: String
 

@@ -91,13 +91,15 @@ public final class Trainer {
     let classWeights: Tensor
     let optimizer: AdamW
     /// Validation's forward passes, the same code evaluation and predict use.
-    let inference: Inference
+    var inference: Inference
     /// The moving average of the weights, when `weightAverageEpochs` asks for one.
     var average: WeightAverage?
     public var log: (String) -> Void = { _ in }
     /// Asked before every batch; when it answers true, `fit` writes its last epoch boundary as the
-    /// checkpoint and throws `TrainingStopped`.
-    public var stopRequested: () -> Bool = { false }
+    /// checkpoint and throws `TrainingStopped`. Validation asks it too, before each of its batches.
+    public var stopRequested: () -> Bool = { false } {
+        didSet { inference.stopRequested = stopRequested }
+    }
 
     public init(model: EmotionModel, config: TrainingConfig, standardizer: Standardizer, classWeights: [Float], seed: UInt64) {
         self.model = model; self.config = config; self.standardizer = standardizer; self.seed = seed
@@ -164,7 +166,16 @@ public final class Trainer {
             }
             let (loss, accuracy) = trained
             // Without validation clips the validation figures are NaN.
-            let (valLoss, predicted) = validating ? try withKeptWeights { try predict(validation, policy: policy) } : (.nan, [])
+            let valLoss: Double, predicted: [Int]
+            do {
+                (valLoss, predicted) = validating ? try withKeptWeights { try predict(validation, policy: policy) } : (.nan, [])
+            } catch is InferenceStopped {
+                // The epoch is not done until it is validated: a resumed run does it again.
+                try publish(boundary, state: state, folder: folder)
+                log("stopped while validating epoch \(epoch + 1); " + (epoch == 0 ? "the next run starts it again"
+                                                                        : "checkpoint at the end of epoch \(epoch) written"))
+                throw TrainingStopped()
+            }
             let scores = validating ? evaluate(validation.map(\.label), predicted) : (accuracy: .nan, weightedF1: .nan)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
