@@ -1,3 +1,5 @@
+import Foundation
+
 /// Errors shared across layers. Each description is a sentence a user can act on.
 public enum EmoError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidConfiguration(String)
@@ -17,5 +19,28 @@ public enum EmoError: Error, Equatable, CustomStringConvertible, Sendable {
         case .io(let path, let reason): return "\(path.shownPath): \(reason)"
         case .interrupted: return "interrupted"
         }
+    }
+}
+
+/// Foundation's file errors (`Data(contentsOf:)`, `FileManager`) print as NSError dumps; these say
+/// which file and why, as the rest of emopipe's messages do.
+public enum FileError {
+    /// Why a Foundation file operation failed: the POSIX reason under it when there is one.
+    public static func reason(of error: Error) -> String {
+        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        if let code = underlying?.code, underlying?.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(code))) }
+        // Foundation on Linux leaves some errors without the POSIX one under them: said as the system says it.
+        let posix: [CocoaError.Code: Int32] = [.fileNoSuchFile: ENOENT, .fileReadNoSuchFile: ENOENT, .fileReadNoPermission: EACCES,
+                                               .fileWriteNoPermission: EACCES, .fileWriteOutOfSpace: ENOSPC, .fileWriteVolumeReadOnly: EROFS]
+        if let cocoa = error as? CocoaError, let code = posix[cocoa.code] { return String(cString: strerror(code)) }
+        return error.localizedDescription
+    }
+
+    /// `path: reason` for a Foundation file error; any other error as it describes itself.
+    public static func describe(_ error: Error) -> String {
+        let bridged = error as NSError
+        guard bridged.domain == NSCocoaErrorDomain else { return "\(error)" }
+        let path = bridged.userInfo[NSFilePathErrorKey] as? String ?? (bridged.userInfo[NSURLErrorKey] as? URL)?.path
+        return path.map { "\($0.shownPath): \(reason(of: error))" } ?? reason(of: error)
     }
 }

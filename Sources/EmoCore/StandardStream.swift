@@ -14,7 +14,7 @@ public enum StandardStream {
         let handle = self == .output ? FileHandle.standardOutput : FileHandle.standardError
         do { try handle.write(contentsOf: data) } catch {
             guard self == .output else { return }
-            Self.failOutput(reason: Self.reason(of: error))
+            Self.failOutput(reason: FileError.reason(of: error))
         }
     }
 
@@ -32,9 +32,4 @@ public enum StandardStream {
         _exit(1)
     }
 
-    private static func reason(of error: Error) -> String {
-        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
-        if let code = underlying?.code, underlying?.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(code))) }
-        return error.localizedDescription
-    }
 }

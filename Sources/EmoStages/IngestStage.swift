@@ -37,8 +37,15 @@ public struct IngestStage: Stage {
                 progress.finish()  // ends the progress line before the run says it was interrupted
                 throw EmoError.interrupted
             }
-            let rows = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads)
+            let examined = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads)
+            // A file the open-file limit kept unread is not recorded at all: the next run reads it.
+            let ranOut = examined.filter { $0.status == .failed && OpenFileLimit.ranOut($0.reason ?? "") }
+            let rows = examined.filter { row in !ranOut.contains { $0.path == row.path } }
             try commit(rows, context: context)
+            if let first = ranOut.first {
+                progress.finish()
+                throw OpenFilesRanOut(path: first.path, reason: first.reason ?? "")
+            }
             sameContent += rows.filter { row in known[row.path].map { $0.status != .removed && $0.sha256 == row.sha256 } ?? false }.count
             let failures = rows.filter { $0.status == .failed }.count
             failedNow += failures

@@ -112,11 +112,11 @@ struct PerSourceWork {
             // own busy pool threads one item at a time.)
             let flusher = Repeating(every: 0.5) { collector.publishIfDue() }
             _ = ParallelMap.map(chunk, threads: workers) { unit in
-                guard !collector.hasFailed else { return }   // a publish failed (disk full): the stage ends after this chunk
+                guard !collector.hasFailed else { return }   // a publish failed (disk full), or the open files ran out: the stage ends after this chunk
                 let result = Result { try Self.computeIfUnchanged(unit, compute) }
                 switch result {
                 case .success: progress.advance()
-                case .failure(let error) where Self.wasStopped(error): break  // not done, not failed
+                case .failure(let error) where Self.wasStopped(error) || Self.ranOutOfFiles(error): break  // not done, not failed
                 case .failure(is SourceChangedSinceIngest): progress.advance()
                 case .failure: progress.advance(failed: 1)
                 }
@@ -125,6 +125,11 @@ struct PerSourceWork {
             flusher.stop()
             limit.learn(peak: sampler?.stop(), resident: resident, workers: min(workers, chunk.count))
             try collector.rethrowPublishError()
+            if let ranOut = collector.ranOut {
+                try collector.publishAll()
+                progress.finish()
+                throw ranOut
+            }
             // Under a budget, what the batch freed goes back to the kernel before the next one is planned.
             if limit.budget != nil { ProcessMemory.releaseFreedMemory() }
         }
@@ -152,11 +157,14 @@ struct PerSourceWork {
 
     /// A finished unit's record, failure row or change notice, into `batch` (under the collector's lock).
     fileprivate func file(_ unit: SourceUnit, _ result: Result<TensorRecord, Error>, into batch: inout PublishBatch,
-                          changed: inout [SourceChangedSinceIngest]) {
+                          changed: inout [SourceChangedSinceIngest], ranOut: inout OpenFilesRanOut?) {
         switch result {
         case .success(let record): batch.append(record)
         case .failure(let error) where Self.wasStopped(error):
             return  // interrupted, not failed: computed again by the next run
+        case .failure(let error) where Self.ranOutOfFiles(error):
+            let reason = (error as? SourceChangedSinceIngest)?.change ?? SourceExaminer.reason(error, path: unit.path)
+            ranOut = ranOut ?? OpenFilesRanOut(path: unit.path, reason: reason)
         case .failure(let error as SourceChangedSinceIngest):
             changed.append(error)
             context.logger.error("\(error.path): \(error.change); not computed (run ingest again)")
@@ -189,6 +197,11 @@ struct PerSourceWork {
 
     /// Whether a unit's error says its work was stopped on request (the run's `StopCheck`).
     static func wasStopped(_ error: Error) -> Bool { StopCheck.endedWork(error) }
+
+    /// Whether a unit's file could not be read because the open files ran out (not the file's fault).
+    static func ranOutOfFiles(_ error: Error) -> Bool {
+        OpenFileLimit.ranOut((error as? SourceChangedSinceIngest)?.change ?? "\(error)")
+    }
 
     /// Asks a unit's long work to stop when the run is interrupted.
     var stopCheck: StopCheck {
@@ -228,6 +241,7 @@ private final class FinishedUnits: @unchecked Sendable {
     private var batch: PublishBatch
     private var changedSources: [SourceChangedSinceIngest] = []
     private var publishError: Error?
+    private var firstRanOut: OpenFilesRanOut?
     private let work: PerSourceWork
     private let cache: TensorCache
 
@@ -235,9 +249,12 @@ private final class FinishedUnits: @unchecked Sendable {
 
     var changed: [SourceChangedSinceIngest] { locked { changedSources } }
 
+    /// The first unit the open-file limit kept unread.
+    var ranOut: OpenFilesRanOut? { locked { firstRanOut } }
+
     func take(_ unit: SourceUnit, _ result: Result<TensorRecord, Error>) {
         locked {
-            work.file(unit, result, into: &batch, changed: &changedSources)
+            work.file(unit, result, into: &batch, changed: &changedSources, ranOut: &firstRanOut)
             publishLocked(onlyIfDue: true)
         }
     }
@@ -254,7 +271,7 @@ private final class FinishedUnits: @unchecked Sendable {
 
     func rethrowPublishError() throws { try locked { if let publishError { throw publishError } } }
 
-    var hasFailed: Bool { locked { publishError != nil } }
+    var hasFailed: Bool { locked { publishError != nil || firstRanOut != nil } }
 
     /// A failed publish (disk full) stops further publishing; the error ends the stage after the chunk.
     private func publishLocked(onlyIfDue: Bool) {

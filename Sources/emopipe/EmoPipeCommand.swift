@@ -69,6 +69,7 @@ struct EmoPipeCommand: ParsableCommand {
     /// The BLAS kernels are chosen first, before any thread can call BLAS (EmoNN's `GEMMKernel`).
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
+        OpenFileLimit.raiseSoftLimit()
         StandardStream.checkBufferedOutputAtExit()
         let kernel = StageCatalog.gemmKernel
         Log.logger("emopipe").debug("GEMM: \(kernel)")
@@ -76,6 +77,10 @@ struct EmoPipeCommand: ParsableCommand {
         if arguments == ["--version"] {
             print(versionText)
             Foundation.exit(0)
+        }
+        if let message = OpenFileLimit.tooLowToRun {
+            StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
+            Foundation.exit(ExitStatus.failure)
         }
         if let message = unknownHelpTopic(arguments) {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
@@ -318,10 +323,12 @@ enum Failure {
                 + "number (training diverged, or the parameters made the features non-finite)"
             status = ExitStatus.failure
         default:
-            message = "\(error)"
+            message = FileError.describe(error)
             status = ExitStatus.failure
         }
-        StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
+        // A limit this low may be why a file could not be opened, whichever library said so.
+        let note = status == ExitStatus.failure && !message.contains("ulimit -n") ? OpenFileLimit.lowLimitNote.map { " (\($0))" } ?? "" : ""
+        StandardStream.error.write(Data("emopipe: \(message)\(note)\n".utf8))
         return ExitCode(status)
     }
 }

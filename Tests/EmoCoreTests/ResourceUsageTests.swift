@@ -1,4 +1,5 @@
 import EmoCore
+import EmoTestSupport
 import Foundation
 import Testing
 
@@ -98,5 +99,28 @@ struct ResourceUsageTests {
         let usage = ResourceUsage(seconds: 3, cpuSeconds: 5.25, peakRSSMB: 181.4)
         #expect(usage.line == "cpu 5.2 s, peak RSS 181 MB" || usage.line == "cpu 5.3 s, peak RSS 181 MB")
         #expect(ResourceUsage(seconds: 1, cpuSeconds: 1, peakRSSMB: nil).line.hasSuffix("peak RSS unknown"))
+    }
+}
+
+@Suite("open-file limit and file errors")
+struct OpenFileLimitUnitTests {
+    @Test func aReadThatRanOutOfOpenFilesIsToldApartFromTheFilesOwnProblems() {
+        #expect(OpenFileLimit.ranOut("cannot open: \(String(cString: strerror(EMFILE)))"))
+        #expect(OpenFileLimit.ranOut("avformat_open_input: \(String(cString: strerror(ENFILE)))"))
+        #expect(!OpenFileLimit.ranOut("cannot open: \(String(cString: strerror(ENOENT)))"))
+        #expect(!OpenFileLimit.ranOut("invalid data found when processing input"))
+        // Memory is not the limit's: a crafted file can make a decoder ask for too much, every run.
+        #expect(!OpenFileLimit.ranOut(String(cString: strerror(ENOMEM))))
+    }
+
+    @Test func foundationFileErrorsNameTheFileAndThePOSIXReason() throws {
+        let path = try TestSupport.temporaryFolder("file-error") + "/missing.bin"
+        do {
+            _ = try Data(contentsOf: URL(fileURLWithPath: path))
+            Issue.record("reading a missing file succeeded")
+        } catch {
+            #expect(FileError.describe(error) == "\(path): \(String(cString: strerror(ENOENT)))")
+        }
+        #expect(FileError.describe(EmoError.interrupted) == "interrupted", "other errors describe themselves")
     }
 }

@@ -160,6 +160,13 @@ struct SweepTests {
         let refusedType = try TestSupport.run(TestSupport.emopipe, ["sweep", wrongType, "--workdir", workdir])
         #expect(refusedType.status == ExitStatus.usage && refusedType.stderr.contains("train.batch_size"), "\(refusedType.stderr)")
 
+        // A --set of a key every trial sets would be recorded with each trial and used by none.
+        let swept = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2]}")
+        let refusedSet = try TestSupport.run(TestSupport.emopipe, ["sweep", swept, "--workdir", workdir, "--set", "train.dropout=0.9"])
+        #expect(refusedSet.status == ExitStatus.usage, "\(refusedSet.stderr)")
+        #expect(refusedSet.stderr.contains("--set train.dropout: every trial of the sweep sets it (sweep.grid in \(swept))"), "\(refusedSet.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
+
         // A metric metrics.json does not hold is named before trial 0 trains, not after.
         let misspelt = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2]}")
         try String(contentsOfFile: misspelt, encoding: .utf8).replacingOccurrences(of: "metric: weighted_f1", with: "metric: weighted_f")

@@ -78,6 +78,13 @@ public final class SweepRunner {
         if worker != nil, spec.strategy == .halving {
             throw PipelineError.invalidFile("\(manifest.path): sweep.strategy = halving cannot be spread over workers: each budget needs every trial's result at the one before")
         }
+        // A --set of a key every trial sets would be recorded with each trial and used by none.
+        for override in manifest.commandLine {
+            if let swept = spec.sweptKeys.first(where: { $0.key.stage == override.stage && $0.key.key == override.key }) {
+                throw PipelineError.invalidFile("--set \(override.stage).\(override.key): every trial of the sweep sets it (\(swept.block) in \(manifest.path)), "
+                                                + "so this value would be used by none; leave it out of --set or out of the sweep")
+            }
+        }
         let id = Self.sweepId(manifest)
         self.manifest = manifest
         self.spec = spec

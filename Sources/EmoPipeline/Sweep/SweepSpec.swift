@@ -130,7 +130,29 @@ extension SweepSpec {
         return axes
     }
 
+    /// The keys every trial sets, and the block that sets each.
+    public var sweptKeys: [(key: SweepKey, block: String)] {
+        switch strategy {
+        case .grid: return grid.map { ($0.key, "sweep.grid") }
+        case .random: return (random?.params ?? []).map { ($0.key, "sweep.random.params") }
+        case .halving:
+            let candidates = random.map { $0.params.map { ($0.key, "sweep.random.params") } } ?? grid.map { ($0.key, "sweep.grid") }
+            return candidates + [(SweepKey.epochs, "sweep.halving.budgets")]
+        }
+    }
+
     private func checkStrategyHasWhatItNeeds(fail: (String) -> PipelineError) throws {
+        // A block the strategy does not read would look like part of the sweep and change nothing.
+        let unused: [String]
+        switch strategy {
+        case .grid: unused = (random == nil ? [] : ["random"]) + (halving == nil ? [] : ["halving"])
+        case .random: unused = (grid.isEmpty ? [] : ["grid"]) + (halving == nil ? [] : ["halving"])
+        case .halving: unused = random != nil && !grid.isEmpty ? ["grid"] : []
+        }
+        if let block = unused.first {
+            let reads = strategy == .halving ? "draws its candidates from sweep.random, so sweep.grid beside it" : "does not read sweep.\(block)"
+            throw fail("sweep.strategy = \(strategy.rawValue) \(reads) would change nothing: remove it (or change the strategy)")
+        }
         switch strategy {
         case .grid where grid.isEmpty: throw fail("sweep.strategy = grid needs a sweep.grid block")
         case .random where random == nil: throw fail("sweep.strategy = random needs a sweep.random block")
@@ -222,9 +244,11 @@ extension SweepSpec.Distribution {
             }
             self = .intUniform(low: low, high: high)
         default:
-            guard let low = fields["low"]?.doubleValue, let high = fields["high"]?.doubleValue, low.isFinite, high.isFinite, low <= high,
-                  (high - low).isFinite else {
+            guard let low = fields["low"]?.doubleValue, let high = fields["high"]?.doubleValue, low.isFinite, high.isFinite, low <= high else {
                 throw fail("\(field): \(name) needs finite numbers low ≤ high")
+            }
+            guard (high - low).isFinite else {
+                throw fail("\(field): \(name) from \(low) to \(high) spans more than a 64-bit float holds (\(Double.greatestFiniteMagnitude)); narrow it")
             }
             if name == "log_uniform" {
                 guard low > 0 else { throw fail("\(field): log_uniform needs low > 0 (got \(low))") }

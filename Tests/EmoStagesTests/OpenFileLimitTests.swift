@@ -1,0 +1,56 @@
+import EmoCore
+import EmoStore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// Running out of open files is the machine's limit, not a recording's fault: it must never become a
+/// source's recorded failure, which later runs would trust and never read the file again.
+@Suite("open-file limit", .serialized, .enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+struct OpenFileLimitTests {
+    /// `emopipe ARGUMENTS` under `ulimit -n limit`, with `held` descriptors already open (as a parent
+    /// process or other work could hold them), so that the files run out part way.
+    static func emopipe(_ arguments: [String], limit: Int, held: Int) throws -> TestSupport.ProcessResult {
+        let quoted = ([TestSupport.emopipe] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let script = "ulimit -n \(limit); for fd in $(seq 10 \(9 + held)); do eval \"exec $fd</dev/null\"; done; exec \(quoted)"
+        return try TestSupport.run("/bin/bash", ["-c", script])
+    }
+
+    @Test func filesTheOpenFileLimitKeptUnreadAreNotRecordedAsFailedAndTheNextRunReadsThem() throws {
+        let data = try TestSupport.synthesizedSpeech((1...8).flatMap { emotion in
+            ["01", "02"].map { actor in ("03-01-0\(emotion)-01-01-01-\(actor).wav", 1.0) }
+        })
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        let root = try TestSupport.temporaryFolder("open-files")
+        var stoppedForFiles: [String] = []
+        // From enough descriptors to none to spare: each run stops somewhere else, or finishes.
+        for held in stride(from: 40, through: 54, by: 1) {
+            let workdir = "\(root)/held-\(held)"
+            let run = try Self.emopipe(["run", manifest, "--data", data, "--workdir", workdir, "--until", "audio"], limit: 64, held: held)
+            #expect(run.status == 0 || run.status == 1, "held \(held): exit \(run.status) (a trap is 132-134): \(run.stderr)")
+            if run.stderr.contains("not recorded as the file's failure") {
+                stoppedForFiles.append(workdir)
+                #expect(run.stderr.contains("Too many open files") && run.stderr.contains("ulimit -n is 64"), "\(run.stderr)")
+            }
+            guard FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"),
+                  let store = try? ProvenanceStore(path: workdir + "/emopipe.sqlite") else { continue }
+            let failures = try store.failures(stage: "ingest") + store.failures(stage: "audio")
+            #expect(failures.isEmpty, "held \(held): \(failures.map(\.reason))")
+        }
+        // With the files to spare, the same work directory reads what the limit kept unread.
+        let workdir = try #require(stoppedForFiles.last, "no run met the limit while reading sources: the test did not test")
+        let rerun = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--data", data, "--workdir", workdir, "--until", "audio"])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        let said = rerun.stdout + rerun.stderr
+        #expect(said.contains("16 files: 16 ok, 0 failed") && said.contains("16 log-mel tensors, 0 failed"), "\(said)")
+    }
+
+    @Test func aLimitTooLowToRunIsSaidBeforeAnythingStarts() throws {
+        let workdir = try TestSupport.temporaryFolder("open-files-low") + "/work"
+        let run = try Self.emopipe(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--workdir", workdir], limit: 20, held: 0)
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr == "emopipe: the open-file limit (ulimit -n) is 20, below the \(OpenFileLimit.minimum) emopipe needs to run "
+                + "(the database, the cache, decoders and worker threads hold files open): raise it\n", "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir), "nothing was created")
+    }
+}
