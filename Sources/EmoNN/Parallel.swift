@@ -21,6 +21,25 @@ public enum Engine {
         keepFreedMemory()
     }
 
+    /// What OpenBLAS reserves for each thread that multiplies: its own server threads when it loads,
+    /// and each of ours at its first product.
+    public static let blasBufferBytes: UInt64 = 128 << 20
+
+    /// OpenBLAS retries a buffer the address-space limit (`ulimit -v`) refuses forever: the process
+    /// hangs, at start-up or at its first product. Such a limit is named instead, before any product
+    /// with `threads` threads; nil when the limit leaves room (1 GiB besides the buffers of `threads`
+    /// threads and one per core).
+    public static func addressSpaceShortfall(threads: Int) -> String? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        let cores = UInt64(max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let needed = (1 << 30) + blasBufferBytes * (UInt64(max(1, threads)) + cores)
+        guard UInt64(limit.rlim_cur) < needed else { return nil }
+        return "the address-space limit (ulimit -v) is \(limit.rlim_cur >> 20) MB, below the \(needed >> 20) MB that \(max(1, threads)) "
+            + "thread(s) on \(cores) core(s) need: OpenBLAS reserves 128 MB for each thread that multiplies and, refused, "
+            + "waits forever; raise the limit (resources.max_memory_mb bounds what emopipe itself holds)"
+    }
+
     /// glibc's mallopt is not in Swift's Glibc module; look it up at run time
     /// (a no-op on other C libraries). glibc caps M_MMAP_THRESHOLD at 32 MB, so
     /// larger activations would be mmapped and page-faulted afresh every step

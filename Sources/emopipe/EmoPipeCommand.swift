@@ -1,3 +1,4 @@
+import EmoNN
 import ArgumentParser
 import EmoCore
 import EmoPipeline
@@ -70,6 +71,11 @@ struct EmoPipeCommand: ParsableCommand {
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
         OpenFileLimit.raiseSoftLimit()
+        if let problem = Engine.addressSpaceShortfall(threads: ProcessInfo.processInfo.activeProcessorCount) {
+            // _exit: exit() would wait for OpenBLAS's threads, stuck retrying what the limit refused.
+            StandardStream.error.write(Data("emopipe: \(problem)\n".utf8))
+            _exit(ExitStatus.failure)
+        }
         StandardStream.checkBufferedOutputAtExit()
         let kernel = StageCatalog.gemmKernel
         Log.logger("emopipe").debug("GEMM: \(kernel)")

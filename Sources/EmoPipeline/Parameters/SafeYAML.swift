@@ -5,7 +5,7 @@ import Yams
 /// Reads the YAML of manifests, pipeline files and `--set` values within fixed bounds, so a hostile
 /// file is refused quickly instead of exhausting memory or the stack:
 /// - a file over `maxBytes` is refused before it is read;
-/// - parsing runs on a thread with a large stack, so deep nesting cannot overflow it;
+/// - parsing runs on a thread with a large stack, so deep nesting (libyaml allows 1,000 levels) cannot overflow it;
 /// - the document, with every alias expanded, may hold at most `maxNodes` nodes, `maxExpandedBytes`
 ///   of scalar text, and nest at most `maxDepth` levels ("billion laughs" files are a few hundred
 ///   bytes that expand without bound; one long string aliased thousands of times, gigabytes).
@@ -103,18 +103,31 @@ public enum SafeYAML {
         }
     }
 
-    /// Yams composes recursively: a file of a few kilobytes can nest deep enough to overflow a
-    /// default 8 MB stack. 512 MB of address space is reserved, not touched.
+    /// Yams composes recursively: a file of a few kilobytes can nest deep enough to overflow a small
+    /// thread stack. libyaml stops at 1,000 levels ("Maximum nesting level reached"), which measured
+    /// within an 8 MB stack; the parsing thread gets 64 MB. Created with pthread so that a failure
+    /// (an address-space limit, `ulimit -v`) is an error rather than a wait for a thread that never ran.
+    static let parserStackBytes = 64 << 20
+
     private static func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
         let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            box.result = Result { try body() }
-            done.signal()
+        let job = ParserJob { box.result = Result { try body() } }
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, parserStackBytes)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(job).toOpaque()
+        let code = pthread_create(&thread, &attributes, { raw in
+            raw.map { Unmanaged<ParserJob>.fromOpaque($0).takeRetainedValue().work() }
+            return nil
+        }, context)
+        guard code == 0 else {
+            Unmanaged<ParserJob>.fromOpaque(context).release()
+            throw EmoError.invalidConfiguration("cannot start the thread that reads YAML (\(parserStackBytes >> 20) MB of stack: "
+                                                + "\(String(cString: strerror(code)))); the address-space limit (ulimit -v) may be too low")
         }
-        thread.stackSize = 512 << 20
-        thread.start()
-        done.wait()
+        pthread_join(thread, nil)
         guard let result = box.result else { throw PipelineError.invalidFile("the YAML parser did not finish") }
         return try result.get()
     }
@@ -127,7 +140,13 @@ public enum SafeYAML {
     }
 }
 
-/// Carries a result from the parsing thread back to the caller, which waits on a semaphore.
+/// Carries a result from the parsing thread back to the caller, which joins the thread.
 private final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, Error>?
+}
+
+/// The parsing thread's work, handed to pthread_create as one retained reference.
+private final class ParserJob {
+    let work: () -> Void
+    init(_ work: @escaping () -> Void) { self.work = work }
 }

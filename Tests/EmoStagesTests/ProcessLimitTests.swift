@@ -4,16 +4,48 @@ import EmoTestSupport
 import Foundation
 import Testing
 
-/// Running out of open files is the machine's limit, not a recording's fault: it must never become a
-/// source's recorded failure, which later runs would trust and never read the file again.
-@Suite("open-file limit", .serialized, .enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
-struct OpenFileLimitTests {
+/// The machine's limits on a process (open files, address space) are not a recording's fault: running
+/// out must never become a source's recorded failure (later runs would trust it and never read the file
+/// again), nor a hang.
+@Suite("process limits", .serialized, .enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+struct ProcessLimitTests {
     /// `emopipe ARGUMENTS` under `ulimit -n limit`, with `held` descriptors already open (as a parent
     /// process or other work could hold them), so that the files run out part way.
     static func emopipe(_ arguments: [String], limit: Int, held: Int) throws -> TestSupport.ProcessResult {
-        let quoted = ([TestSupport.emopipe] + arguments).map { "'\($0)'" }.joined(separator: " ")
-        let script = "ulimit -n \(limit); for fd in $(seq 10 \(9 + held)); do eval \"exec $fd</dev/null\"; done; exec \(quoted)"
-        return try TestSupport.run("/bin/bash", ["-c", script])
+        try TestSupport.run("/bin/bash", ["-c", "ulimit -n \(limit); for fd in $(seq 10 \(9 + held)); do eval \"exec $fd</dev/null\"; done; "
+                                          + "exec \(quoted(arguments))"])
+    }
+
+    static func quoted(_ arguments: [String]) -> String {
+        ([TestSupport.emopipe] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    }
+
+    /// `emopipe ARGUMENTS` under `ulimit -v kilobytes`, ended after 60 s if it hangs (exit 124).
+    static func emopipe(_ arguments: [String], addressSpaceKB: Int) throws -> TestSupport.ProcessResult {
+        try TestSupport.run("/bin/bash", ["-c", "ulimit -v \(addressSpaceKB); exec timeout 60 \(quoted(arguments))"])
+    }
+
+    /// OpenBLAS retries a refused buffer forever, so a low address-space limit hung emopipe even in
+    /// `--version` (at exit) and in training (at the first product): it is named instead, exit 1.
+    @Test func anAddressSpaceLimitOpenBLASWouldHangOnIsNamedNotWaitedOn() throws {
+        let version = try Self.emopipe(["--version"], addressSpaceKB: 500_000)
+        #expect(version.status == 1, "exit \(version.status) (124: it hung): \(version.stderr)")
+        #expect(version.stderr.hasPrefix("emopipe: the address-space limit (ulimit -v) is 488 MB, below the ")
+                && version.stderr.contains("OpenBLAS reserves 128 MB for each thread that multiplies"), "\(version.stderr)")
+
+        // Room for the default threads, not for 32: train says so before its first product.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let roomForDefaults = (1 << 20) + 128 * 1024 * (2 * cores) + 256 * 1024
+        let data = try TestSupport.synthesizedSpeech((1...4).flatMap { emotion in
+            ["01", "02", "03"].map { actor in ("03-01-0\(emotion)-01-01-01-\(actor).wav", 1.0) }
+        })
+        let workdir = try TestSupport.temporaryFolder("address-space") + "/work"
+        let run = try Self.emopipe(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+                                    "--threads", "32", "--set", "split.test_actors=[3]", "--set", "split.val_actors=[2]"],
+                                   addressSpaceKB: roomForDefaults)
+        #expect(run.status == 1, "exit \(run.status) (124: it hung): \(run.stderr)")
+        #expect(run.stderr.contains("below the \(1024 + 128 * (32 + cores)) MB that 32 thread(s) on \(cores) core(s) need"), "\(run.stderr)")
+        #expect(run.stderr.contains("audio: ") && !run.stderr.contains("epoch 1/"), "the stages before train ran; train did not start: \(run.stderr)")
     }
 
     @Test func filesTheOpenFileLimitKeptUnreadAreNotRecordedAsFailedAndTheNextRunReadsThem() throws {
