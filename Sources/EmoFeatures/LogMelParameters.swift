@@ -181,6 +181,10 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        // null names no preset: refused, like an unknown name, rather than read as the default.
+        if c.contains(.preset), try c.decodeNil(forKey: .preset) {
+            throw InvalidParameter(key: "preset", value: "null", allowed: "one of \(Self.presetNames.map { "'\($0)'" }.joined(separator: ", "))")
+        }
         var p = try LogMelParameters.preset(try c.decodeIfPresent(String.self, forKey: .preset) ?? "speech")
         func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
             if c.contains(key) { into = try c.decode(T.self, forKey: key) }

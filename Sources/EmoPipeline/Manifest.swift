@@ -153,8 +153,13 @@ public struct Manifest: Equatable, Sendable {
         if let workers = fields["workers"], !(1...WorkerSlice.maximumCount).contains(workers.intValue ?? 0) {
             throw fail("workers = \(workers.shown): expected an integer from 1 to \(WorkerSlice.maximumCount)")
         }
+        let name = try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
+        // Printed raw in tables and logs: an escape sequence there would steer the terminal, a newline split a row.
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw fail("name = \(name.echoed): a name is one line of text; control characters (newlines, escapes) are not allowed")
+        }
         var manifest = Manifest(
-            name: try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension),
+            name: name,
             path: URL(fileURLWithPath: path).standardizedFileURL.path,
             pipelinePath: resolve(try filePath("pipeline", default: "../pipelines/ravdess.yaml")),
             dataRoot: resolve(try filePath("data", default: "../data")),

@@ -24,6 +24,10 @@ public struct Reproduction {
             throw PipelineError.invalidFile("run \(record.id) records threads = \(record.threads), outside 1-\(Manifest.maxThreads): its record is damaged")
         }
         manifest.threads = record.threads
+        // Unreadable recorded parameters would leave the reproduction to today's defaults, silently.
+        if let json = record.paramsJSON, (try? ParamValue.fromJSON(Data(json.utf8)))?.objectValue == nil {
+            throw PipelineError.invalidFile("run \(record.id)'s recorded parameters are not a JSON object: its record is damaged")
+        }
         return manifest
     }
 
@@ -58,8 +62,18 @@ public struct Reproduction {
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: workspace.root), let first = contents.sorted().first {
             throw PipelineError.invalidFile("\(workspace.root) is not empty (it holds \(first.echoed)\(contents.count > 1 ? " and \(contents.count - 1) more" : "")); a reproduction starts in an empty folder")
         }
-        let runner = try PipelineRunner(manifest: try replaying(try manifest(), stages: stages), workspace: workspace, stages: stages,
+        let recorded = try manifest()
+        let runner: PipelineRunner
+        do {
+            runner = try PipelineRunner(manifest: replaying(recorded, stages: stages), workspace: workspace, stages: stages,
                                         cancellation: cancellation, libraries: libraries)
+        } catch let refusal as PipelineError {
+            // The recorded parameters are laid over the manifest: a value only they hold is the record's,
+            // though the message names the manifest the values were laid over.
+            guard (try? PipelineRunner(manifest: recorded, workspace: workspace, stages: stages)) != nil else { throw refusal }
+            throw PipelineError.invalidFile("run \(original.id)'s recorded parameters are refused (its record is damaged, or this "
+                                            + "emopipe no longer takes them): \(refusal)")
+        }
         let targets = original.stages.map(\.stage).uniqued()
         let report = try runner.run(RunSelection(targets: targets), command: "emopipe reproduce \(original.id)")
         let store = try workspace.openStore(.readOnly)

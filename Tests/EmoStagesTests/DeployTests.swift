@@ -71,3 +71,30 @@ struct KubernetesDeployTests {
         #expect(check.lines.contains { $0.hasPrefix("ok") && $0.contains("every Kubernetes container runs localhost/emopipe:latest") })
     }
 }
+
+/// submit.sh reads WORKERS from the environment: only a whole number reaches sbatch or shell arithmetic.
+@Suite("Slurm submit script's input")
+struct SlurmSubmitInputTests {
+    static func submit(workers: String) throws -> (status: Int32, sbatchCalls: String, stderr: String) {
+        let folder = try TestSupport.temporaryFolder("submit")
+        // A stand-in sbatch that records its arguments and prints a job id.
+        let fake = folder + "/sbatch"
+        try "#!/bin/bash\necho \"$*\" >> \(folder)/calls\necho 42\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+        let result = try TestSupport.run("/bin/bash", [TestSupport.repositoryRoot + "/pipelines/deploy/slurm/submit.sh"],
+                                         environment: ["WORKERS": workers, "PATH": folder + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")])
+        return (result.status, (try? String(contentsOfFile: folder + "/calls", encoding: .utf8)) ?? "", result.stderr)
+    }
+
+    @Test func workersMustBeAWholeNumberFrom1To100000() throws {
+        let marker = try TestSupport.temporaryFolder("submit-injection") + "/ran"
+        for bad in ["HOME[$(touch \(marker))]+2", "0", "-3", "100001", "2 ", "abc"] {
+            let refused = try Self.submit(workers: bad)
+            #expect(refused.status == 64 && refused.sbatchCalls.isEmpty, "WORKERS=\(bad): \(refused)")
+            #expect(refused.stderr.contains("expected a whole number from 1 to 100000"), "\(refused.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker), "the expression in WORKERS was evaluated")
+        let accepted = try Self.submit(workers: "3")
+        #expect(accepted.status == 0 && accepted.sbatchCalls.contains("--array=0-2 "), "\(accepted)")
+    }
+}

@@ -97,6 +97,20 @@ struct ReproducibilityTests {
         }
         let damaged = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir])
         #expect(damaged.status == 64 && damaged.stderr.contains("records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
+        let id = run["id"] as! String
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET threads = 2, paramsJSON = '{not json' WHERE id = ?", arguments: [id])
+        }
+        let unreadable = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        #expect(unreadable.status == 64 && unreadable.stderr.contains("run \(id)'s recorded parameters are not a JSON object: its record is damaged"),
+                "\(unreadable.stderr)")
+        // A recorded value out of range is the record's, not the manifest's the values are laid over.
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET paramsJSON = '{\"train\": {\"epochs\": 100000000}}' WHERE id = ?", arguments: [id])
+        }
+        let outOfRange = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        #expect(outOfRange.status == 64 && outOfRange.stderr.contains("run \(id)'s recorded parameters are refused (its record is damaged")
+                && outOfRange.stderr.contains("train.epochs = 100000000"), "\(outOfRange.stderr)")
 
         // A run whose results folder is gone is said so before anything runs, not as every result differing after.
         try FileManager.default.removeItem(atPath: workdir + "/runs/\(run["id"] as! String)")

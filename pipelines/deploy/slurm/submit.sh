@@ -5,6 +5,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 workers=${WORKERS:-8}
+# Checked as text first: $(( )) would evaluate an expression (and any command substitution) inside it.
+if ! [[ $workers =~ ^[1-9][0-9]{0,5}$ ]] || (( workers > 100000 )); then
+    echo "submit.sh: WORKERS=$workers: expected a whole number from 1 to 100000" >&2
+    exit 64
+fi
 export WORKERS=$workers
 array=$(sbatch --parsable --export=ALL --array=0-$((workers - 1)) "$here/emopipe-workers.sbatch")
 # afterany: a task that failed outright leaves its worker directory unfinished, and merge refuses it by name.
