@@ -43,6 +43,14 @@ public struct SplitStage: Stage {
                                   video: clip.video.map { .init(path: $0.path, sha256: $0.sha256!) })
         }
         let actors = Array(Set(clips.map(\.actor))).sorted()
+        // An actor on disk whose every clip is left out is not "absent": say what left the clips out.
+        let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)
+        let heldOutButLeftOut = (parameters.testActors + parameters.valActors).filter(leftOut.contains)
+        if !heldOutButLeftOut.isEmpty {
+            throw PipelineError.missingData("split: split.test_actors and split.val_actors hold out actors \(actorList(heldOutButLeftOut)), "
+                + "whose recorded files hold no clip the split takes (only song while include_song is false, "
+                + "or only emotions label_map '\(context.manifest.labelMap)' leaves out)")
+        }
         let planner = FoldPlanner(parameters)
         let folds = try planner.plan(actors: actors)
         let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)

@@ -66,6 +66,21 @@ struct SplitStageTests {
         }
     }
 
+    /// An actor whose files are all song (include_song false) is on disk: the message says what left its clips out.
+    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+    func aHeldOutActorWhoseClipsAreAllLeftOutIsNotCalledAbsent() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-02-01-01-01-01-01.wav", 1), ("03-02-02-01-01-01-01.wav", 1),
+                                                      ("03-01-01-01-01-01-02.wav", 1), ("03-01-02-01-01-01-03.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("split-song-only") + "/work"
+        let run = try TestSupport.run(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
+            "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
+        ])
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("hold out actors 01, whose recorded files hold no clip the split takes (only song while include_song is false")
+                && !run.stderr.contains("does not have"), "\(run.stderr)")
+    }
+
     @Test func actorsLeftOutOfTheSplitAreNeverTrainedValidatedOrTested() throws {
         let folds = try Self.planner("{folds: 3, test_fold: all, val_count: 2, actors: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}")
             .plan(actors: Array(1...16))

@@ -45,6 +45,7 @@ public enum SafeYAML {
         }
         let node: Node?
         do { node = try onLargeStack { try Yams.compose(yaml: text) } } catch let error as PipelineError { throw error }
+        catch let error as EmoError { throw error }   // the parser could not start: not the file's fault
         catch YamlError.duplicatedKeysInMapping(let duplicates, let context) {
             // Yams prints the whole mapping flattened; its mark is the first duplicated key's first place.
             let keys = duplicates.sorted().map { "'\($0.echoed)'" }
