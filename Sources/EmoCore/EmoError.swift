@@ -39,8 +39,10 @@ public enum FileError {
     /// `path: reason` for a Foundation file error; any other error as it describes itself.
     public static func describe(_ error: Error) -> String {
         let bridged = error as NSError
-        guard bridged.domain == NSCocoaErrorDomain else { return "\(error)" }
-        let path = bridged.userInfo[NSFilePathErrorKey] as? String ?? (bridged.userInfo[NSURLErrorKey] as? URL)?.path
-        return path.map { "\($0.shownPath): \(reason(of: error))" } ?? reason(of: error)
+        // Decoding errors share the domain on Linux: only an error that names a file is reworded.
+        guard bridged.domain == NSCocoaErrorDomain,
+              let path = bridged.userInfo[NSFilePathErrorKey] as? String ?? (bridged.userInfo[NSURLErrorKey] as? URL)?.path
+        else { return "\(error)" }
+        return "\(path.shownPath): \(reason(of: error))"
     }
 }

@@ -31,11 +31,18 @@ public enum GEMMKernel {
             }
         }
 
+        /// Kernels in use that this CPU cannot run: OpenBLAS could not be switched (a build without DYNAMIC_ARCH).
+        public var beyondTheCPU: Bool {
+            (VectorTier(openBLASCore: coreInUse) ?? .generic) > VectorTier(cpu: .current)
+        }
+
         /// What the user should hear once: their kernel choice was set aside, and why.
         public var warning: String? {
             guard case .overrule(let asked, let needs, _) = decision else { return nil }
+            let outcome = beyondTheCPU ? "EmoNN could not switch this OpenBLAS to other kernels, so the first matrix product will stop the process: unset it"
+                : "OpenBLAS \(coreInUse) kernels run instead"
             return "warning: OPENBLAS_CORETYPE=\(asked) asks for \(needs.name) kernels, which this CPU cannot run "
-                + "(they would stop the process at its first matrix product); OpenBLAS \(coreInUse) kernels run instead"
+                + "(they would stop the process at its first matrix product); " + outcome
         }
     }
 
@@ -68,7 +75,8 @@ public enum GEMMKernel {
         case .userChoice, .keep: break
         }
         let selection = Selection(decision: decision, coreInUse: coreInUse)
-        if let warning = selection.warning { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        // fputs, not FileHandle.write, which traps when stderr cannot be written.
+        if let warning = selection.warning { fputs(warning + "\n", stderr) }
         return selection
     }
 

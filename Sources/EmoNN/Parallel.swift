@@ -16,6 +16,7 @@ public enum Engine {
     /// The GEMM kernels are chosen here too, if no product has chosen them yet.
     public static func configure(threads n: Int) {
         GEMMKernel.ensureSelected()
+        _ = blasServerThreads
         threads = max(1, n)
         openblas_set_num_threads(1)
         keepFreedMemory()
@@ -25,19 +26,25 @@ public enum Engine {
     /// and each of ours at its first product.
     public static let blasBufferBytes: UInt64 = 128 << 20
 
+    /// The threads OpenBLAS started when it loaded (OPENBLAS_NUM_THREADS, else one per core), read
+    /// before `configure` sets its count to 1: each reserved its buffer then.
+    public static let blasServerThreads = Int(max(1, openblas_get_num_threads()))
+
     /// OpenBLAS retries a buffer the address-space limit (`ulimit -v`) refuses forever: the process
-    /// hangs, at start-up or at its first product. Such a limit is named instead, before any product
-    /// with `threads` threads; nil when the limit leaves room (1 GiB besides the buffers of `threads`
-    /// threads and one per core).
+    /// hangs, at start-up or at its first product. Such a limit is named instead: at start-up with
+    /// `threads` 0 (OpenBLAS's own threads), before train or evaluate with their thread count. Nil when
+    /// the limit leaves room: 1 GiB besides the buffers of OpenBLAS's threads and of `threads`. Only
+    /// `ulimit -v` is seen: a machine out of memory under strict overcommit is not.
     public static func addressSpaceShortfall(threads: Int) -> String? {
         var limit = rlimit()
         guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
-        let cores = UInt64(max(1, ProcessInfo.processInfo.activeProcessorCount))
-        let needed = (1 << 30) + blasBufferBytes * (UInt64(max(1, threads)) + cores)
+        let blas = UInt64(blasServerThreads)
+        let needed = (1 << 30) + blasBufferBytes * (UInt64(max(0, threads)) + blas)
         guard UInt64(limit.rlim_cur) < needed else { return nil }
-        return "the address-space limit (ulimit -v) is \(limit.rlim_cur >> 20) MB, below the \(needed >> 20) MB that \(max(1, threads)) "
-            + "thread(s) on \(cores) core(s) need: OpenBLAS reserves 128 MB for each thread that multiplies and, refused, "
-            + "waits forever; raise the limit (resources.max_memory_mb bounds what emopipe itself holds)"
+        let who = threads > 0 ? "\(threads) thread(s) and OpenBLAS's \(blas)" : "OpenBLAS's \(blas) thread(s)"
+        return "the address-space limit (ulimit -v) is \(limit.rlim_cur >> 20) MB, below the \(needed >> 20) MB that \(who) need: "
+            + "OpenBLAS reserves 128 MB for each thread that multiplies and, refused, waits forever; raise the limit "
+            + "(or OPENBLAS_NUM_THREADS; resources.max_memory_mb bounds what emopipe itself holds)"
     }
 
     /// glibc's mallopt is not in Swift's Glibc module; look it up at run time

@@ -70,7 +70,9 @@ public struct EvaluateStage: Stage {
         let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
         let clips = Dictionary(features.plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
         let ablates = Self.scoresAblations(first.config, features)
-        let progress = context.progress(total: try Self.windowCount(foldFolders, features) * (1 + (scoresInt8 ? 1 : 0) + (ablates ? 2 : 0)),
+        // Each scoring of the test clips goes through their windows; the faces-only ablation, one per clip.
+        let (windows, testClips) = try Self.windowCount(foldFolders, features)
+        let progress = context.progress(total: windows * (1 + (scoresInt8 ? 1 : 0) + (ablates ? 1 : 0)) + (ablates ? testClips : 0),
                                         unit: "windows")
         defer { progress.finish() }
         // A stop signal ends the scoring within one batch: nothing is written, the stage runs again next time.
@@ -180,13 +182,14 @@ public struct EvaluateStage: Stage {
         config.modalities.count == 2 && features.samples.contains { $0.logmel != nil && $0.faces != nil }
     }
 
-    /// The windows one scoring of every fold's test clips goes through (the unit of evaluate's progress).
-    static func windowCount(_ foldFolders: [URL], _ features: FeatureSet) throws -> Int {
-        try foldFolders.reduce(0) { total, folder in
+    /// The windows one scoring of every fold's test clips goes through (the unit of evaluate's
+    /// progress), and the number of those clips.
+    static func windowCount(_ foldFolders: [URL], _ features: FeatureSet) throws -> (windows: Int, clips: Int) {
+        try foldFolders.reduce((windows: 0, clips: 0)) { total, folder in
             let model = try TrainedModel.description(in: folder)
-            return total + features.samples(actors: model.fold.test).reduce(0) {
-                $0 + model.windowPolicy.starts(realFrames: $1.melFrames).count
-            }
+            let test = features.samples(actors: model.fold.test)
+            return (total.windows + test.reduce(0) { $0 + model.windowPolicy.starts(realFrames: $1.melFrames).count },
+                    total.clips + test.count)
         }
     }
 

@@ -43,6 +43,7 @@ public struct IngestStage: Stage {
             let rows = examined.filter { row in !ranOut.contains { $0.path == row.path } }
             try commit(rows, context: context)
             if let first = ranOut.first {
+                progress.advance(by: rows.count, failed: rows.filter { $0.status == .failed }.count)
                 progress.finish()
                 throw OpenFilesRanOut(path: first.path, reason: first.reason ?? "")
             }
@@ -219,7 +220,9 @@ struct IngestPlan {
             guard let previous = known[file.path], previous.status != .removed else {
                 added += 1; toRead.append(file); continue
             }
-            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos && !readingAll { unchanged += 1 }
+            // A failure for lack of open files (recorded by an emopipe before 2026-12-03) is not the file's: read again.
+            let failedForTheMachine = previous.status == .failed && OpenFileLimit.ranOut(previous.reason ?? "")
+            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos && !readingAll && !failedForTheMachine { unchanged += 1 }
             else { changed += 1; toRead.append(file) }
         }
         removed = known.values.filter { source in

@@ -209,8 +209,9 @@ struct PerSourceWork {
         return StopCheck { cancellation.isCancelled }
     }
 
+    /// Failures for lack of open files (recorded by an emopipe before 2026-12-03) are the machine's: not trusted.
     private func failedKeys() throws -> Set<String> {
-        Set(try context.store.failures(stage: stage).filter { $0.fingerprint == fingerprint }.map(\.sha256))
+        Set(try context.store.failures(stage: stage).filter { $0.fingerprint == fingerprint && !OpenFileLimit.ranOut($0.reason) }.map(\.sha256))
     }
 
     /// The digest of what downstream stages read: each unit's record CRC, or that it failed.

@@ -29,8 +29,8 @@ public final class ProvenanceStore: @unchecked Sendable {
             pool = try DatabasePool(path: path, configuration: config)
             DatabaseFile.opened.insert(path: path)
             try Schema.migrator.migrate(pool)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && OpenFileLimit.lowLimitNote != nil {
-            throw EmoError.io(path: path, reason: "cannot open the database's files (\(error.message ?? "\(error)")): \(OpenFileLimit.lowLimitNote ?? "")")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && OpenFileLimit.exhaustedNow() != nil {
+            throw EmoError.io(path: path, reason: "cannot open the database's files (\(OpenFileLimit.exhaustedNow() ?? "")): \(OpenFileLimit.advice)")
         } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
             throw EmoError.io(path: path, reason: "cannot be written (the work directory or the database is read-only); "
                               + "this command changes the work directory: \(error.message ?? "\(error)")")

@@ -234,6 +234,6 @@ func writeSampleCheckpoint(to url: URL) throws {
 do {
     try run()
 } catch {
-    FileHandle.standardError.write("emonn-bench: \(error)\n".data(using: .utf8)!)
+    fputs("emonn-bench: \(error)\n", stderr)
     exit(1)
 }

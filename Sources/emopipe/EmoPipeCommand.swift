@@ -71,7 +71,7 @@ struct EmoPipeCommand: ParsableCommand {
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
         OpenFileLimit.raiseSoftLimit()
-        if let problem = Engine.addressSpaceShortfall(threads: ProcessInfo.processInfo.activeProcessorCount) {
+        if let problem = Engine.addressSpaceShortfall(threads: 0) {
             // _exit: exit() would wait for OpenBLAS's threads, stuck retrying what the limit refused.
             StandardStream.error.write(Data("emopipe: \(problem)\n".utf8))
             _exit(ExitStatus.failure)
@@ -332,8 +332,9 @@ enum Failure {
             message = FileError.describe(error)
             status = ExitStatus.failure
         }
-        // A limit this low may be why a file could not be opened, whichever library said so.
-        let note = status == ExitStatus.failure && !message.contains("ulimit -n") ? OpenFileLimit.lowLimitNote.map { " (\($0))" } ?? "" : ""
+        // SQLite says only "unable to open": under a low limit, that may be why.
+        let note = status == ExitStatus.failure && message.contains("unable to open database file") && !message.contains("ulimit -n")
+            ? OpenFileLimit.lowLimitNote.map { " (\($0))" } ?? "" : ""
         StandardStream.error.write(Data("emopipe: \(message)\(note)\n".utf8))
         return ExitCode(status)
     }

@@ -122,5 +122,12 @@ struct OpenFileLimitUnitTests {
             #expect(FileError.describe(error) == "\(path): \(String(cString: strerror(ENOENT)))")
         }
         #expect(FileError.describe(EmoError.interrupted) == "interrupted", "other errors describe themselves")
+        // Decoding errors share Foundation's error domain on Linux but name no file: left as they describe themselves.
+        do {
+            _ = try JSONDecoder().decode([String: Int].self, from: Data("{\"a\": \"b\"}".utf8))
+            Issue.record("decoding a string as an Int succeeded")
+        } catch {
+            #expect(FileError.describe(error) == "\(error)")
+        }
     }
 }

@@ -175,6 +175,10 @@ struct GEMMKernelInUseTests {
         #expect(result.stderr.contains("warning: OPENBLAS_CORETYPE=\(beyond) asks for") && result.stderr.contains("cannot run"),
                 "\(result.stderr)")
 
+        // The warning's write cannot trap: stderr full.
+        let full = try Self.run("/bin/bash", ["-c", "exec '\(TestSupport.emopipe)' --version 2>/dev/full"], coreType: beyond, simulate: false)
+        #expect(full.status == 0, "exit \(full.status) with stderr full")
+
         let version = try Self.run(TestSupport.emopipe, ["--version"], coreType: beyond, simulate: false)
         #expect(version.status == 0 && version.stdout.contains("(not OPENBLAS_CORETYPE=\(beyond): its "), "\(version.stdout)")
         #expect(version.stderr.contains("warning: OPENBLAS_CORETYPE=\(beyond)"), "\(version.stderr)")

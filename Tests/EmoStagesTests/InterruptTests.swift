@@ -74,9 +74,10 @@ struct InterruptTests {
     /// evaluate within one batch of windows, not at the end of the clip. Exit 130, the stopped epoch is done
     /// again by the next run, evaluate writes nothing, and the next runs finish both.
     @Test func sigtermStopsValidationAndEvaluateWithinABatchOfWindows() throws {
-        // Two 40 s clips scored every frame (2 ms frames): tens of thousands of windows each.
+        // Two 60 s clips scored every frame (2 ms frames): about 30,000 windows each, tens of seconds in a
+        // debug build, where training's 8 short clips take a fraction of a second.
         let short = (1...8).map { ("03-01-0\($0)-01-01-01-01.wav", 2.0) }
-        let data = try TestSupport.synthesizedSpeech(short + [("03-01-01-01-01-01-02.wav", 40), ("03-01-02-01-01-01-03.wav", 40)])
+        let data = try TestSupport.synthesizedSpeech(short + [("03-01-01-01-01-01-02.wav", 60), ("03-01-02-01-01-01-03.wav", 60)])
         let workdir = try TestSupport.temporaryFolder("interrupt-scoring")
         let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
                          "--threads", "2", "--set", "split.test_actors=[3]", "--set", "split.val_actors=[2]",
@@ -84,7 +85,7 @@ struct InterruptTests {
                          "--set", "train.window_frames=100", "--set", "train.window_hop_frames=1", "--set", "audio.hop_length=32"]
         func stop(_ run: TestSupport.Background, after text: String) -> (status: Int32, seconds: Double) {
             #expect(run.waitForStderr(containing: text), "\(run.stderr)")
-            Thread.sleep(forTimeInterval: 1)
+            Thread.sleep(forTimeInterval: 2)
             let sent = Date()
             #expect(kill(run.pid, SIGTERM) == 0)
             let status = run.wait()

@@ -126,7 +126,7 @@ public enum SafeYAML {
         guard code == 0 else {
             Unmanaged<ParserJob>.fromOpaque(context).release()
             throw EmoError.invalidConfiguration("cannot start the thread that reads YAML (\(parserStackBytes >> 20) MB of stack: "
-                                                + "\(String(cString: strerror(code)))); the address-space limit (ulimit -v) may be too low")
+                                                + "\(String(cString: strerror(code)))); the limits on threads or address space (ulimit -u, ulimit -v) may be too low")
         }
         pthread_join(thread, nil)
         guard let result = box.result else { throw PipelineError.invalidFile("the YAML parser did not finish") }
