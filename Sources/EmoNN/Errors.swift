@@ -1,5 +1,10 @@
 /// Raised when operands' shapes do not fit together; names both shapes so the
 /// caller can see which side is wrong without a debugger.
+/// The address-space limit leaves OpenBLAS no room for the threads asked for (`Engine.addressSpaceShortfall`).
+public struct AddressSpaceTooSmall: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
 public struct ShapeError: Error, CustomStringConvertible, Equatable, Sendable {
     public let op: String
     public let lhs: [Int]

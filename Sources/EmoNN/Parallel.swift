@@ -22,6 +22,13 @@ public enum Engine {
         keepFreedMemory()
     }
 
+    /// `configure`, once the address-space limit is known to leave OpenBLAS room for `threads`: what
+    /// train, evaluate and predict call, so a limit OpenBLAS would hang on is named instead.
+    public static func configureWithinLimits(threads n: Int) throws {
+        if let problem = addressSpaceShortfall(threads: n) { throw AddressSpaceTooSmall(description: problem) }
+        configure(threads: n)
+    }
+
     /// What OpenBLAS reserves for each thread that multiplies: its own server threads when it loads,
     /// and each of ours at its first product.
     public static let blasBufferBytes: UInt64 = 128 << 20

@@ -51,8 +51,7 @@ public struct EvaluateStage: Stage {
     }
 
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
-        if let problem = Engine.addressSpaceShortfall(threads: context.threads) { throw EmoError.invalidConfiguration(problem) }
-        Engine.configure(threads: context.threads)
+        try Engine.configureWithinLimits(threads: context.threads)
         var folds: [FoldResult] = []
         var truth: [Int] = [], predicted: [Int] = [], actors: [Int] = []
         var rows: [ClipPrediction] = []

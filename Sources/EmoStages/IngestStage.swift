@@ -39,18 +39,16 @@ public struct IngestStage: Stage {
             }
             let examined = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads)
             // A file the open-file limit kept unread is not recorded at all: the next run reads it.
-            let ranOut = examined.filter { $0.status == .failed && OpenFileLimit.ranOut($0.reason ?? "") }
-            let rows = examined.filter { row in !ranOut.contains { $0.path == row.path } }
+            let rows = examined.filter { !$0.failedForLackOfOpenFiles }
             try commit(rows, context: context)
-            if let first = ranOut.first {
-                progress.advance(by: rows.count, failed: rows.filter { $0.status == .failed }.count)
-                progress.finish()
-                throw OpenFilesRanOut(path: first.path, reason: first.reason ?? "")
-            }
             sameContent += rows.filter { row in known[row.path].map { $0.status != .removed && $0.sha256 == row.sha256 } ?? false }.count
             let failures = rows.filter { $0.status == .failed }.count
             failedNow += failures
             progress.advance(by: rows.count, failed: failures)
+            if let unread = examined.first(where: \.failedForLackOfOpenFiles) {
+                progress.finish()
+                throw OpenFilesRanOut(path: unread.path, reason: unread.reason ?? "")
+            }
         }
         if !plan.toRead.isEmpty { progress.finish() }
         try markRemoved(plan.removed, keptAs: keptAs, context: context)
@@ -221,12 +219,16 @@ struct IngestPlan {
                 added += 1; toRead.append(file); continue
             }
             // A failure for lack of open files (recorded by an emopipe before 2026-12-03) is not the file's: read again.
-            let failedForTheMachine = previous.status == .failed && OpenFileLimit.ranOut(previous.reason ?? "")
-            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos && !readingAll && !failedForTheMachine { unchanged += 1 }
+            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos && !readingAll && !previous.failedForLackOfOpenFiles { unchanged += 1 }
             else { changed += 1; toRead.append(file) }
         }
         removed = known.values.filter { source in
             !seen.contains(source.path) && source.status != .removed && !unlisted.contains { source.path.hasPrefix($0) }
         }.sorted { $0.path < $1.path }
     }
+}
+
+extension SourceRecord {
+    /// Failed because the open files ran out while it was read: the machine's limit, not the file's fault.
+    var failedForLackOfOpenFiles: Bool { status == .failed && OpenFileLimit.ranOut(reason ?? "") }
 }

@@ -98,7 +98,8 @@ struct PerSourceWork {
         batch.maxBytes = limit.maxHeldBytes
         let collector = FinishedUnits(batch: batch, work: self)
         var start = 0
-        while start < pending.count && !context.cancellation.isCancelled {
+        // The open files running out ends the loop like a stop; what finished is published below.
+        while start < pending.count && !context.cancellation.isCancelled && collector.ranOut == nil {
             let resident = ProcessMemory.residentBytes() ?? 0
             let workers = limit.workers(resident: resident)
             let end = min(start + limit.batchSize(workers: workers), pending.count)
@@ -125,17 +126,13 @@ struct PerSourceWork {
             flusher.stop()
             limit.learn(peak: sampler?.stop(), resident: resident, workers: min(workers, chunk.count))
             try collector.rethrowPublishError()
-            if let ranOut = collector.ranOut {
-                try collector.publishAll()
-                progress.finish()
-                throw ranOut
-            }
             // Under a budget, what the batch freed goes back to the kernel before the next one is planned.
             if limit.budget != nil { ProcessMemory.releaseFreedMemory() }
         }
         // What was computed before an interrupt is kept, and the progress line ends before the run says why it stopped.
         try collector.publishAll()
         if !pending.isEmpty { progress.finish() }
+        if let ranOut = collector.ranOut { throw ranOut }
         try context.cancellation.check()
         let changed = collector.changed.sorted { $0.path < $1.path }   // finishing order is timing's
         if let first = changed.first {

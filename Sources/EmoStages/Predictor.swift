@@ -67,7 +67,7 @@ public final class Predictor {
             policy.hopFrames = frames < Double(Int32.max) ? max(1, Int(frames)) : Int(Int32.max)
         }
         self.policy = policy
-        Engine.configure(threads: ProcessInfo.processInfo.activeProcessorCount)
+        try Engine.configureWithinLimits(threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// The feature parameters a run recorded, checked against its model: a damaged features.json

@@ -183,8 +183,7 @@ public struct TrainStage: Stage {
     }
 
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
-        if let problem = Engine.addressSpaceShortfall(threads: context.threads) { throw EmoError.invalidConfiguration(problem) }
-        Engine.configure(threads: context.threads)
+        try Engine.configureWithinLimits(threads: context.threads)
         let features = try Self.fedByTraining(
             try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig), context: context)
         try parameters.checkFits(features.config, manifest: context.manifest.path)

@@ -153,16 +153,21 @@ public final class Trainer {
             let boundary = snapshot(step: epoch)
             let rng = RandomGenerator(seed: seed &* 1_000_003 &+ UInt64(epoch))
             model.reseedDropout(seed &+ UInt64(epoch) &* 7_919)
+            // A stop in a batch of training or of validation: the epoch is not done until it is validated,
+            // so its boundary is the checkpoint and a resumed run does it again.
+            func stop(_ doing: String) throws -> TrainingStopped {
+                try publish(boundary, state: state, folder: folder)
+                log("stopped \(doing) epoch \(epoch + 1); " + (epoch == 0 ? "the next run starts it again"
+                                                               : "checkpoint at the end of epoch \(epoch) written"))
+                return TrainingStopped()
+            }
             let trained: (loss: Double, accuracy: Double)
             do {
                 trained = try trainEpoch(Self.windows(of: train, policy: policy, nMels: model.config.nMels,
                                                       stretch: config.augmentation.timeStretch ?? 0, rng: rng),
                                          rng: rng, schedule: schedule, firstStep: epoch * stepsPerEpoch)
-            } catch let stopped as TrainingStopped {
-                try publish(boundary, state: state, folder: folder)
-                log("stopped in epoch \(epoch + 1); " + (epoch == 0 ? "the next run starts it again"
-                                                              : "checkpoint at the end of epoch \(epoch) written"))
-                throw stopped
+            } catch is TrainingStopped {
+                throw try stop("in")
             }
             let (loss, accuracy) = trained
             // Without validation clips the validation figures are NaN.
@@ -170,11 +175,7 @@ public final class Trainer {
             do {
                 (valLoss, predicted) = validating ? try withKeptWeights { try predict(validation, policy: policy) } : (.nan, [])
             } catch is InferenceStopped {
-                // The epoch is not done until it is validated: a resumed run does it again.
-                try publish(boundary, state: state, folder: folder)
-                log("stopped while validating epoch \(epoch + 1); " + (epoch == 0 ? "the next run starts it again"
-                                                                        : "checkpoint at the end of epoch \(epoch) written"))
-                throw TrainingStopped()
+                throw try stop("while validating")
             }
             let scores = validating ? evaluate(validation.map(\.label), predicted) : (accuracy: .nan, weightedF1: .nan)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
