@@ -117,7 +117,7 @@ struct SweepSpecTests {
              "uniform from -1e+308 to 1e+308 spans more than a 64-bit float holds"),
             // A block the strategy does not read would look like part of the sweep and change nothing.
             ("metric: m\nstrategy: grid\ngrid: {train.dropout: [0.1]}\nhalving: {budgets: [1, 2]}",
-             "sweep.strategy = grid does not read sweep.halving would change nothing: remove it"),
+             "sweep.strategy = grid does not read sweep.halving, so it would change nothing: remove it"),
             ("metric: m\nstrategy: random\ngrid: {train.dropout: [0.1]}\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 0, high: 1}}}",
              "sweep.strategy = random does not read sweep.grid"),
             ("metric: m\nstrategy: halving\nhalving: {budgets: [1, 2]}\ngrid: {train.dropout: [0.1]}\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 0, high: 1}}}",

@@ -79,7 +79,8 @@ struct SlurmSubmitInputTests {
         let folder = try TestSupport.temporaryFolder("submit")
         // A stand-in sbatch that records its arguments and prints a job id.
         let fake = folder + "/sbatch"
-        try "#!/bin/bash\necho \"$*\" >> \(folder)/calls\necho 42\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        // It answers as sbatch --parsable does on a multi-cluster site: "jobid;cluster".
+        try "#!/bin/bash\necho \"$*\" >> \(folder)/calls\necho '42;clusterA'\n".write(toFile: fake, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
         let result = try TestSupport.run("/bin/bash", [TestSupport.repositoryRoot + "/pipelines/deploy/slurm/submit.sh"],
                                          environment: ["WORKERS": workers, "PATH": folder + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")])
@@ -96,5 +97,6 @@ struct SlurmSubmitInputTests {
         #expect(!FileManager.default.fileExists(atPath: marker), "the expression in WORKERS was evaluated")
         let accepted = try Self.submit(workers: "3")
         #expect(accepted.status == 0 && accepted.sbatchCalls.contains("--array=0-2 "), "\(accepted)")
+        #expect(accepted.sbatchCalls.contains("--dependency=afterany:42 ") && !accepted.sbatchCalls.contains("clusterA"), "\(accepted.sbatchCalls)")
     }
 }

@@ -150,8 +150,9 @@ extension SweepSpec {
         case .halving: unused = random != nil && !grid.isEmpty ? ["grid"] : []
         }
         if let block = unused.first {
-            let reads = strategy == .halving ? "draws its candidates from sweep.random, so sweep.grid beside it" : "does not read sweep.\(block)"
-            throw fail("sweep.strategy = \(strategy.rawValue) \(reads) would change nothing: remove it (or change the strategy)")
+            let reads = strategy == .halving ? "draws its candidates from sweep.random, so sweep.grid beside it would change nothing"
+                : "does not read sweep.\(block), so it would change nothing"
+            throw fail("sweep.strategy = \(strategy.rawValue) \(reads): remove it (or change the strategy)")
         }
         switch strategy {
         case .grid where grid.isEmpty: throw fail("sweep.strategy = grid needs a sweep.grid block")

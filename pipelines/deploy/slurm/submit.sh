@@ -12,5 +12,6 @@ if ! [[ $workers =~ ^[1-9][0-9]{0,5}$ ]] || (( workers > 100000 )); then
 fi
 export WORKERS=$workers
 array=$(sbatch --parsable --export=ALL --array=0-$((workers - 1)) "$here/emopipe-workers.sbatch")
+array=${array%%;*}   # --parsable prints "jobid;cluster" on a multi-cluster site: the dependency takes the id
 # afterany: a task that failed outright leaves its worker directory unfinished, and merge refuses it by name.
 sbatch --parsable --export=ALL --dependency=afterany:"$array" "$here/emopipe-merge.sbatch"
