@@ -17,16 +17,22 @@ public struct Reproduction {
     /// relative paths resolved from where it was, with the recorded data root and thread count.
     public func manifest() throws -> Manifest {
         let record = original.record
-        var manifest = try Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? record.dataRoot + "/manifest.yaml")
+        var manifest: Manifest
+        do {
+            manifest = try Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? record.dataRoot + "/manifest.yaml")
+        } catch {
+            // The text parsed is the record's copy: the message would otherwise blame the manifest file on disk.
+            throw PipelineError.unrepeatable(run: record.id, why: "its recorded manifest text is refused, so its record is damaged: \(error)")
+        }
         manifest.dataRoot = record.dataRoot
         // The record is read back from a database: a value no run could have had is damage, not a setting.
         guard (1...Manifest.maxThreads).contains(record.threads) else {
-            throw PipelineError.invalidFile("run \(record.id) records threads = \(record.threads), outside 1-\(Manifest.maxThreads): its record is damaged")
+            throw PipelineError.unrepeatable(run: record.id, why: "it records threads = \(record.threads), outside 1-\(Manifest.maxThreads): its record is damaged")
         }
         manifest.threads = record.threads
         // Unreadable recorded parameters would leave the reproduction to today's defaults, silently.
         if let json = record.paramsJSON, (try? ParamValue.fromJSON(Data(json.utf8)))?.objectValue == nil {
-            throw PipelineError.invalidFile("run \(record.id)'s recorded parameters are not a JSON object: its record is damaged")
+            throw PipelineError.unrepeatable(run: record.id, why: "its recorded parameters are not a JSON object: its record is damaged")
         }
         return manifest
     }
@@ -63,6 +69,13 @@ public struct Reproduction {
             throw PipelineError.invalidFile("\(workspace.root) is not empty (it holds \(first.echoed)\(contents.count > 1 ? " and \(contents.count - 1) more" : "")); a reproduction starts in an empty folder")
         }
         let recorded = try manifest()
+        // Checked before the work directory is made: a reproduction cannot resume, so a folder left half
+        // made would only have to be removed.
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: recorded.dataRoot, isDirectory: &isFolder), isFolder.boolValue else {
+            throw PipelineError.missingData("\(recorded.dataRoot.echoed): run \(original.id)'s data root does not exist or is not a folder "
+                                            + "(a reproduction reads the same files)")
+        }
         let runner: PipelineRunner
         do {
             runner = try PipelineRunner(manifest: replaying(recorded, stages: stages), workspace: workspace, stages: stages,
@@ -71,8 +84,8 @@ public struct Reproduction {
             // The recorded parameters are laid over the manifest: a value only they hold is the record's,
             // though the message names the manifest the values were laid over.
             guard (try? PipelineRunner(manifest: recorded, workspace: workspace, stages: stages)) != nil else { throw refusal }
-            throw PipelineError.invalidFile("run \(original.id)'s recorded parameters are refused (its record is damaged, or this "
-                                            + "emopipe no longer takes them): \(refusal)")
+            throw PipelineError.unrepeatable(run: original.id, why: "its recorded parameters are refused (its record is damaged, or this "
+                                             + "emopipe no longer takes them): \(refusal)")
         }
         let targets = original.stages.map(\.stage).uniqued()
         let report = try runner.run(RunSelection(targets: targets), command: "emopipe reproduce \(original.id)")

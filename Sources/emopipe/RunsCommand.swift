@@ -194,7 +194,8 @@ struct ReproduceCommand: ParsableCommand {
         explain a difference (parameters, dataset fingerprint, git commit, executable, libraries).
         The reproduction's work directory is removed when everything matched, unless --keep.
 
-        Exit status: 0 the results match; 1 they differ (or the run could not be repeated); 64 no such run.
+        Exit status: 0 the results match; 1 they differ, or the run cannot be repeated (its record is damaged,
+        its data root gone); 64 no such run.
         With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}.
         """))
 

@@ -96,21 +96,41 @@ struct ReproducibilityTests {
             try $0.execute(sql: "UPDATE run SET threads = 0 WHERE id = ?", arguments: [run["id"] as! String])
         }
         let damaged = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir])
-        #expect(damaged.status == 64 && damaged.stderr.contains("records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
+        #expect(damaged.status == 1 && damaged.stderr.contains("run \(run["id"] as! String) cannot be repeated: it records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
         let id = run["id"] as! String
         try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
             try $0.execute(sql: "UPDATE run SET threads = 2, paramsJSON = '{not json' WHERE id = ?", arguments: [id])
         }
         let unreadable = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
-        #expect(unreadable.status == 64 && unreadable.stderr.contains("run \(id)'s recorded parameters are not a JSON object: its record is damaged"),
+        #expect(unreadable.status == 1 && unreadable.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not a JSON object: its record is damaged"),
                 "\(unreadable.stderr)")
         // A recorded value out of range is the record's, not the manifest's the values are laid over.
         try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
             try $0.execute(sql: "UPDATE run SET paramsJSON = '{\"train\": {\"epochs\": 100000000}}' WHERE id = ?", arguments: [id])
         }
         let outOfRange = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
-        #expect(outOfRange.status == 64 && outOfRange.stderr.contains("run \(id)'s recorded parameters are refused (its record is damaged")
+        #expect(outOfRange.status == 1 && outOfRange.stderr.contains("run \(id) cannot be repeated: its recorded parameters are refused (its record is damaged")
                 && outOfRange.stderr.contains("train.epochs = 100000000"), "\(outOfRange.stderr)")
+
+        // A damaged copy of the manifest text is the record's fault, not the manifest file's on disk.
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET paramsJSON = NULL, manifestJSON = '[' || manifestJSON WHERE id = ?", arguments: [id])
+        }
+        let garbled = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        #expect(garbled.status == 1 && garbled.stderr.contains("run \(id) cannot be repeated: its recorded manifest text is refused, so its record is damaged")
+                && garbled.stderr.contains("not valid YAML"), "\(garbled.stderr)")
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET manifestJSON = substr(manifestJSON, 2) WHERE id = ?", arguments: [id])
+        }
+
+        // A data root gone since is said before a work directory is made, not after one is half built.
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET dataRoot = dataRoot || '-moved' WHERE id = ?", arguments: [id])
+        }
+        let movedInto = try TestSupport.temporaryFolder("repro-moved") + "/w"
+        let moved = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir, "--into", movedInto])
+        #expect(moved.status == 1 && moved.stderr.contains("-moved: run \(id)'s data root does not exist or is not a folder"), "\(moved.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: movedInto), "no work directory is made")
 
         // A run whose results folder is gone is said so before anything runs, not as every result differing after.
         try FileManager.default.removeItem(atPath: workdir + "/runs/\(run["id"] as! String)")
