@@ -47,7 +47,7 @@ public struct SplitStage: Stage {
         let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)
         let heldOutButLeftOut = (parameters.testActors + parameters.valActors).filter(leftOut.contains)
         if !heldOutButLeftOut.isEmpty {
-            throw PipelineError.missingData("split: split.test_actors and split.val_actors hold out actors \(actorList(heldOutButLeftOut)), "
+            throw PipelineError.missingData("split: \(parameters.holdingOut) actors \(actorList(heldOutButLeftOut)), "
                 + "whose recorded files hold no clip the split takes (only song while include_song is false, "
                 + "or only emotions label_map '\(context.manifest.labelMap)' leaves out)")
         }
@@ -204,6 +204,9 @@ extension SplitParameters {
         }
         return valCount == 0 ? ("val_count", "0", "the folds have") : nil
     }
+
+    /// The keys that name held-out actors and their verb, as a message says them: only the keys given.
+    var holdingOut: String { valActors.isEmpty ? "split.test_actors holds out" : "split.test_actors and split.val_actors hold out" }
 }
 
 /// Which actors each fold tests, validates and trains on.
@@ -214,6 +217,7 @@ struct FoldPlanner {
     var testActors: [Int]
     var valActors: [Int]
     var taking: [Int]
+    var holdingOut: String
 
     init(_ parameters: SplitParameters) {
         folds = parameters.folds
@@ -222,6 +226,7 @@ struct FoldPlanner {
         testActors = parameters.testActors
         valActors = parameters.valActors
         taking = parameters.actors
+        holdingOut = parameters.holdingOut
     }
 
     func plan(actors present: [Int]) throws -> [SplitPlan.Fold] {
@@ -231,7 +236,8 @@ struct FoldPlanner {
             throw PipelineError.missingData(
                 "split: fold \(empty.index) tests actors \(actorList(empty.test)) and validates on \(actorList(empty.validation)), "
                 + "which leaves no actor to train on; hold out fewer actors ("
-                + (testActors.isEmpty ? "fewer split.folds or a smaller split.val_count" : "shorter split.test_actors/val_actors lists")
+                + (testActors.isEmpty ? "fewer split.folds or a smaller split.val_count"
+                   : valActors.isEmpty ? "a shorter split.test_actors list" : "shorter split.test_actors/val_actors lists")
                 + ") or give the data more actors")
         }
         return folds
@@ -266,7 +272,7 @@ struct FoldPlanner {
         let missing = (testActors + valActors).filter { !present.contains($0) }
         if !missing.isEmpty {
             throw PipelineError.missingData(
-                "split: split.test_actors and split.val_actors hold out actors \(actorList(missing)), "
+                "split: \(holdingOut) actors \(actorList(missing)), "
                 + "which the data root does not have (it has \(actorList(actors))); "
                 + "all 24 RAVDESS actors are in Zenodo record 1188976")
         }

@@ -64,6 +64,12 @@ struct SplitStageTests {
             #expect(error.description.contains("split.test_actors and split.val_actors hold out actors 17, 18"),
                     "named by its keys, wherever they were given: \(error)")
         }
+        // Only the keys given are named: validation actors not named are not blamed.
+        let testOnly = try Self.planner("{test_actors: [17, 18]}")
+        #expect(throws: PipelineError.missingData("split: split.test_actors holds out actors 17, 18, which the data root does not have "
+                                                  + "(it has 01, 02, 03); all 24 RAVDESS actors are in Zenodo record 1188976")) {
+            try testOnly.plan(actors: [1, 2, 3])
+        }
     }
 
     /// An actor whose files are all song (include_song false) is on disk: the message says what left its clips out.
@@ -148,9 +154,11 @@ struct SplitStageTests {
         for c in cases {
             let error = try #require(throws: PipelineError.self) { try Self.planner(c.params).plan(actors: c.actors) }
             #expect(error.description.contains(c.fold) && error.description.contains("no actor to train on"), "\(error)")
-            // The advice names the keys that decide this split: folds and val_count, or the actor lists.
-            let listed = c.params.contains("test_actors")
-            #expect(error.description.contains("split.val_count") != listed && error.description.contains("test_actors/val_actors") == listed, "\(error)")
+            // The advice names the keys that decide this split: folds and val_count, or the actor lists given.
+            let listed = c.params.contains("test_actors"), bothListed = c.params.contains("val_actors")
+            #expect(error.description.contains("split.val_count") != listed, "\(error)")
+            #expect(error.description.contains("test_actors/val_actors") == bothListed, "\(error)")
+            #expect(error.description.contains("a shorter split.test_actors list") == (listed && !bothListed), "\(error)")
         }
         #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 1}").plan(actors: [1, 2, 3, 4]).allSatisfy { !$0.train.isEmpty })
         // No validation actors: every actor not tested trains (train.selection must then be last).
