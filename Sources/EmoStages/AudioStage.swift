@@ -69,6 +69,8 @@ extension LogMelParameters: StageParameters {
     public static func isPlaceholder(_ value: ParamValue) -> Bool { value == .string("preset") }
 
     public static var presetKey: String? { "preset" }
+
+    public static var defaultPresetName: String? { "speech" }
 }
 
 extension WindowKind: ParameterChoice {}

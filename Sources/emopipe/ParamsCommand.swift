@@ -34,7 +34,8 @@ struct ParamsCommand: ParsableCommand {
                                             stages: StageCatalog.all())
             let rows = runner.pipeline.stageNames.flatMap { stage -> [Row] in
                 guard let resolved = runner.parameters[stage] else { return [] }
-                return resolved.encoded.keys.sorted().map { key in
+                let preset = resolved.preset.map { [Row(stage: stage, key: $0.key, value: $0.name, origin: $0.origin)] } ?? []
+                return preset + resolved.encoded.keys.sorted().map { key in
                     Row(stage: stage, key: key, value: resolved.encoded[key] ?? .null,
                         origin: resolved.origins[key] ?? .defaultValue)
                 }

@@ -79,6 +79,15 @@ struct PlanAndParamsCommandTests {
         #expect(row("audio", "n_mels")?.origin == "default")
         #expect(row("export", "quantize")?.origin == "default", "int8 export is off by default")
         #expect(Set(rows.map(\.stage)) == ["audio", "faces", "split", "train", "export"], "stages without parameters list none")
+        #expect(row("audio", "preset")?.origin == "default", "the preset the audio values start from is listed")
+
+        // A preset named on the command line is listed with its origin, and the values it set come from there too.
+        let reference = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "audio.preset=reference", "--json"])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let referenceRows = try JSONDecoder().decode([ParamRow].self, from: Data(reference.stdout.utf8))
+        let preset = referenceRows.first { $0.stage == "audio" && $0.key == "preset" }
+        #expect(preset?.origin == "command line" && reference.stdout.contains("\"reference\""), "\(String(describing: preset))")
+        #expect(referenceRows.filter { $0.stage == "audio" && $0.key == "preset" }.count == 1)
 
         let bad = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "train.batch_size=0"])
         #expect(bad.status == 64)

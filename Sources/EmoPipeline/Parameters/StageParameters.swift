@@ -14,12 +14,15 @@ public protocol StageParameters: Codable, Equatable, Sendable {
     static func isPlaceholder(_ value: ParamValue) -> Bool
     /// A key whose value sets other keys when decoded (the audio stage's `preset`), or nil.
     static var presetKey: String? { get }
+    /// The preset `init()` holds, named as `presetKey` takes it.
+    static var defaultPresetName: String? { get }
 }
 
 public extension StageParameters {
     static var acceptedKeys: Set<String> { Set(Self().encoded.keys) }
     static func isPlaceholder(_ value: ParamValue) -> Bool { false }
     static var presetKey: String? { nil }
+    static var defaultPresetName: String? { nil }
 
     /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
     var encoded: [String: ParamValue] {
@@ -108,6 +111,15 @@ public struct ResolvedParameters: @unchecked Sendable {
     public var encoded: [String: ParamValue]
     /// Where each key's value came from.
     public var origins: [String: ParameterOrigin]
+    /// The preset the values start from, for stages that have one; not part of `encoded`, which
+    /// holds every value the preset set (so naming a preset's own values changes no fingerprint).
+    public var preset: PresetChoice?
+}
+
+public struct PresetChoice: Sendable {
+    public var key: String
+    public var name: ParamValue
+    public var origin: ParameterOrigin
 }
 
 /// Lays the layers over each other for one stage and decodes the result strictly.
@@ -169,6 +181,10 @@ public enum ParameterResolver {
         if let presetKey = P.presetKey, let presetOrigin = origins[presetKey] {
             for (key, origin) in origins where origin == .defaultValue && encoded[key] != defaults[key] { origins[key] = presetOrigin }
         }
-        return ResolvedParameters(stage: stage, value: value, encoded: encoded, origins: origins)
+        let preset = P.presetKey.map { key in
+            PresetChoice(key: key, name: merged[key] ?? P.defaultPresetName.map(ParamValue.string) ?? .null,
+                         origin: origins[key] ?? .defaultValue)
+        }
+        return ResolvedParameters(stage: stage, value: value, encoded: encoded, origins: origins, preset: preset)
     }
 }
