@@ -238,7 +238,7 @@ public final class PipelineRunner {
     public func run(_ selection: RunSelection, command: String) throws -> RunReport {
         let selected = try selectedStages(selection)
         let forced = forcedStages(selection, selected: selected)
-        for name in selected { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved) } }
+        for name in selected { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved, manifest: manifest) } }
         logUnread(selection)
         try workspace.create()
         let runId = Self.newRunId()
