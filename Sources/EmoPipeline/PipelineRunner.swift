@@ -81,15 +81,16 @@ public final class PipelineRunner {
         }
         let overrides = manifest.commandLine
         for override in overrides where pipeline.stage(override.stage) == nil {
-            throw PipelineError.invalidFile("--set \("\(override.stage).\(override.key)".echoed): unknown stage '\(override.stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            throw PipelineError.invalidFile("\(override.bySweep ? "sweep key" : "--set") \("\(override.stage).\(override.key)".echoed): unknown stage '\(override.stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         var resolved: [String: ResolvedParameters] = [:]
         for declared in pipeline.stages {
             let layers = [
                 ParameterResolver.Layer(origin: .pipeline(path: manifest.pipelinePath), values: declared.params),
                 ParameterResolver.Layer(origin: .manifest(path: manifest.path), values: manifest.overrides[declared.name] ?? [:]),
-                ParameterResolver.Layer(origin: .commandLine, values: Dictionary(
-                    overrides.filter { $0.stage == declared.name }.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })),
+                ParameterResolver.Layer(origin: .commandLine, values: Self.values(of: overrides.filter { !$0.bySweep }, stage: declared.name)),
+                // Last: a sweep trial's values (its budget's epochs too) are what the trial runs.
+                ParameterResolver.Layer(origin: .sweep(path: manifest.path), values: Self.values(of: overrides.filter(\.bySweep), stage: declared.name)),
             ]
             resolved[declared.name] = try self.stages[declared.name]?.resolveParameters(layers: layers)
         }
@@ -231,6 +232,11 @@ public final class PipelineRunner {
     func forcedStages(_ selection: RunSelection, selected: [String]) -> Set<String> {
         guard !selection.force.isEmpty else { return [] }
         return Set(selected.filter { !readClosure(of: [$0]).isDisjoint(with: selection.force) })
+    }
+
+    /// One stage's overrides as a layer's values; of two for one key, the later wins.
+    static func values(of overrides: [ParameterOverride], stage: String) -> [String: ParamValue] {
+        Dictionary(overrides.filter { $0.stage == stage }.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
     }
 
     // MARK: Run

@@ -54,7 +54,7 @@ struct ParamsCommand: ParsableCommand {
 
         var file: String? {
             switch origin {
-            case .pipeline(let path), .manifest(let path): return path
+            case .pipeline(let path), .manifest(let path), .sweep(let path): return path
             case .defaultValue, .commandLine: return nil
             }
         }

@@ -149,7 +149,8 @@ struct SweepTests {
         let bad = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 7.5], train.batch_size: [16]}")
         let refused = try TestSupport.run(TestSupport.emopipe, ["sweep", bad, "--workdir", workdir])
         #expect(refused.status == ExitStatus.usage, "\(refused.stderr)")
-        #expect(refused.stderr.contains("sweep trial 1") && refused.stderr.contains("train.dropout = 7.5"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("sweep trial 1") && refused.stderr.contains("the sweep block: train.dropout = 7.5"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("--set"), "a grid value is not called a --set: \(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
 
         let unknown = try Self.writeSweepManifest(folder, data: data, grid: "{train.no_such_key: [1]}")

@@ -43,6 +43,8 @@ public enum ParameterOrigin: Equatable, Sendable {
     case pipeline(path: String)
     case manifest(path: String)
     case commandLine
+    /// A sweep trial's value, from the `sweep:` block of the manifest at `path`.
+    case sweep(path: String)
 
     /// The file to name in an error, or how the value was given.
     public var place: String {
@@ -50,6 +52,7 @@ public enum ParameterOrigin: Equatable, Sendable {
         case .defaultValue: return "the built-in defaults"
         case .pipeline(let path), .manifest(let path): return path
         case .commandLine: return "--set"
+        case .sweep: return "the sweep block"
         }
     }
 
@@ -58,7 +61,7 @@ public enum ParameterOrigin: Equatable, Sendable {
     /// Set by the manifest or `--set`, not by the defaults or the pipeline file that documents them.
     public var givenByTheUser: Bool {
         switch self {
-        case .manifest, .commandLine: return true
+        case .manifest, .commandLine, .sweep: return true
         case .defaultValue, .pipeline: return false
         }
     }
@@ -69,6 +72,7 @@ public enum ParameterOrigin: Equatable, Sendable {
         case .pipeline: return "pipeline"
         case .manifest: return "manifest"
         case .commandLine: return "command line"
+        case .sweep: return "sweep"
         }
     }
 }
@@ -79,9 +83,11 @@ public struct ParameterOverride: Equatable, Sendable {
     public var stage: String
     public var key: String
     public var value: ParamValue
+    /// Given on the command line, or set by a sweep trial (recorded alike, named apart in messages).
+    public var bySweep = false
 
-    public init(stage: String, key: String, value: ParamValue) {
-        self.stage = stage; self.key = key; self.value = value
+    public init(stage: String, key: String, value: ParamValue, bySweep: Bool = false) {
+        self.stage = stage; self.key = key; self.value = value; self.bySweep = bySweep
     }
 
     public init(parsing text: String) throws {

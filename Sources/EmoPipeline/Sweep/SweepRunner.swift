@@ -122,8 +122,10 @@ public final class SweepRunner {
     /// The manifest a trial runs: the sweep's, with the trial's settings (and budget) as `--set` overrides.
     func manifest(for trial: SweepTrial, epochs: Int?) -> Manifest {
         var trialManifest = manifest
-        trialManifest.commandLine += trial.overrides
-        if let epochs { trialManifest.commandLine.append(ParameterOverride(stage: SweepKey.epochs.stage, key: SweepKey.epochs.key, value: .int(epochs))) }
+        trialManifest.commandLine += trial.overrides.map { ParameterOverride(stage: $0.stage, key: $0.key, value: $0.value, bySweep: true) }
+        if let epochs {
+            trialManifest.commandLine.append(ParameterOverride(stage: SweepKey.epochs.stage, key: SweepKey.epochs.key, value: .int(epochs), bySweep: true))
+        }
         return trialManifest
     }
 
