@@ -244,7 +244,7 @@ public final class PipelineRunner {
     public func run(_ selection: RunSelection, command: String) throws -> RunReport {
         let selected = try selectedStages(selection)
         let forced = forcedStages(selection, selected: selected)
-        for name in selected { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved, manifest: manifest) } }
+        for name in selected { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved) } }
         logUnread(selection)
         try workspace.create()
         let runId = Self.newRunId()

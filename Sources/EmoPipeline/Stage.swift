@@ -38,10 +38,9 @@ public protocol Stage: Sendable {
     /// Refuses a combination of this stage's parameters with other stages' (stage → resolved) that
     /// can only fail when it runs; called once every stage's parameters are resolved, before anything runs.
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws
-    /// Refuses, before a run starts, what only this stage running needs of the machine or the data (a
-    /// model file it loads, actors it names): called for the stages a run will execute, not for
-    /// commands that only read. Only cheap checks belong here.
-    func checkBeforeRunning(_ parameters: ResolvedParameters, manifest: Manifest) throws
+    /// Refuses, before a run starts, what only this stage running needs of the machine (a model file
+    /// it loads): called for the stages a run will execute, not for commands that only read.
+    func checkBeforeRunning(_ parameters: ResolvedParameters) throws
     /// The scalars this stage's result files hold, by file (`metrics.json` → `weighted_f1`, ...; `cv.json`
     /// → `cv.weighted_f1.mean`, ...), named as `RunSummary` reads them: what `nightly.metrics` and
     /// `sweep.metric` may watch. Empty for a stage that writes no results.
@@ -57,7 +56,7 @@ public extension Stage {
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
-    func checkBeforeRunning(_ parameters: ResolvedParameters, manifest: Manifest) throws {}
+    func checkBeforeRunning(_ parameters: ResolvedParameters) throws {}
     var resultScalars: [RunFile: [String]] { [:] }
     /// The keys this stage's parameters take.
     var parameterKeys: Set<String> { Parameters.acceptedKeys }

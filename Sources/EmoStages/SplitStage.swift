@@ -28,26 +28,6 @@ public struct SplitStage: Stage {
         return RecordedOutputs.problem([.init(path: plan, writtenBy: state.runId, sha256: state.outputDigest)])
     }
 
-    /// Actors named in the parameters that have no file at all under the data root are said before
-    /// ingest and audio run for minutes, not after. Files by name only: an actor whose files turn out
-    /// to be unreadable or song-only is still the split's to name when it runs.
-    public func checkBeforeRunning(_ parameters: ResolvedParameters, manifest: Manifest) throws {
-        guard let split = parameters.value as? SplitParameters,
-              !(split.testActors + split.valActors + split.actors).isEmpty,
-              let scan = try? DataRootScan(root: manifest.dataRoot) else { return }   // a missing root is ingest's to say
-        let present = Set(scan.files.compactMap { file -> Int? in
-            guard case .source(let codes) = RavdessName.parse(fileName: (file.path as NSString).lastPathComponent) else { return nil }
-            return codes.actor
-        })
-        let absent = (split.testActors + split.valActors).filter { !present.contains($0) }
-        if !absent.isEmpty {
-            throw PipelineError.missingData("split: \(split.holdingOut) actors \(actorList(absent)), which the data root "
-                + "\(manifest.dataRoot.echoed) has no files of (it has files of \(actorList(present.sorted()))); "
-                + "all 24 RAVDESS actors are in Zenodo record 1188976")
-        }
-        try Self.checkPresent(split.actors, among: present)
-    }
-
     public func run(_ context: StageContext, parameters: SplitParameters) throws -> StageOutcome {
         let labels = try LabelMap(named: context.manifest.labelMap)
         let includeSong = context.manifest.includeSong

@@ -87,33 +87,6 @@ struct SplitStageTests {
                 && !run.stderr.contains("does not have"), "\(run.stderr)")
     }
 
-    /// Named actors without a single file under the data root are refused before ingest and audio run.
-    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
-    func namedActorsWithoutFilesAreRefusedBeforeAnyStageRuns() throws {
-        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1),
-                                                      ("03-01-03-01-01-01-03.wav", 1)])
-        let cases: [(settings: [String], says: String)] = [
-            (["split.test_actors=[3, 17]", "train.selection=last"], "split: split.test_actors holds out actors 17, which the data root"),
-            (["split.test_actors=[3]", "split.val_actors=[18]"], "split: split.test_actors and split.val_actors hold out actors 18, which the data root"),
-            (["split.actors=[1, 2, 3, 19]", "split.folds=2"], "split.actors names actors 19, which the data root does not have (it has 01, 02, 03)"),
-        ]
-        for c in cases {
-            let workdir = try TestSupport.temporaryFolder("split-absent") + "/work"
-            let run = try TestSupport.run(TestSupport.emopipe, [
-                "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
-            ] + c.settings.flatMap { ["--set", $0] })
-            #expect(run.status == 1 && run.stderr.contains(c.says), "\(c.settings): \(run.stderr)")
-            #expect(!run.stderr.contains("ingest:"), "no stage ran: \(run.stderr)")
-        }
-        // Actors that have files pass the check and the run goes on to the split.
-        let workdir = try TestSupport.temporaryFolder("split-present") + "/work"
-        let present = try TestSupport.run(TestSupport.emopipe, [
-            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
-            "--set", "split.test_actors=[3]", "--set", "split.val_actors=[2]",
-        ])
-        #expect(present.status == 0, "\(present.stderr)")
-    }
-
     @Test func actorsLeftOutOfTheSplitAreNeverTrainedValidatedOrTested() throws {
         let folds = try Self.planner("{folds: 3, test_fold: all, val_count: 2, actors: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}")
             .plan(actors: Array(1...16))
