@@ -64,7 +64,8 @@ enum DatabaseFile {
     /// Refuses an SQLite database that EmoPipe's migrations never touched.
     static func checkIsEmoPipe(_ reader: any DatabaseReader, path: String) throws {
         let applied = try describingErrors(path) { try reader.read { try Schema.migrator.appliedIdentifiers($0) } }
-        guard applied.contains(firstMigration) else {
+        let unfinished = applied.isEmpty ? try isUnfinishedCreation(reader, path: path) : false
+        guard applied.contains(firstMigration) || unfinished else {
             throw EmoError.io(path: path, reason: "an SQLite database without EmoPipe's schema (no '\(firstMigration)' "
                               + "migration recorded), so not EmoPipe's provenance database; it was left as it is: "
                               + "move it away or choose another --workdir")
@@ -77,6 +78,20 @@ enum DatabaseFile {
             throw EmoError.io(path: path, reason: "holds a view or trigger (\(name.echoed)) EmoPipe never makes; it was left as it is")
         }
         try checkTables(reader, path: path)
+    }
+
+    /// A database whose making stopped before its first migration took (a first run on a full disk):
+    /// no table but GRDB's empty list of migrations, or none at all. Nothing was ever recorded in it,
+    /// so it is EmoPipe's to finish; refusing it would leave the work directory unusable.
+    static func isUnfinishedCreation(_ reader: any DatabaseReader, path: String) throws -> Bool {
+        try describingErrors(path) {
+            try reader.read { db in
+                let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+                guard names.allSatisfy({ $0 == "grdb_migrations" }) else { return false }
+                if names.isEmpty { return true }
+                return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") == 0
+            }
+        }
     }
 
     /// A table or column the recorded migrations made but the file lacks was dropped by hand: named
@@ -135,16 +150,20 @@ enum DatabaseFile {
             return try describingErrors(path) { try DatabaseQueue(path: immutableURI(path), configuration: config) }
         } catch let error as DatabaseError where isUnreadableLogFolder(error) {
             throw EmoError.io(path: path, reason: "cannot read the provenance database here: its write-ahead log "
-                              + "(\(path)-wal) holds commits and the folder does not let SQLite open the shared-memory "
-                              + "file beside it; open the work directory once where it is writable")
+                              + "(\(path)-wal) holds commits and SQLite cannot make the shared-memory file beside it (a "
+                              + "read-only folder, a full disk); open the work directory once where it is writable and has room")
         } catch {
             throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)")
         }
     }
 
-    /// What SQLite says when it cannot create or write the `-shm` file beside the database.
+    /// What SQLite says when it cannot create or write the `-shm` file beside the database: a
+    /// read-only folder, or a full disk or file-size limit that stops the file from growing
+    /// (SQLITE_IOERR_SHMOPEN, _SHMSIZE, _SHMMAP).
     static func isUnreadableLogFolder(_ error: DatabaseError) -> Bool {
-        error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY
+        let sharedMemoryErrors: Set<Int32> = [10 | (18 << 8), 10 | (19 << 8), 10 | (21 << 8)]
+        return error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY
+            || sharedMemoryErrors.contains(error.extendedResultCode.rawValue)
     }
 
     /// A `-wal` file with content: commits not yet copied into the database file.

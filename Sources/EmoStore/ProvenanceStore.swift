@@ -15,27 +15,71 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// when an older EmoPipe made it. A file that is there but not EmoPipe's is refused untouched.
     public init(path: String) throws {
         self.path = path
-        if FileManager.default.fileExists(atPath: path) {
+        var entry = stat()
+        if lstat(path, &entry) != 0 && errno == ENOENT {
+            try Self.createWithSchema(path)
+        } else if FileManager.default.fileExists(atPath: path) {
             try DatabaseFile.checkHeader(path)
             try DatabaseFile.checkIsEmoPipe(try DatabaseFile.openReadOnly(path), path: path)
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
-        config.prepareDatabase { db in
-            // Durable commits: a published batch must survive a power cut, not only a crash.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            // Durable commits: a published batch must survive a power cut or a file system gone
+            // read-only, not only a crash. Set here, not in prepareDatabase: the pool turns WAL on after
+            // that hook and sets synchronous = NORMAL with it, which syncs the WAL only at checkpoints.
+            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
             DatabaseFile.opened.insert(path: path)
             try Schema.migrator.migrate(pool)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && OpenFileLimit.exhaustedNow() != nil {
             throw EmoError.io(path: path, reason: "cannot open the database's files (\(OpenFileLimit.exhaustedNow() ?? "")): \(OpenFileLimit.advice)")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            // Opened, then refused its first write: not a file SQLite cannot open.
+            throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "database or disk is full") (SQLite error "
+                              + "\(error.extendedResultCode.rawValue)); free some space first (`emopipe cache gc --dry-run` "
+                              + "lists what gc would remove, and it too needs a little room to record that)")
         } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
             throw EmoError.io(path: path, reason: "cannot be written (the work directory or the database is read-only); "
                               + "this command changes the work directory: \(error.message ?? "\(error)")")
         } catch {
             throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)")
+        }
+    }
+
+    /// Makes a new database whole under a temporary name, then renames it into place: a kill or a
+    /// full disk while it is being made leaves no database (the next run makes it again), never an
+    /// empty or half-made one that every later command would have to refuse as not EmoPipe's.
+    static func createWithSchema(_ path: String) throws {
+        let temporary = path + ".new-\(getpid())"
+        removeLeftoversOfDeadProcesses(besides: path)
+        do {
+            let queue = try DatabaseQueue(path: temporary)
+            try Schema.migrator.migrate(queue)
+            try queue.close()
+        } catch {
+            for suffix in ["", "-journal"] { unlink(temporary + suffix) }
+            if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
+                throw EmoError.io(path: path, reason: "cannot make the provenance database: \(error.message ?? "\(error.resultCode)") "
+                                  + "(SQLite error \(error.extendedResultCode.rawValue)); nothing was left behind")
+            }
+            throw EmoError.io(path: path, reason: "cannot make the provenance database: \(error)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw EmoError.io(path: path, reason: "cannot put the new provenance database in place: \(reason)")
+        }
+        DurableFile.syncFolder(of: path)
+    }
+
+    /// Databases a killed process was making beside `path` (`<name>.new-<pid>`, and their journals).
+    private static func removeLeftoversOfDeadProcesses(besides path: String) {
+        let folder = (path as NSString).deletingLastPathComponent, prefix = (path as NSString).lastPathComponent + ".new-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0.isNumber }), pid != getpid(),
+                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            unlink((folder.isEmpty ? "" : folder + "/") + name)
         }
     }
 
@@ -55,10 +99,17 @@ public final class ProvenanceStore: @unchecked Sendable {
             throw EmoError.io(path: path, reason: "an older EmoPipe made this database; run that work again with this one")
         } else {
             do { pool = try ProvenanceStore(path: path).pool } catch {
-                throw EmoError.io(path: path, reason: "an older EmoPipe made this database and upgrading it needs write access "
-                                  + "(run `emopipe run` once where the work directory is writable): \(error)")
+                let unfinished = (try? DatabaseFile.isUnfinishedCreation(reader, path: path)) == true
+                throw EmoError.io(path: path, reason: (unfinished ? "a run stopped while making this database (nothing is recorded in it yet) and finishing it"
+                                                       : "an older EmoPipe made this database and upgrading it")
+                                  + " needs write access (run `emopipe run` once where the work directory is writable): \(error)")
             }
         }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2: FULL, every commit synced).
+    public var synchronousLevel: Int {
+        get throws { try pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 } }
     }
 
     /// The SQLite library version GRDB runs on.

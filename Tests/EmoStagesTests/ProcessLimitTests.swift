@@ -25,6 +25,43 @@ struct ProcessLimitTests {
         try TestSupport.run("/bin/bash", ["-c", "ulimit -v \(addressSpaceKB); exec timeout 60 \(quoted(arguments))"])
     }
 
+    /// A full disk (here `ulimit -f 0`, which refuses the same growth) keeps SQLite from making the
+    /// shared-memory file a write-ahead-log database is read through: commands that only read a
+    /// cleanly closed work directory read it as it is, rather than failing with "disk I/O error".
+    @Test func aWorkDirectoryIsReadWhereNoFileCanGrow() throws {
+        let workdir = try TestSupport.temporaryFolder("file-size-limit") + "/work"
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        do {
+            try ProvenanceStore(path: workdir + "/emopipe.sqlite").insert(RunRecord(
+                id: "20261203-120000-abcdef", command: "test", manifestJSON: "name: t\n", manifestSHA256: "", dataRoot: "/",
+                threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        }
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite-wal"), "closed cleanly: every commit is in the file")
+        // Only emopipe is limited, its output piped: the test's own output files must still grow.
+        let runs = try TestSupport.run("/bin/bash", ["-c", "prlimit --fsize=0 \(Self.quoted(["runs", "--workdir", workdir, "--json"])) 2>&1 | cat; "
+                                                     + "exit ${PIPESTATUS[0]}"])
+        #expect(runs.status == 0 && runs.stdout.contains("20261203-120000-abcdef"), "exit \(runs.status): \(runs.stdout)")
+    }
+
+    /// A database whose making fails part way (the file-size limit here; a full disk or a kill alike)
+    /// leaves nothing under its name, so the next run makes it, rather than refusing a half-made one as
+    /// not EmoPipe's for ever.
+    @Test func aDatabaseThatCouldNotBeMadeLeavesNothingTheNextRunRefuses() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("db-creation") + "/work"
+        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "ingest"]
+        let limited = try TestSupport.run("/bin/bash", ["-c", "ulimit -f 16; exec \(Self.quoted(arguments))"])
+        #expect(limited.status == 1 && limited.stderr.contains("cannot make the provenance database"), "\(limited.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: workdir).filter { $0.hasPrefix("emopipe.sqlite") }
+        #expect(left.isEmpty, "nothing half made is left: \(left)")
+        // A killed maker's leftover (a process id no process has) is removed by the next one.
+        let leftover = workdir + "/emopipe.sqlite.new-2147483646"
+        try Data("half made".utf8).write(to: URL(fileURLWithPath: leftover))
+        let next = try TestSupport.run(TestSupport.emopipe, arguments)
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+    }
+
     /// OpenBLAS retries a refused buffer forever, so a low address-space limit hung emopipe even in
     /// `--version` (at exit) and in training (at the first product): it is named instead, exit 1.
     @Test func anAddressSpaceLimitOpenBLASWouldHangOnIsNamedNotWaitedOn() throws {

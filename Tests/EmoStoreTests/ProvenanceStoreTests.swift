@@ -83,6 +83,44 @@ struct ProvenanceStoreTests {
         _ = try ProvenanceStore(readingPath: intact)
     }
 
+    /// The pool turns WAL on with synchronous = NORMAL, which syncs the log only at checkpoints: a file
+    /// system that goes read-only (or a power cut) would then lose every commit since the last one.
+    @Test func everyCommitIsSyncedToDisk() throws {
+        let store = try ProvenanceStore(path: try TestSupport.temporaryFolder("synchronous") + "/emopipe.sqlite")
+        #expect(try store.synchronousLevel == 2, "PRAGMA synchronous = FULL on the connection that writes")
+    }
+
+    /// A first run that stopped while making the database (a full disk) leaves GRDB's empty list of
+    /// migrations and no table: the next run finishes making it rather than refusing the work directory.
+    /// A database with a table of someone else's is still refused.
+    @Test func aDatabaseWhoseMakingStoppedIsFinishedNotRefused() throws {
+        func leaveOnlyAnEmptyMigrationList(_ path: String, keeping table: String? = nil) throws {
+            let store = try ProvenanceStore(path: path)
+            try store.write { db in
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                                                 + "AND name <> 'grdb_migrations'")
+                for name in tables where name != table { try db.execute(sql: "DROP TABLE \"\(name)\"") }
+                try db.execute(sql: "DELETE FROM grdb_migrations")
+            }
+        }
+        for open in [{ try ProvenanceStore(path: $0) }, { try ProvenanceStore(readingPath: $0) }] as [(String) throws -> ProvenanceStore] {
+            let path = try TestSupport.temporaryFolder("unfinished") + "/emopipe.sqlite"
+            try leaveOnlyAnEmptyMigrationList(path)
+            let store = try open(path)
+            #expect(try store.runs().isEmpty)
+        }
+        let path = try TestSupport.temporaryFolder("unfinished") + "/emopipe.sqlite"
+        try leaveOnlyAnEmptyMigrationList(path)
+        try ProvenanceStore(path: path).insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                                         threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        #expect(try ProvenanceStore(readingPath: path).runs().map(\.id) == ["r1"])
+
+        let someoneElses = try TestSupport.temporaryFolder("not-ours") + "/emopipe.sqlite"
+        try leaveOnlyAnEmptyMigrationList(someoneElses, keeping: "run")
+        let refused = #expect(throws: EmoError.self) { try ProvenanceStore(path: someoneElses) }
+        #expect(refused.map { "\($0)" }?.contains("without EmoPipe's schema") == true, "\(String(describing: refused))")
+    }
+
     @Test func aDamagedTablePageNamesTheDatabase() throws {
         let folder = try TestSupport.temporaryFolder("damaged")
         let path = folder + "/emopipe.sqlite"
