@@ -36,9 +36,11 @@ public struct ExportStage: Stage {
         let path = RunFile.onnx.path(in: folder)
         try DurableFile.write(onnx, to: path)
         // The run folder is self-contained for `emopipe predict`: weights, shape and feature settings.
+        // Copied as every output is written (temporary name, fsync, rename): a disk that fills mid-copy
+        // leaves no cut-short weights under the real name.
         let runFolder = URL(fileURLWithPath: folder)
-        try FileManager.default.copyItem(at: foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue),
-                                         to: runFolder.appendingPathComponent(TrainedModel.Weights.exported.rawValue))
+        try DurableFile.copy(from: foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue).path,
+                             to: runFolder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path, check: { _ in })
         // Written anew rather than copied: a model trained before the snake_case convention gets it too.
         try trained.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
         // Only the feature stages the model reads: a speech-only model carries no face parameters.
