@@ -1,3 +1,4 @@
+import EmoCore
 import Foundation
 
 /// The archive kinds `emopipe cache export` writes.
@@ -30,20 +31,20 @@ struct OutputFile {
             throw CacheError.io(path: path, reason: "cannot create the file: \(String(cString: strerror(errno)))")
         }
         do { handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path)) } catch {
-            throw CacheError.io(path: path, reason: "cannot open for writing: \(error.localizedDescription)")
+            throw CacheError.io(path: path, reason: "cannot open for writing: \(FileError.reason(of: error))")
         }
     }
 
     mutating func write(_ data: Data) throws {
         do { try handle.write(contentsOf: data) } catch {
-            throw CacheError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw CacheError.io(path: path, reason: "cannot write: \(FileError.reason(of: error))")
         }
         size += data.count
     }
 
     func close() throws {
         do { try handle.synchronize(); try handle.close() } catch {
-            throw CacheError.io(path: path, reason: "cannot finish writing: \(error.localizedDescription)")
+            throw CacheError.io(path: path, reason: "cannot finish writing: \(FileError.reason(of: error))")
         }
     }
 }
