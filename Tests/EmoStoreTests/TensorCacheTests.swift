@@ -218,6 +218,26 @@ struct TensorCacheTests {
         #expect(try cache.stats().isEmpty)
     }
 
+    /// A kill mid-write leaves a temporary file beside the one being written: a checkpoint's
+    /// `.dat.nosync…`, a `<file>.part-<pid>` in a run folder or the work directory. gc removes those
+    /// of processes that are gone, and leaves the files of a process still writing.
+    @Test func filesThatKilledWritesLeftAreRemovedByGC() throws {
+        let gone = "2147483646", alive = "\(getpid())"
+        let leftovers = ["cache/train/fp/fold-0/.dat.nosync3AE.FuHzJ9", "runs/20261203-120000-abcdef/manifest.yaml.part-\(gone)",
+                         "executable.sha256.part-\(gone)"]
+        let kept = ["runs/20261203-120000-abcdef/features.json.part-\(alive)", "runs/20261203-120000-abcdef/model.onnx",
+                    "cache/train/fp/fold-0/best.safetensors"]
+        for file in leftovers + kept {
+            try FileManager.default.createDirectory(atPath: ((folder + "/" + file) as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try Data(repeating: 1, count: 10).write(to: URL(fileURLWithPath: folder + "/" + file))
+        }
+        let report = try cache.collectGarbage(keep: [:])
+        #expect(report.leftoverFiles.map(\.path) == leftovers.sorted(), "\(report.leftoverFiles)")
+        for file in leftovers { #expect(!FileManager.default.fileExists(atPath: folder + "/" + file), "\(file) removed") }
+        for file in kept { #expect(FileManager.default.fileExists(atPath: folder + "/" + file), "\(file) kept") }
+    }
+
     @Test func aShardCutShortOrLeftHalfWrittenIsNeverVisible() throws {
         let records = Self.records(count: 3, seed: 4)
         try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
