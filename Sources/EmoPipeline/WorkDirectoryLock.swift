@@ -79,6 +79,17 @@ public final class WorkDirectoryLock {
         return false
     }
 
+    /// Who holds the lock on `path` now, as it wrote itself there, or nil when nobody does (or the
+    /// kernel's table of locks cannot be read).
+    public static func currentHolder(path: String) -> String? {
+        guard isHeld(path: path) == true else { return nil }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return "another process" }
+        defer { close(fd) }
+        let text = readText(fd)
+        return text.isEmpty ? "another process" : text
+    }
+
     private static func readText(_ fd: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = pread(fd, &buffer, buffer.count, 0)

@@ -34,6 +34,10 @@ struct StatusCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all())
             let statuses = try runner.status()
+            // Read while a run works: its stage in progress shows as it was before that run.
+            if let holder = WorkDirectoryLock.currentHolder(path: workDirectoryOptions.workspace.lockPath) {
+                StandardStream.error.write(Data("note: \(holder) is working in this work directory; states are as recorded so far\n".utf8))
+            }
             if json {
                 JSONOutput.print(.array(statuses.map {
                     .object(["stage": .string($0.stage), "state": .string($0.state.rawValue), "reason": .string($0.reason),

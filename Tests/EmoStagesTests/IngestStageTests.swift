@@ -114,5 +114,11 @@ struct IngestStageTests {
         let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         #expect(result.status == ExitStatus.locked)
         #expect(result.stderr.contains("locked by emopipe run TEST (pid \(getpid()))"), "\(result.stderr)")
+        // status reads on, and says who is working there (its stage in progress shows as recorded before).
+        let status = try IngestFixture.emopipe(["status"], data: root, workdir: workdir)
+        #expect(status.stderr.contains("note: emopipe run TEST (pid \(getpid())) is working in this work directory"), "\(status.stderr)")
+        lock.release()
+        let idle = try IngestFixture.emopipe(["status"], data: root, workdir: workdir)
+        #expect(!idle.stderr.contains("is working in this work directory"), "\(idle.stderr)")
     }
 }
