@@ -280,8 +280,13 @@ public final class PipelineRunner {
             }
         } catch {
             let interrupted = (error as? EmoError) == .interrupted
-            try? store.finishRun(id: runId, status: interrupted ? .interrupted : .failed,
-                                 exitCode: Int(interrupted ? ExitStatus.interrupted : ExitStatus.failure))
+            do {
+                try store.finishRun(id: runId, status: interrupted ? .interrupted : .failed,
+                                    exitCode: Int(interrupted ? ExitStatus.interrupted : ExitStatus.failure))
+            } catch let recording {
+                // The run's own error is the one to report; this says why `runs` will show it otherwise.
+                logger.warning("the end of run \(runId) could not be recorded (\(EmoError.reason(of: recording))), so `emopipe runs` will list it as interrupted")
+            }
             throw error
         }
         let failed = try selected.reduce(0) { $0 + (try store.stageState($1)?.unitsFailed ?? 0) }

@@ -227,7 +227,9 @@ public final class TensorCache: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         if let shard = openShards[id] { return shard }
         guard let row = try store.read({ try CacheShardRow.fetchOne($0, key: id) }) else {
-            throw CacheError.missing("shard \(id) is not in the cache index")
+            // Read commands take no lock: a gc or run that rewrote the cache since this one listed it.
+            throw CacheError.missing("shard \(id) of a record read a moment ago is no longer in the cache index: the cache changed "
+                                     + "meanwhile (a `cache gc` or a run in this work directory); try again once it has finished")
         }
         let shard = try ShardFile(path: try workspace.cacheFile(row.file))
         openShards[id] = shard
