@@ -80,16 +80,21 @@ enum DatabaseFile {
         try checkTables(reader, path: path)
     }
 
-    /// A database whose making stopped before its first migration took (a first run on a full disk):
-    /// no table but GRDB's empty list of migrations, or none at all. Nothing was ever recorded in it,
-    /// so it is EmoPipe's to finish; refusing it would leave the work directory unusable.
+    /// A database an older EmoPipe stopped making before its first migration took (killed, or a full
+    /// disk): GRDB's empty list of migrations and no other table; or no table at all in a file already
+    /// in WAL mode with no application id or user version set, as that EmoPipe's pool left it. Nothing
+    /// was ever recorded in it, so it is EmoPipe's to finish; refusing it would leave the work directory
+    /// unusable. (This EmoPipe makes a database whole before it takes the name.)
     static func isUnfinishedCreation(_ reader: any DatabaseReader, path: String) throws -> Bool {
         try describingErrors(path) {
             try reader.read { db in
                 let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
-                guard names.allSatisfy({ $0 == "grdb_migrations" }) else { return false }
-                if names.isEmpty { return true }
-                return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") == 0
+                if names == ["grdb_migrations"] { return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") == 0 }
+                guard names.isEmpty, try Int.fetchOne(db, sql: "PRAGMA application_id") == 0,
+                      try Int.fetchOne(db, sql: "PRAGMA user_version") == 0 else { return false }
+                // Asked of the connection, not read from the file: closing a descriptor of the file would
+                // drop this process's locks on it (see `opened`).
+                return try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal"
             }
         }
     }

@@ -10,7 +10,7 @@ public enum DurableFile {
 
     /// The same for bytes in place (a memory-mapped file's, copied without a second copy in memory).
     public static func write(bytes raw: UnsafeRawBufferPointer, to path: String, mode: mode_t = 0o644) throws {
-        let temporary = path + ".part-\(getpid())"
+        let temporary = temporaryName(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }
         var failure: String?
@@ -48,7 +48,7 @@ public enum DurableFile {
             throw CacheError.io(path: source, reason: "is \(opened.size) bytes where its database row says \(expected); not copied")
         }
         var remaining = expected ?? Int.max
-        let temporary = path + ".part-\(getpid())"
+        let temporary = temporaryName(for: path)
         let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard output >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }
         var failure: String?
@@ -88,6 +88,24 @@ public enum DurableFile {
             return .io(path: path, reason: "is a folder where a file should be: move or remove it")
         }
         return .io(path: path, reason: "cannot publish: \(String(cString: strerror(failure)))")
+    }
+
+    /// The temporary name `write` and `copy` use for `path` in this process.
+    static func temporaryName(for path: String) -> String { path + partMarker + "\(getpid())" }
+    private static let partMarker = ".part-"
+
+    /// A file a write that never finished left behind: `<name>.part-<pid>` of a process that is gone,
+    /// or Foundation's atomic-write temporary (`.dat.nosync…`, which names no process: only for callers
+    /// that hold the work-directory lock, under which no run writes).
+    public static func isLeftover(name: String) -> Bool {
+        if name.hasPrefix(".dat.nosync") { return true }
+        guard let marker = name.range(of: partMarker, options: .backwards), let pid = Int32(name[marker.upperBound...]) else { return false }
+        return processIsGone(pid)
+    }
+
+    /// No process with this id is alive (in this PID namespace), and it is not this one.
+    static func processIsGone(_ pid: Int32) -> Bool {
+        pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
     }
 
     static func syncFolder(of path: String) {

@@ -16,15 +16,15 @@ public final class ProvenanceStore: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         var entry = stat()
-        if lstat(path, &entry) != 0 && errno == ENOENT {
-            try Self.createWithSchema(path)
-        } else if FileManager.default.fileExists(atPath: path) {
+        let making = lstat(path, &entry) != 0 && errno == ENOENT
+        if !making && FileManager.default.fileExists(atPath: path) {
             try DatabaseFile.checkHeader(path)
             try DatabaseFile.checkIsEmoPipe(try DatabaseFile.openReadOnly(path), path: path)
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
         do {
+            if making { try Self.createWithSchema(path) }
             pool = try DatabasePool(path: path, configuration: config)
             // Durable commits: a published batch must survive a power cut or a file system gone
             // read-only, not only a crash. Set here, not in prepareDatabase: the pool turns WAL on after
@@ -32,43 +32,58 @@ public final class ProvenanceStore: @unchecked Sendable {
             try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
             DatabaseFile.opened.insert(path: path)
             try Schema.migrator.migrate(pool)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && OpenFileLimit.exhaustedNow() != nil {
-            throw EmoError.io(path: path, reason: "cannot open the database's files (\(OpenFileLimit.exhaustedNow() ?? "")): \(OpenFileLimit.advice)")
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-            // Opened, then refused its first write: not a file SQLite cannot open.
-            throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "database or disk is full") (SQLite error "
-                              + "\(error.extendedResultCode.rawValue)); free some space first (`emopipe cache gc --dry-run` "
-                              + "lists what gc would remove, and it too needs a little room to record that)")
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
-            throw EmoError.io(path: path, reason: "cannot be written (the work directory or the database is read-only); "
-                              + "this command changes the work directory: \(error.message ?? "\(error)")")
+        } catch let error as DatabaseError {
+            throw Self.openingError(error, path: path, making: making)
+        } catch let error as EmoError {
+            throw error
         } catch {
-            throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)")
+            throw EmoError.io(path: path, reason: "cannot \(making ? "make" : "open") the provenance database: \(error)")
         }
     }
 
-    /// Makes a new database whole under a temporary name, then renames it into place: a kill or a
-    /// full disk while it is being made leaves no database (the next run makes it again), never an
-    /// empty or half-made one that every later command would have to refuse as not EmoPipe's.
+    /// What stopped the database from being made or opened for writing, said as the user can act on it.
+    private static func openingError(_ error: DatabaseError, path: String, making: Bool) -> EmoError {
+        let code = "SQLite error \(error.extendedResultCode.rawValue)"
+        let roomAdvice = "free some space first (the cache's shards under cache/ are the largest files; `emopipe cache gc` "
+            + "needs a little room itself)" + (making ? "; nothing was left behind" : "")
+        if error.resultCode == .SQLITE_CANTOPEN, let exhausted = OpenFileLimit.exhaustedNow() {
+            return .io(path: path, reason: "cannot open the database's files (\(exhausted)): \(OpenFileLimit.advice)")
+        }
+        if error.resultCode == .SQLITE_FULL {
+            return .io(path: path, reason: "cannot write: \(error.message ?? "database or disk is full") (\(code)); \(roomAdvice)")
+        }
+        // The shared-memory file beside a WAL database could not grow: a full disk or a file-size limit.
+        if error.resultCode == .SQLITE_IOERR && DatabaseFile.isUnreadableLogFolder(error) {
+            return .io(path: path, reason: "cannot make the shared-memory file beside the database (\(code): the disk is full, "
+                       + "or a file-size limit is reached); \(roomAdvice)")
+        }
+        if error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
+            return .io(path: path, reason: "cannot be written (the work directory or the database is read-only); "
+                       + "this command changes the work directory: \(error.message ?? "\(error)")")
+        }
+        if making {
+            return .io(path: path, reason: "cannot make the provenance database: \(error.message ?? "\(error.resultCode)") (\(code)); "
+                       + "nothing was left behind")
+        }
+        return .io(path: path, reason: "cannot open the provenance database: \(error)")
+    }
+
+    /// Makes a new database whole under a temporary name, then links it into place: a kill or a full
+    /// disk while it is being made leaves no database (the next run makes it again), never an empty
+    /// or half-made one that every later command would have to refuse as not EmoPipe's. Linked, not
+    /// renamed: a database another process made meanwhile is kept, not replaced under its connections.
     static func createWithSchema(_ path: String) throws {
         let temporary = path + ".new-\(getpid())"
         removeLeftoversOfDeadProcesses(besides: path)
-        do {
-            let queue = try DatabaseQueue(path: temporary)
-            try Schema.migrator.migrate(queue)
-            try queue.close()
-        } catch {
-            for suffix in ["", "-journal"] { unlink(temporary + suffix) }
-            if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
-                throw EmoError.io(path: path, reason: "cannot make the provenance database: \(error.message ?? "\(error.resultCode)") "
-                                  + "(SQLite error \(error.extendedResultCode.rawValue)); nothing was left behind")
+        defer { for suffix in ["", "-journal"] { unlink(temporary + suffix) } }
+        let queue = try DatabaseQueue(path: temporary)
+        try Schema.migrator.migrate(queue)
+        try queue.close()
+        if link(temporary, path) != 0 && errno != EEXIST {
+            // A file system without hard links: renamed instead (a race with another maker is then possible).
+            guard [EPERM, EOPNOTSUPP, ENOSYS].contains(errno), rename(temporary, path) == 0 else {
+                throw EmoError.io(path: path, reason: "cannot put the new provenance database in place: \(String(cString: strerror(errno)))")
             }
-            throw EmoError.io(path: path, reason: "cannot make the provenance database: \(error)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw EmoError.io(path: path, reason: "cannot put the new provenance database in place: \(reason)")
         }
         DurableFile.syncFolder(of: path)
     }
@@ -77,8 +92,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     private static func removeLeftoversOfDeadProcesses(besides path: String) {
         let folder = (path as NSString).deletingLastPathComponent, prefix = (path as NSString).lastPathComponent + ".new-"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? [] where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0.isNumber }), pid != getpid(),
-                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0.isNumber }), DurableFile.processIsGone(pid) else { continue }
             unlink((folder.isEmpty ? "" : folder + "/") + name)
         }
     }

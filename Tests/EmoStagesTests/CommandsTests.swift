@@ -304,7 +304,7 @@ struct CommandsTests {
         let newAudio = try #require(try store.stageState("audio")).parametersFingerprint
         #expect(newAudio != referenceAudio)
         // A crash leftover, which every gc removes.
-        let leftover = "cache/audio/\(newAudio.prefix(16))/leftover-00001.shard.part-7"
+        let leftover = "cache/audio/\(newAudio.prefix(16))/leftover-00001.shard.part-2147483646"  // a process id no process has
         try Data(repeating: 1, count: 100).write(to: URL(fileURLWithPath: workdir + "/" + leftover))
         let counts = try Self.recordCounts(store)
         #expect(counts["audio \(referenceAudio)"] ?? 0 > 0 && counts["audio \(newAudio)"] ?? 0 > 0)

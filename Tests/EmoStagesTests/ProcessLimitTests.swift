@@ -43,6 +43,19 @@ struct ProcessLimitTests {
         #expect(runs.status == 0 && runs.stdout.contains("20261203-120000-abcdef"), "exit \(runs.status): \(runs.stdout)")
     }
 
+    /// A command that writes, on a full disk (a file-size limit here), is told that, not "disk I/O error".
+    @Test func aWritingCommandOnAFullDiskSaysTheDiskIsFull() throws {
+        let workdir = try TestSupport.temporaryFolder("full-disk-write") + "/work"
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        _ = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1)])
+        let run = try TestSupport.run("/bin/bash", ["-c", "prlimit --fsize=0 " + Self.quoted([
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "ingest",
+        ]) + " 2>&1 | cat; exit ${PIPESTATUS[0]}"])
+        #expect(run.status == 1 && run.stdout.contains("the disk is full, or a file-size limit is reached")
+                && !run.stdout.contains("disk I/O error"), "\(run.stdout)")
+    }
+
     /// A database whose making fails part way (the file-size limit here; a full disk or a kill alike)
     /// leaves nothing under its name, so the next run makes it, rather than refusing a half-made one as
     /// not EmoPipe's for ever.
@@ -51,7 +64,8 @@ struct ProcessLimitTests {
         let workdir = try TestSupport.temporaryFolder("db-creation") + "/work"
         let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "ingest"]
         let limited = try TestSupport.run("/bin/bash", ["-c", "ulimit -f 16; exec \(Self.quoted(arguments))"])
-        #expect(limited.status == 1 && limited.stderr.contains("cannot make the provenance database"), "\(limited.stderr)")
+        #expect(limited.status == 1 && limited.stderr.contains("emopipe.sqlite: ") && limited.stderr.contains("nothing was left behind"),
+                "\(limited.stderr)")
         let left = try FileManager.default.contentsOfDirectory(atPath: workdir).filter { $0.hasPrefix("emopipe.sqlite") }
         #expect(left.isEmpty, "nothing half made is left: \(left)")
         // A killed maker's leftover (a process id no process has) is removed by the next one.

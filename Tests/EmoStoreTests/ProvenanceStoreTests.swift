@@ -94,20 +94,25 @@ struct ProvenanceStoreTests {
     /// migrations and no table: the next run finishes making it rather than refusing the work directory.
     /// A database with a table of someone else's is still refused.
     @Test func aDatabaseWhoseMakingStoppedIsFinishedNotRefused() throws {
-        func leaveOnlyAnEmptyMigrationList(_ path: String, keeping table: String? = nil) throws {
+        /// What an older emopipe left when stopped while making the database: its WAL-mode file with an
+        /// empty list of migrations, or (`noTable`) nothing at all in it yet.
+        func leaveOnlyAnEmptyMigrationList(_ path: String, keeping table: String? = nil, noTable: Bool = false, extra: String? = nil) throws {
             let store = try ProvenanceStore(path: path)
             try store.write { db in
                 let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
                                                  + "AND name <> 'grdb_migrations'")
                 for name in tables where name != table { try db.execute(sql: "DROP TABLE \"\(name)\"") }
-                try db.execute(sql: "DELETE FROM grdb_migrations")
+                try db.execute(sql: noTable ? "DROP TABLE grdb_migrations" : "DELETE FROM grdb_migrations")
             }
+            if let extra { try store.write { try $0.execute(sql: extra) } }
         }
         for open in [{ try ProvenanceStore(path: $0) }, { try ProvenanceStore(readingPath: $0) }] as [(String) throws -> ProvenanceStore] {
-            let path = try TestSupport.temporaryFolder("unfinished") + "/emopipe.sqlite"
-            try leaveOnlyAnEmptyMigrationList(path)
-            let store = try open(path)
-            #expect(try store.runs().isEmpty)
+            for noTable in [false, true] {
+                let path = try TestSupport.temporaryFolder("unfinished") + "/emopipe.sqlite"
+                try leaveOnlyAnEmptyMigrationList(path, noTable: noTable)
+                let store = try open(path)
+                #expect(try store.runs().isEmpty)
+            }
         }
         let path = try TestSupport.temporaryFolder("unfinished") + "/emopipe.sqlite"
         try leaveOnlyAnEmptyMigrationList(path)
@@ -115,10 +120,13 @@ struct ProvenanceStoreTests {
                                                          threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
         #expect(try ProvenanceStore(readingPath: path).runs().map(\.id) == ["r1"])
 
-        let someoneElses = try TestSupport.temporaryFolder("not-ours") + "/emopipe.sqlite"
-        try leaveOnlyAnEmptyMigrationList(someoneElses, keeping: "run")
-        let refused = #expect(throws: EmoError.self) { try ProvenanceStore(path: someoneElses) }
-        #expect(refused.map { "\($0)" }?.contains("without EmoPipe's schema") == true, "\(String(describing: refused))")
+        // Someone else's: a table of theirs, or an empty file they marked as theirs.
+        for (label, keeping, extra) in [("table", "run" as String?, nil as String?), ("marked", nil, "PRAGMA application_id = 1234")] {
+            let someoneElses = try TestSupport.temporaryFolder("not-ours-\(label)") + "/emopipe.sqlite"
+            try leaveOnlyAnEmptyMigrationList(someoneElses, keeping: keeping, noTable: keeping == nil, extra: extra)
+            let refused = #expect(throws: EmoError.self) { try ProvenanceStore(path: someoneElses) }
+            #expect(refused.map { "\($0)" }?.contains("without EmoPipe's schema") == true, "\(label): \(String(describing: refused))")
+        }
     }
 
     @Test func aDamagedTablePageNamesTheDatabase() throws {

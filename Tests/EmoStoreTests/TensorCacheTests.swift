@@ -243,7 +243,7 @@ struct TensorCacheTests {
         try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
         let shard = try #require(try store.read { try CacheShardRow.fetchAll($0) }.first)
         // A crash mid-write leaves only a temporary file, never indexed; gc removes it.
-        let leftover = folder + "/" + shard.file.replacingOccurrences(of: ".shard", with: "-x.shard.part-123")
+        let leftover = folder + "/" + shard.file.replacingOccurrences(of: ".shard", with: "-x.shard.part-2147483646")
         try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: leftover))
         // A truncated copy is rejected with a clear reason, not read as garbage.
         let truncated = folder + "/truncated.shard"
@@ -253,7 +253,7 @@ struct TensorCacheTests {
         #expect(throws: CacheError.self) { _ = try ShardFile(path: leftover) }
 
         let report = try cache.collectGarbage(keep: ["audio": ["fp"]])
-        #expect(report.leftoverFiles.map(\.path) == [shard.file.replacingOccurrences(of: ".shard", with: "-x.shard.part-123")])
+        #expect(report.leftoverFiles.map(\.path) == [shard.file.replacingOccurrences(of: ".shard", with: "-x.shard.part-2147483646")])
         #expect(!FileManager.default.fileExists(atPath: leftover))
         #expect(try cache.keys(stage: "audio", fingerprint: "fp").count == 3)
         let old = try cache.collectGarbage(keep: ["audio": ["new-fingerprint"]])

@@ -166,7 +166,7 @@ extension TensorCache {
                     continue
                 }
                 let name = (relative as NSString).lastPathComponent
-                guard relative.hasSuffix(".shard") || relative.contains(".shard.part-") || Self.isUnfinishedWrite(name),
+                guard relative.hasSuffix(".shard") || DurableFile.isLeftover(name: name),
                       !known.contains(workspace.relativeCachePath(relative)),
                       Self.regularFileBytes(cacheRoot + "/" + relative)?.isRegular == true else { continue }
                 plan.leftoverFiles.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: Self.size(of: cacheRoot + "/" + relative)))
@@ -176,22 +176,13 @@ extension TensorCache {
         let runFiles = (FileManager.default.enumerator(atPath: workspace.runsRoot)?.compactMap { $0 as? String } ?? [])
             .map { Workspace.runsFolderName + "/" + $0 }
         let topFiles = (try? FileManager.default.contentsOfDirectory(atPath: workspace.root)) ?? []
-        for relative in runFiles + topFiles where Self.isUnfinishedWrite((relative as NSString).lastPathComponent)
+        for relative in runFiles + topFiles where DurableFile.isLeftover(name: (relative as NSString).lastPathComponent)
             && Self.regularFileBytes(workspace.path(relative))?.isRegular == true {
             plan.leftoverFiles.append(GarbagePlan.File(path: relative, bytes: Self.size(of: workspace.path(relative))))
         }
         plan.leftoverFiles.sort { $0.path < $1.path }
         plan.supersededFolders.sort { $0.path < $1.path }
         return plan
-    }
-
-    /// A file a write that never finished left behind: Foundation's atomic-write temporary
-    /// (`.dat.nosync…`; gc runs under the work-directory lock, so no write of a run is under way), or
-    /// `<name>.part-<pid>` (DurableFile's) of a process that is gone.
-    static func isUnfinishedWrite(_ name: String) -> Bool {
-        if name.hasPrefix(".dat.nosync") { return true }
-        guard let marker = name.range(of: ".part-", options: .backwards), let pid = Int32(name[marker.upperBound...]), pid > 0 else { return false }
-        return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
     }
 
     /// What `lstat` finds at `path`: whether it is a regular file, and its bytes; nil when nothing is there.
@@ -290,7 +281,8 @@ public struct GarbagePlan: Sendable {
     /// Shards removed whole.
     public private(set) var shards: [CacheShardRow] = []
     public private(set) var compactions: [Compaction] = []
-    /// Files no index row names.
+    /// Files no index row names: shard files a crash left, and temporaries of writes a kill cut short
+    /// (in cache/, runs/ and the work directory itself). Counted with the shards in the totals.
     public var leftoverFiles: [File] = []
     /// Paths of shards removed whole where something other than a regular file stands (a folder, a
     /// link): their index rows go, the things themselves are left alone and named.
