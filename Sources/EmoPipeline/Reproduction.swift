@@ -22,7 +22,8 @@ public struct Reproduction {
             manifest = try Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? record.dataRoot + "/manifest.yaml")
         } catch {
             // The text parsed is the record's copy: the message would otherwise blame the manifest file on disk.
-            throw PipelineError.unrepeatable(run: record.id, why: "its recorded manifest text is refused, so its record is damaged: \(error)")
+            throw PipelineError.unrepeatable(run: record.id, why: "its recorded manifest text is refused (its record is damaged, "
+                                             + "or this emopipe no longer takes it): \(error)")
         }
         manifest.dataRoot = record.dataRoot
         // The record is read back from a database: a value no run could have had is damage, not a setting.
@@ -35,6 +36,23 @@ public struct Reproduction {
             throw PipelineError.unrepeatable(run: record.id, why: "its recorded parameters are not a JSON object: its record is damaged")
         }
         return manifest
+    }
+
+    /// The recorded manifest, and its data root checked: said before a work directory is made (a
+    /// reproduction cannot resume, so a folder left half made would only have to be removed).
+    public func checkedManifest() throws -> Manifest {
+        let recorded = try manifest()
+        // Every run records the absolute path it read: a relative one would be read from wherever this runs.
+        guard recorded.dataRoot.hasPrefix("/") else {
+            throw PipelineError.unrepeatable(run: original.id, why: "it records the data root '\(recorded.dataRoot.echoed)', not an absolute "
+                                             + "path: its record is damaged")
+        }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: recorded.dataRoot, isDirectory: &isFolder), isFolder.boolValue else {
+            throw PipelineError.unrepeatable(run: original.id, why: "its data root '\(recorded.dataRoot.echoed)' does not exist or is not a "
+                                             + "folder (a reproduction reads the same files)")
+        }
+        return recorded
     }
 
     /// The manifest with every stage parameter the run recorded laid over its own: defaults in the
@@ -68,14 +86,7 @@ public struct Reproduction {
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: workspace.root), let first = contents.sorted().first {
             throw PipelineError.invalidFile("\(workspace.root) is not empty (it holds \(first.echoed)\(contents.count > 1 ? " and \(contents.count - 1) more" : "")); a reproduction starts in an empty folder")
         }
-        let recorded = try manifest()
-        // Checked before the work directory is made: a reproduction cannot resume, so a folder left half
-        // made would only have to be removed.
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: recorded.dataRoot, isDirectory: &isFolder), isFolder.boolValue else {
-            throw PipelineError.missingData("\(recorded.dataRoot.echoed): run \(original.id)'s data root does not exist or is not a folder "
-                                            + "(a reproduction reads the same files)")
-        }
+        let recorded = try checkedManifest()
         let runner: PipelineRunner
         do {
             runner = try PipelineRunner(manifest: replaying(recorded, stages: stages), workspace: workspace, stages: stages,
@@ -83,7 +94,12 @@ public struct Reproduction {
         } catch let refusal as PipelineError {
             // The recorded parameters are laid over the manifest: a value only they hold is the record's,
             // though the message names the manifest the values were laid over.
-            guard (try? PipelineRunner(manifest: recorded, workspace: workspace, stages: stages)) != nil else { throw refusal }
+            do { _ = try PipelineRunner(manifest: recorded, workspace: workspace, stages: stages) } catch {
+                // Refused without the parameters laid over it too: the recorded manifest (or the pipeline
+                // file it names) is what this emopipe cannot take, not the manifest file on disk.
+                throw PipelineError.unrepeatable(run: original.id, why: "its recorded manifest is refused (its record is damaged, "
+                                                 + "this emopipe no longer takes it, or its pipeline file changed): \(error)")
+            }
             throw PipelineError.unrepeatable(run: original.id, why: "its recorded parameters are refused (its record is damaged, or this "
                                              + "emopipe no longer takes them): \(refusal)")
         }

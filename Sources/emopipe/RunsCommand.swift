@@ -229,6 +229,7 @@ struct ReproduceCommand: ParsableCommand {
             }
             let stamp = String(Int(Date().timeIntervalSince1970))
             let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
+            _ = try Reproduction(original: original).checkedManifest()   // a record it cannot repeat is said before "reproducing"
             StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)

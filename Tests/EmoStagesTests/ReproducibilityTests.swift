@@ -117,10 +117,20 @@ struct ReproducibilityTests {
             try $0.execute(sql: "UPDATE run SET paramsJSON = NULL, manifestJSON = '[' || manifestJSON WHERE id = ?", arguments: [id])
         }
         let garbled = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
-        #expect(garbled.status == 1 && garbled.stderr.contains("run \(id) cannot be repeated: its recorded manifest text is refused, so its record is damaged")
+        #expect(garbled.status == 1 && garbled.stderr.contains("run \(id) cannot be repeated: its recorded manifest text is refused (its record is damaged")
                 && garbled.stderr.contains("not valid YAML"), "\(garbled.stderr)")
         try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
             try $0.execute(sql: "UPDATE run SET manifestJSON = substr(manifestJSON, 2) WHERE id = ?", arguments: [id])
+        }
+        // A recorded manifest that parses but holds a value this emopipe refuses is the record's too.
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET manifestJSON = replace(manifestJSON, 'epochs: ', 'epochs: x') WHERE id = ?", arguments: [id])
+        }
+        let refusedValue = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        #expect(refusedValue.status == 1 && refusedValue.stderr.contains("run \(id) cannot be repeated: its recorded manifest is refused"),
+                "\(refusedValue.stderr)")
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET manifestJSON = replace(manifestJSON, 'epochs: x', 'epochs: ') WHERE id = ?", arguments: [id])
         }
 
         // A data root gone since is said before a work directory is made, not after one is half built.
@@ -129,8 +139,14 @@ struct ReproducibilityTests {
         }
         let movedInto = try TestSupport.temporaryFolder("repro-moved") + "/w"
         let moved = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir, "--into", movedInto])
-        #expect(moved.status == 1 && moved.stderr.contains("-moved: run \(id)'s data root does not exist or is not a folder"), "\(moved.stderr)")
+        #expect(moved.status == 1 && moved.stderr.contains("run \(id) cannot be repeated: its data root ") && moved.stderr.contains("-moved' does not exist or is not a folder"), "\(moved.stderr)")
         #expect(!FileManager.default.fileExists(atPath: movedInto), "no work directory is made")
+        #expect(!moved.stderr.contains("reproducing run"), "nothing is announced that does not happen: \(moved.stderr)")
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE run SET dataRoot = 'data' WHERE id = ?", arguments: [id])
+        }
+        let relative = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir, "--into", movedInto])
+        #expect(relative.status == 1 && relative.stderr.contains("it records the data root 'data', not an absolute path"), "\(relative.stderr)")
 
         // A run whose results folder is gone is said so before anything runs, not as every result differing after.
         try FileManager.default.removeItem(atPath: workdir + "/runs/\(run["id"] as! String)")
