@@ -47,7 +47,7 @@ public struct SplitStage: Stage {
         let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)
         let heldOutButLeftOut = (parameters.testActors + parameters.valActors).filter(leftOut.contains)
         if !heldOutButLeftOut.isEmpty {
-            throw PipelineError.missingData("split: \(parameters.holdingOut) actors \(actorList(heldOutButLeftOut)), "
+            throw PipelineError.missingData("split: \(parameters.holdingOut(heldOutButLeftOut)) actors \(actorList(heldOutButLeftOut)), "
                 + "whose recorded files hold no clip the split takes (only song while include_song is false, "
                 + "or only emotions label_map '\(context.manifest.labelMap)' leaves out)")
         }
@@ -205,8 +205,12 @@ extension SplitParameters {
         return valCount == 0 ? ("val_count", "0", "the folds have") : nil
     }
 
-    /// The keys that name held-out actors and their verb, as a message says them: only the keys given.
-    var holdingOut: String { valActors.isEmpty ? "split.test_actors holds out" : "split.test_actors and split.val_actors hold out" }
+    /// The keys that name any of `actors` among the held-out ones, with their verb, as a message says them.
+    func holdingOut(_ actors: [Int]) -> String {
+        let keys = [("split.test_actors", testActors), ("split.val_actors", valActors)]
+            .filter { !Set($0.1).isDisjoint(with: actors) }.map(\.0)
+        return keys.count == 1 ? "\(keys[0]) holds out" : "\(keys.joined(separator: " and ")) hold out"
+    }
 }
 
 /// Which actors each fold tests, validates and trains on.
@@ -217,7 +221,7 @@ struct FoldPlanner {
     var testActors: [Int]
     var valActors: [Int]
     var taking: [Int]
-    var holdingOut: String
+    var parameters: SplitParameters
 
     init(_ parameters: SplitParameters) {
         folds = parameters.folds
@@ -226,7 +230,7 @@ struct FoldPlanner {
         testActors = parameters.testActors
         valActors = parameters.valActors
         taking = parameters.actors
-        holdingOut = parameters.holdingOut
+        self.parameters = parameters
     }
 
     func plan(actors present: [Int]) throws -> [SplitPlan.Fold] {
@@ -272,7 +276,7 @@ struct FoldPlanner {
         let missing = (testActors + valActors).filter { !present.contains($0) }
         if !missing.isEmpty {
             throw PipelineError.missingData(
-                "split: \(holdingOut) actors \(actorList(missing)), "
+                "split: \(parameters.holdingOut(missing)) actors \(actorList(missing)), "
                 + "which the data root does not have (it has \(actorList(actors))); "
                 + "all 24 RAVDESS actors are in Zenodo record 1188976")
         }

@@ -89,6 +89,22 @@ struct PlanAndParamsCommandTests {
         #expect(preset?.origin == "command line" && reference.stdout.contains("\"reference\""), "\(String(describing: preset))")
         #expect(referenceRows.filter { $0.stage == "audio" && $0.key == "preset" }.count == 1)
 
+        // A preset the pipeline file names is the pipeline file's, and so are the values it set.
+        let folder = (manifest as NSString).deletingLastPathComponent
+        let pipeline = try String(contentsOfFile: TestSupport.repositoryRoot + "/pipelines/ravdess.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "      preset: speech\n", with: "      preset: reference\n")
+        try pipeline.write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
+        let referenceManifest = folder + "/m-reference.yaml"
+        try (try String(contentsOfFile: manifest, encoding: .utf8))
+            .replacingOccurrences(of: TestSupport.repositoryRoot + "/pipelines/ravdess.yaml", with: folder + "/pipeline.yaml")
+            .write(toFile: referenceManifest, atomically: true, encoding: .utf8)
+        let fromPipeline = try TestSupport.run(TestSupport.emopipe, ["params", referenceManifest, "--json"])
+        #expect(fromPipeline.status == 0, "\(fromPipeline.stderr)")
+        let pipelineRows = try JSONDecoder().decode([ParamRow].self, from: Data(fromPipeline.stdout.utf8))
+        for key in ["preset", "hop_length"] {
+            #expect(pipelineRows.first { $0.stage == "audio" && $0.key == key }?.origin == "pipeline", "audio.\(key)")
+        }
+
         let bad = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "train.batch_size=0"])
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--set: train.batch_size = 0: an integer from 1 to 4096"), "\(bad.stderr)")

@@ -61,8 +61,13 @@ struct SplitStageTests {
         } catch let error as PipelineError {
             #expect(error.description.contains("17, 18"))
             #expect(error.description.contains("does not have"))
-            #expect(error.description.contains("split.test_actors and split.val_actors hold out actors 17, 18"),
-                    "named by its keys, wherever they were given: \(error)")
+            #expect(error.description.contains("split.test_actors holds out actors 17, 18"),
+                    "named by the key that holds them (15 is there): \(error)")
+        }
+        let both = try Self.planner("{test_actors: [17], val_actors: [18]}")
+        #expect(throws: PipelineError.missingData("split: split.test_actors and split.val_actors hold out actors 17, 18, which the data "
+                                                  + "root does not have (it has 01, 02, 03); all 24 RAVDESS actors are in Zenodo record 1188976")) {
+            try both.plan(actors: [1, 2, 3])
         }
         // Only the keys given are named: validation actors not named are not blamed.
         let testOnly = try Self.planner("{test_actors: [17, 18]}")
@@ -83,7 +88,7 @@ struct SplitStageTests {
             "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
         ])
         #expect(run.status == 1, "\(run.stderr)")
-        #expect(run.stderr.contains("hold out actors 01, whose recorded files hold no clip the split takes (only song while include_song is false")
+        #expect(run.stderr.contains("split.test_actors holds out actors 01, whose recorded files hold no clip the split takes (only song while include_song is false")
                 && !run.stderr.contains("does not have"), "\(run.stderr)")
     }
 

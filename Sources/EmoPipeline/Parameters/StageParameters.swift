@@ -182,7 +182,11 @@ public enum ParameterResolver {
         }
         // The pipeline file documents the defaults: a value it repeats is still "the default".
         let encoded = value.encoded
-        for (key, origin) in origins where origin.isPipeline && encoded[key] == defaults[key] { origins[key] = .defaultValue }
+        // (The preset is not among the values: it is the default when it names the default preset.)
+        func isDefault(_ key: String) -> Bool {
+            key == P.presetKey ? merged[key] == P.defaultPresetName.map(ParamValue.string) : encoded[key] == defaults[key]
+        }
+        for (key, origin) in origins where origin.isPipeline && isDefault(key) { origins[key] = .defaultValue }
         // A value no layer gave that differs from the default was set by the preset: it comes from where the preset was named.
         if let presetKey = P.presetKey, let presetOrigin = origins[presetKey] {
             for (key, origin) in origins where origin == .defaultValue && encoded[key] != defaults[key] { origins[key] = presetOrigin }

@@ -119,7 +119,8 @@ public final class SweepRunner {
     /// The epoch budgets each trial may run at: halving's rungs, or the manifest's own epochs.
     var budgets: [Int?] { spec.strategy == .halving ? (spec.halving?.budgets ?? []).map { $0 } : [nil] }
 
-    /// The manifest a trial runs: the sweep's, with the trial's settings (and budget) as `--set` overrides.
+    /// The manifest a trial runs: the sweep's, with the trial's settings (and budget) laid over it in their own layer
+    /// (recorded with the run as `--set` lines, so `reproduce` replays them).
     func manifest(for trial: SweepTrial, epochs: Int?) -> Manifest {
         var trialManifest = manifest
         trialManifest.commandLine += trial.overrides.map { ParameterOverride(stage: $0.stage, key: $0.key, value: $0.value, bySweep: true) }
