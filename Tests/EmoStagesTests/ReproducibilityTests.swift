@@ -92,60 +92,43 @@ struct ReproducibilityTests {
         #expect(differing == ["files/model.onnx"], "only the tampered file differs: \(differing)")
 
         // A recorded value no run could have had is damage: refused before anything runs.
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET threads = 0 WHERE id = ?", arguments: [run["id"] as! String])
-        }
-        let damaged = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir])
-        #expect(damaged.status == 1 && damaged.stderr.contains("run \(run["id"] as! String) cannot be repeated: it records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
         let id = run["id"] as! String
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET threads = 2, paramsJSON = '{not json' WHERE id = ?", arguments: [id])
+        /// Edits the run's record (`?` is its id), then reproduces it.
+        func reproduce(after sql: String, _ extra: [String] = []) throws -> TestSupport.ProcessResult {
+            try edit(sql)
+            return try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir] + extra)
         }
-        let unreadable = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        func edit(_ sql: String) throws {
+            try ProvenanceStore(path: workdir + "/emopipe.sqlite").write { try $0.execute(sql: sql, arguments: [id]) }
+        }
+        let damaged = try reproduce(after: "UPDATE run SET threads = 0 WHERE id = ?")
+        #expect(damaged.status == 1 && damaged.stderr.contains("run \(id) cannot be repeated: it records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
+        let unreadable = try reproduce(after: "UPDATE run SET threads = 2, paramsJSON = '{not json' WHERE id = ?")
         #expect(unreadable.status == 1 && unreadable.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not a JSON object: its record is damaged"),
                 "\(unreadable.stderr)")
         // A recorded value out of range is the record's, not the manifest's the values are laid over.
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET paramsJSON = '{\"train\": {\"epochs\": 100000000}}' WHERE id = ?", arguments: [id])
-        }
-        let outOfRange = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        let outOfRange = try reproduce(after: "UPDATE run SET paramsJSON = '{\"train\": {\"epochs\": 100000000}}' WHERE id = ?")
         #expect(outOfRange.status == 1 && outOfRange.stderr.contains("run \(id) cannot be repeated: its recorded parameters are refused (its record is damaged")
                 && outOfRange.stderr.contains("train.epochs = 100000000"), "\(outOfRange.stderr)")
 
         // A damaged copy of the manifest text is the record's fault, not the manifest file's on disk.
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET paramsJSON = NULL, manifestJSON = '[' || manifestJSON WHERE id = ?", arguments: [id])
-        }
-        let garbled = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        let garbled = try reproduce(after: "UPDATE run SET paramsJSON = NULL, manifestJSON = '[' || manifestJSON WHERE id = ?")
         #expect(garbled.status == 1 && garbled.stderr.contains("run \(id) cannot be repeated: its recorded manifest text is refused (its record is damaged")
                 && garbled.stderr.contains("not valid YAML"), "\(garbled.stderr)")
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET manifestJSON = substr(manifestJSON, 2) WHERE id = ?", arguments: [id])
-        }
+        try edit("UPDATE run SET manifestJSON = substr(manifestJSON, 2) WHERE id = ?")
         // A recorded manifest that parses but holds a value this emopipe refuses is the record's too.
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET manifestJSON = replace(manifestJSON, 'epochs: ', 'epochs: x') WHERE id = ?", arguments: [id])
-        }
-        let refusedValue = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        let refusedValue = try reproduce(after: "UPDATE run SET manifestJSON = replace(manifestJSON, 'epochs: ', 'epochs: x') WHERE id = ?")
         #expect(refusedValue.status == 1 && refusedValue.stderr.contains("run \(id) cannot be repeated: its recorded manifest is refused"),
                 "\(refusedValue.stderr)")
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET manifestJSON = replace(manifestJSON, 'epochs: x', 'epochs: ') WHERE id = ?", arguments: [id])
-        }
+        try edit("UPDATE run SET manifestJSON = replace(manifestJSON, 'epochs: x', 'epochs: ') WHERE id = ?")
 
         // A data root gone since is said before a work directory is made, not after one is half built.
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET dataRoot = dataRoot || '-moved' WHERE id = ?", arguments: [id])
-        }
         let movedInto = try TestSupport.temporaryFolder("repro-moved") + "/w"
-        let moved = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir, "--into", movedInto])
+        let moved = try reproduce(after: "UPDATE run SET dataRoot = dataRoot || '-moved' WHERE id = ?", ["--into", movedInto])
         #expect(moved.status == 1 && moved.stderr.contains("run \(id) cannot be repeated: its data root ") && moved.stderr.contains("-moved' does not exist or is not a folder"), "\(moved.stderr)")
         #expect(!FileManager.default.fileExists(atPath: movedInto), "no work directory is made")
         #expect(!moved.stderr.contains("reproducing run"), "nothing is announced that does not happen: \(moved.stderr)")
-        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
-            try $0.execute(sql: "UPDATE run SET dataRoot = 'data' WHERE id = ?", arguments: [id])
-        }
-        let relative = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir, "--into", movedInto])
+        let relative = try reproduce(after: "UPDATE run SET dataRoot = 'data' WHERE id = ?", ["--into", movedInto])
         #expect(relative.status == 1 && relative.stderr.contains("it records the data root 'data', not an absolute path"), "\(relative.stderr)")
 
         // A run whose results folder is gone is said so before anything runs, not as every result differing after.
