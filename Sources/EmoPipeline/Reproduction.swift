@@ -77,8 +77,9 @@ public struct Reproduction {
         public var report: RunReport
     }
 
+    /// `recorded`: the run's `checkedManifest()` when the caller has it already (checked again otherwise).
     public func run(into workspace: Workspace, stages: [any Stage], libraries: [String: String],
-                    cancellation: Cancellation = Cancellation()) throws -> Outcome {
+                    cancellation: Cancellation = Cancellation(), recorded checked: Manifest? = nil) throws -> Outcome {
         if workspace.exists {
             throw PipelineError.invalidFile("\(workspace.root) already holds a work directory; a reproduction starts from an empty one")
         }
@@ -86,7 +87,7 @@ public struct Reproduction {
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: workspace.root), let first = contents.sorted().first {
             throw PipelineError.invalidFile("\(workspace.root) is not empty (it holds \(first.echoed)\(contents.count > 1 ? " and \(contents.count - 1) more" : "")); a reproduction starts in an empty folder")
         }
-        let recorded = try checkedManifest()
+        let recorded = try checked ?? checkedManifest()
         let runner: PipelineRunner
         do {
             runner = try PipelineRunner(manifest: replaying(recorded, stages: stages), workspace: workspace, stages: stages,

@@ -166,9 +166,9 @@ enum DatabaseFile {
     /// read-only folder, or a full disk or file-size limit that stops the file from growing
     /// (SQLITE_IOERR_SHMOPEN, _SHMSIZE, _SHMMAP).
     static func isUnreadableLogFolder(_ error: DatabaseError) -> Bool {
-        let sharedMemoryErrors: Set<Int32> = [10 | (18 << 8), 10 | (19 << 8), 10 | (21 << 8)]
+        let sharedMemoryErrors: [ResultCode] = [.SQLITE_IOERR_SHMOPEN, .SQLITE_IOERR_SHMSIZE, .SQLITE_IOERR_SHMMAP]
         return error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY
-            || sharedMemoryErrors.contains(error.extendedResultCode.rawValue)
+            || sharedMemoryErrors.contains(error.extendedResultCode)
     }
 
     /// A `-wal` file with content: commits not yet copied into the database file.

@@ -229,15 +229,16 @@ struct ReproduceCommand: ParsableCommand {
             }
             let stamp = String(Int(Date().timeIntervalSince1970))
             let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
-            _ = try Reproduction(original: original).checkedManifest()   // a record it cannot repeat is said before "reproducing"
+            let reproduction = Reproduction(original: original)
+            let recorded = try reproduction.checkedManifest()   // a record it cannot repeat is said before "reproducing"
             StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
             let outcome: Reproduction.Outcome
             do {
-                outcome = try Reproduction(original: original).run(
-                    into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions, cancellation: cancellation)
+                outcome = try reproduction.run(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
+                                               cancellation: cancellation, recorded: recorded)
             } catch let error as EmoError where error == .interrupted {
                 // A reproduction cannot resume (it needs an empty folder): say where the part done is left.
                 StandardStream.error.write(Data("emopipe: the interrupted reproduction's work directory is left in \(target.root) (remove it; reproduce again starts a new one)\n".utf8))

@@ -168,17 +168,17 @@ extension TensorCache {
                 let name = (relative as NSString).lastPathComponent
                 guard relative.hasSuffix(".shard") || DurableFile.isLeftover(name: name),
                       !known.contains(workspace.relativeCachePath(relative)),
-                      Self.regularFileBytes(cacheRoot + "/" + relative)?.isRegular == true else { continue }
-                plan.leftoverFiles.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: Self.size(of: cacheRoot + "/" + relative)))
+                      let found = Self.regularFileBytes(cacheRoot + "/" + relative), found.isRegular else { continue }
+                plan.leftoverFiles.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: found.bytes))
             }
         }
         // Run folders and the work directory's own files: writes a kill cut short (manifest.yaml.part-<pid>, ...).
         let runFiles = (FileManager.default.enumerator(atPath: workspace.runsRoot)?.compactMap { $0 as? String } ?? [])
             .map { Workspace.runsFolderName + "/" + $0 }
         let topFiles = (try? FileManager.default.contentsOfDirectory(atPath: workspace.root)) ?? []
-        for relative in runFiles + topFiles where DurableFile.isLeftover(name: (relative as NSString).lastPathComponent)
-            && Self.regularFileBytes(workspace.path(relative))?.isRegular == true {
-            plan.leftoverFiles.append(GarbagePlan.File(path: relative, bytes: Self.size(of: workspace.path(relative))))
+        for relative in runFiles + topFiles where DurableFile.isLeftover(name: (relative as NSString).lastPathComponent) {
+            guard let found = Self.regularFileBytes(workspace.path(relative)), found.isRegular else { continue }
+            plan.leftoverFiles.append(GarbagePlan.File(path: relative, bytes: found.bytes))
         }
         plan.leftoverFiles.sort { $0.path < $1.path }
         plan.supersededFolders.sort { $0.path < $1.path }
