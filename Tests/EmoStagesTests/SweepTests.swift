@@ -168,6 +168,11 @@ struct SweepTests {
         #expect(refusedSet.stderr.contains("--set train.dropout: every trial of the sweep sets it (sweep.grid in \(swept))"), "\(refusedSet.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
 
+        // A --set value every trial inherits is refused as the --set's, not blamed on the first trial.
+        let badSet = try TestSupport.run(TestSupport.emopipe, ["sweep", swept, "--workdir", workdir, "--set", "train.batch_size=0"])
+        #expect(badSet.status == ExitStatus.usage, "\(badSet.stderr)")
+        #expect(badSet.stderr.contains("--set: train.batch_size = 0: an integer from 1") && !badSet.stderr.contains("sweep trial"), "\(badSet.stderr)")
+
         // A metric metrics.json does not hold is named before trial 0 trains, not after.
         let misspelt = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2]}")
         try String(contentsOfFile: misspelt, encoding: .utf8).replacingOccurrences(of: "metric: weighted_f1", with: "metric: weighted_f")

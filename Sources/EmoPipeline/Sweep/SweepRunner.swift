@@ -143,6 +143,8 @@ public final class SweepRunner {
             try cancellation.check()
             for epochs in budgets {
                 do { _ = try runner(for: trial, epochs: epochs) } catch {
+                    // A value every trial inherits (the manifest's, or a --set) is refused as itself, not as a trial's.
+                    _ = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation, libraries: libraries)
                     throw PipelineError.invalidFile("\(manifest.path): sweep trial \(trial.index) (\(trial.params.shown)): \(error)")
                 }
             }
