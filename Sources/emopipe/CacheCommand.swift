@@ -364,6 +364,11 @@ struct CacheCommand: ParsableCommand {
                 }
                 if json { JSONOutput.print(Self.json(plan, keep: keep, dryRun: dryRun, currentOnly: currentOnly)) }
                 else { print(Self.listing(plan, dryRun: dryRun)) }
+                // A dry run takes no lock, so a run working now may still be writing a file listed as a leftover.
+                if dryRun, let holder = WorkDirectoryLock.currentHolder(path: workDirectoryOptions.workspace.lockPath) {
+                    StandardStream.error.write(Data(("note: \(holder) is working in this work directory: files it is still writing may be listed, "
+                                                     + "and gc without --dry-run is refused until it ends\n").utf8))
+                }
                 if currentOnly, let earlier = Self.earlierRunsRecords(plan, used: try store.parametersFingerprintsUsed()), earlier > 0 {
                     StandardStream.error.write(Data("note: --current-only \(dryRun ? "would drop" : "dropped") \(earlier) record(s) of parameters that earlier runs used\n".utf8))
                 }

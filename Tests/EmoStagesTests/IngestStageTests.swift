@@ -121,4 +121,22 @@ struct IngestStageTests {
         let idle = try IngestFixture.emopipe(["status"], data: root, workdir: workdir)
         #expect(!idle.stderr.contains("is working in this work directory"), "\(idle.stderr)")
     }
+
+    /// `cache gc --dry-run` takes no lock, so it may list a working run's temporaries as leftovers: it says
+    /// that a run is working, and gc proper is refused meanwhile.
+    @Test func aDryRunGCDuringARunSaysARunIsWorking() throws {
+        let root = try IngestFixture.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        try #require(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        let lock = try WorkDirectoryLock.acquire(path: workdir + "/emopipe.lock", holder: "emopipe run TEST (pid \(getpid()))")
+        defer { lock.release() }
+        let dry = try IngestFixture.emopipe(["cache", "gc", "--dry-run"], data: root, workdir: workdir)
+        #expect(dry.status == 0 && dry.stderr.contains("note: emopipe run TEST (pid \(getpid())) is working in this work directory: "
+                                                       + "files it is still writing may be listed"), "\(dry.stderr)")
+        let gc = try IngestFixture.emopipe(["cache", "gc"], data: root, workdir: workdir)
+        #expect(gc.status == ExitStatus.locked, "\(gc.stderr)")
+        lock.release()
+        let idle = try IngestFixture.emopipe(["cache", "gc", "--dry-run"], data: root, workdir: workdir)
+        #expect(idle.status == 0 && !idle.stderr.contains("is working"), "\(idle.stderr)")
+    }
 }
