@@ -241,7 +241,8 @@ struct ReproduceCommand: ParsableCommand {
                                                cancellation: cancellation, recorded: recorded)
             } catch let error as EmoError where error == .interrupted {
                 // A reproduction cannot resume (it needs an empty folder): say where the part done is left.
-                StandardStream.error.write(Data("emopipe: the interrupted reproduction's work directory is left in \(target.root) (remove it; reproduce again starts a new one)\n".utf8))
+                let next = into == nil ? "reproduce again starts a new one" : "reproducing again needs an empty --into folder"
+                StandardStream.error.write(Data("emopipe: the interrupted reproduction's work directory is left in \(target.root) (remove it; \(next))\n".utf8))
                 throw error
             }
             let comparison = outcome.comparison
