@@ -70,6 +70,31 @@ struct InterruptTests {
         #expect(cachedKeys() == finished, "the five short clips are cached, the slow one is not")
     }
 
+    /// A reproduction cannot resume: interrupted, it says where its part-done work directory is left and,
+    /// with --into, that reproducing again needs an empty folder (the same one is refused). The data
+    /// root gains a slow clip after the recorded run, so the reproduction is still in audio when signalled.
+    @Test func anInterruptedReproductionSaysWhatReproducingAgainNeeds() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-02-01-01-01-01.wav", 2)])
+        let workdir = try TestSupport.temporaryFolder("interrupt-reproduce")
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        let recorded = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--data", data, "--workdir", workdir + "/w",
+                                                                 "--until", "audio", "--threads", "2", "--set", "audio.hop_length=2"])
+        try #require(recorded.status == 0, "\(recorded.stderr)")
+        let slow = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 60)])
+        try FileManager.default.copyItem(atPath: slow + "/Actor_01/03-01-01-01-01-01-01.wav", toPath: data + "/Actor_01/03-01-01-01-01-01-01.wav")
+        let runId = try #require(try ProvenanceStore(path: workdir + "/w/emopipe.sqlite").read { try RunRecord.fetchAll($0) }.first?.id)
+
+        let into = workdir + "/again"
+        let reproduction = try TestSupport.Background(TestSupport.emopipe, ["reproduce", runId, "--workdir", workdir + "/w", "--into", into])
+        #expect(reproduction.waitForStderr(containing: "audio 1/2"), "\(reproduction.stderr)")
+        #expect(kill(reproduction.pid, SIGINT) == 0)
+        #expect(reproduction.wait() == ExitStatus.interrupted, "\(reproduction.stderr)")
+        #expect(reproduction.stderr.contains("the interrupted reproduction's work directory is left in \(into) "
+                                             + "(remove it; reproducing again needs an empty --into folder)"), "\(reproduction.stderr)")
+        let again = try TestSupport.run(TestSupport.emopipe, ["reproduce", runId, "--workdir", workdir + "/w", "--into", into])
+        #expect(again.status != 0 && again.stderr.contains(into), "the same folder is refused: \(again.stderr)")
+    }
+
     /// Scoring whole clips can be long (a clip of many windows): SIGTERM stops training's validation and
     /// evaluate within one batch of windows, not at the end of the clip. Exit 130, the stopped epoch is done
     /// again by the next run, evaluate writes nothing, and the next runs finish both.
