@@ -30,7 +30,13 @@ public final class WorkDirectoryLock {
             throw EmoError.io(path: path, reason: "the lock file is not a regular file; remove it")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let current = readText(fd)
+            // The winner writes its name just after taking the lock; a loser by microseconds waits a moment for it.
+            var current = readText(fd)
+            let deadline = Date().addingTimeInterval(0.25)
+            while current.isEmpty && Date() < deadline {
+                usleep(5_000)
+                current = readText(fd)
+            }
             close(fd)
             throw PipelineError.locked(holder: current.isEmpty ? "another process" : current)
         }

@@ -317,4 +317,22 @@ struct LockTests {
         #expect(lock.previousHolder == "emopipe run X (pid 99999)")
         lock.release()
     }
+
+    /// The winner of a race for a new lock writes its name a moment after taking it: the loser is told that
+    /// name, not "another process".
+    @Test func aRunThatLosesARaceIsToldTheWinnersName() throws {
+        let path = try TestSupport.temporaryFolder("lock") + "/emopipe.lock"
+        let winner = open(path, O_RDWR | O_CREAT, 0o644)
+        try #require(winner >= 0 && flock(winner, LOCK_EX | LOCK_NB) == 0)
+        defer { close(winner) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.03) {
+            _ = "emopipe run W (pid 1)\n".withCString { pwrite(winner, $0, strlen($0), 0) }
+        }
+        do {
+            _ = try WorkDirectoryLock.acquire(path: path, holder: "run L")
+            Issue.record("the lock was taken while held")
+        } catch let PipelineError.locked(holder) {
+            #expect(holder == "emopipe run W (pid 1)")
+        }
+    }
 }
