@@ -269,14 +269,20 @@ public struct Workspace: Sendable, Equatable {
 
     // MARK: Sweeps
 
-    public func sweepFolder(_ sweepId: String) -> SweepFolder { SweepFolder(path: path("sweeps/" + sweepId)) }
+    static let sweepsFolderName = "sweeps"
+    public func sweepFolder(_ sweepId: String) -> SweepFolder { SweepFolder(path: path(Self.sweepsFolderName + "/" + sweepId)) }
 
     /// The folders a sweep worker brings back whole: its runs' folders and its trained models.
     public static let sweepWorkerOutputFolders = [runsFolderName, "\(cacheFolderName)/\(StageName.train.rawValue)"]
 
     // MARK: Nightly reports
 
-    public var nightlyFolder: String { path("nightly") }
+    static let nightlyFolderName = "nightly"
+    public var nightlyFolder: String { path(Self.nightlyFolderName) }
+
+    /// The folders under which EmoPipe writes files through `DurableFile` (besides `cache/` and the work
+    /// directory itself), so where a killed write may have left a `.part-<pid>` file.
+    static let durablyWrittenFolderNames = [runsFolderName, sweepsFolderName, nightlyFolderName]
 
     /// `nightly/<run-id>.<fileExtension>` (json or md).
     public func nightlyReportPath(runId: String, fileExtension: String) -> String {

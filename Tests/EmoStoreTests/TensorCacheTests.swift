@@ -224,9 +224,11 @@ struct TensorCacheTests {
     @Test func filesThatKilledWritesLeftAreRemovedByGC() throws {
         let gone = "2147483646", alive = "\(getpid())"
         let leftovers = ["cache/train/fp/fold-0/.dat.nosync3AE.FuHzJ9", "runs/20261203-120000-abcdef/manifest.yaml.part-\(gone)",
-                         "executable.sha256.part-\(gone)"]
+                         "executable.sha256.part-\(gone)", "sweeps/grid-0123abcd/state.json.part-\(gone)",
+                         "nightly/20261203-120000-abcdef.md.part-\(gone)"]
         let kept = ["runs/20261203-120000-abcdef/features.json.part-\(alive)", "runs/20261203-120000-abcdef/model.onnx",
-                    "cache/train/fp/fold-0/best.safetensors"]
+                    "cache/train/fp/fold-0/best.safetensors", "sweeps/grid-0123abcd/state.json.part-\(alive)",
+                    "nightly/LATEST", "workers/0-of-2/runs/20261203-120000-abcdef/manifest.yaml.part-\(gone)"]
         for file in leftovers + kept {
             try FileManager.default.createDirectory(atPath: ((folder + "/" + file) as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true)

@@ -172,11 +172,13 @@ extension TensorCache {
                 plan.leftoverFiles.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: found.bytes))
             }
         }
-        // Run folders and the work directory's own files: writes a kill cut short (manifest.yaml.part-<pid>, ...).
-        let runFiles = (FileManager.default.enumerator(atPath: workspace.runsRoot)?.compactMap { $0 as? String } ?? [])
-            .map { Workspace.runsFolderName + "/" + $0 }
+        // Run, sweep and nightly-report folders and the work directory's own files: writes a kill cut short
+        // (manifest.yaml.part-<pid>, state.json.part-<pid>, ...).
+        let nestedFiles = Workspace.durablyWrittenFolderNames.flatMap { folder in
+            (FileManager.default.enumerator(atPath: workspace.path(folder))?.compactMap { $0 as? String } ?? []).map { folder + "/" + $0 }
+        }
         let topFiles = (try? FileManager.default.contentsOfDirectory(atPath: workspace.root)) ?? []
-        for relative in runFiles + topFiles where DurableFile.isLeftover(name: (relative as NSString).lastPathComponent) {
+        for relative in nestedFiles + topFiles where DurableFile.isLeftover(name: (relative as NSString).lastPathComponent) {
             guard let found = Self.regularFileBytes(workspace.path(relative)), found.isRegular else { continue }
             plan.leftoverFiles.append(GarbagePlan.File(path: relative, bytes: found.bytes))
         }
