@@ -6,7 +6,8 @@ import Foundation
 /// thread count and stages — and compares the two runs field by field.
 ///
 ///     let original = try RunSummary.load("20261125-101500-ab12cd", store: store, workspace: work)
-///     let outcome = try Reproduction(original: original).run(into: Workspace(root: "/tmp/repro"), stages: all)
+///     let reproduction = Reproduction(original: original)
+///     let outcome = try reproduction.run(reproduction.prepare(into: Workspace(root: "/tmp/repro"), stages: all, libraries: [:]))
 ///     print(outcome.comparison.resultsMatch)
 public struct Reproduction {
     public var original: RunSummary
@@ -77,9 +78,12 @@ public struct Reproduction {
         public var report: RunReport
     }
 
-    /// `recorded`: the run's `checkedManifest()` when the caller has it already (checked again otherwise).
-    public func run(into workspace: Workspace, stages: [any Stage], libraries: [String: String],
-                    cancellation: Cancellation = Cancellation(), recorded checked: Manifest? = nil) throws -> Outcome {
+    /// The runner of the reproduction, every refusal said (a folder that is not empty, a manifest or
+    /// recorded parameters this emopipe refuses) and nothing made yet: a command announces the
+    /// reproduction only once this has passed. `recorded`: the run's `checkedManifest()` when the caller
+    /// has it already (checked again otherwise).
+    public func prepare(into workspace: Workspace, stages: [any Stage], libraries: [String: String],
+                        cancellation: Cancellation = Cancellation(), recorded checked: Manifest? = nil) throws -> PipelineRunner {
         if workspace.exists {
             throw PipelineError.invalidFile("\(workspace.root) already holds a work directory; a reproduction starts from an empty one")
         }
@@ -104,10 +108,15 @@ public struct Reproduction {
             throw PipelineError.unrepeatable(run: original.id, why: "its recorded parameters are refused (its record is damaged, or this "
                                              + "emopipe no longer takes them): \(refusal)")
         }
+        return runner
+    }
+
+    /// Runs the stages the original ran with `runner` (from `prepare`) and compares the two runs.
+    public func run(_ runner: PipelineRunner) throws -> Outcome {
         let targets = original.stages.map(\.stage).uniqued()
         let report = try runner.run(RunSelection(targets: targets), command: "emopipe reproduce \(original.id)")
-        let store = try workspace.openStore(.readOnly)
-        let reproduction = try RunSummary.load(report.runId, store: store, workspace: workspace)
+        let store = try runner.workspace.openStore(.readOnly)
+        let reproduction = try RunSummary.load(report.runId, store: store, workspace: runner.workspace)
         return Outcome(reproduction: reproduction,
                        comparison: RunComparison(original, reproduction, stagesOfFirst: true), report: report)
     }

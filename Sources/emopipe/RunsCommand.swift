@@ -230,15 +230,16 @@ struct ReproduceCommand: ParsableCommand {
             let stamp = String(Int(Date().timeIntervalSince1970))
             let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
             let reproduction = Reproduction(original: original)
-            let recorded = try reproduction.checkedManifest()   // a record it cannot repeat is said before "reproducing"
-            StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
             let cancellation = Cancellation()
+            // A record it cannot repeat is said before "reproducing".
+            let runner = try reproduction.prepare(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
+                                                  cancellation: cancellation, recorded: try reproduction.checkedManifest())
+            StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
             let outcome: Reproduction.Outcome
             do {
-                outcome = try reproduction.run(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
-                                               cancellation: cancellation, recorded: recorded)
+                outcome = try reproduction.run(runner)
             } catch let error as EmoError where error == .interrupted {
                 // A reproduction cannot resume (it needs an empty folder): say where the part done is left.
                 let next = into == nil ? "reproduce again starts a new one" : "reproducing again needs an empty --into folder"

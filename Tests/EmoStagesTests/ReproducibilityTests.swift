@@ -110,6 +110,7 @@ struct ReproducibilityTests {
         let outOfRange = try reproduce(after: "UPDATE run SET paramsJSON = '{\"train\": {\"epochs\": 100000000}}' WHERE id = ?")
         #expect(outOfRange.status == 1 && outOfRange.stderr.contains("run \(id) cannot be repeated: its recorded parameters are refused (its record is damaged")
                 && outOfRange.stderr.contains("train.epochs = 100000000"), "\(outOfRange.stderr)")
+        #expect(!outOfRange.stderr.contains("reproducing run"), "refused before it is announced: \(outOfRange.stderr)")
 
         // A damaged copy of the manifest text is the record's fault, not the manifest file's on disk.
         let garbled = try reproduce(after: "UPDATE run SET paramsJSON = NULL, manifestJSON = '[' || manifestJSON WHERE id = ?")
