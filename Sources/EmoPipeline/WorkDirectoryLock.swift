@@ -85,6 +85,20 @@ public final class WorkDirectoryLock {
         return false
     }
 
+    /// What `acquire` refuses at `path` whoever holds it (anything but a regular file), or nil.
+    public static func obstruction(path: String) -> String? {
+        var facts = stat()
+        guard lstat(path, &facts) == 0 else { return nil }
+        switch facts.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFLNK: return "a symbolic link"
+        case S_IFDIR: return "a folder"
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        default: return "a device"
+        }
+    }
+
     /// Who holds the lock on `path` now, as it wrote itself there, or nil when nobody does (or the
     /// kernel's table of locks cannot be read).
     public static func currentHolder(path: String) -> String? {

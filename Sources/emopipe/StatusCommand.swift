@@ -35,8 +35,11 @@ struct StatusCommand: ParsableCommand {
                                             stages: StageCatalog.all())
             let statuses = try runner.status()
             // Read while a run works: its stage in progress shows as it was before that run.
-            if let holder = WorkDirectoryLock.currentHolder(path: workDirectoryOptions.workspace.lockPath) {
+            let lockPath = workDirectoryOptions.workspace.lockPath
+            if let holder = WorkDirectoryLock.currentHolder(path: lockPath) {
                 StandardStream.error.write(Data("note: \(holder) is working in this work directory; states are as recorded so far\n".utf8))
+            } else if let obstruction = WorkDirectoryLock.obstruction(path: lockPath) {
+                StandardStream.error.write(Data("emopipe: warning: \(lockPath) is \(obstruction), not a regular file; `run` refuses it until it is removed\n".utf8))
             }
             if json {
                 JSONOutput.print(.array(statuses.map {

@@ -120,6 +120,22 @@ struct IngestStageTests {
         lock.release()
         let idle = try IngestFixture.emopipe(["status"], data: root, workdir: workdir)
         #expect(!idle.stderr.contains("is working in this work directory"), "\(idle.stderr)")
+        #expect(!idle.stderr.contains("not a regular file"), "\(idle.stderr)")
+
+        // A lock file a run refuses (a folder, a FIFO, a link) is named by status too.
+        let lockPath = workdir + "/emopipe.lock"
+        for (make, kind) in [({ try FileManager.default.createDirectory(atPath: lockPath, withIntermediateDirectories: false) }, "a folder"),
+                             ({ _ = mkfifo(lockPath, 0o644) }, "a FIFO"),
+                             ({ try FileManager.default.createSymbolicLink(atPath: lockPath, withDestinationPath: "/tmp/elsewhere.lock") }, "a symbolic link")]
+                as [(() throws -> Void, String)] {
+            try FileManager.default.removeItem(atPath: lockPath)
+            try make()
+            let refused = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+            #expect(refused.status != 0, "\(kind): \(refused.stderr)")
+            let status = try IngestFixture.emopipe(["status"], data: root, workdir: workdir)
+            #expect(status.stderr.contains("warning: \(lockPath) is \(kind), not a regular file; `run` refuses it"), "\(status.stderr)")
+        }
+        try FileManager.default.removeItem(atPath: lockPath)
     }
 
     /// `cache gc --dry-run` takes no lock, so it may list a working run's temporaries as leftovers: it says
