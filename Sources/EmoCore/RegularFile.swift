@@ -19,11 +19,22 @@ public enum RegularFile {
         return (fd, Int64(info.st_size))
     }
 
-    /// The whole file, which must be a regular one. Errors name the path and the cause in words
-    /// (Foundation's say "The operation could not be completed", or "permission" for a pipe).
-    public static func read(_ path: String) throws -> Data {
+    /// The most `read` takes by default: more than any document EmoPipe writes (manifests, run
+    /// descriptions, sweep states, reports) will ever hold, and far less than a damaged or planted file
+    /// (a sparse one can claim terabytes) would make it allocate.
+    public static let documentLimit = 256 << 20
+    /// The most read of a one-line marker file (`worker.txt`, `executable.sha256`, ...).
+    public static let markerLimit = 64 << 10
+
+    /// The whole file, which must be a regular one of at most `limit` bytes (refused by its size, before
+    /// anything is allocated). Errors name the path and the cause in words (Foundation's say "The
+    /// operation could not be completed", or "permission" for a pipe).
+    public static func read(_ path: String, atMost limit: Int = documentLimit) throws -> Data {
         let (fd, size) = try openForReading(path, failing: "read")
         defer { close(fd) }
+        guard size <= Int64(limit) else {
+            throw EmoError.io(path: path, reason: "it is \(size) bytes, more than the \(limit) read of such a file: not one EmoPipe wrote")
+        }
         var data = Data(count: Int(size))
         var done = 0
         while done < data.count {
@@ -34,6 +45,11 @@ public enum RegularFile {
             done += n
         }
         return data.prefix(done)
+    }
+
+    /// The whole file as UTF-8 text (see `read`); nil when it is not UTF-8.
+    public static func text(_ path: String, atMost limit: Int = documentLimit) throws -> String? {
+        String(data: try read(path, atMost: limit), encoding: .utf8)
     }
 }
 

@@ -94,7 +94,7 @@ public struct Nightly {
 
     private func report(at path: String) throws -> NightlyReport {
         do {
-            return try NightlyReport.decoder.decode(NightlyReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            return try NightlyReport.decoder.decode(NightlyReport.self, from: RegularFile.read(path))
         } catch {
             throw EmoError.io(path: path, reason: "an earlier nightly report is unreadable: \(error)")
         }
@@ -330,7 +330,7 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     /// A run's sources in use (relative path → SHA-256), from its `dataset.tsv`; nil when it has none.
     private static func listing(_ workspace: Workspace, _ runId: String) -> [String: String]? {
         guard Workspace.isRunFolderName(runId),
-              let text = try? String(contentsOfFile: workspace.datasetListingPath(runId: runId), encoding: .utf8) else { return nil }
+              let text = (try? RegularFile.text(workspace.datasetListingPath(runId: runId))) ?? nil else { return nil }
         return Dictionary(Dataset(listing: text).entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
     }
 }

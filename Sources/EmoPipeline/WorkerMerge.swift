@@ -101,7 +101,9 @@ public struct WorkerMerge {
         let worker = Workspace(root: folder)
         guard worker.exists else { throw PipelineError.missingData("\(folder): not a work directory (no emopipe.sqlite)") }
         guard let last = try worker.openForeignStore().runs().first else { throw PipelineError.missingData("\(folder): the worker never ran") }
-        guard let marker = worker.workerMarker else {
+        let found: String?
+        do { found = try worker.readWorkerMarker() } catch { throw PipelineError.invalidFile("\(error)") }
+        guard let marker = found else {
             throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
         }
         guard let slice = worker.workerSlice else {

@@ -118,7 +118,7 @@ public struct EvaluateStage: Stage {
                     }
                 }
                 if epochs.isEmpty, let state = try? TrainingState.decode(
-                    Data(contentsOf: foldFolder.appendingPathComponent(TrainingState.fileName))) {
+                    RegularFile.read(foldFolder.appendingPathComponent(TrainingState.fileName).path)) {
                     epochs = state.epochs
                     keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1, trained.training.selection ?? .weightedF1)
                 }

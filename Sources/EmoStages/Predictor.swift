@@ -75,7 +75,7 @@ public final class Predictor {
     static func featureParameters(_ path: String, config: ModelConfig) throws -> (LogMelParameters?, FaceParameters?) {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
         let data: Data
-        do { data = try RegularFile.read(path) } catch {
+        do { data = try RegularFile.read(path, atMost: TrainedModel.descriptionLimit) } catch {
             var facts = stat()   // lstat: a link looping or leading nowhere is there, and its error says so
             guard lstat(path, &facts) == 0 else { throw bad("missing: the export stage writes it beside model.json") }
             throw bad(EmoError.reason(of: error))

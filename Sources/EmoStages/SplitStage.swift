@@ -311,7 +311,7 @@ public struct SplitPlan: Codable, Equatable, Sendable {
     }
 
     public static func load(path: String) throws -> SplitPlan {
-        try JSONDecoder().decode(SplitPlan.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        try JSONDecoder().decode(SplitPlan.self, from: RegularFile.read(path))
     }
 
     func canonicalJSON() throws -> Data {

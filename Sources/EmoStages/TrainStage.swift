@@ -144,7 +144,7 @@ public struct TrainStage: Stage {
 
     static func condition(of foldFolder: URL, fold: Int, recorded: RecordedOutputs.Expected?) -> FoldCondition {
         let stateFile = foldFolder.appendingPathComponent(TrainingState.fileName)
-        let state = (try? Data(contentsOf: stateFile)).flatMap { try? TrainingState.decode($0) }
+        let state = (try? RegularFile.read(stateFile.path)).flatMap { try? TrainingState.decode($0) }
         if let state, !state.finished {
             return .partway("fold \(fold) is partway through training (\(state.epochs.count) epochs done): a run resumes it")
         }
@@ -230,8 +230,7 @@ public struct TrainStage: Stage {
                              labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
                 .write(to: foldFolder.appendingPathComponent(TrainedModel.fileName))
             let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
-            let weights = try Data(contentsOf: weightsURL)
-            let sha = SHA256Hex.of(weights)
+            let sha = try SHA256Hex.file(atPath: weightsURL.path).hex
             let trainingSources = features.plan.clips.filter { Set(fold.train).contains($0.actor) }
                 .flatMap { [$0.speech?.sha256, $0.video?.sha256].compactMap { $0 } }
             try recordModel(context, path: weightsURL.path, sha256: sha,

@@ -318,9 +318,19 @@ public struct Workspace: Sendable, Equatable {
     /// Set in a sweep worker's work directory: `sweep-worker.txt` names its sweep and slice (`<sweep> I/N`).
     public var sweepWorkerMarkerPath: String { path("sweep-worker.txt") }
 
-    /// The text of `worker.txt`, trimmed; nil when this is not a worker's work directory.
-    public var workerMarker: String? {
-        (try? String(contentsOfFile: workerMarkerPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    /// The text of `worker.txt`, trimmed; nil when this is not a worker's work directory (or its marker
+    /// cannot be read: `readWorkerMarker` says why).
+    public var workerMarker: String? { (try? readWorkerMarker()) ?? nil }
+
+    /// The text of `worker.txt`, trimmed; nil when there is none. One that is there but cannot be read
+    /// (a folder, a file far larger than a marker, not UTF-8) is an error naming it.
+    public func readWorkerMarker() throws -> String? {
+        var facts = stat()
+        guard lstat(workerMarkerPath, &facts) == 0 else { return nil }
+        guard let text = try RegularFile.text(workerMarkerPath, atMost: RegularFile.markerLimit) else {
+            throw EmoError.io(path: workerMarkerPath, reason: "not UTF-8 text")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -94,6 +94,9 @@ struct PredictCommand: ParsableCommand {
 
     /// The longest list `--files-from` reads: a million paths of 64 bytes.
     static let maximumListBytes = 64 << 20
+    /// The most files one call takes (each costs a few hundred bytes until the answers are printed):
+    /// a list of short lines within `maximumListBytes` would otherwise need gigabytes.
+    static let maximumListedFiles = 1_000_000
 
     /// The arguments, then `--files-from`'s lines (LF or CRLF; blank lines skipped). `-` reads the list
     /// from standard input (`find data -name '*.wav' | emopipe predict --run R --files-from -`).
@@ -101,12 +104,32 @@ struct PredictCommand: ParsableCommand {
         guard let list = filesFrom else { return files }
         let data = list == "-" ? try Self.standardInputList() : try Self.listFile(list)
         guard let text = String(data: data, encoding: .utf8) else { throw UsageError("--files-from: \(list.echoed) is not UTF-8 text") }
+        let count = Self.listedLines(text)
+        guard count <= Self.maximumListedFiles - files.count else {
+            throw UsageError("--files-from: \(list.echoed) names \(count) files\(files.isEmpty ? "" : " (and \(files.count) given as arguments)"); "
+                             + "at most \(Self.maximumListedFiles) are taken in one call: split the list")
+        }
         // Split on any line break (a CRLF pair is one Character, so splitting on "\n" alone misses it);
         // a line of only spaces or tabs names nothing.
         let listed = text.split(whereSeparator: \.isNewline).map(String.init)
             .filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
         guard !listed.isEmpty || !files.isEmpty else { throw UsageError("--files-from: \(list.echoed) names no file") }
         return files + listed
+    }
+
+    /// The lines of `text` that are not blank, counted without making them (the split `mediaFiles` does).
+    static func listedLines(_ text: String) -> Int {
+        var count = 0, lineHasContent = false
+        for scalar in text.unicodeScalars {
+            // Character.isNewline's scalars: LF, VT, FF, CR, NEL, LS, PS.
+            if (0x0A...0x0D).contains(scalar.value) || [0x85, 0x2028, 0x2029].contains(scalar.value) {
+                if lineHasContent { count += 1 }
+                lineHasContent = false
+            } else if scalar != " " && scalar != "\t" {
+                lineHasContent = true
+            }
+        }
+        return count + (lineHasContent ? 1 : 0)
     }
 
     private static func listFile(_ list: String) throws -> Data {
@@ -176,7 +199,9 @@ struct PredictCommand: ParsableCommand {
                 case .failure(let error):
                     failed += 1
                     let message = "\(error)"
-                    let reason = message.hasPrefix(file + ": ") ? String(message.dropFirst(file.count + 2)) : message
+                    // The error names the file as the line does (a NUL byte in it is spelt \0 there): once is enough.
+                    let named = [file, file.replacingOccurrences(of: "\0", with: "\\0")].first { message.hasPrefix($0 + ": ") }
+                    let reason = named.map { String(message.dropFirst($0.count + 2)) } ?? message
                     // A stream holds only the windows in flight, so it takes a recording of any length.
                     let hint = switch error {
                     case FeatureError.tooLong, MediaError.videoTooLarge: " (stream it instead: emopipe predict --run \(runReference) - < \(file))"

@@ -79,6 +79,14 @@ struct WorkerMergeTests {
             let error = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
             #expect("\(error.map { "\($0)" } ?? "")".contains("worker.txt: \(marker) is not a worker slice I/N"), "\(String(describing: error))")
         }
+        // A marker that is there but is no marker (far larger than one, a folder) is named, not called missing.
+        #expect(truncate(worker.workerMarkerPath, 50 << 30) == 0)
+        let huge = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(huge.map { "\($0)" } ?? "")".contains("worker.txt: it is 53687091200 bytes"), "\(String(describing: huge))")
+        try FileManager.default.removeItem(atPath: worker.workerMarkerPath)
+        try FileManager.default.createDirectory(atPath: worker.workerMarkerPath, withIntermediateDirectories: false)
+        let folder = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        #expect("\(folder.map { "\($0)" } ?? "")".contains("worker.txt: not a regular file"), "\(String(describing: folder))")
         try FileManager.default.removeItem(atPath: worker.workerMarkerPath)
         let unmarked = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
         #expect("\(unmarked.map { "\($0)" } ?? "")".contains("no worker.txt"))

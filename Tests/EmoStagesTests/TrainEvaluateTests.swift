@@ -188,6 +188,16 @@ struct TrainEvaluateTests {
             try FileManager.default.removeItem(atPath: damaged + "/" + file)
             try FileManager.default.copyItem(atPath: runFolder + "/" + file, toPath: damaged + "/" + file)
         }
+        // A description far larger than export writes (a sparse file claims 50 GB, allocating it trapped)
+        // is refused by its size before it is read.
+        for file in ["model.json", "features.json"] {
+            let saved = try Data(contentsOf: URL(fileURLWithPath: damaged + "/" + file))
+            #expect(truncate(damaged + "/" + file, 50 << 30) == 0)
+            let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
+            #expect(refused.status == 1 && refused.stderr.contains("\(damaged)/\(file)") && refused.stderr.contains("it is 53687091200 bytes, more than the"),
+                    "\(file): \(refused.stderr)")
+            try saved.write(to: URL(fileURLWithPath: damaged + "/" + file))
+        }
         // Within the work directory, weights edited after export are refused (they would answer with
         // confidence); put back, they are used again.
         let weights = runFolder + "/model.safetensors"
@@ -338,11 +348,19 @@ struct TrainEvaluateTests {
         let withNUL = try TestSupport.temporaryFolder("files-from-nul") + "/list.txt"
         try Data((files[0] + "\n" + files[1] + "\0/no/such.mp4\n").utf8).write(to: URL(fileURLWithPath: withNUL))
         let nul = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", "--files-from", withNUL])
-        #expect(nul.status == 3 && nul.stderr.contains(files[1] + "\\0/no/such.mp4: cannot be read: the path holds a NUL byte"), "\(nul.stderr)")
+        #expect(nul.status == 3 && nul.stderr.contains("emopipe: " + files[1] + "\\u{0}/no/such.mp4: cannot be read: the path holds a NUL byte"),
+                "the path is named once: \(nul.stderr)")
         let nulAnswers = try #require(try JSONSerialization.jsonObject(with: Data(nul.stdout.utf8)) as? [[String: Any]])
         #expect(nulAnswers.count == 1 && nulAnswers[0]["path"] as? String == files[0], "\(nul.stdout)")
         let substituted = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(runFolder)' --files-from <(cat '\(list)')"])
         #expect(substituted.status == 64 && substituted.stderr.contains("give --files-from - and pipe it in"), "\(substituted.stderr)")
+        // More files than one call takes are refused before any is read: short lines within the list's byte
+        // bound would need gigabytes (blank lines, CRLF pairs and U+2028 are counted as the split counts them).
+        let long = try TestSupport.temporaryFolder("files-from-long") + "/list.txt"
+        try Data(("x\r\n\n \n" + String(repeating: "x\n", count: 999_998) + "x\u{2028}x").utf8).write(to: URL(fileURLWithPath: long))
+        let refusedLong = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--files-from", long])
+        #expect(refusedLong.status == 64 && refusedLong.stderr.contains("names 1000001 files; at most 1000000 are taken in one call"),
+                "\(refusedLong.stderr)")
         // Files whose names carry no actor are one group of their own, and stderr says how files were grouped.
         let renamed = try TestSupport.temporaryFolder("renamed")
         let paths = try predictions.prefix(2).enumerated().map { i, p in

@@ -30,6 +30,9 @@ public struct TrainedModel: Codable, Equatable, Sendable {
 
     /// The description's file name, in either kind of folder.
     public static let fileName = "model.json"
+    /// The most read of a run's small JSON descriptions (model.json, features.json: a few KB when export
+    /// writes them): a larger file is refused by its size before it is read.
+    public static let descriptionLimit = 16 << 20
 
     /// Which weights a folder holds: training keeps the best epoch of a fold as `best.safetensors`;
     /// export copies it into the run folder as `model.safetensors`.
@@ -108,7 +111,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     public static func description(in folder: URL) throws -> TrainedModel {
         let url = folder.appendingPathComponent(fileName)
         let data: Data
-        do { data = try RegularFile.read(url.path) } catch {
+        do { data = try RegularFile.read(url.path, atMost: descriptionLimit) } catch {
             throw TrainedModelError(path: url.path, reason: EmoError.reason(of: error))
         }
         let trained: TrainedModel

@@ -280,7 +280,7 @@ public final class Trainer {
 
     private func resume(from folder: URL) throws -> TrainingState {
         let stateURL = folder.appendingPathComponent(TrainingState.fileName)
-        guard let data = try? Data(contentsOf: stateURL),
+        guard let data = try? RegularFile.read(stateURL.path),
               let state = try? TrainingState.decode(data) else { return TrainingState() }
         let weightsURL = folder.appendingPathComponent(Self.checkpointName(afterEpochs: state.epochs.count))
         // Weights the state does not describe (missing or damaged): start over rather than load them

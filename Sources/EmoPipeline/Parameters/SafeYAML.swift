@@ -26,7 +26,7 @@ public enum SafeYAML {
             throw PipelineError.invalidFile("\(path.shownPath): the \(what) is \(info.st_size) bytes; at most \(maxBytes) are read")
         }
         let data: Data
-        do { data = try RegularFile.read(path) } catch {
+        do { data = try RegularFile.read(path, atMost: maxBytes) } catch {
             throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(EmoError.reason(of: error)))")
         }
         guard data.count <= maxBytes else {

@@ -24,7 +24,7 @@ public enum SweepWorker {
     /// Makes the worker's work directory on first use; later uses check it serves this sweep and slice.
     static func prepare(worker: Workspace, main: Workspace, sweepId: String, slice: WorkerSlice) throws {
         let marker = worker.sweepWorkerMarkerPath, expected = "\(sweepId) \(slice)"
-        if let text = try? String(contentsOfFile: marker, encoding: .utf8) {
+        if let text = (try? RegularFile.text(marker, atMost: RegularFile.markerLimit)) ?? nil {
             guard text.trimmingCharacters(in: .whitespacesAndNewlines) == expected else {
                 throw PipelineError.invalidFile("\(marker): this work directory serves \(text.trimmingCharacters(in: .whitespacesAndNewlines)), not \(expected)")
             }
@@ -101,7 +101,7 @@ public struct SweepMerge {
 
     public func merge(_ folder: String) throws -> Report {
         let worker = Workspace(root: folder)
-        let marker = (try? String(contentsOfFile: worker.sweepWorkerMarkerPath, encoding: .utf8)) ?? ""
+        let marker = try RegularFile.text(worker.sweepWorkerMarkerPath, atMost: RegularFile.markerLimit) ?? ""
         guard let sweepId = marker.split(separator: " ").first.map(String.init), Workspace.isPlainName(sweepId) else {
             throw PipelineError.invalidFile("\(worker.sweepWorkerMarkerPath): expected `<sweep id> I/N`")
         }
