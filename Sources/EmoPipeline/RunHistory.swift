@@ -16,6 +16,9 @@ public struct RunSummary: Sendable {
     /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors), where the run has them.
     public var files: [(String, String)]
     public var dataset: Dataset?
+    /// Result files that are there but could not be read (`path: reason`): their fields show no value,
+    /// and commands that compare runs say why.
+    public var unreadable: [String] = []
 
     /// The files that carry a run's results, and the stage that writes each.
     static let resultFiles: [(RunFile, StageName)] = [(.metrics, .evaluate), (.crossValidation, .evaluate),
@@ -46,15 +49,23 @@ public struct RunSummary: Sendable {
         let producer = Dictionary(stages.map { ($0.stage, $0.producedByRun ?? $0.runId) }, uniquingKeysWith: { _, b in b })
         var files: [(String, String)] = []
         var metrics: [(String, Double)] = []
+        var unreadable: [String] = []
         for (file, stage) in resultFiles {
             guard let run = producer[stage.rawValue] else { continue }
-            guard let data = FileManager.default.contents(atPath: workspace.runFile(run, file)) else { continue }
-            files.append((file.rawValue, SHA256Hex.of(data)))
-            metrics += scalars(inResult: file, data)
+            // Hashed as a stream (a model can be large); only the small JSON results are read whole.
+            let path = workspace.runFile(run, file)
+            do {
+                files.append((file.rawValue, try SHA256Hex.file(atPath: path).hex))
+                if [.metrics, .crossValidation].contains(file) { metrics += scalars(inResult: file, try RegularFile.read(path)) }
+            } catch {
+                var facts = stat()   // absent is no result, not an unreadable one
+                if lstat(path, &facts) == 0 { unreadable.append("\(error)") }
+            }
         }
-        let listing = try? String(contentsOfFile: workspace.datasetListingPath(runId: id), encoding: .utf8)
+        let listing = (try? RegularFile.text(workspace.datasetListingPath(runId: id))) ?? nil
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
-                          params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)))
+                          params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
+                          unreadable: unreadable)
     }
 
     public var id: String { record.id }

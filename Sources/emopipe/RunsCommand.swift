@@ -136,6 +136,15 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
+    /// A result file that is there but unreadable shows as no value: said, so it is not taken for a missing result.
+    static func noteUnreadable(_ runs: [RunSummary]) {
+        for run in runs {
+            for problem in run.unreadable {
+                StandardStream.error.write(Data("note: run \(run.id)'s result file cannot be read, so it shows no value: \(problem)\n".utf8))
+            }
+        }
+    }
+
     func run() throws {
         do {
             let store = try workDirectoryOptions.openStore()
@@ -143,6 +152,7 @@ struct DiffCommand: ParsableCommand {
             let a = try RunSummary.load(runA, store: store, workspace: directory)
             let b = try RunSummary.load(runB, store: store, workspace: directory)
             let comparison = RunComparison(a, b)
+            Self.noteUnreadable([a, b])
             let shown = all ? comparison.fields : comparison.differences
             if json {
                 JSONOutput.print(.object(["a": .string(a.id), "b": .string(b.id),
@@ -247,6 +257,7 @@ struct ReproduceCommand: ParsableCommand {
                 throw error
             }
             let comparison = outcome.comparison
+            DiffCommand.noteUnreadable([original, outcome.reproduction])
             if json {
                 JSONOutput.print(.object([
                     "run": .string(original.id), "reproduction": .string(outcome.reproduction.id),

@@ -153,6 +153,13 @@ struct ReproducibilityTests {
         #expect(!names.contains("stages/audio output"), "audio was not redone")
         let rate = try #require(fields.first { $0["name"] as? String == "train.learning_rate" })
         #expect(rate["a"] as? String == "0.001" && rate["b"] as? String == "0.003")
+
+        // A result file that is there but cannot be read shows no value, and diff says why.
+        let metrics = workdir + "/runs/\(runs[0])/metrics.json"
+        #expect(truncate(metrics, 300 << 20) == 0)   // over the bound, quick to hash
+        let unreadable = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
+        #expect(unreadable.status == 0 && unreadable.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
+                                                                     + "\(metrics): it is 314572800 bytes"), "\(unreadable.stderr)")
     }
 
     /// A train setting that changes nothing in the weights (how often checkpoints are written) still
