@@ -29,7 +29,8 @@ struct PredictCommand: ParsableCommand {
         stream that one instead. Files that take more than 2 s to read show progress on stderr (files
         done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,
         exit status 130 (a speaker-normalised model answers none until every file was read once). --files-from LIST reads more paths, one per line: thousands of arguments take the
-        command line seconds to parse (find data -name '*.wav' > list; emopipe predict --run RUN --files-from list).
+        command line seconds to parse (find data -name '*.wav' > list; emopipe predict --run RUN --files-from list); one call takes
+        at most 1,000,000 files and a list of at most 64 MiB (split a longer one).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
         Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or
