@@ -173,6 +173,14 @@ struct SweepTests {
         #expect(badSet.status == ExitStatus.usage, "\(badSet.stderr)")
         #expect(badSet.stderr.contains("--set: train.batch_size = 0: an integer from 1") && !badSet.stderr.contains("sweep trial"), "\(badSet.stderr)")
 
+        // A base value every trial overrides is no fault: a trial refused for its own value is named as itself.
+        let overridden = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2], train.learning_rate: [0.001, -1]}")
+        try String(contentsOfFile: overridden, encoding: .utf8).replacingOccurrences(of: "embedding: 16,", with: "embedding: 16, dropout: 5,")
+            .write(toFile: overridden, atomically: true, encoding: .utf8)
+        let trialOwn = try TestSupport.run(TestSupport.emopipe, ["sweep", overridden, "--workdir", workdir])
+        #expect(trialOwn.status == ExitStatus.usage && trialOwn.stderr.contains("sweep trial") && trialOwn.stderr.contains("train.learning_rate = -1")
+                && !trialOwn.stderr.contains("dropout = 5"), "\(trialOwn.stderr)")
+
         // A metric metrics.json does not hold is named before trial 0 trains, not after.
         let misspelt = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2]}")
         try String(contentsOfFile: misspelt, encoding: .utf8).replacingOccurrences(of: "metric: weighted_f1", with: "metric: weighted_f")

@@ -138,13 +138,19 @@ public final class SweepRunner {
     /// Every trial's parameters are resolved and validated, as a manifest's are, before any runs.
     private func validateEveryTrial() throws {
         try PipelineRunner.checkSweepMetric(spec, manifest: manifest, pipeline: try PipelineDefinition.load(path: manifest.pipelinePath), stages: stages)
+        // What the manifest and its --set lines are refused for without any trial's values: a trial refused
+        // for the very same is refused for a value it inherits (a value every trial overrides is no fault).
+        let inherited: String?
+        do {
+            _ = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation, libraries: libraries)
+            inherited = nil
+        } catch { inherited = "\(error)" }
         for trial in trials {
             // 10,000 trials × 8 budgets take minutes: Ctrl-C must stop here too, not only once trials run.
             try cancellation.check()
             for epochs in budgets {
                 do { _ = try runner(for: trial, epochs: epochs) } catch {
-                    // A value every trial inherits (the manifest's, or a --set) is refused as itself, not as a trial's.
-                    _ = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation, libraries: libraries)
+                    if "\(error)" == inherited { throw error }
                     throw PipelineError.invalidFile("\(manifest.path): sweep trial \(trial.index) (\(trial.params.shown)): \(error)")
                 }
             }
