@@ -124,10 +124,11 @@ struct Walker {
         long nr, nc;
         dlib::deserialize(nr, in);
         dlib::deserialize(nc, in);
-        // dlib's newer format stores both sizes negated.
-        if ((nr < 0) != (nc < 0) || nr == LONG_MIN || nc == LONG_MIN) refuse(std::string(what) + " has invalid sizes");
-        if (nr < 0) { nr = -nr; nc = -nc; }
-        if (nc != 1 && !(nr == 0 && nc == 0)) refuse(std::string(what) + " is not a column");
+        // dlib's newer format stores the sizes negated (an empty column as 0, -1); its reader negates both
+        // when either is negative, and takes only one column.
+        if (nr == LONG_MIN || nc == LONG_MIN) refuse(std::string(what) + " has invalid sizes");
+        if (nr < 0 || nc < 0) { nr = -nr; nc = -nc; }
+        if (nr < 0 || nc != 1) refuse(std::string(what) + " is not a column");
         if ((unsigned long)nr > (unsigned long)left())
             refuse(std::string(what) + ": the file declares " + std::to_string(nr) + " values, more than its remaining bytes can hold");
         if (rows != 0 && (unsigned long)nr != rows)

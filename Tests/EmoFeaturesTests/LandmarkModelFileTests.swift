@@ -79,7 +79,7 @@ private struct TinyModel {
 
     func written(in folder: String, as name: String) throws -> String {
         let path = folder + "/" + name
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)   // a new inode each time
         return path
     }
 }
@@ -97,6 +97,15 @@ private struct TinyModel {
         let gray = Raster(width: 64, height: 64, channels: 1, pixels: (0..<(64 * 64)).map { UInt8($0 % 251) })
         let points = try model.landmarks(gray, box: Rect(8, 8, 56, 56))
         #expect(points.count == 68 && points.allSatisfy { $0.0.isFinite && $0.1.isFinite })
+    }
+
+    @Test func aModelIsLoadedOncePerProcessWhileItsFileStaysTheSame() throws {
+        let folder = try TestSupport.temporaryFolder("landmarks")
+        let path = try TinyModel().written(in: folder, as: "shared.dat")
+        let first = try LandmarkModel.shared(path: path)
+        #expect(try LandmarkModel.shared(path: path) === first)
+        _ = try TinyModel(threshold: 3).written(in: folder, as: "shared.dat")   // a new file at the same path
+        #expect(try LandmarkModel.shared(path: path) !== first)
     }
 
     @Test func countsTheFileCannotHoldAreRefusedBeforeAnythingIsAllocated() throws {

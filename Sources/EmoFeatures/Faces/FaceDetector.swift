@@ -1,5 +1,6 @@
 // dlib through CDlibShim: HOG detectors (one per concurrent caller, pooled) and the shared landmark model.
 import CDlibShim
+import EmoCore
 import EmoMedia
 import Foundation
 
@@ -67,6 +68,24 @@ final class LandmarkModel: @unchecked Sendable {
     }
 
     deinit { dlibshim_shape_predictor_destroy(handle) }
+
+    private static let cacheLock = NSLock()
+    private static var cache: [String: (identity: [Int64], model: LandmarkModel)] = [:]
+
+    /// The model at `path`, loaded once per process while the file there stays the same (same device,
+    /// inode, size and modification time): loading checks and parses about 100 MB, over a second, and
+    /// the run's check, the faces stage and predict (per video file) each ask for it.
+    static func shared(path: String) throws -> LandmarkModel {
+        var facts = stat()
+        guard stat(path, &facts) == 0 else { return try LandmarkModel(path: path) }   // which names the problem
+        let identity = [Int64(facts.st_dev), Int64(facts.st_ino), Int64(facts.st_size), facts.mtimeNanos]
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        if let kept = cache[path], kept.identity == identity { return kept.model }
+        let model = try LandmarkModel(path: path)
+        cache[path] = (identity, model)
+        return model
+    }
 
     /// 68 (x, y) points in the gray raster's pixels.
     func landmarks(_ gray: Raster, box: Rect) throws -> [(Double, Double)] {

@@ -11,7 +11,7 @@ public final class FaceExtractor: @unchecked Sendable {
     public init(_ p: FaceParameters) throws {
         try p.validate()
         parameters = p
-        landmarks = p.align ? try LandmarkModel(path: p.landmarkModel) : nil
+        landmarks = p.align ? try LandmarkModel.shared(path: p.landmarkModel) : nil
         MediaLogging.silenceLibav()
     }
 

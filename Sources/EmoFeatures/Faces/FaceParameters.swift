@@ -111,12 +111,12 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
 
     /// Why the landmark model the faces stage would load cannot be loaded, or nil: asked before a run
     /// that computes faces starts (not by commands that only read, nor runs that leave faces out). A
-    /// readable file is loaded once here too (about a second), so one that is no dlib model is named now.
+    /// readable file is loaded here (over a second; kept for the stage), so one that is no dlib model is named now.
     public var landmarkModelProblem: InvalidParameter? {
         guard align else { return nil }
         var problem = Self.unreadableFile(landmarkModel)
         if problem == nil {
-            do { _ = try LandmarkModel(path: landmarkModel) } catch { problem = "dlib cannot load it: \(error)" }
+            do { _ = try LandmarkModel.shared(path: landmarkModel) } catch { problem = "dlib cannot load it: \(error)" }
         }
         guard let problem else { return nil }
         return InvalidParameter(key: "landmark_model", value: landmarkModel.echoed,
