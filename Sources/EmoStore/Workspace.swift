@@ -281,8 +281,11 @@ public struct Workspace: Sendable, Equatable {
     public var nightlyFolder: String { path(Self.nightlyFolderName) }
 
     /// The folders under which EmoPipe writes files through `DurableFile` (besides `cache/` and the work
-    /// directory itself), so where a killed write may have left a `.part-<pid>` file.
-    static let durablyWrittenFolderNames = [runsFolderName, sweepsFolderName, nightlyFolderName]
+    /// directory itself), so where a killed write may have left a `.part-<pid>` file, and whether each is
+    /// written only under the work-directory lock: a sweep writes its folder under its own `sweep.lock`,
+    /// and nightly writes its report once the run has let go of the lock.
+    static let durablyWrittenFolders: [(name: String, underWorkDirectoryLock: Bool)] =
+        [(runsFolderName, true), (sweepsFolderName, false), (nightlyFolderName, false)]
 
     /// `nightly/<run-id>.<fileExtension>` (json or md).
     public func nightlyReportPath(runId: String, fileExtension: String) -> String {

@@ -228,11 +228,17 @@ struct TensorCacheTests {
                          "nightly/20261203-120000-abcdef.md.part-\(gone)"]
         let kept = ["runs/20261203-120000-abcdef/features.json.part-\(alive)", "runs/20261203-120000-abcdef/model.onnx",
                     "cache/train/fp/fold-0/best.safetensors", "sweeps/grid-0123abcd/state.json.part-\(alive)",
-                    "nightly/LATEST", "workers/0-of-2/runs/20261203-120000-abcdef/manifest.yaml.part-\(gone)"]
+                    "nightly/LATEST", "workers/0-of-2/runs/20261203-120000-abcdef/manifest.yaml.part-\(gone)",
+                    // Where writers do not hold the work-directory lock, a dead pid may be a live writer in another
+                    // PID namespace: a file modified within the last 10 minutes stays.
+                    "sweeps/grid-0123abcd/running.json.part-\(gone)"]
         for file in leftovers + kept {
             try FileManager.default.createDirectory(atPath: ((folder + "/" + file) as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true)
             try Data(repeating: 1, count: 10).write(to: URL(fileURLWithPath: folder + "/" + file))
+            if !file.hasSuffix("running.json.part-\(gone)") {
+                try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-660)], ofItemAtPath: folder + "/" + file)
+            }
         }
         let report = try cache.collectGarbage(keep: [:])
         #expect(report.leftoverFiles.map(\.path) == leftovers.sorted(), "\(report.leftoverFiles)")

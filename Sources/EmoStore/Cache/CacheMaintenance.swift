@@ -147,11 +147,11 @@ extension TensorCache {
                     : shardsWithGoneSources.contains(id) ? .sourceGone : .noRecordInUse
                 // What removing it frees is what is there: nothing when the file is already gone. Anything
                 // but a regular file in its place is not the cache's to remove: its row goes, it stays.
-                let onDisk = (try? workspace.cacheFile(shard.file)).flatMap(Self.regularFileBytes)
+                let onDisk = (try? workspace.cacheFile(shard.file)).flatMap(Self.fileFacts)
                 if let onDisk, onDisk.isRegular == false { plan.leftInPlace.append(GarbagePlan.File(path: shard.file, bytes: 0)) }
                 plan.removeShard(shard, reason: reason, bytes: onDisk?.isRegular == true ? onDisk?.bytes ?? 0 : 0)
             } else if live.count < shard.records,
-                      (try? workspace.cacheFile(shard.file)).flatMap(Self.regularFileBytes)?.isRegular == true {
+                      (try? workspace.cacheFile(shard.file)).flatMap(Self.fileFacts)?.isRegular == true {
                 // (A shard whose file is gone holds damage for `cache verify`, not bytes to win back.)
                 plan.compactShard(shard, keeping: live)
             }
@@ -168,18 +168,22 @@ extension TensorCache {
                 let name = (relative as NSString).lastPathComponent
                 guard relative.hasSuffix(".shard") || DurableFile.isLeftover(name: name),
                       !known.contains(workspace.relativeCachePath(relative)),
-                      let found = Self.regularFileBytes(cacheRoot + "/" + relative), found.isRegular else { continue }
+                      let found = Self.fileFacts(cacheRoot + "/" + relative), found.isRegular else { continue }
                 plan.leftoverFiles.append(GarbagePlan.File(path: workspace.relativeCachePath(relative), bytes: found.bytes))
             }
         }
         // Run, sweep and nightly-report folders and the work directory's own files: writes a kill cut short
-        // (manifest.yaml.part-<pid>, state.json.part-<pid>, ...).
-        let nestedFiles = Workspace.durablyWrittenFolderNames.flatMap { folder in
-            (FileManager.default.enumerator(atPath: workspace.path(folder))?.compactMap { $0 as? String } ?? []).map { folder + "/" + $0 }
+        // (manifest.yaml.part-<pid>, state.json.part-<pid>, ...). Where writers do not hold the lock gc holds,
+        // a process gone from this PID namespace may be a live one in another container: only a file left
+        // alone for `unlockedLeftoverAge` is taken there.
+        let topFiles = ((try? FileManager.default.contentsOfDirectory(atPath: workspace.root)) ?? []).map { ($0, true) }
+        let nestedFiles = Workspace.durablyWrittenFolders.flatMap { folder in
+            (FileManager.default.enumerator(atPath: workspace.path(folder.name))?.compactMap { $0 as? String } ?? [])
+                .map { (folder.name + "/" + $0, folder.underWorkDirectoryLock) }
         }
-        let topFiles = (try? FileManager.default.contentsOfDirectory(atPath: workspace.root)) ?? []
-        for relative in nestedFiles + topFiles where DurableFile.isLeftover(name: (relative as NSString).lastPathComponent) {
-            guard let found = Self.regularFileBytes(workspace.path(relative)), found.isRegular else { continue }
+        for (relative, locked) in nestedFiles + topFiles where DurableFile.isLeftover(name: (relative as NSString).lastPathComponent) {
+            guard let found = Self.fileFacts(workspace.path(relative)), found.isRegular,
+                  locked || found.age >= Self.unlockedLeftoverAge else { continue }
             plan.leftoverFiles.append(GarbagePlan.File(path: relative, bytes: found.bytes))
         }
         plan.leftoverFiles.sort { $0.path < $1.path }
@@ -187,11 +191,16 @@ extension TensorCache {
         return plan
     }
 
-    /// What `lstat` finds at `path`: whether it is a regular file, and its bytes; nil when nothing is there.
-    static func regularFileBytes(_ path: String) -> (isRegular: Bool, bytes: Int)? {
+    /// How long a leftover where writers do not hold the work-directory lock must have been left alone:
+    /// a `DurableFile` write takes milliseconds.
+    static let unlockedLeftoverAge: TimeInterval = 600
+
+    /// What `lstat` finds at `path`: whether it is a regular file, its bytes and the seconds since it was
+    /// last modified; nil when nothing is there.
+    static func fileFacts(_ path: String) -> (isRegular: Bool, bytes: Int, age: TimeInterval)? {
         var facts = stat()
         guard lstat(path, &facts) == 0 else { return nil }
-        return (facts.st_mode & S_IFMT == S_IFREG, Int(facts.st_size))
+        return (facts.st_mode & S_IFMT == S_IFREG, Int(facts.st_size), Date().timeIntervalSince1970 - Double(facts.mtimeNanos) / 1e9)
     }
 
     /// Bytes of a file, or of the files under a folder.
@@ -226,7 +235,7 @@ extension TensorCache {
             _ = try store.write { db in try CacheShardRow.deleteOne(db, key: id) }
             // A row naming a file outside cache/ loses its row; the file it names is not touched. Nor is
             // anything but a regular file standing where the shard was (`leftInPlace`).
-            if let file = try? workspace.cacheFile(shard.file), Self.regularFileBytes(file)?.isRegular == true { unlink(file) }
+            if let file = try? workspace.cacheFile(shard.file), Self.fileFacts(file)?.isRegular == true { unlink(file) }
         }
         for file in plan.leftoverFiles { unlink(workspace.path(file.path)) }
         for folder in plan.supersededFolders {
