@@ -30,15 +30,19 @@ public final class WorkDirectoryLock {
             throw EmoError.io(path: path, reason: "the lock file is not a regular file; remove it")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            // The winner writes its name just after taking the lock; a loser by microseconds waits a moment for it.
-            var current = readText(fd)
+            // The winner writes its name just after taking the lock (and empties it just before letting go):
+            // a loser by microseconds waits a moment for the name, or for the lock.
+            var current = readText(fd), taken = false
             let deadline = Date().addingTimeInterval(0.25)
             while current.isEmpty && Date() < deadline {
                 usleep(5_000)
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 { taken = true; break }
                 current = readText(fd)
             }
-            close(fd)
-            throw PipelineError.locked(holder: current.isEmpty ? "another process" : current)
+            if !taken {
+                close(fd)
+                throw PipelineError.locked(holder: current.isEmpty ? "another process" : current)
+            }
         }
         let stale = readText(fd)
         ftruncate(fd, 0)

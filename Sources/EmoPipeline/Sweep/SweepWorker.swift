@@ -101,7 +101,10 @@ public struct SweepMerge {
 
     public func merge(_ folder: String) throws -> Report {
         let worker = Workspace(root: folder)
-        let marker = try RegularFile.text(worker.sweepWorkerMarkerPath, atMost: RegularFile.markerLimit) ?? ""
+        let marker: String
+        do { marker = try RegularFile.text(worker.sweepWorkerMarkerPath, atMost: RegularFile.markerLimit) ?? "" } catch {
+            throw PipelineError.invalidFile("\(error)")
+        }
         guard let sweepId = marker.split(separator: " ").first.map(String.init), Workspace.isPlainName(sweepId) else {
             throw PipelineError.invalidFile("\(worker.sweepWorkerMarkerPath): expected `<sweep id> I/N`")
         }
