@@ -325,14 +325,29 @@ struct LockTests {
         let winner = open(path, O_RDWR | O_CREAT, 0o644)
         try #require(winner >= 0 && flock(winner, LOCK_EX | LOCK_NB) == 0)
         defer { close(winner) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.03) {
+        // A thread of its own: the global queues share the test pool's threads, which acquire's waits may all hold.
+        Thread {
+            usleep(10_000)
             _ = "emopipe run W (pid 1)\n".withCString { pwrite(winner, $0, strlen($0), 0) }
-        }
+        }.start()
         do {
             _ = try WorkDirectoryLock.acquire(path: path, holder: "run L")
             Issue.record("the lock was taken while held")
         } catch let PipelineError.locked(holder) {
             #expect(holder == "emopipe run W (pid 1)")
         }
+    }
+
+    /// A holder empties its name just before letting go: a run that finds the lock taken and no name
+    /// waiting is given the lock once it is free.
+    @Test func aRunThatFindsALockBeingLetGoTakesIt() throws {
+        let path = try TestSupport.temporaryFolder("lock") + "/emopipe.lock"
+        let ending = open(path, O_RDWR | O_CREAT, 0o644)
+        try #require(ending >= 0 && flock(ending, LOCK_EX | LOCK_NB) == 0)
+        defer { close(ending) }
+        Thread { usleep(10_000); flock(ending, LOCK_UN) }.start()
+        let lock = try WorkDirectoryLock.acquire(path: path, holder: "run L")
+        #expect(WorkDirectoryLock.currentHolder(path: path) == "run L")
+        lock.release()
     }
 }
