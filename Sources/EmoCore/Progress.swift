@@ -97,7 +97,10 @@ public final class ProgressReporter: @unchecked Sendable {
         else { write(text + "\n") }
     }
 
+    /// `seconds` as people read it (4.2s, 3m07s, 2h05m). Values come from records too, where a damaged
+    /// row may hold anything: one that is not finite, or past a thousand years, is printed as a number.
     public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, abs(seconds) < 3.2e10 else { return String(format: "%gs", seconds) }
         if seconds < 10 { return String(format: "%.1fs", seconds) }
         let s = Int(seconds.rounded())
         if s < 3600 { return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s" }

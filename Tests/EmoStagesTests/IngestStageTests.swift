@@ -138,6 +138,21 @@ struct IngestStageTests {
         try FileManager.default.removeItem(atPath: lockPath)
     }
 
+    /// Numbers read back from a damaged database are shown as they are: seconds of 9e999 (infinity to
+    /// SQLite) or -1e300 trapped status when it made a duration of them.
+    @Test func statusShowsDamagedDurationsWithoutTrapping() throws {
+        let root = try IngestFixture.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        try #require(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        for value in ["9e999", "-1e300", "9.3e18"] {
+            try ProvenanceStore(path: workdir + "/emopipe.sqlite").write { try $0.execute(sql: "UPDATE stageRun SET seconds = \(value), cpuSeconds = \(value)") }
+            let status = try IngestFixture.emopipe(["status"], data: root, workdir: workdir)
+            #expect(status.status == 0 && status.stdout.contains("ingest") && status.stdout.contains("[took "), "\(value): \(status.stdout)\(status.stderr)")
+            let json = try IngestFixture.emopipe(["status", "--json"], data: root, workdir: workdir)
+            #expect(json.status == 0, "\(value): \(json.stderr)")
+        }
+    }
+
     /// `cache gc --dry-run` takes no lock, so it may list a working run's temporaries as leftovers: it says
     /// that a run is working, and gc proper is refused meanwhile.
     @Test func aDryRunGCDuringARunSaysARunIsWorking() throws {
