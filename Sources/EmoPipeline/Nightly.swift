@@ -113,7 +113,7 @@ public struct Nightly {
     }
 
     private func failed(_ error: Error, started: Date, previous: NightlyReport?) throws -> NightlyReport {
-        let runId = try runner.workspace.openStore(.readWrite).runs().first?.id ?? "none"
+        let runId = try runner.workspace.openStore(.readWrite).runs(limit: 1).first?.id ?? "none"
         var report = NightlyReport(runId: runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
         report.error = "\(error)"

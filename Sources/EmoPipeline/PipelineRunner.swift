@@ -400,7 +400,7 @@ public final class PipelineRunner {
         case (let mine?, let other?) where mine != other:
             throw PipelineError.invalidFile("\(workspace.root) is worker \(other)'s work directory, not \(mine)'s")
         case (let mine?, nil):
-            guard try store.runs().isEmpty else {
+            guard try store.runs(limit: 1).isEmpty else {
                 throw PipelineError.invalidFile("\(workspace.root) already holds runs that were not worker \(mine)'s")
             }
             try DurableFile.write(Data("\(mine)\n".utf8), to: workspace.workerMarkerPath)

@@ -100,7 +100,7 @@ public struct WorkerMerge {
     private func finishedWork(_ folder: String) throws -> FinishedWork {
         let worker = Workspace(root: folder)
         guard worker.exists else { throw PipelineError.missingData("\(folder): not a work directory (no emopipe.sqlite)") }
-        guard let last = try worker.openForeignStore().runs().first else { throw PipelineError.missingData("\(folder): the worker never ran") }
+        guard let last = try worker.openForeignStore().runs(limit: 1).first else { throw PipelineError.missingData("\(folder): the worker never ran") }
         let found: String?
         do { found = try worker.readWorkerMarker() } catch { throw PipelineError.invalidFile("\(error)") }
         guard let marker = found else {

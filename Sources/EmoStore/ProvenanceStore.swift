@@ -185,8 +185,13 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
-    public func runs() throws -> [RunRecord] {
-        try read { try RunRecord.order(Column("startedAt").desc).fetchAll($0) }
+    /// The recorded runs, newest first; with `limit`, only that many are read (a sweep of thousands of
+    /// trials records as many runs, each with its manifest and parameters).
+    public func runs(limit: Int? = nil) throws -> [RunRecord] {
+        try read { db in
+            let newestFirst = RunRecord.order(Column("startedAt").desc)
+            return try (limit.map { newestFirst.limit($0) } ?? newestFirst).fetchAll(db)
+        }
     }
 
     /// The runs recorded after `runId`, in the order they were recorded (started, or merged from a

@@ -45,8 +45,7 @@ struct RunsCommand: ParsableCommand {
     func run() throws {
         do {
             let store = try workDirectoryOptions.openStore()
-            var records = try store.runs()
-            if let limit { records = Array(records.prefix(limit)) }
+            let records = try store.runs(limit: limit)
             let summaries = try records.map {
                 try RunSummary.load($0.id, store: store, workspace: workDirectoryOptions.workspace)
             }

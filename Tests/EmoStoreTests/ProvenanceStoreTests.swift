@@ -46,6 +46,18 @@ struct ProvenanceStoreTests {
     /// the file; the store's error does, and says what to do. The file is left as it is.
     /// A row edited into something EmoPipe never writes is named by database, value and column, without
     /// printing the whole row (a run row holds its manifest).
+    /// `runs --limit N` reads only the N newest runs, not every run of a work directory.
+    @Test func runsAreReadNewestFirstAndOnlyAsManyAsAsked() throws {
+        let store = try ProvenanceStore(path: try TestSupport.temporaryFolder("store") + "/emopipe.sqlite")
+        for (id, second) in [("r-middle", 20.0), ("r-newest", 30.0), ("r-oldest", 10.0)] {
+            try store.insert(RunRecord(id: id, command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/", threads: 1,
+                                       codeVersion: "t", host: "h", pid: 1, startedAt: Date(timeIntervalSince1970: second)))
+        }
+        #expect(try store.runs().map(\.id) == ["r-newest", "r-middle", "r-oldest"])
+        #expect(try store.runs(limit: 2).map(\.id) == ["r-newest", "r-middle"])
+        #expect(try store.runs(limit: 0).isEmpty)
+    }
+
     @Test func aRowThatCannotBeDecodedNamesTheDatabaseAndColumnOnly() throws {
         let folder = try TestSupport.temporaryFolder("store")
         let store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
