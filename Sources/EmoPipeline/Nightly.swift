@@ -330,7 +330,7 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     /// A run's sources in use (relative path → SHA-256), from its `dataset.tsv`; nil when it has none.
     private static func listing(_ workspace: Workspace, _ runId: String) -> [String: String]? {
         guard Workspace.isRunFolderName(runId),
-              let text = (try? RegularFile.text(workspace.datasetListingPath(runId: runId))) ?? nil else { return nil }
+              let text = try? RegularFile.text(workspace.datasetListingPath(runId: runId)) else { return nil }
         return Dictionary(Dataset(listing: text).entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
     }
 }

@@ -103,7 +103,7 @@ enum ExecutableIdentity {
         var info = stat()
         guard stat("/proc/self/exe", &info) == 0 else { return nil }
         let key = "\(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-        if let line = (try? RegularFile.text(memo, atMost: RegularFile.markerLimit)) ?? nil,
+        if let line = try? RegularFile.text(memo, atMost: RegularFile.markerLimit),
            let separator = line.lastIndex(of: " "), line[..<separator] == key {
             return line[line.index(after: separator)...].trimmingCharacters(in: .whitespacesAndNewlines)
         }

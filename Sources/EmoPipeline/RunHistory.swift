@@ -62,7 +62,7 @@ public struct RunSummary: Sendable {
                 if lstat(path, &facts) == 0 { unreadable.append("\(error)") }
             }
         }
-        let listing = (try? RegularFile.text(workspace.datasetListingPath(runId: id))) ?? nil
+        let listing = try? RegularFile.text(workspace.datasetListingPath(runId: id))
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
                           params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
                           unreadable: unreadable)

@@ -323,7 +323,7 @@ public struct Workspace: Sendable, Equatable {
 
     /// The text of `worker.txt`, trimmed; nil when this is not a worker's work directory (or its marker
     /// cannot be read: `readWorkerMarker` says why).
-    public var workerMarker: String? { (try? readWorkerMarker()) ?? nil }
+    public var workerMarker: String? { try? readWorkerMarker() }
 
     /// The text of `worker.txt`, trimmed; nil when there is none. One that is there but cannot be read
     /// (a folder, a file far larger than a marker, not UTF-8) is an error naming it.

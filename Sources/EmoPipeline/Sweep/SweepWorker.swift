@@ -24,7 +24,7 @@ public enum SweepWorker {
     /// Makes the worker's work directory on first use; later uses check it serves this sweep and slice.
     static func prepare(worker: Workspace, main: Workspace, sweepId: String, slice: WorkerSlice) throws {
         let marker = worker.sweepWorkerMarkerPath, expected = "\(sweepId) \(slice)"
-        if let text = (try? RegularFile.text(marker, atMost: RegularFile.markerLimit)) ?? nil {
+        if let text = try? RegularFile.text(marker, atMost: RegularFile.markerLimit) {
             guard text.trimmingCharacters(in: .whitespacesAndNewlines) == expected else {
                 throw PipelineError.invalidFile("\(marker): this work directory serves \(text.trimmingCharacters(in: .whitespacesAndNewlines)), not \(expected)")
             }
