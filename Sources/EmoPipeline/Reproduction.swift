@@ -87,6 +87,10 @@ public struct Reproduction {
         if workspace.exists {
             throw PipelineError.invalidFile("\(workspace.root) already holds a work directory; a reproduction starts from an empty one")
         }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: workspace.root, isDirectory: &isFolder), !isFolder.boolValue {
+            throw PipelineError.invalidFile("\(workspace.root) is not a folder; a reproduction starts in an empty one")
+        }
         // Anything else there (a data root, say) would get a database, a cache and runs mixed into it.
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: workspace.root), let first = contents.sorted().first {
             throw PipelineError.invalidFile("\(workspace.root) is not empty (it holds \(first.echoed)\(contents.count > 1 ? " and \(contents.count - 1) more" : "")); a reproduction starts in an empty folder")

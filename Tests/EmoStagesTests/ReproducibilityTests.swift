@@ -129,6 +129,13 @@ struct ReproducibilityTests {
         #expect(moved.status == 1 && moved.stderr.contains("run \(id) cannot be repeated: its data root ") && moved.stderr.contains("-moved' does not exist or is not a folder"), "\(moved.stderr)")
         #expect(!FileManager.default.fileExists(atPath: movedInto), "no work directory is made")
         #expect(!moved.stderr.contains("reproducing run"), "nothing is announced that does not happen: \(moved.stderr)")
+        try edit("UPDATE run SET dataRoot = substr(dataRoot, 1, length(dataRoot) - 6) WHERE id = ?")
+        // An --into that is a file is refused as a bad argument before anything is announced.
+        let file = try TestSupport.temporaryFolder("repro-file") + "/a-file"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let intoFile = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir, "--into", file])
+        #expect(intoFile.status == 64 && intoFile.stderr.contains("\(file) is not a folder") && !intoFile.stderr.contains("reproducing run"),
+                "\(intoFile.stderr)")
         let relative = try reproduce(after: "UPDATE run SET dataRoot = 'data' WHERE id = ?", ["--into", movedInto])
         #expect(relative.status == 1 && relative.stderr.contains("it records the data root 'data', not an absolute path"), "\(relative.stderr)")
 
