@@ -35,7 +35,13 @@ public struct RunSummary: Sendable {
         }
     }
 
-    public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> RunSummary {
+    /// How much of a run to read: the headline (record, stages, parameters, metrics) is what the runs
+    /// table prints; the result files' digests and the dataset listing cost a read of every model file
+    /// and listing, so only comparisons and --json ask for them.
+    public enum Depth: Sendable { case headline, full }
+
+    public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace,
+                            depth: Depth = .full) throws -> RunSummary {
         let id = Workspace.runId(reference: reference)
         guard var record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
             throw PipelineError.invalidFile("no run '\(reference)' in \(workspace.databasePath) (see `emopipe runs`)")
@@ -52,17 +58,19 @@ public struct RunSummary: Sendable {
         var unreadable: [String] = []
         for (file, stage) in resultFiles {
             guard let run = producer[stage.rawValue] else { continue }
+            let isMetrics = [.metrics, .crossValidation].contains(file)
+            if depth == .headline, !isMetrics { continue }
             // Hashed as a stream (a model can be large); only the small JSON results are read whole.
             let path = workspace.runFile(run, file)
             do {
-                files.append((file.rawValue, try SHA256Hex.file(atPath: path).hex))
-                if [.metrics, .crossValidation].contains(file) { metrics += scalars(inResult: file, try RegularFile.read(path)) }
+                if depth == .full { files.append((file.rawValue, try SHA256Hex.file(atPath: path).hex)) }
+                if isMetrics { metrics += scalars(inResult: file, try RegularFile.read(path)) }
             } catch {
                 var facts = stat()   // absent is no result, not an unreadable one
                 if lstat(path, &facts) == 0 { unreadable.append("\(error)") }
             }
         }
-        let listing = try? RegularFile.text(workspace.datasetListingPath(runId: id))
+        let listing = depth == .full ? try? RegularFile.text(workspace.datasetListingPath(runId: id)) : nil
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
                           params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
                           unreadable: unreadable)

@@ -47,7 +47,8 @@ struct RunsCommand: ParsableCommand {
             let store = try workDirectoryOptions.openStore()
             let records = try store.runs(limit: limit)
             let summaries = try records.map {
-                try RunSummary.load($0.id, store: store, workspace: workDirectoryOptions.workspace)
+                try RunSummary.load($0.id, store: store, workspace: workDirectoryOptions.workspace,
+                                    depth: json ? .full : .headline)
             }
             if json { JSONOutput.print(.array(summaries.map(Self.document))) } else { printTable(summaries) }
         } catch {
