@@ -20,17 +20,17 @@ public struct Nightly {
         try runner.checkNightlyMetrics()
         // Checked before a night's work: a report that cannot be written loses the changes it would list.
         try prepareReportsFolder()
-        let previous = try latestReport()
+        let (previous, passedOver) = try baseline()
         let started = Date()
         let outcome: RunReport
         do {
             outcome = try runner.run(RunSelection(), command: command)
         } catch let error as PipelineError {
             if case .locked = error { throw error }
-            return try failed(error, started: started, previous: previous)
+            return try failed(error, started: started, previous: previous, passedOver: passedOver)
         } catch {
             if (error as? EmoError) == .interrupted { throw error }
-            return try failed(error, started: started, previous: previous)
+            return try failed(error, started: started, previous: previous, passedOver: passedOver)
         }
         let store = try runner.workspace.openStore(.readWrite)
         var report = NightlyReport(runId: outcome.runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
@@ -43,8 +43,9 @@ public struct Nightly {
                                       cpuSeconds: $0.usage.cpuSeconds, peakRssMb: $0.usage.peakRSSMB)
         }
         report.failedUnits = outcome.failedUnits
-        let summary = try RunSummary.load(outcome.runId, store: store, workspace: runner.workspace)
+        let summary = try RunSummary.load(outcome.runId, store: store, workspace: runner.workspace, depth: .headline)
         report.previousRunId = previous?.runId
+        report.unreadableReports = passedOver.isEmpty ? nil : passedOver
         let watched = runner.manifest.nightly.metrics.map { (name: $0, current: summary.metric($0)) }
         let absent = watched.filter { $0.current == nil }.map(\.name)
         report.absentMetrics = absent.isEmpty ? nil : absent
@@ -62,7 +63,11 @@ public struct Nightly {
     /// root, if any: figures of another manifest or root are no baseline. The one `nightly/LATEST` names
     /// when it is of these (run ids sort by second only, so names cannot order two runs in one second),
     /// else the newest such report in the folder.
-    public func latestReport() throws -> NightlyReport? {
+    public func latestReport() throws -> NightlyReport? { try baseline().report }
+
+    /// The latest report (as `latestReport`) and the reports newer than it that were passed over because
+    /// they do not read (`path: reason`): a damaged last report must not silently move the baseline back.
+    func baseline() throws -> (report: NightlyReport?, passedOver: [String]) {
         func isComparable(_ report: NightlyReport) -> Bool {
             report.error == nil && report.manifest == runner.manifest.path && report.dataRoot == runner.manifest.dataRoot
         }
@@ -72,7 +77,7 @@ public struct Nightly {
            let bytes = try? RegularFile.read(runner.workspace.nightlyLatestPath),
            let id = String(data: bytes, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), Workspace.isPlainName(id),
            let latest = try? report(at: runner.workspace.nightlyReportPath(runId: id, fileExtension: "json")), isComparable(latest) {
-            return latest
+            return (latest, [])
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
         // Newest written first: run ids sort by second only (two nights in one second tie on their
@@ -86,10 +91,21 @@ public struct Nightly {
             .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 > $1.0 }.map(\.0)
         // Another manifest's reports share the folder: one that does not read (older, foreign, damaged) is
         // passed over here, where only LATEST's must read.
+        var passedOver: [String] = []
         for name in newestFirst {
-            if let earlier = try? report(at: reportsFolder + "/" + name), isComparable(earlier) { return earlier }
+            do {
+                let earlier = try report(at: reportsFolder + "/" + name)
+                if isComparable(earlier) { return (earlier, Self.capped(passedOver)) }
+            } catch {
+                passedOver.append("\(error)")
+            }
         }
-        return nil
+        return (nil, Self.capped(passedOver))
+    }
+
+    /// At most 20 named, then their number: a folder of junk must not swell every report.
+    static func capped(_ notes: [String]) -> [String] {
+        notes.count <= 20 ? notes : Array(notes.prefix(20)) + ["… and \(notes.count - 20) more that do not read"]
     }
 
     private func report(at path: String) throws -> NightlyReport {
@@ -112,12 +128,13 @@ public struct Nightly {
         }
     }
 
-    private func failed(_ error: Error, started: Date, previous: NightlyReport?) throws -> NightlyReport {
+    private func failed(_ error: Error, started: Date, previous: NightlyReport?, passedOver: [String]) throws -> NightlyReport {
         let runId = try runner.workspace.openStore(.readWrite).runs(limit: 1).first?.id ?? "none"
         var report = NightlyReport(runId: runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
         report.error = "\(error)"
         report.previousRunId = previous?.runId
+        report.unreadableReports = passedOver.isEmpty ? nil : passedOver
         // What the night's ingest noticed before the failure (the files that may have caused it) is still news.
         if runId != "none", let store = try? runner.workspace.openStore(.readOnly),
            let changes = try? SourceChanges(store: store, runId: runId, since: previous?.runId, root: runner.manifest.dataRoot,
@@ -211,6 +228,9 @@ public struct NightlyReport: Codable, Equatable, Sendable {
     /// Watched names this run's results do not hold (a seven-class figure under ravdess7, `cv.*` on a
     /// single split, `int8.*` without the int8 export): listed so that a watch that can never alert is seen.
     public var absentMetrics: [String]?
+    /// Earlier reports newer than the previous one that do not read (`path: reason`), passed over when
+    /// the previous report was looked for: the comparison is then with an older night than the last.
+    public var unreadableReports: [String]?
     /// Set when the pipeline itself failed (the report then says only that).
     public var error: String?
 
@@ -258,6 +278,7 @@ public struct NightlyReport: Codable, Equatable, Sendable {
         try fields.encode(previousRunId, forKey: .previousRunId)
         try fields.encode(metrics, forKey: .metrics)
         try fields.encode(absentMetrics, forKey: .absentMetrics)
+        try fields.encode(unreadableReports, forKey: .unreadableReports)
         try fields.encode(error, forKey: .error)
         var derived = encoder.container(keyedBy: DerivedKeys.self)
         try derived.encode(exitCode, forKey: .exitStatus)
@@ -344,6 +365,11 @@ extension NightlyReport {
                      "- started \(formatter.string(from: startedAt)), took \(ProgressReporter.duration(finishedAt.timeIntervalSince(startedAt)))",
                      "- exit status: \(exitCode) (\(verdict))", ""]
         if let error { lines += ["## The pipeline failed", "", "```", error, "```", ""] }
+        if let unreadableReports {
+            lines += ["Passed over when the previous report was looked for, since they do not read:"]
+            lines += unreadableReports.map { "- \($0)" }
+            lines.append("")
+        }
         lines += ["## Sources" + (previousRunId.map { " since nightly run \($0)" } ?? " (this run)"), "",
                   "| added | changed | removed | failed since | ok | failed | ignored |", "|---:|---:|---:|---:|---:|---:|---:|",
                   "| \(sources.added.count) | \(sources.changed.count) | \(sources.removed.count) | \(sources.failed.count) | "

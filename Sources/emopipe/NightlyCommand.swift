@@ -64,6 +64,9 @@ struct NightlyCommand: ParsableCommand {
             } else {
                 print(report.markdown, terminator: "")
             }
+            for passedOver in report.unreadableReports ?? [] {
+                StandardStream.error.write(Data("note: passed over when the previous report was looked for: \(passedOver)\n".utf8))
+            }
             // The cause goes to stderr too, where a scheduler's log looks for it, as `emopipe run` puts it.
             if let error = report.error { StandardStream.error.write(Data("emopipe: \(error)\n".utf8)) }
             StandardStream.error.write(Data("nightly report: \(nightly.reportsFolder)/\(report.runId).md\n".utf8))

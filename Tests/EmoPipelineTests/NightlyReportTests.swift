@@ -27,4 +27,13 @@ struct NightlyReportTests {
             #expect(Change(name: name, previous: 480, current: 80, tolerance: 0).delta == -400)
         }
     }
+
+    /// A reports folder full of junk names 20 of the files passed over and counts the rest.
+    @Test func passedOverReportsAreCappedAtTwentyNamed() {
+        let notes = (1...25).map { "nightly/junk-\($0).json: unreadable" }
+        let capped = Nightly.capped(notes)
+        #expect(capped.count == 21 && capped.prefix(20).elementsEqual(notes.prefix(20)))
+        #expect(capped.last == "… and 5 more that do not read")
+        #expect(Nightly.capped(Array(notes.prefix(20))) == Array(notes.prefix(20)))
+    }
 }

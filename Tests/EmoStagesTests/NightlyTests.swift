@@ -160,6 +160,12 @@ struct NightlyTests {
         #expect(elsewhere.report["previous_run_id"] is NSNull && elsewhere.metrics.allSatisfy { $0["previous"] == nil }, "\(elsewhere.report)")
         let back = try Self.night(manifest, workdir)
         #expect(back.report["previous_run_id"] as? String == after.report["run_id"] as? String, "\(back.report)")
+        // Newer than the baseline and unreadable, it is named: the comparison skipped a file that may have been the last night.
+        for night in [elsewhere, back] {
+            let passedOver = try #require(night.report["unreadable_reports"] as? [String], "\(night.report)")
+            #expect(passedOver.count == 1 && passedOver[0].contains("/nightly/zz-notes.json") && passedOver[0].contains("unreadable"),
+                    "\(passedOver)")
+        }
         // A failure an in-between run recorded, of content since replaced by a good file, is not listed.
         try Data("RIFF still not audio, other bytes".utf8).write(to: URL(fileURLWithPath: broken))
         let failing = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--until", "audio"])
@@ -175,6 +181,7 @@ struct NightlyTests {
             try Data(latest.utf8).write(to: URL(fileURLWithPath: workdir + "/nightly/LATEST"))
             let next = try Self.night(manifest, workdir)
             #expect(next.report["error"] is NSNull && next.report["previous_run_id"] is String, "\(next.report)")
+            #expect(next.report["unreadable_reports"] is NSNull, "the newest report reads; older junk is not news: \(next.report)")
         }
     }
 }
