@@ -126,6 +126,12 @@ public struct Nightly {
         guard access(reportsFolder, W_OK | X_OK) == 0 else {
             throw EmoError.io(path: reportsFolder, reason: "nightly reports cannot be written there: \(String(cString: strerror(errno)))")
         }
+        // LATEST is replaced (renamed over) after the night: only a file or a link can be.
+        var facts = stat()
+        let latest = runner.workspace.nightlyLatestPath
+        if lstat(latest, &facts) == 0, facts.st_mode & S_IFMT != S_IFREG, facts.st_mode & S_IFMT != S_IFLNK {
+            throw EmoError.io(path: latest, reason: "is not a file; it names the last good night's report, and is replaced after each night: remove it")
+        }
     }
 
     private func failed(_ error: Error, started: Date, previous: NightlyReport?, passedOver: [String]) throws -> NightlyReport {

@@ -149,7 +149,7 @@ struct ManifestOptions: ParsableArguments {
     var data: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp(
-        "Override one stage parameter, as the manifest's params would (repeatable); the value is YAML, e.g. train.epochs=10, train.audio_channels=[8,16].",
+        "Override one stage parameter, as the manifest's params would (repeatable); the value is YAML, e.g. train.epochs=10, train.audio_channels=[8,16], audio.fmax=null (an empty value is refused).",
         valueName: "stage.key=value"))
     var settings: [String] = []
 

@@ -94,6 +94,8 @@ struct BadInputCorpusTests {
         ("train=3", "expected stage.key=value"),
         ("train.epochs", "expected stage.key=value"),
         ("train.dropout=[1, 2", "not valid YAML"),
+        ("faces.landmark_model=", "faces.landmark_model=: no value after '='"),
+        ("train.epochs= ", "write train.epochs=null for none"),
     ])
     func aBadSetIsRefused(_ setting: String, _ message: String) throws {
         let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"

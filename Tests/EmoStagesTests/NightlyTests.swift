@@ -215,6 +215,19 @@ struct NightlyFailureTests {
         #expect(result.stderr.contains("\(workdir)/nightly: is not a folder; nightly reports are written there"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
     }
+
+    /// LATEST is replaced after a night's work: one that cannot be (a folder) is named before that work.
+    @Test func aLatestThatIsNoFileIsRefusedBeforeAnythingRuns() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 2)])
+        let workdir = try TestSupport.temporaryFolder("nightly-latest")
+        try FileManager.default.createDirectory(atPath: workdir + "/nightly/LATEST", withIntermediateDirectories: true)
+        let result = try TestSupport.run(TestSupport.emopipe, [
+            "nightly", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+        ])
+        #expect(result.status == ExitStatus.failure, "\(result.stderr)")
+        #expect(result.stderr.contains("\(workdir)/nightly/LATEST: is not a file"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
+    }
 }
 
 @Suite("training warnings", .enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))

@@ -100,6 +100,11 @@ public struct ParameterOverride: Equatable, Sendable {
             throw PipelineError.invalidFile("--set \(text.echoed): expected stage.key=value (e.g. train.epochs=10)")
         }
         stage = String(parts[0]); key = String(parts[1])
+        // YAML reads nothing as null; after `=` that is far more often an empty shell variable than a wish.
+        guard !valueText.allSatisfy(\.isWhitespace) else {
+            throw PipelineError.invalidFile("--set \(text.echoed): no value after '=' (an empty shell variable?); "
+                                            + "write \(path)=null for none, or \"\(path)=''\" (quoted for the shell) for an empty string")
+        }
         do { value = try SafeYAML.value(valueText, origin: "--set \(path)") } catch {
             // SafeYAML's message already starts with the origin, `--set stage.key`.
             throw PipelineError.invalidFile(String(describing: error).echoed)
