@@ -67,8 +67,8 @@ enum DatabaseFile {
         let unfinished = applied.isEmpty ? try isUnfinishedCreation(reader, path: path) : false
         guard applied.contains(firstMigration) || unfinished else {
             throw EmoError.io(path: path, reason: "an SQLite database without EmoPipe's schema (no '\(firstMigration)' "
-                              + "migration recorded), so not EmoPipe's provenance database; it was left as it is: "
-                              + "move it away or choose another --workdir")
+                              + "migration recorded), so not EmoPipe's provenance database; it was left as it is"
+                              + (foreignLogNote(path) ?? ": move it away or choose another --workdir"))
         }
         // EmoPipe makes tables and indexes only: a view or trigger (an endless recursive view, say) was put there by hand.
         let extra = try describingErrors(path) {
@@ -193,7 +193,18 @@ enum DatabaseFile {
     /// Runs `body`, naming the database file in any error.
     static func describingErrors<T>(_ path: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as EmoError { throw error } catch {
-            throw EmoError.io(path: path, reason: "cannot read the provenance database: \(error)")
+            throw EmoError.io(path: path, reason: "cannot read the provenance database: \(error)" + (foreignLogNote(path) ?? ""))
         }
+    }
+
+    /// SQLite reads the write-ahead log beside a database as part of it. One of another database (copied
+    /// in, or restored apart from its file) makes an intact database read as foreign or damaged, and
+    /// moving the database away, as the message would otherwise advise, would throw good provenance away.
+    static func foreignLogNote(_ path: String) -> String? {
+        var facts = stat()
+        guard lstat(path + "-wal", &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, facts.st_size > 0 else { return nil }
+        return "; but it is read together with the write-ahead log beside it (\(path)-wal, \(facts.st_size) bytes): if that log "
+            + "belongs to another database (copied in, or restored apart from this file), this file may be intact: keep copies "
+            + "of the three files, then move \(path)-wal and \(path)-shm aside and try again"
     }
 }

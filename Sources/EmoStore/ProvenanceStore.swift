@@ -8,13 +8,27 @@ import GRDB
 ///     let store = try ProvenanceStore(path: "work/emopipe.sqlite")
 ///     let failed = try store.sources(status: .failed)
 public final class ProvenanceStore: @unchecked Sendable {
+    /// How long a write waits for another process's write transaction (an sqlite3 shell, a backup
+    /// tool; EmoPipe's own writers are kept apart by the work directory's lock) before it gives up.
+    public struct LockPatience: Sendable {
+        /// SQLite's own wait, per attempt.
+        public var perAttempt: TimeInterval
+        /// The whole wait of one write.
+        public var total: TimeInterval
+        public init(perAttempt: TimeInterval, total: TimeInterval) { self.perAttempt = perAttempt; self.total = total }
+        /// Long enough for someone's open transaction to end, bounded so that a forgotten one does not hang a night's run.
+        public static let standard = LockPatience(perAttempt: 10, total: 300)
+    }
+
     public let path: String
     let pool: any DatabaseWriter
+    let patience: LockPatience
 
     /// Opens the database for writing: created with its schema when the file is missing, migrated
     /// when an older EmoPipe made it. A file that is there but not EmoPipe's is refused untouched.
-    public init(path: String) throws {
+    public init(path: String, patience: LockPatience = .standard) throws {
         self.path = path
+        self.patience = patience
         var entry = stat()
         let making = lstat(path, &entry) != 0 && errno == ENOENT
         if !making && FileManager.default.fileExists(atPath: path) {
@@ -22,7 +36,7 @@ public final class ProvenanceStore: @unchecked Sendable {
             try DatabaseFile.checkIsEmoPipe(try DatabaseFile.openReadOnly(path), path: path)
         }
         var config = Configuration()
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(patience.perAttempt)
         do {
             if making { try Self.createWithSchema(path) }
             pool = try DatabasePool(path: path, configuration: config)
@@ -103,6 +117,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// `upgrade: false` (another work directory's database, a worker's) refuses an older one rather than write to it.
     public init(readingPath path: String, upgrade: Bool = true) throws {
         self.path = path
+        patience = .standard
         try DatabaseFile.checkHeader(path)
         let reader = try DatabaseFile.openReadOnly(path)
         try DatabaseFile.checkIsEmoPipe(reader, path: path)
@@ -153,7 +168,31 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// One transaction. When the file system refuses the write (disk full, file-size limit, I/O
     /// error) or the file is damaged, the error names the database file: SQLite's own message does not
     /// say which file.
+    /// Another process's write transaction is waited out, for at most `patience.total`, saying so once:
+    /// giving up at SQLite's first timeout stopped a run and lost a finished shard that was being indexed.
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        let started = Date()
+        var announced = false
+        while true {
+            do {
+                return try writeOnce(body)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                let waited = Date().timeIntervalSince(started)
+                guard waited < patience.total else {
+                    throw EmoError.io(path: path, reason: "stayed locked by another process's write transaction for \(Int(waited.rounded())) s "
+                                      + "(an sqlite3 shell or a backup tool holding it open?), so this write was not made: end that "
+                                      + "transaction, then run again to go on from what is recorded")
+                }
+                if !announced {
+                    announced = true
+                    StandardStream.error.write(Data(("emopipe: \(path) is locked by another process's write transaction (an sqlite3 "
+                                                     + "shell or a backup tool?); waiting for it, at most \(Int(patience.total)) s\n").utf8))
+                }
+            }
+        }
+    }
+
+    private func writeOnce<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.write(body)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
@@ -171,7 +210,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     private func damaged(_ error: DatabaseError) -> EmoError {
         .io(path: path, reason: "the provenance database is damaged: \(error.message ?? "\(error.resultCode)") "
             + "(SQLite error \(error.extendedResultCode.rawValue)); it is left as it is: restore it from a copy, "
-            + "or move it aside to start a new one (the cache is kept, but its records are lost)")
+            + "or move it aside to start a new one (the cache is kept, but its records are lost)" + (DatabaseFile.foreignLogNote(path) ?? ""))
     }
 
     // MARK: Runs

@@ -46,6 +46,71 @@ struct ProvenanceStoreTests {
     /// the file; the store's error does, and says what to do. The file is left as it is.
     /// A row edited into something EmoPipe never writes is named by database, value and column, without
     /// printing the whole row (a run row holds its manifest).
+    /// Another connection's write transaction (here a second store in a thread; an sqlite3 shell in
+    /// life) is waited out within the store's patience, and past it the error names the database.
+    @Test(arguments: [(hold: 1.0, total: 20.0), (hold: 3.0, total: 0.5)])
+    func aWriteWaitsOutAnotherWriterWithinItsPatience(hold: Double, total: Double) throws {
+        let path = try TestSupport.temporaryFolder("store-busy") + "/emopipe.sqlite"
+        let patient = try ProvenanceStore(path: path, patience: .init(perAttempt: 0.2, total: total))
+        let holder = try ProvenanceStore(path: path)
+        let holding = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+        Thread {
+            try? holder.write { _ in holding.signal(); Thread.sleep(forTimeInterval: hold) }
+            released.signal()
+        }.start()
+        holding.wait()
+        let run = RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                            threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date())
+        let started = Date()
+        do {
+            try patient.insert(run)
+            #expect(hold < total, "the write went through while the other transaction was held for \(hold) s")
+            #expect(Date().timeIntervalSince(started) >= hold * 0.5, "it waited for the holder")
+            #expect(try patient.runs().map(\.id) == ["r1"])
+        } catch let error as EmoError {
+            #expect(hold > total, "\(error)")
+            guard case .io(let named, let reason) = error else { Issue.record("\(error)"); return }
+            #expect(named == path && reason.contains("stayed locked by another process's write transaction"), "\(reason)")
+        }
+        released.wait()
+    }
+
+    /// A write-ahead log of another database beside an intact one makes it read as foreign: the message
+    /// points at the log rather than advising to move the database away, and removing the log restores it.
+    @Test(.enabled(if: TestSupport.hasTool("python3"), "needs python3 to leave a foreign write-ahead log"))
+    func aForeignWriteAheadLogIsNamedAsTheLikelyCause() throws {
+        let folder = try TestSupport.temporaryFolder("store-foreign-wal")
+        let path = folder + "/emopipe.sqlite"
+        do {
+            let store = try ProvenanceStore(path: path)
+            try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                       threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        }   // closed: checkpointed, its own log gone
+        // Another database's uncheckpointed log, left as a killed process leaves it.
+        let script = """
+        import os, sqlite3, sys
+        db = sqlite3.connect(sys.argv[1], isolation_level=None)
+        db.execute('pragma journal_mode=wal'); db.execute('pragma wal_autocheckpoint=0'); db.execute('create table t(a)')
+        for i in range(50): db.execute('insert into t values (?)', (os.urandom(500),))
+        os._exit(0)
+        """
+        let other = folder + "/other.sqlite"
+        let made = try TestSupport.run(try #require(TestSupport.executable(named: "python3")), ["-c", script, other])
+        #expect(made.status == 0, "\(made.stderr)")
+        try FileManager.default.copyItem(atPath: other + "-wal", toPath: path + "-wal")
+        #expect(throws: EmoError.self) {
+            do { _ = try ProvenanceStore(readingPath: path) } catch let error as EmoError {
+                guard case .io(let named, let reason) = error else { throw error }
+                #expect(named == path && reason.contains("\(path)-wal") && reason.contains("move \(path)-wal and \(path)-shm aside"),
+                        "\(reason)")
+                throw error
+            }
+        }
+        try FileManager.default.removeItem(atPath: path + "-wal")
+        try? FileManager.default.removeItem(atPath: path + "-shm")
+        #expect(try ProvenanceStore(readingPath: path).runs().map(\.id) == ["r1"], "the database was intact")
+    }
+
     /// `runs --limit N` reads only the N newest runs, not every run of a work directory.
     @Test func runsAreReadNewestFirstAndOnlyAsManyAsAsked() throws {
         let store = try ProvenanceStore(path: try TestSupport.temporaryFolder("store") + "/emopipe.sqlite")
