@@ -36,6 +36,10 @@ public final class Predictor {
         public var speaker: SpeakerGroup?
         /// What the answer was computed from: audio, faces, or both.
         public var modalities: [ModelConfig.Modality]
+        /// The files the audio and the faces were read from: the given file, or its clip's other file
+        /// beside it (`ClipFiles`); nil for a modality the answer did not use.
+        public var speechFile: String? = nil
+        public var videoFile: String? = nil
     }
 
     let classifier: EmotionClassifier
@@ -124,8 +128,8 @@ public final class Predictor {
                 if stopped() { break }
                 defer { progress?.advance() }
                 results.append(Result {
-                    let (clip, duration) = try features(path: path)
-                    return try score(clip, path: path, duration: duration)
+                    let (clip, duration, files) = try features(path: path)
+                    return try score(clip, path: path, duration: duration, files: files)
                 })
             }
             return results
@@ -140,7 +144,7 @@ public final class Predictor {
         // First pass: each speaker's statistics, added file by file in the order given (the same sums
         // as over all of them at once). Features are kept for the second pass up to a budget; a file
         // past it is read again there, so many long recordings never sit in memory together.
-        var clips: [Int: Result<(ClipFeatures, Double), Error>] = [:]
+        var clips: [Int: Result<(ClipFeatures, Double, ClipFiles), Error>] = [:]
         var statistics: [Int?: SpeakerNormalizer.Accumulator] = [:]
         var counts: [Int?: Int] = [:]
         var held = 0
@@ -149,7 +153,7 @@ public final class Predictor {
             defer { progress?.advance() }
             guard first[i] == i else { continue }
             let read = Result { try features(path: paths[i]) }
-            guard case .success(let (clip, _)) = read else { clips[i] = read; continue }
+            guard case .success(let (clip, _, _)) = read else { clips[i] = read; continue }
             statistics[keys[i], default: SpeakerNormalizer.Accumulator(nMels: trained.config.nMels)].add(clip)
             counts[keys[i], default: 0] += 1
             let bytes = 4 * (clip.logmel?.count ?? 0) + (clip.faces?.count ?? 0)
@@ -166,10 +170,10 @@ public final class Predictor {
                 continue
             }
             results.append(Result {
-                let (clip, duration) = try (clips.removeValue(forKey: i) ?? Result { try features(path: path) }).get()
+                let (clip, duration, files) = try (clips.removeValue(forKey: i) ?? Result { try features(path: path) }).get()
                 let (mean, std) = normalizers[keys[i]] ?? SpeakerNormalizer.Accumulator(nMels: trained.config.nMels).statistics
                 let normalized = SpeakerNormalizer.normalize(clip, mean: mean, std: std, nMels: trained.config.nMels)
-                var prediction = try score(normalized, path: path, duration: duration)
+                var prediction = try score(normalized, path: path, duration: duration, files: files)
                 prediction.speaker = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
                 return prediction
             })
@@ -184,15 +188,21 @@ public final class Predictor {
 
     /// For each path, the index of the first path naming the same file (by device and inode; by the
     /// path itself when it cannot be examined, and then reading it reports why).
+    /// A clip's wav and its mp4 are read as one clip (`ClipFiles`), so given together they count once too.
     static func firstOccurrences(_ paths: [String]) -> [Int] {
         enum Identity: Hashable { case file(FileIdentity), path(String) }
-        var seen: [Identity: Int] = [:]
-        return paths.indices.map { i in
+        func identity(_ path: String) -> Identity {
             var facts = stat()
             // A path holding a NUL byte names no file (stat would stop there and see another): reading it says so.
-            let identity = !paths[i].utf8.contains(0) && stat(paths[i], &facts) == 0 ? Identity.file(FileIdentity(facts)) : .path(paths[i])
-            if let earlier = seen[identity] { return earlier }
-            seen[identity] = i
+            return !path.utf8.contains(0) && stat(path, &facts) == 0 ? .file(FileIdentity(facts)) : .path(path)
+        }
+        struct Pair: Hashable { var speech: Identity, video: Identity }
+        var seen: [Pair: Int] = [:]
+        return paths.indices.map { i in
+            let files = ClipFiles(given: paths[i])
+            let pair = Pair(speech: identity(files.speech), video: identity(files.video))
+            if let earlier = seen[pair] { return earlier }
+            seen[pair] = i
             return i
         }
     }
@@ -207,30 +217,40 @@ public final class Predictor {
         logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
     }
 
-    /// A file as the pipeline's stages would cache it: every log-mel frame, K crops over the whole file.
-    private func features(path: String) throws -> (ClipFeatures, Double) {
+    /// The facts of the files a given file is read with: its clip's companions that probe, else it alone.
+    private func probedFiles(_ path: String) throws -> (ClipFiles, speech: MediaFacts, video: MediaFacts) {
+        let given = try MediaProbe.probe(path: path)
+        let files = ClipFiles(given: path)
+        func facts(_ file: String) -> MediaFacts? { file == path ? given : try? MediaProbe.probe(path: file) }
+        guard let speech = facts(files.speech), let video = facts(files.video) else { return (ClipFiles(alone: path), given, given) }
+        return (files, speech, video)
+    }
+
+    /// A file as the pipeline's stages would cache its clip: every log-mel frame of its speech, K crops
+    /// over its video, each from the file `ClipFiles` pairs it with.
+    private func features(path: String) throws -> (ClipFeatures, Double, ClipFiles) {
         let c = trained.config
-        let facts = try MediaProbe.probe(path: path)
+        let (files, speechFacts, videoFacts) = try probedFiles(path)
         var clip = ClipFeatures(id: path, logmel: nil, melFrames: 0, faces: nil,
                                 faceMask: [Float](repeating: 0, count: c.faceFrames), label: 0)
-        var duration = facts.durationSeconds ?? 0
-        if c.uses(.audio), let logMel, facts.audioStreamCount > 0 {
-            let mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: path, sampleRate: logMel.sampleRate))
+        var duration = speechFacts.durationSeconds ?? 0
+        if c.uses(.audio), let logMel, speechFacts.audioStreamCount > 0 {
+            let mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: files.speech, sampleRate: logMel.sampleRate))
             clip = ClipFeatures(id: path, logmel: mel.values, stride: mel.frames, real: mel.realFrames, nMels: mel.nMels,
                                 faces: nil, faceMask: clip.faceMask, label: 0)
             duration = mel.durationSeconds
         }
-        if c.uses(.faces), facts.videoStreamCount > 0, let crops = try faceCrops(path: path) {
+        if c.uses(.faces), videoFacts.videoStreamCount > 0, let crops = try faceCrops(path: files.video) {
             clip.faces = crops.crops
             clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
         }
         guard clip.logmel != nil || clip.faces != nil else {
-            let audio = facts.audioStreamCount > 0 ? nil : "no audio track"
-            let video = c.uses(.faces) ? (facts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
+            let audio = speechFacts.audioStreamCount > 0 ? nil : "no audio track"
+            let video = c.uses(.faces) ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
             throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
-        return (clip, duration)
+        return (clip, duration, files)
     }
 
     /// The faces stage's crops of the file, or nil when no face was found (the answer then comes from
@@ -249,7 +269,7 @@ public final class Predictor {
         }
     }
 
-    private func score(_ clip: ClipFeatures, path: String, duration: Double) throws -> Prediction {
+    private func score(_ clip: ClipFeatures, path: String, duration: Double, files: ClipFiles) throws -> Prediction {
         let windows = try classifier.windowProbabilities(clip, policy: policy)
         let mean = Inference.mean(windows)
         let secondsPerFrame = Self.secondsPerFrame(logMel)
@@ -261,7 +281,8 @@ public final class Predictor {
         }
         let used: [ModelConfig.Modality] = (clip.logmel != nil ? [.audio] : []) + (clip.faces != nil ? [.faces] : [])
         return Prediction(path: path, label: trained.labels[Inference.argmax(mean)], probabilities: named(mean),
-                          timeline: timeline.count > 1 ? timeline : [], speaker: nil, modalities: used)
+                          timeline: timeline.count > 1 ? timeline : [], speaker: nil, modalities: used,
+                          speechFile: clip.logmel != nil ? files.speech : nil, videoFile: clip.faces != nil ? files.video : nil)
     }
 
     func named(_ p: [Float]) -> [String: Double] {

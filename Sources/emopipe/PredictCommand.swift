@@ -16,6 +16,11 @@ struct PredictCommand: ParsableCommand {
         and in model.onnx's metadata): windows of the model's length every window_hop_frames frames, plus one
         ending at the file's last frame, the file's label from the mean of the windows' probabilities. So
         predict on a test clip of a single-split run gives what the run's predictions.csv recorded for it.
+        A file with a RAVDESS name is read with its clip's other files beside it in the same folder, as the
+        pipeline pairs a clip's sources: speech from the clip's wav (modality 03), else its audio-video mp4
+        (01); pictures from the audio-video mp4, else the video-only one (02). So a clip's wav and its mp4
+        give the same answer (given together, the clip counts once in its speaker's statistics);
+        speech_file and video_file say which files were read.
         A file with several windows also gets their timeline. --hop changes the windows' spacing (and with
         it the answer).
         A model trained with train.speaker_norm normalises each file with its speaker's statistics, computed
@@ -24,7 +29,7 @@ struct PredictCommand: ParsableCommand {
         together (a single file is normalised by itself). Each answer says which group it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
         probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
-        [audio, faces]}. A file that cannot be read is reported and skipped (exit
+        [audio, faces], speech_file, video_file: the file each was read from, absent when not used}. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead. Files that take more than 2 s to read show progress on stderr (files
         done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,

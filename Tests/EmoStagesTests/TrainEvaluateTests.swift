@@ -384,20 +384,22 @@ struct TrainEvaluateTests {
 
     /// `emopipe predict` on every test clip of a single-split run, all at once, gives each the
     /// probabilities and label evaluate wrote in predictions.csv (6 decimals). Returns predict's answers.
+    /// `given` names the file predict is given for a row's path (by default that path).
     @discardableResult
-    static func checkPredictEqualsEvaluate(runFolder: String) throws -> [[String: Any]] {
+    static func checkPredictEqualsEvaluate(runFolder: String, clips: Int = 60,
+                                           given: (String) -> String = { $0 }) throws -> [[String: Any]] {
         let csv = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8)
         let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = try #require(lines.first)
         let rows = Array(lines.dropFirst())
-        #expect(rows.count == 60)
-        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + rows.map { $0[0] })
+        #expect(rows.count == clips)
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + rows.map { given($0[0]) })
         #expect(predict.status == 0, "\(predict.stderr)")
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])
         #expect(answers.count == rows.count)
         let labels = header[6...].map { String($0.dropFirst(2)) }
         for (row, answer) in zip(rows, answers) {
-            #expect(answer["path"] as? String == row[0])
+            #expect(answer["path"] as? String == given(row[0]))
             #expect(answer["label"] as? String == row[5], "\(row[1]): predict says \(answer["label"] ?? "nothing"), evaluate said \(row[5])")
             let probabilities = try #require(answer["probabilities"] as? [String: Double])
             for (label, recorded) in zip(labels, row[6...]) {
@@ -406,6 +408,51 @@ struct TrainEvaluateTests {
             }
         }
         return answers
+    }
+
+    /// A model with a face branch, on clips that have a wav and an mp4 each: evaluate reads the wav's
+    /// speech and the mp4's pictures; predict pairs them the same way whichever of the two it is given
+    /// (the other beside it), and given both counts the clip once in its speaker's statistics.
+    @Test func predictPairsAClipsWavAndMp4AsEvaluateDoes() throws {
+        let data = try TestSupport.materialize(actors: 1...2)
+        // Eight clips per actor (intensity 1, statement 1, repetition 1 of every emotion), each a wav and an mp4.
+        try TestSupport.shell("cd '\(data)' && find . -type f ! -name '0?-01-0?-01-01-01-*' -delete")
+        let kept = try TestSupport.shell("cd '\(data)' && find . -type f | sort").split(separator: "\n")
+        #expect(kept.count == 32, "\(kept)")
+        let folder = try TestSupport.temporaryFolder("paired")
+        let manifest = try TestSupport.writeManifest(at: folder + "/paired.yaml", data: data, """
+        seed: 3
+        threads: 2
+        params:
+          split: {test_actors: [1]}
+          train: {modalities: [audio, faces], audio_channels: [4], face_channels: [4], embedding: 8, epochs: 2,
+                  warmup_epochs: 0, batch_size: 8, selection: last}
+        """)
+        let work = folder + "/work"
+        let ran = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        let runFolder = try Self.lastRunFolder(work)
+        func mp4(_ wav: String) -> String {
+            (wav as NSString).deletingLastPathComponent + "/01" + ((wav as NSString).lastPathComponent.dropFirst(2).dropLast(4)) + ".mp4"
+        }
+        let onWavs = try Self.checkPredictEqualsEvaluate(runFolder: runFolder, clips: 8)
+        for answer in onWavs {
+            let wav = try #require(answer["path"] as? String)
+            #expect(wav.hasSuffix(".wav") && answer["modalities"] as? [String] == ["audio", "faces"], "\(answer)")
+            #expect(answer["speech_file"] as? String == wav && answer["video_file"] as? String == mp4(wav), "\(answer)")
+        }
+        try Self.checkPredictEqualsEvaluate(runFolder: runFolder, clips: 8, given: mp4)
+        // Both files of every clip: sixteen answers, each clip's two alike, its speaker counted over 8 clips.
+        let wavs = onWavs.compactMap { $0["path"] as? String }
+        let both = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + wavs + wavs.map(mp4))
+        #expect(both.status == 0, "\(both.stderr)")
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(both.stdout.utf8)) as? [[String: Any]])
+        #expect(answers.count == 16)
+        for (wavAnswer, mp4Answer) in zip(answers.prefix(8), answers.dropFirst(8)) {
+            #expect(wavAnswer["label"] as? String == mp4Answer["label"] as? String)
+            #expect(wavAnswer["probabilities"] as? [String: Double] == mp4Answer["probabilities"] as? [String: Double])
+            #expect((mp4Answer["speaker"] as? [String: Any])?["files"] as? Int == 8, "\(mp4Answer)")
+        }
     }
 
     /// predictions.csv and .jsonl: one row per test clip (actor 01's 60), whose truth and predicted

@@ -1,0 +1,42 @@
+@testable import EmoStages
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// Which files `predict` reads for a file it is given: the clip's files beside it, ranked as the
+/// split stage ranks a clip's sources (speech: wav, then audio-video mp4; pictures: audio-video mp4,
+/// then video-only mp4).
+@Suite("a clip's files for predict")
+struct ClipFilesTests {
+    static func folder(holding names: [String]) throws -> String {
+        let folder = try TestSupport.temporaryFolder("clip-files")
+        for name in names { try Data("x".utf8).write(to: URL(fileURLWithPath: folder + "/" + name)) }
+        return folder
+    }
+
+    @Test func aClipsFilesArePairedByRank() throws {
+        let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4", videoOnly = "02-01-05-01-01-01-03.mp4"
+        let all = try Self.folder(holding: [wav, av, videoOnly])
+        for given in [wav, av, videoOnly] {
+            let files = ClipFiles(given: all + "/" + given)
+            #expect(files.speech == all + "/" + wav && files.video == all + "/" + av, "\(given): \(files)")
+        }
+        let noAV = try Self.folder(holding: [wav, videoOnly])
+        #expect(ClipFiles(given: noAV + "/" + wav) == ClipFiles(speech: noAV + "/" + wav, video: noAV + "/" + videoOnly))
+        let noWav = try Self.folder(holding: [av, videoOnly])
+        #expect(ClipFiles(given: noWav + "/" + videoOnly) == ClipFiles(speech: noWav + "/" + av, video: noWav + "/" + av))
+    }
+
+    @Test func aFileWithoutCompanionsOrARavdessNameIsReadAlone() throws {
+        let folder = try Self.folder(holding: ["03-01-05-01-01-01-03.wav", "01-01-05-01-01-02-03.mp4", "take.mp4",
+                                               "01-01-05-01-01-01-04.mp4"])
+        // Another repetition and another actor are other clips; a folder named like a companion is no file.
+        try FileManager.default.createDirectory(atPath: folder + "/01-01-05-01-01-01-03.mp4", withIntermediateDirectories: false)
+        for given in ["03-01-05-01-01-01-03.wav", "take.mp4", "01-01-05-01-01-01-04.mp4", "no-such-03-01.wav"] {
+            let path = folder + "/" + given
+            #expect(ClipFiles(given: path) == ClipFiles(alone: path), "\(given)")
+        }
+        // A bare name (no folder) looks in the current folder, as opening it would.
+        #expect(ClipFiles(given: "03-01-05-01-01-01-99.wav") == ClipFiles(alone: "03-01-05-01-01-01-99.wav"))
+    }
+}
