@@ -40,6 +40,9 @@ public final class Predictor {
         /// beside it (`ClipFiles`); nil for a modality the answer did not use.
         public var speechFile: String? = nil
         public var videoFile: String? = nil
+        /// Why the speech could not be read, when the answer comes from the pictures alone for that
+        /// reason (the audio stage fails such a source, and evaluate scores its clip on the pictures).
+        public var audioError: String? = nil
     }
 
     let classifier: EmotionClassifier
@@ -128,8 +131,8 @@ public final class Predictor {
                 if stopped() { break }
                 defer { progress?.advance() }
                 results.append(Result {
-                    let (clip, duration, files) = try features(path: path)
-                    return try score(clip, path: path, duration: duration, files: files)
+                    let read = try features(path: path)
+                    return try score(read.features, read: read, path: path)
                 })
             }
             return results
@@ -144,7 +147,7 @@ public final class Predictor {
         // First pass: each speaker's statistics, added file by file in the order given (the same sums
         // as over all of them at once). Features are kept for the second pass up to a budget; a file
         // past it is read again there, so many long recordings never sit in memory together.
-        var clips: [Int: Result<(ClipFeatures, Double, ClipFiles), Error>] = [:]
+        var clips: [Int: Result<ReadClip, Error>] = [:]
         var statistics: [Int?: SpeakerNormalizer.Accumulator] = [:]
         var counts: [Int?: Int] = [:]
         var held = 0
@@ -153,7 +156,7 @@ public final class Predictor {
             defer { progress?.advance() }
             guard first[i] == i else { continue }
             let read = Result { try features(path: paths[i]) }
-            guard case .success(let (clip, _, _)) = read else { clips[i] = read; continue }
+            guard case .success(let clip) = read.map(\.features) else { clips[i] = read; continue }
             statistics[keys[i], default: SpeakerNormalizer.Accumulator(nMels: trained.config.nMels)].add(clip)
             counts[keys[i], default: 0] += 1
             let bytes = 4 * (clip.logmel?.count ?? 0) + (clip.faces?.count ?? 0)
@@ -170,10 +173,11 @@ public final class Predictor {
                 continue
             }
             results.append(Result {
-                let (clip, duration, files) = try (clips.removeValue(forKey: i) ?? Result { try features(path: path) }).get()
+                let read = try (clips.removeValue(forKey: i) ?? Result { try features(path: path) }).get()
+                let clip = read.features
                 let (mean, std) = normalizers[keys[i]] ?? SpeakerNormalizer.Accumulator(nMels: trained.config.nMels).statistics
                 let normalized = SpeakerNormalizer.normalize(clip, mean: mean, std: std, nMels: trained.config.nMels)
-                var prediction = try score(normalized, path: path, duration: duration, files: files)
+                var prediction = try score(normalized, read: read, path: path)
                 prediction.speaker = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
                 return prediction
             })
@@ -228,29 +232,47 @@ public final class Predictor {
 
     /// A file as the pipeline's stages would cache its clip: every log-mel frame of its speech, K crops
     /// over its video, each from the file `ClipFiles` pairs it with.
-    private func features(path: String) throws -> (ClipFeatures, Double, ClipFiles) {
+    /// A file's clip as read: its features, its length, the files read and, when the speech could not
+    /// be read but the pictures could, why.
+    struct ReadClip {
+        var features: ClipFeatures
+        var duration: Double
+        var files: ClipFiles
+        var audioError: String?
+    }
+
+    private func features(path: String) throws -> ReadClip {
         let c = trained.config
         let (files, speechFacts, videoFacts) = try probedFiles(path)
         var clip = ClipFeatures(id: path, logmel: nil, melFrames: 0, faces: nil,
                                 faceMask: [Float](repeating: 0, count: c.faceFrames), label: 0)
         var duration = speechFacts.durationSeconds ?? 0
+        var audioError: Error?
         if c.uses(.audio), let logMel, speechFacts.audioStreamCount > 0 {
-            let mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: files.speech, sampleRate: logMel.sampleRate))
-            clip = ClipFeatures(id: path, logmel: mel.values, stride: mel.frames, real: mel.realFrames, nMels: mel.nMels,
-                                faces: nil, faceMask: clip.faceMask, label: 0)
-            duration = mel.durationSeconds
+            do {
+                let mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: files.speech, sampleRate: logMel.sampleRate))
+                clip = ClipFeatures(id: path, logmel: mel.values, stride: mel.frames, real: mel.realFrames, nMels: mel.nMels,
+                                    faces: nil, faceMask: clip.faceMask, label: 0)
+                duration = mel.durationSeconds
+            } catch {
+                // The audio stage fails such a speech source, and evaluate scores its clip on the pictures
+                // alone: so does predict when the model has a face branch, saying why.
+                guard c.uses(.faces), videoFacts.videoStreamCount > 0 else { throw error }
+                audioError = error
+            }
         }
         if c.uses(.faces), videoFacts.videoStreamCount > 0, let crops = try faceCrops(path: files.video) {
             clip.faces = crops.crops
             clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
         }
+        if let audioError, clip.faces == nil { throw audioError }
         guard clip.logmel != nil || clip.faces != nil else {
             let audio = speechFacts.audioStreamCount > 0 ? nil : "no audio track"
             let video = c.uses(.faces) ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
             throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
-        return (clip, duration, files)
+        return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" })
     }
 
     /// The faces stage's crops of the file, or nil when no face was found (the answer then comes from
@@ -269,7 +291,8 @@ public final class Predictor {
         }
     }
 
-    private func score(_ clip: ClipFeatures, path: String, duration: Double, files: ClipFiles) throws -> Prediction {
+    private func score(_ clip: ClipFeatures, read: ReadClip, path: String) throws -> Prediction {
+        let (duration, files) = (read.duration, read.files)
         let windows = try classifier.windowProbabilities(clip, policy: policy)
         let mean = Inference.mean(windows)
         let secondsPerFrame = Self.secondsPerFrame(logMel)
@@ -282,7 +305,8 @@ public final class Predictor {
         let used: [ModelConfig.Modality] = (clip.logmel != nil ? [.audio] : []) + (clip.faces != nil ? [.faces] : [])
         return Prediction(path: path, label: trained.labels[Inference.argmax(mean)], probabilities: named(mean),
                           timeline: timeline.count > 1 ? timeline : [], speaker: nil, modalities: used,
-                          speechFile: clip.logmel != nil ? files.speech : nil, videoFile: clip.faces != nil ? files.video : nil)
+                          speechFile: clip.logmel != nil ? files.speech : nil, videoFile: clip.faces != nil ? files.video : nil,
+                          audioError: read.audioError)
     }
 
     func named(_ p: [Float]) -> [String: Double] {

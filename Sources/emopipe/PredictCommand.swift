@@ -29,7 +29,9 @@ struct PredictCommand: ParsableCommand {
         together (a single file is normalised by itself). Each answer says which group it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
         probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
-        [audio, faces], speech_file, video_file: the file each was read from, absent when not used}. A file that cannot be read is reported and skipped (exit
+        [audio, faces], speech_file, video_file: the file each was read from, absent when not used,
+        audio_error: why the speech could not be read when a model with a face branch answered from the
+        faces alone, as evaluate scores a clip whose speech the audio stage failed}. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead. Files that take more than 2 s to read show progress on stderr (files
         done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,
@@ -201,7 +203,11 @@ struct PredictCommand: ParsableCommand {
             progress.finish()
             for (file, result) in zip(files, results) {
                 switch result {
-                case .success(let prediction): predictions.append(prediction)
+                case .success(let prediction):
+                    predictions.append(prediction)
+                    if let audioError = prediction.audioError {
+                        StandardStream.error.write(Data("emopipe: \(file.escaped): the speech could not be read (\(audioError.escaped)); answered from the faces alone, as evaluate scores such a clip\n".utf8))
+                    }
                 case .failure(let error):
                     failed += 1
                     let message = "\(error)"
