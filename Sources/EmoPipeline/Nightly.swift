@@ -97,7 +97,7 @@ public struct Nightly {
                 let earlier = try report(at: reportsFolder + "/" + name)
                 if isComparable(earlier) { return (earlier, Self.capped(passedOver)) }
             } catch {
-                passedOver.append("\(error)")
+                passedOver.append("\(error)".echoed)
             }
         }
         return (nil, Self.capped(passedOver))
@@ -372,7 +372,7 @@ extension NightlyReport {
                      "- exit status: \(exitCode) (\(verdict))", ""]
         if let error { lines += ["## The pipeline failed", "", "```", error, "```", ""] }
         if let unreadableReports {
-            lines += ["Passed over when the previous report was looked for, since they do not read:"]
+            lines += ["## Reports passed over", "", "Newer than the previous report, but they do not read:", ""]
             lines += unreadableReports.map { "- \($0)" }
             lines.append("")
         }

@@ -30,7 +30,8 @@ struct ClipCatalog {
     let clips: [Clip]
     let conflicts: [Conflict]
 
-    private static let speechOrder = [3, 1], videoOrder = [1, 2]
+    /// Modality codes best first: `ClipFiles` ranks a clip's files for predict by the same orders.
+    static let speechOrder = [3, 1], videoOrder = [1, 2]
 
     init(sources: [SourceRecord]) {
         var byClip: [String: Clip] = [:]

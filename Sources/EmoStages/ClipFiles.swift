@@ -4,15 +4,19 @@ import Foundation
 /// The files `predict` reads for one file it is given, paired as the pipeline pairs a clip's sources
 /// (`ClipCatalog`): speech from the clip's wav, else its audio-video mp4; pictures from its audio-video
 /// mp4, else its video-only mp4. The candidates are the given file and the clip's other RAVDESS files
-/// beside it in the same folder, as the RAVDESS archives unpack. So `predict` on a clip's wav, or on its
-/// mp4, reads what the evaluate stage read for that clip. A file without a RAVDESS name is read alone.
-struct ClipFiles: Equatable, Sendable {
+/// beside it in the same folder (as the RAVDESS archives unpack; beside a link, not its target), each
+/// taken only if `usable` (it probes), as the split stage passes over a source ingest failed. So
+/// `predict` on a clip's wav, or on its mp4, reads what the evaluate stage read for that clip. A file
+/// without a RAVDESS name is read alone.
+struct ClipFiles: Hashable, Sendable {
     var speech: String
     var video: String
 
-    private static let speechOrder = [3, 1], videoOrder = [1, 2]
+    init(speech: String, video: String) { self.speech = speech; self.video = video }
 
-    init(given path: String) {
+    init(alone path: String) { self.init(speech: path, video: path) }
+
+    init(given path: String, usable: (String) -> Bool) {
         self.init(alone: path)
         let name = (path as NSString).lastPathComponent
         // A path ending in "/" names no file of that name (NSString drops the slash): it is read as given.
@@ -22,16 +26,19 @@ struct ClipFiles: Equatable, Sendable {
             if modality == codes.modality { return path }
             var sibling = codes
             sibling.modality = modality
-            let candidate = folder + String(format: "%02d-", modality) + sibling.clipID + "." + sibling.sourceKind.rawValue
-            var facts = stat()
-            return stat(candidate, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG ? candidate : nil
+            let stem = folder + String(format: "%02d-", modality) + sibling.clipID + "."
+            let kind = sibling.sourceKind.rawValue
+            // Lowercase first, as the split stage prefers the name RAVDESS uses.
+            return [stem + kind, stem + kind.uppercased()].first { candidate in
+                var facts = stat()
+                return stat(candidate, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG && usable(candidate)
+            }
         }
-        speech = Self.speechOrder.lazy.compactMap(file).first ?? path
-        video = Self.videoOrder.lazy.compactMap(file).first ?? path
+        func best(_ order: [Int]) -> String {
+            for modality in order { if let found = file(modality) { return found } }
+            return path
+        }
+        speech = best(ClipCatalog.speechOrder)
+        video = best(ClipCatalog.videoOrder)
     }
-
-    /// The given file alone (a companion that cannot be read is passed over, as ingest fails it).
-    init(alone path: String) { self.init(speech: path, video: path) }
-
-    init(speech: String, video: String) { self.speech = speech; self.video = video }
 }

@@ -131,7 +131,7 @@ public final class Predictor {
                 if stopped() { break }
                 defer { progress?.advance() }
                 results.append(Result {
-                    let read = try features(path: path)
+                    let read = try features(path: path, files: Self.pairing(path))
                     return try score(read.features, read: read, path: path)
                 })
             }
@@ -139,7 +139,9 @@ public final class Predictor {
         }
         // A file given twice (or by two paths) is read and counted once, as the ingest stage counts it:
         // repeating a file must not weigh it more in its speaker's statistics.
-        let first = Self.firstOccurrences(paths)
+        // Each file's pairing is settled once, so that counting a clip once and reading it agree.
+        let pairings = paths.map { path in Result { try Self.pairing(path) } }
+        let first = Self.firstOccurrences(paths, pairings: pairings)
         // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
         var keys = paths.map(Self.speakerKey)
         for i in paths.indices where keys[first[i]] == nil { keys[first[i]] = keys[i] }
@@ -155,7 +157,7 @@ public final class Predictor {
             if stopped() { return [] }
             defer { progress?.advance() }
             guard first[i] == i else { continue }
-            let read = Result { try features(path: paths[i]) }
+            let read = Result { try features(path: paths[i], files: pairings[i].get()) }
             guard case .success(let clip) = read.map(\.features) else { clips[i] = read; continue }
             statistics[keys[i], default: SpeakerNormalizer.Accumulator(nMels: trained.config.nMels)].add(clip)
             counts[keys[i], default: 0] += 1
@@ -173,7 +175,7 @@ public final class Predictor {
                 continue
             }
             results.append(Result {
-                let read = try (clips.removeValue(forKey: i) ?? Result { try features(path: path) }).get()
+                let read = try (clips.removeValue(forKey: i) ?? Result { try features(path: path, files: pairings[i].get()) }).get()
                 let clip = read.features
                 let (mean, std) = normalizers[keys[i]] ?? SpeakerNormalizer.Accumulator(nMels: trained.config.nMels).statistics
                 let normalized = SpeakerNormalizer.normalize(clip, mean: mean, std: std, nMels: trained.config.nMels)
@@ -192,8 +194,9 @@ public final class Predictor {
 
     /// For each path, the index of the first path naming the same file (by device and inode; by the
     /// path itself when it cannot be examined, and then reading it reports why).
-    /// A clip's wav and its mp4 are read as one clip (`ClipFiles`), so given together they count once too.
-    static func firstOccurrences(_ paths: [String]) -> [Int] {
+    /// A clip's wav and its mp4 are read as one clip (`ClipFiles`), so given together they count once too;
+    /// a file whose pairing failed (it does not probe) is known by itself.
+    static func firstOccurrences(_ paths: [String], pairings: [Result<ClipFiles, Error>]) -> [Int] {
         enum Identity: Hashable { case file(FileIdentity), path(String) }
         func identity(_ path: String) -> Identity {
             var facts = stat()
@@ -203,7 +206,7 @@ public final class Predictor {
         struct Pair: Hashable { var speech: Identity, video: Identity }
         var seen: [Pair: Int] = [:]
         return paths.indices.map { i in
-            let files = ClipFiles(given: paths[i])
+            let files = (try? pairings[i].get()) ?? ClipFiles(alone: paths[i])
             let pair = Pair(speech: identity(files.speech), video: identity(files.video))
             if let earlier = seen[pair] { return earlier }
             seen[pair] = i
@@ -221,19 +224,15 @@ public final class Predictor {
         logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
     }
 
-    /// The facts of the files a given file is read with: its clip's companions that probe, else it alone.
-    private func probedFiles(_ path: String) throws -> (ClipFiles, speech: MediaFacts, video: MediaFacts) {
-        let given = try MediaProbe.probe(path: path)
-        let files = ClipFiles(given: path)
-        func facts(_ file: String) -> MediaFacts? { file == path ? given : try? MediaProbe.probe(path: file) }
-        guard let speech = facts(files.speech), let video = facts(files.video) else { return (ClipFiles(alone: path), given, given) }
-        return (files, speech, video)
+    /// The files a given file is read with: the given file must probe (else its error is the file's);
+    /// a companion that does not is passed over for the next in rank.
+    static func pairing(_ path: String) throws -> ClipFiles {
+        _ = try MediaProbe.probe(path: path)
+        return ClipFiles(given: path) { (try? MediaProbe.probe(path: $0)) != nil }
     }
 
-    /// A file as the pipeline's stages would cache its clip: every log-mel frame of its speech, K crops
-    /// over its video, each from the file `ClipFiles` pairs it with.
-    /// A file's clip as read: its features, its length, the files read and, when the speech could not
-    /// be read but the pictures could, why.
+    /// A given file's clip as read: its features, its length, the files read and, when the speech could
+    /// not be read but the pictures could, why.
     struct ReadClip {
         var features: ClipFeatures
         var duration: Double
@@ -241,9 +240,12 @@ public final class Predictor {
         var audioError: String?
     }
 
-    private func features(path: String) throws -> ReadClip {
+    /// A file as the pipeline's stages would cache its clip: every log-mel frame of its speech, K crops
+    /// over its video, each from the file its pairing names.
+    private func features(path: String, files: ClipFiles) throws -> ReadClip {
         let c = trained.config
-        let (files, speechFacts, videoFacts) = try probedFiles(path)
+        let speechFacts = try MediaProbe.probe(path: files.speech)
+        let videoFacts = files.video == files.speech ? speechFacts : try MediaProbe.probe(path: files.video)
         var clip = ClipFeatures(id: path, logmel: nil, melFrames: 0, faces: nil,
                                 faceMask: [Float](repeating: 0, count: c.faceFrames), label: 0)
         var duration = speechFacts.durationSeconds ?? 0
@@ -256,8 +258,9 @@ public final class Predictor {
                 duration = mel.durationSeconds
             } catch {
                 // The audio stage fails such a speech source, and evaluate scores its clip on the pictures
-                // alone: so does predict when the model has a face branch, saying why.
-                guard c.uses(.faces), videoFacts.videoStreamCount > 0 else { throw error }
+                // alone: so does predict when the model has a face branch, saying why. Open files running
+                // out is the machine's fault, not the file's: that stays an error, as it stays unfailed there.
+                guard c.uses(.faces), videoFacts.videoStreamCount > 0, !PerSourceWork.ranOutOfFiles(error) else { throw error }
                 audioError = error
             }
         }

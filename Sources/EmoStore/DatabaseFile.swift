@@ -158,7 +158,7 @@ enum DatabaseFile {
                               + "(\(path)-wal) holds commits and SQLite cannot make the shared-memory file beside it (a "
                               + "read-only folder, a full disk); open the work directory once where it is writable and has room")
         } catch {
-            throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)")
+            throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)" + (foreignLogNote(path, after: error) ?? ""))
         }
     }
 
@@ -193,14 +193,18 @@ enum DatabaseFile {
     /// Runs `body`, naming the database file in any error.
     static func describingErrors<T>(_ path: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as EmoError { throw error } catch {
-            throw EmoError.io(path: path, reason: "cannot read the provenance database: \(error)" + (foreignLogNote(path) ?? ""))
+            throw EmoError.io(path: path, reason: "cannot read the provenance database: \(error)" + (foreignLogNote(path, after: error) ?? ""))
         }
     }
 
     /// SQLite reads the write-ahead log beside a database as part of it. One of another database (copied
     /// in, or restored apart from its file) makes an intact database read as foreign or damaged, and
     /// moving the database away, as the message would otherwise advise, would throw good provenance away.
-    static func foreignLogNote(_ path: String) -> String? {
+    /// Only for what a foreign log causes: a refusal as not EmoPipe's (`error` nil), or SQLite reading
+    /// the database as damaged or as no database; a log beside a database is otherwise normal.
+    static func foreignLogNote(_ path: String, after error: Error? = nil) -> String? {
+        if let error = error as? DatabaseError, error.resultCode != .SQLITE_CORRUPT && error.resultCode != .SQLITE_NOTADB { return nil }
+        if let error, !(error is DatabaseError) { return nil }
         var facts = stat()
         guard lstat(path + "-wal", &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, facts.st_size > 0 else { return nil }
         return "; but it is read together with the write-ahead log beside it (\(path)-wal, \(facts.st_size) bytes): if that log "

@@ -170,13 +170,16 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// say which file.
     /// Another process's write transaction is waited out, for at most `patience.total`, saying so once:
     /// giving up at SQLite's first timeout stopped a run and lost a finished shard that was being indexed.
+    /// Only a write whose body never ran is tried again (the pool's writes begin IMMEDIATE, so the lock is
+    /// waited for before the body): a body that counts as it goes (a merge's report) must not count twice.
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
         let started = Date()
         var announced = false
         while true {
+            var entered = false
             do {
-                return try writeOnce(body)
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                return try writeOnce { db in entered = true; return try body(db) }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && !entered {
                 let waited = Date().timeIntervalSince(started)
                 guard waited < patience.total else {
                     throw EmoError.io(path: path, reason: "stayed locked by another process's write transaction for \(Int(waited.rounded())) s "
@@ -186,8 +189,10 @@ public final class ProvenanceStore: @unchecked Sendable {
                 if !announced {
                     announced = true
                     StandardStream.error.write(Data(("emopipe: \(path) is locked by another process's write transaction (an sqlite3 "
-                                                     + "shell or a backup tool?); waiting for it, at most \(Int(patience.total)) s\n").utf8))
+                                                     + "shell or a backup tool?); waiting for it, about \(Int(patience.total)) s at most\n").utf8))
                 }
+                // SQLite's own wait comes first; should it ever return at once, the loop must not spin.
+                Thread.sleep(forTimeInterval: min(0.1, patience.perAttempt))
             }
         }
     }
@@ -210,7 +215,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     private func damaged(_ error: DatabaseError) -> EmoError {
         .io(path: path, reason: "the provenance database is damaged: \(error.message ?? "\(error.resultCode)") "
             + "(SQLite error \(error.extendedResultCode.rawValue)); it is left as it is: restore it from a copy, "
-            + "or move it aside to start a new one (the cache is kept, but its records are lost)" + (DatabaseFile.foreignLogNote(path) ?? ""))
+            + "or move it aside to start a new one (the cache is kept, but its records are lost)" + (DatabaseFile.foreignLogNote(path, after: error) ?? ""))
     }
 
     // MARK: Runs

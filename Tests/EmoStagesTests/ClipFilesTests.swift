@@ -18,13 +18,27 @@ struct ClipFilesTests {
         let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4", videoOnly = "02-01-05-01-01-01-03.mp4"
         let all = try Self.folder(holding: [wav, av, videoOnly])
         for given in [wav, av, videoOnly] {
-            let files = ClipFiles(given: all + "/" + given)
+            let files = ClipFiles(given: all + "/" + given) { _ in true }
             #expect(files.speech == all + "/" + wav && files.video == all + "/" + av, "\(given): \(files)")
         }
         let noAV = try Self.folder(holding: [wav, videoOnly])
-        #expect(ClipFiles(given: noAV + "/" + wav) == ClipFiles(speech: noAV + "/" + wav, video: noAV + "/" + videoOnly))
+        #expect(ClipFiles(given: noAV + "/" + wav) { _ in true } == ClipFiles(speech: noAV + "/" + wav, video: noAV + "/" + videoOnly))
         let noWav = try Self.folder(holding: [av, videoOnly])
-        #expect(ClipFiles(given: noWav + "/" + videoOnly) == ClipFiles(speech: noWav + "/" + av, video: noWav + "/" + av))
+        #expect(ClipFiles(given: noWav + "/" + videoOnly) { _ in true } == ClipFiles(speech: noWav + "/" + av, video: noWav + "/" + av))
+    }
+
+    /// A companion that does not probe is passed over for the next in rank, per modality, as the split
+    /// stage passes over a source ingest failed; an uppercase extension is a companion too.
+    @Test func anUnusableCompanionIsPassedOverForTheNextInRank() throws {
+        let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4", videoOnly = "02-01-05-01-01-01-03.MP4"
+        let folder = try Self.folder(holding: [wav, av, videoOnly])
+        let damaged = folder + "/" + av
+        for given in [wav, videoOnly] {
+            let files = ClipFiles(given: folder + "/" + given) { $0 != damaged }
+            #expect(files == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + videoOnly), "\(given): \(files)")
+        }
+        let noWav = ClipFiles(given: folder + "/" + videoOnly) { $0 != folder + "/" + wav }
+        #expect(noWav == ClipFiles(speech: folder + "/" + av, video: folder + "/" + av))
     }
 
     @Test func aFileWithoutCompanionsOrARavdessNameIsReadAlone() throws {
@@ -34,9 +48,9 @@ struct ClipFilesTests {
         try FileManager.default.createDirectory(atPath: folder + "/01-01-05-01-01-01-03.mp4", withIntermediateDirectories: false)
         for given in ["03-01-05-01-01-01-03.wav", "take.mp4", "01-01-05-01-01-01-04.mp4", "no-such-03-01.wav"] {
             let path = folder + "/" + given
-            #expect(ClipFiles(given: path) == ClipFiles(alone: path), "\(given)")
+            #expect(ClipFiles(given: path) { _ in true } == ClipFiles(alone: path), "\(given)")
         }
         // A bare name (no folder) looks in the current folder, as opening it would.
-        #expect(ClipFiles(given: "03-01-05-01-01-01-99.wav") == ClipFiles(alone: "03-01-05-01-01-01-99.wav"))
+        #expect(ClipFiles(given: "03-01-05-01-01-01-99.wav") { _ in true } == ClipFiles(alone: "03-01-05-01-01-01-99.wav"))
     }
 }

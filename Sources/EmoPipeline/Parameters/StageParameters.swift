@@ -103,7 +103,7 @@ public struct ParameterOverride: Equatable, Sendable {
         // YAML reads nothing as null; after `=` that is far more often an empty shell variable than a wish.
         guard !valueText.allSatisfy(\.isWhitespace) else {
             throw PipelineError.invalidFile("--set \(text.echoed): no value after '=' (an empty shell variable?); "
-                                            + "write \(path)=null for none, or \"\(path)=''\" (quoted for the shell) for an empty string")
+                                            + "write \(String(path).echoed)=null for none, or \"\(String(path).echoed)=''\" (quoted for the shell) for an empty string")
         }
         do { value = try SafeYAML.value(valueText, origin: "--set \(path)") } catch {
             // SafeYAML's message already starts with the origin, `--set stage.key`.
