@@ -39,13 +39,16 @@ public final class ProvenanceStore: @unchecked Sendable {
         config.busyMode = .timeout(patience.perAttempt)
         do {
             if making { try Self.createWithSchema(path) }
-            pool = try DatabasePool(path: path, configuration: config)
-            // Durable commits: a published batch must survive a power cut or a file system gone
-            // read-only, not only a crash. Set here, not in prepareDatabase: the pool turns WAL on after
-            // that hook and sets synchronous = NORMAL with it, which syncs the WAL only at checkpoints.
-            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
-            DatabaseFile.opened.insert(path: path)
-            try Schema.migrator.migrate(pool)
+            pool = try Self.waitingOutOtherWriters(path: path, patience: patience) {
+                let pool = try DatabasePool(path: path, configuration: config)
+                // Durable commits: a published batch must survive a power cut or a file system gone
+                // read-only, not only a crash. Set here, not in prepareDatabase: the pool turns WAL on after
+                // that hook and sets synchronous = NORMAL with it, which syncs the WAL only at checkpoints.
+                try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+                DatabaseFile.opened.insert(path: path)
+                try Schema.migrator.migrate(pool)
+                return pool
+            }
         } catch let error as DatabaseError {
             throw Self.openingError(error, path: path, making: making)
         } catch let error as EmoError {
@@ -173,13 +176,23 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// Only a write whose body never ran is tried again (the pool's writes begin IMMEDIATE, so the lock is
     /// waited for before the body): a body that counts as it goes (a merge's report) must not count twice.
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        var entered = false
+        return try Self.waitingOutOtherWriters(path: path, patience: patience, retryable: { !entered }) {
+            entered = false
+            return try writeOnce { db in entered = true; return try body(db) }
+        }
+    }
+
+    /// `attempt` again while it meets another process's write lock (SQLITE_BUSY after SQLite's own wait)
+    /// and `retryable` says it may, for about `patience.total`, saying so once; then an error naming the database.
+    private static func waitingOutOtherWriters<T>(path: String, patience: LockPatience, retryable: () -> Bool = { true },
+                                                  _ attempt: () throws -> T) throws -> T {
         let started = Date()
         var announced = false
         while true {
-            var entered = false
             do {
-                return try writeOnce { db in entered = true; return try body(db) }
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && !entered {
+                return try attempt()
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && retryable() {
                 let waited = Date().timeIntervalSince(started)
                 guard waited < patience.total else {
                     throw EmoError.io(path: path, reason: "stayed locked by another process's write transaction for \(Int(waited.rounded())) s "

@@ -75,6 +75,32 @@ struct ProvenanceStoreTests {
         released.wait()
     }
 
+    /// Opening for writing meets another process's write transaction too (an sqlite3 shell's `BEGIN
+    /// EXCLUSIVE`; here python3's): it is waited out there as well, not reported as "database is locked".
+    @Test(.enabled(if: TestSupport.hasTool("python3"), "needs python3 to hold the database from another process"))
+    func openingWaitsOutAnotherProcesssWriter() throws {
+        let folder = try TestSupport.temporaryFolder("store-busy-open")
+        let path = folder + "/emopipe.sqlite", held = folder + "/held"
+        do { _ = try ProvenanceStore(path: path) }
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: try #require(TestSupport.executable(named: "python3")))
+        holder.arguments = ["-c", """
+            import sqlite3, sys, time
+            db = sqlite3.connect(sys.argv[1], isolation_level=None); db.execute('BEGIN EXCLUSIVE')
+            open(sys.argv[2], 'w').close(); time.sleep(1.5); db.execute('COMMIT')
+            """, path, held]
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: held) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        let started = Date()
+        let opened = try ProvenanceStore(path: path, patience: .init(perAttempt: 0.2, total: 20))
+        try opened.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                    threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        #expect(Date().timeIntervalSince(started) >= 0.5, "it waited for the holder")
+        #expect(try opened.runs().map(\.id) == ["r1"])
+    }
+
     /// A write-ahead log of another database beside an intact one makes it read as foreign: the message
     /// points at the log rather than advising to move the database away, and removing the log restores it.
     @Test(.enabled(if: TestSupport.hasTool("python3"), "needs python3 to leave a foreign write-ahead log"))
