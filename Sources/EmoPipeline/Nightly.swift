@@ -45,7 +45,7 @@ public struct Nightly {
         report.failedUnits = outcome.failedUnits
         let summary = try RunSummary.load(outcome.runId, store: store, workspace: runner.workspace, depth: .headline)
         report.previousRunId = previous?.runId
-        report.unreadableReports = passedOver.isEmpty ? nil : passedOver
+        report.unreadableReports = passedOver
         let watched = runner.manifest.nightly.metrics.map { (name: $0, current: summary.metric($0)) }
         let absent = watched.filter { $0.current == nil }.map(\.name)
         report.absentMetrics = absent.isEmpty ? nil : absent
@@ -67,7 +67,7 @@ public struct Nightly {
 
     /// The latest report (as `latestReport`) and the reports newer than it that were passed over because
     /// they do not read (`path: reason`): a damaged last report must not silently move the baseline back.
-    func baseline() throws -> (report: NightlyReport?, passedOver: [String]) {
+    func baseline() throws -> (report: NightlyReport?, passedOver: [String]?) {
         func isComparable(_ report: NightlyReport) -> Bool {
             report.error == nil && report.manifest == runner.manifest.path && report.dataRoot == runner.manifest.dataRoot
         }
@@ -77,7 +77,7 @@ public struct Nightly {
            let bytes = try? RegularFile.read(runner.workspace.nightlyLatestPath),
            let id = String(data: bytes, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), Workspace.isPlainName(id),
            let latest = try? report(at: runner.workspace.nightlyReportPath(runId: id, fileExtension: "json")), isComparable(latest) {
-            return (latest, [])
+            return (latest, nil)
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: reportsFolder)) ?? []
         // Newest written first: run ids sort by second only (two nights in one second tie on their
@@ -103,9 +103,10 @@ public struct Nightly {
         return (nil, Self.capped(passedOver))
     }
 
-    /// At most 20 named, then their number: a folder of junk must not swell every report.
-    static func capped(_ notes: [String]) -> [String] {
-        notes.count <= 20 ? notes : Array(notes.prefix(20)) + ["… and \(notes.count - 20) more that do not read"]
+    /// At most 20 named, then their number: a folder of junk must not swell every report; nil for none.
+    static func capped(_ notes: [String]) -> [String]? {
+        if notes.isEmpty { return nil }
+        return notes.count <= 20 ? notes : Array(notes.prefix(20)) + ["… and \(notes.count - 20) more that do not read"]
     }
 
     private func report(at path: String) throws -> NightlyReport {
@@ -134,13 +135,13 @@ public struct Nightly {
         }
     }
 
-    private func failed(_ error: Error, started: Date, previous: NightlyReport?, passedOver: [String]) throws -> NightlyReport {
+    private func failed(_ error: Error, started: Date, previous: NightlyReport?, passedOver: [String]?) throws -> NightlyReport {
         let runId = try runner.workspace.openStore(.readWrite).runs(limit: 1).first?.id ?? "none"
         var report = NightlyReport(runId: runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
         report.error = "\(error)"
         report.previousRunId = previous?.runId
-        report.unreadableReports = passedOver.isEmpty ? nil : passedOver
+        report.unreadableReports = passedOver
         // What the night's ingest noticed before the failure (the files that may have caused it) is still news.
         if runId != "none", let store = try? runner.workspace.openStore(.readOnly),
            let changes = try? SourceChanges(store: store, runId: runId, since: previous?.runId, root: runner.manifest.dataRoot,

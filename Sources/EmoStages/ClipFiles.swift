@@ -16,7 +16,9 @@ struct ClipFiles: Hashable, Sendable {
 
     init(alone path: String) { self.init(speech: path, video: path) }
 
-    init(given path: String, usable: (String) -> Bool) {
+    /// `speech` or `video` false (a model without that branch): no file is sought for it, and it is
+    /// the other's file, so a clip's wav and mp4 still pair alike.
+    init(given path: String, speech needsSpeech: Bool = true, video needsVideo: Bool = true, usable: (String) -> Bool) {
         self.init(alone: path)
         let name = (path as NSString).lastPathComponent
         // A path ending in "/" names no file of that name (NSString drops the slash): it is read as given.
@@ -38,7 +40,8 @@ struct ClipFiles: Hashable, Sendable {
             for modality in order { if let found = file(modality) { return found } }
             return path
         }
-        speech = best(ClipCatalog.speechOrder)
-        video = best(ClipCatalog.videoOrder)
+        speech = needsSpeech ? best(ClipCatalog.speechOrder) : path
+        video = needsVideo ? best(ClipCatalog.videoOrder) : speech
+        if !needsSpeech { speech = video }
     }
 }

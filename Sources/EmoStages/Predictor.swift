@@ -131,7 +131,7 @@ public final class Predictor {
                 if stopped() { break }
                 defer { progress?.advance() }
                 results.append(Result {
-                    let read = try features(path: path, files: Self.pairing(path))
+                    let read = try features(path: path, files: pairing(path))
                     return try score(read.features, read: read, path: path)
                 })
             }
@@ -140,7 +140,7 @@ public final class Predictor {
         // A file given twice (or by two paths) is read and counted once, as the ingest stage counts it:
         // repeating a file must not weigh it more in its speaker's statistics.
         // Each file's pairing is settled once, so that counting a clip once and reading it agree.
-        let pairings = paths.map { path in Result { try Self.pairing(path) } }
+        let pairings = paths.map { path in Result { try pairing(path) } }
         let first = Self.firstOccurrences(paths, pairings: pairings)
         // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
         var keys = paths.map(Self.speakerKey)
@@ -225,10 +225,12 @@ public final class Predictor {
     }
 
     /// The files a given file is read with: the given file must probe (else its error is the file's);
-    /// a companion that does not is passed over for the next in rank.
-    static func pairing(_ path: String) throws -> ClipFiles {
+    /// a companion that does not is passed over for the next in rank. Only the modalities the model
+    /// reads are sought: a speech-only model never probes a wav's mp4.
+    func pairing(_ path: String) throws -> ClipFiles {
         _ = try MediaProbe.probe(path: path)
-        return ClipFiles(given: path) { (try? MediaProbe.probe(path: $0)) != nil }
+        let c = trained.config
+        return ClipFiles(given: path, speech: c.uses(.audio), video: c.uses(.faces)) { (try? MediaProbe.probe(path: $0)) != nil }
     }
 
     /// A given file's clip as read: its features, its length, the files read and, when the speech could

@@ -197,14 +197,18 @@ enum DatabaseFile {
         }
     }
 
+    /// SQLite reading the file as damaged, or as no database at all.
+    static func isDamage(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+
     /// SQLite reads the write-ahead log beside a database as part of it. One of another database (copied
     /// in, or restored apart from its file) makes an intact database read as foreign or damaged, and
     /// moving the database away, as the message would otherwise advise, would throw good provenance away.
     /// Only for what a foreign log causes: a refusal as not EmoPipe's (`error` nil), or SQLite reading
     /// the database as damaged or as no database; a log beside a database is otherwise normal.
     static func foreignLogNote(_ path: String, after error: Error? = nil) -> String? {
-        if let error = error as? DatabaseError, error.resultCode != .SQLITE_CORRUPT && error.resultCode != .SQLITE_NOTADB { return nil }
-        if let error, !(error is DatabaseError) { return nil }
+        if let error { guard let error = error as? DatabaseError, isDamage(error) else { return nil } }
         var facts = stat()
         guard lstat(path + "-wal", &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, facts.st_size > 0 else { return nil }
         return "; but it is read together with the write-ahead log beside it (\(path)-wal, \(facts.st_size) bytes): if that log "

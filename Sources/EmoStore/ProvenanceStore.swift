@@ -153,7 +153,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.read(body)
-        } catch let error as DatabaseError where Self.isDamage(error) {
+        } catch let error as DatabaseError where DatabaseFile.isDamage(error) {
             throw damaged(error)
         } catch let error as RowDecodingError {
             throw EmoError.io(path: path, reason: "a row does not hold what EmoPipe writes (\(Self.withoutRow(error))); the database was edited or is damaged")
@@ -216,14 +216,11 @@ public final class ProvenanceStore: @unchecked Sendable {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
             throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "\(error.resultCode)") "
                               + "(SQLite error \(error.extendedResultCode.rawValue)); the transaction was rolled back")
-        } catch let error as DatabaseError where Self.isDamage(error) {
+        } catch let error as DatabaseError where DatabaseFile.isDamage(error) {
             throw damaged(error)
         }
     }
 
-    private static func isDamage(_ error: DatabaseError) -> Bool {
-        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
-    }
 
     private func damaged(_ error: DatabaseError) -> EmoError {
         .io(path: path, reason: "the provenance database is damaged: \(error.message ?? "\(error.resultCode)") "

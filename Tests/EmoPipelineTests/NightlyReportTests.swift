@@ -29,11 +29,12 @@ struct NightlyReportTests {
     }
 
     /// A reports folder full of junk names 20 of the files passed over and counts the rest.
-    @Test func passedOverReportsAreCappedAtTwentyNamed() {
+    @Test func passedOverReportsAreCappedAtTwentyNamed() throws {
         let notes = (1...25).map { "nightly/junk-\($0).json: unreadable" }
-        let capped = Nightly.capped(notes)
+        let capped = try #require(Nightly.capped(notes))
         #expect(capped.count == 21 && capped.prefix(20).elementsEqual(notes.prefix(20)))
         #expect(capped.last == "… and 5 more that do not read")
         #expect(Nightly.capped(Array(notes.prefix(20))) == Array(notes.prefix(20)))
+        #expect(Nightly.capped([]) == nil, "none passed over: no list")
     }
 }

@@ -41,6 +41,19 @@ struct ClipFilesTests {
         #expect(noWav == ClipFiles(speech: folder + "/" + av, video: folder + "/" + av))
     }
 
+    /// A model without a face branch seeks no video (nothing is probed for it), and a clip's wav and mp4
+    /// still pair alike; a model without a speech branch likewise.
+    @Test func onlyTheModalitiesAModelReadsAreSought() throws {
+        let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4"
+        let folder = try Self.folder(holding: [wav, av])
+        var probed: [String] = []
+        let speechOnly = [wav, av].map { ClipFiles(given: folder + "/" + $0, video: false) { probed.append($0); return true } }
+        #expect(speechOnly.allSatisfy { $0 == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + wav) }, "\(speechOnly)")
+        #expect(probed == [folder + "/" + wav], "only the mp4 given seeks its wav: \(probed)")
+        let facesOnly = [wav, av].map { ClipFiles(given: folder + "/" + $0, speech: false) { _ in true } }
+        #expect(facesOnly.allSatisfy { $0 == ClipFiles(speech: folder + "/" + av, video: folder + "/" + av) }, "\(facesOnly)")
+    }
+
     @Test func aFileWithoutCompanionsOrARavdessNameIsReadAlone() throws {
         let folder = try Self.folder(holding: ["03-01-05-01-01-01-03.wav", "01-01-05-01-01-02-03.mp4", "take.mp4",
                                                "01-01-05-01-01-01-04.mp4"])
