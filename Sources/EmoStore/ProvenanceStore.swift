@@ -16,8 +16,9 @@ public final class ProvenanceStore: @unchecked Sendable {
         /// The whole wait of one write.
         public var total: TimeInterval
         public init(perAttempt: TimeInterval, total: TimeInterval) { self.perAttempt = perAttempt; self.total = total }
-        /// Long enough for someone's open transaction to end, bounded so that a forgotten one does not hang a night's run.
-        public static let standard = LockPatience(perAttempt: 10, total: 300)
+        /// Long enough for someone's open transaction to end, bounded so that a forgotten one does not hang a
+        /// night's run; attempts of a second, so that a stop request (Ctrl-C) is heeded within one.
+        public static let standard = LockPatience(perAttempt: 1, total: 300)
     }
 
     public let path: String
@@ -193,6 +194,8 @@ public final class ProvenanceStore: @unchecked Sendable {
             do {
                 return try attempt()
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && retryable() {
+                // Asked to stop while waiting: nothing more can be recorded until the holder lets go.
+                if StopRequest.isSet { throw EmoError.interrupted }
                 let waited = Date().timeIntervalSince(started)
                 guard waited < patience.total else {
                     throw EmoError.io(path: path, reason: "stayed locked by another process's write transaction for \(Int(waited.rounded())) s "

@@ -159,6 +159,7 @@ final class SignalTrap {
                 if self.interrupts > 1 { _exit(ExitStatus.interrupted) }
                 StandardStream.error.write(Data("\nemopipe: \(stopping) (again to stop now)\n".utf8))
                 cancellation.cancel()
+                StopRequest.set()
             }
             source.resume()
             sources.append(source)
