@@ -96,6 +96,8 @@ struct BadInputCorpusTests {
         ("train.dropout=[1, 2", "not valid YAML"),
         ("faces.landmark_model=", "faces.landmark_model=: no value after '='"),
         ("train.epochs= ", "write train.epochs=null for none"),
+        ("train.epochs =3", "the name 'train.epochs ' holds a space; write train.epochs=value"),
+        ("train. epochs=3", "write train.epochs=value"),
     ])
     func aBadSetIsRefused(_ setting: String, _ message: String) throws {
         let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"

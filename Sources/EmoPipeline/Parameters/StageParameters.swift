@@ -99,6 +99,12 @@ public struct ParameterOverride: Equatable, Sendable {
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
             throw PipelineError.invalidFile("--set \(text.echoed): expected stage.key=value (e.g. train.epochs=10)")
         }
+        // `train.epochs =3` would otherwise be refused as an unknown key whose trailing space no message shows.
+        guard !path.contains(where: \.isWhitespace) else {
+            let written = parts.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ".")
+            throw PipelineError.invalidFile("--set \(text.echoed): the name '\(String(path).echoed)' holds a space; "
+                                            + "write \(written.echoed)=value with no space around '.' or before '='")
+        }
         stage = String(parts[0]); key = String(parts[1])
         // YAML reads nothing as null; after `=` that is far more often an empty shell variable than a wish.
         guard !valueText.allSatisfy(\.isWhitespace) else {
