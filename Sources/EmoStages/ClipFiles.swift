@@ -5,25 +5,32 @@ import Foundation
 /// (`ClipCatalog`): speech from the clip's wav, else its audio-video mp4; pictures from its audio-video
 /// mp4, else its video-only mp4. The candidates are the given file and the clip's other RAVDESS files
 /// beside it in the same folder (as the RAVDESS archives unpack; beside a link, not its target), each
-/// taken only if `usable` (it probes), as the split stage passes over a source ingest failed. So
+/// taken only if it can be read (it probes), as the split stage passes over a source ingest failed. So
 /// `predict` on a clip's wav, or on its mp4, reads what the evaluate stage read for that clip. A file
 /// without a RAVDESS name is read alone.
 struct ClipFiles: Hashable, Sendable {
     var speech: String
     var video: String
+    /// Why the clip's video files that rank above `video` could not be read, in rank order, nil when
+    /// none was passed over: what a prediction names when it goes without the faces.
+    var videoPassedOver: String?
 
-    init(speech: String, video: String) { self.speech = speech; self.video = video }
+    init(speech: String, video: String, videoPassedOver: String? = nil) {
+        self.speech = speech; self.video = video; self.videoPassedOver = videoPassedOver
+    }
 
     init(alone path: String) { self.init(speech: path, video: path) }
 
     /// `speech` or `video` false (a model without that branch): no file is sought for it, and it is
-    /// the other's file, so a clip's wav and mp4 still pair alike.
-    init(given path: String, speech needsSpeech: Bool = true, video needsVideo: Bool = true, usable: (String) -> Bool) {
+    /// the other's file, so a clip's wav and mp4 still pair alike. `problem` says why a file cannot be
+    /// read (naming it), nil when it can; it is asked once per file.
+    init(given path: String, speech needsSpeech: Bool = true, video needsVideo: Bool = true, problem: (String) -> String?) {
         self.init(alone: path)
         let name = (path as NSString).lastPathComponent
         // A path ending in "/" names no file of that name (NSString drops the slash): it is read as given.
         guard !path.utf8.contains(0), path.hasSuffix(name), case .source(let codes) = RavdessName.parse(fileName: name) else { return }
         let folder = String(path.dropLast(name.count))
+        var readable = Set<String>(), unreadable: [String: String] = [:]
         func file(_ modality: Int) -> String? {
             if modality == codes.modality { return path }
             var sibling = codes
@@ -33,15 +40,30 @@ struct ClipFiles: Hashable, Sendable {
             // Lowercase first, as the split stage prefers the name RAVDESS uses.
             return [stem + kind, stem + kind.uppercased()].first { candidate in
                 var facts = stat()
-                return stat(candidate, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG && usable(candidate)
+                guard stat(candidate, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG else { return false }
+                if !readable.contains(candidate) && unreadable[candidate] == nil {
+                    if let why = problem(candidate) { unreadable[candidate] = why } else { readable.insert(candidate) }
+                }
+                return readable.contains(candidate)
             }
         }
-        func best(_ order: [Int]) -> String {
-            for modality in order { if let found = file(modality) { return found } }
-            return path
+        func best(_ order: [Int]) -> (file: String, passedOver: [String]) {
+            var passed: [String] = []
+            for modality in order {
+                if let found = file(modality) { return (found, passed) }
+                let prefix = folder + String(format: "%02d-", modality)
+                passed += unreadable.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map(\.value)
+            }
+            return (path, passed)
         }
-        speech = needsSpeech ? best(ClipCatalog.speechOrder) : path
-        video = needsVideo ? best(ClipCatalog.videoOrder) : speech
+        speech = needsSpeech ? best(ClipCatalog.speechOrder).file : path
+        if needsVideo {
+            let choice = best(ClipCatalog.videoOrder)
+            video = choice.file
+            videoPassedOver = choice.passedOver.isEmpty ? nil : choice.passedOver.joined(separator: "; ")
+        } else {
+            video = speech
+        }
         if !needsSpeech { speech = video }
     }
 }

@@ -43,6 +43,10 @@ public final class Predictor {
         /// Why the speech could not be read, when the answer comes from the pictures alone for that
         /// reason (the audio stage fails such a source, and evaluate scores its clip on the pictures).
         public var audioError: String? = nil
+        /// Why the pictures could not be read, when a model with a face branch answered from the speech
+        /// alone for that reason (the clip's video file does not open or decode; evaluate, whose faces
+        /// stage fails such a source, scores the clip on its speech too).
+        public var videoError: String? = nil
     }
 
     let classifier: EmotionClassifier
@@ -230,16 +234,19 @@ public final class Predictor {
     func pairing(_ path: String) throws -> ClipFiles {
         _ = try MediaProbe.probe(path: path)
         let c = trained.config
-        return ClipFiles(given: path, speech: c.uses(.audio), video: c.uses(.faces)) { (try? MediaProbe.probe(path: $0)) != nil }
+        return ClipFiles(given: path, speech: c.uses(.audio), video: c.uses(.faces)) { file in
+            do { _ = try MediaProbe.probe(path: file); return nil } catch { return "\(error)" }
+        }
     }
 
-    /// A given file's clip as read: its features, its length, the files read and, when the speech could
-    /// not be read but the pictures could, why.
+    /// A given file's clip as read: its features, its length, the files read and, when one modality
+    /// could not be read but the other could, why.
     struct ReadClip {
         var features: ClipFeatures
         var duration: Double
         var files: ClipFiles
         var audioError: String?
+        var videoError: String?
     }
 
     /// A file as the pipeline's stages would cache its clip: every log-mel frame of its speech, K crops
@@ -266,33 +273,40 @@ public final class Predictor {
                 audioError = error
             }
         }
-        if c.uses(.faces), videoFacts.videoStreamCount > 0, let crops = try faceCrops(path: files.video) {
-            clip.faces = crops.crops
-            clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
+        var videoProblems = [files.videoPassedOver].compactMap { $0 }
+        if c.uses(.faces), videoFacts.videoStreamCount > 0 {
+            let (crops, problem) = try faceCrops(path: files.video)
+            if let crops {
+                clip.faces = crops.crops
+                clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
+            }
+            videoProblems += [problem].compactMap { $0 }
         }
+        let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty ? videoProblems.joined(separator: "; ") : nil
         if let audioError, clip.faces == nil { throw audioError }
         guard clip.logmel != nil || clip.faces != nil else {
             let audio = speechFacts.audioStreamCount > 0 ? nil : "no audio track"
             let video = c.uses(.faces) ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
-            throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, video].compactMap { $0 }.joined(separator: ", ") + listens)
+            throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoError ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
-        return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" })
+        return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" }, videoError: videoError)
     }
 
-    /// The faces stage's crops of the file, or nil when no face was found (the answer then comes from
-    /// the audio). A video too large to sample in memory is an error, not a quiet audio-only answer.
-    private func faceCrops(path: String) throws -> FaceClip? {
-        guard var p = faces else { return nil }
+    /// The faces stage's crops of the file, or nil when none were taken (the answer then comes from the
+    /// audio) with why, if the video could not be read. A video too large to sample in memory is an
+    /// error, not an audio-only answer.
+    private func faceCrops(path: String) throws -> (crops: FaceClip?, problem: String?) {
+        guard var p = faces else { return (nil, nil) }
         p.frames = trained.config.faceFrames
         do {
             let clip = try FaceExtractor(p).extract(path: path)
-            return clip.frames.count == trained.config.faceFrames ? clip : nil
+            return (clip.frames.count == trained.config.faceFrames ? clip : nil, nil)
         } catch FaceError.media(let media) {
             if case .videoTooLarge = media { throw media }
-            return nil
+            return (nil, "\(media)")
         } catch {
-            return nil
+            return (nil, "\(error)")
         }
     }
 
@@ -311,7 +325,7 @@ public final class Predictor {
         return Prediction(path: path, label: trained.labels[Inference.argmax(mean)], probabilities: named(mean),
                           timeline: timeline.count > 1 ? timeline : [], speaker: nil, modalities: used,
                           speechFile: clip.logmel != nil ? files.speech : nil, videoFile: clip.faces != nil ? files.video : nil,
-                          audioError: read.audioError)
+                          audioError: read.audioError, videoError: read.videoError)
     }
 
     func named(_ p: [Float]) -> [String: Double] {

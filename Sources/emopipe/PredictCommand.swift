@@ -31,7 +31,9 @@ struct PredictCommand: ParsableCommand {
         probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
         [audio, faces], speech_file, video_file: the file each was read from, absent when not used,
         audio_error: why the speech could not be read when a model with a face branch answered from the
-        faces alone, as evaluate scores a clip whose speech the audio stage failed}. A file that cannot be read is reported and skipped (exit
+        faces alone, as evaluate scores a clip whose speech the audio stage failed; video_error: likewise,
+        why the pictures could not be read (the clip's mp4 beside a wav does not open, or its video does
+        not decode) when the answer comes from the speech alone}; each error is also noted on stderr. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead (a model with a face branch answers such a clip from its faces, saying why). Files that take more than 2 s to read show progress on stderr (files
         done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,
@@ -207,6 +209,9 @@ struct PredictCommand: ParsableCommand {
                     predictions.append(prediction)
                     if let audioError = prediction.audioError {
                         StandardStream.error.write(Data("emopipe: \(file.escaped): the speech could not be read (\(audioError.escaped)); answered from the faces alone, as evaluate scores such a clip\n".utf8))
+                    }
+                    if let videoError = prediction.videoError {
+                        StandardStream.error.write(Data("emopipe: \(file.escaped): the pictures could not be read (\(videoError.escaped)); answered from the speech alone, as evaluate scores such a clip\n".utf8))
                     }
                 case .failure(let error):
                     failed += 1

@@ -18,13 +18,13 @@ struct ClipFilesTests {
         let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4", videoOnly = "02-01-05-01-01-01-03.mp4"
         let all = try Self.folder(holding: [wav, av, videoOnly])
         for given in [wav, av, videoOnly] {
-            let files = ClipFiles(given: all + "/" + given) { _ in true }
+            let files = ClipFiles(given: all + "/" + given) { _ in nil }
             #expect(files.speech == all + "/" + wav && files.video == all + "/" + av, "\(given): \(files)")
         }
         let noAV = try Self.folder(holding: [wav, videoOnly])
-        #expect(ClipFiles(given: noAV + "/" + wav) { _ in true } == ClipFiles(speech: noAV + "/" + wav, video: noAV + "/" + videoOnly))
+        #expect(ClipFiles(given: noAV + "/" + wav) { _ in nil } == ClipFiles(speech: noAV + "/" + wav, video: noAV + "/" + videoOnly))
         let noWav = try Self.folder(holding: [av, videoOnly])
-        #expect(ClipFiles(given: noWav + "/" + videoOnly) { _ in true } == ClipFiles(speech: noWav + "/" + av, video: noWav + "/" + av))
+        #expect(ClipFiles(given: noWav + "/" + videoOnly) { _ in nil } == ClipFiles(speech: noWav + "/" + av, video: noWav + "/" + av))
     }
 
     /// A companion that does not probe is passed over for the next in rank, per modality, as the split
@@ -33,12 +33,20 @@ struct ClipFilesTests {
         let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4", videoOnly = "02-01-05-01-01-01-03.MP4"
         let folder = try Self.folder(holding: [wav, av, videoOnly])
         let damaged = folder + "/" + av
+        var asked: [String] = []
         for given in [wav, videoOnly] {
-            let files = ClipFiles(given: folder + "/" + given) { $0 != damaged }
-            #expect(files == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + videoOnly), "\(given): \(files)")
+            let files = ClipFiles(given: folder + "/" + given) { asked.append($0); return $0 == damaged ? "\($0): damaged" : nil }
+            // The video-only file is read for the pictures; the damaged mp4 it stands in for is named.
+            #expect(files == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + videoOnly, videoPassedOver: damaged + ": damaged"),
+                    "\(given): \(files)")
         }
-        let noWav = ClipFiles(given: folder + "/" + videoOnly) { $0 != folder + "/" + wav }
-        #expect(noWav == ClipFiles(speech: folder + "/" + av, video: folder + "/" + av))
+        #expect(asked.filter { $0 == damaged }.count == 2, "each call asks once about a file: \(asked)")
+        let noWav = ClipFiles(given: folder + "/" + videoOnly) { $0 == folder + "/" + wav ? "damaged" : nil }
+        #expect(noWav == ClipFiles(speech: folder + "/" + av, video: folder + "/" + av), "a passed-over wav is no video problem")
+        // Nothing readable for the pictures but the given wav: the damaged mp4s are named, best first.
+        let onlyWav = ClipFiles(given: folder + "/" + wav) { $0 == folder + "/" + wav ? nil : "\($0): damaged" }
+        #expect(onlyWav == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + wav,
+                                     videoPassedOver: "\(damaged): damaged; \(folder)/\(videoOnly): damaged"), "\(onlyWav)")
     }
 
     /// A model without a face branch seeks no video (nothing is probed for it), and a clip's wav and mp4
@@ -47,10 +55,10 @@ struct ClipFilesTests {
         let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4"
         let folder = try Self.folder(holding: [wav, av])
         var probed: [String] = []
-        let speechOnly = [wav, av].map { ClipFiles(given: folder + "/" + $0, video: false) { probed.append($0); return true } }
+        let speechOnly = [wav, av].map { ClipFiles(given: folder + "/" + $0, video: false) { probed.append($0); return nil } }
         #expect(speechOnly.allSatisfy { $0 == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + wav) }, "\(speechOnly)")
         #expect(probed == [folder + "/" + wav], "only the mp4 given seeks its wav: \(probed)")
-        let facesOnly = [wav, av].map { ClipFiles(given: folder + "/" + $0, speech: false) { _ in true } }
+        let facesOnly = [wav, av].map { ClipFiles(given: folder + "/" + $0, speech: false) { _ in nil } }
         #expect(facesOnly.allSatisfy { $0 == ClipFiles(speech: folder + "/" + av, video: folder + "/" + av) }, "\(facesOnly)")
     }
 
@@ -61,9 +69,9 @@ struct ClipFilesTests {
         try FileManager.default.createDirectory(atPath: folder + "/01-01-05-01-01-01-03.mp4", withIntermediateDirectories: false)
         for given in ["03-01-05-01-01-01-03.wav", "take.mp4", "01-01-05-01-01-01-04.mp4", "no-such-03-01.wav"] {
             let path = folder + "/" + given
-            #expect(ClipFiles(given: path) { _ in true } == ClipFiles(alone: path), "\(given)")
+            #expect(ClipFiles(given: path) { _ in nil } == ClipFiles(alone: path), "\(given)")
         }
         // A bare name (no folder) looks in the current folder, as opening it would.
-        #expect(ClipFiles(given: "03-01-05-01-01-01-99.wav") { _ in true } == ClipFiles(alone: "03-01-05-01-01-01-99.wav"))
+        #expect(ClipFiles(given: "03-01-05-01-01-01-99.wav") { _ in nil } == ClipFiles(alone: "03-01-05-01-01-01-99.wav"))
     }
 }

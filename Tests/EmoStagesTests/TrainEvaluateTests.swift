@@ -423,6 +423,10 @@ struct TrainEvaluateTests {
         // pictures, and predict, given the wav, answers the same from the pictures, saying why.
         let silent = data + "/Actor_01/03-01-03-01-01-01-01.wav"
         try TestSupport.shell("sox -D -n -r 48000 -c 1 -b 16 '\(silent).tmp.wav' trim 0 3 && mv '\(silent).tmp.wav' '\(silent)'")
+        // Another's mp4 is not a video: ingest fails it, evaluate scores the clip on its speech, and predict,
+        // given the wav, answers the same from the speech, naming the mp4.
+        let junkVideo = data + "/Actor_01/01-01-04-01-01-01-01.mp4", junkVideosWav = data + "/Actor_01/03-01-04-01-01-01-01.wav"
+        try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: junkVideo))
         let folder = try TestSupport.temporaryFolder("paired")
         let manifest = try TestSupport.writeManifest(at: folder + "/paired.yaml", data: data, """
         seed: 3
@@ -442,6 +446,13 @@ struct TrainEvaluateTests {
         let onWavs = try Self.checkPredictEqualsEvaluate(runFolder: runFolder, clips: 8)
         for answer in onWavs {
             let wav = try #require(answer["path"] as? String)
+            if wav == junkVideosWav {
+                #expect(answer["modalities"] as? [String] == ["audio"] && answer["video_file"] == nil, "\(answer)")
+                #expect((answer["video_error"] as? String)?.hasPrefix(junkVideo + ": ") == true, "\(answer)")
+                #expect(answer["speech_file"] as? String == wav && answer["audio_error"] == nil, "\(answer)")
+                continue
+            }
+            #expect(answer["video_error"] == nil, "\(answer)")
             if wav == silent {
                 #expect(answer["modalities"] as? [String] == ["faces"] && answer["speech_file"] == nil, "\(answer)")
                 #expect((answer["audio_error"] as? String)?.contains("all zero") == true, "\(answer)")
@@ -452,12 +463,15 @@ struct TrainEvaluateTests {
             #expect(answer["speech_file"] as? String == wav && answer["video_file"] as? String == mp4(wav), "\(answer)")
             #expect(answer["audio_error"] == nil, "\(answer)")
         }
-        #expect(onWavs.contains { $0["path"] as? String == silent }, "the silent clip is a test clip")
-        try Self.checkPredictEqualsEvaluate(runFolder: runFolder, clips: 8, given: mp4)
+        #expect(Set([silent, junkVideosWav]).isSubset(of: onWavs.compactMap { $0["path"] as? String }), "both odd clips are test clips")
+        // The junk mp4 itself is refused by name, so its clip is given by its wav there.
+        let readableMP4 = { (wav: String) in wav == junkVideosWav ? wav : mp4(wav) }
+        try Self.checkPredictEqualsEvaluate(runFolder: runFolder, clips: 8, given: readableMP4)
         // Both files of every clip: sixteen answers, each clip's two alike, its speaker counted over 8 clips.
         let wavs = onWavs.compactMap { $0["path"] as? String }
-        let both = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + wavs + wavs.map(mp4))
+        let both = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + wavs + wavs.map(readableMP4))
         #expect(both.status == 0, "\(both.stderr)")
+        #expect(both.stderr.contains("\(junkVideosWav): the pictures could not be read (\(junkVideo): "), "\(both.stderr)")
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(both.stdout.utf8)) as? [[String: Any]])
         #expect(answers.count == 16)
         for (wavAnswer, mp4Answer) in zip(answers.prefix(8), answers.dropFirst(8)) {
