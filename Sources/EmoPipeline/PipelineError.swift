@@ -10,6 +10,9 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
     case upstreamNotReady(stage: String, upstream: String)
     case locked(holder: String)
     case missingData(String)
+    /// A cached record a stage read is damaged (fails its CRC-32C, or its shard is not a valid one):
+    /// the run drops `stage`'s damaged records, as `cache verify` does, and computes them again.
+    case damagedCache(stage: String, detail: String)
     /// A recorded run cannot be repeated: its record holds what no run could have written, or what this
     /// emopipe no longer takes.
     case unrepeatable(run: String, why: String)
@@ -26,6 +29,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
             return "cannot run '\(stage)' alone: its upstream stage '\(upstream)' has never completed (run it first, or drop --only)"
         case .locked(let holder): return "the work directory is locked by \(holder)"
         case .missingData(let why): return why
+        case .damagedCache(_, let detail): return detail
         case .unrepeatable(let run, let why): return "run \(run) cannot be repeated: \(why)"
         }
     }

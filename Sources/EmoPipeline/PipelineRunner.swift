@@ -273,10 +273,22 @@ public final class PipelineRunner {
         var reports: [StageReport] = []
         do {
             try saveManifestCopy(runId: runId)
-            for name in selected {
+            var repaired = Set<String>()
+            var next = 0
+            while next < selected.count {
                 try cancellation.check()
-                reports.append(try execute(name, runId: runId, store: store, forced: forced.contains(name),
-                                           worker: selection.worker))
+                do {
+                    reports.append(try execute(selected[next], runId: runId, store: store, forced: forced.contains(selected[next]),
+                                               worker: selection.worker))
+                    next += 1
+                } catch PipelineError.damagedCache(let producer, let detail) where !repaired.contains(producer) {
+                    // Once per producing stage: a second damage there is the disk's, and stops the run.
+                    guard let from = selected.firstIndex(of: producer) else { throw PipelineError.damagedCache(stage: producer, detail: detail) }
+                    repaired.insert(producer)
+                    try dropDamagedRecords(of: producer, found: detail, runId: runId, store: store)
+                    reports.removeAll { selected[from...].contains($0.stage) }
+                    next = from
+                }
             }
         } catch {
             let interrupted = (error as? EmoError) == .interrupted
@@ -363,6 +375,16 @@ public final class PipelineRunner {
         context.logger.info("\(outcome.summary) in \(ProgressReporter.duration(usage.seconds)) (\(usage.line))")
         return StageReport(stage: name, action: .ran, outcome: outcome, seconds: usage.seconds, producedByRun: runId,
                            usage: usage)
+    }
+
+    /// What `cache verify` does for one stage, in the run: its damaged records are dropped and recorded
+    /// as failures of this run, so the stage, run again, computes them (and only them) anew.
+    private func dropDamagedRecords(of stage: String, found detail: String, runId: String, store: ProvenanceStore) throws {
+        logger.warning("\(detail.escaped): checking every cached \(stage) record, dropping the damaged ones and computing them again")
+        let report = try TensorCache(workspace: workspace, store: store).verify(stage: stage, runId: runId)
+        let shards = Set(report.damaged.map(\.shard)).sorted()
+        let place = shards.isEmpty ? "" : " (in \(shards.joined(separator: ", ")))"
+        logger.warning("\(stage): \(report.damaged.count) of \(report.checkedRecords) cached records damaged\(place); dropped, recorded as failures of this run")
     }
 
     /// Says which stages the pipeline's `needs` would have pulled in but nothing run reads, so none

@@ -42,7 +42,7 @@ struct FeatureSet {
                 return tensor
             } catch let error as CacheError {
                 guard let repair = error.repair else { throw error }
-                throw PipelineError.missingData("\(error) (the \(stage.rawValue) record of \(source.path)); \(repair)")
+                throw PipelineError.damagedCache(stage: stage.rawValue, detail: "\(error) (the \(stage.rawValue) record of \(source.path)); \(repair)")
             }
         }
         for clip in plan.clips {

@@ -73,7 +73,7 @@ struct PerSourceWork {
         if context.forced { return units }
         let cache = self.cache
         let done = try cache.keys(stage: stage, fingerprint: fingerprint)
-            .subtracting(try cache.keysInMissingShards(stage: stage, fingerprint: fingerprint))
+            .subtracting(try cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint).values.joined())
         let failed = try failedKeys()
         return units.filter { !done.contains($0.sha256) && !failed.contains($0.sha256) }
     }
@@ -86,11 +86,16 @@ struct PerSourceWork {
 
     func missingReason(_ units: [SourceUnit]) throws -> String? {
         let missing = try pending(units).count
-        return missing == 0 ? nil : "\(missing) source(s) have no cached \(noun) (new, dropped by `cache verify`, or their shard file is gone)"
+        return missing == 0 ? nil : "\(missing) source(s) have no cached \(noun) (new, dropped by `cache verify`, or their shard file is gone or of another size than written)"
     }
 
     func run(_ units: [SourceUnit], compute: @escaping (SourceUnit) throws -> TensorRecord) throws -> StageOutcome {
         let pending = try self.pending(units)
+        if !context.forced {
+            for (shard, keys) in try cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint).sorted(by: { $0.key < $1.key }) {
+                context.logger.warning("\(shard): gone or not of the size it was written at: its \(keys.count) record(s) are computed again")
+            }
+        }
         context.logger.info("\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count) cached")
         let progress = context.progress(total: pending.count, unit: "files")
         var limit = InFlightLimit(budget: context.memoryBudget, threads: context.threads)

@@ -314,7 +314,7 @@ enum Failure {
             switch pipeline {
             case .locked: status = ExitStatus.locked
             case .invalidFile, .invalidParameter, .unknownStage, .cycle, .upstreamNotReady: status = ExitStatus.usage
-            case .missingData, .unrepeatable: status = ExitStatus.failure
+            case .missingData, .damagedCache, .unrepeatable: status = ExitStatus.failure
             }
         case let usage as UsageError:
             message = usage.description

@@ -75,7 +75,7 @@ struct TensorCacheTests {
             let tensor = try #require(try again.tensor(stage: "audio", fingerprint: "fp", key: record.key, verify: true))
             #expect(Data(tensor.bytes) == record.data)
         }
-        #expect(try again.keysInMissingShards(stage: "audio", fingerprint: "fp") == Set(first.map(\.key)))
+        #expect(try again.recordsInUnsoundShards(stage: "audio", fingerprint: "fp") == [firstFile: Set(first.map(\.key))])
     }
 
     @Test func aFlippedByteIsFoundNamedAndDroppedFromTheIndex() throws {
@@ -117,7 +117,8 @@ struct TensorCacheTests {
             try db.execute(sql: "UPDATE cacheRecord SET dataOffset = dataOffset + 64 WHERE key = ?", arguments: [kept[1].key])
         }
         let fresh = TensorCache(workspace: Workspace(root: folder), store: store)
-        #expect(try fresh.keysInMissingShards(stage: "audio", fingerprint: "fp") == Set(deleted.map(\.key)), "a moved record is there to verify, not gone")
+        #expect(try fresh.recordsInUnsoundShards(stage: "audio", fingerprint: "fp").values.flatMap { $0 }.sorted() == deleted.map(\.key).sorted(),
+                "a moved record is there to verify, not gone")
         for key in [deleted[0].key, kept[1].key] {
             let error = try #require(throws: CacheError.self) { _ = try fresh.tensor(stage: "audio", fingerprint: "fp", key: key) }
             #expect(error.repair?.contains("`emopipe cache verify` drops damaged records") == true, "\(error)")

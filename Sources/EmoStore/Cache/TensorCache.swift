@@ -155,18 +155,26 @@ public final class TensorCache: @unchecked Sendable {
         return Int(facts.st_size) == shard.bytes ? nil : .resized(bytes: Int(facts.st_size))
     }
 
-    /// The keys whose records are indexed in shards that are no longer files on disk (deleted, or
-    /// something else put in their place): indexed, but not there to read. One `lstat` per shard.
-    public func keysInMissingShards(stage: String, fingerprint: String) throws -> Set<String> {
+    /// The records indexed in shards that are no longer files on disk (deleted, or something else put in
+    /// their place) or not of their written size (cut short, appended to), by shard file: indexed, but
+    /// not there to read or not to be trusted, so a run computes them again. One `lstat` per shard.
+    public func recordsInUnsoundShards(stage: String, fingerprint: String) throws -> [String: Set<String>] {
         let shards = try store.read { db in
             try CacheShardRow.filter(sql: "stage = ? AND fingerprint = ?", arguments: [stage, fingerprint]).fetchAll(db)
         }
-        let missing = shards.filter { fileProblem($0) == .missing }.compactMap(\.id)
-        guard !missing.isEmpty else { return [] }
-        return try store.read { db in
-            Set(try String.fetchAll(db, sql: "SELECT key FROM cacheRecord WHERE stage = ? AND fingerprint = ? AND shardId IN (\(missing.map(String.init).joined(separator: ",")))",
-                                    arguments: [stage, fingerprint]))
+        let unsound = Dictionary(shards.filter { fileProblem($0) != nil }.compactMap { shard in shard.id.map { ($0, shard.file) } },
+                                 uniquingKeysWith: { a, _ in a })
+        guard !unsound.isEmpty else { return [:] }
+        let rows = try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT key, shardId FROM cacheRecord WHERE stage = ? AND fingerprint = ? AND shardId IN (\(unsound.keys.map(String.init).joined(separator: ",")))",
+                             arguments: [stage, fingerprint])
         }
+        var found: [String: Set<String>] = [:]
+        for row in rows {
+            let shardId: Int64 = row["shardId"]
+            if let file = unsound[shardId] { found[file, default: []].insert(row["key"]) }
+        }
+        return found
     }
 
     public func row(stage: String, fingerprint: String, key: String) throws -> CacheRecordRow? {
