@@ -149,7 +149,7 @@ struct ManifestOptions: ParsableArguments {
     var data: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp(
-        "Override one stage parameter, as the manifest's params would (repeatable); the value is YAML, e.g. train.epochs=10, train.audio_channels=[8,16], audio.fmax=null (an empty value is refused).",
+        "Override one stage parameter, as the manifest's params would (repeatable); the value is YAML, e.g. train.epochs=10, train.audio_channels=[8,16], audio.fmax=null (an empty value, or a key given twice, is refused).",
         valueName: "stage.key=value"))
     var settings: [String] = []
 
@@ -190,6 +190,15 @@ struct ManifestOptions: ParsableArguments {
         var manifest = try Manifest.load(path: path)
         if let data { manifest.dataRoot = try DataRootChoice.path(ofOption: data) }
         manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
+        // As in a manifest, a key given twice is refused: the later value would drop the earlier without a word.
+        var given: [String: String] = [:]
+        for (setting, override) in zip(settings, manifest.commandLine) {
+            let name = override.stage + "." + override.key
+            if let earlier = given[name] {
+                throw UsageError("--set \(name.echoed) is given twice (\(earlier.echoed), then \(setting.echoed)): give each key once")
+            }
+            given[name] = setting
+        }
         // A run records the manifest with its --set lines: a record too large to read back could not be reproduced.
         let recorded = manifest.recordedText.utf8.count
         guard recorded <= SafeYAML.maxBytes else {

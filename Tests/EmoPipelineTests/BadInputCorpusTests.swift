@@ -105,4 +105,11 @@ struct BadInputCorpusTests {
         #expect(result.status == 64, "\(setting): \(result.stderr)")
         #expect(result.stderr.contains(message), "\(setting): \(result.stderr)")
     }
+    @Test func aKeySetTwiceIsRefused() throws {
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        let (result, _) = try Self.refuse(["run", manifest, "--set", "train.epochs=3", "--set", "train.dropout=0.2", "--set", "train.epochs=5"])
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains("--set train.epochs is given twice (train.epochs=3, then train.epochs=5): give each key once"), "\(result.stderr)")
+    }
+
 }
