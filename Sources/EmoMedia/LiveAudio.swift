@@ -255,6 +255,8 @@ public enum LiveAudio {
         while true {
             let got = avcodec_receive_frame(decoder.codec.context, frame)
             if got == AVCode.again || got == AVCode.eof { return }
+            // A damaged packet (a PCM stream cut inside its last sample, say) is skipped, as one the decoder refuses.
+            if got == AVCode.invalidData { return }
             if got < 0 { throw .decodeFailed(path: source.name, reason: LibavLog.reason(got, log)) }
             defer { av_frame_unref(frame) }
             clock.sawAudio(frame, timeBase: decoder.stream.pointee.time_base)

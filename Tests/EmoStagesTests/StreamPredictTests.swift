@@ -145,6 +145,22 @@ struct StreamPredictTests {
               + latencies.map { String(format: "%.3f", $0) }.joined(separator: " ") + " s")
     }
 
+    /// A pipe that breaks off inside a sample (a 16-bit wav cut at an odd byte) is scored as far as it got,
+    /// as one cut between samples is: its last, half sample is skipped, not the end of the stream's answers.
+    @Test func aStreamCutInsideASampleIsScoredAsFarAsItGot() throws {
+        let (_, clip) = try Self.trained.get()
+        let header = try TestSupport.shell("ffprobe -v error -show_entries stream=sample_rate,channels,bits_per_sample -of csv=p=0 '\(clip)'")
+        #expect(header.trimmingCharacters(in: .whitespacesAndNewlines) == "48000,1,16", "the cut below assumes 48 kHz 16-bit mono: \(header)")
+        let between = 44 + 96_000 * 7   // 7 s of samples after the 44-byte header sox writes
+        let cut = try Self.timedPredict(producer: "head -c \(between + 1) '\(clip)'", arguments: "-")
+        let whole = try Self.timedPredict(producer: "head -c \(between) '\(clip)'", arguments: "-")
+        #expect(cut.result.status == 0 && whole.result.status == 0, "\(cut.result.stderr)\n\(whole.result.stderr)")
+        #expect(cut.lines.count >= 3 && cut.lines.count == whole.lines.count, "\(cut.lines.count) windows, \(whole.lines.count) without the half sample")
+        let windows = { (lines: [Line]) in lines.map { [$0.object["start"] as? Double, $0.object["end"] as? Double] } }
+        #expect(windows(cut.lines) == windows(whole.lines))
+        try Self.checkWindows(cut.lines, input: "-")
+    }
+
     @Test func aPipeWrittenInRealTimeGetsEachWindowBeforeTheStreamEnds() throws {
         let (_, clip) = try Self.trained.get()
         let python = try #require(TestSupport.python ?? TestSupport.executable(named: "python3"), "needs python3 to note when the stream's bytes pass")
