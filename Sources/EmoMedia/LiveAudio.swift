@@ -28,8 +28,14 @@ public struct LiveSource: Sendable, Equatable {
         input == "-" || input.hasPrefix("pipe:") || input.range(of: "^[A-Za-z][A-Za-z0-9+.-]*://", options: .regularExpression) != nil
     }
 
-    /// The URL FFmpeg opens: standard input is its `pipe:0`.
-    var url: String { name == "-" ? "pipe:0" : name }
+    /// The URL FFmpeg opens: standard input is its `pipe:0`, unless it is redirected from a regular file
+    /// (`- < clip.mp4`, as predict advises for a recording too long to read whole): that is opened as the
+    /// file, so FFmpeg may seek, which an mp4 with its index at the end (ffmpeg's default) needs.
+    var url: String {
+        guard name == "-" else { return name }
+        var facts = stat()
+        return fstat(0, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG ? "file:/dev/stdin" : "pipe:0"
+    }
     /// Network protocols take a read timeout; pipes and devices wait as long as their writer does.
     var isNetwork: Bool { url.contains("://") }
 }
@@ -227,7 +233,9 @@ public enum LiveAudio {
             if read == AVCode.exit, watch.stop() { return .stopped }
             if read < 0 {
                 // A live source ends by breaking off; before any data it is broken.
-                guard sink.sourceRate != 0 || anythingDecoded else { throw .truncated(path: source.name, reason: LibavLog.reason(read, log)) }
+                guard sink.sourceRate != 0 || anythingDecoded else {
+                    throw .truncated(path: source.name, reason: LibavLog.reason(read, log) + pipedMP4Hint(input, source))
+                }
                 end = .brokenOff(reason: LibavLog.reason(read, log))
                 break
             }
@@ -247,6 +255,14 @@ public enum LiveAudio {
             _ = video.decode(nil, clock: &clock, picture)
         }
         return end
+    }
+
+    /// An mp4 whose index follows its data is read by seeking back, which a pipe cannot do: the cure.
+    private static func pipedMP4Hint(_ input: UnsafeMutablePointer<AVFormatContext>, _ source: LiveSource) -> String {
+        guard source.url == "pipe:0", let demuxer = input.pointee.iformat?.pointee.name,
+              String(cString: demuxer).contains("mp4") else { return "" }
+        return "; an mp4 whose index comes after its data cannot be read through a pipe: redirect the file instead "
+            + "(- < FILE), or give it as a file, or rewrite it with ffmpeg -movflags +faststart"
     }
 
     private static func receiveFrames(_ decoder: LiveAudioDecoder, frame: UnsafeMutablePointer<AVFrame>,

@@ -161,6 +161,27 @@ struct StreamPredictTests {
         try Self.checkWindows(cut.lines, input: "-")
     }
 
+    /// Standard input redirected from an mp4 whose index comes after its data (ffmpeg's default layout)
+    /// is read as the file it is, so it can be streamed, as predict advises for a recording too long to read whole.
+    @Test func anMP4WithItsIndexAtTheEndIsReadFromARedirectedStandardInput() throws {
+        let (run, clip) = try Self.trained.get()
+        let mp4 = try TestSupport.temporaryFolder("index-last") + "/index-last.mp4"
+        // Six times the clip: long enough that FFmpeg's pipe buffer cannot hold the data it must read past.
+        try TestSupport.shell("ffmpeg -nostdin -v error -stream_loop 5 -i '\(clip)' -c:a aac '\(mp4)'")
+        let layout = try TestSupport.shell("python3 -c \"d=open('\(mp4)','rb').read(); print(d.find(b'moov') > d.find(b'mdat'))\"")
+        #expect(layout.hasPrefix("True"), "the index comes after the data")
+        let streamed = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(run)' --json - < '\(mp4)'"])
+        #expect(streamed.status == 0, "\(streamed.stderr)")
+        let windows = streamed.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let file = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json", mp4])
+        let timeline = (try JSONSerialization.jsonObject(with: Data(file.stdout.utf8)) as? [[String: Any]])?.first?["timeline"] as? [Any]
+        #expect(timeline?.count ?? 0 > 50 && windows.count == timeline?.count, "stream: \(windows.count) windows, file: \(timeline?.count ?? -1)")
+        // Through a pipe it cannot be read; the refusal says why and what to do.
+        let piped = try TestSupport.run("/bin/bash", ["-c", "cat '\(mp4)' | '\(TestSupport.emopipe)' predict --run '\(run)' -"])
+        #expect(piped.status == 1 && piped.stderr.contains("an mp4 whose index comes after its data cannot be read through a pipe: redirect the file"),
+                "\(piped.stderr)")
+    }
+
     @Test func aPipeWrittenInRealTimeGetsEachWindowBeforeTheStreamEnds() throws {
         let (_, clip) = try Self.trained.get()
         let python = try #require(TestSupport.python ?? TestSupport.executable(named: "python3"), "needs python3 to note when the stream's bytes pass")
