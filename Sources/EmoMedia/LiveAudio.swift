@@ -57,9 +57,12 @@ public struct LiveStreams: Sendable, Equatable {
     public var video: Bool
     /// Clockwise quarter turns a player applies to the video (0, 90, 180, 270).
     public var rotation: Int
+    /// Why a wanted video stream is not read although the input has one (its decoder does not open):
+    /// the audio is read alone then.
+    public var videoProblem: String?
 
-    public init(audio: Bool, video: Bool, rotation: Int = 0) {
-        self.audio = audio; self.video = video; self.rotation = rotation
+    public init(audio: Bool, video: Bool, rotation: Int = 0, videoProblem: String? = nil) {
+        self.audio = audio; self.video = video; self.rotation = rotation; self.videoProblem = videoProblem
     }
 }
 
@@ -111,8 +114,17 @@ public enum LiveAudio {
             var audio: LiveAudioDecoder?
             if let stream = chosen.audio { audio = LiveAudioDecoder(codec: try AudioCodec.open(stream, path: source.name, log: log), stream: stream) }
             var video: LiveVideoDecoder?
-            if let stream = chosen.video { video = try LiveVideoDecoder(stream, source: source) }
-            started(LiveStreams(audio: audio != nil, video: video != nil, rotation: video?.rotation ?? 0))
+            var videoProblem: String?
+            if let stream = chosen.video {
+                // A video that cannot be decoded leaves the audio to be read, as a file's does.
+                do throws(MediaError) { video = try LiveVideoDecoder(stream, source: source) } catch {
+                    guard audio != nil else { throw error }
+                    let said = "\(error)", named = source.name + ": "
+                    videoProblem = said.hasPrefix(named) ? String(said.dropFirst(named.count)) : said
+                    stream.pointee.discard = AVDISCARD_ALL
+                }
+            }
+            started(LiveStreams(audio: audio != nil, video: video != nil, rotation: video?.rotation ?? 0, videoProblem: videoProblem))
             var sink = MonoSink(path: source.name, outRate: Int32(sampleRate))
             var clock = LiveClock(audioStream: chosen.audio)
             let end = try pump(input, audio: audio, video: video, sink: &sink, clock: &clock, source: source, watch: watch,

@@ -94,6 +94,7 @@ public final class StreamPredictor: @unchecked Sendable {
     /// The input was opened with `streams`: sets up what each is read with, or refuses (as `failure`,
     /// which stops reading) an input with nothing this model can score.
     public func begin(_ streams: LiveStreams) {
+        videoProblem = streams.videoProblem
         guarded {
             if streams.audio, let logMel = predictor.logMel { mel = try LiveLogMel(logMel) }
             if streams.video, predictor.looksAtFaces {
@@ -112,6 +113,8 @@ public final class StreamPredictor: @unchecked Sendable {
         if let mel { return Double(mel.sampleCount) / Double(sampleRate) }
         return max(0, faces?.last?.time ?? 0)
     }
+    /// Why the stream's video is not read although it has one (see `LiveStreams.videoProblem`).
+    public private(set) var videoProblem: String?
     /// Which modalities the stream is read for, as the note on stderr says it.
     public var reading: [ModelConfig.Modality] { (mel != nil ? [.audio] : []) + (faces != nil ? [.faces] : []) }
     /// The mean of the scored windows' probabilities (the answer a file of this audio would get).

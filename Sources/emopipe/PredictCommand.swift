@@ -58,7 +58,7 @@ struct PredictCommand: ParsableCommand {
         (SIGINT) or SIGTERM stops reading; the windows printed stay, exit status 130. A stream that breaks
         off after data arrived (a server closing it, a network timeout) is scored as far as it got. An
         input that cannot be opened, has nothing the model reads or is not media is refused naming it
-        (exit 1).
+        (exit 1); one whose video cannot be decoded is scored on its audio, saying so.
 
           ffmpeg -re -i talk.mp4 -f wav - | emopipe predict --run RUN - --json
           emopipe predict --run RUN --format pulse default

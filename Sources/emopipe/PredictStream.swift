@@ -73,7 +73,8 @@ extension PredictCommand {
         if scorer.reading.contains(.faces) {
             parts.append("each window's faces are \(predictor.faceFrames) pictures spread over its span; a window without a face uses \(scorer.reading.contains(.audio) ? "the audio only" : "nothing and is skipped")")
         } else if predictor.looksAtFaces {
-            parts.append("the stream has no video: each window uses the audio only")
+            parts.append(scorer.videoProblem.map { "the stream's video cannot be decoded (\($0)): each window uses the audio only" }
+                         ?? "the stream has no video: each window uses the audio only")
         }
         return parts.joined(separator: "; ")
     }

@@ -182,6 +182,25 @@ struct StreamPredictTests {
                 "\(piped.stderr)")
     }
 
+    /// A video whose decoder does not open (its pictures claim 65535 × 65535) leaves the audio to be read,
+    /// streamed as given as a file, and both say why the faces were not used.
+    @Test func aVideoThatCannotBeDecodedLeavesTheAudioToBeScored() throws {
+        let (run, _) = try Self.trained.get()
+        let mp4 = try TestSupport.temporaryFolder("undecodable-video") + "/huge-pictures.mp4"
+        try TestSupport.shell("ffmpeg -nostdin -v error -f lavfi -i testsrc=size=320x240:rate=25:duration=4 -f lavfi -i sine=f=300:duration=4 "
+                              + "-c:v libx264 -pix_fmt yuv420p -c:a aac -shortest '\(mp4)'")
+        // The avc1 sample entry's width and height, 28 bytes after its type (in stsd: ftyp names avc1 too).
+        try TestSupport.shell("python3 -c \"p='\(mp4)'; d=bytearray(open(p,'rb').read()); i=d.find(b'avc1', d.find(b'stsd'))+28; d[i:i+4]=b'\\xff\\xff\\xff\\xff'; open(p,'wb').write(d)\"")
+        let streamed = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(run)' --json - < '\(mp4)'"])
+        #expect(streamed.status == 0 && streamed.stderr.contains("the stream's video cannot be decoded ("), "\(streamed.stderr)")
+        let windows = streamed.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(!windows.isEmpty && windows.allSatisfy { $0["modalities"] as? [String] == ["audio"] }, "\(streamed.stdout)")
+        let file = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json", mp4])
+        #expect(file.status == 0 && file.stderr.contains("\(mp4): the pictures could not be read ("), "\(file.stderr)")
+        let answer = try #require((try JSONSerialization.jsonObject(with: Data(file.stdout.utf8)) as? [[String: Any]])?.first)
+        #expect(answer["modalities"] as? [String] == ["audio"] && answer["video_error"] is String, "\(answer)")
+    }
+
     @Test func aPipeWrittenInRealTimeGetsEachWindowBeforeTheStreamEnds() throws {
         let (_, clip) = try Self.trained.get()
         let python = try #require(TestSupport.python ?? TestSupport.executable(named: "python3"), "needs python3 to note when the stream's bytes pass")
