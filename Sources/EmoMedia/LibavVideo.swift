@@ -288,6 +288,11 @@ struct VideoCodec: ~Copyable {
     let context: UnsafeMutablePointer<AVCodecContext>
     let path: String
 
+    /// The largest picture decoded, 8K (8192 × 4320): a few such pictures are held at once, so a stream
+    /// claiming 16000 × 16000 would take gigabytes (RAVDESS's are 1280 × 720).
+    static let maximumPixels = 8192 * 4320
+    static let maximumPixelsSaid = "8192 × 4320 pixels (8K)"
+
     static func open(_ codec: UnsafePointer<AVCodec>, stream: UnsafeMutablePointer<AVStream>, threads: Int,
                      path: String) throws(MediaError) -> VideoCodec {
         guard let context = avcodec_alloc_context3(codec) else {
@@ -297,6 +302,12 @@ struct VideoCodec: ~Copyable {
         guard let parameters = stream.pointee.codecpar, avcodec_parameters_to_context(context, parameters) >= 0 else {
             throw .videoDecodeFailed(path: path, reason: "the video stream's codec parameters are unusable")
         }
+        let (width, height) = (Int(parameters.pointee.width), Int(parameters.pointee.height))
+        guard width * height <= maximumPixels else {
+            throw .videoDecodeFailed(path: path, reason: "pictures of \(width) × \(height) pixels are larger than the \(maximumPixelsSaid) decoded here")
+        }
+        // Pictures of another size than the container says (the bitstream decides) are held to the same bound.
+        context.pointee.max_pixels = Int64(maximumPixels)
         context.pointee.pkt_timebase = stream.pointee.time_base
         context.pointee.thread_count = Int32(clamping: threads)
         context.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
