@@ -187,7 +187,8 @@ public struct TrainStage: Stage {
         let features = try Self.fedByTraining(
             try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig), context: context)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
-        try parameters.checkMemory(features.config, context: context)
+        let largestFold = features.plan.folds.map { features.samples(actors: $0.train).count }.max() ?? parameters.batchSize
+        try parameters.checkMemory(features.config, context: context, trainingClips: largestFold)
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
@@ -496,16 +497,18 @@ public struct TrainParameters: StageParameters {
     /// `config` is the model as built: without a branch that no training clip can feed.
     /// Without a budget, the machine's memory is the budget: a model whose estimate exceeds it would
     /// make the process die allocating, so it is refused as a parameter error instead.
-    func checkMemory(_ config: ModelConfig, context: StageContext) throws {
+    /// `trainingClips`: the most clips a fold trains on; no batch is larger.
+    func checkMemory(_ config: ModelConfig, context: StageContext, trainingClips: Int) throws {
         let resident = ProcessMemory.residentBytes() ?? 0
-        let needed = TrainingMemory.bytes(config, batchSize: batchSize, threads: context.threads)
+        let needed = TrainingMemory.bytes(config, batchSize: min(batchSize, max(1, trainingClips)), threads: context.threads)
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else {
             try checkMachineMemory(config, context: context, resident: resident, needed: needed)
             return
         }
         guard resident + needed > budget else {
-            let line = String(format: "batch size %d: about %.0f MB estimated for training on %.0f MB resident (budget %d MB)",
-                              batchSize, ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
+            let capped = trainingClips < batchSize ? String(format: " (at most %d clips, the largest fold's)", trainingClips) : ""
+            let line = String(format: "batch size %d%@: about %.0f MB estimated for training on %.0f MB resident (budget %d MB)",
+                              batchSize, capped, ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
             context.logger.info("\(line)")
             // A budget above what the machine has does not make the machine larger.
             try checkMachineMemory(config, context: context, resident: resident, needed: needed)

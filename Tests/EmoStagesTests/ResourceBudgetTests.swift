@@ -117,6 +117,32 @@ struct ResourceBudgetTests {
         #expect(try Self.peak(try Self.recordedStages(workdir)["train"]) <= 160)
     }
 
+    /// No batch holds more clips than the largest fold trains on, so a batch size above that is estimated
+    /// as that many clips: the same memory as a batch of exactly the fold's clips, never refused for more.
+    @Test func aBatchSizeAboveTheTrainingClipsIsEstimatedAtTheClips() throws {
+        let (base, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        let text = try String(contentsOfFile: base, encoding: .utf8)
+        let manifest = (base as NSString).deletingLastPathComponent + "/roomy-\(UUID().uuidString.prefix(6)).yaml"
+        try (text + "\nresources: {max_memory_mb: 100000}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        func estimate(_ batch: Int) throws -> (clips: Int?, megabytes: String) {
+            let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=\(batch)", "--until", "train",
+                                                                "--workdir", workdir])
+            #expect(run.status == 0, "\(run.stderr)")
+            let line = try #require(run.stderr.split(separator: "\n").first { $0.contains("batch size \(batch)") && $0.contains("MB estimated") },
+                                    "\(run.stderr)")
+            func number(after prefix: String) -> String? {
+                line.range(of: prefix).map { String(line[$0.upperBound...].prefix { $0.isNumber }) }
+            }
+            let clips = line.contains("clips, the largest fold's") ? number(after: "(at most ").flatMap { Int($0) } : nil
+            return (clips, try #require(number(after: "): about ") ?? number(after: ": about ")))
+        }
+        let above = try estimate(4096)
+        let clips = try #require(above.clips, "the estimate says it is capped at the fold's clips")
+        #expect(clips < 4096)
+        let exact = try estimate(clips)
+        #expect(exact.clips == nil && exact.megabytes == above.megabytes, "\(above) vs \(exact)")
+    }
+
     /// Without a budget the machine's memory is one: parameters each within range whose model could
     /// not be trained here (about 23 GB of activations per sample, 4,096 samples a batch) are refused
     /// before training, naming what to change, never a crash.
