@@ -25,8 +25,10 @@ public struct PipelineDefinition: Equatable, Sendable {
     public func stage(_ name: String) -> StageDeclaration? { stages.first { $0.name == name } }
     public var stageNames: [String] { stages.map(\.name) }
 
-    public static func load(path: String) throws -> PipelineDefinition {
-        try parse(yaml: try SafeYAML.read(path: path, what: "pipeline file"), origin: path)
+    /// `manifest`: the manifest whose `pipeline` names the file, named when the file cannot be read.
+    public static func load(path: String, manifest: String? = nil) throws -> PipelineDefinition {
+        let what = manifest.map { "pipeline file (pipeline: in \($0.shownPath))" } ?? "pipeline file"
+        return try parse(yaml: try SafeYAML.read(path: path, what: what), origin: path)
     }
 
     static let fileKeys: Set<String> = ["name", "description", "stages"]

@@ -68,7 +68,7 @@ public final class PipelineRunner {
                 cancellation: Cancellation = Cancellation(), libraries: [String: String] = [:]) throws {
         self.manifest = manifest
         self.libraries = libraries
-        self.pipeline = try PipelineDefinition.load(path: manifest.pipelinePath)
+        self.pipeline = try PipelineDefinition.load(path: manifest.pipelinePath, manifest: manifest.path)
         self.workspace = workspace
         self.stages = Dictionary(stages.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.cancellation = cancellation

@@ -181,7 +181,7 @@ struct ManifestOptions: ParsableArguments {
 
     static func load(path: String, data: String?, settings: [String], in workspace: Workspace) throws -> (manifest: Manifest, dataRoot: DataRootChoice) {
         var manifest = try load(path: path, data: nil, settings: settings)
-        let choice = try DataRootChoice.choose(option: data, workspace: workspace, manifestRoot: manifest.dataRoot)
+        let choice = try DataRootChoice.choose(option: data, workspace: workspace, manifestRoot: manifest.dataRoot, manifestPath: manifest.path)
         manifest.dataRoot = choice.path
         return (manifest, choice)
     }
@@ -218,11 +218,13 @@ struct DataRootChoice {
 
     var path: String
     var origin: Origin
+    /// The manifest whose `data` the root is, when it is.
+    var manifestPath: String?
 
-    static func choose(option: String?, workspace: Workspace, manifestRoot: String) throws -> DataRootChoice {
+    static func choose(option: String?, workspace: Workspace, manifestRoot: String, manifestPath: String) throws -> DataRootChoice {
         if let option { return DataRootChoice(path: try path(ofOption: option), origin: .option) }
         if let remembered = try workspace.rememberedDataRoot() { return DataRootChoice(path: remembered, origin: .workDirectory) }
-        return DataRootChoice(path: manifestRoot, origin: .manifest)
+        return DataRootChoice(path: manifestRoot, origin: .manifest, manifestPath: manifestPath)
     }
 
     /// `--data`'s folder as an absolute path. An empty value would resolve to the current directory
@@ -259,8 +261,15 @@ struct DataRootChoice {
         }
     }
 
-    /// What is wrong with a root that is not a folder.
-    var notAFolder: String { "\(path.echoed): the data root does not exist or is not a folder" }
+    /// What is wrong with a root that is not a folder, and where the root was given.
+    var notAFolder: String {
+        let given = switch origin {
+        case .option: "--data"
+        case .workDirectory: "remembered by the work directory from an earlier --data"
+        case .manifest: "data: in \((manifestPath ?? "the manifest").echoed)"
+        }
+        return "\(path.echoed): the data root (\(given)) does not exist or is not a folder"
+    }
 
     /// Says `line` on stderr, leaving stdout to the command's own output (tables, JSON).
     func announce() { StandardStream.error.write(Data((line + "\n").utf8)) }

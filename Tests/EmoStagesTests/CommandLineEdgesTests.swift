@@ -88,15 +88,21 @@ struct CommandLineEdgesTests {
                             // Every run records the sources under its root as its dataset: evaluate's too.
                             ["run", Self.manifest, "--only", "evaluate"]] {
                 let missing = try Self.emopipe(command + ["--data", root], workdir: workdir)
-                #expect(missing.status == 64 && missing.stderr.contains("data root \(root) (from --data)\nemopipe: \(root): the data root does not exist or is not a folder"),
+                #expect(missing.status == 64 && missing.stderr.contains("data root \(root) (from --data)\nemopipe: \(root): the data root (--data) does not exist or is not a folder"),
                         "\(command): \(missing.stderr)")
             }
             // status reports all the same (ingest is stale against it) and says what a run would do.
             let status = try Self.emopipe(["status", Self.manifest, "--data", root], workdir: workdir)
             #expect(status.status == 0 && status.stdout.contains("ingest    stale")
-                    && status.stderr.contains("emopipe: warning: \(root): the data root does not exist or is not a folder; `run` refuses it (exit 64)"),
+                    && status.stderr.contains("emopipe: warning: \(root): the data root (--data) does not exist or is not a folder; `run` refuses it (exit 64)"),
                     "\(status.stderr)")
         }
+        // A manifest's own data root is named with the manifest it came from.
+        let noRootFolder = try TestSupport.temporaryFolder("no-root")
+        let noRoot = try TestSupport.writeManifest(at: noRootFolder + "/no-root.yaml", data: noRootFolder + "/gone", "seed: 1")
+        let fromManifest = try Self.emopipe(["run", noRoot, "--until", "ingest"], workdir: noRootFolder + "/work")
+        #expect(fromManifest.status == 64 && fromManifest.stderr.contains(
+            "emopipe: \(noRootFolder)/gone: the data root (data: in \(noRoot)) does not exist or is not a folder"), "\(fromManifest.stderr)")
         #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count == runsBefore)
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
     }

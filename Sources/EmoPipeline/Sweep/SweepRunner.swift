@@ -137,7 +137,7 @@ public final class SweepRunner {
 
     /// Every trial's parameters are resolved and validated, as a manifest's are, before any runs.
     private func validateEveryTrial() throws {
-        try PipelineRunner.checkSweepMetric(spec, manifest: manifest, pipeline: try PipelineDefinition.load(path: manifest.pipelinePath), stages: stages)
+        try PipelineRunner.checkSweepMetric(spec, manifest: manifest, pipeline: try PipelineDefinition.load(path: manifest.pipelinePath, manifest: manifest.path), stages: stages)
         // What the manifest and its --set lines are refused for without any trial's values: a trial refused
         // for the very same is refused for a value it inherits (a value every trial overrides is no fault).
         let inherited: String?
