@@ -39,9 +39,13 @@ public struct PipelineDefinition: Equatable, Sendable {
     public static func parse(yaml text: String, origin: String) throws -> PipelineDefinition {
         func fail(_ why: String) -> PipelineError { .invalidFile("\(origin): \(why)") }
         func line(_ node: Node) -> String { node.mark.map { "line \($0.line): " } ?? "" }
-        func textField(_ node: Node?, _ what: String) throws -> String? {
-            guard let node else { return nil }
-            guard case .scalar = node, let value = node.string else { throw fail("\(line(node))\(what) must be text") }
+        // Text as YAML types it, as a manifest's fields are read: `name: 5` is a number, not a name. An
+        // optional field may be null (absent); a `needs` entry may not.
+        func textField(_ node: Node?, _ what: String, optional: Bool = true) throws -> String? {
+            guard let node, !(optional && node.null != nil) else { return nil }
+            guard case .scalar = node, case .string(let value)? = try? ParamValue(yaml: node, origin: origin) else {
+                throw fail("\(line(node))\(what) must be text")
+            }
             return value
         }
         func requireKnown(_ map: Node.Mapping, _ known: Set<String>, _ what: String) throws {
@@ -69,7 +73,11 @@ public struct PipelineDefinition: Equatable, Sendable {
             if let fields { try requireKnown(fields, stageKeys, "in stage '\(stageName.echoed)'") }
             let needs = try fields?["needs"].map { node -> [String] in
                 guard let seq = node.sequence else { throw fail("stage '\(stageName)': 'needs' must be a list") }
-                return try seq.map { try textField($0, "stage '\(stageName.echoed)': each of 'needs'") ?? "" }
+                let listed = try seq.map { try textField($0, "stage '\(stageName.echoed)': each of 'needs'", optional: false) ?? "" }
+                if let twice = listed.first(where: { need in listed.filter { $0 == need }.count > 1 }) {
+                    throw fail("\(line(node))stage '\(stageName.echoed)': 'needs' lists '\(twice.echoed)' twice")
+                }
+                return listed
             } ?? []
             var params: [String: ParamValue] = [:]
             if let node = fields?["params"], node.null == nil {
