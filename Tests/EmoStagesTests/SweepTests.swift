@@ -181,6 +181,18 @@ struct SweepTests {
         #expect(trialOwn.status == ExitStatus.usage && trialOwn.stderr.contains("sweep trial") && trialOwn.stderr.contains("train.learning_rate = -1")
                 && !trialOwn.stderr.contains("dropout = 5"), "\(trialOwn.stderr)")
 
+        // A random range is checked at both ends, whichever values the seed draws (here one below 1; rounding
+        // to four digits can draw 1.0 itself).
+        let ranged = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1]}")
+        try String(contentsOfFile: ranged, encoding: .utf8)
+            .replacingOccurrences(of: "strategy: grid\n  grid: {train.dropout: [0.1]}",
+                                  with: "strategy: random\n  random: {n_trials: 1, seed: 3, params: {train.dropout: {distribution: uniform, low: 0.1, high: 1}}}")
+            .write(toFile: ranged, atomically: true, encoding: .utf8)
+        let refusedRange = try TestSupport.run(TestSupport.emopipe, ["sweep", ranged, "--workdir", workdir])
+        #expect(refusedRange.status == ExitStatus.usage
+                && refusedRange.stderr.contains("sweep.random train.dropout = 1.0, a value its draws can take, is refused:"), "\(refusedRange.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
+
         // A metric metrics.json does not hold is named before trial 0 trains, not after.
         let misspelt = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2]}")
         try String(contentsOfFile: misspelt, encoding: .utf8).replacingOccurrences(of: "metric: weighted_f1", with: "metric: weighted_f")

@@ -155,6 +155,22 @@ public final class SweepRunner {
                 }
             }
         }
+        // A random block's ranges are checked at their ends, with the first trial's other values: which
+        // values a seed draws must not decide whether an invalid range is accepted.
+        guard let random = spec.random, let first = trials.first else { return }
+        for parameter in random.params {
+            for value in parameter.distribution.extremes {
+                try cancellation.check()
+                var trial = first
+                trial.settings = first.settings.map { $0.key == parameter.key ? (parameter.key, value) : $0 }
+                for epochs in budgets {
+                    do { _ = try runner(for: trial, epochs: epochs) } catch {
+                        if "\(error)" == inherited { throw error }
+                        throw PipelineError.invalidFile("\(manifest.path): sweep.random \(parameter.key) = \(value.shown), a value its draws can take, is refused: \(error)")
+                    }
+                }
+            }
+        }
     }
 
     // MARK: Running

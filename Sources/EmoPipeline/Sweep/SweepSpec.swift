@@ -239,15 +239,25 @@ extension SweepSpec.Distribution {
             guard let values = fields["values"]?.arrayValue, !values.isEmpty else { throw fail("\(field).values must be a non-empty list") }
             self = .choice(values)
         case "int_uniform":
-            guard let low = fields["low"]?.intValue, let high = fields["high"]?.intValue, low <= high,
-                  high.subtractingReportingOverflow(low).overflow == false else {
-                throw fail("\(field): int_uniform needs integers low ≤ high")
+            func bound(_ end: String) throws -> Int {
+                guard let given = fields[end] else { throw fail("\(field): int_uniform needs '\(end)'") }
+                guard let value = given.intValue else { throw fail("\(field).\(end) = \(given.shown): int_uniform needs a whole number") }
+                return value
+            }
+            let (low, high) = (try bound("low"), try bound("high"))
+            guard low <= high else { throw fail("\(field): int_uniform needs low ≤ high (got \(low) > \(high))") }
+            guard high.subtractingReportingOverflow(low).overflow == false else {
+                throw fail("\(field): int_uniform from \(low) to \(high) spans more than a 64-bit integer holds; narrow it")
             }
             self = .intUniform(low: low, high: high)
         default:
-            guard let low = fields["low"]?.doubleValue, let high = fields["high"]?.doubleValue, low.isFinite, high.isFinite, low <= high else {
-                throw fail("\(field): \(name) needs finite numbers low ≤ high")
+            func bound(_ end: String) throws -> Double {
+                guard let given = fields[end] else { throw fail("\(field): \(name) needs '\(end)'") }
+                guard let value = given.doubleValue, value.isFinite else { throw fail("\(field).\(end) = \(given.shown): \(name) needs a finite number") }
+                return value
             }
+            let (low, high) = (try bound("low"), try bound("high"))
+            guard low <= high else { throw fail("\(field): \(name) needs low ≤ high (got \(low) > \(high))") }
             guard (high - low).isFinite else {
                 throw fail("\(field): \(name) from \(low) to \(high) spans more than a 64-bit float holds (\(Double.greatestFiniteMagnitude)); narrow it")
             }
@@ -331,6 +341,16 @@ extension SweepSpec {
 }
 
 extension SweepSpec.Distribution {
+    /// The values that bound what draws give (both ends of a range, which rounding can reach; every
+    /// choice): each must be a valid setting, not only those one seed happens to draw.
+    var extremes: [ParamValue] {
+        switch self {
+        case .uniform(let low, let high), .logUniform(let low, let high): return low == high ? [.double(low)] : [.double(low), .double(high)]
+        case .intUniform(let low, let high): return low == high ? [.int(low)] : [.int(low), .int(high)]
+        case .choice(let values): return values
+        }
+    }
+
     /// How many different values a draw can give (as a Double: an integer range may exceed Int); a
     /// continuous range counts as unbounded unless it is one point.
     var distinctValues: Double {
