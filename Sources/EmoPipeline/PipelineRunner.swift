@@ -239,12 +239,21 @@ public final class PipelineRunner {
         Dictionary(overrides.filter { $0.stage == stage }.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
     }
 
+    /// What each stage checks of its parameters beyond decoding (a landmark model dlib must load), as
+    /// a run checks it before any stage runs: `run`, `run --dry-run` and `params` refuse alike.
+    public func checkBeforeRunning(_ names: [String]) throws {
+        for name in names { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved) } }
+    }
+
+    /// The stages a whole run reaches (what `params` checks as a run would).
+    public func stagesOfAWholeRun() throws -> [String] { try selectedStages(RunSelection()) }
+
     // MARK: Run
 
     public func run(_ selection: RunSelection, command: String) throws -> RunReport {
         let selected = try selectedStages(selection)
         let forced = forcedStages(selection, selected: selected)
-        for name in selected { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved) } }
+        try checkBeforeRunning(selected)
         logUnread(selection)
         try workspace.create()
         let runId = Self.newRunId()

@@ -68,6 +68,7 @@ extension PipelineRunner {
     /// stage can tell beforehand. Reads the work directory; changes nothing.
     public func plan(_ selection: RunSelection) throws -> [PlannedStage] {
         let selected = try selectedStages(selection)
+        try checkBeforeRunning(selected)
         logUnread(selection)
         let statuses = Dictionary(uniqueKeysWithValues: try stageStatuses().map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)

@@ -190,6 +190,12 @@ struct ManifestOptions: ParsableArguments {
         var manifest = try Manifest.load(path: path)
         if let data { manifest.dataRoot = try DataRootChoice.path(ofOption: data) }
         manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
+        // A run records the manifest with its --set lines: a record too large to read back could not be reproduced.
+        let recorded = manifest.recordedText.utf8.count
+        guard recorded <= SafeYAML.maxBytes else {
+            throw UsageError("--set: the manifest with these overrides would be recorded as \(recorded) bytes; "
+                             + "a manifest is read up to \(SafeYAML.maxBytes): give fewer or shorter --set values")
+        }
         // As in a manifest, a key given twice is refused: the later value would drop the earlier without a word.
         var given: [String: String] = [:]
         for (setting, override) in zip(settings, manifest.commandLine) {
@@ -198,12 +204,6 @@ struct ManifestOptions: ParsableArguments {
                 throw UsageError("--set \(name.echoed) is given twice (\(earlier.echoed), then \(setting.echoed)): give each key once")
             }
             given[name] = setting
-        }
-        // A run records the manifest with its --set lines: a record too large to read back could not be reproduced.
-        let recorded = manifest.recordedText.utf8.count
-        guard recorded <= SafeYAML.maxBytes else {
-            throw UsageError("--set: the manifest with these overrides would be recorded as \(recorded) bytes; "
-                             + "a manifest is read up to \(SafeYAML.maxBytes): give fewer or shorter --set values")
         }
         return manifest
     }

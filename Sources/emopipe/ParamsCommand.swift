@@ -32,6 +32,7 @@ struct ParamsCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                             workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                             stages: StageCatalog.all())
+            try runner.checkBeforeRunning(try runner.stagesOfAWholeRun())
             let rows = runner.pipeline.stageNames.flatMap { stage -> [Row] in
                 guard let resolved = runner.parameters[stage] else { return [] }
                 let preset = resolved.preset.map { [Row(stage: stage, key: $0.key, value: $0.name, origin: $0.origin)] } ?? []

@@ -437,6 +437,12 @@ struct CommandLineUsageTests {
         #expect(faces.status == 64 && faces.stderr.contains("faces.landmark_model") && faces.stderr.contains("No such file or directory"),
                 "\(faces.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "refused before any stage ran")
+        // `params` and a dry run check as a run checks: they do not promise a run that would be refused.
+        let faceSettings = Array(settings.prefix(4)) + ["--set", "train.modalities=[audio, faces]"]
+        for command in [["params", manifest, "--data", data], ["run", manifest, "--dry-run", "--data", data, "--workdir", workdir]] {
+            let checked = try TestSupport.run(TestSupport.emopipe, command + faceSettings)
+            #expect(checked.status == 64 && checked.stderr.contains("faces.landmark_model"), "\(command): \(checked.stderr)")
+        }
         #expect(try Self.emopipe(["status", manifest] + settings).status == 0)
         #expect(try Self.emopipe(["run", manifest, "--until", "audio"] + settings).status == 0)
     }
