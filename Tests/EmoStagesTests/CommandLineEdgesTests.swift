@@ -470,7 +470,7 @@ struct CommandLineUsageTests {
         #expect(stats.status == 0 && stats.stderr.contains("1 indexed shard(s) missing or not of their recorded size (\(shard.file)): `emopipe cache verify`"),
                 "\(stats.stderr)")
         let status = try Self.emopipe(["status", manifest, "--workdir", workdir])
-        #expect(status.stdout.contains("audio     stale       2 source(s) have no cached log-mel tensors (new, dropped by `cache verify`, or their shard file is gone)"),
+        #expect(status.stdout.contains("audio     stale       2 source(s) have no cached log-mel tensors (new, dropped by `cache verify`, or their shard file is gone or of another size than written)"),
                 "\(status.stdout)")
         let again = try Self.emopipe(["run", manifest, "--workdir", workdir, "--until", "audio"])
         #expect(again.status == 0 && again.stderr.contains("2 to compute, 0 cached"), "\(again.stderr)")

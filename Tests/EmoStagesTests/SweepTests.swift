@@ -213,7 +213,7 @@ struct SweepTests {
         let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [4096, 16], export.quantize: [none, int8]}")
         try String(contentsOfFile: manifest, encoding: .utf8)
             .replacingOccurrences(of: "metric: weighted_f1", with: "metric: int8.weighted_f1")
-            .replacingOccurrences(of: "threads: 2\n", with: "threads: 2\nresources: {max_memory_mb: 1024}\n")
+            .replacingOccurrences(of: "threads: 2\n", with: "threads: 2\nresources: {max_memory_mb: 250}\n")
             .write(toFile: manifest, atomically: true, encoding: .utf8)
         let workdir = folder + "/work"
         let result = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
@@ -228,7 +228,7 @@ struct SweepTests {
         }
         for quantize in ["none", "int8"] {
             let big = try #require(trial(batch: 4096, quantize: quantize), "\(trials)")
-            #expect(big["status"] as? String == "failed" && (big["reason"] as? String ?? "").contains("resources.max_memory_mb = 1024"), "\(big)")
+            #expect(big["status"] as? String == "failed" && (big["reason"] as? String ?? "").contains("resources.max_memory_mb = 250"), "\(big)")
         }
         let unquantized = try #require(trial(batch: 16, quantize: "none"))
         #expect(unquantized["status"] as? String == "failed"
