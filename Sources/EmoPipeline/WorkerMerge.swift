@@ -15,7 +15,9 @@ public struct WorkerMerge {
     /// The worker work directories inside the main one, sorted.
     public static func workerFolders(in main: Workspace) -> [String] { main.workerFolders }
 
-    public func merge(_ folders: [String]) throws -> [(String, MergeReport)] {
+    /// Each worker's merge, or why it was not merged: a worker whose shards or index rows are damaged
+    /// is left out (run it again) while the others are merged.
+    public func merge(_ folders: [String]) throws -> [(String, Result<MergeReport, CacheError>)] {
         guard !folders.isEmpty else {
             throw PipelineError.missingData("nothing to merge: no worker work directories given, and none under \(main.workersRoot)")
         }
@@ -36,20 +38,27 @@ public struct WorkerMerge {
         defer { lock.release() }
         let store = try main.openStore(.readWrite)
         try checkDataRoots(works, mainRoot: try store.runs().first { !$0.dataRoot.isEmpty }?.dataRoot)  // cache verify records no root
-        var reports: [(String, MergeReport)] = []
+        var reports: [(String, Result<MergeReport, CacheError>)] = []
         for folder in folders {
             let worker = Workspace(root: folder)
             let workerStore = try worker.openForeignStore()
-            let report = try store.absorb(workerStore, into: main) { shards in
-                // A full dataset's worker brings about a hundred shards, each copied, synced and checked.
-                let progress = ProgressReporter(label: "merge \(folder)", total: shards.count, unit: "shards", quietFor: 2)
-                defer { progress.finish() }
-                for shard in shards {
-                    try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes)
-                    progress.advance()
+            do {
+                let report = try store.absorb(workerStore, into: main) { shards in
+                    // A full dataset's worker brings about a hundred shards, each copied, synced and checked.
+                    let progress = ProgressReporter(label: "merge \(folder)", total: shards.count, unit: "shards", quietFor: 2)
+                    defer { progress.finish() }
+                    for shard in shards {
+                        try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes)
+                        progress.advance()
+                    }
                 }
+                reports.append((folder, .success(report)))
+            } catch let damage as CacheError {
+                // A worker's damage is its own (its rows are written in one transaction, after its shards):
+                // the others are merged. A shard this process may not read is the machine's problem: stop.
+                if case .denied = damage { throw damage }
+                reports.append((folder, .failure(damage)))
             }
-            reports.append((folder, report))
         }
         return reports
     }
@@ -83,7 +92,11 @@ public struct WorkerMerge {
         let destination = try main.cacheFile(relative)
         try main.createFoldersWithoutLinks((relative as NSString).deletingLastPathComponent)
         try DurableFile.copy(from: source, to: destination, bytes: bytes) { copy in
-            let shard = try ShardFile(path: copy)
+            // The copy is checked, the worker's file is named: the copy's temporary name is gone after a refusal.
+            let shard: ShardFile
+            do { shard = try ShardFile(path: copy) } catch CacheError.badShard(_, let reason) {
+                throw CacheError.badShard(path: source, reason: reason + "; run the worker again")
+            }
             if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
                 throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; run the worker again")
             }

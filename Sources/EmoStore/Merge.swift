@@ -46,7 +46,12 @@ extension ProvenanceStore {
         if let stray = runs.first(where: { !Workspace.isRunFolderName($0.id) }) {
             throw CacheError.io(path: worker.path, reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
         }
+        if let orphan = newRecords.first(where: { record in !shards.contains { $0.id == record.shardId } }) {
+            throw CacheError.io(path: worker.path, reason: "its cacheRecord row for \(orphan.stage) record \(orphan.key.echoed) names shard "
+                                + "\(orphan.shardId), which it does not index; run the worker again")
+        }
         try copyShards(shardsToCopy)
+        try checkRows(newRecords, against: shardsToCopy, in: main, worker: worker)
 
         var report = MergeReport()
         report.recordsAlreadyPresent = records.count - newRecords.count
@@ -94,5 +99,41 @@ extension ProvenanceStore {
             }
         }
         return report
+    }
+
+    /// Every index row of a copied shard must say what the shard's own (CRC-checked) index says: an
+    /// edited or damaged worker database would otherwise be trusted by every reader of the main one.
+    private func checkRows(_ records: [CacheRecordRow], against shards: [CacheShardRow], in main: Workspace,
+                           worker: ProvenanceStore) throws {
+        for shard in shards {
+            let path = try main.cacheFile(shard.file)
+            let file = try ShardFile(path: path)
+            let entries = Dictionary(file.entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+            for record in records where record.shardId == shard.id {
+                let entry = entries[record.key]
+                let mismatch: String? = if record.stage != shard.stage || record.fingerprint != shard.fingerprint {
+                    "is of \(record.stage) \(record.fingerprint.prefix(16)), its shard of \(shard.stage) \(shard.fingerprint.prefix(16))"
+                } else if let entry {
+                    Self.mismatch(record, entry, metadata: file.metadata(entry))
+                } else {
+                    "names a record its shard does not hold"
+                }
+                if let mismatch {
+                    throw CacheError.io(path: worker.path, reason: "its cacheRecord row for \(record.stage) record \(record.key.echoed) \(mismatch) "
+                                        + "(\(shard.file)); run the worker again")
+                }
+            }
+        }
+    }
+
+    /// Which field of an index row differs from the shard's entry, or nil.
+    static func mismatch(_ row: CacheRecordRow, _ entry: ShardEntry, metadata: String) -> String? {
+        let fields: [(String, String, String)] = [
+            ("dtype", "\(row.dtype)", "\(entry.dtype.rawValue)"), ("shape", row.shapeJSON, "[" + entry.shape.map(String.init).joined(separator: ",") + "]"),
+            ("crc32c", "\(row.crc32c)", "\(entry.crc32c)"), ("data offset", "\(row.dataOffset)", "\(entry.dataOffset)"),
+            ("data length", "\(row.dataLength)", "\(entry.dataLength)"), ("metadata offset", "\(row.metaOffset)", "\(entry.metaOffset)"),
+            ("metadata length", "\(row.metaLength)", "\(entry.metaLength)"), ("metadata", row.metadata, metadata),
+        ]
+        return fields.first { $0.1 != $0.2 }.map { "says \($0.0) \($0.1.echoed), its shard \($0.2.echoed)" }
     }
 }

@@ -15,7 +15,9 @@ struct MergeCommand: ParsableCommand {
         A worker still running (its lock held, exit 75) or whose last run did not finish is refused, and so
         is one that read another data root than the others (or than WORKDIR's last run). A worker's rows
         and files are checked before use: shard rows must name the cache's own shard paths, run ids must be
-        plain names, and a shard is published only when the copy's records all match their CRC-32C.
+        plain names, a shard is published only when the copy's records all match their CRC-32C, and each
+        index row must agree with its shard's own index. A worker whose shards or rows are damaged is not
+        merged (stderr says why: run it again) while the others are, exit status 3.
         Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
 
         A sweep worker's folder (`emopipe sweep --worker`, WORKDIR/workers/sweep-*) brings its trials'
@@ -46,9 +48,20 @@ struct MergeCommand: ParsableCommand {
             }
             let folders = given.filter { !SweepMerge.isSweepWorker($0) }
             if folders.isEmpty && !sweepWorkers.isEmpty { return }
-            for (folder, report) in try WorkerMerge(main: main).merge(folders) {
-                print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
-                      + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
+            var notMerged = 0
+            for (folder, result) in try WorkerMerge(main: main).merge(folders) {
+                switch result {
+                case .success(let report):
+                    print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
+                          + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
+                case .failure(let damage):
+                    notMerged += 1
+                    StandardStream.error.write(Data("emopipe: \(folder): not merged: \(damage)\n".utf8))
+                }
+            }
+            if notMerged > 0 {
+                StandardStream.error.write(Data("emopipe: \(notMerged) of \(folders.count) worker(s) not merged; the others were\n".utf8))
+                throw ExitCode(ExitStatus.partial)
             }
         } catch {
             throw Failure.exit(for: error)

@@ -28,6 +28,11 @@ struct WorkerMergeTests {
         return (main, worker, shard)
     }
 
+    /// Merges and returns each worker's report, throwing the first worker's damage as merge reported it.
+    static func merge(_ main: Workspace, _ folders: [String]) throws -> [MergeReport] {
+        try WorkerMerge(main: main).merge(folders).map { try $0.1.get() }
+    }
+
     static func setShardFile(_ worker: Workspace, to file: String) throws {
         let queue = try DatabaseQueue(path: worker.path("emopipe.sqlite"))
         try queue.write { try $0.execute(sql: "UPDATE cacheShard SET file = ?", arguments: [file]) }
@@ -35,8 +40,8 @@ struct WorkerMergeTests {
 
     @Test func aSoundWorkerMerges() throws {
         let (main, worker, shard) = try Self.worker()
-        let reports = try WorkerMerge(main: main).merge([worker.root])
-        #expect(reports.first?.1.records == 3 && reports.first?.1.shards == 1)
+        let reports = try Self.merge(main, [worker.root])
+        #expect(reports.first?.records == 3 && reports.first?.shards == 1)
         #expect(FileManager.default.contentsEqual(atPath: worker.path(shard), andPath: main.path(shard)))
     }
 
@@ -49,7 +54,7 @@ struct WorkerMergeTests {
             try? FileManager.default.createDirectory(atPath: (outside as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try? FileManager.default.copyItem(atPath: worker.path(shard), toPath: outside)
             try Self.setShardFile(worker, to: stray)
-            let error = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+            let error = #expect(throws: CacheError.self) { try Self.merge(main, [worker.root]) }
             #expect("\(error.map { "\($0)" } ?? "")".contains("which is not where the cache keeps a shard"), "\(stray): \(String(describing: error))")
             #expect(!FileManager.default.fileExists(atPath: (main.path(stray) as NSString).standardizingPath), "\(stray)")
             #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 0)
@@ -62,38 +67,76 @@ struct WorkerMergeTests {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[bytes.count / 2] ^= 0xff   // inside a record's data
         try bytes.write(to: URL(fileURLWithPath: path))
-        let damaged = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let damaged = #expect(throws: CacheError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(damaged.map { "\($0)" } ?? "")".contains("does not match its CRC-32C"), "\(String(describing: damaged))")
 
         try FileManager.default.removeItem(atPath: path)
         #expect(mkfifo(path, 0o644) == 0)
-        let fifo = #expect(throws: EmoError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let fifo = #expect(throws: EmoError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(fifo.map { "\($0)" } ?? "")".contains("not a regular file"), "\(String(describing: fifo))")
         #expect(!FileManager.default.fileExists(atPath: main.path(shard)))
+    }
+
+    /// A worker's index row that disagrees with its shard's own index (an edited or damaged database) is
+    /// refused, naming the field, and a row naming no shard likewise: readers of the main index trust it.
+    @Test func anIndexRowThatDisagreesWithItsShardIsRefused() throws {
+        let edits = [("UPDATE cacheRecord SET crc32c = crc32c + 1 WHERE rowid = 2", "says crc32c"),
+                     ("UPDATE cacheRecord SET metadata = '{\"real_frames\": 5}' WHERE rowid = 1", "says metadata"),
+                     ("UPDATE cacheRecord SET shapeJSON = '[64,1]' WHERE rowid = 3", "says shape [64,1], its shard [8,8]"),
+                     ("UPDATE cacheRecord SET key = 'a' || substr(key, 2) WHERE rowid = 1", "names a record its shard does not hold"),
+                     ("UPDATE cacheRecord SET fingerprint = 'deadbeef' WHERE rowid = 1", "is of audio deadbeef, its shard of audio fp"),
+                     ("UPDATE cacheRecord SET shardId = 999 WHERE rowid = 1", "names shard 999, which it does not index")]
+        for (edit, said) in edits {
+            let (main, worker, _) = try Self.worker()
+            // As an sqlite3 shell edits it: without the foreign keys EmoPipe's own connections enforce.
+            var configuration = Configuration()
+            configuration.foreignKeysEnabled = false
+            try DatabaseQueue(path: worker.path("emopipe.sqlite"), configuration: configuration).write { try $0.execute(sql: edit) }
+            let error = #expect(throws: CacheError.self) { try Self.merge(main, [worker.root]) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains(said), "\(edit): \(String(describing: error))")
+            #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 0, "\(edit)")
+        }
+    }
+
+    /// One damaged worker does not keep the others out: they are merged, and it is reported, naming
+    /// its own shard file (not the copy the check read).
+    @Test func aDamagedWorkerIsLeftOutAndTheOthersAreMerged() throws {
+        let (main, damaged, shard) = try Self.worker(0, of: 2)
+        let (_, sound, _) = try Self.worker(1, of: 2, main: main)
+        let path = damaged.path(shard)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 5] ^= 0xff   // inside the shard's index
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let results = try WorkerMerge(main: main).merge([damaged.root, sound.root])
+        #expect(results.count == 2)
+        guard case .failure(let damage) = results[0].1 else { Issue.record("the damaged worker merged: \(results)"); return }
+        #expect("\(damage)".hasPrefix(path + ": not a valid shard: ") && "\(damage)".contains("run the worker again"), "\(damage)")
+        #expect((try? results[1].1.get())?.records == 3, "\(results)")
+        #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 3)
     }
 
     @Test func aMalformedSliceAndTheMainDirectoryItselfAreNamedForWhatTheyAre() throws {
         let (main, worker, _) = try Self.worker()
         for marker in ["garbage", "5/2", "0/0", "-1/2"] {
             try "\(marker)\n".write(toFile: worker.workerMarkerPath, atomically: true, encoding: .utf8)
-            let error = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+            let error = #expect(throws: PipelineError.self) { try Self.merge(main, [worker.root]) }
             #expect("\(error.map { "\($0)" } ?? "")".contains("worker.txt: \(marker) is not a worker slice I/N"), "\(String(describing: error))")
         }
         // A marker that is there but is no marker (far larger than one, a folder) is named, not called missing.
         #expect(truncate(worker.workerMarkerPath, 50 << 30) == 0)
-        let huge = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let huge = #expect(throws: PipelineError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(huge.map { "\($0)" } ?? "")".contains("worker.txt: it is 53687091200 bytes"), "\(String(describing: huge))")
         try FileManager.default.removeItem(atPath: worker.workerMarkerPath)
         try FileManager.default.createDirectory(atPath: worker.workerMarkerPath, withIntermediateDirectories: false)
-        let folder = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let folder = #expect(throws: PipelineError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(folder.map { "\($0)" } ?? "")".contains("worker.txt: not a regular file"), "\(String(describing: folder))")
         try FileManager.default.removeItem(atPath: worker.workerMarkerPath)
-        let unmarked = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let unmarked = #expect(throws: PipelineError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(unmarked.map { "\($0)" } ?? "")".contains("no worker.txt"))
         let alias = main.root + "/alias"
         try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: worker.root)
         for given in [worker.root + "/", alias] {
-            let itself = #expect(throws: PipelineError.self) { try WorkerMerge(main: worker).merge([given]) }
+            let itself = #expect(throws: PipelineError.self) { try Self.merge(worker, [given]) }
             #expect("\(itself.map { "\($0)" } ?? "")".contains("is the work directory merged into"), "\(given): \(String(describing: itself))")
         }
     }
@@ -102,7 +145,7 @@ struct WorkerMergeTests {
     /// overlap (re-partitioned workers), a worker.txt that disagrees with its folder may not.
     @Test func workersOfAnotherRootAreRefusedBeforeAnythingIsMerged() throws {
         func refusal(_ folders: [String], main: Workspace) -> String {
-            do { _ = try WorkerMerge(main: main).merge(folders) } catch { return "\(error)" }
+            do { _ = try Self.merge(main, folders) } catch { return "\(error)" }
             return "merged"
         }
         let (main, zero, _) = try Self.worker(0, of: 2)
@@ -127,7 +170,7 @@ struct WorkerMergeTests {
         try ProvenanceStore(path: worker.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'running'") }
         let held = try worker.lock(holder: "emopipe run --worker 0/2 (pid 1)")
         defer { held.release() }
-        let error = #expect(throws: PipelineError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let error = #expect(throws: PipelineError.self) { try Self.merge(main, [worker.root]) }
         guard case .locked? = error else { Issue.record("expected locked, got \(String(describing: error))"); return }
     }
 
@@ -138,7 +181,7 @@ struct WorkerMergeTests {
         let folder = (shard as NSString).deletingLastPathComponent   // cache/audio/<fp>
         try FileManager.default.createDirectory(atPath: main.path((folder as NSString).deletingLastPathComponent), withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: main.path(folder), withDestinationPath: outside)
-        let error = #expect(throws: EmoError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let error = #expect(throws: EmoError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(error.map { "\($0)" } ?? "")".contains("is a link or not a folder"), "\(String(describing: error))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
     }
@@ -149,8 +192,8 @@ struct WorkerMergeTests {
         let disk = try TestSupport.temporaryFolder("bigger-disk")
         try FileManager.default.createDirectory(atPath: main.root, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: main.path("cache"), withDestinationPath: disk)
-        let reports = try WorkerMerge(main: main).merge([worker.root])
-        #expect(reports.first?.1.records == 3)
+        let reports = try Self.merge(main, [worker.root])
+        #expect(reports.first?.records == 3)
         #expect(FileManager.default.contentsEqual(atPath: worker.path(shard), andPath: disk + "/" + shard.dropFirst("cache/".count)))
     }
 
@@ -162,7 +205,7 @@ struct WorkerMergeTests {
         #expect(FileManager.default.createFile(atPath: big, contents: Data(count: 3 << 20)))
         try FileManager.default.removeItem(atPath: worker.path(shard))
         try FileManager.default.createSymbolicLink(atPath: worker.path(shard), withDestinationPath: big)
-        let error = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let error = #expect(throws: CacheError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(error.map { "\($0)" } ?? "")".contains("is \(3 << 20) bytes where its database row says"), "\(String(describing: error))")
         let folder = main.path((shard as NSString).deletingLastPathComponent)
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).isEmpty, "no copy, not even a partial one")
@@ -187,7 +230,7 @@ struct WorkerMergeTests {
             let (main, worker, _) = try Self.worker()
             let queue = try DatabaseQueue(path: worker.path("emopipe.sqlite"))
             try queue.write { try $0.execute(sql: "UPDATE run SET id = ?", arguments: [id]) }
-            let error = #expect(throws: CacheError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+            let error = #expect(throws: CacheError.self) { try Self.merge(main, [worker.root]) }
             #expect("\(error.map { "\($0)" } ?? "")".contains("is not a plain name"), "\(id): \(String(describing: error))")
         }
     }
@@ -201,7 +244,7 @@ struct WorkerMergeTests {
 
         let (main, worker, _) = try Self.worker()
         try FileManager.default.createSymbolicLink(atPath: worker.path("emopipe.lock"), withDestinationPath: victim)
-        let locked = #expect(throws: EmoError.self) { try WorkerMerge(main: main).merge([worker.root]) }
+        let locked = #expect(throws: EmoError.self) { try Self.merge(main, [worker.root]) }
         #expect("\(locked.map { "\($0)" } ?? "")".contains("it is a link"), "\(String(describing: locked))")
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "user data\n")
 
