@@ -64,7 +64,14 @@ public struct RunSummary: Sendable {
             let path = workspace.runFile(run, file)
             do {
                 if depth == .full { files.append((file.rawValue, try SHA256Hex.file(atPath: path).hex)) }
-                if isMetrics { metrics += scalars(inResult: file, try RegularFile.read(path)) }
+                if isMetrics {
+                    let data = try RegularFile.read(path)
+                    // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
+                    guard (try? ParamValue.fromJSON(data))?.objectValue != nil else {
+                        throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
+                    }
+                    metrics += scalars(inResult: file, data)
+                }
             } catch {
                 var facts = stat()   // absent is no result, not an unreadable one
                 if lstat(path, &facts) == 0 { unreadable.append("\(error)") }

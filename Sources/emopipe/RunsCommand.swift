@@ -51,6 +51,7 @@ struct RunsCommand: ParsableCommand {
                                     depth: json ? .full : .headline)
             }
             if json { JSONOutput.print(.array(summaries.map(Self.document))) } else { printTable(summaries) }
+            DiffCommand.noteUnreadable(summaries)
         } catch {
             throw Failure.exit(for: error)
         }

@@ -167,6 +167,13 @@ struct ReproducibilityTests {
         let unreadable = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
         #expect(unreadable.status == 0 && unreadable.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
                                                                      + "\(metrics): it is 314572800 bytes"), "\(unreadable.stderr)")
+        // One that is not JSON (cut short, overwritten) is named too, by diff and by the runs table.
+        try Data("{\"accuracy\": 0.5".utf8).write(to: URL(fileURLWithPath: metrics))
+        for command in [["diff", runs[1], runs[0]], ["runs"]] {
+            let cut = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
+            #expect(cut.status == 0 && cut.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
+                                                         + "\(metrics): not a JSON object"), "\(command): \(cut.stderr)")
+        }
     }
 
     /// A train setting that changes nothing in the weights (how often checkpoints are written) still
