@@ -91,7 +91,8 @@ public struct WorkerMerge {
     private func copyShard(_ source: String, to relative: String, bytes: Int) throws {
         let destination = try main.cacheFile(relative)
         try main.createFoldersWithoutLinks((relative as NSString).deletingLastPathComponent)
-        try DurableFile.copy(from: source, to: destination, bytes: bytes) { copy in
+        // Read-only, as the shards a run writes.
+        try DurableFile.copy(from: source, to: destination, bytes: bytes, mode: 0o444) { copy in
             // The copy is checked, the worker's file is named: the copy's temporary name is gone after a refusal.
             let shard: ShardFile
             do { shard = try ShardFile(path: copy) } catch CacheError.badShard(_, let reason) {

@@ -40,7 +40,9 @@ public enum DurableFile {
     /// changed after a check cannot slip in.
     /// With `bytes`, a source of another size is refused before anything is written, and one that
     /// grows while it is read is cut off there (its check then fails).
-    public static func copy(from source: String, to path: String, bytes expected: Int? = nil, check: (String) throws -> Void) throws {
+    /// `mode`: the copy's permissions (0o444 for a shard, which is never written again).
+    public static func copy(from source: String, to path: String, bytes expected: Int? = nil, mode: mode_t = 0o644,
+                            check: (String) throws -> Void) throws {
         let opened = try RegularFile.openForReading(source)
         let input = opened.descriptor
         defer { close(input) }
@@ -49,7 +51,7 @@ public enum DurableFile {
         }
         var remaining = expected ?? Int.max
         let temporary = temporaryName(for: path)
-        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
         guard output >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }
         var failure: String?
         var buffer = [UInt8](repeating: 0, count: 1 << 20)

@@ -43,6 +43,8 @@ struct WorkerMergeTests {
         let reports = try Self.merge(main, [worker.root])
         #expect(reports.first?.records == 3 && reports.first?.shards == 1)
         #expect(FileManager.default.contentsEqual(atPath: worker.path(shard), andPath: main.path(shard)))
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: main.path(shard))[.posixPermissions] as? Int)
+        #expect(mode == 0o444, "a merged shard is read-only, as a run writes one: \(String(mode, radix: 8))")
     }
 
     @Test func aShardRowNamingAPathOutsideTheCacheIsRefusedAndNothingIsWritten() throws {
