@@ -202,6 +202,34 @@ struct PythonCacheReaderTests {
     /// A shard row naming a file outside cache/ (a damaged or hand-edited database) makes neither
     /// reader open it nor gc delete it; a pipe in a shard's or the database's place is refused, never
     /// waited on; a flipped byte in a shard's index is found by the Python reader too.
+    /// Index rows edited behind EmoPipe's back (an sqlite3 shell, a damaged page) are refused by name, never
+    /// read as if sound: metadata that is not a JSON object or differs from the shard's own, a shape that is
+    /// not a list of sizes, a record whose shard row is gone.
+    @Test func editedIndexRowsAreRefusedNotReadAsSound() throws {
+        let fixture = try Self.shared.get()
+        guard let python = TestSupport.python else { throw TestFailure("no test venv") }
+        let edits = [("UPDATE cacheRecord SET metadata = 'not json' WHERE rowid = (SELECT MIN(rowid) FROM cacheRecord WHERE stage = 'audio')",
+                      "its metadata is not JSON"),
+                     ("UPDATE cacheRecord SET metadata = '{\"real_frames\": 5}' WHERE rowid = (SELECT MIN(rowid) FROM cacheRecord WHERE stage = 'audio')",
+                      "has other metadata in the shard than in the index"),
+                     ("UPDATE cacheRecord SET shapeJSON = 'garbage' WHERE rowid = (SELECT MIN(rowid) FROM cacheRecord WHERE stage = 'audio')",
+                      "its shape is not JSON"),
+                     ("UPDATE cacheRecord SET shardId = 999 WHERE rowid = (SELECT MIN(rowid) FROM cacheRecord WHERE stage = 'audio')",
+                      "1 audio record(s) name a shard the index does not hold")]
+        for (edit, said) in edits {
+            let copy = try TestSupport.temporaryFolder("pyedited") + "/work"
+            try TestSupport.shell("cp -a '\(fixture.workdir)' '\(copy)'")
+            // Python's sqlite3, as a shell edits: foreign keys unchecked.
+            let edited = try TestSupport.run(python, ["-c", "import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); d.execute(sys.argv[2]); d.commit()",
+                                                      copy + "/emopipe.sqlite", edit])
+            #expect(edited.status == 0, "\(edit): \(edited.stderr)")
+            let read = try TestSupport.run("/usr/bin/timeout", ["60", python, "-c",
+                                           "import emopipe\nw = emopipe.WorkDir('\(copy)')\n[w.tensor(r) for r in w.records('audio')]"],
+                                           environment: ["PYTHONPATH": fixture.site])
+            #expect(read.status == 1 && read.stderr.contains("emopipe.errors.EmoPipeError") && read.stderr.contains(said), "\(edit): \(read.stderr)")
+        }
+    }
+
     @Test func rowsAndFilesThatAreNotTheCachesAreRefused() throws {
         let fixture = try Self.shared.get()
         guard let python = TestSupport.python else { throw TestFailure("no test venv") }

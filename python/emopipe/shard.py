@@ -116,7 +116,10 @@ class Shard:
         return found
 
     def metadata(self, entry):
-        return bytes(self._map[entry.meta_offset:entry.meta_offset + entry.meta_length]).decode("utf-8")
+        try:
+            return bytes(self._map[entry.meta_offset:entry.meta_offset + entry.meta_length]).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ShardError(self.path, f"record {entry.key}'s metadata is not UTF-8 ({error.reason})") from error
 
     def verify(self, entry):
         """Whether the record's metadata and tensor still match the CRC-32C written with them."""

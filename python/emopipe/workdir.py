@@ -106,6 +106,13 @@ class WorkDir:
         self._has_stage_state = "stageState" in tables
         self.shards = ShardMaps()
 
+    def _query(self, sql, arguments=()):
+        """Rows of a read; a damaged database is named, not left to raise sqlite3's bare error."""
+        try:
+            return self._db.execute(sql, arguments).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise EmoPipeError(f"{self.layout.database_path}: cannot read the provenance database: {error}") from error
+
     @property
     def root(self):
         return self.layout.root
@@ -125,19 +132,19 @@ class WorkDir:
 
     def stages(self):
         """The stages that hold cached records."""
-        return [r[0] for r in self._db.execute("SELECT DISTINCT stage FROM cacheRecord ORDER BY stage")]
+        return [r[0] for r in self._query("SELECT DISTINCT stage FROM cacheRecord ORDER BY stage")]
 
     def cache_keys(self, stage):
         """The cache keys `stage` has records under."""
-        return [r[0] for r in self._db.execute(
+        return [r[0] for r in self._query(
             "SELECT DISTINCT fingerprint FROM cacheRecord WHERE stage = ? ORDER BY fingerprint", (stage,))]
 
     def current_cache_key(self, stage):
         """The cache key of the stage's last completed run, if any."""
         if not self._has_stage_state:
             return None
-        row = self._db.execute("SELECT parametersFingerprint FROM stageState WHERE stage = ?", (stage,)).fetchone()
-        return row[0] if row else None
+        rows = self._query("SELECT parametersFingerprint FROM stageState WHERE stage = ?", (stage,))
+        return rows[0][0] if rows else None
 
     def resolve_cache_key(self, stage, cache_key=None):
         """The full cache key a unique prefix (4 or more hex digits) names; without one, that of the
@@ -168,18 +175,24 @@ class WorkDir:
     def records(self, stage, cache_key=None):
         """Every record of `stage` under one cache key (see `resolve_cache_key`), sorted by key."""
         cache_key = self.resolve_cache_key(stage, cache_key)
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT r.key, r.dtype, r.shapeJSON, r.crc32c, r.dataOffset, r.metadata, s.file FROM cacheRecord r "
             "JOIN cacheShard s ON s.id = r.shardId WHERE r.stage = ? AND r.fingerprint = ? ORDER BY r.key",
-            (stage, cache_key)).fetchall()
+            (stage, cache_key))
+        # A record whose shard row is missing would drop out of the join silently: it is named instead.
+        indexed = self._query("SELECT COUNT(*) FROM cacheRecord WHERE stage = ? AND fingerprint = ?", (stage, cache_key))[0][0]
+        if indexed != len(rows):
+            raise EmoPipeError(f"{self.layout.database_path}: {indexed - len(rows)} {stage} record(s) name a shard the index "
+                               "does not hold (a damaged database): run `emopipe cache verify`")
         labels = self._labels(stage, cache_key)
         records = []
         for key, dtype, shape_json, crc, data_offset, metadata, shard_file in rows:
             if dtype not in DTYPES:
                 raise EmoPipeError(f"{self.layout.database_path}: {stage} record {key} has unknown dtype {dtype}")
+            where = f"{self.layout.database_path}: {stage} record {key}"
             records.append(Record(stage=stage, cache_key=cache_key, key=key, dtype=DTYPES[dtype],
-                                  shape=tuple(json.loads(shape_json)), shard_path=self.layout.cache_file(shard_file),
-                                  data_offset=data_offset, crc32c=crc, metadata=_json_object(metadata),
+                                  shape=_shape(shape_json, where), shard_path=self.layout.cache_file(shard_file),
+                                  data_offset=data_offset, crc32c=crc, metadata=_json_object(metadata, where),
                                   labels=labels.get(key) or _labels_of([])))
         return records
 
@@ -193,10 +206,10 @@ class WorkDir:
     def _labels(self, stage, cache_key):
         """key → labels, from the source rows whose bytes have that SHA-256."""
         columns = ", ".join(LABEL_COLUMNS)
-        rows = self._db.execute(
+        rows = self._query(
             f"SELECT sha256, path, status, {columns} FROM source WHERE sha256 IN "
             "(SELECT key FROM cacheRecord WHERE stage = ? AND fingerprint = ?) ORDER BY path",
-            (stage, cache_key)).fetchall()
+            (stage, cache_key))
         by_key = {}
         for row in rows:
             by_key.setdefault(row[0], []).append(row[1:])
@@ -217,15 +230,33 @@ def read_tensor(shards, record, verify=False):
         raise EmoPipeError(f"{shard.path}: record {record.key} is {DTYPE_NAMES[entry.dtype]} {list(entry.shape)} with "
                            f"CRC-32C {entry.crc32c} in the shard, {record.dtype.name} {list(record.shape)} with "
                            f"{record.crc32c} in the index")
+    # The index's copy of the metadata is what `records` offers; the shard's is the one its CRC covers.
+    if _json_object(shard.metadata(entry), f"{shard.path}: record {record.key}") != record.metadata:
+        raise EmoPipeError(f"{shard.path}: record {record.key} has other metadata in the shard than in the index "
+                           "(a damaged database): run `emopipe cache verify`")
     return shard.array(entry, verify=verify)
 
 
-def _json_object(text):
+def _json_object(text, where):
+    """A record's metadata as the index holds it: a JSON object, else the index is damaged."""
     try:
         value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    except (ValueError, TypeError) as error:
+        raise EmoPipeError(f"{where}: its metadata is not JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise EmoPipeError(f"{where}: its metadata is not a JSON object")
+    return value
+
+
+def _shape(text, where):
+    """A record's shape as the index holds it: a JSON list of non-negative integers."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError) as error:
+        raise EmoPipeError(f"{where}: its shape is not JSON ({error})") from error
+    if not isinstance(value, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value):
+        raise EmoPipeError(f"{where}: its shape {text!r} is not a list of sizes")
+    return tuple(value)
 
 
 def _labels_of(sources):
