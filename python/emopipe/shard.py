@@ -115,6 +115,9 @@ class Shard:
             raise ShardError(self.path, f"no record for source {key}" + ("" if found is None else f" at offset {data_offset}"))
         return found
 
+    def metadata_bytes(self, entry):
+        return self._map[entry.meta_offset:entry.meta_offset + entry.meta_length]
+
     def metadata(self, entry):
         try:
             return bytes(self._map[entry.meta_offset:entry.meta_offset + entry.meta_length]).decode("utf-8")

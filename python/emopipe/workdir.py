@@ -35,6 +35,8 @@ class Record:
     crc32c: int
     metadata: dict = field(compare=False)
     labels: dict = field(compare=False)
+    # The index's metadata text, compared with the shard's bytes when the tensor is read.
+    metadata_text: str = field(compare=False, repr=False, default="")
 
     @property
     def nbytes(self):
@@ -192,7 +194,7 @@ class WorkDir:
             where = f"{self.layout.database_path}: {stage} record {key}"
             records.append(Record(stage=stage, cache_key=cache_key, key=key, dtype=DTYPES[dtype],
                                   shape=_shape(shape_json, where), shard_path=self.layout.cache_file(shard_file),
-                                  data_offset=data_offset, crc32c=crc, metadata=_json_object(metadata, where),
+                                  data_offset=data_offset, crc32c=crc, metadata=_json_object(metadata, where), metadata_text=metadata,
                                   labels=labels.get(key) or _labels_of([])))
         return records
 
@@ -231,7 +233,7 @@ def read_tensor(shards, record, verify=False):
                            f"CRC-32C {entry.crc32c} in the shard, {record.dtype.name} {list(record.shape)} with "
                            f"{record.crc32c} in the index")
     # The index's copy of the metadata is what `records` offers; the shard's is the one its CRC covers.
-    if _json_object(shard.metadata(entry), f"{shard.path}: record {record.key}") != record.metadata:
+    if shard.metadata_bytes(entry) != record.metadata_text.encode("utf-8"):
         raise EmoPipeError(f"{shard.path}: record {record.key} has other metadata in the shard than in the index "
                            "(a damaged database): run `emopipe cache verify`")
     return shard.array(entry, verify=verify)
