@@ -285,8 +285,10 @@ public final class Predictor {
         let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty ? videoProblems.joined(separator: "; ") : nil
         if let audioError, clip.faces == nil { throw audioError }
         guard clip.logmel != nil || clip.faces != nil else {
-            let audio = speechFacts.audioStreamCount > 0 ? nil : "no audio track"
-            let video = c.uses(.faces) ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
+            // No stream at all in a container that should hold some: most often a file cut short in its index.
+            let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
+            let audio = speechFacts.audioStreamCount > 0 ? nil : noStreams ? "no audio or video stream FFmpeg can find (a file cut short?)" : "no audio track"
+            let video = c.uses(.faces) && !noStreams ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
             throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoError ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
         }

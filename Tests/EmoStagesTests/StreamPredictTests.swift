@@ -199,6 +199,12 @@ struct StreamPredictTests {
         #expect(file.status == 0 && file.stderr.contains("\(mp4): the pictures could not be read ("), "\(file.stderr)")
         let answer = try #require((try JSONSerialization.jsonObject(with: Data(file.stdout.utf8)) as? [[String: Any]])?.first)
         #expect(answer["modalities"] as? [String] == ["audio"] && answer["video_error"] is String, "\(answer)")
+        // Cut short inside its index, an mp4 shows FFmpeg no stream at all: said so, not "no audio track, no video track".
+        let cut = (mp4 as NSString).deletingLastPathComponent + "/cut.mp4"
+        try TestSupport.shell("ffmpeg -nostdin -v error -f lavfi -i sine=f=300:duration=3 -c:a aac -movflags +faststart '\(cut).whole.mp4' && head -c 300 '\(cut).whole.mp4' > '\(cut)'")
+        let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, cut])
+        #expect(refused.status == 3 && refused.stderr.contains("\(cut): nothing to predict from: no audio or video stream FFmpeg can find (a file cut short?)"),
+                "\(refused.stderr)")
     }
 
     @Test func aPipeWrittenInRealTimeGetsEachWindowBeforeTheStreamEnds() throws {
