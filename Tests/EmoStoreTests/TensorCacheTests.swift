@@ -193,6 +193,22 @@ struct TensorCacheTests {
         #expect(try cache.unsoundShards().isEmpty, "verify followed: no shard left to warn of")
     }
 
+    /// A link put where a shard was (even to an identical copy) is what `run` recomputes and `stats` names:
+    /// verify drops its records too, so the three agree.
+    @Test func aLinkInAShardsPlaceIsDamageThatVerifyRepairs() throws {
+        let records = Self.records(count: 3, seed: 21)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
+        let shard = try #require(try store.read { try CacheShardRow.fetchOne($0) })
+        let path = folder + "/" + shard.file
+        try FileManager.default.moveItem(atPath: path, toPath: folder + "/elsewhere.shard")
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: folder + "/elsewhere.shard")
+        #expect(try cache.unsoundShards().map(\.file) == [shard.file])
+        let report = try cache.verify(runId: "r1")
+        #expect(Set(report.damaged.map(\.key)) == Set(records.map(\.key)))
+        #expect(report.damaged.allSatisfy { $0.reason == "its shard is gone or no longer a regular file" }, "\(report.damaged)")
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp").isEmpty)
+    }
+
     /// gc says what it frees: a shard already deleted frees nothing, a folder standing where a shard was is
     /// left alone and named, and only the file still there counts its bytes.
     @Test func garbageCollectionCountsOnlyWhatItRemoves() throws {

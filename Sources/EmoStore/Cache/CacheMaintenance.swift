@@ -48,10 +48,14 @@ extension TensorCache {
         }
         var report = VerifyReport()
         // A shard of another size than written was changed after it was indexed (appended to, replaced):
-        // its records are not trusted even where their CRCs still hold.
+        // its records are not trusted even where their CRCs still hold. One that is no regular file any
+        // more (gone, or a link put in its place) is what `run` recomputes and `cache stats` names: dropped too.
         let resized = Dictionary(try store.read { try CacheShardRow.fetchAll($0) }.compactMap { shard -> (Int64, String)? in
-            guard let id = shard.id, case .resized(let bytes)? = fileProblem(shard) else { return nil }
-            return (id, "its shard is \(bytes) bytes, written as \(shard.bytes)")
+            switch (shard.id, fileProblem(shard)) {
+            case (let id?, .resized(let bytes)?): return (id, "its shard is \(bytes) bytes, written as \(shard.bytes)")
+            case (let id?, .missing?): return (id, "its shard is gone or no longer a regular file")
+            default: return nil
+            }
         }, uniquingKeysWith: { a, _ in a })
         for (i, row) in rows.enumerated() {
             let problem = try resized[row.shardId] ?? recordProblem(row, checkedBytes: &report.checkedBytes)
