@@ -331,6 +331,7 @@ struct CacheCommand: ParsableCommand {
             removes nothing; without it the same listing says what went. --json prints it as one JSON
             document: {dry_run, current_only, removed: [{stage, cache_key, reason, records, shards, bytes}],
             leftover_files: [{path, bytes}], superseded_checkpoints: [{path, bytes}], left_in_place: [path],
+            not_compacted: [{path, problem}] (a shard holding a damaged live record is left as it is, exit status 3),
             total: {records, shards, bytes}, kept: {stage: [cache_key]}}.
 
             Examples:
@@ -355,15 +356,12 @@ struct CacheCommand: ParsableCommand {
                 for stage in runner.pipeline.stageNames { keep[stage, default: []].insert(try runner.parametersFingerprint(stage)) }
                 let live = Set(try store.allSources().filter { $0.status != .removed }.compactMap(\.sha256))
                 let plan = try cache.planGarbage(keep: keep, liveKeys: live)
-                if !dryRun {
-                    do { try cache.collectGarbage(plan) } catch let error as CacheError {
-                        // A shard being compacted holds a damaged record: collection stops there, nothing lost.
-                        guard let repair = error.repair else { throw error }
-                        throw EmoError.io(path: workDirectoryOptions.workspace.root, reason: "cache gc stopped: \(error); \(repair), then run gc again")
-                    }
+                let done = dryRun ? plan : try cache.collectGarbage(plan)
+                if json { JSONOutput.print(Self.json(done, keep: keep, dryRun: dryRun, currentOnly: currentOnly)) }
+                else { print(Self.listing(done, dryRun: dryRun)) }
+                for problem in done.notCompactedProblems {
+                    StandardStream.error.write(Data("emopipe: a shard was not compacted: \(problem); `emopipe cache verify` drops the damaged record, then run gc again\n".utf8))
                 }
-                if json { JSONOutput.print(Self.json(plan, keep: keep, dryRun: dryRun, currentOnly: currentOnly)) }
-                else { print(Self.listing(plan, dryRun: dryRun)) }
                 // A dry run takes no lock, so a run working now may still be writing a file listed as a leftover.
                 if dryRun, let holder = WorkDirectoryLock.currentHolder(path: workDirectoryOptions.workspace.lockPath) {
                     StandardStream.error.write(Data(("note: \(holder) is working in this work directory: files it is still writing may be listed, "
@@ -372,6 +370,7 @@ struct CacheCommand: ParsableCommand {
                 if currentOnly, let earlier = Self.earlierRunsRecords(plan, used: try store.parametersFingerprintsUsed()), earlier > 0 {
                     StandardStream.error.write(Data("note: --current-only \(dryRun ? "would drop" : "dropped") \(earlier) record(s) of parameters that earlier runs used\n".utf8))
                 }
+                if !done.notCompacted.isEmpty { throw ExitCode(ExitStatus.partial) }
             } catch {
                 throw Failure.exit(for: error)
             }
@@ -396,6 +395,7 @@ struct CacheCommand: ParsableCommand {
             }
             for file in plan.leftoverFiles { lines.append("  leftover file \(file.path) (\(file.bytes) bytes)") }
             for folder in plan.supersededFolders { lines.append("  set-aside checkpoints \(folder.path) (\(folder.bytes) bytes)") }
+            for shard in plan.notCompacted { lines.append("  not compacted: \(shard.path) holds a damaged record (see stderr); its bytes stay") }
             for stray in plan.leftInPlace {
                 lines.append("  left in place: \(stray.path.escaped) is not a regular file (its index row \(dryRun ? "would go" : "went"); remove it yourself)")
             }
@@ -418,6 +418,9 @@ struct CacheCommand: ParsableCommand {
                 "leftover_files": files(plan.leftoverFiles),
                 "superseded_checkpoints": files(plan.supersededFolders),
                 "left_in_place": .array(plan.leftInPlace.map { .string($0.path) }),
+                "not_compacted": .array(zip(plan.notCompacted, plan.notCompactedProblems).map {
+                    .object(["path": .string($0.path), "problem": .string($1)])
+                }),
                 "total": .object(["records": .int(plan.totalRecords), "shards": .int(plan.totalShards), "bytes": .int(plan.totalBytes)]),
                 "kept": .object(keep.mapValues { .array($0.sorted().map(ParamValue.string)) }),
             ])

@@ -235,6 +235,25 @@ struct TensorCacheTests {
         #expect(try cache.stats().isEmpty)
     }
 
+    /// A shard to compact that holds a damaged live record is left as it is (its live records still indexed,
+    /// nothing lost), named, and not counted as freed; the rest of the collection is done.
+    @Test func aShardWithADamagedLiveRecordIsLeftUncompactedAndTheRestIsCollected() throws {
+        let mixed = Self.records(count: 3, seed: 31), old = Self.records(count: 2, seed: 32)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: mixed, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "old", runId: "r1", records: old, failures: [])
+        let row = try #require(try cache.row(stage: "audio", fingerprint: "fp", key: mixed[1].key))
+        let shardFile = try #require(try cache.shardFile(row.shardId))
+        try flipByte(in: folder + "/" + shardFile, at: row.dataOffset + 3)
+        // mixed[0]'s source is gone: its shard would be compacted around the two live records, one of them damaged.
+        let plan = try cache.collectGarbage(keep: ["audio": ["fp"]], liveKeys: Set(mixed.dropFirst().map(\.key)))
+        #expect(plan.notCompacted.map(\.path) == [shardFile] && plan.notCompactedProblems.first?.contains("CRC-32C") == true,
+                "\(plan.notCompacted) \(plan.notCompactedProblems)")
+        #expect(!plan.groups.contains { $0.reason == .compacted && $0.shards != 0 }, "nothing counted as compacted: \(plan.groups)")
+        #expect(FileManager.default.fileExists(atPath: folder + "/" + shardFile))
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp") == Set(mixed.dropFirst().map(\.key)))
+        #expect(try cache.keys(stage: "audio", fingerprint: "old").isEmpty, "the other cache key's shard went")
+    }
+
     /// A kill mid-write leaves a temporary file beside the one being written: a checkpoint's
     /// `.dat.nosync…`, a `<file>.part-<pid>` in a run folder or the work directory. gc removes those
     /// of processes that are gone, and leaves the files of a process still writing.

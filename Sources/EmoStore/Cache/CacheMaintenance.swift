@@ -220,21 +220,30 @@ extension TensorCache {
     /// Carries out `plan` (from `planGarbage`, under the work-directory lock) and returns it.
     @discardableResult
     public func collectGarbage(_ plan: GarbagePlan) throws -> GarbagePlan {
+        var plan = plan
         try store.write { db in
             for row in plan.records { try row.delete(db) }
         }
         let runId = "gc-" + String(Int(Date().timeIntervalSince1970))
+        var compacted: [CacheShardRow] = []
         for compaction in plan.compactions {
-            let records = try compaction.live.map { row -> TensorRecord in
-                let tensor = try self.tensor(row, verify: true)
-                return TensorRecord(key: row.key, dtype: tensor.dtype, shape: tensor.shape, data: Data(tensor.bytes),
-                                    metadata: tensor.metadata)
+            do {
+                let records = try compaction.live.map { row -> TensorRecord in
+                    let tensor = try self.tensor(row, verify: true)
+                    return TensorRecord(key: row.key, dtype: tensor.dtype, shape: tensor.shape, data: Data(tensor.bytes),
+                                        metadata: tensor.metadata)
+                }
+                try publish(stage: compaction.shard.stage, fingerprint: compaction.shard.fingerprint, runId: runId,
+                            records: records, failures: [])
+                compacted.append(compaction.shard)
+            } catch let damage as CacheError where damage.repair != nil {
+                // A live record there is damaged: the shard stays as it is (its live records still indexed in
+                // it, nothing lost) and the rest of the collection goes on; verify, then gc, finish it.
+                plan.leaveUncompacted(compaction.shard, because: "\(damage)")
             }
-            try publish(stage: compaction.shard.stage, fingerprint: compaction.shard.fingerprint, runId: runId,
-                        records: records, failures: [])
         }
         // The old shards, whole or compacted: no index row refers to them any more.
-        for shard in plan.shards + plan.compactions.map(\.shard) {
+        for shard in plan.shards + compacted {
             guard let id = shard.id else { continue }
             _ = try store.write { db in try CacheShardRow.deleteOne(db, key: id) }
             // A row naming a file outside cache/ loses its row; the file it names is not touched. Nor is
@@ -337,6 +346,19 @@ public struct GarbagePlan: Sendable {
     mutating func removeShard(_ shard: CacheShardRow, reason: Reason, bytes: Int) {
         shards.append(shard)
         update(shard.stage, shard.fingerprint, reason) { $0.shards += 1; $0.bytes += bytes }
+    }
+
+    /// Shards a compaction left as they were (a live record in them is damaged), each with why.
+    public private(set) var notCompacted: [File] = []
+    public private(set) var notCompactedProblems: [String] = []
+
+    /// A planned compaction that could not be done: its bytes do not come back.
+    mutating func leaveUncompacted(_ shard: CacheShardRow, because problem: String) {
+        guard let index = compactions.firstIndex(where: { $0.shard.id == shard.id }) else { return }
+        let liveBytes = compactions[index].live.reduce(0) { $0 + $1.dataLength + $1.metaLength }
+        update(shard.stage, shard.fingerprint, .compacted) { $0.shards -= 1; $0.bytes -= max(0, shard.bytes - liveBytes) }
+        notCompacted.append(File(path: shard.file, bytes: shard.bytes))
+        notCompactedProblems.append(problem)
     }
 
     /// A shard is rewritten with `live`: what comes back is its size less the live records' bytes.
