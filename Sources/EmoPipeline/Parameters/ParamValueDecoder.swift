@@ -85,7 +85,10 @@ extension ParamValue {
         // YAML reads 1e400 as infinity: say so, not "expected a number, got a number".
         case .double(let d) where d.isNaN: return "nan (.nan, not a number)"
         case .double(let d) where !d.isFinite: return "\(d) (a number too large for a double, or .inf)"
-        case .double(let d) where d == d.rounded() && abs(d) >= 9e15: return "a number too large for an integer here (beyond ±9e15)"
+        // A whole number past 2^53 read as a float (1e16, or digits past the 64-bit range) is not exact.
+        case .double(let d) where d == d.rounded() && abs(d) >= 9e15:
+            return abs(d) >= 9.2e18 ? "a number beyond the 64-bit integer range (±9223372036854775807)"
+                : "a whole number written as a float past 2^53, which a float does not hold exactly (write its digits)"
         case .double: return "a number"
         case .string: return "a string"
         case .array: return "a list"
