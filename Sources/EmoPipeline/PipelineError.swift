@@ -29,7 +29,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
             return "cannot run '\(stage)' alone: its upstream stage '\(upstream)' has never completed (run it first, or drop --only)"
         case .locked(let holder): return "the work directory is locked by \(holder)"
         case .missingData(let why): return why
-        case .damagedCache(_, let detail): return detail
+        case .damagedCache(_, let detail): return "\(detail); `emopipe cache verify` drops damaged records and the next run computes them again"
         case .unrepeatable(let run, let why): return "run \(run) cannot be repeated: \(why)"
         }
     }

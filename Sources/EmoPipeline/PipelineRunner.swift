@@ -283,12 +283,16 @@ public final class PipelineRunner {
         do {
             try saveManifestCopy(runId: runId)
             var repaired = Set<String>()
+            // A forced stage is forced once: run again after a repair, a stage this run completed is judged by
+            // its fingerprint (a forced train must not train every fold anew, a forced audio recompute every source).
+            var forcedNow = forced
             var next = 0
             while next < selected.count {
                 try cancellation.check()
                 do {
-                    reports.append(try execute(selected[next], runId: runId, store: store, forced: forced.contains(selected[next]),
+                    reports.append(try execute(selected[next], runId: runId, store: store, forced: forcedNow.contains(selected[next]),
                                                worker: selection.worker))
+                    forcedNow.remove(selected[next])
                     next += 1
                 } catch PipelineError.damagedCache(let producer, let detail) where !repaired.contains(producer) {
                     // Once per producing stage: a second damage there is the disk's, and stops the run.
@@ -389,7 +393,7 @@ public final class PipelineRunner {
     /// What `cache verify` does for one stage, in the run: its damaged records are dropped and recorded
     /// as failures of this run, so the stage, run again, computes them (and only them) anew.
     private func dropDamagedRecords(of stage: String, found detail: String, runId: String, store: ProvenanceStore) throws {
-        logger.warning("\(detail.escaped): checking every cached \(stage) record, dropping the damaged ones and computing them again")
+        logger.warning("\(detail.escaped): checking every cached \(stage) record, dropping the damaged ones and computing them again in this run")
         let report = try TensorCache(workspace: workspace, store: store).verify(stage: stage, runId: runId)
         let shards = Set(report.damaged.map(\.shard)).sorted()
         let place = shards.isEmpty ? "" : " (in \(shards.joined(separator: ", ")))"

@@ -15,9 +15,11 @@ public struct WorkerMerge {
     /// The worker work directories inside the main one, sorted.
     public static func workerFolders(in main: Workspace) -> [String] { main.workerFolders }
 
-    /// Each worker's merge, or why it was not merged: a worker whose shards or index rows are damaged
-    /// is left out (run it again) while the others are merged.
-    public func merge(_ folders: [String]) throws -> [(String, Result<MergeReport, CacheError>)] {
+    /// Each worker's merge, or why it was not merged: a worker whose own files or database are damaged
+    /// is left out while the others are merged. `merged` hears of each worker as it is done, so what was
+    /// merged is said even when a later problem of the main directory's (a full disk) stops the merge.
+    public func merge(_ folders: [String], merged: (String, Result<MergeReport, Error>) -> Void = { _, _ in })
+        throws -> [(String, Result<MergeReport, Error>)] {
         guard !folders.isEmpty else {
             throw PipelineError.missingData("nothing to merge: no worker work directories given, and none under \(main.workersRoot)")
         }
@@ -38,11 +40,11 @@ public struct WorkerMerge {
         defer { lock.release() }
         let store = try main.openStore(.readWrite)
         try checkDataRoots(works, mainRoot: try store.runs().first { !$0.dataRoot.isEmpty }?.dataRoot)  // cache verify records no root
-        var reports: [(String, Result<MergeReport, CacheError>)] = []
+        var reports: [(String, Result<MergeReport, Error>)] = []
         for folder in folders {
             let worker = Workspace(root: folder)
-            let workerStore = try worker.openForeignStore()
             do {
+                let workerStore = try worker.openForeignStore()
                 let report = try store.absorb(workerStore, into: main) { shards in
                     // A full dataset's worker brings about a hundred shards, each copied, synced and checked.
                     let progress = ProgressReporter(label: "merge \(folder)", total: shards.count, unit: "shards", quietFor: 2)
@@ -53,14 +55,28 @@ public struct WorkerMerge {
                     }
                 }
                 reports.append((folder, .success(report)))
-            } catch let damage as CacheError {
+            } catch where Self.isWorkersOwn(error, worker: worker) {
                 // A worker's damage is its own (its rows are written in one transaction, after its shards):
-                // the others are merged. A shard this process may not read is the machine's problem: stop.
-                if case .denied = damage { throw damage }
-                reports.append((folder, .failure(damage)))
+                // the others are merged.
+                reports.append((folder, .failure(error)))
             }
+            if let last = reports.last { merged(last.0, last.1) }
         }
         return reports
+    }
+
+    /// Whether an error is about the worker's own files or database (it is left out, the others merged)
+    /// rather than the main directory's or the machine's (a full disk, a file this process may not read:
+    /// the merge stops).
+    static func isWorkersOwn(_ error: Error, worker: Workspace) -> Bool {
+        let path: String
+        switch error {
+        case CacheError.badShard(let p, _), CacheError.damagedRecord(let p, _), CacheError.io(let p, _): path = p
+        case EmoError.io(let p, _): path = p
+        default: return false
+        }
+        let root = worker.root.hasSuffix("/") ? worker.root : worker.root + "/"
+        return path.hasPrefix(root)
     }
 
     /// Refuses a folder given twice, under one name or two (links, `..`): its second lock would be
@@ -96,13 +112,17 @@ public struct WorkerMerge {
             // The copy is checked, the worker's file is named: the copy's temporary name is gone after a refusal.
             let shard: ShardFile
             do { shard = try ShardFile(path: copy) } catch CacheError.badShard(_, let reason) {
-                throw CacheError.badShard(path: source, reason: reason + "; run the worker again")
+                throw CacheError.badShard(path: source, reason: reason + "; " + Self.rerunAdvice)
             }
             if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
-                throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; run the worker again")
+                throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; " + Self.rerunAdvice)
             }
         }
     }
+
+    /// What makes a damaged worker sound again: its index still names the damaged records, so running it
+    /// again alone would find them done.
+    static let rerunAdvice = "`emopipe cache verify --workdir` on that worker's folder, then its run again, recomputes what is damaged"
 
     /// What a finished worker did: its slice and the data root its last run read.
     struct FinishedWork {

@@ -41,8 +41,9 @@ struct FeatureSet {
                 try Self.checkLayout(tensor, stage: stage, like: &firstShape[stage])
                 return tensor
             } catch let error as CacheError {
-                guard let repair = error.repair else { throw error }
-                throw PipelineError.damagedCache(stage: stage.rawValue, detail: "\(error) (the \(stage.rawValue) record of \(source.path)); \(repair)")
+                // Damage a run repairs (the record's stage recomputes it); the error says what to do otherwise.
+                guard error.repair != nil else { throw error }
+                throw PipelineError.damagedCache(stage: stage.rawValue, detail: "\(error) (the \(stage.rawValue) record of \(source.path))")
             }
         }
         for clip in plan.clips {

@@ -48,10 +48,14 @@ extension ProvenanceStore {
         }
         if let orphan = newRecords.first(where: { record in !shards.contains { $0.id == record.shardId } }) {
             throw CacheError.io(path: worker.path, reason: "its cacheRecord row for \(orphan.stage) record \(orphan.key.echoed) names shard "
-                                + "\(orphan.shardId), which it does not index; run the worker again")
+                                + "\(orphan.shardId), which it does not index; its database was edited or damaged: remove that worker's folder and run the worker again")
         }
         try copyShards(shardsToCopy)
-        try checkRows(newRecords, against: shardsToCopy, in: main, worker: worker)
+        do { try checkRows(newRecords, against: shardsToCopy, in: main, worker: worker) } catch {
+            // The copies belong to no index row: gone with the refusal, not left for `cache gc`.
+            for shard in shardsToCopy { if let file = try? main.cacheFile(shard.file) { unlink(file) } }
+            throw error
+        }
 
         var report = MergeReport()
         report.recordsAlreadyPresent = records.count - newRecords.count
@@ -120,7 +124,7 @@ extension ProvenanceStore {
                 }
                 if let mismatch {
                     throw CacheError.io(path: worker.path, reason: "its cacheRecord row for \(record.stage) record \(record.key.echoed) \(mismatch) "
-                                        + "(\(shard.file)); run the worker again")
+                                        + "(\(shard.file)); its database was edited or damaged: remove that worker's folder and run the worker again")
                 }
             }
         }

@@ -17,7 +17,7 @@ struct MergeCommand: ParsableCommand {
         and files are checked before use: shard rows must name the cache's own shard paths, run ids must be
         plain names, a shard is published only when the copy's records all match their CRC-32C, and each
         index row must agree with its shard's own index. A worker whose shards or rows are damaged is not
-        merged (stderr says why: run it again) while the others are, exit status 3.
+        merged (stderr says why and what makes it sound) while the others are, exit status 3 (1 when none is).
         Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
 
         A sweep worker's folder (`emopipe sweep --worker`, WORKDIR/workers/sweep-*) brings its trials'
@@ -48,20 +48,21 @@ struct MergeCommand: ParsableCommand {
             }
             let folders = given.filter { !SweepMerge.isSweepWorker($0) }
             if folders.isEmpty && !sweepWorkers.isEmpty { return }
-            var notMerged = 0
-            for (folder, result) in try WorkerMerge(main: main).merge(folders) {
+            // Each worker is said as it is done: a merge a later problem stops has still merged those.
+            let results = try WorkerMerge(main: main).merge(folders) { folder, result in
                 switch result {
                 case .success(let report):
                     print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
                           + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
                 case .failure(let damage):
-                    notMerged += 1
                     StandardStream.error.write(Data("emopipe: \(folder): not merged: \(damage)\n".utf8))
                 }
             }
+            let notMerged = results.filter { if case .failure = $0.1 { true } else { false } }.count
             if notMerged > 0 {
-                StandardStream.error.write(Data("emopipe: \(notMerged) of \(folders.count) worker(s) not merged; the others were\n".utf8))
-                throw ExitCode(ExitStatus.partial)
+                let others = notMerged == results.count ? "none was merged" : "the other \(results.count - notMerged) were"
+                StandardStream.error.write(Data("emopipe: \(notMerged) of \(results.count) worker(s) not merged; \(others)\n".utf8))
+                throw ExitCode(notMerged == results.count ? ExitStatus.failure : ExitStatus.partial)
             }
         } catch {
             throw Failure.exit(for: error)

@@ -89,7 +89,7 @@ struct WorkerMergeTests {
                      ("UPDATE cacheRecord SET fingerprint = 'deadbeef' WHERE rowid = 1", "is of audio deadbeef, its shard of audio fp"),
                      ("UPDATE cacheRecord SET shardId = 999 WHERE rowid = 1", "names shard 999, which it does not index")]
         for (edit, said) in edits {
-            let (main, worker, _) = try Self.worker()
+            let (main, worker, shard) = try Self.worker()
             // As an sqlite3 shell edits it: without the foreign keys EmoPipe's own connections enforce.
             var configuration = Configuration()
             configuration.foreignKeysEnabled = false
@@ -97,6 +97,7 @@ struct WorkerMergeTests {
             let error = #expect(throws: CacheError.self) { try Self.merge(main, [worker.root]) }
             #expect("\(error.map { "\($0)" } ?? "")".contains(said), "\(edit): \(String(describing: error))")
             #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 0, "\(edit)")
+            #expect(!FileManager.default.fileExists(atPath: main.path(shard)), "the refused worker's copied shard is not left behind: \(edit)")
         }
     }
 
@@ -109,11 +110,18 @@ struct WorkerMergeTests {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[bytes.count - 5] ^= 0xff   // inside the shard's index
         try bytes.write(to: URL(fileURLWithPath: path))
-        let results = try WorkerMerge(main: main).merge([damaged.root, sound.root])
-        #expect(results.count == 2)
+        // A third worker's shard is gone altogether: its own problem too.
+        let (_, gone, goneShard) = try Self.worker(2, of: 3, main: main)
+        try FileManager.default.removeItem(atPath: gone.path(goneShard))
+        var heard: [String] = []
+        let results = try WorkerMerge(main: main).merge([damaged.root, sound.root, gone.root]) { folder, _ in heard.append(folder) }
+        #expect(results.count == 3 && heard == [damaged.root, sound.root, gone.root])
         guard case .failure(let damage) = results[0].1 else { Issue.record("the damaged worker merged: \(results)"); return }
-        #expect("\(damage)".hasPrefix(path + ": not a valid shard: ") && "\(damage)".contains("run the worker again"), "\(damage)")
+        #expect("\(damage)".hasPrefix(path + ": not a valid shard: ") && "\(damage)".contains("`emopipe cache verify --workdir` on that worker's folder"),
+                "\(damage)")
         #expect((try? results[1].1.get())?.records == 3, "\(results)")
+        guard case .failure(let missing) = results[2].1 else { Issue.record("the worker without its shard merged: \(results)"); return }
+        #expect("\(missing)".contains(gone.path(goneShard)), "\(missing)")
         #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 3)
     }
 
