@@ -177,14 +177,15 @@ class WorkDir:
     def records(self, stage, cache_key=None):
         """Every record of `stage` under one cache key (see `resolve_cache_key`), sorted by key."""
         cache_key = self.resolve_cache_key(stage, cache_key)
+        # One statement, so one moment of the database (a run may publish meanwhile); a record whose shard row
+        # is missing would drop out of an inner join silently: it is named instead.
         rows = self._query(
             "SELECT r.key, r.dtype, r.shapeJSON, r.crc32c, r.dataOffset, r.metadata, s.file FROM cacheRecord r "
-            "JOIN cacheShard s ON s.id = r.shardId WHERE r.stage = ? AND r.fingerprint = ? ORDER BY r.key",
+            "LEFT JOIN cacheShard s ON s.id = r.shardId WHERE r.stage = ? AND r.fingerprint = ? ORDER BY r.key",
             (stage, cache_key))
-        # A record whose shard row is missing would drop out of the join silently: it is named instead.
-        indexed = self._query("SELECT COUNT(*) FROM cacheRecord WHERE stage = ? AND fingerprint = ?", (stage, cache_key))[0][0]
-        if indexed != len(rows):
-            raise EmoPipeError(f"{self.layout.database_path}: {indexed - len(rows)} {stage} record(s) name a shard the index "
+        orphans = sum(1 for row in rows if row[6] is None)
+        if orphans:
+            raise EmoPipeError(f"{self.layout.database_path}: {orphans} {stage} record(s) name a shard the index "
                                "does not hold (a damaged database): run `emopipe cache verify`")
         labels = self._labels(stage, cache_key)
         records = []
@@ -232,11 +233,13 @@ def read_tensor(shards, record, verify=False):
         raise EmoPipeError(f"{shard.path}: record {record.key} is {DTYPE_NAMES[entry.dtype]} {list(entry.shape)} with "
                            f"CRC-32C {entry.crc32c} in the shard, {record.dtype.name} {list(record.shape)} with "
                            f"{record.crc32c} in the index")
-    # The index's copy of the metadata is what `records` offers; the shard's is the one its CRC covers.
-    if shard.metadata_bytes(entry) != record.metadata_text.encode("utf-8"):
+    array = shard.array(entry, verify=verify)   # the CRC first, when asked: damage in the shard is DamagedRecord
+    # The index's copy of the metadata is what `records` offers; the shard's is the one its CRC covers. (A
+    # Record made without the index's text, by its caller, has none to compare.)
+    if record.metadata_text and shard.metadata_bytes(entry) != record.metadata_text.encode("utf-8"):
         raise EmoPipeError(f"{shard.path}: record {record.key} has other metadata in the shard than in the index "
-                           "(a damaged database): run `emopipe cache verify`")
-    return shard.array(entry, verify=verify)
+                           "(the database or the shard is damaged): run `emopipe cache verify`")
+    return array
 
 
 def _json_object(text, where):

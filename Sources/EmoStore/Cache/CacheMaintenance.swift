@@ -53,7 +53,10 @@ extension TensorCache {
         let resized = Dictionary(try store.read { try CacheShardRow.fetchAll($0) }.compactMap { shard -> (Int64, String)? in
             switch (shard.id, fileProblem(shard)) {
             case (let id?, .resized(let bytes)?): return (id, "its shard is \(bytes) bytes, written as \(shard.bytes)")
-            case (let id?, .missing?): return (id, "its shard is gone or no longer a regular file")
+            case (let id?, .missing?):
+                // A row naming a path outside cache/ says so, as reading it would.
+                do { _ = try workspace.cacheFile(shard.file) } catch { return (id, "cached record unreadable: \(error)") }
+                return (id, "its shard is gone or no longer a regular file")
             default: return nil
             }
         }, uniquingKeysWith: { a, _ in a })
