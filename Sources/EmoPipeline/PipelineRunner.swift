@@ -286,19 +286,32 @@ public final class PipelineRunner {
             // A forced stage is forced once: run again after a repair, a stage this run completed is judged by
             // its fingerprint (a forced train must not train every fold anew, a forced audio recompute every source).
             var forcedNow = forced
+            // What a stage did earlier in this run: gone over again after a repair, it is up to date because of it.
+            var ranEarlier: [String: StageReport] = [:]
             var next = 0
             while next < selected.count {
                 try cancellation.check()
                 do {
-                    reports.append(try execute(selected[next], runId: runId, store: store, forced: forcedNow.contains(selected[next]),
-                                               worker: selection.worker))
+                    var report = try execute(selected[next], runId: runId, store: store, forced: forcedNow.contains(selected[next]),
+                                             worker: selection.worker)
+                    if report.action == .upToDate, report.producedByRun == runId, let earlier = ranEarlier[report.stage] { report = earlier }
+                    reports.append(report)
                     forcedNow.remove(selected[next])
                     next += 1
-                } catch PipelineError.damagedCache(let producer, let detail) where !repaired.contains(producer) {
+                } catch PipelineError.damagedCache(let producer, let detail) {
+                    guard let from = selected.firstIndex(of: producer) else {
+                        throw PipelineError.missingData("\(detail); this run leaves the \(producer) stage out, so it cannot compute the record "
+                                                        + "again: `emopipe cache verify`, then a run that includes \(producer)")
+                    }
                     // Once per producing stage: a second damage there is the disk's, and stops the run.
-                    guard let from = selected.firstIndex(of: producer) else { throw PipelineError.damagedCache(stage: producer, detail: detail) }
-                    repaired.insert(producer)
+                    guard repaired.insert(producer).inserted else {
+                        throw PipelineError.missingData("\(detail); the second damage to \(producer) records in this run: stopped "
+                                                        + "(check the disk; `emopipe cache verify`, then run again)")
+                    }
                     try dropDamagedRecords(of: producer, found: detail, runId: runId, store: store)
+                    for report in reports where selected[from...].contains(report.stage) && report.action == .ran {
+                        ranEarlier[report.stage] = report
+                    }
                     reports.removeAll { selected[from...].contains($0.stage) }
                     next = from
                 }

@@ -49,8 +49,8 @@ public struct WorkerMerge {
                     // A full dataset's worker brings about a hundred shards, each copied, synced and checked.
                     let progress = ProgressReporter(label: "merge \(folder)", total: shards.count, unit: "shards", quietFor: 2)
                     defer { progress.finish() }
-                    for shard in shards {
-                        try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes)
+                    for (shard, keys) in shards {
+                        try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes, keys: keys)
                         progress.advance()
                     }
                 }
@@ -104,7 +104,7 @@ public struct WorkerMerge {
     /// changed in the worker's file after a check gets in; folders on the way must not be links. A file of
     /// another size than its row says is refused before a byte is copied (a link to a huge file would
     /// otherwise fill the disk first).
-    private func copyShard(_ source: String, to relative: String, bytes: Int) throws {
+    private func copyShard(_ source: String, to relative: String, bytes: Int, keys: Set<String>) throws {
         let destination = try main.cacheFile(relative)
         try main.createFoldersWithoutLinks((relative as NSString).deletingLastPathComponent)
         // Read-only, as the shards a run writes.
@@ -114,7 +114,8 @@ public struct WorkerMerge {
             do { shard = try ShardFile(path: copy) } catch CacheError.badShard(_, let reason) {
                 throw CacheError.badShard(path: source, reason: reason + "; " + Self.rerunAdvice)
             }
-            if let damaged = shard.entries.first(where: { !shard.verify($0) }) {
+            // The records merged from it: one the worker's `cache verify` dropped is no longer indexed there.
+            if let damaged = shard.entries.first(where: { keys.contains($0.key) && !shard.verify($0) }) {
                 throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; " + Self.rerunAdvice)
             }
         }

@@ -273,7 +273,9 @@ public final class Predictor {
                 audioError = error
             }
         }
-        var videoProblems = [files.videoPassedOver].compactMap { $0 }
+        // Better-ranked files passed over explain missing pictures only when the file used holds no video; one
+        // that was read but shows no face is an answer from the speech for that reason, not for theirs.
+        var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver].compactMap { $0 }
         if c.uses(.faces), videoFacts.videoStreamCount > 0 {
             let (crops, problem) = try faceCrops(path: files.video)
             if let crops {
@@ -308,6 +310,8 @@ public final class Predictor {
             if case .videoTooLarge = media { throw media }
             return (nil, "\(media)")
         } catch {
+            // Open files running out is the machine's fault, not the file's: an error, as for the speech.
+            if PerSourceWork.ranOutOfFiles(error) { throw error }
             return (nil, "\(error)")
         }
     }

@@ -20,7 +20,10 @@ extension ProvenanceStore {
     /// the path relative to both work directories, its `bytes` the size it must have), then every row goes in one transaction: a merge killed midway leaves
     /// at most unindexed shard files, which `cache gc` removes and a second merge re-copies.
     /// Merging the same worker twice adds nothing the second time.
-    public func absorb(_ worker: ProvenanceStore, into main: Workspace, copyShards: ([CacheShardRow]) throws -> Void) throws -> MergeReport {
+    /// `copyShards` gets each shard to copy with the keys of the records merged from it (only those are
+    /// read: a record the worker's `cache verify` dropped may stay damaged in a shard its index no longer uses).
+    public func absorb(_ worker: ProvenanceStore, into main: Workspace,
+                       copyShards: ([(shard: CacheShardRow, keys: Set<String>)]) throws -> Void) throws -> MergeReport {
         let runs = try worker.read { try RunRecord.fetchAll($0) }
         let stageRuns = try worker.read { try StageRunRecord.fetchAll($0) }
         let sources = try worker.read { try SourceRecord.fetchAll($0) }
@@ -50,7 +53,9 @@ extension ProvenanceStore {
             throw CacheError.io(path: worker.path, reason: "its cacheRecord row for \(orphan.stage) record \(orphan.key.echoed) names shard "
                                 + "\(orphan.shardId), which it does not index; its database was edited or damaged: remove that worker's folder and run the worker again")
         }
-        try copyShards(shardsToCopy)
+        var keysByShard: [Int64: Set<String>] = [:]
+        for record in newRecords { keysByShard[record.shardId, default: []].insert(record.key) }
+        try copyShards(shardsToCopy.map { ($0, keysByShard[$0.id ?? -1] ?? []) })
         do { try checkRows(newRecords, against: shardsToCopy, in: main, worker: worker) } catch {
             // The copies belong to no index row: gone with the refusal, not left for `cache gc`.
             for shard in shardsToCopy { if let file = try? main.cacheFile(shard.file) { unlink(file) } }
@@ -116,7 +121,7 @@ extension ProvenanceStore {
             for record in records where record.shardId == shard.id {
                 let entry = entries[record.key]
                 let mismatch: String? = if record.stage != shard.stage || record.fingerprint != shard.fingerprint {
-                    "is of \(record.stage) \(record.fingerprint.prefix(16)), its shard of \(shard.stage) \(shard.fingerprint.prefix(16))"
+                    "is of \(record.stage) \(record.fingerprint.echoed), its shard of \(shard.stage) \(shard.fingerprint.echoed)"
                 } else if let entry {
                     Self.mismatch(record, entry, metadata: file.metadata(entry))
                 } else {

@@ -101,6 +101,23 @@ struct WorkerMergeTests {
         }
     }
 
+    /// The advice merge gives works: `cache verify` on the damaged worker drops its damaged record, and the
+    /// worker's shard, still holding that unindexed record, then merges with the records it still indexes.
+    @Test func aWorkerVerifiedAfterDamageMergesItsSoundRecords() throws {
+        let (main, worker, shard) = try Self.worker()
+        let store = try ProvenanceStore(path: worker.path("emopipe.sqlite"))
+        let row = try #require(try store.read { try CacheRecordRow.order(Column("dataOffset")).fetchOne($0) })
+        let path = worker.path(shard)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[row.dataOffset + 1] ^= 0xff
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(throws: CacheError.self) { try Self.merge(main, [worker.root]) }
+        let report = try TensorCache(workspace: worker, store: store).verify(runId: "20261202-000000-abcdef")
+        #expect(report.damaged.map(\.key) == [row.key])
+        let merged = try Self.merge(main, [worker.root])
+        #expect(merged.first?.records == 2, "\(merged)")
+    }
+
     /// One damaged worker does not keep the others out: they are merged, and it is reported, naming
     /// its own shard file (not the copy the check read).
     @Test func aDamagedWorkerIsLeftOutAndTheOthersAreMerged() throws {

@@ -301,6 +301,10 @@ struct FaultToleranceTests {
     @Test func aRunThatMeetsAFlippedByteRecomputesThatRecordAndGoesOn() throws {
         let fixture = try FaultFixture.shared.get()
         let (workdir, store, row, shard, sources) = try Self.flipARecord(seed: 29, named: "flipped-in-run")
+        // A run that leaves the audio stage out cannot repair it, and says so.
+        let only = try fixture.run(["--only", "train", "--force", "train"], workdir: workdir)
+        #expect(only.status == ExitStatus.failure && only.stderr.contains("this run leaves the audio stage out, so it cannot compute the record again"),
+                "\(only.stderr)")
         let retrain = try fixture.run(["--force", "train"], workdir: workdir)
         #expect(retrain.status == fixture.referenceStatus, "\(retrain.stderr)")
         #expect(retrain.stderr.contains("\(shard): record for source \(row.key) fails its CRC-32C check"), "\(retrain.stderr)")

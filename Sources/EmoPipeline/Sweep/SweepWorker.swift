@@ -138,7 +138,7 @@ public struct SweepMerge {
         }
         report.runs = try store.absorb(workerStore, into: main) { shards in
             // The worker's features are the main's own (linked); a record it computed would be a bug.
-            if let shard = shards.first {
+            if let shard = shards.first?.shard {
                 throw EmoError.io(path: worker.path(shard.file), reason: "a sweep worker wrote a cache shard; it should only read the main cache")
             }
         }.runs
