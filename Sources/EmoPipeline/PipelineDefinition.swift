@@ -27,7 +27,7 @@ public struct PipelineDefinition: Equatable, Sendable {
 
     /// `manifest`: the manifest whose `pipeline` names the file, named when the file cannot be read.
     public static func load(path: String, manifest: String? = nil) throws -> PipelineDefinition {
-        let what = manifest.map { "pipeline file (pipeline: in \($0.shownPath))" } ?? "pipeline file"
+        let what = manifest.map { "pipeline file (named by \($0.shownPath))" } ?? "pipeline file"
         return try parse(yaml: try SafeYAML.read(path: path, what: what), origin: path)
     }
 

@@ -93,7 +93,7 @@ struct PerSourceWork {
         let pending = try self.pending(units)
         if !context.forced {
             for (shard, keys) in try cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint).sorted(by: { $0.key < $1.key }) {
-                context.logger.warning("\(shard): gone or not of the size it was written at: its \(keys.count) record(s) are computed again")
+                context.logger.warning("\(shard): gone or not of the size it was written at: its \(keys.count) record(s) are not trusted; those this run needs are computed again")
             }
         }
         context.logger.info("\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count) cached")

@@ -51,7 +51,10 @@ public enum DurableFile {
         }
         var remaining = expected ?? Int.max
         let temporary = temporaryName(for: path)
-        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        // Written owner-only and given `mode` once whole: a read-only mode at creation would make a temporary
+        // a killed copy left (same pid, another user) impossible to open again.
+        unlink(temporary)
+        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard output >= 0 else { throw CacheError.io(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))") }
         var failure: String?
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -67,6 +70,7 @@ public enum DurableFile {
                 done += n
             }
         }
+        if failure == nil && fchmod(output, mode) != 0 { failure = "cannot set its permissions: \(String(cString: strerror(errno)))" }
         if failure == nil && fsync(output) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
         close(output)
         do {

@@ -266,7 +266,7 @@ struct DataRootChoice {
         let given = switch origin {
         case .option: "--data"
         case .workDirectory: "remembered by the work directory from an earlier --data"
-        case .manifest: "data: in \((manifestPath ?? "the manifest").echoed)"
+        case .manifest: "given by \((manifestPath ?? "the manifest").echoed)"
         }
         return "\(path.echoed): the data root (\(given)) does not exist or is not a folder"
     }

@@ -98,6 +98,7 @@ struct BadInputCorpusTests {
         ("train.epochs= ", "write train.epochs=null for none"),
         ("train.epochs =3", "the name 'train.epochs ' holds a space; write train.epochs=value"),
         ("train. epochs=3", "write train.epochs=value"),
+        ("train.audio channels=3", "the name 'train.audio channels' holds a space; stage and key names hold none"),
     ])
     func aBadSetIsRefused(_ setting: String, _ message: String) throws {
         let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"

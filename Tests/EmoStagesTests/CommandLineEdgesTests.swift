@@ -102,7 +102,7 @@ struct CommandLineEdgesTests {
         let noRoot = try TestSupport.writeManifest(at: noRootFolder + "/no-root.yaml", data: noRootFolder + "/gone", "seed: 1")
         let fromManifest = try Self.emopipe(["run", noRoot, "--until", "ingest"], workdir: noRootFolder + "/work")
         #expect(fromManifest.status == 64 && fromManifest.stderr.contains(
-            "emopipe: \(noRootFolder)/gone: the data root (data: in \(noRoot)) does not exist or is not a folder"), "\(fromManifest.stderr)")
+            "emopipe: \(noRootFolder)/gone: the data root (given by \(noRoot)) does not exist or is not a folder"), "\(fromManifest.stderr)")
         #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count == runsBefore)
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
     }

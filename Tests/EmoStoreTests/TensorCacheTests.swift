@@ -193,6 +193,17 @@ struct TensorCacheTests {
         #expect(try cache.unsoundShards().isEmpty, "verify followed: no shard left to warn of")
     }
 
+    /// An index row whose metadata is not its shard's (an edited database) is damage verify finds: `show` and
+    /// the Python reader offer the row's copy.
+    @Test func anIndexRowWithOtherMetadataThanItsShardIsDamage() throws {
+        let records = Self.records(count: 2, seed: 41)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
+        try store.write { try $0.execute(sql: "UPDATE cacheRecord SET metadata = '{\"real_frames\": 5}' WHERE key = ?", arguments: [records[0].key]) }
+        let report = try cache.verify(runId: "r1")
+        #expect(report.damaged.map(\.key) == [records[0].key] && report.damaged.first?.reason == "the index's metadata differs from its shard's",
+                "\(report.damaged)")
+    }
+
     /// A link put where a shard was (even to an identical copy) is what `run` recomputes and `stats` names:
     /// verify drops its records too, so the three agree.
     @Test func aLinkInAShardsPlaceIsDamageThatVerifyRepairs() throws {

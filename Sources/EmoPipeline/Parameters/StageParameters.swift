@@ -101,9 +101,11 @@ public struct ParameterOverride: Equatable, Sendable {
         }
         // `train.epochs =3` would otherwise be refused as an unknown key whose trailing space no message shows.
         guard !path.contains(where: \.isWhitespace) else {
-            let written = parts.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ".")
-            throw PipelineError.invalidFile("--set \(text.echoed): the name '\(String(path).echoed)' holds a space; "
-                                            + "write \(written.echoed)=value with no space around '.' or before '='")
+            let trimmed = parts.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            // Suggested only when trimming leaves a name: `train.audio channels` has no spelling to suggest.
+            let suggestion = trimmed.allSatisfy { !$0.isEmpty && !$0.contains(where: \.isWhitespace) }
+                ? "write \(trimmed.joined(separator: ".").echoed)=value with no space around '.' or before '='" : "stage and key names hold none"
+            throw PipelineError.invalidFile("--set \(text.echoed): the name '\(String(path).echoed)' holds a space; " + suggestion)
         }
         stage = String(parts[0]); key = String(parts[1])
         // YAML reads nothing as null; after `=` that is far more often an empty shell variable than a wish.

@@ -99,7 +99,9 @@ extension TensorCache {
             let tensor = try self.tensor(row)
             checkedBytes += tensor.entry.dataLength + tensor.entry.metaLength
             let sound = tensor.shard.verify(tensor.entry) && Int64(tensor.entry.crc32c) == row.crc32c
-            return sound ? nil : "cached record fails its CRC-32C check"
+            guard sound else { return "cached record fails its CRC-32C check" }
+            // The index's copy of the metadata is what `show` and the Python reader offer: it must be the shard's.
+            return tensor.metadata == row.metadata ? nil : "the index's metadata differs from its shard's"
         } catch let error as CacheError {
             // A shard this process may not read is not damaged: stop, keeping every record.
             if case .denied = error { throw error }
