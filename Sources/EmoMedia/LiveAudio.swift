@@ -31,10 +31,16 @@ public struct LiveSource: Sendable, Equatable {
     /// The URL FFmpeg opens: standard input is its `pipe:0`, unless it is redirected from a regular file
     /// (`- < clip.mp4`, as predict advises for a recording too long to read whole): that is opened as the
     /// file, so FFmpeg may seek, which an mp4 with its index at the end (ffmpeg's default) needs.
+    /// Only when it is read from its start and this process may open it by that name again (not when
+    /// another user's file was handed over, or there is no /dev/stdin): else `pipe:0`, as before.
     var url: String {
         guard name == "-" else { return name }
         var facts = stat()
-        return fstat(0, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG ? "file:/dev/stdin" : "pipe:0"
+        guard fstat(0, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, lseek(0, 0, SEEK_CUR) == 0 else { return "pipe:0" }
+        let again = Glibc.open("/dev/stdin", O_RDONLY | O_CLOEXEC)
+        guard again >= 0 else { return "pipe:0" }
+        close(again)
+        return "file:/dev/stdin"
     }
     /// Network protocols take a read timeout; pipes and devices wait as long as their writer does.
     var isNetwork: Bool { url.contains("://") }
