@@ -35,9 +35,13 @@ struct FeatureSet {
         // Every record read is checked against its CRC: a flipped bit would otherwise train and score
         // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
         var firstShape: [StageName: [Int]] = [:]
+        var uncached: [StageName: [SplitPlan.Source]] = [:]
         func checkedRecord(_ stage: StageName, _ fingerprint: String, _ source: SplitPlan.Source) throws -> CachedTensor? {
             do {
-                guard let tensor = try cache.tensor(stage: stage, fingerprint: fingerprint, key: source.sha256, verify: true) else { return nil }
+                guard let tensor = try cache.tensor(stage: stage, fingerprint: fingerprint, key: source.sha256, verify: true) else {
+                    uncached[stage, default: []].append(source)
+                    return nil
+                }
                 try Self.checkLayout(tensor, stage: stage, like: &firstShape[stage])
                 return tensor
             } catch let error as CacheError {
@@ -64,6 +68,18 @@ struct FeatureSet {
                 sample.faceMask = Self.faceMask(tensor.metadata, count: tensor.shape[0])
             }
             if sample.logmel != nil || sample.faces != nil { samples.append(sample) }
+        }
+        // A source without a record whose stage recorded no failure for it is work that stage has not done (a run
+        // with --only after `cache verify`): its clip is left out, and that is said, not done silently.
+        for (stage, sources) in uncached.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let fingerprint = stage == .audio ? audioFingerprint : facesFingerprint
+            let failed = Set(try store.failures(stage: stage.rawValue).filter { $0.fingerprint == fingerprint }.map(\.sha256))
+            let pending = sources.filter { !failed.contains($0.sha256) }
+            guard let first = pending.first else { continue }
+            let said = "\(pending.count) clip source(s) have no cached \(stage.rawValue) record and no recorded failure "
+                + "(\(first.path)\(pending.count > 1 ? ", ..." : "")): the \(stage.rawValue) stage is not up to date "
+                + "(`emopipe status` says why); their \(stage == .audio ? "speech is" : "pictures are") left out"
+            context.logger.warning("\(said)")
         }
         for i in samples.indices where samples[i].faces == nil {
             samples[i].faceMask = [Float](repeating: 0, count: config.faceFrames)

@@ -325,6 +325,31 @@ struct FaultToleranceTests {
         #expect(try metrics(workdir, run.id) == metrics(fixture.reference, reference))
     }
 
+    /// After `cache verify` dropped a record, a run that leaves its stage out (`--only train`) trains without
+    /// that clip and says so, recorded as trained on other inputs: the next whole run computes the record and
+    /// trains again, ending where an undamaged run ends.
+    @Test func aRunWithOnlyAfterVerifyDroppedARecordSaysSoAndIsNotTakenForTheWholeResult() throws {
+        let fixture = try FaultFixture.shared.get()
+        let (workdir, _, _, _, sources) = try Self.flipARecord(seed: 47, named: "only-after-verify")
+        #expect(try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir]).status == ExitStatus.partial)
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(status.stdout.contains("train     stale"), "the stages reading audio are stale too: \(status.stdout)")
+        let only = try fixture.run(["--only", "train"], workdir: workdir)
+        #expect(only.stderr.contains("1 clip source(s) have no cached audio record and no recorded failure ("), "\(only.stderr)")
+        #expect(sources.contains { only.stderr.contains($0) }, "the source is named: \(only.stderr)")
+        let whole = try fixture.run(workdir: workdir)
+        #expect(whole.status == fixture.referenceStatus, "\(whole.stderr)")
+        let summary = whole.stderr.split(separator: "\n").filter { $0.hasPrefix("  ") }
+        #expect(summary.contains { $0.hasPrefix("  audio: ran ") && $0.hasSuffix("; 1 computed now") }, "\(summary)")
+        #expect(summary.contains { $0.hasPrefix("  train: ran ") }, "trained again on every clip: \(summary)")
+        #expect(try FaultFixture.facts(workdir).records == FaultFixture.facts(fixture.reference).records)
+        let reference = try ProvenanceStore(path: fixture.reference + "/emopipe.sqlite").runs()[0].id
+        // Trained again to the same weights, evaluate finds its inputs as the reference run left them.
+        let evaluated = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").stageState("evaluate")).runId
+        let metrics = { (folder: String, id: String) in try Data(contentsOf: URL(fileURLWithPath: "\(folder)/runs/\(id)/metrics.json")) }
+        #expect(try metrics(workdir, evaluated) == metrics(fixture.reference, reference))
+    }
+
     /// A shard cut short (a copy that stopped, a full disk elsewhere) is not taken as done: the next run
     /// names it and computes its records again.
     @Test func aShardCutShortIsComputedAgainByTheNextRun() throws {
@@ -337,7 +362,7 @@ struct FaultToleranceTests {
         #expect(truncate(workdir + "/" + shard.file, off_t(shard.bytes / 2)) == 0)
         let rerun = try fixture.run(workdir: workdir)
         #expect(rerun.status == fixture.referenceStatus, "\(rerun.stderr)")
-        #expect(rerun.stderr.contains("\(shard.file): gone or not of the size it was written at: its \(records) record(s) are computed again"),
+        #expect(rerun.stderr.contains("\(shard.file): gone or not of the size it was written at: its \(records) record(s) are not trusted"),
                 "\(rerun.stderr)")
         let summary = rerun.stderr.split(separator: "\n").filter { $0.hasPrefix("  ") }
         #expect(summary.contains { $0.hasPrefix("  audio: ran ") && $0.hasSuffix("; \(records) computed now") }, "\(summary)")

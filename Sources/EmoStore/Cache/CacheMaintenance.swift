@@ -40,6 +40,9 @@ extension TensorCache {
         try verify(stage: stage, runId: run.id, newRun: run, progress: progress)
     }
 
+    /// What marks a stage's output digest once `verify` dropped records of it.
+    static let droppedMarker = "records-dropped-by-verify:"
+
     private func verify(stage: String?, runId: String, newRun: RunRecord?, progress: ((Int, Int) -> Void)?) throws -> VerifyReport {
         let rows = try store.read { db -> [CacheRecordRow] in
             var request = CacheRecordRow.order(Column("shardId"), Column("dataOffset"))
@@ -73,6 +76,12 @@ extension TensorCache {
             try store.write { db in
                 if recordRun, let newRun { try newRun.insert(db) }
                 try row.delete(db)
+                // The stage's output is no longer what its digest says: the stages reading it are stale until it is
+                // computed again (a `--only train` meanwhile is recorded as trained on other inputs, not these).
+                try db.execute(sql: """
+                    UPDATE stageState SET outputDigest = ? || outputDigest
+                    WHERE stage = ? AND parametersFingerprint = ? AND outputDigest NOT LIKE ? || '%'
+                    """, arguments: [Self.droppedMarker, row.stage, row.fingerprint, Self.droppedMarker])
                 for subject in sources.isEmpty ? [row.key] : sources {
                     var failure = FailureRecord(stage: "cache", fingerprint: row.fingerprint, subject: subject,
                                                 sha256: row.key, reason: "\(row.stage): \(problem) in \(shard); recomputed by the next run",
