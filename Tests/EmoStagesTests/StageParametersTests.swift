@@ -160,7 +160,8 @@ struct StageParametersTests {
         // Numbers beyond what a type holds are named as numbers, shown as numbers (never JSON's null),
         // in a file or on the command line alike.
         let shown: [(String, String)] = [
-            ("epochs: 99999999999999999999", "train.epochs = 1e+20: expected a whole number, got a number too large for an integer"),
+            ("epochs: 99999999999999999999", "train.epochs = 1e+20: expected a whole number, got a number beyond the 64-bit integer range"),
+            ("epochs: 1.0e16", "train.epochs = 1e+16: expected a whole number, got a whole number written as a float past 2^53"),
             ("learning_rate: 1e400", "train.learning_rate = inf:"), ("learning_rate: .inf", "train.learning_rate = inf:"),
             ("learning_rate: -.Inf", "train.learning_rate = -inf:"), ("mixup: .NaN", "train.mixup = nan: expected a number, got nan (.nan, not a number)"),
         ]
@@ -180,7 +181,7 @@ struct StageParametersTests {
         }
         // Manifest-wide integers and strings name the value and what it is.
         let seed = try #require(throws: PipelineError.self) { try runner("seed: 99999999999999999999\n") }
-        #expect(seed.description.contains("seed = 1e+20: expected an integer, got a number too large for an integer"), "\(seed)")
+        #expect(seed.description.contains("seed = 1e+20: expected an integer, got a number beyond the 64-bit integer range"), "\(seed)")
         let name = try #require(throws: PipelineError.self) { try runner("name: [a, b]\n") }
         #expect(name.description.contains("name = [\"a\",\"b\"]: expected a string, got a list"), "\(name)")
     }

@@ -242,12 +242,17 @@ def read_tensor(shards, record, verify=False):
     return array
 
 
-def _json_object(text, where):
-    """A record's metadata as the index holds it: a JSON object, else the index is damaged."""
+def _index_json(text, where, field):
+    """A JSON column of the index; one that is not JSON means the index is damaged."""
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except (ValueError, TypeError) as error:
-        raise EmoPipeError(f"{where}: its metadata is not JSON ({error})") from error
+        raise EmoPipeError(f"{where}: its {field} is not JSON ({error})") from error
+
+
+def _json_object(text, where):
+    """A record's metadata as the index holds it: a JSON object."""
+    value = _index_json(text, where, "metadata")
     if not isinstance(value, dict):
         raise EmoPipeError(f"{where}: its metadata is not a JSON object")
     return value
@@ -255,10 +260,7 @@ def _json_object(text, where):
 
 def _shape(text, where):
     """A record's shape as the index holds it: a JSON list of non-negative integers."""
-    try:
-        value = json.loads(text)
-    except (ValueError, TypeError) as error:
-        raise EmoPipeError(f"{where}: its shape is not JSON ({error})") from error
+    value = _index_json(text, where, "shape")
     if not isinstance(value, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value):
         raise EmoPipeError(f"{where}: its shape {text!r} is not a list of sizes")
     return tuple(value)
