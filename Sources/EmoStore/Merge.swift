@@ -117,6 +117,10 @@ extension ProvenanceStore {
         for shard in shards {
             let path = try main.cacheFile(shard.file)
             let file = try ShardFile(path: path)
+            guard file.entries.count == shard.records else {
+                throw CacheError.io(path: worker.path, reason: "its cacheShard row for \(shard.file) says \(shard.records) records, the shard "
+                                    + "holds \(file.entries.count); its database was edited or damaged: remove that worker's folder and run the worker again")
+            }
             let entries = Dictionary(file.entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             for record in records where record.shardId == shard.id {
                 let entry = entries[record.key]

@@ -87,7 +87,8 @@ struct WorkerMergeTests {
                      ("UPDATE cacheRecord SET shapeJSON = '[64,1]' WHERE rowid = 3", "says shape [64,1], its shard [8,8]"),
                      ("UPDATE cacheRecord SET key = 'a' || substr(key, 2) WHERE rowid = 1", "names a record its shard does not hold"),
                      ("UPDATE cacheRecord SET fingerprint = 'deadbeef' WHERE rowid = 1", "is of audio deadbeef, its shard of audio fp"),
-                     ("UPDATE cacheRecord SET shardId = 999 WHERE rowid = 1", "names shard 999, which it does not index")]
+                     ("UPDATE cacheRecord SET shardId = 999 WHERE rowid = 1", "names shard 999, which it does not index"),
+                     ("UPDATE cacheShard SET records = records - 1", "says 2 records, the shard holds 3")]
         for (edit, said) in edits {
             let (main, worker, shard) = try Self.worker()
             // As an sqlite3 shell edits it: without the foreign keys EmoPipe's own connections enforce.
