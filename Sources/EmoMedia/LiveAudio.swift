@@ -43,7 +43,7 @@ public struct LiveSource: Sendable, Equatable {
         return "file:/dev/stdin"
     }
     /// Network protocols take a read timeout; pipes and devices wait as long as their writer does.
-    var isNetwork: Bool { url.contains("://") }
+    var isNetwork: Bool { name.contains("://") }
 }
 
 /// How live reading ended.
@@ -277,7 +277,8 @@ public enum LiveAudio {
 
     /// An mp4 whose index follows its data is read by seeking back, which a pipe cannot do: the cure.
     private static func pipedMP4Hint(_ input: UnsafeMutablePointer<AVFormatContext>, _ source: LiveSource) -> String {
-        guard source.url == "pipe:0", let demuxer = input.pointee.iformat?.pointee.name,
+        // The URL the input was opened with: standard input's is decided once, when it is opened.
+        guard let opened = input.pointee.url, String(cString: opened) == "pipe:0", let demuxer = input.pointee.iformat?.pointee.name,
               String(cString: demuxer).contains("mp4") else { return "" }
         return "; an mp4 whose index comes after its data cannot be read through a pipe: redirect the file instead "
             + "(- < FILE), or give it as a file, or rewrite it with ffmpeg -movflags +faststart"

@@ -69,11 +69,12 @@ struct PerSourceWork {
 
     /// Units with neither a cached record nor a recorded failure under these parameters. A record
     /// whose shard file is gone counts as missing: computed again, its new row replaces the old.
-    func pending(_ units: [SourceUnit]) throws -> [SourceUnit] {
+    /// `unsound`: `recordsInUnsoundShards` when the caller has it already.
+    func pending(_ units: [SourceUnit], unsound: [String: Set<String>]? = nil) throws -> [SourceUnit] {
         if context.forced { return units }
         let cache = self.cache
         let done = try cache.keys(stage: stage, fingerprint: fingerprint)
-            .subtracting(try cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint).values.joined())
+            .subtracting(try (unsound ?? cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint)).values.joined())
         let failed = try failedKeys()
         return units.filter { !done.contains($0.sha256) && !failed.contains($0.sha256) }
     }
@@ -90,11 +91,10 @@ struct PerSourceWork {
     }
 
     func run(_ units: [SourceUnit], compute: @escaping (SourceUnit) throws -> TensorRecord) throws -> StageOutcome {
-        let pending = try self.pending(units)
-        if !context.forced {
-            for (shard, keys) in try cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint).sorted(by: { $0.key < $1.key }) {
-                context.logger.warning("\(shard): gone or not of the size it was written at: its \(keys.count) record(s) are not trusted; those this run needs are computed again")
-            }
+        let unsound = context.forced ? [:] : try cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint)
+        let pending = try self.pending(units, unsound: unsound)
+        for (shard, keys) in unsound.sorted(by: { $0.key < $1.key }) {
+            context.logger.warning("\(shard): gone or not of the size it was written at: its \(keys.count) record(s) are not trusted; those this run needs are computed again")
         }
         context.logger.info("\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count) cached")
         let progress = context.progress(total: pending.count, unit: "files")

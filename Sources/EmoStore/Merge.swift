@@ -51,7 +51,7 @@ extension ProvenanceStore {
         }
         if let orphan = newRecords.first(where: { record in !shards.contains { $0.id == record.shardId } }) {
             throw CacheError.io(path: worker.path, reason: "its cacheRecord row for \(orphan.stage) record \(orphan.key.echoed) names shard "
-                                + "\(orphan.shardId), which it does not index; its database was edited or damaged: remove that worker's folder and run the worker again")
+                                + "\(orphan.shardId), which it does not index; " + Self.editedWorkerAdvice)
         }
         var keysByShard: [Int64: Set<String>] = [:]
         for record in newRecords { keysByShard[record.shardId, default: []].insert(record.key) }
@@ -110,6 +110,9 @@ extension ProvenanceStore {
         return report
     }
 
+    /// What a worker whose database disagrees with its own shards needs: its rows cannot be trusted to redo.
+    static let editedWorkerAdvice = "its database was edited or damaged: remove that worker's folder and run the worker again"
+
     /// Every index row of a copied shard must say what the shard's own (CRC-checked) index says: an
     /// edited or damaged worker database would otherwise be trusted by every reader of the main one.
     private func checkRows(_ records: [CacheRecordRow], against shards: [CacheShardRow], in main: Workspace,
@@ -119,7 +122,7 @@ extension ProvenanceStore {
             let file = try ShardFile(path: path)
             guard file.entries.count == shard.records else {
                 throw CacheError.io(path: worker.path, reason: "its cacheShard row for \(shard.file) says \(shard.records) records, the shard "
-                                    + "holds \(file.entries.count); its database was edited or damaged: remove that worker's folder and run the worker again")
+                                    + "holds \(file.entries.count); " + Self.editedWorkerAdvice)
             }
             let entries = Dictionary(file.entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             for record in records where record.shardId == shard.id {
@@ -133,7 +136,7 @@ extension ProvenanceStore {
                 }
                 if let mismatch {
                     throw CacheError.io(path: worker.path, reason: "its cacheRecord row for \(record.stage) record \(record.key.echoed) \(mismatch) "
-                                        + "(\(shard.file)); its database was edited or damaged: remove that worker's folder and run the worker again")
+                                        + "(\(shard.file)); " + Self.editedWorkerAdvice)
                 }
             }
         }
@@ -142,7 +145,7 @@ extension ProvenanceStore {
     /// Which field of an index row differs from the shard's entry, or nil.
     static func mismatch(_ row: CacheRecordRow, _ entry: ShardEntry, metadata: String) -> String? {
         let fields: [(String, String, String)] = [
-            ("dtype", "\(row.dtype)", "\(entry.dtype.rawValue)"), ("shape", row.shapeJSON, "[" + entry.shape.map(String.init).joined(separator: ",") + "]"),
+            ("dtype", "\(row.dtype)", "\(entry.dtype.rawValue)"), ("shape", row.shapeJSON, entry.shapeJSON),
             ("crc32c", "\(row.crc32c)", "\(entry.crc32c)"), ("data offset", "\(row.dataOffset)", "\(entry.dataOffset)"),
             ("data length", "\(row.dataLength)", "\(entry.dataLength)"), ("metadata offset", "\(row.metaOffset)", "\(entry.metaOffset)"),
             ("metadata length", "\(row.metaLength)", "\(entry.metaLength)"), ("metadata", row.metadata, metadata),

@@ -207,11 +207,9 @@ struct PredictCommand: ParsableCommand {
                 switch result {
                 case .success(let prediction):
                     predictions.append(prediction)
-                    if let audioError = prediction.audioError {
-                        StandardStream.error.write(Data("emopipe: \(file.escaped): the speech could not be read (\(audioError.escaped)); answered from the faces alone, as evaluate scores such a clip\n".utf8))
-                    }
-                    if let videoError = prediction.videoError {
-                        StandardStream.error.write(Data("emopipe: \(file.escaped): the pictures could not be read (\(videoError.escaped)); answered from the speech alone, as evaluate scores such a clip\n".utf8))
+                    for (missing, error, used) in [("speech", prediction.audioError, "faces"), ("pictures", prediction.videoError, "speech")] {
+                        guard let error else { continue }
+                        StandardStream.error.write(Data("emopipe: \(file.escaped): the \(missing) could not be read (\(error.escaped)); answered from the \(used) alone, as evaluate scores such a clip\n".utf8))
                     }
                 case .failure(let error):
                     failed += 1

@@ -57,6 +57,9 @@ public struct ShardEntry: Equatable, Sendable {
     public var metaLength: Int
     public var dataOffset: Int
     public var dataLength: Int
+
+    /// The shape as the index's `shapeJSON` column holds it (`[64,434]`).
+    public var shapeJSON: String { "[" + shape.map(String.init).joined(separator: ",") + "]" }
 }
 
 /// The on-disk shard layout; `docs/cache-format.md` is its specification.

@@ -100,7 +100,7 @@ public final class TensorCache: @unchecked Sendable {
                 for (record, entry) in zip(records, entries) {
                     try CacheRecordRow(
                         stage: stage, fingerprint: fingerprint, key: entry.key, shardId: shard.id!,
-                        dtype: Int(entry.dtype.rawValue), shapeJSON: "[" + entry.shape.map(String.init).joined(separator: ",") + "]",
+                        dtype: Int(entry.dtype.rawValue), shapeJSON: entry.shapeJSON,
                         crc32c: Int64(entry.crc32c), metaOffset: entry.metaOffset, metaLength: entry.metaLength,
                         dataOffset: entry.dataOffset, dataLength: entry.dataLength, metadata: record.metadata, runId: runId
                     ).save(db)
