@@ -359,8 +359,8 @@ struct CacheCommand: ParsableCommand {
                 let done = dryRun ? plan : try cache.collectGarbage(plan)
                 if json { JSONOutput.print(Self.json(done, keep: keep, dryRun: dryRun, currentOnly: currentOnly)) }
                 else { print(Self.listing(done, dryRun: dryRun)) }
-                for problem in done.notCompactedProblems {
-                    StandardStream.error.write(Data("emopipe: a shard was not compacted: \(problem); `emopipe cache verify` drops the damaged record, then run gc again\n".utf8))
+                for shard in done.notCompacted {
+                    StandardStream.error.write(Data("emopipe: a shard was not compacted: \(shard.problem); `emopipe cache verify` drops the damaged record, then run gc again\n".utf8))
                 }
                 // A dry run takes no lock, so a run working now may still be writing a file listed as a leftover.
                 if dryRun, let holder = WorkDirectoryLock.currentHolder(path: workDirectoryOptions.workspace.lockPath) {
@@ -418,9 +418,7 @@ struct CacheCommand: ParsableCommand {
                 "leftover_files": files(plan.leftoverFiles),
                 "superseded_checkpoints": files(plan.supersededFolders),
                 "left_in_place": .array(plan.leftInPlace.map { .string($0.path) }),
-                "not_compacted": .array(zip(plan.notCompacted, plan.notCompactedProblems).map {
-                    .object(["path": .string($0.path), "problem": .string($1)])
-                }),
+                "not_compacted": .array(plan.notCompacted.map { .object(["path": .string($0.path), "problem": .string($0.problem)]) }),
                 "total": .object(["records": .int(plan.totalRecords), "shards": .int(plan.totalShards), "bytes": .int(plan.totalBytes)]),
                 "kept": .object(keep.mapValues { .array($0.sorted().map(ParamValue.string)) }),
             ])

@@ -257,8 +257,8 @@ struct TensorCacheTests {
         try flipByte(in: folder + "/" + shardFile, at: row.dataOffset + 3)
         // mixed[0]'s source is gone: its shard would be compacted around the two live records, one of them damaged.
         let plan = try cache.collectGarbage(keep: ["audio": ["fp"]], liveKeys: Set(mixed.dropFirst().map(\.key)))
-        #expect(plan.notCompacted.map(\.path) == [shardFile] && plan.notCompactedProblems.first?.contains("CRC-32C") == true,
-                "\(plan.notCompacted) \(plan.notCompactedProblems)")
+        #expect(plan.notCompacted.map(\.path) == [shardFile] && plan.notCompacted.first?.problem.contains("CRC-32C") == true,
+                "\(plan.notCompacted)")
         #expect(!plan.groups.contains { $0.reason == .compacted && $0.shards != 0 }, "nothing counted as compacted: \(plan.groups)")
         #expect(FileManager.default.fileExists(atPath: folder + "/" + shardFile))
         #expect(try cache.keys(stage: "audio", fingerprint: "fp") == Set(mixed.dropFirst().map(\.key)))

@@ -145,30 +145,26 @@ public final class SweepRunner {
             _ = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation, libraries: libraries)
             inherited = nil
         } catch { inherited = "\(error)" }
-        for trial in trials {
+        /// Resolves `trial` at every budget; a refusal is the trial's (`named`), unless it is the inherited one.
+        func check(_ trial: SweepTrial, named: String) throws {
             // 10,000 trials × 8 budgets take minutes: Ctrl-C must stop here too, not only once trials run.
             try cancellation.check()
             for epochs in budgets {
                 do { _ = try runner(for: trial, epochs: epochs) } catch {
                     if "\(error)" == inherited { throw error }
-                    throw PipelineError.invalidFile("\(manifest.path): sweep trial \(trial.index) (\(trial.params.shown)): \(error)")
+                    throw PipelineError.invalidFile("\(manifest.path): \(named): \(error)")
                 }
             }
         }
+        for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))") }
         // A random block's ranges are checked at their ends, with the first trial's other values: which
         // values a seed draws must not decide whether an invalid range is accepted.
         guard let random = spec.random, let first = trials.first else { return }
         for parameter in random.params {
             for value in parameter.distribution.extremes {
-                try cancellation.check()
                 var trial = first
                 trial.settings = first.settings.map { $0.key == parameter.key ? (parameter.key, value) : $0 }
-                for epochs in budgets {
-                    do { _ = try runner(for: trial, epochs: epochs) } catch {
-                        if "\(error)" == inherited { throw error }
-                        throw PipelineError.invalidFile("\(manifest.path): sweep.random \(parameter.key) = \(value.shown), a value its draws can take, is refused: \(error)")
-                    }
-                }
+                try check(trial, named: "sweep.random \(parameter.key) = \(value.shown), a value its draws can take, is refused")
             }
         }
     }

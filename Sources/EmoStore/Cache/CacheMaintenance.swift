@@ -312,6 +312,9 @@ public struct GarbagePlan: Sendable {
     public struct Compaction: Sendable {
         public var shard: CacheShardRow
         public var live: [CacheRecordRow]
+
+        /// What rewriting the shard with its live records gives back.
+        var freedBytes: Int { max(0, shard.bytes - live.reduce(0) { $0 + $1.dataLength + $1.metaLength }) }
     }
 
     /// Index rows to delete (their shard stays only when compacted).
@@ -362,23 +365,24 @@ public struct GarbagePlan: Sendable {
         update(shard.stage, shard.fingerprint, reason) { $0.shards += 1; $0.bytes += bytes }
     }
 
-    /// Shards a compaction left as they were (a live record in them is damaged), each with why.
-    public private(set) var notCompacted: [File] = []
-    public private(set) var notCompactedProblems: [String] = []
+    /// A shard a compaction left as it was (a live record in it is damaged), and why.
+    public struct NotCompacted: Equatable, Sendable {
+        public var path: String
+        public var problem: String
+    }
+    public private(set) var notCompacted: [NotCompacted] = []
 
     /// A planned compaction that could not be done: its bytes do not come back.
     mutating func leaveUncompacted(_ shard: CacheShardRow, because problem: String) {
-        guard let index = compactions.firstIndex(where: { $0.shard.id == shard.id }) else { return }
-        let liveBytes = compactions[index].live.reduce(0) { $0 + $1.dataLength + $1.metaLength }
-        update(shard.stage, shard.fingerprint, .compacted) { $0.shards -= 1; $0.bytes -= max(0, shard.bytes - liveBytes) }
-        notCompacted.append(File(path: shard.file, bytes: shard.bytes))
-        notCompactedProblems.append(problem)
+        guard let compaction = compactions.first(where: { $0.shard.id == shard.id }) else { return }
+        update(shard.stage, shard.fingerprint, .compacted) { $0.shards -= 1; $0.bytes -= compaction.freedBytes }
+        notCompacted.append(NotCompacted(path: shard.file, problem: problem))
     }
 
     /// A shard is rewritten with `live`: what comes back is its size less the live records' bytes.
     mutating func compactShard(_ shard: CacheShardRow, keeping live: [CacheRecordRow]) {
-        compactions.append(Compaction(shard: shard, live: live.sorted { $0.dataOffset < $1.dataOffset }))
-        let liveBytes = live.reduce(0) { $0 + $1.dataLength + $1.metaLength }
-        update(shard.stage, shard.fingerprint, .compacted) { $0.shards += 1; $0.bytes += max(0, shard.bytes - liveBytes) }
+        let compaction = Compaction(shard: shard, live: live.sorted { $0.dataOffset < $1.dataOffset })
+        compactions.append(compaction)
+        update(shard.stage, shard.fingerprint, .compacted) { $0.shards += 1; $0.bytes += compaction.freedBytes }
     }
 }
