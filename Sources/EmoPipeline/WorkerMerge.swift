@@ -42,6 +42,7 @@ public struct WorkerMerge {
         try checkDataRoots(works, mainRoot: try store.runs().first { !$0.dataRoot.isEmpty }?.dataRoot)  // cache verify records no root
         var reports: [(String, Result<MergeReport, Error>)] = []
         for folder in folders {
+            if StopRequest.isSet { throw EmoError.interrupted }
             let worker = Workspace(root: folder)
             do {
                 let workerStore = try worker.openForeignStore()
@@ -50,6 +51,8 @@ public struct WorkerMerge {
                     let progress = ProgressReporter(label: "merge \(folder)", total: shards.count, unit: "shards", quietFor: 2)
                     defer { progress.finish() }
                     for (shard, keys) in shards {
+                        // Ctrl-C: a worker's rows go in after its shards, so stopping here leaves only unindexed copies (gc's).
+                        if StopRequest.isSet { throw EmoError.interrupted }
                         try copyShard(try worker.cacheFile(shard.file), to: shard.file, bytes: shard.bytes, keys: keys)
                         progress.advance()
                     }

@@ -260,6 +260,8 @@ struct CacheCommand: ParsableCommand {
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
                 let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache verify (pid \(getpid()))")
                 defer { lock.release() }
+                let signals = SignalTrap(cancellation: Cancellation(), stopping: "stopping after the record in hand; what was dropped stays dropped")
+                defer { signals.restore() }
                 // Dropping a damaged record changes the work directory: that makes the verification a
                 // run, which its failure rows name (recorded only when something is damaged).
                 let run = RunRecord(id: PipelineRunner.newRunId(), command: CommandLine.arguments.joined(separator: " "),

@@ -38,6 +38,8 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         do {
             let main = workDirectoryOptions.workspace
+            let signals = SignalTrap(cancellation: Cancellation(), stopping: "stopping after the shard in hand; the workers merged stay merged")
+            defer { signals.restore() }
             let given = workers.isEmpty ? WorkerMerge.workerFolders(in: main) : workers
             try WorkerMerge.checkNamedOnce(given)
             // Sweep workers (`emopipe sweep --worker`) bring runs and trials, not per-source records.

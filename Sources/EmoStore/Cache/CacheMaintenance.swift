@@ -64,6 +64,8 @@ extension TensorCache {
             }
         }, uniquingKeysWith: { a, _ in a })
         for (i, row) in rows.enumerated() {
+            // Ctrl-C: each drop is committed on its own, so stopping between records keeps the index sound.
+            if StopRequest.isSet { throw EmoError.interrupted }
             let problem = try resized[row.shardId] ?? recordProblem(row, checkedBytes: &report.checkedBytes)
             report.checkedRecords += 1
             progress?(i + 1, rows.count)
