@@ -112,8 +112,12 @@ struct CacheExportTests {
         #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export (export into an empty folder)")) {
             try CacheExport.checkDestination(out)
         }
-        #expect(throws: CacheError.io(path: out + "/missing", reason: "no such folder (create it first)")) {
-            try CacheExport.checkDestination(out + "/missing")
+        // A missing folder is created with its parents; one that cannot be (under a file) is named with why.
+        try CacheExport.checkDestination(out + "/missing/deeper")
+        var isFolder: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: out + "/missing/deeper", isDirectory: &isFolder) && isFolder.boolValue)
+        #expect(throws: CacheError.io(path: out + "/shard-000000.npz/sub", reason: "no such folder, and it cannot be created: Not a directory")) {
+            try CacheExport.checkDestination(out + "/shard-000000.npz/sub")
         }
     }
 }

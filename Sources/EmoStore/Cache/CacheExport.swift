@@ -26,12 +26,13 @@ public enum CacheExport {
         "shard-" + String(format: "%06d", index) + "." + format.rawValue
     }
 
-    /// The folder must exist, be writable and hold no earlier export (whose extra shards a loader's
-    /// glob would pick up with the new ones).
+    /// The folder (created with its parents when missing) must be writable and hold no earlier export
+    /// (whose extra shards a loader's glob would pick up with the new ones).
     public static func checkDestination(_ folder: String) throws {
         var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
-            throw CacheError.io(path: folder, reason: "no such folder (create it first)")
+        if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+            try createFolder(folder)
+            isFolder = true
         }
         guard isFolder.boolValue else { throw CacheError.io(path: folder, reason: "not a folder") }
         guard access(folder, W_OK | X_OK) == 0 else {
@@ -45,6 +46,17 @@ public enum CacheExport {
     }
 
     static let partSuffix = ".part"
+
+    /// `mkdir -p`, saying why when a component cannot be made (Foundation's error leaves errno out).
+    private static func createFolder(_ folder: String) throws {
+        var path = folder.hasPrefix("/") ? "" : "."
+        for component in folder.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o777) != 0 && errno != EEXIST {
+                throw CacheError.io(path: folder, reason: "no such folder, and it cannot be created: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
 
     /// Writes `rows` (their CRC-32C checked), at most `recordsPerFile` to a file. `describe` gives
     /// a record's JSON document. When `stopped` turns true (an interrupt) the export stops, removes what
