@@ -11,6 +11,12 @@ struct CacheCommand: ParsableCommand {
         abstract: "Inspect, check and clean the sharded tensor cache.",
         subcommands: [Get.self, Export.self, Verify.self, Stats.self, GC.self])
 
+    /// Reached only when no subcommand was named: the help, and a usage error (exit status 64), as `emopipe` alone.
+    func run() throws {
+        StandardStream.error.write(Data((EmoPipeCommand.helpMessage(for: Self.self) + "\n\nemopipe cache: say which command to run (see SUBCOMMANDS above)\n").utf8))
+        throw ExitCode(ExitStatus.usage)
+    }
+
     /// Opens the work directory's store and cache, or says there is none.
     static func open(_ options: WorkDirectoryOptions, _ access: Workspace.Access) throws -> (ProvenanceStore, TensorCache) {
         let store = try options.openStore(access)
@@ -31,7 +37,7 @@ struct CacheCommand: ParsableCommand {
             JSON: {source, sha256, stage, cache_key, dtype, shape, params, shard, crc32c, ...the record's own
             facts (audio: real_frames, duration_seconds, ...)}. Audio tensors are [n_mels, frames] float32.
             --npy - writes the .npy to stdout (for a pipe; not with --json, not to a terminal).
-            Example: emopipe cache get --stage audio --source data/Actor_01/03-01-01-01-01-01-01.wav --npy x.npy
+            Example: emopipe cache get --stage audio --source data/ravdess/Actor_01/03-01-01-01-01-01-01.wav --npy x.npy
             """))
 
         @OptionGroup var manifestOptions: ManifestOptions
@@ -122,7 +128,7 @@ struct CacheCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write every cached record of a stage into WebDataset tar shards or NumPy .npz files.",
             discussion: Help.reflow("""
-            DIR must exist and hold no earlier export. Files are DIR/shard-000000.tar (or .npz), …, at most
+            DIR (created when missing) must hold no earlier export. Files are DIR/shard-000000.tar (or .npz), …, at most
             --records-per-file records (and 1 GB) each, records in SHA-256 order, each CRC-checked first; the
             same records give byte-identical files. A record's key is its source's SHA-256.
 

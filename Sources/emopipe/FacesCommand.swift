@@ -12,13 +12,19 @@ struct FacesCommand: ParsableCommand {
         abstract: "Look at face crops.",
         subcommands: [Preview.self])
 
+    /// Reached only when no subcommand was named: the help, and a usage error (exit status 64), as `emopipe` alone.
+    func run() throws {
+        StandardStream.error.write(Data((EmoPipeCommand.helpMessage(for: Self.self) + "\n\nemopipe faces: say which command to run (see SUBCOMMANDS above)\n").utf8))
+        throw ExitCode(ExitStatus.usage)
+    }
+
     struct Preview: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a contact sheet: per clip, its crops and a thumbnail of a frame with the detected boxes.",
             discussion: Help.reflow("""
             Runs the face extraction with the faces parameters of --manifest on the given video files (any
             mp4; they need not be ingested) and writes one PNG (libavcodec's encoder).
-            Example: emopipe faces preview data/Actor_01/01-01-03-01-01-01-01.mp4 --out sheet.png
+            Example: emopipe faces preview data/ravdess/Actor_01/01-01-03-01-01-01-01.mp4 --out sheet.png
             """))
 
         static let thumbnailWidth = 240

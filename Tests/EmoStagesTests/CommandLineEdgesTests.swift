@@ -556,6 +556,13 @@ struct CommandLineUsageTests {
         let bare = try Self.emopipe([])
         #expect(bare.status == 64, "\(bare.stdout) \(bare.stderr)")
         #expect(bare.stderr.contains("say which command to run") && bare.stderr.contains("SUBCOMMANDS"), "\(bare.stderr)")
+        // A command group named without one of its commands is the same usage error, its own help shown.
+        for group in ["cache", "faces"] {
+            let bareGroup = try Self.emopipe([group])
+            #expect(bareGroup.status == 64, "\(group): \(bareGroup.stdout) \(bareGroup.stderr)")
+            #expect(bareGroup.stderr.contains("emopipe \(group): say which command to run") && bareGroup.stderr.contains("USAGE: emopipe \(group)"),
+                    "\(bareGroup.stderr)")
+        }
         let unknown = try Self.emopipe(["help", "NOSUCH"])
         #expect(unknown.status == 64 && unknown.stderr.contains("no command 'NOSUCH' in `emopipe`"), "\(unknown.stderr)")
         let nested = try Self.emopipe(["help", "cache", "NOSUCH"])
