@@ -16,7 +16,7 @@ public struct EvaluateStage: Stage {
     // 2: predictions.csv/.jsonl, intervals over test actors, actors and misclassified clips in the report.
     // 4: whole clips under the model's window policy.
     // 5: the int8 model beside the float one when export.quantize is int8.
-    public let codeVersion = "5"
+    public let codeVersion = "6"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
     // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.
@@ -57,6 +57,7 @@ public struct EvaluateStage: Stage {
         var rows: [ClipPrediction] = []
         var evaluatedFolds: [ActorFold] = []
         var ablationPredictions: [String: [Int]] = [:]
+        var ablationTruth: [Int] = []
         var epochs: [EpochLog] = []
         var keptEpoch: (epoch: Int, window: Int, selection: EpochSelection)?
         var labels: [String] = []
@@ -69,9 +70,11 @@ public struct EvaluateStage: Stage {
         let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
         let clips = Dictionary(features.plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
         let ablates = Self.scoresAblations(first.config, features)
-        // Each scoring of the test clips goes through their windows; the faces-only ablation, one per clip.
-        let (windows, testClips) = try Self.windowCount(foldFolders, features)
-        let progress = context.progress(total: windows * (1 + (scoresInt8 ? 1 : 0) + (ablates ? 1 : 0)) + (ablates ? testClips : 0),
+        // Each scoring of the test clips goes through their windows; the ablations score the clips with both
+        // inputs: audio-only through their windows, faces-only one step per clip.
+        let counts = try Self.windowCount(foldFolders, features)
+        let progress = context.progress(total: counts.windows * (1 + (scoresInt8 ? 1 : 0))
+                                            + (ablates ? counts.windowsWithBoth + counts.clipsWithBoth : 0),
                                         unit: "windows")
         defer { progress.finish() }
         // A stop signal ends the scoring within one batch: nothing is written, the stage runs again next time.
@@ -112,8 +115,13 @@ public struct EvaluateStage: Stage {
                     int8Predicted += try int8.clipProbabilities(test).map(Inference.argmax)
                 }
                 if ablates {
+                    // Withholding an input says something only of clips that have both: a clip without faces
+                    // would be scored on nothing in "faces only", and unchanged in "audio only".
+                    let both = test.indices.filter { Self.hasBothModalities(test[$0]) }
+                    ablationTruth += both.map { test[$0].label }
+                    ablationPredictions[Self.fullModelAblation, default: []] += both.map { foldPredicted[$0] }
                     for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
-                        let masked = test.map { Self.keeping(keep, of: $0) }
+                        let masked = both.map { Self.keeping(keep, of: test[$0]) }
                         ablationPredictions[ablation, default: []] += try classifier.clipProbabilities(masked).map(Inference.argmax)
                     }
                 }
@@ -130,7 +138,7 @@ public struct EvaluateStage: Stage {
             throw EmoError.interrupted
         }
         var document = try MetricsDocument.evaluate(
-            labels: labels, truth: truth, predicted: predicted,
+            labels: labels, truth: truth, predicted: predicted, ablationTruth: ablationTruth,
             ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })
         document.interval = try ActorBootstrap.compute(labels: labels, actors: actors, truth: truth, predicted: predicted,
                                                        seed: UInt64(context.manifest.seed))
@@ -178,17 +186,24 @@ public struct EvaluateStage: Stage {
 
     /// Ablations only say something when clips have both modalities to withhold.
     static func scoresAblations(_ config: ModelConfig, _ features: FeatureSet) -> Bool {
-        config.modalities.count == 2 && features.samples.contains { $0.logmel != nil && $0.faces != nil }
+        config.modalities.count == 2 && features.samples.contains(where: hasBothModalities)
     }
 
+    static func hasBothModalities(_ clip: ClipFeatures) -> Bool { clip.has(.audio) && clip.has(.faces) }
+
+    /// The ablation row of the full model, scored on the same clips as the others.
+    static let fullModelAblation = "audio + faces"
+
     /// The windows one scoring of every fold's test clips goes through (the unit of evaluate's
-    /// progress), and the number of those clips.
-    static func windowCount(_ foldFolders: [URL], _ features: FeatureSet) throws -> (windows: Int, clips: Int) {
-        try foldFolders.reduce((windows: 0, clips: 0)) { total, folder in
+    /// progress), and those of the test clips with both inputs (what the ablations score).
+    static func windowCount(_ foldFolders: [URL], _ features: FeatureSet) throws
+        -> (windows: Int, windowsWithBoth: Int, clipsWithBoth: Int) {
+        try foldFolders.reduce((windows: 0, windowsWithBoth: 0, clipsWithBoth: 0)) { total, folder in
             let model = try TrainedModel.description(in: folder)
             let test = features.samples(actors: model.fold.test)
-            return (total.windows + test.reduce(0) { $0 + model.windowPolicy.starts(realFrames: $1.melFrames).count },
-                    total.clips + test.count)
+            let both = test.filter(hasBothModalities)
+            func windows(_ clips: [ClipFeatures]) -> Int { clips.reduce(0) { $0 + model.windowPolicy.starts(realFrames: $1.melFrames).count } }
+            return (total.windows + windows(test), total.windowsWithBoth + windows(both), total.clipsWithBoth + both.count)
         }
     }
 

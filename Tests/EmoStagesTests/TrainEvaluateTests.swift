@@ -410,6 +410,28 @@ struct TrainEvaluateTests {
         return answers
     }
 
+    /// The modality ablations withhold an input from the test clips that have both: `oneInputOnly` (clip
+    /// ids) are left out of every row, and the full model's row is its answers on the others, as
+    /// predictions.csv gives them.
+    static func checkAblationsScoreOnlyClipsWithBothInputs(runFolder: String, oneInputOnly: Set<String>) throws {
+        let metrics = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/metrics.json"))) as? [String: Any])
+        let rows = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let both = rows.filter { !oneInputOnly.contains($0[1]) }
+        #expect(rows.count - both.count == oneInputOnly.count, "every clip named is a test clip")
+        let ablations = try #require(metrics["ablations"] as? [[String: Any]])
+        #expect(ablations.compactMap { $0["name"] as? String } == ["audio + faces", "audio only", "faces only"])
+        for ablation in ablations {
+            #expect((ablation["metrics"] as? [String: Any])?["count"] as? Int == both.count, "\(ablation)")
+        }
+        let full = try #require(ablations.first?["metrics"] as? [String: Any])
+        let accuracy = Double(both.filter { $0[4] == $0[5] }.count) / Double(both.count)
+        #expect(abs((full["accuracy"] as? Double ?? -1) - accuracy) < 1e-12, "\(full) against \(accuracy)")
+        let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
+        #expect(report.contains("The \(both.count) of the \(rows.count) test clips that have both inputs"))
+    }
+
     /// A model with a face branch, on clips that have a wav and an mp4 each: evaluate reads the wav's
     /// speech and the mp4's pictures; predict pairs them the same way whichever of the two it is given
     /// (the other beside it), and given both counts the clip once in its speaker's statistics.
@@ -440,6 +462,7 @@ struct TrainEvaluateTests {
         let ran = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work])
         #expect(ran.status == ExitStatus.partial && ran.stderr.contains("all zero"), "\(ran.stderr)")
         let runFolder = work + "/runs/" + (try #require(try ProvenanceStore(path: work + "/emopipe.sqlite").runs().first)).id
+        try Self.checkAblationsScoreOnlyClipsWithBothInputs(runFolder: runFolder, oneInputOnly: ["01-03-01-01-01-01", "01-04-01-01-01-01"])
         func mp4(_ wav: String) -> String {
             (wav as NSString).deletingLastPathComponent + "/01" + ((wav as NSString).lastPathComponent.dropFirst(2).dropLast(4)) + ".mp4"
         }

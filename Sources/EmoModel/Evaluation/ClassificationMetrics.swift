@@ -218,7 +218,8 @@ public struct AblationResult: Codable, Equatable, Sendable {
 /// The `metrics.json` document: the test-fold metrics at the top level (`accuracy`, `weighted_f1`,
 /// `macro_f1`, `uar`, `labels`, `confusion_matrix`, `confusion_matrix_normalized`, `per_class`,
 /// `support`, `count`, ...) plus `ablations`: `[{"name": ..., "metrics": {...}}]`, empty for a
-/// single-modality model.
+/// single-modality model (evaluate scores them on the test clips with both inputs, the full model's row
+/// "audio + faces" among them).
 public struct MetricsDocument: Codable, Equatable, Sendable {
     public var metrics: ClassificationMetrics
     public var ablations: [AblationResult]
@@ -236,12 +237,13 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
     }
 
     /// Computes the main metrics and those of each ablation (`(name, predictions)`, same truth).
-    public static func evaluate(labels: [String], truth: [Int], predicted: [Int],
+    /// `ablationTruth`: the labels of the clips the ablations scored (nil: every test clip).
+    public static func evaluate(labels: [String], truth: [Int], predicted: [Int], ablationTruth: [Int]? = nil,
                                 ablations: [(name: String, predicted: [Int])] = []) throws -> MetricsDocument {
         let main = try ClassificationMetrics.compute(labels: labels, truth: truth, predicted: predicted)
         let abl = try ablations.map {
             AblationResult(name: $0.name,
-                           metrics: try ClassificationMetrics.compute(labels: labels, truth: truth, predicted: $0.predicted))
+                           metrics: try ClassificationMetrics.compute(labels: labels, truth: ablationTruth ?? truth, predicted: $0.predicted))
         }
         return MetricsDocument(metrics: main, ablations: abl)
     }

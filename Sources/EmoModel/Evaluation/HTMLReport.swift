@@ -137,15 +137,18 @@ public enum HTMLReport {
             h += "<p class=\"note\">Single-modality model: no ablations.</p>\n"
         } else {
             var rows = input.ablations
-            if !rows.contains(where: { $0.name == input.fullModelName }) { rows.insert((input.fullModelName, m), at: 0) }
-            h += ablationTable(rows, reference: m)
+            // The full model's own row, when there is one, was scored on the same clips as the others.
+            let full = rows.first { $0.name == input.fullModelName }?.metrics
+            if full == nil { rows.insert((input.fullModelName, m), at: 0) }
+            h += ablationTable(rows, reference: full ?? m, of: m.count)
         }
         h += "</div>\n</div>\n</section>\n"
         return h
     }
 
+    /// `testClips`: every test clip, of which the ablations may score only those with both inputs.
     static func ablationTable(_ ablations: [(name: String, metrics: ClassificationMetrics)],
-                              reference: ClassificationMetrics) -> String {
+                              reference: ClassificationMetrics, of testClips: Int) -> String {
         let columns: [(String, (ClassificationMetrics) -> Double)] = [
             ("Accuracy", { $0.accuracy }), ("W-F1", { $0.weightedF1 }), ("M-F1", { $0.macroF1 }), ("UAR", { $0.uar }),
         ]
@@ -162,7 +165,8 @@ public enum HTMLReport {
             let delta = a.metrics.weightedF1 - reference.weightedF1
             h += "<td class=\"\(delta < -0.0005 ? "neg" : "")\">\(signed(delta, 3))</td></tr>\n"
         }
-        h += "</tbody>\n</table></div>\n<p class=\"note\">The same test fold with inputs withheld at evaluation time. "
+        let scored = reference.count == testClips ? "The same test clips" : "The \(reference.count) of the \(testClips) test clips that have both inputs"
+        h += "</tbody>\n</table></div>\n<p class=\"note\">\(scored), with inputs withheld at evaluation time. "
         h += "W-F1: weighted F1; M-F1: macro F1; Δ W-F1: change from the full model's weighted F1 (\(fmt(reference.weightedF1, 3))).</p>\n"
         return h
     }
