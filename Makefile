@@ -1,11 +1,19 @@
-# EmoPipe — make targets for every stage, the demo, tests and benchmarks.
+# EmoPipe — make targets for every stage, the demo, tests and benchmarks (`make help` prints this).
 #   make demo            install, build, generate demo data, run the whole pipeline on it
 #   make test            build once (debug) and run the test suite
-#   make ingest|all      run stages through $(MANIFEST) into $(WORKDIR)
+#   make deps            install the Debian packages (apt-get; only what is missing)
+#   make build           the release build (.build/release/emopipe and the bench drivers)
+#   make ingest|audio|faces|split|train|evaluate|export
+#                        run stages through that one, of $(MANIFEST) into $(WORKDIR)
+#   make all             run every stage;   make status   what is up to date in $(WORKDIR)
 #   make nightly         reprocess what changed under $(DATA), report to $(WORKDIR)/nightly/
+#   make bench           speed and memory against baselines (needs the shared data)
+#   make venv            the Python test oracles (.venv: librosa, onnxruntime, ...)
 #   make fuzz            random inputs against the name parser, probe/decode and the shard reader
 #   make slurm-check     the Slurm scale-out on a one-node cluster (started if none answers)
 #   make image           the container image the Kubernetes Jobs run (podman, no registry)
+#   make clean           remove .build and $(WORKDIR)-demo
+# Variables: MANIFEST (manifests/default.yaml), WORKDIR (work), DATA, SWIFT (swift on PATH).
 SHELL := /bin/bash
 MANIFEST ?= manifests/default.yaml
 WORKDIR ?= work
@@ -31,7 +39,7 @@ STAGES := ingest audio faces split train evaluate export
 .PHONY: deps build test demo demo-data all $(STAGES) status nightly venv bench fuzz slurm-check image clean help
 
 help:
-	@sed -n '1,9p' Makefile
+	@sed -n '1,/^SHELL/{/^#/p}' Makefile
 
 # Idempotent: installs only what is missing, so a second call costs a dpkg query.
 deps:

@@ -25,7 +25,8 @@ struct SweepCommand: ParsableCommand {
         which `emopipe run best.yaml` trains and evaluates again.
 
         Output: the leaderboard on stdout (best first), or with --json one document
-        {"trials": [{trial, params, metric, seconds, status, run, epochs, reason}], "best": trial}.
+        {"sweep", "metric", "direction", "trials": [{trial, params, metric, seconds, status, run, epochs,
+        reason}], "best": trial}.
         Exit status: 0 every trial finished; 3 some trials failed; 1 none finished; 64 a bad manifest,
         trial or data root (not a folder); 130 interrupted.
 
