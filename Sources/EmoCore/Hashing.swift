@@ -9,7 +9,8 @@ public enum SHA256Hex {
     /// (a pipe, a device) is refused without reading (`RegularFile`): a pipe would block and /dev/zero never ends.
     /// A file that yields more bytes than its size on disk (one being written to, or a /proc file that
     /// says 0 bytes and reads for ever) is refused once its size is passed, so hashing always ends.
-    public static func file(atPath path: String) throws -> (hex: String, size: Int64) {
+    /// `stopped` is asked between megabytes: a file of any size gives way to Ctrl-C (`EmoError.interrupted`).
+    public static func file(atPath path: String, stopped: () -> Bool = { false }) throws -> (hex: String, size: Int64) {
         let opened = try RegularFile.openForReading(path)
         let fd = opened.descriptor
         defer { close(fd) }
@@ -19,6 +20,7 @@ public enum SHA256Hex {
         defer { buffer.deallocate() }
         var total: Int64 = 0
         while true {
+            if stopped() { throw EmoError.interrupted }
             let n = read(fd, buffer.baseAddress, chunk)
             if n < 0 {
                 if errno == EINTR { continue }

@@ -37,8 +37,10 @@ public struct IngestStage: Stage {
                 progress.finish()  // ends the progress line before the run says it was interrupted
                 throw EmoError.interrupted
             }
-            let examined = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads)
-            // A file the open-file limit kept unread is not recorded at all: the next run reads it.
+            let examined = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads,
+                                               stopped: { context.cancellation.isCancelled })
+            // A file the open-file limit kept unread, or whose hashing a stop cut short, is not recorded
+            // at all: the next run reads it.
             let rows = examined.filter { !$0.failedForLackOfOpenFiles }
             try commit(rows, context: context)
             sameContent += rows.filter { row in known[row.path].map { $0.status != .removed && $0.sha256 == row.sha256 } ?? false }.count
@@ -48,6 +50,11 @@ public struct IngestStage: Stage {
             if let unread = examined.first(where: \.failedForLackOfOpenFiles) {
                 progress.finish()
                 throw OpenFilesRanOut(path: unread.path, reason: unread.reason ?? "")
+            }
+            // What the batch finished is recorded; a stop asked meanwhile (even in the last batch) is told.
+            if context.cancellation.isCancelled {
+                progress.finish()
+                throw EmoError.interrupted
             }
         }
         if !plan.toRead.isEmpty { progress.finish() }
@@ -139,13 +146,14 @@ public struct IngestStage: Stage {
 
     // MARK: Examining files
 
+    /// The rows of the files examined; a file whose hashing was stopped has none.
     private func examineConcurrently(_ files: [ScannedFile], known: [String: SourceRecord], runId: String,
-                                     threads: Int) -> [SourceRecord] {
-        ParallelMap.map(files, threads: threads) { file in
-            var row = SourceExaminer.examine(file, runId: runId)
+                                     threads: Int, stopped: @escaping @Sendable () -> Bool) -> [SourceRecord] {
+        ParallelMap.map(files, threads: threads) { file -> SourceRecord? in
+            guard var row = try? SourceExaminer.examine(file, runId: runId, stopped: stopped) else { return nil }
             if let previous = known[file.path] { row.firstSeenRun = previous.firstSeenRun }
             return row
-        }
+        }.compactMap { $0 }
     }
 
     private func commit(_ rows: [SourceRecord], context: StageContext) throws {

@@ -4,9 +4,10 @@ import EmoStore
 import Foundation
 
 /// Reads one file for ingest: parses its name, hashes it, probes it and checks that its content
-/// fits what the name promises. Never throws: every problem becomes a `failed` row with a reason.
+/// fits what the name promises. Every problem becomes a `failed` row with a reason; the one error is
+/// `EmoError.interrupted`, when `stopped` turns true while a file is hashed (the file is not examined).
 enum SourceExaminer {
-    static func examine(_ file: ScannedFile, runId: String) -> SourceRecord {
+    static func examine(_ file: ScannedFile, runId: String, stopped: () -> Bool = { false }) throws(EmoError) -> SourceRecord {
         let fileName = (file.path as NSString).lastPathComponent
         var row = SourceRecord(path: file.path, sha256: nil, size: file.size, mtimeNanos: file.mtimeNanos,
                                status: .ok, reason: nil, runId: runId)
@@ -27,12 +28,12 @@ enum SourceExaminer {
             return row
         case .invalid(let why):
             row.kind = (fileName as NSString).pathExtension.lowercased()
-            hash(&row, file)
+            try hash(&row, file, stopped: stopped)
             if row.status == .ok { row.status = .failed; row.reason = "invalid RAVDESS name: \(why)" }
             return row
         case .source(let codes):
             fill(&row, codes: codes)
-            hash(&row, file)
+            try hash(&row, file, stopped: stopped)
             guard row.status == .ok else { return row }
             if let problem = ActorFolder.mismatch(path: file.path, codes: codes) {
                 row.status = .failed
@@ -55,16 +56,18 @@ enum SourceExaminer {
     }
 
     /// A pipe or a device is recorded as failed without being opened.
-    private static func hash(_ row: inout SourceRecord, _ file: ScannedFile) {
+    private static func hash(_ row: inout SourceRecord, _ file: ScannedFile, stopped: () -> Bool) throws(EmoError) {
         if let kind = file.notRegular {
             row.status = .failed
             row.reason = "\(kind), not a regular file: not read (a recording must be a file, or a link to one)"
             return
         }
         do {
-            let (hex, size) = try SHA256Hex.file(atPath: row.path)
+            let (hex, size) = try SHA256Hex.file(atPath: row.path, stopped: stopped)
             row.sha256 = hex
             row.size = size
+        } catch let error as EmoError where error == .interrupted {
+            throw error
         } catch {
             row.status = .failed
             row.reason = reason(error, path: row.path)

@@ -42,6 +42,31 @@ struct InterruptTests {
         #expect(status.stdout.contains("audio     never-run"), "\(status.stdout)")
     }
 
+    /// SIGTERM while ingest hashes a huge file (200 GB, sparse: minutes of reading) stops the run within
+    /// that file: exit 130, the run recorded interrupted, the huge file neither recorded nor failed, and the
+    /// small file examined beside it kept. Before, hashing ran to the end, and a stop in ingest's last
+    /// batch was lost (exit 3, the run `partial`).
+    @Test func sigtermStopsIngestInsideTheHashingOfAHugeFile() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-02-01-01-01-01.wav", 1)])
+        let huge = data + "/Actor_01/03-01-01-01-01-01-01.wav"
+        #expect(FileManager.default.createFile(atPath: huge, contents: nil) && truncate(huge, 200 << 30) == 0)
+        let workdir = try TestSupport.temporaryFolder("interrupt-ingest")
+        let run = try TestSupport.Background(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+            "--until", "ingest", "--threads", "2",
+        ])
+        #expect(run.waitForStderr(containing: "2 to read"), "\(run.stderr)")
+        Thread.sleep(forTimeInterval: 0.5)   // into the hashing
+        #expect(kill(run.pid, SIGTERM) == 0)
+        #expect(run.wait() == ExitStatus.interrupted, "\(run.stderr)")
+        #expect(run.stderr.hasSuffix("emopipe: interrupted\n"), "\(run.stderr)")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        #expect(try store.runs().first?.status == .interrupted)
+        #expect(try store.source(path: huge) == nil, "the huge file is read again by the next run")
+        #expect(try store.source(path: data + "/Actor_01/03-01-02-01-01-01-01.wav")?.status == .ok)
+        #expect(try store.failures(stage: "ingest").isEmpty, "a stopped file is not a failed one")
+    }
+
     /// SIGKILL (no chance to clean up) while one slow clip is still being computed keeps the clips that
     /// finished beside it: finished units are published once due (3 s), not when the slowest unit of
     /// their chunk ends. Watched in the database, not the progress line (printed every 5 s off a terminal).
