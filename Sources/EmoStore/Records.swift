@@ -78,6 +78,10 @@ public struct SourceRecord: Codable, FetchableRecord, PersistableRecord, Equatab
         self.firstSeenRun = runId; self.lastChangedRun = runId
     }
 
+    /// A file that changed on disk after ingest hashed it, while a per-source stage read it: its
+    /// features were not computed, and the next ingest reads it again (`requireRereading`).
+    public var changedSinceIngest: Bool { status == .ok && mtimeNanos == ProvenanceStore.unknownMtime }
+
     /// The facts that matter downstream (not which run saw them first): equal facts, equal outputs.
     public var facts: [String] {
         [path, sha256 ?? "", kind ?? "", clip ?? "", status.rawValue, reason ?? "",

@@ -68,7 +68,8 @@ struct ShowCommand: ParsableCommand {
     private func describe(_ s: SourceRecord, store: ProvenanceStore) throws {
         // Rows may come from a merged worker: nothing in them may steer the terminal or break a line.
         print("source   \(s.path.escaped)")
-        print("status   \(s.status.rawValue)\(s.reason.map { " — \($0.escaped)" } ?? "")")
+        print("status   \(s.status.rawValue)\(s.reason.map { " — \($0.escaped)" } ?? "")"
+              + (s.changedSinceIngest ? " — \(SourcesCommand.changedNote)" : ""))
         print("sha256   \(s.sha256 ?? "-")   size \(s.size) bytes")
         if let clip = s.clip, let emotion = s.emotion {
             let name = Emotion(rawValue: emotion)?.name ?? "?"

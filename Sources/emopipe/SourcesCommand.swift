@@ -11,11 +11,13 @@ struct SourcesCommand: ParsableCommand {
         discussion: Help.reflow("""
         A file ingest accepted may still fail in the audio or faces stage (silent, too short, no face):
         such a failure under the stage's current parameters is listed with the file, and --failed
-        includes it.
+        includes it. So does a file that changed on disk after ingest hashed it, while audio or faces
+        read it: its features were not computed, and the next `emopipe run` reads it again.
 
         With --json: an array of {path, sha256, kind, modality, channel, emotion, intensity, statement,
-        repetition, actor, status, reason, stage_failures: [{stage, reason, run_id}]}; the code fields
-        are integers, null for an ignored file; status and reason are ingest's.
+        repetition, actor, status, reason, stage_failures: [{stage, reason, run_id}],
+        changed_since_ingest}; the code fields are integers, null for an ignored file; status and
+        reason are ingest's.
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -32,7 +34,7 @@ struct SourcesCommand: ParsableCommand {
             let all = try store.sources(status: nil)
             let stageFailures = try Self.currentStageFailures(store, sources: all)
             let sources = all.filter {
-                !failed || $0.status == .failed || stageFailures[$0.path] != nil
+                !failed || $0.status == .failed || stageFailures[$0.path] != nil || $0.changedSinceIngest
             }
             if json {
                 JSONOutput.print(.array(sources.map { Self.json($0, stageFailures: stageFailures[$0.path] ?? []) }))
@@ -61,6 +63,8 @@ struct SourcesCommand: ParsableCommand {
         return found
     }
 
+    static let changedNote = "changed on disk after ingest hashed it: not computed; the next `emopipe run` reads it again"
+
     static func json(_ s: SourceRecord, stageFailures: [FailureRecord] = []) -> ParamValue {
         .object([
             "stage_failures": .array(stageFailures.map {
@@ -71,7 +75,7 @@ struct SourcesCommand: ParsableCommand {
             "emotion": JSONOutput.optional(s.emotion), "intensity": JSONOutput.optional(s.intensity),
             "statement": JSONOutput.optional(s.statement), "repetition": JSONOutput.optional(s.repetition),
             "actor": JSONOutput.optional(s.actor), "status": .string(s.status.rawValue),
-            "reason": JSONOutput.optional(s.reason),
+            "reason": JSONOutput.optional(s.reason), "changed_since_ingest": .bool(s.changedSinceIngest),
         ])
     }
 
@@ -84,12 +88,15 @@ struct SourcesCommand: ParsableCommand {
             // A file name may hold line breaks or terminal escapes: one line per source, and nothing that steers the terminal.
             if let reason = s.reason { line += "  — \(reason.escaped)" }
             for failure in stageFailures[s.path] ?? [] { line += "  — \(failure.stage) failed: \(failure.reason.escaped)" }
+            if s.changedSinceIngest { line += "  — \(Self.changedNote)" }
             print(line)
         }
         let counts = Dictionary(grouping: sources, by: \.status).mapValues(\.count)
         var parts = SourceStatus.allCases.compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }
         let failedLater = sources.filter { stageFailures[$0.path] != nil }.count
         if failedLater > 0 { parts.append("\(failedLater) failed in audio or faces") }
+        let changed = sources.filter(\.changedSinceIngest).count
+        if changed > 0 { parts.append("\(changed) changed since ingest") }
         let summary = sources.isEmpty
             ? (failed && total > 0 ? "no failed sources (of \(total))" : "no sources recorded yet (run ingest first)")
             : "\(sources.count) sources: \(parts.joined(separator: ", "))"

@@ -73,9 +73,21 @@ struct AudioStageTests {
         #expect(records[oldSHA] == nil && records[sameSizeSHA] == nil, "no record under the hash of bytes the features are not of")
         #expect(records.count == wavs.count - 2, "the unchanged sources are computed and kept")
         #expect(try store.failures(stage: "audio").isEmpty, "a changed file is not the old content's failure")
+        // The run's hint, `sources --failed`, lists the two it counted, saying why, and no other.
+        func listedAsChanged() throws -> [String] {
+            let listed = try IngestFixture.emopipe(["sources", "--failed", "--json"], workdir: workdir)
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+            #expect(rows.allSatisfy { $0["changed_since_ingest"] as? Bool == true }, "\(rows)")
+            return rows.compactMap { $0["path"] as? String }.sorted()
+        }
+        #expect(try listedAsChanged() == [wavs[0], wavs[2]].sorted())
+        let table = try IngestFixture.emopipe(["sources", "--failed"], workdir: workdir)
+        #expect(table.stdout.contains("\(wavs[2])  — changed on disk after ingest hashed it") && table.stderr.contains("2 changed since ingest"),
+                "\(table.stdout) \(table.stderr)")
 
         let full = try IngestFixture.emopipe(["run", "--until", "audio"], data: root, workdir: workdir)
         #expect(full.status == 0, "\(full.stderr)")
+        #expect(try listedAsChanged().isEmpty, "read again, computed: no longer listed")
         let newSHA = try #require(try store.source(path: wavs[0])?.sha256)
         let rewrittenSHA = try #require(try store.source(path: wavs[2])?.sha256)
         #expect(newSHA != oldSHA && rewrittenSHA != sameSizeSHA, "the next ingest read both files again")
