@@ -44,6 +44,8 @@ struct DataRootScan {
     let files: [ScannedFile]
     /// Links not followed because they lead into a folder the walk is inside.
     let loopsSkipped: [String]
+    /// Folders not walked because they are the kernel's (/proc, /sys; see `KernelFilesystem`).
+    let kernelFoldersSkipped: [String]
     /// Paths not used because they reach a folder or file already found under an earlier path:
     /// (the path, the earlier path).
     let aliases: [(path: String, keptAs: String)]
@@ -53,11 +55,13 @@ struct DataRootScan {
         guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw EmoError.io(path: root, reason: "the data root does not exist or is not a folder")
         }
+        guard !KernelFilesystem.holds(info) else { throw EmoError.io(path: root, reason: "the data root \(KernelFilesystem.refusal)") }
         self.root = root
         var walk = Walk()
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])
         files = walk.files.sorted { $0.path < $1.path }  // failure rows join the walk's order out of turn
         loopsSkipped = walk.loopsSkipped
+        kernelFoldersSkipped = walk.kernelFoldersSkipped
         aliases = walk.aliases
     }
 
@@ -68,6 +72,7 @@ struct DataRootScan {
     private struct Walk {
         var files: [ScannedFile] = []
         var loopsSkipped: [String] = []
+        var kernelFoldersSkipped: [String] = []
         var aliases: [(path: String, keptAs: String)] = []
         private var seen: [FileIdentity: String] = [:]
         /// Where each file found so far is in `files`.
@@ -88,6 +93,7 @@ struct DataRootScan {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
+                if isFolder && KernelFilesystem.holds(info) { kernelFoldersSkipped.append(path); continue }
                 if let first = seen[entry] {
                     // `take.wav` hard-linked to `03-01-…wav` is the RAVDESS file, not an ignored one.
                     if let index = fileIndex[entry], !Self.isRavdessNamed(first), Self.isRavdessNamed(path) {

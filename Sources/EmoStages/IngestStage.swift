@@ -127,6 +127,9 @@ public struct IngestStage: Stage {
         for loop in scan.loopsSkipped {
             context.logger.warning("\(loop): not followed, it leads back into a folder it is inside")
         }
+        for folder in scan.kernelFoldersSkipped {
+            context.logger.warning("\(folder): not walked, it \(KernelFilesystem.refusal)")
+        }
         if !scan.aliases.isEmpty {
             let examples = scan.aliases.prefix(3).map { "\($0.path) = \($0.keptAs)" }.joined(separator: ", ")
             let more = scan.aliases.count > 3 ? ", …" : ""

@@ -41,6 +41,26 @@ struct DataRootWalkTests {
         }
     }
 
+    /// /proc and /sys hold no recordings, and /proc's links (`<pid>/cwd`, `<pid>/root`) lead over the
+    /// whole machine: a link to them is not walked, and a root on them is refused (exit 64).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/cwd"), "needs /proc"))
+    func theKernelsFilesystemsAreNeverWalked() throws {
+        let (root, wavs) = try Self.smallRoot()
+        try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/proc", withDestinationPath: "/proc")
+        try FileManager.default.createSymbolicLink(atPath: root + "/sys", withDestinationPath: "/sys/kernel")
+        let (result, sources) = try Self.ingest(root)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Set(sources.keys) == Set(wavs), "\(sources.keys.sorted())")
+        for link in ["Actor_01/proc", "sys"] {
+            #expect(result.stderr.contains("\(root)/\(link): not walked, it is on the kernel's /proc or /sys filesystem"), "\(link): \(result.stderr)")
+        }
+        for kernel in ["/proc", "/proc/self", "/sys"] {
+            let refused = try IngestFixture.emopipe(["run", "--until", "ingest"], data: kernel, workdir: try TestSupport.temporaryFolder("work"))
+            #expect(refused.status == ExitStatus.usage && refused.stderr.contains("\(kernel): the data root is on the kernel's /proc or /sys filesystem"),
+                    "\(kernel): \(refused.status) \(refused.stderr)")
+        }
+    }
+
     @Test func aFileReachedByTwoPathsIsOneSourceUnderItsFirstPath() throws {
         let (root, wavs) = try Self.smallRoot()
         let fm = FileManager.default
