@@ -74,7 +74,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedCodec(let p, let c): "\(p): no decoder for codec \"\(c)\""
         case .decodeFailed(let p, let r): "\(p): audio decoding failed: \(r)"
         case .silentAudio(let p): "\(p): audio is all zero"
-        case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples (or values past the 32-bit float range, about ±3.4e38)"
+        case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples (or samples so near the 32-bit float limit, ±3.4e38, that mixing or resampling them overflows)"
         // Counted after resampling to the analysis rate: a file of a few samples at 48 kHz may hold none at 16 kHz.
         case .tooShort(let p, let n, let m): n == 0 ? "\(p): the audio stream holds no samples (after resampling to the analysis rate)"
             : "\(p): audio is shorter than \(m) samples (has \(n), counted after resampling to the analysis rate)"
