@@ -13,6 +13,8 @@ public struct RunSummary: Sendable {
     public var params: [String: ParamValue]
     /// Scalar metrics from the evaluation this run stands on (`metrics.json`, and `cv.<name>.mean|std`).
     public var metrics: [(String, Double)]
+    /// The metrics written as whole numbers (`count`, `confidence_interval.actors`): JSON shows them so.
+    public var wholeNumberMetrics: Set<String> = []
     /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors), where the run has them.
     public var files: [(String, String)]
     public var dataset: Dataset?
@@ -55,6 +57,7 @@ public struct RunSummary: Sendable {
         let producer = Dictionary(stages.map { ($0.stage, $0.producedByRun ?? $0.runId) }, uniquingKeysWith: { _, b in b })
         var files: [(String, String)] = []
         var metrics: [(String, Double)] = []
+        var wholeNumberMetrics: Set<String> = []
         var unreadable: [String] = []
         for (file, stage) in resultFiles {
             guard let run = producer[stage.rawValue] else { continue }
@@ -70,7 +73,9 @@ public struct RunSummary: Sendable {
                     guard (try? ParamValue.fromJSON(data))?.objectValue != nil else {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
                     }
-                    metrics += scalars(inResult: file, data)
+                    let values = numbers(inResult: file, data)
+                    metrics += values.compactMap { name, value in value.doubleValue.map { (name, $0) } }
+                    wholeNumberMetrics.formUnion(values.compactMap { name, value in if case .int = value { name } else { nil } })
                 }
             } catch {
                 var facts = stat()   // absent is no result, not an unreadable one
@@ -79,8 +84,8 @@ public struct RunSummary: Sendable {
         }
         let listing = depth == .full ? try? RegularFile.text(workspace.datasetListingPath(runId: id)) : nil
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
-                          params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
-                          unreadable: unreadable)
+                          params: params, metrics: metrics, wholeNumberMetrics: wholeNumberMetrics, files: files,
+                          dataset: listing.map(Dataset.init(listing:)), unreadable: unreadable)
     }
 
     public var id: String { record.id }
@@ -89,13 +94,24 @@ public struct RunSummary: Sendable {
     }
     public func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
 
+    /// A metric as JSON prints it: an integer where the result file wrote one, null where the run has none.
+    public func metricValue(_ name: String) -> ParamValue {
+        guard let value = metric(name) else { return .null }
+        return wholeNumberMetrics.contains(name) ? .int(Int(value)) : .double(value)
+    }
+
     /// The scalar metrics a result file holds, named as runs, diffs, nightly reports and sweeps name
     /// them: metrics.json's numbers as they are, cv.json's means and standard deviations under `cv.`.
     /// Other files hold none.
     public static func scalars(inResult file: RunFile, _ data: Data) -> [(String, Double)] {
+        numbers(inResult: file, data).compactMap { name, value in value.doubleValue.map { (name, $0) } }
+    }
+
+    /// `scalars`, each as the file wrote it (`.int` or `.double`).
+    static func numbers(inResult file: RunFile, _ data: Data) -> [(String, ParamValue)] {
         switch file {
-        case .metrics: return scalars(data, prefix: "")
-        case .crossValidation: return scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
+        case .metrics: return numbers(data, prefix: "")
+        case .crossValidation: return numbers(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
         default: return []
         }
     }
@@ -104,12 +120,16 @@ public struct RunSummary: Sendable {
     /// Read with the strict JSONDecoder (`ParamValue`): on Linux, JSONSerialization's 0 and 1 pass `is Bool`,
     /// which once dropped an accuracy of exactly 0 or 1 from runs, diffs, nightly reports and sweeps.
     static func scalars(_ data: Data, prefix: String) -> [(String, Double)] {
+        numbers(data, prefix: prefix).compactMap { name, value in value.doubleValue.map { (name, $0) } }
+    }
+
+    static func numbers(_ data: Data, prefix: String) -> [(String, ParamValue)] {
         guard let object = (try? ParamValue.fromJSON(data))?.objectValue else { return [] }
-        var found: [(String, Double)] = []
+        var found: [(String, ParamValue)] = []
         for (key, value) in object {
-            if let number = value.doubleValue { found.append((prefix + key, number)) }
-            for (inner, value) in value.objectValue ?? [:] {
-                if let number = value.doubleValue { found.append((prefix + key + "." + inner, number)) }
+            if value.doubleValue != nil { found.append((prefix + key, value)) }
+            for (inner, value) in value.objectValue ?? [:] where value.doubleValue != nil {
+                found.append((prefix + key + "." + inner, value))
             }
         }
         return found.sorted { $0.0 < $1.0 }
@@ -121,9 +141,20 @@ public struct RunComparison: Sendable {
     public struct Field: Sendable, Equatable {
         public var section: String   // params, data, code, stages, metrics, files
         public var name: String
-        public var a: String
-        public var b: String
-        public var same: Bool { a == b }
+        /// Each run's value as JSON gives it: text, a number (metrics), or null where the run has none.
+        public var valueA: ParamValue
+        public var valueB: ParamValue
+        public var a: String { Self.shown(valueA) }
+        public var b: String { Self.shown(valueB) }
+        public var same: Bool { valueA == valueB }
+
+        static func shown(_ value: ParamValue) -> String {
+            switch value {
+            case .null: "—"
+            case .string(let text): text
+            default: value.canonicalJSON
+            }
+        }
     }
 
     public var fields: [Field]
@@ -132,7 +163,7 @@ public struct RunComparison: Sendable {
     public init(_ a: RunSummary, _ b: RunSummary, stagesOfFirst: Bool = false) {
         var fields: [Field] = []
         func add(_ section: String, _ name: String, _ x: String?, _ y: String?) {
-            fields.append(Field(section: section, name: name, a: x ?? "—", b: y ?? "—"))
+            fields.append(Field(section: section, name: name, valueA: x.map(ParamValue.string) ?? .null, valueB: y.map(ParamValue.string) ?? .null))
         }
         add("params", "manifest sha256", a.record.manifestSHA256, b.record.manifestSHA256)
         for stage in Set(a.params.keys).union(b.params.keys).sorted() {
@@ -157,10 +188,8 @@ public struct RunComparison: Sendable {
             add("stages", "\(stage) stage fingerprint", stagesA[stage]?.fingerprint, stagesB[stage]?.fingerprint)
             add("stages", "\(stage) output", stagesA[stage]?.outputDigest, stagesB[stage]?.outputDigest)
         }
-        let metricsA = Dictionary(a.metrics, uniquingKeysWith: { p, _ in p })
-        let metricsB = Dictionary(b.metrics, uniquingKeysWith: { p, _ in p })
-        for name in Set(metricsA.keys).union(metricsB.keys).sorted() {
-            add("metrics", name, metricsA[name].map { String($0) }, metricsB[name].map { String($0) })
+        for name in Set(a.metrics.map(\.0)).union(b.metrics.map(\.0)).sorted() {
+            fields.append(Field(section: "metrics", name: name, valueA: a.metricValue(name), valueB: b.metricValue(name)))
         }
         let filesA = Dictionary(a.files, uniquingKeysWith: { p, _ in p })
         let filesB = Dictionary(b.files, uniquingKeysWith: { p, _ in p })

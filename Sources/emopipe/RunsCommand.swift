@@ -97,7 +97,7 @@ struct RunsCommand: ParsableCommand {
                          "cpu_seconds": stage.cpuSeconds.map(ParamValue.double) ?? .null,
                          "peak_rss_mb": stage.peakRSSMB.map(ParamValue.double) ?? .null])
             }),
-            "metrics": .object(Dictionary(run.metrics.map { ($0.0, ParamValue.double($0.1)) }, uniquingKeysWith: { a, _ in a })),
+            "metrics": .object(Dictionary(run.metrics.map { ($0.0, run.metricValue($0.0)) }, uniquingKeysWith: { a, _ in a })),
             "files": .object(Dictionary(run.files.map { ($0.0, ParamValue.string($0.1)) }, uniquingKeysWith: { a, _ in a })),
         ])
     }
@@ -122,7 +122,8 @@ struct DiffCommand: ParsableCommand {
         abstract: "Show what differs between two runs: parameters, data, code and environment, stage outputs, metrics.",
         discussion: Help.reflow("""
         RUN is a run id (a folder under WORKDIR/runs) or a path to it. Only differing fields are shown
-        unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}.
+        unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}; a and b are text, numbers for
+        metrics (whole ones for counts), null where a run has none.
         Exit status 0 whether or not they differ (use `reproduce` to check a result).
         """))
 
@@ -184,8 +185,8 @@ enum FieldTable {
     }
 
     static func document(_ field: RunComparison.Field) -> ParamValue {
-        .object(["section": .string(field.section), "name": .string(field.name), "a": .string(field.a),
-                 "b": .string(field.b), "same": .bool(field.same)])
+        .object(["section": .string(field.section), "name": .string(field.name), "a": field.valueA,
+                 "b": field.valueB, "same": .bool(field.same)])
     }
 
     private static func shorten(_ value: String) -> String { value.count > 64 ? String(value.prefix(61)) + "..." : value }

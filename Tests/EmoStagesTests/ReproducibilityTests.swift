@@ -147,6 +147,12 @@ struct ReproducibilityTests {
         #expect(!FileManager.default.fileExists(atPath: emptied), "nothing ran")
     }
 
+    /// `diff --all --json`'s fields.
+    static func allFields(_ workdir: String, _ runs: [String]) throws -> [[String: Any]] {
+        let diff = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--json", "--all"])
+        return try #require((try json(diff) as? [String: Any])?["fields"] as? [[String: Any]])
+    }
+
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
         let (workdir, runs) = try Self.runTwice(changing: "epochs: 3,", to: "epochs: 3, learning_rate: 0.003,")
         let diff = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--json"])
@@ -160,6 +166,20 @@ struct ReproducibilityTests {
         #expect(!names.contains("stages/audio output"), "audio was not redone")
         let rate = try #require(fields.first { $0["name"] as? String == "train.learning_rate" })
         #expect(rate["a"] as? String == "0.001" && rate["b"] as? String == "0.003")
+        // Metrics are numbers, as in metrics.json (a count a whole one); a metric a run lacks is null.
+        let metricsA = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(runs[1])/metrics.json"))) as? [String: Any])
+        let all = try Self.allFields(workdir, runs)
+        let count = try #require(all.first { $0["name"] as? String == "count" })
+        let clips = try #require(metricsA["count"] as? Int)
+        #expect(count["a"] as? Int == clips && !(count["a"] is String), "\(count)")
+        let accuracy = try #require(all.first { $0["name"] as? String == "accuracy" })
+        #expect(accuracy["a"] as? Double == metricsA["accuracy"] as? Double, "\(accuracy)")
+        let diffText = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--json", "--all"]).stdout
+        #expect(diffText.range(of: "\"a\": *\(clips)[,\n ]", options: .regularExpression) != nil, "a whole number, not \(clips).0")
+        let listed = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir, "--json"]).stdout
+        #expect(listed.range(of: "\"count\": *\(clips)[,\n ]", options: .regularExpression) != nil
+                && !listed.contains("\"count\": \(clips).0") && !listed.contains("\"count\":\(clips).0"), "\(listed)")
 
         // A result file that is there but cannot be read shows no value, and diff says why.
         let metrics = workdir + "/runs/\(runs[0])/metrics.json"
