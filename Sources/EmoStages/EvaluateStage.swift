@@ -179,6 +179,7 @@ public struct EvaluateStage: Stage {
         if let cv = crossValidation {
             summary += String(format: "; %d folds: weighted F1 %.3f ± %.3f", folds.count, cv.weightedF1.mean, cv.weightedF1.std ?? 0)
         }
+        if let absent = HTMLReport.absentClassesNote(document.metrics) { context.logger.warning("\(absent)") }
         context.logger.info("report: \(RunFile.report.path(in: runFolder))")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
@@ -236,7 +237,7 @@ public struct EvaluateStage: Stage {
                                         ("manifest sha256", SHA256Hex.of(context.manifest.recordedText)),
                                         ("data root", context.dataRoot), ("threads", String(context.threads)),
                                         ("emopipe", EmoPipeVersion.string)]
-        if let ingest = try context.store.stageState(.ingest) { rows.append(("data fingerprint", ingest.outputDigest)) }
+        if let ingest = try context.store.stageState(.ingest) { rows.append(("ingest output digest", ingest.outputDigest)) }
         for stage in upstream.map(\.rawValue) {
             if let state = try context.store.stageState(stage) {
                 rows.append(("\(stage) stage fingerprint", "\(state.fingerprint) (code \(state.codeVersion))"))

@@ -164,6 +164,18 @@ enum Markup {
         #endif
     }
 
+    /// A class no test clip has is named: its 0 counts in the macro averages.
+    @Test func classesWithoutATestClipAreNamed() throws {
+        let missing = try ClassificationMetrics.compute(labels: ["a", "b", "c"], truth: [0, 0, 2], predicted: [0, 1, 2])
+        #expect(abs(missing.macroF1 - (1.0 / 3) * (2.0 / 3 + 0 + 1)) < 1e-12, "b's 0 counts, as scikit-learn with every label")
+        let note = try #require(HTMLReport.absentClassesNote(missing))
+        #expect(note.hasPrefix("No test clip is b: its 0 counts in macro F1, UAR and macro precision (over all 3 classes"))
+        #expect(HTMLReport.render(ReportInput(title: "t", runId: "r", metrics: missing)).contains(HTMLReport.esc(note)))
+        let all = try ClassificationMetrics.compute(labels: ["a", "b"], truth: [0, 1], predicted: [0, 0])
+        #expect(HTMLReport.absentClassesNote(all) == nil)
+        #expect(!HTMLReport.render(ReportInput(title: "t", runId: "r", metrics: all)).contains("No test clip is"))
+    }
+
     @Test func oddTrainingLogsRender() throws {
         let m = try ClassificationMetrics.compute(labels: ["a", "b"], truth: [0, 1], predicted: [0, 0])
         var epochs = SampleReport.epochs(count: 3)

@@ -72,7 +72,7 @@ enum SampleReport {
                                                                    predicted: predict(cvTruth, skill: skill, rng: &rng)))
         }
         var provenance: [(String, String)] = [
-            ("data fingerprint", "sha256:" + rng.hex(64)),
+            ("ingest output digest", "sha256:" + rng.hex(64)),
             ("code version", "emopipe 0.4.0 (git " + rng.hex(10) + ", clean)"),
             ("manifest", "manifests/ravdess-av.yaml"),
             ("seed", "20240611"),

@@ -12,7 +12,7 @@ public struct ReportInput {
     public var ablations: [(name: String, metrics: ClassificationMetrics)]
     /// The training log, one entry per epoch.
     public var epochs: [EpochLog]
-    /// Key/value lines: data fingerprint, code version, stage fingerprints, ...; shown in this order.
+    /// Key/value lines: ingest output digest, code version, stage fingerprints, ...; shown in this order.
     public var provenance: [(String, String)]
     /// The run's manifest as text (shown verbatim).
     public var manifestText: String
@@ -229,8 +229,19 @@ public enum HTMLReport {
         h += "<td>\(fmt(m.macroF1, 3))</td><td>\(fmt(m.uar, 3))</td><td>\(m.count)</td><td>\(m.count)</td></tr>\n"
         h += "</tbody>\n</table></div>\n<p class=\"note\">Per-class accuracy is the class's recall (the share of its samples "
         h += "classified correctly), as RAVDESS papers report it. Precision, recall and F1 are 0 where undefined "
-        h += "(no prediction or no sample of the class).</p>\n</div>\n</div>\n</section>\n"
+        h += "(no prediction or no sample of the class).</p>\n"
+        if let absent = absentClassesNote(m) { h += "<p class=\"note\"><strong>\(esc(absent))</strong></p>\n" }
+        h += "</div>\n</div>\n</section>\n"
         return h
+    }
+
+    /// Classes no test clip has: their 0 F1 and recall still count in the macro averages (scikit-learn's
+    /// convention with every label), which a reader would otherwise take for a class always missed. Nil when none.
+    public static func absentClassesNote(_ m: ClassificationMetrics) -> String? {
+        let absent = m.perClass.filter { $0.support == 0 }.map(\.label)
+        guard !absent.isEmpty else { return nil }
+        return "No test clip is \(absent.joined(separator: ", ")): \(absent.count == 1 ? "its" : "their") 0 counts in macro F1, UAR and "
+            + "macro precision (over all \(m.labels.count) classes, as scikit-learn with every label)."
     }
 
     static func trainingSection(_ epochs: [EpochLog], kept: (epoch: Int, window: Int, selection: EpochSelection)? = nil) -> String {
