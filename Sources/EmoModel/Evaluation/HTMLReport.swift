@@ -356,7 +356,7 @@ public enum HTMLReport {
                 let cx = x + cell / 2
                 if cell >= 40 && c > 0 {
                     s += "<text x=\"\(n(cx))\" y=\"\(n(y + cell / 2 - 1))\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"600\" fill=\"\(ink)\">\(c)</text>"
-                    s += "<text x=\"\(n(cx))\" y=\"\(n(y + cell / 2 + 13))\" text-anchor=\"middle\" font-size=\"10\" fill=\"\(ink)\" fill-opacity=\"0.85\">\(fmt(v * 100, 0))%</text>"
+                    s += "<text x=\"\(n(cx))\" y=\"\(n(y + cell / 2 + 13))\" text-anchor=\"middle\" font-size=\"10\" fill=\"\(ink)\" fill-opacity=\"0.85\">\(fmt((v * 100).rounded(), 0))%</text>"
                 } else {
                     s += "<text x=\"\(n(cx))\" y=\"\(n(y + cell / 2 + 4))\" text-anchor=\"middle\" font-size=\"\(cell >= 40 ? 13 : 10)\" fill=\"\(ink)\">\(c)</text>"
                 }
