@@ -137,6 +137,8 @@ public struct EvaluateStage: Stage {
         } catch is InferenceStopped {
             throw EmoError.interrupted
         }
+        // Test actors without a clip that has both inputs (their videos absent, or faceless) leave nothing to withhold.
+        if ablationTruth.isEmpty { ablationPredictions = [:] }
         var document = try MetricsDocument.evaluate(
             labels: labels, truth: truth, predicted: predicted, ablationTruth: ablationTruth,
             ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })

@@ -502,6 +502,14 @@ struct TrainEvaluateTests {
             #expect(wavAnswer["probabilities"] as? [String: Double] == mp4Answer["probabilities"] as? [String: Double])
             #expect((mp4Answer["speaker"] as? [String: Any])?["files"] as? Int == 8, "\(mp4Answer)")
         }
+        // The same kind of model tested on actor 02 with its videos gone: nothing to withhold, so no ablations, and evaluate runs.
+        try TestSupport.shell("find '\(data)/Actor_02' -name '*.mp4' -delete")
+        let noVideo = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "split.test_actors=[2]"])
+        #expect(noVideo.status == ExitStatus.partial, "\(noVideo.stderr)")
+        let noVideoRun = work + "/runs/" + (try #require(try ProvenanceStore(path: work + "/emopipe.sqlite").runs().first)).id
+        let noVideoMetrics = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: noVideoRun + "/metrics.json"))) as? [String: Any])
+        #expect((noVideoMetrics["ablations"] as? [Any])?.isEmpty == true && noVideoMetrics["count"] as? Int == 8, "\(noVideoMetrics)")
     }
 
     /// predictions.csv and .jsonl: one row per test clip (actor 01's 60), whose truth and predicted

@@ -134,7 +134,7 @@ public enum HTMLReport {
         for (k, v) in rows { h += "<tr><td>\(k)</td><td>\(v)</td></tr>\n" }
         h += "</tbody>\n</table></div>\n<h3>Modality ablations</h3>\n"
         if input.ablations.isEmpty {
-            h += "<p class=\"note\">Single-modality model: no ablations.</p>\n"
+            h += "<p class=\"note\">No ablations: a single-modality model, or no test clip with both inputs.</p>\n"
         } else {
             var rows = input.ablations
             // The full model's own row, when there is one, was scored on the same clips as the others.
@@ -240,8 +240,8 @@ public enum HTMLReport {
     public static func absentClassesNote(_ m: ClassificationMetrics) -> String? {
         let absent = m.perClass.filter { $0.support == 0 }.map(\.label)
         guard !absent.isEmpty else { return nil }
-        return "No test clip is \(absent.joined(separator: ", ")): \(absent.count == 1 ? "its" : "their") 0 counts in macro F1, UAR and "
-            + "macro precision (over all \(m.labels.count) classes, as scikit-learn with every label)."
+        return "No test clip is \(absent.joined(separator: ", ")): \(absent.count == 1 ? "its" : "their") F1, recall and precision of 0 count in "
+            + "macro F1, UAR and macro precision (over all \(m.labels.count) classes, as scikit-learn with every label)."
     }
 
     static func trainingSection(_ epochs: [EpochLog], kept: (epoch: Int, window: Int, selection: EpochSelection)? = nil) -> String {
