@@ -13,8 +13,6 @@ public struct RunSummary: Sendable {
     public var params: [String: ParamValue]
     /// Scalar metrics from the evaluation this run stands on (`metrics.json`, and `cv.<name>.mean|std`).
     public var metrics: [(String, Double)]
-    /// The metrics written as whole numbers (`count`, `confidence_interval.actors`): JSON shows them so.
-    public var wholeNumberMetrics: Set<String> = []
     /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors), where the run has them.
     public var files: [(String, String)]
     public var dataset: Dataset?
@@ -57,7 +55,6 @@ public struct RunSummary: Sendable {
         let producer = Dictionary(stages.map { ($0.stage, $0.producedByRun ?? $0.runId) }, uniquingKeysWith: { _, b in b })
         var files: [(String, String)] = []
         var metrics: [(String, Double)] = []
-        var wholeNumberMetrics: Set<String> = []
         var unreadable: [String] = []
         for (file, stage) in resultFiles {
             guard let run = producer[stage.rawValue] else { continue }
@@ -73,9 +70,7 @@ public struct RunSummary: Sendable {
                     guard (try? ParamValue.fromJSON(data))?.objectValue != nil else {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
                     }
-                    let values = numbers(inResult: file, data)
-                    metrics += values.compactMap { name, value in value.doubleValue.map { (name, $0) } }
-                    wholeNumberMetrics.formUnion(values.compactMap { name, value in if case .int = value { name } else { nil } })
+                    metrics += scalars(inResult: file, data)
                 }
             } catch {
                 var facts = stat()   // absent is no result, not an unreadable one
@@ -84,8 +79,8 @@ public struct RunSummary: Sendable {
         }
         let listing = depth == .full ? try? RegularFile.text(workspace.datasetListingPath(runId: id)) : nil
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
-                          params: params, metrics: metrics, wholeNumberMetrics: wholeNumberMetrics, files: files,
-                          dataset: listing.map(Dataset.init(listing:)), unreadable: unreadable)
+                          params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
+                          unreadable: unreadable)
     }
 
     public var id: String { record.id }
@@ -94,24 +89,25 @@ public struct RunSummary: Sendable {
     }
     public func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
 
-    /// A metric as JSON prints it: an integer where the result file wrote one, null where the run has none.
+    /// A metric as JSON prints it: a count (`count`, `seven_class.count`, `int8.clips`,
+    /// `confidence_interval.actors`) as an integer, any other as a number, null where the run has none.
+    /// Decided by name: JSON writes a rate of exactly 1 as `1`, which must not turn it into a count.
     public func metricValue(_ name: String) -> ParamValue {
         guard let value = metric(name) else { return .null }
-        return wholeNumberMetrics.contains(name) ? .int(Int(value)) : .double(value)
+        return Self.isCount(name) && value.rounded() == value && abs(value) < 9e15 ? .int(Int(value)) : .double(value)
+    }
+
+    static func isCount(_ name: String) -> Bool {
+        ["count", "clips", "actors"].contains(name.split(separator: ".").last.map(String.init) ?? "")
     }
 
     /// The scalar metrics a result file holds, named as runs, diffs, nightly reports and sweeps name
     /// them: metrics.json's numbers as they are, cv.json's means and standard deviations under `cv.`.
     /// Other files hold none.
     public static func scalars(inResult file: RunFile, _ data: Data) -> [(String, Double)] {
-        numbers(inResult: file, data).compactMap { name, value in value.doubleValue.map { (name, $0) } }
-    }
-
-    /// `scalars`, each as the file wrote it (`.int` or `.double`).
-    static func numbers(inResult file: RunFile, _ data: Data) -> [(String, ParamValue)] {
         switch file {
-        case .metrics: return numbers(data, prefix: "")
-        case .crossValidation: return numbers(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
+        case .metrics: return scalars(data, prefix: "")
+        case .crossValidation: return scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
         default: return []
         }
     }
@@ -120,16 +116,12 @@ public struct RunSummary: Sendable {
     /// Read with the strict JSONDecoder (`ParamValue`): on Linux, JSONSerialization's 0 and 1 pass `is Bool`,
     /// which once dropped an accuracy of exactly 0 or 1 from runs, diffs, nightly reports and sweeps.
     static func scalars(_ data: Data, prefix: String) -> [(String, Double)] {
-        numbers(data, prefix: prefix).compactMap { name, value in value.doubleValue.map { (name, $0) } }
-    }
-
-    static func numbers(_ data: Data, prefix: String) -> [(String, ParamValue)] {
         guard let object = (try? ParamValue.fromJSON(data))?.objectValue else { return [] }
-        var found: [(String, ParamValue)] = []
+        var found: [(String, Double)] = []
         for (key, value) in object {
-            if value.doubleValue != nil { found.append((prefix + key, value)) }
-            for (inner, value) in value.objectValue ?? [:] where value.doubleValue != nil {
-                found.append((prefix + key + "." + inner, value))
+            if let number = value.doubleValue { found.append((prefix + key, number)) }
+            for (inner, value) in value.objectValue ?? [:] {
+                if let number = value.doubleValue { found.append((prefix + key + "." + inner, number)) }
             }
         }
         return found.sorted { $0.0 < $1.0 }

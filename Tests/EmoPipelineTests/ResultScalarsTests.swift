@@ -1,4 +1,4 @@
-import EmoPipeline
+@testable import EmoPipeline
 import Foundation
 import Testing
 
@@ -12,6 +12,17 @@ struct ResultScalarsTests {
         let found = Dictionary(uniqueKeysWithValues: RunSummary.scalars(inResult: .metrics, Data(json.utf8)).map { ($0.0, $0.1) })
         #expect(found == ["accuracy": 1, "weighted_f1": 0, "macro_f1": 1, "uar": 0, "seven_class.accuracy": 1, "seven_class.count": 80],
                 "\(found)")
+    }
+
+    /// JSON shows counts as integers and every other figure as a number, whatever its value: an
+    /// agreement of exactly 1 (written `1`) stays a rate, a count stays whole.
+    @Test func countsAreWholeByNameNotByHowTheyAreWritten() {
+        for name in ["count", "seven_class.count", "int8.clips", "confidence_interval.actors"] {
+            #expect(RunSummary.isCount(name), "\(name)")
+        }
+        for name in ["accuracy", "int8.agreement", "int8.accuracy_drop", "cv.weighted_f1.std", "seven_class.accuracy"] {
+            #expect(!RunSummary.isCount(name), "\(name)")
+        }
     }
 
     @Test func crossValidationKeepsMeansAndSpreadsOnly() {
