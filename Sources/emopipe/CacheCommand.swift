@@ -141,8 +141,9 @@ struct CacheCommand: ParsableCommand {
 
             --cache-key (or --fingerprint) takes a cache key or a prefix of 4 or more hex digits (as `cache
             stats` prints it); without it, that of the stage's last completed run. Exit status 64 for an
-            unknown stage or cache key, 1 when the stage has no records or DIR is missing, not writable or
-            holds an earlier export; 130 when interrupted (Ctrl-C or SIGTERM), after removing what it wrote.
+            unknown stage or cache key, 1 when the stage has no records or DIR cannot be created, is not
+            writable or holds an earlier export; 130 when interrupted (Ctrl-C or SIGTERM), after removing the
+            files it wrote (folders it created stay).
             A shard-*.part file a killed export left is no earlier export: it is removed.
 
             Examples:
@@ -158,7 +159,7 @@ struct CacheCommand: ParsableCommand {
         @Option(help: "tar (WebDataset shards) or npz.") var format: ExportFormat
         @Option(parsing: .unconditional, help: ArgumentHelp("Records per output file (\(CacheExport.recordsPerFileRange.lowerBound)-\(CacheExport.recordsPerFileRange.upperBound)).", valueName: "n"))
         var recordsPerFile = 1000
-        @Argument(help: "The folder to write into (must exist).") var dir: String
+        @Argument(help: "The folder to write into (created when missing).") var dir: String
 
         func validate() throws {
             guard CacheExport.recordsPerFileRange.contains(recordsPerFile) else {

@@ -156,13 +156,17 @@ struct PythonCacheReaderTests {
             (["--stage", "audio", "--format", "zip", empty], ExitStatus.usage, "zip"),
             (["--stage", "audio", "--format", "tar", "--records-per-file", "0", empty], ExitStatus.usage, "0"),
             (["--stage", "split", "--format", "tar", empty], ExitStatus.failure, "split"),
-            (["--stage", "audio", "--format", "tar", empty + "/missing"], ExitStatus.failure, empty + "/missing"),
+            (["--stage", "audio", "--format", "tar", fixture.workdir + "/emopipe.sqlite/sub"], ExitStatus.failure,
+             fixture.workdir + "/emopipe.sqlite/sub: no such folder, and it cannot be created: Not a directory"),
         ]
         for c in cases {
             let result = try Self.export(fixture, c.args)
             #expect(result.status == c.status, "\(c.args): \(result.status) \(result.stderr)")
             #expect(result.stderr.contains(c.says), "\(c.args): \(result.stderr)")
         }
+        // A missing folder is created, with its parents.
+        #expect(try Self.export(fixture, ["--stage", "audio", "--format", "tar", empty + "/new/deeper"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: empty + "/new/deeper/shard-000000.tar"))
         // A folder holding an earlier export is refused, not mixed with a new one.
         #expect(try Self.export(fixture, ["--stage", "audio", "--format", "npz", empty]).status == 0)
         let again = try Self.export(fixture, ["--stage", "audio", "--format", "npz", empty])

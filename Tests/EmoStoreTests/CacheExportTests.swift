@@ -119,5 +119,9 @@ struct CacheExportTests {
         #expect(throws: CacheError.io(path: out + "/shard-000000.npz/sub", reason: "no such folder, and it cannot be created: Not a directory")) {
             try CacheExport.checkDestination(out + "/shard-000000.npz/sub")
         }
+        try FileManager.default.createSymbolicLink(atPath: out + "/dangling", withDestinationPath: out + "/nowhere")
+        #expect(throws: CacheError.io(path: out + "/dangling", reason: "no such folder, and it cannot be created: it is a link to a folder that does not exist")) {
+            try CacheExport.checkDestination(out + "/dangling")
+        }
     }
 }

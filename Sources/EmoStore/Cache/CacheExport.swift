@@ -32,7 +32,10 @@ public enum CacheExport {
         var isFolder: ObjCBool = false
         if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
             try createFolder(folder)
-            isFolder = true
+            // mkdir finds a link to nowhere already there (EEXIST): that is no folder to write into.
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
+                throw CacheError.io(path: folder, reason: "no such folder, and it cannot be created: it is a link to a folder that does not exist")
+            }
         }
         guard isFolder.boolValue else { throw CacheError.io(path: folder, reason: "not a folder") }
         guard access(folder, W_OK | X_OK) == 0 else {
