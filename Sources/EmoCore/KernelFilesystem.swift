@@ -16,13 +16,20 @@ public enum KernelFilesystem {
         })
     }()
 
-    /// Whether a folder with this `stat` is on /proc or /sys.
-    public static func holds(_ info: stat) -> Bool { devices.contains(UInt64(info.st_dev)) }
+    /// Whether the folder at `path` (followed through links), whose `stat` is `info`, is on /proc or /sys:
+    /// their own devices, or a path below them (/sys/fs/cgroup and the like are mounts of their own).
+    public static func holds(path: String, _ info: stat) -> Bool {
+        if devices.contains(UInt64(info.st_dev)) { return true }
+        guard let resolved = realpath(path, nil) else { return false }
+        defer { free(resolved) }
+        let real = String(cString: resolved)
+        return ["/proc", "/sys"].contains { real == $0 || real.hasPrefix($0 + "/") }
+    }
 
     /// Whether `path` (followed through links) is on /proc or /sys.
     public static func holds(path: String) -> Bool {
         var info = stat()
-        return stat(path, &info) == 0 && holds(info)
+        return stat(path, &info) == 0 && holds(path: path, info)
     }
 
     public static let refusal = "is on the kernel's /proc or /sys filesystem, which holds no recordings"

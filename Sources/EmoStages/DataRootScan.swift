@@ -55,7 +55,7 @@ struct DataRootScan {
         guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw EmoError.io(path: root, reason: "the data root does not exist or is not a folder")
         }
-        guard !KernelFilesystem.holds(info) else { throw EmoError.io(path: root, reason: "the data root \(KernelFilesystem.refusal)") }
+        guard !KernelFilesystem.holds(path: root, info) else { throw EmoError.io(path: root, reason: "the data root \(KernelFilesystem.refusal)") }
         self.root = root
         var walk = Walk()
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])
@@ -93,7 +93,7 @@ struct DataRootScan {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
-                if isFolder && KernelFilesystem.holds(info) { kernelFoldersSkipped.append(path); continue }
+                if isFolder && KernelFilesystem.holds(path: path, info) { kernelFoldersSkipped.append(path); continue }
                 if let first = seen[entry] {
                     // `take.wav` hard-linked to `03-01-…wav` is the RAVDESS file, not an ignored one.
                     if let index = fileIndex[entry], !Self.isRavdessNamed(first), Self.isRavdessNamed(path) {

@@ -48,13 +48,15 @@ struct DataRootWalkTests {
         let (root, wavs) = try Self.smallRoot()
         try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/proc", withDestinationPath: "/proc")
         try FileManager.default.createSymbolicLink(atPath: root + "/sys", withDestinationPath: "/sys/kernel")
+        // A mount of its own below /sys (cgroups): refused by its path.
+        try FileManager.default.createSymbolicLink(atPath: root + "/cgroup", withDestinationPath: "/sys/fs/cgroup")
         let (result, sources) = try Self.ingest(root)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(Set(sources.keys) == Set(wavs), "\(sources.keys.sorted())")
-        for link in ["Actor_01/proc", "sys"] {
+        for link in ["Actor_01/proc", "sys", "cgroup"] {
             #expect(result.stderr.contains("\(root)/\(link): not walked, it is on the kernel's /proc or /sys filesystem"), "\(link): \(result.stderr)")
         }
-        for kernel in ["/proc", "/proc/self", "/sys"] {
+        for kernel in ["/proc", "/proc/self", "/sys", "/sys/fs/cgroup"] where FileManager.default.fileExists(atPath: kernel) {
             let refused = try IngestFixture.emopipe(["run", "--until", "ingest"], data: kernel, workdir: try TestSupport.temporaryFolder("work"))
             #expect(refused.status == ExitStatus.usage && refused.stderr.contains("\(kernel): the data root is on the kernel's /proc or /sys filesystem"),
                     "\(kernel): \(refused.status) \(refused.stderr)")
