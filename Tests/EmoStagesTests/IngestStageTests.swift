@@ -26,7 +26,7 @@ struct IngestStageTests {
         #expect(shared.values.allSatisfy { $0["status"] as? String == "ok" })
         // Every row has exactly the documented fields; codes are integers, null when ignored.
         let keys: Set = ["path", "sha256", "kind", "modality", "channel", "emotion", "intensity", "statement",
-                         "repetition", "actor", "status", "reason", "stage_failures"]
+                         "repetition", "actor", "status", "reason", "stage_failures", "changed_since_ingest"]
         #expect(sources.values.allSatisfy { Set($0.keys) == keys })
         let wav = try #require(sources[root + "/Actor_02/03-01-05-02-01-02-02.wav"])
         #expect(wav["emotion"] as? Int == 5 && wav["intensity"] as? Int == 2 && wav["actor"] as? Int == 2)
