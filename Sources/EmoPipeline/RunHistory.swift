@@ -90,7 +90,7 @@ public struct RunSummary: Sendable {
     public func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
 
     /// A metric as JSON prints it: a count (`count`, `seven_class.count`, `int8.clips`,
-    /// `confidence_interval.actors`) as an integer, any other as a number, null where the run has none.
+    /// `confidence_interval.actors`, `confidence_interval.resamples`) as an integer, any other as a number, null where the run has none.
     /// Decided by name: JSON writes a rate of exactly 1 as `1`, which must not turn it into a count.
     public func metricValue(_ name: String) -> ParamValue {
         guard let value = metric(name) else { return .null }
@@ -98,7 +98,7 @@ public struct RunSummary: Sendable {
     }
 
     static func isCount(_ name: String) -> Bool {
-        ["count", "clips", "actors"].contains(name.split(separator: ".").last.map(String.init) ?? "")
+        ["count", "clips", "actors", "resamples"].contains(name.split(separator: ".").last.map(String.init) ?? "")
     }
 
     /// The scalar metrics a result file holds, named as runs, diffs, nightly reports and sweeps name

@@ -369,11 +369,12 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
-    public func failures(stage: String? = nil, subject: String? = nil) throws -> [FailureRecord] {
+    public func failures(stage: String? = nil, subject: String? = nil, sha256: String? = nil) throws -> [FailureRecord] {
         try read { db in
             var request = FailureRecord.order(Column("stage"), Column("subject"), Column("id"))
             if let stage { request = request.filter(Column("stage") == stage) }
             if let subject { request = request.filter(Column("subject") == subject) }
+            if let sha256 { request = request.filter(Column("sha256") == sha256) }
             return try request.fetchAll(db)
         }
     }

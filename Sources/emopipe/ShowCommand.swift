@@ -98,5 +98,12 @@ struct ShowCommand: ParsableCommand {
         for failure in try store.failures(subject: s.path) {
             print("failure  \(failure.stage.escaped): \(failure.reason.escaped) (run \(failure.runId.escaped))")
         }
+        // A per-source stage computes identical bytes once, under one of their paths: its failure is this file's too.
+        if let sha = s.sha256 {
+            for failure in try store.failures(sha256: sha) where failure.subject != s.path && failure.stage != StageName.ingest.rawValue {
+                print("failure  \(failure.stage.escaped): \(failure.reason.escaped) (run \(failure.runId.escaped); "
+                      + "computed as \(failure.subject.escaped), the same bytes)")
+            }
+        }
     }
 }

@@ -47,17 +47,24 @@ struct SourcesCommand: ParsableCommand {
     }
 
     /// Per path, the audio and faces failures recorded under each stage's current parameters for
-    /// the file's current content: what the last run of the stage counted as failed.
+    /// the file's current content: what the last run of the stage counted as failed. A failure is the
+    /// content's, so every file with those bytes shows it (the stage computed them once, under one path).
     static func currentStageFailures(_ store: ProvenanceStore, sources: [SourceRecord]) throws -> [String: [FailureRecord]] {
         let current = try [StageName.audio, .faces].compactMap { stage in
             try store.stageState(stage.rawValue).map { (stage.rawValue, $0.parametersFingerprint) }
         }
-        let contents = Dictionary(sources.filter { $0.status == .ok }.map { ($0.path, $0.sha256 ?? "") }, uniquingKeysWith: { a, _ in a })
+        let ok = sources.filter { $0.status == .ok && $0.sha256 != nil }
         var found: [String: [FailureRecord]] = [:]
         for (stage, fingerprint) in current {
+            // The newest failure of each content.
+            var byContent: [String: FailureRecord] = [:]
             for failure in try store.failures(stage: stage) where failure.fingerprint == fingerprint
-                && contents[failure.subject] == failure.sha256 {
-                if !(found[failure.subject] ?? []).contains(where: { $0.stage == stage }) { found[failure.subject, default: []].append(failure) }
+                && (byContent[failure.sha256]?.id ?? .min) < (failure.id ?? .min) {
+                byContent[failure.sha256] = failure
+            }
+            for source in ok {
+                guard let sha = source.sha256, let failure = byContent[sha] else { continue }
+                found[source.path, default: []].append(failure)
             }
         }
         return found

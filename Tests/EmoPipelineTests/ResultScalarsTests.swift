@@ -17,7 +17,7 @@ struct ResultScalarsTests {
     /// JSON shows counts as integers and every other figure as a number, whatever its value: an
     /// agreement of exactly 1 (written `1`) stays a rate, a count stays whole.
     @Test func countsAreWholeByNameNotByHowTheyAreWritten() {
-        for name in ["count", "seven_class.count", "int8.clips", "confidence_interval.actors"] {
+        for name in ["count", "seven_class.count", "int8.clips", "confidence_interval.actors", "confidence_interval.resamples"] {
             #expect(RunSummary.isCount(name), "\(name)")
         }
         for name in ["accuracy", "int8.agreement", "int8.accuracy_drop", "cv.weighted_f1.std", "seven_class.accuracy"] {

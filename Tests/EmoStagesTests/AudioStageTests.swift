@@ -96,6 +96,32 @@ struct AudioStageTests {
                 && records.count == wavs.count)
     }
 
+    /// Identical bytes under two names are computed once, so a failure is recorded under one path; both
+    /// files are listed as failed, by `sources --failed` and `show`, since neither has features.
+    @Test func aFailureOfContentTwoFilesShareIsEachFilesFailure() throws {
+        let data = try Self.dataRoot()
+        let twin = data.root + "/Actor_01/03-01-03-01-01-01-01.wav"
+        try FileManager.default.removeItem(atPath: twin)
+        try FileManager.default.copyItem(atPath: data.silent, toPath: twin)
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: workdir)
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        let recorded = try ProvenanceStore(path: workdir + "/emopipe.sqlite").failures(stage: "audio")
+        #expect(recorded.filter { $0.reason.contains("all zero") }.count == 1, "one computation, one row: \(recorded)")
+        let listed = try IngestFixture.emopipe(["sources", "--failed", "--json"], workdir: workdir)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        let silentRows = rows.filter { [data.silent, twin].contains($0["path"] as? String ?? "") }
+        #expect(silentRows.count == 2, "\(listed.stdout)")
+        for row in silentRows {
+            let reasons = (row["stage_failures"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
+            #expect(reasons.count == 1 && reasons[0].contains("all zero"), "\(row)")
+        }
+        for path in [data.silent, twin] {
+            let shown = try IngestFixture.emopipe(["show", path], workdir: workdir)
+            #expect(shown.stdout.contains("failure  audio: ") && shown.stdout.contains("all zero"), "\(path): \(shown.stdout)")
+        }
+    }
+
     @Test func computesOneTensorPerSpeechSourceAndFailsBadAudioWithReasons() throws {
         let data = try Self.dataRoot()
         let workdir = try TestSupport.temporaryFolder("work")
