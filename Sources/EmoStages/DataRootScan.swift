@@ -57,7 +57,7 @@ struct DataRootScan {
         }
         guard !KernelFilesystem.holds(path: root, info) else { throw EmoError.io(path: root, reason: "the data root \(KernelFilesystem.refusal)") }
         self.root = root
-        var walk = Walk()
+        var walk = Walk(rootDevice: UInt64(info.st_dev))
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])
         files = walk.files.sorted { $0.path < $1.path }  // failure rows join the walk's order out of turn
         loopsSkipped = walk.loopsSkipped
@@ -70,6 +70,9 @@ struct DataRootScan {
     /// ("a-b/x" before "a/x"). So the first path by which a folder or file is reached is also the
     /// lexicographically first.
     private struct Walk {
+        /// An entry on the root's own device cannot be on /proc or /sys: only others are looked at.
+        let rootDevice: UInt64
+        init(rootDevice: UInt64) { self.rootDevice = rootDevice }
         var files: [ScannedFile] = []
         var loopsSkipped: [String] = []
         var kernelFoldersSkipped: [String] = []
@@ -93,7 +96,13 @@ struct DataRootScan {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
-                if isFolder && KernelFilesystem.holds(path: path, info) { kernelFoldersSkipped.append(path); continue }
+                let onTheKernels = UInt64(info.st_dev) != rootDevice && KernelFilesystem.holds(path: path, info)
+                if isFolder && onTheKernels { kernelFoldersSkipped.append(path); continue }
+                if onTheKernels {
+                    // /proc/self/environ, /proc/kmsg: no recording, and reading one may block or never end.
+                    recordProblem(path, "a link into the kernel's /proc or /sys filesystem: not read")
+                    continue
+                }
                 if let first = seen[entry] {
                     // `take.wav` hard-linked to `03-01-…wav` is the RAVDESS file, not an ignored one.
                     if let index = fileIndex[entry], !Self.isRavdessNamed(first), Self.isRavdessNamed(path) {

@@ -162,6 +162,7 @@ struct CacheCommand: ParsableCommand {
         @Argument(help: "The folder to write into (created when missing).") var dir: String
 
         func validate() throws {
+            if dir.isEmpty { throw ValidationError("DIR is empty: name the folder to write into") }
             guard CacheExport.recordsPerFileRange.contains(recordsPerFile) else {
                 throw ValidationError("--records-per-file \(recordsPerFile) is outside \(CacheExport.recordsPerFileRange.lowerBound)-\(CacheExport.recordsPerFileRange.upperBound)")
             }

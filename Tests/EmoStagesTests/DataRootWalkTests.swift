@@ -50,9 +50,14 @@ struct DataRootWalkTests {
         try FileManager.default.createSymbolicLink(atPath: root + "/sys", withDestinationPath: "/sys/kernel")
         // A mount of its own below /sys (cgroups): refused by its path.
         try FileManager.default.createSymbolicLink(atPath: root + "/cgroup", withDestinationPath: "/sys/fs/cgroup")
+        // A file there named like a clip is a failure row, never read.
+        let environ = root + "/Actor_01/03-01-08-01-01-01-01.wav"
+        try FileManager.default.createSymbolicLink(atPath: environ, withDestinationPath: "/proc/self/environ")
         let (result, sources) = try Self.ingest(root)
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(Set(sources.keys) == Set(wavs), "\(sources.keys.sorted())")
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        #expect(Set(sources.keys) == Set(wavs + [environ]), "\(sources.keys.sorted())")
+        #expect(sources[environ]?["status"] as? String == "failed"
+                && sources[environ]?["reason"] as? String == "a link into the kernel's /proc or /sys filesystem: not read", "\(sources[environ] ?? [:])")
         for link in ["Actor_01/proc", "sys", "cgroup"] {
             #expect(result.stderr.contains("\(root)/\(link): not walked, it is on the kernel's /proc or /sys filesystem"), "\(link): \(result.stderr)")
         }

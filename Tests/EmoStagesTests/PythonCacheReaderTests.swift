@@ -154,6 +154,7 @@ struct PythonCacheReaderTests {
             (["--stage", "audio", "--fingerprint", "ffffffff", "--format", "tar", empty], ExitStatus.usage, "ffffffff"),
             (["--stage", "audio", "--fingerprint", "xyz", "--format", "tar", empty], ExitStatus.usage, "xyz"),
             (["--stage", "audio", "--format", "zip", empty], ExitStatus.usage, "zip"),
+            (["--stage", "audio", "--format", "tar", ""], ExitStatus.usage, "DIR is empty: name the folder to write into"),
             (["--stage", "audio", "--format", "tar", "--records-per-file", "0", empty], ExitStatus.usage, "0"),
             (["--stage", "split", "--format", "tar", empty], ExitStatus.failure, "split"),
             (["--stage", "audio", "--format", "tar", fixture.workdir + "/emopipe.sqlite/sub"], ExitStatus.failure,
