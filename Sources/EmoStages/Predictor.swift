@@ -113,8 +113,9 @@ public final class Predictor {
         return (logMel, faces)
     }
 
-    /// Whether files are normalised with their speaker's statistics (and so depend on each other).
-    public var groupsSpeakers: Bool { trained.config.speakerNorm == true }
+    /// Whether files are normalised with their speaker's statistics (and so depend on each other): a
+    /// model that hears no speech has no log-mels to normalise, whatever `speaker_norm` says.
+    public var groupsSpeakers: Bool { trained.config.speakerNorm == true && trained.config.uses(.audio) }
 
     /// Each file's prediction, or why it has none, in the order given; `progress` advances as each file is read.
     /// Speaker-normalised files keep up to `heldFeatureBytes` of features between the two passes (others are read again).

@@ -502,6 +502,17 @@ struct TrainEvaluateTests {
             #expect(wavAnswer["probabilities"] as? [String: Double] == mp4Answer["probabilities"] as? [String: Double])
             #expect((mp4Answer["speaker"] as? [String: Any])?["files"] as? Int == 8, "\(mp4Answer)")
         }
+        // A faces-only model has no log-mels to normalise by speaker (speaker_norm is on by default): predict
+        // answers each file alone and says nothing of speakers.
+        let facesOnly = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
+        #expect(facesOnly.status == ExitStatus.partial, "\(facesOnly.stderr)")
+        let facesRun = work + "/runs/" + (try #require(try ProvenanceStore(path: work + "/emopipe.sqlite").runs().first)).id
+        let mp4s = wavs.filter { $0 != junkVideosWav }.map(mp4)
+        let facesAnswers = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", facesRun, "--json"] + mp4s)
+        #expect(facesAnswers.status == 0 && !facesAnswers.stderr.contains("normalises each speaker"), "\(facesAnswers.stderr)")
+        let facesJSON = try #require(try JSONSerialization.jsonObject(with: Data(facesAnswers.stdout.utf8)) as? [[String: Any]])
+        #expect(facesJSON.count == mp4s.count && facesJSON.allSatisfy { $0["speaker"] == nil && $0["modalities"] as? [String] == ["faces"] },
+                "\(facesJSON)")
         // The same kind of model tested on actor 02 with its videos gone: nothing to withhold, so no ablations, and evaluate runs.
         try TestSupport.shell("find '\(data)/Actor_02' -name '*.mp4' -delete")
         let noVideo = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "split.test_actors=[2]"])
