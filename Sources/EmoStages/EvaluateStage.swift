@@ -16,6 +16,7 @@ public struct EvaluateStage: Stage {
     // 2: predictions.csv/.jsonl, intervals over test actors, actors and misclassified clips in the report.
     // 4: whole clips under the model's window policy.
     // 5: the int8 model beside the float one when export.quantize is int8.
+    // 6: modality ablations on the test clips that have both inputs, with the full model's row.
     public let codeVersion = "6"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
