@@ -94,7 +94,8 @@ public struct RunSummary: Sendable {
     /// Decided by name: JSON writes a rate of exactly 1 as `1`, which must not turn it into a count.
     public func metricValue(_ name: String) -> ParamValue {
         guard let value = metric(name) else { return .null }
-        return Self.isCount(name) && value.rounded() == value && abs(value) < 9e15 ? .int(Int(value)) : .double(value)
+        let number = ParamValue.double(value)
+        return Self.isCount(name) ? number.intValue.map(ParamValue.int) ?? number : number
     }
 
     static func isCount(_ name: String) -> Bool {

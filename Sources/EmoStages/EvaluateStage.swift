@@ -70,10 +70,11 @@ public struct EvaluateStage: Stage {
         let first = try TrainedModel.description(in: foldFolders[0])
         let features = try FeatureSet.load(context: context, modalities: first.config.modalities, base: first.config)
         let clips = Dictionary(features.plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
-        let ablates = Self.scoresAblations(first.config, features)
         // Each scoring of the test clips goes through their windows; the ablations score the clips with both
         // inputs: audio-only through their windows, faces-only one step per clip.
         let counts = try Self.windowCount(foldFolders, features)
+        // Withholding an input says something only of test clips that have both.
+        let ablates = first.config.modalities.count == 2 && counts.clipsWithBoth > 0
         let progress = context.progress(total: counts.windows * (1 + (scoresInt8 ? 1 : 0))
                                             + (ablates ? counts.windowsWithBoth + counts.clipsWithBoth : 0),
                                         unit: "windows")
@@ -116,8 +117,7 @@ public struct EvaluateStage: Stage {
                     int8Predicted += try int8.clipProbabilities(test).map(Inference.argmax)
                 }
                 if ablates {
-                    // Withholding an input says something only of clips that have both: a clip without faces
-                    // would be scored on nothing in "faces only", and unchanged in "audio only".
+                    // A clip without faces would be scored on nothing in "faces only", and unchanged in "audio only".
                     let both = test.indices.filter { Self.hasBothModalities(test[$0]) }
                     ablationTruth += both.map { test[$0].label }
                     ablationPredictions[Self.fullModelAblation, default: []] += both.map { foldPredicted[$0] }
@@ -138,8 +138,6 @@ public struct EvaluateStage: Stage {
         } catch is InferenceStopped {
             throw EmoError.interrupted
         }
-        // Test actors without a clip that has both inputs (their videos absent, or faceless) leave nothing to withhold.
-        if ablationTruth.isEmpty { ablationPredictions = [:] }
         var document = try MetricsDocument.evaluate(
             labels: labels, truth: truth, predicted: predicted, ablationTruth: ablationTruth,
             ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })
@@ -186,11 +184,6 @@ public struct EvaluateStage: Stage {
         context.logger.info("report: \(RunFile.report.path(in: runFolder))")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
-    }
-
-    /// Ablations only say something when clips have both modalities to withhold.
-    static func scoresAblations(_ config: ModelConfig, _ features: FeatureSet) -> Bool {
-        config.modalities.count == 2 && features.samples.contains(where: hasBothModalities)
     }
 
     static func hasBothModalities(_ clip: ClipFeatures) -> Bool { clip.has(.audio) && clip.has(.faces) }

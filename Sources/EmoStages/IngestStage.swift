@@ -32,11 +32,14 @@ public struct IngestStage: Stage {
         var failedNow = 0
         // Read again (size or mtime differ: a copy, a touch) but with the content recorded.
         var sameContent = 0
+        // Before each batch, and after the last: what a batch finished is recorded first.
+        func stopIfAsked() throws {
+            guard context.cancellation.isCancelled else { return }
+            progress.finish()  // ends the progress line before the run says it was interrupted
+            throw EmoError.interrupted
+        }
         for batch in stride(from: 0, to: plan.toRead.count, by: batchSize).map({ Array(plan.toRead[$0..<min($0 + batchSize, plan.toRead.count)]) }) {
-            if context.cancellation.isCancelled {
-                progress.finish()  // ends the progress line before the run says it was interrupted
-                throw EmoError.interrupted
-            }
+            try stopIfAsked()
             let examined = examineConcurrently(batch, known: known, runId: context.runId, threads: context.threads,
                                                stopped: { context.cancellation.isCancelled })
             // A file the open-file limit kept unread, or whose hashing a stop cut short, is not recorded
@@ -51,13 +54,11 @@ public struct IngestStage: Stage {
                 progress.finish()
                 throw OpenFilesRanOut(path: unread.path, reason: unread.reason ?? "")
             }
-            // What the batch finished is recorded; a stop asked meanwhile (even in the last batch) is told.
-            if context.cancellation.isCancelled {
-                progress.finish()
-                throw EmoError.interrupted
-            }
         }
-        if !plan.toRead.isEmpty { progress.finish() }
+        if !plan.toRead.isEmpty {
+            try stopIfAsked()
+            progress.finish()
+        }
         try markRemoved(plan.removed, keptAs: keptAs, context: context)
 
         let current = try context.store.sources(under: root)

@@ -12,10 +12,7 @@ struct CacheCommand: ParsableCommand {
         subcommands: [Get.self, Export.self, Verify.self, Stats.self, GC.self])
 
     /// Reached only when no subcommand was named: the help, and a usage error (exit status 64), as `emopipe` alone.
-    func run() throws {
-        StandardStream.error.write(Data((EmoPipeCommand.helpMessage(for: Self.self) + "\n\nemopipe cache: say which command to run (see SUBCOMMANDS above)\n").utf8))
-        throw ExitCode(ExitStatus.usage)
-    }
+    func run() throws { throw EmoPipeCommand.noCommandNamed(Self.self, path: "emopipe cache") }
 
     /// Opens the work directory's store and cache, or says there is none.
     static func open(_ options: WorkDirectoryOptions, _ access: Workspace.Access) throws -> (ProvenanceStore, TensorCache) {

@@ -39,9 +39,13 @@ struct EmoPipeCommand: ParsableCommand {
     }
 
     /// Reached only when no command was named: the help, and a usage error (exit status 64).
-    func run() throws {
-        StandardStream.error.write(Data((Self.helpMessage() + "\n\nemopipe: say which command to run (see SUBCOMMANDS above)\n").utf8))
-        throw ExitCode(ExitStatus.usage)
+    func run() throws { throw Self.noCommandNamed(Self.self, path: "emopipe") }
+
+    /// A command group (`emopipe`, `emopipe cache`) run without one of its commands: its help on stderr,
+    /// and the usage error (exit status 64) to throw.
+    static func noCommandNamed(_ group: any ParsableCommand.Type, path: String) -> ExitCode {
+        StandardStream.error.write(Data((helpMessage(for: group) + "\n\n\(path): say which command to run (see SUBCOMMANDS above)\n").utf8))
+        return ExitCode(ExitStatus.usage)
     }
 
     /// `emopipe help NAME...` for a command path that does not exist: ArgumentParser would print the

@@ -13,10 +13,7 @@ struct FacesCommand: ParsableCommand {
         subcommands: [Preview.self])
 
     /// Reached only when no subcommand was named: the help, and a usage error (exit status 64), as `emopipe` alone.
-    func run() throws {
-        StandardStream.error.write(Data((EmoPipeCommand.helpMessage(for: Self.self) + "\n\nemopipe faces: say which command to run (see SUBCOMMANDS above)\n").utf8))
-        throw ExitCode(ExitStatus.usage)
-    }
+    func run() throws { throw EmoPipeCommand.noCommandNamed(Self.self, path: "emopipe faces") }
 
     struct Preview: ParsableCommand {
         static let configuration = CommandConfiguration(
