@@ -25,6 +25,10 @@ public enum Folder {
             }
             return
         }
+        // EEXIST where stat finds nothing: a link whose target is gone stands in the way.
+        if failure == EEXIST, lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+            throw EmoError.io(path: path, reason: "is a link to a folder that does not exist: remove it or create its target")
+        }
         throw EmoError.io(path: path, reason: "cannot create the folder: \(String(cString: strerror(failure)))")
     }
 }

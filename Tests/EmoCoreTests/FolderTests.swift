@@ -51,6 +51,16 @@ final class FolderTests: XCTestCase {
         }
     }
 
+    func testALinkToNowhereIsNamedAsSuch() throws {
+        try FileManager.default.createSymbolicLink(atPath: root + "/gone", withDestinationPath: root + "/never-made")
+        for target in [root + "/gone", root + "/gone/inside"] {
+            XCTAssertThrowsError(try Folder.create(target)) { error in
+                XCTAssertEqual(error as? EmoError,
+                               .io(path: root + "/gone", reason: "is a link to a folder that does not exist: remove it or create its target"))
+            }
+        }
+    }
+
     func testAnEmptyNameIsRefused() {
         XCTAssertThrowsError(try Folder.create(""))
     }

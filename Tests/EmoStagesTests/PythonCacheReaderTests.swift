@@ -158,7 +158,7 @@ struct PythonCacheReaderTests {
             (["--stage", "audio", "--format", "tar", "--records-per-file", "0", empty], ExitStatus.usage, "0"),
             (["--stage", "split", "--format", "tar", empty], ExitStatus.failure, "split"),
             (["--stage", "audio", "--format", "tar", fixture.workdir + "/emopipe.sqlite/sub"], ExitStatus.failure,
-             fixture.workdir + "/emopipe.sqlite/sub: no such folder, and it cannot be created: Not a directory"),
+             fixture.workdir + "/emopipe.sqlite: is a file where a folder should be: move or remove it"),
         ]
         for c in cases {
             let result = try Self.export(fixture, c.args)

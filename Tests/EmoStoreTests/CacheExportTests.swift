@@ -116,11 +116,11 @@ struct CacheExportTests {
         try CacheExport.checkDestination(out + "/missing/deeper")
         var isFolder: ObjCBool = false
         #expect(FileManager.default.fileExists(atPath: out + "/missing/deeper", isDirectory: &isFolder) && isFolder.boolValue)
-        #expect(throws: CacheError.io(path: out + "/shard-000000.npz/sub", reason: "no such folder, and it cannot be created: Not a directory")) {
+        #expect(throws: CacheError.io(path: out + "/shard-000000.npz", reason: "is a file where a folder should be: move or remove it")) {
             try CacheExport.checkDestination(out + "/shard-000000.npz/sub")
         }
         try FileManager.default.createSymbolicLink(atPath: out + "/dangling", withDestinationPath: out + "/nowhere")
-        #expect(throws: CacheError.io(path: out + "/dangling", reason: "no such folder, and it cannot be created: it is a link to a folder that does not exist")) {
+        #expect(throws: CacheError.io(path: out + "/dangling", reason: "is a link to a folder that does not exist: remove it or create its target")) {
             try CacheExport.checkDestination(out + "/dangling")
         }
     }

@@ -31,11 +31,8 @@ public enum CacheExport {
     public static func checkDestination(_ folder: String) throws {
         var isFolder: ObjCBool = false
         if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-            try createFolder(folder)
-            // mkdir finds a link to nowhere already there (EEXIST): that is no folder to write into.
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
-                throw CacheError.io(path: folder, reason: "no such folder, and it cannot be created: it is a link to a folder that does not exist")
-            }
+            do { try Folder.create(folder) } catch let EmoError.io(path, reason) { throw CacheError.io(path: path, reason: reason) }
+            isFolder = true
         }
         guard isFolder.boolValue else { throw CacheError.io(path: folder, reason: "not a folder") }
         guard access(folder, W_OK | X_OK) == 0 else {
@@ -49,17 +46,6 @@ public enum CacheExport {
     }
 
     static let partSuffix = ".part"
-
-    /// `mkdir -p`, saying why when a component cannot be made (Foundation's error leaves errno out).
-    private static func createFolder(_ folder: String) throws {
-        var path = folder.hasPrefix("/") ? "" : "."
-        for component in folder.split(separator: "/") {
-            path += "/" + component
-            if mkdir(path, 0o777) != 0 && errno != EEXIST {
-                throw CacheError.io(path: folder, reason: "no such folder, and it cannot be created: \(String(cString: strerror(errno)))")
-            }
-        }
-    }
 
     /// Writes `rows` (their CRC-32C checked), at most `recordsPerFile` to a file. `describe` gives
     /// a record's JSON document. When `stopped` turns true (an interrupt) the export stops, removes what
