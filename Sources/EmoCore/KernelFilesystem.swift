@@ -22,8 +22,7 @@ public enum KernelFilesystem {
         if devices.contains(UInt64(info.st_dev)) { return true }
         guard let resolved = realpath(path, nil) else { return false }
         defer { free(resolved) }
-        let real = String(cString: resolved)
-        return ["/proc", "/sys"].contains { real == $0 || real.hasPrefix($0 + "/") }
+        return isBelowKernelMount(String(cString: resolved))
     }
 
     /// Whether `path` (followed through links) is on /proc or /sys.
@@ -33,4 +32,22 @@ public enum KernelFilesystem {
     }
 
     public static let refusal = "is on the kernel's /proc or /sys filesystem, which holds no recordings"
+
+    /// What is wrong with `root` as a data root, or nil. A root on /proc or /sys holds no recordings;
+    /// one named through them (`/proc/self/cwd/data`, `/proc/1/root/srv`) may reach a real folder, but
+    /// another process (the next run, from another folder) reaches another one by the same name, and
+    /// the work directory remembers the name.
+    public static func rootRefusal(_ root: String) -> String? {
+        var info = stat()
+        if stat(root, &info) == 0 && holds(path: root, info) { return "the data root \(refusal)" }
+        let written = URL(fileURLWithPath: root).standardizedFileURL.path
+        guard isBelowKernelMount(written) else { return nil }
+        let own = realpath(root, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) }
+        return "the data root is named through the kernel's /proc or /sys filesystem, whose links lead elsewhere "
+            + "for every process: give the folder's own path" + (own.map { " (\($0.echoed))" } ?? "")
+    }
+
+    private static func isBelowKernelMount(_ path: String) -> Bool {
+        ["/proc", "/sys"].contains { path == $0 || path.hasPrefix($0 + "/") }
+    }
 }

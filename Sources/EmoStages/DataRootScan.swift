@@ -55,7 +55,7 @@ struct DataRootScan {
         guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw EmoError.io(path: root, reason: "the data root does not exist or is not a folder")
         }
-        guard !KernelFilesystem.holds(path: root, info) else { throw EmoError.io(path: root, reason: "the data root \(KernelFilesystem.refusal)") }
+        if let refusal = KernelFilesystem.rootRefusal(root) { throw EmoError.io(path: root, reason: refusal) }
         self.root = root
         var walk = Walk(rootDevice: UInt64(info.st_dev))
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])

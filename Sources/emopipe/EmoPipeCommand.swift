@@ -263,7 +263,7 @@ struct DataRootChoice {
             // `announce` has said where the root came from, on the line before.
             throw UsageError(notAFolder)
         }
-        if KernelFilesystem.holds(path: path) { throw UsageError("\(path.echoed): the data root \(KernelFilesystem.refusal)") }
+        if let refusal = KernelFilesystem.rootRefusal(path) { throw UsageError("\(path.echoed): \(refusal)") }
     }
 
     /// What is wrong with a root that is not a folder, and where the root was given.

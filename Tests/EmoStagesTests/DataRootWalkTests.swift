@@ -66,6 +66,13 @@ struct DataRootWalkTests {
             #expect(refused.status == ExitStatus.usage && refused.stderr.contains("\(kernel): the data root is on the kernel's /proc or /sys filesystem"),
                     "\(kernel): \(refused.status) \(refused.stderr)")
         }
+        // A real folder named through /proc: the name would reach another folder from another process.
+        let throughProc = "/proc/self/root" + root
+        let named = try IngestFixture.emopipe(["run", "--until", "ingest"], data: throughProc, workdir: try TestSupport.temporaryFolder("work"))
+        #expect(named.status == ExitStatus.usage
+                && named.stderr.contains("\(throughProc): the data root is named through the kernel's /proc or /sys filesystem")
+                && named.stderr.contains("give the folder's own path (\(URL(fileURLWithPath: root).resolvingSymlinksInPath().path))"),
+                "\(named.status) \(named.stderr)")
     }
 
     @Test func aFileReachedByTwoPathsIsOneSourceUnderItsFirstPath() throws {
