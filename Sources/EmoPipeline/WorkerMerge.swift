@@ -15,9 +15,10 @@ public struct WorkerMerge {
     /// The worker work directories inside the main one, sorted.
     public static func workerFolders(in main: Workspace) -> [String] { main.workerFolders }
 
-    /// Each worker's merge, or why it was not merged: a worker whose own files or database are damaged
-    /// is left out while the others are merged. `merged` hears of each worker as it is done, so what was
-    /// merged is said even when a later problem of the main directory's (a full disk) stops the merge.
+    /// Each worker's merge, or why it was not merged: a worker that did not finish, is not a worker's
+    /// folder, or whose own files or database are damaged is left out while the others are merged.
+    /// `merged` hears of each worker as it is done, so what was merged is said even when a later problem
+    /// of the main directory's (a full disk) stops the merge.
     public func merge(_ folders: [String], merged: (String, Result<MergeReport, Error>) -> Void = { _, _ in })
         throws -> [(String, Result<MergeReport, Error>)] {
         guard !folders.isEmpty else {
@@ -34,15 +35,30 @@ public struct WorkerMerge {
         for folder in folders where Workspace(root: folder).exists {
             workerLocks.append(try Workspace(root: folder).lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))"))
         }
-        let works = try folders.map(finishedWork)
+        // Judged one by one: one worker killed or mistyped does not keep the finished ones out.
+        let judged = folders.map { folder in (folder, Result { try finishedWork(folder) }) }
+        let works = judged.compactMap { try? $0.1.get() }
+        guard !works.isEmpty else {
+            // Nothing to merge: the main directory is not even created.
+            let reports: [(String, Result<MergeReport, Error>)] = judged.compactMap { folder, judgement in
+                if case .failure(let why) = judgement { (folder, .failure(why)) } else { nil }
+            }
+            reports.forEach { merged($0.0, $0.1) }
+            return reports
+        }
         try main.create()
         let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
         defer { lock.release() }
         let store = try main.openStore(.readWrite)
         try checkDataRoots(works, mainRoot: try store.runs().first { !$0.dataRoot.isEmpty }?.dataRoot)  // cache verify records no root
         var reports: [(String, Result<MergeReport, Error>)] = []
-        for folder in folders {
+        for (folder, judgement) in judged {
             if StopRequest.isSet { throw EmoError.interrupted }
+            if case .failure(let unfinished) = judgement {
+                reports.append((folder, .failure(unfinished)))
+                merged(folder, .failure(unfinished))
+                continue
+            }
             let worker = Workspace(root: folder)
             do {
                 let workerStore = try worker.openForeignStore()

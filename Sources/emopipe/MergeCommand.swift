@@ -12,12 +12,14 @@ struct MergeCommand: ParsableCommand {
         WORKDIR/workers/<I>-of-<N>. merge copies their shards (durably) and then their sources,
         failures, runs and cache index rows in one transaction; records already present are kept,
         so merging twice is harmless. With no WORKER_DIR, every folder under WORKDIR/workers is merged.
-        A worker still running (its lock held, exit 75) or whose last run did not finish is refused, and so
-        is one that read another data root than the others (or than WORKDIR's last run). A worker's rows
+        A worker still running (its lock held, exit 75) is refused, and so is one that read another data
+        root than the others (or than WORKDIR's last run). A worker whose last run did not finish, or a
+        folder that is not a worker's, is left out while the others are merged. A worker's rows
         and files are checked before use: shard rows must name the cache's own shard paths, run ids must be
         plain names, a shard is published only when the copy's records all match their CRC-32C, and each
         index row must agree with its shard's own index. A worker whose shards or rows are damaged is not
-        merged (stderr says why and what makes it sound) while the others are, exit status 3 (1 when none is).
+        merged (stderr says why and what makes it sound) while the others are, exit status 3 (1 when none is);
+        merge again once it is sound or finished.
         Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
 
         A sweep worker's folder (`emopipe sweep --worker`, WORKDIR/workers/sweep-*) brings its trials'
@@ -34,6 +36,11 @@ struct MergeCommand: ParsableCommand {
 
     @Argument(help: "Worker work directories (default: all under WORKDIR/workers).")
     var workers: [String] = []
+
+    func validate() throws {
+        // An empty path would quietly mean the current folder.
+        if workers.contains("") { throw ValidationError("an empty argument names no worker's work directory") }
+    }
 
     func run() throws {
         do {
@@ -57,7 +64,10 @@ struct MergeCommand: ParsableCommand {
                     print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
                           + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
                 case .failure(let damage):
-                    StandardStream.error.write(Data("emopipe: \(folder): not merged: \(damage)\n".utf8))
+                    // Most reasons start with the worker's folder or a file in it: named once.
+                    let why = "\(damage)"
+                    let line = why.hasPrefix(folder) ? "\(why); not merged" : "\(folder): not merged: \(why)"
+                    StandardStream.error.write(Data("emopipe: \(line)\n".utf8))
                 }
             }
             let notMerged = results.filter { if case .failure = $0.1 { true } else { false } }.count

@@ -143,6 +143,34 @@ struct WorkerMergeTests {
         #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 3)
     }
 
+    /// A worker whose process died (its last run still says running, its lock free) and a folder that is
+    /// no worker's are left out; the finished worker is merged, and the first one joins once it has finished.
+    @Test func anUnfinishedWorkerIsLeftOutAndTheFinishedOnesAreMerged() throws {
+        let (main, killed, _) = try Self.worker(0, of: 2)
+        let (_, finished, _) = try Self.worker(1, of: 2, main: main)
+        try ProvenanceStore(path: killed.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'running'") }
+        let typo = main.root + "/workers/2-of-2"
+        let results = try WorkerMerge(main: main).merge([killed.root, finished.root, typo])
+        #expect(results.map(\.0) == [killed.root, finished.root, typo])
+        guard case .failure(let unfinished) = results[0].1, case .failure(let notAWorker) = results[2].1 else {
+            Issue.record("an unfinished or missing worker merged: \(results)"); return
+        }
+        #expect("\(unfinished)".contains("the worker's last run 20261202-000000-abcdef did not finish (its process died); run it again"), "\(unfinished)")
+        #expect("\(notAWorker)".contains("\(typo): not a work directory"), "\(notAWorker)")
+        #expect((try? results[1].1.get())?.records == 3, "\(results)")
+        let mainStore = try ProvenanceStore(path: main.path("emopipe.sqlite"))
+        #expect(try mainStore.read { try CacheRecordRow.fetchCount($0) } == 3)
+        try ProvenanceStore(path: killed.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'done'") }
+        let again = try Self.merge(main, [killed.root, finished.root])
+        #expect(again.map(\.records) == [3, 0] && again[1].recordsAlreadyPresent == 3, "\(again)")
+        #expect(try mainStore.read { try CacheRecordRow.fetchCount($0) } == 6)
+        // None finished: nothing merged, and no main directory made for it.
+        let (emptyMain, alone, _) = try Self.worker(0, of: 1, main: Workspace(root: TestSupport.temporaryFolder("worker-merge") + "/none/main"))
+        try ProvenanceStore(path: alone.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'running'") }
+        let none = try WorkerMerge(main: emptyMain).merge([alone.root])
+        #expect(none.count == 1 && (try? none[0].1.get()) == nil && !emptyMain.exists, "\(none)")
+    }
+
     @Test func aMalformedSliceAndTheMainDirectoryItselfAreNamedForWhatTheyAre() throws {
         let (main, worker, _) = try Self.worker()
         for marker in ["garbage", "5/2", "0/0", "-1/2"] {
@@ -280,7 +308,7 @@ struct WorkerMergeTests {
         let outside = (victim as NSString).deletingLastPathComponent + "/elsewhere.sqlite"
         try FileManager.default.moveItem(atPath: linked.path("emopipe.sqlite"), toPath: outside)
         try FileManager.default.createSymbolicLink(atPath: linked.path("emopipe.sqlite"), withDestinationPath: outside)
-        let database = #expect(throws: EmoError.self) { try WorkerMerge(main: otherMain).merge([linked.root]) }
+        let database = #expect(throws: EmoError.self) { try Self.merge(otherMain, [linked.root]) }
         #expect("\(database.map { "\($0)" } ?? "")".contains("is missing, a link or not a regular file"), "\(String(describing: database))")
         #expect(!FileManager.default.fileExists(atPath: outside + "-shm"))
 
@@ -291,7 +319,7 @@ struct WorkerMergeTests {
             try db.execute(sql: "CREATE VIEW failure AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT * FROM failure_old, n")
         }
         try queue.close()
-        let view = #expect(throws: EmoError.self) { try WorkerMerge(main: thirdMain).merge([viewed.root]) }
+        let view = #expect(throws: EmoError.self) { try Self.merge(thirdMain, [viewed.root]) }
         #expect("\(view.map { "\($0)" } ?? "")".contains("holds a view or trigger (failure)"), "\(String(describing: view))")
     }
 }
