@@ -5,17 +5,28 @@ import Foundation
 /// missing level is made here and the first one that cannot be is named with its reason.
 public enum Folder {
     /// Creates `path` and any missing parents; an existing folder (or a link to one) is left alone.
-    public static func create(_ path: String) throws {
+    /// Returns the folders it made, outermost first.
+    @discardableResult
+    public static func create(_ path: String) throws -> [String] {
         guard !path.isEmpty else { throw EmoError.io(path: path, reason: "cannot create a folder with an empty name") }
         var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
-            prefix += prefix.isEmpty || prefix.hasSuffix("/") ? String(component) : "/" + component
-            try createLevel(prefix)
+        var made: [String] = []
+        do {
+            for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+                prefix += prefix.isEmpty || prefix.hasSuffix("/") ? String(component) : "/" + component
+                if try createLevel(prefix) { made.append(prefix) }
+            }
+        } catch {
+            // A level that cannot be made (a name too long, a file in the way) leaves no half-made path behind.
+            for folder in made.reversed() { rmdir(folder) }
+            throw error
         }
+        return made
     }
 
-    private static func createLevel(_ path: String) throws {
-        if mkdir(path, 0o777) == 0 { return }
+    /// Whether the level was made (false: it was there).
+    private static func createLevel(_ path: String) throws -> Bool {
+        if mkdir(path, 0o777) == 0 { return true }
         let failure = errno
         var info = stat()
         // EEXIST, or EACCES/EROFS on a level that already exists: only its kind matters then.
@@ -23,7 +34,7 @@ public enum Folder {
             guard info.st_mode & S_IFMT == S_IFDIR else {
                 throw EmoError.io(path: path, reason: "is a file where a folder should be: move or remove it")
             }
-            return
+            return false
         }
         // EEXIST where stat finds nothing: a link whose target is gone stands in the way.
         if failure == EEXIST, lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {

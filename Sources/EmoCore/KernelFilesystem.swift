@@ -47,7 +47,8 @@ public enum KernelFilesystem {
             + "for every process: give the folder's own path" + (own.map { " (\($0.echoed))" } ?? "")
     }
 
-    private static func isBelowKernelMount(_ path: String) -> Bool {
+    /// Whether the absolute, link-free `path` (see `ResolvedPath`) is /proc, /sys or below them.
+    public static func isBelowKernelMount(_ path: String) -> Bool {
         ["/proc", "/sys"].contains { path == $0 || path.hasPrefix($0 + "/") }
     }
 }

@@ -295,6 +295,10 @@ public struct Workspace: Sendable, Equatable {
     /// Names the run of the last nightly report whose pipeline completed.
     public var nightlyLatestPath: String { nightlyFolder + "/LATEST" }
 
+    /// The work directory's own folders, where EmoPipe adds, lists and removes files by its own rules:
+    /// files another tool writes there could be taken for EmoPipe's or removed as leftovers.
+    public var ownFolders: [String] { [cacheRoot, runsRoot, path(Self.sweepsFolderName), nightlyFolder, workersRoot] }
+
     // MARK: Scale-out workers
 
     public var workersRoot: String { path("workers") }

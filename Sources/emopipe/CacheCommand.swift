@@ -127,7 +127,10 @@ struct CacheCommand: ParsableCommand {
             discussion: Help.reflow("""
             DIR (created when missing) must hold no earlier export. Files are DIR/shard-000000.tar (or .npz), …, at most
             --records-per-file records (and 1 GB) each, records in SHA-256 order, each CRC-checked first; the
-            same records give byte-identical files. A record's key is its source's SHA-256.
+            same records give byte-identical files. A record's key is its source's SHA-256. DIR/export.json,
+            written after the last file, lists {stage, cache_key, format, records, files}: shards without it
+            are a killed export's. DIR may not be the work directory, one of its own folders (cache, runs, …)
+            or on /proc or /sys.
 
             tar (WebDataset): per record <key>.npy (the tensor) and <key>.json: {sha256, stage, cache_key,
             dtype, shape, source, sources, actor, emotion, emotion_name, intensity, statement, repetition,
@@ -139,8 +142,8 @@ struct CacheCommand: ParsableCommand {
             --cache-key (or --fingerprint) takes a cache key or a prefix of 4 or more hex digits (as `cache
             stats` prints it); without it, that of the stage's last completed run. Exit status 64 for an
             unknown stage or cache key, 1 when the stage has no records or DIR cannot be created, is not
-            writable or holds an earlier export; 130 when interrupted (Ctrl-C or SIGTERM), after removing the
-            files it wrote (folders it created stay).
+            writable, is one of those places or holds an earlier export; 130 when interrupted (Ctrl-C or
+            SIGTERM). An export that stops or fails removes the files and folders it made.
             A shard-*.part file a killed export left is no earlier export: it is removed.
 
             Examples:
@@ -169,6 +172,7 @@ struct CacheCommand: ParsableCommand {
             do {
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let chosen = try Self.chooseFingerprint(stage: stage, given: cacheKey, store: store, cache: cache)
+                try Self.checkPlace(of: dir, workspace: workDirectoryOptions.workspace)
                 let cached = try cache.rows(stage: stage, fingerprint: chosen)
                 // A record of content no source has now (a file changed or removed since) has no labels: left for `cache gc`.
                 let rows = try cached.filter { row in try store.sources(sha256: row.key).contains { $0.status == .ok } }
@@ -189,6 +193,22 @@ struct CacheCommand: ParsableCommand {
                 print("exported \(rows.count) \(stage) records (cache key \(chosen.prefix(16))) into \(written.count) \(format.rawValue) file(s), \(bytes) bytes, in \(dir)")
             } catch {
                 throw Failure.exit(for: CacheCommand.withRepair(error))
+            }
+        }
+
+        /// DIR may be anywhere but the work directory itself, the folders it manages (cache, runs, …) and
+        /// the kernel's /proc and /sys; links and `..` are followed to see where it leads.
+        static func checkPlace(of dir: String, workspace: Workspace) throws {
+            let resolved = ResolvedPath.of(dir)
+            if KernelFilesystem.isBelowKernelMount(resolved) {
+                throw EmoError.io(path: dir, reason: "DIR is on the kernel's /proc or /sys filesystem: export somewhere else")
+            }
+            if ResolvedPath.of(workspace.root) == resolved {
+                throw EmoError.io(path: dir, reason: "DIR is the work directory itself: export into a folder of its own")
+            }
+            if let own = workspace.ownFolders.first(where: { ResolvedPath.isWithin(dir, $0) }) {
+                throw EmoError.io(path: dir, reason: "DIR lies in the work directory's own folder \(own.echoed), whose files EmoPipe manages: "
+                                  + "export into a folder of its own")
             }
         }
 

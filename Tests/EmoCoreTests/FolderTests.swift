@@ -51,6 +51,18 @@ final class FolderTests: XCTestCase {
         }
     }
 
+    func testItReturnsTheLevelsItMadeAndRemovesThemWhenALaterOneCannotBeMade() throws {
+        XCTAssertEqual(try Folder.create(root + "/made/here"), [root + "/made", root + "/made/here"])
+        XCTAssertEqual(try Folder.create(root + "/made/here"), [])
+        // A name longer than a file system allows (255 bytes): the two levels made before it are removed.
+        let tooLong = root + "/new/deeper/" + String(repeating: "x", count: 300)
+        XCTAssertThrowsError(try Folder.create(tooLong)) { error in
+            XCTAssertEqual(error as? EmoError, .io(path: tooLong, reason: "cannot create the folder: File name too long"))
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/new"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/made/here"))
+    }
+
     func testALinkToNowhereIsNamedAsSuch() throws {
         try FileManager.default.createSymbolicLink(atPath: root + "/gone", withDestinationPath: root + "/never-made")
         for target in [root + "/gone", root + "/gone/inside"] {

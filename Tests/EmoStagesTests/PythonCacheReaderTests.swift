@@ -171,7 +171,16 @@ struct PythonCacheReaderTests {
         // A folder holding an earlier export is refused, not mixed with a new one.
         #expect(try Self.export(fixture, ["--stage", "audio", "--format", "npz", empty]).status == 0)
         let again = try Self.export(fixture, ["--stage", "audio", "--format", "npz", empty])
-        #expect(again.status == ExitStatus.failure && again.stderr.contains("shard-000000.npz"), "\(again.stderr)")
+        #expect(again.status == ExitStatus.failure && again.stderr.contains("already holds an earlier export (export.json)"), "\(again.stderr)")
+        // Nor may DIR be the work directory, one of its own folders (reached by any name) or the kernel's.
+        let workdir = fixture.workdir
+        for (dir, says) in [(workdir, "DIR is the work directory itself"), (workdir + "/cache/out", "DIR lies in the work directory's own folder"),
+                            (workdir + "/runs/../runs/new", "DIR lies in the work directory's own folder"),
+                            ("/sys/emopipe-export", "DIR is on the kernel's /proc or /sys filesystem")] {
+            let refused = try Self.export(fixture, ["--stage", "audio", "--format", "tar", dir])
+            #expect(refused.status == ExitStatus.failure && refused.stderr.contains(says), "\(dir): \(refused.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/cache/out") && !FileManager.default.fileExists(atPath: workdir + "/runs/new"))
         // A cache key prefix, as `cache stats` prints it, selects the same records.
         let store = try ProvenanceStore(path: fixture.workdir + "/emopipe.sqlite")
         let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)

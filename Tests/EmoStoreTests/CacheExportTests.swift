@@ -108,8 +108,14 @@ struct CacheExportTests {
         #expect(FileManager.default.fileExists(atPath: out + "/shard-000003.npz.part"))
         close(other)
         _ = try CacheExport.export(rows, from: cache, format: .npz, to: out, recordsPerFile: 100) { row, _ in Self.document(row) }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["shard-000000.npz"], "the .part and the lock are gone")
-        #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export (export into an empty folder)")) {
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == ["export.json", "shard-000000.npz"], "the .part and the lock are gone")
+        #expect(throws: CacheError.io(path: out, reason: "already holds an earlier export (export.json): export into an empty folder")) {
+            try CacheExport.checkDestination(out)
+        }
+        // Files that look whole without the summary written after the last of them: a killed export's.
+        try FileManager.default.removeItem(atPath: out + "/export.json")
+        #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export that did not finish (no export.json: "
+                                      + "it was killed): remove its shard-* files, or export into an empty folder")) {
             try CacheExport.checkDestination(out)
         }
         // A missing folder is created with its parents; one that cannot be (under a file) is named with why.
@@ -123,5 +129,23 @@ struct CacheExportTests {
         #expect(throws: CacheError.io(path: out + "/dangling", reason: "is a link to a folder that does not exist: remove it or create its target")) {
             try CacheExport.checkDestination(out + "/dangling")
         }
+        // A failed export into folders it created removes them too.
+        let fresh = try TestSupport.temporaryFolder("fresh")
+        #expect(throws: Refused.self) {
+            _ = try CacheExport.export(rows, from: cache, format: .npz, to: fresh + "/made/here", recordsPerFile: 2) { _, _ in throw Refused() }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fresh) == [])
+    }
+
+    /// `export.json`, written after the last file, names the stage, cache key, format and every file.
+    @Test func theSummaryListsEveryFileWithItsRecordsAndBytes() throws {
+        let (out, written) = try export(.tar, perFile: 5)
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/" + CacheExport.summaryName))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(Set(json.keys) == ["stage", "cache_key", "format", "records", "files"], "\(json.keys)")
+        let summary = try JSONOutput.decoder().decode(CacheExport.Summary.self, from: data)
+        #expect(summary.stage == "audio" && summary.cacheKey == "fp" && summary.format == "tar" && summary.records == records.count)
+        #expect(summary.files.map(\.name) == written.map { ($0.path as NSString).lastPathComponent })
+        #expect(summary.files.map(\.records) == written.map(\.records) && summary.files.map(\.bytes) == written.map(\.bytes))
     }
 }

@@ -6,7 +6,8 @@ import GRDB
 /// (`<key>.npy` + `<key>.json` per record) or NumPy `.npz` files (`<key>.npy` per record plus one
 /// `labels.json` entry mapping each key to its JSON). Files are `shard-000000.<format>`, … ; each
 /// appears under its name only when complete. Records go in the order given (the caller sorts them
-/// by key), so the same records give byte-identical files however the shards cut them.
+/// by key), so the same records give byte-identical files however the shards cut them. `export.json`,
+/// written last, lists them: a folder without it holds an export that was killed or failed.
 ///
 ///     let written = try CacheExport.export(rows, from: cache, format: .tar, to: "out", recordsPerFile: 1000) { row, _ in json }
 public enum CacheExport {
@@ -21,28 +22,54 @@ public enum CacheExport {
     public static let recordsPerFileRange = 1...10_000
     /// The npz entry with every record's JSON.
     public static let labelsEntry = "labels.json"
+    /// The summary of a finished export, written after its last file.
+    public static let summaryName = "export.json"
+
+    /// What `export.json` says: the stage and cache key exported, the format, and each file.
+    public struct Summary: Codable, Equatable, Sendable {
+        public struct File: Codable, Equatable, Sendable {
+            public var name: String
+            public var records: Int
+            public var bytes: Int
+        }
+        public var stage: String
+        public var cacheKey: String
+        public var format: String
+        public var records: Int
+        public var files: [File]
+    }
 
     public static func fileName(index: Int, format: ExportFormat) -> String {
         "shard-" + String(format: "%06d", index) + "." + format.rawValue
     }
 
     /// The folder (created with its parents when missing) must be writable and hold no earlier export
-    /// (whose extra shards a loader's glob would pick up with the new ones).
-    public static func checkDestination(_ folder: String) throws {
+    /// (whose extra shards a loader's glob would pick up with the new ones). Returns the folders it
+    /// created, deepest last: an export that fails removes them again.
+    @discardableResult
+    public static func checkDestination(_ folder: String) throws -> [String] {
         var isFolder: ObjCBool = false
+        var created: [String] = []
         if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-            do { try Folder.create(folder) } catch let EmoError.io(path, reason) { throw CacheError.io(path: path, reason: reason) }
+            do { created = try Folder.create(folder) } catch let EmoError.io(path, reason) { throw CacheError.io(path: path, reason: reason) }
             isFolder = true
         }
         guard isFolder.boolValue else { throw CacheError.io(path: folder, reason: "not a folder") }
         guard access(folder, W_OK | X_OK) == 0 else {
             throw CacheError.io(path: folder, reason: "the folder is not writable: \(String(cString: strerror(errno)))")
         }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
         // A `.part` is what a killed export was writing: never a file a loader reads, so no earlier export.
-        if let earlier = names.sorted().first(where: { $0.hasPrefix("shard-") && !$0.hasSuffix(partSuffix) }) {
-            throw CacheError.io(path: folder, reason: "already holds \(earlier) of an earlier export (export into an empty folder)")
+        let earlier = names.sorted().first { $0.hasPrefix("shard-") && !$0.hasSuffix(partSuffix) }
+        if names.contains(summaryName) {
+            throw CacheError.io(path: folder, reason: "already holds an earlier export (\(summaryName)): export into an empty folder")
         }
+        if let earlier {
+            // Its files look whole, but without export.json some of them are missing.
+            throw CacheError.io(path: folder, reason: "already holds \(earlier) of an earlier export that did not finish (no \(summaryName): "
+                                + "it was killed): remove its shard-* files, or export into an empty folder")
+        }
+        return created
     }
 
     static let partSuffix = ".part"
@@ -54,7 +81,20 @@ public enum CacheExport {
                               recordsPerFile: Int, stopped: () -> Bool = { false },
                               describe: (CacheRecordRow, CachedTensor) throws -> String) throws -> [WrittenFile] {
         precondition(recordsPerFileRange.contains(recordsPerFile), "records per file out of range")
-        try checkDestination(folder)
+        let created = try checkDestination(folder)
+        do {
+            return try exportLocked(rows, from: cache, format: format, to: folder, recordsPerFile: recordsPerFile,
+                                    stopped: stopped, describe: describe)
+        } catch {
+            // An export that wrote nothing leaves no folders of its own either (a path too long for its files).
+            for made in created.reversed() { rmdir(made) }
+            throw error
+        }
+    }
+
+    private static func exportLocked(_ rows: [CacheRecordRow], from cache: TensorCache, format: ExportFormat, to folder: String,
+                                     recordsPerFile: Int, stopped: () -> Bool,
+                                     describe: (CacheRecordRow, CachedTensor) throws -> String) throws -> [WrittenFile] {
         // One export at a time into a folder: a second one would take the first's files for leftovers.
         let lock = try FolderLock(folder: folder)
         defer { lock.release() }
@@ -86,6 +126,8 @@ public enum CacheExport {
                 try current?.add(key: row.key, npy: npy, json: json)
             }
             if var open = current { written.append(try open.finish()) }
+            if stopped() { throw EmoError.interrupted }
+            try writeSummary(of: written, rows: rows, format: format, in: folder)
         } catch {
             // Half an export would pass for a whole one (and block the next): remove what this one wrote.
             for index in 0...written.count {
@@ -96,6 +138,15 @@ public enum CacheExport {
             throw error
         }
         return written
+    }
+
+    private static func writeSummary(of written: [WrittenFile], rows: [CacheRecordRow], format: ExportFormat, in folder: String) throws {
+        let files = written.map { Summary.File(name: ($0.path as NSString).lastPathComponent, records: $0.records, bytes: $0.bytes) }
+        let summary = Summary(stage: rows.first?.stage ?? "", cacheKey: rows.first?.fingerprint ?? "", format: format.rawValue,
+                              records: written.reduce(0) { $0 + $1.records }, files: files)
+        var json = try JSONOutput.encoder(pretty: true).encode(summary)
+        json.append(0x0A)
+        try DurableFile.write(json, to: folder + "/" + summaryName)
     }
 
     /// `flock` on `DIR/.emopipe-export.lock` for the length of one export, removed after it.
