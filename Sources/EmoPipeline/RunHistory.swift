@@ -134,7 +134,8 @@ public struct RunComparison: Sendable {
     public struct Field: Sendable, Equatable {
         public var section: String   // params, data, code, stages, metrics, files
         public var name: String
-        /// Each run's value as JSON gives it: text, a number (metrics), or null where the run has none.
+        /// Each run's value as JSON gives it: a parameter as typed, text, a number (metrics), or null where
+        /// the run has none.
         public var valueA: ParamValue
         public var valueB: ParamValue
         public var a: String { Self.shown(valueA) }
@@ -162,7 +163,7 @@ public struct RunComparison: Sendable {
         for stage in Set(a.params.keys).union(b.params.keys).sorted() {
             let x = a.params[stage]?.objectValue ?? [:], y = b.params[stage]?.objectValue ?? [:]
             for key in Set(x.keys).union(y.keys).sorted() {
-                add("params", "\(stage).\(key)", x[key]?.canonicalJSON, y[key]?.canonicalJSON)
+                fields.append(Field(section: "params", name: "\(stage).\(key)", valueA: x[key] ?? .null, valueB: y[key] ?? .null))
             }
         }
         add("data", "root", a.record.dataRoot, b.record.dataRoot)

@@ -122,8 +122,9 @@ struct DiffCommand: ParsableCommand {
         abstract: "Show what differs between two runs: parameters, data, code and environment, stage outputs, metrics.",
         discussion: Help.reflow("""
         RUN is a run id (a folder under WORKDIR/runs) or a path to it. Only differing fields are shown
-        unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}; a and b are text, numbers for
-        metrics (whole ones for counts), null where a run has none.
+        unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}; a and b are parameters as
+        typed (as `params --json` gives them), numbers for metrics (whole ones for counts), text for the
+        rest, null where a run has none.
         Exit status 0 whether or not they differ (use `reproduce` to check a result).
         """))
 

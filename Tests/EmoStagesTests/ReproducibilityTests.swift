@@ -165,7 +165,8 @@ struct ReproducibilityTests {
         #expect(!names.contains { $0.hasPrefix("data/") || $0.hasPrefix("code/") }, "same data, same code: \(names)")
         #expect(!names.contains("stages/audio output"), "audio was not redone")
         let rate = try #require(fields.first { $0["name"] as? String == "train.learning_rate" })
-        #expect(rate["a"] as? String == "0.001" && rate["b"] as? String == "0.003")
+        // Parameters as typed, as `params --json` gives them: a number is a number.
+        #expect(rate["a"] as? Double == 0.001 && rate["b"] as? Double == 0.003 && !(rate["a"] is String), "\(rate)")
         // Metrics are numbers, as in metrics.json (a count a whole one); a metric a run lacks is null.
         let metricsA = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(runs[1])/metrics.json"))) as? [String: Any])
