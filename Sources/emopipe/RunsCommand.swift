@@ -209,7 +209,7 @@ struct ReproduceCommand: ParsableCommand {
 
         Exit status: 0 the results match; 1 they differ, or the run cannot be repeated (its record is damaged,
         its data root gone); 64 no such run.
-        With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}.
+        With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}, the fields as `diff --json` gives them.
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions

@@ -507,7 +507,7 @@ struct CommandLineUsageTests {
         #expect(repro.status == 0, "\(repro.stdout) \(repro.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(repro.stdout.utf8)) as? [String: Any]
         let fields = report?["fields"] as? [[String: Any]] ?? []
-        #expect(fields.contains { $0["name"] as? String == "audio.n_mels" && $0["same"] as? Bool == true && $0["a"] as? String == "64" },
+        #expect(fields.contains { $0["name"] as? String == "audio.n_mels" && $0["same"] as? Bool == true && $0["a"] as? Int == 64 },
                 "\(fields.filter { ($0["name"] as? String)?.hasPrefix("audio.") == true })")
         // A plain run of the edited pipeline does use the new default: only reproduce replays the record.
         let params = try Self.emopipe(["params", manifest, "--json"])
