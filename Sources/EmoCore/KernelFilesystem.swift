@@ -34,17 +34,25 @@ public enum KernelFilesystem {
     public static let refusal = "is on the kernel's /proc or /sys filesystem, which holds no recordings"
 
     /// What is wrong with `root` as a data root, or nil. A root on /proc or /sys holds no recordings;
-    /// one named through them (`/proc/self/cwd/data`, `/proc/1/root/srv`) may reach a real folder, but
-    /// another process (the next run, from another folder) reaches another one by the same name, and
-    /// the work directory remembers the name.
+    /// one reached through them (`/proc/self/cwd/data`, `/proc/1/root/srv`, or a link to such a path) may
+    /// reach a real folder, but another process (the next run, from another folder) reaches another one
+    /// by the same name, and the work directory remembers the name.
     public static func rootRefusal(_ root: String) -> String? {
         var info = stat()
         if stat(root, &info) == 0 && holds(path: root, info) { return "the data root \(refusal)" }
-        let written = URL(fileURLWithPath: root).standardizedFileURL.path
-        guard isBelowKernelMount(written) else { return nil }
-        let own = realpath(root, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) }
-        return "the data root is named through the kernel's /proc or /sys filesystem, whose links lead elsewhere "
-            + "for every process: give the folder's own path" + (own.map { " (\($0.echoed))" } ?? "")
+        let (own, throughKernel) = resolve(root)
+        guard throughKernel else { return nil }
+        return "the data root is reached through the kernel's /proc or /sys filesystem, whose links lead elsewhere "
+            + "for every process: give the folder's own path (\(own.echoed))"
+    }
+
+    /// `path` resolved (`ResolvedPath`), and whether any place on the way is on /proc or /sys.
+    public static func resolve(_ path: String) -> (resolved: String, throughKernel: Bool) {
+        var throughKernel = false
+        let resolved = ResolvedPath.resolve(path) { place, info in
+            if isBelowKernelMount(place) || devices.contains(UInt64(info.st_dev)) { throughKernel = true }
+        }
+        return (resolved, throughKernel || isBelowKernelMount(resolved))
     }
 
     /// Whether the absolute, link-free `path` (see `ResolvedPath`) is /proc, /sys or below them.

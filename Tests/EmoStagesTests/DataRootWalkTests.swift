@@ -66,13 +66,17 @@ struct DataRootWalkTests {
             #expect(refused.status == ExitStatus.usage && refused.stderr.contains("\(kernel): the data root is on the kernel's /proc or /sys filesystem"),
                     "\(kernel): \(refused.status) \(refused.stderr)")
         }
-        // A real folder named through /proc: the name would reach another folder from another process.
-        let throughProc = "/proc/self/root" + root
-        let named = try IngestFixture.emopipe(["run", "--until", "ingest"], data: throughProc, workdir: try TestSupport.temporaryFolder("work"))
-        #expect(named.status == ExitStatus.usage
-                && named.stderr.contains("\(throughProc): the data root is named through the kernel's /proc or /sys filesystem")
-                && named.stderr.contains("give the folder's own path (\(URL(fileURLWithPath: root).resolvingSymlinksInPath().path))"),
-                "\(named.status) \(named.stderr)")
+        // A real folder reached through /proc, by name or by a link: the name would reach another folder
+        // from another process.
+        let link = try TestSupport.temporaryFolder("through-proc") + "/data"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/proc/self/root" + root)
+        for throughProc in ["/proc/self/root" + root, link] {
+            let named = try IngestFixture.emopipe(["run", "--until", "ingest"], data: throughProc, workdir: try TestSupport.temporaryFolder("work"))
+            #expect(named.status == ExitStatus.usage
+                    && named.stderr.contains("\(throughProc): the data root is reached through the kernel's /proc or /sys filesystem")
+                    && named.stderr.contains("give the folder's own path (\(URL(fileURLWithPath: root).resolvingSymlinksInPath().path))"),
+                    "\(named.status) \(named.stderr)")
+        }
     }
 
     @Test func aFileReachedByTwoPathsIsOneSourceUnderItsFirstPath() throws {

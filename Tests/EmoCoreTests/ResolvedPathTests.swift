@@ -1,0 +1,33 @@
+import EmoCore
+import EmoTestSupport
+import Foundation
+import Testing
+
+/// `ResolvedPath` follows a path as the kernel does, so a check on where a folder will be made agrees
+/// with where `mkdir` and every write then put it.
+@Suite("resolved path")
+struct ResolvedPathTests {
+    @Test func aLinkIsFollowedBeforeTheDotDotAfterIt() throws {
+        let root = URL(fileURLWithPath: try TestSupport.temporaryFolder("resolved")).resolvingSymlinksInPath().path
+        try FileManager.default.createDirectory(atPath: root + "/deep/inner", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/side", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/side/link", withDestinationPath: root + "/deep/inner")
+        // Text would drop `link/..` and land in side/; the kernel lands in deep/.
+        #expect(ResolvedPath.of(root + "/side/link/../new/x") == root + "/deep/new/x")
+        #expect(mkdir(root + "/side/link/../made", 0o755) == 0 && FileManager.default.fileExists(atPath: root + "/deep/made"))
+        // A relative link, and a missing tail whose `..` is taken as written.
+        try FileManager.default.createSymbolicLink(atPath: root + "/side/up", withDestinationPath: "../deep")
+        #expect(ResolvedPath.of(root + "/side/up/inner/missing/../other") == root + "/deep/inner/other")
+        #expect(ResolvedPath.isWithin(root + "/side/link/../inner", root + "/deep"))
+        #expect(!ResolvedPath.isWithin(root + "/deeper", root + "/deep"))
+    }
+
+    @Test func aLoopOfLinksEnds() throws {
+        let root = URL(fileURLWithPath: try TestSupport.temporaryFolder("loop")).resolvingSymlinksInPath().path
+        try FileManager.default.createSymbolicLink(atPath: root + "/a", withDestinationPath: root + "/b")
+        try FileManager.default.createSymbolicLink(atPath: root + "/b", withDestinationPath: root + "/a")
+        var links = 0
+        _ = ResolvedPath.resolve(root + "/a/x") { _, info in if info.st_mode & S_IFMT == S_IFLNK { links += 1 } }
+        #expect(links == 41, "gives up after 40 links followed, as the kernel does: \(links) seen")
+    }
+}
