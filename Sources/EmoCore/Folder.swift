@@ -5,9 +5,11 @@ import Foundation
 /// missing level is made here and the first one that cannot be is named with its reason.
 public enum Folder {
     /// Creates `path` and any missing parents; an existing folder (or a link to one) is left alone.
-    /// Returns the folders it made, outermost first.
+    /// Returns the folders it made, outermost first. `undoingOnFailure`: a level that cannot be made (a
+    /// name too long, a file in the way) removes the levels made before it. Only for a caller that owns
+    /// what it makes: another process may have just found such a level there and be writing into it.
     @discardableResult
-    public static func create(_ path: String) throws -> [String] {
+    public static func create(_ path: String, undoingOnFailure: Bool = false) throws -> [String] {
         guard !path.isEmpty else { throw EmoError.io(path: path, reason: "cannot create a folder with an empty name") }
         var prefix = path.hasPrefix("/") ? "/" : ""
         var made: [String] = []
@@ -17,8 +19,7 @@ public enum Folder {
                 if try createLevel(prefix) { made.append(prefix) }
             }
         } catch {
-            // A level that cannot be made (a name too long, a file in the way) leaves no half-made path behind.
-            for folder in made.reversed() { rmdir(folder) }
+            if undoingOnFailure { for folder in made.reversed() { rmdir(folder) } }
             throw error
         }
         return made

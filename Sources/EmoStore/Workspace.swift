@@ -262,9 +262,11 @@ public struct Workspace: Sendable, Equatable {
         URL(fileURLWithPath: reference).lastPathComponent
     }
 
+    static let reproductionsFolderName = "reproductions"
+
     /// Where `emopipe reproduce` re-runs a run unless told otherwise.
     public func reproduction(of runId: String, stamp: String) -> Workspace {
-        Workspace(root: path("reproductions/\(runId)-\(stamp)"))
+        Workspace(root: path("\(Self.reproductionsFolderName)/\(runId)-\(stamp)"))
     }
 
     // MARK: Sweeps
@@ -297,7 +299,7 @@ public struct Workspace: Sendable, Equatable {
 
     /// The work directory's own folders, where EmoPipe adds, lists and removes files by its own rules:
     /// files another tool writes there could be taken for EmoPipe's or removed as leftovers.
-    public var ownFolders: [String] { [cacheRoot, runsRoot, path(Self.sweepsFolderName), nightlyFolder, workersRoot] }
+    public var ownFolders: [String] { [cacheRoot, runsRoot, path(Self.sweepsFolderName), nightlyFolder, workersRoot, path(Self.reproductionsFolderName)] }
 
     // MARK: Scale-out workers
 

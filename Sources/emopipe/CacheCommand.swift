@@ -172,7 +172,8 @@ struct CacheCommand: ParsableCommand {
             do {
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let chosen = try Self.chooseFingerprint(stage: stage, given: cacheKey, store: store, cache: cache)
-                try Self.checkPlace(of: dir, workspace: workDirectoryOptions.workspace)
+                // Written where DIR leads: the checks and every write see one folder, however links and `..` mix in its name.
+                let target = try Self.checkPlace(of: dir, workspace: workDirectoryOptions.workspace)
                 let cached = try cache.rows(stage: stage, fingerprint: chosen)
                 // A record of content no source has now (a file changed or removed since) has no labels: left for `cache gc`.
                 let rows = try cached.filter { row in try store.sources(sha256: row.key).contains { $0.status == .ok } }
@@ -185,7 +186,7 @@ struct CacheCommand: ParsableCommand {
                 let cancellation = Cancellation()
                 let signals = SignalTrap(cancellation: cancellation, stopping: "stopping; what this export wrote is removed")
                 defer { signals.restore() }
-                let written = try CacheExport.export(rows, from: cache, format: format, to: dir, recordsPerFile: recordsPerFile,
+                let written = try CacheExport.export(rows, from: cache, format: format, to: target, recordsPerFile: recordsPerFile,
                                                      stopped: { cancellation.isCancelled }) { row, tensor in
                     try Self.describe(row, tensor, stage: stage, sources: store.sources(sha256: row.key)).canonicalJSON
                 }
@@ -197,8 +198,8 @@ struct CacheCommand: ParsableCommand {
         }
 
         /// DIR may be anywhere but the work directory itself, the folders it manages (cache, runs, …) and
-        /// the kernel's /proc and /sys; links and `..` are followed to see where it leads.
-        static func checkPlace(of dir: String, workspace: Workspace) throws {
+        /// the kernel's /proc and /sys; links and `..` are followed to see where it leads. Returns that place.
+        static func checkPlace(of dir: String, workspace: Workspace) throws -> String {
             let resolved = ResolvedPath.of(dir)
             if KernelFilesystem.isBelowKernelMount(resolved) {
                 throw EmoError.io(path: dir, reason: "DIR is on the kernel's /proc or /sys filesystem: export somewhere else")
@@ -206,10 +207,11 @@ struct CacheCommand: ParsableCommand {
             if ResolvedPath.of(workspace.root) == resolved {
                 throw EmoError.io(path: dir, reason: "DIR is the work directory itself: export into a folder of its own")
             }
-            if let own = workspace.ownFolders.first(where: { ResolvedPath.isWithin(dir, $0) }) {
+            if let own = workspace.ownFolders.first(where: { ResolvedPath.isWithin(resolved, $0) }) {
                 throw EmoError.io(path: dir, reason: "DIR lies in the work directory's own folder \(own.echoed), whose files EmoPipe manages: "
                                   + "export into a folder of its own")
             }
+            return resolved
         }
 
         /// The cache key `--cache-key` names (a unique prefix), else the stage's last completed run's.

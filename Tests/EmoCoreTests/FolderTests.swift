@@ -51,15 +51,18 @@ final class FolderTests: XCTestCase {
         }
     }
 
-    func testItReturnsTheLevelsItMadeAndRemovesThemWhenALaterOneCannotBeMade() throws {
+    func testItReturnsTheLevelsItMadeAndCanRemoveThemWhenALaterOneCannotBeMade() throws {
         XCTAssertEqual(try Folder.create(root + "/made/here"), [root + "/made", root + "/made/here"])
         XCTAssertEqual(try Folder.create(root + "/made/here"), [])
         // A name longer than a file system allows (255 bytes): the two levels made before it are removed.
         let tooLong = root + "/new/deeper/" + String(repeating: "x", count: 300)
-        XCTAssertThrowsError(try Folder.create(tooLong)) { error in
+        XCTAssertThrowsError(try Folder.create(tooLong, undoingOnFailure: true)) { error in
             XCTAssertEqual(error as? EmoError, .io(path: tooLong, reason: "cannot create the folder: File name too long"))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/new"))
+        // By default what was made stays: another process may be writing into it already.
+        XCTAssertThrowsError(try Folder.create(tooLong))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/new/deeper"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/made/here"))
     }
 

@@ -181,6 +181,12 @@ struct PythonCacheReaderTests {
             #expect(refused.status == ExitStatus.failure && refused.stderr.contains(says), "\(dir): \(refused.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: workdir + "/cache/out") && !FileManager.default.fileExists(atPath: workdir + "/runs/new"))
+        // A link and `..` together: the kernel follows the link first, so `link/..` is inside the cache.
+        let links = try TestSupport.temporaryFolder("pylinks")
+        try FileManager.default.createSymbolicLink(atPath: links + "/audio", withDestinationPath: workdir + "/cache/audio")
+        let around = try Self.export(fixture, ["--stage", "audio", "--format", "tar", links + "/audio/../out"])
+        #expect(around.status == ExitStatus.failure && around.stderr.contains("DIR lies in the work directory's own folder"), "\(around.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/cache/out") && !FileManager.default.fileExists(atPath: links + "/out"))
         // A cache key prefix, as `cache stats` prints it, selects the same records.
         let store = try ProvenanceStore(path: fixture.workdir + "/emopipe.sqlite")
         let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)

@@ -114,9 +114,15 @@ struct CacheExportTests {
         }
         // Files that look whole without the summary written after the last of them: a killed export's.
         try FileManager.default.removeItem(atPath: out + "/export.json")
-        #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export that did not finish (no export.json: "
-                                      + "it was killed): remove its shard-* files, or export into an empty folder")) {
+        #expect(throws: CacheError.io(path: out, reason: "already holds shard-000000.npz of an earlier export without export.json (it was killed, "
+                                      + "or written by an emopipe older than export.json): remove its shard-* files, or export into an empty folder")) {
             try CacheExport.checkDestination(out)
+        }
+        // Somebody's own export.json is never replaced, nor called an export's.
+        let foreign = try TestSupport.temporaryFolder("foreign")
+        try Data("{\"mine\": true}".utf8).write(to: URL(fileURLWithPath: foreign + "/export.json"))
+        #expect(throws: CacheError.io(path: foreign, reason: "already holds an export.json that is not an export's summary: export into an empty folder")) {
+            try CacheExport.checkDestination(foreign)
         }
         // A missing folder is created with its parents; one that cannot be (under a file) is named with why.
         try CacheExport.checkDestination(out + "/missing/deeper")

@@ -51,7 +51,7 @@ public enum CacheExport {
         var isFolder: ObjCBool = false
         var created: [String] = []
         if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-            do { created = try Folder.create(folder) } catch let EmoError.io(path, reason) { throw CacheError.io(path: path, reason: reason) }
+            do { created = try Folder.create(folder, undoingOnFailure: true) } catch let EmoError.io(path, reason) { throw CacheError.io(path: path, reason: reason) }
             isFolder = true
         }
         guard isFolder.boolValue else { throw CacheError.io(path: folder, reason: "not a folder") }
@@ -62,17 +62,27 @@ public enum CacheExport {
         // A `.part` is what a killed export was writing: never a file a loader reads, so no earlier export.
         let earlier = names.sorted().first { $0.hasPrefix("shard-") && !$0.hasSuffix(partSuffix) }
         if names.contains(summaryName) {
-            throw CacheError.io(path: folder, reason: "already holds an earlier export (\(summaryName)): export into an empty folder")
+            // Never replaced: one that is not an export's summary is somebody's file.
+            let whose = isSummary(folder + "/" + summaryName) ? "an earlier export (\(summaryName))" : "an \(summaryName) that is not an export's summary"
+            throw CacheError.io(path: folder, reason: "already holds \(whose): export into an empty folder")
         }
         if let earlier {
-            // Its files look whole, but without export.json some of them are missing.
-            throw CacheError.io(path: folder, reason: "already holds \(earlier) of an earlier export that did not finish (no \(summaryName): "
-                                + "it was killed): remove its shard-* files, or export into an empty folder")
+            // Its files look whole, but without export.json some of them may be missing.
+            throw CacheError.io(path: folder, reason: "already holds \(earlier) of an earlier export without \(summaryName) (it was killed, "
+                                + "or written by an emopipe older than \(summaryName)): remove its shard-* files, or export into an empty folder")
         }
         return created
     }
 
     static let partSuffix = ".part"
+
+    /// Whether the file at `path` reads as an export's summary (a small regular file, as `export` writes it).
+    static func isSummary(_ path: String) -> Bool {
+        guard let opened = try? RegularFile.openForReading(path) else { return false }
+        let handle = FileHandle(fileDescriptor: opened.descriptor, closeOnDealloc: true)
+        guard opened.size <= 1 << 20, let data = try? handle.read(upToCount: 1 << 20) else { return false }
+        return (try? JSONOutput.decoder().decode(Summary.self, from: data)) != nil
+    }
 
     /// Writes `rows` (their CRC-32C checked), at most `recordsPerFile` to a file. `describe` gives
     /// a record's JSON document. When `stopped` turns true (an interrupt) the export stops, removes what
