@@ -66,7 +66,8 @@ struct MergeCommand: ParsableCommand {
                 case .failure(let damage):
                     // Most reasons start with the worker's folder or a file in it: named once.
                     let why = "\(damage)"
-                    let line = why.hasPrefix(folder) ? "\(why); not merged" : "\(folder): not merged: \(why)"
+                    let named = why.hasPrefix(folder + ":") || why.hasPrefix(folder + "/") || why.hasPrefix(folder + " ")
+                    let line = named ? "\(why); not merged" : "\(folder): not merged: \(why)"
                     StandardStream.error.write(Data("emopipe: \(line)\n".utf8))
                 }
             }

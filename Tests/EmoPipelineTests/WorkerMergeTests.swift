@@ -150,13 +150,18 @@ struct WorkerMergeTests {
         let (_, finished, _) = try Self.worker(1, of: 2, main: main)
         try ProvenanceStore(path: killed.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'running'") }
         let typo = main.root + "/workers/2-of-2"
-        let results = try WorkerMerge(main: main).merge([killed.root, finished.root, typo])
-        #expect(results.map(\.0) == [killed.root, finished.root, typo])
-        guard case .failure(let unfinished) = results[0].1, case .failure(let notAWorker) = results[2].1 else {
-            Issue.record("an unfinished or missing worker merged: \(results)"); return
+        // A work directory that no `run --worker` made (its worker.txt gone).
+        let (_, unmarked, _) = try Self.worker(3, of: 4, main: main)
+        try FileManager.default.removeItem(atPath: unmarked.workerMarkerPath)
+        let results = try WorkerMerge(main: main).merge([killed.root, finished.root, typo, unmarked.root])
+        #expect(results.map(\.0) == [killed.root, finished.root, typo, unmarked.root])
+        guard case .failure(let unfinished) = results[0].1, case .failure(let missing) = results[2].1,
+              case .failure(let notAWorker) = results[3].1 else {
+            Issue.record("an unfinished, missing or unmarked worker merged: \(results)"); return
         }
         #expect("\(unfinished)".contains("the worker's last run 20261202-000000-abcdef did not finish (its process died); run it again"), "\(unfinished)")
-        #expect("\(notAWorker)".contains("\(typo): not a work directory"), "\(notAWorker)")
+        #expect("\(missing)".contains("\(typo): not a work directory"), "\(missing)")
+        #expect("\(notAWorker)".contains("\(unmarked.root) is not a worker's work directory (no worker.txt"), "\(notAWorker)")
         #expect((try? results[1].1.get())?.records == 3, "\(results)")
         let mainStore = try ProvenanceStore(path: main.path("emopipe.sqlite"))
         #expect(try mainStore.read { try CacheRecordRow.fetchCount($0) } == 3)
@@ -168,7 +173,8 @@ struct WorkerMergeTests {
         let (emptyMain, alone, _) = try Self.worker(0, of: 1, main: Workspace(root: TestSupport.temporaryFolder("worker-merge") + "/none/main"))
         try ProvenanceStore(path: alone.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'running'") }
         let none = try WorkerMerge(main: emptyMain).merge([alone.root])
-        #expect(none.count == 1 && (try? none[0].1.get()) == nil && !emptyMain.exists, "\(none)")
+        #expect(none.count == 1 && (try? none[0].1.get()) == nil, "\(none)")
+        #expect(!FileManager.default.fileExists(atPath: emptyMain.path("emopipe.sqlite")) && !FileManager.default.fileExists(atPath: emptyMain.cacheRoot))
     }
 
     @Test func aMalformedSliceAndTheMainDirectoryItselfAreNamedForWhatTheyAre() throws {

@@ -13,5 +13,6 @@ fi
 export WORKERS=$workers
 array=$(sbatch --parsable --export=ALL --array=0-$((workers - 1)) "$here/emopipe-workers.sbatch")
 array=${array%%;*}   # --parsable prints "jobid;cluster" on a multi-cluster site: the dependency takes the id
-# afterany: a task that failed outright leaves its worker directory unfinished, and merge refuses it by name.
+# afterany: a task that failed outright leaves its worker directory unfinished; merge names it and leaves it
+# out (exit 3), and the merge job stops before training.
 sbatch --parsable --export=ALL --dependency=afterany:"$array" "$here/emopipe-merge.sbatch"
