@@ -134,19 +134,19 @@ public struct RunComparison: Sendable {
     public struct Field: Sendable, Equatable {
         public var section: String   // params, data, code, stages, metrics, files
         public var name: String
-        /// Each run's value as JSON gives it: a parameter as typed, text, a number (metrics), or null where
-        /// the run has none.
-        public var valueA: ParamValue
-        public var valueB: ParamValue
+        /// Each run's value as JSON gives it: a parameter as typed, text, a number (metrics); nil where the
+        /// run has none (a parameter set to null is `.null`, not nil: the two differ).
+        public var valueA: ParamValue?
+        public var valueB: ParamValue?
         public var a: String { Self.shown(valueA) }
         public var b: String { Self.shown(valueB) }
         public var same: Bool { valueA == valueB }
 
-        static func shown(_ value: ParamValue) -> String {
+        static func shown(_ value: ParamValue?) -> String {
             switch value {
-            case .null: "—"
-            case .string(let text): text
-            default: value.canonicalJSON
+            case nil: "—"
+            case .string(let text)?: text
+            case let value?: value.canonicalJSON
             }
         }
     }
@@ -157,13 +157,13 @@ public struct RunComparison: Sendable {
     public init(_ a: RunSummary, _ b: RunSummary, stagesOfFirst: Bool = false) {
         var fields: [Field] = []
         func add(_ section: String, _ name: String, _ x: String?, _ y: String?) {
-            fields.append(Field(section: section, name: name, valueA: x.map(ParamValue.string) ?? .null, valueB: y.map(ParamValue.string) ?? .null))
+            fields.append(Field(section: section, name: name, valueA: x.map(ParamValue.string), valueB: y.map(ParamValue.string)))
         }
         add("params", "manifest sha256", a.record.manifestSHA256, b.record.manifestSHA256)
         for stage in Set(a.params.keys).union(b.params.keys).sorted() {
             let x = a.params[stage]?.objectValue ?? [:], y = b.params[stage]?.objectValue ?? [:]
             for key in Set(x.keys).union(y.keys).sorted() {
-                fields.append(Field(section: "params", name: "\(stage).\(key)", valueA: x[key] ?? .null, valueB: y[key] ?? .null))
+                fields.append(Field(section: "params", name: "\(stage).\(key)", valueA: x[key], valueB: y[key]))
             }
         }
         add("data", "root", a.record.dataRoot, b.record.dataRoot)
@@ -183,7 +183,8 @@ public struct RunComparison: Sendable {
             add("stages", "\(stage) output", stagesA[stage]?.outputDigest, stagesB[stage]?.outputDigest)
         }
         for name in Set(a.metrics.map(\.0)).union(b.metrics.map(\.0)).sorted() {
-            fields.append(Field(section: "metrics", name: name, valueA: a.metricValue(name), valueB: b.metricValue(name)))
+            fields.append(Field(section: "metrics", name: name, valueA: a.metric(name).map { _ in a.metricValue(name) },
+                                valueB: b.metric(name).map { _ in b.metricValue(name) }))
         }
         let filesA = Dictionary(a.files, uniquingKeysWith: { p, _ in p })
         let filesB = Dictionary(b.files, uniquingKeysWith: { p, _ in p })

@@ -186,8 +186,8 @@ enum FieldTable {
     }
 
     static func document(_ field: RunComparison.Field) -> ParamValue {
-        .object(["section": .string(field.section), "name": .string(field.name), "a": field.valueA,
-                 "b": field.valueB, "same": .bool(field.same)])
+        .object(["section": .string(field.section), "name": .string(field.name), "a": field.valueA ?? .null,
+                 "b": field.valueB ?? .null, "same": .bool(field.same)])
     }
 
     private static func shorten(_ value: String) -> String { value.count > 64 ? String(value.prefix(61)) + "..." : value }

@@ -167,6 +167,9 @@ struct ReproducibilityTests {
         let rate = try #require(fields.first { $0["name"] as? String == "train.learning_rate" })
         // Parameters as typed, as `params --json` gives them: a number is a number.
         #expect(rate["a"] as? Double == 0.001 && rate["b"] as? Double == 0.003 && !(rate["a"] is String), "\(rate)")
+        // A parameter set to null (fmax: up to Nyquist) is shown as null, not as the mark of a value a run lacks.
+        let table = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--all"]).stdout
+        #expect(table.contains("audio.fmax: a null | b null"), "\(table)")
         // Metrics are numbers, as in metrics.json (a count a whole one); a metric a run lacks is null.
         let metricsA = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(runs[1])/metrics.json"))) as? [String: Any])
