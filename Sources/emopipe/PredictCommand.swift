@@ -79,8 +79,8 @@ struct PredictCommand: ParsableCommand {
     static let maximumHop = 86_400.0
     @Flag(help: "Print one JSON document on stdout (for a stream: one JSON object per window, per line).") var json = false
     @Argument(help: "Media files (mp4 or wav), or one stream: - (standard input), a URL, or a device with --format.") var files: [String] = []
-    @Option(name: .customLong("files-from"), help: ArgumentHelp("A file naming media files, one path per line (- reads standard input), after any given as arguments: for lists of thousands, which the command line parses slowly.", valueName: "list"))
-    var filesFrom: String?
+    @Option(name: .customLong("files-from"), help: ArgumentHelp("A file naming media files, one path per line (- reads standard input), after any given as arguments: for lists of thousands, which the command line parses slowly. May be given again: the lists are read in turn.", valueName: "list"))
+    var filesFrom: [String] = []
     @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
     var format: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
@@ -93,10 +93,13 @@ struct PredictCommand: ParsableCommand {
         if !(timeout.isFinite && timeout >= 0.1 && timeout <= 3600) {
             throw ValidationError("--timeout \(timeout): expected a number of seconds from 0.1 to 3600")
         }
-        if let stream = streamInput, files.count > 1 || filesFrom != nil {
+        if filesFrom.filter({ $0 == "-" }).count > 1 {
+            throw ValidationError("--files-from - is given twice: standard input holds one list")
+        }
+        if let stream = streamInput, files.count > 1 || !filesFrom.isEmpty {
             throw ValidationError("\(stream) is a stream: give it alone (files can be given together, a stream cannot)")
         }
-        if files.isEmpty && filesFrom == nil {
+        if files.isEmpty && filesFrom.isEmpty {
             throw ValidationError("give media files (or --files-from LIST), or one stream")
         }
         if files.contains("") { throw ValidationError("an empty argument names no file") }
@@ -108,23 +111,26 @@ struct PredictCommand: ParsableCommand {
     /// a list of short lines within `maximumListBytes` would otherwise need gigabytes.
     static let maximumListedFiles = 1_000_000
 
-    /// The arguments, then `--files-from`'s lines (LF or CRLF; blank lines skipped). `-` reads the list
-    /// from standard input (`find data -name '*.wav' | emopipe predict --run R --files-from -`).
+    /// The arguments, then each `--files-from` list's lines in turn (LF or CRLF; blank lines skipped).
+    /// `-` reads a list from standard input (`find data -name '*.wav' | emopipe predict --run R --files-from -`).
     func mediaFiles() throws -> [String] {
-        guard let list = filesFrom else { return files }
-        let data = list == "-" ? try Self.standardInputList() : try Self.listFile(list)
-        guard let text = String(data: data, encoding: .utf8) else { throw UsageError("--files-from: \(list.echoed) is not UTF-8 text") }
-        let count = Self.listedLines(text)
-        guard count <= Self.maximumListedFiles - files.count else {
-            throw UsageError("--files-from: \(list.echoed) names \(count) files\(files.isEmpty ? "" : " (and \(files.count) given as arguments)"); "
-                             + "at most \(Self.maximumListedFiles) are taken in one call: split the list")
+        var all = files
+        for list in filesFrom {
+            let data = list == "-" ? try Self.standardInputList() : try Self.listFile(list)
+            guard let text = String(data: data, encoding: .utf8) else { throw UsageError("--files-from: \(list.echoed) is not UTF-8 text") }
+            let count = Self.listedLines(text)
+            guard count <= Self.maximumListedFiles - all.count else {
+                throw UsageError("--files-from: \(list.echoed) names \(count) files\(all.isEmpty ? "" : " (and \(all.count) given before it)"); "
+                                 + "at most \(Self.maximumListedFiles) are taken in one call: split the list")
+            }
+            // Split on any line break (a CRLF pair is one Character, so splitting on "\n" alone misses it);
+            // a line of only spaces or tabs names nothing.
+            all += text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
         }
-        // Split on any line break (a CRLF pair is one Character, so splitting on "\n" alone misses it);
-        // a line of only spaces or tabs names nothing.
-        let listed = text.split(whereSeparator: \.isNewline).map(String.init)
-            .filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
-        guard !listed.isEmpty || !files.isEmpty else { throw UsageError("--files-from: \(list.echoed) names no file") }
-        return files + listed
+        guard !all.isEmpty else {
+            throw UsageError("--files-from: \(filesFrom.map(\.echoed).joined(separator: ", ")) name\(filesFrom.count == 1 ? "s" : "") no file")
+        }
+        return all
     }
 
     /// The lines of `text` that are not blank, counted without making them (the split `mediaFiles` does).

@@ -333,6 +333,9 @@ struct CommandLineUsageTests {
         // Nor may `reproduce --into ''` mean the current folder.
         let into = try TestSupport.run(TestSupport.emopipe, ["reproduce", "latest", "--into", "", "--workdir", file + "-work"])
         #expect(into.status == 64 && into.stderr.contains("--into '': an empty path names no folder"), "\(into.stderr)")
+        // Standard input holds one list.
+        let twice = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "x", "--files-from", "-", "--files-from", "-", "--workdir", file + "-work"])
+        #expect(twice.status == 64 && twice.stderr.contains("--files-from - is given twice: standard input holds one list"), "\(twice.stderr)")
         // Nor may `merge ''` name the current folder as a worker.
         let worker = try TestSupport.run(TestSupport.emopipe, ["merge", "", "--workdir", file + "-work"])
         #expect(worker.status == 64 && worker.stderr.contains("an empty argument names no worker's work directory"), "\(worker.stderr)")

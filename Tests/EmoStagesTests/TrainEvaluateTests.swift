@@ -344,6 +344,13 @@ struct TrainEvaluateTests {
         // `--files-from -` reads the list from a pipe; a pipe named as a path is refused with that hint.
         let piped = try TestSupport.shell("cat '\(list)' | '\(TestSupport.emopipe)' predict --run '\(runFolder)' --json --files-from -")
         #expect((try JSONSerialization.jsonObject(with: Data(piped.utf8)) as? [[String: Any]]).map { $0 as NSArray } == predictions as NSArray)
+        // Two lists are read in turn (the second once replaced the first): the same answers, in the same order.
+        let (firstHalf, secondHalf) = (list + ".a", list + ".b")
+        try files.prefix(files.count / 2).joined(separator: "\n").write(toFile: firstHalf, atomically: true, encoding: .utf8)
+        try files.dropFirst(files.count / 2).joined(separator: "\n").write(toFile: secondHalf, atomically: true, encoding: .utf8)
+        let halves = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", "--files-from", firstHalf, "--files-from", secondHalf])
+        #expect((try JSONSerialization.jsonObject(with: Data(halves.stdout.utf8)) as? [[String: Any]]).map { $0 as NSArray } == predictions as NSArray,
+                "\(halves.stderr)")
         // A listed path holding a NUL byte names no file: refused by name (C calls would read the part before it).
         let withNUL = try TestSupport.temporaryFolder("files-from-nul") + "/list.txt"
         try Data((files[0] + "\n" + files[1] + "\0/no/such.mp4\n").utf8).write(to: URL(fileURLWithPath: withNUL))
