@@ -4,6 +4,7 @@ import EmoFeatures
 import EmoMedia
 import EmoPipeline
 import EmoStages
+import EmoStore
 import Foundation
 
 struct PredictCommand: ParsableCommand {
@@ -177,12 +178,23 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
+    /// Whether the work directory's database records a run of this id (its folder may be gone).
+    private func isRecorded(_ id: String) -> Bool {
+        let workspace = workDirectoryOptions.workspace
+        guard workspace.exists, let store = try? workspace.openStore(.readOnly) else { return false }
+        return ((try? store.read { try RunRecord.fetchOne($0, key: id) }) ?? nil) != nil
+    }
+
     func run() throws {
         do {
             let folder = workDirectoryOptions.workspace.runFolder(reference: runReference)
             // An empty reference would name the runs folder itself, and a file is no run either.
             var isFolder: ObjCBool = false
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                if !runReference.isEmpty, isRecorded(Workspace.runId(reference: runReference)) {
+                    throw EmoError.io(path: folder, reason: "run \(Workspace.runId(reference: runReference).echoed) is recorded, but its folder "
+                                      + "is gone (removed?): its model with it; run the manifest again to make one")
+                }
                 throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
             }
             // A run folder of this work directory must hold the files its export recorded; a folder

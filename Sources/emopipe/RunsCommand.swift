@@ -51,7 +51,7 @@ struct RunsCommand: ParsableCommand {
                                     depth: json ? .full : .headline)
             }
             if json { JSONOutput.print(.array(summaries.map(Self.document))) } else { printTable(summaries) }
-            DiffCommand.noteUnreadable(summaries)
+            DiffCommand.noteUnreadable(summaries, workspace: workDirectoryOptions.workspace)
         } catch {
             throw Failure.exit(for: error)
         }
@@ -139,11 +139,16 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
-    /// A result file that is there but unreadable shows as no value: said, so it is not taken for a missing result.
-    static func noteUnreadable(_ runs: [RunSummary]) {
+    /// A result file that is there but unreadable, or in a run folder that is gone, shows as no value:
+    /// said, so it is not taken for a run that produced nothing.
+    /// `workspace`: the work directory of every run given (nil: folders not looked at).
+    static func noteUnreadable(_ runs: [RunSummary], workspace: Workspace?) {
         for run in runs {
             for problem in run.unreadable {
                 StandardStream.error.write(Data("note: run \(run.id)'s result file cannot be read, so it shows no value: \(problem)\n".utf8))
+            }
+            for gone in workspace.map(run.missingResultFolders) ?? [] {
+                StandardStream.error.write(Data("note: run \(run.id)'s results are in \(gone.echoed), which is gone (removed?), so they show no value\n".utf8))
             }
         }
     }
@@ -155,7 +160,7 @@ struct DiffCommand: ParsableCommand {
             let a = try RunSummary.load(runA, store: store, workspace: directory)
             let b = try RunSummary.load(runB, store: store, workspace: directory)
             let comparison = RunComparison(a, b)
-            Self.noteUnreadable([a, b])
+            Self.noteUnreadable([a, b], workspace: directory)
             let shown = all ? comparison.fields : comparison.differences
             if json {
                 JSONOutput.print(.object(["a": .string(a.id), "b": .string(b.id),
@@ -260,7 +265,8 @@ struct ReproduceCommand: ParsableCommand {
                 throw error
             }
             let comparison = outcome.comparison
-            DiffCommand.noteUnreadable([original, outcome.reproduction])
+            // Two work directories; the original's run folders were checked before it ran again.
+            DiffCommand.noteUnreadable([original, outcome.reproduction], workspace: nil)
             if json {
                 JSONOutput.print(.object([
                     "run": .string(original.id), "reproduction": .string(outcome.reproduction.id),

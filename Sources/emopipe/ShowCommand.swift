@@ -92,7 +92,9 @@ struct ShowCommand: ParsableCommand {
                       + "(cache key \(row.fingerprint.prefix(16)), run \(row.runId)) \(row.metadata)")
             }
             for artifact in try store.artifacts(sourceSHA256: sha) {
-                print("artifact \(artifact.stage.escaped) \(artifact.kind.escaped) \(artifact.path.escaped) (stage fingerprint \(String(artifact.fingerprint.prefix(16)).escaped), run \(artifact.runId.escaped))")
+                // A file removed since (a run folder deleted, `cache gc`) is history, not a file to open.
+                let gone = FileManager.default.fileExists(atPath: artifact.path) ? "" : " — gone from disk"
+                print("artifact \(artifact.stage.escaped) \(artifact.kind.escaped) \(artifact.path.escaped) (stage fingerprint \(String(artifact.fingerprint.prefix(16)).escaped), run \(artifact.runId.escaped))\(gone)")
             }
         }
         for failure in try store.failures(subject: s.path) {

@@ -198,6 +198,23 @@ struct ReproducibilityTests {
             #expect(cut.status == 0 && cut.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
                                                          + "\(metrics): not a JSON object"), "\(command): \(cut.stderr)")
         }
+        // A run folder removed: its results are said to be gone, not shown as a run that produced nothing;
+        // predict says the run is recorded but its folder (and model) is gone.
+        let folder = workdir + "/runs/\(runs[0])"
+        try FileManager.default.removeItem(atPath: folder)
+        for command in [["diff", runs[1], runs[0]], ["runs"]] {
+            let gone = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
+            #expect(gone.status == 0 && gone.stderr.contains("note: run \(runs[0])'s results are in \(folder), which is gone (removed?)"),
+                    "\(command): \(gone.stderr)")
+        }
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runs[0], "--workdir", workdir, folder + ".wav"])
+        #expect(predict.status == ExitStatus.failure && predict.stderr.contains("run \(runs[0]) is recorded, but its folder is gone"), "\(predict.stderr)")
+        // `show` marks an artifact of that folder as gone from disk, and only those.
+        let source = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").read { db in
+            try String.fetchOne(db, sql: "SELECT sourceSHA256 FROM artifact WHERE path LIKE ? AND sourceSHA256 IS NOT NULL", arguments: [folder + "/%"])
+        })
+        let lines = try TestSupport.run(TestSupport.emopipe, ["show", source, "--workdir", workdir]).stdout.split(separator: "\n").filter { $0.hasPrefix("artifact ") }
+        #expect(lines.contains { $0.contains(folder + "/") } && lines.allSatisfy { $0.contains(folder + "/") == $0.hasSuffix(" — gone from disk") }, "\(lines)")
     }
 
     /// A train setting that changes nothing in the weights (how often checkpoints are written) still
