@@ -33,7 +33,12 @@ public struct WorkerMerge {
         var workerLocks: [WorkDirectoryLock] = []
         defer { workerLocks.forEach { $0.release() } }
         for folder in folders where Workspace(root: folder).exists {
-            workerLocks.append(try Workspace(root: folder).lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))"))
+            do {
+                workerLocks.append(try Workspace(root: folder).lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))"))
+            } catch PipelineError.locked(let holder) {
+                // The main directory is not the one locked: name the worker's.
+                throw PipelineError.locked(holder: "\(holder), in the worker's folder \(folder.echoed): merge once it has finished")
+            }
         }
         // Judged one by one: one worker killed or mistyped does not keep the finished ones out.
         let judged = folders.map { folder in (folder, Result { try finishedWork(folder) }) }
@@ -160,9 +165,7 @@ public struct WorkerMerge {
         guard let marker = found else {
             throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
         }
-        guard let slice = worker.workerSlice else {
-            throw PipelineError.invalidFile("\(worker.workerMarkerPath): \(marker.echoed) is not a worker slice I/N (0 <= I < N)")
-        }
+        let slice = try Self.slice(marker, in: worker.workerMarkerPath)
         guard [RunStatus.done, .partial].contains(last.status) else {
             // Its lock is held here, so a run recorded running died without ending (killed, out of memory).
             let status = last.status == .running ? "did not finish (its process died)" : "is \(last.status.rawValue)"
@@ -174,6 +177,18 @@ public struct WorkerMerge {
             throw PipelineError.invalidFile("\(worker.workerMarkerPath) says slice \(slice) but the folder is \(name.echoed)")
         }
         return FinishedWork(folder: folder, slice: slice, dataRoot: last.dataRoot)
+    }
+
+    /// The slice a worker.txt names; a refusal says what is wrong with it (an empty file, not I/N, or
+    /// I or N out of range).
+    static func slice(_ marker: String, in path: String) throws -> WorkerSlice {
+        let parts = marker.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else {
+            throw PipelineError.invalidFile("\(path): " + (marker.isEmpty ? "is empty" : "\(marker.echoed) is not a worker slice I/N (0 <= I < N)"))
+        }
+        do { return try WorkerSlice(index: index, count: count) } catch PipelineError.invalidFile(let why) {
+            throw PipelineError.invalidFile("\(path): \(why)")
+        }
     }
 
     /// Workers merged together read one data root, the one the main work directory's last run read when

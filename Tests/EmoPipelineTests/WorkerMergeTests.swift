@@ -179,10 +179,14 @@ struct WorkerMergeTests {
 
     @Test func aMalformedSliceAndTheMainDirectoryItselfAreNamedForWhatTheyAre() throws {
         let (main, worker, _) = try Self.worker()
-        for marker in ["garbage", "5/2", "0/0", "-1/2"] {
+        for (marker, says) in [("garbage", "garbage is not a worker slice I/N"), ("1/2/3", "1/2/3 is not a worker slice I/N"), ("", "is empty"),
+                               ("5/2", "worker 5/2: the index I counts from 0, so of 2 workers it is 0 to 1"),
+                               ("0/0", "worker 0/0: the count N must be from 1 to 100000"),
+                               ("9999999/99999999", "worker 9999999/99999999: the count N must be from 1 to 100000"),
+                               ("-1/2", "worker -1/2: the index I counts from 0")] {
             try "\(marker)\n".write(toFile: worker.workerMarkerPath, atomically: true, encoding: .utf8)
             let error = #expect(throws: PipelineError.self) { try Self.merge(main, [worker.root]) }
-            #expect("\(error.map { "\($0)" } ?? "")".contains("worker.txt: \(marker) is not a worker slice I/N"), "\(String(describing: error))")
+            #expect("\(error.map { "\($0)" } ?? "")".contains("worker.txt: \(says)"), "\(marker): \(String(describing: error))")
         }
         // A marker that is there but is no marker (far larger than one, a folder) is named, not called missing.
         #expect(truncate(worker.workerMarkerPath, 50 << 30) == 0)
@@ -233,7 +237,8 @@ struct WorkerMergeTests {
         let held = try worker.lock(holder: "emopipe run --worker 0/2 (pid 1)")
         defer { held.release() }
         let error = #expect(throws: PipelineError.self) { try Self.merge(main, [worker.root]) }
-        guard case .locked? = error else { Issue.record("expected locked, got \(String(describing: error))"); return }
+        guard case .locked(let holder)? = error else { Issue.record("expected locked, got \(String(describing: error))"); return }
+        #expect(holder == "emopipe run --worker 0/2 (pid 1), in the worker's folder \(worker.root): merge once it has finished", "\(holder)")
     }
 
     /// A link among the main directory's folders must not carry a shard out of it.
