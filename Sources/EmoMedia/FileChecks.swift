@@ -77,6 +77,33 @@ enum RiffLayout {
         }
     }
 
+    /// What is wrong with the `fmt ` chunk's channel count or sample rate, in words naming the field;
+    /// nil when they are sound or the chunk is not among the first chunks.
+    static func formatProblem(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let header = try? handle.read(upToCount: 12), header.count == 12,
+              String(decoding: header.suffix(4), as: UTF8.self) == "WAVE" else { return nil }
+        let bigEndian = String(decoding: header.prefix(4), as: UTF8.self) == "RIFX"
+        var offset: UInt64 = 12
+        // Bounded: a file of millions of tiny chunks must not cost millions of reads for a message.
+        for _ in 0..<1_000 {
+            guard (try? handle.seek(toOffset: offset)) != nil,
+                  let chunk = try? handle.read(upToCount: 8), chunk.count == 8 else { return nil }
+            let size = integer(chunk.suffix(4), bigEndian: bigEndian)
+            if String(decoding: chunk.prefix(4), as: UTF8.self) == "fmt " {
+                guard let fields = try? handle.read(upToCount: 8), fields.count == 8 else { return nil }
+                let channels = integer(fields[fields.startIndex + 2 ..< fields.startIndex + 4], bigEndian: bigEndian)
+                let rate = integer(fields[fields.startIndex + 4 ..< fields.startIndex + 8], bigEndian: bigEndian)
+                if channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
+                if rate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
+                return nil
+            }
+            offset += 8 + size + (size & 1)
+        }
+        return nil
+    }
+
     private static func integer<Bytes: Collection>(_ bytes: Bytes, bigEndian: Bool) -> UInt64 where Bytes.Element == UInt8 {
         let ordered = bigEndian ? Array(bytes) : bytes.reversed()
         return ordered.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }

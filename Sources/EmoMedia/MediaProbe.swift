@@ -5,9 +5,22 @@ public enum MediaProbe {
     /// (avformat_open_input + a size-limited avformat_find_stream_info).
     public static func probe(path: String) throws(MediaError) -> MediaFacts {
         if FileChecks.isWavPath(path) {
-            return try SndFileInput.open(path).facts()
+            do { return try SndFileInput.open(path).facts() } catch let refusal {
+                // As decoding does: a header libsndfile gives up on is libav's to read, else libsndfile's refusal stands.
+                guard SndFileInput.declinesHeader(path) else { throw refusal }
+                // Only a stream libav could decode stands in: libavformat lists one of 0 channels that its decoder then refuses.
+                guard let facts = try? probeWithLibav(path),
+                      facts.streams.contains(where: { $0.kind == .audio && ($0.channels ?? 0) > 0 && ($0.sampleRate ?? 0) > 0 }) else {
+                    throw refusal
+                }
+                return facts
+            }
         }
-        return try LibavLog.capturing { (log) throws(MediaError) -> MediaFacts in
+        return try probeWithLibav(path)
+    }
+
+    private static func probeWithLibav(_ path: String) throws(MediaError) -> MediaFacts {
+        try LibavLog.capturing { (log) throws(MediaError) -> MediaFacts in
             let input = try LibavInput.open(path, log: log)
             try input.findStreamInfo(log: log)
             return input.facts()

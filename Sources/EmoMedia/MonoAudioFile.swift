@@ -83,7 +83,15 @@ struct SampleChecks {
 enum WavStream {
     static func decode(path: String, sampleRate: Int, chunkFrames: Int = 16_384, stop: StopCheck = .never,
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
-        let input = try SndFileInput.open(path)
+        let input: SndFileInput
+        do { input = try SndFileInput.open(path) } catch let refusal {
+            guard SndFileInput.declinesHeader(path) else { throw refusal }
+            // A layout libsndfile gives up on (thousands of chunks before `data`) may be one libav reads;
+            // when it cannot either, libsndfile's refusal names the fault.
+            do { return try LibavAudio.decode(path: path, sampleRate: sampleRate, stop: stop, deliver) } catch .stopped(let path) {
+                throw .stopped(path: path)
+            } catch { throw refusal }
+        }
         let channels = Int(input.info.channels), sourceRate = Int(input.info.samplerate)
         guard channels > 0 else { throw .notMedia(path: path, reason: "WAV declares 0 channels") }
         let mixer = WavMixer(channels: channels, sourceRate: sourceRate, targetRate: sampleRate, path: path)

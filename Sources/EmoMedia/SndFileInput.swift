@@ -28,7 +28,8 @@ struct SndFileInput: ~Copyable {
             close(descriptor)
             // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
             if RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) {
-                throw .truncated(path: path, reason: reason)
+                // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
+                throw .truncated(path: path, reason: RiffLayout.formatProblem(path) ?? reason)
             }
             throw .notMedia(path: path, reason: reason)
         }
@@ -43,6 +44,21 @@ struct SndFileInput: ~Copyable {
     deinit {
         sf_close(handle)
         close(descriptor)
+    }
+
+    /// Whether libsndfile cannot parse the file's header at all (as opposed to a file that is missing,
+    /// unreadable, or whose data chunk runs past its end): some valid WAVs (thousands of chunks before
+    /// `data`) are beyond it, and libavformat is asked next.
+    static func declinesHeader(_ path: String) -> Bool {
+        let descriptor = Foundation.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var info = SF_INFO()
+        openLock.lock()
+        defer { openLock.unlock() }
+        guard let handle = sf_open_fd(descriptor, Int32(SFM_READ), &info, 0) else { return true }
+        sf_close(handle)
+        return false
     }
 
     var subtype: Int32 { info.format & Int32(SF_FORMAT_SUBMASK) }

@@ -19,6 +19,40 @@ struct FuzzFindingsTests {
         return b
     }
 
+    /// The same WAV with `chunks` small `junk` chunks between `fmt ` and `data`, and the fmt chunk's
+    /// channel count and rate as given.
+    static func wav(junkChunks chunks: Int, channels: UInt16 = 1, rate: UInt32 = 16_000, frames: Int = 8_000) -> Data {
+        let plain = wav(rate: rate, frames: frames)
+        var b = Data(plain.prefix(36))
+        b.replaceSubrange(22..<24, with: withUnsafeBytes(of: channels.littleEndian) { Data($0) })
+        for _ in 0..<chunks { b.append(contentsOf: Array("junk".utf8) + [2, 0, 0, 0, 0, 0]) }
+        b.append(plain.dropFirst(36))
+        b.replaceSubrange(4..<8, with: withUnsafeBytes(of: UInt32(b.count - 8).littleEndian) { Data($0) })
+        return b
+    }
+
+    /// libsndfile gives up on a valid WAV with thousands of chunks before `data`; libavformat reads it, to
+    /// the same samples. A fmt chunk libsndfile refuses is named by the field at fault.
+    @Test func aWavLibsndfileGivesUpOnIsReadByLibavAndABadFmtFieldIsNamed() throws {
+        let dir = try TestSupport.scratchFolder("emomedia")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (few, many) = (dir.appendingPathComponent("few.wav").path, dir.appendingPathComponent("many.wav").path)
+        try Self.wav(junkChunks: 10, frames: 8_000).write(to: URL(fileURLWithPath: few))
+        try Self.wav(junkChunks: 20_000, frames: 8_000).write(to: URL(fileURLWithPath: many))
+        #expect(SndFileInput.declinesHeader(many) && !SndFileInput.declinesHeader(few), "the premise: libsndfile reads one, not the other")
+        let (read, fallback) = (try AudioDecoder.decodeMono(path: few, sampleRate: 16_000), try AudioDecoder.decodeMono(path: many, sampleRate: 16_000))
+        #expect(fallback.samples == read.samples && read.samples.count == 8_000)
+        let facts = try MediaProbe.probe(path: many)
+        #expect(facts.streams.first?.sampleRate == 16_000 && facts.streams.first?.channels == 1, "\(facts)")
+        for (channels, rate, says) in [(UInt16(0), UInt32(16_000), "the WAV's fmt chunk declares 0 channels"),
+                                       (1, 0, "the WAV's fmt chunk declares a sample rate of 0 Hz")] {
+            let bad = dir.appendingPathComponent("bad.wav").path
+            try Self.wav(junkChunks: 0, channels: channels, rate: rate).write(to: URL(fileURLWithPath: bad))
+            #expect(throws: MediaError.truncated(path: bad, reason: says)) { _ = try AudioDecoder.decodeMono(path: bad, sampleRate: 16_000) }
+            #expect(throws: MediaError.truncated(path: bad, reason: says)) { _ = try MediaProbe.probe(path: bad) }
+        }
+    }
+
     @Test("a WAV header claiming 1 Hz is refused, not upsampled 16,000-fold")
     func absurdlyLowSampleRate() throws {
         // Before the fix: 4,800 samples at "1 Hz" became 76.8 million samples at 16 kHz (49 s, 300 MB);
