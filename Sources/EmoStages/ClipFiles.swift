@@ -14,6 +14,9 @@ struct ClipFiles: Hashable, Sendable {
     /// Why the clip's video files that rank above `video` could not be read, in rank order, nil when
     /// none was passed over: what a prediction names when it goes without the faces.
     var videoPassedOver: String?
+    /// The same for the files that rank above `speech` (a clip's wav that does not open, when its mp4's
+    /// audio is read instead).
+    var speechPassedOver: String?
 
     init(speech: String, video: String, videoPassedOver: String? = nil) {
         self.speech = speech; self.video = video; self.videoPassedOver = videoPassedOver
@@ -56,7 +59,13 @@ struct ClipFiles: Hashable, Sendable {
             }
             return (path, passed)
         }
-        speech = needsSpeech ? best(ClipCatalog.speechOrder).file : path
+        if needsSpeech {
+            let choice = best(ClipCatalog.speechOrder)
+            speech = choice.file
+            speechPassedOver = choice.passedOver.isEmpty ? nil : choice.passedOver.joined(separator: "; ")
+        } else {
+            speech = path
+        }
         if needsVideo {
             let choice = best(ClipCatalog.videoOrder)
             video = choice.file

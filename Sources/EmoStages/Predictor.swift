@@ -47,6 +47,9 @@ public final class Predictor {
         /// alone for that reason (the clip's video file does not open or decode; evaluate, whose faces
         /// stage fails such a source, scores the clip on its speech too).
         public var videoError: String? = nil
+        /// Why the clip's files that rank above `speechFile` could not be read (its wav, when the mp4's audio
+        /// was read instead, as the split stage passes over a wav ingest failed); nil when none was passed over.
+        public var speechPassedOver: String? = nil
     }
 
     let classifier: EmotionClassifier
@@ -332,7 +335,8 @@ public final class Predictor {
         return Prediction(path: path, label: trained.labels[Inference.argmax(mean)], probabilities: named(mean),
                           timeline: timeline.count > 1 ? timeline : [], speaker: nil, modalities: used,
                           speechFile: clip.logmel != nil ? files.speech : nil, videoFile: clip.faces != nil ? files.video : nil,
-                          audioError: read.audioError, videoError: read.videoError)
+                          audioError: read.audioError, videoError: read.videoError,
+                          speechPassedOver: clip.logmel != nil ? files.speechPassedOver : nil)
     }
 
     func named(_ p: [Float]) -> [String: Double] {

@@ -34,7 +34,8 @@ struct PredictCommand: ParsableCommand {
         audio_error: why the speech could not be read when a model with a face branch answered from the
         faces alone, as evaluate scores a clip whose speech the audio stage failed; video_error: likewise,
         why the pictures could not be read (the clip's mp4 beside a wav does not open, or its video does
-        not decode) when the answer comes from the speech alone}; each error is also noted on stderr. A file that cannot be read is reported and skipped (exit
+        not decode) when the answer comes from the speech alone; speech_passed_over: why the clip's wav
+        could not be read when the speech was read from its mp4}; each of these is also noted on stderr. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead (a model with a face branch answers such a clip from its faces, saying why). Files that take more than 2 s to read show progress on stderr (files
         done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,
@@ -228,6 +229,9 @@ struct PredictCommand: ParsableCommand {
                     for (missing, error, used) in [("speech", prediction.audioError, "faces"), ("pictures", prediction.videoError, "speech")] {
                         guard let error else { continue }
                         StandardStream.error.write(Data("emopipe: \(file.escaped): the \(missing) could not be read (\(error.escaped)); answered from the \(used) alone, as evaluate scores such a clip\n".utf8))
+                    }
+                    if let passed = prediction.speechPassedOver, let speech = prediction.speechFile {
+                        StandardStream.error.write(Data("emopipe: \(file.escaped): speech read from \(speech.escaped), as the pipeline does when the clip's better file cannot be read (\(passed.escaped))\n".utf8))
                     }
                 case .failure(let error):
                     failed += 1

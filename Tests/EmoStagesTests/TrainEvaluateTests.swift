@@ -509,6 +509,17 @@ struct TrainEvaluateTests {
             #expect(wavAnswer["probabilities"] as? [String: Double] == mp4Answer["probabilities"] as? [String: Double])
             #expect((mp4Answer["speaker"] as? [String: Any])?["files"] as? Int == 8, "\(mp4Answer)")
         }
+        // A clip whose wav no longer opens: given its mp4, the speech is read from the mp4, and why is said.
+        let plain = try #require(wavs.first { $0 != silent && $0 != junkVideosWav })
+        let original = try Data(contentsOf: URL(fileURLWithPath: plain))
+        try Data("not a recording".utf8).write(to: URL(fileURLWithPath: plain))
+        let passed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", mp4(plain)])
+        try original.write(to: URL(fileURLWithPath: plain))
+        let passedAnswer = try #require((try JSONSerialization.jsonObject(with: Data(passed.stdout.utf8)) as? [[String: Any]])?.first)
+        #expect(passed.status == 0 && passedAnswer["speech_file"] as? String == mp4(plain)
+                && (passedAnswer["speech_passed_over"] as? String)?.hasPrefix(plain + ": ") == true, "\(passedAnswer) \(passed.stderr)")
+        #expect(passed.stderr.contains("\(mp4(plain)): speech read from \(mp4(plain)), as the pipeline does when the clip's better file cannot be read (\(plain): "),
+                "\(passed.stderr)")
         // A faces-only model has no log-mels to normalise by speaker (speaker_norm is on by default): predict
         // answers each file alone and says nothing of speakers.
         let facesOnly = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
