@@ -42,7 +42,9 @@ struct ClipFilesTests {
         }
         #expect(asked.filter { $0 == damaged }.count == 2, "each call asks once about a file: \(asked)")
         let noWav = ClipFiles(given: folder + "/" + videoOnly) { $0 == folder + "/" + wav ? "damaged" : nil }
-        #expect(noWav == ClipFiles(speech: folder + "/" + av, video: folder + "/" + av), "a passed-over wav is no video problem")
+        var speechFromTheMP4 = ClipFiles(speech: folder + "/" + av, video: folder + "/" + av)
+        speechFromTheMP4.speechPassedOver = "damaged"
+        #expect(noWav == speechFromTheMP4, "a passed-over wav is no video problem, but is named for the speech")
         // Nothing readable for the pictures but the given wav: the damaged mp4s are named, best first.
         let onlyWav = ClipFiles(given: folder + "/" + wav) { $0 == folder + "/" + wav ? nil : "\($0): damaged" }
         #expect(onlyWav == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + wav,
