@@ -50,29 +50,18 @@ struct ClipFiles: Hashable, Sendable {
                 return readable.contains(candidate)
             }
         }
-        func best(_ order: [Int]) -> (file: String, passedOver: [String]) {
+        /// The best-ranked readable file, and why those ranked above it were passed over (nil: none was).
+        func best(_ order: [Int]) -> (file: String, passedOver: String?) {
             var passed: [String] = []
             for modality in order {
-                if let found = file(modality) { return (found, passed) }
+                if let found = file(modality) { return (found, passed.isEmpty ? nil : passed.joined(separator: "; ")) }
                 let prefix = folder + String(format: "%02d-", modality)
                 passed += unreadable.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map(\.value)
             }
-            return (path, passed)
+            return (path, passed.isEmpty ? nil : passed.joined(separator: "; "))
         }
-        if needsSpeech {
-            let choice = best(ClipCatalog.speechOrder)
-            speech = choice.file
-            speechPassedOver = choice.passedOver.isEmpty ? nil : choice.passedOver.joined(separator: "; ")
-        } else {
-            speech = path
-        }
-        if needsVideo {
-            let choice = best(ClipCatalog.videoOrder)
-            video = choice.file
-            videoPassedOver = choice.passedOver.isEmpty ? nil : choice.passedOver.joined(separator: "; ")
-        } else {
-            video = speech
-        }
+        if needsSpeech { (speech, speechPassedOver) = best(ClipCatalog.speechOrder) }
+        if needsVideo { (video, videoPassedOver) = best(ClipCatalog.videoOrder) } else { video = speech }
         if !needsSpeech { speech = video }
     }
 }
