@@ -36,8 +36,10 @@ enum FileChecks {
 }
 
 /// Just enough RIFF parsing to tell whether a WAV's data chunk extends past the end of the file
-/// (libsndfile silently reads what is there, which would hide a truncated download). RIFX is RIFF with
-/// big-endian sizes; RF64 keeps a large data chunk's size in its `ds64` chunk.
+/// (libsndfile silently reads what is there, which would hide a truncated download), to name a `fmt `
+/// field libsndfile refuses, and to tell a plain PCM layout libsndfile gives up on (thousands of chunks
+/// before `data`) from a damaged one. RIFX is RIFF with big-endian sizes; RF64 keeps a large data
+/// chunk's size in its `ds64` chunk.
 enum RiffLayout {
     static let magics: Set<String> = ["RIFF", "RIFX", "RF64"]
 
@@ -45,63 +47,102 @@ enum RiffLayout {
         head.count >= 4 && magics.contains(String(decoding: head[0..<4], as: UTF8.self))
     }
 
-    /// Byte offset where the data chunk claims to end (Int64.max when past any file), or nil when it
-    /// cannot be located or its size is a placeholder (a streamed WAV writes 0 or 0xFFFFFFFF).
-    static func claimedDataEnd(_ path: String) -> Int64? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
+    /// The first `fmt ` chunk's fields (those a 16-byte chunk holds; nil when it is shorter).
+    struct Format {
+        var size: UInt64
+        var tag: UInt16, channels: UInt16, sampleRate: UInt32, blockAlign: UInt16, bitsPerSample: UInt16
+    }
+
+    /// What the walk over the chunks found, up to the first `data` chunk.
+    struct Chunks {
+        /// The first `fmt ` chunk's declared size, and its fields when they fit in it.
+        var formatSize: UInt64?
+        var format: Format?
+        /// Whether a `data` chunk was reached (after `fmt ` or not).
+        var foundData = false
+        var formatBeforeData = false
+        /// Where the data chunk claims to end (Int64.max when past any file); nil for a placeholder size
+        /// (a streamed WAV writes 0 or 0xFFFFFFFF).
+        var dataEnd: Int64?
+    }
+
+    /// The most chunk headers read before giving up: a file of millions of tiny chunks must not cost
+    /// millions of reads (libsndfile itself gives up far sooner).
+    static let maximumChunks = 100_000
+
+    /// The chunks of a RIFF/RIFX/RF64 WAVE file up to its first `data` chunk; nil when the file is not one.
+    static func walk(_ path: String) -> Chunks? {
+        // Non-blocking: a fifo swapped in for the file must not hold the open (reads of a regular file never wait).
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         guard let header = try? handle.read(upToCount: 12), header.count == 12,
               String(decoding: header.suffix(4), as: UTF8.self) == "WAVE" else { return nil }
         let magic = String(decoding: header.prefix(4), as: UTF8.self)
         guard magics.contains(magic) else { return nil }
         let bigEndian = magic == "RIFX"
+        var found = Chunks()
         var ds64DataSize: UInt64?
         var offset: UInt64 = 12
-        while true {
+        for _ in 0..<maximumChunks {
             guard (try? handle.seek(toOffset: offset)) != nil,
-                  let chunk = try? handle.read(upToCount: 8), chunk.count == 8 else { return nil }
+                  let chunk = try? handle.read(upToCount: 8), chunk.count == 8 else { return found }
             let id = String(decoding: chunk.prefix(4), as: UTF8.self)
             let size = integer(chunk.suffix(4), bigEndian: bigEndian)
             if magic == "RF64", id == "ds64" {
                 // riffSize (8 bytes), then dataSize (8 bytes), little-endian.
-                guard let sizes = try? handle.read(upToCount: 16), sizes.count == 16 else { return nil }
+                guard let sizes = try? handle.read(upToCount: 16), sizes.count == 16 else { return found }
                 ds64DataSize = integer(sizes.suffix(8), bigEndian: false)
             }
-            if id == "data" {
-                let claimed = size == 0xFFFF_FFFF ? (ds64DataSize ?? size) : size
-                guard claimed != 0, claimed != 0xFFFF_FFFF else { return nil }
-                let (end, overflow) = (offset + 8).addingReportingOverflow(claimed)
-                return overflow || end > UInt64(Int64.max) ? Int64.max : Int64(end)
+            if id == "fmt ", found.formatSize == nil {
+                found.formatSize = size
+                if size >= 16, let fields = try? handle.read(upToCount: 16), fields.count == 16 {
+                    func field(_ at: Int, _ width: Int) -> UInt64 { integer(fields.dropFirst(at).prefix(width), bigEndian: bigEndian) }
+                    found.format = Format(size: size, tag: UInt16(field(0, 2)), channels: UInt16(field(2, 2)), sampleRate: UInt32(field(4, 4)),
+                                          blockAlign: UInt16(field(12, 2)), bitsPerSample: UInt16(field(14, 2)))
+                }
             }
-            offset += 8 + size + (size & 1)  // chunks are padded to even sizes
+            if id == "data" {
+                found.foundData = true
+                found.formatBeforeData = found.formatSize != nil
+                let claimed = size == 0xFFFF_FFFF ? (ds64DataSize ?? size) : size
+                guard claimed != 0, claimed != 0xFFFF_FFFF else { return found }
+                let (end, overflow) = (offset + 8).addingReportingOverflow(claimed)
+                found.dataEnd = overflow || end > UInt64(Int64.max) ? Int64.max : Int64(end)
+                return found
+            }
+            let (next, overflow) = offset.addingReportingOverflow(8 + size + (size & 1))  // chunks are padded to even sizes
+            guard !overflow else { return found }
+            offset = next
         }
+        return found
     }
 
-    /// What is wrong with the `fmt ` chunk's channel count or sample rate, in words naming the field;
-    /// nil when they are sound or the chunk is not among the first chunks.
+    /// Byte offset where the data chunk claims to end (Int64.max when past any file), or nil when it
+    /// cannot be located or its size is a placeholder.
+    static func claimedDataEnd(_ path: String) -> Int64? { walk(path)?.dataEnd }
+
+    /// What is wrong with the `fmt ` chunk's size, channel count or sample rate, in words naming the
+    /// field; nil when they are sound or the chunk was not found.
     static func formatProblem(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let header = try? handle.read(upToCount: 12), header.count == 12,
-              String(decoding: header.suffix(4), as: UTF8.self) == "WAVE" else { return nil }
-        let bigEndian = String(decoding: header.prefix(4), as: UTF8.self) == "RIFX"
-        var offset: UInt64 = 12
-        // Bounded: a file of millions of tiny chunks must not cost millions of reads for a message.
-        for _ in 0..<1_000 {
-            guard (try? handle.seek(toOffset: offset)) != nil,
-                  let chunk = try? handle.read(upToCount: 8), chunk.count == 8 else { return nil }
-            let size = integer(chunk.suffix(4), bigEndian: bigEndian)
-            if String(decoding: chunk.prefix(4), as: UTF8.self) == "fmt " {
-                guard let fields = try? handle.read(upToCount: 8), fields.count == 8 else { return nil }
-                let channels = integer(fields[fields.startIndex + 2 ..< fields.startIndex + 4], bigEndian: bigEndian)
-                let rate = integer(fields[fields.startIndex + 4 ..< fields.startIndex + 8], bigEndian: bigEndian)
-                if channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
-                if rate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
-                return nil
-            }
-            offset += 8 + size + (size & 1)
-        }
+        guard let chunks = walk(path), let size = chunks.formatSize else { return nil }
+        guard let format = chunks.format else { return "the WAV's fmt chunk is \(size) bytes, fewer than the 16 its fields take" }
+        if format.channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
+        if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
         return nil
+    }
+
+    /// Whether the file is a plain PCM or float WAV whose every part holds together, so that another
+    /// reader may take it where libsndfile gave up: a `fmt ` chunk of at least 16 bytes with a known
+    /// sample layout (block align = channels × bytes per sample), before a `data` chunk that ends within
+    /// the file. A damaged header is never handed on: a lenient reader would make garbage of it.
+    static func isSoundPlainLayout(_ path: String, fileSize: Int64) -> Bool {
+        guard let chunks = walk(path), chunks.formatBeforeData, let format = chunks.format,
+              let end = chunks.dataEnd, end <= fileSize else { return false }
+        let bits = Int(format.bitsPerSample)
+        let known: Set<UInt16> = [1, 3, 0xFFFE]   // PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
+        return known.contains(format.tag) && [8, 16, 24, 32, 64].contains(bits) && format.channels > 0 && format.sampleRate > 0
+            && Int(format.blockAlign) == Int(format.channels) * bits / 8
     }
 
     private static func integer<Bytes: Collection>(_ bytes: Bytes, bigEndian: Bool) -> UInt64 where Bytes.Element == UInt8 {

@@ -7,7 +7,7 @@ public enum MediaProbe {
         if FileChecks.isWavPath(path) {
             do { return try SndFileInput.open(path).facts() } catch let refusal {
                 // As decoding does: a header libsndfile gives up on is libav's to read, else libsndfile's refusal stands.
-                guard SndFileInput.declinesHeader(path) else { throw refusal }
+                guard SndFileInput.mayFallBackToLibav(path, after: refusal) else { throw refusal }
                 // Only a stream libav could decode stands in: libavformat lists one of 0 channels that its decoder then refuses.
                 guard let facts = try? probeWithLibav(path),
                       facts.streams.contains(where: { $0.kind == .audio && ($0.channels ?? 0) > 0 && ($0.sampleRate ?? 0) > 0 }) else {

@@ -85,12 +85,19 @@ enum WavStream {
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         let input: SndFileInput
         do { input = try SndFileInput.open(path) } catch let refusal {
-            guard SndFileInput.declinesHeader(path) else { throw refusal }
-            // A layout libsndfile gives up on (thousands of chunks before `data`) may be one libav reads;
-            // when it cannot either, libsndfile's refusal names the fault.
-            do { return try LibavAudio.decode(path: path, sampleRate: sampleRate, stop: stop, deliver) } catch .stopped(let path) {
-                throw .stopped(path: path)
-            } catch { throw refusal }
+            guard SndFileInput.mayFallBackToLibav(path, after: refusal) else { throw refusal }
+            // A sound layout libsndfile gives up on (thousands of chunks before `data`) is libav's to read.
+            // Libav's own error once it has delivered samples; libsndfile's refusal when it cannot start.
+            var delivered = false
+            do {
+                return try LibavAudio.decode(path: path, sampleRate: sampleRate, stop: stop) { chunk in
+                    delivered = true
+                    deliver(chunk)
+                }
+            } catch {
+                if delivered || error == .stopped(path: path) { throw error }
+                throw refusal
+            }
         }
         let channels = Int(input.info.channels), sourceRate = Int(input.info.samplerate)
         guard channels > 0 else { throw .notMedia(path: path, reason: "WAV declares 0 channels") }

@@ -29,16 +29,20 @@ struct SndFileInput: ~Copyable {
             // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
             if RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) {
                 // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
-                throw .truncated(path: path, reason: RiffLayout.formatProblem(path) ?? reason)
+                throw .truncated(path: path, reason: RiffLayout.formatProblem(path) ?? cutShort(path, size: size) ?? reason)
             }
             throw .notMedia(path: path, reason: reason)
         }
         let input = SndFileInput(path: path, handle: handle, info: info, descriptor: descriptor)
-        if let end = RiffLayout.claimedDataEnd(path), end > size {
-            let claim = end == Int64.max ? "data chunk claims more bytes than any file holds" : "data chunk ends at byte \(end)"
-            throw .truncated(path: path, reason: "\(claim) but the file has \(size) bytes")
-        }
+        if let cut = cutShort(path, size: size) { throw .truncated(path: path, reason: cut) }
         return input
+    }
+
+    /// Why the data chunk does not fit in the file's `size` bytes, or nil when it does (or is not found).
+    private static func cutShort(_ path: String, size: Int64) -> String? {
+        guard let end = RiffLayout.claimedDataEnd(path), end > size else { return nil }
+        let claim = end == Int64.max ? "data chunk claims more bytes than any file holds" : "data chunk ends at byte \(end)"
+        return "\(claim) but the file has \(size) bytes"
     }
 
     deinit {
@@ -46,9 +50,20 @@ struct SndFileInput: ~Copyable {
         close(descriptor)
     }
 
-    /// Whether libsndfile cannot parse the file's header at all (as opposed to a file that is missing,
-    /// unreadable, or whose data chunk runs past its end): some valid WAVs (thousands of chunks before
-    /// `data`) are beyond it, and libavformat is asked next.
+    /// Whether libavformat may read a WAV libsndfile refused: libsndfile could not parse the header at
+    /// all (not a file that is missing, unreadable or cut short), yet the file is a sound plain PCM or
+    /// float layout (`RiffLayout.isSoundPlainLayout`), such as thousands of chunks before `data`, which
+    /// libsndfile gives up on. A damaged header stays refused: libav would read it leniently, as garbage.
+    static func mayFallBackToLibav(_ path: String, after refusal: MediaError) -> Bool {
+        // A file missing, unreadable, empty or not a file is no header for another reader to try.
+        guard ["truncated", "not-media"].contains(refusal.code) else { return false }
+        var facts = stat()
+        // Only a regular file: opening a fifo or a device to look at its header would wait on it.
+        guard stat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else { return false }
+        return declinesHeader(path) && RiffLayout.isSoundPlainLayout(path, fileSize: Int64(facts.st_size))
+    }
+
+    /// Whether libsndfile cannot parse the file's header at all.
     static func declinesHeader(_ path: String) -> Bool {
         let descriptor = Foundation.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { return false }

@@ -44,6 +44,48 @@ struct FuzzFindingsTests {
         #expect(fallback.samples == read.samples && read.samples.count == 8_000)
         let facts = try MediaProbe.probe(path: many)
         #expect(facts.streams.first?.sampleRate == 16_000 && facts.streams.first?.channels == 1, "\(facts)")
+        // What libsndfile refuses for damage is not handed to libav, which would read it leniently as garbage:
+        // a short fmt chunk, data before fmt, or a data chunk past the file's end behind many chunks.
+        func u32(_ v: Int) -> Data { withUnsafeBytes(of: UInt32(v).littleEndian) { Data($0) } }
+        func riff(_ body: Data) -> Data { Data("RIFF".utf8) + u32(body.count) + body }
+        let plain = Self.wav(rate: 16_000, frames: 8_000)
+        let (fmt16, data) = (plain[20..<36], plain[36...])   // the 16 bytes of fmt fields; the data chunk
+        let damaged: [(name: String, bytes: Data, says: String)] = [
+            ("short-fmt.wav", riff(Data("WAVEfmt ".utf8) + u32(14) + fmt16.prefix(14) + data), "the WAV's fmt chunk is 14 bytes, fewer than the 16 its fields take"),
+            ("data-first.wav", riff(Data("WAVE".utf8) + data + Data("fmt ".utf8) + u32(16) + fmt16), ""),
+            ("cut-short.wav", { var b = Self.wav(junkChunks: 20_000, frames: 8_000); b.removeLast(12_000); return b }(), "but the file has")]
+        for file in damaged {
+            let path = dir.appendingPathComponent(file.name).path
+            try file.bytes.write(to: URL(fileURLWithPath: path))
+            #expect(SndFileInput.declinesHeader(path), "\(file.name): the premise, libsndfile refuses it")
+            for attempt in ["decode", "probe"] {
+                do {
+                    if attempt == "decode" { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) } else { _ = try MediaProbe.probe(path: path) }
+                    Issue.record("\(file.name): \(attempt) accepted a damaged WAV")
+                } catch {
+                    #expect(error.code == "truncated" && (file.says.isEmpty || "\(error)".contains(file.says)), "\(file.name): \(attempt): \(error)")
+                }
+            }
+        }
+        // A fifo named .wav is refused as not a file, without being opened to look for a header to hand on.
+        let fifo = dir.appendingPathComponent("fifo.wav").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let answered = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var refusals: [String] = []
+        Thread {
+            for attempt in 0..<2 {
+                do { if attempt == 0 { _ = try AudioDecoder.decodeMono(path: fifo, sampleRate: 16_000) } else { _ = try MediaProbe.probe(path: fifo) } }
+                catch { refusals.append("\(error)") }
+            }
+            answered.signal()
+        }.start()
+        if answered.wait(timeout: .now() + 20) == .timedOut {
+            Issue.record("a fifo named .wav held the reader")
+            let writer = open(fifo, O_RDWR | O_NONBLOCK)   // lets a blocked open go on
+            answered.wait()
+            close(writer)
+        }
+        #expect(refusals.count == 2 && refusals.allSatisfy { $0.contains("not a regular file") }, "\(refusals)")
         for (channels, rate, says) in [(UInt16(0), UInt32(16_000), "the WAV's fmt chunk declares 0 channels"),
                                        (1, 0, "the WAV's fmt chunk declares a sample rate of 0 Hz")] {
             let bad = dir.appendingPathComponent("bad.wav").path
