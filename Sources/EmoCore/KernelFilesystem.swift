@@ -46,12 +46,15 @@ public enum KernelFilesystem {
             + "for every process: give the folder's own path (\(own.echoed))"
     }
 
-    /// `path` resolved (`ResolvedPath`), and whether any place on the way is on /proc or /sys.
+    /// `path` resolved (`ResolvedPath`; the path as given when it leads nowhere), and whether it ends on
+    /// /proc or /sys or follows a link there (`/proc/self`, `/proc/<pid>/cwd`): passing through by name
+    /// and leaving by `..` (`/proc/../srv`) is not.
     public static func resolve(_ path: String) -> (resolved: String, throughKernel: Bool) {
         var throughKernel = false
         let resolved = ResolvedPath.resolve(path) { place, info in
-            if isBelowKernelMount(place) || devices.contains(UInt64(info.st_dev)) { throughKernel = true }
-        }
+            let onKernel = isBelowKernelMount(place) || devices.contains(UInt64(info.st_dev))
+            if onKernel && info.st_mode & S_IFMT == S_IFLNK { throughKernel = true }
+        } ?? path
         return (resolved, throughKernel || isBelowKernelMount(resolved))
     }
 

@@ -13,26 +13,39 @@ public enum DataRootPath {
 /// Where a path leads, whether or not it exists yet: compared with another folder's, it tells whether a
 /// folder about to be created would lie inside that one (through links, `..` or a relative name).
 public enum ResolvedPath {
-    /// `path` made absolute, with links resolved as far as it exists; the missing rest appended.
-    public static func of(_ path: String) -> String { resolve(path) { _, _ in } }
+    /// `path` made absolute, with links resolved as far as it exists; the missing rest appended. Nil for
+    /// a relative path when the current folder is gone (deleted): it leads nowhere.
+    public static func of(_ path: String) -> String? { resolve(path) { _, _ in } }
 
     /// Resolves `path` one name at a time, as the kernel does: a link is followed where it stands, so
     /// `link/..` is the folder above the link's target, not the folder holding the link. `visit` sees
-    /// every place reached on the way that exists (links included), with its `lstat`. Past the first
-    /// name that does not exist, the rest is appended with `.` and `..` taken as written.
-    public static func resolve(_ path: String, visit: (String, stat) -> Void) -> String {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    /// every place reached on the way that exists (links included), with its `lstat`. A name that does
+    /// not exist is taken as a folder that will be made (`mkdir -p`): `..` after it comes back, and links
+    /// after that are followed again. Nil for a relative path when the current folder is gone.
+    public static func resolve(_ path: String, visit: (String, stat) -> Void) -> String? {
+        let absolute: String
+        if path.hasPrefix("/") {
+            absolute = path
+        } else {
+            // Foundation's currentDirectoryPath is "" for a deleted folder, which would make `out` into `/out`.
+            guard let cwd = getcwd(nil, 0) else { return nil }
+            defer { free(cwd) }
+            absolute = String(cString: cwd) + "/" + path
+        }
         var pending = Array(absolute.split(separator: "/").map(String.init).reversed())
         var current: [String] = []   // the place reached: link-free components from the root
+        var missing = 0              // how many of `current`'s last names do not exist
         var linksFollowed = 0
-        var exists = true
         while let name = pending.popLast() {
             if name == "." { continue }
-            if name == ".." { _ = current.popLast(); continue }
+            if name == ".." {
+                if current.popLast() != nil, missing > 0 { missing -= 1 }
+                continue
+            }
             let next = "/" + (current + [name]).joined(separator: "/")
             var info = stat()
-            guard exists, lstat(next, &info) == 0 else {
-                exists = false
+            guard missing == 0, lstat(next, &info) == 0 else {
+                missing += 1
                 current.append(name)
                 continue
             }
@@ -56,9 +69,9 @@ public enum ResolvedPath {
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Whether `path` is `folder` or lies below it, both resolved.
+    /// Whether `path` is `folder` or lies below it, both resolved (false when either leads nowhere).
     public static func isWithin(_ path: String, _ folder: String) -> Bool {
-        let (inner, outer) = (of(path), of(folder))
+        guard let inner = of(path), let outer = of(folder) else { return false }
         return inner == outer || inner.hasPrefix(outer.hasSuffix("/") ? outer : outer + "/")
     }
 }

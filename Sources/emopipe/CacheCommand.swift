@@ -129,8 +129,9 @@ struct CacheCommand: ParsableCommand {
             --records-per-file records (and 1 GB) each, records in SHA-256 order, each CRC-checked first; the
             same records give byte-identical files. A record's key is its source's SHA-256. DIR/export.json,
             written after the last file, lists {stage, cache_key, format, records, files}: shards without it
-            are a killed export's. DIR may not be the work directory, one of its own folders (cache, runs, …)
-            or on /proc or /sys.
+            are a killed export's (or an emopipe's before export.json), and an export.json of anything else is
+            never replaced. DIR may not be the work directory, one of its own folders (cache, runs, …) or on
+            /proc or /sys, by whatever name or link it is reached.
 
             tar (WebDataset): per record <key>.npy (the tensor) and <key>.json: {sha256, stage, cache_key,
             dtype, shape, source, sources, actor, emotion, emotion_name, intensity, statement, repetition,
@@ -200,7 +201,9 @@ struct CacheCommand: ParsableCommand {
         /// DIR may be anywhere but the work directory itself, the folders it manages (cache, runs, …) and
         /// the kernel's /proc and /sys; links and `..` are followed to see where it leads. Returns that place.
         static func checkPlace(of dir: String, workspace: Workspace) throws -> String {
-            let resolved = ResolvedPath.of(dir)
+            guard let resolved = ResolvedPath.of(dir) else {
+                throw EmoError.io(path: dir, reason: "DIR is relative, and the current folder is gone (deleted): give DIR as an absolute path")
+            }
             if KernelFilesystem.isBelowKernelMount(resolved) {
                 throw EmoError.io(path: dir, reason: "DIR is on the kernel's /proc or /sys filesystem: export somewhere else")
             }

@@ -20,6 +20,19 @@ struct ResolvedPathTests {
         #expect(ResolvedPath.of(root + "/side/up/inner/missing/../other") == root + "/deep/inner/other")
         #expect(ResolvedPath.isWithin(root + "/side/link/../inner", root + "/deep"))
         #expect(!ResolvedPath.isWithin(root + "/deeper", root + "/deep"))
+        // A name that does not exist yet is a folder `mkdir -p` makes: `..` comes back from it, and a link
+        // after that is followed again.
+        #expect(ResolvedPath.of(root + "/side/nx/../link/y") == root + "/deep/inner/y")
+        #expect(ResolvedPath.of(root + "/nx/ny/../../side/link") == root + "/deep/inner")
+    }
+
+    /// Only a link on /proc or /sys, or an end there, is "through the kernel's": a name passed by `..` is not.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/root"), "needs /proc"))
+    func aLinkOnProcIsThroughTheKernelAndPassingByNameIsNot() throws {
+        let root = URL(fileURLWithPath: try TestSupport.temporaryFolder("through")).resolvingSymlinksInPath().path
+        #expect(KernelFilesystem.resolve("/proc/../" + root) == (root, false))
+        #expect(KernelFilesystem.resolve("/proc/self/root" + root) == (root, true))
+        #expect(KernelFilesystem.resolve("/proc/self/status").throughKernel)
     }
 
     @Test func aLoopOfLinksEnds() throws {

@@ -187,6 +187,15 @@ struct PythonCacheReaderTests {
         let around = try Self.export(fixture, ["--stage", "audio", "--format", "tar", links + "/audio/../out"])
         #expect(around.status == ExitStatus.failure && around.stderr.contains("DIR lies in the work directory's own folder"), "\(around.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/cache/out") && !FileManager.default.fileExists(atPath: links + "/out"))
+        // A name that does not exist, `..` back from it, then a link to the work directory: still the work directory.
+        try FileManager.default.createSymbolicLink(atPath: links + "/work", withDestinationPath: workdir)
+        let back = try Self.export(fixture, ["--stage", "audio", "--format", "tar", links + "/nx/../work"])
+        #expect(back.status == ExitStatus.failure && back.stderr.contains("DIR is the work directory itself"), "\(back.stderr)")
+        // A relative DIR from a folder that was deleted leads nowhere: refused, not written under /.
+        let gone = try TestSupport.shell("mkdir -p '\(links)/gone' && cd '\(links)/gone' && rmdir '\(links)/gone' && "
+            + "'\(TestSupport.emopipe)' cache export --stage audio --format tar --workdir '\(workdir)' emopipe-relative-out 2>&1; echo \"status $?\"")
+        #expect(gone.contains("the current folder is gone (deleted): give DIR as an absolute path") && gone.contains("status 1"), "\(gone)")
+        #expect(!FileManager.default.fileExists(atPath: "/emopipe-relative-out"))
         // A cache key prefix, as `cache stats` prints it, selects the same records.
         let store = try ProvenanceStore(path: fixture.workdir + "/emopipe.sqlite")
         let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)
