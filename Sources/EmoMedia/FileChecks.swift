@@ -47,9 +47,8 @@ enum RiffLayout {
         head.count >= 4 && magics.contains(String(decoding: head[0..<4], as: UTF8.self))
     }
 
-    /// The first `fmt ` chunk's fields (those a 16-byte chunk holds; nil when it is shorter).
+    /// The first `fmt ` chunk's fields (those a 16-byte chunk holds).
     struct Format {
-        var size: UInt64
         var tag: UInt16, channels: UInt16, sampleRate: UInt32, blockAlign: UInt16, bitsPerSample: UInt16
     }
 
@@ -58,12 +57,40 @@ enum RiffLayout {
         /// The first `fmt ` chunk's declared size, and its fields when they fit in it.
         var formatSize: UInt64?
         var format: Format?
-        /// Whether a `data` chunk was reached (after `fmt ` or not).
-        var foundData = false
+        /// Whether a `data` chunk was reached after the `fmt ` chunk.
         var formatBeforeData = false
         /// Where the data chunk claims to end (Int64.max when past any file); nil for a placeholder size
         /// (a streamed WAV writes 0 or 0xFFFFFFFF).
         var dataEnd: Int64?
+
+        /// Why the data chunk does not fit in the file's `fileSize` bytes, or nil when it does (or is not found).
+        func cutShort(fileSize: Int64) -> String? {
+            guard let end = dataEnd, end > fileSize else { return nil }
+            let claim = end == Int64.max ? "data chunk claims more bytes than any file holds" : "data chunk ends at byte \(end)"
+            return "\(claim) but the file has \(fileSize) bytes"
+        }
+
+        /// What is wrong with the `fmt ` chunk's size, channel count or sample rate, in words naming the
+        /// field; nil when they are sound or the chunk was not found.
+        var formatProblem: String? {
+            guard let size = formatSize else { return nil }
+            guard let format else { return "the WAV's fmt chunk is \(size) bytes, fewer than the 16 its fields take" }
+            if format.channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
+            if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
+            return nil
+        }
+
+        /// Whether this is a plain PCM or float WAV whose every part holds together, so that another
+        /// reader may take it where libsndfile gave up: a `fmt ` chunk of at least 16 bytes with a known
+        /// sample layout (block align = channels × bytes per sample), before a `data` chunk that ends within
+        /// the file's `fileSize` bytes.
+        func isSoundPlainLayout(fileSize: Int64) -> Bool {
+            guard formatBeforeData, let format, let end = dataEnd, end <= fileSize else { return false }
+            let bits = Int(format.bitsPerSample)
+            let known: Set<UInt16> = [1, 3, 0xFFFE]   // PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
+            return known.contains(format.tag) && [8, 16, 24, 32, 64].contains(bits) && format.channels > 0 && format.sampleRate > 0
+                && Int(format.blockAlign) == Int(format.channels) * bits / 8
+        }
     }
 
     /// The most chunk headers read before giving up: a file of millions of tiny chunks must not cost
@@ -98,12 +125,11 @@ enum RiffLayout {
                 found.formatSize = size
                 if size >= 16, let fields = try? handle.read(upToCount: 16), fields.count == 16 {
                     func field(_ at: Int, _ width: Int) -> UInt64 { integer(fields.dropFirst(at).prefix(width), bigEndian: bigEndian) }
-                    found.format = Format(size: size, tag: UInt16(field(0, 2)), channels: UInt16(field(2, 2)), sampleRate: UInt32(field(4, 4)),
+                    found.format = Format(tag: UInt16(field(0, 2)), channels: UInt16(field(2, 2)), sampleRate: UInt32(field(4, 4)),
                                           blockAlign: UInt16(field(12, 2)), bitsPerSample: UInt16(field(14, 2)))
                 }
             }
             if id == "data" {
-                found.foundData = true
                 found.formatBeforeData = found.formatSize != nil
                 let claimed = size == 0xFFFF_FFFF ? (ds64DataSize ?? size) : size
                 guard claimed != 0, claimed != 0xFFFF_FFFF else { return found }
@@ -116,33 +142,6 @@ enum RiffLayout {
             offset = next
         }
         return found
-    }
-
-    /// Byte offset where the data chunk claims to end (Int64.max when past any file), or nil when it
-    /// cannot be located or its size is a placeholder.
-    static func claimedDataEnd(_ path: String) -> Int64? { walk(path)?.dataEnd }
-
-    /// What is wrong with the `fmt ` chunk's size, channel count or sample rate, in words naming the
-    /// field; nil when they are sound or the chunk was not found.
-    static func formatProblem(_ path: String) -> String? {
-        guard let chunks = walk(path), let size = chunks.formatSize else { return nil }
-        guard let format = chunks.format else { return "the WAV's fmt chunk is \(size) bytes, fewer than the 16 its fields take" }
-        if format.channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
-        if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
-        return nil
-    }
-
-    /// Whether the file is a plain PCM or float WAV whose every part holds together, so that another
-    /// reader may take it where libsndfile gave up: a `fmt ` chunk of at least 16 bytes with a known
-    /// sample layout (block align = channels × bytes per sample), before a `data` chunk that ends within
-    /// the file. A damaged header is never handed on: a lenient reader would make garbage of it.
-    static func isSoundPlainLayout(_ path: String, fileSize: Int64) -> Bool {
-        guard let chunks = walk(path), chunks.formatBeforeData, let format = chunks.format,
-              let end = chunks.dataEnd, end <= fileSize else { return false }
-        let bits = Int(format.bitsPerSample)
-        let known: Set<UInt16> = [1, 3, 0xFFFE]   // PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
-        return known.contains(format.tag) && [8, 16, 24, 32, 64].contains(bits) && format.channels > 0 && format.sampleRate > 0
-            && Int(format.blockAlign) == Int(format.channels) * bits / 8
     }
 
     private static func integer<Bytes: Collection>(_ bytes: Bytes, bigEndian: Bool) -> UInt64 where Bytes.Element == UInt8 {

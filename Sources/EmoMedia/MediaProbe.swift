@@ -5,10 +5,11 @@ public enum MediaProbe {
     /// (avformat_open_input + a size-limited avformat_find_stream_info).
     public static func probe(path: String) throws(MediaError) -> MediaFacts {
         if FileChecks.isWavPath(path) {
-            do { return try SndFileInput.open(path).facts() } catch let refusal {
-                // As decoding does: a header libsndfile gives up on is libav's to read, else libsndfile's refusal stands.
-                guard SndFileInput.mayFallBackToLibav(path, after: refusal) else { throw refusal }
-                // Only a stream libav could decode stands in: libavformat lists one of 0 channels that its decoder then refuses.
+            switch try SndFileInput.open(path) {
+            case .sndfile(let input): return input.facts()
+            case .libav(let refusal):
+                // As decoding does. Only a stream libav could decode stands in: libavformat lists one of 0
+                // channels that its decoder then refuses.
                 guard let facts = try? probeWithLibav(path),
                       facts.streams.contains(where: { $0.kind == .audio && ($0.channels ?? 0) > 0 && ($0.sampleRate ?? 0) > 0 }) else {
                     throw refusal

@@ -84,9 +84,9 @@ enum WavStream {
     static func decode(path: String, sampleRate: Int, chunkFrames: Int = 16_384, stop: StopCheck = .never,
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         let input: SndFileInput
-        do { input = try SndFileInput.open(path) } catch let refusal {
-            guard SndFileInput.mayFallBackToLibav(path, after: refusal) else { throw refusal }
-            // A sound layout libsndfile gives up on (thousands of chunks before `data`) is libav's to read.
+        switch try SndFileInput.open(path) {
+        case .sndfile(let opened): input = opened
+        case .libav(let refusal):
             // Libav's own error once it has delivered samples; libsndfile's refusal when it cannot start.
             var delivered = false
             do {

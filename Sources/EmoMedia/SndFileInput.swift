@@ -15,7 +15,15 @@ struct SndFileInput: ~Copyable {
     /// each file's reason its own. Opening only parses the header, so the lock is held briefly.
     private static let openLock = NSLock()
 
-    static func open(_ path: String) throws(MediaError) -> SndFileInput {
+    /// What opening a WAV gives: libsndfile's reader, or, for a header libsndfile gives up on although its
+    /// layout holds together (thousands of chunks before `data`), its refusal, for libavformat to read the
+    /// file instead (the refusal stands when libav cannot).
+    enum Opening: ~Copyable {
+        case sndfile(SndFileInput)
+        case libav(refusal: MediaError)
+    }
+
+    static func open(_ path: String) throws(MediaError) -> Opening {
         let size = try FileChecks.requireNonEmptyFile(path)
         var info = SF_INFO()
         let descriptor = Foundation.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -27,53 +35,22 @@ struct SndFileInput: ~Copyable {
         guard let handle else {
             close(descriptor)
             // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
-            if RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) {
-                // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
-                throw .truncated(path: path, reason: RiffLayout.formatProblem(path) ?? cutShort(path, size: size) ?? reason)
-            }
-            throw .notMedia(path: path, reason: reason)
+            guard RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) else { throw .notMedia(path: path, reason: reason) }
+            let chunks = RiffLayout.walk(path)
+            // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
+            let refusal = MediaError.truncated(path: path, reason: chunks?.formatProblem ?? chunks?.cutShort(fileSize: size) ?? reason)
+            // A damaged header stays refused: libav would read it leniently, as garbage.
+            guard chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
+            return .libav(refusal: refusal)
         }
         let input = SndFileInput(path: path, handle: handle, info: info, descriptor: descriptor)
-        if let cut = cutShort(path, size: size) { throw .truncated(path: path, reason: cut) }
-        return input
-    }
-
-    /// Why the data chunk does not fit in the file's `size` bytes, or nil when it does (or is not found).
-    private static func cutShort(_ path: String, size: Int64) -> String? {
-        guard let end = RiffLayout.claimedDataEnd(path), end > size else { return nil }
-        let claim = end == Int64.max ? "data chunk claims more bytes than any file holds" : "data chunk ends at byte \(end)"
-        return "\(claim) but the file has \(size) bytes"
+        if let cut = RiffLayout.walk(path)?.cutShort(fileSize: size) { throw .truncated(path: path, reason: cut) }
+        return .sndfile(input)
     }
 
     deinit {
         sf_close(handle)
         close(descriptor)
-    }
-
-    /// Whether libavformat may read a WAV libsndfile refused: libsndfile could not parse the header at
-    /// all (not a file that is missing, unreadable or cut short), yet the file is a sound plain PCM or
-    /// float layout (`RiffLayout.isSoundPlainLayout`), such as thousands of chunks before `data`, which
-    /// libsndfile gives up on. A damaged header stays refused: libav would read it leniently, as garbage.
-    static func mayFallBackToLibav(_ path: String, after refusal: MediaError) -> Bool {
-        // A file missing, unreadable, empty or not a file is no header for another reader to try.
-        guard ["truncated", "not-media"].contains(refusal.code) else { return false }
-        var facts = stat()
-        // Only a regular file: opening a fifo or a device to look at its header would wait on it.
-        guard stat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else { return false }
-        return declinesHeader(path) && RiffLayout.isSoundPlainLayout(path, fileSize: Int64(facts.st_size))
-    }
-
-    /// Whether libsndfile cannot parse the file's header at all.
-    static func declinesHeader(_ path: String) -> Bool {
-        let descriptor = Foundation.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var info = SF_INFO()
-        openLock.lock()
-        defer { openLock.unlock() }
-        guard let handle = sf_open_fd(descriptor, Int32(SFM_READ), &info, 0) else { return true }
-        sf_close(handle)
-        return false
     }
 
     var subtype: Int32 { info.format & Int32(SF_FORMAT_SUBMASK) }
