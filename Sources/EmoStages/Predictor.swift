@@ -148,7 +148,13 @@ public final class Predictor {
         // A file given twice (or by two paths) is read and counted once, as the ingest stage counts it:
         // repeating a file must not weigh it more in its speaker's statistics.
         // Each file's pairing is settled once, so that counting a clip once and reading it agree.
-        let pairings = paths.map { path in Result { try pairing(path) } }
+        var pairings: [Result<ClipFiles, Error>] = []
+        pairings.reserveCapacity(paths.count)
+        for path in paths {
+            // Probing a long list takes a while: a stop asked for here answers none, as in the first pass.
+            if stopped() { return [] }
+            pairings.append(Result { try pairing(path) })
+        }
         let first = Self.firstOccurrences(paths, pairings: pairings)
         // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
         var keys = paths.map(Self.speakerKey)

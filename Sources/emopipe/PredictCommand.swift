@@ -41,7 +41,7 @@ struct PredictCommand: ParsableCommand {
         done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,
         exit status 130 (a speaker-normalised model answers none until every file was read once). --files-from LIST reads more paths, one per line: thousands of arguments take the
         command line seconds to parse (find data -name '*.wav' > list; emopipe predict --run RUN --files-from list); one call takes
-        at most 1,000,000 files and a list of at most 64 MiB (split a longer one).
+        at most 100,000 files and a list of at most 64 MiB (split a longer one).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
         Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or
@@ -111,7 +111,7 @@ struct PredictCommand: ParsableCommand {
     static let maximumListBytes = 64 << 20
     /// The most files one call takes (each costs a few hundred bytes until the answers are printed):
     /// a list of short lines within `maximumListBytes` would otherwise need gigabytes.
-    static let maximumListedFiles = 1_000_000
+    static let maximumListedFiles = 100_000
 
     /// The arguments, then each `--files-from` list's lines in turn (LF or CRLF; blank lines skipped).
     /// `-` reads a list from standard input (`find data -name '*.wav' | emopipe predict --run R --files-from -`).
@@ -220,7 +220,8 @@ struct PredictCommand: ParsableCommand {
             // Quiet for the usual few files; a long list shows files done, rate and ETA.
             let progress = ProgressReporter(label: "predict", total: files.count, unit: "files", quietFor: 2)
             let results = predictor.predict(paths: files, progress: progress, cancellation: cancellation)
-            signals.restore()
+            // Kept until the answers are out: a signal while they are written must not end the process with none.
+            defer { signals.restore() }
             progress.finish()
             for (file, result) in zip(files, results) {
                 switch result {
