@@ -158,7 +158,10 @@ public struct WorkerMerge {
 
     private func finishedWork(_ folder: String) throws -> FinishedWork {
         let worker = Workspace(root: folder)
-        guard worker.exists else { throw PipelineError.missingData("\(folder): not a work directory (no emopipe.sqlite)") }
+        guard worker.exists else {
+            let missing = !FileManager.default.fileExists(atPath: folder)
+            throw PipelineError.missingData("\(folder): " + (missing ? "no such folder" : "not a work directory (no emopipe.sqlite)"))
+        }
         guard let last = try worker.openForeignStore().runs(limit: 1).first else { throw PipelineError.missingData("\(folder): the worker never ran") }
         let found: String?
         do { found = try worker.readWorkerMarker() } catch { throw PipelineError.invalidFile("\(error)") }

@@ -238,6 +238,10 @@ struct DataRootChoice {
         guard option.utf8.count < PATH_MAX else {
             throw UsageError("--data \(option.echoed): a path of \(option.utf8.count) bytes is longer than a path can be (\(PATH_MAX))")
         }
+        // Foundation leaves a relative path relative when the current folder is gone, and it would be remembered so.
+        if !option.hasPrefix("/"), ResolvedPath.of(".") == nil {
+            throw UsageError("--data \(option.echoed) is relative, and the current folder is gone (deleted): give the data root as an absolute path")
+        }
         return URL(fileURLWithPath: option).standardizedFileURL.path
     }
 

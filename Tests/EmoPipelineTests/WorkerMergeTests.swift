@@ -160,7 +160,7 @@ struct WorkerMergeTests {
             Issue.record("an unfinished, missing or unmarked worker merged: \(results)"); return
         }
         #expect("\(unfinished)".contains("the worker's last run 20261202-000000-abcdef did not finish (its process died); run it again"), "\(unfinished)")
-        #expect("\(missing)".contains("\(typo): not a work directory"), "\(missing)")
+        #expect("\(missing)".contains("\(typo): no such folder"), "\(missing)")
         #expect("\(notAWorker)".contains("\(unmarked.root) is not a worker's work directory (no worker.txt"), "\(notAWorker)")
         #expect((try? results[1].1.get())?.records == 3, "\(results)")
         let mainStore = try ProvenanceStore(path: main.path("emopipe.sqlite"))

@@ -196,6 +196,10 @@ struct PythonCacheReaderTests {
             + "'\(TestSupport.emopipe)' cache export --stage audio --format tar --workdir '\(workdir)' emopipe-relative-out 2>&1; echo \"status $?\"")
         #expect(gone.contains("the current folder is gone (deleted): give DIR as an absolute path") && gone.contains("status 1"), "\(gone)")
         #expect(!FileManager.default.fileExists(atPath: "/emopipe-relative-out"))
+        // Nor is a relative --data from there remembered as relative (exit 64).
+        let data = try TestSupport.shell("mkdir -p '\(links)/gone' && cd '\(links)/gone' && rmdir '\(links)/gone' && "
+            + "'\(TestSupport.emopipe)' status '\(TestSupport.repositoryRoot)/manifests/demo.yaml' --data ../data --workdir '\(links)/w' 2>&1; echo \"status $?\"")
+        #expect(data.contains("--data ../data is relative, and the current folder is gone (deleted)") && data.contains("status 64"), "\(data)")
         // A cache key prefix, as `cache stats` prints it, selects the same records.
         let store = try ProvenanceStore(path: fixture.workdir + "/emopipe.sqlite")
         let fingerprint = try #require(try store.stageState("audio")?.parametersFingerprint)
