@@ -185,8 +185,7 @@ public struct WorkerMerge {
     /// The slice a worker.txt names; a refusal says what is wrong with it (an empty file, not I/N, or
     /// I or N out of range).
     static func slice(_ marker: String, in path: String) throws -> WorkerSlice {
-        let parts = marker.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else {
+        guard let (index, count) = WorkerSlice.numbers(marker) else {
             throw PipelineError.invalidFile("\(path): " + (marker.isEmpty ? "is empty" : "\(marker.echoed) is not a worker slice I/N (0 <= I < N)"))
         }
         do { return try WorkerSlice(index: index, count: count) } catch PipelineError.invalidFile(let why) {

@@ -37,11 +37,18 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
 
     /// `I/N`, I counted from 0.
     public init(parsing text: String) throws {
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else {
+        guard let (index, count) = Self.numbers(text) else {
             throw PipelineError.invalidFile("--worker '\(text)': expected I/N (e.g. 0/4), or `env`")
         }
         try self.init(index: index, count: count)
+    }
+
+    /// I and N of `I/N`: two integers around one slash (`1//2` and `/2` are not), else nil. The one
+    /// reading of `--worker` and of a worker folder's worker.txt.
+    static func numbers(_ text: String) -> (index: Int, count: Int)? {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else { return nil }
+        return (index, count)
     }
 
     /// The slice a Slurm array task or a Kubernetes Indexed Job pod was given:

@@ -164,6 +164,12 @@ struct WorkerSliceTests {
             try WorkerSlice(parsing: "-1/1")
         }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "two") }
+        // One slash between two integers, as a worker folder's worker.txt is read: `1//2` is not 1/2.
+        for text in ["1//2", "/2", "1/", "1/2/"] {
+            #expect(throws: PipelineError.invalidFile("--worker '\(text)': expected I/N (e.g. 0/4), or `env`")) {
+                try WorkerSlice(parsing: text)
+            }
+        }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "0/100001") }
         #expect(try WorkerSlice(parsing: "99999/100000").count == WorkerSlice.maximumCount)
     }
