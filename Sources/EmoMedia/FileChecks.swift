@@ -59,6 +59,8 @@ enum RiffLayout {
         var format: Format?
         /// Whether a `data` chunk was reached after the `fmt ` chunk.
         var formatBeforeData = false
+        /// Where the first `data` chunk starts, when one was reached.
+        var dataOffset: UInt64?
         /// Where the data chunk claims to end (Int64.max when past any file); nil for a placeholder size
         /// (a streamed WAV writes 0 or 0xFFFFFFFF).
         var dataEnd: Int64?
@@ -78,6 +80,13 @@ enum RiffLayout {
             if format.channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
             if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
             return nil
+        }
+
+        /// Why the chunks are out of order: a `data` chunk before any `fmt ` chunk, whose fields say how
+        /// to read the samples; nil when they are in order or no data chunk was reached.
+        var orderProblem: String? {
+            guard let dataOffset, formatSize == nil else { return nil }
+            return "the WAV's data chunk (at byte \(dataOffset)) comes before any fmt chunk, which must come first to say how its samples are laid out"
         }
 
         /// Whether this is a plain PCM or float WAV whose every part holds together, so that another
@@ -131,6 +140,7 @@ enum RiffLayout {
             }
             if id == "data" {
                 found.formatBeforeData = found.formatSize != nil
+                found.dataOffset = offset
                 let claimed = size == 0xFFFF_FFFF ? (ds64DataSize ?? size) : size
                 guard claimed != 0, claimed != 0xFFFF_FFFF else { return found }
                 let (end, overflow) = (offset + 8).addingReportingOverflow(claimed)

@@ -38,7 +38,7 @@ struct SndFileInput: ~Copyable {
             guard RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) else { throw .notMedia(path: path, reason: reason) }
             let chunks = RiffLayout.walk(path)
             // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
-            let refusal = MediaError.truncated(path: path, reason: chunks?.formatProblem ?? chunks?.cutShort(fileSize: size) ?? reason)
+            let refusal = MediaError.truncated(path: path, reason: chunks?.formatProblem ?? chunks?.orderProblem ?? chunks?.cutShort(fileSize: size) ?? reason)
             // A damaged header stays refused: libav would read it leniently, as garbage.
             guard chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
             return .libav(refusal: refusal)
