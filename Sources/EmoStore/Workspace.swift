@@ -301,6 +301,20 @@ public struct Workspace: Sendable, Equatable {
     /// files another tool writes there could be taken for EmoPipe's or removed as leftovers.
     public var ownFolders: [String] { [cacheRoot, runsRoot, path(Self.sweepsFolderName), nightlyFolder, workersRoot, path(Self.reproductionsFolderName)] }
 
+    /// Where a file a run recorded by its absolute path is now: that path, else the same file in this
+    /// work directory (one copied or moved keeps the paths its runs recorded), else nil when it is gone.
+    /// The same file is the recorded path's tail from one of the work directory's own folders on.
+    public func whereNow(recorded path: String) -> String? {
+        if FileManager.default.fileExists(atPath: path) { return path }
+        let names = Set(ownFolders.map { URL(fileURLWithPath: $0).lastPathComponent })
+        let parts = path.split(separator: "/")
+        for start in parts.indices where names.contains(String(parts[start])) {
+            let here = self.path(parts[start...].joined(separator: "/"))
+            if FileManager.default.fileExists(atPath: here) { return here }
+        }
+        return nil
+    }
+
     // MARK: Scale-out workers
 
     public var workersRoot: String { path("workers") }

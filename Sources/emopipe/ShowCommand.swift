@@ -11,7 +11,9 @@ struct ShowCommand: ParsableCommand {
         discussion: Help.reflow("""
         SOURCE is a path (as recorded, or relative to the current folder) or a SHA-256, or a prefix of
         one of at least 4 hex digits that only one content starts with (as git takes commit hashes).
-        An ambiguous prefix is refused with the candidates listed (exit status 64).
+        An ambiguous prefix is refused with the candidates listed (exit status 64). Artifacts are listed
+        by the paths their runs recorded: one gone from disk is marked so, and one in a work directory
+        moved or copied since is shown where it now is.
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
@@ -93,7 +95,8 @@ struct ShowCommand: ParsableCommand {
             }
             for artifact in try store.artifacts(sourceSHA256: sha) {
                 // A file removed since (a run folder deleted, `cache gc`) is history, not a file to open.
-                let gone = FileManager.default.fileExists(atPath: artifact.path) ? "" : " — gone from disk"
+                let now = workDirectoryOptions.workspace.whereNow(recorded: artifact.path)
+                let gone = now == nil ? " — gone from disk" : now == artifact.path ? "" : " — now at \(now!.escaped)"
                 print("artifact \(artifact.stage.escaped) \(artifact.kind.escaped) \(artifact.path.escaped) (stage fingerprint \(String(artifact.fingerprint.prefix(16)).escaped), run \(artifact.runId.escaped))\(gone)")
             }
         }

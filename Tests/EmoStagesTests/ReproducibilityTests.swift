@@ -215,6 +215,17 @@ struct ReproducibilityTests {
         })
         let lines = try TestSupport.run(TestSupport.emopipe, ["show", source, "--workdir", workdir]).stdout.split(separator: "\n").filter { $0.hasPrefix("artifact ") }
         #expect(lines.contains { $0.contains(folder + "/") } && lines.allSatisfy { $0.contains(folder + "/") == $0.hasSuffix(" — gone from disk") }, "\(lines)")
+        // A work directory moved elsewhere keeps the paths its runs recorded: `show` finds each artifact
+        // where it now is, and still calls the removed run's gone.
+        let moved = workdir + "-moved"
+        try FileManager.default.moveItem(atPath: workdir, toPath: moved)
+        let after = try TestSupport.run(TestSupport.emopipe, ["show", source, "--workdir", moved]).stdout.split(separator: "\n").filter { $0.hasPrefix("artifact ") }
+        #expect(after.count == lines.count && after.contains { $0.contains(" — now at \(moved)/") }, "\(after)")
+        for line in after {
+            let recorded = try #require(line.split(separator: " ").first { $0.hasPrefix(workdir + "/") })
+            let tail = recorded.dropFirst(workdir.count)
+            #expect(line.hasSuffix(recorded.hasPrefix(folder + "/") ? " — gone from disk" : " — now at \(moved)\(tail)"), "\(line)")
+        }
     }
 
     /// A train setting that changes nothing in the weights (how often checkpoints are written) still
