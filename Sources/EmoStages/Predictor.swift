@@ -120,20 +120,38 @@ public final class Predictor {
     /// model that hears no speech has no log-mels to normalise, whatever `speaker_norm` says.
     public var groupsSpeakers: Bool { trained.config.speakerNorm == true && trained.config.uses(.audio) }
 
-    /// Each file's prediction, or why it has none, in the order given; `progress` advances as each file is read.
+    /// A pass over the files, shown as its own progress line: speaker-normalised files take three (each
+    /// file's pairing is settled, its speaker's statistics summed, then it is scored), others one.
+    public enum Pass: Int, Sendable, CaseIterable {
+        case only, pairing, speakerStatistics, scoring
+
+        public var label: String {
+            switch self {
+            case .only: "predict"
+            case .pairing: "predict, pass 1/3 (pairing files)"
+            case .speakerStatistics: "predict, pass 2/3 (speaker statistics)"
+            case .scoring: "predict, pass 3/3 (scoring)"
+            }
+        }
+    }
+
+    /// Each file's prediction, or why it has none, in the order given. `progress` makes each pass's
+    /// reporter, which advances file by file and is finished when the pass ends (or is stopped).
     /// Speaker-normalised files keep up to `heldFeatureBytes` of features between the two passes (others are read again).
     ///
     /// Once `cancellation` is cancelled no further file is started: the results are those of the first
     /// files, fewer than `paths`. With speaker statistics that is none until every file was read once
     /// (an answer from part of a speaker's statistics would not be the one a whole run gives), and at
     /// least one after.
-    public func predict(paths: [String], progress: ProgressReporter? = nil,
+    public func predict(paths: [String], progress: ((Pass) -> ProgressReporter)? = nil,
                         heldFeatureBytes: Int = Predictor.heldFeatureBytes,
                         cancellation: Cancellation? = nil) -> [Result<Prediction, Error>] {
         let stopped = { cancellation?.isCancelled == true }
         // Without speaker statistics the files do not depend on each other: each is read, scored
         // and let go, so many files never hold their features at once.
         guard groupsSpeakers else {
+            let progress = progress?(.only)
+            defer { progress?.finish() }
             var results: [Result<Prediction, Error>] = []
             for path in paths {
                 if stopped() { break }
@@ -150,10 +168,15 @@ public final class Predictor {
         // Each file's pairing is settled once, so that counting a clip once and reading it agree.
         var pairings: [Result<ClipFiles, Error>] = []
         pairings.reserveCapacity(paths.count)
-        for path in paths {
-            // Probing a long list takes a while: a stop asked for here answers none, as in the first pass.
-            if stopped() { return [] }
-            pairings.append(Result { try pairing(path) })
+        do {
+            let progress = progress?(.pairing)
+            defer { progress?.finish() }
+            for path in paths {
+                // Probing a long list takes a while: a stop asked for here answers none, as in the next pass.
+                if stopped() { return [] }
+                defer { progress?.advance() }
+                pairings.append(Result { try pairing(path) })
+            }
         }
         let first = Self.firstOccurrences(paths, pairings: pairings)
         // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
@@ -167,9 +190,10 @@ public final class Predictor {
         var statistics: [Int?: SpeakerNormalizer.Accumulator] = [:]
         var counts: [Int?: Int] = [:]
         var held = 0
+        let statisticsProgress = progress?(.speakerStatistics)
         for i in paths.indices {
-            if stopped() { return [] }
-            defer { progress?.advance() }
+            if stopped() { statisticsProgress?.finish(); return [] }
+            defer { statisticsProgress?.advance() }
             guard first[i] == i else { continue }
             let read = Result { try features(path: paths[i], files: pairings[i].get()) }
             guard case .success(let clip) = read.map(\.features) else { clips[i] = read; continue }
@@ -178,12 +202,16 @@ public final class Predictor {
             let bytes = 4 * (clip.logmel?.count ?? 0) + (clip.faces?.count ?? 0)
             if held + bytes <= heldFeatureBytes { clips[i] = read; held += bytes }
         }
+        statisticsProgress?.finish()
         let normalizers = statistics.mapValues(\.statistics)
         // A file given again is answered from its first occurrence's score, under its own path.
+        let scoringProgress = progress?(.scoring)
+        defer { scoringProgress?.finish() }
         var results: [Result<Prediction, Error>] = []
         for (i, path) in paths.enumerated() {
             // Once every file was read, at least one answer is given: none then means the reading was cut short.
             if stopped() && !results.isEmpty { break }
+            defer { scoringProgress?.advance() }
             if first[i] != i {
                 results.append(results[first[i]].map { earlier in var again = earlier; again.path = path; return again })
                 continue

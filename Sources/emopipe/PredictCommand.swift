@@ -217,12 +217,11 @@ struct PredictCommand: ParsableCommand {
             let signals = SignalTrap(cancellation: cancellation, stopping: "stopping after the file in hand; the answers so far are printed")
             var predictions: [Predictor.Prediction] = []
             var failed = 0
-            // Quiet for the usual few files; a long list shows files done, rate and ETA.
-            let progress = ProgressReporter(label: "predict", total: files.count, unit: "files", quietFor: 2)
+            // Quiet for the usual few files; a long list shows, pass by pass, files done, rate and ETA.
+            let progress = { (pass: Predictor.Pass) in ProgressReporter(label: pass.label, total: files.count, unit: "files", quietFor: 2) }
             let results = predictor.predict(paths: files, progress: progress, cancellation: cancellation)
             // Kept until the answers are out: a signal while they are written must not end the process with none.
             defer { signals.restore() }
-            progress.finish()
             for (file, result) in zip(files, results) {
                 switch result {
                 case .success(let prediction):

@@ -330,8 +330,18 @@ struct TrainEvaluateTests {
         #expect(kept.count == 60 && kept == reread)
         // Cancelled after the first file is read, a speaker-normalised model answers none: an answer from
         // part of a speaker's statistics would not be the one the whole list gives.
+        // Each pass shows its own progress: every file is paired, read for its speaker's statistics, then scored.
         let cancellation = Cancellation()
-        let cancelling = ProgressReporter(label: "predict", total: files.count, isTerminal: true, write: { _ in cancellation.cancel() })
+        nonisolated(unsafe) var shown: [Predictor.Pass: String] = [:]
+        let passes = { (pass: Predictor.Pass) in
+            ProgressReporter(label: pass.label, total: files.count, isTerminal: false, write: { shown[pass] = $0 })
+        }
+        #expect(predictor.predict(paths: files, progress: passes).count == files.count)
+        #expect(shown.keys.sorted { $0.rawValue < $1.rawValue } == [.pairing, .speakerStatistics, .scoring]
+                && shown.allSatisfy { pass, line in line.hasPrefix("\(pass.label) \(files.count)/\(files.count) (100%)") }, "\(shown)")
+        let cancelling = { (pass: Predictor.Pass) in
+            ProgressReporter(label: pass.label, total: files.count, isTerminal: true, write: { _ in if pass == .speakerStatistics { cancellation.cancel() } })
+        }
         #expect(predictor.predict(paths: files, progress: cancelling, cancellation: cancellation).isEmpty)
         try Self.checkPredictInterruptedMidway(runFolder: runFolder, files: files)
         // A list file gives the same answers as the arguments (thousands of arguments parse slowly).
