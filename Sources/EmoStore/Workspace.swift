@@ -308,6 +308,8 @@ public struct Workspace: Sendable, Equatable {
         if FileManager.default.fileExists(atPath: path) { return path }
         let names = Set(ownFolders.map { URL(fileURLWithPath: $0).lastPathComponent })
         let parts = path.split(separator: "/")
+        // A damaged row's `cache/../..` must not lead out of the work directory.
+        guard !parts.contains(where: { $0 == ".." || $0 == "." }) else { return nil }
         for start in parts.indices where names.contains(String(parts[start])) {
             let here = self.path(parts[start...].joined(separator: "/"))
             if FileManager.default.fileExists(atPath: here) { return here }

@@ -15,6 +15,24 @@ struct WorkspaceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["metrics.json"], "no temporary file left")
     }
 
+    /// A recorded artifact path is found where the work directory now is, under the folder it was in
+    /// (also in a worker's folder inside it); never outside the work directory, whatever the row says.
+    @Test func aRecordedPathIsFoundWhereTheWorkDirectoryNowIs() throws {
+        let root = try TestSupport.temporaryFolder("moved")
+        let w = Workspace(root: root + "/now")
+        for file in ["runs/r1/model.onnx", "workers/0-of-2/cache/train/abc/fold-0/model.json"] {
+            try Folder.create((w.path(file) as NSString).deletingLastPathComponent)
+            try Data().write(to: URL(fileURLWithPath: w.path(file)))
+        }
+        try Data().write(to: URL(fileURLWithPath: root + "/outside"))
+        #expect(w.whereNow(recorded: root + "/outside") == root + "/outside", "a path that is there stays")
+        #expect(w.whereNow(recorded: "/old/runs/place/runs/r1/model.onnx") == w.path("runs/r1/model.onnx"))
+        #expect(w.whereNow(recorded: "/old/work/workers/0-of-2/cache/train/abc/fold-0/model.json")
+                == w.path("workers/0-of-2/cache/train/abc/fold-0/model.json"))
+        #expect(w.whereNow(recorded: "/old/work/runs/r2/model.onnx") == nil, "gone")
+        #expect(w.whereNow(recorded: "/old/work/runs/../../outside") == nil, "not led out by ..")
+    }
+
     /// The layout existing work directories have on disk: moving it would orphan their cache and runs.
     @Test func spellsTheLayoutExistingWorkDirectoriesHave() throws {
         let w = Workspace(root: "/w/./work/")
