@@ -8,8 +8,6 @@ struct SndFileInput: ~Copyable {
     let path: String
     let handle: OpaquePointer
     let info: SF_INFO
-    /// Opened here and handed to libsndfile, whose own open refuses paths over 1024 bytes.
-    let descriptor: Int32
 
     /// sf_open reports failures through a process-wide error slot, so opening is serialised to keep
     /// each file's reason its own. Opening only parses the header, so the lock is held briefly.
@@ -26,14 +24,16 @@ struct SndFileInput: ~Copyable {
     static func open(_ path: String) throws(MediaError) -> Opening {
         let size = try FileChecks.requireNonEmptyFile(path)
         var info = SF_INFO()
+        // Opened here because libsndfile's own open refuses paths over 1024 bytes. The descriptor is
+        // libsndfile's from here on, whatever happens: sf_close closes it, and so does a failed open,
+        // even when asked not to (1.2.0) — closing it here too once closed another thread's file.
         let descriptor = Foundation.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
         openLock.lock()
-        let handle = sf_open_fd(descriptor, Int32(SFM_READ), &info, 0)
+        let handle = sf_open_fd(descriptor, Int32(SFM_READ), &info, Int32(SF_TRUE))
         let reason = handle == nil ? String(cString: sf_strerror(nil)) : ""
         openLock.unlock()
         guard let handle else {
-            close(descriptor)
             // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
             guard RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) else { throw .notMedia(path: path, reason: reason) }
             let chunks = RiffLayout.walk(path)
@@ -43,15 +43,12 @@ struct SndFileInput: ~Copyable {
             guard chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
             return .libav(refusal: refusal)
         }
-        let input = SndFileInput(path: path, handle: handle, info: info, descriptor: descriptor)
+        let input = SndFileInput(path: path, handle: handle, info: info)
         if let cut = RiffLayout.walk(path)?.cutShort(fileSize: size) { throw .truncated(path: path, reason: cut) }
         return .sndfile(input)
     }
 
-    deinit {
-        sf_close(handle)
-        close(descriptor)
-    }
+    deinit { sf_close(handle) }
 
     var subtype: Int32 { info.format & Int32(SF_FORMAT_SUBMASK) }
     var isBigEndian: Bool { info.format & Int32(SF_FORMAT_ENDMASK) == Int32(SF_ENDIAN_BIG) }

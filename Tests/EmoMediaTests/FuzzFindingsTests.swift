@@ -106,6 +106,46 @@ struct FuzzFindingsTests {
         }
     }
 
+    /// libsndfile closes the descriptor of a WAV it refuses, even when asked not to: closing it again
+    /// closed whatever file another thread had opened under the same number in between, so sound
+    /// files read beside refused ones failed at random ("Bad file descriptor", "No 'RIFF' chunk
+    /// marker"). Each descriptor is closed once, by its one owner, and none is left open.
+    @Test func aRefusedWavClosesNoOtherThreadsFile() throws {
+        let dir = try TestSupport.scratchFolder("emomedia-descriptors")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (good, refused) = (dir.appendingPathComponent("good.wav").path, dir.appendingPathComponent("refused.wav").path)
+        try Self.wav(rate: 16_000, frames: 4_000).write(to: URL(fileURLWithPath: good))
+        var bad = Self.wav(rate: 16_000, frames: 4_000)
+        bad.replaceSubrange(34..<36, with: [0, 0])   // 0 bits per sample: libsndfile refuses it
+        try bad.write(to: URL(fileURLWithPath: refused))
+        #expect(Self.opening(refused) == "refused" && Self.opening(good) == "sndfile", "the premise")
+        // One thread refuses the bad file over and over; the other opens, reads and closes the good one
+        // as fast as it can, so that its descriptor often takes the number just let go.
+        let rounds = 6_000   // the old double close showed about once in 1,500 refusals
+        nonisolated(unsafe) var (refusing, readsCut, reads) = (true, 0, 0)
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            if worker == 0 {
+                for _ in 0..<rounds { _ = try? AudioDecoder.decodeMono(path: refused, sampleRate: 16_000) }
+                refusing = false
+                return
+            }
+            var head = [UInt8](repeating: 0, count: 12)
+            while refusing {
+                let descriptor = open(good, O_RDONLY | O_CLOEXEC)
+                guard descriptor >= 0 else { continue }
+                reads += 1
+                if pread(descriptor, &head, 12, 0) != 12 { readsCut += 1 }
+                close(descriptor)
+            }
+        }
+        #expect(reads > 0 && readsCut == 0, "\(readsCut) of \(reads) reads of a good file lost their descriptor to another thread")
+        #expect(try AudioDecoder.decodeMono(path: good, sampleRate: 16_000).samples.count == 4_000)
+        let leftOpen = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter { fd in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd)).map { $0.hasPrefix(dir.path) } == true
+        }
+        #expect(leftOpen.isEmpty, "descriptors left open on the test's files: \(leftOpen)")
+    }
+
     @Test("a WAV header claiming 1 Hz is refused, not upsampled 16,000-fold")
     func absurdlyLowSampleRate() throws {
         // Before the fix: 4,800 samples at "1 Hz" became 76.8 million samples at 16 kHz (49 s, 300 MB);
