@@ -8,7 +8,8 @@ public enum SHA256Hex {
     /// Hashes a regular file in 1 MiB reads, so memory stays flat whatever the file size. Anything else
     /// (a pipe, a device) is refused without reading (`RegularFile`): a pipe would block and /dev/zero never ends.
     /// A file that yields more bytes than its size on disk (one being written to, or a /proc file that
-    /// says 0 bytes and reads for ever) is refused once its size is passed, so hashing always ends.
+    /// says 0 bytes and reads for ever) is refused once its size is passed, so hashing always ends; one
+    /// that gives fewer (cut while read) is refused at its end.
     /// `stopped` is asked between megabytes: a file of any size gives way to Ctrl-C (`EmoError.interrupted`).
     public static func file(atPath path: String, stopped: () -> Bool = { false }) throws -> (hex: String, size: Int64) {
         let opened = try RegularFile.openForReading(path)
@@ -33,6 +34,10 @@ public enum SHA256Hex {
                                   + "it is being written to, or is not a file of fixed size; not read")
             }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+        // Fewer bytes than the file had when opened: it was cut while read, and the digest is of no version of it.
+        guard total == opened.size else {
+            throw EmoError.io(path: path, reason: "gave \(total) bytes but had \(opened.size) when opened: it shrank while being read; not read")
         }
         return (hex(hasher.finalize()), total)
     }

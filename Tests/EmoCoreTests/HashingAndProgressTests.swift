@@ -43,6 +43,21 @@ struct HashingAndProgressTests {
         }
     }
 
+    /// A file cut while it is read gives fewer bytes than it had: its digest is of no version of it.
+    @Test func aFileCutWhileReadIsRefused() throws {
+        let path = try TestSupport.temporaryFolder("hash") + "/03-01-01-01-01-01-01.wav"
+        try Data(repeating: 7, count: 3 << 20).write(to: URL(fileURLWithPath: path))
+        var asked = 0
+        let error = try #require(throws: EmoError.self) {
+            try SHA256Hex.file(atPath: path, stopped: {
+                asked += 1
+                if asked == 2 { truncate(path, 3 << 19) }   // after the first megabyte: cut to 1.5 MiB
+                return false
+            })
+        }
+        #expect(error == .io(path: path, reason: "gave 1572864 bytes but had 3145728 when opened: it shrank while being read; not read"), "\(error)")
+    }
+
     @Test func progressLogsPlainLinesWhenNotOnATerminal() {
         let lines = LockedLines()
         let progress = ProgressReporter(label: "ingest", total: 4, unit: "files", isTerminal: false,
