@@ -26,7 +26,8 @@ public struct IngestStage: Stage {
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
         // Forced, every file is read and hashed again: what size and mtime cannot tell (bytes rewritten with the mtime put back).
         let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
-        context.logger.info("\(files.count) files under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read, \(plan.removed.count) gone")
+        let retried = plan.retried > 0 ? " (\(plan.retried) that could not be read last time)" : ""
+        context.logger.info("\(files.count) files under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read\(retried), \(plan.removed.count) gone")
 
         let progress = context.progress(total: plan.toRead.count, unit: "files")
         var failedNow = 0
@@ -46,7 +47,7 @@ public struct IngestStage: Stage {
             // at all: the next run reads it.
             let rows = examined.filter { !$0.failedForLackOfOpenFiles }
             try commit(rows, context: context)
-            sameContent += rows.filter { row in known[row.path].map { $0.status != .removed && $0.sha256 == row.sha256 } ?? false }.count
+            sameContent += rows.filter { row in known[row.path].map { $0.status != .removed && $0.sha256 != nil && $0.sha256 == row.sha256 } ?? false }.count
             let failures = rows.filter { $0.status == .failed }.count
             failedNow += failures
             progress.advance(by: rows.count, failed: failures)
@@ -68,6 +69,7 @@ public struct IngestStage: Stage {
         let summary = "\(current.count - (counts[.removed] ?? 0)) files: \(counts[.ok] ?? 0) ok, \(failedTotal) failed, "
             + "\(counts[.ignored] ?? 0) ignored; \(plan.added) new, \(plan.changed - sameContent) changed, \(plan.removed.count) removed"
             + (sameContent > 0 ? "; \(sameContent) read again with the content recorded" : "")
+            + (plan.retried > 0 ? "; \(plan.retried) that could not be read last time tried again" : "")
         return StageOutcome(outputDigest: Self.digest(of: current, root: root), unitsDone: plan.toRead.count,
                             unitsSkipped: plan.unchanged, unitsFailed: failedTotal, summary: summary)
     }
@@ -75,7 +77,11 @@ public struct IngestStage: Stage {
     public func externalChanges(_ context: StageContext, parameters: NoParameters) throws -> String? {
         let plan = try Self.currentPlan(context)
         guard !plan.toRead.isEmpty || !plan.removed.isEmpty else { return nil }
+        guard plan.added + plan.changed + plan.removed.count > 0 else {
+            return "\(plan.retried) file\(plan.retried == 1 ? "" : "s") that could not be read last time to try again"
+        }
         return "data root changed: \(plan.added) added, \(plan.changed) changed, \(plan.removed.count) removed"
+            + (plan.retried > 0 ? "; \(plan.retried) that could not be read to try again" : "")
     }
 
     public func plannedUnits(_ context: StageContext, parameters: NoParameters) throws -> Int? {
@@ -220,6 +226,9 @@ struct IngestPlan {
     var added = 0
     var changed = 0
     var unchanged = 0
+    /// Unchanged files whose last reading failed before their bytes were hashed (permission denied, a
+    /// read error, a file cut or grown while read): not a verdict on their content, so tried again.
+    var retried = 0
 
     init(files: [ScannedFile], known: [String: SourceRecord], readingAll: Bool = false) {
         var seen = Set<String>()
@@ -230,9 +239,15 @@ struct IngestPlan {
             guard let previous = known[file.path], previous.status != .removed else {
                 added += 1; toRead.append(file); continue
             }
-            // A failure for lack of open files (recorded by an emopipe before 2026-12-03) is not the file's: read again.
-            if previous.size == file.size && previous.mtimeNanos == file.mtimeNanos && !readingAll && !previous.failedForLackOfOpenFiles { unchanged += 1 }
-            else { changed += 1; toRead.append(file) }
+            if previous.size != file.size || previous.mtimeNanos != file.mtimeNanos || readingAll {
+                changed += 1; toRead.append(file)
+            } else if previous.failedUnread || previous.failedForLackOfOpenFiles, file.notRegular == nil, file.walkProblem == nil {
+                // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe
+                // before 2026-12-03): read again. A chmod changes no mtime.
+                retried += 1; toRead.append(file)
+            } else {
+                unchanged += 1
+            }
         }
         removed = known.values.filter { source in
             !seen.contains(source.path) && source.status != .removed && !unlisted.contains { source.path.hasPrefix($0) }
@@ -243,4 +258,7 @@ struct IngestPlan {
 extension SourceRecord {
     /// Failed because the open files ran out while it was read: the machine's limit, not the file's fault.
     var failedForLackOfOpenFiles: Bool { status == .failed && OpenFileLimit.ranOut(reason ?? "") }
+
+    /// Failed before its bytes could be hashed: the reading failed, whatever the content.
+    var failedUnread: Bool { status == .failed && sha256 == nil }
 }

@@ -254,6 +254,33 @@ struct DataRootWalkTests {
         #expect(sources[locked] == nil && sources[inside]?["status"] as? String == "ok", "\(sources.keys.sorted())")
     }
 
+    /// A file that could not be read (mode 0) is a failure row; made readable again, with its size and
+    /// mtime as they were (chmod changes neither), it is read by the next run, not kept as failed.
+    @Test(.enabled(if: foldersCanBeLocked, "a file with mode 0 stays readable here (file system or capabilities)"))
+    func aFileThatCouldNotBeReadIsReadAgainOnceItCanBe() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--until", "ingest",
+                         "--data", root, "--workdir", workdir]
+        try #require(chmod(wavs[0], 0) == 0)
+        defer { chmod(wavs[0], 0o644) }
+        let denied = try Self.emopipeWithoutOverrides(arguments)
+        #expect(denied.status == ExitStatus.partial, "\(denied.stderr)")
+        var sources = try IngestFixture.sources(workdir: workdir)
+        #expect(sources[wavs[0]]?["status"] as? String == "failed"
+                && (sources[wavs[0]]?["reason"] as? String ?? "").contains("Permission denied"), "\(sources[wavs[0]] ?? [:])")
+        // Still unreadable: tried again, and still failed (exit 3 each time, nothing else read again).
+        let still = try Self.emopipeWithoutOverrides(arguments)
+        #expect(still.status == ExitStatus.partial && still.stderr.contains("0 new, 0 changed, 0 removed; 1 that could not be read last time tried again"), "\(still.stderr)")
+        chmod(wavs[0], 0o644)
+        let readable = try Self.emopipeWithoutOverrides(arguments)
+        #expect(readable.status == 0, "\(readable.stderr)")
+        sources = try IngestFixture.sources(workdir: workdir)
+        #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" }, "\(sources[wavs[0]] ?? [:])")
+        let settled = try Self.emopipeWithoutOverrides(arguments)
+        #expect(settled.status == 0 && settled.stderr.contains("up to date"), "\(settled.stderr)")
+    }
+
     /// A shard this process may not read is the environment's problem, not damage: `cache verify`
     /// stops naming it (exit 1) and keeps every record, where it used to drop them all.
     @Test(.enabled(if: foldersCanBeLocked, "a file with mode 0 stays readable here (file system or capabilities)"))
