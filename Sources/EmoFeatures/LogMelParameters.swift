@@ -154,7 +154,10 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         if let empty = MelFilterbank.firstEmptyFilter(self) {
             throw bad("n_mels", nMels, "at most as many mel bands as n_fft \(nFFT) can fill between \(fmin) and \(effectiveFmax) Hz at \(sampleRate) Hz: band \(empty) has no FFT bin (use fewer n_mels or a larger n_fft)", bounds: ["n_fft", "sample_rate", "fmin", "fmax"])
         }
-        guard power.isFinite, power > 0, power <= 8 else { throw bad("power", power, "a number in (0, 8]") }
+        // Spectrogram magnitudes are raised to it as 32-bit floats: near 0 every bin is 1, whatever the sound.
+        guard power.isFinite, power >= 0.1, power <= 8 else {
+            throw bad("power", power, "a number from 0.1 to 8 (1 magnitude, 2 power; near 0 every bin is 1 whatever the sound)")
+        }
         guard dbRef.isFinite, dbRef > 0 else { throw bad("db_ref", dbRef, "a number > 0") }
         // Used as a 32-bit float: a smaller value would round to 0 and make silent bins -inf dB. It is the
         // floor for silent bins: from 1 up it clips speech's own power, and far above it every value is one.

@@ -409,12 +409,13 @@ public struct TrainParameters: StageParameters {
         try check((1...10_000).contains(epochs), .epochs, epochs, "an integer from 1 to 10000")
         try check((1...TrainingConfig.maxBatchSize).contains(batchSize), .batchSize, batchSize,
                   "an integer from 1 to \(TrainingConfig.maxBatchSize)")
-        try check(learningRate > 0 && learningRate <= 10, .learningRate, learningRate, "a number in (0, 10]")
-        try check(weightDecay >= 0 && weightDecay <= 10, .weightDecay, weightDecay, "a number from 0 to 10")
+        // Training keeps these as 32-bit floats: 1e-50 would round to 0 and nothing would be learnt.
+        try check(learningRate >= 1e-10 && learningRate <= 10, .learningRate, learningRate, "a number from 1e-10 to 10")
+        try check(weightDecay.isFinite && weightDecay >= 0 && weightDecay <= 10, .weightDecay, weightDecay, "a number from 0 to 10")
         try check((0...epochs).contains(warmupEpochs), .warmupEpochs, warmupEpochs, "an integer from 0 to epochs (\(epochs))",
                   bounds: [.epochs])
-        try check(clipNorm > 0 && clipNorm <= 1e6, .clipNorm, clipNorm, "a number in (0, 1e6]")
-        try check(labelSmoothing >= 0 && labelSmoothing < 1, .labelSmoothing, labelSmoothing, "a number with 0 <= label_smoothing < 1")
+        try check(clipNorm >= 1e-6 && clipNorm <= 1e6, .clipNorm, clipNorm, "a number from 1e-6 to 1e6")
+        try check(labelSmoothing >= 0 && Float(labelSmoothing) < 1, .labelSmoothing, labelSmoothing, "a number with 0 <= label_smoothing < 1")
         try check((1...10_000).contains(patience), .patience, patience, "an integer from 1 to 10000")
         try check((1...10_000).contains(checkpointEvery), .checkpointEvery, checkpointEvery, "an integer from 1 to 10000")
         try check((1...10_000).contains(selectionWindow), .selectionWindow, selectionWindow, "an integer from 1 to 10000")

@@ -206,7 +206,10 @@ struct StageParametersTests {
             ("selection_window: 0", "train.selection_window"), ("frequency_warp: 0.31", "train.frequency_warp"),
             ("frequency_warp: -0.05", "train.frequency_warp"), ("class_weights: inverse", "train.class_weights"), ("frequency_warp: .nan", "train.frequency_warp"),
             // Below 1 as a Double, 1 as the model's Float: the model would be refused on load.
-            ("dropout: 0.99999999", "train.dropout")]
+            ("dropout: 0.99999999", "train.dropout"), ("label_smoothing: 0.9999999999", "train.label_smoothing"),
+            // Positive as a Double, 0 as the training's Float: nothing would be learnt.
+            ("learning_rate: 1.0e-50", "train.learning_rate"), ("clip_norm: 1.0e-50", "train.clip_norm"),
+            ("weight_decay: .nan", "train.weight_decay")]
         for (text, key) in refused {
             do {
                 _ = try runner("params: {train: {\(text)}}\n")
