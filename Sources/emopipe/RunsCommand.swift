@@ -213,7 +213,7 @@ struct ReproduceCommand: ParsableCommand {
         The reproduction's work directory is removed when everything matched, unless --keep.
 
         Exit status: 0 the results match; 1 they differ, or the run cannot be repeated (its record is damaged,
-        its data root gone); 64 no such run.
+        its data root gone, it did not finish); 64 no such run.
         With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}, the fields as `diff --json` gives them.
         """))
 
@@ -241,6 +241,14 @@ struct ReproduceCommand: ParsableCommand {
             let store = try workDirectoryOptions.openStore()
             let original = try RunSummary.load(reference, store: store, workspace: workDirectoryOptions.workspace)
             // Said before minutes of work, not as every result DIFFERING after them.
+            switch original.record.status {
+            case .done, .partial: break
+            case .running, .failed, .interrupted:
+                let why = original.record.status == .running ? "it has not finished (it is running)"
+                    : original.record.status == .failed ? "it failed" : "it was interrupted"
+                throw PipelineError.unrepeatable(run: original.id, why: "\(why), so its results are not all there to compare a "
+                                                 + "reproduction with: reproduce a run that finished (done or partial)")
+            }
             if let gone = original.missingResultFolders(in: workDirectoryOptions.workspace).first {
                 throw EmoError.io(path: gone, reason: "the folder of run \(original.id)'s results is gone, so there is nothing to compare "
                                   + "a reproduction with (`emopipe runs` still lists what was recorded of it)")

@@ -138,6 +138,16 @@ struct ReproducibilityTests {
                 "\(intoFile.stderr)")
         let relative = try reproduce(after: "UPDATE run SET dataRoot = 'data' WHERE id = ?", ["--into", movedInto])
         #expect(relative.status == 1 && relative.stderr.contains("it records the data root 'data', not an absolute path"), "\(relative.stderr)")
+        try edit("UPDATE run SET dataRoot = substr(dataRoot, 1, length(dataRoot)) WHERE id = ?")
+        // A run that did not finish has no whole results to compare: refused before anything runs.
+        // (A run recorded as running whose process is gone is marked interrupted when the store is opened.)
+        for (status, says) in [("interrupted", "it was interrupted"), ("failed", "it failed"), ("running", "it was interrupted")] {
+            let unfinished = try reproduce(after: "UPDATE run SET status = '\(status)' WHERE id = ?", ["--into", movedInto])
+            #expect(unfinished.status == 1 && unfinished.stderr.contains("run \(id) cannot be repeated: \(says), so its results are not all there to compare"),
+                    "\(unfinished.stderr)")
+            #expect(!unfinished.stderr.contains("reproducing run") && !FileManager.default.fileExists(atPath: movedInto), "refused before anything runs")
+        }
+        try edit("UPDATE run SET status = 'done' WHERE id = ?")
 
         // A run whose results folder is gone is said so before anything runs, not as every result differing after.
         try FileManager.default.removeItem(atPath: workdir + "/runs/\(run["id"] as! String)")
