@@ -202,6 +202,18 @@ struct SweepTests {
         #expect(refusedMetric.stderr.contains("sweep.metric = \"weighted_f\": not a scalar of metrics.json (known: accuracy,")
                 && refusedMetric.stderr.contains(" weighted_f1)") && !refusedMetric.stderr.contains("sweep trial"), "\(refusedMetric.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
+        // A metric the pipeline writes, but no trial's settings do: seven classes under ravdess7, int8
+        // figures when no trial quantises. (Some trials without it fail alone, after training.)
+        for (metric, setting, says) in [("seven_class.accuracy", "seed: 3\nlabel_map: ravdess7", "seven_class.* is written only under label_map ravdess8"),
+                                        ("int8.weighted_f1", "seed: 3", "int8.* is written only when export.quantize is int8; here it is none")] {
+            let unscored = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2]}")
+            try String(contentsOfFile: unscored, encoding: .utf8).replacingOccurrences(of: "metric: weighted_f1", with: "metric: \(metric)")
+                .replacingOccurrences(of: "seed: 3", with: setting).write(toFile: unscored, atomically: true, encoding: .utf8)
+            let refused = try TestSupport.run(TestSupport.emopipe, ["sweep", unscored, "--workdir", workdir])
+            #expect(refused.status == ExitStatus.usage && refused.stderr.contains("sweep.metric = \"\(metric)\" is written by no trial: \(says)"),
+                    "\(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "nothing ran")
+        }
     }
 
     /// A trial refused only once it runs (its batch size over the memory budget, known after the features

@@ -145,18 +145,26 @@ public final class SweepRunner {
             _ = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation, libraries: libraries)
             inherited = nil
         } catch { inherited = "\(error)" }
+        /// Why each trial checked so far writes no sweep.metric (a trial that writes it adds nothing).
+        var unscored: [String] = []
         /// Resolves `trial` at every budget; a refusal is the trial's (`named`), unless it is the inherited one.
         func check(_ trial: SweepTrial, named: String) throws {
             // 10,000 trials × 8 budgets take minutes: Ctrl-C must stop here too, not only once trials run.
             try cancellation.check()
             for epochs in budgets {
-                do { _ = try runner(for: trial, epochs: epochs) } catch {
+                let resolved: PipelineRunner
+                do { resolved = try runner(for: trial, epochs: epochs) } catch {
                     if "\(error)" == inherited { throw error }
                     throw PipelineError.invalidFile("\(manifest.path): \(named): \(error)")
                 }
+                if epochs == budgets.first, let never = resolved.metricNeverWritten(spec.metric) { unscored.append(never) }
             }
         }
         for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))") }
+        // A metric no trial writes would fail every trial after training it; some trials without it fail alone.
+        if unscored.count == trials.count, let why = unscored.first {
+            throw PipelineError.invalidFile("\(manifest.path): sweep.metric = \(ParamValue.string(spec.metric).shown) is written by no trial: \(why)")
+        }
         // A random block's ranges are checked at their ends, with the first trial's other values: which
         // values a seed draws must not decide whether an invalid range is accepted.
         guard let random = spec.random, let first = trials.first else { return }
