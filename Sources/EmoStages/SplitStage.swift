@@ -143,6 +143,8 @@ public struct SplitParameters: StageParameters {
         try c.overwrite(&testActors, forKey: .testActors)
         try c.overwrite(&valActors, forKey: .valActors)
         try c.overwrite(&actors, forKey: .actors)
+        // Sets of actors, whatever order they are written in: [2, 1] is the split [1, 2] is, with its fingerprint.
+        testActors.sort(); valActors.sort(); actors.sort()
     }
 
     public func validate() throws {
