@@ -311,11 +311,11 @@ public struct SourceChanges: Codable, Equatable, Sendable {
 
     /// The changes noticed by `runId` and by every run after the one of the previous report
     /// (`previousRunId`): a night that was interrupted or failed, or an `emopipe run` in between, noticed
-    /// changes no report listed. Without a previous report (or when its run is not in provenance), those
-    /// of `runId` alone.
+    /// changes no report listed. Without a previous report, those of every run since the work directory
+    /// was made: the first report lists every source as added, even after an interrupted first night.
     public init(store: ProvenanceStore, runId: String, since previousRunId: String?, root: String, workspace: Workspace? = nil) throws {
         let sources = try store.sources(under: root)
-        let since = try previousRunId.map { try store.runIds(after: $0) } ?? []
+        let since = try previousRunId.map { try store.runIds(after: $0) } ?? store.runs().map(\.id)
         let runs = Set(since + [runId])
         func noticed(_ run: String) -> Bool { runs.contains(run) }
         if let workspace, let previousRunId, let before = Self.listing(workspace, previousRunId), let now = Self.listing(workspace, runId) {
@@ -377,7 +377,7 @@ extension NightlyReport {
             lines += unreadableReports.map { "- \($0)" }
             lines.append("")
         }
-        lines += ["## Sources" + (previousRunId.map { " since nightly run \($0)" } ?? " (this run)"), "",
+        lines += ["## Sources" + (previousRunId.map { " since nightly run \($0)" } ?? " (since the work directory was made)"), "",
                   "| added | changed | removed | failed since | ok | failed | ignored |", "|---:|---:|---:|---:|---:|---:|---:|",
                   "| \(sources.added.count) | \(sources.changed.count) | \(sources.removed.count) | \(sources.failed.count) | "
                   + "\(sources.totals["ok"] ?? 0) | \(sources.totals["failed"] ?? 0) | \(sources.totals["ignored"] ?? 0) |", ""]

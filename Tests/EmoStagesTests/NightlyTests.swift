@@ -52,8 +52,13 @@ struct NightlyTests {
         let (data, folder, manifest) = try Self.tinyNight("nightly-failed", metrics: "[accuracy]",
                                                            train: "epochs: 1, warmup_epochs: 0, selection_window: 1")
         let workdir = folder + "/work"
+        // A plain run before the first night: that night's report still lists every source as added, since
+        // the work directory was made (it listed none: ingest had nothing new to notice that night).
+        let ingested = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest", "--workdir", workdir])
+        #expect(ingested.status == 0, "\(ingested.stderr)")
         let good = try Self.night(manifest, workdir)
         #expect(good.status == 0, "\(good.report)")
+        #expect(good.list("added").count == 180 && good.list("changed").isEmpty && good.list("removed").isEmpty, "\(good.report)")
         try FileManager.default.moveItem(atPath: data + "/Actor_02", toPath: folder + "/Actor_02")
         let failed = try Self.night(manifest, workdir)
         #expect(failed.status == 1 && failed.report["error"] is String, "\(failed.report)")
