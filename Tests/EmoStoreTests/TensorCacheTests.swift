@@ -57,6 +57,21 @@ struct TensorCacheTests {
     /// A run id can come back (a `cache gc` killed and rerun within one second): a second cache object,
     /// as in a new process, publishing under it must leave the first shards and their records whole,
     /// whether their files are still there or one was deleted with its row kept.
+    /// A unit that failed and is then computed under the same parameters (a passing fault, read again by
+    /// --force) is no longer failed; another stage's or parameters' failure of the same bytes stays.
+    @Test func aRecordPublishedForAFailedUnitEndsItsFailure() throws {
+        let records = Self.records(count: 2, seed: 5)
+        func failure(_ key: String, stage: String = "audio", fingerprint: String = "fp") -> FailureRecord {
+            FailureRecord(stage: stage, fingerprint: fingerprint, subject: "/data/\(key).wav", sha256: key, reason: "Bad file descriptor", runId: "r1")
+        }
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: [],
+                          failures: [failure(records[0].key), failure(records[1].key), failure(records[0].key, fingerprint: "other"),
+                                     failure(records[0].key, stage: "faces")])
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: [records[0]], failures: [])
+        let left = try store.read { try FailureRecord.fetchAll($0) }.map { "\($0.stage) \($0.fingerprint) \($0.sha256 == records[0].key ? 0 : 1)" }.sorted()
+        #expect(left == ["audio fp 1", "audio other 0", "faces fp 0"], "\(left)")
+    }
+
     @Test func aRunIdUsedAgainNeverWritesOverAnIndexedShard() throws {
         let first = Self.records(count: 3, seed: 11), second = Self.records(count: 2, seed: 12)
         try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: first, failures: [])

@@ -105,6 +105,10 @@ public final class TensorCache: @unchecked Sendable {
                         dataOffset: entry.dataOffset, dataLength: entry.dataLength, metadata: record.metadata, runId: runId
                     ).save(db)
                 }
+                // A unit computed now under the parameters it once failed under (read again by --force, after
+                // a passing fault) is no longer failed: its old failure rows would count it so for ever.
+                try FailureRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
+                                         && records.map(\.key).contains(Column("sha256"))).deleteAll(db)
             }
             for var failure in failures { try failure.insert(db) }
         }
