@@ -18,6 +18,8 @@ struct InFlightLimit {
     let threads: Int
     /// The largest memory one running unit has needed so far (its working set and its result), bytes.
     private(set) var perUnit: Int?
+    /// The highest resident memory sampled during a batch, bytes.
+    private(set) var highestPeak: Int?
 
     /// The part of the budget planned for; the rest absorbs what the estimate misses (allocator slack).
     static let plannedFraction = 0.85
@@ -47,9 +49,21 @@ struct InFlightLimit {
 
     /// Learns from a batch: `peak` and `resident` are bytes before and during it, `workers` the units that ran at once.
     mutating func learn(peak: Int?, resident: Int, workers: Int) {
-        guard budget != nil, let peak, peak > resident else { return }
+        guard budget != nil, let peak else { return }
+        highestPeak = max(highestPeak ?? 0, peak)
+        guard peak > resident else { return }
         let each = (peak - resident) / max(1, workers)
         perUnit = max(perUnit ?? 0, each)
+    }
+
+    /// How far the stage went over the budget, in words, or nil when it kept to it. Units run one at a
+    /// time when the headroom is short: beyond that nothing can be done but say so.
+    var overrun: String? {
+        guard let budget, let highestPeak, highestPeak > budget else { return nil }
+        return String(format: "resident memory reached %.0f MB, over the memory budget of %.0f MB, with units run one at a time "
+                      + "when they did not fit (about %.1f MB per unit besides the %.0f MB the process holds): raise resources.max_memory_mb",
+                      ProcessMemory.megabytes(highestPeak), ProcessMemory.megabytes(budget),
+                      ProcessMemory.megabytes(perUnit ?? 0), ProcessMemory.megabytes(max(0, highestPeak - (perUnit ?? 0))))
     }
 
     /// Finished bytes that may wait unpublished, or no limit beyond the shard size without a budget.

@@ -154,6 +154,7 @@ struct PerSourceWork {
                               ProcessMemory.megabytes(budget), ProcessMemory.megabytes(perUnit))
             context.logger.info("\(line)")
         }
+        if let overrun = limit.overrun { context.logger.warning("\(overrun)") }
         return try outcome(units: units, computed: pending.count, changed: changed.count)
     }
 

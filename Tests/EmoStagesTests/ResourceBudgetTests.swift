@@ -1,5 +1,6 @@
 import EmoCore
 import EmoPipeline
+@testable import EmoStages
 import EmoStore
 import EmoTestSupport
 import Foundation
@@ -66,6 +67,7 @@ struct ResourceBudgetTests {
         let manifest = try Self.manifest(data: data, "threads: 2\nresources: {max_memory_mb: \(Self.budgetMB)}")
         let logs = try Self.runPerSourceStages(manifest, workdir: bounded, threads: 8)
         #expect(logs.allSatisfy { $0.contains("memory budget \(Self.budgetMB) MB") }, "each stage says what it learnt per unit")
+        #expect(!logs.contains { $0.contains("over the memory budget") }, "kept to the budget: no warning")
         let stages = try Self.recordedStages(bounded)
         for name in perSource {
             let stage = try #require(stages[name], "\(name) recorded")
@@ -170,5 +172,21 @@ struct ResourceBudgetTests {
         #expect(good.status == 0, "\(good.stderr)")
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         #expect(try store.runs().first?.threads == 3)
+    }
+}
+
+/// The budget's arithmetic, without data.
+@Suite("memory budget overrun")
+struct BudgetOverrunTests {
+    /// A stage that went over its budget although units ran one at a time says so, with the figures;
+    /// one that kept to it says nothing.
+    @Test func aBudgetOverrunIsSaid() {
+        var over = InFlightLimit(budget: 64 << 20, threads: 2)
+        over.learn(peak: 94 << 20, resident: 76 << 20, workers: 1)
+        #expect(over.overrun == "resident memory reached 94 MB, over the memory budget of 64 MB, with units run one at a time when they "
+                + "did not fit (about 18.0 MB per unit besides the 76 MB the process holds): raise resources.max_memory_mb")
+        var within = InFlightLimit(budget: 128 << 20, threads: 2)
+        within.learn(peak: 94 << 20, resident: 76 << 20, workers: 1)
+        #expect(within.overrun == nil && InFlightLimit(budget: nil, threads: 2).overrun == nil)
     }
 }
