@@ -120,11 +120,12 @@ enum ContentRules {
         switch codes.modality {
         case 3:
             guard let audio = facts.firstAudioStream else { return "audio-only source (modality 03) has no audio stream" }
-            if (audio.channels ?? 0) < 1 { return "audio stream has no channels" }
-            if (audio.sampleRate ?? 0) <= 0 { return "audio stream has no sample rate" }
+            if let problem = audioProblem(audio) { return problem }
         case 1:
             if facts.videoStreamCount == 0 { return "audio-video clip (modality 01) has no video stream" }
             if facts.audioStreamCount == 0 { return "audio-video clip (modality 01) has no audio stream" }
+            // A moov box at the end, cut: the streams are listed but the audio one holds no description.
+            if let audio = facts.firstAudioStream, let problem = audioProblem(audio) { return problem }
         case 2:
             if facts.videoStreamCount == 0 { return "video-only clip (modality 02) has no video stream" }
             if facts.audioStreamCount > 0 { return "video-only clip (modality 02) has an audio stream" }
@@ -132,9 +133,21 @@ enum ContentRules {
             return "modality \(modality) is not a known RAVDESS modality"
         }
         if let duration = facts.durationSeconds, duration <= 0 { return "duration is zero" }
+        if let video = facts.firstVideoStream, video.codec == Self.noCodec { return "video stream has no codec" + Self.damaged }
         if let video = facts.firstVideoStream, (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0 {
             return "video stream has no picture size"
         }
+        return nil
+    }
+
+    /// libav's name for a stream whose codec it could not tell.
+    static let noCodec = "none"
+    static let damaged = " (the file is damaged, or was cut short)"
+
+    private static func audioProblem(_ audio: StreamFacts) -> String? {
+        if audio.codec == noCodec { return "audio stream has no codec" + damaged }
+        if (audio.channels ?? 0) < 1 { return "audio stream has no channels" }
+        if (audio.sampleRate ?? 0) <= 0 { return "audio stream has no sample rate" }
         return nil
     }
 }

@@ -1,0 +1,39 @@
+import EmoCore
+import EmoMedia
+@testable import EmoStages
+import Testing
+
+/// What ingest checks in a file's streams against what its name promises.
+@Suite("content rules")
+struct ContentRulesTests {
+    static func codes(modality: Int) throws -> RavdessCodes {
+        guard case .source(let codes) = RavdessName.parse(fileName: String(format: "%02d-01-03-01-01-01-01.%@", modality, modality == 3 ? "wav" : "mp4")) else {
+            throw ParseFailed()
+        }
+        return codes
+    }
+    struct ParseFailed: Error {}
+
+    static let video = StreamFacts(index: 0, kind: .video, codec: "h264", width: 1280, height: 720)
+    static let aac = StreamFacts(index: 1, kind: .audio, codec: "aac", sampleRate: 48_000, channels: 2)
+
+    /// A clip whose moov box (at its end) was cut lists its audio stream with no codec, channels or
+    /// rate: refused at ingest as damaged, not recorded ok and then failed by the audio stage as
+    /// 'no decoder for codec "none"'.
+    @Test func aStreamListedWithoutItsDescriptionIsDamage() throws {
+        let av = try Self.codes(modality: 1)
+        func problem(_ streams: [StreamFacts]) -> String? {
+            ContentRules.problem(with: MediaFacts(container: "mov,mp4", durationSeconds: 3.5, bitRate: nil, streams: streams), codes: av)
+        }
+        #expect(problem([Self.video, Self.aac]) == nil)
+        #expect(problem([Self.video, StreamFacts(index: 1, kind: .audio, codec: "none", sampleRate: 0, channels: 0)])
+                == "audio stream has no codec (the file is damaged, or was cut short)")
+        #expect(problem([Self.video, StreamFacts(index: 1, kind: .audio, codec: "aac", sampleRate: 0, channels: 2)]) == "audio stream has no sample rate")
+        #expect(problem([StreamFacts(index: 0, kind: .video, codec: "none", width: 1280, height: 720), Self.aac])
+                == "video stream has no codec (the file is damaged, or was cut short)")
+        let speech = try Self.codes(modality: 3)
+        #expect(ContentRules.problem(with: MediaFacts(container: "wav", durationSeconds: 3, bitRate: nil,
+                                                      streams: [StreamFacts(index: 0, kind: .audio, codec: "pcm_s16le", sampleRate: 48_000, channels: 0)]),
+                                     codes: speech) == "audio stream has no channels")
+    }
+}
