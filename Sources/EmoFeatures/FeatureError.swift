@@ -6,6 +6,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     case emptyAudio
     /// Every sample is exactly zero (digital silence): the log-mel would be a constant floor.
     case silentAudio
+    /// Samples there, but no mel bin's power reaches the floor (`db_amin`): the log-mel would be that
+    /// floor everywhere, as for digital silence (a recording scaled by 1e-40, a lone 1 in 16-bit zeros).
+    case inaudible(peakPower: Float, floor: Float)
     /// Fewer samples than one window (win_length when centred, n_fft otherwise).
     case tooShort(samples: Int, needed: Int)
     /// A sample is NaN or ±infinity.
@@ -31,6 +34,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .emptyAudio: return "empty audio: no samples"
         case .silentAudio: return "silent audio: every sample is zero"
+        case let .inaudible(peak, floor):
+            return "inaudible audio: its loudest mel bin has power \(peak), below the floor db_amin \(floor), so the log-mel would be one constant value"
         case let .tooShort(samples, needed):
             return "audio too short: \(samples) samples at the analysis rate (after resampling), at least \(needed) needed (one analysis window)"
         case .notFinite: return "audio contains NaN or infinite samples"

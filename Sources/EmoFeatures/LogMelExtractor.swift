@@ -247,6 +247,7 @@ public final class LogMelExtractor: @unchecked Sendable {
         }
         // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB
         guard maxPower.isFinite else { throw FeatureError.spectrumOverflow }
+        try checkAudible(maxPower)
 
         // 4. crop
         let outFrames = p.frames ?? total
@@ -303,6 +304,11 @@ public final class LogMelExtractor: @unchecked Sendable {
     }
 
     @inline(__always) func dB(_ power: Float) -> Float { Self.db10(power, amin: aminF, refDb: refDb) }
+
+    /// Throws `.inaudible` when no mel power reaches the floor: every value would be the floor's.
+    func checkAudible(_ maxPower: Float) throws {
+        guard maxPower > aminF else { throw FeatureError.inaudible(peakPower: maxPower, floor: aminF) }
+    }
 
     /// Throws `.notFinite` or `.silentAudio`.
     static func checkSamples(_ x: UnsafePointer<Float>, _ n: Int) throws {

@@ -124,6 +124,7 @@ extension LogMelExtractor {
         try spectrogram.finish()
         // finite samples whose spectrum overflows float32 (|x| ≳ 1e17) would give inf/NaN dB
         guard spectrogram.peak.isFinite else { throw FeatureError.spectrumOverflow }
+        try checkAudible(spectrogram.peak)
         var kept = spectrogram
         let chosen: Int
         if let first { chosen = first } else {

@@ -121,6 +121,10 @@ struct LogMelStreamingTests {
         #expect(throws: FeatureError.silentAudio) {
             try extractor.compute(signal: ChunkedSignal([Float](repeating: 0, count: 50_000)), inMemoryLimit: 0)
         }
+        let inaudible = #expect(throws: FeatureError.self) {
+            try extractor.compute(signal: ChunkedSignal(Self.syntheticSpeechLike(seconds: 6).map { $0 * 1e-40 }), inMemoryLimit: 0)
+        }
+        if case .inaudible? = inaudible {} else { Issue.record("streamed: \(String(describing: inaudible))") }
         #expect(throws: FeatureError.sampleRateMismatch(expected: 16_000, actual: 8_000)) {
             try extractor.compute(signal: ChunkedSignal(y, sampleRate: 8_000))
         }

@@ -84,6 +84,14 @@ struct LogMelUnitTests {
         #expect(throws: FeatureError.emptyAudio) { try ex.compute(samples: [], sampleRate: 16000) }
         #expect(throws: FeatureError.silentAudio) { try ex.compute(samples: [Float](repeating: 0, count: 16000), sampleRate: 16000) }
         #expect(throws: FeatureError.silentAudio) { try ex.compute(samples: [Float](repeating: -0.0, count: 16003), sampleRate: 16000) }
+        // Not zero, but below the floor everywhere: the log-mel would be as constant as digital silence's.
+        for (label, quiet) in [("a tone scaled by 1e-40", sine(440, seconds: 1).map { $0 * 1e-40 }),
+                               ("a lone 16-bit 1", (0..<16000).map { $0 == 8000 ? Float(1) / 32768 : 0 })] {
+            let error = #expect(throws: FeatureError.self, "\(label)") { try ex.compute(samples: quiet, sampleRate: 16000) }
+            guard case .inaudible(_, let floor)? = error else { Issue.record("\(label): \(String(describing: error))"); continue }
+            #expect(floor == Float(1e-10))
+        }
+        #expect(try ex.compute(samples: sine(440, seconds: 1).map { $0 * 1e-3 }, sampleRate: 16000).frames > 0, "quiet but audible")
         var x = sine(440, seconds: 1)
         x[12345] = .nan
         #expect(throws: FeatureError.notFinite) { try ex.compute(samples: x, sampleRate: 16000) }
