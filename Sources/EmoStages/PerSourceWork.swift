@@ -96,7 +96,12 @@ struct PerSourceWork {
         for (shard, keys) in unsound.sorted(by: { $0.key < $1.key }) {
             context.logger.warning("\(shard): gone or not of the size it was written at: its \(keys.count) record(s) are not trusted; those this run needs are computed again")
         }
-        context.logger.info("\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count) cached")
+        // A unit left out for its recorded failure is not one with a cached record.
+        let (pendingKeys, failed) = (Set(pending.map(\.sha256)), context.forced ? [] : try failedKeys())
+        let failedBefore = units.filter { !pendingKeys.contains($0.sha256) && failed.contains($0.sha256) }.count
+        let plan = "\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count - failedBefore) cached"
+            + (failedBefore > 0 ? ", \(failedBefore) failed before (not tried again: --force \(stage) tries them)" : "")
+        context.logger.info("\(plan)")
         let progress = context.progress(total: pending.count, unit: "files")
         var limit = InFlightLimit(budget: context.memoryBudget, threads: context.threads)
         var batch = PublishBatch(maxRecords: recordsPerShard)
