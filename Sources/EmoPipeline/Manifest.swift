@@ -155,8 +155,14 @@ public struct Manifest: Equatable, Sendable {
         }
         let name = try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         // Printed raw in tables and logs: an escape sequence there would steer the terminal, a newline split a row.
-        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            throw fail("name = \(name.echoed): a name is one line of text; control characters (newlines, escapes) are not allowed")
+        // Line and paragraph separators break a line too; format characters (U+202E) reorder or hide what follows.
+        let unprintable: Set<Unicode.GeneralCategory> = [.control, .format, .lineSeparator, .paragraphSeparator]
+        if name.unicodeScalars.contains(where: { unprintable.contains($0.properties.generalCategory) }) {
+            throw fail("name = \(name.echoed): a name is one line of text; control characters (newlines, escapes), line separators "
+                       + "and invisible format characters (U+202E, U+200B) are not allowed")
+        }
+        if name.allSatisfy(\.isWhitespace) {
+            throw fail("name = \(name.echoed): a name is needed (runs and sweeps list it); leave the key out for the file's name")
         }
         var manifest = Manifest(
             name: name,
