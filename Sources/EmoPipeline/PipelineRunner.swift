@@ -102,6 +102,12 @@ public final class PipelineRunner {
             guard let stage = self.stages[declared.name], let parameters = resolved[declared.name] else { continue }
             let upstream = pipeline.closure(of: declared.name).subtracting([declared.name])
             let read = stage.reads.subtracting(stage.unreadNeeds(resolved: parameters))
+            // None of them declared, the stage would read nothing and go on (audio: "0 sources"). (One of
+            // several may be left out: a pipeline without faces trains on speech.)
+            if !read.isEmpty, read.isDisjoint(with: declaredStages), let absent = read.sorted().first {
+                throw PipelineError.invalidFile("\(manifest.pipelinePath): stage '\(declared.name)' reads the output of '\(absent)', which this "
+                    + "pipeline does not declare: add a stage '\(absent)' and list it in '\(declared.name)''s needs")
+            }
             if let missing = read.filter({ declaredStages.contains($0) && !upstream.contains($0) }).sorted().first {
                 throw PipelineError.invalidFile("\(manifest.pipelinePath): stage '\(declared.name)' reads the output of '\(missing)', but its needs "
                     + "(\(declared.needs.joined(separator: ", "))) do not lead there: add '\(missing)' to its needs, or its results would not follow changes to '\(missing)'")

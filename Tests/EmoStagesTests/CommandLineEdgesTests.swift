@@ -395,6 +395,14 @@ struct CommandLineUsageTests {
             .write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
         let accepted = try Self.emopipe(["params", folder + "/m.yaml"])
         #expect(accepted.status == 0 && !accepted.stdout.contains("faces."), "\(accepted.stderr)")
+        // A stage none of whose inputs the pipeline declares would read nothing (audio: "0 sources"): refused.
+        for (stages, reader, absent) in [("stages: {audio: {}, split: {}, train: {needs: [audio, split]}}", "audio", "ingest"),
+                                         ("stages: {export: {}}", "export", "train")] {
+            try stages.write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
+            let refused = try Self.emopipe(["run", folder + "/m.yaml", "--dry-run", "--workdir", folder + "/work"])
+            #expect(refused.status == 64 && refused.stderr.contains("stage '\(reader)' reads the output of '\(absent)', which this pipeline does not declare"),
+                    "\(refused.stderr)")
+        }
     }
 
     /// A data root whose path holds a line break cannot be written on data-root.txt's one line: the
