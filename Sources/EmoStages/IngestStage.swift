@@ -212,9 +212,12 @@ public struct IngestStage: Stage {
         // Rows of an earlier data root stay in the database: only this root's names are compared.
         let inRoot = context.dataRoot.hasSuffix("/") ? context.dataRoot : context.dataRoot + "/"
         for group in try context.store.duplicateContent() {
-            let names = group.map(\.path).filter { $0.hasPrefix(inRoot) }
-            guard names.count > 1 else { continue }
-            context.logger.warning("identical content under \(names.count) names: \(names.joined(separator: ", "))")
+            let rows = group.filter { $0.path.hasPrefix(inRoot) }
+            guard rows.count > 1 else { continue }
+            // One recording cannot be two emotions, or two actors: at least one name's labels are wrong.
+            let labels = Set(rows.map { "\(Emotion(rawValue: $0.emotion ?? 0)?.name ?? "?") by actor \($0.actor ?? 0)" }).sorted()
+            let conflict = labels.count > 1 ? "; their names disagree (\(labels.joined(separator: " / "))), so at least one is mislabelled" : ""
+            context.logger.warning("identical content under \(rows.count) names: \(rows.map(\.path).joined(separator: ", "))\(conflict)")
         }
     }
 }

@@ -37,6 +37,8 @@ struct IngestStageTests {
         let line = try #require(checksums.split(separator: "\n").first { $0.hasSuffix("Actor_01/03-01-01-01-01-01-01.wav") })
         #expect(sources[root + "/Actor_01/03-01-01-01-01-01-01.wav"]?["sha256"] as? String == String(line.prefix(64)))
         #expect(result.stderr.contains("identical content under 2 names"))
+        // One recording under two actors' names: at least one label is wrong, and the warning says so.
+        #expect(result.stderr.contains("their names disagree (angry by actor 1 / angry by actor 9), so at least one is mislabelled"), "\(result.stderr)")
         #expect(result.stderr.contains("Actor_09/03-01-05-01-01-01-09.wav"))
 
         let failedOnly = try IngestFixture.emopipe(["sources", "--failed", "--json"], workdir: workdir)
