@@ -79,6 +79,8 @@ enum RiffLayout {
             guard let format else { return "the WAV's fmt chunk is \(size) bytes, fewer than the 16 its fields take" }
             if format.channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
             if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
+            // libsndfile holds the rate in a signed 32-bit int: above that it is a damaged field, not a rate.
+            if format.sampleRate > UInt32(Int32.max) { return "the WAV's fmt chunk declares a sample rate of \(format.sampleRate) Hz, past any real one" }
             return nil
         }
 

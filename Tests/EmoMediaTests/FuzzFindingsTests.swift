@@ -98,7 +98,8 @@ struct FuzzFindingsTests {
         }
         #expect(refusals.count == 2 && refusals.allSatisfy { $0.contains("not a regular file") }, "\(refusals)")
         for (channels, rate, says) in [(UInt16(0), UInt32(16_000), "the WAV's fmt chunk declares 0 channels"),
-                                       (1, 0, "the WAV's fmt chunk declares a sample rate of 0 Hz")] {
+                                       (1, 0, "the WAV's fmt chunk declares a sample rate of 0 Hz"),
+                                       (1, UInt32.max, "the WAV's fmt chunk declares a sample rate of 4294967295 Hz, past any real one")] {
             let bad = dir.appendingPathComponent("bad.wav").path
             try Self.wav(junkChunks: 0, channels: channels, rate: rate).write(to: URL(fileURLWithPath: bad))
             #expect(throws: MediaError.truncated(path: bad, reason: says)) { _ = try AudioDecoder.decodeMono(path: bad, sampleRate: 16_000) }
