@@ -147,7 +147,7 @@ public struct Manifest: Equatable, Sendable {
         // Free text (or empty), but text: a mapping there is a misplaced block.
         if let description = fields["description"], description != .null { _ = try string("description", default: "") }
         let seed = try int("seed", default: 0)
-        guard seed >= 0 else { throw fail("seed = \(seed): expected an integer ≥ 0") }
+        guard seed >= 0 else { throw fail("seed = \(seed): expected an integer from 0 to \(Int.max)") }
         let nightly = try NightlySettings(fields["nightly"], fail: fail)
         let resources = try ResourceSettings(fields["resources"], fail: fail)
         if let workers = fields["workers"], !(1...WorkerSlice.maximumCount).contains(workers.intValue ?? 0) {

@@ -110,6 +110,8 @@ struct SweepSpecTests {
             ("metric: weighted_f1\ngrid: {dropout: [0.1]}", "sweep key 'dropout': expected stage.key"),
             ("metric: weighted_f1\ngrid: {train.dropout: []}", "sweep.grid.train.dropout must be a non-empty list"),
             ("metric: weighted_f1\ngrid: {train.dropout: [0.1]}\ntrials: 3", "sweep: unknown field 'trials'"),
+            ("metric: m\nstrategy: random\nrandom: {n_trials: 2, seed: 18446744073709551615, params: {train.dropout: {distribution: uniform, low: 0, high: 0.5}}}",
+             "sweep.random.seed = 1.8446744073709552e+19: expected an integer from 0 to 9223372036854775807"),
             ("metric: m\nstrategy: random\nrandom: {n_trials: 0, params: {train.dropout: {distribution: uniform, low: 0, high: 1}}}", "sweep.random.n_trials = 0"),
             ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 1, high: 0}}}", "uniform needs low ≤ high (got 1.0 > 0.0)"),
             ("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 0.1}}}", "uniform needs 'high'"),

@@ -187,7 +187,7 @@ extension SweepSpec.RandomSearch {
         }
         // A seed of the wrong type is refused, not read as 0: the draws would silently be another seed's.
         let seed = fields["seed"].map { $0.intValue ?? -1 } ?? 0
-        guard seed >= 0 else { throw fail("sweep.random.seed = \(fields["seed"]?.shown ?? "?"): expected an integer ≥ 0") }
+        guard seed >= 0 else { throw fail("sweep.random.seed = \(fields["seed"]?.shown ?? "?"): expected an integer from 0 to \(Int.max)") }
         guard let params = fields["params"]?.objectValue, !params.isEmpty else {
             throw fail("sweep.random.params must map stage.key to {distribution: ...}")
         }
