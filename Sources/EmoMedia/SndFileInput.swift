@@ -35,7 +35,12 @@ struct SndFileInput: ~Copyable {
         openLock.unlock()
         guard let handle else {
             // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
-            guard RiffLayout.hasRiffMagic(FileChecks.head(path, count: 4)) else { throw .notMedia(path: path, reason: reason) }
+            let head = FileChecks.head(path, count: 12)
+            guard RiffLayout.hasRiffMagic(head) else {
+                // An MP4 named .wav: libsndfile only says it does not know the format.
+                let isoMedia = head.count >= 8 && String(decoding: head[4..<8], as: UTF8.self) == "ftyp"
+                throw .notMedia(path: path, reason: isoMedia ? "an MP4/MOV file (it starts with an ftyp box), not a WAV as its name says" : reason)
+            }
             let chunks = RiffLayout.walk(path)
             // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
             let refusal = MediaError.truncated(path: path, reason: chunks?.formatProblem ?? chunks?.orderProblem ?? chunks?.cutShort(fileSize: size) ?? reason)

@@ -44,6 +44,17 @@ struct BadInputTests {
         }
     }
 
+    @Test("an MP4 named .wav is said to be one")
+    func mp4AsWav() throws {
+        var bytes = Data([0, 0, 0, 0x18]) + Data("ftypmp42".utf8) + Data(repeating: 0, count: 12)
+        bytes += Data(repeating: 7, count: 100)
+        try withFile("clip.wav", bytes) { path in
+            #expect(throws: MediaError.notMedia(path: path, reason: "an MP4/MOV file (it starts with an ftyp box), not a WAV as its name says")) {
+                _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000)
+            }
+        }
+    }
+
     @Test("random bytes .mp4")
     func randomMp4() throws {
         var generator = SplitMix64(seed: 42)
