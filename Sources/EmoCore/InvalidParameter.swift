@@ -16,7 +16,7 @@ public struct InvalidParameter: Error, Equatable, Sendable, CustomStringConverti
     }
 
     public init<T>(key: String, _ value: T, allowed: String) {
-        self.init(key: key, value: "\(value)", allowed: allowed)
+        self.init(key: key, value: Self.shown(value), allowed: allowed)
     }
 
     public var description: String { "\(key): \(value) is not allowed (\(allowed))" }
@@ -27,7 +27,14 @@ extension InvalidParameter {
     ///
     ///     try InvalidParameter.require(epochs >= 1, "epochs", epochs, "an integer from 1 to 10000")
     public static func require(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String, bounds: [String] = []) throws {
-        if !ok { throw InvalidParameter(key: key, value: "\(value)", allowed: allowed, bounds: bounds) }
+        if !ok { throw InvalidParameter(key: key, value: shown(value), allowed: allowed, bounds: bounds) }
+    }
+
+    /// A value as the user is likely to have written it: a whole number read into a Double is shown
+    /// whole (`top_db: 0` is `0`, not `0.0`).
+    public static func shown(_ value: Any) -> String {
+        if let number = value as? Double, number.isFinite, number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
+        return "\(value)"
     }
 }
 

@@ -131,7 +131,7 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
     /// Throws `InvalidParameter` (naming the key) for a value or combination the extractor cannot honour.
     public func validate() throws {
         func bad(_ key: String, _ value: Any?, _ allowed: String, bounds: [String] = []) -> InvalidParameter {
-            InvalidParameter(key: key, value: value.map { "\($0)" } ?? "null", allowed: allowed, bounds: bounds)
+            InvalidParameter(key: key, value: value.map(InvalidParameter.shown) ?? "null", allowed: allowed, bounds: bounds)
         }
         guard (1000...Self.maxSampleRate).contains(sampleRate) else {
             throw bad("sample_rate", sampleRate, "an integer from 1000 to \(Self.maxSampleRate) Hz")
