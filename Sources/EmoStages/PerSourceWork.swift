@@ -218,8 +218,11 @@ struct PerSourceWork {
     }
 
     /// Failures for lack of open files (recorded by an emopipe before 2026-12-03) are the machine's: not trusted.
+    /// A unit with a record under these parameters is not failed, whatever older rows say (a work
+    /// directory from before failures were dropped on success, or a merged worker's rows).
     private func failedKeys() throws -> Set<String> {
         Set(try context.store.failures(stage: stage).filter { $0.fingerprint == fingerprint && !OpenFileLimit.ranOut($0.reason) }.map(\.sha256))
+            .subtracting(try cache.keys(stage: stage, fingerprint: fingerprint))
     }
 
     /// The digest of what downstream stages read: each unit's record CRC, or that it failed.
