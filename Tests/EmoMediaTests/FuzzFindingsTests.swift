@@ -120,25 +120,33 @@ struct FuzzFindingsTests {
         bad.replaceSubrange(34..<36, with: [0, 0])   // 0 bits per sample: libsndfile refuses it
         try bad.write(to: URL(fileURLWithPath: refused))
         #expect(Self.opening(refused) == "refused" && Self.opening(good) == "sndfile", "the premise")
-        // One thread refuses the bad file over and over; the other opens, reads and closes the good one
-        // as fast as it can, so that its descriptor often takes the number just let go.
+        // One thread refuses the bad file over and over; the other, started first, opens, reads and closes
+        // the good one as fast as it can, so that its descriptor often takes the number just let go.
         let rounds = 6_000   // the old double close showed about once in 1,500 refusals
-        nonisolated(unsafe) var (refusing, readsCut, reads) = (true, 0, 0)
-        DispatchQueue.concurrentPerform(iterations: 2) { worker in
-            if worker == 0 {
-                for _ in 0..<rounds { _ = try? AudioDecoder.decodeMono(path: refused, sampleRate: 16_000) }
-                refusing = false
-                return
-            }
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock()
+            var refusing = true, reads = 0, readsCut = 0
+            func locked<T>(_ body: (Tally) -> T) -> T { lock.lock(); defer { lock.unlock() }; return body(self) }
+        }
+        let tally = Tally()
+        let (started, finished) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        Thread {
             var head = [UInt8](repeating: 0, count: 12)
-            while refusing {
+            started.signal()
+            while tally.locked({ $0.refusing }) {
                 let descriptor = open(good, O_RDONLY | O_CLOEXEC)
                 guard descriptor >= 0 else { continue }
-                reads += 1
-                if pread(descriptor, &head, 12, 0) != 12 { readsCut += 1 }
+                let cut = pread(descriptor, &head, 12, 0) != 12
                 close(descriptor)
+                tally.locked { $0.reads += 1; if cut { $0.readsCut += 1 } }
             }
-        }
+            finished.signal()
+        }.start()
+        started.wait()
+        for _ in 0..<rounds { _ = try? AudioDecoder.decodeMono(path: refused, sampleRate: 16_000) }
+        tally.locked { $0.refusing = false }
+        finished.wait()
+        let (reads, readsCut) = tally.locked { ($0.reads, $0.readsCut) }
         #expect(reads > 0 && readsCut == 0, "\(readsCut) of \(reads) reads of a good file lost their descriptor to another thread")
         #expect(try AudioDecoder.decodeMono(path: good, sampleRate: 16_000).samples.count == 4_000)
         let leftOpen = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter { fd in
