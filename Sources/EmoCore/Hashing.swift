@@ -31,16 +31,20 @@ public enum SHA256Hex {
             total += Int64(n)
             if total > opened.size {
                 throw EmoError.io(path: path, reason: "holds more bytes than its size on disk (\(opened.size)): "
-                                  + "it is being written to, or is not a file of fixed size; not read")
+                                  + "\(grewWhileRead), or is not a file of fixed size; not read")
             }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
         // Fewer bytes than the file had when opened: it was cut while read, and the digest is of no version of it.
         guard total == opened.size else {
-            throw EmoError.io(path: path, reason: "gave \(total) bytes but had \(opened.size) when opened: it shrank while being read; not read")
+            throw EmoError.io(path: path, reason: "gave \(total) bytes but had \(opened.size) when opened: \(shrankWhileRead); not read")
         }
         return (hex(hasher.finalize()), total)
     }
+
+    /// Words of the refusals of a file that changed size while hashed (ingest reads such a file again).
+    public static let grewWhileRead = "it is being written to"
+    public static let shrankWhileRead = "it shrank while being read"
 
     public static func of(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
     public static func of(_ string: String) -> String { of(Data(string.utf8)) }

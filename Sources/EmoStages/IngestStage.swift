@@ -47,7 +47,9 @@ public struct IngestStage: Stage {
             // at all: the next run reads it.
             let rows = examined.filter { !$0.failedForLackOfOpenFiles }
             try commit(rows, context: context)
-            sameContent += rows.filter { row in known[row.path].map { $0.status != .removed && $0.sha256 != nil && $0.sha256 == row.sha256 } ?? false }.count
+            sameContent += rows.filter { row in
+                plan.changedPaths.contains(row.path) && known[row.path].map { $0.status != .removed && $0.sha256 != nil && $0.sha256 == row.sha256 } ?? false
+            }.count
             let failures = rows.filter { $0.status == .failed }.count
             failedNow += failures
             progress.advance(by: rows.count, failed: failures)
@@ -232,6 +234,8 @@ struct IngestPlan {
     /// Unchanged files whose last reading failed before their bytes were hashed (permission denied, a
     /// read error, a file cut or grown while read): not a verdict on their content, so tried again.
     var retried = 0
+    /// The paths of the files counted in `changed`.
+    var changedPaths: Set<String> = []
 
     init(files: [ScannedFile], known: [String: SourceRecord], readingAll: Bool = false) {
         var seen = Set<String>()
@@ -243,7 +247,7 @@ struct IngestPlan {
                 added += 1; toRead.append(file); continue
             }
             if previous.size != file.size || previous.mtimeNanos != file.mtimeNanos || readingAll {
-                changed += 1; toRead.append(file)
+                changed += 1; toRead.append(file); changedPaths.insert(file.path)
             } else if previous.failedUnread || previous.failedForLackOfOpenFiles, file.notRegular == nil, file.walkProblem == nil {
                 // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe
                 // before 2026-12-03): read again. A chmod changes no mtime.
@@ -262,6 +266,12 @@ extension SourceRecord {
     /// Failed because the open files ran out while it was read: the machine's limit, not the file's fault.
     var failedForLackOfOpenFiles: Bool { status == .failed && OpenFileLimit.ranOut(reason ?? "") }
 
-    /// Failed before its bytes could be hashed: the reading failed, whatever the content.
-    var failedUnread: Bool { status == .failed && sha256 == nil }
+    /// Failed before its bytes could be hashed for a reason of the moment, not of the file: permission
+    /// denied, an I/O error, the file cut or grown while read. (A dangling link or a link loop is not
+    /// one: its size and mtime change once its target is there.)
+    var failedUnread: Bool {
+        guard status == .failed, sha256 == nil, let reason else { return false }
+        let passing = [EACCES, EPERM, EIO, ESTALE].map { String(cString: strerror($0)) } + [SHA256Hex.shrankWhileRead, SHA256Hex.grewWhileRead]
+        return passing.contains { reason.contains($0) }
+    }
 }

@@ -279,6 +279,13 @@ struct DataRootWalkTests {
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" }, "\(sources[wavs[0]] ?? [:])")
         let settled = try Self.emopipeWithoutOverrides(arguments)
         #expect(settled.status == 0 && settled.stderr.contains("up to date"), "\(settled.stderr)")
+        // A dangling link did not fail for the moment: it is not tried again by every run (once its
+        // target is there, its size and mtime change).
+        let folder = (wavs[0] as NSString).deletingLastPathComponent
+        try FileManager.default.createSymbolicLink(atPath: folder + "/03-01-08-02-02-02-01.wav", withDestinationPath: root + "/nowhere.wav")
+        #expect(try Self.emopipeWithoutOverrides(arguments).status == ExitStatus.partial)
+        let dangling = try Self.emopipeWithoutOverrides(arguments)
+        #expect(dangling.status == ExitStatus.partial && dangling.stderr.contains("ingest: up to date"), "\(dangling.stderr)")
     }
 
     /// A shard this process may not read is the environment's problem, not damage: `cache verify`
