@@ -304,17 +304,20 @@ public struct Workspace: Sendable, Equatable {
     /// Where a file a run recorded by its absolute path is now: that path, else the same file in this
     /// work directory (one copied or moved keeps the paths its runs recorded), else nil when it is gone.
     /// The same file is the recorded path's tail from one of the work directory's own folders on.
+    /// This work directory's own copy comes first: a copy's rows still name the original's files.
     public func whereNow(recorded path: String) -> String? {
-        if FileManager.default.fileExists(atPath: path) { return path }
+        let exists = { FileManager.default.fileExists(atPath: $0) }
+        if relativePath(path) != nil { return exists(path) ? path : nil }
         let names = Set(ownFolders.map { URL(fileURLWithPath: $0).lastPathComponent })
         let parts = path.split(separator: "/")
         // A damaged row's `cache/../..` must not lead out of the work directory.
-        guard !parts.contains(where: { $0 == ".." || $0 == "." }) else { return nil }
-        for start in parts.indices where names.contains(String(parts[start])) {
-            let here = self.path(parts[start...].joined(separator: "/"))
-            if FileManager.default.fileExists(atPath: here) { return here }
+        if !parts.contains(where: { $0 == ".." || $0 == "." }) {
+            for start in parts.indices where names.contains(String(parts[start])) {
+                let here = self.path(parts[start...].joined(separator: "/"))
+                if exists(here) { return here }
+            }
         }
-        return nil
+        return exists(path) ? path : nil
     }
 
     // MARK: Scale-out workers

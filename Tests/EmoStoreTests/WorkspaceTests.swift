@@ -31,6 +31,12 @@ struct WorkspaceTests {
                 == w.path("workers/0-of-2/cache/train/abc/fold-0/model.json"))
         #expect(w.whereNow(recorded: "/old/work/runs/r2/model.onnx") == nil, "gone")
         #expect(w.whereNow(recorded: "/old/work/runs/../../outside") == nil, "not led out by ..")
+        // A copy's rows name the original's files, still there: this work directory's own are shown.
+        let original = root + "/original"
+        try Folder.create(original + "/runs/r1")
+        try Data().write(to: URL(fileURLWithPath: original + "/runs/r1/model.onnx"))
+        #expect(w.whereNow(recorded: original + "/runs/r1/model.onnx") == w.path("runs/r1/model.onnx"))
+        #expect(w.whereNow(recorded: original + "/runs/r1/model.onnx") != nil && w.whereNow(recorded: w.path("runs/r9/x")) == nil)
     }
 
     /// The layout existing work directories have on disk: moving it would orphan their cache and runs.
