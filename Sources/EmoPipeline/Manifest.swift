@@ -155,11 +155,15 @@ public struct Manifest: Equatable, Sendable {
         }
         let name = try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         // Printed raw in tables and logs: an escape sequence there would steer the terminal, a newline split a row.
-        // Line and paragraph separators break a line too; format characters (U+202E) reorder or hide what follows.
-        let unprintable: Set<Unicode.GeneralCategory> = [.control, .format, .lineSeparator, .paragraphSeparator]
-        if name.unicodeScalars.contains(where: { unprintable.contains($0.properties.generalCategory) }) {
-            throw fail("name = \(name.echoed): a name is one line of text; control characters (newlines, escapes), line separators "
-                       + "and invisible format characters (U+202E, U+200B) are not allowed")
+        // Line and paragraph separators break a line too; bidirectional overrides (U+202E) reorder what
+        // follows. (Other format characters are text: U+200C in Persian words, U+200D in emoji.)
+        let breaking: Set<Unicode.GeneralCategory> = [.control, .lineSeparator, .paragraphSeparator]
+        let reordering: Set<UInt32> = Set(0x202A...0x202E).union(0x2066...0x2069)
+        func unprintable(_ scalar: Unicode.Scalar) -> Bool { breaking.contains(scalar.properties.generalCategory) || reordering.contains(scalar.value) }
+        if name.unicodeScalars.contains(where: unprintable) {
+            let shown = name.unicodeScalars.map { unprintable($0) ? String(format: "\\u{%04X}", $0.value) : String($0) }.joined()
+            throw fail("name = \"\(shown)\": a name is one line of text; control characters (newlines, escapes), line separators "
+                       + "and bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not allowed")
         }
         if name.allSatisfy(\.isWhitespace) {
             throw fail("name = \(name.echoed): a name is needed (runs and sweeps list it); leave the key out for the file's name")

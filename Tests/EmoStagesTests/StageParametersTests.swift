@@ -197,6 +197,13 @@ struct StageParametersTests {
         }
     }
 
+    /// Joiners and soft hyphens are text (Persian words, emoji sequences): a name holding them is accepted.
+    @Test func aNameWithJoinersIsText() throws {
+        for name in ["\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}", "team-\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}", "soft\u{00AD}hyphen"] {
+            #expect(try runner("name: \"\(name)\"\n").manifest.name == name)
+        }
+    }
+
     /// Actor lists are sets: written in another order they are the same split, with the same fingerprint
     /// (so the same cached training), and duplicates are still refused.
     @Test func actorListsInAnyOrderAreTheSameSplit() throws {
