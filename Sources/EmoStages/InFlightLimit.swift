@@ -18,8 +18,9 @@ struct InFlightLimit {
     let threads: Int
     /// The largest memory one running unit has needed so far (its working set and its result), bytes.
     private(set) var perUnit: Int?
-    /// The highest resident memory sampled during a batch, bytes.
+    /// The highest resident memory sampled during a batch, and what was resident when that batch began, bytes.
     private(set) var highestPeak: Int?
+    private(set) var residentBeforePeak = 0
 
     /// The part of the budget planned for; the rest absorbs what the estimate misses (allocator slack).
     static let plannedFraction = 0.85
@@ -50,7 +51,7 @@ struct InFlightLimit {
     /// Learns from a batch: `peak` and `resident` are bytes before and during it, `workers` the units that ran at once.
     mutating func learn(peak: Int?, resident: Int, workers: Int) {
         guard budget != nil, let peak else { return }
-        highestPeak = max(highestPeak ?? 0, peak)
+        if peak > highestPeak ?? 0 { (highestPeak, residentBeforePeak) = (peak, resident) }
         guard peak > resident else { return }
         let each = (peak - resident) / max(1, workers)
         perUnit = max(perUnit ?? 0, each)
@@ -61,9 +62,9 @@ struct InFlightLimit {
     var overrun: String? {
         guard let budget, let highestPeak, highestPeak > budget else { return nil }
         return String(format: "resident memory reached %.0f MB, over the memory budget of %.0f MB, with units run one at a time "
-                      + "when they did not fit (about %.1f MB per unit besides the %.0f MB the process holds): raise resources.max_memory_mb",
+                      + "when they did not fit (about %.1f MB per unit; %.0f MB were resident before that batch): raise resources.max_memory_mb",
                       ProcessMemory.megabytes(highestPeak), ProcessMemory.megabytes(budget),
-                      ProcessMemory.megabytes(perUnit ?? 0), ProcessMemory.megabytes(max(0, highestPeak - (perUnit ?? 0))))
+                      ProcessMemory.megabytes(perUnit ?? 0), ProcessMemory.megabytes(residentBeforePeak))
     }
 
     /// Finished bytes that may wait unpublished, or no limit beyond the shard size without a budget.

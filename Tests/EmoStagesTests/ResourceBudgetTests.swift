@@ -183,8 +183,9 @@ struct BudgetOverrunTests {
     @Test func aBudgetOverrunIsSaid() {
         var over = InFlightLimit(budget: 64 << 20, threads: 2)
         over.learn(peak: 94 << 20, resident: 76 << 20, workers: 1)
-        #expect(over.overrun == "resident memory reached 94 MB, over the memory budget of 64 MB, with units run one at a time when they "
-                + "did not fit (about 18.0 MB per unit besides the 76 MB the process holds): raise resources.max_memory_mb")
+        over.learn(peak: 100 << 20, resident: 60 << 20, workers: 2)   // two at once, 20 MB each: the peak batch is this one
+        #expect(over.overrun == "resident memory reached 100 MB, over the memory budget of 64 MB, with units run one at a time when they "
+                + "did not fit (about 20.0 MB per unit; 60 MB were resident before that batch): raise resources.max_memory_mb")
         var within = InFlightLimit(budget: 128 << 20, threads: 2)
         within.learn(peak: 94 << 20, resident: 76 << 20, workers: 1)
         #expect(within.overrun == nil && InFlightLimit(budget: nil, threads: 2).overrun == nil)
