@@ -136,9 +136,11 @@ struct ReproducibilityTests {
         let intoFile = try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir, "--into", file])
         #expect(intoFile.status == 64 && intoFile.stderr.contains("\(file) is not a folder") && !intoFile.stderr.contains("reproducing run"),
                 "\(intoFile.stderr)")
+        let database = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let recordedRoot = try #require(try database.read { try String.fetchOne($0, sql: "SELECT dataRoot FROM run WHERE id = ?", arguments: [id]) })
         let relative = try reproduce(after: "UPDATE run SET dataRoot = 'data' WHERE id = ?", ["--into", movedInto])
         #expect(relative.status == 1 && relative.stderr.contains("it records the data root 'data', not an absolute path"), "\(relative.stderr)")
-        try edit("UPDATE run SET dataRoot = substr(dataRoot, 1, length(dataRoot)) WHERE id = ?")
+        try database.write { try $0.execute(sql: "UPDATE run SET dataRoot = ? WHERE id = ?", arguments: [recordedRoot, id]) }
         // A run that did not finish has no whole results to compare: refused before anything runs.
         // (A run recorded as running whose process is gone is marked interrupted when the store is opened.)
         for (status, says) in [("interrupted", "it was interrupted"), ("failed", "it failed"), ("running", "it was interrupted")] {

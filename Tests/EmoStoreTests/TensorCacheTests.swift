@@ -54,9 +54,6 @@ struct TensorCacheTests {
         #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
     }
 
-    /// A run id can come back (a `cache gc` killed and rerun within one second): a second cache object,
-    /// as in a new process, publishing under it must leave the first shards and their records whole,
-    /// whether their files are still there or one was deleted with its row kept.
     /// A unit that failed and is then computed under the same parameters (a passing fault, read again by
     /// --force) is no longer failed; another stage's or parameters' failure of the same bytes stays.
     @Test func aRecordPublishedForAFailedUnitEndsItsFailure() throws {
@@ -72,6 +69,9 @@ struct TensorCacheTests {
         #expect(left == ["audio fp 1", "audio other 0", "faces fp 0"], "\(left)")
     }
 
+    /// A run id can come back (a `cache gc` killed and rerun within one second): a second cache object,
+    /// as in a new process, publishing under it must leave the first shards and their records whole,
+    /// whether their files are still there or one was deleted with its row kept.
     @Test func aRunIdUsedAgainNeverWritesOverAnIndexedShard() throws {
         let first = Self.records(count: 3, seed: 11), second = Self.records(count: 2, seed: 12)
         try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: first, failures: [])
