@@ -16,8 +16,9 @@ public struct AudioStage: Stage {
     public let name = StageName.audio.rawValue
     public let perSource = true
     public let reads: Set<String> = [StageName.ingest.rawValue]
-    /// 2: resampling at soxr's 20-bit precision, librosa's soxr_hq.
-    public let codeVersion = "2"
+    /// 2: resampling at soxr's 20-bit precision, librosa's soxr_hq. 3: audio whose every mel bin is below
+    /// db_amin is refused as inaudible (it gave a constant tensor); every other file gives the same bytes.
+    public let codeVersion = "3"
 
     public init() {}
 
