@@ -31,6 +31,16 @@ public struct TrainStage: Stage {
     /// for the last epoch, which is known before any stage runs (`run --dry-run`, a sweep's trials).
     public func checkAcross(_ parameters: [String: ResolvedParameters]) throws {
         try checkBlocksFit(parameters)
+        // A modality whose feature stage the pipeline leaves out is trained without (a pipeline without
+        // faces trains on speech); with none of them there, nothing would be learnt from.
+        if let train = parameters[name], let modalities = (train.value as? TrainParameters)?.modalities,
+           !modalities.contains(where: { parameters[$0.featureStage.rawValue] != nil }) {
+            throw PipelineError.invalidParameter(
+                file: train.origins[TrainParameters.CodingKeys.modalities.rawValue]?.place ?? ParameterOrigin.defaultValue.place,
+                key: "train.modalities", value: "[\(modalities.map(\.rawValue).joined(separator: ", "))]",
+                allowed: "modalities whose feature stage the pipeline declares (it has no "
+                    + modalities.map { "'\($0.featureStage.rawValue)'" }.joined(separator: " or ") + " stage)")
+        }
         guard let train = parameters[name], let split = parameters[StageName.split.rawValue],
               let selection = (train.value as? TrainParameters)?.selection, selection != .last,
               let cause = (split.value as? SplitParameters)?.withoutValidation(

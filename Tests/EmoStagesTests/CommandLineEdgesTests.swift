@@ -395,6 +395,10 @@ struct CommandLineUsageTests {
             .write(toFile: folder + "/pipeline.yaml", atomically: true, encoding: .utf8)
         let accepted = try Self.emopipe(["params", folder + "/m.yaml"])
         #expect(accepted.status == 0 && !accepted.stdout.contains("faces."), "\(accepted.stderr)")
+        // But a model of faces alone, with no faces stage, would learn from nothing: refused.
+        let facesOnly = try Self.emopipe(["params", folder + "/m.yaml", "--set", "train.modalities=[faces]"])
+        #expect(facesOnly.status == 64 && facesOnly.stderr.contains("train.modalities = [faces]")
+                && facesOnly.stderr.contains("modalities whose feature stage the pipeline declares (it has no 'faces' stage)"), "\(facesOnly.stderr)")
         // A stage none of whose inputs the pipeline declares would read nothing (audio: "0 sources"): refused.
         for (stages, reader, absent) in [("stages: {audio: {}, split: {}, train: {needs: [audio, split]}}", "audio", "ingest"),
                                          ("stages: {export: {}}", "export", "train")] {
