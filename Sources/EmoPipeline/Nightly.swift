@@ -343,9 +343,19 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         // Only failures of sources still under the root with the content that failed: one replaced since
         // and computed fine, or gone, is not listed.
         let current = Dictionary(sources.filter { $0.status != .removed }.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+        // And only failures under the parameters each stage now runs with: a sweep trial's or an old
+        // manifest's failure, under other parameters, says nothing of this pipeline.
+        var inUse: [String: String] = [:]
+        func inUseParameters(_ stage: String) throws -> String? {
+            if let known = inUse[stage] { return known }
+            let parameters = try store.stageState(stage)?.parametersFingerprint
+            inUse[stage] = parameters
+            return parameters
+        }
         var latest: [String: Failure] = [:]
         for run in since.contains(runId) ? since : since + [runId] {
             for row in try store.failures(runId: run) where current[row.subject] == row.sha256 {
+                if !row.fingerprint.isEmpty, let parameters = try inUseParameters(row.stage), parameters != row.fingerprint { continue }
                 latest[row.stage + "\u{0}" + row.subject] = Failure(path: row.subject, stage: row.stage, reason: row.reason)
             }
         }

@@ -112,11 +112,22 @@ struct NightlyTests {
         // first: the next report still lists it, as changes since the previous report.
         let between = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--until", "ingest"])
         #expect(between.status == 0 || between.status == 3, "\(between.stderr)")
+        // A failure under other audio parameters (a sweep trial's, an old manifest's) says nothing of this pipeline.
+        let failedElsewhere = data + "/Actor_01/03-01-01-01-01-01-01.wav"
+        do {
+            let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+            let sha = try #require(try store.source(path: failedElsewhere)?.sha256)
+            let runId = try #require(try store.runs().max { $0.startedAt < $1.startedAt }?.id)
+            var foreign = FailureRecord(stage: "audio", fingerprint: "other-parameters", subject: failedElsewhere, sha256: sha,
+                                        reason: "a trial's failure", runId: runId)
+            try store.write { try foreign.insert($0) }
+        }
         let third = try Self.night(manifest, workdir)
         #expect(third.status == 3)
         #expect(third.list("removed") == [removed] && third.list("added") == [broken])
         let failed = third.sources["failed"] as? [[String: Any]] ?? []
         #expect(failed.contains { $0["path"] as? String == broken && !($0["reason"] as? String ?? "").isEmpty })
+        #expect(!failed.contains { $0["path"] as? String == failedElsewhere }, "\(failed)")
         #expect(third.stageActions["audio"] == "ran" && third.stageActions["train"] == "ran")
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         #expect(try store.source(path: removed)?.status == .removed)
