@@ -177,6 +177,17 @@ public struct TrainStage: Stage {
     }
 
     /// The fold a file inside a fold folder belongs to (`…/fold-2/best.safetensors` → 2).
+    /// Why the model's window would be mostly padding (the median clip's log-mel fills a quarter of it
+    /// or less: `audio.hop_length` raised, or a window far longer than the clips), or nil.
+    static func mostlyPadding(_ samples: [ClipFeatures], windowFrames: Int) -> String? {
+        let frames = samples.filter { $0.logmel != nil }.map(\.melFrames).sorted()
+        guard !frames.isEmpty else { return nil }
+        let median = frames[frames.count / 2]
+        guard median * 4 <= windowFrames else { return nil }
+        return "the median clip has \(median) log-mel frame\(median == 1 ? "" : "s"), a quarter or less of train.window_frames "
+            + "(\(windowFrames)): most of every window is padding (a longer audio.hop_length than meant, or a shorter window fits these clips)"
+    }
+
     static func foldIndex(of path: String) -> Int? {
         Workspace.fold(folderName: URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent)
     }
@@ -199,6 +210,7 @@ public struct TrainStage: Stage {
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         let largestFold = features.plan.folds.map { features.samples(actors: $0.train).count }.max() ?? parameters.batchSize
         try parameters.checkMemory(features.config, context: context, trainingClips: largestFold)
+        if let padding = Self.mostlyPadding(features.samples, windowFrames: parameters.windowFrames) { context.logger.warning("\(padding)") }
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
