@@ -151,14 +151,9 @@ public final class PipelineRunner {
     /// Why a run of these settings writes no `metric` in metrics.json although the pipeline can: a part
     /// written only under some settings. Nil when it is written.
     func metricNeverWritten(_ metric: String) -> String? {
-        if metric.hasPrefix("seven_class."), manifest.labelMap != LabelMap.ravdess8.name {
-            return "seven_class.* is written only under label_map ravdess8 (calm then merged into neutral); this one is \(manifest.labelMap)"
-        }
-        let quantize = resolvedParams(StageName.evaluate.rawValue)["\(StageName.export.rawValue).quantize"]?.stringValue
-        if metric.hasPrefix("int8."), quantize != "int8" {
-            return "int8.* is written only when export.quantize is int8; here it is \(quantize ?? "unset")"
-        }
-        return nil
+        pipeline.stageNames.lazy.compactMap { name in
+            self.stages[name]?.scalarNotWritten(metric, params: self.resolvedParams(name), manifest: self.manifest)
+        }.first
     }
 
     /// A stage's parameters in canonical form plus the manifest fields it reads: what its

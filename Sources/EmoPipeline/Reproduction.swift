@@ -14,6 +14,19 @@ public struct Reproduction {
 
     public init(original: RunSummary) { self.original = original }
 
+    /// A run that did not finish has no whole results to compare a reproduction with.
+    public func requireFinished() throws {
+        let why: String
+        switch original.record.status {
+        case .done, .partial: return
+        case .running: why = "it has not finished (it is running)"
+        case .failed: why = "it failed"
+        case .interrupted: why = "it was interrupted"
+        }
+        throw PipelineError.unrepeatable(run: original.id, why: "\(why), so its results are not all there to compare a "
+                                         + "reproduction with: reproduce a run that finished (done or partial)")
+    }
+
     /// The recorded manifest (its recorded --set lines included: `Manifest.parse` reads them), its
     /// relative paths resolved from where it was, with the recorded data root and thread count.
     public func manifest() throws -> Manifest {

@@ -29,6 +29,18 @@ public struct EvaluateStage: Stage {
 
     public var resultScalars: [RunFile: [String]] { Self.scalarNames }
 
+    /// The seven-class figures are written for ravdess8 only, the int8 ones when the export is quantised.
+    public func scalarNotWritten(_ scalar: String, params: [String: ParamValue], manifest: Manifest) -> String? {
+        if scalar.hasPrefix("seven_class."), manifest.labelMap != LabelMap.ravdess8.name {
+            return "seven_class.* is written only under label_map ravdess8 (calm then merged into neutral); this one is \(manifest.labelMap)"
+        }
+        let quantize = params["\(StageName.export.rawValue).quantize"]?.stringValue
+        if scalar.hasPrefix("int8."), quantize != ExportParameters.Quantize.int8.rawValue {
+            return "int8.* is written only when export.quantize is int8; here it is \(quantize ?? "unset")"
+        }
+        return nil
+    }
+
     /// Read off small documents with every optional part present (intervals, seven classes, int8,
     /// several folds), so the names follow the documents' types.
     static let scalarNames: [RunFile: [String]] = {

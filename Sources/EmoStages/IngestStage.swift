@@ -271,7 +271,9 @@ extension SourceRecord {
     /// one: its size and mtime change once its target is there.)
     var failedUnread: Bool {
         guard status == .failed, sha256 == nil, let reason else { return false }
-        let passing = [EACCES, EPERM, EIO, ESTALE].map { String(cString: strerror($0)) } + [SHA256Hex.shrankWhileRead, SHA256Hex.grewWhileRead]
-        return passing.contains { reason.contains($0) }
+        return Self.passingReadFailures.contains { reason.contains($0) }
     }
+
+    private static let passingReadFailures = [EACCES, EPERM, EIO, ESTALE].map { String(cString: strerror($0)) }
+        + [SHA256Hex.shrankWhileRead, SHA256Hex.grewWhileRead]
 }

@@ -70,12 +70,12 @@ struct PerSourceWork {
     /// Units with neither a cached record nor a recorded failure under these parameters. A record
     /// whose shard file is gone counts as missing: computed again, its new row replaces the old.
     /// `unsound`: `recordsInUnsoundShards` when the caller has it already.
-    func pending(_ units: [SourceUnit], unsound: [String: Set<String>]? = nil) throws -> [SourceUnit] {
+    func pending(_ units: [SourceUnit], unsound: [String: Set<String>]? = nil, failed: Set<String>? = nil) throws -> [SourceUnit] {
         if context.forced { return units }
         let cache = self.cache
         let done = try cache.keys(stage: stage, fingerprint: fingerprint)
             .subtracting(try (unsound ?? cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint)).values.joined())
-        let failed = try failedKeys()
+        let failed = try failed ?? failedKeys()
         return units.filter { !done.contains($0.sha256) && !failed.contains($0.sha256) }
     }
 
@@ -92,12 +92,13 @@ struct PerSourceWork {
 
     func run(_ units: [SourceUnit], compute: @escaping (SourceUnit) throws -> TensorRecord) throws -> StageOutcome {
         let unsound = context.forced ? [:] : try cache.recordsInUnsoundShards(stage: stage, fingerprint: fingerprint)
-        let pending = try self.pending(units, unsound: unsound)
+        let failed = context.forced ? [] : try failedKeys()
+        let pending = try self.pending(units, unsound: unsound, failed: failed)
         for (shard, keys) in unsound.sorted(by: { $0.key < $1.key }) {
             context.logger.warning("\(shard): gone or not of the size it was written at: its \(keys.count) record(s) are not trusted; those this run needs are computed again")
         }
         // A unit left out for its recorded failure is not one with a cached record.
-        let (pendingKeys, failed) = (Set(pending.map(\.sha256)), context.forced ? [] : try failedKeys())
+        let pendingKeys = Set(pending.map(\.sha256))
         let failedBefore = units.filter { !pendingKeys.contains($0.sha256) && failed.contains($0.sha256) }.count
         let plan = "\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count - failedBefore) cached"
             + (failedBefore > 0 ? ", \(failedBefore) failed before (not tried again: --force \(stage) tries them)" : "")

@@ -241,21 +241,14 @@ struct ReproduceCommand: ParsableCommand {
             let store = try workDirectoryOptions.openStore()
             let original = try RunSummary.load(reference, store: store, workspace: workDirectoryOptions.workspace)
             // Said before minutes of work, not as every result DIFFERING after them.
-            switch original.record.status {
-            case .done, .partial: break
-            case .running, .failed, .interrupted:
-                let why = original.record.status == .running ? "it has not finished (it is running)"
-                    : original.record.status == .failed ? "it failed" : "it was interrupted"
-                throw PipelineError.unrepeatable(run: original.id, why: "\(why), so its results are not all there to compare a "
-                                                 + "reproduction with: reproduce a run that finished (done or partial)")
-            }
+            let reproduction = Reproduction(original: original)
+            try reproduction.requireFinished()
             if let gone = original.missingResultFolders(in: workDirectoryOptions.workspace).first {
                 throw EmoError.io(path: gone, reason: "the folder of run \(original.id)'s results is gone, so there is nothing to compare "
                                   + "a reproduction with (`emopipe runs` still lists what was recorded of it)")
             }
             let stamp = String(Int(Date().timeIntervalSince1970))
             let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
-            let reproduction = Reproduction(original: original)
             let cancellation = Cancellation()
             // A record it cannot repeat is said before "reproducing".
             let runner = try reproduction.prepare(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
