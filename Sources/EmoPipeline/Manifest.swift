@@ -165,7 +165,8 @@ public struct Manifest: Equatable, Sendable {
             throw fail("name = \"\(shown)\": a name is one line of text; control characters (newlines, escapes), line separators "
                        + "and bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not allowed")
         }
-        if name.allSatisfy(\.isWhitespace) {
+        // Invisible alone too: zero-width spaces and joiners, a byte-order mark.
+        if name.unicodeScalars.allSatisfy({ $0.properties.isWhitespace || $0.properties.isDefaultIgnorableCodePoint }) {
             throw fail("name = \(name.echoed): a name is needed (runs and sweeps list it); leave the key out for the file's name")
         }
         var manifest = Manifest(

@@ -437,7 +437,7 @@ public struct TrainParameters: StageParameters {
         try check((0...epochs).contains(warmupEpochs), .warmupEpochs, warmupEpochs, "an integer from 0 to epochs (\(epochs))",
                   bounds: [.epochs])
         try check(clipNorm >= 1e-6 && clipNorm <= 1e6, .clipNorm, clipNorm, "a number from 1e-6 to 1e6")
-        try check(labelSmoothing >= 0 && Float(labelSmoothing) < 1, .labelSmoothing, labelSmoothing, "a number with 0 <= label_smoothing < 1")
+        try check(labelSmoothing >= 0 && Float(labelSmoothing) < 1, .labelSmoothing, labelSmoothing, "a number with 0 <= label_smoothing < 1 as a 32-bit float (at most 0.99999994)")
         try check((1...10_000).contains(patience), .patience, patience, "an integer from 1 to 10000")
         try check((1...10_000).contains(checkpointEvery), .checkpointEvery, checkpointEvery, "an integer from 1 to 10000")
         try check((1...10_000).contains(selectionWindow), .selectionWindow, selectionWindow, "an integer from 1 to 10000")

@@ -228,6 +228,9 @@ struct StageParametersTests {
             // Positive as a Double, 0 as the training's Float: nothing would be learnt.
             ("learning_rate: 1.0e-50", "train.learning_rate"), ("clip_norm: 1.0e-50", "train.clip_norm"),
             ("weight_decay: .nan", "train.weight_decay")]
+        // Below 1 as written, 1 as the training's Float: the refusal says so.
+        let rounded = try #require(throws: PipelineError.self) { try runner("params: {train: {label_smoothing: 0.9999999999}}\n") }
+        #expect(rounded.description.contains("as a 32-bit float (at most 0.99999994)"), "\(rounded)")
         for (text, key) in refused {
             do {
                 _ = try runner("params: {train: {\(text)}}\n")
