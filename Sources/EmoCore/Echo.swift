@@ -26,3 +26,12 @@ extension String {
         return escaped
     }
 }
+
+extension String {
+    /// An optional sign and ASCII digits: what `Int(_:)` reads unless the number does not fit, so a
+    /// refusal can say "out of range" of `99999999999999999999` instead of "not an integer".
+    public var isWholeNumberText: Bool {
+        let digits = first == "-" || first == "+" ? dropFirst() : Substring(self)
+        return !digits.isEmpty && digits.unicodeScalars.allSatisfy { ("0"..."9").contains($0) }
+    }
+}

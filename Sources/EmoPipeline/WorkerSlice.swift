@@ -38,7 +38,11 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
     /// `I/N`, I counted from 0.
     public init(parsing text: String) throws {
         guard let (index, count) = Self.numbers(text) else {
-            throw PipelineError.invalidFile("--worker '\(text)': expected I/N (e.g. 0/4), or `env`")
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            if parts.count == 2, parts.allSatisfy(\.isWholeNumberText) {
+                throw PipelineError.invalidFile("--worker '\(text.echoed)': out of range; the count N is from 1 to \(Self.maximumCount) and the index I from 0 to N-1")
+            }
+            throw PipelineError.invalidFile("--worker '\(text.echoed)': expected I/N (e.g. 0/4), or `env`")
         }
         try self.init(index: index, count: count)
     }

@@ -161,7 +161,7 @@ struct ManifestOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "Worker threads, instead of the manifest's top-level `threads` (1-\(Manifest.maxThreads)); recorded with the run. Training's results depend on it, so it joins train's fingerprint as the manifest's does.",
         valueName: "n"))
-    var threads: Int?
+    var threads: String?
 
     func load() throws -> Manifest { try withThreads(Self.load(path: manifest, data: data, settings: settings)) }
 
@@ -173,9 +173,12 @@ struct ManifestOptions: ParsableArguments {
 
     /// `--threads` laid over the manifest's `threads`.
     private func withThreads(_ loaded: Manifest) throws -> Manifest {
-        guard let threads else { return loaded }
-        guard (1...Manifest.maxThreads).contains(threads) else {
-            throw UsageError("--threads \(threads): expected an integer from 1 to \(Manifest.maxThreads)")
+        guard let text = self.threads else { return loaded }
+        // Read here, not by the argument parser: a number too long for Int is then out of range by name,
+        // as -1 is, not "invalid for '--threads <n>'".
+        guard let threads = Int(text), (1...Manifest.maxThreads).contains(threads) else {
+            throw UsageError("--threads \(text.echoed): " + (text.isWholeNumberText ? "out of range; " : "")
+                             + "expected an integer from 1 to \(Manifest.maxThreads)")
         }
         var manifest = loaded
         if threads != loaded.threads { manifest.threadsOverride = threads }

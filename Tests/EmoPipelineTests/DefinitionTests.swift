@@ -171,6 +171,12 @@ struct WorkerSliceTests {
             }
         }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "0/100001") }
+        // Integers too long for Int are out of range, not "expected I/N".
+        for text in ["0/99999999999999999999", "-99999999999999999999/2"] {
+            #expect(throws: PipelineError.invalidFile("--worker '\(text)': out of range; the count N is from 1 to \(WorkerSlice.maximumCount) and the index I from 0 to N-1")) {
+                try WorkerSlice(parsing: text)
+            }
+        }
         #expect(try WorkerSlice(parsing: "99999/100000").count == WorkerSlice.maximumCount)
     }
 

@@ -557,13 +557,18 @@ struct CommandLineUsageTests {
         let folder = try TestSupport.temporaryFolder("negative")
         let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
         let cases: [([String], String)] = [
-            (["params", manifest, "--threads", "-1"], "--threads -1: expected an integer from 1 to"),
+            (["params", manifest, "--threads", "-1"], "--threads -1: out of range; expected an integer from 1 to"),
+            // Too long for Int: out of range by name too, not the argument parser's "invalid for '--threads <n>'".
+            (["params", manifest, "--threads", "99999999999999999999"], "--threads 99999999999999999999: out of range; expected an integer from 1 to"),
+            (["params", manifest, "--threads", "two"], "--threads two: expected an integer from 1 to"),
             (["runs", "--limit", "-3", "--workdir", folder + "/work"], "--limit -3: expected 0 or more runs"),
             (["cache", "export", "--stage", "audio", "--format", "npz", "--records-per-file", "-5", folder, "--workdir", folder + "/work"],
              "--records-per-file -5 is outside"),
             (["predict", "--run", "x", "--timeout", "-2", "-"], "--timeout -2.0: expected a number of seconds"),
             (["run", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0, so of 2 workers it is 0 to 1"),
             (["sweep", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0"),
+            (["run", manifest, "--worker", "99999999999999999999/1", "--workdir", folder + "/work"],
+             "--worker '99999999999999999999/1': out of range; the count N is from 1 to"),
         ]
         for (arguments, message) in cases {
             let result = try Self.emopipe(arguments)
