@@ -152,7 +152,7 @@ public final class PipelineRunner {
     /// written only under some settings. Nil when it is written.
     func metricNeverWritten(_ metric: String) -> String? {
         pipeline.stageNames.lazy.compactMap { name in
-            self.stages[name]?.scalarNotWritten(metric, params: self.resolvedParams(name), manifest: self.manifest)
+            self.stages[name]?.scalarNotWritten(metric, parameters: self.parameters, manifest: self.manifest)
         }.first
     }
 
@@ -333,8 +333,8 @@ public final class PipelineRunner {
         } catch {
             let interrupted = (error as? EmoError) == .interrupted
             do {
-                try store.finishRun(id: runId, status: interrupted ? .interrupted : .failed,
-                                    exitCode: Int(interrupted ? ExitStatus.interrupted : ExitStatus.failure))
+                // As the process will exit: a training refused at run time for its parameters is 64, not 1.
+                try store.finishRun(id: runId, status: interrupted ? .interrupted : .failed, exitCode: Int(ExitStatus.of(error)))
             } catch let recording {
                 // The run's own error is the one to report; this says why `runs` will show it otherwise.
                 logger.warning("the end of run \(runId) could not be recorded (\(EmoError.reason(of: recording))), so `emopipe runs` will list it as interrupted")
@@ -513,6 +513,21 @@ public enum ExitStatus {
     public static let usage: Int32 = 64
     public static let locked: Int32 = 75
     public static let interrupted: Int32 = 130
+
+    /// The status an error that ends a command gives: the one rule for the process's exit status and
+    /// for the exit code a run that the error ended is recorded with.
+    public static func of(_ error: Error) -> Int32 {
+        switch error {
+        case let pipeline as PipelineError:
+            switch pipeline {
+            case .locked: return locked
+            case .invalidFile, .invalidParameter, .unknownStage, .cycle, .upstreamNotReady: return usage
+            case .missingData, .damagedCache, .unrepeatable: return failure
+            }
+        case let emo as EmoError: return emo == .interrupted ? interrupted : failure
+        default: return failure
+        }
+    }
 }
 
 public enum EmoPipeVersion {

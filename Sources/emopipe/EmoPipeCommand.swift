@@ -341,17 +341,13 @@ enum Failure {
         switch error {
         case let pipeline as PipelineError:
             message = pipeline.description
-            switch pipeline {
-            case .locked: status = ExitStatus.locked
-            case .invalidFile, .invalidParameter, .unknownStage, .cycle, .upstreamNotReady: status = ExitStatus.usage
-            case .missingData, .damagedCache, .unrepeatable: status = ExitStatus.failure
-            }
+            status = ExitStatus.of(pipeline)
         case let usage as UsageError:
             message = usage.description
             status = ExitStatus.usage
         case let emo as EmoError:
             message = emo.description
-            status = emo == .interrupted ? ExitStatus.interrupted : ExitStatus.failure
+            status = ExitStatus.of(emo)
         case EncodingError.invalidValue(let value, let context):
             // JSON has no NaN or infinity: a result holding one (training diverged) cannot be written.
             let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()

@@ -159,7 +159,9 @@ struct ResourceBudgetTests {
         let namesBatch = huge.stderr.contains("--set: train.batch_size = 4096") && huge.stderr.contains("the largest batch size that fits is")
         let namesModel = huge.stderr.contains("--set: train.audio_channels = [1024]") && huge.stderr.contains("not even batch size 1 fits")
         #expect(namesBatch || namesModel, "\(huge.stderr)")
-        #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().first?.status == .failed)
+        // Recorded with the status the process exits with (it was 1 while the process exited 64).
+        let recorded = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().first)
+        #expect(recorded.status == .failed && recorded.exitCode == Int(huge.status), "\(recorded.status) \(String(describing: recorded.exitCode))")
     }
 
     @Test func threadsOnTheCommandLineAreCheckedAndRecorded() throws {
