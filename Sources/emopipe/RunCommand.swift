@@ -144,13 +144,18 @@ struct RunCommand: ParsableCommand {
 }
 
 /// SIGINT and SIGTERM ask the run to stop after its current batch; a second SIGINT stops at once.
+/// SIGHUP (the terminal closed under a run) does the same, so the run is recorded interrupted and
+/// resumes, unless emopipe started with it ignored (`nohup`), which stays so.
 final class SignalTrap {
     private var sources: [DispatchSourceSignal] = []
+    private var trapped: [Int32] = []
     private var interrupts = 0
 
     /// `stopping` is said on the first signal: what happens to the work done so far.
     init(cancellation: Cancellation, stopping: String = "stopping; finished work is kept") {
-        for sig in [SIGINT, SIGTERM] {
+        let hangupIgnored = unsafeBitCast(signal(SIGHUP, SIG_IGN), to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+        trapped = hangupIgnored ? [SIGINT, SIGTERM] : [SIGINT, SIGTERM, SIGHUP]
+        for sig in trapped {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
@@ -168,7 +173,6 @@ final class SignalTrap {
 
     func restore() {
         sources.forEach { $0.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+        trapped.forEach { signal($0, SIG_DFL) }
     }
 }

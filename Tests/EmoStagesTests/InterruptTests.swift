@@ -42,6 +42,33 @@ struct InterruptTests {
         #expect(status.stdout.contains("audio     never-run"), "\(status.stdout)")
     }
 
+    /// SIGHUP (the terminal closed) stops a run as SIGTERM does: exit 130, the run recorded interrupted,
+    /// the clip finished before it kept. Started under `nohup` (SIGHUP ignored), the run ignores it and
+    /// finishes. Before, SIGHUP killed the process outright, leaving the run recorded `running`.
+    @Test func sighupStopsARunUnlessItWasStartedUnderNohup() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 20), ("03-01-02-01-01-01-01.wav", 2)])
+        for underNohup in [false, true] {
+            let workdir = try TestSupport.temporaryFolder("hangup")
+            let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+                             "--until", "audio", "--threads", "2", "--set", "audio.hop_length=2"]
+            // nohup execs emopipe in its own process, so the pid signalled is emopipe's.
+            let run = underNohup ? try TestSupport.Background("/usr/bin/nohup", [TestSupport.emopipe] + arguments)
+                                 : try TestSupport.Background(TestSupport.emopipe, arguments)
+            #expect(run.waitForStderr(containing: "audio 1/2"), "\(run.stderr)")
+            #expect(kill(run.pid, SIGHUP) == 0)
+            let status = run.wait()
+            let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+            let cached = try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").fetchCount($0) }
+            if underNohup {
+                #expect(status == 0 && cached == 2, "nohup: exit \(status), \(cached) cached: \(run.stderr)")
+                #expect(try store.runs().first?.status == .done)
+            } else {
+                #expect(status == ExitStatus.interrupted && cached == 1, "exit \(status), \(cached) cached: \(run.stderr)")
+                #expect(try store.runs().first?.status == .interrupted)
+            }
+        }
+    }
+
     /// SIGTERM while ingest hashes a huge file (200 GB, sparse: minutes of reading) stops the run within
     /// that file: exit 130, the run recorded interrupted, the huge file neither recorded nor failed.
     /// Before, hashing ran to the end, and a stop in ingest's last batch was lost (exit 3, the run `partial`).
