@@ -45,9 +45,9 @@ public protocol Stage: Sendable {
     /// → `cv.weighted_f1.mean`, ...), named as `RunSummary` reads them: what `nightly.metrics` and
     /// `sweep.metric` may watch. Empty for a stage that writes no results.
     var resultScalars: [RunFile: [String]] { get }
-    /// Why a run with these resolved parameters (`resolvedParams`) writes no `scalar` of
+    /// Why a run with these parameters (every stage's, by stage name) writes no `scalar` of
     /// `resultScalars` (a part written only under some settings), or nil when it is written.
-    func scalarNotWritten(_ scalar: String, params: [String: ParamValue], manifest: Manifest) -> String?
+    func scalarNotWritten(_ scalar: String, parameters: [String: ResolvedParameters], manifest: Manifest) -> String?
 }
 
 public extension Stage {
@@ -61,7 +61,7 @@ public extension Stage {
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
     func checkBeforeRunning(_ parameters: ResolvedParameters) throws {}
     var resultScalars: [RunFile: [String]] { [:] }
-    func scalarNotWritten(_ scalar: String, params: [String: ParamValue], manifest: Manifest) -> String? { nil }
+    func scalarNotWritten(_ scalar: String, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? { nil }
     /// The keys this stage's parameters take.
     var parameterKeys: Set<String> { Parameters.acceptedKeys }
 

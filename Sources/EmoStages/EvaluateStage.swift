@@ -30,13 +30,20 @@ public struct EvaluateStage: Stage {
     public var resultScalars: [RunFile: [String]] { Self.scalarNames }
 
     /// The seven-class figures are written for ravdess8 only, the int8 ones when the export is quantised.
-    public func scalarNotWritten(_ scalar: String, params: [String: ParamValue], manifest: Manifest) -> String? {
+    public func scalarNotWritten(_ scalar: String, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
         if scalar.hasPrefix("seven_class."), manifest.labelMap != LabelMap.ravdess8.name {
             return "seven_class.* is written only under label_map ravdess8 (calm then merged into neutral); this one is \(manifest.labelMap)"
         }
-        let quantize = params["\(StageName.export.rawValue).quantize"]?.stringValue
-        if scalar.hasPrefix("int8."), quantize != ExportParameters.Quantize.int8.rawValue {
-            return "int8.* is written only when export.quantize is int8; here it is \(quantize ?? "unset")"
+        let quantize = (parameters[StageName.export.rawValue]?.value as? ExportParameters)?.quantize
+        if scalar.hasPrefix("int8."), quantize != .int8 {
+            return "int8.* is written only when export.quantize is int8; here it is \(quantize?.rawValue ?? "unset")"
+        }
+        // A bootstrap over test actors needs two of them; folds cut from the data may have one too, but
+        // only the data tells, so only a single named test actor is known here.
+        if scalar.hasPrefix("confidence_interval."), let split = parameters[StageName.split.rawValue]?.value as? SplitParameters,
+           split.testActors.count == 1 {
+            return "confidence_interval.* (a bootstrap over test actors) is written only with two or more test actors; "
+                + "split.test_actors is [\(split.testActors[0])]"
         }
         return nil
     }
