@@ -47,9 +47,19 @@ enum RiffLayout {
         head.count >= 4 && magics.contains(String(decoding: head[0..<4], as: UTF8.self))
     }
 
-    /// The first `fmt ` chunk's fields (those a 16-byte chunk holds).
+    /// The first `fmt ` chunk's fields (those a 16-byte chunk holds), and for WAVE_FORMAT_EXTENSIBLE
+    /// the tag its sub-format GUID starts with, when the chunk holds it.
     struct Format {
         var tag: UInt16, channels: UInt16, sampleRate: UInt32, blockAlign: UInt16, bitsPerSample: UInt16
+        var subformat: UInt16?
+
+        static let pcm: UInt16 = 1, ieeeFloat: UInt16 = 3, extensible: UInt16 = 0xFFFE
+
+        /// How the samples are coded: the tag, or an extensible format's sub-format.
+        var coding: UInt16? { tag == Self.extensible ? subformat : tag }
+
+        /// The sample sizes each plain coding comes in.
+        static let bitsByCoding: [UInt16: Set<Int>] = [pcm: [8, 16, 24, 32], ieeeFloat: [32, 64]]
     }
 
     /// What the walk over the chunks found, up to the first `data` chunk.
@@ -81,6 +91,10 @@ enum RiffLayout {
             if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
             // libsndfile holds the rate in a signed 32-bit int: above that it is a damaged field, not a rate.
             if format.sampleRate > UInt32(Int32.max) { return "the WAV's fmt chunk declares a sample rate of \(format.sampleRate) Hz, past any real one" }
+            // libsndfile says only "Unspecified internal error" of float samples of 16 bits.
+            if format.coding == Format.ieeeFloat, let sizes = Format.bitsByCoding[Format.ieeeFloat], !sizes.contains(Int(format.bitsPerSample)) {
+                return "the WAV's fmt chunk declares IEEE float samples of \(format.bitsPerSample) bits; float samples are 32 or 64 bits"
+            }
             return nil
         }
 
@@ -98,9 +112,9 @@ enum RiffLayout {
         func isSoundPlainLayout(fileSize: Int64) -> Bool {
             guard formatBeforeData, let format, let end = dataEnd, end <= fileSize else { return false }
             let bits = Int(format.bitsPerSample)
-            let known: Set<UInt16> = [1, 3, 0xFFFE]   // PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
-            return known.contains(format.tag) && [8, 16, 24, 32, 64].contains(bits) && format.channels > 0 && format.sampleRate > 0
-                && Int(format.blockAlign) == Int(format.channels) * bits / 8
+            // An extensible format whose sub-format is not read stays unknown: libav would guess at it.
+            guard let coding = format.coding, Format.bitsByCoding[coding]?.contains(bits) == true else { return false }
+            return format.channels > 0 && format.sampleRate > 0 && Int(format.blockAlign) == Int(format.channels) * bits / 8
         }
     }
 
@@ -138,6 +152,11 @@ enum RiffLayout {
                     func field(_ at: Int, _ width: Int) -> UInt64 { integer(fields.dropFirst(at).prefix(width), bigEndian: bigEndian) }
                     found.format = Format(tag: UInt16(field(0, 2)), channels: UInt16(field(2, 2)), sampleRate: UInt32(field(4, 4)),
                                           blockAlign: UInt16(field(12, 2)), bitsPerSample: UInt16(field(14, 2)))
+                    // Extensible: cbSize, valid bits and channel mask (8 bytes), then the sub-format GUID,
+                    // whose first two bytes are the coding's tag.
+                    if found.format?.tag == Format.extensible, size >= 40, let extra = try? handle.read(upToCount: 10), extra.count == 10 {
+                        found.format?.subformat = UInt16(integer(extra.suffix(2), bigEndian: bigEndian))
+                    }
                 }
             }
             if id == "data" {

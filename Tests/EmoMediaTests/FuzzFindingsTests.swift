@@ -105,6 +105,36 @@ struct FuzzFindingsTests {
             #expect(throws: MediaError.truncated(path: bad, reason: says)) { _ = try AudioDecoder.decodeMono(path: bad, sampleRate: 16_000) }
             #expect(throws: MediaError.truncated(path: bad, reason: says)) { _ = try MediaProbe.probe(path: bad) }
         }
+        // Float samples of 16 bits, said plainly (tag 3) or through WAVE_FORMAT_EXTENSIBLE's sub-format:
+        // libsndfile says "Unspecified internal error"; the extensible one used to pass the probe through
+        // libav and fail later, in the audio stage.
+        let samples = Self.wav(rate: 16_000, frames: 8_000).dropFirst(44)
+        func fmt(tag: UInt16, extensibleSubformat: UInt16?) -> Data {
+            var fields = Data()
+            func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { fields.append(contentsOf: $0) } }
+            append(tag); append(UInt16(1)); append(UInt32(16_000)); append(UInt32(32_000)); append(UInt16(2)); append(UInt16(16))
+            if let extensibleSubformat {
+                append(UInt16(22)); append(UInt16(16)); append(UInt32(4)); append(extensibleSubformat)
+                fields.append(contentsOf: [0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71])
+            }
+            return fields
+        }
+        for (name, fields) in [("float16.wav", fmt(tag: 3, extensibleSubformat: nil)), ("float16-extensible.wav", fmt(tag: 0xFFFE, extensibleSubformat: 3))] {
+            var body = Data("WAVEfmt ".utf8)
+            withUnsafeBytes(of: UInt32(fields.count).littleEndian) { body.append(contentsOf: $0) }
+            body.append(fields)
+            body.append(contentsOf: Array("data".utf8))
+            withUnsafeBytes(of: UInt32(samples.count).littleEndian) { body.append(contentsOf: $0) }
+            body.append(samples)
+            var file = Data("RIFF".utf8)
+            withUnsafeBytes(of: UInt32(body.count).littleEndian) { file.append(contentsOf: $0) }
+            file.append(body)
+            let path = dir.appendingPathComponent(name).path
+            try file.write(to: URL(fileURLWithPath: path))
+            let says = "the WAV's fmt chunk declares IEEE float samples of 16 bits; float samples are 32 or 64 bits"
+            #expect(throws: MediaError.truncated(path: path, reason: says)) { _ = try MediaProbe.probe(path: path) }
+            #expect(throws: MediaError.truncated(path: path, reason: says)) { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+        }
     }
 
     /// libsndfile closes the descriptor of a WAV it refuses, even when asked not to: closing it again
