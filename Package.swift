@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swift5),
         // Media probing and decoding (audio and video), the only target that calls FFmpeg; and libsndfile.
-        .target(name: "EmoMedia", dependencies: ["CFFmpeg", "CSndFile"], swiftSettings: swift5),
+        .target(name: "EmoMedia", dependencies: ["EmoCore", "CFFmpeg", "CSndFile"], swiftSettings: swift5),
         // Features computed from decoded media: log-mel spectrograms, face crops.
         .target(name: "EmoFeatures", dependencies: ["EmoCore", "EmoMedia", "CDlibShim"], swiftSettings: swift5),
         // Provenance database (SQLite through GRDB) and the sharded tensor cache.

@@ -1,4 +1,5 @@
 // Cheap checks on the raw file before any library sees it, so the common failures get precise errors.
+import EmoCore
 import Foundation
 
 enum FileChecks {
@@ -19,7 +20,13 @@ enum FileChecks {
         guard access(path, R_OK) == 0 else {
             throw .unreadable(path: path, reason: String(cString: strerror(errno)))
         }
-        guard info.st_size > 0 else { throw .emptyFile(path: path) }
+        guard info.st_size > 0 else {
+            // /proc/self/environ and the like report 0 bytes and are made as they are read: not an empty recording.
+            if KernelFilesystem.holds(path: path) {
+                throw .unreadable(path: path, reason: "a file of the kernel's /proc or /sys filesystem, which holds no recordings")
+            }
+            throw .emptyFile(path: path)
+        }
         return Int64(info.st_size)
     }
 

@@ -29,6 +29,16 @@ struct BadInputTests {
         }
     }
 
+    /// /proc files report 0 bytes and are made as they are read: said to be the kernel's, not "empty".
+    @Test("a /proc file reporting 0 bytes")
+    func kernelFile() throws {
+        let path = "/proc/self/environ"
+        try #require(FileManager.default.fileExists(atPath: path))
+        let says = MediaError.unreadable(path: path, reason: "a file of the kernel's /proc or /sys filesystem, which holds no recordings")
+        #expect(throws: says) { try MediaProbe.probe(path: path) }
+        #expect(throws: says) { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+    }
+
     @Test("zero-byte .mp4 (libav path)")
     func emptyMp4() throws {
         try withFile("empty.mp4", Data()) { path in
