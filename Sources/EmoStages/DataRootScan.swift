@@ -116,6 +116,11 @@ struct DataRootScan {
                     continue
                 }
                 if isFolder {
+                    // Named as a recording is (`03-01-…wav/`): a copy or an unpacking gone wrong, said once, not
+                    // passed over in silence; what is in it is walked as any folder's files are.
+                    if Self.isRavdessNamed(path) {
+                        recordProblem(path, "a folder named as a RAVDESS recording is, not a file (the files in it are read as any folder's)")
+                    }
                     try visit(path, identity: entry, ancestors: inside)
                 } else {
                     seen[entry] = path

@@ -201,6 +201,25 @@ struct DataRootWalkTests {
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
     }
 
+    /// A folder named as a recording is (`03-01-…wav/`, a copy gone wrong) is a failure row saying so,
+    /// and the recording inside it is read as any folder's. Before, it was walked without a word.
+    @Test func aFolderNamedLikeARecordingIsAFailureRowAndItsFilesAreRead() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let folder = root + "/Actor_01/03-01-03-02-02-02-01.wav"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        let inside = folder + "/03-01-03-02-02-02-01.wav"
+        try FileManager.default.copyItem(atPath: wavs[0], toPath: inside)
+        let workdir = try TestSupport.temporaryFolder("work")
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(result.status == ExitStatus.partial, "\(result.stderr)")
+        let sources = try IngestFixture.sources(workdir: workdir)
+        #expect(sources[folder]?["status"] as? String == "failed", "\(sources[folder] ?? [:])")
+        #expect((sources[folder]?["reason"] as? String ?? "").contains("a folder named as a RAVDESS recording is, not a file"),
+                "\(sources[folder] ?? [:])")
+        #expect(sources[inside]?["status"] as? String == "ok", "the recording inside is read: \(sources[inside] ?? [:])")
+        #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
+    }
+
     /// Runs emopipe unable to list a folder whose mode forbids it: as root, without the capabilities
     /// that let root read any folder (inherited ones dropped too, as some container runtimes pass them).
     static func emopipeWithoutOverrides(_ arguments: [String]) throws -> TestSupport.ProcessResult {
