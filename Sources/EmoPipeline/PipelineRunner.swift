@@ -64,11 +64,13 @@ public final class PipelineRunner {
     /// Every declared stage's parameters, decoded and validated once, before anything runs.
     public let parameters: [String: ResolvedParameters]
 
+    /// `pipeline`: the manifest's pipeline file as already read (a sweep reads it once for all its trials).
     public init(manifest: Manifest, workspace: Workspace, stages: [any Stage],
-                cancellation: Cancellation = Cancellation(), libraries: [String: String] = [:]) throws {
+                cancellation: Cancellation = Cancellation(), libraries: [String: String] = [:],
+                pipeline alreadyRead: PipelineDefinition? = nil) throws {
         self.manifest = manifest
         self.libraries = libraries
-        self.pipeline = try PipelineDefinition.load(path: manifest.pipelinePath, manifest: manifest.path)
+        self.pipeline = try alreadyRead ?? PipelineDefinition.load(path: manifest.pipelinePath, manifest: manifest.path)
         self.workspace = workspace
         self.stages = Dictionary(stages.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.cancellation = cancellation

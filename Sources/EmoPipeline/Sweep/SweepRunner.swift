@@ -69,6 +69,8 @@ public final class SweepRunner {
     /// The work directory given; trials run in `workspace`, which is a worker's own inside it for `--worker`.
     public let mainWorkspace: Workspace
     public let worker: WorkerSlice?
+    /// The pipeline file, read once: every trial runs the same stages, even if the file is edited meanwhile.
+    private let pipeline: PipelineDefinition
 
     public init(manifest: Manifest, workspace: Workspace, stages: [any Stage], cancellation: Cancellation = Cancellation(),
                 libraries: [String: String] = [:], worker: WorkerSlice? = nil) throws {
@@ -96,6 +98,7 @@ public final class SweepRunner {
         self.cancellation = cancellation
         self.libraries = libraries
         self.trials = try spec.trials()
+        self.pipeline = try PipelineDefinition.load(path: manifest.pipelinePath, manifest: manifest.path)
         try validateEveryTrial()
     }
 
@@ -132,17 +135,17 @@ public final class SweepRunner {
 
     private func runner(for trial: SweepTrial, epochs: Int?) throws -> PipelineRunner {
         try PipelineRunner(manifest: manifest(for: trial, epochs: epochs), workspace: workspace, stages: stages,
-                           cancellation: cancellation, libraries: libraries)
+                           cancellation: cancellation, libraries: libraries, pipeline: pipeline)
     }
 
     /// Every trial's parameters are resolved and validated, as a manifest's are, before any runs.
     private func validateEveryTrial() throws {
-        try PipelineRunner.checkSweepMetric(spec, manifest: manifest, pipeline: try PipelineDefinition.load(path: manifest.pipelinePath, manifest: manifest.path), stages: stages)
+        try PipelineRunner.checkSweepMetric(spec, manifest: manifest, pipeline: pipeline, stages: stages)
         // What the manifest and its --set lines are refused for without any trial's values: a trial refused
         // for the very same is refused for a value it inherits (a value every trial overrides is no fault).
         let inherited: String?
         do {
-            _ = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation, libraries: libraries)
+            _ = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation, libraries: libraries, pipeline: pipeline)
             inherited = nil
         } catch { inherited = "\(error)" }
         /// Why each trial checked so far writes no sweep.metric (a trial that writes it adds nothing).
@@ -188,7 +191,7 @@ public final class SweepRunner {
             }
             for trial in myTrials {
                 try SweepWorker.checkFeaturesReady(try PipelineRunner(manifest: manifest(for: trial, epochs: nil), workspace: mainWorkspace,
-                                                                      stages: stages, libraries: libraries), main: mainWorkspace)
+                                                                      stages: stages, libraries: libraries, pipeline: pipeline), main: mainWorkspace)
             }
             try SweepWorker.prepare(worker: workspace, main: mainWorkspace, sweepId: id, slice: worker)
             log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
@@ -220,7 +223,7 @@ public final class SweepRunner {
     /// with the manifest's own settings, in the work directory given: what sweep workers then read.
     public func prepareFeatures(command: String) throws -> RunReport {
         let runner = try PipelineRunner(manifest: manifest, workspace: mainWorkspace, stages: stages,
-                                        cancellation: cancellation, libraries: libraries)
+                                        cancellation: cancellation, libraries: libraries, pipeline: pipeline)
         var read = Set<String>()
         for trial in trials {
             try cancellation.check()
