@@ -63,7 +63,7 @@ public struct ExportStage: Stage {
         var digest = sha
         if parameters.quantize == .int8 {
             let int8 = try writeInt8(classifier.model, trained: trained, metadata: fields, folder: folder, fed: fed, context: context)
-            summary += String(format: "; model.int8.onnx, %d bytes (%.0f%%)", int8.bytes, 100 * Double(int8.bytes) / Double(max(1, onnx.count)))
+            summary += String(format: "; model.int8.onnx, %ld bytes (%.0f%%)", int8.bytes, 100 * Double(int8.bytes) / Double(max(1, onnx.count)))
             digest = SHA256Hex.of(sha + int8.sha)
         }
         return StageOutcome(outputDigest: digest, unitsDone: 1, unitsSkipped: 0, unitsFailed: 0, summary: summary)

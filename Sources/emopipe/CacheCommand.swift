@@ -332,10 +332,10 @@ struct CacheCommand: ParsableCommand {
                 print("stage     cache key         shards  records        bytes")
                 for s in stats {
                     print("\(s.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.fingerprint.prefix(16))  "
-                          + String(format: "%6d  %7d  %11d", s.shards, s.records, s.bytes))
+                          + String(format: "%6ld  %7ld  %11ld", s.shards, s.records, s.bytes))
                 }
                 let total = stats.reduce(into: (0, 0, 0)) { $0.0 += $1.shards; $0.1 += $1.records; $0.2 += $1.bytes }
-                print("total                       " + String(format: "%6d  %7d  %11d", total.0, total.1, total.2))
+                print("total                       " + String(format: "%6ld  %7ld  %11ld", total.0, total.1, total.2))
                 let unsound = try cache.unsoundShards()
                 if let first = unsound.first {
                     StandardStream.error.write(Data(("\(unsound.count) indexed shard(s) missing or not of their recorded size (\(first.file)"
@@ -422,7 +422,7 @@ struct CacheCommand: ParsableCommand {
                 for group in plan.groups {
                     lines.append("  \(group.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(group.fingerprint.prefix(16))  "
                                  + group.reason.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0)
-                                 + String(format: "  %7d  %6d  %11d", group.records, group.shards, group.bytes))
+                                 + String(format: "  %7ld  %6ld  %11ld", group.records, group.shards, group.bytes))
                 }
             }
             for file in plan.leftoverFiles { lines.append("  leftover file \(file.path) (\(file.bytes) bytes)") }

@@ -193,5 +193,14 @@ struct AudioStageTests {
         _ = try TestSupport.run(TestSupport.emopipe, ["run", override, "--until", "audio", "--workdir", a])
         let stats = try TestSupport.run(TestSupport.emopipe, ["cache", "stats", "--workdir", a]).stdout
         #expect(stats.split(separator: "\n").filter { $0.hasPrefix("audio") }.count == 2)
+
+        // Sizes past 2^32 bytes are printed whole (they wrapped to negative numbers in the text table, not in --json).
+        let shards = try ProvenanceStore(path: a + "/emopipe.sqlite").write { db in
+            try db.execute(sql: "UPDATE cacheShard SET bytes = 3000000000")
+            return db.changesCount
+        }
+        let large = try TestSupport.run(TestSupport.emopipe, ["cache", "stats", "--workdir", a]).stdout
+        let totalLine = try #require(large.split(separator: "\n").first { $0.hasPrefix("total") })
+        #expect(totalLine.hasSuffix(" \(3_000_000_000 * shards)") && !large.contains("-"), "\(large)")
     }
 }
