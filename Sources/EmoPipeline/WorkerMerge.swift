@@ -32,16 +32,22 @@ public struct WorkerMerge {
         // A worker still running holds its lock (exit 75): taken first, for every worker, before its work is judged.
         var workerLocks: [WorkDirectoryLock] = []
         defer { workerLocks.forEach { $0.release() } }
+        /// Workers whose lock file cannot be taken (a link, a folder, a read-only mount): left out, not merged unlocked.
+        var unlockable: [String: Error] = [:]
         for folder in folders where Workspace(root: folder).exists {
             do {
                 workerLocks.append(try Workspace(root: folder).lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))"))
             } catch PipelineError.locked(let holder) {
                 // The main directory is not the one locked: name the worker's.
                 throw PipelineError.locked(holder: "\(holder), in the worker's folder \(folder.echoed): merge once it has finished")
+            } catch {
+                unlockable[folder] = error
             }
         }
         // Judged one by one: one worker killed or mistyped does not keep the finished ones out.
-        let judged = folders.map { folder in (folder, Result { try finishedWork(folder) }) }
+        let judged = folders.map { folder in
+            (folder, unlockable[folder].map { Result<FinishedWork, Error>.failure($0) } ?? Result { try finishedWork(folder) })
+        }
         let works = judged.compactMap { try? $0.1.get() }
         guard !works.isEmpty else {
             // Nothing to merge: the main directory is not even created.
@@ -92,7 +98,7 @@ public struct WorkerMerge {
     /// Whether an error is about the worker's own files or database (it is left out, the others merged)
     /// rather than the main directory's or the machine's (a full disk, a file this process may not read:
     /// the merge stops).
-    static func isWorkersOwn(_ error: Error, worker: Workspace) -> Bool {
+    public static func isWorkersOwn(_ error: Error, worker: Workspace) -> Bool {
         let path: String
         switch error {
         case CacheError.badShard(let p, _), CacheError.damagedRecord(let p, _), CacheError.io(let p, _): path = p
@@ -162,7 +168,8 @@ public struct WorkerMerge {
             let missing = !FileManager.default.fileExists(atPath: folder)
             throw PipelineError.missingData("\(folder): " + (missing ? "no such folder" : "not a work directory (no emopipe.sqlite)"))
         }
-        guard let last = try worker.openForeignStore().runs(limit: 1).first else { throw PipelineError.missingData("\(folder): the worker never ran") }
+        let store = try worker.openForeignStore()
+        guard let last = try store.runs(limit: 1).first else { throw PipelineError.missingData("\(folder): the worker never ran") }
         let found: String?
         do { found = try worker.readWorkerMarker() } catch { throw PipelineError.invalidFile("\(error)") }
         guard let marker = found else {
@@ -178,6 +185,16 @@ public struct WorkerMerge {
         let name = URL(fileURLWithPath: folder).lastPathComponent
         if name.contains("-of-"), name != "\(slice.index)-of-\(slice.count)" {
             throw PipelineError.invalidFile("\(worker.workerMarkerPath) says slice \(slice) but the folder is \(name.echoed)")
+        }
+        // Its database is input too: a run of another slice (a worker's folder copied over this one), or a
+        // source outside the root it read, would be merged as this slice's.
+        if let recorded = last.worker, recorded != slice.description {
+            throw PipelineError.invalidFile("\(folder): its last run \(last.id) was worker \(recorded.echoed), but \(worker.workerMarkerPath) says \(slice)")
+        }
+        let root = last.dataRoot.hasSuffix("/") ? last.dataRoot : last.dataRoot + "/"
+        if !last.dataRoot.isEmpty, let stray = try store.sources().first(where: { !$0.path.hasPrefix(root) }) {
+            throw EmoError.io(path: worker.databasePath, reason: "its source row \(stray.path.echoed) is not under the data root its runs read "
+                              + "(\(last.dataRoot.echoed)); its database was edited or damaged: remove that worker's folder and run the worker again")
         }
         return FinishedWork(folder: folder, slice: slice, dataRoot: last.dataRoot)
     }

@@ -158,7 +158,21 @@ public final class ProvenanceStore: @unchecked Sendable {
             throw damaged(error)
         } catch let error as RowDecodingError {
             throw EmoError.io(path: path, reason: "a row does not hold what EmoPipe writes (\(Self.withoutRow(error))); the database was edited or is damaged")
+        } catch let error as DecodingError {
+            // A text column outside its enum (a source status "zzz") comes through Codable, not GRDB's row decoding.
+            throw EmoError.io(path: path, reason: "a row does not hold what EmoPipe writes (\(Self.described(error))); the database was edited or is damaged")
         }
+    }
+
+    /// A Codable decoding error as one line: the column and what is wrong with its value.
+    static func described(_ error: DecodingError) -> String {
+        let context: DecodingError.Context
+        switch error {
+        case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c): context = c
+        @unknown default: return "\(error)".echoed
+        }
+        let column = context.codingPath.map(\.stringValue).joined(separator: ".")
+        return ((column.isEmpty ? "" : "column \(column): ") + context.debugDescription).echoed
     }
 
     /// GRDB's decoding message names the value and column, then prints the whole row (a run's manifest

@@ -329,10 +329,15 @@ public struct Workspace: Sendable, Equatable {
         Workspace(root: "\(workersRoot)/\(index)-of-\(count)")
     }
 
-    /// The worker work directories inside this one (those holding a database), sorted by name.
+    /// The folders inside this one's `workers` folder, sorted by name: every one is a worker's work
+    /// directory or should be, so one without a database (a worker killed as it started) is named by
+    /// the merge, not passed over. Files there (a pod's `<I>-of-<N>.done` marker) are not folders.
     public var workerFolders: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: workersRoot)) ?? []
-        return names.sorted().map { workersRoot + "/" + $0 }.filter { Workspace(root: $0).exists }
+        return names.sorted().map { workersRoot + "/" + $0 }.filter { folder in
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue
+        }
     }
 
     /// Set in a scale-out worker's work directory: `worker.txt` names its slice (`I/N`).

@@ -177,6 +177,48 @@ struct WorkerMergeTests {
         #expect(!FileManager.default.fileExists(atPath: emptyMain.path("emopipe.sqlite")) && !FileManager.default.fileExists(atPath: emptyMain.cacheRoot))
     }
 
+    /// A worker's database is checked against its folder: a last run of another slice (a worker's folder
+    /// copied over this one), a source outside the data root its runs read, a status outside its enum, and
+    /// a lock file that cannot be taken each leave that worker out, named, while the others merge. A folder
+    /// under workers/ without a database (a worker killed as it started) is one the merge names too.
+    @Test func aWorkersOwnInconsistenciesLeaveItOutAndTheOthersMerge() throws {
+        let (main, copied, _) = try Self.worker(0, of: 5)
+        try ProvenanceStore(path: copied.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET worker = '1/5'") }
+        let (_, outside, _) = try Self.worker(1, of: 5, main: main)
+        try ProvenanceStore(path: outside.path("emopipe.sqlite")).write {
+            try SourceRecord(path: "/etc/Actor_01/03-01-01-01-01-01-01.wav", sha256: nil, size: 1, mtimeNanos: 1, status: .ok,
+                             reason: nil, runId: "20261202-000001-abcdef").insert($0)
+        }
+        let (_, badStatus, _) = try Self.worker(2, of: 5, main: main)
+        try ProvenanceStore(path: badStatus.path("emopipe.sqlite")).write {
+            try SourceRecord(path: "/data/Actor_01/03-01-01-01-01-01-01.wav", sha256: nil, size: 1, mtimeNanos: 1, status: .ok,
+                             reason: nil, runId: "20261202-000002-abcdef").insert($0)
+            try $0.execute(sql: "UPDATE source SET status = 'zzz'")
+        }
+        let (_, unlockable, _) = try Self.worker(3, of: 5, main: main)
+        try FileManager.default.createDirectory(atPath: unlockable.lockPath, withIntermediateDirectories: false)
+        let (_, sound, _) = try Self.worker(4, of: 5, main: main)
+        let bare = main.root + "/workers/5-of-6"
+        try FileManager.default.createDirectory(atPath: bare, withIntermediateDirectories: false)
+        #expect(main.workerFolders == [copied.root, outside.root, badStatus.root, unlockable.root, sound.root, bare])
+
+        let results = try WorkerMerge(main: main).merge(main.workerFolders)
+        let said = results.map { folder, result in (folder, (try? result.get()) == nil ? "\(result)" : "merged") }
+        #expect(said.count == 6, "\(said)")
+        let expected = [
+            (copied.root, "its last run 20261202-000000-abcdef was worker 1/5, but \(copied.workerMarkerPath) says 0/5"),
+            (outside.root, "its source row /etc/Actor_01/03-01-01-01-01-01-01.wav is not under the data root its runs read (/data)"),
+            (badStatus.root, "a row does not hold what EmoPipe writes (column status: Cannot initialize SourceStatus from invalid String value zzz"),
+            (unlockable.root, "\(unlockable.lockPath): cannot open the lock file"),
+            (sound.root, "merged"),
+            (bare, "\(bare): not a work directory (no emopipe.sqlite)"),
+        ]
+        for ((folder, text), (expectedFolder, says)) in zip(said, expected) {
+            #expect(folder == expectedFolder && text.contains(says), "\(folder): \(text)")
+        }
+        #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 3)
+    }
+
     @Test func aMalformedSliceAndTheMainDirectoryItselfAreNamedForWhatTheyAre() throws {
         let (main, worker, _) = try Self.worker()
         for (marker, says) in [("garbage", "garbage is not a worker slice I/N"), ("1/2/3", "1/2/3 is not a worker slice I/N"), ("", "is empty"),
