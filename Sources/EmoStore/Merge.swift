@@ -22,15 +22,17 @@ extension ProvenanceStore {
     /// Merging the same worker twice adds nothing the second time.
     /// `copyShards` gets each shard to copy with the keys of the records merged from it (only those are
     /// read: a record the worker's `cache verify` dropped may stay damaged in a shard its index no longer uses).
-    public func absorb(_ worker: ProvenanceStore, into main: Workspace,
+    /// `includingCache: false` leaves the worker's cache rows out (a sweep worker's are its snapshot of
+    /// the main directory's, some of which `cache gc` may have removed there since).
+    public func absorb(_ worker: ProvenanceStore, into main: Workspace, includingCache: Bool = true,
                        copyShards: ([(shard: CacheShardRow, keys: Set<String>)]) throws -> Void) throws -> MergeReport {
         let runs = try worker.read { try RunRecord.fetchAll($0) }
         let stageRuns = try worker.read { try StageRunRecord.fetchAll($0) }
         let sources = try worker.read { try SourceRecord.fetchAll($0) }
         let failures = try worker.read { try FailureRecord.fetchAll($0) }
         let artifacts = try worker.read { try ArtifactRecord.fetchAll($0) }
-        let shards = try worker.read { try CacheShardRow.fetchAll($0) }
-        let records = try worker.read { try CacheRecordRow.order(Column("shardId"), Column("dataOffset")).fetchAll($0) }
+        let shards = includingCache ? try worker.read { try CacheShardRow.fetchAll($0) } : []
+        let records = includingCache ? try worker.read { try CacheRecordRow.order(Column("shardId"), Column("dataOffset")).fetchAll($0) } : []
 
         let present = try read { db in
             Set(try Row.fetchAll(db, sql: "SELECT stage, fingerprint, key FROM cacheRecord").map {
@@ -108,6 +110,11 @@ extension ProvenanceStore {
             }
         }
         return report
+    }
+
+    /// The cache shards these runs wrote.
+    public func shards(writtenBy runIds: Set<String>) throws -> [CacheShardRow] {
+        try read { try CacheShardRow.fetchAll($0) }.filter { runIds.contains($0.runId) }
     }
 
     /// What a worker whose database disagrees with its own shards needs: its rows cannot be trusted to redo.

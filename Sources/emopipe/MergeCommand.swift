@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmoCore
 import EmoPipeline
+import EmoStore
 import Foundation
 
 struct MergeCommand: ParsableCommand {
@@ -37,6 +38,23 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "Worker work directories (default: all under WORKDIR/workers).")
     var workers: [String] = []
 
+    /// One line naming the worker left out and why; most reasons start with its folder or a file in it, named once.
+    static func sayNotMerged(_ folder: String, _ error: Error) {
+        let why = "\(error)"
+        let named = why.hasPrefix(folder + ":") || why.hasPrefix(folder + "/") || why.hasPrefix(folder + " ")
+        let line = named ? "\(why); not merged" : "\(folder): not merged: \(why)"
+        StandardStream.error.write(Data("emopipe: \(line)\n".utf8))
+    }
+
+    /// A refusal of the worker's own making (its marker, its snapshot's origin), which names
+    /// the worker; a locked directory (75), an interruption and the main directory's problems stop the merge.
+    static func isAboutWorker(_ error: Error, _ folder: String) -> Bool {
+        switch error {
+        case PipelineError.invalidFile(let why), PipelineError.missingData(let why): return why.contains(folder)
+        default: return false
+        }
+    }
+
     func validate() throws {
         // An empty path would quietly mean the current folder.
         if workers.contains("") { throw ValidationError("an empty argument names no worker's work directory") }
@@ -51,31 +69,37 @@ struct MergeCommand: ParsableCommand {
             try WorkerMerge.checkNamedOnce(given)
             // Sweep workers (`emopipe sweep --worker`) bring runs and trials, not per-source records.
             let sweepWorkers = given.filter(SweepMerge.isSweepWorker)
+            var results: [(String, Result<Void, Error>)] = []
             for folder in sweepWorkers {
-                let report = try SweepMerge(main: main).merge(folder)
-                print("\(folder): \(report.trials) sweep trials, \(report.runs) runs (\(report.runFolders) run folders, \(report.trainFolders) trained models)")
+                do {
+                    let report = try SweepMerge(main: main).merge(folder)
+                    print("\(folder): \(report.trials) sweep trials, \(report.runs) runs (\(report.runFolders) run folders, \(report.trainFolders) trained models)")
+                    results.append((folder, .success(())))
+                } catch where WorkerMerge.isWorkersOwn(error, worker: Workspace(root: folder)) || Self.isAboutWorker(error, folder) {
+                    // One sweep worker's damage or mistake keeps neither the other sweep workers nor the run workers out.
+                    Self.sayNotMerged(folder, error)
+                    results.append((folder, .failure(error)))
+                }
             }
             let folders = given.filter { !SweepMerge.isSweepWorker($0) }
-            if folders.isEmpty && !sweepWorkers.isEmpty { return }
-            // Each worker is said as it is done: a merge a later problem stops has still merged those.
-            let results = try WorkerMerge(main: main).merge(folders) { folder, result in
-                switch result {
-                case .success(let report):
-                    print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
-                          + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
-                case .failure(let damage):
-                    // Most reasons start with the worker's folder or a file in it: named once.
-                    let why = "\(damage)"
-                    let named = why.hasPrefix(folder + ":") || why.hasPrefix(folder + "/") || why.hasPrefix(folder + " ")
-                    let line = named ? "\(why); not merged" : "\(folder): not merged: \(why)"
-                    StandardStream.error.write(Data("emopipe: \(line)\n".utf8))
-                }
+            if !folders.isEmpty || sweepWorkers.isEmpty {
+                // Each worker is said as it is done: a merge a later problem stops has still merged those.
+                results += try WorkerMerge(main: main).merge(folders) { folder, result in
+                    switch result {
+                    case .success(let report):
+                        print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
+                              + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
+                    case .failure(let damage):
+                        Self.sayNotMerged(folder, damage)
+                    }
+                }.map { ($0.0, $0.1.map { _ in () }) }
             }
             let notMerged = results.filter { if case .failure = $0.1 { true } else { false } }.count
             if notMerged > 0 {
-                let others = notMerged == results.count ? "none was merged" : "the other \(results.count - notMerged) were"
+                let merged = results.count - notMerged
+                let others = merged == 0 ? "none was merged" : "the other \(merged) \(merged == 1 ? "was" : "were")"
                 StandardStream.error.write(Data("emopipe: \(notMerged) of \(results.count) worker(s) not merged; \(others)\n".utf8))
-                throw ExitCode(notMerged == results.count ? ExitStatus.failure : ExitStatus.partial)
+                throw ExitCode(merged == 0 ? ExitStatus.failure : ExitStatus.partial)
             }
         } catch {
             throw Failure.exit(for: error)

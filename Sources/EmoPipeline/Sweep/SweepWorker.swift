@@ -129,6 +129,10 @@ public struct SweepMerge {
         for relative in Workspace.sweepWorkerOutputFolders where FileManager.default.fileExists(atPath: worker.path(relative)) && !worker.isLinkFree(relative) {
             throw CacheError.io(path: worker.path(relative), reason: "is a link or not a folder; a sweep worker's run folders and models are its own")
         }
+        // A finished trial's results are its run folder's files: without them its run would be listed done with nothing to show.
+        if let bare = fresh.first(where: { $0.status == .done && !FileManager.default.fileExists(atPath: worker.runFolder($0.id)) }) {
+            throw CacheError.io(path: worker.runFolder(bare.id), reason: "is missing, but run \(bare.id) finished: its results (metrics.json, report) are not there to merge")
+        }
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
         let trainRoot = worker.trainRoot
@@ -136,12 +140,12 @@ public struct SweepMerge {
         where try copyIfMissing(trainRoot + "/" + name, to: main.trainRoot + "/" + name) {
             report.trainFolders += 1
         }
-        report.runs = try store.absorb(workerStore, into: main) { shards in
-            // The worker's features are the main's own (linked); a record it computed would be a bug.
-            if let shard = shards.first?.shard {
-                throw EmoError.io(path: worker.path(shard.file), reason: "a sweep worker wrote a cache shard; it should only read the main cache")
-            }
-        }.runs
+        // The worker's features are the main's own (linked); a shard one of its runs wrote would be a bug.
+        // Its other cache rows are the snapshot's: records `cache gc` may since have removed here, not brought back.
+        if let written = try workerStore.shards(writtenBy: Set(fresh.map(\.id))).first {
+            throw EmoError.io(path: worker.path(written.file), reason: "a sweep worker wrote a cache shard (in its run \(written.runId)); it should only read the main cache")
+        }
+        report.runs = try store.absorb(workerStore, into: main, includingCache: false) { _ in }.runs
         report.trials = try mergeState(sweepId: sweepId, worker: worker)
         return report
     }
