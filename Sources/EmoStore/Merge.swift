@@ -11,6 +11,9 @@ public struct MergeReport: Equatable, Sendable {
     public var shards = 0
     public var records = 0
     public var recordsAlreadyPresent = 0
+    /// Records not in the main index whose shard's file name the main cache already uses (a shard merged
+    /// before, from which the main `cache verify` dropped a damaged record): not merged; the next run computes them.
+    public var recordsInShardsAlreadyPresent = 0
 }
 
 extension ProvenanceStore {
@@ -102,7 +105,7 @@ extension ProvenanceStore {
                 report.shards += 1
             }
             for record in newRecords {
-                guard let shardId = shardIds[record.shardId] else { continue }
+                guard let shardId = shardIds[record.shardId] else { report.recordsInShardsAlreadyPresent += 1; continue }
                 var copy = record
                 copy.shardId = shardId
                 try copy.insert(db)

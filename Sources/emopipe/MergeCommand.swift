@@ -87,8 +87,10 @@ struct MergeCommand: ParsableCommand {
                 results += try WorkerMerge(main: main).merge(folders) { folder, result in
                     switch result {
                     case .success(let report):
+                        let leftOut = report.recordsInShardsAlreadyPresent == 0 ? ""
+                            : "; \(report.recordsInShardsAlreadyPresent) records left out, their shards' names already the main cache's (the next run computes them)"
                         print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
-                              + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present), \(report.runs) runs")
+                              + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present\(leftOut)), \(report.runs) runs")
                     case .failure(let damage):
                         Self.sayNotMerged(folder, damage)
                     }

@@ -47,6 +47,18 @@ struct WorkerMergeTests {
         #expect(mode == 0o444, "a merged shard is read-only, as a run writes one: \(String(mode, radix: 8))")
     }
 
+    /// A record the main `cache verify` dropped from a shard merged before is not merged again (its shard's
+    /// name is the main cache's) but counted, so the worker's counts add up.
+    @Test func aRecordWhoseShardIsAlreadyMergedIsCountedAsLeftOut() throws {
+        let (main, worker, _) = try Self.worker()
+        _ = try Self.merge(main, [worker.root])
+        try ProvenanceStore(path: main.path("emopipe.sqlite")).write {
+            try $0.execute(sql: "DELETE FROM cacheRecord WHERE rowid = (SELECT min(rowid) FROM cacheRecord)")
+        }
+        let again = try #require(try Self.merge(main, [worker.root]).first)
+        #expect(again.records == 0 && again.recordsAlreadyPresent == 2 && again.recordsInShardsAlreadyPresent == 1, "\(again)")
+    }
+
     @Test func aShardRowNamingAPathOutsideTheCacheIsRefusedAndNothingIsWritten() throws {
         for stray in ["../../../escaped.shard", "runs/x/model.onnx", "cache/audio/../../../escaped.shard", "/tmp/escaped.shard",
                       "cache/../\u{301}x/y/z.shard", "cache/train/fp/z.shard", "cache/audio/fp/../z.shard"] {
