@@ -297,6 +297,11 @@ struct PythonCacheReaderTests {
         let misaligned = try reader(readAll)
         #expect(misaligned.status == 1 && misaligned.stderr.contains("header size 64 and alignment 4; version 1 has 64 and 64"),
                 "\(misaligned.stderr)")
+        // Zeros after the index, which ends a shard: refused by both readers too.
+        bytes = try Data(contentsOf: URL(fileURLWithPath: fixture.workdir + "/" + first.file)) + Data(count: 4096)
+        try bytes.write(to: URL(fileURLWithPath: shardPath))
+        let padded = try reader(readAll)
+        #expect(padded.status == 1 && padded.stderr.contains("4096 bytes follow its index, which ends a shard"), "\(padded.stderr)")
         try FileManager.default.removeItem(atPath: shardPath)
         try FileManager.default.copyItem(atPath: fixture.workdir + "/" + first.file, toPath: shardPath)
 

@@ -57,6 +57,14 @@ struct ShardFuzzFindingsTests {
         expectBad(try shard("index-length", u64: [32: .max]), "index of 1 entries does not fit in \(size) bytes")
     }
 
+    /// A shard grown past its index (a file padded with zeros, its index row's size edited to match)
+    /// was read and verified as sound, and merged whole.
+    @Test func bytesAfterTheIndexAreRejected() throws {
+        let path = folder + "/padded.shard"
+        try Data(pristine + [UInt8](repeating: 0, count: 100)).write(to: URL(fileURLWithPath: path))
+        expectBad(path, "100 bytes follow its index, which ends a shard")
+    }
+
     @Test func recordOffsetsAboveIntMaxOrWrappingAroundAreRejected() throws {
         let entry = indexOffset
         expectBad(try shard("data-offset", u64: [entry + 80: 1 << 63]), "entry 0 points outside the records")

@@ -82,6 +82,8 @@ class Shard:
             raise self._bad(f"its header claims {count} records; a shard holds at most {MAX_RECORDS}")
         if index_length != count * ENTRY_SIZE or not _fits(index_offset, index_length, HEADER_SIZE, self.size):
             raise self._bad(f"index of {count} entries does not fit in {self.size} bytes")
+        if index_offset + index_length != self.size:
+            raise self._bad(f"{self.size - index_offset - index_length} bytes follow its index, which ends a shard")
         index = memoryview(m)[index_offset:index_offset + index_length]
         if verify and crc32c(index) != index_crc:
             raise self._bad("index fails its CRC-32C check")

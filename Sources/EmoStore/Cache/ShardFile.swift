@@ -80,6 +80,10 @@ public final class ShardFile: @unchecked Sendable {
               fits(indexOffset, indexLength, from: ShardFormat.headerSize, to: file.count) else {
             throw bad("index of \(count) entries does not fit in \(file.count) bytes")
         }
+        // The writer ends the file with the index: bytes after it (a file grown or padded since) are no shard's.
+        guard indexOffset + indexLength == file.count else {
+            throw bad("\(file.count - indexOffset - indexLength) bytes follow its index, which ends a shard")
+        }
         let index = UnsafeRawBufferPointer(rebasing: file[indexOffset..<(indexOffset + indexLength)])
         guard ShardFormat.crc(index) == file.loadLE(UInt32.self, at: 40) else { throw bad("index fails its CRC-32C check") }
         return try (0..<count).map { i in
