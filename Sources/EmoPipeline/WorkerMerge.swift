@@ -22,7 +22,10 @@ public struct WorkerMerge {
     public func merge(_ folders: [String], merged: (String, Result<MergeReport, Error>) -> Void = { _, _ in })
         throws -> [(String, Result<MergeReport, Error>)] {
         guard !folders.isEmpty else {
-            throw PipelineError.missingData("nothing to merge: no worker work directories given, and none under \(main.workersRoot)")
+            var isFolder: ObjCBool = false
+            let workersIsAFile = FileManager.default.fileExists(atPath: main.workersRoot, isDirectory: &isFolder) && !isFolder.boolValue
+            throw PipelineError.missingData("nothing to merge: no worker work directories given, and "
+                + (workersIsAFile ? "\(main.workersRoot) is a file, not the folder workers write into" : "none under \(main.workersRoot)"))
         }
         for folder in folders where try Self.isSameFolder(folder, main.root) {
             // Its own lock would be reported as held by "another" merge: say what is wrong instead.

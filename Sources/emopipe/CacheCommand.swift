@@ -54,6 +54,7 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
+                try CacheCommand.requireCachedStage(stage)
                 if let npy, npy != "-" { try OutputFile.check(npy, option: "--npy", format: "npy") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
@@ -85,6 +86,13 @@ struct CacheCommand: ParsableCommand {
             } catch {
                 throw Failure.exit(for: CacheCommand.withRepair(error))
             }
+        }
+    }
+
+    /// `--stage` names a stage whose records the cache holds (a usage error otherwise, for every cache command).
+    static func requireCachedStage(_ stage: String) throws {
+        guard [StageName.audio, .faces].contains(StageName(rawValue: stage)) else {
+            throw UsageError("--stage \(stage.echoed): the cached stages are audio and faces")
         }
     }
 
@@ -171,6 +179,7 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
+                try CacheCommand.requireCachedStage(stage)
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let chosen = try Self.chooseFingerprint(stage: stage, given: cacheKey, store: store, cache: cache)
                 // Written where DIR leads: the checks and every write see one folder, however links and `..` mix in its name.
@@ -192,7 +201,7 @@ struct CacheCommand: ParsableCommand {
                     try Self.describe(row, tensor, stage: stage, sources: store.sources(sha256: row.key)).canonicalJSON
                 }
                 let bytes = written.reduce(0) { $0 + $1.bytes }
-                print("exported \(rows.count) \(stage) records (cache key \(chosen.prefix(16))) into \(written.count) \(format.rawValue) file(s), \(bytes) bytes, in \(dir)")
+                print("exported \(rows.count) \(stage) records (cache key \(chosen.prefix(16))) into \(written.count) \(format.rawValue) file(s), \(bytes) bytes, in \(dir.echoed)")
             } catch {
                 throw Failure.exit(for: CacheCommand.withRepair(error))
             }
@@ -284,9 +293,7 @@ struct CacheCommand: ParsableCommand {
 
         func run() throws {
             do {
-                if let stage, ![StageName.audio, .faces].contains(StageName(rawValue: stage)) {
-                    throw UsageError("--stage \(stage.echoed): the cached stages are audio and faces")
-                }
+                if let stage { try CacheCommand.requireCachedStage(stage) }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
                 let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache verify (pid \(getpid()))")
                 defer { lock.release() }

@@ -161,7 +161,8 @@ final class SignalTrap {
             source.setEventHandler { [weak self] in
                 guard let self else { return }
                 self.interrupts += 1
-                if self.interrupts > 1 { _exit(ExitStatus.interrupted) }
+                // What was printed of the work already done (a merge's finished workers) must not stay in the buffer.
+                if self.interrupts > 1 { fflush(stdout); _exit(ExitStatus.interrupted) }
                 StandardStream.error.write(Data("\nemopipe: \(stopping) (again to stop now)\n".utf8))
                 cancellation.cancel()
                 StopRequest.set()

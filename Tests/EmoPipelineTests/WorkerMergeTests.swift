@@ -231,6 +231,19 @@ struct WorkerMergeTests {
         #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 3)
     }
 
+    /// Nothing to merge says why: no folder under workers/, or workers/ a file where the folder should be.
+    @Test func nothingToMergeSaysWhetherTheWorkersFolderIsAFile() throws {
+        let main = Workspace(root: try TestSupport.temporaryFolder("worker-merge") + "/main")
+        try FileManager.default.createDirectory(atPath: main.root, withIntermediateDirectories: true)
+        #expect(throws: PipelineError.missingData("nothing to merge: no worker work directories given, and none under \(main.workersRoot)")) {
+            try WorkerMerge(main: main).merge(main.workerFolders)
+        }
+        try "not a folder\n".write(toFile: main.workersRoot, atomically: true, encoding: .utf8)
+        #expect(throws: PipelineError.missingData("nothing to merge: no worker work directories given, and \(main.workersRoot) is a file, not the folder workers write into")) {
+            try WorkerMerge(main: main).merge(main.workerFolders)
+        }
+    }
+
     @Test func aMalformedSliceAndTheMainDirectoryItselfAreNamedForWhatTheyAre() throws {
         let (main, worker, _) = try Self.worker()
         for (marker, says) in [("garbage", "garbage is not a worker slice I/N"), ("1/2/3", "1/2/3 is not a worker slice I/N"), ("", "is empty"),

@@ -576,6 +576,17 @@ struct CommandLineUsageTests {
         }
     }
 
+    /// Every cache command refuses a stage the cache holds no records of as a usage error (get said exit 1).
+    @Test func cacheCommandsRefuseAStageWithoutRecordsAlike() throws {
+        let folder = try TestSupport.temporaryFolder("cache-stage")
+        for arguments in [["cache", "get", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--stage", "train", "--source", "x.wav", "--json"],
+                          ["cache", "export", "--stage", "train", "--format", "npz", folder + "/out"], ["cache", "verify", "--stage", "train"]] {
+            let result = try Self.emopipe(arguments + ["--workdir", folder + "/work"])
+            #expect(result.status == 64 && result.stderr.contains("--stage train: the cached stages are audio and faces"),
+                    "\(arguments): \(result.status) \(result.stderr)")
+        }
+    }
+
     @Test func noCommandAndHelpOnAnUnknownCommandAreUsageErrors() throws {
         let bare = try Self.emopipe([])
         #expect(bare.status == 64, "\(bare.stdout) \(bare.stderr)")
