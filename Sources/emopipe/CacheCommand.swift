@@ -151,8 +151,8 @@ struct CacheCommand: ParsableCommand {
             --cache-key (or --fingerprint) takes a cache key or a prefix of 4 or more hex digits (as `cache
             stats` prints it); without it, that of the stage's last completed run. Exit status 64 for an
             unknown stage or cache key, 1 when the stage has no records or DIR cannot be created, is not
-            writable, is one of those places or holds an earlier export; 130 when interrupted (Ctrl-C or
-            SIGTERM). An export that stops or fails removes the files and folders it made.
+            writable, is one of those places or holds an earlier export; 130 when interrupted (Ctrl-C,
+            SIGTERM or SIGHUP). An export that stops or fails removes the files and folders it made.
             A shard-*.part file a killed export left is no earlier export: it is removed.
 
             Examples:

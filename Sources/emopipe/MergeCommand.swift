@@ -76,8 +76,9 @@ struct MergeCommand: ParsableCommand {
                 do {
                     let report = try SweepMerge(main: main).merge(folder)
                     print("\(folder): \(report.trials) sweep trials, \(report.runs) runs (\(report.runFolders) run folders, \(report.trainFolders) trained models)")
+                    fflush(stdout)   // said now: a second Ctrl-C exits without flushing
                     results.append((folder, .success(())))
-                } catch where WorkerMerge.isWorkersOwn(error, worker: Workspace(root: folder)) || Self.isAboutWorker(error, folder) {
+                } catch where WorkerMerge.isWorkersOwn(error, worker: Workspace(root: folder)) {
                     // One sweep worker's damage or mistake keeps neither the other sweep workers nor the run workers out.
                     Self.sayNotMerged(folder, error)
                     results.append((folder, .failure(error)))
@@ -93,6 +94,7 @@ struct MergeCommand: ParsableCommand {
                             : "; \(report.recordsInShardsAlreadyPresent) records left out, their shards' names already the main cache's (the next run computes them)"
                         print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
                               + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present\(leftOut)), \(report.runs) runs")
+                        fflush(stdout)
                     case .failure(let damage):
                         Self.sayNotMerged(folder, damage)
                     }

@@ -38,7 +38,7 @@ struct PredictCommand: ParsableCommand {
         could not be read when the speech was read from its mp4}; each of these is also noted on stderr. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead (a model with a face branch answers such a clip from its faces, saying why). Files that take more than 2 s to read show progress on stderr (files
-        done, rate, ETA). Ctrl-C (SIGINT) or SIGTERM starts no further file: the answers so far are printed,
+        done, rate, ETA). Ctrl-C (SIGINT), SIGTERM or SIGHUP starts no further file: the answers so far are printed,
         exit status 130 (a speaker-normalised model answers none until every file was read once). --files-from LIST reads more paths, one per line: thousands of arguments take the
         command line seconds to parse (find data -name '*.wav' > list; emopipe predict --run RUN --files-from list); one call takes
         at most 100,000 files and a list of at most 64 MiB (split a longer one).

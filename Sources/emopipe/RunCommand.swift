@@ -19,10 +19,10 @@ struct RunCommand: ParsableCommand {
         its checkpoints for the stage fingerprint aside (to cache/train/<stage fingerprint>.superseded-<run id>,
         removed by `emopipe cache gc`) and trains from epoch 1.
 
-        Ctrl-C (SIGINT) or SIGTERM stops after the current batch, keeping everything finished so far;
-        the run is recorded `interrupted` and emopipe exits 130. Training writes a checkpoint at the
-        last epoch boundary, so the next run resumes to exactly the weights an uninterrupted run
-        gives. A second Ctrl-C stops at once.
+        Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed; not under nohup) stops after the
+        current batch, keeping everything finished so far; the run is recorded `interrupted` and
+        emopipe exits 130. Training writes a checkpoint at the last epoch boundary, so the next run
+        resumes to exactly the weights an uninterrupted run gives. A second Ctrl-C stops at once.
 
         The work directory remembers the data root of a run given --data (WORKDIR/data-root.txt): later
         commands without --data (run, status, nightly, cache) use it rather than the manifest's `data`,
@@ -144,12 +144,15 @@ struct RunCommand: ParsableCommand {
 }
 
 /// SIGINT and SIGTERM ask the run to stop after its current batch; a second SIGINT stops at once.
-/// SIGHUP (the terminal closed under a run) does the same, so the run is recorded interrupted and
-/// resumes, unless emopipe started with it ignored (`nohup`), which stays so.
+/// SIGHUP (the terminal closed under a run) asks the same, so the run is recorded interrupted and
+/// resumes, unless emopipe started with it ignored (`nohup`), which stays so. Only a SIGINT once
+/// stopping (a user pressing Ctrl-C again) stops at once: a closing terminal sends SIGHUP twice, and a
+/// session manager SIGTERM then SIGHUP, and neither must cut the recording of the interrupted run short.
 final class SignalTrap {
     private var sources: [DispatchSourceSignal] = []
     private var trapped: [Int32] = []
-    private var interrupts = 0
+    private let lock = NSLock()
+    private var stopping = false
 
     /// `stopping` is said on the first signal: what happens to the work done so far.
     init(cancellation: Cancellation, stopping: String = "stopping; finished work is kept") {
@@ -159,17 +162,22 @@ final class SignalTrap {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.interrupts += 1
-                // What was printed of the work already done (a merge's finished workers) must not stay in the buffer.
-                if self.interrupts > 1 { fflush(stdout); _exit(ExitStatus.interrupted) }
-                StandardStream.error.write(Data("\nemopipe: \(stopping) (again to stop now)\n".utf8))
+                guard let self, self.firstToStop(sig) else { return }
+                StandardStream.error.write(Data("\nemopipe: \(stopping) (Ctrl-C again to stop now)\n".utf8))
                 cancellation.cancel()
                 StopRequest.set()
             }
             source.resume()
             sources.append(source)
         }
+    }
+
+    /// Whether `sig` is the first stop asked for; a SIGINT once stopping exits here and now.
+    private func firstToStop(_ sig: Int32) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if stopping && sig == SIGINT { _exit(ExitStatus.interrupted) }
+        defer { stopping = true }
+        return !stopping
     }
 
     func restore() {
