@@ -66,7 +66,7 @@ enum RiffLayout {
         var coding: UInt16? { tag == Self.extensible ? subformat : tag }
 
         /// The sample sizes each plain coding comes in.
-        static let bitsByCoding: [UInt16: Set<Int>] = [pcm: [8, 16, 24, 32], ieeeFloat: [32, 64]]
+        static let bitsByCoding: [UInt16: Set<Int>] = [pcm: [8, 16, 24, 32, 64], ieeeFloat: [32, 64]]
     }
 
     /// What the walk over the chunks found, up to the first `data` chunk.
