@@ -380,7 +380,11 @@ struct DataRootWalkTests {
         try "notes\n".write(toFile: other + "/Actor_01/notes.txt", atomically: true, encoding: .utf8)
         try "x".write(toFile: other + "/03-01-01-01-01-01-01.flac", atomically: true, encoding: .utf8)
 
-        for root in [empty, other] {
+        // Only an empty folder named as a recording is: no recording either.
+        let folderOnly = try TestSupport.temporaryFolder("data") + "/folder-only"
+        try FileManager.default.createDirectory(atPath: folderOnly + "/Actor_01/03-01-01-01-01-01-01.wav", withIntermediateDirectories: true)
+
+        for root in [empty, other, folderOnly] {
             let workdir = try TestSupport.temporaryFolder("work")
             let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
             #expect(result.status == ExitStatus.failure, "\(root): \(result.status) \(result.stderr)")
