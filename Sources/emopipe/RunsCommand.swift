@@ -20,7 +20,8 @@ struct RunsCommand: ParsableCommand {
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
         params, stages: [{stage, state, stage_fingerprint, cache_key, output_digest, produced_by_run, seconds,
-        cpu_seconds, peak_rss_mb}], metrics, files}. A stage fingerprint (code, parameters and upstream outputs) decides whether a
+        cpu_seconds, peak_rss_mb}], metrics, files}; exit_code is the status `emopipe run` gives for that run
+        (a nightly or sweep run inside a command of its own may end that command with another). A stage fingerprint (code, parameters and upstream outputs) decides whether a
         stage is up to date; a cache key (code and parameters) keys its cached records.
 
         Every stage execution records its wall time (seconds), CPU time of the whole process, user
