@@ -35,15 +35,16 @@ public struct WorkerMerge {
         // A worker still running holds its lock (exit 75): taken first, for every worker, before its work is judged.
         var workerLocks: [WorkDirectoryLock] = []
         defer { workerLocks.forEach { $0.release() } }
-        /// Workers whose lock file cannot be taken (a link, a folder, a read-only mount): left out, not merged unlocked.
+        /// Workers whose lock file is no lock file (a link, a folder): left out, not merged unlocked.
         var unlockable: [String: Error] = [:]
-        for folder in folders where Workspace(root: folder).exists {
+        for folder in folders {
+            let worker = Workspace(root: folder)
+            var facts = stat()
+            // A worker that took its lock and has not made its database yet is still running (75), not "no work directory".
+            guard worker.exists || lstat(worker.lockPath, &facts) == 0 else { continue }
             do {
-                workerLocks.append(try Workspace(root: folder).lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))"))
-            } catch PipelineError.locked(let holder) {
-                // The main directory is not the one locked: name the worker's.
-                throw PipelineError.locked(holder: "\(holder), in the worker's folder \(folder.echoed): merge once it has finished")
-            } catch {
+                workerLocks.append(try Self.lock(worker, for: main))
+            } catch where Self.isWorkersOwn(error, worker: worker) {
                 unlockable[folder] = error
             }
         }
@@ -96,6 +97,25 @@ public struct WorkerMerge {
             if let last = reports.last { merged(last.0, last.1) }
         }
         return reports
+    }
+
+    /// Takes a worker's lock for a merge into `main`. A lock file that is no lock file (a link, a folder)
+    /// is the worker's damage; one held is a running worker (75); one this process may not open
+    /// (permissions, the open-file limit) is the machine's, and stops the merge.
+    public static func lock(_ worker: Workspace, for main: Workspace) throws -> WorkDirectoryLock {
+        var facts = stat()
+        if lstat(worker.lockPath, &facts) == 0, facts.st_mode & S_IFMT != S_IFREG {
+            let kind = facts.st_mode & S_IFMT == S_IFLNK ? "a link" : facts.st_mode & S_IFMT == S_IFDIR ? "a folder" : "not a regular file"
+            throw EmoError.io(path: worker.lockPath, reason: "the lock file is \(kind); remove it")
+        }
+        do {
+            return try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
+        } catch PipelineError.locked(let holder) {
+            // The main directory is not the one locked: name the worker's.
+            throw PipelineError.locked(holder: "\(holder), in the worker's folder \(worker.root.echoed): merge once it has finished")
+        } catch {
+            throw PipelineError.missingData("\(error)")
+        }
     }
 
     /// Whether an error is about the worker's own files or database (it is left out, the others merged)
@@ -196,8 +216,9 @@ public struct WorkerMerge {
         }
         let root = last.dataRoot.hasSuffix("/") ? last.dataRoot : last.dataRoot + "/"
         if !last.dataRoot.isEmpty, let stray = try store.sources().first(where: { !$0.path.hasPrefix(root) }) {
-            throw EmoError.io(path: worker.databasePath, reason: "its source row \(stray.path.echoed) is not under the data root its runs read "
-                              + "(\(last.dataRoot.echoed)); its database was edited or damaged: remove that worker's folder and run the worker again")
+            throw EmoError.io(path: worker.databasePath, reason: "its source row \(stray.path.echoed) is not under the data root its last run read "
+                              + "(\(last.dataRoot.echoed)): a row of an earlier run with another data root, or an edited database; "
+                              + "remove that worker's folder and run the worker again")
         }
         return FinishedWork(folder: folder, slice: slice, dataRoot: last.dataRoot)
     }

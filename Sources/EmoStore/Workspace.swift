@@ -331,10 +331,12 @@ public struct Workspace: Sendable, Equatable {
 
     /// The folders inside this one's `workers` folder, sorted by name: every one is a worker's work
     /// directory or should be, so one without a database (a worker killed as it started) is named by
-    /// the merge, not passed over. Files there (a pod's `<I>-of-<N>.done` marker) are not folders.
+    /// the merge, not passed over. Files there (a pod's `<I>-of-<N>.done` marker), hidden folders and
+    /// `lost+found` are left out.
     public var workerFolders: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: workersRoot)) ?? []
-        return names.sorted().map { workersRoot + "/" + $0 }.filter { folder in
+        // Hidden folders and a file system's lost+found (a volume mounted at workers/) are no workers'.
+        return names.filter { !$0.hasPrefix(".") && $0 != "lost+found" }.sorted().map { workersRoot + "/" + $0 }.filter { folder in
             var isFolder: ObjCBool = false
             return FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue
         }

@@ -48,15 +48,6 @@ struct MergeCommand: ParsableCommand {
         StandardStream.error.write(Data("emopipe: \(line)\n".utf8))
     }
 
-    /// A refusal of the worker's own making (its marker, its snapshot's origin), which names
-    /// the worker; a locked directory (75), an interruption and the main directory's problems stop the merge.
-    static func isAboutWorker(_ error: Error, _ folder: String) -> Bool {
-        switch error {
-        case PipelineError.invalidFile(let why), PipelineError.missingData(let why): return why.contains(folder)
-        default: return false
-        }
-    }
-
     func validate() throws {
         // An empty path would quietly mean the current folder.
         if workers.contains("") { throw ValidationError("an empty argument names no worker's work directory") }

@@ -212,6 +212,10 @@ struct WorkerMergeTests {
         let (_, sound, _) = try Self.worker(4, of: 5, main: main)
         let bare = main.root + "/workers/5-of-6"
         try FileManager.default.createDirectory(atPath: bare, withIntermediateDirectories: false)
+        // No workers': a file system's lost+found (a volume mounted at workers/) and hidden folders.
+        for other in ["lost+found", ".snapshot"] {
+            try FileManager.default.createDirectory(atPath: main.root + "/workers/" + other, withIntermediateDirectories: false)
+        }
         #expect(main.workerFolders == [copied.root, outside.root, badStatus.root, unlockable.root, sound.root, bare])
 
         let results = try WorkerMerge(main: main).merge(main.workerFolders)
@@ -219,9 +223,9 @@ struct WorkerMergeTests {
         #expect(said.count == 6, "\(said)")
         let expected = [
             (copied.root, "its last run 20261202-000000-abcdef was worker 1/5, but \(copied.workerMarkerPath) says 0/5"),
-            (outside.root, "its source row /etc/Actor_01/03-01-01-01-01-01-01.wav is not under the data root its runs read (/data)"),
+            (outside.root, "its source row /etc/Actor_01/03-01-01-01-01-01-01.wav is not under the data root its last run read (/data)"),
             (badStatus.root, "a row does not hold what EmoPipe writes (column status: Cannot initialize SourceStatus from invalid String value zzz"),
-            (unlockable.root, "\(unlockable.lockPath): cannot open the lock file"),
+            (unlockable.root, "\(unlockable.lockPath): the lock file is a folder; remove it"),
             (sound.root, "merged"),
             (bare, "\(bare): not a work directory (no emopipe.sqlite)"),
         ]
@@ -379,7 +383,7 @@ struct WorkerMergeTests {
         let (main, worker, _) = try Self.worker()
         try FileManager.default.createSymbolicLink(atPath: worker.path("emopipe.lock"), withDestinationPath: victim)
         let locked = #expect(throws: EmoError.self) { try Self.merge(main, [worker.root]) }
-        #expect("\(locked.map { "\($0)" } ?? "")".contains("it is a link"), "\(String(describing: locked))")
+        #expect("\(locked.map { "\($0)" } ?? "")".contains("the lock file is a link; remove it"), "\(String(describing: locked))")
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "user data\n")
 
         let (otherMain, linked, _) = try Self.worker()

@@ -287,8 +287,7 @@ struct SweepTests {
         #expect(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest", "--workdir", elsewhere]).status == 0)
         let workerFolder = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers").sorted().first)
         let foreign = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", elsewhere, workdir + "/workers/" + workerFolder])
-        #expect(foreign.status == ExitStatus.failure && foreign.stderr.contains("was prepared from another work directory than \(elsewhere): 2 run(s)")
-                && foreign.stderr.contains("1 of 1 worker(s) not merged; none was merged"), "\(foreign.stderr)")
+        #expect(foreign.status == 64 && foreign.stderr.contains("was prepared from another work directory than \(elsewhere): 2 run(s)"), "\(foreign.stderr)")
         #expect(try ProvenanceStore(path: elsewhere + "/emopipe.sqlite").runs().count == 1, "nothing came in")
 
         // A worker whose finished trial lost its run folder is left out, named; the other merges (exit 3).

@@ -101,12 +101,13 @@ public struct SweepMerge {
 
     public func merge(_ folder: String) throws -> Report {
         let worker = Workspace(root: folder)
+        // The marker is the worker's own file: a problem with it leaves this worker out, named by its path.
         let marker: String
         do { marker = try RegularFile.text(worker.sweepWorkerMarkerPath, atMost: RegularFile.markerLimit) ?? "" } catch {
-            throw PipelineError.invalidFile("\(error)")
+            throw EmoError.io(path: worker.sweepWorkerMarkerPath, reason: "\(error)")
         }
         guard let sweepId = marker.split(separator: " ").first.map(String.init), Workspace.isPlainName(sweepId) else {
-            throw PipelineError.invalidFile("\(worker.sweepWorkerMarkerPath): expected `<sweep id> I/N`")
+            throw EmoError.io(path: worker.sweepWorkerMarkerPath, reason: "expected `<sweep id> I/N`")
         }
         // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
         // writing the state file meanwhile would be overwritten, its trials lost. Its lock keeps them apart.
@@ -115,7 +116,7 @@ public struct SweepMerge {
         defer { sweepLock.release() }
         let lock = try main.lock(holder: "emopipe merge (pid \(getpid()))")
         defer { lock.release() }
-        let workerLock = try worker.lock(holder: "emopipe merge into \(main.root) (pid \(getpid()))")
+        let workerLock = try WorkerMerge.lock(worker, for: main)
         defer { workerLock.release() }
         var report = Report()
         let store = try main.openStore(.readWrite), workerStore = try worker.openForeignStore()
@@ -133,6 +134,13 @@ public struct SweepMerge {
         if let bare = fresh.first(where: { $0.status == .done && !FileManager.default.fileExists(atPath: worker.runFolder($0.id)) }) {
             throw CacheError.io(path: worker.runFolder(bare.id), reason: "is missing, but run \(bare.id) finished: its results (metrics.json, report) are not there to merge")
         }
+        // The worker's features are the main's own (linked); a shard one of its runs wrote would be a bug.
+        // Its other cache rows are the snapshot's: records `cache gc` may since have removed here, not brought back.
+        if let written = try workerStore.shards(writtenBy: Set(fresh.map(\.id))).first {
+            throw EmoError.io(path: worker.path(written.file), reason: "a sweep worker wrote a cache shard (in its run \(written.runId)); it should only read the main cache")
+        }
+        // Every refusal comes before the first copy: a worker said not to be merged has brought nothing in.
+        let state = try mergedState(sweepId: sweepId, worker: worker)
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
         let trainRoot = worker.trainRoot
@@ -140,13 +148,12 @@ public struct SweepMerge {
         where try copyIfMissing(trainRoot + "/" + name, to: main.trainRoot + "/" + name) {
             report.trainFolders += 1
         }
-        // The worker's features are the main's own (linked); a shard one of its runs wrote would be a bug.
-        // Its other cache rows are the snapshot's: records `cache gc` may since have removed here, not brought back.
-        if let written = try workerStore.shards(writtenBy: Set(fresh.map(\.id))).first {
-            throw EmoError.io(path: worker.path(written.file), reason: "a sweep worker wrote a cache shard (in its run \(written.runId)); it should only read the main cache")
-        }
         report.runs = try store.absorb(workerStore, into: main, includingCache: false) { _ in }.runs
-        report.trials = try mergeState(sweepId: sweepId, worker: worker)
+        if let state {
+            try Folder.create(main.sweepFolder(sweepId).path)
+            try DurableFile.write(Data(try JSONOutput.text(state.merged, pretty: true).utf8), to: main.sweepFolder(sweepId).state)
+            report.trials = state.added
+        }
         return report
     }
 
@@ -216,10 +223,12 @@ public struct SweepMerge {
         }
     }
 
-    /// The worker's finished trials join the main sweep state; ones the main state has finished stay.
-    private func mergeState(sweepId: String, worker: Workspace) throws -> Int {
+    /// The main directory's sweep state with the worker's finished trials added (ones the main state has
+    /// finished stay), and how many were added; nil when the worker has no state. Checked and built
+    /// before anything is copied.
+    private func mergedState(sweepId: String, worker: Workspace) throws -> (merged: SweepState, added: Int)? {
         let theirPath = worker.sweepFolder(sweepId).state, ourFolder = main.sweepFolder(sweepId)
-        guard let data = FileManager.default.contents(atPath: theirPath) else { return 0 }
+        guard let data = FileManager.default.contents(atPath: theirPath) else { return nil }
         let decoder = JSONOutput.decoder()
         let theirs: SweepState
         do { theirs = try decoder.decode(SweepState.self, from: data) } catch {
@@ -245,8 +254,6 @@ public struct SweepMerge {
             ours.record(attempt)
             added += 1
         }
-        try Folder.create(ourFolder.path)
-        try DurableFile.write(Data(try JSONOutput.text(ours, pretty: true).utf8), to: ourFolder.state)
-        return added
+        return (ours, added)
     }
 }
