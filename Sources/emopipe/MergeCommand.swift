@@ -15,7 +15,7 @@ struct MergeCommand: ParsableCommand {
         so merging twice is harmless. With no WORKER_DIR, every folder under WORKDIR/workers is merged.
         A worker still running (its lock held, exit 75) is refused, and so is one that read another data
         root than the others (or than WORKDIR's last run). A worker whose last run did not finish, whose
-        lock file cannot be taken, or a folder that is not a worker's (one without a database included),
+        lock file is a link or a folder, or a folder that is not a worker's (one without a database included),
         is left out while the others are merged. A worker's rows and files are checked before use: shard
         rows must name the cache's own shard paths, run ids must be plain names, sources must lie under the
         data root its runs read and its last run must be of the slice its worker.txt names, a shard is
