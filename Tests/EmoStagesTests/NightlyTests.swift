@@ -122,11 +122,19 @@ struct NightlyTests {
                                         reason: "a trial's failure", runId: runId)
             try store.write { try foreign.insert($0) }
         }
+        // A recording in use replaced by a dangling link: unreadable, so no hash, and still a failure of the period.
+        let unreadable = data + "/Actor_03/03-01-03-01-01-01-03.wav"
+        let unreadableBytes = try Data(contentsOf: URL(fileURLWithPath: unreadable))
+        try FileManager.default.removeItem(atPath: unreadable)
+        try FileManager.default.createSymbolicLink(atPath: unreadable, withDestinationPath: "/nonexistent/gone.wav")
         let third = try Self.night(manifest, workdir)
         #expect(third.status == 3)
         #expect(third.list("removed") == [removed] && third.list("added") == [broken])
         let failed = third.sources["failed"] as? [[String: Any]] ?? []
         #expect(failed.contains { $0["path"] as? String == broken && !($0["reason"] as? String ?? "").isEmpty })
+        #expect(failed.contains { $0["path"] as? String == unreadable && $0["stage"] as? String == "ingest" }, "\(failed)")
+        try FileManager.default.removeItem(atPath: unreadable)
+        try unreadableBytes.write(to: URL(fileURLWithPath: unreadable))
         #expect(!failed.contains { $0["path"] as? String == failedElsewhere }, "\(failed)")
         #expect(third.stageActions["audio"] == "ran" && third.stageActions["train"] == "ran")
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
