@@ -40,8 +40,9 @@ public struct Nightly {
         report.stages = outcome.stages.map {
             NightlyReport.StageTiming(stage: $0.stage, action: $0.action.rawValue, seconds: $0.seconds,
                                       summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept",
-                                      cpuSeconds: $0.usage.cpuSeconds, peakRssMb: $0.usage.peakRSSMB)
+                                      cpuSeconds: $0.usage.cpuSeconds, peakRssMb: $0.usage.peakRSSMB, producedByRun: $0.producedByRun)
         }
+        report.previousModelRun = previous?.modelRun
         report.failedUnits = outcome.failedUnits
         let summary = try RunSummary.load(outcome.runId, store: store, workspace: runner.workspace, depth: .headline)
         report.previousRunId = previous?.runId
@@ -172,6 +173,8 @@ public struct NightlyReport: Codable, Equatable, Sendable {
         public var cpuSeconds: Double?
         /// Peak resident memory (MiB) while the stage ran; nil in older reports or without /proc.
         public var peakRssMb: Double?
+        /// The run whose output the stage holds (this night's when it ran); nil in older reports.
+        public var producedByRun: String?
     }
 
     /// Which way a watched figure gets better.
@@ -242,6 +245,12 @@ public struct NightlyReport: Codable, Equatable, Sendable {
     public var error: String?
 
     public var retrained: Bool { stages.contains { $0.stage == StageName.train.rawValue && $0.action == "ran" } }
+    /// The run that trained the model this report scored; nil without a train stage, or in older reports.
+    public var modelRun: String? {
+        stages.first { $0.stage == StageName.train.rawValue }.flatMap { $0.producedByRun ?? ($0.action == "ran" ? runId : nil) }
+    }
+    /// The run that trained the model the previous report scored, when it says.
+    public var previousModelRun: String?
     public var regressions: [MetricChange] { metrics.filter(\.regressed) }
 
     /// design.md's alerting contract: 4 when a watched metric worsened beyond the tolerance (even if
@@ -283,6 +292,7 @@ public struct NightlyReport: Codable, Equatable, Sendable {
         try fields.encode(stages, forKey: .stages)
         try fields.encode(failedUnits, forKey: .failedUnits)
         try fields.encode(previousRunId, forKey: .previousRunId)
+        try fields.encode(previousModelRun, forKey: .previousModelRun)
         try fields.encode(metrics, forKey: .metrics)
         try fields.encode(absentMetrics, forKey: .absentMetrics)
         try fields.encode(unreadableReports, forKey: .unreadableReports)
@@ -426,8 +436,18 @@ extension NightlyReport {
         if let absentMetrics {
             lines += ["", "Watched but not in this run's results, so never compared: " + absentMetrics.map { "`\($0)`" }.joined(separator: ", ") + "."]
         }
-        lines += ["", retrained ? "The model was retrained: a training input changed." : "The model was not retrained: no training input changed."]
+        lines += ["", modelSentence]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Whether tonight retrained, and, when it did not, whether the model is still the one the previous
+    /// report scored: an `emopipe run` in between (or a night killed after training) may have trained another.
+    var modelSentence: String {
+        if retrained { return "The model was retrained: a training input changed." }
+        if let previousModelRun, let modelRun, modelRun != previousModelRun {
+            return "The model was not retrained tonight, but it is not the one the previous report scored: run \(modelRun) trained it since."
+        }
+        return "The model was not retrained: no training input changed."
     }
 
     var verdict: String {

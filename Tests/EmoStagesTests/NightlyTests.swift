@@ -99,6 +99,17 @@ struct NightlyTests {
         let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(second.report["run_id"] as! String).md", encoding: .utf8)
         #expect(markdown.contains("| weighted_f1 |") && markdown.contains("not retrained"))
         #expect(markdown.contains("Watched but not in this run's results, so never compared: `cv.weighted_f1.mean`."), "\(markdown)")
+        // A model trained between two nights (an `emopipe run`) is not the one the previous report scored: said so,
+        // not "no training input changed".
+        let retrain = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--force", "train"])
+        #expect(retrain.status == 0, "\(retrain.stderr)")
+        let trainedBetween = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().max { $0.startedAt < $1.startedAt }?.id)
+        let quiet = try Self.night(manifest, workdir)
+        #expect(quiet.stageActions["train"] == "up to date", "\(quiet.stageActions)")
+        #expect(quiet.report["previous_model_run"] as? String == first.report["run_id"] as? String, "\(quiet.report)")
+        let quietMarkdown = try String(contentsOfFile: "\(workdir)/nightly/\(quiet.report["run_id"] as! String).md", encoding: .utf8)
+        #expect(quietMarkdown.contains("The model was not retrained tonight, but it is not the one the previous report scored: "
+                                       + "run \(trainedBetween) trained it since."), "\(quietMarkdown)")
 
         // Night 3: one recording deleted, one broken file added → exit 3, the removal recorded,
         // its cached record kept until `cache gc`, the model retrained on what is left.
