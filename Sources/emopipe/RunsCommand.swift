@@ -62,15 +62,18 @@ struct RunsCommand: ParsableCommand {
         print("run                     status       manifest          data          commit        wF1     acc     cpu s   peak MB")
         for run in summaries {
             let commit = run.environment?.gitCommit.map { String($0.prefix(8)) + (run.environment?.gitDirty == true ? "+" : "") } ?? "-"
-            func number(_ name: String) -> String { run.metric(name).map { String(format: "%.3f", $0) } ?? "-" }
+            // A figure of an edited metrics.json may not be a score in 0...1: shown whole, never cut to the column.
+            func number(_ name: String) -> String {
+                run.metric(name).map { (0...9.9995).contains($0) ? String(format: "%.3f", $0) : String(format: "%.4g", $0) } ?? "-"
+            }
+            func wide(_ text: String, _ width: Int) -> String { text.count >= width ? text : text.padding(toLength: width, withPad: " ", startingAt: 0) }
             let columns = [run.id.padding(toLength: 22, withPad: " ", startingAt: 0),
                            run.record.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0),
                            String(run.manifestName.prefix(16)).padding(toLength: 16, withPad: " ", startingAt: 0),
                            (run.record.datasetFingerprint.map { String($0.prefix(12)) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0),
                            commit.padding(toLength: 12, withPad: " ", startingAt: 0),
-                           number("weighted_f1").padding(toLength: 6, withPad: " ", startingAt: 0),
-                           number("accuracy").padding(toLength: 6, withPad: " ", startingAt: 0),
-                           Self.cpuColumn(run.stages).padding(toLength: 6, withPad: " ", startingAt: 0), Self.peakColumn(run.stages)]
+                           wide(number("weighted_f1"), 6), wide(number("accuracy"), 6),
+                           wide(Self.cpuColumn(run.stages), 6), Self.peakColumn(run.stages)]
             print(columns.joined(separator: "  "))
         }
     }
