@@ -56,6 +56,11 @@ public struct RunSummary: Sendable {
         var files: [(String, String)] = []
         var metrics: [(String, Double)] = []
         var unreadable: [String] = []
+        var digests: [String: [String: String]] = [:]
+        func recordedDigest(_ file: RunFile, of run: String) throws -> String? {
+            if digests[run] == nil { digests[run] = try store.outputDigests(runId: run) }
+            return digests[run]?[file.rawValue]
+        }
         for (file, stage) in resultFiles {
             guard let run = producer[stage.rawValue] else { continue }
             let isMetrics = [.metrics, .crossValidation].contains(file)
@@ -69,6 +74,10 @@ public struct RunSummary: Sendable {
                     // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
                     guard (try? ParamValue.fromJSON(data))?.objectValue != nil else {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
+                    }
+                    // Another run's results copied in, or figures typed over, are not this run's: none shown.
+                    if let recorded = try recordedDigest(file, of: run), SHA256Hex.of(data) != recorded {
+                        throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
                     }
                     metrics += scalars(inResult: file, data)
                 }

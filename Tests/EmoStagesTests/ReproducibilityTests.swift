@@ -197,8 +197,19 @@ struct ReproducibilityTests {
         #expect(listed.range(of: "\"count\": *\(clips)[,\n ]", options: .regularExpression) != nil
                 && !listed.contains("\"count\": \(clips).0") && !listed.contains("\"count\":\(clips).0"), "\(listed)")
 
-        // A result file that is there but cannot be read shows no value, and diff says why.
+        // Another run's metrics.json copied over a run's own is not that run's: no value, and the edit named.
         let metrics = workdir + "/runs/\(runs[0])/metrics.json"
+        let own = try Data(contentsOf: URL(fileURLWithPath: metrics))
+        try FileManager.default.removeItem(atPath: metrics)
+        try FileManager.default.copyItem(atPath: workdir + "/runs/\(runs[1])/metrics.json", toPath: metrics)
+        for command in [["diff", runs[1], runs[0]], ["runs"]] {
+            let copied = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
+            #expect(copied.status == 0 && copied.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
+                                                            + "\(metrics): edited since run \(runs[0]) wrote it"), "\(command): \(copied.stderr)")
+        }
+        try own.write(to: URL(fileURLWithPath: metrics))
+
+        // A result file that is there but cannot be read shows no value, and diff says why.
         #expect(truncate(metrics, 300 << 20) == 0)   // over the bound, quick to hash
         let unreadable = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
         #expect(unreadable.status == 0 && unreadable.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
