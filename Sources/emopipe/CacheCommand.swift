@@ -89,10 +89,14 @@ struct CacheCommand: ParsableCommand {
         }
     }
 
-    /// `--stage` names a stage whose records the cache holds (a usage error otherwise, for every cache command).
+    /// `--stage` names a stage whose records the cache holds, alike for every cache command: no such stage
+    /// is a usage error (64), a stage without per-source records (split, train) holds none to give (1).
     static func requireCachedStage(_ stage: String) throws {
-        guard [StageName.audio, .faces].contains(StageName(rawValue: stage)) else {
-            throw UsageError("--stage \(stage.echoed): the cached stages are audio and faces")
+        guard let known = StageName(rawValue: stage) else {
+            throw UsageError("--stage \(stage.echoed): no such stage; the cached stages are audio and faces")
+        }
+        guard [StageName.audio, .faces].contains(known) else {
+            throw NoRecord("\(stage) keeps no per-source records (those that do: audio, faces)")
         }
     }
 
