@@ -404,13 +404,13 @@ extension NightlyReport {
                   + "\(sources.totals["ok"] ?? 0) | \(sources.totals["failed"] ?? 0) | \(sources.totals["ignored"] ?? 0) |", ""]
         for (title, paths) in [("Added", sources.added), ("Changed", sources.changed), ("Removed", sources.removed)] where !paths.isEmpty {
             lines.append("\(title):")
-            lines += paths.prefix(50).map { "- `\($0)`" }
+            lines += paths.prefix(50).map { "- \(Self.code($0))" }
             if paths.count > 50 { lines.append("- … and \(paths.count - 50) more") }
             lines.append("")
         }
         if !sources.failed.isEmpty {
             lines.append("Failed:")
-            lines += sources.failed.prefix(50).map { "- `\($0.path)` (\($0.stage)): \($0.reason)" }
+            lines += sources.failed.prefix(50).map { "- \(Self.code($0.path)) (\($0.stage)): \($0.reason.echoed)" }
             lines.append("")
         }
         // Failures that are not new are not listed above; the exit status still counts them.
@@ -429,15 +429,28 @@ extension NightlyReport {
         lines += ["", "## Metrics" + (previousRunId.map { " against nightly run \($0)" } ?? " (the first nightly run of this manifest and data root)"), "",
                   "| metric | previous | now | delta | |", "|---|---:|---:|---:|---|"]
         lines += metrics.map { m in
-            let previous = m.previous.map { String(format: "%.4f", $0) } ?? "—"
-            let delta = m.delta.map { String(format: "%+.4f", $0) } ?? "—"
-            return "| \(m.name) | \(previous) | \(String(format: "%.4f", m.current)) | \(delta) | \(m.regressed ? "**\(m.alert) beyond \(tolerance)**" : "") |"
+            // A count (clips, test actors) is a whole number: 60, not 60.0000.
+            let counted = m.better == .neither
+            func shown(_ value: Double, signed: Bool = false) -> String {
+                counted && value.rounded() == value && abs(value) < 1e15
+                    ? (signed && value >= 0 ? "+" : "") + String(Int64(value)) : String(format: signed ? "%+.4f" : "%.4f", value)
+            }
+            let previous = m.previous.map { shown($0) } ?? "—"
+            let delta = m.delta.map { shown($0, signed: true) } ?? "—"
+            return "| \(m.name) | \(previous) | \(shown(m.current)) | \(delta) | \(m.regressed ? "**\(m.alert) beyond \(tolerance)**" : "") |"
         }
         if let absentMetrics {
             lines += ["", "Watched but not in this run's results, so never compared: " + absentMetrics.map { "`\($0)`" }.joined(separator: ", ") + "."]
         }
         lines += ["", modelSentence]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A path as a Markdown code span: control characters escaped (a newline would end the list item),
+    /// and fenced by two backticks when it holds one.
+    static func code(_ path: String) -> String {
+        let text = path.escaped
+        return text.contains("`") ? "`` \(text) ``" : "`\(text)`"
     }
 
     /// Whether tonight retrained, and, when it did not, whether the model is still the one the previous

@@ -1,4 +1,5 @@
 @testable import EmoPipeline
+import Foundation
 import Testing
 
 /// Which way a watched metric must move to alert: scores down, `*_drop` and spreads over folds up,
@@ -26,6 +27,20 @@ struct NightlyReportTests {
             #expect(!Change(name: name, previous: 480, current: 80, tolerance: 0).regressed, "\(name)")
             #expect(Change(name: name, previous: 480, current: 80, tolerance: 0).delta == -400)
         }
+    }
+
+    /// The Markdown page keeps one line per path whatever the name holds (a newline, a backtick), and
+    /// shows a count as a whole number.
+    @Test func theMarkdownPageKeepsOddNamesOnOneLineAndCountsWhole() {
+        var report = NightlyReport(runId: "20261204-000000-abcdef", manifest: "m.yaml", dataRoot: "/data",
+                                   startedAt: Date(timeIntervalSince1970: 0), finishedAt: Date(timeIntervalSince1970: 1), tolerance: 0.02)
+        report.sources.added = ["/data/We`ird|na\nme/03-01-01-01-01-01-01.wav"]
+        report.metrics = [Change(name: "count", previous: 58, current: 60, tolerance: 0.02),
+                          Change(name: "accuracy", previous: 0.5, current: 0.625, tolerance: 0.02)]
+        let lines = report.markdown.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.contains("- `` /data/We`ird|na\\nme/03-01-01-01-01-01-01.wav ``"), "\(report.markdown)")
+        #expect(lines.contains("| count | 58 | 60 | +2 |  |") && lines.contains("| accuracy | 0.5000 | 0.6250 | +0.1250 |  |"),
+                "\(report.markdown)")
     }
 
     /// A reports folder full of junk names 20 of the files passed over and counts the rest.
