@@ -139,13 +139,19 @@ public struct SweepMerge {
         if let written = try workerStore.shards(writtenBy: Set(fresh.map(\.id))).first {
             throw EmoError.io(path: worker.path(written.file), reason: "a sweep worker wrote a cache shard (in its run \(written.runId)); it should only read the main cache")
         }
-        // Every refusal comes before the first copy: a worker said not to be merged has brought nothing in.
+        // Every refusal the worker's own files and state can give comes before the first copy, so a worker
+        // said not to be merged has brought no folder in (a copy's own re-check stays as a guard).
         let state = try mergedState(sweepId: sweepId, worker: worker)
+        let trainRoot = worker.trainRoot
+        let models = ((try? FileManager.default.contentsOfDirectory(atPath: trainRoot)) ?? []).sorted()
+        for folder in fresh.map({ worker.runFolder($0.id) }) + models.map({ trainRoot + "/" + $0 }) {
+            if FileManager.default.fileExists(atPath: folder), let link = Self.firstLink(in: folder) {
+                throw CacheError.io(path: link, reason: "is a link (or not a file or folder); a sweep worker's run folders and models hold only files")
+            }
+        }
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
-        let trainRoot = worker.trainRoot
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: trainRoot)) ?? []).sorted()
-        where try copyIfMissing(trainRoot + "/" + name, to: main.trainRoot + "/" + name) {
+        for name in models where try copyIfMissing(trainRoot + "/" + name, to: main.trainRoot + "/" + name) {
             report.trainFolders += 1
         }
         report.runs = try store.absorb(workerStore, into: main, includingCache: false) { _ in }.runs
