@@ -163,9 +163,12 @@ final class SignalTrap {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
                 guard let self, self.firstToStop(sig) else { return }
-                StandardStream.error.write(Data("\nemopipe: \(stopping) (Ctrl-C again to stop now)\n".utf8))
+                // Stop first, then say so: a stderr whose reader went with the terminal (`| tee log`) must not
+                // kill the process (SIGPIPE) before the run is recorded interrupted.
                 cancellation.cancel()
                 StopRequest.set()
+                signal(SIGPIPE, SIG_IGN)
+                StandardStream.error.write(Data("\nemopipe: \(stopping) (Ctrl-C again to stop now)\n".utf8))
             }
             source.resume()
             sources.append(source)

@@ -57,7 +57,8 @@ struct InterruptTests {
             #expect(run.waitForStderr(containing: "audio 1/2"), "\(run.stderr)")
             // A closing terminal sends SIGHUP twice (the shell passes it on, then the kernel to the old
             // foreground group), and a session manager SIGTERM then SIGHUP: none stops at once.
-            // Sent back to back: the run takes longer than that to stop, so each reaches it.
+            // Sent back to back, while the run stops (two SIGHUPs pending at once may arrive as one; the
+            // SIGTERM after them is another signal, and it reached the old code's "second signal" exit).
             for sig in underNohup ? [SIGHUP, SIGHUP] : [SIGHUP, SIGHUP, SIGTERM] { #expect(kill(run.pid, sig) == 0) }
             let status = run.wait()
             let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
