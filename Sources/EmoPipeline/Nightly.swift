@@ -370,6 +370,12 @@ public struct SourceChanges: Codable, Equatable, Sendable {
                 latest[row.stage + "\u{0}" + row.subject] = Failure(path: row.subject, stage: row.stage, reason: row.reason)
             }
         }
+        // A file ingest failed again for the same reason keeps its first failure row (rows are unique by content
+        // and reason, and an unreadable file has no content hash), so its source row says when it last changed.
+        for source in sources where source.status == .failed && noticed(source.lastChangedRun) {
+            let key = StageName.ingest.rawValue + "\u{0}" + source.path
+            if latest[key] == nil { latest[key] = Failure(path: source.path, stage: StageName.ingest.rawValue, reason: source.reason ?? "") }
+        }
         failed = latest.values.sorted { ($0.stage, $0.path) < ($1.stage, $1.path) }
         // Every status, 0 where none: a reader asking for `failed` finds it.
         totals = Dictionary(uniqueKeysWithValues: SourceStatus.allCases.map { ($0.rawValue, 0) })
@@ -389,7 +395,7 @@ extension NightlyReport {
     public var markdown: String {
         let formatter = ISO8601DateFormatter()
         var lines = ["# EmoPipe nightly \(formatter.string(from: startedAt).prefix(10)) — run \(runId)", "",
-                     "- manifest: `\(manifest)`", "- data: `\(dataRoot)`",
+                     "- manifest: \(Self.code(manifest))", "- data: \(Self.code(dataRoot))",
                      "- started \(formatter.string(from: startedAt)), took \(ProgressReporter.duration(finishedAt.timeIntervalSince(startedAt)))",
                      "- exit status: \(exitCode) (\(verdict))", ""]
         if let error { lines += ["## The pipeline failed", "", "```", error, "```", ""] }
@@ -410,7 +416,7 @@ extension NightlyReport {
         }
         if !sources.failed.isEmpty {
             lines.append("Failed:")
-            lines += sources.failed.prefix(50).map { "- \(Self.code($0.path)) (\($0.stage)): \($0.reason.echoed)" }
+            lines += sources.failed.prefix(50).map { "- \(Self.code($0.path)) (\($0.stage)): \($0.reason.escaped)" }
             lines.append("")
         }
         // Failures that are not new are not listed above; the exit status still counts them.
@@ -450,7 +456,12 @@ extension NightlyReport {
     /// and fenced by two backticks when it holds one.
     static func code(_ path: String) -> String {
         let text = path.escaped
-        return text.contains("`") ? "`` \(text) ``" : "`\(text)`"
+        guard text.contains("`") else { return "`\(text)`" }
+        // Fenced by one backtick more than the longest run of them inside.
+        var longest = 0, run = 0
+        for character in text { run = character == "`" ? run + 1 : 0; longest = max(longest, run) }
+        let fence = String(repeating: "`", count: longest + 1)
+        return "\(fence) \(text) \(fence)"
     }
 
     /// Whether tonight retrained, and, when it did not, whether the model is still the one the previous

@@ -218,6 +218,14 @@ struct NightlyTests {
             #expect(next.report["error"] is NSNull && next.report["previous_run_id"] is String, "\(next.report)")
             #expect(next.report["unreadable_reports"] is NSNull, "the newest report reads; older junk is not news: \(next.report)")
         }
+        // The same file unreadable again, for the same reason: its failure row is night 3's (rows are unique by
+        // content and reason), yet it is a failure of this period too.
+        try FileManager.default.removeItem(atPath: unreadable)
+        try FileManager.default.createSymbolicLink(atPath: unreadable, withDestinationPath: "/nonexistent/gone.wav")
+        let again = try Self.night(manifest, workdir)
+        let failedAgain = again.sources["failed"] as? [[String: Any]] ?? []
+        #expect(again.status == 3 && failedAgain.contains { $0["path"] as? String == unreadable && $0["stage"] as? String == "ingest" },
+                "\(again.report)")
     }
 }
 
