@@ -40,6 +40,9 @@ struct FileIdentity: Hashable, Sendable {
 /// disk never make two sources and no layout of links makes the walk repeat itself. A file's first
 /// RAVDESS-named path wins over earlier paths of other names, which would make it ignored.
 struct DataRootScan {
+    /// The failure row of a folder named as a recording is (`03-01-…wav/`): no recording itself.
+    static let folderNamedAsARecording = "a folder named as a RAVDESS recording is, not a file (the files in it are read as any folder's)"
+
     let root: String
     let files: [ScannedFile]
     /// Links not followed because they lead into a folder the walk is inside.
@@ -119,7 +122,7 @@ struct DataRootScan {
                     // Named as a recording is (`03-01-…wav/`): a copy or an unpacking gone wrong, said once, not
                     // passed over in silence; what is in it is walked as any folder's files are.
                     if Self.isRavdessNamed(path) {
-                        recordProblem(path, "a folder named as a RAVDESS recording is, not a file (the files in it are read as any folder's)")
+                        recordProblem(path, DataRootScan.folderNamedAsARecording)
                     }
                     try visit(path, identity: entry, ancestors: inside)
                 } else {

@@ -116,9 +116,9 @@ public struct IngestStage: Stage {
     }
 
     private static func requireRavdessFiles(_ scan: DataRootScan) throws {
-        // A walk problem named like a recording (a folder `03-01-…wav/`) is no recording: a root of only those holds none.
+        // A folder named like a recording (`03-01-…wav/`) is no recording: a root of only those holds none.
         let ravdessNamed = scan.files.contains { file in
-            if file.walkProblem != nil { return false }
+            if file.walkProblem == DataRootScan.folderNamedAsARecording { return false }
             if case .notRavdess = RavdessName.parse(fileName: (file.path as NSString).lastPathComponent) { return false }
             return true
         }
