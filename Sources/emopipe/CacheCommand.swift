@@ -96,7 +96,7 @@ struct CacheCommand: ParsableCommand {
             throw UsageError("--stage \(stage.echoed): no such stage; the cached stages are audio and faces")
         }
         guard [StageName.audio, .faces].contains(known) else {
-            throw NoRecord("\(stage) keeps no per-source records (those that do: audio, faces)")
+            throw NoRecord("\(stage) keeps no cached records (those that do: audio, faces)")
         }
     }
 
@@ -116,7 +116,7 @@ struct CacheCommand: ParsableCommand {
         }
         switch try ClipSourceChoice.of(stage: stage, clipOf: record, store: store, dataRoot: dataRoot) {
         case .notPerSource:
-            return NoRecord("\(stage) keeps no per-source records (those that do: audio, faces)")
+            return NoRecord("\(stage) keeps no cached records (those that do: audio, faces)")
         case .noSource:
             return NoRecord("\(known) \(stage) takes \(ClipSourceChoice.takes(stage) ?? "other sources"), and clip \(record.clip ?? "?") has none")
         case .source(let chosen) where chosen.sha256 != record.sha256:

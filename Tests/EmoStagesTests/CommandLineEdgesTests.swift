@@ -276,7 +276,7 @@ struct CommandLineEdgesTests {
                 "\(failed.stderr)")
         // A stage without per-source records.
         let split = try get("split", wav)
-        #expect(split.status == 1 && split.stderr.contains("split keeps no per-source records"), "\(split.stderr)")
+        #expect(split.status == 1 && split.stderr.contains("split keeps no cached records"), "\(split.stderr)")
         // A source the stage takes but has not computed yet: then a run is the answer.
         let notYet = try get("audio", wav)
         #expect(notYet.status == 1 && notYet.stderr.contains("run `emopipe run --until audio`"), "\(notYet.stderr)")
@@ -577,10 +577,10 @@ struct CommandLineUsageTests {
     }
 
     /// Every cache command answers a stage alike: no such stage is a usage error (64), a stage that keeps no
-    /// per-source records has none to give (1), as the README says (verify said 64 of train, get 1).
+    /// cached records has none to give (1), as the README says (verify said 64 of train, get 1).
     @Test func cacheCommandsAnswerAStageWithoutRecordsAlike() throws {
         let folder = try TestSupport.temporaryFolder("cache-stage")
-        for (stage, status, says) in [("train", Int32(1), "train keeps no per-source records (those that do: audio, faces)"),
+        for (stage, status, says) in [("train", Int32(1), "train keeps no cached records (those that do: audio, faces)"),
                                       ("nosuch", Int32(64), "--stage nosuch: no such stage; the cached stages are audio and faces")] {
             for arguments in [["cache", "get", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--stage", stage, "--source", "x.wav", "--json"],
                               ["cache", "export", "--stage", stage, "--format", "npz", folder + "/out"], ["cache", "verify", "--stage", stage]] {
