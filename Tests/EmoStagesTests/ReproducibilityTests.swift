@@ -197,11 +197,11 @@ struct ReproducibilityTests {
         #expect(listed.range(of: "\"count\": *\(clips)[,\n ]", options: .regularExpression) != nil
                 && !listed.contains("\"count\": \(clips).0") && !listed.contains("\"count\":\(clips).0"), "\(listed)")
 
-        // Another run's metrics.json copied over a run's own is not that run's: no value, and the edit named.
+        // A metrics.json rewritten after its run (another run's copied in, a figure typed over; here one byte
+        // added, so the file surely differs) is not that run's: no value, and the edit named.
         let metrics = workdir + "/runs/\(runs[0])/metrics.json"
         let own = try Data(contentsOf: URL(fileURLWithPath: metrics))
-        try FileManager.default.removeItem(atPath: metrics)
-        try FileManager.default.copyItem(atPath: workdir + "/runs/\(runs[1])/metrics.json", toPath: metrics)
+        try (own + Data("\n".utf8)).write(to: URL(fileURLWithPath: metrics))
         for command in [["diff", runs[1], runs[0]], ["runs"]] {
             let copied = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
             #expect(copied.status == 0 && copied.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
