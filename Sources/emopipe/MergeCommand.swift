@@ -12,17 +12,19 @@ struct MergeCommand: ParsableCommand {
         Each worker (`emopipe run --worker I/N`) wrote its own shards and provenance database under
         WORKDIR/workers/<I>-of-<N>. merge copies their shards (durably) and then their sources,
         failures, runs and cache index rows in one transaction; records already present are kept,
-        so merging twice is harmless. With no WORKER_DIR, every folder under WORKDIR/workers is merged.
+        so merging twice is harmless. With no WORKER_DIR, every folder under WORKDIR/workers (but hidden ones
+        and lost+found) is merged.
         A worker still running (its lock held, exit 75) is refused, and so is one that read another data
         root than the others (or than WORKDIR's last run). A worker whose last run did not finish, whose
         lock file is a link or a folder, or a folder that is not a worker's (one without a database included),
         is left out while the others are merged. A worker's rows and files are checked before use: shard
         rows must name the cache's own shard paths, run ids must be plain names, sources must lie under the
-        data root its runs read and its last run must be of the slice its worker.txt names, a shard is
+        data root its last run read and that run must be of the slice its worker.txt names, a shard is
         published only when the copy's records all match their CRC-32C and nothing follows its index, and
         each index row must agree with its shard's own index. A worker whose shards or rows are damaged is
         not merged (stderr says why and what makes it sound) while the others are, sweep workers too, exit
-        status 3 (1 when none is); merge again once it is sound or finished.
+        status 3 (1 when none is); merge again once it is sound or finished. A worker's lock file this
+        process may not open (permissions, a read-only mount) stops the merge (exit 1).
         Afterwards `emopipe run` on WORKDIR finds the per-source work done and runs split, train and on.
 
         A sweep worker's folder (`emopipe sweep --worker`, WORKDIR/workers/sweep-*) brings its trials'
