@@ -148,6 +148,8 @@ public struct Nightly {
            let changes = try? SourceChanges(store: store, runId: runId, since: previous?.runId, root: runner.manifest.dataRoot,
                                             workspace: runner.workspace) {
             report.sources = changes
+            // The units failing in the stages' current outputs, as a completed night counts them (0 said none did).
+            report.failedUnits = (try? runner.pipeline.stageNames.reduce(0) { $0 + (try store.stageState($1)?.unitsFailed ?? 0) }) ?? 0
         }
         try write(report)
         return report

@@ -60,11 +60,17 @@ struct NightlyTests {
         #expect(good.status == 0, "\(good.report)")
         #expect(good.list("added").count == 180 && good.list("changed").isEmpty && good.list("removed").isEmpty, "\(good.report)")
         try FileManager.default.moveItem(atPath: data + "/Actor_02", toPath: folder + "/Actor_02")
+        // A file ingest fails the same night: a failed night still counts the failing units (it said 0).
+        let broken = data + "/Actor_04/03-01-05-01-02-01-04.wav"
+        try FileManager.default.createDirectory(atPath: data + "/Actor_04", withIntermediateDirectories: true)
+        try Data("RIFF this is not audio".utf8).write(to: URL(fileURLWithPath: broken))
         let failed = try Self.night(manifest, workdir)
         #expect(failed.status == 1 && failed.report["error"] is String, "\(failed.report)")
         #expect(failed.list("removed").count == 60 && failed.list("removed").allSatisfy { $0.contains("/Actor_02/") }, "\(failed.report)")
+        #expect(failed.report["failed_units"] as? Int == 1, "\(failed.report)")
         let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(failed.report["run_id"] as! String).md", encoding: .utf8)
-        #expect(markdown.contains("## The pipeline failed") && markdown.contains("| 0 | 0 | 60 |"), "\(markdown)")
+        #expect(markdown.contains("## The pipeline failed") && markdown.contains("| 1 | 0 | 60 |"), "\(markdown)")
+        try FileManager.default.removeItem(atPath: data + "/Actor_04")
         try FileManager.default.moveItem(atPath: folder + "/Actor_02", toPath: data + "/Actor_02")
         let back = try Self.night(manifest, workdir)
         #expect(back.status == 0 && back.report["previous_run_id"] as? String == good.report["run_id"] as? String, "\(back.report)")
