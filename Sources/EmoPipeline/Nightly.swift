@@ -366,8 +366,7 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         }
         var latest: [String: Failure] = [:]
         for run in since.contains(runId) ? since : since + [runId] {
-            // A file that could not be read has no hash: its failure row says "", its source row nil.
-            for row in try store.failures(runId: run) where current[row.subject].map({ ($0 ?? "") == row.sha256 }) ?? false {
+            for row in try store.failures(runId: run) where current[row.subject].map({ $0 == row.contentSHA256 }) ?? false {
                 if !row.fingerprint.isEmpty, let parameters = try inUseParameters(row.stage), parameters != row.fingerprint { continue }
                 latest[row.stage + "\u{0}" + row.subject] = Failure(path: row.subject, stage: row.stage, reason: row.reason)
             }

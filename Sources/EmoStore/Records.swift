@@ -165,6 +165,10 @@ public struct FailureRecord: Codable, FetchableRecord, MutablePersistableRecord,
         self.reason = reason; self.runId = runId; self.recordedAt = recordedAt
     }
 
+    /// The failed content's SHA-256, nil for a file that could not be read (stored as "", the column
+    /// being part of the table's unique key): comparable with `SourceRecord.sha256`.
+    public var contentSHA256: String? { sha256.isEmpty ? nil : sha256 }
+
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 

@@ -336,27 +336,18 @@ enum HashPrefix {
 enum Failure {
     static func exit(for error: Error) -> ExitCode {
         if error is ExitCode { return error as! ExitCode }
+        let status = error is UsageError ? ExitStatus.usage : ExitStatus.of(error)
         let message: String
-        let status: Int32
         switch error {
-        case let pipeline as PipelineError:
-            message = pipeline.description
-            status = ExitStatus.of(pipeline)
-        case let usage as UsageError:
-            message = usage.description
-            status = ExitStatus.usage
-        case let emo as EmoError:
-            message = emo.description
-            status = ExitStatus.of(emo)
+        case let pipeline as PipelineError: message = pipeline.description
+        case let usage as UsageError: message = usage.description
+        case let emo as EmoError: message = emo.description
         case EncodingError.invalidValue(let value, let context):
             // JSON has no NaN or infinity: a result holding one (training diverged) cannot be written.
             let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
             message = "cannot write a result: \(path.hasPrefix(".") ? String(path.dropFirst()) : path) is \(value), not a finite "
                 + "number (training diverged, or the parameters made the features non-finite)"
-            status = ExitStatus.failure
-        default:
-            message = FileError.describe(error)
-            status = ExitStatus.failure
+        default: message = FileError.describe(error)
         }
         // SQLite says only "unable to open": under a low limit, that may be why.
         let note = status == ExitStatus.failure && message.contains("unable to open database file") && !message.contains("ulimit -n")

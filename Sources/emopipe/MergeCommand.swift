@@ -64,23 +64,24 @@ struct MergeCommand: ParsableCommand {
             try WorkerMerge.checkNamedOnce(given)
             // Sweep workers (`emopipe sweep --worker`) bring runs and trials, not per-source records.
             let sweepWorkers = given.filter(SweepMerge.isSweepWorker)
-            var results: [(String, Result<Void, Error>)] = []
+            /// Workers judged, and those left out.
+            var (judged, notMerged) = (0, 0)
             for folder in sweepWorkers {
+                judged += 1
                 do {
                     let report = try SweepMerge(main: main).merge(folder)
                     print("\(folder): \(report.trials) sweep trials, \(report.runs) runs (\(report.runFolders) run folders, \(report.trainFolders) trained models)")
                     fflush(stdout)   // said now: a second Ctrl-C exits without flushing
-                    results.append((folder, .success(())))
                 } catch where WorkerMerge.isWorkersOwn(error, worker: Workspace(root: folder)) {
                     // One sweep worker's damage or mistake keeps neither the other sweep workers nor the run workers out.
                     Self.sayNotMerged(folder, error)
-                    results.append((folder, .failure(error)))
+                    notMerged += 1
                 }
             }
             let folders = given.filter { !SweepMerge.isSweepWorker($0) }
             if !folders.isEmpty || sweepWorkers.isEmpty {
                 // Each worker is said as it is done: a merge a later problem stops has still merged those.
-                results += try WorkerMerge(main: main).merge(folders) { folder, result in
+                let results = try WorkerMerge(main: main).merge(folders) { folder, result in
                     switch result {
                     case .success(let report):
                         let leftOut = report.recordsInShardsAlreadyPresent == 0 ? ""
@@ -91,13 +92,14 @@ struct MergeCommand: ParsableCommand {
                     case .failure(let damage):
                         Self.sayNotMerged(folder, damage)
                     }
-                }.map { ($0.0, $0.1.map { _ in () }) }
+                }
+                judged += results.count
+                notMerged += results.filter { (try? $0.1.get()) == nil }.count
             }
-            let notMerged = results.filter { if case .failure = $0.1 { true } else { false } }.count
             if notMerged > 0 {
-                let merged = results.count - notMerged
+                let merged = judged - notMerged
                 let others = merged == 0 ? "none was merged" : "the other \(merged) \(merged == 1 ? "was" : "were")"
-                StandardStream.error.write(Data("emopipe: \(notMerged) of \(results.count) worker(s) not merged; \(others)\n".utf8))
+                StandardStream.error.write(Data("emopipe: \(notMerged) of \(judged) worker(s) not merged; \(others)\n".utf8))
                 throw ExitCode(merged == 0 ? ExitStatus.failure : ExitStatus.partial)
             }
         } catch {

@@ -144,10 +144,9 @@ public struct SweepMerge {
         let state = try mergedState(sweepId: sweepId, worker: worker)
         let trainRoot = worker.trainRoot
         let models = ((try? FileManager.default.contentsOfDirectory(atPath: trainRoot)) ?? []).sorted()
-        for folder in fresh.map({ worker.runFolder($0.id) }) + models.map({ trainRoot + "/" + $0 }) {
-            if FileManager.default.fileExists(atPath: folder), let link = Self.firstLink(in: folder) {
-                throw CacheError.io(path: link, reason: "is a link (or not a file or folder); a sweep worker's run folders and models hold only files")
-            }
+        for folder in fresh.map({ worker.runFolder($0.id) }) + models.map({ trainRoot + "/" + $0 })
+        where FileManager.default.fileExists(atPath: folder) {
+            try Self.requireOnlyFiles(in: folder)
         }
         // Folders first, rows last: a merge killed midway is finished by the next one.
         for run in fresh where try copyIfMissing(worker.runFolder(run.id), to: main.runFolder(run.id)) { report.runFolders += 1 }
@@ -180,9 +179,7 @@ public struct SweepMerge {
         let files = FileManager.default
         guard files.fileExists(atPath: source), !files.fileExists(atPath: target) else { return false }
         // copyItem copies links as links: one in a worker's tree would let later writes leave the work directory.
-        if let link = Self.firstLink(in: source) {
-            throw CacheError.io(path: link, reason: "is a link (or not a file or folder); a sweep worker's run folders and models hold only files")
-        }
+        try Self.requireOnlyFiles(in: source)
         let relativeTarget = String(target.dropFirst(main.root.count + 1))
         try main.createFoldersWithoutLinks((relativeTarget as NSString).deletingLastPathComponent)
         let partial = target + ".merging"
@@ -190,9 +187,9 @@ public struct SweepMerge {
         do {
             try files.copyItem(atPath: source, toPath: partial)
             // The copy is what is checked (no link appeared after the check), with the worker's permission bits dropped.
-            if let link = Self.firstLink(in: partial) {
+            do { try Self.requireOnlyFiles(in: partial) } catch {
                 try? files.removeItem(atPath: partial)
-                throw CacheError.io(path: link, reason: "is a link (or not a file or folder); a sweep worker's run folders and models hold only files")
+                throw error
             }
             Self.resetPermissions(partial)
             try files.moveItem(atPath: partial, toPath: target)
@@ -213,6 +210,13 @@ public struct SweepMerge {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] { resetPermissions(root + "/" + name) }
         } else if facts.st_mode & S_IFMT == S_IFREG {
             chmod(root, 0o644)
+        }
+    }
+
+    /// Refuses a tree holding anything but files and folders, naming the first such entry.
+    static func requireOnlyFiles(in root: String) throws {
+        if let link = firstLink(in: root) {
+            throw CacheError.io(path: link, reason: "is a link (or not a file or folder); a sweep worker's run folders and models hold only files")
         }
     }
 
