@@ -12,8 +12,13 @@ public struct WorkerMerge {
 
     public init(main: Workspace) { self.main = main }
 
-    /// The worker work directories inside the main one, sorted.
-    public static func workerFolders(in main: Workspace) -> [String] { main.workerFolders }
+    /// The worker work directories inside the main one, sorted, each folder once: a link there to another
+    /// worker's folder is the same worker, not one given twice.
+    public static func workerFolders(in main: Workspace) -> [String] {
+        var kept: [String] = []
+        for folder in main.workerFolders where !kept.contains(where: { (try? isSameFolder($0, folder)) ?? false }) { kept.append(folder) }
+        return kept
+    }
 
     /// Each worker's merge, or why it was not merged: a worker that did not finish, is not a worker's
     /// folder, or whose own files or database are damaged is left out while the others are merged.

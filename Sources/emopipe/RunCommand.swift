@@ -156,6 +156,9 @@ final class SignalTrap {
 
     /// `stopping` is said on the first signal: what happens to the work done so far.
     init(cancellation: Cancellation, stopping: String = "stopping; finished work is kept") {
+        // A log reader that goes away (`| head`, a `| tee` whose terminal closed) must not kill the work
+        // (SIGPIPE, exit 141) with the run unrecorded: stderr's lost lines are let go; stdout's end the command (1).
+        signal(SIGPIPE, SIG_IGN)
         let hangupIgnored = unsafeBitCast(signal(SIGHUP, SIG_IGN), to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
         trapped = hangupIgnored ? [SIGINT, SIGTERM] : [SIGINT, SIGTERM, SIGHUP]
         for sig in trapped {
@@ -163,11 +166,9 @@ final class SignalTrap {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
                 guard let self, self.firstToStop(sig) else { return }
-                // Stop first, then say so: a stderr whose reader went with the terminal (`| tee log`) must not
-                // kill the process (SIGPIPE) before the run is recorded interrupted.
+                // Stop first, then say so: writing to a stderr nobody reads must not come before the stop.
                 cancellation.cancel()
                 StopRequest.set()
-                signal(SIGPIPE, SIG_IGN)
                 StandardStream.error.write(Data("\nemopipe: \(stopping) (Ctrl-C again to stop now)\n".utf8))
             }
             source.resume()
@@ -183,8 +184,12 @@ final class SignalTrap {
         return !stopping
     }
 
+    /// Back to the default dispositions, unless a stop was asked for: the process is then ending, and a
+    /// second SIGTERM arriving between here and its exit must not kill it by the signal (143).
     func restore() {
         sources.forEach { $0.cancel() }
+        lock.lock(); defer { lock.unlock() }
+        guard !stopping else { return }
         trapped.forEach { signal($0, SIG_DFL) }
     }
 }

@@ -235,6 +235,17 @@ struct WorkerMergeTests {
         #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 3)
     }
 
+    /// A link under workers/ to another worker's folder is that worker, listed once (merging every folder
+    /// refused it as "one folder given twice", exit 64, and merged none).
+    @Test func aLinkToAWorkerUnderWorkersIsListedOnce() throws {
+        let (main, first, _) = try Self.worker(0, of: 2)
+        let (_, second, _) = try Self.worker(1, of: 2, main: main)
+        try FileManager.default.createSymbolicLink(atPath: main.workersRoot + "/zz-alias", withDestinationPath: second.root)
+        #expect(main.workerFolders.count == 3)
+        #expect(WorkerMerge.workerFolders(in: main) == [first.root, second.root])
+        #expect(try Self.merge(main, WorkerMerge.workerFolders(in: main)).map(\.records) == [3, 3])
+    }
+
     /// Nothing to merge says why: no folder under workers/, or workers/ a file where the folder should be.
     @Test func nothingToMergeSaysWhetherTheWorkersFolderIsAFile() throws {
         let main = Workspace(root: try TestSupport.temporaryFolder("worker-merge") + "/main")

@@ -75,6 +75,19 @@ struct InterruptTests {
         }
     }
 
+    /// A log reader that goes away (`| head -1`) does not kill the run by SIGPIPE (exit 141, the run left
+    /// recorded running): it finishes, exit 0, recorded done.
+    @Test func aLogReaderThatGoesAwayDoesNotKillTheRun() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 3), ("03-01-02-01-01-01-01.wav", 2)])
+        let workdir = try TestSupport.temporaryFolder("sigpipe")
+        let status = try TestSupport.shell("'\(TestSupport.emopipe)' run '\(TestSupport.repositoryRoot)/manifests/demo.yaml' --data '\(data)' "
+                                           + "--workdir '\(workdir)' --until audio --threads 2 2>&1 | head -1 >/dev/null; echo ${PIPESTATUS[0]}")
+        #expect(status == "0\n", "exit \(status)")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        #expect(try store.runs().first?.status == .done)
+        #expect(try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").fetchCount($0) } == 2)
+    }
+
     /// SIGTERM while ingest hashes a huge file (200 GB, sparse: minutes of reading) stops the run within
     /// that file: exit 130, the run recorded interrupted, the huge file neither recorded nor failed.
     /// Before, hashing ran to the end, and a stop in ingest's last batch was lost (exit 3, the run `partial`).
