@@ -2,6 +2,10 @@ extension String {
     /// The text as a message quotes it: `escaped`, and cut to its first 160 characters, saying its
     /// length, when longer than 200.
     public var echoed: String {
+        // Megabytes of text (a blob read as a name) are not escaped nor counted in characters whole: that takes seconds.
+        if utf8.count > 1 << 16 {
+            return String(String.UnicodeScalarView(unicodeScalars.prefix(400))).escaped.prefix(160) + "… (\(utf8.count) bytes)"
+        }
         let escaped = self.escaped
         guard escaped.count > 200 else { return escaped }
         return escaped.prefix(160) + "… (\(count) characters)"

@@ -210,13 +210,20 @@ struct PredictCommand: ParsableCommand {
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
-            let files = try mediaFiles()
+            // A line no path can be (a list with a stray blob in it) is a failure of its own, shown cut,
+            // and never reaches the path handling below, which would take seconds over megabytes of it.
+            let listed = try mediaFiles()
+            let (files, overlong) = (listed.filter { $0.utf8.count < PATH_MAX }, listed.filter { $0.utf8.count >= PATH_MAX })
+            for line in overlong {
+                StandardStream.error.write(Data("emopipe: \(line.echoed): a path of \(line.utf8.count) bytes is longer than a path can be (\(PATH_MAX))\n".utf8))
+            }
+            var failed = overlong.count
+            guard !files.isEmpty else { throw ExitCode(ExitStatus.partial) }
             // SIGINT or SIGTERM: no further file is started, the answers so far are printed, exit 130.
             // (Set once the list is read: until then a signal ends a blocked read of standard input at once.)
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation, stopping: "stopping after the file in hand; the answers so far are printed")
             var predictions: [Predictor.Prediction] = []
-            var failed = 0
             // Quiet for the usual few files; a long list shows, pass by pass, files done, rate and ETA.
             let progress = { (pass: Predictor.Pass) in ProgressReporter(label: pass.label, total: files.count, unit: "files", quietFor: 2) }
             let results = predictor.predict(paths: files, progress: progress, cancellation: cancellation)

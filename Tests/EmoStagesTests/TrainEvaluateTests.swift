@@ -369,6 +369,15 @@ struct TrainEvaluateTests {
                 "the path is named once: \(nul.stderr)")
         let nulAnswers = try #require(try JSONSerialization.jsonObject(with: Data(nul.stdout.utf8)) as? [[String: Any]])
         #expect(nulAnswers.count == 1 && nulAnswers[0]["path"] as? String == files[0], "\(nul.stdout)")
+        // A line longer than any path (a blob pasted in) is a failure of its own, named cut; the others are answered.
+        let withBlob = try TestSupport.temporaryFolder("files-from-blob") + "/list.txt"
+        let blob = "/x/" + String(repeating: "b", count: 3_000_000)
+        try Data((files[0] + "\n" + blob + "\n").utf8).write(to: URL(fileURLWithPath: withBlob))
+        let blobbed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", "--files-from", withBlob])
+        #expect(blobbed.status == 3 && blobbed.stderr.contains("emopipe: /x/bbb") && blobbed.stderr.count < 1000
+                && blobbed.stderr.contains("… (3000003 bytes): a path of 3000003 bytes is longer than a path can be (\(PATH_MAX))"), "\(blobbed.stderr.prefix(1000))")
+        let blobAnswers = try #require(try JSONSerialization.jsonObject(with: Data(blobbed.stdout.utf8)) as? [[String: Any]])
+        #expect(blobAnswers.count == 1 && blobAnswers[0]["path"] as? String == files[0], "\(blobbed.stdout)")
         let substituted = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(runFolder)' --files-from <(cat '\(list)')"])
         #expect(substituted.status == 64 && substituted.stderr.contains("give --files-from - and pipe it in"), "\(substituted.stderr)")
         // More files than one call takes are refused before any is read: short lines within the list's byte
