@@ -192,8 +192,14 @@ struct PredictCommand: ParsableCommand {
             // An empty reference would name the runs folder itself, and a file is no run either.
             var isFolder: ObjCBool = false
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-                if !runReference.isEmpty, isRecorded(Workspace.runId(reference: runReference)) {
-                    throw EmoError.io(path: folder, reason: "run \(Workspace.runId(reference: runReference).echoed) is recorded, but its folder "
+                let id = Workspace.runId(reference: runReference)
+                let recordedFolder = workDirectoryOptions.workspace.runFolder(id)
+                if !runReference.isEmpty, runReference != id, FileManager.default.fileExists(atPath: recordedFolder) {
+                    // A path that leads nowhere, to a run this work directory holds (`../ID` from the wrong folder).
+                    throw UsageError("no run folder '\(runReference.echoed)'; run \(id.echoed) is in \(recordedFolder.escaped): give that path or its id")
+                }
+                if !runReference.isEmpty, isRecorded(id) {
+                    throw EmoError.io(path: recordedFolder, reason: "run \(id.echoed) is recorded, but its folder "
                                       + "is gone (removed?): its model with it; run the manifest again to make one")
                 }
                 throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")

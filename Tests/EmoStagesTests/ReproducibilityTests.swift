@@ -232,6 +232,10 @@ struct ReproducibilityTests {
         }
         let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runs[0], "--workdir", workdir, folder + ".wav"])
         #expect(predict.status == ExitStatus.failure && predict.stderr.contains("run \(runs[0]) is recorded, but its folder is gone"), "\(predict.stderr)")
+        // A path that leads nowhere is not called a removed run when the run's folder is there: it is pointed to.
+        let misdirected = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "../" + runs[1], "--workdir", workdir, folder + ".wav"])
+        #expect(misdirected.status == ExitStatus.usage && misdirected.stderr.contains(
+            "no run folder '../\(runs[1])'; run \(runs[1]) is in \(workdir)/runs/\(runs[1]): give that path or its id"), "\(misdirected.stderr)")
         // `show` marks an artifact of that folder as gone from disk, and only those.
         let source = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").read { db in
             try String.fetchOne(db, sql: "SELECT sourceSHA256 FROM artifact WHERE path LIKE ? AND sourceSHA256 IS NOT NULL", arguments: [folder + "/%"])
