@@ -244,12 +244,10 @@ struct CacheCommand: ParsableCommand {
             let known = "cached \(stage) cache keys: " + cached.map { String($0.prefix(16)) }.joined(separator: ", ")
             if let given {
                 let prefix = given.lowercased()
-                guard HashPrefix.isWellFormed(prefix) else {
-                    throw UsageError("--cache-key '\(given)' is not 4 or more hex digits (\(known))")
-                }
+                if let problem = HashPrefix.problem(prefix) { throw UsageError("--cache-key '\(given.echoed)' \(problem) (\(known))") }
                 let matching = cached.filter { $0.hasPrefix(prefix) }
-                guard let only = matching.first else { throw UsageError("--cache-key '\(given)' matches no \(known)") }
-                guard matching.count == 1 else { throw UsageError("--cache-key '\(given)' is ambiguous: it starts \(matching.count) of the \(known)") }
+                guard let only = matching.first else { throw UsageError("--cache-key '\(given.echoed)' matches no \(known)") }
+                guard matching.count == 1 else { throw UsageError("--cache-key '\(given.echoed)' is ambiguous: it starts \(matching.count) of the \(known)") }
                 return only
             }
             if let current = try store.stageState(stage)?.parametersFingerprint, cached.contains(current) { return current }

@@ -327,8 +327,15 @@ enum HashPrefix {
     /// A whole SHA-256.
     static let maximumLength = 64
 
-    static func isWellFormed(_ prefix: String) -> Bool {
-        (minimumLength...maximumLength).contains(prefix.count) && prefix.allSatisfy(\.isHexDigit)
+    /// What keeps `prefix` from being a hash prefix, said after it ("'…' is too short: …"); nil when it is one.
+    static func problem(_ prefix: String) -> String? {
+        // Character.isHexDigit also takes the fullwidth forms, which no hash holds.
+        guard prefix.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return "is not hex digits (0-9, a-f)" }
+        guard prefix.count >= minimumLength else { return "is too short: give at least \(minimumLength) hex digits" }
+        guard prefix.count <= maximumLength else {
+            return "is longer than a SHA-256 (\(prefix.count) hex digits, at most \(maximumLength))"
+        }
+        return nil
     }
 }
 

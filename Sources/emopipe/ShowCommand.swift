@@ -48,15 +48,12 @@ struct ShowCommand: ParsableCommand {
         // A query with a folder or an extension in it means a path, and that path is not recorded.
         guard !query.contains("/"), !query.contains(".") else { return [] }
         let hex = query.lowercased()
-        guard hex.allSatisfy(\.isHexDigit) else {
-            throw UsageError("'\(query.echoed)' is neither a recorded source path nor a SHA-256 prefix (hex digits 0-9, a-f)")
-        }
-        guard hex.count >= HashPrefix.minimumLength else {
-            throw UsageError("SHA-256 prefix '\(query)' is too short: give at least \(HashPrefix.minimumLength) hex digits")
-        }
-        // A longer one would also make SQLite's LIKE pattern too complex (exit 1) from about 50,000 digits on.
-        guard hex.count <= HashPrefix.maximumLength else {
-            throw UsageError("SHA-256 prefix '\(query.echoed)' is longer than a SHA-256 (\(hex.count) hex digits, at most \(HashPrefix.maximumLength))")
+        // (A longer prefix than a SHA-256 would also make SQLite's LIKE pattern too complex, exit 1, from about 50,000 digits on.)
+        if let problem = HashPrefix.problem(hex) {
+            guard hex.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
+                throw UsageError("'\(query.echoed)' is neither a recorded source path nor a SHA-256 prefix (hex digits 0-9, a-f)")
+            }
+            throw UsageError("SHA-256 prefix '\(query.echoed)' \(problem)")
         }
         let matches = try store.sources(sha256Prefix: hex)
         let contents = Set(matches.compactMap(\.sha256))

@@ -207,6 +207,12 @@ struct PythonCacheReaderTests {
         let prefixed = try Self.export(fixture, ["--stage", "audio", "--cache-key", String(fingerprint.prefix(16)), "--format", "npz", byPrefix])
         #expect(prefixed.status == 0, "\(prefixed.stderr)")
         #expect(try TestSupport.shell("cmp '\(empty)/shard-000000.npz' '\(byPrefix)/shard-000000.npz' && echo same") == "same\n")
+        // A key that cannot be one is refused saying why (a whole key and two digits more is too long, not "too few").
+        for (key, problem) in [(fingerprint + "00", "is longer than a SHA-256 (66 hex digits, at most 64)"),
+                               ("abc", "is too short: give at least 4 hex digits"), ("abcz", "is not hex digits (0-9, a-f)")] {
+            let refused = try Self.export(fixture, ["--stage", "audio", "--cache-key", key, "--format", "npz", byPrefix + "-refused"])
+            #expect(refused.status == 64 && refused.stderr.contains("--cache-key '\(key)' \(problem) (cached audio cache keys: "), "\(refused.stderr)")
+        }
     }
 
     @Test func theReadersCRCCheckFindsAFlippedByteAndNamesTheRecord() throws {
