@@ -1,11 +1,13 @@
 import Foundation
 
 /// Opening a file that must be a regular one, for reading: anything else (a pipe, a device, a folder)
-/// is refused once opened, without reading. Opening does not block (O_NONBLOCK), so a path that
+/// is refused once opened, without reading, and so is a file of /proc or /sys. Opening does not block (O_NONBLOCK), so a path that
 /// became a pipe cannot hang the caller.
 public enum RegularFile {
     /// The reason given for a path that is a folder, a pipe or a device.
     public static let notRegular = "not a regular file: not read"
+    /// The reason given for a file of /proc or /sys.
+    public static let kernelFile = "a file of the kernel's /proc or /sys filesystem, made as it is read: not read"
 
     /// The open descriptor (the caller closes it) and the file's size.
     public static func openForReading(_ path: String, failing verb: String = "open") throws -> (descriptor: Int32, size: Int64) {
@@ -15,6 +17,11 @@ public enum RegularFile {
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             close(fd)
             throw EmoError.io(path: path, reason: notRegular)
+        }
+        // Such a file says 0 bytes and is made as it is read: never a file EmoPipe wrote or a list a user made.
+        guard !KernelFilesystem.holds(path: path, info) else {
+            close(fd)
+            throw EmoError.io(path: path, reason: kernelFile)
         }
         return (fd, Int64(info.st_size))
     }
