@@ -73,6 +73,8 @@ enum RiffLayout {
     struct Chunks {
         /// The first `fmt ` chunk's declared size, and its fields when they fit in it.
         var formatSize: UInt64?
+        /// Where the `fmt ` chunk's fields start, when the file ends before them.
+        var formatCutAt: UInt64?
         var format: Format?
         /// Whether a `data` chunk was reached after the `fmt ` chunk.
         var formatBeforeData = false
@@ -93,6 +95,7 @@ enum RiffLayout {
         /// field; nil when they are sound or the chunk was not found.
         var formatProblem: String? {
             guard let size = formatSize else { return nil }
+            if let start = formatCutAt { return "the file ends inside the WAV's fmt chunk, whose 16 bytes of fields start at byte \(start)" }
             guard let format else { return "the WAV's fmt chunk is \(size) bytes, fewer than the 16 its fields take" }
             if format.channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
             if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
@@ -155,7 +158,11 @@ enum RiffLayout {
             }
             if id == "fmt ", found.formatSize == nil {
                 found.formatSize = size
-                if size >= 16, let fields = try? handle.read(upToCount: 16), fields.count == 16 {
+                if size >= 16 {
+                    guard let fields = try? handle.read(upToCount: 16), fields.count == 16 else {
+                        found.formatCutAt = offset + 8
+                        return found
+                    }
                     func field(_ at: Int, _ width: Int) -> UInt64 { integer(fields.dropFirst(at).prefix(width), bigEndian: bigEndian) }
                     found.format = Format(tag: UInt16(field(0, 2)), channels: UInt16(field(2, 2)), sampleRate: UInt32(field(4, 4)),
                                           blockAlign: UInt16(field(12, 2)), bitsPerSample: UInt16(field(14, 2)))

@@ -62,6 +62,8 @@ struct FuzzFindingsTests {
         let (fmt16, data) = (plain[20..<36], plain[36...])   // the 16 bytes of fmt fields; the data chunk
         let damaged: [(name: String, bytes: Data, says: String)] = [
             ("short-fmt.wav", riff(Data("WAVEfmt ".utf8) + u32(14) + fmt16.prefix(14) + data), "the WAV's fmt chunk is 14 bytes, fewer than the 16 its fields take"),
+            // Cut inside a sound fmt chunk: the file ends there; the chunk's size is not at fault.
+            ("cut-in-fmt.wav", plain.prefix(30), "the file ends inside the WAV's fmt chunk, whose 16 bytes of fields start at byte 20"),
             ("data-first.wav", riff(Data("WAVE".utf8) + data + Data("fmt ".utf8) + u32(16) + fmt16),
              "the WAV's data chunk (at byte 12) comes before any fmt chunk, which must come first to say how its samples are laid out"),
             ("cut-short.wav", { var b = Self.wav(junkChunks: 20_000, frames: 8_000); b.removeLast(12_000); return b }(), "but the file has")]
