@@ -322,6 +322,24 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// Hashes abbreviated on the command line (`show`'s SHA-256, `cache export --cache-key`), as git
 /// takes commit hashes: at least this many hex digits, unique among what they could name.
+/// A number option in decimal notation (`1.5`, `2e-1`): Double alone would also read `0x10` as 16 and
+/// `inf` as infinity, values nobody means by seconds. Other text is NaN, which the option's range check
+/// refuses naming the text as given.
+struct DecimalNumber: ExpressibleByArgument, Sendable {
+    let value: Double
+    /// As given, for messages (`1e400` is not shown as `inf`).
+    let text: String
+
+    init(_ value: Double) { (self.value, text) = (value, "\(value)") }
+
+    init(argument: String) {
+        let isDecimal = !argument.isEmpty && argument.allSatisfy { "0123456789+-.eE".contains($0) }
+        (value, text) = ((isDecimal ? Double(argument) : nil) ?? .nan, argument)
+    }
+
+    var defaultValueDescription: String { value == value.rounded() ? String(Int(value)) : String(value) }
+}
+
 enum HashPrefix {
     static let minimumLength = 4
     /// A whole SHA-256.

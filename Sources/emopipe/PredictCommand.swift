@@ -72,8 +72,9 @@ struct PredictCommand: ParsableCommand {
     var runReference: String
     // Taken unconditionally so that `--hop -1` reaches `validate` (and is refused there, naming the
     // value) instead of being read as an unknown option `-1`.
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between windows, from \(Self.minimumHop) to \(Int(Self.maximumHop)) (default: the model's policy; a hop longer than the window skips audio).", valueName: "seconds"))
-    var hop: Double?
+    @Option(name: .customLong("hop"), parsing: .unconditional, help: ArgumentHelp("Seconds between windows, from \(Self.minimumHop) to \(Int(Self.maximumHop)) (default: the model's policy; a hop longer than the window skips audio).", valueName: "seconds"))
+    var hopOption: DecimalNumber?
+    var hop: Double? { hopOption?.value }
 
     /// Windows closer than this only repeat their neighbours at a cost per window.
     static let minimumHop = 0.1
@@ -85,15 +86,16 @@ struct PredictCommand: ParsableCommand {
     var filesFrom: [String] = []
     @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
     var format: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
-    var timeout: Double = 15
+    @Option(name: .customLong("timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
+    var timeoutOption = DecimalNumber(15)
+    var timeout: Double { timeoutOption.value }
 
     func validate() throws {
         if let hop, !(hop.isFinite && hop >= Self.minimumHop && hop <= Self.maximumHop) {
-            throw ValidationError("--hop \(hop): expected a number of seconds from \(Self.minimumHop) to \(Int(Self.maximumHop))")
+            throw ValidationError("--hop \(hopOption?.text ?? ""): expected a number of seconds from \(Self.minimumHop) to \(Int(Self.maximumHop))")
         }
         if !(timeout.isFinite && timeout >= 0.1 && timeout <= 3600) {
-            throw ValidationError("--timeout \(timeout): expected a number of seconds from 0.1 to 3600")
+            throw ValidationError("--timeout \(timeoutOption.text): expected a number of seconds from 0.1 to 3600")
         }
         if filesFrom.filter({ $0 == "-" }).count > 1 {
             throw ValidationError("--files-from - is given twice: standard input holds one list")

@@ -564,7 +564,7 @@ struct CommandLineUsageTests {
             (["runs", "--limit", "-3", "--workdir", folder + "/work"], "--limit -3: expected 0 or more runs"),
             (["cache", "export", "--stage", "audio", "--format", "npz", "--records-per-file", "-5", folder, "--workdir", folder + "/work"],
              "--records-per-file -5 is outside"),
-            (["predict", "--run", "x", "--timeout", "-2", "-"], "--timeout -2.0: expected a number of seconds"),
+            (["predict", "--run", "x", "--timeout", "-2", "-"], "--timeout -2: expected a number of seconds"),
             (["run", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0, so of 2 workers it is 0 to 1"),
             (["sweep", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0"),
             (["run", manifest, "--worker", "99999999999999999999/1", "--workdir", folder + "/work"],
@@ -677,7 +677,8 @@ struct CommandLineUsageTests {
 
     @Test func predictRefusesAHopOutsideItsBoundsAndARunThatDoesNotExist() throws {
         let workdir = try TestSupport.temporaryFolder("predict")
-        for hop in ["-1", "--hop=-1", "0.05", "nan", "100000.0"] {
+        // Decimal only: Double would read 0x10 as 16 seconds.
+        for hop in ["-1", "--hop=-1", "0.05", "nan", "100000.0", "0x10", "inf", "1e400", "10s"] {
             let arguments = hop.hasPrefix("--") ? [hop] : ["--hop", hop]
             let result = try Self.emopipe(["predict", "--run", "NOSUCH", "clip.wav", "--workdir", workdir] + arguments)
             #expect(result.status == 64, "\(hop): \(result.stderr)")
