@@ -113,6 +113,8 @@ public struct Manifest: Equatable, Sendable {
         func filePath(_ key: String, default value: String) throws -> String {
             let text = try string(key, default: value)
             guard !text.isEmpty else { throw fail("\(key) = \"\": expected a path, got an empty one") }
+            // URL(fileURLWithPath:) would make the NUL "%00", a path the manifest never named (and C calls would stop at it).
+            guard !text.utf8.contains(0) else { throw fail("\(key) = \(text.echoed): the path holds a NUL byte, which no file name can") }
             guard text.utf8.count < PATH_MAX else {
                 throw fail("\(key) = \(text.echoed): a path of \(text.utf8.count) bytes is longer than a path can be (\(PATH_MAX))")
             }
