@@ -73,7 +73,7 @@ public enum VideoFrameSampler {
         }
         return try LibavLog.capturing { (log) throws(MediaError) -> SampledVideo in
             let input = try LibavInput.open(path, log: log, mode: .salvage)
-            let (stream, codec) = try bestVideoStream(input)
+            let (stream, codec) = try videoStream(input, log: log)
             input.discardStreams(except: stream)
             let packets = try VideoPackets.read(input, stream: stream, stop: stop, maximumBytes: maximumPacketBytes)
             let plan = SamplePlan(packets: packets, count: count, strategy: strategy,
@@ -82,6 +82,20 @@ public enum VideoFrameSampler {
             let (decoded, stats) = try decoder.decode(packets, plan: plan, stop: stop)
             return try assemble(plan: plan, decoded: decoded, stats: stats, packets: packets,
                                 rotation: StreamReader.quarterTurnRotation(stream), path: path)
+        }
+    }
+
+    /// The clip's video stream and its decoder. A container that declares its streams only in its
+    /// packets (FLV, MPEG-PS: libav's "no header" formats) has none after opening: its first packets are
+    /// read to find them, as probing does, and only then is the video stream missing for good.
+    private static func videoStream(_ input: borrowing LibavInput, log: LogCapture)
+        throws(MediaError) -> (UnsafeMutablePointer<AVStream>, UnsafePointer<AVCodec>) {
+        do {
+            return try bestVideoStream(input)
+        } catch .noVideoStream where input.context.pointee.ctx_flags & AVFMTCTX_NOHEADER != 0 {
+            // A damaged file may still hold a readable video stream found so far: salvage what there is.
+            try? input.findStreamInfo(log: log)
+            return try bestVideoStream(input)
         }
     }
 

@@ -152,6 +152,21 @@ struct FacesEdgeCaseTests {
         }
     }
 
+    /// FLV and MPEG-PS declare their streams only in their packets: the clip's face is found, as in an mp4
+    /// (they were failures "no video stream" while ingest probed the video), and the same crops come out.
+    @Test func containersThatDeclareStreamsInTheirPacketsAreSampledToo() throws {
+        let dir = try TestSupport.temporaryFolder("faces")
+        for (format, codec) in [("flv", "libx264 -preset ultrafast"), ("mpeg", "mpeg2video -q:v 2")] {
+            let (mp4, path) = (dir + "/\(format)-01-01-01-01-01-01-01.mp4", dir + "/\(format)-01-01-01-01-01-02-01.mp4")
+            try Faces.ffmpeg("-t 1.5 -i '\(Faces.original)' -an -vf scale=640:360 -c:v \(codec) '\(mp4)'")
+            try Faces.ffmpeg("-i '\(mp4)' -c copy -f \(format) '\(path)'")
+            let (reference, clip) = (try extractor.extract(path: mp4), try extractor.extract(path: path))
+            #expect(clip.width == 640 && clip.height == 360 && clip.foundFraction >= 0.99, "\(format)")
+            #expect(clip.frames.count == reference.frames.count && clip.frames.indices.allSatisfy {
+                Faces.meanAbsDiff(clip.crop($0), reference.crop($0)) < 1 }, "\(format): the frames of the same stream")
+        }
+    }
+
     @Test func variableFrameRate() throws {
         let dir = try TestSupport.temporaryFolder("faces")
         let path = dir + "/01-01-01-01-01-01-01.mp4"
