@@ -330,7 +330,9 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         let since = try previousRunId.map { try store.runIds(after: $0) } ?? store.runs().map(\.id)
         let runs = Set(since + [runId])
         func noticed(_ run: String) -> Bool { runs.contains(run) }
-        if let workspace, let previousRunId, let before = Self.listing(workspace, previousRunId), let now = Self.listing(workspace, runId) {
+        // The sources in use at the previous report, when it has its listing.
+        let inUseBefore = workspace.flatMap { workspace in previousRunId.flatMap { Self.listing(workspace, $0) } }
+        if let workspace, let before = inUseBefore, let now = Self.listing(workspace, runId) {
             // The sources in use at the previous report against those now, content by content: a folder
             // gone for a night and back, or a file changed and changed back, is no change since that report.
             let row = Dictionary(sources.map { (DataRootPath.relative($0.path, to: root), $0) }, uniquingKeysWith: { a, _ in a })
@@ -373,9 +375,19 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         }
         // A file ingest failed again for the same reason keeps its first failure row (rows are unique by content
         // and reason, and an unreadable file has no content hash), so its source row says when it last changed.
+        // One failing at the previous report already, as now, is no news, though its row changed meanwhile (its
+        // folder gone for a night and back): not in use then, and failed so, with these bytes, before the period.
+        func failingAtPreviousReport(_ source: SourceRecord) throws -> Bool {
+            guard let inUseBefore, inUseBefore[DataRootPath.relative(source.path, to: root)] == nil else { return false }
+            return try store.failures(stage: StageName.ingest.rawValue, subject: source.path).contains {
+                !noticed($0.runId) && $0.reason == source.reason && $0.contentSHA256 == source.sha256
+            }
+        }
         for source in sources where source.status == .failed && noticed(source.lastChangedRun) {
             let key = StageName.ingest.rawValue + "\u{0}" + source.path
-            if latest[key] == nil { latest[key] = Failure(path: source.path, stage: StageName.ingest.rawValue, reason: source.reason ?? "") }
+            if latest[key] == nil, try !failingAtPreviousReport(source) {
+                latest[key] = Failure(path: source.path, stage: StageName.ingest.rawValue, reason: source.reason ?? "")
+            }
         }
         failed = latest.values.sorted { ($0.stage, $0.path) < ($1.stage, $1.path) }
         // Every status, 0 where none: a reader asking for `failed` finds it.

@@ -232,6 +232,16 @@ struct NightlyTests {
         let failedAgain = again.sources["failed"] as? [[String: Any]] ?? []
         #expect(again.status == 3 && failedAgain.contains { $0["path"] as? String == unreadable && $0["stage"] as? String == "ingest" },
                 "\(again.report)")
+        // Its folder gone for a while (a run in between records it removed) and back as it was: failing at the
+        // previous report already, for the same reason, it is no news.
+        let actorFolder = (unreadable as NSString).deletingLastPathComponent
+        try FileManager.default.moveItem(atPath: actorFolder, toPath: actorFolder + ".away")
+        let without = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--until", "ingest"])
+        #expect(without.status == 0 || without.status == ExitStatus.partial, "\(without.stderr)")
+        try FileManager.default.moveItem(atPath: actorFolder + ".away", toPath: actorFolder)
+        let returned = try Self.night(manifest, workdir)
+        #expect(!(returned.sources["failed"] as? [[String: Any]] ?? []).contains { $0["path"] as? String == unreadable }, "\(returned.report)")
+        #expect(returned.list("added").isEmpty && returned.list("removed").isEmpty && returned.list("changed").isEmpty, "\(returned.report)")
     }
 }
 
