@@ -15,6 +15,9 @@ public struct SafeTensorsFile {
         self.metadata = metadata
     }
 
+    /// Writes the file whole or not at all (a temporary file beside it, renamed over it). The tensors are
+    /// written one by one from their own storage: a checkpoint of a large model is not copied into memory
+    /// again (twice, as one body and then header plus body) on top of the snapshot it writes.
     public func write(to url: URL) throws {
         let names = (Array(tensors.keys) + Array(integers.keys)).sorted()
         guard Set(names).count == names.count else { throw NNError.invalidArgument("a name is both float and integer") }
@@ -24,33 +27,50 @@ public struct SafeTensorsFile {
             header += "\"__metadata__\":{\(items.joined(separator: ","))}"
         }
         var offset = 0
-        var body = Data()
         for name in names {
-            let dtype: String, shape: [Int], bytes: Data
-            if let t = tensors[name] {
-                (dtype, shape) = ("F32", t.shape)
-                bytes = t.data.withUnsafeBufferPointer { Data(buffer: $0) }
-            } else {
-                let v = integers[name]!
-                (dtype, shape) = ("I64", [v.count])
-                bytes = v.map { $0.littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }
-            }
+            let (dtype, shape, count) = tensors[name].map { ("F32", $0.shape, $0.data.count * 4) }
+                ?? ("I64", [integers[name]!.count], integers[name]!.count * 8)
             if header.count > 1 { header += "," }
             header += "\(jsonString(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
-                + "\"data_offsets\":[\(offset),\(offset + bytes.count)]}"
-            offset += bytes.count
-            body.append(bytes)
+                + "\"data_offsets\":[\(offset),\(offset + count)]}"
+            offset += count
         }
         header += "}"
         var headerBytes = Data(header.utf8)
         // The data section starts 8-byte aligned; the format pads with spaces.
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
-        var out = Data()
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).part-\(getpid())")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+        var written = false
+        defer {
+            close(fd)
+            if !written { unlink(temporary.path) }
+        }
+        func put(_ bytes: UnsafeRawBufferPointer) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+                done += n
+            }
+        }
         var length = UInt64(headerBytes.count).littleEndian
-        out.append(Data(bytes: &length, count: 8))
-        out.append(headerBytes)
-        out.append(body)
-        try out.write(to: url, options: .atomic)
+        try withUnsafeBytes(of: &length) { try put($0) }
+        try headerBytes.withUnsafeBytes { try put($0) }
+        for name in names {
+            if let t = tensors[name] {
+                // Float32 is stored as it lies in memory: little-endian on every platform Swift builds EmoPipe for.
+                try t.data.withUnsafeBytes { try put($0) }
+            } else {
+                try integers[name]!.map { $0.littleEndian }.withUnsafeBytes { try put($0) }
+            }
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))")
+        }
+        written = true
     }
 
     /// Reads the file; with `limit`, a file of more bytes is refused before more than that is read

@@ -22,6 +22,29 @@ import Testing
         #expect(headerLength % 8 == 0)
     }
 
+    /// A file is replaced whole: writing over one leaves the new bytes and no temporary file beside them,
+    /// and a write that cannot happen leaves the old file as it was.
+    @Test func aWriteReplacesTheFileWholeOrLeavesItAsItWas() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emonn-replace-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("checkpoint.safetensors")
+        try SafeTensorsFile(tensors: ["w": Tensor(shape: [3], data: [1, 2, 3])]).write(to: url)
+        try SafeTensorsFile(tensors: ["w": Tensor(shape: [2], data: [4, 5])], integers: ["step": [7]]).write(to: url)
+        let back = try SafeTensorsFile.read(from: url)
+        #expect(back.tensors["w"]?.data == [4, 5] && back.integers["step"] == [7])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["checkpoint.safetensors"])
+        let before = try Data(contentsOf: url)
+        chmod(folder.path, 0o500)
+        defer { chmod(folder.path, 0o700) }
+        if access(folder.path, W_OK) != 0 {   // (root may write anyway)
+            #expect(throws: NNError.self) { try SafeTensorsFile(tensors: ["w": Tensor(shape: [1], data: [9])]).write(to: url) }
+            #expect(try Data(contentsOf: url) == before)
+        }
+        let missing = folder.appendingPathComponent("gone/checkpoint.safetensors")
+        #expect(throws: NNError.self) { try SafeTensorsFile(tensors: ["w": Tensor(shape: [1], data: [9])]).write(to: missing) }
+    }
+
     @Test func rejectsTruncatedFiles() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("emonn-bad-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }

@@ -150,13 +150,15 @@ public final class Trainer {
             let started = Date()
             // Stopped mid-epoch, the trainer goes back to this boundary: every random draw is reseeded
             // per epoch, so a run resumed from it redoes the epoch exactly as an uninterrupted one.
-            let boundary = snapshot(step: epoch)
+            // Released once the epoch is validated: held with the checkpoint written after it, a large model's
+            // weights and moments would be in memory three times.
+            var boundary: SafeTensorsFile? = snapshot(step: epoch)
             let rng = RandomGenerator(seed: seed &* 1_000_003 &+ UInt64(epoch))
             model.reseedDropout(seed &+ UInt64(epoch) &* 7_919)
             // A stop in a batch of training or of validation: the epoch is not done until it is validated,
             // so its boundary is the checkpoint and a resumed run does it again.
             func stop(_ doing: String) throws -> TrainingStopped {
-                try publish(boundary, state: state, folder: folder)
+                if let boundary { try publish(boundary, state: state, folder: folder) }
                 log("stopped \(doing) epoch \(epoch + 1); " + (epoch == 0 ? "the next run starts it again"
                                                                : "checkpoint at the end of epoch \(epoch) written"))
                 return TrainingStopped()
@@ -177,6 +179,7 @@ public final class Trainer {
             } catch is InferenceStopped {
                 throw try stop("while validating")
             }
+            boundary = nil
             let scores = validating ? evaluate(validation.map(\.label), predicted) : (accuracy: .nan, weightedF1: .nan)
             let record = EpochLog(epoch: epoch + 1, trainLoss: loss, trainAccuracy: accuracy, valLoss: valLoss,
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
