@@ -523,7 +523,8 @@ public struct TrainParameters: StageParameters {
     /// `trainingClips`: the most clips a fold trains on; no batch is larger.
     func checkMemory(_ config: ModelConfig, context: StageContext, trainingClips: Int) throws {
         let resident = ProcessMemory.residentBytes() ?? 0
-        let needed = TrainingMemory.bytes(config, batchSize: min(batchSize, max(1, trainingClips)), threads: context.threads)
+        let needed = TrainingMemory.bytes(config, batchSize: min(batchSize, max(1, trainingClips)), threads: context.threads,
+                                          averagingWeights: weightAverageEpochs > 0)
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else {
             try checkMachineMemory(config, context: context, resident: resident, needed: needed)
             return
@@ -537,7 +538,8 @@ public struct TrainParameters: StageParameters {
             try checkMachineMemory(config, context: context, resident: resident, needed: needed)
             return
         }
-        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize)
+        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize,
+                                                  averagingWeights: weightAverageEpochs > 0)
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident (features, code) exceeds resources.max_memory_mb = %d (%@); ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB, context.manifest.path)
         let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
@@ -551,7 +553,8 @@ public struct TrainParameters: StageParameters {
         guard let machine = ProcessMemory.machineLimitBytes(), resident + needed > machine else { return }
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident exceeds this machine's %.0f MB; ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), ProcessMemory.megabytes(machine))
-        if let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: machine - resident, upTo: batchSize) {
+        if let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: machine - resident, upTo: batchSize,
+                                                       averagingWeights: weightAverageEpochs > 0) {
             let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
             throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
                                                  allowed: why + "the largest batch size that fits is \(largest)")

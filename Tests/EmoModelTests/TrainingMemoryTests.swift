@@ -26,6 +26,17 @@ struct TrainingMemoryTests {
         #expect(Double(two - one) < 10 * firstBlock, "\(two - one) bytes per sample")
     }
 
+    /// A weight average holds a copy of the weights, and a checkpoint snapshots it: two more copies.
+    @Test func aWeightAverageCostsTwoCopiesOfTheParameters() {
+        let plain = TrainingMemory.bytes(Self.speech, batchSize: 16, threads: 2)
+        let averaging = TrainingMemory.bytes(Self.speech, batchSize: 16, threads: 2, averagingWeights: true)
+        let twoCopies = Double(2 * 4 * TrainingMemory.parameterCount(Self.speech)) * TrainingMemory.calibration
+        #expect(abs(Double(averaging - plain) - twoCopies) < 2, "\(averaging - plain) bytes more")
+        let tight = TrainingMemory.largestBatch(Self.speech, threads: 2, available: plain, upTo: 64)
+        let withAverage = TrainingMemory.largestBatch(Self.speech, threads: 2, available: plain, upTo: 64, averagingWeights: true)
+        #expect(tight == 16 && (withAverage ?? 0) < 16, "\(String(describing: tight)) \(String(describing: withAverage))")
+    }
+
     @Test func largestBatchIsTheBoundaryOfWhatFits() throws {
         let available = 200 << 20
         let largest = try #require(TrainingMemory.largestBatch(Self.speech, threads: 2, available: available, upTo: 4096))
@@ -33,7 +44,7 @@ struct TrainingMemoryTests {
         #expect(TrainingMemory.bytes(Self.speech, batchSize: largest + 1, threads: 2) > available)
         #expect(TrainingMemory.largestBatch(Self.speech, threads: 2, available: available, upTo: 3) == min(3, largest))
         #expect(TrainingMemory.largestBatch(Self.speech, threads: 2, available: 1 << 20, upTo: 16) == nil,
-                "1 MB holds not even the parameters' four copies")
+                "1 MB holds not even the parameters' seven copies")
         #expect(TrainingMemory.largestBatch(Self.speech, threads: 2, available: available, upTo: 0) == nil)
     }
 }

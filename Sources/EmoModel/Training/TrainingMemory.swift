@@ -1,7 +1,9 @@
 import EmoNN
 
 /// How much memory training a model needs on top of what is already resident (the features, the
-/// code): the parameters four times over (weights, gradients, Adam's two moments), and per batch
+/// code): the parameters seven times over (weights, gradients, Adam's two moments, and a checkpoint's
+/// snapshot of weights and moments, held while it is written; a weight average adds its own copy and
+/// that copy's snapshot), and per batch
 /// the activations the backward pass keeps plus their gradients, and each thread's im2col buffers.
 ///
 ///     let bytes = TrainingMemory.bytes(config, batchSize: 16, threads: 2)
@@ -15,11 +17,17 @@ public enum TrainingMemory {
     /// Measured peak RSS growth over this estimate, from training runs at several batch sizes.
     public static let calibration = 1.25
 
-    /// Estimated bytes for one training step of `batchSize` samples on `threads` threads.
-    public static func bytes(_ config: ModelConfig, batchSize: Int, threads: Int) -> Int {
+    /// Copies of the parameters training holds at its peak: weights, gradients and Adam's two moments,
+    /// with a checkpoint's snapshot of the weights and moments (measured: 7.5 copies of the weights at
+    /// a 2048- and a 3072-wide GRU, where counting four had the estimate at half the peak).
+    static func parameterCopies(averagingWeights: Bool) -> Int { 7 + (averagingWeights ? 2 : 0) }
+
+    /// Estimated bytes for one training step of `batchSize` samples on `threads` threads; `averagingWeights`:
+    /// whether training keeps a moving average of the weights (`train.weight_average_epochs`).
+    public static func bytes(_ config: ModelConfig, batchSize: Int, threads: Int, averagingWeights: Bool = false) -> Int {
         let perSample = Double(activationFloats(config))
         let columns = Double(max(1, threads)) * 2 * Double(largestColumnFloats(config))
-        let parameters = 4 * Double(parameterCount(config))
+        let parameters = Double(parameterCopies(averagingWeights: averagingWeights)) * Double(parameterCount(config))
         // Activations and their gradients live together during the backward pass.
         let floats = 2 * Double(max(0, batchSize)) * perSample + columns + parameters
         let total = floats * 4 * calibration
@@ -28,7 +36,10 @@ public enum TrainingMemory {
 
     /// The largest batch size from 1 to `upTo` whose estimate fits in `available` bytes, or nil
     /// when not even one sample fits.
-    public static func largestBatch(_ config: ModelConfig, threads: Int, available: Int, upTo: Int) -> Int? {
+    public static func largestBatch(_ config: ModelConfig, threads: Int, available: Int, upTo: Int, averagingWeights: Bool = false) -> Int? {
+        func bytes(_ config: ModelConfig, batchSize: Int, threads: Int) -> Int {
+            TrainingMemory.bytes(config, batchSize: batchSize, threads: threads, averagingWeights: averagingWeights)
+        }
         guard upTo >= 1, bytes(config, batchSize: 1, threads: threads) <= available else { return nil }
         var (fits, tooBig) = (1, upTo + 1)           // bytes() grows with the batch size: bisect
         while tooBig - fits > 1 {
