@@ -546,7 +546,7 @@ public struct TrainParameters: StageParameters {
         throw PipelineError.invalidParameter(
             file: origin.place, key: "train.batch_size", value: "\(batchSize)",
             allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
-                            ?? "not even batch size 1 fits: raise the budget, or use fewer threads or smaller conv blocks"))
+                            ?? "not even batch size 1 fits: raise the budget, or use fewer threads, smaller conv blocks or a smaller train.embedding"))
     }
 
     private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int) throws {
@@ -558,6 +558,12 @@ public struct TrainParameters: StageParameters {
             let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
             throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
                                                  allowed: why + "the largest batch size that fits is \(largest)")
+        }
+        // The parameters alone (no sample, one thread) do not fit: the model is too wide, whatever its input.
+        if resident + TrainingMemory.bytes(config, batchSize: 0, threads: 1, averagingWeights: weightAverageEpochs > 0) > machine {
+            let origin = context.parameterOrigins[CodingKeys.embedding.rawValue] ?? .defaultValue
+            throw PipelineError.invalidParameter(file: origin.place, key: "train.embedding", value: "\(embedding)",
+                                                 allowed: why + "the model's parameters alone do not fit: use a smaller embedding")
         }
         let key = config.uses(.audio) ? CodingKeys.audioChannels : CodingKeys.faceChannels
         let value = config.uses(.audio) ? "\(audioChannels)" : "\(faceChannels)"
