@@ -192,7 +192,7 @@ struct StageParametersTests {
         let long = String(repeating: "x", count: 120_000)
         for error in [try #require(throws: PipelineError.self) { try runner(settings: ["train.dropout=" + long]) },
                       try #require(throws: PipelineError.self) { try runner("params: {train: {dropout: \(long)}}\n") }] {
-            #expect(error.description.contains("train.dropout = \"xxxx") && error.description.contains("… (120002 characters)"), "\(error.description.prefix(300))")
+            #expect(error.description.contains("train.dropout = \"xxxx") && error.description.contains("… (120002 bytes)"), "\(error.description.prefix(300))")
             #expect(error.description.count < 400, "\(error.description.count) characters")
         }
     }

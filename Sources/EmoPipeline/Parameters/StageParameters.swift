@@ -161,7 +161,8 @@ public enum ParameterResolver {
                         allowed: accepted.isEmpty ? "\(stage) takes no parameters"
                             : "not a parameter of \(stage); known: \(accepted.sorted().joined(separator: ", "))")
                 }
-                if P.isPlaceholder(value) {
+                // (The preset itself cannot be left to the preset: `preset: preset` is refused as no preset's name.)
+                if key != P.presetKey, P.isPlaceholder(value) {
                     merged[key] = nil
                     continue
                 }
