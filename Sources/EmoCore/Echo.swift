@@ -11,6 +11,18 @@ extension String {
         return escaped.prefix(160) + "… (\(count) characters)"
     }
 
+    /// A key (of a manifest, a pipeline file, `--set`) as a message names it: keys are printable ASCII, so
+    /// anything else is spelt out (`\u{20}`, `\u{200B}`, `\u{212A}` for a Kelvin sign that looks like K), and
+    /// `epochs ` or a lookalike is told from the key it looks like. Cut as `echoed` cuts.
+    public var shownKey: String {
+        var shown = ""
+        for scalar in unicodeScalars.prefix(400) {
+            if (0x21...0x7E).contains(scalar.value) { shown.unicodeScalars.append(scalar) }
+            else { shown += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" }
+        }
+        return shown.count > 200 ? shown.prefix(160) + "… (\(utf8.count) bytes)" : shown
+    }
+
     /// A path as a message names it: `escaped`, and an empty one said to be empty rather than shown
     /// as nothing (`emopipe: : cannot read`).
     public var shownPath: String { isEmpty ? "(an empty path)" : escaped }

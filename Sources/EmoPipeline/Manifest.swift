@@ -97,7 +97,7 @@ public struct Manifest: Equatable, Sendable {
             throw fail("expected a mapping of manifest fields")
         }
         if let unknown = fields.keys.sorted().first(where: { !knownKeys.contains($0) }) {
-            throw fail("unknown field '\(unknown.echoed)' (known: \(knownKeys.sorted().joined(separator: ", ")))")
+            throw fail("unknown field '\(unknown.shownKey)' (known: \(knownKeys.sorted().joined(separator: ", ")))")
         }
         let folder = (path as NSString).deletingLastPathComponent
         func resolve(_ relative: String) -> String {
@@ -209,7 +209,7 @@ public struct NightlySettings: Equatable, Sendable {
         guard let value else { return }
         guard let fields = value.objectValue else { throw fail("'nightly' must be a mapping {tolerance, metrics}") }
         if let unknown = fields.keys.sorted().first(where: { !["tolerance", "metrics"].contains($0) }) {
-            throw fail("nightly: unknown field '\(unknown.echoed)' (known: metrics, tolerance)")
+            throw fail("nightly: unknown field '\(unknown.shownKey)' (known: metrics, tolerance)")
         }
         if let tolerance = fields["tolerance"] {
             guard let number = tolerance.doubleValue, number.isFinite, number >= 0 else {

@@ -51,7 +51,7 @@ public struct PipelineDefinition: Equatable, Sendable {
         func requireKnown(_ map: Node.Mapping, _ known: Set<String>, _ what: String) throws {
             for key in map.keys {
                 guard let name = key.string, known.contains(name) else {
-                    throw fail("\(line(key))unknown field '\((key.scalar?.string ?? "?").echoed)' \(what) (known: \(known.sorted().joined(separator: ", ")))")
+                    throw fail("\(line(key))unknown field '\((key.scalar?.string ?? "?").shownKey)' \(what) (known: \(known.sorted().joined(separator: ", ")))")
                 }
             }
         }

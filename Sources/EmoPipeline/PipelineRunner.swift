@@ -79,11 +79,11 @@ public final class PipelineRunner {
                 "\(manifest.pipelinePath): stage '\(declared.name)' has no implementation in this emopipe (known: \(self.stages.keys.sorted().joined(separator: ", ")))")
         }
         for stage in manifest.overrides.keys.sorted() where pipeline.stage(stage) == nil {
-            throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage.shownKey)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         let overrides = manifest.commandLine
         for override in overrides where pipeline.stage(override.stage) == nil {
-            throw PipelineError.invalidFile("\(override.bySweep ? "sweep key" : "--set") \("\(override.stage).\(override.key)".echoed): unknown stage '\(override.stage.echoed)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            throw PipelineError.invalidFile("\(override.bySweep ? "sweep key" : "--set") \("\(override.stage).\(override.key)".echoed): unknown stage '\(override.stage.shownKey)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         var resolved: [String: ResolvedParameters] = [:]
         for declared in pipeline.stages {

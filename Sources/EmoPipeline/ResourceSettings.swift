@@ -22,7 +22,7 @@ public struct ResourceSettings: Equatable, Sendable {
         guard let value else { return }
         guard let fields = value.objectValue else { throw fail("'resources' must be a mapping {max_memory_mb}") }
         if let unknown = fields.keys.sorted().first(where: { !Self.knownKeys.contains($0) }) {
-            throw fail("resources: unknown field '\(unknown.echoed)' (known: \(Self.knownKeys.joined(separator: ", ")))")
+            throw fail("resources: unknown field '\(unknown.shownKey)' (known: \(Self.knownKeys.joined(separator: ", ")))")
         }
         if let field = fields["max_memory_mb"] {
             guard let megabytes = field.intValue, Self.memoryRange.contains(megabytes) else {

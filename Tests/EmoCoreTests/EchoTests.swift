@@ -26,6 +26,17 @@ struct EchoTests {
         #expect(edge.echoed == edge, "200 characters are kept whole")
     }
 
+    /// Keys are printable ASCII: a space, an invisible character or a lookalike in one is spelt out.
+    @Test func aKeyShowsWhatIsNotPrintableASCII() {
+        #expect("epochs".shownKey == "epochs")
+        #expect("epochs ".shownKey == "epochs\\u{20}")
+        #expect("\u{200B}epochs".shownKey == "\\u{200B}epochs")
+        #expect("\u{212A}".shownKey == "\\u{212A}", "a Kelvin sign, not K")
+        #expect("a\nb".shownKey == "a\\u{A}b")
+        let long = String(repeating: "k", count: 300)
+        #expect(long.shownKey == String(repeating: "k", count: 160) + "… (300 bytes)")
+    }
+
     @Test func anEmptyPathIsSaidToBeOneAndOthersAreEscaped() {
         #expect("".shownPath == "(an empty path)")
         #expect(EmoError.io(path: "", reason: "cannot read").description == "(an empty path): cannot read")

@@ -157,7 +157,7 @@ public enum ParameterResolver {
             for (key, value) in layer.values {
                 guard accepted.contains(key) else {
                     throw PipelineError.invalidParameter(
-                        file: layer.origin.place, key: "\(stage).\(key)", value: value.shown,
+                        file: layer.origin.place, key: "\(stage).\(key.shownKey)", value: value.shown,
                         allowed: accepted.isEmpty ? "\(stage) takes no parameters"
                             : "not a parameter of \(stage); known: \(accepted.sorted().joined(separator: ", "))")
                 }

@@ -83,7 +83,7 @@ extension SweepSpec {
     init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
         guard let fields = value.objectValue else { throw fail("'sweep' must be a mapping {metric, direction, strategy, grid, random, halving}") }
         if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
-            throw fail("sweep: unknown field '\(unknown.echoed)' (known: \(Self.knownFields.joined(separator: ", ")))")
+            throw fail("sweep: unknown field '\(unknown.shownKey)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let metric = fields["metric"]?.stringValue, !metric.isEmpty else {
             throw fail("sweep.metric = \(fields["metric"]?.shown ?? "nothing"): expected the name of a scalar of metrics.json (e.g. weighted_f1)")
@@ -180,7 +180,7 @@ extension SweepSpec.RandomSearch {
     init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
         guard let fields = value.objectValue else { throw fail("sweep.random must be a mapping {n_trials, seed, params}") }
         if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
-            throw fail("sweep.random: unknown field '\(unknown.echoed)' (known: \(Self.knownFields.joined(separator: ", ")))")
+            throw fail("sweep.random: unknown field '\(unknown.shownKey)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let trials = fields["n_trials"]?.intValue, (1...SweepSpec.maxTrials).contains(trials) else {
             throw fail("sweep.random.n_trials = \(fields["n_trials"]?.shown ?? "nothing"): expected an integer from 1 to \(SweepSpec.maxTrials)")
@@ -232,7 +232,7 @@ extension SweepSpec.Distribution {
         }
         let allowed: Set<String> = name == "choice" ? ["distribution", "values"] : ["distribution", "low", "high"]
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw fail("\(field): unknown field '\(unknown.echoed)' for \(name) (known: \(allowed.sorted().joined(separator: ", ")))")
+            throw fail("\(field): unknown field '\(unknown.shownKey)' for \(name) (known: \(allowed.sorted().joined(separator: ", ")))")
         }
         switch name {
         case "choice":
