@@ -40,7 +40,8 @@ struct PlainLogHandler: LogHandler {
         var parts = tm()
         localtime_r(&now, &parts)
         let clock = String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
-        let text = "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label): \(message)\n"
+        // One line per message: a path with a line break or an escape sequence in it is shown escaped.
+        let text = "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label): \("\(message)".escaped)\n"
         Self.lock.lock()
         StandardStream.error.write(Data(text.utf8))
         Self.lock.unlock()

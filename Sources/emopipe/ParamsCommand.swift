@@ -73,7 +73,7 @@ struct ParamsCommand: ParsableCommand {
         let values = rows.map(\.value.canonicalJSON)
         let nameWidth = names.map(\.count).max() ?? 0, valueWidth = min(40, values.map(\.count).max() ?? 0)
         for (i, row) in rows.enumerated() {
-            let origin = row.file.map { "\(row.origin.label) (\($0))" } ?? row.origin.label
+            let origin = row.file.map { "\(row.origin.label) (\($0.escaped))" } ?? row.origin.label
             print(names[i].padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
                   + values[i].padding(toLength: max(valueWidth, values[i].count), withPad: " ", startingAt: 0) + "  " + origin)
         }

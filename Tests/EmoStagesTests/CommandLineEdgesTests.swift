@@ -422,6 +422,9 @@ struct CommandLineUsageTests {
         let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
         let run = try Self.emopipe(["run", manifest, "--data", root, "--workdir", folder + "/work", "--until", "ingest"])
         #expect(run.status == 0 && run.stderr.contains("1 files: 1 ok"), "\(run.stderr)")
+        // Its log lines name it escaped, each on one line.
+        #expect(run.stderr.contains("ingest: 1 files under \(folder)/two\\nlines: 1 to read"), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").allSatisfy { !$0.hasPrefix("lines") }, "\(run.stderr)")
         #expect(run.stderr.contains("emopipe: warning: the data root is not remembered: its path holds a line break"), "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/work/data-root.txt"))
         let status = try Self.emopipe(["status", manifest, "--workdir", folder + "/work"])
