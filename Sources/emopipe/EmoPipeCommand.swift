@@ -92,11 +92,26 @@ struct EmoPipeCommand: ParsableCommand {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.failure)
         }
-        if let message = unknownHelpTopic(arguments) {
+        if let message = unknownHelpTopic(arguments) ?? repeatedOption(arguments) {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.usage)
         }
         main(nil)
+    }
+
+    /// The options that may be given more than once; any other given twice is refused (the argument
+    /// parser keeps the last one without a word, so `--until train --until audio` stopped at audio).
+    static let repeatableOptions: Set<String> = ["--set", "--force", "--files-from"]
+
+    /// Why the arguments name one option twice, or nil (only options up to a bare `--` count).
+    static func repeatedOption(_ arguments: [String]) -> String? {
+        var seen: Set<String> = []
+        for argument in arguments.prefix(while: { $0 != "--" }) where argument.hasPrefix("--") && argument.count > 2 {
+            let name = String(argument.prefix { $0 != "=" })
+            guard !repeatableOptions.contains(name) else { continue }
+            guard seen.insert(name).inserted else { return "\(name.echoed) is given twice: give it once" }
+        }
+        return nil
     }
 }
 

@@ -336,6 +336,16 @@ struct CommandLineUsageTests {
         // Standard input holds one list.
         let twice = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "x", "--files-from", "-", "--files-from", "-", "--workdir", file + "-work"])
         #expect(twice.status == 64 && twice.stderr.contains("--files-from - is given twice: standard input holds one list"), "\(twice.stderr)")
+        // An option given twice is refused (the parser kept the last one without a word); --set, --force and
+        // --files-from are the repeatable ones, and a `--` ends the options.
+        for arguments in [["run", "--until", "train", "--until", "audio"], ["run", "--workdir", file + "-a", "--workdir=" + file + "-b"],
+                          ["predict", "--run", "x", "--hop", "1", "--hop", "2", "a.wav"]] {
+            let repeated = try TestSupport.run(TestSupport.emopipe, arguments)
+            #expect(repeated.status == 64 && repeated.stderr.contains("emopipe: \(arguments[arguments[1] == "--run" ? 3 : 1]) is given twice: give it once"),
+                    "\(arguments): \(repeated.stderr)")
+        }
+        let afterDashes = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "x", "--workdir", file + "-work", "--", "--run", "--run"])
+        #expect(afterDashes.status == 64 && afterDashes.stderr.contains("no run 'x'"), "\(afterDashes.stderr)")
         // Nor may `merge ''` name the current folder as a worker.
         let worker = try TestSupport.run(TestSupport.emopipe, ["merge", "", "--workdir", file + "-work"])
         #expect(worker.status == 64 && worker.stderr.contains("an empty argument names no worker's work directory"), "\(worker.stderr)")
