@@ -188,6 +188,10 @@ public struct SplitParameters: StageParameters {
                           + "are not used; leave \(key) out, or drop test_actors/val_actors", bounds: ["test_actors"])
             }
         }
+        // Cut into folds, split.actors must hold one actor per fold at least (known here, not at the run).
+        if testActors.isEmpty, !actors.isEmpty, actors.count < folds {
+            throw bad("folds", folds, "at most the \(actors.count) actor(s) split.actors keeps (\(actors.sorted()))", bounds: ["actors"])
+        }
         // Test actors alone: one fold without validation actors (train.selection: last).
         if testActors.isEmpty && !valActors.isEmpty {
             throw bad("val_actors", valActors, "actors named together with test_actors (val_actors alone names no fold)")
@@ -261,7 +265,8 @@ struct FoldPlanner {
     private func cut(actors: [Int]) throws -> [SplitPlan.Fold] {
         if !testActors.isEmpty { return [try listed(actors: actors)] }
         guard actors.count >= folds else {
-            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; the data has \(actors.count) (\(actorList(actors)))")
+            let kept = taking.isEmpty ? "the data has" : "split.actors keeps, of the data's,"
+            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; \(kept) \(actors.count) (\(actorList(actors)))")
         }
         let blocks = (0..<folds).map { k in Array(actors[(k * actors.count / folds)..<((k + 1) * actors.count / folds)]) }
         let chosen = testFold.map { [$0] } ?? Array(0..<folds)
