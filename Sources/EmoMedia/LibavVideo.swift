@@ -305,7 +305,12 @@ struct VideoCodec: ~Copyable {
     /// The largest picture decoded, 8K (8192 × 4320): a few such pictures are held at once, so a stream
     /// claiming 16000 × 16000 would take gigabytes (RAVDESS's are 1280 × 720).
     static let maximumPixels = 8192 * 4320
-    static let maximumPixelsSaid = "8192 × 4320 pixels (8K)"
+    /// Either side, so a portrait 8K picture is one too, and a 64 × 30000 strip is not.
+    static let maximumSide = 8192
+    static let maximumPixelsSaid = "8192 × 4320 pixels (8K, either way up)"
+    /// What the decoder may allocate: its buffers are padded to aligned sizes (a 4320-wide picture is
+    /// decoded into 4352 columns), so the bound on pictures leaves that much room.
+    static let maximumDecodedPixels = (maximumSide + 128) * (4320 + 128)
 
     static func open(_ codec: UnsafePointer<AVCodec>, stream: UnsafeMutablePointer<AVStream>, threads: Int,
                      path: String) throws(MediaError) -> VideoCodec {
@@ -317,11 +322,11 @@ struct VideoCodec: ~Copyable {
             throw .videoDecodeFailed(path: path, reason: "the video stream's codec parameters are unusable")
         }
         let (width, height) = (Int(parameters.pointee.width), Int(parameters.pointee.height))
-        guard width * height <= maximumPixels else {
+        guard width * height <= maximumPixels, width <= maximumSide, height <= maximumSide else {
             throw .videoDecodeFailed(path: path, reason: "pictures of \(width) × \(height) pixels are larger than the \(maximumPixelsSaid) decoded here")
         }
         // Pictures of another size than the container says (the bitstream decides) are held to the same bound.
-        context.pointee.max_pixels = Int64(maximumPixels)
+        context.pointee.max_pixels = Int64(maximumDecodedPixels)
         context.pointee.pkt_timebase = stream.pointee.time_base
         context.pointee.thread_count = Int32(clamping: threads)
         context.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
