@@ -19,6 +19,8 @@ public struct RunSummary: Sendable {
     /// Result files that are there but could not be read (`path: reason`): their fields show no value,
     /// and commands that compare runs say why.
     public var unreadable: [String] = []
+    /// Result files changed on disk since the run wrote them (`path`; metrics files so changed are `unreadable`).
+    public var edited: [String] = []
 
     /// The files that carry a run's results, and the stage that writes each.
     static let resultFiles: [(RunFile, StageName)] = [(.metrics, .evaluate), (.crossValidation, .evaluate),
@@ -56,6 +58,7 @@ public struct RunSummary: Sendable {
         var files: [(String, String)] = []
         var metrics: [(String, Double)] = []
         var unreadable: [String] = []
+        var edited: [String] = []
         var digests: [String: [String: String]] = [:]
         func recordedDigest(_ file: RunFile, of run: String) throws -> String? {
             if digests[run] == nil { digests[run] = try store.outputDigests(runId: run) }
@@ -68,7 +71,12 @@ public struct RunSummary: Sendable {
             // Hashed as a stream (a model can be large); only the small JSON results are read whole.
             let path = workspace.runFile(run, file)
             do {
-                if depth == .full { files.append((file.rawValue, try SHA256Hex.file(atPath: path).hex)) }
+                if depth == .full {
+                    // Compared as it is on disk; one replaced or typed over since its run wrote it is named as such.
+                    let current = try SHA256Hex.file(atPath: path).hex
+                    if !isMetrics, let recorded = try recordedDigest(file, of: run), recorded != current { edited.append(path) }
+                    files.append((file.rawValue, current))
+                }
                 if isMetrics {
                     let data = try RegularFile.read(path)
                     // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
@@ -89,7 +97,7 @@ public struct RunSummary: Sendable {
         let listing = depth == .full ? try? RegularFile.text(workspace.datasetListingPath(runId: id)) : nil
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
                           params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
-                          unreadable: unreadable)
+                          unreadable: unreadable, edited: edited)
     }
 
     public var id: String { record.id }

@@ -90,6 +90,7 @@ struct ReproducibilityTests {
         let differing = try #require((try Self.json(tampered) as? [String: Any])?["fields"] as? [[String: Any]])
             .filter { $0["same"] as? Bool == false }.map { "\($0["section"]!)/\($0["name"]!)" }
         #expect(differing == ["files/model.onnx"], "only the tampered file differs: \(differing)")
+        #expect(tampered.stderr.contains("note: run \(run["id"] as! String)'s \(onnx) was changed since the run wrote it"), "\(tampered.stderr)")
 
         // A recorded value no run could have had is damage: refused before anything runs.
         let id = run["id"] as! String
@@ -208,6 +209,19 @@ struct ReproducibilityTests {
                                                             + "\(metrics): edited since run \(runs[0]) wrote it"), "\(command): \(copied.stderr)")
         }
         try own.write(to: URL(fileURLWithPath: metrics))
+        // A model changed since is compared as it is now, and the change is named (diff would show only a new hash).
+        let model = workdir + "/runs/\(runs[0])/model.onnx"
+        if FileManager.default.fileExists(atPath: model) {
+            let before = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
+            #expect(!before.stderr.contains("was changed since the run wrote it"), "\(before.stderr)")
+            let written = try Data(contentsOf: URL(fileURLWithPath: model))
+            try (written + Data([0])).write(to: URL(fileURLWithPath: model))
+            let after = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
+            #expect(after.status == 0 && after.stderr.contains("note: run \(runs[0])'s \(model) was changed since the run wrote it"), "\(after.stderr)")
+            try written.write(to: URL(fileURLWithPath: model))
+        } else {
+            Issue.record("the run has no model.onnx to compare")
+        }
 
         // A result file that is there but cannot be read shows no value, and diff says why.
         #expect(truncate(metrics, 300 << 20) == 0)   // over the bound, quick to hash
