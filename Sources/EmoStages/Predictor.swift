@@ -350,8 +350,17 @@ public final class Predictor {
         } catch {
             // Open files running out is the machine's fault, not the file's: an error, as for the speech.
             if PerSourceWork.ranOutOfFiles(error) { throw error }
-            return (nil, "\(error)")
+            return (nil, Self.clause("\(error)"))
         }
+    }
+
+    /// A face error's sentence ("The video could not be decoded: ….") as a clause of another message
+    /// ("nothing to predict from: no audio track, the video could not be decoded: …").
+    static func clause(_ sentence: String) -> String {
+        var text = sentence.hasSuffix(".") ? String(sentence.dropLast()) : sentence
+        let start = text.prefix(2)
+        if start.count == 2, start.first!.isUppercase, start.last!.isLowercase { text = start.first!.lowercased() + text.dropFirst() }
+        return text
     }
 
     private func score(_ clip: ClipFeatures, read: ReadClip, path: String) throws -> Prediction {
