@@ -8,15 +8,17 @@ committed. Regenerate with:
     python3 -m venv .venv && .venv/bin/pip install scikit-learn numpy
     .venv/bin/python scripts/sklearn_metrics.py [Tests/EmoModelTests/Fixtures/sklearn-metrics.json]
 
-Every average is taken over labels=range(K) with zero_division=0, the conventions EmoModel follows.
+Per-class figures and the weighted F1 use labels=range(K) with zero_division=0; macro F1 and macro precision
+use scikit-learn's default labels (those true or predicted) and UAR is balanced_accuracy_score (the classes with
+test samples): the conventions EmoModel follows.
 """
 import json
 import sys
 
 import numpy as np
 import sklearn
-from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
-                             precision_score, recall_score)
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                             precision_recall_fscore_support, precision_score)
 
 RAVDESS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 
@@ -69,8 +71,8 @@ def cross_validation():
         values = {
             "accuracy": float(accuracy_score(t, p)),
             "weighted_f1": float(f1_score(t, p, labels=ids, average="weighted", zero_division=0)),
-            "macro_f1": float(f1_score(t, p, labels=ids, average="macro", zero_division=0)),
-            "uar": float(recall_score(t, p, labels=ids, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(t, p, average="macro", zero_division=0)),
+            "uar": float(balanced_accuracy_score(t, p)),
         }
         for key, v in values.items():
             per_metric[key].append(v)
@@ -88,8 +90,8 @@ def cross_validation():
         "pooled": {
             "accuracy": float(accuracy_score(st, sp)),
             "weighted_f1": float(f1_score(st, sp, labels=ids, average="weighted", zero_division=0)),
-            "macro_f1": float(f1_score(st, sp, labels=ids, average="macro", zero_division=0)),
-            "uar": float(recall_score(st, sp, labels=ids, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(st, sp, average="macro", zero_division=0)),
+            "uar": float(balanced_accuracy_score(st, sp)),
         },
     }
 
@@ -107,9 +109,9 @@ def main():
             "predicted": [int(x) for x in p],
             "accuracy": float(accuracy_score(t, p)),
             "weighted_f1": float(f1_score(t, p, labels=ids, average="weighted", zero_division=0)),
-            "macro_f1": float(f1_score(t, p, labels=ids, average="macro", zero_division=0)),
-            "uar": float(recall_score(t, p, labels=ids, average="macro", zero_division=0)),
-            "macro_precision": float(precision_score(t, p, labels=ids, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(t, p, average="macro", zero_division=0)),
+            "uar": float(balanced_accuracy_score(t, p)),
+            "macro_precision": float(precision_score(t, p, average="macro", zero_division=0)),
             "precision": [float(x) for x in prec],
             "recall": [float(x) for x in rec],
             "f1": [float(x) for x in f1],

@@ -17,7 +17,7 @@ public struct EvaluateStage: Stage {
     // 4: whole clips under the model's window policy.
     // 5: the int8 model beside the float one when export.quantize is int8.
     // 6: modality ablations on the test clips that have both inputs, with the full model's row.
-    public let codeVersion = "6"
+    public let codeVersion = "7"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
     // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.

@@ -51,8 +51,12 @@ import Testing
         #expect(m.confusionMatrixNormalized[2] == [0, 0, 0])
         // Weighted F1 weighs by support: only "a" (support 2, F1 = 2·1/(2·1+2+1) = 0.4) counts.
         #expect(abs(m.weightedF1 - 0.4 * 2 / 4) < 1e-15)
+        // Macro F1 over the classes true or predicted (all three); UAR over those with true samples ("a", "b").
         #expect(abs(m.macroF1 - 0.4 / 3) < 1e-15)
-        #expect(abs(m.uar - 0.5 / 3) < 1e-15)
+        #expect(abs(m.uar - 0.5 / 2) < 1e-15)
+        // A class neither true nor predicted does not pull the averages of a perfect answer below 1.
+        let perfect = try ClassificationMetrics.compute(labels: labels, truth: [0, 1], predicted: [0, 1])
+        #expect(perfect.uar == 1 && perfect.macroF1 == 1 && perfect.macroPrecision == 1 && perfect.perClass[2].support == 0)
         #expect(m.accuracy == 0.25)
     }
 

@@ -55,14 +55,16 @@ public struct PerClassMetrics: Codable, Equatable, Sendable {
 }
 
 /// Classification metrics of one set of predictions, following scikit-learn's definitions with
-/// `zero_division=0` and the averages taken over **all** `labels` (as `labels=range(K)` does):
+/// `zero_division=0`. Per-class figures cover every label; the unweighted averages cover the classes
+/// the test set has (a class with no test clip has no recall: counted as 0, it kept a perfect model's
+/// UAR below 1 on a fold without calm clips):
 ///
 /// - `accuracy`: share of samples predicted correctly.
 /// - `weightedF1`: per-class F1 averaged with weights = support (classes with no support weigh 0).
-/// - `macroF1`: unweighted mean of per-class F1 (a class with no support and no prediction counts as 0).
-/// - `uar`: unweighted average recall = `recall_score(average="macro")` (a class with no support
-///   counts as recall 0, scikit-learn's convention; on a test fold with every class present this is the
-///   usual UAR).
+/// - `macroF1`: unweighted mean of per-class F1 over the classes that are true or predicted
+///   (`f1_score(average="macro")`, scikit-learn's default labels).
+/// - `uar`: unweighted average recall over the classes with test clips (`balanced_accuracy_score`); on
+///   a test fold with every class present, `recall_score(average="macro")`.
 /// - `confusionMatrix[t][p]`: number of samples of true class `t` predicted as `p`.
 /// - `confusionMatrixNormalized`: each row divided by its sum (`normalize="true"`); an empty row stays 0.
 public struct ClassificationMetrics: Codable, Equatable, Sendable {
@@ -85,9 +87,12 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
     public var predictedCounts: [Int] {
         (0..<labels.count).map { p in confusionMatrix.reduce(0) { $0 + $1[p] } }
     }
-    /// Mean per-class precision (`precision_score(average="macro", zero_division=0)`).
+    /// Mean per-class precision over the classes that are true or predicted
+    /// (`precision_score(average="macro", zero_division=0)`).
     public var macroPrecision: Double {
-        perClass.isEmpty ? 0 : perClass.reduce(0) { $0 + $1.precision } / Double(perClass.count)
+        let predicted = predictedCounts
+        let present = perClass.indices.filter { perClass[$0].support > 0 || predicted[$0] > 0 }
+        return present.isEmpty ? 0 : present.reduce(0) { $0 + perClass[$1].precision } / Double(present.count)
     }
 
     public init(labels: [String], accuracy: Double, weightedF1: Double, macroF1: Double, uar: Double,
@@ -152,8 +157,9 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
                                             accuracy: recall, support: support[c]))
         }
         let weightedF1 = zip(perClass, support).reduce(0.0) { $0 + $1.0.f1 * Double($1.1) } / Double(n)
-        let macroF1 = perClass.reduce(0.0) { $0 + $1.f1 } / Double(k)
-        let uar = perClass.reduce(0.0) { $0 + $1.recall } / Double(k)
+        let present = (0..<k).filter { support[$0] > 0 || predictedCounts[$0] > 0 }, tested = (0..<k).filter { support[$0] > 0 }
+        let macroF1 = present.reduce(0.0) { $0 + perClass[$1].f1 } / Double(present.count)
+        let uar = tested.reduce(0.0) { $0 + perClass[$1].recall } / Double(tested.count)
         let normalized = cm.enumerated().map { t, row in
             row.map { support[t] == 0 ? 0 : Double($0) / Double(support[t]) }
         }
