@@ -36,7 +36,7 @@ public struct Nightly {
         var report = NightlyReport(runId: outcome.runId, manifest: runner.manifest.path, dataRoot: runner.manifest.dataRoot,
                                    startedAt: started, finishedAt: Date(), tolerance: runner.manifest.nightly.tolerance)
         report.sources = try SourceChanges(store: store, runId: outcome.runId, since: previous?.runId, root: runner.manifest.dataRoot,
-                                           workspace: runner.workspace)
+                                           workspace: runner.workspace, previousFailing: previous?.sources.failing)
         report.stages = outcome.stages.map {
             NightlyReport.StageTiming(stage: $0.stage, action: $0.action.rawValue, seconds: $0.seconds,
                                       summary: $0.action == .ran ? $0.outcome.summary : "output of run \($0.producedByRun) kept",
@@ -146,7 +146,7 @@ public struct Nightly {
         // What the night's ingest noticed before the failure (the files that may have caused it) is still news.
         if runId != "none", let store = try? runner.workspace.openStore(.readOnly),
            let changes = try? SourceChanges(store: store, runId: runId, since: previous?.runId, root: runner.manifest.dataRoot,
-                                            workspace: runner.workspace) {
+                                            workspace: runner.workspace, previousFailing: previous?.sources.failing) {
             report.sources = changes
             // The units failing in the stages' current outputs, as a completed night counts them (0 said none did).
             report.failedUnits = (try? runner.pipeline.stageNames.reduce(0) { $0 + (try store.stageState($1)?.unitsFailed ?? 0) }) ?? 0
@@ -318,6 +318,9 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     public var failed: [Failure] = []
     /// Sources by status after the run (ok, failed, ignored, removed).
     public var totals: [String: Int] = [:]
+    /// Every file ingest fails after the run, new or not: what the next report tells news from (nil in
+    /// reports written before it was kept).
+    public var failing: [Failure]? = nil
 
     public init() {}
 
@@ -325,14 +328,14 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     /// (`previousRunId`): a night that was interrupted or failed, or an `emopipe run` in between, noticed
     /// changes no report listed. Without a previous report, those of every run since the work directory
     /// was made: the first report lists every source as added, even after an interrupted first night.
-    public init(store: ProvenanceStore, runId: String, since previousRunId: String?, root: String, workspace: Workspace? = nil) throws {
+    /// `previousFailing`: the previous report's `failing`, when it has one.
+    public init(store: ProvenanceStore, runId: String, since previousRunId: String?, root: String, workspace: Workspace? = nil,
+                previousFailing: [Failure]? = nil) throws {
         let sources = try store.sources(under: root)
         let since = try previousRunId.map { try store.runIds(after: $0) } ?? store.runs().map(\.id)
         let runs = Set(since + [runId])
         func noticed(_ run: String) -> Bool { runs.contains(run) }
-        // The sources in use at the previous report, when it has its listing.
-        let inUseBefore = workspace.flatMap { workspace in previousRunId.flatMap { Self.listing(workspace, $0) } }
-        if let workspace, let before = inUseBefore, let now = Self.listing(workspace, runId) {
+        if let workspace, let previousRunId, let before = Self.listing(workspace, previousRunId), let now = Self.listing(workspace, runId) {
             // The sources in use at the previous report against those now, content by content: a folder
             // gone for a night and back, or a file changed and changed back, is no change since that report.
             let row = Dictionary(sources.map { (DataRootPath.relative($0.path, to: root), $0) }, uniquingKeysWith: { a, _ in a })
@@ -375,20 +378,18 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         }
         // A file ingest failed again for the same reason keeps its first failure row (rows are unique by content
         // and reason, and an unreadable file has no content hash), so its source row says when it last changed.
-        // One failing at the previous report already, as now, is no news, though its row changed meanwhile (its
-        // folder gone for a night and back): not in use then, and failed so, with these bytes, before the period.
-        func failingAtPreviousReport(_ source: SourceRecord) throws -> Bool {
-            guard let inUseBefore, inUseBefore[DataRootPath.relative(source.path, to: root)] == nil else { return false }
-            return try store.failures(stage: StageName.ingest.rawValue, subject: source.path).contains {
-                !noticed($0.runId) && $0.reason == source.reason && $0.contentSHA256 == source.sha256
-            }
-        }
+        // One the previous report found failing, for the same reason, is no news, though its row changed meanwhile
+        // (its folder gone for a night and back, a run in between marking it removed).
+        let failingBefore = Set((previousFailing ?? []).map { $0.path + "\u{0}" + $0.reason })
         for source in sources where source.status == .failed && noticed(source.lastChangedRun) {
             let key = StageName.ingest.rawValue + "\u{0}" + source.path
-            if latest[key] == nil, try !failingAtPreviousReport(source) {
-                latest[key] = Failure(path: source.path, stage: StageName.ingest.rawValue, reason: source.reason ?? "")
+            let reason = source.reason ?? ""
+            if latest[key] == nil, !failingBefore.contains(source.path + "\u{0}" + reason) {
+                latest[key] = Failure(path: source.path, stage: StageName.ingest.rawValue, reason: reason)
             }
         }
+        failing = sources.filter { $0.status == .failed }
+            .map { Failure(path: $0.path, stage: StageName.ingest.rawValue, reason: $0.reason ?? "") }.sorted { $0.path < $1.path }
         failed = latest.values.sorted { ($0.stage, $0.path) < ($1.stage, $1.path) }
         // Every status, 0 where none: a reader asking for `failed` finds it.
         totals = Dictionary(uniqueKeysWithValues: SourceStatus.allCases.map { ($0.rawValue, 0) })

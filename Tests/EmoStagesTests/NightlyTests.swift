@@ -242,6 +242,15 @@ struct NightlyTests {
         let returned = try Self.night(manifest, workdir)
         #expect(!(returned.sources["failed"] as? [[String: Any]] ?? []).contains { $0["path"] as? String == unreadable }, "\(returned.report)")
         #expect(returned.list("added").isEmpty && returned.list("removed").isEmpty && returned.list("changed").isEmpty, "\(returned.report)")
+        let failingNow = returned.sources["failing"] as? [[String: Any]] ?? []
+        #expect(failingNow.contains { $0["path"] as? String == unreadable && $0["stage"] as? String == "ingest" }, "every failing file is kept: \(returned.report)")
+        // Gone at a report, it is news again when it comes back failing: that report did not find it failing.
+        try FileManager.default.moveItem(atPath: actorFolder, toPath: actorFolder + ".away")
+        let absent = try Self.night(manifest, workdir)
+        #expect(!(absent.sources["failing"] as? [[String: Any]] ?? []).contains { $0["path"] as? String == unreadable }, "\(absent.report)")
+        try FileManager.default.moveItem(atPath: actorFolder + ".away", toPath: actorFolder)
+        let cameBack = try Self.night(manifest, workdir)
+        #expect((cameBack.sources["failed"] as? [[String: Any]] ?? []).contains { $0["path"] as? String == unreadable }, "\(cameBack.report)")
     }
 }
 
