@@ -192,6 +192,13 @@ public struct SplitParameters: StageParameters {
         if testActors.isEmpty, !actors.isEmpty, actors.count < folds {
             throw bad("folds", folds, "at most the \(actors.count) actor(s) split.actors keeps (\(actors.sorted()))", bounds: ["actors"])
         }
+        // ... and leave every fold an actor to train on once its test and validation actors are held out.
+        if testActors.isEmpty, !actors.isEmpty {
+            do { _ = try FoldPlanner(self).plan(actors: actors.sorted()) } catch PipelineError.missingData(let why) {
+                throw bad("folds", folds, String(why.dropFirst("split: ".count)) + " (of split.actors \(actors.sorted()))",
+                          bounds: ["actors", "val_count"])
+            }
+        }
         // Test actors alone: one fold without validation actors (train.selection: last).
         if testActors.isEmpty && !valActors.isEmpty {
             throw bad("val_actors", valActors, "actors named together with test_actors (val_actors alone names no fold)")
