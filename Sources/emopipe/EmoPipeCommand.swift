@@ -102,14 +102,18 @@ struct EmoPipeCommand: ParsableCommand {
     /// The options that may be given more than once; any other given twice is refused (the argument
     /// parser keeps the last one without a word, so `--until train --until audio` stopped at audio).
     static let repeatableOptions: Set<String> = ["--set", "--force", "--files-from"]
+    /// Options with a second name, by that name: given once by each name is given twice.
+    static let optionAliases = ["--fingerprint": "--cache-key"]
 
     /// Why the arguments name one option twice, or nil (only options up to a bare `--` count).
     static func repeatedOption(_ arguments: [String]) -> String? {
         var seen: Set<String> = []
         for argument in arguments.prefix(while: { $0 != "--" }) where argument.hasPrefix("--") && argument.count > 2 {
-            let name = String(argument.prefix { $0 != "=" })
+            let given = String(argument.prefix { $0 != "=" }), name = optionAliases[given] ?? given
             guard !repeatableOptions.contains(name) else { continue }
-            guard seen.insert(name).inserted else { return "\(name.echoed) is given twice: give it once" }
+            guard seen.insert(name).inserted else {
+                return given == name ? "\(name.echoed) is given twice: give it once" : "\(given.echoed) is \(name) given again: give it once"
+            }
         }
         return nil
     }

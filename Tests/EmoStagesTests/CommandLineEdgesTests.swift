@@ -344,6 +344,8 @@ struct CommandLineUsageTests {
             #expect(repeated.status == 64 && repeated.stderr.contains("emopipe: \(arguments[arguments[1] == "--run" ? 3 : 1]) is given twice: give it once"),
                     "\(arguments): \(repeated.stderr)")
         }
+        let aliased = try TestSupport.run(TestSupport.emopipe, ["cache", "export", "--stage", "audio", "--cache-key", "zzzz", "--fingerprint", "0000", "d"])
+        #expect(aliased.status == 64 && aliased.stderr.contains("--fingerprint is --cache-key given again: give it once"), "\(aliased.stderr)")
         let afterDashes = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "x", "--workdir", file + "-work", "--", "--run", "--run"])
         #expect(afterDashes.status == 64 && afterDashes.stderr.contains("no run 'x'"), "\(afterDashes.stderr)")
         // Nor may `merge ''` name the current folder as a worker.

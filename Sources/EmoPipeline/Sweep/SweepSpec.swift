@@ -65,7 +65,7 @@ public struct SweepKey: Equatable, Hashable, Comparable, Sendable, CustomStringC
     public init(parsing text: String, fail: (String) -> PipelineError) throws {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
-            throw fail("sweep key '\(text)': expected stage.key, as --set takes it (e.g. train.learning_rate)")
+            throw fail("sweep key '\(text.shownKey)': expected stage.key, as --set takes it (e.g. train.learning_rate)")
         }
         stage = String(parts[0]); key = String(parts[1])
     }

@@ -119,7 +119,7 @@ public enum CacheExport {
             for row in rows {
                 if stopped() { throw EmoError.interrupted }
                 // WebDataset splits a member name at its first dot: a key must be the hex digest it always is.
-                guard row.key.utf8.count == 64, row.key.allSatisfy(\.isHexDigit) else {
+                guard row.key.utf8.count == 64, row.key.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
                     throw CacheError.missing("cache index row with key '\(row.key)' is not a SHA-256")
                 }
                 let tensor = try cache.tensor(row, verify: true)
