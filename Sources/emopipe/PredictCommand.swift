@@ -226,7 +226,6 @@ struct PredictCommand: ParsableCommand {
                 StandardStream.error.write(Data("emopipe: \(line.echoed): a path of \(line.utf8.count) bytes is longer than a path can be (\(PATH_MAX))\n".utf8))
             }
             var failed = overlong.count
-            guard !files.isEmpty else { throw ExitCode(ExitStatus.partial) }
             // SIGINT or SIGTERM: no further file is started, the answers so far are printed, exit 130.
             // (Set once the list is read: until then a signal ends a blocked read of standard input at once.)
             let cancellation = Cancellation()

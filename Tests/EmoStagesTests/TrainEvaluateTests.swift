@@ -378,6 +378,9 @@ struct TrainEvaluateTests {
                 && blobbed.stderr.contains("… (3000003 bytes): a path of 3000003 bytes is longer than a path can be (\(PATH_MAX))"), "\(blobbed.stderr.prefix(1000))")
         let blobAnswers = try #require(try JSONSerialization.jsonObject(with: Data(blobbed.stdout.utf8)) as? [[String: Any]])
         #expect(blobAnswers.count == 1 && blobAnswers[0]["path"] as? String == files[0], "\(blobbed.stdout)")
+        try Data((blob + "\n").utf8).write(to: URL(fileURLWithPath: withBlob))
+        let onlyBlob = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", "--files-from", withBlob])
+        #expect(onlyBlob.status == 3 && onlyBlob.stdout == "[]\n", "JSON all the same: \(onlyBlob.stdout.prefix(200))")
         let substituted = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(runFolder)' --files-from <(cat '\(list)')"])
         #expect(substituted.status == 64 && substituted.stderr.contains("give --files-from - and pipe it in"), "\(substituted.stderr)")
         // More files than one call takes are refused before any is read: short lines within the list's byte
