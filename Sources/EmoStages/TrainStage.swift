@@ -429,8 +429,9 @@ public struct TrainParameters: StageParameters {
         // The model keeps it as a Float: 0.99999999 would round to 1.
         try check(dropout.isFinite && dropout >= 0 && Float(dropout) < 1, .dropout, dropout, "a number with 0 <= dropout < 1")
         try check((1...10_000).contains(epochs), .epochs, epochs, "an integer from 1 to 10000")
-        try check((1...TrainingConfig.maxBatchSize).contains(batchSize), .batchSize, batchSize,
-                  "an integer from 1 to \(TrainingConfig.maxBatchSize)")
+        // A batch of one is skipped (batch norm needs two samples): batch_size 1 would train nothing.
+        try check((TrainingConfig.minBatchSize...TrainingConfig.maxBatchSize).contains(batchSize), .batchSize, batchSize,
+                  "an integer from \(TrainingConfig.minBatchSize) to \(TrainingConfig.maxBatchSize) (batch norm needs two samples a batch)")
         // Training keeps these as 32-bit floats: 1e-50 would round to 0 and nothing would be learnt.
         try check(learningRate >= 1e-10 && learningRate <= 10, .learningRate, learningRate, "a number from 1e-10 to 10")
         try check(weightDecay.isFinite && weightDecay >= 0 && weightDecay <= 10, .weightDecay, weightDecay, "a number from 0 to 10")
@@ -546,7 +547,7 @@ public struct TrainParameters: StageParameters {
         throw PipelineError.invalidParameter(
             file: origin.place, key: "train.batch_size", value: "\(batchSize)",
             allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
-                            ?? "not even batch size 1 fits: raise the budget, or use fewer threads, smaller conv blocks or a smaller train.embedding"))
+                            ?? "not even batch size \(TrainingConfig.minBatchSize) fits: raise the budget, or use fewer threads, smaller conv blocks or a smaller train.embedding"))
     }
 
     private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int) throws {
@@ -569,7 +570,7 @@ public struct TrainParameters: StageParameters {
         let value = config.uses(.audio) ? "\(audioChannels)" : "\(faceChannels)"
         let origin = context.parameterOrigins[key.rawValue] ?? .defaultValue
         throw PipelineError.invalidParameter(file: origin.place, key: "train.\(key.rawValue)", value: value,
-                                             allowed: why + "not even batch size 1 fits: use fewer or narrower conv blocks, "
+                                             allowed: why + "not even batch size \(TrainingConfig.minBatchSize) fits: use fewer or narrower conv blocks, "
                                                  + "or a shorter train.window_frames (now \(windowFrames))")
     }
 

@@ -1,3 +1,4 @@
+import EmoNN
 import EmoTestSupport
 import Foundation
 import Testing
@@ -79,6 +80,22 @@ import Testing
             epoch += 1
             return (0, 1 / epoch)
         }
+    }
+
+    /// A batch of one is skipped (batch norm needs two): one training clip, or batches of one, would
+    /// pass for a trained epoch that learnt nothing. Refused instead.
+    @Test func aTrainingThatMakesNoBatchOfTwoIsRefused() throws {
+        let train = TrainedModelTests.samples(1, seed: 1)
+        var training = TrainingConfig()
+        training.epochs = 2
+        let config = TrainedModelTests.config
+        let trainer = Trainer(model: EmotionModel(config, seed: 3), config: training, standardizer: Standardizer.fit(train, config: config),
+                              classWeights: Trainer.classWeights(labels: train.map(\.label), classes: config.classes), seed: 4)
+        let error = try #require(throws: NNError.self) {
+            try trainer.fit(train: train, validation: [], policy: TrainedModelTests.policy,
+                            folder: URL(fileURLWithPath: try TestSupport.temporaryFolder("one-clip"))) { _, _ in (0, 0) }
+        }
+        #expect("\(error)".contains("1 training sample(s) make no batch of two"), "\(error)")
     }
 
     @Test func theSelectionDecidesTheKeptEpochAndTheEarlyStopInATraining() throws {

@@ -107,6 +107,6 @@ struct PlanAndParamsCommandTests {
 
         let bad = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "train.batch_size=0"])
         #expect(bad.status == 64)
-        #expect(bad.stderr.contains("--set: train.batch_size = 0: an integer from 1 to 4096"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("--set: train.batch_size = 0: an integer from 2 to 4096"), "\(bad.stderr)")
     }
 }

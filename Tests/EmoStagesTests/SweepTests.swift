@@ -171,7 +171,7 @@ struct SweepTests {
         // A --set value every trial inherits is refused as the --set's, not blamed on the first trial.
         let badSet = try TestSupport.run(TestSupport.emopipe, ["sweep", swept, "--workdir", workdir, "--set", "train.batch_size=0"])
         #expect(badSet.status == ExitStatus.usage, "\(badSet.stderr)")
-        #expect(badSet.stderr.contains("--set: train.batch_size = 0: an integer from 1") && !badSet.stderr.contains("sweep trial"), "\(badSet.stderr)")
+        #expect(badSet.stderr.contains("--set: train.batch_size = 0: an integer from 2") && !badSet.stderr.contains("sweep trial"), "\(badSet.stderr)")
 
         // A base value every trial overrides is no fault: a trial refused for its own value is named as itself.
         let overridden = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2], train.learning_rate: [0.001, -1]}")

@@ -7,6 +7,8 @@ import Foundation
 public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The largest batch accepted, in a manifest and in a recorded model.json alike.
     public static let maxBatchSize = 4096
+    /// Batch norm needs two samples: a batch of one is skipped.
+    public static let minBatchSize = 2
 
     public var epochs: Int = 60
     public var batchSize: Int = 16
@@ -327,6 +329,10 @@ public final class Trainer {
             totalLoss += Double(loss.item) * Double(batch.count)
             correct += zip(try logits.argmaxLastAxis(), labels).filter { $0 == $1 }.count
             step += 1
+        }
+        // No batch of two: nothing was learnt, which must not pass for a trained epoch.
+        guard step > firstStep else {
+            throw NNError.invalidArgument("\(samples.count) training sample(s) make no batch of two, which batch norm needs: nothing would be learnt")
         }
         return (totalLoss / Double(samples.count), Double(correct) / Double(samples.count))
     }

@@ -34,14 +34,15 @@ public enum TrainingMemory {
         return total < Double(Int.max / 2) ? Int(total) : Int.max / 2
     }
 
-    /// The largest batch size from 1 to `upTo` whose estimate fits in `available` bytes, or nil
-    /// when not even one sample fits.
+    /// The largest batch size from 2 (a batch of one teaches nothing) to `upTo` whose estimate fits in
+    /// `available` bytes, or nil when not even two samples fit.
     public static func largestBatch(_ config: ModelConfig, threads: Int, available: Int, upTo: Int, averagingWeights: Bool = false) -> Int? {
         func bytes(_ config: ModelConfig, batchSize: Int, threads: Int) -> Int {
             TrainingMemory.bytes(config, batchSize: batchSize, threads: threads, averagingWeights: averagingWeights)
         }
-        guard upTo >= 1, bytes(config, batchSize: 1, threads: threads) <= available else { return nil }
-        var (fits, tooBig) = (1, upTo + 1)           // bytes() grows with the batch size: bisect
+        let smallest = TrainingConfig.minBatchSize
+        guard upTo >= smallest, bytes(config, batchSize: smallest, threads: threads) <= available else { return nil }
+        var (fits, tooBig) = (smallest, upTo + 1)           // bytes() grows with the batch size: bisect
         while tooBig - fits > 1 {
             let middle = fits + (tooBig - fits) / 2
             if bytes(config, batchSize: middle, threads: threads) <= available { fits = middle } else { tooBig = middle }
