@@ -98,6 +98,18 @@ import Testing
         #expect("\(error)".contains("1 training sample(s) make no batch of two"), "\(error)")
     }
 
+    /// state.json has snake_case keys, as every JSON document EmoPipe writes; one written before (camelCase
+    /// `bestEpoch`, `bestScore`) still resumes.
+    @Test func theTrainingStateIsSnakeCaseAndEarlierSpellingsStillRead() throws {
+        var state = TrainingState()
+        (state.bestEpoch, state.bestScore, state.finished) = (3, 0.5, true)
+        let written = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        #expect(written.contains("\"best_epoch\":3") && written.contains("\"best_score\":0.5") && !written.contains("bestEpoch"), "\(written)")
+        #expect(try TrainingState.decode(Data(written.utf8)) == state)
+        let earlier = try TrainingState.decode(Data(#"{"epochs":[],"bestEpoch":3,"bestScore":0.5,"finished":true}"#.utf8))
+        #expect(earlier == state)
+    }
+
     @Test func theSelectionDecidesTheKeptEpochAndTheEarlyStopInATraining() throws {
         let byF1 = try Self.fit(nil, "select-f1")
         #expect(byF1.bestEpoch == 1 && byF1.epochs.count == 3, "falling F1: epoch 1 kept, stopped after patience")

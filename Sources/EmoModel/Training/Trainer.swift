@@ -71,6 +71,21 @@ public struct TrainingState: Codable, Equatable, Sendable {
     public var bestScore: Double?
     public var finished = false
 
+    public init() {}
+
+    // snake_case, as every JSON document EmoPipe writes; checkpoints written before spelt two keys in
+    // camelCase, and are still resumed.
+    enum CodingKeys: String, CodingKey { case epochs, bestEpoch = "best_epoch", bestScore = "best_score", finished }
+    enum EarlierKeys: String, CodingKey { case bestEpoch, bestScore }
+
+    public init(from decoder: Decoder) throws {
+        let fields = try decoder.container(keyedBy: CodingKeys.self), earlier = try decoder.container(keyedBy: EarlierKeys.self)
+        epochs = try fields.decodeIfPresent([EpochLog].self, forKey: .epochs) ?? []
+        bestEpoch = try fields.decodeIfPresent(Int.self, forKey: .bestEpoch) ?? earlier.decodeIfPresent(Int.self, forKey: .bestEpoch) ?? -1
+        bestScore = try fields.decodeIfPresent(Double.self, forKey: .bestScore) ?? earlier.decodeIfPresent(Double.self, forKey: .bestScore)
+        finished = try fields.decodeIfPresent(Bool.self, forKey: .finished) ?? false
+    }
+
     /// Reads `state.json` (non-finite losses are written as "NaN"/"Infinity").
     public static func decode(_ data: Data) throws -> TrainingState {
         let decoder = JSONDecoder()
