@@ -57,7 +57,7 @@ struct PredictCommand: ParsableCommand {
         faces], [audio] when no face was found, [faces] without audio) and faces_found in how many of the K
         pictures the face was found. A stream without audio (a camera) is scored on faces alone; a window
         there without a face is not printed (stderr names it; exit 3 if no window had one). Ctrl-C
-        (SIGINT) or SIGTERM stops reading; the windows printed stay, exit status 130. A stream that breaks
+        (SIGINT), SIGTERM or SIGHUP stops reading; the windows printed stay, exit status 130. A stream that breaks
         off after data arrived (a server closing it, a network timeout) is scored as far as it got. An
         input that cannot be opened, has nothing the model reads or is not media is refused naming it
         (exit 1); one whose video cannot be decoded is scored on its audio, saying so.

@@ -125,8 +125,8 @@ private final class SkippedStretch {
     }
 }
 
-/// SIGINT and SIGTERM while a stream is read: the first asks reading to stop (the windows scored so far
-/// stay printed; exit 130), a second stops at once. A handler without SA_RESTART, so that a read blocked
+/// SIGINT, SIGTERM and SIGHUP while a stream is read: the first asks reading to stop (the windows scored so far
+/// stay printed; exit 130), a second SIGINT or SIGTERM stops at once. A handler without SA_RESTART, so that a read blocked
 /// on a silent pipe returns (EINTR) and FFmpeg's interrupt callback sees the request; a signal that
 /// lands on another thread (the BLAS pools) is passed on to the reading one, whose read must return.
 enum StreamInterrupts {
@@ -142,17 +142,21 @@ enum StreamInterrupts {
                 pthread_kill(pthread_t(reader), signal)
                 return
             }
-            if streamInterruptCount.wrappingAdd(1, ordering: .relaxed).newValue > 1 { _exit(ExitStatus.interrupted) }
+            // A closing terminal sends SIGHUP twice: it never forces the exit, so the windows so far are printed.
+            if streamInterruptCount.wrappingAdd(1, ordering: .relaxed).newValue > 1, signal != SIGHUP { _exit(ExitStatus.interrupted) }
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
-        sigaction(SIGINT, &action, nil)
-        sigaction(SIGTERM, &action, nil)
-        // A parent may have started us with them blocked (a test runner's Process does): they would wait unseen.
+        // SIGHUP (the terminal closed) too, unless ignored (under nohup), as for a run.
+        let hangupIgnored = unsafeBitCast(signal(SIGHUP, SIG_IGN), to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+        let trapped = hangupIgnored ? [SIGINT, SIGTERM] : [SIGINT, SIGTERM, SIGHUP]
         var wanted = sigset_t()
         sigemptyset(&wanted)
-        sigaddset(&wanted, SIGINT)
-        sigaddset(&wanted, SIGTERM)
+        for sig in trapped {
+            sigaction(sig, &action, nil)
+            sigaddset(&wanted, sig)
+        }
+        // A parent may have started us with them blocked (a test runner's Process does): they would wait unseen.
         pthread_sigmask(SIG_UNBLOCK, &wanted, nil)
     }
 }

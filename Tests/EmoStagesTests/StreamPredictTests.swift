@@ -284,9 +284,11 @@ struct StreamPredictTests {
         try Self.reportLatency("http (127.0.0.1)", timed.lines, sentLog: folder + "/port.sent", started: timed.started)
     }
 
-    @Test func sigintStopsReadingAndKeepsTheWindowsPrinted() throws {
+    /// SIGHUP (a terminal closing) too: it killed the process (129) before.
+    @Test(arguments: [SIGINT, SIGHUP])
+    func aSignalStopsReadingAndKeepsTheWindowsPrinted(_ sig: Int32) throws {
         let (run, clip) = try Self.trained.get()
-        let folder = try TestSupport.temporaryFolder("sigint")
+        let folder = try TestSupport.temporaryFolder("signal-\(sig)")
         let pipe = Pipe()
         let ffmpeg = Process()
         ffmpeg.executableURL = URL(fileURLWithPath: try #require(TestSupport.executable(named: "ffmpeg")))
@@ -307,9 +309,9 @@ struct StreamPredictTests {
         func printed() -> String { (try? String(contentsOfFile: folder + "/out", encoding: .utf8)) ?? "" }
         while !printed().contains("\n"), predict.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         let sent = Date()
-        kill(predict.processIdentifier, SIGINT)
+        kill(predict.processIdentifier, sig)
         predict.waitUntilExit()
-        #expect(Date().timeIntervalSince(sent) < 3, "SIGINT stops reading at once")
+        #expect(Date().timeIntervalSince(sent) < 3, "signal \(sig) stops reading at once")
         #expect(predict.terminationReason == .exit && predict.terminationStatus == ExitStatus.interrupted)
         let lines = printed().split(separator: "\n")
         #expect(!lines.isEmpty && lines.count < 5, "stopped after the first windows")
