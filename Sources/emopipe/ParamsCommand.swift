@@ -27,6 +27,11 @@ struct ParamsCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
+    // The option comes with the manifest's group; no parameter depends on the data, so it would do nothing.
+    func validate() throws {
+        if manifestOptions.data != nil { throw ValidationError("--data: params reads no data (no parameter depends on it); leave it out") }
+    }
+
     func run() throws {
         do {
             let runner = try PipelineRunner(manifest: try manifestOptions.load(),

@@ -344,6 +344,8 @@ struct CommandLineUsageTests {
             #expect(repeated.status == 64 && repeated.stderr.contains("emopipe: \(arguments[arguments[1] == "--run" ? 3 : 1]) is given twice: give it once"),
                     "\(arguments): \(repeated.stderr)")
         }
+        let paramsData = try TestSupport.run(TestSupport.emopipe, ["params", "--data", "/nonexistent"])
+        #expect(paramsData.status == 64 && paramsData.stderr.contains("--data: params reads no data"), "\(paramsData.stderr)")
         let aliased = try TestSupport.run(TestSupport.emopipe, ["cache", "export", "--stage", "audio", "--cache-key", "zzzz", "--fingerprint", "0000", "d"])
         #expect(aliased.status == 64 && aliased.stderr.contains("--fingerprint is --cache-key given again: give it once"), "\(aliased.stderr)")
         let afterDashes = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "x", "--workdir", file + "-work", "--", "--run", "--run"])
@@ -473,7 +475,7 @@ struct CommandLineUsageTests {
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "refused before any stage ran")
         // `params` and a dry run check as a run checks: they do not promise a run that would be refused.
         let faceSettings = Array(settings.prefix(4)) + ["--set", "train.modalities=[audio, faces]"]
-        for command in [["params", manifest, "--data", data], ["run", manifest, "--dry-run", "--data", data, "--workdir", workdir]] {
+        for command in [["params", manifest], ["run", manifest, "--dry-run", "--data", data, "--workdir", workdir]] {
             let checked = try TestSupport.run(TestSupport.emopipe, command + faceSettings)
             #expect(checked.status == 64 && checked.stderr.contains("faces.landmark_model"), "\(command): \(checked.stderr)")
         }
