@@ -564,7 +564,8 @@ public struct TrainParameters: StageParameters {
         if resident + TrainingMemory.bytes(config, batchSize: 0, threads: 1, averagingWeights: weightAverageEpochs > 0) > machine {
             let origin = context.parameterOrigins[CodingKeys.embedding.rawValue] ?? .defaultValue
             throw PipelineError.invalidParameter(file: origin.place, key: "train.embedding", value: "\(embedding)",
-                                                 allowed: why + "the model's parameters alone do not fit: use a smaller embedding")
+                                                 allowed: why + "the model's parameters alone do not fit: use a smaller embedding, or a narrower "
+                                                     + "last conv block (train.audio_channels, train.face_channels: the GRU and the projections read its width)")
         }
         let key = config.uses(.audio) ? CodingKeys.audioChannels : CodingKeys.faceChannels
         let value = config.uses(.audio) ? "\(audioChannels)" : "\(faceChannels)"
