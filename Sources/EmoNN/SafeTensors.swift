@@ -40,11 +40,13 @@ public struct SafeTensorsFile {
         // The data section starts 8-byte aligned; the format pads with spaces.
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).part-\(getpid())")
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // A leftover of a killed write is replaced; a link planted under that name is not written through.
+        unlink(temporary.path)
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-        var written = false
+        var (isOpen, written) = (true, false)
         defer {
-            close(fd)
+            if isOpen { close(fd) }
             if !written { unlink(temporary.path) }
         }
         func put(_ bytes: UnsafeRawBufferPointer) throws {
@@ -67,6 +69,10 @@ public struct SafeTensorsFile {
                 try integers[name]!.map { $0.littleEndian }.withUnsafeBytes { try put($0) }
             }
         }
+        // On disk before it replaces the old checkpoint; a full disk or a quota may only show at close.
+        guard fsync(fd) == 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+        isOpen = false   // released by close whatever it returns
+        guard close(fd) == 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
         guard rename(temporary.path, url.path) == 0 else {
             throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))")
         }

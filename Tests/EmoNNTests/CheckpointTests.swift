@@ -34,13 +34,20 @@ import Testing
         let back = try SafeTensorsFile.read(from: url)
         #expect(back.tensors["w"]?.data == [4, 5] && back.integers["step"] == [7])
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["checkpoint.safetensors"])
+        // A write that cannot happen (a folder where its temporary file goes) leaves the old file as it was.
         let before = try Data(contentsOf: url)
-        chmod(folder.path, 0o500)
-        defer { chmod(folder.path, 0o700) }
-        if access(folder.path, W_OK) != 0 {   // (root may write anyway)
-            #expect(throws: NNError.self) { try SafeTensorsFile(tensors: ["w": Tensor(shape: [1], data: [9])]).write(to: url) }
-            #expect(try Data(contentsOf: url) == before)
-        }
+        let temporary = folder.appendingPathComponent(".checkpoint.safetensors.part-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        #expect(throws: NNError.self) { try SafeTensorsFile(tensors: ["w": Tensor(shape: [1], data: [9])]).write(to: url) }
+        #expect(try Data(contentsOf: url) == before)
+        try FileManager.default.removeItem(atPath: temporary)
+        // A link planted under the temporary name is not written through: the file it leads to stays as it was.
+        let victim = folder.appendingPathComponent("victim")
+        try Data("keep".utf8).write(to: victim)
+        try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: victim.path)
+        try SafeTensorsFile(tensors: ["w": Tensor(shape: [1], data: [6])]).write(to: url)
+        #expect(try Data(contentsOf: victim) == Data("keep".utf8))
+        #expect(try SafeTensorsFile.read(from: url).tensors["w"]?.data == [6])
         let missing = folder.appendingPathComponent("gone/checkpoint.safetensors")
         #expect(throws: NNError.self) { try SafeTensorsFile(tensors: ["w": Tensor(shape: [1], data: [9])]).write(to: missing) }
     }
