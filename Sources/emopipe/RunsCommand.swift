@@ -152,7 +152,7 @@ struct DiffCommand: ParsableCommand {
                 StandardStream.error.write(Data("note: run \(run.id)'s result file cannot be read, so it shows no value: \(problem)\n".utf8))
             }
             for path in run.edited {
-                StandardStream.error.write(Data("note: run \(run.id)'s \(path.escaped) was changed since the run wrote it (its SHA-256 is not the one recorded then): compared as it is now\n".utf8))
+                StandardStream.error.write(Data("note: \(path.escaped), a result of run \(run.id), was changed since it was written (its SHA-256 is not the one recorded then): compared as it is now\n".utf8))
             }
             for gone in workspace.map(run.missingResultFolders) ?? [] {
                 StandardStream.error.write(Data("note: run \(run.id)'s results are in \(gone.echoed), which is gone (removed?), so they show no value\n".utf8))

@@ -90,7 +90,7 @@ struct ReproducibilityTests {
         let differing = try #require((try Self.json(tampered) as? [String: Any])?["fields"] as? [[String: Any]])
             .filter { $0["same"] as? Bool == false }.map { "\($0["section"]!)/\($0["name"]!)" }
         #expect(differing == ["files/model.onnx"], "only the tampered file differs: \(differing)")
-        #expect(tampered.stderr.contains("note: run \(run["id"] as! String)'s \(onnx) was changed since the run wrote it"), "\(tampered.stderr)")
+        #expect(tampered.stderr.contains("note: \(onnx), a result of run \(run["id"] as! String), was changed since it was written"), "\(tampered.stderr)")
 
         // A recorded value no run could have had is damage: refused before anything runs.
         let id = run["id"] as! String
@@ -213,11 +213,11 @@ struct ReproducibilityTests {
         let model = workdir + "/runs/\(runs[0])/model.onnx"
         if FileManager.default.fileExists(atPath: model) {
             let before = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
-            #expect(!before.stderr.contains("was changed since the run wrote it"), "\(before.stderr)")
+            #expect(!before.stderr.contains("was changed since it was written"), "\(before.stderr)")
             let written = try Data(contentsOf: URL(fileURLWithPath: model))
             try (written + Data([0])).write(to: URL(fileURLWithPath: model))
             let after = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
-            #expect(after.status == 0 && after.stderr.contains("note: run \(runs[0])'s \(model) was changed since the run wrote it"), "\(after.stderr)")
+            #expect(after.status == 0 && after.stderr.contains("note: \(model), a result of run \(runs[0]), was changed since it was written"), "\(after.stderr)")
             try written.write(to: URL(fileURLWithPath: model))
         } else {
             Issue.record("the run has no model.onnx to compare")
