@@ -181,6 +181,18 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
+    /// A run that reused an earlier run's export (nothing it reads changed) holds no model: the run whose
+    /// folder does is named, since `emopipe run --until export` would only say export is up to date.
+    private static func pointToTheExport(runFolder: String, store: ProvenanceStore) throws {
+        var facts = stat()
+        guard lstat(runFolder + "/" + RunFile.weights.rawValue, &facts) != 0 else { return }
+        let id = Workspace.runId(reference: runFolder)
+        guard let export = try store.stageRuns(runId: id).first(where: { $0.stage == StageName.export.rawValue }),
+              let producer = export.producedByRun, producer != id else { return }
+        throw UsageError("run \(id) holds no model of its own: it reused the export of run \(producer), whose folder holds it: "
+                         + "give --run \(producer)")
+    }
+
     /// Whether the work directory's database records a run of this id (its folder may be gone).
     private func isRecorded(_ id: String) -> Bool {
         let workspace = workDirectoryOptions.workspace
@@ -213,7 +225,9 @@ struct PredictCommand: ParsableCommand {
                 defer { free(resolved); free(runs) }
                 let (runFolder, runsRoot) = (String(cString: resolved), String(cString: runs))
                 if (runFolder as NSString).deletingLastPathComponent == runsRoot {
-                    try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: try workspace.openStore(.readOnly))
+                    let store = try workspace.openStore(.readOnly)
+                    try Self.pointToTheExport(runFolder: runFolder, store: store)
+                    try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: store)
                 }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)

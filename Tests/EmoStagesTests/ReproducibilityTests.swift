@@ -166,6 +166,22 @@ struct ReproducibilityTests {
         return try #require((try json(diff) as? [String: Any])?["fields"] as? [[String: Any]])
     }
 
+    /// A run that reused an earlier export holds no model: predict names the run whose folder does (the
+    /// export stage is up to date, so `run --until export` would write nothing).
+    @Test func predictOnARunThatReusedAnExportNamesTheRunHoldingTheModel() throws {
+        let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir]).status == 0)
+        try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--force", "evaluate"]).status == 0)
+        let ids = try Self.runsDocument(workdir).map { $0["id"] as! String }
+        let evaluatedAgain = try #require(ids.first)
+        let exported = try #require(ids.dropFirst().first { FileManager.default.fileExists(atPath: workdir + "/runs/\($0)/model.safetensors") })
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/runs/\(evaluatedAgain)/model.safetensors"), "the premise: no model of its own")
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", evaluatedAgain, "--workdir", workdir, workdir + "/x.wav"])
+        #expect(predict.status == ExitStatus.usage && predict.stderr.contains(
+            "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(exported)"),
+                "\(predict.stderr)")
+    }
+
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
         let (workdir, runs) = try Self.runTwice(changing: "epochs: 3,", to: "epochs: 3, learning_rate: 0.003,")
         let diff = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--json"])
