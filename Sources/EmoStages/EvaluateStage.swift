@@ -124,7 +124,7 @@ public struct EvaluateStage: Stage {
                 rows += foldRows
                 actors += foldRows.map(\.actor)
                 evaluatedFolds.append(trained.fold)
-                folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)",
+                folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)", actors: trained.fold,
                                         metrics: try ClassificationMetrics.compute(labels: labels, truth: test.map(\.label),
                                                                                    predicted: foldPredicted)))
                 truth += test.map(\.label)

@@ -153,7 +153,8 @@ import Testing
     @Test func summarizeSumsConfusionMatrices() throws {
         let f1 = try ClassificationMetrics.compute(labels: labels, truth: [0, 1, 1], predicted: [0, 1, 0])
         let f2 = try ClassificationMetrics.compute(labels: labels, truth: [0, 0, 1], predicted: [1, 0, 1])
-        let s = try CrossValidationSummary.summarize([FoldResult(fold: 1, note: "actors 1–12", metrics: f1),
+        let s = try CrossValidationSummary.summarize([FoldResult(fold: 1, note: "actors 1–12", actors: ActorFold(index: 0, test: [1], validation: [2], train: [3, 4]),
+                                                                 metrics: f1),
                                                       FoldResult(fold: 2, metrics: f2)])
         #expect(s.summedConfusionMatrix == [[2, 1], [1, 2]])
         #expect(s.pooled.count == 6)
@@ -165,6 +166,9 @@ import Testing
             #expect(object[key] != nil, "cv.json lacks \(key)")
         }
         #expect(try EvaluationJSON.decode(CrossValidationSummary.self, from: data) == s)
+        // Each fold's actors are fields for programs, not only the note's text.
+        let firstFold = try #require((object["folds"] as? [[String: Any]])?.first?["actors"] as? [String: Any])
+        #expect(firstFold["test"] as? [Int] == [1] && firstFold["validation"] as? [Int] == [2] && firstFold["train"] as? [Int] == [3, 4], "\(firstFold)")
     }
 
     @Test func oneFoldHasNoStd() throws {

@@ -6,10 +6,12 @@ public struct FoldResult: Codable, Equatable, Sendable {
     public var fold: Int
     /// What the fold held out, for people (for example "actors 1–6"); may be empty.
     public var note: String
+    /// The fold's test, validation and training actors, for programs (nil in results written before).
+    public var actors: ActorFold?
     public var metrics: ClassificationMetrics
 
-    public init(fold: Int, note: String = "", metrics: ClassificationMetrics) {
-        self.fold = fold; self.note = note; self.metrics = metrics
+    public init(fold: Int, note: String = "", actors: ActorFold? = nil, metrics: ClassificationMetrics) {
+        self.fold = fold; self.note = note; self.actors = actors; self.metrics = metrics
     }
 }
 
