@@ -354,12 +354,22 @@ struct VideoCodec: ~Copyable {
         var scratch = av_frame_alloc()
         defer { av_frame_free(&scratch) }
         guard let frame = scratch else { throw .videoDecodeFailed(path: path, reason: "out of memory") }
+        var oversized: (width: Int, height: Int)?
+        func refuseOversized() throws(MediaError) {
+            guard let (width, height) = oversized else { return }
+            throw .videoDecodeFailed(path: path, reason: "pictures of \(width) × \(height) pixels are larger than the \(Self.maximumPixelsSaid) decoded here")
+        }
 
         func receive() {
             while avcodec_receive_frame(context, frame) >= 0 {
                 let f = frame.pointee
                 let pts = f.pts != Int64.min ? f.pts : f.best_effort_timestamp
-                if wanted.contains(pts), let owned = av_frame_alloc() {
+                // The bitstream may say another size than the container: held to the same bound on each side
+                // (max_pixels bounds only the area).
+                if Int(f.width) > Self.maximumSide || Int(f.height) > Self.maximumSide {
+                    oversized = (Int(f.width), Int(f.height))
+                    av_frame_unref(frame)
+                } else if wanted.contains(pts), let owned = av_frame_alloc() {
                     av_frame_move_ref(owned, frame)
                     let damaged = owned.pointee.decode_error_flags != 0 || (owned.pointee.flags & AV_FRAME_FLAG_CORRUPT) != 0
                     kept[pts] = VideoFrame(frame: owned, path: path, damaged: damaged)
@@ -380,10 +390,12 @@ struct VideoCodec: ~Copyable {
             }
             if sent < 0 { stats.packetsRejected += 1 }  // damaged packet: go on with the next one
             receive()
+            try refuseOversized()
         }
         if !wanted.isEmpty {
             _ = avcodec_send_packet(context, nil)
             receive()
+            try refuseOversized()
         }
         return (kept, stats)
     }

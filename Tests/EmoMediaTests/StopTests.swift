@@ -102,5 +102,12 @@ struct StopTests {
                 #expect(try sampled.get().frames.count == 2)
             }
         }
+        // A container that says 64 × 64 over a bitstream of 64 × 9000 pictures: refused by the pictures' own size.
+        let lying = folder + "/lying.mp4"
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i color=c=gray:size=64x9000:rate=2:duration=1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p '\(lying)' && "
+                              + "python3 -c \"p='\(lying)'; d=bytearray(open(p,'rb').read()); i=d.find(b'avc1', d.find(b'stsd'))+28; d[i:i+4]=bytes.fromhex('00400040'); open(p,'wb').write(d)\"")
+        #expect(throws: MediaError.videoDecodeFailed(path: lying, reason: "pictures of 64 × 9000 pixels are larger than the 8192 × 4320 pixels (8K, either way up) decoded here")) {
+            try VideoFrameSampler.sample(path: lying, count: 2, threads: 1, strategy: .everyFrame)
+        }
     }
 }
