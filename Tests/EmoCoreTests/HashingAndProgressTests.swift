@@ -57,6 +57,27 @@ struct HashingAndProgressTests {
         #expect(error == .io(path: path, reason: "gave 1572864 bytes but had 3145728 when opened: it shrank while being read; not read"), "\(error)")
     }
 
+    /// A file written to while it is read yields more bytes than it had: refused once its size is passed, so
+    /// hashing ends whatever the writer does.
+    @Test func aFileGrowingWhileReadIsRefused() throws {
+        let path = try TestSupport.temporaryFolder("hash") + "/03-01-01-01-01-01-01.wav"
+        try Data(repeating: 7, count: (1 << 20) + 10).write(to: URL(fileURLWithPath: path))
+        var asked = 0
+        let error = try #require(throws: EmoError.self) {
+            try SHA256Hex.file(atPath: path, stopped: {
+                asked += 1
+                if asked == 2, let handle = FileHandle(forWritingAtPath: path) {   // after the first megabyte: 2 MiB more
+                    handle.seekToEndOfFile()
+                    handle.write(Data(repeating: 8, count: 2 << 20))
+                    try? handle.close()
+                }
+                return false
+            })
+        }
+        #expect(error == .io(path: path, reason: "holds more bytes than its size on disk (1048586): it is being written to, "
+                             + "or is not a file of fixed size; not read"), "\(error)")
+    }
+
     @Test func progressLogsPlainLinesWhenNotOnATerminal() {
         let lines = LockedLines()
         let progress = ProgressReporter(label: "ingest", total: 4, unit: "files", isTerminal: false,
