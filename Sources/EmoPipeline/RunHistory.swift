@@ -71,20 +71,26 @@ public struct RunSummary: Sendable {
             // Hashed as a stream (a model can be large); only the small JSON results are read whole.
             let path = workspace.runFile(run, file)
             do {
-                if depth == .full {
+                if !isMetrics {
                     // Compared as it is on disk; one replaced or typed over since its run wrote it is named as such.
                     let current = try SHA256Hex.file(atPath: path).hex
-                    if !isMetrics, let recorded = try recordedDigest(file, of: run), recorded != current { edited.append(path) }
+                    if let recorded = try recordedDigest(file, of: run), recorded != current { edited.append(path) }
                     files.append((file.rawValue, current))
-                }
-                if isMetrics {
-                    let data = try RegularFile.read(path)
+                } else {
+                    let data: Data
+                    do { data = try RegularFile.read(path) } catch {
+                        // Too large to read whole (damaged): still compared by its hash, streamed.
+                        if depth == .full { files.append((file.rawValue, try SHA256Hex.file(atPath: path).hex)) }
+                        throw error
+                    }
+                    let current = SHA256Hex.of(data)   // read once: hashed and parsed from the same bytes
+                    if depth == .full { files.append((file.rawValue, current)) }
                     // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
                     guard (try? ParamValue.fromJSON(data))?.objectValue != nil else {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
                     }
                     // Another run's results copied in, or figures typed over, are not this run's: none shown.
-                    if let recorded = try recordedDigest(file, of: run), SHA256Hex.of(data) != recorded {
+                    if let recorded = try recordedDigest(file, of: run), current != recorded {
                         throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
                     }
                     metrics += scalars(inResult: file, data)

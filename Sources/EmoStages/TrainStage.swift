@@ -338,6 +338,8 @@ public struct TrainParameters: StageParameters {
     /// Validate and keep an exponential moving average of the weights spanning about this many epochs
     /// (0: the latest weights).
     public var weightAverageEpochs = 0.0
+    /// Whether training keeps a moving average of the weights (its memory counts two more parameter copies).
+    var averagesWeights: Bool { weightAverageEpochs > 0 }
     /// The model's input: windows of this many log-mel frames (300: 3 s at the speech preset's hop).
     public var windowFrames = 300
     /// Frames between the windows a clip is scored over (`WindowPolicy`).
@@ -525,7 +527,7 @@ public struct TrainParameters: StageParameters {
     func checkMemory(_ config: ModelConfig, context: StageContext, trainingClips: Int) throws {
         let resident = ProcessMemory.residentBytes() ?? 0
         let needed = TrainingMemory.bytes(config, batchSize: min(batchSize, max(1, trainingClips)), threads: context.threads,
-                                          averagingWeights: weightAverageEpochs > 0)
+                                          averagingWeights: averagesWeights)
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else {
             try checkMachineMemory(config, context: context, resident: resident, needed: needed)
             return
@@ -540,7 +542,7 @@ public struct TrainParameters: StageParameters {
             return
         }
         let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize,
-                                                  averagingWeights: weightAverageEpochs > 0)
+                                                  averagingWeights: averagesWeights)
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident (features, code) exceeds resources.max_memory_mb = %d (%@); ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB, context.manifest.path)
         let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
@@ -555,13 +557,13 @@ public struct TrainParameters: StageParameters {
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident exceeds this machine's %.0f MB; ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), ProcessMemory.megabytes(machine))
         if let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: machine - resident, upTo: batchSize,
-                                                       averagingWeights: weightAverageEpochs > 0) {
+                                                       averagingWeights: averagesWeights) {
             let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
             throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
                                                  allowed: why + "the largest batch size that fits is \(largest)")
         }
         // The parameters alone (no sample, one thread) do not fit: the model is too wide, whatever its input.
-        if resident + TrainingMemory.bytes(config, batchSize: 0, threads: 1, averagingWeights: weightAverageEpochs > 0) > machine {
+        if resident + TrainingMemory.bytes(config, batchSize: 0, threads: 1, averagingWeights: averagesWeights) > machine {
             let origin = context.parameterOrigins[CodingKeys.embedding.rawValue] ?? .defaultValue
             throw PipelineError.invalidParameter(file: origin.place, key: "train.embedding", value: "\(embedding)",
                                                  allowed: why + "the model's parameters alone do not fit: use a smaller embedding, or a narrower "

@@ -339,8 +339,6 @@ struct UsageError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Hashes abbreviated on the command line (`show`'s SHA-256, `cache export --cache-key`), as git
-/// takes commit hashes: at least this many hex digits, unique among what they could name.
 /// A number option in decimal notation (`1.5`, `2e-1`): Double alone would also read `0x10` as 16 and
 /// `inf` as infinity, values nobody means by seconds. Other text is NaN, which the option's range check
 /// refuses naming the text as given.
@@ -359,15 +357,19 @@ struct DecimalNumber: ExpressibleByArgument, Sendable {
     var defaultValueDescription: String { value == value.rounded() ? String(Int(value)) : String(value) }
 }
 
+/// Hashes abbreviated on the command line (`show`'s SHA-256, `cache export --cache-key`), as git
+/// takes commit hashes: at least this many hex digits, unique among what they could name.
 enum HashPrefix {
     static let minimumLength = 4
     /// A whole SHA-256.
     static let maximumLength = 64
 
+    /// ASCII hex digits only: Character.isHexDigit also takes the fullwidth forms, which no hash holds.
+    static func isHex(_ text: String) -> Bool { text.allSatisfy { $0.isASCII && $0.isHexDigit } }
+
     /// What keeps `prefix` from being a hash prefix, said after it ("'…' is too short: …"); nil when it is one.
     static func problem(_ prefix: String) -> String? {
-        // Character.isHexDigit also takes the fullwidth forms, which no hash holds.
-        guard prefix.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return "is not hex digits (0-9, a-f)" }
+        guard isHex(prefix) else { return "is not hex digits (0-9, a-f)" }
         guard prefix.count >= minimumLength else { return "is too short: give at least \(minimumLength) hex digits" }
         guard prefix.count <= maximumLength else {
             return "is longer than a SHA-256 (\(prefix.count) hex digits, at most \(maximumLength))"

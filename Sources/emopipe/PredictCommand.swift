@@ -234,8 +234,10 @@ struct PredictCommand: ParsableCommand {
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
             // A line no path can be (a list with a stray blob in it) is a failure of its own, shown cut,
             // and never reaches the path handling below, which would take seconds over megabytes of it.
-            let listed = try mediaFiles()
-            let (files, overlong) = (listed.filter { $0.utf8.count < PATH_MAX }, listed.filter { $0.utf8.count >= PATH_MAX })
+            var (files, overlong) = ([String](), [String]())
+            for line in try mediaFiles() {
+                if line.utf8.count < PATH_MAX { files.append(line) } else { overlong.append(line) }
+            }
             for line in overlong {
                 StandardStream.error.write(Data("emopipe: \(line.echoed): a path of \(line.utf8.count) bytes is longer than a path can be (\(PATH_MAX))\n".utf8))
             }

@@ -148,8 +148,7 @@ enum StreamInterrupts {
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
         // SIGHUP (the terminal closed) too, unless ignored (under nohup), as for a run.
-        let hangupIgnored = unsafeBitCast(signal(SIGHUP, SIG_IGN), to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
-        let trapped = hangupIgnored ? [SIGINT, SIGTERM] : [SIGINT, SIGTERM, SIGHUP]
+        let trapped = SignalTrap.stopSignals()
         var wanted = sigset_t()
         sigemptyset(&wanted)
         for sig in trapped {

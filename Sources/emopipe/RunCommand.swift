@@ -154,13 +154,19 @@ final class SignalTrap {
     private let lock = NSLock()
     private var stopping = false
 
+    /// The signals that ask a command to stop: SIGINT, SIGTERM and SIGHUP (the terminal closed), but not
+    /// SIGHUP when it is ignored (`nohup`), as asked. Leaves SIGHUP ignored for the caller to trap.
+    static func stopSignals() -> [Int32] {
+        let hangupIgnored = unsafeBitCast(signal(SIGHUP, SIG_IGN), to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+        return hangupIgnored ? [SIGINT, SIGTERM] : [SIGINT, SIGTERM, SIGHUP]
+    }
+
     /// `stopping` is said on the first signal: what happens to the work done so far.
     init(cancellation: Cancellation, stopping: String = "stopping; finished work is kept") {
         // A log reader that goes away (`| head`, a `| tee` whose terminal closed) must not kill the work
         // (SIGPIPE, exit 141) with the run unrecorded: stderr's lost lines are let go; stdout's end the command (1).
         signal(SIGPIPE, SIG_IGN)
-        let hangupIgnored = unsafeBitCast(signal(SIGHUP, SIG_IGN), to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
-        trapped = hangupIgnored ? [SIGINT, SIGTERM] : [SIGINT, SIGTERM, SIGHUP]
+        trapped = Self.stopSignals()
         for sig in trapped {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())

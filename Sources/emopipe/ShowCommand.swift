@@ -50,7 +50,7 @@ struct ShowCommand: ParsableCommand {
         let hex = query.lowercased()
         // (A longer prefix than a SHA-256 would also make SQLite's LIKE pattern too complex, exit 1, from about 50,000 digits on.)
         if let problem = HashPrefix.problem(hex) {
-            guard hex.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
+            guard HashPrefix.isHex(hex) else {
                 throw UsageError("'\(query.echoed)' is neither a recorded source path nor a SHA-256 prefix (hex digits 0-9, a-f)")
             }
             throw UsageError("SHA-256 prefix '\(query.echoed)' \(problem)")
