@@ -17,7 +17,8 @@ public struct EvaluateStage: Stage {
     // 4: whole clips under the model's window policy.
     // 5: the int8 model beside the float one when export.quantize is int8.
     // 6: modality ablations on the test clips that have both inputs, with the full model's row.
-    public let codeVersion = "7"
+    // 8: test clips whose files failed are listed (unscored_test_clips).
+    public let codeVersion = "8"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
     // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.
@@ -65,9 +66,10 @@ public struct EvaluateStage: Stage {
         return names
     }()
 
-    /// A deleted or edited metrics.json, report or predictions file is made again.
+    /// A deleted or edited metrics.json, report or predictions file is made again, and so are they
+    /// when a test clip's file has failed (or failed otherwise) since.
     public func externalChanges(_ context: StageContext, parameters: NoParameters) throws -> String? {
-        try RecordedOutputs.runFolderProblem(context, stage: .evaluate)
+        try RecordedOutputs.runFolderProblem(context, stage: .evaluate) ?? UnscoredTestClips.changedSince(context)
     }
 
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
@@ -163,6 +165,8 @@ public struct EvaluateStage: Stage {
         document.interval = try ActorBootstrap.compute(labels: labels, actors: actors, truth: truth, predicted: predicted,
                                                        seed: UInt64(context.manifest.seed))
         document.sevenClass = try Self.sevenClass(labels: labels, truth: truth, predicted: predicted)
+        document.unscored = try UnscoredTestClips.find(context, scored: Set(rows.map(\.clip)), plan: features.plan, folds: evaluatedFolds,
+                                                       modalities: first.config.modalities)
         if scoresInt8 {
             document.int8 = try Int8Comparison.compare(labels: labels, truth: truth, float: predicted, int8: int8Predicted)
         }
@@ -195,6 +199,13 @@ public struct EvaluateStage: Stage {
         if let q = document.int8 {
             summary += String(format: "; int8: accuracy %.3f, weighted F1 %.3f, same class on %.1f%%",
                               q.accuracy, q.weightedF1, 100 * q.agreement)
+        }
+        if !document.unscored.isEmpty {
+            summary += "; \(document.unscored.count) test clip(s) not scored, their files failed (metrics.json's unscored_test_clips)"
+            for clip in document.unscored.prefix(3) {
+                context.logger.warning("test clip \(clip.clip) not scored: \(clip.path) failed \(clip.stage): \(clip.reason)")
+            }
+            if document.unscored.count > 3 { context.logger.warning("\(document.unscored.count - 3) more test clips not scored: metrics.json lists them") }
         }
         if let cv = crossValidation {
             summary += String(format: "; %d folds: weighted F1 %.3f ± %.3f", folds.count, cv.weightedF1.mean, cv.weightedF1.std ?? 0)

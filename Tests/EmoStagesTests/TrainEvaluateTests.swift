@@ -75,9 +75,10 @@ struct TrainEvaluateTests {
         #expect(stderr.contains("emopipe: interrupted: \(answers.count) of \(files.count) files answered"), "\(stderr)")
     }
 
-    static func lastRunFolder(_ workdir: String) throws -> String {
+    /// The newest run that finished (`partial`: some sources failed).
+    static func lastRunFolder(_ workdir: String, finished: Set<RunStatus> = [.done]) throws -> String {
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        let run = try #require(try store.runs().first { $0.status == .done })
+        let run = try #require(try store.runs().first { finished.contains($0.status) })
         return workdir + "/runs/" + run.id
     }
 
@@ -233,6 +234,51 @@ struct TrainEvaluateTests {
         let rows = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 61 && rows.contains { $0.hasPrefix(data + "/Actor_01/03-01-01-01-01-01-01.wav,") },
                 "the clip with video is scored, from its speech")
+    }
+
+    /// A test clip whose file fails ingest, and one whose speech fails the audio stage, count in no
+    /// figure: metrics.json lists both (file, stage, reason), the report says so, and a test file
+    /// failing otherwise since is noticed though nothing upstream of evaluate changes.
+    @Test func testClipsWhoseFilesFailedAreListedAsUnscored() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let notMedia = data + "/Actor_01/03-01-01-01-01-01-01.wav", tooShort = data + "/Actor_01/03-01-03-01-01-01-01.wav"
+        try TestSupport.shell("rm -f '\(notMedia)' '\(tooShort)' && echo 'not audio' > '\(notMedia)' && sox -n -r 16000 -b 16 -c 1 '\(tooShort)' trim 0 10s")
+        let folder = try TestSupport.temporaryFolder("unscored")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let work = ["--workdir", folder + "/work"]
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + work)
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("over 58 test clips; 2 test clip(s) not scored"), "\(run.stderr)")
+        let runFolder = try Self.lastRunFolder(folder + "/work", finished: [.partial])
+        func unscored() throws -> [[String: Any]] {
+            let metrics = try #require(try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: try Self.lastRunFolder(folder + "/work", finished: [.partial]) + "/metrics.json"))) as? [String: Any])
+            return try #require(metrics["unscored_test_clips"] as? [[String: Any]])
+        }
+        let listed = try unscored()
+        #expect(listed.map { $0["path"] as? String } == [notMedia, tooShort])
+        #expect(listed.map { $0["stage"] as? String } == ["ingest", "audio"])
+        #expect(listed.map { $0["clip"] as? String } == ["01-01-01-01-01-01", "01-03-01-01-01-01"])
+        #expect(listed.allSatisfy { $0["actor"] as? Int == 1 && $0["fold"] as? Int == 0 && !($0["reason"] as? String ?? "").isEmpty })
+        let rows = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 1 + 58 && !rows.contains { $0.hasPrefix(notMedia + ",") || $0.hasPrefix(tooShort + ",") })
+        let report = try String(contentsOfFile: runFolder + "/report.html", encoding: .utf8)
+        #expect(report.contains("Test clips not scored (2)") && report.contains(notMedia), "the report lists them")
+
+        // The same file failing for another reason changes no ok file, so train stays; evaluate says it anew.
+        let before = try #require(listed.first?["reason"] as? String)
+        try TestSupport.shell("rm -f '\(notMedia)' && printf 'RIFF\\000\\000' > '\(notMedia)'")
+        _ = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest"] + work)
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", manifest] + work)
+        #expect(status.stdout.contains("train     up-to-date") && status.stdout.contains("the test clips not scored for failed files changed since run")
+                && status.stdout.contains("clip 01-01-01-01-01-01 fails now otherwise (\(notMedia), ingest: "),
+                "\(status.stdout)")
+        let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + work)
+        #expect(again.status == 3 && again.stderr.contains("train: up to date") && again.stderr.contains("evaluate: ran"), "\(again.stderr)")
+        let after = try #require(try unscored().first?["reason"] as? String)
+        #expect(after != before, "\(after)")
+        let third = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + work)
+        #expect(third.stderr.contains("evaluate: up to date"), "nothing changed since: \(third.stderr)")
     }
 
     /// A speech-only model reads no face crops: the faces stage is left out of the run (saying so)

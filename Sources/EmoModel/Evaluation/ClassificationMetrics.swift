@@ -236,6 +236,9 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
     public var sevenClass: ClassificationMetrics?
     /// The int8 model's figures beside these (`int8`), when the run quantises its export.
     public var int8: Int8Comparison?
+    /// Test clips the figures leave out because their files failed ingest or feature extraction
+    /// (`unscored_test_clips`, always written): the count a reader compares against the data.
+    public var unscored: [UnscoredClip] = []
 
     public init(metrics: ClassificationMetrics, ablations: [AblationResult] = [], interval: ActorBootstrap? = nil,
                 sevenClass: ClassificationMetrics? = nil) {
@@ -254,7 +257,9 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         return MetricsDocument(metrics: main, ablations: abl)
     }
 
-    enum CodingKeys: String, CodingKey { case ablations, interval = "confidence_interval", sevenClass = "seven_class", int8 }
+    enum CodingKeys: String, CodingKey {
+        case ablations, interval = "confidence_interval", sevenClass = "seven_class", int8, unscored = "unscored_test_clips"
+    }
 
     public init(from decoder: Decoder) throws {
         metrics = try ClassificationMetrics(from: decoder)
@@ -263,6 +268,7 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         interval = try c.decodeIfPresent(ActorBootstrap.self, forKey: .interval)
         sevenClass = try c.decodeIfPresent(ClassificationMetrics.self, forKey: .sevenClass)
         int8 = try c.decodeIfPresent(Int8Comparison.self, forKey: .int8)
+        unscored = try c.decodeIfPresent([UnscoredClip].self, forKey: .unscored) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -272,10 +278,25 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         try c.encodeIfPresent(interval, forKey: .interval)
         try c.encodeIfPresent(sevenClass, forKey: .sevenClass)
         try c.encodeIfPresent(int8, forKey: .int8)
+        try c.encode(unscored, forKey: .unscored)
     }
 
     /// Pretty-printed JSON with sorted keys: equal documents give equal bytes.
     public func jsonData() throws -> Data { try EvaluationJSON.encode(self) }
+}
+
+/// A test clip no figure counts: the file that would have fed the model, the stage it failed at and why.
+public struct UnscoredClip: Codable, Equatable, Sendable {
+    public var clip: String
+    public var actor: Int
+    public var fold: Int
+    public var path: String
+    public var stage: String
+    public var reason: String
+
+    public init(clip: String, actor: Int, fold: Int, path: String, stage: String, reason: String) {
+        self.clip = clip; self.actor = actor; self.fold = fold; self.path = path; self.stage = stage; self.reason = reason
+    }
 }
 
 /// The JSON conventions of the evaluation files (`metrics.json`, `cv.json`, epoch logs).

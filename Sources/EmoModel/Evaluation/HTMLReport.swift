@@ -30,6 +30,8 @@ public struct ReportInput {
     public var sevenClass: ClassificationMetrics?
     /// The int8 export's figures beside the float model's.
     public var int8: Int8Comparison?
+    /// Test clips left out of every figure: their files failed ingest or feature extraction.
+    public var unscored: [UnscoredClip] = []
     /// The epoch whose weights were kept, the epochs its selection score averaged and what chose it
     /// (nil: the epoch with the best validation weighted F1).
     public var keptEpoch: (epoch: Int, window: Int, selection: EpochSelection)?
@@ -58,6 +60,7 @@ public struct ReportInput {
         interval = document.interval
         sevenClass = document.sevenClass
         int8 = document.int8
+        unscored = document.unscored
     }
 }
 
@@ -76,6 +79,7 @@ public enum HTMLReport {
         h += actorsSection(input.folds)
         h += perClassSection(input.metrics)
         if let table = input.predictions { h += misclassifiedSection(table) }
+        if !input.unscored.isEmpty { h += unscoredSection(input.unscored) }
         h += trainingSection(input.epochs, kept: input.keptEpoch)
         if let cv = input.crossValidation { h += crossValidationSection(cv) }
         h += resourcesSection(input.resources, budgetMB: input.memoryBudgetMB)
@@ -93,6 +97,7 @@ public enum HTMLReport {
         h += "<p class=\"sub\">Run <code>\(esc(input.runId))</code> · \(m.count) test samples · \(m.labels.count) classes"
         if !input.epochs.isEmpty { h += " · \(input.epochs.count) epochs" }
         if let cv = input.crossValidation { h += " · \(cv.folds.count)-fold cross-validation" }
+        if !input.unscored.isEmpty { h += " · <a href=\"#unscored\">\(input.unscored.count) test clips not scored</a>" }
         h += "</p>\n</header>\n"
         return h
     }
@@ -192,6 +197,21 @@ public enum HTMLReport {
         h += "</tbody>\n</table></div>\n<p class=\"note\">Speaker-independent: no test or validation actor's clip "
         h += "was trained on.</p>\n</section>\n"
         return h
+    }
+
+    static func unscoredSection(_ clips: [UnscoredClip]) -> String {
+        var h = "<section class=\"card\" id=\"unscored\">\n<h2>Test clips not scored (\(clips.count))</h2>\n"
+        h += "<p class=\"note\">These clips of the test actors count in no figure above: a file that would feed the model "
+        h += "failed at the stage named.</p>\n"
+        h += "<div class=\"scroll\"><table class=\"metrics compact\" id=\"unscored-table\">\n"
+        h += "<thead><tr><th class=\"text\">Clip</th><th>Actor</th><th>Fold</th><th class=\"text\">File</th>"
+        h += "<th class=\"text\">Stage</th><th class=\"text\">Reason</th></tr></thead>\n<tbody>\n"
+        for clip in clips {
+            h += "<tr><td class=\"text\">\(esc(clip.clip))</td><td>\(clip.actor)</td><td>\(clip.fold)</td>"
+            h += "<td class=\"text\">\(esc(clip.path))</td><td class=\"text\">\(esc(clip.stage))</td>"
+            h += "<td class=\"text\">\(esc(clip.reason))</td></tr>\n"
+        }
+        return h + "</tbody>\n</table></div>\n</section>\n"
     }
 
     static func misclassifiedSection(_ table: PredictionTable) -> String {

@@ -1,0 +1,109 @@
+import EmoCore
+import EmoModel
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// The test clips evaluate could not score: a file of theirs that would feed the model failed ingest
+/// (so the split never took the clip) or failed the feature stage of every input the model reads.
+/// Their count is what separates metrics.json's clip count from the clips on disk.
+enum UnscoredTestClips {
+    /// `scored`: the test clips that have a prediction.
+    static func find(_ context: StageContext, scored: Set<String>, plan: SplitPlan, folds: [ActorFold],
+                     modalities: [ModelConfig.Modality]) throws -> [UnscoredClip] {
+        let inputs = try FeatureInputs(context, modalities: modalities)
+        let labels = try LabelMap(named: context.manifest.labelMap)
+        // The files that failed ingest and would have fed the model, best-ranked first per clip.
+        let failedFiles = try context.store.sources(status: .failed, under: context.dataRoot)
+            .compactMap { source -> (id: String, actor: Int, rank: Int, source: SourceRecord)? in
+                guard let id = source.clip, let codes = source.codes, !scored.contains(id),
+                      context.manifest.includeSong || !codes.isSong, labels.classIndex(emotion: codes.emotion) != nil,
+                      let rank = inputs.rank(modality: codes.modality) else { return nil }
+                return (id, codes.actor, rank, source)
+            }
+            .sorted { ($0.rank, $0.source.path) < ($1.rank, $1.source.path) }
+        let planned = Dictionary(plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
+        var found: [UnscoredClip] = []
+        for fold in folds {
+            let testing = Set(fold.test)
+            let unscoredPlanned = plan.clips.filter { testing.contains($0.actor) && !scored.contains($0.clip) }
+            let unplannedFailed = failedFiles.filter { testing.contains($0.actor) && planned[$0.id] == nil }
+            var seen = Set<String>()
+            for (id, actor) in unscoredPlanned.map({ ($0.clip, $0.actor) }) + unplannedFailed.map({ ($0.id, $0.actor) })
+            where seen.insert(id).inserted {
+                // A feature stage's failure first; else the file that failed ingest (a clip the split took from another file).
+                if let failure = planned[id].flatMap(inputs.failure(of:)) {
+                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
+                                              stage: failure.stage.rawValue, reason: failure.reason))
+                } else if let file = failedFiles.first(where: { $0.id == id }) {
+                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: file.source.path,
+                                              stage: StageName.ingest.rawValue, reason: file.source.reason ?? "failed"))
+                }
+            }
+        }
+        return found.sorted { ($0.fold, $0.clip) < ($1.fold, $1.clip) }
+    }
+
+    /// Why the list evaluate last wrote no longer holds (a test clip's file failing since, or failing
+    /// otherwise), or nil. Ingest's output digest follows only the files that work, so evaluate's
+    /// fingerprint does not see this.
+    static func changedSince(_ context: StageContext) throws -> String? {
+        guard let state = try context.store.stageState(.evaluate), let split = try context.store.stageState(.split) else { return nil }
+        let folder = context.workspace.runFolder(state.runId)
+        guard let metrics = try? EvaluationJSON.decode(MetricsDocument.self, from: RegularFile.read(RunFile.metrics.path(in: folder))),
+              let lines = try? RegularFile.read(RunFile.predictionsJSONL.path(in: folder)) else { return nil }
+        struct Row: Decodable { var clip: String }
+        let scored = Set(try String(decoding: lines, as: UTF8.self).split(separator: "\n")
+            .map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).clip })
+        let models = try TrainStage.foldFolders(context).map(TrainedModel.description(in:))
+        guard let modalities = models.first?.config.modalities else { return nil }
+        let plan = try SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint))
+        let now = try find(context, scored: scored, plan: plan, folds: models.map(\.fold), modalities: modalities)
+        guard now != metrics.unscored else { return nil }
+        return "the test clips not scored for failed files changed since run \(state.runId): " + firstDifference(then: metrics.unscored, now: now)
+    }
+
+    private static func firstDifference(then: [UnscoredClip], now: [UnscoredClip]) -> String {
+        let before = Dictionary(then.map { ("\($0.fold) \($0.clip)", $0) }, uniquingKeysWith: { a, _ in a })
+        if let changed = now.first(where: { before["\($0.fold) \($0.clip)"] != $0 }) {
+            let was = before["\(changed.fold) \(changed.clip)"] == nil ? "now" : "now otherwise"
+            return "clip \(changed.clip) fails \(was) (\(changed.path), \(changed.stage): \(changed.reason))"
+        }
+        let current = Set(now.map { "\($0.fold) \($0.clip)" })
+        let recovered = then.first { !current.contains("\($0.fold) \($0.clip)") }
+        return "clip \(recovered?.clip ?? "?") no longer fails"
+    }
+
+    /// The feature stages the model reads, under the parameters they last completed with.
+    private struct FeatureInputs {
+        let stages: [(stage: StageName, failures: [String: String])]
+
+        init(_ context: StageContext, modalities: [ModelConfig.Modality]) throws {
+            stages = try modalities.map { modality in
+                let stage: StageName = modality == .audio ? .audio : .faces
+                let fingerprint = try context.store.stageState(stage)?.parametersFingerprint
+                let failures = try context.store.failures(stage: stage.rawValue).filter { $0.fingerprint == fingerprint }
+                return (stage, Dictionary(failures.map { ($0.sha256, $0.reason) }, uniquingKeysWith: { a, _ in a }))
+            }
+        }
+
+        /// Where a file of this RAVDESS modality code ranks among those the model can read (nil: it reads none).
+        func rank(modality: Int) -> Int? {
+            let orders = stages.map { $0.stage == .audio ? ClipCatalog.speechOrder : ClipCatalog.videoOrder }
+            return Array(orders.joined()).firstIndex(of: modality)
+        }
+
+        /// Why a planned clip has no features: its first input's recorded failure, else the stage not
+        /// being up to date for it. Nil for a clip with no file any input reads (a video-only clip under an audio model).
+        func failure(of clip: SplitPlan.Clip) -> (path: String, stage: StageName, reason: String)? {
+            var first: (path: String, stage: StageName, reason: String)?
+            for input in stages {
+                guard let source = input.stage == .audio ? clip.speech : clip.video else { continue }
+                if let reason = input.failures[source.sha256] { return (source.path, input.stage, reason) }
+                first = first ?? (source.path, input.stage, "no cached \(input.stage.rawValue) record and no recorded failure: "
+                                  + "the stage is not up to date (`emopipe status` says why)")
+            }
+            return first
+        }
+    }
+}
