@@ -20,6 +20,15 @@ struct CacheCommand: ParsableCommand {
         return (store, TensorCache(workspace: options.workspace, store: store))
     }
 
+    /// gc and verify change what they find: in a sweep worker's work directory, the feature caches
+    /// are links to the main one's, whose files a worker must never remove or drop.
+    static func refuseInSweepWorker(_ workspace: Workspace, command: String) throws {
+        guard let main = SweepWorker.mainWorkspace(of: workspace) else { return }
+        throw PipelineError.invalidFile("\(workspace.root.shownPath) is a sweep worker's work directory: its feature caches are the main "
+            + "work directory's (\(main.root.shownPath)), linked; run `emopipe \(command) --workdir \(main.root.shownPath)` there "
+            + "(a worker's directory goes whole, with rm -r, once `emopipe merge` has folded its runs back)")
+    }
+
     /// Damage met while reading the main cache's records, with how `cache verify` repairs it.
     static func withRepair(_ error: Error) -> Error {
         guard let damage = error as? CacheError, let repair = damage.repair else { return error }
@@ -296,6 +305,7 @@ struct CacheCommand: ParsableCommand {
         func run() throws {
             do {
                 if let stage { try CacheCommand.requireCachedStage(stage) }
+                try CacheCommand.refuseInSweepWorker(workDirectoryOptions.workspace, command: "cache verify")
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readWrite)
                 let lock = try workDirectoryOptions.workspace.lock(holder: "emopipe cache verify (pid \(getpid()))")
                 defer { lock.release() }
@@ -366,7 +376,8 @@ struct CacheCommand: ParsableCommand {
             what the manifest needs now. Always removed: records of sources marked removed (or whose content
             changed), shards none of whose records is in use, partial files a crash left, and checkpoint
             folders `run --force` set aside (cache/train/<stage fingerprint>.superseded-<run id>). Shards left
-            part-used are rewritten with their live records (bytes unchanged).
+            part-used are rewritten with their live records (bytes unchanged). Refused in a sweep worker's
+            work directory, whose feature caches are links to the main one's (as is `cache verify`).
 
             --dry-run lists what would go, by stage, cache key and reason (records, shards, bytes), and
             removes nothing; without it the same listing says what went. --json prints it as one JSON
@@ -388,6 +399,7 @@ struct CacheCommand: ParsableCommand {
         func run() throws {
             do {
                 // A dry run only reads: it works in a read-only work directory too, and takes no lock.
+                if !dryRun { try CacheCommand.refuseInSweepWorker(workDirectoryOptions.workspace, command: "cache gc") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, dryRun ? .readOnly : .readWrite)
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())

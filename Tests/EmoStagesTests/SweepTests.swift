@@ -277,6 +277,13 @@ struct SweepTests {
             #expect(worker.stderr.contains("trial \(index): weighted_f1") && !worker.stderr.contains("trial \(1 - index): weighted_f1"))
             #expect(!worker.stderr.contains("audio: running"), "features are read from the main cache")
         }
+        // gc and verify in a worker's directory would act on the main cache through its links: refused, naming the main one.
+        let someWorker = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers").sorted().first)
+        for command in [["cache", "gc", manifest, "--current-only", "--set", "audio.n_mels=32"], ["cache", "verify"]] {
+            let refused = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir + "/workers/" + someWorker])
+            #expect(refused.status == 64 && refused.stderr.contains("is a sweep worker's work directory")
+                    && refused.stderr.contains("--workdir \(workdir)` there"), "\(refused.stderr)")
+        }
         #expect(try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort") == cacheBefore,
                 "the workers wrote nothing into the main cache")
         let runsBefore = try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count

@@ -261,6 +261,27 @@ struct TensorCacheTests {
         #expect(try cache.stats().isEmpty)
     }
 
+    /// A compaction's freed bytes, planned and reported, are what the shard file shrinks by (header,
+    /// index entries and alignment padding included), not only the dropped records' payload.
+    @Test func aCompactionFreesWhatTheShardFileShrinksBy() throws {
+        let mixed = Self.records(count: 7, seed: 41)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: mixed, failures: [])
+        let row = try #require(try cache.row(stage: "audio", fingerprint: "fp", key: mixed[0].key))
+        let shardFile = try #require(try cache.shardFile(row.shardId))
+        func size(_ path: String) throws -> Int { try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) }
+        let before = try size(folder + "/" + shardFile)
+        let live = Set(mixed.indices.filter { $0 % 3 != 1 }.map { mixed[$0].key })
+        let planned = try cache.planGarbage(keep: ["audio": ["fp"]], liveKeys: live)
+        let plan = try cache.collectGarbage(keep: ["audio": ["fp"]], liveKeys: live)
+        let compacted = try #require(plan.groups.first { $0.reason == .compacted })
+        let shards = try store.read { try CacheShardRow.fetchAll($0) }
+        let after = try size(folder + "/" + (try #require(shards.first).file))
+        #expect(shards.count == 1 && after < before)
+        #expect(compacted.bytes == before - after && planned.totalBytes == before - after,
+                "planned \(planned.totalBytes), reported \(compacted.bytes), shrank by \(before - after)")
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp") == live)
+    }
+
     /// A shard to compact that holds a damaged live record is left as it is (its live records still indexed,
     /// nothing lost), named, and not counted as freed; the rest of the collection is done.
     @Test func aShardWithADamagedLiveRecordIsLeftUncompactedAndTheRestIsCollected() throws {

@@ -315,8 +315,10 @@ public struct GarbagePlan: Sendable {
         public var shard: CacheShardRow
         public var live: [CacheRecordRow]
 
-        /// What rewriting the shard with its live records gives back.
-        var freedBytes: Int { max(0, shard.bytes - live.reduce(0) { $0 + $1.dataLength + $1.metaLength }) }
+        /// What rewriting the shard with its live records gives back: its size less the rewritten file's.
+        var freedBytes: Int {
+            max(0, shard.bytes - ShardFormat.fileSize(records: live.map { ($0.metaLength, $0.dataLength) }))
+        }
     }
 
     /// Index rows to delete (their shard stays only when compacted).

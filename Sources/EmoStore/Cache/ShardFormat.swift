@@ -76,6 +76,12 @@ enum ShardFormat {
 
     static func aligned(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 
+    /// The size of a shard `ShardWriter` writes with records of these metadata and tensor lengths:
+    /// the header, each part padded to the alignment, and one index entry per record.
+    static func fileSize(records: [(metaLength: Int, dataLength: Int)]) -> Int {
+        records.reduce(headerSize) { $0 + aligned($1.metaLength) + aligned($1.dataLength) + entrySize }
+    }
+
     static func crc(_ parts: UnsafeRawBufferPointer...) -> UInt32 {
         var value: UInt32 = 0
         for part in parts where part.count > 0 { value = crc32c_extend(value, part.baseAddress, part.count) }
