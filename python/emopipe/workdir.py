@@ -175,7 +175,9 @@ class WorkDir:
         return cached[0]
 
     def records(self, stage, cache_key=None):
-        """Every record of `stage` under one cache key (see `resolve_cache_key`), sorted by key."""
+        """Every record of `stage` under one cache key (see `resolve_cache_key`) whose content a source
+        has now, sorted by key: the records `emopipe cache export` writes. (Those of a file changed or
+        removed since have no labels; `emopipe cache gc` removes them.)"""
         cache_key = self.resolve_cache_key(stage, cache_key)
         # One statement, so one moment of the database (a run may publish meanwhile); a record whose shard row
         # is missing would drop out of an inner join silently: it is named instead.
@@ -190,13 +192,15 @@ class WorkDir:
         labels = self._labels(stage, cache_key)
         records = []
         for key, dtype, shape_json, crc, data_offset, metadata, shard_file in rows:
+            if not (labels.get(key) or {}).get("sources"):
+                continue
             if dtype not in DTYPES:
                 raise EmoPipeError(f"{self.layout.database_path}: {stage} record {key} has unknown dtype {dtype}")
             where = f"{self.layout.database_path}: {stage} record {key}"
             records.append(Record(stage=stage, cache_key=cache_key, key=key, dtype=DTYPES[dtype],
                                   shape=_shape(shape_json, where), shard_path=self.layout.cache_file(shard_file),
                                   data_offset=data_offset, crc32c=crc, metadata=_json_object(metadata, where), metadata_text=metadata,
-                                  labels=labels.get(key) or _labels_of([])))
+                                  labels=labels[key]))
         return records
 
     def record(self, stage, key, cache_key=None):
