@@ -40,8 +40,10 @@ struct CacheCommand: ParsableCommand {
             abstract: "Write one cached record as a NumPy .npy file; --json prints its metadata.",
             discussion: Help.reflow("""
             The record is the one computed under the manifest's current parameters for the stage.
-            JSON: {source, sha256, stage, cache_key, dtype, shape, params, shard, crc32c, ...the record's own
-            facts (audio: real_frames, duration_seconds, ...)}. Audio tensors are [n_mels, frames] float32.
+            JSON: {source, sha256, stage, cache_key, dtype, shape, params, shard, crc32c, status (the source's:
+            ok, failed, removed), ...the record's own facts (audio: real_frames, duration_seconds, ...)}. Audio
+            tensors are [n_mels, frames] float32. A source not in use (removed, or failed by its name while its
+            bytes are another file's) gets its bytes' record with a note on stderr saying so.
             --npy - writes the .npy to stdout (for a pipe; not with --json, not to a terminal).
             Example: emopipe cache get --stage audio --source data/ravdess/Actor_01/03-01-01-01-01-01-01.wav --npy x.npy
             """))
@@ -69,13 +71,20 @@ struct CacheCommand: ParsableCommand {
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
                                                 workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
                 let cacheKey = try runner.parametersFingerprint(stage)
-                guard let record = try ShowCommand.resolve(source, in: store).first else {
+                // By SHA-256, a file in use before one removed or failed with the same bytes.
+                let matches = try ShowCommand.resolve(source, in: store)
+                guard let record = matches.first(where: { $0.status == .ok }) ?? matches.first else {
                     throw EmoError.io(path: source, reason: "no recorded source has this path or SHA-256")
                 }
                 guard let sha = record.sha256, let row = try cache.row(stage: stage, fingerprint: cacheKey, key: sha) else {
                     throw try CacheCommand.missingRecord(stage: stage, of: record, store: store, dataRoot: runner.manifest.dataRoot)
                 }
                 let tensor = try cache.tensor(row, verify: true)
+                if record.status != .ok {
+                    // The record is its bytes' (another file's, or kept until `cache gc`): said, not passed off as a current source's.
+                    StandardStream.error.write(Data("note: \(record.path.escaped) is \(record.status.rawValue)\(record.reason.map { " (\($0))" } ?? ""); "
+                        .appending("this is the \(stage) record of its bytes, \(try Self.holders(of: sha, in: store))\n").utf8))
+                }
                 if let npy {
                     let file = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
                     if npy == "-" { StandardStream.output.write(file) } else { try OutputFile.write(file, to: npy, option: "--npy") }
@@ -88,13 +97,20 @@ struct CacheCommand: ParsableCommand {
                         "cache_key": .string(cacheKey), "dtype": .string(tensor.dtype.name),
                         "shape": .array(tensor.shape.map(ParamValue.int)),
                         "params": .object(runner.resolvedParams(stage)),
-                        "shard": .string(shard), "crc32c": .int(Int(row.crc32c)),
+                        "shard": .string(shard), "crc32c": .int(Int(row.crc32c)), "status": .string(record.status.rawValue),
                     ]) { $1 }
                     JSONOutput.print(.object(fields))
                 }
             } catch {
                 throw Failure.exit(for: CacheCommand.withRepair(error))
             }
+        }
+
+        /// Which files in use hold these bytes now, said for a record served under a path that is not in use.
+        static func holders(of sha: String, in store: ProvenanceStore) throws -> String {
+            let current = try store.sources(sha256: sha).filter { $0.status == .ok }.map(\.path)
+            guard let first = current.first else { return "which no file in use has now (`emopipe cache gc` removes it)" }
+            return "which \(first.escaped)\(current.count > 1 ? " and \(current.count - 1) more" : "") also hold\(current.count > 1 ? "" : "s")"
         }
     }
 

@@ -156,12 +156,25 @@ struct PythonCacheReaderTests {
         for name in wavs { try FileManager.default.copyItem(atPath: fixture.data + "/Actor_01/" + name, toPath: data + "/Actor_01/" + name) }
         let workdir = try TestSupport.temporaryFolder("pygonework")
         #expect(try IngestFixture.emopipe(["run", "--until", "audio"], data: data, workdir: workdir).status == 0)
-        try FileManager.default.removeItem(atPath: data + "/Actor_01/" + wavs[wavs.startIndex])
-        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: data, workdir: workdir).status == 0)
+        let removed = data + "/Actor_01/" + wavs[wavs.startIndex], kept = data + "/Actor_01/" + wavs[wavs.startIndex + 1]
+        // Beside it, a copy of a file in use under a name ingest refuses (emotion 09).
+        let misnamed = data + "/Actor_01/03-01-09-01-01-01-01.wav"
+        try FileManager.default.removeItem(atPath: removed)
+        try FileManager.default.copyItem(atPath: kept, toPath: misnamed)
+        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: data, workdir: workdir).status == 3)
         #expect(try Self.recordCounts(workdir)["audio"] == 3, "the removed file's record stays until gc")
+        // cache get serves their bytes' records, and says the path asked for is not a file in use.
+        for (path, status, says) in [(removed, "removed", "which no file in use has now"), (misnamed, "failed", "which \(kept) also holds")] {
+            let get = try TestSupport.run(TestSupport.emopipe, ["cache", "get", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
+                                                                "--stage", "audio", "--source", path, "--json", "--workdir", workdir])
+            let fields = try JSONSerialization.jsonObject(with: Data(get.stdout.utf8)) as? [String: Any]
+            #expect(get.status == 0 && fields?["status"] as? String == status && get.stderr.contains("note: \(path) is \(status)")
+                    && get.stderr.contains(says), "\(get.stdout) \(get.stderr)")
+        }
         let folder = try TestSupport.temporaryFolder("pygonetar")
         let export = try TestSupport.run(TestSupport.emopipe, ["cache", "export", "--stage", "audio", "--format", "tar", "--workdir", workdir, folder])
         #expect(export.status == 0 && export.stderr.contains("left out 1 record(s) of content no source has now"), "\(export.stderr)")
+        #expect(export.stdout.contains("exported 2 audio records"), "\(export.stdout)")
         let answer = try Self.check(fixture, ["tar", workdir, "audio", folder])
         #expect(answer["records"] as? Int == 2 && (answer["problems"] as? [String]) == [], "\(answer)")
     }
