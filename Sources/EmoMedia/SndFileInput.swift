@@ -49,6 +49,11 @@ struct SndFileInput: ~Copyable {
             return .libav(refusal: refusal)
         }
         let input = SndFileInput(path: path, handle: handle, info: info)
+        // libsndfile also reads FLAC, Ogg, MP3, AIFF, ...: a file named .wav holding one of those is not what
+        // its name says, as an MP4 named .wav is not.
+        guard input.isWaveFamily else {
+            throw .notMedia(path: path, reason: "its content is \(input.majorName()), not a WAV as its name says")
+        }
         if let cut = RiffLayout.walk(path)?.cutShort(fileSize: size) { throw .truncated(path: path, reason: cut) }
         return .sndfile(input)
     }
@@ -88,6 +93,11 @@ struct SndFileInput: ~Copyable {
         }
     }
 
+    /// RIFF WAV and its relatives (WAVEX, RF64, Sony Wave64): what a `.wav` name promises.
+    var isWaveFamily: Bool {
+        [SF_FORMAT_WAV, SF_FORMAT_WAVEX, SF_FORMAT_RF64, SF_FORMAT_W64].map(Int32.init).contains(info.format & Int32(SF_FORMAT_TYPEMASK))
+    }
+
     private func containerName() -> String {
         switch info.format & Int32(SF_FORMAT_TYPEMASK) {
         case Int32(SF_FORMAT_WAV), Int32(SF_FORMAT_WAVEX): "wav"
@@ -96,7 +106,7 @@ struct SndFileInput: ~Copyable {
         }
     }
 
-    private func majorName() -> String {
+    fileprivate func majorName() -> String {
         formatInfoName(Int32(info.format & Int32(SF_FORMAT_TYPEMASK)), command: Int32(SFC_GET_FORMAT_INFO))
     }
 

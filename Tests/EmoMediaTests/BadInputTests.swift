@@ -65,6 +65,28 @@ struct BadInputTests {
         }
     }
 
+    /// libsndfile reads FLAC, MP3, Ogg and AIFF too: named .wav, each is refused by what it holds, in probe
+    /// and decode alike, as an MP4 named .wav is.
+    @Test("FLAC, MP3, Ogg and AIFF named .wav are said to be what they are")
+    func otherSoundFilesAsWav() throws {
+        let dir = try TestSupport.scratchFolder("emomedia-named-wav")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (format, says) in [("flac", "FLAC"), ("mp3", "MPEG"), ("ogg", "OGG"), ("aiff", "AIFF")] {
+            let path = dir.appendingPathComponent("\(format).wav").path
+            _ = try TestSupport.shell("ffmpeg -hide_banner -loglevel error -y -f lavfi -i sine=f=440:d=0.5 -ar 16000 -f \(format) "
+                                      + (format == "ogg" ? "-c:a libvorbis " : "") + "'\(path)'")
+            let probe = Result { try MediaProbe.probe(path: path) }.map { _ in () }
+            let decode = Result { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }.map { _ in () }
+            for result in [probe, decode] {
+                guard case .failure(let error) = result, case .notMedia(path, let reason)? = error as? MediaError else {
+                    Issue.record("\(format) named .wav: \(result)")
+                    continue
+                }
+                #expect(reason.hasPrefix("its content is \(says)") && reason.hasSuffix("not a WAV as its name says"), "\(format): \(reason)")
+            }
+        }
+    }
+
     @Test("random bytes .mp4")
     func randomMp4() throws {
         var generator = SplitMix64(seed: 42)
