@@ -142,6 +142,34 @@ struct SweepTests {
         try saved.write(to: URL(fileURLWithPath: statePath))
     }
 
+    /// The sweep's id is its manifest's text: trials that finished on other data (or another pipeline
+    /// file or stage code) run again when it resumes, rather than be ranked beside the others.
+    @Test func trialsFinishedOnOtherDataRunAgainWhenTheSweepResumes() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-basis")
+        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.3]}")
+        let workdir = folder + "/work"
+        let first = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])
+        #expect(first.status == 0, "\(first.stderr)")
+        let bases = try Self.state(workdir).compactMap { $0["basis"] as? String }
+        #expect(bases.count == 2 && Set(bases).count == 1, "\(bases)")
+
+        let unchanged = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])
+        #expect(unchanged.status == 0 && unchanged.stderr.contains("trial 0: finished before") && unchanged.stderr.contains("trial 1: finished before")
+                && !unchanged.stderr.contains("train: running"), "\(unchanged.stderr)")
+
+        let training = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_03").sorted().first)
+        try FileManager.default.removeItem(atPath: data + "/Actor_03/" + training)
+        let resumed = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        for trial in 0..<2 {
+            #expect(resumed.stderr.contains("trial \(trial): finished before (run ") && resumed.stderr.contains("than now: runs again"), "\(resumed.stderr)")
+        }
+        let after = try Self.state(workdir)
+        #expect(after.allSatisfy { $0["status"] as? String == "done" && $0["basis"] as? String != bases[0] }, "\(after)")
+        #expect(Set(after.compactMap { $0["basis"] as? String }).count == 1)
+    }
+
     @Test func everyTrialIsValidatedBeforeAnyRuns() throws {
         let folder = try TestSupport.temporaryFolder("sweep-bad")
         let data = try IngestFixture.dataRoot()

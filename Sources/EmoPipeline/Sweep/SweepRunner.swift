@@ -26,6 +26,9 @@ public struct SweepAttempt: Codable, Equatable, Sendable {
     public var seconds: Double
     public var status: SweepStatus
     public var reason: String?
+    /// What the trial's result rests on besides its settings (`SweepRunner.basis`): a trial finished on
+    /// another basis runs again when the sweep resumes. Nil in state files from before it was recorded.
+    public var basis: String?
 }
 
 public struct SweepState: Codable, Equatable, Sendable {
@@ -71,6 +74,8 @@ public final class SweepRunner {
     public let worker: WorkerSlice?
     /// The pipeline file, read once: every trial runs the same stages, even if the file is edited meanwhile.
     private let pipeline: PipelineDefinition
+    /// The basis trials finish on now (see `basis()`).
+    private var currentBasis: String?
 
     public init(manifest: Manifest, workspace: Workspace, stages: [any Stage], cancellation: Cancellation = Cancellation(),
                 libraries: [String: String] = [:], worker: WorkerSlice? = nil) throws {
@@ -201,6 +206,18 @@ public final class SweepRunner {
         let lock = try WorkDirectoryLock.acquire(path: files.lock, holder: "emopipe sweep (pid \(getpid()))")
         defer { lock.release() }
         var state = try loadState()
+        // The text of the manifest is the sweep's id; the pipeline file, the stages' code and the data may have
+        // changed since trials finished: such trials run again rather than be ranked beside the others.
+        // Ingest runs first (a run of its own) only when the data root changed since it last did.
+        if worker == nil, state.attempts.contains(where: { $0.status == .done }), pipeline.stageNames.contains(StageName.ingest.rawValue) {
+            try cancellation.check()
+            let plain = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation,
+                                           libraries: libraries, pipeline: pipeline)
+            if try plain.status().first(where: { $0.stage == StageName.ingest.rawValue })?.state != .upToDate {
+                _ = try plain.run(RunSelection(targets: [StageName.ingest.rawValue]), command: command + " # the data, before resuming")
+            }
+        }
+        currentBasis = try basis()
         log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(files.state)")
         switch spec.strategy {
         case .grid, .random:
@@ -240,8 +257,11 @@ public final class SweepRunner {
     private func ensure(_ trial: SweepTrial, epochs: Int?, state: inout SweepState, command: String) throws {
         let label = "trial \(trial.index)" + (epochs.map { " at \($0) epoch(s)" } ?? "")
         if let done = state.attempt(trial: trial.index, epochs: epochs), done.status == .done {
-            log("\(label): finished before (run \(done.run ?? "?")), skipped")
-            return
+            guard let was = done.basis, was != currentBasis else {
+                log("\(label): finished before (run \(done.run ?? "?")), skipped")
+                return
+            }
+            log("\(label): finished before (run \(done.run ?? "?")) on another pipeline file, stage code or data than now: runs again")
         }
         try cancellation.check()
         log("\(label): \(trial.params.canonicalJSON)")
@@ -280,10 +300,28 @@ public final class SweepRunner {
             attempt.reason = "\(error)"
         }
         attempt.seconds = Date().timeIntervalSince(started)
+        // A trial's run brings ingest up to date (data added since are this trial's too).
+        currentBasis = try basis()
+        attempt.basis = currentBasis
         state.record(attempt)
         try saveState(state)
         let result = attempt.metric.map { String(format: "%@ %.4f", spec.metric, $0) } ?? "failed: \(attempt.reason ?? "?")"
         log("\(label): \(result) in \(ProgressReporter.duration(attempt.seconds)) (run \(attempt.run ?? "none"))")
+    }
+
+    /// What every trial's result rests on besides its settings and the manifest's text (the sweep's id):
+    /// the pipeline's stages (needs and parameters), their code versions, and the data as ingest last
+    /// recorded it (its output digest).
+    func basis() throws -> String {
+        let code = Dictionary(stages.map { ($0.name, $0.codeVersion) }, uniquingKeysWith: { a, _ in a })
+        let declared = pipeline.stages.map { stage in
+            [stage.name, code[stage.name] ?? "?", stage.needs.joined(separator: ","), ParamValue.object(stage.params).canonicalJSON]
+                .joined(separator: "\t")
+        }
+        // No database yet (a sweep's first trial has not run): no data recorded.
+        let store = FileManager.default.fileExists(atPath: workspace.databasePath) ? try workspace.openStore(.readOnly) : nil
+        let data = try store?.stageState(.ingest)?.outputDigest ?? ""
+        return String(SHA256Hex.of((declared + ["data " + data]).joined(separator: "\n")).prefix(16))
     }
 
     /// The metric from a run's metrics.json. A name the pipeline never writes was refused before trial 0;
