@@ -28,9 +28,12 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidArgument(String)
     case format(String)
     case missing(String)
+    /// A file that could not be written: the message names it and says why.
+    case write(String)
 
     public var description: String {
         switch self {
+        case .write(let m): return m
         case .invalidArgument(let m): return "invalid argument: \(m)"
         case .format(let m): return "format error: \(m)"
         case .missing(let m): return "missing: \(m)"

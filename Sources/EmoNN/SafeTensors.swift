@@ -39,44 +39,19 @@ public struct SafeTensorsFile {
         var headerBytes = Data(header.utf8)
         // The data section starts 8-byte aligned; the format pads with spaces.
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).part-\(getpid())")
-        // A leftover of a killed write is replaced; a link planted under that name is not written through.
-        unlink(temporary.path)
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-        var (isOpen, written) = (true, false)
-        defer {
-            if isOpen { close(fd) }
-            if !written { unlink(temporary.path) }
-        }
-        func put(_ bytes: UnsafeRawBufferPointer) throws {
-            var done = 0
-            while done < bytes.count {
-                let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-                done += n
+        try DurableWrite.write(to: url) { put in
+            var length = UInt64(headerBytes.count).littleEndian
+            try withUnsafeBytes(of: &length) { try put($0) }
+            try headerBytes.withUnsafeBytes { try put($0) }
+            for name in names {
+                if let t = tensors[name] {
+                    // Float32 is stored as it lies in memory: little-endian on every platform Swift builds EmoPipe for.
+                    try t.data.withUnsafeBytes { try put($0) }
+                } else {
+                    try integers[name]!.map { $0.littleEndian }.withUnsafeBytes { try put($0) }
+                }
             }
         }
-        var length = UInt64(headerBytes.count).littleEndian
-        try withUnsafeBytes(of: &length) { try put($0) }
-        try headerBytes.withUnsafeBytes { try put($0) }
-        for name in names {
-            if let t = tensors[name] {
-                // Float32 is stored as it lies in memory: little-endian on every platform Swift builds EmoPipe for.
-                try t.data.withUnsafeBytes { try put($0) }
-            } else {
-                try integers[name]!.map { $0.littleEndian }.withUnsafeBytes { try put($0) }
-            }
-        }
-        // On disk before it replaces the old checkpoint; a full disk or a quota may only show at close.
-        guard fsync(fd) == 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-        isOpen = false   // released by close whatever it returns
-        guard close(fd) == 0 else { throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-        guard rename(temporary.path, url.path) == 0 else {
-            throw NNError.missing("cannot write \(url.path): \(String(cString: strerror(errno)))")
-        }
-        written = true
     }
 
     /// Reads the file; with `limit`, a file of more bytes is refused before more than that is read
@@ -193,4 +168,42 @@ func jsonString(_ s: String) -> String {
         }
     }
     return out + "\""
+}
+
+/// A file written to a temporary name beside it, synced and renamed over it: a kill or a full disk leaves
+/// the previous file, never half of the new one.
+public enum DurableWrite {
+    /// `body` writes the bytes through the function it is given, in order.
+    public static func write(to url: URL, _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).part-\(getpid())")
+        // A leftover of a killed write is replaced; a link planted under that name is not written through.
+        unlink(temporary.path)
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        func failed() -> NNError { NNError.write("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw failed() }
+        var (isOpen, written) = (true, false)
+        defer {
+            if isOpen { close(fd) }
+            if !written { unlink(temporary.path) }
+        }
+        try body { bytes in
+            var done = 0
+            while done < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw failed() }
+                done += n
+            }
+        }
+        // On disk before it replaces the old file; a full disk or a quota may only show at close.
+        guard fsync(fd) == 0 else { throw failed() }
+        isOpen = false   // released by close whatever it returns
+        guard close(fd) == 0 else { throw failed() }
+        guard rename(temporary.path, url.path) == 0 else { throw failed() }
+        written = true
+    }
+
+    public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { put in try data.withUnsafeBytes { try put($0) } }
+    }
 }

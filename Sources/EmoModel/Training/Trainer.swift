@@ -70,12 +70,17 @@ public struct TrainingState: Codable, Equatable, Sendable {
     /// The kept epoch's selection score, higher is better (nil: none over a whole window yet).
     public var bestScore: Double?
     public var finished = false
+    /// The SHA-256 of the checkpoint this state goes with, checked before resuming from it: a damaged
+    /// checkpoint would otherwise train on silently to another model (nil in states written before).
+    public var checkpointSHA256: String?
 
     public init() {}
 
     // snake_case, as every JSON document EmoPipe writes; checkpoints written before spelt two keys in
     // camelCase, and are still resumed.
-    enum CodingKeys: String, CodingKey { case epochs, bestEpoch = "best_epoch", bestScore = "best_score", finished }
+    enum CodingKeys: String, CodingKey {
+        case epochs, bestEpoch = "best_epoch", bestScore = "best_score", finished, checkpointSHA256 = "checkpoint_sha256"
+    }
     enum EarlierKeys: String, CodingKey { case bestEpoch, bestScore }
 
     public init(from decoder: Decoder) throws {
@@ -84,6 +89,7 @@ public struct TrainingState: Codable, Equatable, Sendable {
         bestEpoch = try fields.decodeIfPresent(Int.self, forKey: .bestEpoch) ?? earlier.decodeIfPresent(Int.self, forKey: .bestEpoch) ?? -1
         bestScore = try fields.decodeIfPresent(Double.self, forKey: .bestScore) ?? earlier.decodeIfPresent(Double.self, forKey: .bestScore)
         finished = try fields.decodeIfPresent(Bool.self, forKey: .finished) ?? false
+        checkpointSHA256 = try fields.decodeIfPresent(String.self, forKey: .checkpointSHA256)
     }
 
     /// Reads `state.json` (non-finite losses are written as "NaN"/"Infinity").
@@ -207,7 +213,9 @@ public final class Trainer {
             log(String(format: "epoch %d/%d  loss %.4f  acc %.3f%@  lr %.2e  %.1fs%@", record.epoch, config.epochs, loss, accuracy,
                        validated, record.learningRate, record.seconds, Self.remaining(state.epochs, of: config.epochs)))
             let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: selection)
-            if Self.keeps(score, over: state.bestScore, diverged: validating && !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
+            // Weights holding a NaN or an infinity are never kept: they score nothing.
+            if withKeptWeights({ Self.allFinite(model) }),
+               Self.keeps(score, over: state.bestScore, diverged: validating && !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
                 state.bestScore = score
                 state.bestEpoch = record.epoch
                 try withKeptWeights {
@@ -227,7 +235,17 @@ public final class Trainer {
             state.finished = true
             try checkpoint(state, folder: folder, epoch: epoch)
         }
+        // No epoch left finite weights: a failure, not a trained fold that every later step refuses.
+        guard state.bestEpoch >= 0 else {
+            throw NNError.invalidArgument("training diverged: no epoch of the \(state.epochs.count) left weights without NaN or infinity "
+                + "(train loss \(state.epochs.last.map { String($0.trainLoss) } ?? "?")); lower train.learning_rate (or train.clip_norm)")
+        }
         return state
+    }
+
+    /// Whether every weight and buffer (batch norm's running statistics) is a finite number.
+    static func allFinite(_ model: EmotionModel) -> Bool {
+        (model.namedParameters() + model.namedBuffers()).allSatisfy { $0.1.data.allSatisfy(\.isFinite) }
     }
 
     /// The latest epoch's selection score, higher is better: the mean validation weighted F1 (or minus
@@ -282,17 +300,15 @@ public final class Trainer {
     /// Writes the weights, then the state that goes with it, then removes older checkpoints.
     private func publish(_ checkpoint: SafeTensorsFile, state: TrainingState, folder: URL) throws {
         let name = Self.checkpointName(afterEpochs: state.epochs.count)
-        try checkpoint.write(to: folder.appendingPathComponent(name))
+        let weights = folder.appendingPathComponent(name)
+        try checkpoint.write(to: weights)
+        var state = state
+        state.checkpointSHA256 = try SHA256Hex.file(atPath: weights.path).hex
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        // The state file is written after the weights: it is what says the checkpoint is complete.
-        let data = try encoder.encode(state)
-        let temporary = folder.appendingPathComponent("state.json.part")
-        try data.write(to: temporary)
-        guard rename(temporary.path, folder.appendingPathComponent(TrainingState.fileName).path) == 0 else {
-            throw NNError.missing("cannot publish \(folder.path)/state.json: \(String(cString: strerror(errno)))")
-        }
+        // The state file is written after the weights (durably, as they are): it is what says the checkpoint is complete.
+        try DurableWrite.write(try encoder.encode(state), to: folder.appendingPathComponent(TrainingState.fileName))
         let stale = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
             .filter { $0.hasPrefix("checkpoint-") && $0.hasSuffix(".safetensors") && $0 != name } ?? []
         for file in stale { try? FileManager.default.removeItem(at: folder.appendingPathComponent(file)) }
@@ -304,9 +320,21 @@ public final class Trainer {
               let state = try? TrainingState.decode(data) else { return TrainingState() }
         let weightsURL = folder.appendingPathComponent(Self.checkpointName(afterEpochs: state.epochs.count))
         // Weights the state does not describe (missing or damaged): start over rather than load them
-        // (the model must keep its initial values).
-        guard let written = try? SafeTensorsFile.read(from: weightsURL, atMost: Checkpoint.maximumBytes(model: model, trainingState: true)),
-              written.integers["train.step"]?.first == Int64(state.epochs.count) else { return TrainingState() }
+        // (the model must keep its initial values), and say so.
+        func startOver(_ why: String) -> TrainingState {
+            log("\(weightsURL.lastPathComponent) \(why): training starts over from epoch 1")
+            return TrainingState()
+        }
+        if let recorded = state.checkpointSHA256 {
+            guard let actual = try? SHA256Hex.file(atPath: weightsURL.path).hex else { return startOver("cannot be read") }
+            guard actual == recorded else { return startOver("is not the checkpoint state.json recorded (its SHA-256 differs: damaged since)") }
+        }
+        guard let written = try? SafeTensorsFile.read(from: weightsURL, atMost: Checkpoint.maximumBytes(model: model, trainingState: true)) else {
+            return startOver(FileManager.default.fileExists(atPath: weightsURL.path) ? "is damaged or cut short" : "is missing")
+        }
+        guard written.integers["train.step"]?.first == Int64(state.epochs.count) else {
+            return startOver("is not of the epoch state.json says (\(state.epochs.count))")
+        }
         let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)
         if let average {
             // A checkpoint written without the average (it was off) restarts it from these weights.

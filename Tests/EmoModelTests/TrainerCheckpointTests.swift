@@ -1,0 +1,57 @@
+import EmoCore
+import EmoNN
+import EmoTestSupport
+import Foundation
+import Testing
+@testable import EmoModel
+
+/// What a resumed or diverged training must not do: resume from a checkpoint damaged since it was
+/// written, or pass off weights holding NaN as a trained fold.
+struct TrainerCheckpointTests {
+    @Test func aCheckpointDamagedSinceWrittenIsNotResumedFrom() throws {
+        let whole = URL(fileURLWithPath: try TestSupport.temporaryFolder("checkpoint-whole")).appendingPathComponent("fold-0")
+        try WeightAverageTests.fit(WeightAverageTests.trainer(averaging: nil), folder: whole)
+
+        let damaged = URL(fileURLWithPath: try TestSupport.temporaryFolder("checkpoint-damaged")).appendingPathComponent("fold-0")
+        let first = WeightAverageTests.trainer(averaging: nil)
+        WeightAverageTests.stopInSecondEpoch(first)
+        #expect(throws: TrainingStopped.self) { try WeightAverageTests.fit(first, folder: damaged) }
+        let state = try TrainingState.decode(Data(contentsOf: damaged.appendingPathComponent(TrainingState.fileName)))
+        let checkpoint = damaged.appendingPathComponent("checkpoint-1.safetensors")
+        #expect(state.checkpointSHA256 == (try SHA256Hex.file(atPath: checkpoint.path).hex), "state.json names its checkpoint's bytes")
+        // One bit of one weight: the file still parses and its step still matches.
+        var bytes = try Data(contentsOf: checkpoint)
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: checkpoint)
+
+        let resumed = WeightAverageTests.trainer(averaging: nil)
+        var said: [String] = []
+        resumed.log = { said.append($0) }
+        let after = try WeightAverageTests.fit(resumed, folder: damaged)
+        #expect(said.contains { $0.contains("checkpoint-1.safetensors is not the checkpoint state.json recorded") && $0.hasSuffix("training starts over from epoch 1") },
+                "\(said)")
+        #expect(!said.contains { $0.hasPrefix("resuming after epoch") })
+        #expect(after.epochs.count == 4)
+        #expect(try WeightAverageTests.keptWeights(damaged) == WeightAverageTests.keptWeights(whole), "started over, it trains what a whole run trains")
+    }
+
+    @Test func aTrainingWhoseWeightsAreNeverFiniteFailsRatherThanKeepingThem() throws {
+        let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("diverged")).appendingPathComponent("fold-0")
+        let train = TrainedModelTests.samples(12, seed: 1)
+        var training = TrainingConfig()
+        training.epochs = 2
+        training.batchSize = 4
+        training.learningRate = 1e38
+        let trainer = Trainer(model: EmotionModel(WeightAverageTests.config, seed: 3), config: training,
+                              standardizer: Standardizer.fit(train, config: WeightAverageTests.config),
+                              classWeights: Trainer.classWeights(labels: train.map(\.label), classes: WeightAverageTests.config.classes), seed: 4)
+        do {
+            try WeightAverageTests.fit(trainer, folder: folder)
+            Issue.record("a training whose weights overflowed passed for trained")
+        } catch {
+            #expect("\(error)".contains("training diverged: no epoch of the 2 left weights without NaN or infinity"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue).path),
+                "no weights kept")
+    }
+}
