@@ -163,6 +163,38 @@ struct SweepSpecTests {
                     .contains("hold only 1 distinct setting;"))
     }
 
+    /// Draws are rounded to 4 significant digits: a range holds as many settings as it has such values
+    /// (unbounded when an end is not one of them, as draws rounding out of the range are kept as drawn).
+    @Test func roundedRangesHoldAsManySettingsAsTheirFourDigitValues() throws {
+        typealias D = SweepSpec.Distribution
+        #expect(D.roundedValues(from: 0.1, to: 0.3) == 2001)
+        #expect(D.roundedValues(from: -0.3, to: -0.1) == 2001)
+        #expect(D.roundedValues(from: 0.1, to: 0.1001) == 2)
+        #expect(D.roundedValues(from: 1, to: 10) == 9001)
+        #expect(D.roundedValues(from: 0.5, to: 0.5) == 1)
+        #expect(D.roundedValues(from: 0.1, to: 0.1000001).isInfinite)
+        #expect(D.roundedValues(from: -1, to: 1).isInfinite)
+        #expect(Self.refusal("metric: m\nstrategy: random\nrandom: {n_trials: 2002, params: {train.dropout: {distribution: uniform, low: 0.1, high: 0.3}}}")
+                    .contains("the distributions hold only 2001 distinct settings"))
+        #expect(Self.refusal("metric: m\nstrategy: random\nrandom: {n_trials: 3, params: {train.dropout: {distribution: log_uniform, low: 0.1, high: 0.1001}}}")
+                    .contains("the distributions hold only 2 distinct settings"))
+        let all = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 2001, seed: 1, params: {train.dropout: {distribution: uniform, low: 0.1, high: 0.3}}}
+            """).sweep)
+        #expect(try all.trials().count == 2001, "every 4-digit value is drawn")
+    }
+
+    /// The sweep compares trials on the same test clips: a split key as a sweep axis is refused.
+    @Test func aSplitKeyIsNoSweepAxis() throws {
+        for block in ["strategy: grid\ngrid: {split.test_actors: [[1], [2]]}",
+                      "strategy: random\nrandom: {n_trials: 2, params: {split.val_count: {distribution: int_uniform, low: 1, high: 3}}}"] {
+            let refused = Self.refusal("metric: m\n" + block)
+            #expect(refused.contains("sweeps split.") && refused.contains("their metrics do not compare"), "\(refused)")
+        }
+    }
+
     @Test func drawsNearTheEndsOfTheNumbersStayFinite() throws {
         let spec = try #require(try Self.manifest("""
             metric: m

@@ -185,6 +185,12 @@ struct SweepTests {
         let refusedKey = try TestSupport.run(TestSupport.emopipe, ["sweep", unknown, "--workdir", workdir])
         #expect(refusedKey.status == ExitStatus.usage && refusedKey.stderr.contains("train.no_such_key"), "\(refusedKey.stderr)")
 
+        // Values written apart that resolve to one setting would train it twice.
+        let alike = try Self.writeSweepManifest(folder, data: data, grid: "{train.audio_channels: [[8, 16], [8.0, 16]]}")
+        let refusedAlike = try TestSupport.run(TestSupport.emopipe, ["sweep", alike, "--workdir", workdir])
+        #expect(refusedAlike.status == ExitStatus.usage && refusedAlike.stderr.contains("sweep trials 0 (")
+                && refusedAlike.stderr.contains("resolve to the same settings"), "\(refusedAlike.stderr)")
+
         let wrongType = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [16, 2.5]}")
         let refusedType = try TestSupport.run(TestSupport.emopipe, ["sweep", wrongType, "--workdir", workdir])
         #expect(refusedType.status == ExitStatus.usage && refusedType.stderr.contains("train.batch_size"), "\(refusedType.stderr)")

@@ -155,8 +155,11 @@ public final class SweepRunner {
         } catch { inherited = "\(error)" }
         /// Why each trial checked so far writes no sweep.metric (a trial that writes it adds nothing).
         var unscored: [String] = []
+        /// Each trial's resolved settings (every stage's parameters): two trials that resolve alike
+        /// (`[8, 16]` and `[8.0, 16]`, a set of modalities in two orders) would measure one setting twice.
+        var resolvedTrials: [String: SweepTrial] = [:]
         /// Resolves `trial` at every budget; a refusal is the trial's (`named`), unless it is the inherited one.
-        func check(_ trial: SweepTrial, named: String) throws {
+        func check(_ trial: SweepTrial, named: String, distinct: Bool = false) throws {
             // 10,000 trials × 8 budgets take minutes: Ctrl-C must stop here too, not only once trials run.
             try cancellation.check()
             for epochs in budgets {
@@ -166,9 +169,17 @@ public final class SweepRunner {
                     throw PipelineError.invalidFile("\(manifest.path): \(named): \(error)")
                 }
                 if epochs == budgets.first, let never = resolved.metricNeverWritten(spec.metric) { unscored.append(never) }
+                if distinct, epochs == budgets.first {
+                    let settings = resolved.pipeline.stageNames.map { "\($0) \(ParamValue.object(resolved.resolvedParams($0)).canonicalJSON)" }
+                        .joined(separator: "\n")
+                    if let earlier = resolvedTrials.updateValue(trial, forKey: settings) {
+                        throw PipelineError.invalidFile("\(manifest.path): sweep trials \(earlier.index) (\(earlier.params.shown)) and \(trial.index) "
+                            + "(\(trial.params.shown)) resolve to the same settings: one of them would measure nothing new; list each setting once")
+                    }
+                }
             }
         }
-        for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))") }
+        for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))", distinct: true) }
         // A metric no trial writes would fail every trial after training it; some trials without it fail alone.
         if unscored.count == trials.count, let why = unscored.first {
             throw PipelineError.invalidFile("\(manifest.path): sweep.metric = \(ParamValue.string(spec.metric).shown) is written by no trial: \(why)")
@@ -218,6 +229,15 @@ public final class SweepRunner {
             }
         }
         currentBasis = try basis()
+        if pipeline.stageNames.contains(StageName.split.rawValue),
+           let testFold = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, libraries: libraries, pipeline: pipeline)
+            .resolvedParams(StageName.split.rawValue)["test_fold"], testFold != .string("all") {
+            log("note: trials are ranked on one split's test actors, so the best trial's \(spec.metric) there is optimistic; "
+                + "cross-validate (split.test_fold: all) to choose, and score the choice on actors no choice was made on")
+        }
+        if let asked = spec.random?.trials, trials.count < asked {
+            log("sweep.random.n_trials = \(asked), but \(trials.count) distinct setting(s) were drawn: the ranges, at 4 significant digits, repeat")
+        }
         log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(files.state)")
         switch spec.strategy {
         case .grid, .random:

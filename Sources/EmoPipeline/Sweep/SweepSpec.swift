@@ -95,6 +95,11 @@ extension SweepSpec {
         random = try fields["random"].map { try RandomSearch($0, fail: fail) }
         halving = try fields["halving"].map { try Halving($0, fail: fail) }
         try checkStrategyHasWhatItNeeds(fail: fail)
+        // Trials are compared on their metrics, which only means something on the same test clips.
+        if let split = sweptKeys.first(where: { $0.key.stage == StageName.split.rawValue }) {
+            throw fail("\(split.block) sweeps \(split.key): each trial would be scored on other clips, so their metrics do not compare; "
+                       + "keep the split fixed in the sweep (cross-validate with split.test_fold: all)")
+        }
     }
 
     private static func choice<T: RawRepresentable & CaseIterable>(_ value: ParamValue?, default fallback: T, field: String,
@@ -355,7 +360,7 @@ extension SweepSpec.Distribution {
     /// continuous range counts as unbounded unless it is one point.
     var distinctValues: Double {
         switch self {
-        case .uniform(let low, let high), .logUniform(let low, let high): return low == high ? 1 : .infinity
+        case .uniform(let low, let high), .logUniform(let low, let high): return Self.roundedValues(from: low, to: high)
         case .intUniform(let low, let high): return Double(high) - Double(low) + 1
         case .choice(let values): return Double(Set(values.map(\.canonicalJSON)).count)
         }
@@ -377,6 +382,29 @@ extension SweepSpec.Distribution {
 
     /// Four significant digits: readable in a leaderboard and a manifest, and finer than any
     /// difference a sweep can measure.
+    /// How many values draws rounded to 4 significant digits can take in [low, high]: those of 4 digits
+    /// in the range, unbounded when an end is not one of them (a draw that rounds out of the range is kept
+    /// as drawn) or when none is.
+    static func roundedValues(from low: Double, to high: Double) -> Double {
+        guard low < high else { return 1 }
+        guard rounded(low) == low, rounded(high) == high else { return .infinity }
+        /// Values m × 10^e (m of 4 digits) in [a, b], 0 < a.
+        func positive(_ a: Double, _ b: Double) -> Double {
+            guard b >= a, b > 0 else { return 0 }
+            var total = 0.0
+            for e in Int(floor(log10(a)))...Int(floor(log10(b))) {
+                let step = pow(10, Double(e - 3))
+                let first = max(1000, (a / step * (1 - 1e-12)).rounded(.up)), last = min(9999, (b / step * (1 + 1e-12)).rounded(.down))
+                if last >= first { total += last - first + 1 }
+            }
+            return total
+        }
+        // A range reaching 0 holds every small magnitude: unbounded.
+        if low <= 0 && high >= 0 { return .infinity }
+        let count = low > 0 ? positive(low, high) : positive(-high, -low)
+        return count > 0 ? count : .infinity
+    }
+
     static func rounded(_ x: Double) -> Double {
         guard x.isFinite, let value = Double(String(format: "%.4g", x)), value.isFinite else { return x }
         return value
