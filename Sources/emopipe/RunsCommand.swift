@@ -164,10 +164,14 @@ struct DiffCommand: ParsableCommand {
         do {
             let store = try workDirectoryOptions.openStore()
             let directory = workDirectoryOptions.workspace
-            let a = try RunSummary.load(runA, store: store, workspace: directory)
-            let b = try RunSummary.load(runB, store: store, workspace: directory)
+            // A path to a run folder of another work directory (a kept reproduction) is read from that one.
+            let (whereA, whereB) = try (Self.workDirectory(of: runA, default: (store, directory)),
+                                        Self.workDirectory(of: runB, default: (store, directory)))
+            let a = try RunSummary.load(runA, store: whereA.store, workspace: whereA.workspace)
+            let b = try RunSummary.load(runB, store: whereB.store, workspace: whereB.workspace)
             let comparison = RunComparison(a, b)
-            Self.noteUnreadable([a, b], workspace: directory)
+            Self.noteUnreadable([a], workspace: whereA.workspace)
+            Self.noteUnreadable([b], workspace: whereB.workspace)
             let shown = all ? comparison.fields : comparison.differences
             if json {
                 JSONOutput.print(.object(["a": .string(a.id), "b": .string(b.id),
@@ -179,6 +183,22 @@ struct DiffCommand: ParsableCommand {
         } catch {
             throw Failure.exit(for: error)
         }
+    }
+}
+
+extension DiffCommand {
+    /// The work directory a run reference belongs to: WORKDIR's, unless it is a path to a run folder
+    /// (`<dir>/runs/<id>`) of another work directory that holds a database.
+    static func workDirectory(of reference: String, default given: (store: ProvenanceStore, workspace: Workspace)) throws
+        -> (store: ProvenanceStore, workspace: Workspace) {
+        guard reference.contains("/") else { return given }
+        let folder = URL(fileURLWithPath: reference).standardizedFileURL.resolvingSymlinksInPath()
+        let runs = folder.deletingLastPathComponent()
+        guard runs.lastPathComponent == "runs" else { return given }
+        let other = Workspace(root: runs.deletingLastPathComponent().path)
+        let mine = URL(fileURLWithPath: given.workspace.root).standardizedFileURL.resolvingSymlinksInPath().path
+        guard other.root != mine, FileManager.default.fileExists(atPath: other.databasePath) else { return given }
+        return (try other.openStore(.readOnly), other)
     }
 }
 

@@ -541,6 +541,11 @@ struct CommandLineUsageTests {
         let fields = report?["fields"] as? [[String: Any]] ?? []
         #expect(fields.contains { $0["name"] as? String == "audio.n_mels" && $0["same"] as? Bool == true && $0["a"] as? Int == 64 },
                 "\(fields.filter { ($0["name"] as? String)?.hasPrefix("audio.") == true })")
+        // The reproduction's run folder, given by path, is read from its own work directory.
+        let reproRuns = try JSONSerialization.jsonObject(with: Data(try Self.emopipe(["runs", "--json", "--workdir", folder + "/repro"]).stdout.utf8))
+        let reproId = try #require((reproRuns as? [[String: Any]])?.first?["id"] as? String)
+        let diff = try Self.emopipe(["diff", id, folder + "/repro/runs/" + reproId, "--workdir", folder + "/work"])
+        #expect(diff.status == 0 && diff.stdout.contains("a = \(id)\nb = \(reproId)"), "\(diff.stdout) \(diff.stderr)")
         // A plain run of the edited pipeline does use the new default: only reproduce replays the record.
         let params = try Self.emopipe(["params", manifest, "--json"])
         #expect(params.stdout.contains("\"key\":\"n_mels\",\"origin\":\"pipeline\",\"stage\":\"audio\",\"value\":32"), "\(params.stdout.prefix(400))")
