@@ -34,7 +34,9 @@ public final class ProvenanceStore: @unchecked Sendable {
         let making = lstat(path, &entry) != 0 && errno == ENOENT
         if !making && FileManager.default.fileExists(atPath: path) {
             try DatabaseFile.checkHeader(path)
-            try DatabaseFile.checkIsEmoPipe(try DatabaseFile.openReadOnly(path), path: path)
+            let reader = try DatabaseFile.openReadOnly(path)
+            try DatabaseFile.checkIsEmoPipe(reader, path: path)
+            try DatabaseFile.checkIntegrity(reader, path: path)
         }
         var config = Configuration()
         config.busyMode = .timeout(patience.perAttempt)
@@ -239,11 +241,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
 
-    private func damaged(_ error: DatabaseError) -> EmoError {
-        .io(path: path, reason: "the provenance database is damaged: \(error.message ?? "\(error.resultCode)") "
-            + "(SQLite error \(error.extendedResultCode.rawValue)); it is left as it is: restore it from a copy, "
-            + "or move it aside to start a new one (the cache is kept, but its records are lost)" + (DatabaseFile.foreignLogNote(path, after: error) ?? ""))
-    }
+    private func damaged(_ error: DatabaseError) -> EmoError { DatabaseFile.damaged(error, path: path) }
 
     // MARK: Runs
 

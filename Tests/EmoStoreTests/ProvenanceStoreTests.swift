@@ -137,6 +137,39 @@ struct ProvenanceStoreTests {
         #expect(try ProvenanceStore(readingPath: path).runs().map(\.id) == ["r1"], "the database was intact")
     }
 
+    /// An index whose entries no longer match its table answers lookups wrongly without any SQLite error:
+    /// opening the database to write refuses it by name, says REINDEX rebuilds it, and after that it opens.
+    @Test(.enabled(if: TestSupport.hasTool("python3"), "needs python3 to damage an index"))
+    func aDamagedIndexIsFoundBeforeAnythingIsWritten() throws {
+        let path = try TestSupport.temporaryFolder("store-index") + "/emopipe.sqlite"
+        do {
+            let store = try ProvenanceStore(path: path)
+            try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                       threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+            try store.write { db in
+                for i in 0..<3 { try SourceRecord(path: "/d/\(i).wav", sha256: "\(i)", size: 1, mtimeNanos: 1, status: .ok, reason: nil, runId: "r1").insert(db) }
+            }
+        }
+        // The index's declared column changed under its entries: what a flipped page can do.
+        let python = try #require(TestSupport.executable(named: "python3"))
+        let damage = """
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1]); db.execute('pragma writable_schema=on')
+        db.execute("update sqlite_master set sql = 'CREATE INDEX \\"source_on_clip\\" ON \\"source\\"(\\"path\\")' where name = 'source_on_clip'")
+        db.commit()
+        """
+        #expect(try TestSupport.run(python, ["-c", damage, path]).status == 0)
+        do {
+            _ = try ProvenanceStore(path: path)
+            Issue.record("a database with a damaged index was opened to write")
+        } catch {
+            #expect("\(error)".contains("\(path): the provenance database is damaged (SQLite's integrity_check: row 1 missing from index source_on_clip")
+                    && "\(error)".contains("`sqlite3 \(path) REINDEX` rebuilds"), "\(error)")
+        }
+        #expect(try TestSupport.run(python, ["-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('reindex'); db.commit()", path]).status == 0)
+        #expect(try ProvenanceStore(path: path).runs().map(\.id) == ["r1"], "rebuilt, it opens")
+    }
+
     /// `runs --limit N` reads only the N newest runs, not every run of a work directory.
     @Test func runsAreReadNewestFirstAndOnlyAsManyAsAsked() throws {
         let store = try ProvenanceStore(path: try TestSupport.temporaryFolder("store") + "/emopipe.sqlite")
@@ -250,11 +283,14 @@ struct ProvenanceStoreTests {
         try handle.write(contentsOf: Data([0x0d] + [UInt8](repeating: 0xff, count: 15)))
         try handle.close()
         let damagedBytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        let store = try ProvenanceStore(path: path)
-        let error = try #require(throws: EmoError.self) { try store.runs() }
-        guard case .io(let named, let reason) = error else { Issue.record("\(error)"); return }
-        #expect(named == path)
-        #expect(reason.contains("damaged") && reason.contains("malformed"), "\(reason)")
+        // Reading it finds the damage; opening it to write finds it first (the integrity check).
+        let reading = try ProvenanceStore(readingPath: path)
+        for attempt in [{ _ = try reading.runs() }, { _ = try ProvenanceStore(path: path) }] as [() throws -> Void] {
+            let error = try #require(throws: EmoError.self) { try attempt() }
+            guard case .io(let named, let reason) = error else { Issue.record("\(error)"); return }
+            #expect(named == path)
+            #expect(reason.contains("the provenance database is damaged") && reason.contains("malformed"), "\(reason)")
+        }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damagedBytes, "left as it is")
     }
 }
