@@ -156,7 +156,7 @@ public struct TrainStage: Stage {
         let stateFile = foldFolder.appendingPathComponent(TrainingState.fileName)
         let state = (try? RegularFile.read(stateFile.path)).flatMap { try? TrainingState.decode($0) }
         if let state, !state.finished {
-            return .partway("fold \(fold) is partway through training (\(state.epochs.count) epochs done): a run resumes it")
+            return .partway("fold \(fold) is partway through training (\(state.epochs.count) epoch\(state.epochs.count == 1 ? "" : "s") done): a run resumes it")
         }
         guard let recorded else {
             return state == nil ? .asRecorded : .partway("fold \(fold) finished training but its kept weights are not recorded: a run records them")

@@ -288,7 +288,9 @@ public final class SweepRunner {
         // Said for a leaderboard read meanwhile; not needed for resuming, so a failed write is no error.
         try? DurableFile.write(Data(try JSONOutput.text(RunningTrial(trial: trial.index, epochs: epochs)).utf8), to: files.running)
         defer { unlink(files.running) }
-        let started = Date()
+        // An interrupted attempt's time counts: the leaderboard's seconds are every run of the trial.
+        let spentBefore = state.attempt(trial: trial.index, epochs: epochs).map { $0.status == .interrupted ? $0.seconds : 0 } ?? 0
+        let started = Date().addingTimeInterval(-spentBefore)
         var attempt = SweepAttempt(trial: trial.index, epochs: epochs, run: nil, metric: nil, seconds: 0, status: .failed, reason: nil)
         let runner = try runner(for: trial, epochs: epochs)
         if worker != nil { try SweepWorker.checkFeaturesReady(runner, main: mainWorkspace) }
