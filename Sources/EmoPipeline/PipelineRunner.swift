@@ -60,6 +60,8 @@ public final class PipelineRunner {
     /// Called once a run holds the lock and has recorded itself, before its first stage: what must
     /// outlive a killed run (the CLI remembers the data root here) is done then, not at the end.
     public var started: (() -> Void)?
+    /// The id of the run `run` last recorded (also when it then failed): a sweep names a failed trial's run.
+    public private(set) var recordedRunId: String?
 
     /// Every declared stage's parameters, decoded and validated once, before anything runs.
     public let parameters: [String: ResolvedParameters]
@@ -293,6 +295,7 @@ public final class PipelineRunner {
             ($0, ParamValue.object(resolvedParams($0)))
         })).canonicalJSON
         try store.insert(record)
+        recordedRunId = runId
         started?()
 
         var reports: [StageReport] = []

@@ -278,6 +278,9 @@ struct SweepTests {
         for quantize in ["none", "int8"] {
             let big = try #require(trial(batch: 4096, quantize: quantize), "\(trials)")
             #expect(big["status"] as? String == "failed" && (big["reason"] as? String ?? "").contains("resources.max_memory_mb = 250"), "\(big)")
+            // The failed trial names its recorded (failed) run.
+            let run = try #require(big["run"] as? String, "\(big)")
+            #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().first { $0.id == run }?.status == .failed)
         }
         let unquantized = try #require(trial(batch: 16, quantize: "none"))
         #expect(unquantized["status"] as? String == "failed"

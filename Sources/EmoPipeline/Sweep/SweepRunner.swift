@@ -306,6 +306,7 @@ public final class SweepRunner {
             attempt.status = .done
         } catch let error as EmoError where error == .interrupted {
             attempt.status = .interrupted
+            attempt.run = runner.recordedRunId
             attempt.seconds = Date().timeIntervalSince(started)
             state.record(attempt)
             try saveState(state)
@@ -322,6 +323,7 @@ public final class SweepRunner {
             attempt.reason = "\(error)"
         }
         attempt.seconds = Date().timeIntervalSince(started)
+        attempt.run = attempt.run ?? runner.recordedRunId
         // A trial's run brings ingest up to date (data added since are this trial's too).
         currentBasis = try basis()
         attempt.basis = currentBasis
