@@ -38,15 +38,24 @@ extension PipelineRunner {
         }
     }
 
-    /// Every stage's state, in pipeline order.
-    func stageStatuses() throws -> [StageStatus] {
+    /// One stage's state, judging only the stages it depends on (not every stage's outputs).
+    public func stageStatus(_ name: String) throws -> StageStatus {
+        guard let status = try stageStatuses(of: pipeline.closure(of: name)).first(where: { $0.stage == name }) else {
+            throw PipelineError.unknownStage(name, known: pipeline.stageNames)
+        }
+        return status
+    }
+
+    /// Every stage's state (of `only` those), in pipeline order.
+    func stageStatuses(of only: Set<String>? = nil) throws -> [StageStatus] {
+        let names = pipeline.stageNames.filter { only?.contains($0) ?? true }
         guard workspace.exists else {
-            return pipeline.stageNames.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workspace.root)") }
+            return names.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workspace.root)") }
         }
         let store = try workspace.openStore(.readOnly)
         var result: [String: StageStatus] = [:]
         var ordered: [StageStatus] = []
-        for name in pipeline.stageNames {
+        for name in names {
             var status = try status(of: name, store: store, upstream: result)
             status.lastExecution = try lastExecution(of: name, store: store)
             result[name] = status

@@ -186,13 +186,15 @@ struct SweepSpecTests {
         #expect(try all.trials().count == 2001, "every 4-digit value is drawn")
     }
 
-    /// The sweep compares trials on the same test clips: a split key as a sweep axis is refused.
+    /// The sweep compares trials on the same test clips: a split key that changes them is no sweep axis.
     @Test func aSplitKeyIsNoSweepAxis() throws {
         for block in ["strategy: grid\ngrid: {split.test_actors: [[1], [2]]}",
-                      "strategy: random\nrandom: {n_trials: 2, params: {split.val_count: {distribution: int_uniform, low: 1, high: 3}}}"] {
+                      "strategy: random\nrandom: {n_trials: 2, params: {split.folds: {distribution: int_uniform, low: 3, high: 5}}}"] {
             let refused = Self.refusal("metric: m\n" + block)
             #expect(refused.contains("sweeps split.") && refused.contains("their metrics do not compare"), "\(refused)")
         }
+        // Validation actors change what selects the epoch, not the clips scored.
+        #expect(Self.refusal("metric: m\nstrategy: grid\ngrid: {split.val_count: [1, 2]}") == "")
     }
 
     @Test func drawsNearTheEndsOfTheNumbersStayFinite() throws {

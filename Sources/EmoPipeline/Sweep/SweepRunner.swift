@@ -74,8 +74,6 @@ public final class SweepRunner {
     public let worker: WorkerSlice?
     /// The pipeline file, read once: every trial runs the same stages, even if the file is edited meanwhile.
     private let pipeline: PipelineDefinition
-    /// The basis trials finish on now (see `basis()`).
-    private var currentBasis: String?
 
     public init(manifest: Manifest, workspace: Workspace, stages: [any Stage], cancellation: Cancellation = Cancellation(),
                 libraries: [String: String] = [:], worker: WorkerSlice? = nil) throws {
@@ -224,11 +222,12 @@ public final class SweepRunner {
             try cancellation.check()
             let plain = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation,
                                            libraries: libraries, pipeline: pipeline)
-            if try plain.status().first(where: { $0.stage == StageName.ingest.rawValue })?.state != .upToDate {
+            if try plain.stageStatus(StageName.ingest.rawValue).state != .upToDate {
                 _ = try plain.run(RunSelection(targets: [StageName.ingest.rawValue]), command: command + " # the data, before resuming")
             }
         }
-        currentBasis = try basis()
+        state = try withoutStaleResults(state, data: try dataDigest(), saying: log)
+        try saveState(state)
         if pipeline.stageNames.contains(StageName.split.rawValue),
            let testFold = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, libraries: libraries, pipeline: pipeline)
             .resolvedParams(StageName.split.rawValue)["test_fold"], testFold != .string("all") {
@@ -272,16 +271,15 @@ public final class SweepRunner {
     }
 
     /// The leaderboard of what the state file holds now, running nothing.
-    public func currentLeaderboard() throws -> SweepLeaderboard { leaderboard(try loadState()) }
+    public func currentLeaderboard() throws -> SweepLeaderboard {
+        leaderboard(try withoutStaleResults(try loadState(), data: try dataDigest(), saying: { _ in }))
+    }
 
     private func ensure(_ trial: SweepTrial, epochs: Int?, state: inout SweepState, command: String) throws {
         let label = "trial \(trial.index)" + (epochs.map { " at \($0) epoch(s)" } ?? "")
         if let done = state.attempt(trial: trial.index, epochs: epochs), done.status == .done {
-            guard let was = done.basis, was != currentBasis else {
-                log("\(label): finished before (run \(done.run ?? "?")), skipped")
-                return
-            }
-            log("\(label): finished before (run \(done.run ?? "?")) on another pipeline file, stage code or data than now: runs again")
+            log("\(label): finished before (run \(done.run ?? "?")), skipped")
+            return
         }
         try cancellation.check()
         log("\(label): \(trial.params.canonicalJSON)")
@@ -325,27 +323,49 @@ public final class SweepRunner {
         attempt.seconds = Date().timeIntervalSince(started)
         attempt.run = attempt.run ?? runner.recordedRunId
         // A trial's run brings ingest up to date (data added since are this trial's too).
-        currentBasis = try basis()
-        attempt.basis = currentBasis
+        attempt.basis = try basis(of: trial, epochs: epochs, data: try dataDigest())
         state.record(attempt)
         try saveState(state)
         let result = attempt.metric.map { String(format: "%@ %.4f", spec.metric, $0) } ?? "failed: \(attempt.reason ?? "?")"
         log("\(label): \(result) in \(ProgressReporter.duration(attempt.seconds)) (run \(attempt.run ?? "none"))")
     }
 
-    /// What every trial's result rests on besides its settings and the manifest's text (the sweep's id):
-    /// the pipeline's stages (needs and parameters), their code versions, and the data as ingest last
-    /// recorded it (its output digest).
-    func basis() throws -> String {
-        let code = Dictionary(stages.map { ($0.name, $0.codeVersion) }, uniquingKeysWith: { a, _ in a })
-        let declared = pipeline.stages.map { stage in
-            [stage.name, code[stage.name] ?? "?", stage.needs.joined(separator: ","), ParamValue.object(stage.params).canonicalJSON]
-                .joined(separator: "\t")
+    /// What a trial's result rests on besides the manifest's text (the sweep's id): every stage the scoring
+    /// stage reads under the trial's settings, with its code version and resolved parameters, and the
+    /// data as ingest last recorded it (`data`, its output digest). A stage no trial reads (faces for a
+    /// speech-only sweep) is not part of it.
+    func basis(of trial: SweepTrial, epochs: Int?, data: String) throws -> String {
+        let runner = try runner(for: trial, epochs: epochs)
+        var read: Set<String> = [], pending = [Self.scoringStage]
+        while let stage = pending.popLast() {
+            if read.insert(stage).inserted { pending += runner.reads(stage) }
         }
-        // No database yet (a sweep's first trial has not run): no data recorded.
-        let store = FileManager.default.fileExists(atPath: workspace.databasePath) ? try workspace.openStore(.readOnly) : nil
-        let data = try store?.stageState(.ingest)?.outputDigest ?? ""
-        return String(SHA256Hex.of((declared + ["data " + data]).joined(separator: "\n")).prefix(16))
+        let code = Dictionary(stages.map { ($0.name, $0.codeVersion) }, uniquingKeysWith: { a, _ in a })
+        let lines = pipeline.stageNames.filter(read.contains).map { name in
+            "\(name)\t\(code[name] ?? "?")\t\(ParamValue.object(runner.resolvedParams(name)).canonicalJSON)"
+        }
+        return String(SHA256Hex.of((lines + ["data " + data]).joined(separator: "\n")).prefix(16))
+    }
+
+    /// Ingest's output digest as recorded now ("" before the first run).
+    func dataDigest() throws -> String {
+        guard FileManager.default.fileExists(atPath: workspace.databasePath) else { return "" }
+        return try workspace.openStore(.readOnly).stageState(.ingest)?.outputDigest ?? ""
+    }
+
+    /// `state` without the finished results whose basis is not the one their trial would have now (the
+    /// pipeline file, a stage's code or the data changed since): those trials run again, and no ranking
+    /// or halving rung counts them meanwhile. Results from before bases were recorded are kept.
+    func withoutStaleResults(_ state: SweepState, data: String, saying: (String) -> Void) throws -> SweepState {
+        var kept = state
+        for attempt in state.attempts where attempt.status == .done {
+            guard let was = attempt.basis, trials.indices.contains(attempt.trial) else { continue }
+            guard try basis(of: trials[attempt.trial], epochs: attempt.epochs, data: data) != was else { continue }
+            kept.attempts.removeAll { $0.trial == attempt.trial && $0.epochs == attempt.epochs }
+            saying("trial \(attempt.trial)" + (attempt.epochs.map { " at \($0) epoch(s)" } ?? "")
+                   + ": finished before (run \(attempt.run ?? "?")) on another pipeline file, stage code or data than now: runs again")
+        }
+        return kept
     }
 
     /// The metric from a run's metrics.json. A name the pipeline never writes was refused before trial 0;

@@ -96,7 +96,8 @@ extension SweepSpec {
         halving = try fields["halving"].map { try Halving($0, fail: fail) }
         try checkStrategyHasWhatItNeeds(fail: fail)
         // Trials are compared on their metrics, which only means something on the same test clips.
-        if let split = sweptKeys.first(where: { $0.key.stage == StageName.split.rawValue }) {
+        let testSet = ["folds", "test_fold", "test_actors", "actors"]
+        if let split = sweptKeys.first(where: { $0.key.stage == StageName.split.rawValue && testSet.contains($0.key.key) }) {
             throw fail("\(split.block) sweeps \(split.key): each trial would be scored on other clips, so their metrics do not compare; "
                        + "keep the split fixed in the sweep (cross-validate with split.test_fold: all)")
         }
@@ -380,8 +381,6 @@ extension SweepSpec.Distribution {
         }
     }
 
-    /// Four significant digits: readable in a leaderboard and a manifest, and finer than any
-    /// difference a sweep can measure.
     /// How many values draws rounded to 4 significant digits can take in [low, high]: those of 4 digits
     /// in the range, unbounded when an end is not one of them (a draw that rounds out of the range is kept
     /// as drawn) or when none is.
@@ -405,6 +404,8 @@ extension SweepSpec.Distribution {
         return count > 0 ? count : .infinity
     }
 
+    /// Four significant digits: readable in a leaderboard and a manifest, and finer than any
+    /// difference a sweep can measure.
     static func rounded(_ x: Double) -> Double {
         guard x.isFinite, let value = Double(String(format: "%.4g", x)), value.isFinite else { return x }
         return value

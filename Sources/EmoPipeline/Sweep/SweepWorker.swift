@@ -259,8 +259,11 @@ public struct SweepMerge {
             throw EmoError.io(path: theirPath, reason: "trial \(stray.trial) names run \((stray.run ?? "").echoed), not a plain name")
         }
         var added = 0
-        for attempt in theirs.attempts where attempt.status == .done
-            && ours.attempt(trial: attempt.trial, epochs: attempt.epochs)?.status != .done {
+        for attempt in theirs.attempts where attempt.status == .done {
+            // Ours stands unless it is not done, or was finished on another basis before the worker's (run
+            // ids sort by time): the sweep then resumes on the worker's result instead of training again.
+            if let mine = ours.attempt(trial: attempt.trial, epochs: attempt.epochs), mine.status == .done,
+               mine.basis == attempt.basis || (mine.run ?? "") >= (attempt.run ?? "") { continue }
             ours.record(attempt)
             added += 1
         }
