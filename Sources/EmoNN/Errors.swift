@@ -30,10 +30,12 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
     case missing(String)
     /// A file that could not be written: the message names it and says why.
     case write(String)
+    /// A training whose weights all went to NaN or infinity: the message says what to change.
+    case diverged(String)
 
     public var description: String {
         switch self {
-        case .write(let m): return m
+        case .write(let m), .diverged(let m): return m
         case .invalidArgument(let m): return "invalid argument: \(m)"
         case .format(let m): return "format error: \(m)"
         case .missing(let m): return "missing: \(m)"

@@ -155,6 +155,10 @@ public struct TrainStage: Stage {
     static func condition(of foldFolder: URL, fold: Int, recorded: RecordedOutputs.Expected?) -> FoldCondition {
         let stateFile = foldFolder.appendingPathComponent(TrainingState.fileName)
         let state = (try? RegularFile.read(stateFile.path)).flatMap { try? TrainingState.decode($0) }
+        if let state, state.finished, state.bestEpoch < 0 {
+            return .partway("fold \(fold) diverged: none of its \(state.epochs.count) epochs left finite weights; a run fails the same way "
+                            + "until the settings change (a lower train.learning_rate)")
+        }
         if let state, !state.finished {
             return .partway("fold \(fold) is partway through training (\(state.epochs.count) epoch\(state.epochs.count == 1 ? "" : "s") done): a run resumes it")
         }

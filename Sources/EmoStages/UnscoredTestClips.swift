@@ -52,12 +52,15 @@ enum UnscoredTestClips {
         let folder = context.workspace.runFolder(state.runId)
         guard let metrics = try? EvaluationJSON.decode(MetricsDocument.self, from: RegularFile.read(RunFile.metrics.path(in: folder))),
               let lines = try? RegularFile.read(RunFile.predictionsJSONL.path(in: folder)) else { return nil }
+        // What cannot be read here (folds or plan gone) is for train's and split's own checks to report.
         struct Row: Decodable { var clip: String }
-        let scored = Set(try String(decoding: lines, as: UTF8.self).split(separator: "\n")
-            .map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)).clip })
-        let models = try TrainStage.foldFolders(context).map(TrainedModel.description(in:))
-        guard let modalities = models.first?.config.modalities else { return nil }
-        let plan = try SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint))
+        guard let rows = try? String(decoding: lines, as: UTF8.self).split(separator: "\n")
+                .map({ try JSONDecoder().decode(Row.self, from: Data($0.utf8)).clip }),
+              let models = try? TrainStage.foldFolders(context).map(TrainedModel.description(in:)),
+              let modalities = models.first?.config.modalities,
+              let plan = try? SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint))
+        else { return nil }
+        let scored = Set(rows)
         let now = try find(context, scored: scored, plan: plan, folds: models.map(\.fold), modalities: modalities)
         guard now != metrics.unscored else { return nil }
         return "the test clips not scored for failed files changed since run \(state.runId): " + firstDifference(then: metrics.unscored, now: now)

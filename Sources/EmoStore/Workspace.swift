@@ -119,7 +119,7 @@ public struct Workspace: Sendable, Equatable {
 
     // MARK: Cache
 
-    static let cacheFolderName = "cache"
+    public static let cacheFolderName = "cache"
     public var cacheRoot: String { path(Self.cacheFolderName) }
 
     /// The shard folder of one stage and parameters fingerprint, relative to the work directory.

@@ -23,6 +23,19 @@ struct CacheCommand: ParsableCommand {
     /// gc and verify change what they find: in a sweep worker's work directory, the feature caches
     /// are links to the main one's, whose files a worker must never remove or drop.
     static func refuseInSweepWorker(_ workspace: Workspace, command: String) throws {
+        // A worker killed while it was made has its links but not yet its marker: a cache folder linked to
+        // another work directory's cache is enough. (A link to a folder elsewhere, a bigger disk, is the user's.)
+        let linked = ((try? FileManager.default.contentsOfDirectory(atPath: workspace.cacheRoot)) ?? []).sorted().first { name in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: workspace.cacheRoot + "/" + name) else { return false }
+            let cache = URL(fileURLWithPath: target, relativeTo: URL(fileURLWithPath: workspace.cacheRoot + "/")).standardizedFileURL.deletingLastPathComponent()
+            let owner = Workspace(root: cache.deletingLastPathComponent().path)
+            return cache.lastPathComponent == Workspace.cacheFolderName && owner.root != workspace.root
+                && FileManager.default.fileExists(atPath: owner.databasePath)
+        }
+        if SweepWorker.mainWorkspace(of: workspace) == nil, let linked {
+            throw PipelineError.invalidFile("\(workspace.cacheRoot.shownPath)/\(linked.shownPath) is a link to another work directory's cache "
+                + "(as a sweep worker's feature caches are): `emopipe \(command)` would act on that cache; run it in the work directory that holds it")
+        }
         guard let main = SweepWorker.mainWorkspace(of: workspace) else { return }
         throw PipelineError.invalidFile("\(workspace.root.shownPath) is a sweep worker's work directory: its feature caches are the main "
             + "work directory's (\(main.root.shownPath)), linked; run `emopipe \(command) --workdir \(main.root.shownPath)` there "

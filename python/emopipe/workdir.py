@@ -208,7 +208,8 @@ class WorkDir:
         for record in self.records(stage, cache_key):
             if record.key == key:
                 return record
-        raise EmoPipeError(f"no {stage} record for source {key}")
+        raise EmoPipeError(f"no {stage} record for source {key} among those of current files "
+                           "(a record of a file removed or changed since is left out, as `emopipe cache export` leaves it)")
 
     def _labels(self, stage, cache_key):
         """key → labels, from the source rows whose bytes have that SHA-256."""

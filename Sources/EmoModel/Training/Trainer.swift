@@ -237,7 +237,7 @@ public final class Trainer {
         }
         // No epoch left finite weights: a failure, not a trained fold that every later step refuses.
         guard state.bestEpoch >= 0 else {
-            throw NNError.invalidArgument("training diverged: no epoch of the \(state.epochs.count) left weights without NaN or infinity "
+            throw NNError.diverged("training diverged: no epoch of the \(state.epochs.count) left weights without NaN or infinity "
                 + "(train loss \(state.epochs.last.map { String($0.trainLoss) } ?? "?")); lower train.learning_rate (or train.clip_norm)")
         }
         return state
@@ -326,7 +326,9 @@ public final class Trainer {
             return TrainingState()
         }
         if let recorded = state.checkpointSHA256 {
-            guard let actual = try? SHA256Hex.file(atPath: weightsURL.path).hex else { return startOver("cannot be read") }
+            guard let actual = try? SHA256Hex.file(atPath: weightsURL.path).hex else {
+                return startOver(FileManager.default.fileExists(atPath: weightsURL.path) ? "cannot be read" : "is missing")
+            }
             guard actual == recorded else { return startOver("is not the checkpoint state.json recorded (its SHA-256 differs: damaged since)") }
         }
         guard let written = try? SafeTensorsFile.read(from: weightsURL, atMost: Checkpoint.maximumBytes(model: model, trainingState: true)) else {
