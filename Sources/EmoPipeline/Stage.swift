@@ -35,6 +35,9 @@ public protocol Stage: Sendable {
     /// How many units of work a run would compute now (for `run --dry-run`), or nil where only
     /// running tells.
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int?
+    /// Work a run under `context.fingerprint` already did and will go on from (train: checkpoints of
+    /// folds stopped partway), said where the stage is not up to date; nil when there is none.
+    func progress(_ context: StageContext, parameters: Parameters) throws -> String?
     /// Refuses a combination of this stage's parameters with other stages' (stage → resolved) that
     /// can only fail when it runs; called once every stage's parameters are resolved, before anything runs.
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws
@@ -58,6 +61,7 @@ public extension Stage {
     func unreadNeeds(_ parameters: Parameters) -> Set<String> { [] }
     func externalChanges(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
+    func progress(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
     func checkBeforeRunning(_ parameters: ResolvedParameters) throws {}
     var resultScalars: [RunFile: [String]] { [:] }
@@ -67,6 +71,10 @@ public extension Stage {
 
     func plannedUnits(_ context: StageContext, resolved: ResolvedParameters) throws -> Int? {
         try plannedUnits(context, parameters: try typed(resolved))
+    }
+
+    func progress(_ context: StageContext, resolved: ResolvedParameters) throws -> String? {
+        try progress(context, parameters: try typed(resolved))
     }
 
     /// The pipeline file's, manifest's and command line's values over the defaults, decoded strictly.

@@ -113,10 +113,18 @@ extension PipelineRunner {
         guard let stage = stages[name], let resolved = parameters[name] else {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
         }
-        guard let state = try store.stageState(name) else {
-            return StageStatus(stage: name, state: .neverRun, reason: "has never completed")
+        // What a run would go on from, under the fingerprint it would run with now.
+        func progress() -> String {
+            let context = StageContext(runId: "status", manifest: manifest, workspace: workspace, store: store,
+                                       fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion, params: resolvedParams(name),
+                                                                inputs: (try? upstreamDigestsIfKnown(name, store: store)) ?? [:]),
+                                       forced: false, logger: Log.logger(name), cancellation: cancellation, worker: workspace.workerSlice)
+            return ((try? stage.progress(context, resolved: resolved)) ?? nil).map { "; " + $0 } ?? ""
         }
-        func stale(_ why: String) -> StageStatus { StageStatus(stage: name, state: .stale, reason: why) }
+        guard let state = try store.stageState(name) else {
+            return StageStatus(stage: name, state: .neverRun, reason: "has never completed" + progress())
+        }
+        func stale(_ why: String) -> StageStatus { StageStatus(stage: name, state: .stale, reason: why + progress()) }
         if state.codeVersion != stage.codeVersion {
             return stale("stage code changed (version \(state.codeVersion) → \(stage.codeVersion))")
         }

@@ -152,6 +152,20 @@ public struct TrainStage: Stage {
         case lost(String)
     }
 
+    /// Folds of this fingerprint stopped partway: a run resumes them from their checkpoints.
+    public func progress(_ context: StageContext, parameters: TrainParameters) throws -> String? {
+        let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).compactMap(Workspace.fold(folderName:)).sorted()
+        let partway = names.compactMap { fold -> String? in
+            let stateFile = folder.appendingPathComponent(Workspace.foldFolderName(fold)).appendingPathComponent(TrainingState.fileName)
+            guard let state = (try? RegularFile.read(stateFile.path)).flatMap({ try? TrainingState.decode($0) }),
+                  !state.finished, !state.epochs.isEmpty else { return nil }
+            return "fold \(fold) after epoch \(state.epochs.count)"
+        }
+        guard !partway.isEmpty else { return nil }
+        return "checkpoints of these parameters: \(partway.joined(separator: ", ")); a run resumes from them"
+    }
+
     static func condition(of foldFolder: URL, fold: Int, recorded: RecordedOutputs.Expected?) -> FoldCondition {
         let stateFile = foldFolder.appendingPathComponent(TrainingState.fileName)
         let state = (try? RegularFile.read(stateFile.path)).flatMap { try? TrainingState.decode($0) }

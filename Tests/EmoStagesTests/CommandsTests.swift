@@ -256,6 +256,11 @@ struct CommandsTests {
         let unpublished = try Data(contentsOf: URL(fileURLWithPath: published))
         try unpublished.prefix(unpublished.count / 2).write(to: URL(fileURLWithPath: fold + "/checkpoint-\(stopped.value.epochs.count + 1).safetensors"))
 
+        // status says where a run will go on from, not only that train never completed.
+        let partwayStatus = try TestSupport.run(TestSupport.emopipe, ["status", manifest, "--workdir", workdir])
+        #expect(partwayStatus.stdout.contains("checkpoints of these parameters: fold ")
+                && partwayStatus.stdout.contains("after epoch \(stopped.value.epochs.count); a run resumes from them"), "\(partwayStatus.stdout)")
+
         let resumed = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
         #expect(resumed.status == fixture.referenceStatus, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming after epoch \(stopped.value.epochs.count)"), "\(resumed.stderr)")
