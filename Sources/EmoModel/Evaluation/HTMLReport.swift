@@ -187,14 +187,9 @@ public enum HTMLReport {
     static func actorsSection(_ folds: [ActorFold]) -> String {
         guard !folds.isEmpty else { return "" }
         var h = "<section class=\"card\" id=\"actors\">\n<h2>Actors</h2>\n"
-        h += "<div class=\"scroll\"><table class=\"metrics\" id=\"actors-table\">\n<thead><tr><th>Fold</th>"
-        h += "<th class=\"text\">Test actors</th><th class=\"text\">Validation actors</th><th class=\"text\">Training actors</th>"
-        h += "</tr></thead>\n<tbody>\n"
-        for f in folds {
-            h += "<tr><td>\(f.index)</td><td class=\"text\">\(actorList(f.test))</td>"
-            h += "<td class=\"text\">\(actorList(f.validation))</td><td class=\"text\">\(actorList(f.train))</td></tr>\n"
-        }
-        h += "</tbody>\n</table></div>\n<p class=\"note\">Speaker-independent: no test or validation actor's clip "
+        h += table(id: "actors-table", columns: [("Fold", false), ("Test actors", true), ("Validation actors", true), ("Training actors", true)],
+                   rows: folds.map { ["\($0.index)", actorList($0.test), actorList($0.validation), actorList($0.train)] })
+        h += "<p class=\"note\">Speaker-independent: no test or validation actor's clip "
         h += "was trained on.</p>\n</section>\n"
         return h
     }
@@ -203,15 +198,20 @@ public enum HTMLReport {
         var h = "<section class=\"card\" id=\"unscored\">\n<h2>Test clips not scored (\(clips.count))</h2>\n"
         h += "<p class=\"note\">These clips of the test actors count in no figure above: a file that would feed the model "
         h += "failed at the stage named.</p>\n"
-        h += "<div class=\"scroll\"><table class=\"metrics compact\" id=\"unscored-table\">\n"
-        h += "<thead><tr><th class=\"text\">Clip</th><th>Actor</th><th>Fold</th><th class=\"text\">File</th>"
-        h += "<th class=\"text\">Stage</th><th class=\"text\">Reason</th></tr></thead>\n<tbody>\n"
-        for clip in clips {
-            h += "<tr><td class=\"text\">\(esc(clip.clip))</td><td>\(clip.actor)</td><td>\(clip.fold)</td>"
-            h += "<td class=\"text\">\(esc(clip.path))</td><td class=\"text\">\(esc(clip.stage))</td>"
-            h += "<td class=\"text\">\(esc(clip.reason))</td></tr>\n"
-        }
-        return h + "</tbody>\n</table></div>\n</section>\n"
+        h += table(id: "unscored-table", compact: true,
+                   columns: [("Clip", true), ("Actor", false), ("Fold", false), ("File", true), ("Stage", true), ("Reason", true)],
+                   rows: clips.map { [esc($0.clip), "\($0.actor)", "\($0.fold)", esc($0.path), esc($0.stage), esc($0.reason)] })
+        return h + "</section>\n"
+    }
+
+    /// A scrolling table: `columns` (title, whether it holds text rather than numbers), `rows` of cells
+    /// already escaped.
+    static func table(id: String, compact: Bool = false, columns: [(title: String, text: Bool)], rows: [[String]]) -> String {
+        func cell(_ tag: String, _ content: String, _ text: Bool) -> String { "<\(tag)\(text ? " class=\"text\"" : "")>\(content)</\(tag)>" }
+        var h = "<div class=\"scroll\"><table class=\"metrics\(compact ? " compact" : "")\" id=\"\(id)\">\n<thead><tr>"
+        h += columns.map { cell("th", $0.title, $0.text) }.joined() + "</tr></thead>\n<tbody>\n"
+        for row in rows { h += "<tr>" + zip(row, columns).map { cell("td", $0, $1.text) }.joined() + "</tr>\n" }
+        return h + "</tbody>\n</table></div>\n"
     }
 
     static func misclassifiedSection(_ table: PredictionTable) -> String {
