@@ -42,9 +42,20 @@ public struct RunSummary: Sendable {
     /// and listing, so only comparisons and --json ask for them.
     public enum Depth: Sendable { case headline, full }
 
+    /// A run id, its folder's path, or the start of an id that only one run has (as `emopipe runs` lists them).
+    static func resolvedRunId(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> String {
+        let id = Workspace.runId(reference: reference)
+        guard !id.isEmpty, try store.read({ try RunRecord.fetchOne($0, key: id) }) == nil else { return id }
+        let matching = try store.read { try String.fetchAll($0, sql: "SELECT id FROM run WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id",
+                                                             arguments: [id]) }
+        guard matching.count > 1 else { return matching.first ?? id }
+        throw PipelineError.invalidFile("run '\(reference)' is the start of \(matching.count) runs' ids (\(matching.prefix(3).joined(separator: ", "))"
+            + "\(matching.count > 3 ? ", ..." : "")) in \(workspace.databasePath): give more of it")
+    }
+
     public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace,
                             depth: Depth = .full) throws -> RunSummary {
-        let id = Workspace.runId(reference: reference)
+        let id = try resolvedRunId(reference, store: store, workspace: workspace)
         guard var record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
             throw PipelineError.invalidFile("no run '\(reference)' in \(workspace.databasePath) (see `emopipe runs`)")
         }

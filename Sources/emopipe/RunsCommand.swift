@@ -125,7 +125,7 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "Show what differs between two runs: parameters, data, code and environment, stage outputs, metrics.",
         discussion: Help.reflow("""
-        RUN is a run id (a folder under WORKDIR/runs) or a path to it. Only differing fields are shown
+        RUN is a run id (a folder under WORKDIR/runs), the start of one only one run has, or a path to it. Only differing fields are shown
         unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}; a and b are parameters as
         typed (as `params --json` gives them), numbers for metrics (whole ones for counts), text for the
         rest, null where a run has none.
@@ -246,7 +246,7 @@ struct ReproduceCommand: ParsableCommand {
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
 
-    @Argument(help: ArgumentHelp("The run to reproduce (id or path).", valueName: "run"))
+    @Argument(help: ArgumentHelp("The run to reproduce: its id, the start of it, or its folder's path.", valueName: "run"))
     var reference: String
 
     @Option(help: "The empty work directory to reproduce in.")

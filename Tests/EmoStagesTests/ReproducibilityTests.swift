@@ -199,6 +199,13 @@ struct ReproducibilityTests {
         // A parameter set to null (fmax: up to Nyquist) is shown as null, not as the mark of a value a run lacks.
         let table = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--all"]).stdout
         #expect(table.contains("audio.fmax: a null | b null"), "\(table)")
+        // Ids as far as they are unique will do; the start of several ids is refused, naming them.
+        let short = try TestSupport.run(TestSupport.emopipe, ["diff", String(runs[1].dropLast()), String(runs[0].dropLast()), "--workdir", workdir])
+        #expect(short.status == 0 && short.stdout.hasPrefix("a = \(runs[1])\nb = \(runs[0])"), "\(short.stdout) \(short.stderr)")
+        let common = String(zip(runs[0], runs[1]).prefix { $0 == $1 }.map(\.0))
+        let ambiguous = try TestSupport.run(TestSupport.emopipe, ["diff", common, runs[0], "--workdir", workdir])
+        #expect(ambiguous.status == ExitStatus.usage && ambiguous.stderr.contains("is the start of ") && ambiguous.stderr.contains("runs' ids")
+                && ambiguous.stderr.contains(runs[0]) && ambiguous.stderr.contains(runs[1]), "\(ambiguous.stderr)")
         // Metrics are numbers, as in metrics.json (a count a whole one); a metric a run lacks is null.
         let metricsA = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: workdir + "/runs/\(runs[1])/metrics.json"))) as? [String: Any])
