@@ -172,6 +172,11 @@ struct CommandLineEdgesTests {
         let shown = try Self.emopipe(["show", String(sha.prefix(4)).uppercased()], workdir: workdir)
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("sha256   \(sha)"), "\(shown.stdout)")
+        // The same file through a link to the data root is the recorded source.
+        let link = try TestSupport.temporaryFolder("linked-root") + "/data"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: data)
+        let linked = try Self.emopipe(["show", link + String(unique.path.dropFirst(data.count))], workdir: workdir)
+        #expect(linked.status == 0 && linked.stdout.contains("source   \(unique.path)"), "\(linked.stdout) \(linked.stderr)")
 
         // Another content starting with the same five digits makes that prefix ambiguous.
         let prefix = String(sha.prefix(5))
