@@ -402,7 +402,7 @@ struct CacheCommand: ParsableCommand {
             discussion: Help.reflow("""
             Keeps the records of every cache key (stage and parameters) a recorded run used (so switching a
             parameter back finds its cache), plus those the manifest needs now. --current-only keeps only
-            what the manifest needs now. Always removed: records of sources marked removed (or whose content
+            what the manifest needs now (what a run of it reads: no face crops for a speech-only model). Always removed: records of sources marked removed (or whose content
             changed), shards none of whose records is in use, partial files a crash left, and checkpoint
             folders `run --force` set aside (cache/train/<stage fingerprint>.superseded-<run id>). Shards left
             part-used are rewritten with their live records (bytes unchanged). Refused in a sweep worker's
@@ -435,7 +435,8 @@ struct CacheCommand: ParsableCommand {
                 let lock = dryRun ? nil : try workDirectoryOptions.workspace.lock(holder: "emopipe cache gc (pid \(getpid()))")
                 defer { lock?.release() }
                 var keep: [String: Set<String>] = currentOnly ? [:] : try store.parametersFingerprintsUsed()
-                for stage in runner.pipeline.stageNames { keep[stage, default: []].insert(try runner.parametersFingerprint(stage)) }
+                // What a run of the manifest reads now: not faces for a speech-only model (a run leaves that stage out).
+                for stage in try runner.stagesOfAWholeRun() { keep[stage, default: []].insert(try runner.parametersFingerprint(stage)) }
                 let live = Set(try store.allSources().filter { $0.status != .removed }.compactMap(\.sha256))
                 let plan = try cache.planGarbage(keep: keep, liveKeys: live)
                 let done = dryRun ? plan : try cache.collectGarbage(plan)

@@ -306,6 +306,11 @@ struct TrainEvaluateTests {
         let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + options)
         #expect(again.status == 0 && again.stderr.contains("train: up to date") && again.stderr.contains("faces: left out"),
                 "new face crops change nothing a speech-only model read: \(again.stderr)")
+        // What the manifest needs now holds no face crops: gc --current-only would remove them.
+        let gc = try TestSupport.run(TestSupport.emopipe, ["cache", "gc", manifest, "--current-only", "--dry-run", "--json"] + options)
+        let listing = try #require(try JSONSerialization.jsonObject(with: Data(gc.stdout.utf8)) as? [String: Any], "\(gc.stderr)")
+        #expect((listing["kept"] as? [String: Any])?["faces"] == nil && (listing["kept"] as? [String: Any])?["audio"] != nil, "\(listing)")
+        #expect((listing["removed"] as? [[String: Any]] ?? []).contains { $0["stage"] as? String == "faces" && $0["records"] as? Int == 1 }, "\(listing)")
         let speechPlan = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--dry-run"] + options)
         #expect(!speechPlan.stdout.contains("faces") && speechPlan.stderr.contains("faces: left out"), "the plan says so too: \(speechPlan)")
         let plan = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--dry-run", "--workdir", folder + "/work",
