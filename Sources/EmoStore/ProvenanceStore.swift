@@ -233,7 +233,10 @@ public final class ProvenanceStore: @unchecked Sendable {
         do {
             return try pool.write(body)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
-            throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "\(error.resultCode)") "
+            // SQLite's "disk I/O error" for a refused write does not say why; the likely causes are named.
+            let causes = error.extendedResultCode == .SQLITE_IOERR_WRITE || error.extendedResultCode == .SQLITE_IOERR_FSYNC
+                ? " (a full disk, a file-size limit such as `ulimit -f`, a quota, or the disk itself)" : ""
+            throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "\(error.resultCode)")\(causes) "
                               + "(SQLite error \(error.extendedResultCode.rawValue)); the transaction was rolled back")
         } catch let error as DatabaseError where DatabaseFile.isDamage(error) {
             throw damaged(error)
