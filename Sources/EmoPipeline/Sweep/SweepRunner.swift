@@ -241,6 +241,14 @@ public final class SweepRunner {
         switch spec.strategy {
         case .grid, .random:
             for trial in myTrials { try ensure(trial, epochs: nil, state: &state, command: command) }
+            // Data that changed while the sweep ran made its first trials another basis than its last:
+            // those run once more, so the ranking compares trials on the same data.
+            let current = try withoutStaleResults(state, data: try dataDigest(), saying: log)
+            if current.attempts.count < state.attempts.count {
+                state = current
+                try saveState(state)
+                for trial in myTrials { try ensure(trial, epochs: nil, state: &state, command: command) }
+            }
         case .halving:
             var candidates = trials.map(\.index)
             let rungs = spec.halving?.budgets ?? []
@@ -248,6 +256,13 @@ public final class SweepRunner {
                 log("halving: \(candidates.count) trial(s) at \(budget) epoch(s)")
                 for index in candidates { try ensure(trials[index], epochs: budget, state: &state, command: command) }
                 if rung < rungs.count - 1 { candidates = survivors(of: candidates, epochs: budget, state: state) }
+            }
+            let current = try withoutStaleResults(state, data: try dataDigest(), saying: { _ in })
+            if current.attempts.count < state.attempts.count {
+                log("the data changed while the sweep ran: \(state.attempts.count - current.attempts.count) result(s) rest on the earlier data; "
+                    + "run the sweep again to redo them (the leaderboard leaves them out)")
+                state = current
+                try saveState(state)
             }
         }
         let board = leaderboard(state)
