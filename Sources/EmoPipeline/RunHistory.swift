@@ -45,7 +45,18 @@ public struct RunSummary: Sendable {
     /// A run id, its folder's path, or the start of an id that only one run has (as `emopipe runs` lists them).
     static func resolvedRunId(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> String {
         let id = Workspace.runId(reference: reference)
+        // A path names one folder: one that is not there (nor this work directory's folder of a run whose
+        // results were removed) is a mistyped path, not the run its last part happens to name.
+        if reference.contains("/"), !FileManager.default.fileExists(atPath: reference),
+           URL(fileURLWithPath: reference).standardizedFileURL.path != URL(fileURLWithPath: workspace.runFolder(id)).standardizedFileURL.path {
+            throw PipelineError.invalidFile("\(reference.echoed): no run folder there")
+        }
         guard !id.isEmpty, try store.read({ try RunRecord.fetchOne($0, key: id) }) == nil else { return id }
+        // A path names one folder: an existing one this database does not record is no run here.
+        if reference.contains("/") {
+            let there = FileManager.default.fileExists(atPath: reference) ? "a folder" : "no run folder there"
+            throw PipelineError.invalidFile("\(reference.echoed): \(there), and \(workspace.databasePath) records no run '\(id.echoed)'")
+        }
         let matching = try store.read { try String.fetchAll($0, sql: "SELECT id FROM run WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id",
                                                              arguments: [id]) }
         guard matching.count > 1 else { return matching.first ?? id }

@@ -265,12 +265,13 @@ struct ReproduceCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let store = try workDirectoryOptions.openStore()
-            let original = try RunSummary.load(reference, store: store, workspace: workDirectoryOptions.workspace)
+            // A path to a run folder of another work directory is read from that one, as `diff` reads it.
+            let (store, home) = try DiffCommand.workDirectory(of: reference, default: (try workDirectoryOptions.openStore(), workDirectoryOptions.workspace))
+            let original = try RunSummary.load(reference, store: store, workspace: home)
             // Said before minutes of work, not as every result DIFFERING after them.
             let reproduction = Reproduction(original: original)
             try reproduction.requireFinished()
-            if let gone = original.missingResultFolders(in: workDirectoryOptions.workspace).first {
+            if let gone = original.missingResultFolders(in: home).first {
                 throw EmoError.io(path: gone, reason: "the folder of run \(original.id)'s results is gone, so there is nothing to compare "
                                   + "a reproduction with (`emopipe runs` still lists what was recorded of it)")
             }

@@ -551,6 +551,9 @@ struct CommandLineUsageTests {
         let reproId = try #require((reproRuns as? [[String: Any]])?.first?["id"] as? String)
         let diff = try Self.emopipe(["diff", id, folder + "/repro/runs/" + reproId, "--workdir", folder + "/work"])
         #expect(diff.status == 0 && diff.stdout.contains("a = \(id)\nb = \(reproId)"), "\(diff.stdout) \(diff.stderr)")
+        // reproduce reads it from there too.
+        let again = try Self.emopipe(["reproduce", folder + "/repro/runs/" + reproId, "--workdir", folder + "/work", "--into", folder + "/repro2"])
+        #expect(again.status == 0 && again.stderr.contains("reproducing run \(reproId)"), "\(again.stdout) \(again.stderr)")
         // A plain run of the edited pipeline does use the new default: only reproduce replays the record.
         let params = try Self.emopipe(["params", manifest, "--json"])
         #expect(params.stdout.contains("\"key\":\"n_mels\",\"origin\":\"pipeline\",\"stage\":\"audio\",\"value\":32"), "\(params.stdout.prefix(400))")

@@ -202,6 +202,9 @@ struct ReproducibilityTests {
         // Ids as far as they are unique will do; the start of several ids is refused, naming them.
         let short = try TestSupport.run(TestSupport.emopipe, ["diff", String(runs[1].dropLast()), String(runs[0].dropLast()), "--workdir", workdir])
         #expect(short.status == 0 && short.stdout.hasPrefix("a = \(runs[1])\nb = \(runs[0])"), "\(short.stdout) \(short.stderr)")
+        // A mistyped path is no run, even when its last part names one.
+        let mistyped = try TestSupport.run(TestSupport.emopipe, ["diff", "/nonexistent/typo/" + runs[1], runs[0], "--workdir", workdir])
+        #expect(mistyped.status == ExitStatus.usage && mistyped.stderr.contains("/nonexistent/typo/\(runs[1]): no run folder there"), "\(mistyped.stderr)")
         let common = String(zip(runs[0], runs[1]).prefix { $0 == $1 }.map(\.0))
         let ambiguous = try TestSupport.run(TestSupport.emopipe, ["diff", common, runs[0], "--workdir", workdir])
         #expect(ambiguous.status == ExitStatus.usage && ambiguous.stderr.contains("is the start of ") && ambiguous.stderr.contains("runs' ids")

@@ -158,6 +158,13 @@ struct SweepTests {
         #expect(unchanged.status == 0 && unchanged.stderr.contains("trial 0: finished before") && unchanged.stderr.contains("trial 1: finished before")
                 && !unchanged.stderr.contains("train: running"), "\(unchanged.stderr)")
 
+        // A test file that fails now changes no working file, yet metrics.json lists it: the trials run again.
+        let test = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_01").sorted().first)
+        try FileManager.default.removeItem(atPath: data + "/Actor_01/" + test)
+        try Data("not audio".utf8).write(to: URL(fileURLWithPath: data + "/Actor_01/" + test))
+        let failing = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])
+        #expect(failing.stderr.contains("trial 0: finished before (run ") && failing.stderr.contains("than now: runs again"), "\(failing.stderr)")
+
         let training = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_03").sorted().first)
         try FileManager.default.removeItem(atPath: data + "/Actor_03/" + training)
         let resumed = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])

@@ -362,10 +362,14 @@ public final class SweepRunner {
         return String(SHA256Hex.of((lines + ["data " + data]).joined(separator: "\n")).prefix(16))
     }
 
-    /// Ingest's output digest as recorded now ("" before the first run).
+    /// The data as recorded now ("" before the first run): ingest's output digest, which follows the files
+    /// that work, and the files that failed with their reasons (evaluate lists a test clip's failure in
+    /// metrics.json, so a failure that changes changes a result).
     func dataDigest() throws -> String {
         guard FileManager.default.fileExists(atPath: workspace.databasePath) else { return "" }
-        return try workspace.openStore(.readOnly).stageState(.ingest)?.outputDigest ?? ""
+        let store = try workspace.openStore(.readOnly)
+        let failed = try store.sources(status: .failed).map { "\($0.path)\t\($0.reason ?? "")" }
+        return (try store.stageState(.ingest)?.outputDigest ?? "") + " " + SHA256Hex.of(failed.joined(separator: "\n"))
     }
 
     /// `state` without the finished results whose basis is not the one their trial would have now (the
