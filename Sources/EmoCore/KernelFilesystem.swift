@@ -20,9 +20,8 @@ public enum KernelFilesystem {
     /// their own devices, or a path below them (/sys/fs/cgroup and the like are mounts of their own).
     public static func holds(path: String, _ info: stat) -> Bool {
         if devices.contains(UInt64(info.st_dev)) { return true }
-        guard let resolved = realpath(path, nil) else { return false }
-        defer { free(resolved) }
-        return isBelowKernelMount(String(cString: resolved))
+        guard let resolved = ResolvedPath.existing(path) else { return false }
+        return isBelowKernelMount(resolved)
     }
 
     /// Whether `path` (followed through links) is on /proc or /sys.

@@ -17,6 +17,13 @@ public enum ResolvedPath {
     /// a relative path when the current folder is gone (deleted): it leads nowhere.
     public static func of(_ path: String) -> String? { resolve(path) { _, _ in } }
 
+    /// `path` with every link resolved, when it leads to something that exists (realpath(3)); else nil.
+    public static func existing(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// Resolves `path` one name at a time, as the kernel does: a link is followed where it stands, so
     /// `link/..` is the folder above the link's target, not the folder holding the link. `visit` sees
     /// every place reached on the way that exists (links included), with its `lstat`. A name that does

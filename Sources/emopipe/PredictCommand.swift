@@ -221,9 +221,7 @@ struct PredictCommand: ParsableCommand {
             // A run folder of this work directory must hold the files its export recorded; a folder
             // elsewhere (copied, or another work directory's) is not judged against this one's rows.
             let workspace = workDirectoryOptions.workspace
-            if workspace.exists, let resolved = realpath(folder, nil), let runs = realpath(workspace.runsRoot, nil) {
-                defer { free(resolved); free(runs) }
-                let (runFolder, runsRoot) = (String(cString: resolved), String(cString: runs))
+            if workspace.exists, let runFolder = ResolvedPath.existing(folder), let runsRoot = ResolvedPath.existing(workspace.runsRoot) {
                 if (runFolder as NSString).deletingLastPathComponent == runsRoot {
                     let store = try workspace.openStore(.readOnly)
                     try Self.pointToTheExport(runFolder: runFolder, store: store)

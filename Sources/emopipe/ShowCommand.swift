@@ -46,9 +46,9 @@ struct ShowCommand: ParsableCommand {
         let absolute = URL(fileURLWithPath: query).standardizedFileURL.path
         if let byPath = try store.source(path: absolute) { return [byPath] }
         // The same file by another name: through a link to the data root (or the root's own link undone).
-        if let real = Self.realPath(absolute) {
+        if let real = ResolvedPath.existing(absolute) {
             if let byRealPath = try store.source(path: real) { return [byRealPath] }
-            if let same = try store.sources().first(where: { Self.realPath($0.path) == real }) { return [same] }
+            if let same = try store.sources().first(where: { ResolvedPath.existing($0.path) == real }) { return [same] }
         }
         // A query with a folder or an extension in it means a path, and that path is not recorded.
         guard !query.contains("/"), !query.contains(".") else { return [] }
@@ -67,13 +67,6 @@ struct ShowCommand: ParsableCommand {
             throw UsageError("SHA-256 prefix '\(query)' is ambiguous: \(contents.count) contents start with it; give more digits\n\(candidates)")
         }
         return matches
-    }
-
-    /// The path with every link resolved, or nil when it does not lead to a file.
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 
     private func describe(_ s: SourceRecord, store: ProvenanceStore) throws {

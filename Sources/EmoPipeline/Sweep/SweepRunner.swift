@@ -351,10 +351,7 @@ public final class SweepRunner {
     /// speech-only sweep) is not part of it.
     func basis(of trial: SweepTrial, epochs: Int?, data: String) throws -> String {
         let runner = try runner(for: trial, epochs: epochs)
-        var read: Set<String> = [], pending = [Self.scoringStage]
-        while let stage = pending.popLast() {
-            if read.insert(stage).inserted { pending += runner.reads(stage) }
-        }
+        let read = runner.readClosure(of: [Self.scoringStage])
         let code = Dictionary(stages.map { ($0.name, $0.codeVersion) }, uniquingKeysWith: { a, _ in a })
         let lines = pipeline.stageNames.filter(read.contains).map { name in
             "\(name)\t\(code[name] ?? "?")\t\(ParamValue.object(runner.resolvedParams(name)).canonicalJSON)"
