@@ -147,8 +147,7 @@ public struct EvaluateStage: Stage {
                         ablationPredictions[ablation, default: []] += try classifier.clipProbabilities(masked).map(Inference.argmax)
                     }
                 }
-                if epochs.isEmpty, let state = try? TrainingState.decode(
-                    RegularFile.read(foldFolder.appendingPathComponent(TrainingState.fileName).path)) {
+                if epochs.isEmpty, let state = TrainingState.read(inFolder: foldFolder) {
                     epochs = state.epochs
                     keptEpoch = (state.bestEpoch, trained.training.selectionWindow ?? 1, trained.training.selection ?? .weightedF1)
                 }

@@ -157,8 +157,7 @@ public struct TrainStage: Stage {
         let folder = Self.folder(context.workspace, fingerprint: context.fingerprint.full)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).compactMap(Workspace.fold(folderName:)).sorted()
         let partway = names.compactMap { fold -> String? in
-            let stateFile = folder.appendingPathComponent(Workspace.foldFolderName(fold)).appendingPathComponent(TrainingState.fileName)
-            guard let state = (try? RegularFile.read(stateFile.path)).flatMap({ try? TrainingState.decode($0) }),
+            guard let state = TrainingState.read(inFolder: folder.appendingPathComponent(Workspace.foldFolderName(fold))),
                   !state.finished, !state.epochs.isEmpty else { return nil }
             return "fold \(fold) after epoch \(state.epochs.count)"
         }
@@ -167,8 +166,7 @@ public struct TrainStage: Stage {
     }
 
     static func condition(of foldFolder: URL, fold: Int, recorded: RecordedOutputs.Expected?) -> FoldCondition {
-        let stateFile = foldFolder.appendingPathComponent(TrainingState.fileName)
-        let state = (try? RegularFile.read(stateFile.path)).flatMap { try? TrainingState.decode($0) }
+        let state = TrainingState.read(inFolder: foldFolder)
         if let state, state.finished, state.bestEpoch < 0 {
             return .partway("fold \(fold) diverged: none of its \(state.epochs.count) epochs left finite weights; a run fails the same way "
                             + "until the settings change (a lower train.learning_rate)")

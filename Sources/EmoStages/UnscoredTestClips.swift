@@ -23,6 +23,8 @@ enum UnscoredTestClips {
             }
             .sorted { ($0.rank, $0.source.path) < ($1.rank, $1.source.path) }
         let planned = Dictionary(plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
+        // Sorted best first: the first file of each clip is the one named.
+        let bestFailed = Dictionary(failedFiles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var found: [UnscoredClip] = []
         for fold in folds {
             let testing = Set(fold.test)
@@ -35,7 +37,7 @@ enum UnscoredTestClips {
                 if let failure = planned[id].flatMap(inputs.failure(of:)) {
                     found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
                                               stage: failure.stage.rawValue, reason: failure.reason))
-                } else if let file = failedFiles.first(where: { $0.id == id }) {
+                } else if let file = bestFailed[id] {
                     found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: file.source.path,
                                               stage: StageName.ingest.rawValue, reason: file.source.reason ?? "failed"))
                 }
@@ -80,6 +82,8 @@ enum UnscoredTestClips {
     /// The feature stages the model reads, under the parameters they last completed with.
     private struct FeatureInputs {
         let stages: [(stage: StageName, failures: [String: String])]
+        /// The modality codes the model reads, best first.
+        let order: [Int]
 
         init(_ context: StageContext, modalities: [ModelConfig.Modality]) throws {
             stages = try modalities.map { modality in
@@ -88,13 +92,11 @@ enum UnscoredTestClips {
                 let failures = try context.store.failures(stage: stage.rawValue).filter { $0.fingerprint == fingerprint }
                 return (stage, Dictionary(failures.map { ($0.sha256, $0.reason) }, uniquingKeysWith: { a, _ in a }))
             }
+            order = stages.flatMap { $0.stage == .audio ? ClipCatalog.speechOrder : ClipCatalog.videoOrder }
         }
 
         /// Where a file of this RAVDESS modality code ranks among those the model can read (nil: it reads none).
-        func rank(modality: Int) -> Int? {
-            let orders = stages.map { $0.stage == .audio ? ClipCatalog.speechOrder : ClipCatalog.videoOrder }
-            return Array(orders.joined()).firstIndex(of: modality)
-        }
+        func rank(modality: Int) -> Int? { order.firstIndex(of: modality) }
 
         /// Why a planned clip has no features: its first input's recorded failure, else the stage not
         /// being up to date for it. Nil for a clip with no file any input reads (a video-only clip under an audio model).

@@ -23,6 +23,11 @@ struct CacheCommand: ParsableCommand {
     /// gc and verify change what they find: in a sweep worker's work directory, the feature caches
     /// are links to the main one's, whose files a worker must never remove or drop.
     static func refuseInSweepWorker(_ workspace: Workspace, command: String) throws {
+        if let main = SweepWorker.mainWorkspace(of: workspace) {
+            throw PipelineError.invalidFile("\(workspace.root.shownPath) is a sweep worker's work directory: its feature caches are the main "
+                + "work directory's (\(main.root.shownPath)), linked; run `emopipe \(command) --workdir \(main.root.shownPath)` there "
+                + "(a worker's directory goes whole, with rm -r, once `emopipe merge` has folded its runs back)")
+        }
         // A worker killed while it was made has its links but not yet its marker: a cache folder linked to
         // another work directory's cache is enough. (A link to a folder elsewhere, a bigger disk, is the user's.)
         let linked = ((try? FileManager.default.contentsOfDirectory(atPath: workspace.cacheRoot)) ?? []).sorted().first { name in
@@ -32,14 +37,10 @@ struct CacheCommand: ParsableCommand {
             return cache.lastPathComponent == Workspace.cacheFolderName && owner.root != workspace.root
                 && FileManager.default.fileExists(atPath: owner.databasePath)
         }
-        if SweepWorker.mainWorkspace(of: workspace) == nil, let linked {
+        if let linked {
             throw PipelineError.invalidFile("\(workspace.cacheRoot.shownPath)/\(linked.shownPath) is a link to another work directory's cache "
                 + "(as a sweep worker's feature caches are): `emopipe \(command)` would act on that cache; run it in the work directory that holds it")
         }
-        guard let main = SweepWorker.mainWorkspace(of: workspace) else { return }
-        throw PipelineError.invalidFile("\(workspace.root.shownPath) is a sweep worker's work directory: its feature caches are the main "
-            + "work directory's (\(main.root.shownPath)), linked; run `emopipe \(command) --workdir \(main.root.shownPath)` there "
-            + "(a worker's directory goes whole, with rm -r, once `emopipe merge` has folded its runs back)")
     }
 
     /// Damage met while reading the main cache's records, with how `cache verify` repairs it.

@@ -92,6 +92,11 @@ public struct TrainingState: Codable, Equatable, Sendable {
         checkpointSHA256 = try fields.decodeIfPresent(String.self, forKey: .checkpointSHA256)
     }
 
+    /// A fold folder's `state.json`, or nil when it is missing or unreadable.
+    public static func read(inFolder folder: URL) -> TrainingState? {
+        (try? RegularFile.read(folder.appendingPathComponent(fileName).path)).flatMap { try? decode($0) }
+    }
+
     /// Reads `state.json` (non-finite losses are written as "NaN"/"Infinity").
     public static func decode(_ data: Data) throws -> TrainingState {
         let decoder = JSONDecoder()
@@ -214,13 +219,14 @@ public final class Trainer {
                        validated, record.learningRate, record.seconds, Self.remaining(state.epochs, of: config.epochs)))
             let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: selection)
             // Weights holding a NaN or an infinity are never kept: they score nothing.
-            if withKeptWeights({ Self.allFinite(model) }),
-               Self.keeps(score, over: state.bestScore, diverged: validating && !valLoss.isFinite, keptAny: state.bestEpoch >= 0) {
+            if Self.keeps(score, over: state.bestScore, diverged: validating && !valLoss.isFinite, keptAny: state.bestEpoch >= 0),
+               try withKeptWeights({
+                   guard Self.allFinite(model) else { return false }
+                   try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
+                   return true
+               }) {
                 state.bestScore = score
                 state.bestEpoch = record.epoch
-                try withKeptWeights {
-                    try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
-                }
             }
             epoch += 1
             if record.epoch - state.bestEpoch >= config.patience {
@@ -315,9 +321,7 @@ public final class Trainer {
     }
 
     private func resume(from folder: URL) throws -> TrainingState {
-        let stateURL = folder.appendingPathComponent(TrainingState.fileName)
-        guard let data = try? RegularFile.read(stateURL.path),
-              let state = try? TrainingState.decode(data) else { return TrainingState() }
+        guard let state = TrainingState.read(inFolder: folder) else { return TrainingState() }
         let weightsURL = folder.appendingPathComponent(Self.checkpointName(afterEpochs: state.epochs.count))
         // Weights the state does not describe (missing or damaged): start over rather than load them
         // (the model must keep its initial values), and say so.

@@ -218,10 +218,10 @@ public final class SweepRunner {
         // The text of the manifest is the sweep's id; the pipeline file, the stages' code and the data may have
         // changed since trials finished: such trials run again rather than be ranked beside the others.
         // Ingest runs first (a run of its own) only when the data root changed since it last did.
+        let plain = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation,
+                                       libraries: libraries, pipeline: pipeline)
         if worker == nil, state.attempts.contains(where: { $0.status == .done }), pipeline.stageNames.contains(StageName.ingest.rawValue) {
             try cancellation.check()
-            let plain = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, cancellation: cancellation,
-                                           libraries: libraries, pipeline: pipeline)
             if try plain.stageStatus(StageName.ingest.rawValue).state != .upToDate {
                 _ = try plain.run(RunSelection(targets: [StageName.ingest.rawValue]), command: command + " # the data, before resuming")
             }
@@ -229,8 +229,7 @@ public final class SweepRunner {
         state = try withoutStaleResults(state, data: try dataDigest(), saying: log)
         try saveState(state)
         if pipeline.stageNames.contains(StageName.split.rawValue),
-           let testFold = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, libraries: libraries, pipeline: pipeline)
-            .resolvedParams(StageName.split.rawValue)["test_fold"], testFold != .string("all") {
+           let testFold = plain.resolvedParams(StageName.split.rawValue)["test_fold"], testFold != .string("all") {
             log("note: trials are ranked on one split's test actors, so the best trial's \(spec.metric) there is optimistic; "
                 + "cross-validate (split.test_fold: all) to choose, and score the choice on actors no choice was made on")
         }
