@@ -54,7 +54,9 @@ public struct RunSummary: Sendable {
         guard !id.isEmpty, try store.read({ try RunRecord.fetchOne($0, key: id) }) == nil else { return id }
         // A path names one folder: an existing one this database does not record is no run here.
         if reference.contains("/") {
-            let there = FileManager.default.fileExists(atPath: reference) ? "a folder" : "no run folder there"
+            var isFolder: ObjCBool = false
+            let there = FileManager.default.fileExists(atPath: reference, isDirectory: &isFolder)
+                ? (isFolder.boolValue ? "a folder" : "a file, not a run folder") : "no run folder there"
             throw PipelineError.invalidFile("\(reference.echoed): \(there), and \(workspace.databasePath) records no run '\(id.echoed)'")
         }
         let matching = try store.read { try String.fetchAll($0, sql: "SELECT id FROM run WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id",

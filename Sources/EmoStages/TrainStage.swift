@@ -159,6 +159,10 @@ public struct TrainStage: Stage {
         let partway = names.compactMap { fold -> String? in
             guard let state = TrainingState.read(inFolder: folder.appendingPathComponent(Workspace.foldFolderName(fold))),
                   !state.finished, !state.epochs.isEmpty else { return nil }
+            // Only a checkpoint the run would take: there, and the bytes its state recorded.
+            let checkpoint = folder.appendingPathComponent(Workspace.foldFolderName(fold))
+                .appendingPathComponent(Trainer.checkpointName(afterEpochs: state.epochs.count)).path
+            guard let bytes = try? SHA256Hex.file(atPath: checkpoint).hex, state.checkpointSHA256.map({ $0 == bytes }) ?? true else { return nil }
             return "fold \(fold) after epoch \(state.epochs.count)"
         }
         guard !partway.isEmpty else { return nil }

@@ -35,6 +35,23 @@ struct TrainerCheckpointTests {
         #expect(try WeightAverageTests.keptWeights(damaged) == WeightAverageTests.keptWeights(whole), "started over, it trains what a whole run trains")
     }
 
+    /// A state file that cannot be read is said, and the fold starts over (as a whole run trains it).
+    @Test func anUnreadableStateFileIsSaidAndTheFoldStartsOver() throws {
+        let whole = URL(fileURLWithPath: try TestSupport.temporaryFolder("state-whole")).appendingPathComponent("fold-0")
+        try WeightAverageTests.fit(WeightAverageTests.trainer(averaging: nil), folder: whole)
+        let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("state-garbage")).appendingPathComponent("fold-0")
+        let first = WeightAverageTests.trainer(averaging: nil)
+        WeightAverageTests.stopInSecondEpoch(first)
+        #expect(throws: TrainingStopped.self) { try WeightAverageTests.fit(first, folder: folder) }
+        try Data("garbage{".utf8).write(to: folder.appendingPathComponent(TrainingState.fileName))
+        let resumed = WeightAverageTests.trainer(averaging: nil)
+        var said: [String] = []
+        resumed.log = { said.append($0) }
+        try WeightAverageTests.fit(resumed, folder: folder)
+        #expect(said.contains { $0.hasSuffix("state.json cannot be read as a training state: training starts over from epoch 1") }, "\(said)")
+        #expect(try WeightAverageTests.keptWeights(folder) == WeightAverageTests.keptWeights(whole))
+    }
+
     @Test func aTrainingWhoseWeightsAreNeverFiniteFailsRatherThanKeepingThem() throws {
         let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("diverged")).appendingPathComponent("fold-0")
         let train = TrainedModelTests.samples(12, seed: 1)

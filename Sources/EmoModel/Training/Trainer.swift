@@ -301,7 +301,7 @@ public final class Trainer {
 
     /// The weights file a checkpoint's state describes, named by its epoch count: a kill while the next
     /// checkpoint is written leaves the previous weights and state together.
-    static func checkpointName(afterEpochs epochs: Int) -> String { "checkpoint-\(epochs).safetensors" }
+    public static func checkpointName(afterEpochs epochs: Int) -> String { "checkpoint-\(epochs).safetensors" }
 
     /// Writes the weights, then the state that goes with it, then removes older checkpoints.
     private func publish(_ checkpoint: SafeTensorsFile, state: TrainingState, folder: URL) throws {
@@ -321,7 +321,12 @@ public final class Trainer {
     }
 
     private func resume(from folder: URL) throws -> TrainingState {
-        guard let state = TrainingState.read(inFolder: folder) else { return TrainingState() }
+        guard let state = TrainingState.read(inFolder: folder) else {
+            if FileManager.default.fileExists(atPath: folder.appendingPathComponent(TrainingState.fileName).path) {
+                log("\(folder.appendingPathComponent(TrainingState.fileName).path) cannot be read as a training state: training starts over from epoch 1")
+            }
+            return TrainingState()
+        }
         let weightsURL = folder.appendingPathComponent(Self.checkpointName(afterEpochs: state.epochs.count))
         // Weights the state does not describe (missing or damaged): start over rather than load them
         // (the model must keep its initial values), and say so.
