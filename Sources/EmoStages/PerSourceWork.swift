@@ -107,6 +107,7 @@ struct PerSourceWork {
         var limit = InFlightLimit(budget: context.memoryBudget, threads: context.threads)
         var batch = PublishBatch(maxRecords: recordsPerShard)
         batch.maxBytes = limit.maxHeldBytes
+        batch.maxAge = context.manifest.resources.publishAfterSeconds
         let collector = FinishedUnits(batch: batch, work: self)
         var start = 0
         // The open files running out ends the loop like a stop; what finished is published below.
@@ -122,7 +123,7 @@ struct PerSourceWork {
             // being computed: a kill then loses at most a few seconds of finished work.
             // (The computing stays on this thread: libdispatch runs a parallel map started from one of its
             // own busy pool threads one item at a time.)
-            let flusher = Repeating(every: 0.5) { collector.publishIfDue() }
+            let flusher = Repeating(every: min(0.5, batch.maxAge / 2)) { collector.publishIfDue() }
             _ = ParallelMap.map(chunk, threads: workers) { unit in
                 guard !collector.hasFailed else { return }   // a publish failed (disk full), or the open files ran out: the stage ends after this chunk
                 let result = Result { try Self.computeIfUnchanged(unit, compute) }
@@ -320,11 +321,11 @@ private final class Repeating: @unchecked Sendable {
 }
 
 /// Finished units waiting to be published as one shard: when it holds `maxRecords`, or `maxBytes`
-/// of tensors (under a memory budget), or when its oldest unit finished a few seconds ago (so a crash
-/// loses little), whichever comes first.
+/// of tensors (under a memory budget), or when its oldest unit finished `maxAge` seconds ago
+/// (`resources.publish_after_seconds`, so a crash loses little), whichever comes first.
 struct PublishBatch {
     let maxRecords: Int
-    var maxAge: TimeInterval = 3
+    var maxAge = ResourceSettings.defaultPublishAfterSeconds
     var maxBytes: Int?
     private(set) var records: [TensorRecord] = []
     private(set) var failures: [FailureRecord] = []

@@ -113,13 +113,22 @@ struct DefinitionTests {
         #expect(budgeted.resources.maxMemoryBytes == 256 * 1_048_576)
         #expect(try Manifest.parse(yaml: "seed: 1\n", path: "/m/none.yaml").resources.maxMemoryMB == nil)
         #expect(try Manifest.parse(yaml: "resources: {}\n", path: "/m/empty.yaml").resources.maxMemoryMB == nil)
+        #expect(budgeted.resources.publishAfterSeconds == ResourceSettings.defaultPublishAfterSeconds)
+        let prompt = try Manifest.parse(yaml: "resources: {publish_after_seconds: 0.5}\n", path: "/m/p.yaml")
+        #expect(prompt.resources.publishAfterSeconds == 0.5 && prompt.resources.maxMemoryMB == nil)
         for (yaml, names) in [("resources: {max_memory: 256}\n", "max_memory"),          // a typo
                               ("resources: {threads: 4}\n", "threads"),                  // threads stay top-level
                               ("resources: {max_memory_mb: 8}\n", "max_memory_mb"),      // below what the code needs
                               ("resources: {max_memory_mb: 2.5}\n", "max_memory_mb"),
                               ("resources: {max_memory_mb: \"256\"}\n", "max_memory_mb"),
                               ("resources: {max_memory_mb: 99999999999999999999}\n", "max_memory_mb"),
-                              ("resources: 256\n", "resources")] {
+                              ("resources: 256\n", "resources"),
+                              ("resources: {publish_after_seconds: 0}\n", "publish_after_seconds"),
+                              ("resources: {publish_after_seconds: -1}\n", "publish_after_seconds"),
+                              ("resources: {publish_after_seconds: .nan}\n", "publish_after_seconds"),
+                              ("resources: {publish_after_seconds: .inf}\n", "publish_after_seconds"),
+                              ("resources: {publish_after_seconds: 86400}\n", "publish_after_seconds"),
+                              ("resources: {publish_after_seconds: \"3\"}\n", "publish_after_seconds")] {
             do {
                 _ = try Manifest.parse(yaml: yaml, path: "/m/bad.yaml")
                 Issue.record("accepted \(yaml)")

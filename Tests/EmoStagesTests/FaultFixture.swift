@@ -23,13 +23,16 @@ struct FaultFixture {
     /// Units each stage ends with in the reference run (see `progress`).
     let totals: [String: Int]
     /// How long one durable batch took in the reference run: ingest commits 64 files at a time,
-    /// audio and faces one shard at a time, train a checkpoint every epoch.
+    /// audio and faces one shard at a time (every `publishAfterSeconds`), train a checkpoint every epoch.
     let batchSeconds: [String: Double]
     let silent: String, short: String, noFace: String
 
     static let shared: Result<FaultFixture, Error> = Result { try FaultFixture() }
 
     static let folds = 4, epochs = 4
+    /// Finished sources are published this soon, so audio and faces (about 3 s each here) make several
+    /// shards and a kill can leave them part done (at the default 3 s faces made one shard).
+    static let publishAfterSeconds = 0.3
 
     private init() throws {
         // Copies, not hard links: other suites change files of their data roots in place, and hard
@@ -56,6 +59,7 @@ struct FaultFixture {
         manifest = try TestSupport.writeManifest(at: try TestSupport.temporaryFolder("faults") + "/faults.yaml", data: root, """
         seed: 5
         threads: 2
+        resources: {publish_after_seconds: \(Self.publishAfterSeconds)}
         params:
           split: {folds: \(Self.folds), test_fold: all, val_count: 1}
           train: {audio_channels: [4, 8], face_channels: [4, 8], embedding: 16, epochs: \(Self.epochs), batch_size: 16,
@@ -107,7 +111,9 @@ struct FaultFixture {
             return epochs
         }
         guard FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite") else { return 0 }
-        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        // Read-only: polled every few milliseconds beside a run, it must neither check the whole file
+        // nor take the write lock the way a writer's open does.
+        let store = try ProvenanceStore(readingPath: workdir + "/emopipe.sqlite")
         if stage == "ingest" { return try store.allSources().count }
         let records = try store.read { db in
             try CacheRecordRow.filter(sql: "stage = ?", arguments: [stage]).fetchCount(db)
@@ -118,7 +124,7 @@ struct FaultFixture {
     /// Whether the stage has completed in the work directory.
     static func completed(_ stage: String, workdir: String) throws -> Bool {
         guard FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite") else { return false }
-        return try ProvenanceStore(path: workdir + "/emopipe.sqlite").stageState(stage) != nil
+        return try ProvenanceStore(readingPath: workdir + "/emopipe.sqlite").stageState(stage) != nil
     }
 
     /// Files under `cache/train/`, relative to the work directory, sorted.
