@@ -33,7 +33,10 @@ public struct SplitStage: Stage {
         let includeSong = context.manifest.includeSong
         let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
         let taking = Set(parameters.actors)
-        try Self.checkPresent(parameters.actors, among: Set(catalog.clips.map(\.codes.actor)))
+        let present = Set(catalog.clips.map(\.codes.actor))
+        try Self.checkNotOnlyFailed(parameters, present: present,
+                                    failed: try context.store.sources(status: .failed, under: context.dataRoot))
+        try Self.checkPresent(parameters.actors, among: present)
         let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.filter {
             taking.isEmpty || taking.contains($0.codes.actor)
         }.compactMap { clip -> SplitPlan.Clip? in
@@ -79,6 +82,22 @@ public struct SplitStage: Stage {
 }
 
 extension SplitStage {
+    /// Actors the split names (to take, test or validate on) whose every recorded file failed ingest:
+    /// said so, with the first file and its reason, not called actors the data root does not have.
+    static func checkNotOnlyFailed(_ parameters: SplitParameters, present: Set<Int>, failed: [SourceRecord]) throws {
+        let named = Set(parameters.actors + parameters.testActors + parameters.valActors).subtracting(present)
+        let failedByActor = Dictionary(grouping: failed.filter { $0.actor.map(named.contains) == true }, by: { $0.actor! })
+        guard !failedByActor.isEmpty else { return }
+        let actors = failedByActor.keys.sorted()
+        let files = actors.flatMap { failedByActor[$0]! }.sorted { $0.path < $1.path }
+        let roles = [("split.actors", parameters.actors), ("split.test_actors", parameters.testActors),
+                     ("split.val_actors", parameters.valActors)].filter { !Set($0.1).isDisjoint(with: actors) }.map(\.0)
+        let one = actors.count == 1
+        throw PipelineError.missingData("split: \(roles.joined(separator: " and ")) name\(roles.count == 1 ? "s" : "") actor\(one ? "" : "s") "
+            + "\(actorList(actors)), but every file of \(one ? "that actor" : "those actors") failed ingest (\(files.count) file\(files.count == 1 ? "" : "s"); first: \(files[0].path): "
+            + "\(files[0].reason ?? "no reason recorded")); `emopipe sources --failed` lists them")
+    }
+
     /// `split.actors` names only actors the data root has: a missing one would silently shrink
     /// every fold (or leave a fold without training actors).
     static func checkPresent(_ wanted: [Int], among present: Set<Int>) throws {

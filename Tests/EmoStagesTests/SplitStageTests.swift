@@ -92,6 +92,27 @@ struct SplitStageTests {
                 && !run.stderr.contains("does not have"), "\(run.stderr)")
     }
 
+    /// An actor whose every file failed ingest is on disk too: the message names the failure, not absence.
+    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+    func aHeldOutActorWhoseFilesAllFailedIngestIsNotCalledAbsent() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1),
+                                                      ("03-01-03-01-01-01-03.wav", 1), ("03-01-04-01-01-01-03.wav", 1)])
+        for name in ["03-01-03-01-01-01-03.wav", "03-01-04-01-01-01-03.wav"] {
+            try Data("not a wav".utf8).write(to: URL(fileURLWithPath: data + "/Actor_03/" + name))
+        }
+        let workdir = try TestSupport.temporaryFolder("split-failed-only") + "/work"
+        for (sets, role) in [(["split.test_actors=[3]"], "split.test_actors names"),
+                             (["split.actors=[1,2,3]", "split.test_actors=[1]"], "split.actors names")] {
+            let run = try TestSupport.run(TestSupport.emopipe, [
+                "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
+                "--set", "split.val_actors=[2]",
+            ] + sets.flatMap { ["--set", $0] })
+            #expect(run.status == 1, "\(run.stderr)")
+            #expect(run.stderr.contains("\(role) actor 03, but every file of that actor failed ingest (2 files; first: \(data)/Actor_03/03-01-03-01-01-01-03.wav: ")
+                    && run.stderr.contains("`emopipe sources --failed` lists them") && !run.stderr.contains("does not have"), "\(run.stderr)")
+        }
+    }
+
     @Test func actorsLeftOutOfTheSplitAreNeverTrainedValidatedOrTested() throws {
         let folds = try Self.planner("{folds: 3, test_fold: all, val_count: 2, actors: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}")
             .plan(actors: Array(1...16))
