@@ -114,7 +114,10 @@ public struct EvaluateStage: Stage {
                 labels = trained.labels
                 let test = features.samples(actors: trained.fold.test)
                 guard !test.isEmpty else {
-                    throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features")
+                    let unscored = try UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [trained.fold],
+                                                              modalities: first.config.modalities)
+                    throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features"
+                                                    + UnscoredTestClips.why(unscored, actors: trained.fold.test))
                 }
                 let foldRows = try classifier.clipProbabilities(test).enumerated().map { i, p in
                     guard p.allSatisfy(\.isFinite) else {

@@ -46,6 +46,16 @@ enum UnscoredTestClips {
         return found.sorted { ($0.fold, $0.clip) < ($1.fold, $1.clip) }
     }
 
+    /// What left a fold with no test clip to score, for its error: how many failed at which stage, and
+    /// the first one's file and reason; empty when no failure explains it.
+    static func why(_ unscored: [UnscoredClip], actors: [Int]) -> String {
+        guard let first = unscored.first else { return "" }
+        let byStage = Dictionary(grouping: unscored, by: \.stage).map { "\($0.key): \($0.value.count)" }.sorted()
+        return ": the \(unscored.count) test clip\(unscored.count == 1 ? "" : "s") of actor\(actors.count == 1 ? "" : "s") "
+            + "\(actors.map { String(format: "%02d", $0) }.joined(separator: ", ")) failed (\(byStage.joined(separator: ", ")); "
+            + "first: \(first.path): \(first.reason)); `emopipe sources --failed` lists them"
+    }
+
     /// Why the list evaluate last wrote no longer holds (a test clip's file failing since, or failing
     /// otherwise), or nil. Ingest's output digest follows only the files that work, so evaluate's
     /// fingerprint does not see this.

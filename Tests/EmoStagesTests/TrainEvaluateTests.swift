@@ -281,6 +281,29 @@ struct TrainEvaluateTests {
         #expect(third.stderr.contains("evaluate: up to date"), "nothing changed since: \(third.stderr)")
     }
 
+    /// A fold whose every test clip failed the audio stage cannot be scored: evaluate fails saying how
+    /// many failed where and why, not only that the fold has no test clips.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func aFoldWhoseTestClipsAllFailedSaysWhy() throws {
+        var clips: [(name: String, seconds: Double)] = []
+        for actor in ["01", "02"] {
+            for emotion in 1...8 { clips.append(("03-01-0\(emotion)-01-01-01-\(actor).wav", 1.5)) }
+        }
+        let data = try TestSupport.synthesizedSpeech(clips)
+        try FileManager.default.createDirectory(atPath: data + "/Actor_03", withIntermediateDirectories: true)
+        for emotion in 1...3 {
+            try TestSupport.shell("sox -n -r 48000 -b 16 -c 1 '\(data)/Actor_03/03-01-0\(emotion)-01-01-01-03.wav' synth 0.004 sine 440")
+        }
+        let workdir = try TestSupport.temporaryFolder("all-test-failed") + "/work"
+        let run = try TestSupport.run(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+            "--set", "split.test_actors=[3]", "--set", "split.val_actors=[2]",
+        ])
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("evaluate: fold 0 has no test clips with features: the 3 test clips of actor 03 failed (audio: 3; first: "
+                                    + "\(data)/Actor_03/03-01-01-01-01-01-03.wav: audio too short: "), "\(run.stderr)")
+    }
+
     /// A speech-only model reads no face crops: the faces stage is left out of the run (saying so)
     /// even with video for training actors, runs when named, and cannot make train stale.
     @Test func aSpeechOnlyModelLeavesTheFacesStageOut() throws {
