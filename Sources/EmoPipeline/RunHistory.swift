@@ -21,6 +21,8 @@ public struct RunSummary: Sendable {
     public var unreadable: [String] = []
     /// Result files changed on disk since the run wrote them (`path`; metrics files so changed are `unreadable`).
     public var edited: [String] = []
+    /// metrics.json's test clips that no figure counts: clip → "stage: file name: reason".
+    public var unscoredTestClips: [String: String] = [:]
 
     /// The files that carry a run's results, and the stage that writes each.
     static let resultFiles: [(RunFile, StageName)] = [(.metrics, .evaluate), (.crossValidation, .evaluate),
@@ -83,6 +85,7 @@ public struct RunSummary: Sendable {
         var metrics: [(String, Double)] = []
         var unreadable: [String] = []
         var edited: [String] = []
+        var unscored: [String: String] = [:]
         var digests: [String: [String: String]] = [:]
         func recordedDigest(_ file: RunFile, of run: String) throws -> String? {
             if digests[run] == nil { digests[run] = try store.outputDigests(runId: run) }
@@ -118,6 +121,7 @@ public struct RunSummary: Sendable {
                         throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
                     }
                     metrics += scalars(inResult: file, data)
+                    if file == .metrics { unscored = unscoredTestClips(data) }
                 }
             } catch {
                 var facts = stat()   // absent is no result, not an unreadable one
@@ -127,7 +131,20 @@ public struct RunSummary: Sendable {
         let listing = depth == .full ? try? RegularFile.text(workspace.datasetListingPath(runId: id)) : nil
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
                           params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
-                          unreadable: unreadable, edited: edited)
+                          unreadable: unreadable, edited: edited, unscoredTestClips: unscored)
+    }
+
+    /// metrics.json's `unscored_test_clips`, clip → "stage: file name: reason" (a run that changed only why
+    /// a test file fails has other bytes and the same figures: this says what differs).
+    static func unscoredTestClips(_ data: Data) -> [String: String] {
+        guard let list = (try? ParamValue.fromJSON(data))?.objectValue?["unscored_test_clips"]?.arrayValue else { return [:] }
+        var found: [String: String] = [:]
+        for entry in list.compactMap(\.objectValue) {
+            guard let clip = entry["clip"]?.stringValue else { continue }
+            let file = entry["path"]?.stringValue.map { ($0 as NSString).lastPathComponent } ?? "?"
+            found[clip] = [entry["stage"]?.stringValue ?? "?", file, entry["reason"]?.stringValue ?? "?"].joined(separator: ": ")
+        }
+        return found
     }
 
     public var id: String { record.id }
@@ -232,6 +249,9 @@ public struct RunComparison: Sendable {
         for name in Set(a.metrics.map(\.0)).union(b.metrics.map(\.0)).sorted() {
             fields.append(Field(section: "metrics", name: name, valueA: a.metric(name).map { _ in a.metricValue(name) },
                                 valueB: b.metric(name).map { _ in b.metricValue(name) }))
+        }
+        for clip in Set(a.unscoredTestClips.keys).union(b.unscoredTestClips.keys).sorted() {
+            add("metrics", "unscored test clip \(clip)", a.unscoredTestClips[clip], b.unscoredTestClips[clip])
         }
         let filesA = Dictionary(a.files, uniquingKeysWith: { p, _ in p })
         let filesB = Dictionary(b.files, uniquingKeysWith: { p, _ in p })

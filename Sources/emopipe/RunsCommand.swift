@@ -212,7 +212,8 @@ enum FieldTable {
             if field.same && marks {
                 Swift.print("  \(mark)\(field.name): \(shorten(field.a))")
             } else {
-                Swift.print("  \(mark)\(field.name): \(labels.0) \(shorten(field.a)) | \(labels.1) \(shorten(field.b))")
+                let (a, b) = shortenAroundDifference(field.a, field.b)
+                Swift.print("  \(mark)\(field.name): \(labels.0) \(a) | \(labels.1) \(b)")
             }
         }
     }
@@ -223,6 +224,18 @@ enum FieldTable {
     }
 
     private static func shorten(_ value: String) -> String { value.count > 64 ? String(value.prefix(61)) + "..." : value }
+
+    /// Two long values that begin alike are shown from a little before where they part, so the
+    /// difference is in what is printed (two reasons after one long path looked equal).
+    static func shortenAroundDifference(_ a: String, _ b: String) -> (String, String) {
+        let common = zip(a, b).prefix { $0 == $1 }.count
+        guard max(a.count, b.count) > 64, common > 40 else { return (shorten(a), shorten(b)) }
+        func window(_ value: String) -> String {
+            let tail = String(value.dropFirst(common - 20))
+            return "..." + (tail.count > 61 ? String(tail.prefix(58)) + "..." : tail)
+        }
+        return (window(a), window(b))
+    }
 }
 
 struct ReproduceCommand: ParsableCommand {
@@ -235,7 +248,8 @@ struct ReproduceCommand: ParsableCommand {
         change what runs), its data root and thread count drive a fresh run of the same stages in an
         empty work directory (--into, or
         WORKDIR/reproductions/<run>-<time>). Then every stage output digest, metric and result file
-        (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors) is compared, and the inputs that may
+        (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors) is compared, with each test clip
+        no figure counts (stage, file name, reason), and the inputs that may
         explain a difference (parameters, dataset fingerprint, git commit, executable, libraries).
         The reproduction's work directory is removed when everything matched, unless --keep.
 

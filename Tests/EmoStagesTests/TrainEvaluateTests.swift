@@ -277,6 +277,18 @@ struct TrainEvaluateTests {
         #expect(again.status == 3 && again.stderr.contains("train: up to date") && again.stderr.contains("evaluate: ran"), "\(again.stderr)")
         let after = try #require(try unscored().first?["reason"] as? String)
         #expect(after != before, "\(after)")
+        // diff (and reproduce) say what differs when only a failure's reason does: the figures are the same.
+        let firstRun = (runFolder as NSString).lastPathComponent
+        let secondRun = (try Self.lastRunFolder(folder + "/work", finished: [.partial]) as NSString).lastPathComponent
+        let diff = try TestSupport.run(TestSupport.emopipe, ["diff", firstRun, secondRun] + work)
+        let line = diff.stdout.split(separator: "\n").first { $0.contains("unscored test clip 01-01-01-01-01-01") }
+        #expect(line.map { $0.contains(before.prefix(16)) && $0.contains(after.prefix(16)) } == true, "\(diff.stdout)")
+        let json = try TestSupport.run(TestSupport.emopipe, ["diff", firstRun, secondRun, "--json"] + work)
+        let name = (notMedia as NSString).lastPathComponent
+        #expect(json.stdout.contains("\"a\":\"ingest: \(name): \(before)\"") && json.stdout.contains("\"b\":\"ingest: \(name): \(after)\""),
+                "\(json.stdout)")
+        #expect(!diff.stdout.contains("unscored test clip 01-03-01-01-01-01") && !diff.stdout.contains("weighted_f1"),
+                "only what differs: \(diff.stdout)")
         let third = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + work)
         #expect(third.stderr.contains("evaluate: up to date"), "nothing changed since: \(third.stderr)")
     }
