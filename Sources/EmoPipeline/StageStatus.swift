@@ -119,7 +119,11 @@ extension PipelineRunner {
                                        fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion, params: resolvedParams(name),
                                                                 inputs: (try? upstreamDigestsIfKnown(name, store: store)) ?? [:]),
                                        forced: false, logger: Log.logger(name), cancellation: cancellation, worker: workspace.workerSlice)
-            return ((try? stage.progress(context, resolved: resolved)) ?? nil).map { "; " + $0 } ?? ""
+            guard let note = (try? stage.progress(context, resolved: resolved)) ?? nil else { return "" }
+            // Under the inputs recorded now: a stage that reads a stale one learns its inputs only when that runs.
+            let rerunning = reads(name).filter { upstream[$0].map { $0.state != .upToDate } == true }
+            return "; " + note + (rerunning.isEmpty ? ""
+                : " if \(rerunning.joined(separator: " and ")) run\(rerunning.count == 1 ? "s" : "") to the same output as before")
         }
         guard let state = try store.stageState(name) else {
             return StageStatus(stage: name, state: .neverRun, reason: "has never completed" + progress())

@@ -30,6 +30,10 @@ final class CountingStage: Stage, @unchecked Sendable {
 
     func unreadNeeds(_ parameters: Parameters) -> Set<String> { Set(parameters.ignores ?? []) }
 
+    /// What `status` is told a run would go on from (train's checkpoints), when set.
+    var progressNote: String?
+    func progress(_ context: StageContext, parameters: Parameters) throws -> String? { progressNote }
+
     func run(_ context: StageContext, parameters: Parameters) throws -> StageOutcome {
         lock.lock(); count += 1; lock.unlock()
         return StageOutcome(outputDigest: SHA256Hex.of(context.fingerprint.full), unitsDone: 1, unitsSkipped: 0,
@@ -85,6 +89,20 @@ struct RunnerTests {
 
         _ = try changed.run(RunSelection(), command: "test")
         #expect(counts() == [1, 2, 1, 2])
+    }
+
+    /// Where a stage would go on from is said under the inputs recorded now; when a stage it reads is
+    /// stale, that holds only if the rerun gives the same output, and status says so.
+    @Test func progressUnderAStaleUpstreamIsSaidToDependOnIt() throws {
+        _ = try runner(manifest()).run(RunSelection(), command: "test")
+        stages[0].progressNote = "a's note"
+        stages[1].progressNote = "fold 0 after epoch 2; a run resumes from them"
+        let status = Dictionary(uniqueKeysWithValues: try runner(manifest("params: {a: {x: 5}, b: {y: 7}}\n")).status().map { ($0.stage, $0) })
+        #expect(status["a"]?.reason == "parameters changed: x 1 → 5; a's note", "\(status["a"]?.reason ?? "")")
+        #expect(status["b"]?.reason == "parameters changed: y 2 → 7; fold 0 after epoch 2; a run resumes from them "
+                + "if a runs to the same output as before", "\(status["b"]?.reason ?? "")")
+        stages[0].progressNote = nil
+        stages[1].progressNote = nil
     }
 
     @Test func codeVersionChangeIsStale() throws {
