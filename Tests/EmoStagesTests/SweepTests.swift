@@ -167,6 +167,10 @@ struct SweepTests {
 
         let training = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_03").sorted().first)
         try FileManager.default.removeItem(atPath: data + "/Actor_03/" + training)
+        // Until the sweep ingests the change, the leaderboard's results rest on the data as it was: said.
+        let board = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(board.status == 0 && board.stderr.contains("note: the data changed since ingest last ran (")
+                && board.stderr.contains("these results rest on the data as then ingested"), "\(board.stderr)")
         let resumed = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         for trial in 0..<2 {
@@ -174,6 +178,8 @@ struct SweepTests {
         }
         let after = try Self.state(workdir)
         #expect(after.count == 2 && after.allSatisfy { $0["status"] as? String == "done" }, "\(after)")
+        let current = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(current.status == 0 && !current.stderr.contains("the data changed since ingest"), "\(current.stderr)")
         #expect(Set(after.compactMap { $0["basis"] as? String }).isDisjoint(with: bases), "\(after)")
     }
 

@@ -286,7 +286,16 @@ public final class SweepRunner {
 
     /// The leaderboard of what the state file holds now, running nothing.
     public func currentLeaderboard() throws -> SweepLeaderboard {
-        leaderboard(try withoutStaleResults(try loadState(), data: try dataDigest(), saying: { _ in }))
+        // The data basis is ingest's record: a data root changed since is not in it until the sweep ingests it.
+        if worker == nil, pipeline.stageNames.contains(StageName.ingest.rawValue), mainWorkspace.exists {
+            let plain = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, libraries: libraries, pipeline: pipeline)
+            let ingest = try plain.stageStatus(StageName.ingest.rawValue)
+            if ingest.state == .stale {
+                log("note: the data changed since ingest last ran (\(ingest.reason)); these results rest on the data as then "
+                    + "ingested: `emopipe sweep` without --leaderboard ingests it and runs again the trials whose data changed")
+            }
+        }
+        return leaderboard(try withoutStaleResults(try loadState(), data: try dataDigest(), saying: { _ in }))
     }
 
     private func ensure(_ trial: SweepTrial, epochs: Int?, state: inout SweepState, command: String) throws {
