@@ -18,7 +18,8 @@ public struct EvaluateStage: Stage {
     // 5: the int8 model beside the float one when export.quantize is int8.
     // 6: modality ablations on the test clips that have both inputs, with the full model's row.
     // 8: test clips whose files failed are listed (unscored_test_clips).
-    public let codeVersion = "8"
+    // 9: test_actors, and test clips with a training file's bytes (test_clips_seen_in_training).
+    public let codeVersion = "9"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
     // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.
@@ -167,6 +168,8 @@ public struct EvaluateStage: Stage {
         document.interval = try ActorBootstrap.compute(labels: labels, actors: actors, truth: truth, predicted: predicted,
                                                        seed: UInt64(context.manifest.seed))
         document.sevenClass = try Self.sevenClass(labels: labels, truth: truth, predicted: predicted)
+        document.testActors = Array(Set(evaluatedFolds.flatMap(\.test))).sorted()
+        document.seenInTraining = Self.seenInTraining(scored: rows, plan: features.plan, folds: evaluatedFolds)
         document.unscored = try UnscoredTestClips.find(context, scored: Set(rows.map(\.clip)), plan: features.plan, folds: evaluatedFolds,
                                                        modalities: first.config.modalities)
         if scoresInt8 {
@@ -213,12 +216,41 @@ public struct EvaluateStage: Stage {
             summary += String(format: "; %d folds: weighted F1 %.3f ± %.3f", folds.count, cv.weightedF1.mean, cv.weightedF1.std ?? 0)
         }
         if let absent = HTMLReport.absentClassesNote(document.metrics) { context.logger.warning("\(absent)") }
+        if let first = document.seenInTraining.first {
+            let warning = "\(document.seenInTraining.count) test clip(s) have the bytes of a file trained on (first: \(first.path), "
+                + "the same as \(first.trainingPath)): for them the score is not speaker-independent (metrics.json's test_clips_seen_in_training)"
+            context.logger.warning("\(warning)")
+        }
         context.logger.info("report: \(RunFile.report.path(in: runFolder))")
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
     }
 
     static func hasBothModalities(_ clip: ClipFeatures) -> Bool { clip.has(.audio) && clip.has(.faces) }
+
+    /// Scored test clips whose speech or video file has the same bytes as a file of a clip their fold
+    /// trained on (a copy filed under another actor): holding out whole actors did not keep them unseen.
+    static func seenInTraining(scored: [ClipPrediction], plan: SplitPlan, folds: [ActorFold]) -> [SeenInTraining] {
+        let clips = Dictionary(plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
+        func files(_ clip: SplitPlan.Clip) -> [SplitPlan.Source] { [clip.speech, clip.video].compactMap { $0 } }
+        var found: [SeenInTraining] = []
+        for fold in folds {
+            let training = Set(fold.train)
+            var trained: [String: (clip: String, path: String)] = [:]
+            for clip in plan.clips where training.contains(clip.actor) {
+                for file in files(clip) where (trained[file.sha256].map { file.path < $0.path } ?? true) {
+                    trained[file.sha256] = (clip.clip, file.path)
+                }
+            }
+            for row in scored where row.fold == fold.index {
+                guard let clip = clips[row.clip],
+                      let (file, twin) = files(clip).lazy.compactMap({ file in trained[file.sha256].map { (file, $0) } }).first else { continue }
+                found.append(SeenInTraining(clip: clip.clip, actor: clip.actor, fold: fold.index, path: file.path,
+                                            trainingClip: twin.clip, trainingPath: twin.path))
+            }
+        }
+        return found.sorted { ($0.fold, $0.clip) < ($1.fold, $1.clip) }
+    }
 
     /// The ablation row of the full model, scored on the same clips as the others.
     static let fullModelAblation = "audio + faces"

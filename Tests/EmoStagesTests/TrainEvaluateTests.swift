@@ -689,6 +689,9 @@ struct TrainEvaluateTests {
         #expect(report.contains("id=\"seven-class\""))
         #expect(report.contains("id=\"actors-table\"") && report.contains("<td class=\"text\">01</td><td class=\"text\">02</td>"),
                 "the report names test actor 01 and validation actor 02")
+        #expect(metrics["test_actors"] as? [Int] == [1] && (metrics["test_clips_seen_in_training"] as? [Any])?.isEmpty == true,
+                "\(metrics["test_actors"] ?? "none")")
+        #expect(report.contains("Speaker-independent: whole actors are held out, and no test clip's file has the bytes of a file trained on"))
         let wrong = rows.filter { $0[4] != $0[5] }.count
         #expect(report.contains("Misclassified clips (\(wrong) of 60)"))
         if wrong > 0 {

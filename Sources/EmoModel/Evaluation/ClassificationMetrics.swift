@@ -239,6 +239,11 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
     /// Test clips the figures leave out because their files failed ingest or feature extraction
     /// (`unscored_test_clips`, always written): the count a reader compares against the data.
     public var unscored: [UnscoredClip] = []
+    /// The actors the figures were scored on (`test_actors`), every fold's together.
+    public var testActors: [Int] = []
+    /// Scored test clips whose file has the same bytes as a file of a clip the model was trained on
+    /// (`test_clips_seen_in_training`, always written): for them the score is not speaker-independent.
+    public var seenInTraining: [SeenInTraining] = []
 
     public init(metrics: ClassificationMetrics, ablations: [AblationResult] = [], interval: ActorBootstrap? = nil,
                 sevenClass: ClassificationMetrics? = nil) {
@@ -259,6 +264,7 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case ablations, interval = "confidence_interval", sevenClass = "seven_class", int8, unscored = "unscored_test_clips"
+        case testActors = "test_actors", seenInTraining = "test_clips_seen_in_training"
     }
 
     public init(from decoder: Decoder) throws {
@@ -269,6 +275,8 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         sevenClass = try c.decodeIfPresent(ClassificationMetrics.self, forKey: .sevenClass)
         int8 = try c.decodeIfPresent(Int8Comparison.self, forKey: .int8)
         unscored = try c.decodeIfPresent([UnscoredClip].self, forKey: .unscored) ?? []
+        testActors = try c.decodeIfPresent([Int].self, forKey: .testActors) ?? []
+        seenInTraining = try c.decodeIfPresent([SeenInTraining].self, forKey: .seenInTraining) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -279,10 +287,31 @@ public struct MetricsDocument: Codable, Equatable, Sendable {
         try c.encodeIfPresent(sevenClass, forKey: .sevenClass)
         try c.encodeIfPresent(int8, forKey: .int8)
         try c.encode(unscored, forKey: .unscored)
+        try c.encode(testActors, forKey: .testActors)
+        try c.encode(seenInTraining, forKey: .seenInTraining)
     }
 
     /// Pretty-printed JSON with sorted keys: equal documents give equal bytes.
     public func jsonData() throws -> Data { try EvaluationJSON.encode(self) }
+}
+
+/// A scored test clip whose file (`path`) has the bytes of a training clip's file (`training_path`).
+public struct SeenInTraining: Codable, Equatable, Sendable {
+    public var clip: String
+    public var actor: Int
+    public var fold: Int
+    public var path: String
+    public var trainingClip: String
+    public var trainingPath: String
+
+    public init(clip: String, actor: Int, fold: Int, path: String, trainingClip: String, trainingPath: String) {
+        self.clip = clip; self.actor = actor; self.fold = fold; self.path = path
+        self.trainingClip = trainingClip; self.trainingPath = trainingPath
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case clip, actor, fold, path, trainingClip = "training_clip", trainingPath = "training_path"
+    }
 }
 
 /// A test clip no figure counts: the file that would have fed the model, the stage it failed at and why.

@@ -32,6 +32,9 @@ public struct ReportInput {
     public var int8: Int8Comparison?
     /// Test clips left out of every figure: their files failed ingest or feature extraction.
     public var unscored: [UnscoredClip] = []
+    /// Test clips with the bytes of a training clip's file: the actors card says so instead of
+    /// calling the split speaker-independent.
+    public var seenInTraining: [SeenInTraining] = []
     /// The epoch whose weights were kept, the epochs its selection score averaged and what chose it
     /// (nil: the epoch with the best validation weighted F1).
     public var keptEpoch: (epoch: Int, window: Int, selection: EpochSelection)?
@@ -61,6 +64,7 @@ public struct ReportInput {
         sevenClass = document.sevenClass
         int8 = document.int8
         unscored = document.unscored
+        seenInTraining = document.seenInTraining
     }
 }
 
@@ -76,7 +80,7 @@ public enum HTMLReport {
         h += "<title>\(esc(input.title))</title>\n<style>\(css)</style>\n</head>\n<body>\n<main>\n"
         h += header(input)
         h += summarySection(input)
-        h += actorsSection(input.folds)
+        h += actorsSection(input.folds, seenInTraining: input.seenInTraining)
         h += perClassSection(input.metrics)
         if let table = input.predictions { h += misclassifiedSection(table) }
         if !input.unscored.isEmpty { h += unscoredSection(input.unscored) }
@@ -184,13 +188,20 @@ public enum HTMLReport {
         actors.isEmpty ? "—" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
     }
 
-    static func actorsSection(_ folds: [ActorFold]) -> String {
+    static func actorsSection(_ folds: [ActorFold], seenInTraining: [SeenInTraining] = []) -> String {
         guard !folds.isEmpty else { return "" }
         var h = "<section class=\"card\" id=\"actors\">\n<h2>Actors</h2>\n"
         h += table(id: "actors-table", columns: [("Fold", false), ("Test actors", true), ("Validation actors", true), ("Training actors", true)],
                    rows: folds.map { ["\($0.index)", actorList($0.test), actorList($0.validation), actorList($0.train)] })
-        h += "<p class=\"note\">Speaker-independent: no test or validation actor's clip "
-        h += "was trained on.</p>\n</section>\n"
+        if let first = seenInTraining.first {
+            h += "<p class=\"note\"><strong>Not speaker-independent for \(seenInTraining.count) test clip\(seenInTraining.count == 1 ? "" : "s"): "
+            h += "\(seenInTraining.count == 1 ? "its file has" : "their files have") the bytes of a training clip's file "
+            h += "(first: \(esc(first.path)), the same as \(esc(first.trainingPath))); metrics.json's "
+            h += "test_clips_seen_in_training lists them.</strong></p>\n</section>\n"
+        } else {
+            h += "<p class=\"note\">Speaker-independent: whole actors are held out, and no test clip's file has the bytes "
+            h += "of a file trained on.</p>\n</section>\n"
+        }
         return h
     }
 

@@ -1,0 +1,41 @@
+@testable import EmoModel
+@testable import EmoStages
+import Testing
+
+@Suite("evaluate: test clips seen in training")
+struct SeenInTrainingTests {
+    /// A test clip whose file is a copy of a training clip's file, filed under the test actor, is named:
+    /// holding out whole actors did not keep it unseen, and the report does not call it speaker-independent.
+    @Test func testClipsWithTheBytesOfATrainingFileAreNamed() throws {
+        func source(_ path: String, _ sha: String) -> SplitPlan.Source { .init(path: path, sha256: sha) }
+        func clip(_ id: String, actor: Int, speech: SplitPlan.Source?, video: SplitPlan.Source? = nil) -> SplitPlan.Clip {
+            .init(clip: id, actor: actor, emotion: 1, label: 0, speech: speech, video: video)
+        }
+        let plan = SplitPlan(labels: ["neutral"], clips: [
+            clip("01-01-01-01-01-01", actor: 1, speech: source("/d/Actor_01/a.wav", "s1")),
+            clip("01-01-01-01-02-01", actor: 1, speech: source("/d/Actor_01/b.wav", "s2")),
+            clip("01-01-01-01-01-17", actor: 17, speech: source("/d/Actor_17/a.wav", "s1")),       // a copy of a training file
+            clip("01-01-01-01-02-17", actor: 17, speech: source("/d/Actor_17/b.wav", "s9")),
+            clip("01-01-01-01-01-18", actor: 18, speech: nil, video: source("/d/Actor_18/a.mp4", "s2")),
+            clip("01-01-01-01-01-02", actor: 2, speech: source("/d/Actor_02/a.wav", "s5")),
+        ], folds: [])
+        let folds = [ActorFold(index: 0, test: [17, 18], validation: [2], train: [1]),
+                     ActorFold(index: 1, test: [1], validation: [2], train: [17])]
+        func scored(_ id: String, actor: Int, fold: Int) -> ClipPrediction {
+            ClipPrediction(path: "", clip: id, actor: actor, fold: fold, truth: 0, probabilities: [1])
+        }
+        let found = EvaluateStage.seenInTraining(scored: [scored("01-01-01-01-01-17", actor: 17, fold: 0), scored("01-01-01-01-02-17", actor: 17, fold: 0),
+                                                          scored("01-01-01-01-01-18", actor: 18, fold: 0), scored("01-01-01-01-01-01", actor: 1, fold: 1)],
+                                                 plan: plan, folds: folds)
+        #expect(found == [
+            SeenInTraining(clip: "01-01-01-01-01-17", actor: 17, fold: 0, path: "/d/Actor_17/a.wav", trainingClip: "01-01-01-01-01-01", trainingPath: "/d/Actor_01/a.wav"),
+            SeenInTraining(clip: "01-01-01-01-01-18", actor: 18, fold: 0, path: "/d/Actor_18/a.mp4", trainingClip: "01-01-01-01-02-01", trainingPath: "/d/Actor_01/b.wav"),
+            SeenInTraining(clip: "01-01-01-01-01-01", actor: 1, fold: 1, path: "/d/Actor_01/a.wav", trainingClip: "01-01-01-01-01-17", trainingPath: "/d/Actor_17/a.wav"),
+        ], "\(found)")
+        #expect(EvaluateStage.seenInTraining(scored: [scored("01-01-01-01-02-17", actor: 17, fold: 0)], plan: plan, folds: folds).isEmpty,
+                "a validation actor's copy (actor 02) is not training")
+        let card = HTMLReport.actorsSection(folds, seenInTraining: found)
+        #expect(card.contains("Not speaker-independent for 3 test clips") && card.contains("/d/Actor_17/a.wav") && !card.contains("Speaker-independent:"),
+                "\(card)")
+    }
+}
