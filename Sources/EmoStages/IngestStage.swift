@@ -204,7 +204,12 @@ public struct IngestStage: Stage {
             }
         }
         for folder in listsAgain { context.logger.info("\(folder.path): lists again; its files are read") }
-        if !gone.isEmpty { context.logger.warning("\(gone.count) source(s) gone from disk or now read under another path, marked removed") }
+        if !gone.isEmpty {
+            // Named, so a test set that shrank says by which files (`emopipe sources` lists them all as removed).
+            let named = gone.map(\.path).sorted().prefix(3).map(\.escaped).joined(separator: ", ")
+            let more = gone.count > 3 ? " and \(gone.count - 3) more" : ""
+            context.logger.warning("\(gone.count) source(s) gone from disk or now read under another path, marked removed: \(named)\(more)")
+        }
     }
 
     private static func isFolder(_ path: String) -> Bool {
