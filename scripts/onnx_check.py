@@ -2,6 +2,7 @@
 forward pass. Usage: onnx_check.py MODEL.onnx DIR  (DIR holds the inputs as .npy, and
 expected_logits.npy when there is something to compare). Prints one JSON object:
 {"max_abs_diff": d or null, "logits": [[...]], "shape": [...], "opset": n, "metadata": {...},
+"producer": [name, version],
 "int8_initializers": how many weights are stored as int8 (model.int8.onnx)}."""
 import json
 import os
@@ -30,6 +31,7 @@ def main():
         "shape": list(logits.shape),
         "opset": model.opset_import[0].version,
         "metadata": {p.key: p.value for p in model.metadata_props},
+        "producer": [model.producer_name, model.producer_version],
         "int8_initializers": sum(1 for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8),
     }))
 

@@ -199,7 +199,7 @@ public struct EvaluateStage: Stage {
         var summary = String(format: "accuracy %.3f, weighted F1 %.3f, macro F1 %.3f over %d test clips",
                              document.metrics.accuracy, document.metrics.weightedF1, document.metrics.macroF1, truth.count)
         if let ci = document.interval, ci.weightedF1.count == 2 {
-            summary += String(format: " (95%% interval over %d test actors: %.3f-%.3f)", ci.actors, ci.weightedF1[0], ci.weightedF1[1])
+            summary += String(format: " (weighted F1's 95%% interval over %d test actors: %.3f-%.3f)", ci.actors, ci.weightedF1[0], ci.weightedF1[1])
         }
         if let q = document.int8 {
             summary += String(format: "; int8: accuracy %.3f, weighted F1 %.3f, same class on %.1f%%",

@@ -13,7 +13,8 @@ public struct ExportStage: Stage {
     public let name = StageName.export.rawValue
     // 2: the window policy and speaker normalisation in the metadata; speaker-normalised models export.
     // 3: export.quantize (model.int8.onnx).
-    public let codeVersion = "3"
+    // 4: the graph's producer_version is emopipe's version (it was empty).
+    public let codeVersion = "4"
     // The trained model; the feature parameters its metadata records are those train read.
     public let reads: Set<String> = [StageName.train.rawValue]
 

@@ -50,7 +50,7 @@ public struct SplitStage: Stage {
         let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)
         let heldOutButLeftOut = (parameters.testActors + parameters.valActors).filter(leftOut.contains)
         if !heldOutButLeftOut.isEmpty {
-            throw PipelineError.missingData("split: \(parameters.holdingOut(heldOutButLeftOut)) actors \(actorList(heldOutButLeftOut)), "
+            throw PipelineError.missingData("split: \(parameters.holdingOut(heldOutButLeftOut)) \(actorsPhrase(heldOutButLeftOut)), "
                 + "whose recorded files hold no clip the split takes (only song while include_song is false, "
                 + "or only emotions label_map '\(context.manifest.labelMap)' leaves out)")
         }
@@ -93,8 +93,8 @@ extension SplitStage {
         let roles = [("split.actors", parameters.actors), ("split.test_actors", parameters.testActors),
                      ("split.val_actors", parameters.valActors)].filter { !Set($0.1).isDisjoint(with: actors) }.map(\.0)
         let one = actors.count == 1
-        throw PipelineError.missingData("split: \(roles.joined(separator: " and ")) name\(roles.count == 1 ? "s" : "") actor\(one ? "" : "s") "
-            + "\(actorList(actors)), but every file of \(one ? "that actor" : "those actors") failed ingest (\(files.count) file\(files.count == 1 ? "" : "s"); first: \(files[0].path): "
+        throw PipelineError.missingData("split: \(roles.joined(separator: " and ")) name\(roles.count == 1 ? "s" : "") \(actorsPhrase(actors)), "
+            + "but every file of \(one ? "that actor" : "those actors") failed ingest (\(files.count) file\(files.count == 1 ? "" : "s"); first: \(files[0].path): "
             + "\(files[0].reason ?? "no reason recorded")); `emopipe sources --failed` lists them")
     }
 
@@ -103,7 +103,7 @@ extension SplitStage {
     static func checkPresent(_ wanted: [Int], among present: Set<Int>) throws {
         let absent = wanted.filter { !present.contains($0) }
         guard !absent.isEmpty else { return }
-        throw PipelineError.missingData("split.actors names actors \(actorList(absent)), which the data root does not have (it has \(actorList(present.sorted())))")
+        throw PipelineError.missingData("split.actors names \(actorsPhrase(absent)), which the data root does not have (it has \(actorList(present.sorted())))")
     }
 }
 
@@ -270,7 +270,7 @@ struct FoldPlanner {
         // Caught here, not by training after the split has been recorded.
         if let empty = folds.first(where: { $0.train.isEmpty }) {
             throw PipelineError.missingData(
-                "split: fold \(empty.index) tests actors \(actorList(empty.test)) and validates on \(actorList(empty.validation)), "
+                "split: fold \(empty.index) tests \(actorsPhrase(empty.test)) and validates on \(actorList(empty.validation)), "
                 + "which leaves no actor to train on; hold out fewer actors ("
                 + (testActors.isEmpty ? "fewer split.folds or a smaller split.val_count"
                    : valActors.isEmpty ? "a shorter split.test_actors list" : "shorter split.test_actors/val_actors lists")
@@ -309,7 +309,7 @@ struct FoldPlanner {
         let missing = (testActors + valActors).filter { !present.contains($0) }
         if !missing.isEmpty {
             throw PipelineError.missingData(
-                "split: \(parameters.holdingOut(missing)) actors \(actorList(missing)), "
+                "split: \(parameters.holdingOut(missing)) \(actorsPhrase(missing)), "
                 + "which the data root does not have (it has \(actorList(actors))); "
                 + "all 24 RAVDESS actors are in Zenodo record 1188976")
         }
@@ -355,6 +355,9 @@ public struct SplitPlan: Codable, Equatable, Sendable {
 }
 
 /// Actors as the split's messages name them: "01, 02, 13", or "none".
+/// "actor 07" or "actors 17, 18".
+func actorsPhrase(_ actors: [Int]) -> String { (actors.count == 1 ? "actor " : "actors ") + actorList(actors) }
+
 func actorList(_ actors: [Int]) -> String {
     actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
 }

@@ -88,7 +88,7 @@ struct SplitStageTests {
             "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
         ])
         #expect(run.status == 1, "\(run.stderr)")
-        #expect(run.stderr.contains("split.test_actors holds out actors 01, whose recorded files hold no clip the split takes (only song while include_song is false")
+        #expect(run.stderr.contains("split.test_actors holds out actor 01, whose recorded files hold no clip the split takes (only song while include_song is false")
                 && !run.stderr.contains("does not have"), "\(run.stderr)")
     }
 
@@ -173,7 +173,7 @@ struct SplitStageTests {
     /// rather than recorded and left for training to fail on.
     @Test func aFoldWithNoActorToTrainOnIsAnError() throws {
         let cases: [(params: String, actors: [Int], fold: String)] = [
-            ("{folds: 2, test_fold: all, val_count: 2}", [1, 2, 3], "fold 0 tests actors 01 and validates on 02, 03"),
+            ("{folds: 2, test_fold: all, val_count: 2}", [1, 2, 3], "fold 0 tests actor 01 and validates on 02, 03"),
             ("{test_actors: [1, 2], val_actors: [3]}", [1, 2, 3], "fold 0 tests actors 01, 02 and validates on 03"),
             ("{test_actors: [1, 2, 3]}", [1, 2, 3], "fold 0 tests actors 01, 02, 03 and validates on none"),
         ]

@@ -756,6 +756,9 @@ struct TrainEvaluateTests {
             let policy = try #require(try JSONSerialization.jsonObject(with: Data((metadata["window_policy"] ?? "").utf8)) as? [String: Int])
             #expect(policy == ["frames": window, "hop_frames": 100], "the metadata says how a clip is scored")
             #expect(metadata["clip_policy"]?.contains("mean of its windows' softmax") == true && metadata["speaker_norm"] == "false")
+            let producer = report["producer"] as? [String]
+            #expect(producer?.first == "emopipe" && producer?.last == metadata["emopipe_version"] && producer?.last?.isEmpty == false,
+                    "\(producer ?? [])")
             let logits = try #require(report["logits"] as? [[Double]])
             if FileManager.default.fileExists(atPath: runFolder + "/model.int8.onnx") {
                 try Self.checkInt8ONNX(runFolder: runFolder, inputs: folder, floatLogits: logits, floatMetadata: metadata)

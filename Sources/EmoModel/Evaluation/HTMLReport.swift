@@ -101,7 +101,7 @@ public enum HTMLReport {
         h += "<p class=\"sub\">Run <code>\(esc(input.runId))</code> · \(m.count) test samples · \(m.labels.count) classes"
         if !input.epochs.isEmpty { h += " · \(input.epochs.count) epochs" }
         if let cv = input.crossValidation { h += " · \(cv.folds.count)-fold cross-validation" }
-        if !input.unscored.isEmpty { h += " · <a href=\"#unscored\">\(input.unscored.count) test clips not scored</a>" }
+        if !input.unscored.isEmpty { h += " · <a href=\"#unscored\">\(input.unscored.count) test clip\(input.unscored.count == 1 ? "" : "s") not scored</a>" }
         h += "</p>\n</header>\n"
         return h
     }

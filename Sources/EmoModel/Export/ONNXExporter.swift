@@ -63,6 +63,7 @@ public enum ONNXExporter {
         var proto = Onnx_ModelProto()
         proto.irVersion = 8
         proto.producerName = "emopipe"
+        proto.producerVersion = metadata["emopipe_version"] ?? ""
         var opset = Onnx_OperatorSetIdProto()
         opset.domain = ""
         opset.version = 17
