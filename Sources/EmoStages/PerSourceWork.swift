@@ -100,7 +100,8 @@ struct PerSourceWork {
         // A unit left out for its recorded failure is not one with a cached record.
         let pendingKeys = Set(pending.map(\.sha256))
         let failedBefore = units.filter { !pendingKeys.contains($0.sha256) && failed.contains($0.sha256) }.count
-        let plan = "\(units.count) sources: \(pending.count) to compute, \(units.count - pending.count - failedBefore) cached"
+        // Units are contents: files with the same bytes are computed once.
+        let plan = "\(units.count) distinct source contents: \(pending.count) to compute, \(units.count - pending.count - failedBefore) cached"
             + (failedBefore > 0 ? ", \(failedBefore) failed before (not tried again: --force \(stage) tries them)" : "")
         context.logger.info("\(plan)")
         let progress = context.progress(total: pending.count, unit: "files")

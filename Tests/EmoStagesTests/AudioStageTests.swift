@@ -179,7 +179,7 @@ struct AudioStageTests {
         try FileManager.default.copyItem(atPath: data.root + "/Actor_01/03-01-06-01-01-01-01.wav",
                                          toPath: data.root + "/Actor_03/03-01-06-01-01-01-03.wav")
         let third = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: a)
-        #expect(third.stderr.contains("sources: 0 to compute"),
+        #expect(third.stderr.contains("distinct source contents: 0 to compute"),
                 "identical bytes under a new name share the cached record: \(third.stderr)")
         let fourth = try IngestFixture.emopipe(["run", "--until", "audio"], data: data.root, workdir: a)
         #expect(fourth.stderr.contains("audio: up to date"), "\(fourth.stderr)")
