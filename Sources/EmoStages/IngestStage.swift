@@ -224,7 +224,9 @@ public struct IngestStage: Stage {
             let rows = group.filter { $0.path.hasPrefix(inRoot) }
             guard rows.count > 1 else { continue }
             // One recording cannot be two emotions, or two actors: at least one name's labels are wrong.
-            let labels = Set(rows.map { "\(Emotion(rawValue: $0.emotion ?? 0)?.name ?? "?") by actor \($0.actor ?? 0)" }).sorted()
+            // In the order of the paths named before them.
+            var seen = Set<String>()
+            let labels = rows.map { "\(Emotion(rawValue: $0.emotion ?? 0)?.name ?? "?") by actor \($0.actor ?? 0)" }.filter { seen.insert($0).inserted }
             let conflict = labels.count > 1 ? "; their names disagree (\(labels.joined(separator: " / "))), so at least one is mislabelled" : ""
             context.logger.warning("identical content under \(rows.count) names: \(rows.map(\.path).joined(separator: ", "))\(conflict)")
         }
