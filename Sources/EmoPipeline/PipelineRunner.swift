@@ -273,6 +273,7 @@ public final class PipelineRunner {
         let forced = forcedStages(selection, selected: selected)
         try checkBeforeRunning(selected)
         logUnread(selection)
+        if let only = selection.only, selection.worker == nil { noteStaleUpstream(of: only) }
         try workspace.create()
         let runId = Self.newRunId()
         let holder = "emopipe run \(runId) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date())))"
@@ -430,6 +431,18 @@ public final class PipelineRunner {
         let shards = Set(report.damaged.map(\.shard)).sorted()
         let place = shards.isEmpty ? "" : " (in \(shards.joined(separator: ", ")))"
         logger.warning("\(stage): \(report.damaged.count) of \(report.checkedRecords) cached records damaged\(place); dropped, recorded as failures of this run")
+    }
+
+    /// `--only` runs one stage on what the stages it reads last produced: when one of them is not up to
+    /// date (the data changed since ingest, a parameter since train), that is said, so the stage's
+    /// "up to date" is not taken for the data on disk.
+    func noteStaleUpstream(of name: String) {
+        guard workspace.exists else { return }
+        let upstream = readClosure(of: [name]).subtracting([name])
+        guard let stale = try? stageStatuses(of: upstream).filter({ $0.state != .upToDate }), let first = stale.first else { return }
+        let note = "--only \(name): \(stale.map(\.stage).joined(separator: ", ")) not up to date (\(first.stage): \(first.reason)); "
+            + "\(name) takes their last outputs as they are (`emopipe run --until \(name)` brings them up to date)"
+        logger.warning("\(note)")
     }
 
     /// Says which stages the pipeline's `needs` would have pulled in but nothing run reads, so none

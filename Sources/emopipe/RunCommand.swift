@@ -57,7 +57,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run this stage and the upstream stages it reads, then stop.")
     var until: String?
 
-    @Option(help: "Run only this stage (the upstream stages it reads must have completed).")
+    @Option(help: "Run only this stage on the last outputs of the stages it reads (they must have completed; one not up to date is said).")
     var only: String?
 
     @Option(help: "Recompute this stage from scratch, and every selected stage that reads it (repeatable).")

@@ -69,6 +69,8 @@ struct AudioStageTests {
         #expect(only.stderr.contains("\(wavs[0]): now") && only.stderr.contains("changed on disk after ingest"), "\(only.stderr)")
         #expect((only.stdout + only.stderr).contains("2 changed on disk since ingest (read again next run)"), "\(only.stdout)")
         #expect(only.stderr.contains("\(wavs[2]): its bytes changed after ingest hashed them"), "\(only.stderr)")
+        #expect(only.stderr.contains("--only audio: ingest not up to date (ingest: data root changed: ")
+                && only.stderr.contains("audio takes their last outputs as they are"), "the stale input is said: \(only.stderr)")
         var records = try Self.records(workdir)
         #expect(records[oldSHA] == nil && records[sameSizeSHA] == nil, "no record under the hash of bytes the features are not of")
         #expect(records.count == wavs.count - 2, "the unchanged sources are computed and kept")
