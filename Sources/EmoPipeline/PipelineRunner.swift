@@ -440,8 +440,10 @@ public final class PipelineRunner {
         guard workspace.exists else { return }
         let upstream = readClosure(of: [name]).subtracting([name])
         guard let stale = try? stageStatuses(of: upstream).filter({ $0.state != .upToDate }), let first = stale.first else { return }
-        let note = "--only \(name): \(stale.map(\.stage).joined(separator: ", ")) not up to date (\(first.stage): \(first.reason)); "
-            + "\(name) takes their last outputs as they are (`emopipe run --until \(name)` brings them up to date)"
+        let one = stale.count == 1
+        let note = "--only \(name): \(stale.map(\.stage).joined(separator: ", ")) \(one ? "is" : "are") not up to date (\(first.stage): \(first.reason)); "
+            + "\(name) takes \(one ? "its last output" : "their last outputs") as \(one ? "it is" : "they are") "
+            + "(`emopipe run --until \(name)` brings \(one ? "it" : "them") up to date)"
         logger.warning("\(note)")
     }
 

@@ -122,8 +122,9 @@ extension PipelineRunner {
             guard let note = (try? stage.progress(context, resolved: resolved)) ?? nil else { return "" }
             // Under the inputs recorded now: a stage that reads a stale one learns its inputs only when that runs.
             let rerunning = reads(name).filter { upstream[$0].map { $0.state != .upToDate } == true }
+            let named = rerunning.count > 1 ? rerunning.dropLast().joined(separator: ", ") + " and " + rerunning.last! : rerunning.joined()
             return "; " + note + (rerunning.isEmpty ? ""
-                : " if \(rerunning.joined(separator: " and ")) run\(rerunning.count == 1 ? "s" : "") to the same output as before")
+                : " if \(named) run\(rerunning.count == 1 ? "s" : "") to the same output as before")
         }
         guard let state = try store.stageState(name) else {
             return StageStatus(stage: name, state: .neverRun, reason: "has never completed" + progress())

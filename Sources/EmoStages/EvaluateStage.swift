@@ -115,10 +115,13 @@ public struct EvaluateStage: Stage {
                 labels = trained.labels
                 let test = features.samples(actors: trained.fold.test)
                 guard !test.isEmpty else {
-                    let unscored = try UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [trained.fold],
-                                                              modalities: first.config.modalities)
+                    // Explained where failures say why; a failure to look them up leaves the plain message.
+                    let unscored = (try? UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [trained.fold],
+                                                                modalities: first.config.modalities)) ?? []
+                    let planned = Set(trained.fold.test)
                     throw PipelineError.missingData("evaluate: fold \(trained.fold.index) has no test clips with features"
-                                                    + UnscoredTestClips.why(unscored, actors: trained.fold.test))
+                        + UnscoredTestClips.why(unscored, of: features.plan.clips.filter { planned.contains($0.actor) }.count,
+                                                actors: trained.fold.test))
                 }
                 let foldRows = try classifier.clipProbabilities(test).enumerated().map { i, p in
                     guard p.allSatisfy(\.isFinite) else {
@@ -169,7 +172,8 @@ public struct EvaluateStage: Stage {
                                                        seed: UInt64(context.manifest.seed))
         document.sevenClass = try Self.sevenClass(labels: labels, truth: truth, predicted: predicted)
         document.testActors = Array(Set(evaluatedFolds.flatMap(\.test))).sorted()
-        document.seenInTraining = Self.seenInTraining(scored: rows, plan: features.plan, folds: evaluatedFolds)
+        document.seenInTraining = Self.seenInTraining(scored: rows, plan: features.plan, folds: evaluatedFolds,
+                                                      modalities: first.config.modalities)
         document.unscored = try UnscoredTestClips.find(context, scored: Set(rows.map(\.clip)), plan: features.plan, folds: evaluatedFolds,
                                                        modalities: first.config.modalities)
         if scoresInt8 {
@@ -217,7 +221,8 @@ public struct EvaluateStage: Stage {
         }
         if let absent = HTMLReport.absentClassesNote(document.metrics) { context.logger.warning("\(absent)") }
         if let first = document.seenInTraining.first {
-            let warning = "\(document.seenInTraining.count) test clip(s) have the bytes of a file trained on (first: \(first.path), "
+            let count = document.seenInTraining.count
+            let warning = "\(count) test clip\(count == 1 ? " has" : "s have") the bytes of a file trained on (first: \(first.path), "
                 + "the same as \(first.trainingPath)): for them the score is not speaker-independent (metrics.json's test_clips_seen_in_training)"
             context.logger.warning("\(warning)")
         }
@@ -228,11 +233,18 @@ public struct EvaluateStage: Stage {
 
     static func hasBothModalities(_ clip: ClipFeatures) -> Bool { clip.has(.audio) && clip.has(.faces) }
 
-    /// Scored test clips whose speech or video file has the same bytes as a file of a clip their fold
-    /// trained on (a copy filed under another actor): holding out whole actors did not keep them unseen.
-    static func seenInTraining(scored: [ClipPrediction], plan: SplitPlan, folds: [ActorFold]) -> [SeenInTraining] {
+    /// Scored test clips whose file the model reads has the same bytes as one it read of a clip their
+    /// fold trained on (a copy filed under another actor): holding out whole actors did not keep them unseen.
+    /// Audio is read from the speech file, else from the video's sound; faces from the video.
+    static func seenInTraining(scored: [ClipPrediction], plan: SplitPlan, folds: [ActorFold],
+                               modalities: [ModelConfig.Modality]) -> [SeenInTraining] {
         let clips = Dictionary(plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
-        func files(_ clip: SplitPlan.Clip) -> [SplitPlan.Source] { [clip.speech, clip.video].compactMap { $0 } }
+        func files(_ clip: SplitPlan.Clip) -> [SplitPlan.Source] {
+            var read: [SplitPlan.Source] = []
+            if modalities.contains(.audio), let audio = clip.speech ?? clip.video { read.append(audio) }
+            if modalities.contains(.faces), let video = clip.video, !read.contains(where: { $0.path == video.path }) { read.append(video) }
+            return read
+        }
         var found: [SeenInTraining] = []
         for fold in folds {
             let training = Set(fold.train)

@@ -208,7 +208,7 @@ public struct IngestStage: Stage {
             // Named, so a test set that shrank says by which files (`emopipe sources` lists them all as removed).
             let named = gone.map(\.path).sorted().prefix(3).map(\.escaped).joined(separator: ", ")
             let more = gone.count > 3 ? " and \(gone.count - 3) more" : ""
-            context.logger.warning("\(gone.count) source(s) gone from disk or now read under another path, marked removed: \(named)\(more)")
+            context.logger.warning("\(gone.count) source\(gone.count == 1 ? "" : "s") gone from disk or now read under another path, marked removed: \(named)\(more)")
         }
     }
 

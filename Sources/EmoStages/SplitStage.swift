@@ -354,10 +354,10 @@ public struct SplitPlan: Codable, Equatable, Sendable {
     }
 }
 
-/// Actors as the split's messages name them: "01, 02, 13", or "none".
 /// "actor 07" or "actors 17, 18".
 func actorsPhrase(_ actors: [Int]) -> String { (actors.count == 1 ? "actor " : "actors ") + actorList(actors) }
 
+/// Actors as the split's messages name them: "01, 02, 13", or "none".
 func actorList(_ actors: [Int]) -> String {
     actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
 }

@@ -48,11 +48,13 @@ enum UnscoredTestClips {
 
     /// What left a fold with no test clip to score, for its error: how many failed at which stage, and
     /// the first one's file and reason; empty when no failure explains it.
-    static func why(_ unscored: [UnscoredClip], actors: [Int]) -> String {
+    /// `planned`: the fold's test clips in the split's plan (a failed file can keep a clip out of it).
+    static func why(_ unscored: [UnscoredClip], of planned: Int, actors: [Int]) -> String {
         guard let first = unscored.first else { return "" }
         let byStage = Dictionary(grouping: unscored, by: \.stage).map { "\($0.key): \($0.value.count)" }.sorted()
-        return ": the \(unscored.count) test clip\(unscored.count == 1 ? "" : "s") of actor\(actors.count == 1 ? "" : "s") "
-            + "\(actors.map { String(format: "%02d", $0) }.joined(separator: ", ")) failed (\(byStage.joined(separator: ", ")); "
+        let total = max(planned, unscored.count)
+        let count = unscored.count == total ? "the \(total)" : "\(unscored.count) of the \(total)"
+        return ": \(count) test clip\(total == 1 ? "" : "s") of \(actorsPhrase(actors)) failed (\(byStage.joined(separator: ", ")); "
             + "first: \(first.path): \(first.reason)); `emopipe sources --failed` lists them"
     }
 

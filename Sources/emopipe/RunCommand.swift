@@ -32,8 +32,8 @@ struct RunCommand: ParsableCommand {
         `resources: {max_memory_mb: N}` keeps the audio and faces stages' peak RSS under N MiB (they run
         fewer sources at once) and makes train refuse a batch_size whose estimated memory does not fit,
         naming the largest that does (exit 64); results are the same with or without it.
-        `resources: {publish_after_seconds: S}` (default 3) publishes a finished source's record at most
-        S seconds later: a kill loses at most that much finished work. `--threads N` overrides the
+        `resources: {publish_after_seconds: S}` (default 3) publishes a finished source's record about S
+        seconds later at most (checked every 0.5 s or S/2): a kill loses about that much finished work. `--threads N` overrides the
         manifest's `threads`.
 
         Examples:

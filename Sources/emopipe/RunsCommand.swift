@@ -229,7 +229,7 @@ enum FieldTable {
     /// difference is in what is printed (two reasons after one long path looked equal).
     static func shortenAroundDifference(_ a: String, _ b: String) -> (String, String) {
         let common = zip(a, b).prefix { $0 == $1 }.count
-        guard max(a.count, b.count) > 64, common > 40 else { return (shorten(a), shorten(b)) }
+        guard a != b, max(a.count, b.count) > 64, common > 40 else { return (shorten(a), shorten(b)) }
         func window(_ value: String) -> String {
             let tail = String(value.dropFirst(common - 20))
             return "..." + (tail.count > 61 ? String(tail.prefix(58)) + "..." : tail)

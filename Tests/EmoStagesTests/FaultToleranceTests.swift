@@ -53,8 +53,8 @@ struct FaultToleranceTests {
                 let before = try FaultFixture.progress(stage, workdir: workdir)
                 if try FaultFixture.completed(stage, workdir: workdir) { break }
                 // A copy of the work directory as this attempt finds it: a run that completes the stage
-                // before its kill lands (a loaded machine can finish the last shards between two polls)
-                // is undone and the attempt made again with the next seeded moment, up to 3 times.
+                // before its kill (a loaded machine can finish the last shards between two polls) is
+                // undone and the attempt made again with the next seeded moment, up to 3 times per stage.
                 let beforeAttempt = workdir + ".before-attempt"
                 try? FileManager.default.removeItem(atPath: beforeAttempt)
                 let existed = FileManager.default.fileExists(atPath: workdir)
@@ -87,7 +87,6 @@ struct FaultToleranceTests {
                     #expect(run.stderr.contains("took over the lock left by a run that is no longer alive: emopipe run "),
                             "\(run.stderr)")
                     #expect(run.stderr.contains("(pid \(pid) on "), "the message names the dead holder: \(run.stderr)")
-                    killedHolder = nil
                 }
                 if stage == "train" && attempt == 0 {
                     // While this run holds the work directory, a second one is refused, naming it.
@@ -115,18 +114,20 @@ struct FaultToleranceTests {
                     Thread.sleep(forTimeInterval: min(8, max(0, delay - Date().timeIntervalSince(marked))))
                     return run.kill()
                 }
-                output += run.stderr
                 let completed = try FaultFixture.completed(stage, workdir: workdir)
-                if landed && !completed { killedHolder = pid }
                 let kill = Kill(stage: stage, target: afterBatch ? target : nil, delay: delay, before: before,
                                 after: try FaultFixture.progress(stage, workdir: workdir), total: total,
                                 landed: landed, stageCompleted: completed)
-                if !landed && completed && missed.filter({ $0.stage == stage }).count < 3 {
+                // The run finished the stage before the kill (whether the kill then met the run's last
+                // bookkeeping or nothing): undone, and tried again.
+                if completed && missed.filter({ $0.stage == stage }).count < 3 {
                     missed.append(kill)
                     try FileManager.default.removeItem(atPath: workdir)
                     if existed { try FileManager.default.moveItem(atPath: beforeAttempt, toPath: workdir) }
                     continue
                 }
+                output += run.stderr
+                killedHolder = landed && !completed ? pid : nil
                 kills.append(kill)
                 attempt += 1
             }

@@ -81,7 +81,7 @@ struct IngestStageTests {
         let third = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         #expect(third.status == 0, "\(third.stderr)")
         #expect(third.stderr.contains("3 to read, 1 gone"), "\(third.stderr)")
-        #expect(third.stderr.contains("1 source(s) gone from disk or now read under another path, marked removed: \(removed)\n"),
+        #expect(third.stderr.contains("1 source gone from disk or now read under another path, marked removed: \(removed)\n"),
                 "the file is named: \(third.stderr)")
         let after = Dictionary(uniqueKeysWithValues: try store.allSources().map { ($0.path, $0) })
         let old = Dictionary(uniqueKeysWithValues: before.map { ($0.path, $0) })

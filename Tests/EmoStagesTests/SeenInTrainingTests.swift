@@ -24,16 +24,21 @@ struct SeenInTrainingTests {
         func scored(_ id: String, actor: Int, fold: Int) -> ClipPrediction {
             ClipPrediction(path: "", clip: id, actor: actor, fold: fold, truth: 0, probabilities: [1])
         }
-        let found = EvaluateStage.seenInTraining(scored: [scored("01-01-01-01-01-17", actor: 17, fold: 0), scored("01-01-01-01-02-17", actor: 17, fold: 0),
-                                                          scored("01-01-01-01-01-18", actor: 18, fold: 0), scored("01-01-01-01-01-01", actor: 1, fold: 1)],
-                                                 plan: plan, folds: folds)
+        let all = [scored("01-01-01-01-01-17", actor: 17, fold: 0), scored("01-01-01-01-02-17", actor: 17, fold: 0),
+                   scored("01-01-01-01-01-18", actor: 18, fold: 0), scored("01-01-01-01-01-01", actor: 1, fold: 1)]
+        let found = EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.audio, .faces])
         #expect(found == [
             SeenInTraining(clip: "01-01-01-01-01-17", actor: 17, fold: 0, path: "/d/Actor_17/a.wav", trainingClip: "01-01-01-01-01-01", trainingPath: "/d/Actor_01/a.wav"),
             SeenInTraining(clip: "01-01-01-01-01-18", actor: 18, fold: 0, path: "/d/Actor_18/a.mp4", trainingClip: "01-01-01-01-02-01", trainingPath: "/d/Actor_01/b.wav"),
             SeenInTraining(clip: "01-01-01-01-01-01", actor: 1, fold: 1, path: "/d/Actor_01/a.wav", trainingClip: "01-01-01-01-01-17", trainingPath: "/d/Actor_17/a.wav"),
         ], "\(found)")
-        #expect(EvaluateStage.seenInTraining(scored: [scored("01-01-01-01-02-17", actor: 17, fold: 0)], plan: plan, folds: folds).isEmpty,
+        #expect(EvaluateStage.seenInTraining(scored: [scored("01-01-01-01-02-17", actor: 17, fold: 0)], plan: plan, folds: folds,
+                                             modalities: [.audio, .faces]).isEmpty,
                 "a validation actor's copy (actor 02) is not training")
+        // Only the files a model reads count: actor 18's video feeds a speech-only model its sound (it has no
+        // wav), and a faces-only model reads no wav, so the wav copies are not seen.
+        #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.audio]) == found)
+        #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.faces]).isEmpty)
         let card = HTMLReport.actorsSection(folds, seenInTraining: found)
         #expect(card.contains("Not speaker-independent for 3 test clips") && card.contains("/d/Actor_17/a.wav") && !card.contains("Speaker-independent:"),
                 "\(card)")

@@ -197,7 +197,7 @@ public enum HTMLReport {
             h += "<p class=\"note\"><strong>Not speaker-independent for \(seenInTraining.count) test clip\(seenInTraining.count == 1 ? "" : "s"): "
             h += "\(seenInTraining.count == 1 ? "its file has" : "their files have") the bytes of a training clip's file "
             h += "(first: \(esc(first.path)), the same as \(esc(first.trainingPath))); metrics.json's "
-            h += "test_clips_seen_in_training lists them.</strong></p>\n</section>\n"
+            h += "test_clips_seen_in_training lists \(seenInTraining.count == 1 ? "it" : "them").</strong></p>\n</section>\n"
         } else {
             h += "<p class=\"note\">Speaker-independent: whole actors are held out, and no test clip's file has the bytes "
             h += "of a file trained on.</p>\n</section>\n"

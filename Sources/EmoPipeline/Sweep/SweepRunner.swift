@@ -288,10 +288,11 @@ public final class SweepRunner {
     public func currentLeaderboard() throws -> SweepLeaderboard {
         // The data basis is ingest's record: a data root changed since is not in it until the sweep ingests it.
         if worker == nil, pipeline.stageNames.contains(StageName.ingest.rawValue), mainWorkspace.exists {
-            let plain = try PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, libraries: libraries, pipeline: pipeline)
-            let ingest = try plain.stageStatus(StageName.ingest.rawValue)
-            if ingest.state == .stale {
-                log("note: the data changed since ingest last ran (\(ingest.reason)); these results rest on the data as then "
+            // Best effort: the leaderboard needs no data root (one gone or unmounted is no error here).
+            let ingest = try? PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, libraries: libraries, pipeline: pipeline)
+                .stageStatus(StageName.ingest.rawValue)
+            if let ingest, ingest.state == .stale {
+                log("note: ingest is not up to date (\(ingest.reason)); these results rest on the data as last "
                     + "ingested: `emopipe sweep` without --leaderboard ingests it and runs again the trials whose data changed")
             }
         }
