@@ -113,15 +113,15 @@ public struct RunSummary: Sendable {
                     let current = SHA256Hex.of(data)   // read once: hashed and parsed from the same bytes
                     if depth == .full { files.append((file.rawValue, current)) }
                     // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
-                    guard (try? ParamValue.fromJSON(data))?.objectValue != nil else {
+                    guard let object = (try? ParamValue.fromJSON(data))?.objectValue else {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
                     }
                     // Another run's results copied in, or figures typed over, are not this run's: none shown.
                     if let recorded = try recordedDigest(file, of: run), current != recorded {
                         throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
                     }
-                    metrics += scalars(inResult: file, data)
-                    if file == .metrics { unscored = unscoredTestClips(data) }
+                    metrics += scalars(inResult: file, object)
+                    if file == .metrics { unscored = unscoredTestClips(object) }
                 }
             } catch {
                 var facts = stat()   // absent is no result, not an unreadable one
@@ -136,8 +136,8 @@ public struct RunSummary: Sendable {
 
     /// metrics.json's `unscored_test_clips`, clip → "stage: file name: reason" (a run that changed only why
     /// a test file fails has other bytes and the same figures: this says what differs).
-    static func unscoredTestClips(_ data: Data) -> [String: String] {
-        guard let list = (try? ParamValue.fromJSON(data))?.objectValue?["unscored_test_clips"]?.arrayValue else { return [:] }
+    static func unscoredTestClips(_ metrics: [String: ParamValue]) -> [String: String] {
+        guard let list = metrics["unscored_test_clips"]?.arrayValue else { return [:] }
         var found: [String: String] = [:]
         for entry in list.compactMap(\.objectValue) {
             guard let clip = entry["clip"]?.stringValue else { continue }
@@ -170,9 +170,15 @@ public struct RunSummary: Sendable {
     /// them: metrics.json's numbers as they are, cv.json's means and standard deviations under `cv.`.
     /// Other files hold none.
     public static func scalars(inResult file: RunFile, _ data: Data) -> [(String, Double)] {
+        guard let object = (try? ParamValue.fromJSON(data))?.objectValue else { return [] }
+        return scalars(inResult: file, object)
+    }
+
+    /// The same of a result already parsed.
+    static func scalars(inResult file: RunFile, _ object: [String: ParamValue]) -> [(String, Double)] {
         switch file {
-        case .metrics: return scalars(data, prefix: "")
-        case .crossValidation: return scalars(data, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
+        case .metrics: return scalars(object, prefix: "")
+        case .crossValidation: return scalars(object, prefix: "cv.").filter { $0.0.hasSuffix(".mean") || $0.0.hasSuffix(".std") }
         default: return []
         }
     }
@@ -182,6 +188,10 @@ public struct RunSummary: Sendable {
     /// which once dropped an accuracy of exactly 0 or 1 from runs, diffs, nightly reports and sweeps.
     static func scalars(_ data: Data, prefix: String) -> [(String, Double)] {
         guard let object = (try? ParamValue.fromJSON(data))?.objectValue else { return [] }
+        return scalars(object, prefix: prefix)
+    }
+
+    static func scalars(_ object: [String: ParamValue], prefix: String) -> [(String, Double)] {
         var found: [(String, Double)] = []
         for (key, value) in object {
             if let number = value.doubleValue { found.append((prefix + key, number)) }

@@ -235,16 +235,10 @@ public struct EvaluateStage: Stage {
 
     /// Scored test clips whose file the model reads has the same bytes as one it read of a clip their
     /// fold trained on (a copy filed under another actor): holding out whole actors did not keep them unseen.
-    /// Audio is read from the speech file, else from the video's sound; faces from the video.
     static func seenInTraining(scored: [ClipPrediction], plan: SplitPlan, folds: [ActorFold],
                                modalities: [ModelConfig.Modality]) -> [SeenInTraining] {
         let clips = Dictionary(plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
-        func files(_ clip: SplitPlan.Clip) -> [SplitPlan.Source] {
-            var read: [SplitPlan.Source] = []
-            if modalities.contains(.audio), let audio = clip.speech ?? clip.video { read.append(audio) }
-            if modalities.contains(.faces), let video = clip.video, !read.contains(where: { $0.path == video.path }) { read.append(video) }
-            return read
-        }
+        func files(_ clip: SplitPlan.Clip) -> [SplitPlan.Source] { modalities.compactMap(clip.source(for:)) }
         var found: [SeenInTraining] = []
         for fold in folds {
             let training = Set(fold.train)

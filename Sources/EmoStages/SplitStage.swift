@@ -331,6 +331,10 @@ public struct SplitPlan: Codable, Equatable, Sendable {
         public var label: Int
         public var speech: Source?
         public var video: Source?
+
+        /// The file a model input reads: the speech (a wav, else the AV clip, whose sound it is) for
+        /// audio, the video for faces.
+        public func source(for modality: ModelConfig.Modality) -> Source? { modality == .audio ? speech : video }
     }
     /// The model layer's fold type: a trained model records the fold it was trained on.
     public typealias Fold = ActorFold

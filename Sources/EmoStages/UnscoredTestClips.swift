@@ -93,7 +93,7 @@ enum UnscoredTestClips {
 
     /// The feature stages the model reads, under the parameters they last completed with.
     private struct FeatureInputs {
-        let stages: [(stage: StageName, failures: [String: String])]
+        let stages: [(modality: ModelConfig.Modality, stage: StageName, failures: [String: String])]
         /// The modality codes the model reads, best first.
         let order: [Int]
 
@@ -102,7 +102,7 @@ enum UnscoredTestClips {
                 let stage: StageName = modality == .audio ? .audio : .faces
                 let fingerprint = try context.store.stageState(stage)?.parametersFingerprint
                 let failures = try context.store.failures(stage: stage.rawValue).filter { $0.fingerprint == fingerprint }
-                return (stage, Dictionary(failures.map { ($0.sha256, $0.reason) }, uniquingKeysWith: { a, _ in a }))
+                return (modality, stage, Dictionary(failures.map { ($0.sha256, $0.reason) }, uniquingKeysWith: { a, _ in a }))
             }
             order = stages.flatMap { $0.stage == .audio ? ClipCatalog.speechOrder : ClipCatalog.videoOrder }
         }
@@ -115,7 +115,7 @@ enum UnscoredTestClips {
         func failure(of clip: SplitPlan.Clip) -> (path: String, stage: StageName, reason: String)? {
             var first: (path: String, stage: StageName, reason: String)?
             for input in stages {
-                guard let source = input.stage == .audio ? clip.speech : clip.video else { continue }
+                guard let source = clip.source(for: input.modality) else { continue }
                 if let reason = input.failures[source.sha256] { return (source.path, input.stage, reason) }
                 first = first ?? (source.path, input.stage, "no cached \(input.stage.rawValue) record and no recorded failure: "
                                   + "the stage is not up to date (`emopipe status` says why)")

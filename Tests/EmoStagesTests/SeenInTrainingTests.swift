@@ -16,7 +16,8 @@ struct SeenInTrainingTests {
             clip("01-01-01-01-02-01", actor: 1, speech: source("/d/Actor_01/b.wav", "s2")),
             clip("01-01-01-01-01-17", actor: 17, speech: source("/d/Actor_17/a.wav", "s1")),       // a copy of a training file
             clip("01-01-01-01-02-17", actor: 17, speech: source("/d/Actor_17/b.wav", "s9")),
-            clip("01-01-01-01-01-18", actor: 18, speech: nil, video: source("/d/Actor_18/a.mp4", "s2")),
+            // No wav: the AV clip is its speech (its sound) and its video, as the split plans it.
+            clip("01-01-01-01-01-18", actor: 18, speech: source("/d/Actor_18/a.mp4", "s2"), video: source("/d/Actor_18/a.mp4", "s2")),
             clip("01-01-01-01-01-02", actor: 2, speech: source("/d/Actor_02/a.wav", "s5")),
         ], folds: [])
         let folds = [ActorFold(index: 0, test: [17, 18], validation: [2], train: [1]),
@@ -35,8 +36,8 @@ struct SeenInTrainingTests {
         #expect(EvaluateStage.seenInTraining(scored: [scored("01-01-01-01-02-17", actor: 17, fold: 0)], plan: plan, folds: folds,
                                              modalities: [.audio, .faces]).isEmpty,
                 "a validation actor's copy (actor 02) is not training")
-        // Only the files a model reads count: actor 18's video feeds a speech-only model its sound (it has no
-        // wav), and a faces-only model reads no wav, so the wav copies are not seen.
+        // Only the files a model reads count: actor 18's AV clip feeds a speech-only model its sound (it has
+        // no wav), and a faces-only model reads no wav, so the wav copies are not seen.
         #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.audio]) == found)
         #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.faces]).isEmpty)
         let card = HTMLReport.actorsSection(folds, seenInTraining: found)
