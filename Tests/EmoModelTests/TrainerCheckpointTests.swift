@@ -8,14 +8,19 @@ import Testing
 /// What a resumed or diverged training must not do: resume from a checkpoint damaged since it was
 /// written, or pass off weights holding NaN as a trained fold.
 struct TrainerCheckpointTests {
-    @Test func aCheckpointDamagedSinceWrittenIsNotResumedFrom() throws {
-        let whole = URL(fileURLWithPath: try TestSupport.temporaryFolder("checkpoint-whole")).appendingPathComponent("fold-0")
+    /// A fold trained whole, and the same fold stopped in its second epoch (its checkpoint after epoch 1 on disk).
+    static func wholeAndStoppedInSecondEpoch(_ name: String) throws -> (whole: URL, stopped: URL) {
+        let whole = URL(fileURLWithPath: try TestSupport.temporaryFolder(name + "-whole")).appendingPathComponent("fold-0")
         try WeightAverageTests.fit(WeightAverageTests.trainer(averaging: nil), folder: whole)
-
-        let damaged = URL(fileURLWithPath: try TestSupport.temporaryFolder("checkpoint-damaged")).appendingPathComponent("fold-0")
+        let stopped = URL(fileURLWithPath: try TestSupport.temporaryFolder(name + "-stopped")).appendingPathComponent("fold-0")
         let first = WeightAverageTests.trainer(averaging: nil)
         WeightAverageTests.stopInSecondEpoch(first)
-        #expect(throws: TrainingStopped.self) { try WeightAverageTests.fit(first, folder: damaged) }
+        #expect(throws: TrainingStopped.self) { try WeightAverageTests.fit(first, folder: stopped) }
+        return (whole, stopped)
+    }
+
+    @Test func aCheckpointDamagedSinceWrittenIsNotResumedFrom() throws {
+        let (whole, damaged) = try Self.wholeAndStoppedInSecondEpoch("checkpoint")
         let state = try TrainingState.decode(Data(contentsOf: damaged.appendingPathComponent(TrainingState.fileName)))
         let checkpoint = damaged.appendingPathComponent("checkpoint-1.safetensors")
         #expect(state.checkpointSHA256 == (try SHA256Hex.file(atPath: checkpoint.path).hex), "state.json names its checkpoint's bytes")
@@ -37,12 +42,7 @@ struct TrainerCheckpointTests {
 
     /// A state file that cannot be read is said, and the fold starts over (as a whole run trains it).
     @Test func anUnreadableStateFileIsSaidAndTheFoldStartsOver() throws {
-        let whole = URL(fileURLWithPath: try TestSupport.temporaryFolder("state-whole")).appendingPathComponent("fold-0")
-        try WeightAverageTests.fit(WeightAverageTests.trainer(averaging: nil), folder: whole)
-        let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("state-garbage")).appendingPathComponent("fold-0")
-        let first = WeightAverageTests.trainer(averaging: nil)
-        WeightAverageTests.stopInSecondEpoch(first)
-        #expect(throws: TrainingStopped.self) { try WeightAverageTests.fit(first, folder: folder) }
+        let (whole, folder) = try Self.wholeAndStoppedInSecondEpoch("state")
         try Data("garbage{".utf8).write(to: folder.appendingPathComponent(TrainingState.fileName))
         let resumed = WeightAverageTests.trainer(averaging: nil)
         var said: [String] = []
