@@ -273,7 +273,10 @@ public final class PipelineRunner {
         let forced = forcedStages(selection, selected: selected)
         try checkBeforeRunning(selected)
         logUnread(selection)
-        if let only = selection.only, selection.worker == nil { noteStaleUpstream(of: only) }
+        if let only = selection.only, selection.worker == nil {
+            try checkUpstreamCompleted(of: only)
+            noteStaleUpstream(of: only)
+        }
         try workspace.create()
         let runId = Self.newRunId()
         let holder = "emopipe run \(runId) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date())))"
@@ -433,13 +436,32 @@ public final class PipelineRunner {
         logger.warning("\(stage): \(report.damaged.count) of \(report.checkedRecords) cached records damaged\(place); dropped, recorded as failures of this run")
     }
 
+    /// `--only` needs every stage it reads completed once: refused (exit 64) before a run is recorded
+    /// or a work directory made, as the stage itself would refuse it after.
+    func checkUpstreamCompleted(of name: String) throws {
+        let upstream = reads(name)
+        guard let first = upstream.first else { return }
+        guard workspace.exists else { throw PipelineError.upstreamNotReady(stage: name, upstream: first) }
+        let store = try workspace.openStore(.readOnly)
+        if let missing = try upstream.first(where: { try store.stageState($0) == nil }) {
+            throw PipelineError.upstreamNotReady(stage: name, upstream: missing)
+        }
+    }
+
     /// `--only` runs one stage on what the stages it reads last produced: when one of them is not up to
     /// date (the data changed since ingest, a parameter since train), that is said, so the stage's
     /// "up to date" is not taken for the data on disk.
     func noteStaleUpstream(of name: String) {
         guard workspace.exists else { return }
         let upstream = readClosure(of: [name]).subtracting([name])
-        guard let stale = try? stageStatuses(of: upstream).filter({ $0.state != .upToDate }), let first = stale.first else { return }
+        let stale: [StageStatus]
+        do {
+            stale = try stageStatuses(of: upstream).filter { $0.state != .upToDate }
+        } catch {
+            logger.warning("--only \(name): the stages it reads could not be checked against the data (\(error)); \(name) takes their last outputs as they are")
+            return
+        }
+        guard let first = stale.first else { return }
         let one = stale.count == 1
         let note = "--only \(name): \(stale.map(\.stage).joined(separator: ", ")) \(one ? "is" : "are") not up to date (\(first.stage): \(first.reason)); "
             + "\(name) takes \(one ? "its last output" : "their last outputs") as \(one ? "it is" : "they are") "

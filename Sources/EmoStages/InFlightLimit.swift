@@ -67,8 +67,11 @@ struct InFlightLimit {
                       ProcessMemory.megabytes(perUnit ?? 0), ProcessMemory.megabytes(residentBeforePeak))
     }
 
-    /// Finished bytes that may wait unpublished, or no limit beyond the shard size without a budget.
-    /// Publishing builds the shard in memory (about twice these bytes for a moment) while other units
-    /// compute, so they stay a small part of the slack `workers` leaves: a twenty-fourth of the budget.
-    var maxHeldBytes: Int? { budget.map { max(1 << 20, $0 / 24) } }
+    /// Finished bytes that may wait unpublished. Publishing builds the shard in memory (about twice these
+    /// bytes for a moment) while other units compute, so under a budget they stay a small part of the
+    /// slack `workers` leaves: a twenty-fourth of it. Without one, 64 MiB: a long
+    /// `resources.publish_after_seconds` would otherwise hold up to a shard's 256 records (2 GB peak
+    /// measured for 180 large log-mels waiting an hour, against 213 MB publishing every 0.1 s).
+    var maxHeldBytes: Int { budget.map { max(1 << 20, $0 / 24) } ?? Self.heldBytesWithoutBudget }
+    static let heldBytesWithoutBudget = 64 << 20
 }

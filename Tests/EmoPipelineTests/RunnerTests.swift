@@ -177,6 +177,15 @@ struct RunnerTests {
         #expect(throws: PipelineError.upstreamNotReady(stage: "b", upstream: "a")) {
             try runner(manifest()).run(RunSelection(only: "b"), command: "test")
         }
+        // Refused before anything is recorded (exit 64 means that): no work directory is made.
+        #expect(!FileManager.default.fileExists(atPath: folder + "/work"))
+        _ = try runner(manifest()).run(RunSelection(until: "a"), command: "test")
+        let runs = try ProvenanceStore(path: folder + "/work/emopipe.sqlite").runs().count
+        #expect(throws: PipelineError.upstreamNotReady(stage: "d", upstream: "b")) {
+            try runner(manifest()).run(RunSelection(only: "d"), command: "test")
+        }
+        #expect(try ProvenanceStore(path: folder + "/work/emopipe.sqlite").runs().count == runs, "no run recorded")
+        #expect(counts() == [1, 0, 0, 0])
     }
 
     @Test func unknownParameterOverrideIsRejected() throws {

@@ -287,8 +287,13 @@ public final class SweepRunner {
     /// The leaderboard of what the state file holds now, running nothing.
     public func currentLeaderboard() throws -> SweepLeaderboard {
         // The data basis is ingest's record: a data root changed since is not in it until the sweep ingests it.
-        if worker == nil, pipeline.stageNames.contains(StageName.ingest.rawValue), mainWorkspace.exists {
-            // Best effort: the leaderboard needs no data root (one gone or unmounted is no error here).
+        var isFolder: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: manifest.dataRoot, isDirectory: &isFolder) || !isFolder.boolValue {
+            // The leaderboard needs no data root; a sweep run would refuse this one (exit 64).
+            log("note: the data root \(manifest.dataRoot) is not a folder here: these results rest on the data as last ingested, "
+                + "and `emopipe sweep` refuses to run on it")
+        } else if worker == nil, pipeline.stageNames.contains(StageName.ingest.rawValue), mainWorkspace.exists {
+            // Best effort: an unreadable data root is no error here.
             let ingest = try? PipelineRunner(manifest: manifest, workspace: workspace, stages: stages, libraries: libraries, pipeline: pipeline)
                 .stageStatus(StageName.ingest.rawValue)
             if let ingest, ingest.state == .stale {
