@@ -37,6 +37,8 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // CRC-32C with the SSE4.2 instruction, for shard records.
         .target(name: "CCRC32C"),
+        // Reads of a mapped shard that survive the file being cut short meanwhile (SIGBUS caught).
+        .target(name: "CGuardedRead", dependencies: ["CCRC32C"]),
         // The CPU's vector instruction sets (CPUID + XGETBV), for choosing BLAS kernels.
         .target(name: "CCPUFeatures"),
         // dlib's HOG face detector and 68-point landmarks behind a C API. -O2 even in debug
@@ -57,7 +59,7 @@ let package = Package(
         .target(name: "EmoFeatures", dependencies: ["EmoCore", "EmoMedia", "CDlibShim"], swiftSettings: swift5),
         // Provenance database (SQLite through GRDB) and the sharded tensor cache.
         .target(name: "EmoStore", dependencies: [
-            "EmoCore", "CCRC32C", .product(name: "GRDB", package: "GRDB.swift"),
+            "EmoCore", "CCRC32C", "CGuardedRead", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swift5),
         // DAG definitions, manifests, fingerprints, the work-directory lock, the runner.
         .target(name: "EmoPipeline", dependencies: ["EmoCore", "EmoStore", "Yams"], swiftSettings: swift5),

@@ -173,7 +173,7 @@ public struct WorkerMerge {
                 throw CacheError.badShard(path: source, reason: reason + "; " + Self.rerunAdvice)
             }
             // The records merged from it: one the worker's `cache verify` dropped is no longer indexed there.
-            if let damaged = shard.entries.first(where: { keys.contains($0.key) && !shard.verify($0) }) {
+            if let damaged = try shard.entries.first(where: { try keys.contains($0.key) && !shard.verify($0) }) {
                 throw CacheError.badShard(path: source, reason: "record \(damaged.key.echoed) does not match its CRC-32C; " + Self.rerunAdvice)
             }
         }

@@ -36,14 +36,16 @@ struct FeatureSet {
         // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
         var firstShape: [StageName: [Int]] = [:]
         var uncached: [StageName: [SplitPlan.Source]] = [:]
-        func checkedRecord(_ stage: StageName, _ fingerprint: String, _ source: SplitPlan.Source) throws -> CachedTensor? {
+        /// What `read` takes from a source's record, CRC-checked, or nil when the record is not cached.
+        func checkedRecord<Value>(_ stage: StageName, _ fingerprint: String, _ source: SplitPlan.Source,
+                                  _ read: (CachedTensor) throws -> Value) throws -> Value? {
             do {
                 guard let tensor = try cache.tensor(stage: stage, fingerprint: fingerprint, key: source.sha256, verify: true) else {
                     uncached[stage, default: []].append(source)
                     return nil
                 }
                 try Self.checkLayout(tensor, stage: stage, like: &firstShape[stage])
-                return tensor
+                return try read(tensor)
             } catch let error as CacheError {
                 // Damage a run repairs (the record's stage recomputes it); the error says what to do otherwise.
                 guard error.repair != nil else { throw error }
@@ -54,18 +56,22 @@ struct FeatureSet {
             var sample = ClipFeatures(id: clip.clip, logmel: nil, melFrames: 0, faces: nil,
                                       faceMask: [Float](repeating: 0, count: config.faceFrames), label: clip.label)
             if let fp = audioFingerprint, let speech = clip.speech,
-               let tensor = try checkedRecord(.audio, fp, speech) {
-                config.nMels = tensor.shape[0]
-                sample = ClipFeatures(id: clip.clip, logmel: try tensor.floats(), stride: tensor.shape[1],
-                                      real: Self.int(tensor.metadata, "real_frames") ?? tensor.shape[1], nMels: tensor.shape[0],
+               let logmel = try checkedRecord(.audio, fp, speech, { tensor in
+                   (values: try tensor.floats(), shape: tensor.shape, real: Self.int(try tensor.metadata, "real_frames"))
+               }) {
+                config.nMels = logmel.shape[0]
+                sample = ClipFeatures(id: clip.clip, logmel: logmel.values, stride: logmel.shape[1],
+                                      real: logmel.real ?? logmel.shape[1], nMels: logmel.shape[0],
                                       faces: nil, faceMask: sample.faceMask, label: clip.label)
             }
             if let fp = facesFingerprint, let video = clip.video,
-               let tensor = try checkedRecord(.faces, fp, video) {
-                config.faceFrames = tensor.shape[0]
-                config.faceSize = tensor.shape[1]
-                sample.faces = Array(tensor.bytes.bindMemory(to: UInt8.self))
-                sample.faceMask = Self.faceMask(tensor.metadata, count: tensor.shape[0])
+               let faces = try checkedRecord(.faces, fp, video, { tensor in
+                   (pixels: [UInt8](try tensor.bytes), shape: tensor.shape, mask: Self.faceMask(try tensor.metadata, count: tensor.shape[0]))
+               }) {
+                config.faceFrames = faces.shape[0]
+                config.faceSize = faces.shape[1]
+                sample.faces = faces.pixels
+                sample.faceMask = faces.mask
             }
             if sample.logmel != nil || sample.faces != nil { samples.append(sample) }
         }

@@ -140,7 +140,7 @@ extension ProvenanceStore {
                 let mismatch: String? = if record.stage != shard.stage || record.fingerprint != shard.fingerprint {
                     "is of \(record.stage) \(record.fingerprint.echoed), its shard of \(shard.stage) \(shard.fingerprint.echoed)"
                 } else if let entry {
-                    Self.mismatch(record, entry, metadata: file.metadata(entry))
+                    Self.mismatch(record, entry, metadata: try file.metadata(entry))
                 } else {
                     "names a record its shard does not hold"
                 }

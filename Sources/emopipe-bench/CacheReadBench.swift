@@ -35,18 +35,18 @@ enum EmoPipeBench {
         }
     }
 
-    /// Sums every float of every record (so no byte is skipped), through the mapped views.
+    /// Sums every float of every record (so no byte is skipped), copied out as the stages read them.
     static func measure(_ rows: [CacheRecordRow], cache: TensorCache) throws -> (Double, Int) {
         let start = DispatchTime.now().uptimeNanoseconds
         var bytes = 0
         var checksum: Float = 0
         for row in rows {
             let tensor = try cache.tensor(row)
-            let floats = tensor.bytes.bindMemory(to: Float.self)
+            let floats = try tensor.floats()
             var sum: Float = 0
             for value in floats { sum += value }
             checksum += sum
-            bytes += tensor.bytes.count
+            bytes += tensor.entry.dataLength
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         if checksum.isNaN { StandardStream.error.write(Data("NaN in cache\n".utf8)) }

@@ -142,15 +142,19 @@ final class ShardTarget: FuzzTarget {
             guard entry.shape.count <= 6, entry.metaOffset >= 0, entry.metaLength >= 0, entry.dataOffset >= 0,
                   entry.dataLength >= 0, entry.metaOffset <= size - entry.metaLength, entry.dataOffset <= size - entry.dataLength
             else { return .failure("entry \(i) accepted outside the file: \(entry)") }
-            let data = shard.data(entry)
-            guard data.count == entry.dataLength else { return .failure("entry \(i): data view of \(data.count) bytes, not \(entry.dataLength)") }
-            var sum: UInt8 = 0
-            for byte in data { sum &+= byte }  // touch every byte of the mapping
-            _ = shard.metadata(entry)
-            if !shard.verify(entry) { damaged += 1 }
-            let npy = NumpyFile.encode(dtype: entry.dtype, shape: entry.shape, data: data)
-            guard npy.count >= data.count + 64 else { return .failure("entry \(i): .npy of \(npy.count) bytes for \(data.count) of data") }
-            _ = sum
+            do {
+                let data = try shard.data(entry)
+                guard data.count == entry.dataLength else { return .failure("entry \(i): data copy of \(data.count) bytes, not \(entry.dataLength)") }
+                _ = try shard.metadata(entry)
+                if try !shard.verify(entry) { damaged += 1 }
+                let npy = NumpyFile.encode(dtype: entry.dtype, shape: entry.shape, data: data)
+                guard npy.count >= data.count + 64 else { return .failure("entry \(i): .npy of \(npy.count) bytes for \(data.count) of data") }
+            } catch let error as CacheError {
+                // The fuzzed file is not changed while open: a read of it failing is a defect.
+                return .failure("entry \(i): reading it failed: \(label(error, path: path))")
+            } catch {
+                return .failure("entry \(i): untyped error \(type(of: error)): \(error)")
+            }
         }
         if shard.entries.isEmpty { return .accepted("opened, no records") }
         return .accepted(damaged == 0 ? "opened, every record verifies" : "opened, some records fail their CRC")

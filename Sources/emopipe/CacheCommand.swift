@@ -100,11 +100,12 @@ struct CacheCommand: ParsableCommand {
                         .appending("this is the \(stage) record of its bytes, \(try Self.holders(of: sha, in: store))\n").utf8))
                 }
                 if let npy {
-                    let file = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
+                    let file = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: try tensor.bytes)
                     if npy == "-" { StandardStream.output.write(file) } else { try OutputFile.write(file, to: npy, option: "--npy") }
                 }
                 if json {
-                    var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]
+                    let metadata = try tensor.metadata
+                    var fields = (try? ParamValue.fromJSON(Data(metadata.utf8)).objectValue) ?? [:]
                     let shard = try cache.shardFile(row.shardId) ?? ""
                     fields.merge([
                         "source": .string(record.path), "sha256": .string(sha), "stage": .string(stage),

@@ -20,8 +20,7 @@ struct ONNXExportTests {
                             config c: ModelConfig, to folder: String) throws {
         let batch = samples.count
         func save(_ name: String, _ dtype: DType, _ shape: [Int], _ bytes: Data) throws {
-            try bytes.withUnsafeBytes { try NumpyFile.encode(dtype: dtype, shape: shape, data: $0)
-                .write(to: URL(fileURLWithPath: folder + "/\(name).npy")) }
+            try NumpyFile.encode(dtype: dtype, shape: shape, data: bytes).write(to: URL(fileURLWithPath: folder + "/\(name).npy"))
         }
         func floats(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }
         try save("logmel", .float32, [batch, c.nMels, c.frames],

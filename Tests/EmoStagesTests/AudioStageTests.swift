@@ -32,7 +32,7 @@ struct AudioStageTests {
         var out: [String: (Data, String)] = [:]
         for row in try store.read({ try CacheRecordRow.fetchAll($0) }) {
             let tensor = try cache.tensor(row, verify: true)
-            out[row.key] = (Data(tensor.bytes), tensor.metadata)
+            out[row.key] = (try tensor.bytes, try tensor.metadata)
         }
         return out
     }

@@ -188,7 +188,7 @@ struct FaultFixture {
         for row in try store.read({ try CacheRecordRow.fetchAll($0) }) {
             let tensor = try cache.tensor(row, verify: true)
             facts.records[row.stage + " " + row.key] = Record(dtype: tensor.dtype, shape: tensor.shape,
-                                                              metadata: tensor.metadata, bytes: Data(tensor.bytes))
+                                                              metadata: try tensor.metadata, bytes: try tensor.bytes)
         }
         (facts.sources, facts.failures) = try IngestFixture.facts(workdir: workdir)
         facts.models = try store.read { try ArtifactRecord.filter(sql: "stage = 'train'").fetchAll($0) }.map { row in

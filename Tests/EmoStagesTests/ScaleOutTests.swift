@@ -16,7 +16,7 @@ struct ScaleOutTests {
         var found: [String: Data] = [:]
         for row in rows {
             let tensor = try cache.tensor(row, verify: true)
-            found["\(row.stage) \(row.fingerprint) \(row.key)"] = Data(tensor.bytes) + Data(tensor.metadata.utf8)
+            found["\(row.stage) \(row.fingerprint) \(row.key)"] = try tensor.bytes + Data(try tensor.metadata.utf8)
                 + Data("\(row.crc32c) \(row.shapeJSON) \(row.dtype)".utf8)
         }
         return found

@@ -720,7 +720,7 @@ struct TrainEvaluateTests {
         var shape: [Int] = []
         for source in sources {
             let tensor = try #require(try cache.tensor(stage: "audio", fingerprint: fingerprint, key: source.sha256!))
-            let meta = try #require(try JSONSerialization.jsonObject(with: Data(tensor.metadata.utf8)) as? [String: Any])
+            let meta = try #require(try JSONSerialization.jsonObject(with: Data(try tensor.metadata.utf8)) as? [String: Any])
             let real = min(window, try #require(meta["real_frames"] as? Int))
             let values = try tensor.floats(), stride = tensor.shape[1]
             shape = [tensor.shape[0], window]
@@ -741,8 +741,7 @@ struct TrainEvaluateTests {
         for batch in [7, 1] {
             let folder = try TestSupport.temporaryFolder("onnx-real")
             func save(_ name: String, _ dtype: DType, _ dims: [Int], _ bytes: Data) throws {
-                try bytes.withUnsafeBytes { try NumpyFile.encode(dtype: dtype, shape: dims, data: $0)
-                    .write(to: URL(fileURLWithPath: folder + "/\(name).npy")) }
+                try NumpyFile.encode(dtype: dtype, shape: dims, data: bytes).write(to: URL(fileURLWithPath: folder + "/\(name).npy"))
             }
             func floats(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }
             try save("logmel", .float32, [batch] + shape, floats(Array(logmel.prefix(batch * shape[0] * shape[1]))))

@@ -28,7 +28,7 @@ struct CacheExportTests {
     static func document(_ row: CacheRecordRow) -> String { "{\"sha256\":\"\(row.key)\"}" }
 
     func npy(_ record: TensorRecord) -> Data {
-        record.data.withUnsafeBytes { NumpyFile.encode(dtype: record.dtype, shape: record.shape, data: $0) }
+        NumpyFile.encode(dtype: record.dtype, shape: record.shape, data: record.data)
     }
 
     func export(_ format: ExportFormat, perFile: Int) throws -> (String, [CacheExport.WrittenFile]) {

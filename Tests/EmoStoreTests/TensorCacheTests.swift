@@ -44,14 +44,42 @@ struct TensorCacheTests {
             let tensor = try #require(try cache.tensor(stage: "audio", fingerprint: "fp", key: record.key, verify: true))
             #expect(tensor.dtype == record.dtype)
             #expect(tensor.shape == record.shape)
-            #expect(Data(tensor.bytes) == record.data)
-            #expect(tensor.metadata == record.metadata)
-            // Records start on 64-byte boundaries, so the mapped view can be used as a typed array.
-            #expect(Int(bitPattern: tensor.bytes.baseAddress!) % 64 == 0)
+            #expect(try tensor.bytes == record.data)
+            #expect(try tensor.metadata == record.metadata)
+            // Records start on 64-byte boundaries, so a mapped view of one can be used as a typed array (the Python reader's).
+            #expect(tensor.entry.dataOffset % 64 == 0)
         }
         let stats = try cache.stats()
         #expect(stats.count == 1 && stats[0].shards == 2 && stats[0].records == 11)
         #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
+    }
+
+    /// Another process cutting a shard short while this one has it mapped: reading a record past the new end
+    /// touches pages the file no longer has (SIGBUS, which killed the process). Each read is an error naming the
+    /// shard, records before the cut still read, and a later cut is caught again (the guard stays in place).
+    @Test func aShardCutShortWhileMappedIsAnErrorNotACrash() throws {
+        // Records of 16 KiB each, so a cut after the first leaves whole pages of the others beyond the end.
+        let records = (0..<4).map { i in
+            TensorRecord(key: SHA256Hex.of("cut \(i)"), float32: (0..<4096).map { Float($0 + i) }, shape: [64, 64], metadata: "{\"i\":\(i)}")
+        }
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
+        let row = try #require(try store.read { try CacheShardRow.fetchOne($0) })
+        let path = try cache.workspace.cacheFile(row.file)
+        let shard = try ShardFile(path: path)
+        let entries = records.map { record in shard.entries.first { $0.key == record.key }! }
+        #expect(try shard.floats(entries[3]) == (0..<4096).map { Float($0 + 3) })
+        // Cut the file a page past the end of the first record's data (the shard was written read-only).
+        let cut = (entries[0].dataOffset + entries[0].dataLength + 4095) / 4096 * 4096
+        #expect(chmod(path, 0o644) == 0 && truncate(path, off_t(cut)) == 0)
+        for attempt in 0..<2 {
+            let error = #expect(throws: CacheError.self, "attempt \(attempt)") { try shard.floats(entries[3]) }
+            guard case .badShard(let named, let reason)? = error else { Issue.record("not badShard: \(String(describing: error))"); continue }
+            #expect(named == path && reason.contains("cut short"))
+            #expect(throws: CacheError.self) { try shard.data(entries[2]) }
+            #expect(throws: CacheError.self) { try shard.verify(entries[1]) }
+        }
+        #expect(try shard.floats(entries[0]) == (0..<4096).map { Float($0) })
+        #expect(try shard.verify(entries[0]))
     }
 
     /// A unit that failed and is then computed under the same parameters (a passing fault, read again by
@@ -88,7 +116,7 @@ struct TensorCacheTests {
         #expect(files.last?.hasSuffix("r1-00003.shard") == true)
         for record in second + third {
             let tensor = try #require(try again.tensor(stage: "audio", fingerprint: "fp", key: record.key, verify: true))
-            #expect(Data(tensor.bytes) == record.data)
+            #expect(try tensor.bytes == record.data)
         }
         #expect(try again.recordsInUnsoundShards(stage: "audio", fingerprint: "fp") == [firstFile: Set(first.map(\.key))])
     }
@@ -179,7 +207,7 @@ struct TensorCacheTests {
             #expect(error.repair != nil)
         }
         let untouched = try #require(try fresh.tensor(stage: "audio", fingerprint: "fp", key: records[2].key, verify: true))
-        #expect(Data(untouched.bytes) == records[2].data)
+        #expect(try untouched.bytes == records[2].data)
         #expect(throws: CacheError.self) { _ = try untouched.floats() }  // uint8: no Float view, and no trap
         let report = try fresh.verify(runId: "r1")
         #expect(Set(report.damaged.map(\.key)) == Set(edits.map { records[$0.index].key }))
@@ -358,8 +386,7 @@ struct TensorCacheTests {
         let records = Self.records(count: 3, seed: 5)
         for record in records {
             let path = folder + "/\(record.key.prefix(8)).npy"
-            try record.data.withUnsafeBytes { try NumpyFile.encode(dtype: record.dtype, shape: record.shape, data: $0)
-                .write(to: URL(fileURLWithPath: path)) }
+            try NumpyFile.encode(dtype: record.dtype, shape: record.shape, data: record.data).write(to: URL(fileURLWithPath: path))
             let script = "import numpy as n,hashlib;a=n.load('\(path)');print(a.dtype,list(a.shape),hashlib.sha256(a.tobytes()).hexdigest())"
             let out = try TestSupport.shell("'\(TestSupport.repositoryRoot)/.venv/bin/python' -c \"\(script)\"")
             let expectedType = record.dtype == .float32 ? "float32" : "uint8"

@@ -123,7 +123,7 @@ public enum CacheExport {
                     throw CacheError.missing("cache index row with key '\(row.key)' is not a SHA-256")
                 }
                 let tensor = try cache.tensor(row, verify: true)
-                let npy = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: tensor.bytes)
+                let npy = NumpyFile.encode(dtype: tensor.dtype, shape: tensor.shape, data: try tensor.bytes)
                 let json = try describe(row, tensor)
                 let recordBytes = npy.count + json.utf8.count + 4 * TarWriter.block
                 if var open = current, open.records >= recordsPerFile || open.size + recordBytes > maxBytesPerFile {

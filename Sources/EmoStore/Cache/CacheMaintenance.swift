@@ -109,10 +109,10 @@ extension TensorCache {
         do {
             let tensor = try self.tensor(row)
             checkedBytes += tensor.entry.dataLength + tensor.entry.metaLength
-            let sound = tensor.shard.verify(tensor.entry) && Int64(tensor.entry.crc32c) == row.crc32c
+            let sound = try tensor.shard.verify(tensor.entry) && Int64(tensor.entry.crc32c) == row.crc32c
             guard sound else { return "cached record fails its CRC-32C check" }
             // The index's copy of the metadata is what `show` and the Python reader offer: it must be the shard's.
-            return tensor.metadata == row.metadata ? nil : "the index's metadata differs from its shard's"
+            return try tensor.metadata == row.metadata ? nil : "the index's metadata differs from its shard's"
         } catch let error as CacheError {
             // A shard this process may not read is not damaged: stop, keeping every record.
             if case .denied = error { throw error }
@@ -246,8 +246,8 @@ extension TensorCache {
             do {
                 let records = try compaction.live.map { row -> TensorRecord in
                     let tensor = try self.tensor(row, verify: true)
-                    return TensorRecord(key: row.key, dtype: tensor.dtype, shape: tensor.shape, data: Data(tensor.bytes),
-                                        metadata: tensor.metadata)
+                    return TensorRecord(key: row.key, dtype: tensor.dtype, shape: tensor.shape, data: try tensor.bytes,
+                                        metadata: try tensor.metadata)
                 }
                 try publish(stage: compaction.shard.stage, fingerprint: compaction.shard.fingerprint, runId: runId,
                             records: records, failures: [])

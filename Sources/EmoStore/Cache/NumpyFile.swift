@@ -2,7 +2,7 @@ import Foundation
 
 /// Writes NumPy's `.npy` format (version 1.0), which `numpy.load` reads.
 public enum NumpyFile {
-    public static func encode(dtype: DType, shape: [Int], data: UnsafeRawBufferPointer) -> Data {
+    public static func encode(dtype: DType, shape: [Int], data: Data) -> Data {
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(dtype.numpyDescriptor)', 'fortran_order': False, 'shape': \(shapeText), }"
         // Magic (6) + version (2) + length (2) + header + newline must be a multiple of 64.

@@ -1,10 +1,12 @@
+import CGuardedRead
 import Foundation
 
-/// A shard mapped read-only into memory. Views into it are valid while the `ShardFile` lives;
-/// nothing is copied until a caller copies.
+/// A shard mapped read-only into memory. Records are copied out of the mapping through reads that
+/// survive the file being cut short by another process meanwhile (which would otherwise kill this
+/// one with SIGBUS): such a read is a `badShard` error naming the file.
 ///
 ///     let shard = try ShardFile(path: path)
-///     for entry in shard.entries { let bytes = shard.data(entry) ... }
+///     for entry in shard.entries { let bytes = try shard.data(entry) ... }
 public final class ShardFile: @unchecked Sendable {
     public let path: String
     public let entries: [ShardEntry]
@@ -31,7 +33,10 @@ public final class ShardFile: @unchecked Sendable {
             throw CacheError.io(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
         }
         base = mapped
-        do { entries = try Self.readIndex(UnsafeRawBufferPointer(start: mapped, count: length), path: path) } catch {
+        do {
+            let mapping = UnsafeRawBufferPointer(start: mapped, count: length)
+            entries = try Self.readIndex(fileLength: length, path: path) { range in try Self.copy(mapping, range, path: path) }
+        } catch {
             munmap(mapped, length)
             throw error
         }
@@ -39,78 +44,123 @@ public final class ShardFile: @unchecked Sendable {
 
     deinit { munmap(base, length) }
 
-    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
+    private var mapping: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
 
-    /// The tensor's bytes, in place.
-    public func data(_ entry: ShardEntry) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: bytes[entry.dataOffset..<(entry.dataOffset + entry.dataLength)])
+    /// The tensor's bytes, copied out of the mapping.
+    public func data(_ entry: ShardEntry) throws -> Data {
+        Data(try Self.copy(mapping, entry.dataOffset..<(entry.dataOffset + entry.dataLength), path: path))
     }
 
-    public func metadata(_ entry: ShardEntry) -> String {
-        String(decoding: bytes[entry.metaOffset..<(entry.metaOffset + entry.metaLength)], as: UTF8.self)
+    /// A float32 tensor's elements, copied out of the mapping.
+    public func floats(_ entry: ShardEntry) throws -> [Float] {
+        let count = entry.dataLength / MemoryLayout<Float>.stride
+        let source = UnsafeRawBufferPointer(rebasing: mapping[entry.dataOffset..<(entry.dataOffset + count * MemoryLayout<Float>.stride)])
+        var failed = false
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            failed = count > 0 && emo_guarded_copy(buffer.baseAddress, source.baseAddress, source.count) != 0
+            // Zeros where the copy stopped: the array is thrown away with the error, but must be initialised.
+            if failed { buffer.initialize(repeating: 0) }
+            initialized = count
+        }
+        if failed { throw Self.cutShort(path) }
+        return values
+    }
+
+    public func metadata(_ entry: ShardEntry) throws -> String {
+        String(decoding: try Self.copy(mapping, entry.metaOffset..<(entry.metaOffset + entry.metaLength), path: path), as: UTF8.self)
     }
 
     /// Whether the record's metadata and data still match the CRC-32C written with them.
-    public func verify(_ entry: ShardEntry) -> Bool {
-        let meta = UnsafeRawBufferPointer(rebasing: bytes[entry.metaOffset..<(entry.metaOffset + entry.metaLength)])
-        return ShardFormat.crc(meta, data(entry)) == entry.crc32c
+    public func verify(_ entry: ShardEntry) throws -> Bool {
+        var crc: UInt32 = 0
+        for range in [entry.metaOffset..<(entry.metaOffset + entry.metaLength), entry.dataOffset..<(entry.dataOffset + entry.dataLength)]
+        where !range.isEmpty {
+            guard emo_guarded_crc32c(crc, base + range.lowerBound, range.count, &crc) == 0 else { throw Self.cutShort(path) }
+        }
+        return crc == entry.crc32c
+    }
+
+    /// Bytes of the mapping, copied; a page the file no longer reaches is a `badShard` error.
+    private static func copy(_ mapping: UnsafeRawBufferPointer, _ range: Range<Int>, path: String) throws -> [UInt8] {
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: range.count) { buffer, initialized in
+            failed = !range.isEmpty && emo_guarded_copy(buffer.baseAddress, mapping.baseAddress! + range.lowerBound, range.count) != 0
+            if failed { buffer.initialize(repeating: 0) }
+            initialized = range.count
+        }
+        if failed { throw cutShort(path) }
+        return bytes
+    }
+
+    private static func cutShort(_ path: String) -> CacheError {
+        .badShard(path: path, reason: "its bytes could not be read: the file was cut short while open "
+                  + "(by another process), or the disk failed to read it")
     }
 
     /// Reads and checks the header and every index entry. Every number in the file is untrusted:
     /// offsets and lengths are u64 fields that may not fit an Int, their sums may overflow, and a
     /// shape's element count may overflow when multiplied out (all found by `make fuzz`), so each is
     /// checked without trapping and a damaged or hostile file is a `badShard` error.
-    private static func readIndex(_ file: UnsafeRawBufferPointer, path: String) throws -> [ShardEntry] {
+    private static func readIndex(fileLength: Int, path: String, read: (Range<Int>) throws -> [UInt8]) throws -> [ShardEntry] {
         func bad(_ why: String) -> CacheError { .badShard(path: path, reason: why) }
-        guard Array(file[0..<8]) == ShardFormat.magic else { throw bad("wrong magic") }
-        let version = file.loadLE(UInt32.self, at: 8)
-        guard version == ShardFormat.version else { throw bad("version \(version), this emopipe reads \(ShardFormat.version)") }
-        // Fixed by the format: typed views of a tensor need its offset aligned (checked per entry below).
-        let (headerSize, alignment) = (file.loadLE(UInt32.self, at: 12), file.loadLE(UInt32.self, at: 20))
-        guard headerSize == ShardFormat.headerSize, alignment == ShardFormat.alignment else {
-            throw bad("header size \(headerSize) and alignment \(alignment); version \(version) has \(ShardFormat.headerSize) and \(ShardFormat.alignment)")
-        }
-        let count = Int(file.loadLE(UInt32.self, at: 16))
-        guard count <= ShardFormat.maxRecords else {
-            throw bad("its header claims \(count) records; a shard holds at most \(ShardFormat.maxRecords)")
-        }
-        guard let indexOffset = Int(exactly: file.loadLE(UInt64.self, at: 24)),
-              let indexLength = Int(exactly: file.loadLE(UInt64.self, at: 32)),
-              indexLength == count * ShardFormat.entrySize,
-              fits(indexOffset, indexLength, from: ShardFormat.headerSize, to: file.count) else {
-            throw bad("index of \(count) entries does not fit in \(file.count) bytes")
+        let header = try read(0..<ShardFormat.headerSize)
+        guard Array(header[0..<8]) == ShardFormat.magic else { throw bad("wrong magic") }
+        let (count, indexOffset, indexLength, indexCRC) = try header.withUnsafeBytes { file in
+            let version = file.loadLE(UInt32.self, at: 8)
+            guard version == ShardFormat.version else { throw bad("version \(version), this emopipe reads \(ShardFormat.version)") }
+            // Fixed by the format: typed views of a tensor need its offset aligned (checked per entry below).
+            let (headerSize, alignment) = (file.loadLE(UInt32.self, at: 12), file.loadLE(UInt32.self, at: 20))
+            guard headerSize == ShardFormat.headerSize, alignment == ShardFormat.alignment else {
+                throw bad("header size \(headerSize) and alignment \(alignment); version \(version) has \(ShardFormat.headerSize) and \(ShardFormat.alignment)")
+            }
+            let count = Int(file.loadLE(UInt32.self, at: 16))
+            guard count <= ShardFormat.maxRecords else {
+                throw bad("its header claims \(count) records; a shard holds at most \(ShardFormat.maxRecords)")
+            }
+            guard let indexOffset = Int(exactly: file.loadLE(UInt64.self, at: 24)),
+                  let indexLength = Int(exactly: file.loadLE(UInt64.self, at: 32)),
+                  indexLength == count * ShardFormat.entrySize,
+                  fits(indexOffset, indexLength, from: ShardFormat.headerSize, to: fileLength) else {
+                throw bad("index of \(count) entries does not fit in \(fileLength) bytes")
+            }
+            return (count, indexOffset, indexLength, file.loadLE(UInt32.self, at: 40))
         }
         // The writer ends the file with the index: bytes after it (a file grown or padded since) are no shard's.
-        guard indexOffset + indexLength == file.count else {
-            throw bad("\(file.count - indexOffset - indexLength) bytes follow its index, which ends a shard")
+        guard indexOffset + indexLength == fileLength else {
+            throw bad("\(fileLength - indexOffset - indexLength) bytes follow its index, which ends a shard")
         }
-        let index = UnsafeRawBufferPointer(rebasing: file[indexOffset..<(indexOffset + indexLength)])
-        guard ShardFormat.crc(index) == file.loadLE(UInt32.self, at: 40) else { throw bad("index fails its CRC-32C check") }
-        return try (0..<count).map { i in
-            let at = i * ShardFormat.entrySize
-            let key = index[at..<(at + 32)].map { String(format: "%02x", $0) }.joined()
-            guard let dtype = DType(rawValue: index[at + 32]) else { throw bad("entry \(i): unknown dtype \(index[at + 32])") }
-            let rank = Int(index[at + 33])
-            guard rank <= ShardFormat.maxRank else { throw bad("entry \(i): rank \(rank)") }
-            let shape = (0..<rank).map { Int(index.loadLE(UInt32.self, at: at + 36 + 4 * $0)) }
-            // Records lie between the header and the index.
-            guard let metaOffset = Int(exactly: index.loadLE(UInt64.self, at: at + 64)),
-                  let metaLength = Int(exactly: index.loadLE(UInt64.self, at: at + 72)),
-                  let dataOffset = Int(exactly: index.loadLE(UInt64.self, at: at + 80)),
-                  let dataLength = Int(exactly: index.loadLE(UInt64.self, at: at + 88)),
-                  fits(metaOffset, metaLength, from: ShardFormat.headerSize, to: indexOffset),
-                  fits(dataOffset, dataLength, from: ShardFormat.headerSize, to: indexOffset) else {
-                throw bad("entry \(i) points outside the records")
-            }
-            guard dataOffset % ShardFormat.alignment == 0 else {
-                throw bad("entry \(i): tensor offset \(dataOffset) is not a multiple of \(ShardFormat.alignment)")
-            }
-            guard let expected = byteCount(shape, dtype), dataLength == expected else {
-                throw bad("entry \(i): \(dataLength) bytes disagree with shape \(shape) of \(dtype.name)")
-            }
-            return ShardEntry(key: key, dtype: dtype, shape: shape, crc32c: index.loadLE(UInt32.self, at: at + 60),
-                              metaOffset: metaOffset, metaLength: metaLength, dataOffset: dataOffset, dataLength: dataLength)
+        let indexBytes = try read(indexOffset..<(indexOffset + indexLength))
+        return try indexBytes.withUnsafeBytes { index in
+            guard ShardFormat.crc(index) == indexCRC else { throw bad("index fails its CRC-32C check") }
+            return try (0..<count).map { i in try entry(i, of: index, recordsEnd: indexOffset, bad: bad) }
         }
+    }
+
+    /// Index entry `i`, its numbers checked against the records' extent.
+    private static func entry(_ i: Int, of index: UnsafeRawBufferPointer, recordsEnd: Int, bad: (String) -> CacheError) throws -> ShardEntry {
+        let at = i * ShardFormat.entrySize
+        let key = index[at..<(at + 32)].map { String(format: "%02x", $0) }.joined()
+        guard let dtype = DType(rawValue: index[at + 32]) else { throw bad("entry \(i): unknown dtype \(index[at + 32])") }
+        let rank = Int(index[at + 33])
+        guard rank <= ShardFormat.maxRank else { throw bad("entry \(i): rank \(rank)") }
+        let shape = (0..<rank).map { Int(index.loadLE(UInt32.self, at: at + 36 + 4 * $0)) }
+        // Records lie between the header and the index.
+        guard let metaOffset = Int(exactly: index.loadLE(UInt64.self, at: at + 64)),
+              let metaLength = Int(exactly: index.loadLE(UInt64.self, at: at + 72)),
+              let dataOffset = Int(exactly: index.loadLE(UInt64.self, at: at + 80)),
+              let dataLength = Int(exactly: index.loadLE(UInt64.self, at: at + 88)),
+              fits(metaOffset, metaLength, from: ShardFormat.headerSize, to: recordsEnd),
+              fits(dataOffset, dataLength, from: ShardFormat.headerSize, to: recordsEnd) else {
+            throw bad("entry \(i) points outside the records")
+        }
+        guard dataOffset % ShardFormat.alignment == 0 else {
+            throw bad("entry \(i): tensor offset \(dataOffset) is not a multiple of \(ShardFormat.alignment)")
+        }
+        guard let expected = byteCount(shape, dtype), dataLength == expected else {
+            throw bad("entry \(i): \(dataLength) bytes disagree with shape \(shape) of \(dtype.name)")
+        }
+        return ShardEntry(key: key, dtype: dtype, shape: shape, crc32c: index.loadLE(UInt32.self, at: at + 60),
+                          metaOffset: metaOffset, metaLength: metaLength, dataOffset: dataOffset, dataLength: dataLength)
     }
 
     /// Whether `offset ..< offset + length` lies within `lower ..< upper`, computed without overflow.

@@ -36,21 +36,21 @@ public struct CacheShardRow: Codable, FetchableRecord, MutablePersistableRecord,
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// A cached tensor, viewed in place in its memory-mapped shard.
+/// A cached record in its memory-mapped shard; its bytes are copied out when asked for.
 public struct CachedTensor: @unchecked Sendable {
     public let shard: ShardFile
     public let entry: ShardEntry
     public var dtype: DType { entry.dtype }
     public var shape: [Int] { entry.shape }
-    public var bytes: UnsafeRawBufferPointer { shard.data(entry) }
-    public var metadata: String { shard.metadata(entry) }
+    public var bytes: Data { get throws { try shard.data(entry) } }
+    public var metadata: String { get throws { try shard.metadata(entry) } }
 
     /// The elements as Float (copies); only for float32 records.
     public func floats() throws -> [Float] {
         guard dtype == .float32 else {
             throw CacheError.badShard(path: shard.path, reason: "record for source \(entry.key.escaped) is \(dtype.name), not float32")
         }
-        return Array(bytes.bindMemory(to: Float.self))
+        return try shard.floats(entry)
     }
 }
 
@@ -202,7 +202,7 @@ public final class TensorCache: @unchecked Sendable {
         try store.read { try CacheRecordRow.filter(Column("key") == key).order(Column("stage")).fetchAll($0) }
     }
 
-    /// The record, mapped in place; its CRC is checked when `verify` is set.
+    /// The record in its mapped shard; its CRC is checked when `verify` is set.
     public func tensor(_ row: CacheRecordRow, verify: Bool = false) throws -> CachedTensor {
         let shard = try openShard(row.shardId)
         guard let entry = shard.entries.first(where: { $0.key == row.key && $0.dataOffset == row.dataOffset }) else {
@@ -217,7 +217,7 @@ public final class TensorCache: @unchecked Sendable {
             throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) is \(entry.dtype.name) \(entry.shape) "
                                       + "with CRC-32C \(entry.crc32c), where the provenance database's index says \(indexed) \(row.shape) with \(row.crc32c)")
         }
-        if verify && !shard.verify(entry) { throw CacheError.damagedRecord(path: shard.path, key: row.key) }
+        if try verify && !shard.verify(entry) { throw CacheError.damagedRecord(path: shard.path, key: row.key) }
         return CachedTensor(shard: shard, entry: entry)
     }
 
