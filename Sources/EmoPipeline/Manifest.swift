@@ -129,7 +129,13 @@ public struct Manifest: Equatable, Sendable {
         if let params = fields["params"] {
             guard let stages = params.objectValue else { throw fail("'params' must map stage names to parameters") }
             for (stage, value) in stages {
-                guard let object = value.objectValue else { throw fail("params.\(stage) must be a mapping") }
+                if let dot = stage.firstIndex(of: "."), dot != stage.startIndex {
+                    // The form --set takes; a manifest nests it.
+                    let (name, key) = (stage[..<dot], stage[stage.index(after: dot)...])
+                    throw fail("params.\(stage.shownKey): a dotted key is --set's form; in a manifest nest it: "
+                               + "params: {\(String(name).shownKey): {\(String(key).shownKey): …}}")
+                }
+                guard let object = value.objectValue else { throw fail("params.\(stage.shownKey) must be a mapping") }
                 overrides[stage] = object
             }
         }

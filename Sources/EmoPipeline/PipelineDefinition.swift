@@ -60,7 +60,12 @@ public struct PipelineDefinition: Equatable, Sendable {
         try requireKnown(map, fileKeys, "in a pipeline file")
         let name = try textField(map["name"], "'name'") ?? (origin as NSString).lastPathComponent
         _ = try textField(map["description"], "'description'")
-        guard let stageMap = map["stages"]?.mapping, !stageMap.isEmpty else { throw fail("'stages' is missing or empty") }
+        guard let stagesNode = map["stages"], stagesNode.null == nil else { throw fail("'stages' is missing") }
+        guard let stageMap = stagesNode.mapping else {
+            let kind = stagesNode.sequence != nil ? "a list" : "a single value"
+            throw fail("\(line(stagesNode))'stages' is \(kind); it must map each stage's name to its description, needs and params")
+        }
+        guard !stageMap.isEmpty else { throw fail("'stages' is empty") }
         var declared: [StageDeclaration] = []
         for (key, body) in stageMap {
             guard let stageName = key.string else { throw fail("a stage name is not a string") }

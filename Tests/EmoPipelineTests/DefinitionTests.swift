@@ -65,6 +65,9 @@ struct DefinitionTests {
             ("stages:\n  a: {}\n  b: {needs: [[a]]}\n", "line 3: stage 'b': each of 'needs' must be text"),
             ("stages:\n  a: {description: {x: 1}}\n", "stage 'a': 'description' must be text"),
             ("stages:\n  a: [x]\n", "stage 'a' must be a mapping"),
+            ("stages: [a, b]\n", "line 1: 'stages' is a list; it must map each stage's name"),
+            ("stages: {}\n", "'stages' is empty"),
+            ("name: x\n", "'stages' is missing"),
         ]
         for (yaml, message) in cases {
             do {
