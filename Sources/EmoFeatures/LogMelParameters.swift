@@ -228,7 +228,8 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         try c.encode(padMode, forKey: .padMode)
         try c.encode(nMels, forKey: .nMels)
         try c.encode(fmin, forKey: .fmin)
-        try c.encode(fmax, forKey: .fmax)          // Optional.encode writes null for nil
+        // The Nyquist frequency written out is null's meaning: one canonical form, so both share the cache key.
+        try c.encode(fmax == Double(sampleRate) / 2 ? nil : fmax, forKey: .fmax)  // Optional.encode writes null for nil
         try c.encode(melNorm, forKey: .melNorm)
         try c.encode(htk, forKey: .htk)
         try c.encode(power, forKey: .power)

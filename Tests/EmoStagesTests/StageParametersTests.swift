@@ -137,6 +137,19 @@ struct StageParametersTests {
         #expect(plain.resolvedParams("audio") == LogMelParameters.speech.encoded)
     }
 
+    /// fmax null means the Nyquist frequency: written out, it is the same setting, with the same cache key
+    /// (and a sweep grid of both is two spellings of one trial); another fmax is another setting.
+    @Test func fmaxAtNyquistIsNullsSpelling() throws {
+        let plain = try runner()
+        for spelled in [try runner("params: {audio: {fmax: 8000}}\n"), try runner(settings: ["audio.fmax=8000.0"]),
+                        try runner("params: {audio: {sample_rate: 22050, fmax: 11025}}\n", settings: ["audio.sample_rate=16000", "audio.fmax=8000"])] {
+            #expect(try spelled.parametersFingerprint("audio") == plain.parametersFingerprint("audio"))
+            #expect(try spelled.parametersFingerprint("train") == plain.parametersFingerprint("train"))
+        }
+        #expect(try runner("params: {audio: {fmax: 7999}}\n").parametersFingerprint("audio") != plain.parametersFingerprint("audio"))
+        #expect(try runner("params: {audio: {sample_rate: 22050, fmax: 8000}}\n").resolvedParams("audio")["fmax"]?.doubleValue == 8000)
+    }
+
     @Test func wrongTypesAreNeverReplacedByDefaults() throws {
         for (text, key) in [("learning_rate: fast", "train.learning_rate"), ("epochs: many", "train.epochs"),
                             ("augment: 7", "train.augment"), ("recurrent: 'yes'", "train.recurrent"),
