@@ -163,10 +163,10 @@ public final class PipelineRunner {
     /// A stage's parameters in canonical form plus the manifest fields it reads: what its
     /// fingerprint hashes and provenance records.
     public func resolvedParams(_ stageName: String) -> [String: ParamValue] {
-        var params = parameters[stageName]?.encoded ?? [:]
+        var params = parameters[stageName]?.fingerprinted ?? [:]
         for field in stages[stageName]?.manifestFields ?? [] { params[field] = manifest.globals[field] }
         for (other, keys) in stages[stageName]?.borrowedParameters ?? [:] {
-            let values = parameters[other]?.encoded ?? [:]
+            let values = parameters[other]?.fingerprinted ?? [:]
             for key in keys { params["\(other).\(key)"] = values[key] ?? .null }
         }
         return params

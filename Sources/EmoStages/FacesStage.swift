@@ -68,6 +68,9 @@ public struct FacesStage: Stage {
 }
 
 /// The faces stage's parameters: what is sampled, how faces are found, how crops are made.
-extension FaceParameters: StageParameters {}
+extension FaceParameters: StageParameters {
+    /// Every decode strategy and thread count yields the same frames bit for bit (`make test` checks it).
+    public static var executionOnlyKeys: Set<String> { ["decode_threads", "decode_strategy"] }
+}
 
 extension FaceDecodeStrategy: ParameterChoice {}

@@ -150,6 +150,18 @@ struct StageParametersTests {
         #expect(try runner("params: {audio: {sample_rate: 22050, fmax: 8000}}\n").resolvedParams("audio")["fmax"]?.doubleValue == 8000)
     }
 
+    /// The decoder's threads and strategy change how the faces stage works, not its crops: the cache key
+    /// is the defaults' (so the cached crops are reused), while the stage still receives what was asked for.
+    @Test func faceDecodingSettingsKeepTheFacesCacheKey() throws {
+        let plain = try runner()
+        let tuned = try runner("params: {faces: {decode_threads: 3}}\n", settings: ["faces.decode_strategy=every_frame"])
+        #expect(try tuned.parametersFingerprint("faces") == plain.parametersFingerprint("faces"))
+        let faces = try #require(tuned.parameters["faces"]?.value as? FaceParameters)
+        #expect(faces.decodeThreads == 3 && faces.decodeStrategy == .everyFrame)
+        #expect(tuned.parameters["faces"]?.encoded["decode_threads"] == .int(3))
+        #expect(try runner(settings: ["faces.frames=4"]).parametersFingerprint("faces") != plain.parametersFingerprint("faces"))
+    }
+
     @Test func wrongTypesAreNeverReplacedByDefaults() throws {
         for (text, key) in [("learning_rate: fast", "train.learning_rate"), ("epochs: many", "train.epochs"),
                             ("augment: 7", "train.augment"), ("recurrent: 'yes'", "train.recurrent"),

@@ -16,6 +16,9 @@ public protocol StageParameters: Codable, Equatable, Sendable {
     static var presetKey: String? { get }
     /// The preset `init()` holds, named as `presetKey` takes it.
     static var defaultPresetName: String? { get }
+    /// Keys that change how the work is done, never what it produces (the faces stage's decoder threads):
+    /// fingerprints hash them at their defaults, so setting one reuses the cached work.
+    static var executionOnlyKeys: Set<String> { get }
 }
 
 public extension StageParameters {
@@ -23,6 +26,7 @@ public extension StageParameters {
     static func isPlaceholder(_ value: ParamValue) -> Bool { false }
     static var presetKey: String? { nil }
     static var defaultPresetName: String? { nil }
+    static var executionOnlyKeys: Set<String> { [] }
 
     /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
     var encoded: [String: ParamValue] {
@@ -128,6 +132,8 @@ public struct ResolvedParameters: @unchecked Sendable {
     public var value: any StageParameters
     /// Its canonical encoding.
     public var encoded: [String: ParamValue]
+    /// `encoded` with its execution-only keys at their defaults: what fingerprints hash.
+    public var fingerprinted: [String: ParamValue]
     /// Where each key's value came from.
     public var origins: [String: ParameterOrigin]
     /// The preset the values start from, for stages that have one; not part of `encoded`, which
@@ -209,6 +215,8 @@ public enum ParameterResolver {
             PresetChoice(key: key, name: merged[key] ?? P.defaultPresetName.map(ParamValue.string) ?? .null,
                          origin: origins[key] ?? .defaultValue)
         }
-        return ResolvedParameters(stage: stage, value: value, encoded: encoded, origins: origins, preset: preset)
+        var fingerprinted = encoded
+        for key in P.executionOnlyKeys { fingerprinted[key] = defaults[key] }
+        return ResolvedParameters(stage: stage, value: value, encoded: encoded, fingerprinted: fingerprinted, origins: origins, preset: preset)
     }
 }
