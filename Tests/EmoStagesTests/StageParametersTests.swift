@@ -162,6 +162,18 @@ struct StageParametersTests {
         #expect(try runner(settings: ["faces.frames=4"]).parametersFingerprint("faces") != plain.parametersFingerprint("faces"))
     }
 
+    /// A relative landmark model path is the giving file's: the manifest's folder, not wherever emopipe was started.
+    @Test func aRelativeLandmarkModelIsReadFromTheManifestsFolder() throws {
+        let r = try runner("params: {faces: {landmark_model: models/lm.dat}}\n")
+        let folder = URL(fileURLWithPath: r.manifest.path).deletingLastPathComponent().standardizedFileURL.path
+        let faces = try #require(r.parameters["faces"]?.value as? FaceParameters)
+        #expect(faces.landmarkModel == folder + "/models/lm.dat")
+        let given = try runner(settings: ["faces.landmark_model=../lm.dat"])
+        let current = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).deletingLastPathComponent().standardizedFileURL.path
+        #expect((given.parameters["faces"]?.value as? FaceParameters)?.landmarkModel == current + "/lm.dat")
+        #expect((try runner().parameters["faces"]?.value as? FaceParameters)?.landmarkModel == FaceParameters().landmarkModel)
+    }
+
     @Test func wrongTypesAreNeverReplacedByDefaults() throws {
         for (text, key) in [("learning_rate: fast", "train.learning_rate"), ("epochs: many", "train.epochs"),
                             ("augment: 7", "train.augment"), ("recurrent: 'yes'", "train.recurrent"),

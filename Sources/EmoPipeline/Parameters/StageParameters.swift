@@ -19,6 +19,9 @@ public protocol StageParameters: Codable, Equatable, Sendable {
     /// Keys that change how the work is done, never what it produces (the faces stage's decoder threads):
     /// fingerprints hash them at their defaults, so setting one reuses the cached work.
     static var executionOnlyKeys: Set<String> { get }
+    /// Keys whose values are file paths: a relative one is read from the folder of the file that gave it
+    /// (the pipeline file or manifest), or from the current folder when `--set` gave it.
+    static var pathKeys: Set<String> { get }
 }
 
 public extension StageParameters {
@@ -27,6 +30,7 @@ public extension StageParameters {
     static var presetKey: String? { nil }
     static var defaultPresetName: String? { nil }
     static var executionOnlyKeys: Set<String> { [] }
+    static var pathKeys: Set<String> { [] }
 
     /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
     var encoded: [String: ParamValue] {
@@ -155,6 +159,19 @@ public enum ParameterResolver {
         public init(origin: ParameterOrigin, values: [String: ParamValue]) { self.origin = origin; self.values = values }
     }
 
+    /// A relative path made absolute against the folder of the file that gave it (the current folder for `--set`).
+    static func anchored(_ value: ParamValue, from origin: ParameterOrigin) -> ParamValue {
+        guard case .string(let path) = value, !path.isEmpty, !path.hasPrefix("/") else { return value }
+        let folder: String
+        switch origin {
+        case .pipeline(let file), .manifest(let file), .sweep(let file):
+            folder = (URL(fileURLWithPath: file).deletingLastPathComponent().path)
+        case .commandLine, .defaultValue:
+            folder = FileManager.default.currentDirectoryPath
+        }
+        return .string(URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: folder, isDirectory: true)).standardizedFileURL.path)
+    }
+
     public static func resolve<P: StageParameters>(_ type: P.Type, stage: String, layers: [Layer]) throws -> ResolvedParameters {
         var merged: [String: ParamValue] = [:]
         let defaults = P().encoded, accepted = P.acceptedKeys   // each costs an encode: once per stage
@@ -172,7 +189,7 @@ public enum ParameterResolver {
                     merged[key] = nil
                     continue
                 }
-                merged[key] = value
+                merged[key] = P.pathKeys.contains(key) ? anchored(value, from: layer.origin) : value
                 origins[key] = layer.origin
             }
         }
