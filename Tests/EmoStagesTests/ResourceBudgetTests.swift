@@ -119,6 +119,28 @@ struct ResourceBudgetTests {
         #expect(try Self.peak(try Self.recordedStages(workdir)["train"]) <= 160)
     }
 
+    /// Features that alone would not fit the budget are refused before any is read, naming their size (the cache
+    /// index's) and the settings that make them, not a batch size: reading first held gigabytes under a 256 MB budget.
+    @Test func featuresLargerThanTheBudgetAreRefusedBeforeTheyAreRead() throws {
+        let (base, workdir) = try TrainEvaluateTests.copyOfPrepared()
+        let text = try String(contentsOfFile: base, encoding: .utf8)
+        let manifest = (base as NSString).deletingLastPathComponent + "/fine-\(UUID().uuidString.prefix(6)).yaml"
+        try (text + "\nresources: {max_memory_mb: 160}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        // Four times the frames of the defaults: about 70 MB of log-mels, held twice, with the process's own resident memory.
+        let fine = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "audio.hop_length=40", "--workdir", workdir])
+        #expect(fine.status == ExitStatus.usage && !fine.signaled, "\(fine.status) \(fine.stderr)")
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let audio = try #require(try store.stageState(.audio))
+        let bytes = try store.read { db in
+            try Int.fetchOne(db, sql: "SELECT SUM(dataLength) FROM cacheRecord WHERE stage = 'audio' AND fingerprint = ?",
+                             arguments: [audio.parametersFingerprint]) ?? 0
+        }
+        let megabytes = String(format: "%.0f", Double(bytes) / 1_048_576)
+        #expect(fine.stderr.contains("resources.max_memory_mb = 160: the 180 cached feature records train reads are \(megabytes) MB"), "\(fine.stderr)")
+        #expect(fine.stderr.contains("coarser features (audio.hop_length, audio.n_mels, audio.frames)") && !fine.stderr.contains("batch_size"),
+                "\(fine.stderr)")
+    }
+
     /// No batch holds more clips than the largest fold trains on, so a batch size above that is estimated
     /// as that many clips: the same memory as a batch of exactly the fold's clips, never refused for more.
     @Test func aBatchSizeAboveTheTrainingClipsIsEstimatedAtTheClips() throws {

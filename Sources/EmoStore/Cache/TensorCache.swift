@@ -143,6 +143,15 @@ public final class TensorCache: @unchecked Sendable {
         }
     }
 
+    /// Each record's tensor size in bytes, by key, as the index says: what reading them would hold.
+    public func recordBytes(stage: String, fingerprint: String) throws -> [String: Int] {
+        try store.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT key, dataLength FROM cacheRecord WHERE stage = ? AND fingerprint = ?",
+                                        arguments: [stage, fingerprint])
+            return Dictionary(rows.map { ($0["key"] as String, $0["dataLength"] as Int) }, uniquingKeysWith: max)
+        }
+    }
+
     /// How an indexed shard's file differs from the one written.
     public enum ShardFileProblem: Equatable, Sendable {
         /// Gone, or something else (a folder, a link) in its place.
