@@ -84,7 +84,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .encodeFailed(let p, let r): "\(p): image encoding failed: \(r)"
         case .stopped(let p): "\(p): decoding stopped on request"
         case .videoTooLarge(let p, let m):
-            "\(p): video too large: its video stream holds more than \(m >> 20) MB of packets, the most one clip's frames are sampled from (reading stopped there)"
+            "\(p): video too large: its video stream's packets take more than \(m >> 20) MB in memory (their data and about \(VideoPackets.bytesPerPacket) bytes of bookkeeping each), the most one clip's frames are sampled from (reading stopped there)"
         }
     }
 }

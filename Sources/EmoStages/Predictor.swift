@@ -336,8 +336,8 @@ public final class Predictor {
     }
 
     /// The faces stage's crops of the file, or nil when none were taken (the answer then comes from the
-    /// audio) with why, if the video could not be read. A video too large to sample in memory is an
-    /// error, not an audio-only answer.
+    /// audio) with why, if the video could not be read: a video too large to sample in memory too, as
+    /// evaluate scores such a clip (its faces record failed) from its speech.
     private func faceCrops(path: String) throws -> (crops: FaceClip?, problem: String?) {
         guard var p = faces else { return (nil, nil) }
         p.frames = trained.config.faceFrames
@@ -345,7 +345,6 @@ public final class Predictor {
             let clip = try FaceExtractor(p).extract(path: path)
             return (clip.frames.count == trained.config.faceFrames ? clip : nil, nil)
         } catch FaceError.media(let media) {
-            if case .videoTooLarge = media { throw media }
             return (nil, "\(media)")
         } catch {
             // Open files running out is the machine's fault, not the file's: an error, as for the speech.

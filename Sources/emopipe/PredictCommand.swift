@@ -269,7 +269,8 @@ struct PredictCommand: ParsableCommand {
                     let reason = named.map { String(message.dropFirst($0.count + 2)) } ?? message
                     // A stream holds only the windows in flight, so it takes a recording of any length.
                     let hint = switch error {
-                    case FeatureError.tooLong, MediaError.videoTooLarge: " (stream it instead: emopipe predict --run \(runReference) - < \(file))"
+                    case FeatureError.tooLong: " (stream it instead: emopipe predict --run \(runReference)"
+                        + (workDirectoryOptions.workdir == "work" ? "" : " --workdir \(workDirectoryOptions.workdir)") + " - < \(file))"
                     default: ""
                     }
                     StandardStream.error.write(Data("emopipe: \(file.escaped): \(reason.escaped)\(hint.escaped)\n".utf8))

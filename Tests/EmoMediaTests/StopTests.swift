@@ -72,7 +72,7 @@ struct StopTests {
         let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         // Under a bound the whole stream fits in, sampling works as always.
         let whole = try VideoFrameSampler.sample(path: path, count: 4, threads: 1, strategy: .everyFrame,
-                                                 maximumPacketBytes: fileBytes + 50 * 256)
+                                                 maximumPacketBytes: fileBytes + 50 * VideoPackets.bytesPerPacket)
         #expect(whole.frames.count == 4)
         let polls = StopAfter(after: 10_000)
         #expect(throws: MediaError.videoTooLarge(path: path, maximumBytes: fileBytes / 4)) {
@@ -80,7 +80,7 @@ struct StopTests {
                                          maximumPacketBytes: fileBytes / 4)
         }
         #expect(polls.pollCount < 40, "reading stopped at the bound, before the 50 packets: \(polls.pollCount) polls")
-        #expect(MediaError.videoTooLarge(path: path, maximumBytes: 512 << 20).description.contains("more than 512 MB of packets"))
+        #expect(MediaError.videoTooLarge(path: path, maximumBytes: 512 << 20).description.contains("packets take more than 512 MB in memory"))
     }
 
     /// Pictures larger than 8K are refused before any is decoded, naming their size: a few of them are held
