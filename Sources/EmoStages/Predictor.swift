@@ -313,14 +313,15 @@ public final class Predictor {
         }
         // Better-ranked files passed over explain missing pictures only when the file used holds no video; one
         // that was read but shows no face is an answer from the speech for that reason, not for theirs.
-        var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver].compactMap { $0 }
+        var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver ?? "\(files.video): no video track"]
         if c.uses(.faces), videoFacts.videoStreamCount > 0 {
             let (crops, problem) = try faceCrops(path: files.video)
             if let crops {
                 clip.faces = crops.crops
                 clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
             }
-            videoProblems += [problem].compactMap { $0 }
+            // Pictures of a clip's other file (its audio-video mp4, for a video-only one given): that file is named.
+            videoProblems += [problem].compactMap { $0 }.map { $0.hasPrefix(files.video) || files.video == path ? $0 : "\(files.video): \($0)" }
         }
         let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty ? videoProblems.joined(separator: "; ") : nil
         if let audioError, clip.faces == nil { throw audioError }
@@ -332,7 +333,9 @@ public final class Predictor {
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
             throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoError ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
-        return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" }, videoError: videoError)
+        // A model with both branches answering from the faces of a file without sound says so, as for a failed decode.
+        let noAudio = c.uses(.audio) && clip.logmel == nil && speechFacts.audioStreamCount == 0 ? "\(files.speech): no audio track" : nil
+        return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" } ?? noAudio, videoError: videoError)
     }
 
     /// The faces stage's crops of the file, or nil when none were taken (the answer then comes from the

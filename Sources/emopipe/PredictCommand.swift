@@ -31,10 +31,11 @@ struct PredictCommand: ParsableCommand {
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
         probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
         [audio, faces], speech_file, video_file: the file each was read from, absent when not used,
-        audio_error: why the speech could not be read when a model with a face branch answered from the
-        faces alone, as evaluate scores a clip whose speech the audio stage failed; video_error: likewise,
-        why the pictures could not be read (the clip's mp4 beside a wav does not open, or its video does
-        not decode) when the answer comes from the speech alone; speech_passed_over: why the clip's wav
+        audio_error: why the speech could not be read (or "FILE: no audio track") when a model with a face
+        branch answered from the faces alone, as evaluate scores a clip whose speech the audio stage failed;
+        video_error: likewise, why the pictures could not be read (the clip's mp4 beside a wav does not open,
+        or its video does not decode; "FILE: no video track"; FILE is the file the pictures were sought in)
+        when the answer comes from the speech alone; speech_passed_over: why the clip's wav
         could not be read when the speech was read from its mp4}; each of these is also noted on stderr. A file that cannot be read is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead (a model with a face branch answers such a clip from its faces, saying why). Files that take more than 2 s to read show progress on stderr (files

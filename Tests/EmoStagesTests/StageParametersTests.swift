@@ -94,6 +94,10 @@ struct StageParametersTests {
         let bands = try refusal(settings: ["audio.sample_rate=96000"])
         #expect(bands.contains("audio.n_mels = 64: at most as many mel bands") && bands.hasSuffix("; audio.sample_rate is from --set"),
                 "of the four keys the rule ties n_mels to, only the one given elsewhere is named: \(bands)")
+        // A value the preset set is the preset's, named where the preset was chosen (it was "the built-in defaults").
+        let preset = try refusal("params: {audio: {preset: reference}}\n", settings: ["audio.n_fft=512"])
+        #expect(preset.hasPrefix("the \"reference\" preset (") && preset.contains("m.yaml): audio.win_length = 2048: an integer from 1 to n_fft (512); audio.n_fft is from --set"),
+                "\(preset)")
         let together = try refusal(settings: ["train.epochs=1", "train.warmup_epochs=3"])
         #expect(together.hasSuffix("an integer from 0 to epochs (1)"), "both from --set: nothing more to say: \(together)")
     }

@@ -628,6 +628,14 @@ struct TrainEvaluateTests {
                 && (passedAnswer["speech_passed_over"] as? String)?.hasPrefix(plain + ": ") == true, "\(passedAnswer) \(passed.stderr)")
         #expect(passed.stderr.contains("\(mp4(plain)): speech read from \(mp4(plain)), as the pipeline does when the clip's better file cannot be read (\(plain): "),
                 "\(passed.stderr)")
+        // An audio-video mp4 without its sound, alone in its folder: answered from the faces, saying why.
+        let silentCopy = try TestSupport.temporaryFolder("no-sound") + "/" + (mp4(plain) as NSString).lastPathComponent
+        try TestSupport.shell("ffmpeg -loglevel error -i '\(mp4(plain))' -an -c copy '\(silentCopy)'")
+        let muted = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", silentCopy])
+        let mutedAnswer = try #require((try JSONSerialization.jsonObject(with: Data(muted.stdout.utf8)) as? [[String: Any]])?.first, "\(muted.stderr)")
+        #expect(muted.status == 0 && mutedAnswer["modalities"] as? [String] == ["faces"]
+                && mutedAnswer["audio_error"] as? String == silentCopy + ": no audio track", "\(mutedAnswer)")
+        #expect(muted.stderr.contains("the speech could not be read (\(silentCopy): no audio track)"), "\(muted.stderr)")
         // A faces-only model has no log-mels to normalise by speaker (speaker_norm is on by default): predict
         // answers each file alone and says nothing of speakers.
         let facesOnly = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])

@@ -199,14 +199,21 @@ public enum ParameterResolver {
             try value.validate()
         } catch let problem as InvalidParameter {
             let top = String(problem.key.split(separator: ".").first ?? "")
-            let origin = origins[top] ?? .defaultValue
+            // A value no layer gave comes from the preset when one was named (`preset: reference` sets win_length).
+            func place(_ key: String) -> String {
+                let origin = origins[key] ?? .defaultValue
+                guard origin == .defaultValue, let presetKey = P.presetKey, let presetOrigin = origins[presetKey],
+                      presetOrigin != .defaultValue, let name = merged[presetKey] else { return origin.place }
+                return "the \(name.shown) preset (\(presetOrigin.place))"
+            }
+            let originPlace = place(top)
             var allowed = problem.allowed
             // The keys the rule ties this one to, grouped by where their values came from when elsewhere.
             var places: [String] = []
             var keysByPlace: [String: [String]] = [:]
             for bound in problem.bounds {
-                let place = (origins[bound] ?? .defaultValue).place
-                guard place != origin.place else { continue }
+                let place = place(bound)
+                guard place != originPlace else { continue }
                 if keysByPlace[place] == nil { places.append(place) }
                 keysByPlace[place, default: []].append("\(stage).\(bound)")
             }
@@ -214,7 +221,7 @@ public enum ParameterResolver {
                 let keys = keysByPlace[place] ?? []
                 allowed += "; \(keys.joined(separator: ", ")) \(keys.count == 1 ? "is" : "are") from \(place)"
             }
-            throw PipelineError.invalidParameter(file: origin.place, key: "\(stage).\(problem.key)", value: problem.value,
+            throw PipelineError.invalidParameter(file: originPlace, key: "\(stage).\(problem.key)", value: problem.value,
                                                  allowed: allowed)
         }
         // The pipeline file documents the defaults: a value it repeats is still "the default".
