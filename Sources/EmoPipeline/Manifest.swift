@@ -170,7 +170,8 @@ public struct Manifest: Equatable, Sendable {
         func unprintable(_ scalar: Unicode.Scalar) -> Bool { breaking.contains(scalar.properties.generalCategory) || reordering.contains(scalar.value) }
         if name.unicodeScalars.contains(where: unprintable) {
             let shown = name.unicodeScalars.map { unprintable($0) ? String(format: "\\u{%04X}", $0.value) : String($0) }.joined()
-            throw fail("name = \"\(shown)\": a name is one line of text; control characters (newlines, escapes), line separators "
+            let given = fields["name"] == nil ? " (taken from the file's name, as none is given: add a `name:`)" : ""
+            throw fail("name = \"\(shown)\"\(given): a name is one line of text; control characters (newlines, escapes), line separators "
                        + "and bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not allowed")
         }
         // Invisible alone too: zero-width spaces and joiners, a byte-order mark.

@@ -398,7 +398,7 @@ enum Failure {
         // SQLite says only "unable to open": under a low limit, that may be why.
         let note = status == ExitStatus.failure && message.contains("unable to open database file") && !message.contains("ulimit -n")
             ? OpenFileLimit.lowLimitNote.map { " (\($0))" } ?? "" : ""
-        StandardStream.error.write(Data("emopipe: \(message)\(note)\n".utf8))
+        StandardStream.error.write(Data("emopipe: \(message.terminalSafe)\(note)\n".utf8))
         return ExitCode(status)
     }
 }

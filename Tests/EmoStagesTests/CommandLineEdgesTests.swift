@@ -639,6 +639,23 @@ struct CommandLineUsageTests {
         #expect(known.status == 0 && known.stdout.contains("--stage"), "\(known.stderr)")
     }
 
+    /// What an error echoes (a manifest's path, an argument) cannot steer the terminal: escapes are spelt out,
+    /// and a name taken from such a file name says to give one.
+    @Test func errorsEchoControlCharactersSpeltOut() throws {
+        let folder = try TestSupport.temporaryFolder("escape")
+        let manifest = folder + "/e\u{1B}[2Jx.yaml"
+        try "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(folder)\n".write(toFile: manifest, atomically: true, encoding: .utf8)
+        let named = try Self.emopipe(["run", manifest, "--dry-run", "--workdir", folder + "/w"])
+        #expect(named.status == 64 && !named.stderr.contains("\u{1B}"), "\(named.stderr)")
+        #expect(named.stderr.contains("e\\u{1B}[2Jx.yaml: name = \"e\\u{001B}[2Jx\" (taken from the file's name, as none is given: add a `name:`)"),
+                "\(named.stderr)")
+        let plain = folder + "/plain.yaml"
+        try "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(folder)\n".write(toFile: plain, atomically: true, encoding: .utf8)
+        let stage = try Self.emopipe(["run", plain, "--until", "\u{1B}[2J\u{7}", "--workdir", folder + "/w"])
+        #expect(stage.status == 64 && stage.stderr.contains("unknown stage '\\u{1B}[2J\\u{7}'")
+                && !stage.stderr.contains("\u{1B}") && !stage.stderr.contains("\u{7}"), "\(stage.stderr)")
+    }
+
     @Test func versionBelongsToTheRootCommandOnly() throws {
         let version = try Self.emopipe(["--version"])
         #expect(version.status == 0 && version.stdout.contains("GEMM: "), "\(version.stdout) \(version.stderr)")
