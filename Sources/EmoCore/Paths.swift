@@ -17,6 +17,19 @@ public enum ResolvedPath {
     /// a relative path when the current folder is gone (deleted): it leads nowhere.
     public static func of(_ path: String) -> String? { resolve(path) { _, _ in } }
 
+    /// `path` made absolute and tidied (`.`, `//` and `..` removed), as given, links kept: except that a `..`
+    /// is taken where the filesystem takes it, after the links before it (`link/../x` is beside the link's
+    /// target), when the part up to it exists. For paths a manifest or option gives.
+    public static func tidied(_ path: String) -> String {
+        let plain = URL(fileURLWithPath: path).standardizedFileURL.path
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard let last = parts.lastIndex(of: ".."), let upTo = existing(parts[...last].joined(separator: "/").isEmpty ? "/" : parts[...last].joined(separator: "/")) else {
+            return plain
+        }
+        let rest = parts[(last + 1)...].joined(separator: "/")
+        return URL(fileURLWithPath: rest.isEmpty ? upTo : upTo + "/" + rest).standardizedFileURL.path
+    }
+
     /// `path` with every link resolved, when it leads to something that exists (realpath(3)); else nil.
     public static func existing(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }

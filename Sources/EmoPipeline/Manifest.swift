@@ -102,7 +102,7 @@ public struct Manifest: Equatable, Sendable {
         let folder = (path as NSString).deletingLastPathComponent
         func resolve(_ relative: String) -> String {
             let joined = relative.hasPrefix("/") ? relative : (folder.isEmpty ? relative : folder + "/" + relative)
-            return URL(fileURLWithPath: joined).standardizedFileURL.path
+            return ResolvedPath.tidied(joined)
         }
         func string(_ key: String, default value: String) throws -> String {
             guard let field = fields[key] else { return value }

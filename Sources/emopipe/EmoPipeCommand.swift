@@ -264,7 +264,7 @@ struct DataRootChoice {
         if !option.hasPrefix("/"), ResolvedPath.of(".") == nil {
             throw UsageError("--data \(option.echoed) is relative, and the current folder is gone (deleted): give the data root as an absolute path")
         }
-        return URL(fileURLWithPath: option).standardizedFileURL.path
+        return ResolvedPath.tidied(option)
     }
 
     /// Whether the root is a folder (following links).

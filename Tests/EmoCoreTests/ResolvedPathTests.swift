@@ -26,6 +26,19 @@ struct ResolvedPathTests {
         #expect(ResolvedPath.of(root + "/nx/ny/../../side/link") == root + "/deep/inner")
     }
 
+    /// A manifest's `pipeline: link/../p.yaml` names what `ls` finds: the `..` after a link is the filesystem's;
+    /// links without a `..` after them stay as written (a data root behind a link keeps its own name).
+    @Test func tidiedTakesDotDotAfterALinkAsTheFilesystemDoes() throws {
+        let root = URL(fileURLWithPath: try TestSupport.temporaryFolder("tidied")).resolvingSymlinksInPath().path
+        try FileManager.default.createDirectory(atPath: root + "/real/sub", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/x", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/x/lnk", withDestinationPath: "../real/sub")
+        #expect(ResolvedPath.tidied(root + "/x/lnk/../p.yaml") == root + "/real/p.yaml")
+        #expect(ResolvedPath.tidied(root + "/x/./lnk//q.yaml") == root + "/x/lnk/q.yaml")
+        #expect(ResolvedPath.tidied(root + "/x/missing/../y") == root + "/x/y")
+        #expect(ResolvedPath.tidied(root + "/x/lnk/../../x/lnk/q") == root + "/x/lnk/q")
+    }
+
     /// Only a link on /proc or /sys, or an end there, is "through the kernel's": a name passed by `..` is not.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/root"), "needs /proc"))
     func aLinkOnProcIsThroughTheKernelAndPassingByNameIsNot() throws {

@@ -169,7 +169,7 @@ public enum ParameterResolver {
         case .commandLine, .defaultValue:
             folder = FileManager.default.currentDirectoryPath
         }
-        return .string(URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: folder, isDirectory: true)).standardizedFileURL.path)
+        return .string(ResolvedPath.tidied(folder + "/" + path))
     }
 
     public static func resolve<P: StageParameters>(_ type: P.Type, stage: String, layers: [Layer]) throws -> ResolvedParameters {
