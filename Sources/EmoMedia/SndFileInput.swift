@@ -43,7 +43,8 @@ struct SndFileInput: ~Copyable {
             }
             let chunks = RiffLayout.walk(path)
             // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
-            let refusal = MediaError.truncated(path: path, reason: chunks?.formatProblem ?? chunks?.orderProblem ?? chunks?.cutShort(fileSize: size) ?? reason)
+            let refusal = MediaError.truncated(path: path, reason: chunks?.chunkLimitProblem ?? chunks?.formatProblem ?? chunks?.orderProblem
+                                               ?? chunks?.cutShort(fileSize: size) ?? reason)
             // A damaged header stays refused: libav would read it leniently, as garbage.
             guard chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
             return .libav(refusal: refusal)

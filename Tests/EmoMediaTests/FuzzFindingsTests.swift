@@ -66,7 +66,10 @@ struct FuzzFindingsTests {
             ("cut-in-fmt.wav", plain.prefix(30), "the file ends inside the WAV's fmt chunk, whose 16 bytes of fields start at byte 20"),
             ("data-first.wav", riff(Data("WAVE".utf8) + data + Data("fmt ".utf8) + u32(16) + fmt16),
              "the WAV's data chunk (at byte 12) comes before any fmt chunk, which must come first to say how its samples are laid out"),
-            ("cut-short.wav", { var b = Self.wav(junkChunks: 20_000, frames: 8_000); b.removeLast(12_000); return b }(), "but the file has")]
+            ("cut-short.wav", { var b = Self.wav(junkChunks: 20_000, frames: 8_000); b.removeLast(12_000); return b }(), "but the file has"),
+            // Past the walk's limit the data chunk is not reached: that is said, not libsndfile's "no data chunk".
+            ("too-many-chunks.wav", Self.wav(junkChunks: RiffLayout.maximumChunks + 1, frames: 800),
+             "more than \(RiffLayout.maximumChunks) chunks come before its data chunk")]
         for file in damaged {
             let path = dir.appendingPathComponent(file.name).path
             try file.bytes.write(to: URL(fileURLWithPath: path))
