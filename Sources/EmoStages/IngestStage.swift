@@ -27,7 +27,7 @@ public struct IngestStage: Stage {
         // Forced, every file is read and hashed again: what size and mtime cannot tell (bytes rewritten with the mtime put back).
         let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
         let retried = plan.retried > 0 ? " (\(plan.retried) that could not be read last time)" : ""
-        context.logger.info("\(files.count) files under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read\(retried), \(plan.removed.count) gone")
+        context.logger.info("\(files.count) file\(files.count == 1 ? "" : "s") under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read\(retried), \(plan.removed.count) gone")
 
         let progress = context.progress(total: plan.toRead.count, unit: "files")
         var failedNow = 0
@@ -68,7 +68,8 @@ public struct IngestStage: Stage {
         try reportDuplicates(context)
         let counts = Dictionary(grouping: current, by: \.status).mapValues(\.count)
         let failedTotal = counts[.failed] ?? 0
-        let summary = "\(current.count - (counts[.removed] ?? 0)) files: \(counts[.ok] ?? 0) ok, \(failedTotal) failed, "
+        let present = current.count - (counts[.removed] ?? 0)
+        let summary = "\(present) file\(present == 1 ? "" : "s"): \(counts[.ok] ?? 0) ok, \(failedTotal) failed, "
             + "\(counts[.ignored] ?? 0) ignored; \(plan.added) new, \(plan.changed - sameContent) changed, \(plan.removed.count) removed"
             + (sameContent > 0 ? "; \(sameContent) read again with the content recorded" : "")
             + (plan.retried > 0 ? "; \(plan.retried) that could not be read last time tried again" : "")

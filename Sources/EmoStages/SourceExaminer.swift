@@ -117,6 +117,10 @@ enum ActorFolder {
 enum ContentRules {
     static func problem(with facts: MediaFacts, codes: RavdessCodes) -> String? {
         let modality = String(format: "%02d", codes.modality)
+        // No stream at all in a container FFmpeg opened: most often one cut short before its index.
+        if facts.streams.isEmpty, [1, 2].contains(codes.modality) {
+            return "\(codes.modality == 1 ? "audio-video" : "video-only") clip (modality \(modality)) has no audio or video stream FFmpeg can find (a file cut short?)"
+        }
         switch codes.modality {
         case 3:
             guard let audio = facts.firstAudioStream else { return "audio-only source (modality 03) has no audio stream" }

@@ -440,9 +440,9 @@ struct CommandLineUsageTests {
                                          toPath: root + "/Actor_01/03-01-01-01-01-01-01.wav")
         let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
         let run = try Self.emopipe(["run", manifest, "--data", root, "--workdir", folder + "/work", "--until", "ingest"])
-        #expect(run.status == 0 && run.stderr.contains("1 files: 1 ok"), "\(run.stderr)")
+        #expect(run.status == 0 && run.stderr.contains("1 file: 1 ok"), "\(run.stderr)")
         // Its log lines name it escaped, each on one line.
-        #expect(run.stderr.contains("ingest: 1 files under \(folder)/two\\nlines: 1 to read"), "\(run.stderr)")
+        #expect(run.stderr.contains("ingest: 1 file under \(folder)/two\\nlines: 1 to read"), "\(run.stderr)")
         #expect(run.stderr.split(separator: "\n").allSatisfy { !$0.hasPrefix("lines") }, "\(run.stderr)")
         #expect(run.stderr.contains("emopipe: warning: the data root is not remembered: its path holds a line break"), "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/work/data-root.txt"))

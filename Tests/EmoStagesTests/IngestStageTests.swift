@@ -8,7 +8,11 @@ import Testing
 struct IngestStageTests {
     @Test func recordsEveryFileWithItsStatusAndGoesOnPastBadOnes() throws {
         let root = try IngestFixture.dataRoot()
-        let expected = try IngestFixture.addBadFiles(to: root)
+        var expected = try IngestFixture.addBadFiles(to: root)
+        // An mp4 cut inside its first box: FFmpeg opens it and finds no stream at all.
+        let cutEarly = root + "/Actor_09/01-01-06-01-01-01-09.mp4"
+        try Data(contentsOf: URL(fileURLWithPath: root + "/Actor_01/01-01-01-01-01-01-01.mp4")).prefix(100).write(to: URL(fileURLWithPath: cutEarly))
+        expected[cutEarly] = ("failed", "audio-video clip (modality 01) has no audio or video stream FFmpeg can find (a file cut short?)")
         let workdir = try TestSupport.temporaryFolder("work")
         let result = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         #expect(result.status == ExitStatus.partial, "bad sources make a partial run: \(result.stderr)")
