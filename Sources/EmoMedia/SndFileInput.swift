@@ -36,10 +36,9 @@ struct SndFileInput: ~Copyable {
         guard let handle else {
             // A RIFF header that libsndfile cannot parse is a damaged WAV; anything else is not a WAV at all.
             let head = FileChecks.head(path, count: 12)
+            if let other = Self.otherContainer(head) { throw .notMedia(path: path, reason: "\(other), not a WAV as its name says") }
             guard RiffLayout.hasRiffMagic(head) else {
-                // An MP4 named .wav: libsndfile only says it does not know the format.
-                let isoMedia = head.count >= 8 && String(decoding: head[4..<8], as: UTF8.self) == "ftyp"
-                throw .notMedia(path: path, reason: isoMedia ? "an MP4/MOV file (it starts with an ftyp box), not a WAV as its name says" : reason)
+                throw .notMedia(path: path, reason: reason)
             }
             let chunks = RiffLayout.walk(path)
             // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
@@ -57,6 +56,15 @@ struct SndFileInput: ~Copyable {
         }
         if let cut = RiffLayout.walk(path)?.cutShort(fileSize: size) { throw .truncated(path: path, reason: cut) }
         return .sndfile(input)
+    }
+
+    /// The container a file's first bytes announce, among those libsndfile does not read (it only says it
+    /// does not know the format), or nil.
+    static func otherContainer(_ head: [UInt8]) -> String? {
+        if head.count >= 8, String(decoding: head[4..<8], as: UTF8.self) == "ftyp" { return "an MP4/MOV file (it starts with an ftyp box)" }
+        if head.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return "a Matroska/WebM file (it starts with an EBML header)" }
+        if head.count >= 12, head.starts(with: Array("RIFF".utf8)), String(decoding: head[8..<12], as: UTF8.self) == "AVI " { return "an AVI file" }
+        return nil
     }
 
     deinit { sf_close(handle) }

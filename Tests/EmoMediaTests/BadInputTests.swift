@@ -65,6 +65,23 @@ struct BadInputTests {
         }
     }
 
+    /// Matroska/WebM and AVI, which libsndfile does not know (an AVI is a RIFF file too): named .wav, each is named.
+    @Test("Matroska, WebM and AVI named .wav are said to be what they are", .enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func otherContainersAsWav() throws {
+        let folder = try TestSupport.temporaryFolder("containers")
+        for (format, says) in [("webm", "a Matroska/WebM file (it starts with an EBML header)"), ("matroska", "a Matroska/WebM file (it starts with an EBML header)"),
+                               ("avi", "an AVI file")] {
+            let path = folder + "/\(format).wav"
+            let codec = format == "webm" ? "-c:a libopus" : ""
+            try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i sine=frequency=440:duration=0.5 \(codec) -f \(format) '\(path)'")
+            for attempt in ["decode", "probe"] {
+                #expect(throws: MediaError.notMedia(path: path, reason: "\(says), not a WAV as its name says"), "\(format) \(attempt)") {
+                    if attempt == "decode" { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) } else { _ = try MediaProbe.probe(path: path) }
+                }
+            }
+        }
+    }
+
     /// libsndfile reads FLAC, MP3, Ogg and AIFF too: named .wav, each is refused by what it holds, in probe
     /// and decode alike, as an MP4 named .wav is.
     @Test("FLAC, MP3, Ogg and AIFF named .wav are said to be what they are")
