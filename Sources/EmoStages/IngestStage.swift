@@ -88,13 +88,13 @@ public struct IngestStage: Stage {
     }
 
     public func plannedUnits(_ context: StageContext, parameters: NoParameters) throws -> Int? {
-        try Self.currentPlan(context).toRead.count
+        try Self.currentPlan(context, readingAll: context.forced).toRead.count
     }
 
-    /// What a run would do now: the data root's files against what is recorded.
-    private static func currentPlan(_ context: StageContext) throws -> IngestPlan {
+    /// What a run would do now: the data root's files against what is recorded (all of them read when forced).
+    private static func currentPlan(_ context: StageContext, readingAll: Bool = false) throws -> IngestPlan {
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
-        return IngestPlan(files: try files(context), known: known)
+        return IngestPlan(files: try files(context), known: known, readingAll: readingAll)
     }
 
     /// The files under the data root; a scale-out worker's share only. A whole data root without a

@@ -161,6 +161,18 @@ struct IngestStageTests {
         }
     }
 
+    /// A forced ingest reads every file again: the dry run's plan counts them all (it said 0 to compute).
+    @Test func aForcedIngestPlansEveryFile() throws {
+        let root = try IngestFixture.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("work")
+        try #require(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        let files = try #require(try IngestFixture.sources(workdir: workdir).count)
+        let plan = try IngestFixture.emopipe(["run", "--until", "ingest", "--dry-run", "--force", "ingest"], data: root, workdir: workdir)
+        #expect(plan.status == 0 && plan.stdout.contains("forced (--force ingest) — \(files) unit(s) to compute"), "\(plan.stdout)")
+        let unforced = try IngestFixture.emopipe(["run", "--until", "ingest", "--dry-run"], data: root, workdir: workdir)
+        #expect(unforced.status == 0 && unforced.stdout.contains("ingest") && !unforced.stdout.contains("unit(s) to compute"), "\(unforced.stdout)")
+    }
+
     /// `cache gc --dry-run` takes no lock, so it may list a working run's temporaries as leftovers: it says
     /// that a run is working, and gc proper is refused meanwhile.
     @Test func aDryRunGCDuringARunSaysARunIsWorking() throws {
