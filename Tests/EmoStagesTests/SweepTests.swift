@@ -307,6 +307,10 @@ struct SweepTests {
         let scored = try #require(trial(batch: 16, quantize: "int8"))
         #expect(scored["status"] as? String == "done" && scored["metric"] is Double, "\(scored)")
         #expect(board["best"] as? Int == scored["trial"] as? Int)
+        // The best trial's manifest keeps the budget it ran under.
+        let sweepFolder = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/sweeps").first)
+        let best = try String(contentsOfFile: workdir + "/sweeps/\(sweepFolder)/best.yaml", encoding: .utf8)
+        #expect(best.contains("\nresources: {\"max_memory_mb\": 250}\n"), "\(best)")
     }
 
     /// Two sweep workers each run one trial of a 2-trial grid in their own work directories, reading

@@ -153,8 +153,15 @@ extension SweepRunner {
             "include_song: \(manifest.includeSong)",
             "seed: \(manifest.seed)",
             "threads: \(manifest.threads)",
-            "params:",
         ]
+        // How the sweep ran (memory, publishing), though no fingerprint holds them: the same run, not only the same result.
+        var resources: [String: ParamValue] = [:]
+        if let megabytes = manifest.resources.maxMemoryMB { resources["max_memory_mb"] = .int(megabytes) }
+        if manifest.resources.publishAfterSeconds != ResourceSettings.defaultPublishAfterSeconds {
+            resources["publish_after_seconds"] = .double(manifest.resources.publishAfterSeconds)
+        }
+        if !resources.isEmpty { lines.append("resources: \(Self.yamlFlow(.object(resources)))") }
+        lines.append("params:")
         for stage in params.keys.sorted() {
             lines.append("  \(Self.yamlFlow(.string(stage))): \(Self.yamlFlow(.object(params[stage] ?? [:])))")
         }
