@@ -297,7 +297,11 @@ public final class Predictor {
                                 faceMask: [Float](repeating: 0, count: c.faceFrames), label: 0)
         var duration = speechFacts.durationSeconds ?? 0
         var audioError: Error?
-        if c.uses(.audio), let logMel, speechFacts.audioStreamCount > 0 {
+        // A video-only clip's (modality 02) sound is never speech to the pipeline: ingest fails such a file.
+        let videoOnly: Bool = if case .source(let codes) = RavdessName.parse(fileName: (files.speech as NSString).lastPathComponent) {
+            codes.modality == 2
+        } else { false }
+        if c.uses(.audio), let logMel, speechFacts.audioStreamCount > 0, !videoOnly {
             do {
                 let mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: files.speech, sampleRate: logMel.sampleRate))
                 clip = ClipFeatures(id: path, logmel: mel.values, stride: mel.frames, real: mel.realFrames, nMels: mel.nMels,
@@ -328,13 +332,16 @@ public final class Predictor {
         guard clip.logmel != nil || clip.faces != nil else {
             // No stream at all in a container that should hold some: most often a file cut short in its index.
             let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
-            let audio = speechFacts.audioStreamCount > 0 ? nil : noStreams ? "no audio or video stream FFmpeg can find (a file cut short?)" : "no audio track"
+            let audio = videoOnly ? "a video-only clip (modality 02), from which the pipeline reads no speech" : speechFacts.audioStreamCount > 0 ? nil
+                : noStreams ? "no audio or video stream FFmpeg can find (a file cut short?)" : "no audio track"
             let video = c.uses(.faces) && !noStreams ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
             throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoError ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
         // A model with both branches answering from the faces of a file without sound says so, as for a failed decode.
-        let noAudio = c.uses(.audio) && clip.logmel == nil && speechFacts.audioStreamCount == 0 ? "\(files.speech): no audio track" : nil
+        let noAudio = !c.uses(.audio) || clip.logmel != nil ? nil
+            : videoOnly ? "\(files.speech): a video-only clip (modality 02), from which the pipeline reads no speech"
+            : speechFacts.audioStreamCount == 0 ? "\(files.speech): no audio track" : nil
         return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" } ?? noAudio, videoError: videoError)
     }
 

@@ -636,6 +636,14 @@ struct TrainEvaluateTests {
         #expect(muted.status == 0 && mutedAnswer["modalities"] as? [String] == ["faces"]
                 && mutedAnswer["audio_error"] as? String == silentCopy + ": no audio track", "\(mutedAnswer)")
         #expect(muted.stderr.contains("the speech could not be read (\(silentCopy): no audio track)"), "\(muted.stderr)")
+        // A video-only clip's file (modality 02) with sound in it, alone: its sound is not speech, as ingest fails it.
+        let videoOnly = try TestSupport.temporaryFolder("video-only") + "/02" + (silentCopy as NSString).lastPathComponent.dropFirst(2)
+        try FileManager.default.copyItem(atPath: mp4(plain), toPath: videoOnly)
+        let pictures = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", videoOnly])
+        let picturesAnswer = try #require((try JSONSerialization.jsonObject(with: Data(pictures.stdout.utf8)) as? [[String: Any]])?.first, "\(pictures.stderr)")
+        #expect(pictures.status == 0 && picturesAnswer["modalities"] as? [String] == ["faces"] && picturesAnswer["speech_file"] == nil
+                && (picturesAnswer["audio_error"] as? String)?.contains("a video-only clip (modality 02), from which the pipeline reads no speech") == true,
+                "\(picturesAnswer)")
         // A faces-only model has no log-mels to normalise by speaker (speaker_norm is on by default): predict
         // answers each file alone and says nothing of speakers.
         let facesOnly = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
