@@ -4,22 +4,27 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
-// The jump target of this thread's guarded read, or NULL outside one.
-static _Thread_local sigjmp_buf *active_guard;
+// The jump target of this thread's guarded read, or NULL outside one. Volatile: only the signal handler
+// reads it, so an optimiser would otherwise drop the store before the read as dead (it did, at -O2).
+static _Thread_local sigjmp_buf *volatile active_guard;
 static struct sigaction previous_action;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 
 static void on_bus_error(int signal, siginfo_t *info, void *context) {
-    (void)signal; (void)info; (void)context;
+    (void)context;
     sigjmp_buf *guard = active_guard;
-    if (guard != NULL) {
+    // A fault of a guarded read (not a SIGBUS sent by kill, whose si_code is not positive).
+    if (guard != NULL && info != NULL && info->si_code > 0) {
         active_guard = NULL;
         siglongjmp(*guard, 1);
     }
-    // Not a guarded read: restore what was there before; returning re-runs the faulting access under it.
+    // Anything else gets what was there before: a fault re-runs under it when this returns; a signal
+    // sent by another process is raised again (delivered once this handler returns).
     sigaction(SIGBUS, &previous_action, NULL);
+    if (info == NULL || info->si_code <= 0) raise(signal);
 }
 
 static void install_handler(void) {
@@ -37,7 +42,9 @@ int emo_guarded_copy(void *destination, const void *source, size_t length) {
     // Saving the signal mask: the handler runs with SIGBUS blocked, and the jump must unblock it.
     if (sigsetjmp(guard, 1) != 0) return -1;
     active_guard = &guard;
+    atomic_signal_fence(memory_order_seq_cst);
     memcpy(destination, source, length);
+    atomic_signal_fence(memory_order_seq_cst);
     active_guard = NULL;
     return 0;
 }
@@ -47,7 +54,9 @@ int emo_guarded_crc32c(uint32_t crc, const void *data, size_t length, uint32_t *
     sigjmp_buf guard;
     if (sigsetjmp(guard, 1) != 0) return -1;
     active_guard = &guard;
+    atomic_signal_fence(memory_order_seq_cst);
     uint32_t value = crc32c_extend(crc, data, length);
+    atomic_signal_fence(memory_order_seq_cst);
     active_guard = NULL;
     *result = value;
     return 0;

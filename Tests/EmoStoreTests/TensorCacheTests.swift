@@ -68,8 +68,11 @@ struct TensorCacheTests {
         let shard = try ShardFile(path: path)
         let entries = records.map { record in shard.entries.first { $0.key == record.key }! }
         #expect(try shard.floats(entries[3]) == (0..<4096).map { Float($0 + 3) })
-        // Cut the file a page past the end of the first record's data (the shard was written read-only).
-        let cut = (entries[0].dataOffset + entries[0].dataLength + 4095) / 4096 * 4096
+        // Cut the file at the page after the first record's data (the shard was written read-only): the pages
+        // past it are gone (a cut inside a page leaves its rest reading as zeros, which the CRC check catches).
+        let page = sysconf(Int32(_SC_PAGESIZE))
+        let cut = (entries[0].dataOffset + entries[0].dataLength + page - 1) / page * page
+        try #require(entries[3].dataOffset >= cut, "records of 16 KiB put the last one past the cut on pages of \(page) bytes")
         #expect(chmod(path, 0o644) == 0 && truncate(path, off_t(cut)) == 0)
         for attempt in 0..<2 {
             let error = #expect(throws: CacheError.self, "attempt \(attempt)") { try shard.floats(entries[3]) }
@@ -80,6 +83,42 @@ struct TensorCacheTests {
         }
         #expect(try shard.floats(entries[0]) == (0..<4096).map { Float($0) })
         #expect(try shard.verify(entries[0]))
+    }
+
+    /// The guard holds in optimised builds too (`make build` is a release build): its C file compiled at -O2 by
+    /// the toolchain's clang, around reads of a mapping cut short. (At -O2 the jump target's store was once
+    /// dropped as dead, and the process died of SIGBUS.)
+    @Test(.enabled(if: TestSupport.hasTool("clang"), "needs the toolchain's clang"))
+    func theGuardHoldsWhenOptimised() throws {
+        let folder = try TestSupport.temporaryFolder("guard-O2")
+        let harness = """
+        #include "guarded_read.h"
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <sys/mman.h>
+        #include <unistd.h>
+        int main(int argc, char **argv) {
+            long page = sysconf(_SC_PAGESIZE);
+            int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0644);
+            static char bytes[1 << 18];
+            memset(bytes, 7, sizeof bytes);
+            if (write(fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes) return 2;
+            char *map = mmap(NULL, sizeof bytes, PROT_READ, MAP_SHARED, fd, 0);
+            if (map == MAP_FAILED || ftruncate(fd, page) != 0) return 2;
+            static char out[1 << 16];
+            uint32_t crc = 0;
+            printf("%d %d %d %d\\n", emo_guarded_copy(out, map + 4 * page, 1000), emo_guarded_crc32c(0, map + 2 * page, 100, &crc),
+                   emo_guarded_copy(out, map, 100), emo_guarded_copy(out, map + 3 * page, 10));
+            return 0;
+        }
+        """
+        try harness.write(toFile: folder + "/main.c", atomically: true, encoding: .utf8)
+        let sources = TestSupport.repositoryRoot + "/Sources"
+        try TestSupport.shell("clang -O2 -I '\(sources)/CGuardedRead/include' -I '\(sources)/CCRC32C/include' -o '\(folder)/harness' "
+                              + "'\(folder)/main.c' '\(sources)/CGuardedRead/guarded_read.c' '\(sources)/CCRC32C/crc32c.c' -lpthread")
+        let run = try TestSupport.run(folder + "/harness", [folder + "/mapped"])
+        #expect(run.status == 0 && !run.signaled && run.stdout == "-1 -1 0 -1\n", "exit \(run.status): \(run.stdout) \(run.stderr)")
     }
 
     /// A unit that failed and is then computed under the same parameters (a passing fault, read again by

@@ -53,6 +53,9 @@ public final class ShardFile: @unchecked Sendable {
 
     /// A float32 tensor's elements, copied out of the mapping.
     public func floats(_ entry: ShardEntry) throws -> [Float] {
+        guard entry.dtype == .float32 else {
+            throw CacheError.badShard(path: path, reason: "record for source \(entry.key.escaped) is \(entry.dtype.name), not float32")
+        }
         let count = entry.dataLength / MemoryLayout<Float>.stride
         let source = UnsafeRawBufferPointer(rebasing: mapping[entry.dataOffset..<(entry.dataOffset + count * MemoryLayout<Float>.stride)])
         var failed = false
