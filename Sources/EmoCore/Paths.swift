@@ -17,17 +17,31 @@ public enum ResolvedPath {
     /// a relative path when the current folder is gone (deleted): it leads nowhere.
     public static func of(_ path: String) -> String? { resolve(path) { _, _ in } }
 
-    /// `path` made absolute and tidied (`.`, `//` and `..` removed), as given, links kept: except that a `..`
-    /// is taken where the filesystem takes it, after the links before it (`link/../x` is beside the link's
-    /// target), when the part up to it exists. For paths a manifest or option gives.
+    /// `path` made absolute and tidied (`.`, `//` and `..` removed), as given, links kept: except that where
+    /// the text's reading of a `..` and the filesystem's lead to different places (`link/../x` is beside the
+    /// link's target), the filesystem's is taken, when the part up to the `..` exists. For paths a manifest
+    /// or option gives.
     public static func tidied(_ path: String) -> String {
         let plain = URL(fileURLWithPath: path).standardizedFileURL.path
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard let last = parts.lastIndex(of: ".."), let upTo = existing(parts[...last].joined(separator: "/").isEmpty ? "/" : parts[...last].joined(separator: "/")) else {
-            return plain
-        }
+        guard let last = parts.lastIndex(of: "..") else { return plain }
+        let prefix = parts[...last].joined(separator: "/")
+        guard let physical = existing(prefix.isEmpty ? "/" : prefix) else { return lexical(path) }
+        // Both readings lead to the same folder: the path stays as written, links and all.
+        if existing(lexical(prefix)) == physical { return lexical(path) }
         let rest = parts[(last + 1)...].joined(separator: "/")
-        return URL(fileURLWithPath: rest.isEmpty ? upTo : upTo + "/" + rest).standardizedFileURL.path
+        return lexical(rest.isEmpty ? physical : physical + "/" + rest)
+    }
+
+    /// `path` made absolute (against the current folder) with `.`, empty names and `..` removed by the text
+    /// alone. (Foundation's `standardized` follows links for a path that ends in `..`, and not otherwise.)
+    static func lexical(_ path: String) -> String {
+        var names: [Substring] = []
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        for name in absolute.split(separator: "/") where name != "." {
+            if name == ".." { _ = names.popLast() } else { names.append(name) }
+        }
+        return "/" + names.joined(separator: "/")
     }
 
     /// `path` with every link resolved, when it leads to something that exists (realpath(3)); else nil.

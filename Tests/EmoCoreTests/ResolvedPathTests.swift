@@ -37,6 +37,10 @@ struct ResolvedPathTests {
         #expect(ResolvedPath.tidied(root + "/x/./lnk//q.yaml") == root + "/x/lnk/q.yaml")
         #expect(ResolvedPath.tidied(root + "/x/missing/../y") == root + "/x/y")
         #expect(ResolvedPath.tidied(root + "/x/lnk/../../x/lnk/q") == root + "/x/lnk/q")
+        // A link earlier in the path, whose `..` both readings take to the same folder, is kept as written:
+        // a manifest reached through a linked folder keeps its data root's name (and its recorded sources).
+        try FileManager.default.createSymbolicLink(atPath: root + "/L", withDestinationPath: root + "/real")
+        #expect(ResolvedPath.tidied(root + "/L/sub/../demo-data") == root + "/L/demo-data")
     }
 
     /// Only a link on /proc or /sys, or an end there, is "through the kernel's": a name passed by `..` is not.
