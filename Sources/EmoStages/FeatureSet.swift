@@ -31,7 +31,8 @@ struct FeatureSet {
         config.modalities = modalities
         let audioFingerprint = try modalities.contains(.audio) ? store.stageState(.audio)?.parametersFingerprint : nil
         let facesFingerprint = try modalities.contains(.faces) ? store.stageState(.faces)?.parametersFingerprint : nil
-        try checkFitsMemory(plan: plan, cache: cache, audio: audioFingerprint, faces: facesFingerprint, context: context)
+        try checkFitsMemory(plan: plan, cache: cache, audio: audioFingerprint, faces: facesFingerprint,
+                            speakerNormalized: base.speakerNorm == true, context: context)
         var samples: [ClipFeatures] = []
         // Every record read is checked against its CRC: a flipped bit would otherwise train and score
         // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
@@ -99,14 +100,13 @@ struct FeatureSet {
     /// A log-mel is float32 `[n_mels, frames]` and face crops uint8 `[K, size, size, 3]`, with the same
     /// bands (crops, size) as the stage's first record: the model is built from those figures, so a record
     /// of another layout (an edited database row beside an edited shard) is refused, not indexed past.
-    /// Loaded features are held about twice while speaker statistics are applied (the raw and the normalised copy).
-    static let heldCopies = 2
-
     /// Refuses, before any record is read, features that would not fit the memory budget
     /// (`resources.max_memory_mb`) or the machine: reading them first would hold gigabytes (or be killed)
-    /// only to refuse then, naming a batch size that cannot help.
-    static func checkFitsMemory(plan: SplitPlan, cache: TensorCache, audio: String?, faces: String?, context: StageContext) throws {
-        var bytes = 0, records = 0
+    /// only to refuse then, naming a batch size that cannot help. Log-mels are held twice while speaker
+    /// statistics are applied (the raw and the normalised copy); face crops once.
+    static func checkFitsMemory(plan: SplitPlan, cache: TensorCache, audio: String?, faces: String?, speakerNormalized: Bool,
+                                context: StageContext) throws {
+        var bytes = 0, held = 0, records = 0
         var sizedBy: [String] = []
         for (fingerprint, source, keys) in [(audio, \SplitPlan.Clip.speech, "audio.hop_length, audio.n_mels, audio.frames"),
                                             (faces, \SplitPlan.Clip.video, "faces.frames, faces.size")] {
@@ -114,14 +114,16 @@ struct FeatureSet {
             let stage: StageName = source == \SplitPlan.Clip.speech ? .audio : .faces
             let sizes = try cache.recordBytes(stage: stage.rawValue, fingerprint: fingerprint)
             let read = plan.clips.compactMap { clip in clip[keyPath: source].flatMap { sizes[$0.sha256] } }
-            bytes += read.reduce(0, +)
+            let total = read.reduce(0, +)
+            bytes += total
+            held += stage == .audio && speakerNormalized ? 2 * total : total
             records += read.count
             if !read.isEmpty { sizedBy.append(keys) }
         }
-        let needed = heldCopies * bytes + (ProcessMemory.residentBytes() ?? 0)
-        let what = String(format: "the %d cached feature records %@ reads are %.0f MB, held about %d times over while they are prepared: "
-                          + "with what is resident about %.0f MB", records, context.fingerprint.stage, ProcessMemory.megabytes(bytes),
-                          heldCopies, ProcessMemory.megabytes(needed))
+        let needed = held + (ProcessMemory.residentBytes() ?? 0)
+        let what = String(format: "the %d cached feature records %@ reads are %.0f MB%@: with what is resident about %.0f MB",
+                          records, context.fingerprint.stage, ProcessMemory.megabytes(bytes),
+                          held > bytes ? ", the log-mels held twice while speaker statistics are applied" : "", ProcessMemory.megabytes(needed))
         if let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB, needed > budget {
             throw PipelineError.invalidParameter(file: context.manifest.path, key: "resources.max_memory_mb", value: "\(budgetMB)",
                                                  allowed: what + ", before any training memory; raise the budget, or use coarser features (\(sizedBy.joined(separator: "; ")))")
