@@ -60,7 +60,8 @@ public struct PipelineDefinition: Equatable, Sendable {
         try requireKnown(map, fileKeys, "in a pipeline file")
         let name = try textField(map["name"], "'name'") ?? (origin as NSString).lastPathComponent
         _ = try textField(map["description"], "'description'")
-        guard let stagesNode = map["stages"], stagesNode.null == nil else { throw fail("'stages' is missing") }
+        guard let stagesNode = map["stages"] else { throw fail("'stages' is missing") }
+        guard stagesNode.null == nil else { throw fail("\(line(stagesNode))'stages' has no value; it must map each stage's name to its description, needs and params") }
         guard let stageMap = stagesNode.mapping else {
             let kind = stagesNode.sequence != nil ? "a list" : "a single value"
             throw fail("\(line(stagesNode))'stages' is \(kind); it must map each stage's name to its description, needs and params")

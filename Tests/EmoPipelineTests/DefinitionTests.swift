@@ -56,6 +56,15 @@ struct DefinitionTests {
         #expect(p.closure(of: "audio") == ["audio", "ingest"])
     }
 
+    /// A `%YAML 1.2` directive is YAML's own reading and is taken, with any line ends; another version is refused.
+    @Test func onlyTheYAMLVersionReadIsAcceptedAsADirective() throws {
+        for ending in ["\n", "\r\n"] {
+            let text = ["%YAML 1.2", "---", "stages:", "  a: {}", ""].joined(separator: ending)
+            #expect(try PipelineDefinition.parse(yaml: text, origin: "p.yaml").stageNames == ["a"])
+            #expect(throws: PipelineError.self) { try PipelineDefinition.parse(yaml: text.replacingOccurrences(of: "1.2", with: "1.1"), origin: "p.yaml") }
+        }
+    }
+
     /// A pipeline file is read as strictly as a manifest: a typo or a value of the wrong kind is
     /// refused, naming the file and the line, never silently dropped.
     @Test func unknownFieldsAndWrongKindsInAPipelineFileAreRefused() {
@@ -68,6 +77,7 @@ struct DefinitionTests {
             ("stages: [a, b]\n", "line 1: 'stages' is a list; it must map each stage's name"),
             ("stages: {}\n", "'stages' is empty"),
             ("name: x\n", "'stages' is missing"),
+            ("name: x\nstages:\n", "'stages' has no value"),
         ]
         for (yaml, message) in cases {
             do {

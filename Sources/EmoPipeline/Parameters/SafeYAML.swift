@@ -45,8 +45,8 @@ public enum SafeYAML {
         }
         // The values are read by YAML 1.2's rules (010 is ten, `yes` is text): a file asking for 1.1's would
         // silently mean something else than its author wrote.
-        if let directive = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().first(where: {
-            $0.element.hasPrefix("%YAML") && $0.element.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first != "1.2"
+        if let directive = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().first(where: {
+            $0.element.hasPrefix("%YAML") && $0.element.split(whereSeparator: \.isWhitespace).dropFirst().first != "1.2"
         }) {
             throw PipelineError.invalidFile("\(origin): line \(directive.offset + 1): \(String(directive.element).echoed): values are read by YAML 1.2's rules "
                                             + "(010 is ten, yes is text, not a boolean); remove the directive, or make it %YAML 1.2")
