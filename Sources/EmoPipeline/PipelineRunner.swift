@@ -161,12 +161,22 @@ public final class PipelineRunner {
     }
 
     /// A stage's parameters in canonical form plus the manifest fields it reads: what its
-    /// fingerprint hashes and provenance records.
+    /// fingerprint hashes and its stage state records (execution-only keys at their defaults).
     public func resolvedParams(_ stageName: String) -> [String: ParamValue] {
-        var params = parameters[stageName]?.fingerprinted ?? [:]
+        stageParams(stageName, \.fingerprinted)
+    }
+
+    /// The same with every value as given, execution-only keys too: what a run's record keeps, so that
+    /// `reproduce` runs it as it ran.
+    public func recordedParams(_ stageName: String) -> [String: ParamValue] {
+        stageParams(stageName, \.encoded)
+    }
+
+    private func stageParams(_ stageName: String, _ form: KeyPath<ResolvedParameters, [String: ParamValue]>) -> [String: ParamValue] {
+        var params = parameters[stageName]?[keyPath: form] ?? [:]
         for field in stages[stageName]?.manifestFields ?? [] { params[field] = manifest.globals[field] }
         for (other, keys) in stages[stageName]?.borrowedParameters ?? [:] {
-            let values = parameters[other]?.fingerprinted ?? [:]
+            let values = parameters[other]?[keyPath: form] ?? [:]
             for key in keys { params["\(other).\(key)"] = values[key] ?? .null }
         }
         return params
@@ -296,7 +306,7 @@ public final class PipelineRunner {
         record.worker = selection.worker?.description
         record.environmentJSON = RunEnvironment.capture(manifest: manifest, libraries: libraries, workspace: workspace).json
         record.paramsJSON = ParamValue.object(Dictionary(uniqueKeysWithValues: selected.map {
-            ($0, ParamValue.object(resolvedParams($0)))
+            ($0, ParamValue.object(recordedParams($0)))
         })).canonicalJSON
         try store.insert(record)
         recordedRunId = runId

@@ -163,6 +163,8 @@ struct StageParametersTests {
         let faces = try #require(tuned.parameters["faces"]?.value as? FaceParameters)
         #expect(faces.decodeThreads == 3 && faces.decodeStrategy == .everyFrame)
         #expect(tuned.parameters["faces"]?.encoded["decode_threads"] == .int(3))
+        // A run's record keeps what was asked for (reproduce replays it); the fingerprint and stage state, the default.
+        #expect(tuned.recordedParams("faces")["decode_threads"] == .int(3) && tuned.resolvedParams("faces")["decode_threads"] == .int(1))
         #expect(try runner(settings: ["faces.frames=4"]).parametersFingerprint("faces") != plain.parametersFingerprint("faces"))
     }
 
