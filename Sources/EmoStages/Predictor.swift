@@ -327,11 +327,11 @@ public final class Predictor {
             // Pictures of a clip's other file (its audio-video mp4, for a video-only one given): that file is named.
             videoProblems += [problem].compactMap { $0 }.map { $0.hasPrefix(files.video) || files.video == path ? $0 : "\(files.video): \($0)" }
         }
-        let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty ? videoProblems.joined(separator: "; ") : nil
+        // No stream at all in a container that should hold some: most often a file cut short in its index.
+        let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
+        let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty && !noStreams ? videoProblems.joined(separator: "; ") : nil
         if let audioError, clip.faces == nil { throw audioError }
         guard clip.logmel != nil || clip.faces != nil else {
-            // No stream at all in a container that should hold some: most often a file cut short in its index.
-            let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
             let audio = videoOnly ? "a video-only clip (modality 02), from which the pipeline reads no speech" : speechFacts.audioStreamCount > 0 ? nil
                 : noStreams ? "no audio or video stream FFmpeg can find (a file cut short?)" : "no audio track"
             let video = c.uses(.faces) && !noStreams ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil

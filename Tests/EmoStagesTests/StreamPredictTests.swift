@@ -205,7 +205,7 @@ struct StreamPredictTests {
         let cut = (mp4 as NSString).deletingLastPathComponent + "/cut.mp4"
         try TestSupport.shell("ffmpeg -nostdin -v error -f lavfi -i sine=f=300:duration=3 -c:a aac -movflags +faststart '\(cut).whole.mp4' && head -c 300 '\(cut).whole.mp4' > '\(cut)'")
         let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, cut])
-        #expect(refused.status == 3 && refused.stderr.contains("\(cut): nothing to predict from: no audio or video stream FFmpeg can find (a file cut short?)"),
+        #expect(refused.status == 3 && refused.stderr.contains("\(cut): nothing to predict from: no audio or video stream FFmpeg can find (a file cut short?)\n"),
                 "\(refused.stderr)")
     }
 
