@@ -27,16 +27,17 @@ extension String {
     /// as nothing (`emopipe: : cannot read`).
     public var shownPath: String { isEmpty ? "(an empty path)" : escaped }
 
-    /// Control and bidirectional-override characters escaped (`\n`, `\u{1B}`), so that a name or a
-    /// path cannot break a one-line message or steer a terminal. Paths are shown this way, whole.
     /// `escaped`, but keeping line breaks and tabs: for messages that are several lines on purpose, whose
-    /// echoed parts (a file name, an argument) must still not move the cursor or clear the terminal.
+    /// echoed parts (a file name, an argument) must still not move the cursor or clear the terminal. A
+    /// backstop: a value put into a message is `echoed` there, line breaks included.
     public var terminalSafe: String {
         split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.split(separator: "\t", omittingEmptySubsequences: false).map { String($0).escaped }.joined(separator: "\t")
         }.joined(separator: "\n")
     }
 
+    /// Control and bidirectional-override characters escaped (`\n`, `\u{1B}`), so that a name or a
+    /// path cannot break a one-line message or steer a terminal. Paths are shown this way, whole.
     public var escaped: String {
         var escaped = ""
         for scalar in unicodeScalars {

@@ -108,16 +108,16 @@ enum RiffLayout {
             return nil
         }
 
-        /// Why the chunks are out of order: a `data` chunk before any `fmt ` chunk, whose fields say how
-        /// to read the samples; nil when they are in order or no data chunk was reached.
         /// Set when the walk stopped at `maximumChunks` headers without reaching `data`.
         var gaveUp = false
 
         /// Why the file is refused when the walk gave up: libsndfile's own words ("no 'data' chunk") would be wrong.
         var chunkLimitProblem: String? {
-            gaveUp ? "more than \(RiffLayout.maximumChunks) chunks come before its data chunk, the most emopipe reads past" : nil
+            gaveUp ? "no data chunk within its first \(RiffLayout.maximumChunks) chunks, the most emopipe reads past" : nil
         }
 
+        /// Why the chunks are out of order: a `data` chunk before any `fmt ` chunk, whose fields say how
+        /// to read the samples; nil when they are in order or no data chunk was reached.
         var orderProblem: String? {
             guard let dataOffset, formatSize == nil else { return nil }
             return "the WAV's data chunk (at byte \(dataOffset)) comes before any fmt chunk, which must come first to say how its samples are laid out"

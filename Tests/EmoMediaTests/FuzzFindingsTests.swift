@@ -69,7 +69,7 @@ struct FuzzFindingsTests {
             ("cut-short.wav", { var b = Self.wav(junkChunks: 20_000, frames: 8_000); b.removeLast(12_000); return b }(), "but the file has"),
             // Past the walk's limit the data chunk is not reached: that is said, not libsndfile's "no data chunk".
             ("too-many-chunks.wav", Self.wav(junkChunks: RiffLayout.maximumChunks + 1, frames: 800),
-             "more than \(RiffLayout.maximumChunks) chunks come before its data chunk")]
+             "no data chunk within its first \(RiffLayout.maximumChunks) chunks")]
         for file in damaged {
             let path = dir.appendingPathComponent(file.name).path
             try file.bytes.write(to: URL(fileURLWithPath: path))

@@ -199,11 +199,12 @@ public enum ParameterResolver {
             try value.validate()
         } catch let problem as InvalidParameter {
             let top = String(problem.key.split(separator: ".").first ?? "")
-            // A value no layer gave comes from the preset when one was named (`preset: reference` sets win_length).
+            // A value no layer gave comes from the preset when one was named that sets it (`preset: reference` sets win_length).
+            let presetValues = P.presetKey.flatMap { key in merged[key].flatMap { try? ParamValueDecoder.decode(P.self, from: .object([key: $0])).encoded } }
             func place(_ key: String) -> String {
                 let origin = origins[key] ?? .defaultValue
                 guard origin == .defaultValue, let presetKey = P.presetKey, let presetOrigin = origins[presetKey],
-                      presetOrigin != .defaultValue, let name = merged[presetKey] else { return origin.place }
+                      presetOrigin != .defaultValue, let name = merged[presetKey], presetValues?[key] != defaults[key] else { return origin.place }
                 return "the \(name.shown) preset (\(presetOrigin.place))"
             }
             let originPlace = place(top)
