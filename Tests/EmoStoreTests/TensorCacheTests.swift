@@ -54,6 +54,21 @@ struct TensorCacheTests {
         #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
     }
 
+    /// A shard whose index rows cannot be committed (a full disk fails SQLite too; here a trigger stands in
+    /// for it) is removed: no shard is left on disk that no row names.
+    @Test func aShardWhoseIndexIsNotCommittedIsRemoved() throws {
+        try store.write { db in
+            try db.execute(sql: "CREATE TEMP TRIGGER fullDisk BEFORE INSERT ON cacheShard BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        }
+        #expect(throws: (any Error).self) {
+            try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: Self.records(count: 3, seed: 9), failures: [])
+        }
+        let folder = cache.workspace.path(cache.folder(stage: "audio", fingerprint: "fp"))
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        #expect(left.isEmpty, "\(left)")
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp").isEmpty)
+    }
+
     /// Another process cutting a shard short while this one has it mapped: reading a record past the new end
     /// touches pages the file no longer has (SIGBUS, which killed the process). Each read is an error naming the
     /// shard, records before the cut still read, and a later cut is caught again (the guard stays in place).

@@ -94,6 +94,15 @@ public final class TensorCache: @unchecked Sendable {
             shardRow = CacheShardRow(stage: stage, fingerprint: fingerprint, file: relative, records: records.count,
                                      bytes: size, runId: runId, createdAt: Date())
         }
+        do { try commitIndex(shardRow, entries: entries, records: records, failures: failures, stage: stage, fingerprint: fingerprint, runId: runId) } catch {
+            // The index rows were rolled back (a full disk fails SQLite too): the shard is no one's, so it goes.
+            if let shardRow, let path = try? workspace.cacheFile(shardRow.file) { unlink(path) }
+            throw error
+        }
+    }
+
+    private func commitIndex(_ shardRow: CacheShardRow?, entries: [ShardEntry], records: [TensorRecord], failures: [FailureRecord],
+                             stage: String, fingerprint: String, runId: String) throws {
         try store.write { db in
             if var shard = shardRow {
                 try shard.insert(db)
