@@ -96,11 +96,17 @@ struct ResourceBudgetTests {
         #expect(never["peak_rss_mb"] is NSNull && never["seconds"] is NSNull, "a stage never run has no cost: \(never)")
     }
 
-    @Test func trainingRefusesABatchSizeThatDoesNotFitAndNamesOneThatDoes() throws {
+    /// A copy of the prepared training fixture's work directory, and a manifest of its settings with a memory budget.
+    static func preparedCopy(budgetMB: Int) throws -> (manifest: String, workdir: String) {
         let (base, workdir) = try TrainEvaluateTests.copyOfPrepared()
         let text = try String(contentsOfFile: base, encoding: .utf8)
-        let manifest = (base as NSString).deletingLastPathComponent + "/budget-\(UUID().uuidString.prefix(6)).yaml"
-        try (text + "\nresources: {max_memory_mb: 160}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let manifest = (base as NSString).deletingLastPathComponent + "/budget-\(budgetMB)-\(UUID().uuidString.prefix(6)).yaml"
+        try (text + "\nresources: {max_memory_mb: \(budgetMB)}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        return (manifest, workdir)
+    }
+
+    @Test func trainingRefusesABatchSizeThatDoesNotFitAndNamesOneThatDoes() throws {
+        let (manifest, workdir) = try Self.preparedCopy(budgetMB: 160)
         let big = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir])
         #expect(big.status == ExitStatus.usage, "\(big.stderr)")
         // The batch size came from --set, the budget from the manifest: each is named where it was given.
@@ -122,10 +128,7 @@ struct ResourceBudgetTests {
     /// Features that alone would not fit the budget are refused before any is read, naming their size (the cache
     /// index's) and the settings that make them, not a batch size: reading first held gigabytes under a 256 MB budget.
     @Test func featuresLargerThanTheBudgetAreRefusedBeforeTheyAreRead() throws {
-        let (base, workdir) = try TrainEvaluateTests.copyOfPrepared()
-        let text = try String(contentsOfFile: base, encoding: .utf8)
-        let manifest = (base as NSString).deletingLastPathComponent + "/fine-\(UUID().uuidString.prefix(6)).yaml"
-        try (text + "\nresources: {max_memory_mb: 160}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let (manifest, workdir) = try Self.preparedCopy(budgetMB: 160)
         // Eight times the frames of the defaults: about 140 MB of log-mels (held once: this fixture has no speaker
         // normalisation), with the process's own resident memory.
         let fine = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "audio.hop_length=20", "--workdir", workdir])
@@ -146,10 +149,7 @@ struct ResourceBudgetTests {
     /// No batch holds more clips than the largest fold trains on, so a batch size above that is estimated
     /// as that many clips: the same memory as a batch of exactly the fold's clips, never refused for more.
     @Test func aBatchSizeAboveTheTrainingClipsIsEstimatedAtTheClips() throws {
-        let (base, workdir) = try TrainEvaluateTests.copyOfPrepared()
-        let text = try String(contentsOfFile: base, encoding: .utf8)
-        let manifest = (base as NSString).deletingLastPathComponent + "/roomy-\(UUID().uuidString.prefix(6)).yaml"
-        try (text + "\nresources: {max_memory_mb: 100000}\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let (manifest, workdir) = try Self.preparedCopy(budgetMB: 100000)
         func estimate(_ batch: Int) throws -> (clips: Int?, megabytes: String) {
             let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=\(batch)", "--until", "train",
                                                                 "--workdir", workdir])
