@@ -13,7 +13,7 @@ static _Thread_local sigjmp_buf *volatile active_guard;
 static struct sigaction previous_action;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 
-static void on_bus_error(int signal, siginfo_t *info, void *context) {
+static void on_bus_error(int number, siginfo_t *info, void *context) {
     (void)context;
     sigjmp_buf *guard = active_guard;
     // A fault of a guarded read (not a SIGBUS sent by kill, whose si_code is not positive).
@@ -21,10 +21,15 @@ static void on_bus_error(int signal, siginfo_t *info, void *context) {
         active_guard = NULL;
         siglongjmp(*guard, 1);
     }
-    // Anything else gets what was there before: a fault re-runs under it when this returns; a signal
-    // sent by another process is raised again (delivered once this handler returns).
+    // A fault outside a guarded read re-runs under what was there before (the Swift runtime's crash report)
+    // when this returns. A SIGBUS sent by another process ends the process as by default, raised again once
+    // this handler returns (a handler that only reports a fault would let it go on).
+    if (info == NULL || info->si_code <= 0) {
+        signal(SIGBUS, SIG_DFL);
+        raise(number);
+        return;
+    }
     sigaction(SIGBUS, &previous_action, NULL);
-    if (info == NULL || info->si_code <= 0) raise(signal);
 }
 
 static void install_handler(void) {

@@ -63,6 +63,9 @@ struct DefinitionTests {
             #expect(try PipelineDefinition.parse(yaml: text, origin: "p.yaml").stageNames == ["a"])
             #expect(throws: PipelineError.self) { try PipelineDefinition.parse(yaml: text.replacingOccurrences(of: "1.2", with: "1.1"), origin: "p.yaml") }
         }
+        // Text in the document that looks like a directive is text: directives come before it.
+        let quoted = "description: \"a\n%YAML 1.1\"\nstages:\n  a: {}\n"
+        #expect(try PipelineDefinition.parse(yaml: quoted, origin: "p.yaml").stageNames == ["a"])
     }
 
     /// A pipeline file is read as strictly as a manifest: a typo or a value of the wrong kind is

@@ -45,7 +45,12 @@ public enum SafeYAML {
         }
         // The values are read by YAML 1.2's rules (010 is ten, `yes` is text): a file asking for 1.1's would
         // silently mean something else than its author wrote.
-        if let directive = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().first(where: {
+        // Directives come before the document: only the lines up to its first content (or `---`) are read.
+        let head = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().prefix {
+            let line = $0.element.trimmingCharacters(in: .whitespaces)
+            return line.isEmpty || line.hasPrefix("#") || line.hasPrefix("%")
+        }
+        if let directive = head.first(where: {
             $0.element.hasPrefix("%YAML") && $0.element.split(whereSeparator: \.isWhitespace).dropFirst().first != "1.2"
         }) {
             throw PipelineError.invalidFile("\(origin): line \(directive.offset + 1): \(String(directive.element).echoed): values are read by YAML 1.2's rules "
