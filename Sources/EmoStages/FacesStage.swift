@@ -72,6 +72,7 @@ extension FaceParameters: StageParameters {
     /// Every decode strategy and thread count yields the same frames bit for bit (`make test` checks it).
     public static var executionOnlyKeys: Set<String> { ["decode_threads", "decode_strategy"] }
     public static var pathKeys: Set<String> { ["landmark_model"] }
+    public var unreadKeys: Set<String> { align ? [] : ["landmark_model"] }
 }
 
 extension FaceDecodeStrategy: ParameterChoice {}

@@ -317,7 +317,11 @@ public final class Predictor {
         }
         // Better-ranked files passed over explain missing pictures only when the file used holds no video; one
         // that was read but shows no face is an answer from the speech for that reason, not for theirs.
-        var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver ?? "\(files.video): no video track"]
+        // A recording of sound alone (a wav, RAVDESS's 03) lacks nothing: only a file meant to hold pictures is said to have none.
+        let soundOnly: Bool = if case .source(let codes) = RavdessName.parse(fileName: (files.video as NSString).lastPathComponent) {
+            codes.modality == 3
+        } else { ["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac"].contains((files.video as NSString).pathExtension.lowercased()) }
+        var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver ?? (soundOnly ? nil : "\(files.video): no video track")].compactMap { $0 }
         if c.uses(.faces), videoFacts.videoStreamCount > 0 {
             let (crops, problem) = try faceCrops(path: files.video)
             if let crops {

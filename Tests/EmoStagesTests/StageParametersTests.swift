@@ -178,6 +178,11 @@ struct StageParametersTests {
         let current = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).deletingLastPathComponent().standardizedFileURL.path
         #expect((given.parameters["faces"]?.value as? FaceParameters)?.landmarkModel == current + "/lm.dat")
         #expect((try runner().parameters["faces"]?.value as? FaceParameters)?.landmarkModel == FaceParameters().landmarkModel)
+        // Two spellings of one absolute path are one setting; a model nothing reads (align off) changes no cache key.
+        let plain = try runner(settings: ["faces.align=true"])
+        let spelled = try runner(settings: ["faces.align=true", "faces.landmark_model=/usr/share/./dlib//../dlib/shape_predictor_68_face_landmarks.dat"])
+        #expect(try spelled.parametersFingerprint("faces") == plain.parametersFingerprint("faces"))
+        #expect(try runner(settings: ["faces.landmark_model=/elsewhere/model.dat"]).parametersFingerprint("faces") == runner().parametersFingerprint("faces"))
     }
 
     @Test func wrongTypesAreNeverReplacedByDefaults() throws {

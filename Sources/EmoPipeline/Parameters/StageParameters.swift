@@ -19,6 +19,9 @@ public protocol StageParameters: Codable, Equatable, Sendable {
     /// Keys that change how the work is done, never what it produces (the faces stage's decoder threads):
     /// fingerprints hash them at their defaults, so setting one reuses the cached work.
     static var executionOnlyKeys: Set<String> { get }
+    /// Keys these values leave unread (the faces stage's landmark model without `align`): hashed at their
+    /// defaults too, so a value nothing reads recomputes nothing.
+    var unreadKeys: Set<String> { get }
     /// Keys whose values are file paths: a relative one is read from the folder of the file that gave it
     /// (the pipeline file or manifest), or from the current folder when `--set` gave it.
     static var pathKeys: Set<String> { get }
@@ -30,6 +33,7 @@ public extension StageParameters {
     static var presetKey: String? { nil }
     static var defaultPresetName: String? { nil }
     static var executionOnlyKeys: Set<String> { [] }
+    var unreadKeys: Set<String> { [] }
     static var pathKeys: Set<String> { [] }
 
     /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
@@ -161,7 +165,9 @@ public enum ParameterResolver {
 
     /// A relative path made absolute against the folder of the file that gave it (the current folder for `--set`).
     static func anchored(_ value: ParamValue, from origin: ParameterOrigin) -> ParamValue {
-        guard case .string(let path) = value, !path.isEmpty, !path.hasPrefix("/") else { return value }
+        guard case .string(let path) = value, !path.isEmpty else { return value }
+        // Absolute, tidied all the same: two spellings of one file are one setting.
+        if path.hasPrefix("/") { return .string(ResolvedPath.tidied(path)) }
         let folder: String
         switch origin {
         case .pipeline(let file), .manifest(let file), .sweep(let file):
@@ -241,7 +247,7 @@ public enum ParameterResolver {
                          origin: origins[key] ?? .defaultValue)
         }
         var fingerprinted = encoded
-        for key in P.executionOnlyKeys { fingerprinted[key] = defaults[key] }
+        for key in P.executionOnlyKeys.union(value.unreadKeys) { fingerprinted[key] = defaults[key] }
         return ResolvedParameters(stage: stage, value: value, encoded: encoded, fingerprinted: fingerprinted, origins: origins, preset: preset)
     }
 }
