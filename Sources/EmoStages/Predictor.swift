@@ -298,9 +298,7 @@ public final class Predictor {
         var duration = speechFacts.durationSeconds ?? 0
         var audioError: Error?
         // A video-only clip's (modality 02) sound is never speech to the pipeline: ingest fails such a file.
-        let videoOnly: Bool = if case .source(let codes) = RavdessName.parse(fileName: (files.speech as NSString).lastPathComponent) {
-            codes.modality == 2
-        } else { false }
+        let videoOnly = Self.modality(of: files.speech) == 2
         if c.uses(.audio), let logMel, speechFacts.audioStreamCount > 0, !videoOnly {
             do {
                 let mel = try LogMelExtractor(logMel).compute(signal: MonoAudioFile(path: files.speech, sampleRate: logMel.sampleRate))
@@ -318,9 +316,8 @@ public final class Predictor {
         // Better-ranked files passed over explain missing pictures only when the file used holds no video; one
         // that was read but shows no face is an answer from the speech for that reason, not for theirs.
         // A recording of sound alone (a wav, RAVDESS's 03) lacks nothing: only a file meant to hold pictures is said to have none.
-        let soundOnly: Bool = if case .source(let codes) = RavdessName.parse(fileName: (files.video as NSString).lastPathComponent) {
-            codes.modality == 3
-        } else { ["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac"].contains((files.video as NSString).pathExtension.lowercased()) }
+        let soundOnly = Self.modality(of: files.video).map { $0 == 3 }
+            ?? ["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac"].contains((files.video as NSString).pathExtension.lowercased())
         var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver ?? (soundOnly ? nil : "\(files.video): no video track")].compactMap { $0 }
         if c.uses(.faces), videoFacts.videoStreamCount > 0 {
             let (crops, problem) = try faceCrops(path: files.video)
@@ -347,6 +344,12 @@ public final class Predictor {
             : videoOnly ? "\(files.speech): a video-only clip (modality 02), from which the pipeline reads no speech"
             : speechFacts.audioStreamCount == 0 ? "\(files.speech): no audio track" : nil
         return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" } ?? noAudio, videoError: videoError)
+    }
+
+    /// The RAVDESS modality a file's name gives (01 audio-video, 02 video-only, 03 audio-only), or nil.
+    static func modality(of path: String) -> Int? {
+        guard case .source(let codes) = RavdessName.parse(fileName: (path as NSString).lastPathComponent) else { return nil }
+        return codes.modality
     }
 
     /// The faces stage's crops of the file, or nil when none were taken (the answer then comes from the

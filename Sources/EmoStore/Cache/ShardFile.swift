@@ -35,7 +35,7 @@ public final class ShardFile: @unchecked Sendable {
         base = mapped
         do {
             let mapping = UnsafeRawBufferPointer(start: mapped, count: length)
-            entries = try Self.readIndex(fileLength: length, path: path) { range in try Self.copy(mapping, range, path: path) }
+            entries = try Self.readIndex(fileLength: length, path: path) { range in try Self.copy(mapping, range, as: UInt8.self, path: path) }
         } catch {
             munmap(mapped, length)
             throw error
@@ -48,7 +48,7 @@ public final class ShardFile: @unchecked Sendable {
 
     /// The tensor's bytes, copied out of the mapping.
     public func data(_ entry: ShardEntry) throws -> Data {
-        Data(try Self.copy(mapping, entry.dataOffset..<(entry.dataOffset + entry.dataLength), path: path))
+        Data(try Self.copy(mapping, entry.dataOffset..<(entry.dataOffset + entry.dataLength), as: UInt8.self, path: path))
     }
 
     /// A float32 tensor's elements, copied out of the mapping.
@@ -56,21 +56,11 @@ public final class ShardFile: @unchecked Sendable {
         guard entry.dtype == .float32 else {
             throw CacheError.badShard(path: path, reason: "record for source \(entry.key.escaped) is \(entry.dtype.name), not float32")
         }
-        let count = entry.dataLength / MemoryLayout<Float>.stride
-        let source = UnsafeRawBufferPointer(rebasing: mapping[entry.dataOffset..<(entry.dataOffset + count * MemoryLayout<Float>.stride)])
-        var failed = false
-        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            failed = count > 0 && emo_guarded_copy(buffer.baseAddress, source.baseAddress, source.count) != 0
-            // Zeros where the copy stopped: the array is thrown away with the error, but must be initialised.
-            if failed { buffer.initialize(repeating: 0) }
-            initialized = count
-        }
-        if failed { throw Self.cutShort(path) }
-        return values
+        return try Self.copy(mapping, entry.dataOffset..<(entry.dataOffset + entry.dataLength), as: Float.self, path: path)
     }
 
     public func metadata(_ entry: ShardEntry) throws -> String {
-        String(decoding: try Self.copy(mapping, entry.metaOffset..<(entry.metaOffset + entry.metaLength), path: path), as: UTF8.self)
+        String(decoding: try Self.copy(mapping, entry.metaOffset..<(entry.metaOffset + entry.metaLength), as: UInt8.self, path: path), as: UTF8.self)
     }
 
     /// Whether the record's metadata and data still match the CRC-32C written with them.
@@ -83,16 +73,21 @@ public final class ShardFile: @unchecked Sendable {
         return crc == entry.crc32c
     }
 
-    /// Bytes of the mapping, copied; a page the file no longer reaches is a `badShard` error.
-    private static func copy(_ mapping: UnsafeRawBufferPointer, _ range: Range<Int>, path: String) throws -> [UInt8] {
+    /// The elements in a range of the mapping (whole elements), copied; a page the file no longer reaches
+    /// is a `badShard` error.
+    private static func copy<Element: AdditiveArithmetic>(_ mapping: UnsafeRawBufferPointer, _ range: Range<Int>, as: Element.Type,
+                                                          path: String) throws -> [Element] {
+        let count = range.count / MemoryLayout<Element>.stride
         var failed = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: range.count) { buffer, initialized in
-            failed = !range.isEmpty && emo_guarded_copy(buffer.baseAddress, mapping.baseAddress! + range.lowerBound, range.count) != 0
-            if failed { buffer.initialize(repeating: 0) }
-            initialized = range.count
+        let values = [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            failed = count > 0 && emo_guarded_copy(buffer.baseAddress, mapping.baseAddress! + range.lowerBound,
+                                                   count * MemoryLayout<Element>.stride) != 0
+            // Zeros where the copy stopped: the array is thrown away with the error, but must be initialised.
+            if failed { buffer.initialize(repeating: .zero) }
+            initialized = count
         }
         if failed { throw cutShort(path) }
-        return bytes
+        return values
     }
 
     private static func cutShort(_ path: String) -> CacheError {
