@@ -85,7 +85,13 @@ public final class PipelineRunner {
         }
         let overrides = manifest.commandLine
         for override in overrides where pipeline.stage(override.stage) == nil {
-            throw PipelineError.invalidFile("\(override.bySweep ? "sweep key" : "--set") \("\(override.stage).\(override.key)".echoed): unknown stage '\(override.stage.shownKey)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            let given = "\(override.bySweep ? "sweep key" : "--set") \("\(override.stage).\(override.key)".echoed)"
+            // `resources.max_memory_mb` looks like a stage key; saying "unknown stage" sends a user
+            // looking for a stage that was never meant.
+            if Manifest.knownKeys.contains(override.stage) {
+                throw PipelineError.invalidFile("\(given): '\(override.stage)' is a manifest field, not a stage; \(override.bySweep ? "a sweep" : "--set") sets stage parameters only (stages: \(pipeline.stageNames.joined(separator: ", "))): give '\(override.stage)' in the manifest")
+            }
+            throw PipelineError.invalidFile("\(given): unknown stage '\(override.stage.shownKey)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         var resolved: [String: ResolvedParameters] = [:]
         for declared in pipeline.stages {

@@ -90,6 +90,7 @@ struct BadInputCorpusTests {
     @Test(arguments: [
         ("train.epochs=many", "--set: train.epochs = \"many\": expected a whole number"),
         ("nosuch.key=1", "--set nosuch.key: unknown stage 'nosuch'"),
+        ("resources.max_memory_mb=512", "--set resources.max_memory_mb: 'resources' is a manifest field, not a stage; --set sets stage parameters only"),
         ("train.epoch=3", "--set: train.epoch = 3: not a parameter of train"),
         ("train=3", "expected stage.key=value"),
         ("train.epochs", "expected stage.key=value"),
