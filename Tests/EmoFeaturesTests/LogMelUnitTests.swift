@@ -53,6 +53,20 @@ struct LogMelUnitTests {
         #expect(Set([LogMelParameters.speech, .reference, .speech]).count == 2)
     }
 
+    @Test("a span too narrow for the mel bands names n_mels and every way out, the span among them")
+    func narrowSpanNamesTheWaysOut() {
+        var p = LogMelParameters.speech
+        p.fmax = 100
+        #expect {
+            try p.validate()
+        } throws: { error in
+            guard let problem = error as? InvalidParameter else { return false }
+            return problem.key == "n_mels" && Set(problem.bounds) == ["n_fft", "sample_rate", "fmin", "fmax"]
+                && problem.allowed.contains("between 0.0 and 100.0 Hz")
+                && problem.allowed.contains("fewer n_mels, a larger n_fft or a wider fmin-fmax span")
+        }
+    }
+
     @Test("invalid parameters are typed errors")
     func invalidParameters() {
         func bad(_ f: (inout LogMelParameters) -> Void) -> Bool {
