@@ -142,7 +142,11 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         func refuse(_ why: String) -> PipelineError { refusal(why, at: scalar.mark, origin: origin) }
         // Yams keeps a tag's name internal; its description is the name as written.
         switch Tag.Name(rawValue: scalar.tag.description) {
-        case .implicit: return scalar.style == .plain ? fromPlain(text) : .string(text)
+        case .implicit:
+            guard scalar.style == .plain else { return .string(text) }
+            let value = fromPlain(text)
+            if let number = value.doubleValue, underflows(text, to: number) { throw refuse(tooSmall(text)) }
+            return value
         case .nonSpecific, .str: return .string(text)
         case .int:
             guard let value = Int(text) else {
@@ -153,6 +157,7 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
             return .int(value)
         case .float:
             guard let number = fromPlain(text).doubleValue ?? Double(text) else { throw refuse("!!float \"\(text.escaped)\" is not a number") }
+            if underflows(text, to: number) { throw refuse(tooSmall(text)) }
             return .double(number)
         case .bool:
             guard case .bool(let value) = fromPlain(text) else { throw refuse("!!bool \"\(text.escaped)\" is not true or false") }
@@ -163,6 +168,18 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         default:
             throw refuse("the YAML tag \(spelled(scalar.tag.description).echoed) is not one EmoPipe reads (plain values, or !!str, !!int, !!float, !!bool, !!null)")
         }
+    }
+
+    /// A number written with a non-zero digit that reads as 0 (1e-400): taken as 0, it would be echoed
+    /// and used as 0, which the user never wrote.
+    private static func underflows(_ text: String, to number: Double) -> Bool {
+        guard number == 0 else { return false }
+        let mantissa = text.prefix { $0 != "e" && $0 != "E" }
+        return mantissa.contains { ("1"..."9").contains($0) }
+    }
+
+    private static func tooSmall(_ text: String) -> String {
+        "\(text.echoed) is too small for a 64-bit float (it would be read as 0; the smallest is about 4.9e-324): write 0 if 0 is meant"
     }
 
     /// An untagged plain scalar: null, a boolean, a number, else text.

@@ -212,6 +212,9 @@ struct StageParametersTests {
             ("epochs: 1.0e16", "train.epochs = 1e+16: expected a whole number, got a whole number written as a float past 2^53"),
             ("learning_rate: 1e400", "train.learning_rate = inf:"), ("learning_rate: .inf", "train.learning_rate = inf:"),
             ("learning_rate: -.Inf", "train.learning_rate = -inf:"), ("mixup: .NaN", "train.mixup = nan: expected a number, got nan (.nan, not a number)"),
+            // Read as 0, it would be echoed and used as a value nobody wrote.
+            ("learning_rate: 1e-400", "1e-400 is too small for a 64-bit float (it would be read as 0"),
+            ("learning_rate: !!float -2.5e-999", "-2.5e-999 is too small for a 64-bit float"),
         ]
         let tolerance = try #require(throws: PipelineError.self) { try runner("nightly: {tolerance: .inf}\n") }
         #expect(tolerance.description.contains("nightly.tolerance = inf: expected a finite number"), "\(tolerance)")
