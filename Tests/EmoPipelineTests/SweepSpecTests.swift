@@ -262,6 +262,26 @@ struct SweepSpecTests {
     }
 }
 
+@Suite("sweep leaderboard")
+struct SweepLeaderboardTextTests {
+    @Test func aTrialNotRunYetShowsNoSeconds() throws {
+        let key = try SweepKey(parsing: "train.learning_rate") { PipelineError.invalidFile($0) }
+        func entry(_ index: Int, _ status: SweepStatus, _ metric: Double?, _ seconds: Double) -> SweepLeaderboard.Entry {
+            .init(trial: SweepTrial(index: index, settings: [(key, .double(0.001 * Double(index + 1)))]),
+                  status: status, metric: metric, seconds: seconds, run: nil, epochs: nil, reason: nil)
+        }
+        let board = SweepLeaderboard(sweep: "s", metric: "weighted_f1", direction: .maximize,
+                                     entries: [entry(0, .done, 0.5, 12.34), entry(1, .pending, nil, 0), entry(2, .interrupted, nil, 3.5)],
+                                     best: 0)
+        let rows = board.text.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let byTrial = Dictionary(rows.filter { $0.count > 4 && Int($0[0]) != nil }.map { ($0[1], $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byTrial["0"]?[4] == "12.3")
+        #expect(byTrial["1"]?[2] == "pending" && byTrial["1"]?[4] == "-", "\(board.text)")
+        // An interrupted trial ran for a while: its time is shown.
+        #expect(byTrial["2"]?[4] == "3.5", "\(board.text)")
+    }
+}
+
 @Suite("sweep merge")
 struct SweepMergeLockTests {
     /// A sweep of the same manifest running in WORKDIR holds its sweep lock and rewrites state.json

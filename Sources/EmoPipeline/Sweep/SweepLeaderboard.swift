@@ -17,6 +17,11 @@ public struct SweepLeaderboard: Sendable {
         /// The epoch budget it last ran at (halving only).
         public var epochs: Int?
         public var reason: String?
+
+        /// Seconds as shown, none for a trial that has not run yet (0.0 read as a trial that took no time).
+        var secondsText: String? {
+            status == .pending && seconds == 0 ? nil : String(format: "%.1f", seconds)
+        }
     }
 
     public var sweep: String
@@ -65,7 +70,7 @@ public struct SweepLeaderboard: Sendable {
         for (rank, entry) in ranked.enumerated() {
             let score = entry.metric.map { String(format: "%.4f", $0) } ?? "-"
             let status = entry.status.rawValue + (entry.epochs.map { "@\($0)" } ?? "")
-            lines.append(row(["\(rank + 1)", "\(entry.trial.index)", status, score, String(format: "%.1f", entry.seconds),
+            lines.append(row(["\(rank + 1)", "\(entry.trial.index)", status, score, entry.secondsText ?? "-",
                               entry.run ?? "-", Self.settingsText(entry.trial)]))
         }
         if let best = bestEntry {
@@ -185,7 +190,7 @@ extension SweepRunner {
         }
         let rows = board.ranked.enumerated().map { rank, entry in
             let cells = ["\(rank + 1)", "\(entry.trial.index)", entry.status.rawValue + (entry.epochs.map { " (\($0) epochs)" } ?? ""),
-                         entry.metric.map { String(format: "%.4f", $0) } ?? "—", String(format: "%.1f", entry.seconds),
+                         entry.metric.map { String(format: "%.4f", $0) } ?? "—", entry.secondsText ?? "—",
                          entry.run ?? "—", SweepLeaderboard.settingsText(entry.trial)]
             let style = entry.trial.index == board.best ? " class=\"best\"" : ""
             return "<tr\(style)>" + cells.map { "<td>\(escape($0))</td>" }.joined() + "</tr>"
