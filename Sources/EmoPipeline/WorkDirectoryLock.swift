@@ -6,12 +6,16 @@ import Foundation
 ///
 /// The lock is an advisory `flock` on `emopipe.lock`, which the kernel releases when its holder
 /// dies (even by SIGKILL), so a dead holder's lock is simply taken over; the file's text names
-/// the holder for the message a second run prints.
+/// the holder for the message a second run prints. The folder holding the file is locked too:
+/// removing a lock file someone holds (as one does with a lock file believed stale) would otherwise
+/// let a second run in beside the first.
 ///
 ///     let lock = try workspace.lock(holder: "emopipe run (pid 42)")
 ///     defer { lock.release() }
 public final class WorkDirectoryLock {
     private var fd: Int32
+    /// The folder's lock, -1 where the filesystem has no flock on folders (some network filesystems).
+    private var folderFD: Int32
     public let path: String
     /// The holder text found in the file when the lock was free: a run that died holding it.
     public let previousHolder: String?
@@ -44,16 +48,33 @@ public final class WorkDirectoryLock {
                 throw PipelineError.locked(holder: current.isEmpty ? "another process" : current)
             }
         }
+        var folderFD = open(folder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folderFD >= 0, flock(folderFD, LOCK_EX | LOCK_NB) != 0 {
+            let held = errno == EWOULDBLOCK
+            close(folderFD)
+            folderFD = -1
+            if held {
+                // Ours is a new file: the holder's was removed under it, with its name.
+                flock(fd, LOCK_UN)
+                close(fd)
+                throw PipelineError.locked(holder: "another emopipe process, whose \((path as NSString).lastPathComponent) was removed while it held it")
+            }
+        }
         let stale = readText(fd)
         ftruncate(fd, 0)
         let line = holder + "\n"
         _ = line.withCString { pwrite(fd, $0, strlen($0), 0) }
         fsync(fd)
-        return WorkDirectoryLock(fd: fd, path: path, previousHolder: stale.isEmpty ? nil : stale)
+        return WorkDirectoryLock(fd: fd, folderFD: folderFD, path: path, previousHolder: stale.isEmpty ? nil : stale)
     }
 
-    private init(fd: Int32, path: String, previousHolder: String?) {
-        self.fd = fd; self.path = path; self.previousHolder = previousHolder
+    private init(fd: Int32, folderFD: Int32, path: String, previousHolder: String?) {
+        self.fd = fd; self.folderFD = folderFD; self.path = path; self.previousHolder = previousHolder
+    }
+
+    private static func folder(of path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "." : folder
     }
 
     /// Clears the holder text, then unlocks.
@@ -63,6 +84,11 @@ public final class WorkDirectoryLock {
         flock(fd, LOCK_UN)
         close(fd)
         fd = -1
+        if folderFD >= 0 {
+            flock(folderFD, LOCK_UN)
+            close(folderFD)
+            folderFD = -1
+        }
     }
 
     deinit { release() }
@@ -70,21 +96,25 @@ public final class WorkDirectoryLock {
     /// Whether some process holds the lock on `path`, judged from the kernel's table of locks
     /// (`/proc/locks`) without taking it (a probe that took it would turn a run starting that instant
     /// away); nil where that table cannot be read. Holders in other PID namespaces count too.
+    /// The lock file's folder is locked with it, so a holder whose file was removed still counts.
     public static func isHeld(path: String) -> Bool? {
         var facts = stat()
-        guard stat(path, &facts) == 0 else { return false }
+        // Where neither file nor folder exists, nothing can be held.
+        guard stat(path, &facts) == 0 || stat(folder(of: path), &facts) == 0 else { return false }
         guard let data = try? FileHandle(forReadingAtPath: "/proc/locks")?.readToEnd() else { return nil }
-        let device = UInt64(facts.st_dev)
-        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
-        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        let files = [path, folder(of: path)].compactMap { candidate -> (major: UInt64, minor: UInt64, inode: UInt64)? in
+            var facts = stat()
+            guard stat(candidate, &facts) == 0 else { return nil }
+            let device = UInt64(facts.st_dev)
+            return (((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff), (device & 0xff) | ((device >> 12) & ~0xff), UInt64(facts.st_ino))
+        }
         // "1: FLOCK  ADVISORY  WRITE 23043 fe:00:16227285 0 EOF" (a waiter's line has "->" second).
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count >= 6, fields[1] == "FLOCK" else { continue }
             let id = fields[5].split(separator: ":")
-            if id.count == 3, UInt64(id[0], radix: 16) == major, UInt64(id[1], radix: 16) == minor, UInt64(id[2]) == UInt64(facts.st_ino) {
-                return true
-            }
+            guard id.count == 3, let major = UInt64(id[0], radix: 16), let minor = UInt64(id[1], radix: 16), let inode = UInt64(id[2]) else { continue }
+            if files.contains(where: { $0.major == major && $0.minor == minor && $0.inode == inode }) { return true }
         }
         return false
     }

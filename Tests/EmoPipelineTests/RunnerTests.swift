@@ -318,7 +318,7 @@ struct LockTests {
         #expect(WorkDirectoryLock.isHeld(path: path) == false, "no lock file")
         let lock = try WorkDirectoryLock.acquire(path: path, holder: "run A")
         #expect(WorkDirectoryLock.isHeld(path: path) == true)
-        #expect(WorkDirectoryLock.isHeld(path: folder + "/other.lock") == false)
+        #expect(WorkDirectoryLock.isHeld(path: try TestSupport.temporaryFolder("lock") + "/emopipe.lock") == false, "another folder's")
         lock.release()
         #expect(WorkDirectoryLock.isHeld(path: path) == false)
         let holder = Process()
@@ -333,6 +333,24 @@ struct LockTests {
         kill(holder.processIdentifier, SIGKILL)
         holder.waitUntilExit()
         #expect(WorkDirectoryLock.isHeld(path: path) == false, "the kernel dropped the killed holder's lock")
+    }
+
+    /// Removing a held lock file (as one removes a lock file believed stale) lets no second holder in:
+    /// the folder is locked too. Once the first lets go, the lock is taken as usual.
+    @Test func removingAHeldLockFileLetsNoSecondHolderIn() throws {
+        let folder = try TestSupport.temporaryFolder("lock")
+        let path = folder + "/emopipe.lock"
+        let first = try WorkDirectoryLock.acquire(path: path, holder: "run A (pid 1)")
+        try FileManager.default.removeItem(atPath: path)
+        #expect(WorkDirectoryLock.isHeld(path: path) == true, "held, though its file is gone")
+        let refused = try #require(throws: PipelineError.self) { try WorkDirectoryLock.acquire(path: path, holder: "run B") }
+        #expect(refused == .locked(holder: "another emopipe process, whose emopipe.lock was removed while it held it"), "\(refused)")
+        #expect(WorkDirectoryLock.currentHolder(path: path) != nil)
+        first.release()
+        #expect(WorkDirectoryLock.isHeld(path: path) == false)
+        let second = try WorkDirectoryLock.acquire(path: path, holder: "run B")
+        #expect(WorkDirectoryLock.isHeld(path: path) == true)
+        second.release()
     }
 
     @Test func deadHoldersLockIsTakenOver() throws {
