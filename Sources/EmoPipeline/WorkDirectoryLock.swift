@@ -6,16 +6,18 @@ import Foundation
 ///
 /// The lock is an advisory `flock` on `emopipe.lock`, which the kernel releases when its holder
 /// dies (even by SIGKILL), so a dead holder's lock is simply taken over; the file's text names
-/// the holder for the message a second run prints. The folder holding the file is locked too:
-/// removing a lock file someone holds (as one does with a lock file believed stale) would otherwise
-/// let a second run in beside the first.
+/// the holder for the message a second run prints. A hidden guard file beside it
+/// (`.emopipe.lock.guard`) is locked too, taken after it and let go before it: removing a lock file
+/// someone holds (as one does with a lock file believed stale) would otherwise let a second run in
+/// beside the first. (The folder itself is not locked: `flock DIR command` is a common way to run
+/// a job, and would then turn every run away.)
 ///
 ///     let lock = try workspace.lock(holder: "emopipe run (pid 42)")
 ///     defer { lock.release() }
 public final class WorkDirectoryLock {
     private var fd: Int32
-    /// The folder's lock, -1 where the filesystem has no flock on folders (some network filesystems).
-    private var folderFD: Int32
+    /// The guard file's lock, -1 where the guard could not be opened (the file's lock then stands alone).
+    private var guardFD: Int32
     public let path: String
     /// The holder text found in the file when the lock was free: a run that died holding it.
     public let previousHolder: String?
@@ -48,47 +50,54 @@ public final class WorkDirectoryLock {
                 throw PipelineError.locked(holder: current.isEmpty ? "another process" : current)
             }
         }
-        var folderFD = open(folder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folderFD >= 0, flock(folderFD, LOCK_EX | LOCK_NB) != 0 {
-            let held = errno == EWOULDBLOCK
-            close(folderFD)
-            folderFD = -1
-            if held {
-                // Ours is a new file: the holder's was removed under it, with its name.
-                flock(fd, LOCK_UN)
-                close(fd)
-                throw PipelineError.locked(holder: "another emopipe process, whose \((path as NSString).lastPathComponent) was removed while it held it")
-            }
+        let guardFD = openGuard(of: path)
+        if guardFD >= 0, flock(guardFD, LOCK_EX | LOCK_NB) != 0 {
+            close(guardFD)
+            // Ours is a new file: the holder's was removed under it, and its name with it.
+            flock(fd, LOCK_UN)
+            close(fd)
+            throw PipelineError.locked(holder: "another emopipe process, whose \((path as NSString).lastPathComponent) was removed while it held it")
         }
         let stale = readText(fd)
         ftruncate(fd, 0)
         let line = holder + "\n"
         _ = line.withCString { pwrite(fd, $0, strlen($0), 0) }
         fsync(fd)
-        return WorkDirectoryLock(fd: fd, folderFD: folderFD, path: path, previousHolder: stale.isEmpty ? nil : stale)
+        return WorkDirectoryLock(fd: fd, guardFD: guardFD, path: path, previousHolder: stale.isEmpty ? nil : stale)
     }
 
-    private init(fd: Int32, folderFD: Int32, path: String, previousHolder: String?) {
-        self.fd = fd; self.folderFD = folderFD; self.path = path; self.previousHolder = previousHolder
+    private init(fd: Int32, guardFD: Int32, path: String, previousHolder: String?) {
+        self.fd = fd; self.guardFD = guardFD; self.path = path; self.previousHolder = previousHolder
     }
 
-    private static func folder(of path: String) -> String {
-        let folder = (path as NSString).deletingLastPathComponent
-        return folder.isEmpty ? "." : folder
+    /// `.NAME.guard` beside the lock file NAME.
+    static func guardPath(of path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".guard").path
+    }
+
+    /// The guard, opened as the lock file is (a link or anything but a regular file is not used), or -1.
+    private static func openGuard(of path: String) -> Int32 {
+        let fd = open(guardPath(of: path), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        guard fd >= 0 else { return -1 }
+        var facts = stat()
+        guard fstat(fd, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else { close(fd); return -1 }
+        return fd
     }
 
     /// Clears the holder text, then unlocks.
+    /// The guard goes first: a run that takes the file the moment it is let go finds the guard free.
     public func release() {
         guard fd >= 0 else { return }
+        if guardFD >= 0 {
+            flock(guardFD, LOCK_UN)
+            close(guardFD)
+            guardFD = -1
+        }
         ftruncate(fd, 0)
         flock(fd, LOCK_UN)
         close(fd)
         fd = -1
-        if folderFD >= 0 {
-            flock(folderFD, LOCK_UN)
-            close(folderFD)
-            folderFD = -1
-        }
     }
 
     deinit { release() }
@@ -96,13 +105,13 @@ public final class WorkDirectoryLock {
     /// Whether some process holds the lock on `path`, judged from the kernel's table of locks
     /// (`/proc/locks`) without taking it (a probe that took it would turn a run starting that instant
     /// away); nil where that table cannot be read. Holders in other PID namespaces count too.
-    /// The lock file's folder is locked with it, so a holder whose file was removed still counts.
+    /// The guard is locked with the file, so a holder whose file was removed still counts.
     public static func isHeld(path: String) -> Bool? {
         var facts = stat()
-        // Where neither file nor folder exists, nothing can be held.
-        guard stat(path, &facts) == 0 || stat(folder(of: path), &facts) == 0 else { return false }
+        // Where neither file nor guard exists, nothing can be held.
+        guard stat(path, &facts) == 0 || stat(guardPath(of: path), &facts) == 0 else { return false }
         guard let data = try? FileHandle(forReadingAtPath: "/proc/locks")?.readToEnd() else { return nil }
-        let files = [path, folder(of: path)].compactMap { candidate -> (major: UInt64, minor: UInt64, inode: UInt64)? in
+        let files = [path, guardPath(of: path)].compactMap { candidate -> (major: UInt64, minor: UInt64, inode: UInt64)? in
             var facts = stat()
             guard stat(candidate, &facts) == 0 else { return nil }
             let device = UInt64(facts.st_dev)

@@ -6,6 +6,7 @@ import Foundation
 ///
 ///     emopipe.sqlite                    provenance (WAL mode)
 ///     emopipe.lock                      held by the one run allowed at a time; names its holder
+///     .emopipe.lock.guard               locked with it (removing a held emopipe.lock lets no second run in)
 ///     executable.sha256                 the running binary's hash, remembered between runs
 ///     worker.txt                        in a scale-out worker's work directory: its slice (`I/N`)
 ///     data-root.txt                     the data root the last `run --data` named (commands without --data use it)
@@ -16,7 +17,7 @@ import Foundation
 ///     nightly/<run-id>.{json,md}        nightly reports; `nightly/LATEST` names the last good one
 ///     workers/<I>-of-<N>/               scale-out workers' own work directories
 ///     workers/sweep-<sweep>-<I>-of-<N>/ sweep workers' own work directories (`sweep-worker.txt` names sweep and slice)
-///     sweeps/<sweep>/                   a sweep's state.json, running.json, sweep.lock, leaderboard.json, report.html, best.yaml
+///     sweeps/<sweep>/                   a sweep's state.json, running.json, sweep.lock (and .sweep.lock.guard), leaderboard.json, report.html, best.yaml
 ///     reproductions/<run-id>-<stamp>/   where `emopipe reproduce` re-runs a run by default
 ///
 /// `<fp16>` is the first 16 hex digits of a fingerprint. The Python reader mirrors the paths it

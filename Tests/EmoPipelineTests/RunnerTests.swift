@@ -318,7 +318,7 @@ struct LockTests {
         #expect(WorkDirectoryLock.isHeld(path: path) == false, "no lock file")
         let lock = try WorkDirectoryLock.acquire(path: path, holder: "run A")
         #expect(WorkDirectoryLock.isHeld(path: path) == true)
-        #expect(WorkDirectoryLock.isHeld(path: try TestSupport.temporaryFolder("lock") + "/emopipe.lock") == false, "another folder's")
+        #expect(WorkDirectoryLock.isHeld(path: folder + "/other.lock") == false)
         lock.release()
         #expect(WorkDirectoryLock.isHeld(path: path) == false)
         let holder = Process()
@@ -351,6 +351,19 @@ struct LockTests {
         let second = try WorkDirectoryLock.acquire(path: path, holder: "run B")
         #expect(WorkDirectoryLock.isHeld(path: path) == true)
         second.release()
+    }
+
+    /// `flock DIR command` (a common way to run a job) locks the folder, not the lock: runs go on.
+    @Test func aLockOnTheFolderIsNotTheWorkDirectorysLock() throws {
+        let folder = try TestSupport.temporaryFolder("lock")
+        let path = folder + "/emopipe.lock"
+        let folderLock = open(folder, O_RDONLY | O_DIRECTORY)
+        try #require(folderLock >= 0 && flock(folderLock, LOCK_EX | LOCK_NB) == 0)
+        defer { close(folderLock) }
+        #expect(WorkDirectoryLock.isHeld(path: path) == false)
+        let lock = try WorkDirectoryLock.acquire(path: path, holder: "run A")
+        #expect(WorkDirectoryLock.isHeld(path: path) == true)
+        lock.release()
     }
 
     @Test func deadHoldersLockIsTakenOver() throws {
