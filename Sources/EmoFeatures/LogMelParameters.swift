@@ -152,7 +152,7 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
             throw bad("fmax", fmax, "null or a number in (fmin, sample_rate/2] = (\(fmin), \(nyquist)]", bounds: ["fmin", "sample_rate"])
         } } else if !(nyquist > fmin) { throw bad("fmin", fmin, "a number below sample_rate/2 (\(nyquist))", bounds: ["sample_rate"]) }
         if let empty = MelFilterbank.firstEmptyFilter(self) {
-            throw bad("n_mels", nMels, "at most as many mel bands as n_fft \(nFFT) can fill between \(fmin) and \(effectiveFmax) Hz at \(sampleRate) Hz: band \(empty) has no FFT bin (use fewer n_mels, a larger n_fft or a wider fmin-fmax span)", bounds: ["n_fft", "sample_rate", "fmin", "fmax"])
+            throw bad("n_mels", nMels, "at most as many mel bands as n_fft \(nFFT) can fill between \(fmin) and \(effectiveFmax) Hz at \(sampleRate) Hz: band \(empty) has no FFT bin (use fewer n_mels\(fmin > 0 || effectiveFmax < nyquist ? ", a larger n_fft or a wider fmin-fmax span" : " or a larger n_fft"))", bounds: ["n_fft", "sample_rate", "fmin", "fmax"])
         }
         // Spectrogram magnitudes are raised to it as 32-bit floats: near 0 every bin is 1, whatever the sound.
         guard power.isFinite, power >= 0.1, power <= 8 else {

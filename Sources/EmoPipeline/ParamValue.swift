@@ -173,7 +173,8 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// A number written with a non-zero digit that reads as 0 (1e-400): taken as 0, it would be echoed
     /// and used as 0, which the user never wrote.
     private static func underflows(_ text: String, to number: Double) -> Bool {
-        guard number == 0 else { return false }
+        // Decimal notation only (a hexadecimal float's exponent is written with 'p').
+        guard number == 0, text.allSatisfy({ "0123456789+-.eE".contains($0) }) else { return false }
         let mantissa = text.prefix { $0 != "e" && $0 != "E" }
         return mantissa.contains { ("1"..."9").contains($0) }
     }

@@ -89,7 +89,12 @@ public final class PipelineRunner {
             // `resources.max_memory_mb` looks like a stage key; saying "unknown stage" sends a user
             // looking for a stage that was never meant.
             if Manifest.knownKeys.contains(override.stage) {
-                throw PipelineError.invalidFile("\(given): '\(override.stage)' is a manifest field, not a stage; \(override.bySweep ? "a sweep" : "--set") sets stage parameters only (stages: \(pipeline.stageNames.joined(separator: ", "))): give '\(override.stage)' in the manifest")
+                let instead = switch override.stage {
+                case "params": "name the stage without 'params' (train.epochs=3)"
+                case "threads", "data": "use --\(override.stage), or give '\(override.stage)' in the manifest"
+                default: "give '\(override.stage)' in the manifest"
+                }
+                throw PipelineError.invalidFile("\(given): '\(override.stage)' is a manifest field, not a stage; \(override.bySweep ? "a sweep" : "--set") sets stage parameters only (stages: \(pipeline.stageNames.joined(separator: ", "))): \(instead)")
             }
             throw PipelineError.invalidFile("\(given): unknown stage '\(override.stage.shownKey)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }

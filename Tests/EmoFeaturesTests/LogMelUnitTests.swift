@@ -65,6 +65,15 @@ struct LogMelUnitTests {
                 && problem.allowed.contains("between 0.0 and 100.0 Hz")
                 && problem.allowed.contains("fewer n_mels, a larger n_fft or a wider fmin-fmax span")
         }
+        // The whole span already (0 Hz to Nyquist): no wider one to suggest.
+        var whole = LogMelParameters.speech
+        whole.nMels = 200
+        #expect {
+            try whole.validate()
+        } throws: { error in
+            guard let problem = error as? InvalidParameter else { return false }
+            return problem.key == "n_mels" && problem.allowed.hasSuffix("(use fewer n_mels or a larger n_fft)")
+        }
     }
 
     @Test("invalid parameters are typed errors")

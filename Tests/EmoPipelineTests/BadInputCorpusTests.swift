@@ -91,6 +91,8 @@ struct BadInputCorpusTests {
         ("train.epochs=many", "--set: train.epochs = \"many\": expected a whole number"),
         ("nosuch.key=1", "--set nosuch.key: unknown stage 'nosuch'"),
         ("resources.max_memory_mb=512", "--set resources.max_memory_mb: 'resources' is a manifest field, not a stage; --set sets stage parameters only"),
+        ("params.epochs=3", "'params' is a manifest field, not a stage; --set sets stage parameters only (stages: ingest, audio, faces, split, train, evaluate, export): name the stage without 'params' (train.epochs=3)"),
+        ("threads.count=3", "use --threads, or give 'threads' in the manifest"),
         ("train.epoch=3", "--set: train.epoch = 3: not a parameter of train"),
         ("train=3", "expected stage.key=value"),
         ("train.epochs", "expected stage.key=value"),

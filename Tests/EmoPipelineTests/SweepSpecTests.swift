@@ -271,7 +271,7 @@ struct SweepLeaderboardTextTests {
                   status: status, metric: metric, seconds: seconds, run: nil, epochs: nil, reason: nil)
         }
         let board = SweepLeaderboard(sweep: "s", metric: "weighted_f1", direction: .maximize,
-                                     entries: [entry(0, .done, 0.5, 12.34), entry(1, .pending, nil, 0), entry(2, .interrupted, nil, 3.5)],
+                                     entries: [entry(0, .done, 0.5, 12.34), entry(1, .pending, nil, 0), entry(2, .interrupted, nil, 3.5), entry(3, .running, nil, 0)],
                                      best: 0)
         let rows = board.text.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         let byTrial = Dictionary(rows.filter { $0.count > 4 && Int($0[0]) != nil }.map { ($0[1], $0) }, uniquingKeysWith: { a, _ in a })
@@ -279,6 +279,8 @@ struct SweepLeaderboardTextTests {
         #expect(byTrial["1"]?[2] == "pending" && byTrial["1"]?[4] == "-", "\(board.text)")
         // An interrupted trial ran for a while: its time is shown.
         #expect(byTrial["2"]?[4] == "3.5", "\(board.text)")
+        // A trial being trained for the first time has no time of its own yet either.
+        #expect(byTrial["3"]?[2] == "running" && byTrial["3"]?[4] == "-", "\(board.text)")
     }
 }
 

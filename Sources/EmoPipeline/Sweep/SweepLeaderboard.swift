@@ -20,7 +20,7 @@ public struct SweepLeaderboard: Sendable {
 
         /// Seconds as shown, none for a trial that has not run yet (0.0 read as a trial that took no time).
         var secondsText: String? {
-            status == .pending && seconds == 0 ? nil : String(format: "%.1f", seconds)
+            [.pending, .running].contains(status) && seconds == 0 ? nil : String(format: "%.1f", seconds)
         }
     }
 
