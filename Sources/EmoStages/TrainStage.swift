@@ -229,7 +229,7 @@ public struct TrainStage: Stage {
             try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig), context: context)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         let largestFold = features.plan.folds.map { features.samples(actors: $0.train).count }.max() ?? parameters.batchSize
-        try parameters.checkMemory(features.config, context: context, trainingClips: largestFold)
+        let estimated = try parameters.checkMemory(features.config, context: context, trainingClips: largestFold)
         if let padding = Self.mostlyPadding(features.samples, windowFrames: parameters.windowFrames) { context.logger.warning("\(padding)") }
         let training = parameters.trainingConfig
         let seed = UInt64(context.manifest.seed)
@@ -286,6 +286,8 @@ public struct TrainStage: Stage {
             let score = selection == .last ? "" : state.bestScore.map { String(format: " %.3f", selection == .validationLoss ? -$0 : $0) } ?? ""
             summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described, score, state.bestEpoch))
         }
+        if let overrun = TrainParameters.overrun(peak: ProcessMemory.highWaterBytes(), budgetMB: context.manifest.resources.maxMemoryMB,
+                                                estimated: estimated, batchSize: parameters.batchSize) { context.logger.warning("\(overrun)") }
         return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights), unitsDone: features.plan.folds.count,
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
     }
@@ -544,13 +546,15 @@ public struct TrainParameters: StageParameters {
     /// Without a budget, the machine's memory is the budget: a model whose estimate exceeds it would
     /// make the process die allocating, so it is refused as a parameter error instead.
     /// `trainingClips`: the most clips a fold trains on; no batch is larger.
-    func checkMemory(_ config: ModelConfig, context: StageContext, trainingClips: Int) throws {
+    /// Returns the estimate and the resident memory it was added to.
+    @discardableResult
+    func checkMemory(_ config: ModelConfig, context: StageContext, trainingClips: Int) throws -> (needed: Int, resident: Int) {
         let resident = ProcessMemory.residentBytes() ?? 0
         let needed = TrainingMemory.bytes(config, batchSize: min(batchSize, max(1, trainingClips)), threads: context.threads,
                                           averagingWeights: averagesWeights)
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else {
             try checkMachineMemory(config, context: context, resident: resident, needed: needed)
-            return
+            return (needed, resident)
         }
         guard resident + needed > budget else {
             let capped = trainingClips < batchSize ? String(format: " (at most %d clips, the largest fold's)", trainingClips) : ""
@@ -559,7 +563,7 @@ public struct TrainParameters: StageParameters {
             context.logger.info("\(line)")
             // A budget above what the machine has does not make the machine larger.
             try checkMachineMemory(config, context: context, resident: resident, needed: needed)
-            return
+            return (needed, resident)
         }
         let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize,
                                                   averagingWeights: averagesWeights)
@@ -570,6 +574,16 @@ public struct TrainParameters: StageParameters {
             file: origin.place, key: "train.batch_size", value: "\(batchSize)",
             allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
                             ?? "not even batch size \(TrainingConfig.minBatchSize) fits: raise the budget, or use fewer threads, smaller conv blocks or a smaller train.embedding"))
+    }
+
+    /// Said when training's peak went over the budget all the same (the estimate is a model of the
+    /// engine, not a measurement), as the per-source stages say theirs; nil when it kept to it.
+    static func overrun(peak: Int?, budgetMB: Int?, estimated: (needed: Int, resident: Int), batchSize: Int) -> String? {
+        guard let budgetMB, let peak, peak > budgetMB * 1_048_576 else { return nil }
+        return String(format: "resident memory reached %.0f MB, over resources.max_memory_mb = %d, though batch size %d was estimated at "
+                      + "%.0f MB on %.0f MB resident: lower train.batch_size or raise the budget",
+                      ProcessMemory.megabytes(peak), budgetMB, batchSize, ProcessMemory.megabytes(estimated.needed),
+                      ProcessMemory.megabytes(estimated.resident))
     }
 
     private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int) throws {

@@ -4,10 +4,13 @@ import EmoNN
 /// code): the parameters seven times over (weights, gradients, Adam's two moments, and a checkpoint's
 /// snapshot of weights and moments, held while it is written; a weight average adds its own copy and
 /// that copy's snapshot), and per batch the activations the backward pass keeps, and each thread's
-/// im2col buffers. Gradients of activations are not counted: the backward pass frees each op's saved
-/// tensors as it passes it, so the peak is where the forward pass ends (measured: peak RSS grew by
-/// 7.3-7.8 MB per sample for the speech defaults and 41-42 MB for audio+faces, 0.9x and 0.84x of the
-/// activations counted here; counting their gradients too had the estimate at 2.5x and 2.9x).
+/// im2col buffers. Gradients of activations are counted only where they pile up: the backward pass
+/// frees each op's saved tensors as it passes it, so beyond the activations at most about two
+/// gradients of the widest conv output are alive at once (pool and ReLU backward at that block, its
+/// activations still held). Measured: peak RSS grew by 7.3-7.8 MB per sample for the speech defaults
+/// and 41-42 MB for audio+faces (counting every activation's gradient had the estimate at 2.5x and
+/// 2.9x), and by 113 MB for one 256-channel block before the GRU, where the widest output is most of
+/// what a sample holds (the activations alone had the estimate 10% low).
 ///
 ///     let bytes = TrainingMemory.bytes(config, batchSize: 16, threads: 2)
 ///     let largest = TrainingMemory.largestBatch(config, threads: 2, available: 200 << 20, upTo: 64)
@@ -28,7 +31,7 @@ public enum TrainingMemory {
     /// Estimated bytes for one training step of `batchSize` samples on `threads` threads; `averagingWeights`:
     /// whether training keeps a moving average of the weights (`train.weight_average_epochs`).
     public static func bytes(_ config: ModelConfig, batchSize: Int, threads: Int, averagingWeights: Bool = false) -> Int {
-        let perSample = Double(activationFloats(config))
+        let perSample = Double(activationFloats(config) + 2 * widestOutputFloats(config))
         let columns = Double(max(1, threads)) * 2 * Double(largestColumnFloats(config))
         let parameters = Double(parameterCopies(averagingWeights: averagingWeights)) * Double(parameterCount(config))
         let floats = Double(max(0, batchSize)) * perSample + columns + parameters
@@ -71,6 +74,19 @@ public enum TrainingMemory {
             floats += config.faceFrames * (3 * config.faceSize * config.faceSize + blocks + 3 * config.embedding)
         }
         return floats + 4 * config.embedding + 2 * config.classes
+    }
+
+    /// The largest conv output one sample makes (all of a clip's face frames together).
+    static func widestOutputFloats(_ config: ModelConfig) -> Int {
+        func widest(_ channels: [Int], height: Int, width: Int) -> Int {
+            var (h, w, most) = (height, width, 0)
+            for c in channels { most = max(most, c * h * w); h /= 2; w /= 2 }
+            return most
+        }
+        var most = 0
+        if config.uses(.audio) { most = max(most, widest(config.audioChannels, height: config.nMels, width: config.frames)) }
+        if config.uses(.faces) { most = max(most, config.faceFrames * widest(config.faceChannels, height: config.faceSize, width: config.faceSize)) }
+        return most
     }
 
     /// The floats a stack of conv blocks keeps, and the size it leaves.
