@@ -43,7 +43,11 @@ struct ClipFiles: Hashable, Sendable {
             // Lowercase first, as the split stage prefers the name RAVDESS uses.
             return [stem + kind, stem + kind.uppercased()].first { candidate in
                 var facts = stat()
-                guard stat(candidate, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG else { return false }
+                guard stat(candidate, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG else {
+                    // Something there that is no file (a FIFO, a folder, a dangling link) is passed over saying so.
+                    if let what = Self.notAFile(candidate) { unreadable[candidate] = "\(candidate.shownPath): \(what)" }
+                    return false
+                }
                 if !readable.contains(candidate) && unreadable[candidate] == nil {
                     if let why = problem(candidate) { unreadable[candidate] = why } else { readable.insert(candidate) }
                 }
@@ -63,5 +67,19 @@ struct ClipFiles: Hashable, Sendable {
         if needsSpeech { (speech, speechPassedOver) = best(ClipCatalog.speechOrder) }
         if needsVideo { (video, videoPassedOver) = best(ClipCatalog.videoOrder) } else { video = speech }
         if !needsSpeech { speech = video }
+    }
+
+    /// What is at `path` when it is there but is no regular file (following links), nil when nothing is there.
+    static func notAFile(_ path: String) -> String? {
+        var link = stat(), target = stat()
+        guard lstat(path, &link) == 0 else { return nil }
+        guard stat(path, &target) == 0 else { return "a link to nothing (or a loop of links)" }
+        switch target.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a folder, not a media file"
+        case S_IFIFO: return "a FIFO, not a media file"
+        case S_IFSOCK: return "a socket, not a media file"
+        default: return "a device, not a media file"
+        }
     }
 }

@@ -67,13 +67,29 @@ struct ClipFilesTests {
     @Test func aFileWithoutCompanionsOrARavdessNameIsReadAlone() throws {
         let folder = try Self.folder(holding: ["03-01-05-01-01-01-03.wav", "01-01-05-01-01-02-03.mp4", "take.mp4",
                                                "01-01-05-01-01-01-04.mp4"])
-        // Another repetition and another actor are other clips; a folder named like a companion is no file.
-        try FileManager.default.createDirectory(atPath: folder + "/01-01-05-01-01-01-03.mp4", withIntermediateDirectories: false)
+        // Another repetition and another actor are other clips.
         for given in ["03-01-05-01-01-01-03.wav", "take.mp4", "01-01-05-01-01-01-04.mp4", "no-such-03-01.wav"] {
             let path = folder + "/" + given
             #expect(ClipFiles(given: path) { _ in nil } == ClipFiles(alone: path), "\(given)")
         }
         // A bare name (no folder) looks in the current folder, as opening it would.
         #expect(ClipFiles(given: "03-01-05-01-01-01-99.wav") { _ in nil } == ClipFiles(alone: "03-01-05-01-01-01-99.wav"))
+    }
+
+    /// Something named like a companion that is no file (a folder, a FIFO, a link to nothing) is no file
+    /// to read, and is named as passed over, as a companion that does not probe is; it is never opened
+    /// (a FIFO would block).
+    @Test func aCompanionThatIsNoFileIsPassedOverSayingWhat() throws {
+        let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4"
+        for (what, make) in [("a folder, not a media file", { (path: String) in try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false) }),
+                             ("a FIFO, not a media file", { (path: String) in try #require(mkfifo(path, 0o644) == 0) }),
+                             ("a link to nothing (or a loop of links)", { (path: String) in try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: path + ".gone") })] {
+            let folder = try Self.folder(holding: [wav])
+            try make(folder + "/" + av)
+            var probed: [String] = []
+            let files = ClipFiles(given: folder + "/" + wav) { probed.append($0); return nil }
+            #expect(files == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + wav, videoPassedOver: "\(folder)/\(av): \(what)"), "\(files)")
+            #expect(!probed.contains(folder + "/" + av), "\(what) is not probed")
+        }
     }
 }
