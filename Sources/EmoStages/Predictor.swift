@@ -106,7 +106,12 @@ public final class Predictor {
             logMel = try section(.audio).map { try ParamValueDecoder.decode(LogMelParameters.self, from: $0) }
             faces = try section(.faces).map { try ParamValueDecoder.decode(FaceParameters.self, from: $0) }
             try logMel?.validate()
+            // As the audio's: a value out of range would otherwise surface as every file's "pictures could not be read".
+            if config.uses(.faces) { try faces?.validate() }
         } catch { throw bad("\(error)") }
+        if config.uses(.faces), faces == nil {
+            throw bad("no faces parameters, but the model looks at faces (the export writes them)")
+        }
         if config.uses(.audio), logMel == nil {
             throw bad("no audio parameters, but the model listens to speech (the export writes them)")
         }

@@ -1,4 +1,5 @@
 @testable import EmoStages
+import EmoModel
 import EmoTestSupport
 import Foundation
 import Testing
@@ -91,5 +92,33 @@ struct ClipFilesTests {
             #expect(files == ClipFiles(speech: folder + "/" + wav, video: folder + "/" + wav, videoPassedOver: "\(folder)/\(av): \(what)"), "\(files)")
             #expect(!probed.contains(folder + "/" + av), "\(what) is not probed")
         }
+    }
+}
+
+/// A run folder's features.json is checked for the faces as for the audio, when the model looks at faces:
+/// out of range, it is refused naming the file and key, not met as every file's "pictures could not be read".
+@Suite("a run's feature parameters")
+struct RecordedFeatureParametersTests {
+    @Test func facesValuesOutOfRangeAreRefusedForAModelThatLooksAtFaces() throws {
+        let path = try TestSupport.temporaryFolder("features") + "/features.json"
+        let faces = ModelConfig(modalities: [.audio, .faces], classes: 8, nMels: 64, frames: 300, recurrent: true)
+        let speech = ModelConfig(modalities: [.audio], classes: 8, nMels: 64, frames: 300, recurrent: true)
+        func write(_ facesSection: String) throws {
+            try "{\"audio\": {\"n_mels\": 64}, \"faces\": \(facesSection)}".write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        try write("{\"frames\": 8, \"size\": 112}")
+        let (_, read) = try Predictor.featureParameters(path, config: faces)
+        #expect(read?.frames == 8 && read?.size == 112)
+        for (section, key) in [("{\"frames\": 0}", "frames"), ("{\"frames\": 100000}", "frames"), ("{\"size\": 100000}", "size"),
+                               ("{\"detect_width\": 1000000000}", "detect_width"), ("{\"upsample\": 50}", "upsample")] {
+            try write(section)
+            let refused = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
+            #expect(refused.path == path && refused.reason.contains(key), "\(section): \(refused)")
+            // A model without a face branch never reads them.
+            #expect(throws: Never.self) { try Predictor.featureParameters(path, config: speech) }
+        }
+        try write("null")
+        let missing = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
+        #expect(missing.reason.contains("no faces parameters, but the model looks at faces"), "\(missing)")
     }
 }
