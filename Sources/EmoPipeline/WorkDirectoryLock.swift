@@ -153,11 +153,14 @@ public final class WorkDirectoryLock {
         return text.isEmpty ? "another process" : text
     }
 
+    /// The holder text as messages show it: whatever else wrote the file (zeros, an escape sequence, a
+    /// screenful) is shown escaped and cut, and a file of zeros names no holder.
     private static func readText(_ fd: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = pread(fd, &buffer, buffer.count, 0)
         guard n > 0 else { return "" }
-        return String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+            .trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\u{0}"))).echoed
     }
 }
 

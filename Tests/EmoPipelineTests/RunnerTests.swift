@@ -366,6 +366,23 @@ struct LockTests {
         lock.release()
     }
 
+    /// A lock file someone else wrote is shown escaped and cut; one of zeros names no holder.
+    @Test func aLockFilesTextIsShownSafely() throws {
+        let folder = try TestSupport.temporaryFolder("lock")
+        let path = folder + "/emopipe.lock"
+        try Data(repeating: 0, count: 20_000).write(to: URL(fileURLWithPath: path))
+        let taken = try WorkDirectoryLock.acquire(path: path, holder: "run A")
+        #expect(taken.previousHolder == nil, "zeros name no holder")
+        taken.release()
+        try ("\u{1B}[2J" + String(repeating: "x", count: 3000) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let holder = open(path, O_RDWR)
+        try #require(holder >= 0 && flock(holder, LOCK_EX | LOCK_NB) == 0)
+        defer { close(holder) }
+        let refused = try #require(throws: PipelineError.self) { try WorkDirectoryLock.acquire(path: path, holder: "run B") }
+        guard case .locked(let shown) = refused else { Issue.record("\(refused)"); return }
+        #expect(shown.hasPrefix("\\u{1B}[2Jxxx") && shown.count < 220 && !shown.contains("\u{1B}"), "\(shown.debugDescription)")
+    }
+
     @Test func deadHoldersLockIsTakenOver() throws {
         let folder = try TestSupport.temporaryFolder("lock")
         let path = folder + "/emopipe.lock"
