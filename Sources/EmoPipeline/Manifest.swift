@@ -151,7 +151,10 @@ public struct Manifest: Equatable, Sendable {
         do { _ = try LabelMap(named: labelMap) } catch { throw fail("\(error)") }
         let threads = try int("threads", default: ProcessInfo.processInfo.activeProcessorCount)
         guard (1...Self.maxThreads).contains(threads) else { throw fail("threads = \(threads): expected an integer from 1 to \(Self.maxThreads)") }
-        if let song = fields["include_song"], song.boolValue == nil { throw fail("'include_song' must be true or false") }
+        if let song = fields["include_song"], song.boolValue == nil {
+            // YAML 1.2 reads yes/no/on/off as text: say so, as a user of YAML 1.1 would expect them to work.
+            throw fail("include_song = \(song.shown): expected true or false, got \(song.kindDescription)")
+        }
         // Free text (or empty), but text: a mapping there is a misplaced block.
         if let description = fields["description"], description != .null { _ = try string("description", default: "") }
         let seed = try int("seed", default: 0)

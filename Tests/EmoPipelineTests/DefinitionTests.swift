@@ -154,6 +154,13 @@ struct DefinitionTests {
         }
     }
 
+    /// YAML 1.2 reads `yes` as text: the refusal shows the value, so a YAML 1.1 habit is recognisable.
+    @Test func includeSongShowsTheValueItRefuses() throws {
+        let refused = try #require(throws: PipelineError.self) { try Manifest.parse(yaml: "include_song: yes\n", path: "/m/song.yaml") }
+        #expect(refused.description == "/m/song.yaml: include_song = \"yes\": expected true or false, got a string", "\(refused)")
+        #expect(try Manifest.parse(yaml: "include_song: true\n", path: "/m/song.yaml").includeSong)
+    }
+
     @Test func manifestMistakesNameTheFieldAndTheFile() {
         do {
             _ = try Manifest.parse(yaml: "labelmap: ravdess8\n", path: "/m/typo.yaml")
