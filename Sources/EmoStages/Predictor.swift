@@ -84,6 +84,9 @@ public final class Predictor {
         try Engine.configureWithinLimits(threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// Containers that hold sound alone, as libsndfile and libavformat name them.
+    static let soundContainers: Set<String> = ["wav", "rf64", "w64", "flac", "mp3", "aac", "aiff", "caf", "au", "wv"]
+
     /// The feature parameters a run recorded, checked against its model: a damaged features.json
     /// is named, and never reaches the frame arithmetic or the extractors.
     static func featureParameters(_ path: String, config: ModelConfig) throws -> (LogMelParameters?, FaceParameters?) {
@@ -321,8 +324,10 @@ public final class Predictor {
         // Better-ranked files passed over explain missing pictures only when the file used holds no video; one
         // that was read but shows no face is an answer from the speech for that reason, not for theirs.
         // A recording of sound alone (a wav, RAVDESS's 03) lacks nothing: only a file meant to hold pictures is said to have none.
+        // Named as one, or, whatever its name (none, a trailing space), in a container made for sound alone.
         let soundOnly = Self.modality(of: files.video).map { $0 == 3 }
-            ?? ["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac"].contains((files.video as NSString).pathExtension.lowercased())
+            ?? (["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac"].contains((files.video as NSString).pathExtension.lowercased())
+                || Self.soundContainers.contains(videoFacts.container))
         var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver ?? (soundOnly ? nil : "\(files.video): no video track")].compactMap { $0 }
         if c.uses(.faces), videoFacts.videoStreamCount > 0 {
             let (crops, problem) = try faceCrops(path: files.video)

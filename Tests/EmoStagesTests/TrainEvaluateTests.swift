@@ -644,6 +644,15 @@ struct TrainEvaluateTests {
         #expect(pictures.status == 0 && picturesAnswer["modalities"] as? [String] == ["faces"] && picturesAnswer["speech_file"] == nil
                 && (picturesAnswer["audio_error"] as? String)?.contains("a video-only clip (modality 02), from which the pipeline reads no speech") == true,
                 "\(picturesAnswer)")
+        // A recording of sound alone lacks no pictures, whatever its name: without an extension, or with a
+        // trailing space, a wav is answered from its speech with no note of a missing video track.
+        let renamed = try TestSupport.temporaryFolder("renamed-wav")
+        for name in ["take", "take.wav "] { try FileManager.default.copyItem(atPath: plain, toPath: renamed + "/" + name) }
+        let sound = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", renamed + "/take", renamed + "/take.wav "])
+        let soundAnswers = try #require(try JSONSerialization.jsonObject(with: Data(sound.stdout.utf8)) as? [[String: Any]], "\(sound.stderr)")
+        #expect(sound.status == 0 && soundAnswers.count == 2, "\(sound.stderr)")
+        #expect(soundAnswers.allSatisfy { $0["modalities"] as? [String] == ["audio"] && $0["video_error"] == nil }, "\(soundAnswers)")
+        #expect(!sound.stderr.contains("no video track"), "\(sound.stderr)")
         // A faces-only model has no log-mels to normalise by speaker (speaker_norm is on by default): predict
         // answers each file alone and says nothing of speakers.
         let facesOnly = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
