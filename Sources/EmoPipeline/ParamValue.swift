@@ -145,7 +145,7 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .implicit:
             guard scalar.style == .plain else { return .string(text) }
             let value = fromPlain(text)
-            if let number = value.doubleValue, underflows(text, to: number) { throw refuse(tooSmall(text)) }
+            if let number = value.doubleValue, let why = underflow(text, to: number) { throw refuse(why) }
             return value
         case .nonSpecific, .str: return .string(text)
         case .int:
@@ -157,7 +157,7 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
             return .int(value)
         case .float:
             guard let number = fromPlain(text).doubleValue ?? Double(text) else { throw refuse("!!float \"\(text.escaped)\" is not a number") }
-            if underflows(text, to: number) { throw refuse(tooSmall(text)) }
+            if let why = underflow(text, to: number) { throw refuse(why) }
             return .double(number)
         case .bool:
             guard case .bool(let value) = fromPlain(text) else { throw refuse("!!bool \"\(text.escaped)\" is not true or false") }
@@ -170,17 +170,13 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A number written with a non-zero digit that reads as 0 (1e-400): taken as 0, it would be echoed
-    /// and used as 0, which the user never wrote.
-    private static func underflows(_ text: String, to number: Double) -> Bool {
+    /// Why a number written with a non-zero digit that reads as 0 (1e-400) is refused, nil for any other:
+    /// taken as 0, it would be echoed and used as 0, which the user never wrote.
+    private static func underflow(_ text: String, to number: Double) -> String? {
         // Decimal notation only (a hexadecimal float's exponent is written with 'p').
-        guard number == 0, text.allSatisfy({ "0123456789+-.eE".contains($0) }) else { return false }
-        let mantissa = text.prefix { $0 != "e" && $0 != "E" }
-        return mantissa.contains { ("1"..."9").contains($0) }
-    }
-
-    private static func tooSmall(_ text: String) -> String {
-        "\(text.echoed) is too small for a 64-bit float (it would be read as 0; the smallest is about 4.9e-324): write 0 if 0 is meant"
+        guard number == 0, text.allSatisfy({ "0123456789+-.eE".contains($0) }),
+              text.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { ("1"..."9").contains($0) }) else { return nil }
+        return "\(text.echoed) is too small for a 64-bit float (it would be read as 0; the smallest is about 4.9e-324): write 0 if 0 is meant"
     }
 
     /// An untagged plain scalar: null, a boolean, a number, else text.

@@ -25,14 +25,13 @@ public final class WorkDirectoryLock {
     public static func acquire(path: String, holder: String) throws -> WorkDirectoryLock {
         // Not followed if a link, and only a regular file: the lock is emptied and written, and a link
         // planted in a work directory (a worker's, say) must not empty a file elsewhere.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        guard fd >= 0 else {
-            throw EmoError.io(path: path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))"
-                              + (errno == ELOOP ? " (it is a link; remove it)" : ""))
-        }
-        var facts = stat()
-        guard fstat(fd, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
+        let fd: Int32
+        switch openRegularFile(path) {
+        case .success(let opened): fd = opened
+        case .failure(.cannotOpen(let number)):
+            throw EmoError.io(path: path, reason: "cannot open the lock file: \(String(cString: strerror(number)))"
+                              + (number == ELOOP ? " (it is a link; remove it)" : ""))
+        case .failure(.notARegularFile):
             throw EmoError.io(path: path, reason: "the lock file is not a regular file; remove it")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -78,11 +77,18 @@ public final class WorkDirectoryLock {
 
     /// The guard, opened as the lock file is (a link or anything but a regular file is not used), or -1.
     private static func openGuard(of path: String) -> Int32 {
-        let fd = open(guardPath(of: path), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        guard fd >= 0 else { return -1 }
+        (try? openRegularFile(guardPath(of: path)).get()) ?? -1
+    }
+
+    private enum OpenProblem: Error { case cannotOpen(errno: Int32), notARegularFile }
+
+    /// `path` opened to read and write, created if missing; not followed if a link, and only a regular file.
+    private static func openRegularFile(_ path: String) -> Result<Int32, OpenProblem> {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        guard fd >= 0 else { return .failure(.cannotOpen(errno: errno)) }
         var facts = stat()
-        guard fstat(fd, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else { close(fd); return -1 }
-        return fd
+        guard fstat(fd, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else { close(fd); return .failure(.notARegularFile) }
+        return .success(fd)
     }
 
     /// Clears the holder text, then unlocks.
@@ -107,16 +113,15 @@ public final class WorkDirectoryLock {
     /// away); nil where that table cannot be read. Holders in other PID namespaces count too.
     /// The guard is locked with the file, so a holder whose file was removed still counts.
     public static func isHeld(path: String) -> Bool? {
-        var facts = stat()
-        // Where neither file nor guard exists, nothing can be held.
-        guard stat(path, &facts) == 0 || stat(guardPath(of: path), &facts) == 0 else { return false }
-        guard let data = try? FileHandle(forReadingAtPath: "/proc/locks")?.readToEnd() else { return nil }
         let files = [path, guardPath(of: path)].compactMap { candidate -> (major: UInt64, minor: UInt64, inode: UInt64)? in
             var facts = stat()
             guard stat(candidate, &facts) == 0 else { return nil }
             let device = UInt64(facts.st_dev)
             return (((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff), (device & 0xff) | ((device >> 12) & ~0xff), UInt64(facts.st_ino))
         }
+        // Where neither file nor guard exists, nothing can be held.
+        guard !files.isEmpty else { return false }
+        guard let data = try? FileHandle(forReadingAtPath: "/proc/locks")?.readToEnd() else { return nil }
         // "1: FLOCK  ADVISORY  WRITE 23043 fe:00:16227285 0 EOF" (a waiter's line has "->" second).
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: " ")

@@ -286,7 +286,7 @@ public struct TrainStage: Stage {
             let score = selection == .last ? "" : state.bestScore.map { String(format: " %.3f", selection == .validationLoss ? -$0 : $0) } ?? ""
             summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described, score, state.bestEpoch))
         }
-        if let overrun = TrainParameters.overrun(peak: ProcessMemory.highWaterBytes(), budgetMB: context.manifest.resources.maxMemoryMB,
+        if let overrun = TrainParameters.overrun(peak: ProcessMemory.highWaterBytes(), resources: context.manifest.resources,
                                                 estimated: estimated, batchSize: parameters.batchSize) { context.logger.warning("\(overrun)") }
         return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights), unitsDone: features.plan.folds.count,
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
@@ -578,8 +578,8 @@ public struct TrainParameters: StageParameters {
 
     /// Said when training's peak went over the budget all the same (the estimate is a model of the
     /// engine, not a measurement), as the per-source stages say theirs; nil when it kept to it.
-    static func overrun(peak: Int?, budgetMB: Int?, estimated: (needed: Int, resident: Int), batchSize: Int) -> String? {
-        guard let budgetMB, let peak, peak > budgetMB * 1_048_576 else { return nil }
+    static func overrun(peak: Int?, resources: ResourceSettings, estimated: (needed: Int, resident: Int), batchSize: Int) -> String? {
+        guard let budget = resources.maxMemoryBytes, let budgetMB = resources.maxMemoryMB, let peak, peak > budget else { return nil }
         return String(format: "resident memory reached %.0f MB, over resources.max_memory_mb = %d, though batch size %d was estimated at "
                       + "%.0f MB on %.0f MB resident: lower train.batch_size or raise the budget",
                       ProcessMemory.megabytes(peak), budgetMB, batchSize, ProcessMemory.megabytes(estimated.needed),

@@ -54,26 +54,19 @@ struct LogMelUnitTests {
     }
 
     @Test("a span too narrow for the mel bands names n_mels and every way out, the span among them")
-    func narrowSpanNamesTheWaysOut() {
-        var p = LogMelParameters.speech
-        p.fmax = 100
-        #expect {
-            try p.validate()
-        } throws: { error in
-            guard let problem = error as? InvalidParameter else { return false }
-            return problem.key == "n_mels" && Set(problem.bounds) == ["n_fft", "sample_rate", "fmin", "fmax"]
-                && problem.allowed.contains("between 0.0 and 100.0 Hz")
-                && problem.allowed.contains("fewer n_mels, a larger n_fft or a wider fmin-fmax span")
+    func narrowSpanNamesTheWaysOut() throws {
+        func refusal(_ change: (inout LogMelParameters) -> Void) throws -> InvalidParameter {
+            var p = LogMelParameters.speech
+            change(&p)
+            return try #require(throws: InvalidParameter.self) { try p.validate() }
         }
+        let narrow = try refusal { $0.fmax = 100 }
+        #expect(narrow.key == "n_mels" && Set(narrow.bounds) == ["n_fft", "sample_rate", "fmin", "fmax"]
+                && narrow.allowed.contains("between 0.0 and 100.0 Hz")
+                && narrow.allowed.contains("fewer n_mels, a larger n_fft or a wider fmin-fmax span"), "\(narrow)")
         // The whole span already (0 Hz to Nyquist): no wider one to suggest.
-        var whole = LogMelParameters.speech
-        whole.nMels = 200
-        #expect {
-            try whole.validate()
-        } throws: { error in
-            guard let problem = error as? InvalidParameter else { return false }
-            return problem.key == "n_mels" && problem.allowed.hasSuffix("(use fewer n_mels or a larger n_fft)")
-        }
+        let whole = try refusal { $0.nMels = 200 }
+        #expect(whole.key == "n_mels" && whole.allowed.hasSuffix("(use fewer n_mels or a larger n_fft)"), "\(whole)")
     }
 
     @Test("invalid parameters are typed errors")

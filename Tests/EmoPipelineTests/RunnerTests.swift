@@ -297,9 +297,14 @@ struct RunnerTests {
 
 @Suite("work-directory lock")
 struct LockTests {
-    @Test func secondHolderIsRefusedWithTheHolderNamed() throws {
+    /// A fresh folder and the lock file's path in it.
+    static func lockFile() throws -> (folder: String, path: String) {
         let folder = try TestSupport.temporaryFolder("lock")
-        let path = folder + "/emopipe.lock"
+        return (folder, folder + "/emopipe.lock")
+    }
+
+    @Test func secondHolderIsRefusedWithTheHolderNamed() throws {
+        let path = try Self.lockFile().path
         let first = try WorkDirectoryLock.acquire(path: path, holder: "run A (pid 1)")
         #expect(throws: PipelineError.locked(holder: "run A (pid 1)")) {
             try WorkDirectoryLock.acquire(path: path, holder: "run B")
@@ -313,8 +318,7 @@ struct LockTests {
     /// Whether the lock is held is read from the kernel's table without taking it; a lock a killed
     /// process held (its text left behind) is not held. Another process's lock counts, as a run's would.
     @Test func whetherTheLockIsHeldIsToldWithoutTakingIt() throws {
-        let folder = try TestSupport.temporaryFolder("lock")
-        let path = folder + "/emopipe.lock"
+        let (folder, path) = try Self.lockFile()
         #expect(WorkDirectoryLock.isHeld(path: path) == false, "no lock file")
         let lock = try WorkDirectoryLock.acquire(path: path, holder: "run A")
         #expect(WorkDirectoryLock.isHeld(path: path) == true)
@@ -336,10 +340,9 @@ struct LockTests {
     }
 
     /// Removing a held lock file (as one removes a lock file believed stale) lets no second holder in:
-    /// the folder is locked too. Once the first lets go, the lock is taken as usual.
+    /// the guard beside it is locked too. Once the first lets go, the lock is taken as usual.
     @Test func removingAHeldLockFileLetsNoSecondHolderIn() throws {
-        let folder = try TestSupport.temporaryFolder("lock")
-        let path = folder + "/emopipe.lock"
+        let path = try Self.lockFile().path
         let first = try WorkDirectoryLock.acquire(path: path, holder: "run A (pid 1)")
         try FileManager.default.removeItem(atPath: path)
         #expect(WorkDirectoryLock.isHeld(path: path) == true, "held, though its file is gone")
@@ -355,8 +358,7 @@ struct LockTests {
 
     /// `flock DIR command` (a common way to run a job) locks the folder, not the lock: runs go on.
     @Test func aLockOnTheFolderIsNotTheWorkDirectorysLock() throws {
-        let folder = try TestSupport.temporaryFolder("lock")
-        let path = folder + "/emopipe.lock"
+        let (folder, path) = try Self.lockFile()
         let folderLock = open(folder, O_RDONLY | O_DIRECTORY)
         try #require(folderLock >= 0 && flock(folderLock, LOCK_EX | LOCK_NB) == 0)
         defer { close(folderLock) }
@@ -368,8 +370,7 @@ struct LockTests {
 
     /// A lock file someone else wrote is shown escaped and cut; one of zeros names no holder.
     @Test func aLockFilesTextIsShownSafely() throws {
-        let folder = try TestSupport.temporaryFolder("lock")
-        let path = folder + "/emopipe.lock"
+        let path = try Self.lockFile().path
         try Data(repeating: 0, count: 20_000).write(to: URL(fileURLWithPath: path))
         let taken = try WorkDirectoryLock.acquire(path: path, holder: "run A")
         #expect(taken.previousHolder == nil, "zeros name no holder")
@@ -384,8 +385,7 @@ struct LockTests {
     }
 
     @Test func deadHoldersLockIsTakenOver() throws {
-        let folder = try TestSupport.temporaryFolder("lock")
-        let path = folder + "/emopipe.lock"
+        let path = try Self.lockFile().path
         // A process that dies holding the lock leaves its text but no flock.
         try "emopipe run X (pid 99999)\n".write(toFile: path, atomically: true, encoding: .utf8)
         let lock = try WorkDirectoryLock.acquire(path: path, holder: "run C")

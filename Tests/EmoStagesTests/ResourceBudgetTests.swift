@@ -221,11 +221,11 @@ struct BudgetOverrunTests {
     /// without a budget, nothing.
     @Test func aTrainingOverrunIsSaid() {
         let estimated = (needed: 1860 << 20, resident: 94 << 20)
-        #expect(TrainParameters.overrun(peak: 2123 << 20, budgetMB: 2000, estimated: estimated, batchSize: 18)
+        #expect(TrainParameters.overrun(peak: 2123 << 20, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 18)
                 == "resident memory reached 2123 MB, over resources.max_memory_mb = 2000, though batch size 18 was estimated at "
                 + "1860 MB on 94 MB resident: lower train.batch_size or raise the budget")
-        #expect(TrainParameters.overrun(peak: 1325 << 20, budgetMB: 2000, estimated: estimated, batchSize: 12) == nil)
-        #expect(TrainParameters.overrun(peak: 2123 << 20, budgetMB: nil, estimated: estimated, batchSize: 18) == nil)
-        #expect(TrainParameters.overrun(peak: nil, budgetMB: 2000, estimated: estimated, batchSize: 18) == nil)
+        #expect(TrainParameters.overrun(peak: 1325 << 20, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 12) == nil)
+        #expect(TrainParameters.overrun(peak: 2123 << 20, resources: ResourceSettings(), estimated: estimated, batchSize: 18) == nil)
+        #expect(TrainParameters.overrun(peak: nil, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 18) == nil)
     }
 }
