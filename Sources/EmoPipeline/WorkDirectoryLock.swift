@@ -16,7 +16,7 @@ import Foundation
 ///     defer { lock.release() }
 public final class WorkDirectoryLock {
     private var fd: Int32
-    /// The guard file's lock, -1 where the guard could not be opened (the file's lock then stands alone).
+    /// The guard file's lock.
     private var guardFD: Int32
     public let path: String
     /// The holder text found in the file when the lock was free: a run that died holding it.
@@ -25,15 +25,7 @@ public final class WorkDirectoryLock {
     public static func acquire(path: String, holder: String) throws -> WorkDirectoryLock {
         // Not followed if a link, and only a regular file: the lock is emptied and written, and a link
         // planted in a work directory (a worker's, say) must not empty a file elsewhere.
-        let fd: Int32
-        switch openRegularFile(path) {
-        case .success(let opened): fd = opened
-        case .failure(.cannotOpen(let number)):
-            throw EmoError.io(path: path, reason: "cannot open the lock file: \(String(cString: strerror(number)))"
-                              + (number == ELOOP ? " (it is a link; remove it)" : ""))
-        case .failure(.notARegularFile):
-            throw EmoError.io(path: path, reason: "the lock file is not a regular file; remove it")
-        }
+        let fd = try openRegularFile(path, what: "the lock file")
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             // The winner writes its name just after taking the lock (and empties it just before letting go):
             // a loser by microseconds waits a moment for the name, or for the lock.
@@ -49,8 +41,14 @@ public final class WorkDirectoryLock {
                 throw PipelineError.locked(holder: current.isEmpty ? "another process" : current)
             }
         }
-        let guardFD = openGuard(of: path)
-        if guardFD >= 0, flock(guardFD, LOCK_EX | LOCK_NB) != 0 {
+        // Refused as the lock file is when it is no regular file: a folder or FIFO planted there would
+        // otherwise leave the file's lock alone, and a removed lock file would let a second run in.
+        let guardFD: Int32
+        do { guardFD = try openRegularFile(guardPath(of: path), what: "the lock's guard file") } catch {
+            close(fd)
+            throw error
+        }
+        if flock(guardFD, LOCK_EX | LOCK_NB) != 0 {
             close(guardFD)
             // Ours is a new file: the holder's was removed under it, and its name with it.
             flock(fd, LOCK_UN)
@@ -75,20 +73,21 @@ public final class WorkDirectoryLock {
         return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".guard").path
     }
 
-    /// The guard, opened as the lock file is (a link or anything but a regular file is not used), or -1.
-    private static func openGuard(of path: String) -> Int32 {
-        (try? openRegularFile(guardPath(of: path)).get()) ?? -1
-    }
-
-    private enum OpenProblem: Error { case cannotOpen(errno: Int32), notARegularFile }
-
-    /// `path` opened to read and write, created if missing; not followed if a link, and only a regular file.
-    private static func openRegularFile(_ path: String) -> Result<Int32, OpenProblem> {
+    /// `path` opened to read and write, created if missing; not followed if a link, and only a regular
+    /// file (`what` names it in the refusal).
+    private static func openRegularFile(_ path: String, what: String) throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        guard fd >= 0 else { return .failure(.cannotOpen(errno: errno)) }
+        guard fd >= 0 else {
+            let number = errno
+            throw EmoError.io(path: path, reason: "cannot open \(what): \(String(cString: strerror(number)))"
+                              + (number == ELOOP ? " (it is a link; remove it)" : number == EISDIR ? " (it is a folder; remove it)" : ""))
+        }
         var facts = stat()
-        guard fstat(fd, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else { close(fd); return .failure(.notARegularFile) }
-        return .success(fd)
+        guard fstat(fd, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw EmoError.io(path: path, reason: "\(what) is not a regular file; remove it")
+        }
+        return fd
     }
 
     /// Clears the holder text, then unlocks.

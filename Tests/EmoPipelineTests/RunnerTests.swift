@@ -356,6 +356,22 @@ struct LockTests {
         second.release()
     }
 
+    /// A guard that is no regular file (a folder or FIFO planted there) is refused as the lock file would be:
+    /// used without it, a removed lock file would let a second run in.
+    @Test func aGuardThatIsNoFileIsRefused() throws {
+        for make in [{ (path: String) in try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false) },
+                     { (path: String) in try #require(mkfifo(path, 0o644) == 0) }] {
+            let path = try Self.lockFile().path
+            let guardFile = (path as NSString).deletingLastPathComponent + "/.emopipe.lock.guard"   // the layout the README gives
+            try make(guardFile)
+            let refused = try #require(throws: EmoError.self) { try WorkDirectoryLock.acquire(path: path, holder: "run A") }
+            #expect("\(refused)".contains(guardFile) && "\(refused)".contains("the lock's guard file"), "\(refused)")
+            #expect(WorkDirectoryLock.isHeld(path: path) == false, "the lock file was let go")
+            try FileManager.default.removeItem(atPath: guardFile)
+            try WorkDirectoryLock.acquire(path: path, holder: "run A").release()
+        }
+    }
+
     /// `flock DIR command` (a common way to run a job) locks the folder, not the lock: runs go on.
     @Test func aLockOnTheFolderIsNotTheWorkDirectorysLock() throws {
         let (folder, path) = try Self.lockFile()
