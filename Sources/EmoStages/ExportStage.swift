@@ -14,7 +14,8 @@ public struct ExportStage: Stage {
     // 2: the window policy and speaker normalisation in the metadata; speaker-normalised models export.
     // 3: export.quantize (model.int8.onnx).
     // 4: the graph's producer_version is emopipe's version (it was empty).
-    public let codeVersion = "4"
+    // 5: model.json records features.json's SHA-256 (features_sha256).
+    public let codeVersion = "5"
     // The trained model; the feature parameters its metadata records are those train read.
     public let reads: Set<String> = [StageName.train.rawValue]
 
@@ -42,8 +43,6 @@ public struct ExportStage: Stage {
         let runFolder = URL(fileURLWithPath: folder)
         try DurableFile.copy(from: foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue).path,
                              to: runFolder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path, check: { _ in })
-        // Written anew rather than copied: a model trained before the snake_case convention gets it too.
-        try trained.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
         // Only the feature stages the model reads: a speech-only model carries no face parameters.
         let upstream = trained.config.upstreamStages
         let features = ParamValue.object(Dictionary(uniqueKeysWithValues: try [StageName.audio, .faces].map { stage in
@@ -51,6 +50,11 @@ public struct ExportStage: Stage {
                 ? context.store.stageState(stage).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null : .null)
         }))
         try DurableFile.write(Data(features.canonicalJSON.utf8), to: RunFile.features.path(in: folder))
+        // Written anew rather than copied: a model trained before the snake_case convention gets it too,
+        // and the run's model.json names its features file, which a copied run folder carries unchecked otherwise.
+        var exported = trained
+        exported.featuresSha256 = SHA256Hex.of(features.canonicalJSON)
+        try exported.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
         let sha = SHA256Hex.of(onnx)
         let fed = try sourcesFed(foldFolder, context: context)
         try record(kind: "onnx", path: path, sha256: sha, fed: fed, context: context)

@@ -74,7 +74,8 @@ public final class Predictor {
         }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
         (logMel, faces) = try Self.featureParameters(RunFile.features.path(in: folder.path),
-                                                     config: classifier.trained.config)
+                                                     config: classifier.trained.config,
+                                                     digest: classifier.trained.featuresSha256)
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
             let frames = (hopSeconds / Self.secondsPerFrame(logMel)).rounded()
@@ -89,7 +90,9 @@ public final class Predictor {
 
     /// The feature parameters a run recorded, checked against its model: a damaged features.json
     /// is named, and never reaches the frame arithmetic or the extractors.
-    static func featureParameters(_ path: String, config: ModelConfig) throws -> (LogMelParameters?, FaceParameters?) {
+    /// `digest` is the SHA-256 model.json records for them: other values (an edit, another run's file)
+    /// would compute features the model never learnt on, and its answers would still look confident.
+    static func featureParameters(_ path: String, config: ModelConfig, digest: String? = nil) throws -> (LogMelParameters?, FaceParameters?) {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
         let data: Data
         do { data = try RegularFile.read(path, atMost: TrainedModel.descriptionLimit) } catch {
@@ -100,6 +103,13 @@ public final class Predictor {
         let features: [String: ParamValue]
         do { features = try ParamValue.fromJSON(data).objectValue ?? [:] } catch {
             throw bad("not the run's feature parameters: \(JSONOutput.problem(error, in: data))")
+        }
+        if let digest {
+            let actual = SHA256Hex.of(ParamValue.object(features).canonicalJSON)
+            guard actual == digest else {
+                throw bad("not the feature parameters this model was exported with (their SHA-256 is \(actual.prefix(16))…, "
+                          + "model.json records \(digest.prefix(16))…): restore the file export wrote, or export the model again")
+            }
         }
         func section(_ stage: StageName) -> ParamValue? {
             features[stage.rawValue].flatMap { $0 == .null ? nil : $0 }

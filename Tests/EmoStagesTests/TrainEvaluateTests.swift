@@ -168,6 +168,20 @@ struct TrainEvaluateTests {
             let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
             #expect(refused.status == 1 && refused.stderr.contains(damaged + "/features.json"), "\(garbage): \(refused.stderr)")
         }
+        // Valid feature parameters other than the model's (a copied folder has no store to check it against)
+        // are refused by the digest model.json records; the same values laid out otherwise are the same file.
+        let exportedFeatures = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/features.json"))) as? [String: Any])
+        var audio = try #require(exportedFeatures["audio"] as? [String: Any])
+        let hop = try #require(audio["hop_length"] as? Int)
+        audio["hop_length"] = hop / 2
+        var otherFeatures = exportedFeatures
+        otherFeatures["audio"] = audio
+        for (features, refusedAs) in [(otherFeatures, true), (exportedFeatures, false)] {
+            try JSONSerialization.data(withJSONObject: features, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: damaged + "/features.json"))
+            let answer = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
+            #expect((answer.status == 1) == refusedAs, "\(answer.stderr)")
+            #expect(answer.stderr.contains("features.json: not the feature parameters this model was exported with") == refusedAs, "\(answer.stderr)")
+        }
         // Weights that are a folder or a pipe are named as such (Foundation said "permission" for a pipe).
         try FileManager.default.removeItem(atPath: damaged + "/model.safetensors")
         for (what, make) in [("a folder", { try FileManager.default.createDirectory(atPath: damaged + "/model.safetensors", withIntermediateDirectories: false) }),

@@ -27,6 +27,10 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     /// How clips longer than the window are scored. Optional so that models written before it
     /// load; they get `windowPolicy`'s fallback.
     public var window: WindowPolicy?
+    /// The SHA-256 of the run's `features.json` in canonical form, which export writes beside it: a
+    /// features file edited apart from its model is refused rather than answered from. Nil in a fold
+    /// folder and in runs exported before it.
+    public var featuresSha256: String?
 
     /// The description's file name, in either kind of folder.
     public static let fileName = "model.json"
