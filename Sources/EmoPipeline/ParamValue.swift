@@ -156,7 +156,11 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
             }
             return .int(value)
         case .float:
-            guard let number = fromPlain(text).doubleValue ?? Double(text) else { throw refuse("!!float \"\(text.escaped)\" is not a number") }
+            // YAML 1.2's floats, as plain numbers are read: decimal, .inf or .nan. Double alone would also
+            // take hexadecimal (0x1p-1080 read as 0, with no digit of it written as 0), "inf" and "nan".
+            guard let number = fromPlain(text).doubleValue else {
+                throw refuse("!!float \"\(text.escaped)\" is not a decimal number (YAML 1.2 floats: 2.5, -1e-3, .inf, .nan)")
+            }
             if let why = underflow(text, to: number) { throw refuse(why) }
             return .double(number)
         case .bool:

@@ -223,9 +223,11 @@ struct StageParametersTests {
         #expect(empty.description.contains("nightly.metrics = []: expected a non-empty list of metric names"), "\(empty)")
         let twice = try #require(throws: PipelineError.self) { try runner("nightly: {metrics: [accuracy, uar, accuracy]}\n") }
         #expect(twice.description.contains("nightly.metrics: \"accuracy\" is listed twice"), "\(twice)")
-        // A hexadecimal float's exponent is no digit of its value: 0x0p1 is 0, refused for its range only.
-        let hexadecimal = try #require(throws: PipelineError.self) { try runner("params: {train: {learning_rate: !!float 0x0p1}}\n") }
-        #expect(hexadecimal.description.contains("train.learning_rate = 0") && !hexadecimal.description.contains("too small"), "\(hexadecimal)")
+        // A hexadecimal float is no YAML 1.2 float, however small (0x1p-1080 was read as 0) or large.
+        for hexadecimal in ["0x0p1", "0x1p-1080", "-0x1.8p3", "0x10"] {
+            let refused = try #require(throws: PipelineError.self) { try runner("params: {train: {learning_rate: !!float \(hexadecimal)}}\n") }
+            #expect(refused.description.contains("!!float \"\(hexadecimal)\" is not a decimal number"), "\(refused)")
+        }
         for (text, message) in shown {
             let inFile = try #require(throws: PipelineError.self) { try runner("params: {train: {\(text)}}\n") }
             #expect(inFile.description.contains(message), "\(inFile)")
