@@ -104,23 +104,23 @@ public final class Predictor {
         do { features = try ParamValue.fromJSON(data).objectValue ?? [:] } catch {
             throw bad("not the run's feature parameters: \(JSONOutput.problem(error, in: data))")
         }
-        if let digest {
-            let actual = SHA256Hex.of(ParamValue.object(features).canonicalJSON)
-            guard actual == digest else {
-                throw bad("not the feature parameters this model was exported with (their SHA-256 is \(actual.prefix(16))…, "
-                          + "model.json records \(digest.prefix(16))…): restore the file export wrote, or export the model again")
-            }
-        }
         func section(_ stage: StageName) -> ParamValue? {
             features[stage.rawValue].flatMap { $0 == .null ? nil : $0 }
         }
+        // A refusal names its key from the file's top (`faces.size`), and the section when that is no mapping.
+        func within<T>(_ stage: StageName, _ body: () throws -> T) throws -> T {
+            do { return try body() } catch var invalid as InvalidParameter {
+                invalid.key = invalid.key.isEmpty ? stage.rawValue : stage.rawValue + "." + invalid.key
+                throw invalid
+            }
+        }
         let logMel: LogMelParameters?, faces: FaceParameters?
         do {
-            logMel = try section(.audio).map { try ParamValueDecoder.decode(LogMelParameters.self, from: $0) }
-            faces = try section(.faces).map { try ParamValueDecoder.decode(FaceParameters.self, from: $0) }
-            try logMel?.validate()
+            logMel = try within(.audio) { try section(.audio).map { try ParamValueDecoder.decode(LogMelParameters.self, from: $0) } }
+            faces = try within(.faces) { try section(.faces).map { try ParamValueDecoder.decode(FaceParameters.self, from: $0) } }
+            try within(.audio) { try logMel?.validate() }
             // As the audio's: a value out of range would otherwise surface as every file's "pictures could not be read".
-            if config.uses(.faces) { try faces?.validate() }
+            if config.uses(.faces) { try within(.faces) { try faces?.validate() } }
         } catch { throw bad("\(error)") }
         if config.uses(.faces), faces == nil {
             throw bad("no faces parameters, but the model looks at faces (the export writes them)")
@@ -130,6 +130,14 @@ public final class Predictor {
         }
         if config.uses(.audio), let logMel, logMel.nMels != config.nMels {
             throw bad("n_mels \(logMel.nMels) but the model takes \(config.nMels) mel bands")
+        }
+        // Last, so that a damaged value is named by what is wrong with it rather than as a changed file.
+        if let digest {
+            let actual = SHA256Hex.of(ParamValue.object(features).canonicalJSON)
+            guard actual == digest else {
+                throw bad("not the feature parameters this model was exported with (their SHA-256 is \(actual.prefix(16))…, "
+                          + "model.json records \(digest.prefix(16))…): restore the file export wrote, or export the model again")
+            }
         }
         return (logMel, faces)
     }

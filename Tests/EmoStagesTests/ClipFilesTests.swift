@@ -1,5 +1,7 @@
 @testable import EmoStages
+import EmoCore
 import EmoModel
+import EmoPipeline
 import EmoTestSupport
 import Foundation
 import Testing
@@ -113,10 +115,26 @@ struct RecordedFeatureParametersTests {
                                ("{\"detect_width\": 1000000000}", "detect_width"), ("{\"upsample\": 50}", "upsample")] {
             try write(section)
             let refused = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
-            #expect(refused.path == path && refused.reason.contains(key), "\(section): \(refused)")
+            #expect(refused.path == path && refused.reason.hasPrefix("faces.\(key): "), "\(section): \(refused)")
             // A model without a face branch never reads them.
             #expect(throws: Never.self) { try Predictor.featureParameters(path, config: speech) }
         }
+        // A section of the wrong kind is named by its section (it was refused with an empty key name).
+        for section in ["\"x\"", "[1]", "3"] {
+            try write(section)
+            let refused = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
+            #expect(refused.reason.hasPrefix("faces: \(section) is not allowed (expected a mapping"), "\(section): \(refused)")
+        }
+        // The digest model.json records decides whether these are the features it was exported with.
+        try write("{\"frames\": 8, \"size\": 112}")
+        let exported = try #require(try ParamValue.fromJSON(Data(contentsOf: URL(fileURLWithPath: path))))
+        let digest = SHA256Hex.of(exported.canonicalJSON)
+        #expect(throws: Never.self) { try Predictor.featureParameters(path, config: faces, digest: digest) }
+        try write("{\"size\": 112, \"frames\": 8}")   // the same values in another order
+        #expect(throws: Never.self) { try Predictor.featureParameters(path, config: faces, digest: digest) }
+        try write("{\"frames\": 9, \"size\": 112}")
+        let changed = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces, digest: digest) }
+        #expect(changed.reason.hasPrefix("not the feature parameters this model was exported with"), "\(changed)")
         try write("null")
         let missing = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
         #expect(missing.reason.contains("no faces parameters, but the model looks at faces"), "\(missing)")
