@@ -163,18 +163,29 @@ struct WorkDirectoryOptions: ParsableArguments {
     }
 }
 
-/// Options of commands that read a manifest.
-struct ManifestOptions: ParsableArguments {
+/// The manifest and its `--set` overrides: what a command that reads a manifest's parameters takes.
+struct ManifestArguments: ParsableArguments {
     @Argument(help: "The experiment manifest.")
     var manifest: String = "manifests/default.yaml"
-
-    @Option(name: .long, help: "The data root, instead of the one the work directory remembers or the manifest's `data`; `run` remembers it.")
-    var data: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp(
         "Override one stage parameter, as the manifest's params would (repeatable); the value is YAML, e.g. train.epochs=10, train.audio_channels=[8,16], audio.fmax=null (an empty value, or a key given twice, is refused).",
         valueName: "stage.key=value"))
     var settings: [String] = []
+
+    func load() throws -> Manifest { try ManifestOptions.load(path: manifest, data: nil, settings: settings) }
+}
+
+/// Options of commands that run stages or judge them against data: the manifest, with the data root
+/// and thread count a run would use.
+struct ManifestOptions: ParsableArguments {
+    @OptionGroup var arguments: ManifestArguments
+
+    @Option(name: .long, help: "The data root, instead of the one the work directory remembers or the manifest's `data`; `run` remembers it.")
+    var data: String?
+
+    var manifest: String { arguments.manifest }
+    var settings: [String] { arguments.settings }
 
     // Unconditional: `--threads -1` is then a value to refuse by name, not an unknown flag "-1".
     @Option(parsing: .unconditional, help: ArgumentHelp(

@@ -22,19 +22,15 @@ struct ParamsCommand: ParsableCommand {
           emopipe params --set train.epochs=3 --set audio.n_mels=80 --json
         """))
 
-    @OptionGroup var manifestOptions: ManifestOptions
+    // No --data or --threads: no stage parameter depends on either.
+    @OptionGroup var manifestArguments: ManifestArguments
 
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
 
-    // The option comes with the manifest's group; no parameter depends on the data, so it would do nothing.
-    func validate() throws {
-        if manifestOptions.data != nil { throw ValidationError("--data: params reads no data (no parameter depends on it); leave it out") }
-    }
-
     func run() throws {
         do {
-            let runner = try PipelineRunner(manifest: try manifestOptions.load(),
+            let runner = try PipelineRunner(manifest: try manifestArguments.load(),
                                             workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                             stages: StageCatalog.all())
             try runner.checkBeforeRunning(try runner.stagesOfAWholeRun())

@@ -349,8 +349,13 @@ struct CommandLineUsageTests {
             #expect(repeated.status == 64 && repeated.stderr.contains("emopipe: \(arguments[arguments[1] == "--run" ? 3 : 1]) is given twice: give it once"),
                     "\(arguments): \(repeated.stderr)")
         }
-        let paramsData = try TestSupport.run(TestSupport.emopipe, ["params", "--data", "/nonexistent"])
-        #expect(paramsData.status == 64 && paramsData.stderr.contains("--data: params reads no data"), "\(paramsData.stderr)")
+        // params takes neither --data nor --threads (no stage parameter depends on them), and its help offers neither.
+        for option in ["--data", "--threads"] {
+            let params = try TestSupport.run(TestSupport.emopipe, ["params", option, "2"])
+            #expect(params.status == 64 && params.stderr.contains("Unknown option '\(option)'"), "\(params.stderr)")
+        }
+        let paramsHelp = try TestSupport.run(TestSupport.emopipe, ["params", "--help"])
+        #expect(paramsHelp.status == 0 && !paramsHelp.stdout.contains("--data") && !paramsHelp.stdout.contains("--threads"), "\(paramsHelp.stdout)")
         let aliased = try TestSupport.run(TestSupport.emopipe, ["cache", "export", "--stage", "audio", "--cache-key", "zzzz", "--fingerprint", "0000", "d"])
         #expect(aliased.status == 64 && aliased.stderr.contains("--fingerprint is --cache-key given again: give it once"), "\(aliased.stderr)")
         let afterDashes = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "x", "--workdir", file + "-work", "--", "--run", "--run"])
@@ -587,10 +592,10 @@ struct CommandLineUsageTests {
         let folder = try TestSupport.temporaryFolder("negative")
         let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
         let cases: [([String], String)] = [
-            (["params", manifest, "--threads", "-1"], "--threads -1: out of range; expected an integer from 1 to"),
+            (["status", manifest, "--workdir", folder + "/work", "--threads", "-1"], "--threads -1: out of range; expected an integer from 1 to"),
             // Too long for Int: out of range by name too, not the argument parser's "invalid for '--threads <n>'".
-            (["params", manifest, "--threads", "99999999999999999999"], "--threads 99999999999999999999: out of range; expected an integer from 1 to"),
-            (["params", manifest, "--threads", "two"], "--threads two: expected an integer from 1 to"),
+            (["status", manifest, "--workdir", folder + "/work", "--threads", "99999999999999999999"], "--threads 99999999999999999999: out of range; expected an integer from 1 to"),
+            (["status", manifest, "--workdir", folder + "/work", "--threads", "two"], "--threads two: expected an integer from 1 to"),
             (["runs", "--limit", "-3", "--workdir", folder + "/work"], "--limit -3: expected 0 or more runs"),
             (["cache", "export", "--stage", "audio", "--format", "npz", "--records-per-file", "-5", folder, "--workdir", folder + "/work"],
              "--records-per-file -5 is outside"),
