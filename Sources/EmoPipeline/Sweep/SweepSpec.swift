@@ -79,6 +79,11 @@ public struct SweepKey: Equatable, Hashable, Comparable, Sendable, CustomStringC
 extension SweepSpec {
     static let knownFields = ["direction", "grid", "halving", "metric", "random", "strategy"]
 
+    /// How a refusal of a required field begins: its value when one was given, else that it is missing.
+    static func stated(_ field: String, _ value: ParamValue?) -> String {
+        value.map { "\(field) = \($0.shown)" } ?? "\(field) is missing"
+    }
+
     /// Reads the block; `fail` names the manifest in the message.
     init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
         guard let fields = value.objectValue else { throw fail("'sweep' must be a mapping {metric, direction, strategy, grid, random, halving}") }
@@ -86,7 +91,7 @@ extension SweepSpec {
             throw fail("sweep: unknown field '\(unknown.shownKey)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let metric = fields["metric"]?.stringValue, !metric.isEmpty else {
-            throw fail("sweep.metric = \(fields["metric"]?.shown ?? "nothing"): expected the name of a scalar of metrics.json (e.g. weighted_f1)")
+            throw fail("\(SweepSpec.stated("sweep.metric", fields["metric"])): expected the name of a scalar of metrics.json (e.g. weighted_f1)")
         }
         self.metric = metric
         direction = try Self.choice(fields["direction"], default: .maximize, field: "sweep.direction", fail: fail)
@@ -189,7 +194,7 @@ extension SweepSpec.RandomSearch {
             throw fail("sweep.random: unknown field '\(unknown.shownKey)' (known: \(Self.knownFields.joined(separator: ", ")))")
         }
         guard let trials = fields["n_trials"]?.intValue, (1...SweepSpec.maxTrials).contains(trials) else {
-            throw fail("sweep.random.n_trials = \(fields["n_trials"]?.shown ?? "nothing"): expected an integer from 1 to \(SweepSpec.maxTrials)")
+            throw fail("\(SweepSpec.stated("sweep.random.n_trials", fields["n_trials"])): expected an integer from 1 to \(SweepSpec.maxTrials)")
         }
         // A seed of the wrong type is refused, not read as 0: the draws would silently be another seed's.
         let seed = fields["seed"].map { $0.intValue ?? -1 } ?? 0
@@ -223,7 +228,7 @@ extension SweepSpec.Halving {
         let budgets = fields["budgets"]?.arrayValue?.compactMap(\.intValue) ?? []
         guard (2...Self.maxBudgets).contains(budgets.count), budgets.count == fields["budgets"]?.arrayValue?.count,
               budgets.allSatisfy({ (1...10_000).contains($0) }), zip(budgets, budgets.dropFirst()).allSatisfy({ $0 < $1 }) else {
-            throw fail("sweep.halving.budgets = \(fields["budgets"]?.shown ?? "nothing"): expected 2 to \(Self.maxBudgets) rising epoch counts from 1 to 10000")
+            throw fail("\(SweepSpec.stated("sweep.halving.budgets", fields["budgets"])): expected 2 to \(Self.maxBudgets) rising epoch counts from 1 to 10000")
         }
         self.budgets = budgets
     }
