@@ -6,20 +6,23 @@
 #   make ingest|audio|faces|split|train|evaluate|export
 #                        run stages through that one, of $(MANIFEST) into $(WORKDIR)
 #   make all             run every stage;   make status   what is up to date in $(WORKDIR)
-#   make nightly         reprocess what changed under $(DATA), report to $(WORKDIR)/nightly/
+#   make nightly         reprocess what changed under the data root, report to $(WORKDIR)/nightly/
 #   make bench           speed and memory against baselines (needs the shared data)
 #   make venv            the Python test oracles (.venv: librosa, onnxruntime, ...)
 #   make fuzz            random inputs against the name parser, probe/decode and the shard reader
 #   make slurm-check     the Slurm scale-out on a one-node cluster (started if none answers)
 #   make image           the container image the Kubernetes Jobs run (podman, no registry)
 #   make clean           remove .build and $(WORKDIR)-demo
-# Variables: MANIFEST (manifests/default.yaml), WORKDIR (work), DATA, SWIFT (swift on PATH).
+# Variables: MANIFEST (manifests/default.yaml), WORKDIR (work), DATA (a data root instead of the
+# remembered or the manifest's), SWIFT (swift on PATH).
 SHELL := /bin/bash
 MANIFEST ?= manifests/default.yaml
 WORKDIR ?= work
 NIGHTLY_MANIFEST ?= manifests/nightly.yaml
-# The data root for `make nightly` (empty: the manifest's `data`).
+# The data root for the stage targets, all, status and nightly (empty: the one the work directory
+# remembers, else the manifest's `data`).
 DATA ?=
+DATA_OPTION := $(if $(DATA),--data '$(DATA)')
 DEMO_DATA ?= demo-data
 SWIFT ?= swift
 EMOPIPE := .build/release/emopipe
@@ -78,17 +81,17 @@ demo-data:
 
 # One target per stage: runs the stage and whatever it needs that is not up to date.
 $(STAGES): build
-	$(EMOPIPE) run $(MANIFEST) --workdir $(WORKDIR) --until $@
+	$(EMOPIPE) run $(MANIFEST) --workdir $(WORKDIR) --until $@ $(DATA_OPTION)
 
 all: build
-	$(EMOPIPE) run $(MANIFEST) --workdir $(WORKDIR)
+	$(EMOPIPE) run $(MANIFEST) --workdir $(WORKDIR) $(DATA_OPTION)
 
 status: build
-	$(EMOPIPE) status $(MANIFEST) --workdir $(WORKDIR)
+	$(EMOPIPE) status $(MANIFEST) --workdir $(WORKDIR) $(DATA_OPTION)
 
 # Exit status for alerting: 3 sources failed, 4 metrics fell beyond the manifest's tolerance.
 nightly: build
-	$(EMOPIPE) nightly $(NIGHTLY_MANIFEST) --workdir $(WORKDIR) $(if $(DATA),--data $(DATA))
+	$(EMOPIPE) nightly $(NIGHTLY_MANIFEST) --workdir $(WORKDIR) $(DATA_OPTION)
 
 # Test oracles only (librosa, onnxruntime); never on the pipeline's own path.
 venv: $(VENV)/.done
