@@ -12,7 +12,8 @@ struct RunsCommand: ParsableCommand {
         discussion: Help.reflow("""
         Each run records its manifest, resolved parameters, dataset fingerprint (SHA-256 of the sorted
         source hashes in use), git commit and dirty flag, executable SHA-256, toolchain and library
-        versions, seed and thread count. Metrics are those of the evaluation the run stands on (its own,
+        versions, seed and thread count; the table's "dataset fp" column is the dataset fingerprint's first 12
+        hex digits (--json gives data_root as well). Metrics are those of the evaluation the run stands on (its own,
         or the earlier run that computed an up-to-date evaluate stage). A run recorded running while nothing holds
         the work directory's lock died without ending (killed, out of memory): it shows interrupted, as the
         next run records it.
@@ -59,7 +60,7 @@ struct RunsCommand: ParsableCommand {
     }
 
     private func printTable(_ summaries: [RunSummary]) {
-        print("run                     status       manifest          data          commit        wF1     acc     cpu s   peak MB")
+        print("run                     status       manifest          dataset fp    commit        wF1     acc     cpu s   peak MB")
         for run in summaries {
             let commit = run.environment?.gitCommit.map { String($0.prefix(8)) + (run.environment?.gitDirty == true ? "+" : "") } ?? "-"
             // A figure of an edited metrics.json may not be a score in 0...1: shown whole, never cut to the column.
