@@ -284,6 +284,14 @@ public final class PipelineRunner {
         for name in names { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved) } }
     }
 
+    /// Each selected stage's forecast, as warnings: only where stages run before it (a stage run alone
+    /// says so itself, at once).
+    func logForecasts(_ names: [String]) {
+        for name in names.dropFirst() {
+            for line in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(line)") }
+        }
+    }
+
     /// The stages a whole run reaches (what `params` checks as a run would).
     public func stagesOfAWholeRun() throws -> [String] { try selectedStages(RunSelection()) }
 
@@ -294,6 +302,7 @@ public final class PipelineRunner {
         let forced = forcedStages(selection, selected: selected)
         try checkBeforeRunning(selected)
         logUnread(selection)
+        logForecasts(selected)
         if let only = selection.only, selection.worker == nil {
             try checkUpstreamCompleted(of: only)
             noteStaleUpstream(of: only)

@@ -44,6 +44,10 @@ public protocol Stage: Sendable {
     /// Refuses, before a run starts, what only this stage running needs of the machine (a model file
     /// it loads): called for the stages a run will execute, not for commands that only read.
     func checkBeforeRunning(_ parameters: ResolvedParameters) throws
+    /// What this stage will likely refuse when its turn comes (train: a batch size the memory budget will
+    /// not hold), said as a run or `run --dry-run` starts, so that hours of upstream work are not done
+    /// in vain; only a likelihood, since the data it will get is not known yet. Empty when nothing.
+    func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String]
     /// The scalars this stage's result files hold, by file (`metrics.json` → `weighted_f1`, ...; `cv.json`
     /// → `cv.weighted_f1.mean`, ...), named as `RunSummary` reads them: what `nightly.metrics` and
     /// `sweep.metric` may watch. Empty for a stage that writes no results.
@@ -64,6 +68,7 @@ public extension Stage {
     func progress(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
     func checkBeforeRunning(_ parameters: ResolvedParameters) throws {}
+    func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] { [] }
     var resultScalars: [RunFile: [String]] { [:] }
     func scalarNotWritten(_ scalar: String, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? { nil }
     /// The keys this stage's parameters take.

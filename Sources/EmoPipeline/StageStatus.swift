@@ -79,6 +79,7 @@ extension PipelineRunner {
         let selected = try selectedStages(selection)
         try checkBeforeRunning(selected)
         logUnread(selection)
+        logForecasts(selected)
         let statuses = Dictionary(uniqueKeysWithValues: try stageStatuses().map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
         let store = workspace.exists ? try workspace.openStore(.readOnly) : nil

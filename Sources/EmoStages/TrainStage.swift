@@ -53,6 +53,43 @@ public struct TrainStage: Stage {
                 + "(it is \"\(selection.rawValue)\", from \(selectionOrigin))")
     }
 
+    /// A batch size the memory budget (or without one, the machine) will not hold, said before the feature
+    /// stages run: the check that refuses it comes only once the features are loaded. The data is not known
+    /// yet, so the model is counted in its cheapest form, with only the branch (audio or faces) that costs
+    /// least, as when the data feeds no other: a warning, never a false one for lack of video. A fold of
+    /// fewer clips than a batch would still fit (not known yet either).
+    public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
+        guard let train = parameters[name]?.value as? TrainParameters,
+              let limit = manifest.resources.maxMemoryBytes ?? ProcessMemory.machineLimitBytes() else { return [] }
+        var config = train.modelConfig
+        if let audio = parameters[StageName.audio.rawValue]?.value as? LogMelParameters { config.nMels = audio.nMels }
+        if let faces = parameters[StageName.faces.rawValue]?.value as? FaceParameters {
+            config.faceFrames = faces.frames; config.faceSize = faces.size
+        }
+        if let labels = try? LabelMap(named: manifest.labelMap) { config.classes = labels.count }
+        func bytes(_ config: ModelConfig, batchSize: Int) -> Int {
+            TrainingMemory.bytes(config, batchSize: batchSize, threads: manifest.threads, averagingWeights: train.averagesWeights)
+        }
+        let cheapest = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }.map { modality -> ModelConfig in
+            var alone = config
+            alone.modalities = [modality]
+            return alone
+        }.min { bytes($0, batchSize: train.batchSize) < bytes($1, batchSize: train.batchSize) }
+        guard let cheapest else { return [] }
+        let resident = ProcessMemory.residentBytes() ?? 0
+        let needed = bytes(cheapest, batchSize: train.batchSize)
+        guard resident + needed > limit else { return [] }
+        let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: train.batchSize,
+                                                  averagingWeights: train.averagesWeights)
+        let against = manifest.resources.maxMemoryMB.map { "resources.max_memory_mb = \($0)" }
+            ?? String(format: "this machine's %.0f MB", ProcessMemory.megabytes(limit))
+        return [String(format: "train.batch_size = %d: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
+                       + "resident before any features are loaded is over %@; train will likely refuse it when its turn comes, after the "
+                       + "stages before it (%@)",
+                       train.batchSize, ProcessMemory.megabytes(needed), cheapest.modalities[0].rawValue, ProcessMemory.megabytes(resident), against,
+                       largest.map { "the largest batch size that fits is at most \($0)" } ?? "not even batch size \(TrainingConfig.minBatchSize) fits")]
+    }
+
     /// Each conv block halves its input: the mel bands (`audio.n_mels`), the window (`train.window_frames`)
     /// and the crops (`faces.size`) must outlast the blocks. Known before any stage runs, so a mismatch is
     /// refused then, not after the features were computed (`checkFits` repeats it on the features read).

@@ -116,12 +116,25 @@ struct ResourceBudgetTests {
                                 "\(big.stderr)")
         let largest = try #require(Int(big.stderr[said].split(separator: " ").last ?? ""))
         #expect((1..<512).contains(largest))
+        // Foretold as the run starts, before the stages ahead of train run (and by --dry-run), naming a size
+        // at least as large (less is resident then, and this fixture's model has one branch: its cheapest);
+        // not by a run of train alone, which refuses at once.
+        for arguments in [[], ["--dry-run"]] {
+            let foretelling = arguments.isEmpty ? big : try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512",
+                                                                                                   "--workdir", workdir] + arguments)
+            let forecast = try #require(foretelling.stderr.range(of: #"train\.batch_size = 512: training is estimated at \d+ MB or more \(the audio branch alone\), .* over resources\.max_memory_mb = 160; train will likely refuse it .*the largest batch size that fits is at most (\d+)"#,
+                                                                 options: .regularExpression), "\(foretelling.stderr)")
+            #expect(try #require(Int(foretelling.stderr[forecast].split(separator: " ").last ?? "")) >= largest, "\(foretelling.stderr)")
+        }
+        let alone = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--only", "train", "--workdir", workdir])
+        #expect(alone.status == ExitStatus.usage && !alone.stderr.contains("will likely refuse"), "\(alone.stderr)")
 
         // The size it names is accepted, and the run stays under the budget.
         let fits = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=\(largest)", "--until", "train",
                                                              "--workdir", workdir])
         #expect(fits.status == 0, "\(fits.stderr)")
         #expect(fits.stderr.contains("batch size \(largest): about"), "the estimate is logged: \(fits.stderr)")
+        #expect(!fits.stderr.contains("will likely refuse"), "no forecast for a size that fits: \(fits.stderr)")
         #expect(try Self.peak(try Self.recordedStages(workdir)["train"]) <= 160)
     }
 
