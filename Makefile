@@ -20,9 +20,14 @@ MANIFEST ?= manifests/default.yaml
 WORKDIR ?= work
 NIGHTLY_MANIFEST ?= manifests/nightly.yaml
 # The data root for the stage targets, all, status and nightly (empty: the one the work directory
-# remembers, else the manifest's `data`).
+# remembers, else the manifest's `data`). Only from make's command line (`make train DATA=~/RAVDESS`):
+# an unrelated DATA in the environment must not become the data root a run then remembers.
+ifeq ($(origin DATA),environment)
+DATA :=
+endif
 DATA ?=
-DATA_OPTION := $(if $(DATA),--data '$(DATA)')
+# Single-quoted for the shell, a quote in the path written as '\''.
+DATA_OPTION := $(if $(DATA),--data '$(subst ','\'',$(DATA))')
 DEMO_DATA ?= demo-data
 SWIFT ?= swift
 EMOPIPE := .build/release/emopipe
