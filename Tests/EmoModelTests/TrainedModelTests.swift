@@ -152,6 +152,16 @@ import Testing
         var noBatch = trained
         noBatch.training.batchSize = 0
         try rejects(try noBatch.jsonData(), saying: "batch_size 0")
+        // A damaged features digest is this file's fault (it was reported as features.json's), shown whole.
+        for digest in ["garbage", "", String(repeating: "a", count: 16), String(repeating: "A", count: 64), String(repeating: "a", count: 63) + "\n"] {
+            var damagedDigest = trained
+            damagedDigest.featuresSha256 = digest
+            try rejects(try damagedDigest.jsonData(), saying: "features_sha256 \"\(digest.echoed)\" is not a SHA-256")
+        }
+        var wellFormed = trained
+        wellFormed.featuresSha256 = String(repeating: "0123456789abcdef", count: 4)
+        try wellFormed.jsonData().write(to: URL(fileURLWithPath: path))
+        #expect(try TrainedModel.description(in: folder).featuresSha256 == wellFormed.featuresSha256)
         try rejects(Data(), saying: "not a model description")
         // A valid document with a wrong value or a missing key says where, in the file's own spelling.
         let written = String(decoding: try trained.jsonData(), as: UTF8.self)
