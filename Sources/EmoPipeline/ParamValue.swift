@@ -222,7 +222,23 @@ extension ParamValue: Decodable {
         else if let i = try? container.decode(Int.self) { self = .int(i) }
         else if let d = try? container.decode(Double.self) { self = .double(d) }
         else if let s = try? container.decode(String.self) { self = .string(s) }
-        else if let a = try? container.decode([ParamValue].self) { self = .array(a) }
-        else { self = .object(try container.decode([String: ParamValue].self)) }
+        else {
+            // A list or a mapping; a fault inside one is its element's, and said at its place.
+            do { self = .array(try container.decode([ParamValue].self)); return } catch where !Self.isMismatch(error, at: decoder) {
+                throw error
+            } catch {}   // not a list
+            do { self = .object(try container.decode([String: ParamValue].self)) } catch where Self.isMismatch(error, at: decoder) {
+                // Nothing above took it: a number past a 64-bit float (1e400) or text that is not valid Unicode,
+                // which Foundation would call "found a number/string instead" of a dictionary.
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                    "not a value EmoPipe reads: a number beyond a 64-bit float's range, or text that is not valid Unicode"))
+            }
+        }
+    }
+
+    /// Whether `error` says the value at `decoder`'s own place is of another kind (not one inside it).
+    private static func isMismatch(_ error: Error, at decoder: Decoder) -> Bool {
+        guard case DecodingError.typeMismatch(_, let context)? = error as? DecodingError else { return false }
+        return context.codingPath.count == decoder.codingPath.count
     }
 }

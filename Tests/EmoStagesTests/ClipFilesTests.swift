@@ -125,6 +125,16 @@ struct RecordedFeatureParametersTests {
             let refused = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
             #expect(refused.reason.hasPrefix("faces: \(section) is not allowed (expected a mapping"), "\(section): \(refused)")
         }
+        // A number past a 64-bit float or text that is not Unicode is named as that, at its place (Foundation
+        // called either "found a number/string instead" of a dictionary).
+        for (text, place) in [(Data("{\"audio\": {\"hop_length\": 1e400}}".utf8), "audio.hop_length"),
+                              (Data("{\"audio\": {\"window\": \"a".utf8) + Data([0xFF]) + Data("b\"}}".utf8), "audio.window"),
+                              (Data("{\"audio\": {\"frames\": [1, 2, 1e400]}}".utf8), "audio.frames[2]")] {
+            try text.write(to: URL(fileURLWithPath: path))
+            let refused = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
+            #expect(refused.reason.contains(place) && refused.reason.contains("a number beyond a 64-bit float's range, or text that is not valid Unicode"),
+                    "\(refused)")
+        }
         // The digest model.json records decides whether these are the features it was exported with.
         try write("{\"frames\": 8, \"size\": 112}")
         let exported = try #require(try ParamValue.fromJSON(Data(contentsOf: URL(fileURLWithPath: path))))
