@@ -8,7 +8,7 @@ import Foundation
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs",
-        abstract: "List the recorded runs, newest first: status, manifest, data, code and headline metrics.",
+        abstract: "List the recorded runs, newest first: status, manifest, dataset fingerprint, code and headline metrics.",
         discussion: Help.reflow("""
         Each run records its manifest, resolved parameters, dataset fingerprint (SHA-256 of the sorted
         source hashes in use), git commit and dirty flag, executable SHA-256, toolchain and library

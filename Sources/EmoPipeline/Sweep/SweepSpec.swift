@@ -222,8 +222,11 @@ extension SweepSpec.Halving {
     static let maxBudgets = 8
 
     init(_ value: ParamValue, fail: (String) -> PipelineError) throws {
-        guard let fields = value.objectValue, Set(fields.keys) == ["budgets"] else {
+        guard let fields = value.objectValue else {
             throw fail("sweep.halving must be {budgets: [epochs, ...]} (e.g. {budgets: [2, 4, 8]})")
+        }
+        if let unknown = fields.keys.sorted().first(where: { $0 != "budgets" }) {
+            throw fail("sweep.halving: unknown field '\(unknown.shownKey)' (known: budgets)")
         }
         let budgets = fields["budgets"]?.arrayValue?.compactMap(\.intValue) ?? []
         guard (2...Self.maxBudgets).contains(budgets.count), budgets.count == fields["budgets"]?.arrayValue?.count,
