@@ -49,6 +49,11 @@ public enum SHA256Hex {
     public static func of(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
     public static func of(_ string: String) -> String { of(Data(string.utf8)) }
 
+    /// Whether `text` is a digest as `of` writes it: 64 lower-case hexadecimal digits.
+    public static func isDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8](); out.reserveCapacity(64)

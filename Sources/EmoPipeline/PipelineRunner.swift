@@ -284,10 +284,10 @@ public final class PipelineRunner {
         for name in names { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved) } }
     }
 
-    /// Each selected stage's forecast, as warnings: only where stages run before it (a stage run alone
-    /// says so itself, at once).
-    func logForecasts(_ names: [String]) {
-        for name in names.dropFirst() {
+    /// The forecasts of `names`, as warnings: said once a stage before them is about to run, so never when
+    /// everything before them is up to date (a stage that then runs says its own refusal at once).
+    func logForecasts(_ names: some Sequence<String>) {
+        for name in names {
             for line in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(line)") }
         }
     }
@@ -302,7 +302,6 @@ public final class PipelineRunner {
         let forced = forcedStages(selection, selected: selected)
         try checkBeforeRunning(selected)
         logUnread(selection)
-        logForecasts(selected)
         if let only = selection.only, selection.worker == nil {
             try checkUpstreamCompleted(of: only)
             noteStaleUpstream(of: only)
@@ -342,11 +341,18 @@ public final class PipelineRunner {
             // What a stage did earlier in this run: gone over again after a repair, it is up to date because of it.
             var ranEarlier: [String: StageReport] = [:]
             var next = 0
+            var foretold = false
             while next < selected.count {
                 try cancellation.check()
                 do {
+                    let stageNow = next
                     var report = try execute(selected[next], runId: runId, store: store, forced: forcedNow.contains(selected[next]),
-                                             worker: selection.worker)
+                                             worker: selection.worker) {
+                        // The first stage to run: what the stages after it will likely refuse is worth knowing now.
+                        guard !foretold else { return }
+                        foretold = true
+                        logForecasts(selected[(stageNow + 1)...])
+                    }
                     if report.action == .upToDate, report.producedByRun == runId, let earlier = ranEarlier[report.stage] { report = earlier }
                     reports.append(report)
                     forcedNow.remove(selected[next])
@@ -387,8 +393,9 @@ public final class PipelineRunner {
         return report
     }
 
+    /// `aboutToRun` is called when the stage is not up to date, before it runs.
     private func execute(_ name: String, runId: String, store: ProvenanceStore, forced: Bool,
-                         worker: WorkerSlice?) throws -> StageReport {
+                         worker: WorkerSlice?, aboutToRun: () -> Void) throws -> StageReport {
         guard let stage = stages[name], let resolved = parameters[name] else {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
         }
@@ -420,6 +427,7 @@ public final class PipelineRunner {
             return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: usage.seconds,
                                producedByRun: state.runId, usage: usage)
         }
+        aboutToRun()
         context.logger.info("running (cache key \(fingerprint.short)\(forced ? ", forced" : ""))")
         var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,
                                          parametersFingerprint: fingerprint.parameters)

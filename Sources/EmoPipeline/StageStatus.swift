@@ -79,11 +79,10 @@ extension PipelineRunner {
         let selected = try selectedStages(selection)
         try checkBeforeRunning(selected)
         logUnread(selection)
-        logForecasts(selected)
         let statuses = Dictionary(uniqueKeysWithValues: try stageStatuses().map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
         let store = workspace.exists ? try workspace.openStore(.readOnly) : nil
-        return try selected.map { name in
+        let planned = try selected.map { name in
             let status = statuses[name] ?? StageStatus(stage: name, state: .neverRun, reason: "has never completed")
             let runs = forced.contains(name) || status.state != .upToDate
             let reason = forced.contains(name)
@@ -91,6 +90,11 @@ extension PipelineRunner {
             let units = runs ? try store.flatMap { try plannedUnits(name, store: $0, forced: forced.contains(name)) } : 0
             return PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units)
         }
+        // As a run says them: once the first stage that runs is known, of the stages after it that run too.
+        if let first = planned.firstIndex(where: { $0.action == .run }) {
+            logForecasts(planned[(first + 1)...].filter { $0.action == .run }.map(\.stage))
+        }
+        return planned
     }
 
     private func plannedUnits(_ name: String, store: ProvenanceStore, forced: Bool) throws -> Int? {

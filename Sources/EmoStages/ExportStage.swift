@@ -53,7 +53,7 @@ public struct ExportStage: Stage {
         // Written anew rather than copied: a model trained before the snake_case convention gets it too,
         // and the run's model.json names its features file, which a copied run folder carries unchecked otherwise.
         var exported = trained
-        exported.featuresSha256 = SHA256Hex.of(features.canonicalJSON)
+        exported.featuresSha256 = Predictor.featuresDigest(features.objectValue ?? [:])
         try exported.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
         let sha = SHA256Hex.of(onnx)
         let fed = try sourcesFed(foldFolder, context: context)

@@ -133,13 +133,28 @@ public final class Predictor {
         }
         // Last, so that a damaged value is named by what is wrong with it rather than as a changed file.
         if let digest {
-            let actual = SHA256Hex.of(ParamValue.object(features).canonicalJSON)
+            let actual = featuresDigest(features)
             guard actual == digest else {
                 throw bad("not the feature parameters this model was exported with (their SHA-256 is \(actual.prefix(16))…, "
                           + "model.json records \(digest.prefix(16))…): restore the file export wrote, or export the model again")
             }
         }
         return (logMel, faces)
+    }
+
+    /// The digest model.json records of a run's feature parameters (`features_sha256`): their canonical
+    /// JSON without the keys that leave the features as they are, the files named (`faces.landmark_model`,
+    /// which a copied run folder may have to point elsewhere) and how the work is done (`decode_threads`).
+    static func featuresDigest(_ features: [String: ParamValue]) -> String {
+        var hashed = features
+        let ignored = [(StageName.faces, FaceParameters.pathKeys.union(FaceParameters.executionOnlyKeys)),
+                       (.audio, LogMelParameters.pathKeys.union(LogMelParameters.executionOnlyKeys))]
+        for (stage, keys) in ignored {
+            guard case .object(var section)? = hashed[stage.rawValue] else { continue }
+            for key in keys { section.removeValue(forKey: key) }
+            hashed[stage.rawValue] = .object(section)
+        }
+        return SHA256Hex.of(ParamValue.object(hashed).canonicalJSON)
     }
 
     /// Whether files are normalised with their speaker's statistics (and so depend on each other): a

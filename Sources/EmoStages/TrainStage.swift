@@ -59,30 +59,29 @@ public struct TrainStage: Stage {
     /// least, as when the data feeds no other: a warning, never a false one for lack of video. A fold of
     /// fewer clips than a batch would still fit (not known yet either).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
-        guard let train = parameters[name]?.value as? TrainParameters,
-              let limit = manifest.resources.maxMemoryBytes ?? ProcessMemory.machineLimitBytes() else { return [] }
+        guard let train = parameters[name]?.value as? TrainParameters else { return [] }
+        // The tighter of the budget and the machine, as train checks both.
+        let limits = [(manifest.resources.maxMemoryBytes, manifest.resources.maxMemoryMB.map { "resources.max_memory_mb = \($0)" }),
+                      (ProcessMemory.machineLimitBytes(), nil)]
+            .compactMap { bytes, name in bytes.map { ($0, name ?? String(format: "this machine's %.0f MB", ProcessMemory.megabytes($0))) } }
+        guard let (limit, against) = limits.min(by: { $0.0 < $1.0 }) else { return [] }
         var config = train.modelConfig
         if let audio = parameters[StageName.audio.rawValue]?.value as? LogMelParameters { config.nMels = audio.nMels }
         if let faces = parameters[StageName.faces.rawValue]?.value as? FaceParameters {
             config.faceFrames = faces.frames; config.faceSize = faces.size
         }
         if let labels = try? LabelMap(named: manifest.labelMap) { config.classes = labels.count }
-        func bytes(_ config: ModelConfig, batchSize: Int) -> Int {
-            TrainingMemory.bytes(config, batchSize: batchSize, threads: manifest.threads, averagingWeights: train.averagesWeights)
-        }
-        let cheapest = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }.map { modality -> ModelConfig in
+        // Each one-branch model with its estimate (the weights counted once each).
+        let candidates = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }.map { modality -> (ModelConfig, Int) in
             var alone = config
             alone.modalities = [modality]
-            return alone
-        }.min { bytes($0, batchSize: train.batchSize) < bytes($1, batchSize: train.batchSize) }
-        guard let cheapest else { return [] }
+            return (alone, TrainingMemory.bytes(alone, batchSize: train.batchSize, threads: manifest.threads,
+                                                averagingWeights: train.averagesWeights, weights: TrainingMemory.parameterCount(alone)))
+        }
         let resident = ProcessMemory.residentBytes() ?? 0
-        let needed = bytes(cheapest, batchSize: train.batchSize)
-        guard resident + needed > limit else { return [] }
+        guard let (cheapest, needed) = candidates.min(by: { $0.1 < $1.1 }), resident + needed > limit else { return [] }
         let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: train.batchSize,
                                                   averagingWeights: train.averagesWeights)
-        let against = manifest.resources.maxMemoryMB.map { "resources.max_memory_mb = \($0)" }
-            ?? String(format: "this machine's %.0f MB", ProcessMemory.megabytes(limit))
         return [String(format: "train.batch_size = %d: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
                        + "resident before any features are loaded is over %@; train will likely refuse it when its turn comes, after the "
                        + "stages before it (%@)",

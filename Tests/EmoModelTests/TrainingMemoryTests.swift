@@ -16,6 +16,21 @@ struct TrainingMemoryTests {
         #expect(TrainingMemory.bytes(faces, batchSize: 16, threads: 2) > TrainingMemory.bytes(Self.speech, batchSize: 16, threads: 2))
     }
 
+    /// A model within the parameters' ranges but of billions of weights is not built to count them (that
+    /// would allocate them all, gigabytes, for an estimate): its largest matrices stand for the count. A
+    /// model of ordinary size is counted exactly, by building it.
+    @Test func aHugeModelIsCountedWithoutBuildingIt() throws {
+        var huge = Self.speech
+        huge.nMels = 512; huge.audioChannels = [1024]; huge.embedding = 4096
+        let dominant = try #require(huge.dominantWeightCount)
+        #expect(dominant > 1_000_000_000)
+        #expect(TrainingMemory.parameterCount(huge) == dominant)
+        #expect(TrainingMemory.bytes(huge, batchSize: 2, threads: 2) > 7 * 4 * dominant)
+        let built = EmotionModel(Self.speech, seed: 0).parameters().reduce(0) { $0 + $1.count }
+        #expect(TrainingMemory.parameterCount(Self.speech) == built)
+        #expect(try #require(Self.speech.dominantWeightCount) < built)
+    }
+
     /// The per-sample part is the activations' floats and two gradients of the widest conv output,
     /// four bytes each, times the calibration; other gradients are transient (the backward pass frees
     /// what it passes).

@@ -137,11 +137,16 @@ struct RecordedFeatureParametersTests {
         }
         // The digest model.json records decides whether these are the features it was exported with.
         try write("{\"frames\": 8, \"size\": 112}")
-        let exported = try #require(try ParamValue.fromJSON(Data(contentsOf: URL(fileURLWithPath: path))))
-        let digest = SHA256Hex.of(exported.canonicalJSON)
+        let exported = try #require(try ParamValue.fromJSON(Data(contentsOf: URL(fileURLWithPath: path))).objectValue)
+        let digest = Predictor.featuresDigest(exported)
+        #expect(digest == SHA256Hex.of(ParamValue.object(exported).canonicalJSON), "no key here is left out of it")
         #expect(throws: Never.self) { try Predictor.featureParameters(path, config: faces, digest: digest) }
         try write("{\"size\": 112, \"frames\": 8}")   // the same values in another order
         #expect(throws: Never.self) { try Predictor.featureParameters(path, config: faces, digest: digest) }
+        // The landmark model's path and how frames are decoded leave the features as they are: a copied run
+        // folder may point the path elsewhere.
+        try write("{\"frames\": 8, \"size\": 112, \"landmark_model\": \"/elsewhere/shape_predictor.dat\", \"decode_threads\": 2}")
+        #expect(throws: Never.self) { try Predictor.featureParameters(path, config: speech, digest: digest) }
         try write("{\"frames\": 9, \"size\": 112}")
         let changed = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces, digest: digest) }
         #expect(changed.reason.hasPrefix("not the feature parameters this model was exported with"), "\(changed)")

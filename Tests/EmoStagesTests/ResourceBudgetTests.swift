@@ -107,6 +107,9 @@ struct ResourceBudgetTests {
 
     @Test func trainingRefusesABatchSizeThatDoesNotFitAndNamesOneThatDoes() throws {
         let (manifest, workdir) = try Self.preparedCopy(budgetMB: 160)
+        // Planned first, while stages before train have work to do (the run below does it).
+        let planned = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir, "--dry-run"])
+        #expect(planned.status == 0, "\(planned.stderr)")
         let big = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir])
         #expect(big.status == ExitStatus.usage, "\(big.stderr)")
         // The batch size came from --set, the budget from the manifest: each is named where it was given.
@@ -119,9 +122,7 @@ struct ResourceBudgetTests {
         // Foretold as the run starts, before the stages ahead of train run (and by --dry-run), naming a size
         // at least as large (less is resident then, and this fixture's model has one branch: its cheapest);
         // not by a run of train alone, which refuses at once.
-        for arguments in [[], ["--dry-run"]] {
-            let foretelling = arguments.isEmpty ? big : try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512",
-                                                                                                   "--workdir", workdir] + arguments)
+        for foretelling in [big, planned] {
             let forecast = try #require(foretelling.stderr.range(of: #"train\.batch_size = 512: training is estimated at \d+ MB or more \(the audio branch alone\), .* over resources\.max_memory_mb = 160; train will likely refuse it .*the largest batch size that fits is at most (\d+)"#,
                                                                  options: .regularExpression), "\(foretelling.stderr)")
             #expect(try #require(Int(foretelling.stderr[forecast].split(separator: " ").last ?? "")) >= largest, "\(foretelling.stderr)")
@@ -135,6 +136,12 @@ struct ResourceBudgetTests {
         #expect(fits.status == 0, "\(fits.stderr)")
         #expect(fits.stderr.contains("batch size \(largest): about"), "the estimate is logged: \(fits.stderr)")
         #expect(!fits.stderr.contains("will likely refuse"), "no forecast for a size that fits: \(fits.stderr)")
+        // With every stage before train up to date, nothing runs before it: train refuses at once, unforetold.
+        let upToDate = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir])
+        #expect(upToDate.status == ExitStatus.usage && upToDate.stderr.contains("the largest batch size that fits is")
+                && !upToDate.stderr.contains("will likely refuse"), "\(upToDate.stderr)")
+        let plannedUpToDate = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir, "--dry-run"])
+        #expect(plannedUpToDate.status == 0 && !plannedUpToDate.stderr.contains("will likely refuse"), "\(plannedUpToDate.stderr)")
         #expect(try Self.peak(try Self.recordedStages(workdir)["train"]) <= 160)
     }
 

@@ -156,7 +156,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
             return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input (the hop must be from 1 to the window, as train.window_hop_frames)"
         }
         // Compared with features.json's digest: a damaged one is this file's fault, not that file's.
-        if let digest = featuresSha256, digest.utf8.count != 64 || !digest.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) {
+        if let digest = featuresSha256, !SHA256Hex.isDigest(digest) {
             return "features_sha256 \"\(digest.echoed)\" is not a SHA-256 (64 lower-case hexadecimal digits, as export writes it)"
         }
         return nil

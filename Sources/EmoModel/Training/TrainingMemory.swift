@@ -30,10 +30,11 @@ public enum TrainingMemory {
 
     /// Estimated bytes for one training step of `batchSize` samples on `threads` threads; `averagingWeights`:
     /// whether training keeps a moving average of the weights (`train.weight_average_epochs`).
-    public static func bytes(_ config: ModelConfig, batchSize: Int, threads: Int, averagingWeights: Bool = false) -> Int {
+    /// `weights`: `parameterCount(config)` when the caller has it (counting builds the model).
+    public static func bytes(_ config: ModelConfig, batchSize: Int, threads: Int, averagingWeights: Bool = false, weights: Int? = nil) -> Int {
         let perSample = Double(activationFloats(config) + 2 * widestOutputFloats(config))
         let columns = Double(max(1, threads)) * 2 * Double(largestColumnFloats(config))
-        let parameters = Double(parameterCopies(averagingWeights: averagingWeights)) * Double(parameterCount(config))
+        let parameters = Double(parameterCopies(averagingWeights: averagingWeights)) * Double(weights ?? parameterCount(config))
         let floats = Double(max(0, batchSize)) * perSample + columns + parameters
         let total = floats * 4 * calibration
         return total < Double(Int.max / 2) ? Int(total) : Int.max / 2
@@ -42,8 +43,9 @@ public enum TrainingMemory {
     /// The largest batch size from 2 (a batch of one teaches nothing) to `upTo` whose estimate fits in
     /// `available` bytes, or nil when not even two samples fit.
     public static func largestBatch(_ config: ModelConfig, threads: Int, available: Int, upTo: Int, averagingWeights: Bool = false) -> Int? {
+        let weights = parameterCount(config)   // once, not at every step of the bisection
         func bytes(_ config: ModelConfig, batchSize: Int, threads: Int) -> Int {
-            TrainingMemory.bytes(config, batchSize: batchSize, threads: threads, averagingWeights: averagingWeights)
+            TrainingMemory.bytes(config, batchSize: batchSize, threads: threads, averagingWeights: averagingWeights, weights: weights)
         }
         let smallest = TrainingConfig.minBatchSize
         guard upTo >= smallest, bytes(config, batchSize: smallest, threads: threads) <= available else { return nil }
@@ -55,8 +57,17 @@ public enum TrainingMemory {
         return fits
     }
 
+    /// Weights above which the model is not built to count them: building allocates them all (a model
+    /// of billions, within the parameters' ranges, would take gigabytes for an estimate). Past it the
+    /// largest matrices, which are then nearly all of it, stand for the count.
+    static let countedByBuilding = 50_000_000
+
     public static func parameterCount(_ config: ModelConfig) -> Int {
-        EmotionModel(config, seed: 0).parameters().reduce(0) { $0 + $1.count }
+        if config.uses(.audio) {
+            guard let dominant = config.dominantWeightCount else { return Int.max / 64 }   // past Int: no memory holds it
+            if dominant > countedByBuilding { return dominant }
+        }
+        return EmotionModel(config, seed: 0).parameters().reduce(0) { $0 + $1.count }
     }
 
     /// Floats one sample keeps for the backward pass.
