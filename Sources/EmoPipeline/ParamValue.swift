@@ -212,7 +212,34 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
 extension ParamValue: Decodable {
     /// Converts a JSON document (as JSONEncoder writes it) to a value.
     public static func fromJSON(_ data: Data) throws -> ParamValue {
-        try JSONDecoder().decode(ParamValue.self, from: data)
+        // Decoding time grows with the cube of the nesting (a 510-deep list took 1.7 s): a file of
+        // megabytes of brackets would take hours. Parameters nest a few levels; YAML's bound holds here too.
+        if let place = nestingPast(SafeYAML.maxDepth, in: data) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription:
+                "lists and mappings nested more than \(SafeYAML.maxDepth) deep (at byte \(place))"))
+        }
+        return try JSONDecoder().decode(ParamValue.self, from: data)
+    }
+
+    /// Where JSON text first nests lists and mappings deeper than `limit` (brackets inside strings do
+    /// not count), or nil: one pass over the bytes.
+    static func nestingPast(_ limit: Int, in data: Data) -> Int? {
+        var (depth, inString, escaped) = (0, false, false)
+        for (offset, byte) in data.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > limit { return offset }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return nil
     }
 
     public init(from decoder: Decoder) throws {

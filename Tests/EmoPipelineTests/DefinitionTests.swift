@@ -1,4 +1,5 @@
 import EmoPipeline
+import Foundation
 import Testing
 
 @Suite("pipeline files, manifests and parameters")
@@ -20,6 +21,20 @@ struct DefinitionTests {
         let train = try #require(manifest.overrides["train"])
         #expect(["a", "b", "c", "d"].allSatisfy { train[$0]?.stringValue != nil }, "\(train)")
         #expect(train["e"] == .double(1000) && train["f"] == .double(-2.5) && train["g"] == .int(12))
+    }
+
+    /// JSON nested past YAML's bound is refused before decoding, whose time grows with the cube of the
+    /// depth (a file of megabytes of brackets would have taken hours); brackets inside strings do not count.
+    @Test func deeplyNestedJSONIsRefusedBeforeDecoding() throws {
+        func nested(_ depth: Int) -> Data { Data((String(repeating: "[", count: depth) + String(repeating: "]", count: depth)).utf8) }
+        #expect(try ParamValue.fromJSON(nested(SafeYAML.maxDepth)).arrayValue?.count == 1)
+        for data in [nested(SafeYAML.maxDepth + 1), Data(String(repeating: "{\"a\":", count: 100_000).utf8),
+                     Data(String(repeating: "[", count: 4 << 20).utf8)] {
+            let refused = try #require(throws: DecodingError.self) { try ParamValue.fromJSON(data) }
+            #expect("\(refused)".contains("nested more than \(SafeYAML.maxDepth) deep"), "\(refused)")
+        }
+        let inText = try ParamValue.fromJSON(Data("{\"a\": \"\\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}".utf8))
+        #expect(inText.objectValue?["a"]?.stringValue?.count == 47, "\(inText)")
     }
 
     @Test func canonicalJSONIgnoresKeyOrderAndKeepsNumberKinds() throws {
