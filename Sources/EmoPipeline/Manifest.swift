@@ -92,8 +92,10 @@ public struct Manifest: Equatable, Sendable {
     }
 
     public static func parse(yaml text: String, path: String) throws -> Manifest {
-        func fail(_ why: String) -> PipelineError { .invalidFile("\(path): \(why)") }
-        guard let node = try SafeYAML.compose(text, origin: path), case .object(let fields) = try ParamValue(yaml: node, origin: path) else {
+        // Named as every later refusal of its values names it (ParameterOrigin), however it was given.
+        let shown = URL(fileURLWithPath: path).standardizedFileURL.path
+        func fail(_ why: String) -> PipelineError { .invalidFile("\(shown): \(why)") }
+        guard let node = try SafeYAML.compose(text, origin: shown), case .object(let fields) = try ParamValue(yaml: node, origin: shown) else {
             throw fail("expected a mapping of manifest fields")
         }
         if let unknown = fields.keys.sorted().first(where: { !knownKeys.contains($0) }) {
@@ -183,7 +185,7 @@ public struct Manifest: Equatable, Sendable {
         }
         var manifest = Manifest(
             name: name,
-            path: URL(fileURLWithPath: path).standardizedFileURL.path,
+            path: shown,
             pipelinePath: resolve(try filePath("pipeline", default: "../pipelines/ravdess.yaml")),
             dataRoot: resolve(try filePath("data", default: "../data")),
             labelMap: labelMap,
