@@ -14,7 +14,7 @@ public struct ExportStage: Stage {
     // 2: the window policy and speaker normalisation in the metadata; speaker-normalised models export.
     // 3: export.quantize (model.int8.onnx).
     // 4: the graph's producer_version is emopipe's version (it was empty).
-    // 5: model.json records features.json's SHA-256 (features_sha256).
+    // 5: model.json records a digest of features.json's values (features_sha256, `Predictor.featuresDigest`).
     public let codeVersion = "5"
     // The trained model; the feature parameters its metadata records are those train read.
     public let reads: Set<String> = [StageName.train.rawValue]
@@ -50,8 +50,8 @@ public struct ExportStage: Stage {
                 ? context.store.stageState(stage).map { try ParamValue.fromJSON(Data($0.paramsJSON.utf8)) } ?? .null : .null)
         }))
         try DurableFile.write(Data(features.canonicalJSON.utf8), to: RunFile.features.path(in: folder))
-        // Written anew rather than copied: a model trained before the snake_case convention gets it too,
-        // and the run's model.json names its features file, which a copied run folder carries unchecked otherwise.
+        // Written anew rather than copied: a model trained before the snake_case convention gets it too, and
+        // it carries the features' digest, by which predict checks a copied folder that no store recorded.
         var exported = trained
         exported.featuresSha256 = Predictor.featuresDigest(features.objectValue ?? [:])
         try exported.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
