@@ -39,6 +39,20 @@ public enum ProcessMemory {
     /// Resident memory now (VmRSS), in bytes.
     public static func residentBytes() -> Int? { statusField("VmRSS:") }
 
+    /// Resident memory once the allocator has handed back what it holds free, for a check against a
+    /// budget: glibc keeps freed memory mapped, so a sweep's earlier trial (300 MB after it, 115 MB
+    /// before) made the next trial's batch size look too large in the same process.
+    public static func residentBytesInUse() -> Int? {
+        _ = mallocTrim?(0)
+        return residentBytes()
+    }
+
+    /// glibc's malloc_trim, which the Glibc module does not export (malloc.h); nil where there is none.
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
+
     /// The highest resident memory since the process started or since the last `resetHighWater`
     /// (VmHWM), in bytes.
     public static func highWaterBytes() -> Int? { statusField("VmHWM:") }

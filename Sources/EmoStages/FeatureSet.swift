@@ -120,7 +120,7 @@ struct FeatureSet {
             records += read.count
             if !read.isEmpty { sizedBy.append(keys) }
         }
-        let needed = held + (ProcessMemory.residentBytes() ?? 0)
+        let needed = held + (ProcessMemory.residentBytesInUse() ?? 0)
         let what = String(format: "the %d cached feature records %@ reads are %.0f MB%@: with what is resident about %.0f MB",
                           records, context.fingerprint.stage, ProcessMemory.megabytes(bytes),
                           held > bytes ? ", the log-mels held twice while speaker statistics are applied" : "", ProcessMemory.megabytes(needed))

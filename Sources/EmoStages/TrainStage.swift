@@ -585,7 +585,7 @@ public struct TrainParameters: StageParameters {
     /// Returns the estimate and the resident memory it was added to.
     @discardableResult
     func checkMemory(_ config: ModelConfig, context: StageContext, trainingClips: Int) throws -> (needed: Int, resident: Int) {
-        let resident = ProcessMemory.residentBytes() ?? 0
+        let resident = ProcessMemory.residentBytesInUse() ?? 0
         let needed = TrainingMemory.bytes(config, batchSize: min(batchSize, max(1, trainingClips)), threads: context.threads,
                                           averagingWeights: averagesWeights)
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else {
