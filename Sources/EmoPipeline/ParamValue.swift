@@ -214,11 +214,15 @@ extension ParamValue: Decodable {
     public static func fromJSON(_ data: Data) throws -> ParamValue {
         // Decoding time grows with the cube of the nesting (a 510-deep list took 1.7 s): a file of
         // megabytes of brackets would take hours. Parameters nest a few levels; YAML's bound holds here too.
-        if let place = nestingPast(SafeYAML.maxDepth, in: data) {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription:
-                "lists and mappings nested more than \(SafeYAML.maxDepth) deep (at byte \(place))"))
-        }
+        if let place = nestingPast(SafeYAML.maxDepth, in: data) { throw NestingError(limit: SafeYAML.maxDepth, byte: place) }
         return try JSONDecoder().decode(ParamValue.self, from: data)
+    }
+
+    /// JSON nested past the bound `fromJSON` reads, refused before decoding.
+    public struct NestingError: Error, Equatable, CustomStringConvertible {
+        public var limit: Int
+        public var byte: Int
+        public var description: String { "lists and mappings nested more than \(limit) deep (at byte \(byte))" }
     }
 
     /// Where JSON text first nests lists and mappings deeper than `limit` (brackets inside strings do

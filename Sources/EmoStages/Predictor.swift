@@ -85,6 +85,10 @@ public final class Predictor {
         try Engine.configureWithinLimits(threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// The most of features.json read: export writes about 1 KB, and decoding megabytes of nested lists
+    /// (each within the nesting bound) took minutes.
+    static let featuresLimit = 64 << 10
+
     /// Containers that hold sound alone, as libsndfile and libavformat name them.
     static let soundContainers: Set<String> = ["wav", "rf64", "w64", "flac", "mp3", "aac", "aiff", "caf", "au", "wv"]
 
@@ -95,7 +99,7 @@ public final class Predictor {
     static func featureParameters(_ path: String, config: ModelConfig, digest: String? = nil) throws -> (LogMelParameters?, FaceParameters?) {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
         let data: Data
-        do { data = try RegularFile.read(path, atMost: TrainedModel.descriptionLimit) } catch {
+        do { data = try RegularFile.read(path, atMost: Self.featuresLimit) } catch {
             var facts = stat()   // lstat: a link looping or leading nowhere is there, and its error says so
             guard lstat(path, &facts) == 0 else { throw bad("missing: the export stage writes it beside model.json") }
             throw bad(EmoError.reason(of: error))

@@ -30,7 +30,7 @@ struct DefinitionTests {
         #expect(try ParamValue.fromJSON(nested(SafeYAML.maxDepth)).arrayValue?.count == 1)
         for data in [nested(SafeYAML.maxDepth + 1), Data(String(repeating: "{\"a\":", count: 100_000).utf8),
                      Data(String(repeating: "[", count: 4 << 20).utf8)] {
-            let refused = try #require(throws: DecodingError.self) { try ParamValue.fromJSON(data) }
+            let refused = try #require(throws: ParamValue.NestingError.self) { try ParamValue.fromJSON(data) }
             #expect("\(refused)".contains("nested more than \(SafeYAML.maxDepth) deep"), "\(refused)")
         }
         let inText = try ParamValue.fromJSON(Data("{\"a\": \"\\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}".utf8))
