@@ -92,8 +92,10 @@ public struct Manifest: Equatable, Sendable {
     }
 
     public static func parse(yaml text: String, path: String) throws -> Manifest {
-        // Named as every later refusal of its values names it (ParameterOrigin), however it was given.
-        let shown = URL(fileURLWithPath: path).standardizedFileURL.path
+        // Named as every later refusal of its values names it (ParameterOrigin), however it was given: the
+        // file that was read (a `..` after a linked folder is the filesystem's), its control characters spelt out.
+        let absolute = ResolvedPath.tidied(path)
+        let shown = absolute.shownPath
         func fail(_ why: String) -> PipelineError { .invalidFile("\(shown): \(why)") }
         guard let node = try SafeYAML.compose(text, origin: shown), case .object(let fields) = try ParamValue(yaml: node, origin: shown) else {
             throw fail("expected a mapping of manifest fields")
@@ -185,7 +187,7 @@ public struct Manifest: Equatable, Sendable {
         }
         var manifest = Manifest(
             name: name,
-            path: shown,
+            path: absolute,
             pipelinePath: resolve(try filePath("pipeline", default: "../pipelines/ravdess.yaml")),
             dataRoot: resolve(try filePath("data", default: "../data")),
             labelMap: labelMap,
