@@ -23,15 +23,20 @@ NIGHTLY_MANIFEST ?= manifests/nightly.yaml
 # remembers, else the manifest's `data`). Only from make's command line (`make train DATA=~/RAVDESS`):
 # an unrelated DATA in the environment must not become the data root a run then remembers.
 ifeq ($(origin DATA),environment)
-ifneq ($(DATA),)
+ENVIRONMENT_DATA := $(DATA)
+DATA :=
+# Still set: make -e lets the environment win, as asked.
+ifneq ($(ENVIRONMENT_DATA),)
+ifeq ($(DATA),)
 $(warning DATA in the environment is not a data root for make: give it on make's command line, make train DATA=...)
 endif
-DATA :=
+endif
 endif
 DATA ?=
-# Handed to the shell through the environment, so no quoting can go wrong; a leading ~/ is the home folder.
-export EMOPIPE_MAKE_DATA := $(if $(filter ~/%,$(DATA)),$(HOME)/$(patsubst ~/%,%,$(DATA)),$(DATA))
-DATA_OPTION := $(if $(DATA),--data "$$EMOPIPE_MAKE_DATA")
+# Handed to the shell through the environment, as written, so no quoting can go wrong; bash turns a
+# leading ~/ into the home folder.
+export EMOPIPE_MAKE_DATA := $(DATA)
+DATA_OPTION := $(if $(DATA),--data "$${EMOPIPE_MAKE_DATA/#\~\//$$HOME/}")
 DEMO_DATA ?= demo-data
 SWIFT ?= swift
 EMOPIPE := .build/release/emopipe
