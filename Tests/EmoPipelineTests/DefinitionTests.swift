@@ -1,4 +1,5 @@
 import EmoPipeline
+import EmoTestSupport
 import Foundation
 import Testing
 
@@ -21,6 +22,22 @@ struct DefinitionTests {
         let train = try #require(manifest.overrides["train"])
         #expect(["a", "b", "c", "d"].allSatisfy { train[$0]?.stringValue != nil }, "\(train)")
         #expect(train["e"] == .double(1000) && train["f"] == .double(-2.5) && train["g"] == .int(12))
+    }
+
+    /// A manifest is named by the file that was read: `link/../m.yaml` is beside the link's target (where the
+    /// kernel goes), not beside the link; control characters in its path are spelt out.
+    @Test func aManifestIsNamedByTheFileRead() throws {
+        let root = try TestSupport.temporaryFolder("manifest-name")
+        try FileManager.default.createDirectory(atPath: root + "/far/deep", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/link", withDestinationPath: "far/deep")
+        try "name: near\nbogus: 1\n".write(toFile: root + "/m.yaml", atomically: true, encoding: .utf8)
+        try "name: far\nbogus: 2\n".write(toFile: root + "/far/m.yaml", atomically: true, encoding: .utf8)
+        let refused = try #require(throws: PipelineError.self) { try Manifest.load(path: root + "/link/../m.yaml") }
+        #expect("\(refused)".contains(root + "/far/m.yaml: unknown field 'bogus'"), "\(refused)")
+        try FileManager.default.createDirectory(atPath: root + "/line\nbreak", withIntermediateDirectories: true)
+        try "name: x\nbogus: 1\n".write(toFile: root + "/line\nbreak/m.yaml", atomically: true, encoding: .utf8)
+        let escaped = try #require(throws: PipelineError.self) { try Manifest.load(path: root + "/line\nbreak/m.yaml") }
+        #expect("\(escaped)".contains(root + "/line\\nbreak/m.yaml: unknown field"), "\(escaped)")
     }
 
     /// JSON nested past YAML's bound is refused before decoding, whose time grows with the cube of the
