@@ -1,3 +1,4 @@
+import EmoCore
 @testable import EmoPipeline
 import EmoStore
 import EmoTestSupport
@@ -309,5 +310,30 @@ struct SweepMergeLockTests {
         } catch let error as PipelineError {
             #expect(error == .locked(holder: "emopipe sweep (pid 1)"), "\(error)")
         }
+    }
+
+    /// Sweep workers started together each hold the main lock while they copy the database: one that
+    /// finds another worker copying waits for it (it was refused with exit 75, and its trials were lost to
+    /// the merge); any other holder is refused at once, and a copy that never ends is waited for no longer
+    /// than the patience.
+    @Test func aSweepWorkerWaitsForAnotherWorkersCopyOnly() throws {
+        let main = Workspace(root: try TestSupport.temporaryFolder("sweep-lock") + "/work")
+        try Folder.create(main.root)
+        final class Held: @unchecked Sendable { var lock: WorkDirectoryLock?; init(_ lock: WorkDirectoryLock) { self.lock = lock } }
+        let copying = Held(try main.lock(holder: "emopipe sweep worker 0/2 \(SweepWorker.copyingTheDatabase) (pid 1)"))
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.4) { copying.lock?.release() }
+        let started = Date()
+        let lock = try SweepWorker.lockWaitingForSiblings(main, holder: "emopipe sweep worker 1/2 \(SweepWorker.copyingTheDatabase) (pid 2)")
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+        lock.release()
+
+        let stuck = try main.lock(holder: "emopipe sweep worker 0/2 \(SweepWorker.copyingTheDatabase) (pid 1)")
+        #expect(throws: PipelineError.self) { try SweepWorker.lockWaitingForSiblings(main, holder: "w", patience: 0.2) }
+        stuck.release()
+        let running = try main.lock(holder: "emopipe run 20261205-000000-abcdef (pid 3)")
+        let started2 = Date()
+        let refused = try #require(throws: PipelineError.self) { try SweepWorker.lockWaitingForSiblings(main, holder: "w") }
+        #expect(refused == .locked(holder: "emopipe run 20261205-000000-abcdef (pid 3)") && Date().timeIntervalSince(started2) < 5, "\(refused)")
+        running.release()
     }
 }

@@ -34,7 +34,7 @@ public enum SweepWorker {
         }
         try Folder.create(worker.root)
         // The main lock keeps a run from changing the database while it is copied.
-        let lock = try main.lock(holder: "emopipe sweep worker \(slice) copying the database (pid \(getpid()))")
+        let lock = try lockWaitingForSiblings(main, holder: "emopipe sweep worker \(slice) \(copyingTheDatabase) (pid \(getpid()))")
         defer { lock.release() }
         for file in [worker.databasePath, worker.databasePath + "-wal", worker.databasePath + "-shm"]
         where FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
@@ -42,6 +42,23 @@ public enum SweepWorker {
         try linkCacheFolders(worker: worker, main: main)
         // Written last: a worker killed while preparing starts over.
         try DurableFile.write(Data((expected + "\n").utf8), to: marker)
+    }
+
+    /// What a worker's hold of the main lock says it is doing: others wait for it.
+    static let copyingTheDatabase = "copying the database"
+
+    /// The main work directory's lock. Workers started together (as an array job starts them) each hold
+    /// it for the moment their copy takes: one that finds another worker copying waits for it (up to
+    /// `patience`, or until asked to stop), where it was refused with exit 75 and its trials were lost
+    /// to the merge. A run or anything else holding it is refused at once, as before.
+    static func lockWaitingForSiblings(_ main: Workspace, holder: String, patience: TimeInterval = 600) throws -> WorkDirectoryLock {
+        let deadline = Date().addingTimeInterval(patience)
+        while true {
+            do { return try main.lock(holder: holder) } catch PipelineError.locked(let other)
+                where other.contains(copyingTheDatabase) && Date() < deadline && !StopRequest.isSet {
+                usleep(50_000)
+            }
+        }
     }
 
     /// Whether any trial has started in this worker's work directory (its sweep state holds one).
