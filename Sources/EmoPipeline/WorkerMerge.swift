@@ -194,7 +194,8 @@ public struct WorkerMerge {
         let worker = Workspace(root: folder)
         guard worker.exists else {
             let missing = !FileManager.default.fileExists(atPath: folder)
-            throw PipelineError.missingData("\(folder): " + (missing ? "no such folder" : "not a work directory (no emopipe.sqlite)"))
+            throw PipelineError.missingData("\(folder): " + (missing ? "no such folder" : "not a work directory (no emopipe.sqlite)")
+                + ": run that worker again (a worker stopped before its first run leaves its folder so), or leave the folder out")
         }
         let store = try worker.openForeignStore()
         guard let last = try store.runs(limit: 1).first else { throw PipelineError.missingData("\(folder): the worker never ran") }

@@ -49,6 +49,9 @@ struct DeploymentFilesTests {
         // The binary itself, so that 3 and 4 reach cron: make reports every failing recipe as 2.
         let entry = try #require(cron.split(separator: "\n").first { !$0.hasPrefix("#") && $0.contains("nightly") })
         #expect(entry.contains(".build/release/emopipe nightly manifests/nightly.yaml") && !entry.contains("make nightly"), "\(entry)")
+        // cron's own PATH holds no swift, and the entry builds first: the toolchain's folder is on the one it sets.
+        #expect(cron.split(separator: "\n").contains { $0.hasPrefix("PATH=") && $0.contains("/opt/swift/usr/bin") }, "\(cron)")
+        #expect(entry.contains("make -s build") && entry.contains("make build failed"), "a failed build is said as that: \(entry)")
         #expect(FileManager.default.fileExists(atPath: TestSupport.repositoryRoot + "/manifests/nightly.yaml"))
         _ = try Manifest.load(path: TestSupport.repositoryRoot + "/manifests/nightly.yaml")
     }
