@@ -150,9 +150,7 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .nonSpecific, .str: return .string(text)
         case .int:
             guard let value = Int(text) else {
-                let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
-                let whole = !digits.isEmpty && digits.allSatisfy { ("0"..."9").contains($0) }
-                throw refuse("!!int \"\(text.echoed)\" is " + (whole ? "beyond the 64-bit integer range" : "not an integer"))
+                throw refuse("!!int \"\(text.echoed)\" is " + (text.isWholeNumberText ? "beyond the 64-bit integer range" : "not an integer"))
             }
             return .int(value)
         case .float:
@@ -176,10 +174,9 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
 
     /// Why a number written with a non-zero digit that reads as 0 (1e-400) is refused, nil for any other:
     /// taken as 0, it would be echoed and used as 0, which the user never wrote.
+    /// `number` is `fromPlain`'s reading of `text`, so `text` is in decimal notation.
     private static func underflow(_ text: String, to number: Double) -> String? {
-        // Decimal notation only (a hexadecimal float's exponent is written with 'p').
-        guard number == 0, text.allSatisfy({ "0123456789+-.eE".contains($0) }),
-              text.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { ("1"..."9").contains($0) }) else { return nil }
+        guard number == 0, text.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { ("1"..."9").contains($0) }) else { return nil }
         return "\(text.echoed) is too small for a 64-bit float (it would be read as 0; the smallest is about 4.9e-324): write 0 if 0 is meant"
     }
 
@@ -199,12 +196,10 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
         case ".nan", ".NaN", ".NAN": return .double(.nan)
         default: break
         }
-        // Digits only but too large for Int: still a number, which a range check can name as such.
-        let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
-        let isWhole = !digits.isEmpty && digits.allSatisfy { ("0"..."9").contains($0) }
         // Decimal notation only: Double would also read hexadecimal ("0xe" as 14, "0x0.8p-1" as 0.25).
+        // Digits only but too large for Int: still a number, which a range check can name as such.
         let decimal = text.allSatisfy { "0123456789+-.eE".contains($0) }
-        if decimal, let d = Double(text), isWhole || text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(d) }
+        if decimal, let d = Double(text), text.isWholeNumberText || text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(d) }
         return .string(text)
     }
 }

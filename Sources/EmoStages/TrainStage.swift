@@ -72,16 +72,17 @@ public struct TrainStage: Stage {
         }
         if let labels = try? LabelMap(named: manifest.labelMap) { config.classes = labels.count }
         // Each one-branch model with its estimate (the weights counted once each).
-        let candidates = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }.map { modality -> (ModelConfig, Int) in
+        let candidates = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }.map { modality -> (ModelConfig, weights: Int, bytes: Int) in
             var alone = config
             alone.modalities = [modality]
-            return (alone, TrainingMemory.bytes(alone, batchSize: train.batchSize, threads: manifest.threads,
-                                                averagingWeights: train.averagesWeights, weights: TrainingMemory.parameterCount(alone)))
+            let weights = TrainingMemory.parameterCount(alone)
+            return (alone, weights, TrainingMemory.bytes(alone, batchSize: train.batchSize, threads: manifest.threads,
+                                                         averagingWeights: train.averagesWeights, weights: weights))
         }
         let resident = ProcessMemory.residentBytes() ?? 0
-        guard let (cheapest, needed) = candidates.min(by: { $0.1 < $1.1 }), resident + needed > limit else { return [] }
+        guard let (cheapest, weights, needed) = candidates.min(by: { $0.bytes < $1.bytes }), resident + needed > limit else { return [] }
         let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: train.batchSize,
-                                                  averagingWeights: train.averagesWeights)
+                                                  averagingWeights: train.averagesWeights, weights: weights)
         return [String(format: "train.batch_size = %d: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
                        + "resident before any features are loaded is over %@; train will likely refuse it when its turn comes, after the "
                        + "stages before it (%@)",
@@ -586,10 +587,11 @@ public struct TrainParameters: StageParameters {
     @discardableResult
     func checkMemory(_ config: ModelConfig, context: StageContext, trainingClips: Int) throws -> (needed: Int, resident: Int) {
         let resident = ProcessMemory.residentBytesInUse() ?? 0
+        let weights = TrainingMemory.parameterCount(config)   // counting builds the model: once for every estimate here
         let needed = TrainingMemory.bytes(config, batchSize: min(batchSize, max(1, trainingClips)), threads: context.threads,
-                                          averagingWeights: averagesWeights)
+                                          averagingWeights: averagesWeights, weights: weights)
         guard let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB else {
-            try checkMachineMemory(config, context: context, resident: resident, needed: needed)
+            try checkMachineMemory(config, context: context, resident: resident, needed: needed, weights: weights)
             return (needed, resident)
         }
         guard resident + needed > budget else {
@@ -598,11 +600,11 @@ public struct TrainParameters: StageParameters {
                               batchSize, capped, ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB)
             context.logger.info("\(line)")
             // A budget above what the machine has does not make the machine larger.
-            try checkMachineMemory(config, context: context, resident: resident, needed: needed)
+            try checkMachineMemory(config, context: context, resident: resident, needed: needed, weights: weights)
             return (needed, resident)
         }
         let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize,
-                                                  averagingWeights: averagesWeights)
+                                                  averagingWeights: averagesWeights, weights: weights)
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident (features, code) exceeds resources.max_memory_mb = %d (%@); ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB, context.manifest.path)
         let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
@@ -622,18 +624,18 @@ public struct TrainParameters: StageParameters {
                       ProcessMemory.megabytes(estimated.resident))
     }
 
-    private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int) throws {
+    private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int, weights: Int) throws {
         guard let machine = ProcessMemory.machineLimitBytes(), resident + needed > machine else { return }
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident exceeds this machine's %.0f MB; ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), ProcessMemory.megabytes(machine))
         if let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: machine - resident, upTo: batchSize,
-                                                       averagingWeights: averagesWeights) {
+                                                       averagingWeights: averagesWeights, weights: weights) {
             let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
             throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
                                                  allowed: why + "the largest batch size that fits is \(largest)")
         }
         // The parameters alone (no sample, one thread) do not fit: the model is too wide, whatever its input.
-        if resident + TrainingMemory.bytes(config, batchSize: 0, threads: 1, averagingWeights: averagesWeights) > machine {
+        if resident + TrainingMemory.bytes(config, batchSize: 0, threads: 1, averagingWeights: averagesWeights, weights: weights) > machine {
             let origin = context.parameterOrigins[CodingKeys.embedding.rawValue] ?? .defaultValue
             throw PipelineError.invalidParameter(file: origin.place, key: "train.embedding", value: "\(embedding)",
                                                  allowed: why + "the model's parameters alone do not fit: use a smaller embedding, or a narrower "

@@ -42,8 +42,10 @@ public enum TrainingMemory {
 
     /// The largest batch size from 2 (a batch of one teaches nothing) to `upTo` whose estimate fits in
     /// `available` bytes, or nil when not even two samples fit.
-    public static func largestBatch(_ config: ModelConfig, threads: Int, available: Int, upTo: Int, averagingWeights: Bool = false) -> Int? {
-        let weights = parameterCount(config)   // once, not at every step of the bisection
+    /// `weights`, as for `bytes`.
+    public static func largestBatch(_ config: ModelConfig, threads: Int, available: Int, upTo: Int, averagingWeights: Bool = false,
+                                    weights: Int? = nil) -> Int? {
+        let weights = weights ?? parameterCount(config)   // once, not at every step of the bisection
         func bytes(_ config: ModelConfig, batchSize: Int, threads: Int) -> Int {
             TrainingMemory.bytes(config, batchSize: batchSize, threads: threads, averagingWeights: averagingWeights, weights: weights)
         }
