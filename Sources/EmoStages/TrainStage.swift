@@ -79,7 +79,7 @@ public struct TrainStage: Stage {
             return (alone, weights, TrainingMemory.bytes(alone, batchSize: train.batchSize, threads: manifest.threads,
                                                          averagingWeights: train.averagesWeights, weights: weights))
         }
-        let resident = ProcessMemory.residentBytes() ?? 0
+        let resident = ProcessMemory.residentBytesInUse() ?? 0   // as the check it foretells reads it
         guard let (cheapest, weights, needed) = candidates.min(by: { $0.bytes < $1.bytes }), resident + needed > limit else { return [] }
         let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: train.batchSize,
                                                   averagingWeights: train.averagesWeights, weights: weights)
