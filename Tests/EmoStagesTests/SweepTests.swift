@@ -332,6 +332,13 @@ struct SweepTests {
         #expect(prepare.status == 0, "\(prepare.stderr)")
         let cacheBefore = try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort")
 
+        // A worker turned away by a run holding the main directory leaves no folder a merge would stop on.
+        let held = try WorkDirectoryLock.acquire(path: workdir + "/emopipe.lock", holder: "emopipe run (pid 1)")
+        let turnedAway = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "0/2"])
+        held.release()
+        #expect(turnedAway.status == 75, "\(turnedAway.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: workdir + "/workers")) ?? []).isEmpty, "no worker folder is left")
+
         for index in 0..<2 {
             let worker = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "\(index)/2"])
             #expect(worker.status == 0, "\(worker.stderr)")
@@ -340,6 +347,21 @@ struct SweepTests {
         }
         // gc and verify in a worker's directory would act on the main cache through its links: refused, naming the main one.
         let someWorker = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers").sorted().first)
+        // A second copy of a worker that is running (its sweep lock held) is refused before it touches the
+        // database the first writes (it replaced it, and a trial's run was lost to the merge).
+        let database = workdir + "/workers/" + someWorker + "/emopipe.sqlite"
+        let databaseBefore = try Data(contentsOf: URL(fileURLWithPath: database))
+        let sweepLock = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers/" + someWorker + "/sweeps").first)
+        // As while its first trial trains: no trial recorded in its state yet (a copy would then be taken anew).
+        let statePath = workdir + "/workers/\(someWorker)/sweeps/\(sweepLock)/state.json"
+        let state = try Data(contentsOf: URL(fileURLWithPath: statePath))
+        try FileManager.default.removeItem(atPath: statePath)
+        let running = try WorkDirectoryLock.acquire(path: workdir + "/workers/\(someWorker)/sweeps/\(sweepLock)/sweep.lock", holder: "emopipe sweep (pid 1)")
+        let second = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", someWorker.hasSuffix("0-of-2") ? "0/2" : "1/2"])
+        running.release()
+        try state.write(to: URL(fileURLWithPath: statePath))
+        #expect(second.status == 75 && second.stderr.contains("emopipe sweep (pid 1)"), "\(second.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: database)) == databaseBefore)
         for command in [["cache", "gc", manifest, "--current-only", "--set", "audio.n_mels=32"], ["cache", "verify"]] {
             let refused = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir + "/workers/" + someWorker])
             #expect(refused.status == 64 && refused.stderr.contains("is a sweep worker's work directory")

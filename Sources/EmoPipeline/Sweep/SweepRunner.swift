@@ -207,12 +207,26 @@ public final class SweepRunner {
                 try SweepWorker.checkFeaturesReady(try PipelineRunner(manifest: manifest(for: trial, epochs: nil), workspace: mainWorkspace,
                                                                       stages: stages, libraries: libraries, pipeline: pipeline), main: mainWorkspace)
             }
-            try SweepWorker.prepare(worker: workspace, main: mainWorkspace, sweepId: id, slice: worker)
-            log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
         }
-        try Folder.create(files.path)
-        // Two sweeps of one manifest at once would run the same trials twice.
-        let lock = try WorkDirectoryLock.acquire(path: files.lock, holder: "emopipe sweep (pid \(getpid()))")
+        // Two sweeps of one manifest at once would run the same trials twice. Taken before a worker
+        // prepares its folder: a second copy of a running worker must not replace the database it writes.
+        let fresh = worker != nil && !FileManager.default.fileExists(atPath: workspace.root)
+        let lock: WorkDirectoryLock
+        do {
+            try Folder.create(files.path)
+            lock = try WorkDirectoryLock.acquire(path: files.lock, holder: "emopipe sweep (pid \(getpid()))")
+            if let worker {
+                do { try SweepWorker.prepare(worker: workspace, main: mainWorkspace, sweepId: id, slice: worker) } catch {
+                    lock.release()
+                    throw error
+                }
+                log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
+            }
+        } catch {
+            // A worker turned away before its copy (the main directory locked by a run) leaves nothing a merge would stop on.
+            if fresh { try? FileManager.default.removeItem(atPath: workspace.root) }
+            throw error
+        }
         defer { lock.release() }
         var state = try loadState()
         // The text of the manifest is the sweep's id; the pipeline file, the stages' code and the data may have

@@ -36,9 +36,15 @@ public enum SweepWorker {
         // The main lock keeps a run from changing the database while it is copied.
         let lock = try lockWaitingForSiblings(main, holder: "emopipe sweep worker \(slice) \(copyingTheDatabase) (pid \(getpid()))")
         defer { lock.release() }
-        for file in [worker.databasePath, worker.databasePath + "-wal", worker.databasePath + "-shm"]
+        let partial = worker.databasePath + ".part"
+        for file in [worker.databasePath, worker.databasePath + "-wal", worker.databasePath + "-shm", partial, partial + "-journal"]
         where FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
-        try main.openStore(.readWrite).snapshot(to: worker.databasePath)
+        // Copied under another name and renamed: a worker killed mid-copy leaves no half database for a
+        // merge to stop on, only a folder the merge says to run again.
+        try main.openStore(.readWrite).snapshot(to: partial)
+        guard rename(partial, worker.databasePath) == 0 else {
+            throw EmoError.io(path: worker.databasePath, reason: "cannot put the database copy in place: \(String(cString: strerror(errno)))")
+        }
         try linkCacheFolders(worker: worker, main: main)
         // Written last: a worker killed while preparing starts over.
         try DurableFile.write(Data((expected + "\n").utf8), to: marker)
