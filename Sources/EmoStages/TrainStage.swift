@@ -603,7 +603,9 @@ public struct TrainParameters: StageParameters {
             try checkMachineMemory(config, context: context, resident: resident, needed: needed, weights: weights)
             return (needed, resident)
         }
-        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: budget - resident, upTo: batchSize,
+        // A budget above what the machine has does not make the machine larger: the size named must fit both.
+        let limit = min(budget, ProcessMemory.machineLimitBytes() ?? budget)
+        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: limit - resident, upTo: batchSize,
                                                   averagingWeights: averagesWeights, weights: weights)
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident (features, code) exceeds resources.max_memory_mb = %d (%@); ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), budgetMB, context.manifest.path)
