@@ -38,6 +38,19 @@ struct SweepTests {
         return try #require(object["attempts"] as? [[String: Any]])
     }
 
+    /// Whether a fold folder of the train stage holds a checkpoint of a training that has not finished.
+    static func aTrialIsPartway(_ workdir: String) -> Bool {
+        let root = Workspace(root: workdir).trainRoot
+        let fingerprints = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return fingerprints.contains { fingerprint in
+            let fold = root + "/" + fingerprint + "/" + Workspace.foldFolderName(0)
+            guard let data = FileManager.default.contents(atPath: fold + "/state.json"),
+                  let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let epochs = (state["epochs"] as? [Any])?.count, state["finished"] as? Bool == false else { return false }
+            return epochs >= 2 && FileManager.default.fileExists(atPath: fold + "/checkpoint-\(epochs).safetensors")
+        }
+    }
+
     @Test func aKilledGridSweepResumesAndItsBestManifestReproducesTheBestTrial() throws {
         let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
         let folder = try TestSupport.temporaryFolder("sweep")
@@ -52,8 +65,9 @@ struct SweepTests {
         while first.isRunning, Date() < deadline, first.stderr.components(separatedBy: "fold 0: epoch 2/4").count < 3 {
             Thread.sleep(forTimeInterval: 0.01)
         }
-        // The epoch's checkpoint is written right after its log line: kill inside the next epoch, not the write.
-        Thread.sleep(forTimeInterval: 0.15)
+        // The epoch's checkpoint is written after its log line: the kill waits for it on disk (a fixed
+        // pause after the line lost the race on a loaded machine), and lands inside the next epoch.
+        while first.isRunning, Date() < deadline, !Self.aTrialIsPartway(workdir) { Thread.sleep(forTimeInterval: 0.005) }
         #expect(first.kill(), "the kill landed while the sweep ran: \(first.stderr)")
         let finished = try Self.state(workdir).filter { $0["status"] as? String == "done" }
         let finishedRuns = Dictionary(uniqueKeysWithValues: finished.compactMap { a in (a["trial"] as? Int).map { ($0, a["run"] as? String ?? "") } })
