@@ -39,7 +39,11 @@ struct SplitStageTests {
         #expect(folds.map(\.validation) == [[2], [3, 4], [1]])
         let warnings = planner.shortValidation(folds)
         #expect(warnings.count == 2)
-        #expect(warnings.first?.contains("fold 0: validates on 1 actor(s) (02), not split.val_count = 2") == true, "\(warnings)")
+        #expect(warnings.first?.contains("fold 0: validates on 1 actor(s) (02), not split.val_count = 2 (the default)") == true, "\(warnings)")
+        // A val_count the manifest chose is not called the default.
+        let chosen = try Self.planner("{folds: 3, test_fold: all, val_count: 3}")
+        let chosenNotes = chosen.shortValidation(try chosen.plan(actors: [1, 2, 3, 4]))
+        #expect(chosenNotes.count == 3 && chosenNotes.allSatisfy { $0.contains("not split.val_count = 3:") }, "\(chosenNotes)")
         #expect(try planner.shortValidation(Self.planner("{folds: 4, test_fold: all, val_count: 2}").plan(actors: Array(1...16))).isEmpty)
     }
 
