@@ -65,7 +65,8 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
         func integer(_ name: String) throws -> Int? {
             guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
             guard let value = Int(text) else {
-                throw PipelineError.invalidFile("--worker env: \(name) = \"\(text.escaped)\" is not an integer")
+                throw PipelineError.invalidFile("--worker env: \(name) = \"\(text.escaped)\" is "
+                                                + (text.isWholeNumberText ? "beyond the 64-bit integer range" : "not an integer"))
             }
             return value
         }

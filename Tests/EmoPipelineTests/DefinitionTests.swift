@@ -285,5 +285,11 @@ struct WorkerSliceTests {
             let error = #expect(throws: PipelineError.self) { try WorkerSlice(environment: environment, manifestWorkers: 3) }
             #expect("\(error.map { "\($0)" } ?? "")".contains("\(name) = "), "\(name): \(String(describing: error))")
         }
+        // Digits past Int's range are called that, not "not an integer".
+        let huge = #expect(throws: PipelineError.self) {
+            try WorkerSlice(environment: ["SLURM_ARRAY_TASK_ID": "99999999999999999999", "SLURM_ARRAY_TASK_COUNT": "2"], manifestWorkers: nil)
+        }
+        #expect("\(huge.map { "\($0)" } ?? "")".contains("SLURM_ARRAY_TASK_ID = \"99999999999999999999\" is beyond the 64-bit integer range"),
+                "\(String(describing: huge))")
     }
 }
