@@ -70,8 +70,18 @@ enum SourceExaminer {
             throw error
         } catch {
             row.status = .failed
-            row.reason = reason(error, path: row.path)
+            row.reason = brokenLink(row.path).map { "\($0): not read" } ?? reason(error, path: row.path)
         }
+    }
+
+    /// What is wrong with a link that leads to no file (its target missing, or links in a loop), else nil:
+    /// "cannot open: No such file or directory" of a name listed in the folder reads as a contradiction.
+    static func brokenLink(_ path: String) -> String? {
+        var facts = stat()
+        guard lstat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFLNK, stat(path, &facts) != 0 else { return nil }
+        let problem = errno == ENOENT ? "which does not exist" : "which cannot be followed (\(String(cString: strerror(errno))))"
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+        return "a link to \(target.escaped), \(problem)"
     }
 
     /// The first way the content contradicts the name, or nil. Probe facts are kept either way.

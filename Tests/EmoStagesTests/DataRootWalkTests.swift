@@ -167,15 +167,21 @@ struct DataRootWalkTests {
         let (root, wavs) = try Self.smallRoot()
         let dangling = root + "/Actor_01/03-01-03-02-02-02-01.wav"
         try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: root + "/gone.wav")
+        let looping = root + "/Actor_01/03-01-04-02-02-02-01.wav"
+        try FileManager.default.createSymbolicLink(atPath: looping, withDestinationPath: looping)
         let workdir = try TestSupport.temporaryFolder("work")
         let first = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         #expect(first.status == ExitStatus.partial, "\(first.stderr)")
         var sources = try IngestFixture.sources(workdir: workdir)
         #expect(sources[dangling]?["status"] as? String == "failed")
-        #expect((sources[dangling]?["reason"] as? String ?? "").contains("No such file"), "\(sources[dangling] ?? [:])")
+        // The reason says it is the link's target that is missing (it said "cannot open: No such file" of a listed name).
+        #expect(sources[dangling]?["reason"] as? String == "a link to \(root)/gone.wav, which does not exist: not read", "\(sources[dangling] ?? [:])")
+        #expect(sources[looping]?["reason"] as? String == "a link to \(looping), which cannot be followed (Too many levels of symbolic links): not read",
+                "\(sources[looping] ?? [:])")
         #expect(first.stderr.contains(dangling), "the failure names the link")
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
         try FileManager.default.copyItem(atPath: wavs[0], toPath: root + "/gone.wav")
+        try FileManager.default.removeItem(atPath: looping)
         let second = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         sources = try IngestFixture.sources(workdir: workdir)
         #expect(second.status == 0, "\(second.stderr)")
