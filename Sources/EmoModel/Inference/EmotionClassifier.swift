@@ -136,7 +136,8 @@ public final class EmotionClassifier {
         }
         if let unsound {
             throw TrainedModelError(path: weightsPath, reason: "the model's scores for \(name(unsound).echoed) are not probabilities "
-                                    + "(not finite, or not summing to 1): its weights overflow; train again")
+                                    + "(not finite, or not summing to 1): its weights overflow on this input, so its training diverged; "
+                                    + "train with a lower train.learning_rate or train.weight_decay (the same parameters train the same weights again)")
         }
         return rows
     }
