@@ -34,9 +34,10 @@ public struct SplitStage: Stage {
         let catalog = ClipCatalog(sources: try context.store.sources(status: .ok, under: context.dataRoot))
         let taking = Set(parameters.actors)
         let present = Set(catalog.clips.map(\.codes.actor))
+        let origins = context.parameterOrigins
         try Self.checkNotOnlyFailed(parameters, present: present,
-                                    failed: try context.store.sources(status: .failed, under: context.dataRoot))
-        try Self.checkPresent(parameters.actors, among: present)
+                                    failed: try context.store.sources(status: .failed, under: context.dataRoot), origins: origins)
+        try Self.checkPresent(parameters.actors, among: present, origin: origins[SplitParameters.CodingKeys.actors.rawValue])
         let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.filter {
             taking.isEmpty || taking.contains($0.codes.actor)
         }.compactMap { clip -> SplitPlan.Clip? in
@@ -50,11 +51,12 @@ public struct SplitStage: Stage {
         let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)
         let heldOutButLeftOut = (parameters.testActors + parameters.valActors).filter(leftOut.contains)
         if !heldOutButLeftOut.isEmpty {
-            throw PipelineError.missingData("split: \(parameters.holdingOut(heldOutButLeftOut)) \(actorsPhrase(heldOutButLeftOut)), "
+            throw PipelineError.missingData("split: \(parameters.holdingOut(heldOutButLeftOut, origins: origins)) \(actorsPhrase(heldOutButLeftOut)), "
                 + "whose recorded files hold no clip the split takes (only song while include_song is false, "
                 + "or only emotions label_map '\(context.manifest.labelMap)' leaves out)")
         }
-        let planner = FoldPlanner(parameters)
+        var planner = FoldPlanner(parameters)
+        planner.origins = origins
         let folds = try planner.plan(actors: actors)
         let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)
         let data = try plan.canonicalJSON()
@@ -89,14 +91,15 @@ public struct SplitStage: Stage {
 extension SplitStage {
     /// Actors the split names (to take, test or validate on) whose every recorded file failed ingest:
     /// said so, with the first file and its reason, not called actors the data root does not have.
-    static func checkNotOnlyFailed(_ parameters: SplitParameters, present: Set<Int>, failed: [SourceRecord]) throws {
+    static func checkNotOnlyFailed(_ parameters: SplitParameters, present: Set<Int>, failed: [SourceRecord],
+                                   origins: [String: ParameterOrigin] = [:]) throws {
         let named = Set(parameters.actors + parameters.testActors + parameters.valActors).subtracting(present)
         let failedByActor = Dictionary(grouping: failed.filter { $0.actor.map(named.contains) == true }, by: { $0.actor! })
         guard !failedByActor.isEmpty else { return }
         let actors = failedByActor.keys.sorted()
         let files = actors.flatMap { failedByActor[$0]! }.sorted { $0.path < $1.path }
-        let roles = [("split.actors", parameters.actors), ("split.test_actors", parameters.testActors),
-                     ("split.val_actors", parameters.valActors)].filter { !Set($0.1).isDisjoint(with: actors) }.map(\.0)
+        let roles = [(SplitParameters.CodingKeys.actors, parameters.actors), (.testActors, parameters.testActors),
+                     (.valActors, parameters.valActors)].filter { !Set($0.1).isDisjoint(with: actors) }.map { SplitParameters.named($0.0, origins) }
         let one = actors.count == 1
         throw PipelineError.missingData("split: \(roles.joined(separator: " and ")) name\(roles.count == 1 ? "s" : "") \(actorsPhrase(actors)), "
             + "but every file of \(one ? "that actor" : "those actors") failed ingest (\(files.count) file\(files.count == 1 ? "" : "s"); first: \(files[0].path): "
@@ -105,10 +108,11 @@ extension SplitStage {
 
     /// `split.actors` names only actors the data root has: a missing one would silently shrink
     /// every fold (or leave a fold without training actors).
-    static func checkPresent(_ wanted: [Int], among present: Set<Int>) throws {
+    static func checkPresent(_ wanted: [Int], among present: Set<Int>, origin: ParameterOrigin? = nil) throws {
         let absent = wanted.filter { !present.contains($0) }
         guard !absent.isEmpty else { return }
-        throw PipelineError.missingData("split.actors names \(actorsPhrase(absent)), which the data root does not have (it has \(actorList(present.sorted())))")
+        let key = SplitParameters.named(.actors, origin.map { [SplitParameters.CodingKeys.actors.rawValue: $0] } ?? [:])
+        throw PipelineError.missingData("split: \(key) names \(actorsPhrase(absent)), which the data root does not have (it has \(actorList(present.sorted())))")
     }
 }
 
@@ -243,10 +247,21 @@ extension SplitParameters {
     }
 
     /// The keys that name any of `actors` among the held-out ones, with their verb, as a message says them.
-    func holdingOut(_ actors: [Int]) -> String {
-        let keys = [("split.test_actors", testActors), ("split.val_actors", valActors)]
+    /// `split.<key>`, and where its value came from when that is known (a refusal that depends on the data
+    /// names the file or `--set` to change, as a refusal of the value alone does).
+    static func named(_ key: CodingKeys, _ origins: [String: ParameterOrigin]) -> String {
+        origins[key.rawValue].map { "split.\(key.rawValue) (from \($0.place))" } ?? "split.\(key.rawValue)"
+    }
+
+    func holdingOut(_ actors: [Int], origins: [String: ParameterOrigin] = [:]) -> String {
+        let keys = [(CodingKeys.testActors, testActors), (.valActors, valActors)]
             .filter { !Set($0.1).isDisjoint(with: actors) }.map(\.0)
-        return keys.count == 1 ? "\(keys[0]) holds out" : "\(keys.joined(separator: " and ")) hold out"
+        // Both from one place (the manifest, say) name it once.
+        let places = Set(keys.map { origins[$0.rawValue]?.place })
+        let named = places.count == 1 && keys.count > 1
+            ? keys.map { "split.\($0.rawValue)" }.joined(separator: " and ") + (places.first.flatMap { $0 }.map { " (from \($0))" } ?? "")
+            : keys.map { Self.named($0, origins) }.joined(separator: " and ")
+        return named + (keys.count == 1 ? " holds out" : " hold out")
     }
 }
 
@@ -259,6 +274,8 @@ struct FoldPlanner {
     var valActors: [Int]
     var taking: [Int]
     var parameters: SplitParameters
+    /// Where the split's values came from, named by refusals that depend on the data.
+    var origins: [String: ParameterOrigin] = [:]
 
     init(_ parameters: SplitParameters) {
         folds = parameters.folds
@@ -314,7 +331,7 @@ struct FoldPlanner {
         let missing = (testActors + valActors).filter { !present.contains($0) }
         if !missing.isEmpty {
             throw PipelineError.missingData(
-                "split: \(parameters.holdingOut(missing)) \(actorsPhrase(missing)), "
+                "split: \(parameters.holdingOut(missing, origins: origins)) \(actorsPhrase(missing)), "
                 + "which the data root does not have (it has \(actorList(actors))); "
                 + "all 24 RAVDESS actors are in Zenodo record 1188976")
         }

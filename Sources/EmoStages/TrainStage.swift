@@ -129,7 +129,8 @@ public struct TrainStage: Stage {
         let fed = FeatureSet.fed(asked, samples: training)
         func data(_ modality: ModelConfig.Modality) -> String { modality == .audio ? "a log-mel" : "face crops" }
         guard training.contains(where: { clip in asked.contains { clip.has($0) } }) else {
-            throw PipelineError.missingData("train.modalities = \(ParamValue.array(asked.map { .string($0.rawValue) }).shown): "
+            let origin = context.parameterOrigins[TrainParameters.CodingKeys.modalities.rawValue]?.place ?? ParameterOrigin.defaultValue.place
+            throw PipelineError.missingData("train.modalities = \(ParamValue.array(asked.map { .string($0.rawValue) }).shown) (from \(origin)): "
                 + "no training clip has \(asked.map(data).joined(separator: " or ")) (training actors \(actorList(trainingActors)))")
         }
         for left in asked where !fed.contains(left) {

@@ -79,6 +79,18 @@ struct SplitStageTests {
                                                   + "(it has 01, 02, 03); all 24 RAVDESS actors are in Zenodo record 1188976")) {
             try testOnly.plan(actors: [1, 2, 3])
         }
+        // With their origins known (a run), the message names where the values came from: once when both share it.
+        var placed = both
+        placed.origins = ["test_actors": .manifest(path: "m.yaml"), "val_actors": .manifest(path: "m.yaml")]
+        #expect(throws: PipelineError.missingData("split: split.test_actors and split.val_actors (from m.yaml) hold out actors 17, 18, which the "
+                                                  + "data root does not have (it has 01, 02, 03); all 24 RAVDESS actors are in Zenodo record 1188976")) {
+            try placed.plan(actors: [1, 2, 3])
+        }
+        placed.origins["val_actors"] = .commandLine
+        #expect(throws: PipelineError.missingData("split: split.test_actors (from m.yaml) and split.val_actors (from --set) hold out actors 17, 18, "
+                                                  + "which the data root does not have (it has 01, 02, 03); all 24 RAVDESS actors are in Zenodo record 1188976")) {
+            try placed.plan(actors: [1, 2, 3])
+        }
     }
 
     /// An actor whose files are all song (include_song false) is on disk: the message says what left its clips out.
@@ -92,7 +104,7 @@ struct SplitStageTests {
             "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
         ])
         #expect(run.status == 1, "\(run.stderr)")
-        #expect(run.stderr.contains("split.test_actors holds out actor 01, whose recorded files hold no clip the split takes (only song while include_song is false")
+        #expect(run.stderr.contains("split.test_actors (from --set) holds out actor 01, whose recorded files hold no clip the split takes (only song while include_song is false")
                 && !run.stderr.contains("does not have"), "\(run.stderr)")
     }
 
@@ -105,8 +117,8 @@ struct SplitStageTests {
             try Data("not a wav".utf8).write(to: URL(fileURLWithPath: data + "/Actor_03/" + name))
         }
         let workdir = try TestSupport.temporaryFolder("split-failed-only") + "/work"
-        for (sets, role) in [(["split.test_actors=[3]"], "split.test_actors names"),
-                             (["split.actors=[1,2,3]", "split.test_actors=[1]"], "split.actors names")] {
+        for (sets, role) in [(["split.test_actors=[3]"], "split.test_actors (from --set) names"),
+                             (["split.actors=[1,2,3]", "split.test_actors=[1]"], "split.actors (from --set) names")] {
             let run = try TestSupport.run(TestSupport.emopipe, [
                 "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
                 "--set", "split.val_actors=[2]",
@@ -148,8 +160,10 @@ struct SplitStageTests {
             try SplitStage.checkPresent([2, 4, 5], among: [1, 2, 3])
             Issue.record("absent actors were accepted")
         } catch let error as PipelineError {
-            #expect(error.description.contains("split.actors names actors 04, 05") && error.description.contains("it has 01, 02, 03"))
+            #expect(error.description.contains("split: split.actors names actors 04, 05") && error.description.contains("it has 01, 02, 03"))
         }
+        let named = try #require(throws: PipelineError.self) { try SplitStage.checkPresent([4], among: [1, 2, 3], origin: .commandLine) }
+        #expect(named.description.hasPrefix("split: split.actors (from --set) names actor 04"), "\(named)")
     }
 
     /// Fold settings beside named test actors would be ignored (`test_fold: all` would not cross-validate):

@@ -374,7 +374,7 @@ struct TrainEvaluateTests {
         let (manifest, work) = try Self.copyOfPrepared()
         let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
         #expect(refused.status == 1, "\(refused.stderr)")
-        #expect(refused.stderr.contains("emopipe: train.modalities = [\"faces\"]: no training clip has face crops (training actors 03)"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("emopipe: train.modalities = [\"faces\"] (from --set): no training clip has face crops (training actors 03)"), "\(refused.stderr)")
     }
 
     /// A fold without validation actors trains to its last epoch, but only when the manifest says so;
