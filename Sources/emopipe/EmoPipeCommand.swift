@@ -165,8 +165,13 @@ struct WorkDirectoryOptions: ParsableArguments {
 
 /// The manifest and its `--set` overrides: what a command that reads a manifest's parameters takes.
 struct ManifestArguments: ParsableArguments {
-    @Argument(help: "The experiment manifest.")
-    var manifest: String = "manifests/default.yaml"
+    static let defaultManifest = "manifests/default.yaml"
+
+    // Optional rather than defaulted, so that a command can tell a manifest left out (status says which it judged by).
+    @Argument(help: ArgumentHelp("The experiment manifest (default: \(Self.defaultManifest)).", valueName: "manifest"))
+    var given: String?
+
+    var manifest: String { given ?? Self.defaultManifest }
 
     @Option(name: .customLong("set"), help: ArgumentHelp(
         "Override one stage parameter, as the manifest's params would (repeatable); the value is YAML, e.g. train.epochs=10, train.audio_channels=[8,16], audio.fmax=null (an empty value, or a key given twice, is refused).",

@@ -34,6 +34,7 @@ struct StatusCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all())
             let statuses = try runner.status()
+            if manifestOptions.arguments.given == nil { noteOtherManifest(of: manifest) }
             // Read while a run works: its stage in progress shows as it was before that run.
             let lockPath = workDirectoryOptions.workspace.lockPath
             if let holder = WorkDirectoryLock.currentHolder(path: lockPath) {
@@ -59,5 +60,18 @@ struct StatusCommand: ParsableCommand {
         } catch {
             throw Failure.exit(for: error)
         }
+    }
+
+    /// Without a manifest, states are judged against the default one: when the work directory's last run
+    /// used another (the holdout protocol, say), every stage it changed would look stale for no reason the
+    /// user can see, so that is said, with the command that judges by the run's own manifest.
+    private func noteOtherManifest(of manifest: Manifest) {
+        let workspace = workDirectoryOptions.workspace
+        guard workspace.exists, let store = try? workspace.openStore(.readOnly),
+              let last = try? store.runs().first(where: { $0.worker == nil && $0.manifestPath != nil }),
+              let used = last.manifestPath, used != manifest.path else { return }
+        let note = "note: judged against \(manifest.path.echoed), the default manifest; the last run here (\(last.id)) used "
+            + "\(used.echoed): `emopipe status \(used.echoed)` judges against it\n"
+        StandardStream.error.write(Data(note.utf8))
     }
 }

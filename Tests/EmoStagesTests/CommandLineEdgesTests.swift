@@ -37,6 +37,23 @@ struct CommandLineEdgesTests {
 
     // MARK: The remembered data root
 
+    /// Status without a manifest judges by the default one: when the last run used another, every stage
+    /// it set differently looks stale, so a note names the run's manifest and the command to judge by it.
+    @Test func statusWithoutAManifestSaysWhenTheLastRunUsedAnother() throws {
+        let (_, workdir) = try Self.ingested("other-manifest")
+        let root = TestSupport.repositoryRoot
+        let judged = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: root)
+        #expect(judged.status == 0, "\(judged.stderr)")
+        #expect(judged.stderr.contains("note: judged against \(root)/manifests/default.yaml, the default manifest; the last run here (")
+                && judged.stderr.contains("used \(Self.manifest): `emopipe status \(Self.manifest)` judges against it"), "\(judged.stderr)")
+        // Named, or the same as the run's, there is nothing to say.
+        let named = try TestSupport.run(TestSupport.emopipe, ["status", Self.manifest, "--workdir", workdir], currentDirectory: root)
+        #expect(named.status == 0 && !named.stderr.contains("note: judged against"), "\(named.stderr)")
+        let fresh = try TestSupport.temporaryFolder("fresh") + "/work"
+        let nothingRan = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", fresh], currentDirectory: root)
+        #expect(nothingRan.status == 0 && !nothingRan.stderr.contains("note: judged against"), "\(nothingRan.stderr)")
+    }
+
     @Test func statusWithoutDataJudgesTheRootTheLastRunWasGivenAndSaysSo() throws {
         let fresh = try TestSupport.temporaryFolder("fresh") + "/work"
         let before = try Self.emopipe(["status", Self.manifest, "--json"], workdir: fresh)
