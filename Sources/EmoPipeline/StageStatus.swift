@@ -115,6 +115,22 @@ extension PipelineRunner {
     }
 
     private func status(of name: String, store: ProvenanceStore, upstream: [String: StageStatus]) throws -> StageStatus {
+        var status = try judged(name, store: store, upstream: upstream)
+        // A stage a run would do again whose last attempt failed: the reason, so it is not lost with the run's output.
+        if status.state != .upToDate, let last = try store.latestExecution(stage: name), last.state == .failed {
+            let message = last.message.map { ": \(Self.shortened($0))" } ?? ""
+            status.reason += "; its last attempt failed (run \(last.runId))\(message)"
+        }
+        return status
+    }
+
+    /// A recorded message as one line of reasonable length.
+    public static func shortened(_ message: String, limit: Int = 300) -> String {
+        let line = message.replacingOccurrences(of: "\n", with: " ")
+        return line.count <= limit ? line : String(line.prefix(limit)) + "…"
+    }
+
+    private func judged(_ name: String, store: ProvenanceStore, upstream: [String: StageStatus]) throws -> StageStatus {
         guard let stage = stages[name], let resolved = parameters[name] else {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
         }

@@ -21,7 +21,8 @@ struct RunsCommand: ParsableCommand {
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
         params, stages: [{stage, state, stage_fingerprint, cache_key, output_digest, produced_by_run, seconds,
-        cpu_seconds, peak_rss_mb}], metrics, files}; exit_code is the status `emopipe run` gives for that run
+        cpu_seconds, peak_rss_mb, message}], metrics, files}; message is the stage's summary, or why it failed (the table
+        shows a failed stage's under its run); exit_code is the status `emopipe run` gives for that run
         (a nightly or sweep run inside a command of its own may end that command with another). A stage fingerprint (code, parameters and upstream outputs) decides whether a
         stage is up to date; a cache key (code and parameters) keys its cached records.
 
@@ -76,6 +77,10 @@ struct RunsCommand: ParsableCommand {
                            wide(number("weighted_f1"), 6), wide(number("accuracy"), 6),
                            wide(Self.cpuColumn(run.stages), 6), Self.peakColumn(run.stages)]
             print(columns.joined(separator: "  "))
+            // Why a run failed stays findable after its output scrolled away.
+            for stage in run.stages where stage.state == .failed {
+                print("    \(stage.stage) failed: \(PipelineRunner.shortened(stage.message ?? "no reason recorded"))")
+            }
         }
     }
 
@@ -100,7 +105,8 @@ struct RunsCommand: ParsableCommand {
                          "produced_by_run": JSONOutput.optional(stage.producedByRun),
                          "seconds": stage.seconds.map(ParamValue.double) ?? .null,
                          "cpu_seconds": stage.cpuSeconds.map(ParamValue.double) ?? .null,
-                         "peak_rss_mb": stage.peakRSSMB.map(ParamValue.double) ?? .null])
+                         "peak_rss_mb": stage.peakRSSMB.map(ParamValue.double) ?? .null,
+                         "message": JSONOutput.optional(stage.message)])
             }),
             "metrics": .object(Dictionary(run.metrics.map { ($0.0, run.metricValue($0.0)) }, uniquingKeysWith: { a, _ in a })),
             "files": .object(Dictionary(run.files.map { ($0.0, ParamValue.string($0.1)) }, uniquingKeysWith: { a, _ in a })),

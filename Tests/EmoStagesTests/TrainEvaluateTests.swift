@@ -375,6 +375,15 @@ struct TrainEvaluateTests {
         let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
         #expect(refused.status == 1, "\(refused.stderr)")
         #expect(refused.stderr.contains("emopipe: train.modalities = [\"faces\"] (from --set): no training clip has face crops (training actors 03)"), "\(refused.stderr)")
+        // The reason stays findable: under the run in `runs`, in its JSON, and in status while train would run again.
+        let why = "train.modalities = [\"faces\"] (from --set): no training clip has face crops"
+        let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", work, "--limit", "1"])
+        #expect(runs.stdout.contains("    train failed: \(why)"), "\(runs.stdout)")
+        let runsJSON = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", work, "--limit", "1", "--json"])
+        let stages = ((try JSONSerialization.jsonObject(with: Data(runsJSON.stdout.utf8)) as? [[String: Any]])?.first?["stages"] as? [[String: Any]]) ?? []
+        #expect((stages.first { $0["stage"] as? String == "train" }?["message"] as? String)?.hasPrefix(why) == true, "\(stages)")
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", manifest, "--workdir", work, "--set", "train.modalities=[faces]"])
+        #expect(status.stdout.contains("; its last attempt failed (run ") && status.stdout.contains("): \(why)"), "\(status.stdout)")
     }
 
     /// A fold without validation actors trains to its last epoch, but only when the manifest says so;
