@@ -80,15 +80,52 @@ public struct SplitStage: Stage {
         let both = clips.filter { $0.speech != nil && $0.video != nil }.count
         let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count
         let conflicted = Set(catalog.conflicts.map(\.clip)).intersection(taken).count
+        for warning in Self.incompleteActors(clips) { context.logger.warning("\(warning)") }
+        let notTaken = Self.leftOut(catalog.clips, taking: taking, includeSong: includeSong, labels: labels)
         let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
             + "\(clips.count - both - audioOnly) video only), \(folds.count) fold(s)"
             + (conflicted > 0 ? "; \(conflicted) clip(s) with two different files of one kind, one left out (see the warnings)" : "")
+            + (notTaken.isEmpty ? "" : "; left out: " + notTaken.joined(separator: ", "))
         return StageOutcome(outputDigest: SHA256Hex.of(data), unitsDone: clips.count, unitsSkipped: 0, unitsFailed: 0,
                             summary: summary)
     }
 }
 
 extension SplitStage {
+    /// What the split did not take of the clips ingest recorded, by what left them out (the summary says
+    /// so: a song archive unzipped beside the speech is read, but is no part of the 1440 clips).
+    static func leftOut(_ recorded: [ClipCatalog.Clip], taking: Set<Int>, includeSong: Bool, labels: LabelMap) -> [String] {
+        let actorsTaken = recorded.filter { taking.isEmpty || taking.contains($0.codes.actor) }
+        let song = includeSong ? 0 : actorsTaken.filter(\.codes.isSong).count
+        let unlabelled = actorsTaken.filter { (includeSong || !$0.codes.isSong) && labels.classIndex(emotion: $0.codes.emotion) == nil }.count
+        return [(recorded.count - actorsTaken.count, "clip(s) of actors outside split.actors"),
+                (song, "song clip(s) (include_song is false)"),
+                (unlabelled, "clip(s) of emotions label_map '\(labels.name)' leaves out")]
+            .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+    }
+
+    /// An actor with far fewer clips than the others (under half their median), or a gap in the actors'
+    /// numbers, most often means a download or copy that stopped partway: said, and the run goes on.
+    static func incompleteActors(_ clips: [SplitPlan.Clip]) -> [String] {
+        let counts = Dictionary(grouping: clips, by: \.actor).mapValues(\.count)
+        guard counts.count >= 3 else { return [] }
+        let sorted = counts.values.sorted()
+        let median = sorted[sorted.count / 2]
+        var warnings = counts.filter { $0.value * 2 < median }.sorted { $0.key < $1.key }.map { actor, count in
+            "actor \(String(format: "%02d", actor)) has \(count) clip(s) where the other actors have \(median) (the median): "
+                + "an incomplete download or copy? Its clips are used as they are"
+        }
+        let present = counts.keys.sorted()
+        if let first = present.first, let last = present.last {
+            let missing = (first...last).filter { counts[$0] == nil }
+            if !missing.isEmpty {
+                warnings.append("\(actorsPhrase(missing)) between \(actorList([first])) and \(actorList([last])) "
+                                + "\(missing.count == 1 ? "has" : "have") no clip the split takes: an incomplete download or copy?")
+            }
+        }
+        return warnings
+    }
+
     /// Actors the split names (to take, test or validate on) whose every recorded file failed ingest:
     /// said so, with the first file and its reason, not called actors the data root does not have.
     static func checkNotOnlyFailed(_ parameters: SplitParameters, present: Set<Int>, failed: [SourceRecord],

@@ -108,6 +108,41 @@ struct SplitStageTests {
                 && !run.stderr.contains("does not have"), "\(run.stderr)")
     }
 
+    /// The summary says what of the recorded clips the split did not take, and why (a song archive unzipped
+    /// beside the speech is read but is no part of the clips).
+    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+    func theSummaryCountsTheClipsLeftOutByWhatLeftThemOut() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-02-01-01-01-01-01.wav", 1),
+                                                      ("03-01-02-01-01-01-02.wav", 1), ("03-01-03-01-01-01-03.wav", 1),
+                                                      ("03-01-03-01-01-01-04.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("split-left-out") + "/work"
+        let run = try TestSupport.run(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
+            "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]", "--set", "split.actors=[1,2,3]",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("3 clips of 3 actors (0 audio+video, 3 audio only, 0 video only), 1 fold(s); "
+                                    + "left out: 1 clip(s) of actors outside split.actors, 1 song clip(s) (include_song is false)"), "\(run.stderr)")
+    }
+
+    /// An actor with far fewer clips than the others, or a gap in the actors' numbers, is warned of: most
+    /// often a download that stopped partway. Equal counts, or fewer than three actors, say nothing.
+    @Test func anActorWithFewClipsOrAGapInTheActorsIsWarnedOf() throws {
+        func clips(_ counts: [Int: Int]) -> [SplitPlan.Clip] {
+            counts.flatMap { actor, count in
+                (0..<count).map { SplitPlan.Clip(clip: "\(actor)-\($0)", actor: actor, emotion: 1, label: 0, speech: nil, video: nil) }
+            }
+        }
+        #expect(SplitStage.incompleteActors(clips([1: 60, 2: 60, 3: 60, 4: 60])).isEmpty)
+        #expect(SplitStage.incompleteActors(clips([1: 60, 2: 4])).isEmpty, "two actors have no median to speak of")
+        let short = SplitStage.incompleteActors(clips([1: 60, 2: 60, 3: 60, 4: 29]))
+        #expect(short == ["actor 04 has 29 clip(s) where the other actors have 60 (the median): an incomplete download or copy? Its clips are used as they are"],
+                "\(short)")
+        #expect(SplitStage.incompleteActors(clips([1: 60, 2: 60, 3: 60, 4: 30])).isEmpty, "half the median is not under it")
+        let gap = SplitStage.incompleteActors(clips([1: 60, 2: 60, 4: 60, 6: 60]))
+        #expect(gap == ["actors 03, 05 between 01 and 06 have no clip the split takes: an incomplete download or copy?"], "\(gap)")
+    }
+
     /// An actor whose every file failed ingest is on disk too: the message names the failure, not absence.
     @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
     func aHeldOutActorWhoseFilesAllFailedIngestIsNotCalledAbsent() throws {
