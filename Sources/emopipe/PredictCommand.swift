@@ -281,7 +281,9 @@ struct PredictCommand: ParsableCommand {
             if predictor.groupsSpeakers, !predictions.isEmpty {
                 let groups = Dictionary(predictions.compactMap { $0.speaker.map { ($0.name, $0.files) } }, uniquingKeysWith: { a, _ in a })
                 let list = groups.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) file\($0.value == 1 ? "" : "s"))" }.joined(separator: ", ")
-                StandardStream.error.write(Data("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: \(list)\n".utf8))
+                StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: \(list); "
+                    + "evaluate's answers come from each test speaker's clips the split took (speech clips; song only with include_song), "
+                    + "so give those files, no more and no fewer, to reproduce them\n").utf8))
             }
             if json {
                 StandardStream.output.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))

@@ -89,6 +89,9 @@ struct StreamPredictTests {
         func answers(_ files: [String]) throws -> [[String: Any]] {
             let result = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json"] + files)
             #expect(result.status == 0, "\(result.stderr)")
+            // The groups are said, with what reproduces evaluate's answers (one file alone gives others).
+            #expect(result.stderr.contains("statistics from the files given together: actor 1 (")
+                    && result.stderr.contains("; evaluate's answers come from each test speaker's clips the split took"), "\(result.stderr)")
             return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         }
         let once = try answers(paths)
