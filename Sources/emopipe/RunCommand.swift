@@ -138,6 +138,13 @@ struct RunCommand: ParsableCommand {
             let timing = stage.action == .ran ? " in \(ProgressReporter.duration(stage.seconds))" : " (run \(stage.producedByRun))"
             lines.append("  \(stage.stage): \(stage.action.rawValue)\(timing) — \(stage.outcome.summary)")
         }
+        // The run's peak is its largest stage's: each stage resets the kernel's high-water mark, so an outside
+        // measure (/usr/bin/time) sees only the last stage's.
+        let peaks = report.stages.compactMap { stage in stage.usage.peakRSSMB.map { (stage: stage.stage, megabytes: $0) } }
+        if let peak = peaks.max(by: { $0.megabytes < $1.megabytes }) {
+            let cpu = report.stages.map(\.usage.cpuSeconds).reduce(0, +)
+            lines.append(String(format: "  in all: cpu %.1f s, peak RSS %.0f MB (%@)", cpu, peak.megabytes, peak.stage))
+        }
         if report.failedUnits > 0 {
             lines.append("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3")
         }
