@@ -405,7 +405,7 @@ public final class PipelineRunner {
         let context = StageContext(runId: runId, manifest: manifest, workspace: workspace, store: store,
                                    fingerprint: fingerprint, forced: forced,
                                    logger: Log.logger(name), cancellation: cancellation, worker: worker,
-                                   parameterOrigins: resolved.origins)
+                                   parameterOrigins: resolved.origins, pipelineStages: Set(pipeline.stageNames))
         let started = Date()
         let meter = ResourceMeter()
         if !forced, let state = try store.stageState(name), state.fingerprint == fingerprint.full,

@@ -139,6 +139,13 @@ public struct StageContext: @unchecked Sendable {
     /// Where each of this stage's parameters came from (key → origin), so a refusal at run time names
     /// the file or `--set` that gave the value.
     public var parameterOrigins: [String: ParameterOrigin] = [:]
+    /// The stages the pipeline file declares (nil: not known, every stage counts as declared). A stage
+    /// reads another's records only when the pipeline has it: a store may hold the state of a stage an
+    /// earlier pipeline file had, which the fingerprints of this one do not cover.
+    public var pipelineStages: Set<String>? = nil
+
+    /// Whether the pipeline file declares `stage`.
+    public func declares(_ stage: StageName) -> Bool { pipelineStages?.contains(stage.rawValue) ?? true }
 
     public var dataRoot: String { manifest.dataRoot }
     public var threads: Int { manifest.threads }

@@ -119,6 +119,20 @@ public struct TrainStage: Stage {
         }
     }
 
+    /// The modalities whose feature stage the pipeline file declares: another's records in the store (an
+    /// earlier pipeline file's) are not read. Said as a warning when the manifest asked for the modality,
+    /// as information when only the default did (a speech-only pipeline under the default modalities).
+    static func declaredModalities(_ asked: [ModelConfig.Modality], context: StageContext) -> [ModelConfig.Modality] {
+        let declared = asked.filter { context.declares($0.featureStage) }
+        let origin = context.parameterOrigins[TrainParameters.CodingKeys.modalities.rawValue] ?? .defaultValue
+        for left in asked where !declared.contains(left) {
+            let note = "train.modalities = \(ParamValue.array(asked.map { .string($0.rawValue) }).shown) (from \(origin.place)): the pipeline "
+                + "\(context.manifest.pipelinePath.echoed) has no \(left.featureStage.rawValue) stage, so the model is built without the \(left.rawValue) branch"
+            if origin.givenByTheUser { context.logger.warning("\(note)") } else { context.logger.info("\(note)") }
+        }
+        return declared
+    }
+
     /// The model gets a branch only for a modality that some training clip has data for. Otherwise
     /// the branch would stay untrained: it would cost time in every batch and shift the initial
     /// weights, and evaluate and predict would run it on the test clips' media.
@@ -264,7 +278,8 @@ public struct TrainStage: Stage {
     public func run(_ context: StageContext, parameters: TrainParameters) throws -> StageOutcome {
         try Engine.configureWithinLimits(threads: context.threads)
         let features = try Self.fedByTraining(
-            try FeatureSet.load(context: context, modalities: parameters.modalities, base: parameters.modelConfig), context: context)
+            try FeatureSet.load(context: context, modalities: Self.declaredModalities(parameters.modalities, context: context),
+                                base: parameters.modelConfig), context: context)
         try parameters.checkFits(features.config, manifest: context.manifest.path)
         let largestFold = features.plan.folds.map { features.samples(actors: $0.train).count }.max() ?? parameters.batchSize
         let estimated = try parameters.checkMemory(features.config, context: context, trainingClips: largestFold)

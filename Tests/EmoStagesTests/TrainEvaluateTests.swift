@@ -369,6 +369,38 @@ struct TrainEvaluateTests {
                 "reading the faces makes train run; the modalities are a set, in one order: \(plan)")
     }
 
+    /// A modality whose feature stage the pipeline file does not declare is left out of the model, said as
+    /// such (it was "no training clip has face crops"), and the store's records of a stage an earlier
+    /// pipeline file had (faces, here) are not read: this pipeline's fingerprints do not cover them.
+    @Test func aModalityWhosePipelineHasNoFeatureStageIsLeftOutSayingSo() throws {
+        let (manifest, work) = try Self.copyOfPrepared()
+        let withFaces = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work, "--until", "faces"])
+        #expect(withFaces.status == 0, "\(withFaces.stderr)")
+        #expect(try ProvenanceStore(path: work + "/emopipe.sqlite").stageState(.faces) != nil, "the earlier pipeline's faces ran")
+        let shipped = try String(contentsOfFile: TestSupport.repositoryRoot + "/pipelines/ravdess.yaml", encoding: .utf8)
+        let faces = try #require(shipped.range(of: "\n  faces:")), split = try #require(shipped.range(of: "\n  split:"))
+        var speechOnly = shipped
+        speechOnly.removeSubrange(faces.lowerBound..<split.lowerBound)
+        let folder = (manifest as NSString).deletingLastPathComponent
+        try speechOnly.replacingOccurrences(of: "needs: [audio, faces, split]", with: "needs: [audio, split]")
+            .write(toFile: folder + "/speech-pipeline.yaml", atomically: true, encoding: .utf8)
+        let speechManifest = folder + "/speech.yaml"
+        try String(contentsOfFile: manifest, encoding: .utf8)
+            .replacingOccurrences(of: "\(TestSupport.repositoryRoot)/pipelines/ravdess.yaml", with: folder + "/speech-pipeline.yaml")
+            .write(toFile: speechManifest, atomically: true, encoding: .utf8)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", speechManifest, "--workdir", work, "--until", "train",
+                                                            "--set", "train.modalities=[audio, faces]", "--set", "train.epochs=2"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("warning train: train.modalities = [\"audio\",\"faces\"] (from --set): the pipeline \(folder)/speech-pipeline.yaml "
+                                    + "has no faces stage, so the model is built without the faces branch"), "\(run.stderr)")
+        #expect(!run.stderr.contains("no training clip has face crops"), "\(run.stderr)")
+        // Only the default asked for faces: information, not a warning.
+        let byDefault = try TestSupport.run(TestSupport.emopipe, ["run", speechManifest, "--workdir", work, "--until", "train",
+                                                                  "--set", "train.epochs=3"])
+        #expect(byDefault.status == 0 && byDefault.stderr.contains("info    train: train.modalities = [\"audio\",\"faces\"] (from the built-in defaults): the pipeline"),
+                "\(byDefault.stderr)")
+    }
+
     /// Asking only for a modality no training clip has is refused by name, not as a fold without clips.
     @Test func onlyAModalityNoTrainingClipHasIsRefusedByName() throws {
         let (manifest, work) = try Self.copyOfPrepared()
