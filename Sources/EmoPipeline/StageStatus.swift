@@ -116,10 +116,12 @@ extension PipelineRunner {
 
     private func status(of name: String, store: ProvenanceStore, upstream: [String: StageStatus]) throws -> StageStatus {
         var status = try judged(name, store: store, upstream: upstream)
-        // A stage a run would do again whose last attempt failed: the reason, so it is not lost with the run's output.
-        if status.state != .upToDate, let last = try store.latestExecution(stage: name), last.state == .failed {
+        // A stage a run would do again whose last attempt, with the parameters it has now, failed: the reason,
+        // so it is not lost with the run's output (an attempt with other parameters says nothing of the next).
+        if status.state != .upToDate, let last = try store.latestExecution(stage: name), last.state == .failed,
+           let attempted = last.parametersFingerprint, attempted == (try? parametersFingerprint(name)) {
             let message = last.message.map { ": \(Self.shortened($0))" } ?? ""
-            status.reason += "; its last attempt failed (run \(last.runId))\(message)"
+            status.reason += "; its last attempt with these parameters failed (run \(last.runId))\(message)"
         }
         return status
     }

@@ -79,8 +79,13 @@ enum SourceExaminer {
     static func brokenLink(_ path: String) -> String? {
         var facts = stat()
         guard lstat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFLNK, stat(path, &facts) != 0 else { return nil }
-        let problem = errno == ENOENT ? "which does not exist" : "which cannot be followed (\(String(cString: strerror(errno))))"
+        let failure = errno
         let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+        // The first hop may itself be a link (to a file that is gone): it exists, so the chain is what leads nowhere.
+        let anchored = target.hasPrefix("/") ? target : (path as NSString).deletingLastPathComponent + "/" + target
+        let firstHopExists = lstat(anchored, &facts) == 0
+        let problem = failure != ENOENT ? "which cannot be followed (\(String(cString: strerror(failure))))"
+            : firstHopExists ? "itself a link that leads to no file" : "which does not exist"
         return "a link to \(target.escaped), \(problem)"
     }
 

@@ -68,8 +68,8 @@ public struct SplitStage: Stage {
         }
         // A val_count the manifest chose and the split could not honour is a warning; the default's shortfall
         // on a small dataset (the demo's) is only information.
-        let chosen = parameters.valCount != SplitParameters().valCount
-        for note in planner.shortValidation(folds) {
+        let chosen = origins[SplitParameters.CodingKeys.valCount.rawValue]?.givenByTheUser ?? false
+        for note in planner.shortValidation(folds, chosen: chosen) {
             if chosen { context.logger.warning("\(note)") } else { context.logger.info("\(note)") }
         }
         let taken = Set(clips.map(\.clip))
@@ -80,7 +80,7 @@ public struct SplitStage: Stage {
         let both = clips.filter { $0.speech != nil && $0.video != nil }.count
         let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count
         let conflicted = Set(catalog.conflicts.map(\.clip)).intersection(taken).count
-        for warning in Self.incompleteActors(clips) { context.logger.warning("\(warning)") }
+        for warning in Self.incompleteActors(clips, actorsNamed: !taking.isEmpty) { context.logger.warning("\(warning)") }
         let notTaken = Self.leftOut(catalog.clips, taking: taking, includeSong: includeSong, labels: labels)
         let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
             + "\(clips.count - both - audioOnly) video only), \(folds.count) fold(s)"
@@ -106,18 +106,21 @@ extension SplitStage {
 
     /// An actor with far fewer clips than the others (under half their median), or a gap in the actors'
     /// numbers, most often means a download or copy that stopped partway: said, and the run goes on.
-    static func incompleteActors(_ clips: [SplitPlan.Clip]) -> [String] {
+    /// `actorsNamed`: `split.actors` chose the actors, so a gap in their numbers is the manifest's, not the data's.
+    static func incompleteActors(_ clips: [SplitPlan.Clip], actorsNamed: Bool = false) -> [String] {
         let counts = Dictionary(grouping: clips, by: \.actor).mapValues(\.count)
         guard counts.count >= 3 else { return [] }
         let sorted = counts.values.sorted()
         let median = sorted[sorted.count / 2]
         var warnings = counts.filter { $0.value * 2 < median }.sorted { $0.key < $1.key }.map { actor, count in
-            "actor \(String(format: "%02d", actor)) has \(count) clip(s) where the other actors have \(median) (the median): "
+            "actor \(String(format: "%02d", actor)) has \(count) clip(s) where the median actor has \(median): "
                 + "an incomplete download or copy? Its clips are used as they are"
         }
         let present = counts.keys.sorted()
-        if let first = present.first, let last = present.last {
-            let missing = (first...last).filter { counts[$0] == nil }
+        // RAVDESS has no song of actor 18: clips that are all song (a clip id starts with its vocal channel) do not miss it.
+        let songOnly = clips.allSatisfy { $0.clip.hasPrefix("02-") }
+        if !actorsNamed, let first = present.first, let last = present.last {
+            let missing = (first...last).filter { counts[$0] == nil && !(songOnly && $0 == 18) }
             if !missing.isEmpty {
                 warnings.append("\(actorsPhrase(missing)) between \(actorList([first])) and \(actorList([last])) "
                                 + "\(missing.count == 1 ? "has" : "have") no clip the split takes: an incomplete download or copy?")
@@ -136,9 +139,9 @@ extension SplitStage {
         let actors = failedByActor.keys.sorted()
         let files = actors.flatMap { failedByActor[$0]! }.sorted { $0.path < $1.path }
         let roles = [(SplitParameters.CodingKeys.actors, parameters.actors), (.testActors, parameters.testActors),
-                     (.valActors, parameters.valActors)].filter { !Set($0.1).isDisjoint(with: actors) }.map { SplitParameters.named($0.0, origins) }
+                     (.valActors, parameters.valActors)].filter { !Set($0.1).isDisjoint(with: actors) }.map(\.0)
         let one = actors.count == 1
-        throw PipelineError.missingData("split: \(roles.joined(separator: " and ")) name\(roles.count == 1 ? "s" : "") \(actorsPhrase(actors)), "
+        throw PipelineError.missingData("split: \(SplitParameters.named(roles, origins)) name\(roles.count == 1 ? "s" : "") \(actorsPhrase(actors)), "
             + "but every file of \(one ? "that actor" : "those actors") failed ingest (\(files.count) file\(files.count == 1 ? "" : "s"); first: \(files[0].path): "
             + "\(files[0].reason ?? "no reason recorded")); `emopipe sources --failed` lists them")
     }
@@ -290,15 +293,17 @@ extension SplitParameters {
         origins[key.rawValue].map { "split.\(key.rawValue) (from \($0.place))" } ?? "split.\(key.rawValue)"
     }
 
+    /// Several keys joined with "and"; when they all come from one place (the manifest, say) it is named once.
+    static func named(_ keys: [CodingKeys], _ origins: [String: ParameterOrigin]) -> String {
+        let places = Set(keys.map { origins[$0.rawValue]?.place })
+        guard places.count == 1, keys.count > 1 else { return keys.map { named($0, origins) }.joined(separator: " and ") }
+        return keys.map { "split.\($0.rawValue)" }.joined(separator: " and ") + (places.first.flatMap { $0 }.map { " (from \($0))" } ?? "")
+    }
+
     func holdingOut(_ actors: [Int], origins: [String: ParameterOrigin] = [:]) -> String {
         let keys = [(CodingKeys.testActors, testActors), (.valActors, valActors)]
             .filter { !Set($0.1).isDisjoint(with: actors) }.map(\.0)
-        // Both from one place (the manifest, say) name it once.
-        let places = Set(keys.map { origins[$0.rawValue]?.place })
-        let named = places.count == 1 && keys.count > 1
-            ? keys.map { "split.\($0.rawValue)" }.joined(separator: " and ") + (places.first.flatMap { $0 }.map { " (from \($0))" } ?? "")
-            : keys.map { Self.named($0, origins) }.joined(separator: " and ")
-        return named + (keys.count == 1 ? " holds out" : " hold out")
+        return Self.named(keys, origins) + (keys.count == 1 ? " holds out" : " hold out")
     }
 }
 
@@ -340,10 +345,10 @@ struct FoldPlanner {
 
     /// The folds that validate on fewer actors than `val_count` asks for (the next block is smaller),
     /// worded for the log: quietly validating on fewer would make selection noisier unseen.
-    func shortValidation(_ folds: [SplitPlan.Fold]) -> [String] {
+    func shortValidation(_ folds: [SplitPlan.Fold], chosen: Bool = true) -> [String] {
         guard testActors.isEmpty else { return [] }
         return folds.filter { $0.validation.count < valCount }.map { fold in
-            "fold \(fold.index): validates on \(fold.validation.count) actor(s) (\(actorList(fold.validation))), not split.val_count = \(valCount)\(valCount == SplitParameters().valCount ? " (the default)" : ""): the next block of actors holds only \(fold.validation.count)"
+            "fold \(fold.index): validates on \(fold.validation.count) actor(s) (\(actorList(fold.validation))), not split.val_count = \(valCount)\(chosen ? "" : " (the default)"): the next block of actors holds only \(fold.validation.count)"
         }
     }
 

@@ -141,9 +141,12 @@ struct RunCommand: ParsableCommand {
         // The run's peak is its largest stage's: each stage resets the kernel's high-water mark, so an outside
         // measure (/usr/bin/time) sees only the last stage's.
         let peaks = report.stages.compactMap { stage in stage.usage.peakRSSMB.map { (stage: stage.stage, megabytes: $0) } }
-        if let peak = peaks.max(by: { $0.megabytes < $1.megabytes }) {
+        if !report.stages.isEmpty {
             let cpu = report.stages.map(\.usage.cpuSeconds).reduce(0, +)
-            lines.append(String(format: "  in all: cpu %.1f s, peak RSS %.0f MB (%@)", cpu, peak.megabytes, peak.stage))
+            // Unknown where the kernel refused the per-stage reset (some sandboxes): the CPU time is still known.
+            let peak = peaks.max(by: { $0.megabytes < $1.megabytes })
+                .map { String(format: "%.0f MB (%@)", $0.megabytes, $0.stage) } ?? "unknown"
+            lines.append(String(format: "  in all: cpu %.1f s, peak RSS %@", cpu, peak))
         }
         if report.failedUnits > 0 {
             lines.append("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3")

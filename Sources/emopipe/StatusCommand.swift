@@ -68,7 +68,7 @@ struct StatusCommand: ParsableCommand {
     private func noteOtherManifest(of manifest: Manifest) {
         let workspace = workDirectoryOptions.workspace
         guard workspace.exists, let store = try? workspace.openStore(.readOnly),
-              let last = try? store.runs().first(where: { $0.worker == nil && $0.manifestPath != nil }),
+              let last = try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil }),
               let used = last.manifestPath, used != manifest.path else { return }
         let note = "note: judged against \(manifest.path.echoed), the default manifest; the last run here (\(last.id)) used "
             + "\(used.echoed): `emopipe status \(used.echoed)` judges against it\n"

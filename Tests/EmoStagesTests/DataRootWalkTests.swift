@@ -169,6 +169,10 @@ struct DataRootWalkTests {
         try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: root + "/gone.wav")
         let looping = root + "/Actor_01/03-01-04-02-02-02-01.wav"
         try FileManager.default.createSymbolicLink(atPath: looping, withDestinationPath: looping)
+        // A link to a link to nothing: the first hop exists, the chain leads nowhere.
+        let chained = root + "/Actor_01/03-01-05-02-02-02-01.wav"
+        try FileManager.default.createSymbolicLink(atPath: root + "/hop.wav", withDestinationPath: root + "/gone-too.wav")
+        try FileManager.default.createSymbolicLink(atPath: chained, withDestinationPath: "../hop.wav")
         let workdir = try TestSupport.temporaryFolder("work")
         let first = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         #expect(first.status == ExitStatus.partial, "\(first.stderr)")
@@ -178,10 +182,12 @@ struct DataRootWalkTests {
         #expect(sources[dangling]?["reason"] as? String == "a link to \(root)/gone.wav, which does not exist: not read", "\(sources[dangling] ?? [:])")
         #expect(sources[looping]?["reason"] as? String == "a link to \(looping), which cannot be followed (Too many levels of symbolic links): not read",
                 "\(sources[looping] ?? [:])")
+        #expect(sources[chained]?["reason"] as? String == "a link to ../hop.wav, itself a link that leads to no file: not read", "\(sources[chained] ?? [:])")
         #expect(first.stderr.contains(dangling), "the failure names the link")
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
         try FileManager.default.copyItem(atPath: wavs[0], toPath: root + "/gone.wav")
         try FileManager.default.removeItem(atPath: looping)
+        try FileManager.default.removeItem(atPath: chained)
         let second = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
         sources = try IngestFixture.sources(workdir: workdir)
         #expect(second.status == 0, "\(second.stderr)")

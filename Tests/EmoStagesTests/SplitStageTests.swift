@@ -37,9 +37,11 @@ struct SplitStageTests {
         let planner = try Self.planner("{folds: 3, test_fold: all, val_count: 2}")
         let folds = try planner.plan(actors: [1, 2, 3, 4])
         #expect(folds.map(\.validation) == [[2], [3, 4], [1]])
-        let warnings = planner.shortValidation(folds)
+        let warnings = planner.shortValidation(folds, chosen: false)
         #expect(warnings.count == 2)
         #expect(warnings.first?.contains("fold 0: validates on 1 actor(s) (02), not split.val_count = 2 (the default)") == true, "\(warnings)")
+        // Written in the manifest, the same value is its choice (cv4.yaml writes val_count: 2), not the default.
+        #expect(planner.shortValidation(folds, chosen: true).first?.contains("not split.val_count = 2: the next block") == true)
         // A val_count the manifest chose is not called the default.
         let chosen = try Self.planner("{folds: 3, test_fold: all, val_count: 3}")
         let chosenNotes = chosen.shortValidation(try chosen.plan(actors: [1, 2, 3, 4]))
@@ -136,11 +138,19 @@ struct SplitStageTests {
         #expect(SplitStage.incompleteActors(clips([1: 60, 2: 60, 3: 60, 4: 60])).isEmpty)
         #expect(SplitStage.incompleteActors(clips([1: 60, 2: 4])).isEmpty, "two actors have no median to speak of")
         let short = SplitStage.incompleteActors(clips([1: 60, 2: 60, 3: 60, 4: 29]))
-        #expect(short == ["actor 04 has 29 clip(s) where the other actors have 60 (the median): an incomplete download or copy? Its clips are used as they are"],
+        #expect(short == ["actor 04 has 29 clip(s) where the median actor has 60: an incomplete download or copy? Its clips are used as they are"],
                 "\(short)")
         #expect(SplitStage.incompleteActors(clips([1: 60, 2: 60, 3: 60, 4: 30])).isEmpty, "half the median is not under it")
         let gap = SplitStage.incompleteActors(clips([1: 60, 2: 60, 4: 60, 6: 60]))
         #expect(gap == ["actors 03, 05 between 01 and 06 have no clip the split takes: an incomplete download or copy?"], "\(gap)")
+        // Actors split.actors chose (the men, say) are no gap; nor is actor 18 among song clips (RAVDESS has none of it).
+        #expect(SplitStage.incompleteActors(clips([1: 60, 3: 60, 5: 60]), actorsNamed: true).isEmpty)
+        let song = [17, 19, 20].flatMap { actor in
+            (0..<44).map { SplitPlan.Clip(clip: "02-01-01-01-01-\($0)-\(actor)", actor: actor, emotion: 1, label: 0, speech: nil, video: nil) }
+        }
+        #expect(SplitStage.incompleteActors(song).isEmpty)
+        let speech = song.map { var clip = $0; clip.clip = "01" + clip.clip.dropFirst(2); return clip }
+        #expect(SplitStage.incompleteActors(speech) == ["actor 18 between 17 and 20 has no clip the split takes: an incomplete download or copy?"])
     }
 
     /// An actor whose every file failed ingest is on disk too: the message names the failure, not absence.
