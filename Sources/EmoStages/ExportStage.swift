@@ -15,7 +15,8 @@ public struct ExportStage: Stage {
     // 3: export.quantize (model.int8.onnx).
     // 4: the graph's producer_version is emopipe's version (it was empty).
     // 5: model.json records a digest of features.json's values (features_sha256, `Predictor.featuresDigest`).
-    public let codeVersion = "5"
+    // 6: a speaker-normalised model's per-actor statistics (speakers.json), which predict reuses for the run's own files.
+    public let codeVersion = "6"
     // The trained model; the feature parameters its metadata records are those train read.
     public let reads: Set<String> = [StageName.train.rawValue]
 
@@ -58,6 +59,11 @@ public struct ExportStage: Stage {
         let sha = SHA256Hex.of(onnx)
         let fed = try sourcesFed(foldFolder, context: context)
         try record(kind: "onnx", path: path, sha256: sha, fed: fed, context: context)
+        if let speakers = try recordedSpeakers(trained.config, context: context) {
+            let beside = RunFile.speakers.path(in: folder)
+            try DurableFile.write(speakers, to: beside)
+            try record(kind: RunFile.speakers.rawValue, path: beside, sha256: SHA256Hex.of(speakers), fed: [], context: context)
+        }
         // What `predict` reads beside it, so that an edited copy is noticed as well as a missing one.
         for file in Self.predictFiles {
             let beside = file.path(in: folder)
@@ -72,6 +78,13 @@ public struct ExportStage: Stage {
             digest = SHA256Hex.of(sha + int8.sha)
         }
         return StageOutcome(outputDigest: digest, unitsDone: 1, unitsSkipped: 0, unitsFailed: 0, summary: summary)
+    }
+
+    /// For a model that normalises each speaker's log-mels: the statistics the run used per actor, and the
+    /// sources they came from, so that `predict` on some of those files answers as evaluate did.
+    private func recordedSpeakers(_ config: ModelConfig, context: StageContext) throws -> Data? {
+        guard config.speakerNorm == true, config.uses(.audio) else { return nil }
+        return try FeatureSet.load(context: context, modalities: [.audio], base: config).recordedSpeakers().jsonData()
     }
 
     /// `model.int8.onnx` beside model.onnx, with its provenance row.
@@ -112,7 +125,7 @@ public struct ExportStage: Stage {
     public static func checkRecordedPredictFiles(runFolder: String, store: ProvenanceStore) throws {
         let runId = (runFolder as NSString).lastPathComponent
         let recorded = try store.outputArtifacts(stage: StageName.export.rawValue, runId: runId)
-        for file in predictFiles {
+        for file in predictFiles + [.speakers] {
             // The newest row of this file: a re-export into the same folder replaces the first.
             guard let row = recorded.last(where: { $0.kind == file.rawValue }), let expected = row.sha256 else { continue }
             let path = file.path(in: runFolder)

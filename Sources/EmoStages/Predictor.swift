@@ -25,7 +25,13 @@ public final class Predictor {
     public struct SpeakerGroup: Codable, Equatable, Sendable {
         /// "actor 13", or "unnamed" for the files whose names carry no RAVDESS actor.
         public var name: String
+        /// How many files the statistics came from: those given of the group, or the run's clips of the actor.
         public var files: Int
+        public var statistics: Statistics = .given
+
+        /// `recorded`: every file given of the actor is one of the run's own, so the run's statistics of the
+        /// actor (those evaluate used) normalised them; `given`: the files given together did.
+        public enum Statistics: String, Codable, Sendable { case given, recorded }
     }
 
     public struct Prediction: Codable, Equatable, Sendable {
@@ -56,6 +62,9 @@ public final class Predictor {
     var trained: TrainedModel { classifier.trained }
     let logMel: LogMelParameters?
     let faces: FaceParameters?
+    /// The statistics the run normalised each actor with (`speakers.json`), by actor; empty for a model
+    /// that does not normalise speakers, or an export from before the file was written.
+    let recordedSpeakers: [Int: RecordedSpeakers.Speaker]
     /// The model's policy, with the hop a caller chose instead of the model's, if any.
     public let policy: WindowPolicy
 
@@ -76,6 +85,14 @@ public final class Predictor {
         (logMel, faces) = try Self.featureParameters(RunFile.features.path(in: folder.path),
                                                      config: classifier.trained.config,
                                                      digest: classifier.trained.featuresSha256)
+        let speakersPath = RunFile.speakers.path(in: folder.path)
+        var speakerFacts = stat()
+        if classifier.trained.config.speakerNorm == true, classifier.trained.config.uses(.audio), lstat(speakersPath, &speakerFacts) == 0 {
+            let recorded = try RecordedSpeakers.read(speakersPath, nMels: classifier.trained.config.nMels)
+            recordedSpeakers = Dictionary(recorded.speakers.map { ($0.actor, $0) }, uniquingKeysWith: { a, _ in a })
+        } else {
+            recordedSpeakers = [:]
+        }
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
             let frames = (hopSeconds / Self.secondsPerFrame(logMel)).rounded()
@@ -248,7 +265,10 @@ public final class Predictor {
             if held + bytes <= heldFeatureBytes { clips[i] = read; held += bytes }
         }
         statisticsProgress?.finish()
-        let normalizers = statistics.mapValues(\.statistics)
+        var normalizers: [Int?: (mean: [Float], std: [Float])] = statistics.mapValues(\.statistics)
+        // Files that are all the run's own sources of their actor are normalised as the run normalised them.
+        let recorded = recordedGroups(paths: paths, first: first, keys: keys, pairings: pairings)
+        for (actor, speaker) in recorded { normalizers[actor] = (speaker.mean, speaker.std) }
         // A file given again is answered from its first occurrence's score, under its own path.
         let scoringProgress = progress?(.scoring)
         defer { scoringProgress?.finish() }
@@ -267,11 +287,34 @@ public final class Predictor {
                 let (mean, std) = normalizers[keys[i]] ?? SpeakerNormalizer.Accumulator(nMels: trained.config.nMels).statistics
                 let normalized = SpeakerNormalizer.normalize(clip, mean: mean, std: std, nMels: trained.config.nMels)
                 var prediction = try score(normalized, read: read, path: path)
-                prediction.speaker = SpeakerGroup(name: keys[i].map { "actor \($0)" } ?? "unnamed", files: counts[keys[i]] ?? 1)
+                let name = keys[i].map { "actor \($0)" } ?? "unnamed"
+                if let actor = keys[i], let speaker = recorded[actor] {
+                    prediction.speaker = SpeakerGroup(name: name, files: speaker.speechSha256.count, statistics: .recorded)
+                } else {
+                    prediction.speaker = SpeakerGroup(name: name, files: counts[keys[i]] ?? 1)
+                }
                 return prediction
             })
         }
         return results
+    }
+
+    /// The actors whose files given are all among the run's recorded sources of that actor (by the SHA-256
+    /// of the speech each is read from), with the run's statistics of them. A group with any other file (a
+    /// new recording, an edited copy) keeps the statistics of the files given.
+    func recordedGroups(paths: [String], first: [Int], keys: [Int?], pairings: [Result<ClipFiles, Error>]) -> [Int: RecordedSpeakers.Speaker] {
+        guard !recordedSpeakers.isEmpty else { return [:] }
+        var known: [Int: Set<String>] = [:]
+        var qualifies: [Int: Bool] = [:]
+        for i in paths.indices where first[i] == i {
+            // A file that cannot be paired is answered with its error and adds to no statistics either way.
+            guard let actor = keys[i], let speaker = recordedSpeakers[actor], let files = try? pairings[i].get() else { continue }
+            let sources = known[actor] ?? Set(speaker.speechSha256)
+            known[actor] = sources
+            let digest = try? SHA256Hex.file(atPath: files.speech).hex
+            qualifies[actor] = (qualifies[actor] ?? true) && digest.map(sources.contains) == true
+        }
+        return Dictionary(uniqueKeysWithValues: qualifies.filter(\.value).compactMap { actor, _ in recordedSpeakers[actor].map { (actor, $0) } })
     }
 
     /// The feature bytes (log-mels and face crops) `predict` keeps between its two passes over

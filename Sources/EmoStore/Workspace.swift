@@ -390,6 +390,8 @@ public enum RunFile: String, CaseIterable, Sendable {
     case modelDescription = "model.json"
     /// The feature stages' parameters the model was trained on.
     case features = "features.json"
+    /// A speaker-normalised model's per-actor statistics (the name `RecordedSpeakers.fileName` gives).
+    case speakers = "speakers.json"
 
     public func path(in runFolder: String) -> String { runFolder + "/" + rawValue }
 }

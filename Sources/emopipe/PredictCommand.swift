@@ -24,12 +24,14 @@ struct PredictCommand: ParsableCommand {
         speech_file and video_file say which files were read.
         A file with several windows also gets their timeline. --hop changes the windows' spacing (and with
         it the answer).
-        A model trained with train.speaker_norm normalises each file with its speaker's statistics, computed
-        from the files given in this call (a file given twice, by any path, counts once): files are grouped
-        by the RAVDESS actor in their names (files without one form one group); give all of a speaker's clips
-        together (a single file is normalised by itself). Each answer says which group it used.
+        A model trained with train.speaker_norm normalises each file with its speaker's statistics: files are
+        grouped by the RAVDESS actor in their names (files without one form one group). When every file given
+        of an actor is one of the run's own sources of that actor (by SHA-256), the run's statistics of that
+        actor are used (runs/<run>/speakers.json), as evaluate used them; otherwise the statistics come from
+        the files given together in this call (a file given twice, by any path, counts once; a single file
+        is normalised by itself). Each answer says which group and which statistics it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
-        probabilities}], speaker: {name, files}, modalities: the ones the answer used, [audio], [faces] or
+        probabilities}], speaker: {name, files, statistics: recorded or given}, modalities: the ones the answer used, [audio], [faces] or
         [audio, faces], speech_file, video_file: the file each was read from, absent when not used,
         audio_error: why the speech could not be read (or "FILE: no audio track") when a model with a face
         branch answered from the faces alone, as evaluate scores a clip whose speech the audio stage failed;
@@ -279,11 +281,19 @@ struct PredictCommand: ParsableCommand {
                 }
             }
             if predictor.groupsSpeakers, !predictions.isEmpty {
-                let groups = Dictionary(predictions.compactMap { $0.speaker.map { ($0.name, $0.files) } }, uniquingKeysWith: { a, _ in a })
-                let list = groups.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) file\($0.value == 1 ? "" : "s"))" }.joined(separator: ", ")
-                StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: \(list); "
-                    + "evaluate's answers come from each test speaker's clips the split took (speech clips; song only with include_song), "
-                    + "so give those files, no more and no fewer, to reproduce them\n").utf8))
+                let groups = Dictionary(predictions.compactMap { $0.speaker.map { ($0.name, $0) } }, uniquingKeysWith: { a, _ in a })
+                let recorded = groups.values.filter { $0.statistics == .recorded }.map(\.name).sorted()
+                let given = groups.values.filter { $0.statistics == .given }.sorted { $0.name < $1.name }
+                    .map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"))" }
+                if !recorded.isEmpty {
+                    StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels; the files of \(recorded.joined(separator: ", ")) "
+                        + "are all the run's own, so the run's statistics of \(recorded.count == 1 ? "that actor" : "those actors") normalised them, as in evaluate\n").utf8))
+                }
+                if !given.isEmpty {
+                    StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: "
+                        + "\(given.joined(separator: ", ")) (a file not among the run's own sources of its actor, or an actor the run did not have, "
+                        + "groups the files given)\n").utf8))
+                }
             }
             if json {
                 StandardStream.output.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))

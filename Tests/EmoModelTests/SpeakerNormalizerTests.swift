@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import EmoModel
+import EmoTestSupport
 
 @Suite struct SpeakerNormalizerTests {
     /// A clip of `frames` frames in 2 bands whose values are offset + band + scale·(±1).
@@ -37,5 +38,42 @@ import Testing
         let flat = ClipFeatures(id: "f", logmel: [Float](repeating: -80, count: 8), melFrames: 4, faces: nil, faceMask: [], label: 0)
         let out = SpeakerNormalizer.normalize([flat], speakers: [3], nMels: 2)
         #expect(out[0].logmel!.allSatisfy { $0 == 0 })
+    }
+}
+
+/// `speakers.json` as export writes it reads back; a damaged or foreign one is refused naming the file and
+/// what is wrong, never used to normalise.
+@Suite struct RecordedSpeakersTests {
+    let digest = String(repeating: "ab", count: 32)
+
+    func write(_ text: String) throws -> String {
+        let path = try TestSupport.temporaryFolder("speakers") + "/speakers.json"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func whatExportWritesReadsBack() throws {
+        let recorded = RecordedSpeakers(speakers: [.init(actor: 13, speechSha256: [digest], mean: [-40, -41], std: [3, 0.5])])
+        let path = try TestSupport.temporaryFolder("speakers") + "/speakers.json"
+        try recorded.jsonData().write(to: URL(fileURLWithPath: path))
+        #expect(try RecordedSpeakers.read(path, nMels: 2) == recorded)
+        #expect(String(decoding: try recorded.jsonData(), as: UTF8.self).contains("\"speech_sha256\""), "snake_case")
+    }
+
+    @Test func aDamagedFileIsRefusedSayingWhatIsWrong() throws {
+        let cases: [(String, String)] = [
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0], \"std\": [1]}]}", "the model takes 2 mel bands"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 0]}]}", "not a positive number"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [\"x\"], \"mean\": [0, 0], \"std\": [1, 1]}]}", "\"x\" is not a SHA-256"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]},"
+             + " {\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]}]}", "speaker 1 is given twice"),
+            ("{\"speakers\": [{\"actor\": 1, \"mean\": [0, 0], \"std\": [1, 1]}]}", "not the speaker statistics export writes"),
+            ("[1, 2]", "not the speaker statistics export writes"),
+        ]
+        for (text, said) in cases {
+            let path = try write(text)
+            let error = try #require(throws: TrainedModelError.self) { try RecordedSpeakers.read(path, nMels: 2) }
+            #expect(error.path == path && error.reason.contains(said), "\(text): \(error)")
+        }
     }
 }

@@ -465,6 +465,16 @@ struct TrainEvaluateTests {
         let predictions = try Self.checkPredictEqualsEvaluate(runFolder: runFolder)
         #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["name"] as? String == "actor 1" })
         #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["files"] as? Int == 60 })
+        #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "recorded" })
+        // Without speakers.json (an export from before it), the 60 files given together reproduce evaluate as well.
+        let older = try TestSupport.temporaryFolder("older-export") + "/run"
+        try FileManager.default.copyItem(atPath: runFolder, toPath: older)
+        try FileManager.default.removeItem(atPath: older + "/speakers.json")
+        let grouping = try #require(try TestSupport.run(TestSupport.emopipe, ["predict", "--run", older, "--json"]
+                                                        + predictions.compactMap { $0["path"] as? String }).stdout.data(using: .utf8))
+        let groupedAnswers = try #require(try JSONSerialization.jsonObject(with: grouping) as? [[String: Any]])
+        #expect(groupedAnswers.count == 60 && groupedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given" })
+        #expect(zip(groupedAnswers, predictions).allSatisfy { $0["label"] as? String == $1["label"] as? String })
         // With no room to keep features between the statistics pass and scoring, every file is read
         // again for scoring: the same answers to the bit, so long recordings need not be held together.
         let predictor = try Predictor(run: runFolder, hopSeconds: nil)
@@ -544,9 +554,25 @@ struct TrainEvaluateTests {
         let grouped = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + paths + [predictions[2]["path"] as? String ?? ""])
         #expect(grouped.status == 0, "\(grouped.stderr)")
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(grouped.stdout.utf8)) as? [[String: Any]])
-        let groups = answers.map { ($0["speaker"] as? [String: Any]).map { "\($0["name"] ?? "") \($0["files"] ?? "")" } }
-        #expect(groups == ["unnamed 2", "unnamed 2", "actor 1 1"])
-        #expect(grouped.stderr.contains("actor 1 (1 file), unnamed (2 files)"), "\(grouped.stderr)")
+        let groups = answers.map { ($0["speaker"] as? [String: Any]).map { "\($0["name"] ?? "") \($0["files"] ?? "") \($0["statistics"] ?? "")" } }
+        // The actor 1 file alone is one of the run's own: the run's statistics of actor 1 (60 clips) normalise it,
+        // and its answer is evaluate's, as given with all 60.
+        #expect(groups == ["unnamed 2 given", "unnamed 2 given", "actor 1 60 recorded"])
+        #expect(answers[2]["probabilities"] as? [String: Double] == predictions[2]["probabilities"] as? [String: Double])
+        #expect(grouped.stderr.contains("the files of actor 1 are all the run's own, so the run's statistics of that actor normalised them")
+                && grouped.stderr.contains("statistics from the files given together: unnamed (2 files)"), "\(grouped.stderr)")
+        // A file of actor 1 that is not one of the run's (its bytes changed) groups the files given, and says so.
+        let edited = renamed + "/" + ((predictions[3]["path"] as? String ?? "") as NSString).lastPathComponent
+        try FileManager.default.copyItem(atPath: try #require(predictions[3]["path"] as? String), toPath: edited)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: edited))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0, 0]))
+        try handle.close()
+        let mixed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", predictions[2]["path"] as? String ?? "", edited])
+        let mixedAnswers = try #require(try JSONSerialization.jsonObject(with: Data(mixed.stdout.utf8)) as? [[String: Any]])
+        #expect(mixedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given"
+                                          && ($0["speaker"] as? [String: Any])?["files"] as? Int == 2 }, "\(mixed.stdout)")
+        #expect(mixed.stderr.contains("statistics from the files given together: actor 1 (2 files) (a file not among the run's own"), "\(mixed.stderr)")
         // Text output is for a terminal: a name holding a line break and an escape stays one escaped line.
         let odd = renamed + "/take\n\u{1B}[2J.wav"
         try FileManager.default.copyItem(atPath: paths[0], toPath: odd)

@@ -11,12 +11,23 @@ public enum SpeakerNormalizer {
 
     /// `speakers[i]` groups `clips[i]`; clips without a log-mel are left alone.
     public static func normalize<Speaker: Hashable>(_ clips: [ClipFeatures], speakers: [Speaker], nMels: Int) -> [ClipFeatures] {
-        var out = clips
-        for indices in Dictionary(grouping: clips.indices, by: { speakers[$0] }).values {
-            let (mean, std) = statistics(indices.sorted().map { clips[$0] }, nMels: nMels)
-            for i in indices { out[i] = normalize(out[i], mean: mean, std: std, nMels: nMels) }
+        normalize(clips, speakers: speakers, statistics: statisticsBySpeaker(clips, speakers: speakers, nMels: nMels), nMels: nMels)
+    }
+
+    /// Each speaker's statistics over its clips, added in the clips' order.
+    public static func statisticsBySpeaker<Speaker: Hashable>(_ clips: [ClipFeatures], speakers: [Speaker],
+                                                              nMels: Int) -> [Speaker: (mean: [Float], std: [Float])] {
+        Dictionary(grouping: clips.indices, by: { speakers[$0] }).mapValues { indices in
+            statistics(indices.sorted().map { clips[$0] }, nMels: nMels)
         }
-        return out
+    }
+
+    /// `clips` normalised with the statistics of their speakers (`statistics` must hold every speaker).
+    public static func normalize<Speaker: Hashable>(_ clips: [ClipFeatures], speakers: [Speaker],
+                                                    statistics: [Speaker: (mean: [Float], std: [Float])], nMels: Int) -> [ClipFeatures] {
+        clips.indices.map { i in
+            statistics[speakers[i]].map { normalize(clips[i], mean: $0.mean, std: $0.std, nMels: nMels) } ?? clips[i]
+        }
     }
 
     public static func normalize(_ clip: ClipFeatures, mean: [Float], std: [Float], nMels: Int) -> ClipFeatures {

@@ -1,0 +1,63 @@
+import EmoCore
+import Foundation
+
+/// The per-speaker statistics a speaker-normalised run normalised its clips with, and the speech
+/// sources (by SHA-256) each speaker's were computed from: `speakers.json` beside an export. With it,
+/// `emopipe predict` given some of a run's own files of an actor (one test clip, say) normalises them
+/// as evaluate did, instead of with the statistics of the few files it was given.
+public struct RecordedSpeakers: Codable, Equatable, Sendable {
+    public struct Speaker: Codable, Equatable, Sendable {
+        public var actor: Int
+        /// The SHA-256 of each speech source whose log-mel entered the statistics.
+        public var speechSha256: [String]
+        public var mean: [Float]
+        public var std: [Float]
+
+        public init(actor: Int, speechSha256: [String], mean: [Float], std: [Float]) {
+            self.actor = actor; self.speechSha256 = speechSha256; self.mean = mean; self.std = std
+        }
+
+        enum CodingKeys: String, CodingKey { case actor, speechSha256 = "speech_sha256", mean, std }
+    }
+
+    public var speakers: [Speaker]
+
+    public init(speakers: [Speaker]) { self.speakers = speakers }
+
+    /// The file's name in a run folder.
+    public static let fileName = "speakers.json"
+    /// The most read: 24 actors of 60 clips take about 130 KB; a damaged or foreign file is not read whole.
+    public static let sizeLimit = 16 << 20
+
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Reads and checks `path` against a model of `nMels` bands: every problem names the file and what is wrong.
+    public static func read(_ path: String, nMels: Int) throws -> RecordedSpeakers {
+        func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
+        let data: Data
+        do { data = try RegularFile.read(path, atMost: sizeLimit) } catch { throw bad(EmoError.reason(of: error)) }
+        let recorded: RecordedSpeakers
+        do { recorded = try JSONDecoder().decode(RecordedSpeakers.self, from: data) } catch {
+            throw bad("not the speaker statistics export writes: \(JSONOutput.problem(error, in: data))")
+        }
+        var actors = Set<Int>()
+        for speaker in recorded.speakers {
+            let name = "speaker \(speaker.actor)"
+            guard actors.insert(speaker.actor).inserted else { throw bad("\(name) is given twice") }
+            guard speaker.mean.count == nMels, speaker.std.count == nMels else {
+                throw bad("\(name) has \(speaker.mean.count) means and \(speaker.std.count) deviations, but the model takes \(nMels) mel bands")
+            }
+            guard speaker.mean.allSatisfy(\.isFinite), speaker.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw bad("\(name) holds a mean that is not finite or a deviation that is not a positive number")
+            }
+            if let digest = speaker.speechSha256.first(where: { !SHA256Hex.isDigest($0) }) {
+                throw bad("\(name): \"\(digest.echoed)\" is not a SHA-256 (64 lower-case hexadecimal digits)")
+            }
+        }
+        return recorded
+    }
+}
