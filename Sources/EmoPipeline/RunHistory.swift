@@ -26,7 +26,8 @@ public struct RunSummary: Sendable {
 
     /// The files that carry a run's results, and the stage that writes each.
     static let resultFiles: [(RunFile, StageName)] = [(.metrics, .evaluate), (.crossValidation, .evaluate),
-                                                      (.onnx, .export), (.int8Onnx, .export), (.weights, .export)]
+                                                      (.onnx, .export), (.int8Onnx, .export), (.weights, .export),
+                                                      (.speakers, .export)]
 
     /// The run folders that hold this run's result files (its own, or those of the earlier runs whose
     /// evaluate or export it stood on) and are no longer there: nothing to compare a result with.
