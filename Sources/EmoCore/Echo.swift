@@ -41,10 +41,11 @@ extension String {
     public var escaped: String {
         var escaped = ""
         for scalar in unicodeScalars {
-            switch scalar.properties.generalCategory {
-            case .control, .format where scalar.properties.isBidiControl:
+            let category = scalar.properties.generalCategory
+            // Every control character; of the format characters, those that steer text direction.
+            if category == .control || (category == .format && scalar.properties.isBidiControl) {
                 escaped += scalar == "\n" ? "\\n" : scalar == "\t" ? "\\t" : "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            default:
+            } else {
                 escaped.unicodeScalars.append(scalar)
             }
         }

@@ -301,8 +301,8 @@ struct StreamPredictTests {
         predict.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
         predict.arguments = ["predict", "--run", run, "--json", "-"]
         predict.standardInput = pipe
-        FileManager.default.createFile(atPath: folder + "/out", contents: nil)
-        FileManager.default.createFile(atPath: folder + "/err", contents: nil)
+        try #require(FileManager.default.createFile(atPath: folder + "/out", contents: nil))
+        try #require(FileManager.default.createFile(atPath: folder + "/err", contents: nil))
         predict.standardOutput = FileHandle(forWritingAtPath: folder + "/out")
         predict.standardError = FileHandle(forWritingAtPath: folder + "/err")
         try ffmpeg.run()

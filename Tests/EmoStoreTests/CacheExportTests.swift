@@ -97,7 +97,7 @@ struct CacheExportTests {
 
         // What a killed export was writing (a .part) is no earlier export: the next one removes it. But
         // while another export holds the folder, its .part is its work: refused, and left alone.
-        FileManager.default.createFile(atPath: out + "/shard-000003.npz.part", contents: Data("half".utf8))
+        try #require(FileManager.default.createFile(atPath: out + "/shard-000003.npz.part", contents: Data("half".utf8)))
         try CacheExport.checkDestination(out)
         // (flock locks belong to an open file: one taken here stands for another export's.)
         let other = open(out + "/.emopipe-export.lock", O_RDWR | O_CREAT, 0o644)

@@ -198,7 +198,7 @@ public final class SweepRunner {
 
     /// Runs every trial not finished yet and returns the leaderboard (also written to the sweep folder).
     public func run(command: String) throws -> SweepLeaderboard {
-        if let worker {
+        if worker != nil {
             // Checked in the main work directory first, so a snapshot is taken only of ready features.
             guard mainWorkspace.exists else {
                 throw PipelineError.missingData("\(mainWorkspace.root): no main work directory; run `emopipe sweep MANIFEST --prepare --workdir \(mainWorkspace.root)` first, so the workers share its features")
