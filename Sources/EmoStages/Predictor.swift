@@ -65,6 +65,8 @@ public final class Predictor {
     /// The statistics the run normalised each actor with (`speakers.json`), by actor; empty for a model
     /// that does not normalise speakers, or an export from before the file was written.
     let recordedSpeakers: [Int: RecordedSpeakers.Speaker]
+    /// A speaker-normalised model's run folder without `speakers.json` (exported before it was written).
+    public let lacksRecordedSpeakers: Bool
     /// The model's policy, with the hop a caller chose instead of the model's, if any.
     public let policy: WindowPolicy
 
@@ -87,12 +89,20 @@ public final class Predictor {
                                                      digest: classifier.trained.featuresSha256)
         let speakersPath = RunFile.speakers.path(in: folder.path)
         var speakerFacts = stat()
-        if classifier.trained.config.speakerNorm == true, classifier.trained.config.uses(.audio), lstat(speakersPath, &speakerFacts) == 0 {
-            let recorded = try RecordedSpeakers.read(speakersPath, nMels: classifier.trained.config.nMels)
+        let trained = classifier.trained
+        let normalisesSpeakers = trained.config.speakerNorm == true && trained.config.uses(.audio)
+        let present = lstat(speakersPath, &speakerFacts) == 0
+        if normalisesSpeakers, !present, trained.speakersSha256 != nil {
+            throw TrainedModelError(path: speakersPath, reason: "missing: export wrote it beside model.json (which records its SHA-256); "
+                                    + "restore it, or export the model again")
+        }
+        if normalisesSpeakers, present {
+            let recorded = try RecordedSpeakers.read(speakersPath, nMels: trained.config.nMels, expectedSha256: trained.speakersSha256)
             recordedSpeakers = Dictionary(recorded.speakers.map { ($0.actor, $0) }, uniquingKeysWith: { a, _ in a })
         } else {
             recordedSpeakers = [:]
         }
+        lacksRecordedSpeakers = normalisesSpeakers && !present
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
             let frames = (hopSeconds / Self.secondsPerFrame(logMel)).rounded()
@@ -241,9 +251,14 @@ public final class Predictor {
             }
         }
         let first = Self.firstOccurrences(paths, pairings: pairings)
-        // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes first.
+        // A file given by several paths belongs to the actor any of its RAVDESS names gives, whichever comes
+        // first; but one of the run's own sources belongs to the actor the run had it under, when a name says so.
         var keys = paths.map(Self.speakerKey)
-        for i in paths.indices where keys[first[i]] == nil { keys[first[i]] = keys[i] }
+        let named = Dictionary(grouping: paths.indices.compactMap { i in keys[i].map { (first[i], $0) } }, by: \.0).mapValues { $0.map(\.1) }
+        for i in paths.indices where first[i] == i {
+            let candidates = named[i] ?? []
+            keys[i] = ownActor(among: candidates, files: try? pairings[i].get()) ?? candidates.first
+        }
         for i in paths.indices { keys[i] = keys[first[i]] }
         // First pass: each speaker's statistics, added file by file in the order given (the same sums
         // as over all of them at once). Features are kept for the second pass up to a budget; a file
@@ -297,6 +312,13 @@ public final class Predictor {
             })
         }
         return results
+    }
+
+    /// Of the actors a file's names give, the one whose recorded sources hold the file's speech, if any.
+    func ownActor(among candidates: [Int], files: ClipFiles?) -> Int? {
+        guard candidates.count > 1, !recordedSpeakers.isEmpty, let files,
+              let digest = try? SHA256Hex.file(atPath: files.speech).hex else { return nil }
+        return candidates.first { recordedSpeakers[$0]?.speechSha256.contains(digest) == true }
     }
 
     /// The actors whose files given are all among the run's recorded sources of that actor (by the SHA-256

@@ -287,12 +287,14 @@ struct PredictCommand: ParsableCommand {
                     .map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"))" }
                 if !recorded.isEmpty {
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels; the files of \(recorded.joined(separator: ", ")) "
-                        + "are all the run's own, so the run's statistics of \(recorded.count == 1 ? "that actor" : "those actors") normalised them, as in evaluate\n").utf8))
+                        + "are all the run's own, so the run's statistics of \(recorded.count == 1 ? "that actor" : "those actors") (those evaluate used) normalised them\n").utf8))
                 }
                 if !given.isEmpty {
+                    let why = predictor.lacksRecordedSpeakers
+                        ? "the run folder has no speakers.json, the run's statistics (an export from before it was written)"
+                        : "a file not among the run's own sources of its actor, or an actor the run did not have, groups the files given"
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: "
-                        + "\(given.joined(separator: ", ")) (a file not among the run's own sources of its actor, or an actor the run did not have, "
-                        + "groups the files given)\n").utf8))
+                        + "\(given.joined(separator: ", ")) (\(why))\n").utf8))
                 }
             }
             if json {

@@ -15,7 +15,7 @@ final class FolderTests: XCTestCase {
     func testCreatesEveryMissingLevelAndLeavesAnExistingFolderAlone() throws {
         let nested = root + "/a/b/c"
         try Folder.create(nested)
-        try #require(FileManager.default.createFile(atPath: nested + "/kept", contents: Data("x".utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: nested + "/kept", contents: Data("x".utf8)))
         try Folder.create(nested)
         try Folder.create(nested + "/")
         XCTAssertEqual(try String(contentsOfFile: nested + "/kept", encoding: .utf8), "x")
@@ -31,7 +31,7 @@ final class FolderTests: XCTestCase {
     }
 
     func testAFileInTheWayIsNamedWhateverLevelItIsAt() throws {
-        try #require(FileManager.default.createFile(atPath: root + "/cache", contents: Data()))
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/cache", contents: Data()))
         for target in [root + "/cache", root + "/cache/train/fold-0"] {
             XCTAssertThrowsError(try Folder.create(target)) { error in
                 XCTAssertEqual(error as? EmoError,

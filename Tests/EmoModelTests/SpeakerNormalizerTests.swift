@@ -1,3 +1,4 @@
+import EmoCore
 import Foundation
 import Testing
 @testable import EmoModel
@@ -57,18 +58,28 @@ import EmoTestSupport
         let path = try TestSupport.temporaryFolder("speakers") + "/speakers.json"
         try recorded.jsonData().write(to: URL(fileURLWithPath: path))
         #expect(try RecordedSpeakers.read(path, nMels: 2) == recorded)
+        #expect(try RecordedSpeakers.read(path, nMels: 2, expectedSha256: SHA256Hex.of(try recorded.jsonData())) == recorded)
+        let other = try #require(throws: TrainedModelError.self) { try RecordedSpeakers.read(path, nMels: 2, expectedSha256: digest) }
+        #expect(other.reason.contains("not the speaker statistics this model was exported with"), "\(other)")
         #expect(String(decoding: try recorded.jsonData(), as: UTF8.self).contains("\"speech_sha256\""), "snake_case")
     }
 
     @Test func aDamagedFileIsRefusedSayingWhatIsWrong() throws {
         let cases: [(String, String)] = [
             ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0], \"std\": [1]}]}", "the model takes 2 mel bands"),
-            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 0]}]}", "not a positive number"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 0]}]}", "a deviation outside 0.001"),
             ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [\"x\"], \"mean\": [0, 0], \"std\": [1, 1]}]}", "\"x\" is not a SHA-256"),
             ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]},"
              + " {\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]}]}", "speaker 1 is given twice"),
             ("{\"speakers\": [{\"actor\": 1, \"mean\": [0, 0], \"std\": [1, 1]}]}", "not the speaker statistics export writes"),
             ("[1, 2]", "not the speaker statistics export writes"),
+            // A deviation under the floor the statistics keep, or a mean past any log-mel, would blow the features up.
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1e-45, 1]}]}", "a deviation outside 0.001"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [3e38, 0], \"std\": [1, 1]}]}", "a mean outside ±10000 dB"),
+            ("{\"speakers\": [{\"actor\": 0, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]}]}", "not a RAVDESS actor number"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [\"\(digest)\", \"\(digest)\"], \"mean\": [0, 0], \"std\": [1, 1]}]}", "is listed twice"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [\"\(digest)\"], \"mean\": [0, 0], \"std\": [1, 1]},"
+             + " {\"actor\": 2, \"speech_sha256\": [\"\(digest)\"], \"mean\": [0, 0], \"std\": [1, 1]}]}", "is listed twice"),
         ]
         for (text, said) in cases {
             let path = try write(text)

@@ -466,13 +466,29 @@ struct TrainEvaluateTests {
         #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["name"] as? String == "actor 1" })
         #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["files"] as? Int == 60 })
         #expect(predictions.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "recorded" })
-        // Without speakers.json (an export from before it), the 60 files given together reproduce evaluate as well.
-        let older = try TestSupport.temporaryFolder("older-export") + "/run"
-        try FileManager.default.copyItem(atPath: runFolder, toPath: older)
-        try FileManager.default.removeItem(atPath: older + "/speakers.json")
-        let grouping = try #require(try TestSupport.run(TestSupport.emopipe, ["predict", "--run", older, "--json"]
-                                                        + predictions.compactMap { $0["path"] as? String }).stdout.data(using: .utf8))
-        let groupedAnswers = try #require(try JSONSerialization.jsonObject(with: grouping) as? [[String: Any]])
+        // model.json records speakers.json's SHA-256: a copied folder whose statistics went missing or were edited is refused.
+        let copied = try TestSupport.temporaryFolder("copied-export") + "/run"
+        try FileManager.default.copyItem(atPath: runFolder, toPath: copied)
+        let onePath = try #require(predictions[0]["path"] as? String)
+        let speakersText = try String(contentsOfFile: copied + "/speakers.json", encoding: .utf8)
+        // Another actor number for actor 1's statistics: valid, and not what export wrote.
+        try speakersText.replacingOccurrences(of: "\"actor\":1,", with: "\"actor\":4,")
+            .write(toFile: copied + "/speakers.json", atomically: true, encoding: .utf8)
+        let editedStatistics = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
+        #expect(editedStatistics.status == 1 && editedStatistics.stderr.contains("speakers.json: not the speaker statistics this model was exported with"),
+                "\(editedStatistics.stderr)")
+        try FileManager.default.removeItem(atPath: copied + "/speakers.json")
+        let missing = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
+        #expect(missing.status == 1 && missing.stderr.contains("speakers.json: missing: export wrote it beside model.json"), "\(missing.stderr)")
+        // An export from before speakers.json (no file, no digest): the 60 files given together reproduce evaluate as well.
+        let copiedModel = try String(contentsOfFile: copied + "/model.json", encoding: .utf8)
+        let withoutDigest = copiedModel.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.contains("\"speakers_sha256\"") }.joined(separator: "\n")
+        #expect(withoutDigest != copiedModel)
+        try withoutDigest.write(toFile: copied + "/model.json", atomically: true, encoding: .utf8)
+        let older = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, "--json"] + predictions.compactMap { $0["path"] as? String })
+        #expect(older.status == 0 && older.stderr.contains("(the run folder has no speakers.json"), "\(older.stderr)")
+        let groupedAnswers = try #require(try JSONSerialization.jsonObject(with: Data(older.stdout.utf8)) as? [[String: Any]])
         #expect(groupedAnswers.count == 60 && groupedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given" })
         #expect(zip(groupedAnswers, predictions).allSatisfy { $0["label"] as? String == $1["label"] as? String })
         // With no room to keep features between the statistics pass and scoring, every file is read
@@ -559,7 +575,7 @@ struct TrainEvaluateTests {
         // and its answer is evaluate's, as given with all 60.
         #expect(groups == ["unnamed 2 given", "unnamed 2 given", "actor 1 60 recorded"])
         #expect(answers[2]["probabilities"] as? [String: Double] == predictions[2]["probabilities"] as? [String: Double])
-        #expect(grouped.stderr.contains("the files of actor 1 are all the run's own, so the run's statistics of that actor normalised them")
+        #expect(grouped.stderr.contains("the files of actor 1 are all the run's own, so the run's statistics of that actor (those evaluate used) normalised them")
                 && grouped.stderr.contains("statistics from the files given together: unnamed (2 files)"), "\(grouped.stderr)")
         // A file of actor 1 that is not one of the run's (its bytes changed) groups the files given, and says so.
         let edited = renamed + "/" + ((predictions[3]["path"] as? String ?? "") as NSString).lastPathComponent
@@ -573,6 +589,18 @@ struct TrainEvaluateTests {
         #expect(mixedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given"
                                           && ($0["speaker"] as? [String: Any])?["files"] as? Int == 2 }, "\(mixed.stdout)")
         #expect(mixed.stderr.contains("statistics from the files given together: actor 1 (2 files) (a file not among the run's own"), "\(mixed.stderr)")
+        // A run's own file given first under another actor's name (a link) is still the actor the run had it under:
+        // the answer does not depend on the order.
+        let own = try #require(predictions[2]["path"] as? String)
+        let alias = renamed + "/" + (own as NSString).lastPathComponent.replacingOccurrences(of: "-01.wav", with: "-03.wav")
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: own)
+        for order in [[alias, own], [own, alias]] {
+            let aliased = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + order)
+            let aliasedAnswers = try #require(try JSONSerialization.jsonObject(with: Data(aliased.stdout.utf8)) as? [[String: Any]])
+            #expect(aliasedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "recorded"
+                                                && $0["probabilities"] as? [String: Double] == predictions[2]["probabilities"] as? [String: Double] },
+                    "\(order): \(aliased.stdout)")
+        }
         // Text output is for a terminal: a name holding a line break and an escape stays one escaped line.
         let odd = renamed + "/take\n\u{1B}[2J.wav"
         try FileManager.default.copyItem(atPath: paths[0], toPath: odd)

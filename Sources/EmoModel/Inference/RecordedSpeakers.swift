@@ -35,27 +35,40 @@ public struct RecordedSpeakers: Codable, Equatable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// Reads and checks `path` against a model of `nMels` bands: every problem names the file and what is wrong.
-    public static func read(_ path: String, nMels: Int) throws -> RecordedSpeakers {
+    /// The largest magnitude of a band's mean taken (dB): log-mels lie within a few hundred.
+    public static let meanLimit: Float = 10_000
+
+    /// Reads and checks `path` against a model of `nMels` bands and, when model.json records one, the file's
+    /// SHA-256 (`expectedSha256`): every problem names the file and what is wrong.
+    public static func read(_ path: String, nMels: Int, expectedSha256: String? = nil) throws -> RecordedSpeakers {
         func bad(_ reason: String) -> TrainedModelError { TrainedModelError(path: path, reason: reason) }
         let data: Data
         do { data = try RegularFile.read(path, atMost: sizeLimit) } catch { throw bad(EmoError.reason(of: error)) }
+        if let expectedSha256, SHA256Hex.of(data) != expectedSha256 {
+            throw bad("not the speaker statistics this model was exported with (its SHA-256 is \(SHA256Hex.of(data).prefix(16))…, "
+                      + "model.json records \(expectedSha256.prefix(16))…): restore the file export wrote, or export the model again")
+        }
         let recorded: RecordedSpeakers
         do { recorded = try JSONDecoder().decode(RecordedSpeakers.self, from: data) } catch {
             throw bad("not the speaker statistics export writes: \(JSONOutput.problem(error, in: data))")
         }
-        var actors = Set<Int>()
+        var actors = Set<Int>(), sources = Set<String>()
         for speaker in recorded.speakers {
             let name = "speaker \(speaker.actor)"
+            guard (1...99).contains(speaker.actor) else { throw bad("\(name) is not a RAVDESS actor number (01-99)") }
             guard actors.insert(speaker.actor).inserted else { throw bad("\(name) is given twice") }
             guard speaker.mean.count == nMels, speaker.std.count == nMels else {
                 throw bad("\(name) has \(speaker.mean.count) means and \(speaker.std.count) deviations, but the model takes \(nMels) mel bands")
             }
-            guard speaker.mean.allSatisfy(\.isFinite), speaker.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-                throw bad("\(name) holds a mean that is not finite or a deviation that is not a positive number")
+            // The statistics floor each deviation (SpeakerNormalizer.minimumStd): a smaller one, or a mean far past
+            // any log-mel, would blow the features up and pass for weights that overflow.
+            let floor = Float(SpeakerNormalizer.minimumStd)
+            guard speaker.mean.allSatisfy({ $0.isFinite && abs($0) <= meanLimit }), speaker.std.allSatisfy({ $0.isFinite && $0 >= floor && $0 <= meanLimit }) else {
+                throw bad("\(name) holds a mean outside ±\(Int(meanLimit)) dB or a deviation outside \(floor)-\(Int(meanLimit)) dB (or one that is not finite)")
             }
-            if let digest = speaker.speechSha256.first(where: { !SHA256Hex.isDigest($0) }) {
-                throw bad("\(name): \"\(digest.echoed)\" is not a SHA-256 (64 lower-case hexadecimal digits)")
+            for digest in speaker.speechSha256 {
+                guard SHA256Hex.isDigest(digest) else { throw bad("\(name): \"\(digest.echoed)\" is not a SHA-256 (64 lower-case hexadecimal digits)") }
+                guard sources.insert(digest).inserted else { throw bad("\(name): source \(digest.prefix(16))… is listed twice (a source is one actor's, once)") }
             }
         }
         return recorded

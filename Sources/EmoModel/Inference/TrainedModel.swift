@@ -31,6 +31,10 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     /// features file edited apart from its model is refused rather than answered from. Nil in a fold
     /// folder and in runs exported before it.
     public var featuresSha256: String?
+    /// The SHA-256 of the run's `speakers.json` (a speaker-normalised model's per-actor statistics), so that
+    /// statistics edited apart from the model are refused, and a missing file is called that. Nil in a fold
+    /// folder, for other models, and in runs exported before it.
+    public var speakersSha256: String?
 
     /// The description's file name, in either kind of folder.
     public static let fileName = "model.json"
@@ -156,8 +160,10 @@ public struct TrainedModel: Codable, Equatable, Sendable {
             return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input (the hop must be from 1 to the window, as train.window_hop_frames)"
         }
         // Compared with features.json's digest: a damaged one is this file's fault, not that file's.
-        if let digest = featuresSha256, !SHA256Hex.isDigest(digest) {
-            return "features_sha256 \"\(digest.echoed)\" is not a SHA-256 (64 lower-case hexadecimal digits, as export writes it)"
+        for (key, digest) in [("features_sha256", featuresSha256), ("speakers_sha256", speakersSha256)] {
+            if let digest, !SHA256Hex.isDigest(digest) {
+                return "\(key) \"\(digest.echoed)\" is not a SHA-256 (64 lower-case hexadecimal digits, as export writes it)"
+            }
         }
         return nil
     }
