@@ -118,12 +118,17 @@ extension PipelineRunner {
         var status = try judged(name, store: store, upstream: upstream)
         // A stage a run would do again whose last attempt, with the parameters it has now, failed: the reason,
         // so it is not lost with the run's output (an attempt with other parameters says nothing of the next).
-        if status.state != .upToDate, let last = try store.latestExecution(stage: name), last.state == .failed,
-           let attempted = last.parametersFingerprint, attempted == (try? parametersFingerprint(name)) {
-            let message = last.message.map { ": \(Self.shortened($0))" } ?? ""
+        if status.state != .upToDate, let parameters = try? parametersFingerprint(name),
+           let last = try store.latestExecution(stage: name, parametersFingerprint: parameters), last.state == .failed {
+            let message = last.message.map { ": \(Self.shortened(Self.withoutStagePrefix($0, stage: name)))" } ?? ""
             status.reason += "; its last attempt with these parameters failed (run \(last.runId))\(message)"
         }
         return status
+    }
+
+    /// A stage's failure message without the "stage: " its errors may start with, for a place that names the stage.
+    public static func withoutStagePrefix(_ message: String, stage: String) -> String {
+        message.hasPrefix(stage + ": ") ? String(message.dropFirst(stage.count + 2)) : message
     }
 
     /// A recorded message as one line of reasonable length.

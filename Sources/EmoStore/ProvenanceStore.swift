@@ -375,9 +375,12 @@ public final class ProvenanceStore: @unchecked Sendable {
         try read { try StageRunRecord.filter(Column("runId") == runId).order(Column("id")).fetchAll($0) }
     }
 
-    /// The newest recorded execution of `stage` (any state), if any.
-    public func latestExecution(stage: String) throws -> StageRunRecord? {
-        try read { try StageRunRecord.filter(Column("stage") == stage).order(Column("id").desc).fetchOne($0) }
+    /// The newest recorded execution of `stage` (any state) under the parameters fingerprint given, if any.
+    public func latestExecution(stage: String, parametersFingerprint: String) throws -> StageRunRecord? {
+        try read {
+            try StageRunRecord.filter(Column("stage") == stage && Column("parametersFingerprint") == parametersFingerprint)
+                .order(Column("id").desc).fetchOne($0)
+        }
     }
 
     /// The execution of `stage` in run `runId` that completed it (done or partial), if recorded.

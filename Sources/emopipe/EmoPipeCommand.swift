@@ -134,7 +134,10 @@ struct CommandTree {
 /// Options every command that reads a work directory shares.
 struct WorkDirectoryOptions: ParsableArguments {
     @Option(name: .long, help: "The work directory (provenance database, cache, runs); $EMOPIPE_WORKDIR when set.")
-    var workdir: String = ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "work"
+    var workdir: String = Self.defaultWorkdir
+
+    /// What --workdir means when not given: $EMOPIPE_WORKDIR when set, else `work`.
+    static var defaultWorkdir: String { ProcessInfo.processInfo.environment["EMOPIPE_WORKDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "work" }
 
     var workspace: Workspace { Workspace(root: workdir) }
 

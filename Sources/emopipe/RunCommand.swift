@@ -140,9 +140,11 @@ struct RunCommand: ParsableCommand {
         }
         // The run's peak is its largest stage's: each stage resets the kernel's high-water mark, so an outside
         // measure (/usr/bin/time) sees only the last stage's.
-        let peaks = report.stages.compactMap { stage in stage.usage.peakRSSMB.map { (stage: stage.stage, megabytes: $0) } }
-        if !report.stages.isEmpty {
-            let cpu = report.stages.map(\.usage.cpuSeconds).reduce(0, +)
+        // Of the stages that ran: an up-to-date stage's figures are what deciding so cost.
+        let ran = report.stages.filter { $0.action == .ran }
+        let peaks = ran.compactMap { stage in stage.usage.peakRSSMB.map { (stage: stage.stage, megabytes: $0) } }
+        if !ran.isEmpty {
+            let cpu = ran.map(\.usage.cpuSeconds).reduce(0, +)
             // Unknown where the kernel refused the per-stage reset (some sandboxes): the CPU time is still known.
             let peak = peaks.max(by: { $0.megabytes < $1.megabytes })
                 .map { String(format: "%.0f MB (%@)", $0.megabytes, $0.stage) } ?? "unknown"

@@ -79,7 +79,8 @@ struct RunsCommand: ParsableCommand {
             print(columns.joined(separator: "  "))
             // Why a run failed stays findable after its output scrolled away.
             for stage in run.stages where stage.state == .failed {
-                print("    \(stage.stage) failed: \(PipelineRunner.shortened(stage.message ?? "no reason recorded"))")
+                let reason = stage.message.map { PipelineRunner.withoutStagePrefix($0, stage: stage.stage) } ?? "no reason recorded"
+                print("    \(stage.stage) failed: \(PipelineRunner.shortened(reason))")
             }
         }
     }

@@ -58,8 +58,26 @@ struct StatusCommand: ParsableCommand {
                 }
             }
         } catch {
+            // The default manifest is relative to the current folder: outside the checkout, name the run's own.
+            if manifestOptions.arguments.given == nil, !FileManager.default.fileExists(atPath: ManifestArguments.defaultManifest),
+               let used = lastRunManifest() {
+                StandardStream.error.write(Data("note: no manifest was given, and \(ManifestArguments.defaultManifest) is not in this folder; the last run here used \(used.echoed): `\(command(for: used))` judges against it\n".utf8))
+            }
             throw Failure.exit(for: error)
         }
+    }
+
+    /// The manifest the work directory's newest run (not a worker's) was given, if any.
+    private func lastRunManifest() -> String? {
+        let workspace = workDirectoryOptions.workspace
+        guard workspace.exists, let store = try? workspace.openStore(.readOnly) else { return nil }
+        return (try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil }))??.manifestPath
+    }
+
+    /// The status command that judges by `manifest` in this work directory.
+    private func command(for manifest: String) -> String {
+        let workdir = workDirectoryOptions.workdir
+        return "emopipe status \(manifest.echoed)" + (workdir == WorkDirectoryOptions.defaultWorkdir ? "" : " --workdir \(workdir.echoed)")
     }
 
     /// Without a manifest, states are judged against the default one: when the work directory's last run
@@ -71,7 +89,7 @@ struct StatusCommand: ParsableCommand {
               let last = try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil }),
               let used = last.manifestPath, used != manifest.path else { return }
         let note = "note: judged against \(manifest.path.echoed), the default manifest; the last run here (\(last.id)) used "
-            + "\(used.echoed): `emopipe status \(used.echoed)` judges against it\n"
+            + "\(used.echoed): `\(command(for: used))` judges against it\n"
         StandardStream.error.write(Data(note.utf8))
     }
 }

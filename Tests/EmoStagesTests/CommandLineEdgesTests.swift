@@ -47,7 +47,11 @@ struct CommandLineEdgesTests {
         let judged = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: root)
         #expect(judged.status == 0, "\(judged.stderr)")
         #expect(judged.stderr.contains("note: judged against \(root)/manifests/default.yaml, the default manifest; the last run here (")
-                && judged.stderr.contains("used \(Self.manifest): `emopipe status \(Self.manifest)` judges against it"), "\(judged.stderr)")
+                && judged.stderr.contains("used \(Self.manifest): `emopipe status \(Self.manifest) --workdir \(workdir)` judges against it"), "\(judged.stderr)")
+        // Outside the checkout the default manifest is not there: the refusal comes with the run's own.
+        let elsewhere = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
+        #expect(elsewhere.status == 64 && elsewhere.stderr.contains("note: no manifest was given, and manifests/default.yaml is not in this folder; "
+                                                                     + "the last run here used \(Self.manifest)"), "\(elsewhere.stderr)")
         // Named, or the same as the run's, there is nothing to say.
         let named = try TestSupport.run(TestSupport.emopipe, ["status", Self.manifest, "--workdir", workdir], currentDirectory: root)
         #expect(named.status == 0 && !named.stderr.contains("note: judged against"), "\(named.stderr)")

@@ -171,6 +171,9 @@ struct SplitStageTests {
             #expect(run.status == 1, "\(run.stderr)")
             #expect(run.stderr.contains("\(role) actor 03, but every file of that actor failed ingest (2 files; first: \(data)/Actor_03/03-01-03-01-01-01-03.wav: ")
                     && run.stderr.contains("`emopipe sources --failed` lists them") && !run.stderr.contains("does not have"), "\(run.stderr)")
+            // `runs` names the stage once, then its reason.
+            let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir, "--limit", "1"])
+            #expect(runs.stdout.contains("    split failed: \(role) actor 03") && !runs.stdout.contains("split: split"), "\(runs.stdout)")
         }
     }
 
