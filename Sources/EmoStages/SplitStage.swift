@@ -47,6 +47,13 @@ public struct SplitStage: Stage {
                                   video: clip.video.map { .init(path: $0.path, sha256: $0.sha256!) })
         }
         let actors = Array(Set(clips.map(\.actor))).sorted()
+        let notTaken = Self.leftOut(catalog.clips, taking: taking, includeSong: includeSong, labels: labels)
+        // Recorded clips, none taken (song-only data while include_song is false): say why, not "0 actors".
+        if clips.isEmpty, !catalog.clips.isEmpty {
+            throw PipelineError.missingData("split: none of the \(catalog.clips.count) recorded clips is taken: "
+                + notTaken.joined(separator: ", ")
+                + (!includeSong && catalog.clips.contains { $0.codes.isSong } ? " (include_song: true in the manifest takes song)" : ""))
+        }
         // An actor on disk whose every clip is left out is not "absent": say what left the clips out.
         let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)
         let heldOutButLeftOut = (parameters.testActors + parameters.valActors).filter(leftOut.contains)
@@ -81,7 +88,6 @@ public struct SplitStage: Stage {
         let audioOnly = clips.filter { $0.speech != nil && $0.video == nil }.count
         let conflicted = Set(catalog.conflicts.map(\.clip)).intersection(taken).count
         for warning in Self.incompleteActors(clips, actorsNamed: !taking.isEmpty) { context.logger.warning("\(warning)") }
-        let notTaken = Self.leftOut(catalog.clips, taking: taking, includeSong: includeSong, labels: labels)
         let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
             + "\(clips.count - both - audioOnly) video only), \(folds.count) fold(s)"
             + (conflicted > 0 ? "; \(conflicted) clip(s) with two different files of one kind, one left out (see the warnings)" : "")

@@ -127,6 +127,19 @@ struct SplitStageTests {
                                     + "left out: 1 clip(s) of actors outside split.actors, 1 song clip(s) (include_song is false)"), "\(run.stderr)")
     }
 
+    /// Song alone while include_song is false: the refusal says the recorded clips were left out and why,
+    /// not that the data has no actor.
+    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+    func songOnlyDataIsRefusedSayingWhatLeftItOut() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-02-01-01-01-01-01.wav", 1), ("03-02-02-01-01-01-02.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("split-song-only-data") + "/work"
+        let run = try TestSupport.run(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
+        ])
+        #expect(run.status == 1 && run.stderr.contains("split: none of the 2 recorded clips is taken: 2 song clip(s) (include_song is false) "
+                                                       + "(include_song: true in the manifest takes song)"), "\(run.stderr)")
+    }
+
     /// An actor with far fewer clips than the others, or a gap in the actors' numbers, is warned of: most
     /// often a download that stopped partway. Equal counts, or fewer than three actors, say nothing.
     @Test func anActorWithFewClipsOrAGapInTheActorsIsWarnedOf() throws {
