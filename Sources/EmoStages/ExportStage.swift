@@ -55,16 +55,17 @@ public struct ExportStage: Stage {
         // it carries the features' digest, by which predict checks a copied folder that no store recorded.
         var exported = trained
         exported.featuresSha256 = Predictor.featuresDigest(features.objectValue ?? [:])
+        // The statistics before the model.json that records their digest: a kill between the two leaves no
+        // model.json naming a file that is not there.
         let speakers = try recordedSpeakers(trained.config, context: context)
         exported.speakersSha256 = speakers.map { SHA256Hex.of($0) }
+        if let speakers { try DurableFile.write(speakers, to: RunFile.speakers.path(in: folder)) }
         try exported.write(to: runFolder.appendingPathComponent(TrainedModel.fileName))
         let sha = SHA256Hex.of(onnx)
         let fed = try sourcesFed(foldFolder, context: context)
         try record(kind: "onnx", path: path, sha256: sha, fed: fed, context: context)
-        if let speakers, let digest = exported.speakersSha256 {
-            let beside = RunFile.speakers.path(in: folder)
-            try DurableFile.write(speakers, to: beside)
-            try record(kind: RunFile.speakers.rawValue, path: beside, sha256: digest, fed: [], context: context)
+        if let digest = exported.speakersSha256 {
+            try record(kind: RunFile.speakers.rawValue, path: RunFile.speakers.path(in: folder), sha256: digest, fed: [], context: context)
         }
         // What `predict` reads beside it, so that an edited copy is noticed as well as a missing one.
         for file in Self.predictFiles {

@@ -240,6 +240,9 @@ public final class Predictor {
         // Each file's pairing is settled once, so that counting a clip once and reading it agree.
         var pairings: [Result<ClipFiles, Error>] = []
         pairings.reserveCapacity(paths.count)
+        // The SHA-256 of each RAVDESS-named file's speech, when the run recorded statistics to compare it with.
+        var digests: [String?] = []
+        var digestBySpeech: [String: String] = [:]
         do {
             let progress = progress?(.pairing)
             defer { progress?.finish() }
@@ -247,7 +250,14 @@ public final class Predictor {
                 // Probing a long list takes a while: a stop asked for here answers none, as in the next pass.
                 if stopped() { return [] }
                 defer { progress?.advance() }
-                pairings.append(Result { try pairing(path) })
+                let paired = Result { try pairing(path) }
+                pairings.append(paired)
+                var digest: String?
+                if !recordedSpeakers.isEmpty, Self.speakerKey(path) != nil, let speech = try? paired.get().speech {
+                    digest = digestBySpeech[speech] ?? (try? SHA256Hex.file(atPath: speech).hex)
+                    digestBySpeech[speech] = digest
+                }
+                digests.append(digest)
             }
         }
         let first = Self.firstOccurrences(paths, pairings: pairings)
@@ -255,9 +265,10 @@ public final class Predictor {
         // first; but one of the run's own sources belongs to the actor the run had it under, when a name says so.
         var keys = paths.map(Self.speakerKey)
         let named = Dictionary(grouping: paths.indices.compactMap { i in keys[i].map { (first[i], $0) } }, by: \.0).mapValues { $0.map(\.1) }
+        let digestOf = Dictionary(paths.indices.compactMap { i in digests[i].map { (first[i], $0) } }, uniquingKeysWith: { a, _ in a })
         for i in paths.indices where first[i] == i {
             let candidates = named[i] ?? []
-            keys[i] = ownActor(among: candidates, files: try? pairings[i].get()) ?? candidates.first
+            keys[i] = ownActor(among: candidates, digest: digestOf[i]) ?? candidates.first
         }
         for i in paths.indices { keys[i] = keys[first[i]] }
         // First pass: each speaker's statistics, added file by file in the order given (the same sums
@@ -266,6 +277,7 @@ public final class Predictor {
         var clips: [Int: Result<ReadClip, Error>] = [:]
         var statistics: [Int?: SpeakerNormalizer.Accumulator] = [:]
         var counts: [Int?: Int] = [:]
+        var withLogMel = Set<Int>()
         var held = 0
         let statisticsProgress = progress?(.speakerStatistics)
         for i in paths.indices {
@@ -276,13 +288,14 @@ public final class Predictor {
             guard case .success(let clip) = read.map(\.features) else { clips[i] = read; continue }
             statistics[keys[i], default: SpeakerNormalizer.Accumulator(nMels: trained.config.nMels)].add(clip)
             counts[keys[i], default: 0] += 1
+            if clip.logmel != nil { withLogMel.insert(i) }
             let bytes = 4 * (clip.logmel?.count ?? 0) + (clip.faces?.count ?? 0)
             if held + bytes <= heldFeatureBytes { clips[i] = read; held += bytes }
         }
         statisticsProgress?.finish()
         var normalizers: [Int?: (mean: [Float], std: [Float])] = statistics.mapValues(\.statistics)
         // Files that are all the run's own sources of their actor are normalised as the run normalised them.
-        let recorded = recordedGroups(paths: paths, first: first, keys: keys, pairings: pairings)
+        let recorded = recordedGroups(withLogMel.sorted(), keys: keys, digests: digestOf)
         for (actor, speaker) in recorded { normalizers[actor] = (speaker.mean, speaker.std) }
         // A file given again is answered from its first occurrence's score, under its own path.
         let scoringProgress = progress?(.scoring)
@@ -315,26 +328,25 @@ public final class Predictor {
     }
 
     /// Of the actors a file's names give, the one whose recorded sources hold the file's speech, if any.
-    func ownActor(among candidates: [Int], files: ClipFiles?) -> Int? {
-        guard candidates.count > 1, !recordedSpeakers.isEmpty, let files,
-              let digest = try? SHA256Hex.file(atPath: files.speech).hex else { return nil }
+    func ownActor(among candidates: [Int], digest: String?) -> Int? {
+        guard candidates.count > 1, let digest else { return nil }
         return candidates.first { recordedSpeakers[$0]?.speechSha256.contains(digest) == true }
     }
 
     /// The actors whose files given are all among the run's recorded sources of that actor (by the SHA-256
     /// of the speech each is read from), with the run's statistics of them. A group with any other file (a
     /// new recording, an edited copy) keeps the statistics of the files given.
-    func recordedGroups(paths: [String], first: [Int], keys: [Int?], pairings: [Result<ClipFiles, Error>]) -> [Int: RecordedSpeakers.Speaker] {
+    /// Decided on the files that added a log-mel to their group's statistics (`contributing`, first occurrences):
+    /// one that could not be read is answered with its error and weighs nothing either way.
+    func recordedGroups(_ contributing: [Int], keys: [Int?], digests: [Int: String]) -> [Int: RecordedSpeakers.Speaker] {
         guard !recordedSpeakers.isEmpty else { return [:] }
         var known: [Int: Set<String>] = [:]
         var qualifies: [Int: Bool] = [:]
-        for i in paths.indices where first[i] == i {
-            // A file that cannot be paired is answered with its error and adds to no statistics either way.
-            guard let actor = keys[i], let speaker = recordedSpeakers[actor], let files = try? pairings[i].get() else { continue }
+        for i in contributing {
+            guard let actor = keys[i], let speaker = recordedSpeakers[actor] else { continue }
             let sources = known[actor] ?? Set(speaker.speechSha256)
             known[actor] = sources
-            let digest = try? SHA256Hex.file(atPath: files.speech).hex
-            qualifies[actor] = (qualifies[actor] ?? true) && digest.map(sources.contains) == true
+            qualifies[actor] = (qualifies[actor] ?? true) && digests[i].map(sources.contains) == true
         }
         return Dictionary(uniqueKeysWithValues: qualifies.filter(\.value).compactMap { actor, _ in recordedSpeakers[actor].map { (actor, $0) } })
     }

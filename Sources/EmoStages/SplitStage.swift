@@ -52,7 +52,8 @@ public struct SplitStage: Stage {
         if clips.isEmpty, !catalog.clips.isEmpty {
             throw PipelineError.missingData("split: none of the \(catalog.clips.count) recorded clips is taken: "
                 + notTaken.joined(separator: ", ")
-                + (!includeSong && catalog.clips.contains { $0.codes.isSong } ? " (include_song: true in the manifest takes song)" : ""))
+                + (!includeSong && catalog.clips.contains { $0.codes.isSong && (taking.isEmpty || taking.contains($0.codes.actor)) }
+                   ? " (include_song: true in the manifest takes song)" : ""))
         }
         // An actor on disk whose every clip is left out is not "absent": say what left the clips out.
         let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)

@@ -58,6 +58,12 @@ import EmoTestSupport
         let path = try TestSupport.temporaryFolder("speakers") + "/speakers.json"
         try recorded.jsonData().write(to: URL(fileURLWithPath: path))
         #expect(try RecordedSpeakers.read(path, nMels: 2) == recorded)
+        // Two clips of identical bytes (actor 07's pair in RAVDESS) list one digest twice, within an actor or across.
+        let repeated = RecordedSpeakers(speakers: [.init(actor: 7, speechSha256: [digest, digest], mean: [0, 0], std: [1, 1]),
+                                                   .init(actor: 9, speechSha256: [digest], mean: [0, 0], std: [1, 1])])
+        try repeated.jsonData().write(to: URL(fileURLWithPath: path))
+        #expect(try RecordedSpeakers.read(path, nMels: 2) == repeated)
+        try recorded.jsonData().write(to: URL(fileURLWithPath: path))
         #expect(try RecordedSpeakers.read(path, nMels: 2, expectedSha256: SHA256Hex.of(try recorded.jsonData())) == recorded)
         let other = try #require(throws: TrainedModelError.self) { try RecordedSpeakers.read(path, nMels: 2, expectedSha256: digest) }
         #expect(other.reason.contains("not the speaker statistics this model was exported with"), "\(other)")
@@ -77,9 +83,6 @@ import EmoTestSupport
             ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1e-45, 1]}]}", "a deviation outside 0.001"),
             ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [3e38, 0], \"std\": [1, 1]}]}", "a mean outside ±10000 dB"),
             ("{\"speakers\": [{\"actor\": 0, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]}]}", "not a RAVDESS actor number"),
-            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [\"\(digest)\", \"\(digest)\"], \"mean\": [0, 0], \"std\": [1, 1]}]}", "is listed twice"),
-            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [\"\(digest)\"], \"mean\": [0, 0], \"std\": [1, 1]},"
-             + " {\"actor\": 2, \"speech_sha256\": [\"\(digest)\"], \"mean\": [0, 0], \"std\": [1, 1]}]}", "is listed twice"),
         ]
         for (text, said) in cases {
             let path = try write(text)
