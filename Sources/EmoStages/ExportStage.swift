@@ -87,7 +87,14 @@ public struct ExportStage: Stage {
     /// sources they came from, so that `predict` on some of those files answers as evaluate did.
     private func recordedSpeakers(_ config: ModelConfig, context: StageContext) throws -> Data? {
         guard config.speakerNorm == true, config.uses(.audio) else { return nil }
-        return try FeatureSet.load(context: context, modalities: [.audio], base: config).recordedSpeakers().jsonData()
+        let features = try FeatureSet.load(context: context, modalities: [.audio], base: config)
+        // The cache holds what the audio stage last computed: after `--only export` past a changed audio stage,
+        // that is not what the model learnt on, and its statistics would not be the run's.
+        if let other = features.samples.first(where: { clip in clip.logmel.map { $0.count != config.nMels * clip.melFrames } ?? false }) {
+            throw PipelineError.missingData("export: the cached log-mel of clip \(other.id) has not the \(config.nMels) mel bands the model takes "
+                                            + "(the audio stage changed since train ran): run the stages before export (`emopipe run`)")
+        }
+        return try features.recordedSpeakers().jsonData()
     }
 
     /// `model.int8.onnx` beside model.onnx, with its provenance row.

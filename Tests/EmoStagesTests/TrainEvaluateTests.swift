@@ -607,6 +607,10 @@ struct TrainEvaluateTests {
         let text = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, odd])
         #expect(text.status == 0 && !text.stdout.contains("\u{1B}")
                 && text.stdout.hasPrefix(renamed + "/take\\n\\u{1B}[2J.wav: "), "\(text.stdout)")
+        // Export past an audio stage changed since train (`--only export`) would record other statistics: refused.
+        #expect(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "audio", "--set", "audio.n_mels=32"] + options).status == 0)
+        let stale = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "export", "--force", "export", "--set", "audio.n_mels=32"] + options)
+        #expect(stale.status == 1 && stale.stderr.contains("mel bands the model takes (the audio stage changed since train ran)"), "\(stale.stderr)")
     }
 
     /// `emopipe predict` on every test clip of a single-split run, all at once, gives each the
