@@ -327,6 +327,15 @@ public final class Predictor {
         return results
     }
 
+    /// Why a group's files were normalised with their own statistics rather than the run's.
+    public func whyGiven(_ group: SpeakerGroup) -> String {
+        if lacksRecordedSpeakers { return "the run folder has no speakers.json, an export from before it was written" }
+        guard group.name.hasPrefix("actor "), let actor = Int(group.name.dropFirst("actor ".count)) else {
+            return "no RAVDESS actor in their names"
+        }
+        return recordedSpeakers[actor] == nil ? "the run had no actor \(actor)" : "not all are the run's own sources of actor \(actor)"
+    }
+
     /// Of the actors a file's names give, the one whose recorded sources hold the file's speech, if any.
     func ownActor(among candidates: [Int], digest: String?) -> Int? {
         guard candidates.count > 1, let digest else { return nil }

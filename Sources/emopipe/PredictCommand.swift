@@ -287,17 +287,14 @@ struct PredictCommand: ParsableCommand {
                 let byActor = groups.values.sorted { (order($0), $0.name) < (order($1), $1.name) }
                 let recorded = byActor.filter { $0.statistics == .recorded }.map(\.name)
                 let given = byActor.filter { $0.statistics == .given }
-                    .map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"))" }
+                    .map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"): \(predictor.whyGiven($0)))" }
                 if !recorded.isEmpty {
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels; the files of \(recorded.joined(separator: ", ")) "
                         + "are all the run's own, so the run's statistics of \(recorded.count == 1 ? "that actor" : "those actors") (those evaluate used) normalised them\n").utf8))
                 }
                 if !given.isEmpty {
-                    let why = predictor.lacksRecordedSpeakers
-                        ? "the run folder has no speakers.json, the run's statistics (an export from before it was written)"
-                        : "a file not among the run's own sources of its actor, or an actor the run did not have, groups the files given"
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: "
-                        + "\(given.joined(separator: ", ")) (\(why))\n").utf8))
+                        + "\(given.joined(separator: ", "))\n").utf8))
                 }
             }
             if json {

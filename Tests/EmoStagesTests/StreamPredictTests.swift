@@ -91,7 +91,7 @@ struct StreamPredictTests {
             #expect(result.status == 0, "\(result.stderr)")
             // The groups are said, with what reproduces evaluate's answers (one file alone gives others).
             #expect(result.stderr.contains("statistics from the files given together: actor 1 (")
-                    && result.stderr.contains("(a file not among the run's own sources of its actor"), "\(result.stderr)")
+                    && result.stderr.contains("not all are the run's own sources of actor 1)"), "\(result.stderr)")
             return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         }
         let once = try answers(paths)

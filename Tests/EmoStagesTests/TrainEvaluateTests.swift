@@ -487,7 +487,7 @@ struct TrainEvaluateTests {
         #expect(withoutDigest != copiedModel)
         try withoutDigest.write(toFile: copied + "/model.json", atomically: true, encoding: .utf8)
         let older = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, "--json"] + predictions.compactMap { $0["path"] as? String })
-        #expect(older.status == 0 && older.stderr.contains("(the run folder has no speakers.json"), "\(older.stderr)")
+        #expect(older.status == 0 && older.stderr.contains("actor 1 (60 files: the run folder has no speakers.json, an export from before it was written)"), "\(older.stderr)")
         let groupedAnswers = try #require(try JSONSerialization.jsonObject(with: Data(older.stdout.utf8)) as? [[String: Any]])
         #expect(groupedAnswers.count == 60 && groupedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given" })
         #expect(zip(groupedAnswers, predictions).allSatisfy { $0["label"] as? String == $1["label"] as? String })
@@ -576,7 +576,7 @@ struct TrainEvaluateTests {
         #expect(groups == ["unnamed 2 given", "unnamed 2 given", "actor 1 60 recorded"])
         #expect(answers[2]["probabilities"] as? [String: Double] == predictions[2]["probabilities"] as? [String: Double])
         #expect(grouped.stderr.contains("the files of actor 1 are all the run's own, so the run's statistics of that actor (those evaluate used) normalised them")
-                && grouped.stderr.contains("statistics from the files given together: unnamed (2 files)"), "\(grouped.stderr)")
+                && grouped.stderr.contains("statistics from the files given together: unnamed (2 files: no RAVDESS actor in their names)"), "\(grouped.stderr)")
         // A file of actor 1 that is not one of the run's (its bytes changed) groups the files given, and says so.
         let edited = renamed + "/" + ((predictions[3]["path"] as? String ?? "") as NSString).lastPathComponent
         try FileManager.default.copyItem(atPath: try #require(predictions[3]["path"] as? String), toPath: edited)
@@ -588,7 +588,12 @@ struct TrainEvaluateTests {
         let mixedAnswers = try #require(try JSONSerialization.jsonObject(with: Data(mixed.stdout.utf8)) as? [[String: Any]])
         #expect(mixedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given"
                                           && ($0["speaker"] as? [String: Any])?["files"] as? Int == 2 }, "\(mixed.stdout)")
-        #expect(mixed.stderr.contains("statistics from the files given together: actor 1 (2 files) (a file not among the run's own"), "\(mixed.stderr)")
+        #expect(mixed.stderr.contains("statistics from the files given together: actor 1 (2 files: not all are the run's own sources of actor 1)"), "\(mixed.stderr)")
+        // Under the name of an actor the run did not have, a file is normalised by itself, and the reason says so.
+        let stranger = renamed + "/" + ((predictions[4]["path"] as? String ?? "") as NSString).lastPathComponent.replacingOccurrences(of: "-01.wav", with: "-05.wav")
+        try FileManager.default.copyItem(atPath: try #require(predictions[4]["path"] as? String), toPath: stranger)
+        let strangers = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, stranger])
+        #expect(strangers.status == 0 && strangers.stderr.contains("actor 5 (1 file: the run had no actor 5)"), "\(strangers.stderr)")
         // A run's own file given first under another actor's name (a link) is still the actor the run had it under:
         // the answer does not depend on the order.
         let own = try #require(predictions[2]["path"] as? String)
