@@ -122,15 +122,30 @@ public enum JSONOutput {
         }
         switch error {
         case .keyNotFound(let key, let context): return "\(place(context.codingPath + [key])) is missing"
-        case .valueNotFound(let type, let context): return "\(place(context.codingPath)) is null where a \(type) belongs"
-        case .typeMismatch(_, let context): return "\(place(context.codingPath)): \(context.debugDescription)"
+        case .valueNotFound(let type, let context): return "\(place(context.codingPath)) is null where \(kind(type)) belongs"
+        case .typeMismatch(let type, let context): return "\(place(context.codingPath)): expected \(kind(type))"
         case .dataCorrupted(let context):
             // Foundation says "not valid JSON" for a valid document holding, say, 16.5 where an integer belongs.
             if context.codingPath.isEmpty, (try? JSONSerialization.jsonObject(with: data)) != nil {
                 return "a value does not fit its field (a fraction where a whole number belongs, or a number out of range)"
             }
+            if context.codingPath.isEmpty { return "not valid JSON (or a number past a 64-bit float's range, such as 1e999)" }
             return "\(place(context.codingPath)): \(context.debugDescription)"
         @unknown default: return "\(error)"
+        }
+    }
+
+    /// What a decoded type is, in the document's words rather than Swift's (`Array<Any>` is "a list").
+    static func kind(_ type: Any.Type) -> String {
+        let name = String(describing: type)
+        if name.hasPrefix("Array") || (name.hasPrefix("[") && !name.contains(":")) { return "a list" }
+        if name.hasPrefix("Dictionary") || name.hasPrefix("[") { return "a mapping" }
+        switch name {
+        case "String", "Substring": return "text"
+        case "Bool": return "true or false"
+        case "Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64": return "a whole number"
+        case "Double", "Float", "Decimal": return "a number"
+        default: return "a value of another kind"
         }
     }
 

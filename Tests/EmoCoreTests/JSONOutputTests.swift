@@ -34,4 +34,26 @@ struct JSONOutputTests {
         #expect(JSONOutput.camelCase("val_weighted_f1") == "valWeightedF1")
         #expect(JSONOutput.camelCase("_private_") == "_private_")
     }
+
+    /// Why a document did not decode is said in the document's words (a list, a mapping, text, a whole
+    /// number), never Swift's type names (`Array<Any>`), and JSON that does not parse is called that.
+    @Test func aDecodingProblemNamesThePlaceAndTheKindExpected() throws {
+        struct Speaker: Decodable { var actor: Int; var mean: [Double]; var name: String }
+        struct Document: Decodable { var speakers: [Speaker] }
+        let cases: [(String, String)] = [
+            ("{\"speakers\": \"x\"}", "`speakers`: expected a list"),
+            ("{\"speakers\": [1]}", "`speakers[0]`: expected a mapping"),
+            ("{\"speakers\": [{\"actor\": \"a\", \"mean\": [], \"name\": \"n\"}]}", "`speakers[0].actor`: expected a whole number"),
+            ("{\"speakers\": [{\"actor\": 1, \"mean\": null, \"name\": \"n\"}]}", "`speakers[0].mean` is null where a list belongs"),
+            ("{\"speakers\": [{\"actor\": 1, \"mean\": [], \"name\": 3}]}", "`speakers[0].name`: expected text"),
+            ("{\"speakers\": [{\"actor\": 1, \"mean\": []}]}", "`speakers[0].name` is missing"),
+            ("[1", "not valid JSON"),
+        ]
+        for (text, said) in cases {
+            let data = Data(text.utf8)
+            let error = try #require(throws: DecodingError.self) { try JSONDecoder().decode(Document.self, from: data) }
+            let problem = JSONOutput.problem(error, in: data)
+            #expect(problem.hasPrefix(said) && !problem.contains("Array<") && !problem.contains("Dictionary<"), "\(text): \(problem)")
+        }
+    }
 }
