@@ -28,6 +28,34 @@ public struct SplitStage: Stage {
         return RecordedOutputs.problem([.init(path: plan, writtenBy: state.runId, sha256: state.outputDigest)])
     }
 
+    /// Actors the split names that the data root has no file of: split refuses them only once ingest (and,
+    /// for the run, audio) are done, so a run says it when its first stage starts, and `--dry-run` too.
+    /// Judged by names alone (nothing opened), as RAVDESS files and `Actor_XX` folders give them.
+    public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
+        guard let split = parameters[name]?.value as? SplitParameters else { return [] }
+        let named = Set(split.actors + split.testActors + split.valActors)
+        guard !named.isEmpty, let present = Self.actorsNamed(under: manifest.dataRoot) else { return [] }
+        let absent = named.subtracting(present).sorted()
+        guard !absent.isEmpty else { return [] }
+        return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file or Actor_XX folder: "
+                + "split will refuse the run when its turn comes, after the stages before it (all 24 RAVDESS actors are in Zenodo record 1188976)"]
+    }
+
+    /// The actors that the names under `root` give (RAVDESS file names and `Actor_XX` folders, links included), or
+    /// nil when the root cannot be listed or holds more entries than a forecast should walk.
+    static func actorsNamed(under root: String, limit: Int = 200_000) -> Set<Int>? {
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return nil }
+        var actors = Set<Int>(), seen = 0
+        while let entry = walker.nextObject() as? String {
+            seen += 1
+            if seen > limit { return nil }
+            let name = (entry as NSString).lastPathComponent
+            if let actor = ActorFolder.actor(folderName: name) { actors.insert(actor) }
+            if case .source(let codes) = RavdessName.parse(fileName: name) { actors.insert(codes.actor) }
+        }
+        return actors
+    }
+
     public func run(_ context: StageContext, parameters: SplitParameters) throws -> StageOutcome {
         let labels = try LabelMap(named: context.manifest.labelMap)
         let includeSong = context.manifest.includeSong

@@ -127,6 +127,25 @@ struct SplitStageTests {
                                     + "left out: 1 clip(s) of actors outside split.actors, 1 song clip(s) (include_song is false)"), "\(run.stderr)")
     }
 
+    /// The holdout protocol on a root without its actors: a run (and its plan) says so before ingest, not only
+    /// once split refuses it after the stages before it. Names alone decide: files, and Actor_XX folders (links too).
+    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+    func actorsTheDataRootHasNoFileOfAreForetold() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("split-forecast") + "/work"
+        let plan = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
+                                                             "--data", data, "--workdir", workdir, "--dry-run"])
+        #expect(plan.status == 0 && plan.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root "
+                                                          + "\(data) holds no RAVDESS file or Actor_XX folder: split will refuse the run"), "\(plan.stderr)")
+        let elsewhere = try TestSupport.temporaryFolder("actor-elsewhere")
+        try FileManager.default.createSymbolicLink(atPath: data + "/Actor_15", withDestinationPath: elsewhere)
+        #expect(SplitStage.actorsNamed(under: data) == [1, 2, 15])
+        #expect(SplitStage.actorsNamed(under: data, limit: 1) == nil, "a walk longer than the limit foretells nothing")
+        let covered = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
+                                                                "--workdir", workdir, "--dry-run", "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]"])
+        #expect(covered.status == 0 && !covered.stderr.contains("split names"), "\(covered.stderr)")
+    }
+
     /// Song alone while include_song is false: the refusal says the recorded clips were left out and why,
     /// not that the data has no actor.
     @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
