@@ -87,7 +87,10 @@ public struct ExportStage: Stage {
     /// sources they came from, so that `predict` on some of those files answers as evaluate did.
     private func recordedSpeakers(_ config: ModelConfig, context: StageContext) throws -> Data? {
         guard config.speakerNorm == true, config.uses(.audio) else { return nil }
-        let features = try FeatureSet.load(context: context, modalities: [.audio], base: config)
+        // Loaded as they are cached: the statistics are computed from them, the normalised copies are not needed.
+        var raw = config
+        raw.speakerNorm = false
+        let features = try FeatureSet.load(context: context, modalities: [.audio], base: raw)
         // The cache holds what the audio stage last computed: after `--only export` past a changed audio stage,
         // that is not what the model learnt on, and its statistics would not be the run's.
         if let other = features.samples.first(where: { clip in clip.logmel.map { $0.count != config.nMels * clip.melFrames } ?? false }) {

@@ -13,8 +13,6 @@ struct FeatureSet {
     let config: ModelConfig
     /// Each clip's actor, looked up by every fold's selection and by the speaker statistics.
     let actorByClip: [String: Int]
-    /// Set for a speaker-normalised set: each actor's statistics.
-    var speakerStatistics: [Int: (mean: [Float], std: [Float])] = [:]
 
     init(plan: SplitPlan, samples: [ClipFeatures], config: ModelConfig) {
         self.plan = plan; self.samples = samples; self.config = config
@@ -165,30 +163,27 @@ struct FeatureSet {
     func building(_ modalities: [ModelConfig.Modality]) -> FeatureSet {
         var built = config
         built.modalities = modalities
-        var set = FeatureSet(plan: plan, samples: samples, config: built)
-        set.speakerStatistics = speakerStatistics
-        return set
+        return FeatureSet(plan: plan, samples: samples, config: built)
     }
 
     /// Every clip's log-mel standardised with its own actor's statistics (ModelConfig.speakerNorm).
     private func speakerNormalized() -> FeatureSet {
-        let speakers = samples.map { actorByClip[$0.id] ?? -1 }
-        let statistics = SpeakerNormalizer.statisticsBySpeaker(samples, speakers: speakers, nMels: config.nMels)
-        var set = FeatureSet(plan: plan, samples: SpeakerNormalizer.normalize(samples, speakers: speakers, statistics: statistics,
-                                                                             nMels: config.nMels), config: config)
-        set.speakerStatistics = statistics
-        return set
+        let normalized = SpeakerNormalizer.normalize(samples, speakers: samples.map { actorByClip[$0.id] ?? -1 },
+                                                     nMels: config.nMels)
+        return FeatureSet(plan: plan, samples: normalized, config: config)
     }
 
-    /// The statistics each actor's log-mels were normalised with, and the speech sources (by SHA-256)
-    /// they were computed from: what `emopipe predict` reuses for a run's own files (`speakers.json`).
+    /// The statistics `speakerNormalized` gives each actor (read off a set loaded without it: the same clips,
+    /// in the same order), and the speech sources (by SHA-256) whose log-mels they were computed from: what
+    /// `emopipe predict` reuses for a run's own files (`speakers.json`).
     func recordedSpeakers() -> RecordedSpeakers {
+        let actors = samples.map { actorByClip[$0.id] ?? -1 }
+        let statistics = SpeakerNormalizer.statisticsBySpeaker(samples, speakers: actors, nMels: config.nMels)
         let speech = Dictionary(plan.clips.compactMap { clip in clip.speech.map { (clip.clip, $0.sha256) } }, uniquingKeysWith: { a, _ in a })
-        let withLogMel = samples.filter { $0.logmel != nil }
-        return RecordedSpeakers(speakers: speakerStatistics.keys.sorted().compactMap { actor in
-            guard let (mean, std) = speakerStatistics[actor] else { return nil }
-            let sources = withLogMel.filter { actorByClip[$0.id] == actor }.compactMap { speech[$0.id] }
-            return RecordedSpeakers.Speaker(actor: actor, speechSha256: sources, mean: mean, std: std)
+        let sources = Dictionary(grouping: samples.filter { $0.logmel != nil }, by: { actorByClip[$0.id] ?? -1 })
+            .mapValues { $0.compactMap { speech[$0.id] } }
+        return RecordedSpeakers(speakers: statistics.keys.sorted().map { actor in
+            RecordedSpeakers.Speaker(actor: actor, speechSha256: sources[actor] ?? [], mean: statistics[actor]?.mean ?? [], std: statistics[actor]?.std ?? [])
         })
     }
 

@@ -25,6 +25,8 @@ public final class Predictor {
     public struct SpeakerGroup: Codable, Equatable, Sendable {
         /// "actor 13", or "unnamed" for the files whose names carry no RAVDESS actor.
         public var name: String
+        /// The actor `name` stands for (not written: the name says it).
+        public var actor: Int? = nil
         /// How many files the statistics came from: those given of the group, or the run's clips of the actor.
         public var files: Int
         public var statistics: Statistics = .given
@@ -32,6 +34,13 @@ public final class Predictor {
         /// `recorded`: every file given of the actor is one of the run's own, so the run's statistics of the
         /// actor (those evaluate used) normalised them; `given`: the files given together did.
         public enum Statistics: String, Codable, Sendable { case given, recorded }
+
+        enum CodingKeys: String, CodingKey { case name, files, statistics }
+
+        init(actor: Int?, files: Int, statistics: Statistics = .given) {
+            self.name = actor.map { "actor \($0)" } ?? "unnamed"
+            self.actor = actor; self.files = files; self.statistics = statistics
+        }
     }
 
     public struct Prediction: Codable, Equatable, Sendable {
@@ -65,6 +74,8 @@ public final class Predictor {
     /// The statistics the run normalised each actor with (`speakers.json`), by actor; empty for a model
     /// that does not normalise speakers, or an export from before the file was written.
     let recordedSpeakers: [Int: RecordedSpeakers.Speaker]
+    /// Each recorded actor's sources, as a set (what a file's digest is looked up in).
+    let recordedSources: [Int: Set<String>]
     /// A speaker-normalised model's run folder without `speakers.json` (exported before it was written).
     public let lacksRecordedSpeakers: Bool
     /// The model's policy, with the hop a caller chose instead of the model's, if any.
@@ -90,7 +101,7 @@ public final class Predictor {
         let speakersPath = RunFile.speakers.path(in: folder.path)
         var speakerFacts = stat()
         let trained = classifier.trained
-        let normalisesSpeakers = trained.config.speakerNorm == true && trained.config.uses(.audio)
+        let normalisesSpeakers = Self.groupsSpeakers(trained.config)
         let present = lstat(speakersPath, &speakerFacts) == 0
         if normalisesSpeakers, !present, trained.speakersSha256 != nil {
             throw TrainedModelError(path: speakersPath, reason: "missing: export wrote it beside model.json (which records its SHA-256); "
@@ -102,6 +113,7 @@ public final class Predictor {
         } else {
             recordedSpeakers = [:]
         }
+        recordedSources = recordedSpeakers.mapValues { Set($0.speechSha256) }
         lacksRecordedSpeakers = normalisesSpeakers && !present
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
@@ -190,7 +202,9 @@ public final class Predictor {
 
     /// Whether files are normalised with their speaker's statistics (and so depend on each other): a
     /// model that hears no speech has no log-mels to normalise, whatever `speaker_norm` says.
-    public var groupsSpeakers: Bool { trained.config.speakerNorm == true && trained.config.uses(.audio) }
+    public var groupsSpeakers: Bool { Self.groupsSpeakers(trained.config) }
+
+    static func groupsSpeakers(_ config: ModelConfig) -> Bool { config.speakerNorm == true && config.uses(.audio) }
 
     /// A pass over the files, shown as its own progress line: speaker-normalised files take three (each
     /// file's pairing is settled, its speaker's statistics summed, then it is scored), others one.
@@ -315,12 +329,8 @@ public final class Predictor {
                 let (mean, std) = normalizers[keys[i]] ?? SpeakerNormalizer.Accumulator(nMels: trained.config.nMels).statistics
                 let normalized = SpeakerNormalizer.normalize(clip, mean: mean, std: std, nMels: trained.config.nMels)
                 var prediction = try score(normalized, read: read, path: path)
-                let name = keys[i].map { "actor \($0)" } ?? "unnamed"
-                if let actor = keys[i], let speaker = recorded[actor] {
-                    prediction.speaker = SpeakerGroup(name: name, files: speaker.speechSha256.count, statistics: .recorded)
-                } else {
-                    prediction.speaker = SpeakerGroup(name: name, files: counts[keys[i]] ?? 1)
-                }
+                prediction.speaker = keys[i].flatMap { recorded[$0] }.map { SpeakerGroup(actor: keys[i], files: $0.speechSha256.count, statistics: .recorded) }
+                    ?? SpeakerGroup(actor: keys[i], files: counts[keys[i]] ?? 1)
                 return prediction
             })
         }
@@ -330,16 +340,14 @@ public final class Predictor {
     /// Why a group's files were normalised with their own statistics rather than the run's.
     public func whyGiven(_ group: SpeakerGroup) -> String {
         if lacksRecordedSpeakers { return "the run folder has no speakers.json, an export from before it was written" }
-        guard group.name.hasPrefix("actor "), let actor = Int(group.name.dropFirst("actor ".count)) else {
-            return "no RAVDESS actor in their names"
-        }
+        guard let actor = group.actor else { return "no RAVDESS actor in their names" }
         return recordedSpeakers[actor] == nil ? "the run had no actor \(actor)" : "not all are the run's own sources of actor \(actor)"
     }
 
     /// Of the actors a file's names give, the one whose recorded sources hold the file's speech, if any.
     func ownActor(among candidates: [Int], digest: String?) -> Int? {
         guard candidates.count > 1, let digest else { return nil }
-        return candidates.first { recordedSpeakers[$0]?.speechSha256.contains(digest) == true }
+        return candidates.first { recordedSources[$0]?.contains(digest) == true }
     }
 
     /// The actors whose files given are all among the run's recorded sources of that actor (by the SHA-256
@@ -348,13 +356,9 @@ public final class Predictor {
     /// Decided on the files that added a log-mel to their group's statistics (`contributing`, first occurrences):
     /// one that could not be read is answered with its error and weighs nothing either way.
     func recordedGroups(_ contributing: [Int], keys: [Int?], digests: [Int: String]) -> [Int: RecordedSpeakers.Speaker] {
-        guard !recordedSpeakers.isEmpty else { return [:] }
-        var known: [Int: Set<String>] = [:]
         var qualifies: [Int: Bool] = [:]
         for i in contributing {
-            guard let actor = keys[i], let speaker = recordedSpeakers[actor] else { continue }
-            let sources = known[actor] ?? Set(speaker.speechSha256)
-            known[actor] = sources
+            guard let actor = keys[i], let sources = recordedSources[actor] else { continue }
             qualifies[actor] = (qualifies[actor] ?? true) && digests[i].map(sources.contains) == true
         }
         return Dictionary(uniqueKeysWithValues: qualifies.filter(\.value).compactMap { actor, _ in recordedSpeakers[actor].map { (actor, $0) } })

@@ -65,7 +65,7 @@ public struct SplitStage: Stage {
         let origins = context.parameterOrigins
         try Self.checkNotOnlyFailed(parameters, present: present,
                                     failed: try context.store.sources(status: .failed, under: context.dataRoot), origins: origins)
-        try Self.checkPresent(parameters.actors, among: present, origin: origins[SplitParameters.CodingKeys.actors.rawValue])
+        try Self.checkPresent(parameters.actors, among: present, origins: origins)
         let clips = catalog.clips.filter { includeSong || !$0.codes.isSong }.filter {
             taking.isEmpty || taking.contains($0.codes.actor)
         }.compactMap { clip -> SplitPlan.Clip? in
@@ -79,9 +79,7 @@ public struct SplitStage: Stage {
         // Recorded clips, none taken (song-only data while include_song is false): say why, not "0 actors".
         if clips.isEmpty, !catalog.clips.isEmpty {
             throw PipelineError.missingData("split: none of the \(catalog.clips.count) recorded clips is taken: "
-                + notTaken.joined(separator: ", ")
-                + (!includeSong && catalog.clips.contains { $0.codes.isSong && (taking.isEmpty || taking.contains($0.codes.actor)) }
-                   ? " (include_song: true in the manifest takes song)" : ""))
+                + notTaken.phrases.joined(separator: ", ") + (notTaken.song > 0 ? " (include_song: true in the manifest takes song)" : ""))
         }
         // An actor on disk whose every clip is left out is not "absent": say what left the clips out.
         let leftOut = Set(catalog.clips.map(\.codes.actor)).subtracting(actors)
@@ -120,7 +118,7 @@ public struct SplitStage: Stage {
         let summary = "\(clips.count) clips of \(actors.count) actors (\(both) audio+video, \(audioOnly) audio only, "
             + "\(clips.count - both - audioOnly) video only), \(folds.count) fold(s)"
             + (conflicted > 0 ? "; \(conflicted) clip(s) with two different files of one kind, one left out (see the warnings)" : "")
-            + (notTaken.isEmpty ? "" : "; left out: " + notTaken.joined(separator: ", "))
+            + (notTaken.phrases.isEmpty ? "" : "; left out: " + notTaken.phrases.joined(separator: ", "))
         return StageOutcome(outputDigest: SHA256Hex.of(data), unitsDone: clips.count, unitsSkipped: 0, unitsFailed: 0,
                             summary: summary)
     }
@@ -129,14 +127,23 @@ public struct SplitStage: Stage {
 extension SplitStage {
     /// What the split did not take of the clips ingest recorded, by what left them out (the summary says
     /// so: a song archive unzipped beside the speech is read, but is no part of the 1440 clips).
-    static func leftOut(_ recorded: [ClipCatalog.Clip], taking: Set<Int>, includeSong: Bool, labels: LabelMap) -> [String] {
+    struct LeftOut {
+        var outsideActors = 0, song = 0, unlabelled = 0
+        var labelMap: String
+
+        /// "1012 song clip(s) (include_song is false)", one phrase per reason that left any out.
+        var phrases: [String] {
+            [(outsideActors, "clip(s) of actors outside split.actors"), (song, "song clip(s) (include_song is false)"),
+             (unlabelled, "clip(s) of emotions label_map '\(labelMap)' leaves out")].filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+        }
+    }
+
+    static func leftOut(_ recorded: [ClipCatalog.Clip], taking: Set<Int>, includeSong: Bool, labels: LabelMap) -> LeftOut {
         let actorsTaken = recorded.filter { taking.isEmpty || taking.contains($0.codes.actor) }
-        let song = includeSong ? 0 : actorsTaken.filter(\.codes.isSong).count
-        let unlabelled = actorsTaken.filter { (includeSong || !$0.codes.isSong) && labels.classIndex(emotion: $0.codes.emotion) == nil }.count
-        return [(recorded.count - actorsTaken.count, "clip(s) of actors outside split.actors"),
-                (song, "song clip(s) (include_song is false)"),
-                (unlabelled, "clip(s) of emotions label_map '\(labels.name)' leaves out")]
-            .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+        return LeftOut(outsideActors: recorded.count - actorsTaken.count,
+                       song: includeSong ? 0 : actorsTaken.filter(\.codes.isSong).count,
+                       unlabelled: actorsTaken.filter { (includeSong || !$0.codes.isSong) && labels.classIndex(emotion: $0.codes.emotion) == nil }.count,
+                       labelMap: labels.name)
     }
 
     /// An actor with far fewer clips than the others (under half their median), or a gap in the actors'
@@ -183,11 +190,10 @@ extension SplitStage {
 
     /// `split.actors` names only actors the data root has: a missing one would silently shrink
     /// every fold (or leave a fold without training actors).
-    static func checkPresent(_ wanted: [Int], among present: Set<Int>, origin: ParameterOrigin? = nil) throws {
+    static func checkPresent(_ wanted: [Int], among present: Set<Int>, origins: [String: ParameterOrigin] = [:]) throws {
         let absent = wanted.filter { !present.contains($0) }
         guard !absent.isEmpty else { return }
-        let key = SplitParameters.named(.actors, origin.map { [SplitParameters.CodingKeys.actors.rawValue: $0] } ?? [:])
-        throw PipelineError.missingData("split: \(key) names \(actorsPhrase(absent)), which the data root does not have (it has \(actorList(present.sorted())))")
+        throw PipelineError.missingData("split: \(SplitParameters.named(.actors, origins)) names \(actorsPhrase(absent)), which the data root does not have (it has \(actorList(present.sorted())))")
     }
 }
 

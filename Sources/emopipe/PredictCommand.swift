@@ -283,8 +283,7 @@ struct PredictCommand: ParsableCommand {
             if predictor.groupsSpeakers, !predictions.isEmpty {
                 let groups = Dictionary(predictions.compactMap { $0.speaker.map { ($0.name, $0) } }, uniquingKeysWith: { a, _ in a })
                 // By actor number (actor 2 before actor 10), the unnamed group last.
-                func order(_ group: Predictor.SpeakerGroup) -> Int { Int(group.name.dropFirst("actor ".count)) ?? Int.max }
-                let byActor = groups.values.sorted { (order($0), $0.name) < (order($1), $1.name) }
+                let byActor = groups.values.sorted { ($0.actor ?? Int.max) < ($1.actor ?? Int.max) }
                 let recorded = byActor.filter { $0.statistics == .recorded }.map(\.name)
                 let given = byActor.filter { $0.statistics == .given }
                     .map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"): \(predictor.whyGiven($0)))" }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EmoCore
 import EmoPipeline
 import EmoStages
+import EmoStore
 import Foundation
 
 struct StatusCommand: ParsableCommand {
@@ -60,18 +61,18 @@ struct StatusCommand: ParsableCommand {
         } catch {
             // The default manifest is relative to the current folder: outside the checkout, name the run's own.
             if manifestOptions.arguments.given == nil, !FileManager.default.fileExists(atPath: ManifestArguments.defaultManifest),
-               let used = lastRunManifest() {
+               let used = lastRun()?.manifestPath {
                 StandardStream.error.write(Data("note: no manifest was given, and \(ManifestArguments.defaultManifest) is not in this folder; the last run here used \(used.echoed): `\(command(for: used))` judges against it\n".utf8))
             }
             throw Failure.exit(for: error)
         }
     }
 
-    /// The manifest the work directory's newest run (not a worker's) was given, if any.
-    private func lastRunManifest() -> String? {
+    /// The work directory's newest run that was given a manifest (not a worker's), if any.
+    private func lastRun() -> RunRecord? {
         let workspace = workDirectoryOptions.workspace
         guard workspace.exists, let store = try? workspace.openStore(.readOnly) else { return nil }
-        return (try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil }))??.manifestPath
+        return (try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil })) ?? nil
     }
 
     /// The status command that judges by `manifest` in this work directory.
@@ -84,10 +85,7 @@ struct StatusCommand: ParsableCommand {
     /// used another (the holdout protocol, say), every stage it changed would look stale for no reason the
     /// user can see, so that is said, with the command that judges by the run's own manifest.
     private func noteOtherManifest(of manifest: Manifest) {
-        let workspace = workDirectoryOptions.workspace
-        guard workspace.exists, let store = try? workspace.openStore(.readOnly),
-              let last = try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil }),
-              let used = last.manifestPath, used != manifest.path else { return }
+        guard let last = lastRun(), let used = last.manifestPath, used != manifest.path else { return }
         let note = "note: judged against \(manifest.path.echoed), the default manifest; the last run here (\(last.id)) used "
             + "\(used.echoed): `\(command(for: used))` judges against it\n"
         StandardStream.error.write(Data(note.utf8))

@@ -242,7 +242,7 @@ struct SplitStageTests {
         } catch let error as PipelineError {
             #expect(error.description.contains("split: split.actors names actors 04, 05") && error.description.contains("it has 01, 02, 03"))
         }
-        let named = try #require(throws: PipelineError.self) { try SplitStage.checkPresent([4], among: [1, 2, 3], origin: .commandLine) }
+        let named = try #require(throws: PipelineError.self) { try SplitStage.checkPresent([4], among: [1, 2, 3], origins: ["actors": .commandLine]) }
         #expect(named.description.hasPrefix("split: split.actors (from --set) names actor 04"), "\(named)")
     }
 
