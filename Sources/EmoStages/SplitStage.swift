@@ -30,28 +30,36 @@ public struct SplitStage: Stage {
 
     /// Actors the split names that the data root has no file of: split refuses them only once ingest (and,
     /// for the run, audio) are done, so a run says it when its first stage starts, and `--dry-run` too.
-    /// Judged by names alone (nothing opened), as RAVDESS files and `Actor_XX` folders give them.
+    /// Judged by file names alone (nothing opened).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
         guard let split = parameters[name]?.value as? SplitParameters else { return [] }
         let named = Set(split.actors + split.testActors + split.valActors)
         guard !named.isEmpty, let present = Self.actorsNamed(under: manifest.dataRoot) else { return [] }
         let absent = named.subtracting(present).sorted()
         guard !absent.isEmpty else { return [] }
-        return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file or Actor_XX folder: "
+        return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file: "
                 + "split will refuse the run when its turn comes, after the stages before it (all 24 RAVDESS actors are in Zenodo record 1188976)"]
     }
 
-    /// The actors that the names under `root` give (RAVDESS file names and `Actor_XX` folders, links included), or
-    /// nil when the root cannot be listed or holds more entries than a forecast should walk.
+    /// The actors that the RAVDESS file names under `root` give, following links to folders as ingest does
+    /// (each real folder once), or nil when the root cannot be listed or holds more entries than a forecast
+    /// should walk. Names alone: nothing is opened.
     static func actorsNamed(under root: String, limit: Int = 200_000) -> Set<Int>? {
-        guard let walker = FileManager.default.enumerator(atPath: root) else { return nil }
-        var actors = Set<Int>(), seen = 0
-        while let entry = walker.nextObject() as? String {
-            seen += 1
-            if seen > limit { return nil }
-            let name = (entry as NSString).lastPathComponent
-            if let actor = ActorFolder.actor(folderName: name) { actors.insert(actor) }
-            if case .source(let codes) = RavdessName.parse(fileName: name) { actors.insert(codes.actor) }
+        guard let start = ResolvedPath.of(root) else { return nil }
+        var pending = [start], visited: Set<String> = [start], actors = Set<Int>(), seen = 0
+        while let folder = pending.popLast() {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
+            for name in names {
+                seen += 1
+                if seen > limit { return nil }
+                if case .source(let codes) = RavdessName.parse(fileName: name) { actors.insert(codes.actor); continue }
+                var facts = stat()
+                let path = folder + "/" + name
+                // Never /proc or /sys, which ingest does not walk either.
+                guard stat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFDIR, !KernelFilesystem.holds(path: path, facts),
+                      let real = ResolvedPath.of(path), visited.insert(real).inserted else { continue }
+                pending.append(real)
+            }
         }
         return actors
     }

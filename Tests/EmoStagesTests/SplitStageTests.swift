@@ -136,10 +136,18 @@ struct SplitStageTests {
         let plan = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
                                                              "--data", data, "--workdir", workdir, "--dry-run"])
         #expect(plan.status == 0 && plan.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root "
-                                                          + "\(data) holds no RAVDESS file or Actor_XX folder: split will refuse the run"), "\(plan.stderr)")
+                                                          + "\(data) holds no RAVDESS file: split will refuse the run"), "\(plan.stderr)")
+        // Files reached through a linked folder count, as ingest reads them (and the root may be a link); an
+        // empty Actor_XX folder does not, nor a loop of links more than once.
         let elsewhere = try TestSupport.temporaryFolder("actor-elsewhere")
+        try FileManager.default.copyItem(atPath: data + "/Actor_01/03-01-01-01-01-01-01.wav", toPath: elsewhere + "/03-01-01-01-01-01-15.wav")
         try FileManager.default.createSymbolicLink(atPath: data + "/Actor_15", withDestinationPath: elsewhere)
+        try FileManager.default.createDirectory(atPath: data + "/Actor_17", withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: elsewhere + "/up", withDestinationPath: data)
         #expect(SplitStage.actorsNamed(under: data) == [1, 2, 15])
+        let linkedRoot = try TestSupport.temporaryFolder("linked-root") + "/root"
+        try FileManager.default.createSymbolicLink(atPath: linkedRoot, withDestinationPath: data)
+        #expect(SplitStage.actorsNamed(under: linkedRoot) == [1, 2, 15])
         #expect(SplitStage.actorsNamed(under: data, limit: 1) == nil, "a walk longer than the limit foretells nothing")
         let covered = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
                                                                 "--workdir", workdir, "--dry-run", "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]"])
