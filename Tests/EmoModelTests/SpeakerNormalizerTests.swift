@@ -83,6 +83,9 @@ import EmoTestSupport
             ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1e-45, 1]}]}", "a deviation outside 0.001"),
             ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [3e38, 0], \"std\": [1, 1]}]}", "a mean outside ±10000 dB"),
             ("{\"speakers\": [{\"actor\": 0, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]}]}", "not a RAVDESS actor number"),
+            // Numbers that fit no field are named with their place, not as "a value".
+            ("{\"speakers\": [{\"actor\": 1.5, \"speech_sha256\": [], \"mean\": [0, 0], \"std\": [1, 1]}]}", "`speakers[0].actor` = 1.5 does not fit"),
+            ("{\"speakers\": [{\"actor\": 1, \"speech_sha256\": [], \"mean\": [0, 1e39], \"std\": [1, 1]}]}", "`speakers[0].mean[1]` = 1e+39 does not fit"),
         ]
         for (text, said) in cases {
             let path = try write(text)

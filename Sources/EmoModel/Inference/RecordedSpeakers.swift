@@ -49,8 +49,10 @@ public struct RecordedSpeakers: Codable, Equatable, Sendable {
                       + "model.json records \(expectedSha256.prefix(16))…): restore the file export wrote, or export the model again")
         }
         let recorded: RecordedSpeakers
-        do { recorded = try JSONDecoder().decode(RecordedSpeakers.self, from: data) } catch {
-            throw bad("not the speaker statistics export writes: \(JSONOutput.problem(error, in: data))")
+        let decoder = JSONDecoder()
+        do { recorded = try decoder.decode(RecordedSpeakers.self, from: data) } catch {
+            let why = JSONOutput.problem(error, in: data, decoding: RecordedSpeakers.self, using: decoder)
+            throw bad("not the speaker statistics export writes: \(why)")
         }
         var actors = Set<Int>()
         for speaker in recorded.speakers {
