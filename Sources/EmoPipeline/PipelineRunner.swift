@@ -43,6 +43,18 @@ public struct RunReport: Sendable {
     public var exitCode: Int32 { failedUnits > 0 ? ExitStatus.partial : ExitStatus.ok }
 }
 
+/// What a run that stopped on an error (Ctrl-C, a stage that failed) had done by then: its summary
+/// still says which stages finished and what the run cost.
+public struct StoppedRun: Sendable {
+    public enum How: String, Sendable { case interrupted, failed }
+    public var runId: String
+    /// The stages finished before it stopped, as a finished run reports them.
+    public var finished: [StageReport]
+    /// The stage it stopped in, with what it had cost by then (nil when it stopped between stages).
+    public var stoppedIn: (stage: String, usage: ResourceUsage)?
+    public var how: How
+}
+
 /// Runs a pipeline's stages in dependency order over one work directory, skipping stages whose
 /// fingerprint is unchanged, and records every execution as provenance.
 ///
@@ -62,6 +74,10 @@ public final class PipelineRunner {
     public var started: (() -> Void)?
     /// The id of the run `run` last recorded (also when it then failed): a sweep names a failed trial's run.
     public private(set) var recordedRunId: String?
+    /// Set when `run` stopped on an error after recording its run (nil after a run that finished).
+    public private(set) var stopped: StoppedRun?
+    /// The stage `execute` last saw throw, with what it had cost: the stopped run's summary names it.
+    private var lastStageStopped: (stage: String, usage: ResourceUsage)?
 
     /// Every declared stage's parameters, decoded and validated once, before anything runs.
     public let parameters: [String: ResolvedParameters]
@@ -329,6 +345,8 @@ public final class PipelineRunner {
         })).canonicalJSON
         try store.insert(record)
         recordedRunId = runId
+        stopped = nil
+        lastStageStopped = nil
         started?()
 
         var reports: [StageReport] = []
@@ -344,6 +362,7 @@ public final class PipelineRunner {
             var foretold = false
             while next < selected.count {
                 try cancellation.check()
+                lastStageStopped = nil
                 do {
                     let stageNow = next
                     var report = try execute(selected[next], runId: runId, store: store, forced: forcedNow.contains(selected[next]),
@@ -377,6 +396,7 @@ public final class PipelineRunner {
             }
         } catch {
             let interrupted = (error as? EmoError) == .interrupted
+            stopped = StoppedRun(runId: runId, finished: reports, stoppedIn: lastStageStopped, how: interrupted ? .interrupted : .failed)
             do {
                 // As the process will exit: a training refused at run time for its parameters is 64, not 1.
                 try store.finishRun(id: runId, status: interrupted ? .interrupted : .failed, exitCode: Int(ExitStatus.of(error)))
@@ -438,7 +458,9 @@ public final class PipelineRunner {
         } catch {
             stageRun.state = (error as? EmoError) == .interrupted ? .interrupted : .failed
             stageRun.finishedAt = Date()
-            stageRun.record(meter.finish())
+            let usage = meter.finish()
+            lastStageStopped = (name, usage)
+            stageRun.record(usage)
             stageRun.message = "\(error)"
             try? store.save(&stageRun)
             throw error

@@ -78,6 +78,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        var pipelineRunner: PipelineRunner?
         do {
             let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
             dataRoot.announce()
@@ -93,6 +94,7 @@ struct RunCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workspace: directory,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
+            pipelineRunner = runner
             // Checked once the manifest and parameters are: what is wrong with those is said first.
             // Every run records the sources under the root as its dataset, `--only evaluate` too.
             try dataRoot.requireFolder()
@@ -102,9 +104,16 @@ struct RunCommand: ParsableCommand {
             let workspace = workDirectoryOptions.workspace
             runner.started = { dataRoot.remember(in: workspace) }
             let report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " "))
-            printSummary(report)
+            printSummary(runId: report.runId, stages: report.stages)
+            if report.failedUnits > 0 {
+                StandardStream.error.write(Data("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3\n".utf8))
+            }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {
+            // What finished before the stop is kept; the summary says what that was and what it cost.
+            if let stopped = pipelineRunner?.stopped, !stopped.finished.isEmpty || stopped.stoppedIn != nil {
+                printSummary(runId: "\(stopped.runId) (\(stopped.how.rawValue))", stages: stopped.finished, stoppedIn: stopped.stoppedIn, how: stopped.how)
+            }
             throw Failure.exit(for: error)
         }
     }
@@ -131,9 +140,11 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    private func printSummary(_ report: RunReport) {
-        var lines = ["run \(report.runId):"]
-        for stage in report.stages {
+    /// `stoppedIn`: the stage a run stopped in (`how`), listed after the finished ones and counted in the cost.
+    private func printSummary(runId: String, stages: [StageReport], stoppedIn: (stage: String, usage: ResourceUsage)? = nil,
+                              how: StoppedRun.How = .failed) {
+        var lines = ["run \(runId):"]
+        for stage in stages {
             // An up-to-date stage's counts ("2 new", "1 computed now") are those of the run that made its output.
             let timing = stage.action == .ran ? " in \(ProgressReporter.duration(stage.seconds))" : " (run \(stage.producedByRun))"
             lines.append("  \(stage.stage): \(stage.action.rawValue)\(timing) — \(stage.outcome.summary)")
@@ -141,7 +152,11 @@ struct RunCommand: ParsableCommand {
         // The run's peak is its largest stage's: each stage resets the kernel's high-water mark, so an outside
         // measure (/usr/bin/time) sees only the last stage's.
         // Of the stages that ran: an up-to-date stage's figures are what deciding so cost.
-        let ran = report.stages.filter { $0.action == .ran }
+        var ran = stages.filter { $0.action == .ran }.map { (stage: $0.stage, usage: $0.usage) }
+        if let stoppedIn {
+            lines.append("  \(stoppedIn.stage): \(how.rawValue) after \(ProgressReporter.duration(stoppedIn.usage.seconds))")
+            ran.append(stoppedIn)
+        }
         let peaks = ran.compactMap { stage in stage.usage.peakRSSMB.map { (stage: stage.stage, megabytes: $0) } }
         if !ran.isEmpty {
             let cpu = ran.map(\.usage.cpuSeconds).reduce(0, +)
@@ -150,9 +165,7 @@ struct RunCommand: ParsableCommand {
                 .map { String(format: "%.0f MB (%@)", $0.megabytes, $0.stage) } ?? "unknown"
             lines.append(String(format: "  in all: cpu %.1f s, peak RSS %@", cpu, peak))
         }
-        if report.failedUnits > 0 {
-            lines.append("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3")
-        }
+        if how == .interrupted && !ran.isEmpty { lines.append("  the same command resumes from here") }
         StandardStream.error.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }

@@ -238,6 +238,9 @@ struct CommandsTests {
         #expect(seconds < 5, "stopped \(seconds)s after SIGINT")
         // In a batch of training or of validation: either way the epoch is done again.
         #expect(run.stderr.contains("stopped in epoch") || run.stderr.contains("stopped while validating epoch"), "\(run.stderr)")
+        // The summary still says what finished, the stage it stopped in and what the run cost.
+        #expect(run.stderr.range(of: #"run [0-9a-f-]+ \(interrupted\):\n(  [a-z]+: (up to date|ran) .*\n)*  train: interrupted after [0-9.hms]+\n  in all: cpu [0-9.]+ s, peak RSS ([0-9]+ MB \([a-z]+\)|unknown)\n  the same command resumes from here"#,
+                                     options: .regularExpression) != nil, "\(run.stderr)")
 
         let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--json", "--workdir", workdir])
         let documents = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])

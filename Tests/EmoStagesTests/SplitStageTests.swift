@@ -211,6 +211,9 @@ struct SplitStageTests {
             #expect(run.status == 1, "\(run.stderr)")
             #expect(run.stderr.contains("\(role) actor 03, but every file of that actor failed ingest (2 files; first: \(data)/Actor_03/03-01-03-01-01-01-03.wav: ")
                     && run.stderr.contains("`emopipe sources --failed` lists them") && !run.stderr.contains("does not have"), "\(run.stderr)")
+            // The summary says what finished before the stage that failed, and what the run cost.
+            #expect(run.stderr.range(of: #"run [0-9a-f-]+ \(failed\):\n  ingest: (ran|up to date) .*\n(.*\n)*  split: failed after [0-9.hms]+\n  in all: cpu"#,
+                                     options: .regularExpression) != nil && !run.stderr.contains("resumes from here"), "\(run.stderr)")
             // `runs` names the stage once, then its reason.
             let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir, "--limit", "1"])
             #expect(runs.stdout.contains("    split failed: \(role) actor 03") && !runs.stdout.contains("split: split"), "\(runs.stdout)")
