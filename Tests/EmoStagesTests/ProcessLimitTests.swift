@@ -43,6 +43,33 @@ struct ProcessLimitTests {
         #expect(runs.status == 0 && runs.stdout.contains("20261203-120000-abcdef"), "exit \(runs.status): \(runs.stdout)")
     }
 
+    /// A reader of stdout that went away (`| head`) ends a command with status 1 and a reason, as any
+    /// output that cannot be written does, never with a signal (141), whichever command printed.
+    @Test func aClosedStandardOutputEndsACommandWithStatusOne() throws {
+        let workdir = try TestSupport.temporaryFolder("closed-stdout") + "/work"
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").insert(RunRecord(
+            id: "20261205-120000-abcdef", command: "test", manifestJSON: "name: t\n", manifestSHA256: "", dataRoot: "/",
+            threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        for arguments in [["runs", "--workdir", workdir], ["runs", "--workdir", workdir, "--json"], ["cache", "stats", "--workdir", workdir],
+                          ["sources", "--workdir", workdir, "--json"], ["--help"]] {
+            let output = Pipe()
+            try output.fileHandleForReading.close()   // the reader is gone before the first byte
+            let errors = Pipe()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestSupport.emopipe)
+            process.arguments = arguments
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            try output.fileHandleForWriting.close()
+            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == 1
+                    && stderr.contains("cannot write to standard output"), "\(arguments): \(process.terminationReason) \(process.terminationStatus) \(stderr)")
+        }
+    }
+
     /// A command that writes, on a full disk (a file-size limit here), is told that, not "disk I/O error".
     @Test func aWritingCommandOnAFullDiskSaysTheDiskIsFull() throws {
         let workdir = try TestSupport.temporaryFolder("full-disk-write") + "/work"
