@@ -31,10 +31,11 @@ struct SweepCommand: ParsableCommand {
         trial or data root (not a folder); 130 interrupted.
 
         Scale-out: `--worker I/N` (I from 0) runs trials I, I+N, I+2N, ... in its own work directory,
-        WORKDIR/workers/sweep-<name>-<hash>-<I>-of-<N>: a snapshot of WORKDIR's database whose cache
-        folders (all but train's) link to WORKDIR's, so trials read the main features and never write
-        them. Compute them first with `emopipe sweep MANIFEST --prepare` (the stages before train that some
-        trial reads, in WORKDIR); a worker refuses to start a trial while any of them would run. `--worker env` takes I and N from a Slurm array or a
+        WORKDIR/workers/sweep-<name>-<hash>-<I>-of-<N>: a snapshot of WORKDIR's database whose feature
+        cache folders link to WORKDIR's, so trials read the main features and never write them. Compute
+        them first with `emopipe sweep MANIFEST --prepare` (the stages before train that some trial reads,
+        for each of their settings the trials hold, in WORKDIR); a worker refuses to start a trial whose
+        features would be computed (it makes its split plans itself). `--worker env` takes I and N from a Slurm array or a
         Kubernetes Indexed Job (as `emopipe run --worker env`). Then `emopipe merge` folds the workers'
         runs and trials into WORKDIR and `emopipe sweep MANIFEST` there prints the whole leaderboard.
         Halving cannot be spread (each budget needs every trial's result at the one before).
@@ -56,7 +57,7 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "Print the leaderboard of the trials finished so far and run nothing.")
     var leaderboard = false
 
-    @Flag(help: "Compute the stages before train that some trial reads (ingest, audio, split; faces when a trial's modalities have faces) in WORKDIR and stop; sweep workers read them.")
+    @Flag(help: "Compute the stages before train that some trial reads (ingest, audio, split; faces when a trial's modalities have faces), once per setting of them among the trials, in WORKDIR and stop; sweep workers read them.")
     var prepare = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Run as sweep worker I of N (I/N, or `env` for Slurm/Kubernetes): trials I, I+N, ... in WORKDIR/workers/sweep-*.", valueName: "I/N|env"))
@@ -85,10 +86,11 @@ struct SweepCommand: ParsableCommand {
             if worker == nil && !leaderboard { try dataRoot.requireFolder() }
             sweep.log = { StandardStream.error.write(Data("sweep: \($0)\n".utf8)) }
             if prepare {
-                let report = try sweep.prepareFeatures(command: CommandLine.arguments.joined(separator: " "))
+                let reports = try sweep.prepareFeatures(command: CommandLine.arguments.joined(separator: " "))
                 dataRoot.remember(in: workspace)
-                StandardStream.error.write(Data("sweep: shared stages ready in \(workspace.root) (run \(report.runId))\n".utf8))
-                if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+                let runs = reports.map(\.runId).joined(separator: ", ")
+                StandardStream.error.write(Data("sweep: shared stages ready in \(workspace.root) for \(reports.count) setting(s) of them (run\(reports.count == 1 ? "" : "s") \(runs))\n".utf8))
+                if let failed = reports.first(where: { $0.exitCode != 0 }) { throw ExitCode(failed.exitCode) }
                 return
             }
             let board: SweepLeaderboard

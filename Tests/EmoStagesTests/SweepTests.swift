@@ -341,7 +341,8 @@ struct SweepTests {
         let partial = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "split", "--workdir", workdir])
         #expect(partial.status == 0, "\(partial.stderr)")
         let notReady = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "0/2"])
-        #expect(notReady.status == 1 && notReady.stderr.contains("stage audio is not up to date"), "\(notReady.stderr)")
+        #expect(notReady.status == 1 && notReady.stderr.contains("stage audio would run (has never completed), and 180 unit(s) of it are not in the main cache"),
+                "\(notReady.stderr)")
         let prepare = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir])
         #expect(prepare.status == 0, "\(prepare.stderr)")
         let cacheBefore = try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort")
@@ -450,6 +451,35 @@ struct SweepTests {
         let again = try TestSupport.run(TestSupport.emopipe, ["sweep", withFaces, "--prepare", "--workdir", workdir])
         #expect(again.status == 0 && again.stderr.contains("faces: running") && again.stderr.contains("1 face tracks, 0 failed")
                 && again.stderr.contains("audio: up to date"), "\(again.stderr)")
+    }
+
+    /// A grid over a feature stage's setting: `--prepare` computes each setting's features, and each
+    /// worker's trial reads its own from the main cache, computing and writing nothing there.
+    @Test func workersOfASweepOverFeatureSettingsReadEachSettingsFeatures() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-feature-axis")
+        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{audio.n_mels: [16, 24], split.val_actors: [[2], [3]]}")
+        let workdir = folder + "/work"
+        let prepare = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir])
+        #expect(prepare.status == 0 && prepare.stderr.contains("for 4 setting(s) of them"), "\(prepare.stderr)")
+        // Two band counts computed, once each; the manifest's own (64), which no trial uses, not at all.
+        #expect(prepare.stderr.components(separatedBy: "180 to compute").count - 1 == 2, "\(prepare.stderr)")
+        let cacheBefore = try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort")
+        for index in 0..<2 {
+            let worker = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "\(index)/2"])
+            #expect(worker.status == 0 && worker.stderr.contains("trial \(index): weighted_f1") && worker.stderr.contains("trial \(index + 2): weighted_f1")
+                    && worker.stderr.contains("0 to compute, 180 cached")
+                    && worker.stderr.range(of: #"[1-9][0-9]* computed now in"#, options: .regularExpression) == nil, "\(worker.stderr)")
+        }
+        #expect(try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort") == cacheBefore,
+                "the workers wrote nothing into the main cache")
+        let merge = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        let main = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
+        let board = try #require(try JSONSerialization.jsonObject(with: Data(main.stdout.utf8)) as? [String: Any], "\(main.stderr)")
+        let trials = try #require(board["trials"] as? [[String: Any]])
+        #expect(main.status == 0 && trials.count == 4 && trials.allSatisfy { $0["status"] as? String == "done" }, "\(main.stdout)")
+        #expect((0..<4).allSatisfy { main.stderr.contains("trial \($0): finished before") }, "the workers' trials are not run again: \(main.stderr)")
     }
 
     /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch

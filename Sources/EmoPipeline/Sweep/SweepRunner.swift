@@ -283,19 +283,22 @@ public final class SweepRunner {
         return board
     }
 
-    /// Runs the stages before train that some trial reads (a speech-only sweep needs no face crops)
-    /// with the manifest's own settings, in the work directory given: what sweep workers then read.
-    public func prepareFeatures(command: String) throws -> RunReport {
-        let runner = try PipelineRunner(manifest: manifest, workspace: mainWorkspace, stages: stages,
-                                        cancellation: cancellation, libraries: libraries, pipeline: pipeline)
-        var read = Set<String>()
+    /// Runs the stages before train that some trial reads (a speech-only sweep needs no face crops), once
+    /// for each of their settings the trials hold (a sweep over `audio.n_mels` computes each band count),
+    /// in the work directory given: what sweep workers then read. One run per distinct setting, in trial order.
+    public func prepareFeatures(command: String) throws -> [RunReport] {
+        var prepared = Set<String>(), reports: [RunReport] = []
         for trial in trials {
             try cancellation.check()
-            read.formUnion(SweepWorker.featureStages(try self.runner(for: trial, epochs: nil)))
+            let runner = try PipelineRunner(manifest: manifest(for: trial, epochs: nil), workspace: mainWorkspace, stages: stages,
+                                            cancellation: cancellation, libraries: libraries, pipeline: pipeline)
+            let read = SweepWorker.featureStages(runner)
+            // Empty targets would mean the whole pipeline; train reads at least its split.
+            let setting = read.map { "\($0)\t\(ParamValue.object(runner.resolvedParams($0)).canonicalJSON)" }.joined(separator: "\n")
+            guard !read.isEmpty, prepared.insert(setting).inserted else { continue }
+            reports.append(try runner.run(RunSelection(targets: read), command: command + " # trial \(trial.index)'s features"))
         }
-        // Empty targets would mean the whole pipeline; train reads at least its split.
-        if read.isEmpty { read = Set(SweepWorker.featureStages(runner)) }
-        return try runner.run(RunSelection(targets: runner.pipeline.stageNames.filter(read.contains)), command: command)
+        return reports
     }
 
     /// The leaderboard of what the state file holds now, running nothing.

@@ -5,9 +5,11 @@ import Foundation
 /// A sweep's scale-out worker (`emopipe sweep --worker I/N|env`): it runs the trials whose number
 /// is I modulo N in its own work directory, `WORKDIR/workers/sweep-<sweep>-<I>-of-<N>`. That
 /// directory starts as a snapshot of the main one's provenance database, and its `cache/<stage>`
-/// folders (all but train's) are links to the main one's, so the trials find every stage before
-/// train up to date and read the cached features in place. The worker refuses to start, and to go
-/// on with a trial, when any of those stages would run: it must never write the main cache.
+/// folders (all but its own: train's models and split's plans) are links to the main one's, so the
+/// trials read the cached features in place. The worker refuses to start, and to go on with a trial,
+/// when a feature stage would compute anything: it must never write the main cache. A trial whose
+/// features are in the cache under other settings than the stage's last (a sweep over `audio.n_mels`)
+/// runs that stage computing nothing; its split, a plan made in a moment, it makes itself.
 /// `emopipe merge` folds the trials' runs back (`SweepMerge`).
 public enum SweepWorker {
     /// The main work directory of a sweep worker's (its marker says it is one), else nil.
@@ -74,11 +76,15 @@ public enum SweepWorker {
         return state.map { !$0.attempts.isEmpty } ?? true
     }
 
-    /// Every `cache/<stage>` of the main work directory but train's, linked into the worker's.
+    /// The cache folders a worker writes in itself: its trials' models, and the split plans of its trials'
+    /// settings (one small file each, made at once from the provenance it holds).
+    static let ownCacheFolders: Set<String> = [StageName.train.rawValue, StageName.split.rawValue]
+
+    /// Every `cache/<stage>` of the main work directory but the worker's own, linked into the worker's.
     private static func linkCacheFolders(worker: Workspace, main: Workspace) throws {
         try Folder.create(worker.cacheRoot)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: main.cacheRoot)) ?? []
-        for name in names.sorted() where name != StageName.train.rawValue && !name.hasPrefix(".") {
+        for name in names.sorted() where !ownCacheFolders.contains(name) && !name.hasPrefix(".") {
             let link = worker.cacheRoot + "/" + name
             if FileManager.default.fileExists(atPath: link) { continue }
             do { try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: main.cacheRoot + "/" + name) } catch {
@@ -93,11 +99,16 @@ public enum SweepWorker {
         return runner.pipeline.stageNames.filter(upstream.contains)
     }
 
-    /// Throws unless every stage before train is up to date in `workspace` for this runner.
+    /// Throws unless every stage before train the runner's trial reads is ready for a worker: up to date,
+    /// or one that would compute nothing (every unit cached under the trial's settings), or the worker's own.
     static func checkFeaturesReady(_ runner: PipelineRunner, main: Workspace) throws {
         let plan = try runner.plan(RunSelection(targets: featureStages(runner)))
-        if let stale = plan.first(where: { $0.action != .upToDate }) {
-            throw PipelineError.missingData("sweep worker: stage \(stale.stage) is not up to date in the main work directory (\(stale.reason)); "
+        let unready = plan.first { stage in
+            stage.action != .upToDate && stage.units != 0 && !ownCacheFolders.contains(stage.stage)
+        }
+        if let stale = unready {
+            let missing = stale.units.map { "\($0) unit(s) of it are not in the main cache" } ?? "it is not up to date in the main work directory"
+            throw PipelineError.missingData("sweep worker: stage \(stale.stage) would run (\(stale.reason)), and \(missing); "
                 + "run `emopipe sweep MANIFEST --prepare --workdir \(main.root)` first: workers read its features and never compute them")
         }
     }
