@@ -198,13 +198,17 @@ struct PerSourceWork {
         let (change, seen) = unit.changeSinceIngest()
         if let change { throw SourceChangedSinceIngest(path: unit.path, change: change) }
         let result = Result { try compute(unit) }
-        // A failure is the old content's only if the file is still that content: hashed again only
-        // when it was touched meanwhile.
-        if FileState(unit.path) != seen, let change = unit.changeSinceIngest().change {
-            throw SourceChangedSinceIngest(path: unit.path, change: change)
+        // Touched while it was read, its result (a record or a failure) is not the ingested content's
+        // for certain, even when the bytes are the ingested ones again by now: what was decoded may have
+        // been other bytes. Left for the next run, as a file changed before.
+        if FileState(unit.path) != seen {
+            throw SourceChangedSinceIngest(path: unit.path, change: unit.changeSinceIngest().change ?? Self.touchedWhileRead)
         }
         return try result.get()
     }
+
+    static let touchedWhileRead = "it was written to while it was being read (its bytes hash as ingest recorded again, but those read may have been others)"
+
 
     /// Whether a unit's error says its work was stopped on request (the run's `StopCheck`).
     static func wasStopped(_ error: Error) -> Bool { StopCheck.endedWork(error) }
