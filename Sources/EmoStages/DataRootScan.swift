@@ -6,6 +6,8 @@ struct ScannedFile: Equatable, Sendable {
     var path: String
     var size: Int64
     var mtimeNanos: Int64
+    /// `device:inode:ctime-nanoseconds` (`SourceRecord.inodeState`); nil for what could not be stat'ed.
+    var inodeState: String? = nil
     /// What the entry is when it is not a regular file (a named pipe, a device): ingest records it as
     /// a failure without opening it, since reading one can block or never end.
     var notRegular: String? = nil
@@ -17,6 +19,12 @@ struct ScannedFile: Equatable, Sendable {
     /// For a file whose name is not UTF-8: the name with its bad bytes left out, to tell a RAVDESS
     /// file with a stray byte (a failure) from any other file (ignored, as its UTF-8 namesakes are).
     var namePartThatIsUTF8: String? = nil
+}
+
+extension ScannedFile {
+    static func inodeState(_ info: stat) -> String {
+        "\(info.st_dev):\(info.st_ino):\(Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))"
+    }
 }
 
 /// What identifies a file or folder on disk whatever the path used to reach it.
@@ -129,7 +137,7 @@ struct DataRootScan {
                     seen[entry] = path
                     fileIndex[entry] = files.count
                     files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: info.mtimeNanos,
-                                             notRegular: Self.kindIfNotRegular(info.st_mode)))
+                                             inodeState: ScannedFile.inodeState(info), notRegular: Self.kindIfNotRegular(info.st_mode)))
                 }
             }
         }

@@ -8,7 +8,8 @@ import Foundation
 /// validate the codes, hash and probe each new or changed file, and record one provenance row per
 /// file (`ok`, `failed` with the reason, `ignored`, or `removed` when it left the disk).
 ///
-/// A file whose size and mtime are unchanged since it was recorded is not read again. Work is
+/// A file whose size, mtime, inode and change time are unchanged since it was recorded is not read
+/// again (a rename or a rewrite that kept size and mtime changes the last two). Work is
 /// committed in batches, each in one transaction, so a killed ingest keeps what it finished.
 public struct IngestStage: Stage {
     public let name = StageName.ingest.rawValue
@@ -24,8 +25,9 @@ public struct IngestStage: Stage {
         let root = context.dataRoot
         let (files, keptAs) = try Self.scanned(context, log: true)
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
-        // Forced, every file is read and hashed again: what size and mtime cannot tell (bytes rewritten with the mtime put back).
+        // Forced, every file is read and hashed again (what no stat can tell: a clock set back while a file was rewritten).
         let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
+        try context.store.recordInodeStates(plan.unrecordedInodeStates)
         let retried = plan.retried > 0 ? " (\(plan.retried) that could not be read last time)" : ""
         context.logger.info("\(files.count) file\(files.count == 1 ? "" : "s") under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read\(retried), \(plan.removed.count) gone")
 
@@ -234,7 +236,7 @@ public struct IngestStage: Stage {
     }
 }
 
-/// Which files ingest must read: new, changed (size or mtime), or back after being removed.
+/// Which files ingest must read: new, changed (size, mtime, inode or change time), or back after being removed.
 struct IngestPlan {
     var toRead: [ScannedFile] = []
     var removed: [SourceRecord] = []
@@ -246,6 +248,8 @@ struct IngestPlan {
     var retried = 0
     /// The paths of the files counted in `changed`.
     var changedPaths: Set<String> = []
+    /// Unchanged files whose row has no inode state yet (read before it was kept): recorded now.
+    var unrecordedInodeStates: [(path: String, state: String)] = []
 
     init(files: [ScannedFile], known: [String: SourceRecord], readingAll: Bool = false) {
         var seen = Set<String>()
@@ -256,7 +260,8 @@ struct IngestPlan {
             guard let previous = known[file.path], previous.status != .removed else {
                 added += 1; toRead.append(file); continue
             }
-            if previous.size != file.size || previous.mtimeNanos != file.mtimeNanos || readingAll {
+            if previous.size != file.size || previous.mtimeNanos != file.mtimeNanos || readingAll
+                || previous.inodeState.map({ $0 != file.inodeState }) ?? false {
                 changed += 1; toRead.append(file); changedPaths.insert(file.path)
             } else if previous.failedUnread || previous.failedForLackOfOpenFiles, file.notRegular == nil, file.walkProblem == nil {
                 // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe
@@ -264,6 +269,7 @@ struct IngestPlan {
                 retried += 1; toRead.append(file)
             } else {
                 unchanged += 1
+                if previous.inodeState == nil, let state = file.inodeState { unrecordedInodeStates.append((file.path, state)) }
             }
         }
         removed = known.values.filter { source in

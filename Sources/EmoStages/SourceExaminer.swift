@@ -11,6 +11,7 @@ enum SourceExaminer {
         let fileName = (file.path as NSString).lastPathComponent
         var row = SourceRecord(path: file.path, sha256: nil, size: file.size, mtimeNanos: file.mtimeNanos,
                                status: .ok, reason: nil, runId: runId)
+        row.inodeState = file.inodeState
         if let problem = file.walkProblem {
             if let name = file.namePartThatIsUTF8, case .notRavdess = RavdessName.parse(fileName: name) {
                 row.status = .ignored

@@ -162,6 +162,10 @@ enum Schema {
                 t.add(column: "peakRSSMB", .double)             // VmHWM while the stage ran, in MiB
             }
         }
+        migrator.registerMigration("sources record the inode and change time they were read at") { db in
+            // NULL for rows read before: filled in by the next ingest that finds the file unchanged.
+            try db.alter(table: "source") { t in t.add(column: "inodeState", .text) }
+        }
         return migrator
     }
 }

@@ -200,11 +200,12 @@ struct FaultToleranceTests {
 
     // MARK: Disk full
 
-    /// Actor 01's 60 wavs (hard links into the fixture's data, so the records have the reference's keys).
+    /// Actor 01's 60 wavs, copied from the fixture's data so the records have the reference's keys (a hard link
+    /// would change the fixture files' change time, which ingest reads as a change, under other tests).
     static func smallRoot(_ fixture: FaultFixture) throws -> String {
         let root = try TestSupport.temporaryFolder("data") + "/small"
         try FileManager.default.createDirectory(atPath: root + "/Actor_01", withIntermediateDirectories: true)
-        try TestSupport.shell("ln '\(fixture.root)'/Actor_01/03-*.wav '\(root)/Actor_01/'")
+        try TestSupport.shell("cp '\(fixture.root)'/Actor_01/03-*.wav '\(root)/Actor_01/'")
         return root
     }
 

@@ -2,8 +2,8 @@ import EmoStore
 import EmoTestSupport
 import Foundation
 
-/// Actors 01-02 of the shared data laid out once per test process, plus a data root per test made
-/// of hard links to it (cheap) and whatever bad files the test adds.
+/// Actors 01-02 of the shared data laid out once per test process, plus a data root per test copied
+/// from it and whatever bad files the test adds.
 enum IngestFixture {
     static let materialized: Result<String, Error> = Result { try TestSupport.materialize(actors: 1...2) }
 
@@ -13,7 +13,9 @@ enum IngestFixture {
     static func dataRoot() throws -> String {
         let source = try materialized.get()
         let root = try TestSupport.temporaryFolder("data") + "/ravdess"
-        try TestSupport.shell("cp -al '\(source)' '\(root)'")
+        // Copies, not hard links: a link made for another test's root would change these files' change
+        // time, which ingest reads as a change (a rename or a rewrite), while this test runs.
+        try TestSupport.shell("cp -a '\(source)' '\(root)'")
         return root
     }
 
