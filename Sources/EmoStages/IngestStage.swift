@@ -80,7 +80,15 @@ public struct IngestStage: Stage {
     }
 
     public func externalChanges(_ context: StageContext, parameters: NoParameters) throws -> String? {
-        let plan = try Self.currentPlan(context)
+        let files: [ScannedFile]
+        do { files = try Self.files(context) } catch let error as PipelineError {
+            // A root gone or empty (an unmounted disk) is reported, as `status` promises; a run refuses it
+            // when ingest starts, with the same reason.
+            return "the data root cannot be ingested now: \(error)"
+        } catch let error as EmoError where error != .interrupted {
+            return "the data root cannot be ingested now: \(EmoError.reason(of: error))"
+        }
+        let plan = try Self.currentPlan(context, files: files)
         guard !plan.toRead.isEmpty || !plan.removed.isEmpty else { return nil }
         guard plan.added + plan.changed + plan.removed.count > 0 else {
             return "\(plan.retried) file\(plan.retried == 1 ? "" : "s") that could not be read last time to try again"
@@ -94,9 +102,9 @@ public struct IngestStage: Stage {
     }
 
     /// What a run would do now: the data root's files against what is recorded (all of them read when forced).
-    private static func currentPlan(_ context: StageContext, readingAll: Bool = false) throws -> IngestPlan {
+    private static func currentPlan(_ context: StageContext, readingAll: Bool = false, files: [ScannedFile]? = nil) throws -> IngestPlan {
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
-        return IngestPlan(files: try files(context), known: known, readingAll: readingAll)
+        return IngestPlan(files: try files ?? Self.files(context), known: known, readingAll: readingAll)
     }
 
     /// The files under the data root; a scale-out worker's share only. A whole data root without a
@@ -223,16 +231,27 @@ public struct IngestStage: Stage {
     private func reportDuplicates(_ context: StageContext) throws {
         // Rows of an earlier data root stay in the database: only this root's names are compared.
         let inRoot = context.dataRoot.hasSuffix("/") ? context.dataRoot : context.dataRoot + "/"
-        for group in try context.store.duplicateContent() {
-            let rows = group.filter { $0.path.hasPrefix(inRoot) }
-            guard rows.count > 1 else { continue }
+        let groups = try context.store.duplicateContent().map { $0.filter { $0.path.hasPrefix(inRoot) } }.filter { $0.count > 1 }
+        // A few lines say it; thousands of copies (a folder unpacked twice) must not flood the log.
+        let shownGroups = 20, shownNames = 5
+        for rows in groups.prefix(shownGroups) {
             // One recording cannot be two emotions, or two actors: at least one name's labels are wrong.
             // In the order of the paths named before them.
             var seen = Set<String>()
             let labels = rows.map { "\(Emotion(rawValue: $0.emotion ?? 0)?.name ?? "?") by actor \($0.actor ?? 0)" }.filter { seen.insert($0).inserted }
-            let conflict = labels.count > 1 ? "; their names disagree (\(labels.joined(separator: " / "))), so at least one is mislabelled" : ""
-            context.logger.warning("identical content under \(rows.count) names: \(rows.map(\.path).joined(separator: ", "))\(conflict)")
+            let conflict = labels.count > 1 ? "; their names disagree (\(Self.listed(labels, separator: " / ", atMost: shownNames))), so at least one is mislabelled" : ""
+            context.logger.warning("identical content under \(rows.count) names: \(Self.listed(rows.map(\.path), separator: ", ", atMost: shownNames))\(conflict)")
         }
+        if groups.count > shownGroups {
+            let more = "identical content under several names in \(groups.count - shownGroups) more group(s) of files "
+                + "(`emopipe sources --json` gives each file's sha256)"
+            context.logger.warning("\(more)")
+        }
+    }
+
+    /// The first `atMost` items joined, and how many more there are.
+    static func listed(_ items: [String], separator: String, atMost: Int) -> String {
+        items.prefix(atMost).joined(separator: separator) + (items.count > atMost ? "\(separator)… and \(items.count - atMost) more" : "")
     }
 }
 

@@ -128,6 +128,20 @@ struct CommandLineEdgesTests {
             "emopipe: \(noRootFolder)/gone: the data root (given by \(noRoot)) does not exist or is not a folder"), "\(fromManifest.stderr)")
         #expect(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().count == runsBefore)
         #expect(try Workspace(root: workdir).rememberedDataRoot() == moved)
+
+        // The root last ingested, gone (an unmounted disk) or emptied: status still reports, ingest stale saying why.
+        try FileManager.default.moveItem(atPath: moved, toPath: moved + "-away")
+        let gone = try Self.emopipe(["status", Self.manifest], workdir: workdir)
+        #expect(gone.status == 0 && gone.stdout.contains("ingest    stale") && gone.stdout.contains("the data root cannot be ingested now: ")
+                && gone.stderr.contains("`run` refuses it (exit 64)"), "\(gone.stdout) \(gone.stderr)")
+        try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
+        let empty = try Self.emopipe(["status", Self.manifest, "--json"], workdir: workdir)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(empty.stdout.utf8)) as? [[String: Any]], "\(empty.stderr)")
+        let ingest = try #require(rows.first { $0["stage"] as? String == "ingest" })
+        #expect(empty.status == 0 && ingest["state"] as? String == "stale"
+                && (ingest["reason"] as? String ?? "").contains("the data root holds no RAVDESS file"), "\(ingest)")
+        try FileManager.default.removeItem(atPath: moved)
+        try FileManager.default.moveItem(atPath: moved + "-away", toPath: moved)
     }
 
     /// A data-root.txt that is not one absolute path (garbage, many lines, a NUL, megabytes) is

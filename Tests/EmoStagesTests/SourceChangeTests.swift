@@ -54,4 +54,12 @@ import Testing
         }
         #expect(changed.change.contains("bytes where ingest recorded"), "\(changed)")
     }
+
+    /// Thousands of copies of one file are named by their first few, not all on one line.
+    @Test func aWarningListsAFewNamesAndCountsTheRest() {
+        let names = (1...3200).map { "copy-\($0).wav" }
+        let line = IngestStage.listed(names, separator: ", ", atMost: 5)
+        #expect(line == "copy-1.wav, copy-2.wav, copy-3.wav, copy-4.wav, copy-5.wav, … and 3195 more")
+        #expect(IngestStage.listed(["a", "b"], separator: " / ", atMost: 5) == "a / b")
+    }
 }
