@@ -223,6 +223,16 @@ struct SweepTests {
         let refusedAlike = try TestSupport.run(TestSupport.emopipe, ["sweep", alike, "--workdir", workdir])
         #expect(refusedAlike.status == ExitStatus.usage && refusedAlike.stderr.contains("sweep trials 0 (")
                 && refusedAlike.stderr.contains("resolve to the same settings"), "\(refusedAlike.stderr)")
+        // A setting of a stage the trials' scores are not made from (face crops for a speech-only model) changes nothing.
+        let unreadAxis = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio]], faces.size: [64, 112]}")
+        let refusedUnread = try TestSupport.run(TestSupport.emopipe, ["sweep", unreadAxis, "--workdir", workdir])
+        #expect(refusedUnread.status == ExitStatus.usage && refusedUnread.stderr.contains("sweep trials 0 (")
+                && refusedUnread.stderr.contains("resolve to the same settings (no stage they are scored by reads faces under these settings)"),
+                "\(refusedUnread.stderr)")
+        // With the faces read, the same axis is two settings.
+        let readAxis = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[faces, audio]], faces.size: [64, 112]}")
+        let planned = try TestSupport.run(TestSupport.emopipe, ["sweep", readAxis, "--workdir", workdir, "--leaderboard"])
+        #expect(planned.status == 0 && !planned.stderr.contains("resolve to the same settings"), "\(planned.stderr)")
 
         let wrongType = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [16, 2.5]}")
         let refusedType = try TestSupport.run(TestSupport.emopipe, ["sweep", wrongType, "--workdir", workdir])

@@ -153,8 +153,9 @@ public final class SweepRunner {
         } catch { inherited = "\(error)" }
         /// Why each trial checked so far writes no sweep.metric (a trial that writes it adds nothing).
         var unscored: [String] = []
-        /// Each trial's resolved settings (every stage's parameters): two trials that resolve alike
-        /// (`[8, 16]` and `[8.0, 16]`, a set of modalities in two orders) would measure one setting twice.
+        /// Each trial's resolved settings (the parameters of every stage its score is made from): two trials
+        /// that resolve alike (`[8, 16]` and `[8.0, 16]`, a set of modalities in two orders, `faces.size` for a
+        /// speech-only model, which reads no face crops) would measure one setting twice.
         var resolvedTrials: [String: SweepTrial] = [:]
         /// Resolves `trial` at every budget; a refusal is the trial's (`named`), unless it is the inherited one.
         func check(_ trial: SweepTrial, named: String, distinct: Bool = false) throws {
@@ -168,11 +169,14 @@ public final class SweepRunner {
                 }
                 if epochs == budgets.first, let never = resolved.metricNeverWritten(spec.metric) { unscored.append(never) }
                 if distinct, epochs == budgets.first {
-                    let settings = resolved.pipeline.stageNames.map { "\($0) \(ParamValue.object(resolved.resolvedParams($0)).canonicalJSON)" }
-                        .joined(separator: "\n")
+                    let read = resolved.readClosure(of: [Self.scoringStage])
+                    let settings = resolved.pipeline.stageNames.filter(read.contains)
+                        .map { "\($0) \(ParamValue.object(resolved.resolvedParams($0)).canonicalJSON)" }.joined(separator: "\n")
                     if let earlier = resolvedTrials.updateValue(trial, forKey: settings) {
+                        let unread = Set(trial.settings.map(\.key.stage)).subtracting(read).sorted()
+                        let why = unread.isEmpty ? "" : " (no stage they are scored by reads \(unread.joined(separator: ", ")) under these settings)"
                         throw PipelineError.invalidFile("\(manifest.path): sweep trials \(earlier.index) (\(earlier.params.shown)) and \(trial.index) "
-                            + "(\(trial.params.shown)) resolve to the same settings: one of them would measure nothing new; list each setting once")
+                            + "(\(trial.params.shown)) resolve to the same settings\(why): one of them would measure nothing new; list each setting once")
                     }
                 }
             }
