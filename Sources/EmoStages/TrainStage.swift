@@ -295,7 +295,14 @@ public struct TrainStage: Stage {
             try context.cancellation.check()
             let train = features.samples(actors: fold.train), validation = features.samples(actors: fold.validation)
             guard !train.isEmpty, fold.validation.isEmpty || !validation.isEmpty else {
-                throw PipelineError.missingData("train: fold \(fold.index) has \(train.count) training and \(validation.count) validation clips with features (\(features.config.modalities.map(\.rawValue).joined(separator: ", ")))")
+                // Which of the fold's clips failed, and where, as evaluate says of test clips it cannot score.
+                let empty = train.isEmpty ? (actors: fold.train, role: "training") : (actors: fold.validation, role: "validation")
+                let asTested = ActorFold(index: fold.index, test: empty.actors, validation: [], train: [])
+                let failed = (try? UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [asTested],
+                                                          modalities: features.config.modalities)) ?? []
+                let wanted = Set(empty.actors)
+                throw PipelineError.missingData("train: fold \(fold.index) has \(train.count) training and \(validation.count) validation clips with features (\(features.config.modalities.map(\.rawValue).joined(separator: ", ")))"
+                    + UnscoredTestClips.why(failed, of: features.plan.clips.filter { wanted.contains($0.actor) }.count, actors: empty.actors, role: empty.role))
             }
             let validating = fold.validation.isEmpty ? "no validation actors: trains to the last epoch"
                 : "\(validation.count) validation clips (actors \(fold.validation))"

@@ -49,12 +49,13 @@ enum UnscoredTestClips {
     /// What left a fold with no test clip to score, for its error: how many failed at which stage, and
     /// the first one's file and reason; empty when no failure explains it.
     /// `planned`: the fold's test clips in the split's plan (a failed file can keep a clip out of it).
-    static func why(_ unscored: [UnscoredClip], of planned: Int, actors: [Int]) -> String {
+    /// `role`: what the clips are to the fold (train says it of its training or validation clips).
+    static func why(_ unscored: [UnscoredClip], of planned: Int, actors: [Int], role: String = "test") -> String {
         guard let first = unscored.first else { return "" }
         let byStage = Dictionary(grouping: unscored, by: \.stage).map { "\($0.key): \($0.value.count)" }.sorted()
         let total = max(planned, unscored.count)
         let count = unscored.count == total ? "the \(total)" : "\(unscored.count) of the \(total)"
-        return ": \(count) test clip\(total == 1 ? "" : "s") of \(actorsPhrase(actors)) failed (\(byStage.joined(separator: ", ")); "
+        return ": \(count) \(role) clip\(total == 1 ? "" : "s") of \(actorsPhrase(actors)) failed (\(byStage.joined(separator: ", ")); "
             + "first: \(first.path): \(first.reason)); `emopipe sources --failed` lists them"
     }
 

@@ -328,6 +328,14 @@ struct TrainEvaluateTests {
         #expect(run.status == 1, "\(run.stderr)")
         #expect(run.stderr.contains("evaluate: fold 0 has no test clips with features: the 3 test clips of actor 03 failed (audio: 3; first: "
                                     + "\(data)/Actor_03/03-01-01-01-01-01-03.wav: audio too short: "), "\(run.stderr)")
+        // The same actor as the validation one: train says which validation clips failed, and why.
+        let validating = try TestSupport.run(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+            "--set", "split.test_actors=[2]", "--set", "split.val_actors=[3]",
+        ])
+        #expect(validating.status == 1 && validating.stderr.contains("train: fold 0 has 8 training and 0 validation clips with features (audio): "
+            + "the 3 validation clips of actor 03 failed (audio: 3; first: \(data)/Actor_03/03-01-01-01-01-01-03.wav: audio too short: "),
+                "\(validating.stderr)")
     }
 
     /// A speech-only model reads no face crops: the faces stage is left out of the run (saying so)
