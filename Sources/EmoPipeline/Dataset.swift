@@ -3,8 +3,9 @@ import EmoStore
 import Foundation
 
 /// The sources a run used: every ok source under the data root, by path relative to the root.
-/// Its fingerprint is the SHA-256 of the sorted source hashes, so renaming or moving files keeps
-/// it, and any changed byte changes it.
+/// Its fingerprint is the SHA-256 of each source's file name (which carries its labels) with its
+/// hash, sorted: moving the root or files between folders keeps it; any changed byte changes it, and
+/// so does a rename that relabels a file (two files swapping names).
 public struct Dataset: Equatable, Sendable {
     public struct Entry: Equatable, Sendable {
         public var relativePath: String
@@ -34,7 +35,9 @@ public struct Dataset: Equatable, Sendable {
         })
     }
 
-    public var fingerprint: String { SHA256Hex.of(entries.map(\.sha256).sorted().joined(separator: "\n")) }
+    public var fingerprint: String {
+        SHA256Hex.of(entries.map { "\(($0.relativePath as NSString).lastPathComponent)\t\($0.sha256)" }.sorted().joined(separator: "\n"))
+    }
 
     /// One line per source: the relative path (a tab, newline, carriage return or backslash in it
     /// written as `\t`, `\n`, `\r`, `\\`, so every path stays one field of one line), a tab, its SHA-256.

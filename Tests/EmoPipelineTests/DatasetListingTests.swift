@@ -14,4 +14,17 @@ struct DatasetListingTests {
         #expect(lines.allSatisfy { $0.split(separator: "\t", omittingEmptySubsequences: false).count == 2 }, "two fields each")
         #expect(Dataset(listing: dataset.listing) == dataset)
     }
+
+    /// The fingerprint follows each file's name (its labels) with its bytes, not the folders it is in.
+    @Test func theFingerprintFollowsNamesAndBytesNotFolders() {
+        let (a, b) = (String(repeating: "a", count: 64), String(repeating: "b", count: 64))
+        let dataset = Dataset(entries: [.init(relativePath: "Actor_04/03-01-04-02-01-01-04.wav", sha256: a),
+                                        .init(relativePath: "Actor_04/03-01-08-02-01-01-04.wav", sha256: b)])
+        let moved = Dataset(entries: [.init(relativePath: "flat/03-01-04-02-01-01-04.wav", sha256: a),
+                                      .init(relativePath: "03-01-08-02-01-01-04.wav", sha256: b)])
+        let swapped = Dataset(entries: [.init(relativePath: "Actor_04/03-01-04-02-01-01-04.wav", sha256: b),
+                                        .init(relativePath: "Actor_04/03-01-08-02-01-01-04.wav", sha256: a)])
+        #expect(moved.fingerprint == dataset.fingerprint)
+        #expect(swapped.fingerprint != dataset.fingerprint, "two files swapping names relabel both")
+    }
 }

@@ -49,11 +49,11 @@ struct ReproducibilityTests {
         #expect(params["train"]?["epochs"] as? Int == 3, "resolved parameters, overrides applied")
         #expect(params["audio"]?["n_fft"] as? Int == 512, "presets expanded")
 
-        // The dataset fingerprint: SHA-256 of the sorted content hashes of the ok sources in use.
+        // The dataset fingerprint: SHA-256 of the sorted file names (the labels) and content hashes of the ok sources in use.
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
-        let hashes = try store.sources(status: .ok).compactMap(\.sha256).sorted()
-        #expect(run["dataset_fingerprint"] as? String == SHA256Hex.of(hashes.joined(separator: "\n")))
-        #expect(run["sources_in_use"] as? Int == hashes.count)
+        let lines = try store.sources(status: .ok).map { "\(($0.path as NSString).lastPathComponent)\t\($0.sha256 ?? "")" }.sorted()
+        #expect(run["dataset_fingerprint"] as? String == SHA256Hex.of(lines.joined(separator: "\n")))
+        #expect(run["sources_in_use"] as? Int == lines.count)
         let metrics = try #require(run["metrics"] as? [String: Double])
         let written = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(
             fileURLWithPath: workdir + "/runs/\(run["id"] as! String)/metrics.json"))) as? [String: Any])
