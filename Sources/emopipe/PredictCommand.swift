@@ -259,7 +259,7 @@ struct PredictCommand: ParsableCommand {
                     predictions.append(prediction)
                     for (missing, error, used) in [("speech", prediction.audioError, "faces"), ("pictures", prediction.videoError, "speech")] {
                         guard let error else { continue }
-                        StandardStream.error.write(Data("emopipe: \(file.escaped): the \(missing) could not be read (\(error.escaped)); answered from the \(used) alone, as evaluate scores such a clip\n".utf8))
+                        StandardStream.error.write(Data("emopipe: \(file.escaped): the \(missing) could not be read (\(error.escaped)); answered from the \(used) alone (evaluate does so for a clip whose \(missing) failed its feature stage)\n".utf8))
                     }
                     if let passed = prediction.speechPassedOver, let speech = prediction.speechFile {
                         StandardStream.error.write(Data("emopipe: \(file.escaped): speech read from \(speech.escaped), as the pipeline does when the clip's better file cannot be read (\(passed.escaped))\n".utf8))
