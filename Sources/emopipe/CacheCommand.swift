@@ -372,21 +372,36 @@ struct CacheCommand: ParsableCommand {
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print shards, records and bytes per stage and cache key.",
-            discussion: "The figures are the index's; indexed shards missing from disk, or of another size than written, are named on stderr (`cache verify` repairs them).")
+            discussion: Help.reflow("""
+            The figures are the index's; indexed shards missing from disk, or of another size than written, are
+            named on stderr (`cache verify` repairs them). --json prints one document: {stages: [{stage,
+            cache_key, shards, records, bytes}], total: {shards, records, bytes}, unsound_shards: [path]}.
+            """))
         @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
+        @Flag(help: "Print the figures as one JSON document on stdout.") var json = false
 
         func run() throws {
             do {
                 let (_, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let stats = try cache.stats()
+                let total = stats.reduce(into: (0, 0, 0)) { $0.0 += $1.shards; $0.1 += $1.records; $0.2 += $1.bytes }
+                let unsound = try cache.unsoundShards()
+                if json {
+                    return JSONOutput.print(.object([
+                        "stages": .array(stats.map { s in
+                            .object(["stage": .string(s.stage), "cache_key": .string(s.fingerprint), "shards": .int(s.shards),
+                                     "records": .int(s.records), "bytes": .int(s.bytes)])
+                        }),
+                        "total": .object(["shards": .int(total.0), "records": .int(total.1), "bytes": .int(total.2)]),
+                        "unsound_shards": .array(unsound.map { .string($0.file) }),
+                    ]))
+                }
                 print("stage     cache key         shards  records        bytes")
                 for s in stats {
                     print("\(s.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.fingerprint.prefix(16))  "
                           + String(format: "%6ld  %7ld  %11ld", s.shards, s.records, s.bytes))
                 }
-                let total = stats.reduce(into: (0, 0, 0)) { $0.0 += $1.shards; $0.1 += $1.records; $0.2 += $1.bytes }
                 print("total                       " + String(format: "%6ld  %7ld  %11ld", total.0, total.1, total.2))
-                let unsound = try cache.unsoundShards()
                 if let first = unsound.first {
                     StandardStream.error.write(Data(("\(unsound.count) indexed shard(s) missing or not of their recorded size (\(first.file)"
                         + (unsound.count > 1 ? ", ..." : "") + "): `emopipe cache verify` drops their records and the next run computes them again\n").utf8))

@@ -552,6 +552,13 @@ struct CommandLineUsageTests {
         let stats = try Self.emopipe(["cache", "stats", "--workdir", workdir])
         #expect(stats.status == 0 && stats.stderr.contains("1 indexed shard(s) missing or not of their recorded size (\(shard.file)): `emopipe cache verify`"),
                 "\(stats.stderr)")
+        // --json: the same figures, the missing shard named in the document.
+        let statsJSON = try Self.emopipe(["cache", "stats", "--json", "--workdir", workdir])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(statsJSON.stdout.utf8)) as? [String: Any], "\(statsJSON.stderr)")
+        let stages = try #require(document["stages"] as? [[String: Any]])
+        let total = try #require(document["total"] as? [String: Int])
+        #expect(statsJSON.status == 0 && document["unsound_shards"] as? [String] == [shard.file] && stages.contains { $0["stage"] as? String == "audio" }
+                && total["records"] == stages.reduce(0) { $0 + ($1["records"] as? Int ?? 0) }, "\(statsJSON.stdout)")
         let status = try Self.emopipe(["status", manifest, "--workdir", workdir])
         #expect(status.stdout.contains("audio     stale       2 source(s) have no cached log-mel tensors (new, dropped by `cache verify`, or their shard file is gone or of another size than written)"),
                 "\(status.stdout)")

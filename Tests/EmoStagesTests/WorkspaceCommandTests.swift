@@ -94,7 +94,7 @@ struct WorkspaceCommandTests {
         let source = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").sources(status: .ok).first).path
         var documents: [(String, String)] = [("nightly --json", nightly.stdout)]
         for args in [["runs", "--json"], ["sources", "--json"], ["status", manifest, "--json"],
-                     ["cache", "get", manifest, "--stage", "audio", "--source", source, "--json"],
+                     ["cache", "get", manifest, "--stage", "audio", "--source", source, "--json"], ["cache", "stats", "--json"],
                      ["predict", "--run", runFolder, "--json", source]] {
             let result = try TestSupport.run(TestSupport.emopipe, args + ["--workdir", workdir])
             try #require(result.status == 0, "\(args): \(result.stderr)")
