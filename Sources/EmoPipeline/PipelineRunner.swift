@@ -145,6 +145,17 @@ public final class PipelineRunner {
             }
         }
         self.parameters = resolved
+        // Hashed once per runner: a landmark model is some 100 MB.
+        self.contentDigests = resolved.mapValues(\.contentDigests).filter { !$0.value.isEmpty }
+    }
+
+    /// Per stage, the SHA-256 of the files its parameters name and its output depends on.
+    private let contentDigests: [String: [String: String]]
+
+    /// The fingerprint `name` would run under with these upstream output digests.
+    func fingerprint(_ name: String, stage: any Stage, inputs: [String: String]) -> Fingerprint {
+        Fingerprint(stage: name, codeVersion: stage.codeVersion, params: resolvedParams(name), inputs: inputs,
+                    files: contentDigests[name] ?? [:])
     }
 
     /// The scalars the pipeline's stages write, by result file (`metrics.json` → names); empty when
@@ -214,8 +225,7 @@ public final class PipelineRunner {
         guard let stage = stages[stageName], pipeline.stage(stageName) != nil else {
             throw PipelineError.unknownStage(stageName, known: pipeline.stageNames)
         }
-        return Fingerprint(stage: stageName, codeVersion: stage.codeVersion, params: resolvedParams(stageName),
-                           inputs: [:]).parameters
+        return fingerprint(stageName, stage: stage, inputs: [:]).parameters
     }
 
     func selectedStages(_ selection: RunSelection) throws -> [String] {
@@ -419,9 +429,7 @@ public final class PipelineRunner {
         guard let stage = stages[name], let resolved = parameters[name] else {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
         }
-        let params = resolvedParams(name)
-        let fingerprint = Fingerprint(stage: name, codeVersion: stage.codeVersion, params: params,
-                                      inputs: try upstreamDigests(name, store: store))
+        let fingerprint = self.fingerprint(name, stage: stage, inputs: try upstreamDigests(name, store: store))
         let context = StageContext(runId: runId, manifest: manifest, workspace: workspace, store: store,
                                    fingerprint: fingerprint, forced: forced,
                                    logger: Log.logger(name), cancellation: cancellation, worker: worker,

@@ -101,8 +101,7 @@ extension PipelineRunner {
         guard let stage = stages[name], let resolved = parameters[name] else { return nil }
         let inputs = (try? upstreamDigestsIfKnown(name, store: store)) ?? [:]
         let context = StageContext(runId: "dry-run", manifest: manifest, workspace: workspace, store: store,
-                                   fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
-                                                            params: resolvedParams(name), inputs: inputs),
+                                   fingerprint: fingerprint(name, stage: stage, inputs: inputs),
                                    forced: forced, logger: Log.logger(name), cancellation: cancellation,
                                    worker: workspace.workerSlice)
         return try stage.plannedUnits(context, resolved: resolved)
@@ -144,8 +143,7 @@ extension PipelineRunner {
         // What a run would go on from, under the fingerprint it would run with now.
         func progress() -> String {
             let context = StageContext(runId: "status", manifest: manifest, workspace: workspace, store: store,
-                                       fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion, params: resolvedParams(name),
-                                                                inputs: (try? upstreamDigestsIfKnown(name, store: store)) ?? [:]),
+                                       fingerprint: fingerprint(name, stage: stage, inputs: (try? upstreamDigestsIfKnown(name, store: store)) ?? [:]),
                                        forced: false, logger: Log.logger(name), cancellation: cancellation, worker: workspace.workerSlice)
             guard let note = (try? stage.progress(context, resolved: resolved)) ?? nil else { return "" }
             // Under the inputs recorded now: a stage that reads a stale one learns its inputs only when that runs.
@@ -166,6 +164,12 @@ extension PipelineRunner {
         if current != state.paramsJSON {
             return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params))
         }
+        // Same parameters, other fingerprint: a file they name (the landmark model) has other bytes now.
+        let now = fingerprint(name, stage: stage, inputs: [:])
+        if now.parameters != state.parametersFingerprint, let key = now.files.keys.sorted().first {
+            return stale("the file \(key) names (\(params[key]?.stringValue ?? "?")) does not hash as when this stage ran, "
+                         + "or was not hashed then (SHA-256 now \(now.files[key]!.prefix(16))…)")
+        }
         let recordedInputs = (try? JSONDecoder().decode([String: String].self, from: Data(state.inputsJSON.utf8))) ?? [:]
         let reading = reads(name)
         if Set(recordedInputs.keys) != Set(reading) {
@@ -185,8 +189,7 @@ extension PipelineRunner {
             }
         }
         let context = StageContext(runId: state.runId, manifest: manifest, workspace: workspace, store: store,
-                                   fingerprint: Fingerprint(stage: name, codeVersion: stage.codeVersion,
-                                                                            params: params, inputs: recordedInputs),
+                                   fingerprint: fingerprint(name, stage: stage, inputs: recordedInputs),
                                    forced: false, logger: Log.logger(name), cancellation: cancellation,
                                    worker: workspace.workerSlice)
         if let change = try stage.externalChanges(context, resolved: resolved) { return stale(change) }

@@ -72,6 +72,8 @@ extension FaceParameters: StageParameters {
     /// Every decode strategy and thread count yields the same frames bit for bit (`make test` checks it).
     public static var executionOnlyKeys: Set<String> { ["decode_threads", "decode_strategy"] }
     public static var pathKeys: Set<String> { ["landmark_model"] }
+    /// The landmarks that align the crops come from the model file's bytes, not its name.
+    public static var contentKeys: Set<String> { ["landmark_model"] }
     public var unreadKeys: Set<String> { align ? [] : ["landmark_model"] }
 }
 

@@ -530,6 +530,33 @@ struct CommandLineUsageTests {
         #expect(try Self.emopipe(["run", manifest, "--until", "audio"] + settings).status == 0)
     }
 
+    /// The default landmark model (libdlib-data).
+    static let dlibModel = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+
+    /// The landmark model is fingerprinted by its bytes: edited in place, it makes the faces stale, saying
+    /// which file, and a run computes them again.
+    @Test(.enabled(if: TestSupport.hasTool("sox") && FileManager.default.fileExists(atPath: Self.dlibModel), "needs sox and dlib's model"))
+    func aLandmarkModelEditedInPlaceMakesTheFacesStale() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1)])
+        let folder = try TestSupport.temporaryFolder("landmarks-edited")
+        let model = folder + "/lm.dat"
+        try FileManager.default.copyItem(atPath: Self.dlibModel, toPath: model)
+        let settings = ["--set", "faces.align=true", "--set", "faces.landmark_model=\(model)", "--set", "train.modalities=[audio, faces]",
+                        "--data", data, "--workdir", folder + "/work"]
+        let manifest = TestSupport.repositoryRoot + "/manifests/demo.yaml"
+        #expect(try Self.emopipe(["run", manifest, "--until", "faces"] + settings).status == 0)
+        let before = try Self.emopipe(["status", manifest] + settings)
+        #expect(before.stdout.contains("faces     up-to-date"), "\(before.stdout)")
+        let handle = try #require(FileHandle(forWritingAtPath: model))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("x".utf8))
+        try handle.close()
+        let after = try Self.emopipe(["status", manifest] + settings)
+        #expect(after.stdout.contains("faces     stale       the file landmark_model names (\(model)) does not hash as when this stage ran"), "\(after.stdout)")
+        let again = try Self.emopipe(["run", manifest, "--until", "faces", "--dry-run"] + settings)
+        #expect(again.stdout.range(of: #"faces +run "#, options: .regularExpression) != nil, "\(again.stdout)")
+    }
+
     /// A shard deleted from under the cache makes its stage stale, saying why, and the next run computes
     /// its records again into a new shard, after which the stage is up to date.
     @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))

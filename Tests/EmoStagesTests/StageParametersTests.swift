@@ -183,6 +183,18 @@ struct StageParametersTests {
         let spelled = try runner(settings: ["faces.align=true", "faces.landmark_model=/usr/share/./dlib//../dlib/shape_predictor_68_face_landmarks.dat"])
         #expect(try spelled.parametersFingerprint("faces") == plain.parametersFingerprint("faces"))
         #expect(try runner(settings: ["faces.landmark_model=/elsewhere/model.dat"]).parametersFingerprint("faces") == runner().parametersFingerprint("faces"))
+        // Read, the model is fingerprinted by its bytes too: the same path with other bytes is another setting.
+        let model = try TestSupport.temporaryFolder("landmark-bytes") + "/lm.dat"
+        try Data("one".utf8).write(to: URL(fileURLWithPath: model))
+        let first = try runner(settings: ["faces.align=true", "faces.landmark_model=\(model)"]).parametersFingerprint("faces")
+        #expect(try runner(settings: ["faces.align=true", "faces.landmark_model=\(model)"]).parametersFingerprint("faces") == first)
+        try Data("two".utf8).write(to: URL(fileURLWithPath: model))
+        #expect(try runner(settings: ["faces.align=true", "faces.landmark_model=\(model)"]).parametersFingerprint("faces") != first)
+        // Stages that name no such file keep the fingerprints they had (no `files` in what is hashed).
+        let audio = try runner()
+        let recorded = Fingerprint(stage: "audio", codeVersion: try #require(audio.stages["audio"]).codeVersion,
+                                   params: audio.resolvedParams("audio"), inputs: [:])
+        #expect(try audio.parametersFingerprint("audio") == recorded.parameters)
     }
 
     @Test func wrongTypesAreNeverReplacedByDefaults() throws {

@@ -25,6 +25,9 @@ public protocol StageParameters: Codable, Equatable, Sendable {
     /// Keys whose values are file paths: a relative one is read from the folder of the file that gave it
     /// (the pipeline file or manifest), or from the current folder when `--set` gave it.
     static var pathKeys: Set<String> { get }
+    /// Path keys whose file's content the stage's output depends on (a model it loads): the stage's
+    /// fingerprint takes the file's SHA-256, so editing it in place recomputes the stage.
+    static var contentKeys: Set<String> { get }
 }
 
 public extension StageParameters {
@@ -35,6 +38,7 @@ public extension StageParameters {
     static var executionOnlyKeys: Set<String> { [] }
     var unreadKeys: Set<String> { [] }
     static var pathKeys: Set<String> { [] }
+    static var contentKeys: Set<String> { [] }
 
     /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
     var encoded: [String: ParamValue] {
@@ -134,6 +138,19 @@ public struct ParameterOverride: Equatable, Sendable {
 
 /// A stage's parameters after defaults, pipeline file, manifest and command line were laid over each
 /// other, decoded and validated.
+extension ResolvedParameters {
+    /// The SHA-256 of the file each read content key names (`StageParameters.contentKeys`), by key; a file
+    /// that cannot be read is marked so (the stage that loads it says why when it runs).
+    public var contentDigests: [String: String] {
+        let keys = type(of: value).contentKeys.subtracting(value.unreadKeys)
+        return Dictionary(uniqueKeysWithValues: keys.compactMap { key -> (String, String)? in
+            guard let path = encoded[key]?.stringValue, !path.isEmpty else { return nil }
+            guard let digest = try? SHA256Hex.file(atPath: path).hex else { return (key, "unreadable: " + path) }
+            return (key, digest)
+        })
+    }
+}
+
 public struct ResolvedParameters: @unchecked Sendable {
     public var stage: String
     /// The typed value the stage receives.
