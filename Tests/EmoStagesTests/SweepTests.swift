@@ -492,6 +492,31 @@ struct SweepTests {
         #expect((0..<4).allSatisfy { main.stderr.contains("trial \($0): finished before") }, "the workers' trials are not run again: \(main.stderr)")
     }
 
+    /// A trial that failed in a worker comes into the main leaderboard failed, with its reason, not as
+    /// pending; the main sweep then tries it again, as it does its own failed trials.
+    @Test func aWorkersFailedTrialIsMergedWithItsReason() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-worker-fails")
+        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [4096, 16]}")
+        // As in aTrialThatFailsAtRunTimeDoesNotStopTheOthers: batch 4096 is over the budget once the features load.
+        try String(contentsOfFile: manifest, encoding: .utf8)
+            .replacingOccurrences(of: "threads: 2\n", with: "threads: 2\nresources: {max_memory_mb: 200}\n")
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let workdir = folder + "/work"
+        #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir]).status == 0)
+        let failing = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "0/2"])
+        #expect(failing.status == ExitStatus.partial && failing.stderr.contains("trial 0: failed"), "\(failing.stderr)")
+        #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "1/2"]).status == 0)
+        let merge = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
+        #expect(merge.status == 0 && merge.stdout.contains("0-of-2: 1 sweep trials"), "\(merge.stdout) \(merge.stderr)")
+        let board = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard", "--json"])
+        let trials = try #require((try JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as? [String: Any])?["trials"] as? [[String: Any]],
+                                  "\(board.stderr)")
+        let failed = try #require(trials.first { $0["trial"] as? Int == 0 }, "\(trials)")
+        #expect(failed["status"] as? String == "failed" && (failed["reason"] as? String ?? "").contains("resources.max_memory_mb = 200"), "\(failed)")
+        #expect(trials.first { $0["trial"] as? Int == 1 }?["status"] as? String == "done", "\(trials)")
+    }
+
     /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch
     /// goes on, the others are stopped, and the best is the better of the two that reached 2 epochs.
     @Test func halvingStopsTheWorseHalfAndPicksAmongTheSurvivors() throws {

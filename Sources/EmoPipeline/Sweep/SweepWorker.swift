@@ -293,11 +293,16 @@ public struct SweepMerge {
             throw EmoError.io(path: theirPath, reason: "trial \(stray.trial) names run \((stray.run ?? "").echoed), not a plain name")
         }
         var added = 0
-        for attempt in theirs.attempts where attempt.status == .done {
-            // Ours stands unless it is not done, or was finished on another basis before the worker's (run
-            // ids sort by time): the sweep then resumes on the worker's result instead of training again.
-            if let mine = ours.attempt(trial: attempt.trial, epochs: attempt.epochs), mine.status == .done,
-               mine.basis == attempt.basis || (mine.run ?? "") >= (attempt.run ?? "") { continue }
+        for attempt in theirs.attempts where attempt.status == .done || attempt.status == .failed {
+            if let mine = ours.attempt(trial: attempt.trial, epochs: attempt.epochs) {
+                // Ours stands unless it is not done, or was finished on another basis before the worker's (run
+                // ids sort by time): the sweep then resumes on the worker's result instead of training again.
+                if mine.status == .done, attempt.status == .failed || mine.basis == attempt.basis || (mine.run ?? "") >= (attempt.run ?? "") { continue }
+                // A worker's failure replaces only an older attempt that did not finish either.
+                if attempt.status == .failed, (mine.run ?? "") >= (attempt.run ?? "") { continue }
+            }
+            // A failure comes in with its reason, so the leaderboard says why rather than "pending"; the
+            // sweep run here tries such a trial again, as it does its own failed ones.
             ours.record(attempt)
             added += 1
         }
