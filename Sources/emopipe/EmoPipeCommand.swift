@@ -77,7 +77,6 @@ struct EmoPipeCommand: ParsableCommand {
         // A reader of stdout that went away (`| head`) would kill the process silently (SIGPIPE, exit 141,
         // outside the documented statuses); ignored, the failed write ends it with status 1, saying why.
         signal(SIGPIPE, SIG_IGN)
-        stopAtOnceOnSignals()
         OpenFileLimit.raiseSoftLimit()
         if let problem = Engine.addressSpaceShortfall(threads: 0) {
             // _exit: exit() would wait for OpenBLAS's threads, stuck retrying what the limit refused.
@@ -101,16 +100,6 @@ struct EmoPipeCommand: ParsableCommand {
             Foundation.exit(ExitStatus.usage)
         }
         main(nil)
-    }
-
-    /// Until a command traps them (a run stops after its batch), SIGINT and SIGTERM end the process with the
-    /// status the contract gives an interrupted command (130), not the signal's own (143 for SIGTERM, seen
-    /// when one came in the first milliseconds). A signal the caller ignores (`nohup`, a background job) stays ignored.
-    static func stopAtOnceOnSignals() {
-        for sig in [SIGINT, SIGTERM] {
-            let previous = signal(sig, { _ in _exit(ExitStatus.interrupted) })
-            if unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { signal(sig, SIG_IGN) }
-        }
     }
 
     /// The options that may be given more than once; any other given twice is refused (the argument
