@@ -1,1 +1,0 @@
-/dev/fd/3: line 97: ./emopipe: No such file or directory
