@@ -36,7 +36,7 @@ public enum JSONOutput {
     /// bisection (a few decodes, however large the document), and the last of them is the one named.
     /// `using` is the decoder that failed (this convention's, unless the type spells its own keys).
     public static func problem<T: Decodable>(_ error: Error, in data: Data, decoding type: T.Type,
-                                             using decoding: JSONDecoder = decoder()) -> String {
+                                             using failed: JSONDecoder = decoder()) -> String {
         let general = problem(error, in: data)
         guard isPlacelessMisfit(error), let root = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) else {
             return general
@@ -49,7 +49,7 @@ public enum JSONOutput {
             var counter = 0
             let patched = rebuilt(root, zeroing: Set(suspects.prefix(count)), counter: &counter)
             guard let text = try? JSONSerialization.data(withJSONObject: patched, options: .fragmentsAllowed) else { return false }
-            do { _ = try decoding.decode(T.self, from: text); return true } catch { return !isPlacelessMisfit(error) }
+            do { _ = try failed.decode(T.self, from: text); return true } catch { return !isPlacelessMisfit(error) }
         }
         guard !suspects.isEmpty, passes(zeroingFirst: suspects.count) else { return general }
         var (failing, passing) = (0, suspects.count)

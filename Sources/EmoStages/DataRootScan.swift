@@ -6,7 +6,7 @@ struct ScannedFile: Equatable, Sendable {
     var path: String
     var size: Int64
     var mtimeNanos: Int64
-    /// `device:inode:ctime-nanoseconds` (`SourceRecord.inodeState`); nil for what could not be stat'ed.
+    /// `inode:ctime-nanoseconds` (`SourceRecord.inodeState`); nil for what could not be stat'ed.
     var inodeState: String? = nil
     /// What the entry is when it is not a regular file (a named pipe, a device): ingest records it as
     /// a failure without opening it, since reading one can block or never end.
@@ -22,8 +22,10 @@ struct ScannedFile: Equatable, Sendable {
 }
 
 extension ScannedFile {
+    /// Without the device number, which an NFS client picks at mount time (another on each host of a
+    /// cluster, or after a remount): a rename or a rewrite moves the inode or the change time anyway.
     static func inodeState(_ info: stat) -> String {
-        "\(info.st_dev):\(info.st_ino):\(Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))"
+        "\(info.st_ino):\(Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))"
     }
 }
 

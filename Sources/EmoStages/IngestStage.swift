@@ -90,11 +90,17 @@ public struct IngestStage: Stage {
         }
         let plan = try Self.currentPlan(context, files: files)
         guard !plan.toRead.isEmpty || !plan.removed.isEmpty else { return nil }
-        guard plan.added + plan.changed + plan.removed.count > 0 else {
+        let retried = plan.retried > 0 ? "; \(plan.retried) that could not be read to try again" : ""
+        let changed = plan.changed - plan.restated
+        // Same size and mtime, another inode or change time: not known to be a change until hashed.
+        let restated = "\(plan.restated) file\(plan.restated == 1 ? "" : "s") to hash again (same size and mtime, but another inode "
+            + "or change time: renamed, linked, chmod'ed or rewritten since)"
+        guard plan.added + changed + plan.removed.count > 0 else {
+            if plan.restated > 0 { return restated + retried }
             return "\(plan.retried) file\(plan.retried == 1 ? "" : "s") that could not be read last time to try again"
         }
-        return "data root changed: \(plan.added) added, \(plan.changed) changed, \(plan.removed.count) removed"
-            + (plan.retried > 0 ? "; \(plan.retried) that could not be read to try again" : "")
+        return "data root changed: \(plan.added) added, \(changed) changed, \(plan.removed.count) removed"
+            + (plan.restated > 0 ? "; " + restated : "") + retried
     }
 
     public func plannedUnits(_ context: StageContext, parameters: NoParameters) throws -> Int? {
@@ -267,6 +273,9 @@ struct IngestPlan {
     var retried = 0
     /// The paths of the files counted in `changed`.
     var changedPaths: Set<String> = []
+    /// Of `changed`, those of the same size and mtime whose inode or change time moved (renamed, linked,
+    /// chmod'ed or rewritten with the mtime put back): hashed again, most likely found unchanged.
+    var restated = 0
     /// Unchanged files whose row has no inode state yet (read before it was kept): recorded now.
     var unrecordedInodeStates: [(path: String, state: String)] = []
 
@@ -279,9 +288,10 @@ struct IngestPlan {
             guard let previous = known[file.path], previous.status != .removed else {
                 added += 1; toRead.append(file); continue
             }
-            if previous.size != file.size || previous.mtimeNanos != file.mtimeNanos || readingAll
-                || previous.inodeState.map({ $0 != file.inodeState }) ?? false {
+            let statChanged = previous.size != file.size || previous.mtimeNanos != file.mtimeNanos
+            if statChanged || readingAll || Self.inodeStateMoved(previous, file) {
                 changed += 1; toRead.append(file); changedPaths.insert(file.path)
+                if !statChanged && !readingAll { restated += 1 }
             } else if previous.failedUnread || previous.failedForLackOfOpenFiles, file.notRegular == nil, file.walkProblem == nil {
                 // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe
                 // before 2026-12-03): read again. A chmod changes no mtime.
@@ -294,6 +304,13 @@ struct IngestPlan {
         removed = known.values.filter { source in
             !seen.contains(source.path) && source.status != .removed && !unlisted.contains { source.path.hasPrefix($0) }
         }.sorted { $0.path < $1.path }
+    }
+
+    /// Whether the file has another inode or change time than when its row was recorded (rows from
+    /// before the state was kept have none: not a change).
+    static func inodeStateMoved(_ previous: SourceRecord, _ file: ScannedFile) -> Bool {
+        guard let recorded = previous.inodeState else { return false }
+        return recorded != file.inodeState
     }
 }
 

@@ -207,8 +207,8 @@ struct PerSourceWork {
         return try result.get()
     }
 
-    static let touchedWhileRead = "it was written to while it was being read (its bytes hash as ingest recorded again, but those read may have been others)"
-
+    static let touchedWhileRead = "it changed on disk while it was being read (written, replaced, or its metadata changed; "
+        + "its bytes hash as ingest recorded again, but those read may have been others)"
 
     /// Whether a unit's error says its work was stopped on request (the run's `StopCheck`).
     static func wasStopped(_ error: Error) -> Bool { StopCheck.endedWork(error) }

@@ -79,9 +79,11 @@ extension ProvenanceStore {
                 try stageRun.insert(db)
             }
             for source in sources {
-                // The newer sighting wins (run ids sort by time); equal rows change nothing.
+                // The newer sighting wins (run ids sort by time); equal rows change nothing. A row of the same
+                // sighting is the snapshot's copy of ours: ours may have gained since what does not move
+                // lastChangedRun (an inode state filled in, a mark to read the file again), so it stays.
                 if let mine = try SourceRecord.fetchOne(db, key: source.path),
-                   mine == source || mine.lastChangedRun > source.lastChangedRun { continue }
+                   mine == source || mine.lastChangedRun >= source.lastChangedRun { continue }
                 try source.save(db); report.sources += 1
             }
             for var failure in failures {

@@ -70,7 +70,7 @@ public struct SourceRecord: Codable, FetchableRecord, PersistableRecord, Equatab
     public var probeJSON: String?
     public var firstSeenRun: String
     public var lastChangedRun: String
-    /// `device:inode:ctime-nanoseconds` when ingest read the file (nil for rows from before it was kept):
+    /// `inode:ctime-nanoseconds` when ingest read the file (nil for rows from before it was kept):
     /// a rename or a rewrite with the size and mtime kept (two same-size files swapping names, `cp -p`)
     /// changes it, where size and mtime alone said nothing changed. A user cannot set a change time back.
     public var inodeState: String?

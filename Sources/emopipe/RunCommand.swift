@@ -165,7 +165,10 @@ struct RunCommand: ParsableCommand {
                 .map { String(format: "%.0f MB (%@)", $0.megabytes, $0.stage) } ?? "unknown"
             lines.append(String(format: "  in all: cpu %.1f s, peak RSS %@", cpu, peak))
         }
-        if how == .interrupted && !ran.isEmpty { lines.append("  the same command resumes from here") }
+        // Forced again, a stage would start over (train from epoch 1): the resume is the command without it.
+        if how == .interrupted && !ran.isEmpty {
+            lines.append(force.isEmpty ? "  the same command resumes from here" : "  the same command without --force resumes from here")
+        }
         StandardStream.error.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }

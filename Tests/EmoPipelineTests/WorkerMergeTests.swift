@@ -47,6 +47,40 @@ struct WorkerMergeTests {
         #expect(mode == 0o444, "a merged shard is read-only, as a run writes one: \(String(mode, radix: 8))")
     }
 
+    /// A worker's source row of the same sighting as the main's (a snapshot's copy) leaves the main's as it
+    /// is, with what it gained since without a new sighting (its inode state); a newer sighting wins.
+    @Test func aSnapshotsCopyOfASourceRowDoesNotUndoTheMains() throws {
+        let (main, worker, _) = try Self.worker()
+        func row(_ path: String, run: String, state: String?) -> SourceRecord {
+            var source = SourceRecord(path: path, sha256: String(repeating: "a", count: 64), size: 10, mtimeNanos: 1, status: .ok, reason: nil, runId: run)
+            source.inodeState = state
+            return source
+        }
+        func recordRuns(_ store: ProvenanceStore, _ ids: [String]) throws {
+            for id in ids {
+                var run = RunRecord(id: id, command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/data",
+                                    threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date())
+                run.status = .done
+                try store.insert(run)
+            }
+        }
+        let mainStore = try ProvenanceStore(path: main.path("emopipe.sqlite"))
+        let workerStore = try ProvenanceStore(path: worker.path("emopipe.sqlite"))
+        try recordRuns(mainStore, ["20261201-000000-aaaaaa"])
+        try recordRuns(workerStore, ["20261201-000000-aaaaaa", "20261202-000000-bbbbbb"])
+        try mainStore.write { db in
+            try row("/data/same.wav", run: "20261201-000000-aaaaaa", state: "12:34").save(db)
+            try row("/data/newer.wav", run: "20261201-000000-aaaaaa", state: "12:35").save(db)
+        }
+        try workerStore.write { db in
+            try row("/data/same.wav", run: "20261201-000000-aaaaaa", state: nil).save(db)
+            try row("/data/newer.wav", run: "20261202-000000-bbbbbb", state: "56:78").save(db)
+        }
+        _ = try Self.merge(main, [worker.root])
+        #expect(try mainStore.source(path: "/data/same.wav")?.inodeState == "12:34")
+        #expect(try mainStore.source(path: "/data/newer.wav")?.inodeState == "56:78")
+    }
+
     /// A record the main `cache verify` dropped from a shard merged before is not merged again (its shard's
     /// name is the main cache's) but counted, so the worker's counts add up.
     @Test func aRecordWhoseShardIsAlreadyMergedIsCountedAsLeftOut() throws {

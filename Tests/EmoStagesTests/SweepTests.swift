@@ -471,7 +471,8 @@ struct SweepTests {
         let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{audio.n_mels: [16, 24], split.val_actors: [[2], [3]]}")
         let workdir = folder + "/work"
         let prepare = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir])
-        #expect(prepare.status == 0 && prepare.stderr.contains("for 4 setting(s) of them"), "\(prepare.stderr)")
+        // One per band count: split's settings are the workers' own to make.
+        #expect(prepare.status == 0 && prepare.stderr.contains("for 2 setting(s) of them"), "\(prepare.stderr)")
         // Two band counts computed, once each; the manifest's own (64), which no trial uses, not at all.
         #expect(prepare.stderr.components(separatedBy: "180 to compute").count - 1 == 2, "\(prepare.stderr)")
         let cacheBefore = try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort")
@@ -481,6 +482,16 @@ struct SweepTests {
                     && worker.stderr.contains("0 to compute, 180 cached")
                     && worker.stderr.range(of: #"[1-9][0-9]* computed now in"#, options: .regularExpression) == nil, "\(worker.stderr)")
         }
+        // A worker folder an older emopipe prepared links split's plans to the main cache too: made its own
+        // again when the worker starts (here a fresh start: its state gone, so its trials run again).
+        let older = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers").sorted().first.map { workdir + "/workers/" + $0 })
+        try FileManager.default.removeItem(atPath: older + "/cache/split")
+        try FileManager.default.createSymbolicLink(atPath: older + "/cache/split", withDestinationPath: workdir + "/cache/split")
+        try TestSupport.shell("rm '\(older)'/sweeps/*/state.json")
+        let again = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "0/2"])
+        #expect(again.status == 0 && again.stderr.contains("trial 2: weighted_f1"), "\(again.stderr)")
+        var facts = stat()
+        #expect(lstat(older + "/cache/split", &facts) == 0 && facts.st_mode & S_IFMT == S_IFDIR, "the worker's own folder, not a link")
         #expect(try TestSupport.shell("cd '\(workdir)/cache' && find . -type f -exec sha256sum {} + | sort") == cacheBefore,
                 "the workers wrote nothing into the main cache")
         let merge = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])

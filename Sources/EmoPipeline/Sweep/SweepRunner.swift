@@ -296,8 +296,9 @@ public final class SweepRunner {
             try cancellation.check()
             let runner = try PipelineRunner(manifest: manifest(for: trial, epochs: nil), workspace: mainWorkspace, stages: stages,
                                             cancellation: cancellation, libraries: libraries, pipeline: pipeline)
-            let read = SweepWorker.featureStages(runner)
-            // Empty targets would mean the whole pipeline; train reads at least its split.
+            // Not split: each worker makes its trials' plans itself, so a setting of split alone prepares nothing.
+            let read = SweepWorker.featureStages(runner).filter { !SweepWorker.ownCacheFolders.contains($0) }
+            // Empty targets would mean the whole pipeline.
             let setting = read.map { "\($0)\t\(ParamValue.object(runner.resolvedParams($0)).canonicalJSON)" }.joined(separator: "\n")
             guard !read.isEmpty, prepared.insert(setting).inserted else { continue }
             reports.append(try runner.run(RunSelection(targets: read), command: command + " # trial \(trial.index)'s features"))

@@ -30,6 +30,8 @@ public enum SweepWorker {
             guard text.trimmingCharacters(in: .whitespacesAndNewlines) == expected else {
                 throw PipelineError.invalidFile("\(marker): this work directory serves \(text.trimmingCharacters(in: .whitespacesAndNewlines)), not \(expected)")
             }
+            // A folder prepared by an emopipe that linked split's plans too: made the worker's own again.
+            try ownFoldersUnlinked(worker)
             // Until a trial has run here, a fresh snapshot picks up features the main directory gained since.
             guard try !startedTrials(worker, sweepId: sweepId) else { return }
             try FileManager.default.removeItem(atPath: marker)
@@ -79,6 +81,18 @@ public enum SweepWorker {
     /// The cache folders a worker writes in itself: its trials' models, and the split plans of its trials'
     /// settings (one small file each, made at once from the provenance it holds).
     static let ownCacheFolders: Set<String> = [StageName.train.rawValue, StageName.split.rawValue]
+
+    /// Links at the worker's own cache folders removed (the links only; what they lead to stays).
+    private static func ownFoldersUnlinked(_ worker: Workspace) throws {
+        for name in ownCacheFolders.sorted() {
+            let path = worker.cacheRoot + "/" + name
+            var facts = stat()
+            guard lstat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFLNK else { continue }
+            guard unlink(path) == 0 else {
+                throw EmoError.io(path: path, reason: "cannot remove the link to the main cache folder: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
 
     /// Every `cache/<stage>` of the main work directory but the worker's own, linked into the worker's.
     private static func linkCacheFolders(worker: Workspace, main: Workspace) throws {
