@@ -27,6 +27,18 @@ struct SweepTests {
         """)
     }
 
+    /// A sweep manifest under a 200 MB memory budget: batch 16 (about 50 MB estimated) fits on the ~100 MB
+    /// resident; all 60 training clips at once (batch 4096, about 180 MB) do not, which train finds only
+    /// once the features load.
+    static func writeBudgetedSweepManifest(_ folder: String, data: String, grid: String, metric: String = "weighted_f1") throws -> String {
+        let manifest = try writeSweepManifest(folder, data: data, grid: grid)
+        try String(contentsOfFile: manifest, encoding: .utf8)
+            .replacingOccurrences(of: "metric: weighted_f1", with: "metric: \(metric)")
+            .replacingOccurrences(of: "threads: 2\n", with: "threads: 2\nresources: {max_memory_mb: 200}\n")
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        return manifest
+    }
+
     static func sweepFolder(_ workdir: String, prefix: String = "tiny-sweep-") throws -> String {
         try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/sweeps").first { $0.hasPrefix(prefix) })
     }
@@ -302,12 +314,8 @@ struct SweepTests {
     @Test func aTrialThatFailsAtRunTimeDoesNotStopTheOthers() throws {
         let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
         let folder = try TestSupport.temporaryFolder("sweep-trial-fails")
-        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [4096, 16], export.quantize: [none, int8]}")
-        try String(contentsOfFile: manifest, encoding: .utf8)
-            .replacingOccurrences(of: "metric: weighted_f1", with: "metric: int8.weighted_f1")
-            // Batch 16 (about 50 MB estimated) fits on the ~100 MB resident; all 60 training clips at once (about 180 MB) do not.
-            .replacingOccurrences(of: "threads: 2\n", with: "threads: 2\nresources: {max_memory_mb: 200}\n")
-            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let manifest = try Self.writeBudgetedSweepManifest(folder, data: data, grid: "{train.batch_size: [4096, 16], export.quantize: [none, int8]}",
+                                                           metric: "int8.weighted_f1")
         let workdir = folder + "/work"
         let result = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--json"])
         #expect(result.status == ExitStatus.partial, "\(result.stderr)")
@@ -508,11 +516,7 @@ struct SweepTests {
     @Test func aWorkersFailedTrialIsMergedWithItsReason() throws {
         let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
         let folder = try TestSupport.temporaryFolder("sweep-worker-fails")
-        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.batch_size: [4096, 16]}")
-        // As in aTrialThatFailsAtRunTimeDoesNotStopTheOthers: batch 4096 is over the budget once the features load.
-        try String(contentsOfFile: manifest, encoding: .utf8)
-            .replacingOccurrences(of: "threads: 2\n", with: "threads: 2\nresources: {max_memory_mb: 200}\n")
-            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let manifest = try Self.writeBudgetedSweepManifest(folder, data: data, grid: "{train.batch_size: [4096, 16]}")
         let workdir = folder + "/work"
         #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir]).status == 0)
         let failing = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "0/2"])
