@@ -9,7 +9,9 @@ import Testing
 /// nothing to ingest.
 @Suite("data-root walk", .serialized, .enabled(if: IngestFixture.available, "needs ../shared/data/ravdess and the emopipe binary"))
 struct DataRootWalkTests {
-    /// A data root holding the first `count` speech wavs of actor 01 (hard links), and their paths.
+    /// A data root holding the first `count` speech wavs of actor 01 (hard links), and their paths. Linking
+    /// moves the shared files' change time; no test ingests `IngestFixture.materialized` itself (data roots
+    /// are copies of it), so none sees that as a change.
     static func smallRoot(count: Int = 4) throws -> (root: String, wavs: [String]) {
         let source = try IngestFixture.materialized.get() + "/Actor_01"
         let names = try FileManager.default.contentsOfDirectory(atPath: source)

@@ -16,7 +16,8 @@ struct ResourceBudgetTests {
     /// (~148 MB; the test checks that the budget lowered the peak).
     static let budgetMB = 140
 
-    /// Actor 01's audio-video clips only (hard links): the audio stage reads their sound, faces their picture.
+    /// Actor 01's audio-video clips only (hard links into `IngestFixture.materialized`, which no test ingests
+    /// itself, so the change time a link moves is no one's change): the audio stage reads their sound, faces their picture.
     static func avRoot(clips: Int) throws -> String {
         let source = try IngestFixture.materialized.get()
         let root = try TestSupport.temporaryFolder("budget") + "/data"
