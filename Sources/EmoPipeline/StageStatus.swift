@@ -166,9 +166,13 @@ extension PipelineRunner {
         }
         // Same parameters, other fingerprint: a file they name (the landmark model) has other bytes now.
         let now = fingerprint(name, stage: stage, inputs: [:])
-        if now.parameters != state.parametersFingerprint, let key = now.files.keys.sorted().first {
-            return stale("the file \(key) names (\(params[key]?.stringValue ?? "?")) does not hash as when this stage ran, "
-                         + "or was not hashed then (SHA-256 now \(now.files[key]!.prefix(16))…)")
+        if now.parameters != state.parametersFingerprint, let key = now.files.keys.sorted().first, let digest = now.files[key] {
+            let path = params[key]?.stringValue ?? "?"
+            if digest.hasPrefix(ResolvedParameters.unreadableFile) {
+                return stale("the file \(key) names (\(path)) cannot be read now; a run that computes this stage refuses it")
+            }
+            return stale("the file \(key) names (\(path)) does not hash as when this stage ran, "
+                         + "or was not hashed then (SHA-256 now \(digest.prefix(16))…)")
         }
         let recordedInputs = (try? JSONDecoder().decode([String: String].self, from: Data(state.inputsJSON.utf8))) ?? [:]
         let reading = reads(name)

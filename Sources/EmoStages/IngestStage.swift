@@ -27,7 +27,6 @@ public struct IngestStage: Stage {
         let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
         // Forced, every file is read and hashed again (what no stat can tell: a clock set back while a file was rewritten).
         let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
-        try context.store.recordInodeStates(plan.unrecordedInodeStates)
         let retried = plan.retried > 0 ? " (\(plan.retried) that could not be read last time)" : ""
         context.logger.info("\(files.count) file\(files.count == 1 ? "" : "s") under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read\(retried), \(plan.removed.count) gone")
 
@@ -94,7 +93,7 @@ public struct IngestStage: Stage {
         let changed = plan.changed - plan.restated
         // Same size and mtime, another inode or change time: not known to be a change until hashed.
         let restated = "\(plan.restated) file\(plan.restated == 1 ? "" : "s") to hash again (same size and mtime, but another inode "
-            + "or change time: renamed, linked, chmod'ed or rewritten since)"
+            + "or change time: renamed, linked, chmod'ed or rewritten since, or recorded by an emopipe that kept none)"
         guard plan.added + changed + plan.removed.count > 0 else {
             if plan.restated > 0 { return restated + retried }
             return "\(plan.retried) file\(plan.retried == 1 ? "" : "s") that could not be read last time to try again"
@@ -145,7 +144,7 @@ public struct IngestStage: Stage {
                 throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file ingest could read; "
                     + "\(unusable.count) folder(s) or name(s) could not be used (\(first.path): \(problem))")
             }
-            throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file (\(scan.files.count) files, "
+            throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file (\(scan.files.count) file\(scan.files.count == 1 ? "" : "s"), "
                 + "none named like 03-01-05-01-02-01-12.wav or 01-01-05-01-02-01-12.mp4); is it the right folder?")
         }
     }
@@ -274,10 +273,9 @@ struct IngestPlan {
     /// The paths of the files counted in `changed`.
     var changedPaths: Set<String> = []
     /// Of `changed`, those of the same size and mtime whose inode or change time moved (renamed, linked,
-    /// chmod'ed or rewritten with the mtime put back): hashed again, most likely found unchanged.
+    /// chmod'ed or rewritten with the mtime put back), or was never recorded: hashed again, most likely
+    /// found unchanged.
     var restated = 0
-    /// Unchanged files whose row has no inode state yet (read before it was kept): recorded now.
-    var unrecordedInodeStates: [(path: String, state: String)] = []
 
     init(files: [ScannedFile], known: [String: SourceRecord], readingAll: Bool = false) {
         var seen = Set<String>()
@@ -298,7 +296,6 @@ struct IngestPlan {
                 retried += 1; toRead.append(file)
             } else {
                 unchanged += 1
-                if previous.inodeState == nil, let state = file.inodeState { unrecordedInodeStates.append((file.path, state)) }
             }
         }
         removed = known.values.filter { source in
@@ -306,11 +303,11 @@ struct IngestPlan {
         }.sorted { $0.path < $1.path }
     }
 
-    /// Whether the file has another inode or change time than when its row was recorded (rows from
-    /// before the state was kept have none: not a change).
+    /// Whether the file has another inode or change time than when its row was recorded. A row recorded
+    /// before the state was kept has none: its file is hashed once more, since a rename made meanwhile
+    /// (or before the upgrade) is known only by its bytes.
     static func inodeStateMoved(_ previous: SourceRecord, _ file: ScannedFile) -> Bool {
-        guard let recorded = previous.inodeState else { return false }
-        return recorded != file.inodeState
+        previous.inodeState != file.inodeState
     }
 }
 

@@ -326,16 +326,6 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
-    /// Records the inode state of sources found unchanged that had none (read before it was kept).
-    public func recordInodeStates(_ states: [(path: String, state: String)]) throws {
-        guard !states.isEmpty else { return }
-        try write { db in
-            for (path, state) in states {
-                try db.execute(sql: "UPDATE source SET inodeState = ? WHERE path = ? AND inodeState IS NULL", arguments: [state, path])
-            }
-        }
-    }
-
     public func sources(sha256: String) throws -> [SourceRecord] {
         try read { try SourceRecord.filter(Column("sha256") == sha256).order(Column("path")).fetchAll($0) }
     }

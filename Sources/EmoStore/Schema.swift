@@ -163,7 +163,7 @@ enum Schema {
             }
         }
         migrator.registerMigration("sources record the inode and change time they were read at") { db in
-            // NULL for rows read before: filled in by the next ingest that finds the file unchanged.
+            // NULL for rows read before: the next ingest hashes those files once more and records it.
             try db.alter(table: "source") { t in t.add(column: "inodeState", .text) }
         }
         return migrator

@@ -165,9 +165,11 @@ struct RunCommand: ParsableCommand {
                 .map { String(format: "%.0f MB (%@)", $0.megabytes, $0.stage) } ?? "unknown"
             lines.append(String(format: "  in all: cpu %.1f s, peak RSS %@", cpu, peak))
         }
-        // Forced again, a stage would start over (train from epoch 1): the resume is the command without it.
+        // Forced again, a stage starts over (train from epoch 1, ingest reading every file); without --force a
+        // run goes on from what was kept, but does not finish what the force asked for (every file read again).
         if how == .interrupted && !ran.isEmpty {
-            lines.append(force.isEmpty ? "  the same command resumes from here" : "  the same command without --force resumes from here")
+            lines.append(force.isEmpty ? "  the same command resumes from here"
+                         : "  the same command starts the --force stages over; without --force, a run goes on from what was kept")
         }
         StandardStream.error.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }

@@ -131,22 +131,34 @@ struct IngestStageTests {
         #expect(forced.stderr.contains("0 new, 0 changed, 0 removed; \(sources) read again with the content recorded"), "\(forced.stderr)")
     }
 
-    /// Rows recorded before the inode state was kept get it from the next ingest that runs, without
-    /// the unchanged files being read again.
-    @Test func rowsWithoutAnInodeStateGetOneWithoutARead() throws {
+    /// Rows recorded before the inode state was kept (an older emopipe's work directory) have their files
+    /// hashed once more: a swap made meanwhile is known only by the bytes. Then a plain run reads nothing.
+    @Test func rowsWithoutAnInodeStateAreHashedOnce() throws {
         let root = try IngestFixture.dataRoot()
         let workdir = try TestSupport.temporaryFolder("work")
         #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        let sources = try store.allSources().filter { $0.status != .removed }.count
         try store.write { try $0.execute(sql: "UPDATE source SET inodeState = NULL") }
-        // Untouched, a row without one is not a change: still up to date.
-        let same = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
-        #expect(same.status == 0 && same.stderr.contains("ingest: up to date"), "\(same.stderr)")
-        try FileManager.default.createDirectory(atPath: root + "/Actor_03", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: root + "/Actor_01/03-01-03-01-01-01-01.wav", toPath: root + "/Actor_03/03-01-08-02-02-02-03.wav")
-        let added = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
-        #expect(added.status == 0 && added.stderr.contains("1 to read, 0 gone"), "\(added.stderr)")
+        // Swapped under those rows, with the sizes and mtimes the rows hold.
+        let (a, b) = (root + "/Actor_01/03-01-05-01-01-01-01.wav", root + "/Actor_01/03-01-06-01-01-01-01.wav")
+        let (aBytes, bBytes) = (try TestSupport.sha256sum(a), try TestSupport.sha256sum(b))
+        let (aRow, bRow) = (try #require(try store.source(path: a)), try #require(try store.source(path: b)))
+        try TestSupport.shell("mv '\(a)' '\(root)/swap.tmp' && mv '\(b)' '\(a)' && mv '\(root)/swap.tmp' '\(b)'")
+        try store.write { db in
+            for (row, path) in [(bRow, a), (aRow, b)] {
+                try db.execute(sql: "UPDATE source SET size = ?, mtimeNanos = ? WHERE path = ?", arguments: [row.size, row.mtimeNanos, path])
+            }
+        }
+        let status = try IngestFixture.emopipe(["status"], data: root, workdir: workdir)
+        #expect(status.stdout.contains("\(sources) files to hash again") && status.stdout.contains("recorded by an emopipe that kept none"),
+                "\(status.stdout)")
+        let again = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(again.status == 0 && again.stderr.contains("\(sources) to read"), "\(again.stderr)")
+        #expect(try store.source(path: a)?.sha256 == bBytes && store.source(path: b)?.sha256 == aBytes, "the swap is found")
         #expect(try store.allSources().filter { $0.status != .removed && $0.inodeState == nil }.isEmpty)
+        let plain = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(plain.status == 0 && plain.stderr.contains("ingest: up to date"), "\(plain.stderr)")
     }
 
     @Test func aSecondRunOnABusyWorkDirectoryExits75NamingTheHolder() throws {

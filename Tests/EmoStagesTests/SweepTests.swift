@@ -490,6 +490,18 @@ struct SweepTests {
                     && worker.stderr.contains("0 to compute, 180 cached")
                     && worker.stderr.range(of: #"[1-9][0-9]* computed now in"#, options: .regularExpression) == nil, "\(worker.stderr)")
         }
+        // A file chmod'ed after a worker's snapshot, with a trial of the worker still to run: --prepare hashes it
+        // again in the main directory, and the worker its own copy's row before the trial (it refused, and
+        // sent the user to --prepare, which could not help).
+        let pendingWorker = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers").sorted().last.map { workdir + "/workers/" + $0 })
+        let statePath = try #require(try FileManager.default.contentsOfDirectory(atPath: pendingWorker + "/sweeps").first.map { pendingWorker + "/sweeps/" + $0 + "/state.json" })
+        var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statePath))) as? [String: Any])
+        state["attempts"] = (state["attempts"] as? [[String: Any]] ?? []).filter { $0["trial"] as? Int != 3 }
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: statePath))
+        try TestSupport.shell("chmod 600 '\(data)/Actor_01/03-01-01-01-01-01-01.wav'")
+        #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir]).status == 0)
+        let resumed = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--worker", "1/2"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("trial 3: weighted_f1"), "\(resumed.stderr)")
         // A worker folder an older emopipe prepared links split's plans to the main cache too: made its own
         // again when the worker starts (here a fresh start: its state gone, so its trials run again).
         let older = try #require(try FileManager.default.contentsOfDirectory(atPath: workdir + "/workers").sorted().first.map { workdir + "/workers/" + $0 })

@@ -145,10 +145,13 @@ extension ResolvedParameters {
         let keys = type(of: value).contentKeys.subtracting(value.unreadKeys)
         return Dictionary(uniqueKeysWithValues: keys.compactMap { key -> (String, String)? in
             guard let path = encoded[key]?.stringValue, !path.isEmpty else { return nil }
-            guard let digest = try? SHA256Hex.file(atPath: path).hex else { return (key, "unreadable: " + path) }
+            guard let digest = try? SHA256Hex.file(atPath: path).hex else { return (key, Self.unreadableFile + path) }
             return (key, digest)
         })
     }
+
+    /// What `contentDigests` holds for a file it cannot read, followed by its path.
+    public static let unreadableFile = "unreadable: "
 }
 
 public struct ResolvedParameters: @unchecked Sendable {

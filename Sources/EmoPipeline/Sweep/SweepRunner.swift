@@ -342,7 +342,7 @@ public final class SweepRunner {
         let started = Date().addingTimeInterval(-spentBefore)
         var attempt = SweepAttempt(trial: trial.index, epochs: epochs, run: nil, metric: nil, seconds: 0, status: .failed, reason: nil)
         let runner = try runner(for: trial, epochs: epochs)
-        if worker != nil { try SweepWorker.checkFeaturesReady(runner, main: mainWorkspace) }
+        if worker != nil { try SweepWorker.checkFeaturesReady(runner, main: mainWorkspace, ingestCommand: command) }
         do {
             let report = try runner
                 .run(RunSelection(until: Self.scoringStage), command: command + " # trial \(trial.index)" + (epochs.map { " at \($0) epochs" } ?? ""))
