@@ -167,7 +167,9 @@ public enum TestSupport {
 
     public static func temporaryFile() throws -> String {
         let path = processFolder + "/emopipe-out-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
         return path
     }
 
