@@ -287,7 +287,11 @@ struct PythonCacheReaderTests {
                      ("UPDATE cacheRecord SET shapeJSON = 'garbage' WHERE rowid = (SELECT MIN(rowid) FROM cacheRecord WHERE stage = 'audio')",
                       "its shape is not JSON"),
                      ("UPDATE cacheRecord SET shardId = 999 WHERE rowid = (SELECT MIN(rowid) FROM cacheRecord WHERE stage = 'audio')",
-                      "1 audio record(s) name a shard the index does not hold")]
+                      "1 audio record(s) name a shard the index does not hold"),
+                     // Text columns turned into BLOBs: named, not a bare TypeError from deeper down.
+                     ("UPDATE cacheRecord SET metadata = CAST(metadata AS BLOB) WHERE rowid = (SELECT MIN(rowid) FROM cacheRecord WHERE stage = 'audio')",
+                      "its metadata is bytes, not text"),
+                     ("UPDATE cacheShard SET file = CAST(file AS BLOB)", "its shard_file is bytes, not text")]
         for (edit, said) in edits {
             let copy = try TestSupport.temporaryFolder("pyedited") + "/work"
             try TestSupport.shell("cp -a '\(fixture.workdir)' '\(copy)'")

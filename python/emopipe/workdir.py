@@ -192,6 +192,9 @@ class WorkDir:
         labels = self._labels(stage, cache_key)
         records = []
         for key, dtype, shape_json, crc, data_offset, metadata, shard_file in rows:
+            _require_column_types(f"{self.layout.database_path}: {stage} record {key!r}",
+                                  key=(key, str), dtype=(dtype, int), shape=(shape_json, str), crc32c=(crc, int),
+                                  data_offset=(data_offset, int), metadata=(metadata, str), shard_file=(shard_file, str))
             if not (labels.get(key) or {}).get("sources"):
                 continue
             if dtype not in DTYPES:
@@ -245,6 +248,16 @@ def read_tensor(shards, record, verify=False):
         raise EmoPipeError(f"{shard.path}: record {record.key} has other metadata in the shard than in the index "
                            "(the database or the shard is damaged): run `emopipe cache verify`")
     return array
+
+
+def _require_column_types(where, **columns):
+    """Each `name=(value, type)` of an index row is of its type: a value an sqlite3 shell or a damaged page
+    left as a BLOB (or a number as text) is named, not left to fail deeper as a bare TypeError."""
+    kinds = {str: "text", int: "an integer"}
+    for name, (value, kind) in columns.items():
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise EmoPipeError(f"{where}: its {name} is {type(value).__name__}, not {kinds[kind]} (a damaged or hand-edited "
+                               "database): run `emopipe cache verify`")
 
 
 def _index_json(text, where, field):
