@@ -146,7 +146,7 @@ public final class PipelineRunner {
         }
         self.parameters = resolved
         // Hashed once per runner: a landmark model is some 100 MB.
-        self.contentDigests = resolved.mapValues(\.contentDigests).filter { !$0.value.isEmpty }
+        self.contentDigests = resolved.mapValues { $0.contentDigests() }.filter { !$0.value.isEmpty }
     }
 
     /// Per stage, the SHA-256 of the files its parameters name and its output depends on.

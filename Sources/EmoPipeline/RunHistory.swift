@@ -244,8 +244,11 @@ public struct RunComparison: Sendable {
         add("data", "root", a.record.dataRoot, b.record.dataRoot)
         // Computed again from the listings where both have one: a run recorded before file names were part
         // of it (only the hashes) compares by what it used, not by how its fingerprint was spelt then.
-        let (listedA, listedB) = a.dataset.flatMap { x in b.dataset.map { (x.fingerprint, $0.fingerprint) } } ?? (nil, nil)
-        add("data", "dataset fingerprint", listedA ?? a.record.datasetFingerprint, listedB ?? b.record.datasetFingerprint)
+        if let listedA = a.dataset, let listedB = b.dataset {
+            add("data", "dataset fingerprint", listedA.fingerprint, listedB.fingerprint)
+        } else {
+            add("data", "dataset fingerprint", a.record.datasetFingerprint, b.record.datasetFingerprint)
+        }
         add("data", "sources in use", a.record.sourcesInUse.map(String.init), b.record.sourcesInUse.map(String.init))
         if let old = a.dataset, let new = b.dataset {
             let change = new.changes(since: old)

@@ -21,14 +21,6 @@ struct ScannedFile: Equatable, Sendable {
     var namePartThatIsUTF8: String? = nil
 }
 
-extension ScannedFile {
-    /// Without the device number, which an NFS client picks at mount time (another on each host of a
-    /// cluster, or after a remount): a rename or a rewrite moves the inode or the change time anyway.
-    static func inodeState(_ info: stat) -> String {
-        "\(info.st_ino):\(Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))"
-    }
-}
-
 /// What identifies a file or folder on disk whatever the path used to reach it.
 struct FileIdentity: Hashable, Sendable {
     var device: UInt64
@@ -139,7 +131,7 @@ struct DataRootScan {
                     seen[entry] = path
                     fileIndex[entry] = files.count
                     files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: info.mtimeNanos,
-                                             inodeState: ScannedFile.inodeState(info), notRegular: Self.kindIfNotRegular(info.st_mode)))
+                                             inodeState: FileState(info).inodeState, notRegular: Self.kindIfNotRegular(info.st_mode)))
                 }
             }
         }

@@ -33,20 +33,6 @@ struct SourceUnit: Equatable, Sendable {
     }
 }
 
-/// What `stat` says of a file that changes whenever its bytes do (the kernel sets the change time;
-/// no user can put it back), so that comparing two of them tells whether the file was touched between.
-struct FileState: Equatable {
-    var device: UInt64, inode: UInt64, size: Int64, mtimeNanos: Int64, ctimeNanos: Int64
-
-    init?(_ path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev); inode = UInt64(info.st_ino); size = Int64(info.st_size)
-        mtimeNanos = info.mtimeNanos
-        ctimeNanos = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
-    }
-}
-
 /// A source whose file changed after ingest hashed it: its features would be cached under a hash that
 /// is not theirs, so it is left for the next ingest, neither computed nor recorded as failed.
 struct SourceChangedSinceIngest: Error {

@@ -136,17 +136,14 @@ public struct ParameterOverride: Equatable, Sendable {
     }
 }
 
-/// A stage's parameters after defaults, pipeline file, manifest and command line were laid over each
-/// other, decoded and validated.
 extension ResolvedParameters {
     /// The SHA-256 of the file each read content key names (`StageParameters.contentKeys`), by key; a file
     /// that cannot be read is marked so (the stage that loads it says why when it runs).
-    public var contentDigests: [String: String] {
+    public func contentDigests() -> [String: String] {
         let keys = type(of: value).contentKeys.subtracting(value.unreadKeys)
         return Dictionary(uniqueKeysWithValues: keys.compactMap { key -> (String, String)? in
             guard let path = encoded[key]?.stringValue, !path.isEmpty else { return nil }
-            guard let digest = try? SHA256Hex.file(atPath: path).hex else { return (key, Self.unreadableFile + path) }
-            return (key, digest)
+            return (key, ContentDigests.shared.digest(path) ?? Self.unreadableFile + path)
         })
     }
 
@@ -154,6 +151,27 @@ extension ResolvedParameters {
     public static let unreadableFile = "unreadable: "
 }
 
+/// Files' SHA-256 kept by path and `stat` state for the process: every runner resolves its parameters,
+/// and a sweep makes one per trial and budget, each naming the same landmark model of some 100 MB.
+final class ContentDigests: @unchecked Sendable {
+    static let shared = ContentDigests()
+    private let lock = NSLock()
+    private var known: [String: (state: FileState, digest: String)] = [:]
+
+    /// The file's SHA-256, hashed again only when its state moved; nil when it cannot be read as a file.
+    func digest(_ path: String) -> String? {
+        guard let state = FileState(path) else { return nil }
+        lock.lock()
+        if let kept = known[path], kept.state == state { lock.unlock(); return kept.digest }
+        lock.unlock()
+        guard let digest = try? SHA256Hex.file(atPath: path).hex else { return nil }
+        lock.lock(); known[path] = (state, digest); lock.unlock()
+        return digest
+    }
+}
+
+/// A stage's parameters after defaults, pipeline file, manifest and command line were laid over each
+/// other, decoded and validated.
 public struct ResolvedParameters: @unchecked Sendable {
     public var stage: String
     /// The typed value the stage receives.

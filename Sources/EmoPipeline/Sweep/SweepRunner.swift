@@ -170,8 +170,7 @@ public final class SweepRunner {
                 if epochs == budgets.first, let never = resolved.metricNeverWritten(spec.metric) { unscored.append(never) }
                 if distinct, epochs == budgets.first {
                     let read = resolved.readClosure(of: [Self.scoringStage])
-                    let settings = resolved.pipeline.stageNames.filter(read.contains)
-                        .map { "\($0) \(ParamValue.object(resolved.resolvedParams($0)).canonicalJSON)" }.joined(separator: "\n")
+                    let settings = Self.settings(of: resolved.pipeline.stageNames.filter(read.contains), in: resolved)
                     if let earlier = resolvedTrials.updateValue(trial, forKey: settings) {
                         let unread = Set(trial.settings.map(\.key.stage)).subtracting(read).sorted()
                         let why = unread.isEmpty ? "" : " (no stage they are scored by reads \(unread.joined(separator: ", ")) under these settings)"
@@ -299,11 +298,16 @@ public final class SweepRunner {
             // Not split: each worker makes its trials' plans itself, so a setting of split alone prepares nothing.
             let read = SweepWorker.featureStages(runner).filter { !SweepWorker.ownCacheFolders.contains($0) }
             // Empty targets would mean the whole pipeline.
-            let setting = read.map { "\($0)\t\(ParamValue.object(runner.resolvedParams($0)).canonicalJSON)" }.joined(separator: "\n")
+            let setting = Self.settings(of: read, in: runner)
             guard !read.isEmpty, prepared.insert(setting).inserted else { continue }
             reports.append(try runner.run(RunSelection(targets: read), command: command + " # trial \(trial.index)'s features"))
         }
         return reports
+    }
+
+    /// The stages' resolved parameters, one line each: two runners with equal text run those stages alike.
+    static func settings(of stages: [String], in runner: PipelineRunner) -> String {
+        stages.map { "\($0)\t\(ParamValue.object(runner.resolvedParams($0)).canonicalJSON)" }.joined(separator: "\n")
     }
 
     /// The leaderboard of what the state file holds now, running nothing.
@@ -342,7 +346,10 @@ public final class SweepRunner {
         let started = Date().addingTimeInterval(-spentBefore)
         var attempt = SweepAttempt(trial: trial.index, epochs: epochs, run: nil, metric: nil, seconds: 0, status: .failed, reason: nil)
         let runner = try runner(for: trial, epochs: epochs)
-        if worker != nil { try SweepWorker.checkFeaturesReady(runner, main: mainWorkspace, ingestCommand: command) }
+        if worker != nil {
+            try SweepWorker.bringIngestUpToDate(runner, command: command)
+            try SweepWorker.checkFeaturesReady(runner, main: mainWorkspace)
+        }
         do {
             let report = try runner
                 .run(RunSelection(until: Self.scoringStage), command: command + " # trial \(trial.index)" + (epochs.map { " at \($0) epochs" } ?? ""))

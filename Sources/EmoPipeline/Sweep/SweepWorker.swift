@@ -113,16 +113,18 @@ public enum SweepWorker {
         return runner.pipeline.stageNames.filter(upstream.contains)
     }
 
+    /// A worker's runner brings its own ingest up to date before a trial (it reads the data and writes only
+    /// the worker's database; a `chmod` since the snapshot has a file hashed again), so that whether a
+    /// feature stage would compute anything is judged on the data as it is.
+    static func bringIngestUpToDate(_ runner: PipelineRunner, command: String) throws {
+        let ingest = StageName.ingest.rawValue
+        guard runner.pipeline.stageNames.contains(ingest), try runner.stageStatus(ingest).state != .upToDate else { return }
+        _ = try runner.run(RunSelection(targets: [ingest]), command: command + " # the worker's ingest, before its trial")
+    }
+
     /// Throws unless every stage before train the runner's trial reads is ready for a worker: up to date,
     /// or one that would compute nothing (every unit cached under the trial's settings), or the worker's own.
-    /// `ingestCommand`: a worker's runner brings its own ingest up to date first (it reads the data and writes
-    /// only the worker's database; a `chmod` since the snapshot has a file hashed again), so that whether a
-    /// feature stage would compute anything is judged on the data as it is.
-    static func checkFeaturesReady(_ runner: PipelineRunner, main: Workspace, ingestCommand: String? = nil) throws {
-        let ingest = StageName.ingest.rawValue
-        if let ingestCommand, runner.pipeline.stageNames.contains(ingest), try runner.stageStatus(ingest).state != .upToDate {
-            _ = try runner.run(RunSelection(targets: [ingest]), command: ingestCommand + " # the worker's ingest, before its trial")
-        }
+    static func checkFeaturesReady(_ runner: PipelineRunner, main: Workspace) throws {
         let plan = try runner.plan(RunSelection(targets: featureStages(runner)))
         let unready = plan.first { stage in
             stage.action != .upToDate && stage.units != 0 && !ownCacheFolders.contains(stage.stage)
