@@ -542,6 +542,16 @@ struct SweepTests {
         let failed = try #require(trials.first { $0["trial"] as? Int == 0 }, "\(trials)")
         #expect(failed["status"] as? String == "failed" && (failed["reason"] as? String ?? "").contains("resources.max_memory_mb = 200"), "\(failed)")
         #expect(trials.first { $0["trial"] as? Int == 1 }?["status"] as? String == "done", "\(trials)")
+        // A worker state the main sweep could not load (a trial no sweep has) is refused by merge, naming it;
+        // the main state stays loadable.
+        let workerState = try #require(try TestSupport.shell("ls '\(workdir)'/workers/*-0-of-2/sweeps/*/state.json")
+            .split(separator: "\n").first.map(String.init))
+        let edited = try String(contentsOfFile: workerState, encoding: .utf8).replacingOccurrences(of: "\"trial\" : 0", with: "\"trial\" : -1")
+        try edited.write(toFile: workerState, atomically: true, encoding: .utf8)
+        let refused = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
+        #expect(refused.status == ExitStatus.partial && refused.stderr.contains("\(workerState): names trial -1, which no sweep has"),
+                "\(edited.prefix(300)) \(refused.stderr)")
+        #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"]).status == 0)
     }
 
     /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch

@@ -468,8 +468,12 @@ public final class SweepRunner {
         do { state = try JSONOutput.decoder().decode(SweepState.self, from: data) } catch {
             throw EmoError.io(path: files.state, reason: "not a sweep state file (\(error)); remove it to start the sweep again")
         }
-        guard state.sweep == id, state.attempts.allSatisfy({ trials.indices.contains($0.trial) }) else {
-            throw EmoError.io(path: files.state, reason: "belongs to another sweep than \(id); remove it to start again")
+        guard state.sweep == id else {
+            throw EmoError.io(path: files.state, reason: "belongs to sweep \(state.sweep.echoed), not \(id); remove it to start again")
+        }
+        if let stray = state.attempts.first(where: { !trials.indices.contains($0.trial) }) {
+            throw EmoError.io(path: files.state, reason: "names trial \(stray.trial), which this sweep (trials 0-\(trials.count - 1)) does not have "
+                              + "(edited, or merged from a damaged worker): remove that attempt, or the file to start again")
         }
         guard state.metric == spec.metric else {
             throw EmoError.io(path: files.state, reason: "holds figures of \(state.metric.echoed), while the sweep scores \(spec.metric.echoed); remove it to start again")
