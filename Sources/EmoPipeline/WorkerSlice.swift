@@ -39,7 +39,7 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
     public init(parsing text: String) throws {
         guard let (index, count) = Self.numbers(text) else {
             let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            if parts.count == 2, parts.allSatisfy(\.isWholeNumberText) {
+            if parts.count == 2, parts.allSatisfy({ !$0.hasPrefix("+") && $0.isWholeNumberText }) {
                 throw PipelineError.invalidFile("--worker '\(text.echoed)': out of range; the count N is from 1 to \(Self.maximumCount) and the index I from 0 to N-1")
             }
             throw PipelineError.invalidFile("--worker '\(text.echoed)': expected I/N (e.g. 0/4), or `env`")
@@ -47,11 +47,12 @@ public struct WorkerSlice: Equatable, Sendable, CustomStringConvertible {
         try self.init(index: index, count: count)
     }
 
-    /// I and N of `I/N`: two integers around one slash (`1//2` and `/2` are not), else nil. The one
-    /// reading of `--worker` and of a worker folder's worker.txt.
+    /// I and N of `I/N`: two integers, unsigned or negative, around one slash (`1//2`, `/2`, `+1/2` are not), else nil.
+    /// The one reading of `--worker` and of a worker folder's worker.txt.
     static func numbers(_ text: String) -> (index: Int, count: Int)? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else { return nil }
+        guard parts.count == 2, parts.allSatisfy({ !$0.hasPrefix("+") && String($0).isWholeNumberText }),
+              let index = Int(parts[0]), let count = Int(parts[1]) else { return nil }
         return (index, count)
     }
 

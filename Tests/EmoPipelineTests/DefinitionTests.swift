@@ -228,8 +228,9 @@ struct WorkerSliceTests {
             try WorkerSlice(parsing: "-1/1")
         }
         #expect(throws: PipelineError.self) { try WorkerSlice(parsing: "two") }
-        // One slash between two integers, as a worker folder's worker.txt is read: `1//2` is not 1/2.
-        for text in ["1//2", "/2", "1/", "1/2/"] {
+        // One slash between two integers, as a worker folder's worker.txt is read: `1//2` is not 1/2, nor
+        // is `+1/2` (Int reads the sign; a worker folder never holds one).
+        for text in ["1//2", "/2", "1/", "1/2/", "+1/2", "1/+2", " 1/2"] {
             #expect(throws: PipelineError.invalidFile("--worker '\(text)': expected I/N (e.g. 0/4), or `env`")) {
                 try WorkerSlice(parsing: text)
             }
