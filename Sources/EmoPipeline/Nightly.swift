@@ -111,10 +111,11 @@ public struct Nightly {
     }
 
     private func report(at path: String) throws -> NightlyReport {
+        let data = try RegularFile.read(path)
         do {
-            return try NightlyReport.decoder.decode(NightlyReport.self, from: RegularFile.read(path))
+            return try NightlyReport.decoder.decode(NightlyReport.self, from: data)
         } catch {
-            throw EmoError.io(path: path, reason: "an earlier nightly report is unreadable: \(error)")
+            throw EmoError.io(path: path, reason: "an earlier nightly report is unreadable: \(JSONOutput.problem(error, in: data))")
         }
     }
 

@@ -160,6 +160,12 @@ struct SweepTests {
             .write(to: URL(fileURLWithPath: statePath))
         let otherMetric = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
         #expect(otherMetric.status == 1 && otherMetric.stderr.contains("holds figures of accuracy, while the sweep scores weighted_f1"), "\(otherMetric.stderr)")
+        // A damaged field is named as the file spells it, not in Swift's decoding words.
+        try Data(String(decoding: saved, as: UTF8.self).replacingOccurrences(of: "\"metric\"", with: "\"metric_\"").utf8)
+            .write(to: URL(fileURLWithPath: statePath))
+        let damaged = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(damaged.status == 1 && damaged.stderr.contains("not a sweep state file (`metric` is missing)")
+                && !damaged.stderr.contains("CodingKeys"), "\(damaged.stderr)")
         try FileManager.default.removeItem(atPath: statePath)
         try FileManager.default.createDirectory(atPath: statePath, withIntermediateDirectories: false)
         let folderState = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])

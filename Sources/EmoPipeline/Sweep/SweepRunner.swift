@@ -466,7 +466,7 @@ public final class SweepRunner {
         let data = try RegularFile.read(files.state)
         let state: SweepState
         do { state = try JSONOutput.decoder().decode(SweepState.self, from: data) } catch {
-            throw EmoError.io(path: files.state, reason: "not a sweep state file (\(error)); remove it to start the sweep again")
+            throw EmoError.io(path: files.state, reason: "not a sweep state file (\(JSONOutput.problem(error, in: data))); remove it to start the sweep again")
         }
         guard state.sweep == id else {
             throw EmoError.io(path: files.state, reason: "belongs to sweep \(state.sweep.echoed), not \(id); remove it to start again")

@@ -299,12 +299,12 @@ public struct SweepMerge {
         let decoder = JSONOutput.decoder()
         let theirs: SweepState
         do { theirs = try decoder.decode(SweepState.self, from: data) } catch {
-            throw EmoError.io(path: theirPath, reason: "not a sweep state file (\(error))")
+            throw EmoError.io(path: theirPath, reason: "not a sweep state file: \(JSONOutput.problem(error, in: data))")
         }
         var ours = SweepState(sweep: sweepId, metric: theirs.metric)
         if let mine = FileManager.default.contents(atPath: ourFolder.state) {
             do { ours = try decoder.decode(SweepState.self, from: mine) } catch {
-                throw EmoError.io(path: ourFolder.state, reason: "not a sweep state file (\(error))")
+                throw EmoError.io(path: ourFolder.state, reason: "not a sweep state file: \(JSONOutput.problem(error, in: mine))")
             }
         }
         // The worker's state is input: another sweep's, or a run name that is not a plain name (it is
