@@ -247,6 +247,11 @@ struct SweepTests {
         #expect(refusedUnread.status == ExitStatus.usage && refusedUnread.stderr.contains("sweep trials 0 (")
                 && refusedUnread.stderr.contains("resolve to the same settings (no stage they are scored by reads faces under these settings)"),
                 "\(refusedUnread.stderr)")
+        // One such value makes no duplicate, but would be ranked as if tuned.
+        let unreadSingle = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio]], train.dropout: [0.1, 0.2], faces.size: [64]}")
+        let refusedSingle = try TestSupport.run(TestSupport.emopipe, ["sweep", unreadSingle, "--workdir", workdir])
+        #expect(refusedSingle.status == ExitStatus.usage
+                && refusedSingle.stderr.contains("sweep axis faces.size: no trial's score depends on it"), "\(refusedSingle.stderr)")
         // With the faces read, the same axis is two settings.
         let readAxis = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[faces, audio]], faces.size: [64, 112]}")
         let planned = try TestSupport.run(TestSupport.emopipe, ["sweep", readAxis, "--workdir", workdir, "--leaderboard"])

@@ -180,6 +180,10 @@ public struct ResolvedParameters: @unchecked Sendable {
     public var encoded: [String: ParamValue]
     /// `encoded` with its execution-only keys at their defaults: what fingerprints hash.
     public var fingerprinted: [String: ParamValue]
+    /// Whether `key`'s value reaches the fingerprint: neither execution-only nor left unread by the other values.
+    public func fingerprints(_ key: String) -> Bool {
+        encoded[key] != nil && !type(of: value).executionOnlyKeys.contains(key) && !value.unreadKeys.contains(key)
+    }
     /// Where each key's value came from.
     public var origins: [String: ParameterOrigin]
     /// The preset the values start from, for stages that have one; not part of `encoded`, which

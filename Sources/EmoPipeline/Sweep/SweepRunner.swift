@@ -157,6 +157,8 @@ public final class SweepRunner {
         /// that resolve alike (`[8, 16]` and `[8.0, 16]`, a set of modalities in two orders, `faces.size` for a
         /// speech-only model, which reads no face crops) would measure one setting twice.
         var resolvedTrials: [String: SweepTrial] = [:]
+        /// The sweep's axes some trial's score is made from (a stage it reads fingerprints the key, or borrows it).
+        var axesRead = Set<SweepKey>()
         /// Resolves `trial` at every budget; a refusal is the trial's (`named`), unless it is the inherited one.
         func check(_ trial: SweepTrial, named: String, distinct: Bool = false) throws {
             // 10,000 trials × 8 budgets take minutes: Ctrl-C must stop here too, not only once trials run.
@@ -171,6 +173,7 @@ public final class SweepRunner {
                 if distinct, epochs == budgets.first {
                     let read = resolved.readClosure(of: [Self.scoringStage])
                     let settings = Self.settings(of: resolved.pipeline.stageNames.filter(read.contains), in: resolved)
+                    for (key, _) in trial.settings where Self.scoreReads(key, read: read, in: resolved) { axesRead.insert(key) }
                     if let earlier = resolvedTrials.updateValue(trial, forKey: settings) {
                         let unread = Set(trial.settings.map(\.key.stage)).subtracting(read).sorted()
                         let why = unread.isEmpty ? "" : " (no stage they are scored by reads \(unread.joined(separator: ", ")) under these settings)"
@@ -181,6 +184,11 @@ public final class SweepRunner {
             }
         }
         for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))", distinct: true) }
+        // A single value no trial reads makes no duplicate, but would show in the leaderboard as if it were tuned.
+        if let unread = trials.first?.settings.map(\.key).first(where: { !axesRead.contains($0) }) {
+            throw PipelineError.invalidFile("\(manifest.path): sweep axis \(unread): no trial's score depends on it (no stage they are scored by "
+                + "reads \(unread.stage).\(unread.key) under these settings): it would be ranked as if tuned; leave it out of the sweep")
+        }
         // A metric no trial writes would fail every trial after training it; some trials without it fail alone.
         if unscored.count == trials.count, let why = unscored.first {
             throw PipelineError.invalidFile("\(manifest.path): sweep.metric = \(ParamValue.string(spec.metric).shown) is written by no trial: \(why)")
@@ -303,6 +311,13 @@ public final class SweepRunner {
             reports.append(try runner.run(RunSelection(targets: read), command: command + " # trial \(trial.index)'s features"))
         }
         return reports
+    }
+
+    /// Whether `key` changes what a run scored through the `read` stages computes: its own stage is read and
+    /// fingerprints it, or a read stage borrows it.
+    static func scoreReads(_ key: SweepKey, read: Set<String>, in runner: PipelineRunner) -> Bool {
+        guard runner.parameters[key.stage]?.fingerprints(key.key) == true else { return false }
+        return read.contains(key.stage) || read.contains { runner.resolvedParams($0)["\(key.stage).\(key.key)"] != nil }
     }
 
     /// The stages' resolved parameters, one line each: two runners with equal text run those stages alike.
