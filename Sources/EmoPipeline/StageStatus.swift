@@ -31,11 +31,20 @@ extension PipelineRunner {
     public func status() throws -> [StageStatus] {
         let unread = Set(unreadStages)
         return try stageStatuses().map { status in
-            guard unread.contains(status.stage), status.state != .upToDate else { return status }
+            guard status.state != .upToDate else { return status }
             var noted = status
-            noted.reason += "; nothing reads it with these parameters, so a run leaves it out"
+            if unread.contains(status.stage) {
+                noted.reason += "; nothing reads it with these parameters, so a run leaves it out"
+            } else if let refusal = refusalBeforeRunning(status.stage) {
+                noted.reason += "; a run would refuse to start now: \(refusal)"
+            }
             return noted
         }
+    }
+
+    /// What `run` would refuse before starting the stage (a landmark model that cannot be read), or nil.
+    private func refusalBeforeRunning(_ name: String) -> String? {
+        do { try checkBeforeRunning([name]); return nil } catch { return "\(error)" }
     }
 
     /// One stage's state, judging only the stages it depends on (not every stage's outputs).

@@ -528,6 +528,11 @@ struct CommandLineUsageTests {
         }
         #expect(try Self.emopipe(["status", manifest] + settings).status == 0)
         #expect(try Self.emopipe(["run", manifest, "--until", "audio"] + settings).status == 0)
+        // `status` reads only, but says what a run of the faces would meet.
+        let status = try Self.emopipe(["status", manifest] + faceSettings + Array(settings.suffix(4)))
+        let facesLine = status.stdout.split(separator: "\n").first { $0.hasPrefix("faces ") }.map(String.init) ?? ""
+        #expect(status.status == 0 && facesLine.contains("a run would refuse to start now: ") && facesLine.contains("faces.landmark_model"),
+                "\(status.stdout)")
     }
 
     /// The default landmark model (libdlib-data).
