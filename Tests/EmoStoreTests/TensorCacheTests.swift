@@ -51,7 +51,27 @@ struct TensorCacheTests {
         }
         let stats = try cache.stats()
         #expect(stats.count == 1 && stats[0].shards == 2 && stats[0].records == 11)
+        let shardBytes = try store.read { try CacheShardRow.fetchAll($0) }.map(\.bytes)
+        #expect(stats[0].bytes == shardBytes.reduce(0, +) && stats[0].bytes > 0)
         #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
+    }
+
+    /// Sizes edited by hand in the index (text, negative, two near Int64's limit) are left out of the
+    /// sum instead of stopping `cache stats` on an integer overflow.
+    @Test func statsSurviveHandEditedShardSizes() throws {
+        for seed in 1...4 {
+            try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: Self.records(count: 2, seed: UInt64(seed)), failures: [])
+        }
+        let ids = try store.read { try CacheShardRow.fetchAll($0) }.compactMap(\.id).sorted()
+        try #require(ids.count == 4)
+        try store.write { db in
+            try db.execute(sql: "UPDATE cacheShard SET bytes = 'many' WHERE id = ?", arguments: [ids[0]])
+            try db.execute(sql: "UPDATE cacheShard SET bytes = -5 WHERE id = ?", arguments: [ids[1]])
+            try db.execute(sql: "UPDATE cacheShard SET bytes = 9223372036854775807 WHERE id IN (?, ?)", arguments: [ids[2], ids[3]])
+        }
+        let stats = try cache.stats()
+        #expect(stats.count == 1 && stats[0].shards == 4 && stats[0].records == 8)
+        #expect(stats[0].bytes > 9_000_000_000_000_000_000 && stats[0].bytes <= Int.max)
     }
 
     /// A shard whose index rows cannot be committed (a full disk fails SQLite too; here a trigger stands in

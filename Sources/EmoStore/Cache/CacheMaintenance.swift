@@ -123,9 +123,12 @@ extension TensorCache {
     }
 
     public func stats() throws -> [CacheStats] {
+        // A hand-edited row's bytes (text, negative) count nothing, and TOTAL, clamped, cannot overflow as SUM does.
         try store.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT s.stage, s.fingerprint, COUNT(*) AS shards, SUM(s.bytes) AS bytes,
+                SELECT s.stage, s.fingerprint, COUNT(*) AS shards,
+                       CAST(MIN(TOTAL(CASE WHEN typeof(s.bytes) = 'integer' AND s.bytes >= 0 THEN s.bytes END),
+                                9.2e18) AS INTEGER) AS bytes,
                        (SELECT COUNT(*) FROM cacheRecord r WHERE r.stage = s.stage AND r.fingerprint = s.fingerprint) AS records
                 FROM cacheShard s GROUP BY s.stage, s.fingerprint ORDER BY s.stage, s.fingerprint
                 """).map { row in
