@@ -54,6 +54,33 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
     // MARK: Typed access
 
     public var objectValue: [String: ParamValue]? { if case .object(let o) = self { return o } else { return nil } }
+
+    /// The value with dotted keys (`train.dropout`, `cv.weighted_f1.mean`: names as `--set` and
+    /// `sweep.metric` spell them) written as nested objects, at every depth, for printed JSON, whose keys
+    /// are plain snake_case names. A dotted key whose first part is already a plain value stays as it is.
+    public var nestingDottedKeys: ParamValue {
+        switch self {
+        case .array(let items): return .array(items.map(\.nestingDottedKeys))
+        case .object(let fields):
+            var nested: [String: ParamValue] = [:]
+            for key in fields.keys.sorted(by: { $0.count < $1.count || ($0.count == $1.count && $0 < $1) }) {
+                let value = fields[key]!.nestingDottedKeys
+                guard let dot = key.firstIndex(of: "."), dot != key.startIndex, key.index(after: dot) != key.endIndex else {
+                    nested[key] = value; continue
+                }
+                let head = String(key[..<dot]), rest = String(key[key.index(after: dot)...])
+                switch nested[head] {
+                case nil: nested[head] = ParamValue.object([rest: value]).nestingDottedKeys
+                case .object(var inner)?:
+                    inner[rest] = value
+                    nested[head] = ParamValue.object(inner).nestingDottedKeys
+                default: nested[key] = value
+                }
+            }
+            return .object(nested)
+        default: return self
+        }
+    }
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var intValue: Int? {

@@ -42,6 +42,22 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
 
     public var json: String { (try? JSONOutput.text(self)) ?? "" }
 
+    /// Every field, an unknown one as null (the synthesized encoding leaves it out: a reader would
+    /// find `git_commit` missing outside a git checkout instead of null).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(emopipeVersion, forKey: .emopipeVersion)
+        try c.encode(gitCommit, forKey: .gitCommit)
+        try c.encode(gitDirty, forKey: .gitDirty)
+        try c.encode(executableSha256, forKey: .executableSha256)
+        try c.encode(toolchain, forKey: .toolchain)
+        try c.encode(operatingSystem, forKey: .operatingSystem)
+        try c.encode(host, forKey: .host)
+        try c.encode(libraries, forKey: .libraries)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(threads, forKey: .threads)
+    }
+
     public static func decode(_ json: String?) -> RunEnvironment? {
         guard let json else { return nil }
         // Runs recorded before the snake_case convention hold camelCase keys: the decoder reads both.

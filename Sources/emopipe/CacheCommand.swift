@@ -111,7 +111,7 @@ struct CacheCommand: ParsableCommand {
                         "source": .string(record.path), "sha256": .string(sha), "stage": .string(stage),
                         "cache_key": .string(cacheKey), "dtype": .string(tensor.dtype.name),
                         "shape": .array(tensor.shape.map(ParamValue.int)),
-                        "params": .object(runner.resolvedParams(stage)),
+                        "params": ParamValue.object(runner.resolvedParams(stage)).nestingDottedKeys,
                         "shard": .string(shard), "crc32c": .int(Int(row.crc32c)), "status": .string(record.status.rawValue),
                     ]) { $1 }
                     JSONOutput.print(.object(fields))

@@ -21,7 +21,9 @@ struct RunsCommand: ParsableCommand {
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
         params, stages: [{stage, state, stage_fingerprint, cache_key, output_digest, produced_by_run, seconds,
-        cpu_seconds, peak_rss_mb, message}], metrics, files}; message is the stage's summary, or why it failed (the table
+        cpu_seconds, peak_rss_mb, message}], metrics, files}; params and metrics nest as the files do (evaluate's
+        borrowed export.quantize is {"export": {"quantize": …}}, cv.weighted_f1.mean is {"cv": {"weighted_f1": {"mean": …}}}),
+        files maps each result file's name to its SHA-256; message is the stage's summary, or why it failed (the table
         shows a failed stage's under its run); exit_code is the status `emopipe run` gives for that run
         (a nightly or sweep run inside a command of its own may end that command with another). A stage fingerprint (code, parameters and upstream outputs) decides whether a
         stage is up to date; a cache key (code and parameters) keys its cached records.
@@ -98,7 +100,7 @@ struct RunsCommand: ParsableCommand {
             "manifest_path": JSONOutput.optional(record.manifestPath), "data_root": .string(record.dataRoot),
             "dataset_fingerprint": JSONOutput.optional(record.datasetFingerprint),
             "sources_in_use": JSONOutput.optional(record.sourcesInUse), "worker": JSONOutput.optional(record.worker),
-            "environment": environment, "params": .object(run.params),
+            "environment": environment, "params": ParamValue.object(run.params).nestingDottedKeys,
             "stages": .array(run.stages.map { stage in
                 .object(["stage": .string(stage.stage), "state": .string(stage.state.rawValue),
                          "stage_fingerprint": .string(stage.fingerprint), "cache_key": JSONOutput.optional(stage.parametersFingerprint),
@@ -109,7 +111,7 @@ struct RunsCommand: ParsableCommand {
                          "peak_rss_mb": stage.peakRSSMB.map(ParamValue.double) ?? .null,
                          "message": JSONOutput.optional(stage.message)])
             }),
-            "metrics": .object(Dictionary(run.metrics.map { ($0.0, run.metricValue($0.0)) }, uniquingKeysWith: { a, _ in a })),
+            "metrics": ParamValue.object(Dictionary(run.metrics.map { ($0.0, run.metricValue($0.0)) }, uniquingKeysWith: { a, _ in a })).nestingDottedKeys,
             "files": .object(Dictionary(run.files.map { ($0.0, ParamValue.string($0.1)) }, uniquingKeysWith: { a, _ in a })),
         ])
     }

@@ -26,7 +26,8 @@ struct SweepCommand: ParsableCommand {
 
         Output: the leaderboard on stdout (best first), or with --json one document
         {"sweep", "metric", "direction", "trials": [{trial, params, metric, seconds, status, run, epochs,
-        reason}], "best": trial}.
+        reason}], "best": trial}; params nest by stage ({"train": {"dropout": 0.1}}), seconds is null for a
+        trial not run yet.
         Exit status: 0 every trial finished; 3 some trials failed; 1 none finished; 64 a bad manifest,
         trial or data root (not a folder); 130 interrupted.
 

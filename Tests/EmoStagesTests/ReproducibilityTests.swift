@@ -54,10 +54,19 @@ struct ReproducibilityTests {
         let lines = try store.sources(status: .ok).map { "\(($0.path as NSString).lastPathComponent)\t\($0.sha256 ?? "")" }.sorted()
         #expect(run["dataset_fingerprint"] as? String == SHA256Hex.of(lines.joined(separator: "\n")))
         #expect(run["sources_in_use"] as? Int == lines.count)
-        let metrics = try #require(run["metrics"] as? [String: Double])
+        let metrics = try #require(run["metrics"] as? [String: Any])
         let written = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(
             fileURLWithPath: workdir + "/runs/\(run["id"] as! String)/metrics.json"))) as? [String: Any])
-        #expect(metrics["weighted_f1"] == written["weighted_f1"] as? Double)
+        #expect(metrics["weighted_f1"] as? Double == written["weighted_f1"] as? Double)
+        // Scalars of nested objects (seven_class.weighted_f1) nest as metrics.json nests them; every key is
+        // snake_case (files is keyed by file name), borrowed parameters too (evaluate's export.quantize).
+        let sevenClass = try #require(metrics["seven_class"] as? [String: Any])
+        #expect(sevenClass["weighted_f1"] as? Double == (written["seven_class"] as? [String: Any])?["weighted_f1"] as? Double)
+        #expect(((params["evaluate"]?["export"]) as? [String: Any])?["quantize"] != nil, "\(params["evaluate"] ?? [:])")
+        var document = run
+        document["files"] = nil
+        let notSnakeCase = Self.keys(of: document).filter { $0.range(of: "^[a-z0-9_]+$", options: .regularExpression) == nil }
+        #expect(notSnakeCase.isEmpty, "\(notSnakeCase)")
 
         // A folder that holds anything (a data root, say) is refused: the reproduction would mix into it.
         let busy = try TestSupport.temporaryFolder("repro-busy")
@@ -312,5 +321,12 @@ struct ReproducibilityTests {
         let repro = try TestSupport.run(TestSupport.emopipe, ["reproduce", runs[0], "--workdir", workdir,
                                                               "--into", try TestSupport.temporaryFolder("repro") + "/w", "--json"])
         #expect(repro.status == 0, "\(repro.stdout)\(repro.stderr)")
+    }
+
+    /// Every key of a JSON document, at every depth.
+    static func keys(of value: Any) -> [String] {
+        if let object = value as? [String: Any] { return object.keys + object.values.flatMap { keys(of: $0) } }
+        if let array = value as? [Any] { return array.flatMap { keys(of: $0) } }
+        return []
     }
 }

@@ -111,8 +111,9 @@ struct SweepTests {
         let trials = try #require(board["trials"] as? [[String: Any]])
         #expect(trials.count == 4 && trials.allSatisfy { $0["status"] as? String == "done" }, "\(trials)")
         for (trial, run) in finishedRuns { #expect(trials[trial]["run"] as? String == run, "trial \(trial) was not redone") }
-        let params = trials.compactMap { $0["params"] as? [String: Double] }
-        #expect(Set(params.map { [$0["train.learning_rate"] ?? -1, $0["train.dropout"] ?? -1] })
+        // Keys are nested snake_case names, as everywhere in the tool's JSON (train.dropout is {"train": {"dropout": …}}).
+        let params = trials.compactMap { ($0["params"] as? [String: [String: Double]])?["train"] }
+        #expect(Set(params.map { [$0["learning_rate"] ?? -1, $0["dropout"] ?? -1] })
                 == [[0.001, 0.1], [0.001, 0.3], [0.003, 0.1], [0.003, 0.3]])
 
         // The best is the highest weighted F1 among the trials' own metrics.json files.
@@ -334,8 +335,8 @@ struct SweepTests {
         let trials = try #require(board["trials"] as? [[String: Any]])
         func trial(batch: Int, quantize: String) -> [String: Any]? {
             trials.first { t in
-                let params = t["params"] as? [String: Any]
-                return params?["train.batch_size"] as? Int == batch && params?["export.quantize"] as? String == quantize
+                let params = t["params"] as? [String: [String: Any]]
+                return params?["train"]?["batch_size"] as? Int == batch && params?["export"]?["quantize"] as? String == quantize
             }
         }
         for quantize in ["none", "int8"] {

@@ -18,9 +18,12 @@ public struct SweepLeaderboard: Sendable {
         public var epochs: Int?
         public var reason: String?
 
-        /// Seconds as shown, none for a trial that has not run yet (0.0 read as a trial that took no time).
+        /// A trial that has not run yet: its 0 seconds would read as a trial that took no time.
+        var notTimed: Bool { [.pending, .running].contains(status) && seconds == 0 }
+
+        /// Seconds as shown, none for a trial not timed yet.
         var secondsText: String? {
-            [.pending, .running].contains(status) && seconds == 0 ? nil : String(format: "%.1f", seconds)
+            notTimed ? nil : String(format: "%.1f", seconds)
         }
     }
 
@@ -39,8 +42,8 @@ public struct SweepLeaderboard: Sendable {
             "sweep": .string(sweep), "metric": .string(metric), "direction": .string(direction.rawValue),
             "best": best.map(ParamValue.int) ?? .null,
             "trials": .array(entries.map { entry in
-                .object(["trial": .int(entry.trial.index), "params": entry.trial.params,
-                         "metric": entry.metric.map(ParamValue.double) ?? .null, "seconds": .double(Self.centiseconds(entry.seconds)),
+                .object(["trial": .int(entry.trial.index), "params": entry.trial.params.nestingDottedKeys,
+                         "metric": entry.metric.map(ParamValue.double) ?? .null, "seconds": entry.notTimed ? .null : .double(Self.centiseconds(entry.seconds)),
                          "status": .string(entry.status.rawValue), "run": entry.run.map(ParamValue.string) ?? .null,
                          "epochs": entry.epochs.map(ParamValue.int) ?? .null, "reason": entry.reason.map(ParamValue.string) ?? .null])
             }),
