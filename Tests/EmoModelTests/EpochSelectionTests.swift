@@ -22,6 +22,23 @@ import Testing
         return kept
     }
 
+    /// An epoch without validation writes its validation figures as null (numbers or null in number
+    /// fields); a diverged one keeps "NaN", which tells the two apart; both read back as they were.
+    @Test func unvalidatedFiguresAreNullAndDivergedOnesNaN() throws {
+        let unvalidated = EpochLog(epoch: 1, trainLoss: 0.9, trainAccuracy: 0.5, valLoss: .nan, valAccuracy: .nan,
+                                   valWeightedF1: .nan, learningRate: 1e-3, seconds: 1)
+        let diverged = EpochLog(epoch: 2, trainLoss: .nan, trainAccuracy: 0.1, valLoss: .infinity, valAccuracy: 0.125,
+                                valWeightedF1: 0.03, learningRate: 1e-3, seconds: 1)
+        let lines = String(decoding: try EpochLog.jsonLines([unvalidated, diverged]), as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 2)
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        for key in ["val_loss", "val_accuracy", "val_weighted_f1"] { #expect(first[key] is NSNull, "\(key): \(first)") }
+        #expect(lines[1].contains("\"train_loss\":\"NaN\"") && lines[1].contains("\"val_loss\":\"Infinity\""), "\(lines[1])")
+        let back = try EpochLog.parseJSONLines(try EpochLog.jsonLines([unvalidated, diverged]))
+        #expect(back.count == 2 && !back[0].validated && back[0].valLoss.isNaN && back[0].trainLoss == 0.9)
+        #expect(back[1].validated && back[1].trainLoss.isNaN && back[1].valLoss == .infinity && back[1].valWeightedF1 == 0.03)
+    }
+
     @Test func theBestEpochFollowsTheTrailingMeanOfValidationScores() {
         let scores = [0.3, 0.6, 0.2, 0.5, 0.5, 0.5]
         #expect(Trainer.selectionScore(Self.log(scores), window: 1) == 0.5)

@@ -32,6 +32,31 @@ public struct EpochLog: Codable, Equatable, Sendable {
         case learningRate = "learning_rate"
     }
 
+    /// An epoch without validation (no validation actors) has NaN figures in memory and nulls in JSON: a
+    /// number field holds a number or null, and "NaN" stays the mark of a diverged run.
+    public var validated: Bool { !valAccuracy.isNaN }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(trainLoss, forKey: .trainLoss)
+        try c.encode(trainAccuracy, forKey: .trainAccuracy)
+        for (value, key) in [(valLoss, CodingKeys.valLoss), (valAccuracy, .valAccuracy), (valWeightedF1, .valWeightedF1)] {
+            if validated { try c.encode(value, forKey: key) } else { try c.encodeNil(forKey: key) }
+        }
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(seconds, forKey: .seconds)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func figure(_ key: CodingKeys) throws -> Double { try c.decodeIfPresent(Double.self, forKey: key) ?? .nan }
+        self.init(epoch: try c.decode(Int.self, forKey: .epoch), trainLoss: try c.decode(Double.self, forKey: .trainLoss),
+                  trainAccuracy: try c.decode(Double.self, forKey: .trainAccuracy), valLoss: try figure(.valLoss),
+                  valAccuracy: try figure(.valAccuracy), valWeightedF1: try figure(.valWeightedF1),
+                  learningRate: try c.decode(Double.self, forKey: .learningRate), seconds: try c.decode(Double.self, forKey: .seconds))
+    }
+
     /// The epoch with the highest validation weighted F1 (the earliest on a tie; NaN never wins), or
     /// nil when no epoch has a finite validation weighted F1.
     public static func best(_ epochs: [EpochLog]) -> EpochLog? {
