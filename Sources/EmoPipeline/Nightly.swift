@@ -178,6 +178,18 @@ public struct NightlyReport: Codable, Equatable, Sendable {
         public var peakRssMb: Double?
         /// The run whose output the stage holds (this night's when it ran); nil in older reports.
         public var producedByRun: String?
+
+        /// Every key, null where a figure is unknown (as the report's own fields).
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(stage, forKey: .stage)
+            try c.encode(action, forKey: .action)
+            try c.encode(seconds, forKey: .seconds)
+            try c.encode(summary, forKey: .summary)
+            try c.encode(cpuSeconds, forKey: .cpuSeconds)
+            try c.encode(peakRssMb, forKey: .peakRssMb)
+            try c.encode(producedByRun, forKey: .producedByRun)
+        }
     }
 
     /// Which way a watched figure gets better.
@@ -225,6 +237,17 @@ public struct NightlyReport: Codable, Equatable, Sendable {
 
         /// The alert's words in the report.
         var alert: String { better == .lower ? "rose" : "fell" }
+
+        /// Every key, previous and delta null on the first night (as the report's own fields).
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(previous, forKey: .previous)
+            try c.encode(current, forKey: .current)
+            try c.encode(delta, forKey: .delta)
+            try c.encode(better, forKey: .better)
+            try c.encode(regressed, forKey: .regressed)
+        }
     }
 
     public var runId: String
@@ -279,7 +302,8 @@ public struct NightlyReport: Codable, Equatable, Sendable {
 
     public var json: Data { (try? Self.encoder.encode(self)) ?? Data() }
 
-    private enum DerivedKeys: String, CodingKey { case exitStatus }
+    /// `exit_code`, as `runs --json` names a run's.
+    private enum DerivedKeys: String, CodingKey { case exitCode }
 
     /// Every key in every report, null where a value does not apply (no previous report, no error), and
     /// the exit status the run ends with: a reader of the JSON need not know which keys may be missing.
@@ -297,11 +321,12 @@ public struct NightlyReport: Codable, Equatable, Sendable {
         try fields.encode(previousRunId, forKey: .previousRunId)
         try fields.encode(previousModelRun, forKey: .previousModelRun)
         try fields.encode(metrics, forKey: .metrics)
-        try fields.encode(absentMetrics, forKey: .absentMetrics)
-        try fields.encode(unreadableReports, forKey: .unreadableReports)
+        // Lists are lists when empty: a reader iterates them without a null check.
+        try fields.encode(absentMetrics ?? [], forKey: .absentMetrics)
+        try fields.encode(unreadableReports ?? [], forKey: .unreadableReports)
         try fields.encode(error, forKey: .error)
         var derived = encoder.container(keyedBy: DerivedKeys.self)
-        try derived.encode(exitCode, forKey: .exitStatus)
+        try derived.encode(exitCode, forKey: .exitCode)
     }
 }
 
