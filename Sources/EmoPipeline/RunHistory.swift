@@ -46,7 +46,7 @@ public struct RunSummary: Sendable {
     public enum Depth: Sendable { case headline, full }
 
     /// A run id, its folder's path, or the start of an id that only one run has (as `emopipe runs` lists them).
-    static func resolvedRunId(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> String {
+    public static func resolvedRunId(_ reference: String, store: ProvenanceStore, workspace: Workspace) throws -> String {
         let id = Workspace.runId(reference: reference)
         // A path names one folder: one that is not there (nor this work directory's folder of a run whose
         // results were removed) is a mistyped path, not the run its last part happens to name.

@@ -71,7 +71,7 @@ struct PredictCommand: ParsableCommand {
         """))
 
     @OptionGroup var workDirectoryOptions: WorkDirectoryOptions
-    @Option(name: .customLong("run"), help: "A run id (a folder under WORKDIR/runs) or a path to a run folder.")
+    @Option(name: .customLong("run"), help: "A run id (a folder under WORKDIR/runs), the start of one only one run has, or a path to a run folder.")
     var runReference: String
     // Taken unconditionally so that `--hop -1` reaches `validate` (and is refused there, naming the
     // value) instead of being read as an unknown option `-1`.
@@ -203,9 +203,19 @@ struct PredictCommand: ParsableCommand {
         return ((try? store.read { try RunRecord.fetchOne($0, key: id) }) ?? nil) != nil
     }
 
+    /// The run folder `runReference` names: a path, an id, or the start of an id only one run has (as
+    /// `diff` and `reproduce` take it; an ambiguous start is refused naming the runs it fits).
+    private func runFolder() throws -> String {
+        let workspace = workDirectoryOptions.workspace
+        let folder = workspace.runFolder(reference: runReference)
+        guard !runReference.isEmpty, !runReference.contains("/"), !FileManager.default.fileExists(atPath: folder),
+              workspace.exists, let store = try? workspace.openStore(.readOnly) else { return folder }
+        return workspace.runFolder(try RunSummary.resolvedRunId(runReference, store: store, workspace: workspace))
+    }
+
     func run() throws {
         do {
-            let folder = workDirectoryOptions.workspace.runFolder(reference: runReference)
+            let folder = try runFolder()
             // An empty reference would name the runs folder itself, and a file is no run either.
             var isFolder: ObjCBool = false
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {

@@ -138,8 +138,9 @@ struct TrainEvaluateTests {
         try TestSupport.shell("sox \(wavs) '\(long)'")
         let notMedia = try TestSupport.temporaryFolder("bad") + "/notes.wav"
         try "text".write(toFile: notMedia, atomically: true, encoding: .utf8)
-        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", (runFolder as NSString).lastPathComponent,
-                                                                "--json", long, notMedia])
+        // The run named by the start of its id, as diff and reproduce take it.
+        let idStart = String((runFolder as NSString).lastPathComponent.dropLast(2))
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", idStart, "--json", long, notMedia])
         #expect(predict.status == ExitStatus.partial, "\(predict.stderr)")
         #expect(predict.stderr.contains(notMedia))
         let predictions = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])
