@@ -509,7 +509,7 @@ public final class Predictor {
 
     /// A face error's sentence ("The video could not be decoded: ….") as a clause of another message
     /// ("nothing to predict from: no audio track, the video could not be decoded: …").
-    static func clause(_ sentence: String) -> String {
+    public static func clause(_ sentence: String) -> String {
         var text = sentence.hasSuffix(".") ? String(sentence.dropLast()) : sentence
         let start = text.prefix(2)
         if start.count == 2, start.first!.isUppercase, start.last!.isLowercase { text = start.first!.lowercased() + text.dropFirst() }

@@ -54,14 +54,17 @@ struct FacesCommand: ParsableCommand {
                     do {
                         let clip = try extractor.extract(path: path, thumbnailWidth: Self.thumbnailWidth)
                         rows.append(((path as NSString).lastPathComponent, clip, clip.thumbnail))
+                    } catch FaceError.media(let media) {
+                        // The media error names the file itself.
+                        StandardStream.error.write(Data("emopipe: \(media)\n".utf8))
                     } catch {
-                        StandardStream.error.write(Data("emopipe: \(path): \(error)\n".utf8))
+                        StandardStream.error.write(Data("emopipe: \(path): \(Predictor.clause("\(error)"))\n".utf8))
                     }
                 }
                 guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }
                 let png = try FaceContactSheet.render(clips: rows)
                 try OutputFile.write(png, to: out, option: "--out")
-                print("wrote \(out) (\(rows.count) clips)")
+                print("wrote \(out) (\(rows.count) clip\(rows.count == 1 ? "" : "s"))")
                 if rows.count < sources.count { throw ExitCode(ExitStatus.partial) }
             } catch {
                 throw Failure.exit(for: error)

@@ -89,7 +89,7 @@ struct PredictCommand: ParsableCommand {
     var filesFrom: [String] = []
     @Option(help: ArgumentHelp("The FFmpeg input format or capture device to open the one INPUT with (e.g. alsa, pulse, lavfi); makes it a stream.", valueName: "name"))
     var format: String?
-    @Option(name: .customLong("timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer).", valueName: "seconds"))
+    @Option(name: .customLong("timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a URL may take to open, and may go without data while read (a pipe or device waits for its writer); 0.1 to 3600.", valueName: "seconds"))
     var timeoutOption = DecimalNumber(15)
     var timeout: Double { timeoutOption.value }
 

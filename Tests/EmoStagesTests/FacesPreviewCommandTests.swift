@@ -13,8 +13,21 @@ struct FacesPreviewCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         let bytes = try #require(FileManager.default.contents(atPath: out))
         #expect(bytes.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "a PNG file")
+        #expect(result.stdout == "wrote \(out) (1 clip)\n", "\(result.stdout)")
     }
 
+    /// A file that cannot be previewed is named once, in the tool's words (a clause after the path),
+    /// and the sheet holds the others (exit 3).
+    @Test func aFileThatCannotBePreviewedIsNamedOnce() throws {
+        let folder = try TestSupport.temporaryFolder("preview-bad")
+        let speech = folder + "/speech.wav", absent = folder + "/absent.mp4"
+        try TestSupport.shell("ffmpeg -v error -f lavfi -i sine=frequency=440:duration=1 -ar 16000 '\(speech)'")
+        let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", speech, absent, Self.clip, "--out", folder + "/sheet.png"])
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stderr.contains("emopipe: \(speech): the file has no video stream\n"), "\(result.stderr)")
+        let absentLine = result.stderr.split(separator: "\n").first { $0.contains(absent) }.map(String.init) ?? ""
+        #expect(absentLine.components(separatedBy: absent).count == 2, "named once: \(absentLine)")
+    }
 }
 
 /// `--out` and `--npy` name a file to write by replacing what is there: anything that is not a file
