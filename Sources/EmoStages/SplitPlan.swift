@@ -1,0 +1,128 @@
+import EmoCore
+import EmoModel
+import EmoPipeline
+import EmoStore
+import Foundation
+
+/// Which actors each fold tests, validates and trains on.
+struct FoldPlanner {
+    var folds: Int
+    var testFold: Int?          // nil: all folds
+    var valCount: Int
+    var testActors: [Int]
+    var valActors: [Int]
+    var taking: [Int]
+    var parameters: SplitParameters
+    /// Where the split's values came from, named by refusals that depend on the data.
+    var origins: [String: ParameterOrigin] = [:]
+
+    init(_ parameters: SplitParameters) {
+        folds = parameters.folds
+        testFold = parameters.testFold.index
+        valCount = parameters.valCount
+        testActors = parameters.testActors
+        valActors = parameters.valActors
+        taking = parameters.actors
+        self.parameters = parameters
+    }
+
+    func plan(actors present: [Int]) throws -> [SplitPlan.Fold] {
+        let folds = try cut(actors: taking.isEmpty ? present : present.filter(taking.contains))
+        // Caught here, not by training after the split has been recorded.
+        if let empty = folds.first(where: { $0.train.isEmpty }) {
+            throw PipelineError.missingData(
+                "split: fold \(empty.index) tests \(actorsPhrase(empty.test)) and validates on \(actorList(empty.validation)), "
+                + "which leaves no actor to train on; hold out fewer actors ("
+                + (testActors.isEmpty ? "fewer split.folds or a smaller split.val_count"
+                   : valActors.isEmpty ? "a shorter split.test_actors list" : "shorter split.test_actors/val_actors lists")
+                + ") or give the data more actors")
+        }
+        return folds
+    }
+
+    /// The folds that validate on fewer actors than `val_count` asks for (the next block is smaller),
+    /// worded for the log: quietly validating on fewer would make selection noisier unseen.
+    func shortValidation(_ folds: [SplitPlan.Fold], chosen: Bool = true) -> [String] {
+        guard testActors.isEmpty else { return [] }
+        return folds.filter { $0.validation.count < valCount }.map { fold in
+            "fold \(fold.index): validates on \(fold.validation.count) actor(s) (\(actorList(fold.validation))), not split.val_count = \(valCount)\(chosen ? "" : " (the default)"): the next block of actors holds only \(fold.validation.count)"
+        }
+    }
+
+    private func cut(actors: [Int]) throws -> [SplitPlan.Fold] {
+        if !testActors.isEmpty { return [try listed(actors: actors)] }
+        guard actors.count >= folds else {
+            let kept = taking.isEmpty ? "the data has" : "split.actors keeps, of the data's,"
+            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; \(kept) \(actors.count) (\(actorList(actors)))")
+        }
+        let blocks = (0..<folds).map { k in Array(actors[(k * actors.count / folds)..<((k + 1) * actors.count / folds)]) }
+        let chosen = testFold.map { [$0] } ?? Array(0..<folds)
+        return chosen.map { k in
+            let validation = Array(blocks[(k + 1) % folds].prefix(valCount))
+            let held = Set(blocks[k] + validation)
+            return SplitPlan.Fold(index: k, test: blocks[k], validation: validation,
+                                  train: actors.filter { !held.contains($0) })
+        }
+    }
+
+    private func listed(actors: [Int]) throws -> SplitPlan.Fold {
+        let present = Set(actors)
+        let missing = (testActors + valActors).filter { !present.contains($0) }
+        if !missing.isEmpty {
+            throw PipelineError.missingData(
+                "split: \(parameters.holdingOut(missing, origins: origins)) \(actorsPhrase(missing)), "
+                + "which the data root does not have (it has \(actorList(actors))); "
+                + "all 24 RAVDESS actors are in Zenodo record 1188976")
+        }
+        let held = Set(testActors + valActors)
+        return SplitPlan.Fold(index: 0, test: testActors, validation: valActors, train: actors.filter { !held.contains($0) })
+    }
+}
+
+/// What the split stage writes: the labels, every clip with its sources, and the folds.
+public struct SplitPlan: Codable, Equatable, Sendable {
+    public struct Source: Codable, Equatable, Sendable {
+        public var path: String
+        public var sha256: String
+    }
+    public struct Clip: Codable, Equatable, Sendable {
+        public var clip: String
+        public var actor: Int
+        public var emotion: Int
+        public var label: Int
+        public var speech: Source?
+        public var video: Source?
+
+        /// The file a model input reads: the speech (a wav, else the AV clip, whose sound it is) for
+        /// audio, the video for faces.
+        public func source(for modality: ModelConfig.Modality) -> Source? { modality == .audio ? speech : video }
+    }
+    /// The model layer's fold type: a trained model records the fold it was trained on.
+    public typealias Fold = ActorFold
+
+    public var labels: [String]
+    public var clips: [Clip]
+    public var folds: [Fold]
+
+    public static func path(workspace: Workspace, fingerprint: String) -> String {
+        workspace.splitPlanPath(fingerprint: fingerprint)
+    }
+
+    public static func load(path: String) throws -> SplitPlan {
+        try JSONDecoder().decode(SplitPlan.self, from: RegularFile.read(path))
+    }
+
+    func canonicalJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+}
+
+/// "actor 07" or "actors 17, 18".
+func actorsPhrase(_ actors: [Int]) -> String { (actors.count == 1 ? "actor " : "actors ") + actorList(actors) }
+
+/// Actors as the split's messages name them: "01, 02, 13", or "none".
+func actorList(_ actors: [Int]) -> String {
+    actors.isEmpty ? "none" : actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
+}
