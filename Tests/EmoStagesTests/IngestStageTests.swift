@@ -213,7 +213,8 @@ struct IngestStageTests {
         let root = try IngestFixture.dataRoot()
         let workdir = try TestSupport.temporaryFolder("work")
         try #require(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
-        let files = try #require(try IngestFixture.sources(workdir: workdir).count)
+        let files = try IngestFixture.sources(workdir: workdir).count
+        try #require(files > 0)
         let plan = try IngestFixture.emopipe(["run", "--until", "ingest", "--dry-run", "--force", "ingest"], data: root, workdir: workdir)
         #expect(plan.status == 0 && plan.stdout.contains("forced (--force ingest) — \(files) unit(s) to compute"), "\(plan.stdout)")
         let unforced = try IngestFixture.emopipe(["run", "--until", "ingest", "--dry-run"], data: root, workdir: workdir)
