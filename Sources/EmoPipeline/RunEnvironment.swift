@@ -19,13 +19,13 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
     public var seed: Int
     public var threads: Int
 
-    /// The fields `diff` and `reproduce` compare, as (name, value) in a fixed order.
-    public var fields: [(String, String)] {
-        [("emopipe", emopipeVersion), ("git commit", gitCommit ?? "unknown"),
-         ("git dirty", gitDirty.map { $0 ? "yes" : "no" } ?? "unknown"),
-         ("executable sha256", executableSha256 ?? "unknown"), ("toolchain", toolchain),
-         ("os", operatingSystem), ("host", host), ("seed", String(seed)), ("threads", String(threads))]
-            + libraries.keys.sorted().map { ("library \($0)", libraries[$0]!) }
+    /// The fields `diff` and `reproduce` compare, as (name, value) in a fixed order; null where unknown.
+    public var fields: [(String, ParamValue)] {
+        [("emopipe", .string(emopipeVersion)), ("git commit", gitCommit.map(ParamValue.string) ?? .null),
+         ("git dirty", gitDirty.map(ParamValue.bool) ?? .null),
+         ("executable sha256", executableSha256.map(ParamValue.string) ?? .null), ("toolchain", .string(toolchain)),
+         ("os", .string(operatingSystem)), ("host", .string(host)), ("seed", .int(seed)), ("threads", .int(threads))]
+            + libraries.keys.sorted().map { ("library \($0)", .string(libraries[$0]!)) }
     }
 
     /// `workspace` keeps the executable's hash between runs (see `ExecutableIdentity`).

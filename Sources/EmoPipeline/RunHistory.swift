@@ -249,14 +249,19 @@ public struct RunComparison: Sendable {
         } else {
             add("data", "dataset fingerprint", a.record.datasetFingerprint, b.record.datasetFingerprint)
         }
-        add("data", "sources in use", a.record.sourcesInUse.map(String.init), b.record.sourcesInUse.map(String.init))
+        fields.append(Field(section: "data", name: "sources in use", valueA: a.record.sourcesInUse.map(ParamValue.int),
+                            valueB: b.record.sourcesInUse.map(ParamValue.int)))
         if let old = a.dataset, let new = b.dataset {
             let change = new.changes(since: old)
-            add("data", "sources added, removed, changed (b against a)", "0, 0, 0", "\(change.added.count), \(change.removed.count), \(change.changed.count)")
+            for (what, count) in [("added", change.added.count), ("removed", change.removed.count), ("changed", change.changed.count)] {
+                fields.append(Field(section: "data", name: "sources \(what) (b against a)", valueA: .int(0), valueB: .int(count)))
+            }
         }
         let x = Dictionary(a.environment?.fields ?? [], uniquingKeysWith: { p, _ in p })
         let y = Dictionary(b.environment?.fields ?? [], uniquingKeysWith: { p, _ in p })
-        for (name, _) in (a.environment ?? b.environment)?.fields ?? [] { add("code", name, x[name], y[name]) }
+        for (name, _) in (a.environment ?? b.environment)?.fields ?? [] {
+            fields.append(Field(section: "code", name: name, valueA: x[name], valueB: y[name]))
+        }
         let stagesA = Dictionary(a.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
         let stagesB = Dictionary(b.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
         for stage in (stagesOfFirst ? a.stages : a.stages + b.stages).map(\.stage).uniqued() {

@@ -137,8 +137,8 @@ struct DiffCommand: ParsableCommand {
         discussion: Help.reflow("""
         RUN is a run id (a folder under WORKDIR/runs), the start of one only one run has, or a path to it. Only differing fields are shown
         unless --all. With --json: {a, b, fields: [{section, name, a, b, same}]}; a and b are parameters as
-        typed (as `params --json` gives them), numbers for metrics (whole ones for counts), text for the
-        rest, null where a run has none.
+        typed (as `params --json` gives them), numbers for metrics and counts (whole ones for counts), seed and
+        threads, true or false for git dirty, text for the rest, null where a run has none or it is unknown.
         Exit status 0 whether or not they differ (use `reproduce` to check a result).
         """))
 

@@ -227,6 +227,13 @@ struct ReproducibilityTests {
         #expect(count["a"] as? Int == clips && !(count["a"] is String), "\(count)")
         let accuracy = try #require(all.first { $0["name"] as? String == "accuracy" })
         #expect(accuracy["a"] as? Double == metricsA["accuracy"] as? Double, "\(accuracy)")
+        // Counts, seed and thread count are numbers, the dirty flag true or false, as `runs --json` gives them.
+        func field(_ section: String, _ name: String) throws -> [String: Any] {
+            try #require(all.first { $0["section"] as? String == section && $0["name"] as? String == name }, "\(section)/\(name)")
+        }
+        #expect(try field("data", "sources in use")["a"] as? Int == (try Self.runsDocument(workdir).last?["sources_in_use"] as? Int))
+        #expect(try field("code", "seed")["a"] is Int && (try field("code", "threads")["b"] as? Int) == 2)
+        #expect(try field("code", "git dirty")["a"] is Bool)
         let diffText = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir, "--json", "--all"]).stdout
         #expect(diffText.range(of: "\"a\": *\(clips)[,\n ]", options: .regularExpression) != nil, "a whole number, not \(clips).0")
         let listed = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir, "--json"]).stdout
