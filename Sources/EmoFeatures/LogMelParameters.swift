@@ -115,7 +115,7 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         case "speech": return .speech
         case "reference": return .reference
         default:
-            throw InvalidParameter(key: "preset", value: "\"\(name)\"", allowed: "one of \(presetNames.map { "'\($0)'" }.joined(separator: ", "))")
+            throw InvalidParameter(key: "preset", value: "\"\(name)\"", allowed: "expected one of \(presetNames.map { "'\($0)'" }.joined(separator: ", "))")
         }
     }
 
@@ -186,7 +186,7 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         // null names no preset: refused, like an unknown name, rather than read as the default.
         if c.contains(.preset), try c.decodeNil(forKey: .preset) {
-            throw InvalidParameter(key: "preset", value: "null", allowed: "one of \(Self.presetNames.map { "'\($0)'" }.joined(separator: ", "))")
+            throw InvalidParameter(key: "preset", value: "null", allowed: "expected one of \(Self.presetNames.map { "'\($0)'" }.joined(separator: ", "))")
         }
         var p = try LogMelParameters.preset(try c.decodeIfPresent(String.self, forKey: .preset) ?? "speech")
         func take<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {

@@ -184,21 +184,11 @@ public struct ExportStage: Stage {
 
 /// The export stage's parameters (`export:` in a pipeline file or manifest).
 public struct ExportParameters: StageParameters {
-    public enum Quantize: String, Codable, CaseIterable, Equatable, Sendable {
+    /// A misspelt value gets the values allowed, as every choice does (ParameterChoice).
+    public enum Quantize: String, Codable, CaseIterable, Equatable, Sendable, ParameterChoice {
         case none
         /// Also `model.int8.onnx`; evaluate then scores the int8 model too.
         case int8
-
-        /// A misspelt value gets the values allowed, not Swift's "cannot initialize Quantize".
-        public init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let value = Self(rawValue: text) else {
-                throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "expected one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            self = value
-        }
     }
 
     public var quantize = Quantize.none

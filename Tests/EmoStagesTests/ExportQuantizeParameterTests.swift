@@ -17,7 +17,7 @@ struct ExportQuantizeParameterTests {
                 Issue.record("quantize \(bad) was accepted")
             } catch {
                 let message = "\(error)"
-                #expect(message.contains("export.quantize = \"\(bad)\"") && message.contains("expected one of none, int8"), "\(message)")
+                #expect(message.contains("export.quantize = \"\(bad)\"") && message.contains("expected one of 'none', 'int8'"), "\(message)")
             }
         }
     }
