@@ -11,7 +11,7 @@ struct RunsCommand: ParsableCommand {
         abstract: "List the recorded runs, newest first: status, manifest, dataset fingerprint, code and headline metrics.",
         discussion: Help.reflow("""
         Each run records its manifest, resolved parameters, dataset fingerprint (SHA-256 of the sorted
-        source hashes in use), git commit and dirty flag, executable SHA-256, toolchain and library
+        file names, which carry the labels, with the content hashes of the sources in use), git commit and dirty flag, executable SHA-256, toolchain and library
         versions, seed and thread count; the table's "dataset fp" column is the dataset fingerprint's first 12
         hex digits (--json gives data_root as well). Metrics are those of the evaluation the run stands on (its own,
         or the earlier run that computed an up-to-date evaluate stage). A run recorded running while nothing holds
@@ -258,7 +258,7 @@ struct ReproduceCommand: ParsableCommand {
         change what runs), its data root and thread count drive a fresh run of the same stages in an
         empty work directory (--into, or
         WORKDIR/reproductions/<run>-<time>). Then every stage output digest, metric and result file
-        (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors) is compared, with each test clip
+        (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors, speakers.json) is compared, with each test clip
         no figure counts (stage, file name, reason), and the inputs that may
         explain a difference (parameters, dataset fingerprint, git commit, executable, libraries).
         The reproduction's work directory is removed when everything matched, unless --keep.

@@ -16,7 +16,7 @@ struct SourcesCommand: ParsableCommand {
 
         With --json: an array of {path, sha256, kind, modality, channel, emotion, intensity, statement,
         repetition, actor, status, reason, stage_failures: [{stage, reason, run_id}],
-        changed_since_ingest}; the code fields are integers, null for an ignored file; status and
+        changed_since_ingest}; the code fields are integers, null for an ignored file or a name whose codes are invalid; status and
         reason are ingest's.
         """))
 
