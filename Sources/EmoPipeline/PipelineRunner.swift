@@ -332,7 +332,9 @@ public final class PipelineRunner {
             try checkUpstreamCompleted(of: only)
             noteStaleUpstream(of: only)
         }
-        try workspace.create()
+        // Only the folder the lock lives in before the database is known to be EmoPipe's: a refused one
+        // (empty, foreign) is left without cache/ and runs/ folders it never had.
+        try Folder.create(workspace.root)
         let runId = Self.newRunId()
         let holder = "emopipe run \(runId) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date())))"
         let lock = try workspace.lock(holder: holder)
@@ -341,6 +343,7 @@ public final class PipelineRunner {
             logger.warning("took over the lock left by a run that is no longer alive: \(previous)")
         }
         let store = try workspace.openStore(.readWrite)
+        try workspace.create()
         try checkWorkerRole(selection.worker, store: store)
         try store.markInterruptedRuns()
         var record = RunRecord(

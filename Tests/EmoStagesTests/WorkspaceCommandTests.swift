@@ -21,8 +21,9 @@ struct WorkspaceCommandTests {
         }
         #expect(try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int == 0)
         #expect(!FileManager.default.fileExists(atPath: database + "-wal"))
-        let runs = (try? FileManager.default.contentsOfDirectory(atPath: workdir + "/runs")) ?? []
-        #expect(runs.isEmpty, "no run was started")
+        // Nothing is made beside it but the lock: no cache or runs folder it never had.
+        let made = try FileManager.default.contentsOfDirectory(atPath: workdir).filter { !$0.hasPrefix(".") }.sorted()
+        #expect(made == ["emopipe.lock", "emopipe.sqlite"], "\(made)")
     }
 
     @Test func anotherProgramsSQLiteDatabaseIsRefusedAndLeftAsItIs() throws {
