@@ -87,7 +87,14 @@ struct SweepCommand: ParsableCommand {
             if worker == nil && !leaderboard { try dataRoot.requireFolder() }
             sweep.log = { StandardStream.error.write(Data("sweep: \($0)\n".utf8)) }
             if prepare {
-                let reports = try sweep.prepareFeatures(command: CommandLine.arguments.joined(separator: " "))
+                let reports: [RunReport]
+                do { reports = try sweep.prepareFeatures(command: CommandLine.arguments.joined(separator: " ")) } catch {
+                    if RunCommand.recordedAnything(error) { dataRoot.remember(in: workspace) }
+                    if case EmoError.interrupted = error {
+                        StandardStream.error.write(Data("sweep: --prepare interrupted; what it computed is kept, and the same command goes on from there\n".utf8))
+                    }
+                    throw error
+                }
                 dataRoot.remember(in: workspace)
                 let runs = reports.map(\.runId).joined(separator: ", ")
                 StandardStream.error.write(Data("sweep: shared stages ready in \(workspace.root) for \(reports.count) setting(s) of them (run\(reports.count == 1 ? "" : "s") \(runs))\n".utf8))

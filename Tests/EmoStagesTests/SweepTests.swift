@@ -483,6 +483,25 @@ struct SweepTests {
                 && again.stderr.contains("audio: up to date"), "\(again.stderr)")
     }
 
+    /// `--prepare` stopped by SIGTERM says what it kept and how to go on (exit 130). (That a run goes on
+    /// from what was kept is the interrupt tests' and crash-safety tests' subject.)
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func anInterruptedPrepareSaysSoAndTheSameCommandGoesOn() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 2), ("03-01-02-01-01-01-01.wav", 60),
+                                                      ("03-01-01-01-01-01-02.wav", 2), ("03-01-02-01-01-01-02.wav", 2)])
+        let folder = try TestSupport.temporaryFolder("sweep-prepare-stop")
+        let workdir = folder + "/work"
+        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio]], train.dropout: [0.1]}")
+        // A 2-sample hop makes the long clip's log-mel take long enough to be stopped inside it.
+        let run = try TestSupport.Background(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir,
+                                                                   "--set", "audio.hop_length=2"])
+        #expect(run.waitForStderr(containing: "audio 1/4"), "\(run.stderr)")
+        #expect(kill(run.pid, SIGTERM) == 0)
+        #expect(run.wait() == ExitStatus.interrupted, "\(run.stderr)")
+        #expect(run.stderr.contains("sweep: --prepare interrupted; what it computed is kept, and the same command goes on from there"),
+                "\(run.stderr)")
+    }
+
     /// A grid over a feature stage's setting: `--prepare` computes each setting's features, and each
     /// worker's trial reads its own from the main cache, computing and writing nothing there.
     @Test func workersOfASweepOverFeatureSettingsReadEachSettingsFeatures() throws {
