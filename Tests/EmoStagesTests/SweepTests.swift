@@ -253,6 +253,17 @@ struct SweepTests {
         let refusedSingle = try TestSupport.run(TestSupport.emopipe, ["sweep", unreadSingle, "--workdir", workdir])
         #expect(refusedSingle.status == ExitStatus.usage
                 && refusedSingle.stderr.contains("sweep axis faces.size: no trial's score depends on it"), "\(refusedSingle.stderr)")
+        // An execution-only key changes how a stage runs, not its result: said so.
+        let executionOnly = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[faces, audio]], faces.decode_threads: [2]}")
+        let refusedExecution = try TestSupport.run(TestSupport.emopipe, ["sweep", executionOnly, "--workdir", workdir])
+        #expect(refusedExecution.status == ExitStatus.usage && refusedExecution.stderr.contains("sweep axis faces.decode_threads: no trial's score depends on it (it is execution-only"),
+                "\(refusedExecution.stderr)")
+        // A preset is read through the values it sets (it is no value of its own), one value or two.
+        for grid in ["{audio.preset: [speech, reference]}", "{audio.preset: [reference], train.dropout: [0.1, 0.3]}"] {
+            let presets = try Self.writeSweepManifest(folder, data: data, grid: grid)
+            let board = try TestSupport.run(TestSupport.emopipe, ["sweep", presets, "--workdir", workdir, "--leaderboard"])
+            #expect(board.status == 0, "\(grid): \(board.stderr)")
+        }
         // With the faces read, the same axis is two settings.
         let readAxis = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[faces, audio]], faces.size: [64, 112]}")
         let planned = try TestSupport.run(TestSupport.emopipe, ["sweep", readAxis, "--workdir", workdir, "--leaderboard"])

@@ -181,8 +181,10 @@ public struct ResolvedParameters: @unchecked Sendable {
     /// `encoded` with its execution-only keys at their defaults: what fingerprints hash.
     public var fingerprinted: [String: ParamValue]
     /// Whether `key`'s value reaches the fingerprint: neither execution-only nor left unread by the other values.
+    /// A preset does through the values it sets (it is not among `encoded` itself).
     public func fingerprints(_ key: String) -> Bool {
-        encoded[key] != nil && !type(of: value).executionOnlyKeys.contains(key) && !value.unreadKeys.contains(key)
+        if key == preset?.key { return true }
+        return encoded[key] != nil && !type(of: value).executionOnlyKeys.contains(key) && !value.unreadKeys.contains(key)
     }
     /// Where each key's value came from.
     public var origins: [String: ParameterOrigin]

@@ -186,8 +186,12 @@ public final class SweepRunner {
         for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))", distinct: true) }
         // A single value no trial reads makes no duplicate, but would show in the leaderboard as if it were tuned.
         if let unread = trials.first?.settings.map(\.key).first(where: { !axesRead.contains($0) }) {
-            throw PipelineError.invalidFile("\(manifest.path): sweep axis \(unread): no trial's score depends on it (no stage they are scored by "
-                + "reads \(unread.stage).\(unread.key) under these settings): it would be ranked as if tuned; leave it out of the sweep")
+            let executionOnly = (try? runner(for: trials[0], epochs: budgets.first ?? nil))?.parameters[unread.stage]
+                .map { type(of: $0.value).executionOnlyKeys.contains(unread.key) } ?? false
+            let why = executionOnly ? "it is execution-only: it changes how a stage runs, not what it computes"
+                : "no stage they are scored by reads \(unread.stage).\(unread.key) under these settings"
+            throw PipelineError.invalidFile("\(manifest.path): sweep axis \(unread): no trial's score depends on it (\(why)): "
+                + "it would be ranked as if tuned; leave it out of the sweep")
         }
         // A metric no trial writes would fail every trial after training it; some trials without it fail alone.
         if unscored.count == trials.count, let why = unscored.first {
