@@ -384,7 +384,9 @@ struct CacheCommand: ParsableCommand {
             do {
                 let (_, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let stats = try cache.stats()
-                let total = stats.reduce(into: (0, 0, 0)) { $0.0 += $1.shards; $0.1 += $1.records; $0.2 += $1.bytes }
+                // Saturating: a hand-edited index may hold sizes near Int.max in several groups.
+                func plus(_ a: Int, _ b: Int) -> Int { let (sum, over) = a.addingReportingOverflow(b); return over ? Int.max : sum }
+                let total = stats.reduce(into: (0, 0, 0)) { $0.0 = plus($0.0, $1.shards); $0.1 = plus($0.1, $1.records); $0.2 = plus($0.2, $1.bytes) }
                 let unsound = try cache.unsoundShards()
                 if json {
                     return JSONOutput.print(.object([

@@ -600,6 +600,17 @@ struct CommandLineUsageTests {
         #expect(records.count == 2 && !records.contains { $0.shardId == shard.id }, "both rows now name the new shard")
         let after = try Self.emopipe(["status", manifest, "--workdir", workdir])
         #expect(after.stdout.contains("audio     up-to-date"), "\(after.stdout)")
+        // Sizes edited by hand near Int.max in two groups: the total saturates rather than trap.
+        try store.write { db in
+            try db.execute(sql: "UPDATE cacheShard SET bytes = 9000000000000000000")
+            var other = shard
+            other.id = nil; other.stage = "faces"; other.fingerprint = "edited"; other.file = "cache/faces/edited/x.shard"
+            other.bytes = 9_000_000_000_000_000_000
+            try other.insert(db)
+        }
+        let huge = try Self.emopipe(["cache", "stats", "--json", "--workdir", workdir])
+        let hugeTotal = (try? JSONSerialization.jsonObject(with: Data(huge.stdout.utf8)) as? [String: Any])?["total"] as? [String: Any]
+        #expect(huge.status == 0 && hugeTotal?["bytes"] as? Int == Int.max, "\(huge.stdout)\(huge.stderr)")
     }
 
     /// `reproduce` replays the parameters the run recorded: a default edited in the pipeline file since
