@@ -306,8 +306,10 @@ public final class PipelineRunner {
 
     /// What each stage checks of its parameters beyond decoding (a landmark model dlib must load), as
     /// a run checks it before any stage runs: `run`, `run --dry-run` and `params` refuse alike.
-    public func checkBeforeRunning(_ names: [String]) throws {
-        for name in names { if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved) } }
+    public func checkBeforeRunning(_ names: [String], loading: Bool = true) throws {
+        for name in names {
+            if let stage = stages[name], let resolved = parameters[name] { try stage.checkBeforeRunning(resolved, loading: loading) }
+        }
     }
 
     /// The forecasts of `names`, as warnings: said once a stage before them is about to run, so never when

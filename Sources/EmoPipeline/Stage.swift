@@ -42,8 +42,9 @@ public protocol Stage: Sendable {
     /// can only fail when it runs; called once every stage's parameters are resolved, before anything runs.
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws
     /// Refuses, before a run starts, what only this stage running needs of the machine (a model file
-    /// it loads): called for the stages a run will execute, not for commands that only read.
-    func checkBeforeRunning(_ parameters: ResolvedParameters) throws
+    /// it loads): called for the stages a run will execute, not for commands that only read. `loading`:
+    /// may load what it checks (a run, `params`); `status` asks without, to stay quick.
+    func checkBeforeRunning(_ parameters: ResolvedParameters, loading: Bool) throws
     /// What this stage will likely refuse when its turn comes (train: a batch size the memory budget will
     /// not hold), said as a run or `run --dry-run` starts, so that hours of upstream work are not done
     /// in vain; only a likelihood, since the data it will get is not known yet. Empty when nothing.
@@ -67,7 +68,7 @@ public extension Stage {
     func plannedUnits(_ context: StageContext, parameters: Parameters) throws -> Int? { nil }
     func progress(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
-    func checkBeforeRunning(_ parameters: ResolvedParameters) throws {}
+    func checkBeforeRunning(_ parameters: ResolvedParameters, loading: Bool) throws {}
     func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] { [] }
     var resultScalars: [RunFile: [String]] { [:] }
     func scalarNotWritten(_ scalar: String, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? { nil }

@@ -44,7 +44,7 @@ extension PipelineRunner {
 
     /// What `run` would refuse before starting the stage (a landmark model that cannot be read), or nil.
     private func refusalBeforeRunning(_ name: String) -> String? {
-        do { try checkBeforeRunning([name]); return nil } catch { return "\(error)" }
+        do { try checkBeforeRunning([name], loading: false); return nil } catch { return "\(error)" }
     }
 
     /// One stage's state, judging only the stages it depends on (not every stage's outputs).

@@ -22,8 +22,8 @@ public struct FacesStage: Stage {
     public init() {}
 
     /// A landmark model that is not there fails before the run starts, naming the key and where it was set.
-    public func checkBeforeRunning(_ parameters: ResolvedParameters) throws {
-        guard let problem = (parameters.value as? FaceParameters)?.landmarkModelProblem else { return }
+    public func checkBeforeRunning(_ parameters: ResolvedParameters, loading: Bool) throws {
+        guard let face = parameters.value as? FaceParameters, let problem = face.landmarkModelProblem(loading: loading) else { return }
         throw PipelineError.invalidParameter(file: parameters.origins[problem.key]?.place ?? ParameterOrigin.defaultValue.place,
                                              key: "\(name).\(problem.key)", value: problem.value, allowed: problem.allowed)
     }

@@ -30,12 +30,15 @@ import Testing
         // A model file that is not there is named before a run that computes faces starts (the runner
         // asks `landmarkModelProblem`); one that is there but is no model fails when dlib loads it.
         #expect(throws: FaceError.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/nonexistent.dat")) }
-        let missing = try #require(FaceParameters(align: true, landmarkModel: "/nonexistent.dat").landmarkModelProblem)
+        let missing = try #require(FaceParameters(align: true, landmarkModel: "/nonexistent.dat").landmarkModelProblem())
         #expect(missing.key == "landmark_model" && missing.allowed.contains("No such file or directory"), "\(missing)")
-        #expect(FaceParameters(align: true, landmarkModel: "/tmp").landmarkModelProblem?.allowed.contains("not a regular file") == true)
-        #expect(FaceParameters(align: false, landmarkModel: "/nonexistent.dat").landmarkModelProblem == nil, "not loaded without align")
+        #expect(FaceParameters(align: true, landmarkModel: "/tmp").landmarkModelProblem()?.allowed.contains("not a regular file") == true)
+        #expect(FaceParameters(align: false, landmarkModel: "/nonexistent.dat").landmarkModelProblem() == nil, "not loaded without align")
         // A readable file that is no dlib model is loaded once by the check, and named.
-        #expect(FaceParameters(align: true, landmarkModel: "/etc/hostname").landmarkModelProblem?.allowed.contains("dlib cannot load it") == true)
+        #expect(FaceParameters(align: true, landmarkModel: "/etc/hostname").landmarkModelProblem()?.allowed.contains("dlib cannot load it") == true)
+        // Without loading (what `status` asks), a readable file passes; an unreadable one is still named.
+        #expect(FaceParameters(align: true, landmarkModel: "/etc/hostname").landmarkModelProblem(loading: false) == nil)
+        #expect(FaceParameters(align: true, landmarkModel: "/nonexistent.dat").landmarkModelProblem(loading: false) != nil)
         #expect(throws: FaceError.self) { _ = try FaceExtractor(FaceParameters(align: true, landmarkModel: "/etc/hostname")) }
         #expect(FaceError.noFaceFound.description == "No face was found in any sampled frame of the clip.")
     }

@@ -86,7 +86,7 @@ private struct TinyModel {
 
 @Suite struct LandmarkModelFileTests {
     private func problem(_ path: String) -> String? {
-        FaceParameters(align: true, landmarkModel: path).landmarkModelProblem?.allowed
+        FaceParameters(align: true, landmarkModel: path).landmarkModelProblem()?.allowed
     }
 
     @Test func aSmallWellFormedModelLoadsAndFitsSixtyEightPoints() throws {

@@ -112,10 +112,11 @@ public struct FaceParameters: Codable, Equatable, Hashable, Sendable {
     /// Why the landmark model the faces stage would load cannot be loaded, or nil: asked before a run
     /// that computes faces starts (not by commands that only read, nor runs that leave faces out). A
     /// readable file is loaded here (over a second; kept for the stage), so one that is no dlib model is named now.
-    public var landmarkModelProblem: InvalidParameter? {
+    /// `loading: false` checks only that the file can be read (dlib's parse of the 100 MB model takes a second).
+    public func landmarkModelProblem(loading: Bool = true) -> InvalidParameter? {
         guard align else { return nil }
         var problem = Self.unreadableFile(landmarkModel)
-        if problem == nil {
+        if problem == nil, loading {
             do { _ = try LandmarkModel.shared(path: landmarkModel) } catch { problem = "dlib cannot load it: \(error)" }
         }
         guard let problem else { return nil }
