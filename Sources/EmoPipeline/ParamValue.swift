@@ -55,31 +55,47 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
 
     public var objectValue: [String: ParamValue]? { if case .object(let o) = self { return o } else { return nil } }
 
-    /// The value with dotted keys (`train.dropout`, `cv.weighted_f1.mean`: names as `--set` and
-    /// `sweep.metric` spell them) written as nested objects, at every depth, for printed JSON, whose keys
-    /// are plain snake_case names. A dotted key whose first part is already a plain value stays as it is.
+    /// An object whose dotted keys (`train.dropout`, `cv.weighted_f1.mean`: names as `--set` and
+    /// `sweep.metric` spell them) are written as nested objects, for printed JSON, whose keys are plain
+    /// snake_case names. Only the object's own keys are split: values (a parameter holding a map keyed by
+    /// data) are left as they are. A dotted key whose place is taken (by a plain value, or the same nested
+    /// key) stays as it is: nothing is overwritten. Anything but an object is returned unchanged.
     public var nestingDottedKeys: ParamValue {
-        switch self {
-        case .array(let items): return .array(items.map(\.nestingDottedKeys))
-        case .object(let fields):
-            var nested: [String: ParamValue] = [:]
-            for key in fields.keys.sorted(by: { $0.count < $1.count || ($0.count == $1.count && $0 < $1) }) {
-                let value = fields[key]!.nestingDottedKeys
-                guard let dot = key.firstIndex(of: "."), dot != key.startIndex, key.index(after: dot) != key.endIndex else {
-                    nested[key] = value; continue
-                }
-                let head = String(key[..<dot]), rest = String(key[key.index(after: dot)...])
-                switch nested[head] {
-                case nil: nested[head] = ParamValue.object([rest: value]).nestingDottedKeys
-                case .object(var inner)?:
-                    inner[rest] = value
-                    nested[head] = ParamValue.object(inner).nestingDottedKeys
-                default: nested[key] = value
-                }
+        guard case .object(let fields) = self else { return self }
+        var result = fields.filter { !$0.key.contains(".") }
+        var tree: [String: ParamValue] = [:], flat: [String: ParamValue] = [:]
+        for key in fields.keys.filter({ $0.contains(".") }).sorted() {
+            let value = fields[key]!
+            let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            if !path.contains(where: \.isEmpty), result[path[0]] == nil, let placed = Self.placing(value, at: path, in: tree) {
+                tree = placed
+            } else {
+                flat[key] = value
             }
-            return .object(nested)
-        default: return self
         }
+        result.merge(tree) { plain, _ in plain }
+        result.merge(flat) { plain, _ in plain }
+        return .object(result)
+    }
+
+    /// `tree` with `value` at `path`, or nil when something is there already.
+    private static func placing(_ value: ParamValue, at path: [String], in tree: [String: ParamValue]) -> [String: ParamValue]? {
+        var tree = tree
+        guard let head = path.first else { return nil }
+        if path.count == 1 {
+            guard tree[head] == nil else { return nil }
+            tree[head] = value
+            return tree
+        }
+        let inner: [String: ParamValue]
+        switch tree[head] {
+        case nil: inner = [:]
+        case .object(let existing)?: inner = existing
+        default: return nil
+        }
+        guard let placed = placing(value, at: Array(path.dropFirst()), in: inner) else { return nil }
+        tree[head] = .object(placed)
+        return tree
     }
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }

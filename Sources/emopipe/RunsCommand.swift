@@ -100,7 +100,7 @@ struct RunsCommand: ParsableCommand {
             "manifest_path": JSONOutput.optional(record.manifestPath), "data_root": .string(record.dataRoot),
             "dataset_fingerprint": JSONOutput.optional(record.datasetFingerprint),
             "sources_in_use": JSONOutput.optional(record.sourcesInUse), "worker": JSONOutput.optional(record.worker),
-            "environment": environment, "params": ParamValue.object(run.params).nestingDottedKeys,
+            "environment": environment, "params": .object(run.params.mapValues(\.nestingDottedKeys)),
             "stages": .array(run.stages.map { stage in
                 .object(["stage": .string(stage.stage), "state": .string(stage.state.rawValue),
                          "stage_fingerprint": .string(stage.fingerprint), "cache_key": JSONOutput.optional(stage.parametersFingerprint),
