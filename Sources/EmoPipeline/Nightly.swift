@@ -111,7 +111,10 @@ public struct Nightly {
     }
 
     private func report(at path: String) throws -> NightlyReport {
-        let data = try RegularFile.read(path)
+        let data: Data
+        do { data = try RegularFile.read(path) } catch {
+            throw EmoError.io(path: path, reason: "an earlier nightly report is unreadable: \(EmoError.reason(of: error))")
+        }
         do {
             return try NightlyReport.decoder.decode(NightlyReport.self, from: data)
         } catch {

@@ -205,21 +205,21 @@ struct PredictCommand: ParsableCommand {
 
     /// The run folder `runReference` names: a path, an id, or the start of an id only one run has (as
     /// `diff` and `reproduce` take it; an ambiguous start is refused naming the runs it fits).
-    private func runFolder() throws -> String {
+    private func runFolder() throws -> (folder: String, id: String) {
         let workspace = workDirectoryOptions.workspace
-        let folder = workspace.runFolder(reference: runReference)
+        let folder = workspace.runFolder(reference: runReference), id = Workspace.runId(reference: runReference)
         guard !runReference.isEmpty, !runReference.contains("/"), !FileManager.default.fileExists(atPath: folder),
-              workspace.exists, let store = try? workspace.openStore(.readOnly) else { return folder }
-        return workspace.runFolder(try RunSummary.resolvedRunId(runReference, store: store, workspace: workspace))
+              workspace.exists, let store = try? workspace.openStore(.readOnly) else { return (folder, id) }
+        let resolved = try RunSummary.resolvedRunId(runReference, store: store, workspace: workspace)
+        return (workspace.runFolder(resolved), resolved)
     }
 
     func run() throws {
         do {
-            let folder = try runFolder()
+            let (folder, id) = try runFolder()
             // An empty reference would name the runs folder itself, and a file is no run either.
             var isFolder: ObjCBool = false
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-                let id = Workspace.runId(reference: runReference)
                 let recordedFolder = workDirectoryOptions.workspace.runFolder(id)
                 if !runReference.isEmpty, runReference != id, FileManager.default.fileExists(atPath: recordedFolder) {
                     // A path that leads nowhere, to a run this work directory holds (`../ID` from the wrong folder).
