@@ -19,7 +19,8 @@ public struct EvaluateStage: Stage {
     // 6: modality ablations on the test clips that have both inputs, with the full model's row.
     // 8: test clips whose files failed are listed (unscored_test_clips).
     // 9: test_actors, and test clips with a training file's bytes (test_clips_seen_in_training).
-    public let codeVersion = "9"
+    // 10: a fold's untrained branch gets no input (its test clips scored without it), and no ablation.
+    public let codeVersion = "10"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
     // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.
@@ -109,7 +110,17 @@ public struct EvaluateStage: Stage {
         do {
             for foldFolder in foldFolders {
                 try context.cancellation.check()
-                let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
+                var classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
+                // A branch no training clip fed is given no input, as in training (said by the fold's model.json
+                // when train recorded it; found from the features for a model trained before it did).
+                let untrained = Self.untrained(classifier.trained.config.modalities, fold: classifier.trained.fold, in: features)
+                if !untrained.isEmpty {
+                    var described = classifier.trained
+                    described.untrainedModalities = untrained
+                    classifier = EmotionClassifier(trained: described, model: classifier.model, weightsPath: classifier.weightsPath)
+                    let inputs = untrained.map(\.rawValue).joined(separator: " or ")
+                    context.logger.warning("fold \(described.fold.index): no training clip had \(inputs) input, so that branch never learnt: its test clips are scored without it")
+                }
                 watch(classifier)
                 let trained = classifier.trained
                 labels = trained.labels
@@ -144,9 +155,10 @@ public struct EvaluateStage: Stage {
                     watch(int8)
                     int8Predicted += try int8.clipProbabilities(test).map(Inference.argmax)
                 }
-                if ablates {
-                    // A clip without faces would be scored on nothing in "faces only", and unchanged in "audio only".
-                    let both = test.indices.filter { Self.hasBothModalities(test[$0]) }
+                // A clip without faces would be scored on nothing in "faces only", and unchanged in "audio only";
+                // a fold whose model never learnt one input has nothing to withhold.
+                let both = ablates && untrained.isEmpty ? test.indices.filter { Self.hasBothModalities(test[$0]) } : []
+                if !both.isEmpty {
                     ablationTruth += both.map { test[$0].label }
                     ablationPredictions[Self.fullModelAblation, default: []] += both.map { foldPredicted[$0] }
                     for (ablation, keep) in [("audio only", ModelConfig.Modality.audio), ("faces only", .faces)] {
@@ -292,10 +304,14 @@ public struct EvaluateStage: Stage {
 
     /// The sample with only one modality left, for the ablations.
     static func keeping(_ modality: ModelConfig.Modality, of sample: ClipFeatures) -> ClipFeatures {
-        var s = sample
-        if modality == .audio { s.faces = nil; s.faceMask = s.faceMask.map { _ in 0 } }
-        else { s.logmel = nil; s.melFrames = 0 }
-        return s
+        sample.without(modality == .audio ? .faces : .audio)
+    }
+
+    /// The inputs of a two-input model that none of a fold's training clips had: their branch never learnt.
+    static func untrained(_ modalities: [ModelConfig.Modality], fold: ActorFold, in features: FeatureSet) -> [ModelConfig.Modality] {
+        guard modalities.count > 1 else { return [] }
+        let training = features.samples(actors: fold.train)
+        return modalities.filter { modality in !training.contains { $0.has(modality) } }
     }
 
     private func provenance(_ context: StageContext, reading upstream: [StageName]) throws -> [(String, String)] {

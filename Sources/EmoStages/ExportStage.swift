@@ -16,7 +16,8 @@ public struct ExportStage: Stage {
     // 4: the graph's producer_version is emopipe's version (it was empty).
     // 5: model.json records a digest of features.json's values (features_sha256, `Predictor.featuresDigest`).
     // 6: a speaker-normalised model's per-actor statistics (speakers.json), which predict reuses for the run's own files.
-    public let codeVersion = "6"
+    // 7: the metadata names an input the exported fold's training never had (untrained_modalities: give it none).
+    public let codeVersion = "7"
     // The trained model; the feature parameters its metadata records are those train read.
     public let reads: Set<String> = [StageName.train.rawValue]
 
@@ -172,6 +173,8 @@ public struct ExportStage: Stage {
             "window_policy": try json(trained.windowPolicy), "clip_policy": trained.windowPolicy.summary,
             "speaker_norm": String(trained.config.speakerNorm == true),
         ]
+        // An input whose branch never learnt: a user of the graph gives it none (modality_mask 0), as predict does.
+        if let untrained = trained.untrainedModalities, !untrained.isEmpty { fields["untrained_modalities"] = try json(untrained) }
         for stage in trained.config.upstreamStages where stage != .train {
             guard let state = try context.store.stageState(stage) else { continue }
             fields["\(stage.rawValue)_fingerprint"] = state.fingerprint

@@ -15,7 +15,8 @@ public struct TrainStage: Stage {
     public let name = StageName.train.rawValue
     // 2: whole clips, one random window per clip per epoch; validation over every window.
     // 3: a branch that no training clip has data for is not built.
-    public let codeVersion = "3"
+    // 4: a fold's model.json names the inputs none of its training clips had (untrained_modalities).
+    public let codeVersion = "4"
     public let manifestFields = ["seed", "threads"]
     public let reads: Set<String> = [StageName.audio.rawValue, StageName.faces.rawValue, StageName.split.rawValue]
 
@@ -154,7 +155,9 @@ public struct TrainStage: Stage {
         for fold in features.plan.folds {
             let foldTraining = features.samples(actors: fold.train)
             for modality in fed where fed.count > 1 && !foldTraining.contains(where: { $0.has(modality) }) {
-                context.logger.warning("fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained")
+                let note = "fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained: "
+                    + "evaluate and predict give that fold's model no \(modality.rawValue) input"
+                context.logger.warning("\(note)")
             }
             // A class no training clip shows (a split of few actors, an `actors` filter) is never predicted.
             let taught = Set(foldTraining.map(\.label))
@@ -329,9 +332,11 @@ public struct TrainStage: Stage {
             } catch is TrainingStopped {
                 throw EmoError.interrupted
             }
-            try TrainedModel(config: features.config, standardizer: standardizer, training: training,
-                             labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
-                .write(to: foldFolder.appendingPathComponent(TrainedModel.fileName))
+            var foldModel = TrainedModel(config: features.config, standardizer: standardizer, training: training,
+                                         labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
+            let untrained = EvaluateStage.untrained(features.config.modalities, fold: fold, in: features)
+            foldModel.untrainedModalities = untrained.isEmpty ? nil : untrained
+            try foldModel.write(to: foldFolder.appendingPathComponent(TrainedModel.fileName))
             let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
             let sha = try SHA256Hex.file(atPath: weightsURL.path).hex
             let trainingSources = features.plan.clips.filter { Set(fold.train).contains($0.actor) }

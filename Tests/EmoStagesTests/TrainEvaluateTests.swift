@@ -251,6 +251,45 @@ struct TrainEvaluateTests {
                 "the clip with video is scored, from its speech")
     }
 
+    /// Cross-validation with video for actor 1 alone: fold 0 tests actor 1 and trains on the others, so its
+    /// face branch never learns. Its model.json and the export say so, and evaluate and predict give that
+    /// model no face input: predict on the clip's mp4 answers what evaluate recorded.
+    @Test func aFoldsUntrainedBranchGetsNoInput() throws {
+        let data = try TestSupport.speechWithOneVideo(filedAs: 1)
+        let folder = try TestSupport.temporaryFolder("untrained-branch")
+        let manifest = try TestSupport.writeManifest(at: folder + "/cv.yaml", data: data, """
+        seed: 3
+        threads: 2
+        params:
+          split: {folds: 3, test_fold: all, val_count: 1}
+          train: {audio_channels: [4, 8], face_channels: [4, 8], embedding: 16, epochs: 2, batch_size: 16, speaker_norm: false}
+        """)
+        let work = folder + "/work"
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", work])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("fold 0: no training clip has face crops, so its faces branch stays untrained")
+                && run.stderr.contains("fold 0: no training clip had faces input, so that branch never learnt"), "\(run.stderr)")
+        let runFolder = try Self.lastRunFolder(work)
+        let model = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/model.json"))) as? [String: Any])
+        #expect((model["fold"] as? [String: Any])?["test"] as? [Int] == [1] && model["untrained_modalities"] as? [String] == ["faces"], "\(model)")
+        #expect((model["config"] as? [String: Any])?["modalities"] as? [String] == ["audio", "faces"], "the branch exists, unfed")
+        // The clip with video was scored by fold 0 (it tests actor 1); predict uses fold 0's model.
+        let mp4 = data + "/Actor_01/01-01-01-01-01-01-01.mp4"
+        let rows = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        let header = rows[0].split(separator: ",").map(String.init)
+        let row = try #require(rows.first { $0.contains("03-01-01-01-01-01-01.wav") }).split(separator: ",").map(String.init)
+        let recorded = header.indices.filter { header[$0].hasPrefix("p_") }.map { Double(row[$0]) ?? -1 }
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", mp4])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let answer = try #require((try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])?.first)
+        let probabilities = try #require(answer["probabilities"] as? [String: Double])
+        let labels = header.filter { $0.hasPrefix("p_") }.map { String($0.dropFirst(2)) }
+        for (label, p) in zip(labels, recorded) {
+            #expect(abs((probabilities[label] ?? -1) - p) < 1e-5, "\(label): predict \(probabilities[label] ?? -1), evaluate \(p)")
+        }
+    }
+
     /// A test clip whose file fails ingest, and one whose speech fails the audio stage, count in no
     /// figure: metrics.json lists both (file, stage, reason), the report says so, and a test file
     /// failing otherwise since is noticed though nothing upstream of evaluate changes.

@@ -119,12 +119,17 @@ public final class EmotionClassifier {
 
     /// Each whole clip's probabilities under the model's window policy.
     public func clipProbabilities(_ clips: [ClipFeatures]) throws -> [[Float]] {
-        try checkScores(try inference.clipProbabilities(clips, policy: trained.windowPolicy)) { clips[$0].id }
+        try checkScores(try inference.clipProbabilities(clips.map(fedAsTrained), policy: trained.windowPolicy)) { clips[$0].id }
     }
 
     /// The probabilities of each of a clip's windows (`predict`: a clip's own windows, or a stream's).
     public func windowProbabilities(_ clip: ClipFeatures, policy: WindowPolicy) throws -> [[Float]] {
-        try checkScores(try inference.windowProbabilities(clip, policy: policy)) { "window \($0) of \(clip.id)" }
+        try checkScores(try inference.windowProbabilities(fedAsTrained(clip), policy: policy)) { "window \($0) of \(clip.id)" }
+    }
+
+    /// The clip without the inputs whose branch no training clip fed (`TrainedModel.untrainedModalities`).
+    func fedAsTrained(_ clip: ClipFeatures) -> ClipFeatures {
+        (trained.untrainedModalities ?? []).reduce(clip) { $0.without($1) }
     }
 
     /// Finite weights can still overflow on an input (weights near Float's largest): NaN logits come out

@@ -35,6 +35,10 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     /// statistics edited apart from the model are refused, and a missing file is called that. Nil in a fold
     /// folder, for other models, and in runs exported before it.
     public var speakersSha256: String?
+    /// The model's inputs no training clip of its fold had (a cross-validation fold whose training actors
+    /// have no video): their branch never learnt, so the model is given none of that input, as in training.
+    /// Nil when every input was trained, and in models written before it was recorded.
+    public var untrainedModalities: [ModelConfig.Modality]?
 
     /// The description's file name, in either kind of folder.
     public static let fileName = "model.json"

@@ -39,6 +39,13 @@ public struct ClipFeatures: Sendable {
         modality == .audio ? logmel != nil : faces != nil
     }
 
+    /// The clip with `modality`'s input taken away, as a clip that never had it is given to the model.
+    public func without(_ modality: ModelConfig.Modality) -> ClipFeatures {
+        var clip = self
+        if modality == .faces { clip.faces = nil; clip.faceMask = clip.faceMask.map { _ in 0 } } else { clip.logmel = nil; clip.melFrames = 0 }
+        return clip
+    }
+
     /// The first `real` frames of a log-mel stored with `stride` frames per band (a cached tensor
     /// padded to a fixed length keeps only its real frames).
     public init(id: String, logmel: [Float], stride: Int, real: Int, nMels: Int, faces: [UInt8]?, faceMask: [Float], label: Int) {
