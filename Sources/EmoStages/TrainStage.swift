@@ -153,6 +153,7 @@ public struct TrainStage: Stage {
             context.logger.info("no training clip has \(data(left)): the model is built without the \(left.rawValue) branch (modalities: \(built))")
         }
         for fold in features.plan.folds {
+            try checkTestable(fold, features: features, fed: fed, context: context)
             let foldTraining = features.samples(actors: fold.train)
             for modality in fed where fed.count > 1 && !foldTraining.contains(where: { $0.has(modality) }) {
                 let note = "fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained: "
@@ -167,6 +168,21 @@ public struct TrainStage: Stage {
             }
         }
         return fed == asked ? features : features.building(fed)
+    }
+
+    /// A fold none of whose test clips has an input the model reads (every test file failed, or a faces-only
+    /// model whose test actors have no video) would be trained for nothing: evaluate could score none of them.
+    static func checkTestable(_ fold: ActorFold, features: FeatureSet, fed: [ModelConfig.Modality], context: StageContext) throws {
+        guard !fold.test.isEmpty, !features.samples(actors: fold.test).contains(where: { clip in fed.contains { clip.has($0) } }) else { return }
+        let asTested = ActorFold(index: fold.index, test: fold.test, validation: [], train: [])
+        let failed = (try? UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [asTested], modalities: fed)) ?? []
+        let wanted = Set(fold.test)
+        let planned = features.plan.clips.filter { wanted.contains($0.actor) }
+        let why = UnscoredTestClips.why(failed, of: planned.count, actors: fold.test)
+        let inputs = fed.map { $0 == .audio ? "speech" : "video" }.joined(separator: " or ")
+        let lacking = why.isEmpty ? ": their \(planned.count) clip\(planned.count == 1 ? " has" : "s have") no \(inputs) the model reads" : why
+        throw PipelineError.missingData("train: fold \(fold.index) has no test clips with features (\(fed.map(\.rawValue).joined(separator: ", ")))\(lacking); "
+            + "evaluate could score none, so nothing was trained")
     }
 
     /// A fold's kept weights deleted or edited since training (the stage trains that fold again), or

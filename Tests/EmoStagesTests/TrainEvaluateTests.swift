@@ -251,6 +251,18 @@ struct TrainEvaluateTests {
                 "the clip with video is scored, from its speech")
     }
 
+    /// A faces-only model whose test actor has no video: refused before training, saying why (it trained
+    /// every epoch, then evaluate said only that the fold had no test clips).
+    @Test func aFacesOnlyModelWithoutTestVideoIsRefusedBeforeTraining() throws {
+        let data = try TestSupport.speechWithOneVideo(filedAs: 3)
+        let folder = try TestSupport.temporaryFolder("faces-only-no-test-video")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work", "--set", "train.modalities=[faces]",
+                                                            "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]"])
+        #expect(run.status == 1 && run.stderr.contains("train: fold 0 has no test clips with features (faces): their 60 clips have no video the model reads; "
+                                                         + "evaluate could score none, so nothing was trained") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
+    }
+
     /// Cross-validation with video for actor 1 alone: fold 0 tests actor 1 and trains on the others, so its
     /// face branch never learns. Its model.json and the export say so, and evaluate and predict give that
     /// model no face input: predict on the clip's mp4 answers what evaluate recorded.
@@ -347,8 +359,8 @@ struct TrainEvaluateTests {
         #expect(third.stderr.contains("evaluate: up to date"), "nothing changed since: \(third.stderr)")
     }
 
-    /// A fold whose every test clip failed the audio stage cannot be scored: evaluate fails saying how
-    /// many failed where and why, not only that the fold has no test clips.
+    /// A fold whose every test clip failed the audio stage cannot be scored: train refuses before training,
+    /// saying how many failed where and why, not only that the fold has no test clips.
     @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
     func aFoldWhoseTestClipsAllFailedSaysWhy() throws {
         var clips: [(name: String, seconds: Double)] = []
@@ -366,8 +378,10 @@ struct TrainEvaluateTests {
             "--set", "split.test_actors=[3]", "--set", "split.val_actors=[2]",
         ])
         #expect(run.status == 1, "\(run.stderr)")
-        #expect(run.stderr.contains("evaluate: fold 0 has no test clips with features: the 3 test clips of actor 03 failed (audio: 3; first: "
-                                    + "\(data)/Actor_03/03-01-01-01-01-01-03.wav: audio too short: "), "\(run.stderr)")
+        // Said before any training, which could only be in vain.
+        #expect(run.stderr.contains("train: fold 0 has no test clips with features (audio): the 3 test clips of actor 03 failed (audio: 3; first: "
+                                    + "\(data)/Actor_03/03-01-01-01-01-01-03.wav: audio too short: ")
+                && run.stderr.contains("evaluate could score none, so nothing was trained") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
         // The same actor as the validation one: train says which validation clips failed, and why.
         let validating = try TestSupport.run(TestSupport.emopipe, [
             "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
