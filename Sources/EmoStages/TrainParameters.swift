@@ -58,6 +58,12 @@ public struct TrainParameters: StageParameters {
     /// How the loss weighs the classes.
     public var classWeights = ClassWeighting.balanced
 
+    /// `augment: false` turns every augmentation off, these three too: their values then change nothing
+    /// (no retraining for them, and a sweep axis over one is refused as unread).
+    public var unreadKeys: Set<String> {
+        augment ? [] : [CodingKeys.timeStretch, .mixup, .frequencyWarp].map(\.rawValue).reduce(into: []) { $0.insert($1) }
+    }
+
     public static let maxBlocks = ModelConfig.Limits.blocks
     public static let maxChannels = ModelConfig.Limits.channels
     public static let maxWindowFrames = ModelConfig.Limits.frames

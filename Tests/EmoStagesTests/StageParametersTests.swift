@@ -168,6 +168,17 @@ struct StageParametersTests {
         #expect(try runner(settings: ["faces.frames=4"]).parametersFingerprint("faces") != plain.parametersFingerprint("faces"))
     }
 
+    /// `augment: false` turns the augmentations off, those with settings of their own too: their values then
+    /// keep the train cache key (they change no weight), and with augmentation on they count.
+    @Test func augmentationSettingsCountOnlyWithAugmentationOn() throws {
+        let off = try runner(settings: ["train.augment=false"])
+        for setting in ["train.mixup=0.4", "train.time_stretch=0.2", "train.frequency_warp=0.1"] {
+            #expect(try runner(settings: ["train.augment=false", setting]).parametersFingerprint("train") == off.parametersFingerprint("train"), "\(setting)")
+            #expect(try runner(settings: [setting]).parametersFingerprint("train") != runner().parametersFingerprint("train"), "\(setting)")
+        }
+        #expect(try off.parametersFingerprint("train") != runner().parametersFingerprint("train"))
+    }
+
     /// A relative landmark model path is the giving file's: the manifest's folder, not wherever emopipe was started.
     @Test func aRelativeLandmarkModelIsReadFromTheManifestsFolder() throws {
         let r = try runner("params: {faces: {landmark_model: models/lm.dat}}\n")
