@@ -69,6 +69,8 @@ public final class Predictor {
 
     let classifier: EmotionClassifier
     var trained: TrainedModel { classifier.trained }
+    /// The fold the model is, and the actors it learnt from (its training and validation actors).
+    public var learntFrom: (fold: Int, actors: [Int]) { (trained.fold.index, trained.fold.train + trained.fold.validation) }
     let logMel: LogMelParameters?
     let faces: FaceParameters?
     /// The statistics the run normalised each actor with (`speakers.json`), by actor; empty for a model

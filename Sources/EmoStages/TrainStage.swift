@@ -267,7 +267,6 @@ public struct TrainStage: Stage {
         return Dictionary(expected.compactMap { file in foldIndex(of: file.path).map { ($0, file) } }) { _, last in last }
     }
 
-    /// The fold a file inside a fold folder belongs to (`…/fold-2/best.safetensors` → 2).
     /// Why the model's window would be mostly padding (the median clip's log-mel fills a quarter of it
     /// or less: `audio.hop_length` raised, or a window far longer than the clips), or nil.
     static func mostlyPadding(_ samples: [ClipFeatures], windowFrames: Int) -> String? {
@@ -276,9 +275,11 @@ public struct TrainStage: Stage {
         let median = frames[frames.count / 2]
         guard median * 4 <= windowFrames else { return nil }
         return "the median clip has \(median) log-mel frame\(median == 1 ? "" : "s"), a quarter or less of train.window_frames "
-            + "(\(windowFrames)): most of every window is padding (a longer audio.hop_length than meant, or a shorter window fits these clips)"
+            + "(\(windowFrames)): most of every window is padding (a longer audio.hop_length than meant, audio.trim_db or audio.frames cutting the clips short, "
+            + "or a shorter window fits these clips)"
     }
 
+    /// The fold a file inside a fold folder belongs to (`…/fold-2/best.safetensors` → 2).
     static func foldIndex(of path: String) -> Int? {
         Workspace.fold(folderName: URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent)
     }

@@ -196,6 +196,21 @@ struct PredictCommand: ParsableCommand {
                          + "give --run \(producer)")
     }
 
+    /// Files named as recordings of actors the model learnt from (its fold's training or validation actors:
+    /// with cross-validation, fold 0's model, which the others' test actors fed), said once: their answers
+    /// are not those of an unseen speaker, nor evaluate's for a clip another fold tested.
+    static func seenInTraining(_ paths: [String], learntFrom: (fold: Int, actors: [Int])) -> String? {
+        let learnt = Set(learntFrom.actors)
+        let actors = Set(paths.compactMap { path -> Int? in
+            guard case .source(let codes) = RavdessName.parse(fileName: (path as NSString).lastPathComponent) else { return nil }
+            return learnt.contains(codes.actor) ? codes.actor : nil
+        }).sorted()
+        guard !actors.isEmpty else { return nil }
+        let named = actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
+        return "note: files of actor\(actors.count == 1 ? "" : "s") \(named) are named as recordings of speakers this model (fold \(learntFrom.fold)) "
+            + "was trained or validated on: their answers are not those of an unseen speaker"
+    }
+
     /// Whether the work directory's database records a run of this id (its folder may be gone).
     private func isRecorded(_ id: String) -> Bool {
         let workspace = workDirectoryOptions.workspace
@@ -305,6 +320,9 @@ struct PredictCommand: ParsableCommand {
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: "
                         + "\(given.joined(separator: ", "))\n").utf8))
                 }
+            }
+            if let note = Self.seenInTraining(predictions.map(\.path), learntFrom: predictor.learntFrom) {
+                StandardStream.error.write(Data("emopipe: \(note)\n".utf8))
             }
             if json {
                 StandardStream.output.write(try JSONOutput.encoder().encode(predictions) + Data("\n".utf8))

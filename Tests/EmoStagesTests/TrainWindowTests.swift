@@ -14,7 +14,7 @@ struct TrainWindowTests {
         let short = [4, 5, 4, 6, 3].map(Self.clip)
         #expect(TrainStage.mostlyPadding(short, windowFrames: 300)
                 == "the median clip has 4 log-mel frames, a quarter or less of train.window_frames (300): most of every window is padding "
-                + "(a longer audio.hop_length than meant, or a shorter window fits these clips)")
+                + "(a longer audio.hop_length than meant, audio.trim_db or audio.frames cutting the clips short, or a shorter window fits these clips)")
         // RAVDESS clips at the speech preset: about 350 frames, more than the window.
         #expect(TrainStage.mostlyPadding([340, 355, 372].map(Self.clip), windowFrames: 300) == nil)
         #expect(TrainStage.mostlyPadding([75, 75, 75].map(Self.clip), windowFrames: 300) != nil)
