@@ -150,7 +150,17 @@ public struct TrainStage: Stage {
         }
         for left in asked where !fed.contains(left) {
             let built = fed.map(\.rawValue).joined(separator: ", ")
-            context.logger.info("no training clip has \(data(left)): the model is built without the \(left.rawValue) branch (modalities: \(built))")
+            let note = "no training clip has \(data(left)): the model is built without the \(left.rawValue) branch (modalities: \(built))"
+            // Files there, but none gave features (every face detection failed, say): worth a warning, not a note.
+            let wanted = Set(trainingActors)
+            let withFiles = features.plan.clips.filter { wanted.contains($0.actor) && (left == .audio ? $0.speech : $0.video) != nil }.count
+            if withFiles > 0 {
+                let failed = "\(note), though \(withFiles) training clip\(withFiles == 1 ? " has" : "s have") \(left == .audio ? "speech" : "video"): "
+                    + "the \(left.featureStage.rawValue) stage failed \(withFiles == 1 ? "it" : "them") (`emopipe sources --failed` says why)"
+                context.logger.warning("\(failed)")
+            } else {
+                context.logger.info("\(note)")
+            }
         }
         for fold in features.plan.folds {
             try checkTestable(fold, features: features, fed: fed, context: context)

@@ -251,6 +251,18 @@ struct TrainEvaluateTests {
                 "the clip with video is scored, from its speech")
     }
 
+    /// Video for a training actor whose every face detection failed: the model is built without the face
+    /// branch, and train warns (not a note, as for a root without video) naming the failed stage.
+    @Test func trainingVideoWhoseFacesAllFailedIsAWarning() throws {
+        let data = try TestSupport.speechWithOneVideo(filedAs: 3)
+        let folder = try TestSupport.temporaryFolder("faces-all-failed")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work", "--until", "train",
+                                                            "--set", "faces.min_score=5"])
+        #expect(run.status == 3 && run.stderr.contains("warning train: no training clip has face crops: the model is built without the faces branch "
+                                                         + "(modalities: audio), though 1 training clip has video: the faces stage failed it"), "\(run.stderr)")
+    }
+
     /// A faces-only model whose test actor has no video: refused before training, saying why (it trained
     /// every epoch, then evaluate said only that the fold had no test clips).
     @Test func aFacesOnlyModelWithoutTestVideoIsRefusedBeforeTraining() throws {
