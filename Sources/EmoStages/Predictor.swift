@@ -495,7 +495,8 @@ public final class Predictor {
     /// audio) with why, if the video could not be read: a video too large to sample in memory too, as
     /// evaluate scores such a clip (its faces record failed) from its speech.
     private func faceCrops(path: String) throws -> (crops: FaceClip?, problem: String?) {
-        guard var p = faces else { return (nil, nil) }
+        // A face branch the model's training never fed is given no input: the video is not read.
+        guard var p = faces, !(trained.untrainedModalities ?? []).contains(.faces) else { return (nil, nil) }
         p.frames = trained.config.faceFrames
         do {
             let clip = try FaceExtractor(p).extract(path: path)

@@ -308,6 +308,7 @@ struct TrainEvaluateTests {
         #expect(predict.status == 0, "\(predict.stderr)")
         let answer = try #require((try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])?.first)
         let probabilities = try #require(answer["probabilities"] as? [String: Double])
+        #expect(answer["modalities"] as? [String] == ["audio"], "the answer says it used the speech alone: \(answer)")
         let labels = header.filter { $0.hasPrefix("p_") }.map { String($0.dropFirst(2)) }
         for (label, p) in zip(labels, recorded) {
             #expect(abs((probabilities[label] ?? -1) - p) < 1e-5, "\(label): predict \(probabilities[label] ?? -1), evaluate \(p)")
