@@ -124,7 +124,16 @@ public struct EvaluateStage: Stage {
                 watch(classifier)
                 let trained = classifier.trained
                 labels = trained.labels
-                let test = features.samples(actors: trained.fold.test)
+                var test = features.samples(actors: trained.fold.test)
+                // A clip whose only input is an untrained branch's would get the model's bias, the same answer for
+                // every such clip: it is not scored (train refuses a fold where that leaves none).
+                let inputless = test.filter { clip in let fed = classifier.fedAsTrained(clip); return fed.logmel == nil && fed.faces == nil }
+                if !inputless.isEmpty {
+                    test.removeAll { clip in inputless.contains { $0.id == clip.id } }
+                    let note = "fold \(trained.fold.index): \(inputless.count) test clip\(inputless.count == 1 ? "" : "s") (first \(inputless[0].id)) "
+                        + "\(inputless.count == 1 ? "has" : "have") only an input whose branch never learnt: not scored"
+                    context.logger.warning("\(note)")
+                }
                 guard !test.isEmpty else {
                     // Explained where failures say why; a failure to look them up leaves the plain message.
                     let unscored = (try? UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [trained.fold],

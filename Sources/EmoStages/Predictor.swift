@@ -69,6 +69,13 @@ public final class Predictor {
 
     let classifier: EmotionClassifier
     var trained: TrainedModel { classifier.trained }
+    /// The model's configuration as predict reads a file for it: only the inputs its training fed (a branch
+    /// no training clip of its fold had is given nothing, so its file is not read).
+    var inputs: ModelConfig {
+        var c = trained.config
+        c.modalities = trained.learntModalities
+        return c
+    }
     /// The fold the model is, and the actors it learnt from (its training and validation actors).
     public var learntFrom: (fold: Int, actors: [Int]) { (trained.fold.index, trained.fold.train + trained.fold.validation) }
     let logMel: LogMelParameters?
@@ -408,7 +415,7 @@ public final class Predictor {
     /// reads are sought: a speech-only model never probes a wav's mp4.
     func pairing(_ path: String) throws -> ClipFiles {
         _ = try MediaProbe.probe(path: path)
-        let c = trained.config
+        let c = inputs
         return ClipFiles(given: path, speech: c.uses(.audio), video: c.uses(.faces)) { file in
             do { _ = try MediaProbe.probe(path: file); return nil } catch { return "\(error)" }
         }
@@ -427,7 +434,7 @@ public final class Predictor {
     /// A file as the pipeline's stages would cache its clip: every log-mel frame of its speech, K crops
     /// over its video, each from the file its pairing names.
     private func features(path: String, files: ClipFiles) throws -> ReadClip {
-        let c = trained.config
+        let c = inputs
         let speechFacts = try MediaProbe.probe(path: files.speech)
         let videoFacts = files.video == files.speech ? speechFacts : try MediaProbe.probe(path: files.video)
         var clip = ClipFeatures(id: path, logmel: nil, melFrames: 0, faces: nil,
@@ -496,7 +503,7 @@ public final class Predictor {
     /// evaluate scores such a clip (its faces record failed) from its speech.
     private func faceCrops(path: String) throws -> (crops: FaceClip?, problem: String?) {
         // A face branch the model's training never fed is given no input: the video is not read.
-        guard var p = faces, !(trained.untrainedModalities ?? []).contains(.faces) else { return (nil, nil) }
+        guard var p = faces, inputs.uses(.faces) else { return (nil, nil) }
         p.frames = trained.config.faceFrames
         do {
             let clip = try FaceExtractor(p).extract(path: path)

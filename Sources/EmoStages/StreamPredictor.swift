@@ -88,7 +88,7 @@ public final class StreamPredictor: @unchecked Sendable {
 
     /// The streams worth decoding for this model.
     public var wanted: LiveStreams {
-        LiveStreams(audio: predictor.trained.config.uses(.audio) && predictor.logMel != nil, video: predictor.looksAtFaces)
+        LiveStreams(audio: predictor.inputs.uses(.audio) && predictor.logMel != nil, video: predictor.looksAtFaces)
     }
 
     /// The input was opened with `streams`: sets up what each is read with, or refuses (as `failure`,
@@ -326,8 +326,9 @@ extension Predictor {
     /// The window's and the hop's length in seconds.
     public var windowSeconds: Double { Double(policy.frames) * Self.secondsPerFrame(logMel) }
     public var hopSeconds: Double { Double(policy.hopFrames) * Self.secondsPerFrame(logMel) }
-    /// Whether the model takes face crops as well as (or instead of) audio.
-    public var looksAtFaces: Bool { trained.config.uses(.faces) }
+    /// Whether the model takes face crops as well as (or instead of) audio (a face branch its training
+    /// never fed takes none).
+    public var looksAtFaces: Bool { inputs.uses(.faces) }
     /// K: the face crops the model takes per window.
     public var faceFrames: Int { trained.config.faceFrames }
 

@@ -182,8 +182,12 @@ public struct TrainStage: Stage {
 
     /// A fold none of whose test clips has an input the model reads (every test file failed, or a faces-only
     /// model whose test actors have no video) would be trained for nothing: evaluate could score none of them.
-    static func checkTestable(_ fold: ActorFold, features: FeatureSet, fed: [ModelConfig.Modality], context: StageContext) throws {
-        guard !fold.test.isEmpty, !features.samples(actors: fold.test).contains(where: { clip in fed.contains { clip.has($0) } }) else { return }
+    static func checkTestable(_ fold: ActorFold, features: FeatureSet, fed built: [ModelConfig.Modality], context: StageContext) throws {
+        // The inputs this fold's model learns from: a branch its training clips never feed gets no input.
+        let untrained = EvaluateStage.untrained(built, fold: fold, in: features)
+        let fed = built.filter { !untrained.contains($0) }
+        guard !fold.test.isEmpty, !fed.isEmpty,
+              !features.samples(actors: fold.test).contains(where: { clip in fed.contains { clip.has($0) } }) else { return }
         let asTested = ActorFold(index: fold.index, test: fold.test, validation: [], train: [])
         let failed = (try? UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [asTested], modalities: fed)) ?? []
         let wanted = Set(fold.test)
@@ -349,9 +353,15 @@ public struct TrainStage: Stage {
             if case .lost(let problem) = Self.condition(of: foldFolder, fold: fold.index, recorded: recorded[fold.index]) {
                 try Self.discard(foldFolder, fold: fold.index, because: problem, context: context)
             }
+            // Validation is scored as evaluate will score the fold: a branch no training clip fed gets no input.
+            let untrained = EvaluateStage.untrained(features.config.modalities, fold: fold, in: features)
+            // (A clip left with nothing, a video-only clip in a fold whose face branch never learnt, would only add noise.)
+            let masked = validation.map { clip in untrained.reduce(clip) { $0.without($1) } }
+            let withInput = masked.filter { $0.logmel != nil || $0.faces != nil }
+            let validated = withInput.isEmpty ? masked : withInput
             let state: TrainingState
             do {
-                state = try trainer.fit(train: train, validation: validation, policy: parameters.windowPolicy,
+                state = try trainer.fit(train: train, validation: validated, policy: parameters.windowPolicy,
                                         folder: foldFolder) { truth, predicted in
                     let m = try? ClassificationMetrics.compute(labels: features.plan.labels, truth: truth, predicted: predicted)
                     return (m?.accuracy ?? 0, m?.weightedF1 ?? 0)
@@ -361,7 +371,6 @@ public struct TrainStage: Stage {
             }
             var foldModel = TrainedModel(config: features.config, standardizer: standardizer, training: training,
                                          labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
-            let untrained = EvaluateStage.untrained(features.config.modalities, fold: fold, in: features)
             foldModel.untrainedModalities = untrained.isEmpty ? nil : untrained
             try foldModel.write(to: foldFolder.appendingPathComponent(TrainedModel.fileName))
             let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)

@@ -309,6 +309,10 @@ struct TrainEvaluateTests {
         let answer = try #require((try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])?.first)
         let probabilities = try #require(answer["probabilities"] as? [String: Double])
         #expect(answer["modalities"] as? [String] == ["audio"], "the answer says it used the speech alone: \(answer)")
+        // The clip's mp4 and its wav get one answer: the untrained branch changes nothing (fed the crops, it did).
+        let wav = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", data + "/Actor_01/03-01-01-01-01-01-01.wav"])
+        let fromWav = (try JSONSerialization.jsonObject(with: Data(wav.stdout.utf8)) as? [[String: Any]])?.first?["probabilities"] as? [String: Double]
+        #expect(fromWav == probabilities, "\(wav.stderr)")
         let labels = header.filter { $0.hasPrefix("p_") }.map { String($0.dropFirst(2)) }
         for (label, p) in zip(labels, recorded) {
             #expect(abs((probabilities[label] ?? -1) - p) < 1e-5, "\(label): predict \(probabilities[label] ?? -1), evaluate \(p)")

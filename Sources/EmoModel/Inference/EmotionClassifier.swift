@@ -128,7 +128,7 @@ public final class EmotionClassifier {
     }
 
     /// The clip without the inputs whose branch no training clip fed (`TrainedModel.untrainedModalities`).
-    func fedAsTrained(_ clip: ClipFeatures) -> ClipFeatures {
+    public func fedAsTrained(_ clip: ClipFeatures) -> ClipFeatures {
         (trained.untrainedModalities ?? []).reduce(clip) { $0.without($1) }
     }
 

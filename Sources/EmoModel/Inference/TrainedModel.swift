@@ -40,6 +40,9 @@ public struct TrainedModel: Codable, Equatable, Sendable {
     /// Nil when every input was trained, and in models written before it was recorded.
     public var untrainedModalities: [ModelConfig.Modality]?
 
+    /// The inputs the model learnt from: its modalities but the untrained ones.
+    public var learntModalities: [ModelConfig.Modality] { config.modalities.filter { !(untrainedModalities ?? []).contains($0) } }
+
     /// The description's file name, in either kind of folder.
     public static let fileName = "model.json"
     /// The most read of a run's small JSON descriptions (model.json, features.json: a few KB when export
