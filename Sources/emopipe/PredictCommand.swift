@@ -207,7 +207,7 @@ struct PredictCommand: ParsableCommand {
         }).sorted()
         guard !actors.isEmpty else { return nil }
         let named = actors.map { String(format: "%02d", $0) }.joined(separator: ", ")
-        return "note: files of actor\(actors.count == 1 ? "" : "s") \(named) are named as recordings of speakers this model (fold \(learntFrom.fold)) "
+        return "note: files named as recordings of actor\(actors.count == 1 ? "" : "s") \(named), whom this model (fold \(learntFrom.fold)) "
             + "was trained or validated on: their answers are not those of an unseen speaker"
     }
 

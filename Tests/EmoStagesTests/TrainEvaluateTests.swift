@@ -318,10 +318,10 @@ struct TrainEvaluateTests {
             #expect(abs((probabilities[label] ?? -1) - p) < 1e-5, "\(label): predict \(probabilities[label] ?? -1), evaluate \(p)")
         }
         // Fold 0's model learnt from actors 2 and 3: a file of theirs is answered with a note saying so, once.
-        #expect(!predict.stderr.contains("note: files of actor"), "actor 1 is fold 0's test actor: \(predict.stderr)")
+        #expect(!predict.stderr.contains("note: files named as recordings"), "actor 1 is fold 0's test actor: \(predict.stderr)")
         let seen = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, data + "/Actor_03/03-01-02-01-01-01-03.wav",
                                                              data + "/Actor_02/03-01-02-01-01-01-02.wav"])
-        #expect(seen.status == 0 && seen.stderr.contains("note: files of actors 02, 03 are named as recordings of speakers this model (fold 0) "
+        #expect(seen.status == 0 && seen.stderr.contains("note: files named as recordings of actors 02, 03, whom this model (fold 0) "
                                                           + "was trained or validated on"), "\(seen.stderr)")
     }
 
