@@ -156,7 +156,7 @@ public struct TrainStage: Stage {
             let withFiles = features.plan.clips.filter { wanted.contains($0.actor) && (left == .audio ? $0.speech : $0.video) != nil }.count
             if withFiles > 0 {
                 let failed = "\(note), though \(withFiles) training clip\(withFiles == 1 ? " has" : "s have") \(left == .audio ? "speech" : "video"): "
-                    + "the \(left.featureStage.rawValue) stage failed \(withFiles == 1 ? "it" : "them") (`emopipe sources --failed` says why)"
+                    + "the \(left.featureStage.rawValue) stage gave \(withFiles == 1 ? "it" : "them") none (failed, or not computed yet: `emopipe sources --failed` says why)"
                 context.logger.warning("\(failed)")
             } else {
                 context.logger.info("\(note)")

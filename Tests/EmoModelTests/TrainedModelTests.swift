@@ -145,6 +145,10 @@ import Testing
         var sameLabelTwice = trained
         sameLabelTwice.labels = ["calm", "calm", "sad"]
         try rejects(try sameLabelTwice.jsonData(), saying: "name a class twice")
+        // Every input untrained leaves the model nothing to answer from.
+        var learntNothing = trained
+        learntNothing.untrainedModalities = trained.config.modalities
+        try rejects(try learntNothing.jsonData(), saying: "and with it every input the model has: it learnt from none")
         var skippingHop = trained
         skippingHop.window = WindowPolicy(frames: Self.config.frames, hopFrames: Self.config.frames + 1)
         try rejects(try skippingHop.jsonData(), saying: "hop must be from 1 to the window")

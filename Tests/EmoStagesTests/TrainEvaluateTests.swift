@@ -260,7 +260,7 @@ struct TrainEvaluateTests {
         let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work", "--until", "train",
                                                             "--set", "faces.min_score=5"])
         #expect(run.status == 3 && run.stderr.contains("warning train: no training clip has face crops: the model is built without the faces branch "
-                                                         + "(modalities: audio), though 1 training clip has video: the faces stage failed it"), "\(run.stderr)")
+                                                         + "(modalities: audio), though 1 training clip has video: the faces stage gave it none (failed"), "\(run.stderr)")
     }
 
     /// A faces-only model whose test actor has no video: refused before training, saying why (it trained

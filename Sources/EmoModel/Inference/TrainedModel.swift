@@ -143,6 +143,10 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         if let problem = c.shapeProblem { return "config: \(problem)" }
         if labels.count != c.classes { return "\(labels.count) labels for \(c.classes) classes" }
         if Set(labels).count != labels.count { return "labels \(labels) name a class twice" }
+        if let untrained = untrainedModalities, let stray = untrained.first(where: { !c.modalities.contains($0) }) ?? (learntModalities.isEmpty ? untrained.first : nil) {
+            return "untrained_modalities names \(stray.rawValue), "
+                + (c.modalities.contains(stray) ? "and with it every input the model has: it learnt from none" : "which the model does not have")
+        }
         if standardizer.melMean.count != c.nMels || standardizer.melStd.count != c.nMels {
             return "standardizer has \(standardizer.melMean.count)/\(standardizer.melStd.count) mel statistics for \(c.nMels) bands"
         }
