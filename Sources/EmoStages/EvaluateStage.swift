@@ -110,16 +110,12 @@ public struct EvaluateStage: Stage {
         do {
             for foldFolder in foldFolders {
                 try context.cancellation.check()
-                var classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
-                // A branch no training clip fed is given no input, as in training (said by the fold's model.json
-                // when train recorded it; found from the features for a model trained before it did).
-                let untrained = Self.untrained(classifier.trained.config.modalities, fold: classifier.trained.fold, in: features)
+                let classifier = try TrainedModel.load(folder: foldFolder, weights: .foldBest)
+                // A branch no training clip fed (the fold's model.json says which) is given no input, as in training.
+                let untrained = classifier.trained.untrainedModalities ?? []
                 if !untrained.isEmpty {
-                    var described = classifier.trained
-                    described.untrainedModalities = untrained
-                    classifier = EmotionClassifier(trained: described, model: classifier.model, weightsPath: classifier.weightsPath)
                     let inputs = untrained.map(\.rawValue).joined(separator: " or ")
-                    context.logger.warning("fold \(described.fold.index): no training clip had \(inputs) input, so that branch never learnt: its test clips are scored without it")
+                    context.logger.warning("fold \(classifier.trained.fold.index): no training clip had \(inputs) input, so that branch never learnt: its test clips are scored without it")
                 }
                 watch(classifier)
                 let trained = classifier.trained
@@ -127,9 +123,9 @@ public struct EvaluateStage: Stage {
                 var test = features.samples(actors: trained.fold.test)
                 // A clip whose only input is an untrained branch's would get the model's bias, the same answer for
                 // every such clip: it is not scored (train refuses a fold where that leaves none).
-                let inputless = test.filter { clip in let fed = classifier.fedAsTrained(clip); return fed.logmel == nil && fed.faces == nil }
+                let inputless = test.filter { !classifier.fedAsTrained($0).hasInput }
                 if !inputless.isEmpty {
-                    test.removeAll { clip in inputless.contains { $0.id == clip.id } }
+                    test.removeAll { !classifier.fedAsTrained($0).hasInput }
                     let note = "fold \(trained.fold.index): \(inputless.count) test clip\(inputless.count == 1 ? "" : "s") (first \(inputless[0].id)) "
                         + "\(inputless.count == 1 ? "has" : "have") only an input whose branch never learnt: not scored"
                     context.logger.warning("\(note)")
@@ -314,13 +310,6 @@ public struct EvaluateStage: Stage {
     /// The sample with only one modality left, for the ablations.
     static func keeping(_ modality: ModelConfig.Modality, of sample: ClipFeatures) -> ClipFeatures {
         sample.without(modality == .audio ? .faces : .audio)
-    }
-
-    /// The inputs of a two-input model that none of a fold's training clips had: their branch never learnt.
-    static func untrained(_ modalities: [ModelConfig.Modality], fold: ActorFold, in features: FeatureSet) -> [ModelConfig.Modality] {
-        guard modalities.count > 1 else { return [] }
-        let training = features.samples(actors: fold.train)
-        return modalities.filter { modality in !training.contains { $0.has(modality) } }
     }
 
     private func provenance(_ context: StageContext, reading upstream: [StageName]) throws -> [(String, String)] {

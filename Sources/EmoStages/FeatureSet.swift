@@ -75,7 +75,7 @@ struct FeatureSet {
                 sample.faces = faces.pixels
                 sample.faceMask = faces.mask
             }
-            if sample.logmel != nil || sample.faces != nil { samples.append(sample) }
+            if sample.hasInput { samples.append(sample) }
         }
         // A source without a record whose stage recorded no failure for it is work that stage has not done (a run
         // with --only after `cache verify`): its clip is left out, and that is said, not done silently.
@@ -185,6 +185,13 @@ struct FeatureSet {
         return RecordedSpeakers(speakers: statistics.keys.sorted().map { actor in
             RecordedSpeakers.Speaker(actor: actor, speechSha256: sources[actor] ?? [], mean: statistics[actor]?.mean ?? [], std: statistics[actor]?.std ?? [])
         })
+    }
+
+    /// The inputs of a two-input model that none of a fold's training clips has: their branch never learns.
+    func untrained(_ modalities: [ModelConfig.Modality], fold: ActorFold) -> [ModelConfig.Modality] {
+        guard modalities.count > 1 else { return [] }
+        let training = samples(actors: fold.train)
+        return modalities.filter { modality in !training.contains { $0.has(modality) } }
     }
 
     func samples(actors: [Int]) -> [ClipFeatures] {

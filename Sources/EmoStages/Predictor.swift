@@ -478,7 +478,7 @@ public final class Predictor {
         let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
         let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty && !noStreams ? videoProblems.joined(separator: "; ") : nil
         if let audioError, clip.faces == nil { throw audioError }
-        guard clip.logmel != nil || clip.faces != nil else {
+        guard clip.hasInput else {
             let audio = videoOnly ? "a video-only clip (modality 02), from which the pipeline reads no speech" : speechFacts.audioStreamCount > 0 ? nil
                 : noStreams ? "no audio or video stream FFmpeg can find (a file cut short?)" : "no audio track"
             let video = c.uses(.faces) && !noStreams ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil

@@ -163,9 +163,10 @@ public struct TrainStage: Stage {
             }
         }
         for fold in features.plan.folds {
-            try checkTestable(fold, features: features, fed: fed, context: context)
+            let untrained = features.untrained(fed, fold: fold)
+            try checkTestable(fold, features: features, learnt: fed.filter { !untrained.contains($0) }, context: context)
             let foldTraining = features.samples(actors: fold.train)
-            for modality in fed where fed.count > 1 && !foldTraining.contains(where: { $0.has(modality) }) {
+            for modality in untrained {
                 let note = "fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained: "
                     + "evaluate and predict give that fold's model no \(modality.rawValue) input"
                 context.logger.warning("\(note)")
@@ -182,10 +183,8 @@ public struct TrainStage: Stage {
 
     /// A fold none of whose test clips has an input the model reads (every test file failed, or a faces-only
     /// model whose test actors have no video) would be trained for nothing: evaluate could score none of them.
-    static func checkTestable(_ fold: ActorFold, features: FeatureSet, fed built: [ModelConfig.Modality], context: StageContext) throws {
-        // The inputs this fold's model learns from: a branch its training clips never feed gets no input.
-        let untrained = EvaluateStage.untrained(built, fold: fold, in: features)
-        let fed = built.filter { !untrained.contains($0) }
+    /// `learnt`: the inputs the fold's model learns from (a branch its training clips never feed gets no input).
+    static func checkTestable(_ fold: ActorFold, features: FeatureSet, learnt fed: [ModelConfig.Modality], context: StageContext) throws {
         guard !fold.test.isEmpty, !fed.isEmpty,
               !features.samples(actors: fold.test).contains(where: { clip in fed.contains { clip.has($0) } }) else { return }
         let asTested = ActorFold(index: fold.index, test: fold.test, validation: [], train: [])
@@ -354,10 +353,10 @@ public struct TrainStage: Stage {
                 try Self.discard(foldFolder, fold: fold.index, because: problem, context: context)
             }
             // Validation is scored as evaluate will score the fold: a branch no training clip fed gets no input.
-            let untrained = EvaluateStage.untrained(features.config.modalities, fold: fold, in: features)
+            let untrained = features.untrained(features.config.modalities, fold: fold)
             // (A clip left with nothing, a video-only clip in a fold whose face branch never learnt, would only add noise.)
-            let masked = validation.map { clip in untrained.reduce(clip) { $0.without($1) } }
-            let withInput = masked.filter { $0.logmel != nil || $0.faces != nil }
+            let masked = validation.map { $0.without(untrained) }
+            let withInput = masked.filter(\.hasInput)
             let validated = withInput.isEmpty ? masked : withInput
             let state: TrainingState
             do {

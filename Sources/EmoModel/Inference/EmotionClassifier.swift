@@ -129,7 +129,7 @@ public final class EmotionClassifier {
 
     /// The clip without the inputs whose branch no training clip fed (`TrainedModel.untrainedModalities`).
     public func fedAsTrained(_ clip: ClipFeatures) -> ClipFeatures {
-        (trained.untrainedModalities ?? []).reduce(clip) { $0.without($1) }
+        clip.without(trained.untrainedModalities ?? [])
     }
 
     /// Finite weights can still overflow on an input (weights near Float's largest): NaN logits come out

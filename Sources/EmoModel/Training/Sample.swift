@@ -46,6 +46,12 @@ public struct ClipFeatures: Sendable {
         return clip
     }
 
+    /// The clip with each of `modalities` taken away.
+    public func without(_ modalities: [ModelConfig.Modality]) -> ClipFeatures { modalities.reduce(self) { $0.without($1) } }
+
+    /// Whether the clip has any input a model could read.
+    public var hasInput: Bool { logmel != nil || faces != nil }
+
     /// The first `real` frames of a log-mel stored with `stride` frames per band (a cached tensor
     /// padded to a fixed length keeps only its real frames).
     public init(id: String, logmel: [Float], stride: Int, real: Int, nMels: Int, faces: [UInt8]?, faceMask: [Float], label: Int) {
