@@ -132,6 +132,10 @@ public enum JSONOutput {
                 return "a value does not fit its field (a fraction where a whole number belongs, or a number out of range)"
             }
             if context.codingPath.isEmpty { return "not valid JSON (or a number past a 64-bit float's range, such as 1e999)" }
+            // An enum's "Cannot initialize X from invalid String value y" is Swift's wording of a value outside its choices.
+            if let range = context.debugDescription.range(of: "from invalid String value ") {
+                return "\(place(context.codingPath)): \"\(context.debugDescription[range.upperBound...])\" is not one of the values it takes"
+            }
             return "\(place(context.codingPath)): \(context.debugDescription)"
         @unknown default: return "\(error)"
         }

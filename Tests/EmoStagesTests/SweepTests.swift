@@ -167,6 +167,20 @@ struct SweepTests {
         let damaged = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
         #expect(damaged.status == 1 && damaged.stderr.contains("not a sweep state file (`metric` is missing)")
                 && !damaged.stderr.contains("CodingKeys"), "\(damaged.stderr)")
+        // A value outside a field's choices, and values no sweep writes, are named too.
+        try Data(String(decoding: saved, as: UTF8.self).replacingOccurrences(of: "\"done\"", with: "\"weird\"").utf8)
+            .write(to: URL(fileURLWithPath: statePath))
+        let outside = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(outside.status == 1 && outside.stderr.contains(": \"weird\" is not one of the values it takes")
+                && !outside.stderr.contains("Cannot initialize"), "\(outside.stderr)")
+        var object = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
+        var attempts = try #require(object["attempts"] as? [[String: Any]])
+        attempts[0]["metric"] = NSNull()
+        object["attempts"] = attempts
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: statePath))
+        let unscored = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(unscored.status == 1 && unscored.stderr.contains("trial \(attempts[0]["trial"] as? Int ?? -1) is done without a finite figure"),
+                "\(unscored.stderr)")
         try FileManager.default.removeItem(atPath: statePath)
         try FileManager.default.createDirectory(atPath: statePath, withIntermediateDirectories: false)
         let folderState = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])

@@ -40,6 +40,18 @@ public struct SweepState: Codable, Equatable, Sendable {
         attempts.last { $0.trial == trial && $0.epochs == epochs }
     }
 
+    /// What no sweep writes (a negative trial, a run that is not a plain run folder name, negative or
+    /// non-finite seconds, a finished attempt without a finite figure), said of the first attempt holding it; nil when sound.
+    var damage: String? {
+        for a in attempts {
+            if a.trial < 0 { return "names trial \(a.trial), which no sweep has" }
+            if let run = a.run, !Workspace.isRunFolderName(run) { return "trial \(a.trial) names run \(run.echoed), not a plain name" }
+            if !a.seconds.isFinite || a.seconds < 0 { return "trial \(a.trial) took \(a.seconds) seconds" }
+            if a.status == .done, !(a.metric?.isFinite ?? false) { return "trial \(a.trial) is done without a finite figure" }
+        }
+        return nil
+    }
+
     mutating func record(_ attempt: SweepAttempt) {
         attempts.removeAll { $0.trial == attempt.trial && $0.epochs == attempt.epochs }
         attempts.append(attempt)
@@ -493,6 +505,9 @@ public final class SweepRunner {
         if let stray = state.attempts.first(where: { !trials.indices.contains($0.trial) }) {
             throw EmoError.io(path: files.state, reason: "names trial \(stray.trial), which this sweep (trials 0-\(trials.count - 1)) does not have "
                               + "(edited, or merged from a damaged worker): remove that attempt, or the file to start again")
+        }
+        if let damage = state.damage {
+            throw EmoError.io(path: files.state, reason: "\(damage) (edited, or merged from a damaged worker): remove that attempt, or the file to start again")
         }
         guard state.metric == spec.metric else {
             throw EmoError.io(path: files.state, reason: "holds figures of \(state.metric.echoed), while the sweep scores \(spec.metric.echoed); remove it to start again")

@@ -313,14 +313,9 @@ public struct SweepMerge {
             throw EmoError.io(path: theirPath, reason: "belongs to sweep \(theirs.sweep.echoed), not \(sweepId)")
         }
         // What the main sweep would refuse to load is refused here, before it is written into the main state.
-        if let stray = theirs.attempts.first(where: { $0.trial < 0 }) {
-            throw EmoError.io(path: theirPath, reason: "names trial \(stray.trial), which no sweep has")
-        }
+        if let damage = theirs.damage { throw EmoError.io(path: theirPath, reason: damage) }
         if FileManager.default.fileExists(atPath: ourFolder.state), theirs.metric != ours.metric {
             throw EmoError.io(path: theirPath, reason: "holds figures of \(theirs.metric.echoed), while \(ourFolder.state) holds \(ours.metric.echoed)")
-        }
-        if let stray = theirs.attempts.first(where: { $0.run.map { !Workspace.isRunFolderName($0) } ?? false }) {
-            throw EmoError.io(path: theirPath, reason: "trial \(stray.trial) names run \((stray.run ?? "").echoed), not a plain name")
         }
         var added = 0
         for attempt in theirs.attempts where attempt.status == .done || attempt.status == .failed {
