@@ -85,17 +85,22 @@ struct ResourceUsageTests {
     /// Freed heap memory stays resident (glibc keeps it; the engine tells it to): a budget check reads the
     /// memory in use, after handing it back, or a sweep's second trial was refused for the first's tensors.
     @Test func residentMemoryInUseLeavesOutWhatWasFreed() throws {
-        let size = 64 << 10   // below glibc's mmap threshold: from the heap
-        let chunks = (0..<3200).compactMap { _ in malloc(size) }
-        #expect(chunks.count == 3200)
-        for chunk in chunks { memset(chunk, 1, size) }
-        let pin = try #require(malloc(size))   // above them, so the heap's top cannot shrink past the freed ones by itself
-        memset(pin, 1, size)
-        for chunk in chunks { free(chunk) }
-        let held = try #require(ProcessMemory.residentBytes())
-        let inUse = try #require(ProcessMemory.residentBytesInUse())
-        free(pin)
-        #expect(held - inUse > 100 << 20, "\(held >> 20) MB resident, \(inUse >> 20) MB in use after 200 MB were freed")
+        // Other suites run in this process at the same time: their threads can take the freed chunks
+        // or grow between the two readings (CI once saw 82 MB of the 200), so one attempt in five must hold.
+        let failures = try Self.holdsInOneOfFiveAttempts {
+            let size = 64 << 10   // below glibc's mmap threshold: from the heap
+            let chunks = (0..<3200).compactMap { _ in malloc(size) }
+            guard chunks.count == 3200 else { chunks.forEach { free($0) }; return "only \(chunks.count) of 3200 chunks allocated" }
+            for chunk in chunks { memset(chunk, 1, size) }
+            let pin = try #require(malloc(size))   // above them, so the heap's top cannot shrink past the freed ones by itself
+            memset(pin, 1, size)
+            for chunk in chunks { free(chunk) }
+            let held = try #require(ProcessMemory.residentBytes())
+            let inUse = try #require(ProcessMemory.residentBytesInUse())
+            free(pin)
+            return held - inUse > 100 << 20 ? nil : "\(held >> 20) MB resident, \(inUse >> 20) MB in use after 200 MB were freed"
+        }
+        #expect(failures.isEmpty, "\(failures)")
     }
 
     @Test func cpuSecondsCountTheWorkOfEveryThread() {
