@@ -109,3 +109,17 @@ public enum ResolvedPath {
         return inner == outer || inner.hasPrefix(outer.hasSuffix("/") ? outer : outer + "/")
     }
 }
+
+/// The folder part of a path, by its text. Foundation's `NSString.deletingLastPathComponent` traps on a
+/// one-character name (`x`, `x/`: swift-corelibs-foundation in Swift 6.3), and such a name is a user's to give.
+public enum PathText {
+    /// What `deletingLastPathComponent` answers: `a/b/` → `a`, `/a` → `/`, `a` → ``, `/` → `/`, `` → ``.
+    public static func folder(of path: String) -> String {
+        var text = Substring(path)
+        while text.count > 1, text.hasSuffix("/") { text = text.dropLast() }
+        guard let slash = text.lastIndex(of: "/") else { return "" }
+        var folder = text[..<slash]
+        while folder.hasSuffix("/") { folder = folder.dropLast() }
+        return folder.isEmpty ? "/" : String(folder)
+    }
+}

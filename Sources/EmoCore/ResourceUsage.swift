@@ -111,7 +111,7 @@ public enum ProcessMemory {
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 if let limit = value.flatMap({ Int($0) }), limit > 0 { limits.append(limit) }  // "max" is no limit
                 if path == "/" || path.isEmpty { break }
-                path = (path as NSString).deletingLastPathComponent
+                path = PathText.folder(of: path)
             }
         }
         return limits

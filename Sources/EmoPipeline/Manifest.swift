@@ -103,7 +103,7 @@ public struct Manifest: Equatable, Sendable {
         if let unknown = fields.keys.sorted().first(where: { !knownKeys.contains($0) }) {
             throw fail("unknown field '\(unknown.shownKey)' (known: \(knownKeys.sorted().joined(separator: ", ")))")
         }
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = PathText.folder(of: path)
         func resolve(_ relative: String) -> String {
             let joined = relative.hasPrefix("/") ? relative : (folder.isEmpty ? relative : folder + "/" + relative)
             return ResolvedPath.tidied(joined)

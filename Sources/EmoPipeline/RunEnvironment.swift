@@ -30,7 +30,7 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
 
     /// `workspace` keeps the executable's hash between runs (see `ExecutableIdentity`).
     public static func capture(manifest: Manifest, libraries: [String: String], workspace: Workspace) -> RunEnvironment {
-        let checkout = GitCheckout.describe((manifest.pipelinePath as NSString).deletingLastPathComponent)
+        let checkout = GitCheckout.describe(PathText.folder(of: manifest.pipelinePath))
         return RunEnvironment(
             emopipeVersion: EmoPipeVersion.string, gitCommit: checkout?.commit, gitDirty: checkout?.dirty,
             executableSha256: ExecutableIdentity.sha256(rememberedIn: workspace.executableHashPath),

@@ -164,7 +164,7 @@ public struct WorkerMerge {
     /// otherwise fill the disk first).
     private func copyShard(_ source: String, to relative: String, bytes: Int, keys: Set<String>) throws {
         let destination = try main.cacheFile(relative)
-        try main.createFoldersWithoutLinks((relative as NSString).deletingLastPathComponent)
+        try main.createFoldersWithoutLinks(PathText.folder(of: relative))
         // Read-only, as the shards a run writes.
         try DurableFile.copy(from: source, to: destination, bytes: bytes, mode: 0o444) { copy in
             // The copy is checked, the worker's file is named: the copy's temporary name is gone after a refusal.

@@ -67,7 +67,7 @@ struct RecordedOutputs {
         let rows = try context.store.outputArtifacts(stage: stage.rawValue, fingerprint: state.fingerprint, runId: state.runId)
         let recorded = expected(rows, in: context.workspace) { folder + "/" + ($0 as NSString).lastPathComponent }
         // Files without a row have the same second place as the recorded ones.
-        let elsewhere = recorded.first?.recordedPath.map { ($0 as NSString).deletingLastPathComponent }
+        let elsewhere = recorded.first?.recordedPath.map { PathText.folder(of: $0) }
         let named = Set(recorded.map { ($0.path as NSString).lastPathComponent })
         return recorded + unrecorded.filter { !named.contains($0.rawValue) }.map { file in
             Expected(path: file.path(in: folder), recordedPath: elsewhere.map(file.path(in:)), writtenBy: state.runId, sha256: nil)

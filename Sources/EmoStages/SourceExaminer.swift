@@ -83,7 +83,7 @@ enum SourceExaminer {
         let failure = errno
         let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
         // The first hop may itself be a link (to a file that is gone): it exists, so the chain is what leads nowhere.
-        let anchored = target.hasPrefix("/") ? target : (path as NSString).deletingLastPathComponent + "/" + target
+        let anchored = target.hasPrefix("/") ? target : PathText.folder(of: path) + "/" + target
         let firstHopExists = lstat(anchored, &facts) == 0
         let problem = failure != ENOENT ? "which cannot be followed (\(String(cString: strerror(failure))))"
             : firstHopExists ? "itself a link that leads to no file" : "which does not exist"
@@ -122,7 +122,7 @@ enum ActorFolder {
     }
 
     static func mismatch(path: String, codes: RavdessCodes) -> String? {
-        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        let folder = (PathText.folder(of: path) as NSString).lastPathComponent
         guard let actor = actor(folderName: folder), actor != codes.actor else { return nil }
         return String(format: "actor %02d in the file name but the file is in folder ", codes.actor)
             + folder + String(format: " (actor %02d)", actor)

@@ -103,7 +103,7 @@ public struct SplitStage: Stage {
         let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)
         let data = try plan.canonicalJSON()
         let path = SplitPlan.path(workspace: context.workspace, fingerprint: context.fingerprint.full)
-        try Folder.create((path as NSString).deletingLastPathComponent)
+        try Folder.create(PathText.folder(of: path))
         try DurableFile.write(data, to: path)
         for fold in folds {
             context.logger.info("fold \(fold.index): test actors \(fold.test), validation \(fold.validation), \(fold.train.count) training actors")

@@ -110,7 +110,7 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     /// Databases a killed process was making beside `path` (`<name>.new-<pid>`, and their journals).
     private static func removeLeftoversOfDeadProcesses(besides path: String) {
-        let folder = (path as NSString).deletingLastPathComponent, prefix = (path as NSString).lastPathComponent + ".new-"
+        let folder = PathText.folder(of: path), prefix = (path as NSString).lastPathComponent + ".new-"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? [] where name.hasPrefix(prefix) {
             guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0.isNumber }), DurableFile.processIsGone(pid) else { continue }
             unlink((folder.isEmpty ? "" : folder + "/") + name)

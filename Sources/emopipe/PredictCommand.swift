@@ -250,7 +250,7 @@ struct PredictCommand: ParsableCommand {
             // elsewhere (copied, or another work directory's) is not judged against this one's rows.
             let workspace = workDirectoryOptions.workspace
             if workspace.exists, let runFolder = ResolvedPath.existing(folder), let runsRoot = ResolvedPath.existing(workspace.runsRoot) {
-                if (runFolder as NSString).deletingLastPathComponent == runsRoot {
+                if PathText.folder(of: runFolder) == runsRoot {
                     let store = try workspace.openStore(.readOnly)
                     try Self.pointToTheExport(runFolder: runFolder, store: store)
                     try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: store)

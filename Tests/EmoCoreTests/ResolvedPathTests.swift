@@ -61,3 +61,19 @@ struct ResolvedPathTests {
         #expect(links == 41, "gives up after 40 links followed, as the kernel does: \(links) seen")
     }
 }
+
+/// The folder part of a path, as Foundation's `deletingLastPathComponent` says it, without its trap.
+@Suite("path text")
+struct PathTextTests {
+    @Test(arguments: [("x", ""), ("x/", ""), ("x//", ""), ("é", ""), ("ab", ""), ("", ""), ("/", "/"), ("//", "/"),
+                      ("/a", "/"), ("/a//", "/"), ("a/b", "a"), ("a/b/", "a"), ("a//b", "a"), ("./x", "."), ("../x", ".."),
+                      ("/a/b/c.wav", "/a/b")])
+    func theFolderOfAPathIsWhatFoundationWouldSay(path: String, folder: String) {
+        #expect(PathText.folder(of: path) == folder, "\(path)")
+        // Foundation agrees where it does not trap (a last name of two characters or more; it says "" of "//").
+        if path.split(separator: "/").last.map({ $0.count > 1 }) ?? false {
+            #expect((path as NSString).deletingLastPathComponent == folder, "\(path)")
+        }
+    }
+}
+

@@ -403,6 +403,24 @@ struct CommandLineUsageTests {
         #expect(!FileManager.default.fileExists(atPath: file + "-work"), "nothing created")
     }
 
+    /// Foundation traps on the folder of a one-character name (`m`, `x/`): a manifest, an output file or a
+    /// work directory so named is read and written like any other (every command crashed on a manifest `m`).
+    @Test func oneCharacterNamesAreReadAndWrittenLikeAnyOther() throws {
+        let folder = try TestSupport.temporaryFolder("one-character")
+        try FileManager.default.createDirectory(atPath: folder + "/d", withIntermediateDirectories: true)
+        let manifest = "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(folder)/d\nname: m\n"
+        try manifest.write(toFile: folder + "/m", atomically: true, encoding: .utf8)
+        for arguments in [["params", "m"], ["params", "./m"], ["run", "m", "--dry-run", "--workdir", "w"], ["status", "m", "--workdir", "w/"]] {
+            let result = try TestSupport.run(TestSupport.emopipe, arguments, currentDirectory: folder)
+            #expect([0, 1].contains(result.status) && !result.stderr.contains("crashed"), "\(arguments): \(result.status) \(result.stderr.prefix(300))")
+        }
+        if TestSupport.hasSharedData {
+            let preview = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", FacesPreviewCommandTests.clip, "--manifest", "m", "--out", "x"], currentDirectory: folder)
+            #expect(preview.status == 0 && preview.stdout == "wrote x (1 clip)\n", "\(preview.status) \(preview.stderr.prefix(300))")
+            #expect(FileManager.default.contents(atPath: folder + "/x")?.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG named x")
+        }
+    }
+
     static func emopipe(_ arguments: [String]) throws -> TestSupport.ProcessResult {
         try TestSupport.run(TestSupport.emopipe, arguments)
     }

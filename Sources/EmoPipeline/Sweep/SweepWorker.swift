@@ -15,8 +15,8 @@ public enum SweepWorker {
     /// The main work directory of a sweep worker's (its marker says it is one), else nil.
     public static func mainWorkspace(of worker: Workspace) -> Workspace? {
         guard FileManager.default.fileExists(atPath: worker.sweepWorkerMarkerPath) else { return nil }
-        let workers = (worker.root as NSString).deletingLastPathComponent
-        return Workspace(root: (workers as NSString).deletingLastPathComponent)
+        let workers = PathText.folder(of: worker.root)
+        return Workspace(root: PathText.folder(of: workers))
     }
 
     public static func workspace(main: Workspace, sweepId: String, slice: WorkerSlice) -> Workspace {
@@ -238,7 +238,7 @@ public struct SweepMerge {
         // copyItem copies links as links: one in a worker's tree would let later writes leave the work directory.
         try Self.requireOnlyFiles(in: source)
         let relativeTarget = String(target.dropFirst(main.root.count + 1))
-        try main.createFoldersWithoutLinks((relativeTarget as NSString).deletingLastPathComponent)
+        try main.createFoldersWithoutLinks(PathText.folder(of: relativeTarget))
         let partial = target + ".merging"
         try? files.removeItem(atPath: partial)
         do {
