@@ -36,9 +36,11 @@ struct FacesCommand: ParsableCommand {
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                                 workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                                 stages: StageCatalog.all())
-                guard let parameters = runner.parameters[StageName.faces.rawValue]?.value as? FaceParameters else {
+                guard let resolved = runner.parameters[StageName.faces.rawValue], let parameters = resolved.value as? FaceParameters else {
                     throw PipelineError.invalidFile("\(runner.manifest.pipelinePath): the pipeline has no faces stage")
                 }
+                // As a run would: a landmark model that is a pipe or a folder is named, never opened by dlib (a pipe hung it).
+                try FacesStage().checkBeforeRunning(resolved, loading: true)
                 // The sheet's size is known before any clip is read, but for the thumbnails' height (taken as square,
                 // a landscape clip's at most): one too large for the PNG encoder is refused now, not after every clip
                 // was decoded. Portrait clips can still make it too large at the end, said as an encoding error.

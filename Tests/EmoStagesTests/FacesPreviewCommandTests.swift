@@ -28,6 +28,20 @@ struct FacesPreviewCommandTests {
         let absentLine = result.stderr.split(separator: "\n").first { $0.contains(absent) }.map(String.init) ?? ""
         #expect(absentLine.components(separatedBy: absent).count == 2, "named once: \(absentLine)")
     }
+
+    /// The landmark model is checked as a run checks it: a pipe (which blocked dlib's read for ever) or a
+    /// folder is named and refused before any clip is read.
+    @Test func aLandmarkModelThatIsNoFileIsRefusedAsARunRefusesIt() throws {
+        let folder = try TestSupport.temporaryFolder("preview-model")
+        #expect(mkfifo(folder + "/pipe", 0o644) == 0)
+        for model in [folder + "/pipe", folder] {
+            let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", Self.clip, "--out", folder + "/sheet.png",
+                                                                   "--set", "faces.align=true", "--set", "faces.landmark_model=\(model)"])
+            #expect(result.status == 64 && result.stderr.contains("faces.landmark_model = \(model): a readable model file")
+                    && result.stderr.contains("not a regular file"), "\(model): \(result.status) \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/sheet.png"))
+    }
 }
 
 /// `--out` and `--npy` name a file to write by replacing what is there: anything that is not a file

@@ -58,8 +58,9 @@ final class LandmarkModel: @unchecked Sendable {
 
     init(path: String) throws {
         var error = [CChar](repeating: 0, count: 256)
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw FaceError.landmarkModelUnavailable("\(path) is missing (Debian package libdlib-data)")
+        // Only a regular file reaches dlib: a pipe would block its read for ever, a folder gives a stream error.
+        if let problem = FaceParameters.unreadableFile(path) {
+            throw FaceError.landmarkModelUnavailable("\(path): \(problem) (dlib's model is in Debian's libdlib-data)")
         }
         guard let h = dlibshim_shape_predictor_load(path, &error, Int32(error.count)) else {
             throw FaceError.landmarkModelUnavailable("\(path): \(String(cString: error))")
