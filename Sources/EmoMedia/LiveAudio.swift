@@ -23,6 +23,23 @@ public struct LiveSource: Sendable, Equatable {
         self.openTimeoutSeconds = openTimeoutSeconds; self.readTimeoutSeconds = readTimeoutSeconds
     }
 
+    /// Why FFmpeg cannot open an input with the format or device `name`, or nil when it can: asked before
+    /// anything is opened, so a mistyped `--format` is a usage error, not a failure of the input.
+    public static func formatProblem(_ name: String) -> String? {
+        inputFormat(named: name) == nil ? unknownFormat(name) : nil
+    }
+
+    static func inputFormat(named name: String) -> UnsafePointer<AVInputFormat>? {
+        guard !name.isEmpty, !name.utf8.contains(0) else { return nil }
+        CaptureDevices.register()
+        return av_find_input_format(name)
+    }
+
+    static func unknownFormat(_ name: String) -> String {
+        let devices = CaptureDevices.available ? "" : "; capture devices need libavdevice\(LIBAVFORMAT_VERSION_MAJOR), which is not installed"
+        return "FFmpeg has no input format or device named \"\(name.echoed)\" (`ffmpeg -formats` and `ffmpeg -devices` list them)\(devices)"
+    }
+
     /// Whether an input given on the command line is a stream rather than a file: "-", a pipe, or a URL.
     public static func isStream(_ input: String) -> Bool {
         input == "-" || input.hasPrefix("pipe:") || input.range(of: "^[A-Za-z][A-Za-z0-9+.-]*://", options: .regularExpression) != nil
@@ -146,12 +163,8 @@ public enum LiveAudio {
                              log: LogCapture) throws(MediaError) -> UnsafeMutablePointer<AVFormatContext> {
         var format: UnsafePointer<AVInputFormat>?
         if let name = source.format {
-            CaptureDevices.register()
-            format = av_find_input_format(name)
-            guard format != nil else {
-                let devices = CaptureDevices.available ? "" : "; capture devices need libavdevice\(LIBAVFORMAT_VERSION_MAJOR), which is not installed"
-                throw .invalidArgument(path: source.name, reason: "FFmpeg has no input format or device named \"\(name)\" (`ffmpeg -formats` and `ffmpeg -devices` list them)\(devices)")
-            }
+            format = LiveSource.inputFormat(named: name)
+            guard format != nil else { throw .invalidArgument(path: source.name, reason: LiveSource.unknownFormat(name)) }
         }
         guard let context = avformat_alloc_context() else { throw .unreadable(path: source.name, reason: "out of memory") }
         context.pointee.probesize = 32 * 1024

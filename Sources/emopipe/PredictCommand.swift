@@ -110,6 +110,7 @@ struct PredictCommand: ParsableCommand {
             throw ValidationError("give media files (or --files-from LIST), or one stream")
         }
         if files.contains("") { throw ValidationError("an empty argument names no file") }
+        if let format, let problem = LiveSource.formatProblem(format) { throw ValidationError("--format: \(problem)") }
     }
 
     /// The longest list `--files-from` reads: a million paths of 64 bytes.
@@ -245,6 +246,12 @@ struct PredictCommand: ParsableCommand {
                                       + "is gone (removed?): its model with it; run the manifest again to make one")
                 }
                 throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
+            }
+            // Every run folder holds the manifest its run recorded, and an export the model: a folder with neither
+            // (`--run /etc`, `--run .`) is no run's, a wrong argument rather than a run still to export.
+            if ![RunFile.manifest, .modelDescription, .weights].contains(where: { FileManager.default.fileExists(atPath: $0.path(in: folder)) }) {
+                throw UsageError("--run \(runReference.echoed): a folder, but no run's (it holds no \(RunFile.manifest.rawValue) "
+                                 + "and no exported model); give a run id or folder (see `emopipe runs`)")
             }
             // A run folder of this work directory must hold the files its export recorded; a folder
             // elsewhere (copied, or another work directory's) is not judged against this one's rows.

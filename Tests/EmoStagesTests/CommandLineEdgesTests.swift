@@ -852,5 +852,16 @@ struct CommandLineUsageTests {
             let refused = try Self.emopipe(["predict", "--run", reference, "clip.wav", "--workdir", workdir])
             #expect(refused.status == 64 && refused.stderr.contains("no run '\(reference)'"), "\(reference): \(refused.stderr)")
         }
+        // Nor is a folder that holds neither a run's manifest nor a model (it was "run the export stage", exit 1).
+        for reference in [workdir, "/etc", "."] {
+            let refused = try Self.emopipe(["predict", "--run", reference, "clip.wav", "--workdir", workdir])
+            #expect(refused.status == 64 && refused.stderr.contains("--run \(reference): a folder, but no run's"), "\(reference): \(refused.stderr)")
+        }
+        // A format FFmpeg does not have is the option's mistake, said before anything is opened (it was exit 1, as the input's).
+        for format in ["bogus", ""] {
+            let refused = try Self.emopipe(["predict", "--run", "NOSUCH", "--format", format, "default", "--workdir", workdir])
+            #expect(refused.status == 64 && refused.stderr.contains("--format: FFmpeg has no input format or device named \"\(format)\""),
+                    "\(format): \(refused.stderr)")
+        }
     }
 }
