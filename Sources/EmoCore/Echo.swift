@@ -61,3 +61,30 @@ extension String {
         return !digits.isEmpty && digits.unicodeScalars.allSatisfy { ("0"..."9").contains($0) }
     }
 }
+
+/// Bytes meant as text that may not be UTF-8 (a file name, a command-line argument): Swift would read each
+/// bad byte as U+FFFD, so they are shown instead as `\xff` escapes, every valid character kept and each
+/// backslash doubled (a name's own `\x41` stays apart from an escape).
+public enum InvalidUTF8 {
+    public static func shown(_ bytes: [UInt8]) -> String {
+        var shown = "", start = 0
+        while start < bytes.count {
+            // A character is 1 to 4 bytes; a byte no valid character starts with is escaped alone.
+            let character = (1...min(4, bytes.count - start)).lazy.compactMap { length in
+                String(validating: bytes[start..<(start + length)], as: UTF8.self).map { ($0, length) }
+            }.first
+            if let (text, length) = character {
+                shown += text == "\\" ? "\\\\" : text
+                start += length
+            } else {
+                shown += "\\x" + String(bytes[start], radix: 16).leftPadded(to: 2)
+                start += 1
+            }
+        }
+        return shown
+    }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -179,7 +179,7 @@ struct DataRootScan {
             var listed: [(key: String, entry: Entry)] = []
             for bytes in names where bytes.first != UInt8(ascii: ".") {
                 guard let name = String(validating: bytes, as: UTF8.self) else {
-                    let shownName = Self.escapedName(bytes), shown = folder + "/" + shownName
+                    let shownName = InvalidUTF8.shown(bytes), shown = folder + "/" + shownName
                     let isFolder = Self.isFolder(folder, rawName: bytes)
                     let validPart = isFolder ? nil : String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\u{FFFD}", with: "")
                     listed.append((shownName, .unusable(path: shown, problem: "the name is not valid UTF-8 "
@@ -232,27 +232,6 @@ struct DataRootScan {
                 if bytes == [46] || bytes == [46, 46] { continue }
                 names.append(bytes)
             }
-        }
-
-        /// A name's valid UTF-8 as text and every other byte as `\xHH` (a backslash as `\\`, so an
-        /// escaped name never equals a real one), so the row names the file.
-        static func escapedName(_ bytes: [UInt8]) -> String {
-            var shown = ""
-            var rest = bytes[...]
-            while !rest.isEmpty {
-                var end = rest.endIndex
-                while end > rest.startIndex, String(validating: rest[rest.startIndex..<end], as: UTF8.self) == nil {
-                    end -= 1
-                }
-                if end > rest.startIndex {
-                    shown += String(decoding: rest[rest.startIndex..<end], as: UTF8.self).replacingOccurrences(of: "\\", with: "\\\\")
-                    rest = rest[end...]
-                } else {
-                    shown += String(format: "\\x%02x", rest[rest.startIndex])
-                    rest = rest.dropFirst()
-                }
-            }
-            return shown
         }
     }
 }

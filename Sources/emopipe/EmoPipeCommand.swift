@@ -95,11 +95,25 @@ struct EmoPipeCommand: ParsableCommand {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.failure)
         }
-        if let message = unknownHelpTopic(arguments) ?? repeatedOption(arguments) {
+        if let message = nonUTF8Argument() ?? unknownHelpTopic(arguments) ?? repeatedOption(arguments) {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.usage)
         }
         main(nil)
+    }
+
+    /// Why an argument cannot be taken as given, or nil: Swift reads arguments as UTF-8, each bad byte
+    /// becoming U+FFFD, so a name with one would name another file, none, or make one with U+FFFD in it.
+    static func nonUTF8Argument() -> String? {
+        for index in 1..<Int(CommandLine.argc) {
+            guard let argument = CommandLine.unsafeArgv[index] else { continue }
+            let bytes = Array(UnsafeRawBufferPointer(start: argument, count: strlen(argument)))
+            if String(validating: bytes, as: UTF8.self) == nil {
+                return "\(InvalidUTF8.shown(bytes).echoed): argument \(index) is not valid UTF-8 (shown here with \\x escapes); "
+                    + "emopipe takes names and values in UTF-8 only (rename the file or folder)"
+            }
+        }
+        return nil
     }
 
     /// The options that may be given more than once; any other given twice is refused (the argument

@@ -48,4 +48,16 @@ struct EchoTests {
         #expect(path.escaped == "/tmp/" + String(repeating: "p", count: 5000) + "\\u{1B}[2J\\n")
         #expect(path.escaped.hasPrefix(String(path.echoed.prefix(160))), "echoed is escaped, then cut")
     }
+
+    /// Bad bytes become `\xHH`, valid characters of any length stay, a backslash is doubled; and a long
+    /// argument is shown in time linear in its length (the earlier way retried every shorter prefix).
+    @Test func invalidUTF8IsShownWithItsBadBytesEscaped() {
+        #expect(InvalidUTF8.shown([0x64, 0xFF]) == "d\\xff")
+        #expect(InvalidUTF8.shown(Array("é🙂".utf8) + [0xC3]) == "é🙂\\xc3", "a lead byte without its continuation")
+        #expect(InvalidUTF8.shown([0x5C, 0x80, 0x41]) == "\\\\\\x80A")
+        #expect(InvalidUTF8.shown([]) == "")
+        let long = [UInt8](repeating: 0x61, count: 200_000) + [0xFE]
+        #expect(InvalidUTF8.shown(long) == String(repeating: "a", count: 200_000) + "\\xfe")
+    }
+
 }

@@ -421,6 +421,25 @@ struct CommandLineUsageTests {
         }
     }
 
+    /// An argument that is not UTF-8 reached Swift with U+FFFD for its bad bytes: `--data` said a folder that
+    /// is there did not exist, `--npy`, `--out` and `--workdir` made files named with U+FFFD. Each is refused,
+    /// shown with \x escapes, before anything is done.
+    @Test func anArgumentThatIsNotUTF8IsRefusedShownWithEscapes() throws {
+        let folder = try TestSupport.temporaryFolder("not-utf8")
+        let manifest = "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(folder)\nname: m\n"
+        try manifest.write(toFile: folder + "/m.yaml", atomically: true, encoding: .utf8)
+        let emopipe = "'\(TestSupport.emopipe)'"
+        for (command, shown) in [("run m.yaml --dry-run --data $'d\\xff'", "d\\xff"), ("run m.yaml --dry-run --workdir $'w\\xe9x'", "w\\xe9x"),
+                                 ("faces preview --manifest m.yaml --out $'\\xff.png' a.mp4", "\\xff.png"),
+                                 ("cache get --stage audio --source x --npy $'\\xff.npy'", "\\xff.npy")] {
+            let result = try TestSupport.run("/bin/bash", ["-c", "\(emopipe) \(command)"], currentDirectory: folder)
+            #expect(result.status == 64 && result.stderr.hasPrefix("emopipe: \(shown): argument ") && result.stderr.contains("is not valid UTF-8"),
+                    "\(command): \(result.status) \(result.stderr)")
+        }
+        let made = try FileManager.default.contentsOfDirectory(atPath: folder)
+        #expect(made == ["m.yaml"], "nothing made: \(made)")
+    }
+
     static func emopipe(_ arguments: [String]) throws -> TestSupport.ProcessResult {
         try TestSupport.run(TestSupport.emopipe, arguments)
     }
