@@ -30,6 +30,10 @@ struct FacesCommand: ParsableCommand {
         @Option(help: "The PNG to write.") var out: String
         @Argument(help: "Video files (mp4).") var sources: [String]
 
+        func validate() throws {
+            if sources.contains("") { throw ValidationError("an empty argument names no file") }
+        }
+
         func run() throws {
             do {
                 try OutputFile.check(out, option: "--out", format: "png")

@@ -27,6 +27,9 @@ struct FacesPreviewCommandTests {
         #expect(result.stderr.contains("emopipe: \(speech): the file has no video stream\n"), "\(result.stderr)")
         let absentLine = result.stderr.split(separator: "\n").first { $0.contains(absent) }.map(String.init) ?? ""
         #expect(absentLine.components(separatedBy: absent).count == 2, "named once: \(absentLine)")
+        // An empty argument is no file to fail on but a usage error, as in predict.
+        let empty = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", Self.clip, "", "--out", folder + "/sheet.png"])
+        #expect(empty.status == 64 && empty.stderr.contains("an empty argument names no file"), "\(empty.stderr)")
     }
 
     /// The landmark model is checked as a run checks it: a pipe (which blocked dlib's read for ever) or a
