@@ -82,8 +82,10 @@ struct CacheCommand: ParsableCommand {
                 try CacheCommand.requireCachedStage(stage)
                 if let npy, npy != "-" { try OutputFile.check(npy, option: "--npy", format: "npy") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
-                let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
-                                                workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
+                let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
+                // An explicit --data that is no folder is said (the others are the run's to judge; gc reads no data).
+                if manifestOptions.data != nil { dataRoot.warnUnlessFolder() }
+                let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
                 let cacheKey = try runner.parametersFingerprint(stage)
                 // By SHA-256, a file in use before one removed or failed with the same bytes.
                 let matches = try ShowCommand.resolve(source, in: store)
@@ -449,8 +451,10 @@ struct CacheCommand: ParsableCommand {
                 // A dry run only reads: it works in a read-only work directory too, and takes no lock.
                 if !dryRun { try CacheCommand.refuseInSweepWorker(workDirectoryOptions.workspace, command: "cache gc") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, dryRun ? .readOnly : .readWrite)
-                let runner = try PipelineRunner(manifest: try manifestOptions.load(in: workDirectoryOptions.workspace).manifest,
-                                                workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
+                let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
+                // An explicit --data that is no folder is said (the others are the run's to judge; gc reads no data).
+                if manifestOptions.data != nil { dataRoot.warnUnlessFolder() }
+                let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
                 let lock = dryRun ? nil : try workDirectoryOptions.workspace.lock(holder: "emopipe cache gc (pid \(getpid()))")
                 defer { lock?.release() }
                 var keep: [String: Set<String>] = currentOnly ? [:] : try store.parametersFingerprintsUsed()

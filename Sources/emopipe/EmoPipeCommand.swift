@@ -338,6 +338,12 @@ struct DataRootChoice {
         return "\(path.echoed): the data root (\(given)) does not exist or is not a folder"
     }
 
+    /// Commands that only read go on with a root that is not a folder, saying so: `run` would refuse it.
+    func warnUnlessFolder() {
+        guard !isFolder else { return }
+        StandardStream.error.write(Data("emopipe: warning: \(notAFolder); `run` refuses it (exit 64)\n".utf8))
+    }
+
     /// Says `line` on stderr, leaving stdout to the command's own output (tables, JSON).
     func announce() { StandardStream.error.write(Data((line + "\n").utf8)) }
 

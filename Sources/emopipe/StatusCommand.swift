@@ -31,9 +31,7 @@ struct StatusCommand: ParsableCommand {
             let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
             dataRoot.announce()
             // Status still reports (ingest shows as stale), but says why a run would stop.
-            if !dataRoot.isFolder {
-                StandardStream.error.write(Data("emopipe: warning: \(dataRoot.notAFolder); `run` refuses it (exit 64)\n".utf8))
-            }
+            dataRoot.warnUnlessFolder()
             let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all())
             let statuses = try runner.status()

@@ -322,6 +322,12 @@ struct CommandLineEdgesTests {
         // A source the stage takes but has not computed yet: then a run is the answer.
         let notYet = try get("audio", wav)
         #expect(notYet.status == 1 && notYet.stderr.contains("run `emopipe run --until audio`"), "\(notYet.stderr)")
+        // A --data that is no folder is said, as status says it (it went by without a word).
+        for arguments in [["cache", "get", Self.manifest, "--stage", "audio", "--source", wav, "--json"], ["cache", "gc", Self.manifest, "--dry-run"]] {
+            let result = try Self.emopipe(arguments + ["--data", data + "/nonexistent"], workdir: workdir)
+            #expect(result.stderr.contains("warning: \(data)/nonexistent: the data root (--data) does not exist or is not a folder"),
+                    "\(arguments): \(result.stderr)")
+        }
     }
 
     /// A file where the work directory needs a folder (or a folder where it writes a file) is named
