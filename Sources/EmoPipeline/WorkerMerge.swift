@@ -193,8 +193,12 @@ public struct WorkerMerge {
     private func finishedWork(_ folder: String) throws -> FinishedWork {
         let worker = Workspace(root: folder)
         guard worker.exists else {
-            let missing = !FileManager.default.fileExists(atPath: folder)
-            throw PipelineError.missingData("\(folder): " + (missing ? "no such folder" : "not a work directory (no emopipe.sqlite)")
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
+            if exists && !isFolder.boolValue {
+                throw PipelineError.invalidFile("\(folder.echoed): not a folder (a worker's work directory is one): leave it out")
+            }
+            throw PipelineError.missingData("\(folder.echoed): " + (exists ? "not a work directory (no emopipe.sqlite)" : "no such folder")
                 + ": run that worker again (a worker stopped before its first run leaves its folder so), or leave the folder out")
         }
         let store = try worker.openForeignStore()

@@ -269,6 +269,16 @@ struct WorkerMergeTests {
         #expect(try ProvenanceStore(path: main.path("emopipe.sqlite")).read { try CacheRecordRow.fetchCount($0) } == 3)
     }
 
+    /// A file given as a worker is said to be no folder, not to be a worker to run again.
+    @Test func aFileGivenAsAWorkerIsSaidToBeNoFolder() throws {
+        let (main, _, _) = try Self.worker(0, of: 2)
+        let file = main.root + "/afile"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let results = try WorkerMerge(main: main).merge([file])
+        let said = results.map { "\($0.1)" }.joined()
+        #expect(said.contains("\(file): not a folder (a worker's work directory is one)") && !said.contains("run that worker again"), "\(said)")
+    }
+
     /// A link under workers/ to another worker's folder is that worker, listed once (merging every folder
     /// refused it as "one folder given twice", exit 64, and merged none).
     @Test func aLinkToAWorkerUnderWorkersIsListedOnce() throws {
