@@ -99,6 +99,11 @@ struct RunCommand: ParsableCommand {
             // Checked once the manifest and parameters are: what is wrong with those is said first.
             // Every run records the sources under the root as its dataset, `--only evaluate` too.
             try dataRoot.requireFolder()
+            // A stage option's value is named with the option (the runner's own check cannot say which was given).
+            let named = [("--until", until), ("--only", only)].compactMap { option, name in name.map { (option, $0) } } + force.map { ("--force", $0) }
+            if let (option, name) = named.first(where: { !runner.pipeline.stageNames.contains($0.1) }) {
+                throw UsageError("\(option): \(PipelineError.unknownStage(name, known: runner.pipeline.stageNames))")
+            }
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
             if dryRun { return printPlan(try runner.plan(selection)) }
             // Remembered as the run starts, so that a killed run leaves it for the commands after it too.

@@ -787,8 +787,13 @@ struct CommandLineUsageTests {
         let plain = folder + "/plain.yaml"
         try "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(folder)\n".write(toFile: plain, atomically: true, encoding: .utf8)
         let stage = try Self.emopipe(["run", plain, "--until", "\u{1B}[2J\u{7}", "--workdir", folder + "/w"])
-        #expect(stage.status == 64 && stage.stderr.contains("unknown stage '\\u{1B}[2J\\u{7}'")
+        #expect(stage.status == 64 && stage.stderr.contains("--until: unknown stage '\\u{1B}[2J\\u{7}'")
                 && !stage.stderr.contains("\u{1B}") && !stage.stderr.contains("\u{7}"), "\(stage.stderr)")
+        // Each stage option is named with its value.
+        for option in ["--only", "--force"] {
+            let named = try Self.emopipe(["run", plain, option, "bogus", "--workdir", folder + "/w"])
+            #expect(named.status == 64 && named.stderr.contains("\(option): unknown stage 'bogus' (stages: ingest,"), "\(named.stderr)")
+        }
     }
 
     @Test func versionBelongsToTheRootCommandOnly() throws {
