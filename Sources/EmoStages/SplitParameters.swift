@@ -117,7 +117,7 @@ public struct SplitParameters: StageParameters {
         }
         // Test actors alone: one fold without validation actors (train.selection: last).
         if testActors.isEmpty && !valActors.isEmpty {
-            throw bad("val_actors", valActors, "actors named together with test_actors (val_actors alone names no fold)")
+            throw bad("val_actors", valActors, "actors named together with test_actors (val_actors alone names no fold)", bounds: ["test_actors"])
         }
     }
 }

@@ -91,6 +91,10 @@ struct StageParametersTests {
         #expect(window.contains("audio.win_length = 400: an integer from 1 to n_fft (256); audio.n_fft is from ") && window.contains("m.yaml"), "\(window)")
         let both = try refusal("params: {split: {test_actors: [1, 2]}}\n", settings: ["split.val_actors=[2, 3]"])
         #expect(both.contains("--set: split.val_actors = [2, 3]: actors that are not also test actors (2 is both); split.test_actors is from ") && both.contains("m.yaml"), "\(both)")
+        // Emptying the manifest's test actors on the command line leaves its val_actors alone: both places said.
+        let emptied = try refusal("params: {split: {test_actors: [1], val_actors: [2]}}\n", settings: ["split.test_actors=[]"])
+        #expect(emptied.contains("m.yaml: split.val_actors = [2]: actors named together with test_actors") && emptied.hasSuffix("; split.test_actors is from --set"),
+                "\(emptied)")
         let bands = try refusal(settings: ["audio.sample_rate=96000"])
         #expect(bands.contains("audio.n_mels = 64: at most as many mel bands") && bands.hasSuffix("; audio.sample_rate is from --set"),
                 "of the four keys the rule ties n_mels to, only the one given elsewhere is named: \(bands)")
