@@ -95,7 +95,7 @@ struct EmoPipeCommand: ParsableCommand {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.failure)
         }
-        if let message = nonUTF8Argument() ?? unknownHelpTopic(arguments) ?? repeatedOption(arguments) {
+        if let message = nonUTF8Argument() ?? overlongArgument(arguments) ?? unknownHelpTopic(arguments) ?? repeatedOption(arguments) {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.usage)
         }
@@ -112,6 +112,20 @@ struct EmoPipeCommand: ParsableCommand {
                 return "\(InvalidUTF8.shown(bytes).echoed): argument \(index) is not valid UTF-8 (shown here with \\x escapes); "
                     + "emopipe takes names and values in UTF-8 only (rename the file or folder)"
             }
+        }
+        return nil
+    }
+
+    /// Why an argument is too long to be taken, or nil: no path is longer than PATH_MAX, and no option but
+    /// `--set` takes free text, so a longer one is a mistake (a blob pasted in), refused before it is echoed
+    /// whole in some message (100 KB of stderr) or looked up. `--set` values are bounded by the manifest's size.
+    static func overlongArgument(_ arguments: [String]) -> String? {
+        var previous = ""
+        for (index, argument) in arguments.enumerated() {
+            defer { previous = argument }
+            guard argument.utf8.count >= PATH_MAX, previous != "--set", !argument.hasPrefix("--set=") else { continue }
+            return "\(argument.echoed): argument \(index + 1), of \(argument.utf8.count) bytes, is longer than a path can be (\(PATH_MAX)); "
+                + "only --set takes a longer value"
         }
         return nil
     }

@@ -97,7 +97,7 @@ struct CommandLineEdgesTests {
             // Longer than a path can be: refused by name, cut short, before any lookup.
             let long = "/tmp/" + String(repeating: "d", count: 5000)
             let tooLong = try Self.emopipe([command, Self.manifest, "--data", long], workdir: workdir)
-            #expect(tooLong.status == 64 && tooLong.stderr.contains("a path of 5005 bytes is longer than a path can be")
+            #expect(tooLong.status == 64 && tooLong.stderr.contains("argument 4, of 5005 bytes, is longer than a path can be (\(PATH_MAX))")
                     && tooLong.stderr.contains("… (5005 characters)") && tooLong.stderr.count < 600, "\(command): \(tooLong.stderr.prefix(400))")
         }
         // A --data that is not a folder is refused before anything runs: no run is recorded, and it
@@ -235,10 +235,15 @@ struct CommandLineEdgesTests {
         #expect(empty.status == 64 && empty.stderr.contains("an empty argument names no source"), "\(empty.stderr)")
         // A whole SHA-256 is the longest a prefix can be; longer (here 50,000 digits) is refused the same way.
         #expect(try Self.emopipe(["show", sha], workdir: workdir).status == 0)
-        for long in [sha + "0", String(repeating: sha, count: 782)] {
-            let tooLong = try Self.emopipe(["show", long], workdir: workdir)
-            #expect(tooLong.status == 64 && tooLong.stderr.contains("is longer than a SHA-256 (\(long.count) hex digits, at most 64)")
-                    && tooLong.stderr.count < 600, "\(tooLong.stderr.prefix(300))")
+        let tooLong = try Self.emopipe(["show", sha + "0"], workdir: workdir)
+        #expect(tooLong.status == 64 && tooLong.stderr.contains("is longer than a SHA-256 (65 hex digits, at most 64)"), "\(tooLong.stderr.prefix(300))")
+        // Longer than any argument but a --set value may be: refused before any command looks at it, cut short.
+        let blob = String(repeating: sha, count: 782)
+        for arguments in [["show", blob], ["params", blob], ["diff", blob, "latest"], ["merge", blob], ["cache", "export", "--stage", "audio", "--format", "npz", blob],
+                          ["faces", "preview", "x.mp4", "--out", blob], ["predict", "--run", "r", blob]] {
+            let refused = try Self.emopipe(arguments, workdir: workdir)
+            #expect(refused.status == 64 && refused.stderr.contains("… (50048 characters): argument ") && refused.stderr.contains(", of 50048 bytes, is longer than a path can be")
+                    && refused.stderr.count < 600, "\(arguments.prefix(2)): \(refused.stderr.prefix(300))")
         }
         let word = try Self.emopipe(["show", "xyz123"], workdir: workdir)
         #expect(word.status == 64 && word.stderr.contains("'xyz123' is neither a recorded source path nor a SHA-256 prefix"), "\(word.stderr)")
