@@ -1,6 +1,7 @@
 import EmoNN
 import ArgumentParser
 import EmoCore
+import EmoMedia
 import EmoPipeline
 import EmoStages
 import EmoStore
@@ -105,7 +106,7 @@ struct EmoPipeCommand: ParsableCommand {
     /// Why an argument cannot be taken as given, or nil: Swift reads arguments as UTF-8, each bad byte
     /// becoming U+FFFD, so a name with one would name another file, none, or make one with U+FFFD in it.
     static func nonUTF8Argument() -> String? {
-        for index in 1..<Int(CommandLine.argc) {
+        for index in 1..<max(1, Int(CommandLine.argc)) {
             guard let argument = CommandLine.unsafeArgv[index] else { continue }
             let bytes = Array(UnsafeRawBufferPointer(start: argument, count: strlen(argument)))
             if String(validating: bytes, as: UTF8.self) == nil {
@@ -116,16 +117,21 @@ struct EmoPipeCommand: ParsableCommand {
         return nil
     }
 
-    /// Why an argument is too long to be taken, or nil: no path is longer than PATH_MAX, and no option but
-    /// `--set` takes free text, so a longer one is a mistake (a blob pasted in), refused before it is echoed
-    /// whole in some message (100 KB of stderr) or looked up. `--set` values are bounded by the manifest's size.
+    /// Why an argument is too long to be taken, or nil: no path reaches PATH_MAX bytes, so such an argument
+    /// is a mistake (a blob pasted in), refused before it is echoed whole in some message (100 KB of stderr)
+    /// or looked up. Free text may be longer: a `--set` value (bounded by the manifest's size), anything after
+    /// a bare `--`, and predict's stream input (a URL with its token, a `--format lavfi` graph).
     static func overlongArgument(_ arguments: [String]) -> String? {
+        let streams = arguments.first == "predict"
         var previous = ""
         for (index, argument) in arguments.enumerated() {
+            if argument == "--" { return nil }
             defer { previous = argument }
-            guard argument.utf8.count >= PATH_MAX, previous != "--set", !argument.hasPrefix("--set=") else { continue }
-            return "\(argument.echoed): argument \(index + 1), of \(argument.utf8.count) bytes, is longer than a path can be (\(PATH_MAX)); "
-                + "only --set takes a longer value"
+            guard argument.utf8.count >= PATH_MAX, previous != "--set", !argument.hasPrefix("--set="),
+                  !(streams && (LiveSource.isStream(argument) || arguments.contains { $0 == "--format" || $0.hasPrefix("--format=") })) else { continue }
+            let after = previous.hasPrefix("--") ? ", after \(previous.echoed)," : ""
+            return "\(argument.echoed): argument \(index + 1)\(after) is \(argument.utf8.count) bytes long, "
+                + "longer than a path can be (at most \(PATH_MAX - 1) bytes)"
         }
         return nil
     }

@@ -44,9 +44,10 @@ struct MergeCommand: ParsableCommand {
 
     /// One line naming the worker left out and why; most reasons start with its folder or a file in it, named once.
     static func sayNotMerged(_ folder: String, _ error: Error) {
-        let why = "\(error)"
-        let named = why.hasPrefix(folder + ":") || why.hasPrefix(folder + "/") || why.hasPrefix(folder + " ")
-        let line = named ? "\(why); not merged" : "\(folder): not merged: \(why)"
+        let why = "\(error)", shown = folder.echoed
+        // Named as given, or as a message echoes it (escaped, a long one cut).
+        let named = [folder, shown].contains { why.hasPrefix($0 + ":") || why.hasPrefix($0 + "/") || why.hasPrefix($0 + " ") }
+        let line = named ? "\(why); not merged" : "\(shown): not merged: \(why)"
         StandardStream.error.write(Data("emopipe: \(line)\n".utf8))
     }
 

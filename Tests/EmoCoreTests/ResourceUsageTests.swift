@@ -92,12 +92,13 @@ struct ResourceUsageTests {
             let chunks = (0..<3200).compactMap { _ in malloc(size) }
             guard chunks.count == 3200 else { chunks.forEach { free($0) }; return "only \(chunks.count) of 3200 chunks allocated" }
             for chunk in chunks { memset(chunk, 1, size) }
-            let pin = try #require(malloc(size))   // above them, so the heap's top cannot shrink past the freed ones by itself
+            // Above them, so the heap's top cannot shrink past the freed ones by itself.
+            guard let pin = malloc(size) else { chunks.forEach { free($0) }; return "no memory for the pin" }
+            defer { free(pin) }
             memset(pin, 1, size)
             for chunk in chunks { free(chunk) }
             let held = try #require(ProcessMemory.residentBytes())
             let inUse = try #require(ProcessMemory.residentBytesInUse())
-            free(pin)
             return held - inUse > 100 << 20 ? nil : "\(held >> 20) MB resident, \(inUse >> 20) MB in use after 200 MB were freed"
         }
         #expect(failures.isEmpty, "\(failures)")

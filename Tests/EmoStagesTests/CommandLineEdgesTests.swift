@@ -97,7 +97,7 @@ struct CommandLineEdgesTests {
             // Longer than a path can be: refused by name, cut short, before any lookup.
             let long = "/tmp/" + String(repeating: "d", count: 5000)
             let tooLong = try Self.emopipe([command, Self.manifest, "--data", long], workdir: workdir)
-            #expect(tooLong.status == 64 && tooLong.stderr.contains("argument 4, of 5005 bytes, is longer than a path can be (\(PATH_MAX))")
+            #expect(tooLong.status == 64 && tooLong.stderr.contains("argument 4, after --data, is 5005 bytes long, longer than a path can be (at most \(PATH_MAX - 1) bytes)")
                     && tooLong.stderr.contains("… (5005 characters)") && tooLong.stderr.count < 600, "\(command): \(tooLong.stderr.prefix(400))")
         }
         // A --data that is not a folder is refused before anything runs: no run is recorded, and it
@@ -242,8 +242,14 @@ struct CommandLineEdgesTests {
         for arguments in [["show", blob], ["params", blob], ["diff", blob, "latest"], ["merge", blob], ["cache", "export", "--stage", "audio", "--format", "npz", blob],
                           ["faces", "preview", "x.mp4", "--out", blob], ["predict", "--run", "r", blob]] {
             let refused = try Self.emopipe(arguments, workdir: workdir)
-            #expect(refused.status == 64 && refused.stderr.contains("… (50048 characters): argument ") && refused.stderr.contains(", of 50048 bytes, is longer than a path can be")
+            #expect(refused.status == 64 && refused.stderr.contains("… (50048 characters): argument ") && refused.stderr.contains(" is 50048 bytes long, longer than a path can be")
                     && refused.stderr.count < 600, "\(arguments.prefix(2)): \(refused.stderr.prefix(300))")
+        }
+        // Free text may be longer: a stream's URL (a token in it), a --format graph, anything after a bare --.
+        for arguments in [["predict", "--run", "r", "https://example.invalid/live.wav?token=" + blob], ["predict", "--run", "r", "--format", "lavfi", "sine=" + blob],
+                          ["show", "--", blob]] {
+            let taken = try Self.emopipe(arguments, workdir: workdir)
+            #expect(!taken.stderr.contains("longer than a path can be (at most"), "\(arguments.prefix(2)): \(taken.stderr.prefix(300))")
         }
         let word = try Self.emopipe(["show", "xyz123"], workdir: workdir)
         #expect(word.status == 64 && word.stderr.contains("'xyz123' is neither a recorded source path nor a SHA-256 prefix"), "\(word.stderr)")
@@ -408,6 +414,14 @@ struct CommandLineUsageTests {
         #expect(aliased.status == 64 && aliased.stderr.contains("--fingerprint is --cache-key given again: give it once"), "\(aliased.stderr)")
         let afterDashes = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "x", "--workdir", file + "-work", "--", "--run", "--run"])
         #expect(afterDashes.status == 64 && afterDashes.stderr.contains("no run 'x'"), "\(afterDashes.stderr)")
+        // A worker's path is named once, escaped and cut as messages echo it (it was named twice, raw and echoed).
+        let mainWork = try TestSupport.temporaryFolder("merge-names")
+        for worker in ["/nonexistent-emopipe/no\u{1B}such", "/nonexistent-emopipe/" + String(repeating: "w", count: 250)] {
+            let merged = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", mainWork, worker])
+            let line = merged.stderr.split(separator: "\n").first.map(String.init) ?? ""
+            #expect(merged.status == 1 && line.hasPrefix("emopipe: \(worker.echoed): no such folder") && line.hasSuffix("; not merged")
+                    && !line.contains("\u{1B}") && line.components(separatedBy: "/nonexistent-emopipe/").count == 2, "\(merged.stderr)")
+        }
         // Nor may `merge ''` name the current folder as a worker.
         let worker = try TestSupport.run(TestSupport.emopipe, ["merge", "", "--workdir", file + "-work"])
         #expect(worker.status == 64 && worker.stderr.contains("an empty argument names no worker's work directory"), "\(worker.stderr)")
@@ -419,11 +433,16 @@ struct CommandLineUsageTests {
     @Test func oneCharacterNamesAreReadAndWrittenLikeAnyOther() throws {
         let folder = try TestSupport.temporaryFolder("one-character")
         try FileManager.default.createDirectory(atPath: folder + "/d", withIntermediateDirectories: true)
-        let manifest = "pipeline: \(TestSupport.repositoryRoot)/pipelines/ravdess.yaml\ndata: \(folder)/d\nname: m\n"
-        try manifest.write(toFile: folder + "/m", atomically: true, encoding: .utf8)
+        // The pipeline and data named relative to the manifest's folder, which the crashing call worked out.
+        try FileManager.default.createSymbolicLink(atPath: folder + "/p", withDestinationPath: TestSupport.repositoryRoot + "/pipelines")
+        try "pipeline: p/ravdess.yaml\ndata: d\nname: m\nparams:\n  train: {epochs: 7}\n".write(toFile: folder + "/m", atomically: true, encoding: .utf8)
         for arguments in [["params", "m"], ["params", "./m"], ["run", "m", "--dry-run", "--workdir", "w"], ["status", "m", "--workdir", "w/"]] {
             let result = try TestSupport.run(TestSupport.emopipe, arguments, currentDirectory: folder)
-            #expect([0, 1].contains(result.status) && !result.stderr.contains("crashed"), "\(arguments): \(result.status) \(result.stderr.prefix(300))")
+            #expect(result.status == 0 && !result.stderr.contains("crashed"), "\(arguments): \(result.status) \(result.stderr.prefix(300))")
+            if arguments[0] == "params" {
+                let epochs = result.stdout.split(separator: "\n").first { $0.hasPrefix("train.epochs ") }.map { $0.split(separator: " ") } ?? []
+                #expect(epochs.count >= 3 && epochs[1] == "7" && epochs[2] == "manifest", "\(result.stdout.prefix(300))")
+            }
         }
         if TestSupport.hasSharedData {
             let preview = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", FacesPreviewCommandTests.clip, "--manifest", "m", "--out", "x"], currentDirectory: folder)
@@ -892,6 +911,11 @@ struct CommandLineUsageTests {
             let refused = try Self.emopipe(["predict", "--run", reference, "clip.wav", "--workdir", workdir])
             #expect(refused.status == 64 && refused.stderr.contains("--run \(reference): a folder, but no run's"), "\(reference): \(refused.stderr)")
         }
+        // A folder whose model is a link that leads nowhere is a run's folder with a broken model, said as such (exit 1).
+        let dangling = try TestSupport.temporaryFolder("dangling-model")
+        try FileManager.default.createSymbolicLink(atPath: dangling + "/model.safetensors", withDestinationPath: dangling + "/gone")
+        let broken = try Self.emopipe(["predict", "--run", dangling, "clip.wav", "--workdir", workdir])
+        #expect(broken.status == 1 && broken.stderr.contains("\(dangling)/model.safetensors: cannot read the exported weights"), "\(broken.stderr)")
         // A format FFmpeg does not have is the option's mistake, said before anything is opened (it was exit 1, as the input's).
         for format in ["bogus", ""] {
             let refused = try Self.emopipe(["predict", "--run", "NOSUCH", "--format", format, "default", "--workdir", workdir])
