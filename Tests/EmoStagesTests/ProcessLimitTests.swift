@@ -169,4 +169,18 @@ struct ProcessLimitTests {
                 + "(the database, the cache, decoders and worker threads hold files open): raise it\n", "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir), "nothing was created")
     }
+
+    /// Threads get stacks of `ulimit -s`: at 64 KB ingest crashed, at 96 KB SQLite called a sound database
+    /// malformed. Below 1 MiB emopipe says so and starts nothing.
+    @Test func aStackLimitTooLowToRunIsSaidBeforeAnythingStarts() throws {
+        let workdir = try TestSupport.temporaryFolder("stack-low") + "/work"
+        for kilobytes in [64, 96] {
+            let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -s \(kilobytes) && exec '\(TestSupport.emopipe)' run '\(TestSupport.repositoryRoot)/manifests/demo.yaml' --workdir '\(workdir)'"])
+            #expect(run.status == 1 && run.stderr == "emopipe: the stack limit (ulimit -s) is \(kilobytes) KB, below the 1024 KB emopipe needs "
+                    + "(each thread gets a stack of that size; theirs would overflow): raise it (ulimit -s 8192)\n", "\(run.status) \(run.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: workdir), "nothing was created")
+        let enough = try TestSupport.run("/bin/bash", ["-c", "ulimit -s 1024 && exec '\(TestSupport.emopipe)' params '\(TestSupport.repositoryRoot)/manifests/demo.yaml'"])
+        #expect(enough.status == 0, "\(enough.stderr)")
+    }
 }
