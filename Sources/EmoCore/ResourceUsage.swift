@@ -148,7 +148,8 @@ public final class RSSSampler: @unchecked Sendable {
         highWaterAtStart = ProcessMemory.highWaterBytes()
         highest = ProcessMemory.residentBytes() ?? 0
         // A thread of its own, not a shared queue: sampling must go on while the work fills every worker.
-        let thread = Thread { [self] in
+        // Without one (`ulimit -u`) the peak is what stop() reads: VmRSS then, and VmHWM if it rose.
+        let started = DetachedThread.start { [self] in
             while isRunning {
                 if let now = ProcessMemory.residentBytes() { raise(to: now) }
                 lock.lock(); samples += 1; lock.unlock()
@@ -156,7 +157,7 @@ public final class RSSSampler: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.start()
+        if !started { running = false }
     }
 
     private var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }

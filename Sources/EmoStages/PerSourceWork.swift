@@ -292,20 +292,22 @@ private final class FinishedUnits: @unchecked Sendable {
 }
 
 /// Calls `body` every `interval` seconds on a thread of its own until `stop()`, which waits for a call
-/// under way to end.
+/// under way to end. When no thread can be made (`ulimit -u`), nothing repeats: what is due is then
+/// published as each batch ends, as without the timer.
 private final class Repeating: @unchecked Sendable {
     private let stopRequest = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
+    private let started: Bool
 
     init(every interval: TimeInterval, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread { [stopRequest, stopped] in
+        started = DetachedThread.start { [stopRequest, stopped] in
             while stopRequest.wait(timeout: .now() + interval) == .timedOut { body() }
             stopped.signal()
         }
-        thread.start()
     }
 
     func stop() {
+        guard started else { return }
         stopRequest.signal()
         stopped.wait()
     }

@@ -170,6 +170,21 @@ struct ProcessLimitTests {
         #expect(!FileManager.default.fileExists(atPath: workdir), "nothing was created")
     }
 
+    /// Under a low limit on a user's threads (`ulimit -u`, which root is exempt from: the run is another
+    /// user's) Foundation's Thread.start() failed without a word and a stage waited for ever on the thread
+    /// that publishes finished work (SIGTERM did not end it). It publishes as each batch ends instead.
+    @Test(.enabled(if: geteuid() == 0 && TestSupport.hasTool("setpriv"), "needs root and setpriv to run as another user"))
+    func aThreadThatCannotBeMadeIsNoWaitForEver() throws {
+        let data = try TestSupport.synthesizedSpeech((1...6).map { ("03-01-0\($0 % 8 + 1)-01-01-01-0\($0 % 2 + 1).wav", 1.5) })
+        let workdir = try TestSupport.temporaryFolder("thread-limit")
+        #expect(chmod(workdir, 0o777) == 0)
+        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir + "/work", "--until", "audio"]
+        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u 5 && exec timeout -k 5 120 setpriv --reuid 65534 --regid 65534 --clear-groups "
+                                                    + Self.quoted(arguments)])
+        #expect(run.status == 0, "exit \(run.status) (124 or 137: it hung): \(run.stderr.suffix(600))")
+        #expect(run.stderr.contains("audio: ran") && run.stderr.contains("6 "), "\(run.stderr.suffix(600))")
+    }
+
     /// Threads get stacks of `ulimit -s`: at 64 KB ingest crashed, at 96 KB SQLite called a sound database
     /// malformed. Below 1 MiB emopipe says so and starts nothing.
     @Test func aStackLimitTooLowToRunIsSaidBeforeAnythingStarts() throws {
