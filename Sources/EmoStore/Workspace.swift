@@ -47,7 +47,19 @@ public struct Workspace: Sendable, Equatable {
     public var executableHashPath: String { path("executable.sha256") }
 
     /// Whether a work directory exists here: it has a provenance database.
-    public var exists: Bool { FileManager.default.fileExists(atPath: databasePath) }
+    /// Whether something is at the database's name: a link that leads nowhere is there too (and
+    /// `openStore` names it), not "no work directory yet" over a work directory's cache and runs.
+    public var exists: Bool { var facts = stat(); return lstat(databasePath, &facts) == 0 }
+
+    /// Why the database's name is a link that cannot be followed (its target gone, an unmounted disk, a
+    /// loop), or nil.
+    func brokenDatabaseLink() -> String? {
+        var facts = stat()
+        guard lstat(databasePath, &facts) == 0, facts.st_mode & S_IFMT == S_IFLNK, stat(databasePath, &facts) != 0 else { return nil }
+        let reason = String(cString: strerror(errno))
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: databasePath)) ?? "?"
+        return "a link to \(target.echoed) that cannot be followed (\(reason)): restore or mount what it leads to, or remove the link"
+    }
 
     /// Creates the folders a run writes into.
     public func create() throws {
@@ -65,6 +77,7 @@ public struct Workspace: Sendable, Equatable {
     /// The provenance database. A reader finds no work directory here when it is missing; a
     /// file that is empty or not EmoPipe's is refused, never re-created or migrated over.
     public func openStore(_ access: Access) throws -> ProvenanceStore {
+        if let broken = brokenDatabaseLink() { throw EmoError.io(path: databasePath, reason: broken) }
         switch access {
         case .readOnly:
             guard exists else {

@@ -76,6 +76,23 @@ struct WorkspaceTests {
     // MARK: The database file
 
     /// A zero-byte `emopipe.sqlite` used to be taken for a new database, hiding every earlier run.
+    /// A database name that is a link leading nowhere (a loop, a target gone or on a disk not mounted) is
+    /// named as such by every command: status said "no work directory yet" over a work directory's cache
+    /// and runs, exit 0, and run "read-only".
+    @Test func aDatabaseLinkThatLeadsNowhereIsNamed() throws {
+        for (target, why) in [("emopipe.sqlite", "Too many levels of symbolic links"), ("/nonexistent-emopipe/db", "No such file or directory")] {
+            let workspace = Workspace(root: try TestSupport.temporaryFolder("database-link"))
+            try FileManager.default.createSymbolicLink(atPath: workspace.databasePath, withDestinationPath: target)
+            #expect(workspace.exists, "something is there")
+            for access in [Workspace.Access.readOnly, .readWrite] {
+                let error = try #require(throws: EmoError.self) { try workspace.openStore(access) }
+                #expect("\(error)" == "\(workspace.databasePath): a link to \(target) that cannot be followed (\(why)): restore or mount what it leads to, or remove the link",
+                        "\(error)")
+            }
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: workspace.databasePath) == target, "left as it is")
+        }
+    }
+
     @Test func aZeroByteDatabaseIsRefusedAndLeftAsItIs() throws {
         let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
         #expect(FileManager.default.createFile(atPath: w.databasePath, contents: Data()))
