@@ -466,6 +466,9 @@ struct CommandLineUsageTests {
             #expect(result.status == 64 && result.stderr.hasPrefix("emopipe: \(shown): argument ") && result.stderr.contains("is not valid UTF-8"),
                     "\(command): \(result.status) \(result.stderr)")
         }
+        // So is the environment's work directory.
+        let environment = try TestSupport.run("/bin/bash", ["-c", "EMOPIPE_WORKDIR=$'w\\xff' \(emopipe) run m.yaml --dry-run"], currentDirectory: folder)
+        #expect(environment.status == 64 && environment.stderr.hasPrefix("emopipe: EMOPIPE_WORKDIR=w\\xff is not valid UTF-8"), "\(environment.stderr)")
         let made = try FileManager.default.contentsOfDirectory(atPath: folder)
         #expect(made == ["m.yaml"], "nothing made: \(made)")
     }
