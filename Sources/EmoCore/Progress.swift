@@ -23,15 +23,15 @@ public final class ProgressReporter: @unchecked Sendable {
     /// Work that ends within this many seconds prints no line at all (a command that is usually quick).
     private let quietFor: TimeInterval
     private var emitted = false
-    private let write: (String) -> Void
+    private let write: ((String) -> Void)?
     private var heartbeat: DispatchSourceTimer?
 
     /// With `heartbeat`, the line is also drawn (logged) when no item ends for a while: one item that
     /// takes minutes (a huge clip) still shows the work is alive, and for how long.
+    /// `write` nil draws on stderr: on a terminal, one line cut to its width and cleared before other text.
     public init(label: String, total: Int, unit: String = "items",
-                isTerminal: Bool = isatty(STDERR_FILENO) != 0, logInterval: TimeInterval = 5, quietFor: TimeInterval = 0,
-                heartbeat: Bool = false,
-                write: @escaping (String) -> Void = { StandardStream.error.write(Data($0.utf8)) }) {
+                isTerminal: Bool = ProgressReporter.stderrIsATerminal, logInterval: TimeInterval = 5, quietFor: TimeInterval = 0,
+                heartbeat: Bool = false, write: ((String) -> Void)? = nil) {
         self.label = label; self.total = total; self.unit = unit
         self.isTerminal = isTerminal; self.logInterval = logInterval; self.quietFor = quietFor; self.write = write
         if heartbeat { startHeartbeat(every: isTerminal ? 1 : logInterval) }
@@ -93,8 +93,31 @@ public final class ProgressReporter: @unchecked Sendable {
     private func emit(final: Bool, now: Date) {
         emitted = true
         let text = line(now: now)
-        if isTerminal { write("\r\u{1B}[K" + text + (final ? "\n" : "")) }
-        else { write(text + "\n") }
+        switch (isTerminal, write) {
+        case (true, let write?): write("\r\u{1B}[K" + text + (final ? "\n" : ""))
+        case (true, nil): StandardStream.drawProgressLine(Self.cut(text, to: Self.terminalColumns()), final: final)
+        case (false, let write?): write(text + "\n")
+        case (false, nil): StandardStream.error.write(Data((text + "\n").utf8))
+        }
+    }
+
+    /// Whether stderr is a terminal that takes the redrawn line (TERM=dumb does not move the cursor back).
+    public static var stderrIsATerminal: Bool {
+        isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    /// The terminal's width in columns, or nil when it does not say.
+    static func terminalColumns() -> Int? {
+        var size = winsize()
+        guard ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
+    }
+
+    /// `text` cut to fit in `columns` (one column left, so the cursor does not wrap): a line wider than the
+    /// terminal wraps, and the next redraw then clears only its last part, stacking lines.
+    static func cut(_ text: String, to columns: Int?) -> String {
+        guard let columns, text.count >= columns else { return text }
+        return String(text.prefix(max(1, columns - 1)))
     }
 
     /// `seconds` as people read it (4.2s, 3m07s, 2h05m). Values come from records too, where a damaged

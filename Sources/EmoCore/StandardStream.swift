@@ -12,6 +12,8 @@ public enum StandardStream {
     /// to the reader, and the exit status must tell.
     public func write(_ data: Data) {
         let handle = self == .output ? FileHandle.standardOutput : FileHandle.standardError
+        // A progress line left open on the terminal is cleared first: a log line would run on after it.
+        let data = self == .error && Self.progressLine.closeIfOpen() ? Data(Self.clearLine.utf8) + data : data
         do { try handle.write(contentsOf: data) } catch {
             guard self == .output else { return }
             Self.failOutput(reason: FileError.reason(of: error))
@@ -25,6 +27,28 @@ public enum StandardStream {
                 StandardStream.failOutput(reason: String(cString: strerror(errno)))
             }
         }
+    }
+
+    /// Carriage return and erase-to-end-of-line.
+    static let clearLine = "\r\u{1B}[K"
+
+    /// Draws a progress line on the terminal over the one before; `final` ends it with a line break.
+    /// Until then, other text written to stderr clears it first.
+    public static func drawProgressLine(_ text: String, final: Bool) {
+        progressLine.set(open: false)
+        StandardStream.error.write(Data((clearLine + text + (final ? "\n" : "")).utf8))
+        progressLine.set(open: !final)
+    }
+
+    private static let progressLine = OpenLine()
+
+    /// Whether a progress line is drawn and not ended.
+    private final class OpenLine: @unchecked Sendable {
+        private let lock = NSLock()
+        private var open = false
+        func set(open: Bool) { lock.lock(); self.open = open; lock.unlock() }
+        /// True (and now closed) when it was open.
+        func closeIfOpen() -> Bool { lock.lock(); defer { lock.unlock() }; let was = open; open = false; return was }
     }
 
     private static func failOutput(reason: String) {
