@@ -216,7 +216,8 @@ public struct TrainStage: Stage {
         // Every fold the completion stood for, and no other: a fold set aside and not yet trained again
         // (a killed `--force train`) has neither a folder nor a row.
         let stoodFor = Self.outputDigest(fingerprint: state.fingerprint, folds: recorded.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sha256 ?? "") })
-        return stoodFor == state.outputDigest ? nil
+        guard stoodFor != state.outputDigest else { return nil }
+        return folds.isEmpty ? "no fold's weights are left of those run \(state.runId) completed with (set aside by a --force that did not finish?)"
             : "the recorded folds' weights (folds \(folds.map(String.init).joined(separator: ", "))) are not those run \(state.runId) completed with"
     }
 

@@ -167,7 +167,7 @@ struct CommandsTests {
         #expect(FileManager.default.fileExists(atPath: workdir + "/cache/split/" + plan))
 
         // Folds set aside by a `--force train` killed before it reached them have neither a folder nor a
-        // row: train is stale, and a run trains just those folds, to the reference's weights.
+        // row: train is stale, and a run trains just those folds (here all four), to the reference's weights.
         let trainFolder = try #require(FaultFixture.trainFiles(workdir).first { $0.hasSuffix("/fold-0/state.json") })
             .dropLast("/fold-0/state.json".count)
         for fold in [2, 3] {
@@ -177,8 +177,16 @@ struct CommandsTests {
         }
         let foldsGone = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
         #expect(foldsGone.stdout.contains("the recorded folds' weights (folds 0, 1) are not those run "), "\(foldsGone.stdout)")
+        // With every fold set aside, that is said (it was "folds )").
+        for fold in [0, 1] {
+            let folder = "\(workdir)/\(trainFolder)/fold-\(fold)"
+            try FileManager.default.removeItem(atPath: folder)
+            try store.write { db in try db.execute(sql: "DELETE FROM artifact WHERE stage = 'train' AND path LIKE ?", arguments: [folder + "/%"]) }
+        }
+        let allGone = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(allGone.stdout.contains("no fold's weights are left of those run "), "\(allGone.stdout)")
         let refolded = try fixture.run([], workdir: workdir)
-        #expect(refolded.stderr.components(separatedBy: "epoch 1/\(FaultFixture.epochs) ").count - 1 == 2, "\(refolded.stderr)")
+        #expect(refolded.stderr.components(separatedBy: "epoch 1/\(FaultFixture.epochs) ").count - 1 == 4, "\(refolded.stderr)")
         #expect(try Self.factsInUse(workdir).differences(from: try FaultFixture.facts(fixture.reference)).isEmpty)
 
         // An edited file predict reads beside model.onnx, and a fold whose state says it is unfinished
