@@ -21,9 +21,11 @@ enum DatabaseFile {
                               + "so it is not EmoPipe's; it was left as it is: move it away or choose another --workdir")
         }
         if opened.contains(info) { return }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw EmoError.io(path: path, reason: "cannot read the provenance database")
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw EmoError.io(path: path, reason: "cannot read the provenance database: \(String(cString: strerror(errno)))")
         }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: sqliteHeader.count)) ?? Data())
         if head.isEmpty {

@@ -185,6 +185,19 @@ struct ProcessLimitTests {
         #expect(run.stderr.contains("audio: ran") && run.stderr.contains("6 "), "\(run.stderr.suffix(600))")
     }
 
+    /// A database this user may not read is said with the system's reason (it was "cannot read the
+    /// provenance database", no more). Root reads any file: the command runs as another user.
+    @Test(.enabled(if: geteuid() == 0 && TestSupport.hasTool("setpriv"), "needs root and setpriv to run as another user"))
+    func anUnreadableDatabaseSaysWhy() throws {
+        let workdir = try TestSupport.temporaryFolder("unreadable-database")
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").insert(RunRecord(
+            id: "20261205-120000-abcdef", command: "test", manifestJSON: "name: t\n", manifestSHA256: "", dataRoot: "/",
+            threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        #expect(chmod(workdir, 0o777) == 0 && chmod(workdir + "/emopipe.sqlite", 0) == 0)
+        let runs = try TestSupport.run("/bin/bash", ["-c", "exec setpriv --reuid 65534 --regid 65534 --clear-groups " + Self.quoted(["runs", "--workdir", workdir])])
+        #expect(runs.status == 1 && runs.stderr.contains("\(workdir)/emopipe.sqlite: cannot read the provenance database: Permission denied"), "\(runs.stderr)")
+    }
+
     /// Threads get stacks of `ulimit -s`: at 64 KB ingest crashed, at 96 KB SQLite called a sound database
     /// malformed. Below 1 MiB emopipe says so and starts nothing.
     @Test func aStackLimitTooLowToRunIsSaidBeforeAnythingStarts() throws {
