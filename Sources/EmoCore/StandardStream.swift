@@ -29,6 +29,18 @@ public enum StandardStream {
         }
     }
 
+    /// Whether standard input was closed when the process started (`<&-`): its descriptor is then given
+    /// /dev/null (`holdClosedInput`), so that no file opened later (SQLite's) takes descriptor 0 and is
+    /// read as the input.
+    nonisolated(unsafe) public private(set) static var inputClosedAtStart = false
+
+    /// Called first, before anything opens a file.
+    public static func holdClosedInput() {
+        guard fcntl(STDIN_FILENO, F_GETFD) == -1 && errno == EBADF else { return }
+        inputClosedAtStart = true
+        _ = open("/dev/null", O_RDONLY)   // the lowest free descriptor: 0
+    }
+
     /// Carriage return and erase-to-end-of-line.
     static let clearLine = "\r\u{1B}[K"
 

@@ -110,6 +110,9 @@ struct PredictCommand: ParsableCommand {
             throw ValidationError("give media files (or --files-from LIST), or one stream")
         }
         if files.contains("") { throw ValidationError("an empty argument names no file") }
+        if StandardStream.inputClosedAtStart, files.contains("-") || filesFrom.contains("-") {
+            throw ValidationError("\(files.contains("-") ? "-" : "--files-from -"): standard input is closed (<&-): there is nothing to read")
+        }
         if let format, let problem = LiveSource.formatProblem(format) { throw ValidationError("--format: \(problem)") }
     }
 

@@ -914,6 +914,11 @@ struct CommandLineUsageTests {
             let refused = try Self.emopipe(["predict", "--run", reference, "clip.wav", "--workdir", workdir])
             #expect(refused.status == 64 && refused.stderr.contains("--run \(reference): a folder, but no run's"), "\(reference): \(refused.stderr)")
         }
+        // A closed standard input is said to be closed (a stream read /dev/null, which SQLite had put there).
+        for (arguments, named) in [("-", "-"), ("--files-from -", "--files-from -")] {
+            let closed = try TestSupport.run("/bin/bash", ["-c", "exec '\(TestSupport.emopipe)' predict --run NOSUCH --workdir '\(workdir)' \(arguments) <&-"])
+            #expect(closed.status == 64 && closed.stderr.contains("\(named): standard input is closed (<&-): there is nothing to read"), "\(closed.stderr)")
+        }
         // A folder whose model is a link that leads nowhere is a run's folder with a broken model, said as such (exit 1).
         let dangling = try TestSupport.temporaryFolder("dangling-model")
         try FileManager.default.createSymbolicLink(atPath: dangling + "/model.safetensors", withDestinationPath: dangling + "/gone")
