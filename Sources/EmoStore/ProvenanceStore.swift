@@ -82,10 +82,20 @@ public final class ProvenanceStore: @unchecked Sendable {
                        + "this command changes the work directory: \(error.message ?? "\(error)")")
         }
         if making {
-            return .io(path: path, reason: "cannot make the provenance database: \(error.message ?? "\(error.resultCode)") (\(code)); "
+            // SQLite reports a write refused for room (ENOSPC, or EFBIG past `ulimit -f`) as a plain I/O error.
+            let room = error.resultCode == .SQLITE_IOERR ? ": the disk may be full, or a file-size limit reached"
+                + (Self.fileSizeLimitKB.map { " (ulimit -f is \($0) KB)" } ?? "") : ""
+            return .io(path: path, reason: "cannot make the provenance database: \(error.message ?? "\(error.resultCode)") (\(code))\(room); "
                        + "nothing was left behind")
         }
         return .io(path: path, reason: "cannot open the provenance database: \(error)")
+    }
+
+    /// The process's file-size limit in KB (`ulimit -f`), when it has one.
+    static var fileSizeLimitKB: UInt64? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return UInt64(limit.rlim_cur) >> 10
     }
 
     /// Makes a new database whole under a temporary name, then links it into place: a kill or a full
