@@ -13,6 +13,15 @@ enum DatabaseFile {
     /// The migration every EmoPipe database has applied first.
     static var firstMigration: String { "v1: runs, sources, stages, failures, artifacts" }
 
+    /// Which of the database, its write-ahead log, its shared-memory file and its folder this user may
+    /// not write, said in words; nil when each may be written (or none could be judged).
+    static func unwritableFiles(_ path: String) -> String? {
+        let files = [path, path + "-wal", path + "-shm", PathText.folder(of: path)]
+        let unwritable = files.filter { access($0, F_OK) == 0 && access($0, W_OK) != 0 }
+        guard !unwritable.isEmpty else { return nil }
+        return unwritable.map(\.escaped).joined(separator: " and ") + " may not be written by this user"
+    }
+
     static func checkHeader(_ path: String) throws {
         // A pipe would block the read below for ever, and a folder would read as empty.
         var info = stat()

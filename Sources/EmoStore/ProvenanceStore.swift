@@ -78,8 +78,8 @@ public final class ProvenanceStore: @unchecked Sendable {
                        + "or a file-size limit is reached); \(roomAdvice)")
         }
         if error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
-            return .io(path: path, reason: "cannot be written (the work directory or the database is read-only); "
-                       + "this command changes the work directory: \(error.message ?? "\(error)")")
+            return .io(path: path, reason: "cannot be written (" + (DatabaseFile.unwritableFiles(path) ?? "the work directory or the database is read-only")
+                       + "); this command changes the work directory: \(error.message ?? "\(error)")")
         }
         if making {
             // SQLite reports a write refused for room (ENOSPC, or EFBIG past `ulimit -f`) as a plain I/O error.
@@ -248,6 +248,9 @@ public final class ProvenanceStore: @unchecked Sendable {
                 ? " (a full disk, a file-size limit such as `ulimit -f`, a quota, or the disk itself)" : ""
             throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "\(error.resultCode)")\(causes) "
                               + "(SQLite error \(error.extendedResultCode.rawValue)); the transaction was rolled back")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY {
+            throw EmoError.io(path: path, reason: "cannot write: \(error.message ?? "\(error.resultCode)") (SQLite error \(error.extendedResultCode.rawValue))"
+                              + (DatabaseFile.unwritableFiles(path).map { ": \($0)" } ?? "") + "; the transaction was rolled back")
         } catch let error as DatabaseError where DatabaseFile.isDamage(error) {
             throw damaged(error)
         }

@@ -198,6 +198,23 @@ struct ProcessLimitTests {
         #expect(runs.status == 1 && runs.stderr.contains("\(workdir)/emopipe.sqlite: cannot read the provenance database: Permission denied"), "\(runs.stderr)")
     }
 
+    /// A write-ahead log or shared-memory file this user may not write is named (the message blamed the
+    /// work directory or the database, both writable).
+    @Test(.enabled(if: geteuid() == 0 && TestSupport.hasTool("setpriv"), "needs root and setpriv to run as another user"))
+    func aDatabaseFileThisUserMayNotWriteIsNamed() throws {
+        let workdir = try TestSupport.temporaryFolder("unwritable-wal")
+        let database = workdir + "/emopipe.sqlite"
+        try ProvenanceStore(path: database).insert(RunRecord(
+            id: "20261205-120000-abcdef", command: "test", manifestJSON: "name: t\n", manifestSHA256: "", dataRoot: "/",
+            threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        for file in [database + "-wal", database + "-shm"] { #expect(FileManager.default.createFile(atPath: file, contents: nil)) }
+        #expect(chown(database, 65534, 65534) == 0 && chmod(workdir, 0o1777) == 0)
+        let data = try TestSupport.temporaryFolder("unwritable-wal-data")
+        let run = try TestSupport.run("/bin/bash", ["-c", "exec setpriv --reuid 65534 --regid 65534 --clear-groups " + Self.quoted([
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "ingest"])])
+        #expect(run.status == 1 && run.stderr.contains("\(database)-wal and \(database)-shm may not be written by this user"), "\(run.stderr)")
+    }
+
     /// Threads get stacks of `ulimit -s`: at 64 KB ingest crashed, at 96 KB SQLite called a sound database
     /// malformed. Below 1 MiB emopipe says so and starts nothing.
     @Test func aStackLimitTooLowToRunIsSaidBeforeAnythingStarts() throws {
