@@ -192,6 +192,11 @@ struct WorkDirectoryOptions: ParsableArguments {
         // The value may come from the environment: the message names both places it can be given.
         let option = "--workdir (or $EMOPIPE_WORKDIR)"
         if workdir.isEmpty { throw ValidationError("\(option) '': an empty path names no folder") }
+        // A relative path from a current folder that was deleted leads nowhere ("work: cannot create the folder").
+        if !workdir.hasPrefix("/"), ResolvedPath.of(".") == nil {
+            throw ValidationError("\(option) \(workdir.echoed) is relative, and the current folder is gone (deleted): "
+                                  + "cd to a folder that exists, or give the work directory as an absolute path")
+        }
         var info = stat()
         if stat(workdir, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else { throw ValidationError("\(option) \(workdir.echoed): exists and is not a folder") }

@@ -389,6 +389,10 @@ struct CommandLineUsageTests {
             let result = try TestSupport.run(TestSupport.emopipe, arguments, environment: environment)
             #expect(result.status == 64 && result.stderr.contains("--workdir (or $EMOPIPE_WORKDIR)"), "\(arguments): \(result.stderr)")
         }
+        // A relative work directory from a current folder that was deleted is said to lead nowhere.
+        let gone = try TestSupport.temporaryFolder("cwd-gone")
+        let orphan = try TestSupport.run("/bin/bash", ["-c", "cd '\(gone)' && rmdir '\(gone)' && exec '\(TestSupport.emopipe)' runs"])
+        #expect(orphan.status == 64 && orphan.stderr.contains("work is relative, and the current folder is gone (deleted)"), "\(orphan.stderr)")
         // Nor may `reproduce --into ''` mean the current folder.
         let into = try TestSupport.run(TestSupport.emopipe, ["reproduce", "latest", "--into", "", "--workdir", file + "-work"])
         #expect(into.status == 64 && into.stderr.contains("--into '': an empty path names no folder"), "\(into.stderr)")
