@@ -18,8 +18,11 @@ public enum GEMMKernel {
         /// One line for run records, `--version` and bench output.
         public var summary: String {
             switch decision {
+            case .userChoice(let name) where coreInUse.lowercased() != name.lowercased():
+                // OpenBLAS ignores a name it does not know (or takes an alias): what runs is said, not the name alone.
+                return "OpenBLAS \(coreInUse) kernels (OPENBLAS_CORETYPE=\(Self.shown(name)) is not their name: OpenBLAS took it for them or ignored it)"
             case .userChoice(let name):
-                return "OpenBLAS \(coreInUse) kernels (OPENBLAS_CORETYPE=\(name))"
+                return "OpenBLAS \(coreInUse) kernels (OPENBLAS_CORETYPE=\(Self.shown(name)))"
             case .keep:
                 return "OpenBLAS \(coreInUse) kernels (OpenBLAS's choice)"
             case .replace(let detected, let target) where coreInUse.lowercased() == target.lowercased():
@@ -29,6 +32,13 @@ public enum GEMMKernel {
             case .overrule(let asked, let needs, _):
                 return "OpenBLAS \(coreInUse) kernels (not OPENBLAS_CORETYPE=\(asked): its \(needs.name) kernels do not run on this CPU)"
             }
+        }
+
+        /// The variable's value as a message shows it: core names are short printable ASCII, so anything
+        /// else is spelt \u{…} and a long value cut (it was echoed whole, 100 KB of it).
+        static func shown(_ value: String) -> String {
+            let spelt = value.unicodeScalars.prefix(65).map { (0x20...0x7E).contains($0.value) ? String($0) : "\\u{\(String($0.value, radix: 16, uppercase: true))}" }.joined()
+            return value.unicodeScalars.count > 64 ? String(spelt.prefix(64)) + "… (\(value.utf8.count) bytes)" : spelt
         }
 
         /// Kernels in use that this CPU cannot run: OpenBLAS could not be switched (a build without DYNAMIC_ARCH).

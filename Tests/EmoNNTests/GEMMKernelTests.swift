@@ -152,6 +152,18 @@ struct GEMMKernelInUseTests {
         #expect((report["summary"] as? String)?.contains("OPENBLAS_CORETYPE=Prescott") == true)
     }
 
+    /// A name OpenBLAS does not know is ignored by it: the summary says the kernels in use are not that
+    /// name's (it read as if the name were obeyed), and a long value is cut.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: emonnBench), "needs the built emonn-bench"))
+    func aCoreTypeOpenBLASDoesNotKnowIsNotSaidToBeInUse() throws {
+        let report = try Self.kernelReport(coreType: "NoSuchCore", simulate: false)
+        let summary = try #require(report["summary"] as? String)
+        #expect(report["decision"] as? String == "user_choice" && report["core_in_use"] as? String != "NoSuchCore")
+        #expect(summary.contains("(OPENBLAS_CORETYPE=NoSuchCore is not their name: OpenBLAS took it for them or ignored it)"), "\(summary)")
+        let long = try Self.kernelReport(coreType: String(repeating: "x", count: 300), simulate: false)
+        #expect((long["summary"] as? String)?.contains(String(repeating: "x", count: 64) + "… (300 bytes) is not their name") == true, "\(long)")
+    }
+
     /// A core above what this CPU runs; nil on an AVX-512 CPU, which runs them all.
     static var coreBeyondThisCPU: String? {
         switch cpuTier {
