@@ -228,7 +228,8 @@ public final class PipelineRunner {
         return fingerprint(stageName, stage: stage, inputs: [:]).parameters
     }
 
-    func selectedStages(_ selection: RunSelection) throws -> [String] {
+    /// The stages `selection` runs, in order.
+    public func selectedStages(_ selection: RunSelection) throws -> [String] {
         let stages = try workerStages(selection, of: try requestedStages(selection))
         // A forced stage the run would not reach is a mistake worth saying, not a no-op.
         if let unreached = selection.force.sorted().first(where: { !stages.contains($0) }) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmoCore
+import EmoNN
 import EmoPipeline
 import EmoStages
 import Foundation
@@ -105,6 +106,12 @@ struct RunCommand: ParsableCommand {
                 throw UsageError("\(option): \(PipelineError.unknownStage(name, known: runner.pipeline.stageNames))")
             }
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
+            // Train and evaluate refuse an address-space limit OpenBLAS would hang on: said now, not after the feature stages' hours.
+            let engineStages: Set<String> = [StageName.train.rawValue, StageName.evaluate.rawValue]
+            if try runner.selectedStages(selection).contains(where: engineStages.contains),
+               let problem = Engine.addressSpaceShortfall(threads: manifest.threads) {
+                throw EmoError.invalidConfiguration(problem + "; nothing was run")
+            }
             if dryRun { return printPlan(try runner.plan(selection)) }
             // Remembered as the run starts, so that a killed run leaves it for the commands after it too.
             let workspace = workDirectoryOptions.workspace

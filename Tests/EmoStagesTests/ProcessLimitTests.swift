@@ -215,6 +215,25 @@ struct ProcessLimitTests {
         #expect(run.status == 1 && run.stderr.contains("\(database)-wal and \(database)-shm may not be written by this user"), "\(run.stderr)")
     }
 
+    /// A run that trains, under an address-space limit too small for its threads' OpenBLAS buffers, is
+    /// refused before any stage runs (train refused it only after the feature stages: hours on the full data).
+    @Test func anAddressSpaceLimitTooSmallForTrainingIsSaidBeforeTheFeatureStages() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("address-space-run") + "/work"
+        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--threads", "8"]
+        // One OpenBLAS thread whatever the cores, so the start-up check (OpenBLAS's own threads) passes on any machine.
+        func limited(_ arguments: [String]) throws -> TestSupport.ProcessResult {
+            try TestSupport.run("/bin/bash", ["-c", "ulimit -v 2000000; OPENBLAS_NUM_THREADS=1 exec timeout 60 \(Self.quoted(arguments))"])
+        }
+        let refused = try limited(arguments)
+        #expect(refused.status == 1 && refused.stderr.contains("the address-space limit (ulimit -v) is 1953 MB, below the")
+                && refused.stderr.contains("8 thread(s)") && refused.stderr.contains("nothing was run"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "no stage ran")
+        // A run that stops before training needs no such room.
+        let features = try limited(arguments + ["--until", "audio"])
+        #expect(features.status == 0, "\(features.stderr)")
+    }
+
     /// Threads get stacks of `ulimit -s`: at 64 KB ingest crashed, at 96 KB SQLite called a sound database
     /// malformed. Below 1 MiB emopipe says so and starts nothing.
     @Test func aStackLimitTooLowToRunIsSaidBeforeAnythingStarts() throws {
