@@ -170,19 +170,18 @@ struct CommandsTests {
         // row: train is stale, and a run trains just those folds (here all four), to the reference's weights.
         let trainFolder = try #require(FaultFixture.trainFiles(workdir).first { $0.hasSuffix("/fold-0/state.json") })
             .dropLast("/fold-0/state.json".count)
-        for fold in [2, 3] {
-            let folder = "\(workdir)/\(trainFolder)/fold-\(fold)"
-            try FileManager.default.removeItem(atPath: folder)
-            try store.write { db in try db.execute(sql: "DELETE FROM artifact WHERE stage = 'train' AND path LIKE ?", arguments: [folder + "/%"]) }
+        func setAside(_ folds: [Int]) throws {
+            for fold in folds {
+                let folder = "\(workdir)/\(trainFolder)/fold-\(fold)"
+                try FileManager.default.removeItem(atPath: folder)
+                try store.write { db in try db.execute(sql: "DELETE FROM artifact WHERE stage = 'train' AND path LIKE ?", arguments: [folder + "/%"]) }
+            }
         }
+        try setAside([2, 3])
         let foldsGone = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
         #expect(foldsGone.stdout.contains("the recorded folds' weights (folds 0, 1) are not those run "), "\(foldsGone.stdout)")
         // With every fold set aside, that is said (it was "folds )").
-        for fold in [0, 1] {
-            let folder = "\(workdir)/\(trainFolder)/fold-\(fold)"
-            try FileManager.default.removeItem(atPath: folder)
-            try store.write { db in try db.execute(sql: "DELETE FROM artifact WHERE stage = 'train' AND path LIKE ?", arguments: [folder + "/%"]) }
-        }
+        try setAside([0, 1])
         let allGone = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
         #expect(allGone.stdout.contains("no fold's weights are left of those run "), "\(allGone.stdout)")
         let refolded = try fixture.run([], workdir: workdir)
