@@ -11,12 +11,13 @@ public enum StandardStream {
     /// written ends the process with status 1, saying why on stderr: what the command computed is lost
     /// to the reader, and the exit status must tell.
     public func write(_ data: Data) {
-        let handle = self == .output ? FileHandle.standardOutput : FileHandle.standardError
+        guard self == .error else {
+            do { try FileHandle.standardOutput.write(contentsOf: data) } catch { Self.failOutput(reason: FileError.reason(of: error)) }
+            return
+        }
         // A progress line left open on the terminal is cleared first: a log line would run on after it.
-        let data = self == .error && Self.progressLine.closeIfOpen() ? Data(Self.clearLine.utf8) + data : data
-        do { try handle.write(contentsOf: data) } catch {
-            guard self == .output else { return }
-            Self.failOutput(reason: FileError.reason(of: error))
+        Self.progressLine.write { lineIsOpen in
+            (lineIsOpen ? Data(Self.clearLine.utf8) + data : data, false)
         }
     }
 
@@ -47,20 +48,24 @@ public enum StandardStream {
     /// Draws a progress line on the terminal over the one before; `final` ends it with a line break.
     /// Until then, other text written to stderr clears it first.
     public static func drawProgressLine(_ text: String, final: Bool) {
-        progressLine.set(open: false)
-        StandardStream.error.write(Data((clearLine + text + (final ? "\n" : "")).utf8))
-        progressLine.set(open: !final)
+        progressLine.write { _ in (Data((clearLine + text + (final ? "\n" : "")).utf8), !final) }
     }
 
-    private static let progressLine = OpenLine()
+    private static let progressLine = ErrorStream()
 
-    /// Whether a progress line is drawn and not ended.
-    private final class OpenLine: @unchecked Sendable {
+    /// Stderr's writes, one at a time, and whether a progress line is drawn there and not ended: the
+    /// test and the write are one step, so no other thread's text lands between a line and its flag.
+    private final class ErrorStream: @unchecked Sendable {
         private let lock = NSLock()
         private var open = false
-        func set(open: Bool) { lock.lock(); self.open = open; lock.unlock() }
-        /// True (and now closed) when it was open.
-        func closeIfOpen() -> Bool { lock.lock(); defer { lock.unlock() }; let was = open; open = false; return was }
+        /// `make` is given whether a progress line is open, and says what to write and whether one is open after it.
+        /// A diagnostic that cannot be written is dropped.
+        func write(_ make: (Bool) -> (Data, Bool)) {
+            lock.lock(); defer { lock.unlock() }
+            let (data, openAfter) = make(open)
+            open = openAfter
+            try? FileHandle.standardError.write(contentsOf: data)
+        }
     }
 
     private static func failOutput(reason: String) {
