@@ -106,11 +106,15 @@ struct RunCommand: ParsableCommand {
                 throw UsageError("\(option): \(PipelineError.unknownStage(name, known: runner.pipeline.stageNames))")
             }
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
-            // Train and evaluate refuse an address-space limit OpenBLAS would hang on: said now, not after the feature stages' hours.
-            let engineStages: Set<String> = [StageName.train.rawValue, StageName.evaluate.rawValue]
-            if try runner.selectedStages(selection).contains(where: engineStages.contains),
-               let problem = Engine.addressSpaceShortfall(threads: manifest.threads) {
-                throw EmoError.invalidConfiguration(problem + "; nothing was run")
+            // Train and evaluate refuse an address-space limit OpenBLAS would hang on: said now, not after the
+            // feature stages' hours (a dry run warns; stages up to date need no room).
+            let engineStages = Set([StageName.train.rawValue, StageName.evaluate.rawValue]).intersection(try runner.selectedStages(selection))
+            if !engineStages.isEmpty, let problem = Engine.addressSpaceShortfall(threads: manifest.threads) {
+                if dryRun {
+                    StandardStream.error.write(Data("emopipe: warning: \(problem); \(engineStages.sorted().joined(separator: " and ")) would refuse to run\n".utf8))
+                } else if try !force.isEmpty || runner.status().contains(where: { engineStages.contains($0.stage) && $0.state != .upToDate }) {
+                    throw EmoError.invalidConfiguration(problem + "; nothing was run")
+                }
             }
             if dryRun { return printPlan(try runner.plan(selection)) }
             // Remembered as the run starts, so that a killed run leaves it for the commands after it too.

@@ -229,9 +229,12 @@ struct ProcessLimitTests {
         #expect(refused.status == 1 && refused.stderr.contains("the address-space limit (ulimit -v) is 1953 MB, below the")
                 && refused.stderr.contains("8 thread(s)") && refused.stderr.contains("nothing was run"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workdir + "/emopipe.sqlite"), "no stage ran")
-        // A run that stops before training needs no such room.
+        // A run that stops before training needs no such room; a dry run prints its plan with a warning.
         let features = try limited(arguments + ["--until", "audio"])
         #expect(features.status == 0, "\(features.stderr)")
+        let dry = try limited(arguments + ["--dry-run"])
+        #expect(dry.status == 0 && dry.stderr.contains("warning: the address-space limit (ulimit -v) is 1953 MB")
+                && dry.stderr.contains("evaluate and train would refuse to run") && dry.stdout.contains("train"), "\(dry.stdout) \(dry.stderr)")
     }
 
     /// Threads get stacks of `ulimit -s`: at 64 KB ingest crashed, at 96 KB SQLite called a sound database
