@@ -95,7 +95,8 @@ public final class ProgressReporter: @unchecked Sendable {
         let text = line(now: now)
         switch (isTerminal, write) {
         case (true, let write?): write("\r\u{1B}[K" + text + (final ? "\n" : ""))
-        case (true, nil): StandardStream.drawProgressLine(Self.cut(text, to: Self.terminalColumns()), final: final)
+        // The last line ends with a line break and is never redrawn: it may wrap, and keeps its end (time, failures).
+        case (true, nil): StandardStream.drawProgressLine(final ? text : Self.cut(text, to: Self.terminalColumns()), final: final)
         case (false, let write?): write(text + "\n")
         case (false, nil): StandardStream.error.write(Data((text + "\n").utf8))
         }

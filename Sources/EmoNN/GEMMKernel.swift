@@ -37,8 +37,8 @@ public enum GEMMKernel {
         /// The variable's value as a message shows it: core names are short printable ASCII, so anything
         /// else is spelt \u{…} and a long value cut (it was echoed whole, 100 KB of it).
         static func shown(_ value: String) -> String {
-            let spelt = value.unicodeScalars.prefix(65).map { (0x20...0x7E).contains($0.value) ? String($0) : "\\u{\(String($0.value, radix: 16, uppercase: true))}" }.joined()
-            return value.unicodeScalars.count > 64 ? String(spelt.prefix(64)) + "… (\(value.utf8.count) bytes)" : spelt
+            let spelt = value.unicodeScalars.prefix(64).map { (0x20...0x7E).contains($0.value) ? String($0) : "\\u{\(String($0.value, radix: 16, uppercase: true))}" }.joined()
+            return value.unicodeScalars.count > 64 ? spelt + "… (\(value.utf8.count) bytes)" : spelt
         }
 
         /// Kernels in use that this CPU cannot run: OpenBLAS could not be switched (a build without DYNAMIC_ARCH).

@@ -17,8 +17,14 @@ enum DatabaseFile {
     /// not write, said in words; nil when each may be written (or none could be judged).
     static func unwritableFiles(_ path: String) -> String? {
         let files = [path, path + "-wal", path + "-shm", PathText.folder(of: path)]
-        let unwritable = files.filter { access($0, F_OK) == 0 && access($0, W_OK) != 0 }
+        var readOnlyFileSystem = false
+        let unwritable = files.filter { file in
+            guard access(file, F_OK) == 0, access(file, W_OK) != 0 else { return false }
+            if errno == EROFS { readOnlyFileSystem = true }
+            return true
+        }
         guard !unwritable.isEmpty else { return nil }
+        if readOnlyFileSystem { return "the work directory is on a read-only file system" }
         return unwritable.map(\.escaped).joined(separator: " and ") + " may not be written by this user"
     }
 

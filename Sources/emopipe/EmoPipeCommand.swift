@@ -107,14 +107,6 @@ struct EmoPipeCommand: ParsableCommand {
     /// Why an argument cannot be taken as given, or nil: Swift reads arguments as UTF-8, each bad byte
     /// becoming U+FFFD, so a name with one would name another file, none, or make one with U+FFFD in it.
     static func nonUTF8Argument() -> String? {
-        // The environment's one path: Swift reads it the same way (a work directory named with U+FFFD was made).
-        if let value = getenv("EMOPIPE_WORKDIR") {
-            let bytes = Array(UnsafeRawBufferPointer(start: value, count: strlen(value)))
-            if String(validating: bytes, as: UTF8.self) == nil {
-                return "EMOPIPE_WORKDIR=\(InvalidUTF8.shown(bytes).echoed) is not valid UTF-8 (shown here with \\x escapes); "
-                    + "emopipe takes names in UTF-8 only (rename the folder)"
-            }
-        }
         for index in 1..<max(1, Int(CommandLine.argc)) {
             guard let argument = CommandLine.unsafeArgv[index] else { continue }
             let bytes = Array(UnsafeRawBufferPointer(start: argument, count: strlen(argument)))
@@ -192,6 +184,14 @@ struct WorkDirectoryOptions: ParsableArguments {
         // The value may come from the environment: the message names both places it can be given.
         let option = "--workdir (or $EMOPIPE_WORKDIR)"
         if workdir.isEmpty { throw ValidationError("\(option) '': an empty path names no folder") }
+        // Swift reads the variable as UTF-8, a bad byte becoming U+FFFD: a work directory so named was made beside the one meant.
+        if workdir == Self.defaultWorkdir, let value = getenv("EMOPIPE_WORKDIR") {
+            let bytes = Array(UnsafeRawBufferPointer(start: value, count: strlen(value)))
+            if String(validating: bytes, as: UTF8.self) == nil {
+                throw ValidationError("$EMOPIPE_WORKDIR \(InvalidUTF8.shown(bytes).echoed) is not valid UTF-8 (shown here with \\x escapes); "
+                                      + "emopipe takes names in UTF-8 only (rename the folder, or give --workdir)")
+            }
+        }
         // A relative path from a current folder that was deleted leads nowhere ("work: cannot create the folder").
         if !workdir.hasPrefix("/"), ResolvedPath.of(".") == nil {
             throw ValidationError("\(option) \(workdir.echoed) is relative, and the current folder is gone (deleted): "

@@ -179,7 +179,10 @@ struct ProcessLimitTests {
         let workdir = try TestSupport.temporaryFolder("thread-limit")
         #expect(chmod(workdir, 0o777) == 0)
         let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir + "/work", "--until", "audio"]
-        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u 5 && exec timeout -k 5 120 setpriv --reuid 65534 --regid 65534 --clear-groups "
+        // A user id no process has (the limit counts every process of the user, system-wide), given the folder.
+        let user = 61_000 + Int(getpid() % 1000)
+        #expect(chown(workdir, uid_t(user), gid_t(user)) == 0)
+        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u 5 && exec timeout -k 5 120 setpriv --reuid \(user) --regid \(user) --clear-groups "
                                                     + Self.quoted(arguments)])
         #expect(run.status == 0, "exit \(run.status) (124 or 137: it hung): \(run.stderr.suffix(600))")
         #expect(run.stderr.contains("audio: ran") && run.stderr.contains("6 "), "\(run.stderr.suffix(600))")

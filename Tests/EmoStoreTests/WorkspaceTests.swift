@@ -75,7 +75,6 @@ struct WorkspaceTests {
 
     // MARK: The database file
 
-    /// A zero-byte `emopipe.sqlite` used to be taken for a new database, hiding every earlier run.
     /// A database name that is a link leading nowhere (a loop, a target gone or on a disk not mounted) is
     /// named as such by every command: status said "no work directory yet" over a work directory's cache
     /// and runs, exit 0, and run "read-only".
@@ -93,6 +92,7 @@ struct WorkspaceTests {
         }
     }
 
+    /// A zero-byte `emopipe.sqlite` used to be taken for a new database, hiding every earlier run.
     @Test func aZeroByteDatabaseIsRefusedAndLeftAsItIs() throws {
         let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
         #expect(FileManager.default.createFile(atPath: w.databasePath, contents: Data()))
