@@ -1,3 +1,5 @@
+import Foundation
+
 extension String {
     /// The text as a message quotes it: `escaped`, and cut to its first 160 characters, saying its
     /// length, when longer than 200.
@@ -66,6 +68,13 @@ extension String {
 /// bad byte as U+FFFD, so they are shown instead as `\xff` escapes, every valid character kept and each
 /// backslash doubled (a name's own `\x41` stays apart from an escape).
 public enum InvalidUTF8 {
+    /// A C string (an argument, an environment variable) shown with `\x` escapes when it is not valid
+    /// UTF-8; nil when it is.
+    public static func shown(ifInvalid text: UnsafePointer<CChar>) -> String? {
+        let bytes = Array(UnsafeRawBufferPointer(start: text, count: strlen(text)))
+        return String(validating: bytes, as: UTF8.self) == nil ? shown(bytes) : nil
+    }
+
     public static func shown(_ bytes: [UInt8]) -> String {
         var shown = "", start = 0
         while start < bytes.count {

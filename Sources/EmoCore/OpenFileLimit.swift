@@ -13,11 +13,7 @@ public enum OpenFileLimit {
     public static func ranOut(_ text: String) -> Bool { messages.contains { text.contains($0) } }
 
     /// The process's soft limit on open files, when it has one.
-    public static var softLimit: UInt64? {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
-        return UInt64(limit.rlim_cur)
-    }
+    public static var softLimit: UInt64? { SoftLimit.of(RLIMIT_NOFILE) }
 
     /// Below this emopipe does not start: libdispatch, SQLite, the cache and the decoders would fail
     /// part way (libdispatch by trapping, which no caller can catch).

@@ -149,7 +149,7 @@ public final class RSSSampler: @unchecked Sendable {
         highest = ProcessMemory.residentBytes() ?? 0
         // A thread of its own, not a shared queue: sampling must go on while the work fills every worker.
         // Without one (`ulimit -u`) the peak is what stop() reads: VmRSS then, and VmHWM if it rose.
-        let started = DetachedThread.start { [self] in
+        let started = NativeThread.start { [self] in
             while isRunning {
                 if let now = ProcessMemory.residentBytes() { raise(to: now) }
                 lock.lock(); samples += 1; lock.unlock()

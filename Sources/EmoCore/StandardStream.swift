@@ -16,7 +16,7 @@ public enum StandardStream {
             return
         }
         // A progress line left open on the terminal is cleared first: a log line would run on after it.
-        Self.progressLine.write { lineIsOpen in
+        Self.errorStream.write { lineIsOpen in
             (lineIsOpen ? Data(Self.clearLine.utf8) + data : data, false)
         }
     }
@@ -48,10 +48,10 @@ public enum StandardStream {
     /// Draws a progress line on the terminal over the one before; `final` ends it with a line break.
     /// Until then, other text written to stderr clears it first.
     public static func drawProgressLine(_ text: String, final: Bool) {
-        progressLine.write { _ in (Data((clearLine + text + (final ? "\n" : "")).utf8), !final) }
+        errorStream.write { _ in (Data((clearLine + text + (final ? "\n" : "")).utf8), !final) }
     }
 
-    private static let progressLine = ErrorStream()
+    private static let errorStream = ErrorStream()
 
     /// Stderr's writes, one at a time, and whether a progress line is drawn there and not ended: the
     /// test and the write are one step, so no other thread's text lands between a line and its flag.

@@ -300,7 +300,7 @@ private final class Repeating: @unchecked Sendable {
     private let started: Bool
 
     init(every interval: TimeInterval, _ body: @escaping @Sendable () -> Void) {
-        started = DetachedThread.start { [stopRequest, stopped] in
+        started = NativeThread.start { [stopRequest, stopped] in
             while stopRequest.wait(timeout: .now() + interval) == .timedOut { body() }
             stopped.signal()
         }

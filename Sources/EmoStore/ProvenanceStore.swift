@@ -92,11 +92,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     /// The process's file-size limit in KB (`ulimit -f`), when it has one.
-    static var fileSizeLimitKB: UInt64? {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
-        return UInt64(limit.rlim_cur) >> 10
-    }
+    static var fileSizeLimitKB: UInt64? { SoftLimit.of(RLIMIT_FSIZE).map { $0 >> 10 } }
 
     /// Makes a new database whole under a temporary name, then links it into place: a kill or a full
     /// disk while it is being made leaves no database (the next run makes it again), never an empty

@@ -108,10 +108,8 @@ struct EmoPipeCommand: ParsableCommand {
     /// becoming U+FFFD, so a name with one would name another file, none, or make one with U+FFFD in it.
     static func nonUTF8Argument() -> String? {
         for index in 1..<max(1, Int(CommandLine.argc)) {
-            guard let argument = CommandLine.unsafeArgv[index] else { continue }
-            let bytes = Array(UnsafeRawBufferPointer(start: argument, count: strlen(argument)))
-            if String(validating: bytes, as: UTF8.self) == nil {
-                return "\(InvalidUTF8.shown(bytes).echoed): argument \(index) is not valid UTF-8 (shown here with \\x escapes); "
+            if let argument = CommandLine.unsafeArgv[index], let shown = InvalidUTF8.shown(ifInvalid: argument) {
+                return "\(shown.echoed): argument \(index) is not valid UTF-8 (shown here with \\x escapes); "
                     + "emopipe takes names and values in UTF-8 only (rename the file or folder)"
             }
         }
@@ -185,12 +183,9 @@ struct WorkDirectoryOptions: ParsableArguments {
         let option = "--workdir (or $EMOPIPE_WORKDIR)"
         if workdir.isEmpty { throw ValidationError("\(option) '': an empty path names no folder") }
         // Swift reads the variable as UTF-8, a bad byte becoming U+FFFD: a work directory so named was made beside the one meant.
-        if workdir == Self.defaultWorkdir, let value = getenv("EMOPIPE_WORKDIR") {
-            let bytes = Array(UnsafeRawBufferPointer(start: value, count: strlen(value)))
-            if String(validating: bytes, as: UTF8.self) == nil {
-                throw ValidationError("$EMOPIPE_WORKDIR \(InvalidUTF8.shown(bytes).echoed) is not valid UTF-8 (shown here with \\x escapes); "
-                                      + "emopipe takes names in UTF-8 only (rename the folder, or give --workdir)")
-            }
+        if workdir == Self.defaultWorkdir, let value = getenv("EMOPIPE_WORKDIR"), let shown = InvalidUTF8.shown(ifInvalid: value) {
+            throw ValidationError("$EMOPIPE_WORKDIR \(shown.echoed) is not valid UTF-8 (shown here with \\x escapes); "
+                                  + "emopipe takes names in UTF-8 only (rename the folder, or give --workdir)")
         }
         // A relative path from a current folder that was deleted leads nowhere ("work: cannot create the folder").
         if !workdir.hasPrefix("/"), ResolvedPath.of(".") == nil {

@@ -125,23 +125,12 @@ public enum SafeYAML {
 
     private static func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
         let box = ResultBox<T>()
-        let job = ParserJob { box.result = Result { try body() } }
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setstacksize(&attributes, parserStackBytes)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(job).toOpaque()
-        let code = pthread_create(&thread, &attributes, { raw in
-            raw.map { Unmanaged<ParserJob>.fromOpaque($0).takeRetainedValue().work() }
-            return nil
-        }, context)
-        guard code == 0 else {
-            Unmanaged<ParserJob>.fromOpaque(context).release()
+        switch NativeThread.spawn(stackBytes: parserStackBytes, { box.result = Result { try body() } }) {
+        case .success(let thread): pthread_join(thread, nil)
+        case .failure(let cannot):
             throw EmoError.invalidConfiguration("cannot start the thread that reads YAML (\(parserStackBytes >> 20) MB of stack: "
-                                                + "\(String(cString: strerror(code)))); the limits on threads or address space (ulimit -u, ulimit -v) may be too low")
+                                                + "\(cannot.reason)); the limits on threads or address space (ulimit -u, ulimit -v) may be too low")
         }
-        pthread_join(thread, nil)
         guard let result = box.result else { throw PipelineError.invalidFile("the YAML parser did not finish") }
         return try result.get()
     }
@@ -157,10 +146,4 @@ public enum SafeYAML {
 /// Carries a result from the parsing thread back to the caller, which joins the thread.
 private final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, Error>?
-}
-
-/// The parsing thread's work, handed to pthread_create as one retained reference.
-private final class ParserJob {
-    let work: () -> Void
-    init(_ work: @escaping () -> Void) { self.work = work }
 }
