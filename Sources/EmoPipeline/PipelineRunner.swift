@@ -295,7 +295,7 @@ public final class PipelineRunner {
     /// The selected stages a run recomputes: the forced ones and every selected stage downstream of
     /// them (a forced stage may reproduce its output digest exactly, which alone would leave its
     /// dependents up to date).
-    func forcedStages(_ selection: RunSelection, selected: [String]) -> Set<String> {
+    public func forcedStages(_ selection: RunSelection, selected: [String]) -> Set<String> {
         guard !selection.force.isEmpty else { return [] }
         return Set(selected.filter { !readClosure(of: [$0]).isDisjoint(with: selection.force) })
     }

@@ -118,17 +118,21 @@ struct EmoPipeCommand: ParsableCommand {
 
     /// Why an argument is too long to be taken, or nil: no path reaches PATH_MAX bytes, so such an argument
     /// is a mistake (a blob pasted in), refused before it is echoed whole in some message (100 KB of stderr)
-    /// or looked up. Free text may be longer: a `--set` value (bounded by the manifest's size), anything after
-    /// a bare `--`, and predict's stream input (a URL with its token, a `--format lavfi` graph).
+    /// or looked up. Free text may be longer: a `--set` value (bounded by the manifest's size), and predict's
+    /// stream input (a URL with its token, a `--format lavfi` graph), which is never an option's value.
     static func overlongArgument(_ arguments: [String]) -> String? {
-        let streams = arguments.first == "predict"
-        var previous = ""
+        let predict = arguments.first == "predict"
+        let formatGiven = arguments.contains { $0 == "--format" || $0.hasPrefix("--format=") }
+        var previous = "", positionalOnly = false
         for (index, argument) in arguments.enumerated() {
-            if argument == "--" { return nil }
             defer { previous = argument }
-            guard argument.utf8.count >= PATH_MAX, previous != "--set", !argument.hasPrefix("--set="),
-                  !(streams && (LiveSource.isStream(argument) || arguments.contains { $0 == "--format" || $0.hasPrefix("--format=") })) else { continue }
-            let after = previous.hasPrefix("--") ? ", after \(previous.echoed)," : ""
+            if argument == "--" && !positionalOnly { positionalOnly = true; continue }
+            // An option's value follows an option that takes one (predict's one flag, --json, takes none).
+            let optionValue = !positionalOnly && previous.hasPrefix("-") && !previous.contains("=") && previous != "--json"
+            let streamInput = predict && !optionValue && (formatGiven || LiveSource.isStream(argument))
+            guard argument.utf8.count >= PATH_MAX, !(previous == "--set" && optionValue), !argument.hasPrefix("--set="),
+                  !streamInput else { continue }
+            let after = optionValue ? ", after \(previous.echoed)," : ""
             return "\(argument.echoed): argument \(index + 1)\(after) is \(argument.utf8.count) bytes long, "
                 + "longer than a path can be (at most \(PATH_MAX - 1) bytes)"
         }

@@ -107,12 +107,17 @@ struct RunCommand: ParsableCommand {
             }
             let selection = RunSelection(until: until, only: only, force: Set(force), worker: slice)
             // Train and evaluate refuse an address-space limit OpenBLAS would hang on: said now, not after the
-            // feature stages' hours (a dry run warns; stages up to date need no room).
-            let engineStages = Set([StageName.train.rawValue, StageName.evaluate.rawValue]).intersection(try runner.selectedStages(selection))
+            // feature stages' hours (a dry run warns). Only when one of them will run, as the plan says: forced,
+            // or not up to date. The status is read only when the limit is too small.
+            let selected = try runner.selectedStages(selection)
+            let engineStages = Set([StageName.train.rawValue, StageName.evaluate.rawValue]).intersection(selected)
             if !engineStages.isEmpty, let problem = Engine.addressSpaceShortfall(threads: manifest.threads) {
-                if dryRun {
-                    StandardStream.error.write(Data("emopipe: warning: \(problem); \(engineStages.sorted().joined(separator: " and ")) would refuse to run\n".utf8))
-                } else if try !force.isEmpty || runner.status().contains(where: { engineStages.contains($0.stage) && $0.state != .upToDate }) {
+                let forced = runner.forcedStages(selection, selected: selected)
+                let stale = Set(try runner.status().filter { $0.state != .upToDate }.map(\.stage))
+                let running = engineStages.filter { forced.contains($0) || stale.contains($0) }.sorted()
+                if !running.isEmpty && dryRun {
+                    StandardStream.error.write(Data("emopipe: warning: \(problem); \(running.joined(separator: " and ")) would refuse to run\n".utf8))
+                } else if !running.isEmpty {
                     throw EmoError.invalidConfiguration(problem + "; nothing was run")
                 }
             }

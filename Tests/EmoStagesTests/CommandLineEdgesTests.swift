@@ -240,14 +240,15 @@ struct CommandLineEdgesTests {
         // Longer than any argument but a --set value may be: refused before any command looks at it, cut short.
         let blob = String(repeating: sha, count: 782)
         for arguments in [["show", blob], ["params", blob], ["diff", blob, "latest"], ["merge", blob], ["cache", "export", "--stage", "audio", "--format", "npz", blob],
-                          ["faces", "preview", "x.mp4", "--out", blob], ["predict", "--run", "r", blob]] {
+                          ["faces", "preview", "x.mp4", "--out", blob], ["predict", "--run", "r", blob], ["params", "--", blob],
+                          ["predict", "--run", "r", "--files-from", blob, "--format", "lavfi"]] {
             let refused = try Self.emopipe(arguments, workdir: workdir)
             #expect(refused.status == 64 && refused.stderr.contains("… (50048 characters): argument ") && refused.stderr.contains(" is 50048 bytes long, longer than a path can be")
                     && refused.stderr.count < 600, "\(arguments.prefix(2)): \(refused.stderr.prefix(300))")
         }
-        // Free text may be longer: a stream's URL (a token in it), a --format graph, anything after a bare --.
+        // Free text may be longer: a stream's URL (a token in it), a --format graph; never an option's value.
         for arguments in [["predict", "--run", "r", "https://example.invalid/live.wav?token=" + blob], ["predict", "--run", "r", "--format", "lavfi", "sine=" + blob],
-                          ["show", "--", blob]] {
+                          ["predict", "--run", "r", "--", "https://example.invalid/" + blob]] {
             let taken = try Self.emopipe(arguments, workdir: workdir)
             #expect(!taken.stderr.contains("longer than a path can be (at most"), "\(arguments.prefix(2)): \(taken.stderr.prefix(300))")
         }
