@@ -6,23 +6,39 @@ extension String {
     public var echoed: String {
         // Megabytes of text (a blob read as a name) are not escaped nor counted in characters whole: that takes seconds.
         if utf8.count > 1 << 16 {
-            return String(String.UnicodeScalarView(unicodeScalars.prefix(400))).escaped.prefix(160) + "… (\(utf8.count) bytes)"
+            return String(String.UnicodeScalarView(unicodeScalars.prefix(400))).escapedPrefix(characters: 160) + "… (\(utf8.count) bytes)"
         }
         let escaped = self.escaped
         guard escaped.count > 200 else { return escaped }
-        return escaped.prefix(160) + "… (\(count) characters)"
+        return escapedPrefix(characters: 160) + "… (\(count) characters)"
+    }
+
+    /// `escaped`, cut to at most `characters` characters between escapes, never inside one (`\u{1` is no escape).
+    func escapedPrefix(characters limit: Int) -> String {
+        var shown = ""
+        for scalar in unicodeScalars {
+            let longer = shown + Self.escape(scalar)
+            guard longer.count <= limit else { break }
+            shown = longer
+        }
+        return shown
     }
 
     /// A key (of a manifest, a pipeline file, `--set`) as a message names it: keys are printable ASCII, so
     /// anything else is spelt out (`\u{20}`, `\u{200B}`, `\u{212A}` for a Kelvin sign that looks like K), and
     /// `epochs ` or a lookalike is told from the key it looks like. Cut as `echoed` cuts.
     public var shownKey: String {
-        var shown = ""
-        for scalar in unicodeScalars.prefix(400) {
-            if (0x21...0x7E).contains(scalar.value) { shown.unicodeScalars.append(scalar) }
-            else { shown += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" }
+        func spelt(_ scalar: Unicode.Scalar) -> String {
+            (0x21...0x7E).contains(scalar.value) ? String(scalar) : "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
         }
-        return shown.count > 200 ? shown.prefix(160) + "… (\(utf8.count) bytes)" : shown
+        let pieces = unicodeScalars.prefix(400).map(spelt)
+        guard pieces.reduce(0, { $0 + $1.count }) > 200 else { return pieces.joined() }
+        var shown = ""
+        for piece in pieces {
+            guard shown.count + piece.count <= 160 else { break }
+            shown += piece
+        }
+        return shown + "… (\(utf8.count) bytes)"
     }
 
     /// A path as a message names it: `escaped`, and an empty one said to be empty rather than shown
@@ -42,16 +58,16 @@ extension String {
     /// path cannot break a one-line message or steer a terminal. Paths are shown this way, whole.
     public var escaped: String {
         var escaped = ""
-        for scalar in unicodeScalars {
-            let category = scalar.properties.generalCategory
-            // Every control character; of the format characters, those that steer text direction.
-            if category == .control || (category == .format && scalar.properties.isBidiControl) {
-                escaped += scalar == "\n" ? "\\n" : scalar == "\t" ? "\\t" : "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            } else {
-                escaped.unicodeScalars.append(scalar)
-            }
-        }
+        for scalar in unicodeScalars { escaped += Self.escape(scalar) }
         return escaped
+    }
+
+    /// One scalar as `escaped` shows it: every control character, and of the format characters those that
+    /// steer text direction, spelt out; any other as it is.
+    private static func escape(_ scalar: Unicode.Scalar) -> String {
+        let category = scalar.properties.generalCategory
+        guard category == .control || (category == .format && scalar.properties.isBidiControl) else { return String(scalar) }
+        return scalar == "\n" ? "\\n" : scalar == "\t" ? "\\t" : "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
     }
 }
 

@@ -26,6 +26,18 @@ struct EchoTests {
         #expect(edge.echoed == edge, "200 characters are kept whole")
     }
 
+    /// A cut falls between escapes: a long run of control characters ends in a whole `\u{…}`, never in half of one.
+    @Test func aCutNeverSplitsAnEscape() {
+        let controls = String(repeating: "\u{1B}", count: 100)   // 6 characters each once escaped
+        let echoed = controls.echoed
+        let head = String(echoed[..<echoed.range(of: "… (")!.lowerBound])
+        #expect(head == String(repeating: "\\u{1B}", count: 26), "26 escapes fill 156 of 160 characters; a 27th would be cut")
+        let blob = String(repeating: "\u{7}", count: 70_000)   // over 64 KiB: the bytes path
+        #expect(blob.echoed == String(repeating: "\\u{7}", count: 32) + "… (70000 bytes)")
+        let key = String(repeating: "\u{200B}", count: 40)   // 8 characters each once spelt out
+        #expect(key.shownKey == String(repeating: "\\u{200B}", count: 20) + "… (120 bytes)")
+    }
+
     /// Keys are printable ASCII: a space, an invisible character or a lookalike in one is spelt out.
     @Test func aKeyShowsWhatIsNotPrintableASCII() {
         #expect("epochs".shownKey == "epochs")
