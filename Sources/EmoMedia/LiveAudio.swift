@@ -11,6 +11,8 @@ import Glibc
 public struct LiveSource: Sendable, Equatable {
     /// What the user named: "-" for standard input, a URL, or a device name.
     public var name: String
+    /// `name` as messages show it: a lavfi graph or a URL can be kilobytes long.
+    public var shownName: String { name.echoed }
     /// An FFmpeg input format (demuxer or device) to open `name` with, e.g. "alsa"; nil to let FFmpeg guess.
     public var format: String?
     /// How long opening may wait for the first bytes and the stream's parameters.
@@ -115,7 +117,7 @@ public enum LiveAudio {
                             deliver: (UnsafeBufferPointer<Float>) -> Void,
                             picture: (LiveVideoFrame) -> Void) throws(MediaError) -> LiveEnd {
         guard (1...768_000).contains(sampleRate) else {
-            throw .invalidArgument(path: source.name, reason: "sample rate \(sampleRate) Hz is out of range")
+            throw .invalidArgument(path: source.shownName, reason: "sample rate \(sampleRate) Hz is out of range")
         }
         return try LibavLog.capturing { (log) throws(MediaError) -> LiveEnd in
             let watch = InterruptWatch(stop: stop)
@@ -135,20 +137,20 @@ public enum LiveAudio {
             let kept = [chosen.audio, chosen.video].compactMap { $0 }
             for other in streams(input) where !kept.contains(other) { other.pointee.discard = AVDISCARD_ALL }
             var audio: LiveAudioDecoder?
-            if let stream = chosen.audio { audio = LiveAudioDecoder(codec: try AudioCodec.open(stream, path: source.name, log: log), stream: stream) }
+            if let stream = chosen.audio { audio = LiveAudioDecoder(codec: try AudioCodec.open(stream, path: source.shownName, log: log), stream: stream) }
             var video: LiveVideoDecoder?
             var videoProblem: String?
             if let stream = chosen.video {
                 // A video that cannot be decoded leaves the audio to be read, as a file's does.
                 do throws(MediaError) { video = try LiveVideoDecoder(stream, source: source) } catch {
                     guard audio != nil else { throw error }
-                    let said = "\(error)", named = source.name + ": "
+                    let said = "\(error)", named = source.shownName + ": "
                     videoProblem = said.hasPrefix(named) ? String(said.dropFirst(named.count)) : said
                     stream.pointee.discard = AVDISCARD_ALL
                 }
             }
             started(LiveStreams(audio: audio != nil, video: video != nil, rotation: video?.rotation ?? 0, videoProblem: videoProblem))
-            var sink = MonoSink(path: source.name, outRate: Int32(sampleRate))
+            var sink = MonoSink(path: source.shownName, outRate: Int32(sampleRate))
             var clock = LiveClock(audioStream: chosen.audio)
             let end = try pump(input, audio: audio, video: video, sink: &sink, clock: &clock, source: source, watch: watch,
                                log: log, deliver, picture)
@@ -164,9 +166,9 @@ public enum LiveAudio {
         var format: UnsafePointer<AVInputFormat>?
         if let name = source.format {
             format = LiveSource.inputFormat(named: name)
-            guard format != nil else { throw .invalidArgument(path: source.name, reason: LiveSource.unknownFormat(name)) }
+            guard format != nil else { throw .invalidArgument(path: source.shownName, reason: LiveSource.unknownFormat(name)) }
         }
-        guard let context = avformat_alloc_context() else { throw .unreadable(path: source.name, reason: "out of memory") }
+        guard let context = avformat_alloc_context() else { throw .unreadable(path: source.shownName, reason: "out of memory") }
         context.pointee.probesize = 32 * 1024
         context.pointee.max_analyze_duration = Int64(AV_TIME_BASE) / 2
         context.pointee.interrupt_callback = watch.callback
@@ -186,12 +188,12 @@ public enum LiveAudio {
 
     private static func openFailure(_ source: LiveSource, code: Int32, watch: InterruptWatch, log: LogCapture) -> MediaError {
         if watch.timedOut {
-            return .unreadable(path: source.name, reason: "nothing readable arrived within \(Int(source.openTimeoutSeconds)) s")
+            return .unreadable(path: source.shownName, reason: "nothing readable arrived within \(Int(source.openTimeoutSeconds)) s")
         }
         let reason = LibavLog.reason(code, log)
-        if code == AVCode.invalidData { return .notMedia(path: source.name, reason: reason) }
-        if code == -ENOENT { return .fileNotFound(path: source.name) }
-        return .unreadable(path: source.name, reason: reason)
+        if code == AVCode.invalidData { return .notMedia(path: source.shownName, reason: reason) }
+        if code == -ENOENT { return .fileNotFound(path: source.shownName) }
+        return .unreadable(path: source.shownName, reason: reason)
     }
 
     private static func streams(_ input: UnsafeMutablePointer<AVFormatContext>) -> [UnsafeMutablePointer<AVStream>] {
@@ -228,13 +230,13 @@ public enum LiveAudio {
         let found = avformat_find_stream_info(input, nil)
         if found < 0 {
             if watch.timedOut {
-                throw .unreadable(path: source.name, reason: "its stream parameters did not arrive within \(Int(source.openTimeoutSeconds)) s")
+                throw .unreadable(path: source.shownName, reason: "its stream parameters did not arrive within \(Int(source.openTimeoutSeconds)) s")
             }
-            throw .notMedia(path: source.name, reason: LibavLog.reason(found, log))
+            throw .notMedia(path: source.shownName, reason: LibavLog.reason(found, log))
         }
         let probed = first()
         guard probed.audio != nil || probed.video != nil else {
-            throw wanted.audio ? .noAudioStream(path: source.name) : .noVideoStream(path: source.name)
+            throw wanted.audio ? .noAudioStream(path: source.shownName) : .noVideoStream(path: source.shownName)
         }
         return probed
     }
@@ -253,7 +255,7 @@ public enum LiveAudio {
         var packet = av_packet_alloc()
         var frame = av_frame_alloc()
         defer { av_packet_free(&packet); av_frame_free(&frame) }
-        guard let packet, let frame else { throw .decodeFailed(path: source.name, reason: "out of memory") }
+        guard let packet, let frame else { throw .decodeFailed(path: source.shownName, reason: "out of memory") }
         let audioIndex = audio?.stream.pointee.index ?? -1
         var end = LiveEnd.endOfStream
         var anythingDecoded = false
@@ -265,7 +267,7 @@ public enum LiveAudio {
             if read < 0 {
                 // A live source ends by breaking off; before any data it is broken.
                 guard sink.sourceRate != 0 || anythingDecoded else {
-                    throw .truncated(path: source.name, reason: LibavLog.reason(read, log) + pipedMP4Hint(input, source))
+                    throw .truncated(path: source.shownName, reason: LibavLog.reason(read, log) + pipedMP4Hint(input, source))
                 }
                 end = .brokenOff(reason: LibavLog.reason(read, log))
                 break
@@ -305,7 +307,7 @@ public enum LiveAudio {
             if got == AVCode.again || got == AVCode.eof { return }
             // A damaged packet (a PCM stream cut inside its last sample, say) is skipped, as one the decoder refuses.
             if got == AVCode.invalidData { return }
-            if got < 0 { throw .decodeFailed(path: source.name, reason: LibavLog.reason(got, log)) }
+            if got < 0 { throw .decodeFailed(path: source.shownName, reason: LibavLog.reason(got, log)) }
             defer { av_frame_unref(frame) }
             clock.sawAudio(frame, timeBase: decoder.stream.pointee.time_base)
             try sink.consume(frame, deliver)
@@ -361,10 +363,10 @@ final class LiveVideoDecoder {
 
     init(_ stream: UnsafeMutablePointer<AVStream>, source: LiveSource) throws(MediaError) {
         guard let decoder = avcodec_find_decoder(stream.pointee.codecpar.pointee.codec_id) else {
-            throw .videoDecodeFailed(path: source.name, reason: "there is no decoder for the video codec")
+            throw .videoDecodeFailed(path: source.shownName, reason: "there is no decoder for the video codec")
         }
-        codec = try VideoCodec.open(decoder, stream: stream, threads: 1, path: source.name)
-        guard let frame = av_frame_alloc() else { throw .videoDecodeFailed(path: source.name, reason: "out of memory") }
+        codec = try VideoCodec.open(decoder, stream: stream, threads: 1, path: source.shownName)
+        guard let frame = av_frame_alloc() else { throw .videoDecodeFailed(path: source.shownName, reason: "out of memory") }
         scratch = frame
         index = stream.pointee.index
         rotation = StreamReader.quarterTurnRotation(stream)

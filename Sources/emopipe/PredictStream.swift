@@ -19,54 +19,55 @@ extension PredictCommand {
 
     func runStream(_ input: String, predictor: Predictor) throws {
         let scorer = try StreamPredictor(predictor: predictor, input: input)
+        let named = input.echoed   // a lavfi graph or URL can be kilobytes: messages show its head
         StreamInterrupts.install()
         let source = LiveSource(name: input, format: format, openTimeoutSeconds: timeout, readTimeoutSeconds: timeout)
         // A skipped window is said once per stretch of them (an hour of silence is two lines, not 3,600).
         let stretch = SkippedStretch()
         let closeStretch = {
             guard let (more, end) = stretch.close(), more > 0 else { return }
-            note("\(input): \(more) more window\(more == 1 ? "" : "s"), to \(String(format: "%.2f", end)) s, not scored either")
+            note("\(named): \(more) more window\(more == 1 ? "" : "s"), to \(String(format: "%.2f", end)) s, not scored either")
         }
         let emit: (StreamPredictor.Window) -> Void = { window in closeStretch(); writeWindow(window) }
         scorer.skipped = { start, end in
             guard stretch.add(end: end, skippedSoFar: scorer.windowsSkipped) else { return }
             let why = scorer.reading.contains(.faces) ? "no face in its pictures and no audio (or only digital silence so far)"
                                                       : "only digital silence so far"
-            note("\(input): \(String(format: "%.2f–%.2f", start, end)) s: \(why): not scored")
+            note("\(named): \(String(format: "%.2f–%.2f", start, end)) s: \(why): not scored")
         }
         let end = try LiveAudio.read(source, sampleRate: scorer.sampleRate, wanted: scorer.wanted,
                                      stop: { StreamInterrupts.requested || scorer.failure != nil },
                                      started: { streams in
                                          scorer.begin(streams)
-                                         if scorer.failure == nil { note(describe(predictor: predictor, scorer: scorer, input: input)) }
+                                         if scorer.failure == nil { note(describe(predictor: predictor, scorer: scorer, named: named)) }
                                      },
                                      deliver: { samples in scorer.take(samples, emit: emit) },
                                      picture: { picture in scorer.take(picture, emit: emit) })
         if end == .stopped, scorer.failure == nil {
             closeStretch()
-            note("\(input): stopped after \(String(format: "%.2f", scorer.receivedSeconds)) s, \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s") scored")
+            note("\(named): stopped after \(String(format: "%.2f", scorer.receivedSeconds)) s, \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s") scored")
             throw ExitCode(ExitStatus.interrupted)
         }
         if case .brokenOff(let reason) = end {
-            note("\(input): the stream broke off (\(reason)); scoring what arrived")
+            note("\(named): the stream broke off (\(reason)); scoring what arrived")
         }
         defer { closeStretch() }   // said also when finishing fails
         try scorer.finish(emit: emit)
         closeStretch()
         guard scorer.windowsScored > 0 else {
-            note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; none of its \(scorer.windowsSkipped) window\(scorer.windowsSkipped == 1 ? "" : "s") had a sound or a face to score")
+            note("\(named): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; none of its \(scorer.windowsSkipped) window\(scorer.windowsSkipped == 1 ? "" : "s") had a sound or a face to score")
             throw ExitCode(ExitStatus.partial)
         }
         let mean = scorer.meanProbabilities
         let label = mean.max { $0.value < $1.value }?.key ?? "?"
         let faces = scorer.reading.contains(.faces) ? " (\(scorer.windowsWithFaces) with a face)" : ""
-        note("\(input): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; the mean of its \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s")\(faces) says \(label)")
+        note("\(named): ended after \(String(format: "%.2f", scorer.receivedSeconds)) s; the mean of its \(scorer.windowsScored) window\(scorer.windowsScored == 1 ? "" : "s")\(faces) says \(label)")
     }
 
     /// What the windows are computed from, said once on stderr before the first.
-    private func describe(predictor: Predictor, scorer: StreamPredictor, input: String) -> String {
+    private func describe(predictor: Predictor, scorer: StreamPredictor, named: String) -> String {
         let reading = scorer.reading.map(\.rawValue).joined(separator: " and ")
-        var parts = ["\(input): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the \(reading) arrive\(scorer.reading == [.audio] ? "s" : "")"]
+        var parts = ["\(named): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the \(reading) arrive\(scorer.reading == [.audio] ? "s" : "")"]
         if predictor.groupsSpeakers {
             parts.append("this model normalises log-mels by speaker: a stream uses running statistics of its audio so far")
         }
@@ -84,7 +85,7 @@ extension PredictCommand {
             // One object per line, written at once (no buffering) so a reader sees it as soon as it is known.
             guard let data = try? JSONOutput.encoder().encode(window) else {
                 StandardStream.error.write(Data(String(format: "emopipe: %@: the window %.2f–%.2f s has probabilities JSON cannot hold (not finite); not written\n",
-                                                           window.input.escaped, window.start, window.end).utf8))
+                                                           window.input.echoed, window.start, window.end).utf8))
                 return
             }
             StandardStream.output.write(data + Data("\n".utf8))

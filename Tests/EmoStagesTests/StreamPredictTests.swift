@@ -333,6 +333,19 @@ struct StreamPredictTests {
         #expect(result.stderr.contains("the mean of its 3 windows says"), "\(result.stderr)")
     }
 
+    /// A stream's name can be a kilobytes-long lavfi graph or URL: every message shows its head and its length.
+    @Test func aLongStreamNameIsShownCut() throws {
+        let (run, _) = try Self.trained.get()
+        let graph = "sine=frequency=220:sample_rate=16000:duration=3.5" + String(repeating: ",volume=1", count: 300)
+        let scored = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi", graph])
+        #expect(scored.status == 0, "\(scored.stderr.prefix(2000))")
+        let lines = scored.stderr.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.count < 1000 && $0.contains("… (\(graph.count) characters)") }, "\(scored.stderr.prefix(2000))")
+        let broken = String(repeating: "volume=1,", count: 300) + "no_such_filter"
+        let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi", broken])
+        #expect(refused.status != 0 && refused.stderr.count < 1000 && refused.stderr.contains("… (\(broken.count) characters)"), "\(refused.stderr.prefix(2000))")
+    }
+
     @Test func inputsThatCannotBeScoredAreNamedWithoutATrapOrAHang() throws {
         let (run, clip) = try Self.trained.get()
         let emopipe = "'\(TestSupport.emopipe)' predict --run '\(run)'"
