@@ -88,6 +88,11 @@ extension PipelineRunner {
         let selected = try selectedStages(selection)
         try checkBeforeRunning(selected)
         logUnread(selection)
+        // A dry run refuses and warns as the run would.
+        if let only = selection.only, selection.worker == nil {
+            try checkUpstreamCompleted(of: only)
+            noteStaleUpstream(of: only)
+        }
         let statuses = Dictionary(uniqueKeysWithValues: try stageStatuses().map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
         let store = workspace.exists ? try workspace.openStore(.readOnly) : nil

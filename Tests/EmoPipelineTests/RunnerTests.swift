@@ -179,7 +179,11 @@ struct RunnerTests {
         }
         // Refused before anything is recorded (exit 64 means that): no work directory is made.
         #expect(!FileManager.default.fileExists(atPath: folder + "/work"))
+        // A dry run refuses it the same way (it said the stage would run).
+        #expect(throws: PipelineError.upstreamNotReady(stage: "b", upstream: "a")) { try runner(manifest()).plan(RunSelection(only: "b")) }
         _ = try runner(manifest()).run(RunSelection(until: "a"), command: "test")
+        #expect(throws: PipelineError.upstreamNotReady(stage: "d", upstream: "b")) { try runner(manifest()).plan(RunSelection(only: "d")) }
+        #expect(try runner(manifest()).plan(RunSelection(only: "b")).map(\.stage) == ["b"])
         let runs = try ProvenanceStore(path: folder + "/work/emopipe.sqlite").runs().count
         #expect(throws: PipelineError.upstreamNotReady(stage: "d", upstream: "b")) {
             try runner(manifest()).run(RunSelection(only: "d"), command: "test")
