@@ -97,7 +97,13 @@ public final class Predictor {
         let weights = folder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path
         var facts = stat()
         guard lstat(weights, &facts) == 0 else {
-            throw PipelineError.missingData("\(run): no exported model here (run the export stage: `emopipe run --until export`)")
+            // An ONNX file alone (copied out for onnxruntime) is not what predict reads: said so, not "run export".
+            if let onnx = [RunFile.onnx, .int8Onnx].first(where: { lstat($0.path(in: folder.path), &facts) == 0 }) {
+                throw PipelineError.missingData("\(run.shownPath): holds \(onnx.rawValue) but not \(TrainedModel.Weights.exported.rawValue): predict reads "
+                                                + "the run folder the export stage wrote (\(TrainedModel.Weights.exported.rawValue), model.json, features.json beside "
+                                                + "\(RunFile.onnx.rawValue)); copy the whole folder, or give onnxruntime \(onnx.rawValue)")
+            }
+            throw PipelineError.missingData("\(run.shownPath): no exported model here (run the export stage: `emopipe run --until export`)")
         }
         // Something is there: a link that leads nowhere (or round in a loop) is named as such, not as no model.
         guard stat(weights, &facts) == 0 else {

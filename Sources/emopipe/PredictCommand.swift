@@ -253,7 +253,7 @@ struct PredictCommand: ParsableCommand {
             // Every run folder holds the manifest its run recorded, and an export the model: a folder with neither
             // (`--run /etc`, `--run .`) is no run's, a wrong argument rather than a run still to export.
             // (lstat: a model file that is a dangling link is there, and Predictor names what is wrong with it.)
-            if ![RunFile.manifest, .modelDescription, .weights, .onnx].contains(where: { var facts = stat(); return lstat($0.path(in: folder), &facts) == 0 }) {
+            if ![RunFile.manifest, .modelDescription, .weights, .onnx, .int8Onnx].contains(where: { var facts = stat(); return lstat($0.path(in: folder), &facts) == 0 }) {
                 throw UsageError("--run \(runReference.echoed): a folder, but no run's (it holds no \(RunFile.manifest.rawValue) "
                                  + "and no exported model); give a run id or folder (see `emopipe runs`)")
             }

@@ -929,6 +929,12 @@ struct CommandLineUsageTests {
             let closed = try TestSupport.run("/bin/bash", ["-c", "exec '\(TestSupport.emopipe)' predict --run NOSUCH --workdir '\(workdir)' \(arguments) <&-"])
             #expect(closed.status == 64 && closed.stderr.contains("\(named): standard input is closed (<&-): there is nothing to read"), "\(closed.stderr)")
         }
+        // A folder holding only an ONNX file (copied out for onnxruntime) is told what predict reads, not to run export.
+        let onnxOnly = try TestSupport.temporaryFolder("onnx-only")
+        try Data("onnx".utf8).write(to: URL(fileURLWithPath: onnxOnly + "/model.int8.onnx"))
+        let onlyOnnx = try Self.emopipe(["predict", "--run", onnxOnly, "clip.wav", "--workdir", workdir])
+        #expect(onlyOnnx.status == 1 && onlyOnnx.stderr.contains("holds model.int8.onnx but not model.safetensors")
+                && !onlyOnnx.stderr.contains("run the export stage"), "\(onlyOnnx.stderr)")
         // A folder whose model is a link that leads nowhere is a run's folder with a broken model, said as such (exit 1).
         let dangling = try TestSupport.temporaryFolder("dangling-model")
         try FileManager.default.createSymbolicLink(atPath: dangling + "/model.safetensors", withDestinationPath: dangling + "/gone")
