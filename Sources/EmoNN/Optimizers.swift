@@ -148,6 +148,10 @@ public final class AdamW: Optimizer {
             expAvg[i] = m.data
             expAvgSq[i] = v.data
         }
+        // A float counts steps exactly up to 2^24; anything else (a damaged or edited file) is no step count.
+        guard step.item.isFinite, step.item >= 0, step.item <= 16_777_216 else {
+            throw NNError.format("AdamW step \(step.item) is not a step count (0 to 2^24)")
+        }
         stepCount = Int(step.item)
     }
 }

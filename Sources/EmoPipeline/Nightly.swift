@@ -153,7 +153,7 @@ public struct Nightly {
                                             workspace: runner.workspace, previousFailing: previous?.sources.failing) {
             report.sources = changes
             // The units failing in the stages' current outputs, as a completed night counts them (0 said none did).
-            report.failedUnits = (try? runner.pipeline.stageNames.reduce(0) { $0 + (try store.stageState($1)?.unitsFailed ?? 0) }) ?? 0
+            report.failedUnits = (try? runner.pipeline.stageNames.map { try store.stageState($0)?.unitsFailed ?? 0 }.clampedSum()) ?? 0
         }
         try write(report)
         return report

@@ -422,7 +422,7 @@ public final class PipelineRunner {
             }
             throw error
         }
-        let failed = try selected.reduce(0) { $0 + (try store.stageState($1)?.unitsFailed ?? 0) }
+        let failed = try selected.map { try store.stageState($0)?.unitsFailed ?? 0 }.clampedSum()
         let report = RunReport(runId: runId, stages: reports, failedUnits: failed)
         try recordDataset(runId: runId, store: store)
         try store.finishRun(id: runId, status: failed > 0 ? .partial : .done, exitCode: Int(report.exitCode))

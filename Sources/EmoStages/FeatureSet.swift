@@ -114,13 +114,14 @@ struct FeatureSet {
             let stage: StageName = source == \SplitPlan.Clip.speech ? .audio : .faces
             let sizes = try cache.recordBytes(stage: stage.rawValue, fingerprint: fingerprint)
             let read = plan.clips.compactMap { clip in clip[keyPath: source].flatMap { sizes[$0.sha256] } }
-            let total = read.reduce(0, +)
-            bytes += total
-            held += stage == .audio && speakerNormalized ? 2 * total : total
+            // Clamped: the sizes are the database's, which a user can edit.
+            let total = read.clampedSum()
+            bytes = bytes.clampedAdding(total)
+            held = held.clampedAdding(stage == .audio && speakerNormalized ? total.clampedMultiplied(by: 2) : total)
             records += read.count
             if !read.isEmpty { sizedBy.append(keys) }
         }
-        let needed = held + (ProcessMemory.residentBytesInUse() ?? 0)
+        let needed = held.clampedAdding(ProcessMemory.residentBytesInUse() ?? 0)
         let what = String(format: "the %d cached feature records %@ reads are %.0f MB%@: with what is resident about %.0f MB",
                           records, context.fingerprint.stage, ProcessMemory.megabytes(bytes),
                           held > bytes ? ", the log-mels held twice while speaker statistics are applied" : "", ProcessMemory.megabytes(needed))

@@ -38,8 +38,8 @@ extension ProvenanceStore {
         let records = includingCache ? try worker.read { try CacheRecordRow.order(Column("shardId"), Column("dataOffset")).fetchAll($0) } : []
 
         let present = try read { db in
-            Set(try Row.fetchAll(db, sql: "SELECT stage, fingerprint, key FROM cacheRecord").map {
-                "\($0["stage"] as String)\t\($0["fingerprint"] as String)\t\($0["key"] as String)"
+            Set(try Row.fetchAll(db, sql: "SELECT stage, fingerprint, key FROM cacheRecord").map { row in
+                try ["stage", "fingerprint", "key"].map { column in try row.decode(String.self, forColumn: column) }.joined(separator: "\t")
             })
         }
         func id(_ r: CacheRecordRow) -> String { "\(r.stage)\t\(r.fingerprint)\t\(r.key)" }

@@ -375,7 +375,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                 SELECT DISTINCT stage, parametersFingerprint FROM stageRun
                 WHERE parametersFingerprint IS NOT NULL AND runId IN (SELECT id FROM run)
                 """).reduce(into: [String: Set<String>]()) { used, row in
-                used[row["stage"] as String, default: []].insert(row["parametersFingerprint"] as String)
+                used[try row.decode(String.self, forColumn: "stage"), default: []].insert(try row.decode(String.self, forColumn: "parametersFingerprint"))
             }
         }
     }

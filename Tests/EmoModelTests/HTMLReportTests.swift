@@ -210,6 +210,9 @@ enum Markup {
         #expect(HTMLReport.sci(0, 2) == "0")
         #expect(HTMLReport.n(12.5) == "12.5" && HTMLReport.n(3) == "3" && HTMLReport.n(-0.001) == "0")
         #expect(HTMLReport.blues(0) == "#f7fbff" && HTMLReport.blues(1) == "#08306b")
+        // Durations: an epoch's seconds come from state.json, which a user can edit into anything.
+        #expect(HTMLReport.duration(3725) == "1 h 2 min" && HTMLReport.duration(65) == "1 min 5 s")
+        #expect([1e19, -1, .infinity, .nan].allSatisfy { HTMLReport.duration($0) == "—" })
         let t = HTMLReport.niceTicks(0, 2.07, target: 5)
         #expect(t.ticks == [0, 0.5, 1, 1.5, 2, 2.5] && t.decimals == 1)
     }

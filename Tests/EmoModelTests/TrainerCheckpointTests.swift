@@ -52,6 +52,52 @@ struct TrainerCheckpointTests {
         #expect(try WeightAverageTests.keptWeights(folder) == WeightAverageTests.keptWeights(whole))
     }
 
+    /// A state.json edited by hand into one no training writes (its kept epoch not among its epochs), and a
+    /// checkpoint whose optimizer step count is absurd (its SHA-256 recorded anew), start the fold over: resuming
+    /// from them did arithmetic that trapped.
+    @Test func anImpossibleStateOrStepCountStartsTheFoldOver() throws {
+        let (whole, edited) = try Self.wholeAndStoppedInSecondEpoch("impossible")
+        let stateFile = edited.appendingPathComponent(TrainingState.fileName)
+        let original = try String(contentsOf: stateFile, encoding: .utf8)
+        let recorded = try TrainingState.decode(Data(original.utf8))
+        for (bestEpoch, epochs) in [(Int.min, 1), (2, 1), (0, 1)] {
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(original.utf8)) as? [String: Any])
+            object["best_epoch"] = bestEpoch
+            var logs = try #require(object["epochs"] as? [[String: Any]])
+            #expect(logs.count == epochs)
+            #expect(throws: DecodingError.self, "best_epoch \(bestEpoch)") { try TrainingState.decode(try JSONSerialization.data(withJSONObject: object)) }
+            logs[0]["epoch"] = 7
+            object["epochs"] = logs; object["best_epoch"] = recorded.bestEpoch
+            #expect(throws: DecodingError.self, "an epoch numbered 7") { try TrainingState.decode(try JSONSerialization.data(withJSONObject: object)) }
+        }
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(original.utf8)) as? [String: Any])
+        object["best_epoch"] = Int.min
+        try JSONSerialization.data(withJSONObject: object).write(to: stateFile)
+        let resumed = WeightAverageTests.trainer(averaging: nil)
+        var said: [String] = []
+        resumed.log = { said.append($0) }
+        try WeightAverageTests.fit(resumed, folder: edited)
+        #expect(said.contains { $0.hasSuffix("state.json cannot be read as a training state: training starts over from epoch 1") }, "\(said)")
+        #expect(try WeightAverageTests.keptWeights(edited) == WeightAverageTests.keptWeights(whole))
+
+        let (_, stepped) = try Self.wholeAndStoppedInSecondEpoch("step-count")
+        let checkpoint = stepped.appendingPathComponent("checkpoint-1.safetensors")
+        var file = try SafeTensorsFile.read(from: checkpoint)
+        #expect(file.integers["optimizer.step"]?.first.map { $0 > 0 } == true)
+        file.integers["optimizer.step"] = [Int64.max]
+        let before = try SHA256Hex.file(atPath: checkpoint.path).hex
+        try file.write(to: checkpoint)
+        let steppedState = stepped.appendingPathComponent(TrainingState.fileName)
+        try String(contentsOf: steppedState, encoding: .utf8).replacingOccurrences(of: before, with: try SHA256Hex.file(atPath: checkpoint.path).hex)
+            .write(to: steppedState, atomically: true, encoding: .utf8)
+        let again = WeightAverageTests.trainer(averaging: nil)
+        var told: [String] = []
+        again.log = { told.append($0) }
+        try WeightAverageTests.fit(again, folder: stepped)
+        #expect(told.contains { $0.contains("has no optimizer step count from 0 to 2^24") && $0.hasSuffix("training starts over from epoch 1") }, "\(told)")
+        #expect(try WeightAverageTests.keptWeights(stepped) == WeightAverageTests.keptWeights(whole))
+    }
+
     @Test func aTrainingWhoseWeightsAreNeverFiniteFailsRatherThanKeepingThem() throws {
         let folder = URL(fileURLWithPath: try TestSupport.temporaryFolder("diverged")).appendingPathComponent("fold-0")
         let train = TrainedModelTests.samples(12, seed: 1)

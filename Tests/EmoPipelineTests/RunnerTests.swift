@@ -192,6 +192,17 @@ struct RunnerTests {
         #expect(counts() == [1, 0, 0, 0])
     }
 
+    /// Failure counts edited by hand into Int64's limit are summed without an overflow (the end of every run trapped).
+    @Test func failureCountsNearTheLimitAreSummedWithoutATrap() throws {
+        _ = try runner(manifest()).run(RunSelection(), command: "test")
+        let store = try ProvenanceStore(path: folder + "/work/emopipe.sqlite")
+        try store.write { try $0.execute(sql: "UPDATE stageState SET unitsFailed = 9223372036854775807 WHERE stage IN ('a', 'b')") }
+        let report = try runner(manifest()).run(RunSelection(), command: "test")
+        #expect(report.failedUnits == Int.max && report.exitCode == 3)
+        #expect([Int.max, 1].clampedSum() == Int.max && [Int.min, -1].clampedSum() == Int.min && [3, -5].clampedSum() == -2)
+        #expect(Int.max.clampedMultiplied(by: 2) == Int.max && Int.min.clampedSubtracting(1) == Int.min)
+    }
+
     @Test func unknownParameterOverrideIsRejected() throws {
         #expect(throws: PipelineError.self) { try runner(manifest("params: {b: {yy: 5}}\n")) }
     }

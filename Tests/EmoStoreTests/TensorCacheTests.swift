@@ -2,6 +2,7 @@ import EmoCore
 @testable import EmoStore
 import EmoTestSupport
 import Foundation
+import GRDB
 import Testing
 
 @Suite("tensor cache")
@@ -72,6 +73,30 @@ struct TensorCacheTests {
         let stats = try cache.stats()
         #expect(stats.count == 1 && stats[0].shards == 4 && stats[0].records == 8)
         #expect(stats[0].bytes > 9_000_000_000_000_000_000 && stats[0].bytes <= Int.max)
+    }
+
+    /// A value of the wrong type in the index (text where a length is, bytes where a name is) is an error of the
+    /// read (GRDB's plain subscripts stopped the process), and a length near Int64's limit gives a figure, not an overflow.
+    @Test func handEditedIndexValuesAreErrorsNotTraps() throws {
+        for seed in 1...2 {
+            try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: Self.records(count: 3, seed: UInt64(seed)), failures: [])
+        }
+        let shards = try store.read { try CacheShardRow.fetchAll($0) }
+        let kept = try cache.keys(stage: "audio", fingerprint: "fp")
+        let first = try store.read { try CacheRecordRow.filter(Column("shardId") == shards[0].id).fetchAll($0) }
+        try #require(first.count == 3)
+        // The first shard's first record no longer live: a compaction that sums the others' lengths, one absurd.
+        try store.write { db in
+            try db.execute(sql: "UPDATE cacheRecord SET dataLength = 9223372036854775800 WHERE key = ?", arguments: [first[2].key])
+        }
+        let plan = try cache.planGarbage(keep: ["audio": ["fp"]], liveKeys: kept.subtracting([first[0].key]))
+        #expect(plan.compactions.map(\.shard.id) == [shards[0].id])
+        #expect(plan.totalBytes >= 0)
+        #expect(ShardFormat.fileSize(records: [(metaLength: 10, dataLength: Int.max - 3)]) == Int.max)
+        try store.write { db in try db.execute(sql: "UPDATE cacheRecord SET dataLength = 'abc' WHERE rowid = 1") }
+        #expect(throws: (any Error).self) { try cache.recordBytes(stage: "audio", fingerprint: "fp") }
+        try store.write { db in try db.execute(sql: "UPDATE cacheShard SET fingerprint = X'ff' WHERE id = ?", arguments: [shards[0].id]) }
+        #expect(throws: (any Error).self) { try cache.stats() }
     }
 
     /// A shard whose index rows cannot be committed (a full disk fails SQLite too; here a trigger stands in

@@ -649,7 +649,8 @@ public enum HTMLReport {
     }
 
     static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "—" }
+        // Beyond a thousand years (a state.json edited by hand) is no duration, and would not fit an Int.
+        guard seconds.isFinite, seconds >= 0, seconds < 3.2e10 else { return "—" }
         let total = Int(seconds.rounded())
         let h = total / 3600, m = (total % 3600) / 60, s = total % 60
         return h > 0 ? "\(h) h \(m) min" : m > 0 ? "\(m) min \(s) s" : "\(s) s"

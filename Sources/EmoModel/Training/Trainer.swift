@@ -90,6 +90,16 @@ public struct TrainingState: Codable, Equatable, Sendable {
         bestScore = try fields.decodeIfPresent(Double.self, forKey: .bestScore) ?? earlier.decodeIfPresent(Double.self, forKey: .bestScore)
         finished = try fields.decodeIfPresent(Bool.self, forKey: .finished) ?? false
         checkpointSHA256 = try fields.decodeIfPresent(String.self, forKey: .checkpointSHA256)
+        // A state edited by hand is taken only when it could have been written: its epochs numbered 1, 2, …
+        // and the kept one among them (resuming does arithmetic on these).
+        if let stray = epochs.indices.first(where: { epochs[$0].epoch != $0 + 1 }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.epochs], debugDescription:
+                "epoch \(stray + 1) is numbered \(epochs[stray].epoch): epochs are numbered 1, 2, … in order"))
+        }
+        guard bestEpoch == -1 || (bestEpoch >= 1 && bestEpoch <= epochs.count) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.bestEpoch], debugDescription:
+                "best_epoch \(bestEpoch) is not one of its \(epochs.count) epochs (nor -1, none kept)"))
+        }
     }
 
     /// A fold folder's `state.json`, or nil when it is missing or unreadable.
@@ -345,6 +355,10 @@ public final class Trainer {
         }
         guard written.integers["train.step"]?.first == Int64(state.epochs.count) else {
             return startOver("is not of the epoch state.json says (\(state.epochs.count))")
+        }
+        // Checked before any weight is loaded: a refusal halfway would leave the model neither initial nor resumed.
+        guard let steps = written.integers["optimizer.step"]?.first, (0...(1 << 24)).contains(steps) else {
+            return startOver("has no optimizer step count from 0 to 2^24 (damaged or edited)")
         }
         let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)
         if let average {

@@ -132,8 +132,9 @@ extension TensorCache {
                        (SELECT COUNT(*) FROM cacheRecord r WHERE r.stage = s.stage AND r.fingerprint = s.fingerprint) AS records
                 FROM cacheShard s GROUP BY s.stage, s.fingerprint ORDER BY s.stage, s.fingerprint
                 """).map { row in
-                CacheStats(stage: row["stage"], fingerprint: row["fingerprint"], shards: row["shards"],
-                           records: row["records"], bytes: row["bytes"])
+                CacheStats(stage: try row.decode(forColumn: "stage"), fingerprint: try row.decode(forColumn: "fingerprint"),
+                           shards: try row.decode(forColumn: "shards"), records: try row.decode(forColumn: "records"),
+                           bytes: try row.decode(forColumn: "bytes"))
             }
         }
     }
@@ -320,7 +321,7 @@ public struct GarbagePlan: Sendable {
 
         /// What rewriting the shard with its live records gives back: its size less the rewritten file's.
         var freedBytes: Int {
-            max(0, shard.bytes - ShardFormat.fileSize(records: live.map { ($0.metaLength, $0.dataLength) }))
+            max(0, shard.bytes.clampedSubtracting(ShardFormat.fileSize(records: live.map { ($0.metaLength, $0.dataLength) })))
         }
     }
 
@@ -348,10 +349,10 @@ public struct GarbagePlan: Sendable {
         groupsByKey.values.sorted { ($0.stage, $0.fingerprint, $0.reason.rawValue) < ($1.stage, $1.fingerprint, $1.reason.rawValue) }
     }
 
-    public var totalRecords: Int { groupsByKey.values.reduce(0) { $0 + $1.records } }
-    public var totalShards: Int { groupsByKey.values.reduce(0) { $0 + $1.shards } + leftoverFiles.count }
+    public var totalRecords: Int { groupsByKey.values.map(\.records).clampedSum() }
+    public var totalShards: Int { groupsByKey.values.map(\.shards).clampedSum().clampedAdding(leftoverFiles.count) }
     public var totalBytes: Int {
-        groupsByKey.values.reduce(0) { $0 + $1.bytes } + (leftoverFiles + supersededFolders).reduce(0) { $0 + $1.bytes }
+        groupsByKey.values.map(\.bytes).clampedSum().clampedAdding((leftoverFiles + supersededFolders).map(\.bytes).clampedSum())
     }
 
     private mutating func update(_ stage: String, _ fingerprint: String, _ reason: Reason, _ change: (inout Group) -> Void) {
@@ -369,7 +370,7 @@ public struct GarbagePlan: Sendable {
     /// A whole shard goes: the `bytes` its file holds on disk count under the reason its records go for.
     mutating func removeShard(_ shard: CacheShardRow, reason: Reason, bytes: Int) {
         shards.append(shard)
-        update(shard.stage, shard.fingerprint, reason) { $0.shards += 1; $0.bytes += bytes }
+        update(shard.stage, shard.fingerprint, reason) { $0.shards += 1; $0.bytes = $0.bytes.clampedAdding(bytes) }
     }
 
     /// A shard a compaction left as it was (a live record in it is damaged), and why.
@@ -382,7 +383,7 @@ public struct GarbagePlan: Sendable {
     /// A planned compaction that could not be done: its bytes do not come back.
     mutating func leaveUncompacted(_ shard: CacheShardRow, because problem: String) {
         guard let compaction = compactions.first(where: { $0.shard.id == shard.id }) else { return }
-        update(shard.stage, shard.fingerprint, .compacted) { $0.shards -= 1; $0.bytes -= compaction.freedBytes }
+        update(shard.stage, shard.fingerprint, .compacted) { $0.shards -= 1; $0.bytes = $0.bytes.clampedSubtracting(compaction.freedBytes) }
         notCompacted.append(NotCompacted(path: shard.file, problem: problem))
     }
 
@@ -390,6 +391,6 @@ public struct GarbagePlan: Sendable {
     mutating func compactShard(_ shard: CacheShardRow, keeping live: [CacheRecordRow]) {
         let compaction = Compaction(shard: shard, live: live.sorted { $0.dataOffset < $1.dataOffset })
         compactions.append(compaction)
-        update(shard.stage, shard.fingerprint, .compacted) { $0.shards += 1; $0.bytes += compaction.freedBytes }
+        update(shard.stage, shard.fingerprint, .compacted) { $0.shards += 1; $0.bytes = $0.bytes.clampedAdding(compaction.freedBytes) }
     }
 }

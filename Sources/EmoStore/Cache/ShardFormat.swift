@@ -74,12 +74,13 @@ enum ShardFormat {
     static let maxRecords = 1 << 20
     static let maxRank = 6
 
-    static func aligned(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+    static func aligned(_ n: Int) -> Int { n.clampedAdding(alignment - 1) / alignment * alignment }
 
     /// The size of a shard `ShardWriter` writes with records of these metadata and tensor lengths:
     /// the header, each part padded to the alignment, and one index entry per record.
     static func fileSize(records: [(metaLength: Int, dataLength: Int)]) -> Int {
-        records.reduce(headerSize) { $0 + aligned($1.metaLength) + aligned($1.dataLength) + entrySize }
+        // Clamped: the lengths may come from an edited database row.
+        records.reduce(headerSize) { $0.clampedAdding(aligned($1.metaLength)).clampedAdding(aligned($1.dataLength)).clampedAdding(entrySize) }
     }
 
     static func crc(_ parts: UnsafeRawBufferPointer...) -> UInt32 {

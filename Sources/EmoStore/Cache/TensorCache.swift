@@ -157,7 +157,7 @@ public final class TensorCache: @unchecked Sendable {
         try store.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT key, dataLength FROM cacheRecord WHERE stage = ? AND fingerprint = ?",
                                         arguments: [stage, fingerprint])
-            return Dictionary(rows.map { ($0["key"] as String, $0["dataLength"] as Int) }, uniquingKeysWith: max)
+            return Dictionary(try rows.map { (try $0.decode(String.self, forColumn: "key"), try $0.decode(Int.self, forColumn: "dataLength")) }, uniquingKeysWith: max)
         }
     }
 
@@ -193,8 +193,8 @@ public final class TensorCache: @unchecked Sendable {
         }
         var found: [String: Set<String>] = [:]
         for row in rows {
-            let shardId: Int64 = row["shardId"]
-            if let file = unsound[shardId] { found[file, default: []].insert(row["key"]) }
+            let shardId: Int64 = try row.decode(forColumn: "shardId")
+            if let file = unsound[shardId] { found[file, default: []].insert(try row.decode(forColumn: "key")) }
         }
         return found
     }
@@ -231,7 +231,7 @@ public final class TensorCache: @unchecked Sendable {
         // The record's CRC covers its bytes only: a type or shape edited in the shard's index (its own CRC
         // fixed up) would read the same bytes as other values. The database's row is the reference.
         guard entry.dtype.rawValue == row.dtype, entry.shape == row.shape, Int64(entry.crc32c) == row.crc32c else {
-            let indexed = DType(rawValue: UInt8(truncatingIfNeeded: row.dtype))?.name ?? "type \(row.dtype)"
+            let indexed = UInt8(exactly: row.dtype).flatMap(DType.init(rawValue:))?.name ?? "type \(row.dtype)"
             throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) is \(entry.dtype.name) \(entry.shape) "
                                       + "with CRC-32C \(entry.crc32c), where the provenance database's index says \(indexed) \(row.shape) with \(row.crc32c)")
         }
