@@ -34,7 +34,7 @@ public enum AudioDecoder {
     public static var resamplerEngine: String { MonoResampler.engine }
 
     /// Mono float samples at `sampleRate`, all in memory (`MonoAudioFile` reads them chunk by chunk): wav via libsndfile (any chunk layout; channels averaged),
-    /// anything else via libavformat/libavcodec from the first audio stream. Resampling is done by
+    /// anything else via libavformat/libavcodec from its audio stream (the one marked default, else the first). Resampling is done by
     /// libswresample with soxr at very high precision, single-threaded, so output is deterministic.
     /// Integer PCM at the source rate comes back exact: 16-bit samples are n/32768.
     public static func decodeMono(path: String, sampleRate: Int,

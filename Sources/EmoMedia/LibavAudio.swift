@@ -40,7 +40,7 @@ struct AudioCodec: ~Copyable {
 }
 
 enum LibavAudio {
-    /// Decodes the first audio stream, handing `deliver` the mono samples of each decoded frame.
+    /// Decodes the audio stream (`preferredAudio`), handing `deliver` the mono samples of each decoded frame.
     static func decode(path: String, sampleRate: Int, stop: StopCheck = .never,
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         try LibavLog.capturing { (log) throws(MediaError) -> MonoAudioFormat in
@@ -55,13 +55,18 @@ enum LibavAudio {
         }
     }
 
-    /// The first audio stream. Header-only opening is enough for mp4 (skipping avformat_find_stream_info
+    /// The audio stream a file's audio is read from when it has several (a second language, a commentary):
+    /// the one marked default, else the first. The same rule for files and streams.
+    static func preferredAudio(_ streams: [UnsafeMutablePointer<AVStream>]) -> UnsafeMutablePointer<AVStream>? {
+        let audio = streams.filter { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
+        return audio.first { $0.pointee.disposition & AV_DISPOSITION_DEFAULT != 0 } ?? audio.first
+    }
+
+    /// The audio stream (`preferredAudio`). Header-only opening is enough for mp4 (skipping avformat_find_stream_info
     /// avoids decoding video); formats whose headers lack audio parameters get the full look.
     private static func audioStream(_ input: borrowing LibavInput,
                                     log: LogCapture) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
-        func first() -> UnsafeMutablePointer<AVStream>? {
-            input.streams.first { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
-        }
+        func first() -> UnsafeMutablePointer<AVStream>? { preferredAudio(input.streams) }
         if let stream = first(), stream.pointee.codecpar.pointee.sample_rate > 0,
            stream.pointee.codecpar.pointee.ch_layout.nb_channels > 0 {
             return stream

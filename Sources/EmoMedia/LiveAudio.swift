@@ -207,14 +207,14 @@ public enum LiveAudio {
         var video: UnsafeMutablePointer<AVStream>?
     }
 
-    /// The first audio and/or video stream wanted, once their parameters are known (a stream's header
+    /// The audio (`LibavAudio.preferredAudio`) and/or the first video stream wanted, once their parameters are known (a stream's header
     /// may not carry them; then FFmpeg probes the first packets).
     private static func findStreams(_ input: UnsafeMutablePointer<AVFormatContext>, wanted: LiveStreams, source: LiveSource,
                                     watch: InterruptWatch, log: LogCapture) throws(MediaError) -> ChosenStreams {
         func first() -> ChosenStreams {
             let all = streams(input)
             return ChosenStreams(
-                audio: wanted.audio ? all.first { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO } : nil,
+                audio: wanted.audio ? LibavAudio.preferredAudio(all) : nil,
                 video: wanted.video ? all.first { isPicture($0) } : nil)
         }
         func ready(_ c: ChosenStreams) -> Bool {

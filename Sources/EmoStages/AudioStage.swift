@@ -18,7 +18,9 @@ public struct AudioStage: Stage {
     public let reads: Set<String> = [StageName.ingest.rawValue]
     /// 2: resampling at soxr's 20-bit precision, librosa's soxr_hq. 3: audio whose every mel bin is below
     /// db_amin is refused as inaudible (it gave a constant tensor); every other file gives the same bytes.
-    public let codeVersion = "3"
+    /// 4: a file with several audio tracks is read from the one marked default, not the first; a file with one
+    /// track gives the same bytes.
+    public let codeVersion = "4"
 
     public init() {}
 
