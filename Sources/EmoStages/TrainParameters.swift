@@ -58,11 +58,19 @@ public struct TrainParameters: StageParameters {
     /// How the loss weighs the classes.
     public var classWeights = ClassWeighting.balanced
 
-    /// `augment: false` turns every augmentation off, these three too: their values then change nothing
-    /// (no retraining for them, and a sweep axis over one is refused as unread).
+    /// `augment: false` turns every augmentation off, these three too; a branch `modalities` leaves out is not
+    /// built, so its channels are not read: their values then change nothing (no retraining for them, and a
+    /// sweep axis over one is refused as unread).
     public var unreadKeys: Set<String> {
-        augment ? [] : [CodingKeys.timeStretch, .mixup, .frequencyWarp].map(\.rawValue).reduce(into: []) { $0.insert($1) }
+        var unread: [CodingKeys] = augment ? [] : [.timeStretch, .mixup, .frequencyWarp]
+        if !modalities.contains(.audio) { unread.append(.audioChannels) }
+        if !modalities.contains(.faces) { unread.append(.faceChannels) }
+        return Set(unread.map(\.rawValue))
     }
+
+    /// How often a checkpoint is written: a resumed training continues exactly as an unbroken one, so the
+    /// weights do not depend on it.
+    public static var executionOnlyKeys: Set<String> { [CodingKeys.checkpointEvery.rawValue] }
 
     public static let maxBlocks = ModelConfig.Limits.blocks
     public static let maxChannels = ModelConfig.Limits.channels
@@ -158,8 +166,9 @@ public struct TrainParameters: StageParameters {
     /// The model's shape before the features fix the input sizes.
     var modelConfig: ModelConfig {
         var config = ModelConfig()
-        config.audioChannels = audioChannels
-        config.faceChannels = faceChannels
+        // A branch that is not built keeps the default channels, as its fingerprint does (`unreadKeys`).
+        config.audioChannels = modalities.contains(.audio) ? audioChannels : Self().audioChannels
+        config.faceChannels = modalities.contains(.faces) ? faceChannels : Self().faceChannels
         config.embedding = embedding
         config.recurrent = recurrent
         config.dropout = Float(dropout)

@@ -16,7 +16,9 @@ public struct TrainStage: Stage {
     // 2: whole clips, one random window per clip per epoch; validation over every window.
     // 3: a branch that no training clip has data for is not built.
     // 4: a fold's model.json names the inputs none of its training clips had (untrained_modalities).
-    public let codeVersion = "4"
+    // 5: patience counts from epoch 0 while no epoch is kept (it stopped one epoch early); model.json holds the
+    // default channels of a branch that is not built.
+    public let codeVersion = "5"
     public let manifestFields = ["seed", "threads"]
     public let reads: Set<String> = [StageName.audio.rawValue, StageName.faces.rawValue, StageName.split.rawValue]
 

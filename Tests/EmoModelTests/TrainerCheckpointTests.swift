@@ -116,5 +116,17 @@ struct TrainerCheckpointTests {
         }
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue).path),
                 "no weights kept")
+
+        // With no epoch kept, patience counts from epoch 0: patience 3 stops after epoch 3 (it stopped after 2).
+        training.epochs = 20
+        training.patience = 3
+        let patient = Trainer(model: EmotionModel(WeightAverageTests.config, seed: 3), config: training,
+                              standardizer: Standardizer.fit(train, config: WeightAverageTests.config),
+                              classWeights: Trainer.classWeights(labels: train.map(\.label), classes: WeightAverageTests.config.classes), seed: 4)
+        var said: [String] = []
+        patient.log = { said.append($0) }
+        let stopped = folder.deletingLastPathComponent().appendingPathComponent("fold-1")
+        #expect(throws: (any Error).self) { try WeightAverageTests.fit(patient, folder: stopped) }
+        #expect(said.contains { $0.hasPrefix("early stop: no better") } && said.filter { $0.hasPrefix("epoch ") }.count == 3, "\(said)")
     }
 }

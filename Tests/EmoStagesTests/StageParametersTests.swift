@@ -183,6 +183,26 @@ struct StageParametersTests {
         #expect(try off.parametersFingerprint("train") != runner().parametersFingerprint("train"))
     }
 
+    /// A branch `modalities` leaves out is not built, so its channels change no weight; how often checkpoints
+    /// are written changes none either (a resumed training continues exactly): all keep the train cache key.
+    @Test func settingsNoWeightDependsOnKeepTheTrainCacheKey() throws {
+        let speech = try runner(settings: ["train.modalities=[audio]"])
+        let faces = try runner(settings: ["train.modalities=[faces]"])
+        let both = try runner(settings: ["train.modalities=[audio, faces]"])
+        let cases: [(settings: [String], base: PipelineRunner, same: Bool)] = [
+            (["train.modalities=[audio]", "train.face_channels=[8]"], speech, true),
+            (["train.modalities=[faces]", "train.audio_channels=[8]"], faces, true),
+            (["train.modalities=[audio, faces]", "train.face_channels=[8]"], both, false),
+            (["train.modalities=[audio]", "train.audio_channels=[8]"], speech, false),
+            (["train.modalities=[audio]", "train.checkpoint_every=7"], speech, true),
+        ]
+        for (settings, base, same) in cases {
+            #expect(try (runner(settings: settings).parametersFingerprint("train") == base.parametersFingerprint("train")) == same, "\(settings)")
+        }
+        let model = try #require(try runner(settings: ["train.modalities=[audio]", "train.face_channels=[8]"]).parameters["train"]?.value as? TrainParameters).modelConfig
+        #expect(model.faceChannels == TrainParameters().faceChannels, "model.json holds what the cache key says")
+    }
+
     /// A relative landmark model path is the giving file's: the manifest's folder, not wherever emopipe was started.
     @Test func aRelativeLandmarkModelIsReadFromTheManifestsFolder() throws {
         let r = try runner("params: {faces: {landmark_model: models/lm.dat}}\n")

@@ -239,7 +239,8 @@ public final class Trainer {
                 state.bestEpoch = record.epoch
             }
             epoch += 1
-            if record.epoch - state.bestEpoch >= config.patience {
+            // While no epoch is kept (bestEpoch -1), patience counts from epoch 0, not from -1.
+            if record.epoch - max(state.bestEpoch, 0) >= config.patience {
                 state.finished = true
                 log("early stop: no better \(selection.rawValue) for \(config.patience) epochs")
             }

@@ -93,6 +93,11 @@ extension SweepSpec {
         guard let metric = fields["metric"]?.stringValue, !metric.isEmpty else {
             throw fail("\(SweepSpec.stated("sweep.metric", fields["metric"])): expected the name of a scalar of metrics.json (e.g. weighted_f1)")
         }
+        // A count or a setting (`count`, `confidence_interval.level`) is the same for every trial: ranking on it picks at random.
+        guard NightlyReport.Direction(metric: metric) != .neither else {
+            throw fail("sweep.metric = \(ParamValue.string(metric).shown) is a count or a setting of metrics.json, the same for every trial, "
+                       + "not a score to rank them on (e.g. weighted_f1, uar, macro_f1, cv.weighted_f1.mean)")
+        }
         self.metric = metric
         direction = try Self.choice(fields["direction"], default: .maximize, field: "sweep.direction", fail: fail)
         strategy = try Self.choice(fields["strategy"], default: .grid, field: "sweep.strategy", fail: fail)
