@@ -164,12 +164,19 @@ enum Markup {
         #endif
     }
 
-    /// A class no test clip has is named: its 0 counts in the macro averages.
+    /// A class no test clip has is named, with what the averages do with it: its 0 counts in macro F1 only
+    /// when some clip was predicted as it.
     @Test func classesWithoutATestClipAreNamed() throws {
         let missing = try ClassificationMetrics.compute(labels: ["a", "b", "c"], truth: [0, 0, 2], predicted: [0, 1, 2])
-        #expect(abs(missing.macroF1 - (1.0 / 3) * (2.0 / 3 + 0 + 1)) < 1e-12, "b's 0 counts, as scikit-learn with every label")
+        #expect(abs(missing.macroF1 - (1.0 / 3) * (2.0 / 3 + 0 + 1)) < 1e-12, "b was predicted: its 0 counts, as scikit-learn's default labels")
+        #expect(abs(missing.uar - 0.75) < 1e-12, "UAR over a and c")
         let note = try #require(HTMLReport.absentClassesNote(missing))
-        #expect(note.hasPrefix("No test clip is b: its F1, recall and precision of 0 count in macro F1, UAR and macro precision (over all 3 classes"))
+        #expect(note == "No test clip is b: UAR and weighted F1 leave it out; b was predicted for some clips, so its F1 and precision of 0 "
+                + "count in macro F1 and macro precision (over the 3 classes true or predicted, as scikit-learn's default labels).", "\(note)")
+        let unguessed = try ClassificationMetrics.compute(labels: ["a", "b", "c"], truth: [0, 0, 2], predicted: [0, 0, 2])
+        #expect(unguessed.macroF1 == 1 && unguessed.uar == 1)
+        #expect(HTMLReport.absentClassesNote(unguessed) == "No test clip is b: UAR and weighted F1 leave it out, and so do macro F1 and macro "
+                + "precision (over the 2 classes true or predicted, as scikit-learn's default labels).")
         #expect(HTMLReport.render(ReportInput(title: "t", runId: "r", metrics: missing)).contains(HTMLReport.esc(note)))
         let all = try ClassificationMetrics.compute(labels: ["a", "b"], truth: [0, 1], predicted: [0, 0])
         #expect(HTMLReport.absentClassesNote(all) == nil)

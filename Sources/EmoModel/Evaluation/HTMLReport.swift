@@ -266,13 +266,25 @@ public enum HTMLReport {
         return h
     }
 
-    /// Classes no test clip has: their 0 F1 and recall still count in the macro averages (scikit-learn's
-    /// convention with every label), which a reader would otherwise take for a class always missed. Nil when none.
+    /// Classes no test clip has, and how the averages treat them: UAR and weighted F1 leave them out; macro F1
+    /// and macro precision count one with F1 0 only when some clip was predicted as it (scikit-learn's default
+    /// labels: the classes true or predicted). A reader would otherwise take such a class for one always missed. Nil when none.
     public static func absentClassesNote(_ m: ClassificationMetrics) -> String? {
-        let absent = m.perClass.filter { $0.support == 0 }.map(\.label)
+        let predicted = m.predictedCounts
+        let absent = m.perClass.indices.filter { m.perClass[$0].support == 0 }
         guard !absent.isEmpty else { return nil }
-        return "No test clip is \(absent.joined(separator: ", ")): \(absent.count == 1 ? "its" : "their") F1, recall and precision of 0 count in "
-            + "macro F1, UAR and macro precision (over all \(m.labels.count) classes, as scikit-learn with every label)."
+        let named = absent.map { m.perClass[$0].label }, guessed = absent.filter { predicted[$0] > 0 }.map { m.perClass[$0].label }
+        let counted = m.perClass.indices.filter { m.perClass[$0].support > 0 || predicted[$0] > 0 }.count
+        let over = "(over the \(counted) classes true or predicted, as scikit-learn's default labels)"
+        var note = "No test clip is \(named.joined(separator: ", ")): UAR and weighted F1 leave \(named.count == 1 ? "it" : "them") out"
+        if guessed.isEmpty {
+            note += ", and so do macro F1 and macro precision \(over)."
+        } else {
+            let one = guessed.count == 1
+            note += "; \(guessed.joined(separator: ", ")) \(one ? "was" : "were") predicted for some clips, so \(one ? "its" : "their") F1 and "
+                + "precision of 0 count in macro F1 and macro precision \(over)."
+        }
+        return note
     }
 
     static func trainingSection(_ epochs: [EpochLog], kept: (epoch: Int, window: Int, selection: EpochSelection)? = nil) -> String {
