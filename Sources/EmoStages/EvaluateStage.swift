@@ -244,6 +244,9 @@ public struct EvaluateStage: Stage {
             context.logger.warning("\(warning)")
         }
         context.logger.info("report: \(RunFile.report.path(in: runFolder))")
+        if let overrun = FeatureSet.overrun(peak: ProcessMemory.highWaterBytes(), resources: context.manifest.resources, featureBytes: features.bytes) {
+            context.logger.warning("\(overrun)")
+        }
         return StageOutcome(outputDigest: SHA256Hex.of(metricsJSON), unitsDone: folds.count, unitsSkipped: 0,
                             unitsFailed: 0, summary: summary)
     }

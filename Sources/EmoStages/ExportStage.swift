@@ -98,6 +98,9 @@ public struct ExportStage: Stage {
             throw PipelineError.missingData("export: the cached log-mel of clip \(other.id) has not the \(config.nMels) mel bands the model takes "
                                             + "(the audio stage changed since train ran): run the stages before export (`emopipe run`)")
         }
+        if let overrun = FeatureSet.overrun(peak: ProcessMemory.highWaterBytes(), resources: context.manifest.resources, featureBytes: features.bytes) {
+            context.logger.warning("\(overrun)")
+        }
         return try features.recordedSpeakers().jsonData()
     }
 

@@ -31,8 +31,7 @@ struct FeatureSet {
         config.modalities = modalities
         let audioFingerprint = try modalities.contains(.audio) ? store.stageState(.audio)?.parametersFingerprint : nil
         let facesFingerprint = try modalities.contains(.faces) ? store.stageState(.faces)?.parametersFingerprint : nil
-        try checkFitsMemory(plan: plan, cache: cache, audio: audioFingerprint, faces: facesFingerprint,
-                            speakerNormalized: base.speakerNorm == true, context: context)
+        try checkFitsMemory(plan: plan, cache: cache, audio: audioFingerprint, faces: facesFingerprint, context: context)
         var samples: [ClipFeatures] = []
         // Every record read is checked against its CRC: a flipped bit would otherwise train and score
         // silently on wrong features (CRC-32C with SSE 4.2: about 0.1 s for all of RAVDESS's 570 MB of features).
@@ -89,12 +88,18 @@ struct FeatureSet {
                 + "(`emopipe status` says why); their \(stage == .audio ? "speech is" : "pictures are") left out"
             context.logger.warning("\(said)")
         }
+        // A shard's pages count in resident memory while it is mapped: let go of them before anything more is held.
+        cache.closeShards()
         for i in samples.indices where samples[i].faces == nil {
             samples[i].faceMask = [Float](repeating: 0, count: config.faceFrames)
         }
-        let set = FeatureSet(plan: plan, samples: samples, config: config)
-        // A model trained on speaker-normalised features is trained, validated and evaluated on them.
-        return base.speakerNorm == true ? set.speakerNormalized() : set
+        // A model trained on speaker-normalised features is trained, validated and evaluated on them: normalised in
+        // place, so the raw log-mels are not held beside the normalised ones.
+        if base.speakerNorm == true {
+            let actorByClip = Dictionary(plan.clips.map { ($0.clip, $0.actor) }, uniquingKeysWith: { a, _ in a })
+            SpeakerNormalizer.normalizeInPlace(&samples, speakers: samples.map { actorByClip[$0.id] ?? -1 }, nMels: config.nMels)
+        }
+        return FeatureSet(plan: plan, samples: samples, config: config)
     }
 
     /// A log-mel is float32 `[n_mels, frames]` and face crops uint8 `[K, size, size, 3]`, with the same
@@ -102,9 +107,9 @@ struct FeatureSet {
     /// of another layout (an edited database row beside an edited shard) is refused, not indexed past.
     /// Refuses, before any record is read, features that would not fit the memory budget
     /// (`resources.max_memory_mb`) or the machine: reading them first would hold gigabytes (or be killed)
-    /// only to refuse then, naming a batch size that cannot help. Log-mels are held twice while speaker
-    /// statistics are applied (the raw and the normalised copy); face crops once.
-    static func checkFitsMemory(plan: SplitPlan, cache: TensorCache, audio: String?, faces: String?, speakerNormalized: Bool,
+    /// only to refuse then, naming a batch size that cannot help. Records are held twice while they are
+    /// read: their shards' mapped pages and the copies made of them (speaker statistics are applied in place).
+    static func checkFitsMemory(plan: SplitPlan, cache: TensorCache, audio: String?, faces: String?,
                                 context: StageContext) throws {
         var bytes = 0, held = 0, records = 0
         var sizedBy: [String] = []
@@ -117,14 +122,14 @@ struct FeatureSet {
             // Clamped: the sizes are the database's, which a user can edit.
             let total = read.clampedSum()
             bytes = bytes.clampedAdding(total)
-            held = held.clampedAdding(stage == .audio && speakerNormalized ? total.clampedMultiplied(by: 2) : total)
+            held = held.clampedAdding(total.clampedMultiplied(by: 2))
             records += read.count
             if !read.isEmpty { sizedBy.append(keys) }
         }
         let needed = held.clampedAdding(ProcessMemory.residentBytesInUse() ?? 0)
         let what = String(format: "the %d cached feature records %@ reads are %.0f MB%@: with what is resident about %.0f MB",
                           records, context.fingerprint.stage, ProcessMemory.megabytes(bytes),
-                          held > bytes ? ", the log-mels held twice while speaker statistics are applied" : "", ProcessMemory.megabytes(needed))
+                          held > bytes ? ", held twice while they are read (the shards mapped, and the copies)" : "", ProcessMemory.megabytes(needed))
         if let budget = context.memoryBudget, let budgetMB = context.manifest.resources.maxMemoryMB, needed > budget {
             throw PipelineError.invalidParameter(file: context.manifest.path, key: "resources.max_memory_mb", value: "\(budgetMB)",
                                                  allowed: what + ", before any training memory; raise the budget, or use coarser features (\(sizedBy.joined(separator: "; ")))")
@@ -153,6 +158,21 @@ struct FeatureSet {
         first = fixed
     }
 
+    /// What the clips' features hold in memory: log-mels (float32) and face crops (uint8).
+    var bytes: Int { samples.map { ($0.logmel?.count ?? 0).clampedMultiplied(by: 4).clampedAdding($0.faces?.count ?? 0) }.clampedSum() }
+
+    /// The feature settings that size them, as advice names them.
+    static let sizingKeys = "audio.hop_length, audio.n_mels, faces.frames, faces.size"
+
+    /// Said when a stage that read the features went over the memory budget (`peak` past it), naming what they
+    /// held; nil when it kept to it or there is no budget.
+    static func overrun(peak: Int?, resources: ResourceSettings, featureBytes: Int) -> String? {
+        guard let budget = resources.maxMemoryBytes, let budgetMB = resources.maxMemoryMB, let peak, peak > budget else { return nil }
+        return String(format: "resident memory reached %.0f MB, over resources.max_memory_mb = %d; the features it read are %.0f MB, "
+                      + "held twice while read: use coarser features (%@) or raise the budget",
+                      ProcessMemory.megabytes(peak), budgetMB, ProcessMemory.megabytes(featureBytes), sizingKeys)
+    }
+
     /// The modalities that some of `samples` has data for (all asked for when none has any, for
     /// the caller to refuse).
     static func fed(_ modalities: [ModelConfig.Modality], samples: [ClipFeatures]) -> [ModelConfig.Modality] {
@@ -165,13 +185,6 @@ struct FeatureSet {
         var built = config
         built.modalities = modalities
         return FeatureSet(plan: plan, samples: samples, config: built)
-    }
-
-    /// Every clip's log-mel standardised with its own actor's statistics (ModelConfig.speakerNorm).
-    private func speakerNormalized() -> FeatureSet {
-        let normalized = SpeakerNormalizer.normalize(samples, speakers: samples.map { actorByClip[$0.id] ?? -1 },
-                                                     nMels: config.nMels)
-        return FeatureSet(plan: plan, samples: normalized, config: config)
     }
 
     /// The statistics `speakerNormalized` gives each actor (read off a set loaded without it: the same clips,

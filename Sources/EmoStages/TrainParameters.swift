@@ -266,12 +266,15 @@ public struct TrainParameters: StageParameters {
 
     /// Said when training's peak went over the budget all the same (the estimate is a model of the
     /// engine, not a measurement), as the per-source stages say theirs; nil when it kept to it.
-    static func overrun(peak: Int?, resources: ResourceSettings, estimated: (needed: Int, resident: Int), batchSize: Int) -> String? {
+    /// The features' bytes are named too: they are held twice while read, before the estimate is made.
+    static func overrun(peak: Int?, resources: ResourceSettings, estimated: (needed: Int, resident: Int), batchSize: Int,
+                        featureBytes: Int) -> String? {
         guard let budget = resources.maxMemoryBytes, let budgetMB = resources.maxMemoryMB, let peak, peak > budget else { return nil }
         return String(format: "resident memory reached %.0f MB, over resources.max_memory_mb = %d, though batch size %d was estimated at "
-                      + "%.0f MB on %.0f MB resident: lower train.batch_size or raise the budget",
+                      + "%.0f MB on %.0f MB resident; the features it read are %.0f MB, held twice while read: lower train.batch_size, "
+                      + "use coarser features (%@) or raise the budget",
                       ProcessMemory.megabytes(peak), budgetMB, batchSize, ProcessMemory.megabytes(estimated.needed),
-                      ProcessMemory.megabytes(estimated.resident))
+                      ProcessMemory.megabytes(estimated.resident), ProcessMemory.megabytes(featureBytes), FeatureSet.sizingKeys)
     }
 
     private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int, weights: Int) throws {

@@ -390,7 +390,9 @@ public struct TrainStage: Stage {
             summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described, score, state.bestEpoch))
         }
         if let overrun = TrainParameters.overrun(peak: ProcessMemory.highWaterBytes(), resources: context.manifest.resources,
-                                                estimated: estimated, batchSize: parameters.batchSize) { context.logger.warning("\(overrun)") }
+                                                estimated: estimated, batchSize: parameters.batchSize, featureBytes: features.bytes) {
+            context.logger.warning("\(overrun)")
+        }
         return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights), unitsDone: features.plan.folds.count,
                             unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
     }

@@ -150,8 +150,8 @@ struct ResourceBudgetTests {
     /// index's) and the settings that make them, not a batch size: reading first held gigabytes under a 256 MB budget.
     @Test func featuresLargerThanTheBudgetAreRefusedBeforeTheyAreRead() throws {
         let (manifest, workdir) = try Self.preparedCopy(budgetMB: 160)
-        // Eight times the frames of the defaults: about 140 MB of log-mels (held once: this fixture has no speaker
-        // normalisation), with the process's own resident memory.
+        // Eight times the frames of the defaults: about 140 MB of log-mels, held twice while read (the shards mapped
+        // and the copies), with the process's own resident memory.
         let fine = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "audio.hop_length=20", "--workdir", workdir])
         #expect(fine.status == ExitStatus.usage && !fine.signaled, "\(fine.status) \(fine.stderr)")
         let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
@@ -161,7 +161,7 @@ struct ResourceBudgetTests {
                              arguments: [audio.parametersFingerprint]) ?? 0
         }
         let megabytes = String(format: "%.0f", Double(bytes) / 1_048_576)
-        #expect(fine.stderr.contains("resources.max_memory_mb = 160: the 180 cached feature records train reads are \(megabytes) MB: with what is resident"),
+        #expect(fine.stderr.contains("resources.max_memory_mb = 160: the 180 cached feature records train reads are \(megabytes) MB, held twice while they are read (the shards mapped, and the copies): with what is resident"),
                 "\(fine.stderr)")
         #expect(fine.stderr.contains("coarser features (audio.hop_length, audio.n_mels, audio.frames)") && !fine.stderr.contains("batch_size"),
                 "\(fine.stderr)")
@@ -242,11 +242,18 @@ struct BudgetOverrunTests {
     /// without a budget, nothing.
     @Test func aTrainingOverrunIsSaid() {
         let estimated = (needed: 1860 << 20, resident: 94 << 20)
-        #expect(TrainParameters.overrun(peak: 2123 << 20, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 18)
+        #expect(TrainParameters.overrun(peak: 2123 << 20, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 18,
+                                        featureBytes: 700 << 20)
                 == "resident memory reached 2123 MB, over resources.max_memory_mb = 2000, though batch size 18 was estimated at "
-                + "1860 MB on 94 MB resident: lower train.batch_size or raise the budget")
-        #expect(TrainParameters.overrun(peak: 1325 << 20, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 12) == nil)
-        #expect(TrainParameters.overrun(peak: 2123 << 20, resources: ResourceSettings(), estimated: estimated, batchSize: 18) == nil)
-        #expect(TrainParameters.overrun(peak: nil, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 18) == nil)
+                + "1860 MB on 94 MB resident; the features it read are 700 MB, held twice while read: lower train.batch_size, "
+                + "use coarser features (audio.hop_length, audio.n_mels, faces.frames, faces.size) or raise the budget")
+        #expect(TrainParameters.overrun(peak: 1325 << 20, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 12, featureBytes: 0) == nil)
+        #expect(TrainParameters.overrun(peak: 2123 << 20, resources: ResourceSettings(), estimated: estimated, batchSize: 18, featureBytes: 0) == nil)
+        #expect(TrainParameters.overrun(peak: nil, resources: ResourceSettings(maxMemoryMB: 2000), estimated: estimated, batchSize: 18, featureBytes: 0) == nil)
+        // Evaluate and export read the features too, and say so the same way.
+        #expect(FeatureSet.overrun(peak: 2123 << 20, resources: ResourceSettings(maxMemoryMB: 2000), featureBytes: 1000 << 20)
+                == "resident memory reached 2123 MB, over resources.max_memory_mb = 2000; the features it read are 1000 MB, held twice while read: "
+                + "use coarser features (audio.hop_length, audio.n_mels, faces.frames, faces.size) or raise the budget")
+        #expect(FeatureSet.overrun(peak: 1900 << 20, resources: ResourceSettings(maxMemoryMB: 2000), featureBytes: 1000 << 20) == nil)
     }
 }

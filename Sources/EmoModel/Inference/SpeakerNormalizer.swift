@@ -31,14 +31,29 @@ public enum SpeakerNormalizer {
     }
 
     public static func normalize(_ clip: ClipFeatures, mean: [Float], std: [Float], nMels: Int) -> ClipFeatures {
-        guard var values = clip.logmel, values.count == nMels * clip.melFrames else { return clip }
-        let frames = clip.melFrames
-        for band in 0..<nMels {
-            for t in 0..<frames { values[band * frames + t] = (values[band * frames + t] - mean[band]) / std[band] }
-        }
         var out = clip
-        out.logmel = values
+        normalize(&out, mean: mean, std: std, nMels: nMels)
         return out
+    }
+
+    /// `clip`'s log-mel normalised where it is: a log-mel held nowhere else is not copied.
+    public static func normalize(_ clip: inout ClipFeatures, mean: [Float], std: [Float], nMels: Int) {
+        let frames = clip.melFrames
+        guard clip.logmel?.count == nMels * frames else { return }
+        clip.logmel?.withUnsafeMutableBufferPointer { values in
+            for band in 0..<nMels {
+                for t in 0..<frames { values[band * frames + t] = (values[band * frames + t] - mean[band]) / std[band] }
+            }
+        }
+    }
+
+    /// Every clip normalised in place with its speaker's statistics (`normalize`, without a second copy of them all).
+    public static func normalizeInPlace<Speaker: Hashable>(_ clips: inout [ClipFeatures], speakers: [Speaker], nMels: Int) {
+        let statistics = statisticsBySpeaker(clips, speakers: speakers, nMels: nMels)
+        for i in clips.indices {
+            guard let speaker = statistics[speakers[i]] else { continue }
+            normalize(&clips[i], mean: speaker.mean, std: speaker.std, nMels: nMels)
+        }
     }
 
     /// Per-band mean and standard deviation over every frame of the given clips (Double sums:

@@ -253,6 +253,13 @@ public final class TensorCache: @unchecked Sendable {
         try store.read { try CacheShardRow.fetchOne($0, key: id)?.file }
     }
 
+    /// Lets go of the shards opened so far: each is unmapped once no tensor read from it is held either
+    /// (a mapped shard's pages count in resident memory). Later reads open them again.
+    public func closeShards() {
+        lock.lock(); defer { lock.unlock() }
+        openShards.removeAll()
+    }
+
     private func openShard(_ id: Int64) throws -> ShardFile {
         lock.lock(); defer { lock.unlock() }
         if let shard = openShards[id] { return shard }
