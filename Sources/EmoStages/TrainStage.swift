@@ -164,10 +164,20 @@ public struct TrainStage: Stage {
                 context.logger.info("\(note)")
             }
         }
+        // Every fold that cannot be trained or scored is named before any is trained (the first one stopped the run).
+        var unusable: [String] = []
         for fold in features.plan.folds {
             let untrained = features.untrained(fed, fold: fold)
-            try checkTestable(fold, features: features, learnt: fed.filter { !untrained.contains($0) }, context: context)
             let foldTraining = features.samples(actors: fold.train)
+            // (Its classes would all be "never learnt": the cause is the inputs.)
+            guard !foldTraining.isEmpty else {
+                unusable.append("fold \(fold.index): no training clip has \(fed.map(data).joined(separator: " or ")) (training actors \(actorList(fold.train)))")
+                continue
+            }
+            if let problem = untestable(fold, features: features, learnt: fed.filter { !untrained.contains($0) }, context: context) {
+                unusable.append(problem)
+                continue
+            }
             for modality in untrained {
                 let note = "fold \(fold.index): no training clip has \(data(modality)), so its \(modality.rawValue) branch stays untrained: "
                     + "evaluate and predict give that fold's model no \(modality.rawValue) input"
@@ -180,15 +190,18 @@ public struct TrainStage: Stage {
                 context.logger.warning("fold \(fold.index): no training clip is \(untaught.joined(separator: ", ")) (training actors \(actorList(fold.train))), so the model never learns \(untaught.count == 1 ? "it" : "them")")
             }
         }
+        if !unusable.isEmpty {
+            throw PipelineError.missingData("train: \(unusable.joined(separator: "; ")); evaluate could score none, so nothing was trained")
+        }
         return fed == asked ? features : features.building(fed)
     }
 
     /// A fold none of whose test clips has an input the model reads (every test file failed, or a faces-only
     /// model whose test actors have no video) would be trained for nothing: evaluate could score none of them.
     /// `learnt`: the inputs the fold's model learns from (a branch its training clips never feed gets no input).
-    static func checkTestable(_ fold: ActorFold, features: FeatureSet, learnt fed: [ModelConfig.Modality], context: StageContext) throws {
+    static func untestable(_ fold: ActorFold, features: FeatureSet, learnt fed: [ModelConfig.Modality], context: StageContext) -> String? {
         guard !fold.test.isEmpty, !fed.isEmpty,
-              !features.samples(actors: fold.test).contains(where: { clip in fed.contains { clip.has($0) } }) else { return }
+              !features.samples(actors: fold.test).contains(where: { clip in fed.contains { clip.has($0) } }) else { return nil }
         let asTested = ActorFold(index: fold.index, test: fold.test, validation: [], train: [])
         let failed = (try? UnscoredTestClips.find(context, scored: [], plan: features.plan, folds: [asTested], modalities: fed)) ?? []
         let wanted = Set(fold.test)
@@ -196,8 +209,7 @@ public struct TrainStage: Stage {
         let why = UnscoredTestClips.why(failed, of: planned.count, actors: fold.test)
         let inputs = fed.map { $0 == .audio ? "speech" : "video" }.joined(separator: " or ")
         let lacking = why.isEmpty ? ": their \(planned.count) clip\(planned.count == 1 ? " has" : "s have") no \(inputs) the model reads" : why
-        throw PipelineError.missingData("train: fold \(fold.index) has no test clips with features (\(fed.map(\.rawValue).joined(separator: ", ")))\(lacking); "
-            + "evaluate could score none, so nothing was trained")
+        return "fold \(fold.index) has no test clips with features (\(fed.map(\.rawValue).joined(separator: ", ")))\(lacking)"
     }
 
     /// A fold's kept weights deleted or edited since training (the stage trains that fold again), or

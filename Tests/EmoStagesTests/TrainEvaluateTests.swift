@@ -275,6 +275,25 @@ struct TrainEvaluateTests {
                                                          + "evaluate could score none, so nothing was trained") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
     }
 
+    /// Faces-only cross-validation with video for one actor: no fold can be both trained and scored. Every fold is
+    /// named with its own cause before anything trains (the first untestable one stopped the run, after a warning
+    /// that a fold with no face crops to train on "never learns" every class).
+    @Test func everyFoldThatCannotBeTrainedOrScoredIsNamedAtOnce() throws {
+        let data = try TestSupport.speechWithOneVideo(filedAs: 3)
+        let folder = try TestSupport.temporaryFolder("faces-only-folds")
+        let manifest = try TestSupport.writeManifest(at: folder + "/cv.yaml", data: data, """
+        seed: 3
+        params:
+          split: {folds: 3, test_fold: all, val_count: 1}
+          train: {modalities: [faces], face_channels: [4, 8], embedding: 16, epochs: 3, batch_size: 16}
+        """)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
+        let line = run.stderr.split(separator: "\n").first { $0.contains("train: fold ") }.map(String.init) ?? ""
+        #expect(run.status == 1 && (0..<3).allSatisfy { line.contains("fold \($0)") } && line.contains("no training clip has face crops (training actors")
+                && line.contains("has no test clips with features (faces)") && line.hasSuffix("evaluate could score none, so nothing was trained"), "\(run.stderr)")
+        #expect(!run.stderr.contains("no training clip is") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
+    }
+
     /// Cross-validation with video for actor 1 alone: fold 0 tests actor 1 and trains on the others, so its
     /// face branch never learns. Its model.json and the export say so, and evaluate and predict give that
     /// model no face input: predict on the clip's mp4 answers what evaluate recorded.
