@@ -178,6 +178,15 @@ public final class PipelineRunner {
         if let unknown = manifest.nightly.metrics.first(where: { !known.contains($0) }) {
             throw PipelineError.invalidFile("\(manifest.path): nightly.metrics: \(ParamValue.string(unknown).shown) is not a metric this pipeline writes (known: \(known.sorted().joined(separator: ", ")))")
         }
+        // A watched figure these settings never write is never compared: with all of them so, nothing could alert.
+        let unwritten = manifest.nightly.metrics.compactMap { metric in metricNeverWritten(metric).map { (metric, $0) } }
+        if let (metric, why) = unwritten.first, unwritten.count == manifest.nightly.metrics.count {
+            throw PipelineError.invalidFile("\(manifest.path): nightly.metrics: none is written under these settings, so no night could "
+                                            + "compare one (\(ParamValue.string(metric).shown): \(why))")
+        }
+        for (metric, why) in unwritten {
+            logger.warning("nightly.metrics: \(ParamValue.string(metric).shown) is never written under these settings, so never compared (\(why))")
+        }
     }
 
     /// `sweep.metric` must name a scalar of metrics.json, which trials are scored by: checked before

@@ -48,6 +48,11 @@ public struct EvaluateStage: Stage {
             return "confidence_interval.* (a bootstrap over test actors) is written only with two or more test actors; "
                 + "split.test_actors is [\(split.testActors[0])]"
         }
+        if scalar.hasPrefix("cv."), let split = parameters[StageName.split.rawValue]?.value as? SplitParameters,
+           !split.testActors.isEmpty || split.testFold != .all {
+            return "cv.* (over the folds) is written only when several folds are scored (split.test_fold: all); here "
+                + (split.testActors.isEmpty ? "split.test_fold is \(split.testFold.index ?? 0)" : "split.test_actors makes one split")
+        }
         return nil
     }
 

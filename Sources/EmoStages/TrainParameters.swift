@@ -261,7 +261,8 @@ public struct TrainParameters: StageParameters {
         throw PipelineError.invalidParameter(
             file: origin.place, key: "train.batch_size", value: "\(batchSize)",
             allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
-                            ?? "not even batch size \(TrainingConfig.minBatchSize) fits: raise the budget, or use fewer threads, smaller conv blocks or a smaller train.embedding"))
+                            ?? "not even batch size \(TrainingConfig.minBatchSize) fits: raise the budget, or use fewer threads, smaller conv blocks"
+                               + (config.uses(.faces) ? ", smaller face crops (faces.frames, faces.size)" : "") + " or a smaller train.embedding"))
     }
 
     /// Said when training's peak went over the budget all the same (the estimate is a model of the
@@ -299,7 +300,8 @@ public struct TrainParameters: StageParameters {
         let origin = context.parameterOrigins[key.rawValue] ?? .defaultValue
         throw PipelineError.invalidParameter(file: origin.place, key: "train.\(key.rawValue)", value: value,
                                              allowed: why + "not even batch size \(TrainingConfig.minBatchSize) fits: use fewer or narrower conv blocks, "
-                                                 + "or a shorter train.window_frames (now \(windowFrames))")
+                                                 + "or a shorter train.window_frames (now \(windowFrames))"
+                                                 + (config.uses(.faces) ? ", or smaller face crops (faces.frames, faces.size)" : ""))
     }
 
     private static func blocks(fitting size: Int) -> Int { max(0, Int.bitWidth - 1 - size.leadingZeroBitCount) }

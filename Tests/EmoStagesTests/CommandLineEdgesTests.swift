@@ -506,6 +506,19 @@ struct CommandLineUsageTests {
         #expect(refused.stderr.split(separator: "\n").filter { $0.hasPrefix("emopipe:") }.count == 1, "one line: \(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/work/emopipe.sqlite"), "nothing ran")
         #expect(try Self.emopipe(["params", manifest]).status == 0, "params ignores the nightly block")
+
+        // Names the pipeline writes, but not under these settings (one split: no cv.*): all of them is refused, some warned of.
+        let single = try TestSupport.writeManifest(at: folder + "/single.yaml", data: folder,
+                                                   "params: {split: {test_actors: [1], val_actors: [2]}}\nnightly: {metrics: [cv.weighted_f1.mean]}")
+        let never = try Self.emopipe(["nightly", single, "--workdir", folder + "/work"])
+        #expect(never.status == 64 && never.stderr.contains("single.yaml: nightly.metrics: none is written under these settings, so no night could "
+                                                            + "compare one (\"cv.weighted_f1.mean\": cv.* (over the folds) is written only when several folds "
+                                                            + "are scored (split.test_fold: all); here split.test_actors makes one split)"), "\(never.stderr)")
+        let some = try TestSupport.writeManifest(at: folder + "/some.yaml", data: folder, "nightly: {metrics: [weighted_f1, cv.uar.mean]}")
+        let warned = try Self.emopipe(["nightly", some, "--workdir", folder + "/work"])
+        #expect(warned.status != 64 && warned.stderr.contains("nightly.metrics: \"cv.uar.mean\" is never written under these settings, so never compared "
+                                                              + "(cv.* (over the folds) is written only when several folds are scored (split.test_fold: all); here split.test_fold is 0)"),
+                "\(warned.stderr)")
     }
 
     /// A pipeline file whose `needs` do not lead from a stage to one whose output its code reads would keep
