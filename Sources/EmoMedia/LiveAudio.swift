@@ -295,7 +295,8 @@ public enum LiveAudio {
         // The URL the input was opened with: standard input's is decided once, when it is opened.
         guard let opened = input.pointee.url, String(cString: opened) == "pipe:0", let demuxer = input.pointee.iformat?.pointee.name,
               String(cString: demuxer).contains("mp4") else { return "" }
-        return "; an mp4 whose index comes after its data cannot be read through a pipe: redirect the file instead "
+        // Said as a possibility: a damaged index at the front fails here the same way.
+        return "; if its index comes after its data (ffmpeg's default), an mp4 cannot be read through a pipe: redirect the file instead "
             + "(- < FILE), or give it as a file, or rewrite it with ffmpeg -movflags +faststart"
     }
 
