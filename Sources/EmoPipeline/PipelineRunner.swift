@@ -192,7 +192,8 @@ public final class PipelineRunner {
     /// `sweep.metric` must name a scalar of metrics.json, which trials are scored by: checked before
     /// trial 0 trains, not after.
     static func checkSweepMetric(_ sweep: SweepSpec, manifest: Manifest, pipeline: PipelineDefinition, stages: [any Stage]) throws {
-        let known = resultScalars(pipeline, stages: stages)[.metrics] ?? []
+        // Counts and settings are no score to rank on (SweepSpec refuses them): not offered.
+        let known = (resultScalars(pipeline, stages: stages)[.metrics] ?? []).filter { NightlyReport.Direction(metric: $0) != .neither }
         guard !known.contains(sweep.metric) else { return }
         throw PipelineError.invalidFile("\(manifest.path): sweep.metric = \(ParamValue.string(sweep.metric).shown): "
             + (known.isEmpty ? "this pipeline writes no metrics.json to score trials by (it has no evaluate stage)"

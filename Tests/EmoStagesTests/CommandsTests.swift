@@ -223,8 +223,10 @@ struct CommandsTests {
 
     @Test func sigintInTrainingStopsWithinABatchAndTheResumeEqualsAnUninterruptedRun() throws {
         let fixture = try FaultFixture.shared.get()
-        // A checkpoint every 3 epochs: a stop in epoch 2 finds no checkpoint on disk to fall back on.
-        let manifest = try Self.variant(fixture, replacing: "checkpoint_every: 1", with: "checkpoint_every: 3")
+        // A checkpoint every 3 epochs: a stop in epoch 2 finds no checkpoint on disk to fall back on. That changes no
+        // weight, so a patience no epoch reaches changes the cache key: the folds train again, as in an edited manifest.
+        let manifest = try Self.variant(fixture, replacing: "checkpoint_every: 1, patience: \(FaultFixture.epochs)}",
+                                        with: "checkpoint_every: 3, patience: \(FaultFixture.epochs + 1)}")
         let uninterrupted = try Self.copyOfReference(fixture, "uninterrupted")
         let whole = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", uninterrupted])
         #expect(whole.status == fixture.referenceStatus, "\(whole.stderr)")
