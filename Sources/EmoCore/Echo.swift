@@ -14,12 +14,15 @@ extension String {
     }
 
     /// `escaped`, cut to at most `characters` characters between escapes, never inside one (`\u{1` is no escape).
+    /// Taken a character at a time, each counted once: a character of thousands of combining marks costs its length, not its square.
     func escapedPrefix(characters limit: Int) -> String {
-        var shown = ""
-        for scalar in unicodeScalars {
-            let longer = shown + Self.escape(scalar)
-            guard longer.count <= limit else { break }
-            shown = longer
+        var shown = "", count = 0
+        for character in self {
+            let piece = String(character).escaped
+            let length = piece.count
+            guard count + length <= limit else { break }
+            shown += piece
+            count += length
         }
         return shown
     }

@@ -179,7 +179,7 @@ public enum DurableWrite {
         // A leftover of a killed write is replaced; a link planted under that name is not written through.
         unlink(temporary.path)
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        func failed() -> NNError { NNError.write("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+        func failed() -> NNError { NNError.write("\(url.path): cannot write: \(String(cString: strerror(errno)))") }
         guard fd >= 0 else { throw failed() }
         var (isOpen, written) = (true, false)
         defer {

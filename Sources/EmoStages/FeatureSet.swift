@@ -187,7 +187,7 @@ struct FeatureSet {
         return FeatureSet(plan: plan, samples: samples, config: built)
     }
 
-    /// The statistics `speakerNormalized` gives each actor (read off a set loaded without it: the same clips,
+    /// The statistics speaker normalisation gives each actor (read off a set loaded without it: the same clips,
     /// in the same order), and the speech sources (by SHA-256) whose log-mels they were computed from: what
     /// `emopipe predict` reuses for a run's own files (`speakers.json`).
     func recordedSpeakers() -> RecordedSpeakers {

@@ -51,6 +51,8 @@ public final class StreamPredictor: @unchecked Sendable {
 
     let predictor: Predictor
     let input: String
+    /// `input` as messages show it: a lavfi graph or a URL can be kilobytes long.
+    let named: String
     /// The log-mel of the audio, when the model listens and the stream has audio.
     private(set) var mel: LiveLogMel?
     private var faces: StreamFaceSampler?
@@ -79,6 +81,7 @@ public final class StreamPredictor: @unchecked Sendable {
         let config = predictor.trained.config
         self.predictor = predictor
         self.input = input
+        named = input.echoed
         windowFrames = predictor.policy.frames
         hopFrames = predictor.policy.hopFrames
         secondsPerFrame = Predictor.secondsPerFrame(predictor.logMel)
@@ -102,7 +105,7 @@ public final class StreamPredictor: @unchecked Sendable {
                                           secondsPerFrame: secondsPerFrame, rotation: streams.rotation)
             }
             guard mel != nil || faces != nil else {
-                throw PipelineError.missingData("\(input): this model only looks at faces, and the stream has no video")
+                throw PipelineError.missingData("\(named): this model only looks at faces, and the stream has no video")
             }
         }
     }
@@ -142,7 +145,7 @@ public final class StreamPredictor: @unchecked Sendable {
     private func guarded(_ body: () throws -> Void) {
         do { try body() } catch {
             // Feature and model errors do not know the input's name; the message must.
-            failure = error is PipelineError ? error : PipelineError.missingData("\(input): \(error)")
+            failure = error is PipelineError ? error : PipelineError.missingData("\(named): \(error)")
         }
     }
 
@@ -151,12 +154,12 @@ public final class StreamPredictor: @unchecked Sendable {
         if let failure { throw failure }
         ended = true
         do { try mel?.finish { frame in receive(frame) } } catch {
-            throw PipelineError.missingData("\(input): \(error)")
+            throw PipelineError.missingData("\(named): \(error)")
         }
         try scoreReadyWindows(emit)
         let total = clockFrames
         guard total > 0 else {
-            throw PipelineError.missingData("\(input): the stream ended before any \(mel != nil ? "audio" : "picture") arrived")
+            throw PipelineError.missingData("\(named): the stream ended before any \(mel != nil ? "audio" : "picture") arrived")
         }
         if lastScored == nil {
             try score(start: 0, count: min(total, windowFrames), atEnd: true).map(emit)
@@ -250,7 +253,7 @@ public final class StreamPredictor: @unchecked Sendable {
         for t in 0..<count {
             let index = start + t - firstStored
             guard stored.indices.contains(index), stored[index].count == nMels else {
-                throw PipelineError.missingData("\(input): frame \(start + t) is no longer held (internal window bookkeeping)")
+                throw PipelineError.missingData("\(named): frame \(start + t) is no longer held (internal window bookkeeping)")
             }
             let frame = stored[index]
             for band in 0..<nMels {
@@ -280,7 +283,7 @@ public final class StreamPredictor: @unchecked Sendable {
         let policy = WindowPolicy(frames: windowFrames, hopFrames: hopFrames)
         guard let p = try predictor.classifier.windowProbabilities(clip, policy: policy).first,
               p.count == trained.labels.count else {
-            throw PipelineError.missingData("\(input): the model gave no probabilities for the window at frame \(start)")
+            throw PipelineError.missingData("\(named): the model gave no probabilities for the window at frame \(start)")
         }
         for k in p.indices { probabilitySums[k] += Double(p[k]) }
         windowsScored += 1
@@ -339,7 +342,7 @@ extension Predictor {
         p.frames = trained.config.faceFrames
         p.size = trained.config.faceSize
         do { return try FaceExtractor(p) } catch {
-            throw PipelineError.missingData("\(input): the face extractor cannot start: \(error)")
+            throw PipelineError.missingData("\(named): the face extractor cannot start: \(error)")
         }
     }
 }

@@ -165,13 +165,14 @@ public struct TrainStage: Stage {
             }
         }
         // Every fold that cannot be trained or scored is named before any is trained (the first one stopped the run).
-        var unusable: [String] = []
+        var unusable: [String] = [], untrainable = 0
         for fold in features.plan.folds {
             let untrained = features.untrained(fed, fold: fold)
             let foldTraining = features.samples(actors: fold.train)
             // (Its classes would all be "never learnt": the cause is the inputs.)
             guard !foldTraining.isEmpty else {
                 unusable.append("fold \(fold.index): no training clip has \(fed.map(data).joined(separator: " or ")) (training actors \(actorList(fold.train)))")
+                untrainable += 1
                 continue
             }
             if let problem = untestable(fold, features: features, learnt: fed.filter { !untrained.contains($0) }, context: context) {
@@ -191,7 +192,8 @@ public struct TrainStage: Stage {
             }
         }
         if !unusable.isEmpty {
-            throw PipelineError.missingData("train: \(unusable.joined(separator: "; ")); evaluate could score none, so nothing was trained")
+            let why = untrainable == unusable.count ? "none could be trained" : untrainable == 0 ? "evaluate could score none" : "none could be both trained and scored"
+            throw PipelineError.missingData("train: \(unusable.joined(separator: "; ")); \(why), so nothing was trained")
         }
         return fed == asked ? features : features.building(fed)
     }

@@ -300,6 +300,15 @@ struct StageParametersTests {
         }
     }
 
+    /// A --set value YAML cannot read, of control characters: its message is cut once, between escapes (cut a
+    /// second time, the already-escaped text ended in half an escape, `\u{… (210 characters)`).
+    @Test func anUnreadableSetValueIsCutBetweenEscapes() throws {
+        let error = try #require(throws: PipelineError.self) { try runner(settings: ["train.epochs=" + String(repeating: "\u{1}", count: 100)]) }
+        let text = error.description
+        #expect(text.contains("\\u{1}") && text.range(of: #"\\u\{[0-9A-F]*([^0-9A-F}]|$)"#, options: .regularExpression) == nil, "\(text)")
+        #expect(text.count < 400, "\(text.count) characters")
+    }
+
     /// Joiners and soft hyphens are text (Persian words, emoji sequences): a name holding them is accepted.
     @Test func aNameWithJoinersIsText() throws {
         for name in ["\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}", "team-\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}", "soft\u{00AD}hyphen"] {

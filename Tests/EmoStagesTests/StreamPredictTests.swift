@@ -344,6 +344,12 @@ struct StreamPredictTests {
         let broken = String(repeating: "volume=1,", count: 300) + "no_such_filter"
         let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi", broken])
         #expect(refused.status != 0 && refused.stderr.count < 1000 && refused.stderr.contains("… (\(broken.count) characters)"), "\(refused.stderr.prefix(2000))")
+        // An empty stream's refusal too (the scorer's own messages named the input whole).
+        let empty = "aevalsrc=0:d=0" + String(repeating: ",volume=1", count: 300)
+        let ended = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi", empty])
+        let endedLines = ended.stderr.split(separator: "\n")
+        #expect(ended.status == 1 && endedLines.contains { $0.hasSuffix("the stream ended before any audio arrived") }
+                && endedLines.allSatisfy { $0.count < 1000 }, "\(ended.stderr.prefix(3000))")
     }
 
     @Test func inputsThatCannotBeScoredAreNamedWithoutATrapOrAHang() throws {

@@ -262,6 +262,12 @@ struct SweepTests {
         #expect(refusedUnread.status == ExitStatus.usage && refusedUnread.stderr.contains("sweep trials 0 (")
                 && refusedUnread.stderr.contains("resolve to the same settings (no stage they are scored by reads faces under these settings)"),
                 "\(refusedUnread.stderr)")
+        // So is a key these settings leave unread in a stage that is read (a face branch's channels without faces),
+        // named as such: crossed with modalities, the speech-only trials would train one model twice.
+        let crossed = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio], [audio, faces]], train.face_channels: [[4, 8], [8, 8]]}")
+        let refusedCrossed = try TestSupport.run(TestSupport.emopipe, ["sweep", crossed, "--workdir", workdir])
+        #expect(refusedCrossed.status == ExitStatus.usage && refusedCrossed.stderr.contains("resolve to the same settings (train.face_channels is not read under trial ")
+                && refusedCrossed.stderr.contains("'s other settings)"), "\(refusedCrossed.stderr)")
         // One such value makes no duplicate, but would be ranked as if tuned.
         let unreadSingle = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio]], train.dropout: [0.1, 0.2], faces.size: [64]}")
         let refusedSingle = try TestSupport.run(TestSupport.emopipe, ["sweep", unreadSingle, "--workdir", workdir])

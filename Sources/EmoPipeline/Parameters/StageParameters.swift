@@ -129,9 +129,10 @@ public struct ParameterOverride: Equatable, Sendable {
             throw PipelineError.invalidFile("--set \(text.echoed): no value after '=' (an empty shell variable?); "
                                             + "write \(String(path).echoed)=null for none, or \"\(String(path).echoed)=''\" (quoted for the shell) for an empty string")
         }
-        do { value = try SafeYAML.value(valueText, origin: "--set \(path)") } catch {
-            // SafeYAML's message already starts with the origin, `--set stage.key`.
-            throw PipelineError.invalidFile(String(describing: error).echoed)
+        do { value = try SafeYAML.value(valueText, origin: "--set \(String(path).echoed)") } catch {
+            // SafeYAML's message already starts with the origin, `--set stage.key`, and echoes what it quotes: cut
+            // again, an escape it holds could be cut in half.
+            throw PipelineError.invalidFile(String(describing: error).escaped)
         }
     }
 }

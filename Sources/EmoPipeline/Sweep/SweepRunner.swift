@@ -188,7 +188,12 @@ public final class SweepRunner {
                     for (key, _) in trial.settings where Self.scoreReads(key, read: read, in: resolved) { axesRead.insert(key) }
                     if let earlier = resolvedTrials.updateValue(trial, forKey: settings) {
                         let unread = Set(trial.settings.map(\.key.stage)).subtracting(read).sorted()
-                        let why = unread.isEmpty ? "" : " (no stage they are scored by reads \(unread.joined(separator: ", ")) under these settings)"
+                        // Keys of a read stage that these settings leave unread (face_channels without faces, an
+                        // augmentation with augment: false) are named too.
+                        let unreadKeys = trial.settings.map(\.key).filter { read.contains($0.stage) && !Self.scoreReads($0, read: read, in: resolved) }
+                        let why = !unread.isEmpty ? " (no stage they are scored by reads \(unread.joined(separator: ", ")) under these settings)"
+                            : unreadKeys.isEmpty ? ""
+                            : " (\(unreadKeys.map(\.description).joined(separator: ", ")) \(unreadKeys.count == 1 ? "is" : "are") not read under trial \(trial.index)'s other settings)"
                         throw PipelineError.invalidFile("\(manifest.path): sweep trials \(earlier.index) (\(earlier.params.shown)) and \(trial.index) "
                             + "(\(trial.params.shown)) resolve to the same settings\(why): one of them would measure nothing new; list each setting once")
                     }
