@@ -19,6 +19,15 @@ struct TrainerCheckpointTests {
         return (whole, stopped)
     }
 
+    /// Trains the fold in `folder` on (resuming what is there), returning what the trainer said.
+    static func resumeSaying(_ folder: URL) throws -> [String] {
+        let resumed = WeightAverageTests.trainer(averaging: nil)
+        var said: [String] = []
+        resumed.log = { said.append($0) }
+        try WeightAverageTests.fit(resumed, folder: folder)
+        return said
+    }
+
     @Test func aCheckpointDamagedSinceWrittenIsNotResumedFrom() throws {
         let (whole, damaged) = try Self.wholeAndStoppedInSecondEpoch("checkpoint")
         let state = try TrainingState.decode(Data(contentsOf: damaged.appendingPathComponent(TrainingState.fileName)))
@@ -44,10 +53,7 @@ struct TrainerCheckpointTests {
     @Test func anUnreadableStateFileIsSaidAndTheFoldStartsOver() throws {
         let (whole, folder) = try Self.wholeAndStoppedInSecondEpoch("state")
         try Data("garbage{".utf8).write(to: folder.appendingPathComponent(TrainingState.fileName))
-        let resumed = WeightAverageTests.trainer(averaging: nil)
-        var said: [String] = []
-        resumed.log = { said.append($0) }
-        try WeightAverageTests.fit(resumed, folder: folder)
+        let said = try Self.resumeSaying(folder)
         #expect(said.contains { $0.hasSuffix("state.json cannot be read as a training state: training starts over from epoch 1") }, "\(said)")
         #expect(try WeightAverageTests.keptWeights(folder) == WeightAverageTests.keptWeights(whole))
     }
@@ -73,10 +79,7 @@ struct TrainerCheckpointTests {
         var object = try #require(try JSONSerialization.jsonObject(with: Data(original.utf8)) as? [String: Any])
         object["best_epoch"] = Int.min
         try JSONSerialization.data(withJSONObject: object).write(to: stateFile)
-        let resumed = WeightAverageTests.trainer(averaging: nil)
-        var said: [String] = []
-        resumed.log = { said.append($0) }
-        try WeightAverageTests.fit(resumed, folder: edited)
+        let said = try Self.resumeSaying(edited)
         #expect(said.contains { $0.hasSuffix("state.json cannot be read as a training state: training starts over from epoch 1") }, "\(said)")
         #expect(try WeightAverageTests.keptWeights(edited) == WeightAverageTests.keptWeights(whole))
 
@@ -90,10 +93,7 @@ struct TrainerCheckpointTests {
         let steppedState = stepped.appendingPathComponent(TrainingState.fileName)
         try String(contentsOf: steppedState, encoding: .utf8).replacingOccurrences(of: before, with: try SHA256Hex.file(atPath: checkpoint.path).hex)
             .write(to: steppedState, atomically: true, encoding: .utf8)
-        let again = WeightAverageTests.trainer(averaging: nil)
-        var told: [String] = []
-        again.log = { told.append($0) }
-        try WeightAverageTests.fit(again, folder: stepped)
+        let told = try Self.resumeSaying(stepped)
         #expect(told.contains { $0.contains("has no optimizer step count from 0 to 2^24") && $0.hasSuffix("training starts over from epoch 1") }, "\(told)")
         #expect(try WeightAverageTests.keptWeights(stepped) == WeightAverageTests.keptWeights(whole))
     }
