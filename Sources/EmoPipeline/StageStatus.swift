@@ -93,7 +93,9 @@ extension PipelineRunner {
             try checkUpstreamCompleted(of: only)
             noteStaleUpstream(of: only)
         }
-        let statuses = Dictionary(uniqueKeysWithValues: try stageStatuses().map { ($0.stage, $0) })
+        // `--only` runs the stage on its upstream's last outputs, stale or not: judged alone, as the run judges it.
+        let judged = try selection.only.map { try stageStatuses(of: [$0]) } ?? stageStatuses()
+        let statuses = Dictionary(uniqueKeysWithValues: judged.map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
         let store = workspace.exists ? try workspace.openStore(.readOnly) : nil
         let planned = try selected.map { name in

@@ -190,6 +190,12 @@ struct RunnerTests {
         }
         #expect(try ProvenanceStore(path: folder + "/work/emopipe.sqlite").runs().count == runs, "no run recorded")
         #expect(counts() == [1, 0, 0, 0])
+        // With a stale upstream, --only takes its last output as it is: the plan judges b as the run does.
+        _ = try runner(manifest()).run(RunSelection(), command: "test")
+        let staleUpstream = try runner(manifest("params: {a: {x: 9}}\n"))
+        let planned = try #require(try staleUpstream.plan(RunSelection(only: "b")).first)
+        let ran = try #require(try staleUpstream.run(RunSelection(only: "b"), command: "test").stages.first)
+        #expect(planned.action == .upToDate && ran.action == .upToDate, "\(planned.reason)")
     }
 
     /// Failure counts edited by hand into Int64's limit are summed without an overflow (the end of every run trapped).
