@@ -342,7 +342,7 @@ extension Predictor {
         p.frames = trained.config.faceFrames
         p.size = trained.config.faceSize
         do { return try FaceExtractor(p) } catch {
-            throw PipelineError.missingData("\(named): the face extractor cannot start: \(error)")
+            throw PipelineError.missingData("\(input.echoed): the face extractor cannot start: \(error)")
         }
     }
 }
