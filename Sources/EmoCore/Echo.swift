@@ -16,9 +16,14 @@ extension String {
     /// `escaped`, cut to at most `characters` characters between escapes, never inside one (`\u{1` is no escape).
     /// Taken a character at a time, each counted once: a character of thousands of combining marks costs its length, not its square.
     func escapedPrefix(characters limit: Int) -> String {
+        Self.joined(lazy.map { String($0).escaped }, upTo: limit)
+    }
+
+    /// `pieces` joined while the total stays within `limit` characters, a whole piece or none; each piece is
+    /// counted once.
+    private static func joined(_ pieces: some Sequence<String>, upTo limit: Int) -> String {
         var shown = "", count = 0
-        for character in self {
-            let piece = String(character).escaped
+        for piece in pieces {
             let length = piece.count
             guard count + length <= limit else { break }
             shown += piece
@@ -36,12 +41,7 @@ extension String {
         }
         let pieces = unicodeScalars.prefix(400).map(spelt)
         guard pieces.reduce(0, { $0 + $1.count }) > 200 else { return pieces.joined() }
-        var shown = ""
-        for piece in pieces {
-            guard shown.count + piece.count <= 160 else { break }
-            shown += piece
-        }
-        return shown + "… (\(utf8.count) bytes)"
+        return Self.joined(pieces, upTo: 160) + "… (\(utf8.count) bytes)"
     }
 
     /// A path as a message names it: `escaped`, and an empty one said to be empty rather than shown

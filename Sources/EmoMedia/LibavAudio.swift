@@ -66,13 +66,13 @@ enum LibavAudio {
     /// avoids decoding video); formats whose headers lack audio parameters get the full look.
     private static func audioStream(_ input: borrowing LibavInput,
                                     log: LogCapture) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
-        func first() -> UnsafeMutablePointer<AVStream>? { preferredAudio(input.streams) }
-        if let stream = first(), stream.pointee.codecpar.pointee.sample_rate > 0,
+        func chosen() -> UnsafeMutablePointer<AVStream>? { preferredAudio(input.streams) }
+        if let stream = chosen(), stream.pointee.codecpar.pointee.sample_rate > 0,
            stream.pointee.codecpar.pointee.ch_layout.nb_channels > 0 {
             return stream
         }
         try input.findStreamInfo(log: log)
-        guard let stream = first() else { throw .noAudioStream(path: input.path) }
+        guard let stream = chosen() else { throw .noAudioStream(path: input.path) }
         return stream
     }
 

@@ -81,6 +81,9 @@ public final class SGD: Optimizer {
 /// Adam with decoupled weight decay (Loshchilov & Hutter), following
 /// torch.optim.AdamW's arithmetic order so results agree to float rounding.
 public final class AdamW: Optimizer {
+    /// The most steps a state may count: it is kept as a Float, which counts whole numbers exactly up to 2^24.
+    /// A checkpoint claiming more is damaged or edited.
+    public static let maximumStepCount = 1 << 24
     public let parameters: [Tensor]
     public var learningRate: Float
     public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
@@ -138,6 +141,10 @@ public final class AdamW: Optimizer {
 
     public func loadState(_ tensors: [String: Tensor]) throws {
         guard let step = tensors["step"] else { throw NNError.missing("AdamW step") }
+        // Checked before any moment is replaced: a refused state leaves the optimizer as it was.
+        guard step.item.isFinite, step.item >= 0, step.item <= Float(Self.maximumStepCount) else {
+            throw NNError.format("AdamW step \(step.item) is not a step count (0 to \(Self.maximumStepCount))")
+        }
         for i in parameters.indices {
             guard let m = tensors["\(i).exp_avg"], let v = tensors["\(i).exp_avg_sq"] else {
                 throw NNError.missing("AdamW state for parameter \(i)")
@@ -147,10 +154,6 @@ public final class AdamW: Optimizer {
             }
             expAvg[i] = m.data
             expAvgSq[i] = v.data
-        }
-        // A float counts steps exactly up to 2^24; anything else (a damaged or edited file) is no step count.
-        guard step.item.isFinite, step.item >= 0, step.item <= 16_777_216 else {
-            throw NNError.format("AdamW step \(step.item) is not a step count (0 to 2^24)")
         }
         stepCount = Int(step.item)
     }

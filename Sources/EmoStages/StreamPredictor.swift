@@ -52,7 +52,7 @@ public final class StreamPredictor: @unchecked Sendable {
     let predictor: Predictor
     let input: String
     /// `input` as messages show it: a lavfi graph or a URL can be kilobytes long.
-    let named: String
+    public let named: String
     /// The log-mel of the audio, when the model listens and the stream has audio.
     private(set) var mel: LiveLogMel?
     private var faces: StreamFaceSampler?

@@ -167,8 +167,9 @@ public struct TrainParameters: StageParameters {
     var modelConfig: ModelConfig {
         var config = ModelConfig()
         // A branch that is not built keeps the default channels, as its fingerprint does (`unreadKeys`).
-        config.audioChannels = modalities.contains(.audio) ? audioChannels : Self().audioChannels
-        config.faceChannels = modalities.contains(.faces) ? faceChannels : Self().faceChannels
+        let defaults = Self()
+        config.audioChannels = modalities.contains(.audio) ? audioChannels : defaults.audioChannels
+        config.faceChannels = modalities.contains(.faces) ? faceChannels : defaults.faceChannels
         config.embedding = embedding
         config.recurrent = recurrent
         config.dropout = Float(dropout)

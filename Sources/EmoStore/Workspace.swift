@@ -46,9 +46,8 @@ public struct Workspace: Sendable, Equatable {
     public var lockPath: String { path("emopipe.lock") }
     public var executableHashPath: String { path("executable.sha256") }
 
-    /// Whether a work directory exists here: it has a provenance database.
-    /// Whether something is at the database's name: a link that leads nowhere is there too (and
-    /// `openStore` names it), not "no work directory yet" over a work directory's cache and runs.
+    /// Whether a work directory exists here: something is at the database's name. A link that leads nowhere
+    /// is there too (and `openStore` names it), not "no work directory yet" over a work directory's cache and runs.
     public var exists: Bool { var facts = stat(); return lstat(databasePath, &facts) == 0 }
 
     /// Why the database's name is a link that cannot be followed (its target gone, an unmounted disk, a

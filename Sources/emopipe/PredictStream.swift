@@ -19,7 +19,7 @@ extension PredictCommand {
 
     func runStream(_ input: String, predictor: Predictor) throws {
         let scorer = try StreamPredictor(predictor: predictor, input: input)
-        let named = input.echoed   // a lavfi graph or URL can be kilobytes: messages show its head
+        let named = scorer.named
         StreamInterrupts.install()
         let source = LiveSource(name: input, format: format, openTimeoutSeconds: timeout, readTimeoutSeconds: timeout)
         // A skipped window is said once per stretch of them (an hour of silence is two lines, not 3,600).

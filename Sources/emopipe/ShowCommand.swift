@@ -92,7 +92,7 @@ struct ShowCommand: ParsableCommand {
             let cache = TensorCache(workspace: workDirectoryOptions.workspace, store: store)
             for row in try cache.rows(key: sha) {
                 let shard = try cache.shardFile(row.shardId) ?? "?"
-                print("cached   \(row.stage) \(UInt8(exactly: row.dtype).flatMap(DType.init(rawValue:))?.name ?? "type \(row.dtype)") \(row.shape) in \(shard) "
+                print("cached   \(row.stage) \(row.dtypeName) \(row.shape) in \(shard) "
                       + "(cache key \(row.fingerprint.prefix(16)), run \(row.runId)) \(row.metadata)")
             }
             for artifact in try store.artifacts(sourceSHA256: sha) {

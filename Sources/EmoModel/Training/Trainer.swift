@@ -358,7 +358,7 @@ public final class Trainer {
             return startOver("is not of the epoch state.json says (\(state.epochs.count))")
         }
         // Checked before any weight is loaded: a refusal halfway would leave the model neither initial nor resumed.
-        guard let steps = written.integers["optimizer.step"]?.first, (0...(1 << 24)).contains(steps) else {
+        guard let steps = written.integers["optimizer.step"]?.first, (0...Int64(AdamW.maximumStepCount)).contains(steps) else {
             return startOver("has no optimizer step count from 0 to 2^24 (damaged or edited)")
         }
         let step = try Checkpoint.load(from: weightsURL, model: model, optimizer: optimizer)

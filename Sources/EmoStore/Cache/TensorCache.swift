@@ -20,6 +20,8 @@ public struct CacheRecordRow: Codable, FetchableRecord, PersistableRecord, Equat
     public var runId: String
 
     public var shape: [Int] { (try? JSONDecoder().decode([Int].self, from: Data(shapeJSON.utf8))) ?? [] }
+    /// The element type's name, or the number an edited row holds when it names none.
+    public var dtypeName: String { UInt8(exactly: dtype).flatMap(DType.init(rawValue:))?.name ?? "type \(dtype)" }
 }
 
 public struct CacheShardRow: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
@@ -231,7 +233,7 @@ public final class TensorCache: @unchecked Sendable {
         // The record's CRC covers its bytes only: a type or shape edited in the shard's index (its own CRC
         // fixed up) would read the same bytes as other values. The database's row is the reference.
         guard entry.dtype.rawValue == row.dtype, entry.shape == row.shape, Int64(entry.crc32c) == row.crc32c else {
-            let indexed = UInt8(exactly: row.dtype).flatMap(DType.init(rawValue:))?.name ?? "type \(row.dtype)"
+            let indexed = row.dtypeName
             throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) is \(entry.dtype.name) \(entry.shape) "
                                       + "with CRC-32C \(entry.crc32c), where the provenance database's index says \(indexed) \(row.shape) with \(row.crc32c)")
         }
