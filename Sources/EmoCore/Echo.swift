@@ -8,23 +8,25 @@ extension String {
         if utf8.count > 1 << 16 {
             return String(String.UnicodeScalarView(unicodeScalars.prefix(400))).escapedPrefix(characters: 160) + "… (\(utf8.count) bytes)"
         }
+        // Counted in scalars: one character of thousands of combining marks is long text too.
         let escaped = self.escaped
-        guard escaped.count > 200 else { return escaped }
+        guard escaped.unicodeScalars.count > 200 else { return escaped }
         return escapedPrefix(characters: 160) + "… (\(count) characters)"
     }
 
-    /// `escaped`, cut to at most `characters` characters between escapes, never inside one (`\u{1` is no escape).
-    /// Taken a character at a time, each counted once: a character of thousands of combining marks costs its length, not its square.
+    /// `escaped`, cut to at most `characters` scalars between escapes, never inside one (`\u{1` is no escape).
+    /// Counted in scalars, each once: a character of thousands of combining marks is cut like any long text,
+    /// in time linear in what is kept.
     func escapedPrefix(characters limit: Int) -> String {
-        Self.joined(lazy.map { String($0).escaped }, upTo: limit)
+        Self.joined(unicodeScalars.lazy.map(Self.escape), upTo: limit)
     }
 
-    /// `pieces` joined while the total stays within `limit` characters, a whole piece or none; each piece is
+    /// `pieces` joined while the total stays within `limit` scalars, a whole piece or none; each piece is
     /// counted once.
     private static func joined(_ pieces: some Sequence<String>, upTo limit: Int) -> String {
         var shown = "", count = 0
         for piece in pieces {
-            let length = piece.count
+            let length = piece.unicodeScalars.count
             guard count + length <= limit else { break }
             shown += piece
             count += length

@@ -47,7 +47,8 @@ enum LibavLog {
     static func reason(_ code: Int32, _ capture: LogCapture) -> String {
         let text = describe(code)
         guard let logged = capture.lastError, !logged.isEmpty, logged != text else { return text }
-        return "\(text) (\(logged))"
+        // FFmpeg's message may quote the input (a lavfi graph, a URL): escaped and cut as any echoed value.
+        return "\(text) (\(logged.echoed))"
     }
 }
 

@@ -169,7 +169,7 @@ struct RunCommand: ParsableCommand {
         for stage in stages {
             // An up-to-date stage's counts ("2 new", "1 computed now") are those of the run that made its output.
             let timing = stage.action == .ran ? " in \(ProgressReporter.duration(stage.seconds))" : " (run \(stage.producedByRun))"
-            lines.append("  \(stage.stage): \(stage.action.rawValue)\(timing) — \(stage.outcome.summary)")
+            lines.append("  \(stage.stage): \(stage.action.rawValue)\(timing) — \(stage.outcome.summary.escaped)")
         }
         // The run's peak is its largest stage's: each stage resets the kernel's high-water mark, so an outside
         // measure (/usr/bin/time) sees only the last stage's.

@@ -55,7 +55,7 @@ struct StatusCommand: ParsableCommand {
                 for status in statuses {
                     let name = status.stage.padding(toLength: width, withPad: " ", startingAt: 0)
                     let cost = status.lastExecution.map { " [took \(ProgressReporter.duration($0.seconds)), \($0.line)]" } ?? ""
-                    print("\(name)  \(status.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(status.reason)\(cost)")
+                    print("\(name)  \(status.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(status.reason.escaped)\(cost)")
                 }
             }
         } catch {

@@ -72,6 +72,11 @@ struct TrainerCheckpointTests {
             var logs = try #require(object["epochs"] as? [[String: Any]])
             #expect(logs.count == epochs)
             #expect(throws: DecodingError.self, "best_epoch \(bestEpoch)") { try TrainingState.decode(try JSONSerialization.data(withJSONObject: object)) }
+            // None kept, yet a kept score: no training writes that (it resumed, then failed as "diverged" for good).
+            object["best_epoch"] = -1
+            object["best_score"] = 0.5
+            #expect(throws: DecodingError.self, "best_epoch -1 with a score") { try TrainingState.decode(try JSONSerialization.data(withJSONObject: object)) }
+            object["best_score"] = nil
             logs[0]["epoch"] = 7
             object["epochs"] = logs; object["best_epoch"] = recorded.bestEpoch
             #expect(throws: DecodingError.self, "an epoch numbered 7") { try TrainingState.decode(try JSONSerialization.data(withJSONObject: object)) }

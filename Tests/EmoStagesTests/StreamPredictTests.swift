@@ -344,6 +344,11 @@ struct StreamPredictTests {
         let broken = String(repeating: "volume=1,", count: 300) + "no_such_filter"
         let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi", broken])
         #expect(refused.status != 0 && refused.stderr.count < 1000 && refused.stderr.contains("… (\(broken.count) characters)"), "\(refused.stderr.prefix(2000))")
+        // FFmpeg's own message, which quotes the filter it does not know, is escaped and cut too (5 KB came back whole).
+        let unknown = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi",
+                                                                 String(repeating: "\u{1}", count: 900) + String(repeating: "z", count: 2000)])
+        #expect(unknown.status == 1 && unknown.stderr.split(separator: "\n").allSatisfy { $0.utf8.count < 1000 }
+                && !unknown.stderr.unicodeScalars.contains("\u{1}"), "\(unknown.stderr.prefix(3000))")
         // An empty stream's refusal too (the scorer's own messages named the input whole).
         let empty = "aevalsrc=0:d=0" + String(repeating: ",volume=1", count: 300)
         let ended = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--format", "lavfi", empty])

@@ -265,6 +265,20 @@ struct TrainEvaluateTests {
 
     /// A faces-only model whose test actor has no video: refused before training, saying why (it trained
     /// every epoch, then evaluate said only that the fold had no test clips).
+    /// Text the database holds (a stage's summary) is shown escaped by status and by a run's summary: an edited
+    /// row's terminal controls (clear the screen, set the title) reached the terminal.
+    @Test func recordedTextReachesTheTerminalEscaped() throws {
+        let (manifest, workdir) = try Self.copyOfPrepared()
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        try store.write { try $0.execute(sql: "UPDATE stageState SET summary = char(27) || '[2J' || char(27) || ']0;title' || char(7) || 'done'") }
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", manifest, "--workdir", workdir])
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir])
+        for (name, result) in [("status", status), ("run", run)] {
+            let text = result.stdout + result.stderr
+            #expect(!text.contains("\u{1B}") && !text.contains("\u{7}") && text.contains("\\u{1B}[2J"), "\(name): \(text)")
+        }
+    }
+
     @Test func aFacesOnlyModelWithoutTestVideoIsRefusedBeforeTraining() throws {
         let data = try TestSupport.speechWithOneVideo(filedAs: 3)
         let folder = try TestSupport.temporaryFolder("faces-only-no-test-video")

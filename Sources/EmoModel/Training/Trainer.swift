@@ -100,6 +100,11 @@ public struct TrainingState: Codable, Equatable, Sendable {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.bestEpoch], debugDescription:
                 "best_epoch \(bestEpoch) is not one of its \(epochs.count) epochs (nor -1, none kept)"))
         }
+        // The score is kept with its epoch: none kept, no score.
+        guard bestEpoch != -1 || bestScore == nil else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.bestScore], debugDescription:
+                "best_score \(bestScore ?? 0) beside best_epoch -1 (none kept)"))
+        }
     }
 
     /// A fold folder's `state.json`, or nil when it is missing or unreadable.
