@@ -341,10 +341,7 @@ public final class PipelineRunner {
         let forced = forcedStages(selection, selected: selected)
         try checkBeforeRunning(selected)
         logUnread(selection)
-        if let only = selection.only, selection.worker == nil {
-            try checkUpstreamCompleted(of: only)
-            noteStaleUpstream(of: only)
-        }
+        try checkOnly(selection)
         // Only the folder the lock lives in before the database is known to be EmoPipe's: a refused one
         // (empty, foreign) is left without cache/ and runs/ folders it never had.
         try Folder.create(workspace.root)
@@ -518,6 +515,15 @@ public final class PipelineRunner {
         let shards = Set(report.damaged.map(\.shard)).sorted()
         let place = shards.isEmpty ? "" : " (in \(shards.joined(separator: ", ")))"
         logger.warning("\(stage): \(report.damaged.count) of \(report.checkedRecords) cached records damaged\(place); dropped, recorded as failures of this run")
+    }
+
+    /// `--only`'s checks before anything is written: the stages it reads completed (a worker's in its own
+    /// work directory, which is then not made for a run that cannot start), and, outside a worker, said
+    /// when stale (a worker's slice would be judged against the whole data set).
+    func checkOnly(_ selection: RunSelection) throws {
+        guard let only = selection.only else { return }
+        try checkUpstreamCompleted(of: only)
+        if selection.worker == nil { noteStaleUpstream(of: only) }
     }
 
     /// `--only` needs every stage it reads completed once: refused (exit 64) before a run is recorded

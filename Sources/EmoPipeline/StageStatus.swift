@@ -89,10 +89,7 @@ extension PipelineRunner {
         try checkBeforeRunning(selected)
         logUnread(selection)
         // A dry run refuses and warns as the run would.
-        if let only = selection.only, selection.worker == nil {
-            try checkUpstreamCompleted(of: only)
-            noteStaleUpstream(of: only)
-        }
+        try checkOnly(selection)
         // `--only` runs the stage on its upstream's last outputs, stale or not: judged alone, as the run judges it.
         let judged = try selection.only.map { try stageStatuses(of: [$0]) } ?? stageStatuses()
         let statuses = Dictionary(uniqueKeysWithValues: judged.map { ($0.stage, $0) })

@@ -101,4 +101,27 @@ struct ScaleOutTests {
         let trainAsWorker = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "train", "--worker", "0/3", "--workdir", multi])
         #expect(trainAsWorker.status == 64 && trainAsWorker.stderr.contains("per-source stages only"))
     }
+
+    /// `--only` in a worker reads what that worker's own ingest recorded: refused, dry run or not, before its
+    /// work directory is made; allowed once the worker has ingested its share.
+    @Test func aWorkersOnlyNeedsItsOwnIngest() throws {
+        let data = try TestSupport.materialize(actors: 1...1)
+        for clip in try TestSupport.shell("find '\(data)' -name '*.mp4'").split(separator: "\n") {
+            try FileManager.default.removeItem(atPath: String(clip))
+        }
+        let folder = try TestSupport.temporaryFolder("worker-only")
+        let manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: data, "threads: 1")
+        let work = folder + "/work"
+        for dryRun in [["--dry-run"], []] {
+            let refused = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work] + dryRun)
+            #expect(refused.status == 64 && refused.stderr.contains("upstream stage 'ingest' has never completed"), "\(dryRun): \(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: work), "\(dryRun): nothing made for a run that cannot start")
+        }
+        let ingest = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest", "--worker", "0/2", "--workdir", work])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let planned = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work, "--dry-run"])
+        #expect(planned.status == 0 && planned.stdout.contains("audio") && planned.stdout.contains("run"), "\(planned.stdout)\(planned.stderr)")
+        let ran = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work])
+        #expect(ran.status == 0 && ran.stderr.contains("audio: ran"), "\(ran.stderr)")
+    }
 }
