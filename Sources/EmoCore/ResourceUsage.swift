@@ -24,7 +24,7 @@ public struct ResourceUsage: Codable, Equatable, Sendable {
 
     /// "cpu 23.9 s, peak RSS 181 MB", for logs.
     public var line: String {
-        String(format: "cpu %.1f s, peak RSS ", cpuSeconds) + (peakRSSMB.map { String(format: "%.0f MB", $0) } ?? "unknown")
+        "cpu \(cpuSeconds.fixedText(places: 1)) s, peak RSS " + (peakRSSMB.map { "\($0.fixedText(places: 0)) MB" } ?? "unknown")
     }
 }
 

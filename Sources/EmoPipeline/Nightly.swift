@@ -471,9 +471,9 @@ extension NightlyReport {
         if error != nil { return lines.joined(separator: "\n") + "\n" }
         lines += ["## Stages", "", "| stage | action | seconds | cpu seconds | peak RSS MB | summary |", "|---|---|---:|---:|---:|---|"]
         lines += stages.map {
-            let cpu = $0.cpuSeconds.map { String(format: "%.1f", $0) } ?? "—"
-            let peak = $0.peakRssMb.map { String(format: "%.0f", $0) } ?? "—"
-            return "| \($0.stage) | \($0.action) | \(String(format: "%.1f", $0.seconds)) | \(cpu) | \(peak) | \($0.summary) |"
+            let cpu = $0.cpuSeconds.map { $0.fixedText(places: 1) } ?? "—"
+            let peak = $0.peakRssMb.map { $0.fixedText(places: 0) } ?? "—"
+            return "| \($0.stage) | \($0.action) | \($0.seconds.fixedText(places: 1)) | \(cpu) | \(peak) | \($0.summary) |"
         }
         lines += ["", "## Metrics" + (previousRunId.map { " against nightly run \($0)" } ?? " (the first nightly run of this manifest and data root)"), "",
                   "| metric | previous | now | delta | |", "|---|---:|---:|---:|---|"]

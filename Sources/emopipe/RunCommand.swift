@@ -184,8 +184,8 @@ struct RunCommand: ParsableCommand {
             let cpu = ran.map(\.usage.cpuSeconds).reduce(0, +)
             // Unknown where the kernel refused the per-stage reset (some sandboxes): the CPU time is still known.
             let peak = peaks.max(by: { $0.megabytes < $1.megabytes })
-                .map { String(format: "%.0f MB (%@)", $0.megabytes, $0.stage) } ?? "unknown"
-            lines.append(String(format: "  in all: cpu %.1f s, peak RSS %@", cpu, peak))
+                .map { "\($0.megabytes.fixedText(places: 0)) MB (\($0.stage))" } ?? "unknown"
+            lines.append("  in all: cpu \(cpu.fixedText(places: 1)) s, peak RSS \(peak)")
         }
         // Forced again, a stage starts over (train from epoch 1, ingest reading every file); without --force a
         // run goes on from what was kept, but does not finish what the force asked for (every file read again).

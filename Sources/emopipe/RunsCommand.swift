@@ -121,12 +121,12 @@ extension RunsCommand {
     /// The run's CPU seconds over its measured stages, or "-" when none was measured.
     static func cpuColumn(_ stages: [StageRunRecord]) -> String {
         let measured = stages.compactMap(\.cpuSeconds)
-        return measured.isEmpty ? "-" : String(format: "%.1f", measured.reduce(0, +))
+        return measured.isEmpty ? "-" : measured.reduce(0, +).fixedText(places: 1)
     }
 
     /// The largest peak resident memory of the run's stages (MiB), or "-".
     static func peakColumn(_ stages: [StageRunRecord]) -> String {
-        stages.compactMap(\.peakRSSMB).max().map { String(format: "%.0f", $0) } ?? "-"
+        stages.compactMap(\.peakRSSMB).max().map { $0.fixedText(places: 0) } ?? "-"
     }
 }
 

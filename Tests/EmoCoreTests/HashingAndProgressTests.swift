@@ -134,6 +134,16 @@ struct HashingAndProgressTests {
         #expect(ProgressReporter.duration(.infinity) == "infs" && ProgressReporter.duration(.nan) == "nans")
         #expect(ProgressReporter.duration(9.3e18) == "9.3e+18s" && ProgressReporter.duration(-1e300) == "-1e+300s")
     }
+
+    @Test func measuredFiguresKeepTheirDecimalsUntilTheyStopBeingMeasurements() {
+        #expect(12.34.fixedText(places: 1) == "12.3" && 181.6.fixedText(places: 0) == "182" && 0.61234.fixedText(places: 4) == "0.6123")
+        #expect(999_999_999_999_999.0.fixedText(places: 0) == "999999999999999")
+        // An edited record's 1e308 seconds printed as 309 digits.
+        #expect(1e308.fixedText(places: 1) == "1e+308" && (-2e15).fixedText(places: 1) == "-2e+15")
+        #expect(Double.infinity.fixedText(places: 1) == "inf" && Double.nan.fixedText(places: 4) == "nan")
+        let usage = ResourceUsage(seconds: 1e308, cpuSeconds: 1e308, peakRSSMB: 1e300)
+        #expect(usage.line == "cpu 1e+308 s, peak RSS 1e+300 MB")
+    }
 }
 
 final class LockedLines: @unchecked Sendable {

@@ -23,7 +23,7 @@ public struct SweepLeaderboard: Sendable {
 
         /// Seconds as shown, none for a trial not timed yet.
         var secondsText: String? {
-            notTimed ? nil : String(format: "%.1f", seconds)
+            notTimed ? nil : seconds.fixedText(places: 1)
         }
     }
 
@@ -71,13 +71,13 @@ public struct SweepLeaderboard: Sendable {
         var lines = ["sweep \(sweep): \(direction.rawValue) \(metric)",
                      row(["rank", "trial", "status", metric, "seconds", "run", "params"])]
         for (rank, entry) in ranked.enumerated() {
-            let score = entry.metric.map { String(format: "%.4f", $0) } ?? "-"
+            let score = entry.metric.map { $0.fixedText(places: 4) } ?? "-"
             let status = entry.status.rawValue + (entry.epochs.map { "@\($0)" } ?? "")
             lines.append(row(["\(rank + 1)", "\(entry.trial.index)", status, score, entry.secondsText ?? "-",
                               entry.run ?? "-", Self.settingsText(entry.trial)]))
         }
         if let best = bestEntry {
-            lines.append("best: trial \(best.trial.index) (\(metric) \(String(format: "%.4f", best.metric ?? .nan)))")
+            lines.append("best: trial \(best.trial.index) (\(metric) \((best.metric ?? .nan).fixedText(places: 4)))")
         } else {
             lines.append("best: none yet (no trial finished)")
         }
@@ -152,7 +152,7 @@ extension SweepRunner {
             params[override.stage, default: [:]] = ParamValue.merge(params[override.stage] ?? [:], [override.key: override.value])
         }
         var lines = [
-            "# The best trial (\(best.trial.index)) of sweep \(id): \(spec.metric) \(best.metric.map { String(format: "%.4f", $0) } ?? "?"),",
+            "# The best trial (\(best.trial.index)) of sweep \(id): \(spec.metric) \(best.metric.map { $0.fixedText(places: 4) } ?? "?"),",
             "# run \(best.run ?? "?"). `emopipe run` on this file trains and evaluates it again.",
             "name: \(Self.yamlFlow(.string(manifest.name + "-best")))",
             "pipeline: \(Self.yamlFlow(.string(manifest.pipelinePath)))",
@@ -193,7 +193,7 @@ extension SweepRunner {
         }
         let rows = board.ranked.enumerated().map { rank, entry in
             let cells = ["\(rank + 1)", "\(entry.trial.index)", entry.status.rawValue + (entry.epochs.map { " (\($0) epochs)" } ?? ""),
-                         entry.metric.map { String(format: "%.4f", $0) } ?? "—", entry.secondsText ?? "—",
+                         entry.metric.map { $0.fixedText(places: 4) } ?? "—", entry.secondsText ?? "—",
                          entry.run ?? "—", SweepLeaderboard.settingsText(entry.trial)]
             let style = entry.trial.index == board.best ? " class=\"best\"" : ""
             return "<tr\(style)>" + cells.map { "<td>\(escape($0))</td>" }.joined() + "</tr>"
