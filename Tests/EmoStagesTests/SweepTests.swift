@@ -278,6 +278,12 @@ struct SweepTests {
         let refusedExecution = try TestSupport.run(TestSupport.emopipe, ["sweep", executionOnly, "--workdir", workdir])
         #expect(refusedExecution.status == ExitStatus.usage && refusedExecution.stderr.contains("sweep axis faces.decode_threads: no trial's score depends on it (it is execution-only"),
                 "\(refusedExecution.stderr)")
+        // Two values of one, as two trials resolving alike: the reason is the same, not "not read".
+        let checkpoints = try Self.writeSweepManifest(folder, data: data, grid: "{train.checkpoint_every: [1, 2]}")
+        let refusedCheckpoints = try TestSupport.run(TestSupport.emopipe, ["sweep", checkpoints, "--workdir", workdir])
+        #expect(refusedCheckpoints.status == ExitStatus.usage
+                && refusedCheckpoints.stderr.contains("resolve to the same settings (train.checkpoint_every is execution-only: it changes how a stage runs")
+                && !refusedCheckpoints.stderr.contains("not read"), "\(refusedCheckpoints.stderr)")
         // A preset is read through the values it sets (it is no value of its own), one value or two.
         for grid in ["{audio.preset: [speech, reference]}", "{audio.preset: [reference], train.dropout: [0.1, 0.3]}"] {
             let presets = try Self.writeSweepManifest(folder, data: data, grid: grid)

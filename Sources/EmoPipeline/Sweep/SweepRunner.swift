@@ -191,9 +191,14 @@ public final class SweepRunner {
                         // Keys of a read stage that these settings leave unread (face_channels without faces, an
                         // augmentation with augment: false) are named too.
                         let unreadKeys = trial.settings.map(\.key).filter { read.contains($0.stage) && !Self.scoreReads($0, read: read, in: resolved) }
+                        let executionOnly = unreadKeys.filter { Self.isExecutionOnly($0, in: resolved) }
+                        let notRead = unreadKeys.filter { !executionOnly.contains($0) }
+                        func listed(_ keys: [SweepKey]) -> String { keys.map(\.description).joined(separator: ", ") + (keys.count == 1 ? " is" : " are") }
                         let why = !unread.isEmpty ? " (no stage they are scored by reads \(unread.joined(separator: ", ")) under these settings)"
                             : unreadKeys.isEmpty ? ""
-                            : " (\(unreadKeys.map(\.description).joined(separator: ", ")) \(unreadKeys.count == 1 ? "is" : "are") not read under trial \(trial.index)'s other settings)"
+                            : " (" + [executionOnly.isEmpty ? nil : "\(listed(executionOnly)) \(Self.executionOnlyMeaning)",
+                                      notRead.isEmpty ? nil : "\(listed(notRead)) not read under trial \(trial.index)'s other settings"]
+                                .compactMap { $0 }.joined(separator: "; ") + ")"
                         throw PipelineError.invalidFile("\(manifest.path): sweep trials \(earlier.index) (\(earlier.params.shown)) and \(trial.index) "
                             + "(\(trial.params.shown)) resolve to the same settings\(why): one of them would measure nothing new; list each setting once")
                     }
@@ -203,9 +208,8 @@ public final class SweepRunner {
         for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))", distinct: true) }
         // A single value no trial reads makes no duplicate, but would show in the leaderboard as if it were tuned.
         if let unread = trials.first?.settings.map(\.key).first(where: { !axesRead.contains($0) }) {
-            let executionOnly = (try? runner(for: trials[0], epochs: budgets.first ?? nil))?.parameters[unread.stage]
-                .map { type(of: $0.value).executionOnlyKeys.contains(unread.key) } ?? false
-            let why = executionOnly ? "it is execution-only: it changes how a stage runs, not what it computes"
+            let executionOnly = (try? runner(for: trials[0], epochs: budgets.first ?? nil)).map { Self.isExecutionOnly(unread, in: $0) } ?? false
+            let why = executionOnly ? "it is \(Self.executionOnlyMeaning)"
                 : "no stage they are scored by reads \(unread.stage).\(unread.key) under these settings"
             throw PipelineError.invalidFile("\(manifest.path): sweep axis \(unread): no trial's score depends on it (\(why)): "
                 + "it would be ranked as if tuned; leave it out of the sweep")
@@ -336,6 +340,13 @@ public final class SweepRunner {
 
     /// Whether `key` changes what a run scored through the `read` stages computes: its own stage is read and
     /// fingerprints it, or a read stage borrows it.
+    static let executionOnlyMeaning = "execution-only: it changes how a stage runs, not what it computes"
+
+    /// A key that changes how its stage runs, never what it computes (`train.checkpoint_every`).
+    static func isExecutionOnly(_ key: SweepKey, in runner: PipelineRunner) -> Bool {
+        runner.parameters[key.stage].map { type(of: $0.value).executionOnlyKeys.contains(key.key) } ?? false
+    }
+
     static func scoreReads(_ key: SweepKey, read: Set<String>, in runner: PipelineRunner) -> Bool {
         guard runner.parameters[key.stage]?.fingerprints(key.key) == true else { return false }
         return read.contains(key.stage) || read.contains { runner.resolvedParams($0)["\(key.stage).\(key.key)"] != nil }
