@@ -175,7 +175,7 @@ extension PipelineRunner {
         let params = resolvedParams(name)
         let current = ParamValue.object(params).canonicalJSON
         if current != state.paramsJSON {
-            return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params))
+            return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params, unread: resolved.value.unreadKeys))
         }
         // Same parameters, other fingerprint: a file they name (the landmark model) has other bytes now.
         let now = fingerprint(name, stage: stage, inputs: [:])
@@ -214,7 +214,9 @@ extension PipelineRunner {
         return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")
     }
 
-    static func describeChanges(from recordedJSON: String, to params: [String: ParamValue]) -> String {
+    /// Each parameter whose hashed value differs from the recorded one. `unread`: keys the other values leave
+    /// unread now, hashed at their defaults: said to be unread rather than shown as a default nobody gave.
+    static func describeChanges(from recordedJSON: String, to params: [String: ParamValue], unread: Set<String> = []) -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(recordedJSON.utf8)) as? [String: Any] else {
             return "recorded parameters unreadable"
         }
@@ -222,7 +224,7 @@ extension PipelineRunner {
         for key in Set(object.keys).union(params.keys).sorted() {
             let old = object[key].map(Self.canonical) ?? "(none)"
             let new = params[key]?.canonicalJSON ?? "(none)"
-            if old != new { changes.append("\(key) \(old) → \(new)") }
+            if old != new { changes.append("\(key) \(old) → \(unread.contains(key) ? "not read" : new)") }
         }
         return changes.isEmpty ? "parameter types changed" : changes.joined(separator: ", ")
     }

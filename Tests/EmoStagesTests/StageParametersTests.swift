@@ -1,7 +1,7 @@
 import EmoCore
 import EmoFeatures
 import EmoModel
-import EmoPipeline
+@testable import EmoPipeline
 @testable import EmoStages
 import EmoStore
 import EmoTestSupport
@@ -201,6 +201,20 @@ struct StageParametersTests {
         }
         let model = try #require(try runner(settings: ["train.modalities=[audio]", "train.face_channels=[8]"]).parameters["train"]?.value as? TrainParameters).modelConfig
         #expect(model.faceChannels == TrainParameters().faceChannels, "model.json holds what the cache key says")
+    }
+
+    /// Status names the parameters that changed; one the other values now leave unread is hashed at its default,
+    /// which nobody gave: said to be unread instead.
+    @Test func statusSaysAKeyLeftUnreadIsNotRead() throws {
+        let both = try runner(settings: ["train.modalities=[audio, faces]", "train.face_channels=[4, 8]"])
+        let recorded = ParamValue.object(both.resolvedParams("train")).canonicalJSON
+        let speech = try runner(settings: ["train.modalities=[audio]", "train.face_channels=[4, 8]"])
+        let unread = try #require(speech.parameters["train"]).value.unreadKeys
+        let said = PipelineRunner.describeChanges(from: recorded, to: speech.resolvedParams("train"), unread: unread)
+        #expect(said == #"face_channels [4,8] → not read, modalities ["audio","faces"] → ["audio"]"#, "\(said)")
+        let back = PipelineRunner.describeChanges(from: ParamValue.object(speech.resolvedParams("train")).canonicalJSON,
+                                                  to: both.resolvedParams("train"), unread: try #require(both.parameters["train"]).value.unreadKeys)
+        #expect(back.hasPrefix("face_channels ") && back.contains(" → [4,8]"), "\(back)")
     }
 
     /// A relative landmark model path is the giving file's: the manifest's folder, not wherever emopipe was started.
