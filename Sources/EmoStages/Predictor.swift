@@ -316,8 +316,11 @@ public final class Predictor {
             let read = Result { try features(path: paths[i], files: pairings[i].get()) }
             guard case .success(let clip) = read.map(\.features) else { clips[i] = read; continue }
             statistics[keys[i], default: SpeakerNormalizer.Accumulator(nMels: trained.config.nMels)].add(clip)
-            counts[keys[i], default: 0] += 1
-            if clip.logmel != nil { withLogMel.insert(i) }
+            // A file without speech (an mp4 with no audio track, answered from its faces) adds nothing to the statistics.
+            if clip.logmel != nil {
+                withLogMel.insert(i)
+                counts[keys[i], default: 0] += 1
+            }
             let bytes = 4 * (clip.logmel?.count ?? 0) + (clip.faces?.count ?? 0)
             if held + bytes <= heldFeatureBytes { clips[i] = read; held += bytes }
         }
@@ -344,8 +347,11 @@ public final class Predictor {
                 let (mean, std) = normalizers[keys[i]] ?? SpeakerNormalizer.Accumulator(nMels: trained.config.nMels).statistics
                 let normalized = SpeakerNormalizer.normalize(clip, mean: mean, std: std, nMels: trained.config.nMels)
                 var prediction = try score(normalized, read: read, path: path)
-                prediction.speaker = keys[i].flatMap { recorded[$0] }.map { SpeakerGroup(actor: keys[i], files: $0.speechSha256.count, statistics: .recorded) }
-                    ?? SpeakerGroup(actor: keys[i], files: counts[keys[i]] ?? 1)
+                // Only a log-mel is normalised: an answer from the faces alone used no speaker's statistics.
+                if clip.logmel != nil {
+                    prediction.speaker = keys[i].flatMap { recorded[$0] }.map { SpeakerGroup(actor: keys[i], files: $0.speechSha256.count, statistics: .recorded) }
+                        ?? SpeakerGroup(actor: keys[i], files: counts[keys[i]] ?? 1)
+                }
                 return prediction
             })
         }

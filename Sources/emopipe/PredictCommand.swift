@@ -31,7 +31,7 @@ struct PredictCommand: ParsableCommand {
         the files given together in this call (a file given twice, by any path, counts once; a single file
         is normalised by itself). Each answer says which group and which statistics it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
-        probabilities}], speaker: {name, files, statistics: recorded or given}, modalities: the ones the answer used, [audio], [faces] or
+        probabilities}], speaker: {name, files, statistics: recorded or given} (absent for an answer from the faces alone: no log-mel was normalised), modalities: the ones the answer used, [audio], [faces] or
         [audio, faces], speech_file, video_file: the file each was read from, absent when not used,
         audio_error: why the speech could not be read (or "FILE: no audio track") when a model with a face
         branch answered from the faces alone, as evaluate scores a clip whose speech the audio stage failed;
