@@ -30,7 +30,11 @@ def peak_rss_mb(cmd, ok=(0, 3)):
     timeline of a long file) would wait for a reader while we wait for it to exit."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
-        proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file)
+        try:
+            proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file)
+        except FileNotFoundError:
+            hint = "`make venv` makes it" if cmd[0] == VENV_PYTHON else "`make build` builds it"
+            sys.exit(f"bench: {cmd[0]} is missing ({hint})")
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         out_file.seek(0)

@@ -28,7 +28,7 @@ struct SweepCommand: ParsableCommand {
         {"sweep", "metric", "direction", "trials": [{trial, params, metric, seconds, status, run, epochs,
         reason}], "best": trial}; params nest by stage ({"train": {"dropout": 0.1}}), seconds is null for a
         trial not run yet.
-        Exit status: 0 every trial finished; 3 some trials failed; 1 none finished; 64 a bad manifest,
+        Exit status: 0 every trial finished; 3 some trials failed (a --worker also when all of its own did); 1 no trial finished; 64 a bad manifest,
         trial or data root (not a folder); 130 interrupted.
 
         Scale-out: `--worker I/N` (I from 0) runs trials I, I+N, I+2N, ... in its own work directory,

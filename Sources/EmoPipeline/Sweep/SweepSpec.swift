@@ -96,7 +96,7 @@ extension SweepSpec {
         // A count or a setting (`count`, `confidence_interval.level`) is the same for every trial: ranking on it picks at random.
         guard NightlyReport.Direction(metric: metric) != .neither else {
             throw fail("sweep.metric = \(ParamValue.string(metric).shown) is a count or a setting of metrics.json, the same for every trial, "
-                       + "not a score to rank them on (e.g. weighted_f1, uar, macro_f1, cv.weighted_f1.mean)")
+                       + "not a score to rank them on (e.g. weighted_f1, uar, macro_f1)")
         }
         self.metric = metric
         direction = try Self.choice(fields["direction"], default: .maximize, field: "sweep.direction", fail: fail)
