@@ -32,8 +32,10 @@ public final class Predictor {
         public var statistics: Statistics = .given
 
         /// `recorded`: every file given of the actor is one of the run's own, so the run's statistics of the
-        /// actor (those evaluate used) normalised them; `given`: the files given together did.
-        public enum Statistics: String, Codable, Sendable { case given, recorded }
+        /// actor (those evaluate used) normalised them; `blended`: the files given together did, blended with
+        /// the training actors' statistics (`SpeakerPrior`); `given`: the files given together alone (a run
+        /// folder without `speakers.json`).
+        public enum Statistics: String, Codable, Sendable { case given, blended, recorded }
 
         enum CodingKeys: String, CodingKey { case name, files, statistics }
 
@@ -87,6 +89,9 @@ public final class Predictor {
     let recordedSources: [Int: Set<String>]
     /// A speaker-normalised model's run folder without `speakers.json` (exported before it was written).
     public let lacksRecordedSpeakers: Bool
+    /// The recorded statistics of the model's training actors, which files not all the run's own are blended
+    /// with (`SpeakerPrior`); nil without recorded statistics of any of them.
+    public let speakerPrior: SpeakerPrior?
     /// The model's policy, with the hop a caller chose instead of the model's, if any.
     public let policy: WindowPolicy
 
@@ -130,6 +135,9 @@ public final class Predictor {
         }
         recordedSources = recordedSpeakers.mapValues { Set($0.speechSha256) }
         lacksRecordedSpeakers = normalisesSpeakers && !present
+        let recordedByActor = recordedSpeakers
+        speakerPrior = SpeakerPrior(speakers: trained.fold.train.compactMap { recordedByActor[$0] },
+                                    frames: (SpeakerPrior.seconds / Self.secondsPerFrame(logMel)).rounded())
         var policy = classifier.trained.windowPolicy
         if let hopSeconds, hopSeconds.isFinite, hopSeconds > 0 {
             let frames = (hopSeconds / Self.secondsPerFrame(logMel)).rounded()
@@ -325,7 +333,8 @@ public final class Predictor {
             if held + bytes <= heldFeatureBytes { clips[i] = read; held += bytes }
         }
         statisticsProgress?.finish()
-        var normalizers: [Int?: (mean: [Float], std: [Float])] = statistics.mapValues(\.statistics)
+        // Files given, not all the run's own: their statistics blended with the training actors' (or their own alone, without those).
+        var normalizers: [Int?: (mean: [Float], std: [Float])] = statistics.mapValues { speakerPrior?.blended($0.moments) ?? $0.statistics }
         // Files that are all the run's own sources of their actor are normalised as the run normalised them.
         let recorded = recordedGroups(withLogMel.sorted(), keys: keys, digests: digestOf)
         for (actor, speaker) in recorded { normalizers[actor] = (speaker.mean, speaker.std) }
@@ -350,7 +359,7 @@ public final class Predictor {
                 // Only a log-mel is normalised: an answer from the faces alone used no speaker's statistics.
                 if clip.logmel != nil {
                     prediction.speaker = keys[i].flatMap { recorded[$0] }.map { SpeakerGroup(actor: keys[i], files: $0.speechSha256.count, statistics: .recorded) }
-                        ?? SpeakerGroup(actor: keys[i], files: counts[keys[i]] ?? 1)
+                        ?? SpeakerGroup(actor: keys[i], files: counts[keys[i]] ?? 1, statistics: speakerPrior == nil ? .given : .blended)
                 }
                 return prediction
             })

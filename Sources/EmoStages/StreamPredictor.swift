@@ -14,7 +14,8 @@ import Foundation
 /// What a whole file gives and a stream cannot, a stream takes from its part received so far:
 /// - the top_db floor is measured from the loudest bin so far;
 /// - a speaker-normalised model gets each band's mean and deviation over every frame so far
-///   (floored as it arrived): running statistics of the one voice a stream is taken to carry.
+///   (floored as it arrived): running statistics of the one voice a stream is taken to carry, blended
+///   with the training actors' as predict blends a file's (`SpeakerPrior`).
 ///
 /// A model with a face branch also reads the stream's video: each window gets K face crops sampled
 /// over its own span (`StreamFaceSampler` says how), and the modality mask says whether it has a face.
@@ -28,6 +29,9 @@ public final class StreamPredictor: @unchecked Sendable {
         public var name: String
         /// Seconds of audio the statistics cover, from the stream's start.
         public var seconds: Double
+        /// `blended` with the training actors' statistics, as predict blends files' (`given`: the stream's alone,
+        /// for a run folder without `speakers.json`).
+        public var statistics: Predictor.SpeakerGroup.Statistics
     }
 
     /// One scored window, printed as soon as it is known.
@@ -248,7 +252,7 @@ public final class StreamPredictor: @unchecked Sendable {
         guard let mel, mel.heardSound else { return nil }
         let nMels = predictor.trained.config.nMels
         let floor = floorDb
-        let norm = statistics?.meanAndDeviation()
+        let norm = statistics?.meanAndDeviation(blendedWith: predictor.speakerPrior)
         var values = [Float](repeating: 0, count: nMels * count)
         for t in 0..<count {
             let index = start + t - firstStored
@@ -291,7 +295,10 @@ public final class StreamPredictor: @unchecked Sendable {
         let used: [ModelConfig.Modality] = (logmel != nil ? [.audio] : []) + (crops != nil ? [.faces] : [])
         return Window(input: input, start: Double(start) * secondsPerFrame, end: atEnd ? min(receivedSeconds, end) : end,
                       label: trained.labels[Inference.argmax(p)], probabilities: predictor.named(p), modalities: used,
-                      speaker: statistics.flatMap { $0.meanAndDeviation() }.map { _ in RunningSpeaker(name: "stream so far", seconds: (receivedSeconds * 1000).rounded() / 1000) },
+                      speaker: logmel == nil ? nil : statistics.map { _ in
+                          RunningSpeaker(name: "stream so far", seconds: (receivedSeconds * 1000).rounded() / 1000,
+                                         statistics: predictor.speakerPrior == nil ? .given : .blended)
+                      },
                       facesFound: faces.map { _ in crops?.frames.filter { $0.found }.count ?? 0 })
     }
 }
@@ -316,12 +323,12 @@ struct RunningBandStatistics {
         }
     }
 
-    func meanAndDeviation() -> (mean: [Float], std: [Float])? {
+    /// The statistics so far, blended with `prior` when there is one (as predict blends a file's); nil before any frame.
+    func meanAndDeviation(blendedWith prior: SpeakerPrior?) -> (mean: [Float], std: [Float])? {
         guard count > 0 else { return nil }
-        let n = Double(count)
-        let mean = sum.map { $0 / n }
-        let std = zip(squares, mean).map { sq, m in max(SpeakerNormalizer.minimumStd, max(0, sq / n - m * m).squareRoot()) }
-        return (mean.map(Float.init), std.map(Float.init))
+        let moments = SpeakerNormalizer.Moments(sum: sum, squares: squares, frames: count)
+        if let prior { return prior.blended(moments) }
+        return (moments.mean.map(Float.init), moments.variance.map { Float(max(SpeakerNormalizer.minimumStd, $0.squareRoot())) })
     }
 }
 

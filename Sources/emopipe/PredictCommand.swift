@@ -2,6 +2,7 @@ import ArgumentParser
 import EmoCore
 import EmoFeatures
 import EmoMedia
+import EmoModel
 import EmoPipeline
 import EmoStages
 import EmoStore
@@ -28,10 +29,12 @@ struct PredictCommand: ParsableCommand {
         grouped by the RAVDESS actor in their names (files without one form one group). When every file given
         of an actor is one of the run's own sources of that actor (by SHA-256), the run's statistics of that
         actor are used (runs/<run>/speakers.json), as evaluate used them; otherwise the statistics come from
-        the files given together in this call (a file given twice, by any path, counts once; a single file
-        is normalised by itself). Each answer says which group and which statistics it used.
+        the files given together in this call (a file given twice, by any path, counts once), blended with the
+        statistics of the model's training actors as if 10 s of their speech were among them: a single file
+        leans on the training actors (normalised by itself, one clip loses the loudness and pitch it is judged
+        on), an actor's many files on their own. Each answer says which group and which statistics it used.
         With --json: an array of {path, label, probabilities: {label: p}, timeline: [{start, end, label,
-        probabilities}], speaker: {name, files, statistics: recorded or given} (absent for an answer from the faces alone: no log-mel was normalised), modalities: the ones the answer used, [audio], [faces] or
+        probabilities}], speaker: {name, files, statistics: recorded, blended, or given (a run folder without speakers.json: the files alone)} (absent for an answer from the faces alone: no log-mel was normalised), modalities: the ones the answer used, [audio], [faces] or
         [audio, faces], speech_file, video_file: the file each was read from, absent when not used,
         audio_error: why the speech could not be read (or "FILE: no audio track") when a model with a face
         branch answered from the faces alone, as evaluate scores a clip whose speech the audio stage failed;
@@ -53,8 +56,8 @@ struct PredictCommand: ParsableCommand {
         JSON Lines: one {input, start, end, label, probabilities, modalities, speaker, faces_found} per window),
         and at the end of the stream one more window ends at its last frame, as for a file. The top_db
         floor is measured from the loudest sound so far, and a speaker-normalised model uses running
-        statistics of the stream so far (each window says how many seconds: speaker {name: "stream so
-        far", seconds}); trim_db and crop do not apply. A model with a face branch also reads the video (same
+        statistics of the stream so far, blended with its training actors' as a file's are (each window says how
+        many seconds: speaker {name: "stream so far", seconds, statistics}); trim_db and crop do not apply. A model with a face branch also reads the video (same
         input): each window gets K pictures, one nearest each point of a grid every W/K seconds at
         (j + 1/2)·W/K, through the faces stage's extractor; modalities says what the window used ([audio,
         faces], [audio] when no face was found, [faces] without audio) and faces_found in how many of the K
@@ -321,11 +324,18 @@ struct PredictCommand: ParsableCommand {
                 // By actor number (actor 2 before actor 10), the unnamed group last.
                 let byActor = groups.values.sorted { ($0.actor ?? Int.max) < ($1.actor ?? Int.max) }
                 let recorded = byActor.filter { $0.statistics == .recorded }.map(\.name)
-                let given = byActor.filter { $0.statistics == .given }
-                    .map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"): \(predictor.whyGiven($0)))" }
+                func listed(_ statistics: Predictor.SpeakerGroup.Statistics) -> [String] {
+                    byActor.filter { $0.statistics == statistics }.map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"): \(predictor.whyGiven($0)))" }
+                }
+                let (given, blended) = (listed(.given), listed(.blended))
                 if !recorded.isEmpty {
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels; the files of \(recorded.joined(separator: ", ")) "
                         + "are all the run's own, so the run's statistics of \(recorded.count == 1 ? "that actor" : "those actors") (those evaluate used) normalised them\n").utf8))
+                }
+                if !blended.isEmpty {
+                    StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together, "
+                        + "blended with its training actors' as if \(Int(SpeakerPrior.seconds)) s of their speech were among them (so a file alone is not "
+                        + "normalised by itself): \(blended.joined(separator: ", "))\n").utf8))
                 }
                 if !given.isEmpty {
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together: "

@@ -35,6 +35,47 @@ import EmoTestSupport
         #expect(zip(out[0].logmel!, out[2].logmel!).allSatisfy { abs($0 - $1) < 1e-4 })
     }
 
+    /// The training speakers' prior is their frames pooled (each speaker weighing the same), and blending it in is
+    /// pooling `frames` frames of it with the frames given: checked against the statistics of actual frames.
+    @Test func aPriorBlendsLikePooledFrames() throws {
+        // Three training speakers with as many frames each: their pooled frames have the prior's statistics.
+        let speakers = [clip("s1", offset: -40, scale: 3, frames: 6), clip("s2", offset: -25, scale: 5, frames: 6),
+                        clip("s3", offset: -31, scale: 1, frames: 6)]
+        let recorded = speakers.enumerated().map { i, c in
+            let stats = SpeakerNormalizer.statistics([c], nMels: 2)
+            return RecordedSpeakers.Speaker(actor: 3 - i, speechSha256: [], mean: stats.mean, std: stats.std)
+        }
+        let prior = try #require(SpeakerPrior(speakers: recorded, frames: 8))
+        let pooled = SpeakerNormalizer.statistics(speakers, nMels: 2)
+        for band in 0..<2 {
+            #expect(abs(prior.mean[band] - Double(pooled.mean[band])) < 1e-4)
+            #expect(abs(prior.variance[band].squareRoot() - Double(pooled.std[band])) < 1e-4)
+        }
+        // 8 frames of exactly the prior's mean and variance (mean ± deviation, alternating) beside a given clip.
+        var priorFrames = [Float](repeating: 0, count: 16)
+        for band in 0..<2 { for t in 0..<8 { priorFrames[band * 8 + t] = Float(prior.mean[band] + (t % 2 == 0 ? 1 : -1) * prior.variance[band].squareRoot()) } }
+        let stand = ClipFeatures(id: "prior", logmel: priorFrames, melFrames: 8, faces: nil, faceMask: [], label: 0)
+        let given = clip("new", offset: -12, scale: 7, frames: 3)
+        var accumulator = SpeakerNormalizer.Accumulator(nMels: 2)
+        accumulator.add(given)
+        let blended = prior.blended(accumulator.moments)
+        let expected = SpeakerNormalizer.statistics([given, stand], nMels: 2)
+        for band in 0..<2 {
+            #expect(abs(blended.mean[band] - expected.mean[band]) < 1e-3 && abs(blended.std[band] - expected.std[band]) < 1e-3,
+                    "band \(band): \(blended) against \(expected)")
+        }
+        // Nothing given: the prior itself; a given clip moves the mean from the prior's towards its own.
+        let empty = prior.blended(SpeakerNormalizer.Accumulator(nMels: 2).moments)
+        #expect(zip(empty.mean, prior.mean).allSatisfy { abs(Double($0) - $1) < 1e-4 })
+        let own = SpeakerNormalizer.statistics([given], nMels: 2)
+        #expect((0..<2).allSatisfy { band in
+            (min(Double(own.mean[band]), prior.mean[band])...max(Double(own.mean[band]), prior.mean[band])).contains(Double(blended.mean[band]))
+        })
+        // Unblended, the accumulator's statistics are what they were (evaluate's, to the bit).
+        #expect(accumulator.statistics == own)
+        #expect(SpeakerPrior(speakers: [], frames: 8) == nil && SpeakerPrior(speakers: recorded, frames: 0) == nil)
+    }
+
     @Test func aConstantBandIsNotBlownUp() {
         let flat = ClipFeatures(id: "f", logmel: [Float](repeating: -80, count: 8), melFrames: 4, faces: nil, faceMask: [], label: 0)
         let out = SpeakerNormalizer.normalize([flat], speakers: [3], nMels: 2)

@@ -90,7 +90,8 @@ struct StreamPredictTests {
             let result = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json"] + files)
             #expect(result.status == 0, "\(result.stderr)")
             // The groups are said, with what reproduces evaluate's answers (one file alone gives others).
-            #expect(result.stderr.contains("statistics from the files given together: actor 1 (")
+            #expect(result.stderr.contains("statistics from the files given together, blended with its training actors' as if 10 s of their speech were among them")
+                    && result.stderr.contains("normalised by itself): actor 1 (")
                     && result.stderr.contains("not all are the run's own sources of actor 1)"), "\(result.stderr)")
             return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         }
@@ -122,7 +123,7 @@ struct StreamPredictTests {
             #expect(probabilities[w["label"] as? String ?? ""] == probabilities.values.max())
             #expect(w["modalities"] as? [String] == ["audio"])
             let speaker = try #require(w["speaker"] as? [String: Any])
-            #expect(speaker["name"] as? String == "stream so far")
+            #expect(speaker["name"] as? String == "stream so far" && speaker["statistics"] as? String == "blended", "\(speaker)")
             let seconds = try #require(speaker["seconds"] as? Double)
             #expect(seconds >= heard && seconds >= (w["end"] as? Double ?? .infinity) - 0.05, "statistics cover the audio up to the window")
             heard = seconds

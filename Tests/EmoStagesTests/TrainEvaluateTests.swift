@@ -691,10 +691,11 @@ struct TrainEvaluateTests {
         let groups = answers.map { ($0["speaker"] as? [String: Any]).map { "\($0["name"] ?? "") \($0["files"] ?? "") \($0["statistics"] ?? "")" } }
         // The actor 1 file alone is one of the run's own: the run's statistics of actor 1 (60 clips) normalise it,
         // and its answer is evaluate's, as given with all 60.
-        #expect(groups == ["unnamed 2 given", "unnamed 2 given", "actor 1 60 recorded"])
+        #expect(groups == ["unnamed 2 blended", "unnamed 2 blended", "actor 1 60 recorded"])
         #expect(answers[2]["probabilities"] as? [String: Double] == predictions[2]["probabilities"] as? [String: Double])
         #expect(grouped.stderr.contains("the files of actor 1 are all the run's own, so the run's statistics of that actor (those evaluate used) normalised them")
-                && grouped.stderr.contains("statistics from the files given together: unnamed (2 files: no RAVDESS actor in their names)"), "\(grouped.stderr)")
+                && grouped.stderr.contains("statistics from the files given together, blended with its training actors'")
+                && grouped.stderr.contains(": unnamed (2 files: no RAVDESS actor in their names)"), "\(grouped.stderr)")
         // A file of actor 1 that is not one of the run's (its bytes changed) groups the files given, and says so.
         let edited = renamed + "/" + ((predictions[3]["path"] as? String ?? "") as NSString).lastPathComponent
         try FileManager.default.copyItem(atPath: try #require(predictions[3]["path"] as? String), toPath: edited)
@@ -704,9 +705,9 @@ struct TrainEvaluateTests {
         try handle.close()
         let mixed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", predictions[2]["path"] as? String ?? "", edited])
         let mixedAnswers = try #require(try JSONSerialization.jsonObject(with: Data(mixed.stdout.utf8)) as? [[String: Any]])
-        #expect(mixedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given"
+        #expect(mixedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "blended"
                                           && ($0["speaker"] as? [String: Any])?["files"] as? Int == 2 }, "\(mixed.stdout)")
-        #expect(mixed.stderr.contains("statistics from the files given together: actor 1 (2 files: not all are the run's own sources of actor 1)"), "\(mixed.stderr)")
+        #expect(mixed.stderr.contains("normalised by itself): actor 1 (2 files: not all are the run's own sources of actor 1)"), "\(mixed.stderr)")
         // Under the name of an actor the run did not have, a file is normalised by itself, and the reason says so.
         let stranger = renamed + "/" + ((predictions[4]["path"] as? String ?? "") as NSString).lastPathComponent.replacingOccurrences(of: "-01.wav", with: "-05.wav")
         try FileManager.default.copyItem(atPath: try #require(predictions[4]["path"] as? String), toPath: stranger)

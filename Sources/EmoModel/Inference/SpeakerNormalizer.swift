@@ -92,9 +92,25 @@ public enum SpeakerNormalizer {
 
         public var statistics: (mean: [Float], std: [Float]) {
             guard count > 0 else { return ([Float](repeating: 0, count: nMels), [Float](repeating: 1, count: nMels)) }
-            let mean = sum.map { $0 / Double(count) }
-            let std = zip(squares, mean).map { sq, m in max(minimumStd, (max(0, sq / Double(count) - m * m)).squareRoot()) }
-            return (mean.map(Float.init), std.map(Float.init))
+            let moments = self.moments
+            let std = moments.variance.map { max(minimumStd, $0.squareRoot()) }
+            return (moments.mean.map(Float.init), std.map(Float.init))
+        }
+
+        /// The frames' mean and variance per band, unfloored (for `SpeakerPrior.blended`).
+        public var moments: Moments { Moments(sum: sum, squares: squares, frames: count) }
+    }
+
+    /// Per-band mean and (population) variance of `frames` frames, from their sums.
+    public struct Moments: Equatable, Sendable {
+        public var mean: [Double], variance: [Double]
+        public var frames: Double
+
+        public init(sum: [Double], squares: [Double], frames: Int) {
+            let n = Double(frames)
+            mean = sum.map { frames > 0 ? $0 / n : 0 }
+            variance = zip(squares, mean).map { sq, m in frames > 0 ? max(0, sq / n - m * m) : 0 }
+            self.frames = n
         }
     }
 }
