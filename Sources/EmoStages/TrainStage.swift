@@ -412,8 +412,9 @@ public struct TrainStage: Stage {
     }
 
     /// The model is a provenance row, and so is each source it learnt from, so that
-    /// `emopipe show SOURCE` reaches the models a source fed. A fold that a killed run finished is
-    /// recorded again by the run that resumes the stage; its rows replace the earlier ones.
+    /// `emopipe show SOURCE` reaches the models a source fed. A fold found finished (by a killed run, or
+    /// under parameters set again) is recorded again by the run that takes it over; its rows replace the
+    /// earlier ones but keep the run that trained it.
     private func recordModel(_ context: StageContext, path: String, sha256: String, trainedOn sources: [String]) throws {
         let fingerprint = context.fingerprint.full
         let model = ArtifactRecord(stage: name, fingerprint: fingerprint, sourceSHA256: nil,

@@ -470,12 +470,21 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     /// Records the artifact rows of one file in one transaction, replacing the rows an earlier,
-    /// interrupted execution of the same stage (same fingerprint) left for that file.
+    /// interrupted execution of the same stage (same fingerprint) left for that file. Bytes recorded
+    /// before keep the run that wrote them and when: a later run that took the file over as it was (a
+    /// finished training found again) made nothing, and `show` must not credit it.
     public func replaceArtifacts(_ artifacts: [ArtifactRecord], stage: String, fingerprint: String, path: String) throws {
         try write { db in
-            try ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
-                                      && Column("path") == path).deleteAll(db)
-            for var artifact in artifacts { try artifact.insert(db) }
+            let request = ArtifactRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint && Column("path") == path)
+            let earlier = try request.fetchAll(db).filter { $0.sha256 != nil }
+            try request.deleteAll(db)
+            for var artifact in artifacts {
+                if let made = earlier.first(where: { $0.sha256 == artifact.sha256 }) {
+                    artifact.runId = made.runId
+                    artifact.createdAt = made.createdAt
+                }
+                try artifact.insert(db)
+            }
         }
     }
 

@@ -9,6 +9,32 @@ struct ProvenanceStoreTests {
     /// SQLite's "database or disk is full" does not say which file; the store's error does, and the
     /// refused transaction leaves the database as it was. (`max_page_count` stands in for a full
     /// disk: SQLite reports both as SQLITE_FULL.)
+    /// A file recorded again with the bytes it had keeps the run that wrote them (a finished training taken
+    /// over by a later run made nothing); other bytes are the new run's.
+    @Test func recordingAFileAgainKeepsTheRunThatWroteItsBytes() throws {
+        let store = try ProvenanceStore(path: try TestSupport.temporaryFolder("artifacts") + "/emopipe.sqlite")
+        for id in ["r1", "r2", "r3"] {
+            try store.insert(RunRecord(id: id, command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                       threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        }
+        func record(_ sha: String, by run: String, at date: Date) throws {
+            let rows = [nil, "src-a", "src-b"].map { source in
+                ArtifactRecord(stage: "train", fingerprint: "f", sourceSHA256: source, kind: source == nil ? "model" : "trained model",
+                               path: "cache/train/f/fold-0/best.safetensors", sha256: sha, runId: run, createdAt: date)
+            }
+            try store.replaceArtifacts(rows, stage: "train", fingerprint: "f", path: "cache/train/f/fold-0/best.safetensors")
+        }
+        let first = Date(timeIntervalSince1970: 1_000_000)
+        try record("aaa", by: "r1", at: first)
+        try record("aaa", by: "r2", at: Date())
+        let kept = try store.outputArtifacts(stage: "train", fingerprint: "f")
+        #expect(kept.count == 1 && kept[0].runId == "r1" && kept[0].createdAt == first, "\(kept)")
+        #expect(try store.artifacts(sourceSHA256: "src-a").map(\.runId) == ["r1"])
+        try record("bbb", by: "r3", at: Date())
+        #expect(try store.outputArtifacts(stage: "train", fingerprint: "f").map(\.runId) == ["r3"])
+        #expect(try store.artifacts(sourceSHA256: "src-b").map(\.runId) == ["r3"])
+    }
+
     @Test func aWriteRefusedForLackOfSpaceNamesTheDatabaseAndKeepsItIntact() throws {
         let folder = try TestSupport.temporaryFolder("store")
         let store = try ProvenanceStore(path: folder + "/emopipe.sqlite")
