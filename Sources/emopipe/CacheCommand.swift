@@ -78,11 +78,14 @@ struct CacheCommand: ParsableCommand {
         }
 
         func run() throws {
+            // The manifest judged by, when the default one was taken: a record missing under it may be its doing.
+            var byDefault: String?
             do {
                 try CacheCommand.requireCachedStage(stage)
                 if let npy, npy != "-" { try OutputFile.check(npy, option: "--npy", format: "npy") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
                 let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
+                if manifestOptions.arguments.given == nil { byDefault = manifest.path }
                 // An explicit --data that is no folder is said (the others are the run's to judge; gc reads no data).
                 if manifestOptions.data != nil { dataRoot.warnUnlessFolder() }
                 let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace, stages: StageCatalog.all())
@@ -119,6 +122,11 @@ struct CacheCommand: ParsableCommand {
                     JSONOutput.print(.object(fields))
                 }
             } catch {
+                if manifestOptions.arguments.given == nil {
+                    let note = OtherManifestNote(workDirectory: workDirectoryOptions, command: "emopipe cache get",
+                                                 rest: "--stage \(stage.echoed) --source \(source.echoed) …")
+                    note.write(byDefault.flatMap(note.text(judgedBy:)) ?? note.textWithoutDefault())
+                }
                 throw Failure.exit(for: CacheCommand.withRepair(error))
             }
         }

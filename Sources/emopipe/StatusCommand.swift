@@ -35,7 +35,7 @@ struct StatusCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all())
             let statuses = try runner.status()
-            if manifestOptions.arguments.given == nil { noteOtherManifest(of: manifest) }
+            if manifestOptions.arguments.given == nil { otherManifest.write(otherManifest.text(judgedBy: manifest.path)) }
             // Read while a run works: its stage in progress shows as it was before that run.
             let lockPath = workDirectoryOptions.workspace.lockPath
             if let holder = WorkDirectoryLock.currentHolder(path: lockPath) {
@@ -60,34 +60,10 @@ struct StatusCommand: ParsableCommand {
             }
         } catch {
             // The default manifest is relative to the current folder: outside the checkout, name the run's own.
-            if manifestOptions.arguments.given == nil, !FileManager.default.fileExists(atPath: ManifestArguments.defaultManifest),
-               let used = lastRun()?.manifestPath {
-                StandardStream.error.write(Data("note: no manifest was given, and \(ManifestArguments.defaultManifest) is not in this folder; the last run here used \(used.echoed): `\(command(for: used))` judges against it\n".utf8))
-            }
+            if manifestOptions.arguments.given == nil { otherManifest.write(otherManifest.textWithoutDefault()) }
             throw Failure.exit(for: error)
         }
     }
 
-    /// The work directory's newest run that was given a manifest (not a worker's), if any.
-    private func lastRun() -> RunRecord? {
-        let workspace = workDirectoryOptions.workspace
-        guard workspace.exists, let store = try? workspace.openStore(.readOnly) else { return nil }
-        return (try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil })) ?? nil
-    }
-
-    /// The status command that judges by `manifest` in this work directory.
-    private func command(for manifest: String) -> String {
-        let workdir = workDirectoryOptions.workdir
-        return "emopipe status \(manifest.echoed)" + (workdir == WorkDirectoryOptions.defaultWorkdir ? "" : " --workdir \(workdir.echoed)")
-    }
-
-    /// Without a manifest, states are judged against the default one: when the work directory's last run
-    /// used another (the holdout protocol, say), every stage it changed would look stale for no reason the
-    /// user can see, so that is said, with the command that judges by the run's own manifest.
-    private func noteOtherManifest(of manifest: Manifest) {
-        guard let last = lastRun(), let used = last.manifestPath, used != manifest.path else { return }
-        let note = "note: judged against \(manifest.path.echoed), the default manifest; the last run here (\(last.id)) used "
-            + "\(used.echoed): `\(command(for: used))` judges against it\n"
-        StandardStream.error.write(Data(note.utf8))
-    }
+    private var otherManifest: OtherManifestNote { OtherManifestNote(workDirectory: workDirectoryOptions, command: "emopipe status") }
 }

@@ -42,12 +42,19 @@ struct CommandLineEdgesTests {
     /// Status without a manifest judges by the default one: when the last run used another, every stage
     /// it set differently looks stale, so a note names the run's manifest and the command to judge by it.
     @Test func statusWithoutAManifestSaysWhenTheLastRunUsedAnother() throws {
-        let (_, workdir) = try Self.ingested("other-manifest")
+        let (data, workdir) = try Self.ingested("other-manifest")
         let root = TestSupport.repositoryRoot
         let judged = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: root)
         #expect(judged.status == 0, "\(judged.stderr)")
         #expect(judged.stderr.contains("note: judged against \(root)/manifests/default.yaml, the default manifest; the last run here (")
                 && judged.stderr.contains("used \(Self.manifest): `emopipe status \(Self.manifest) --workdir \(workdir)` judges against it"), "\(judged.stderr)")
+        // cache get, judging by the default manifest, finds no record: the note names the run's manifest there too.
+        let source = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_01").sorted().first { $0.hasPrefix("03-") })
+        let got = try TestSupport.run(TestSupport.emopipe, ["cache", "get", "--stage", "audio", "--source", data + "/Actor_01/" + source,
+                                                            "--json", "--workdir", workdir], currentDirectory: root)
+        #expect(got.status == 1 && got.stderr.contains("note: judged against \(root)/manifests/default.yaml, the default manifest")
+                && got.stderr.contains("`emopipe cache get \(Self.manifest) --stage audio --source \(data)/Actor_01/\(source) … --workdir \(workdir)`"),
+                "\(got.stderr)")
         // Outside the checkout the default manifest is not there: the refusal comes with the run's own.
         let elsewhere = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
         #expect(elsewhere.status == 64 && elsewhere.stderr.contains("note: no manifest was given, and manifests/default.yaml is not in this folder; "
