@@ -27,13 +27,19 @@ public enum EmoError: Error, Equatable, CustomStringConvertible, Sendable {
 public enum FileError {
     /// Why a Foundation file operation failed: the POSIX reason under it when there is one.
     public static func reason(of error: Error) -> String {
-        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
-        if let code = underlying?.code, underlying?.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(code))) }
+        posixCode(of: error).map { String(cString: strerror($0)) } ?? error.localizedDescription
+    }
+
+    /// The POSIX error under a Foundation file error (errno's value), when there is one.
+    public static func posixCode(of error: Error) -> Int32? {
+        let bridged = error as NSError
+        if bridged.domain == NSPOSIXErrorDomain { return Int32(truncatingIfNeeded: bridged.code) }
+        let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? NSError
+        if let code = underlying?.code, underlying?.domain == NSPOSIXErrorDomain { return Int32(truncatingIfNeeded: code) }
         // Foundation on Linux leaves some errors without the POSIX one under them: said as the system says it.
         let posix: [CocoaError.Code: Int32] = [.fileNoSuchFile: ENOENT, .fileReadNoSuchFile: ENOENT, .fileReadNoPermission: EACCES,
                                                .fileWriteNoPermission: EACCES, .fileWriteOutOfSpace: ENOSPC, .fileWriteVolumeReadOnly: EROFS]
-        if let cocoa = error as? CocoaError, let code = posix[cocoa.code] { return String(cString: strerror(code)) }
-        return error.localizedDescription
+        return (error as? CocoaError).flatMap { posix[$0.code] }
     }
 
     /// `path: reason` for a Foundation file error; any other error as it describes itself.

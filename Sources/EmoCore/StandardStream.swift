@@ -12,7 +12,9 @@ public enum StandardStream {
     /// to the reader, and the exit status must tell.
     public func write(_ data: Data) {
         guard self == .error else {
-            do { try FileHandle.standardOutput.write(contentsOf: data) } catch { Self.failOutput(reason: FileError.reason(of: error)) }
+            do { try FileHandle.standardOutput.write(contentsOf: data) } catch {
+                Self.failOutput(reason: FileError.reason(of: error), code: FileError.posixCode(of: error))
+            }
             return
         }
         // A progress line left open on the terminal is cleared first: a log line would run on after it.
@@ -25,7 +27,7 @@ public enum StandardStream {
     public static func checkBufferedOutputAtExit() {
         atexit {
             if fflush(stdout) != 0 || ferror(stdout) != 0 {
-                StandardStream.failOutput(reason: String(cString: strerror(errno)))
+                StandardStream.failOutput(reason: String(cString: strerror(errno)), code: errno)
             }
         }
     }
@@ -68,8 +70,11 @@ public enum StandardStream {
         }
     }
 
-    private static func failOutput(reason: String) {
-        try? FileHandle.standardError.write(contentsOf: Data("emopipe: cannot write to standard output: \(reason)\n".utf8))
+    /// A reader that went away on purpose (`| head`) needs no message, as with other tools; the status still tells.
+    private static func failOutput(reason: String, code: Int32?) {
+        if code != EPIPE {
+            try? FileHandle.standardError.write(contentsOf: Data("emopipe: cannot write to standard output: \(reason)\n".utf8))
+        }
         _exit(1)
     }
 
