@@ -106,7 +106,7 @@ struct SourcesCommand: ParsableCommand {
         if changed > 0 { parts.append("\(changed) changed since ingest") }
         let summary = sources.isEmpty
             ? (failed && total > 0 ? "no failed sources (of \(total))" : "no sources recorded yet (run ingest first)")
-            : "\(sources.count) sources: \(parts.joined(separator: ", "))"
+            : "\(sources.count) source\(sources.count == 1 ? "" : "s"): \(parts.joined(separator: ", "))"
         StandardStream.error.write(Data("\(summary)\n".utf8))
     }
 }
