@@ -187,6 +187,8 @@ public struct EvaluateStage: Stage {
         } catch is InferenceStopped {
             throw EmoError.interrupted
         }
+        // Scoring is done: its last progress line comes before the summary and the report's.
+        progress.finish()
         var document = try MetricsDocument.evaluate(
             labels: labels, truth: truth, predicted: predicted, ablationTruth: ablationTruth,
             ablations: ablationPredictions.keys.sorted().map { ($0, ablationPredictions[$0]!) })
