@@ -367,11 +367,17 @@ public final class Predictor {
         return results
     }
 
-    /// Why a group's files were normalised with their own statistics rather than the run's.
-    public func whyGiven(_ group: SpeakerGroup) -> String {
+    /// Why a group's files were normalised with statistics of their own (blended, or alone) rather than the run's.
+    public func whyNotRecorded(_ group: SpeakerGroup) -> String {
         if lacksRecordedSpeakers { return "the run folder has no speakers.json, an export from before it was written" }
-        guard let actor = group.actor else { return "no RAVDESS actor in their names" }
-        return recordedSpeakers[actor] == nil ? "the run had no actor \(actor)" : "not all are the run's own sources of actor \(actor)"
+        let why: String
+        if let actor = group.actor {
+            why = recordedSpeakers[actor] == nil ? "the run had no actor \(actor)" : "not all are the run's own sources of actor \(actor)"
+        } else {
+            why = "no RAVDESS actor in their names"
+        }
+        // Export records every actor of the run: a speakers.json without the training actors is another's.
+        return group.statistics == .given ? why + "; speakers.json holds none of the model's training actors to blend them with" : why
     }
 
     /// Of the actors a file's names give, the one whose recorded sources hold the file's speech, if any.

@@ -325,7 +325,7 @@ struct PredictCommand: ParsableCommand {
                 let byActor = groups.values.sorted { ($0.actor ?? Int.max) < ($1.actor ?? Int.max) }
                 let recorded = byActor.filter { $0.statistics == .recorded }.map(\.name)
                 func listed(_ statistics: Predictor.SpeakerGroup.Statistics) -> [String] {
-                    byActor.filter { $0.statistics == statistics }.map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"): \(predictor.whyGiven($0)))" }
+                    byActor.filter { $0.statistics == statistics }.map { "\($0.name) (\($0.files) file\($0.files == 1 ? "" : "s"): \(predictor.whyNotRecorded($0)))" }
                 }
                 let (given, blended) = (listed(.given), listed(.blended))
                 if !recorded.isEmpty {

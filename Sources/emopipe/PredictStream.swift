@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmoCore
 import EmoMedia
+import EmoModel
 import EmoPipeline
 import EmoStages
 import Foundation
@@ -69,7 +70,8 @@ extension PredictCommand {
         let reading = scorer.reading.map(\.rawValue).joined(separator: " and ")
         var parts = ["\(named): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the \(reading) arrive\(scorer.reading == [.audio] ? "s" : "")"]
         if predictor.groupsSpeakers {
-            parts.append("this model normalises log-mels by speaker: a stream uses running statistics of its audio so far")
+            parts.append("this model normalises log-mels by speaker: a stream uses running statistics of its audio so far"
+                         + (predictor.speakerPrior == nil ? "" : ", blended with its training actors' as if \(Int(SpeakerPrior.seconds)) s of their speech came first"))
         }
         if scorer.reading.contains(.faces) {
             parts.append("each window's faces are \(predictor.faceFrames) pictures spread over its span; a window without a face uses \(scorer.reading.contains(.audio) ? "the audio only" : "nothing and is skipped")")

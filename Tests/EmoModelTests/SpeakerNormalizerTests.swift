@@ -71,8 +71,21 @@ import EmoTestSupport
         #expect((0..<2).allSatisfy { band in
             (min(Double(own.mean[band]), prior.mean[band])...max(Double(own.mean[band]), prior.mean[band])).contains(Double(blended.mean[band]))
         })
-        // Unblended, the accumulator's statistics are what they were (evaluate's, to the bit).
-        #expect(accumulator.statistics == own)
+        // Unblended, the accumulator's statistics are evaluate's, to the bit: its formula, written out here.
+        let values = given.logmel!
+        for band in 0..<2 {
+            let frames = (0..<3).map { Double(values[band * 3 + $0]) }
+            let mean = frames.reduce(0, +) / 3, squares = frames.map { $0 * $0 }.reduce(0, +)
+            #expect(accumulator.statistics.mean[band] == Float(mean)
+                    && accumulator.statistics.std[band] == Float(max(SpeakerNormalizer.minimumStd, max(0, squares / 3 - mean * mean).squareRoot())))
+        }
+        // Speakers weigh the same, however many frames each has: the prior's mean is the mean of their means.
+        let unequal = [clip("long", offset: -40, scale: 3, frames: 40), clip("short", offset: -10, scale: 3, frames: 2)].enumerated().map { i, c in
+            let stats = SpeakerNormalizer.statistics([c], nMels: 2)
+            return RecordedSpeakers.Speaker(actor: i + 1, speechSha256: [], mean: stats.mean, std: stats.std)
+        }
+        let even = try #require(SpeakerPrior(speakers: unequal, frames: 8))
+        #expect(abs(even.mean[0] - (-25)) < 1e-6 && abs(even.variance[0] - (9 + 225)) < 1e-4, "\(even)")
         #expect(SpeakerPrior(speakers: [], frames: 8) == nil && SpeakerPrior(speakers: recorded, frames: 0) == nil)
     }
 

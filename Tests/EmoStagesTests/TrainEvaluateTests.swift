@@ -608,6 +608,24 @@ struct TrainEvaluateTests {
         #expect(older.status == 0 && older.stderr.contains("actor 1 (60 files: the run folder has no speakers.json, an export from before it was written)"), "\(older.stderr)")
         let groupedAnswers = try #require(try JSONSerialization.jsonObject(with: Data(older.stdout.utf8)) as? [[String: Any]])
         #expect(groupedAnswers.count == 60 && groupedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "given" })
+        // A new recording (a renamed copy) is blended with the training actors' statistics where speakers.json is, and
+        // normalised by itself where it is not: two answers. The prior is the fold's training actors', weighted as 10 s.
+        let lone = try TestSupport.temporaryFolder("lone") + "/recording.wav"
+        try FileManager.default.copyItem(atPath: onePath, toPath: lone)
+        func answer(_ folder: String) throws -> [String: Any] {
+            let result = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", folder, "--json", lone])
+            return try #require((try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])?.first, "\(result.stderr)")
+        }
+        let (blendedAnswer, aloneAnswer) = (try answer(runFolder), try answer(copied))
+        #expect((blendedAnswer["speaker"] as? [String: Any])?["statistics"] as? String == "blended"
+                && (aloneAnswer["speaker"] as? [String: Any])?["statistics"] as? String == "given")
+        let (pb, pa) = (try #require(blendedAnswer["probabilities"] as? [String: Double]), try #require(aloneAnswer["probabilities"] as? [String: Double]))
+        #expect(pb.keys.contains { abs(pb[$0]! - (pa[$0] ?? 0)) > 1e-4 }, "blending changed nothing: \(pb) \(pa)")
+        let prior = try #require(try Predictor(run: runFolder).speakerPrior)
+        let trainedOn = try #require(try TrainedModel.load(folder: URL(fileURLWithPath: runFolder), weights: .exported).trained.fold.train)
+        let recorded = try RecordedSpeakers.read(runFolder + "/speakers.json", nMels: prior.mean.count).speakers.filter { trainedOn.contains($0.actor) }
+        #expect(!recorded.isEmpty && prior.frames == 1000, "10 s at a 10 ms hop: \(prior.frames)")
+        #expect(abs(prior.mean[0] - recorded.map { Double($0.mean[0]) }.reduce(0, +) / Double(recorded.count)) < 1e-9)
         #expect(zip(groupedAnswers, predictions).allSatisfy { $0["label"] as? String == $1["label"] as? String })
         // With no room to keep features between the statistics pass and scoring, every file is read
         // again for scoring: the same answers to the bit, so long recordings need not be held together.
@@ -708,7 +726,8 @@ struct TrainEvaluateTests {
         #expect(mixedAnswers.allSatisfy { ($0["speaker"] as? [String: Any])?["statistics"] as? String == "blended"
                                           && ($0["speaker"] as? [String: Any])?["files"] as? Int == 2 }, "\(mixed.stdout)")
         #expect(mixed.stderr.contains("normalised by itself): actor 1 (2 files: not all are the run's own sources of actor 1)"), "\(mixed.stderr)")
-        // Under the name of an actor the run did not have, a file is normalised by itself, and the reason says so.
+        // Under the name of an actor the run did not have, a file is normalised by its own statistics blended with the
+        // training actors', and the reason says so.
         let stranger = renamed + "/" + ((predictions[4]["path"] as? String ?? "") as NSString).lastPathComponent.replacingOccurrences(of: "-01.wav", with: "-05.wav")
         try FileManager.default.copyItem(atPath: try #require(predictions[4]["path"] as? String), toPath: stranger)
         let strangers = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, stranger])

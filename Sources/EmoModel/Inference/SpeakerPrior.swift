@@ -6,7 +6,9 @@ import Foundation
 /// So the statistics of files given together are blended with these, as if `frames` frames of the
 /// training speakers were among them: a single clip leans on the training speakers, a speaker's many
 /// clips on their own. (Cross-validation over actors 01-12, docs/experiments.md: one file alone scored
-/// weighted F1 0.30 by itself and 0.56 blended; ten files of a speaker together 0.58 and 0.60.)
+/// weighted F1 0.30 by itself and 0.56 blended; ten files of a speaker together 0.58 and 0.60.) The
+/// speakers are the ones the model learnt from, not its validation actors, which only chose its epoch.
+/// Each speaker weighs the same, whatever their number of frames (`speakers.json` keeps no counts).
 ///
 ///     let prior = SpeakerPrior(speakers: recorded.speakers.filter { train.contains($0.actor) }, frames: 1000)
 ///     let (mean, std) = prior?.blended(accumulator.moments) ?? accumulator.statistics
