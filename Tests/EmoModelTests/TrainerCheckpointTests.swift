@@ -49,6 +49,21 @@ struct TrainerCheckpointTests {
         #expect(try WeightAverageTests.keptWeights(damaged) == WeightAverageTests.keptWeights(whole), "started over, it trains what a whole run trains")
     }
 
+    /// A training finishes before its last epoch only by an early stop: a state.json edited to say finished after
+    /// 1 of 4 epochs, with patience left, goes on training (it was accepted, and the fold kept 1 epoch's weights).
+    @Test func aStateFinishedEarlyWithoutAnEarlyStopGoesOnTraining() throws {
+        let (whole, edited) = try Self.wholeAndStoppedInSecondEpoch("finished-early")
+        let stateFile = edited.appendingPathComponent(TrainingState.fileName)
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: stateFile)) as? [String: Any])
+        #expect(object["finished"] as? Bool == false && (object["epochs"] as? [Any])?.count == 1)
+        object["finished"] = true
+        try JSONSerialization.data(withJSONObject: object).write(to: stateFile)
+        let said = try Self.resumeSaying(edited)
+        #expect(said.contains { $0.hasPrefix("state.json says finished after 1 of 4 epochs, with no early stop") && $0.hasSuffix("training goes on") }, "\(said)")
+        #expect(try TrainingState.decode(Data(contentsOf: stateFile)).epochs.count == 4)
+        #expect(try WeightAverageTests.keptWeights(edited) == WeightAverageTests.keptWeights(whole), "it trains on as a whole run trains")
+    }
+
     /// A state file that cannot be read is said, and the fold starts over (as a whole run trains it).
     @Test func anUnreadableStateFileIsSaidAndTheFoldStartsOver() throws {
         let (whole, folder) = try Self.wholeAndStoppedInSecondEpoch("state")

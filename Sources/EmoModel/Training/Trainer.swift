@@ -372,7 +372,14 @@ public final class Trainer {
             if !average.load(from: written) { average.reset() }
         }
         log("resuming after epoch \(step)")
-        return state
+        // Finished before its last epoch only by an early stop: a state that says otherwise (edited) goes on training.
+        var resumed = state
+        if resumed.finished, resumed.epochs.count < config.epochs, resumed.epochs.count - max(resumed.bestEpoch, 0) < config.patience {
+            log("state.json says finished after \(resumed.epochs.count) of \(config.epochs) epochs, with no early stop "
+                + "(patience \(config.patience), kept epoch \(resumed.bestEpoch)): training goes on")
+            resumed.finished = false
+        }
+        return resumed
     }
 
     // MARK: Epochs
