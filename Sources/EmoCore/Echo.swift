@@ -21,6 +21,20 @@ extension String {
         Self.joined(unicodeScalars.lazy.map(Self.escape), upTo: limit)
     }
 
+    /// JSON text as a message quotes it: `echoed`, but a long one is cut between JSON's own escapes too
+    /// (`\u0001`, `\"`), never inside one.
+    public var echoedJSON: String {
+        guard utf8.count <= 1 << 16, escaped.unicodeScalars.count > 200 else { return echoed }
+        var pieces: [String] = [], scalars = unicodeScalars.makeIterator()
+        while let scalar = scalars.next() {
+            guard scalar == "\\", let next = scalars.next() else { pieces.append(Self.escape(scalar)); continue }
+            // \uXXXX is six characters; any other escape two.
+            let tail = next == "u" ? (0..<4).compactMap { _ in scalars.next() }.map(Self.escape).joined() : ""
+            pieces.append("\\" + Self.escape(next) + tail)
+        }
+        return Self.joined(pieces, upTo: 160) + "… (\(count) characters)"
+    }
+
     /// `pieces` joined while the total stays within `limit` scalars, a whole piece or none; each piece is
     /// counted once.
     private static func joined(_ pieces: some Sequence<String>, upTo limit: Int) -> String {

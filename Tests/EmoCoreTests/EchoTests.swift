@@ -55,6 +55,19 @@ struct EchoTests {
         #expect(long.shownKey == String(repeating: "k", count: 160) + "… (300 bytes)")
     }
 
+    /// Long JSON text is cut between its own escapes, as between the echo's: `\u0001` whole or not at all.
+    @Test func longJSONIsCutBetweenItsEscapes() {
+        let json = "\"" + String(repeating: "\\u0001", count: 100) + "\""
+        #expect(json.echoedJSON == "\"" + String(repeating: "\\u0001", count: 26) + "… (602 characters)")
+        #expect(json.echoed.hasSuffix("\\u0… (602 characters)"), "the plain echo cuts inside one")
+        let quoted = "[" + String(repeating: "\"a\\\"b\",", count: 40) + "1]"
+        #expect(quoted.echoedJSON.hasPrefix("[\"a\\\"b\",") && quoted.echoedJSON.contains("\\\"b\",\"a\\\"b\",\"") == true)
+        #expect(!quoted.echoedJSON.dropLast(" (330 characters)".count + 1).hasSuffix("\\"), "\(quoted.echoedJSON)")
+        #expect("{\"k\":1}".echoedJSON == "{\"k\":1}", "short text is the echo")
+        let controls = "\"" + String(repeating: "x\u{1B}", count: 150) + "\""
+        #expect(controls.echoedJSON == "\"" + String(repeating: "x\\u{1B}", count: 22) + "x… (302 characters)", "a raw control character is escaped, then counted whole")
+    }
+
     @Test func anEmptyPathIsSaidToBeOneAndOthersAreEscaped() {
         #expect("".shownPath == "(an empty path)")
         #expect(EmoError.io(path: "", reason: "cannot read").description == "(an empty path): cannot read")

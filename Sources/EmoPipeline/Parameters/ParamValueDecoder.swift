@@ -55,8 +55,8 @@ extension ParamValue {
     }
 
     /// The value as a message shows it: its canonical JSON, except that a non-finite number, which
-    /// JSON writes as null, reads as what it is (inf, -inf, nan), at any depth; echoed (`String.echoed`).
-    public var shown: String { fullyShown.echoed }
+    /// JSON writes as null, reads as what it is (inf, -inf, nan), at any depth; echoed (`String.echoedJSON`).
+    public var shown: String { fullyShown.echoedJSON }
 
     private var fullyShown: String {
         switch self {
