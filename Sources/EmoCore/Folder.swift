@@ -43,4 +43,31 @@ public enum Folder {
         }
         throw EmoError.io(path: path, reason: "cannot create the folder: \(String(cString: strerror(failure)))")
     }
+
+    /// Why `create(path)` would fail, judged without making anything (a dry run's question): the nearest
+    /// level that exists must be a folder this process may write in, not on /proc or /sys. Nil when it
+    /// looks creatable (a full disk, say, shows only when it is made).
+    public static func creationProblem(_ path: String) -> EmoError? {
+        var level = path
+        while true {
+            var info = stat()
+            if stat(level, &info) == 0 {
+                guard info.st_mode & S_IFMT == S_IFDIR else {
+                    return .io(path: level, reason: "is a file where a folder should be: move or remove it")
+                }
+                if KernelFilesystem.holds(path: level, info) { return .io(path: path, reason: "cannot create the folder: \(level) is on the kernel's /proc or /sys filesystem") }
+                guard access(level, W_OK | X_OK) == 0 else {
+                    return .io(path: path, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
+                }
+                return nil
+            }
+            // A link whose target is gone stands in the way, as `create` says.
+            if lstat(level, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+                return .io(path: level, reason: "is a link to a folder that does not exist: remove it or create its target")
+            }
+            let parent = (level as NSString).deletingLastPathComponent
+            guard parent != level else { return nil }
+            level = parent.isEmpty ? "." : parent
+        }
+    }
 }

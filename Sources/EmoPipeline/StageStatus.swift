@@ -90,6 +90,7 @@ extension PipelineRunner {
         logUnread(selection)
         // A dry run refuses and warns as the run would.
         try checkOnly(selection)
+        if !workspace.exists, let problem = Folder.creationProblem(workspace.root) { throw problem }
         // `--only` runs the stage on its upstream's last outputs, stale or not: judged alone, as the run judges it.
         let judged = try selection.only.map { try stageStatuses(of: [$0]) } ?? stageStatuses()
         let statuses = Dictionary(uniqueKeysWithValues: judged.map { ($0.stage, $0) })

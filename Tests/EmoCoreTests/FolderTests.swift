@@ -40,6 +40,22 @@ final class FolderTests: XCTestCase {
         }
     }
 
+    /// A dry run asks whether a work directory could be made, making nothing: as `create` would answer.
+    func testWhetherAFolderCouldBeMadeIsToldWithoutMakingIt() throws {
+        XCTAssertNil(Folder.creationProblem(root + "/new/deeper"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/new"), "nothing made")
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/cache", contents: Data()))
+        XCTAssertEqual(Folder.creationProblem(root + "/cache/train"), .io(path: root + "/cache", reason: "is a file where a folder should be: move or remove it"))
+        XCTAssertThrowsError(try Folder.create(root + "/cache/train")) { XCTAssertEqual($0 as? EmoError, Folder.creationProblem(root + "/cache/train")) }
+        try FileManager.default.createSymbolicLink(atPath: root + "/gone", withDestinationPath: root + "/nowhere")
+        XCTAssertEqual(Folder.creationProblem(root + "/gone/w"),
+                       .io(path: root + "/gone", reason: "is a link to a folder that does not exist: remove it or create its target"))
+        XCTAssertEqual(Folder.creationProblem("/proc/self/x"),
+                       .io(path: "/proc/self/x", reason: "cannot create the folder: /proc/self is on the kernel's /proc or /sys filesystem"))
+        XCTAssertThrowsError(try Folder.create("/proc/self/x"))
+        XCTAssertNil(Folder.creationProblem("relative-\(UUID().uuidString)/w"), "a relative path is judged from the current folder")
+    }
+
     func testAFolderThatCannotBeMadeSaysWhy() throws {
         try XCTSkipIf(getuid() == 0, "root may write into a read-only folder")
         try Folder.create(root + "/locked")

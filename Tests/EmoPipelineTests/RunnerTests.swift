@@ -173,6 +173,20 @@ struct RunnerTests {
         #expect(reading.reads("d") == ["b"] && ignoring.reads("d").isEmpty)
     }
 
+    /// A dry run refuses a work directory the run could not make, as the run does (it planned every stage).
+    @Test func aDryRunRefusesAWorkDirectoryThatCannotBeMade() throws {
+        #expect(FileManager.default.createFile(atPath: folder + "/taken", contents: Data()))
+        let blocked = try PipelineRunner(manifest: manifest(), workspace: Workspace(root: folder + "/taken/work"), stages: stages)
+        #expect(throws: EmoError.io(path: folder + "/taken", reason: "is a file where a folder should be: move or remove it")) {
+            try blocked.plan(RunSelection())
+        }
+        #expect(throws: EmoError.io(path: folder + "/taken", reason: "is a file where a folder should be: move or remove it")) {
+            try blocked.run(RunSelection(), command: "test")
+        }
+        #expect(try runner(manifest()).plan(RunSelection()).count == 4, "a new work directory that can be made is planned")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/work"), "and not made")
+    }
+
     @Test func onlyRefusesAStageWhoseUpstreamNeverRan() throws {
         #expect(throws: PipelineError.upstreamNotReady(stage: "b", upstream: "a")) {
             try runner(manifest()).run(RunSelection(only: "b"), command: "test")
