@@ -103,7 +103,8 @@ public final class Predictor {
         var facts = stat()
         guard lstat(weights, &facts) == 0 else {
             // An ONNX file alone (copied out for onnxruntime) is not what predict reads: said so, not "run export".
-            if let onnx = [RunFile.onnx, .int8Onnx].first(where: { lstat($0.path(in: folder.path), &facts) == 0 }) {
+            // Only a regular file (through links) is one to give onnxruntime: a dangling link or a folder so named is no model.
+            if let onnx = [RunFile.onnx, .int8Onnx].first(where: { stat($0.path(in: folder.path), &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG }) {
                 throw PipelineError.missingData("\(run.shownPath): holds \(onnx.rawValue) but not \(TrainedModel.Weights.exported.rawValue): predict reads "
                                                 + "the run folder the export stage wrote (\(TrainedModel.Weights.exported.rawValue), model.json, features.json beside "
                                                 + "\(RunFile.onnx.rawValue)); copy the whole folder, or give onnxruntime \(onnx.rawValue)")

@@ -955,6 +955,12 @@ struct CommandLineUsageTests {
         let onlyOnnx = try Self.emopipe(["predict", "--run", onnxOnly, "clip.wav", "--workdir", workdir])
         #expect(onlyOnnx.status == 1 && onlyOnnx.stderr.contains("holds model.int8.onnx but not model.safetensors")
                 && !onlyOnnx.stderr.contains("run the export stage"), "\(onlyOnnx.stderr)")
+        // A model.onnx that is a link to nothing, or a folder, is no file to give onnxruntime: no model here.
+        let noOnnx = try TestSupport.temporaryFolder("no-onnx")
+        try FileManager.default.createSymbolicLink(atPath: noOnnx + "/model.onnx", withDestinationPath: noOnnx + "/gone")
+        try FileManager.default.createDirectory(atPath: noOnnx + "/model.int8.onnx", withIntermediateDirectories: true)
+        let noModel = try Self.emopipe(["predict", "--run", noOnnx, "clip.wav", "--workdir", workdir])
+        #expect(noModel.status == 1 && noModel.stderr.contains("no exported model here") && !noModel.stderr.contains("onnxruntime"), "\(noModel.stderr)")
         // A folder whose model is a link that leads nowhere is a run's folder with a broken model, said as such (exit 1).
         let dangling = try TestSupport.temporaryFolder("dangling-model")
         try FileManager.default.createSymbolicLink(atPath: dangling + "/model.safetensors", withDestinationPath: dangling + "/gone")
