@@ -479,7 +479,9 @@ public final class ProvenanceStore: @unchecked Sendable {
             let earlier = try request.fetchAll(db).filter { $0.sha256 != nil }
             try request.deleteAll(db)
             for var artifact in artifacts {
-                if let made = earlier.first(where: { $0.sha256 == artifact.sha256 }) {
+                // Only a run the database still records: a row naming another (edited, or merged without its run) is the new run's.
+                if let made = earlier.first(where: { $0.sha256 == artifact.sha256 }),
+                   try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM run WHERE id = ?)", arguments: [made.runId]) == true {
                     artifact.runId = made.runId
                     artifact.createdAt = made.createdAt
                 }
