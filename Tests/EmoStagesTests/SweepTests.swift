@@ -284,6 +284,12 @@ struct SweepTests {
         #expect(refusedCheckpoints.status == ExitStatus.usage
                 && refusedCheckpoints.stderr.contains("resolve to the same settings (train.checkpoint_every is execution-only: it changes how a stage runs")
                 && !refusedCheckpoints.stderr.contains("not read"), "\(refusedCheckpoints.stderr)")
+        // Only the keys the two trials set apart are named (both trials here have checkpoint_every 1).
+        let mixedAxes = try Self.writeSweepManifest(folder, data: data,
+                                                    grid: "{train.modalities: [[audio]], train.checkpoint_every: [1, 2], train.face_channels: [[4, 8], [8, 8]]}")
+        let refusedMixed = try TestSupport.run(TestSupport.emopipe, ["sweep", mixedAxes, "--workdir", workdir])
+        #expect(refusedMixed.status == ExitStatus.usage && refusedMixed.stderr.contains("(train.face_channels is not read under trial 1's other settings)")
+                && !refusedMixed.stderr.contains("checkpoint_every is execution-only"), "\(refusedMixed.stderr)")
         // A preset is read through the values it sets (it is no value of its own), one value or two.
         for grid in ["{audio.preset: [speech, reference]}", "{audio.preset: [reference], train.dropout: [0.1, 0.3]}"] {
             let presets = try Self.writeSweepManifest(folder, data: data, grid: grid)

@@ -190,7 +190,10 @@ public final class SweepRunner {
                         let unread = Set(trial.settings.map(\.key.stage)).subtracting(read).sorted()
                         // Keys of a read stage that these settings leave unread (face_channels without faces, an
                         // augmentation with augment: false) are named too.
-                        let unreadKeys = trial.settings.map(\.key).filter { read.contains($0.stage) && !Self.scoreReads($0, read: read, in: resolved) }
+                        // Of the keys the two trials set apart, those these settings leave unread.
+                        let earlierValues = Dictionary(earlier.settings.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+                        let unreadKeys = trial.settings.filter { earlierValues[$0.key] != $0.value }.map(\.key)
+                            .filter { read.contains($0.stage) && !Self.scoreReads($0, read: read, in: resolved) }
                         let executionOnly = unreadKeys.filter { Self.isExecutionOnly($0, in: resolved) }
                         let notRead = unreadKeys.filter { !executionOnly.contains($0) }
                         func listed(_ keys: [SweepKey]) -> String { keys.map(\.description).joined(separator: ", ") + (keys.count == 1 ? " is" : " are") }
