@@ -80,6 +80,7 @@ struct CacheCommand: ParsableCommand {
         func run() throws {
             // The manifest judged by, when the default one was taken: a record missing under it may be its doing.
             var byDefault: String?
+            var recordMissing = false
             do {
                 try CacheCommand.requireCachedStage(stage)
                 if let npy, npy != "-" { try OutputFile.check(npy, option: "--npy", format: "npy") }
@@ -96,6 +97,7 @@ struct CacheCommand: ParsableCommand {
                     throw EmoError.io(path: source, reason: "no recorded source has this path or SHA-256")
                 }
                 guard let sha = record.sha256, let row = try cache.row(stage: stage, fingerprint: cacheKey, key: sha) else {
+                    recordMissing = true
                     throw try CacheCommand.missingRecord(stage: stage, of: record, store: store, dataRoot: runner.manifest.dataRoot)
                 }
                 let tensor = try cache.tensor(row, verify: true)
@@ -122,9 +124,10 @@ struct CacheCommand: ParsableCommand {
                     JSONOutput.print(.object(fields))
                 }
             } catch {
-                if manifestOptions.arguments.given == nil {
-                    let note = OtherManifestNote(workDirectory: workDirectoryOptions, command: "emopipe cache get",
-                                                 rest: "--stage \(stage.echoed) --source \(source.echoed) …")
+                if manifestOptions.arguments.given == nil, recordMissing || byDefault == nil {
+                    let note = OtherManifestNote(workDirectory: workDirectoryOptions, command: ["emopipe", "cache", "get"],
+                                                 rest: ["--stage", stage, "--source", ShellWord.path(source)] + (npy.map { ["--npy", $0 == "-" ? $0 : ShellWord.path($0)] } ?? [])
+                                                     + (json ? ["--json"] : []))
                     note.write(byDefault.flatMap(note.text(judgedBy:)) ?? note.textWithoutDefault())
                 }
                 throw Failure.exit(for: CacheCommand.withRepair(error))

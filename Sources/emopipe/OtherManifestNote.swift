@@ -8,10 +8,10 @@ import Foundation
 /// judges by the run's own manifest.
 struct OtherManifestNote {
     let workDirectory: WorkDirectoryOptions
-    /// The command with the manifest left out, as the note's suggestion spells it (`emopipe status`).
-    let command: String
-    /// What follows the manifest in the suggestion (`--stage audio …`), if anything.
-    var rest = ""
+    /// The command with the manifest left out, as the note's suggestion spells it (`["emopipe", "status"]`).
+    let command: [String]
+    /// The arguments that follow the manifest in the suggestion (`["--stage", "audio", …]`; paths through `ShellWord.path`).
+    var rest: [String] = []
 
     /// The work directory's newest run that was given a manifest (not a worker's), if any.
     var lastRun: RunRecord? {
@@ -20,25 +20,30 @@ struct OtherManifestNote {
         return (try? store.runs(limit: 20).first(where: { $0.worker == nil && $0.manifestPath != nil })) ?? nil
     }
 
-    /// The suggested command, judging by `manifest` in this work directory.
+    /// The suggested command, judging by `manifest` in this work directory, each word quoted for a shell.
     func suggestion(_ manifest: String) -> String {
         let workdir = workDirectory.workdir
-        return "\(command) \(manifest.echoed)" + (rest.isEmpty ? "" : " \(rest)")
-            + (workdir == WorkDirectoryOptions.defaultWorkdir ? "" : " --workdir \(workdir.echoed)")
+        return ShellWord.command(command + [ShellWord.path(manifest)] + rest
+                                 + (workdir == WorkDirectoryOptions.defaultWorkdir ? [] : ["--workdir", ShellWord.path(workdir)]))
+    }
+
+    /// The last run's manifest and what to do with it: the command that judges by it, or that it is gone.
+    private func usedBy(_ last: RunRecord) -> String? {
+        guard let used = last.manifestPath, !used.isEmpty else { return nil }
+        guard FileManager.default.fileExists(atPath: used) else { return "used \(used.echoed), which is no longer there" }
+        return "used \(used.echoed): `\(suggestion(used))` judges against it"
     }
 
     /// The note when `judgedBy` (the default manifest) is not what the last run used; nil otherwise.
     func text(judgedBy manifest: String) -> String? {
-        guard let last = lastRun, let used = last.manifestPath, used != manifest else { return nil }
-        return "note: judged against \(manifest.echoed), the default manifest; the last run here (\(last.id)) used "
-            + "\(used.echoed): `\(suggestion(used))` judges against it"
+        guard let last = lastRun, last.manifestPath != manifest, let used = usedBy(last) else { return nil }
+        return "note: judged against \(manifest.echoed), the default manifest; the last run here (\(last.id)) \(used)"
     }
 
     /// The note when no manifest was given and the default one is not in the current folder.
     func textWithoutDefault() -> String? {
-        guard !FileManager.default.fileExists(atPath: ManifestArguments.defaultManifest), let used = lastRun?.manifestPath else { return nil }
-        return "note: no manifest was given, and \(ManifestArguments.defaultManifest) is not in this folder; the last run here used "
-            + "\(used.echoed): `\(suggestion(used))` judges against it"
+        guard !FileManager.default.fileExists(atPath: ManifestArguments.defaultManifest), let last = lastRun, let used = usedBy(last) else { return nil }
+        return "note: no manifest was given, and \(ManifestArguments.defaultManifest) is not in this folder; the last run here \(used)"
     }
 
     func write(_ text: String?) {

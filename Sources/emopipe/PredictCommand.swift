@@ -311,9 +311,9 @@ struct PredictCommand: ParsableCommand {
                     let reason = named.map { String(message.dropFirst($0.count + 2)) } ?? message
                     // A stream holds only the windows in flight, so it takes a recording of any length.
                     let hint = switch error {
-                    case FeatureError.tooLong: " (stream it instead: emopipe predict --run \(Self.shellWord(runReference))"
-                        + (workDirectoryOptions.workdir == "work" ? "" : " --workdir \(Self.shellWord(workDirectoryOptions.workdir))")
-                        + " - < \(Self.shellWord(file)))"
+                    case FeatureError.tooLong: " (stream it instead: emopipe predict --run \(ShellWord.of(runReference))"
+                        + (workDirectoryOptions.workdir == "work" ? "" : " --workdir \(ShellWord.of(workDirectoryOptions.workdir))")
+                        + " - < \(ShellWord.of(file)))"
                     default: ""
                     }
                     StandardStream.error.write(Data("emopipe: \(file.escaped): \(reason.escaped)\(hint.escaped)\n".utf8))
@@ -369,10 +369,3 @@ struct PredictCommand: ParsableCommand {
     }
 }
 
-extension PredictCommand {
-    /// `text` as one word of a shell command a user may paste: quoted when it holds anything but plain characters.
-    static func shellWord(_ text: String) -> String {
-        let plain = text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_./-:=@%+,".unicodeScalars.contains($0)) }
-        return plain && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-}

@@ -65,5 +65,5 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    private var otherManifest: OtherManifestNote { OtherManifestNote(workDirectory: workDirectoryOptions, command: "emopipe status") }
+    private var otherManifest: OtherManifestNote { OtherManifestNote(workDirectory: workDirectoryOptions, command: ["emopipe", "status"]) }
 }

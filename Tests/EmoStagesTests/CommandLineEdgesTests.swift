@@ -53,8 +53,22 @@ struct CommandLineEdgesTests {
         let got = try TestSupport.run(TestSupport.emopipe, ["cache", "get", "--stage", "audio", "--source", data + "/Actor_01/" + source,
                                                             "--json", "--workdir", workdir], currentDirectory: root)
         #expect(got.status == 1 && got.stderr.contains("note: judged against \(root)/manifests/default.yaml, the default manifest")
-                && got.stderr.contains("`emopipe cache get \(Self.manifest) --stage audio --source \(data)/Actor_01/\(source) … --workdir \(workdir)`"),
+                && got.stderr.contains("`emopipe cache get \(Self.manifest) --stage audio --source \(data)/Actor_01/\(source) --json --workdir \(workdir)`"),
                 "\(got.stderr)")
+        // A failure the manifest has no part in gets no note.
+        let unknown = try TestSupport.run(TestSupport.emopipe, ["cache", "get", "--stage", "audio", "--source", "/no/such.wav", "--json", "--workdir", workdir],
+                                          currentDirectory: root)
+        #expect(unknown.status != 0 && !unknown.stderr.contains("note:"), "\(unknown.stderr)")
+        // The suggestion is a command to paste: a recorded path is quoted for the shell; one gone is said to be gone.
+        let odd = try TestSupport.temporaryFolder("odd-manifest") + "/it's $(touch x).yaml"
+        #expect(FileManager.default.createFile(atPath: odd, contents: Data()))
+        _ = try TestSupport.shell("python3 -c \"import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('UPDATE run SET manifestPath = ?', (sys.argv[2],)); c.commit()\" '\(workdir)/emopipe.sqlite' \"\(odd.replacingOccurrences(of: "$", with: "\\$"))\"")
+        let quoted = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: root)
+        #expect(quoted.stderr.contains("`emopipe status '\(odd.replacingOccurrences(of: "'", with: "'\\''"))' --workdir \(workdir)`"), "\(quoted.stderr)")
+        try FileManager.default.removeItem(atPath: odd)
+        let gone = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: root)
+        #expect(gone.stderr.contains("used \(odd), which is no longer there") && !gone.stderr.contains("judges against it"), "\(gone.stderr)")
+        _ = try TestSupport.shell("python3 -c \"import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('UPDATE run SET manifestPath = ?', (sys.argv[2],)); c.commit()\" '\(workdir)/emopipe.sqlite' '\(Self.manifest)'")
         // Outside the checkout the default manifest is not there: the refusal comes with the run's own.
         let elsewhere = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
         #expect(elsewhere.status == 64 && elsewhere.stderr.contains("note: no manifest was given, and manifests/default.yaml is not in this folder; "
