@@ -69,7 +69,9 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
 /// (it runs at the start of every run, so one process, waited for without polling).
 enum GitCheckout {
     static func describe(_ folder: String) -> (commit: String, dirty: Bool)? {
-        guard let status = run(["git", "-C", folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no"]) else {
+        // --no-optional-locks: status refreshes the index and takes index.lock for it, which a user's own git
+        // command in that checkout would then find taken.
+        guard let status = run(["git", "--no-optional-locks", "-C", folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no"]) else {
             return nil
         }
         let lines = status.split(separator: "\n")

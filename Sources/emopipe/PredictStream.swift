@@ -69,7 +69,7 @@ extension PredictCommand {
     private func describe(predictor: Predictor, scorer: StreamPredictor, named: String) -> String {
         let reading = scorer.reading.map(\.rawValue).joined(separator: " and ")
         var parts = ["\(named): scoring windows of \(String(format: "%.2f", predictor.windowSeconds)) s every \(String(format: "%.2f", predictor.hopSeconds)) s as the \(reading) arrive\(scorer.reading == [.audio] ? "s" : "")"]
-        if predictor.groupsSpeakers {
+        if predictor.groupsSpeakers, scorer.reading.contains(.audio) {
             parts.append("this model normalises log-mels by speaker: a stream uses running statistics of its audio so far"
                          + (predictor.speakerPrior == nil ? "" : ", blended with its training actors' as if \(Int(SpeakerPrior.seconds)) s of their speech came first"))
         }

@@ -229,7 +229,8 @@ final class SignalTrap {
                 // Stop first, then say so: writing to a stderr nobody reads must not come before the stop.
                 cancellation.cancel()
                 StopRequest.set()
-                StandardStream.error.write(Data("\nemopipe: \(stopping) (Ctrl-C again to stop now)\n".utf8))
+                let now = sig == SIGINT ? "Ctrl-C again to stop now" : "Ctrl-C (SIGINT) to stop now"
+                StandardStream.error.write(Data("\nemopipe: \(stopping) (\(now))\n".utf8))
             }
             source.resume()
             sources.append(source)

@@ -87,6 +87,7 @@ import EmoTestSupport
         let even = try #require(SpeakerPrior(speakers: unequal, frames: 8))
         #expect(abs(even.mean[0] - (-25)) < 1e-6 && abs(even.variance[0] - (9 + 225)) < 1e-4, "\(even)")
         #expect(SpeakerPrior(speakers: [], frames: 8) == nil && SpeakerPrior(speakers: recorded, frames: 0) == nil)
+        #expect(SpeakerPrior(speakers: recorded + [recorded[0]], frames: 8) == prior, "an actor listed twice counts once")
     }
 
     @Test func aConstantBandIsNotBlownUp() {

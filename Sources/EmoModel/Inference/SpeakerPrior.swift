@@ -26,7 +26,8 @@ public struct SpeakerPrior: Equatable, Sendable {
 
     /// Nil without speakers, or with a weight that is not positive.
     public init?(speakers: [RecordedSpeakers.Speaker], frames: Double) {
-        let ordered = speakers.sorted { $0.actor < $1.actor }
+        // Each actor once (an edited model.json may list one twice), in actor order.
+        let ordered = Dictionary(speakers.map { ($0.actor, $0) }, uniquingKeysWith: { first, _ in first }).values.sorted { $0.actor < $1.actor }
         guard let bands = ordered.first?.mean.count, frames.isFinite, frames > 0,
               ordered.allSatisfy({ $0.mean.count == bands && $0.std.count == bands }) else { return nil }
         let n = Double(ordered.count)
