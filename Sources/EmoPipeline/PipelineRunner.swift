@@ -523,7 +523,19 @@ public final class PipelineRunner {
     func checkOnly(_ selection: RunSelection) throws {
         guard let only = selection.only else { return }
         try checkUpstreamCompleted(of: only)
-        if selection.worker == nil { noteStaleUpstream(of: only) }
+        if selection.worker == nil { noteStaleUpstream(of: only) } else { noteChangedUpstreamSettings(of: only) }
+    }
+
+    /// A worker's `--only`: the stages it reads judged on their code and parameters alone (its slice of the data
+    /// would be judged against the whole data set), said when they changed (another `--data`, say).
+    func noteChangedUpstreamSettings(of name: String) {
+        guard workspace.exists, let store = try? workspace.openStore(.readOnly) else { return }
+        let upstream = readClosure(of: [name]).subtracting([name])
+        let changed = pipeline.stageNames.filter(upstream.contains).compactMap { stage in settingsChange(of: stage, store: store).map { (stage, $0) } }
+        guard let (first, reason) = changed.first else { return }
+        let note = "--only \(name): \(first) ran with other settings (\(reason)); \(name) takes its last output as it is "
+            + "(`emopipe run --until \(name)` with the same --worker brings it up to date)"
+        logger.warning("\(note)")
     }
 
     /// `--only` needs every stage it reads completed once: refused (exit 64) before a run is recorded

@@ -170,14 +170,8 @@ extension PipelineRunner {
             return StageStatus(stage: name, state: .neverRun, reason: "has never completed" + progress())
         }
         func stale(_ why: String) -> StageStatus { StageStatus(stage: name, state: .stale, reason: why + progress()) }
-        if state.codeVersion != stage.codeVersion {
-            return stale("stage code changed (version \(state.codeVersion) → \(stage.codeVersion))")
-        }
+        if let change = settingsChange(of: name, store: store) { return stale(change) }
         let params = resolvedParams(name)
-        let current = ParamValue.object(params).canonicalJSON
-        if current != state.paramsJSON {
-            return stale("parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params, unread: resolved.value.unreadKeys))
-        }
         // Same parameters, other fingerprint: a file they name (the landmark model) has other bytes now.
         let now = fingerprint(name, stage: stage, inputs: [:])
         if now.parameters != state.parametersFingerprint, let key = now.files.keys.sorted().first, let digest = now.files[key] {
@@ -217,6 +211,17 @@ extension PipelineRunner {
 
     /// Each parameter whose hashed value differs from the recorded one. `unread`: keys the other values leave
     /// unread now, hashed at their defaults: said to be unread rather than shown as a default nobody gave.
+    /// How the stage's code or parameters differ from those it last completed with, or nil.
+    func settingsChange(of name: String, store: ProvenanceStore) -> String? {
+        guard let stage = stages[name], let resolved = parameters[name], let state = try? store.stageState(name) else { return nil }
+        if state.codeVersion != stage.codeVersion {
+            return "stage code changed (version \(state.codeVersion) → \(stage.codeVersion))"
+        }
+        let params = resolvedParams(name)
+        guard ParamValue.object(params).canonicalJSON != state.paramsJSON else { return nil }
+        return "parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params, unread: resolved.value.unreadKeys)
+    }
+
     static func describeChanges(from recordedJSON: String, to params: [String: ParamValue], unread: Set<String> = []) -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(recordedJSON.utf8)) as? [String: Any] else {
             return "recorded parameters unreadable"

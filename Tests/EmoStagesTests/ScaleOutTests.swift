@@ -121,7 +121,13 @@ struct ScaleOutTests {
         #expect(ingest.status == 0, "\(ingest.stderr)")
         let planned = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work, "--dry-run"])
         #expect(planned.status == 0 && planned.stdout.contains("audio") && planned.stdout.contains("run"), "\(planned.stdout)\(planned.stderr)")
+        // Under another data root the worker's ingest is another setting: said, as for the main work directory.
+        let elsewhere = try TestSupport.temporaryFolder("worker-only-other")
+        let moved = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work,
+                                                              "--dry-run", "--data", elsewhere])
+        #expect(moved.status == 0 && moved.stderr.contains("--only audio: ingest ran with other settings (parameters changed: data_root"),
+                "\(moved.stderr)")
         let ran = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work])
-        #expect(ran.status == 0 && ran.stderr.contains("audio: ran"), "\(ran.stderr)")
+        #expect(ran.status == 0 && ran.stderr.contains("audio: ran") && !ran.stderr.contains("other settings"), "\(ran.stderr)")
     }
 }
