@@ -101,6 +101,13 @@ public extension Stage {
         (try? typed(resolved)).map(unreadNeeds) ?? []
     }
 
+    /// The keys the other values left unread in parameters recorded as JSON (a stage state's), or nil when
+    /// they no longer decode (recorded by an older stage).
+    func unreadKeys(recordedJSON: String) -> Set<String>? {
+        guard let recorded = try? ParamValue.fromJSON(Data(recordedJSON.utf8)) else { return nil }
+        return (try? ParamValueDecoder.decode(Parameters.self, from: recorded))?.unreadKeys
+    }
+
     private func typed(_ resolved: ResolvedParameters) throws -> Parameters {
         guard let parameters = resolved.value as? Parameters else {
             throw PipelineError.invalidFile("\(name): parameters were resolved for stage '\(resolved.stage)'")

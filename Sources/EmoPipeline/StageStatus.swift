@@ -209,8 +209,6 @@ extension PipelineRunner {
         return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")
     }
 
-    /// Each parameter whose hashed value differs from the recorded one. `unread`: keys the other values leave
-    /// unread now, hashed at their defaults: said to be unread rather than shown as a default nobody gave.
     /// How the stage's code or parameters differ from those it last completed with, or nil.
     func settingsChange(of name: String, store: ProvenanceStore) -> String? {
         guard let stage = stages[name], let resolved = parameters[name], let state = try? store.stageState(name) else { return nil }
@@ -219,16 +217,21 @@ extension PipelineRunner {
         }
         let params = resolvedParams(name)
         guard ParamValue.object(params).canonicalJSON != state.paramsJSON else { return nil }
-        return "parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params, unread: resolved.value.unreadKeys)
+        return "parameters changed: " + Self.describeChanges(from: state.paramsJSON, to: params, unread: resolved.value.unreadKeys,
+                                                             unreadBefore: stage.unreadKeys(recordedJSON: state.paramsJSON) ?? [])
     }
 
-    static func describeChanges(from recordedJSON: String, to params: [String: ParamValue], unread: Set<String> = []) -> String {
+    /// Each parameter whose hashed value differs from the recorded one. `unread`, `unreadBefore`: keys the other
+    /// values leave unread now, or left unread then, hashed at their defaults: said to be unread rather than
+    /// shown as a default nobody gave.
+    static func describeChanges(from recordedJSON: String, to params: [String: ParamValue], unread: Set<String> = [],
+                                unreadBefore: Set<String> = []) -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(recordedJSON.utf8)) as? [String: Any] else {
             return "recorded parameters unreadable"
         }
         var changes: [String] = []
         for key in Set(object.keys).union(params.keys).sorted() {
-            let old = object[key].map(Self.canonical) ?? "(none)"
+            let old = unreadBefore.contains(key) ? "not read" : object[key].map(Self.canonical) ?? "(none)"
             let new = params[key]?.canonicalJSON ?? "(none)"
             if old != new { changes.append("\(key) \(old) → \(unread.contains(key) ? "not read" : new)") }
         }

@@ -212,9 +212,14 @@ struct StageParametersTests {
         let unread = try #require(speech.parameters["train"]).value.unreadKeys
         let said = PipelineRunner.describeChanges(from: recorded, to: speech.resolvedParams("train"), unread: unread)
         #expect(said == #"face_channels [4,8] → not read, modalities ["audio","faces"] → ["audio"]"#, "\(said)")
-        let back = PipelineRunner.describeChanges(from: ParamValue.object(speech.resolvedParams("train")).canonicalJSON,
-                                                  to: both.resolvedParams("train"), unread: try #require(both.parameters["train"]).value.unreadKeys)
-        #expect(back.hasPrefix("face_channels ") && back.contains(" → [4,8]"), "\(back)")
+        // And back: what was recorded unread is said so, not shown as the default it was hashed at.
+        let recordedSpeech = ParamValue.object(speech.resolvedParams("train")).canonicalJSON
+        let trainStage = try #require(speech.stages["train"])
+        let unreadThen = try #require(trainStage.unreadKeys(recordedJSON: recordedSpeech))
+        #expect(unreadThen.contains("face_channels"))
+        let back = PipelineRunner.describeChanges(from: recordedSpeech, to: both.resolvedParams("train"),
+                                                  unread: try #require(both.parameters["train"]).value.unreadKeys, unreadBefore: unreadThen)
+        #expect(back == #"face_channels not read → [4,8], modalities ["audio"] → ["audio","faces"]"#, "\(back)")
     }
 
     /// A relative landmark model path is the giving file's: the manifest's folder, not wherever emopipe was started.
