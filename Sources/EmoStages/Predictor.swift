@@ -434,6 +434,11 @@ public final class Predictor {
         return nil
     }
 
+    /// A window's time as answers give it: to the microsecond, so 201 frames of 10 ms read 2.01, not 2.0100000000000002.
+    static func timestamp(_ seconds: Double) -> Double {
+        seconds.isFinite ? (seconds * 1e6).rounded() / 1e6 : seconds
+    }
+
     static func secondsPerFrame(_ logMel: LogMelParameters?) -> Double {
         logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
     }
@@ -561,8 +566,8 @@ public final class Predictor {
         let secondsPerFrame = Self.secondsPerFrame(logMel)
         let starts = policy.starts(realFrames: clip.melFrames)
         let timeline = zip(starts, windows).map { start, p in
-            Window(start: Double(start) * secondsPerFrame,
-                   end: min(duration, Double(start + policy.frames) * secondsPerFrame),
+            Window(start: Self.timestamp(Double(start) * secondsPerFrame),
+                   end: Self.timestamp(min(duration, Double(start + policy.frames) * secondsPerFrame)),
                    label: trained.labels[Inference.argmax(p)], probabilities: named(p))
         }
         let used: [ModelConfig.Modality] = (clip.logmel != nil ? [.audio] : []) + (clip.faces != nil ? [.faces] : [])

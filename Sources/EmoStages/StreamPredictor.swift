@@ -293,7 +293,8 @@ public final class StreamPredictor: @unchecked Sendable {
         windowsScored += 1
         if crops != nil { windowsWithFaces += 1 }
         let used: [ModelConfig.Modality] = (logmel != nil ? [.audio] : []) + (crops != nil ? [.faces] : [])
-        return Window(input: input, start: Double(start) * secondsPerFrame, end: atEnd ? min(receivedSeconds, end) : end,
+        return Window(input: input, start: Predictor.timestamp(Double(start) * secondsPerFrame),
+                      end: Predictor.timestamp(atEnd ? min(receivedSeconds, end) : end),
                       label: trained.labels[Inference.argmax(p)], probabilities: predictor.named(p), modalities: used,
                       speaker: logmel == nil ? nil : statistics.map { _ in
                           RunningSpeaker(name: "stream so far", seconds: (receivedSeconds * 1000).rounded() / 1000,

@@ -228,6 +228,9 @@ struct StreamPredictTests {
         #expect(windows.count >= 5)
         let streamed = timed.lines.map { ($0.object["start"] as? Double ?? -1, $0.object["end"] as? Double ?? -1) }
         #expect(streamed.map(\.0) == windows.map(\.0), "a stream of the file gets the file's windows")
+        // Times are given to the microsecond (201 frames of 10 ms read 2.01, not 2.0100000000000002).
+        #expect((streamed.flatMap { [$0.0, $0.1] } + windows.flatMap { [$0.0, $0.1] }).allSatisfy { ($0 * 1e6).rounded() / 1e6 == $0 },
+                "\(streamed) \(windows)")
         #expect(zip(streamed, windows).allSatisfy { abs($0.1 - $1.1) < 0.011 })
         try Self.checkWindows(timed.lines, input: "-")
         let first = try #require(timed.lines.first)
