@@ -48,16 +48,23 @@ public enum Folder {
     /// level that exists must be a folder this process may write in, not on /proc or /sys. Nil when it
     /// looks creatable (a full disk, say, shows only when it is made).
     public static func creationProblem(_ path: String) -> EmoError? {
+        // Without trailing slashes: `lstat("link/")` follows a link, so a link to nothing would read as missing.
         var level = path
+        while level.count > 1 && level.hasSuffix("/") { level.removeLast() }
+        // The outermost level that is missing: the one `create` would fail to make, and name.
+        var missing: String?
         while true {
             var info = stat()
             if stat(level, &info) == 0 {
                 guard info.st_mode & S_IFMT == S_IFDIR else {
                     return .io(path: level, reason: "is a file where a folder should be: move or remove it")
                 }
-                if KernelFilesystem.holds(path: level, info) { return .io(path: path, reason: "cannot create the folder: \(level) is on the kernel's /proc or /sys filesystem") }
-                guard access(level, W_OK | X_OK) == 0 else {
-                    return .io(path: path, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
+                let made = missing ?? path
+                if KernelFilesystem.holds(path: level, info) {
+                    return .io(path: made, reason: "cannot create the folder: \(level) is on the kernel's /proc or /sys filesystem")
+                }
+                guard missing == nil || access(level, W_OK | X_OK) == 0 else {
+                    return .io(path: made, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
                 }
                 return nil
             }
@@ -65,6 +72,7 @@ public enum Folder {
             if lstat(level, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
                 return .io(path: level, reason: "is a link to a folder that does not exist: remove it or create its target")
             }
+            missing = level
             let parent = (level as NSString).deletingLastPathComponent
             guard parent != level else { return nil }
             level = parent.isEmpty ? "." : parent

@@ -518,8 +518,8 @@ public final class PipelineRunner {
     }
 
     /// `--only`'s checks before anything is written: the stages it reads completed (a worker's in its own
-    /// work directory, which is then not made for a run that cannot start), and, outside a worker, said
-    /// when stale (a worker's slice would be judged against the whole data set).
+    /// work directory, which is then not made for a run that cannot start), and said when stale; in a
+    /// worker, on their code and parameters alone (its slice would be judged against the whole data set).
     func checkOnly(_ selection: RunSelection) throws {
         guard let only = selection.only else { return }
         try checkUpstreamCompleted(of: only)
@@ -533,8 +533,10 @@ public final class PipelineRunner {
         let upstream = readClosure(of: [name]).subtracting([name])
         let changed = pipeline.stageNames.filter(upstream.contains).compactMap { stage in settingsChange(of: stage, store: store).map { (stage, $0) } }
         guard let (first, reason) = changed.first else { return }
-        let note = "--only \(name): \(first) ran with other settings (\(reason)); \(name) takes its last output as it is "
-            + "(`emopipe run --until \(name)` with the same --worker brings it up to date)"
+        let one = changed.count == 1
+        let note = "--only \(name): \(changed.map(\.0).joined(separator: ", ")) ran with other settings (\(first): \(reason)); "
+            + "\(name) takes \(one ? "its last output as it is" : "their last outputs as they are") "
+            + "(`emopipe run --until \(name)` with the same --worker brings \(one ? "it" : "them") up to date)"
         logger.warning("\(note)")
     }
 

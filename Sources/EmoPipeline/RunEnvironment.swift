@@ -69,9 +69,10 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
 /// (it runs at the start of every run, so one process, waited for without polling).
 enum GitCheckout {
     static func describe(_ folder: String) -> (commit: String, dirty: Bool)? {
-        // --no-optional-locks: status refreshes the index and takes index.lock for it, which a user's own git
-        // command in that checkout would then find taken.
-        guard let status = run(["git", "--no-optional-locks", "-C", folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no"]) else {
+        // No optional locks: status refreshes the index and takes index.lock for it, which a user's own git command
+        // in that checkout would then find taken. Said in the environment, which a git older than 2.15 ignores
+        // (`--no-optional-locks` would fail there).
+        guard let status = run(["env", "GIT_OPTIONAL_LOCKS=0", "git", "-C", folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no"]) else {
             return nil
         }
         let lines = status.split(separator: "\n")

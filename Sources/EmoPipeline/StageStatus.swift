@@ -231,9 +231,11 @@ extension PipelineRunner {
         }
         var changes: [String] = []
         for key in Set(object.keys).union(params.keys).sorted() {
-            let old = unreadBefore.contains(key) ? "not read" : object[key].map(Self.canonical) ?? "(none)"
-            let new = params[key]?.canonicalJSON ?? "(none)"
-            if old != new { changes.append("\(key) \(old) → \(unread.contains(key) ? "not read" : new)") }
+            let (recorded, now) = (object[key].map(Self.canonical) ?? "(none)", params[key]?.canonicalJSON ?? "(none)")
+            guard recorded != now else { continue }
+            let old = unreadBefore.contains(key) && object[key] != nil ? "not read" : recorded
+            let new = unread.contains(key) ? "not read" : now
+            if old != new { changes.append("\(key) \(old) → \(new)") }
         }
         return changes.isEmpty ? "parameter types changed" : changes.joined(separator: ", ")
     }

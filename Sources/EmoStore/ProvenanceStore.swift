@@ -480,8 +480,9 @@ public final class ProvenanceStore: @unchecked Sendable {
             try request.deleteAll(db)
             for var artifact in artifacts {
                 // Only a run the database still records: a row naming another (edited, or merged without its run) is the new run's.
-                if let made = earlier.first(where: { $0.sha256 == artifact.sha256 }),
-                   try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM run WHERE id = ?)", arguments: [made.runId]) == true {
+                if let made = try earlier.first(where: { row in
+                    try row.sha256 == artifact.sha256 && Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM run WHERE id = ?)", arguments: [row.runId]) == true
+                }) {
                     artifact.runId = made.runId
                     artifact.createdAt = made.createdAt
                 }

@@ -80,12 +80,17 @@ struct CacheCommand: ParsableCommand {
         func run() throws {
             // The manifest judged by, when the default one was taken: a record missing under it may be its doing.
             var byDefault: String?
-            var recordMissing = false
+            // Whether the manifest failed to load, or the record was missing under it: what the note is about.
+            var manifestFailed = false, recordMissing = false
             do {
                 try CacheCommand.requireCachedStage(stage)
                 if let npy, npy != "-" { try OutputFile.check(npy, option: "--npy", format: "npy") }
                 let (store, cache) = try CacheCommand.open(workDirectoryOptions, .readOnly)
-                let (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace)
+                let (manifest, dataRoot): (Manifest, DataRootChoice)
+                do { (manifest, dataRoot) = try manifestOptions.load(in: workDirectoryOptions.workspace) } catch {
+                    manifestFailed = true
+                    throw error
+                }
                 if manifestOptions.arguments.given == nil { byDefault = manifest.path }
                 // An explicit --data that is no folder is said (the others are the run's to judge; gc reads no data).
                 if manifestOptions.data != nil { dataRoot.warnUnlessFolder() }
@@ -124,10 +129,10 @@ struct CacheCommand: ParsableCommand {
                     JSONOutput.print(.object(fields))
                 }
             } catch {
-                if manifestOptions.arguments.given == nil, recordMissing || byDefault == nil {
+                if manifestOptions.arguments.given == nil, recordMissing || manifestFailed {
                     let note = OtherManifestNote(workDirectory: workDirectoryOptions, command: ["emopipe", "cache", "get"],
                                                  rest: ["--stage", stage, "--source", ShellWord.path(source)] + (npy.map { ["--npy", $0 == "-" ? $0 : ShellWord.path($0)] } ?? [])
-                                                     + (json ? ["--json"] : []))
+                                                     + (json ? ["--json"] : []) + OtherManifestNote.arguments(of: manifestOptions))
                     note.write(byDefault.flatMap(note.text(judgedBy:)) ?? note.textWithoutDefault())
                 }
                 throw Failure.exit(for: CacheCommand.withRepair(error))

@@ -13,6 +13,13 @@ struct OtherManifestNote {
     /// The arguments that follow the manifest in the suggestion (`["--stage", "audio", …]`; paths through `ShellWord.path`).
     var rest: [String] = []
 
+    /// A command's `--set`, `--data` and `--threads` as given, for the suggestion to repeat: without them
+    /// it would judge other settings.
+    static func arguments(of options: ManifestOptions) -> [String] {
+        options.settings.flatMap { ["--set", $0] } + (options.data.map { ["--data", ShellWord.path($0)] } ?? [])
+            + (options.threads.map { ["--threads", $0] } ?? [])
+    }
+
     /// The work directory's newest run that was given a manifest (not a worker's), if any.
     var lastRun: RunRecord? {
         let workspace = workDirectory.workspace

@@ -65,5 +65,8 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    private var otherManifest: OtherManifestNote { OtherManifestNote(workDirectory: workDirectoryOptions, command: ["emopipe", "status"]) }
+    private var otherManifest: OtherManifestNote {
+        OtherManifestNote(workDirectory: workDirectoryOptions, command: ["emopipe", "status"],
+                          rest: OtherManifestNote.arguments(of: manifestOptions) + (json ? ["--json"] : []))
+    }
 }

@@ -48,8 +48,11 @@ final class FolderTests: XCTestCase {
         XCTAssertEqual(Folder.creationProblem(root + "/cache/train"), .io(path: root + "/cache", reason: "is a file where a folder should be: move or remove it"))
         XCTAssertThrowsError(try Folder.create(root + "/cache/train")) { XCTAssertEqual($0 as? EmoError, Folder.creationProblem(root + "/cache/train")) }
         try FileManager.default.createSymbolicLink(atPath: root + "/gone", withDestinationPath: root + "/nowhere")
-        XCTAssertEqual(Folder.creationProblem(root + "/gone/w"),
-                       .io(path: root + "/gone", reason: "is a link to a folder that does not exist: remove it or create its target"))
+        for target in [root + "/gone/w", root + "/gone/", root + "/gone"] {
+            XCTAssertEqual(Folder.creationProblem(target),
+                           .io(path: root + "/gone", reason: "is a link to a folder that does not exist: remove it or create its target"), target)
+            XCTAssertThrowsError(try Folder.create(target), target)
+        }
         XCTAssertEqual(Folder.creationProblem("/proc/self/x"),
                        .io(path: "/proc/self/x", reason: "cannot create the folder: /proc/self is on the kernel's /proc or /sys filesystem"))
         XCTAssertThrowsError(try Folder.create("/proc/self/x"))

@@ -68,6 +68,17 @@ struct CommandLineEdgesTests {
         try FileManager.default.removeItem(atPath: odd)
         let gone = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: root)
         #expect(gone.stderr.contains("used \(odd), which is no longer there") && !gone.stderr.contains("judges against it"), "\(gone.stderr)")
+        // A control character is spelt as bash's $'…' spells it: the pasted word names the same file.
+        let broken = (odd as NSString).deletingLastPathComponent + "/new\nline's \u{1B}[2J.yaml"
+        #expect(FileManager.default.createFile(atPath: broken, contents: Data()))
+        let edit = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                                                        + "c.execute('UPDATE run SET manifestPath = ?', (sys.argv[2],)); c.commit()", workdir + "/emopipe.sqlite", broken])
+        #expect(edit.status == 0, "\(edit.stderr)")
+        let spelt = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: root)
+        let word = try #require(spelt.stderr.components(separatedBy: "`emopipe status ").dropFirst().first?.components(separatedBy: " --workdir").first,
+                                "\(spelt.stderr)")
+        #expect(word.hasPrefix("$'") && !word.contains("\n") && !word.contains("\u{1B}"), "\(word)")
+        #expect(try TestSupport.run("/bin/bash", ["-c", "printf %s " + word]).stdout == broken, "\(word)")
         _ = try TestSupport.shell("python3 -c \"import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('UPDATE run SET manifestPath = ?', (sys.argv[2],)); c.commit()\" '\(workdir)/emopipe.sqlite' '\(Self.manifest)'")
         // Outside the checkout the default manifest is not there: the refusal comes with the run's own.
         let elsewhere = try TestSupport.run(TestSupport.emopipe, ["status", "--workdir", workdir], currentDirectory: try TestSupport.temporaryFolder("elsewhere"))

@@ -125,7 +125,7 @@ struct ScaleOutTests {
         let elsewhere = try TestSupport.temporaryFolder("worker-only-other")
         let moved = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work,
                                                               "--dry-run", "--data", elsewhere])
-        #expect(moved.status == 0 && moved.stderr.contains("--only audio: ingest ran with other settings (parameters changed: data_root"),
+        #expect(moved.status == 0 && moved.stderr.contains("--only audio: ingest ran with other settings (ingest: parameters changed: data_root"),
                 "\(moved.stderr)")
         let ran = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--only", "audio", "--worker", "0/2", "--workdir", work])
         #expect(ran.status == 0 && ran.stderr.contains("audio: ran") && !ran.stderr.contains("other settings"), "\(ran.stderr)")

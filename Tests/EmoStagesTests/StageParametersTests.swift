@@ -220,6 +220,11 @@ struct StageParametersTests {
         let back = PipelineRunner.describeChanges(from: recordedSpeech, to: both.resolvedParams("train"),
                                                   unread: try #require(both.parameters["train"]).value.unreadKeys, unreadBefore: unreadThen)
         #expect(back == #"face_channels not read → [4,8], modalities ["audio"] → ["audio","faces"]"#, "\(back)")
+        // Unread before and after, a key is no change at all: only what did change is named.
+        let longer = try runner(settings: ["train.modalities=[audio]", "train.face_channels=[8, 8]", "train.epochs=7"])
+        let onlyEpochs = PipelineRunner.describeChanges(from: recordedSpeech, to: longer.resolvedParams("train"),
+                                                        unread: try #require(longer.parameters["train"]).value.unreadKeys, unreadBefore: unreadThen)
+        #expect(onlyEpochs.hasPrefix("epochs ") && onlyEpochs.hasSuffix(" → 7") && !onlyEpochs.contains(","), "\(onlyEpochs)")
     }
 
     /// A relative landmark model path is the giving file's: the manifest's folder, not wherever emopipe was started.

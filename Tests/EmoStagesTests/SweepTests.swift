@@ -290,6 +290,12 @@ struct SweepTests {
         let refusedMixed = try TestSupport.run(TestSupport.emopipe, ["sweep", mixedAxes, "--workdir", workdir])
         #expect(refusedMixed.status == ExitStatus.usage && refusedMixed.stderr.contains("(train.face_channels is not read under trial 1's other settings)")
                 && !refusedMixed.stderr.contains("checkpoint_every is execution-only"), "\(refusedMixed.stderr)")
+        // Nor is a stage the two trials share a value of (faces.size, one value for both).
+        let sharedStage = try Self.writeSweepManifest(folder, data: data,
+                                                      grid: "{train.modalities: [[audio]], faces.size: [96], train.face_channels: [[4, 8], [8, 8]]}")
+        let refusedShared = try TestSupport.run(TestSupport.emopipe, ["sweep", sharedStage, "--workdir", workdir])
+        #expect(refusedShared.status == ExitStatus.usage && refusedShared.stderr.contains("(train.face_channels is not read under trial 1's other settings)")
+                && !refusedShared.stderr.contains("reads faces"), "\(refusedShared.stderr)")
         // A preset is read through the values it sets (it is no value of its own), one value or two.
         for grid in ["{audio.preset: [speech, reference]}", "{audio.preset: [reference], train.dropout: [0.1, 0.3]}"] {
             let presets = try Self.writeSweepManifest(folder, data: data, grid: grid)

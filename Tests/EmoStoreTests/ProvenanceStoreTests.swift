@@ -11,8 +11,7 @@ struct ProvenanceStoreTests {
     /// disk: SQLite reports both as SQLITE_FULL.)
     /// A file recorded again with the bytes it had keeps the run that wrote them (a finished training taken
     /// over by a later run made nothing); other bytes are the new run's.
-    @Test(.enabled(if: TestSupport.hasTool("python3"), "needs python3 to edit a row as a user would"))
-    func recordingAFileAgainKeepsTheRunThatWroteItsBytes() throws {
+    @Test func recordingAFileAgainKeepsTheRunThatWroteItsBytes() throws {
         let databasePath = try TestSupport.temporaryFolder("artifacts") + "/emopipe.sqlite"
         let store = try ProvenanceStore(path: databasePath)
         for id in ["r1", "r2", "r3"] {
@@ -37,6 +36,7 @@ struct ProvenanceStoreTests {
         #expect(try store.artifacts(sourceSHA256: "src-b").map(\.runId) == ["r3"])
         // A row naming a run the database does not hold (edited) is not carried forward: that failed every later run.
         // Python's sqlite3 leaves foreign keys off, as a user's editing tool may.
+        guard TestSupport.hasTool("python3") else { return }
         _ = try TestSupport.shell("python3 -c \"import sqlite3; c = sqlite3.connect('\(databasePath)'); c.execute(\\\"UPDATE artifact SET runId = 'ghost'\\\"); c.commit()\"")
         try record("bbb", by: "r2", at: Date())
         #expect(try store.outputArtifacts(stage: "train", fingerprint: "f").map(\.runId) == ["r2"])

@@ -187,13 +187,13 @@ public final class SweepRunner {
                     let settings = Self.settings(of: resolved.pipeline.stageNames.filter(read.contains), in: resolved)
                     for (key, _) in trial.settings where Self.scoreReads(key, read: read, in: resolved) { axesRead.insert(key) }
                     if let earlier = resolvedTrials.updateValue(trial, forKey: settings) {
-                        let unread = Set(trial.settings.map(\.key.stage)).subtracting(read).sorted()
-                        // Keys of a read stage that these settings leave unread (face_channels without faces, an
-                        // augmentation with augment: false) are named too.
-                        // Of the keys the two trials set apart, those these settings leave unread.
+                        // Only the keys the two trials set apart say why they are one setting: the stages no score
+                        // reads, then keys of a read stage these settings leave unread (face_channels without faces, an
+                        // augmentation with augment: false).
                         let earlierValues = Dictionary(earlier.settings.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-                        let unreadKeys = trial.settings.filter { earlierValues[$0.key] != $0.value }.map(\.key)
-                            .filter { read.contains($0.stage) && !Self.scoreReads($0, read: read, in: resolved) }
+                        let apart = trial.settings.filter { earlierValues[$0.key] != $0.value }.map(\.key)
+                        let unread = Set(apart.map(\.stage)).subtracting(read).sorted()
+                        let unreadKeys = apart.filter { read.contains($0.stage) && !Self.scoreReads($0, read: read, in: resolved) }
                         let executionOnly = unreadKeys.filter { Self.isExecutionOnly($0, in: resolved) }
                         let notRead = unreadKeys.filter { !executionOnly.contains($0) }
                         func listed(_ keys: [SweepKey]) -> String { keys.map(\.description).joined(separator: ", ") + (keys.count == 1 ? " is" : " are") }
