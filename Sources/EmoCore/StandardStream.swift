@@ -33,15 +33,25 @@ public enum StandardStream {
     }
 
     /// Whether standard input was closed when the process started (`<&-`): its descriptor is then given
-    /// /dev/null (`holdClosedInput`), so that no file opened later (SQLite's) takes descriptor 0 and is
+    /// /dev/null (`holdClosedDescriptors`), so that no file opened later (SQLite's) takes descriptor 0 and is
     /// read as the input.
     nonisolated(unsafe) public private(set) static var inputClosedAtStart = false
+    /// Likewise for standard output (`>&-`): held by /dev/null opened for reading, so output fails at its
+    /// first write, saying why, rather than landing in whatever file took descriptor 1.
+    nonisolated(unsafe) public private(set) static var outputClosedAtStart = false
 
-    /// Called first, before anything opens a file.
-    public static func holdClosedInput() {
-        guard fcntl(STDIN_FILENO, F_GETFD) == -1 && errno == EBADF else { return }
-        inputClosedAtStart = true
-        _ = open("/dev/null", O_RDONLY)   // the lowest free descriptor: 0
+    /// Called first, before anything opens a file: each standard descriptor closed at start is given
+    /// /dev/null, so that no file opened later (the database, a shard) takes it, to be read as the input or
+    /// written into as the output or the log. Diagnostics to a closed stderr go nowhere, as they would have.
+    public static func holdClosedDescriptors() {
+        // In order: `open` takes the lowest free descriptor, which is then the one being held.
+        for (descriptor, flags) in [(STDIN_FILENO, O_RDONLY), (STDOUT_FILENO, O_RDONLY), (STDERR_FILENO, O_WRONLY)] {
+            guard fcntl(descriptor, F_GETFD) == -1 && errno == EBADF else { continue }
+            let held = open("/dev/null", flags)
+            if held != descriptor, held >= 0 { _ = dup2(held, descriptor); close(held) }
+            if descriptor == STDIN_FILENO { inputClosedAtStart = true }
+            if descriptor == STDOUT_FILENO { outputClosedAtStart = true }
+        }
     }
 
     /// Carriage return and erase-to-end-of-line.
@@ -72,7 +82,9 @@ public enum StandardStream {
 
     /// A reader that went away on purpose (`| head`) needs no message, as with other tools; the status still tells.
     private static func failOutput(reason: String, code: Int32?) {
-        if code != EPIPE {
+        if outputClosedAtStart {
+            try? FileHandle.standardError.write(contentsOf: Data("emopipe: cannot write to standard output: it was closed when emopipe started (>&-)\n".utf8))
+        } else if code != EPIPE {
             try? FileHandle.standardError.write(contentsOf: Data("emopipe: cannot write to standard output: \(reason)\n".utf8))
         }
         _exit(1)

@@ -71,6 +71,29 @@ struct ProcessLimitTests {
         }
         let full = try TestSupport.run("/bin/bash", ["-c", Self.quoted(["runs", "--workdir", workdir]) + " > /dev/full"])
         #expect(full.status == 1 && full.stderr.contains("emopipe: cannot write to standard output: No space left on device"), "\(full.stderr)")
+        // Closed before the start (`>&-`), stdout is held, so the database opened later does not take its descriptor:
+        // the first write fails, saying why ("Bad file descriptor", or "Invalid argument" where an epoll handle took it).
+        let closed = try TestSupport.run("/bin/bash", ["-c", Self.quoted(["runs", "--workdir", workdir]) + " >&-"])
+        #expect(closed.status == 1 && closed.stderr.contains("emopipe: cannot write to standard output: it was closed when emopipe started (>&-)"),
+                "\(closed.stderr)")
+    }
+
+    /// A run with stdout and stderr closed (`>&- 2>&-`) neither writes its log into a file it opened (the database
+    /// could take descriptor 2) nor fails: its work and records are as a run's with them open.
+    @Test func aRunWithItsStandardStreamsClosedWritesIntoNoFileOfItsOwn() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-05-01-01-01-01.wav", 2)])
+        let workdir = try TestSupport.temporaryFolder("closed-streams") + "/work"
+        let run = try TestSupport.run("/bin/bash", ["-c", Self.quoted(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
+                                                                        "--workdir", workdir, "--until", "audio"]) + " >&- 2>&-"])
+        #expect(run.status == 0)
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        #expect(try store.runs().first?.status == .done && store.stageState("audio") != nil)
+        let check = try store.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+        #expect(check == "ok")
+        for file in try FileManager.default.subpathsOfDirectory(atPath: workdir) where !file.hasSuffix(".shard") {
+            let text = (try? String(contentsOfFile: workdir + "/" + file, encoding: .utf8)) ?? ""
+            #expect(!text.contains("info    audio"), "the log landed in \(file)")
+        }
     }
 
     /// A command that writes, on a full disk (a file-size limit here), is told that, not "disk I/O error".
