@@ -531,12 +531,19 @@ public final class PipelineRunner {
     func noteChangedUpstreamSettings(of name: String) {
         guard workspace.exists, let store = try? workspace.openStore(.readOnly) else { return }
         let upstream = readClosure(of: [name]).subtracting([name])
-        let changed = pipeline.stageNames.filter(upstream.contains).compactMap { stage in settingsChange(of: stage, store: store).map { (stage, $0) } }
-        guard let (first, reason) = changed.first else { return }
+        let changed = pipeline.stageNames.filter(upstream.contains).compactMap { stage in
+            ((try? store.stageState(stage)) ?? nil).flatMap { settingsChange(of: stage, since: $0) }.map { (stage, $0) }
+        }
+        noteUpstream(of: name, changed, state: "ran with other settings", rerun: "`emopipe run --until \(name)` with the same --worker")
+    }
+
+    /// `--only NAME`'s warning that the stages it reads are not what a run would make now (`changed`: each with
+    /// why, in pipeline order): NAME takes their last outputs, and `rerun` brings them up to date.
+    private func noteUpstream(of name: String, _ changed: [(stage: String, reason: String)], state: String, rerun: String) {
+        guard let first = changed.first else { return }
         let one = changed.count == 1
-        let note = "--only \(name): \(changed.map(\.0).joined(separator: ", ")) ran with other settings (\(first): \(reason)); "
-            + "\(name) takes \(one ? "its last output as it is" : "their last outputs as they are") "
-            + "(`emopipe run --until \(name)` with the same --worker brings \(one ? "it" : "them") up to date)"
+        let note = "--only \(name): \(changed.map(\.stage).joined(separator: ", ")) \(state) (\(first.stage): \(first.reason)); "
+            + "\(name) takes \(one ? "its last output as it is" : "their last outputs as they are") (\(rerun) brings \(one ? "it" : "them") up to date)"
         logger.warning("\(note)")
     }
 
@@ -565,12 +572,8 @@ public final class PipelineRunner {
             logger.warning("--only \(name): the stages it reads could not be checked against the data (\(error)); \(name) takes their last outputs as they are")
             return
         }
-        guard let first = stale.first else { return }
-        let one = stale.count == 1
-        let note = "--only \(name): \(stale.map(\.stage).joined(separator: ", ")) \(one ? "is" : "are") not up to date (\(first.stage): \(first.reason)); "
-            + "\(name) takes \(one ? "its last output" : "their last outputs") as \(one ? "it is" : "they are") "
-            + "(`emopipe run --until \(name)` brings \(one ? "it" : "them") up to date)"
-        logger.warning("\(note)")
+        noteUpstream(of: name, stale.map { ($0.stage, $0.reason) }, state: stale.count == 1 ? "is not up to date" : "are not up to date",
+                     rerun: "`emopipe run --until \(name)`")
     }
 
     /// Says which stages the pipeline's `needs` would have pulled in but nothing run reads, so none

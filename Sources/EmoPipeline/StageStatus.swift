@@ -170,7 +170,7 @@ extension PipelineRunner {
             return StageStatus(stage: name, state: .neverRun, reason: "has never completed" + progress())
         }
         func stale(_ why: String) -> StageStatus { StageStatus(stage: name, state: .stale, reason: why + progress()) }
-        if let change = settingsChange(of: name, store: store) { return stale(change) }
+        if let change = settingsChange(of: name, since: state) { return stale(change) }
         let params = resolvedParams(name)
         // Same parameters, other fingerprint: a file they name (the landmark model) has other bytes now.
         let now = fingerprint(name, stage: stage, inputs: [:])
@@ -209,9 +209,9 @@ extension PipelineRunner {
         return StageStatus(stage: name, state: .upToDate, reason: "completed by run \(state.runId) at \(when): \(state.summary)")
     }
 
-    /// How the stage's code or parameters differ from those it last completed with, or nil.
-    func settingsChange(of name: String, store: ProvenanceStore) -> String? {
-        guard let stage = stages[name], let resolved = parameters[name], let state = try? store.stageState(name) else { return nil }
+    /// How the stage's code or parameters differ from those it last completed with (`state`), or nil.
+    func settingsChange(of name: String, since state: StageStateRecord) -> String? {
+        guard let stage = stages[name], let resolved = parameters[name] else { return nil }
         if state.codeVersion != stage.codeVersion {
             return "stage code changed (version \(state.codeVersion) → \(stage.codeVersion))"
         }

@@ -335,7 +335,7 @@ public final class Predictor {
         }
         statisticsProgress?.finish()
         // Files given, not all the run's own: their statistics blended with the training actors' (or their own alone, without those).
-        var normalizers: [Int?: (mean: [Float], std: [Float])] = statistics.mapValues { speakerPrior?.blended($0.moments) ?? $0.statistics }
+        var normalizers: [Int?: (mean: [Float], std: [Float])] = statistics.mapValues { $0.statistics(blendedWith: speakerPrior) }
         // Files that are all the run's own sources of their actor are normalised as the run normalised them.
         let recorded = recordedGroups(withLogMel.sorted(), keys: keys, digests: digestOf)
         for (actor, speaker) in recorded { normalizers[actor] = (speaker.mean, speaker.std) }

@@ -69,7 +69,8 @@ public final class StreamPredictor: @unchecked Sendable {
     private var nextStart = 0
     private var lastScored: Int?
     private var ended = false
-    private var statistics: RunningBandStatistics?
+    /// The stream's running statistics (speaker-normalised models).
+    private var statistics: SpeakerNormalizer.Accumulator?
     private var silenceBeforeSound: (frame: [Float], count: Int)?
     private var probabilitySums: [Double]
     public private(set) var windowsScored = 0
@@ -89,7 +90,7 @@ public final class StreamPredictor: @unchecked Sendable {
         windowFrames = predictor.policy.frames
         hopFrames = predictor.policy.hopFrames
         secondsPerFrame = Predictor.secondsPerFrame(predictor.logMel)
-        statistics = predictor.groupsSpeakers ? RunningBandStatistics(bands: config.nMels) : nil
+        statistics = predictor.groupsSpeakers ? SpeakerNormalizer.Accumulator(nMels: config.nMels) : nil
         probabilitySums = [Double](repeating: 0, count: predictor.trained.labels.count)
     }
 
@@ -190,10 +191,10 @@ public final class StreamPredictor: @unchecked Sendable {
             return
         }
         if let silence = silenceBeforeSound {
-            statistics?.add(silence.frame, floor: floorDb, times: silence.count)
+            statistics?.add(frame: silence.frame, floor: floorDb, times: silence.count)
             silenceBeforeSound = nil
         }
-        statistics?.add(frame, floor: floorDb)
+        statistics?.add(frame: frame, floor: floorDb)
     }
 
     private var floorDb: Float { mel.flatMap { mel in mel.topDb.map { mel.peakDb - $0 } } ?? -Float.infinity }
@@ -252,7 +253,7 @@ public final class StreamPredictor: @unchecked Sendable {
         guard let mel, mel.heardSound else { return nil }
         let nMels = predictor.trained.config.nMels
         let floor = floorDb
-        let norm = statistics?.meanAndDeviation(blendedWith: predictor.speakerPrior)
+        let norm = statistics.flatMap { $0.isEmpty ? nil : $0.statistics(blendedWith: predictor.speakerPrior) }
         var values = [Float](repeating: 0, count: nMels * count)
         for t in 0..<count {
             let index = start + t - firstStored
@@ -301,35 +302,6 @@ public final class StreamPredictor: @unchecked Sendable {
                                          statistics: predictor.speakerPrior == nil ? .given : .blended)
                       },
                       facesFound: faces.map { _ in crops?.frames.filter { $0.found }.count ?? 0 })
-    }
-}
-
-/// Each mel band's running mean and standard deviation (Double sums) over the frames added so far.
-struct RunningBandStatistics {
-    private var sum: [Double], squares: [Double]
-    private var count = 0
-
-    init(bands: Int) {
-        sum = [Double](repeating: 0, count: bands); squares = sum
-    }
-
-    /// Adds `frame` (floored) `times` times over.
-    mutating func add(_ frame: [Float], floor: Float, times: Int = 1) {
-        guard frame.count == sum.count, times > 0 else { return }
-        count += times
-        let n = Double(times)
-        for band in frame.indices {
-            let v = Double(max(frame[band], floor))
-            sum[band] += v * n; squares[band] += v * v * n
-        }
-    }
-
-    /// The statistics so far, blended with `prior` when there is one (as predict blends a file's); nil before any frame.
-    func meanAndDeviation(blendedWith prior: SpeakerPrior?) -> (mean: [Float], std: [Float])? {
-        guard count > 0 else { return nil }
-        let moments = SpeakerNormalizer.Moments(sum: sum, squares: squares, frames: count)
-        if let prior { return prior.blended(moments) }
-        return (moments.mean.map(Float.init), moments.variance.map { Float(max(SpeakerNormalizer.minimumStd, $0.squareRoot())) })
     }
 }
 

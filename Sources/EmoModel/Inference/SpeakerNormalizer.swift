@@ -90,11 +90,29 @@ public enum SpeakerNormalizer {
             }
         }
 
+        /// One frame of a stream (`nMels` dB values), each raised to `floor`, added `times` over (a run of
+        /// identical frames, digital silence, in one step).
+        public mutating func add(frame: [Float], floor: Float = -.infinity, times: Int = 1) {
+            guard frame.count == nMels, times > 0 else { return }
+            count += times
+            let n = Double(times)
+            for band in 0..<nMels {
+                let v = Double(max(frame[band], floor))
+                sum[band] += v * n; squares[band] += v * v * n
+            }
+        }
+
+        /// Whether any frame was added.
+        public var isEmpty: Bool { count == 0 }
+
         public var statistics: (mean: [Float], std: [Float]) {
             guard count > 0 else { return ([Float](repeating: 0, count: nMels), [Float](repeating: 1, count: nMels)) }
-            let moments = self.moments
-            let std = moments.variance.map { max(minimumStd, $0.squareRoot()) }
-            return (moments.mean.map(Float.init), std.map(Float.init))
+            return moments.floored
+        }
+
+        /// `statistics`, blended with `prior` when there is one (`SpeakerPrior.blended`).
+        public func statistics(blendedWith prior: SpeakerPrior?) -> (mean: [Float], std: [Float]) {
+            prior?.blended(moments) ?? statistics
         }
 
         /// The frames' mean and variance per band, unfloored (for `SpeakerPrior.blended`).
@@ -106,11 +124,16 @@ public enum SpeakerNormalizer {
         public var mean: [Double], variance: [Double]
         public var frames: Double
 
-        public init(sum: [Double], squares: [Double], frames: Int) {
+        init(sum: [Double], squares: [Double], frames: Int) {
             let n = Double(frames)
             mean = sum.map { frames > 0 ? $0 / n : 0 }
             variance = zip(squares, mean).map { sq, m in frames > 0 ? max(0, sq / n - m * m) : 0 }
             self.frames = n
+        }
+
+        /// The mean and the deviation, floored at `minimumStd`: the frames' own statistics.
+        var floored: (mean: [Float], std: [Float]) {
+            (mean.map(Float.init), variance.map { Float(max(minimumStd, $0.squareRoot())) })
         }
     }
 }
