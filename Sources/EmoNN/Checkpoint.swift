@@ -9,6 +9,9 @@ import Foundation
 /// Model tensors keep PyTorch's names (batch norm includes num_batches_tracked), so
 /// `load_state_dict(strict=True)` reads them once the optimizer/rng/train entries are left out.
 public enum Checkpoint {
+    /// The names of the optimizer's tensors in a checkpoint begin with it.
+    public static let trainingStatePrefix = "optimizer."
+
     public static func save(to url: URL, model: Module, optimizer: Optimizer? = nil,
                             rng: RandomGenerator? = nil, step: Int, metadata: [String: String] = [:]) throws {
         try snapshot(model: model, optimizer: optimizer, rng: rng, step: step, metadata: metadata).write(to: url)
@@ -26,7 +29,7 @@ public enum Checkpoint {
                 if key == "step" {
                     file.integers["optimizer.step"] = [Int64(t.item)]
                 } else if let dot = key.firstIndex(of: "."), let i = Int(key[..<dot]) {
-                    file.tensors["optimizer.\(names[i]).\(key[key.index(after: dot)...])"] = t
+                    file.tensors["\(trainingStatePrefix)\(names[i]).\(key[key.index(after: dot)...])"] = t
                 }
             }
             file.metadata["optimizer.learning_rate"] = String(optimizer.learningRate.bitPattern)
@@ -43,17 +46,27 @@ public enum Checkpoint {
         return modelBytes * (trainingState ? 5 : 1) + 64 << 20
     }
 
-    /// Restores everything `save` wrote into existing objects; returns the step.
+    /// Restores everything `save` wrote into existing objects; returns the step. With `exactly`, a tensor
+    /// the model has no place for is refused: weights of another architecture whose shared tensors fit
+    /// would otherwise load in part and answer with the rest of the model untrained.
     @discardableResult
     public static func load(from url: URL, model: Module, optimizer: Optimizer? = nil,
-                            rng: RandomGenerator? = nil) throws -> Int {
+                            rng: RandomGenerator? = nil, exactly: Bool = false) throws -> Int {
         let file = try SafeTensorsFile.read(from: url, atMost: maximumBytes(model: model, trainingState: optimizer != nil))
+        if exactly {
+            let expected = Set(model.stateDict().keys)
+            let stray = file.tensors.keys.filter { !expected.contains($0) && !$0.hasPrefix(trainingStatePrefix) }.sorted()
+            if let first = stray.first {
+                throw NNError.format("holds \(stray.count) tensor(s) the model has no place for (\(first)"
+                                     + (stray.count > 1 ? ", …" : "") + ")")
+            }
+        }
         try model.load(file.tensors)
         if let optimizer {
             let names = parameterNames(model, optimizer)
             var state: [String: Tensor] = [:]
             for (i, name) in names.enumerated() {
-                let prefix = "optimizer.\(name)."
+                let prefix = "\(trainingStatePrefix)\(name)."
                 for (key, t) in file.tensors where key.hasPrefix(prefix) {
                     state["\(i).\(key.dropFirst(prefix.count))"] = t
                 }

@@ -240,4 +240,20 @@ import Testing
         let missing = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
         #expect(missing.path == path && missing.reason.hasPrefix("cannot read"))
     }
+
+    /// Weights with tensors the description's model has no place for (here: its face branch, with
+    /// `faces` taken out of the modalities) would load in part and answer with a model the files do not
+    /// describe: refused, naming a stray tensor. The description as trained still loads.
+    @Test func weightsOfAnotherArchitectureAreRefused() throws {
+        let (folder, trained, _, _) = try Self.trainedFold()
+        var audioOnly = trained
+        audioOnly.config.modalities = [.audio]
+        let path = folder.appendingPathComponent(TrainedModel.fileName)
+        try audioOnly.jsonData().write(to: path)
+        let stray = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+        #expect(stray.path == folder.appendingPathComponent("best.safetensors").path)
+        #expect(stray.reason.contains("the model has no place for (face"), "\(stray)")
+        try trained.jsonData().write(to: path)
+        #expect(throws: Never.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+    }
 }

@@ -82,7 +82,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
             throw TrainedModelError(path: weightsURL.path, reason: EmoError.reason(of: error))
         }
         do {
-            try Checkpoint.load(from: weightsURL, model: model)
+            try Checkpoint.load(from: weightsURL, model: model, exactly: true)
         } catch {
             throw TrainedModelError(path: weightsURL.path, reason: "cannot load the weights: \(error)")
         }
