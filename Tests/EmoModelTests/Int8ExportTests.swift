@@ -28,7 +28,7 @@ struct Int8ExportTests {
 
     @Test func aRowOfWeightsTooSmallForAScaleQuantisesToZerosWithScaleOne() throws {
         // 1e-44 / 127 underflows to 0 in Float: the row would get scale 0 and its zeros 0 / 0.
-        let tiny: Float = 1e-44
+        let tiny = Float.leastNonzeroMagnitude * 7  // about 1e-44, a subnormal
         #expect(tiny > 0 && tiny / 127 == 0, "the premise: the scale underflows")
         let q = try Int8Quantization.quantize([tiny, 0, -tiny, 0,  1, 0, 0, 0], rows: 2, name: "w")
         #expect(q.scales == [1, 1 / 127], "never a 0 scale")

@@ -164,6 +164,22 @@ import Testing
             damagedDigest.featuresSha256 = digest
             try rejects(try damagedDigest.jsonData(), saying: "features_sha256 \"\(digest.echoed)\" is not a SHA-256")
         }
+        // Speaker statistics recorded for a model that says it does not normalise by speaker: one was edited.
+        var speakersWithoutNorm = trained
+        speakersWithoutNorm.speakersSha256 = String(repeating: "0123456789abcdef", count: 4)
+        try rejects(try speakersWithoutNorm.jsonData(), saying: "speakers_sha256 records speaker statistics, but config.speaker_norm is off")
+        // A fold the split could not have written: an actor RAVDESS lacks, or one actor in two roles.
+        let folds: [(String, (inout ActorFold) -> Void)] = [
+            ("fold: train lists 99, which is not a RAVDESS actor (1-24)", { $0.train = [3, 99] }),
+            ("fold: test lists -1, which is not a RAVDESS actor", { $0.test = [-1] }),
+            ("fold: actor 1 is listed under both train and test", { $0.train = [3, 1] }),
+            ("fold: actor 2 is listed under both validation and test", { $0.test = [1, 2] }),
+        ]
+        for (fragment, edit) in folds {
+            var strayFold = trained
+            edit(&strayFold.fold)
+            try rejects(try strayFold.jsonData(), saying: fragment)
+        }
         var wellFormed = trained
         wellFormed.featuresSha256 = String(repeating: "0123456789abcdef", count: 4)
         try wellFormed.jsonData().write(to: URL(fileURLWithPath: path))

@@ -170,10 +170,35 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         if let window, window.frames != c.frames || !(1...window.frames).contains(window.hopFrames) {
             return "window policy of \(window.frames) frames every \(window.hopFrames) does not fit the model's \(c.frames)-frame input (the hop must be from 1 to the window, as train.window_hop_frames)"
         }
+        if speakersSha256 != nil, c.speakerNorm != true {
+            return "speakers_sha256 records speaker statistics, but config.speaker_norm is off: export writes them only for a "
+                + "speaker-normalised model, so one of the two was edited (answers would skip the normalisation the model learnt with)"
+        }
+        if let problem = fold.inconsistency { return "fold: \(problem)" }
         // Compared with features.json's digest: a damaged one is this file's fault, not that file's.
         for (key, digest) in [("features_sha256", featuresSha256), ("speakers_sha256", speakersSha256)] {
             if let digest, !SHA256Hex.isDigest(digest) {
                 return "\(key) \"\(digest.echoed)\" is not a SHA-256 (64 lower-case hexadecimal digits, as export writes it)"
+            }
+        }
+        return nil
+    }
+}
+
+extension ActorFold {
+    /// An actor RAVDESS does not have, or one listed in two roles: the split never writes either, and
+    /// predict blends a new speaker with the training actors' statistics, so a test actor there would be
+    /// used as if trained on.
+    var inconsistency: String? {
+        let roles = [("train", train), ("validation", validation), ("test", test)]
+        for (role, actors) in roles {
+            if let stray = actors.first(where: { !RavdessName.actorRange.contains($0) }) {
+                return "\(role) lists \(stray), which is not a RAVDESS actor (\(RavdessName.actorRange.lowerBound)-\(RavdessName.actorRange.upperBound))"
+            }
+        }
+        for (i, (role, actors)) in roles.enumerated() {
+            for (other, others) in roles[(i + 1)...] {
+                if let shared = actors.first(where: others.contains) { return "actor \(shared) is listed under both \(role) and \(other)" }
             }
         }
         return nil
