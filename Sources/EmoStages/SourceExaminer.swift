@@ -139,13 +139,13 @@ enum ContentRules {
         }
         switch codes.modality {
         case 3:
-            guard let audio = facts.firstAudioStream else { return "audio-only source (modality 03) has no audio stream" }
-            if let problem = audioProblem(audio) { return problem }
+            if facts.audioStreamCount == 0 { return "audio-only source (modality 03) has no audio stream" }
+            if let problem = audioProblem(facts) { return problem }
         case 1:
             if facts.videoStreamCount == 0 { return "audio-video clip (modality 01) has no video stream" }
             if facts.audioStreamCount == 0 { return "audio-video clip (modality 01) has no audio stream" }
             // A moov box at the end, cut: the streams are listed but the audio one holds no description.
-            if let audio = facts.firstAudioStream, let problem = audioProblem(audio) { return problem }
+            if let problem = audioProblem(facts) { return problem }
         case 2:
             if facts.videoStreamCount == 0 { return "video-only clip (modality 02) has no video stream" }
             if facts.audioStreamCount > 0 { return "video-only clip (modality 02) has an audio stream" }
@@ -153,11 +153,29 @@ enum ContentRules {
             return "modality \(modality) is not a known RAVDESS modality"
         }
         if let duration = facts.durationSeconds, duration <= 0 { return "duration is zero" }
-        if let video = facts.firstVideoStream, video.codec == Self.noCodec { return "video stream has no codec" + Self.damaged }
-        if let video = facts.firstVideoStream, (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0 {
-            return "video stream has no picture size"
-        }
+        if let problem = videoProblem(facts) { return problem }
         return nil
+    }
+
+    // A file with several tracks of a kind is judged by the best of them: the stages read the default
+    // (audio) or best (video) one, which the probe does not mark, so a damaged second track must not
+    // refuse a file, nor a damaged first one a file whose other track is sound. If the track a stage
+    // picks is the damaged one, that stage fails the file and records why.
+
+    /// The first audio track's problem when every audio track has one, else nil.
+    private static func audioProblem(_ facts: MediaFacts) -> String? {
+        let problems = facts.streams.filter { $0.kind == .audio }.map(audioProblem)
+        return problems.contains(where: { $0 == nil }) ? nil : problems.first ?? nil
+    }
+
+    /// The first video track's problem when every video track has one, else nil.
+    private static func videoProblem(_ facts: MediaFacts) -> String? {
+        let problems = facts.streams.filter { $0.kind == .video }.map { video -> String? in
+            if video.codec == noCodec { return "video stream has no codec" + damaged }
+            if (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0 { return "video stream has no picture size" }
+            return nil
+        }
+        return problems.contains(where: { $0 == nil }) ? nil : problems.first ?? nil
     }
 
     /// libav's name for a stream whose codec it could not tell.

@@ -36,4 +36,26 @@ struct ContentRulesTests {
                                                       streams: [StreamFacts(index: 0, kind: .audio, codec: "pcm_s16le", sampleRate: 48_000, channels: 0)]),
                                      codes: speech) == "audio stream has no channels")
     }
+
+    /// With several tracks of a kind, the stages read the default or best one, which the probe does not
+    /// mark: a file is refused only when none of them is sound, with the first one's problem.
+    @Test func aFileWithSeveralTracksIsJudgedByItsSoundOnes() throws {
+        let av = try Self.codes(modality: 1)
+        func problem(_ streams: [StreamFacts]) -> String? {
+            ContentRules.problem(with: MediaFacts(container: "mov,mp4", durationSeconds: 3.5, bitRate: nil, streams: streams), codes: av)
+        }
+        let cutAudio = StreamFacts(index: 2, kind: .audio, codec: "none", sampleRate: 0, channels: 0)
+        let noSize = StreamFacts(index: 3, kind: .video, codec: "h264", width: 0, height: 0)
+        #expect(problem([Self.video, cutAudio, Self.aac]) == nil)
+        #expect(problem([Self.video, Self.aac, cutAudio]) == nil)
+        #expect(problem([noSize, Self.video, Self.aac]) == nil)
+        #expect(problem([Self.video, cutAudio, StreamFacts(index: 4, kind: .audio, codec: "aac", sampleRate: 0, channels: 2)])
+                == "audio stream has no codec (the file is damaged, or was cut short)")
+        #expect(problem([noSize, StreamFacts(index: 5, kind: .video, codec: "none", width: 640, height: 480), Self.aac])
+                == "video stream has no picture size")
+        let speech = try Self.codes(modality: 3)
+        let silentFirst = StreamFacts(index: 0, kind: .audio, codec: "pcm_s16le", sampleRate: 48_000, channels: 0)
+        #expect(ContentRules.problem(with: MediaFacts(container: "matroska", durationSeconds: 3, bitRate: nil,
+                                                      streams: [silentFirst, Self.aac]), codes: speech) == nil)
+    }
 }

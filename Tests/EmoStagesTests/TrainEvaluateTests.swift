@@ -614,15 +614,16 @@ struct TrainEvaluateTests {
         try FileManager.default.copyItem(atPath: onePath, toPath: lone)
         func answer(_ folder: String) throws -> [String: Any] {
             let result = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", folder, "--json", lone])
-            return try #require((try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])?.first, "\(result.stderr)")
+            let answers = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+            return try #require(answers?.first, "\(result.stderr)")
         }
-        let (blendedAnswer, aloneAnswer) = (try answer(runFolder), try answer(copied))
+        let blendedAnswer = try answer(runFolder), aloneAnswer = try answer(copied)
         #expect((blendedAnswer["speaker"] as? [String: Any])?["statistics"] as? String == "blended"
                 && (aloneAnswer["speaker"] as? [String: Any])?["statistics"] as? String == "given")
         let (pb, pa) = (try #require(blendedAnswer["probabilities"] as? [String: Double]), try #require(aloneAnswer["probabilities"] as? [String: Double]))
         #expect(pb.keys.contains { abs(pb[$0]! - (pa[$0] ?? 0)) > 1e-4 }, "blending changed nothing: \(pb) \(pa)")
         let prior = try #require(try Predictor(run: runFolder).speakerPrior)
-        let trainedOn = try #require(try TrainedModel.load(folder: URL(fileURLWithPath: runFolder), weights: .exported).trained.fold.train)
+        let trainedOn = try TrainedModel.load(folder: URL(fileURLWithPath: runFolder), weights: .exported).trained.fold.train
         let recorded = try RecordedSpeakers.read(runFolder + "/speakers.json", nMels: prior.mean.count).speakers.filter { trainedOn.contains($0.actor) }
         #expect(!recorded.isEmpty && prior.frames == 1000, "10 s at a 10 ms hop: \(prior.frames)")
         #expect(abs(prior.mean[0] - recorded.map { Double($0.mean[0]) }.reduce(0, +) / Double(recorded.count)) < 1e-9)
