@@ -37,6 +37,23 @@ struct SweepSpecTests {
         #expect(asWritten.hasPrefix("s-"))
     }
 
+    /// The sweep's folder starts with the manifest's name: 64 characters of it, unless they take more
+    /// bytes than a file name leaves (84 Devanagari code points in 14 clusters took 252, and the folder
+    /// could not be made); an ASCII or short name keeps the id it had.
+    @Test func aSweepFolderNameFitsAFileNameWhateverTheManifestIsCalled() throws {
+        for name in [String(repeating: "प्रयोग", count: 14), String(repeating: "𝔸", count: 64), String(repeating: "e\u{301}", count: 200),
+                     "a" + String(repeating: "\u{301}", count: 300), String(repeating: "x", count: 300)] {
+            var manifest = try Self.manifest("metric: weighted_f1\ngrid: {train.dropout: [0.1]}")
+            manifest.name = name
+            let id = SweepRunner.sweepId(manifest)
+            #expect(id.utf8.count <= 255, "\(id.utf8.count) bytes")
+            #expect(id.count >= 13 && id.dropLast(13).count <= 64 && name.hasPrefix(id.dropLast(13)))
+        }
+        #expect(SweepRunner.folderNamePart("ab c/d") == "ab_c_d")
+        #expect(SweepRunner.folderNamePart(String(repeating: "प्रयोग", count: 5)) == String(repeating: "प्रयोग", count: 5), "a short name is whole")
+        #expect(SweepRunner.folderNamePart(String(repeating: "y", count: 70)) == String(repeating: "y", count: 64))
+    }
+
     @Test func aGridIsEveryCombinationInKeyOrderTheLastKeyFastest() throws {
         let spec = try #require(try Self.manifest("""
             metric: weighted_f1
@@ -216,7 +233,7 @@ struct SweepSpecTests {
             """).sweep)
         for trial in try spec.trials() {
             let a = try #require(trial.settings[0].value.doubleValue)
-            #expect(a.isFinite && a > 0 && a <= 1.0e-310, "\(a)")
+            #expect(a.isFinite && a > 0 && a <= Double("1e-310")!, "\(a)")
             let b = try #require(trial.settings[1].value.intValue)
             #expect(b <= 0)
         }

@@ -181,6 +181,14 @@ struct SweepTests {
         let unscored = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
         #expect(unscored.status == 1 && unscored.stderr.contains("trial \(attempts[0]["trial"] as? Int ?? -1) is done without a finite figure"),
                 "\(unscored.stderr)")
+        // An epoch budget this sweep does not have is the state file's damage, not the manifest's sweep block's.
+        attempts = try #require((try JSONSerialization.jsonObject(with: saved) as? [String: Any])?["attempts"] as? [[String: Any]])
+        attempts[0]["epochs"] = -1
+        object["attempts"] = attempts
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: statePath))
+        let budget = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])
+        #expect(budget.status == 1 && budget.stderr.contains("\(statePath): trial \(attempts[0]["trial"] as? Int ?? -1) records -1 epochs, "
+                                                             + "but this sweep is not halving") && !budget.stderr.contains("sweep block"), "\(budget.stderr)")
         try FileManager.default.removeItem(atPath: statePath)
         try FileManager.default.createDirectory(atPath: statePath, withIntermediateDirectories: false)
         let folderState = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"])

@@ -124,12 +124,27 @@ public final class SweepRunner {
     }
 
     static func sweepId(_ manifest: Manifest) -> String {
-        let safeName = String(manifest.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(64))
+        let safeName = folderNamePart(manifest.name)
         // `--threads` with another count than the file gives too (it is not in the text): training's results
         // depend on it, so trials finished with the other count are another sweep's. Without it the id
         // is the text's and root's alone, the same on workers and on the machine that merges them.
         let threads = manifest.threadsOverride.map { "\nthreads \($0)" } ?? ""
         return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot + threads).prefix(12)
+    }
+
+    /// The manifest's name as the start of a folder name: letters, digits, - and _ (others become _), at
+    /// most 64 characters and at most the bytes a file name leaves beside the id's "-" and 12 digits (255
+    /// in all: 64 Devanagari or astral characters take more).
+    static func folderNamePart(_ name: String) -> String {
+        let cleaned = name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(64)
+        let byteLimit = 255 - 13
+        var part = "", bytes = 0
+        for character in cleaned {
+            bytes += character.utf8.count
+            guard bytes <= byteLimit else { break }
+            part.append(character)
+        }
+        return part
     }
 
     public var files: SweepFolder { workspace.sweepFolder(id) }
@@ -523,6 +538,14 @@ public final class SweepRunner {
         }
         if let stray = state.attempts.first(where: { !trials.indices.contains($0.trial) }) {
             throw EmoError.io(path: files.state, reason: "names trial \(stray.trial), which this sweep (trials 0-\(trials.count - 1)) does not have "
+                              + "(edited, or merged from a damaged worker): remove that attempt, or the file to start again")
+        }
+        // Another budget would reach the trial's manifest as train.epochs and be refused there, as if the
+        // manifest's sweep block were wrong.
+        if let stray = state.attempts.first(where: { !budgets.contains($0.epochs) }) {
+            let allowed = spec.strategy == .halving ? "none of this sweep's budgets (\(budgets.compactMap { $0.map(String.init) }.joined(separator: ", ")))"
+                : "but this sweep is not halving, so its attempts record none"
+            throw EmoError.io(path: files.state, reason: "trial \(stray.trial) records \(stray.epochs.map { "\($0) epochs" } ?? "no epoch budget"), \(allowed) "
                               + "(edited, or merged from a damaged worker): remove that attempt, or the file to start again")
         }
         if let damage = state.damage {
