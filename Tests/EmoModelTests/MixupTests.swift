@@ -75,7 +75,7 @@ import Testing
         #expect(mixed.modalityMask == input.modalityMask)
         #expect(blended.audio > 0 && blended.faces > 0 && blended.kept > 0, "the batch covers each case: \(blended)")
         let logits = try Tensor(shape: [windows.count, config.classes], data: (0..<(windows.count * config.classes)).map { Float($0 % 5) * 0.3 - 0.4 })
-        let labels = windows.map(\.label), weight = Tensor([1, 2, 0.5])
+        let labels = windows.map(\.label), weight = Tensor((0..<config.classes).map { [1, 2, 0.5][$0 % 3] })
         let own = try Losses.crossEntropy(logits, targets: labels, weight: weight, labelSmoothing: 0.1).item
         let partners = try Losses.crossEntropy(logits, targets: mixup.partner.map { labels[$0] }, weight: weight, labelSmoothing: 0.1).item
         let loss = try mixup.loss(logits, targets: labels, weight: weight, labelSmoothing: 0.1).item
@@ -89,7 +89,7 @@ import Testing
             config.augmentation.mixup = mixup
             let train = TrainedModelTests.samples(12, seed: 1)
             let again = Trainer(model: EmotionModel(TrainedModelTests.config, seed: 3), config: config, standardizer: trainer.standardizer,
-                                classWeights: Trainer.classWeights(labels: train.map(\.label), classes: 3), seed: 4)
+                                classWeights: Trainer.classWeights(labels: train.map(\.label), classes: TrainedModelTests.config.classes), seed: 4)
             return try WeightAverageTests.fit(again, folder: URL(fileURLWithPath: try TestSupport.temporaryFolder(name)).appendingPathComponent("fold-0"))
         }
         let first = try fit(0.4, "mixup-a"), second = try fit(0.4, "mixup-b"), plain = try fit(nil, "mixup-off")

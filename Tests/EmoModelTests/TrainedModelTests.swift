@@ -1,3 +1,4 @@
+import EmoCore
 import EmoNN
 import EmoTestSupport
 import Foundation
@@ -7,9 +8,9 @@ import Testing
 /// One loader for both folders a trained model lives in, inference that is training's validation
 /// pass, and model.json files that are old, damaged or inconsistent.
 @Suite struct TrainedModelTests {
-    static let config = ModelConfig(modalities: [.audio, .faces], classes: 3, nMels: 16, frames: 32, faceFrames: 2,
+    static let config = ModelConfig(modalities: [.audio, .faces], classes: 7, nMels: 16, frames: 32, faceFrames: 2,
                                     faceSize: 16, audioChannels: [4], faceChannels: [4], embedding: 8)
-    static let labels = ["calm", "happy", "sad"]
+    static let labels = LabelMap.ravdess7.labels
 
     /// The window policy of the trained folds: windows of the model's 32 frames every 12.
     static let policy = WindowPolicy(frames: config.frames, hopFrames: 12)
@@ -58,7 +59,7 @@ import Testing
         let (loss, probabilities) = try classifier.inference.evaluateClips(validation, policy: Self.policy)
         #expect(loss == state.epochs[0].valLoss)
         #expect(probabilities.count == validation.count)
-        #expect(probabilities.allSatisfy { $0.count == 3 && abs($0.reduce(0, +) - 1) < 1e-5 })
+        #expect(probabilities.allSatisfy { $0.count == Self.labels.count && abs($0.reduce(0, +) - 1) < 1e-5 })
         #expect(try classifier.clipProbabilities(validation) == probabilities)
     }
 
@@ -141,10 +142,17 @@ import Testing
         try rejects(Data("{\"config\": 3".utf8), saying: "not a model description")
         var twoLabels = trained
         twoLabels.labels = ["calm", "sad"]
-        try rejects(try twoLabels.jsonData(), saying: "2 labels for 3 classes")
+        try rejects(try twoLabels.jsonData(), saying: "2 labels for 7 classes")
         var sameLabelTwice = trained
-        sameLabelTwice.labels = ["calm", "calm", "sad"]
+        sameLabelTwice.labels[1] = sameLabelTwice.labels[0]
         try rejects(try sameLabelTwice.jsonData(), saying: "name a class twice")
+        // The rows of the classifier follow the label map's order: swapped or renamed classes are refused.
+        var swapped = trained
+        swapped.labels.swapAt(0, 1)
+        try rejects(try swapped.jsonData(), saying: "are not a label map's classes in its order (ravdess8: neutral, calm,")
+        var renamed = trained
+        renamed.labels[6] = "bored"
+        try rejects(try renamed.jsonData(), saying: "the answers would be named wrongly")
         // Every input untrained leaves the model nothing to answer from.
         var learntNothing = trained
         learntNothing.untrainedModalities = trained.config.modalities

@@ -143,6 +143,13 @@ public struct TrainedModel: Codable, Equatable, Sendable {
         if let problem = c.shapeProblem { return "config: \(problem)" }
         if labels.count != c.classes { return "\(labels.count) labels for \(c.classes) classes" }
         if Set(labels).count != labels.count { return "labels \(labels) name a class twice" }
+        // The class order is the weights' row order: labels in another order (or other names) would
+        // name every answer wrongly, and train writes only a label map's own list.
+        if !LabelMap.all.contains(where: { $0.labels == labels }) {
+            return "labels \(labels) are not a label map's classes in its order ("
+                + LabelMap.all.map { "\($0.name): \($0.labels.joined(separator: ", "))" }.joined(separator: "; ")
+                + "): the classifier's rows follow that order, so the answers would be named wrongly"
+        }
         if let untrained = untrainedModalities, let stray = untrained.first(where: { !c.modalities.contains($0) }) ?? (learntModalities.isEmpty ? untrained.first : nil) {
             return "untrained_modalities names \(stray.rawValue), "
                 + (c.modalities.contains(stray) ? "and with it every input the model has: it learnt from none" : "which the model does not have")
