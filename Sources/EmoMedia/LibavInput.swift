@@ -30,8 +30,12 @@ struct LibavInput: ~Copyable {
             context.pointee.probesize = 1 << 20
             context.pointee.max_analyze_duration = Int64(AV_TIME_BASE) / 2
         }
+        var options: OpaquePointer?
+        defer { av_dict_free(&options) }
+        av_dict_set(&options, "format_whitelist", permittedDemuxers, 0)
+        av_dict_set(&options, "protocol_whitelist", "file", 0)
         var maybeContext: UnsafeMutablePointer<AVFormatContext>? = context
-        let opened = avformat_open_input(&maybeContext, path, nil, nil)  // frees the context on failure
+        let opened = avformat_open_input(&maybeContext, path, nil, &options)  // frees the context on failure
         guard opened >= 0, let ready = maybeContext else {
             throw classifyOpenFailure(path, code: opened, log: log)
         }
@@ -40,6 +44,24 @@ struct LibavInput: ~Copyable {
         if mode == .complete { try input.checkIndexFitsFile() }
         return input
     }
+
+    /// Demuxers whose "file" is a list of other files or addresses (playlists, concat lists, session
+    /// descriptions, image sequences) or a script. A recording is one self-contained file: through these, a
+    /// 60-byte file would read files no hash covers (cached work going stale unseen), reach outside the data
+    /// root, or wait for ever on a live playlist or a FIFO. They are not on the whitelist every open gives libavformat.
+    static let referencingDemuxers: Set<String> = ["hls", "applehttp", "concat", "dash", "imf", "sdp", "rtsp", "rtp", "sap",
+                                                   "image2", "avisynth", "vapoursynth"]
+
+    /// Every demuxer this libavformat has but the referencing ones, as `format_whitelist` spells a list.
+    static let permittedDemuxers: String = {
+        var names: [String] = []
+        var state: UnsafeMutableRawPointer?
+        while let format = av_demuxer_iterate(&state) {
+            let name = String(cString: format.pointee.name)
+            if name.split(separator: ",").allSatisfy({ !referencingDemuxers.contains(String($0)) }) { names.append(name) }
+        }
+        return names.joined(separator: ",")
+    }()
 
     /// Reads the first packets (within the limits set at open) to complete codec parameters.
     func findStreamInfo(log: LogCapture) throws(MediaError) {
@@ -95,6 +117,10 @@ struct LibavInput: ~Copyable {
         let reason = LibavLog.reason(code, log)
         if code == -ENOENT { return .fileNotFound(path: path) }
         if code == -EACCES || code == -EIO { return .unreadable(path: path, reason: reason) }
+        if let format = recognisedFormat(path), format.split(separator: ",").contains(where: { referencingDemuxers.contains(String($0)) }) {
+            return .notMedia(path: path, reason: "a \(format) list that names other files or addresses, not a recording: "
+                             + "emopipe reads only self-contained media files (give it the file the list names)")
+        }
         return recognisedFormat(path) != nil
             ? .truncated(path: path, reason: reason)
             : .notMedia(path: path, reason: reason)
@@ -184,7 +210,13 @@ enum StreamReader {
         var size: Int = 0
         guard let data = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size),
               size >= 9 * MemoryLayout<Int32>.size else { return nil }
-        let angle = data.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
+        var matrix = data.withMemoryRebound(to: Int32.self, capacity: 9) { Array(UnsafeBufferPointer(start: $0, count: 9)) }
+        // A mirroring matrix (negative determinant: a front camera's) read as a rotation is half a turn
+        // off: [-1 0; 0 1] reads as 180°, which turns the face upside down. Its mirror is taken out first,
+        // as players do; the picture stays mirrored, which faces and their flip augmentation do not mind.
+        let determinant = Double(matrix[0]) * Double(matrix[4]) - Double(matrix[1]) * Double(matrix[3])
+        if determinant < 0 { av_display_matrix_flip(&matrix, 1, 0) }
+        let angle = av_display_rotation_get(matrix)
         return angle.isFinite ? angle : nil
     }
 

@@ -46,6 +46,30 @@ struct BadInputTests {
         }
     }
 
+    /// Playlists and concat lists name other files: through them a 60-byte "clip" read files no hash
+    /// covers (outside the data root too), a live playlist waited for ever, and a list naming itself
+    /// opened files until the process ran out of descriptors. Each is refused by what it is, at once.
+    @Test("a playlist or concat list named as a clip is not media")
+    func listsOfOtherFiles() throws {
+        let dir = try TestSupport.scratchFolder("emomedia-lists")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let segment = dir.appendingPathComponent("seg.ts").path
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-c", "copy", "-f", "mpegts", segment])
+        let live = dir.appendingPathComponent("01-01-03-01-01-01-01.mp4").path
+        try Data("#EXTM3U\n#EXT-X-TARGETDURATION:100000\n#EXTINF:5,\nseg.ts\n".utf8).write(to: URL(fileURLWithPath: live))
+        let looped = dir.appendingPathComponent("01-01-03-01-01-02-01.mp4").path
+        try Data("ffconcat version 1.0\nfile 01-01-03-01-01-02-01.mp4\n".utf8).write(to: URL(fileURLWithPath: looped))
+        for (path, kind) in [(live, "hls"), (looped, "concat")] {
+            let says = MediaError.notMedia(path: path, reason: "a \(kind) list that names other files or addresses, not a recording: "
+                                           + "emopipe reads only self-contained media files (give it the file the list names)")
+            #expect(throws: says) { try MediaProbe.probe(path: path) }
+            #expect(throws: says) { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+        }
+        // The segment the playlist names is itself a recording, and opens.
+        #expect(try MediaProbe.probe(path: segment).container == "mpegts")
+        #expect(!LibavInput.permittedDemuxers.split(separator: ",").contains("hls") && LibavInput.permittedDemuxers.contains("mov,mp4,m4a,3gp,3g2,mj2"))
+    }
+
     @Test("text file renamed .wav")
     func textAsWav() throws {
         try withFile("notes.wav", Data("these are meeting notes, not audio\n".utf8)) { path in

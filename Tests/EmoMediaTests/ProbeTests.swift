@@ -88,6 +88,27 @@ struct ProbeTests {
         #expect(facts.firstVideoStream?.rotationDegrees == 270)  // ffmpeg 5.1 writes "rotate=90" as a 90° ccw matrix
     }
 
+    /// A display matrix that mirrors left-right (a front camera's: [-1 0; 0 1]) is no half turn, though
+    /// av_display_rotation_get reads it as 180°: turned, the face stood on its head and was not found.
+    @Test("a mirroring display matrix is not read as a half turn")
+    func mirror() throws {
+        let dir = try TestSupport.scratchFolder("emomedia")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mirrored = dir.appendingPathComponent("mirrored.mp4").path
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-t", "0.5",
+                                                    "-c", "copy", "-movflags", "faststart", mirrored])
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: mirrored))
+        // The first track is the video; its version-0 tkhd holds the matrix's first value 44 bytes after the box type.
+        let tkhd = try #require(bytes.firstRange(of: Data("tkhd".utf8)))
+        #expect(bytes[tkhd.lowerBound + 4] == 0)
+        bytes.replaceSubrange((tkhd.lowerBound + 44)..<(tkhd.lowerBound + 48), with: [0xFF, 0xFF, 0x00, 0x00])  // -1.0 in 16.16
+        try bytes.write(to: URL(fileURLWithPath: mirrored))
+        let printed = try TestSupport.output("/usr/bin/env", ["ffprobe", "-v", "error", "-select_streams", "v",
+                                                              "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", mirrored])
+        #expect(String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "-180", "the premise")
+        #expect(try MediaProbe.probe(path: mirrored).firstVideoStream?.rotationDegrees == 0)
+    }
+
     @Test("probing is fast: header facts only, no decoding")
     func speed() throws {
         let paths = [TestData.avClip] + (try FileManager.default.contentsOfDirectory(atPath: TestData.oddFolder.path))
