@@ -58,30 +58,14 @@ public struct Manifest: Equatable, Sendable {
         guard let block = overrideBlock(in: text) else { return [] }
         // Cut where a quoted value holds the lines, the text before them is no longer valid YAML.
         guard let before = try? document(String(block.before)), try before == document(text) else { return [] }
-        var overrides: [ParameterOverride] = []
-        for lines in block.blocks {
-            // One block is one command line, where a key given twice is refused; a later block (the copy run
-            // again with --set) may set a key again, and wins.
-            var given: [String: Substring] = [:]
-            for line in lines {
-                let override = try ParameterOverride(parsing: String(line.dropFirst("# --set ".count)))
-                let key = "\(override.stage).\(override.key)"
-                if let earlier = given[key] {
-                    throw PipelineError.invalidFile("\(key) is given twice in one block (\(String(earlier).echoed), then \(String(line).echoed)): "
-                                                    + "a run records each key once; remove one")
-                }
-                given[key] = line
-                overrides.append(override)
-            }
-        }
-        return overrides
+        return try block.lines.map { try ParameterOverride(parsing: String($0.dropFirst("# --set ".count))) }
     }
 
     /// The text before the trailing override blocks (a recorded manifest run again with `--set` has
     /// two), and their `# --set` lines in order. The blocks lie in the file's trailing comments, which
     /// may also hold blank lines and other comments; the text before them is kept byte for byte (a
     /// final `|` block's last line break is part of its value). Lines may end in LF or CRLF.
-    private static func overrideBlock(in text: String) -> (before: Substring, blocks: [[Substring]])? {
+    private static func overrideBlock(in text: String) -> (before: Substring, lines: [Substring])? {
         let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         var start = lines.endIndex
         while start > lines.startIndex {
@@ -90,11 +74,7 @@ public struct Manifest: Equatable, Sendable {
             start -= 1
         }
         guard let marker = lines[start...].firstIndex(where: { $0 == commandLineMarker }) else { return nil }
-        var blocks: [[Substring]] = []
-        for line in lines[marker...] {
-            if line == commandLineMarker { blocks.append([]) } else if line.hasPrefix("# --set ") { blocks[blocks.count - 1].append(line) }
-        }
-        return (text[..<lines[marker].startIndex], blocks)
+        return (text[..<lines[marker].startIndex], lines[(marker + 1)...].filter { $0.hasPrefix("# --set ") })
     }
 
     private static func document(_ text: String) throws -> ParamValue? {

@@ -271,10 +271,6 @@ struct RunnerTests {
         #expect(throws: PipelineError.self) {
             try Manifest.parse(yaml: "pipeline: p.yaml\n" + Manifest.commandLineMarker + "\n# --set b.y\n", path: folder + "/bad.yaml")
         }
-        // Within one block (one command line) a key given twice is refused, as --set twice is.
-        let edited = "pipeline: p.yaml\n" + Manifest.commandLineMarker + "\n# --set b.y=3\n# --set a.x=1\n# --set b.y=4\n"
-        let twice = try #require(throws: PipelineError.self) { try Manifest.parse(yaml: edited, path: folder + "/edited.yaml") }
-        #expect("\(twice)".contains("edited.yaml: a recorded --set line: b.y is given twice in one block"), "\(twice)")
     }
 
     /// Only the trailing comment block `recordedText` writes carries overrides: the same lines inside a
