@@ -181,13 +181,18 @@ import Testing
             ("fold: train lists 99, which is not a RAVDESS actor (1-24)", { $0.train = [3, 99] }),
             ("fold: test lists -1, which is not a RAVDESS actor", { $0.test = [-1] }),
             ("fold: actor 1 is listed under both train and test", { $0.train = [3, 1] }),
-            ("fold: actor 2 is listed under both validation and test", { $0.test = [1, 2] }),
+            ("fold: actor 4 is listed under both train and validation", { $0.validation = [2, 4] }),
         ]
         for (fragment, edit) in folds {
             var strayFold = trained
             edit(&strayFold.fold)
             try rejects(try strayFold.jsonData(), saying: fragment)
         }
+        // An actor both validated and tested on, as splits before 2026-11-30 could write, still loads.
+        var olderSplit = trained
+        olderSplit.fold.test = [1, 2]
+        try olderSplit.jsonData().write(to: URL(fileURLWithPath: path))
+        #expect(throws: Never.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
         var wellFormed = trained
         wellFormed.featuresSha256 = String(repeating: "0123456789abcdef", count: 4)
         try wellFormed.jsonData().write(to: URL(fileURLWithPath: path))

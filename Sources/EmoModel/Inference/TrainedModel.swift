@@ -193,9 +193,10 @@ public struct TrainedModel: Codable, Equatable, Sendable {
 }
 
 extension ActorFold {
-    /// An actor RAVDESS does not have, or one listed in two roles: the split never writes either, and
-    /// predict blends a new speaker with the training actors' statistics, so a test actor there would be
-    /// used as if trained on.
+    /// An actor RAVDESS does not have, or a training actor also listed as tested or validated on: the
+    /// split never wrote either, and predict blends a new speaker with the training actors' statistics,
+    /// so a stray actor there would be used as if trained on. (A split before 2026-11-30 could list an
+    /// actor under both validation and test, which no answer depends on: such folds still load.)
     var inconsistency: String? {
         let roles = [("train", train), ("validation", validation), ("test", test)]
         for (role, actors) in roles {
@@ -203,10 +204,8 @@ extension ActorFold {
                 return "\(role) lists \(stray), which is not a RAVDESS actor (\(RavdessName.actorRange.lowerBound)-\(RavdessName.actorRange.upperBound))"
             }
         }
-        for (i, (role, actors)) in roles.enumerated() {
-            for (other, others) in roles[(i + 1)...] {
-                if let shared = actors.first(where: others.contains) { return "actor \(shared) is listed under both \(role) and \(other)" }
-            }
+        for (other, others) in roles.dropFirst() {
+            if let shared = train.first(where: others.contains) { return "actor \(shared) is listed under both train and \(other)" }
         }
         return nil
     }
