@@ -7,6 +7,7 @@ enum AVCode {
     static let again: Int32 = -Int32(EAGAIN)         // AVERROR(EAGAIN)
     static let streamNotFound: Int32 = -0x5254_53F8  // AVERROR_STREAM_NOT_FOUND = -MKTAG(0xF8,'S','T','R')
     static let decoderNotFound: Int32 = -0x4345_44F8 // AVERROR_DECODER_NOT_FOUND = -MKTAG(0xF8,'D','E','C')
+    static let invalidArgument: Int32 = -Int32(EINVAL)  // AVERROR(EINVAL)
 }
 
 /// An opened decoder for one stream; freed when the value goes away.

@@ -35,7 +35,8 @@ struct LibavInput: ~Copyable {
         av_dict_set(&options, "format_whitelist", permittedDemuxers, 0)
         av_dict_set(&options, "protocol_whitelist", "file", 0)
         var maybeContext: UnsafeMutablePointer<AVFormatContext>? = context
-        let opened = avformat_open_input(&maybeContext, path, nil, &options)  // frees the context on failure
+        // "file:" so that a name with a colon ("take:2.mp4") is not read as a protocol.
+        let opened = avformat_open_input(&maybeContext, "file:" + path, nil, &options)  // frees the context on failure
         guard opened >= 0, let ready = maybeContext else {
             throw classifyOpenFailure(path, code: opened, log: log)
         }
@@ -49,8 +50,9 @@ struct LibavInput: ~Copyable {
     /// descriptions, image sequences) or a script. A recording is one self-contained file: through these, a
     /// 60-byte file would read files no hash covers (cached work going stale unseen), reach outside the data
     /// root, or wait for ever on a live playlist or a FIFO. They are not on the whitelist every open gives libavformat.
+    /// (mlv reads its siblings `.m00`…`.m99`, vobsub its `.sub`; dvdvideo is FFmpeg 7's.)
     static let referencingDemuxers: Set<String> = ["hls", "applehttp", "concat", "dash", "imf", "sdp", "rtsp", "rtp", "sap",
-                                                   "image2", "avisynth", "vapoursynth"]
+                                                   "image2", "mlv", "vobsub", "dvdvideo", "avisynth", "vapoursynth"]
 
     /// Every demuxer this libavformat has but the referencing ones, as `format_whitelist` spells a list.
     static let permittedDemuxers: String = {
@@ -117,25 +119,39 @@ struct LibavInput: ~Copyable {
         let reason = LibavLog.reason(code, log)
         if code == -ENOENT { return .fileNotFound(path: path) }
         if code == -EACCES || code == -EIO { return .unreadable(path: path, reason: reason) }
-        if let format = recognisedFormat(path), format.split(separator: ",").contains(where: { referencingDemuxers.contains(String($0)) }) {
-            return .notMedia(path: path, reason: "a \(format) list that names other files or addresses, not a recording: "
-                             + "emopipe reads only self-contained media files (give it the file the list names)")
+        if let format = refusedDemuxer(path, code: code, log: log) {
+            return .notMedia(path: path, reason: "libavformat reads it \(format.map { "as \($0)" } ?? "in a format"), which reads other files or "
+                             + "addresses (a playlist, concat list, image sequence or session description), not a self-contained recording: "
+                             + "give emopipe the media file itself")
         }
         return recognisedFormat(path) != nil
             ? .truncated(path: path, reason: reason)
             : .notMedia(path: path, reason: reason)
     }
 
-    /// The format libavformat guesses from content alone (no file name, so ".mp4" on random bytes does not count).
-    static func recognisedFormat(_ path: String) -> String? {
+    /// The referencing demuxer libavformat chose for the file and the whitelist refused, if it did: guessed
+    /// from the content, else (libavformat weighs the name's extension too, as image2 does) with the name.
+    /// Nil when no referencing demuxer was refused; `.some(nil)` when one was but the probe cannot name it.
+    private static func refusedDemuxer(_ path: String, code: Int32, log: LogCapture) -> String?? {
+        func referencing(_ format: String?) -> String? {
+            format.flatMap { $0.split(separator: ",").contains { referencingDemuxers.contains(String($0)) } ? $0 : nil }
+        }
+        if let format = referencing(recognisedFormat(path)) { return .some(format) }
+        guard code == AVCode.invalidArgument, log.lastError?.contains("not on whitelist") == true else { return nil }
+        return .some(referencing(recognisedFormat(path, byName: true)))
+    }
+
+    /// The format libavformat guesses from content alone (no file name, so ".mp4" on random bytes does not
+    /// count), or with `byName` from the name's extension as well.
+    static func recognisedFormat(_ path: String, byName: Bool = false) -> String? {
         let head = FileChecks.head(path, count: 4096)
         guard !head.isEmpty else { return nil }
         var padded = head + [UInt8](repeating: 0, count: Int(AVPROBE_PADDING_SIZE))
         var score: Int32 = 0
         let format: UnsafePointer<AVInputFormat>? = padded.withUnsafeMutableBufferPointer { buffer in
-            "".withCString { emptyName in
+            (byName ? path : "").withCString { name in
                 var probe = AVProbeData()
-                probe.filename = emptyName
+                probe.filename = name
                 probe.buf = buffer.baseAddress
                 probe.buf_size = Int32(head.count)
                 return av_probe_input_format3(&probe, 1, &score)

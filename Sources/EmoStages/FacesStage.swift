@@ -17,7 +17,8 @@ public struct FacesStage: Stage {
     public let name = StageName.faces.rawValue
     public let perSource = true
     public let reads: Set<String> = [StageName.ingest.rawValue]
-    public let codeVersion = "1"
+    /// 2: a mirroring display matrix is no longer read as a half turn.
+    public let codeVersion = "2"
 
     public init() {}
 

@@ -59,12 +59,17 @@ struct BadInputTests {
         try Data("#EXTM3U\n#EXT-X-TARGETDURATION:100000\n#EXTINF:5,\nseg.ts\n".utf8).write(to: URL(fileURLWithPath: live))
         let looped = dir.appendingPathComponent("01-01-03-01-01-02-01.mp4").path
         try Data("ffconcat version 1.0\nfile 01-01-03-01-01-02-01.mp4\n".utf8).write(to: URL(fileURLWithPath: looped))
-        for (path, kind) in [(live, "hls"), (looped, "concat")] {
-            let says = MediaError.notMedia(path: path, reason: "a \(kind) list that names other files or addresses, not a recording: "
-                                           + "emopipe reads only self-contained media files (give it the file the list names)")
+        // Picked by its extension rather than its bytes: named all the same, not "Format not on whitelist" and 3 KB of names.
+        let picture = dir.appendingPathComponent("noise.tiff").path
+        try Data((0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }).write(to: URL(fileURLWithPath: picture))
+        for (path, kind) in [(live, "hls"), (looped, "concat"), (picture, "image2")] {
+            let says = MediaError.notMedia(path: path, reason: "libavformat reads it as \(kind), which reads other files or addresses "
+                                           + "(a playlist, concat list, image sequence or session description), not a self-contained recording: "
+                                           + "give emopipe the media file itself")
             #expect(throws: says) { try MediaProbe.probe(path: path) }
             #expect(throws: says) { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
         }
+
         // The segment the playlist names is itself a recording, and opens.
         #expect(try MediaProbe.probe(path: segment).container == "mpegts")
         #expect(!LibavInput.permittedDemuxers.split(separator: ",").contains("hls") && LibavInput.permittedDemuxers.contains("mov,mp4,m4a,3gp,3g2,mj2"))

@@ -107,6 +107,11 @@ struct ProbeTests {
                                                               "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", mirrored])
         #expect(String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "-180", "the premise")
         #expect(try MediaProbe.probe(path: mirrored).firstVideoStream?.rotationDegrees == 0)
+        // Upside down and mirrored ([1 0; 0 -1]; libav reads 0°): a half turn puts the face upright.
+        bytes.replaceSubrange((tkhd.lowerBound + 44)..<(tkhd.lowerBound + 48), with: [0x00, 0x01, 0x00, 0x00])
+        bytes.replaceSubrange((tkhd.lowerBound + 60)..<(tkhd.lowerBound + 64), with: [0xFF, 0xFF, 0x00, 0x00])
+        try bytes.write(to: URL(fileURLWithPath: mirrored))
+        #expect(try MediaProbe.probe(path: mirrored).firstVideoStream?.rotationDegrees == 180)
     }
 
     @Test("probing is fast: header facts only, no decoding")

@@ -485,6 +485,13 @@ struct CommandLineUsageTests {
             let preview = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", FacesPreviewCommandTests.clip, "--manifest", "m", "--out", "x"], currentDirectory: folder)
             #expect(preview.status == 0 && preview.stdout == "wrote x (1 clip)\n", "\(preview.status) \(preview.stderr.prefix(300))")
             #expect(FileManager.default.contents(atPath: folder + "/x")?.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG named x")
+            // A relative name with a colon is a file, not a protocol libavformat does not allow ("take" or "data").
+            for name in ["take:2.mp4", "data:x.mp4"] {
+                try? FileManager.default.removeItem(atPath: folder + "/" + name)
+                try FileManager.default.copyItem(atPath: FacesPreviewCommandTests.clip, toPath: folder + "/" + name)
+                let colon = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", name, "--manifest", "m", "--out", "y.png"], currentDirectory: folder)
+                #expect(colon.status == 0 && colon.stdout == "wrote y.png (1 clip)\n", "\(name): \(colon.status) \(colon.stderr.prefix(300))")
+            }
         }
     }
 
