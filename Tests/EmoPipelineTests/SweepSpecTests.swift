@@ -46,12 +46,18 @@ struct SweepSpecTests {
             var manifest = try Self.manifest("metric: weighted_f1\ngrid: {train.dropout: [0.1]}")
             manifest.name = name
             let id = SweepRunner.sweepId(manifest)
-            #expect(id.utf8.count <= 255, "\(id.utf8.count) bytes")
+            let worker = Workspace(root: "/w").sweepWorker(sweepId: id, index: WorkerSlice.maximumCount - 1, count: WorkerSlice.maximumCount)
+            #expect((worker.root as NSString).lastPathComponent.utf8.count <= 255, "\(id.utf8.count) bytes, a worker's folder too")
             #expect(id.count >= 13 && id.dropLast(13).count <= 64 && name.hasPrefix(id.dropLast(13)))
+            #expect(SweepRunner.isSweepId(id), "a worker's marker naming it is merged: \(id)")
+        }
+        for stray in ["../x-0123456789ab", "a/b-0123456789ab", "x-0123456789AB", "x-０123456789ab", "0123456789ab", "x 0123456789ab", "x.y-0123456789ab"] {
+            #expect(!SweepRunner.isSweepId(stray), "\(stray)")
         }
         #expect(SweepRunner.folderNamePart("ab c/d") == "ab_c_d")
         #expect(SweepRunner.folderNamePart(String(repeating: "प्रयोग", count: 5)) == String(repeating: "प्रयोग", count: 5), "a short name is whole")
         #expect(SweepRunner.folderNamePart(String(repeating: "y", count: 70)) == String(repeating: "y", count: 64))
+        #expect(SweepRunner.folderNamePart(String(repeating: "𝔸", count: 64)).utf8.count == 200)
     }
 
     @Test func aGridIsEveryCombinationInKeyOrderTheLastKeyFastest() throws {

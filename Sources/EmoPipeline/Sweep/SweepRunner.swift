@@ -133,11 +133,12 @@ public final class SweepRunner {
     }
 
     /// The manifest's name as the start of a folder name: letters, digits, - and _ (others become _), at
-    /// most 64 characters and at most the bytes a file name leaves beside the id's "-" and 12 digits (255
-    /// in all: 64 Devanagari or astral characters take more).
+    /// most 64 characters and at most 200 bytes (64 Devanagari or astral characters take more), so that the
+    /// id ("-" and 12 digits more) fits a file name of 255 bytes also as a sweep worker's folder,
+    /// `sweep-<id>-<I>-of-<N>`, for any worker count.
     static func folderNamePart(_ name: String) -> String {
-        let cleaned = name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(64)
-        let byteLimit = 255 - 13
+        let cleaned = name.map { isNameCharacter($0) ? $0 : "_" }.prefix(64)
+        let byteLimit = 200
         var part = "", bytes = 0
         for character in cleaned {
             bytes += character.utf8.count
@@ -145,6 +146,18 @@ public final class SweepRunner {
             part.append(character)
         }
         return part
+    }
+
+    private static func isNameCharacter(_ character: Character) -> Bool {
+        character.isLetter || character.isNumber || character == "-" || character == "_"
+    }
+
+    /// Whether `text` can be a sweep id as `sweepId` makes them (a worker's marker names one): a name part
+    /// of letters (any script), digits, - and _, then "-" and 12 hexadecimal digits.
+    static func isSweepId(_ text: some StringProtocol) -> Bool {
+        let digest = text.suffix(12)
+        return text.utf8.count <= 255 && text.count >= 13 && text.dropLast(12).last == "-"
+            && digest.allSatisfy { $0.isASCII && $0.isHexDigit && !$0.isUppercase } && text.dropLast(13).allSatisfy(isNameCharacter)
     }
 
     public var files: SweepFolder { workspace.sweepFolder(id) }

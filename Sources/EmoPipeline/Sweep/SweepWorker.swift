@@ -163,7 +163,7 @@ public struct SweepMerge {
         do { marker = try RegularFile.text(worker.sweepWorkerMarkerPath, atMost: RegularFile.markerLimit) ?? "" } catch {
             throw EmoError.io(path: worker.sweepWorkerMarkerPath, reason: "\(error)")
         }
-        guard let sweepId = marker.split(separator: " ").first.map(String.init), Workspace.isPlainName(sweepId) else {
+        guard let sweepId = marker.split(separator: " ").first.map(String.init), SweepRunner.isSweepId(sweepId) else {
             throw EmoError.io(path: worker.sweepWorkerMarkerPath, reason: "expected `<sweep id> I/N`")
         }
         // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
