@@ -75,14 +75,9 @@ struct ProbeTests {
     func rotation() throws {
         let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let rotated = dir.appendingPathComponent("rotated.mp4").path
-        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-t", "0.5",
-                                                    "-c", "copy", "-metadata:s:v", "rotate=90", rotated])
+        let rotated = try Self.halfSecondCopy(in: dir, named: "rotated.mp4", ["-metadata:s:v", "rotate=90"])
         // ffprobe prints av_display_rotation_get (counter-clockwise degrees); ours is its negation mod 360.
-        let printed = try TestSupport.output("/usr/bin/env", ["ffprobe", "-v", "error", "-select_streams", "v",
-                                                              "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", rotated])
-        let ccw = try #require(Int(String(decoding: printed, as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let ccw = try #require(Int(try Self.ffprobeRotation(rotated)))
         let facts = try MediaProbe.probe(path: rotated)
         #expect(facts.firstVideoStream?.rotationDegrees == ((-ccw % 360) + 360) % 360)
         #expect(facts.firstVideoStream?.rotationDegrees == 270)  // ffmpeg 5.1 writes "rotate=90" as a 90° ccw matrix
@@ -94,24 +89,35 @@ struct ProbeTests {
     func mirror() throws {
         let dir = try TestSupport.scratchFolder("emomedia")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let mirrored = dir.appendingPathComponent("mirrored.mp4").path
-        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-t", "0.5",
-                                                    "-c", "copy", "-movflags", "faststart", mirrored])
+        let mirrored = try Self.halfSecondCopy(in: dir, named: "mirrored.mp4", ["-movflags", "faststart"])
         var bytes = try Data(contentsOf: URL(fileURLWithPath: mirrored))
         // The first track is the video; its version-0 tkhd holds the matrix's first value 44 bytes after the box type.
         let tkhd = try #require(bytes.firstRange(of: Data("tkhd".utf8)))
         #expect(bytes[tkhd.lowerBound + 4] == 0)
         bytes.replaceSubrange((tkhd.lowerBound + 44)..<(tkhd.lowerBound + 48), with: [0xFF, 0xFF, 0x00, 0x00])  // -1.0 in 16.16
         try bytes.write(to: URL(fileURLWithPath: mirrored))
-        let printed = try TestSupport.output("/usr/bin/env", ["ffprobe", "-v", "error", "-select_streams", "v",
-                                                              "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", mirrored])
-        #expect(String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "-180", "the premise")
+        #expect(try Self.ffprobeRotation(mirrored) == "-180", "the premise")
         #expect(try MediaProbe.probe(path: mirrored).firstVideoStream?.rotationDegrees == 0)
         // Upside down and mirrored ([1 0; 0 -1]; libav reads 0°): a half turn puts the face upright.
         bytes.replaceSubrange((tkhd.lowerBound + 44)..<(tkhd.lowerBound + 48), with: [0x00, 0x01, 0x00, 0x00])
         bytes.replaceSubrange((tkhd.lowerBound + 60)..<(tkhd.lowerBound + 64), with: [0xFF, 0xFF, 0x00, 0x00])
         try bytes.write(to: URL(fileURLWithPath: mirrored))
         #expect(try MediaProbe.probe(path: mirrored).firstVideoStream?.rotationDegrees == 180)
+    }
+
+    /// The first half second of the AV clip, streams copied, with ffmpeg's `options`.
+    static func halfSecondCopy(in dir: URL, named name: String, _ options: [String]) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-t", "0.5", "-c", "copy"]
+                                   + options + [path])
+        return path
+    }
+
+    /// What ffprobe prints as the video's rotation (av_display_rotation_get: counter-clockwise degrees).
+    static func ffprobeRotation(_ path: String) throws -> String {
+        let printed = try TestSupport.output("/usr/bin/env", ["ffprobe", "-v", "error", "-select_streams", "v",
+                                                              "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", path])
+        return String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("probing is fast: header facts only, no decoding")
