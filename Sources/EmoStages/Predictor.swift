@@ -128,6 +128,13 @@ public final class Predictor {
             throw TrainedModelError(path: speakersPath, reason: "missing: export wrote it beside model.json (which records its SHA-256); "
                                     + "restore it, or export the model again")
         }
+        // Export writes speakers.json and its digest together (since 2026-12-05): the file without the digest
+        // means model.json was edited, and statistics edited beside it would be used unchecked.
+        if normalisesSpeakers, present, trained.speakersSha256 == nil {
+            throw TrainedModelError(path: folder.appendingPathComponent(TrainedModel.fileName).path,
+                                    reason: "records no speakers_sha256, yet speakers.json is beside it: export writes the two together, "
+                                    + "so this file was edited; export the model again (or restore its speakers_sha256)")
+        }
         if normalisesSpeakers, present {
             let recorded = try RecordedSpeakers.read(speakersPath, nMels: trained.config.nMels, expectedSha256: trained.speakersSha256)
             recordedSpeakers = Dictionary(recorded.speakers.map { ($0.actor, $0) }, uniquingKeysWith: { a, _ in a })

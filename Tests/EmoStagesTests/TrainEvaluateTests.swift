@@ -595,6 +595,14 @@ struct TrainEvaluateTests {
         let editedStatistics = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
         #expect(editedStatistics.status == 1 && editedStatistics.stderr.contains("speakers.json: not the speaker statistics this model was exported with"),
                 "\(editedStatistics.stderr)")
+        // Nor may the digest be taken out to let edited statistics through.
+        let exportedModel = try String(contentsOfFile: copied + "/model.json", encoding: .utf8)
+        try exportedModel.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("\"speakers_sha256\"") }
+            .joined(separator: "\n").write(toFile: copied + "/model.json", atomically: true, encoding: .utf8)
+        let undigested = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
+        #expect(undigested.status == 1 && undigested.stderr.contains("model.json: records no speakers_sha256, yet speakers.json is beside it"),
+                "\(undigested.stderr)")
+        try exportedModel.write(toFile: copied + "/model.json", atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(atPath: copied + "/speakers.json")
         let missing = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
         #expect(missing.status == 1 && missing.stderr.contains("speakers.json: missing: export wrote it beside model.json"), "\(missing.stderr)")
