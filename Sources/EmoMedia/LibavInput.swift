@@ -120,9 +120,16 @@ struct LibavInput: ~Copyable {
         if code == -ENOENT { return .fileNotFound(path: path) }
         if code == -EACCES || code == -EIO { return .unreadable(path: path, reason: reason) }
         if let format = refusedDemuxer(path, code: code, log: log) {
-            return .notMedia(path: path, reason: "libavformat reads it \(format.map { "as \($0)" } ?? "in a format"), which reads other files or "
-                             + "addresses (a playlist, concat list, image sequence or session description), not a self-contained recording: "
-                             + "give emopipe the media file itself")
+            let kinds = "(a playlist, concat list, image sequence or session description)"
+            guard let format else {
+                // Chosen by the whole probe (more bytes, the extension weighed in) where ours could not name it:
+                // most often a recording under another format's extension (an mp3 named .jpg).
+                let suffix = (path as NSString).pathExtension
+                return .notMedia(path: path, reason: "libavformat took it, by its content or its extension\(suffix.isEmpty ? "" : " (.\(suffix.echoed))"), "
+                                 + "for a format that reads other files or addresses \(kinds): if it is a recording, give it its format's extension")
+            }
+            return .notMedia(path: path, reason: "libavformat reads it as \(format), which reads other files or addresses \(kinds), "
+                             + "not a self-contained recording: give emopipe the media file itself")
         }
         return recognisedFormat(path) != nil
             ? .truncated(path: path, reason: reason)

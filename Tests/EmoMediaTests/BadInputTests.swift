@@ -70,6 +70,13 @@ struct BadInputTests {
             #expect(throws: says) { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
         }
 
+        // An mp3 named .jpg: the whole probe takes it for an image sequence by its extension, which ours cannot
+        // name; the reason says to give it its own extension.
+        let misnamed = dir.appendingPathComponent("speech.jpg").path
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-vn", "-f", "mp3", misnamed])
+        let took = try #require(throws: MediaError.self) { try MediaProbe.probe(path: misnamed) }
+        #expect(took.code == "not-media" && "\(took)".contains("by its content or its extension (.jpg)")
+                && "\(took)".contains("if it is a recording, give it its format's extension"), "\(took)")
         // The segment the playlist names is itself a recording, and opens.
         #expect(try MediaProbe.probe(path: segment).container == "mpegts")
         #expect(!LibavInput.permittedDemuxers.split(separator: ",").contains("hls") && LibavInput.permittedDemuxers.contains("mov,mp4,m4a,3gp,3g2,mj2"))
