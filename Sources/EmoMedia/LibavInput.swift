@@ -60,10 +60,15 @@ struct LibavInput: ~Copyable {
         var state: UnsafeMutableRawPointer?
         while let format = av_demuxer_iterate(&state) {
             let name = String(cString: format.pointee.name)
-            if name.split(separator: ",").allSatisfy({ !referencingDemuxers.contains(String($0)) }) { names.append(name) }
+            if !isReferencing(name) { names.append(name) }
         }
         return names.joined(separator: ",")
     }()
+
+    /// Whether a demuxer's name (libav lists aliases with commas: "mov,mp4,…") names a referencing one.
+    static func isReferencing(_ demuxer: String) -> Bool {
+        demuxer.split(separator: ",").contains { referencingDemuxers.contains(String($0)) }
+    }
 
     /// Reads the first packets (within the limits set at open) to complete codec parameters.
     func findStreamInfo(log: LogCapture) throws(MediaError) {
@@ -119,7 +124,8 @@ struct LibavInput: ~Copyable {
         let reason = LibavLog.reason(code, log)
         if code == -ENOENT { return .fileNotFound(path: path) }
         if code == -EACCES || code == -EIO { return .unreadable(path: path, reason: reason) }
-        if let format = refusedDemuxer(path, code: code, log: log) {
+        let guessed = recognisedFormat(path)
+        if let format = refusedDemuxer(path, guessed: guessed, code: code, log: log) {
             let kinds = "(a playlist, concat list, image sequence or session description)"
             guard let format else {
                 // Chosen by the whole probe (more bytes, the extension weighed in) where ours could not name it:
@@ -131,7 +137,7 @@ struct LibavInput: ~Copyable {
             return .notMedia(path: path, reason: "libavformat reads it as \(format), which reads other files or addresses \(kinds), "
                              + "not a self-contained recording: give emopipe the media file itself")
         }
-        return recognisedFormat(path) != nil
+        return guessed != nil
             ? .truncated(path: path, reason: reason)
             : .notMedia(path: path, reason: reason)
     }
@@ -139,13 +145,10 @@ struct LibavInput: ~Copyable {
     /// The referencing demuxer libavformat chose for the file and the whitelist refused, if it did: guessed
     /// from the content, else (libavformat weighs the name's extension too, as image2 does) with the name.
     /// Nil when no referencing demuxer was refused; `.some(nil)` when one was but the probe cannot name it.
-    private static func refusedDemuxer(_ path: String, code: Int32, log: LogCapture) -> String?? {
-        func referencing(_ format: String?) -> String? {
-            format.flatMap { $0.split(separator: ",").contains { referencingDemuxers.contains(String($0)) } ? $0 : nil }
-        }
-        if let format = referencing(recognisedFormat(path)) { return .some(format) }
+    private static func refusedDemuxer(_ path: String, guessed: String?, code: Int32, log: LogCapture) -> String?? {
+        if let guessed, isReferencing(guessed) { return .some(guessed) }
         guard code == AVCode.invalidArgument, log.lastError?.contains("not on whitelist") == true else { return nil }
-        return .some(referencing(recognisedFormat(path, byName: true)))
+        return .some(recognisedFormat(path, byName: true).flatMap { isReferencing($0) ? $0 : nil })
     }
 
     /// The format libavformat guesses from content alone (no file name, so ".mp4" on random bytes does not

@@ -162,25 +162,24 @@ enum ContentRules {
     // refuse a file, nor a damaged first one a file whose other track is sound. If the track a stage
     // picks is the damaged one, that stage fails the file and records why.
 
-    /// The first audio track's problem when every audio track has one, else nil.
-    private static func audioProblem(_ facts: MediaFacts) -> String? {
-        let problems = facts.streams.filter { $0.kind == .audio }.map(audioProblem)
-        return problems.contains(where: { $0 == nil }) ? nil : problems.first ?? nil
-    }
+    private static func audioProblem(_ facts: MediaFacts) -> String? { problemOfEvery(.audio, in: facts, audioProblem) }
+    private static func videoProblem(_ facts: MediaFacts) -> String? { problemOfEvery(.video, in: facts, videoProblem) }
 
-    /// The first video track's problem when every video track has one, else nil.
-    private static func videoProblem(_ facts: MediaFacts) -> String? {
-        let problems = facts.streams.filter { $0.kind == .video }.map { video -> String? in
-            if video.codec == noCodec { return "video stream has no codec" + damaged }
-            if (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0 { return "video stream has no picture size" }
-            return nil
-        }
+    /// The first track's problem when every track of `kind` has one, else nil.
+    private static func problemOfEvery(_ kind: MediaKind, in facts: MediaFacts, _ problem: (StreamFacts) -> String?) -> String? {
+        let problems = facts.streams.filter { $0.kind == kind }.map(problem)
         return problems.contains(where: { $0 == nil }) ? nil : problems.first ?? nil
     }
 
     /// libav's name for a stream whose codec it could not tell.
     static let noCodec = "none"
     static let damaged = " (the file is damaged, or was cut short)"
+
+    private static func videoProblem(_ video: StreamFacts) -> String? {
+        if video.codec == noCodec { return "video stream has no codec" + damaged }
+        if (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0 { return "video stream has no picture size" }
+        return nil
+    }
 
     private static func audioProblem(_ audio: StreamFacts) -> String? {
         if audio.codec == noCodec { return "audio stream has no codec" + damaged }
