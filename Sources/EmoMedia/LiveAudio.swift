@@ -43,8 +43,14 @@ public struct LiveSource: Sendable, Equatable {
     }
 
     /// Whether an input given on the command line is a stream rather than a file: "-", a pipe, or a URL.
+    /// A name that is there as a file (a recording called `pipe:0.wav`, a folder `http:`) is that file:
+    /// the user named it, and reading standard input instead would wait for a writer that never comes.
     public static func isStream(_ input: String) -> Bool {
-        input == "-" || input.hasPrefix("pipe:") || input.range(of: "^[A-Za-z][A-Za-z0-9+.-]*://", options: .regularExpression) != nil
+        if input == "-" { return true }
+        let looksLikeStream = input.hasPrefix("pipe:") || input.range(of: "^[A-Za-z][A-Za-z0-9+.-]*://", options: .regularExpression) != nil
+        guard looksLikeStream else { return false }
+        var facts = stat()
+        return lstat(input, &facts) != 0
     }
 
     /// The URL FFmpeg opens: standard input is its `pipe:0`, unless it is redirected from a regular file

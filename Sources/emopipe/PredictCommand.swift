@@ -50,8 +50,8 @@ struct PredictCommand: ParsableCommand {
         at most 100,000 files and a list of at most 64 MiB (split a longer one).
         Example: emopipe predict --run 20261125-150320-c9e9f3 clip.mp4 speech.wav --json
 
-        Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, ... anything FFmpeg opens), or
-        a device or other FFmpeg input named with --format (alsa, pulse, lavfi, v4l2) is read as it arrives:
+        Streams: one INPUT that is - (standard input), a URL (http, https, rtsp, pipe:, ... anything FFmpeg
+        opens; a name that exists as a file is that file), or a device or other FFmpeg input named with --format (alsa, pulse, lavfi, v4l2) is read as it arrives:
         each window is scored as soon as its audio (and pictures) are in and printed at once (with --json,
         JSON Lines: one {input, start, end, label, probabilities, modalities, speaker, faces_found} per window),
         and at the end of the stream one more window ends at its last frame, as for a file. The top_db

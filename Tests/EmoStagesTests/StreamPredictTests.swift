@@ -337,6 +337,31 @@ struct StreamPredictTests {
         #expect(result.stderr.contains("the mean of its 3 windows says"), "\(result.stderr)")
     }
 
+    /// A file whose name reads like a stream (`pipe:0.wav`, a folder `http:`) is the file the user named:
+    /// answered as that file, not by waiting on standard input; a name that is no file stays a stream.
+    @Test func aFileNamedLikeAStreamIsReadAsThatFile() throws {
+        let (run, clip) = try Self.trained.get()
+        let folder = try TestSupport.temporaryFolder("stream-like-names")
+        try FileManager.default.createDirectory(atPath: folder + "/http:", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: clip, toPath: folder + "/pipe:0.wav")
+        try FileManager.default.copyItem(atPath: clip, toPath: folder + "/http:/x.wav")
+        let original = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, "--json", clip])
+        let label = { (stdout: String) in
+            ((try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [[String: Any]])?.first?["probabilities"] as? [String: Double]
+        }
+        #expect(original.status == 0 && label(original.stdout) != nil, "\(original.stderr)")
+        for name in ["pipe:0.wav", "http://x.wav"] {
+            // Standard input is a pipe that stays open and silent: were it read, this would wait for it.
+            let named = try TestSupport.run("/bin/bash", ["-c", "sleep 30 | timeout 25 '\(TestSupport.emopipe)' predict --run '\(run)' --json '\(name)'"],
+                                            currentDirectory: folder)
+            #expect(named.status == 0, "\(name): \(named.stderr)")
+            #expect(label(named.stdout) == label(original.stdout), "\(name): \(named.stdout.prefix(300))")
+        }
+        let absent = try TestSupport.run("/bin/bash", ["-c", "'\(TestSupport.emopipe)' predict --run '\(run)' pipe:0.wav < /dev/null"],
+                                         currentDirectory: try TestSupport.temporaryFolder("no-such-file"))
+        #expect(absent.status != 0 && absent.stderr.contains("pipe:0.wav"), "no such file: still a stream (standard input, here empty): \(absent.stderr)")
+    }
+
     /// A stream's name can be a kilobytes-long lavfi graph or URL: every message shows its head and its length.
     @Test func aLongStreamNameIsShownCut() throws {
         let (run, _) = try Self.trained.get()
