@@ -135,6 +135,14 @@ public final class Predictor {
                                     reason: "records no speakers_sha256, yet speakers.json is beside it: export writes the two together, "
                                     + "so this file was edited; export the model again (or restore its speakers_sha256)")
         }
+        // Nor is speakers.json written for a model that does not normalise by speaker: beside one, model.json's
+        // config.speaker_norm was turned off (and its digest taken out), and answers would skip what the model learnt with.
+        if !normalisesSpeakers, present {
+            throw TrainedModelError(path: folder.appendingPathComponent(TrainedModel.fileName).path,
+                                    reason: "says the model does not normalise by speaker (config.speaker_norm off, or no audio input), yet "
+                                    + "speakers.json is beside it: export writes that file only for a speaker-normalised model, so one of the two "
+                                    + "was edited or copied in; export the model again (or remove speakers.json if it came from another run)")
+        }
         if normalisesSpeakers, present {
             let recorded = try RecordedSpeakers.read(speakersPath, nMels: trained.config.nMels, expectedSha256: trained.speakersSha256)
             recordedSpeakers = Dictionary(recorded.speakers.map { ($0.actor, $0) }, uniquingKeysWith: { a, _ in a })
@@ -385,7 +393,8 @@ public final class Predictor {
             why = "no RAVDESS actor in their names"
         }
         // Export records every actor of the run: a speakers.json without the training actors is another's.
-        return group.statistics == .given ? why + "; speakers.json holds none of the model's training actors to blend them with" : why
+        let trainActors = classifier.trained.fold.train.map(String.init).joined(separator: ", ")
+        return group.statistics == .given ? why + "; speakers.json holds none of the training actors model.json lists (\(trainActors)) to blend them with" : why
     }
 
     /// Of the actors a file's names give, the one whose recorded sources hold the file's speech, if any.

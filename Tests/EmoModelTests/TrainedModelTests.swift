@@ -176,12 +176,15 @@ import Testing
         var speakersWithoutNorm = trained
         speakersWithoutNorm.speakersSha256 = String(repeating: "0123456789abcdef", count: 4)
         try rejects(try speakersWithoutNorm.jsonData(), saying: "speakers_sha256 records speaker statistics, but config.speaker_norm is off")
-        // A fold the split could not have written: an actor RAVDESS lacks, or one actor in two roles.
+        // A fold the split could not have written: an actor RAVDESS lacks, no training actor, an actor twice, or one actor in two roles.
         let folds: [(String, (inout ActorFold) -> Void)] = [
             ("fold: train lists 99, which is not a RAVDESS actor (1-24)", { $0.train = [3, 99] }),
             ("fold: test lists -1, which is not a RAVDESS actor", { $0.test = [-1] }),
             ("fold: actor 1 is listed under both train and test", { $0.train = [3, 1] }),
             ("fold: actor 4 is listed under both train and validation", { $0.validation = [2, 4] }),
+            ("fold: train lists no actor", { $0.train = [] }),
+            ("fold: train lists actor 4 twice", { $0.train = [4, 5, 4] }),
+            ("fold: test lists actor 1 twice", { $0.test = [1, 1] }),
         ]
         for (fragment, edit) in folds {
             var strayFold = trained

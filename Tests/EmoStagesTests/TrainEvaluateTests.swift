@@ -602,6 +602,13 @@ struct TrainEvaluateTests {
         let undigested = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
         #expect(undigested.status == 1 && undigested.stderr.contains("model.json: records no speakers_sha256, yet speakers.json is beside it"),
                 "\(undigested.stderr)")
+        // Normalisation switched off with the digest: speakers.json beside such a model says model.json was edited.
+        try exportedModel.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("\"speakers_sha256\"") }
+            .joined(separator: "\n").replacingOccurrences(of: "\"speaker_norm\" : true", with: "\"speaker_norm\" : false")
+            .write(toFile: copied + "/model.json", atomically: true, encoding: .utf8)
+        let unnormalised = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
+        #expect(unnormalised.status == 1 && unnormalised.stderr.contains("model.json: says the model does not normalise by speaker")
+                && unnormalised.stderr.contains("yet speakers.json is beside it"), "\(unnormalised.stderr)")
         try exportedModel.write(toFile: copied + "/model.json", atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(atPath: copied + "/speakers.json")
         let missing = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, onePath])
@@ -630,6 +637,17 @@ struct TrainEvaluateTests {
                 && (aloneAnswer["speaker"] as? [String: Any])?["statistics"] as? String == "given")
         let (pb, pa) = (try #require(blendedAnswer["probabilities"] as? [String: Double]), try #require(aloneAnswer["probabilities"] as? [String: Double]))
         #expect(pb.keys.contains { abs(pb[$0]! - (pa[$0] ?? 0)) > 1e-4 }, "blending changed nothing: \(pb) \(pa)")
+        // A fold whose training actors speakers.json has no statistics of (model.json edited): the file is
+        // normalised by itself, and the message names the actors model.json lists rather than blaming speakers.json.
+        let refolded = try TestSupport.temporaryFolder("refolded") + "/run"
+        try FileManager.default.copyItem(atPath: runFolder, toPath: refolded)
+        var refoldedModel = try TrainedModel.description(in: URL(fileURLWithPath: refolded))
+        refoldedModel.fold.train = [24]
+        try refoldedModel.jsonData().write(to: URL(fileURLWithPath: refolded + "/model.json"))
+        let foreignFold = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", refolded, "--json", lone])
+        let foreignFoldAnswer = (try? JSONSerialization.jsonObject(with: Data(foreignFold.stdout.utf8)) as? [[String: Any]])?.first
+        #expect(foreignFold.status == 0 && (foreignFoldAnswer?["speaker"] as? [String: Any])?["statistics"] as? String == "given"
+                && foreignFold.stderr.contains("speakers.json holds none of the training actors model.json lists (24) to blend them with"), "\(foreignFold.stderr)")
         let prior = try #require(try Predictor(run: runFolder).speakerPrior)
         let trainedOn = try TrainedModel.load(folder: URL(fileURLWithPath: runFolder), weights: .exported).trained.fold.train
         let recorded = try RecordedSpeakers.read(runFolder + "/speakers.json", nMels: prior.mean.count).speakers.filter { trainedOn.contains($0.actor) }

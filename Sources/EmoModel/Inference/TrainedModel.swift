@@ -193,15 +193,22 @@ public struct TrainedModel: Codable, Equatable, Sendable {
 }
 
 extension ActorFold {
-    /// An actor RAVDESS does not have, or a training actor also listed as tested or validated on: the
-    /// split never wrote either, and predict blends a new speaker with the training actors' statistics,
-    /// so a stray actor there would be used as if trained on. (A split before 2026-11-30 could list an
+    /// An actor RAVDESS does not have, no training actor, an actor listed twice in one role, or a training
+    /// actor also listed as tested or validated on: the split never wrote any of these, and predict blends
+    /// a new speaker with the training actors' statistics, so a stray actor there would be used as if
+    /// trained on. (A split before 2026-11-30 could list an
     /// actor under both validation and test, which no answer depends on: such folds still load.)
     var inconsistency: String? {
         let roles = [("train", train), ("validation", validation), ("test", test)]
         for (role, actors) in roles {
             if let stray = actors.first(where: { !RavdessName.actorRange.contains($0) }) {
                 return "\(role) lists \(stray), which is not a RAVDESS actor (\(RavdessName.actorRange.lowerBound)-\(RavdessName.actorRange.upperBound))"
+            }
+        }
+        guard !train.isEmpty else { return "train lists no actor: a model is trained on at least one" }
+        for (role, actors) in roles {
+            if let twice = actors.enumerated().first(where: { actors[..<$0.offset].contains($0.element) })?.element {
+                return "\(role) lists actor \(twice) twice"
             }
         }
         for (other, others) in roles.dropFirst() {
