@@ -57,7 +57,10 @@ public enum Checkpoint {
             let expected = Set(model.stateDict().keys)
             let stray = file.tensors.keys.filter { !expected.contains($0) && !$0.hasPrefix(trainingStatePrefix) }.sorted()
             if let first = stray.first {
-                throw NNError.format("holds \(stray.count) tensor(s) the model has no place for (\(first)"
+                // A tensor renamed is both: the one the model looks for is named first, as load would name it.
+                let missing = expected.filter { file.tensors[$0] == nil }.sorted()
+                let lacking = missing.first.map { "lacks \(missing.count) tensor(s) the model needs (\(shown($0))\(missing.count > 1 ? ", …" : "")) and " } ?? ""
+                throw NNError.format("\(lacking)holds \(stray.count) tensor(s) the model has no place for (\(shown(first))"
                                      + (stray.count > 1 ? ", …" : "") + ")")
             }
         }
@@ -82,6 +85,13 @@ public enum Checkpoint {
             rng.state = try RandomGenerator(state: words.map { UInt64(bitPattern: $0) }).state
         }
         return Int(file.integers["train.step"]?.first ?? 0)
+    }
+
+    /// A tensor's name as a message shows it: a damaged header can name a tensor with kilobytes of text.
+    static func shown(_ name: String) -> String {
+        let scalars = name.unicodeScalars
+        guard scalars.count > 120 else { return name }
+        return String(String.UnicodeScalarView(scalars.prefix(100))) + "… (\(name.utf8.count) bytes)"
     }
 
     /// The model's name for each optimizer parameter (by identity), or its index.

@@ -287,5 +287,18 @@ import Testing
         #expect(stray.reason.contains("the model has no place for (face"), "\(stray)")
         try trained.jsonData().write(to: path)
         #expect(throws: Never.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+        // A tensor renamed (here to 10 KB of name) is named as the one the model lacks, and the stray name is cut.
+        let weights = folder.appendingPathComponent("best.safetensors")
+        let original = try Data(contentsOf: weights)
+        var file = try SafeTensorsFile.read(from: weights)
+        let renamed = try #require(file.tensors.keys.sorted().first { !$0.hasPrefix(Checkpoint.trainingStatePrefix) })
+        file.tensors[String(repeating: "x", count: 10_000)] = file.tensors.removeValue(forKey: renamed)
+        try file.write(to: weights)
+        let lacking = try #require(throws: TrainedModelError.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
+        #expect(lacking.reason.contains("lacks 1 tensor(s) the model needs (\(renamed)) and holds 1 tensor(s) the model has no place for (xxxx"),
+                "\(lacking.reason.prefix(400))")
+        #expect(lacking.reason.utf8.count < 600 && lacking.reason.contains("… (10000 bytes)"), "\(lacking.reason.prefix(400))")
+        try original.write(to: weights)
+        #expect(throws: Never.self) { try TrainedModel.load(folder: folder, weights: .foldBest) }
     }
 }
