@@ -132,8 +132,8 @@ public final class SweepRunner {
         return safeName + "-" + SHA256Hex.of(manifest.recordedText + "\n" + manifest.dataRoot + threads).prefix(12)
     }
 
-    /// The manifest's name as the start of a folder name: letters, digits, - and _ (others become _), at
-    /// most 64 characters and at most 200 bytes (64 Devanagari or astral characters take more), so that the
+    /// The manifest's name as the start of a folder name: letters, digits, - and _ (others become _; "sweep"
+    /// when no letter or digit is left), at most 64 characters and at most 200 bytes (64 Devanagari or astral characters take more), so that the
     /// id ("-" and 12 digits more) fits a file name of 255 bytes also as a sweep worker's folder,
     /// `sweep-<id>-<I>-of-<N>`, for any worker count.
     static func folderNamePart(_ name: String) -> String {
@@ -145,7 +145,9 @@ public final class SweepRunner {
             guard bytes <= byteLimit else { break }
             part.append(character)
         }
-        return part
+        // A name with no letter or digit left to show (emoji alone, one character of hundreds of bytes) is not
+        // made a row of underscores or nothing: the folder says what it is.
+        return part.contains { $0.isLetter || $0.isNumber } ? part : "sweep"
     }
 
     private static func isNameCharacter(_ character: Character) -> Bool {
