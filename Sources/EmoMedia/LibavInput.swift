@@ -154,6 +154,15 @@ struct LibavInput: ~Copyable {
     /// The format libavformat guesses from content alone (no file name, so ".mp4" on random bytes does not
     /// count), or with `byName` from the name's extension as well.
     static func recognisedFormat(_ path: String, byName: Bool = false) -> String? {
+        recognisedInputFormat(path, byName: byName).map { String(cString: $0.pointee.name) }
+    }
+
+    /// The format libavformat guesses from content alone, by its long name ("ADTS AAC (Advanced Audio Coding)").
+    static func recognisedFormatDescription(_ path: String) -> String? {
+        recognisedInputFormat(path).map { String(cString: $0.pointee.long_name ?? $0.pointee.name) }
+    }
+
+    private static func recognisedInputFormat(_ path: String, byName: Bool = false) -> UnsafePointer<AVInputFormat>? {
         let head = FileChecks.head(path, count: 4096)
         guard !head.isEmpty else { return nil }
         var padded = head + [UInt8](repeating: 0, count: Int(AVPROBE_PADDING_SIZE))
@@ -169,7 +178,7 @@ struct LibavInput: ~Copyable {
         }
         let retryScore: Int32 = 25  // AVPROBE_SCORE_RETRY: below it libav itself calls a guess unreliable
         guard let format, score > retryScore else { return nil }
-        return String(cString: format.pointee.name)
+        return format
     }
 }
 

@@ -38,7 +38,11 @@ struct SndFileInput: ~Copyable {
             let head = FileChecks.head(path, count: 12)
             if let other = Self.otherContainer(head) { throw .notMedia(path: path, reason: "\(other), not a WAV as its name says") }
             guard RiffLayout.hasRiffMagic(head) else {
-                throw .notMedia(path: path, reason: reason)
+                // libsndfile only says "Format not recognised.": libavformat may know what the content is (AAC in ADTS).
+                if let other = LibavInput.recognisedFormatDescription(path) {
+                    throw .notMedia(path: path, reason: "its content is \(other), not a WAV as its name says")
+                }
+                throw .notMedia(path: path, reason: "not a WAV (it has no RIFF header), nor content that libsndfile or libavformat recognises")
             }
             let chunks = RiffLayout.walk(path)
             // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.

@@ -87,6 +87,9 @@ struct BadInputTests {
         try withFile("notes.wav", Data("these are meeting notes, not audio\n".utf8)) { path in
             expectMediaError("not-media") { _ = try MediaProbe.probe(path: path) }
             expectMediaError("not-media") { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+            var refusal: MediaError?
+            do { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) } catch let error as MediaError { refusal = error } catch {}
+            #expect(refusal == .notMedia(path: path, reason: "not a WAV (it has no RIFF header), nor content that libsndfile or libavformat recognises"))
         }
     }
 
@@ -119,15 +122,16 @@ struct BadInputTests {
     }
 
     /// libsndfile reads FLAC, MP3, Ogg and AIFF too: named .wav, each is refused by what it holds, in probe
-    /// and decode alike, as an MP4 named .wav is.
-    @Test("FLAC, MP3, Ogg and AIFF named .wav are said to be what they are")
+    /// and decode alike, as an MP4 named .wav is; so is AAC in ADTS, which only libavformat knows.
+    @Test("FLAC, MP3, Ogg, AIFF and ADTS AAC named .wav are said to be what they are")
     func otherSoundFilesAsWav() throws {
         let dir = try TestSupport.scratchFolder("emomedia-named-wav")
         defer { try? FileManager.default.removeItem(at: dir) }
-        for (format, says) in [("flac", "FLAC"), ("mp3", "MPEG"), ("ogg", "OGG"), ("aiff", "AIFF")] {
+        // AAC in ADTS libsndfile does not know at all: libavformat names it.
+        for (format, says) in [("flac", "FLAC"), ("mp3", "MPEG"), ("ogg", "OGG"), ("aiff", "AIFF"), ("adts", "raw ADTS AAC")] {
             let path = dir.appendingPathComponent("\(format).wav").path
             _ = try TestSupport.shell("ffmpeg -hide_banner -loglevel error -y -f lavfi -i sine=f=440:d=0.5 -ar 16000 -f \(format) "
-                                      + (format == "ogg" ? "-c:a libvorbis " : "") + "'\(path)'")
+                                      + (format == "ogg" ? "-c:a libvorbis " : format == "adts" ? "-c:a aac " : "") + "'\(path)'")
             let probe = Result { try MediaProbe.probe(path: path) }.map { _ in () }
             let decode = Result { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }.map { _ in () }
             for result in [probe, decode] {
