@@ -292,6 +292,11 @@ struct SweepTests {
         #expect(refusedCheckpoints.status == ExitStatus.usage
                 && refusedCheckpoints.stderr.contains("resolve to the same settings (train.checkpoint_every is execution-only: it changes how a stage runs")
                 && !refusedCheckpoints.stderr.contains("not read"), "\(refusedCheckpoints.stderr)")
+        // A value no trial may take is named before two trials found alike earlier in the grid.
+        let outOfRange = try Self.writeSweepManifest(folder, data: data, grid: "{train.checkpoint_every: [1, 10000, 10001]}")
+        let refusedPastRange = try TestSupport.run(TestSupport.emopipe, ["sweep", outOfRange, "--workdir", workdir])
+        #expect(refusedPastRange.status == ExitStatus.usage && refusedPastRange.stderr.contains("sweep trial 2")
+                && refusedPastRange.stderr.contains("10001") && !refusedPastRange.stderr.contains("resolve to the same settings"), "\(refusedPastRange.stderr)")
         // Only the keys the two trials set apart are named (both trials here have checkpoint_every 1).
         let mixedAxes = try Self.writeSweepManifest(folder, data: data,
                                                     grid: "{train.modalities: [[audio]], train.checkpoint_every: [1, 2], train.face_channels: [[4, 8], [8, 8]]}")

@@ -199,6 +199,9 @@ public final class SweepRunner {
         /// that resolve alike (`[8, 16]` and `[8.0, 16]`, a set of modalities in two orders, `faces.size` for a
         /// speech-only model, which reads no face crops) would measure one setting twice.
         var resolvedTrials: [String: SweepTrial] = [:]
+        /// The first two trials found alike: said once every trial is checked, so a value no trial may take
+        /// (`[1, 10000, 10001]` for checkpoint_every, whose first two are alike) is named before it.
+        var sameSettings: PipelineError?
         /// The sweep's axes some trial's score is made from (a stage it reads fingerprints the key, or borrows it).
         var axesRead = Set<SweepKey>()
         /// Resolves `trial` at every budget; a refusal is the trial's (`named`), unless it is the inherited one.
@@ -232,13 +235,14 @@ public final class SweepRunner {
                             : " (" + [executionOnly.isEmpty ? nil : "\(listed(executionOnly)) \(Self.executionOnlyMeaning)",
                                       notRead.isEmpty ? nil : "\(listed(notRead)) not read under trial \(trial.index)'s other settings"]
                                 .compactMap { $0 }.joined(separator: "; ") + ")"
-                        throw PipelineError.invalidFile("\(manifest.path): sweep trials \(earlier.index) (\(earlier.params.shown)) and \(trial.index) "
+                        sameSettings = sameSettings ?? PipelineError.invalidFile("\(manifest.path): sweep trials \(earlier.index) (\(earlier.params.shown)) and \(trial.index) "
                             + "(\(trial.params.shown)) resolve to the same settings\(why): one of them would measure nothing new; list each setting once")
                     }
                 }
             }
         }
         for trial in trials { try check(trial, named: "sweep trial \(trial.index) (\(trial.params.shown))", distinct: true) }
+        if let sameSettings { throw sameSettings }
         // A single value no trial reads makes no duplicate, but would show in the leaderboard as if it were tuned.
         if let unread = trials.first?.settings.map(\.key).first(where: { !axesRead.contains($0) }) {
             let executionOnly = (try? runner(for: trials[0], epochs: budgets.first ?? nil)).map { Self.isExecutionOnly(unread, in: $0) } ?? false
