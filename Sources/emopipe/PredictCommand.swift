@@ -110,6 +110,14 @@ struct PredictCommand: ParsableCommand {
             throw ValidationError("\(stream) is a stream: give it alone (files can be given together, a stream cannot)")
         }
         if files.isEmpty && filesFrom.isEmpty {
+            if let format {
+                throw ValidationError("--format \(format.isEmpty ? "\"\"" : format.echoed) opens one stream input, and none is given "
+                                      + "(e.g. --format lavfi sine=duration=5, --format alsa default)")
+            }
+            // An argument parsed as an option where a file was meant (the parser drops a lone one without a word).
+            if let dashed = CommandLine.arguments.dropFirst(2).first(where: { $0.hasPrefix("-") && $0.count > 1 && FileManager.default.fileExists(atPath: $0) }) {
+                throw ValidationError("\(dashed.echoed) begins with -, so it reads as an option: give that file as ./\(dashed.echoed), or after --")
+            }
             throw ValidationError("give media files (or --files-from LIST), or one stream")
         }
         if files.contains("") { throw ValidationError("an empty argument names no file") }

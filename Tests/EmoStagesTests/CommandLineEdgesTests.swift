@@ -976,6 +976,18 @@ struct CommandLineUsageTests {
             let refused = try Self.emopipe(["predict", "--run", reference, "clip.wav", "--workdir", workdir])
             #expect(refused.status == 64 && refused.stderr.contains("--run \(reference): a folder, but no run's"), "\(reference): \(refused.stderr)")
         }
+        // A file named like an option, given alone, reads as one (the parser drops it without a word): said so,
+        // with the spelling that works; and --format with no stream after it names what is missing.
+        let dashedFolder = try TestSupport.temporaryFolder("dashed")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: dashedFolder + "/-x.wav"))
+        let dashed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "NOSUCH", "--workdir", workdir, "-x.wav"], currentDirectory: dashedFolder)
+        #expect(dashed.status == 64 && dashed.stderr.contains("-x.wav begins with -, so it reads as an option: give that file as ./-x.wav, or after --"),
+                "\(dashed.stderr)")
+        for arguments in [["--format", "lavfi"], ["--format=", "clip.wav"]] {
+            let formatOnly = try Self.emopipe(["predict", "--run", "NOSUCH", "--workdir", workdir] + arguments)
+            let named = arguments == ["--format", "lavfi"] ? "lavfi" : "clip.wav"
+            #expect(formatOnly.status == 64 && formatOnly.stderr.contains("--format \(named) opens one stream input, and none is given"), "\(formatOnly.stderr)")
+        }
         // A closed standard input is said to be closed (a stream read /dev/null, which SQLite had put there).
         for (arguments, named) in [("-", "-"), ("--files-from -", "--files-from -")] {
             let closed = try TestSupport.run("/bin/bash", ["-c", "exec '\(TestSupport.emopipe)' predict --run NOSUCH --workdir '\(workdir)' \(arguments) <&-"])
