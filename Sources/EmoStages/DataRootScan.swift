@@ -39,8 +39,9 @@ struct FileIdentity: Hashable, Sendable {
 /// Links are followed, but each folder is listed once: a link back into a folder the walk is inside
 /// (`Actor_01/loop -> ..`) is a loop and is skipped, and a folder or file reached by a second path
 /// (links, hard links) is kept under its lexicographically first path only, so the same bytes on
-/// disk never make two sources and no layout of links makes the walk repeat itself. A file's first
-/// RAVDESS-named path wins over earlier paths of other names, which would make it ignored.
+/// disk never make two sources and no layout of links makes the walk repeat itself. A file's best placed
+/// path wins over earlier ones (`placement`): a valid RAVDESS name in its actor's folder, then any
+/// RAVDESS-shaped name, then others, which would make it ignored.
 struct DataRootScan {
     /// The failure row of a folder named as a recording is (`03-01-…wav/`): no recording itself.
     static let folderNamedAsARecording = "a folder named as a RAVDESS recording is, not a file (the files in it are read as any folder's)"
@@ -64,10 +65,82 @@ struct DataRootScan {
         self.root = root
         var walk = Walk(rootDevice: UInt64(info.st_dev))
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])
-        files = walk.files.sorted { $0.path < $1.path }  // failure rows join the walk's order out of turn
+        var files = walk.files.sorted { $0.path < $1.path }  // failure rows join the walk's order out of turn
+        var aliases = walk.aliases
+        nameConflicts = Self.preferPlacedNames(&files, aliases: &aliases, folderAliases: walk.folderAliases)
+        self.files = files.sorted { $0.path < $1.path }
         loopsSkipped = walk.loopsSkipped
         kernelFoldersSkipped = walk.kernelFoldersSkipped
-        aliases = walk.aliases
+        self.aliases = aliases
+    }
+
+    /// Files reached under two or more RAVDESS names that say different things (a link `03-01-01-…` to an
+    /// angry `03-01-05-…`): at least one name is wrong, said once per file, naming the one read.
+    let nameConflicts: [String]
+
+    /// How well a path's name places a recording: a valid RAVDESS name in its actor's folder (or a folder
+    /// that names no actor) is read as it says; then any RAVDESS-shaped name (ingest refuses it, saying why);
+    /// then any other name (ignored).
+    static func placement(_ path: String) -> (rank: Int, codes: RavdessCodes?) {
+        switch RavdessName.parse(fileName: (path as NSString).lastPathComponent) {
+        case .notRavdess: return (0, nil)
+        case .invalid: return (1, nil)
+        case .source(let codes): return (ActorFolder.mismatch(path: path, codes: codes) == nil ? 2 : 1, codes)
+        }
+    }
+
+    /// The most other paths weighed for all files together (a thousand links to a folder of thousands of
+    /// files): past it, files keep their first path.
+    static let maximumOtherPaths = 1_000_000
+
+    /// Reads each file reached by several paths (links, hard links, linked folders) under its best placed
+    /// path rather than the first: a link `Actor_00 -> Actor_02` sorts first, but the files in Actor_02 are
+    /// where their names say, and reading them under Actor_00 failed them all. Equal placements keep the
+    /// first path. `files` is sorted by path. Returns what `nameConflicts` says.
+    private static func preferPlacedNames(_ files: inout [ScannedFile], aliases: inout [(path: String, keptAs: String)],
+                                          folderAliases: [(path: String, keptAs: String)]) -> [String] {
+        guard !aliases.isEmpty else { return [] }
+        var others: [Int: [String]] = [:]
+        let index = Dictionary(files.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a })
+        // Every path walked to a file (its first, and the second paths to it), in path order.
+        var walked = files.indices.map { (path: files[$0].path, file: $0) }
+        for alias in aliases {
+            guard let i = index[alias.keptAs], walked.count < maximumOtherPaths else { continue }
+            others[i, default: []].append(alias.path)
+            walked.append((alias.path, i))
+        }
+        walked.sort { $0.path < $1.path }
+        var weighed = walked.count
+        // Each path below a folder reached again is a path below the second one too. Those below a folder are
+        // contiguous in path order: found by binary search, not by a scan per link.
+        for folder in folderAliases {
+            let prefix = folder.keptAs + "/"
+            var low = 0, high = walked.count
+            while low < high { let mid = (low + high) / 2; if walked[mid].path < prefix { low = mid + 1 } else { high = mid } }
+            var k = low
+            while k < walked.count, walked[k].path.hasPrefix(prefix), weighed < maximumOtherPaths {
+                others[walked[k].file, default: []].append(folder.path + "/" + walked[k].path.dropFirst(prefix.count)); weighed += 1
+                k += 1
+            }
+        }
+        var conflicts: [String] = []
+        for (i, paths) in others.sorted(by: { $0.key < $1.key }) where files[i].walkProblem == nil {
+            let first = files[i].path
+            let ranked = ([first] + paths.sorted()).map { (path: $0, placement: placement($0)) }
+            let best = ranked.max { $0.placement.rank < $1.placement.rank } ?? ranked[0]
+            let chosen = ranked.first { $0.placement.rank == best.placement.rank } ?? best
+            let placed = ranked.filter { $0.placement.rank == 2 }
+            if let codes = chosen.placement.codes, let other = placed.first(where: { $0.placement.codes != codes }) {
+                conflicts.append("\(chosen.path.escaped) is also reached as \(other.path.escaped) (a link or a linked folder), and the two names "
+                                 + "disagree, so at least one is mislabelled: read as \(chosen.path.escaped); remove the wrong link")
+            }
+            guard chosen.path != first else { continue }
+            files[i].path = chosen.path
+            for k in aliases.indices where aliases[k].keptAs == first { aliases[k].keptAs = chosen.path }
+            aliases.removeAll { $0.path == chosen.path }
+            aliases.append((first, chosen.path))
+        }
+        return conflicts
     }
 
     /// A depth-first walk in path order: entries are visited sorted by name, a folder's name
@@ -82,9 +155,9 @@ struct DataRootScan {
         var loopsSkipped: [String] = []
         var kernelFoldersSkipped: [String] = []
         var aliases: [(path: String, keptAs: String)] = []
+        /// The aliases that are folders: each file below the kept folder has a path below the alias too.
+        var folderAliases: [(path: String, keptAs: String)] = []
         private var seen: [FileIdentity: String] = [:]
-        /// Where each file found so far is in `files`.
-        private var fileIndex: [FileIdentity: Int] = [:]
 
         /// `ancestors`: the folders on the path from the root down to `folder`, by identity.
         mutating func visit(_ folder: String, identity: FileIdentity, ancestors: Set<FileIdentity>) throws {
@@ -109,15 +182,8 @@ struct DataRootScan {
                     continue
                 }
                 if let first = seen[entry] {
-                    // `take.wav` hard-linked to `03-01-…wav` is the RAVDESS file, not an ignored one.
-                    if let index = fileIndex[entry], !Self.isRavdessNamed(first), Self.isRavdessNamed(path) {
-                        for k in aliases.indices where aliases[k].keptAs == first { aliases[k].keptAs = path }
-                        aliases.append((first, path))
-                        files[index].path = path
-                        seen[entry] = path
-                    } else {
-                        aliases.append((path, first))
-                    }
+                    aliases.append((path, first))
+                    if isFolder { folderAliases.append((path, first)) }
                     continue
                 }
                 if isFolder {
@@ -129,7 +195,6 @@ struct DataRootScan {
                     try visit(path, identity: entry, ancestors: inside)
                 } else {
                     seen[entry] = path
-                    fileIndex[entry] = files.count
                     files.append(ScannedFile(path: path, size: Int64(info.st_size), mtimeNanos: info.mtimeNanos,
                                              inodeState: FileState(info).inodeState, notRegular: Self.kindIfNotRegular(info.st_mode)))
                 }

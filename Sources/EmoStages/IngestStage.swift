@@ -157,6 +157,10 @@ public struct IngestStage: Stage {
         for folder in scan.kernelFoldersSkipped {
             context.logger.warning("\(folder): not walked, it \(KernelFilesystem.refusal)")
         }
+        for conflict in scan.nameConflicts.prefix(20) { context.logger.warning("\(conflict)") }
+        if scan.nameConflicts.count > 20 {
+            context.logger.warning("\(scan.nameConflicts.count - 20) more file(s) reached under names that disagree")
+        }
         if !scan.aliases.isEmpty {
             let examples = scan.aliases.prefix(3).map { "\($0.path) = \($0.keptAs)" }.joined(separator: ", ")
             let more = scan.aliases.count > 3 ? ", …" : ""

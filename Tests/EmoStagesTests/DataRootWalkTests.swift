@@ -125,6 +125,30 @@ struct DataRootWalkTests {
         #expect(result.stderr.contains("used once"), "the second paths are reported: \(result.stderr)")
     }
 
+    /// A file reached by several paths is read under the one whose name places it (a valid RAVDESS name in its
+    /// actor's folder), not the first: a stray link `Actor_00 -> Actor_01` sorts first and failed every file of
+    /// the actor. Two valid names that disagree on what the recording is are said to, naming the one read.
+    @Test func aFileReachedByManyPathsIsReadUnderTheOneItsNamePlaces() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let fm = FileManager.default
+        try fm.createSymbolicLink(atPath: root + "/Actor_00", withDestinationPath: "Actor_01")
+        // A hard link in another actor's folder, sorting first.
+        try fm.createDirectory(atPath: root + "/A_misfiled/Actor_02", withIntermediateDirectories: true)
+        let second = (wavs[1] as NSString).lastPathComponent
+        try fm.linkItem(atPath: wavs[1], toPath: root + "/A_misfiled/Actor_02/" + second)
+        // A link whose name says another emotion, sorting after the original.
+        let relabelled = root + "/Actor_01/03-01-08-02-02-02-01.wav"
+        try fm.createSymbolicLink(atPath: relabelled, withDestinationPath: wavs[2])
+
+        let (result, sources) = try Self.ingest(root)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Set(sources.keys) == Set(wavs), "\(sources.keys.sorted())")
+        #expect(sources.values.allSatisfy { $0["status"] as? String == "ok" }, "\(sources)")
+        #expect(result.stderr.contains("\(wavs[2]) is also reached as \(relabelled) (a link or a linked folder), and the two names disagree, "
+                                       + "so at least one is mislabelled: read as \(wavs[2])"), "\(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "is also reached").count == 2, "paths of one name disagree on nothing: \(result.stderr)")
+    }
+
     /// A work directory keeps an earlier data root's rows: a second root with the same files is not
     /// reported as duplicating them, only its own names are compared.
     @Test func duplicatesAreLookedForWithinTheDataRootOnly() throws {
