@@ -85,6 +85,8 @@ public struct EvaluateStage: Stage {
         var truth: [Int] = [], predicted: [Int] = [], actors: [Int] = []
         var rows: [ClipPrediction] = []
         var evaluatedFolds: [ActorFold] = []
+        /// By fold, the inputs its model learnt from (a clip with none of them is not scored).
+        var learnt: [Int: [ModelConfig.Modality]] = [:]
         var ablationPredictions: [String: [Int]] = [:]
         var ablationTruth: [Int] = []
         var epochs: [EpochLog] = []
@@ -154,6 +156,7 @@ public struct EvaluateStage: Stage {
                 rows += foldRows
                 actors += foldRows.map(\.actor)
                 evaluatedFolds.append(trained.fold)
+                learnt[trained.fold.index] = trained.learntModalities
                 folds.append(FoldResult(fold: trained.fold.index, note: "test actors \(trained.fold.test)", actors: trained.fold,
                                         metrics: try ClassificationMetrics.compute(labels: labels, truth: test.map(\.label),
                                                                                    predicted: foldPredicted)))
@@ -199,7 +202,7 @@ public struct EvaluateStage: Stage {
         document.seenInTraining = Self.seenInTraining(scored: rows, plan: features.plan, folds: evaluatedFolds,
                                                       modalities: first.config.modalities)
         document.unscored = try UnscoredTestClips.find(context, scored: Set(rows.map(\.clip)), plan: features.plan, folds: evaluatedFolds,
-                                                       modalities: first.config.modalities)
+                                                       modalities: first.config.modalities, learnt: learnt)
         if scoresInt8 {
             document.int8 = try Int8Comparison.compare(labels: labels, truth: truth, float: predicted, int8: int8Predicted)
         }
@@ -234,9 +237,10 @@ public struct EvaluateStage: Stage {
                               q.accuracy, q.weightedF1, 100 * q.agreement)
         }
         if !document.unscored.isEmpty {
-            summary += "; \(document.unscored.count) test clip(s) not scored, their files failed (metrics.json's unscored_test_clips)"
+            summary += "; \(document.unscored.count) test clip(s) not scored (metrics.json's unscored_test_clips says why)"
             for clip in document.unscored.prefix(3) {
-                context.logger.warning("test clip \(clip.clip) not scored: \(clip.path) failed \(clip.stage): \(clip.reason)")
+                let what = clip.stage == StageName.evaluate.rawValue ? "" : " failed \(clip.stage)"
+                context.logger.warning("test clip \(clip.clip) not scored: \(clip.path)\(what): \(clip.reason)")
             }
             if document.unscored.count > 3 { context.logger.warning("\(document.unscored.count - 3) more test clips not scored: metrics.json lists them") }
         }

@@ -5,12 +5,14 @@ import EmoStore
 import Foundation
 
 /// The test clips evaluate could not score: a file of theirs that would feed the model failed ingest
-/// (so the split never took the clip) or failed the feature stage of every input the model reads.
+/// (so the split never took the clip) or failed the feature stage of every input the model reads, or
+/// the clip has no file of an input the model learnt from.
 /// Their count is what separates metrics.json's clip count from the clips on disk.
 enum UnscoredTestClips {
-    /// `scored`: the test clips that have a prediction.
+    /// `scored`: the test clips that have a prediction. `learnt`: by fold index, the inputs its model learnt
+    /// from, when not all of `modalities` (a branch no training clip fed).
     static func find(_ context: StageContext, scored: Set<String>, plan: SplitPlan, folds: [ActorFold],
-                     modalities: [ModelConfig.Modality]) throws -> [UnscoredClip] {
+                     modalities: [ModelConfig.Modality], learnt: [Int: [ModelConfig.Modality]] = [:]) throws -> [UnscoredClip] {
         let inputs = try FeatureInputs(context, modalities: modalities)
         let labels = try LabelMap(named: context.manifest.labelMap)
         // The files that failed ingest and would have fed the model, best-ranked first per clip.
@@ -33,8 +35,16 @@ enum UnscoredTestClips {
             var seen = Set<String>()
             for (id, actor) in unscoredPlanned.map({ ($0.clip, $0.actor) }) + unplannedFailed.map({ ($0.id, $0.actor) })
             where seen.insert(id).inserted {
-                // A feature stage's failure first; else the file that failed ingest (a clip the split took from another file).
-                if let failure = planned[id].flatMap(inputs.failure(of:)) {
+                // A feature stage's failure first; then a clip the model takes no input of; else the file that
+                // failed ingest (a clip the split took from another file).
+                let failure = planned[id].flatMap(inputs.failure(of:))
+                if let failure, failure.recorded {
+                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
+                                              stage: failure.stage.rawValue, reason: failure.reason))
+                } else if let clip = planned[id], let why = Self.notTaken(clip, modalities: modalities, learnt: learnt[fold.index] ?? modalities, fold: fold.index) {
+                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: why.path,
+                                              stage: StageName.evaluate.rawValue, reason: why.reason))
+                } else if let failure {
                     found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
                                               stage: failure.stage.rawValue, reason: failure.reason))
                 } else if let file = bestFailed[id] {
@@ -44,6 +54,20 @@ enum UnscoredTestClips {
             }
         }
         return found.sorted { ($0.fold, $0.clip) < ($1.fold, $1.clip) }
+    }
+
+    /// Why a test clip the split planned is no input for the fold's model, or nil when it has a file of an
+    /// input the model learnt: it has only files of inputs the model does not read (a video-only clip under an
+    /// audio model), or only of an input whose branch no training clip fed (scored, it would get the bias).
+    static func notTaken(_ clip: SplitPlan.Clip, modalities: [ModelConfig.Modality], learnt: [ModelConfig.Modality],
+                         fold: Int) -> (path: String, reason: String)? {
+        guard !learnt.contains(where: { clip.source(for: $0) != nil }), let file = clip.video ?? clip.speech else { return nil }
+        let reads = learnt.map(\.rawValue).joined(separator: " and ")
+        if let untrained = modalities.first(where: { !learnt.contains($0) && clip.source(for: $0) != nil }) {
+            return (file.path, "its only input is \(untrained.rawValue), whose branch never learnt (no training clip of fold \(fold) had it): not scored")
+        }
+        let has = clip.speech == nil ? "only a video file (no speech)" : "only speech (no video)"
+        return (file.path, "has \(has), and the model reads \(reads): not scored")
     }
 
     /// What left a fold with no test clip to score, for its error: how many failed at which stage, and
@@ -76,7 +100,8 @@ enum UnscoredTestClips {
               let plan = try? SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint))
         else { return nil }
         let scored = Set(rows)
-        let now = try find(context, scored: scored, plan: plan, folds: models.map(\.fold), modalities: modalities)
+        let learnt = Dictionary(models.map { ($0.fold.index, $0.learntModalities) }, uniquingKeysWith: { a, _ in a })
+        let now = try find(context, scored: scored, plan: plan, folds: models.map(\.fold), modalities: modalities, learnt: learnt)
         guard now != metrics.unscored else { return nil }
         return "the test clips not scored for failed files changed since run \(state.runId): " + firstDifference(then: metrics.unscored, now: now)
     }
@@ -113,13 +138,14 @@ enum UnscoredTestClips {
 
         /// Why a planned clip has no features: its first input's recorded failure, else the stage not
         /// being up to date for it. Nil for a clip with no file any input reads (a video-only clip under an audio model).
-        func failure(of clip: SplitPlan.Clip) -> (path: String, stage: StageName, reason: String)? {
-            var first: (path: String, stage: StageName, reason: String)?
+        /// `recorded`: the stage recorded the failure (else the reason is the stage not being up to date).
+        func failure(of clip: SplitPlan.Clip) -> (path: String, stage: StageName, reason: String, recorded: Bool)? {
+            var first: (path: String, stage: StageName, reason: String, recorded: Bool)?
             for input in stages {
                 guard let source = clip.source(for: input.modality) else { continue }
-                if let reason = input.failures[source.sha256] { return (source.path, input.stage, reason) }
+                if let reason = input.failures[source.sha256] { return (source.path, input.stage, reason, true) }
                 first = first ?? (source.path, input.stage, "no cached \(input.stage.rawValue) record and no recorded failure: "
-                                  + "the stage is not up to date (`emopipe status` says why)")
+                                  + "the stage is not up to date (`emopipe status` says why)", false)
             }
             return first
         }

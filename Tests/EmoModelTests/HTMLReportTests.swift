@@ -171,16 +171,16 @@ enum Markup {
         #expect(abs(missing.macroF1 - (1.0 / 3) * (2.0 / 3 + 0 + 1)) < 1e-12, "b was predicted: its 0 counts, as scikit-learn's default labels")
         #expect(abs(missing.uar - 0.75) < 1e-12, "UAR over a and c")
         let note = try #require(HTMLReport.absentClassesNote(missing))
-        #expect(note == "No test clip is b: UAR and weighted F1 leave it out; b was predicted for some clips, so its F1 and precision of 0 "
+        #expect(note == "No scored test clip is b: UAR and weighted F1 leave it out; b was predicted for some clips, so its F1 and precision of 0 "
                 + "count in macro F1 and macro precision (over the 3 classes true or predicted, as scikit-learn's default labels).", "\(note)")
         let unguessed = try ClassificationMetrics.compute(labels: ["a", "b", "c"], truth: [0, 0, 2], predicted: [0, 0, 2])
         #expect(unguessed.macroF1 == 1 && unguessed.uar == 1)
-        #expect(HTMLReport.absentClassesNote(unguessed) == "No test clip is b: UAR and weighted F1 leave it out, and so do macro F1 and macro "
+        #expect(HTMLReport.absentClassesNote(unguessed) == "No scored test clip is b: UAR and weighted F1 leave it out, and so do macro F1 and macro "
                 + "precision (over the 2 classes true or predicted, as scikit-learn's default labels).")
         #expect(HTMLReport.render(ReportInput(title: "t", runId: "r", metrics: missing)).contains(HTMLReport.esc(note)))
         let all = try ClassificationMetrics.compute(labels: ["a", "b"], truth: [0, 1], predicted: [0, 0])
         #expect(HTMLReport.absentClassesNote(all) == nil)
-        #expect(!HTMLReport.render(ReportInput(title: "t", runId: "r", metrics: all)).contains("No test clip is"))
+        #expect(!HTMLReport.render(ReportInput(title: "t", runId: "r", metrics: all)).contains("test clip is"))
     }
 
     @Test func oddTrainingLogsRender() throws {

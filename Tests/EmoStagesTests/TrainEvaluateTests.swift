@@ -415,6 +415,30 @@ struct TrainEvaluateTests {
         #expect(third.stderr.contains("evaluate: up to date"), "nothing changed since: \(third.stderr)")
     }
 
+    /// A test clip with no file of an input the model reads (a video-only clip under a model that, with no
+    /// training clip of faces, reads audio alone) counts in no figure either: listed with the reason, not left out unsaid.
+    @Test(.enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func testClipsTheModelTakesNoInputOfAreListedAsUnscored() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let videoOnly = data + "/Actor_01/02-01-04-02-01-01-01.mp4"
+        // The clip's speech file taken away: the video file alone makes the clip.
+        try FileManager.default.removeItem(atPath: data + "/Actor_01/03-01-04-02-01-01-01.wav")
+        try TestSupport.shell("ffmpeg -nostdin -v error -i '\(TestSupport.sharedData)/av-original/Actor_01/01-01-01-01-01-01-01.mp4' -an -c copy '\(videoOnly)'")
+        let folder = try TestSupport.temporaryFolder("not-taken")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
+        #expect(run.status == 0, "no file failed: \(run.stderr)")
+        #expect(run.stderr.contains("1 test clip(s) not scored") && run.stderr.contains("test clip 01-04-02-01-01-01 not scored: \(videoOnly): "
+                                                                                       + "has only a video file (no speech), and the model reads audio"), "\(run.stderr)")
+        let runFolder = try Self.lastRunFolder(folder + "/work")
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/metrics.json"))) as? [String: Any])
+        let listed = try #require(metrics["unscored_test_clips"] as? [[String: Any]])
+        #expect(listed.count == 1 && listed.first?["stage"] as? String == "evaluate" && listed.first?["path"] as? String == videoOnly, "\(listed)")
+        // Listed alike when status recomputes the list: evaluate stays up to date.
+        let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
+        #expect(again.status == 0 && again.stderr.contains("evaluate: up to date"), "\(again.stderr)")
+    }
+
     /// A fold whose every test clip failed the audio stage cannot be scored: train refuses before training,
     /// saying how many failed where and why, not only that the fold has no test clips.
     @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))

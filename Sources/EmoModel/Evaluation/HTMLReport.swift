@@ -208,7 +208,7 @@ public enum HTMLReport {
     static func unscoredSection(_ clips: [UnscoredClip]) -> String {
         var h = "<section class=\"card\" id=\"unscored\">\n<h2>Test clips not scored (\(clips.count))</h2>\n"
         h += "<p class=\"note\">These clips of the test actors count in no figure above: a file that would feed the model "
-        h += "failed at the stage named.</p>\n"
+        h += "failed at the stage named, or (stage evaluate) the clip has no file of an input the model learnt from.</p>\n"
         h += table(id: "unscored-table", compact: true,
                    columns: [("Clip", true), ("Actor", false), ("Fold", false), ("File", true), ("Stage", true), ("Reason", true)],
                    rows: clips.map { [esc($0.clip), "\($0.actor)", "\($0.fold)", esc($0.path), esc($0.stage), esc($0.reason)] })
@@ -276,7 +276,7 @@ public enum HTMLReport {
         let named = absent.map { m.perClass[$0].label }, guessed = absent.filter { predicted[$0] > 0 }.map { m.perClass[$0].label }
         let counted = m.perClass.indices.filter { m.perClass[$0].support > 0 || predicted[$0] > 0 }.count
         let over = "(over the \(counted) classes true or predicted, as scikit-learn's default labels)"
-        var note = "No test clip is \(named.joined(separator: ", ")): UAR and weighted F1 leave \(named.count == 1 ? "it" : "them") out"
+        var note = "No scored test clip is \(named.joined(separator: ", ")): UAR and weighted F1 leave \(named.count == 1 ? "it" : "them") out"
         if guessed.isEmpty {
             note += ", and so do macro F1 and macro precision \(over)."
         } else {
