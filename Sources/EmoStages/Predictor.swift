@@ -78,6 +78,8 @@ public final class Predictor {
         c.modalities = trained.learntModalities
         return c
     }
+    /// Whether model.json records the SHA-256 of features.json, so that an edited one is refused.
+    public var checksFeatures: Bool { classifier.trained.featuresSha256 != nil }
     /// The fold the model is, and the actors it learnt from (its training and validation actors).
     public var learntFrom: (fold: Int, actors: [Int]) { (trained.fold.index, trained.fold.train + trained.fold.validation) }
     let logMel: LogMelParameters?

@@ -279,6 +279,11 @@ struct PredictCommand: ParsableCommand {
                 }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
+            if !predictor.checksFeatures {
+                // Exports before 2026-12-05 recorded none; the key taken out of a newer model.json reads the same.
+                StandardStream.error.write(Data(("emopipe: note: \(TrainedModel.fileName) records no features_sha256 (an export before 2026-12-05, "
+                    + "or the key was taken out): \(RunFile.features.rawValue) is used unchecked; exporting the run again records it\n").utf8))
+            }
             if let stream = streamInput { return try runStream(stream, predictor: predictor) }
             // A line no path can be (a list with a stray blob in it) is a failure of its own, shown cut,
             // and never reaches the path handling below, which would take seconds over megabytes of it.

@@ -182,7 +182,17 @@ struct TrainEvaluateTests {
             let answer = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
             #expect((answer.status == 1) == refusedAs, "\(answer.stderr)")
             #expect(answer.stderr.contains("features.json: not the feature parameters this model was exported with") == refusedAs, "\(answer.stderr)")
+            #expect(!answer.stderr.contains("records no features_sha256"), "\(answer.stderr)")
         }
+        // Without the digest (an older export, or the key taken out) the file is used unchecked, and predict says so.
+        let exportedModel = try String(contentsOfFile: runFolder + "/model.json", encoding: .utf8)
+        let undigested = exportedModel.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("\"features_sha256\"") }.joined(separator: "\n")
+        #expect(undigested != exportedModel)
+        try undigested.write(toFile: damaged + "/model.json", atomically: true, encoding: .utf8)
+        let unchecked = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", damaged, long])
+        #expect(unchecked.status == 0 && unchecked.stderr.contains("note: model.json records no features_sha256 (an export before 2026-12-05, "
+                                                                    + "or the key was taken out): features.json is used unchecked"), "\(unchecked.stderr)")
+        try exportedModel.write(toFile: damaged + "/model.json", atomically: true, encoding: .utf8)
         // Weights that are a folder or a pipe are named as such (Foundation said "permission" for a pipe).
         try FileManager.default.removeItem(atPath: damaged + "/model.safetensors")
         for (what, make) in [("a folder", { try FileManager.default.createDirectory(atPath: damaged + "/model.safetensors", withIntermediateDirectories: false) }),
