@@ -231,7 +231,9 @@ public struct TrainStage: Stage {
         }
         // Every fold the completion stood for, and no other: a fold set aside and not yet trained again
         // (a killed `--force train`) has neither a folder nor a row.
-        let stoodFor = Self.outputDigest(fingerprint: state.fingerprint, folds: recorded.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sha256 ?? "") })
+        let stoodFor = Self.outputDigest(fingerprint: state.fingerprint, folds: recorded.sorted { $0.key < $1.key }.map { fold, files in
+            (fold, files.first { $0.path.hasSuffix("/" + TrainedModel.Weights.foldBest.rawValue) }?.sha256 ?? "")
+        })
         guard stoodFor != state.outputDigest else { return nil }
         return folds.isEmpty ? "no fold's weights are left of those run \(state.runId) completed with (set aside by a --force that did not finish?)"
             : "the recorded folds' weights (folds \(folds.map(String.init).joined(separator: ", "))) are not those run \(state.runId) completed with"
@@ -270,7 +272,7 @@ public struct TrainStage: Stage {
         return "checkpoints of these parameters: \(partway.joined(separator: ", ")); a run resumes from them"
     }
 
-    static func condition(of foldFolder: URL, fold: Int, recorded: RecordedOutputs.Expected?) -> FoldCondition {
+    static func condition(of foldFolder: URL, fold: Int, recorded: [RecordedOutputs.Expected]?) -> FoldCondition {
         let state = TrainingState.read(inFolder: foldFolder)
         if let state, state.finished, state.bestEpoch < 0 {
             return .partway("fold \(fold) diverged: none of its \(state.epochs.count) epochs left finite weights; a run fails the same way "
@@ -285,8 +287,9 @@ public struct TrainStage: Stage {
         return RecordedOutputs.problem(recorded).map(FoldCondition.lost) ?? .asRecorded
     }
 
-    /// Each fold's kept weights as training recorded them (the newest row per fold), by fold index.
-    static func recordedModels(_ context: StageContext, fingerprint: String) throws -> [Int: RecordedOutputs.Expected] {
+    /// Each fold's kept weights and model.json as training recorded them (the newest row per file), by fold
+    /// index (folds trained before model.json was recorded have their weights alone).
+    static func recordedModels(_ context: StageContext, fingerprint: String) throws -> [Int: [RecordedOutputs.Expected]] {
         let folder = Self.folder(context.workspace, fingerprint: fingerprint)
         let rows = try context.store.outputArtifacts(stage: StageName.train.rawValue, fingerprint: fingerprint)
         let expected = RecordedOutputs.expected(rows, in: context.workspace) { recorded in
@@ -294,7 +297,7 @@ public struct TrainStage: Stage {
             return folder.appendingPathComponent(url.deletingLastPathComponent().lastPathComponent)
                 .appendingPathComponent(url.lastPathComponent).path
         }
-        return Dictionary(expected.compactMap { file in foldIndex(of: file.path).map { ($0, file) } }) { _, last in last }
+        return Dictionary(grouping: expected.filter { foldIndex(of: $0.path) != nil }, by: { foldIndex(of: $0.path)! })
     }
 
     /// Why the model's window would be mostly padding (the median clip's log-mel fills a quarter of it
@@ -388,13 +391,14 @@ public struct TrainStage: Stage {
             var foldModel = TrainedModel(config: features.config, standardizer: standardizer, training: training,
                                          labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
             foldModel.untrainedModalities = untrained.isEmpty ? nil : untrained
-            try foldModel.write(to: foldFolder.appendingPathComponent(TrainedModel.fileName))
+            let descriptionURL = foldFolder.appendingPathComponent(TrainedModel.fileName)
+            try foldModel.write(to: descriptionURL)
             let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
             let sha = try SHA256Hex.file(atPath: weightsURL.path).hex
             let trainingSources = features.plan.clips.filter { Set(fold.train).contains($0.actor) }
                 .flatMap { [$0.speech?.sha256, $0.video?.sha256].compactMap { $0 } }
             try recordModel(context, path: weightsURL.path, sha256: sha,
-                            trainedOn: trainingSources)
+                            trainedOn: trainingSources, description: (descriptionURL.path, try SHA256Hex.file(atPath: descriptionURL.path).hex))
             keptWeights.append((fold.index, sha))
             // The window training used: a run shorter than selection_window selects over all its epochs.
             let selection = training.selection ?? .weightedF1
@@ -415,7 +419,10 @@ public struct TrainStage: Stage {
     /// `emopipe show SOURCE` reaches the models a source fed. A fold found finished (by a killed run, or
     /// under parameters set again) is recorded again by the run that takes it over; its rows replace the
     /// earlier ones but keep the run that trained it.
-    private func recordModel(_ context: StageContext, path: String, sha256: String, trainedOn sources: [String]) throws {
+    /// The fold's model.json is a row of its own: evaluate and export read its standardiser, window and labels
+    /// beside the weights, so an edit to it makes the fold stale as an edit to the weights does.
+    private func recordModel(_ context: StageContext, path: String, sha256: String, trainedOn sources: [String],
+                             description: (path: String, sha256: String)) throws {
         let fingerprint = context.fingerprint.full
         let model = ArtifactRecord(stage: name, fingerprint: fingerprint, sourceSHA256: nil,
                                    kind: "model", path: path, sha256: sha256, runId: context.runId)
@@ -424,6 +431,9 @@ public struct TrainStage: Stage {
                            kind: "trained model", path: path, sha256: sha256, runId: context.runId)
         }
         try context.store.replaceArtifacts([model] + fed, stage: name, fingerprint: fingerprint, path: path)
+        let described = ArtifactRecord(stage: name, fingerprint: fingerprint, sourceSHA256: nil, kind: "model description",
+                                       path: description.path, sha256: description.sha256, runId: context.runId)
+        try context.store.replaceArtifacts([described], stage: name, fingerprint: fingerprint, path: description.path)
     }
 
     /// Where a training run keeps its folds: `cache/train/<fingerprint>/fold-<k>/`.

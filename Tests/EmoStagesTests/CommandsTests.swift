@@ -156,6 +156,21 @@ struct CommandsTests {
         let after = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
         #expect(!after.stdout.contains(" stale "), "\(after.stdout)")
 
+        // A fold's model.json (its standardiser, window and labels, which evaluate and export read) edited is
+        // the fold's result edited too: train is stale, and the fold trains again to the same files.
+        let description = weights.replacingOccurrences(of: "/best.safetensors", with: "/model.json")
+        let original = try String(contentsOfFile: workdir + "/" + description, encoding: .utf8)
+        let shifted = original.replacingOccurrences(of: #""hop_frames" : ([0-9]+)"#, with: #""hop_frames" : 1$1"#, options: .regularExpression)
+        #expect(shifted != original)
+        try shifted.write(toFile: workdir + "/" + description, atomically: true, encoding: .utf8)
+        let describedStatus = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--workdir", workdir])
+        #expect(describedStatus.stdout.contains("\(workdir)/\(description) has changed since run "), "\(describedStatus.stdout)")
+        let retrained = try fixture.run([], workdir: workdir)
+        #expect(retrained.status == fixture.referenceStatus && retrained.stderr.components(separatedBy: "epoch 1/\(FaultFixture.epochs) ").count - 1 == 1,
+                "\(retrained.stderr)")
+        #expect(try String(contentsOfFile: workdir + "/" + description, encoding: .utf8) == original)
+        #expect(try Self.factsInUse(workdir).differences(from: try FaultFixture.facts(fixture.reference)).isEmpty)
+
         // A deleted split plan is written again, the same, and leaves what follows it up to date.
         let plan = try #require(FileManager.default.subpathsOfDirectory(atPath: workdir + "/cache/split").first { $0.hasSuffix(".json") })
         try FileManager.default.removeItem(atPath: workdir + "/cache/split/" + plan)
