@@ -87,6 +87,13 @@ enum DatabaseFile {
                               + "migration recorded), so not EmoPipe's provenance database; it was left as it is"
                               + (foreignLogNote(path) ?? ": move it away or choose another --workdir"))
         }
+        // A migration this EmoPipe does not know is a newer one's: its schema may mean what this one would misread, or
+        // break with what it writes.
+        let known = Set(Schema.migrator.migrations)
+        if let newer = applied.sorted().first(where: { !known.contains($0) }) {
+            throw EmoError.io(path: path, reason: "a newer EmoPipe made or upgraded this database (it records the migration '\(newer.echoed)', "
+                              + "which this one does not know); it was left as it is: use that EmoPipe, or this one with another --workdir")
+        }
         // EmoPipe makes tables and indexes only: a view or trigger (an endless recursive view, say) was put there by hand.
         let extra = try describingErrors(path) {
             try reader.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type IN ('view', 'trigger')") }

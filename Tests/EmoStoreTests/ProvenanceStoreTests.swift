@@ -298,6 +298,20 @@ struct ProvenanceStoreTests {
         }
     }
 
+    /// A database a newer EmoPipe migrated records a migration this one does not know: refused for reading and
+    /// writing alike, and left as it is (it was used, and written to, without a word).
+    @Test func aDatabaseOfANewerEmoPipeIsRefusedUntouched() throws {
+        let path = try TestSupport.temporaryFolder("newer") + "/emopipe.sqlite"
+        try ProvenanceStore(path: path).write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('v999-from-a-newer-emopipe')") }
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        for open in [{ try ProvenanceStore(path: $0) }, { try ProvenanceStore(readingPath: $0) }] as [(String) throws -> ProvenanceStore] {
+            let refused = #expect(throws: EmoError.self) { _ = try open(path) }
+            #expect(refused.map { "\($0)" }?.contains("a newer EmoPipe made or upgraded this database (it records the migration 'v999-from-a-newer-emopipe'") == true,
+                    "\(String(describing: refused))")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
     @Test func aDamagedTablePageNamesTheDatabase() throws {
         let folder = try TestSupport.temporaryFolder("damaged")
         let path = folder + "/emopipe.sqlite"
