@@ -72,9 +72,17 @@ public struct RunSummary: Sendable {
     public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace,
                             depth: Depth = .full) throws -> RunSummary {
         let id = try resolvedRunId(reference, store: store, workspace: workspace)
-        guard var record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
-            throw PipelineError.invalidFile("no run '\(reference)' in \(workspace.databasePath) (see `emopipe runs`)")
+        guard let record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
+            throw PipelineError.invalidFile("no run '\(reference.echoed)' in \(workspace.databasePath) (see `emopipe runs`)")
         }
+        return try load(record, store: store, workspace: workspace, depth: depth)
+    }
+
+    /// The summary of a run the database lists (its id taken as it is, not as a reference a user typed: an
+    /// edited row's empty or path-like id must not make `runs` look elsewhere or fail the whole listing).
+    public static func load(_ record: RunRecord, store: ProvenanceStore, workspace: Workspace, depth: Depth = .full) throws -> RunSummary {
+        var record = record
+        let id = record.id
         // A run recorded running while nobody holds the work directory's lock died without ending
         // (killed, out of memory): shown as the next run will record it.
         if record.status == .running, WorkDirectoryLock.isHeld(path: workspace.lockPath) == false { record.status = .interrupted }

@@ -52,7 +52,7 @@ struct RunsCommand: ParsableCommand {
             let store = try workDirectoryOptions.openStore()
             let records = try store.runs(limit: limit)
             let summaries = try records.map {
-                try RunSummary.load($0.id, store: store, workspace: workDirectoryOptions.workspace,
+                try RunSummary.load($0, store: store, workspace: workDirectoryOptions.workspace,
                                     depth: json ? .full : .headline)
             }
             if json { JSONOutput.print(.array(summaries.map(Self.document))) } else { printTable(summaries) }
@@ -71,7 +71,8 @@ struct RunsCommand: ParsableCommand {
                 run.metric(name).map { (0...9.9995).contains($0) ? String(format: "%.3f", $0) : String(format: "%.4g", $0) } ?? "-"
             }
             func wide(_ text: String, _ width: Int) -> String { text.count >= width ? text : text.padding(toLength: width, withPad: " ", startingAt: 0) }
-            let columns = [run.id.padding(toLength: 22, withPad: " ", startingAt: 0),
+            // An id is ours unless the row was edited: control characters are spelt out, not sent to the terminal.
+            let columns = [run.id.escaped.padding(toLength: 22, withPad: " ", startingAt: 0),
                            run.record.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0),
                            String(run.manifestName.prefix(16)).padding(toLength: 16, withPad: " ", startingAt: 0),
                            (run.record.datasetFingerprint.map { String($0.prefix(12)) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0),

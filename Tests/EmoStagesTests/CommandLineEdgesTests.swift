@@ -292,6 +292,24 @@ struct CommandLineEdgesTests {
 
     // MARK: Two fingerprints, two names
 
+    /// `runs` lists the ids the database holds as they are: an edited row's empty, path-like or control-character
+    /// id is listed (spelt out), not looked up as a reference a user typed, which failed the whole listing with exit 64.
+    @Test func runsListsEveryRecordedIdAsItIs() throws {
+        let workdir = try TestSupport.temporaryFolder("odd-run-ids") + "/work"
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        for id in ["20261206-120000-abcdef", "", "../../etc", "x\u{1B}[31mred"] {
+            try store.insert(RunRecord(id: id, command: "test", manifestJSON: "name: t\n", manifestSHA256: "", dataRoot: "/",
+                                       threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+        }
+        let table = try Self.emopipe(["runs"], workdir: workdir)
+        #expect(table.status == 0 && table.stdout.contains("20261206-120000-abcdef") && table.stdout.contains("../../etc"), "\(table.stdout)\(table.stderr)")
+        #expect(!table.stdout.contains("\u{1B}") && table.stdout.split(separator: "\n").count == 5, "\(table.stdout)")
+        let json = try Self.emopipe(["runs", "--json"], workdir: workdir)
+        let documents = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json.stderr)")
+        #expect(json.status == 0 && Set(documents.compactMap { $0["id"] as? String }) == ["20261206-120000-abcdef", "", "../../etc", "x\u{1B}[31mred"])
+    }
+
     @Test func stageFingerprintsAndCacheKeysAreNamedApartWhereverPrinted() throws {
         let (_, workdir) = try Self.ingested("names")
         let again = try IngestFixture.emopipe(["run", "--until", "ingest", "--force", "ingest"], workdir: workdir)
