@@ -32,16 +32,18 @@ public enum KernelFilesystem {
 
     public static let refusal = "is on the kernel's /proc or /sys filesystem, which holds no recordings"
 
-    /// What is wrong with `root` as a data root, or nil. A root on /proc or /sys holds no recordings;
+    /// What is wrong with `root` as a data root (or as the `named` folder, the work directory), or nil. A root on /proc or /sys holds no recordings;
     /// one reached through them (`/proc/self/cwd/data`, `/proc/1/root/srv`, or a link to such a path) may
     /// reach a real folder, but another process (the next run, from another folder) reaches another one
     /// by the same name, and the work directory remembers the name.
-    public static func rootRefusal(_ root: String) -> String? {
+    public static func rootRefusal(_ root: String, named folder: String = "the data root") -> String? {
         var info = stat()
-        if stat(root, &info) == 0 && holds(path: root, info) { return "the data root \(refusal)" }
+        if stat(root, &info) == 0 && holds(path: root, info) {
+            return folder == "the data root" ? "\(folder) \(refusal)" : "\(folder) is on the kernel's /proc or /sys filesystem: give a folder of your own"
+        }
         let (own, throughKernel) = resolve(root)
         guard throughKernel else { return nil }
-        return "the data root is reached through the kernel's /proc or /sys filesystem, whose links lead elsewhere "
+        return "\(folder) is reached through the kernel's /proc or /sys filesystem, whose links lead elsewhere "
             + "for every process: give the folder's own path (\(own.echoed))"
     }
 

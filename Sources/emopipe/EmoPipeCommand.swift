@@ -196,6 +196,10 @@ struct WorkDirectoryOptions: ParsableArguments {
             throw ValidationError("\(option) \(workdir.echoed) is relative, and the current folder is gone (deleted): "
                                   + "cd to a folder that exists, or give the work directory as an absolute path")
         }
+        // Paths recorded through /proc/self/cwd would mean another folder to every other process (and to `show` later).
+        if let refusal = KernelFilesystem.rootRefusal(workdir, named: "the work directory") {
+            throw ValidationError("\(option) \(workdir.echoed): \(refusal)")
+        }
         var info = stat()
         if stat(workdir, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else { throw ValidationError("\(option) \(workdir.echoed): exists and is not a folder") }

@@ -424,6 +424,12 @@ struct CommandLineEdgesTests {
             #expect(looped.status == 64 && looped.stderr.contains("\(loop): cannot be used as a work directory: Too many levels of symbolic links"),
                     "\(command): \(looped.stderr)")
         }
+        // One on /proc, or reached through it, would be recorded under a name that means another folder to every other process.
+        for (kernelPath, says) in [("/proc", "the work directory is on the kernel's /proc or /sys filesystem"),
+                                   ("/proc/self/cwd", "the work directory is reached through the kernel's /proc or /sys filesystem")] {
+            let refused = try TestSupport.run(TestSupport.emopipe, ["sources", "--workdir", kernelPath], currentDirectory: workdir)
+            #expect(refused.status == 64 && refused.stderr.contains("\(kernelPath): \(says)"), "\(kernelPath): \(refused.stderr)")
+        }
     }
 }
 
