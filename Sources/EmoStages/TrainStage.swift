@@ -387,6 +387,11 @@ public struct TrainStage: Stage {
                 }
             } catch is TrainingStopped {
                 throw EmoError.interrupted
+            } catch NNError.invalidArgument(let reason) {
+                // Said of the fold and its actors: the engine's words name no setting a user can change.
+                let advice = train.count < 2 ? "; give the fold more training clips (fewer actors in split.test_actors and split.val_actors, or a larger data root)" : ""
+                throw PipelineError.missingData("train: fold \(fold.index) (\(train.count) training clip\(train.count == 1 ? "" : "s") of actors \(fold.train)): "
+                    + "\(reason)\(advice)")
             }
             var foldModel = TrainedModel(config: features.config, standardizer: standardizer, training: training,
                                          labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)

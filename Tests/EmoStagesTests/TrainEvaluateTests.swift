@@ -425,6 +425,20 @@ struct TrainEvaluateTests {
         #expect(third.stderr.contains("evaluate: up to date"), "nothing changed since: \(third.stderr)")
     }
 
+    /// A fold with one training clip makes no batch of two: refused naming the fold, its actors and what to change,
+    /// not only in the engine's words.
+    @Test(.enabled(if: TestSupport.hasTool("sox"), "needs sox"))
+    func aFoldWithOneTrainingClipIsRefusedNamingTheFold() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 2), ("03-01-02-01-01-01-01.wav", 2),
+                                                      ("03-01-01-01-01-01-02.wav", 2), ("03-01-02-01-01-01-02.wav", 2),
+                                                      ("03-01-03-01-01-01-03.wav", 2)])
+        let folder = try TestSupport.temporaryFolder("one-training-clip")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
+        #expect(run.status == 1 && run.stderr.contains("train: fold 0 (1 training clip of actors [3]): 1 training sample(s) make no batch of two")
+                && run.stderr.contains("give the fold more training clips"), "\(run.stderr)")
+    }
+
     /// A test clip with no file of an input the model reads (a video-only clip under a model that, with no
     /// training clip of faces, reads audio alone) counts in no figure either: listed with the reason, not left out unsaid.
     @Test(.enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
