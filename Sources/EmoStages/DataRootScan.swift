@@ -59,7 +59,7 @@ struct DataRootScan {
     init(root: String) throws {
         var info = stat()
         guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            throw EmoError.io(path: root, reason: "the data root does not exist or is not a folder")
+            throw EmoError.io(path: root, reason: "the data root is not a folder (missing, a file, or a link that leads nowhere)")
         }
         if let refusal = KernelFilesystem.rootRefusal(root) { throw EmoError.io(path: root, reason: refusal) }
         self.root = root

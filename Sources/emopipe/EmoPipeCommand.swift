@@ -372,7 +372,18 @@ struct DataRootChoice {
         case .workDirectory: "remembered by the work directory from an earlier --data"
         case .manifest: "given by \((manifestPath ?? "the manifest").echoed)"
         }
-        return "\(path.echoed): the data root (\(given)) does not exist or is not a folder"
+        return "\(path.echoed): the data root (\(given)) \(Self.whyNotAFolder(path))"
+    }
+
+    /// What `stat` says of a path that is no folder: missing, a file, or a link loop or permission that hides it.
+    static func whyNotAFolder(_ path: String) -> String {
+        var info = stat()
+        if stat(path, &info) == 0 { return "is not a folder" }
+        let failure = errno
+        if failure == ENOENT {
+            return lstat(path, &info) == 0 ? "is a link that leads to nothing" : "does not exist"
+        }
+        return "cannot be reached (\(String(cString: strerror(failure))))"
     }
 
     /// Commands that only read go on with a root that is not a folder, saying so: `run` would refuse it.
