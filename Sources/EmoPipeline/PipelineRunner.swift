@@ -352,6 +352,7 @@ public final class PipelineRunner {
         if let previous = lock.previousHolder {
             logger.warning("took over the lock left by a run that is no longer alive: \(previous)")
         }
+        if let missing = workspace.missingDatabase { logger.warning("\(workspace.root): \(missing)") }
         let store = try workspace.openStore(.readWrite)
         try workspace.create()
         try checkWorkerRole(selection.worker, store: store)

@@ -59,7 +59,8 @@ extension PipelineRunner {
     func stageStatuses(of only: Set<String>? = nil) throws -> [StageStatus] {
         let names = pipeline.stageNames.filter { only?.contains($0) ?? true }
         guard workspace.exists else {
-            return names.map { StageStatus(stage: $0, state: .neverRun, reason: "no work directory yet at \(workspace.root)") }
+            let reason = workspace.missingDatabase.map { "\(workspace.root): \($0)" } ?? "no work directory yet at \(workspace.root)"
+            return names.map { StageStatus(stage: $0, state: .neverRun, reason: reason) }
         }
         let store = try workspace.openStore(.readOnly)
         var result: [String: StageStatus] = [:]

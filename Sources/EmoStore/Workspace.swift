@@ -50,6 +50,20 @@ public struct Workspace: Sendable, Equatable {
     /// is there too (and `openStore` names it), not "no work directory yet" over a work directory's cache and runs.
     public var exists: Bool { var facts = stat(); return lstat(databasePath, &facts) == 0 }
 
+    /// Why there is no database although a work directory's folders are here (cache/ or runs/): it was removed,
+    /// or left behind when the folder was copied. Nil when there is a database, or nothing of a work directory.
+    public var missingDatabase: String? {
+        guard !exists else { return nil }
+        let kept = [cacheRoot, runsRoot].filter { folder in
+            var facts = stat()
+            return stat(folder, &facts) == 0 && facts.st_mode & S_IFMT == S_IFDIR
+        }
+        guard !kept.isEmpty else { return nil }
+        let names = kept.map { ($0 as NSString).lastPathComponent + "/" }.joined(separator: " and ")
+        return "\(names) are here but not emopipe.sqlite, the provenance database that records them (removed, or not copied with them): "
+            + "restore it; a run without it records everything anew and computes every stage again"
+    }
+
     /// Why the database's name is a link that cannot be followed (its target gone, an unmounted disk, a
     /// loop), or nil.
     func brokenDatabaseLink() -> String? {
@@ -80,7 +94,7 @@ public struct Workspace: Sendable, Equatable {
         switch access {
         case .readOnly:
             guard exists else {
-                throw EmoError.io(path: root, reason: "no work directory here yet (run `emopipe run` first)")
+                throw EmoError.io(path: root, reason: missingDatabase ?? "no work directory here yet (run `emopipe run` first)")
             }
             return try ProvenanceStore(readingPath: databasePath)
         case .readWrite:

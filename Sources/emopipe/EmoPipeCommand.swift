@@ -214,7 +214,7 @@ struct WorkDirectoryOptions: ParsableArguments {
     /// command changes the work directory, so a read-only work directory can be inspected.
     func openStore(_ access: Workspace.Access = .readOnly) throws -> ProvenanceStore {
         guard workspace.exists else {
-            throw EmoError.io(path: workspace.root, reason: "no work directory here yet (run `emopipe run` first)")
+            throw EmoError.io(path: workspace.root, reason: workspace.missingDatabase ?? "no work directory here yet (run `emopipe run` first)")
         }
         return try workspace.openStore(access)
     }

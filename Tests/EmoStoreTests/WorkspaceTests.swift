@@ -164,4 +164,16 @@ struct WorkspaceTests {
         #expect(try reader.runs().map(\.id) == ["r1"])
         #expect(throws: (any Error).self) { try reader.markInterruptedRuns() }
     }
+
+    /// A work directory's folders without its database (removed, or not copied with them) are named as that,
+    /// not as no work directory yet.
+    @Test func aDatabaseGoneFromBesideItsFoldersIsNamed() throws {
+        let w = Workspace(root: try TestSupport.temporaryFolder("workspace"))
+        #expect(w.missingDatabase == nil, "nothing of a work directory: nothing missing")
+        try w.create()
+        let error = try #require(throws: EmoError.self) { try w.openStore(.readOnly) }
+        #expect("\(error)".contains("cache/ and runs/ are here but not emopipe.sqlite, the provenance database that records them"), "\(error)")
+        _ = try w.openStore(.readWrite)
+        #expect(w.missingDatabase == nil)
+    }
 }
