@@ -210,6 +210,8 @@ enum DatabaseFile {
             throw EmoError.io(path: path, reason: "cannot read the provenance database here: its write-ahead log "
                               + "(\(path)-wal) holds commits and SQLite cannot make the shared-memory file beside it (a "
                               + "read-only folder, a full disk); open the work directory once where it is writable and has room")
+        } catch let error as DatabaseError where isDamage(error) {
+            throw damaged(error, path: path)
         } catch {
             throw EmoError.io(path: path, reason: "cannot open the provenance database: \(error)" + (foreignLogNote(path, after: error) ?? ""))
         }
@@ -252,7 +254,7 @@ enum DatabaseFile {
 
     /// A page SQLite reads as malformed: named, with what to do.
     static func damaged(_ error: DatabaseError, path: String) -> EmoError {
-        .io(path: path, reason: "the provenance database is damaged: \(error.message ?? "\(error.resultCode)") "
+        .io(path: path, reason: "the provenance database is damaged: \((error.message ?? "\(error.resultCode)").escaped) "
             + "(SQLite error \(error.extendedResultCode.rawValue)); it is left as it is: restore it from a copy, "
             + "or move it aside to start a new one (the cache is kept, but its records are lost)" + (foreignLogNote(path, after: error) ?? ""))
     }

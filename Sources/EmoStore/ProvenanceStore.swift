@@ -88,6 +88,7 @@ public final class ProvenanceStore: @unchecked Sendable {
             return .io(path: path, reason: "cannot make the provenance database: \(error.message ?? "\(error.resultCode)") (\(code))\(room); "
                        + "nothing was left behind")
         }
+        if DatabaseFile.isDamage(error) { return DatabaseFile.damaged(error, path: path) }
         return .io(path: path, reason: "cannot open the provenance database: \(error)")
     }
 

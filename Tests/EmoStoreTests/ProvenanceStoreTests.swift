@@ -298,6 +298,26 @@ struct ProvenanceStoreTests {
         }
     }
 
+    /// A database cut short (a copy that stopped halfway) is named as damaged, with what to do, whichever way it is
+    /// opened: not in SQLite's own words alone.
+    @Test func aDatabaseCutShortIsNamedAsDamaged() throws {
+        let path = try TestSupport.temporaryFolder("cut-short") + "/emopipe.sqlite"
+        do {
+            let store = try ProvenanceStore(path: path)
+            for i in 0..<400 {
+                try store.insert(RunRecord(id: "r\(i)", command: String(repeating: "c", count: 200), manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                           threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+            }
+        }
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: path))
+        for open in [{ try ProvenanceStore(path: $0) }, { try ProvenanceStore(readingPath: $0) }] as [(String) throws -> ProvenanceStore] {
+            let refused = #expect(throws: EmoError.self) { _ = try open(path).runs() }
+            #expect(refused.map { "\($0)" }?.contains("the provenance database is damaged") == true
+                    && refused.map { "\($0)" }?.contains("restore it from a copy, or move it aside") == true, "\(String(describing: refused))")
+        }
+    }
+
     /// A database a newer EmoPipe migrated records a migration this one does not know: refused for reading and
     /// writing alike, and left as it is (it was used, and written to, without a word).
     @Test func aDatabaseOfANewerEmoPipeIsRefusedUntouched() throws {
