@@ -131,6 +131,9 @@ public enum JSONOutput {
             if context.codingPath.isEmpty, (try? JSONSerialization.jsonObject(with: data)) != nil {
                 return "a value does not fit its field (a fraction where a whole number belongs, or a number out of range)"
             }
+            if context.codingPath.isEmpty, let depth = nestingDepth(data), depth > 512 {
+                return "lists or mappings nested \(depth) deep, past the 512 levels a JSON reader takes (no file EmoPipe writes nests past 5)"
+            }
             if context.codingPath.isEmpty { return "not valid JSON (or a number past a 64-bit float's range, such as 1e999)" }
             // An enum's "Cannot initialize X from invalid String value y" is Swift's wording of a value outside its choices.
             if let range = context.debugDescription.range(of: "from invalid String value ") {
@@ -139,6 +142,25 @@ public enum JSONOutput {
             return "\(place(context.codingPath)): \(context.debugDescription)"
         @unknown default: return "\(error)"
         }
+    }
+
+    /// How deep lists and mappings nest in `data` (brackets inside strings not counted), or nil when its brackets
+    /// do not pair up: a measure of valid-looking JSON that a decoder refused for its depth alone.
+    static func nestingDepth(_ data: Data) -> Int? {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for byte in data {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1; deepest = max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1; if depth < 0 { return nil }
+            default: break
+            }
+        }
+        return depth == 0 ? deepest : nil
     }
 
     /// What a decoded type is, in the document's words rather than Swift's (`Array<Any>` is "a list").

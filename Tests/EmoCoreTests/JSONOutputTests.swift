@@ -48,6 +48,9 @@ struct JSONOutputTests {
             ("{\"speakers\": [{\"actor\": 1, \"mean\": [], \"name\": 3}]}", "`speakers[0].name`: expected text"),
             ("{\"speakers\": [{\"actor\": 1, \"mean\": []}]}", "`speakers[0].name` is missing"),
             ("[1", "not valid JSON"),
+            // Valid, but deeper than a reader takes: said so, not called invalid.
+            (String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000), "lists or mappings nested 100000 deep"),
+            (String(repeating: "[", count: 100_000), "not valid JSON"),
         ]
         for (text, said) in cases {
             let data = Data(text.utf8)
