@@ -170,7 +170,38 @@ enum DatabaseFile {
                 throw EmoError.io(path: path, reason: "the table '\(table)' of the provenance database lacks the column"
                                   + "\(lacking.count == 1 ? "" : "s") \(lacking.joined(separator: ", ")); \(advice)")
             }
+            let mistyped = try describingErrors(path) {
+                do { return try reader.read { try misTyped(in: table, $0) } } catch let error as DatabaseError where isDamage(error) {
+                    throw damaged(error, path: path)
+                }
+            }
+            if let (column, value, takes) = mistyped {
+                throw EmoError.io(path: path, reason: "the table '\(table)' of the provenance database holds \(value.echoed) in its column "
+                                  + "'\(column)', which takes \(takes): EmoPipe never writes that, and reading it would give another number "
+                                  + "without a word; \(advice)")
+            }
         }
+    }
+
+    /// The first value of a number column that is not a number of its kind (text, a blob, or a fraction in a
+    /// whole-number column), quoted as SQLite writes it: SQLite keeps what an edit put there, and reading it
+    /// as a number gives 0 (a size, an actor, an exit code) or the nearest integer without a word.
+    private static func misTyped(in table: String, _ db: Database) throws -> (column: String, value: String, takes: String)? {
+        for column in try db.columns(in: table) {
+            let type = column.type.uppercased()
+            let (allowed, takes): (String, String)
+            switch type {
+            case "INTEGER", "BOOLEAN": (allowed, takes) = ("'integer', 'null'", "whole numbers")
+            case "DOUBLE", "REAL": (allowed, takes) = ("'integer', 'real', 'null'", "numbers")
+            default: continue
+            }
+            let name = column.name.replacingOccurrences(of: "\"", with: "\"\""), quotedTable = table.replacingOccurrences(of: "\"", with: "\"\"")
+            if let value = try String.fetchOne(db, sql: "SELECT substr(quote(\"\(name)\"), 1, 80) FROM \"\(quotedTable)\" "
+                                               + "WHERE typeof(\"\(name)\") NOT IN (\(allowed)) LIMIT 1") {
+                return (column.name, value, takes)
+            }
+        }
+        return nil
     }
 
     /// Each table's column names.

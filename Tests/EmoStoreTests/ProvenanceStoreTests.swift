@@ -298,6 +298,29 @@ struct ProvenanceStoreTests {
         }
     }
 
+    /// Text or a fraction edited into a number column (an exit code, a size, an actor) read as 0 or rounded
+    /// without a word: refused naming the table, the column and the value, for reading and writing alike.
+    @Test func aNumberColumnHoldingTextOrAFractionIsRefused() throws {
+        for (edit, value, column) in [("UPDATE run SET exitCode = 'three'", "'three'", "exitCode"), ("UPDATE run SET threads = 2.5", "2.5", "threads"),
+                                      ("UPDATE stageRun SET seconds = 'slow'", "'slow'", "seconds")] {
+            let path = try TestSupport.temporaryFolder("mistyped") + "/emopipe.sqlite"
+            do {
+                let store = try ProvenanceStore(path: path)
+                try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                                           threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+                try store.write { db in
+                    try db.execute(sql: "INSERT INTO stageRun (runId, stage, fingerprint, startedAt, state, seconds) VALUES ('r1', 'ingest', 'f', '2026-12-06 07:00:00.000', 'done', 1.5)")
+                }
+                #expect(throws: Never.self) { _ = try ProvenanceStore(readingPath: path) }
+                try store.write { try $0.execute(sql: edit) }
+            }
+            for open in [{ try ProvenanceStore(path: $0) }, { try ProvenanceStore(readingPath: $0) }] as [(String) throws -> ProvenanceStore] {
+                let refused = #expect(throws: EmoError.self) { _ = try open(path) }
+                #expect(refused.map { "\($0)" }?.contains("holds \(value) in its column '\(column)', which takes") == true, "\(edit): \(String(describing: refused))")
+            }
+        }
+    }
+
     /// A database cut short (a copy that stopped halfway) is named as damaged, with what to do, whichever way it is
     /// opened: not in SQLite's own words alone.
     @Test func aDatabaseCutShortIsNamedAsDamaged() throws {
@@ -350,9 +373,9 @@ struct ProvenanceStoreTests {
         try handle.write(contentsOf: Data([0x0d] + [UInt8](repeating: 0xff, count: 15)))
         try handle.close()
         let damagedBytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        // Reading it finds the damage; opening it to write finds it first (the integrity check).
-        let reading = try ProvenanceStore(readingPath: path)
-        for attempt in [{ _ = try reading.runs() }, { _ = try ProvenanceStore(path: path) }] as [() throws -> Void] {
+        // Reading it finds the damage (opening, where number columns are checked); opening it to write finds it first
+        // (the integrity check).
+        for attempt in [{ _ = try ProvenanceStore(readingPath: path).runs() }, { _ = try ProvenanceStore(path: path) }] as [() throws -> Void] {
             let error = try #require(throws: EmoError.self) { try attempt() }
             guard case .io(let named, let reason) = error else { Issue.record("\(error)"); return }
             #expect(named == path)
