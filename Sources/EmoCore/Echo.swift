@@ -14,6 +14,13 @@ extension String {
         return escapedPrefix(characters: 160) + "… (\(count) characters)"
     }
 
+    /// A recorded message as a listing shows it: `escaped` whole up to 4 KB (EmoPipe's own reasons are shorter),
+    /// else its first 2,000 characters and its length (an edited database can hold megabytes in one).
+    public var escapedRecorded: String {
+        guard utf8.count > 4096 else { return escaped }
+        return String(String.UnicodeScalarView(unicodeScalars.prefix(4000))).escapedPrefix(characters: 2000) + "… (\(utf8.count) bytes)"
+    }
+
     /// `escaped`, cut to at most `characters` scalars between escapes, never inside one (`\u{1` is no escape).
     /// Counted in scalars, each once: a character of thousands of combining marks is cut like any long text,
     /// in time linear in what is kept.

@@ -72,7 +72,7 @@ struct ShowCommand: ParsableCommand {
     private func describe(_ s: SourceRecord, store: ProvenanceStore) throws {
         // Rows may come from a merged worker: nothing in them may steer the terminal or break a line.
         print("source   \(s.path.escaped)")
-        print("status   \(s.status.rawValue)\(s.reason.map { " — \($0.escaped)" } ?? "")"
+        print("status   \(s.status.rawValue)\(s.reason.map { " — \($0.escapedRecorded)" } ?? "")"
               + (s.changedSinceIngest ? " — \(SourcesCommand.changedNote)" : ""))
         print("sha256   \(s.sha256 ?? "-")   size \(s.size) bytes")
         if let clip = s.clip, let emotion = s.emotion {
@@ -103,12 +103,12 @@ struct ShowCommand: ParsableCommand {
             }
         }
         for failure in try store.failures(subject: s.path) {
-            print("failure  \(failure.stage.escaped): \(failure.reason.escaped) (run \(failure.runId.escaped))")
+            print("failure  \(failure.stage.escaped): \(failure.reason.escapedRecorded) (run \(failure.runId.escaped))")
         }
         // A per-source stage computes identical bytes once, under one of their paths: its failure is this file's too.
         if let sha = s.sha256 {
             for failure in try store.failures(sha256: sha) where failure.subject != s.path && failure.stage != StageName.ingest.rawValue {
-                print("failure  \(failure.stage.escaped): \(failure.reason.escaped) (run \(failure.runId.escaped); "
+                print("failure  \(failure.stage.escaped): \(failure.reason.escapedRecorded) (run \(failure.runId.escaped); "
                       + "computed as \(failure.subject.escaped), the same bytes)")
             }
         }

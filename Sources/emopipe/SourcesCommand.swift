@@ -93,8 +93,8 @@ struct SourcesCommand: ParsableCommand {
             var line = "\(s.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) "
                 + "\(emotion.padding(toLength: 9, withPad: " ", startingAt: 0)) actor \(actor)  \(s.path.escaped)"
             // A file name may hold line breaks or terminal escapes: one line per source, and nothing that steers the terminal.
-            if let reason = s.reason { line += "  — \(reason.escaped)" }
-            for failure in stageFailures[s.path] ?? [] { line += "  — \(failure.stage) failed: \(failure.reason.escaped)" }
+            if let reason = s.reason { line += "  — \(reason.escapedRecorded)" }
+            for failure in stageFailures[s.path] ?? [] { line += "  — \(failure.stage) failed: \(failure.reason.escapedRecorded)" }
             if s.changedSinceIngest { line += "  — \(Self.changedNote)" }
             print(line)
         }

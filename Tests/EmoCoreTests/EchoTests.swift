@@ -26,6 +26,15 @@ struct EchoTests {
         #expect(edge.echoed == edge, "200 characters are kept whole")
     }
 
+    /// A recorded message (a failure's reason) is listed whole up to 4 KB, escaped; one of megabytes (an edited
+    /// database) is cut to 2,000 characters and says its length.
+    @Test func aRecordedMessageIsListedWholeUnlessItIsMegabytes() {
+        let reason = "libavformat said: " + String(repeating: "x", count: 3000) + "\u{1B}"
+        #expect(reason.escapedRecorded == reason.escaped)
+        let edited = "\u{1B}" + String(repeating: "r", count: 10_000_000)
+        #expect(edited.escapedRecorded == "\\u{1B}" + String(repeating: "r", count: 1994) + "… (10000001 bytes)")
+    }
+
     /// A cut falls between escapes: a long run of control characters ends in a whole `\u{…}`, never in half of one.
     @Test func aCutNeverSplitsAnEscape() {
         let controls = String(repeating: "\u{1B}", count: 100)   // 6 characters each once escaped
