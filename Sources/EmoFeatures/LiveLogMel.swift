@@ -38,9 +38,10 @@ public final class LiveLogMel {
     public var secondsPerFrame: Double { Double(extractor.hop) / Double(extractor.parameters.sampleRate) }
     /// The loudest mel bin so far, in dB (the top_db floor of a whole clip is measured from its peak).
     public var peakDb: Float { extractor.dB(peakPower) }
-    /// Whether any sound has arrived: until then every frame is digital silence, which has no level to
-    /// floor against and nothing to classify (a file of it is refused as all zero).
-    public var heardSound: Bool { peakPower > 0 }
+    /// Whether any sound has arrived: a mel bin's power above `db_amin`, as a file's log-mel needs. Until then
+    /// every frame is the floor's one value (digital silence, or a lone least-significant bit), with nothing to
+    /// classify: a file of it is refused as all zero or inaudible, and its windows are not scored.
+    public var heardSound: Bool { peakPower > extractor.aminF }
     /// `top_db` of the parameters: how far below the peak values are floored.
     public var topDb: Float? { extractor.parameters.topDb.map(Float.init) }
 

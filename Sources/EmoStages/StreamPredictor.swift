@@ -76,7 +76,7 @@ public final class StreamPredictor: @unchecked Sendable {
     public private(set) var windowsScored = 0
     public private(set) var windowsWithFaces = 0
     /// Windows with neither audio nor a face (a stream scored on faces alone, nobody in the picture; or
-    /// only digital silence so far, nobody in the picture): not scored, and said with their span to `skipped`.
+    /// only silence so far (nothing above db_amin), nobody in the picture): not scored, and said with their span to `skipped`.
     public private(set) var windowsSkipped = 0
     public var skipped: (_ start: Double, _ end: Double) -> Void = { _, _ in }
     /// The first error met while taking samples: reading stops at it.
@@ -248,7 +248,7 @@ public final class StreamPredictor: @unchecked Sendable {
     }
 
     /// The window's log-mel, normalised as the model wants, or nil when the stream is scored without
-    /// audio or has carried only digital silence so far.
+    /// audio or has carried only silence so far (nothing above db_amin).
     private func windowLogMel(start: Int, count: Int) throws -> [Float]? {
         guard let mel, mel.heardSound else { return nil }
         let nMels = predictor.trained.config.nMels

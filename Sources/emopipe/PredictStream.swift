@@ -32,8 +32,8 @@ extension PredictCommand {
         let emit: (StreamPredictor.Window) -> Void = { window in closeStretch(); writeWindow(window) }
         scorer.skipped = { start, end in
             guard stretch.add(end: end, skippedSoFar: scorer.windowsSkipped) else { return }
-            let why = scorer.reading.contains(.faces) ? "no face in its pictures and no audio (or only digital silence so far)"
-                                                      : "only digital silence so far"
+            let why = scorer.reading.contains(.faces) ? "no face in its pictures and no audio (or only silence so far)"
+                                                      : "only silence so far (nothing above audio.db_amin, as a file of it is refused)"
             note("\(named): \(String(format: "%.2f–%.2f", start, end)) s: \(why): not scored")
         }
         let end = try LiveAudio.read(source, sampleRate: scorer.sampleRate, wanted: scorer.wanted,
