@@ -187,18 +187,26 @@ enum DatabaseFile {
     /// whole-number column), quoted as SQLite writes it: SQLite keeps what an edit put there, and reading it
     /// as a number gives 0 (a size, an actor, an exit code) or the nearest integer without a word.
     private static func misTyped(in table: String, _ db: Database) throws -> (column: String, value: String, takes: String)? {
-        for column in try db.columns(in: table) {
-            let type = column.type.uppercased()
-            let (allowed, takes): (String, String)
-            switch type {
-            case "INTEGER", "BOOLEAN": (allowed, takes) = ("'integer', 'null'", "whole numbers")
-            case "DOUBLE", "REAL": (allowed, takes) = ("'integer', 'real', 'null'", "numbers")
-            default: continue
+        let quotedTable = "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        // An INTEGER PRIMARY KEY is the row id, always an integer: not looked at.
+        let primaryKey = try db.primaryKey(table)
+        let checked: [(name: String, condition: String, takes: String)] = try db.columns(in: table).compactMap { column in
+            let name = "\"" + column.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            switch column.type.uppercased() {
+            case "INTEGER" where primaryKey.rowIDColumn == column.name: return nil
+            case "INTEGER", "BOOLEAN": return (column.name, "typeof(\(name)) NOT IN ('integer', 'null')", "whole numbers")
+            case "DOUBLE", "REAL": return (column.name, "typeof(\(name)) NOT IN ('integer', 'real', 'null')", "numbers")
+            default: return nil
             }
-            let name = column.name.replacingOccurrences(of: "\"", with: "\"\""), quotedTable = table.replacingOccurrences(of: "\"", with: "\"\"")
-            if let value = try String.fetchOne(db, sql: "SELECT substr(quote(\"\(name)\"), 1, 80) FROM \"\(quotedTable)\" "
-                                               + "WHERE typeof(\"\(name)\") NOT IN (\(allowed)) LIMIT 1") {
-                return (column.name, value, takes)
+        }
+        guard !checked.isEmpty else { return nil }
+        // One pass over the table finds whether any is wrong; only then is the column named.
+        let any = checked.map(\.condition).joined(separator: " OR ")
+        guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(quotedTable) WHERE \(any))") == true else { return nil }
+        for column in checked {
+            let name = "\"" + column.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            if let value = try String.fetchOne(db, sql: "SELECT substr(quote(\(name)), 1, 80) FROM \(quotedTable) WHERE \(column.condition) LIMIT 1") {
+                return (column.name, value, column.takes)
             }
         }
         return nil
