@@ -59,7 +59,8 @@ struct DataRootScan {
     init(root: String) throws {
         var info = stat()
         guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            throw EmoError.io(path: root, reason: "the data root is not a folder (missing, a file, or a link that leads nowhere)")
+            let why = stat(root, &info) == 0 ? "is not a folder" : "cannot be reached (\(String(cString: strerror(errno))))"
+            throw EmoError.io(path: root, reason: "the data root \(why)")
         }
         if let refusal = KernelFilesystem.rootRefusal(root) { throw EmoError.io(path: root, reason: refusal) }
         self.root = root
@@ -124,6 +125,8 @@ struct DataRootScan {
             }
         }
         var conflicts: [String] = []
+        /// Each first path read under another one now: the aliases are rewritten once, after the loop (per file it was quadratic).
+        var movedTo: [String: String] = [:]
         for (i, paths) in others.sorted(by: { $0.key < $1.key }) where files[i].walkProblem == nil {
             let first = files[i].path
             let ranked = ([first] + paths.sorted()).map { (path: $0, placement: placement($0)) }
@@ -136,10 +139,12 @@ struct DataRootScan {
             }
             guard chosen.path != first else { continue }
             files[i].path = chosen.path
-            for k in aliases.indices where aliases[k].keptAs == first { aliases[k].keptAs = chosen.path }
-            aliases.removeAll { $0.path == chosen.path }
-            aliases.append((first, chosen.path))
+            movedTo[first] = chosen.path
         }
+        guard !movedTo.isEmpty else { return conflicts }
+        let chosenPaths = Set(movedTo.values)
+        aliases = aliases.filter { !chosenPaths.contains($0.path) }.map { ($0.path, movedTo[$0.keptAs] ?? $0.keptAs) }
+            + movedTo.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         return conflicts
     }
 

@@ -35,21 +35,21 @@ enum UnscoredTestClips {
             var seen = Set<String>()
             for (id, actor) in unscoredPlanned.map({ ($0.clip, $0.actor) }) + unplannedFailed.map({ ($0.id, $0.actor) })
             where seen.insert(id).inserted {
-                // A feature stage's failure first; then a clip the model takes no input of; else the file that
-                // failed ingest (a clip the split took from another file).
+                // A feature stage's failure first; then the file that failed ingest (a clip the split took from
+                // another file); then a clip the model takes no input of; else the stage not being up to date.
                 let failure = planned[id].flatMap(inputs.failure(of:))
                 if let failure, failure.recorded {
                     found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
                                               stage: failure.stage.rawValue, reason: failure.reason))
+                } else if let file = bestFailed[id] {
+                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: file.source.path,
+                                              stage: StageName.ingest.rawValue, reason: file.source.reason ?? "failed"))
                 } else if let clip = planned[id], let why = Self.notTaken(clip, modalities: modalities, learnt: learnt[fold.index] ?? modalities, fold: fold.index) {
                     found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: why.path,
                                               stage: StageName.evaluate.rawValue, reason: why.reason))
                 } else if let failure {
                     found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
                                               stage: failure.stage.rawValue, reason: failure.reason))
-                } else if let file = bestFailed[id] {
-                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: file.source.path,
-                                              stage: StageName.ingest.rawValue, reason: file.source.reason ?? "failed"))
                 }
             }
         }
@@ -103,14 +103,16 @@ enum UnscoredTestClips {
         let learnt = Dictionary(models.map { ($0.fold.index, $0.learntModalities) }, uniquingKeysWith: { a, _ in a })
         let now = try find(context, scored: scored, plan: plan, folds: models.map(\.fold), modalities: modalities, learnt: learnt)
         guard now != metrics.unscored else { return nil }
-        return "the test clips not scored for failed files changed since run \(state.runId): " + firstDifference(then: metrics.unscored, now: now)
+        return "the test clips not scored changed since run \(state.runId): " + firstDifference(then: metrics.unscored, now: now)
     }
 
     private static func firstDifference(then: [UnscoredClip], now: [UnscoredClip]) -> String {
         let before = Dictionary(then.map { ("\($0.fold) \($0.clip)", $0) }, uniquingKeysWith: { a, _ in a })
         if let changed = now.first(where: { before["\($0.fold) \($0.clip)"] != $0 }) {
             let was = before["\(changed.fold) \(changed.clip)"] == nil ? "now" : "now otherwise"
-            return "clip \(changed.clip) fails \(was) (\(changed.path), \(changed.stage): \(changed.reason))"
+            // A clip the model takes no input of failed nothing: it is not scored.
+            let verb = changed.stage == StageName.evaluate.rawValue ? "is not scored" : "fails"
+            return "clip \(changed.clip) \(verb) \(was) (\(changed.path), \(changed.stage): \(changed.reason))"
         }
         let current = Set(now.map { "\($0.fold) \($0.clip)" })
         let recovered = then.first { !current.contains("\($0.fold) \($0.clip)") }

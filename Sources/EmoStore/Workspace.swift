@@ -60,7 +60,7 @@ public struct Workspace: Sendable, Equatable {
         }
         guard !kept.isEmpty else { return nil }
         let names = kept.map { ($0 as NSString).lastPathComponent + "/" }.joined(separator: " and ")
-        return "\(names) are here but not emopipe.sqlite, the provenance database that records them (removed, or not copied with them): "
+        return "\(names) \(kept.count == 1 ? "is" : "are") here but not emopipe.sqlite, the provenance database that records them (removed, or not copied with them): "
             + "restore it; a run without it records everything anew and computes every stage again"
     }
 

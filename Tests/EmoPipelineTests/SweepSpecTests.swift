@@ -58,9 +58,10 @@ struct SweepSpecTests {
         #expect(SweepRunner.folderNamePart(String(repeating: "प्रयोग", count: 5)) == String(repeating: "प्रयोग", count: 5), "a short name is whole")
         #expect(SweepRunner.folderNamePart(String(repeating: "y", count: 70)) == String(repeating: "y", count: 64))
         #expect(SweepRunner.folderNamePart(String(repeating: "𝔸", count: 64)).utf8.count == 200)
-        // Nothing to show: emoji alone, or one character (a letter with 300 combining marks) past the byte limit.
-        #expect(SweepRunner.folderNamePart("😀😀") == "sweep")
+        // Nothing left: one character (a letter with 300 combining marks) past the byte limit. Emoji keep their
+        // underscores, so that sweeps made before keep their folders.
         #expect(SweepRunner.folderNamePart("a" + String(repeating: "\u{301}", count: 300)) == "sweep")
+        #expect(SweepRunner.folderNamePart("😀😀") == "__")
         #expect(SweepRunner.folderNamePart("😀 run 2") == "__run_2")
     }
 

@@ -402,7 +402,7 @@ struct TrainEvaluateTests {
         try TestSupport.shell("rm -f '\(notMedia)' && printf 'RIFF\\000\\000' > '\(notMedia)'")
         _ = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "ingest"] + work)
         let status = try TestSupport.run(TestSupport.emopipe, ["status", manifest] + work)
-        #expect(status.stdout.contains("train     up-to-date") && status.stdout.contains("the test clips not scored for failed files changed since run")
+        #expect(status.stdout.contains("train     up-to-date") && status.stdout.contains("the test clips not scored changed since run")
                 && status.stdout.contains("clip 01-01-01-01-01-01 fails now otherwise (\(notMedia), ingest: "),
                 "\(status.stdout)")
         let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + work)
@@ -448,19 +448,24 @@ struct TrainEvaluateTests {
         // The clip's speech file taken away: the video file alone makes the clip.
         try FileManager.default.removeItem(atPath: data + "/Actor_01/03-01-04-02-01-01-01.wav")
         try TestSupport.shell("ffmpeg -nostdin -v error -i '\(TestSupport.sharedData)/av-original/Actor_01/01-01-01-01-01-01-01.mp4' -an -c copy '\(videoOnly)'")
+        // A clip whose speech file failed ingest, beside its video-only file, is named by that failure, not as video only.
+        let brokenSpeech = data + "/Actor_01/03-01-05-02-01-01-01.wav"
+        try FileManager.default.removeItem(atPath: brokenSpeech)
+        try Data("not audio\n".utf8).write(to: URL(fileURLWithPath: brokenSpeech))
+        try FileManager.default.copyItem(atPath: videoOnly, toPath: data + "/Actor_01/02-01-05-02-01-01-01.mp4")
         let folder = try TestSupport.temporaryFolder("not-taken")
         let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
         let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
-        #expect(run.status == 0, "no file failed: \(run.stderr)")
-        #expect(run.stderr.contains("1 test clip(s) not scored") && run.stderr.contains("test clip 01-04-02-01-01-01 not scored: \(videoOnly): "
+        #expect(run.status == 3, "one file failed: \(run.stderr)")
+        #expect(run.stderr.contains("2 test clip(s) not scored") && run.stderr.contains("test clip 01-04-02-01-01-01 not scored: \(videoOnly): "
                                                                                        + "has only a video file (no speech), and the model reads audio"), "\(run.stderr)")
-        let runFolder = try Self.lastRunFolder(folder + "/work")
+        let runFolder = try Self.lastRunFolder(folder + "/work", finished: [.partial])
         let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/metrics.json"))) as? [String: Any])
         let listed = try #require(metrics["unscored_test_clips"] as? [[String: Any]])
-        #expect(listed.count == 1 && listed.first?["stage"] as? String == "evaluate" && listed.first?["path"] as? String == videoOnly, "\(listed)")
+        #expect(listed.map { $0["stage"] as? String } == ["evaluate", "ingest"] && listed.map { $0["path"] as? String } == [videoOnly, brokenSpeech], "\(listed)")
         // Listed alike when status recomputes the list: evaluate stays up to date.
         let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
-        #expect(again.status == 0 && again.stderr.contains("evaluate: up to date"), "\(again.stderr)")
+        #expect(again.status == 3 && again.stderr.contains("evaluate: up to date"), "\(again.stderr)")
     }
 
     /// A fold whose every test clip failed the audio stage cannot be scored: train refuses before training,

@@ -193,7 +193,7 @@ public struct TrainedModel: Codable, Equatable, Sendable {
 }
 
 extension ActorFold {
-    /// An actor RAVDESS does not have, no training actor, an actor listed twice in one role, or a training
+    /// An actor RAVDESS does not have, no training actor, a training actor listed twice, or a training
     /// actor also listed as tested or validated on: the split never wrote any of these, and predict blends
     /// a new speaker with the training actors' statistics, so a stray actor there would be used as if
     /// trained on. (A split before 2026-11-30 could list an
@@ -206,10 +206,10 @@ extension ActorFold {
             }
         }
         guard !train.isEmpty else { return "train lists no actor: a model is trained on at least one" }
-        for (role, actors) in roles {
-            if let twice = actors.enumerated().first(where: { actors[..<$0.offset].contains($0.element) })?.element {
-                return "\(role) lists actor \(twice) twice"
-            }
+        // Only training actors: a split before 2026-11-30 wrote split.test_actors and val_actors as given, [1, 1] too,
+        // and no answer depends on those lists; the training actors are the rest, each once.
+        if let twice = train.enumerated().first(where: { train[..<$0.offset].contains($0.element) })?.element {
+            return "train lists actor \(twice) twice"
         }
         for (other, others) in roles.dropFirst() {
             if let shared = train.first(where: others.contains) { return "actor \(shared) is listed under both train and \(other)" }

@@ -133,7 +133,7 @@ public final class SweepRunner {
     }
 
     /// The manifest's name as the start of a folder name: letters, digits, - and _ (others become _; "sweep"
-    /// when no letter or digit is left), at most 64 characters and at most 200 bytes (64 Devanagari or astral characters take more), so that the
+    /// when nothing is left), at most 64 characters and at most 200 bytes (64 Devanagari or astral characters take more), so that the
     /// id ("-" and 12 digits more) fits a file name of 255 bytes also as a sweep worker's folder,
     /// `sweep-<id>-<I>-of-<N>`, for any worker count.
     static func folderNamePart(_ name: String) -> String {
@@ -145,9 +145,9 @@ public final class SweepRunner {
             guard bytes <= byteLimit else { break }
             part.append(character)
         }
-        // A name with no letter or digit left to show (emoji alone, one character of hundreds of bytes) is not
-        // made a row of underscores or nothing: the folder says what it is.
-        return part.contains { $0.isLetter || $0.isNumber } ? part : "sweep"
+        // A name with nothing left (one character of hundreds of bytes) is not made an id that starts with "-":
+        // the folder says what it is. (A name of emoji alone keeps its underscores: its sweeps' folders have them.)
+        return part.isEmpty ? "sweep" : part
     }
 
     private static func isNameCharacter(_ character: Character) -> Bool {
