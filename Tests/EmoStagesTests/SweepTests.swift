@@ -643,6 +643,15 @@ struct SweepTests {
         #expect(refused.status == ExitStatus.partial && refused.stderr.contains("\(workerState): names trial -1, which no sweep has"),
                 "\(edited.prefix(300)) \(refused.stderr)")
         #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"]).status == 0)
+        // So is a trial this worker does not run (worker 0 of 2 runs the even ones): one past the sweep's last would
+        // have made the main sweep refuse its own state once merged.
+        for stray in ["99", "1"] {
+            try edited.replacingOccurrences(of: "\"trial\" : -1", with: "\"trial\" : \(stray)").write(toFile: workerState, atomically: true, encoding: .utf8)
+            let outside = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
+            #expect(outside.status == ExitStatus.partial && outside.stderr.contains("\(workerState): names trial \(stray), which worker 0/2 does not run"),
+                    "\(outside.stderr)")
+        }
+        #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"]).status == 0)
     }
 
     /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch

@@ -166,6 +166,7 @@ public struct SweepMerge {
         guard let sweepId = marker.split(separator: " ").first.map(String.init), SweepRunner.isSweepId(sweepId) else {
             throw EmoError.io(path: worker.sweepWorkerMarkerPath, reason: "expected `<sweep id> I/N`")
         }
+        let slice = marker.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { try? WorkerSlice(parsing: String($0)) }
         // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
         // writing the state file meanwhile would be overwritten, its trials lost. Its lock keeps them apart.
         try Folder.create(main.sweepFolder(sweepId).path)
@@ -198,7 +199,7 @@ public struct SweepMerge {
         }
         // Every refusal the worker's own files and state can give comes before the first copy, so a worker
         // said not to be merged has brought no folder in (a copy's own re-check stays as a guard).
-        let state = try mergedState(sweepId: sweepId, worker: worker)
+        let state = try mergedState(sweepId: sweepId, worker: worker, slice: slice)
         let trainRoot = worker.trainRoot
         let models = ((try? FileManager.default.contentsOfDirectory(atPath: trainRoot)) ?? []).sorted()
         for folder in fresh.map({ worker.runFolder($0.id) }) + models.map({ trainRoot + "/" + $0 })
@@ -293,7 +294,7 @@ public struct SweepMerge {
     /// The main directory's sweep state with the worker's finished trials added (ones the main state has
     /// finished stay), and how many were added; nil when the worker has no state. Checked and built
     /// before anything is copied.
-    private func mergedState(sweepId: String, worker: Workspace) throws -> (merged: SweepState, added: Int)? {
+    private func mergedState(sweepId: String, worker: Workspace, slice: WorkerSlice?) throws -> (merged: SweepState, added: Int)? {
         let theirPath = worker.sweepFolder(sweepId).state, ourFolder = main.sweepFolder(sweepId)
         guard let data = FileManager.default.contents(atPath: theirPath) else { return nil }
         let decoder = JSONOutput.decoder()
@@ -314,6 +315,12 @@ public struct SweepMerge {
         }
         // What the main sweep would refuse to load is refused here, before it is written into the main state.
         if let damage = theirs.damage { throw EmoError.io(path: theirPath, reason: damage) }
+        // A worker runs the trials whose number is its index modulo the worker count: any other was edited in, and
+        // once merged, the main sweep would refuse its own state (a trial past the sweep's last is one such).
+        if let slice, let stray = theirs.attempts.first(where: { $0.trial % slice.count != slice.index }) {
+            throw EmoError.io(path: theirPath, reason: "names trial \(stray.trial), which worker \(slice) does not run "
+                              + "(its trials are those numbered \(slice.index) modulo \(slice.count)): edited, or another worker's")
+        }
         if FileManager.default.fileExists(atPath: ourFolder.state), theirs.metric != ours.metric {
             throw EmoError.io(path: theirPath, reason: "holds figures of \(theirs.metric.echoed), while \(ourFolder.state) holds \(ours.metric.echoed)")
         }
