@@ -55,6 +55,12 @@ public struct Reproduction {
     /// The recorded manifest, and its data root checked: said before a work directory is made (a
     /// reproduction cannot resume, so a folder left half made would only have to be removed).
     public func checkedManifest() throws -> Manifest {
+        // A scale-out worker read its slice of the data root: repeated whole, it reads all of it and differs.
+        if let worker = original.record.worker {
+            throw PipelineError.unrepeatable(run: original.id, why: "it is scale-out worker \(worker.echoed)'s run, which read only its share "
+                                             + "of the data root; reproduce repeats whole runs: reproduce a run over the whole data root "
+                                             + "(after `emopipe merge`, `emopipe run`), or repeat this one with `emopipe run MANIFEST --worker \(worker.echoed)`")
+        }
         let recorded = try manifest()
         // Every run records the absolute path it read: a relative one would be read from wherever this runs.
         guard recorded.dataRoot.hasPrefix("/") else {

@@ -265,7 +265,7 @@ struct ReproduceCommand: ParsableCommand {
         The reproduction's work directory is removed when everything matched, unless --keep.
 
         Exit status: 0 the results match; 1 they differ, or the run cannot be repeated (its record is damaged,
-        its data root gone, it did not finish); 64 no such run.
+        its data root gone, it did not finish, it was a scale-out worker's run over its share); 64 no such run.
         With --json: {run, reproduction, workdir, results_match, fields: [{section, name, a, b, same}]}, the fields as `diff --json` gives them.
         """))
 

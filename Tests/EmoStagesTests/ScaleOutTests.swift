@@ -100,6 +100,12 @@ struct ScaleOutTests {
         #expect(misuse.status == 64 && misuse.stderr.contains("emopipe merge"))
         let trainAsWorker = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--until", "train", "--worker", "0/3", "--workdir", multi])
         #expect(trainAsWorker.status == 64 && trainAsWorker.stderr.contains("per-source stages only"))
+        // A worker's run read its share of the data root: reproduce says it repeats whole runs, rather than reading
+        // every file and calling the results different.
+        let workerRun = try #require(try ProvenanceStore(path: multi + "/emopipe.sqlite").runs().first { $0.worker != nil })
+        let reproduced = try TestSupport.run(TestSupport.emopipe, ["reproduce", workerRun.id, "--workdir", multi])
+        #expect(reproduced.status == 1 && reproduced.stderr.contains("it is scale-out worker \(workerRun.worker ?? "")'s run, which read only its share"),
+                "\(reproduced.stderr)")
     }
 
     /// `--only` in a worker reads what that worker's own ingest recorded: refused, dry run or not, before its
