@@ -654,6 +654,24 @@ struct SweepTests {
         #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir, "--leaderboard"]).status == 0)
     }
 
+    /// A sweep worker's links to the main cache name the main directory where it was: after the work directory
+    /// is moved, the worker's next use points them at the new place, rather than finding the features missing and
+    /// sending the user to a `--prepare` that changes nothing.
+    @Test func aSweepWorkerFollowsAMovedWorkDirectory() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("sweep-moved")
+        let manifest = try Self.writeSweepManifest(folder, data: data, grid: "{train.dropout: [0.1, 0.2, 0.3, 0.4]}")
+        #expect(try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", folder + "/a"]).status == 0)
+        let first = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", folder + "/a", "--worker", "0/2"])
+        #expect(first.status == 0, "\(first.stderr)")
+        try FileManager.default.moveItem(atPath: folder + "/a", toPath: folder + "/b")
+        let link = try #require(try TestSupport.shell("ls -d '\(folder)'/b/workers/*-0-of-2/cache/audio").split(separator: "\n").first.map(String.init))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == folder + "/a/cache/audio")
+        let moved = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", folder + "/b", "--worker", "0/2"])
+        #expect(moved.status == 0 && !moved.stderr.contains("would run"), "\(moved.stderr)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == folder + "/b/cache/audio")
+    }
+
     /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch
     /// goes on, the others are stopped, and the best is the better of the two that reached 2 epochs.
     @Test func halvingStopsTheWorseHalfAndPicksAmongTheSurvivors() throws {

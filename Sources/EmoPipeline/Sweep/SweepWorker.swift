@@ -32,6 +32,9 @@ public enum SweepWorker {
             }
             // A folder prepared by an emopipe that linked split's plans too: made the worker's own again.
             try ownFoldersUnlinked(worker)
+            // The links name the main directory where it was when they were made: moved or copied since, they
+            // lead to the old place (or nowhere), and the worker would find features missing that are there.
+            try linkCacheFolders(worker: worker, main: main)
             // Until a trial has run here, a fresh snapshot picks up features the main directory gained since.
             guard try !startedTrials(worker, sweepId: sweepId) else { return }
             try FileManager.default.removeItem(atPath: marker)
@@ -99,9 +102,16 @@ public enum SweepWorker {
         try Folder.create(worker.cacheRoot)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: main.cacheRoot)) ?? []
         for name in names.sorted() where !ownCacheFolders.contains(name) && !name.hasPrefix(".") {
-            let link = worker.cacheRoot + "/" + name
-            if FileManager.default.fileExists(atPath: link) { continue }
-            do { try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: main.cacheRoot + "/" + name) } catch {
+            let link = worker.cacheRoot + "/" + name, target = main.cacheRoot + "/" + name
+            var facts = stat()
+            if lstat(link, &facts) == 0 {
+                // A link to elsewhere (the main directory's old place) is made again; anything else is left.
+                guard facts.st_mode & S_IFMT == S_IFLNK, (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) != target else { continue }
+                guard unlink(link) == 0 else {
+                    throw EmoError.io(path: link, reason: "cannot replace the link to the main cache folder's old place: \(String(cString: strerror(errno)))")
+                }
+            }
+            do { try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target) } catch {
                 throw EmoError.io(path: link, reason: "cannot link the main cache folder there: \(error.localizedDescription)")
             }
         }
