@@ -281,7 +281,13 @@ struct CacheCommand: ParsableCommand {
             if ResolvedPath.of(workspace.root) == resolved {
                 throw EmoError.io(path: dir, reason: "DIR is the work directory itself: export into a folder of its own")
             }
-            if let own = workspace.ownFolders.first(where: { ResolvedPath.isWithin(resolved, $0) }) {
+            // A sweep worker's cache folders are links into the main work directory's: where they lead is managed too.
+            let linked = ((try? FileManager.default.contentsOfDirectory(atPath: workspace.cacheRoot)) ?? []).sorted()
+                .map { workspace.cacheRoot + "/" + $0 }.filter { path in
+                    var facts = stat()
+                    return lstat(path, &facts) == 0 && facts.st_mode & S_IFMT == S_IFLNK
+                }
+            if let own = (workspace.ownFolders + linked).first(where: { ResolvedPath.isWithin(resolved, $0) }) {
                 throw EmoError.io(path: dir, reason: "DIR lies in the work directory's own folder \(own.echoed), whose files EmoPipe manages: "
                                   + "export into a folder of its own")
             }

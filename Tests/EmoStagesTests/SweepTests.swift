@@ -670,6 +670,11 @@ struct SweepTests {
         let moved = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", folder + "/b", "--worker", "0/2"])
         #expect(moved.status == 0 && !moved.stderr.contains("would run"), "\(moved.stderr)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == folder + "/b/cache/audio")
+        // Where the links lead is the main directory's managed cache: no export into it through the worker.
+        let worker = (link as NSString).deletingLastPathComponent.replacingOccurrences(of: "/cache", with: "")
+        let export = try TestSupport.run(TestSupport.emopipe, ["cache", "export", "--workdir", worker, "--stage", "audio", "--format", "npz", link + "/exp"])
+        #expect(export.status != 0 && export.stderr.contains("DIR lies in the work directory's own folder"), "\(export.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/b/cache/audio/exp"))
     }
 
     /// Successive halving over 4 trials at budgets of 1 and 2 epochs: the better half at 1 epoch
