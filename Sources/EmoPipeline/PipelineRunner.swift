@@ -187,6 +187,13 @@ public final class PipelineRunner {
         for (metric, why) in unwritten {
             logger.warning("nightly.metrics: \(ParamValue.string(metric).shown) is never written under these settings, so never compared (\(why))")
         }
+        // Counts and settings are reported but never alert: a watch of only those could never alert either.
+        let counts = manifest.nightly.metrics.filter { NightlyReport.Direction(metric: $0) == .neither }
+        if let first = counts.first, counts.count == manifest.nightly.metrics.count {
+            throw PipelineError.invalidFile("\(manifest.path): nightly.metrics: \(ParamValue.string(first).shown)\(counts.count > 1 ? " and the others" : "") "
+                                            + "\(counts.count > 1 ? "are counts or settings" : "is a count or setting"), which are reported but never alert: "
+                                            + "with no score watched, no night could alert; add one (weighted_f1, accuracy, …)")
+        }
     }
 
     /// `sweep.metric` must name a scalar of metrics.json, which trials are scored by: checked before

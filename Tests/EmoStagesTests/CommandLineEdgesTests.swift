@@ -580,6 +580,11 @@ struct CommandLineUsageTests {
         #expect(never.status == 64 && never.stderr.contains("single.yaml: nightly.metrics: none is written under these settings, so no night could "
                                                             + "compare one (\"cv.weighted_f1.mean\": cv.* (over the folds) is written only when several folds "
                                                             + "are scored (split.test_fold: all); here split.test_actors makes one split)"), "\(never.stderr)")
+        // Counts are reported and never alert: a watch of only those could not alert either.
+        let counted = try TestSupport.writeManifest(at: folder + "/counted.yaml", data: folder, "nightly: {metrics: [count]}")
+        let countsOnly = try Self.emopipe(["nightly", counted, "--workdir", folder + "/work"])
+        #expect(countsOnly.status == 64 && countsOnly.stderr.contains("counted.yaml: nightly.metrics: \"count\" is a count or setting, which are reported but never alert"),
+                "\(countsOnly.stderr)")
         let some = try TestSupport.writeManifest(at: folder + "/some.yaml", data: folder, "nightly: {metrics: [weighted_f1, cv.uar.mean]}")
         let warned = try Self.emopipe(["nightly", some, "--workdir", folder + "/work"])
         #expect(warned.status != 64 && warned.stderr.contains("nightly.metrics: \"cv.uar.mean\" is never written under these settings, so never compared "
