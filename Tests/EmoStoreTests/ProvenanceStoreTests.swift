@@ -298,6 +298,12 @@ struct ProvenanceStoreTests {
         }
     }
 
+    /// A run row as these tests insert it.
+    static func run(_ id: String = "r1", command: String = "test") -> RunRecord {
+        RunRecord(id: id, command: command, manifestJSON: "", manifestSHA256: "", dataRoot: "/",
+                  threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date())
+    }
+
     /// Text or a fraction edited into a number column (an exit code, a size, an actor) read as 0 or rounded
     /// without a word: refused naming the table, the column and the value, for reading and writing alike.
     @Test func aNumberColumnHoldingTextOrAFractionIsRefused() throws {
@@ -306,8 +312,7 @@ struct ProvenanceStoreTests {
             let path = try TestSupport.temporaryFolder("mistyped") + "/emopipe.sqlite"
             do {
                 let store = try ProvenanceStore(path: path)
-                try store.insert(RunRecord(id: "r1", command: "test", manifestJSON: "", manifestSHA256: "", dataRoot: "/",
-                                           threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
+                try store.insert(Self.run())
                 try store.write { db in
                     try db.execute(sql: "INSERT INTO stageRun (runId, stage, fingerprint, startedAt, state, seconds) VALUES ('r1', 'ingest', 'f', '2026-12-06 07:00:00.000', 'done', 1.5)")
                 }
@@ -327,10 +332,7 @@ struct ProvenanceStoreTests {
         let path = try TestSupport.temporaryFolder("cut-short") + "/emopipe.sqlite"
         do {
             let store = try ProvenanceStore(path: path)
-            for i in 0..<400 {
-                try store.insert(RunRecord(id: "r\(i)", command: String(repeating: "c", count: 200), manifestJSON: "", manifestSHA256: "", dataRoot: "/",
-                                           threads: 1, codeVersion: "t", host: "h", pid: 1, startedAt: Date()))
-            }
+            for i in 0..<400 { try store.insert(Self.run("r\(i)", command: String(repeating: "c", count: 200))) }
         }
         let whole = try Data(contentsOf: URL(fileURLWithPath: path))
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: path))
