@@ -75,6 +75,8 @@ enum UnscoredTestClips {
     /// `planned`: the fold's test clips in the split's plan (a failed file can keep a clip out of it).
     /// `role`: what the clips are to the fold (train says it of its training or validation clips).
     static func why(_ unscored: [UnscoredClip], of planned: Int, actors: [Int], role: String = "test") -> String {
+        // A clip the model takes no input of failed nothing: the caller says that of it.
+        let unscored = unscored.filter { $0.stage != StageName.evaluate.rawValue }
         guard let first = unscored.first else { return "" }
         let byStage = Dictionary(grouping: unscored, by: \.stage).map { "\($0.key): \($0.value.count)" }.sorted()
         let total = max(planned, unscored.count)
