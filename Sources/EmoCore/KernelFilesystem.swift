@@ -32,14 +32,21 @@ public enum KernelFilesystem {
 
     public static let refusal = "is on the kernel's /proc or /sys filesystem, which holds no recordings"
 
-    /// What is wrong with `root` as a data root (or as the `named` folder, the work directory), or nil. A root on /proc or /sys holds no recordings;
+    /// The folders a command roots its work in, as messages name them.
+    public enum RootUse: Sendable {
+        case dataRoot, workDirectory
+        var name: String { self == .dataRoot ? "the data root" : "the work directory" }
+    }
+
+    /// What is wrong with `root` as a data root (or as the work directory), or nil. A root on /proc or /sys holds no recordings;
     /// one reached through them (`/proc/self/cwd/data`, `/proc/1/root/srv`, or a link to such a path) may
     /// reach a real folder, but another process (the next run, from another folder) reaches another one
     /// by the same name, and the work directory remembers the name.
-    public static func rootRefusal(_ root: String, named folder: String = "the data root") -> String? {
+    public static func rootRefusal(_ root: String, as use: RootUse = .dataRoot) -> String? {
         var info = stat()
+        let folder = use.name
         if stat(root, &info) == 0 && holds(path: root, info) {
-            return folder == "the data root" ? "\(folder) \(refusal)" : "\(folder) is on the kernel's /proc or /sys filesystem: give a folder of your own"
+            return use == .dataRoot ? "\(folder) \(refusal)" : "\(folder) is on the kernel's /proc or /sys filesystem: give a folder of your own"
         }
         let (own, throughKernel) = resolve(root)
         guard throughKernel else { return nil }

@@ -113,6 +113,18 @@ public enum ResolvedPath {
 /// The folder part of a path, by its text. Foundation's `NSString.deletingLastPathComponent` traps on a
 /// one-character name (`x`, `x/`: swift-corelibs-foundation in Swift 6.3), and such a name is a user's to give.
 public enum PathText {
+    /// What `stat` says of a path that is no folder: missing, a file, a link that leads to nothing, or a link
+    /// loop or permission that hides it.
+    public static func whyNotAFolder(_ path: String) -> String {
+        var info = stat()
+        if stat(path, &info) == 0 { return "is not a folder" }
+        let failure = errno
+        if failure == ENOENT {
+            return lstat(path, &info) == 0 ? "is a link that leads to nothing" : "does not exist"
+        }
+        return "cannot be reached (\(String(cString: strerror(failure))))"
+    }
+
     /// What `deletingLastPathComponent` answers: `a/b/` → `a`, `/a` → `/`, `a` → ``, `/` → `/`, `` → ``.
     public static func folder(of path: String) -> String {
         var text = Substring(path)

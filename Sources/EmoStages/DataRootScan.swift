@@ -59,8 +59,7 @@ struct DataRootScan {
     init(root: String) throws {
         var info = stat()
         guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            let why = stat(root, &info) == 0 ? "is not a folder" : "cannot be reached (\(String(cString: strerror(errno))))"
-            throw EmoError.io(path: root, reason: "the data root \(why)")
+            throw EmoError.io(path: root, reason: "the data root \(PathText.whyNotAFolder(root))")
         }
         if let refusal = KernelFilesystem.rootRefusal(root) { throw EmoError.io(path: root, reason: refusal) }
         self.root = root
@@ -130,8 +129,9 @@ struct DataRootScan {
         for (i, paths) in others.sorted(by: { $0.key < $1.key }) where files[i].walkProblem == nil {
             let first = files[i].path
             let ranked = ([first] + paths.sorted()).map { (path: $0, placement: placement($0)) }
-            let best = ranked.max { $0.placement.rank < $1.placement.rank } ?? ranked[0]
-            let chosen = ranked.first { $0.placement.rank == best.placement.rank } ?? best
+            // The first of the best placed (ranked lists the first path first).
+            let top = ranked.map(\.placement.rank).max() ?? 0
+            guard let chosen = ranked.first(where: { $0.placement.rank == top }) else { continue }
             let placed = ranked.filter { $0.placement.rank == 2 }
             if let codes = chosen.placement.codes, let other = placed.first(where: { $0.placement.codes != codes }) {
                 conflicts.append("\(chosen.path.escaped) is also reached as \(other.path.escaped) (a link or a linked folder), and the two names "

@@ -130,17 +130,18 @@ public final class Predictor {
             throw TrainedModelError(path: speakersPath, reason: "missing: export wrote it beside model.json (which records its SHA-256); "
                                     + "restore it, or export the model again")
         }
+        let descriptionPath = folder.appendingPathComponent(TrainedModel.fileName).path
         // Export writes speakers.json and its digest together (since 2026-12-05): the file without the digest
         // means model.json was edited, and statistics edited beside it would be used unchecked.
         if normalisesSpeakers, present, trained.speakersSha256 == nil {
-            throw TrainedModelError(path: folder.appendingPathComponent(TrainedModel.fileName).path,
+            throw TrainedModelError(path: descriptionPath,
                                     reason: "records no speakers_sha256, yet speakers.json is beside it: export writes the two together, "
                                     + "so this file was edited; export the model again (or restore its speakers_sha256)")
         }
         // Nor is speakers.json written for a model that does not normalise by speaker: beside one, model.json's
         // config.speaker_norm was turned off (and its digest taken out), and answers would skip what the model learnt with.
         if !normalisesSpeakers, present {
-            throw TrainedModelError(path: folder.appendingPathComponent(TrainedModel.fileName).path,
+            throw TrainedModelError(path: descriptionPath,
                                     reason: "says the model does not normalise by speaker (config.speaker_norm off, or no audio input), yet "
                                     + "speakers.json is beside it: export writes that file only for a speaker-normalised model, so one of the two "
                                     + "was edited or copied in; export the model again (or remove speakers.json if it came from another run)")

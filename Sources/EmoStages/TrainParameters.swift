@@ -334,8 +334,11 @@ public enum ClassWeighting: String, Codable, CaseIterable, Equatable, Sendable, 
 }
 
 extension TrainedModel {
-    /// `model.json` in a fold folder or a run folder, durably.
-    func write(to url: URL) throws {
-        try DurableFile.write(try jsonData(), to: url.path)
+    /// `model.json` in a fold folder or a run folder, durably; returns the SHA-256 of the bytes written.
+    @discardableResult
+    func write(to url: URL) throws -> String {
+        let data = try jsonData()
+        try DurableFile.write(data, to: url.path)
+        return SHA256Hex.of(data)
     }
 }

@@ -297,7 +297,8 @@ public struct TrainStage: Stage {
             return folder.appendingPathComponent(url.deletingLastPathComponent().lastPathComponent)
                 .appendingPathComponent(url.lastPathComponent).path
         }
-        return Dictionary(grouping: expected.filter { foldIndex(of: $0.path) != nil }, by: { foldIndex(of: $0.path)! })
+        let byFold = expected.compactMap { file in foldIndex(of: file.path).map { (fold: $0, file: file) } }
+        return Dictionary(grouping: byFold, by: \.fold).mapValues { $0.map(\.file) }
     }
 
     /// Why the model's window would be mostly padding (the median clip's log-mel fills a quarter of it
@@ -397,13 +398,13 @@ public struct TrainStage: Stage {
                                          labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
             foldModel.untrainedModalities = untrained.isEmpty ? nil : untrained
             let descriptionURL = foldFolder.appendingPathComponent(TrainedModel.fileName)
-            try foldModel.write(to: descriptionURL)
+            let descriptionSha = try foldModel.write(to: descriptionURL)
             let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
             let sha = try SHA256Hex.file(atPath: weightsURL.path).hex
             let trainingSources = features.plan.clips.filter { Set(fold.train).contains($0.actor) }
                 .flatMap { [$0.speech?.sha256, $0.video?.sha256].compactMap { $0 } }
             try recordModel(context, path: weightsURL.path, sha256: sha,
-                            trainedOn: trainingSources, description: (descriptionURL.path, try SHA256Hex.file(atPath: descriptionURL.path).hex))
+                            trainedOn: trainingSources, description: (descriptionURL.path, descriptionSha))
             keptWeights.append((fold.index, sha))
             // The window training used: a run shorter than selection_window selects over all its epochs.
             let selection = training.selection ?? .weightedF1

@@ -38,18 +38,14 @@ enum UnscoredTestClips {
                 // A feature stage's failure first; then the file that failed ingest (a clip the split took from
                 // another file); then a clip the model takes no input of; else the stage not being up to date.
                 let failure = planned[id].flatMap(inputs.failure(of:))
-                if let failure, failure.recorded {
-                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
-                                              stage: failure.stage.rawValue, reason: failure.reason))
-                } else if let file = bestFailed[id] {
-                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: file.source.path,
-                                              stage: StageName.ingest.rawValue, reason: file.source.reason ?? "failed"))
-                } else if let clip = planned[id], let why = Self.notTaken(clip, modalities: modalities, learnt: learnt[fold.index] ?? modalities, fold: fold.index) {
-                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: why.path,
-                                              stage: StageName.evaluate.rawValue, reason: why.reason))
-                } else if let failure {
-                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: failure.path,
-                                              stage: failure.stage.rawValue, reason: failure.reason))
+                let notTaken = planned[id].flatMap { Self.notTaken($0, modalities: modalities, learnt: learnt[fold.index] ?? modalities, fold: fold.index) }
+                let cause: (path: String, stage: StageName, reason: String)?
+                if let failure, failure.recorded { cause = (failure.path, failure.stage, failure.reason) }
+                else if let file = bestFailed[id] { cause = (file.source.path, .ingest, file.source.reason ?? "failed") }
+                else if let notTaken { cause = (notTaken.path, .evaluate, notTaken.reason) }
+                else { cause = failure.map { ($0.path, $0.stage, $0.reason) } }
+                if let cause {
+                    found.append(UnscoredClip(clip: id, actor: actor, fold: fold.index, path: cause.path, stage: cause.stage.rawValue, reason: cause.reason))
                 }
             }
         }

@@ -190,12 +190,12 @@ enum DatabaseFile {
         let quotedTable = "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         // An INTEGER PRIMARY KEY is the row id, always an integer: not looked at.
         let primaryKey = try db.primaryKey(table)
-        let checked: [(name: String, condition: String, takes: String)] = try db.columns(in: table).compactMap { column in
-            let name = "\"" + column.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let checked: [(name: String, quoted: String, condition: String, takes: String)] = try db.columns(in: table).compactMap { column in
+            let quoted = "\"" + column.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
             switch column.type.uppercased() {
             case "INTEGER" where primaryKey.rowIDColumn == column.name: return nil
-            case "INTEGER", "BOOLEAN": return (column.name, "typeof(\(name)) NOT IN ('integer', 'null')", "whole numbers")
-            case "DOUBLE", "REAL": return (column.name, "typeof(\(name)) NOT IN ('integer', 'real', 'null')", "numbers")
+            case "INTEGER", "BOOLEAN": return (column.name, quoted, "typeof(\(quoted)) NOT IN ('integer', 'null')", "whole numbers")
+            case "DOUBLE", "REAL": return (column.name, quoted, "typeof(\(quoted)) NOT IN ('integer', 'real', 'null')", "numbers")
             default: return nil
             }
         }
@@ -204,8 +204,7 @@ enum DatabaseFile {
         let any = checked.map(\.condition).joined(separator: " OR ")
         guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(quotedTable) WHERE \(any))") == true else { return nil }
         for column in checked {
-            let name = "\"" + column.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-            if let value = try String.fetchOne(db, sql: "SELECT substr(quote(\(name)), 1, 80) FROM \(quotedTable) WHERE \(column.condition) LIMIT 1") {
+            if let value = try String.fetchOne(db, sql: "SELECT substr(quote(\(column.quoted)), 1, 80) FROM \(quotedTable) WHERE \(column.condition) LIMIT 1") {
                 return (column.name, value, column.takes)
             }
         }

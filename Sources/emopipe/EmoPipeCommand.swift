@@ -197,7 +197,7 @@ struct WorkDirectoryOptions: ParsableArguments {
                                   + "cd to a folder that exists, or give the work directory as an absolute path")
         }
         // Paths recorded through /proc/self/cwd would mean another folder to every other process (and to `show` later).
-        if let refusal = KernelFilesystem.rootRefusal(workdir, named: "the work directory") {
+        if let refusal = KernelFilesystem.rootRefusal(workdir, as: .workDirectory) {
             throw ValidationError("\(option) \(workdir.echoed): \(refusal)")
         }
         var info = stat()
@@ -372,18 +372,7 @@ struct DataRootChoice {
         case .workDirectory: "remembered by the work directory from an earlier --data"
         case .manifest: "given by \((manifestPath ?? "the manifest").echoed)"
         }
-        return "\(path.echoed): the data root (\(given)) \(Self.whyNotAFolder(path))"
-    }
-
-    /// What `stat` says of a path that is no folder: missing, a file, or a link loop or permission that hides it.
-    static func whyNotAFolder(_ path: String) -> String {
-        var info = stat()
-        if stat(path, &info) == 0 { return "is not a folder" }
-        let failure = errno
-        if failure == ENOENT {
-            return lstat(path, &info) == 0 ? "is a link that leads to nothing" : "does not exist"
-        }
-        return "cannot be reached (\(String(cString: strerror(failure))))"
+        return "\(path.echoed): the data root (\(given)) \(PathText.whyNotAFolder(path))"
     }
 
     /// Commands that only read go on with a root that is not a folder, saying so: `run` would refuse it.

@@ -173,10 +173,11 @@ public struct SweepMerge {
         do { marker = try RegularFile.text(worker.sweepWorkerMarkerPath, atMost: RegularFile.markerLimit) ?? "" } catch {
             throw EmoError.io(path: worker.sweepWorkerMarkerPath, reason: "\(error)")
         }
-        guard let sweepId = marker.split(separator: " ").first.map(String.init), SweepRunner.isSweepId(sweepId) else {
+        let words = marker.split(whereSeparator: \.isWhitespace).map(String.init)
+        guard let sweepId = words.first, SweepRunner.isSweepId(sweepId) else {
             throw EmoError.io(path: worker.sweepWorkerMarkerPath, reason: "expected `<sweep id> I/N`")
         }
-        let slice = marker.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { try? WorkerSlice(parsing: String($0)) }
+        let slice = words.dropFirst().first.flatMap { try? WorkerSlice(parsing: $0) }
         // A sweep of this manifest running in WORKDIR saves its whole state after each trial: a merge
         // writing the state file meanwhile would be overwritten, its trials lost. Its lock keeps them apart.
         try Folder.create(main.sweepFolder(sweepId).path)
