@@ -179,7 +179,10 @@ struct DataRootScan {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
+                // Ending there, or passing through there (`/proc/self/cwd/...`, `/proc/self/root`: a real folder,
+                // but another one for every process, the whole machine for the last).
                 let onTheKernels = UInt64(info.st_dev) != rootDevice && KernelFilesystem.holds(path: path, info)
+                    || Self.isLink(path) && KernelFilesystem.resolve(path).throughKernel
                 if isFolder && onTheKernels { kernelFoldersSkipped.append(path); continue }
                 if onTheKernels {
                     // /proc/self/environ, /proc/kmsg: no recording, and reading one may block or never end.
@@ -204,6 +207,11 @@ struct DataRootScan {
                                              inodeState: FileState(info).inodeState, notRegular: Self.kindIfNotRegular(info.st_mode)))
                 }
             }
+        }
+
+        static func isLink(_ path: String) -> Bool {
+            var facts = stat()
+            return lstat(path, &facts) == 0 && facts.st_mode & S_IFMT == S_IFLNK
         }
 
         static func isRavdessNamed(_ path: String) -> Bool {

@@ -56,9 +56,15 @@ struct DataRootWalkTests {
         // A file there named like a clip is a failure row, never read.
         let environ = root + "/Actor_01/03-01-08-01-01-01-01.wav"
         try FileManager.default.createSymbolicLink(atPath: environ, withDestinationPath: "/proc/self/environ")
+        // Links that only pass through /proc end at real files and folders, but other ones for every process
+        // (the whole machine for /proc/self/root): not walked, not read.
+        try FileManager.default.createSymbolicLink(atPath: root + "/machine", withDestinationPath: "/proc/self/root")
+        let throughFile = root + "/Actor_01/03-01-08-02-02-02-01.wav"
+        try FileManager.default.createSymbolicLink(atPath: throughFile, withDestinationPath: "/proc/self/root" + wavs[0])
         let (result, sources) = try Self.ingest(root)
         #expect(result.status == ExitStatus.partial, "\(result.stderr)")
-        #expect(Set(sources.keys) == Set(wavs + [environ]), "\(sources.keys.sorted())")
+        #expect(Set(sources.keys) == Set(wavs + [environ, throughFile]), "\(sources.keys.sorted())")
+        #expect(sources[throughFile]?["status"] as? String == "failed" && result.stderr.contains("\(root)/machine: not walked"), "\(result.stderr)")
         #expect(sources[environ]?["status"] as? String == "failed"
                 && sources[environ]?["reason"] as? String == "a link into the kernel's /proc or /sys filesystem: not read", "\(sources[environ] ?? [:])")
         for link in ["Actor_01/proc", "sys", "cgroup"] {
