@@ -157,8 +157,14 @@ public struct RunSummary: Sendable {
     }
 
     public var id: String { record.id }
+    /// The manifest's name; for a run of a command that reads none (`cache verify` dropping damaged
+    /// records), that command in parentheses.
     public var manifestName: String {
-        (try? Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? "manifest.yaml").name) ?? "?"
+        if record.manifestJSON.isEmpty {
+            let words = record.command.split(separator: " ").dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
+            if !words.isEmpty { return "(" + words.joined(separator: " ") + ")" }
+        }
+        return (try? Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? "manifest.yaml").name) ?? "?"
     }
     public func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
 

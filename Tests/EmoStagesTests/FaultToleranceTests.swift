@@ -407,6 +407,10 @@ struct FaultToleranceTests {
         #expect(failure.reason.contains("CRC-32C") && failure.reason.contains(shard), "\(failure.reason)")
         let verifyRun = try #require(try store.runs().first { $0.id == failure.runId }, "the failure row names a recorded run")
         #expect(verifyRun.command.hasSuffix("cache verify --workdir \(workdir)") && verifyRun.status == .partial)
+        // `runs` names the command that read no manifest, rather than a manifest it cannot name.
+        let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--json", "--workdir", workdir])
+        let listed = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+        #expect(listed.first { $0["id"] as? String == verifyRun.id }?["manifest"] as? String == "(cache verify)", "\(runs.stdout.prefix(600))")
 
         let status = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--json", "--workdir", workdir])
         let states = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]])
