@@ -26,16 +26,20 @@ struct ClipFiles: Hashable, Sendable {
 
     /// `speech` or `video` false (a model without that branch): no file is sought for it, and it is
     /// the other's file, so a clip's wav and mp4 still pair alike. `problem` says why a file cannot be
-    /// read (naming it), nil when it can; it is asked once per file.
-    init(given path: String, speech needsSpeech: Bool = true, video needsVideo: Bool = true, problem: (String) -> String?) {
+    /// read (naming it), nil when it can; it is asked once per file. `givenProblem`, when the given file
+    /// itself cannot be read, passes it over like any companion: a modality none of the clip's files
+    /// serves takes the other's file, and with no file read at all both are the given one.
+    init(given path: String, speech needsSpeech: Bool = true, video needsVideo: Bool = true, givenProblem: String? = nil,
+         problem: (String) -> String?) {
         self.init(alone: path)
         let name = (path as NSString).lastPathComponent
         // A path ending in "/" names no file of that name (NSString drops the slash): it is read as given.
         guard !path.utf8.contains(0), path.hasSuffix(name), case .source(let codes) = RavdessName.parse(fileName: name) else { return }
         let folder = String(path.dropLast(name.count))
         var readable = Set<String>(), unreadable: [String: String] = [:]
+        if let givenProblem { unreadable[path] = givenProblem }
         func file(_ modality: Int) -> String? {
-            if modality == codes.modality { return path }
+            if modality == codes.modality { return givenProblem == nil ? path : nil }
             var sibling = codes
             sibling.modality = modality
             let stem = folder + String(format: "%02d-", modality) + sibling.clipID + "."
@@ -54,20 +58,29 @@ struct ClipFiles: Hashable, Sendable {
                 return readable.contains(candidate)
             }
         }
-        /// The best-ranked readable file, and why those ranked above it were passed over (nil: none was).
-        func best(_ order: [Int]) -> (file: String, passedOver: String?) {
+        /// The best-ranked readable file (nil: none), and why those ranked above it were passed over (nil: none was).
+        func best(_ order: [Int]) -> (file: String?, passedOver: String?) {
             var passed: [String] = []
             for modality in order {
                 if let found = file(modality) { return (found, passed.isEmpty ? nil : passed.joined(separator: "; ")) }
                 let prefix = folder + String(format: "%02d-", modality)
                 passed += unreadable.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map(\.value)
             }
-            return (path, passed.isEmpty ? nil : passed.joined(separator: "; "))
+            return (nil, passed.isEmpty ? nil : passed.joined(separator: "; "))
         }
-        if needsSpeech { (speech, speechPassedOver) = best(ClipCatalog.speechOrder) }
-        if needsVideo { (video, videoPassedOver) = best(ClipCatalog.videoOrder) } else { video = speech }
+        var (speechFile, videoFile): (String?, String?) = (nil, nil)
+        if needsSpeech { (speechFile, speechPassedOver) = best(ClipCatalog.speechOrder) }
+        if needsVideo { (videoFile, videoPassedOver) = best(ClipCatalog.videoOrder) }
+        // A readable given file stands for a modality none of its clip's files serves (read, it says what it
+        // lacks); an unreadable one only when no file was found at all, and then it is its own error.
+        let fallback = givenProblem == nil ? path : speechFile ?? videoFile ?? path
+        speech = speechFile ?? fallback
+        video = needsVideo ? videoFile ?? fallback : speech
         if !needsSpeech { speech = video }
     }
+
+    /// Whether any file but the given one is read: false for a given file that is read alone.
+    func readsBeyond(_ path: String) -> Bool { speech != path || video != path }
 
     /// What is at `path` when it is there but is no regular file (following links), nil when nothing is there.
     static func notAFile(_ path: String) -> String? {

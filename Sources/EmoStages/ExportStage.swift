@@ -17,7 +17,8 @@ public struct ExportStage: Stage {
     // 5: model.json records a digest of features.json's values (features_sha256, `Predictor.featuresDigest`).
     // 6: a speaker-normalised model's per-actor statistics (speakers.json), which predict reuses for the run's own files.
     // 7: the metadata names an input the exported fold's training never had (untrained_modalities: give it none).
-    public let codeVersion = "7"
+    // 8: the metadata's dataset_fingerprint is the one `emopipe runs` shows (data_fingerprint was ingest's output digest).
+    public let codeVersion = "8"
     // The trained model; the feature parameters its metadata records are those train read.
     public let reads: Set<String> = [StageName.train.rawValue]
 
@@ -182,8 +183,10 @@ public struct ExportStage: Stage {
             guard let state = try context.store.stageState(stage) else { continue }
             fields["\(stage.rawValue)_fingerprint"] = state.fingerprint
             if stage == .audio || stage == .faces { fields["\(stage.rawValue)_params"] = state.paramsJSON }
-            if stage == .ingest { fields["data_fingerprint"] = state.outputDigest }
         }
+        // The fingerprint `emopipe runs` and `diff` show for the data (file names and contents in use), so a
+        // model is matched to its runs by it.
+        fields["dataset_fingerprint"] = try Dataset(store: context.store, root: context.dataRoot).fingerprint
         return fields
     }
 }

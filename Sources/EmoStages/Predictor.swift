@@ -462,15 +462,25 @@ public final class Predictor {
         logMel.map { Double($0.hopLength) / Double($0.sampleRate) } ?? 0.01
     }
 
-    /// The files a given file is read with: the given file must probe (else its error is the file's);
-    /// a companion that does not is passed over for the next in rank. Only the modalities the model
-    /// reads are sought: a speech-only model never probes a wav's mp4.
+    /// The files a given file is read with: a file that does not probe is passed over for the next in
+    /// rank, the given one too, as the split stage passes over a source ingest failed, so a clip's
+    /// unreadable wav is answered from its mp4 as evaluate scored it; with none of its clip's files
+    /// readable, the given file's error is its answer. Only the modalities the model reads are sought:
+    /// a speech-only model never probes a wav's mp4.
     func pairing(_ path: String) throws -> ClipFiles {
-        _ = try MediaProbe.probe(path: path)
+        var givenError: Error?
+        do { _ = try MediaProbe.probe(path: path) } catch {
+            // Only a file there whose contents fail is passed over: a path to nothing, or open files running out, stays the answer.
+            var facts = stat()
+            guard stat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, !PerSourceWork.ranOutOfFiles(error) else { throw error }
+            givenError = error
+        }
         let c = inputs
-        return ClipFiles(given: path, speech: c.uses(.audio), video: c.uses(.faces)) { file in
+        let files = ClipFiles(given: path, speech: c.uses(.audio), video: c.uses(.faces), givenProblem: givenError.map { "\($0)" }) { file in
             do { _ = try MediaProbe.probe(path: file); return nil } catch { return "\(error)" }
         }
+        if let givenError, !files.readsBeyond(path) { throw givenError }
+        return files
     }
 
     /// A given file's clip as read: its features, its length, the files read and, when one modality
@@ -538,8 +548,9 @@ public final class Predictor {
             throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoError ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
         // A model with both branches answering from the faces of a file without sound says so, as for a failed decode.
+        // A video-only file read because its clip's speech files could not be says why those could not.
         let noAudio = !c.uses(.audio) || clip.logmel != nil ? nil
-            : videoOnly ? "\(files.speech): a video-only clip (modality 02), from which the pipeline reads no speech"
+            : videoOnly ? files.speechPassedOver ?? "\(files.speech): a video-only clip (modality 02), from which the pipeline reads no speech"
             : speechFacts.audioStreamCount == 0 ? "\(files.speech): no audio track" : nil
         return ReadClip(features: clip, duration: duration, files: files, audioError: audioError.map { "\($0)" } ?? noAudio, videoError: videoError)
     }

@@ -41,7 +41,8 @@ struct PredictCommand: ParsableCommand {
         video_error: likewise, why the pictures could not be read (the clip's mp4 beside a wav does not open,
         or its video does not decode; "FILE: no video track"; FILE is the file the pictures were sought in)
         when the answer comes from the speech alone; speech_passed_over: why the clip's wav
-        could not be read when the speech was read from its mp4}; each of these is also noted on stderr. A file that cannot be read is reported and skipped (exit
+        could not be read when the speech was read from its mp4}; each of these is also noted on stderr. A file that cannot be read is
+        passed over for its clip's other files beside it, as evaluate passes over a source ingest failed; with none readable it is reported and skipped (exit
         status 3), as is one whose log-mel would pass 2^26 values (2.9 hours at 64 mels and a 10 ms hop):
         stream that one instead (a model with a face branch answers such a clip from its faces, saying why). Files that take more than 2 s to read show progress on stderr (files
         done, rate, ETA). Ctrl-C (SIGINT), SIGTERM or SIGHUP starts no further file: the answers so far are printed,
@@ -270,8 +271,9 @@ struct PredictCommand: ParsableCommand {
             }
             // A run folder of this work directory must hold the files its export recorded; a folder
             // elsewhere (copied, or another work directory's) is not judged against this one's rows.
+            // With the database gone they cannot be checked: refused, as every other command refuses such a directory.
             let workspace = workDirectoryOptions.workspace
-            if workspace.exists, let runFolder = ResolvedPath.existing(folder), let runsRoot = ResolvedPath.existing(workspace.runsRoot) {
+            if let runFolder = ResolvedPath.existing(folder), let runsRoot = ResolvedPath.existing(workspace.runsRoot) {
                 if PathText.folder(of: runFolder) == runsRoot {
                     let store = try workspace.openStore(.readOnly)
                     try Self.pointToTheExport(runFolder: runFolder, store: store)

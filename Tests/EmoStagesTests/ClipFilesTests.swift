@@ -54,6 +54,28 @@ struct ClipFilesTests {
                                      videoPassedOver: "\(damaged): damaged; \(folder)/\(videoOnly): damaged"), "\(onlyWav)")
     }
 
+    /// A given file that does not probe is passed over like a companion: each modality takes the best
+    /// readable file of its clip, one none serves takes the other's, and with none readable both are
+    /// the given file (whose error is then the answer).
+    @Test func anUnreadableGivenFileIsPassedOverForItsClipsOthers() throws {
+        let wav = "03-01-05-01-01-01-03.wav", av = "01-01-05-01-01-01-03.mp4", videoOnly = "02-01-05-01-01-01-03.mp4"
+        let folder = try Self.folder(holding: [wav, av, videoOnly])
+        let given = folder + "/" + wav
+        let fromTheMP4 = ClipFiles(given: given, givenProblem: "\(given): damaged") { _ in nil }
+        var expected = ClipFiles(speech: folder + "/" + av, video: folder + "/" + av)
+        expected.speechPassedOver = "\(given): damaged"
+        #expect(fromTheMP4 == expected && fromTheMP4.readsBeyond(given), "\(fromTheMP4)")
+        // No speech anywhere in the clip: the video-only file serves both, and every speech file passed over is named.
+        let picturesOnly = ClipFiles(given: given, givenProblem: "\(given): damaged") { $0 == folder + "/" + av ? "\($0): cut short" : nil }
+        #expect(picturesOnly.speech == folder + "/" + videoOnly && picturesOnly.video == folder + "/" + videoOnly
+                && picturesOnly.speechPassedOver == "\(given): damaged; \(folder)/\(av): cut short", "\(picturesOnly)")
+        // A speech-only model with no other speech file reads nothing beyond the given file.
+        let nothing = ClipFiles(given: given, video: false, givenProblem: "\(given): damaged") { _ in "damaged" }
+        #expect(nothing.speech == given && nothing.video == given && !nothing.readsBeyond(given), "\(nothing)")
+        let alone = try Self.folder(holding: [wav]) + "/" + wav
+        #expect(!ClipFiles(given: alone, givenProblem: "damaged") { _ in nil }.readsBeyond(alone))
+    }
+
     /// A model without a face branch seeks no video (nothing is probed for it), and a clip's wav and mp4
     /// still pair alike; a model without a speech branch likewise.
     @Test func onlyTheModalitiesAModelReadsAreSought() throws {

@@ -234,6 +234,12 @@ struct TrainEvaluateTests {
         let runId = (runFolder as NSString).lastPathComponent
         let tampered = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long])
         #expect(tampered.status == 1 && tampered.stderr.contains("\(weights): is not the file export wrote"), "\(tampered.stderr)")
+        // Without the database the edit could not be seen: such a work directory is refused, as every command refuses it.
+        let database = a + "/emopipe.sqlite", aside = a + "/emopipe.sqlite.aside"
+        try FileManager.default.moveItem(atPath: database, toPath: aside)
+        let withoutDatabase = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long])
+        try FileManager.default.moveItem(atPath: aside, toPath: database)
+        #expect(withoutDatabase.status == 1 && withoutDatabase.stdout.isEmpty && withoutDatabase.stderr.contains("but not emopipe.sqlite"), "\(withoutDatabase.stderr)")
         try exported.write(to: URL(fileURLWithPath: weights))
         #expect(try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long]).status == 0)
         try Self.checkONNXOnRealSamples(workdir: a, runFolder: runFolder)
@@ -941,8 +947,8 @@ struct TrainEvaluateTests {
             #expect(answer["audio_error"] == nil, "\(answer)")
         }
         #expect(Set([silent, junkVideosWav]).isSubset(of: onWavs.compactMap { $0["path"] as? String }), "both odd clips are test clips")
-        // The junk mp4 itself is refused by name, so its clip is given by its wav there.
-        let readableMP4 = { (wav: String) in wav == junkVideosWav ? wav : mp4(wav) }
+        // Given the junk mp4 itself, its clip is answered from its wav, as evaluate scored it.
+        let readableMP4 = mp4
         try Self.checkPredictEqualsEvaluate(runFolder: runFolder, clips: 8, given: readableMP4)
         // Both files of every clip: sixteen answers, each clip's two alike, normalised with the run's statistics of
         // the speaker, over its 7 clips with speech (the digitally silent one gives no log-mel, here as in the run).
@@ -968,12 +974,19 @@ struct TrainEvaluateTests {
         let original = try Data(contentsOf: URL(fileURLWithPath: plain))
         try Data("not a recording".utf8).write(to: URL(fileURLWithPath: plain))
         let passed = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", mp4(plain)])
+        // Given the unreadable wav itself, the clip is answered as evaluate scores it, from its mp4, not refused.
+        let givenWav = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", plain])
         try original.write(to: URL(fileURLWithPath: plain))
         let passedAnswer = try #require((try JSONSerialization.jsonObject(with: Data(passed.stdout.utf8)) as? [[String: Any]])?.first)
         #expect(passed.status == 0 && passedAnswer["speech_file"] as? String == mp4(plain)
                 && (passedAnswer["speech_passed_over"] as? String)?.hasPrefix(plain + ": ") == true, "\(passedAnswer) \(passed.stderr)")
         #expect(passed.stderr.contains("\(mp4(plain)): speech read from \(mp4(plain)), as the pipeline does when the clip's better file cannot be read (\(plain): "),
                 "\(passed.stderr)")
+        let givenWavAnswer = try #require((try JSONSerialization.jsonObject(with: Data(givenWav.stdout.utf8)) as? [[String: Any]])?.first, "\(givenWav.stderr)")
+        #expect(givenWav.status == 0 && givenWavAnswer["path"] as? String == plain && givenWavAnswer["speech_file"] as? String == mp4(plain)
+                && givenWavAnswer["video_file"] as? String == mp4(plain)
+                && givenWavAnswer["speech_passed_over"] as? String == passedAnswer["speech_passed_over"] as? String, "\(givenWavAnswer)")
+        #expect(givenWavAnswer["probabilities"] as? [String: Double] == passedAnswer["probabilities"] as? [String: Double], "\(givenWavAnswer)")
         // An audio-video mp4 without its sound, alone in its folder: answered from the faces, saying why.
         let silentCopy = try TestSupport.temporaryFolder("no-sound") + "/" + (mp4(plain) as NSString).lastPathComponent
         try TestSupport.shell("ffmpeg -loglevel error -i '\(mp4(plain))' -an -c copy '\(silentCopy)'")
@@ -993,6 +1006,24 @@ struct TrainEvaluateTests {
         #expect(pictures.status == 0 && picturesAnswer["modalities"] as? [String] == ["faces"] && picturesAnswer["speech_file"] == nil
                 && (picturesAnswer["audio_error"] as? String)?.contains("a video-only clip (modality 02), from which the pipeline reads no speech") == true,
                 "\(picturesAnswer)")
+        // Beside its clip's wav and audio-video mp4 that cannot be read, those are why it has no speech, and named.
+        let clipName = (videoOnly as NSString).lastPathComponent.dropFirst(2).dropLast(4), companions = PathText.folder(of: videoOnly)
+        let (junkWav, junkAV) = (companions + "/03" + clipName + ".wav", companions + "/01" + clipName + ".mp4")
+        for junk in [junkWav, junkAV] { try Data("not a recording".utf8).write(to: URL(fileURLWithPath: junk)) }
+        let unheard = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", videoOnly])
+        let unheardAnswer = try #require((try JSONSerialization.jsonObject(with: Data(unheard.stdout.utf8)) as? [[String: Any]])?.first, "\(unheard.stderr)")
+        let unheardWhy = unheardAnswer["audio_error"] as? String ?? ""
+        #expect(unheard.status == 0 && unheardAnswer["modalities"] as? [String] == ["faces"] && unheardWhy.hasPrefix(junkWav + ": ")
+                && unheardWhy.contains("; " + junkAV + ": ") && !unheardWhy.contains("modality 02"), "\(unheardAnswer)")
+        // The unreadable wav given, with no readable file for its speech: answered from its clip's pictures, saying why.
+        let fromWav = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", junkWav])
+        let fromWavAnswer = try #require((try JSONSerialization.jsonObject(with: Data(fromWav.stdout.utf8)) as? [[String: Any]])?.first, "\(fromWav.stderr)")
+        #expect(fromWav.status == 0 && fromWavAnswer["video_file"] as? String == videoOnly && fromWavAnswer["audio_error"] as? String == unheardWhy
+                && fromWavAnswer["probabilities"] as? [String: Double] == unheardAnswer["probabilities"] as? [String: Double], "\(fromWavAnswer)")
+        // Alone, an unreadable file is its own error.
+        try FileManager.default.removeItem(atPath: videoOnly)
+        let alone = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", junkWav])
+        #expect(alone.status == 3 && alone.stderr.contains(junkWav), "\(alone.stderr)")
         // A recording of sound alone lacks no pictures, whatever its name: without an extension, or with a
         // trailing space, a wav is answered from its speech with no note of a missing video track.
         let renamed = try TestSupport.temporaryFolder("renamed-wav")
@@ -1132,6 +1163,9 @@ struct TrainEvaluateTests {
             let producer = report["producer"] as? [String]
             #expect(producer?.first == "emopipe" && producer?.last == metadata["emopipe_version"] && producer?.last?.isEmpty == false,
                     "\(producer ?? [])")
+            // The data's fingerprint is the one `emopipe runs` shows for the run that exported the model.
+            let exporter = try #require(try store.runs().first { $0.id == (runFolder as NSString).lastPathComponent })
+            #expect(metadata["dataset_fingerprint"] == exporter.datasetFingerprint && exporter.datasetFingerprint != nil, "\(metadata)")
             let logits = try #require(report["logits"] as? [[Double]])
             if FileManager.default.fileExists(atPath: runFolder + "/model.int8.onnx") {
                 try Self.checkInt8ONNX(runFolder: runFolder, inputs: folder, floatLogits: logits, floatMetadata: metadata)
