@@ -68,12 +68,26 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
 /// The commit and dirty flag of the git checkout holding a folder, from one `git status` call
 /// (it runs at the start of every run, so one process, waited for without polling).
 enum GitCheckout {
-    static func describe(_ folder: String) -> (commit: String, dirty: Bool)? {
+    /// How long a run waits for git before it records no commit: a checkout is a user's folder, and
+    /// what it holds (a FIFO for `.git/HEAD`, a configured fsmonitor that never answers) must not hold a run.
+    static let patience: TimeInterval = 10
+    /// Standard output read at most: the header and one change line are all that is parsed.
+    static let outputLimit = 1 << 20
+
+    static func describe(_ folder: String, patience: TimeInterval = patience) -> (commit: String, dirty: Bool)? {
         // No optional locks: status refreshes the index and takes index.lock for it, which a user's own git command
         // in that checkout would then find taken. Said in the environment, which a git older than 2.15 ignores
-        // (`--no-optional-locks` would fail there).
-        guard let status = run(["env", "GIT_OPTIONAL_LOCKS=0", "git", "-C", folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no"]) else {
+        // (`--no-optional-locks` would fail there). No fsmonitor: it runs a command the checkout's own config names.
+        let command = ["env", "GIT_OPTIONAL_LOCKS=0", "git", "-c", "core.fsmonitor=false", "-C", folder,
+                       "status", "--porcelain=v2", "--branch", "--untracked-files=no"]
+        let status: String
+        switch run(command, patience: patience, outputLimit: outputLimit) {
+        case .finished(let output): status = output
+        case .cutShort(let output): status = output
+        case .timedOut:
+            StandardStream.error.write(Data("emopipe: note: `git status` in \(folder.escaped) did not answer within \(Int(patience)) s: the run records no commit\n".utf8))
             return nil
+        case .failed: return nil
         }
         let lines = status.split(separator: "\n")
         guard let head = lines.first(where: { $0.hasPrefix("# branch.oid ") }) else { return nil }
@@ -82,35 +96,74 @@ enum GitCheckout {
         return (commit, lines.contains { !$0.hasPrefix("#") })
     }
 
-    /// Standard output of a program found on PATH, or nil when it cannot start or fails.
-    static func run(_ arguments: [String]) -> String? {
+    enum Outcome: Equatable {
+        /// Exited with status 0: its whole standard output.
+        case finished(String)
+        /// Stopped once its output passed the limit: what was read.
+        case cutShort(String)
+        case timedOut
+        /// Could not start, or exited otherwise.
+        case failed
+    }
+
+    /// Runs a program found on PATH in a process group of its own, reading its standard output for at
+    /// most `patience` seconds and `outputLimit` bytes; past either, the group (the program and what it
+    /// started) is killed, so nothing it left behind outlives the wait.
+    static func run(_ arguments: [String], patience: TimeInterval, outputLimit: Int) -> Outcome {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         var pipe: [Int32] = [0, 0]
-        guard Glibc.pipe(&pipe) == 0 else { return nil }
+        guard Glibc.pipe(&pipe) == 0 else { return .failed }
         posix_spawn_file_actions_adddup2(&actions, pipe[1], STDOUT_FILENO)
         posix_spawn_file_actions_addclose(&actions, pipe[0])
         posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let started = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
+        let started = posix_spawnp(&pid, arguments[0], &actions, &attributes, &argv, environ)
         close(pipe[1])
         defer { close(pipe[0]) }
-        guard started == 0 else { return nil }
+        guard started == 0 else { return .failed }
         var output = Data()
         var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(patience)
+        var stopped: Outcome?
         while true {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { stopped = .timedOut; break }
+            var ready = pollfd(fd: pipe[0], events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(min(remaining, 1) * 1000) + 1)
+            if polled < 0 && errno == EINTR { continue }
+            if polled < 0 { break }
+            if polled == 0 { continue }
             let n = read(pipe[0], &buffer, buffer.count)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             output.append(contentsOf: buffer[0..<n])
+            if output.count >= outputLimit { stopped = .cutShort(String(decoding: output, as: UTF8.self)); break }
         }
         var status: Int32 = 0
+        // Its output ended: it exits now, unless it closed its output and went on (waited for only as long).
+        while stopped == nil {
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid || (waited < 0 && errno != EINTR) { return Self.outcome(status: status, output: output) }
+            if deadline.timeIntervalSinceNow <= 0 { stopped = .timedOut } else { usleep(5_000) }
+        }
+        kill(-pid, SIGKILL)
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { return nil }   // exited, with status 0
-        return String(decoding: output, as: UTF8.self)
+        return stopped ?? .failed
+    }
+
+    private static func outcome(status: Int32, output: Data) -> Outcome {
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { return .failed }   // exited, with status 0
+        return .finished(String(decoding: output, as: UTF8.self))
     }
 }
 
