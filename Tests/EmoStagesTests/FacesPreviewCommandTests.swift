@@ -84,6 +84,26 @@ struct OutputFileTests {
                                                                      "--workdir", folder + "/work"])
             #expect(!numbered.stderr.contains("EmoPipe writes NPY here"), "\(name): \(numbered.stderr)")
         }
+        // A file already there that holds something else (a clip named .mp4, a name without an extension) is kept;
+        // one of the format written, or an empty one, may be replaced (the check passes, as for a name not there).
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0]).write(to: URL(fileURLWithPath: folder + "/old-png"))
+        try Data([0x93] + Array("NUMPY".utf8) + [1, 0]).write(to: URL(fileURLWithPath: folder + "/old-npy"))
+        try Data().write(to: URL(fileURLWithPath: folder + "/empty"))
+        for (name, replaceable) in [("target", false), ("old-png", true), ("old-npy", true), ("empty", true)] {
+            let path = folder + "/" + name
+            try FileManager.default.copyItem(atPath: folder + "/target", toPath: folder + "/clip.mp4")
+            defer { try? FileManager.default.removeItem(atPath: folder + "/clip.mp4") }
+            for target in name == "target" ? [path, folder + "/clip.mp4"] : [path] {
+                let preview = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", folder + "/never-read.mp4", "--out", target])
+                let get = try TestSupport.run(TestSupport.emopipe, ["cache", "get", "--stage", "audio", "--source", "x", "--npy", target,
+                                                                    "--workdir", folder + "/work"])
+                let refusedPNG = preview.status == 64 && preview.stderr.contains("exists and is not a PNG file")
+                let refusedNPY = get.status == 64 && get.stderr.contains("exists and is not a NPY file")
+                #expect(refusedPNG == !(replaceable && name != "old-npy") && refusedNPY == !(replaceable && name != "old-png"),
+                        "\(target): \(preview.stderr) \(get.stderr)")
+            }
+            #expect(try String(contentsOfFile: folder + "/clip.mp4", encoding: .utf8) == "x")
+        }
         #expect(try String(contentsOfFile: folder + "/target", encoding: .utf8) == "x")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: folder + "/link") == folder + "/target")
         var facts = stat()
