@@ -28,6 +28,21 @@ enum DatabaseFile {
         return unwritable.map(\.escaped).joined(separator: " and ") + " may not be written by this user"
     }
 
+    /// SQLite's unix VFS opens no file whose full path (links resolved) passes 512 bytes, and it opens the
+    /// database's `-journal` beside it; while the database is made, under `.new-PID`, that name too.
+    static let longestPath = 512 - "-journal".utf8.count
+    static let longestPathWhileMaking = longestPath - ".new-".utf8.count - 7
+
+    /// Refuses a database SQLite could not open for its path's length (it says only "unable to open
+    /// database file", which read as a read-only folder), naming the length and the limit.
+    static func checkPathLength(_ path: String, making: Bool) throws {
+        guard let full = ResolvedPath.of(path) else { return }
+        let limit = making ? longestPathWhileMaking : longestPath
+        guard full.utf8.count > limit else { return }
+        throw EmoError.io(path: path, reason: "its full path\(full == path ? "" : " (\(full.shownPath))") is \(full.utf8.count) bytes, more than "
+                          + "the \(limit) SQLite can open a database by (links resolved, as SQLite resolves them): give a work directory with a shorter path")
+    }
+
     static func checkHeader(_ path: String) throws {
         // A pipe would block the read below for ever, and a folder would read as empty.
         var info = stat()

@@ -32,6 +32,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         self.patience = patience
         var entry = stat()
         let making = lstat(path, &entry) != 0 && errno == ENOENT
+        try DatabaseFile.checkPathLength(path, making: making)
         if !making && FileManager.default.fileExists(atPath: path) {
             try DatabaseFile.checkHeader(path)
             let reader = try DatabaseFile.openReadOnly(path)
@@ -131,6 +132,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     public init(readingPath path: String, upgrade: Bool = true) throws {
         self.path = path
         patience = .standard
+        try DatabaseFile.checkPathLength(path, making: false)
         try DatabaseFile.checkHeader(path)
         let reader = try DatabaseFile.openReadOnly(path)
         try DatabaseFile.checkIsEmoPipe(reader, path: path)

@@ -6,6 +6,33 @@ import Testing
 
 @Suite("provenance store")
 struct ProvenanceStoreTests {
+    /// SQLite cannot open a database by a path of over 512 bytes with its journal: a work directory that deep
+    /// is refused naming the length and the limit, links resolved (it said "read-only"); up to the limit it works.
+    @Test func aDatabasePathTooLongForSQLiteIsNamedAsSuch() throws {
+        let base = try #require(ResolvedPath.of(try TestSupport.temporaryFolder("long-path")))
+        let name = "/emopipe.sqlite", limit = 512 - 8 - 5 - 7
+        func folder(makingPathOf length: Int) throws -> String {
+            var folder = base
+            while (folder + name).utf8.count < length {
+                let part = String(repeating: "d", count: min(200, length - (folder + name).utf8.count - 1))
+                folder += "/" + part
+            }
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            #expect((folder + name).utf8.count == length)
+            return folder
+        }
+        let fits = try folder(makingPathOf: limit)
+        _ = try ProvenanceStore(path: fits + name)
+        _ = try ProvenanceStore(readingPath: fits + name)
+        let tooLong = try folder(makingPathOf: limit + 1)
+        #expect { try ProvenanceStore(path: tooLong + name) } throws: { "\($0)".contains("its full path is \(limit + 1) bytes, more than the \(limit)") }
+        // Through a short link the path SQLite opens is still the long one.
+        let link = try TestSupport.temporaryFolder("short-link") + "/w"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: tooLong)
+        #expect { try ProvenanceStore(path: link + name) } throws: { "\($0)".contains("(\(tooLong + name)) is \(limit + 1) bytes") }
+        #expect(!FileManager.default.fileExists(atPath: tooLong + name), "nothing is made")
+    }
+
     /// SQLite's "database or disk is full" does not say which file; the store's error does, and the
     /// refused transaction leaves the database as it was. (`max_page_count` stands in for a full
     /// disk: SQLite reports both as SQLITE_FULL.)
