@@ -50,6 +50,13 @@ enum DatabaseFile {
             throw EmoError.io(path: path, reason: "the provenance database is not a regular file (a folder, a pipe or a device), "
                               + "so it is not EmoPipe's; it was left as it is: move it away or choose another --workdir")
         }
+        // SQLite's own files beside it: one that is no file fails every open as "read-only" or a log it cannot read.
+        for (suffix, what) in [("-wal", "write-ahead log"), ("-shm", "shared-memory file"), ("-journal", "rollback journal")] {
+            var companion = stat()
+            guard lstat(path + suffix, &companion) == 0, stat(path + suffix, &companion) != 0 || companion.st_mode & S_IFMT != S_IFREG else { continue }
+            throw EmoError.io(path: path + suffix, reason: "is where SQLite keeps the provenance database's \(what), but is not a regular file "
+                              + "(a folder, a pipe, a device or a dangling link), so the database cannot be opened: move it away")
+        }
         if opened.contains(info) { return }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {

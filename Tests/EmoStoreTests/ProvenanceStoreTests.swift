@@ -8,6 +8,24 @@ import Testing
 struct ProvenanceStoreTests {
     /// SQLite cannot open a database by a path of over 512 bytes with its journal: a work directory that deep
     /// is refused naming the length and the limit, links resolved (it said "read-only"); up to the limit it works.
+    /// SQLite's files beside the database that are no files (a folder at `-shm`) are named, not taken for a read-only folder.
+    @Test func aCompanionFileThatIsNoFileIsNamed() throws {
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let path = try TestSupport.temporaryFolder("companion") + "/emopipe.sqlite"
+            do { _ = try ProvenanceStore(path: path) }
+            for other in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + other) }
+            try FileManager.default.createDirectory(atPath: path + suffix, withIntermediateDirectories: false)
+            for open in [{ _ = try ProvenanceStore(path: path) }, { _ = try ProvenanceStore(readingPath: path) }] {
+                #expect(throws: (any Error).self) { try open() }
+                do { try open() } catch {
+                    #expect("\(error)".contains("\(path)\(suffix): is where SQLite keeps the provenance database's"), "\(error)")
+                }
+            }
+            try FileManager.default.removeItem(atPath: path + suffix)
+            _ = try ProvenanceStore(readingPath: path)
+        }
+    }
+
     @Test func aDatabasePathTooLongForSQLiteIsNamedAsSuch() throws {
         let base = try #require(ResolvedPath.of(try TestSupport.temporaryFolder("long-path")))
         let name = "/emopipe.sqlite", limit = 512 - 8 - 5 - 7
