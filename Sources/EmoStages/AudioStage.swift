@@ -67,7 +67,7 @@ extension LogMelParameters: StageParameters {
     /// The `speech` preset.
     public init() { self = .speech }
 
-    public static var acceptedKeys: Set<String> { Set(LogMelParameters().encoded.keys).union(["preset"]) }
+    public static var acceptedKeys: Set<String> { Set(DefaultParameters.encoded(LogMelParameters.self).keys).union(["preset"]) }
 
     public static func isPlaceholder(_ value: ParamValue) -> Bool { value == .string("preset") }
 

@@ -31,7 +31,7 @@ public protocol StageParameters: Codable, Equatable, Sendable {
 }
 
 public extension StageParameters {
-    static var acceptedKeys: Set<String> { Set(Self().encoded.keys) }
+    static var acceptedKeys: Set<String> { Set(DefaultParameters.encoded(Self.self).keys) }
     static func isPlaceholder(_ value: ParamValue) -> Bool { false }
     static var presetKey: String? { nil }
     static var defaultPresetName: String? { nil }
@@ -44,6 +44,22 @@ public extension StageParameters {
     var encoded: [String: ParamValue] {
         // Encoding a value type of our own cannot fail; an empty object would show in every fingerprint.
         (try? ParamValue.fromJSON(JSONEncoder().encode(self)).objectValue) ?? [:]
+    }
+}
+
+/// Each parameter type's defaults in canonical form, encoded once per process: a sweep resolves every
+/// stage of each of its trials (up to 10,000) before the first runs, and an encode each time took most of that.
+public enum DefaultParameters {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var known: [ObjectIdentifier: [String: ParamValue]] = [:]
+
+    public static func encoded<P: StageParameters>(_ type: P.Type) -> [String: ParamValue] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let defaults = known[ObjectIdentifier(type)] { return defaults }
+        let defaults = P().encoded
+        known[ObjectIdentifier(type)] = defaults
+        return defaults
     }
 }
 
@@ -225,7 +241,7 @@ public enum ParameterResolver {
 
     public static func resolve<P: StageParameters>(_ type: P.Type, stage: String, layers: [Layer]) throws -> ResolvedParameters {
         var merged: [String: ParamValue] = [:]
-        let defaults = P().encoded, accepted = P.acceptedKeys   // each costs an encode: once per stage
+        let defaults = DefaultParameters.encoded(P.self), accepted = P.acceptedKeys
         var origins = Dictionary(uniqueKeysWithValues: defaults.keys.map { ($0, ParameterOrigin.defaultValue) })
         for layer in layers {
             for (key, value) in layer.values {
