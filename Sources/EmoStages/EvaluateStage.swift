@@ -20,7 +20,8 @@ public struct EvaluateStage: Stage {
     // 8: test clips whose files failed are listed (unscored_test_clips).
     // 9: test_actors, and test clips with a training file's bytes (test_clips_seen_in_training).
     // 10: a fold's untrained branch gets no input (its test clips scored without it), and no ablation.
-    public let codeVersion = "10"
+    // 11: a file whose features failed makes no test clip seen in training.
+    public let codeVersion = "11"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
     // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.
@@ -199,8 +200,9 @@ public struct EvaluateStage: Stage {
                                                        seed: UInt64(context.manifest.seed))
         document.sevenClass = try Self.sevenClass(labels: labels, truth: truth, predicted: predicted)
         document.testActors = Array(Set(evaluatedFolds.flatMap(\.test))).sorted()
-        document.seenInTraining = Self.seenInTraining(scored: rows, plan: features.plan, folds: evaluatedFolds,
-                                                      modalities: first.config.modalities)
+        let modelInputs = first.config.modalities
+        document.seenInTraining = Self.seenInTraining(scored: rows, plan: features.plan, folds: evaluatedFolds, fed: Dictionary(
+            features.samples.map { sample in (sample.id, modelInputs.filter(sample.has)) }, uniquingKeysWith: { a, _ in a }))
         document.unscored = try UnscoredTestClips.find(context, scored: Set(rows.map(\.clip)), plan: features.plan, folds: evaluatedFolds,
                                                        modalities: first.config.modalities, learnt: learnt)
         if scoresInt8 {
@@ -266,10 +268,12 @@ public struct EvaluateStage: Stage {
 
     /// Scored test clips whose file the model reads has the same bytes as one it read of a clip their
     /// fold trained on (a copy filed under another actor): holding out whole actors did not keep them unseen.
+    /// `fed` gives each clip's modalities the model was given features of: a file whose features failed
+    /// (two copies of a silent wav) taught nothing and scored nothing, so it makes no clip seen.
     static func seenInTraining(scored: [ClipPrediction], plan: SplitPlan, folds: [ActorFold],
-                               modalities: [ModelConfig.Modality]) -> [SeenInTraining] {
+                               fed: [String: [ModelConfig.Modality]]) -> [SeenInTraining] {
         let clips = Dictionary(plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { a, _ in a })
-        func files(_ clip: SplitPlan.Clip) -> [SplitPlan.Source] { modalities.compactMap(clip.source(for:)) }
+        func files(_ clip: SplitPlan.Clip) -> [SplitPlan.Source] { (fed[clip.clip] ?? []).compactMap(clip.source(for:)) }
         var found: [SeenInTraining] = []
         for fold in folds {
             let training = Set(fold.train)

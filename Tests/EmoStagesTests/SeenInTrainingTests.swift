@@ -27,19 +27,29 @@ struct SeenInTrainingTests {
         }
         let all = [scored("01-01-01-01-01-17", actor: 17, fold: 0), scored("01-01-01-01-02-17", actor: 17, fold: 0),
                    scored("01-01-01-01-01-18", actor: 18, fold: 0), scored("01-01-01-01-01-01", actor: 1, fold: 1)]
-        let found = EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.audio, .faces])
+        /// Every clip fed the features of each of `modalities` it has a file for.
+        func fed(_ modalities: [ModelConfig.Modality]) -> [String: [ModelConfig.Modality]] {
+            Dictionary(uniqueKeysWithValues: plan.clips.map { clip in (clip.clip, modalities.filter { clip.source(for: $0) != nil }) })
+        }
+        let found = EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, fed: fed([.audio, .faces]))
         #expect(found == [
             SeenInTraining(clip: "01-01-01-01-01-17", actor: 17, fold: 0, path: "/d/Actor_17/a.wav", trainingClip: "01-01-01-01-01-01", trainingPath: "/d/Actor_01/a.wav"),
             SeenInTraining(clip: "01-01-01-01-01-18", actor: 18, fold: 0, path: "/d/Actor_18/a.mp4", trainingClip: "01-01-01-01-02-01", trainingPath: "/d/Actor_01/b.wav"),
             SeenInTraining(clip: "01-01-01-01-01-01", actor: 1, fold: 1, path: "/d/Actor_01/a.wav", trainingClip: "01-01-01-01-01-17", trainingPath: "/d/Actor_17/a.wav"),
         ], "\(found)")
         #expect(EvaluateStage.seenInTraining(scored: [scored("01-01-01-01-02-17", actor: 17, fold: 0)], plan: plan, folds: folds,
-                                             modalities: [.audio, .faces]).isEmpty,
+                                             fed: fed([.audio, .faces])).isEmpty,
                 "a validation actor's copy (actor 02) is not training")
         // Only the files a model reads count: actor 18's AV clip feeds a speech-only model its sound (it has
         // no wav), and a faces-only model reads no wav, so the wav copies are not seen.
-        #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.audio]) == found)
-        #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, modalities: [.faces]).isEmpty)
+        #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, fed: fed([.audio])) == found)
+        #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, fed: fed([.faces])).isEmpty)
+        // A file whose features failed fed nothing: two copies of one silent wav, each failing the audio stage,
+        // make neither clip seen (the test clip scored from its pictures, the training clip not trained on).
+        var silent = fed([.audio, .faces])
+        silent["01-01-01-01-01-01"] = []
+        silent["01-01-01-01-01-17"] = [.faces]
+        #expect(EvaluateStage.seenInTraining(scored: all, plan: plan, folds: folds, fed: silent) == [found[1]], "only actor 18's copy of b.wav")
         let card = HTMLReport.actorsSection(folds, seenInTraining: found)
         #expect(card.contains("Not speaker-independent for 3 test clips") && card.contains("/d/Actor_17/a.wav") && !card.contains("Speaker-independent:"),
                 "\(card)")
