@@ -9,7 +9,8 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
     case noAudioStream(path: String)
     case unsupportedCodec(path: String, codec: String)
     case decodeFailed(path: String, reason: String)
-    case silentAudio(path: String)
+    /// Every sample zero; `channels` > 1: once mixed to mono, as the pipeline hears it (channels that cancel out).
+    case silentAudio(path: String, channels: Int = 1)
     case containsNaN(path: String)
     case tooShort(path: String, samples: Int, minimum: Int)
     case invalidArgument(path: String, reason: String)
@@ -49,7 +50,9 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .fileNotFound(let p), .emptyFile(let p), .noAudioStream(let p),
-             .silentAudio(let p), .containsNaN(let p), .noVideoStream(let p), .stopped(let p):
+             .containsNaN(let p), .noVideoStream(let p), .stopped(let p):
+            p
+        case .silentAudio(let p, _):
             p
         case .unreadable(let p, _), .notMedia(let p, _), .truncated(let p, _),
              .decodeFailed(let p, _), .invalidArgument(let p, _), .videoDecodeFailed(let p, _),
@@ -73,7 +76,9 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noAudioStream(let p): "\(p): no audio stream"
         case .unsupportedCodec(let p, let c): "\(p): no decoder for codec \"\(c)\""
         case .decodeFailed(let p, let r): "\(p): audio decoding failed: \(r)"
-        case .silentAudio(let p): "\(p): audio is all zero"
+        case .silentAudio(let p, let channels): channels > 1
+            ? "\(p): audio is all zero once its \(channels) channels are mixed to mono, as the pipeline hears it (silent, or channels that cancel out)"
+            : "\(p): audio is all zero"
         case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples (or samples so near the 32-bit float limit, ±3.4e38, that mixing or resampling them overflows)"
         // Counted after resampling to the analysis rate: a file of a few samples at 48 kHz may hold none at 16 kHz.
         case .tooShort(let p, let n, let m): n == 0 ? "\(p): the audio stream holds no samples (after resampling to the analysis rate)"

@@ -49,7 +49,9 @@ public final class MonoAudioFile {
         } else {
             format = try LibavAudio.decode(path: path, sampleRate: sampleRate, stop: stop, deliver)
         }
-        try checks.verify(path: path, requirements: requirements)
+        do { try checks.verify(path: path, requirements: requirements) } catch .silentAudio {
+            throw .silentAudio(path: path, channels: format.sourceChannels)
+        }
         format.samples = checks.count
         self.format = format
         return format

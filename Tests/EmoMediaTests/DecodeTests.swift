@@ -113,6 +113,16 @@ struct DecodeTests {
         let silent = dir.appendingPathComponent("silent.wav").path
         try WavFile.write(silent, samples: [Float](repeating: 0, count: 4800), float: false)
         expectMediaError("silent-audio") { _ = try AudioDecoder.decodeMono(path: silent, sampleRate: 48_000) }
+        // Two channels that cancel out are silent as the pipeline hears them (mixed to mono), and said so.
+        let cancelling = dir.appendingPathComponent("cancelling.wav").path
+        var frames: [Float] = []
+        for i in 0..<4800 {
+            let tone: Float = sinf(Float(i) * 0.05) / 2
+            frames += [tone, -tone]
+        }
+        try WavFile.write(cancelling, samples: frames, channels: 2, float: true)
+        #expect(throws: MediaError.silentAudio(path: cancelling, channels: 2)) { _ = try AudioDecoder.decodeMono(path: cancelling, sampleRate: 48_000) }
+        #expect(MediaError.silentAudio(path: cancelling, channels: 2).description.contains("all zero once its 2 channels are mixed to mono"))
         // Silence can be allowed explicitly.
         let allowed = try AudioDecoder.decodeMono(path: silent, sampleRate: 48_000,
                                                   requirements: .init(rejectSilence: false))

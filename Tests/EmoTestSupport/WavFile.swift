@@ -11,18 +11,19 @@ public enum WavFile {
         public var channels: Int
     }
 
-    /// A mono WAV, 16-bit PCM or 32-bit float.
-    public static func write(_ path: String, samples: [Float], sampleRate: Int32 = 48_000, float: Bool) throws {
+    /// A WAV, 16-bit PCM or 32-bit float; with several channels, `samples` are interleaved frames.
+    public static func write(_ path: String, samples: [Float], sampleRate: Int32 = 48_000, channels: Int32 = 1, float: Bool) throws {
         var info = SF_INFO()
         info.samplerate = sampleRate
-        info.channels = 1
+        info.channels = channels
         info.format = Int32(SF_FORMAT_WAV) | Int32(float ? SF_FORMAT_FLOAT : SF_FORMAT_PCM_16)
         guard let file = sf_open(path, Int32(SFM_WRITE), &info) else {
             throw TestFailure("cannot create \(path): \(String(cString: sf_strerror(nil)))")
         }
         defer { sf_close(file) }
         var copy = samples
-        guard sf_writef_float(file, &copy, sf_count_t(copy.count)) == copy.count else {
+        let frames = copy.count / Int(channels)
+        guard sf_writef_float(file, &copy, sf_count_t(frames)) == frames else {
             throw TestFailure("cannot write \(path): \(String(cString: sf_strerror(file)))")
         }
     }
