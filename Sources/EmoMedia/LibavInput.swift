@@ -187,7 +187,9 @@ enum StreamReader {
     static func facts(_ stream: UnsafeMutablePointer<AVStream>) -> StreamFacts {
         let st = stream.pointee
         let par = st.codecpar.pointee
-        var facts = StreamFacts(index: Int(st.index), kind: kind(par.codec_type),
+        // Cover art is a video stream of one picture to libav: no video to the pipeline.
+        let attachedPicture = par.codec_type == AVMEDIA_TYPE_VIDEO && st.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
+        var facts = StreamFacts(index: Int(st.index), kind: attachedPicture ? .picture : kind(par.codec_type),
                                 codec: String(cString: avcodec_get_name(par.codec_id)),
                                 durationSeconds: seconds(st.duration, st.time_base))
         switch facts.kind {

@@ -103,9 +103,17 @@ public enum VideoFrameSampler {
     private static func bestVideoStream(_ input: borrowing LibavInput)
         throws(MediaError) -> (UnsafeMutablePointer<AVStream>, UnsafePointer<AVCodec>) {
         var codecOut: UnsafePointer<AVCodec>? = nil
-        let index = av_find_best_stream(input.context, AVMEDIA_TYPE_VIDEO, -1, -1, &codecOut, 0)
-        if index == AVCode.streamNotFound { throw .noVideoStream(path: input.path) }
         let streams = input.streams
+        // Cover art is a video stream of one still to libav, which takes it when nothing better is there.
+        let stills = Set(streams.indices.filter { streams[$0].pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 })
+        var index = av_find_best_stream(input.context, AVMEDIA_TYPE_VIDEO, -1, -1, &codecOut, 0)
+        if index >= 0, stills.contains(Int(index)),
+           let moving = streams.indices.first(where: { !stills.contains($0) && streams[$0].pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO }) {
+            index = av_find_best_stream(input.context, AVMEDIA_TYPE_VIDEO, Int32(moving), -1, &codecOut, 0)
+        }
+        if index == AVCode.streamNotFound || (index >= 0 && stills.contains(Int(index))) {
+            throw stills.isEmpty ? .noVideoStream(path: input.path) : .onlyStillPictures(path: input.path)
+        }
         guard index >= 0, Int(index) < streams.count, let codec = codecOut else {
             if index >= 0 || index == AVCode.decoderNotFound {
                 throw .videoDecodeFailed(path: input.path, reason: "there is no decoder for the video codec")

@@ -15,6 +15,8 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooShort(path: String, samples: Int, minimum: Int)
     case invalidArgument(path: String, reason: String)
     case noVideoStream(path: String)
+    /// Its only video streams are stills attached to it (cover art).
+    case onlyStillPictures(path: String)
     /// Video decoding or frame conversion failed (`decodeFailed` is audio's).
     case videoDecodeFailed(path: String, reason: String)
     /// An image could not be encoded; `path` names what the image is for (e.g. a contact sheet's file).
@@ -40,6 +42,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooShort: "too-short"
         case .invalidArgument: "invalid-argument"
         case .noVideoStream: "no-video-stream"
+        case .onlyStillPictures: "only-still-pictures"
         case .videoDecodeFailed: "video-decode-failed"
         case .encodeFailed: "encode-failed"
         case .stopped: "stopped"
@@ -50,7 +53,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .fileNotFound(let p), .emptyFile(let p), .noAudioStream(let p),
-             .containsNaN(let p), .noVideoStream(let p), .stopped(let p):
+             .containsNaN(let p), .noVideoStream(let p), .onlyStillPictures(let p), .stopped(let p):
             p
         case .silentAudio(let p, _):
             p
@@ -85,6 +88,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
             : "\(p): audio is shorter than \(m) samples (has \(n), counted after resampling to the analysis rate)"
         case .invalidArgument(let p, let r): "\(p): invalid request: \(r)"
         case .noVideoStream(let p): "\(p): no video stream"
+        case .onlyStillPictures(let p): "\(p): no video stream, only a still picture attached to it (cover art)"
         case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"
         case .encodeFailed(let p, let r): "\(p): image encoding failed: \(r)"
         case .stopped(let p): "\(p): decoding stopped on request"

@@ -2,6 +2,8 @@
 
 public enum MediaKind: String, Codable, Sendable {
     case audio, video, subtitle, data, other
+    /// A still picture attached to the file (cover art): libav's video stream of one frame, no video.
+    case picture
 }
 
 /// One elementary stream of a container. Video fields are nil for audio streams and vice versa.
@@ -49,4 +51,10 @@ public struct MediaFacts: Codable, Equatable, Sendable {
     public var videoStreamCount: Int { streams.filter { $0.kind == .video }.count }
     public var firstAudioStream: StreamFacts? { streams.first { $0.kind == .audio } }
     public var firstVideoStream: StreamFacts? { streams.first { $0.kind == .video } }
+    /// The stills attached to it (cover art), which are no video.
+    public var pictureCount: Int { streams.filter { $0.kind == .picture }.count }
+    /// Why a file meant to hold video has none, in its own words: none at all, or only a still picture.
+    public var noVideoReason: String {
+        pictureCount > 0 ? "has no video stream, only a still picture attached to it (cover art)" : "has no video stream"
+    }
 }

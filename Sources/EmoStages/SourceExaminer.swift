@@ -142,12 +142,12 @@ enum ContentRules {
             if facts.audioStreamCount == 0 { return "audio-only source (modality 03) has no audio stream" }
             if let problem = audioProblem(facts) { return problem }
         case 1:
-            if facts.videoStreamCount == 0 { return "audio-video clip (modality 01) has no video stream" }
+            if facts.videoStreamCount == 0 { return "audio-video clip (modality 01) \(facts.noVideoReason)" }
             if facts.audioStreamCount == 0 { return "audio-video clip (modality 01) has no audio stream" }
             // A moov box at the end, cut: the streams are listed but the audio one holds no description.
             if let problem = audioProblem(facts) { return problem }
         case 2:
-            if facts.videoStreamCount == 0 { return "video-only clip (modality 02) has no video stream" }
+            if facts.videoStreamCount == 0 { return "video-only clip (modality 02) \(facts.noVideoReason)" }
             if facts.audioStreamCount > 0 { return "video-only clip (modality 02) has an audio stream" }
         default:
             return "modality \(modality) is not a known RAVDESS modality"

@@ -105,6 +105,32 @@ struct ProbeTests {
         #expect(try MediaProbe.probe(path: mirrored).firstVideoStream?.rotationDegrees == 180)
     }
 
+    /// Cover art is a video stream of one picture to libav: no video to the pipeline, and said so.
+    @Test("a still picture attached to a file (cover art) is no video stream")
+    func coverArt() throws {
+        let dir = try TestSupport.scratchFolder("emomedia")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let picture = dir.appendingPathComponent("cover.png").path, clip = dir.appendingPathComponent("01-01-06-01-01-02-04.mp4").path
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "color=c=red:s=64x64",
+                                                    "-frames:v", "1", picture])
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", TestData.avClip, "-i", picture, "-t", "0.5",
+                                                    "-map", "0:a", "-map", "1", "-c:a", "copy", "-c:v", "png", "-disposition:v", "attached_pic", clip])
+        let facts = try MediaProbe.probe(path: clip)
+        #expect(facts.videoStreamCount == 0 && facts.pictureCount == 1 && facts.audioStreamCount == 1, "\(facts.streams)")
+        #expect(facts.noVideoReason.contains("only a still picture attached to it (cover art)"))
+        #expect(throws: MediaError.onlyStillPictures(path: clip)) {
+            _ = try VideoFrameSampler.sample(path: clip, count: 4, threads: 1, strategy: .everyFrame)
+        }
+        // Beside a moving picture, the still is passed over for it.
+        let both = dir.appendingPathComponent("both.mp4").path
+        _ = try TestSupport.output("/usr/bin/env", ["ffmpeg", "-v", "error", "-nostdin", "-i", picture, "-i", TestData.avClip, "-t", "0.5",
+                                                    "-map", "0", "-map", "1:v", "-c:v:0", "png", "-c:v:1", "copy", "-disposition:v:0", "attached_pic", both])
+        let bothFacts = try MediaProbe.probe(path: both)
+        #expect(bothFacts.videoStreamCount == 1 && bothFacts.pictureCount == 1, "\(bothFacts.streams)")
+        let sampled = try VideoFrameSampler.sample(path: both, count: 4, threads: 1, strategy: .everyFrame)
+        #expect(sampled.frames.count == 4 && sampled.frames.allSatisfy { $0.width == 1280 }, "the moving picture is sampled")
+    }
+
     /// The first half second of the AV clip, streams copied, with ffmpeg's `options`.
     static func halfSecondCopy(in dir: URL, named name: String, _ options: [String]) throws -> String {
         let path = dir.appendingPathComponent(name).path
