@@ -1,4 +1,5 @@
 import EmoCore
+import EmoStore
 import Foundation
 
 /// A file found under the data root, with what `stat` says of it.
@@ -56,7 +57,11 @@ struct DataRootScan {
     /// (the path, the earlier path).
     let aliases: [(path: String, keptAs: String)]
 
-    init(root: String) throws {
+    /// Folders below the root left out because they are among `leavingOut` or hold an `emopipe.sqlite` (a work
+    /// directory kept inside the data root: its database, shards and runs are no recordings, and change with every run).
+    let foldersLeftOut: [String]
+
+    init(root: String, leavingOut: [String] = []) throws {
         var info = stat()
         guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw EmoError.io(path: root, reason: "the data root \(PathText.whyNotAFolder(root))")
@@ -64,6 +69,10 @@ struct DataRootScan {
         if let refusal = KernelFilesystem.rootRefusal(root) { throw EmoError.io(path: root, reason: refusal) }
         self.root = root
         var walk = Walk(rootDevice: UInt64(info.st_dev))
+        walk.leftOut = Set(leavingOut.compactMap { folder in
+            var facts = stat()
+            return stat(folder, &facts) == 0 && facts.st_mode & S_IFMT == S_IFDIR ? FileIdentity(facts) : nil
+        })
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])
         var files = walk.files.sorted { $0.path < $1.path }  // failure rows join the walk's order out of turn
         var aliases = walk.aliases
@@ -71,6 +80,7 @@ struct DataRootScan {
         self.files = files.sorted { $0.path < $1.path }
         loopsSkipped = walk.loopsSkipped
         kernelFoldersSkipped = walk.kernelFoldersSkipped
+        foldersLeftOut = walk.foldersLeftOut
         self.aliases = aliases
     }
 
@@ -159,6 +169,9 @@ struct DataRootScan {
         var files: [ScannedFile] = []
         var loopsSkipped: [String] = []
         var kernelFoldersSkipped: [String] = []
+        /// Folders not to walk, by identity (so whatever path or link reaches them), and where they were met.
+        var leftOut: Set<FileIdentity> = []
+        var foldersLeftOut: [String] = []
         var aliases: [(path: String, keptAs: String)] = []
         /// The aliases that are folders: each file below the kept folder has a path below the alias too.
         var folderAliases: [(path: String, keptAs: String)] = []
@@ -179,6 +192,7 @@ struct DataRootScan {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
+                if isFolder && (leftOut.contains(entry) || Workspace.isWorkDirectory(path)) { foldersLeftOut.append(path); continue }
                 // Ending there, or passing through there (`/proc/self/cwd/...`, `/proc/self/root`: a real folder,
                 // but another one for every process, the whole machine for the last).
                 let onTheKernels = UInt64(info.st_dev) != rootDevice && KernelFilesystem.holds(path: path, info)

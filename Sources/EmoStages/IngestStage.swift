@@ -121,7 +121,7 @@ public struct IngestStage: Stage {
 
     /// `files`, and for each path left out as a second path to a file, the path it is read under.
     static func scanned(_ context: StageContext, log: Bool = false) throws -> (files: [ScannedFile], keptAs: [String: String]) {
-        let scan = try DataRootScan(root: context.dataRoot)
+        let scan = try DataRootScan(root: context.dataRoot, leavingOut: [context.workspace.root])
         if log { report(scan, context: context) }
         let keptAs = Dictionary(scan.aliases.map { ($0.path, $0.keptAs) }, uniquingKeysWith: { first, _ in first })
         guard let worker = context.worker else {
@@ -156,6 +156,9 @@ public struct IngestStage: Stage {
         }
         for folder in scan.kernelFoldersSkipped {
             context.logger.warning("\(folder): not walked, it \(KernelFilesystem.refusal)")
+        }
+        for folder in scan.foldersLeftOut {
+            context.logger.info("\(folder): not walked, it is a work directory (its database, cache and runs are no recordings)")
         }
         for conflict in scan.nameConflicts.prefix(20) { context.logger.warning("\(conflict)") }
         if scan.nameConflicts.count > 20 {

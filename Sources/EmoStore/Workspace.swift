@@ -42,7 +42,14 @@ public struct Workspace: Sendable, Equatable {
 
     // MARK: Provenance and the lock
 
-    public var databasePath: String { path("emopipe.sqlite") }
+    public var databasePath: String { path(Self.databaseName) }
+    public static let databaseName = "emopipe.sqlite"
+
+    /// Whether `folder` is a work directory: it holds a provenance database (or something by its name).
+    public static func isWorkDirectory(_ folder: String) -> Bool {
+        var facts = stat()
+        return lstat(folder + "/" + databaseName, &facts) == 0
+    }
     public var lockPath: String { path("emopipe.lock") }
     public var executableHashPath: String { path("executable.sha256") }
 

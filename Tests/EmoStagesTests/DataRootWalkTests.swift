@@ -28,6 +28,28 @@ struct DataRootWalkTests {
         return (result, try IngestFixture.sources(workdir: workdir))
     }
 
+    /// A work directory kept inside the data root (this run's, reached by a link too, or another's) is not
+    /// walked: its database, shards and runs are no recordings, and would show as changed after every run.
+    @Test func aWorkDirectoryInsideTheDataRootIsNotWalked() throws {
+        let (root, wavs) = try Self.smallRoot()
+        let workdir = root + "/work"
+        try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/work-link", withDestinationPath: workdir)
+        let other = root + "/Actor_01/old-work"
+        try FileManager.default.createDirectory(atPath: other + "/cache", withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: other + "/emopipe.sqlite"))
+        try Data("x".utf8).write(to: URL(fileURLWithPath: other + "/cache/shard.bin"))
+        for attempt in 0..<2 {
+            let run = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+            #expect(run.status == 0, "\(run.stderr)")
+            // Said when ingest walks; the second run finds ingest up to date (nothing it reads changed).
+            #expect(attempt == 1 ? run.stderr.contains("ingest: up to date")
+                    : run.stderr.contains("/work: not walked, it is a work directory") && run.stderr.contains("/old-work: not walked"),
+                    "\(run.stderr)")
+            let sources = try IngestFixture.sources(workdir: workdir)
+            #expect(Set(sources.keys) == Set(wavs), "only the recordings: \(sources.keys.sorted())")
+        }
+    }
+
     @Test func aLinkBackIntoAFolderTheWalkIsInsideIsNotFollowed() throws {
         let (root, wavs) = try Self.smallRoot()
         try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/loop", withDestinationPath: "..")
