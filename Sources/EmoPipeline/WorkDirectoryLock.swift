@@ -53,7 +53,8 @@ public final class WorkDirectoryLock {
             // Ours is a new file: the holder's was removed under it, and its name with it.
             flock(fd, LOCK_UN)
             close(fd)
-            throw PipelineError.locked(holder: "another emopipe process, whose \((path as NSString).lastPathComponent) was removed while it held it")
+            throw PipelineError.locked(holder: "another process, holding \((guardPath(of: path) as NSString).lastPathComponent) "
+                                       + "(an emopipe whose \((path as NSString).lastPathComponent) was removed while it ran, or a process holding the guard itself)")
         }
         let stale = readText(fd)
         ftruncate(fd, 0)
@@ -163,7 +164,13 @@ public final class WorkDirectoryLock {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = pread(fd, &buffer, buffer.count, 0)
         guard n > 0 else { return "" }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
+        // Ours is one line of text: anything else (bytes written over it) is described, not echoed.
+        let bytes = buffer[0..<n]
+        guard let text = String(validating: bytes, as: UTF8.self),
+              !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" && $0 != "\0" }) else {
+            return "unknown (the lock file holds \(n == buffer.count ? "at least " : "")\(n) bytes that are not its text)"
+        }
+        return text
             .trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\u{0}"))).echoed
     }
 }

@@ -374,6 +374,17 @@ struct LockTests {
         #expect(WorkDirectoryLock.isHeld(path: path) == false, "the kernel dropped the killed holder's lock")
     }
 
+    /// A held lock file whose text was written over with bytes that are no text is described, not echoed.
+    @Test func aLockFileOfBytesThatAreNoTextIsDescribed() throws {
+        let path = try Self.lockFile().path
+        try Data((0..<6000).map { UInt8(truncatingIfNeeded: $0 &* 151 &+ 7) }).write(to: URL(fileURLWithPath: path))
+        let descriptor = open(path, O_RDWR)
+        try #require(descriptor >= 0 && flock(descriptor, LOCK_EX) == 0)
+        defer { close(descriptor) }
+        let refused = try #require(throws: PipelineError.self) { try WorkDirectoryLock.acquire(path: path, holder: "run B") }
+        #expect(refused == .locked(holder: "unknown (the lock file holds at least 4096 bytes that are not its text)"), "\(refused)")
+    }
+
     /// Removing a held lock file (as one removes a lock file believed stale) lets no second holder in:
     /// the guard beside it is locked too. Once the first lets go, the lock is taken as usual.
     @Test func removingAHeldLockFileLetsNoSecondHolderIn() throws {
@@ -382,7 +393,7 @@ struct LockTests {
         try FileManager.default.removeItem(atPath: path)
         #expect(WorkDirectoryLock.isHeld(path: path) == true, "held, though its file is gone")
         let refused = try #require(throws: PipelineError.self) { try WorkDirectoryLock.acquire(path: path, holder: "run B") }
-        #expect(refused == .locked(holder: "another emopipe process, whose emopipe.lock was removed while it held it"), "\(refused)")
+        #expect(refused == .locked(holder: "another process, holding .emopipe.lock.guard (an emopipe whose emopipe.lock was removed while it ran, or a process holding the guard itself)"), "\(refused)")
         #expect(WorkDirectoryLock.currentHolder(path: path) != nil)
         first.release()
         #expect(WorkDirectoryLock.isHeld(path: path) == false)
