@@ -57,9 +57,11 @@ struct DataRootScan {
     /// (the path, the earlier path).
     let aliases: [(path: String, keptAs: String)]
 
-    /// Folders below the root left out because they are among `leavingOut` or hold an `emopipe.sqlite` (a work
-    /// directory kept inside the data root: its database, shards and runs are no recordings, and change with every run).
+    /// Folders below the root left out because they are among `leavingOut` (the run's work directory kept
+    /// inside the data root: its database, shards and runs are no recordings, and change with every run).
     let foldersLeftOut: [String]
+    /// Folders left out because they hold an EmoPipe database (SQLite named `emopipe.sqlite`): other work directories.
+    let otherWorkDirectories: [String]
 
     init(root: String, leavingOut: [String] = []) throws {
         var info = stat()
@@ -73,6 +75,11 @@ struct DataRootScan {
             var facts = stat()
             return stat(folder, &facts) == 0 && facts.st_mode & S_IFMT == S_IFDIR ? FileIdentity(facts) : nil
         })
+        // Its database, cache and runs would be read as data, and change with every run.
+        if walk.leftOut.contains(FileIdentity(info)) {
+            throw EmoError.io(path: root, reason: "the data root is also the work directory: its database, cache and runs would be "
+                              + "read as recordings; give the work directory (--workdir) a folder of its own")
+        }
         try walk.visit(root, identity: FileIdentity(info), ancestors: [])
         var files = walk.files.sorted { $0.path < $1.path }  // failure rows join the walk's order out of turn
         var aliases = walk.aliases
@@ -81,6 +88,7 @@ struct DataRootScan {
         loopsSkipped = walk.loopsSkipped
         kernelFoldersSkipped = walk.kernelFoldersSkipped
         foldersLeftOut = walk.foldersLeftOut
+        otherWorkDirectories = walk.otherWorkDirectories
         self.aliases = aliases
     }
 
@@ -172,6 +180,7 @@ struct DataRootScan {
         /// Folders not to walk, by identity (so whatever path or link reaches them), and where they were met.
         var leftOut: Set<FileIdentity> = []
         var foldersLeftOut: [String] = []
+        var otherWorkDirectories: [String] = []
         var aliases: [(path: String, keptAs: String)] = []
         /// The aliases that are folders: each file below the kept folder has a path below the alias too.
         var folderAliases: [(path: String, keptAs: String)] = []
@@ -192,7 +201,8 @@ struct DataRootScan {
                 let entry = FileIdentity(info)
                 let isFolder = info.st_mode & S_IFMT == S_IFDIR
                 if isFolder && inside.contains(entry) { loopsSkipped.append(path); continue }
-                if isFolder && (leftOut.contains(entry) || Workspace.isWorkDirectory(path)) { foldersLeftOut.append(path); continue }
+                if isFolder && leftOut.contains(entry) { foldersLeftOut.append(path); continue }
+                if isFolder && Workspace.isWorkDirectory(path) { otherWorkDirectories.append(path); continue }
                 // Ending there, or passing through there (`/proc/self/cwd/...`, `/proc/self/root`: a real folder,
                 // but another one for every process, the whole machine for the last).
                 let onTheKernels = UInt64(info.st_dev) != rootDevice && KernelFilesystem.holds(path: path, info)

@@ -158,7 +158,10 @@ public struct IngestStage: Stage {
             context.logger.warning("\(folder): not walked, it \(KernelFilesystem.refusal)")
         }
         for folder in scan.foldersLeftOut {
-            context.logger.info("\(folder): not walked, it is a work directory (its database, cache and runs are no recordings)")
+            context.logger.info("\(folder): not walked, it is the work directory (its database, cache and runs are no recordings)")
+        }
+        for folder in scan.otherWorkDirectories {
+            context.logger.warning("\(folder): not walked, it holds an EmoPipe database (emopipe.sqlite), so it is taken for a work directory, not data")
         }
         for conflict in scan.nameConflicts.prefix(20) { context.logger.warning("\(conflict)") }
         if scan.nameConflicts.count > 20 {

@@ -45,10 +45,17 @@ public struct Workspace: Sendable, Equatable {
     public var databasePath: String { path(Self.databaseName) }
     public static let databaseName = "emopipe.sqlite"
 
-    /// Whether `folder` is a work directory: it holds a provenance database (or something by its name).
+    /// Whether `folder` is a work directory: it holds an SQLite database by the provenance database's name
+    /// (a file of that name that is not SQLite, an empty one or a folder does not make it one).
     public static func isWorkDirectory(_ folder: String) -> Bool {
         var facts = stat()
-        return lstat(folder + "/" + databaseName, &facts) == 0
+        let path = folder + "/" + databaseName
+        guard lstat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, facts.st_size >= DatabaseFile.sqliteHeader.count else { return false }
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var head = [UInt8](repeating: 0, count: DatabaseFile.sqliteHeader.count)
+        return read(descriptor, &head, head.count) == head.count && head == DatabaseFile.sqliteHeader
     }
     public var lockPath: String { path("emopipe.lock") }
     public var executableHashPath: String { path("executable.sha256") }

@@ -36,18 +36,25 @@ struct DataRootWalkTests {
         try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/work-link", withDestinationPath: workdir)
         let other = root + "/Actor_01/old-work"
         try FileManager.default.createDirectory(atPath: other + "/cache", withIntermediateDirectories: true)
-        try Data("x".utf8).write(to: URL(fileURLWithPath: other + "/emopipe.sqlite"))
+        try Data(Array("SQLite format 3".utf8) + [0] + [UInt8](repeating: 0, count: 84)).write(to: URL(fileURLWithPath: other + "/emopipe.sqlite"))
         try Data("x".utf8).write(to: URL(fileURLWithPath: other + "/cache/shard.bin"))
+        // A file of that name that is no SQLite database (empty here) makes no work directory: the recordings beside it are read.
+        try Data().write(to: URL(fileURLWithPath: root + "/Actor_01/emopipe.sqlite"))
         for attempt in 0..<2 {
             let run = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
             #expect(run.status == 0, "\(run.stderr)")
             // Said when ingest walks; the second run finds ingest up to date (nothing it reads changed).
             #expect(attempt == 1 ? run.stderr.contains("ingest: up to date")
-                    : run.stderr.contains("/work: not walked, it is a work directory") && run.stderr.contains("/old-work: not walked"),
-                    "\(run.stderr)")
+                    : run.stderr.contains("/work: not walked, it is the work directory")
+                      && run.stderr.contains("/old-work: not walked, it holds an EmoPipe database"), "\(run.stderr)")
             let sources = try IngestFixture.sources(workdir: workdir)
-            #expect(Set(sources.keys) == Set(wavs), "only the recordings: \(sources.keys.sorted())")
+            let found = Set(sources.filter { $0.value["status"] as? String == "ok" }.keys)
+            #expect(found == Set(wavs), "only the recordings, every one: \(sources.keys.sorted())")
+            #expect(!sources.keys.contains { $0.contains("/work/") || $0.contains("/old-work/") }, "\(sources.keys.sorted())")
         }
+        // The data root itself as the work directory is refused: its own files would be read as data.
+        let same = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: root)
+        #expect(same.status == 1 && same.stderr.contains("the data root is also the work directory"), "\(same.stderr)")
     }
 
     @Test func aLinkBackIntoAFolderTheWalkIsInsideIsNotFollowed() throws {
