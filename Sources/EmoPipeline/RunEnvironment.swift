@@ -66,7 +66,7 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
 }
 
 /// The commit and dirty flag of the git checkout holding a folder, from one `git status` call
-/// (it runs at the start of every run, so one process, waited for without polling).
+/// (it runs at the start of every run: one process, waited for a bounded time).
 enum GitCheckout {
     /// How long a run waits for git before it records no commit: a checkout is a user's folder, and
     /// what it holds (a FIFO for `.git/HEAD`, a configured fsmonitor that never answers) must not hold a run.
@@ -85,7 +85,9 @@ enum GitCheckout {
         case .finished(let output): status = output
         case .cutShort(let output): status = output
         case .timedOut:
-            StandardStream.error.write(Data("emopipe: note: `git status` in \(folder.escaped) did not answer within \(Int(patience)) s: the run records no commit\n".utf8))
+            if !StopRequest.isSet {
+                StandardStream.error.write(Data("emopipe: note: `git status` in \(folder.escaped) did not answer within \(Int(patience)) s: the run records no commit\n".utf8))
+            }
             return nil
         case .failed: return nil
         }
@@ -137,9 +139,10 @@ enum GitCheckout {
         var stopped: Outcome?
         while true {
             let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { stopped = .timedOut; break }
+            // Ctrl-C is the user's: the run stops now rather than after the wait (the group of its own hears no terminal signal).
+            guard remaining > 0, !StopRequest.isSet else { stopped = .timedOut; break }
             var ready = pollfd(fd: pipe[0], events: Int16(POLLIN), revents: 0)
-            let polled = poll(&ready, 1, Int32(min(remaining, 1) * 1000) + 1)
+            let polled = poll(&ready, 1, Int32(min(remaining, 0.1) * 1000) + 1)
             if polled < 0 && errno == EINTR { continue }
             if polled < 0 { break }
             if polled == 0 { continue }
@@ -154,7 +157,7 @@ enum GitCheckout {
         while stopped == nil {
             let waited = waitpid(pid, &status, WNOHANG)
             if waited == pid || (waited < 0 && errno != EINTR) { return Self.outcome(status: status, output: output) }
-            if deadline.timeIntervalSinceNow <= 0 { stopped = .timedOut } else { usleep(5_000) }
+            if deadline.timeIntervalSinceNow <= 0 || StopRequest.isSet { stopped = .timedOut } else { usleep(5_000) }
         }
         kill(-pid, SIGKILL)
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

@@ -39,7 +39,8 @@ struct ClipFiles: Hashable, Sendable {
         var readable = Set<String>(), unreadable: [String: String] = [:]
         if let givenProblem { unreadable[path] = givenProblem }
         func file(_ modality: Int) -> String? {
-            if modality == codes.modality { return givenProblem == nil ? path : nil }
+            // An unreadable given file's own modality is sought among its other-case namesakes (`.WAV` beside `.wav`).
+            if modality == codes.modality && givenProblem == nil { return path }
             var sibling = codes
             sibling.modality = modality
             let stem = folder + String(format: "%02d-", modality) + sibling.clipID + "."
@@ -62,9 +63,11 @@ struct ClipFiles: Hashable, Sendable {
         func best(_ order: [Int]) -> (file: String?, passedOver: String?) {
             var passed: [String] = []
             for modality in order {
-                if let found = file(modality) { return (found, passed.isEmpty ? nil : passed.joined(separator: "; ")) }
+                let found = file(modality)
+                // Those of this modality tried before the one found (a `.wav` that does not open, then its `.WAV`) are named too.
                 let prefix = folder + String(format: "%02d-", modality)
-                passed += unreadable.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map(\.value)
+                passed += unreadable.filter { $0.key.hasPrefix(prefix) && $0.key != found }.sorted { $0.key > $1.key }.map(\.value)
+                if let found { return (found, passed.isEmpty ? nil : passed.joined(separator: "; ")) }
             }
             return (nil, passed.isEmpty ? nil : passed.joined(separator: "; "))
         }

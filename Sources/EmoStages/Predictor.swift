@@ -538,6 +538,7 @@ public final class Predictor {
         }
         // No stream at all in a container that should hold some: most often a file cut short in its index.
         let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
+            && videoFacts.pictureCount == 0
         let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty && !noStreams ? videoProblems.joined(separator: "; ") : nil
         if let audioError, clip.faces == nil { throw audioError }
         guard clip.hasInput else {

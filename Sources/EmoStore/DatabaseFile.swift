@@ -43,6 +43,17 @@ enum DatabaseFile {
                           + "the \(limit) SQLite can open a database by (links resolved, as SQLite resolves them): give a work directory with a shorter path")
     }
 
+    /// SQLite's own files beside the database: one that is no file fails every open as "read-only" or a
+    /// log it cannot read, whether the database is there or still to be made.
+    static func checkCompanions(_ path: String) throws {
+        for (suffix, what) in [("-wal", "write-ahead log"), ("-shm", "shared-memory file"), ("-journal", "rollback journal")] {
+            var companion = stat()
+            guard lstat(path + suffix, &companion) == 0, stat(path + suffix, &companion) != 0 || companion.st_mode & S_IFMT != S_IFREG else { continue }
+            throw EmoError.io(path: path + suffix, reason: "is where SQLite keeps the provenance database's \(what), but is not a regular file "
+                              + "(a folder, a pipe, a device or a dangling link), so the database cannot be opened: move it away")
+        }
+    }
+
     static func checkHeader(_ path: String) throws {
         // A pipe would block the read below for ever, and a folder would read as empty.
         var info = stat()
@@ -50,13 +61,7 @@ enum DatabaseFile {
             throw EmoError.io(path: path, reason: "the provenance database is not a regular file (a folder, a pipe or a device), "
                               + "so it is not EmoPipe's; it was left as it is: move it away or choose another --workdir")
         }
-        // SQLite's own files beside it: one that is no file fails every open as "read-only" or a log it cannot read.
-        for (suffix, what) in [("-wal", "write-ahead log"), ("-shm", "shared-memory file"), ("-journal", "rollback journal")] {
-            var companion = stat()
-            guard lstat(path + suffix, &companion) == 0, stat(path + suffix, &companion) != 0 || companion.st_mode & S_IFMT != S_IFREG else { continue }
-            throw EmoError.io(path: path + suffix, reason: "is where SQLite keeps the provenance database's \(what), but is not a regular file "
-                              + "(a folder, a pipe, a device or a dangling link), so the database cannot be opened: move it away")
-        }
+        try checkCompanions(path)
         if opened.contains(info) { return }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {

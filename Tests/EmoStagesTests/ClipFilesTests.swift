@@ -74,6 +74,11 @@ struct ClipFilesTests {
         #expect(nothing.speech == given && nothing.video == given && !nothing.readsBeyond(given), "\(nothing)")
         let alone = try Self.folder(holding: [wav]) + "/" + wav
         #expect(!ClipFiles(given: alone, givenProblem: "damaged") { _ in nil }.readsBeyond(alone))
+        // Its other-case namesake (`.WAV` beside the `.wav` given) is its clip's speech file too, ranked first.
+        let cases = try Self.folder(holding: [wav, wav.uppercased(), av])
+        let upper = ClipFiles(given: cases + "/" + wav, givenProblem: "\(cases)/\(wav): damaged") { _ in nil }
+        #expect(upper.speech == cases + "/" + wav.uppercased() && upper.video == cases + "/" + av
+                && upper.speechPassedOver == "\(cases)/\(wav): damaged", "\(upper)")
     }
 
     /// A model without a face branch seeks no video (nothing is probed for it), and a clip's wav and mp4

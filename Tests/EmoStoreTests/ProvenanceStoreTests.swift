@@ -23,6 +23,11 @@ struct ProvenanceStoreTests {
             }
             try FileManager.default.removeItem(atPath: path + suffix)
             _ = try ProvenanceStore(readingPath: path)
+            // No database yet: named before one is made, and none is left behind.
+            let fresh = try TestSupport.temporaryFolder("companion") + "/emopipe.sqlite"
+            try FileManager.default.createDirectory(atPath: fresh + suffix, withIntermediateDirectories: false)
+            #expect { _ = try ProvenanceStore(path: fresh) } throws: { "\($0)".contains("\(fresh)\(suffix): is where SQLite keeps") }
+            #expect(!FileManager.default.fileExists(atPath: fresh))
         }
     }
 
