@@ -231,9 +231,12 @@ public struct NightlyReport: Codable, Equatable, Sendable {
             let direction = Direction(metric: name)
             better = direction
             delta = previous.map { current - $0 }
+            // A fall of exactly the tolerance (3 of 60 clips against 0.05) is no alert: the difference of two
+            // rounded scores may pass it by the last bits (0.05000000000000002), which a margin of 1e-9 absorbs.
+            let allowed = tolerance + 1e-9 * max(1, abs(current), abs(previous ?? 0))
             switch direction {
-            case .higher: regressed = (delta ?? 0) < -tolerance
-            case .lower: regressed = (delta ?? 0) > tolerance
+            case .higher: regressed = (delta ?? 0) < -allowed
+            case .lower: regressed = (delta ?? 0) > allowed
             case .neither: regressed = false
             }
         }

@@ -11,6 +11,11 @@ struct NightlyReportTests {
     @Test func aScoreAlertsWhenItFallsBeyondTheTolerance() {
         #expect(Change(name: "weighted_f1", previous: 0.60, current: 0.55, tolerance: 0.02).regressed)
         #expect(!Change(name: "weighted_f1", previous: 0.60, current: 0.59, tolerance: 0.02).regressed)
+        // A fall of exactly the tolerance, whatever the last bits of the difference say, is within it; a hair more is not.
+        let exact = Change(name: "accuracy", previous: 14.0 / 60, current: 11.0 / 60, tolerance: 0.05)
+        #expect(!exact.regressed && (exact.delta ?? 0) < -0.05, "the premise: \(exact.delta ?? 0) passes -0.05 in floating point")
+        #expect(Change(name: "accuracy", previous: 14.0 / 60, current: 11.0 / 60 - 1e-6, tolerance: 0.05).regressed)
+        #expect(!Change(name: "int8.accuracy_drop", previous: 0.1, current: 0.1 + 0.05, tolerance: 0.05).regressed)
         #expect(!Change(name: "seven_class.accuracy", previous: 0.60, current: 0.70, tolerance: 0).regressed)
     }
 
