@@ -372,8 +372,13 @@ public struct SourceChanges: Codable, Equatable, Sendable {
             // gone for a night and back, or a file changed and changed back, is no change since that report.
             let row = Dictionary(sources.map { (DataRootPath.relative($0.path, to: root), $0) }, uniquingKeysWith: { a, _ in a })
             func absolute(_ relative: String) -> String { root.hasSuffix("/") ? root + relative : root + "/" + relative }
-            // Known before the period but not in use then (it failed): now in use is a change, not an addition.
-            func knownBefore(_ relative: String) -> Bool { row[relative].map { !noticed($0.firstSeenRun) } ?? false }
+            // Known before the period but not in use then because it failed: now in use is a change, not an addition.
+            // One that was gone then (the previous report's failing files do not hold it) and is back is an addition.
+            let failingThen = previousFailing.map { Set($0.map(\.path)) }
+            func knownBefore(_ relative: String) -> Bool {
+                guard let source = row[relative], !noticed(source.firstSeenRun) else { return false }
+                return failingThen?.contains(absolute(relative)) ?? true
+            }
             let newInUse = now.keys.filter { now[$0] != before[$0] }
             changed = newInUse.filter { before[$0] != nil || knownBefore($0) }.sorted().map(absolute)
             // New files that fail are news too (ignored ones, a README, are not).

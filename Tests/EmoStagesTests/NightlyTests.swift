@@ -75,6 +75,14 @@ struct NightlyTests {
         let back = try Self.night(manifest, workdir)
         #expect(back.status == 0 && back.report["previous_run_id"] as? String == good.report["run_id"] as? String, "\(back.report)")
         #expect(back.list("added").isEmpty && back.list("changed").isEmpty && back.list("removed").isEmpty, "\(back.report)")
+        // A file gone at a good night's report and back with its bytes is added again, not "changed": it was not rewritten.
+        let wav = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_01").filter { $0.hasSuffix(".wav") }.sorted().first)
+        try FileManager.default.moveItem(atPath: data + "/Actor_01/" + wav, toPath: folder + "/" + wav)
+        let without = try Self.night(manifest, workdir)
+        #expect(without.status == 0 && without.list("removed") == [data + "/Actor_01/" + wav], "\(without.report)")
+        try FileManager.default.moveItem(atPath: folder + "/" + wav, toPath: data + "/Actor_01/" + wav)
+        let returned = try Self.night(manifest, workdir)
+        #expect(returned.status == 0 && returned.list("added") == [data + "/Actor_01/" + wav] && returned.list("changed").isEmpty, "\(returned.report)")
     }
 
     @Test func reprocessesOnlyWhatChangedAndAlertsByExitStatus() throws {
