@@ -38,6 +38,25 @@ struct DeploymentFilesTests {
         }
     }
 
+    /// Both Slurm array scripts take the worker from WORKERS when it is set (one task run again alone is
+    /// then worker I of N, not 0 of 1), else from the array's span; 3 (some failures, recorded) is success.
+    @Test func slurmArrayScriptsNameTheWorkerAsTheCommandLineTakesIt() throws {
+        let folder = try TestSupport.temporaryFolder("sbatch")
+        let fake = folder + "/emopipe"
+        try "#!/bin/sh\necho \"$@\" > \"$ARGS_OUT\"\nexit 3\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        #expect(chmod(fake, 0o755) == 0)
+        for (script, command) in [("slurm/emopipe-workers.sbatch", "run"), ("sweep/sweep-workers.sbatch", "sweep")] {
+            for (extra, worker) in [(["WORKERS": "4"], "2/4"), ([:], "env")] {
+                let out = folder + "/args"
+                let result = try TestSupport.run("/bin/bash", [Self.deploy + "/" + script], environment: [
+                    "EMOPIPE": fake, "ARGS_OUT": out, "MANIFEST": "m.yaml", "WORKDIR": folder + "/w", "SLURM_ARRAY_TASK_ID": "2",
+                    "SLURM_ARRAY_TASK_MIN": "2", "SLURM_ARRAY_TASK_COUNT": "1"].merging(extra) { $1 })
+                let arguments = try String(contentsOfFile: out, encoding: .utf8)
+                #expect(result.status == 0 && arguments.hasPrefix(command + " m.yaml --worker \(worker) "), "\(script): \(arguments)")
+            }
+        }
+    }
+
     @Test func systemdUnitRunsNightlyAndTreatsPartialRunsAsDone() throws {
         let service = try String(contentsOfFile: Self.deploy + "/emopipe-nightly.service", encoding: .utf8)
         let timer = try String(contentsOfFile: Self.deploy + "/emopipe-nightly.timer", encoding: .utf8)
