@@ -502,6 +502,15 @@ struct SweepTests {
                 && lacking.stderr.contains("\(secondRuns)/\(trialRun): is missing, but run \(trialRun) finished")
                 && lacking.stderr.contains("1 of 2 worker(s) not merged; the other 1 was"), "\(lacking.stdout) \(lacking.stderr)")
         try FileManager.default.moveItem(atPath: folder + "/kept-aside", toPath: secondRuns + "/" + trialRun)
+        // A worker whose last trial did not finish (killed: its run still recorded running) is left out until run again,
+        // so its trials are trained by a worker, never by the merge's sweep.
+        let killed = try ProvenanceStore(path: workerFolders[1] + "/emopipe.sqlite")
+        let lastTrial = try #require(try killed.runs(limit: 1).first)
+        try killed.finishRun(id: lastTrial.id, status: .running, exitCode: 0)
+        let died = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", workdir])
+        try killed.finishRun(id: lastTrial.id, status: lastTrial.status, exitCode: lastTrial.exitCode ?? 0)
+        #expect(died.status == ExitStatus.partial && died.stderr.contains("the worker's last run \(lastTrial.id) did not finish (its process died)"),
+                "\(died.stdout) \(died.stderr)")
         // Records `cache gc` removed from the main cache since the workers started are not the workers' to bring back.
         let gc = try TestSupport.run(TestSupport.emopipe, ["cache", "gc", manifest, "--current-only", "--set", "audio.n_mels=32", "--workdir", workdir])
         #expect(gc.status == 0, "\(gc.stderr)")

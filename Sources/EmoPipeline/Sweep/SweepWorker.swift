@@ -192,6 +192,12 @@ public struct SweepMerge {
         let known = Set(try store.runs().map(\.id))
         let fresh = try workerStore.runs().filter { !known.contains($0.id) }
         try checkPreparedHere(fresh, folder: folder)
+        // As a run worker: one whose last trial did not finish (killed, or stopped) has trials left to train; merged,
+        // the main sweep would train them wherever it runs (the merge job). Run it again to finish, then merge.
+        if let last = try workerStore.runs(limit: 1).first, [RunStatus.running, .interrupted].contains(last.status), !known.contains(last.id) {
+            let status = last.status == .running ? "did not finish (its process died)" : "was interrupted"
+            throw EmoError.io(path: worker.databasePath, reason: "the worker's last run \(last.id) \(status); run it again to finish its trials, then merge")
+        }
         if let stray = fresh.first(where: { !Workspace.isRunFolderName($0.id) }) {
             throw CacheError.io(path: worker.databasePath, reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
         }
