@@ -275,6 +275,10 @@ struct PredictCommand: ParsableCommand {
             let workspace = workDirectoryOptions.workspace
             if let runFolder = ResolvedPath.existing(folder), let runsRoot = ResolvedPath.existing(workspace.runsRoot) {
                 if PathText.folder(of: runFolder) == runsRoot {
+                    if workspace.missingDatabase != nil {
+                        throw EmoError.io(path: workspace.root, reason: "runs/ is here but not emopipe.sqlite, the provenance database whose rows "
+                            + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
+                    }
                     let store = try workspace.openStore(.readOnly)
                     try Self.pointToTheExport(runFolder: runFolder, store: store)
                     try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: store)

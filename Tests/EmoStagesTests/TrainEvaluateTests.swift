@@ -239,7 +239,7 @@ struct TrainEvaluateTests {
         try FileManager.default.moveItem(atPath: database, toPath: aside)
         let withoutDatabase = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long])
         try FileManager.default.moveItem(atPath: aside, toPath: database)
-        #expect(withoutDatabase.status == 1 && withoutDatabase.stdout.isEmpty && withoutDatabase.stderr.contains("but not emopipe.sqlite"), "\(withoutDatabase.stderr)")
+        #expect(withoutDatabase.status == 1 && withoutDatabase.stdout.isEmpty && withoutDatabase.stderr.contains("runs/ is here but not emopipe.sqlite, the provenance database whose rows check a run's exported files"), "\(withoutDatabase.stderr)")
         try exported.write(to: URL(fileURLWithPath: weights))
         #expect(try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long]).status == 0)
         try Self.checkONNXOnRealSamples(workdir: a, runFolder: runFolder)
