@@ -266,9 +266,11 @@ public struct RunComparison: Sendable {
         fields.append(Field(section: "data", name: "sources in use", valueA: a.record.sourcesInUse.map(ParamValue.int),
                             valueB: b.record.sourcesInUse.map(ParamValue.int)))
         if let old = a.dataset, let new = b.dataset {
+            // Which files, not only how many: each kind once, on b's side (a is what they are measured against).
             let change = new.changes(since: old)
-            for (what, count) in [("added", change.added.count), ("removed", change.removed.count), ("changed", change.changed.count)] {
-                fields.append(Field(section: "data", name: "sources \(what) (b against a)", valueA: .int(0), valueB: .int(count)))
+            for (what, paths) in [("added", change.added), ("removed", change.removed), ("changed", change.changed)] where !paths.isEmpty {
+                let shown = paths.prefix(5).joined(separator: ", ") + (paths.count > 5 ? ", … (\(paths.count - 5) more)" : "")
+                fields.append(Field(section: "data", name: "sources \(what)", valueA: nil, valueB: .string("\(paths.count): \(shown)")))
             }
         }
         let x = Dictionary(a.environment?.fields ?? [], uniquingKeysWith: { p, _ in p })

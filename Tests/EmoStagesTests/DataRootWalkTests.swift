@@ -57,6 +57,25 @@ struct DataRootWalkTests {
         #expect(same.status == 1 && same.stderr.contains("the data root is also the work directory"), "\(same.stderr)")
     }
 
+    /// `diff` names the files two runs' data differ by (the first few of each kind), on the second run's side.
+    @Test func diffNamesTheSourcesAddedRemovedAndChanged() throws {
+        let (root, wavs) = try Self.smallRoot(count: 4)
+        let workdir = try TestSupport.temporaryFolder("work")
+        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        let name = { (path: String) in "Actor_01/" + (path as NSString).lastPathComponent }
+        try FileManager.default.removeItem(atPath: wavs[0])
+        try FileManager.default.removeItem(atPath: wavs[1])
+        try FileManager.default.copyItem(atPath: wavs[2], toPath: wavs[1])   // other bytes under that name
+        #expect(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        let runs = try IngestFixture.emopipe(["runs", "--json"], workdir: workdir)
+        let ids = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]]).compactMap { $0["id"] as? String }
+        let diff = try IngestFixture.emopipe(["diff", ids[1], ids[0], "--json"], workdir: workdir)
+        let fields = try #require((try JSONSerialization.jsonObject(with: Data(diff.stdout.utf8)) as? [String: Any])?["fields"] as? [[String: Any]])
+        let data = Dictionary(uniqueKeysWithValues: fields.filter { $0["section"] as? String == "data" }.map { ($0["name"] as! String, $0) })
+        #expect(data["sources removed"]?["b"] as? String == "1: \(name(wavs[0]))" && data["sources removed"]?["a"] is NSNull, "\(data)")
+        #expect(data["sources changed"]?["b"] as? String == "1: \(name(wavs[1]))" && data["sources added"] == nil, "\(data)")
+    }
+
     @Test func aLinkBackIntoAFolderTheWalkIsInsideIsNotFollowed() throws {
         let (root, wavs) = try Self.smallRoot()
         try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/loop", withDestinationPath: "..")
