@@ -164,10 +164,11 @@ public final class WorkDirectoryLock {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = pread(fd, &buffer, buffer.count, 0)
         guard n > 0 else { return "" }
-        // Ours is one line of text: anything else (bytes written over it) is described, not echoed.
-        let bytes = buffer[0..<n]
-        guard let text = String(validating: bytes, as: UTF8.self),
-              !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" && $0 != "\0" }) else {
+        // Ours is one line of text: bytes that are no UTF-8 text (written over it) are described, not echoed;
+        // text is echoed with its control characters spelt out.
+        // (A read that filled the buffer may end inside a character: up to three bytes are let go.)
+        let ends = n == buffer.count ? Array((n - 3)...n).reversed() : [n]
+        guard let text = ends.lazy.compactMap({ String(validating: buffer[0..<$0], as: UTF8.self) }).first else {
             return "unknown (the lock file holds \(n == buffer.count ? "at least " : "")\(n) bytes that are not its text)"
         }
         return text
