@@ -26,6 +26,15 @@ public enum RegularFile {
         return (fd, Int64(info.st_size))
     }
 
+    /// Whether the file is a regular one whose first bytes are `prefix` (a format's magic number); false
+    /// for anything that cannot be opened or read so.
+    public static func starts(_ path: String, with prefix: [UInt8]) -> Bool {
+        guard let (descriptor, _) = try? openForReading(path) else { return false }
+        defer { close(descriptor) }
+        var head = [UInt8](repeating: 0, count: prefix.count)
+        return Glibc.read(descriptor, &head, head.count) == prefix.count && head == prefix
+    }
+
     /// The most `read` takes by default: more than any document EmoPipe writes (manifests, run
     /// descriptions, sweep states, reports) will ever hold, and far less than a damaged or planted file
     /// (a sparse one can claim terabytes) would make it allocate.

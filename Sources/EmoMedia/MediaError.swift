@@ -88,7 +88,7 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
             : "\(p): audio is shorter than \(m) samples (has \(n), counted after resampling to the analysis rate)"
         case .invalidArgument(let p, let r): "\(p): invalid request: \(r)"
         case .noVideoStream(let p): "\(p): no video stream"
-        case .onlyStillPictures(let p): "\(p): no video stream, only a still picture attached to it (cover art)"
+        case .onlyStillPictures(let p): "\(p): no video stream, \(MediaFacts.onlyStillPicture)"
         case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"
         case .encodeFailed(let p, let r): "\(p): image encoding failed: \(r)"
         case .stopped(let p): "\(p): decoding stopped on request"

@@ -53,8 +53,10 @@ public struct MediaFacts: Codable, Equatable, Sendable {
     public var firstVideoStream: StreamFacts? { streams.first { $0.kind == .video } }
     /// The stills attached to it (cover art), which are no video.
     public var pictureCount: Int { streams.filter { $0.kind == .picture }.count }
+    /// What a file has in place of video when its only pictures are stills attached to it.
+    public static let onlyStillPicture = "only a still picture attached to it (cover art)"
     /// Why a file meant to hold video has none, in its own words: none at all, or only a still picture.
     public var noVideoReason: String {
-        pictureCount > 0 ? "has no video stream, only a still picture attached to it (cover art)" : "has no video stream"
+        pictureCount > 0 ? "has no video stream, \(Self.onlyStillPicture)" : "has no video stream"
     }
 }

@@ -526,7 +526,7 @@ public final class Predictor {
         let soundOnly = Self.modality(of: files.video).map { $0 == 3 }
             ?? (["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac"].contains((files.video as NSString).pathExtension.lowercased())
                 || Self.soundContainers.contains(videoFacts.container))
-        var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver ?? (soundOnly ? nil : "\(files.video): no video track" + (videoFacts.pictureCount > 0 ? ", only a still picture attached to it (cover art)" : ""))].compactMap { $0 }
+        var videoProblems = videoFacts.videoStreamCount > 0 ? [] : [files.videoPassedOver ?? (soundOnly ? nil : "\(files.video): no video track" + (videoFacts.pictureCount > 0 ? ", " + MediaFacts.onlyStillPicture : ""))].compactMap { $0 }
         if c.uses(.faces), videoFacts.videoStreamCount > 0 {
             let (crops, problem) = try faceCrops(path: files.video)
             if let crops {

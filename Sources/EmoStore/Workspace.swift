@@ -50,12 +50,7 @@ public struct Workspace: Sendable, Equatable {
     public static func isWorkDirectory(_ folder: String) -> Bool {
         var facts = stat()
         let path = folder + "/" + databaseName
-        guard lstat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, facts.st_size >= DatabaseFile.sqliteHeader.count else { return false }
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var head = [UInt8](repeating: 0, count: DatabaseFile.sqliteHeader.count)
-        return read(descriptor, &head, head.count) == head.count && head == DatabaseFile.sqliteHeader
+        return lstat(path, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG && RegularFile.starts(path, with: DatabaseFile.sqliteHeader)
     }
     public var lockPath: String { path("emopipe.lock") }
     public var executableHashPath: String { path("executable.sha256") }

@@ -30,7 +30,7 @@ enum OutputFile {
         }
         // Whatever the name says (clip.mp4, a name without an extension), a file already there is replaced only
         // when it is empty or holds the format written: a clip or anything else given by mistake is kept.
-        if facts.st_mode & S_IFMT == S_IFREG, facts.st_size > 0, let magic = magic[format], !Self.starts(path, with: magic) {
+        if facts.st_mode & S_IFMT == S_IFREG, facts.st_size > 0, let magic = magic[format], !RegularFile.starts(path, with: magic) {
             throw UsageError("\(option) \(path.echoed): exists and is not a \(format.uppercased()) file; EmoPipe replaces only "
                              + "a file of the kind it writes: remove it first, or give another name")
         }
@@ -39,13 +39,6 @@ enum OutputFile {
     /// The first bytes of each format written.
     static let magic: [String: [UInt8]] = ["png": [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "npy": [0x93] + Array("NUMPY".utf8)]
 
-    private static func starts(_ path: String, with prefix: [UInt8]) -> Bool {
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var head = [UInt8](repeating: 0, count: prefix.count)
-        return read(descriptor, &head, head.count) == prefix.count && head == prefix
-    }
 
     /// Writes `data` there (a temporary name, synced, then renamed into place); a failure names the
     /// option and the system's reason.
