@@ -44,13 +44,20 @@ enum DatabaseFile {
     }
 
     /// SQLite's own files beside the database: one that is no file fails every open as "read-only" or a
-    /// log it cannot read, whether the database is there or still to be made.
-    static func checkCompanions(_ path: String) throws {
+    /// log it cannot read, whether the database is there or still to be made. With the database missing
+    /// (`making`), a log that holds anything is another database's: SQLite would replay it into the new one.
+    static func checkCompanions(_ path: String, making: Bool = false) throws {
         for (suffix, what) in [("-wal", "write-ahead log"), ("-shm", "shared-memory file"), ("-journal", "rollback journal")] {
             var companion = stat()
-            guard lstat(path + suffix, &companion) == 0, stat(path + suffix, &companion) != 0 || companion.st_mode & S_IFMT != S_IFREG else { continue }
-            throw EmoError.io(path: path + suffix, reason: "is where SQLite keeps the provenance database's \(what), but is not a regular file "
-                              + "(a folder, a pipe, a device or a dangling link), so the database cannot be opened: move it away")
+            guard lstat(path + suffix, &companion) == 0 else { continue }
+            if stat(path + suffix, &companion) != 0 || companion.st_mode & S_IFMT != S_IFREG {
+                throw EmoError.io(path: path + suffix, reason: "is where SQLite keeps the provenance database's \(what), but is not a regular file "
+                                  + "(a folder, a pipe, a device or a dangling link), so the database cannot be opened: move it away")
+            }
+            if making, suffix != "-shm", companion.st_size > 0 {
+                throw EmoError.io(path: path + suffix, reason: "is the \(what) of a provenance database that is not here (removed?): SQLite would "
+                                  + "replay it into a new one and damage it; put the database back beside it, or move the log away")
+            }
         }
     }
 

@@ -33,7 +33,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         var entry = stat()
         let making = lstat(path, &entry) != 0 && errno == ENOENT
         try DatabaseFile.checkPathLength(path, making: making)
-        if making { try DatabaseFile.checkCompanions(path) }
+        if making { try DatabaseFile.checkCompanions(path, making: true) }
         if !making && FileManager.default.fileExists(atPath: path) {
             try DatabaseFile.checkHeader(path)
             let reader = try DatabaseFile.openReadOnly(path)

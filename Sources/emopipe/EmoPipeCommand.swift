@@ -355,14 +355,20 @@ struct DataRootChoice {
         }
     }
 
-    /// A command that reads the sources refuses a root that is not a folder before anything runs
+    /// A command that reads the sources refuses a root that is not a folder, or that is the work directory
+    /// itself (its database, cache and runs would be read as recordings), before anything runs or is written
     /// (exit 64), as it refuses a bad `--data` or manifest: no run is recorded as failed in ingest.
-    func requireFolder() throws {
+    func requireFolder(apartFrom workspace: Workspace) throws {
         guard isFolder else {
             // `announce` has said where the root came from, on the line before.
             throw UsageError(notAFolder)
         }
         if let refusal = KernelFilesystem.rootRefusal(path) { throw UsageError("\(path.echoed): \(refusal)") }
+        var root = stat(), work = stat()
+        if stat(path, &root) == 0, stat(workspace.root, &work) == 0, root.st_dev == work.st_dev, root.st_ino == work.st_ino {
+            throw UsageError("\(path.echoed): the data root is also the work directory (\(workspace.root.echoed)): its database, cache and runs "
+                             + "would be read as recordings; give the work directory (--workdir) a folder of its own")
+        }
     }
 
     /// What is wrong with a root that is not a folder, and where the root was given.

@@ -54,7 +54,7 @@ struct NightlyCommand: ParsableCommand {
             let runner = try PipelineRunner(manifest: manifest, workspace: workDirectoryOptions.workspace,
                                             stages: StageCatalog.all(), cancellation: cancellation,
                                             libraries: StageCatalog.libraryVersions)
-            try dataRoot.requireFolder()
+            try dataRoot.requireFolder(apartFrom: workDirectoryOptions.workspace)
             let workspace = workDirectoryOptions.workspace
             runner.started = { dataRoot.remember(in: workspace) }
             let nightly = Nightly(runner: runner)

@@ -99,7 +99,7 @@ struct RunCommand: ParsableCommand {
             pipelineRunner = runner
             // Checked once the manifest and parameters are: what is wrong with those is said first.
             // Every run records the sources under the root as its dataset, `--only evaluate` too.
-            try dataRoot.requireFolder()
+            try dataRoot.requireFolder(apartFrom: directory)
             // A stage option's value is named with the option (the runner's own check cannot say which was given).
             let named = [("--until", until), ("--only", only)].compactMap { option, name in name.map { (option, $0) } } + force.map { ("--force", $0) }
             if let (option, name) = named.first(where: { !runner.pipeline.stageNames.contains($0.1) }) {

@@ -84,7 +84,7 @@ struct SweepCommand: ParsableCommand {
             let sweep = try SweepRunner(manifest: manifest, workspace: workspace, stages: StageCatalog.all(),
                                         cancellation: cancellation, libraries: StageCatalog.libraryVersions, worker: slice)
             // Workers read the main work directory's features, and a leaderboard reads results only.
-            if worker == nil && !leaderboard { try dataRoot.requireFolder() }
+            if worker == nil && !leaderboard { try dataRoot.requireFolder(apartFrom: workspace) }
             sweep.log = { StandardStream.error.write(Data("sweep: \($0)\n".utf8)) }
             if prepare {
                 let reports: [RunReport]

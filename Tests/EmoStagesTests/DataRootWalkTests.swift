@@ -52,9 +52,13 @@ struct DataRootWalkTests {
             #expect(found == Set(wavs), "only the recordings, every one: \(sources.keys.sorted())")
             #expect(!sources.keys.contains { $0.contains("/work/") || $0.contains("/old-work/") }, "\(sources.keys.sorted())")
         }
-        // The data root itself as the work directory is refused: its own files would be read as data.
-        let same = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: root)
-        #expect(same.status == 1 && same.stderr.contains("the data root is also the work directory"), "\(same.stderr)")
+        // The data root itself as the work directory is refused before anything is written there: its own files would be read as data.
+        let fresh = try TestSupport.temporaryFolder("data-and-work") + "/d"
+        try FileManager.default.createDirectory(atPath: fresh + "/Actor_01", withIntermediateDirectories: true)
+        try FileManager.default.linkItem(atPath: wavs[0], toPath: fresh + "/Actor_01/" + (wavs[0] as NSString).lastPathComponent)
+        let same = try IngestFixture.emopipe(["run", "--until", "ingest"], data: fresh, workdir: fresh)
+        #expect(same.status == 64 && same.stderr.contains("the data root is also the work directory"), "\(same.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fresh) == ["Actor_01"], "nothing written into the data root")
     }
 
     /// `diff` names the files two runs' data differ by (the first few of each kind), on the second run's side.

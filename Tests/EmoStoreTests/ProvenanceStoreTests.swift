@@ -29,6 +29,16 @@ struct ProvenanceStoreTests {
             #expect { _ = try ProvenanceStore(path: fresh) } throws: { "\($0)".contains("\(fresh)\(suffix): is where SQLite keeps") }
             #expect(!FileManager.default.fileExists(atPath: fresh))
         }
+        // A log left without its database (removed) would be replayed into a new one: refused, and none is made;
+        // an empty one holds nothing to replay.
+        for suffix in ["-wal", "-journal"] {
+            let orphan = try TestSupport.temporaryFolder("orphan-log") + "/emopipe.sqlite"
+            try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: orphan + suffix))
+            #expect { _ = try ProvenanceStore(path: orphan) } throws: { "\($0)".contains("\(orphan)\(suffix): is the ") && "\($0)".contains("that is not here") }
+            #expect(!FileManager.default.fileExists(atPath: orphan))
+            try Data().write(to: URL(fileURLWithPath: orphan + suffix))
+            _ = try ProvenanceStore(path: orphan)
+        }
     }
 
     @Test func aDatabasePathTooLongForSQLiteIsNamedAsSuch() throws {
