@@ -133,8 +133,13 @@ public struct RunSummary: Sendable {
                     if file == .metrics { unscored = unscoredTestClips(object) }
                 }
             } catch {
-                var facts = stat()   // absent is no result, not an unreadable one
-                if lstat(path, &facts) == 0 { unreadable.append("\(error)") }
+                var facts = stat()   // absent is no result, not an unreadable one, unless its run wrote it
+                if lstat(path, &facts) == 0 {
+                    unreadable.append("\(error)")
+                } else if (try? recordedDigest(file, of: run)) != nil, FileManager.default.fileExists(atPath: PathText.folder(of: path)) {
+                    // (A whole run folder gone is said once, by `missingResultFolders`.)
+                    unreadable.append("\(path.shownPath): gone since run \(run) wrote it (deleted?)")
+                }
             }
         }
         let listing = depth == .full ? try? RegularFile.text(workspace.datasetListingPath(runId: id)) : nil

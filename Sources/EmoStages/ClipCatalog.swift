@@ -99,7 +99,7 @@ struct ClipCatalog {
 
 extension SourceRecord {
     /// The parsed RAVDESS codes of an ok or failed source, nil for an ignored file.
-    var codes: RavdessCodes? {
+    public var codes: RavdessCodes? {
         guard let modality, let channel, let emotion, let intensity, let statement, let repetition, let actor else {
             return nil
         }

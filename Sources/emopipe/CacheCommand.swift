@@ -200,13 +200,14 @@ struct CacheCommand: ParsableCommand {
             same records give byte-identical files. A record's key is its source's SHA-256. DIR/export.json,
             written after the last file, lists {stage, cache_key, format, records, files}: shards without it
             are a killed export's (or an emopipe's before export.json), and an export.json of anything else is
-            never replaced. DIR may not be the work directory, one of its own folders (cache, runs, …) or on
-            /proc or /sys, by whatever name or link it is reached.
+            never replaced. Where DIR leads, its links and `..` followed, may not be the work directory, one of its own
+            folders (cache, runs, …) or on /proc or /sys (so `/proc/self/cwd/out` is the folder `out` it names).
 
             tar (WebDataset): per record <key>.npy (the tensor) and <key>.json: {sha256, stage, cache_key,
             dtype, shape, source, sources, actor, emotion, emotion_name, intensity, statement, repetition,
             modality, channel, clip, ...the record's own facts (as `cache get --json`)}. The labels are the
-            first source's by path when identical bytes are several sources (all are in `sources`). Records
+            first source's by path when identical bytes are several sources (all are in `sources`); an ok source
+            whose codes in the database are not valid RAVDESS codes (a hand-edited row) stops the export (exit 1). Records
             of content no source has now (a file changed or removed since) are left out, and counted on stderr.
             npz: per record an array named <key>, and a labels.json entry {key: that JSON}.
 
@@ -260,7 +261,7 @@ struct CacheCommand: ParsableCommand {
                 defer { signals.restore() }
                 let written = try CacheExport.export(rows, from: cache, format: format, to: target, recordsPerFile: recordsPerFile,
                                                      stopped: { cancellation.isCancelled }) { row, tensor in
-                    try Self.describe(row, tensor, stage: stage, sources: store.sources(sha256: row.key)).canonicalJSON
+                    try Self.describe(row, tensor, stage: stage, sources: store.sources(sha256: row.key), database: store.path).canonicalJSON
                 }
                 let bytes = written.reduce(0) { $0 + $1.bytes }
                 print("exported \(rows.count) \(stage) records (cache key \(chosen.prefix(16))) into \(written.count) \(format.rawValue) file(s), \(bytes) bytes, in \(dir.echoed)")
@@ -322,10 +323,20 @@ struct CacheCommand: ParsableCommand {
         }
 
         /// A record's JSON: what it is, its labels from the source rows that have its bytes, and its own facts.
-        static func describe(_ row: CacheRecordRow, _ tensor: CachedTensor, stage: String, sources: [SourceRecord]) -> ParamValue {
+        static func describe(_ row: CacheRecordRow, _ tensor: CachedTensor, stage: String, sources: [SourceRecord],
+                             database: String) throws -> ParamValue {
             var fields = (try? ParamValue.fromJSON(Data(tensor.metadata.utf8)).objectValue) ?? [:]
             let live = sources.filter { $0.status == .ok }
             let labelled = (live.isEmpty ? sources : live).first
+            // Ingest records an ok source only with valid codes: others are a hand-edited database's, not labels to pass on.
+            if let labelled, labelled.status == .ok {
+                let problem = labelled.codes.map { RavdessName.validate($0, extension: $0.modality == 3 ? "wav" : "mp4") }
+                    ?? "it has no RAVDESS codes"
+                if let problem {
+                    throw EmoError.io(path: database, reason: "table source, row \(labelled.path.echoed): \(problem), though its status is ok "
+                                      + "(a hand-edited or damaged database): its labels are not exported; `emopipe run` ingests the file again once the row is gone")
+                }
+            }
             let identity: [String: ParamValue] = [
                 "sha256": .string(row.key), "stage": .string(stage), "cache_key": .string(row.fingerprint),
                 "dtype": .string(tensor.dtype.name), "shape": .array(tensor.shape.map(ParamValue.int)),

@@ -23,7 +23,7 @@ struct RunsCommand: ParsableCommand {
         params, stages: [{stage, state, stage_fingerprint, cache_key, output_digest, produced_by_run, seconds,
         cpu_seconds, peak_rss_mb, message}], metrics, files}; params and metrics nest as the files do (evaluate's
         borrowed export.quantize is {"export": {"quantize": …}}, cv.weighted_f1.mean is {"cv": {"weighted_f1": {"mean": …}}}),
-        files maps each result file's name to its SHA-256; message is the stage's summary, or why it failed (the table
+        files maps each result file's name to its SHA-256 (read where the run that wrote it put it: an up-to-date stage's files are in the run folder of its produced_by_run); message is the stage's summary, or why it failed (the table
         shows a failed stage's under its run); exit_code is the status `emopipe run` gives for that run
         (a nightly or sweep run inside a command of its own may end that command with another). A stage fingerprint (code, parameters and upstream outputs) decides whether a
         stage is up to date; a cache key (code and parameters) keys its cached records.

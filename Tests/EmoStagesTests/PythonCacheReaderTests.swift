@@ -3,6 +3,7 @@ import EmoPipeline
 import EmoStore
 import EmoTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// The cache from Python (issue 14): the package in `python/`, installed with pip, reads every record
@@ -304,6 +305,66 @@ struct PythonCacheReaderTests {
                                            environment: ["PYTHONPATH": fixture.site])
             #expect(read.status == 1 && read.stderr.contains("emopipe.errors.EmoPipeError") && read.stderr.contains(said), "\(edit): \(read.stderr)")
         }
+    }
+
+    /// `source` rows edited by hand (a status ingest does not write, a code that is text or out of range) are refused
+    /// by name by `cache export` and the reader alike, not passed on as labels; index values the two read alike (a size
+    /// written `414.0`, a key indexed twice in a shard) give both the same records.
+    @Test func editedSourceRowsAreRefusedAndOddIndexValuesReadAsSwiftReadsThem() throws {
+        let fixture = try Self.shared.get()
+        guard let python = TestSupport.python else { throw TestFailure("no test venv") }
+        func edited(_ sql: String) throws -> String {
+            let copy = try TestSupport.temporaryFolder("pysource") + "/work"
+            try TestSupport.shell("cp -a '\(fixture.workdir)' '\(copy)'")
+            let edit = try TestSupport.run(python, ["-c", "import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); d.execute(sys.argv[2]); d.commit()",
+                                                    copy + "/emopipe.sqlite", sql])
+            try #require(edit.status == 0, "\(sql): \(edit.stderr)")
+            return copy
+        }
+        func read(_ copy: String, _ code: String = "print(len([w.tensor(r, verify=True) for r in w.records('audio')]))") throws -> TestSupport.ProcessResult {
+            try TestSupport.run("/usr/bin/timeout", ["60", python, "-c", "import emopipe\nw = emopipe.WorkDir('\(copy)')\n" + code],
+                                environment: ["PYTHONPATH": fixture.site])
+        }
+        let first = "path = (SELECT MIN(path) FROM source WHERE status = 'ok' AND modality = 3)"
+        for (sql, python, swift) in [("UPDATE source SET status = 'weird' WHERE \(first)", "its status 'weird' is not one of ok, failed, ignored, removed", "weird"),
+                                     ("UPDATE source SET emotion = 'x' WHERE \(first)", "its emotion is 'x', not an integer", "emotion"),
+                                     ("UPDATE source SET emotion = 99 WHERE \(first)", "its emotion 99 is out of range 01-08", "emotion 99 out of range 01-08")] {
+            let copy = try edited(sql)
+            let reader = try read(copy)
+            #expect(reader.status == 1 && reader.stderr.contains("EmoPipeError") && reader.stderr.contains(python), "\(sql): \(reader.stderr)")
+            let out = try TestSupport.temporaryFolder("pysourceout") + "/export"
+            let export = try TestSupport.run(TestSupport.emopipe, ["cache", "export", "--stage", "audio", "--format", "npz", out, "--workdir", copy])
+            #expect(export.status == 1 && export.stderr.contains(swift) && export.stderr.contains("emopipe.sqlite"), "\(sql): \(export.status) \(export.stderr)")
+        }
+
+        let store = try ProvenanceStore(path: fixture.workdir + "/emopipe.sqlite")
+        let rows = try store.read { try CacheRecordRow.filter(sql: "stage = 'audio'").order(Column("key")).fetchAll($0) }
+        let shape = try #require(rows.first?.shapeJSON)
+        let fractional = try edited("UPDATE cacheRecord SET shapeJSON = '\(shape.replacingOccurrences(of: "]", with: ".0]"))' WHERE key = '\(rows[0].key)' AND stage = 'audio'")
+        let shaped = try read(fractional)
+        #expect(shaped.status == 0 && shaped.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(rows.count)", "\(shaped.stderr)")
+
+        // Entry 1 of a shard given entry 0's key, the index CRC made to match: entry 0 reads as before; the record
+        // entry 1 held is gone from the shard, as Swift's reader finds it.
+        let shard = try #require(try store.read { try CacheShardRow.filter(sql: "stage = 'audio' AND records >= 2").fetchOne($0) })
+        let copy = try edited("SELECT 1")
+        let twice = try TestSupport.run(python, ["-c", """
+            import struct, sys
+            from emopipe.crc32c import crc32c
+            path = sys.argv[1]
+            data = bytearray(open(path, 'rb').read())
+            offset, length = struct.unpack_from('<QQ', data, 24)
+            data[offset + 128:offset + 160] = data[offset:offset + 32]
+            struct.pack_into('<I', data, 40, crc32c(bytes(data[offset:offset + length])))
+            open(path, 'wb').write(data)
+            print(bytes(data[offset:offset + 32]).hex(), bytes(open(path, 'rb').read()[offset + 128:offset + 160]).hex())
+            """, copy + "/" + shard.file], environment: ["PYTHONPATH": fixture.site])
+        try #require(twice.status == 0, "\(twice.stderr)")
+        let kept = String(twice.stdout.split(separator: " ")[0])
+        let inShard = try store.read { try CacheRecordRow.filter(sql: "shardId = ?", arguments: [shard.id]).order(Column("dataOffset")).fetchAll($0) }
+        try #require(inShard.count >= 2 && inShard[0].key == kept)
+        let lookup = try read(copy, "r = {x.key: x for x in w.records('audio')}\nprint(w.tensor(r['\(kept)'], verify=True).shape)\nw.tensor(r['\(inShard[1].key)'])")
+        #expect(lookup.stdout.contains("(") && lookup.status == 1 && lookup.stderr.contains("no record for source \(inShard[1].key)\n"), "\(lookup.stdout) \(lookup.stderr)")
     }
 
     @Test func rowsAndFilesThatAreNotTheCachesAreRefused() throws {

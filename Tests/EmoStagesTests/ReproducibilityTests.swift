@@ -277,6 +277,13 @@ struct ReproducibilityTests {
             #expect(cut.status == 0 && cut.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
                                                          + "\(metrics): not a JSON object"), "\(command): \(cut.stderr)")
         }
+        // One deleted from a folder still there: said to be gone, not shown as a result the run never had.
+        try FileManager.default.removeItem(atPath: metrics)
+        for command in [["diff", runs[1], runs[0]], ["runs"]] {
+            let deleted = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
+            #expect(deleted.status == 0 && deleted.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
+                                                             + "\(metrics): gone since run \(runs[0]) wrote it (deleted?)"), "\(command): \(deleted.stderr)")
+        }
         // A run folder removed: its results are said to be gone, not shown as a run that produced nothing;
         // predict says the run is recorded but its folder (and model) is gone.
         let folder = workdir + "/runs/\(runs[0])"

@@ -57,8 +57,8 @@ struct TensorCacheTests {
         #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
     }
 
-    /// Sizes edited by hand in the index (text, negative, two near Int64's limit) are left out of the
-    /// sum instead of stopping `cache stats` on an integer overflow.
+    /// Sizes edited by hand in the index (text, negative) are left out of the sum; large ones are summed exactly
+    /// (not through a double), and two near Int64's limit clamp instead of stopping `cache stats` on an overflow.
     @Test func statsSurviveHandEditedShardSizes() throws {
         for seed in 1...4 {
             try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: Self.records(count: 2, seed: UInt64(seed)), failures: [])
@@ -68,11 +68,16 @@ struct TensorCacheTests {
         try store.write { db in
             try db.execute(sql: "UPDATE cacheShard SET bytes = 'many' WHERE id = ?", arguments: [ids[0]])
             try db.execute(sql: "UPDATE cacheShard SET bytes = -5 WHERE id = ?", arguments: [ids[1]])
-            try db.execute(sql: "UPDATE cacheShard SET bytes = 9223372036854775807 WHERE id IN (?, ?)", arguments: [ids[2], ids[3]])
+            try db.execute(sql: "UPDATE cacheShard SET bytes = 1234567890123456789 WHERE id = ?", arguments: [ids[2]])
+            try db.execute(sql: "UPDATE cacheShard SET bytes = 1 WHERE id = ?", arguments: [ids[3]])
         }
         let stats = try cache.stats()
         #expect(stats.count == 1 && stats[0].shards == 4 && stats[0].records == 8)
-        #expect(stats[0].bytes > 9_000_000_000_000_000_000 && stats[0].bytes <= Int.max)
+        #expect(stats[0].bytes == 1_234_567_890_123_456_790)
+        try store.write { db in
+            try db.execute(sql: "UPDATE cacheShard SET bytes = 9223372036854775807 WHERE id IN (?, ?)", arguments: [ids[2], ids[3]])
+        }
+        #expect(try cache.stats().first?.bytes == Int.max)
     }
 
     /// A value of the wrong type in the index (text where a length is, bytes where a name is) is an error of the
@@ -351,15 +356,20 @@ struct TensorCacheTests {
                 "\(report.damaged)")
     }
 
-    /// A link put where a shard was (even to an identical copy) is what `run` recomputes and `stats` names:
-    /// verify drops its records too, so the three agree.
-    @Test func aLinkInAShardsPlaceIsDamageThatVerifyRepairs() throws {
+    /// A link put where a shard was, to the shard moved elsewhere, is followed by `run`, `stats` and verify
+    /// as by every reader: its records stay. A link leading nowhere is damage, and verify drops its records.
+    @Test func aLinkToAMovedShardIsFollowedAndADanglingOneIsDamage() throws {
         let records = Self.records(count: 3, seed: 21)
         try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: records, failures: [])
         let shard = try #require(try store.read { try CacheShardRow.fetchOne($0) })
         let path = folder + "/" + shard.file
         try FileManager.default.moveItem(atPath: path, toPath: folder + "/elsewhere.shard")
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: folder + "/elsewhere.shard")
+        #expect(try cache.unsoundShards().isEmpty)
+        #expect(try cache.recordsInUnsoundShards(stage: "audio", fingerprint: "fp").isEmpty)
+        #expect(try cache.verify(runId: "r1").damaged.isEmpty)
+        #expect(try cache.keys(stage: "audio", fingerprint: "fp") == Set(records.map(\.key)))
+        try FileManager.default.removeItem(atPath: folder + "/elsewhere.shard")
         #expect(try cache.unsoundShards().map(\.file) == [shard.file])
         let report = try cache.verify(runId: "r1")
         #expect(Set(report.damaged.map(\.key)) == Set(records.map(\.key)))

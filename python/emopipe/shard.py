@@ -64,7 +64,11 @@ class Shard:
             raise ShardError(path, f"cannot open: {error.strerror or error}") from error
         self.size = size
         self.entries = self._read_index(verify_index)
-        self._by_key = {e.key: e for e in self.entries}
+        # A key indexed twice (a damaged index) is looked up where the SQLite index says it lies, else the first.
+        self._by_place = {(e.key, e.data_offset): e for e in self.entries}
+        self._by_key = {}
+        for e in self.entries:
+            self._by_key.setdefault(e.key, e)
 
     def _bad(self, why):
         return ShardError(self.path, why)
@@ -112,9 +116,10 @@ class Shard:
 
     def entry(self, key, data_offset=None):
         """The entry of `key` (at `data_offset`, when the SQLite index says where)."""
-        found = self._by_key.get(key)
-        if found is None or (data_offset is not None and found.data_offset != data_offset):
-            raise ShardError(self.path, f"no record for source {key}" + ("" if found is None else f" at offset {data_offset}"))
+        found = self._by_key.get(key) if data_offset is None else self._by_place.get((key, data_offset))
+        if found is None:
+            elsewhere = data_offset is not None and key in self._by_key
+            raise ShardError(self.path, f"no record for source {key}" + (f" at offset {data_offset}" if elsewhere else ""))
         return found
 
     def metadata_bytes(self, entry):

@@ -223,8 +223,9 @@ class WorkDir:
             (stage, cache_key))
         by_key = {}
         for row in rows:
+            _require_source_row(self.layout.database_path, row[1:])
             by_key.setdefault(row[0], []).append(row[1:])
-        return {key: _labels_of(sources) for key, sources in by_key.items()}
+        return {key: _labels_of(sources, self.layout.database_path) for key, sources in by_key.items()}
 
     # Reading
 
@@ -279,16 +280,63 @@ def _json_object(text, where):
 def _shape(text, where):
     """A record's shape as the index holds it: a JSON list of non-negative integers."""
     value = _index_json(text, where, "shape")
-    if not isinstance(value, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value):
+    # A whole number written with a fraction (`414.0`) is a size, as Swift's JSON decoding reads it.
+    def size(n):
+        if isinstance(n, float) and n.is_integer():
+            return int(n)
+        return n if isinstance(n, int) and not isinstance(n, bool) else None
+    sizes = [size(n) for n in value] if isinstance(value, list) else None
+    if sizes is None or not all(n is not None and n >= 0 for n in sizes):
         raise EmoPipeError(f"{where}: its shape {text!r} is not a list of sizes")
-    return tuple(value)
+    return tuple(sizes)
 
 
-def _labels_of(sources):
+# The states a `source` row may be in, as EmoStore's `SourceStatus` names them.
+SOURCE_STATUSES = ("ok", "failed", "ignored", "removed")
+
+
+def _require_source_row(database, row):
+    """A `source` row (path, status, label columns) holds what ingest writes: a status it knows, codes that are
+    integers (or NULL) and a clip that is text (or NULL). Anything else is a hand-edited or damaged database,
+    named rather than passed on as labels."""
+    path, status = row[0], row[1]
+    where = f"{database}: table source, row {path!r}"
+    if not isinstance(path, str):
+        raise EmoPipeError(f"{database}: table source: a path is {type(path).__name__}, not text (a damaged or hand-edited database)")
+    if status not in SOURCE_STATUSES:
+        raise EmoPipeError(f"{where}: its status {status!r} is not one of {', '.join(SOURCE_STATUSES)} (a damaged or hand-edited database)")
+    for name, value in zip(LABEL_COLUMNS, row[2:]):
+        kind = str if name == "clip" else int
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise EmoPipeError(f"{where}: its {name} is {value!r}, not {'text' if kind is str else 'an integer'} "
+                               "(a damaged or hand-edited database)")
+
+
+def _code_problem(codes):
+    """The first RAVDESS code out of range (`emopipe`'s own check of a file name), or None."""
+    ranges = [("modality", 1, 3), ("channel", 1, 2), ("emotion", 1, 6 if codes["channel"] == 2 else 8),
+              ("intensity", 1, 2), ("statement", 1, 2), ("repetition", 1, 2), ("actor", 1, 24)]
+    for name, low, high in ranges:
+        if codes[name] is None:
+            return f"it has no {name} code"
+        if not low <= codes[name] <= high:
+            return f"its {name} {codes[name]:02d} is out of range {low:02d}-{high:02d}"
+    if codes["emotion"] == 1 and codes["intensity"] == 2:
+        return "intensity 02 (strong) is not used with emotion 01 (neutral)"
+    return None
+
+
+def _labels_of(sources, database):
     """Labels from the first source by path that is in use (status ok), else the first of any status;
-    `sources` lists every in-use path. The rules of `emopipe cache export`."""
+    `sources` lists every in-use path. The rules of `emopipe cache export`, which refuses an ok source's codes
+    that ingest would not have recorded."""
     live = [s for s in sources if s[1] == "ok"]
     first = (live or sources or [None])[0]
+    if live:
+        problem = _code_problem(dict(zip(LABEL_COLUMNS, first[2:])))
+        if problem:
+            raise EmoPipeError(f"{database}: table source, row {first[0]!r}: {problem}, though its status is ok "
+                               "(a hand-edited or damaged database)")
     labels = {"source": first[0] if first else None, "sources": [s[0] for s in live]}
     for i, name in enumerate(LABEL_COLUMNS):
         labels[name] = first[2 + i] if first else None

@@ -52,7 +52,7 @@ extension TensorCache {
         var report = VerifyReport()
         // A shard of another size than written was changed after it was indexed (appended to, replaced):
         // its records are not trusted even where their CRCs still hold. One that is no regular file any
-        // more (gone, or a link put in its place) is what `run` recomputes and `cache stats` names: dropped too.
+        // more (gone, or a folder or FIFO put in its place) is what `run` recomputes and `cache stats` names: dropped too.
         let resized = Dictionary(try store.read { try CacheShardRow.fetchAll($0) }.compactMap { shard -> (Int64, String)? in
             switch (shard.id, fileProblem(shard)) {
             case (let id?, .resized(let bytes)?): return (id, "its shard is \(bytes) bytes, written as \(shard.bytes)")
@@ -123,19 +123,29 @@ extension TensorCache {
     }
 
     public func stats() throws -> [CacheStats] {
-        // A hand-edited row's bytes (text, negative) count nothing, and TOTAL, clamped, cannot overflow as SUM does.
+        // Summed here, clamped, not by SQL: SUM overflows into an error and TOTAL rounds through a double. A
+        // hand-edited row's bytes (text, negative) count nothing.
         try store.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT s.stage, s.fingerprint, COUNT(*) AS shards,
-                       CAST(MIN(TOTAL(CASE WHEN typeof(s.bytes) = 'integer' AND s.bytes >= 0 THEN s.bytes END),
-                                9.2e18) AS INTEGER) AS bytes,
-                       (SELECT COUNT(*) FROM cacheRecord r WHERE r.stage = s.stage AND r.fingerprint = s.fingerprint) AS records
-                FROM cacheShard s GROUP BY s.stage, s.fingerprint ORDER BY s.stage, s.fingerprint
-                """).map { row in
-                CacheStats(stage: try row.decode(forColumn: "stage"), fingerprint: try row.decode(forColumn: "fingerprint"),
-                           shards: try row.decode(forColumn: "shards"), records: try row.decode(forColumn: "records"),
-                           bytes: try row.decode(forColumn: "bytes"))
+            let records = Dictionary(try Row.fetchAll(db, sql: "SELECT stage, fingerprint, COUNT(*) AS n FROM cacheRecord GROUP BY stage, fingerprint").map { row in
+                ([try row.decode(String.self, forColumn: "stage"), try row.decode(String.self, forColumn: "fingerprint")], try row.decode(Int.self, forColumn: "n"))
+            }, uniquingKeysWith: +)
+            let shards = try Row.fetchAll(db, sql: """
+                SELECT stage, fingerprint, CASE WHEN typeof(bytes) = 'integer' AND bytes >= 0 THEN bytes ELSE 0 END AS bytes
+                FROM cacheShard ORDER BY stage, fingerprint
+                """)
+            var stats: [CacheStats] = []
+            for row in shards {
+                let stage: String = try row.decode(forColumn: "stage"), fingerprint: String = try row.decode(forColumn: "fingerprint")
+                let bytes: Int = try row.decode(forColumn: "bytes")
+                if let last = stats.indices.last, stats[last].stage == stage, stats[last].fingerprint == fingerprint {
+                    stats[last].shards += 1
+                    stats[last].bytes = stats[last].bytes.clampedAdding(bytes)
+                } else {
+                    stats.append(CacheStats(stage: stage, fingerprint: fingerprint, shards: 1,
+                                            records: records[[stage, fingerprint]] ?? 0, bytes: bytes))
+                }
             }
+            return stats
         }
     }
 

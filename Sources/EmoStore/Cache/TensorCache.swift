@@ -165,23 +165,24 @@ public final class TensorCache: @unchecked Sendable {
 
     /// How an indexed shard's file differs from the one written.
     public enum ShardFileProblem: Equatable, Sendable {
-        /// Gone, or something else (a folder, a link) in its place.
+        /// Gone, or something else (a folder, a FIFO, a dangling link) in its place.
         case missing
         /// A regular file of another size than written (appended to, replaced).
         case resized(bytes: Int)
     }
 
-    /// What is wrong with the file of an indexed shard, or nil when it is there at its written size. One `lstat`.
+    /// What is wrong with the file of an indexed shard, or nil when it is there at its written size. One `stat`:
+    /// a link to the shard (moved to another disk) is followed, as every reader of the shard follows it.
     public func fileProblem(_ shard: CacheShardRow) -> ShardFileProblem? {
         var facts = stat()
-        guard let path = try? workspace.cacheFile(shard.file), lstat(path, &facts) == 0,
+        guard let path = try? workspace.cacheFile(shard.file), stat(path, &facts) == 0,
               facts.st_mode & S_IFMT == S_IFREG else { return .missing }
         return Int(facts.st_size) == shard.bytes ? nil : .resized(bytes: Int(facts.st_size))
     }
 
     /// The records indexed in shards that are no longer files on disk (deleted, or something else put in
     /// their place) or not of their written size (cut short, appended to), by shard file: indexed, but
-    /// not there to read or not to be trusted, so a run computes them again. One `lstat` per shard.
+    /// not there to read or not to be trusted, so a run computes them again. One `stat` per shard.
     public func recordsInUnsoundShards(stage: String, fingerprint: String) throws -> [String: Set<String>] {
         let shards = try store.read { db in
             try CacheShardRow.filter(sql: "stage = ? AND fingerprint = ?", arguments: [stage, fingerprint]).fetchAll(db)
