@@ -44,15 +44,37 @@ public final class VideoFrame: @unchecked Sendable {
         }
         defer { sws_freeContext(sws) }
         var out = Raster(width: w, height: h, channels: gray ? 1 : 3)
-        let stride = Int32(w * out.channels)
         let planes: [UnsafePointer<UInt8>?] = [f.data.0, f.data.1, f.data.2, f.data.3].map { $0.map { UnsafePointer($0) } }
         let strides = [f.linesize.0, f.linesize.1, f.linesize.2, f.linesize.3]
-        out.pixels.withUnsafeMutableBufferPointer { dst in
-            var dstPlanes: [UnsafeMutablePointer<UInt8>?] = [dst.baseAddress, nil, nil, nil]
-            var dstStrides: [Int32] = [stride, 0, 0, 0]
-            _ = sws_scale(sws, planes, strides, 0, f.height, &dstPlanes, &dstStrides)
+        try out.pixels.withUnsafeMutableBufferPointer { (dst) throws(MediaError) in
+            guard let base = dst.baseAddress else { return }
+            try Self.scale(sws, planes: planes, strides: strides, sourceRows: f.height, into: base, rows: h,
+                           rowBytes: w * out.channels, stride: w * out.channels, path: path)
         }
         return out
+    }
+
+    /// `sws_scale` into `rows` rows of `rowBytes` bytes at `destination` (`stride` apart), through a buffer whose rows
+    /// are padded to whole 64-byte blocks with one block spare and rows spare after the last: libswscale's vector
+    /// code writes whole blocks, past the end of a narrow row (a 2-pixel-wide picture written into a tight buffer
+    /// corrupted the heap).
+    static func scale(_ sws: OpaquePointer, planes: [UnsafePointer<UInt8>?], strides: [Int32], sourceRows: Int32,
+                      into destination: UnsafeMutablePointer<UInt8>, rows: Int, rowBytes: Int, stride: Int,
+                      path: String) throws(MediaError) {
+        let block = 64
+        let padded = (rowBytes + block - 1) / block * block + block
+        guard rows > 0, rowBytes > 0, let buffer = av_malloc(padded * (rows + 2)) else {
+            if rows > 0 && rowBytes > 0 { throw .videoDecodeFailed(path: path, reason: "no memory to convert a frame of \(rowBytes) x \(rows) bytes") }
+            return
+        }
+        defer { av_free(buffer) }
+        let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+        var dstPlanes: [UnsafeMutablePointer<UInt8>?] = [bytes, nil, nil, nil]
+        var dstStrides: [Int32] = [Int32(padded), 0, 0, 0]
+        let written = Int(sws_scale(sws, planes, strides, 0, sourceRows, &dstPlanes, &dstStrides))
+        for row in 0..<min(max(written, 0), rows) {
+            (destination + row * stride).update(from: bytes + row * padded, count: rowBytes)
+        }
     }
 
     /// Chroma subsampling shifts when crops can address the frame's planes directly (8-bit planar
@@ -158,12 +180,11 @@ private struct CropSpan {
             throw .videoDecodeFailed(path: path, reason: "libswscale cannot convert the frame's pixel format")
         }
         defer { sws_freeContext(sws) }
-        let rows = Int32(iy1 - iy0), offset = (dy0 * outWidth + dx0) * 3, stride = Int32(outWidth * 3)
-        out.pixels.withUnsafeMutableBufferPointer { dst in
+        let rows = Int32(iy1 - iy0), offset = (dy0 * outWidth + dx0) * 3
+        try out.pixels.withUnsafeMutableBufferPointer { (dst) throws(MediaError) in
             guard let base = dst.baseAddress else { return }
-            var dstPlanes: [UnsafeMutablePointer<UInt8>?] = [base + offset, nil, nil, nil]
-            var dstStrides: [Int32] = [stride, 0, 0, 0]
-            _ = sws_scale(sws, planes, strides, 0, rows, &dstPlanes, &dstStrides)
+            try VideoFrame.scale(sws, planes: planes, strides: strides, sourceRows: rows, into: base + offset, rows: dy1 - dy0,
+                                 rowBytes: (dx1 - dx0) * 3, stride: outWidth * 3, path: path)
         }
     }
 }
