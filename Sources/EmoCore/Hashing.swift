@@ -61,3 +61,25 @@ public enum SHA256Hex {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// SHA-256 over parts given one after another (text, arrays of numbers), each preceded by its length so that
+/// no two sequences of parts give the same bytes; nothing is joined in memory first.
+public struct SHA256Parts {
+    private var hasher = SHA256()
+
+    public init() {}
+
+    public mutating func add(_ text: String) {
+        let bytes = Array(text.utf8)
+        add(bytes)
+    }
+
+    /// The values' bytes in memory order (little-endian on every platform EmoPipe builds for).
+    public mutating func add<Value: BitwiseCopyable>(_ values: [Value]) {
+        var count = UInt64(values.count).littleEndian
+        withUnsafeBytes(of: &count) { hasher.update(bufferPointer: $0) }
+        values.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+    }
+
+    public var hex: String { SHA256Hex.hex(hasher.finalize()) }
+}

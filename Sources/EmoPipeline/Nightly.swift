@@ -276,7 +276,11 @@ public struct NightlyReport: Codable, Equatable, Sendable {
     /// Set when the pipeline itself failed (the report then says only that).
     public var error: String?
 
-    public var retrained: Bool { stages.contains { $0.stage == StageName.train.rawValue && $0.action == "ran" } }
+    /// Whether the train stage ran gradient steps: one that took every fold's weights from an earlier training of
+    /// the same clips (a test clip changed) ran, but trained nothing.
+    public var retrained: Bool {
+        stages.contains { $0.stage == StageName.train.rawValue && $0.action == "ran" && !$0.summary.hasPrefix(StageSummary.weightsTaken) }
+    }
     /// The run that trained the model this report scored; nil without a train stage, or in older reports.
     public var modelRun: String? {
         stages.first { $0.stage == StageName.train.rawValue }.flatMap { $0.producedByRun ?? ($0.action == "ran" ? runId : nil) }
@@ -519,6 +523,9 @@ extension NightlyReport {
     /// report scored: an `emopipe run` in between (or a night killed after training) may have trained another.
     var modelSentence: String {
         if retrained { return "The model was retrained: a training input changed." }
+        if stages.contains(where: { $0.stage == StageName.train.rawValue && $0.action == "ran" }) {
+            return "The model was not retrained: its training and validation clips did not change (other clips did); it was evaluated again."
+        }
         if let previousModelRun, let modelRun, modelRun != previousModelRun {
             return "The model was not retrained tonight, but it is not the one the previous report scored: run \(modelRun) trained it since."
         }

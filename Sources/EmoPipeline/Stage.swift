@@ -116,6 +116,12 @@ public extension Stage {
     }
 }
 
+/// Words a stage's summary starts with that commands read back.
+public enum StageSummary {
+    /// Train took every fold's weights from an earlier training on the same clips: nothing was trained.
+    public static let weightsTaken = "every fold's weights taken from an earlier training of the same clips and settings (only other clips changed)"
+}
+
 /// What a stage produced.
 public struct StageOutcome: Equatable, Sendable {
     /// Digest of the stage's output facts: downstream fingerprints are built from it.

@@ -345,6 +345,7 @@ public struct TrainStage: Stage {
         let recorded = try Self.recordedModels(context, fingerprint: context.fingerprint.full)
         var keptWeights: [(index: Int, sha256: String)] = []
         var summaries: [String] = []
+        var reused = 0
         for fold in features.plan.folds {
             try context.cancellation.check()
             let train = features.samples(actors: fold.train), validation = features.samples(actors: fold.validation)
@@ -363,8 +364,8 @@ public struct TrainStage: Stage {
             context.logger.info("fold \(fold.index): \(train.count) training clips (actors \(fold.train)), \(validating)")
             let standardizer = Standardizer.fit(train, config: features.config)
             let model = EmotionModel(features.config, seed: seed &+ UInt64(fold.index))
-            let trainer = Trainer(model: model, config: training, standardizer: standardizer,
-                                  classWeights: parameters.classWeights.weights(labels: train.map(\.label), classes: features.config.classes),
+            let classWeights = parameters.classWeights.weights(labels: train.map(\.label), classes: features.config.classes)
+            let trainer = Trainer(model: model, config: training, standardizer: standardizer, classWeights: classWeights,
                                   seed: seed &+ UInt64(fold.index) &* 101)
             trainer.log = { context.logger.info("fold \(fold.index): \($0)") }
             trainer.stopRequested = { context.cancellation.isCancelled }
@@ -379,6 +380,18 @@ public struct TrainStage: Stage {
             let masked = validation.map { $0.without(untrained) }
             let withInput = masked.filter(\.hasInput)
             let validated = withInput.isEmpty ? masked : withInput
+            let inputs = FoldTrainingInputs(parameters: context.fingerprint.parameters, fold: fold, train: train, validation: validated,
+                                            config: features.config, training: training, policy: parameters.windowPolicy,
+                                            classWeights: classWeights, labels: features.plan.labels, untrained: untrained)
+            if !context.forced, TrainingState.read(inFolder: foldFolder) == nil, let earlier = try inputs.earlierFold(fold.index, context: context) {
+                try FoldTrainingInputs.copy(earlier.folder, into: foldFolder)
+                let taken = "fold \(fold.index): its training and validation clips and settings are those of the fold trained under "
+                    + "\(earlier.fingerprint.prefix(16)) (only other clips changed): its weights are taken, not trained again"
+                context.logger.info("\(taken)")
+                reused += 1
+            } else {
+                try inputs.write(into: foldFolder)
+            }
             let state: TrainingState
             do {
                 state = try trainer.fit(train: train, validation: validated, policy: parameters.windowPolicy,
@@ -417,8 +430,11 @@ public struct TrainStage: Stage {
                                                 estimated: estimated, batchSize: parameters.batchSize, featureBytes: features.bytes) {
             context.logger.warning("\(overrun)")
         }
-        return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights), unitsDone: features.plan.folds.count,
-                            unitsSkipped: 0, unitsFailed: 0, summary: summaries.joined(separator: "; "))
+        let taken = reused == 0 ? "" : reused == features.plan.folds.count ? StageSummary.weightsTaken + ": "
+            : "\(reused) of \(features.plan.folds.count) folds' weights taken from an earlier training of the same clips; "
+        return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights),
+                            unitsDone: features.plan.folds.count - reused, unitsSkipped: reused, unitsFailed: 0,
+                            summary: taken + summaries.joined(separator: "; "))
     }
 
     /// The model is a provenance row, and so is each source it learnt from, so that

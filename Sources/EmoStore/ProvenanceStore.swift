@@ -445,6 +445,14 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
+    /// The fingerprints one stage recorded files under (rows naming no source), in order.
+    public func outputFingerprints(stage: String) throws -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT fingerprint FROM artifact WHERE stage = ? AND sourceSHA256 IS NULL AND typeof(fingerprint) = 'text' ORDER BY fingerprint",
+                                arguments: [stage])
+        }
+    }
+
     /// The files one run of a stage recorded (rows naming no source), whatever its fingerprint.
     public func outputArtifacts(stage: String, runId: String) throws -> [ArtifactRecord] {
         try read { db in

@@ -85,6 +85,44 @@ struct NightlyTests {
         #expect(returned.status == 0 && returned.list("added") == [data + "/Actor_01/" + wav] && returned.list("changed").isEmpty, "\(returned.report)")
     }
 
+    /// A recording of a test actor fixed (its bytes changed): the test clip is evaluated again, but the fold's training
+    /// and validation clips are what they were, so train takes the weights it trained before instead of training again
+    /// (the same inputs give the same bytes), and the report says the model was not retrained. A training clip changed
+    /// trains again.
+    @Test func aChangedTestClipIsEvaluatedAgainWithoutRetraining() throws {
+        let (data, folder, manifest) = try Self.tinyNight("nightly-testclip", metrics: "[accuracy]",
+                                                           train: "epochs: 2, warmup_epochs: 0, selection_window: 1")
+        let workdir = folder + "/work"
+        let first = try Self.night(manifest, workdir)
+        #expect(first.status == 0 && first.stageActions["train"] == "ran", "\(first.report)")
+        let weights = try TrainEvaluateTests.bestWeights(workdir)
+        func flipByte(in path: String) throws {
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[bytes.count / 2] ^= 0x55
+            try bytes.write(to: URL(fileURLWithPath: path))
+        }
+        func summary(_ night: Night, _ stage: String) -> String {
+            ((night.report["stages"] as? [[String: Any]] ?? []).first { $0["stage"] as? String == stage }?["summary"] as? String) ?? ""
+        }
+        func markdown(_ night: Night) throws -> String {
+            try String(contentsOfFile: "\(workdir)/nightly/\(night.report["run_id"] as! String).md", encoding: .utf8)
+        }
+        try flipByte(in: data + "/Actor_01/03-01-05-01-01-01-01.wav")   // actor 01 is the test actor
+        let fixed = try Self.night(manifest, workdir)
+        #expect(fixed.status == 0 && fixed.list("changed") == [data + "/Actor_01/03-01-05-01-01-01-01.wav"], "\(fixed.report)")
+        #expect(fixed.stageActions["evaluate"] == "ran" && summary(fixed, "train").hasPrefix(StageSummary.weightsTaken), "\(fixed.report)")
+        #expect(try markdown(fixed).contains("The model was not retrained: its training and validation clips did not change (other clips did)"))
+        let trainFolders = try FileManager.default.contentsOfDirectory(atPath: workdir + "/cache/train").filter { !$0.contains(".") }
+        #expect(trainFolders.count == 2, "a folder of the new fingerprint holds the weights taken: \(trainFolders)")
+        for name in trainFolders {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(workdir)/cache/train/\(name)/fold-0/best.safetensors")) == weights)
+        }
+        try flipByte(in: data + "/Actor_03/03-01-05-01-01-01-03.wav")   // actor 03 trains
+        let retrained = try Self.night(manifest, workdir)
+        #expect(retrained.stageActions["train"] == "ran" && !summary(retrained, "train").hasPrefix(StageSummary.weightsTaken), "\(retrained.report)")
+        #expect(try markdown(retrained).contains("The model was retrained: a training input changed."))
+    }
+
     @Test func reprocessesOnlyWhatChangedAndAlertsByExitStatus() throws {
         let (data, folder, manifest) = try Self.tinyNight("nightly", metrics: "[accuracy, weighted_f1, cv.weighted_f1.mean]",
                                                            train: "epochs: 2, patience: 10")
