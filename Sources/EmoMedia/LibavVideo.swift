@@ -213,6 +213,9 @@ struct PacketInfo {
     var pts: Int64
     var key: Bool
     var reference: Bool
+    /// Side data the decoder keeps for the packets after it (a palette, new extradata, changed parameters): such a
+    /// packet is fed whenever a later one is, or a skipping strategy would decode those with the wrong state.
+    var carriesState: Bool = false
 }
 
 /// Which packet each of the K slots shows, and which packets the decoder must see for them.
@@ -270,7 +273,10 @@ struct SamplePlan {
             if let lengthSize, reference {
                 reference = H264NAL.isReference(pk.data, size: Int(pk.size), lengthSize: lengthSize)
             }
-            infos.append(PacketInfo(pts: pts, key: (pk.flags & AV_PKT_FLAG_KEY) != 0, reference: reference))
+            let carriesState = [AV_PKT_DATA_PALETTE, AV_PKT_DATA_NEW_EXTRADATA, AV_PKT_DATA_PARAM_CHANGE].contains {
+                av_packet_get_side_data(p, $0, nil) != nil
+            }
+            infos.append(PacketInfo(pts: pts, key: (pk.flags & AV_PKT_FLAG_KEY) != 0, reference: reference, carriesState: carriesState))
         }
         return infos
     }
@@ -289,6 +295,9 @@ struct SamplePlan {
         }
         if strategy == .skipNonReference || strategy == .minimal {
             for i in feed.indices where feed[i] && !infos[i].reference && !selected.contains(i) { feed[i] = false }
+        }
+        if let lastFed = feed.lastIndex(of: true) {
+            for i in 0..<lastFed where infos[i].carriesState { feed[i] = true }
         }
         return feed
     }

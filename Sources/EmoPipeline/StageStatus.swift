@@ -195,7 +195,8 @@ extension PipelineRunner {
         }
         for need in reading {
             if let up = upstream[need], up.state != .upToDate {
-                return stale("upstream stage '\(need)' is \(up.state.rawValue)")
+                // Known only once that stage has run: its output may come out as it was (a parameter of no effect on this data).
+                return stale("upstream stage '\(need)' is \(up.state.rawValue); this stage runs after it unless its output comes out unchanged")
             }
             if try store.stageState(need)?.outputDigest != recordedInputs[need] {
                 return stale("upstream stage '\(need)' produced new output since this stage ran")

@@ -83,6 +83,25 @@ struct FacesRealClipTests {
         }
     }
 
+    /// A palettised clip (pal8 rawvideo in MOV): its palette comes once, as side data of the first packet, so a
+    /// strategy that skips that packet decoded the sampled frames without it (no face found, where every_frame found
+    /// one in each). Every strategy gives the bytes every_frame gives.
+    @Test(.enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func aPalettisedClipGivesTheSameBytesWhateverTheDecodeStrategy() throws {
+        let clip = try TestSupport.temporaryFolder("palette") + "/01-01-01-01-01-01-01.mp4"
+        try TestSupport.shell("ffmpeg -v error -i '\(Faces.original)' -t 1.5 -an -vf 'scale=320:-2,split[a][b];[a]palettegen[p];[b][p]paletteuse' "
+                              + "-c:v rawvideo -f mov '\(clip)'")
+        var p = FaceParameters()
+        p.decodeStrategy = .everyFrame
+        let reference = try FaceExtractor(p).extract(path: clip)
+        #expect(reference.frames.filter(\.found).count >= 6, "faces found decoding every frame: \(reference.frames)")
+        for strategy in [FaceDecodeStrategy.minimal, .keyframeSeek, .skipNonReference] {
+            p.decodeStrategy = strategy
+            let sampled = try FaceExtractor(p).extract(path: clip)
+            #expect(sampled.crops == reference.crops && sampled.frames == reference.frames, "\(strategy)")
+        }
+    }
+
     @Test func twoThreadsShareOneExtractor() throws {
         let clips = Array(Faces.derived().prefix(3))
         let extractor = try FaceExtractor(FaceParameters())
