@@ -48,8 +48,8 @@ struct SndFileInput: ~Copyable {
             // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
             let refusal = MediaError.truncated(path: path, reason: chunks?.chunkLimitProblem ?? chunks?.formatProblem ?? chunks?.orderProblem
                                                ?? chunks?.cutShort(fileSize: size) ?? reason)
-            // A damaged header stays refused: libav would read it leniently, as garbage.
-            guard chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
+            // A damaged header, or fields no reader takes, stays refused: libav would read it leniently, as garbage.
+            guard chunks?.formatProblem == nil, chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
             return .libav(refusal: refusal)
         }
         let input = SndFileInput(path: path, handle: handle, info: info)

@@ -110,6 +110,16 @@ struct FuzzFindingsTests {
             #expect(throws: MediaError.truncated(path: bad, reason: says)) { _ = try AudioDecoder.decodeMono(path: bad, sampleRate: 16_000) }
             #expect(throws: MediaError.truncated(path: bad, reason: says)) { _ = try MediaProbe.probe(path: bad) }
         }
+        // 1025 channels of 16 bits, laid out soundly (block align 2050): libsndfile refuses them, and libav, which
+        // was handed the file, probed it (ingest said ok) but could not mix it (the audio stage failed it as damaged).
+        var wideWav = Self.wav(junkChunks: 0, channels: 1025, rate: 16_000, frames: 1025 * 8)
+        wideWav.replaceSubrange(28..<32, with: withUnsafeBytes(of: UInt32(16_000 * 2050).littleEndian) { Data($0) })
+        wideWav.replaceSubrange(32..<34, with: withUnsafeBytes(of: UInt16(2050).littleEndian) { Data($0) })
+        let wide = dir.appendingPathComponent("wide.wav").path
+        try wideWav.write(to: URL(fileURLWithPath: wide))
+        let tooMany = "the WAV's fmt chunk declares 1025 channels, more than the 1024 a WAV is read with (libsndfile's limit)"
+        #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try MediaProbe.probe(path: wide) }
+        #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try AudioDecoder.decodeMono(path: wide, sampleRate: 16_000) }
         // Float samples of 16 bits, said plainly (tag 3) or through WAVE_FORMAT_EXTENSIBLE's sub-format:
         // libsndfile says "Unspecified internal error"; the extensible one used to pass the probe through
         // libav and fail later, in the audio stage.
