@@ -58,7 +58,14 @@ struct SndFileInput: ~Copyable {
         guard input.isWaveFamily else {
             throw .notMedia(path: path, reason: "its content is \(input.majorName()), not a WAV as its name says")
         }
-        if let cut = RiffLayout.walk(path)?.cutShort(fileSize: size) { throw .truncated(path: path, reason: cut) }
+        let chunks = RiffLayout.walk(path)
+        if let cut = chunks?.cutShort(fileSize: size) { throw .truncated(path: path, reason: cut) }
+        // A data chunk of size 0 (a streamed WAV's placeholder) with samples after it: libsndfile takes the 0 and reads
+        // nothing, libav reads to the end of the file, as ffmpeg does.
+        if info.frames == 0, let chunks, chunks.formatBeforeData, chunks.formatProblem == nil, chunks.dataEnd == nil,
+           let start = chunks.dataOffset, Int64(clamping: start) + 8 < size {
+            return .libav(refusal: .truncated(path: path, reason: "its data chunk declares 0 bytes, and no reader takes the bytes after it"))
+        }
         return .sndfile(input)
     }
 

@@ -120,6 +120,18 @@ struct FuzzFindingsTests {
         let tooMany = "the WAV's fmt chunk declares 1025 channels, more than the 1024 a WAV is read with (libsndfile's limit)"
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try MediaProbe.probe(path: wide) }
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try AudioDecoder.decodeMono(path: wide, sampleRate: 16_000) }
+        // A data chunk whose size is 0, a streamed WAV's placeholder, with 8,000 samples after it: read to the end of the
+        // file as ffmpeg reads it (it was refused as of zero duration), and the same samples as the sized file.
+        let sized = Self.wav(rate: 16_000, frames: 8_000)
+        var streamed = sized
+        streamed.replaceSubrange(40..<44, with: Data(count: 4))
+        let sizedPath = dir.appendingPathComponent("sized.wav").path, streamedPath = dir.appendingPathComponent("streamed.wav").path
+        try sized.write(to: URL(fileURLWithPath: sizedPath))
+        try streamed.write(to: URL(fileURLWithPath: streamedPath))
+        let probed = try MediaProbe.probe(path: streamedPath)
+        #expect((probed.durationSeconds ?? 0) > 0.49, "\(probed)")
+        #expect(try AudioDecoder.decodeMono(path: streamedPath, sampleRate: 16_000).samples
+                == AudioDecoder.decodeMono(path: sizedPath, sampleRate: 16_000).samples)
         // Float samples of 16 bits, said plainly (tag 3) or through WAVE_FORMAT_EXTENSIBLE's sub-format:
         // libsndfile says "Unspecified internal error"; the extensible one used to pass the probe through
         // libav and fail later, in the audio stage.
