@@ -524,7 +524,7 @@ extension NightlyReport {
     var modelSentence: String {
         if retrained { return "The model was retrained: a training input changed." }
         if stages.contains(where: { $0.stage == StageName.train.rawValue && $0.action == "ran" }) {
-            return "The model was not retrained: its training and validation clips did not change (other clips did); it was evaluated again."
+            return "The model was not retrained: its folds' training and validation clips and settings are those of an earlier training, whose weights were taken; it was evaluated again."
         }
         if let previousModelRun, let modelRun, modelRun != previousModelRun {
             return "The model was not retrained tonight, but it is not the one the previous report scored: run \(modelRun) trained it since."

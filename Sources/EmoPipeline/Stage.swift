@@ -119,7 +119,7 @@ public extension Stage {
 /// Words a stage's summary starts with that commands read back.
 public enum StageSummary {
     /// Train took every fold's weights from an earlier training on the same clips: nothing was trained.
-    public static let weightsTaken = "every fold's weights taken from an earlier training of the same clips and settings (only other clips changed)"
+    public static let weightsTaken = "every fold's weights taken from an earlier training of the same clips and settings"
 }
 
 /// What a stage produced.

@@ -42,42 +42,65 @@ struct FoldTrainingInputs {
         digest = parts.hex
     }
 
-    /// The earlier fold trained on these inputs whose weights stand as recorded (fingerprint, folder), or nil.
-    func earlierFold(_ fold: Int, context: StageContext) throws -> (fingerprint: String, folder: URL)? {
+    /// A fold trained before on these inputs, still whole: its folder, and the SHA-256 of each of its files.
+    struct EarlierFold {
+        var fingerprint: String
+        var folder: URL
+        var files: [String: String]
+    }
+
+    /// The earlier fold trained on these inputs whose files stand as recorded (its weights and description as the
+    /// database has them, its last checkpoint as its state says: the trainer resumes from it, and would train
+    /// again from epoch 1 without it), or nil.
+    func earlierFold(_ fold: Int, context: StageContext) throws -> EarlierFold? {
         let names = try context.store.outputFingerprints(stage: StageName.train.rawValue).filter { $0 != context.fingerprint.full }
         for name in names {
             let folder = URL(fileURLWithPath: context.workspace.trainFoldFolder(fingerprint: name, fold: fold))
             guard (try? RegularFile.text(folder.appendingPathComponent(Self.fileName).path)) == digest,
-                  TrainingState.read(inFolder: folder)?.finished == true,
+                  let state = TrainingState.read(inFolder: folder), state.finished, let checkpoint = state.checkpointSHA256,
                   let recorded = try TrainStage.recordedModels(context, fingerprint: name)[fold],
-                  TrainStage.condition(of: folder, fold: fold, recorded: recorded) == .asRecorded else { continue }
-            return (name, folder)
+                  TrainStage.condition(of: folder, fold: fold, recorded: recorded) == .asRecorded,
+                  let files = Self.hashes(of: folder),
+                  files[Trainer.checkpointName(afterEpochs: state.epochs.count)] == checkpoint,
+                  recorded.allSatisfy({ files[URL(fileURLWithPath: $0.path).lastPathComponent] == $0.sha256 }) else { continue }
+            return EarlierFold(fingerprint: name, folder: folder, files: files)
         }
         return nil
     }
 
-    /// Copies an earlier fold's files into `folder` (empty), its training state last: a copy cut short holds no
-    /// state, and the fold trains from its first epoch as if nothing were there.
-    static func copy(_ earlier: URL, into folder: URL) throws {
-        _ = try Folder.create(folder.path)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: earlier.path)) ?? []).sorted()
-        let files = names.filter { name in
+    /// Each regular file of a fold's folder by name, with its SHA-256; nil when one cannot be read.
+    private static func hashes(of folder: URL) -> [String: String]? {
+        var files: [String: String] = [:]
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []) {
             var facts = stat()
-            return lstat(earlier.appendingPathComponent(name).path, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG
+            let path = folder.appendingPathComponent(name).path
+            guard lstat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFREG, !DurableFile.isLeftover(name: name) else { continue }
+            guard let sha = try? SHA256Hex.file(atPath: path).hex else { return nil }
+            files[name] = sha
         }
-        for name in files.filter({ $0 != TrainingState.fileName }) + [TrainingState.fileName] {
-            let target = folder.appendingPathComponent(name).path
-            let part = target + ".part-\(getpid())"
-            unlink(part)
-            do {
-                try FileManager.default.copyItem(atPath: earlier.appendingPathComponent(name).path, toPath: part)
-            } catch {
-                throw EmoError.io(path: target, reason: "cannot copy the earlier fold's \(name): \(error.localizedDescription)")
-            }
-            guard rename(part, target) == 0 else {
-                throw EmoError.io(path: target, reason: "cannot put the earlier fold's \(name) in place: \(String(cString: strerror(errno)))")
+        return files
+    }
+
+    /// Copies an earlier fold's files into `folder`, each made durable and checked against the SHA-256 found when the
+    /// fold was chosen, its training state last: a copy cut short holds no state, and the fold then trains from its
+    /// first epoch as if nothing were there.
+    static func copy(_ earlier: EarlierFold, into folder: URL) throws {
+        _ = try Folder.create(folder.path)
+        for name in earlier.files.keys.filter({ $0 != TrainingState.fileName }).sorted() + [TrainingState.fileName] {
+            guard let expected = earlier.files[name] else { continue }
+            try DurableFile.copy(from: earlier.folder.appendingPathComponent(name).path, to: folder.appendingPathComponent(name).path) { copied in
+                guard try SHA256Hex.file(atPath: copied).hex == expected else {
+                    throw EmoError.io(path: earlier.folder.appendingPathComponent(name).path,
+                                      reason: "changed while its fold's weights were being taken; run again")
+                }
             }
         }
+    }
+
+    /// Removes a fold's digest when it is not this one.
+    func forget(unlessIn folder: URL) {
+        let path = folder.appendingPathComponent(Self.fileName).path
+        if (try? RegularFile.text(path)) != digest { unlink(path) }
     }
 
     /// Writes the digest into a fold's folder, before its training starts.

@@ -383,14 +383,19 @@ public struct TrainStage: Stage {
             let inputs = FoldTrainingInputs(parameters: context.fingerprint.parameters, fold: fold, train: train, validation: validated,
                                             config: features.config, training: training, policy: parameters.windowPolicy,
                                             classWeights: classWeights, labels: features.plan.labels, untrained: untrained)
-            if !context.forced, TrainingState.read(inFolder: foldFolder) == nil, let earlier = try inputs.earlierFold(fold.index, context: context) {
-                try FoldTrainingInputs.copy(earlier.folder, into: foldFolder)
+            let fresh = TrainingState.read(inFolder: foldFolder) == nil
+            if !context.forced, fresh, let earlier = try inputs.earlierFold(fold.index, context: context) {
+                try FoldTrainingInputs.copy(earlier, into: foldFolder)
                 let taken = "fold \(fold.index): its training and validation clips and settings are those of the fold trained under "
-                    + "\(earlier.fingerprint.prefix(16)) (only other clips changed): its weights are taken, not trained again"
+                    + "\(earlier.fingerprint.prefix(16)) (other clips changed since): its weights are taken, not trained again"
                 context.logger.info("\(taken)")
                 reused += 1
-            } else {
+            } else if fresh {
                 try inputs.write(into: foldFolder)
+            } else {
+                // Resumed: the digest stands only for what the fold started on (a resumption on other clips, after
+                // `cache verify` left some out, is no training of these inputs another fingerprint may take).
+                inputs.forget(unlessIn: foldFolder)
             }
             let state: TrainingState
             do {

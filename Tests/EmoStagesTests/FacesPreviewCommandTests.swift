@@ -43,8 +43,11 @@ struct FacesPreviewCommandTests {
             try TestSupport.shell("ffmpeg -v error -i '\(Self.clip)' -t 1 -vf scale=\(size),format=\(format) -c:v libx264 -preset ultrafast -an '\(clip)'")
             clips.append(clip)
         }
-        let checking = "/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"
-        let environment = FileManager.default.fileExists(atPath: checking) ? ["LD_PRELOAD": checking, "MALLOC_CHECK_": "3"] : ["MALLOC_CHECK_": "3"]
+        // glibc 2.34 and later check only with its debugging allocator preloaded; found under the machine's own triplet.
+        let lib = "/usr/lib"
+        let checking = ((try? FileManager.default.contentsOfDirectory(atPath: lib)) ?? []).sorted()
+            .map { "\(lib)/\($0)/libc_malloc_debug.so.0" }.first { FileManager.default.fileExists(atPath: $0) }
+        let environment = checking.map { ["LD_PRELOAD": $0, "MALLOC_CHECK_": "3"] } ?? ["MALLOC_CHECK_": "3"]
         let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview"] + clips + [Self.clip, "--out", folder + "/sheet.png"],
                                          environment: environment)
         #expect(result.status == 3, "\(result.status) \(result.stderr)")

@@ -321,8 +321,9 @@ def _code_problem(codes):
             return f"it has no {name} code"
         if not low <= codes[name] <= high:
             return f"its {name} {codes[name]:02d} is out of range {low:02d}-{high:02d}"
-    if codes["emotion"] == 1 and codes["intensity"] == 2:
-        return "intensity 02 (strong) is not used with emotion 01 (neutral)"
+        # Checked where `emopipe` checks it, so that both name the same first problem.
+        if name == "intensity" and codes["emotion"] == 1 and codes["intensity"] == 2:
+            return "intensity 02 (strong) is not used with emotion 01 (neutral)"
     return None
 
 
