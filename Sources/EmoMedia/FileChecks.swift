@@ -112,6 +112,10 @@ enum RiffLayout {
             return nil
         }
 
+        /// Whether the RIFF header's size is 0 or 0xFFFFFFFF, as a writer that streams leaves it (RF64 always says
+        /// 0xFFFFFFFF there): with a data chunk of size 0 too, the samples run to the end of the file.
+        var riffSizeIsPlaceholder = false
+
         /// Set when the walk stopped at `maximumChunks` headers without reaching `data`.
         var gaveUp = false
 
@@ -159,6 +163,8 @@ enum RiffLayout {
         guard magics.contains(magic) else { return nil }
         let bigEndian = magic == "RIFX"
         var found = Chunks()
+        let riffSize = integer(header[4..<8], bigEndian: magic == "RIFX")
+        found.riffSizeIsPlaceholder = riffSize == 0 || riffSize == 0xFFFF_FFFF
         var ds64DataSize: UInt64?
         var offset: UInt64 = 12
         for _ in 0..<maximumChunks {

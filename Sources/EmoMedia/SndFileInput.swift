@@ -60,11 +60,17 @@ struct SndFileInput: ~Copyable {
         }
         let chunks = RiffLayout.walk(path)
         if let cut = chunks?.cutShort(fileSize: size) { throw .truncated(path: path, reason: cut) }
-        // A data chunk of size 0 (a streamed WAV's placeholder) with samples after it: libsndfile takes the 0 and reads
-        // nothing, libav reads to the end of the file, as ffmpeg does.
+        // A data chunk of size 0 with bytes after it: libsndfile takes the 0 and reads nothing. A streamed WAV leaves its
+        // RIFF size unfilled too, and its samples run to the end of the file: libav reads them, as ffmpeg does. With the
+        // RIFF size filled in, other chunks (LIST, bext) may follow the samples, and where they start is not known.
         if info.frames == 0, let chunks, chunks.formatBeforeData, chunks.formatProblem == nil, chunks.dataEnd == nil,
            let start = chunks.dataOffset, Int64(clamping: start) + 8 < size {
-            return .libav(refusal: .truncated(path: path, reason: "its data chunk declares 0 bytes, and no reader takes the bytes after it"))
+            let following = size - Int64(clamping: start) - 8
+            guard chunks.riffSizeIsPlaceholder else {
+                throw .truncated(path: path, reason: "its data chunk declares 0 bytes although \(following) bytes follow it, and its RIFF "
+                                 + "header's size is filled in: where the samples end is not known (other chunks may follow them)")
+            }
+            return .libav(refusal: .truncated(path: path, reason: "its data chunk declares 0 bytes, and no reader takes the \(following) bytes after it"))
         }
         return .sndfile(input)
     }

@@ -522,7 +522,12 @@ extension NightlyReport {
     /// Whether tonight retrained, and, when it did not, whether the model is still the one the previous
     /// report scored: an `emopipe run` in between (or a night killed after training) may have trained another.
     var modelSentence: String {
-        if retrained { return "The model was retrained: a training input changed." }
+        if retrained {
+            // Some folds may have taken an earlier training's weights: the train stage's summary says how many.
+            let taken = stages.first { $0.stage == StageName.train.rawValue }?.summary.components(separatedBy: "; ")
+                .first { $0.contains(StageSummary.someWeightsTaken) }
+            return "The model was retrained: a training input changed" + (taken.map { " (\($0))." } ?? ".")
+        }
         if stages.contains(where: { $0.stage == StageName.train.rawValue && $0.action == "ran" }) {
             return "The model was not retrained: its folds' training and validation clips and settings are those of an earlier training, whose weights were taken; it was evaluated again."
         }

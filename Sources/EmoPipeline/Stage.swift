@@ -120,6 +120,8 @@ public extension Stage {
 public enum StageSummary {
     /// Train took every fold's weights from an earlier training on the same clips: nothing was trained.
     public static let weightsTaken = "every fold's weights taken from an earlier training of the same clips and settings"
+    /// Train took some folds' weights so: "<n> of <m> folds' weights taken from an earlier training of the same clips".
+    public static let someWeightsTaken = "folds' weights taken from an earlier training of the same clips"
 }
 
 /// What a stage produced.

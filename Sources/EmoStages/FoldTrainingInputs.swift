@@ -62,7 +62,9 @@ struct FoldTrainingInputs {
                   TrainStage.condition(of: folder, fold: fold, recorded: recorded) == .asRecorded,
                   let files = Self.hashes(of: folder),
                   files[Trainer.checkpointName(afterEpochs: state.epochs.count)] == checkpoint,
-                  recorded.allSatisfy({ files[URL(fileURLWithPath: $0.path).lastPathComponent] == $0.sha256 }) else { continue }
+                  recorded.allSatisfy({ files[URL(fileURLWithPath: $0.path).lastPathComponent] == $0.sha256 }),
+                  // The state is no recorded file: it must say what the recorded description says of the kept epoch.
+                  (try? TrainedModel.description(in: folder))?.bestEpoch == state.bestEpoch else { continue }
             return EarlierFold(fingerprint: name, folder: folder, files: files)
         }
         return nil

@@ -436,7 +436,7 @@ public struct TrainStage: Stage {
             context.logger.warning("\(overrun)")
         }
         let taken = reused == 0 ? "" : reused == features.plan.folds.count ? StageSummary.weightsTaken + ": "
-            : "\(reused) of \(features.plan.folds.count) folds' weights taken from an earlier training of the same clips; "
+            : "\(reused) of \(features.plan.folds.count) \(StageSummary.someWeightsTaken); "
         return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights),
                             unitsDone: features.plan.folds.count - reused, unitsSkipped: reused, unitsFailed: 0,
                             summary: taken + summaries.joined(separator: "; "))

@@ -120,11 +120,20 @@ struct FuzzFindingsTests {
         let tooMany = "the WAV's fmt chunk declares 1025 channels, more than the 1024 a WAV is read with (libsndfile's limit)"
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try MediaProbe.probe(path: wide) }
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try AudioDecoder.decodeMono(path: wide, sampleRate: 16_000) }
-        // A data chunk whose size is 0, a streamed WAV's placeholder, with 8,000 samples after it: read to the end of the
-        // file as ffmpeg reads it (it was refused as of zero duration), and the same samples as the sized file.
+        // A data chunk whose size is 0 with 8,000 samples after it. With the RIFF size left unfilled too, as a writer that
+        // streams leaves it: read to the end of the file as ffmpeg reads it (it was refused as of zero duration), the same
+        // samples as the sized file. With the RIFF size filled in, other chunks may follow the samples (actors 01-04's
+        // LIST and bext do): refused, by name, not read with those chunks as noise.
         let sized = Self.wav(rate: 16_000, frames: 8_000)
         var streamed = sized
         streamed.replaceSubrange(40..<44, with: Data(count: 4))
+        let halfFilled = streamed
+        let halfFilledPath = dir.appendingPathComponent("half-filled.wav").path
+        try halfFilled.write(to: URL(fileURLWithPath: halfFilledPath))
+        let unknownEnd = "its data chunk declares 0 bytes although 16000 bytes follow it, and its RIFF header's size is filled in: "
+            + "where the samples end is not known (other chunks may follow them)"
+        #expect(throws: MediaError.truncated(path: halfFilledPath, reason: unknownEnd)) { _ = try MediaProbe.probe(path: halfFilledPath) }
+        streamed.replaceSubrange(4..<8, with: Data([0xFF, 0xFF, 0xFF, 0xFF]))
         let sizedPath = dir.appendingPathComponent("sized.wav").path, streamedPath = dir.appendingPathComponent("streamed.wav").path
         try sized.write(to: URL(fileURLWithPath: sizedPath))
         try streamed.write(to: URL(fileURLWithPath: streamedPath))

@@ -117,8 +117,19 @@ struct NightlyTests {
         for name in trainFolders {
             #expect(try Data(contentsOf: URL(fileURLWithPath: "\(workdir)/cache/train/\(name)/fold-0/best.safetensors")) == weights)
         }
-        // An earlier fold whose last checkpoint is damaged is not taken (the trainer would start it over): trained again.
+        // An earlier fold whose state says another kept epoch than its recorded description is not taken: trained again.
         for name in trainFolders {
+            let state = "\(workdir)/cache/train/\(name)/fold-0/state.json"
+            var fields = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any])
+            fields["best_epoch"] = 1
+            try JSONSerialization.data(withJSONObject: fields).write(to: URL(fileURLWithPath: state))
+        }
+        try flipByte(in: data + "/Actor_01/03-01-05-01-01-01-01.wav")
+        let edited = try Self.night(manifest, workdir)
+        #expect(edited.stageActions["train"] == "ran" && !summary(edited, "train").hasPrefix(StageSummary.weightsTaken), "\(edited.report)")
+        // An earlier fold whose last checkpoint is damaged is not taken (the trainer would start it over): trained again.
+        let allFolders = try FileManager.default.contentsOfDirectory(atPath: workdir + "/cache/train").filter { !$0.contains(".") }
+        for name in allFolders {
             let folder = "\(workdir)/cache/train/\(name)/fold-0"
             for checkpoint in try FileManager.default.contentsOfDirectory(atPath: folder) where checkpoint.hasPrefix("checkpoint-") {
                 try flipByte(in: folder + "/" + checkpoint)
