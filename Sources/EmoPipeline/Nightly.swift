@@ -278,12 +278,14 @@ public struct NightlyReport: Codable, Equatable, Sendable {
 
     /// Whether the train stage ran gradient steps: one that took every fold's weights from an earlier training of
     /// the same clips (a test clip changed) ran, but trained nothing.
-    public var retrained: Bool {
-        stages.contains { $0.stage == StageName.train.rawValue && $0.action == "ran" && !$0.summary.hasPrefix(StageSummary.weightsTaken) }
-    }
+    public var retrained: Bool { trainRan && trainStage?.summary.hasPrefix(StageSummary.weightsTaken) == false }
+    /// The train stage's row, when the manifest has one.
+    var trainStage: StageTiming? { stages.first { $0.stage == StageName.train.rawValue } }
+    /// Whether the train stage ran tonight (trained, or took an earlier training's weights).
+    var trainRan: Bool { trainStage?.action == "ran" }
     /// The run that trained the model this report scored; nil without a train stage, or in older reports.
     public var modelRun: String? {
-        stages.first { $0.stage == StageName.train.rawValue }.flatMap { $0.producedByRun ?? ($0.action == "ran" ? runId : nil) }
+        trainStage.flatMap { $0.producedByRun ?? ($0.action == "ran" ? runId : nil) }
     }
     /// The run that trained the model the previous report scored, when it says.
     public var previousModelRun: String?
@@ -524,11 +526,10 @@ extension NightlyReport {
     var modelSentence: String {
         if retrained {
             // Some folds may have taken an earlier training's weights: the train stage's summary says how many.
-            let taken = stages.first { $0.stage == StageName.train.rawValue }?.summary.components(separatedBy: "; ")
-                .first { $0.contains(StageSummary.someWeightsTaken) }
+            let taken = trainStage?.summary.components(separatedBy: "; ").first { $0.contains(StageSummary.someWeightsTaken) }
             return "The model was retrained: a training input changed" + (taken.map { " (\($0))." } ?? ".")
         }
-        if stages.contains(where: { $0.stage == StageName.train.rawValue && $0.action == "ran" }) {
+        if trainRan {
             return "The model was not retrained: its folds' training and validation clips and settings are those of an earlier training, whose weights were taken; it was evaluated again."
         }
         if let previousModelRun, let modelRun, modelRun != previousModelRun {

@@ -49,17 +49,18 @@ struct FoldTrainingInputs {
         var files: [String: String]
     }
 
-    /// The earlier fold trained on these inputs whose files stand as recorded (its weights and description as the
-    /// database has them, its last checkpoint as its state says: the trainer resumes from it, and would train
-    /// again from epoch 1 without it), or nil.
+    /// The earlier fold trained on these inputs whose files stand as recorded (a finished state that kept an epoch;
+    /// its weights and description as the database has them, its last checkpoint as its state says: the trainer
+    /// resumes from it, and would train again from epoch 1 without it), or nil. Each file is hashed once: the same
+    /// hashes check it against its record and, later, its copy.
     func earlierFold(_ fold: Int, context: StageContext) throws -> EarlierFold? {
         let names = try context.store.outputFingerprints(stage: StageName.train.rawValue).filter { $0 != context.fingerprint.full }
         for name in names {
             let folder = URL(fileURLWithPath: context.workspace.trainFoldFolder(fingerprint: name, fold: fold))
             guard (try? RegularFile.text(folder.appendingPathComponent(Self.fileName).path)) == digest,
-                  let state = TrainingState.read(inFolder: folder), state.finished, let checkpoint = state.checkpointSHA256,
-                  let recorded = try TrainStage.recordedModels(context, fingerprint: name)[fold],
-                  TrainStage.condition(of: folder, fold: fold, recorded: recorded) == .asRecorded,
+                  let state = TrainingState.read(inFolder: folder), state.finished, state.bestEpoch >= 0,
+                  let checkpoint = state.checkpointSHA256,
+                  let recorded = try TrainStage.recordedModels(context, fingerprint: name)[fold], !recorded.isEmpty,
                   let files = Self.hashes(of: folder),
                   files[Trainer.checkpointName(afterEpochs: state.epochs.count)] == checkpoint,
                   recorded.allSatisfy({ files[URL(fileURLWithPath: $0.path).lastPathComponent] == $0.sha256 }),
