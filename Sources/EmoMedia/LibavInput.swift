@@ -192,6 +192,7 @@ enum StreamReader {
         var facts = StreamFacts(index: Int(st.index), kind: attachedPicture ? .picture : kind(par.codec_type),
                                 codec: String(cString: avcodec_get_name(par.codec_id)),
                                 durationSeconds: seconds(st.duration, st.time_base))
+        if par.codec_id == AV_CODEC_ID_NONE { facts.codecTag = fourCC(par.codec_tag) }
         switch facts.kind {
         case .video:
             facts.width = par.width > 0 ? Int(par.width) : nil
@@ -217,6 +218,20 @@ enum StreamReader {
         case AVMEDIA_TYPE_DATA: .data
         default: .other
         }
+    }
+
+    /// The container's four-character code for a codec, when it is printable (mp4's sample entry, AVI's FourCC).
+    static func fourCC(_ tag: UInt32) -> String? {
+        let bytes = (0..<4).map { UInt8(truncatingIfNeeded: tag >> (8 * $0)) }
+        guard tag != 0, bytes.allSatisfy({ (0x20...0x7e).contains($0) }) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// "the video codec h264", or for one libavcodec cannot tell, the container's name for it.
+    static func codecNamed(_ stream: UnsafeMutablePointer<AVStream>, kind: String) -> String {
+        let par = stream.pointee.codecpar.pointee
+        if par.codec_id != AV_CODEC_ID_NONE { return "the \(kind) codec \(String(cString: avcodec_get_name(par.codec_id)))" }
+        return fourCC(par.codec_tag).map { "the \(kind) codec '\($0)' (the container's name; not one this FFmpeg knows)" } ?? "the \(kind) codec"
     }
 
     static func seconds(_ value: Int64, _ base: AVRational) -> Double? {

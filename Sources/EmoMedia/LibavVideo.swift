@@ -116,7 +116,10 @@ public enum VideoFrameSampler {
         }
         guard index >= 0, Int(index) < streams.count, let codec = codecOut else {
             if index >= 0 || index == AVCode.decoderNotFound {
-                throw .videoDecodeFailed(path: input.path, reason: "there is no decoder for the video codec")
+                let stream = index >= 0 && Int(index) < streams.count ? streams[Int(index)]
+                    : streams.first { !stills.contains(Int($0.pointee.index)) && $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO }
+                let named = stream.map { StreamReader.codecNamed($0, kind: "video") } ?? "the video codec"
+                throw .videoDecodeFailed(path: input.path, reason: "there is no decoder for \(named)")
             }
             throw .noVideoStream(path: input.path)
         }
@@ -216,6 +219,9 @@ struct PacketInfo {
     /// Side data the decoder keeps for the packets after it (a palette, new extradata, changed parameters): such a
     /// packet is fed whenever a later one is, or a skipping strategy would decode those with the wrong state.
     var carriesState: Bool = false
+    /// Not presented: an edit list cuts it (AV_PKT_FLAG_DISCARD, a clip trimmed without re-encoding). It may
+    /// still be decoded as a reference, but no slot shows it and it adds nothing to the clip's duration.
+    var cut: Bool = false
 }
 
 /// Which packet each of the K slots shows, and which packets the decoder must see for them.
@@ -233,8 +239,10 @@ struct SamplePlan {
 
     init(packets: borrowing VideoPackets, count: Int, strategy: VideoDecodeStrategy, timeBase: AVRational) {
         let infos = Self.packetInfos(packets)
-        // K slots, evenly spread in time; each takes the frame presented nearest to its time.
-        let order = infos.indices.sorted { (infos[$0].pts, $0) < (infos[$1].pts, $1) }
+        // K slots, evenly spread in time; each takes the frame presented nearest to its time. A stream whose
+        // every packet is cut (a damaged edit list) is taken whole rather than not at all.
+        let presented = infos.indices.filter { !infos[$0].cut }
+        let order = (presented.isEmpty ? Array(infos.indices) : presented).sorted { (infos[$0].pts, $0) < (infos[$1].pts, $1) }
         let first = order.first ?? 0, last = order.last ?? 0
         let start = infos[first].pts
         let lastPacket = packets.list[last].pointee
@@ -276,7 +284,8 @@ struct SamplePlan {
             let carriesState = [AV_PKT_DATA_PALETTE, AV_PKT_DATA_NEW_EXTRADATA, AV_PKT_DATA_PARAM_CHANGE].contains {
                 av_packet_get_side_data(p, $0, nil) != nil
             }
-            infos.append(PacketInfo(pts: pts, key: (pk.flags & AV_PKT_FLAG_KEY) != 0, reference: reference, carriesState: carriesState))
+            infos.append(PacketInfo(pts: pts, key: (pk.flags & AV_PKT_FLAG_KEY) != 0, reference: reference, carriesState: carriesState,
+                                    cut: (pk.flags & AV_PKT_FLAG_DISCARD) != 0))
         }
         return infos
     }
@@ -320,6 +329,9 @@ struct SamplePlan {
 struct VideoCodec: ~Copyable {
     let context: UnsafeMutablePointer<AVCodecContext>
     let path: String
+    /// The stream's pixel aspect ratio as the container states it (0/1: not stated), which players prefer to the
+    /// bitstream's.
+    var containerAspect = AVRational(num: 0, den: 1)
 
     /// The largest picture decoded, 8K (8192 × 4320): a few such pictures are held at once, so a stream
     /// claiming 16000 × 16000 would take gigabytes (RAVDESS's are 1280 × 720).
@@ -336,7 +348,8 @@ struct VideoCodec: ~Copyable {
         guard let context = avcodec_alloc_context3(codec) else {
             throw .videoDecodeFailed(path: path, reason: "out of memory")
         }
-        let decoder = VideoCodec(context: context, path: path)
+        var decoder = VideoCodec(context: context, path: path)
+        decoder.containerAspect = stream.pointee.sample_aspect_ratio
         guard let parameters = stream.pointee.codecpar, avcodec_parameters_to_context(context, parameters) >= 0 else {
             throw .videoDecodeFailed(path: path, reason: "the video stream's codec parameters are unusable")
         }
@@ -366,7 +379,7 @@ struct VideoCodec: ~Copyable {
     /// frames by presentation time. A packet the decoder rejects is counted and skipped.
     func decode(_ packets: borrowing VideoPackets, plan: SamplePlan,
                 stop: StopCheck = .never) throws(MediaError) -> ([Int64: VideoFrame], VideoDecodeStats) {
-        let context = self.context, path = self.path  // the local function below captures these, not self
+        let context = self.context, path = self.path, aspect = containerAspect  // the local function below captures these, not self
         var wanted = Set(plan.selected.map { plan.infos[$0].pts })
         var kept: [Int64: VideoFrame] = [:]
         var stats = VideoDecodeStats(packets: packets.list.count, distinctFrames: plan.selected.count)
@@ -391,7 +404,7 @@ struct VideoCodec: ~Copyable {
                 } else if wanted.contains(pts), let owned = av_frame_alloc() {
                     av_frame_move_ref(owned, frame)
                     let damaged = owned.pointee.decode_error_flags != 0 || (owned.pointee.flags & AV_FRAME_FLAG_CORRUPT) != 0
-                    kept[pts] = VideoFrame(frame: owned, path: path, damaged: damaged)
+                    kept[pts] = VideoFrame(frame: owned, path: path, damaged: damaged, containerAspect: aspect)
                     wanted.remove(pts)
                 } else {
                     av_frame_unref(frame)

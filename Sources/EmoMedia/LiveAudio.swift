@@ -370,7 +370,7 @@ final class LiveVideoDecoder {
 
     init(_ stream: UnsafeMutablePointer<AVStream>, source: LiveSource) throws(MediaError) {
         guard let decoder = avcodec_find_decoder(stream.pointee.codecpar.pointee.codec_id) else {
-            throw .videoDecodeFailed(path: source.shownName, reason: "there is no decoder for the video codec")
+            throw .videoDecodeFailed(path: source.shownName, reason: "there is no decoder for \(StreamReader.codecNamed(stream, kind: "video"))")
         }
         codec = try VideoCodec.open(decoder, stream: stream, threads: 1, path: source.shownName)
         guard let frame = av_frame_alloc() else { throw .videoDecodeFailed(path: source.shownName, reason: "out of memory") }
@@ -404,7 +404,7 @@ final class LiveVideoDecoder {
             }
             av_frame_move_ref(owned, scratch)
             let damaged = owned.pointee.decode_error_flags != 0 || (owned.pointee.flags & AV_FRAME_FLAG_CORRUPT) != 0
-            picture(LiveVideoFrame(frame: VideoFrame(frame: owned, path: codec.path, damaged: damaged), time: time))
+            picture(LiveVideoFrame(frame: VideoFrame(frame: owned, path: codec.path, damaged: damaged, containerAspect: codec.containerAspect), time: time))
         }
     }
 }

@@ -12,6 +12,8 @@ public struct StreamFacts: Codable, Equatable, Sendable {
     public var kind: MediaKind
     /// libavcodec's codec name, e.g. "h264", "aac", "pcm_s16le".
     public var codec: String
+    /// For a codec libavcodec cannot tell ("none"), the container's four-character name for it, when printable.
+    public var codecTag: String?
     public var width: Int?
     public var height: Int?
     public var frameRate: Double?

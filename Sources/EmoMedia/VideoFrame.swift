@@ -11,14 +11,28 @@ public final class VideoFrame: @unchecked Sendable {
     public let path: String
     /// The decoder reported damage in this frame.
     public let damaged: Bool
+    /// Width over height of one stored pixel as a player shows it (anamorphic video stores wide or narrow
+    /// pixels): the container's ratio, else the picture's own, else square.
+    public let pixelAspect: Double
     /// For pixel formats crops cannot address directly: the whole frame in RGB24, made on first use.
     private var fullRGB: Raster?
     private let lock = NSLock()
 
-    init(frame: UnsafeMutablePointer<AVFrame>, path: String, damaged: Bool) {
+    init(frame: UnsafeMutablePointer<AVFrame>, path: String, damaged: Bool, containerAspect: AVRational = AVRational(num: 0, den: 1)) {
         self.frame = frame
         self.path = path
         self.damaged = damaged
+        pixelAspect = Self.pixelAspect(container: containerAspect, picture: frame.pointee.sample_aspect_ratio)
+    }
+
+    /// The first valid ratio of the two; beyond 1:10 to 10:1 it is taken as square: no camera or format stores
+    /// such pixels, and a picture shown 100 times wider would leave the face detector a strip.
+    static func pixelAspect(container: AVRational, picture: AVRational) -> Double {
+        for ratio in [container, picture] where ratio.num > 0 && ratio.den > 0 {
+            let value = Double(ratio.num) / Double(ratio.den)
+            return (0.1...10).contains(value) ? value : 1
+        }
+        return 1
     }
 
     deinit {
@@ -38,8 +52,8 @@ public final class VideoFrame: @unchecked Sendable {
         let f = frame.pointee
         let dstFormat = gray ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24
         guard w > 0, h > 0,
-              let sws = sws_getContext(f.width, f.height, AVPixelFormat(rawValue: f.format), Int32(w), Int32(h),
-                                       dstFormat, Self.scaleFlags, nil, nil, nil) else {
+              let sws = converter(width: f.width, height: f.height, format: AVPixelFormat(rawValue: f.format),
+                                  outWidth: Int32(w), outHeight: Int32(h), outFormat: dstFormat) else {
             throw .videoDecodeFailed(path: path, reason: "libswscale cannot convert the frame's pixel format")
         }
         defer { sws_freeContext(sws) }
@@ -52,6 +66,29 @@ public final class VideoFrame: @unchecked Sendable {
                            rowBytes: w * out.channels, stride: w * out.channels, path: path)
         }
         return out
+    }
+
+    /// A libswscale context from `format` (this frame's colour matrix and range) to `outFormat`. Told
+    /// nothing, libswscale reads YUV as BT.601 limited range: RAVDESS's BT.709 pictures came out a few
+    /// levels low in red and green, and a full-range picture not in a `yuvj` format with stretched contrast,
+    /// so one picture stored two ways gave two crops. Unspecified matrices stay BT.601, as in libav's tools.
+    func converter(width: Int32, height: Int32, format: AVPixelFormat, outWidth: Int32, outHeight: Int32,
+                   outFormat: AVPixelFormat) -> OpaquePointer? {
+        guard let sws = sws_getContext(width, height, format, outWidth, outHeight, outFormat, Self.scaleFlags, nil, nil, nil) else {
+            return nil
+        }
+        guard let d = av_pix_fmt_desc_get(format)?.pointee, d.nb_components >= 3,
+              d.flags & UInt64(AV_PIX_FMT_FLAG_RGB) == 0 else { return sws }
+        var sourceTable: UnsafeMutablePointer<Int32>?, outTable: UnsafeMutablePointer<Int32>?
+        var sourceFull: Int32 = 0, outFull: Int32 = 0, brightness: Int32 = 0, contrast: Int32 = 0, saturation: Int32 = 0
+        guard sws_getColorspaceDetails(sws, &sourceTable, &sourceFull, &outTable, &outFull,
+                                       &brightness, &contrast, &saturation) >= 0, let outTable else { return sws }
+        let f = frame.pointee
+        // A yuvj format is full range whatever the frame says (libswscale set that already).
+        let full: Int32 = sourceFull != 0 || f.color_range == AVCOL_RANGE_JPEG ? 1 : 0
+        _ = sws_setColorspaceDetails(sws, sws_getCoefficients(Int32(f.colorspace.rawValue)), full, outTable, outFull,
+                                     brightness, contrast, saturation)
+        return sws
     }
 
     /// `sws_scale` into `rows` rows of `rowBytes` bytes at `destination` (`stride` apart), through a buffer whose rows
@@ -101,7 +138,7 @@ public final class VideoFrame: @unchecked Sendable {
         }
         if let layout = planar8Layout {
             let source = planeWindow(layout, x: span.ix0, y: span.iy0)
-            try span.scale(from: source.planes, strides: source.strides,
+            try span.scale(self, from: source.planes, strides: source.strides,
                            format: AVPixelFormat(rawValue: frame.pointee.format), into: &out, path: path)
         } else {
             // Other formats (10-bit, semi-planar...): one full RGB conversion per frame, then crop from it.
@@ -109,7 +146,7 @@ public final class VideoFrame: @unchecked Sendable {
             let offset = (span.iy0 * width + span.ix0) * 3
             try rgb.pixels.withUnsafeBufferPointer { (buf) throws(MediaError) in
                 guard let base = buf.baseAddress else { return }
-                try span.scale(from: [UnsafePointer(base + offset), nil, nil, nil], strides: [Int32(width * 3), 0, 0, 0],
+                try span.scale(self, from: [UnsafePointer(base + offset), nil, nil, nil], strides: [Int32(width * 3), 0, 0, 0],
                                format: AV_PIX_FMT_RGB24, into: &out, path: path)
             }
         }
@@ -172,11 +209,11 @@ private struct CropSpan {
         outWidth = ow
     }
 
-    /// Scales the source window (planes already moved to ix0, iy0) into its place in `out`.
-    func scale(from planes: [UnsafePointer<UInt8>?], strides: [Int32], format: AVPixelFormat,
+    /// Scales the source window of `frame` (planes already moved to ix0, iy0) into its place in `out`.
+    func scale(_ frame: VideoFrame, from planes: [UnsafePointer<UInt8>?], strides: [Int32], format: AVPixelFormat,
                into out: inout Raster, path: String) throws(MediaError) {
-        guard let sws = sws_getContext(Int32(ix1 - ix0), Int32(iy1 - iy0), format, Int32(dx1 - dx0),
-                                       Int32(dy1 - dy0), AV_PIX_FMT_RGB24, VideoFrame.scaleFlags, nil, nil, nil) else {
+        guard let sws = frame.converter(width: Int32(ix1 - ix0), height: Int32(iy1 - iy0), format: format,
+                                        outWidth: Int32(dx1 - dx0), outHeight: Int32(dy1 - dy0), outFormat: AV_PIX_FMT_RGB24) else {
             throw .videoDecodeFailed(path: path, reason: "libswscale cannot convert the frame's pixel format")
         }
         defer { sws_freeContext(sws) }

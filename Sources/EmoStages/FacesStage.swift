@@ -6,7 +6,7 @@ import EmoStore
 import Foundation
 
 /// Faces: K face crops per video source (01 audio-video or 02 video-only mp4), cached as
-/// `[K, size, size, 3]` uint8 RGB with each crop's time, box (source-frame pixels), detection score
+/// `[K, size, size, 3]` uint8 RGB with each crop's time, box (upright pixels as shown), detection score
 /// and found/borrowed flags.
 ///
 /// Frames are sampled evenly over the clip and only those are converted (libavformat/libavcodec,
@@ -17,8 +17,10 @@ public struct FacesStage: Stage {
     public let name = StageName.faces.rawValue
     public let perSource = true
     public let reads: Set<String> = [StageName.ingest.rawValue]
-    /// 2: a mirroring display matrix is no longer read as a half turn.
-    public let codeVersion = "2"
+    /// 2: a mirroring display matrix is no longer read as a half turn. 3: pictures converted with the colour
+    /// matrix and range their stream declares (RAVDESS's BT.709 was read as BT.601), seen at their pixel aspect
+    /// ratio and at the first picture's size, and frames an edit list cuts not sampled.
+    public let codeVersion = "3"
 
     public init() {}
 

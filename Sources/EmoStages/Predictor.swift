@@ -533,8 +533,9 @@ public final class Predictor {
                 clip.faces = crops.crops
                 clip.faceMask = crops.frames.map { $0.found || $0.borrowed ? 1 : 0 }
             }
-            // Pictures of a clip's other file (its audio-video mp4, for a video-only one given): that file is named.
-            videoProblems += [problem].compactMap { $0 }.map { $0.hasPrefix(files.video) || files.video == path ? $0 : "\(files.video): \($0)" }
+            // The file the pictures were sought in is named, as in every other video_error (its clip's audio-video mp4
+            // for a video-only one given).
+            videoProblems += [problem].compactMap { $0 }.map { $0.hasPrefix(files.video + ":") ? $0 : "\(files.video): \($0)" }
         }
         // No stream at all in a container that should hold some: most often a file cut short in its index.
         let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0

@@ -175,14 +175,20 @@ enum ContentRules {
     static let noCodec = "none"
     static let damaged = " (the file is damaged, or was cut short)"
 
+    /// A codec the container names but libavcodec does not know is not damage (a newer codec than this FFmpeg's).
+    private static func unknownCodec(_ stream: StreamFacts, kind: String) -> String {
+        stream.codecTag.map { "\(kind) stream's codec '\($0)' (the container's name for it) is not one this FFmpeg knows" }
+            ?? "\(kind) stream has no codec" + damaged
+    }
+
     private static func videoProblem(_ video: StreamFacts) -> String? {
-        if video.codec == noCodec { return "video stream has no codec" + damaged }
+        if video.codec == noCodec { return unknownCodec(video, kind: "video") }
         if (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0 { return "video stream has no picture size" }
         return nil
     }
 
     private static func audioProblem(_ audio: StreamFacts) -> String? {
-        if audio.codec == noCodec { return "audio stream has no codec" + damaged }
+        if audio.codec == noCodec { return unknownCodec(audio, kind: "audio") }
         if (audio.channels ?? 0) < 1 { return "audio stream has no channels" }
         if (audio.sampleRate ?? 0) <= 0 { return "audio stream has no sample rate" }
         return nil

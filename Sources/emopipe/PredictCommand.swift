@@ -316,7 +316,9 @@ struct PredictCommand: ParsableCommand {
                 case .success(let prediction):
                     predictions.append(prediction)
                     for (missing, error, used) in [("speech", prediction.audioError, "faces"), ("pictures", prediction.videoError, "speech")] {
-                        guard let error else { continue }
+                        guard var error else { continue }
+                        // The line names the file: an error about that same file is not prefixed with it again.
+                        if error.hasPrefix(file + ": ") { error = String(error.dropFirst(file.count + 2)) }
                         StandardStream.error.write(Data("emopipe: \(file.escaped): the \(missing) could not be read (\(error.escaped)); answered from the \(used) alone (evaluate does so for a clip whose \(missing) failed its feature stage)\n".utf8))
                     }
                     if let passed = prediction.speechPassedOver, let speech = prediction.speechFile {

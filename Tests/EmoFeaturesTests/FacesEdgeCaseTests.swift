@@ -143,10 +143,11 @@ struct FacesEdgeCaseTests {
 
     @Test func oddResolutionsAndPixelFormats() throws {
         let dir = try TestSupport.temporaryFolder("faces")
-        // Odd sizes in 4:4:4 (planes addressed directly) and 10-bit 4:2:0 (the full-frame RGB fallback).
+        // Odd sizes in 4:4:4 (planes addressed directly) and 10-bit 4:2:0 (the full-frame RGB fallback). Square
+        // pixels (setsar=1): scaling alone, ffmpeg would keep the 16:9 picture with pixels a little narrow, shown 631 wide.
         for (name, size, format) in [("a", "633:355", "yuv444p"), ("b", "634:356", "yuv420p10le")] {
             let path = dir + "/\(name).mp4"
-            try Faces.ffmpeg("-t 1 -i '\(Faces.original)' -an -vf scale=\(size) -pix_fmt \(format) -c:v libx264 -preset ultrafast '\(path)'")
+            try Faces.ffmpeg("-t 1 -i '\(Faces.original)' -an -vf scale=\(size),setsar=1 -pix_fmt \(format) -c:v libx264 -preset ultrafast '\(path)'")
             let clip = try extractor.extract(path: path)
             #expect("\(clip.width):\(clip.height)" == size)
             #expect(clip.foundFraction >= 0.99)

@@ -18,6 +18,27 @@ struct BadInputTests {
         try Data(contentsOf: URL(fileURLWithPath: path)).prefix(count)
     }
 
+    /// A codec this FFmpeg does not know (a newer one than Debian's: an mp4 sample entry 'vvc1') is named as the
+    /// container names it, not called damage: the probe keeps the name, the sampler's error says it.
+    @Test("an unknown video codec is named")
+    func unknownVideoCodec() throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: TestData.avClip))
+        let entry = try #require(bytes.range(of: Data("avc1".utf8)))
+        bytes.replaceSubrange(entry, with: Data("vvc1".utf8))
+        try withFile("01-01-01-01-01-01-01.mp4", bytes) { path in
+            let video = try #require(try MediaProbe.probe(path: path).streams.first { $0.kind == .video })
+            #expect(video.codec == "none" && video.codecTag == "vvc1", "\(video)")
+            do {
+                _ = try VideoFrameSampler.sample(path: path, count: 8, threads: 1, strategy: .minimal)
+                Issue.record("an unknown codec was decoded")
+            } catch {
+                #expect("\(error)".contains("no decoder for the video codec 'vvc1'"), "\(error)")
+            }
+            // A codec libavcodec knows keeps no tag: a probe's record is what it was.
+            #expect(try MediaProbe.probe(path: TestData.avClip).streams.allSatisfy { $0.codecTag == nil })
+        }
+    }
+
     @Test("zero-byte .wav")
     func emptyWav() throws {
         try withFile("empty.wav", Data()) { path in

@@ -37,6 +37,21 @@ struct ContentRulesTests {
                                      codes: speech) == "audio stream has no channels")
     }
 
+    /// A codec the container names but this FFmpeg does not know (newer than Debian's) is said to be that, by
+    /// its name, not called damage.
+    @Test func aCodecThisFFmpegDoesNotKnowIsNamedNotCalledDamage() throws {
+        let av = try Self.codes(modality: 1)
+        var unknownVideo = StreamFacts(index: 0, kind: .video, codec: "none", width: 1280, height: 720)
+        unknownVideo.codecTag = "vvc1"
+        var unknownAudio = StreamFacts(index: 1, kind: .audio, codec: "none", sampleRate: 48_000, channels: 2)
+        unknownAudio.codecTag = "mha1"
+        func problem(_ streams: [StreamFacts]) -> String? {
+            ContentRules.problem(with: MediaFacts(container: "mov,mp4", durationSeconds: 3.5, bitRate: nil, streams: streams), codes: av)
+        }
+        #expect(problem([unknownVideo, Self.aac]) == "video stream's codec 'vvc1' (the container's name for it) is not one this FFmpeg knows")
+        #expect(problem([Self.video, unknownAudio]) == "audio stream's codec 'mha1' (the container's name for it) is not one this FFmpeg knows")
+    }
+
     /// With several tracks of a kind, the stages read the default or best one, which the probe does not
     /// mark: a file is refused only when none of them is sound, with the first one's problem.
     @Test func aFileWithSeveralTracksIsJudgedByItsSoundOnes() throws {

@@ -37,11 +37,15 @@ public final class FaceExtractor: @unchecked Sendable {
         guard video.frames.count == p.frames, video.times.count == p.frames, video.substituted.count == p.frames else {
             throw FaceError.invalidParameters("\(video.frames.count) frames were given for \(p.frames) crops")
         }
+        // The clip as a player shows it: its first picture's pixels, widened by their aspect ratio, turned
+        // upright. Boxes are in these pixels; every picture is seen at this size (one whose size changed
+        // mid-stream, clips joined end to end, stretched to it, as libav's tools scale it).
         let stored = video.frames[0]
         let rotation = video.rotation
         let quarter = rotation % 180 != 0
-        let uprightW = quarter ? stored.height : stored.width
-        let uprightH = quarter ? stored.width : stored.height
+        let viewW = max(1, Int((Double(stored.width) * stored.pixelAspect).rounded())), viewH = stored.height
+        let uprightW = quarter ? viewH : viewW
+        let uprightH = quarter ? viewW : viewH
 
         // Detection on a small upright grayscale copy of each distinct frame.
         let scale = min(1, Double(p.detectWidth) / Double(uprightW))
@@ -54,8 +58,8 @@ public final class FaceExtractor: @unchecked Sendable {
                 if stop.isRequested { throw FaceError.media(.stopped(path: path)) }
                 let id = ObjectIdentifier(frame)
                 if grays[id] == nil {
-                    let sw = max(1, Int((Double(frame.width) * scale).rounded()))
-                    let sh = max(1, Int((Double(frame.height) * scale).rounded()))
+                    let sw = max(1, Int((Double(viewW) * scale).rounded()))
+                    let sh = max(1, Int((Double(viewH) * scale).rounded()))
                     grays[id] = try FaceError.mapping { () throws(MediaError) in
                         try frame.scaled(width: sw, height: sh, gray: true)
                     }.rotated(clockwise: rotation)
@@ -96,8 +100,8 @@ public final class FaceExtractor: @unchecked Sendable {
             let outSide = aligned ? Int((Double(p.size) * 1.5).rounded()) : p.size
             let upright = Rect(box.centerX - region / 2, box.centerY - region / 2,
                                box.centerX + region / 2, box.centerY + region / 2)
-            let rect = upright.toStored(rotation: rotation, storedWidth: Double(frame.width),
-                                        storedHeight: Double(frame.height))
+            let rect = upright.toStored(rotation: rotation, storedWidth: Double(viewW), storedHeight: Double(viewH))
+                .scaled(x: Double(frame.width) / Double(viewW), y: Double(frame.height) / Double(viewH))
             var crop = try FaceError.mapping { () throws(MediaError) in
                 try frame.crop(x0: rect.x0, y0: rect.y0, x1: rect.x1, y1: rect.y1, outWidth: outSide, outHeight: outSide)
             }.rotated(clockwise: rotation)
@@ -146,8 +150,8 @@ public final class FaceExtractor: @unchecked Sendable {
         var known: [Int] = []
         for k in track.indices where track[k].found {
             let gray = grays[ObjectIdentifier(video.frames[k])]!
-            let gx = Double(gray.width) / Double(uprightW)
-            let pts = try model.landmarks(gray, box: track[k].raw!.scaled(gx))
+            let gx = Double(gray.width) / Double(uprightW), gy = Double(gray.height) / Double(uprightH)
+            let pts = try model.landmarks(gray, box: track[k].raw!.scaled(x: gx, y: gy))
             track[k].angle = LandmarkModel.eyeAngle(pts)
             known.append(k)
         }

@@ -22,7 +22,8 @@ struct Rect: Equatable {
         return union > 0 ? inter / union : 0
     }
 
-    func scaled(_ s: Double) -> Rect { Rect(x0 * s, y0 * s, x1 * s, y1 * s) }
+    func scaled(_ s: Double) -> Rect { scaled(x: s, y: s) }
+    func scaled(x sx: Double, y sy: Double) -> Rect { Rect(x0 * sx, y0 * sy, x1 * sx, y1 * sy) }
 
     /// Maps a rectangle of the upright picture back into the decoded (stored) picture of size w x h.
     func toStored(rotation: Int, storedWidth w: Double, storedHeight h: Double) -> Rect {
