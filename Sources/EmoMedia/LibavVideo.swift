@@ -236,12 +236,16 @@ struct SamplePlan {
     let start: Int64
     let span: Double
     let secondsPerTick: Double
+    /// Every packet is cut by the edit list: their discard flags are cleared as they are fed.
+    let showsCutPackets: Bool
 
     init(packets: borrowing VideoPackets, count: Int, strategy: VideoDecodeStrategy, timeBase: AVRational) {
         let infos = Self.packetInfos(packets)
         // K slots, evenly spread in time; each takes the frame presented nearest to its time. A stream whose
-        // every packet is cut (a damaged edit list) is taken whole rather than not at all.
+        // every packet is cut (trimmed past its pictures, or one frame copied out after its cut) is taken whole
+        // rather than not at all: the decoder is then told to show them.
         let presented = infos.indices.filter { !infos[$0].cut }
+        showsCutPackets = presented.isEmpty
         let order = (presented.isEmpty ? Array(infos.indices) : presented).sorted { (infos[$0].pts, $0) < (infos[$1].pts, $1) }
         let first = order.first ?? 0, last = order.last ?? 0
         let start = infos[first].pts
@@ -415,6 +419,7 @@ struct VideoCodec: ~Copyable {
             if wanted.isEmpty { break }
             if stop.isRequested { throw .stopped(path: path) }
             stats.packetsDecoded += 1
+            if plan.showsCutPackets { packet.pointee.flags &= ~AV_PKT_FLAG_DISCARD }
             var sent = avcodec_send_packet(context, packet)
             while sent == AVCode.again {
                 receive()

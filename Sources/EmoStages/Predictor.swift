@@ -547,7 +547,9 @@ public final class Predictor {
                 : noStreams ? "no audio or video stream FFmpeg can find (a file cut short?)" : "no audio track"
             let video = c.uses(.faces) && !noStreams ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
-            throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoError ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
+            // The line names the file: its own video error is not prefixed with it again.
+            let videoReason = videoError.map { $0.hasPrefix(path + ": ") ? String($0.dropFirst(path.count + 2)) : $0 }
+            throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoReason ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
         // A model with both branches answering from the faces of a file without sound says so, as for a failed decode.
         // A video-only file read because its clip's speech files could not be says why those could not.

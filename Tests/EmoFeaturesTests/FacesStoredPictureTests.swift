@@ -2,6 +2,7 @@
 // its pixel aspect ratio, a size that changes mid-stream, and an edit list that cuts frames. Each clip is
 // made by ffmpeg from the shared original, so the crops of the variant are compared with those of a plain copy.
 import EmoFeatures
+import EmoMedia
 import EmoTestSupport
 import Foundation
 import Testing
@@ -106,5 +107,36 @@ struct FacesStoredPictureTests {
         let clip = try FaceExtractor(FaceParameters()).extract(path: trimmed)
         #expect(abs(clip.durationSeconds - 1.3) < 0.1, "\(clip.durationSeconds) s")
         #expect(Set(clip.frames.map(\.time)).count == 8 && clip.frames.allSatisfy { !$0.damaged }, "\(clip.frames.map(\.time))")
+    }
+
+    /// A clip whose every frame the edit list cuts (one frame copied out after its cut, or a trim past the pictures)
+    /// is taken whole rather than not at all: its frames were fed flagged, the decoder showed none, and the clip failed
+    /// as "none of the sampled frames could be decoded".
+    @Test func aClipWhoseEveryFrameIsCutIsTakenWhole() throws {
+        let folder = try TestSupport.temporaryFolder("stored-all-cut")
+        for (name, options) in [("one", "-ss 1 -i '\(Faces.original)' -frames:v 1"), ("past", "-ss 3.32 -i '\(Faces.original)'")] {
+            let path = folder + "/\(name)/01-01-01-01-01-01-01.mp4"
+            try FileManager.default.createDirectory(atPath: folder + "/" + name, withIntermediateDirectories: true)
+            try Faces.ffmpeg("\(options) -an -c copy '\(path)'")
+            let clip = try FaceExtractor(FaceParameters()).extract(path: path)
+            #expect(clip.foundFraction >= 0.99, "\(name): \(clip.frames.map(\.found))")
+        }
+    }
+
+    /// A stream's windows share pictures and their detections (`FaceDetectionMemo`): a picture detected in a window
+    /// that began at another picture size was seen in that view, and its boxes must not be taken by a window of its own size.
+    @Test func aPictureSeenInAnotherViewIsDetectedAgain() throws {
+        let narrow = try Self.variant("memo-narrow", "-vf scale=640:360 -c:v libx264 -crf 12 -pix_fmt yuv420p")
+        let padded = try Self.variant("memo-padded", "-vf scale=640:360,pad=640:480:0:60 -c:v libx264 -crf 12 -pix_fmt yuv420p")
+        let a = try VideoFrameSampler.sample(path: narrow, count: 8, threads: 1, strategy: .minimal)
+        let b = try VideoFrameSampler.sample(path: padded, count: 8, threads: 1, strategy: .minimal)
+        let mixed = SampledVideo(frames: [a.frames[0]] + b.frames.dropFirst(), times: b.times, substituted: b.substituted,
+                                 rotation: 0, durationSeconds: b.durationSeconds)
+        let extractor = try FaceExtractor(FaceParameters())
+        let memo = FaceDetectionMemo()
+        _ = try extractor.extract(video: mixed, memo: memo)
+        let remembered = try extractor.extract(video: b, memo: memo)
+        let fresh = try extractor.extract(video: b)
+        #expect(remembered.frames == fresh.frames && remembered.crops == fresh.crops, "\(remembered.frames.map(\.box)) \(fresh.frames.map(\.box))")
     }
 }

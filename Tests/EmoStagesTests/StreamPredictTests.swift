@@ -211,6 +211,12 @@ struct StreamPredictTests {
         let refused = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, cut])
         #expect(refused.status == 3 && refused.stderr.contains("\(cut): nothing to predict from: no audio or video stream FFmpeg can find (a file cut short?)\n"),
                 "\(refused.stderr)")
+        // Without sound, and no face in its pictures: the line names the file once, not again before its video's error.
+        let mute = (mp4 as NSString).deletingLastPathComponent + "/mute.mp4"
+        try TestSupport.shell("ffmpeg -nostdin -v error -f lavfi -i testsrc=size=320x240:rate=25:duration=2 -c:v libx264 -pix_fmt yuv420p '\(mute)'")
+        let nothing = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", run, mute])
+        #expect(nothing.status == 3 && nothing.stderr.contains("emopipe: \(mute): nothing to predict from: no audio track, no face was found in any sampled frame of the clip"),
+                "\(nothing.stderr)")
     }
 
     @Test func aPipeWrittenInRealTimeGetsEachWindowBeforeTheStreamEnds() throws {

@@ -29,7 +29,7 @@ public final class FaceExtractor: @unchecked Sendable {
 
     /// The crops of K frames sampled elsewhere (a live stream's): `video` must hold `parameters.frames`
     /// slots, each with its time.
-    /// With `memo`, a picture already detected under the same scale and rotation is not detected again
+    /// With `memo`, a picture already detected under the same view (size, scale and rotation) is not detected again
     /// (a stream's overlapping windows share pictures).
     public func extract(video: SampledVideo, thumbnailWidth: Int = 0, memo: FaceDetectionMemo? = nil,
                         stop: StopCheck = .never, path: String = "") throws -> FaceClip {
@@ -49,6 +49,9 @@ public final class FaceExtractor: @unchecked Sendable {
 
         // Detection on a small upright grayscale copy of each distinct frame.
         let scale = min(1, Double(p.detectWidth) / Double(uprightW))
+        // Detections are in this view's pixels: a stream's window that starts at another picture size sees the same
+        // picture in another view, and must not take its boxes.
+        let view = FaceDetectionMemo.View(width: viewW, height: viewH, scale: scale, rotation: rotation)
         var grays: [ObjectIdentifier: Raster] = [:]
         var detections: [[Detection]] = []
         var detected: [ObjectIdentifier: [Detection]] = [:]
@@ -66,7 +69,7 @@ public final class FaceExtractor: @unchecked Sendable {
                 }
                 let gray = grays[id]!
                 // A clip shorter than K frames fills several slots with one picture: detected once.
-                if let known = detected[id] ?? memo?.detections(frame, scale: scale, rotation: rotation) {
+                if let known = detected[id] ?? memo?.detections(frame, view: view) {
                     detections.append(known)
                     continue
                 }
@@ -75,7 +78,7 @@ public final class FaceExtractor: @unchecked Sendable {
                 let inSource = found.map { d in
                     Detection(box: Rect(d.box.x0 / gx, d.box.y0 / gy, d.box.x1 / gx, d.box.y1 / gy), score: d.score)
                 }
-                memo?.remember(frame, scale: scale, rotation: rotation, detections: inSource)
+                memo?.remember(frame, view: view, detections: inSource)
                 detected[id] = inSource
                 detections.append(inSource)
             }
@@ -182,9 +185,15 @@ extension FaceDecodeStrategy {
 /// Detections of pictures already seen, for a caller that hands the same picture to several
 /// `extract(video:memo:)` calls. Holds its pictures (so their identities stay theirs) until forgotten.
 public final class FaceDetectionMemo {
+    /// The view a picture was detected in: the window's shown size, detector scale and rotation.
+    struct View: Equatable {
+        let width, height: Int
+        let scale: Double
+        let rotation: Int
+    }
     private struct Entry {
         let frame: VideoFrame
-        let scale: Double, rotation: Int
+        let view: View
         let detections: [Detection]
     }
     private var entries: [ObjectIdentifier: Entry] = [:]
@@ -193,14 +202,13 @@ public final class FaceDetectionMemo {
 
     public var count: Int { entries.count }
 
-    func detections(_ frame: VideoFrame, scale: Double, rotation: Int) -> [Detection]? {
-        guard let entry = entries[ObjectIdentifier(frame)], entry.frame === frame,
-              entry.scale == scale, entry.rotation == rotation else { return nil }
+    func detections(_ frame: VideoFrame, view: View) -> [Detection]? {
+        guard let entry = entries[ObjectIdentifier(frame)], entry.frame === frame, entry.view == view else { return nil }
         return entry.detections
     }
 
-    func remember(_ frame: VideoFrame, scale: Double, rotation: Int, detections: [Detection]) {
-        entries[ObjectIdentifier(frame)] = Entry(frame: frame, scale: scale, rotation: rotation, detections: detections)
+    func remember(_ frame: VideoFrame, view: View, detections: [Detection]) {
+        entries[ObjectIdentifier(frame)] = Entry(frame: frame, view: view, detections: detections)
     }
 
     /// Forgets every picture but `frames`.
