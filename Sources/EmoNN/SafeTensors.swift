@@ -201,6 +201,9 @@ public enum DurableWrite {
         guard close(fd) == 0 else { throw failed() }
         guard rename(temporary.path, url.path) == 0 else { throw failed() }
         written = true
+        // The rename is on disk only once its folder is: a power cut must not bring the old checkpoint back.
+        let folder = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folder >= 0 { fsync(folder); close(folder) }
     }
 
     public static func write(_ data: Data, to url: URL) throws {

@@ -117,6 +117,14 @@ public final class Predictor {
         guard stat(weights, &facts) == 0 else {
             throw PipelineError.missingData("\(weights.shownPath): cannot read the exported weights: \(String(cString: strerror(errno)))")
         }
+        // The export writes model.json after the weights: without it, the export stopped in this run's folder, and the
+        // run that finished it holds the model (a missing file said as "cannot read model.json" named no way out).
+        let description = folder.appendingPathComponent(TrainedModel.fileName).path
+        if lstat(description, &facts) != 0 && errno == ENOENT {
+            throw PipelineError.missingData("\(run.shownPath): holds \(TrainedModel.Weights.exported.rawValue) but not \(TrainedModel.fileName): "
+                                            + "its export did not finish here (stopped part way); the run that finished it holds the whole model "
+                                            + "(`emopipe runs` lists it), or export again: `emopipe run --until export`")
+        }
         classifier = try TrainedModel.load(folder: folder, weights: .exported)
         (logMel, faces) = try Self.featureParameters(RunFile.features.path(in: folder.path),
                                                      config: classifier.trained.config,

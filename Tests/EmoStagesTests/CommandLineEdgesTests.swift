@@ -1042,6 +1042,12 @@ struct CommandLineUsageTests {
         try FileManager.default.createSymbolicLink(atPath: dangling + "/model.safetensors", withDestinationPath: dangling + "/gone")
         let broken = try Self.emopipe(["predict", "--run", dangling, "clip.wav", "--workdir", workdir])
         #expect(broken.status == 1 && broken.stderr.contains("\(dangling)/model.safetensors: cannot read the exported weights"), "\(broken.stderr)")
+        // Weights without model.json: an export stopped part way in this run's folder (its run then finished elsewhere).
+        let halfExported = try TestSupport.temporaryFolder("half-exported")
+        try Data("weights".utf8).write(to: URL(fileURLWithPath: halfExported + "/model.safetensors"))
+        let half = try Self.emopipe(["predict", "--run", halfExported, "clip.wav", "--workdir", workdir])
+        #expect(half.status == 1 && half.stderr.contains("\(halfExported): holds model.safetensors but not model.json: its export did not finish here")
+                && half.stderr.contains("emopipe runs"), "\(half.stderr)")
         // A format FFmpeg does not have is the option's mistake, said before anything is opened (it was exit 1, as the input's).
         for format in ["bogus", ""] {
             let refused = try Self.emopipe(["predict", "--run", "NOSUCH", "--format", format, "default", "--workdir", workdir])

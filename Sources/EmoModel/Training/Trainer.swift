@@ -371,7 +371,8 @@ public final class Trainer {
             // A checkpoint written without the average (it was off) restarts it from these weights.
             if !average.load(from: written) { average.reset() }
         }
-        log("resuming after epoch \(step)")
+        // Stopped in its first epoch, a fold kept only its starting weights: it starts over, from the same state.
+        log(step == 0 ? "resuming from its start (stopped before epoch 1 finished)" : "resuming after epoch \(step)")
         // Finished before its last epoch only by an early stop: a state that says otherwise (edited) goes on training.
         var resumed = state
         if resumed.finished, resumed.epochs.count < config.epochs, resumed.epochs.count - max(resumed.bestEpoch, 0) < config.patience {
