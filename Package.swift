@@ -64,7 +64,7 @@ let package = Package(
         // DAG definitions, manifests, fingerprints, the work-directory lock, the runner.
         .target(name: "EmoPipeline", dependencies: ["EmoCore", "EmoStore", "Yams"], swiftSettings: swift5),
         // Neural-network engine: tensors, autograd, layers, optimizers. Knows nothing of media.
-        .target(name: "EmoNN", dependencies: ["COpenBLAS", "CDNNL", "CCPUFeatures"], swiftSettings: optimisedSwift5),
+        .target(name: "EmoNN", dependencies: ["EmoCore", "COpenBLAS", "CDNNL", "CCPUFeatures"], swiftSettings: optimisedSwift5),
         // ONNX's protobuf schema, generated once from onnx.proto and committed.
         .target(name: "ONNXSchema", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swift5),

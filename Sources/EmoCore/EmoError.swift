@@ -52,3 +52,10 @@ public enum FileError {
         return "\(path.shownPath): \(reason(of: error))"
     }
 }
+
+extension String {
+    /// This message without the "`subject`: " it starts with, for a line that names the subject already.
+    public func withoutLead(_ subject: String) -> String {
+        hasPrefix(subject + ": ") ? String(dropFirst(subject.count + 2)) : self
+    }
+}

@@ -4,6 +4,14 @@ import Foundation
 /// goes ("The operation could not be completed") names neither the file nor the cause, so each
 /// missing level is made here and the first one that cannot be is named with its reason.
 public enum Folder {
+    /// Syncs the folder that holds `path`: a file renamed into it is there after a power cut only once its
+    /// folder is on disk too (else the old file may come back).
+    public static func syncEntries(holding path: String) {
+        let folder = PathText.folder(of: path)
+        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+
     /// Creates `path` and any missing parents; an existing folder (or a link to one) is left alone.
     /// Returns the folders it made, outermost first. `undoingOnFailure`: a level that cannot be made (a
     /// name too long, a file in the way) removes the levels made before it. Only for a caller that owns

@@ -100,7 +100,7 @@ public enum VideoFrameSampler {
     }
 
     /// libavformat's choice of video stream and its decoder.
-    private static func bestVideoStream(_ input: borrowing LibavInput)
+    static func bestVideoStream(_ input: borrowing LibavInput)
         throws(MediaError) -> (UnsafeMutablePointer<AVStream>, UnsafePointer<AVCodec>) {
         var codecOut: UnsafePointer<AVCodec>? = nil
         let streams = input.streams
@@ -236,7 +236,7 @@ struct SamplePlan {
     let start: Int64
     let span: Double
     let secondsPerTick: Double
-    /// Every packet is cut by the edit list: their discard flags are cleared as they are fed.
+    /// Every packet is cut by the edit list: each is fed as a copy without its discard flag.
     let showsCutPackets: Bool
 
     init(packets: borrowing VideoPackets, count: Int, strategy: VideoDecodeStrategy, timeBase: AVRational) {
@@ -335,7 +335,7 @@ struct VideoCodec: ~Copyable {
     let path: String
     /// The stream's pixel aspect ratio as the container states it (0/1: not stated), which players prefer to the
     /// bitstream's.
-    var containerAspect = AVRational(num: 0, den: 1)
+    let containerAspect: AVRational
 
     /// The largest picture decoded, 8K (8192 × 4320): a few such pictures are held at once, so a stream
     /// claiming 16000 × 16000 would take gigabytes (RAVDESS's are 1280 × 720).
@@ -352,8 +352,7 @@ struct VideoCodec: ~Copyable {
         guard let context = avcodec_alloc_context3(codec) else {
             throw .videoDecodeFailed(path: path, reason: "out of memory")
         }
-        var decoder = VideoCodec(context: context, path: path)
-        decoder.containerAspect = stream.pointee.sample_aspect_ratio
+        let decoder = VideoCodec(context: context, path: path, containerAspect: stream.pointee.sample_aspect_ratio)
         guard let parameters = stream.pointee.codecpar, avcodec_parameters_to_context(context, parameters) >= 0 else {
             throw .videoDecodeFailed(path: path, reason: "the video stream's codec parameters are unusable")
         }
@@ -415,15 +414,20 @@ struct VideoCodec: ~Copyable {
                 }
             }
         }
+        // The packets stay as they were read: a clip shown whole is fed references to them, flags cleared.
+        var uncut = plan.showsCutPackets ? av_packet_alloc() : nil
+        defer { av_packet_free(&uncut) }
         for (i, packet) in packets.list.enumerated() where plan.feed[i] {
             if wanted.isEmpty { break }
             if stop.isRequested { throw .stopped(path: path) }
             stats.packetsDecoded += 1
-            if plan.showsCutPackets { packet.pointee.flags &= ~AV_PKT_FLAG_DISCARD }
-            var sent = avcodec_send_packet(context, packet)
+            let fed = uncut.flatMap { av_packet_ref($0, packet) >= 0 ? $0 : nil } ?? packet
+            fed.pointee.flags &= plan.showsCutPackets ? ~AV_PKT_FLAG_DISCARD : ~0
+            defer { if let uncut { av_packet_unref(uncut) } }
+            var sent = avcodec_send_packet(context, fed)
             while sent == AVCode.again {
                 receive()
-                sent = avcodec_send_packet(context, packet)
+                sent = avcodec_send_packet(context, fed)
             }
             if sent < 0 { stats.packetsRejected += 1 }  // damaged packet: go on with the next one
             receive()

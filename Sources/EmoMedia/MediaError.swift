@@ -66,34 +66,37 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    public var description: String { "\(path): \(reason)" }
+
+    /// What is wrong, without the file's name: for a line that names the file already.
+    public var reason: String {
         switch self {
         // A name that is not UTF-8 reaches Swift with U+FFFD in place of its bad bytes, and then names no file.
         case .fileNotFound(let p) where p.contains("\u{FFFD}"):
-            "\(p): no such file (the name given is not valid UTF-8, shown here with \u{FFFD}; emopipe opens UTF-8 names only)"
-        case .fileNotFound(let p): "\(p): no such file"
-        case .unreadable(let p, let r): "\(p): cannot be read: \(r)"
-        case .emptyFile(let p): "\(p): empty file (0 bytes)"
-        case .notMedia(let p, let r): "\(p): not a media file: \(r)"
-        case .truncated(let p, let r): "\(p): truncated or damaged: \(r)"
-        case .noAudioStream(let p): "\(p): no audio stream"
-        case .unsupportedCodec(let p, let c): "\(p): no decoder for codec \"\(c)\""
-        case .decodeFailed(let p, let r): "\(p): audio decoding failed: \(r)"
-        case .silentAudio(let p, let channels): channels > 1
-            ? "\(p): audio is all zero once its \(channels) channels are mixed to mono, as the pipeline hears it (silent, or channels that cancel out)"
-            : "\(p): audio is all zero"
-        case .containsNaN(let p): "\(p): decoded audio contains NaN or infinite samples (or samples so near the 32-bit float limit, ±3.4e38, that mixing or resampling them overflows)"
+            "no such file (the name given is not valid UTF-8, shown here with \u{FFFD}; emopipe opens UTF-8 names only)"
+        case .fileNotFound: "no such file"
+        case .unreadable(_, let r): "cannot be read: \(r)"
+        case .emptyFile: "empty file (0 bytes)"
+        case .notMedia(_, let r): "not a media file: \(r)"
+        case .truncated(_, let r): "truncated or damaged: \(r)"
+        case .noAudioStream: "no audio stream"
+        case .unsupportedCodec(_, let c): "no decoder for codec \"\(c)\""
+        case .decodeFailed(_, let r): "audio decoding failed: \(r)"
+        case .silentAudio(_, let channels): channels > 1
+            ? "audio is all zero once its \(channels) channels are mixed to mono, as the pipeline hears it (silent, or channels that cancel out)"
+            : "audio is all zero"
+        case .containsNaN: "decoded audio contains NaN or infinite samples (or samples so near the 32-bit float limit, ±3.4e38, that mixing or resampling them overflows)"
         // Counted after resampling to the analysis rate: a file of a few samples at 48 kHz may hold none at 16 kHz.
-        case .tooShort(let p, let n, let m): n == 0 ? "\(p): the audio stream holds no samples (after resampling to the analysis rate)"
-            : "\(p): audio is shorter than \(m) samples (has \(n), counted after resampling to the analysis rate)"
-        case .invalidArgument(let p, let r): "\(p): invalid request: \(r)"
-        case .noVideoStream(let p): "\(p): no video stream"
-        case .onlyStillPictures(let p): "\(p): no video stream, \(MediaFacts.onlyStillPicture)"
-        case .videoDecodeFailed(let p, let r): "\(p): video decoding failed: \(r)"
-        case .encodeFailed(let p, let r): "\(p): image encoding failed: \(r)"
-        case .stopped(let p): "\(p): decoding stopped on request"
-        case .videoTooLarge(let p, let m):
-            "\(p): video too large: its video stream's packets take more than \(m >> 20) MB in memory (their data and about \(VideoPackets.bytesPerPacket) bytes of bookkeeping each), the most one clip's frames are sampled from (reading stopped there)"
+        case .tooShort(_, let n, let m): n == 0 ? "the audio stream holds no samples (after resampling to the analysis rate)"
+            : "audio is shorter than \(m) samples (has \(n), counted after resampling to the analysis rate)"
+        case .invalidArgument(_, let r): "invalid request: \(r)"
+        case .noVideoStream: "no video stream"
+        case .onlyStillPictures: "no video stream, \(MediaFacts.onlyStillPicture)"
+        case .videoDecodeFailed(_, let r): "video decoding failed: \(r)"
+        case .encodeFailed(_, let r): "image encoding failed: \(r)"
+        case .stopped: "decoding stopped on request"
+        case .videoTooLarge(_, let m):
+            "video too large: its video stream's packets take more than \(m >> 20) MB in memory (their data and about \(VideoPackets.bytesPerPacket) bytes of bookkeeping each), the most one clip's frames are sampled from (reading stopped there)"
         }
     }
 }

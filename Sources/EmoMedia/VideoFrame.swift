@@ -18,7 +18,7 @@ public final class VideoFrame: @unchecked Sendable {
     private var fullRGB: Raster?
     private let lock = NSLock()
 
-    init(frame: UnsafeMutablePointer<AVFrame>, path: String, damaged: Bool, containerAspect: AVRational = AVRational(num: 0, den: 1)) {
+    init(frame: UnsafeMutablePointer<AVFrame>, path: String, damaged: Bool, containerAspect: AVRational) {
         self.frame = frame
         self.path = path
         self.damaged = damaged

@@ -1,3 +1,4 @@
+import EmoCore
 import Foundation
 
 /// Reader and writer for the safetensors format: an 8-byte little-endian
@@ -201,9 +202,7 @@ public enum DurableWrite {
         guard close(fd) == 0 else { throw failed() }
         guard rename(temporary.path, url.path) == 0 else { throw failed() }
         written = true
-        // The rename is on disk only once its folder is: a power cut must not bring the old checkpoint back.
-        let folder = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folder >= 0 { fsync(folder); close(folder) }
+        Folder.syncEntries(holding: url.path)
     }
 
     public static func write(_ data: Data, to url: URL) throws {

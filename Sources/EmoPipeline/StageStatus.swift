@@ -142,7 +142,7 @@ extension PipelineRunner {
 
     /// A stage's failure message without the "stage: " its errors may start with, for a place that names the stage.
     public static func withoutStagePrefix(_ message: String, stage: String) -> String {
-        message.hasPrefix(stage + ": ") ? String(message.dropFirst(stage.count + 2)) : message
+        message.withoutLead(stage)
     }
 
     /// A recorded message as one line of reasonable length.

@@ -543,7 +543,7 @@ public final class Predictor {
             }
             // The file the pictures were sought in is named, as in every other video_error (its clip's audio-video mp4
             // for a video-only one given).
-            videoProblems += [problem].compactMap { $0 }.map { $0.hasPrefix(files.video + ":") ? $0 : "\(files.video): \($0)" }
+            videoProblems += [problem].compactMap { $0 }.map { "\(files.video): \($0)" }
         }
         // No stream at all in a container that should hold some: most often a file cut short in its index.
         let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
@@ -556,7 +556,7 @@ public final class Predictor {
             let video = c.uses(.faces) && !noStreams ? (videoFacts.videoStreamCount > 0 ? "no face found" : "no video track") : nil
             let listens = c.uses(.faces) ? (c.uses(.audio) ? "" : ", and the model looks at faces only") : ", and the model hears speech only"
             // The line names the file: its own video error is not prefixed with it again.
-            let videoReason = videoError.map { $0.hasPrefix(path + ": ") ? String($0.dropFirst(path.count + 2)) : $0 }
+            let videoReason = videoError.map { $0.withoutLead(path) }
             throw PipelineError.missingData("\(path): nothing to predict from: " + [audio, videoReason ?? video].compactMap { $0 }.joined(separator: ", ") + listens)
         }
         // A model with both branches answering from the faces of a file without sound says so, as for a failed decode.
@@ -584,7 +584,7 @@ public final class Predictor {
             let clip = try FaceExtractor(p).extract(path: path)
             return (clip.frames.count == trained.config.faceFrames ? clip : nil, nil)
         } catch FaceError.media(let media) {
-            return (nil, "\(media)")
+            return (nil, media.reason)
         } catch {
             // Open files running out is the machine's fault, not the file's: an error, as for the speech.
             if PerSourceWork.ranOutOfFiles(error) { throw error }

@@ -105,8 +105,8 @@ enum SourceExaminer {
 
     /// An error's message without the path prefix: the row already names the file.
     static func reason(_ error: Error, path: String) -> String {
-        let text = "\(error)"
-        return text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+        if let media = error as? MediaError, media.path == path { return media.reason }
+        return "\(error)".withoutLead(path)
     }
 }
 

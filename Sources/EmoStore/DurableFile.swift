@@ -31,7 +31,7 @@ public enum DurableFile {
             unlink(temporary)
             throw publishError(path, failure)
         }
-        syncFolder(of: path)
+        Folder.syncEntries(holding: path)
     }
 
     /// Copies the regular file `source` to `path` the same way, read in chunks (never whole in memory,
@@ -85,7 +85,7 @@ public enum DurableFile {
             unlink(temporary)
             throw publishError(path, failure)
         }
-        syncFolder(of: path)
+        Folder.syncEntries(holding: path)
     }
 
     /// Why the rename onto `path` failed, said so that the user knows what to move.
@@ -112,11 +112,5 @@ public enum DurableFile {
     /// No process with this id is alive (in this PID namespace), and it is not this one.
     static func processIsGone(_ pid: Int32) -> Bool {
         pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
-    }
-
-    static func syncFolder(of path: String) {
-        let folder = PathText.folder(of: path)
-        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
     }
 }

@@ -114,7 +114,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                 throw EmoError.io(path: path, reason: "cannot put the new provenance database in place: \(String(cString: strerror(errno)))")
             }
         }
-        DurableFile.syncFolder(of: path)
+        Folder.syncEntries(holding: path)
     }
 
     /// Databases a killed process was making beside `path` (`<name>.new-<pid>`, and their journals).

@@ -316,9 +316,8 @@ struct PredictCommand: ParsableCommand {
                 case .success(let prediction):
                     predictions.append(prediction)
                     for (missing, error, used) in [("speech", prediction.audioError, "faces"), ("pictures", prediction.videoError, "speech")] {
-                        guard var error else { continue }
                         // The line names the file: an error about that same file is not prefixed with it again.
-                        if error.hasPrefix(file + ": ") { error = String(error.dropFirst(file.count + 2)) }
+                        guard let error = error?.withoutLead(file) else { continue }
                         StandardStream.error.write(Data("emopipe: \(file.escaped): the \(missing) could not be read (\(error.escaped)); answered from the \(used) alone (evaluate does so for a clip whose \(missing) failed its feature stage)\n".utf8))
                     }
                     if let passed = prediction.speechPassedOver, let speech = prediction.speechFile {
@@ -328,8 +327,8 @@ struct PredictCommand: ParsableCommand {
                     failed += 1
                     let message = "\(error)"
                     // The error names the file as the line does (a NUL byte in it is spelt \0 there): once is enough.
-                    let named = [file, file.replacingOccurrences(of: "\0", with: "\\0")].first { message.hasPrefix($0 + ": ") }
-                    let reason = named.map { String(message.dropFirst($0.count + 2)) } ?? message
+                    let named = message.withoutLead(file)
+                    let reason = named != message ? named : message.withoutLead(file.replacingOccurrences(of: "\0", with: "\\0"))
                     // A stream holds only the windows in flight, so it takes a recording of any length.
                     let hint = switch error {
                     case FeatureError.tooLong: " (stream it instead: emopipe predict --run \(ShellWord.of(runReference))"

@@ -14,6 +14,15 @@ struct EchoTests {
         #expect("a\u{200D}b".echoed == "a\u{200D}b")
     }
 
+    /// A line that names a file drops the name from a message that starts with it, once, and only as a whole lead.
+    @Test func aMessageLosesOnlyTheLeadThatNamesItsSubject() {
+        #expect("a/b.wav: no such file".withoutLead("a/b.wav") == "no such file")
+        #expect("a/b.wav: a/b.wav: twice".withoutLead("a/b.wav") == "a/b.wav: twice")
+        #expect("a/b.wavx: other file".withoutLead("a/b.wav") == "a/b.wavx: other file")
+        #expect("a/b.wav:no space".withoutLead("a/b.wav") == "a/b.wav:no space")
+        #expect("train: stopped".withoutLead("") == "train: stopped")
+    }
+
     @Test func aLongTextIsCutAndSaysItsLength() {
         let long = String(repeating: "k", count: 60_000)
         let echoed = long.echoed

@@ -133,7 +133,7 @@ public enum FaceError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noVideoStream: "The file has no video stream."
         case .decodeFailed(let why): "The video could not be decoded: \(why)."
         // Whoever shows the error names the file (as for the other cases): not a second time here.
-        case .media(let m): "The file could not be used: \(m.description.hasPrefix(m.path + ": ") ? String(m.description.dropFirst(m.path.count + 2)) : m.description)."
+        case .media(let m): "The file could not be used: \(m.reason)."
         case .invalidParameters(let why): "Invalid face parameters: \(why)."
         case .landmarkModelUnavailable(let why): "The face landmark model could not be loaded: \(why)."
         case .detectorFailed(let why): "The face detector failed: \(why)."
