@@ -13,7 +13,8 @@ import Foundation
 /// box, crops. No face in any of them: the window has no faces.
 ///
 /// Memory: only the pictures of grid points that a window still to be scored needs (at most
-/// `maximumHeld`; a stream whose audio lags its video by more drops the oldest), and the last picture;
+/// `maximumHeld`; when a stream's video runs ahead of its audio by more, the newer pictures are passed over,
+/// so the windows the audio reaches keep theirs, and audio that ends early keeps its last window's), and the last picture;
 /// each is detected once (`FaceDetectionMemo`), however many windows share it.
 final class StreamFaceSampler {
     let extractor: FaceExtractor
@@ -61,15 +62,13 @@ final class StreamFaceSampler {
         if reached - nextGrid > maximumHeld { nextGrid = reached - maximumHeld }
         while gridTime(nextGrid) <= time {
             let target = gridTime(nextGrid)
-            if let last, target - last.time <= time - target {
-                samples[nextGrid] = last
-            } else {
-                samples[nextGrid] = picture
+            // Every picture held is one a window still to be scored needs (`forget` lets go of the rest).
+            if samples.count < maximumHeld {
+                samples[nextGrid] = last.map { target - $0.time <= time - target } == true ? last : picture
             }
             nextGrid += 1
         }
         last = picture
-        while samples.count > maximumHeld, let oldest = samples.keys.min() { samples[oldest] = nil }
     }
 
     /// The earliest grid point from `first` on that holds a picture, if any.

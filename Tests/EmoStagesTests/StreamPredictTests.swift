@@ -468,6 +468,21 @@ struct StreamPredictTests {
               + "\(timed.lines.filter { $0.arrived < timed.producerEnded }.count) of \(timed.lines.count)")
     }
 
+    /// Pictures that run on past the audio (a 30 s video, its 3.3 s sound) are not let into the windows' place: the
+    /// last window, scored when the stream ends, kept its pictures (the newest ones used to push them out).
+    @Test func aVideoThatOutlastsItsAudioLeavesTheLastWindowItsFaces() throws {
+        let clip = "'\(TestSupport.sharedData)/av-original/Actor_01/01-01-01-01-01-01-01.mp4'"
+        let producer = "ffmpeg -nostdin -loglevel error -stream_loop 8 -i \(clip) -i \(clip) -map 0:v -map 1:a -t 30 -c copy -f matroska -"
+        let timed = try Self.timedPredict(producer: producer, arguments: "-")
+        #expect(timed.result.status == 0, "\(timed.result.stderr)")
+        let ends = timed.lines.map { $0.object["end"] as? Double ?? -1 }
+        #expect(timed.lines.count == 2 && abs((ends.last ?? 0) - 3.33) < 0.05, "the audio's windows, 0-3 s and the tail: \(ends)")
+        for line in timed.lines {
+            #expect(line.object["modalities"] as? [String] == ["audio", "faces"], "\(line.object)")
+            #expect((1...8).contains(line.object["faces_found"] as? Int ?? 0), "\(line.object)")
+        }
+    }
+
     @Test func aStreamWithoutAudioIsScoredOnFacesAlone() throws {
         let producer = Self.avProducer.replacingOccurrences(of: "-c copy", with: "-an -c copy")
         let timed = try Self.timedPredict(producer: producer, arguments: "-")
