@@ -19,8 +19,9 @@ public struct FacesStage: Stage {
     public let reads: Set<String> = [StageName.ingest.rawValue]
     /// 2: a mirroring display matrix is no longer read as a half turn. 3: pictures converted with the colour
     /// matrix and range their stream declares (RAVDESS's BT.709 was read as BT.601), seen at their pixel aspect
-    /// ratio and at the first picture's size, and frames an edit list cuts not sampled.
-    public let codeVersion = "3"
+    /// ratio and at the first picture's size, and frames an edit list cuts not sampled. 4: a picture whose shape
+    /// changed mid-stream is letterboxed in the first picture's view, not stretched to it.
+    public let codeVersion = "4"
 
     public init() {}
 

@@ -97,6 +97,31 @@ struct FacesStoredPictureTests {
         }
     }
 
+    /// A landscape clip joined to a portrait one (a phone turned): the portrait pictures are letterboxed in the
+    /// landscape view, as a player shows them. Stretched to it, their face was squeezed to a third of its width and
+    /// found in 4 of 8 frames.
+    @Test func aPictureTurnedToPortraitMidStreamIsLetterboxedNotStretched() throws {
+        let folder = try TestSupport.temporaryFolder("stored-portrait")
+        let common = "-c:v libx264 -crf 12 -pix_fmt yuv420p -bsf:v h264_mp4toannexb -f mpegts"
+        try Faces.ffmpeg("-i '\(Faces.original)' -t 1 -an -vf scale=640:360 \(common) '\(folder)/a.ts'")
+        try Faces.ffmpeg("-ss 1 -i '\(Faces.original)' -t 1 -an -vf crop=406:720,scale=360:640 \(common) '\(folder)/b.ts'")
+        try "file 'a.ts'\nfile 'b.ts'\n".write(toFile: folder + "/list.txt", atomically: true, encoding: .utf8)
+        let joined = folder + "/01-01-01-01-01-01-01.mp4"
+        try Faces.ffmpeg("-f concat -safe 0 -i '\(folder)/list.txt' -c copy '\(joined)'")
+        // The wanted crops: the portrait pictures letterboxed by ffmpeg in the landscape size, as a player shows them.
+        let boxed = try Self.variant("portrait-boxed", "-vf crop=406:720,scale=202:360,setsar=1,pad=640:360:219:0 -c:v libx264 -crf 12 -pix_fmt yuv420p", seconds: 2)
+        let extractor = try FaceExtractor(FaceParameters())
+        let (a, b) = (try extractor.extract(path: boxed), try extractor.extract(path: joined))
+        #expect(b.width == 640 && b.height == 360)
+        #expect(b.frames.allSatisfy { $0.found }, "\(b.frames.map(\.found))")
+        let later = b.frames.indices.filter { b.frames[$0].time >= 1 }
+        #expect(later.count >= 3, "\(b.frames.map(\.time))")
+        for k in later {
+            let nearest = a.frames.indices.min { abs(a.frames[$0].time - b.frames[k].time) < abs(a.frames[$1].time - b.frames[k].time) }!
+            #expect(Faces.meanAbsDiff(a.crop(nearest), b.crop(k)) < 12, "frame \(k) at \(b.frames[k].time) s")
+        }
+    }
+
     /// A clip trimmed without re-encoding keeps the frames before its cut (to decode from their keyframe), marked
     /// to be discarded: they are not sampled and not counted in its duration. Sampled, they came out of the
     /// decoder as nothing, and most slots repeated one frame.

@@ -38,8 +38,8 @@ public final class FaceExtractor: @unchecked Sendable {
             throw FaceError.invalidParameters("\(video.frames.count) frames were given for \(p.frames) crops")
         }
         // The clip as a player shows it: its first picture's pixels, widened by their aspect ratio, turned
-        // upright. Boxes are in these pixels; every picture is seen at this size (one whose size changed
-        // mid-stream, clips joined end to end, stretched to it, as libav's tools scale it).
+        // upright. Boxes are in these pixels; every picture is seen at this size (one whose shape changed
+        // mid-stream, clips joined end to end, letterboxed in it: `PicturePlacement`).
         let stored = video.frames[0]
         let rotation = video.rotation
         let quarter = rotation % 180 != 0
@@ -64,7 +64,7 @@ public final class FaceExtractor: @unchecked Sendable {
                     let sw = max(1, Int((Double(viewW) * scale).rounded()))
                     let sh = max(1, Int((Double(viewH) * scale).rounded()))
                     grays[id] = try FaceError.mapping { () throws(MediaError) in
-                        try frame.scaled(width: sw, height: sh, gray: true)
+                        try PicturePlacement(frame, viewWidth: viewW, viewHeight: viewH).picture(width: sw, height: sh, gray: true)
                     }.rotated(clockwise: rotation)
                 }
                 let gray = grays[id]!
@@ -103,8 +103,8 @@ public final class FaceExtractor: @unchecked Sendable {
             let outSide = aligned ? Int((Double(p.size) * 1.5).rounded()) : p.size
             let upright = Rect(box.centerX - region / 2, box.centerY - region / 2,
                                box.centerX + region / 2, box.centerY + region / 2)
-            let rect = upright.toStored(rotation: rotation, storedWidth: Double(viewW), storedHeight: Double(viewH))
-                .scaled(x: Double(frame.width) / Double(viewW), y: Double(frame.height) / Double(viewH))
+            let rect = PicturePlacement(frame, viewWidth: viewW, viewHeight: viewH)
+                .inPicture(upright.toStored(rotation: rotation, storedWidth: Double(viewW), storedHeight: Double(viewH)))
             var crop = try FaceError.mapping { () throws(MediaError) in
                 try frame.crop(x0: rect.x0, y0: rect.y0, x1: rect.x1, y1: rect.y1, outWidth: outSide, outHeight: outSide)
             }.rotated(clockwise: rotation)
@@ -130,7 +130,7 @@ public final class FaceExtractor: @unchecked Sendable {
             let th = max(1, Int((Double(uprightH) * ts).rounded()))
             let sw = quarter ? th : tw, sh = quarter ? tw : th
             let thumb = try FaceError.mapping { () throws(MediaError) in
-                try frame.scaled(width: sw, height: sh, gray: false)
+                try PicturePlacement(frame, viewWidth: viewW, viewHeight: viewH).picture(width: sw, height: sh, gray: false)
             }.rotated(clockwise: rotation)
             clip.thumbnail = FaceThumbnail(width: thumb.width, height: thumb.height, rgb: thumb.pixels, scale: ts,
                                            frameIndex: k, detections: detections[k].map { $0.box.array })
@@ -167,6 +167,56 @@ public final class FaceExtractor: @unchecked Sendable {
             default: break
             }
         }
+    }
+}
+
+/// Where one picture sits in a clip's view (view pixels, stored orientation): the whole view for a picture of the
+/// view's shape, else the largest centred rectangle of its own shape, on black, as a player letterboxes it. Stretched
+/// to the view, a portrait picture in a landscape clip squeezed its faces past the detector.
+struct PicturePlacement {
+    let frame: VideoFrame
+    let x: Double, y: Double, width: Double, height: Double
+    let viewWidth: Int, viewHeight: Int
+
+    init(_ frame: VideoFrame, viewWidth: Int, viewHeight: Int) {
+        self.frame = frame
+        (self.viewWidth, self.viewHeight) = (viewWidth, viewHeight)
+        let (w, h) = (Double(viewWidth), Double(viewHeight))
+        let shape = Double(frame.width) * frame.pixelAspect / Double(max(1, frame.height))
+        // Within 1% (the view's width is rounded from the first picture's): the same shape, the whole view.
+        if abs(shape / (w / h) - 1) < 0.01 {
+            (x, y, width, height) = (0, 0, w, h)
+        } else if shape > w / h {
+            (width, height) = (w, w / shape)
+            (x, y) = (0, (h - height) / 2)
+        } else {
+            (width, height) = (h * shape, h)
+            (x, y) = ((w - width) / 2, 0)
+        }
+    }
+
+    var isWhole: Bool { x == 0 && y == 0 && width == Double(viewWidth) && height == Double(viewHeight) }
+
+    /// A rectangle of the view in the picture's stored pixels.
+    func inPicture(_ r: Rect) -> Rect {
+        let sx = Double(frame.width) / width, sy = Double(frame.height) / height
+        return Rect((r.x0 - x) * sx, (r.y0 - y) * sy, (r.x1 - x) * sx, (r.y1 - y) * sy)
+    }
+
+    /// The view drawn `w` × `h` pixels, gray or RGB: the picture scaled into its place.
+    func picture(width w: Int, height h: Int, gray: Bool) throws(MediaError) -> Raster {
+        guard !isWhole else { return try frame.scaled(width: w, height: h, gray: gray) }
+        let sx = Double(w) / Double(viewWidth), sy = Double(h) / Double(viewHeight)
+        let pw = min(w, max(1, Int((width * sx).rounded()))), ph = min(h, max(1, Int((height * sy).rounded())))
+        let inner = try frame.scaled(width: pw, height: ph, gray: gray)
+        var canvas = Raster(width: w, height: h, channels: inner.channels)
+        let left = min(w - pw, max(0, Int((x * sx).rounded()))), top = min(h - ph, max(0, Int((y * sy).rounded())))
+        let rowBytes = pw * inner.channels
+        for row in 0..<ph {
+            let to = ((top + row) * w + left) * inner.channels
+            canvas.pixels.replaceSubrange(to..<(to + rowBytes), with: inner.pixels[(row * rowBytes)..<((row + 1) * rowBytes)])
+        }
+        return canvas
     }
 }
 
