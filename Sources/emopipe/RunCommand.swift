@@ -22,7 +22,8 @@ struct RunCommand: ParsableCommand {
 
         Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed; not under nohup) stops after the
         current batch, keeping everything finished so far; the run is recorded `interrupted` and
-        emopipe exits 130. Training writes a checkpoint at the last epoch boundary, so the next run
+        emopipe exits 130 (a stop that arrives while the last stage finishes anyway, as export
+        does, leaves nothing undone: the run ends finished, exit 0). Training writes a checkpoint at the last epoch boundary, so the next run
         resumes to exactly the weights an uninterrupted run gives; the summary on stderr lists the stages
         finished, the one stopped in and what the run cost. A second Ctrl-C stops at once, with no summary:
         what was finished and checkpointed is kept, and the run stays recorded `interrupted`.
