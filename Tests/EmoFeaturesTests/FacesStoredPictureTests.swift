@@ -16,6 +16,19 @@ struct FacesStoredPictureTests {
         return path
     }
 
+    /// The original's first second with `first` (ffmpeg output options), then its second second with `second`,
+    /// joined end to end without re-encoding: one stream whose pictures change size at 1 s.
+    static func joined(_ name: String, first: String, second: String) throws -> String {
+        let folder = try TestSupport.temporaryFolder("stored-\(name)")
+        let common = "-c:v libx264 -crf 12 -pix_fmt yuv420p -bsf:v h264_mp4toannexb -f mpegts"
+        try Faces.ffmpeg("-i '\(Faces.original)' -t 1 -an \(first) \(common) '\(folder)/a.ts'")
+        try Faces.ffmpeg("-ss 1 -i '\(Faces.original)' -t 1 -an \(second) \(common) '\(folder)/b.ts'")
+        try "file 'a.ts'\nfile 'b.ts'\n".write(toFile: folder + "/list.txt", atomically: true, encoding: .utf8)
+        let joined = folder + "/01-01-01-01-01-01-01.mp4"
+        try Faces.ffmpeg("-f concat -safe 0 -i '\(folder)/list.txt' -c copy '\(joined)'")
+        return joined
+    }
+
     static let plainOptions = "-c:v libx264 -qp 0 -pix_fmt yuv420p -colorspace bt709 -color_primaries bt709 -color_trc bt709"
 
     /// Per channel, the mean of every crop's values.
@@ -78,13 +91,7 @@ struct FacesStoredPictureTests {
     /// Clips joined end to end with different picture sizes: the later pictures are seen at the first size, as
     /// libav's tools scale them. Cropped with the first picture's box coordinates, they showed a corner of the face.
     @Test func aPictureSizeChangedMidStreamIsCroppedWhereTheFaceIs() throws {
-        let folder = try TestSupport.temporaryFolder("stored-joined")
-        let common = "-c:v libx264 -crf 12 -pix_fmt yuv420p -bsf:v h264_mp4toannexb -f mpegts"
-        try Faces.ffmpeg("-i '\(Faces.original)' -t 1 -an \(common) '\(folder)/a.ts'")
-        try Faces.ffmpeg("-ss 1 -i '\(Faces.original)' -t 1 -an -vf scale=640:360 \(common) '\(folder)/b.ts'")
-        try "file 'a.ts'\nfile 'b.ts'\n".write(toFile: folder + "/list.txt", atomically: true, encoding: .utf8)
-        let joined = folder + "/01-01-01-01-01-01-01.mp4"
-        try Faces.ffmpeg("-f concat -safe 0 -i '\(folder)/list.txt' -c copy '\(joined)'")
+        let joined = try Self.joined("joined", first: "", second: "-vf scale=640:360")
         let whole = try Self.variant("whole", "-c:v libx264 -crf 12 -pix_fmt yuv420p", seconds: 2)
         let extractor = try FaceExtractor(FaceParameters())
         let (a, b) = (try extractor.extract(path: whole), try extractor.extract(path: joined))
@@ -101,13 +108,7 @@ struct FacesStoredPictureTests {
     /// landscape view, as a player shows them. Stretched to it, their face was squeezed to a third of its width and
     /// found in 4 of 8 frames.
     @Test func aPictureTurnedToPortraitMidStreamIsLetterboxedNotStretched() throws {
-        let folder = try TestSupport.temporaryFolder("stored-portrait")
-        let common = "-c:v libx264 -crf 12 -pix_fmt yuv420p -bsf:v h264_mp4toannexb -f mpegts"
-        try Faces.ffmpeg("-i '\(Faces.original)' -t 1 -an -vf scale=640:360 \(common) '\(folder)/a.ts'")
-        try Faces.ffmpeg("-ss 1 -i '\(Faces.original)' -t 1 -an -vf crop=406:720,scale=360:640 \(common) '\(folder)/b.ts'")
-        try "file 'a.ts'\nfile 'b.ts'\n".write(toFile: folder + "/list.txt", atomically: true, encoding: .utf8)
-        let joined = folder + "/01-01-01-01-01-01-01.mp4"
-        try Faces.ffmpeg("-f concat -safe 0 -i '\(folder)/list.txt' -c copy '\(joined)'")
+        let joined = try Self.joined("portrait", first: "-vf scale=640:360", second: "-vf crop=406:720,scale=360:640")
         // The wanted crops: the portrait pictures letterboxed by ffmpeg in the landscape size, as a player shows them.
         let boxed = try Self.variant("portrait-boxed", "-vf crop=406:720,scale=202:360,setsar=1,pad=640:360:219:0 -c:v libx264 -crf 12 -pix_fmt yuv420p", seconds: 2)
         let extractor = try FaceExtractor(FaceParameters())
