@@ -422,7 +422,7 @@ struct VideoCodec: ~Copyable {
             if stop.isRequested { throw .stopped(path: path) }
             stats.packetsDecoded += 1
             let fed = uncut.flatMap { av_packet_ref($0, packet) >= 0 ? $0 : nil } ?? packet
-            fed.pointee.flags &= plan.showsCutPackets ? ~AV_PKT_FLAG_DISCARD : ~0
+            if fed != packet { fed.pointee.flags &= ~AV_PKT_FLAG_DISCARD }
             defer { if let uncut { av_packet_unref(uncut) } }
             var sent = avcodec_send_packet(context, fed)
             while sent == AVCode.again {
