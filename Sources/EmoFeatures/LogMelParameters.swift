@@ -172,7 +172,10 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         if let f = frames { guard (1...Self.maxFrames).contains(f) else {
             throw bad("frames", f, "null (every frame) or an integer from 1 to \(Self.maxFrames)")
         } }
-        if let t = trimDb { guard t.isFinite, t > 0 else { throw bad("trim_db", t, "null or a number > 0") } }
+        // Compared as a 32-bit float as well: 1e-46 rounds to 0, which keeps no frame (not even the loudest).
+        if let t = trimDb { guard t.isFinite, t >= 1e-3, t <= 1e4 else {
+            throw bad("trim_db", t, "null or a number from 0.001 to 10000 dB (0 trims away every frame)")
+        } }
     }
 
     enum CodingKeys: String, CodingKey {
