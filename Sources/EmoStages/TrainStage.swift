@@ -429,7 +429,10 @@ public struct TrainStage: Stage {
             let described = selection.describe(window: training.selectionWindow ?? 1)
             // A loss is kept negated (higher is better); the last epoch's score is its number.
             let score = selection == .last ? "" : state.bestScore.map { String(format: " %.3f", selection == .validationLoss ? -$0 : $0) } ?? ""
-            summaries.append(String(format: "fold %d %@%@ (epoch %d)", fold.index, described, score, state.bestEpoch))
+            // No score: every epoch that completed a window diverged, and an earlier one was kept unscored.
+            summaries.append(selection != .last && state.bestScore == nil
+                ? "fold \(fold.index) epoch \(state.bestEpoch) kept: the epochs after it diverged before \(described) could be scored"
+                : String(format: "fold %d %@%@ (epoch %d)", fold.index, described, score, state.bestEpoch))
         }
         if let overrun = TrainParameters.overrun(peak: ProcessMemory.highWaterBytes(), resources: context.manifest.resources,
                                                 estimated: estimated, batchSize: parameters.batchSize, featureBytes: features.bytes) {

@@ -99,6 +99,29 @@ import Testing
         }
     }
 
+    /// A training whose later epochs diverge keeps the last finite epoch, and says of each diverged one that it was
+    /// passed over (the stage's summary had a kept epoch with no score, and no word on why).
+    @Test func epochsThatDivergeAreSaidToBeNotKept() throws {
+        let train = TrainedModelTests.samples(12, seed: 1)
+        var training = TrainingConfig()
+        (training.epochs, training.batchSize, training.warmupEpochs, training.selectionWindow) = (4, 4, 0, 2)
+        (training.learningRate, training.weightDecay, training.clipNorm) = (10, 10, 1e6)
+        let config = TrainedModelTests.config
+        let trainer = Trainer(model: EmotionModel(config, seed: 3), config: training, standardizer: Standardizer.fit(train, config: config),
+                              classWeights: Trainer.classWeights(labels: train.map(\.label), classes: config.classes), seed: 4)
+        var lines: [String] = []
+        trainer.log = { lines.append($0) }
+        let state = try trainer.fit(train: train, validation: TrainedModelTests.samples(7, seed: 2), policy: TrainedModelTests.policy,
+                                    folder: URL(fileURLWithPath: try TestSupport.temporaryFolder("diverging"))) { _, _ in (0.5, 0.5) }
+        // The loss is NaN from the epoch the weights are (validation still scores them: a NaN logit's loss is finite).
+        let diverged = state.epochs.filter { !$0.trainLoss.isFinite }.map(\.epoch)
+        #expect(!diverged.isEmpty && !diverged.contains(state.bestEpoch), "\(state.epochs.map(\.trainLoss)) kept \(state.bestEpoch)")
+        for epoch in diverged {
+            #expect(lines.contains { $0.hasPrefix("epoch \(epoch): its weights are not finite (training diverged): not kept") }, "\(lines)")
+        }
+        #expect(lines.filter { $0.contains("not kept") }.count == diverged.count, "\(lines)")
+    }
+
     /// A batch of one is skipped (batch norm needs two): one training clip, or batches of one, would
     /// pass for a trained epoch that learnt nothing. Refused instead.
     @Test func aTrainingThatMakesNoBatchOfTwoIsRefused() throws {

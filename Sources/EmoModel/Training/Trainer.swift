@@ -234,14 +234,20 @@ public final class Trainer {
                        validated, record.learningRate, record.seconds, Self.remaining(state.epochs, of: config.epochs)))
             let score = Self.selectionScore(state.epochs, window: config.selectionWindow ?? 1, by: selection)
             // Weights holding a NaN or an infinity are never kept: they score nothing.
-            if Self.keeps(score, over: state.bestScore, diverged: validating && !valLoss.isFinite, keptAny: state.bestEpoch >= 0),
-               try withKeptWeights({
-                   guard Self.allFinite(model) else { return false }
-                   try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
-                   return true
-               }) {
+            let diverged = validating && !valLoss.isFinite
+            var finite = true
+            let kept = try withKeptWeights { () throws -> Bool in
+                finite = Self.allFinite(model)
+                guard finite, Self.keeps(score, over: state.bestScore, diverged: diverged, keptAny: state.bestEpoch >= 0) else { return false }
+                try Checkpoint.save(to: folder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue), model: model, step: record.epoch)
+                return true
+            }
+            if kept {
                 state.bestScore = score
                 state.bestEpoch = record.epoch
+            } else if diverged || !finite {
+                log("epoch \(record.epoch): its \(finite ? "validation loss is" : "weights are") not finite (training diverged): not kept; "
+                    + "lower train.learning_rate (or train.clip_norm)")
             }
             epoch += 1
             // While no epoch is kept (bestEpoch -1), patience counts from epoch 0, not from -1.
