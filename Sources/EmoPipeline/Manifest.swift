@@ -165,8 +165,10 @@ public struct Manifest: Equatable, Sendable {
         guard seed >= 0 else { throw fail("seed = \(seed): expected an integer from 0 to \(Int.max)") }
         let nightly = try NightlySettings(fields["nightly"], fail: fail)
         let resources = try ResourceSettings(fields["resources"], fail: fail)
-        if let workers = fields["workers"], !(1...WorkerSlice.maximumCount).contains(workers.intValue ?? 0) {
-            throw fail("workers = \(workers.shown): expected an integer from 1 to \(WorkerSlice.maximumCount)")
+        // Read as threads is: 1e9 is the integer it names, said as one.
+        let workers = try fields["workers"].map { _ in try int("workers", default: 1) }
+        if let workers, !(1...WorkerSlice.maximumCount).contains(workers) {
+            throw fail("workers = \(workers): expected an integer from 1 to \(WorkerSlice.maximumCount)")
         }
         let name = try string("name", default: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         // Printed raw in tables and logs: an escape sequence there would steer the terminal, a newline split a row.
@@ -198,7 +200,7 @@ public struct Manifest: Equatable, Sendable {
             text: text)
         manifest.nightly = nightly
         manifest.resources = resources
-        manifest.workers = fields["workers"]?.intValue
+        manifest.workers = workers
         manifest.sweep = try fields["sweep"].map { try SweepSpec($0, fail: fail) }
         return manifest
     }
