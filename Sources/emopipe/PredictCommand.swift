@@ -200,16 +200,25 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
+    /// The work directory whose `runs/` holds `runFolder`, when that folder's grandparent is one (it holds the database).
+    private static func workDirectory(holding runFolder: String) -> Workspace? {
+        let runs = PathText.folder(of: runFolder)
+        let owner = Workspace(root: PathText.folder(of: runs))
+        guard ResolvedPath.existing(owner.runsRoot) == runs, owner.exists, owner.missingDatabase == nil else { return nil }
+        return owner
+    }
+
     /// A run that reused an earlier run's export (nothing it reads changed) holds no model: the run whose
     /// folder does is named, since `emopipe run --until export` would only say export is up to date.
-    private static func pointToTheExport(runFolder: String, store: ProvenanceStore) throws {
+    /// `reference`: how to give the producing run to --run (its id, or for another work directory's run its folder).
+    private static func pointToTheExport(runFolder: String, store: ProvenanceStore, reference: (String) -> String = { $0 }) throws {
         var facts = stat()
         guard lstat(runFolder + "/" + RunFile.weights.rawValue, &facts) != 0 else { return }
         let id = Workspace.runId(reference: runFolder)
         guard let export = try store.stageRuns(runId: id).first(where: { $0.stage == StageName.export.rawValue }),
               let producer = export.producedByRun, producer != id else { return }
         throw UsageError("run \(id) holds no model of its own: it reused the export of run \(producer), whose folder holds it: "
-                         + "give --run \(producer)")
+                         + "give --run \(ShellWord.of(reference(producer)))")
     }
 
     /// Files named as recordings of actors the model learnt from (its fold's training or validation actors:
@@ -273,8 +282,8 @@ struct PredictCommand: ParsableCommand {
             // elsewhere (copied, or another work directory's) is not judged against this one's rows.
             // With the database gone they cannot be checked: refused, as every other command refuses such a directory.
             let workspace = workDirectoryOptions.workspace
-            if let runFolder = ResolvedPath.existing(folder), let runsRoot = ResolvedPath.existing(workspace.runsRoot) {
-                if PathText.folder(of: runFolder) == runsRoot {
+            if let runFolder = ResolvedPath.existing(folder) {
+                if let runsRoot = ResolvedPath.existing(workspace.runsRoot), PathText.folder(of: runFolder) == runsRoot {
                     if workspace.missingDatabase != nil {
                         throw EmoError.io(path: workspace.root, reason: "runs/ is here but not emopipe.sqlite, the provenance database whose rows "
                             + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
@@ -282,6 +291,11 @@ struct PredictCommand: ParsableCommand {
                     let store = try workspace.openStore(.readOnly)
                     try Self.pointToTheExport(runFolder: runFolder, store: store)
                     try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: store)
+                } else if let owner = Self.workDirectory(holding: runFolder), let store = try? owner.openStore(.readOnly) {
+                    // Another work directory's run (`--run work-demo/runs/ID` without --workdir): its own database says
+                    // where a reused export is; its files are not judged against this one's rows.
+                    let runs = PathText.folder(of: runReference)
+                    try Self.pointToTheExport(runFolder: runFolder, store: store) { runs.isEmpty ? $0 : runs + "/" + $0 }
                 }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)

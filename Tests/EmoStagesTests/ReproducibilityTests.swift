@@ -189,6 +189,13 @@ struct ReproducibilityTests {
         #expect(predict.status == ExitStatus.usage && predict.stderr.contains(
             "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(exported)"),
                 "\(predict.stderr)")
+        // The run's folder given as a path, with no --workdir (the default work directory is not this one): its own
+        // work directory's database names the folder to give. It said to run the export stage, which was up to date.
+        let byPath = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", workdir + "/runs/" + evaluatedAgain, workdir + "/x.wav"],
+                                         currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
+        #expect(byPath.status == ExitStatus.usage && byPath.stderr.contains(
+            "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(workdir)/runs/\(exported)"),
+                "\(byPath.stderr)")
     }
 
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
