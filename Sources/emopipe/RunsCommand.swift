@@ -14,7 +14,8 @@ struct RunsCommand: ParsableCommand {
         file names, which carry the labels, with the content hashes of the sources in use), git commit and dirty flag, executable SHA-256, toolchain and library
         versions, seed and thread count; the table's "dataset fp" column is the dataset fingerprint's first 12
         hex digits (--json gives data_root as well). Metrics are those of the evaluation the run stands on (its own,
-        or the earlier run that computed an up-to-date evaluate stage). A run recorded running while nothing holds
+        or the earlier run that computed an up-to-date evaluate stage; the table says under the run which run holds
+        the files of its up-to-date evaluate and export stages). A run recorded running while nothing holds
         the work directory's lock died without ending (killed, out of memory): it shows interrupted, as the
         next run records it.
 
@@ -80,6 +81,13 @@ struct RunsCommand: ParsableCommand {
                            wide(number("weighted_f1"), 6), wide(number("accuracy"), 6),
                            wide(Self.cpuColumn(run.stages), 6), Self.peakColumn(run.stages)]
             print(columns.joined(separator: "  "))
+            // A run that found its result stages up to date wrote no results of its own: where they are is said.
+            let elsewhere = run.stages.filter { [StageName.evaluate.rawValue, StageName.export.rawValue].contains($0.stage) }
+                .compactMap { stage in stage.producedByRun.flatMap { $0 != run.id ? (stage: stage.stage, run: $0) : nil } }
+            for producer in Set(elsewhere.map(\.run)).sorted() {
+                let stages = elsewhere.filter { $0.run == producer }.map(\.stage).joined(separator: " and ")
+                print("    \(stages) up to date: \(stages.contains(" and ") ? "their" : "its") files are in run \(producer.escaped)")
+            }
             // Why a run failed stays findable after its output scrolled away.
             for stage in run.stages where stage.state == .failed {
                 let reason = stage.message.map { PipelineRunner.withoutStagePrefix($0, stage: stage.stage) } ?? "no reason recorded"

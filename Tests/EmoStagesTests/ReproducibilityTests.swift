@@ -196,6 +196,11 @@ struct ReproducibilityTests {
         #expect(byPath.status == ExitStatus.usage && byPath.stderr.contains(
             "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(workdir)/runs/\(exported)"),
                 "\(byPath.stderr)")
+        // The runs table says it under the run, where only --json's produced_by_run said it.
+        let table = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir]).stdout.split(separator: "\n").map(String.init)
+        let row = try #require(table.firstIndex { $0.hasPrefix(evaluatedAgain) }, "\(table)")
+        #expect(table.indices.contains(row + 1) && table[row + 1] == "    export up to date: its files are in run \(exported)", "\(table)")
+        #expect(!table.contains { $0.contains("evaluate up to date") }, "evaluate ran again in that run: \(table)")
     }
 
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
