@@ -28,17 +28,23 @@ public struct SplitStage: Stage {
         return RecordedOutputs.problem([.init(path: plan, writtenBy: state.runId, sha256: state.outputDigest)])
     }
 
-    /// Actors the split names that the data root has no file of: split refuses them only once ingest (and,
-    /// for the run, audio) are done, so a run says it when its first stage starts, and `--dry-run` too.
-    /// Judged by file names alone (nothing opened).
+    /// Actors the split names that the data root has no file of, or folds the actors it has cannot fill: split
+    /// refuses them only once ingest (and, for the run, audio) are done, so a run says it when its first stage
+    /// starts, and `--dry-run` too. Judged by file names alone (nothing opened; a file that then fails ingest
+    /// can still leave split short).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
-        guard let split = parameters[name]?.value as? SplitParameters else { return [] }
-        let named = Set(split.actors + split.testActors + split.valActors)
-        guard !named.isEmpty, let present = Self.actorsNamed(under: manifest.dataRoot) else { return [] }
-        let absent = named.subtracting(present).sorted()
-        guard !absent.isEmpty else { return [] }
-        return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file: "
-                + "split will refuse the run when its turn comes, after the stages before it (all 24 RAVDESS actors are in Zenodo record 1188976)"]
+        guard let split = parameters[name]?.value as? SplitParameters, let present = Self.actorsNamed(under: manifest.dataRoot),
+              !present.isEmpty else { return [] }
+        let refusedLater = "split will refuse the run when its turn comes, after the stages before it"
+        let absent = Set(split.actors + split.testActors + split.valActors).subtracting(present).sorted()
+        guard absent.isEmpty else {
+            return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file: "
+                    + "\(refusedLater) (all 24 RAVDESS actors are in Zenodo record 1188976)"]
+        }
+        do { _ = try FoldPlanner(split).plan(actors: present.sorted()) } catch PipelineError.missingData(let why) {
+            return ["\(why) (judged by the RAVDESS file names under \(manifest.dataRoot.echoed)): \(refusedLater)"]
+        } catch {}
+        return []
     }
 
     /// The actors that the RAVDESS file names under `root` give, following links to folders as ingest does

@@ -128,7 +128,7 @@ struct SplitStageTests {
     }
 
     /// The holdout protocol on a root without its actors: a run (and its plan) says so before ingest, not only
-    /// once split refuses it after the stages before it. Names alone decide: files, and Actor_XX folders (links too).
+    /// once split refuses it after the stages before it; so does a cross-validation with more folds than actors. Names alone decide: files, and Actor_XX folders (links too).
     @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
     func actorsTheDataRootHasNoFileOfAreForetold() throws {
         let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1)])
@@ -137,6 +137,15 @@ struct SplitStageTests {
                                                              "--data", data, "--workdir", workdir, "--dry-run"])
         #expect(plan.status == 0 && plan.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root "
                                                           + "\(data) holds no RAVDESS file: split will refuse the run"), "\(plan.stderr)")
+        // Cross-validation with more folds than the root has actors is foretold too (it listed every stage to run,
+        // and the run failed at split after ingest and the feature stages); with as many folds as actors, nothing is.
+        for (folds, refused) in [(4, true), (2, false)] {
+            let cut = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
+                                                                "--workdir", workdir, "--dry-run", "--set", "split.folds=\(folds)",
+                                                                "--set", "split.val_count=0", "--set", "train.selection=last"])
+            #expect(cut.status == 0 && cut.stderr.contains("split: 4 folds need at least 4 actors; the data has 2 (01, 02) (judged by the "
+                                                           + "RAVDESS file names under \(data)): split will refuse the run") == refused, "\(cut.stderr)")
+        }
         // Files reached through a linked folder count, as ingest reads them (and the root may be a link); an
         // empty Actor_XX folder does not, nor a loop of links more than once.
         let elsewhere = try TestSupport.temporaryFolder("actor-elsewhere")
