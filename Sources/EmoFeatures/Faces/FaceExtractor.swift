@@ -52,11 +52,13 @@ public final class FaceExtractor: @unchecked Sendable {
         // Detections are in this view's pixels: a stream's window that starts at another picture size sees the same
         // picture in another view, and must not take its boxes.
         let view = FaceDetectionMemo.View(width: viewW, height: viewH, scale: scale, rotation: rotation)
+        // Where each picture sits in the view: its gray copy, its crop and the thumbnail all use it.
+        let placements = video.frames.map { PicturePlacement($0, viewWidth: viewW, viewHeight: viewH) }
         var grays: [ObjectIdentifier: Raster] = [:]
         var detections: [[Detection]] = []
         var detected: [ObjectIdentifier: [Detection]] = [:]
         try detectors.withDetector { detector in
-            for frame in video.frames {
+            for (k, frame) in video.frames.enumerated() {
                 // A large picture at a large detect_width takes seconds: a stop asked for meanwhile is not kept waiting for the whole clip.
                 if stop.isRequested { throw FaceError.media(.stopped(path: path)) }
                 let id = ObjectIdentifier(frame)
@@ -64,7 +66,7 @@ public final class FaceExtractor: @unchecked Sendable {
                     let sw = max(1, Int((Double(viewW) * scale).rounded()))
                     let sh = max(1, Int((Double(viewH) * scale).rounded()))
                     grays[id] = try FaceError.mapping { () throws(MediaError) in
-                        try PicturePlacement(frame, viewWidth: viewW, viewHeight: viewH).picture(width: sw, height: sh, gray: true)
+                        try placements[k].picture(width: sw, height: sh, gray: true)
                     }.rotated(clockwise: rotation)
                 }
                 let gray = grays[id]!
@@ -103,8 +105,7 @@ public final class FaceExtractor: @unchecked Sendable {
             let outSide = aligned ? Int((Double(p.size) * 1.5).rounded()) : p.size
             let upright = Rect(box.centerX - region / 2, box.centerY - region / 2,
                                box.centerX + region / 2, box.centerY + region / 2)
-            let rect = PicturePlacement(frame, viewWidth: viewW, viewHeight: viewH)
-                .inPicture(upright.toStored(rotation: rotation, storedWidth: Double(viewW), storedHeight: Double(viewH)))
+            let rect = placements[k].inPicture(upright.toStored(rotation: rotation, storedWidth: Double(viewW), storedHeight: Double(viewH)))
             var crop = try FaceError.mapping { () throws(MediaError) in
                 try frame.crop(x0: rect.x0, y0: rect.y0, x1: rect.x1, y1: rect.y1, outWidth: outSide, outHeight: outSide)
             }.rotated(clockwise: rotation)
@@ -124,13 +125,12 @@ public final class FaceExtractor: @unchecked Sendable {
         clip.decode = video.stats
         if thumbnailWidth > 0 {
             let k = p.frames / 2
-            let frame = video.frames[k]
             let tw = thumbnailWidth
             let ts = Double(tw) / Double(uprightW)
             let th = max(1, Int((Double(uprightH) * ts).rounded()))
             let sw = quarter ? th : tw, sh = quarter ? tw : th
             let thumb = try FaceError.mapping { () throws(MediaError) in
-                try PicturePlacement(frame, viewWidth: viewW, viewHeight: viewH).picture(width: sw, height: sh, gray: false)
+                try placements[k].picture(width: sw, height: sh, gray: false)
             }.rotated(clockwise: rotation)
             clip.thumbnail = FaceThumbnail(width: thumb.width, height: thumb.height, rgb: thumb.pixels, scale: ts,
                                            frameIndex: k, detections: detections[k].map { $0.box.array })
