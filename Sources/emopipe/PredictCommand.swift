@@ -210,7 +210,7 @@ struct PredictCommand: ParsableCommand {
 
     /// A run that reused an earlier run's export (nothing it reads changed) holds no model: the run whose
     /// folder does is named, since `emopipe run --until export` would only say export is up to date.
-    /// `reference`: how to give the producing run to --run (its id, or for another work directory's run its folder).
+    /// `reference`: how to give the producing run to --run (its id, or for another work directory's run its folder's real path).
     private static func pointToTheExport(runFolder: String, store: ProvenanceStore, reference: (String) -> String = { $0 }) throws {
         var facts = stat()
         guard lstat(runFolder + "/" + RunFile.weights.rawValue, &facts) != 0 else { return }
@@ -294,8 +294,9 @@ struct PredictCommand: ParsableCommand {
                 } else if let owner = Self.workDirectory(holding: runFolder), let store = try? owner.openStore(.readOnly) {
                     // Another work directory's run (`--run work-demo/runs/ID` without --workdir): its own database says
                     // where a reused export is; its files are not judged against this one's rows.
-                    let runs = PathText.folder(of: runReference)
-                    try Self.pointToTheExport(runFolder: runFolder, store: store) { runs.isEmpty ? $0 : runs + "/" + $0 }
+                    // Named from where the folder really is: the reference may be a link to it from elsewhere.
+                    let runs = PathText.folder(of: runFolder)
+                    try Self.pointToTheExport(runFolder: runFolder, store: store) { runs + "/" + $0 }
                 }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)

@@ -191,11 +191,18 @@ struct ReproducibilityTests {
                 "\(predict.stderr)")
         // The run's folder given as a path, with no --workdir (the default work directory is not this one): its own
         // work directory's database names the folder to give. It said to run the export stage, which was up to date.
+        let exportedFolder = try #require(ResolvedPath.existing(workdir + "/runs/" + exported))
         let byPath = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", workdir + "/runs/" + evaluatedAgain, workdir + "/x.wav"],
                                          currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
         #expect(byPath.status == ExitStatus.usage && byPath.stderr.contains(
-            "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(workdir)/runs/\(exported)"),
+            "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(exportedFolder)"),
                 "\(byPath.stderr)")
+        // Through a link from elsewhere, the folder named is where the model really is, not beside the link.
+        let link = try TestSupport.temporaryFolder("link-to-run") + "/newest"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: workdir + "/runs/" + evaluatedAgain)
+        let linked = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", link, workdir + "/x.wav"],
+                                         currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
+        #expect(linked.status == ExitStatus.usage && linked.stderr.contains("give --run \(exportedFolder)"), "\(linked.stderr)")
         // The runs table says it under the run, where only --json's produced_by_run said it.
         let table = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir]).stdout.split(separator: "\n").map(String.init)
         let row = try #require(table.firstIndex { $0.hasPrefix(evaluatedAgain) }, "\(table)")
