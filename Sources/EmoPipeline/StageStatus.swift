@@ -23,6 +23,17 @@ public struct PlannedStage: Equatable, Sendable {
     public var reason: String
     /// Units of work it would compute (sources, folds), or nil where that is known only by running.
     public var units: Int?
+    /// The stage before it that runs first and may add to `units`, which are then a lower bound
+    /// (ingest for audio), or nil.
+    public var unitsAfter: String?
+
+    public init(stage: String, action: Action, reason: String, units: Int?, unitsAfter: String? = nil) {
+        self.stage = stage
+        self.action = action
+        self.reason = reason
+        self.units = units
+        self.unitsAfter = unitsAfter
+    }
 }
 
 extension PipelineRunner {
@@ -96,14 +107,20 @@ extension PipelineRunner {
         let judged = try selection.only.map { try stageStatuses(of: [$0]) } ?? stageStatuses()
         let statuses = Dictionary(uniqueKeysWithValues: judged.map { ($0.stage, $0) })
         let forced = forcedStages(selection, selected: selected)
-        let store = workspace.exists ? try workspace.openStore(.readOnly) : nil
-        let planned = try selected.map { name in
+        // Before the work directory exists, judged against an empty record: what a first run would read, and
+        // what it would refuse (a data root without a RAVDESS file) is said now, as with a work directory.
+        let store = workspace.exists ? try workspace.openStore(.readOnly) : try ProvenanceStore.empty()
+        var planned: [PlannedStage] = []
+        for name in selected {
             let status = statuses[name] ?? StageStatus(stage: name, state: .neverRun, reason: "has never completed")
             let runs = forced.contains(name) || status.state != .upToDate
             let reason = forced.contains(name)
                 ? (selection.force.contains(name) ? "forced (--force \(name))" : "downstream of a forced stage") : status.reason
-            let units = runs ? try store.flatMap { try plannedUnits(name, store: $0, forced: forced.contains(name)) } : 0
-            return PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units)
+            let units = runs ? try plannedUnits(name, store: store, forced: forced.contains(name)) : 0
+            // Counted on what is recorded now: a stage before it that runs first (ingest) may add to them.
+            let runsFirst = reads(name).first { upstream in planned.contains { $0.stage == upstream && $0.action == .run } }
+            planned.append(PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units,
+                                        unitsAfter: units == nil ? nil : runsFirst))
         }
         // As a run says them: once the first stage that runs is known, of the stages after it that run too.
         if let first = planned.firstIndex(where: { $0.action == .run }) {

@@ -126,6 +126,18 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
+    /// A database in memory with the schema and nothing recorded: what a dry run judges against before
+    /// the work directory exists, so that it counts and refuses as a first run would. Writes nothing to disk.
+    public static func empty() throws -> ProvenanceStore { try ProvenanceStore(emptyInMemory: ()) }
+
+    private init(emptyInMemory: Void) throws {
+        path = ":memory:"
+        patience = .standard
+        let queue = try DatabaseQueue()
+        try Schema.migrator.migrate(queue)
+        pool = queue
+    }
+
     /// Opens an existing database read-only, for commands that only inspect: it works in a
     /// read-only work directory too. A database an older EmoPipe made is migrated first when the
     /// folder allows it.

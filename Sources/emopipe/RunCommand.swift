@@ -70,7 +70,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the plan — per stage: run or up to date, why, and how many units it would compute — and run nothing.")
     var dryRun = false
 
-    @Flag(help: "With --dry-run: print the plan as one JSON document ({stage, action, reason, units} per stage).")
+    @Flag(help: "With --dry-run: print the plan as one JSON document ({stage, action, reason, units, units_after} per stage).")
     var json = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Run as scale-out worker I of N (I/N, or `env` for Slurm/Kubernetes).", valueName: "I/N|env"))
@@ -154,13 +154,24 @@ struct RunCommand: ParsableCommand {
         if json {
             return JSONOutput.print(.array(plan.map {
                 .object(["stage": .string($0.stage), "action": .string($0.action.rawValue), "reason": .string($0.reason),
-                         "units": JSONOutput.optional($0.units)])
+                         "units": JSONOutput.optional($0.units), "units_after": JSONOutput.optional($0.unitsAfter)])
             }))
         }
         let width = plan.map(\.stage.count).max() ?? 0
         for stage in plan {
-            let units = stage.action == .run ? (stage.units.map { " — \($0) unit(s) to compute" } ?? " — whole stage") : ""
+            let units = stage.action != .run ? ""
+                : Self.unitsText(stage.units, after: stage.unitsAfter)
             print("\(stage.stage.padding(toLength: width, withPad: " ", startingAt: 0))  \(stage.action.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(stage.reason)\(units)")
+        }
+    }
+
+    /// How many units a planned stage computes; `after`: the stage that runs first and may add to them.
+    static func unitsText(_ units: Int?, after: String?) -> String {
+        switch (units, after) {
+        case (nil, _): " — whole stage"
+        case (0, let first?): " — units known once \(first) has run"
+        case (let count?, let first?): " — at least \(count) unit(s) to compute (\(first) runs first and may add more)"
+        case (let count?, nil): " — \(count) unit(s) to compute"
         }
     }
 

@@ -221,6 +221,28 @@ struct IngestStageTests {
         #expect(unforced.status == 0 && unforced.stdout.contains("ingest") && !unforced.stdout.contains("unit(s) to compute"), "\(unforced.stdout)")
     }
 
+    /// Before the work directory exists, a dry run counts the files a first run reads, says that the
+    /// stages after ingest are counted once it has run, and refuses a data root without a RAVDESS file
+    /// as the run would (it printed the plan and exited 0); it makes no work directory either way.
+    @Test func aDryRunBeforeTheWorkDirectoryExistsPlansAndRefusesAsARun() throws {
+        let root = try IngestFixture.dataRoot()
+        let workdir = try TestSupport.temporaryFolder("work") + "/new"
+        let plan = try IngestFixture.emopipe(["run", "--dry-run", "--json"], data: root, workdir: workdir)
+        let stages = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [[String: Any]], "\(plan.stderr)")
+        let byStage = Dictionary(uniqueKeysWithValues: stages.map { ($0["stage"] as? String ?? "", $0) })
+        #expect(plan.status == 0 && !FileManager.default.fileExists(atPath: workdir), "\(plan.stderr)")
+        #expect(byStage["audio"]?["units_after"] as? String == "ingest" && byStage["ingest"]?["units_after"] is NSNull)
+        try #require(try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir).status == 0)
+        let files = try IngestFixture.sources(workdir: workdir).count
+        #expect(files > 0 && byStage["ingest"]?["units"] as? Int == files, "\(plan.stdout)")
+
+        let empty = try TestSupport.temporaryFolder("empty-root")
+        let elsewhere = try TestSupport.temporaryFolder("work") + "/new"
+        let refused = try IngestFixture.emopipe(["run", "--dry-run"], data: empty, workdir: elsewhere)
+        #expect(refused.status == 1 && refused.stderr.contains("\(empty): the data root holds no RAVDESS file"), "\(refused.stdout)\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere))
+    }
+
     /// `cache gc --dry-run` takes no lock, so it may list a working run's temporaries as leftovers: it says
     /// that a run is working, and gc proper is refused meanwhile.
     @Test func aDryRunGCDuringARunSaysARunIsWorking() throws {
