@@ -200,12 +200,16 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
-    /// The work directory whose `runs/` holds `runFolder`, when that folder's grandparent is one (it holds the database).
-    private static func workDirectory(holding runFolder: String) -> Workspace? {
+    /// Whose `runs/` a run folder is in: this command's work directory's, or another's (whose database is there).
+    private enum RunOwner { case thisWorkDirectory, another(Workspace) }
+
+    /// The work directory whose `runs/` holds `runFolder` (a resolved path), or nil for a folder elsewhere.
+    private func owner(of runFolder: String) -> RunOwner? {
         let runs = PathText.folder(of: runFolder)
-        let owner = Workspace(root: PathText.folder(of: runs))
-        guard ResolvedPath.existing(owner.runsRoot) == runs, owner.exists, owner.missingDatabase == nil else { return nil }
-        return owner
+        if ResolvedPath.existing(workDirectoryOptions.workspace.runsRoot) == runs { return .thisWorkDirectory }
+        let other = Workspace(root: PathText.folder(of: runs))
+        guard ResolvedPath.existing(other.runsRoot) == runs, other.exists, other.missingDatabase == nil else { return nil }
+        return .another(other)
     }
 
     /// A run that reused an earlier run's export (nothing it reads changed) holds no model: the run whose
@@ -283,7 +287,8 @@ struct PredictCommand: ParsableCommand {
             // With the database gone they cannot be checked: refused, as every other command refuses such a directory.
             let workspace = workDirectoryOptions.workspace
             if let runFolder = ResolvedPath.existing(folder) {
-                if let runsRoot = ResolvedPath.existing(workspace.runsRoot), PathText.folder(of: runFolder) == runsRoot {
+                switch owner(of: runFolder) {
+                case .thisWorkDirectory:
                     if workspace.missingDatabase != nil {
                         throw EmoError.io(path: workspace.root, reason: "runs/ is here but not emopipe.sqlite, the provenance database whose rows "
                             + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
@@ -291,12 +296,14 @@ struct PredictCommand: ParsableCommand {
                     let store = try workspace.openStore(.readOnly)
                     try Self.pointToTheExport(runFolder: runFolder, store: store)
                     try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: store)
-                } else if let owner = Self.workDirectory(holding: runFolder), let store = try? owner.openStore(.readOnly) {
+                case .another(let owner):
                     // Another work directory's run (`--run work-demo/runs/ID` without --workdir): its own database says
                     // where a reused export is; its files are not judged against this one's rows.
                     // Named from where the folder really is: the reference may be a link to it from elsewhere.
+                    guard let store = try? owner.openStore(.readOnly) else { break }
                     let runs = PathText.folder(of: runFolder)
                     try Self.pointToTheExport(runFolder: runFolder, store: store) { runs + "/" + $0 }
+                case nil: break
                 }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop)
