@@ -12,6 +12,21 @@ public struct Raster: Sendable, Equatable {
         self.pixels = pixels ?? [UInt8](repeating: 0, count: width * height * channels)
     }
 
+    /// Copies `other` (same channels) onto this picture with its top-left corner at (`x`, `y`); the part that
+    /// would fall outside is left out.
+    public mutating func paste(_ other: Raster, x: Int, y: Int) {
+        precondition(other.channels == channels, "pasting a \(other.channels)-channel picture onto a \(channels)-channel one")
+        let left = max(0, x), right = min(width, x + other.width)
+        let top = max(0, y), bottom = min(height, y + other.height)
+        guard left < right, top < bottom else { return }
+        let rowBytes = (right - left) * channels
+        for row in top..<bottom {
+            let from = ((row - y) * other.width + (left - x)) * channels
+            let to = (row * width + left) * channels
+            pixels.replaceSubrange(to..<(to + rowBytes), with: other.pixels[from..<(from + rowBytes)])
+        }
+    }
+
     /// Turns the picture clockwise by 0, 90, 180 or 270 degrees (exact pixel moves), e.g. by a video
     /// stream's display rotation to make it upright.
     public func rotated(clockwise degrees: Int) -> Raster {

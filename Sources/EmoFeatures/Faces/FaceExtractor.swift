@@ -210,12 +210,7 @@ struct PicturePlacement {
         let pw = min(w, max(1, Int((width * sx).rounded()))), ph = min(h, max(1, Int((height * sy).rounded())))
         let inner = try frame.scaled(width: pw, height: ph, gray: gray)
         var canvas = Raster(width: w, height: h, channels: inner.channels)
-        let left = min(w - pw, max(0, Int((x * sx).rounded()))), top = min(h - ph, max(0, Int((y * sy).rounded())))
-        let rowBytes = pw * inner.channels
-        for row in 0..<ph {
-            let to = ((top + row) * w + left) * inner.channels
-            canvas.pixels.replaceSubrange(to..<(to + rowBytes), with: inner.pixels[(row * rowBytes)..<((row + 1) * rowBytes)])
-        }
+        canvas.paste(inner, x: min(w - pw, max(0, Int((x * sx).rounded()))), y: min(h - ph, max(0, Int((y * sy).rounded()))))
         return canvas
     }
 }
