@@ -38,6 +38,8 @@ public struct Manifest: Equatable, Sendable {
     public var commandLine: [ParameterOverride] = []
     /// The `sweep:` block `emopipe sweep` reads (`emopipe run` ignores it and runs the base settings).
     public var sweep: SweepSpec?
+    /// The keys of `globals` the file gives (the others are defaults).
+    public var givenGlobals: Set<String> = []
 
     public static let commandLineMarker = "# emopipe --set overrides, laid over this manifest's params:"
 
@@ -202,8 +204,12 @@ public struct Manifest: Equatable, Sendable {
         manifest.resources = resources
         manifest.workers = workers
         manifest.sweep = try fields["sweep"].map { try SweepSpec($0, fail: fail) }
+        manifest.givenGlobals = Set(manifest.globals.keys.filter { fields[Self.fileKey(ofGlobal: $0)] != nil })
         return manifest
     }
+
+    /// The manifest's key for a setting of `globals` (the data root is given as `data`).
+    public static func fileKey(ofGlobal name: String) -> String { name == "data_root" ? "data" : name }
 
     /// Manifest-wide settings every stage can read; the ones a stage reads join its fingerprint.
     public var globals: [String: ParamValue] {

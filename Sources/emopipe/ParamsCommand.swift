@@ -12,7 +12,10 @@ struct ParamsCommand: ParsableCommand {
         discussion: Help.reflow("""
         Values are the built-in defaults (which pipelines/ravdess.yaml documents), laid over by the
         pipeline file, the manifest's params and --set, in that order; every value is decoded and
-        checked as a run checks it, so a bad one is refused here too (exit 64).
+        checked as a run checks it, so a bad one is refused here too (exit 64). The manifest-wide settings a
+        stage also reads (split: label_map, include_song; train and evaluate: seed, threads; ingest: data,
+        listed as data_root) are listed under it as the manifest gives them; they are set by the manifest's
+        own keys, not by params or --set (run's data and thread options override them for one run).
 
         With --json: an array of {stage, key, value, origin, file}; origin is default, pipeline, manifest
         or command line; file names the pipeline file or manifest (null otherwise).
@@ -22,7 +25,6 @@ struct ParamsCommand: ParsableCommand {
           emopipe params --set train.epochs=3 --set audio.n_mels=80 --json
         """))
 
-    // No --data or --threads: no stage parameter depends on either.
     @OptionGroup var manifestArguments: ManifestArguments
 
     @Flag(help: "Print one JSON document on stdout.")
@@ -34,10 +36,15 @@ struct ParamsCommand: ParsableCommand {
                                             workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                             stages: StageCatalog.all())
             try runner.checkBeforeRunning(try runner.stagesOfAWholeRun())
+            let manifest = runner.manifest
             let rows = runner.pipeline.stageNames.flatMap { stage -> [Row] in
                 guard let resolved = runner.parameters[stage] else { return [] }
                 let preset = resolved.preset.map { [Row(stage: stage, key: $0.key, value: $0.name, origin: $0.origin)] } ?? []
-                return preset + resolved.encoded.keys.sorted().map { key in
+                let manifestWide = (runner.stages[stage]?.manifestFields ?? []).map { key in
+                    Row(stage: stage, key: key, value: manifest.globals[key] ?? .null,
+                        origin: manifest.givenGlobals.contains(key) ? .manifest(path: manifest.path) : .defaultValue)
+                }
+                return preset + manifestWide + resolved.encoded.keys.sorted().map { key in
                     Row(stage: stage, key: key, value: resolved.encoded[key] ?? .null,
                         origin: resolved.origins[key] ?? .defaultValue)
                 }

@@ -467,7 +467,7 @@ struct CommandLineUsageTests {
             #expect(repeated.status == 64 && repeated.stderr.contains("emopipe: \(arguments[arguments[1] == "--run" ? 3 : 1]) is given twice: give it once"),
                     "\(arguments): \(repeated.stderr)")
         }
-        // params takes neither --data nor --threads (no stage parameter depends on them), and its help offers neither.
+        // params takes neither --data nor --threads (it lists the manifest's), and its help offers neither.
         for option in ["--data", "--threads"] {
             let params = try TestSupport.run(TestSupport.emopipe, ["params", option, "2"])
             #expect(params.status == 64 && params.stderr.contains("Unknown option '\(option)'"), "\(params.stderr)")
@@ -496,7 +496,9 @@ struct CommandLineUsageTests {
     /// work directory so named is read and written like any other (every command crashed on a manifest `m`).
     @Test func oneCharacterNamesAreReadAndWrittenLikeAnyOther() throws {
         let folder = try TestSupport.temporaryFolder("one-character")
-        try FileManager.default.createDirectory(atPath: folder + "/d", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder + "/d/Actor_01", withIntermediateDirectories: true)
+        // A RAVDESS name for the dry run to plan (it refuses a data root without one, as a run does).
+        FileManager.default.createFile(atPath: folder + "/d/Actor_01/03-01-01-01-01-01-01.wav", contents: Data())
         // The pipeline and data named relative to the manifest's folder, which the crashing call worked out.
         try FileManager.default.createSymbolicLink(atPath: folder + "/p", withDestinationPath: TestSupport.repositoryRoot + "/pipelines")
         try "pipeline: p/ravdess.yaml\ndata: d\nname: m\nparams:\n  train: {epochs: 7}\n".write(toFile: folder + "/m", atomically: true, encoding: .utf8)

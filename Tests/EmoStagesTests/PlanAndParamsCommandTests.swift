@@ -78,7 +78,15 @@ struct PlanAndParamsCommandTests {
         #expect(row("train", "batch_size")?.origin == "command line")
         #expect(row("audio", "n_mels")?.origin == "default")
         #expect(row("export", "quantize")?.origin == "default", "int8 export is off by default")
-        #expect(Set(rows.map(\.stage)) == ["audio", "faces", "split", "train", "export"], "stages without parameters list none")
+        #expect(Set(rows.map(\.stage)) == ["ingest", "audio", "faces", "split", "train", "evaluate", "export"])
+        // The manifest-wide settings a stage reads are listed under it: given by the file (data), or defaults (seed).
+        #expect(row("ingest", "data_root")?.origin == "manifest" && row("ingest", "data_root")?.file == row("train", "epochs")?.file)
+        #expect(row("train", "seed")?.origin == "default" && row("evaluate", "threads")?.origin == "default")
+        #expect(row("split", "label_map") != nil && row("split", "include_song") != nil)
+        let seeded = try TestSupport.writeManifest(at: (manifest as NSString).deletingLastPathComponent + "/seeded.yaml", data: data, "seed: 7\nthreads: 1\n")
+        let seededRows = try JSONDecoder().decode([ParamRow].self, from: Data(try TestSupport.run(TestSupport.emopipe, ["params", seeded, "--json"]).stdout.utf8))
+        #expect(seededRows.contains { $0.stage == "train" && $0.key == "seed" && $0.origin == "manifest" })
+        #expect(seededRows.contains { $0.stage == "evaluate" && $0.key == "threads" && $0.origin == "manifest" })
         #expect(row("audio", "preset")?.origin == "default", "the preset the audio values start from is listed")
 
         // A preset named on the command line is listed with its origin, and the values it set come from there too.
