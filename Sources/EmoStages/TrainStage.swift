@@ -419,10 +419,9 @@ public struct TrainStage: Stage {
             let descriptionSha = try foldModel.write(to: descriptionURL)
             let weightsURL = foldFolder.appendingPathComponent(TrainedModel.Weights.foldBest.rawValue)
             let sha = try SHA256Hex.file(atPath: weightsURL.path).hex
-            let trainingSources = features.plan.clips.filter { Set(fold.train).contains($0.actor) }
-                .flatMap { [$0.speech?.sha256, $0.video?.sha256].compactMap { $0 } }
             try recordModel(context, path: weightsURL.path, sha256: sha,
-                            trainedOn: trainingSources, description: (descriptionURL.path, descriptionSha))
+                            trainedOn: Self.sourcesLearntFrom(features.samples(actors: fold.train), plan: features.plan, config: features.config),
+                            description: (descriptionURL.path, descriptionSha))
             keptWeights.append((fold.index, sha))
             // The window training used: a run shorter than selection_window selects over all its epochs.
             let selection = training.selection ?? .weightedF1
@@ -443,6 +442,16 @@ public struct TrainStage: Stage {
         return StageOutcome(outputDigest: Self.outputDigest(fingerprint: context.fingerprint.full, folds: keptWeights),
                             unitsDone: features.plan.folds.count - reused, unitsSkipped: reused, unitsFailed: 0,
                             summary: taken + summaries.joined(separator: "; "))
+    }
+
+    /// The sources whose features a fold's model learnt from: of its training clips, the speech of those with a
+    /// log-mel and the video of those with face crops, for the modalities the model takes. A clip's file whose
+    /// stage failed (silent speech, no face) fed nothing, nor does a modality the model leaves out.
+    static func sourcesLearntFrom(_ samples: [ClipFeatures], plan: SplitPlan, config: ModelConfig) -> [String] {
+        let clips = Dictionary(plan.clips.map { ($0.clip, $0) }, uniquingKeysWith: { first, _ in first })
+        return samples.flatMap { sample in
+            config.modalities.filter(sample.has).compactMap { clips[sample.id]?.source(for: $0)?.sha256 }
+        }
     }
 
     /// The model is a provenance row, and so is each source it learnt from, so that

@@ -250,6 +250,26 @@ struct TrainEvaluateTests {
 
     /// Video of a test actor only: no training clip could teach a face branch, so none is built, and
     /// that clip is scored on its speech alone.
+    /// `show` links a model to the sources it learnt from: a training actor's recording whose audio failed
+    /// (silent) fed it nothing and is not linked, while its good recordings are (every training file was).
+    @Test func aSourceWhoseFeaturesFailedIsNotLinkedToTheModel() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let wavs = try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_03").filter { $0.hasSuffix(".wav") }.sorted()
+        let (silent, good) = (data + "/Actor_03/" + wavs[0], data + "/Actor_03/" + wavs[1])
+        // A new file in its place: the laid-out copy may share its inode with the shared data.
+        try FileManager.default.removeItem(atPath: silent)
+        try TestSupport.shell("sox -D -n -r 48000 -b 16 -c 1 '\(silent)' trim 0 2")
+        let folder = try TestSupport.temporaryFolder("unlinked")
+        let manifest = try Self.tinyManifest(at: folder + "/tiny.yaml", data: data, speakerNorm: false)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work", "--set", "train.epochs=1", "--set", "train.warmup_epochs=0"])
+        #expect(run.status == ExitStatus.partial && run.stderr.contains("all zero"), "\(run.stderr)")
+        let shownSilent = try TestSupport.run(TestSupport.emopipe, ["show", silent, "--workdir", folder + "/work"])
+        #expect(shownSilent.status == 0 && shownSilent.stdout.contains("audio: audio is all zero"), "\(shownSilent.stdout)\(shownSilent.stderr)")
+        #expect(!shownSilent.stdout.contains("artifact train") && !shownSilent.stdout.contains("artifact export"), "\(shownSilent.stdout)")
+        let shownGood = try TestSupport.run(TestSupport.emopipe, ["show", good, "--workdir", folder + "/work"])
+        #expect(shownGood.stdout.contains("artifact train trained model") && shownGood.stdout.contains("artifact export exported onnx"), "\(shownGood.stdout)")
+    }
+
     @Test func aBranchOnlyTestClipsCouldFeedIsNotBuilt() throws {
         let data = try TestSupport.speechWithOneVideo(filedAs: 1)
         let folder = try TestSupport.temporaryFolder("test-video")
