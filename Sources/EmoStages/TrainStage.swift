@@ -383,7 +383,8 @@ public struct TrainStage: Stage {
             let inputs = FoldTrainingInputs(parameters: context.fingerprint.parameters, fold: fold, train: train, validation: validated,
                                             config: features.config, training: training, policy: parameters.windowPolicy,
                                             classWeights: classWeights, labels: features.plan.labels, untrained: untrained)
-            let fresh = TrainingState.read(inFolder: foldFolder) == nil
+            let before = TrainingState.read(inFolder: foldFolder)
+            let fresh = before == nil
             if !context.forced, fresh, let earlier = try inputs.earlierFold(fold.index, context: context) {
                 try FoldTrainingInputs.copy(earlier, into: foldFolder)
                 let taken = "fold \(fold.index): its training and validation clips and settings are those of the fold trained under "
@@ -412,6 +413,9 @@ public struct TrainStage: Stage {
                 throw PipelineError.missingData("train: fold \(fold.index) (\(train.count) training clip\(train.count == 1 ? "" : "s") of actors \(fold.train)): "
                     + "\(reason)\(advice)")
             }
+            // Found finished under this fingerprint (settings set back to those of an earlier run, or a run killed
+            // after training): nothing was trained, as for weights taken from another fingerprint.
+            if before?.finished == true, state.finished, trainer.epochsTrained == 0 { reused += 1 }
             var foldModel = TrainedModel(config: features.config, standardizer: standardizer, training: training,
                                          labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
             foldModel.untrainedModalities = untrained.isEmpty ? nil : untrained

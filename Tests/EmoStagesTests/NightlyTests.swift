@@ -147,6 +147,31 @@ struct NightlyTests {
         }
     }
 
+    /// Settings set back to those of an earlier night: the fold it trained then is found finished under that
+    /// fingerprint and nothing is trained, so the report says the model was not retrained (it said retrained,
+    /// and the trainer logged "resuming after epoch 2" of a fold with nothing left to do).
+    @Test func settingsSetBackToAnEarlierNightsTrainNothing() throws {
+        let (_, folder, manifest) = try Self.tinyNight("nightly-back", metrics: "[accuracy]",
+                                                        train: "epochs: 2, warmup_epochs: 0, selection_window: 1")
+        let workdir = folder + "/work"
+        let original = try String(contentsOfFile: manifest, encoding: .utf8)
+        func summary(_ night: Night) -> String {
+            ((night.report["stages"] as? [[String: Any]] ?? []).first { $0["stage"] as? String == "train" }?["summary"] as? String) ?? ""
+        }
+        let first = try Self.night(manifest, workdir)
+        #expect(first.status == 0 && !summary(first).hasPrefix(StageSummary.weightsTaken), "\(first.report)")
+        try original.replacingOccurrences(of: "epochs: 2,", with: "epochs: 1,").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let shorter = try Self.night(manifest, workdir)
+        #expect(shorter.status == 0 && shorter.stageActions["train"] == "ran" && !summary(shorter).hasPrefix(StageSummary.weightsTaken), "\(shorter.report)")
+        try original.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let back = try TestSupport.run(TestSupport.emopipe, ["nightly", manifest, "--workdir", workdir])
+        #expect(back.status == 0 && back.stderr.contains("fold 0: trained before under these settings (2 epochs"), "\(back.stderr)")
+        #expect(!back.stderr.contains("resuming after epoch"), "\(back.stderr)")
+        let runId = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().first?.id)
+        let markdown = try String(contentsOfFile: "\(workdir)/nightly/\(runId).md", encoding: .utf8)
+        #expect(markdown.contains("The model was not retrained: its folds' training and validation clips and settings are those of an earlier training"), "\(markdown)")
+    }
+
     @Test func reprocessesOnlyWhatChangedAndAlertsByExitStatus() throws {
         let (data, folder, manifest) = try Self.tinyNight("nightly", metrics: "[accuracy, weighted_f1, cv.weighted_f1.mean]",
                                                            train: "epochs: 2, patience: 10")

@@ -138,6 +138,8 @@ public final class Trainer {
     /// The moving average of the weights, when `weightAverageEpochs` asks for one.
     var average: WeightAverage?
     public var log: (String) -> Void = { _ in }
+    /// The epochs the last `fit` trained (0 for a fold it found finished).
+    public private(set) var epochsTrained = 0
     /// Asked before every batch; when it answers true, `fit` writes its last epoch boundary as the
     /// checkpoint and throws `TrainingStopped`. Validation asks it too, before each of its batches.
     public var stopRequested: () -> Bool = { false } {
@@ -183,6 +185,7 @@ public final class Trainer {
         let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
         average = config.weightAverageEpochs.map { WeightAverage(model: model, epochs: $0, stepsPerEpoch: stepsPerEpoch) }
         var state = try resume(from: folder)
+        epochsTrained = 0
         let validating = !validation.isEmpty
         // Without validation clips there is no score to select on: the last epoch is the only choice.
         let selection = validating ? config.selection ?? .weightedF1 : .last
@@ -228,6 +231,7 @@ public final class Trainer {
                                      valAccuracy: scores.accuracy, valWeightedF1: scores.weightedF1,
                                      learningRate: Double(optimizer.learningRate), seconds: Date().timeIntervalSince(started))
             state.epochs.append(record)
+            epochsTrained += 1
             let validated = validating
                 ? String(format: "  val loss %.4f  val acc %.3f  val wF1 %.3f", valLoss, scores.accuracy, scores.weightedF1) : ""
             log(String(format: "epoch %d/%d  loss %.4f  acc %.3f%@  lr %.2e  %.1fs%@", record.epoch, config.epochs, loss, accuracy,
@@ -377,8 +381,6 @@ public final class Trainer {
             // A checkpoint written without the average (it was off) restarts it from these weights.
             if !average.load(from: written) { average.reset() }
         }
-        // Stopped in its first epoch, a fold kept only its starting weights: it starts over, from the same state.
-        log(step == 0 ? "resuming from its start (stopped before epoch 1 finished)" : "resuming after epoch \(step)")
         // Finished before its last epoch only by an early stop: a state that says otherwise (edited) goes on training.
         var resumed = state
         if resumed.finished, resumed.epochs.count < config.epochs, resumed.epochs.count - max(resumed.bestEpoch, 0) < config.patience {
@@ -386,6 +388,9 @@ public final class Trainer {
                 + "(patience \(config.patience), kept epoch \(resumed.bestEpoch)): training goes on")
             resumed.finished = false
         }
+        // Stopped in its first epoch, a fold kept only its starting weights: it starts over, from the same state.
+        log(resumed.finished ? "trained before under these settings (\(step) epochs, epoch \(resumed.bestEpoch) kept): nothing to train"
+            : step == 0 ? "resuming from its start (stopped before epoch 1 finished)" : "resuming after epoch \(step)")
         return resumed
     }
 
