@@ -16,6 +16,7 @@ public struct Reproduction {
 
     /// A run that did not finish has no whole results to compare a reproduction with.
     public func requireFinished() throws {
+        if let why = original.notAPipelineRun { throw PipelineError.unrepeatable(run: original.id, why: why) }
         let why: String
         switch original.record.status {
         case .done, .partial: return

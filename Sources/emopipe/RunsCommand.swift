@@ -106,7 +106,7 @@ struct RunsCommand: ParsableCommand {
             "started_at": .string(formatter.string(from: record.startedAt)),
             "finished_at": JSONOutput.optional(record.finishedAt.map(formatter.string)),
             "command": .string(record.command), "manifest": .string(run.manifestName),
-            "manifest_path": JSONOutput.optional(record.manifestPath), "data_root": .string(record.dataRoot),
+            "manifest_path": JSONOutput.optional(record.manifestPath), "data_root": JSONOutput.optional(record.dataRoot.isEmpty ? nil : record.dataRoot),
             "dataset_fingerprint": JSONOutput.optional(record.datasetFingerprint),
             "sources_in_use": JSONOutput.optional(record.sourcesInUse), "worker": JSONOutput.optional(record.worker),
             "environment": environment, "params": .object(run.params.mapValues(\.nestingDottedKeys)),
@@ -188,6 +188,9 @@ struct DiffCommand: ParsableCommand {
                                         Self.workDirectory(of: runB, default: (store, directory)))
             let a = try RunSummary.load(runA, store: whereA.store, workspace: whereA.workspace)
             let b = try RunSummary.load(runB, store: whereB.store, workspace: whereB.workspace)
+            for run in [a, b] {
+                if let why = run.notAPipelineRun { throw UsageError("run \(run.id) cannot be compared: \(why)") }
+            }
             let comparison = RunComparison(a, b)
             Self.noteUnreadable([a], workspace: whereA.workspace)
             Self.noteUnreadable([b], workspace: whereB.workspace)

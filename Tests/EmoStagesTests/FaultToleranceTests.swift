@@ -411,6 +411,13 @@ struct FaultToleranceTests {
         let runs = try TestSupport.run(TestSupport.emopipe, ["runs", "--json", "--workdir", workdir])
         let listed = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
         #expect(listed.first { $0["id"] as? String == verifyRun.id }?["manifest"] as? String == "(cache verify)", "\(runs.stdout.prefix(600))")
+        #expect(listed.first { $0["id"] as? String == verifyRun.id }?["data_root"] is NSNull, "it read no data root: \(runs.stdout.prefix(600))")
+        // It is no pipeline run: reproduce and diff refuse it by name (reproduce blamed a damaged manifest record).
+        let reproduce = try TestSupport.run(TestSupport.emopipe, ["reproduce", verifyRun.id, "--workdir", workdir])
+        #expect(reproduce.status == 1 && reproduce.stderr.contains("it is the record of `emopipe cache verify`"), "\(reproduce.stderr)")
+        let pipelineRun = try #require(try store.runs().first { $0.id != verifyRun.id })
+        let diff = try TestSupport.run(TestSupport.emopipe, ["diff", pipelineRun.id, verifyRun.id, "--workdir", workdir])
+        #expect(diff.status == 64 && diff.stderr.contains("run \(verifyRun.id) cannot be compared: it is the record of `emopipe cache verify`"), "\(diff.stderr)")
 
         let status = try TestSupport.run(TestSupport.emopipe, ["status", fixture.manifest, "--json", "--workdir", workdir])
         let states = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]])
