@@ -330,8 +330,9 @@ public final class PipelineRunner {
         }
     }
 
-    /// The forecasts of `names`, as warnings: said once a stage before them is about to run, so never when
-    /// everything before them is up to date (a stage that then runs says its own refusal at once).
+    /// The forecasts of `names`, as warnings. A run says them once a stage before them is about to run, so
+    /// never when everything before them is up to date (a stage that then runs says its own refusal at once);
+    /// a dry run, which runs nothing, says those of every stage that would run.
     func logForecasts(_ names: some Sequence<String>) {
         for name in names {
             for line in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(line)") }

@@ -122,10 +122,9 @@ extension PipelineRunner {
             planned.append(PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units,
                                         unitsAfter: units == nil ? nil : runsFirst))
         }
-        // As a run says them: once the first stage that runs is known, of the stages after it that run too.
-        if let first = planned.firstIndex(where: { $0.action == .run }) {
-            logForecasts(planned[(first + 1)...].filter { $0.action == .run }.map(\.stage))
-        }
+        // Of every stage that would run: a run leaves out the first (running, it refuses at once), but a dry run
+        // runs nothing, so that stage's refusal (split naming an actor no file has) would go unsaid.
+        logForecasts(planned.filter { $0.action == .run }.map(\.stage))
         return planned
     }
 

@@ -137,6 +137,14 @@ struct SplitStageTests {
                                                              "--data", data, "--workdir", workdir, "--dry-run"])
         #expect(plan.status == 0 && plan.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root "
                                                           + "\(data) holds no RAVDESS file: split will refuse the run"), "\(plan.stderr)")
+        // With the stages before split up to date, split is the first to run: the plan still says it (it said nothing).
+        let upstream = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
+                                                                 "--workdir", workdir, "--until", "audio"])
+        #expect(upstream.status == 0, "\(upstream.stderr)")
+        let afterUpstream = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
+                                                                      "--data", data, "--workdir", workdir, "--dry-run"])
+        #expect(afterUpstream.status == 0 && afterUpstream.stdout.contains("audio     up-to-date")
+                && afterUpstream.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24"), "\(afterUpstream.stdout)\(afterUpstream.stderr)")
         // Cross-validation with more folds than the root has actors is foretold too (it listed every stage to run,
         // and the run failed at split after ingest and the feature stages); with as many folds as actors, nothing is.
         for (folds, refused) in [(4, true), (2, false)] {
