@@ -273,6 +273,10 @@ struct PredictCommand: ParsableCommand {
                     throw EmoError.io(path: recordedFolder, reason: "run \(id.echoed) is recorded, but its folder "
                                       + "is gone (removed?): its model with it; run the manifest again to make one")
                 }
+                // A run id with no work directory to look in: said as every command that reads one says it (exit 1).
+                if !runReference.isEmpty, !runReference.contains("/"), !workDirectoryOptions.workspace.exists {
+                    _ = try workDirectoryOptions.openStore()
+                }
                 throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
             }
             // Every run folder holds the manifest its run recorded, and an export the model: a folder with neither
