@@ -39,6 +39,17 @@ public enum ProcessMemory {
     /// Resident memory now (VmRSS), in bytes.
     public static func residentBytes() -> Int? { statusField("VmRSS:") }
 
+    /// Address space mapped now (VmSize), in bytes: what the address-space limit counts.
+    public static func addressSpaceBytes() -> Int? { statusField("VmSize:") }
+
+    /// The address-space limit (`ulimit -v`, RLIMIT_AS) in bytes, or nil when there is none.
+    public static func addressSpaceLimitBytes() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+              limit.rlim_cur < rlim_t(Int.max) else { return nil }
+        return Int(limit.rlim_cur)
+    }
+
     /// Resident memory once the allocator has handed back what it holds free, for a check against a
     /// budget: glibc keeps freed memory mapped, so a sweep's earlier trial (300 MB after it, 115 MB
     /// before) made the next trial's batch size look too large in the same process.

@@ -266,6 +266,24 @@ public struct TrainParameters: StageParameters {
                                + (config.uses(.faces) ? ", smaller face crops (faces.frames, faces.size)" : "") + " or a smaller train.embedding"))
     }
 
+    /// Under an address-space limit (`ulimit -v`), refuses a batch size whose estimated training memory, on top of
+    /// the address space mapped now, the limit would refuse: an allocation it refuses ends the process (a Swift
+    /// trap), where a parameter error names the largest batch size that fits.
+    private func checkAddressSpace(_ config: ModelConfig, context: StageContext, needed: Int, weights: Int) throws {
+        // The count without its margin: the limit refuses only what is mapped, and with the margin sizes that run were refused.
+        let counted = Int(Double(needed) / TrainingMemory.calibration)
+        guard let limit = ProcessMemory.addressSpaceLimitBytes(), let mapped = ProcessMemory.addressSpaceBytes(),
+              mapped.clampedAdding(counted) > limit else { return }
+        let why = String(format: "about %.0f MB counted for training plus the %.0f MB of address space mapped now exceeds the address-space "
+                         + "limit (ulimit -v) of %.0f MB; ", ProcessMemory.megabytes(counted), ProcessMemory.megabytes(mapped), ProcessMemory.megabytes(limit))
+        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: Int(Double(limit - mapped) * TrainingMemory.calibration), upTo: batchSize,
+                                                  averagingWeights: averagesWeights, weights: weights)
+        let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
+        throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
+                                             allowed: why + (largest.map { "the largest batch size that fits is \($0)" }
+                                                             ?? "not even batch size \(TrainingConfig.minBatchSize) fits: raise the limit"))
+    }
+
     /// Said when training's peak went over the budget all the same (the estimate is a model of the
     /// engine, not a measurement), as the per-source stages say theirs; nil when it kept to it.
     /// The features' bytes are named too: they are held twice while read, before the estimate is made.
@@ -280,6 +298,7 @@ public struct TrainParameters: StageParameters {
     }
 
     private func checkMachineMemory(_ config: ModelConfig, context: StageContext, resident: Int, needed: Int, weights: Int) throws {
+        try checkAddressSpace(config, context: context, needed: needed, weights: weights)
         guard let machine = ProcessMemory.machineLimitBytes(), resident + needed > machine else { return }
         let why = String(format: "about %.0f MB estimated for training plus %.0f MB already resident exceeds this machine's %.0f MB; ",
                          ProcessMemory.megabytes(needed), ProcessMemory.megabytes(resident), ProcessMemory.megabytes(machine))

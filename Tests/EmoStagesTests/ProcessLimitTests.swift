@@ -1,4 +1,5 @@
 import EmoCore
+import EmoPipeline
 import EmoStore
 import EmoTestSupport
 import Foundation
@@ -271,6 +272,34 @@ struct ProcessLimitTests {
         let dry = try limited(arguments + ["--dry-run"])
         #expect(dry.status == 0 && dry.stderr.contains("warning: the address-space limit (ulimit -v) is 1953 MB")
                 && dry.stderr.contains("evaluate and train would refuse to run") && dry.stdout.contains("train"), "\(dry.stdout) \(dry.stderr)")
+    }
+
+    /// Under an address-space limit that leaves room for the threads but not for a batch size's training memory,
+    /// train refuses the batch size naming one that fits, and that one trains: the allocation the limit refused
+    /// ended the process (a Swift trap, exit 134).
+    @Test func aBatchSizeTheAddressSpaceLimitCannotHoldIsRefusedNamingOneThatFits() throws {
+        let data = try TestSupport.materialize(actors: 1...3, extra: ["--no-av"])
+        let folder = try TestSupport.temporaryFolder("address-space-batch")
+        let manifest = try TestSupport.writeManifest(at: folder + "/m.yaml", data: data, """
+        params:
+          split: {test_actors: [1], val_actors: [2]}
+          train: {epochs: 1, warmup_epochs: 0, audio_channels: [64, 128, 256]}
+        """)
+        let workdir = folder + "/work"
+        let prepared = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--threads", "1", "--until", "split"])
+        try #require(prepared.status == 0, "\(prepared.stderr)")
+        func train(batchSize: Int) throws -> TestSupport.ProcessResult {
+            let arguments = ["run", manifest, "--workdir", workdir, "--threads", "1", "--set", "train.batch_size=\(batchSize)"]
+            return try TestSupport.run("/bin/bash", ["-c", "ulimit -v 1400000; OPENBLAS_NUM_THREADS=1 exec timeout 300 \(Self.quoted(arguments))"])
+        }
+        let refused = try train(batchSize: 64)
+        let named = try #require(refused.stderr.range(of: #"exceeds the address-space limit \(ulimit -v\) of 1367 MB; the largest batch size that fits is (\d+)"#,
+                                                      options: .regularExpression), "\(refused.status) \(refused.stderr.suffix(1500))")
+        #expect(refused.status == ExitStatus.usage && refused.stderr.contains("train.batch_size = 64"), "\(refused.stderr.suffix(800))")
+        let fits = try #require(Int(refused.stderr[named].split(separator: " ").last ?? ""))
+        #expect(fits >= 2 && fits < 64)
+        let trained = try train(batchSize: fits)
+        #expect(trained.status == 0, "batch size \(fits): \(trained.status) \(trained.stderr.suffix(1500))")
     }
 
     /// Threads get stacks of `ulimit -s`: at 64 KB ingest crashed, at 96 KB SQLite called a sound database
