@@ -127,6 +127,10 @@ struct FeatureSet {
             if !read.isEmpty { sizedBy.append(keys) }
         }
         let needed = held.clampedAdding(ProcessMemory.residentBytesInUse() ?? 0)
+        // A refusal rests on the index's lengths: an edited row is damage a run repairs, not features too large.
+        if needed > min(context.memoryBudget ?? Int.max, ProcessMemory.machineLimitBytes() ?? Int.max) {
+            try requireIndexAgreesWithShards(plan: plan, cache: cache, audio: audio, faces: faces)
+        }
         let what = String(format: "the %d cached feature records %@ reads are %.0f MB%@: with what is resident about %.0f MB",
                           records, context.fingerprint.stage, ProcessMemory.megabytes(bytes),
                           held > bytes ? ", held twice while they are read (the shards mapped, and the copies)" : "", ProcessMemory.megabytes(needed))
@@ -138,6 +142,21 @@ struct FeatureSet {
             throw PipelineError.missingData(what + String(format: ", over this machine's %.0f MB: use coarser features (%@)",
                                                           ProcessMemory.megabytes(machine), sizedBy.joined(separator: "; ")))
         }
+    }
+
+    /// Opens each record the plan reads (its shard's own index, not its bytes) and refuses, as damage a run
+    /// repairs, a record whose database row disagrees with its shard.
+    static func requireIndexAgreesWithShards(plan: SplitPlan, cache: TensorCache, audio: String?, faces: String?) throws {
+        for (stage, fingerprint) in [(StageName.audio, audio), (.faces, faces)] {
+            guard let fingerprint else { continue }
+            let read = Set(plan.clips.compactMap { stage == .audio ? $0.speech?.sha256 : $0.video?.sha256 })
+            for row in try cache.rows(stage: stage.rawValue, fingerprint: fingerprint) where read.contains(row.key) {
+                do { _ = try cache.tensor(row) } catch let error as CacheError where error.repair != nil {
+                    throw PipelineError.damagedCache(stage: stage.rawValue, detail: "\(error)")
+                }
+            }
+        }
+        cache.closeShards()
     }
 
     static func checkLayout(_ tensor: CachedTensor, stage: StageName, like first: inout [Int]?) throws {

@@ -164,6 +164,7 @@ final class ShardTarget: FuzzTarget {
         switch error {
         case .badShard(_, let reason): return "CacheError.badShard: " + normalised(reason, path: path)
         case .damagedRecord: return "CacheError.damagedRecord"
+        case .danglingRecord: return "CacheError.danglingRecord"
         case .missing(let what): return "CacheError.missing: " + normalised(what, path: path)
         case .io(_, let reason), .denied(_, let reason): return "CacheError.io: " + normalised(reason, path: path)
         }

@@ -5,6 +5,7 @@ import EmoStages
 import EmoStore
 import EmoTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// Train and evaluate end to end on three real actors' speech with a tiny network: the documents
@@ -250,6 +251,36 @@ struct TrainEvaluateTests {
 
     /// Video of a test actor only: no training clip could teach a face branch, so none is built, and
     /// that clip is scored on its speech alone.
+    /// A cache index row edited to a length its shard does not hold (terabytes, or negative) or to a shard the
+    /// index does not list is damage: train drops the record, computes it again and goes on (it refused the
+    /// features as terabytes, or said "try again" for ever), and `cache verify` finds it (it found nothing).
+    @Test func anIndexRowThatDisagreesWithItsShardIsRepairedNotBelieved() throws {
+        let (manifest, workdir) = try Self.copyOfPrepared()
+        let features = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--until", "audio"])
+        try #require(features.status == 0, "\(features.stderr)")
+        let database = workdir + "/emopipe.sqlite"
+        // As a hand edit makes it: without the foreign-key check EmoPipe's own connections make.
+        var unchecked = Configuration()
+        unchecked.foreignKeysEnabled = false
+        func edit(_ sql: String) throws -> String {
+            try DatabaseQueue(path: database, configuration: unchecked).write { db -> String in
+                let key = try #require(try String.fetchOne(db, sql: "SELECT key FROM cacheRecord WHERE stage = 'audio' ORDER BY key LIMIT 1 OFFSET 3"))
+                try db.execute(sql: sql + " WHERE stage = 'audio' AND key = ?", arguments: [key])
+                return key
+            }
+        }
+        let huge = try edit("UPDATE cacheRecord SET dataLength = 9223372036854775807")
+        let trained = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--set", "train.epochs=1", "--set", "train.warmup_epochs=0"])
+        #expect(trained.status == 0 && trained.stderr.contains("record for source \(huge) holds")
+                && trained.stderr.contains("where the provenance database's index says 9223372036854775807"), "\(trained.stderr.suffix(1500))")
+        let dangling = try edit("UPDATE cacheRecord SET shardId = 999")
+        let again = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--force", "train", "--set", "train.epochs=1", "--set", "train.warmup_epochs=0"])
+        #expect(again.status == 0 && again.stderr.contains("lists the record for source \(dangling) in shard 999, which it does not list"), "\(again.stderr.suffix(1500))")
+        _ = try edit("UPDATE cacheRecord SET dataLength = -64")
+        let verify = try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir])
+        #expect(verify.status == ExitStatus.partial && verify.stdout.contains(", 1 damaged"), "\(verify.stdout)\(verify.stderr)")
+    }
+
     /// `show` links a model to the sources it learnt from: a training actor's recording whose audio failed
     /// (silent) fed it nothing and is not linked, while its good recordings are (every training file was).
     @Test func aSourceWhoseFeaturesFailedIsNotLinkedToTheModel() throws {

@@ -70,7 +70,7 @@ extension TensorCache {
             report.checkedRecords += 1
             progress?(i + 1, rows.count)
             guard let problem else { continue }
-            let shard = try shardFile(row.shardId) ?? "?"
+            let shard = try shardFile(row.shardId) ?? "shard \(row.shardId), not listed"
             let sources = try store.sources(sha256: row.key).map(\.path)
             report.damaged.append(DamagedRecord(stage: row.stage, fingerprint: row.fingerprint, key: row.key,
                                                 shard: shard, sources: sources, reason: problem))

@@ -108,6 +108,8 @@ public enum CacheError: Error, Equatable, CustomStringConvertible, Sendable {
     case badShard(path: String, reason: String)
     case damagedRecord(path: String, key: String)
     case missing(String)
+    /// A record the index lists in a shard it does not list: an edit or damage of the index itself.
+    case danglingRecord(key: String, shardId: Int64)
     case io(path: String, reason: String)
     /// The file is there but this process may not read it: the environment's problem, not damage.
     case denied(path: String, reason: String)
@@ -117,6 +119,8 @@ public enum CacheError: Error, Equatable, CustomStringConvertible, Sendable {
         case .badShard(let path, let reason): return "\(path.shownPath): not a valid shard: \(reason)"
         case .damagedRecord(let path, let key): return "\(path.shownPath): record for source \(key.escaped) fails its CRC-32C check"
         case .missing(let what): return what
+        case .danglingRecord(let key, let shardId):
+            return "the cache index lists the record for source \(key.escaped) in shard \(shardId), which it does not list (edited or damaged)"
         case .io(let path, let reason), .denied(let path, let reason): return "\(path.shownPath): \(reason)"
         }
     }
@@ -124,7 +128,7 @@ public enum CacheError: Error, Equatable, CustomStringConvertible, Sendable {
     /// What to do about damage met while reading records; nil for the other errors.
     public var repair: String? {
         switch self {
-        case .damagedRecord, .badShard: return "`emopipe cache verify` drops damaged records and the next run computes them again"
+        case .damagedRecord, .badShard, .danglingRecord: return "`emopipe cache verify` drops damaged records and the next run computes them again"
         case .missing, .io, .denied: return nil
         }
     }

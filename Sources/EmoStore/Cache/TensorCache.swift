@@ -225,7 +225,13 @@ public final class TensorCache: @unchecked Sendable {
 
     /// The record in its mapped shard; its CRC is checked when `verify` is set.
     public func tensor(_ row: CacheRecordRow, verify: Bool = false) throws -> CachedTensor {
-        let shard = try openShard(row.shardId)
+        let shard: ShardFile
+        do { shard = try openShard(row.shardId) } catch CacheError.missing(let said) {
+            // Still listed so, after the shard's row is found gone: no gc or run rewrote it meanwhile, the index is damaged.
+            let now = try store.read { try CacheRecordRow.fetchOne($0, key: ["stage": row.stage, "fingerprint": row.fingerprint, "key": row.key]) }
+            if now?.shardId == row.shardId { throw CacheError.danglingRecord(key: row.key, shardId: row.shardId) }
+            throw CacheError.missing(said)
+        }
         guard let entry = shard.entries.first(where: { $0.key == row.key && $0.dataOffset == row.dataOffset }) else {
             // The index and the shard disagree: damage that `cache verify` repairs, as it does a bad CRC.
             throw CacheError.badShard(path: shard.path, reason: "holds no record for source \(row.key.escaped) at offset \(row.dataOffset), "
@@ -237,6 +243,11 @@ public final class TensorCache: @unchecked Sendable {
             let indexed = row.dtypeName
             throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) is \(entry.dtype.name) \(entry.shape) "
                                       + "with CRC-32C \(entry.crc32c), where the provenance database's index says \(indexed) \(row.shape) with \(row.crc32c)")
+        }
+        // The index's length is what memory checks add up before anything is read (an edited one refused features as terabytes).
+        guard entry.dataLength == row.dataLength else {
+            throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) holds \(entry.dataLength) bytes, "
+                                      + "where the provenance database's index says \(row.dataLength)")
         }
         if try verify && !shard.verify(entry) { throw CacheError.damagedRecord(path: shard.path, key: row.key) }
         return CachedTensor(shard: shard, entry: entry)
