@@ -243,7 +243,7 @@ struct ManifestArguments: ParsableArguments {
 struct ManifestOptions: ParsableArguments {
     @OptionGroup var arguments: ManifestArguments
 
-    @Option(name: .long, help: "The data root, instead of the one the work directory remembers or the manifest's `data`; `run` remembers it.")
+    @Option(name: .long, help: "The data root, instead of the one the work directory remembers or the manifest's `data` (a run remembers the one it used).")
     var data: String?
 
     var manifest: String { arguments.manifest }
@@ -251,7 +251,7 @@ struct ManifestOptions: ParsableArguments {
 
     // Unconditional: `--threads -1` is then a value to refuse by name, not an unknown flag "-1".
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Worker threads, instead of the manifest's top-level `threads` (1-\(Manifest.maxThreads)); recorded with the run. Training's results depend on it, so it joins train's fingerprint as the manifest's does.",
+        "Worker threads, instead of the manifest's top-level `threads` (1-\(Manifest.maxThreads)). Training's results depend on it, so it joins train's and evaluate's fingerprints as the manifest's does (a run records it); the feature stages' records do not.",
         valueName: "n"))
     var threads: String?
 

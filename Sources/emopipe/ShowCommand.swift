@@ -7,7 +7,7 @@ import Foundation
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show the lineage of one source: its facts, the runs that saw it, its failures and artifacts.",
+        abstract: "Show the lineage of one source: its facts, the runs that first saw and last changed it, its failures and artifacts.",
         discussion: Help.reflow("""
         SOURCE is a path (as recorded, or relative to the current folder) or a SHA-256, or a prefix of
         one of at least 4 hex digits that only one content starts with (as git takes commit hashes).
