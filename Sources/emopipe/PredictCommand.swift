@@ -212,17 +212,21 @@ struct PredictCommand: ParsableCommand {
         return .another(other)
     }
 
-    /// A run that reused an earlier run's export (nothing it reads changed) holds no model: the run whose
-    /// folder does is named, since `emopipe run --until export` would only say export is up to date.
-    /// `reference`: how to give the producing run to --run (its id, or for another work directory's run its folder's real path).
-    private static func pointToTheExport(runFolder: String, store: ProvenanceStore, reference: (String) -> String = { $0 }) throws {
+    /// The run whose export a run reused (nothing it reads changed, so it holds no model of its own), or nil
+    /// when the run holds its own model or exported none.
+    private static func exportHolder(runFolder: String, store: ProvenanceStore) throws -> String? {
         var facts = stat()
-        guard lstat(runFolder + "/" + RunFile.weights.rawValue, &facts) != 0 else { return }
+        guard lstat(runFolder + "/" + RunFile.weights.rawValue, &facts) != 0 else { return nil }
         let id = Workspace.runId(reference: runFolder)
         guard let export = try store.stageRuns(runId: id).first(where: { $0.stage == StageName.export.rawValue }),
-              let producer = export.producedByRun, producer != id else { return }
-        throw UsageError("run \(id) holds no model of its own: it reused the export of run \(producer), whose folder holds it: "
-                         + "give --run \(ShellWord.of(reference(producer)))")
+              let producer = export.producedByRun, producer != id else { return nil }
+        return producer
+    }
+
+    /// Said when the model of the run whose export `id` reused answers in its place.
+    private static func noteReusedExport(of id: String, holder: String, folder: String) {
+        let note = "emopipe: note: run \(id) holds no model of its own: it reused the export of run \(holder), whose model (in \(folder.escaped)) answers\n"
+        StandardStream.error.write(Data(note.utf8))
     }
 
     /// Files named as recordings of actors the model learnt from (its fold's training or validation actors:
@@ -260,7 +264,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let (folder, id) = try runFolder()
+            var (folder, id) = try runFolder()
             // An empty reference would name the runs folder itself, and a file is no run either.
             var isFolder: ObjCBool = false
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -298,15 +302,20 @@ struct PredictCommand: ParsableCommand {
                             + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
                     }
                     let store = try workspace.openStore(.readOnly)
-                    try Self.pointToTheExport(runFolder: runFolder, store: store)
-                    try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, store: store)
+                    var modelFolder = runFolder
+                    if let holder = try Self.exportHolder(runFolder: runFolder, store: store) {
+                        folder = workspace.runFolder(holder)
+                        modelFolder = ResolvedPath.existing(folder) ?? folder
+                        Self.noteReusedExport(of: id, holder: holder, folder: folder)
+                    }
+                    try ExportStage.checkRecordedPredictFiles(runFolder: modelFolder, store: store)
                 case .another(let owner):
                     // Another work directory's run (`--run work-demo/runs/ID` without --workdir): its own database says
                     // where a reused export is; its files are not judged against this one's rows.
-                    // Named from where the folder really is: the reference may be a link to it from elsewhere.
-                    guard let store = try? owner.openStore(.readOnly) else { break }
-                    let runs = PathText.folder(of: runFolder)
-                    try Self.pointToTheExport(runFolder: runFolder, store: store) { runs + "/" + $0 }
+                    // Found from where the folder really is: the reference may be a link to it from elsewhere.
+                    guard let store = try? owner.openStore(.readOnly), let holder = try Self.exportHolder(runFolder: runFolder, store: store) else { break }
+                    folder = PathText.folder(of: runFolder) + "/" + holder
+                    Self.noteReusedExport(of: id, holder: holder, folder: folder)
                 case nil: break
                 }
             }

@@ -175,9 +175,10 @@ struct ReproducibilityTests {
         return try #require((try json(diff) as? [String: Any])?["fields"] as? [[String: Any]])
     }
 
-    /// A run that reused an earlier export holds no model: predict names the run whose folder does (the
-    /// export stage is up to date, so `run --until export` would write nothing).
-    @Test func predictOnARunThatReusedAnExportNamesTheRunHoldingTheModel() throws {
+    /// A run that reused an earlier export holds no model: predict answers with the model of the run whose
+    /// folder holds it, and says so (it refused, exit 64, naming that run; the export stage is up to date, so
+    /// `run --until export` would write nothing).
+    @Test func predictOnARunThatReusedAnExportAnswersWithTheRunHoldingTheModel() throws {
         let (manifest, workdir) = try TrainEvaluateTests.copyOfPrepared()
         try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir]).status == 0)
         try #require(try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--force", "evaluate"]).status == 0)
@@ -185,24 +186,25 @@ struct ReproducibilityTests {
         let evaluatedAgain = try #require(ids.first)
         let exported = try #require(ids.dropFirst().first { FileManager.default.fileExists(atPath: workdir + "/runs/\($0)/model.safetensors") })
         #expect(!FileManager.default.fileExists(atPath: workdir + "/runs/\(evaluatedAgain)/model.safetensors"), "the premise: no model of its own")
-        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", evaluatedAgain, "--workdir", workdir, workdir + "/x.wav"])
-        #expect(predict.status == ExitStatus.usage && predict.stderr.contains(
-            "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(exported)"),
-                "\(predict.stderr)")
+        let speech = TestSupport.sharedData + "/speech-flac/Actor_01/03-01-05-01-01-01-01.flac"
+        let byExport = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", exported, "--workdir", workdir, "--json", speech])
+        #expect(byExport.status == 0, "\(byExport.stderr)")
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", evaluatedAgain, "--workdir", workdir, "--json", speech])
+        #expect(predict.status == 0 && predict.stdout == byExport.stdout, "\(predict.stderr)")
+        #expect(predict.stderr.contains("run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), "
+                                        + "whose model (in \(workdir)/runs/\(exported)) answers"), "\(predict.stderr)")
         // The run's folder given as a path, with no --workdir (the default work directory is not this one): its own
-        // work directory's database names the folder to give. It said to run the export stage, which was up to date.
-        let exportedFolder = try #require(ResolvedPath.existing(workdir + "/runs/" + exported))
-        let byPath = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", workdir + "/runs/" + evaluatedAgain, workdir + "/x.wav"],
+        // work directory's database says where the model is.
+        let byPath = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", workdir + "/runs/" + evaluatedAgain, "--json", speech],
                                          currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
-        #expect(byPath.status == ExitStatus.usage && byPath.stderr.contains(
-            "run \(evaluatedAgain) holds no model of its own: it reused the export of run \(exported), whose folder holds it: give --run \(exportedFolder)"),
-                "\(byPath.stderr)")
-        // Through a link from elsewhere, the folder named is where the model really is, not beside the link.
+        #expect(byPath.status == 0 && byPath.stdout == byExport.stdout && byPath.stderr.contains("it reused the export of run \(exported)"), "\(byPath.stderr)")
+        // Through a link from elsewhere, the model is found where it really is, not beside the link.
+        let exportedFolder = try #require(ResolvedPath.existing(workdir + "/runs/" + exported))
         let link = try TestSupport.temporaryFolder("link-to-run") + "/newest"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: workdir + "/runs/" + evaluatedAgain)
-        let linked = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", link, workdir + "/x.wav"],
+        let linked = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", link, "--json", speech],
                                          currentDirectory: try TestSupport.temporaryFolder("elsewhere"))
-        #expect(linked.status == ExitStatus.usage && linked.stderr.contains("give --run \(exportedFolder)"), "\(linked.stderr)")
+        #expect(linked.status == 0 && linked.stdout == byExport.stdout && linked.stderr.contains("(in \(exportedFolder))"), "\(linked.stderr)")
         // The runs table says it under the run, where only --json's produced_by_run said it.
         let table = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir]).stdout.split(separator: "\n").map(String.init)
         let row = try #require(table.firstIndex { $0.hasPrefix(evaluatedAgain) }, "\(table)")
