@@ -17,7 +17,9 @@ struct RunsCommand: ParsableCommand {
         or the earlier run that computed an up-to-date evaluate stage; the table says under the run which run holds
         the files of its up-to-date evaluate and export stages). A run recorded running while nothing holds
         the work directory's lock died without ending (killed, out of memory): it shows interrupted, as the
-        next run records it.
+        next run records it. A run's status is one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))
+        (partial: it finished, with some sources failed, exit 3); a stage's state one of
+        \(StageRunState.allCases.map(\.rawValue).joined(separator: ", ")).
 
         With --json: an array of {id, status, exit_code, started_at, finished_at, command, manifest,
         manifest_path, data_root, dataset_fingerprint, sources_in_use, worker, environment,
