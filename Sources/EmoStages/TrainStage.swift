@@ -284,7 +284,13 @@ public struct TrainStage: Stage {
         guard let recorded else {
             return state == nil ? .asRecorded : .partway("fold \(fold) finished training but its kept weights are not recorded: a run records them")
         }
-        return RecordedOutputs.problem(recorded).map(FoldCondition.lost) ?? .asRecorded
+        if let problem = RecordedOutputs.problem(recorded) { return .lost(problem) }
+        // The state is no recorded file: it must say what the recorded description says of the kept epoch, or a
+        // resumed fold would describe weights of another epoch (as a fold taken from another fingerprint must).
+        if let state, let described = (try? TrainedModel.description(in: foldFolder))?.bestEpoch, described != state.bestEpoch {
+            return .lost("fold \(fold)'s state.json says epoch \(state.bestEpoch) was kept, its recorded model.json epoch \(described) (edited)")
+        }
+        return .asRecorded
     }
 
     /// Each fold's kept weights and model.json as training recorded them (the newest row per file), by fold
@@ -346,6 +352,9 @@ public struct TrainStage: Stage {
         var keptWeights: [(index: Int, sha256: String)] = []
         var summaries: [String] = []
         var reused = 0
+        // A fold found finished is an earlier training's only when a train of this fingerprint completed; one a
+        // killed run finished was trained, and never scored, so it counts as trained now.
+        let completedBefore = try context.store.hasCompleted(stage: name, fingerprint: context.fingerprint.full)
         for fold in features.plan.folds {
             try context.cancellation.check()
             let train = features.samples(actors: fold.train), validation = features.samples(actors: fold.validation)
@@ -383,14 +392,14 @@ public struct TrainStage: Stage {
             let inputs = FoldTrainingInputs(parameters: context.fingerprint.parameters, fold: fold, train: train, validation: validated,
                                             config: features.config, training: training, policy: parameters.windowPolicy,
                                             classWeights: classWeights, labels: features.plan.labels, untrained: untrained)
-            let before = TrainingState.read(inFolder: foldFolder)
-            let fresh = before == nil
+            let fresh = TrainingState.read(inFolder: foldFolder) == nil
+            var tookEarlier = false
             if !context.forced, fresh, let earlier = try inputs.earlierFold(fold.index, context: context) {
                 try FoldTrainingInputs.copy(earlier, into: foldFolder)
                 let taken = "fold \(fold.index): its training and validation clips and settings are those of the fold trained under "
                     + "\(earlier.fingerprint.prefix(16)) (other clips changed since): its weights are taken, not trained again"
                 context.logger.info("\(taken)")
-                reused += 1
+                tookEarlier = true
             } else if fresh {
                 try inputs.write(into: foldFolder)
             } else {
@@ -413,9 +422,9 @@ public struct TrainStage: Stage {
                 throw PipelineError.missingData("train: fold \(fold.index) (\(train.count) training clip\(train.count == 1 ? "" : "s") of actors \(fold.train)): "
                     + "\(reason)\(advice)")
             }
-            // Found finished under this fingerprint (settings set back to those of an earlier run, or a run killed
-            // after training): nothing was trained, as for weights taken from another fingerprint.
-            if before?.finished == true, state.finished, trainer.epochsTrained == 0 { reused += 1 }
+            // Nothing trained now: weights taken from another fingerprint's fold, or found finished under this one by
+            // a completed training (settings set back to those of an earlier run).
+            if state.finished, trainer.epochsTrained == 0, tookEarlier || completedBefore { reused += 1 }
             var foldModel = TrainedModel(config: features.config, standardizer: standardizer, training: training,
                                          labels: features.plan.labels, fold: fold, bestEpoch: state.bestEpoch, window: parameters.windowPolicy)
             foldModel.untrainedModalities = untrained.isEmpty ? nil : untrained

@@ -409,6 +409,14 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     /// The execution of `stage` in run `runId` that completed it (done or partial), if recorded.
+    /// Whether `stage` ran to completion (done or partial) under the stage fingerprint given, in any run.
+    public func hasCompleted(stage: String, fingerprint: String) throws -> Bool {
+        try read { db in
+            try StageRunRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
+                                      && [StageRunState.done.rawValue, StageRunState.partial.rawValue].contains(Column("state"))).fetchCount(db) > 0
+        }
+    }
+
     public func completedExecution(stage: String, runId: String) throws -> StageRunRecord? {
         try read { db in
             try StageRunRecord.filter(Column("runId") == runId && Column("stage") == stage

@@ -389,8 +389,12 @@ public final class Trainer {
             resumed.finished = false
         }
         // Stopped in its first epoch, a fold kept only its starting weights: it starts over, from the same state.
-        log(resumed.finished ? "trained before under these settings (\(step) epochs, epoch \(resumed.bestEpoch) kept): nothing to train"
-            : step == 0 ? "resuming from its start (stopped before epoch 1 finished)" : "resuming after epoch \(step)")
+        if resumed.finished {
+            log(resumed.bestEpoch >= 0 ? "trained before under these settings (\(step) epochs, epoch \(resumed.bestEpoch) kept): nothing to train"
+                : "trained before under these settings (\(step) epochs), with no epoch kept: nothing to train")
+        } else {
+            log(step == 0 ? "resuming from its start (stopped before epoch 1 finished)" : "resuming after epoch \(step)")
+        }
         return resumed
     }
 
