@@ -140,8 +140,8 @@ public struct ExportStage: Stage {
     /// Refuses a run folder whose model files are not the bytes its export recorded (edited weights
     /// would otherwise answer with confidence). A run the store has no record of (a folder copied from
     /// elsewhere) is not checked.
-    public static func checkRecordedPredictFiles(runFolder: String, store: ProvenanceStore) throws {
-        let runId = (runFolder as NSString).lastPathComponent
+    /// `runId`: the run whose export rows judge the folder's files (its folder may be reached by another name).
+    public static func checkRecordedPredictFiles(runFolder: String, runId: String, store: ProvenanceStore) throws {
         let recorded = try store.outputArtifacts(stage: StageName.export.rawValue, runId: runId)
         for file in predictFiles + [.speakers] {
             // The newest row of this file: a re-export into the same folder replaces the first.

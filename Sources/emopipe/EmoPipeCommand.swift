@@ -213,10 +213,13 @@ struct WorkDirectoryOptions: ParsableArguments {
     /// The provenance store of an existing work directory, or a clear error. Read-only unless the
     /// command changes the work directory, so a read-only work directory can be inspected.
     func openStore(_ access: Workspace.Access = .readOnly) throws -> ProvenanceStore {
-        guard workspace.exists else {
-            throw EmoError.io(path: workspace.root, reason: workspace.missingDatabase ?? "no work directory here yet (run `emopipe run` first)")
-        }
+        guard workspace.exists else { throw noWorkDirectory }
         return try workspace.openStore(access)
+    }
+
+    /// What a command that reads the work directory says when there is none (or only its folders).
+    var noWorkDirectory: EmoError {
+        EmoError.io(path: workspace.root, reason: workspace.missingDatabase ?? "no work directory here yet (run `emopipe run` first)")
     }
 }
 

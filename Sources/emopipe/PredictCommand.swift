@@ -264,7 +264,9 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         do {
-            var (folder, id) = try runFolder()
+            let found = try runFolder()
+            var folder = found.folder
+            let id = found.id
             // An empty reference would name the runs folder itself, and a file is no run either.
             var isFolder: ObjCBool = false
             guard !runReference.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -279,7 +281,7 @@ struct PredictCommand: ParsableCommand {
                 }
                 // A run id with no work directory to look in: said as every command that reads one says it (exit 1).
                 if !runReference.isEmpty, !runReference.contains("/"), !workDirectoryOptions.workspace.exists {
-                    _ = try workDirectoryOptions.openStore()
+                    throw workDirectoryOptions.noWorkDirectory
                 }
                 throw UsageError("no run '\(runReference.echoed)': neither a run folder nor a run id in \(workDirectoryOptions.workspace.runsRoot) (see `emopipe runs`)")
             }
@@ -302,20 +304,22 @@ struct PredictCommand: ParsableCommand {
                             + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
                     }
                     let store = try workspace.openStore(.readOnly)
-                    var modelFolder = runFolder
+                    // The id its real folder has (the reference may be a link beside it).
+                    let realId = Workspace.runId(reference: runFolder)
                     if let holder = try Self.exportHolder(runFolder: runFolder, store: store) {
                         folder = workspace.runFolder(holder)
-                        modelFolder = ResolvedPath.existing(folder) ?? folder
-                        Self.noteReusedExport(of: id, holder: holder, folder: folder)
+                        try ExportStage.checkRecordedPredictFiles(runFolder: folder, runId: holder, store: store)
+                        Self.noteReusedExport(of: realId, holder: holder, folder: folder)
+                    } else {
+                        try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, runId: realId, store: store)
                     }
-                    try ExportStage.checkRecordedPredictFiles(runFolder: modelFolder, store: store)
                 case .another(let owner):
                     // Another work directory's run (`--run work-demo/runs/ID` without --workdir): its own database says
                     // where a reused export is; its files are not judged against this one's rows.
                     // Found from where the folder really is: the reference may be a link to it from elsewhere.
                     guard let store = try? owner.openStore(.readOnly), let holder = try Self.exportHolder(runFolder: runFolder, store: store) else { break }
                     folder = PathText.folder(of: runFolder) + "/" + holder
-                    Self.noteReusedExport(of: id, holder: holder, folder: folder)
+                    Self.noteReusedExport(of: Workspace.runId(reference: runFolder), holder: holder, folder: folder)
                 case nil: break
                 }
             }
