@@ -165,21 +165,23 @@ public struct RunSummary: Sendable {
     /// The manifest's name; for a run of a command that reads none (`cache verify` dropping damaged
     /// records), that command in parentheses.
     public var manifestName: String {
-        if let command = commandWithoutManifest { return "(\(command))" }
+        if let command = commandWithoutManifest, !command.isEmpty { return "(\(command))" }
         return (try? Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? "manifest.yaml").name) ?? "?"
     }
     /// The command of a run that read no manifest (`cache verify`, recorded as a run when it drops damaged
     /// records): no pipeline run, with no parameters, data or results to compare or repeat. Nil for a pipeline run.
+    /// Empty when the recorded command line names none.
     public var commandWithoutManifest: String? {
         guard record.manifestJSON.isEmpty else { return nil }
-        let words = record.command.split(separator: " ").dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
-        return words.isEmpty ? "a command without a manifest" : words.joined(separator: " ")
+        return record.command.split(separator: " ").dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " ")
     }
 
     /// Why this run is no pipeline run (see `commandWithoutManifest`), said to a command that would take it for one; nil for a pipeline run.
     public var notAPipelineRun: String? {
-        commandWithoutManifest.map { "it is the record of `emopipe \($0)` (it dropped damaged cache records), not a pipeline run: "
-            + "it has no manifest, parameters or results" }
+        guard let command = commandWithoutManifest else { return nil }
+        let what = command == "cache verify" ? "the record of `emopipe cache verify` (it dropped damaged cache records)"
+            : command.isEmpty ? "the record of a command that read no manifest" : "the record of `emopipe \(command)`"
+        return "it is \(what), not a pipeline run: it has no manifest, parameters or results"
     }
     public func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
 
