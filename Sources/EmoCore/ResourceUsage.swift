@@ -43,12 +43,7 @@ public enum ProcessMemory {
     public static func addressSpaceBytes() -> Int? { statusField("VmSize:") }
 
     /// The address-space limit (`ulimit -v`, RLIMIT_AS) in bytes, or nil when there is none.
-    public static func addressSpaceLimitBytes() -> Int? {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
-              limit.rlim_cur < rlim_t(Int.max) else { return nil }
-        return Int(limit.rlim_cur)
-    }
+    public static func addressSpaceLimitBytes() -> Int? { SoftLimit.of(RLIMIT_AS).flatMap { Int(exactly: $0) } }
 
     /// Resident memory once the allocator has handed back what it holds free, for a check against a
     /// budget: glibc keeps freed memory mapped, so a sweep's earlier trial (300 MB after it, 115 MB

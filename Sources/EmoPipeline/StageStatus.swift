@@ -23,8 +23,8 @@ public struct PlannedStage: Equatable, Sendable {
     public var reason: String
     /// Units of work it would compute (sources, folds), or nil where that is known only by running.
     public var units: Int?
-    /// The stage before it that runs first and may add to `units`, which are then a lower bound
-    /// (ingest for audio), or nil.
+    /// The stage before it that runs first and may change `units`, which are then counted on the sources
+    /// recorded now (ingest for audio), or nil.
     public var unitsAfter: String?
 
     public init(stage: String, action: Action, reason: String, units: Int?, unitsAfter: String? = nil) {
@@ -117,7 +117,7 @@ extension PipelineRunner {
             let reason = forced.contains(name)
                 ? (selection.force.contains(name) ? "forced (--force \(name))" : "downstream of a forced stage") : status.reason
             let units = runs ? try plannedUnits(name, store: store, forced: forced.contains(name)) : 0
-            // Counted on what is recorded now: a stage before it that runs first (ingest) may add to them.
+            // Counted on what is recorded now: a stage before it that runs first (ingest) may add to them or take some away.
             let runsFirst = reads(name).first { upstream in planned.contains { $0.stage == upstream && $0.action == .run } }
             planned.append(PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units,
                                         unitsAfter: units == nil ? nil : runsFirst))

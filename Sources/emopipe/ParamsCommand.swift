@@ -15,7 +15,9 @@ struct ParamsCommand: ParsableCommand {
         checked as a run checks it, so a bad one is refused here too (exit 64). The manifest-wide settings a
         stage also reads (split: label_map, include_song; train and evaluate: seed, threads; ingest: data,
         listed as data_root) are listed under it as the manifest gives them; they are set by the manifest's
-        own keys, not by params or --set (run's data and thread options override them for one run).
+        own keys, not by params or --set. A run's --threads overrides threads for that run; its --data
+        overrides the data root and is remembered by the work directory, which later runs then use (params
+        shows the manifest's).
 
         With --json: an array of {stage, key, value, origin, file}; origin is default, pipeline, manifest
         or command line; file names the pipeline file or manifest (null otherwise).
@@ -40,7 +42,7 @@ struct ParamsCommand: ParsableCommand {
             let rows = runner.pipeline.stageNames.flatMap { stage -> [Row] in
                 guard let resolved = runner.parameters[stage] else { return [] }
                 let preset = resolved.preset.map { [Row(stage: stage, key: $0.key, value: $0.name, origin: $0.origin)] } ?? []
-                let manifestWide = (runner.stages[stage]?.manifestFields ?? []).map { key in
+                let manifestWide = (runner.stages[stage]?.manifestFields ?? []).sorted().map { key in
                     Row(stage: stage, key: key, value: manifest.globals[key] ?? .null,
                         origin: manifest.givenGlobals.contains(key) ? .manifest(path: manifest.path) : .defaultValue)
                 }

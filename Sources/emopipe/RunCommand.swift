@@ -165,12 +165,12 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    /// How many units a planned stage computes; `after`: the stage that runs first and may add to them.
+    /// How many units a planned stage computes; `after`: the stage that runs first and may change them.
     static func unitsText(_ units: Int?, after: String?) -> String {
         switch (units, after) {
         case (nil, _): " — whole stage"
         case (0, let first?): " — units known once \(first) has run"
-        case (let count?, let first?): " — at least \(count) unit(s) to compute (\(first) runs first and may add more)"
+        case (let count?, let first?): " — \(count) unit(s) to compute on the sources recorded now (\(first) runs first and may change that)"
         case (let count?, nil): " — \(count) unit(s) to compute"
         }
     }

@@ -249,8 +249,6 @@ struct TrainEvaluateTests {
         #expect(models.count == 1 && models[0].sha256 == SHA256Hex.of(weightsA))
     }
 
-    /// Video of a test actor only: no training clip could teach a face branch, so none is built, and
-    /// that clip is scored on its speech alone.
     /// A cache index row edited to a length its shard does not hold (terabytes, or negative) or to a shard the
     /// index does not list is damage: train drops the record, computes it again and goes on (it refused the
     /// features as terabytes, or said "try again" for ever), and `cache verify` finds it (it found nothing).
@@ -301,6 +299,8 @@ struct TrainEvaluateTests {
         #expect(shownGood.stdout.contains("artifact train trained model") && shownGood.stdout.contains("artifact export exported onnx"), "\(shownGood.stdout)")
     }
 
+    /// Video of a test actor only: no training clip could teach a face branch, so none is built, and
+    /// that clip is scored on its speech alone.
     @Test func aBranchOnlyTestClipsCouldFeedIsNotBuilt() throws {
         let data = try TestSupport.speechWithOneVideo(filedAs: 1)
         let folder = try TestSupport.temporaryFolder("test-video")
