@@ -1,4 +1,5 @@
 // Decoded pictures handed to other layers: plain 8-bit buffers, no libav types.
+import EmoCore
 
 /// An 8-bit image, row-major, tightly packed: 1 channel (gray) or 3 (RGB).
 public struct Raster: Sendable, Equatable {
@@ -12,19 +13,21 @@ public struct Raster: Sendable, Equatable {
         self.pixels = pixels ?? [UInt8](repeating: 0, count: width * height * channels)
     }
 
-    /// Copies `other` (same channels) onto this picture with its top-left corner at (`x`, `y`); the part that
-    /// would fall outside is left out.
-    public mutating func paste(_ other: Raster, x: Int, y: Int) {
-        precondition(other.channels == channels, "pasting a \(other.channels)-channel picture onto a \(channels)-channel one")
-        let left = max(0, x), right = min(width, x + other.width)
-        let top = max(0, y), bottom = min(height, y + other.height)
-        guard left < right, top < bottom else { return }
+    /// Copies `other` onto this picture with its top-left corner at (`x`, `y`); the part that would fall outside
+    /// is left out. Returns false, pasting nothing, when `other` has another number of channels.
+    @discardableResult
+    public mutating func paste(_ other: Raster, x: Int, y: Int) -> Bool {
+        guard other.channels == channels else { return false }
+        let left = max(0, x), right = min(width, x.clampedAdding(other.width))
+        let top = max(0, y), bottom = min(height, y.clampedAdding(other.height))
+        guard left < right, top < bottom else { return true }
         let rowBytes = (right - left) * channels
         for row in top..<bottom {
             let from = ((row - y) * other.width + (left - x)) * channels
             let to = (row * width + left) * channels
             pixels.replaceSubrange(to..<(to + rowBytes), with: other.pixels[from..<(from + rowBytes)])
         }
+        return true
     }
 
     /// Turns the picture clockwise by 0, 90, 180 or 270 degrees (exact pixel moves), e.g. by a video

@@ -35,7 +35,7 @@ public struct SplitStage: Stage {
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
         guard let split = parameters[name]?.value as? SplitParameters, let present = Self.actorsNamed(under: manifest.dataRoot),
               !present.isEmpty else { return [] }
-        let refusedLater = "split will refuse the run when its turn comes, after the stages before it"
+        let refusedLater = "split will refuse the run when its turn comes"
         let absent = Set(split.actors + split.testActors + split.valActors).subtracting(present).sorted()
         guard absent.isEmpty else {
             return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file: "

@@ -15,9 +15,9 @@ struct ParamsCommand: ParsableCommand {
         checked as a run checks it, so a bad one is refused here too (exit 64). The manifest-wide settings a
         stage also reads (split: label_map, include_song; train and evaluate: seed, threads; ingest: data,
         listed as data_root) are listed under it as the manifest gives them; they are set by the manifest's
-        own keys, not by params or --set. A run's --threads overrides threads for that run; its --data
-        overrides the data root and is remembered by the work directory, which later runs then use (params
-        shows the manifest's).
+        own keys, not by params or --set. A run's thread count option overrides threads for that run; its data
+        root option overrides the data root and is remembered by the work directory, which later runs then
+        use (params shows the manifest's).
 
         With --json: an array of {stage, key, value, origin, file}; origin is default, pipeline, manifest
         or command line; file names the pipeline file or manifest (null otherwise).
