@@ -29,7 +29,8 @@ struct SweepCommand: ParsableCommand {
         reason}], "best": trial}; params nest by stage ({"train": {"dropout": 0.1}}), seconds is null for a
         trial not run yet.
         Exit status: 0 every trial finished; 3 some trials failed (a --worker also when all of its own did); 1 no trial finished; 64 a bad manifest,
-        trial or data root (not a folder); 130 interrupted.
+        trial or data root (not a folder); 130 interrupted. With --prepare, as `emopipe run` gives it for the
+        shared stages: 0 done, 3 some sources failed (see `emopipe sources --failed`), 1 a stage failed.
 
         Scale-out: `--worker I/N` (I from 0) runs trials I, I+N, I+2N, ... in its own work directory,
         WORKDIR/workers/sweep-<name>-<hash>-<I>-of-<N>: a snapshot of WORKDIR's database whose feature
