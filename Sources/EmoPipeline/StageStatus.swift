@@ -110,7 +110,7 @@ extension PipelineRunner {
         // Before the work directory exists, judged against an empty record: what a first run would read, and
         // what it would refuse (a data root without a RAVDESS file) is said now, as with a work directory.
         let store = workspace.exists ? try workspace.openStore(.readOnly) : try ProvenanceStore.empty()
-        var planned: [PlannedStage] = []
+        var planned: [PlannedStage] = [], running: Set<String> = []
         for name in selected {
             let status = statuses[name] ?? StageStatus(stage: name, state: .neverRun, reason: "has never completed")
             let runs = forced.contains(name) || status.state != .upToDate
@@ -118,13 +118,14 @@ extension PipelineRunner {
                 ? (selection.force.contains(name) ? "forced (--force \(name))" : "downstream of a forced stage") : status.reason
             let units = runs ? try plannedUnits(name, store: store, forced: forced.contains(name)) : 0
             // Counted on what is recorded now: a stage before it that runs first (ingest) may add to them or take some away.
-            let runsFirst = reads(name).first { upstream in planned.contains { $0.stage == upstream && $0.action == .run } }
+            let runsFirst = reads(name).first(where: running.contains)
+            if runs { running.insert(name) }
             planned.append(PlannedStage(stage: name, action: runs ? .run : .upToDate, reason: reason, units: units,
                                         unitsAfter: units == nil ? nil : runsFirst))
         }
         // Of every stage that would run: a run leaves out the first (running, it refuses at once), but a dry run
         // runs nothing, so that stage's refusal (split naming an actor no file has) would go unsaid.
-        logForecasts(planned.filter { $0.action == .run }.map(\.stage))
+        logForecasts(selected.filter(running.contains))
         return planned
     }
 

@@ -127,10 +127,10 @@ struct FeatureSet {
             if !read.isEmpty { sizedBy.append(keys) }
         }
         let needed = held.clampedAdding(ProcessMemory.residentBytesInUse() ?? 0)
+        let machine = ProcessMemory.machineLimitBytes()
+        guard needed > min(context.memoryBudget ?? Int.max, machine ?? Int.max) else { return }
         // A refusal rests on the index's lengths: an edited row is damage a run repairs, not features too large.
-        if needed > min(context.memoryBudget ?? Int.max, ProcessMemory.machineLimitBytes() ?? Int.max) {
-            try requireIndexAgreesWithShards(plan: plan, cache: cache, audio: audio, faces: faces)
-        }
+        try requireIndexAgreesWithShards(plan: plan, cache: cache, audio: audio, faces: faces)
         let what = String(format: "the %d cached feature records %@ reads are %.0f MB%@: with what is resident about %.0f MB",
                           records, context.fingerprint.stage, ProcessMemory.megabytes(bytes),
                           held > bytes ? ", held twice while they are read (the shards mapped, and the copies)" : "", ProcessMemory.megabytes(needed))
@@ -138,7 +138,7 @@ struct FeatureSet {
             throw PipelineError.invalidParameter(file: context.manifest.path, key: "resources.max_memory_mb", value: "\(budgetMB)",
                                                  allowed: what + ", before any training memory; raise the budget, or use coarser features (\(sizedBy.joined(separator: "; ")))")
         }
-        if let machine = ProcessMemory.machineLimitBytes(), needed > machine {
+        if let machine, needed > machine {
             throw PipelineError.missingData(what + String(format: ", over this machine's %.0f MB: use coarser features (%@)",
                                                           ProcessMemory.megabytes(machine), sizedBy.joined(separator: "; ")))
         }

@@ -408,19 +408,22 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
-    /// The execution of `stage` in run `runId` that completed it (done or partial), if recorded.
+    /// The states of an execution that completed its stage.
+    private static let completedStates = [StageRunState.done.rawValue, StageRunState.partial.rawValue]
+
     /// Whether `stage` ran to completion (done or partial) under the stage fingerprint given, in any run.
     public func hasCompleted(stage: String, fingerprint: String) throws -> Bool {
         try read { db in
             try StageRunRecord.filter(Column("stage") == stage && Column("fingerprint") == fingerprint
-                                      && [StageRunState.done.rawValue, StageRunState.partial.rawValue].contains(Column("state"))).fetchCount(db) > 0
+                                      && Self.completedStates.contains(Column("state"))).fetchCount(db) > 0
         }
     }
 
+    /// The execution of `stage` in run `runId` that completed it (done or partial), if recorded.
     public func completedExecution(stage: String, runId: String) throws -> StageRunRecord? {
         try read { db in
             try StageRunRecord.filter(Column("runId") == runId && Column("stage") == stage
-                                      && [StageRunState.done.rawValue, StageRunState.partial.rawValue].contains(Column("state")))
+                                      && Self.completedStates.contains(Column("state")))
                 .order(Column("id").desc).fetchOne(db)
         }
     }

@@ -388,11 +388,11 @@ public final class Trainer {
                 + "(patience \(config.patience), kept epoch \(resumed.bestEpoch)): training goes on")
             resumed.finished = false
         }
-        // Stopped in its first epoch, a fold kept only its starting weights: it starts over, from the same state.
         if resumed.finished {
             log(resumed.bestEpoch >= 0 ? "trained before under these settings (\(step) epochs, epoch \(resumed.bestEpoch) kept): nothing to train"
                 : "trained before under these settings (\(step) epochs), with no epoch kept: nothing to train")
         } else {
+            // Stopped in its first epoch, a fold kept only its starting weights: it starts over, from the same state.
             log(step == 0 ? "resuming from its start (stopped before epoch 1 finished)" : "resuming after epoch \(step)")
         }
         return resumed
