@@ -276,7 +276,9 @@ public struct TrainParameters: StageParameters {
               mapped.clampedAdding(counted) > limit else { return }
         let why = String(format: "about %.0f MB counted for training plus the %.0f MB of address space mapped now exceeds the address-space "
                          + "limit (ulimit -v) of %.0f MB; ", ProcessMemory.megabytes(counted), ProcessMemory.megabytes(mapped), ProcessMemory.megabytes(limit))
-        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: Int(Double(limit - mapped) * TrainingMemory.calibration), upTo: batchSize,
+        // The size named is judged with the margin: what is mapped varies by tens of MB from run to run, and the
+        // size named must be accepted by the next one.
+        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: limit - mapped, upTo: batchSize,
                                                   averagingWeights: averagesWeights, weights: weights)
         let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
         throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",

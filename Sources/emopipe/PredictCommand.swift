@@ -308,6 +308,10 @@ struct PredictCommand: ParsableCommand {
                     let realId = Workspace.runId(reference: runFolder)
                     if let holder = try Self.exportHolder(runFolder: runFolder, store: store) {
                         folder = workspace.runFolder(holder)
+                        guard FileManager.default.fileExists(atPath: folder) else {
+                            throw EmoError.io(path: folder, reason: "run \(realId) reused the export of run \(holder), whose folder is gone "
+                                              + "(removed?): its model with it; run the manifest again to make one")
+                        }
                         try ExportStage.checkRecordedPredictFiles(runFolder: folder, runId: holder, store: store)
                         Self.noteReusedExport(of: realId, holder: holder, folder: folder)
                     } else {

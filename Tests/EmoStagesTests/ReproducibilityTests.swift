@@ -210,6 +210,10 @@ struct ReproducibilityTests {
         let row = try #require(table.firstIndex { $0.hasPrefix(evaluatedAgain) }, "\(table)")
         #expect(table.indices.contains(row + 1) && table[row + 1] == "    export up to date: its files are in run \(exported)", "\(table)")
         #expect(!table.contains { $0.contains("evaluate up to date") }, "evaluate ran again in that run: \(table)")
+        // The run holding the model removed: said of it, not "run the export stage" (export is up to date).
+        try FileManager.default.removeItem(atPath: workdir + "/runs/" + exported)
+        let gone = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", evaluatedAgain, "--workdir", workdir, speech])
+        #expect(gone.status == 1 && gone.stderr.contains("reused the export of run \(exported), whose folder is gone"), "\(gone.stderr)")
     }
 
     @Test func diffNamesTheChangedParameterAndItsEffects() throws {
