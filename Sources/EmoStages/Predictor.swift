@@ -97,9 +97,12 @@ public final class Predictor {
     /// The model's policy, with the hop a caller chose instead of the model's, if any.
     public let policy: WindowPolicy
 
+    /// What a run folder without an export is told when nothing more is known of its run.
+    public static let exportAdvice = "run the export stage: `emopipe run MANIFEST --until export`, MANIFEST the run's own"
+
     /// `run` is a run folder holding an export; `hopSeconds` nil keeps the model's hop (the one
-    /// that reproduces the evaluate stage).
-    public init(run: String, hopSeconds: Double? = nil) throws {
+    /// that reproduces the evaluate stage). `exportAdvice` says how to export it when it holds no model.
+    public init(run: String, hopSeconds: Double? = nil, exportAdvice: String = Predictor.exportAdvice) throws {
         let folder = URL(fileURLWithPath: run)
         let weights = folder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path
         var facts = stat()
@@ -111,7 +114,7 @@ public final class Predictor {
                                                 + "the run folder the export stage wrote (\(TrainedModel.Weights.exported.rawValue), model.json, features.json beside "
                                                 + "\(RunFile.onnx.rawValue)); copy the whole folder, or give onnxruntime \(onnx.rawValue)")
             }
-            throw PipelineError.missingData("\(run.shownPath): no exported model here (run the export stage: `emopipe run --until export`)")
+            throw PipelineError.missingData("\(run.shownPath): no exported model here (\(exportAdvice))")
         }
         // Something is there: a link that leads nowhere (or round in a loop) is named as such, not as no model.
         guard stat(weights, &facts) == 0 else {

@@ -291,6 +291,11 @@ public final class ProvenanceStore: @unchecked Sendable {
         }
     }
 
+    /// The run recorded under `id`, if any.
+    public func run(id: String) throws -> RunRecord? {
+        try read { try RunRecord.fetchOne($0, key: id) }
+    }
+
     /// The runs recorded after `runId`, in the order they were recorded (started, or merged from a
     /// worker); none when `runId` is not recorded.
     public func runIds(after runId: String) throws -> [String] {

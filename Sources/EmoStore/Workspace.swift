@@ -308,7 +308,8 @@ public struct Workspace: Sendable, Equatable {
     // MARK: Sweeps
 
     static let sweepsFolderName = "sweeps"
-    public func sweepFolder(_ sweepId: String) -> SweepFolder { SweepFolder(path: path(Self.sweepsFolderName + "/" + sweepId)) }
+    public var sweepsRoot: String { path(Self.sweepsFolderName) }
+    public func sweepFolder(_ sweepId: String) -> SweepFolder { SweepFolder(path: sweepsRoot + "/" + sweepId) }
 
     /// The folders a sweep worker brings back whole: its runs' folders and its trained models.
     public static let sweepWorkerOutputFolders = [runsFolderName, "\(cacheFolderName)/\(StageName.train.rawValue)"]
@@ -335,7 +336,7 @@ public struct Workspace: Sendable, Equatable {
 
     /// The work directory's own folders, where EmoPipe adds, lists and removes files by its own rules:
     /// files another tool writes there could be taken for EmoPipe's or removed as leftovers.
-    public var ownFolders: [String] { [cacheRoot, runsRoot, path(Self.sweepsFolderName), nightlyFolder, workersRoot, path(Self.reproductionsFolderName)] }
+    public var ownFolders: [String] { [cacheRoot, runsRoot, sweepsRoot, nightlyFolder, workersRoot, path(Self.reproductionsFolderName)] }
 
     /// Where a file a run recorded by its absolute path is now: that path, else the same file in this
     /// work directory (one copied or moved keeps the paths its runs recorded), else nil when it is gone.

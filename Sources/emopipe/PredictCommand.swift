@@ -244,6 +244,27 @@ struct PredictCommand: ParsableCommand {
             + "was trained or validated on: their answers are not those of an unseen speaker"
     }
 
+    /// How the run in `runFolder` gets an exported model, from its record when this work directory holds
+    /// one: a sweep trial stops at evaluate, so its sweep's best.yaml is what trains and exports; another
+    /// run's own manifest does, run to the export stage (`emopipe run --until export` would run the default one).
+    private func exportAdvice(runFolder: String) -> String {
+        let workspace = workDirectoryOptions.workspace
+        guard let real = ResolvedPath.existing(runFolder), case .thisWorkDirectory? = owner(of: real),
+              workspace.missingDatabase == nil, let store = try? workspace.openStore(.readOnly),
+              let record = (try? store.run(id: Workspace.runId(reference: real))) ?? nil,
+              let manifest = try? Manifest.parse(yaml: record.manifestJSON, path: record.manifestPath ?? "manifest.yaml")
+        else { return Predictor.exportAdvice }
+        let workdirOption = workDirectoryOptions.workdir == WorkDirectoryOptions.defaultWorkdir ? "" : " --workdir \(ShellWord.path(workspace.root))"
+        if manifest.sweep != nil {
+            let sweeps = SweepRunner.folders(ofSweepNamed: manifest.name, in: workspace)
+            let best = sweeps.count == 1 ? sweeps[0].bestManifest : "\(workspace.sweepsRoot)/<its folder>/best.yaml"
+            return "run \(record.id) is a trial of sweep \(manifest.name.echoed), and trials stop at evaluate: "
+                + "`emopipe run \(ShellWord.path(best))\(workdirOption)` trains and exports the sweep's best settings"
+        }
+        guard let path = record.manifestPath else { return Predictor.exportAdvice }
+        return "run the export stage: `emopipe run \(ShellWord.path(path)) --until export\(workdirOption)`"
+    }
+
     /// Whether the work directory's database records a run of this id (its folder may be gone).
     private func isRecorded(_ id: String) -> Bool {
         let workspace = workDirectoryOptions.workspace
@@ -327,7 +348,7 @@ struct PredictCommand: ParsableCommand {
                 case nil: break
                 }
             }
-            let predictor = try Predictor(run: folder, hopSeconds: hop)
+            let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder))
             if !predictor.checksFeatures {
                 // Exports before 2026-12-05 recorded none; the key taken out of a newer model.json reads the same.
                 StandardStream.error.write(Data(("emopipe: note: \(TrainedModel.fileName) records no features_sha256 (an export before 2026-12-05, "

@@ -28,7 +28,8 @@ struct SweepCommand: ParsableCommand {
         {"sweep", "metric", "direction", "trials": [{trial, params, metric, seconds, status, run, epochs,
         reason}], "best": trial}; params nest by stage ({"train": {"dropout": 0.1}}), seconds is null for a
         trial not run yet.
-        Exit status: 0 every trial finished; 3 some trials failed (a --worker also when all of its own did); 1 no trial finished; 64 a bad manifest,
+        Exit status: 0 every trial finished on all of its data; 3 some trials failed (a --worker also when all of its own did), or
+        some ran on data with failed sources or clips (see `emopipe sources --failed`), as `emopipe run` exits 3; 1 no trial finished; 64 a bad manifest,
         trial or data root (not a folder); 130 interrupted. With --prepare, as `emopipe run` gives it for the
         shared stages: 0 done, 3 some sources failed (see `emopipe sources --failed`), 1 a stage failed.
 
@@ -118,7 +119,12 @@ struct SweepCommand: ParsableCommand {
             if leaderboard { return }
             // A worker's share may be empty, and its best is not the sweep's: only failures count.
             if slice == nil && board.best == nil { throw ExitCode(ExitStatus.failure) }
-            if board.entries.contains(where: { $0.status == .failed }) { throw ExitCode(ExitStatus.partial) }
+            let onPartialData = try sweep.trialsOnPartialData(board)
+            if !onPartialData.isEmpty {
+                let trials = onPartialData.map(String.init).joined(separator: ", ")
+                StandardStream.error.write(Data("sweep: trial(s) \(trials) ran on data with failed sources or clips (see `emopipe sources --failed`)\n".utf8))
+            }
+            if board.entries.contains(where: { $0.status == .failed }) || !onPartialData.isEmpty { throw ExitCode(ExitStatus.partial) }
         } catch {
             throw Failure.exit(for: error)
         }

@@ -164,6 +164,15 @@ public final class SweepRunner {
 
     public var files: SweepFolder { workspace.sweepFolder(id) }
 
+    /// The folders in `workspace` of sweeps whose manifest is named `name` (one per manifest text, data root
+    /// and thread count), sorted.
+    public static func folders(ofSweepNamed name: String, in workspace: Workspace) -> [SweepFolder] {
+        let prefix = folderNamePart(name) + "-"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: workspace.sweepsRoot)) ?? []
+        return names.filter { $0.hasPrefix(prefix) && $0.utf8.count == prefix.utf8.count + 12 && isSweepId($0) }.sorted()
+            .map(workspace.sweepFolder)
+    }
+
     /// The epoch budgets each trial may run at: halving's rungs, or the manifest's own epochs.
     var budgets: [Int?] { spec.strategy == .halving ? (spec.halving?.budgets ?? []).map { $0 } : [nil] }
 
@@ -484,6 +493,17 @@ public final class SweepRunner {
             "\(name)\t\(code[name] ?? "?")\t\(ParamValue.object(runner.resolvedParams(name)).canonicalJSON)"
         }
         return String(SHA256Hex.of((lines + ["data " + data]).joined(separator: "\n")).prefix(16))
+    }
+
+    /// The finished trials whose run left failed units (a clip that did not decode, say) in the stages it
+    /// read: their results stand on part of the data, which `emopipe run` tells with exit status 3.
+    public func trialsOnPartialData(_ board: SweepLeaderboard) throws -> [Int] {
+        guard FileManager.default.fileExists(atPath: workspace.databasePath) else { return [] }
+        let store = try workspace.openStore(.readOnly)
+        return try board.entries.filter { $0.status == .done }.compactMap { entry in
+            guard let id = entry.run, let run = try store.run(id: id) else { return nil }
+            return run.status == .partial ? entry.trial.index : nil
+        }
     }
 
     /// The data as recorded now ("" before the first run): ingest's output digest, which follows the files
