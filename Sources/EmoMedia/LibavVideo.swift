@@ -280,7 +280,8 @@ struct SamplePlan {
         let noTime = Int64.min  // AV_NOPTS_VALUE
         for (i, p) in packets.list.enumerated() {
             let pk = p.pointee
-            let pts = pk.pts != noTime ? pk.pts : (pk.dts != noTime ? pk.dts : Int64(i))
+            // A packet with neither time (a raw H.264 or HEVC stream) is placed by its order, its duration apart.
+            let pts = pk.pts != noTime ? pk.pts : (pk.dts != noTime ? pk.dts : Int64(i) &* max(pk.duration, 1))
             var reference = (pk.flags & AV_PKT_FLAG_DISPOSABLE) == 0
             if let lengthSize, reference {
                 reference = H264NAL.isReference(pk.data, size: Int(pk.size), lengthSize: lengthSize)
@@ -346,6 +347,31 @@ struct VideoCodec: ~Copyable {
     /// What the decoder may allocate: its buffers are padded to aligned sizes (a 4320-wide picture is
     /// decoded into 4352 columns), so the bound on pictures leaves that much room.
     static let maximumDecodedPixels = (maximumSide + 128) * (4320 + 128)
+    /// The largest picture in bytes: 8K at 8 bits and 4:2:0 (53 MB). The decoder holds up to 16 reference
+    /// pictures besides the one it decodes, so an 8K picture at 10 bits and 4:4:4 (212 MB) would take 3.6 GB
+    /// per clip decoded, where this bound keeps it under 1 GB (4K at 10 bits 4:4:4 is 50 MB: decoded).
+    static let maximumPictureBytes = maximumPixels * 3 / 2
+    /// What the sampled pictures of one clip may hold together (the decoder's own aside): each is kept as decoded
+    /// while it fits its share (512 MB over the pictures sampled; a RAVDESS picture is 1.4 MB), else as a
+    /// smaller 8-bit RGB copy that does, so sampling 256 pictures of an 8K clip takes no more than sampling 8.
+    static let sampledPicturesBytes = 512 << 20
+
+    /// Bytes of one `width` × `height` picture in `format` (its planes packed tight), nil when libav cannot say.
+    static func pictureBytes(format: Int32, width: Int32, height: Int32) -> Int? {
+        let bytes = av_image_get_buffer_size(AVPixelFormat(rawValue: format), width, height, 1)
+        return bytes > 0 ? Int(bytes) : nil
+    }
+
+    /// Why pictures of this size and format are not decoded here, or nil when they are.
+    static func refusal(format: Int32, width: Int, height: Int) -> String? {
+        if width * height > maximumPixels || width > maximumSide || height > maximumSide {
+            return "pictures of \(width) × \(height) pixels are larger than the \(maximumPixelsSaid) decoded here"
+        }
+        guard let bytes = pictureBytes(format: format, width: Int32(width), height: Int32(height)), bytes > maximumPictureBytes else { return nil }
+        let name = av_get_pix_fmt_name(AVPixelFormat(rawValue: format)).map { String(cString: $0) } ?? "format \(format)"
+        return "pictures of \(width) × \(height) pixels in \(name) take \(bytes >> 20) MB each, more than the "
+            + "\(maximumPictureBytes >> 20) MB (8K at 8 bits and 4:2:0) decoded here"
+    }
 
     static func open(_ codec: UnsafePointer<AVCodec>, stream: UnsafeMutablePointer<AVStream>, threads: Int,
                      path: String) throws(MediaError) -> VideoCodec {
@@ -357,8 +383,8 @@ struct VideoCodec: ~Copyable {
             throw .videoDecodeFailed(path: path, reason: "the video stream's codec parameters are unusable")
         }
         let (width, height) = (Int(parameters.pointee.width), Int(parameters.pointee.height))
-        guard width * height <= maximumPixels, width <= maximumSide, height <= maximumSide else {
-            throw .videoDecodeFailed(path: path, reason: "pictures of \(width) × \(height) pixels are larger than the \(maximumPixelsSaid) decoded here")
+        if let reason = refusal(format: parameters.pointee.format, width: width, height: height) {
+            throw .videoDecodeFailed(path: path, reason: reason)
         }
         // Pictures of another size than the container says (the bitstream decides) are held to the same bound.
         context.pointee.max_pixels = Int64(maximumDecodedPixels)
@@ -389,41 +415,51 @@ struct VideoCodec: ~Copyable {
         var scratch = av_frame_alloc()
         defer { av_frame_free(&scratch) }
         guard let frame = scratch else { throw .videoDecodeFailed(path: path, reason: "out of memory") }
-        var oversized: (width: Int, height: Int)?
+        var refused: String?
         func refuseOversized() throws(MediaError) {
-            guard let (width, height) = oversized else { return }
-            throw .videoDecodeFailed(path: path, reason: "pictures of \(width) × \(height) pixels are larger than the \(Self.maximumPixelsSaid) decoded here")
+            if let refused { throw .videoDecodeFailed(path: path, reason: refused) }
         }
+        let share = Self.sampledPicturesBytes / max(1, plan.selected.count)
 
         func receive() {
             while avcodec_receive_frame(context, frame) >= 0 {
                 let f = frame.pointee
                 let pts = f.pts != Int64.min ? f.pts : f.best_effort_timestamp
-                // The bitstream may say another size than the container: held to the same bound on each side
+                // The bitstream may say another size or format than the container: held to the same bounds
                 // (max_pixels bounds only the area).
-                if Int(f.width) > Self.maximumSide || Int(f.height) > Self.maximumSide {
-                    oversized = (Int(f.width), Int(f.height))
+                if let reason = Self.refusal(format: f.format, width: Int(f.width), height: Int(f.height)) {
+                    refused = reason
                     av_frame_unref(frame)
                 } else if wanted.contains(pts), let owned = av_frame_alloc() {
                     av_frame_move_ref(owned, frame)
                     let damaged = owned.pointee.decode_error_flags != 0 || (owned.pointee.flags & AV_FRAME_FLAG_CORRUPT) != 0
-                    kept[pts] = VideoFrame(frame: owned, path: path, damaged: damaged, containerAspect: aspect)
+                    guard let held = Self.within(share, owned) else {
+                        refused = "no memory to keep a sampled picture of \(f.width) × \(f.height) pixels"
+                        continue
+                    }
+                    kept[pts] = VideoFrame(frame: held, path: path, damaged: damaged, containerAspect: aspect)
                     wanted.remove(pts)
                 } else {
                     av_frame_unref(frame)
                 }
             }
         }
-        // The packets stay as they were read: a clip shown whole is fed references to them, flags cleared.
-        var uncut = plan.showsCutPackets ? av_packet_alloc() : nil
-        defer { av_packet_free(&uncut) }
+        // The packets stay as they were read: a clip shown whole is fed references to them, flags cleared,
+        // and a packet with no presentation time (a raw H.264 or HEVC stream) is stamped with the time the
+        // plan gave it, so that the picture it holds comes out with the stamp the plan looks for.
+        var copy = av_packet_alloc()
+        defer { av_packet_free(&copy) }
         for (i, packet) in packets.list.enumerated() where plan.feed[i] {
             if wanted.isEmpty { break }
             if stop.isRequested { throw .stopped(path: path) }
             stats.packetsDecoded += 1
-            let fed = uncut.flatMap { av_packet_ref($0, packet) >= 0 ? $0 : nil } ?? packet
-            if fed != packet { fed.pointee.flags &= ~AV_PKT_FLAG_DISCARD }
-            defer { if let uncut { av_packet_unref(uncut) } }
+            let unstamped = packet.pointee.pts == Int64.min
+            let fed = (plan.showsCutPackets || unstamped) ? copy.flatMap { av_packet_ref($0, packet) >= 0 ? $0 : nil } ?? packet : packet
+            if fed != packet {
+                if plan.showsCutPackets { fed.pointee.flags &= ~AV_PKT_FLAG_DISCARD }
+                if unstamped { fed.pointee.pts = plan.infos[i].pts }
+            }
+            defer { if fed != packet { av_packet_unref(fed) } }
             var sent = avcodec_send_packet(context, fed)
             while sent == AVCode.again {
                 receive()
@@ -439,6 +475,44 @@ struct VideoCodec: ~Copyable {
             try refuseOversized()
         }
         return (kept, stats)
+    }
+}
+
+extension VideoCodec {
+    /// `picture` when it fits `share` bytes with the RGB copy crops need of a format they cannot read in place, else a
+    /// smaller copy in planar 8-bit RGB that fits, with its shape, pixel aspect and times (freeing `picture`); nil when
+    /// no memory is left for it.
+    static func within(_ share: Int, _ picture: UnsafeMutablePointer<AVFrame>) -> UnsafeMutablePointer<AVFrame>? {
+        let f = picture.pointee
+        let area = Int(f.width) * Int(f.height)
+        let copy = VideoFrame.planar8Layout(format: f.format) == nil ? 3 * area : 0
+        let held = (pictureBytes(format: f.format, width: f.width, height: f.height) ?? 3 * area) + copy
+        guard held > share, area > 0 else { return picture }
+        // 3 bytes a pixel, with no RGB copy made of it: the same factor on both sides keeps the shape.
+        let factor = (Double(share) / Double(3 * area)).squareRoot()
+        let width = max(2, Int(Double(f.width) * factor)), height = max(2, Int(Double(f.height) * factor))
+        var source: UnsafeMutablePointer<AVFrame>? = picture
+        defer { av_frame_free(&source) }
+        guard let smaller = av_frame_alloc() else { return nil }
+        smaller.pointee.format = AV_PIX_FMT_GBRP.rawValue
+        smaller.pointee.width = Int32(width)
+        smaller.pointee.height = Int32(height)
+        guard av_frame_get_buffer(smaller, 64) >= 0, av_frame_copy_props(smaller, picture) >= 0,
+              let sws = VideoFrame.converter(picture, outWidth: Int32(width), outHeight: Int32(height), outFormat: AV_PIX_FMT_GBRP) else {
+            var owned: UnsafeMutablePointer<AVFrame>? = smaller
+            av_frame_free(&owned)
+            return nil
+        }
+        defer { sws_freeContext(sws) }
+        let planes: [UnsafePointer<UInt8>?] = [f.data.0, f.data.1, f.data.2, f.data.3].map { $0.map { UnsafePointer($0) } }
+        let strides = [f.linesize.0, f.linesize.1, f.linesize.2, f.linesize.3]
+        var outPlanes: [UnsafeMutablePointer<UInt8>?] = [smaller.pointee.data.0, smaller.pointee.data.1, smaller.pointee.data.2, nil]
+        var outStrides = [smaller.pointee.linesize.0, smaller.pointee.linesize.1, smaller.pointee.linesize.2, 0]
+        _ = sws_scale(sws, planes, strides, 0, f.height, &outPlanes, &outStrides)
+        // One factor on both sides kept the shape (up to rounding): the stored pixel aspect still holds.
+        smaller.pointee.color_range = AVCOL_RANGE_JPEG
+        smaller.pointee.colorspace = AVCOL_SPC_RGB
+        return smaller
     }
 }
 

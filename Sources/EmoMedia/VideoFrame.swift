@@ -74,7 +74,21 @@ public final class VideoFrame: @unchecked Sendable {
     /// so one picture stored two ways gave two crops. Unspecified matrices stay BT.601, as in libav's tools.
     func converter(width: Int32, height: Int32, format: AVPixelFormat, outWidth: Int32, outHeight: Int32,
                    outFormat: AVPixelFormat) -> OpaquePointer? {
-        guard let sws = sws_getContext(width, height, format, outWidth, outHeight, outFormat, Self.scaleFlags, nil, nil, nil) else {
+        Self.converter(colorsOf: frame.pointee, width: width, height: height, format: format,
+                       outWidth: outWidth, outHeight: outHeight, outFormat: outFormat)
+    }
+
+    /// The same, for the whole of `picture`.
+    static func converter(_ picture: UnsafeMutablePointer<AVFrame>, outWidth: Int32, outHeight: Int32,
+                          outFormat: AVPixelFormat) -> OpaquePointer? {
+        let f = picture.pointee
+        return converter(colorsOf: f, width: f.width, height: f.height, format: AVPixelFormat(rawValue: f.format),
+                         outWidth: outWidth, outHeight: outHeight, outFormat: outFormat)
+    }
+
+    private static func converter(colorsOf f: AVFrame, width: Int32, height: Int32, format: AVPixelFormat,
+                                  outWidth: Int32, outHeight: Int32, outFormat: AVPixelFormat) -> OpaquePointer? {
+        guard let sws = sws_getContext(width, height, format, outWidth, outHeight, outFormat, scaleFlags, nil, nil, nil) else {
             return nil
         }
         guard let d = av_pix_fmt_desc_get(format)?.pointee, d.nb_components >= 3,
@@ -83,7 +97,6 @@ public final class VideoFrame: @unchecked Sendable {
         var sourceFull: Int32 = 0, outFull: Int32 = 0, brightness: Int32 = 0, contrast: Int32 = 0, saturation: Int32 = 0
         guard sws_getColorspaceDetails(sws, &sourceTable, &sourceFull, &outTable, &outFull,
                                        &brightness, &contrast, &saturation) >= 0, let outTable else { return sws }
-        let f = frame.pointee
         // A yuvj format is full range whatever the frame says (libswscale set that already).
         let full: Int32 = sourceFull != 0 || f.color_range == AVCOL_RANGE_JPEG ? 1 : 0
         _ = sws_setColorspaceDetails(sws, sws_getCoefficients(Int32(f.colorspace.rawValue)), full, outTable, outFull,
@@ -116,8 +129,10 @@ public final class VideoFrame: @unchecked Sendable {
 
     /// Chroma subsampling shifts when crops can address the frame's planes directly (8-bit planar
     /// formats such as yuv420p), nil otherwise.
-    var planar8Layout: (shiftW: Int, shiftH: Int)? {
-        guard let d = av_pix_fmt_desc_get(AVPixelFormat(rawValue: frame.pointee.format))?.pointee else { return nil }
+    var planar8Layout: (shiftW: Int, shiftH: Int)? { Self.planar8Layout(format: frame.pointee.format) }
+
+    static func planar8Layout(format: Int32) -> (shiftW: Int, shiftH: Int)? {
+        guard let d = av_pix_fmt_desc_get(AVPixelFormat(rawValue: format))?.pointee else { return nil }
         let unsupported = UInt64(AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM
                                  | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_FLOAT | AV_PIX_FMT_FLAG_BAYER)
         guard d.flags & UInt64(AV_PIX_FMT_FLAG_PLANAR) != 0, d.flags & unsupported == 0 else { return nil }

@@ -102,12 +102,66 @@ struct StopTests {
                 #expect(try sampled.get().frames.count == 2)
             }
         }
+        // Bytes bound pictures too: 8K at 10 bits and 4:4:4 (202 MB a picture, 16 of them held as references took
+        // 3.6 GB) is refused naming its format; 4K at 10 bits and 4:4:4 (47 MB) decodes.
+        for (size, refused) in [("8192x4320", true), ("3840x2160", false)] {
+            let path = folder + "/\(size)-444p10.mp4"
+            try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i color=c=gray:size=\(size):rate=2:duration=1 -c:v libx264 -preset ultrafast -pix_fmt yuv444p10le '\(path)'")
+            let sampled = Result { try VideoFrameSampler.sample(path: path, count: 2, threads: 1, strategy: .everyFrame) }
+            if refused {
+                #expect(throws: MediaError.videoDecodeFailed(path: path, reason: "pictures of 8192 × 4320 pixels in yuv444p10le take 202 MB each, "
+                                                             + "more than the 50 MB (8K at 8 bits and 4:2:0) decoded here")) { try sampled.get() }
+            } else {
+                #expect(try sampled.get().frames.map(\.width) == [3840, 3840])
+            }
+        }
         // A container that says 64 × 64 over a bitstream of 64 × 9000 pictures: refused by the pictures' own size.
         let lying = folder + "/lying.mp4"
         try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i color=c=gray:size=64x9000:rate=2:duration=1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p '\(lying)' && "
                               + "python3 -c \"p='\(lying)'; d=bytearray(open(p,'rb').read()); i=d.find(b'avc1', d.find(b'stsd'))+28; d[i:i+4]=bytes.fromhex('00400040'); open(p,'wb').write(d)\"")
         #expect(throws: MediaError.videoDecodeFailed(path: lying, reason: "pictures of 64 × 9000 pixels are larger than the 8192 × 4320 pixels (8K, either way up) decoded here")) {
             try VideoFrameSampler.sample(path: lying, count: 2, threads: 1, strategy: .everyFrame)
+        }
+    }
+
+    /// The sampled pictures of one clip hold at most 512 MB together: sampling more of an 8K clip keeps each as a
+    /// smaller RGB copy of the same shape and content (its share), where they had been held whole, 53 MB each.
+    @Test("many sampled pictures of a large clip are kept as smaller copies of the same shape and content",
+          .enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func sampledPicturesShareABound() throws {
+        let path = try TestSupport.temporaryFolder("many-8k") + "/8k.mp4"
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i testsrc2=size=7680x4320:rate=16:duration=1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p '\(path)'")
+        let few = try VideoFrameSampler.sample(path: path, count: 2, threads: 1, strategy: .everyFrame)
+        #expect(few.frames.map(\.width) == [7680, 7680], "two 50 MB pictures fit their shares whole")
+        let many = try VideoFrameSampler.sample(path: path, count: 16, threads: 1, strategy: .everyFrame)
+        let sizes = Set(many.frames.map { [$0.width, $0.height] })
+        let size = try #require(sizes.first)
+        #expect(sizes.count == 1 && size[0] < 7680 && 3 * size[0] * size[1] <= (512 << 20) / 16, "\(sizes)")
+        #expect(abs(Double(size[0]) / Double(size[1]) - 16.0 / 9) < 0.01, "the shape is kept: \(size)")
+        // The same picture either way: the whole one and the copy, seen at one small size, agree to a few levels.
+        let middle = few.times[1]
+        let slot = try #require(many.times.indices.min { abs(many.times[$0] - middle) < abs(many.times[$1] - middle) })
+        let whole = try few.frames[1].scaled(width: 96, height: 54, gray: false).pixels
+        let copy = try many.frames[slot].scaled(width: 96, height: 54, gray: false).pixels
+        let differences = zip(whole, copy).map { abs(Int($0) - Int($1)) }
+        #expect(Double(differences.reduce(0, +)) / Double(differences.count) < 3, "mean difference \(Double(differences.reduce(0, +)) / Double(differences.count))")
+    }
+
+    /// A raw H.264 or HEVC stream carries no timestamps: its pictures are sampled by their order, as the same
+    /// stream in an MP4 is by its times (every sampled picture was lost, "none of the sampled frames could be decoded").
+    @Test("a raw H.264 or HEVC stream without timestamps is sampled as the same stream in an MP4",
+          .enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func rawStreamsAreSampled() throws {
+        let folder = try TestSupport.temporaryFolder("raw-streams")
+        for (codec, format) in [("libx264", "h264"), ("libx265", "hevc")] {
+            let raw = folder + "/clip.\(format)", boxed = folder + "/\(format).mp4"
+            try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i testsrc2=size=320x180:rate=25:duration=2 -c:v \(codec) -preset ultrafast "
+                                  + "-bf 0 -pix_fmt yuv420p -f \(format) '\(raw)' && ffmpeg -loglevel error -framerate 25 -i '\(raw)' -c copy '\(boxed)'")
+            let fromRaw = try VideoFrameSampler.sample(path: raw, count: 4, threads: 1, strategy: .minimal)
+            let fromBox = try VideoFrameSampler.sample(path: boxed, count: 4, threads: 1, strategy: .minimal)
+            #expect(fromRaw.substituted == [false, false, false, false], "\(format): \(fromRaw.substituted)")
+            let pictures = { (video: SampledVideo) in try video.frames.map { try $0.scaled(width: 32, height: 18, gray: true).pixels } }
+            #expect(try pictures(fromRaw) == pictures(fromBox), "\(format): the same four pictures \(fromRaw.times) \(fromBox.times) \(fromRaw.stats) \(fromBox.stats)")
         }
     }
 }
