@@ -20,8 +20,9 @@ public struct FacesStage: Stage {
     /// 2: a mirroring display matrix is no longer read as a half turn. 3: pictures converted with the colour
     /// matrix and range their stream declares (RAVDESS's BT.709 was read as BT.601), seen at their pixel aspect
     /// ratio and at the first picture's size, and frames an edit list cuts not sampled. 4: a picture whose shape
-    /// changed mid-stream is letterboxed in the first picture's view, not stretched to it.
-    public let codeVersion = "4"
+    /// changed mid-stream is letterboxed in the first picture's view, not stretched to it. 5: a sampled picture over
+    /// its share of 512 MB is analysed as a smaller copy, and a raw stream without times is sampled by packet order.
+    public let codeVersion = "5"
 
     public init() {}
 
