@@ -334,6 +334,25 @@ public struct Workspace: Sendable, Equatable {
     /// Names the run of the last nightly report whose pipeline completed.
     public var nightlyLatestPath: String { nightlyFolder + "/LATEST" }
 
+    /// The work directory among whose own files `path` (followed through links) would lie, with that folder
+    /// (its cache, runs, sweeps or nightly folder): a work directory made there would have its files listed,
+    /// replaced or removed as that one's (`cache gc` removed a nested one's shards as leftovers). Its
+    /// reproductions and workers folders hold work directories by design.
+    public static func enclosingOwnFolder(of path: String) -> (workspace: Workspace, folder: String)? {
+        guard let resolved = ResolvedPath.of(path) else { return nil }
+        var current = resolved
+        while current != "/" && !current.isEmpty {
+            let parent = PathText.folder(of: current)
+            let enclosing = Workspace(root: parent.isEmpty ? "/" : parent)
+            if enclosing.exists, let folder = [enclosing.cacheRoot, enclosing.runsRoot, enclosing.sweepsRoot, enclosing.nightlyFolder]
+                .first(where: { ResolvedPath.isWithin(resolved, $0) }) {
+                return (enclosing, folder)
+            }
+            current = parent
+        }
+        return nil
+    }
+
     /// The work directory's own folders, where EmoPipe adds, lists and removes files by its own rules:
     /// files another tool writes there could be taken for EmoPipe's or removed as leftovers.
     public var ownFolders: [String] { [cacheRoot, runsRoot, sweepsRoot, nightlyFolder, workersRoot, path(Self.reproductionsFolderName)] }

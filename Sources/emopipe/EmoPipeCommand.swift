@@ -200,6 +200,7 @@ struct WorkDirectoryOptions: ParsableArguments {
         if let refusal = KernelFilesystem.rootRefusal(workdir, as: .workDirectory) {
             throw ValidationError("\(option) \(workdir.echoed): \(refusal)")
         }
+        if let refusal = Self.nestingRefusal(workdir) { throw ValidationError("\(option) \(workdir.echoed): \(refusal)") }
         var info = stat()
         if stat(workdir, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else { throw ValidationError("\(option) \(workdir.echoed): exists and is not a folder") }
@@ -208,6 +209,13 @@ struct WorkDirectoryOptions: ParsableArguments {
             // too long, a file or an unsearchable folder on the way.
             throw ValidationError("\(option) \(workdir.echoed): cannot be used as a work directory: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Why `path` can be no work directory for lying among another one's own files, or nil.
+    static func nestingRefusal(_ path: String) -> String? {
+        guard let (enclosing, folder) = Workspace.enclosingOwnFolder(of: path) else { return nil }
+        return "lies in \(folder.echoed), a folder of the work directory \(enclosing.root.echoed) whose files EmoPipe manages "
+            + "(`cache gc` there would remove this one's as leftovers): give a folder of its own"
     }
 
     /// The provenance store of an existing work directory, or a clear error. Read-only unless the

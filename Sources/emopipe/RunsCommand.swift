@@ -299,6 +299,9 @@ struct ReproduceCommand: ParsableCommand {
     /// An empty path would quietly mean the current folder.
     func validate() throws {
         if into?.isEmpty == true { throw ValidationError("--into '': an empty path names no folder") }
+        if let into, let refusal = WorkDirectoryOptions.nestingRefusal(into) { throw ValidationError("--into \(into.echoed): \(refusal)") }
+        // As --workdir: paths recorded through /proc/self/cwd would mean another folder to every other process.
+        if let into, let refusal = KernelFilesystem.rootRefusal(into, as: .workDirectory) { throw ValidationError("--into \(into.echoed): \(refusal)") }
     }
 
     func run() throws {

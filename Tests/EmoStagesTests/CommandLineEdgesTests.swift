@@ -439,6 +439,30 @@ struct CommandLineEdgesTests {
 /// Usage errors, help and `--version`: no work directory or data needed.
 @Suite("command-line usage", .enabled(if: TestSupport.hasEmopipe))
 struct CommandLineUsageTests {
+    /// A work directory among another one's own files (its cache, runs, sweeps, nightly folder) is refused, by
+    /// --workdir and by reproduce --into: `cache gc` in the outer one removed a nested one's shards as leftovers.
+    /// Its reproductions folder holds work directories by design; and --into through /proc is refused as --workdir is.
+    @Test func aWorkDirectoryAmongAnotherOnesOwnFilesIsRefused() throws {
+        let outer = try TestSupport.temporaryFolder("outer-work")
+        _ = try ProvenanceStore(path: outer + "/emopipe.sqlite")
+        for folder in ["cache", "runs", "sweeps", "nightly"] {
+            try FileManager.default.createDirectory(atPath: outer + "/" + folder, withIntermediateDirectories: true)
+            let nested = try TestSupport.run(TestSupport.emopipe, ["sources", "--workdir", outer + "/\(folder)/y"])
+            #expect(nested.status == 64 && nested.stderr.contains("lies in \(outer)/\(folder), a folder of the work directory \(outer) whose files EmoPipe manages"),
+                    "\(folder): \(nested.stderr)")
+        }
+        let through = outer + "/link"
+        try FileManager.default.createSymbolicLink(atPath: through, withDestinationPath: outer + "/cache")
+        let linked = try TestSupport.run(TestSupport.emopipe, ["run", "--workdir", through + "/z", "--until", "ingest"])
+        #expect(linked.status == 64 && linked.stderr.contains("a folder of the work directory"), "\(linked.stderr)")
+        for into in [outer + "/cache/y", "/proc/self/cwd/x"] {
+            let refused = try TestSupport.run(TestSupport.emopipe, ["reproduce", "latest", "--workdir", outer, "--into", into])
+            #expect(refused.status == 64 && refused.stderr.contains("--into \(into):"), "\(into): \(refused.stderr)")
+        }
+        let reproduction = try TestSupport.run(TestSupport.emopipe, ["sources", "--workdir", outer + "/reproductions/r-1"])
+        #expect(reproduction.status != 64, "\(reproduction.stderr)")
+    }
+
     /// A work directory that is empty or a file is a usage error, named as the option or the
     /// environment variable it may have come from.
     @Test func aWorkDirectoryThatIsNoFolderIsRefusedNamingBothPlacesItComesFrom() throws {
