@@ -211,6 +211,9 @@ public struct Manifest: Equatable, Sendable {
     /// The manifest's key for a setting of `globals` (the data root is given as `data`).
     public static func fileKey(ofGlobal name: String) -> String { name == "data_root" ? "data" : name }
 
+    /// The names of `globals`, which `params` lists under the stages that read them.
+    public static let globalNames: Set<String> = ["data_root", "label_map", "include_song", "seed", "threads"]
+
     /// Manifest-wide settings every stage can read; the ones a stage reads join its fingerprint.
     public var globals: [String: ParamValue] {
         ["data_root": .string(dataRoot), "label_map": .string(labelMap), "include_song": .bool(includeSong),

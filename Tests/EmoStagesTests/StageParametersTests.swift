@@ -57,6 +57,28 @@ struct StageParametersTests {
         }
     }
 
+    /// Unknown keys are named in sorted order, the same every time (a dictionary's order changed from one process
+    /// to the next), with the others counted; a manifest-wide setting `params` lists is said to be a top-level key;
+    /// a path holding a NUL byte is refused as such (it became "%00", a file nobody named, and was read if there).
+    @Test func unknownKeysGlobalsAndNULPathsAreNamedPlainly() throws {
+        let keys = ["zeta", "dropuot", "lerning_rate", "batchsize"] + (1...9).map { "k\($0)" }
+        #expect(throws: PipelineError.invalidParameter(file: "--set", key: "train.batchsize", value: "1",
+                                                       allowed: "not a parameter of train (nor are dropuot, k1, k2, k3, k4 and 7 more); known: "
+                                                           + TrainParameters.acceptedKeys.sorted().joined(separator: ", "))) {
+            try ParameterResolver.resolve(TrainParameters.self, stage: "train",
+                                          layers: [.init(origin: .commandLine, values: Dictionary(uniqueKeysWithValues: keys.map { ($0, ParamValue.int(1)) }))])
+        }
+        #expect(throws: PipelineError.invalidParameter(file: "--set", key: "split.label_map", value: "\"ravdess7\"",
+                                                       allowed: "not a parameter of split; it is the manifest's own `label_map:` (a top-level key, one value "
+                                                           + "for every stage that reads it); known: " + SplitParameters.acceptedKeys.sorted().joined(separator: ", "))) {
+            try ParameterResolver.resolve(SplitParameters.self, stage: "split", layers: [.init(origin: .commandLine, values: ["label_map": .string("ravdess7")])])
+        }
+        #expect(throws: PipelineError.invalidParameter(file: "--set", key: "faces.landmark_model", value: "\"a\\u0000b\"",
+                                                       allowed: "a file path, and the path holds a NUL byte, which no file name can")) {
+            try ParameterResolver.resolve(FaceParameters.self, stage: "faces", layers: [.init(origin: .commandLine, values: ["landmark_model": .string("a\u{0}b")])])
+        }
+    }
+
     @Test func layersApplyInOrderAndSayWhereEachValueCameFrom() throws {
         let r = try runner("params: {train: {epochs: 7, dropout: 0.1}, audio: {preset: reference}}\n",
                            settings: ["train.epochs=3", "audio.fmax=null"])

@@ -244,12 +244,24 @@ public enum ParameterResolver {
         let defaults = DefaultParameters.encoded(P.self), accepted = P.acceptedKeys
         var origins = Dictionary(uniqueKeysWithValues: defaults.keys.map { ($0, ParameterOrigin.defaultValue) })
         for layer in layers {
+            // Sorted, so the same file names the same unknown key every time (a dictionary's order changes per process).
+            let unknown = layer.values.keys.filter { !accepted.contains($0) }.sorted()
+            if let first = unknown.first, let value = layer.values[first] {
+                let others = unknown.count > 1 ? " (nor \(unknown.count == 2 ? "is" : "are") \(unknown.dropFirst().prefix(5).map(\.shownKey).joined(separator: ", "))"
+                    + (unknown.count > 6 ? " and \(unknown.count - 6) more" : "") + ")" : ""
+                // `params` lists the manifest-wide settings a stage reads beside its own: said where they are set.
+                let global = Manifest.globalNames.contains(first)
+                    ? "; it is the manifest's own `\(Manifest.fileKey(ofGlobal: first)):` (a top-level key, one value for every stage that reads it)" : ""
+                throw PipelineError.invalidParameter(
+                    file: layer.origin.place, key: "\(stage).\(first.shownKey)", value: value.shown,
+                    allowed: accepted.isEmpty ? "\(stage) takes no parameters\(global)"
+                        : "not a parameter of \(stage)\(others)\(global); known: \(accepted.sorted().joined(separator: ", "))")
+            }
             for (key, value) in layer.values {
-                guard accepted.contains(key) else {
-                    throw PipelineError.invalidParameter(
-                        file: layer.origin.place, key: "\(stage).\(key.shownKey)", value: value.shown,
-                        allowed: accepted.isEmpty ? "\(stage) takes no parameters"
-                            : "not a parameter of \(stage); known: \(accepted.sorted().joined(separator: ", "))")
+                // URL and C calls would read a NUL as "%00" or as the path's end: a file nobody named.
+                if P.pathKeys.contains(key), case .string(let path) = value, path.utf8.contains(0) {
+                    throw PipelineError.invalidParameter(file: layer.origin.place, key: "\(stage).\(key.shownKey)", value: value.shown,
+                                                         allowed: "a file path, and the path holds a NUL byte, which no file name can")
                 }
                 // (The preset itself cannot be left to the preset: `preset: preset` is refused as no preset's name.)
                 if key != P.presetKey, P.isPlaceholder(value) {
