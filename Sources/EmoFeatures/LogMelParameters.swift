@@ -178,7 +178,7 @@ public struct LogMelParameters: Codable, Equatable, Hashable, Sendable {
         } }
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case preset
         case sampleRate = "sample_rate", nFFT = "n_fft", winLength = "win_length", hopLength = "hop_length"
         case window, center, padMode = "pad_mode", nMels = "n_mels", fmin, fmax, melNorm = "mel_norm", htk

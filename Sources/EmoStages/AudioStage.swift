@@ -74,6 +74,16 @@ extension LogMelParameters: StageParameters {
     public static var presetKey: String? { "preset" }
 
     public static var defaultPresetName: String? { "speech" }
+
+    /// Without `frames` every frame is kept, so there is nothing to crop; without `center` no frame reaches
+    /// past the signal, so nothing is padded: those keys then change nothing (no recomputing for them, and a
+    /// sweep axis over one is refused as unread).
+    public var unreadKeys: Set<String> {
+        var unread: [CodingKeys] = []
+        if frames == nil { unread.append(.crop) }
+        if !center { unread.append(.padMode) }
+        return Set(unread.map(\.rawValue))
+    }
 }
 
 extension WindowKind: ParameterChoice {}

@@ -59,12 +59,14 @@ public struct TrainParameters: StageParameters {
     public var classWeights = ClassWeighting.balanced
 
     /// `augment: false` turns every augmentation off, these three too; a branch `modalities` leaves out is not
-    /// built, so its channels are not read: their values then change nothing (no retraining for them, and a
+    /// built, so its channels are not read, nor is `selection_window` under `selection: last`: their values then change nothing (no retraining for them, and a
     /// sweep axis over one is refused as unread).
     public var unreadKeys: Set<String> {
         var unread: [CodingKeys] = augment ? [] : [.timeStretch, .mixup, .frequencyWarp]
         if !modalities.contains(.audio) { unread.append(.audioChannels) }
         if !modalities.contains(.faces) { unread.append(.faceChannels) }
+        // The last epoch is kept whatever a window of scores says. (Patience is still read: epochs that diverge are not kept.)
+        if selection == .last { unread.append(.selectionWindow) }
         return Set(unread.map(\.rawValue))
     }
 

@@ -287,6 +287,15 @@ struct SweepTests {
         let refusedCrossed = try TestSupport.run(TestSupport.emopipe, ["sweep", crossed, "--workdir", workdir])
         #expect(refusedCrossed.status == ExitStatus.usage && refusedCrossed.stderr.contains("resolve to the same settings (train.face_channels is not read under trial ")
                 && refusedCrossed.stderr.contains("'s other settings)"), "\(refusedCrossed.stderr)")
+        // The same for a crop without `frames` (every frame is kept), padding without `center`, and a selection window
+        // when the last epoch is kept: each computed the same tensors or trained the same model twice.
+        for (grid, key) in [("{audio.frames: [null], audio.crop: [start, center]}", "audio.crop"), ("{audio.center: [false], audio.pad_mode: [constant, reflect]}", "audio.pad_mode"),
+                            ("{train.selection: [last], train.selection_window: [1, 2]}", "train.selection_window")] {
+            let manifest = try Self.writeSweepManifest(folder, data: data, grid: grid)
+            let refused = try TestSupport.run(TestSupport.emopipe, ["sweep", manifest, "--workdir", workdir])
+            #expect(refused.status == ExitStatus.usage && refused.stderr.contains("resolve to the same settings (\(key) is not read under trial 1's other settings)"),
+                    "\(grid): \(refused.stderr)")
+        }
         // One such value makes no duplicate, but would be ranked as if tuned.
         let unreadSingle = try Self.writeSweepManifest(folder, data: data, grid: "{train.modalities: [[audio]], train.dropout: [0.1, 0.2], faces.size: [64]}")
         let refusedSingle = try TestSupport.run(TestSupport.emopipe, ["sweep", unreadSingle, "--workdir", workdir])
