@@ -47,13 +47,20 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
         case let .signalChanged(expected, got):
             return "the audio changed while it was read: \(got) samples where an earlier pass had \(expected)"
         case let .tooLong(frames, maximum, secondsPerFrame):
-            let bound = "\(maximum) (\(Int(Double(maximum) * secondsPerFrame)) s)"
+            let bound = "\(maximum) (\(Self.seconds(Double(maximum) * secondsPerFrame)))"
             guard let frames else {
                 return "audio too long: more than the \(bound) log-mel frames one tensor may hold; reading stopped there"
             }
-            return "audio too long: \(frames) log-mel frames (\(Int(Double(frames) * secondsPerFrame)) s), at most \(bound) in one tensor"
+            return "audio too long: \(frames) log-mel frames (\(Self.seconds(Double(frames) * secondsPerFrame))), at most \(bound) in one tensor"
         case .stopped: return "log-mel stopped on request"
         }
+    }
+
+    /// A duration with the figures it needs: whole seconds from 10 s on, else 3 significant digits
+    /// (a hop of 1 sample at 384 kHz makes the bound 0.34 s, which whole seconds showed as "0 s").
+    static func seconds(_ value: Double) -> String {
+        guard value.isFinite else { return "\(value) s" }
+        return value >= 10 ? "\(Int(value.rounded(.down))) s" : String(format: "%.3g s", value)
     }
 }
 

@@ -201,6 +201,9 @@ struct LogMelLengthBoundTests {
         let inMemory = Self.refusal { try LogMelExtractor(dense).compute(signal: samples) }
         #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000),
                 "\(String(describing: inMemory))")
+        // A bound under 10 s is said with its figures (a hop of 1 at 384 kHz: it read "131072 (0 s)").
+        #expect(FeatureError.tooLong(frames: nil, maximum: 131_072, secondsPerFrame: 1.0 / 384_000).description
+                == "audio too long: more than the 131072 (0.341 s) log-mel frames one tensor may hold; reading stopped there")
     }
 
     /// A signal of exactly the most frames is computed, in passes or in memory, as without a bound; a
