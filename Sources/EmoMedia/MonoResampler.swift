@@ -1,6 +1,12 @@
 // Format conversion, down-mixing to mono and sample-rate conversion in one libswresample context.
 import CFFmpeg
 
+/// How many channels a recording may have: libswresample mixes at most 64 (its SWR_CH_MAX) to mono.
+public enum MonoMix {
+    public static let maximumChannels = 64
+    public static let limitSaid = "the \(maximumChannels) mixed to mono here (libswresample's limit)"
+}
+
 /// Converts any channel layout / sample format / rate to mono Float at `outRate`.
 /// Channels are averaged with equal weights (a custom matrix), not libswresample's default
 /// stereo→mono mix, which for float output keeps a 1/√2 gain per channel.
@@ -47,6 +53,9 @@ final class MonoResampler {
                 usedSoxr = soxr
                 return
             }
+        }
+        if layout.nb_channels > MonoMix.maximumChannels {
+            throw ResamplerError(reason: "\(layout.nb_channels) channels, more than \(MonoMix.limitSaid)")
         }
         throw ResamplerError(reason: "libswresample rejected \(layout.nb_channels) channel(s) at \(inRate) Hz")
     }

@@ -117,9 +117,27 @@ struct FuzzFindingsTests {
         wideWav.replaceSubrange(32..<34, with: withUnsafeBytes(of: UInt16(2050).littleEndian) { Data($0) })
         let wide = dir.appendingPathComponent("wide.wav").path
         try wideWav.write(to: URL(fileURLWithPath: wide))
-        let tooMany = "the WAV's fmt chunk declares 1025 channels, more than the 1024 a WAV is read with (libsndfile's limit)"
+        let tooMany = "the WAV's fmt chunk declares 1025 channels, more than the 64 mixed to mono here (libswresample's limit)"
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try MediaProbe.probe(path: wide) }
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try AudioDecoder.decodeMono(path: wide, sampleRate: 16_000) }
+        // 65 channels at 48 kHz failed in the audio stage as "libswresample rejected 65 channel(s)": now said with the
+        // limit; 64, the most libswresample mixes, decode.
+        for channels in [UInt16(64), 65] {
+            var many = Self.wav(junkChunks: 0, channels: channels, rate: 48_000, frames: Int(channels) * 4_800)
+            many.replaceSubrange(28..<32, with: withUnsafeBytes(of: UInt32(48_000 * 2 * UInt32(channels)).littleEndian) { Data($0) })
+            many.replaceSubrange(32..<34, with: withUnsafeBytes(of: UInt16(2 * channels).littleEndian) { Data($0) })
+            let path = dir.appendingPathComponent("many-\(channels).wav").path
+            try many.write(to: URL(fileURLWithPath: path))
+            if channels == 64 {
+                let decoded = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000)
+                #expect(decoded.sourceChannels == 64 && decoded.samples.count == 1_600, "\(decoded.sourceChannels) \(decoded.samples.count)")
+            } else {
+                // libsndfile reads it (ingest's examination refuses it by the probed count); decoding says why it cannot mix it.
+                #expect(try MediaProbe.probe(path: path).streams.first?.channels == 65)
+                let error = #expect(throws: MediaError.self) { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+                #expect("\(error.map { "\($0)" } ?? "")".contains("65 channels, more than the 64 mixed to mono here (libswresample's limit)"), "\(String(describing: error))")
+            }
+        }
         // A data chunk whose size is 0 with 8,000 samples after it. With the RIFF size left unfilled too, as a writer that
         // streams leaves it: read to the end of the file as ffmpeg reads it (it was refused as of zero duration), the same
         // samples as the sized file. With the RIFF size filled in, other chunks may follow the samples (actors 01-04's
