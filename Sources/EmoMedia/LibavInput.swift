@@ -124,6 +124,12 @@ struct LibavInput: ~Copyable {
         let reason = LibavLog.reason(code, log)
         if code == -ENOENT { return .fileNotFound(path: path) }
         if code == -EACCES || code == -EIO { return .unreadable(path: path, reason: reason) }
+        // A header whose counts ask for gigabytes (an mp4's stco or stts of 2^31 entries) fails libavformat's allocation:
+        // the file's fault, not this machine's memory.
+        if code == -ENOMEM {
+            return .truncated(path: path, reason: "its header declares more entries than libavformat would allocate (a count or size in it "
+                              + "is damaged): \(reason)")
+        }
         let guessed = recognisedFormat(path)
         if let format = refusedDemuxer(path, guessed: guessed, code: code, log: log) {
             let kinds = "(a playlist, concat list, image sequence or session description)"

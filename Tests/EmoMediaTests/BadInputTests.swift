@@ -197,6 +197,24 @@ struct BadInputTests {
         }
     }
 
+    /// An mp4 whose chunk table claims 2^31 entries makes libavformat's allocation fail: the file's fault, said so,
+    /// not as "Cannot allocate memory" alone, which read as this machine running out.
+    @Test("an mp4 header whose counts ask for gigabytes is damaged, not the machine out of memory")
+    func absurdCountMp4() throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: TestData.avClip))
+        let stco = try #require(bytes.range(of: Data("stco".utf8)))
+        // After the box type: version and flags (4 bytes), then the entry count.
+        bytes.replaceSubrange((stco.upperBound + 4)..<(stco.upperBound + 8), with: [0x7f, 0xff, 0xff, 0xff])
+        try withFile("counts.mp4", bytes) { path in
+            do {
+                _ = try MediaProbe.probe(path: path)
+                Issue.record("probe of an mp4 claiming 2^31 chunks succeeded")
+            } catch let error as MediaError {
+                #expect(error.code == "truncated" && error.description.contains("its header declares more entries than libavformat would allocate"), "\(error)")
+            }
+        }
+    }
+
     @Test("truncated WAV: data chunk claims more bytes than the file has")
     func truncatedWav() throws {
         let original = TestData.wav("03-01-01-01-01-01-01")
