@@ -60,6 +60,11 @@ struct FacesCommand: ParsableCommand {
                     do {
                         let clip = try extractor.extract(path: path, thumbnailWidth: Self.thumbnailWidth)
                         rows.append(((path as NSString).lastPathComponent, clip, clip.thumbnail))
+                        // The sheet shows what the part that exists holds; a run's ingest fails such a file.
+                        if clip.truncated {
+                            StandardStream.error.write(Data(("emopipe: note: \(path): truncated (it ends before its index says): its crops come from "
+                                + "the part that exists, marked TRUNCATED on the sheet; ingest fails such a file, and predict refuses it\n").utf8))
+                        }
                     } catch FaceError.media(let media) {
                         // The media error names the file itself.
                         StandardStream.error.write(Data("emopipe: \(media)\n".utf8))

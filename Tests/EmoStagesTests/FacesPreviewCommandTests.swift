@@ -16,6 +16,16 @@ struct FacesPreviewCommandTests {
         #expect(result.stdout == "wrote \(out) (1 clip)\n", "\(result.stdout)")
     }
 
+    /// A truncated clip is previewed from the part that exists (its row marked TRUNCATED), and said so on stderr:
+    /// ingest fails such a file and predict refuses it, so a sheet alone (exit 0, no word) read as a file that is fine.
+    @Test func aTruncatedClipIsPreviewedAndSaidToBeTruncated() throws {
+        let folder = try TestSupport.temporaryFolder("preview-truncated")
+        let cut = folder + "/cut.mp4"
+        try TestSupport.shell("head -c 1500000 '\(Self.clip)' > '\(cut)'")
+        let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", cut, "--out", folder + "/sheet.png"])
+        #expect(result.status == 0 && result.stderr.contains("emopipe: note: \(cut): truncated (it ends before its index says)"), "\(result.stderr)")
+    }
+
     /// A file that cannot be previewed is named once, in the tool's words (a clause after the path),
     /// and the sheet holds the others (exit 3).
     @Test func aFileThatCannotBePreviewedIsNamedOnce() throws {
