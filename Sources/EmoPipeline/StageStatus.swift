@@ -48,6 +48,10 @@ extension PipelineRunner {
                 noted.reason += "; nothing reads it with these parameters, so a run leaves it out"
             } else if let refusal = refusalBeforeRunning(status.stage) {
                 noted.reason += "; a run would refuse to start now: \(refusal)"
+            } else {
+                // What a dry run foretells of it (a split that leaves no actor to train on), said here too.
+                let forecasts = stages[status.stage]?.forecast(parameters, manifest: manifest) ?? []
+                if !forecasts.isEmpty { noted.reason += "; " + forecasts.joined(separator: "; ") }
             }
             return noted
         }

@@ -13,7 +13,8 @@ struct StatusCommand: ParsableCommand {
         Sources are judged against --data when given, else the data root the work directory remembers
         from its last `run --data`, else the manifest's `data`; one line on stderr says which.
         The reason of a stage a run would do adds what the run would refuse before starting it (a
-        landmark model that cannot be read), or that its last attempt with these parameters failed.
+        landmark model that cannot be read), what `run --dry-run` foretells of it (a split naming actors the
+        data root has no file of), or that its last attempt with these parameters failed.
         With --json: an array of {stage, state, reason, seconds, cpu_seconds, peak_rss_mb}; state is
         up-to-date, stale or never-run; the last three are what the execution that produced the stage's
         current output cost (wall time, process CPU time, peak resident memory in MiB), null when it

@@ -145,6 +145,12 @@ struct SplitStageTests {
                                                                       "--data", data, "--workdir", workdir, "--dry-run"])
         #expect(afterUpstream.status == 0 && afterUpstream.stdout.contains("audio     up-to-date")
                 && afterUpstream.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24"), "\(afterUpstream.stdout)\(afterUpstream.stderr)")
+        // `status` says it in split's reason, as it says what a run would refuse (it said only "never-run").
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
+                                                               "--data", data, "--workdir", workdir])
+        let splitLine = status.stdout.split(separator: "\n").first { $0.hasPrefix("split ") }.map(String.init) ?? ""
+        #expect(status.status == 0 && splitLine.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root")
+                && splitLine.contains("split will refuse the run"), "\(status.stdout)")
         // Cross-validation with more folds than the root has actors is foretold too (it listed every stage to run,
         // and the run failed at split after ingest and the feature stages); with as many folds as actors, nothing is.
         for (folds, refused) in [(4, true), (2, false)] {
