@@ -113,6 +113,14 @@ public enum ResolvedPath {
 /// The folder part of a path, by its text. Foundation's `NSString.deletingLastPathComponent` traps on a
 /// one-character name (`x`, `x/`: swift-corelibs-foundation in Swift 6.3), and such a name is a user's to give.
 public enum PathText {
+    /// `path` with a leading `~` or `~/` read as the home folder ($HOME), as a shell reads it, so that a manifest's
+    /// `data: ~/RAVDESS` means what `--data ~/RAVDESS` does (it was taken as a folder named `~` beside the manifest).
+    /// Unchanged without an absolute $HOME, and for `~user` forms.
+    public static func withHome(_ path: String) -> String {
+        guard path == "~" || path.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"], home.hasPrefix("/") else { return path }
+        return home + path.dropFirst()
+    }
+
     /// What `stat` says of a path that is no folder: missing, a file, a link that leads to nothing, or a link
     /// loop or permission that hides it.
     public static func whyNotAFolder(_ path: String) -> String {

@@ -124,7 +124,7 @@ public struct Manifest: Equatable, Sendable {
             guard text.utf8.count < PATH_MAX else {
                 throw fail("\(key) = \(text.echoed): a path of \(text.utf8.count) bytes is longer than a path can be (\(PATH_MAX))")
             }
-            return text
+            return PathText.withHome(text)
         }
         func int(_ key: String, default value: Int) throws -> Int {
             guard let field = fields[key] else { return value }

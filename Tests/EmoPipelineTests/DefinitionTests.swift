@@ -1,3 +1,4 @@
+import EmoCore
 import EmoPipeline
 import EmoTestSupport
 import Foundation
@@ -38,6 +39,16 @@ struct DefinitionTests {
         try "name: x\nbogus: 1\n".write(toFile: root + "/line\nbreak/m.yaml", atomically: true, encoding: .utf8)
         let escaped = try #require(throws: PipelineError.self) { try Manifest.load(path: root + "/line\nbreak/m.yaml") }
         #expect("\(escaped)".contains(root + "/line\\nbreak/m.yaml: unknown field"), "\(escaped)")
+    }
+
+    /// A leading `~/` in a manifest's paths is the home folder, as `--data ~/x` is read: it was a folder named `~`
+    /// beside the manifest. `~user` and a `~` inside a path stay as written.
+    @Test func aManifestPathStartingWithTildeIsInTheHomeFolder() throws {
+        let home = try #require(ProcessInfo.processInfo.environment["HOME"])
+        let manifest = try Manifest.parse(yaml: "name: t\ndata: ~/RAVDESS\npipeline: ~other/p.yaml\n", path: "/srv/m/manifest.yaml")
+        #expect(manifest.dataRoot == ResolvedPath.tidied(home + "/RAVDESS"))
+        #expect(manifest.pipelinePath == "/srv/m/~other/p.yaml")
+        #expect(PathText.withHome("a/~/b") == "a/~/b" && PathText.withHome("~") == home)
     }
 
     /// JSON nested past YAML's bound is refused before decoding, whose time grows with the cube of the

@@ -226,7 +226,8 @@ public enum ParameterResolver {
 
     /// A relative path made absolute against the folder of the file that gave it (the current folder for `--set`).
     static func anchored(_ value: ParamValue, from origin: ParameterOrigin) -> ParamValue {
-        guard case .string(let path) = value, !path.isEmpty else { return value }
+        guard case .string(let given) = value, !given.isEmpty else { return value }
+        let path = PathText.withHome(given)
         // Absolute, tidied all the same: two spellings of one file are one setting.
         if path.hasPrefix("/") { return .string(ResolvedPath.tidied(path)) }
         let folder: String
