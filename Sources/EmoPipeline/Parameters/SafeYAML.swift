@@ -66,13 +66,28 @@ public enum SafeYAML {
             throw PipelineError.invalidFile("\(origin): \(named) (first on line \(context.mark.line)) "
                                             + "\(keys.count == 1 ? "is" : "are") given more than once in one mapping: give each key once")
         } catch {
-            throw PipelineError.invalidFile("\(origin): not valid YAML: \(oneLine(error))")
+            throw PipelineError.invalidFile("\(origin): not valid YAML: \(oneLine(error))\(hint(for: "\(error)", in: text))")
         }
         if let node {
             var budget = Budget()
             try check(node, depth: 0, budget: &budget, origin: origin)
         }
         return node
+    }
+
+    /// What libyaml's message leaves unsaid: an alias inside the node its anchor names (recursive) is "undefined",
+    /// and a key past 1024 characters (libyaml's bound on an implicit key) makes it look for a ':' that is there.
+    static func hint(for message: String, in text: String) -> String {
+        if message.contains("found undefined alias") {
+            return " (an alias may only follow the whole node its anchor names: one inside that node would make it contain itself)"
+        }
+        let keyBound = 1024
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        if message.contains("could not find expected ':'") || message.contains("did not find expected") || message.contains("mapping values are not allowed"),
+           let index = lines.firstIndex(where: { line in line.count > keyBound && line.contains(#/[^\s:{}\[\],]{1025,}\s*:/#) }) {
+            return " (line \(index + 1) has a key of more than \(keyBound) characters, longer than libyaml reads a key: shorten it)"
+        }
+        return ""
     }
 
     /// A document or a `--set` value as a parameter value.
