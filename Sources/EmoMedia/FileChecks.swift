@@ -61,6 +61,8 @@ enum RiffLayout {
         var subformat: UInt16?
 
         static let pcm: UInt16 = 1, ieeeFloat: UInt16 = 3, extensible: UInt16 = 0xFFFE
+        /// Codings read in blocks of several samples: Microsoft ADPCM, IMA ADPCM.
+        static let adpcm: [UInt16: String] = [2: "Microsoft ADPCM", 0x11: "IMA ADPCM"]
 
         /// How the samples are coded: the tag, or an extensible format's sub-format.
         var coding: UInt16? { tag == Self.extensible ? subformat : tag }
@@ -110,6 +112,16 @@ enum RiffLayout {
                 return "the WAV's fmt chunk declares IEEE float samples of \(format.bitsPerSample) bits; float samples are 32 or 64 bits"
             }
             return nil
+        }
+
+        /// For a WAV libsndfile refused with no word of why ("Unspecified internal error"): a block align of 0, or an
+        /// ADPCM layout, whose block size and samples per block (the fmt chunk's extra fields) must fit each other.
+        var blockLayoutProblem: String? {
+            guard let format else { return nil }
+            if format.blockAlign == 0 { return "the WAV's fmt chunk declares a block align of 0 bytes (the size of one block of samples)" }
+            guard let coding = format.coding, let name = Format.adpcm[coding] else { return nil }
+            return "the WAV's fmt chunk declares \(name) in blocks of \(format.blockAlign) bytes for \(format.channels) channel(s), "
+                + "whose block layout (block size and samples per block) libsndfile refuses"
         }
 
         /// Whether the RIFF header's size is 0 or 0xFFFFFFFF, as a writer that streams leaves it (RF64 always says

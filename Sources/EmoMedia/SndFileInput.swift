@@ -47,7 +47,7 @@ struct SndFileInput: ~Copyable {
             let chunks = RiffLayout.walk(path)
             // libsndfile's words for a field it refuses ("SF_INFO struct incomplete") name no field.
             let refusal = MediaError.truncated(path: path, reason: chunks?.chunkLimitProblem ?? chunks?.formatProblem ?? chunks?.orderProblem
-                                               ?? chunks?.cutShort(fileSize: size) ?? reason)
+                                               ?? chunks?.cutShort(fileSize: size) ?? chunks?.blockLayoutProblem ?? reason)
             // A damaged header, or fields no reader takes, stays refused: libav would read it leniently, as garbage.
             guard chunks?.formatProblem == nil, chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
             return .libav(refusal: refusal)

@@ -191,6 +191,27 @@ struct FuzzFindingsTests {
         }
     }
 
+    /// An IMA ADPCM WAV whose block align is 0, or whose blocks of 1 byte do not fit its samples per block: libsndfile
+    /// says only "Unspecified internal error"; the field at fault is named. The sound file decodes.
+    @Test("an ADPCM WAV libsndfile refuses is named by its block layout", .enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func anADPCMBlockLayoutIsNamed() throws {
+        let dir = try TestSupport.scratchFolder("emomedia-adpcm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sound = dir.appendingPathComponent("ima.wav").path
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i sine=duration=1 -ar 16000 -c:a adpcm_ima_wav '\(sound)'")
+        #expect(try AudioDecoder.decodeMono(path: sound, sampleRate: 16_000).samples.count > 15_000)
+        let original = try Data(contentsOf: URL(fileURLWithPath: sound))
+        for (blockAlign, says) in [(UInt16(0), "the WAV's fmt chunk declares a block align of 0 bytes (the size of one block of samples)"),
+                                   (1, "the WAV's fmt chunk declares IMA ADPCM in blocks of 1 bytes for 1 channel(s), whose block layout "
+                                        + "(block size and samples per block) libsndfile refuses")] {
+            var bytes = original
+            bytes.replaceSubrange(32..<34, with: withUnsafeBytes(of: blockAlign.littleEndian) { Data($0) })
+            let path = dir.appendingPathComponent("block-\(blockAlign).wav").path
+            try bytes.write(to: URL(fileURLWithPath: path))
+            #expect(throws: MediaError.truncated(path: path, reason: says)) { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+        }
+    }
+
     /// libsndfile closes the descriptor of a WAV it refuses, even when asked not to: closing it again
     /// closed whatever file another thread had opened under the same number in between, so sound
     /// files read beside refused ones failed at random ("Bad file descriptor", "No 'RIFF' chunk
