@@ -40,6 +40,22 @@ public enum StandardStream {
     /// first write, saying why, rather than landing in whatever file took descriptor 1.
     nonisolated(unsafe) public private(set) static var outputClosedAtStart = false
 
+    /// What standard input is when it holds nothing to read at all, known without reading it: "/dev/null", or "an
+    /// empty file" (one read to its end); nil otherwise (a pipe is not known to be empty until it ends).
+    public static var emptyInput: String? {
+        var facts = stat(), null = stat()
+        guard fstat(STDIN_FILENO, &facts) == 0 else { return nil }
+        switch facts.st_mode & S_IFMT {
+        case S_IFREG:
+            let position = lseek(STDIN_FILENO, 0, SEEK_CUR)
+            return position >= 0 && position >= facts.st_size ? "an empty file" : nil
+        case S_IFCHR:
+            return stat("/dev/null", &null) == 0 && null.st_rdev == facts.st_rdev ? "/dev/null" : nil
+        default:
+            return nil
+        }
+    }
+
     /// Called first, before anything opens a file: each standard descriptor closed at start is given
     /// /dev/null, so that no file opened later (the database, a shard) takes it, to be read as the input or
     /// written into as the output or the log. Diagnostics to a closed stderr go nowhere, as they would have.

@@ -125,6 +125,10 @@ struct PredictCommand: ParsableCommand {
         if StandardStream.inputClosedAtStart, files.contains("-") || filesFrom.contains("-") {
             throw ValidationError("\(files.contains("-") ? "-" : "--files-from -"): standard input is closed (<&-): there is nothing to read")
         }
+        // A closed input was held with /dev/null above: said as closed, not as this.
+        if !StandardStream.inputClosedAtStart, files.contains("-"), let empty = StandardStream.emptyInput {
+            throw ValidationError("-: standard input is \(empty): there is nothing to read")
+        }
         if let format, let problem = LiveSource.formatProblem(format) { throw ValidationError("--format: \(problem)") }
     }
 

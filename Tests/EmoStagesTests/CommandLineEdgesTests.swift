@@ -1055,6 +1055,13 @@ struct CommandLineUsageTests {
             let closed = try TestSupport.run("/bin/bash", ["-c", "exec '\(TestSupport.emopipe)' predict --run NOSUCH --workdir '\(workdir)' \(arguments) <&-"])
             #expect(closed.status == 64 && closed.stderr.contains("\(named): standard input is closed (<&-): there is nothing to read"), "\(closed.stderr)")
         }
+        // An empty standard input is said to be empty ("Invalid data found" read as a damaged recording).
+        let emptyFile = try TestSupport.temporaryFolder("empty-input") + "/empty"
+        try Data().write(to: URL(fileURLWithPath: emptyFile))
+        for (source, named) in [("/dev/null", "/dev/null"), (emptyFile, "an empty file")] {
+            let empty = try TestSupport.run("/bin/bash", ["-c", "exec '\(TestSupport.emopipe)' predict --run NOSUCH --workdir '\(workdir)' - < '\(source)'"])
+            #expect(empty.status == 64 && empty.stderr.contains("-: standard input is \(named): there is nothing to read"), "\(empty.stderr)")
+        }
         // A folder holding only an ONNX file (copied out for onnxruntime) is told what predict reads, not to run export.
         let onnxOnly = try TestSupport.temporaryFolder("onnx-only")
         try Data("onnx".utf8).write(to: URL(fileURLWithPath: onnxOnly + "/model.int8.onnx"))
