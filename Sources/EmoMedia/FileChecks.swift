@@ -100,9 +100,9 @@ enum RiffLayout {
             if let start = formatCutAt { return "the file ends inside the WAV's fmt chunk, whose 16 bytes of fields start at byte \(start)" }
             guard let format else { return "the WAV's fmt chunk is \(size) bytes, fewer than the 16 its fields take" }
             if format.channels == 0 { return "the WAV's fmt chunk declares 0 channels" }
-            // libsndfile refuses more ("Too many channels specified"), and libav, which could be handed the file, mixes at most 64.
-            if Int(format.channels) > MonoMix.maximumChannels {
-                return "the WAV's fmt chunk declares \(format.channels) channels, more than \(MonoMix.limitSaid)"
+            // libsndfile refuses more ("Too many channels specified").
+            if format.channels > RiffLayout.maximumChannels {
+                return "the WAV's fmt chunk declares \(format.channels) channels, more than the \(RiffLayout.maximumChannels) a WAV is read with (libsndfile's limit)"
             }
             if format.sampleRate == 0 { return "the WAV's fmt chunk declares a sample rate of 0 Hz" }
             // libsndfile holds the rate in a signed 32-bit int: above that it is a damaged field, not a rate.
@@ -155,6 +155,9 @@ enum RiffLayout {
             return format.channels > 0 && format.sampleRate > 0 && Int(format.blockAlign) == Int(format.channels) * bits / 8
         }
     }
+
+    /// The most channels libsndfile reads a WAV with (its SF_MAX_CHANNELS).
+    static let maximumChannels: UInt16 = 1024
 
     /// The most chunk headers read before giving up: a file of millions of tiny chunks must not cost
     /// millions of reads (libsndfile itself gives up far sooner).

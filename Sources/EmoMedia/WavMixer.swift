@@ -11,6 +11,9 @@ final class WavMixer {
     private let path: String
     private var resampler: MonoResampler?
     private var scratch: [Float] = []
+    /// More channels than libswresample mixes (64): averaged here first, and the mean resampled alone.
+    private let premixes: Bool
+    private var mixed: [Float] = []
     /// The first mixing failure; reported after the whole file was read, so that a read error wins.
     private var failure: MediaError?
 
@@ -19,9 +22,10 @@ final class WavMixer {
         self.sourceRate = sourceRate
         self.targetRate = targetRate
         self.path = path
+        premixes = channels > MonoMix.maximumChannels
         guard sourceRate != targetRate else { return }
         var layout = AVChannelLayout()
-        av_channel_layout_default(&layout, Int32(channels))
+        av_channel_layout_default(&layout, Int32(premixes ? 1 : channels))
         defer { av_channel_layout_uninit(&layout) }
         do {
             resampler = try MonoResampler(inLayout: layout, inFormat: AV_SAMPLE_FMT_FLT,
@@ -38,8 +42,18 @@ final class WavMixer {
         if sourceRate == targetRate {
             Self.average(interleaved, channels: channels, into: &scratch)
         } else if let resampler {
-            var plane: UnsafePointer<UInt8>? = UnsafeRawPointer(interleaved.baseAddress).map { $0.assumingMemoryBound(to: UInt8.self) }
-            let status = resampler.convert(&plane, count: Int32(interleaved.count / channels), into: &scratch)
+            let status: Int32
+            if premixes {
+                mixed.removeAll(keepingCapacity: true)
+                Self.average(interleaved, channels: channels, into: &mixed)
+                status = mixed.withUnsafeBufferPointer { mean in
+                    var plane: UnsafePointer<UInt8>? = UnsafeRawPointer(mean.baseAddress).map { $0.assumingMemoryBound(to: UInt8.self) }
+                    return resampler.convert(&plane, count: Int32(mean.count), into: &scratch)
+                }
+            } else {
+                var plane: UnsafePointer<UInt8>? = UnsafeRawPointer(interleaved.baseAddress).map { $0.assumingMemoryBound(to: UInt8.self) }
+                status = resampler.convert(&plane, count: Int32(interleaved.count / channels), into: &scratch)
+            }
             if status < 0 { failure = .decodeFailed(path: path, reason: LibavLog.describe(status)); return }
         }
         scratch.withUnsafeBufferPointer { if !$0.isEmpty { deliver($0) } }

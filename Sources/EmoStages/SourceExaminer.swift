@@ -190,7 +190,6 @@ enum ContentRules {
     private static func audioProblem(_ audio: StreamFacts) -> String? {
         if audio.codec == noCodec { return unknownCodec(audio, kind: "audio") }
         if (audio.channels ?? 0) < 1 { return "audio stream has no channels" }
-        if let channels = audio.channels, channels > MonoMix.maximumChannels { return "audio stream has \(channels) channels, more than \(MonoMix.limitSaid)" }
         if (audio.sampleRate ?? 0) <= 0 { return "audio stream has no sample rate" }
         return nil
     }

@@ -1,3 +1,4 @@
+import CFFmpeg
 import Foundation
 import EmoTestSupport
 import Testing
@@ -117,26 +118,50 @@ struct FuzzFindingsTests {
         wideWav.replaceSubrange(32..<34, with: withUnsafeBytes(of: UInt16(2050).littleEndian) { Data($0) })
         let wide = dir.appendingPathComponent("wide.wav").path
         try wideWav.write(to: URL(fileURLWithPath: wide))
-        let tooMany = "the WAV's fmt chunk declares 1025 channels, more than the 64 mixed to mono here (libswresample's limit)"
+        let tooMany = "the WAV's fmt chunk declares 1025 channels, more than the 1024 a WAV is read with (libsndfile's limit)"
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try MediaProbe.probe(path: wide) }
         #expect(throws: MediaError.truncated(path: wide, reason: tooMany)) { _ = try AudioDecoder.decodeMono(path: wide, sampleRate: 16_000) }
-        // 65 channels at 48 kHz failed in the audio stage as "libswresample rejected 65 channel(s)": now said with the
-        // limit; 64, the most libswresample mixes, decode.
+        // More channels than libswresample mixes (64) at another rate than the target's failed in the audio stage
+        // ("libswresample rejected 65 channel(s)"): they are averaged first, as at the target's rate, and the mean
+        // resampled, as a mono file of those means is. A stream libav decodes is refused naming the limit.
         for channels in [UInt16(64), 65] {
-            var many = Self.wav(junkChunks: 0, channels: channels, rate: 48_000, frames: Int(channels) * 4_800)
-            many.replaceSubrange(28..<32, with: withUnsafeBytes(of: UInt32(48_000 * 2 * UInt32(channels)).littleEndian) { Data($0) })
-            many.replaceSubrange(32..<34, with: withUnsafeBytes(of: UInt16(2 * channels).littleEndian) { Data($0) })
-            let path = dir.appendingPathComponent("many-\(channels).wav").path
-            try many.write(to: URL(fileURLWithPath: path))
-            if channels == 64 {
+            for rate in [UInt32(16_000), 48_000] {
+                var many = Self.wav(junkChunks: 0, channels: channels, rate: rate, frames: Int(channels) * Int(rate) / 10)
+                many.replaceSubrange(28..<32, with: withUnsafeBytes(of: UInt32(rate * 2 * UInt32(channels)).littleEndian) { Data($0) })
+                many.replaceSubrange(32..<34, with: withUnsafeBytes(of: UInt16(2 * channels).littleEndian) { Data($0) })
+                let path = dir.appendingPathComponent("many-\(channels)-\(rate).wav").path
+                try many.write(to: URL(fileURLWithPath: path))
                 let decoded = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000)
-                #expect(decoded.sourceChannels == 64 && decoded.samples.count == 1_600, "\(decoded.sourceChannels) \(decoded.samples.count)")
-            } else {
-                // libsndfile reads it (ingest's examination refuses it by the probed count); decoding says why it cannot mix it.
-                #expect(try MediaProbe.probe(path: path).streams.first?.channels == 65)
-                let error = #expect(throws: MediaError.self) { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
-                #expect("\(error.map { "\($0)" } ?? "")".contains("65 channels, more than the 64 mixed to mono here (libswresample's limit)"), "\(String(describing: error))")
+                #expect(decoded.sourceChannels == Int(channels) && decoded.samples.count == 1_600, "\(channels) at \(rate): \(decoded.samples.count)")
+                guard channels == 65, rate == 48_000 else { continue }
+                // The oracle: each frame's mean of the builder's 16-bit samples, as a mono 32-bit float WAV.
+                let samples: [Float] = (0..<(65 * 4_800)).map { (index: Int) -> Float in
+                    let value = Int16((index % 50) * 300 - 7500)
+                    return Float(value) / 32_768
+                }
+                var means: [Float] = []
+                for frame in 0..<4_800 {
+                    var sum: Float = 0
+                    for channel in 0..<65 { sum += samples[frame * 65 + channel] }
+                    means.append(sum * (1 / Float(65)))
+                }
+                var mono = Data("RIFF".utf8)
+                func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { mono.append(contentsOf: $0) } }
+                func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { mono.append(contentsOf: $0) } }
+                u32(UInt32(36 + 4 * means.count)); mono.append(contentsOf: Array("WAVEfmt ".utf8)); u32(16)
+                u16(3); u16(1); u32(48_000); u32(48_000 * 4); u16(4); u16(32)
+                mono.append(contentsOf: Array("data".utf8)); u32(UInt32(4 * means.count))
+                for mean in means { u32(mean.bitPattern) }
+                let monoPath = dir.appendingPathComponent("means.wav").path
+                try mono.write(to: URL(fileURLWithPath: monoPath))
+                #expect(try AudioDecoder.decodeMono(path: monoPath, sampleRate: 16_000).samples == decoded.samples)
             }
+        }
+        var layout = AVChannelLayout()
+        av_channel_layout_default(&layout, 65)
+        defer { av_channel_layout_uninit(&layout) }
+        #expect { _ = try MonoResampler(inLayout: layout, inFormat: AV_SAMPLE_FMT_S16, inRate: 48_000, outRate: 16_000) } throws: { error in
+            (error as? ResamplerError)?.reason == "65 channels, more than the 64 mixed to mono here (libswresample's limit)"
         }
         // A data chunk whose size is 0 with 8,000 samples after it. With the RIFF size left unfilled too, as a writer that
         // streams leaves it: read to the end of the file as ffmpeg reads it (it was refused as of zero duration), the same
