@@ -200,7 +200,6 @@ struct WorkDirectoryOptions: ParsableArguments {
         if let refusal = KernelFilesystem.rootRefusal(workdir, as: .workDirectory) {
             throw ValidationError("\(option) \(workdir.echoed): \(refusal)")
         }
-        if let refusal = Self.nestingRefusal(workdir) { throw ValidationError("\(option) \(workdir.echoed): \(refusal)") }
         var info = stat()
         if stat(workdir, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else { throw ValidationError("\(option) \(workdir.echoed): exists and is not a folder") }
@@ -209,6 +208,12 @@ struct WorkDirectoryOptions: ParsableArguments {
             // too long, a file or an unsearchable folder on the way.
             throw ValidationError("\(option) \(workdir.echoed): cannot be used as a work directory: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Refuses a work directory among another one's own files, for a command that writes it (run, sweep, nightly,
+    /// merge): commands that only read may look from anywhere (`predict --run .` inside a run folder).
+    func requireOwnPlace() throws {
+        if let refusal = Self.nestingRefusal(workdir) { throw ValidationError("--workdir (or $EMOPIPE_WORKDIR) \(workdir.echoed): \(refusal)") }
     }
 
     /// Why `path` can be no work directory for lying among another one's own files, or nil.

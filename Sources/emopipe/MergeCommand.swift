@@ -54,6 +54,7 @@ struct MergeCommand: ParsableCommand {
     func validate() throws {
         // An empty path would quietly mean the current folder.
         if workers.contains("") { throw ValidationError("an empty argument names no worker's work directory") }
+        try workDirectoryOptions.requireOwnPlace()
     }
 
     func run() throws {

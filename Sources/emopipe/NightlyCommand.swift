@@ -43,6 +43,8 @@ struct NightlyCommand: ParsableCommand {
     @Flag(help: "Print the report as one JSON document on stdout (instead of Markdown).")
     var json = false
 
+    func validate() throws { try workDirectoryOptions.requireOwnPlace() }
+
     func run() throws {
         do {
             let (manifest, dataRoot) = try ManifestOptions.load(path: self.manifest, data: data, settings: [],

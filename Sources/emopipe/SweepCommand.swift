@@ -69,6 +69,7 @@ struct SweepCommand: ParsableCommand {
     func validate() throws {
         if prepare && (worker != nil || leaderboard || json) { throw ValidationError("--prepare goes alone (it runs the shared stages in WORKDIR, before any worker)") }
         if leaderboard && worker != nil { throw ValidationError("--leaderboard reads WORKDIR's sweep; give it without --worker") }
+        if !leaderboard { try workDirectoryOptions.requireOwnPlace() }
     }
 
     func run() throws {

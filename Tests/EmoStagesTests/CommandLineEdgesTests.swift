@@ -439,17 +439,25 @@ struct CommandLineEdgesTests {
 /// Usage errors, help and `--version`: no work directory or data needed.
 @Suite("command-line usage", .enabled(if: TestSupport.hasEmopipe))
 struct CommandLineUsageTests {
-    /// A work directory among another one's own files (its cache, runs, sweeps, nightly folder) is refused, by
-    /// --workdir and by reproduce --into: `cache gc` in the outer one removed a nested one's shards as leftovers.
-    /// Its reproductions folder holds work directories by design; and --into through /proc is refused as --workdir is.
+    /// A work directory among another one's own files (its cache, runs, sweeps, nightly folder) is refused to the
+    /// commands that write one (run, sweep, nightly, merge, reproduce --into): `cache gc` in the outer one removed a
+    /// nested one's shards as leftovers. Commands that only read may look from there (`predict --run .` inside a run
+    /// folder reads the run, whatever the default work directory), as may a dry run. Its reproductions folder holds
+    /// work directories by design; and --into through /proc is refused as --workdir is.
     @Test func aWorkDirectoryAmongAnotherOnesOwnFilesIsRefused() throws {
         let outer = try TestSupport.temporaryFolder("outer-work")
         _ = try ProvenanceStore(path: outer + "/emopipe.sqlite")
         for folder in ["cache", "runs", "sweeps", "nightly"] {
             try FileManager.default.createDirectory(atPath: outer + "/" + folder, withIntermediateDirectories: true)
-            let nested = try TestSupport.run(TestSupport.emopipe, ["sources", "--workdir", outer + "/\(folder)/y"])
-            #expect(nested.status == 64 && nested.stderr.contains("lies in \(outer)/\(folder), a folder of the work directory \(outer) whose files EmoPipe manages"),
-                    "\(folder): \(nested.stderr)")
+            let said = "lies in \(outer)/\(folder), a folder of the work directory \(outer) whose files EmoPipe manages"
+            for command in [["run", "m.yaml"], ["sweep", "m.yaml"], ["nightly", "m.yaml"], ["merge"]] {
+                let nested = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", outer + "/\(folder)/y"])
+                #expect(nested.status == 64 && nested.stderr.contains(said), "\(command) in \(folder): \(nested.stderr)")
+            }
+            let reading = try TestSupport.run(TestSupport.emopipe, ["sources", "--workdir", outer + "/\(folder)/y"])
+            #expect(reading.status == 1 && reading.stderr.contains("no work directory here yet"), "\(folder): \(reading.stderr)")
+            let dryRun = try TestSupport.run(TestSupport.emopipe, ["run", "m.yaml", "--dry-run", "--workdir", outer + "/\(folder)/y"])
+            #expect(!dryRun.stderr.contains(said), "\(folder): \(dryRun.stderr)")
         }
         let through = outer + "/link"
         try FileManager.default.createSymbolicLink(atPath: through, withDestinationPath: outer + "/cache")
@@ -459,8 +467,8 @@ struct CommandLineUsageTests {
             let refused = try TestSupport.run(TestSupport.emopipe, ["reproduce", "latest", "--workdir", outer, "--into", into])
             #expect(refused.status == 64 && refused.stderr.contains("--into \(into):"), "\(into): \(refused.stderr)")
         }
-        let reproduction = try TestSupport.run(TestSupport.emopipe, ["sources", "--workdir", outer + "/reproductions/r-1"])
-        #expect(reproduction.status != 64, "\(reproduction.stderr)")
+        let reproduction = try TestSupport.run(TestSupport.emopipe, ["run", "m.yaml", "--workdir", outer + "/reproductions/r-1"])
+        #expect(!reproduction.stderr.contains("whose files EmoPipe manages"), "\(reproduction.stderr)")
     }
 
     /// A work directory that is empty or a file is a usage error, named as the option or the
