@@ -258,7 +258,13 @@ extension PipelineRunner {
             guard recorded != now else { continue }
             let old = unreadBefore.contains(key) && object[key] != nil ? "not read" : recorded
             let new = unread.contains(key) ? "not read" : now
-            if old != new { changes.append("\(key) \(old) → \(new)") }
+            if old != new {
+                changes.append("\(key) \(old) → \(new)")
+            } else if unread.contains(key) {
+                // Hashed at its own value by an earlier version, which read it under these settings; now left unread
+                // (it changes nothing here), it is hashed at its default: the output is computed once more.
+                changes.append("\(key) \(recorded) → not read (it changes nothing under these settings, and is no longer hashed)")
+            }
         }
         return changes.isEmpty ? "parameter types changed" : changes.joined(separator: ", ")
     }

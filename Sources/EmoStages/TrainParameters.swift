@@ -195,8 +195,8 @@ public struct TrainParameters: StageParameters {
         t.labelSmoothing = labelSmoothing
         t.patience = patience
         t.checkpointEvery = checkpointEvery
-        // A run shorter than the window selects over all of its epochs.
-        if min(selectionWindow, epochs) > 1 { t.selectionWindow = min(selectionWindow, epochs) }
+        // A run shorter than the window selects over all of its epochs; `selection: last` reads no window (`unreadKeys`).
+        if selection != .last, min(selectionWindow, epochs) > 1 { t.selectionWindow = min(selectionWindow, epochs) }
         if selection != .weightedF1 { t.selection = selection }
         if weightAverageEpochs > 0 { t.weightAverageEpochs = weightAverageEpochs }
         if augment && timeStretch > 0 { t.augmentation.timeStretch = timeStretch }

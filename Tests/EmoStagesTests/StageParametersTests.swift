@@ -155,6 +155,9 @@ struct StageParametersTests {
         #expect(single.trainingConfig.selectionWindow == nil)
         let long = try #require(try runner("params: {train: {epochs: 40, selection_window: 7}}\n").parameters["train"]?.value as? TrainParameters)
         #expect(long.trainingConfig.selectionWindow == 7)
+        // `selection: last` reads no window: the model's training settings carry none, as its fingerprint hashes none.
+        let last = try #require(try runner("params: {train: {epochs: 40, selection_window: 7, selection: last}}\n").parameters["train"]?.value as? TrainParameters)
+        #expect(last.trainingConfig.selectionWindow == nil && last.unreadKeys.contains("selection_window"))
     }
 
     @Test func provenanceRecordsTheDecodedValuesNotTheText() throws {
@@ -247,6 +250,14 @@ struct StageParametersTests {
         let onlyEpochs = PipelineRunner.describeChanges(from: recordedSpeech, to: longer.resolvedParams("train"),
                                                         unread: try #require(longer.parameters["train"]).value.unreadKeys, unreadBefore: unreadThen)
         #expect(onlyEpochs.hasPrefix("epochs ") && onlyEpochs.hasSuffix(" → 7") && !onlyEpochs.contains(","), "\(onlyEpochs)")
+        // Hashed at its own value by an earlier version (which read it), and unread now under the same settings: the
+        // fingerprint changed with nothing given differently. Named (it said "parameter types changed").
+        var older = try #require(try JSONSerialization.jsonObject(with: Data(recordedSpeech.utf8)) as? [String: Any])
+        older["face_channels"] = [4, 8]
+        let olderJSON = String(decoding: try JSONSerialization.data(withJSONObject: older, options: [.sortedKeys]), as: UTF8.self)
+        let upgraded = PipelineRunner.describeChanges(from: olderJSON, to: speech.resolvedParams("train"), unread: unread,
+                                                      unreadBefore: try #require(trainStage.unreadKeys(recordedJSON: olderJSON)))
+        #expect(upgraded == "face_channels [4,8] → not read (it changes nothing under these settings, and is no longer hashed)", "\(upgraded)")
     }
 
     /// A relative landmark model path is the giving file's: the manifest's folder, not wherever emopipe was started.
