@@ -78,16 +78,45 @@ public enum SafeYAML {
     /// What libyaml's message leaves unsaid: an alias inside the node its anchor names (recursive) is "undefined",
     /// and a key past 1024 characters (libyaml's bound on an implicit key) makes it look for a ':' that is there.
     static func hint(for message: String, in text: String) -> String {
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         if message.contains("found undefined alias") {
-            return " (an alias may only follow the whole node its anchor names: one inside that node would make it contain itself)"
+            guard let (name, line, column) = alias(at: message, lines: lines) else {
+                return " (an alias needs an anchor of its name on a node before it; one inside that node would make it contain itself)"
+            }
+            // Where an anchor of exactly that name (`&t`, not `&tt`) stands, as (line, column) pairs; not in comments
+            // (from a `#` that starts the line or follows a space, as near as a look at the text can tell).
+            let anchors = lines.enumerated().flatMap { index, whole in
+                let text = whole.indices.first { whole[$0] == "#" && ($0 == whole.startIndex || whole[whole.index(before: $0)].isWhitespace) }
+                    .map { whole[..<$0] } ?? whole[...]
+                return text.ranges(of: "&" + name).filter { range in
+                    text[range.upperBound...].first.map { $0.isWhitespace || ",[]{}".contains($0) } ?? true
+                }.map { (index + 1, text.distance(from: text.startIndex, to: $0.lowerBound) + 1) }
+            }
+            if anchors.contains(where: { $0 < (line, column) }) {
+                return " (the alias *\(name) lies inside the node its anchor &\(name) names: it would contain itself)"
+            }
+            return anchors.isEmpty ? " (no anchor &\(name) is defined: an alias repeats a node marked earlier with its anchor)"
+                : " (its anchor &\(name) comes only after it: an alias repeats a node marked earlier with its anchor)"
         }
         let keyBound = 1024
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         if message.contains("could not find expected ':'") || message.contains("did not find expected") || message.contains("mapping values are not allowed"),
            let index = lines.firstIndex(where: { line in line.count > keyBound && line.contains(#/[^\s:{}\[\],]{1025,}\s*:/#) }) {
             return " (line \(index + 1) has a key of more than \(keyBound) characters, longer than libyaml reads a key: shorten it)"
         }
         return ""
+    }
+
+    /// The name of the alias at the place libyaml's message starts with ("LINE:COLUMN: …"), read from the text,
+    /// with that place.
+    static func alias(at message: String, lines: [Substring]) -> (name: String, line: Int, column: Int)? {
+        let place = message.prefix { $0 != " " }.split(separator: ":")
+        guard place.count >= 2, let line = Int(place[0]), let column = Int(place[1]), lines.indices.contains(line - 1) else { return nil }
+        let text = lines[line - 1]
+        guard column >= 1, column <= text.count else { return nil }
+        let from = text.dropFirst(column - 1)
+        guard from.first == "*" else { return nil }
+        let name = from.dropFirst().prefix { !$0.isWhitespace && !",[]{}".contains($0) }
+        return name.isEmpty ? nil : (String(name), line, column)
     }
 
     /// A document or a `--set` value as a parameter value.
