@@ -266,7 +266,12 @@ struct PredictCommand: ParsableCommand {
                 + "`emopipe run \(ShellWord.path(best))\(workdirOption)` trains and exports the sweep's best settings"
         }
         guard let path = record.manifestPath else { return Predictor.exportAdvice }
-        return "run the export stage: `emopipe run \(ShellWord.path(path)) --until export\(workdirOption)`"
+        // The run's own settings: its --set overrides, and a data root or thread count given apart from the manifest.
+        let overrides = ((try? Manifest.recordedOverrides(in: record.manifestJSON)) ?? []).flatMap { ["--set", "\($0.stage).\($0.key)=\($0.value.canonicalJSON)"] }
+        let data = record.dataRoot != manifest.dataRoot ? ["--data", ShellWord.path(record.dataRoot)] : []
+        let threads = record.threads != manifest.threads ? ["--threads", String(record.threads)] : []
+        let words = ["emopipe", "run", ShellWord.path(path), "--until", "export"] + overrides + data + threads
+        return "run the export stage with the run's own settings: `\(ShellWord.command(words))\(workdirOption)`"
     }
 
     /// Whether the work directory's database records a run of this id (its folder may be gone).

@@ -137,6 +137,12 @@ struct ResourceBudgetTests {
         #expect(fits.status == 0, "\(fits.stderr)")
         #expect(fits.stderr.contains("batch size \(largest): about"), "the estimate is logged: \(fits.stderr)")
         #expect(!fits.stderr.contains("will likely refuse"), "no forecast for a size that fits: \(fits.stderr)")
+        // predict on that run, which exported nothing, is told the command that exports it with its own --set (it
+        // advised the manifest alone, which trains another model).
+        let fitted = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().first { $0.command.contains("batch_size=\(largest)") })
+        let advice = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", workdir, "--run", fitted.id, manifest])
+        #expect(advice.status == 1 && advice.stderr.contains("`emopipe run \(manifest) --until export --set train.batch_size=\(largest) --workdir \(workdir)`"),
+                "\(advice.stderr)")
         // With every stage before train up to date, nothing runs before it: train refuses at once, unforetold.
         let upToDate = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--set", "train.batch_size=512", "--workdir", workdir])
         #expect(upToDate.status == ExitStatus.usage && upToDate.stderr.contains("the largest batch size that fits is")
