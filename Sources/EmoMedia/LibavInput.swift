@@ -125,10 +125,10 @@ struct LibavInput: ~Copyable {
         if code == -ENOENT { return .fileNotFound(path: path) }
         if code == -EACCES || code == -EIO { return .unreadable(path: path, reason: reason) }
         // A header whose counts ask for gigabytes (an mp4's stco or stts of 2^31 entries) fails libavformat's allocation:
-        // the file's fault, not this machine's memory.
+        // most often the file's fault, though a tight memory limit (`ulimit -v`) can be the cause too.
         if code == -ENOMEM {
-            return .truncated(path: path, reason: "its header declares more entries than libavformat would allocate (a count or size in it "
-                              + "is damaged): \(reason)")
+            return .truncated(path: path, reason: "libavformat could not allocate what its header declares: a count or size in it is damaged, "
+                              + "or this process's memory limit is too low: \(reason)")
         }
         let guessed = recognisedFormat(path)
         if let format = refusedDemuxer(path, guessed: guessed, code: code, log: log) {

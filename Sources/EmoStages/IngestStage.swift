@@ -300,7 +300,7 @@ struct IngestPlan {
             if statChanged || readingAll || Self.inodeStateMoved(previous, file) {
                 changed += 1; toRead.append(file); changedPaths.insert(file.path)
                 if !statChanged && !readingAll { restated += 1 }
-            } else if previous.failedUnread || previous.failedForLackOfOpenFiles, file.notRegular == nil, file.walkProblem == nil {
+            } else if previous.failedUnread || previous.failedForLackOfOpenFiles || previous.failedForLackOfMemory, file.notRegular == nil, file.walkProblem == nil {
                 // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe
                 // before 2026-12-03): read again. A chmod changes no mtime.
                 retried += 1; toRead.append(file)
@@ -324,6 +324,10 @@ struct IngestPlan {
 extension SourceRecord {
     /// Failed because the open files ran out while it was read: the machine's limit, not the file's fault.
     var failedForLackOfOpenFiles: Bool { status == .failed && OpenFileLimit.ranOut(reason ?? "") }
+
+    /// Failed for want of memory (a damaged header's counts, or a memory limit): examined again, as the limit may
+    /// be another next time.
+    var failedForLackOfMemory: Bool { status == .failed && (reason ?? "").contains(String(cString: strerror(ENOMEM))) }
 
     /// Failed before its bytes could be hashed for a reason of the moment, not of the file: permission
     /// denied, an I/O error, the file cut or grown while read. (A dangling link or a link loop is not

@@ -1,3 +1,4 @@
+import EmoCore
 import EmoPipeline
 import EmoStore
 import EmoTestSupport
@@ -129,6 +130,23 @@ struct IngestStageTests {
         #expect(forced.status == 0, "\(forced.stderr)")
         let sources = try store.allSources().filter { $0.status != .removed }.count
         #expect(forced.stderr.contains("0 new, 0 changed, 0 removed; \(sources) read again with the content recorded"), "\(forced.stderr)")
+    }
+
+    /// A file whose examination ran out of memory (an mp4 header claiming 2^31 chunks, or a tight memory limit) is
+    /// examined again by the next run, as one that could not be read: the limit may be another then. (It stayed
+    /// failed, and the failure called the file damaged whatever the cause.)
+    @Test func aFileThatRanOutOfMemoryIsExaminedAgain() throws {
+        let root = try TestSupport.temporaryFolder("out-of-memory") + "/root"
+        try FileManager.default.createDirectory(atPath: root + "/Actor_01", withIntermediateDirectories: true)
+        var clip = try Data(contentsOf: URL(fileURLWithPath: TestSupport.sharedData + "/av-original/Actor_01/01-01-01-01-01-01-01.mp4"))
+        let stco = try #require(clip.range(of: Data("stco".utf8)))
+        clip.replaceSubrange((stco.upperBound + 4)..<(stco.upperBound + 8), with: [0x7f, 0xff, 0xff, 0xff])
+        try clip.write(to: URL(fileURLWithPath: root + "/Actor_01/01-01-01-01-01-01-01.mp4"))
+        let workdir = try TestSupport.temporaryFolder("work")
+        let first = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(first.status == ExitStatus.partial && first.stderr.contains("libavformat could not allocate what its header declares"), "\(first.stderr)")
+        let second = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(second.stderr.contains("1 to read (1 that could not be read last time)"), "\(second.stderr)")
     }
 
     /// Rows recorded before the inode state was kept (an older emopipe's work directory) have their files
