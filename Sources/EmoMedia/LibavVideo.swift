@@ -347,9 +347,10 @@ struct VideoCodec: ~Copyable {
     /// What the decoder may allocate: its buffers are padded to aligned sizes (a 4320-wide picture is
     /// decoded into 4352 columns), so the bound on pictures leaves that much room.
     static let maximumDecodedPixels = (maximumSide + 128) * (4320 + 128)
-    /// The largest picture in bytes: 8K at 8 bits and 4:2:0 (53 MB). The decoder holds up to 16 reference
-    /// pictures besides the one it decodes, so an 8K picture at 10 bits and 4:4:4 (212 MB) would take 3.6 GB
-    /// per clip decoded, where this bound keeps it under 1 GB (4K at 10 bits 4:4:4 is 50 MB: decoded).
+    /// The largest picture in bytes: 8K at 8 bits and 4:2:0 (50 MiB). The decoder holds up to 16 reference
+    /// pictures besides the one it decodes, so an 8K picture at 10 bits and 4:4:4 (202 MiB) would take 3.4 GiB
+    /// per clip decoded, where this bound keeps it under 1 GiB (4K at 10 bits 4:4:4 is 47 MiB: decoded; 8K at
+    /// 10 bits 4:2:0, 101 MiB, is not).
     static let maximumPictureBytes = maximumPixels * 3 / 2
     /// What the sampled pictures of one clip may hold together (the decoder's own aside): each is kept as decoded
     /// while it fits its share (512 MB over the pictures sampled; a RAVDESS picture is 1.4 MB), else as a
@@ -434,7 +435,8 @@ struct VideoCodec: ~Copyable {
                     av_frame_move_ref(owned, frame)
                     let damaged = owned.pointee.decode_error_flags != 0 || (owned.pointee.flags & AV_FRAME_FLAG_CORRUPT) != 0
                     guard let held = Self.within(share, owned) else {
-                        refused = "no memory to keep a sampled picture of \(f.width) × \(f.height) pixels"
+                        refused = "a sampled picture of \(f.width) × \(f.height) pixels could not be made smaller to keep "
+                            + "(no memory, or libswscale cannot convert its pixel format)"
                         continue
                     }
                     kept[pts] = VideoFrame(frame: held, path: path, damaged: damaged, containerAspect: aspect)
@@ -508,7 +510,11 @@ extension VideoCodec {
         let strides = [f.linesize.0, f.linesize.1, f.linesize.2, f.linesize.3]
         var outPlanes: [UnsafeMutablePointer<UInt8>?] = [smaller.pointee.data.0, smaller.pointee.data.1, smaller.pointee.data.2, nil]
         var outStrides = [smaller.pointee.linesize.0, smaller.pointee.linesize.1, smaller.pointee.linesize.2, 0]
-        _ = sws_scale(sws, planes, strides, 0, f.height, &outPlanes, &outStrides)
+        guard sws_scale(sws, planes, strides, 0, f.height, &outPlanes, &outStrides) == Int32(height) else {
+            var owned: UnsafeMutablePointer<AVFrame>? = smaller
+            av_frame_free(&owned)
+            return nil
+        }
         // One factor on both sides kept the shape (up to rounding): the stored pixel aspect still holds.
         smaller.pointee.color_range = AVCOL_RANGE_JPEG
         smaller.pointee.colorspace = AVCOL_SPC_RGB
