@@ -35,6 +35,39 @@ public struct Dataset: Equatable, Sendable {
         })
     }
 
+    /// The `dataset.tsv` at `path` of a run recorded as `record`, or why it is not taken: every line two fields,
+    /// a path and a SHA-256, as many as the run used, and the fingerprint the run recorded (as spelt now, or
+    /// before file names were part of it). A listing edited or cut short would report changes that never were.
+    /// Read up to a bound that follows the sources recorded, so a huge file is refused rather than held.
+    public static func recorded(at path: String, record: RunRecord) -> (dataset: Dataset?, problem: String?) {
+        let limit = max(1 << 20, (record.sourcesInUse ?? 100_000) * (Int(PATH_MAX) + 80))
+        let text: String?
+        do { text = try RegularFile.text(path, atMost: limit) } catch {
+            var facts = stat()
+            return (nil, lstat(path, &facts) == 0 ? "\(path.shownPath): \(EmoError.reason(of: error))" : nil)
+        }
+        guard let text else { return (nil, "\(path.shownPath): not UTF-8 text, as EmoPipe writes it") }
+        let lines = text.split(separator: "\n")
+        let malformed = lines.firstIndex { line in
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            return fields.count != 2 || fields[1].count != 64 || !fields[1].allSatisfy { $0.isHexDigit && !$0.isUppercase }
+        }
+        if let malformed {
+            return (nil, "\(path.shownPath): line \(malformed + 1) is not a path and a SHA-256 separated by a tab (edited or damaged)")
+        }
+        let dataset = Dataset(listing: text)
+        if let count = record.sourcesInUse, count != dataset.entries.count {
+            return (nil, "\(path.shownPath): lists \(dataset.entries.count) source(s), where run \(record.id) recorded \(count) (edited or cut short)")
+        }
+        if let recorded = record.datasetFingerprint, ![dataset.fingerprint, dataset.hashOnlyFingerprint].contains(recorded) {
+            return (nil, "\(path.shownPath): its sources do not give the dataset fingerprint run \(record.id) recorded (edited or damaged)")
+        }
+        return (dataset, nil)
+    }
+
+    /// The fingerprint as runs recorded it before 2026-12-05: the sorted hashes alone.
+    var hashOnlyFingerprint: String { SHA256Hex.of(entries.map(\.sha256).sorted().joined(separator: "\n")) }
+
     public var fingerprint: String {
         SHA256Hex.of(entries.map { "\(($0.relativePath as NSString).lastPathComponent)\t\($0.sha256)" }.sorted().joined(separator: "\n"))
     }

@@ -16,6 +16,9 @@ public struct RunSummary: Sendable {
     /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors), where the run has them.
     public var files: [(String, String)]
     public var dataset: Dataset?
+    /// Why the run's `dataset.tsv` is not taken (edited, cut short, not the run's), when it is there but not: its
+    /// data is then compared by the fingerprint and count its record holds.
+    public var datasetProblem: String?
     /// Result files that are there but could not be read (`path: reason`): their fields show no value,
     /// and commands that compare runs say why.
     public var unreadable: [String] = []
@@ -142,9 +145,14 @@ public struct RunSummary: Sendable {
                 }
             }
         }
-        let listing = depth == .full ? try? RegularFile.text(workspace.datasetListingPath(runId: id)) : nil
+        var dataset: Dataset?, datasetProblem: String?
+        if depth == .full {
+            let listing = Dataset.recorded(at: workspace.datasetListingPath(runId: id), record: record)
+            dataset = listing.dataset
+            datasetProblem = listing.problem
+        }
         return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
-                          params: params, metrics: metrics, files: files, dataset: listing.map(Dataset.init(listing:)),
+                          params: params, metrics: metrics, files: files, dataset: dataset, datasetProblem: datasetProblem,
                           unreadable: unreadable, edited: edited, unscoredTestClips: unscored)
     }
 

@@ -172,6 +172,9 @@ struct DiffCommand: ParsableCommand {
             for problem in run.unreadable {
                 StandardStream.error.write(Data("note: run \(run.id)'s result file cannot be read, so it shows no value: \(problem)\n".utf8))
             }
+            if let problem = run.datasetProblem {
+                StandardStream.error.write(Data("note: run \(run.id)'s source list is not taken: \(problem); its data is compared by the fingerprint and count its record holds\n".utf8))
+            }
             for path in run.edited {
                 StandardStream.error.write(Data("note: \(path.escaped), a result of run \(run.id), was changed since it was written (its SHA-256 is not the one recorded then): compared as it is now\n".utf8))
             }
