@@ -19,6 +19,8 @@ public struct RunSummary: Sendable {
     /// Why the run's `dataset.tsv` is not taken (edited, cut short, not the run's), when it is there but not: its
     /// data is then compared by the fingerprint and count its record holds.
     public var datasetProblem: String?
+    /// What of the run's database record cannot be read (edited or damaged): those fields show no value.
+    public var damagedRecord: [String] = []
     /// Result files that are there but could not be read (`path: reason`): their fields show no value,
     /// and commands that compare runs say why.
     public var unreadable: [String] = []
@@ -91,7 +93,12 @@ public struct RunSummary: Sendable {
         if record.status == .running, WorkDirectoryLock.isHeld(path: workspace.lockPath) == false { record.status = .interrupted }
         let stages = try store.stageRuns(runId: id)
         var params: [String: ParamValue] = [:]
-        if let json = record.paramsJSON, case .object(let object)? = try? ParamValue.fromJSON(Data(json.utf8)) { params = object }
+        var damaged: [String] = []
+        if let json = record.paramsJSON {
+            if case .object(let object)? = try? ParamValue.fromJSON(Data(json.utf8)) { params = object } else { damaged.append("its recorded parameters are not a JSON object") }
+        }
+        let environment = RunEnvironment.decode(record.environmentJSON)
+        if record.environmentJSON != nil && environment == nil { damaged.append("its recorded environment (code, libraries) is not one EmoPipe writes") }
         let producer = Dictionary(stages.map { ($0.stage, $0.producedByRun ?? $0.runId) }, uniquingKeysWith: { _, b in b })
         var files: [(String, String)] = []
         var metrics: [(String, Double)] = []
@@ -151,9 +158,9 @@ public struct RunSummary: Sendable {
             dataset = listing.dataset
             datasetProblem = listing.problem
         }
-        return RunSummary(record: record, environment: RunEnvironment.decode(record.environmentJSON), stages: stages,
+        return RunSummary(record: record, environment: environment, stages: stages,
                           params: params, metrics: metrics, files: files, dataset: dataset, datasetProblem: datasetProblem,
-                          unreadable: unreadable, edited: edited, unscoredTestClips: unscored)
+                          damagedRecord: damaged, unreadable: unreadable, edited: edited, unscoredTestClips: unscored)
     }
 
     /// metrics.json's `unscored_test_clips`, clip → "stage: file name: reason" (a run that changed only why

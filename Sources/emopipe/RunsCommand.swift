@@ -172,6 +172,9 @@ struct DiffCommand: ParsableCommand {
             for problem in run.unreadable {
                 StandardStream.error.write(Data("note: run \(run.id)'s result file cannot be read, so it shows no value: \(problem)\n".utf8))
             }
+            for problem in run.damagedRecord {
+                StandardStream.error.write(Data("note: run \(run.id)'s record is damaged: \(problem), so those fields show no value\n".utf8))
+            }
             if let problem = run.datasetProblem {
                 StandardStream.error.write(Data("note: run \(run.id)'s source list is not taken: \(problem); its data is compared by the fingerprint and count its record holds\n".utf8))
             }

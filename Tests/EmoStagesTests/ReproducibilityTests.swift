@@ -3,6 +3,7 @@ import EmoPipeline
 import EmoStore
 import EmoTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// What a run records about itself (`runs`), and whether `reproduce` and `diff` tell the truth,
@@ -276,6 +277,23 @@ struct ReproducibilityTests {
                                                             + "\(metrics): edited since run \(runs[0]) wrote it"), "\(command): \(copied.stderr)")
         }
         try own.write(to: URL(fileURLWithPath: metrics))
+        // A source list cut short is named and left out (it reported sources added that never were), and so is a
+        // record whose parameters or environment were damaged (shown as no value without a word).
+        let listing = workdir + "/runs/\(runs[0])/dataset.tsv"
+        let wholeListing = try Data(contentsOf: URL(fileURLWithPath: listing))
+        try wholeListing.prefix(wholeListing.count / 2).write(to: URL(fileURLWithPath: listing))
+        let cutList = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
+        #expect(cutList.status == 0 && cutList.stderr.contains("note: run \(runs[0])'s source list is not taken: \(listing): ")
+                && !cutList.stdout.contains("sources added"), "\(cutList.stdout)\(cutList.stderr)")
+        try wholeListing.write(to: URL(fileURLWithPath: listing))
+        let database = try DatabaseQueue(path: workdir + "/emopipe.sqlite")
+        let savedRecord = try database.read { try String.fetchOne($0, sql: "SELECT paramsJSON FROM run WHERE id = ?", arguments: [runs[0]]) }
+        try database.write { try $0.execute(sql: "UPDATE run SET paramsJSON = '{' WHERE id = ?", arguments: [runs[0]]) }
+        let damagedRecord = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
+        #expect(damagedRecord.stderr.contains("note: run \(runs[0])'s record is damaged: its recorded parameters are not a JSON object"),
+                "\(damagedRecord.stderr)")
+        try database.write { try $0.execute(sql: "UPDATE run SET paramsJSON = ? WHERE id = ?", arguments: [savedRecord, runs[0]]) }
+        try database.close()
         // A model changed since is compared as it is now, and the change is named (diff would show only a new hash).
         let model = workdir + "/runs/\(runs[0])/model.onnx"
         if FileManager.default.fileExists(atPath: model) {
