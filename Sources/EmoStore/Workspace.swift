@@ -335,18 +335,22 @@ public struct Workspace: Sendable, Equatable {
     public var nightlyLatestPath: String { nightlyFolder + "/LATEST" }
 
     /// The work directory among whose own files `path` (followed through links) would lie, with that folder
-    /// (its cache, runs, sweeps or nightly folder): a work directory made there would have its files listed,
-    /// replaced or removed as that one's (`cache gc` removed a nested one's shards as leftovers). Its
-    /// reproductions and workers folders hold work directories by design.
+    /// (its cache, runs, sweeps, nightly or workers folder): a work directory made there would have its files
+    /// listed, replaced or removed as that one's (`cache gc` removed a nested one's shards as leftovers; `merge`
+    /// fails on a folder in workers/ that no worker made). Its reproductions folder holds work directories by design,
+    /// and the workers folder those its workers make themselves.
     public static func enclosingOwnFolder(of path: String) -> (workspace: Workspace, folder: String)? {
         guard let resolved = ResolvedPath.of(path) else { return nil }
         var current = resolved
         while current != "/" && !current.isEmpty {
             let parent = PathText.folder(of: current)
             let enclosing = Workspace(root: parent.isEmpty ? "/" : parent)
-            if enclosing.exists, let folder = [enclosing.cacheRoot, enclosing.runsRoot, enclosing.sweepsRoot, enclosing.nightlyFolder]
+            if enclosing.exists, let folder = [enclosing.cacheRoot, enclosing.runsRoot, enclosing.sweepsRoot, enclosing.nightlyFolder, enclosing.workersRoot]
                 .first(where: { ResolvedPath.isWithin(resolved, $0) }) {
-                return (enclosing, folder)
+                // A worker's own work directory is one, refused by its commands with what to do instead.
+                let candidate = Workspace(root: resolved)
+                let ownWorker = [candidate.workerMarkerPath, candidate.sweepWorkerMarkerPath].contains { FileManager.default.fileExists(atPath: $0) }
+                return folder == enclosing.workersRoot && ownWorker ? nil : (enclosing, folder)
             }
             current = parent
         }

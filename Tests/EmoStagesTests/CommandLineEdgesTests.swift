@@ -447,7 +447,7 @@ struct CommandLineUsageTests {
     @Test func aWorkDirectoryAmongAnotherOnesOwnFilesIsRefused() throws {
         let outer = try TestSupport.temporaryFolder("outer-work")
         _ = try ProvenanceStore(path: outer + "/emopipe.sqlite")
-        for folder in ["cache", "runs", "sweeps", "nightly"] {
+        for folder in ["cache", "runs", "sweeps", "nightly", "workers"] {
             try FileManager.default.createDirectory(atPath: outer + "/" + folder, withIntermediateDirectories: true)
             let said = "lies in \(outer)/\(folder), a folder of the work directory \(outer) whose files EmoPipe manages"
             for command in [["run", "m.yaml"], ["sweep", "m.yaml"], ["nightly", "m.yaml"], ["merge"]] {
