@@ -75,6 +75,7 @@ struct EmoPipeCommand: ParsableCommand {
     /// The BLAS kernels are chosen first, before any thread can call BLAS (EmoNN's `GEMMKernel`).
     static func main() {
         StandardStream.holdClosedDescriptors()
+        SignalTrap.installAtStart()
         signal(SIGXFSZ, SIG_IGN)
         // A reader of stdout that went away (`| head`) would kill the process silently (SIGPIPE, exit 141,
         // outside the documented statuses); ignored, the failed write ends it with status 1, saying why.

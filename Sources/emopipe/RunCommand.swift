@@ -259,12 +259,30 @@ final class SignalTrap {
         return !stopping
     }
 
-    /// Back to the default dispositions, unless a stop was asked for: the process is then ending, and a
-    /// second SIGTERM arriving between here and its exit must not kill it by the signal (143).
+    /// Back to the dispositions every command starts with (`installAtStart`), unless a stop was asked for: the
+    /// process is then ending, and a second SIGTERM arriving between here and its exit must not kill it by the signal (143).
     func restore() {
         sources.forEach { $0.cancel() }
         lock.lock(); defer { lock.unlock() }
         guard !stopping else { return }
-        trapped.forEach { signal($0, SIG_DFL) }
+        trapped.forEach { signal($0, Self.exitInterrupted) }
+    }
+
+    /// Ends the process at once with the interrupted status: async-signal-safe, nothing but `_exit`.
+    static let exitInterrupted: @convention(c) (Int32) -> Void = { _ in _exit(ExitStatus.interrupted) }
+
+    /// For the time before a command traps the stop signals itself (start-up, and commands with nothing to finish
+    /// such as `cache gc` or `status`): a stop ends the process with 130, as documented, not by the signal (130 + 128
+    /// + 15 = 143). SIGHUP only when it is not ignored (`nohup`), which `stopSignals` must still see.
+    static func installAtStart() {
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        for sig in stopSignals() {
+            signal(sig, exitInterrupted)
+            sigaddset(&unblocked, sig)
+        }
+        // A parent that started emopipe from a thread with these signals blocked (a dispatch worker's mask is inherited
+        // through posix_spawn) would leave a stop pending for ever.
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
     }
 }

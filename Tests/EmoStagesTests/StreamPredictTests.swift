@@ -409,7 +409,9 @@ struct StreamPredictTests {
              "none of its 3 windows had a sound or a face to score"),
             ("no such format", "\(emopipe) --format no-such-device x", 64, "no input format or device named \"no-such-device\""),
             ("a stream with files", "\(emopipe) - '\(clip)'", 64, "is a stream: give it alone"),
-            ("an empty pipe", "\(emopipe) - < /dev/null", 1, "-: "),
+            // Nothing at all to read is said so (it was "Invalid data found", exit 1), as a closed standard input is.
+            ("/dev/null", "\(emopipe) - < /dev/null", 64, "-: standard input is /dev/null: there is nothing to read"),
+            ("a pipe that ends at once", "true | \(emopipe) -", 1, "-: "),
         ]
         for c in cases {
             let started = Date()
@@ -519,5 +521,34 @@ struct StreamPredictTests {
             #expect(w["modalities"] as? [String] == ["audio"] && w["faces_found"] as? Int == 0, "\(w)")
         }
         #expect(both.stderr.contains("(0 with a face)"), "\(both.stderr)")
+    }
+
+    /// A command with nothing of its own to stop (predict waiting for its list, `status`, `cache gc`), or any before it
+    /// traps the stop signals, ends with 130 on SIGTERM or SIGHUP, as documented: it was killed by the signal (143, 129).
+    /// Under nohup SIGHUP stays ignored.
+    @Test func aStopSignalBeforeAnyWorkEndsWith130() throws {
+        for (sig, underNohup) in [(SIGTERM, false), (SIGHUP, false), (SIGHUP, true)] {
+            let run = try Self.trained.get().run
+            let command = "exec \(underNohup ? "nohup " : "")'\(TestSupport.emopipe)' predict --run '\(run)' --files-from - < <(sleep 8 2>/dev/null)"
+            let waiting = try TestSupport.Background("/bin/bash", ["-c", command])
+            // Signalled once the process is emopipe (bash has exec'd it) and catches SIGTERM (its handler installed), as /proc says.
+            let caught = (0..<400).contains { _ in
+                let status = (try? String(contentsOfFile: "/proc/\(waiting.pid)/status", encoding: .utf8)) ?? ""
+                guard status.contains("Name:\temopipe") else { usleep(25_000); return false }
+                let mask = status.split(separator: "\n").first { $0.hasPrefix("SigCgt:") }.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) } ?? 0
+                if mask & (1 << (UInt64(SIGTERM) - 1)) != 0 { return true }
+                usleep(25_000)
+                return false
+            }
+            #expect(caught, "emopipe never caught SIGTERM")
+            #expect(kill(waiting.pid, sig) == 0)
+            if underNohup {
+                usleep(300_000)
+                #expect(kill(waiting.pid, 0) == 0, "SIGHUP under nohup is ignored")
+                #expect(kill(waiting.pid, SIGTERM) == 0)
+            }
+            // (Without the signal, the list ending empty is exit 64.)
+            #expect(waiting.wait() == ExitStatus.interrupted, "signal \(sig), nohup \(underNohup): \(waiting.stderr)")
+        }
     }
 }
