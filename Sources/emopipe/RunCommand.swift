@@ -127,7 +127,10 @@ struct RunCommand: ParsableCommand {
             if dryRun { return printPlan(try runner.plan(selection)) }
             // Remembered as the run starts, so that a killed run leaves it for the commands after it too.
             let workspace = workDirectoryOptions.workspace
-            runner.started = { dataRoot.remember(in: workspace) }
+            // A worker's root is the main's only when the main remembers none yet: after the main's own runs, a
+            // worker given another root must not move the main's next run there (merge refuses such workers).
+            let remembers = slice == nil || ((try? workspace.rememberedDataRoot()) ?? nil) == nil
+            runner.started = { if remembers { dataRoot.remember(in: workspace) } }
             let report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " "))
             printSummary(runId: report.runId, stages: report.stages)
             if report.failedUnits > 0 {

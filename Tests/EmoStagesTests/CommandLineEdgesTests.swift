@@ -228,6 +228,23 @@ struct CommandLineEdgesTests {
         #expect(status.stderr.contains("data root \(data) (remembered by the work directory"), "\(status.stderr)")
     }
 
+    /// A scale-out worker given another data root does not move the main work directory's remembered one once
+    /// the main has one (its next plain run would have read the workers' root, whose workers merge refuses);
+    /// before the main has run, the workers' root is remembered, as one given to a first run is.
+    @Test func aWorkerDoesNotMoveTheMainsRememberedDataRoot() throws {
+        let main = try IngestFixture.dataRoot()
+        let other = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1)])
+        let fresh = try TestSupport.temporaryFolder("worker-root-fresh") + "/work"
+        let first = try TestSupport.run(TestSupport.emopipe, ["run", Self.manifest, "--data", other, "--until", "ingest", "--worker", "0/2", "--workdir", fresh])
+        let rememberedFirst = try Workspace(root: fresh).rememberedDataRoot()
+        #expect(first.status == 0 && rememberedFirst == other, "\(first.stderr)")
+        let workdir = try TestSupport.temporaryFolder("worker-root") + "/work"
+        #expect(try TestSupport.run(TestSupport.emopipe, ["run", Self.manifest, "--data", main, "--until", "ingest", "--workdir", workdir]).status == 0)
+        let worker = try TestSupport.run(TestSupport.emopipe, ["run", Self.manifest, "--data", other, "--until", "ingest", "--worker", "0/2", "--workdir", workdir])
+        #expect(worker.status == 0, "\(worker.stderr)")
+        #expect(try Workspace(root: workdir).rememberedDataRoot() == main)
+    }
+
     // MARK: show with a SHA-256 prefix
 
     @Test func showTakesAUniquePrefixOfFourAndRefusesAmbiguousShortOrNonHexOnes() throws {
