@@ -268,20 +268,22 @@ final class SignalTrap {
         sources.forEach { $0.cancel() }
         lock.lock(); defer { lock.unlock() }
         guard !stopping else { return }
-        trapped.forEach { signal($0, Self.exitInterrupted) }
+        trapped.forEach { signal($0, $0 == SIGINT ? SIG_DFL : Self.exitInterrupted) }
     }
 
     /// Ends the process at once with the interrupted status: async-signal-safe, nothing but `_exit`.
     static let exitInterrupted: @convention(c) (Int32) -> Void = { _ in _exit(ExitStatus.interrupted) }
 
     /// For the time before a command traps the stop signals itself (start-up, and commands with nothing to finish
-    /// such as `cache gc` or `status`): a stop ends the process with 130, as documented, not by the signal (130 + 128
-    /// + 15 = 143). SIGHUP only when it is not ignored (`nohup`), which `stopSignals` must still see.
+    /// such as `cache gc` or `status`): SIGTERM and SIGHUP end the process with 130, as documented, not by the signal
+    /// (a shell's 143 and 129). SIGINT keeps its default, which a shell reports as 130 already; left alone, a caller can
+    /// tell from /proc when a command's own trap for it is set. SIGHUP only when it is not ignored (`nohup`), which
+    /// `stopSignals` must still see.
     static func installAtStart() {
         var unblocked = sigset_t()
         sigemptyset(&unblocked)
         for sig in stopSignals() {
-            signal(sig, exitInterrupted)
+            if sig != SIGINT { signal(sig, exitInterrupted) }
             sigaddset(&unblocked, sig)
         }
         // A parent that started emopipe from a thread with these signals blocked (a dispatch worker's mask is inherited
