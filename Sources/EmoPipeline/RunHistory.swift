@@ -59,7 +59,7 @@ public struct RunSummary: Sendable {
            URL(fileURLWithPath: reference).standardizedFileURL.path != URL(fileURLWithPath: workspace.runFolder(id)).standardizedFileURL.path {
             throw PipelineError.invalidFile("\(reference.echoed): no run folder there")
         }
-        guard !id.isEmpty, try store.read({ try RunRecord.fetchOne($0, key: id) }) == nil else { return id }
+        guard !id.isEmpty, try store.run(id: id) == nil else { return id }
         // A path names one folder: an existing one this database does not record is no run here.
         if reference.contains("/") {
             var isFolder: ObjCBool = false
@@ -77,7 +77,7 @@ public struct RunSummary: Sendable {
     public static func load(_ reference: String, store: ProvenanceStore, workspace: Workspace,
                             depth: Depth = .full) throws -> RunSummary {
         let id = try resolvedRunId(reference, store: store, workspace: workspace)
-        guard let record = try store.read({ try RunRecord.fetchOne($0, key: id) }) else {
+        guard let record = try store.run(id: id) else {
             throw PipelineError.invalidFile("no run '\(reference.echoed)' in \(workspace.databasePath) (see `emopipe runs`)")
         }
         return try load(record, store: store, workspace: workspace, depth: depth)

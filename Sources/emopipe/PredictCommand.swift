@@ -278,7 +278,7 @@ struct PredictCommand: ParsableCommand {
     private func isRecorded(_ id: String) -> Bool {
         let workspace = workDirectoryOptions.workspace
         guard workspace.exists, let store = try? workspace.openStore(.readOnly) else { return false }
-        return ((try? store.read { try RunRecord.fetchOne($0, key: id) }) ?? nil) != nil
+        return ((try? store.run(id: id)) ?? nil) != nil
     }
 
     /// The run folder `runReference` names: a path, an id, or the start of an id only one run has (as

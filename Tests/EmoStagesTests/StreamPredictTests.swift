@@ -534,9 +534,7 @@ struct StreamPredictTests {
             // Signalled once the process is emopipe (bash has exec'd it) and catches SIGTERM (its handler installed), as /proc says.
             let caught = (0..<400).contains { _ in
                 let status = (try? String(contentsOfFile: "/proc/\(waiting.pid)/status", encoding: .utf8)) ?? ""
-                guard status.contains("Name:\temopipe") else { usleep(25_000); return false }
-                let mask = status.split(separator: "\n").first { $0.hasPrefix("SigCgt:") }.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) } ?? 0
-                if mask & (1 << (UInt64(SIGTERM) - 1)) != 0 { return true }
+                if status.contains("Name:\temopipe") && TestSupport.handles(SIGTERM, pid: waiting.pid, ignored: false) { return true }
                 usleep(25_000)
                 return false
             }

@@ -58,13 +58,7 @@ struct TrainEvaluateTests {
         try list.fileHandleForWriting.close()
         // The trap is set, once the list is read, when /proc shows SIGINT caught or ignored (libdispatch's
         // handler, or the disposition under it); the files are being read from that moment.
-        func trapped() -> Bool {
-            guard let status = try? String(contentsOfFile: "/proc/\(predict.processIdentifier)/status", encoding: .utf8) else { return false }
-            let masks = status.split(separator: "\n").filter { $0.hasPrefix("SigIgn:") || $0.hasPrefix("SigCgt:") }.compactMap { line in
-                UInt64(line.drop { $0 != ":" }.dropFirst().trimmingCharacters(in: .whitespaces), radix: 16)
-            }
-            return masks.count == 2 && (masks[0] | masks[1]) & (1 << (UInt64(SIGINT) - 1)) != 0
-        }
+        func trapped() -> Bool { TestSupport.handles(SIGINT, pid: predict.processIdentifier) }
         let deadline = Date().addingTimeInterval(120)
         while !trapped() && predict.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         #expect(kill(predict.processIdentifier, SIGINT) == 0)

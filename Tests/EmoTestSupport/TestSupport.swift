@@ -106,6 +106,17 @@ public enum TestSupport {
     ///     _ = run.waitForStderr(containing: "audio: running")
     ///     Thread.sleep(forTimeInterval: 0.7)
     ///     let landed = run.kill()          // SIGKILL; true when it was still running
+    /// Whether process `pid` catches or ignores `signal`, as /proc/PID/status's SigCgt and SigIgn masks say
+    /// (`ignored: false` reads SigCgt alone); false when the process is gone.
+    public static func handles(_ signal: Int32, pid: Int32, ignored: Bool = true) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        let fields = ignored ? ["SigIgn:", "SigCgt:"] : ["SigCgt:"]
+        let masks = status.split(separator: "\n").filter { line in fields.contains { line.hasPrefix($0) } }.compactMap { line in
+            UInt64(line.drop { $0 != ":" }.dropFirst().trimmingCharacters(in: .whitespaces), radix: 16)
+        }
+        return masks.count == fields.count && masks.reduce(0, |) & (1 << (UInt64(signal) - 1)) != 0
+    }
+
     public final class Background {
         public let process = Process()
         public let stderrPath: String
