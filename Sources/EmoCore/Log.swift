@@ -35,15 +35,22 @@ struct PlainLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let level = event.level, message = event.message
+        let text = Log.plainLine(level: event.level, label: label, message: "\(event.message)")
+        Self.lock.lock()
+        StandardStream.error.write(Data(text.utf8))
+        Self.lock.unlock()
+    }
+}
+
+extension Log {
+    /// `HH:mm:ss level label: message` and a line break, the one shape of a logged line (progress logged
+    /// off a terminal takes it too, so a job's log reads in one order of time). A message with a line break
+    /// or an escape sequence in it (a path) is shown escaped: one line per message.
+    public static func plainLine(level: Logger.Level, label: String, message: String) -> String {
         var now = time(nil)
         var parts = tm()
         localtime_r(&now, &parts)
         let clock = String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
-        // One line per message: a path with a line break or an escape sequence in it is shown escaped.
-        let text = "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label): \("\(message)".escaped)\n"
-        Self.lock.lock()
-        StandardStream.error.write(Data(text.utf8))
-        Self.lock.unlock()
+        return "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label): \(message.escaped)\n"
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
+import Logging
 
 /// Progress of a long piece of work: items done, rate and ETA.
 ///
 /// On a terminal it redraws one status line on stderr (at most 10 times a second); otherwise it
-/// logs a plain line every `logInterval` seconds and at the end, so CI logs stay readable.
+/// logs a line (`HH:mm:ss info    label: …`) every `logInterval` seconds and at the end, so CI logs stay readable.
 ///
 ///     let progress = ProgressReporter(label: "ingest", total: files.count, unit: "files")
 ///     for f in files { work(f); progress.advance() }
@@ -77,10 +78,13 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     /// The status text, e.g. `ingest 512/960 (53%) 412.3 files/s ETA 1s, 2 failed`.
-    public func line(now: Date = Date()) -> String {
+    public func line(now: Date = Date()) -> String { "\(label) " + figures(now: now) }
+
+    /// The line without its label: `512/960 (53%) 412.3 files/s ETA 1s, 2 failed`.
+    func figures(now: Date) -> String {
         let elapsed = max(now.timeIntervalSince(started), 1e-6)
         let rate = Double(done) / elapsed
-        var text = "\(label) \(done)/\(total)"
+        var text = "\(done)/\(total)"
         if total > 0 { text += " (\(Int(Double(done) * 100 / Double(total)))%)" }
         text += String(format: " %.1f %@/s", rate, unit)
         if done < total, rate > 0 { text += " ETA " + Self.duration(Double(total - done) / rate) }
@@ -97,8 +101,9 @@ public final class ProgressReporter: @unchecked Sendable {
         case (true, let write?): write("\r\u{1B}[K" + text + (final ? "\n" : ""))
         // The last line ends with a line break and is never redrawn: it may wrap, and keeps its end (time, failures).
         case (true, nil): StandardStream.drawProgressLine(final ? text : Self.cut(text, to: Self.terminalColumns()), final: final)
-        case (false, let write?): write(text + "\n")
-        case (false, nil): StandardStream.error.write(Data((text + "\n").utf8))
+        // Off a terminal (a CI or Slurm log) it is a log line, with the time it was written.
+        case (false, let write?): write(Log.plainLine(level: .info, label: label, message: figures(now: now)))
+        case (false, nil): StandardStream.error.write(Data(Log.plainLine(level: .info, label: label, message: figures(now: now)).utf8))
         }
     }
 

@@ -86,7 +86,9 @@ struct HashingAndProgressTests {
         progress.finish()
         let text = lines.all
         #expect(text.allSatisfy { !$0.contains("\r") })
-        #expect(text.last?.hasPrefix("ingest 4/4 (100%)") == true)
+        // A log line: the time it was written, the level, the label and the figures.
+        #expect(text.allSatisfy { $0.wholeMatch(of: #/\d\d:\d\d:\d\d info    ingest: \d/4 \(\d+%\) [^\n]+\n?/#) != nil }, "\(text)")
+        #expect(text.last?.dropFirst(9).hasPrefix("info    ingest: 4/4 (100%)") == true)
         #expect(text.last?.contains("files/s in") == true)
         #expect(text.dropLast().contains { $0.contains("ETA") })
     }
@@ -104,7 +106,7 @@ struct HashingAndProgressTests {
         shown.advance()
         Thread.sleep(forTimeInterval: 0.1)
         shown.advance(); shown.finish()
-        #expect(slow.all.count == 1 && slow.all.last?.hasPrefix("predict 2/2 (100%)") == true, "\(slow.all)")
+        #expect(slow.all.count == 1 && slow.all.last?.contains(" predict: 2/2 (100%)") == true, "\(slow.all)")
     }
 
     /// One item that takes long (a huge clip) still draws the line, saying how long so far; none after
@@ -116,12 +118,12 @@ struct HashingAndProgressTests {
         // Waits for the timer rather than timing it: at most 10 s on a loaded machine.
         let deadline = Date().addingTimeInterval(10)
         while lines.all.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        #expect(lines.all.first?.hasPrefix("faces 0/3 (0%) 0.0 files/s, ") == true && lines.all.first?.contains(" so far") == true,
+        #expect(lines.all.first?.contains(" faces: 0/3 (0%) 0.0 files/s, ") == true && lines.all.first?.contains(" so far") == true,
                 "\(lines.all)")
         progress.advance(by: 3)
         progress.finish()
         let count = lines.all.count
-        #expect(lines.all.last?.hasPrefix("faces 3/3 (100%)") == true, "\(lines.all)")
+        #expect(lines.all.last?.contains(" faces: 3/3 (100%)") == true, "\(lines.all)")
         Thread.sleep(forTimeInterval: 0.2)
         #expect(lines.all.count == count, "no heartbeat after finish: \(lines.all)")
     }

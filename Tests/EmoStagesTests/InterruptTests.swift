@@ -22,7 +22,7 @@ struct InterruptTests {
             "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
             "--until", "audio", "--threads", "2", "--set", "audio.hop_length=2",
         ])
-        #expect(run.waitForStderr(containing: "audio 1/2"), "\(run.stderr)")
+        #expect(run.waitForStderr(containing: "audio: 1/2"), "\(run.stderr)")
         #expect(kill(run.pid, SIGTERM) == 0)
         #expect(run.wait() == ExitStatus.interrupted, "\(run.stderr)")
 
@@ -34,7 +34,7 @@ struct InterruptTests {
         #expect(!run.stderr.contains("stopped on request") && !run.stderr.contains("1 failed"),
                 "no error line for the stopped clip, and progress does not count it as failed: \(run.stderr)")
         // The progress line ends (at one of two: the stopped clip is neither done nor failed) before the run says why.
-        #expect(run.stderr.contains("\naudio 1/2 (50%)") && !run.stderr.contains("audio 2/2")
+        #expect(run.stderr.contains("audio: 1/2 (50%)") && !run.stderr.contains("audio: 2/2")
                 && run.stderr.hasSuffix("emopipe: interrupted\n"), "\(run.stderr)")
         let status = try TestSupport.run(TestSupport.emopipe, [
             "status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
@@ -54,7 +54,7 @@ struct InterruptTests {
             // nohup execs emopipe in its own process, so the pid signalled is emopipe's.
             let run = underNohup ? try TestSupport.Background("/usr/bin/nohup", [TestSupport.emopipe] + arguments)
                                  : try TestSupport.Background(TestSupport.emopipe, arguments)
-            #expect(run.waitForStderr(containing: "audio 1/2"), "\(run.stderr)")
+            #expect(run.waitForStderr(containing: "audio: 1/2"), "\(run.stderr)")
             // A closing terminal sends SIGHUP twice (the shell passes it on, then the kernel to the old
             // foreground group), and a session manager SIGTERM then SIGHUP: none stops at once.
             // Sent back to back, while the run stops (two SIGHUPs pending at once may arrive as one; the
@@ -135,7 +135,7 @@ struct InterruptTests {
         }
         let deadline = Date().addingTimeInterval(240)
         while cachedKeys().count < short.count && run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.25) }
-        let stillComputing = run.isRunning && !run.stderr.contains("audio 6/6") && !run.stderr.contains("audio: 6 log-mel")
+        let stillComputing = run.isRunning && !run.stderr.contains("audio: 6/6") && !run.stderr.contains("audio: 6 log-mel")
         #expect(kill(run.pid, SIGKILL) == 0)
         _ = run.wait()
         #expect(stillComputing, "the slow clip was still being computed when the short ones were published: \(run.stderr)")
@@ -161,7 +161,7 @@ struct InterruptTests {
 
         let into = workdir + "/again"
         let reproduction = try TestSupport.Background(TestSupport.emopipe, ["reproduce", runId, "--workdir", workdir + "/w", "--into", into])
-        #expect(reproduction.waitForStderr(containing: "audio 1/2"), "\(reproduction.stderr)")
+        #expect(reproduction.waitForStderr(containing: "audio: 1/2"), "\(reproduction.stderr)")
         #expect(kill(reproduction.pid, SIGINT) == 0)
         #expect(reproduction.wait() == ExitStatus.interrupted, "\(reproduction.stderr)")
         #expect(reproduction.stderr.contains("the interrupted reproduction's work directory is left in \(into) "
@@ -205,7 +205,7 @@ struct InterruptTests {
                 "exit \(evaluationStop.status) \(evaluationStop.seconds)s after SIGTERM: \(evaluation.stderr)")
         #expect(evaluation.stderr.contains("epoch 1/1"), "the stopped epoch was trained again: \(evaluation.stderr)")
         // Progress counts windows: the stop came part way through them.
-        let windows = try #require(evaluation.stderr.split(separator: "\n").last { $0.hasPrefix("evaluate ") && $0.contains(" windows/s") })
+        let windows = try #require(evaluation.stderr.split(separator: "\n").last { $0.contains(" evaluate: ") && $0.contains(" windows/s") })
         #expect(!windows.contains("(100%)"), "\(windows)")
         let runFolders = try FileManager.default.contentsOfDirectory(atPath: workdir + "/runs")
         #expect(!runFolders.contains { FileManager.default.fileExists(atPath: "\(workdir)/runs/\($0)/metrics.json") },

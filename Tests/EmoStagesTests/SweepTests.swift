@@ -584,7 +584,7 @@ struct SweepTests {
         // A 2-sample hop makes the long clip's log-mel take long enough to be stopped inside it.
         let run = try TestSupport.Background(TestSupport.emopipe, ["sweep", manifest, "--prepare", "--workdir", workdir,
                                                                    "--set", "audio.hop_length=2"])
-        #expect(run.waitForStderr(containing: "audio 1/4"), "\(run.stderr)")
+        #expect(run.waitForStderr(containing: "audio: 1/4"), "\(run.stderr)")
         #expect(kill(run.pid, SIGTERM) == 0)
         #expect(run.wait() == ExitStatus.interrupted, "\(run.stderr)")
         #expect(run.stderr.contains("sweep: --prepare interrupted; what it computed is kept, and the same command goes on from there"),

@@ -775,7 +775,7 @@ struct TrainEvaluateTests {
         }
         #expect(predictor.predict(paths: files, progress: passes).count == files.count)
         #expect(shown.keys.sorted { $0.rawValue < $1.rawValue } == [.pairing, .speakerStatistics, .scoring]
-                && shown.allSatisfy { pass, line in line.hasPrefix("\(pass.label) \(files.count)/\(files.count) (100%)") }, "\(shown)")
+                && shown.allSatisfy { pass, line in line.contains(" \(pass.label): \(files.count)/\(files.count) (100%)") }, "\(shown)")
         let cancelling = { (pass: Predictor.Pass) in
             ProgressReporter(label: pass.label, total: files.count, isTerminal: true, write: { _ in if pass == .speakerStatistics { cancellation.cancel() } })
         }
