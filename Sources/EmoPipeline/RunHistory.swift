@@ -32,7 +32,7 @@ public struct RunSummary: Sendable {
     /// The files that carry a run's results, and the stage that writes each.
     static let resultFiles: [(RunFile, StageName)] = [(.metrics, .evaluate), (.crossValidation, .evaluate),
                                                       (.onnx, .export), (.int8Onnx, .export), (.weights, .export),
-                                                      (.speakers, .export)]
+                                                      (.modelDescription, .export), (.features, .export), (.speakers, .export)]
 
     /// The run folders that hold this run's result files (its own, or those of the earlier runs whose
     /// evaluate or export it stood on) and are no longer there: nothing to compare a result with.
@@ -105,10 +105,12 @@ public struct RunSummary: Sendable {
         var unreadable: [String] = []
         var edited: [String] = []
         var unscored: [String: String] = [:]
+        // By stage as well as run: train keeps a model.json of its own in the cache, which export's is not.
         var digests: [String: [String: String]] = [:]
-        func recordedDigest(_ file: RunFile, of run: String) throws -> String? {
-            if digests[run] == nil { digests[run] = try store.outputDigests(runId: run) }
-            return digests[run]?[file.rawValue]
+        func recordedDigest(_ file: RunFile, of run: String, stage: StageName) throws -> String? {
+            let key = run + "\t" + stage.rawValue
+            if digests[key] == nil { digests[key] = try store.outputDigests(runId: run, stage: stage.rawValue) }
+            return digests[key]?[file.rawValue]
         }
         for (file, stage) in resultFiles {
             guard let run = producer[stage.rawValue] else { continue }
@@ -120,7 +122,7 @@ public struct RunSummary: Sendable {
                 if !isMetrics {
                     // Compared as it is on disk; one replaced or typed over since its run wrote it is named as such.
                     let current = try SHA256Hex.file(atPath: path).hex
-                    if let recorded = try recordedDigest(file, of: run), recorded != current { edited.append(path) }
+                    if let recorded = try recordedDigest(file, of: run, stage: stage), recorded != current { edited.append(path) }
                     files.append((file.rawValue, current))
                 } else {
                     let data: Data
@@ -136,7 +138,7 @@ public struct RunSummary: Sendable {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
                     }
                     // Another run's results copied in, or figures typed over, are not this run's: none shown.
-                    if let recorded = try recordedDigest(file, of: run), current != recorded {
+                    if let recorded = try recordedDigest(file, of: run, stage: stage), current != recorded {
                         throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
                     }
                     metrics += scalars(inResult: file, object)
@@ -146,7 +148,7 @@ public struct RunSummary: Sendable {
                 var facts = stat()   // absent is no result, not an unreadable one, unless its run wrote it
                 if lstat(path, &facts) == 0 {
                     unreadable.append("\(error)")
-                } else if (try? recordedDigest(file, of: run)) != nil, FileManager.default.fileExists(atPath: PathText.folder(of: path)) {
+                } else if (try? recordedDigest(file, of: run, stage: stage)) != nil, FileManager.default.fileExists(atPath: PathText.folder(of: path)) {
                     // (A whole run folder gone is said once, by `missingResultFolders`.)
                     unreadable.append("\(path.shownPath): gone since run \(run) wrote it (deleted?)")
                 }

@@ -452,11 +452,12 @@ public final class ProvenanceStore: @unchecked Sendable {
         try read { try ArtifactRecord.filter(Column("sourceSHA256") == sourceSHA256).order(Column("id")).fetchAll($0) }
     }
 
-    /// The SHA-256 each output file a run wrote had then (rows naming no source), by file name (`metrics.json`,
+    /// The SHA-256 each output file one stage of a run wrote had then (rows naming no source), by file name (`metrics.json`,
     /// `model.onnx`; the kind says `onnx` for the latter).
-    public func outputDigests(runId: String) throws -> [String: String] {
+    public func outputDigests(runId: String, stage: String) throws -> [String: String] {
         let rows = try read {
-            try ArtifactRecord.filter(Column("runId") == runId && Column("sourceSHA256") == nil && Column("sha256") != nil).fetchAll($0)
+            try ArtifactRecord.filter(Column("runId") == runId && Column("stage") == stage && Column("sourceSHA256") == nil
+                                      && Column("sha256") != nil).fetchAll($0)
         }
         return Dictionary(rows.compactMap { row in row.sha256.map { ((row.path as NSString).lastPathComponent, $0) } },
                           uniquingKeysWith: { _, later in later })

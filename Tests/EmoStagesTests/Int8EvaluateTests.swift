@@ -43,6 +43,12 @@ extension TrainEvaluateTests {
         let listed = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
         let files = try #require(listed.first?["files"] as? [String: String], "\(runs.stdout)")
         #expect(files["model.int8.onnx"] == (try TestSupport.sha256sum(runFolder + "/model.int8.onnx")), "\(files)")
+        // What predict reads beside the graph is listed too; model.json is not mistaken for the train stage's
+        // own model.json in the cache (another file, recorded by the same run) and called edited.
+        for name in ["model.json", "features.json"] {
+            #expect(files[name] == (try TestSupport.sha256sum(runFolder + "/" + name)), "\(name): \(files)")
+        }
+        #expect(!runs.stderr.contains("edited") && !runs.stderr.contains("changed since"), "\(runs.stderr)")
 
         // Moved, the work directory keeps the train stage up to date, whose rows name the old root: an
         // export made there still records the sources its model learnt from.

@@ -86,6 +86,7 @@ struct ReproducibilityTests {
         let fields = try #require(report["fields"] as? [[String: Any]])
         let compared = Set(fields.filter { $0["same"] as? Bool == true }.map { "\($0["section"]!)/\($0["name"]!)" })
         for name in ["metrics/weighted_f1", "files/model.onnx", "files/model.safetensors", "files/metrics.json",
+                     "files/model.json", "files/features.json",
                      "stages/audio output", "stages/train output", "data/dataset fingerprint"] {
             #expect(compared.contains(name), "\(name) compared and the same")
         }
