@@ -15,7 +15,8 @@ struct RunsCommand: ParsableCommand {
         versions, seed and thread count; the table's "dataset fp" column is the dataset fingerprint's first 12
         hex digits (--json gives data_root as well). Metrics are those of the evaluation the run stands on (its own,
         or the earlier run that computed an up-to-date evaluate stage; the table says under the run which run holds
-        the files of its up-to-date evaluate and export stages). A run recorded running while nothing holds
+        the files of its up-to-date evaluate and export stages; a scale-out worker's run, merged in, is marked
+        "worker I/N of a scale-out" under it). A run recorded running while nothing holds
         the work directory's lock died without ending (killed, out of memory): it shows interrupted, as the
         next run records it. A run's status is one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))
         (partial: it finished, with some sources failed, exit 3); a stage's state one of
@@ -83,6 +84,10 @@ struct RunsCommand: ParsableCommand {
                            wide(number("weighted_f1"), 6), wide(number("accuracy"), 6),
                            wide(Self.cpuColumn(run.stages), 6), Self.peakColumn(run.stages)]
             print(columns.joined(separator: "  "))
+            // A worker's run computed one slice of the per-source stages only: no figures of its own are missing.
+            if let worker = run.record.worker {
+                print("    worker \(worker.escaped) of a scale-out: the per-source stages over its slice of the sources")
+            }
             // A run that found its result stages up to date wrote no results of its own: where they are is said.
             let elsewhere = run.stages.filter { [StageName.evaluate.rawValue, StageName.export.rawValue].contains($0.stage) }
                 .compactMap { stage in stage.producedByRun.flatMap { $0 != run.id ? (stage: stage.stage, run: $0) : nil } }

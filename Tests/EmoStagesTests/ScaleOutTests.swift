@@ -103,6 +103,10 @@ struct ScaleOutTests {
         // A worker's run read its share of the data root: reproduce says it repeats whole runs, rather than reading
         // every file and calling the results different.
         let workerRun = try #require(try ProvenanceStore(path: multi + "/emopipe.sqlite").runs().first { $0.worker != nil })
+        // The runs table tells the merged workers' runs from the main one's.
+        let table = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", multi])
+        let workerLines = table.stdout.split(separator: "\n").filter { $0.hasPrefix("    worker ") && $0.contains(" of a scale-out") }
+        #expect(table.status == 0 && workerLines.count == 3 && table.stdout.contains("    worker \(workerRun.worker ?? "?") of a scale-out"), "\(table.stdout)")
         let reproduced = try TestSupport.run(TestSupport.emopipe, ["reproduce", workerRun.id, "--workdir", multi])
         #expect(reproduced.status == 1 && reproduced.stderr.contains("it is scale-out worker \(workerRun.worker ?? "")'s run, which read only its share"),
                 "\(reproduced.stderr)")
