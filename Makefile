@@ -9,7 +9,7 @@
 #   make nightly         reprocess what changed under the data root, report to $(WORKDIR)/nightly/
 #   make bench           speed and memory against baselines (needs the shared data)
 #   make venv            the Python test oracles (.venv: librosa, onnxruntime, ...)
-#   make fuzz            random inputs against the name parser, probe/decode and the shard reader
+#   make fuzz            random inputs against the name parser, probe/decode, the shard reader and manifests
 #   make slurm-check     the Slurm scale-out on a one-node cluster (started if none answers)
 #   make image           the container image the Kubernetes Jobs run (podman, no registry)
 #   make clean           remove .build and $(WORKDIR)-demo

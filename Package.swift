@@ -86,7 +86,7 @@ let package = Package(
         .executableTarget(name: "emoface-bench", dependencies: ["EmoFeatures", "EmoMedia"], swiftSettings: swift5),
         // Seeded random-input testing for `make fuzz`: the name parser, probe/decode, the shard reader.
         .executableTarget(name: "emopipe-fuzz", dependencies: [
-            "EmoCore", "EmoMedia", "EmoStore", "CCRC32C",
+            "EmoCore", "EmoMedia", "EmoStore", "EmoPipeline", "EmoStages", "CCRC32C",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swift5),
 

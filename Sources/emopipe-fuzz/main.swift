@@ -1,5 +1,5 @@
-// emopipe-fuzz: seeded random-input testing of the RAVDESS name parser, the probe/decode path
-// and the shard reader. `make fuzz` runs every target for a bounded time.
+// emopipe-fuzz: seeded random-input testing of the RAVDESS name parser, the probe/decode path,
+// the shard reader and manifests. `make fuzz` runs every target for a bounded time.
 import ArgumentParser
 import EmoCore
 import EmoMedia
@@ -11,7 +11,8 @@ struct EmoPipeFuzz: ParsableCommand {
         abstract: "Feed mutated inputs to EmoPipe's parsers and readers; every one must succeed or throw a typed error.",
         discussion: """
         Targets: name (RavdessName.parse), probe (MediaProbe.probe and AudioDecoder.decodeMono on WAV and MP4
-        files), shard (ShardFile open, read and verify). A crash kills the process (exit status from the
+        files), shard (ShardFile open, read and verify), manifest (the shipped manifests mutated, through what
+        params and a dry run check: parsing, --set lines, every stage's parameters, a sweep's trials). A crash kills the process (exit status from the
         signal); its input is saved first as FAILURES/<target>-crash.<ext>. An untyped error or a broken
         invariant is a failure: the input is saved under FAILURES and the exit status is 1.
         """,
@@ -20,13 +21,13 @@ struct EmoPipeFuzz: ParsableCommand {
 }
 
 enum TargetName: String, CaseIterable, ExpressibleByArgument {
-    case name, probe, shard
+    case name, probe, shard, manifest
 }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Fuzz the targets (all by default), one after the other.")
 
-    @Argument(help: "Targets to run: name, probe, shard (default: all).")
+    @Argument(help: "Targets to run: name, probe, shard, manifest (default: all).")
     var targets: [TargetName] = TargetName.allCases
 
     @Option(help: "Seconds per target.")
@@ -44,6 +45,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("seed-dir"), help: "Extra seed files (*.wav, *.mp4) for the probe target.")
     var seedDirs: [String] = []
 
+    @Option(help: "The repository whose manifests/ seed the manifest target (default: the one this was built from).")
+    var repository: String = repositoryRoot
+
     @Flag(help: "Do not take seeds from the shared RAVDESS data.")
     var noShared = false
 
@@ -60,7 +64,7 @@ struct Run: ParsableCommand {
                                 slowLimit: slowLimit)
         var failed = 0
         for name in targets {
-            let target = try makeTarget(name, seedDirs: seedDirs, useShared: !noShared)
+            let target = try makeTarget(name, seedDirs: seedDirs, useShared: !noShared, repository: repository)
             let report = runner.run(target)
             failed += report.failures
             if json {
@@ -95,6 +99,9 @@ struct Replay: ParsableCommand {
     @Option(help: "The target the input is for.")
     var target: TargetName
 
+    @Option(help: "The repository whose manifests/ the manifest target reads (default: the one this was built from).")
+    var repository: String = repositoryRoot
+
     func run() throws {
         MediaLogging.silenceLibav()
         guard let data = FileManager.default.contents(atPath: file) else {
@@ -106,6 +113,7 @@ struct Replay: ParsableCommand {
         case .name: outcome = NameTarget().execute(FuzzInput(bytes: bytes, fileExtension: "txt"))
         case .probe: outcome = ProbeTarget.check(path: file)
         case .shard: outcome = ShardTarget.check(path: file, size: bytes.count)
+        case .manifest: outcome = try ManifestTarget(repositoryRoot: repository).execute(FuzzInput(bytes: bytes, fileExtension: "yaml"))
         }
         switch outcome {
         case .accepted(let label): print("accepted: \(label)")
@@ -117,12 +125,16 @@ struct Replay: ParsableCommand {
     }
 }
 
-func makeTarget(_ name: TargetName, seedDirs: [String], useShared: Bool) throws -> FuzzTarget {
+/// This source file's repository: Sources/emopipe-fuzz/main.swift, two folders down.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+func makeTarget(_ name: TargetName, seedDirs: [String], useShared: Bool, repository: String) throws -> FuzzTarget {
     let log = { (text: String) in StandardStream.error.write(Data("emopipe-fuzz: \(text)\n".utf8)) }
     switch name {
     case .name: return NameTarget()
     case .probe: return try ProbeTarget(seeds: MediaSeeds.corpus(extraFolders: seedDirs, useShared: useShared, log: log))
     case .shard: return try ShardTarget(seeds: ShardSeeds.corpus())
+    case .manifest: return try ManifestTarget(repositoryRoot: repository)
     }
 }
 

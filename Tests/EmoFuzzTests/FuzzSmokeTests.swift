@@ -17,7 +17,7 @@ struct FuzzSmokeTests {
         var outcomes: [String: Int]
     }
 
-    @Test(arguments: ["name", "probe", "shard"])
+    @Test(arguments: ["name", "probe", "shard", "manifest"])
     func aFewSecondsWithAFixedSeedFindNothing(target: String) throws {
         let fuzzer = TestSupport.emopipeFuzz
         try #require(FileManager.default.isExecutableFile(atPath: fuzzer),
