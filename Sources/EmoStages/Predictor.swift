@@ -102,7 +102,9 @@ public final class Predictor {
 
     /// `run` is a run folder holding an export; `hopSeconds` nil keeps the model's hop (the one
     /// that reproduces the evaluate stage). `exportAdvice` says how to export it when it holds no model.
-    public init(run: String, hopSeconds: Double? = nil, exportAdvice: String = Predictor.exportAdvice) throws {
+    /// `threads`: how many threads score; the run's own count gives evaluate's bits (products split over
+    /// another count may round differently). Nil: one per core.
+    public init(run: String, hopSeconds: Double? = nil, exportAdvice: String = Predictor.exportAdvice, threads: Int? = nil) throws {
         let folder = URL(fileURLWithPath: run)
         let weights = folder.appendingPathComponent(TrainedModel.Weights.exported.rawValue).path
         var facts = stat()
@@ -174,7 +176,7 @@ public final class Predictor {
             policy.hopFrames = frames < Double(Int32.max) ? max(1, Int(frames)) : Int(Int32.max)
         }
         self.policy = policy
-        try Engine.configureWithinLimits(threads: ProcessInfo.processInfo.activeProcessorCount)
+        try Engine.configureWithinLimits(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// The most of features.json read: export writes about 1 KB, and decoding megabytes of nested lists

@@ -17,7 +17,10 @@ struct PredictCommand: ParsableCommand {
         and each file is scored whole by the policy the evaluate stage uses (recorded in the run's model.json
         and in model.onnx's metadata): windows of the model's length every window_hop_frames frames, plus one
         ending at the file's last frame, the file's label from the mean of the windows' probabilities. So
-        predict on a test clip of a single-split run gives what the run's predictions.csv recorded for it.
+        predict on a test clip of a single-split run gives what the run's predictions.csv recorded for it
+        (it scores with the run's thread count, read from the database of the work directory that holds the run
+        folder: on some CPUs' kernels another count rounds differently; a folder copied elsewhere is scored with
+        one thread per core).
         A file with a RAVDESS name is read with its clip's other files beside it in the same folder, as the
         pipeline pairs a clip's sources: speech from the clip's wav (modality 03), else its audio-video mp4
         (01); pictures from the audio-video mp4, else the video-only one (02). So a clip's wav and its mp4
@@ -274,6 +277,22 @@ struct PredictCommand: ParsableCommand {
         return "run the export stage with the run's own settings: `\(ShellWord.command(words))\(workdirOption)`"
     }
 
+    /// The thread count the run holding the model ran with (its evaluate scored with it), from the database of the
+    /// work directory that holds the folder; nil for a folder copied elsewhere. Products split over another count
+    /// round differently on some CPUs' kernels (Haswell, Zen: 1e-6), and predict is to give evaluate's answers.
+    private func recordedThreads(runFolder: String) -> Int? {
+        guard let real = ResolvedPath.existing(runFolder) else { return nil }
+        let store: ProvenanceStore?
+        switch owner(of: real) {
+        case .thisWorkDirectory?: store = try? workDirectoryOptions.workspace.openStore(.readOnly)
+        case .another(let other)?: store = try? other.openStore(.readOnly)
+        case nil: store = nil
+        }
+        guard let record = (try? store?.run(id: Workspace.runId(reference: real))) ?? nil,
+              (1...Manifest.maxThreads).contains(record.threads) else { return nil }
+        return record.threads
+    }
+
     /// Whether the work directory's database records a run of this id (its folder may be gone).
     private func isRecorded(_ id: String) -> Bool {
         let workspace = workDirectoryOptions.workspace
@@ -357,7 +376,8 @@ struct PredictCommand: ParsableCommand {
                 case nil: break
                 }
             }
-            let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder))
+            let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder),
+                                          threads: recordedThreads(runFolder: folder))
             if !predictor.checksFeatures {
                 // Exports before 2026-12-05 recorded none; the key taken out of a newer model.json reads the same.
                 StandardStream.error.write(Data(("emopipe: note: \(TrainedModel.fileName) records no features_sha256 (an export before 2026-12-05, "
