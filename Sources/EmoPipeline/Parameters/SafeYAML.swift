@@ -100,10 +100,30 @@ public enum SafeYAML {
         }
         let keyBound = 1024
         if message.contains("could not find expected ':'") || message.contains("did not find expected") || message.contains("mapping values are not allowed"),
-           let index = lines.firstIndex(where: { line in line.count > keyBound && line.contains(#/[^\s:{}\[\],]{1025,}\s*:/#) }) {
+           let index = lines.firstIndex(where: { line in line.count > keyBound && holdsKey(longerThan: keyBound, line) }) {
             return " (line \(index + 1) has a key of more than \(keyBound) characters, longer than libyaml reads a key: shorten it)"
         }
         return ""
+    }
+
+    /// Whether `line` holds more than `bound` characters of a name (none of whitespace, `:{}[],`) followed, after
+    /// any whitespace, by `:`. One pass: the regex it replaces backtracked over every start of a long run, and a
+    /// 60 KB comment line in a broken manifest took minutes to refuse.
+    static func holdsKey(longerThan bound: Int, _ line: Substring) -> Bool {
+        var run = 0, ended = 0   // the name being read; one that whitespace ended, still waiting for its ':'
+        for character in line {
+            if character == ":" {
+                if max(run, ended) > bound { return true }
+                (run, ended) = (0, 0)
+            } else if character.isWhitespace {
+                if run > 0 { (run, ended) = (0, run) }
+            } else if "{}[],".contains(character) {
+                (run, ended) = (0, 0)
+            } else {
+                (run, ended) = (run + 1, 0)
+            }
+        }
+        return false
     }
 
     /// The name of the alias at the place libyaml's message starts with ("LINE:COLUMN: …"), read from the text,
