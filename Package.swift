@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(name: "emopipe-bench", dependencies: ["EmoStore", "EmoCore"], swiftSettings: swift5),
         .executableTarget(name: "emonn-bench", dependencies: ["EmoNN", "CDNNL"], swiftSettings: swift5),
         .executableTarget(name: "emoface-bench", dependencies: ["EmoFeatures", "EmoMedia"], swiftSettings: swift5),
-        // Seeded random-input testing for `make fuzz`: the name parser, probe/decode, the shard reader.
+        // Seeded random-input testing for `make fuzz`: the name parser, probe/decode, the shard reader, manifests.
         .executableTarget(name: "emopipe-fuzz", dependencies: [
             "EmoCore", "EmoMedia", "EmoStore", "EmoPipeline", "EmoStages", "CCRC32C",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -15,7 +15,7 @@ final class ManifestTarget: FuzzTarget {
     /// Where a manifest is taken to be (never written): the shipped ones name their pipeline relative to it.
     let manifestPath: String
     let seeds: [String]
-    /// Every stage key with its default value, from a plain manifest's resolution.
+    /// Every stage key with its value in the first shipped manifest (a model of each key's type and scale).
     let knownKeys: [(stage: String, key: String, value: ParamValue)]
     private let workspace: Workspace
 
@@ -27,7 +27,7 @@ final class ManifestTarget: FuzzTarget {
         let folder = repositoryRoot + "/manifests"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.sorted()) ?? []
         let texts = names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
-        guard !texts.isEmpty else { throw FuzzSetupError("no manifests in \(folder): run from the repository, or pass --repository") }
+        guard !texts.isEmpty else { throw FuzzSetupError("no manifests in \(folder): pass --repository with the checkout's folder") }
         seeds = texts
         // Never created: resolution and validation read no work directory.
         workspace = Workspace(root: NSTemporaryDirectory() + "/emopipe-fuzz-manifest-\(getpid())/work")
@@ -118,7 +118,10 @@ final class ManifestTarget: FuzzTarget {
                 odd(value),
             ])
         }
-        let random = ParamValue.object(["n_trials": rng.chance(0.8) ? .int(1 + rng.below(8)) : odd(.int(4)),
+        // Few trials, or a count refused outright: every trial is validated, and thousands take seconds (18 s for
+        // 10,000 in a debug build), which the slow-input limit would call a failure.
+        let badCounts: [ParamValue] = [.int(0), .int(-1), .int(SweepSpec.maxTrials + 1), .int(Int.max), .double(2.5), .string("8"), .null, .array([])]
+        let random = ParamValue.object(["n_trials": rng.chance(0.8) ? .int(1 + rng.below(8)) : rng.pick(badCounts),
                                         "seed": rng.chance(0.8) ? .int(1) : odd(.int(1)), "params": .object(distributions)])
         switch strategy {
         case "grid": block["grid"] = .object(grid)
@@ -182,11 +185,12 @@ final class ManifestTarget: FuzzTarget {
         let text = String(decoding: input.bytes, as: UTF8.self)
         let settings = text.components(separatedBy: "\n").filter { $0.hasPrefix(Self.setPrefix) }.map { String($0.dropFirst(Self.setPrefix.count)) }
         let resolved: [String: [String: ParamValue]]
-        var swept = false
+        var swept = false, pipeline = ""
         do {
             var manifest = try Manifest.parse(yaml: text, path: manifestPath)
             manifest.commandLine = try settings.map(ParameterOverride.init(parsing:))
             let runner = try PipelineRunner(manifest: manifest, workspace: workspace, stages: StageCatalog.all())
+            pipeline = manifest.pipelinePath
             try runner.checkBeforeRunning(try runner.stagesOfAWholeRun())
             if manifest.sweep != nil {
                 let sweep = try SweepRunner(manifest: manifest, workspace: workspace, stages: StageCatalog.all())
@@ -200,18 +204,18 @@ final class ManifestTarget: FuzzTarget {
             guard ExitStatus.of(error) == ExitStatus.usage else {
                 return .failure("a manifest's text refused as exit \(ExitStatus.of(error)), not a usage error: \(message)")
             }
-            return .rejected("PipelineError: " + normalised(String(message.prefix(160)), path: manifestPath))
+            return .rejected("PipelineError: " + String(normalised(message, path: manifestPath).prefix(160)))
         } catch {
             return .failure("refused with an error of type \(type(of: error)), not a PipelineError: \(error)")
         }
-        return roundTrip(resolved, label: swept ? "manifest with a sweep" : "manifest")
+        return roundTrip(resolved, pipeline: pipeline, label: swept ? "manifest with a sweep" : "manifest")
     }
 
     /// The resolved values, written as a manifest's params, resolve to themselves: nothing is lost or
     /// changed by being read (a float's digits, an integer's range, a list's order).
-    private func roundTrip(_ resolved: [String: [String: ParamValue]], label: String) -> Outcome {
+    private func roundTrip(_ resolved: [String: [String: ParamValue]], pipeline: String, label: String) -> Outcome {
         let params = ParamValue.object(resolved.mapValues(ParamValue.object))
-        let again = "pipeline: ../pipelines/ravdess.yaml\nparams: " + flowYAML(params) + "\n"
+        let again = "pipeline: " + ParamValue.string(pipeline).canonicalJSON + "\nparams: " + flowYAML(params) + "\n"
         do {
             let runner = try PipelineRunner(manifest: try Manifest.parse(yaml: again, path: manifestPath), workspace: workspace,
                                             stages: StageCatalog.all())
