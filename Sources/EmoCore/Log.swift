@@ -44,13 +44,13 @@ struct PlainLogHandler: LogHandler {
 
 extension Log {
     /// `HH:mm:ss level label: message` and a line break, the one shape of a logged line (progress logged
-    /// off a terminal takes it too, so a job's log reads in one order of time). A message with a line break
-    /// or an escape sequence in it (a path) is shown escaped: one line per message.
+    /// off a terminal takes it too, so a job's log reads in one order of time). A label or message with a line
+    /// break or an escape sequence in it (a path: `merge <folder>`) is shown escaped: one line per message.
     public static func plainLine(level: Logger.Level, label: String, message: String) -> String {
         var now = time(nil)
         var parts = tm()
         localtime_r(&now, &parts)
         let clock = String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
-        return "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label): \(message.escaped)\n"
+        return "\(clock) \(level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(label.escaped): \(message.escaped)\n"
     }
 }

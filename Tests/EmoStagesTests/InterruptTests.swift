@@ -34,7 +34,7 @@ struct InterruptTests {
         #expect(!run.stderr.contains("stopped on request") && !run.stderr.contains("1 failed"),
                 "no error line for the stopped clip, and progress does not count it as failed: \(run.stderr)")
         // The progress line ends (at one of two: the stopped clip is neither done nor failed) before the run says why.
-        #expect(run.stderr.contains("audio: 1/2 (50%)") && !run.stderr.contains("audio: 2/2")
+        #expect(run.stderr.contains(" info    audio: 1/2 (50%)") && !run.stderr.contains("audio: 2/2")
                 && run.stderr.hasSuffix("emopipe: interrupted\n"), "\(run.stderr)")
         let status = try TestSupport.run(TestSupport.emopipe, [
             "status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
