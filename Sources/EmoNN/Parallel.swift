@@ -25,7 +25,10 @@ public enum Engine {
     /// `configure`, once the address-space limit is known to leave OpenBLAS room for `threads`: what
     /// train, evaluate and predict call, so a limit OpenBLAS would hang on is named instead.
     public static func configureWithinLimits(threads n: Int) throws {
-        if let problem = addressSpaceShortfall(threads: n) { throw AddressSpaceTooSmall(description: problem) }
+        // Chunks run on libdispatch's pool, never wider than the cores: a count above them (predict scoring with
+        // a big machine's recorded count) splits the work the same way but touches no more buffers.
+        let multiplying = min(n, ProcessInfo.processInfo.activeProcessorCount)
+        if let problem = addressSpaceShortfall(threads: multiplying) { throw AddressSpaceTooSmall(description: problem) }
         configure(threads: n)
     }
 

@@ -21,7 +21,8 @@ public struct EvaluateStage: Stage {
     // 9: test_actors, and test clips with a training file's bytes (test_clips_seen_in_training).
     // 10: a fold's untrained branch gets no input (its test clips scored without it), and no ablation.
     // 11: a file whose features failed makes no test clip seen in training.
-    public let codeVersion = "11"
+    // 12: predictions.csv rounds a tie as .jsonl and predict do (half away from zero, not printf's half to even).
+    public let codeVersion = "12"
     // seed: the intervals' bootstrap draws from it.
     public let manifestFields = ["threads", "seed"]
     // The trained folds; the test clips' split rows and features are those train read, so train's needs cover them.

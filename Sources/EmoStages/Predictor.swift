@@ -626,6 +626,6 @@ public final class Predictor {
     }
 
     func named(_ p: [Float]) -> [String: Double] {
-        Dictionary(uniqueKeysWithValues: zip(trained.labels, p.map { (Double($0) * 1e6).rounded() / 1e6 }))
+        Dictionary(uniqueKeysWithValues: zip(trained.labels, p.map(PredictionTable.rounded)))
     }
 }

@@ -277,9 +277,11 @@ struct PredictCommand: ParsableCommand {
         return "run the export stage with the run's own settings: `\(ShellWord.command(words))\(workdirOption)`"
     }
 
-    /// The thread count the run holding the model ran with (its evaluate scored with it), from the database of the
-    /// work directory that holds the folder; nil for a folder copied elsewhere. Products split over another count
-    /// round differently on some CPUs' kernels (Haswell, Zen: 1e-6), and predict is to give evaluate's answers.
+    /// The thread count the model's evaluation ran with, from the database of the work directory that holds the
+    /// folder: that of the run whose evaluate wrote its predictions (the folder's own run, or the one it found up to
+    /// date), else of the run that trained the model (a run of `--only export` evaluated nothing). Products split
+    /// over another count round differently on some CPUs' kernels (Haswell, Zen: 1e-6), and predict is to give
+    /// evaluate's answers. Nil when no database records it (a folder copied elsewhere).
     private func recordedThreads(runFolder: String) -> Int? {
         guard let real = ResolvedPath.existing(runFolder) else { return nil }
         let store: ProvenanceStore?
@@ -288,8 +290,13 @@ struct PredictCommand: ParsableCommand {
         case .another(let other)?: store = try? other.openStore(.readOnly)
         case nil: store = nil
         }
-        guard let record = (try? store?.run(id: Workspace.runId(reference: real))) ?? nil,
-              (1...Manifest.maxThreads).contains(record.threads) else { return nil }
+        guard let store else { return nil }
+        let id = Workspace.runId(reference: real)
+        let stages = (try? store.stageRuns(runId: id)) ?? []
+        let producer = [StageName.evaluate, .train].lazy.compactMap { name in
+            stages.last { $0.stage == name.rawValue && [.done, .partial, .upToDate].contains($0.state) }.map { $0.producedByRun ?? id }
+        }.first ?? id
+        guard let record = (try? store.run(id: producer)) ?? nil, (1...Manifest.maxThreads).contains(record.threads) else { return nil }
         return record.threads
     }
 
@@ -376,8 +383,13 @@ struct PredictCommand: ParsableCommand {
                 case nil: break
                 }
             }
-            let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder),
-                                          threads: recordedThreads(runFolder: folder))
+            let threads = recordedThreads(runFolder: folder)
+            let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder), threads: threads)
+            if threads == nil {
+                StandardStream.error.write(Data(("emopipe: note: no work directory's database here records the thread count \(folder.shownPath)'s "
+                    + "model was evaluated with (a folder copied elsewhere?): scored with one thread per core, so on some CPUs "
+                    + "a probability may differ from evaluate's in the sixth decimal\n").utf8))
+            }
             if !predictor.checksFeatures {
                 // Exports before 2026-12-05 recorded none; the key taken out of a newer model.json reads the same.
                 StandardStream.error.write(Data(("emopipe: note: \(TrainedModel.fileName) records no features_sha256 (an export before 2026-12-05, "

@@ -56,9 +56,10 @@ struct TrainEvaluateTests {
         try predict.run()
         try list.fileHandleForWriting.write(contentsOf: Data((files.joined(separator: "\n") + "\n").utf8))
         try list.fileHandleForWriting.close()
-        // The trap is set, once the list is read, when /proc shows SIGINT caught or ignored (libdispatch's
-        // handler, or the disposition under it); the files are being read from that moment.
-        func trapped() -> Bool { TestSupport.handles(SIGINT, pid: predict.processIdentifier) }
+        // The trap is set, once the list is read, when /proc shows SIGINT caught: libdispatch's handler is in.
+        // Ignored alone is the moment before it, when a SIGINT is dropped (under load this test sent it then, and
+        // predict answered every file).
+        func trapped() -> Bool { TestSupport.handles(SIGINT, pid: predict.processIdentifier, ignored: false) }
         let deadline = Date().addingTimeInterval(120)
         while !trapped() && predict.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         #expect(kill(predict.processIdentifier, SIGINT) == 0)
@@ -891,14 +892,16 @@ struct TrainEvaluateTests {
     /// probabilities and label evaluate wrote in predictions.csv (6 decimals). Returns predict's answers.
     /// `given` names the file predict is given for a row's path (by default that path).
     @discardableResult
+    /// `naming`: how predict is told the run (default: `--run` and the folder's path).
     static func checkPredictEqualsEvaluate(runFolder: String, clips: Int = 60, environment: [String: String]? = nil,
+                                           naming: [String]? = nil,
                                            given: (String) -> String = { $0 }) throws -> [[String: Any]] {
         let csv = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8)
         let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = try #require(lines.first)
         let rows = Array(lines.dropFirst())
         #expect(rows.count == clips)
-        let predict = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json"] + rows.map { given($0[0]) },
+        let predict = try TestSupport.run(TestSupport.emopipe, ["predict"] + (naming ?? ["--run", runFolder]) + ["--json"] + rows.map { given($0[0]) },
                                           environment: environment)
         #expect(predict.status == 0, "\(predict.stderr)")
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]])
@@ -934,8 +937,26 @@ struct TrainEvaluateTests {
         let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/w"], environment: haswell)
         #expect(run.status == 0, "\(run.stderr)")
         let runs = try FileManager.default.contentsOfDirectory(atPath: folder + "/w/runs")
-        let runFolder = folder + "/w/runs/" + (try #require(runs.first))
+        let id = try #require(runs.first), runFolder = folder + "/w/runs/" + id
+        // Found through another work directory's database (the folder's path), and through this one's (an id).
         #expect(try Self.checkPredictEqualsEvaluate(runFolder: runFolder, environment: haswell).count == 60)
+        #expect(try Self.checkPredictEqualsEvaluate(runFolder: runFolder, environment: haswell,
+                                                    naming: ["--workdir", folder + "/w", "--run", String(id.prefix(18))]).count == 60)
+        // The control: copied away from its database, the folder is scored with one thread per core, which is
+        // what predict did before; stderr says so, and some probability's sixth decimal is not evaluate's.
+        let copied = try TestSupport.temporaryFolder("copied-run") + "/run"
+        try FileManager.default.copyItem(atPath: runFolder, toPath: copied)
+        let csv = try String(contentsOfFile: runFolder + "/predictions.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",").map(String.init) }
+        let away = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", copied, "--json"] + csv.map { $0[0] }, environment: haswell)
+        #expect(away.status == 0 && away.stderr.contains("scored with one thread per core"), "\(away.stderr)")
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(away.stdout.utf8)) as? [[String: Any]])
+        let labels = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+        let differing = zip(csv, answers).filter { row, answer in
+            let probabilities = answer["probabilities"] as? [String: Double] ?? [:]
+            return zip(labels, row[6...]).contains { String(format: "%.6f", probabilities[$0] ?? -1) != $1 }
+        }
+        #expect(!differing.isEmpty, "two threads round as one does on these kernels: the checks above would pass without the fix")
     }
 
     /// The modality ablations withhold an input from the test clips that have both: `oneInputOnly` (clip

@@ -82,8 +82,10 @@ public struct PredictionTable: Sendable {
 
     private func name(_ index: Int) -> String { labels.indices.contains(index) ? labels[index] : String(index) }
 
-    private static func probability(_ p: Float) -> String { String(format: "%.6f", Double(p)) }
-    private static func rounded(_ p: Float) -> Double { (Double(p) * 1e6).rounded() / 1e6 }
+    /// Six decimals, as every output prints a probability: predictions.csv, .jsonl and predict's answers round
+    /// the same way (half away from zero), so an exact tie (an odd multiple of 1/128) reads alike in all three.
+    public static func rounded(_ p: Float) -> Double { (Double(p) * 1e6).rounded() / 1e6 }
+    private static func probability(_ p: Float) -> String { String(format: "%.6f", rounded(p)) }
 
     /// RFC 4180: a field holding a comma, quote or line break is quoted, quotes doubled.
     static func csvField(_ s: String) -> String {
