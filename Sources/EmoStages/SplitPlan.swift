@@ -33,7 +33,7 @@ struct FoldPlanner {
             throw PipelineError.missingData(
                 "split: fold \(empty.index) tests \(actorsPhrase(empty.test)) and validates on \(actorList(empty.validation)), "
                 + "which leaves no actor to train on; hold out fewer actors ("
-                + (testActors.isEmpty ? "fewer split.folds or a smaller split.val_count"
+                + (testActors.isEmpty ? "more split.folds, each testing fewer actors, or a smaller split.val_count"
                    : valActors.isEmpty ? "a shorter split.test_actors list" : "shorter split.test_actors/val_actors lists")
                 + ") or give the data more actors")
         }

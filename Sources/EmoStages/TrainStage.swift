@@ -192,8 +192,15 @@ public struct TrainStage: Stage {
             }
         }
         if !unusable.isEmpty {
-            let why = untrainable == unusable.count ? "none could be trained" : untrainable == 0 ? "evaluate could score none" : "none could be both trained and scored"
-            throw PipelineError.missingData("train: \(unusable.joined(separator: "; ")); \(why), so nothing was trained")
+            let one = unusable.count == 1
+            let why = untrainable == unusable.count ? (one ? "it could not be trained" : "none of them could be trained")
+                : untrainable == 0 ? "evaluate could score none of \(one ? "its" : "their") test clips"
+                : "none of them could be both trained and scored"
+            // The other folds were fine: a run trains every fold of its split or none, and the way out is to leave these out.
+            let total = features.plan.folds.count
+            let scope = unusable.count < total ? " (\(unusable.count) of the split's \(total) folds: a run trains all of them or none; "
+                + "leave \(one ? "it" : "them") out with split.actors, or train one fold with split.test_fold)" : ""
+            throw PipelineError.missingData("train: \(unusable.joined(separator: "; ")); \(why)\(scope), so nothing was trained")
         }
         return fed == asked ? features : features.building(fed)
     }

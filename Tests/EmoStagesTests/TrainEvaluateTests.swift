@@ -348,7 +348,26 @@ struct TrainEvaluateTests {
         let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work", "--set", "train.modalities=[faces]",
                                                             "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]"])
         #expect(run.status == 1 && run.stderr.contains("train: fold 0 has no test clips with features (faces): their 60 clips have no video the model reads; "
-                                                         + "evaluate could score none, so nothing was trained") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
+                                                         + "evaluate could score none of its test clips, so nothing was trained") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
+    }
+
+    /// When only some folds cannot be used, the refusal says how many of the split's, and the way out: the others
+    /// were fine (it said "evaluate could score none" of a split whose other two folds could be scored).
+    @Test func aRefusalForSomeFoldsCountsThemAndSaysHowToLeaveThemOut() throws {
+        let data = try TestSupport.materialize(actors: 1...3)   // video for actors 01 and 02 only
+        let folder = try TestSupport.temporaryFolder("faces-only-some-folds")
+        let manifest = try TestSupport.writeManifest(at: folder + "/cv.yaml", data: data, """
+        seed: 3
+        params:
+          faces: {frames: 2, size: 32}
+          split: {folds: 3, test_fold: all, val_count: 0}
+          train: {modalities: [faces], selection: last, face_channels: [4, 8], embedding: 16, epochs: 1, warmup_epochs: 0, batch_size: 16}
+        """)
+        let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
+        let line = run.stderr.split(separator: "\n").first { $0.contains("train: fold ") }.map(String.init) ?? ""
+        #expect(run.status == 1 && line.contains("fold 2 has no test clips with features (faces)") && !line.contains("fold 0") && !line.contains("fold 1")
+                && line.hasSuffix("; evaluate could score none of its test clips (1 of the split's 3 folds: a run trains all of them or none; "
+                                  + "leave it out with split.actors, or train one fold with split.test_fold), so nothing was trained"), "\(run.stderr)")
     }
 
     /// Faces-only cross-validation with video for one actor: no fold can be both trained and scored. Every fold is
@@ -366,7 +385,7 @@ struct TrainEvaluateTests {
         let run = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", folder + "/work"])
         let line = run.stderr.split(separator: "\n").first { $0.contains("train: fold ") }.map(String.init) ?? ""
         #expect(run.status == 1 && (0..<3).allSatisfy { line.contains("fold \($0)") } && line.contains("no training clip has face crops (training actors")
-                && line.contains("has no test clips with features (faces)") && line.hasSuffix("; none could be both trained and scored, so nothing was trained"), "\(run.stderr)")
+                && line.contains("has no test clips with features (faces)") && line.hasSuffix("; none of them could be both trained and scored, so nothing was trained"), "\(run.stderr)")
         #expect(!run.stderr.contains("no training clip is") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
     }
 
@@ -542,7 +561,7 @@ struct TrainEvaluateTests {
         // Said before any training, which could only be in vain.
         #expect(run.stderr.contains("train: fold 0 has no test clips with features (audio): the 3 test clips of actor 03 failed (audio: 3; first: "
                                     + "\(data)/Actor_03/03-01-01-01-01-01-03.wav: audio too short: ")
-                && run.stderr.contains("evaluate could score none, so nothing was trained") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
+                && run.stderr.contains("evaluate could score none of its test clips, so nothing was trained") && !run.stderr.contains("epoch 1/"), "\(run.stderr)")
         // The same actor as the validation one: train says which validation clips failed, and why.
         let validating = try TestSupport.run(TestSupport.emopipe, [
             "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
