@@ -105,7 +105,12 @@ public struct SplitStage: Stage {
         }
         var planner = FoldPlanner(parameters)
         planner.origins = origins
-        let folds = try planner.plan(actors: actors)
+        let folds: [SplitPlan.Fold]
+        do { folds = try planner.plan(actors: actors) } catch PipelineError.missingData(let why) where !leftOut.isEmpty {
+            // Too few actors for the folds, counted without those on disk whose clips were all left out: say why they do not count.
+            throw PipelineError.missingData(why + "; \(actorsPhrase(leftOut.sorted())) recorded only clips the split does not take "
+                + "(only song while include_song is false, or only emotions label_map '\(context.manifest.labelMap)' leaves out)")
+        }
         let plan = SplitPlan(labels: labels.labels, clips: clips, folds: folds)
         let data = try plan.canonicalJSON()
         let path = SplitPlan.path(workspace: context.workspace, fingerprint: context.fingerprint.full)

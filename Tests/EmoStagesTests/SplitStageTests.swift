@@ -108,6 +108,13 @@ struct SplitStageTests {
         #expect(run.status == 1, "\(run.stderr)")
         #expect(run.stderr.contains("split.test_actors (from --set) holds out actor 01, whose recorded files hold no clip the split takes (only song while include_song is false")
                 && !run.stderr.contains("does not have"), "\(run.stderr)")
+        // Folds over too few actors: the song-only actor is named as not counting, and why.
+        let folds = try TestSupport.run(TestSupport.emopipe, [
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
+            "--set", "split.folds=3",
+        ])
+        #expect(folds.status == 1 && folds.stderr.contains("split: 3 folds need at least 3 actors; the data has 2 (02, 03); actor 01 recorded only "
+                                                           + "clips the split does not take (only song while include_song is false"), "\(folds.stderr)")
     }
 
     /// The summary says what of the recorded clips the split did not take, and why (a song archive unzipped
