@@ -102,8 +102,9 @@ public final class ProgressReporter: @unchecked Sendable {
         // The last line ends with a line break and is never redrawn: it may wrap, and keeps its end (time, failures).
         case (true, nil): StandardStream.drawProgressLine(final ? text : Self.cut(text, to: Self.terminalColumns()), final: final)
         // Off a terminal (a CI or Slurm log) it is a log line, with the time it was written.
-        case (false, let write?): write(Log.plainLine(level: .info, label: label, message: figures(now: now)))
-        case (false, nil): StandardStream.error.write(Data(Log.plainLine(level: .info, label: label, message: figures(now: now)).utf8))
+        case (false, let write):
+            let logged = Log.plainLine(level: .info, label: label, message: figures(now: now))
+            if let write { write(logged) } else { StandardStream.error.write(Data(logged.utf8)) }
         }
     }
 

@@ -278,20 +278,11 @@ struct PredictCommand: ParsableCommand {
     }
 
     /// The thread count the model's evaluation ran with, from the database of the work directory that holds the
-    /// folder: that of the run whose evaluate wrote its predictions (the folder's own run, or the one it found up to
+    /// run folder: that of the run whose evaluate wrote its predictions (run `id` itself, or the one it found up to
     /// date), else of the run that trained the model (a run of `--only export` evaluated nothing). Products split
     /// over another count round differently on some CPUs' kernels (Haswell, Zen: 1e-6), and predict is to give
-    /// evaluate's answers. Nil when no database records it (a folder copied elsewhere).
-    private func recordedThreads(runFolder: String) -> Int? {
-        guard let real = ResolvedPath.existing(runFolder) else { return nil }
-        let store: ProvenanceStore?
-        switch owner(of: real) {
-        case .thisWorkDirectory?: store = try? workDirectoryOptions.workspace.openStore(.readOnly)
-        case .another(let other)?: store = try? other.openStore(.readOnly)
-        case nil: store = nil
-        }
-        guard let store else { return nil }
-        let id = Workspace.runId(reference: real)
+    /// evaluate's answers. Nil when the database does not record it.
+    private static func recordedThreads(runId id: String, store: ProvenanceStore) -> Int? {
         let stages = (try? store.stageRuns(runId: id)) ?? []
         let producer = [StageName.evaluate, .train].lazy.compactMap { name in
             stages.last { $0.stage == name.rawValue && [.done, .partial, .upToDate].contains($0.state) }.map { $0.producedByRun ?? id }
@@ -352,6 +343,8 @@ struct PredictCommand: ParsableCommand {
             // elsewhere (copied, or another work directory's) is not judged against this one's rows.
             // With the database gone they cannot be checked: refused, as every other command refuses such a directory.
             let workspace = workDirectoryOptions.workspace
+            // Read from the database that checks the folder (nil for a folder no work directory holds).
+            var threads: Int?
             if let runFolder = ResolvedPath.existing(folder) {
                 switch owner(of: runFolder) {
                 case .thisWorkDirectory:
@@ -362,7 +355,9 @@ struct PredictCommand: ParsableCommand {
                     let store = try workspace.openStore(.readOnly)
                     // The id its real folder has (the reference may be a link beside it).
                     let realId = Workspace.runId(reference: runFolder)
-                    if let holder = try Self.exportHolder(runFolder: runFolder, store: store) {
+                    let holder = try Self.exportHolder(runFolder: runFolder, store: store)
+                    threads = Self.recordedThreads(runId: holder ?? realId, store: store)
+                    if let holder {
                         folder = workspace.runFolder(holder)
                         guard FileManager.default.fileExists(atPath: folder) else {
                             throw EmoError.io(path: folder, reason: "run \(realId) reused the export of run \(holder), whose folder is gone "
@@ -377,13 +372,16 @@ struct PredictCommand: ParsableCommand {
                     // Another work directory's run (`--run work-demo/runs/ID` without --workdir): its own database says
                     // where a reused export is; its files are not judged against this one's rows.
                     // Found from where the folder really is: the reference may be a link to it from elsewhere.
-                    guard let store = try? owner.openStore(.readOnly), let holder = try Self.exportHolder(runFolder: runFolder, store: store) else { break }
-                    folder = PathText.folder(of: runFolder) + "/" + holder
-                    Self.noteReusedExport(of: Workspace.runId(reference: runFolder), holder: holder, folder: folder)
+                    guard let store = try? owner.openStore(.readOnly) else { break }
+                    let holder = try Self.exportHolder(runFolder: runFolder, store: store)
+                    threads = Self.recordedThreads(runId: holder ?? Workspace.runId(reference: runFolder), store: store)
+                    if let holder {
+                        folder = PathText.folder(of: runFolder) + "/" + holder
+                        Self.noteReusedExport(of: Workspace.runId(reference: runFolder), holder: holder, folder: folder)
+                    }
                 case nil: break
                 }
             }
-            let threads = recordedThreads(runFolder: folder)
             let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder), threads: threads)
             if threads == nil {
                 StandardStream.error.write(Data(("emopipe: note: no work directory's database here records the thread count \(folder.shownPath)'s "
