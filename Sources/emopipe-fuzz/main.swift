@@ -30,7 +30,7 @@ struct Run: ParsableCommand {
     @Argument(help: "Targets to run: name, probe, shard, manifest (default: all).")
     var targets: [TargetName] = TargetName.allCases
 
-    @Option(help: "Seconds per target.")
+    @Option(help: "Seconds per target (0 to a week; every seed is tried once however short).")
     var seconds: Double = 10
 
     @Option(help: "Stop a target after this many inputs (whichever of --seconds and --iterations comes first).")
@@ -56,6 +56,21 @@ struct Run: ParsableCommand {
 
     @Flag(help: "One JSON object per target on stdout instead of text.")
     var json = false
+
+    /// A week: longer runs are split into runs with fresh seeds; the deadline is kept in nanoseconds.
+    static let maxSeconds: Double = 7 * 24 * 3600
+
+    func validate() throws {
+        if !(seconds.isFinite && seconds >= 0 && seconds <= Self.maxSeconds) {
+            throw ValidationError("--seconds \(seconds): expected a number of seconds from 0 to \(Int(Self.maxSeconds)) (a week)")
+        }
+        if !(slowLimit.isFinite && slowLimit > 0 && slowLimit <= Self.maxSeconds) {
+            throw ValidationError("--slow-limit \(slowLimit): expected a number of seconds above 0 and at most \(Int(Self.maxSeconds))")
+        }
+        if let iterations, iterations < 1 {
+            throw ValidationError("--iterations \(iterations): expected at least 1 input per target")
+        }
+    }
 
     func run() throws {
         MediaLogging.silenceLibav()
@@ -102,18 +117,27 @@ struct Replay: ParsableCommand {
     @Option(help: "The repository whose manifests/ the manifest target reads (default: the one this was built from).")
     var repository: String = repositoryRoot
 
+    /// Name and manifest inputs are read whole; the fuzzer writes none larger than a few hundred kilobytes.
+    static let maxReadBytes = 16 << 20
+
+    /// The file argument is checked here, before any work: a folder, a FIFO or a huge file is a bad argument.
+    func validate() throws {
+        let size = try sizeOfInput()
+        if target == .name || target == .manifest, size > Self.maxReadBytes {
+            throw ValidationError("\(file) is \(size) bytes; a \(target.rawValue) input is read whole, and at most \(Self.maxReadBytes) bytes are")
+        }
+    }
+
     func run() throws {
         MediaLogging.silenceLibav()
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ValidationError("cannot read \(file)")
-        }
-        let bytes = [UInt8](data)
+        let size = try sizeOfInput()
         let outcome: Outcome
         switch target {
-        case .name: outcome = NameTarget().execute(FuzzInput(bytes: bytes, fileExtension: "txt"))
+        case .name: outcome = NameTarget().execute(FuzzInput(bytes: try contents(), fileExtension: "txt"))
         case .probe: outcome = ProbeTarget.check(path: file)
-        case .shard: outcome = ShardTarget.check(path: file, size: bytes.count)
-        case .manifest: outcome = try ManifestTarget(repositoryRoot: repository).execute(FuzzInput(bytes: bytes, fileExtension: "yaml"))
+        case .shard: outcome = ShardTarget.check(path: file, size: size)
+        case .manifest:
+            outcome = try ManifestTarget(repositoryRoot: repository).execute(FuzzInput(bytes: try contents(), fileExtension: "yaml"))
         }
         switch outcome {
         case .accepted(let label): print("accepted: \(label)")
@@ -122,6 +146,21 @@ struct Replay: ParsableCommand {
             print("FAILURE: \(why)")
             throw ExitCode.failure
         }
+    }
+
+    /// The size of a regular file; the probe and shard targets read it themselves, in pieces.
+    func sizeOfInput() throws -> Int {
+        var info = stat()
+        guard stat(file, &info) == 0 else { throw ValidationError("cannot read \(file): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw ValidationError("\(file) is not a regular file: a saved input is one") }
+        return Int(info.st_size)
+    }
+
+    /// The whole file, at most `maxReadBytes` of it (it may have grown since `validate`).
+    func contents() throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("cannot read \(file)") }
+        defer { try? handle.close() }
+        return [UInt8](try handle.read(upToCount: Self.maxReadBytes) ?? Data())
     }
 }
 

@@ -38,3 +38,35 @@ struct FuzzSmokeTests {
         #expect(report.outcomes.keys.contains { !$0.hasPrefix("ok: ") && !$0.hasPrefix("FAILURE") })
     }
 }
+
+/// The driver's own options and files are input too: a bad one is refused by name, never a trap.
+@Suite("emopipe-fuzz refuses bad options")
+struct FuzzOptionTests {
+    @Test(arguments: [(["--seconds", "nan"], "--seconds nan"), (["--seconds=-1"], "--seconds -1"),
+                      (["--seconds", "inf"], "--seconds inf"), (["--seconds", "1e30"], "--seconds 1e+30"),
+                      (["--slow-limit", "0"], "--slow-limit 0"), (["--slow-limit=-2"], "--slow-limit -2"),
+                      (["--iterations", "0"], "--iterations 0"), (["--iterations=-5"], "--iterations -5")])
+    func aBadNumberIsRefusedByName(arguments: [String], named: String) throws {
+        let failures = try TestSupport.temporaryFolder("fuzz-options")
+        defer { try? FileManager.default.removeItem(atPath: failures) }
+        let result = try TestSupport.run(TestSupport.emopipeFuzz, ["run", "name", "--failures", failures] + arguments)
+        #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("Error: \(named)"), "\(result.stderr)")
+    }
+
+    @Test func replayRefusesAFolderAndAnInputTooLargeToReadWhole() throws {
+        let folder = try TestSupport.temporaryFolder("fuzz-replay")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let folderResult = try TestSupport.run(TestSupport.emopipeFuzz, ["replay", folder, "--target", "probe"])
+        #expect(folderResult.status == 64 && folderResult.stderr.contains("is not a regular file"), "\(folderResult.stderr)")
+        // A sparse file: its size is what counts, and nothing of it is read.
+        let large = folder + "/large.yaml"
+        #expect(FileManager.default.createFile(atPath: large, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: large))
+        try handle.truncate(atOffset: 1 << 30)
+        try handle.close()
+        let largeResult = try TestSupport.run(TestSupport.emopipeFuzz, ["replay", large, "--target", "manifest"])
+        #expect(largeResult.status == 64 && largeResult.stderr.contains("is 1073741824 bytes; a manifest input is read whole"),
+                "\(largeResult.stderr)")
+    }
+}
