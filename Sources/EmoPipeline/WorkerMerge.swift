@@ -34,7 +34,7 @@ public struct WorkerMerge {
         }
         for folder in folders where try Self.isSameFolder(folder, main.root) {
             // Its own lock would be reported as held by "another" merge: say what is wrong instead.
-            throw PipelineError.invalidFile("\(folder) is the work directory merged into; give the workers' work directories")
+            throw PipelineError.invalidFile("\(folder.echoed) is the work directory merged into; give the workers' work directories")
         }
         try Self.checkNamedOnce(folders)
         // A worker still running holds its lock (exit 75): taken first, for every worker, before its work is judged.
@@ -84,7 +84,7 @@ public struct WorkerMerge {
                 let workerStore = try worker.openForeignStore()
                 let report = try store.absorb(workerStore, into: main) { shards in
                     // A full dataset's worker brings about a hundred shards, each copied, synced and checked.
-                    let progress = ProgressReporter(label: "merge \(folder)", total: shards.count, unit: "shards", quietFor: 2)
+                    let progress = ProgressReporter(label: "merge \(folder.echoed)", total: shards.count, unit: "shards", quietFor: 2)
                     defer { progress.finish() }
                     for (shard, keys) in shards {
                         // Ctrl-C: a worker's rows go in after its shards, so stopping here leaves only unindexed copies (gc's).
@@ -142,8 +142,8 @@ public struct WorkerMerge {
     public static func checkNamedOnce(_ folders: [String]) throws {
         for (i, folder) in folders.enumerated() {
             if let earlier = try folders[..<i].first(where: { try isSameFolder($0, folder) }) {
-                throw PipelineError.invalidFile(earlier == folder ? "\(folder) is given twice; give each worker's work directory once"
-                                                : "\(earlier) and \(folder) are one folder; give each worker's work directory once")
+                throw PipelineError.invalidFile(earlier == folder ? "\(folder.echoed) is given twice; give each worker's work directory once"
+                                                : "\(earlier.echoed) and \(folder.echoed) are one folder; give each worker's work directory once")
             }
         }
     }
@@ -202,27 +202,27 @@ public struct WorkerMerge {
                 + ": run that worker again (a worker stopped before its first run leaves its folder so), or leave the folder out")
         }
         let store = try worker.openForeignStore()
-        guard let last = try store.runs(limit: 1).first else { throw PipelineError.missingData("\(folder): the worker never ran") }
+        guard let last = try store.runs(limit: 1).first else { throw PipelineError.missingData("\(folder.echoed): the worker never ran") }
         let found: String?
         do { found = try worker.readWorkerMarker() } catch { throw PipelineError.invalidFile("\(error)") }
         guard let marker = found else {
-            throw PipelineError.invalidFile("\(folder) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
+            throw PipelineError.invalidFile("\(folder.echoed) is not a worker's work directory (no worker.txt: it was not made by `emopipe run --worker`)")
         }
         let slice = try Self.slice(marker, in: worker.workerMarkerPath)
         guard [RunStatus.done, .partial].contains(last.status) else {
             // Its lock is held here, so a run recorded running died without ending (killed, out of memory).
             let status = last.status == .running ? "did not finish (its process died)" : "is \(last.status.rawValue)"
-            throw PipelineError.missingData("\(folder): the worker's last run \(last.id) \(status); run it again to finish, then merge")
+            throw PipelineError.missingData("\(folder.echoed): the worker's last run \(last.id) \(status); run it again to finish, then merge")
         }
         // `run --worker` names the folder after its slice: a worker.txt that disagrees was edited or moved.
         let name = URL(fileURLWithPath: folder).lastPathComponent
         if name.contains("-of-"), name != "\(slice.index)-of-\(slice.count)" {
-            throw PipelineError.invalidFile("\(worker.workerMarkerPath) says slice \(slice) but the folder is \(name.echoed)")
+            throw PipelineError.invalidFile("\(worker.workerMarkerPath.echoed) says slice \(slice) but the folder is \(name.echoed)")
         }
         // Its database is input too: a run of another slice (a worker's folder copied over this one), or a
         // source outside the root it read, would be merged as this slice's.
         if let recorded = last.worker, recorded != slice.description {
-            throw PipelineError.invalidFile("\(folder): its last run \(last.id) was worker \(recorded.echoed), but \(worker.workerMarkerPath) says \(slice)")
+            throw PipelineError.invalidFile("\(folder.echoed): its last run \(last.id) was worker \(recorded.echoed), but \(worker.workerMarkerPath.echoed) says \(slice)")
         }
         let root = last.dataRoot.hasSuffix("/") ? last.dataRoot : last.dataRoot + "/"
         if !last.dataRoot.isEmpty, let stray = try store.sources().first(where: { !$0.path.hasPrefix(root) }) {
@@ -237,10 +237,10 @@ public struct WorkerMerge {
     /// I or N out of range).
     static func slice(_ marker: String, in path: String) throws -> WorkerSlice {
         guard let (index, count) = WorkerSlice.numbers(marker) else {
-            throw PipelineError.invalidFile("\(path): " + (marker.isEmpty ? "is empty" : "\(marker.echoed) is not a worker slice I/N (0 <= I < N)"))
+            throw PipelineError.invalidFile("\(path.echoed): " + (marker.isEmpty ? "is empty" : "\(marker.echoed) is not a worker slice I/N (0 <= I < N)"))
         }
         do { return try WorkerSlice(index: index, count: count) } catch PipelineError.invalidFile(let why) {
-            throw PipelineError.invalidFile("\(path): \(why)")
+            throw PipelineError.invalidFile("\(path.echoed): \(why)")
         }
     }
 
@@ -250,9 +250,9 @@ public struct WorkerMerge {
     private func checkDataRoots(_ works: [FinishedWork], mainRoot: String?) throws {
         guard let first = works.first else { return }
         let expected = mainRoot ?? first.dataRoot
-        let whose = mainRoot == nil ? "\(first.folder) read" : "\(main.root)'s last run read"
+        let whose = mainRoot == nil ? "\(first.folder.echoed) read" : "\(main.root.echoed)'s last run read"
         if let other = works.first(where: { $0.dataRoot != expected }) {
-            throw PipelineError.invalidFile("\(other.folder) read the data root \(other.dataRoot.echoed), \(whose) \(expected.echoed): "
+            throw PipelineError.invalidFile("\(other.folder.echoed) read the data root \(other.dataRoot.echoed), \(whose) \(expected.echoed): "
                                             + "merge workers of one data root, into a work directory of that root")
         }
     }

@@ -72,7 +72,7 @@ struct MergeCommand: ParsableCommand {
                 judged += 1
                 do {
                     let report = try SweepMerge(main: main).merge(folder)
-                    print("\(folder): \(report.trials) sweep trials, \(report.runs) runs (\(report.runFolders) run folders, \(report.trainFolders) trained models)")
+                    print("\(folder.escaped): \(report.trials) sweep trials, \(report.runs) runs (\(report.runFolders) run folders, \(report.trainFolders) trained models)")
                     fflush(stdout)   // said now: a second Ctrl-C exits without flushing
                 } catch where WorkerMerge.isWorkersOwn(error, worker: Workspace(root: folder)) {
                     // One sweep worker's damage or mistake keeps neither the other sweep workers nor the run workers out.
@@ -88,7 +88,7 @@ struct MergeCommand: ParsableCommand {
                     case .success(let report):
                         let leftOut = report.recordsInShardsAlreadyPresent == 0 ? ""
                             : "; \(report.recordsInShardsAlreadyPresent) records left out, their shards' names already the main cache's (the next run computes them)"
-                        print("\(folder): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
+                        print("\(folder.escaped): \(report.sources) sources, \(report.failures) failures, \(report.records) records in "
                               + "\(report.shards) shards (\(report.recordsAlreadyPresent) already present\(leftOut)), \(report.runs) runs")
                         fflush(stdout)
                     case .failure(let damage):

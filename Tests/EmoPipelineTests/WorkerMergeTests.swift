@@ -223,6 +223,22 @@ struct WorkerMergeTests {
         #expect(!FileManager.default.fileExists(atPath: emptyMain.path("emopipe.sqlite")) && !FileManager.default.fileExists(atPath: emptyMain.cacheRoot))
     }
 
+    /// A worker's folder is named as messages name paths, escaped, on stdout and stderr alike: a path holding an
+    /// escape sequence or a line break was printed raw (a terminal obeyed it; a reader of the output split the line).
+    @Test func workerFoldersWithControlCharactersAreNamedEscaped() throws {
+        let odd = try TestSupport.temporaryFolder("worker-merge") + "/box\u{1B}[31m\nred/main"
+        let (main, sound, _) = try Self.worker(0, of: 2, main: Workspace(root: odd))
+        let (_, killed, _) = try Self.worker(1, of: 2, main: main)
+        try ProvenanceStore(path: killed.path("emopipe.sqlite")).write { try $0.execute(sql: "UPDATE run SET status = 'running'") }
+        let merged = try TestSupport.run(TestSupport.emopipe, ["merge", "--workdir", main.root])
+        #expect(merged.status == 3, "one merged, one left out: \(merged.stderr)")
+        #expect(merged.stdout.hasPrefix("\(sound.root.escaped): 0 sources, 0 failures, 3 records in 1 shards"), "\(merged.stdout)")
+        #expect(merged.stderr.contains("emopipe: \(killed.root.echoed): the worker's last run"), "\(merged.stderr)")
+        for text in [merged.stdout, merged.stderr] {
+            #expect(!text.contains("\u{1B}") && text.split(separator: "\n").allSatisfy { !$0.hasPrefix("red/") }, "\(text)")
+        }
+    }
+
     /// A worker's database is checked against its folder: a last run of another slice (a worker's folder
     /// copied over this one), a source outside the data root its runs read, a status outside its enum, and
     /// a lock file that cannot be taken each leave that worker out, named, while the others merge. A folder

@@ -302,7 +302,7 @@ public final class SweepRunner {
                     lock.release()
                     throw error
                 }
-                log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root)")
+                log("worker \(worker): \(myTrials.count) of \(trials.count) trial(s) in \(workspace.root.echoed)")
             }
         } catch {
             // A worker turned away before its copy (the main directory locked by a run) leaves nothing a merge would stop on.

@@ -27,8 +27,9 @@ public enum SweepWorker {
     static func prepare(worker: Workspace, main: Workspace, sweepId: String, slice: WorkerSlice) throws {
         let marker = worker.sweepWorkerMarkerPath, expected = "\(sweepId) \(slice)"
         if let text = try? RegularFile.text(marker, atMost: RegularFile.markerLimit) {
-            guard text.trimmingCharacters(in: .whitespacesAndNewlines) == expected else {
-                throw PipelineError.invalidFile("\(marker): this work directory serves \(text.trimmingCharacters(in: .whitespacesAndNewlines)), not \(expected)")
+            let served = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard served == expected else {
+                throw PipelineError.invalidFile("\(marker.echoed): this work directory serves \(served.echoed), not \(expected)")
             }
             // A folder prepared by an emopipe that linked split's plans too: made the worker's own again.
             try ownFoldersUnlinked(worker)
@@ -246,7 +247,7 @@ public struct SweepMerge {
         let prepared = Date(timeIntervalSince1970: Double(facts.st_mtim.tv_sec) + Double(facts.st_mtim.tv_nsec) / 1e9)
         let foreign = fresh.filter { $0.startedAt < prepared }
         guard let first = foreign.first else { return }
-        throw PipelineError.invalidFile("\(folder) was prepared from another work directory than \(main.root): \(foreign.count) run(s) "
+        throw PipelineError.invalidFile("\(folder.echoed) was prepared from another work directory than \(main.root.echoed): \(foreign.count) run(s) "
             + "of the snapshot it started from are not recorded here (\(first.id), ...); merge it into the work directory it was prepared from")
     }
 
