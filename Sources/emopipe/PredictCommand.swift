@@ -281,14 +281,39 @@ struct PredictCommand: ParsableCommand {
     /// run folder: that of the run whose evaluate wrote its predictions (run `id` itself, or the one it found up to
     /// date), else of the run that trained the model (a run of `--only export` evaluated nothing). Products split
     /// over another count round differently on some CPUs' kernels (Haswell, Zen: 1e-6), and predict is to give
-    /// evaluate's answers. Nil when the database does not record it.
-    private static func recordedThreads(runId id: String, store: ProvenanceStore) -> Int? {
+    /// evaluate's answers.
+    private static func recordedThreads(runId id: String, store: ProvenanceStore) -> RecordedThreads {
         let stages = (try? store.stageRuns(runId: id)) ?? []
         let producer = [StageName.evaluate, .train].lazy.compactMap { name in
             stages.last { $0.stage == name.rawValue && [.done, .partial, .upToDate].contains($0.state) }.map { $0.producedByRun ?? id }
         }.first ?? id
-        guard let record = (try? store.run(id: producer)) ?? nil, (1...Manifest.maxThreads).contains(record.threads) else { return nil }
-        return record.threads
+        guard let record = (try? store.run(id: producer)) ?? nil else { return .unrecorded }
+        // No run records a count outside the manifest's range: an edited database.
+        guard (1...Manifest.maxThreads).contains(record.threads) else { return .outOfRange(runId: producer, threads: record.threads) }
+        return .recorded(record.threads)
+    }
+
+    /// What a work directory's database says of the thread count a model was evaluated with.
+    enum RecordedThreads {
+        case recorded(Int)
+        case unrecorded
+        case outOfRange(runId: String, threads: Int)
+
+        var count: Int? { if case .recorded(let count) = self { return count } else { return nil } }
+
+        /// Why predict scores with one thread per core instead, said after "scored with one thread per core".
+        func note(folder: String) -> String? {
+            let consequence = "scored with one thread per core, so on some CPUs a probability may differ from evaluate's in the sixth decimal"
+            switch self {
+            case .recorded: return nil
+            case .unrecorded:
+                return "no work directory's database here records the thread count \(folder.shownPath)'s model was evaluated with "
+                    + "(a folder copied elsewhere?): " + consequence
+            case .outOfRange(let runId, let threads):
+                return "the database records \(threads) threads for run \(runId.echoed), outside 1-\(Manifest.maxThreads) (an edited database?): "
+                    + consequence
+            }
+        }
     }
 
     /// Whether the work directory's database records a run of this id (its folder may be gone).
@@ -344,7 +369,7 @@ struct PredictCommand: ParsableCommand {
             // With the database gone they cannot be checked: refused, as every other command refuses such a directory.
             let workspace = workDirectoryOptions.workspace
             // Read from the database that checks the folder (nil for a folder no work directory holds).
-            var threads: Int?
+            var threads = RecordedThreads.unrecorded
             if let runFolder = ResolvedPath.existing(folder) {
                 switch owner(of: runFolder) {
                 case .thisWorkDirectory:
@@ -382,11 +407,9 @@ struct PredictCommand: ParsableCommand {
                 case nil: break
                 }
             }
-            let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder), threads: threads)
-            if threads == nil {
-                StandardStream.error.write(Data(("emopipe: note: no work directory's database here records the thread count \(folder.shownPath)'s "
-                    + "model was evaluated with (a folder copied elsewhere?): scored with one thread per core, so on some CPUs "
-                    + "a probability may differ from evaluate's in the sixth decimal\n").utf8))
+            let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder), threads: threads.count)
+            if let note = threads.note(folder: folder) {
+                StandardStream.error.write(Data("emopipe: note: \(note)\n".utf8))
             }
             if !predictor.checksFeatures {
                 // Exports before 2026-12-05 recorded none; the key taken out of a newer model.json reads the same.

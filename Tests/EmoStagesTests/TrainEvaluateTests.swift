@@ -976,6 +976,11 @@ struct TrainEvaluateTests {
             return zip(labels, row[6...]).contains { String(format: "%.6f", probabilities[$0] ?? -1) != $1 }
         }
         #expect(!differing.isEmpty, "two threads round as one does on these kernels: the checks above would pass without the fix")
+        // A count no run can record (an edited database) is named as such, not taken for a missing database.
+        try ProvenanceStore(path: folder + "/w/emopipe.sqlite").write { try $0.execute(sql: "UPDATE run SET threads = 0") }
+        let edited = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, csv[0][0]], environment: haswell)
+        #expect(edited.status == 0 && edited.stderr.contains("the database records 0 threads for run \(id), outside 1-256 (an edited database?): "
+                                                             + "scored with one thread per core"), "\(edited.stderr)")
     }
 
     /// The modality ablations withhold an input from the test clips that have both: `oneInputOnly` (clip
