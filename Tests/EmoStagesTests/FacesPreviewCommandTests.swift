@@ -16,6 +16,19 @@ struct FacesPreviewCommandTests {
         #expect(result.stdout == "wrote \(out) (1 clip)\n", "\(result.stdout)")
     }
 
+    /// A sheet narrower than a row's label (one small crop) cuts the label at its edge: drawing it past the edge trapped.
+    @Test(arguments: [["faces.frames=1", "faces.size=32"], ["faces.frames=1", "faces.size=16"]])
+    func aLabelWiderThanTheSheetIsCutAtItsEdge(settings: [String]) throws {
+        let folder = try TestSupport.temporaryFolder("preview-narrow")
+        let long = folder + "/" + String(repeating: "A", count: 150) + ".mp4"
+        try FileManager.default.copyItem(atPath: Self.clip, toPath: long)
+        let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", Self.clip, long, "--out", folder + "/sheet.png"]
+                                                              + settings.flatMap { ["--set", $0] })
+        #expect(result.status == 0 && result.stdout.hasSuffix("(2 clips)\n"), "exit \(result.status): \(result.stderr.prefix(600))")
+        let bytes = try #require(FileManager.default.contents(atPath: folder + "/sheet.png"))
+        #expect(bytes.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG file")
+    }
+
     /// A truncated clip is previewed from the part that exists (its row marked TRUNCATED), and said so on stderr:
     /// ingest fails such a file and predict refuses it, so a sheet alone (exit 0, no word) read as a file that is fine.
     @Test func aTruncatedClipIsPreviewedAndSaidToBeTruncated() throws {

@@ -81,11 +81,15 @@ struct Canvas {
         pixels[i] = c.0; pixels[i + 1] = c.1; pixels[i + 2] = c.2
     }
 
+    /// The part of a box on the canvas; a box wholly off it (a label longer than a narrow sheet) is empty.
     mutating func fill(x: Int, y: Int, w: Int, h: Int, color: (UInt8, UInt8, UInt8)) {
-        for yy in max(0, y)..<min(height, y + h) { for xx in max(0, x)..<min(width, x + w) { set(xx, yy, color) } }
+        let (left, right) = (max(0, x), min(width, x + w)), (top, bottom) = (max(0, y), min(height, y + h))
+        guard left < right, top < bottom else { return }
+        for yy in top..<bottom { for xx in left..<right { set(xx, yy, color) } }
     }
 
     mutating func blit(_ rgb: [UInt8], width w: Int, height h: Int, x: Int, y: Int) {
+        guard x >= 0 else { return }
         for yy in 0..<h where y + yy >= 0 && y + yy < height {
             let n = min(w, width - x)
             guard n > 0 else { return }
@@ -95,6 +99,9 @@ struct Canvas {
     }
 
     mutating func rect(_ r: Rect, dx: Int, dy: Int, thickness: Int, color: (UInt8, UInt8, UInt8)) {
+        // Drawn within a margin of the canvas: a box far off it draws nothing, and takes no time.
+        let limit = Double(width + height + thickness)
+        guard [r.x0, r.y0, r.x1, r.y1].allSatisfy({ $0.isFinite && abs($0) <= limit }) else { return }
         let x0 = Int(r.x0.rounded()) + dx, y0 = Int(r.y0.rounded()) + dy
         let x1 = Int(r.x1.rounded()) + dx - 1, y1 = Int(r.y1.rounded()) + dy - 1
         for t in 0..<thickness {
