@@ -278,8 +278,19 @@ struct DataRootScan {
         /// The folder's visible entries with what `stat` says of them (links followed), in walk order.
         private mutating func entries(of folder: String) throws -> [(path: String, info: stat)] {
             let names = try Self.names(in: folder)
+            let spellings = Self.firstSpellings(names)
             var listed: [(key: String, entry: Entry)] = []
             for bytes in names where bytes.first != UInt8(ascii: ".") {
+                if let name = String(validating: bytes, as: UTF8.self), let first = spellings[name], first != bytes {
+                    // Swift compares strings by their Unicode meaning: two such names would be one key everywhere
+                    // (and trapped building a dictionary of sources); the later spelling is a failure row of its own.
+                    let shownName = Self.unambiguous(name, among: spellings)
+                    let firstName = String(decoding: first, as: UTF8.self)
+                    listed.append((shownName, .unusable(path: folder + "/" + shownName, problem: "the name is \(firstName.echoed)'s, spelt "
+                        + "with other Unicode code points (shown here with \\u escapes; NFC and NFD spell é two ways): emopipe cannot "
+                        + "tell the two apart, and reads the first by byte order only: not read (rename one)")))
+                    continue
+                }
                 guard let name = String(validating: bytes, as: UTF8.self) else {
                     let shownName = InvalidUTF8.shown(bytes), shown = folder + "/" + shownName
                     let isFolder = Self.isFolder(folder, rawName: bytes)
@@ -313,6 +324,26 @@ struct DataRootScan {
                 }
             }
             return found
+        }
+
+        /// For each name in a folder, the first of its spellings by byte order: names that differ only in
+        /// Unicode normalisation (é as one code point or as e and a combining accent) are equal as Strings.
+        static func firstSpellings(_ names: [[UInt8]]) -> [String: [UInt8]] {
+            var first: [String: [UInt8]] = [:]
+            for bytes in names where bytes.first != UInt8(ascii: ".") {
+                guard let name = String(validating: bytes, as: UTF8.self) else { continue }
+                if let earlier = first[name], earlier.lexicographicallyPrecedes(bytes) { continue }
+                first[name] = bytes
+            }
+            return first
+        }
+
+        /// The name with every non-ASCII code point spelt \u{…}: a key no other spelling of it shares, made longer
+        /// in the unlikely case that a file in the folder is named so.
+        static func unambiguous(_ name: String, among spellings: [String: [UInt8]]) -> String {
+            var shown = name.unicodeScalars.map { $0.isASCII ? String($0) : "\\u{\(String($0.value, radix: 16, uppercase: true))}" }.joined()
+            while spellings[shown] != nil { shown += "~" }
+            return shown
         }
 
         /// The raw names in a folder (readdir), "." and ".." left out.

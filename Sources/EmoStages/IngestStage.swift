@@ -24,7 +24,7 @@ public struct IngestStage: Stage {
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let root = context.dataRoot
         let (files, keptAs) = try Self.scanned(context, log: true)
-        let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: root).map { ($0.path, $0) })
+        let known = try Self.recordedSources(context)
         // Forced, every file is read and hashed again (what no stat can tell: a clock set back while a file was rewritten).
         let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
         let retried = plan.retried > 0 ? " (\(plan.retried) that could not be read last time)" : ""
@@ -108,8 +108,15 @@ public struct IngestStage: Stage {
 
     /// What a run would do now: the data root's files against what is recorded (all of them read when forced).
     private static func currentPlan(_ context: StageContext, readingAll: Bool = false, files: [ScannedFile]? = nil) throws -> IngestPlan {
-        let known = Dictionary(uniqueKeysWithValues: try context.store.sources(under: context.dataRoot).map { ($0.path, $0) })
-        return IngestPlan(files: try files ?? Self.files(context), known: known, readingAll: readingAll)
+        return IngestPlan(files: try files ?? Self.files(context), known: try recordedSources(context), readingAll: readingAll)
+    }
+
+    /// The rows recorded under the data root, by path. Two paths that differ only in Unicode normalisation are
+    /// one key (an emopipe before 2026-12-07 recorded both): the first by byte order stands for them.
+    private static func recordedSources(_ context: StageContext) throws -> [String: SourceRecord] {
+        Dictionary(try context.store.sources(under: context.dataRoot).map { ($0.path, $0) }) { first, second in
+            Array(first.path.utf8).lexicographicallyPrecedes(Array(second.path.utf8)) ? first : second
+        }
     }
 
     /// The files under the data root; a scale-out worker's share only. A whole data root without a

@@ -81,7 +81,8 @@ struct ShowCommand: ParsableCommand {
                   + "repetition \(s.repetition ?? 0), actor \(s.actor ?? 0), kind \(s.kind ?? "-")")
         }
         if let probe = s.probeJSON { print("probe    \(probe.escaped)") }
-        let runs = Dictionary(uniqueKeysWithValues: try store.runs().map { ($0.id, $0) })
+        // Ids equal as Strings (one spelt in NFC, one in NFD by an edited database) are one key, not a trap.
+        let runs = Dictionary(try store.runs().map { ($0.id, $0) }) { first, _ in first }
         for (label, id) in [("first seen", s.firstSeenRun), ("changed", s.lastChangedRun)] {
             let when = runs[id].map { ISO8601DateFormatter().string(from: $0.startedAt) } ?? "?"
             print("\(label.padding(toLength: 10, withPad: " ", startingAt: 0)) run \(id.escaped) at \(when)")

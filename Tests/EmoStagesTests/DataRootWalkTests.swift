@@ -474,6 +474,38 @@ struct DataRootWalkTests {
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
     }
 
+    /// Names that differ only in Unicode normalisation (é as one code point, or e and a combining accent, as
+    /// macOS spells it) are equal as Swift strings: the first spelling by byte order is read, the other is a failure
+    /// row under its \u-escaped name. Both were recorded, and every later run and `status` trapped on the two rows.
+    @Test func namesSpeltTwoWaysInUnicodeAreReadOnceAndTheOtherIsAFailure() throws {
+        let (root, wavs) = try Self.smallRoot(count: 2)
+        let (composed, decomposed) = ("caf\u{E9}", "cafe\u{301}")
+        #expect(Array(composed.utf8) != Array(decomposed.utf8) && composed == decomposed)
+        for name in [composed, decomposed] {
+            try Data("notes".utf8).write(to: URL(fileURLWithPath: root + "/Actor_01/" + name + ".txt"))
+            try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+            try Data("notes".utf8).write(to: URL(fileURLWithPath: root + "/" + name + "/notes.txt"))
+        }
+        let workdir = try TestSupport.temporaryFolder("work")
+        for arguments in [["run", "--until", "ingest"], ["run", "--until", "ingest", "--force", "ingest"], ["status"]] {
+            let result = try IngestFixture.emopipe(arguments, data: root, workdir: workdir)
+            #expect(result.status == (arguments[0] == "status" ? 0 : ExitStatus.partial), "\(arguments): \(result.status) \(result.stderr.suffix(2000))")
+        }
+        let listed = try IngestFixture.emopipe(["sources", "--json"], workdir: workdir)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]], "\(listed.stderr)")
+        func row(_ path: String) -> [String: Any]? { rows.first { ($0["path"] as? String).map { Array($0.utf8) == Array(path.utf8) } ?? false } }
+        // The decomposed spelling is first by byte order ("e" is 0x65, é's first byte 0xC3).
+        #expect(row(root + "/Actor_01/" + decomposed + ".txt")?["status"] as? String == "ignored", "\(rows.map { $0["path"] ?? "" })")
+        #expect(row(root + "/" + decomposed + "/notes.txt")?["status"] as? String == "ignored")
+        for escaped in [root + "/Actor_01/caf\\u{E9}.txt", root + "/caf\\u{E9}"] {
+            let failure = row(escaped)
+            #expect(failure?["status"] as? String == "failed" && (failure?["reason"] as? String ?? "").contains("spelt with other Unicode code points"),
+                    "\(escaped): \(failure ?? [:])")
+        }
+        #expect(row(root + "/Actor_01/" + composed + ".txt") == nil && row(root + "/" + composed + "/notes.txt") == nil, "not recorded raw")
+        #expect(wavs.allSatisfy { row($0)?["status"] as? String == "ok" })
+    }
+
     @Test func aDataRootWithoutARavdessFileIsAnErrorNamingIt() throws {
         let empty = try TestSupport.temporaryFolder("data") + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
