@@ -229,6 +229,9 @@ public final class Predictor {
         if config.uses(.audio), let logMel, logMel.nMels != config.nMels {
             throw bad("n_mels \(logMel.nMels) but the model takes \(config.nMels) mel bands")
         }
+        if config.uses(.faces), let faces, faces.size != config.faceSize {
+            throw bad("faces.size \(faces.size) but the model takes \(config.faceSize)-pixel face crops (face_size in \(TrainedModel.fileName))")
+        }
         // Last, so that a damaged value is named by what is wrong with it rather than as a changed file.
         if let digest {
             let actual = featuresDigest(features)

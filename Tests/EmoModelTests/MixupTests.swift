@@ -98,3 +98,23 @@ import Testing
         #expect(first.epochs.map(\.trainLoss) != plain.epochs.map(\.trainLoss))
     }
 }
+
+/// The encoder reads each sample's arrays at the model's shape: smaller ones are refused by shape, not read past.
+@Suite struct InputEncoderShapeTests {
+    @Test func samplesSmallerThanTheModelsInputAreRefusedByShape() throws {
+        let config = TrainedModelTests.config
+        let samples = TrainedModelTests.samples(3, seed: 4)
+        let encoder = InputEncoder(config: config, standardizer: Standardizer.fit(samples, config: config))
+        let window = samples[0].window(start: 0, frames: config.frames, nMels: config.nMels)
+        #expect(throws: Never.self) { try encoder.encode([window]) }
+        var smallCrops = window, shortLogMel = window, tooManyFrames = window, shortMask = window
+        smallCrops.faces = [UInt8](repeating: 7, count: config.faceFrames * 8 * 8 * 3)   // 8-pixel crops for a 16-pixel model
+        shortLogMel.logmel = Array(window.logmel?.prefix(config.frames) ?? [])           // one band
+        tooManyFrames.realFrames = config.frames + 1
+        shortMask.faceMask = [1]
+        for (name, sample) in [("small crops", smallCrops), ("short log-mel", shortLogMel), ("frames", tooManyFrames), ("mask", shortMask)] {
+            let refused = try #require(throws: ShapeError.self, "\(name)") { try encoder.encode([window, sample]) }
+            #expect(refused.op == "encode \(sample.id)", "\(name): \(refused)")
+        }
+    }
+}

@@ -146,6 +146,12 @@ struct RecordedFeatureParametersTests {
             // A model without a face branch never reads them.
             #expect(throws: Never.self) { try Predictor.featureParameters(path, config: speech) }
         }
+        // Crops of another size than the model's (model.json edited, or another run's) are refused by both numbers:
+        // read as the model's size, they were read past their end.
+        try write("{\"frames\": 8, \"size\": 128}")
+        let otherSize = try #require(throws: TrainedModelError.self) { try Predictor.featureParameters(path, config: faces) }
+        #expect(otherSize.reason == "faces.size 128 but the model takes 112-pixel face crops (face_size in model.json)", "\(otherSize)")
+        #expect(throws: Never.self) { try Predictor.featureParameters(path, config: speech) }
         // A section of the wrong kind is named by its section (it was refused with an empty key name).
         for section in ["\"x\"", "[1]", "3"] {
             try write(section)

@@ -15,6 +15,19 @@ public struct InputEncoder {
         try encode(batch, augmentation: nil, rng: nil)
     }
 
+    /// A sample whose arrays are smaller than the model's input (crops of another size, a log-mel of fewer bands)
+    /// is refused by shape: read past their end, it trapped.
+    static func checkFits(_ sample: Sample, config cfg: ModelConfig) throws {
+        let (m, t, k, s) = (cfg.nMels, cfg.frames, cfg.faceFrames, cfg.faceSize)
+        if cfg.uses(.audio), let values = sample.logmel, values.count < m * t || !(0...t).contains(sample.realFrames) {
+            throw ShapeError("encode \(sample.id)", [values.count, sample.realFrames], [m, t], "a log-mel of n_mels × frames values, of which at most frames are real")
+        }
+        if cfg.uses(.faces), let crops = sample.faces, crops.count < k * s * s * 3 || sample.faceMask.count < k {
+            throw ShapeError("encode \(sample.id)", [crops.count, sample.faceMask.count], [k, s, s, 3],
+                             "face_frames crops of face_size² RGB pixels, and a mask value for each")
+        }
+    }
+
     /// Augmented when both `augmentation` and `rng` are given.
     public func encode(_ batch: [Sample], augmentation: Augmentation?, rng: RandomGenerator?) throws -> ModelInput {
         let cfg = config
@@ -26,6 +39,7 @@ public struct InputEncoder {
         var faceMask = [Float](repeating: 0, count: batch.count * k)
         var modality = [Float](repeating: 0, count: batch.count * 2)
         for (i, sample) in batch.enumerated() {
+            try Self.checkFits(sample, config: cfg)
             if cfg.uses(.audio), let values = sample.logmel {
                 var x = [Float](repeating: 0, count: m * t)
                 for band in 0..<m {
