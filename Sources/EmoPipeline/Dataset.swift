@@ -27,6 +27,9 @@ public struct Dataset: Equatable, Sendable {
         })
     }
 
+    /// The most sources a listing is read for: a few gigabytes of paths at PATH_MAX each, far past any dataset.
+    static let maxListedSources = 1 << 20
+
     /// Reads a `dataset.tsv` written by `listing`.
     public init(listing: String) {
         self.init(entries: listing.split(separator: "\n").compactMap { line in
@@ -40,7 +43,9 @@ public struct Dataset: Equatable, Sendable {
     /// before file names were part of it). A listing edited or cut short would report changes that never were.
     /// Read up to a bound that follows the sources recorded, so a huge file is refused rather than held.
     public static func recorded(at path: String, record: RunRecord) -> (dataset: Dataset?, problem: String?) {
-        let limit = max(1 << 20, (record.sourcesInUse ?? 100_000) * (Int(PATH_MAX) + 80))
+        // The count as recorded, within what a listing can hold (an edited database overflowed the product).
+        let sources = min(max(record.sourcesInUse ?? 100_000, 0), Self.maxListedSources)
+        let limit = max(1 << 20, sources * (Int(PATH_MAX) + 80))
         let text: String?
         do { text = try RegularFile.text(path, atMost: limit) } catch {
             var facts = stat()

@@ -59,5 +59,12 @@ struct DatasetListingTests {
         #expect(try taken(dataset.listing, older).0 == dataset, "recorded as the hashes alone, before 2026-12-05")
         let huge = try taken(String(repeating: "x", count: 2 << 20))
         #expect(huge.0 == nil && huge.1?.contains("more than the") == true, "\(String(describing: huge.1))")
+        // A count no run records (an edited database) bounds the read as the largest listing would; it overflowed.
+        for count in [Int.max, Int.min, -1] {
+            var edited = record
+            edited.sourcesInUse = count
+            let answer = try taken(dataset.listing, edited)
+            #expect(answer.0 == nil && answer.1?.contains("lists 3 source(s), where run r recorded \(count)") == true, "\(String(describing: answer.1))")
+        }
     }
 }
