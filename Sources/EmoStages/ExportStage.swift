@@ -147,12 +147,25 @@ public struct ExportStage: Stage {
             // The newest row of this file: a re-export into the same folder replaces the first.
             guard let row = recorded.last(where: { $0.kind == file.rawValue }), let expected = row.sha256 else { continue }
             let path = file.path(in: runFolder)
+            // A file past what loading reads is refused by loading, unhashed (an 8 GB model.json took 27 s to hash first).
+            var facts = stat()
+            if let limit = Self.readLimit(file), stat(path, &facts) == 0, facts.st_size > limit { continue }
             // A file that cannot be read is named by the model's loading, which says what it is for.
             guard let actual = try? SHA256Hex.file(atPath: path).hex else { continue }
             guard actual == expected else {
                 throw EmoError.io(path: path, reason: "is not the file export wrote (its SHA-256 is \(actual.prefix(16))…, "
                                   + "export recorded \(expected.prefix(16))…): it was changed since; `emopipe run` exports the model again, into a new run")
             }
+        }
+    }
+
+    /// The most bytes predict's loading reads of a file (the weights have no bound of their own: the model's size is theirs).
+    static func readLimit(_ file: RunFile) -> Int64? {
+        switch file {
+        case .modelDescription: Int64(TrainedModel.descriptionLimit)
+        case .features: Int64(Predictor.featuresLimit)
+        case .speakers: Int64(RecordedSpeakers.sizeLimit)
+        default: nil
         }
     }
 

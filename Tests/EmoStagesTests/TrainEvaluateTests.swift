@@ -238,6 +238,14 @@ struct TrainEvaluateTests {
         #expect(withoutDatabase.status == 1 && withoutDatabase.stdout.isEmpty && withoutDatabase.stderr.contains("runs/ is here but not emopipe.sqlite, the provenance database whose rows check a run's exported files"), "\(withoutDatabase.stderr)")
         try exported.write(to: URL(fileURLWithPath: weights))
         #expect(try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long]).status == 0)
+        // A file past what loading reads is refused for its size, not hashed first (gigabytes took half a minute)
+        // and called another file.
+        let description = runFolder + "/model.json"
+        let savedDescription = try Data(contentsOf: URL(fileURLWithPath: description))
+        #expect(truncate(description, 20 << 20) == 0)
+        let oversized = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long])
+        try savedDescription.write(to: URL(fileURLWithPath: description))
+        #expect(oversized.status == 1 && oversized.stderr.contains("\(description): it is 20971520 bytes, more than the"), "\(oversized.stderr)")
         try Self.checkONNXOnRealSamples(workdir: a, runFolder: runFolder)
 
         let weightsA = try Self.bestWeights(a)
