@@ -117,9 +117,15 @@ struct FuzzRunner {
                 report.outcomes["FAILURE: " + normalised(why), default: 0] += 1
                 // One saved input per distinct failure is enough to replay it.
                 guard failureLabels.insert(normalised(why)).inserted, failureLabels.count <= 50 else { continue }
-                let file = save(input, target: target.name)
-                report.failureFiles.append(file)
-                StandardStream.error.write(Data("emopipe-fuzz: \(target.name): FAILURE: \(why)\n    input saved to \(file); replay: emopipe-fuzz replay \(file) --target \(target.name)\n".utf8))
+                let saved: String
+                do {
+                    let file = try save(input, target: target.name)
+                    report.failureFiles.append(file)
+                    saved = "input saved to \(file.echoed); replay: emopipe-fuzz replay \(file.echoed) --target \(target.name)"
+                } catch {
+                    saved = "the input could not be saved: \(error)"
+                }
+                StandardStream.error.write(Data("emopipe-fuzz: \(target.name): FAILURE: \(why)\n    \(saved)\n".utf8))
             }
         }
         report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -131,10 +137,10 @@ struct FuzzRunner {
     }
 
     /// fuzz-failures/<target>-<hash>.<ext>: the hash names the bytes, so a repeat overwrites itself.
-    func save(_ input: FuzzInput, target: String) -> String {
-        try? FileManager.default.createDirectory(atPath: failureFolder, withIntermediateDirectories: true)
+    func save(_ input: FuzzInput, target: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: failureFolder, withIntermediateDirectories: true)
         let path = "\(failureFolder)/\(target)-\(String(format: "%016llx", fnv1a(input.bytes))).\(input.fileExtension)"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(input.bytes))
+        try Data(input.bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
 }

@@ -26,12 +26,21 @@ final class ManifestTarget: FuzzTarget {
         manifestPath = repositoryRoot + "/manifests/fuzz-input.yaml"
         let folder = repositoryRoot + "/manifests"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.sorted()) ?? []
-        let texts = names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
-        guard !texts.isEmpty else { throw FuzzSetupError("no manifests in \(folder): pass --repository with the checkout's folder") }
-        seeds = texts
+        // As large as a manifest may be: a larger one is refused by the pipeline, and read whole it was held in memory.
+        let files = names.compactMap { name in
+            (try? RegularFile.text(folder + "/" + name, atMost: SafeYAML.maxBytes)).flatMap { $0 }.map { (name: name, text: $0) }
+        }
+        guard let model = files.first else {
+            throw FuzzSetupError("no manifests in \(folder.echoed) (*.yaml, UTF-8, at most \(SafeYAML.maxBytes) bytes): pass --repository with the checkout's folder")
+        }
+        seeds = files.map(\.text)
         // Never created: resolution and validation read no work directory.
         workspace = Workspace(root: NSTemporaryDirectory() + "/emopipe-fuzz-manifest-\(getpid())/work")
-        let plain = try Manifest.parse(yaml: texts[0], path: manifestPath)
+        // The first manifest models every key's type: it must be one the pipeline takes, named if not.
+        let plain: Manifest
+        do { plain = try Manifest.parse(yaml: model.text, path: folder + "/" + model.name) } catch {
+            throw FuzzSetupError("\(error) (the first manifest models every key's type: pass --repository with a checkout's folder)")
+        }
         let runner = try PipelineRunner(manifest: plain, workspace: workspace, stages: StageCatalog.all())
         knownKeys = runner.pipeline.stageNames.flatMap { stage in
             (runner.parameters[stage]?.encoded ?? [:]).sorted { $0.key < $1.key }.map { (stage, $0.key, $0.value) }

@@ -218,7 +218,7 @@ enum MediaSeeds {
         if useShared, let shared = sharedData() {
             seeds += sharedSeeds(shared, cache: cache, log: log)
         }
-        for folder in extraFolders { seeds += filesIn(folder) }
+        for folder in extraFolders { seeds += filesIn(folder, log: log) }
         return seeds
     }
 
@@ -321,15 +321,31 @@ enum MediaSeeds {
         return seeds
     }
 
-    /// Every .wav and .mp4 under a folder given with --seed-dir.
-    static func filesIn(_ folder: String) -> [MediaSeed] {
+    /// A seed is mutated thousands of times a second: one of megabytes would make a slow, memory-hungry run.
+    static let maxSeedBytes = 4 << 20
+
+    /// Every .wav and .mp4 under a folder given with --seed-dir, up to `maxSeedBytes` each; a larger one is
+    /// left out and said (cut with ffmpeg -t 0.5 -c copy, it seeds as well).
+    static func filesIn(_ folder: String, log: (String) -> Void) -> [MediaSeed] {
         let names = (FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] ?? []).sorted()
-        return names.compactMap { name in
+        let seeds = names.compactMap { name -> MediaSeed? in
             let ext = (name as NSString).pathExtension.lowercased()
-            guard ext == "wav" || ext == "mp4", let bytes = FileManager.default.contents(atPath: "\(folder)/\(name)")
-            else { return nil }
-            return MediaSeed(label: name, bytes: [UInt8](bytes), fileExtension: ext)
+            guard ext == "wav" || ext == "mp4" else { return nil }
+            let path = "\(folder)/\(name)"
+            var facts = stat()
+            if stat(path, &facts) == 0, facts.st_size > maxSeedBytes {
+                log("--seed-dir: \(path.echoed) left out: \(facts.st_size) bytes, over the \(maxSeedBytes) a seed may have (cut it: ffmpeg -i IN -t 0.5 -c copy OUT)")
+                return nil
+            }
+            do {
+                return MediaSeed(label: name, bytes: [UInt8](try RegularFile.read(path, atMost: maxSeedBytes)), fileExtension: ext)
+            } catch {
+                log("--seed-dir: \(path.echoed) left out: \(EmoError.reason(of: error))")
+                return nil
+            }
         }
+        if seeds.isEmpty { log("--seed-dir \(folder.echoed): no .wav or .mp4 file to seed from") }
+        return seeds
     }
 }
 

@@ -70,6 +70,15 @@ struct Run: ParsableCommand {
         if let iterations, iterations < 1 {
             throw ValidationError("--iterations \(iterations): expected at least 1 input per target")
         }
+        // Where failing inputs go must be a folder that can be made: "" saved them at / and /dev/null lost them.
+        if failures.isEmpty { throw ValidationError("--failures '': name the folder failing inputs are saved in") }
+        if let problem = folderProblem(failures, mayBeMissing: true) { throw ValidationError("--failures \(failures.echoed): \(problem)") }
+        for folder in seedDirs {
+            if let problem = folderProblem(folder, mayBeMissing: false) { throw ValidationError("--seed-dir \(folder.echoed): \(problem)") }
+        }
+        if targets.contains(.manifest), let problem = folderProblem(repository + "/manifests", mayBeMissing: false) {
+            throw ValidationError("--repository \(repository.echoed): its manifests/ \(problem)")
+        }
     }
 
     func run() throws {
@@ -162,6 +171,15 @@ struct Replay: ParsableCommand {
         defer { try? handle.close() }
         return [UInt8](try handle.read(upToCount: Self.maxReadBytes) ?? Data())
     }
+}
+
+/// Why `path` cannot be used as a folder (nil when it can): not one, or missing when it must exist.
+func folderProblem(_ path: String, mayBeMissing: Bool) -> String? {
+    var facts = stat()
+    guard stat(path, &facts) == 0 else {
+        return errno == ENOENT && mayBeMissing ? nil : "cannot be read (\(String(cString: strerror(errno))))"
+    }
+    return facts.st_mode & S_IFMT == S_IFDIR ? nil : "is not a folder"
 }
 
 /// This source file's repository: Sources/emopipe-fuzz/main.swift, two folders down.

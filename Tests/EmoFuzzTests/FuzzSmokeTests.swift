@@ -54,6 +54,18 @@ struct FuzzOptionTests {
         #expect(result.stderr.contains("Error: \(named)"), "\(result.stderr)")
     }
 
+    /// Folders given are checked before any input runs: `--failures ''` saved failing inputs at /, /dev/null lost
+    /// them while saying they were saved, and a missing --seed-dir added no seed without a word.
+    @Test(arguments: [(["--failures", ""], "Error: --failures '': name the folder"),
+                      (["--failures", "/dev/null"], "Error: --failures /dev/null: is not a folder"),
+                      (["--seed-dir", "/nonexistent-emopipe", "--failures", "f"], "Error: --seed-dir /nonexistent-emopipe: cannot be read"),
+                      (["--repository", "/nonexistent-emopipe", "--failures", "f"], "Error: --repository /nonexistent-emopipe: its manifests/ cannot be read")])
+    func aFolderThatCannotBeUsedIsRefusedByName(arguments: [String], said: String) throws {
+        let result = try TestSupport.run(TestSupport.emopipeFuzz, ["run", "--iterations", "1"] + arguments,
+                                         currentDirectory: try TestSupport.temporaryFolder("fuzz-folders"))
+        #expect(result.status == 64 && result.stderr.contains(said), "exit \(result.status): \(result.stderr)")
+    }
+
     @Test func replayRefusesAFolderAndAnInputTooLargeToReadWhole() throws {
         let folder = try TestSupport.temporaryFolder("fuzz-replay")
         defer { try? FileManager.default.removeItem(atPath: folder) }
