@@ -62,20 +62,20 @@ struct FacesCommand: ParsableCommand {
                         rows.append(((path as NSString).lastPathComponent, clip, clip.thumbnail))
                         // The sheet shows what the part that exists holds; a run's ingest fails such a file.
                         if clip.truncated {
-                            StandardStream.error.write(Data(("emopipe: note: \(path): truncated (it ends before its index says): its crops come from "
+                            StandardStream.error.write(Data(("emopipe: note: \(path.escaped): truncated (it ends before its index says): its crops come from "
                                 + "the part that exists, marked TRUNCATED on the sheet; ingest fails such a file, and predict refuses it\n").utf8))
                         }
                     } catch FaceError.media(let media) {
                         // The media error names the file itself.
-                        StandardStream.error.write(Data("emopipe: \(media)\n".utf8))
+                        StandardStream.error.write(Data("emopipe: \(media.path.escaped): \(media.reason)\n".utf8))
                     } catch {
-                        StandardStream.error.write(Data("emopipe: \(path): \(Predictor.clause("\(error)"))\n".utf8))
+                        StandardStream.error.write(Data("emopipe: \(path.escaped): \(Predictor.clause("\(error)"))\n".utf8))
                     }
                 }
                 guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }
                 let png = try FaceContactSheet.render(clips: rows)
                 try OutputFile.write(png, to: out, option: "--out")
-                print("wrote \(out) (\(rows.count) clip\(rows.count == 1 ? "" : "s"))")
+                print("wrote \(out.escaped) (\(rows.count) clip\(rows.count == 1 ? "" : "s"))")
                 if rows.count < sources.count { throw ExitCode(ExitStatus.partial) }
             } catch {
                 throw Failure.exit(for: error)

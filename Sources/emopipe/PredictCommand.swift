@@ -102,10 +102,10 @@ struct PredictCommand: ParsableCommand {
 
     func validate() throws {
         if let hop, !(hop.isFinite && hop >= Self.minimumHop && hop <= Self.maximumHop) {
-            throw ValidationError("--hop \(hopOption?.text ?? ""): expected a number of seconds from \(Self.minimumHop) to \(Int(Self.maximumHop))")
+            throw ValidationError("--hop \((hopOption?.text ?? "").echoed): expected a number of seconds from \(Self.minimumHop) to \(Int(Self.maximumHop))")
         }
         if !(timeout.isFinite && timeout >= 0.1 && timeout <= 3600) {
-            throw ValidationError("--timeout \(timeoutOption.text): expected a number of seconds from 0.1 to 3600")
+            throw ValidationError("--timeout \(timeoutOption.text.echoed): expected a number of seconds from 0.1 to 3600")
         }
         if filesFrom.filter({ $0 == "-" }).count > 1 {
             throw ValidationError("--files-from - is given twice: standard input holds one list")

@@ -333,7 +333,7 @@ struct ReproduceCommand: ParsableCommand {
             // A record it cannot repeat is said before "reproducing".
             let runner = try reproduction.prepare(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
                                                   cancellation: cancellation, recorded: try reproduction.checkedManifest())
-            StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root)\n".utf8))
+            StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root.escaped)\n".utf8))
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
             let outcome: Reproduction.Outcome
@@ -342,7 +342,7 @@ struct ReproduceCommand: ParsableCommand {
             } catch let error as EmoError where error == .interrupted {
                 // A reproduction cannot resume (it needs an empty folder): say where the part done is left.
                 let next = into == nil ? "reproduce again starts a new one" : "reproducing again needs an empty --into folder"
-                StandardStream.error.write(Data("emopipe: the interrupted reproduction's work directory is left in \(target.root) (remove it; \(next))\n".utf8))
+                StandardStream.error.write(Data("emopipe: the interrupted reproduction's work directory is left in \(target.root.escaped) (remove it; \(next))\n".utf8))
                 throw error
             }
             let comparison = outcome.comparison
@@ -354,7 +354,7 @@ struct ReproduceCommand: ParsableCommand {
                     "workdir": .string(target.root), "results_match": .bool(comparison.resultsMatch),
                     "fields": .array(comparison.fields.map(FieldTable.document))]))
             } else {
-                print("original     \(original.id)\nreproduction \(outcome.reproduction.id) in \(target.root)")
+                print("original     \(original.id)\nreproduction \(outcome.reproduction.id) in \(target.root.escaped)")
                 FieldTable.print(comparison.fields, labels: ("original", "now"), marks: true)
                 print("\nresults \(comparison.resultsMatch ? "match" : "DIFFER"): "
                       + "\(comparison.fields.filter(\.same).count) of \(comparison.fields.count) fields the same")

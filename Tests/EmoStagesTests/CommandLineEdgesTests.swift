@@ -858,9 +858,11 @@ struct CommandLineUsageTests {
         let reproId = try #require((reproRuns as? [[String: Any]])?.first?["id"] as? String)
         let diff = try Self.emopipe(["diff", id, folder + "/repro/runs/" + reproId, "--workdir", folder + "/work"])
         #expect(diff.status == 0 && diff.stdout.contains("a = \(id)\nb = \(reproId)"), "\(diff.stdout) \(diff.stderr)")
-        // reproduce reads it from there too.
-        let again = try Self.emopipe(["reproduce", folder + "/repro/runs/" + reproId, "--workdir", folder + "/work", "--into", folder + "/repro2"])
-        #expect(again.status == 0 && again.stderr.contains("reproducing run \(reproId)"), "\(again.stdout) \(again.stderr)")
+        // reproduce reads it from there too; an --into folder with a terminal escape in its name is named escaped.
+        let oddInto = folder + "/repro2\u{1B}[7m"
+        let again = try Self.emopipe(["reproduce", folder + "/repro/runs/" + reproId, "--workdir", folder + "/work", "--into", oddInto])
+        #expect(again.status == 0 && again.stderr.contains("reproducing run \(reproId) in \(oddInto.escaped)\n")
+                && again.stdout.contains(" in \(oddInto.escaped)\n") && !(again.stdout + again.stderr).contains("\u{1B}"), "\(again.stdout) \(again.stderr)")
         // A plain run of the edited pipeline does use the new default: only reproduce replays the record.
         let params = try Self.emopipe(["params", manifest, "--json"])
         #expect(params.stdout.contains("\"key\":\"n_mels\",\"origin\":\"pipeline\",\"stage\":\"audio\",\"value\":32"), "\(params.stdout.prefix(400))")

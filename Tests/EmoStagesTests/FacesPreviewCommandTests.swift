@@ -29,6 +29,18 @@ struct FacesPreviewCommandTests {
         #expect(bytes.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG file")
     }
 
+    /// File names are named escaped, on stdout and stderr: a terminal escape in one was printed raw (and obeyed).
+    @Test func oddFileNamesAreNamedEscaped() throws {
+        let folder = try TestSupport.temporaryFolder("preview-odd")
+        let clip = folder + "/clip\u{1B}[7m.mp4", missing = folder + "/gone\u{1B}[2m.mp4", out = folder + "/sheet\u{1B}[1m.png"
+        try FileManager.default.copyItem(atPath: Self.clip, toPath: clip)
+        let result = try TestSupport.run(TestSupport.emopipe, ["faces", "preview", clip, missing, "--out", out])
+        #expect(result.status == 3 && result.stdout == "wrote \(out.escaped) (1 clip)\n", "\(result.stdout)")
+        #expect(result.stderr.contains("emopipe: \(missing.escaped): no such file") && !result.stderr.contains("\u{1B}"), "\(result.stderr)")
+        let hop = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", "r", "--hop", "1\u{1B}[7m", "x.wav"])
+        #expect(hop.status == 64 && hop.stderr.contains("--hop 1\\u{1B}[7m: expected") && !hop.stderr.contains("\u{1B}"), "\(hop.stderr)")
+    }
+
     /// A truncated clip is previewed from the part that exists (its row marked TRUNCATED), and said so on stderr:
     /// ingest fails such a file and predict refuses it, so a sheet alone (exit 0, no word) read as a file that is fine.
     @Test func aTruncatedClipIsPreviewedAndSaidToBeTruncated() throws {
