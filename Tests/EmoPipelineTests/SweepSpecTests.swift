@@ -199,6 +199,14 @@ struct SweepSpecTests {
             """).contains("sweep.random.n_trials = 7: the distributions hold only 6 distinct settings"))
         #expect(Self.refusal("metric: m\nstrategy: random\nrandom: {n_trials: 2, params: {train.dropout: {distribution: uniform, low: 0.3, high: 0.3}}}")
                     .contains("hold only 1 distinct setting;"))
+        // Infinities of either sign are two values (JSON spells neither, and they were counted as one): the trials'
+        // own check then names what is wrong with them.
+        let infinities = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 2, params: {train.dropout: {distribution: choice, values: [.inf, -.inf]}}}
+            """).sweep)
+        #expect(try infinities.trials().count == 2)
     }
 
     /// Draws are rounded to 4 significant digits: a range holds as many settings as it has such values

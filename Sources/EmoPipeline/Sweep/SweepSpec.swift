@@ -352,7 +352,7 @@ extension SweepSpec {
         while trials.count < random.trials && draws < maximumDraws {
             draws += 1
             let settings = random.params.map { ($0.key, $0.distribution.draw(&generator)) }
-            guard seen.insert(settings.map(\.1.canonicalJSON).joined(separator: "\t")).inserted else { continue }
+            guard seen.insert(settings.map(\.1.settingIdentity).joined(separator: "\t")).inserted else { continue }
             trials.append(SweepTrial(index: trials.count, settings: settings))
         }
         return trials
@@ -376,7 +376,7 @@ extension SweepSpec.Distribution {
         switch self {
         case .uniform(let low, let high), .logUniform(let low, let high): return Self.roundedValues(from: low, to: high)
         case .intUniform(let low, let high): return Double(high) - Double(low) + 1
-        case .choice(let values): return Double(Set(values.map(\.canonicalJSON)).count)
+        case .choice(let values): return Double(Set(values.map(\.settingIdentity)).count)
         }
     }
 
@@ -429,5 +429,14 @@ extension SweepSpec.Distribution {
     static func rounded(_ x: Double, within range: ClosedRange<Double>) -> Double {
         let value = rounded(x)
         return range.contains(value) ? value : min(max(x, range.lowerBound), range.upperBound)
+    }
+}
+
+extension ParamValue {
+    /// What tells one drawn setting from another: its canonical JSON, but for the infinities, which JSON spells
+    /// as null (.inf and -.inf were one setting, and a sweep of the two was refused for holding too few).
+    var settingIdentity: String {
+        if case .double(let number) = self, !number.isFinite { return "\(number)" }
+        return canonicalJSON
     }
 }
