@@ -27,16 +27,22 @@ struct FacesCommand: ParsableCommand {
         static let thumbnailWidth = 240
 
         @OptionGroup var manifestOptions: NamedManifestOptions
-        @Option(help: "The PNG to write.") var out: String
+        @Option(help: "The PNG to write (- : stdout).") var out: String
+
+        /// `--out -`, as `cache get --npy -`: the PNG on stdout, the line that says what was written on stderr.
+        var toStandardOutput: Bool { out == "-" }
         @Argument(help: "Video files (mp4).") var sources: [String]
 
         func validate() throws {
             if sources.contains("") { throw ValidationError("an empty argument names no file") }
+            if toStandardOutput && isatty(STDOUT_FILENO) != 0 {
+                throw ValidationError("--out - writes a PNG to stdout, which is a terminal: redirect it (> sheet.png) or pipe it")
+            }
         }
 
         func run() throws {
             do {
-                try OutputFile.check(out, option: "--out", format: "png")
+                if !toStandardOutput { try OutputFile.check(out, option: "--out", format: "png") }
                 let runner = try PipelineRunner(manifest: try manifestOptions.load(),
                                                 workspace: Workspace(root: FileManager.default.currentDirectoryPath),
                                                 stages: StageCatalog.all())
@@ -74,8 +80,14 @@ struct FacesCommand: ParsableCommand {
                 }
                 guard !rows.isEmpty else { throw ExitCode(ExitStatus.failure) }
                 let png = try FaceContactSheet.render(clips: rows)
-                try OutputFile.write(png, to: out, option: "--out")
-                print("wrote \(out.escaped) (\(rows.count) clip\(rows.count == 1 ? "" : "s"))")
+                let written = "(\(rows.count) clip\(rows.count == 1 ? "" : "s"))"
+                if toStandardOutput {
+                    StandardStream.output.write(png)
+                    StandardStream.error.write(Data("wrote a PNG to stdout \(written)\n".utf8))
+                } else {
+                    try OutputFile.write(png, to: out, option: "--out")
+                    print("wrote \(out.escaped) \(written)")
+                }
                 if rows.count < sources.count { throw ExitCode(ExitStatus.partial) }
             } catch {
                 throw Failure.exit(for: error)

@@ -29,6 +29,17 @@ struct FacesPreviewCommandTests {
         #expect(bytes.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG file")
     }
 
+    /// `--out -` writes the PNG to stdout, as `cache get --npy -` writes its file (it wrote a file named "-").
+    @Test func outDashWritesThePNGToStandardOutput() throws {
+        let folder = try TestSupport.temporaryFolder("preview-stdout")
+        // stderr to the captured pipe, stdout to the file.
+        let stderr = try TestSupport.shell("cd '\(folder)' && '\(TestSupport.emopipe)' faces preview '\(Self.clip)' --manifest "
+                                           + "'\(TestSupport.repositoryRoot)/manifests/default.yaml' --out - 2>&1 > sheet.png")
+        let bytes = try #require(FileManager.default.contents(atPath: folder + "/sheet.png"))
+        #expect(bytes.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "a PNG on stdout")
+        #expect(stderr.contains("wrote a PNG to stdout (1 clip)") && !FileManager.default.fileExists(atPath: folder + "/-"), "\(stderr)")
+    }
+
     /// File names are named escaped, on stdout and stderr: a terminal escape in one was printed raw (and obeyed).
     @Test func oddFileNamesAreNamedEscaped() throws {
         let folder = try TestSupport.temporaryFolder("preview-odd")
