@@ -109,56 +109,46 @@ public struct SplitPlan: Codable, Equatable, Sendable {
     }
 
     /// The plan the split stage wrote, checked: `--only train` uses it as it is, and an edited label or fold
-    /// was an index out of range in training (a trap), not a refusal.
+    /// was an index out of range in training (a trap), not a refusal. A damaged file is a failure (exit 1).
     public static func load(path: String) throws -> SplitPlan {
         let data = try RegularFile.read(path)
         let plan: SplitPlan
         do { plan = try JSONDecoder().decode(SplitPlan.self, from: data) } catch {
-            throw PipelineError.invalidFile("\(path.echoed): not a split plan (\(JSONOutput.problem(error, in: data))); " + rewriteAdvice)
+            throw EmoError.io(path: path, reason: "not a split plan (\(JSONOutput.problem(error, in: data))); " + rewriteAdvice)
         }
-        if let problem = plan.problem { throw PipelineError.invalidFile("\(path.echoed): \(problem); " + rewriteAdvice) }
+        if let problem = plan.problem { throw EmoError.io(path: path, reason: problem + "; " + rewriteAdvice) }
         return plan
     }
 
     static let rewriteAdvice = "the split stage writes it: `emopipe run MANIFEST --force split` writes it again"
 
-    /// What makes the plan unusable, or nil: labels, clips and folds each within what the split stage writes.
+    /// What makes the plan unusable, or nil: the labels a label map's, each clip's label and actor in range,
+    /// and each fold as a trained model's must be. Linear in the plan's size, and every value named is one value.
     var problem: String? {
-        guard (1...ModelConfig.Limits.classes).contains(labels.count) else {
-            return "\(labels.count) labels, not 1 to \(ModelConfig.Limits.classes)"
+        guard LabelMap.all.contains(where: { $0.labels == labels }) else {
+            return "its labels are not a label map's classes in its order ("
+                + LabelMap.all.map { "\($0.name): \($0.labels.joined(separator: ", "))" }.joined(separator: "; ") + ")"
         }
-        if Set(labels).count != labels.count { return "labels \(labels.description.echoed) name a class twice" }
         var clipIds = Set<String>()
         for clip in clips {
             guard clipIds.insert(clip.clip).inserted else { return "clip \(clip.clip.echoed) is listed twice" }
             guard labels.indices.contains(clip.label) else {
                 return "clip \(clip.clip.echoed) has label \(clip.label), not one of the \(labels.count) labels' indices 0 to \(labels.count - 1)"
             }
-            guard Self.actors.contains(clip.actor) else { return "clip \(clip.clip.echoed) has actor \(clip.actor), not \(Self.actors.lowerBound) to \(Self.actors.upperBound)" }
+            guard RavdessName.actorRange.contains(clip.actor) else {
+                return "clip \(clip.clip.echoed) has actor \(clip.actor), not \(RavdessName.actorRange.lowerBound) to \(RavdessName.actorRange.upperBound)"
+            }
         }
         guard !folds.isEmpty else { return "no fold" }
         var indices = Set<Int>()
         for fold in folds {
-            guard fold.index >= 0, fold.index < Self.maxFolds, indices.insert(fold.index).inserted else {
-                return "fold index \(fold.index) is below 0, from \(Self.maxFolds) on, or listed twice"
+            guard (0..<RavdessName.actorRange.count).contains(fold.index), indices.insert(fold.index).inserted else {
+                return "fold index \(fold.index) is not 0 to \(RavdessName.actorRange.count - 1), or is listed twice"
             }
-            let roles = [("test", fold.test), ("validation", fold.validation), ("train", fold.train)]
-            if let (role, listed) = roles.first(where: { $0.1.contains { !Self.actors.contains($0) } }) {
-                return "fold \(fold.index)'s \(role) actors \(listed) are not all \(Self.actors.lowerBound) to \(Self.actors.upperBound)"
-            }
-            guard !fold.train.isEmpty else { return "fold \(fold.index) trains on no actor" }
-            let held = fold.test + fold.validation
-            if let shared = fold.train.first(where: held.contains) {
-                return "fold \(fold.index) trains on actor \(shared), whom it also tests or validates on"
-            }
+            if let why = fold.inconsistency { return "fold \(fold.index): \(why)" }
         }
         return nil
     }
-
-    /// Actors as RAVDESS names number them.
-    static let actors = RavdessName.actorRange
-    /// More folds than actors cannot be cut.
-    static let maxFolds = RavdessName.actorRange.count
 
     func canonicalJSON() throws -> Data {
         let encoder = JSONEncoder()

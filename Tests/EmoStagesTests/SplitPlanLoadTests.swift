@@ -1,3 +1,4 @@
+import EmoCore
 import EmoPipeline
 @testable import EmoStages
 import EmoTestSupport
@@ -30,21 +31,32 @@ struct SplitPlanLoadTests {
         (plan(label: -1), "has label -1"),
         (plan(actor: 0), "clip 01-01-01-01-01-01 has actor 0, not 1 to 24"),
         (plan(secondClip: "01-01-01-01-01-01"), "clip 01-01-01-01-01-01 is listed twice"),
-        (plan(labels: #"["a", "a"]"#), "name a class twice"),
-        (plan(labels: "[]"), "0 labels, not 1 to 1024"),
+        (plan(labels: #"["a", "a"]"#), "its labels are not a label map's classes in its order (ravdess8: neutral, calm"),
+        (plan(labels: #"["neutral", "calm"]"#), "its labels are not a label map's classes"),
         (plan(folds: "[]"), "no fold"),
-        (plan(folds: #"[{"index": -3, "test": [2], "validation": [], "train": [1]}]"#), "fold index -3 is below 0"),
-        (plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": [1]}, {"index": 0, "test": [1], "validation": [], "train": [2]}]"#), "or listed twice"),
-        (plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": []}]"#), "fold 0 trains on no actor"),
-        (plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": [1, 2]}]"#), "fold 0 trains on actor 2, whom it also tests"),
-        (plan(folds: #"[{"index": 0, "test": [200], "validation": [], "train": [1]}]"#), "fold 0's test actors [200] are not all 1 to 24"),
+        (plan(folds: #"[{"index": -3, "test": [2], "validation": [], "train": [1]}]"#), "fold index -3 is not 0 to 23"),
+        (plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": [1]}, {"index": 0, "test": [1], "validation": [], "train": [2]}]"#), "or is listed twice"),
+        (plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": []}]"#), "fold 0: train lists no actor"),
+        (plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": [1, 2]}]"#), "fold 0: actor 2 is listed under both train and test"),
+        (plan(folds: #"[{"index": 0, "test": [200], "validation": [], "train": [1]}]"#), "fold 0: test lists 200, which is not a RAVDESS actor"),
+        (plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": [1, 1]}]"#), "fold 0: train lists actor 1 twice"),
         (#"{"labels": ["a"]}"#, "not a split plan"),
     ])
     func anEditedPlanIsRefusedNamingTheFileAndTheValue(text: String, reason: String) throws {
         let path = try TestSupport.temporaryFolder("split-plan") + "/plan.json"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-        let refused = try #require(throws: PipelineError.self) { try SplitPlan.load(path: path) }
+        let refused = try #require(throws: EmoError.self) { try SplitPlan.load(path: path) }
         let said = "\(refused)"
         #expect(said.contains(path) && said.contains(reason) && said.contains("--force split"), "\(said)")
+    }
+
+    /// The checks are linear in the plan: long actor lists (a 256 MiB plan may hold millions) are judged at once.
+    @Test func longActorListsAreJudgedInOnePass() throws {
+        let path = try TestSupport.temporaryFolder("split-plan") + "/plan.json"
+        let (ones, twos) = (Array(repeating: "1", count: 2_000_000).joined(separator: ","), Array(repeating: "2", count: 2_000_000).joined(separator: ","))
+        try Self.plan(folds: #"[{"index": 0, "test": [\#(twos)], "validation": [\#(twos)], "train": [\#(ones)]}]"#)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let refused = try #require(throws: EmoError.self) { try SplitPlan.load(path: path) }
+        #expect("\(refused)".contains("train lists actor 1 twice") && "\(refused)".count < 1000, "\("\(refused)".prefix(300))")
     }
 }

@@ -198,7 +198,7 @@ extension ActorFold {
     /// a new speaker with the training actors' statistics, so a stray actor there would be used as if
     /// trained on. (A split before 2026-11-30 could list an
     /// actor under both validation and test, which no answer depends on: such folds still load.)
-    var inconsistency: String? {
+    public var inconsistency: String? {
         let roles = [("train", train), ("validation", validation), ("test", test)]
         for (role, actors) in roles {
             if let stray = actors.first(where: { !RavdessName.actorRange.contains($0) }) {
