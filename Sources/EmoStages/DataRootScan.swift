@@ -20,6 +20,8 @@ struct ScannedFile: Equatable, Sendable {
     /// For a file whose name is not UTF-8: the name with its bad bytes left out, to tell a RAVDESS
     /// file with a stray byte (a failure) from any other file (ignored, as its UTF-8 namesakes are).
     var namePartThatIsUTF8: String? = nil
+    /// The reason its row gives when `namePartThatIsUTF8` is no RAVDESS name (nil: the name is not UTF-8).
+    var ignoredReason: String? = nil
 }
 
 /// What identifies a file or folder on disk whatever the path used to reach it.
@@ -257,15 +259,15 @@ struct DataRootScan {
         /// A folder below the root that cannot be listed, or an entry with a name that is not UTF-8 or
         /// that `stat` refuses: one failure row for it, and the walk goes on with the rest.
         private mutating func recordProblem(_ path: String, _ problem: String, unlistedFolder: Bool = false,
-                                            namePartThatIsUTF8: String? = nil) {
+                                            namePartThatIsUTF8: String? = nil, ignoredReason: String? = nil) {
             files.append(ScannedFile(path: path, size: 0, mtimeNanos: 0, walkProblem: problem, unlistedFolder: unlistedFolder,
-                                     namePartThatIsUTF8: namePartThatIsUTF8))
+                                     namePartThatIsUTF8: namePartThatIsUTF8, ignoredReason: ignoredReason))
         }
 
         /// One listed entry: its path, and what `stat` said or why it could not be used.
         private enum Entry {
             case found(path: String, info: stat)
-            case unusable(path: String, problem: String, namePartThatIsUTF8: String? = nil)
+            case unusable(path: String, problem: String, namePartThatIsUTF8: String? = nil, ignoredReason: String? = nil)
         }
 
         /// Whether folder/name (raw bytes) is a folder, following links.
@@ -283,12 +285,20 @@ struct DataRootScan {
             for bytes in names where bytes.first != UInt8(ascii: ".") {
                 if let name = String(validating: bytes, as: UTF8.self), let first = spellings[name], first != bytes {
                     // Swift compares strings by their Unicode meaning: two such names would be one key everywhere
-                    // (and trapped building a dictionary of sources); the later spelling is a failure row of its own.
-                    let shownName = Self.unambiguous(name, among: spellings)
+                    // (and trapped building a dictionary of sources). The same file or folder under both (a link) is
+                    // read once, under the first; another is a row of its own under its \u-escaped name: ignored
+                    // when no recording, else a failure.
                     let firstName = String(decoding: first, as: UTF8.self)
-                    listed.append((shownName, .unusable(path: folder + "/" + shownName, problem: "the name is \(firstName.echoed)'s, spelt "
-                        + "with other Unicode code points (shown here with \\u escapes; NFC and NFD spell é two ways): emopipe cannot "
-                        + "tell the two apart, and reads the first by byte order only: not read (rename one)")))
+                    var mine = stat(), theirs = stat()
+                    let here = stat(folder + "/" + name, &mine) == 0, there = stat(folder + "/" + firstName, &theirs) == 0
+                    if here && there && FileIdentity(mine) == FileIdentity(theirs) { continue }
+                    let shownName = Self.unambiguous(name, among: spellings)
+                    let isFolder = here && mine.st_mode & S_IFMT == S_IFDIR
+                    let clash = "spelt as \(firstName.echoed) is, in other Unicode code points (shown here with \\u escapes; NFC and NFD "
+                        + "spell é two ways): emopipe cannot tell the two apart, and reads the first by byte order only"
+                    listed.append((shownName, .unusable(path: folder + "/" + shownName, problem: "the name is \(clash): not read (rename one)",
+                                                        namePartThatIsUTF8: isFolder ? nil : name,
+                                                        ignoredReason: "not a RAVDESS file name, and \(clash)")))
                     continue
                 }
                 guard let name = String(validating: bytes, as: UTF8.self) else {
@@ -320,7 +330,8 @@ struct DataRootScan {
             for (_, entry) in listed.sorted(by: { $0.key < $1.key }) {
                 switch entry {
                 case .found(let path, let info): found.append((path, info))
-                case .unusable(let path, let problem, let validPart): recordProblem(path, problem, namePartThatIsUTF8: validPart)
+                case .unusable(let path, let problem, let validPart, let ignoredReason):
+                    recordProblem(path, problem, namePartThatIsUTF8: validPart, ignoredReason: ignoredReason)
                 }
             }
             return found

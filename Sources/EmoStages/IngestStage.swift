@@ -24,9 +24,10 @@ public struct IngestStage: Stage {
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let root = context.dataRoot
         let (files, keptAs) = try Self.scanned(context, log: true)
-        let known = try Self.recordedSources(context)
+        let (known, shadowed) = try Self.recordedSources(context)
         // Forced, every file is read and hashed again (what no stat can tell: a clock set back while a file was rewritten).
-        let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
+        var plan = IngestPlan(files: files, known: known, readingAll: context.forced)
+        plan.removed += shadowed
         let retried = plan.retried > 0 ? " (\(plan.retried) that could not be read last time)" : ""
         context.logger.info("\(files.count) file\(files.count == 1 ? "" : "s") under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read\(retried), \(plan.removed.count) gone")
 
@@ -108,15 +109,25 @@ public struct IngestStage: Stage {
 
     /// What a run would do now: the data root's files against what is recorded (all of them read when forced).
     private static func currentPlan(_ context: StageContext, readingAll: Bool = false, files: [ScannedFile]? = nil) throws -> IngestPlan {
-        return IngestPlan(files: try files ?? Self.files(context), known: try recordedSources(context), readingAll: readingAll)
+        let (known, shadowed) = try recordedSources(context)
+        var plan = IngestPlan(files: try files ?? Self.files(context), known: known, readingAll: readingAll)
+        plan.removed += shadowed
+        return plan
     }
 
     /// The rows recorded under the data root, by path. Two paths that differ only in Unicode normalisation are
-    /// one key (an emopipe before 2026-12-07 recorded both): the first by byte order stands for them.
-    private static func recordedSources(_ context: StageContext) throws -> [String: SourceRecord] {
-        Dictionary(try context.store.sources(under: context.dataRoot).map { ($0.path, $0) }) { first, second in
-            Array(first.path.utf8).lexicographicallyPrecedes(Array(second.path.utf8)) ? first : second
+    /// one key: the first by byte order stands for them, and the other rows (an emopipe before 2026-12-07 recorded
+    /// both spellings; the later one now has a row under its \u-escaped name) are to be marked removed.
+    private static func recordedSources(_ context: StageContext) throws -> (byPath: [String: SourceRecord], shadowed: [SourceRecord]) {
+        var byPath: [String: SourceRecord] = [:], shadowed: [SourceRecord] = []
+        for row in try context.store.sources(under: context.dataRoot) {
+            guard let other = byPath[row.path] else { byPath[row.path] = row; continue }
+            let rowFirst = Array(row.path.utf8).lexicographicallyPrecedes(Array(other.path.utf8))
+            byPath[row.path] = rowFirst ? row : other
+            let dropped = rowFirst ? other : row
+            if dropped.status != .removed { shadowed.append(dropped) }
         }
+        return (byPath, shadowed)
     }
 
     /// The files under the data root; a scale-out worker's share only. A whole data root without a

@@ -15,7 +15,7 @@ enum SourceExaminer {
         if let problem = file.walkProblem {
             if let name = file.namePartThatIsUTF8, case .notRavdess = RavdessName.parse(fileName: name) {
                 row.status = .ignored
-                row.reason = "not a RAVDESS file name (nor valid UTF-8)"
+                row.reason = file.ignoredReason ?? "not a RAVDESS file name (nor valid UTF-8)"
                 return row
             }
             row.status = .failed

@@ -3,6 +3,7 @@ import EmoPipeline
 import EmoStore
 import EmoTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// How ingest walks a data root: links, second paths to one file, actor folders, and a root with
@@ -475,35 +476,66 @@ struct DataRootWalkTests {
     }
 
     /// Names that differ only in Unicode normalisation (é as one code point, or e and a combining accent, as
-    /// macOS spells it) are equal as Swift strings: the first spelling by byte order is read, the other is a failure
-    /// row under its \u-escaped name. Both were recorded, and every later run and `status` trapped on the two rows.
-    @Test func namesSpeltTwoWaysInUnicodeAreReadOnceAndTheOtherIsAFailure() throws {
+    /// macOS spells it) are equal as Swift strings: the first spelling by byte order is read, the other is a row
+    /// under its \u-escaped name (ignored when no recording, a failure for a folder); a link from one spelling to
+    /// the other is the same file, read once. Both were recorded raw, and every later run and `status` trapped.
+    @Test func namesSpeltTwoWaysInUnicodeAreReadOnceAndTheOtherIsARowOfItsOwn() throws {
         let (root, wavs) = try Self.smallRoot(count: 2)
         let (composed, decomposed) = ("caf\u{E9}", "cafe\u{301}")
         #expect(Array(composed.utf8) != Array(decomposed.utf8) && composed == decomposed)
+        // The decomposed spelling is first by byte order ("e" is 0x65, é's first byte 0xC3).
         for name in [composed, decomposed] {
-            try Data("notes".utf8).write(to: URL(fileURLWithPath: root + "/Actor_01/" + name + ".txt"))
-            try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
-            try Data("notes".utf8).write(to: URL(fileURLWithPath: root + "/" + name + "/notes.txt"))
+            try Data("notes \(name)".utf8).write(to: URL(fileURLWithPath: root + "/Actor_01/" + name + ".txt"))
         }
+        try FileManager.default.createDirectory(atPath: root + "/" + decomposed, withIntermediateDirectories: true)
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: root + "/" + decomposed + "/notes.txt"))
+        try FileManager.default.createSymbolicLink(atPath: root + "/" + composed, withDestinationPath: decomposed)
         let workdir = try TestSupport.temporaryFolder("work")
+        func rows() throws -> [[String: Any]] {
+            let listed = try IngestFixture.emopipe(["sources", "--json"], workdir: workdir)
+            return try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]], "\(listed.stderr)")
+        }
+        func row(_ path: String, in rows: [[String: Any]]) -> [String: Any]? {
+            rows.first { ($0["path"] as? String).map { Array($0.utf8) == Array(path.utf8) } ?? false }
+        }
         for arguments in [["run", "--until", "ingest"], ["run", "--until", "ingest", "--force", "ingest"], ["status"]] {
+            let result = try IngestFixture.emopipe(arguments, data: root, workdir: workdir)
+            #expect(result.status == 0, "\(arguments): \(result.status) \(result.stderr.suffix(2000))")
+        }
+        var listed = try rows()
+        #expect(row(root + "/Actor_01/" + decomposed + ".txt", in: listed)?["status"] as? String == "ignored", "\(listed.map { $0["path"] ?? "" })")
+        let other = row(root + "/Actor_01/caf\\u{E9}.txt", in: listed)
+        #expect(other?["status"] as? String == "ignored" && (other?["reason"] as? String ?? "").contains("not a RAVDESS file name, and spelt as"),
+                "\(other ?? [:])")
+        #expect(row(root + "/Actor_01/" + composed + ".txt", in: listed) == nil, "not recorded raw")
+        // The linked folder is the same folder: read once, under its first spelling, with no row for the link.
+        #expect(row(root + "/" + decomposed + "/notes.txt", in: listed)?["status"] as? String == "ignored")
+        #expect(!listed.contains { ($0["path"] as? String ?? "").contains("caf\\u{E9}/") || ($0["path"] as? String ?? "").hasSuffix("caf\\u{E9}") })
+        #expect(wavs.allSatisfy { row($0, in: listed)?["status"] as? String == "ok" })
+
+        // Two folders so spelt (no link) are two folders: the second is a failure row, and the run is partial.
+        try FileManager.default.removeItem(atPath: root + "/" + composed)
+        try FileManager.default.createDirectory(atPath: root + "/" + composed, withIntermediateDirectories: true)
+        let partial = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        #expect(partial.status == ExitStatus.partial, "\(partial.stderr.suffix(2000))")
+        listed = try rows()
+        let folder = row(root + "/caf\\u{E9}", in: listed)
+        #expect(folder?["status"] as? String == "failed" && (folder?["reason"] as? String ?? "").contains("rename one"), "\(folder ?? [:])")
+
+        // A database of an emopipe that recorded both spellings raw: the later one's row is marked removed, not a trap.
+        let database = try DatabaseQueue(path: workdir + "/emopipe.sqlite")
+        try database.write { db in
+            try db.execute(sql: "CREATE TEMP TABLE copied AS SELECT * FROM source WHERE path = ?", arguments: [root + "/Actor_01/" + decomposed + ".txt"])
+            try db.execute(sql: "UPDATE copied SET path = ?", arguments: [root + "/Actor_01/" + composed + ".txt"])
+            try db.execute(sql: "INSERT INTO source SELECT * FROM copied")
+        }
+        for arguments in [["status"], ["run", "--until", "ingest"]] {
             let result = try IngestFixture.emopipe(arguments, data: root, workdir: workdir)
             #expect(result.status == (arguments[0] == "status" ? 0 : ExitStatus.partial), "\(arguments): \(result.status) \(result.stderr.suffix(2000))")
         }
-        let listed = try IngestFixture.emopipe(["sources", "--json"], workdir: workdir)
-        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]], "\(listed.stderr)")
-        func row(_ path: String) -> [String: Any]? { rows.first { ($0["path"] as? String).map { Array($0.utf8) == Array(path.utf8) } ?? false } }
-        // The decomposed spelling is first by byte order ("e" is 0x65, é's first byte 0xC3).
-        #expect(row(root + "/Actor_01/" + decomposed + ".txt")?["status"] as? String == "ignored", "\(rows.map { $0["path"] ?? "" })")
-        #expect(row(root + "/" + decomposed + "/notes.txt")?["status"] as? String == "ignored")
-        for escaped in [root + "/Actor_01/caf\\u{E9}.txt", root + "/caf\\u{E9}"] {
-            let failure = row(escaped)
-            #expect(failure?["status"] as? String == "failed" && (failure?["reason"] as? String ?? "").contains("spelt with other Unicode code points"),
-                    "\(escaped): \(failure ?? [:])")
-        }
-        #expect(row(root + "/Actor_01/" + composed + ".txt") == nil && row(root + "/" + composed + "/notes.txt") == nil, "not recorded raw")
-        #expect(wavs.allSatisfy { row($0)?["status"] as? String == "ok" })
+        listed = try rows()
+        #expect(row(root + "/Actor_01/" + composed + ".txt", in: listed)?["status"] as? String == "removed", "\(listed.map { $0["path"] ?? "" })")
+        #expect(row(root + "/Actor_01/" + decomposed + ".txt", in: listed)?["status"] as? String == "ignored")
     }
 
     @Test func aDataRootWithoutARavdessFileIsAnErrorNamingIt() throws {
