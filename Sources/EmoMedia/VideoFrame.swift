@@ -205,23 +205,31 @@ private struct CropSpan {
     let outWidth: Int
 
     init?(frame: VideoFrame, x0: Double, y0: Double, x1: Double, y1: Double, outWidth ow: Int, outHeight oh: Int) {
+        // A box of any size or place meets the frame or does not: coordinates are taken to the frame's
+        // neighbourhood before they become Ints (a NaN, an infinity or 1e30 trapped there).
+        guard [x0, y0, x1, y1].allSatisfy(\.isFinite) else { return nil }
         let rectW = x1 - x0, rectH = y1 - y0
         guard rectW > 0, rectH > 0 else { return nil }
         let layout = frame.planar8Layout
         let alignX = layout.map { 1 << $0.shiftW } ?? 1, alignY = layout.map { 1 << $0.shiftH } ?? 1
-        var ix0 = max(0, Int(x0.rounded(.down))), iy0 = max(0, Int(y0.rounded(.down)))
+        var ix0 = Self.clamped(x0.rounded(.down), 0, frame.width), iy0 = Self.clamped(y0.rounded(.down), 0, frame.height)
         ix0 -= ix0 % alignX; iy0 -= iy0 % alignY
-        let ix1 = min(frame.width, Int(x1.rounded(.up))), iy1 = min(frame.height, Int(y1.rounded(.up)))
+        let ix1 = Self.clamped(x1.rounded(.up), 0, frame.width), iy1 = Self.clamped(y1.rounded(.up), 0, frame.height)
         guard ix1 > ix0, iy1 > iy0 else { return nil }
         let sx = Double(ow) / rectW, sy = Double(oh) / rectH
-        let dx0 = max(0, min(ow, Int(((Double(ix0) - x0) * sx).rounded())))
-        let dx1 = max(0, min(ow, Int(((Double(ix1) - x0) * sx).rounded())))
-        let dy0 = max(0, min(oh, Int(((Double(iy0) - y0) * sy).rounded())))
-        let dy1 = max(0, min(oh, Int(((Double(iy1) - y0) * sy).rounded())))
+        let dx0 = Self.clamped(((Double(ix0) - x0) * sx).rounded(), 0, ow)
+        let dx1 = Self.clamped(((Double(ix1) - x0) * sx).rounded(), 0, ow)
+        let dy0 = Self.clamped(((Double(iy0) - y0) * sy).rounded(), 0, oh)
+        let dy1 = Self.clamped(((Double(iy1) - y0) * sy).rounded(), 0, oh)
         guard dx1 > dx0, dy1 > dy0 else { return nil }
         (self.ix0, self.iy0, self.ix1, self.iy1) = (ix0, iy0, ix1, iy1)
         (self.dx0, self.dy0, self.dx1, self.dy1) = (dx0, dy0, dx1, dy1)
         outWidth = ow
+    }
+
+    /// `value` within low...high as an Int; NaN (an infinite scale times zero) is low.
+    static func clamped(_ value: Double, _ low: Int, _ high: Int) -> Int {
+        value >= Double(high) ? high : value > Double(low) ? Int(value) : low
     }
 
     /// Scales the source window of `frame` (planes already moved to ix0, iy0) into its place in `out`.

@@ -165,3 +165,26 @@ struct StopTests {
         }
     }
 }
+
+/// A crop box from face tracking is arithmetic on detections: whatever its numbers, cropping gives a picture
+/// (black where the box misses the frame) and never traps turning them into pixel positions.
+@Suite("cropping a frame")
+struct FrameCropTests {
+    @Test(.enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func anyBoxGivesAPictureOfTheSizeAsked() throws {
+        let path = try TestSupport.temporaryFolder("crop") + "/clip.mp4"
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i testsrc=size=160x120:rate=25:duration=0.2 -pix_fmt yuv420p '\(path)'")
+        let frame = try #require(try VideoFrameSampler.sample(path: path, count: 1, threads: 1, strategy: .everyFrame,
+                                                              stop: StopAfter(after: 10_000).check).frames.first)
+        let inside = try frame.crop(x0: 40, y0: 30, x1: 120, y1: 90, outWidth: 16, outHeight: 16)
+        #expect(inside.width == 16 && inside.pixels.contains { $0 != 0 }, "a box inside the frame shows it")
+        let boxes: [(Double, Double, Double, Double)] = [
+            (.nan, 0, 10, 10), (0, 0, .infinity, 10), (-.infinity, -.infinity, 50, 50), (-1e30, -1e30, 1e30, 1e30),
+            (1e-300, 0, 2e-300, 10), (1e300, 0, 2e300, 10), (-5e18, 0, 9.3e18, 10), (0, 0, -5, 10),
+        ]
+        for (x0, y0, x1, y1) in boxes {
+            let picture = try frame.crop(x0: x0, y0: y0, x1: x1, y1: y1, outWidth: 16, outHeight: 16)
+            #expect(picture.width == 16 && picture.height == 16 && picture.pixels.count == 16 * 16 * 3, "\((x0, y0, x1, y1))")
+        }
+    }
+}
