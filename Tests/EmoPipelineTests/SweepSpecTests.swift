@@ -207,6 +207,12 @@ struct SweepSpecTests {
             random: {n_trials: 2, params: {train.dropout: {distribution: choice, values: [.inf, -.inf]}}}
             """).sweep)
         #expect(try infinities.trials().count == 2)
+        let nested = try #require(try Self.manifest("""
+            metric: m
+            strategy: random
+            random: {n_trials: 2, params: {train.channels: {distribution: choice, values: [[.inf], [-.inf]]}}}
+            """).sweep)
+        #expect(try nested.trials().count == 2, "inside a list too")
     }
 
     /// Draws are rounded to 4 significant digits: a range holds as many settings as it has such values

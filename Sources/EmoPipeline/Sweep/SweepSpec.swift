@@ -436,7 +436,13 @@ extension ParamValue {
     /// What tells one drawn setting from another: its canonical JSON, but for the infinities, which JSON spells
     /// as null (.inf and -.inf were one setting, and a sweep of the two was refused for holding too few).
     var settingIdentity: String {
-        if case .double(let number) = self, !number.isFinite { return "\(number)" }
-        return canonicalJSON
+        switch self {
+        case .double(let number) where !number.isFinite: return "\(number)"
+        case .array(let items): return "[" + items.map(\.settingIdentity).joined(separator: ",") + "]"
+        case .object(let fields):
+            return "{" + fields.keys.sorted().map { ParamValue.string($0).canonicalJSON + ":" + (fields[$0]?.settingIdentity ?? "") }
+                .joined(separator: ",") + "}"
+        default: return canonicalJSON
+        }
     }
 }
