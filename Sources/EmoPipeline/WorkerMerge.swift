@@ -212,7 +212,7 @@ public struct WorkerMerge {
         guard [RunStatus.done, .partial].contains(last.status) else {
             // Its lock is held here, so a run recorded running died without ending (killed, out of memory).
             let status = last.status == .running ? "did not finish (its process died)" : "is \(last.status.rawValue)"
-            throw PipelineError.missingData("\(folder.echoed): the worker's last run \(last.id) \(status); run it again to finish, then merge")
+            throw PipelineError.missingData("\(folder.echoed): the worker's last run \(last.id.echoed) \(status); run it again to finish, then merge")
         }
         // `run --worker` names the folder after its slice: a worker.txt that disagrees was edited or moved.
         let name = URL(fileURLWithPath: folder).lastPathComponent
@@ -222,7 +222,7 @@ public struct WorkerMerge {
         // Its database is input too: a run of another slice (a worker's folder copied over this one), or a
         // source outside the root it read, would be merged as this slice's.
         if let recorded = last.worker, recorded != slice.description {
-            throw PipelineError.invalidFile("\(folder.echoed): its last run \(last.id) was worker \(recorded.echoed), but \(worker.workerMarkerPath.echoed) says \(slice)")
+            throw PipelineError.invalidFile("\(folder.echoed): its last run \(last.id.echoed) was worker \(recorded.echoed), but \(worker.workerMarkerPath.echoed) says \(slice)")
         }
         let root = last.dataRoot.hasSuffix("/") ? last.dataRoot : last.dataRoot + "/"
         if !last.dataRoot.isEmpty, let stray = try store.sources().first(where: { !$0.path.hasPrefix(root) }) {

@@ -123,7 +123,7 @@ struct FuzzRunner {
                     report.failureFiles.append(file)
                     saved = "input saved to \(file.echoed); replay: emopipe-fuzz replay \(file.echoed) --target \(target.name)"
                 } catch {
-                    saved = "the input could not be saved: \(error)"
+                    saved = "the input could not be saved: \(FileError.describe(error).escaped)"
                 }
                 StandardStream.error.write(Data("emopipe-fuzz: \(target.name): FAILURE: \(why)\n    \(saved)\n".utf8))
             }

@@ -27,8 +27,16 @@ final class ManifestTarget: FuzzTarget {
         let folder = repositoryRoot + "/manifests"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.sorted()) ?? []
         // As large as a manifest may be: a larger one is refused by the pipeline, and read whole it was held in memory.
-        let files = names.compactMap { name in
-            (try? RegularFile.text(folder + "/" + name, atMost: SafeYAML.maxBytes)).flatMap { $0 }.map { (name: name, text: $0) }
+        let files = names.compactMap { name -> (name: String, text: String)? in
+            do {
+                guard let text = try RegularFile.text(folder + "/" + name, atMost: SafeYAML.maxBytes) else {
+                    throw EmoError.io(path: folder + "/" + name, reason: "not UTF-8 text")
+                }
+                return (name, text)
+            } catch {
+                StandardStream.error.write(Data("emopipe-fuzz: manifest seed \((folder + "/" + name).echoed) left out: \(EmoError.reason(of: error).escaped)\n".utf8))
+                return nil
+            }
         }
         guard let model = files.first else {
             throw FuzzSetupError("no manifests in \(folder.echoed) (*.yaml, UTF-8, at most \(SafeYAML.maxBytes) bytes): pass --repository with the checkout's folder")

@@ -109,7 +109,7 @@ struct Run: ParsableCommand {
             print(String(format: "  %9d  %@", count, label.debugDescription.dropFirst().dropLast().description))
         }
         if sorted.count > 40 { print("  … \(sorted.count - 40) rarer outcomes (--json lists them all)") }
-        for file in r.failureFiles { print("  saved: \(file)") }
+        for file in r.failureFiles { print("  saved: \(file.echoed)") }
         fflush(stdout)
     }
 }
@@ -133,7 +133,7 @@ struct Replay: ParsableCommand {
     func validate() throws {
         let size = try sizeOfInput()
         if target == .name || target == .manifest, size > Self.maxReadBytes {
-            throw ValidationError("\(file) is \(size) bytes; a \(target.rawValue) input is read whole, and at most \(Self.maxReadBytes) bytes are")
+            throw ValidationError("\(file.echoed) is \(size) bytes; a \(target.rawValue) input is read whole, and at most \(Self.maxReadBytes) bytes are")
         }
     }
 
@@ -160,14 +160,14 @@ struct Replay: ParsableCommand {
     /// The size of a regular file; the probe and shard targets read it themselves, in pieces.
     func sizeOfInput() throws -> Int {
         var info = stat()
-        guard stat(file, &info) == 0 else { throw ValidationError("cannot read \(file): \(String(cString: strerror(errno)))") }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw ValidationError("\(file) is not a regular file: a saved input is one") }
+        guard stat(file, &info) == 0 else { throw ValidationError("cannot read \(file.echoed): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw ValidationError("\(file.echoed) is not a regular file: a saved input is one") }
         return Int(info.st_size)
     }
 
     /// The whole file, at most `maxReadBytes` of it (it may have grown since `validate`).
     func contents() throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("cannot read \(file)") }
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("cannot read \(file.echoed)") }
         defer { try? handle.close() }
         return [UInt8](try handle.read(upToCount: Self.maxReadBytes) ?? Data())
     }

@@ -333,7 +333,7 @@ struct ReproduceCommand: ParsableCommand {
             // A record it cannot repeat is said before "reproducing".
             let runner = try reproduction.prepare(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
                                                   cancellation: cancellation, recorded: try reproduction.checkedManifest())
-            StandardStream.error.write(Data("reproducing run \(original.id) in \(target.root.escaped)\n".utf8))
+            StandardStream.error.write(Data("reproducing run \(original.id.echoed) in \(target.root.escaped)\n".utf8))
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }
             let outcome: Reproduction.Outcome

@@ -197,7 +197,7 @@ public struct SweepMerge {
         // the main sweep would train them wherever it runs (the merge job). Run it again to finish, then merge.
         if let last = try workerStore.runs(limit: 1).first, [RunStatus.running, .interrupted].contains(last.status), !known.contains(last.id) {
             let status = last.status == .running ? "did not finish (its process died)" : "was interrupted"
-            throw EmoError.io(path: worker.databasePath, reason: "the worker's last run \(last.id) \(status); run it again to finish its trials, then merge")
+            throw EmoError.io(path: worker.databasePath, reason: "the worker's last run \(last.id.echoed) \(status); run it again to finish its trials, then merge")
         }
         if let stray = fresh.first(where: { !Workspace.isRunFolderName($0.id) }) {
             throw CacheError.io(path: worker.databasePath, reason: "its run id \(stray.id.echoed) is not a plain name (letters, digits, . _ -)")
@@ -248,7 +248,7 @@ public struct SweepMerge {
         let foreign = fresh.filter { $0.startedAt < prepared }
         guard let first = foreign.first else { return }
         throw PipelineError.invalidFile("\(folder.echoed) was prepared from another work directory than \(main.root.echoed): \(foreign.count) run(s) "
-            + "of the snapshot it started from are not recorded here (\(first.id), ...); merge it into the work directory it was prepared from")
+            + "of the snapshot it started from are not recorded here (\(first.id.echoed), ...); merge it into the work directory it was prepared from")
     }
 
     private func copyIfMissing(_ source: String, to target: String) throws -> Bool {
