@@ -235,6 +235,11 @@ struct CacheCommand: ParsableCommand {
 
         func validate() throws {
             if dir.isEmpty { throw ValidationError("DIR is empty: name the folder to write into") }
+            // As --workdir: something there that is no folder is a wrong argument (64), said before any record is read.
+            var facts = stat()
+            if stat(dir, &facts) == 0, facts.st_mode & S_IFMT != S_IFDIR {
+                throw ValidationError("DIR \(dir.echoed): exists and is not a folder")
+            }
             guard CacheExport.recordsPerFileRange.contains(recordsPerFile) else {
                 throw ValidationError("--records-per-file \(recordsPerFile) is outside \(CacheExport.recordsPerFileRange.lowerBound)-\(CacheExport.recordsPerFileRange.upperBound)")
             }

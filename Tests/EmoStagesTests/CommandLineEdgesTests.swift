@@ -903,6 +903,9 @@ struct CommandLineUsageTests {
             (["runs", "--limit", "-3", "--workdir", folder + "/work"], "--limit -3: expected 0 or more runs"),
             (["cache", "export", "--stage", "audio", "--format", "npz", "--records-per-file", "-5", folder, "--workdir", folder + "/work"],
              "--records-per-file -5 is outside"),
+            // Not a number, but as wrong an argument: a file where the folder to write into goes.
+            (["cache", "export", "--stage", "audio", "--format", "npz", manifest, "--workdir", folder + "/work"],
+             "DIR \(manifest): exists and is not a folder"),
             (["predict", "--run", "x", "--timeout", "-2", "-"], "--timeout -2: expected a number of seconds"),
             (["run", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0, so of 2 workers it is 0 to 1"),
             (["sweep", manifest, "--worker", "-1/2", "--workdir", folder + "/work"], "worker -1/2: the index I counts from 0"),
