@@ -145,6 +145,11 @@ public struct SplitPlan: Codable, Equatable, Sendable {
             guard (0..<RavdessName.actorRange.count).contains(fold.index), indices.insert(fold.index).inserted else {
                 return "fold index \(fold.index) is not 0 to \(RavdessName.actorRange.count - 1), or is listed twice"
             }
+            // Longer lists are no split's: logged and recorded in every model.json, they grew both without bound.
+            let roles = [("test", fold.test), ("validation", fold.validation), ("train", fold.train)]
+            if let (role, listed) = roles.first(where: { $0.1.count > RavdessName.actorRange.count }) {
+                return "fold \(fold.index)'s \(role) lists \(listed.count) actors; RAVDESS has \(RavdessName.actorRange.count)"
+            }
             if let why = fold.inconsistency { return "fold \(fold.index): \(why)" }
         }
         return nil
