@@ -25,7 +25,7 @@ public struct SplitStage: Stage {
     public func externalChanges(_ context: StageContext, parameters: SplitParameters) throws -> String? {
         guard let state = try context.store.stageState(.split) else { return nil }
         let plan = SplitPlan.path(workspace: context.workspace, fingerprint: state.fingerprint)
-        return RecordedOutputs.problem([.init(path: plan, writtenBy: state.runId, sha256: state.outputDigest)])
+        return RecordedOutputs.problem([.init(path: plan, writtenBy: state.runId, sha256: state.outputDigest, maxBytes: RegularFile.documentLimit)])
     }
 
     /// Actors the split names that the data root has no file of, or folds the actors it has cannot fill: split
