@@ -294,8 +294,8 @@ struct DataRootScan {
                     if here && there && FileIdentity(mine) == FileIdentity(theirs) { continue }
                     let shownName = Self.unambiguous(name, among: spellings)
                     let isFolder = here && mine.st_mode & S_IFMT == S_IFDIR
-                    let clash = "spelt as \(firstName.echoed) is, in other Unicode code points (shown here with \\u escapes; NFC and NFD "
-                        + "spell é two ways): emopipe cannot tell the two apart, and reads the first by byte order only"
+                    let clash = "spelt as \(firstName.echoed) is, in other Unicode code points (shown here with \\u escapes; Unicode spells "
+                        + "some letters several ways, é as one code point or as e and an accent): emopipe cannot tell the two apart, and reads the first by byte order only"
                     listed.append((shownName, .unusable(path: folder + "/" + shownName, problem: "the name is \(clash): not read (rename one)",
                                                         namePartThatIsUTF8: isFolder ? nil : name,
                                                         ignoredReason: "not a RAVDESS file name, and \(clash)")))

@@ -48,7 +48,13 @@ struct ShowCommand: ParsableCommand {
         // The same file by another name: through a link to the data root (or the root's own link undone).
         if let real = ResolvedPath.existing(absolute) {
             if let byRealPath = try store.source(path: real) { return [byRealPath] }
-            if let same = try store.sources().first(where: { ResolvedPath.existing($0.path) == real }) { return [same] }
+            // Compared as bytes: Swift's == takes a name spelt in other Unicode code points for the same one.
+            let sources = try store.sources(), realBytes = Array(real.utf8)
+            if let same = sources.first(where: { ResolvedPath.existing($0.path).map { Array($0.utf8) == realBytes } ?? false }) { return [same] }
+            if let other = sources.first(where: { $0.path == absolute }) {
+                throw EmoError.io(path: query, reason: "not read: its name is \(other.path.escaped)'s spelt in other Unicode code points, and "
+                                  + "ingest reads the first spelling by byte order only (`emopipe sources` lists this one with \\u escapes)")
+            }
         }
         // A query with a folder or an extension in it means a path, and that path is not recorded.
         guard !query.contains("/"), !query.contains(".") else { return [] }

@@ -508,6 +508,9 @@ struct DataRootWalkTests {
         #expect(other?["status"] as? String == "ignored" && (other?["reason"] as? String ?? "").contains("not a RAVDESS file name, and spelt as"),
                 "\(other ?? [:])")
         #expect(row(root + "/Actor_01/" + composed + ".txt", in: listed) == nil, "not recorded raw")
+        // show of the spelling not read says so (it answered with the other file's record).
+        let shown = try IngestFixture.emopipe(["show", root + "/Actor_01/" + composed + ".txt"], workdir: workdir)
+        #expect(shown.status == 1 && shown.stderr.contains("not read: its name is") && !shown.stdout.contains("sha256"), "\(shown.stdout) \(shown.stderr)")
         // The linked folder is the same folder: read once, under its first spelling, with no row for the link.
         #expect(row(root + "/" + decomposed + "/notes.txt", in: listed)?["status"] as? String == "ignored")
         #expect(!listed.contains { ($0["path"] as? String ?? "").contains("caf\\u{E9}/") || ($0["path"] as? String ?? "").hasSuffix("caf\\u{E9}") })
