@@ -174,10 +174,19 @@ struct Replay: ParsableCommand {
 }
 
 /// Why `path` cannot be used as a folder (nil when it can): not one, or missing when it must exist.
+/// A missing folder that may be made must be makeable: its nearest existing ancestor a folder one can write in.
 func folderProblem(_ path: String, mayBeMissing: Bool) -> String? {
     var facts = stat()
     guard stat(path, &facts) == 0 else {
-        return errno == ENOENT && mayBeMissing ? nil : "cannot be read (\(String(cString: strerror(errno))))"
+        guard errno == ENOENT && mayBeMissing else { return "cannot be read (\(String(cString: strerror(errno))))" }
+        var ancestor = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        while stat(ancestor, &facts) != 0 && errno == ENOENT && ancestor != "/" {
+            ancestor = URL(fileURLWithPath: ancestor).deletingLastPathComponent().path
+        }
+        guard facts.st_mode & S_IFMT == S_IFDIR, access(ancestor, W_OK) == 0 else {
+            return "cannot be made: \(ancestor.echoed) is no folder this process can write in"
+        }
+        return nil
     }
     return facts.st_mode & S_IFMT == S_IFDIR ? nil : "is not a folder"
 }

@@ -92,7 +92,7 @@ struct RunCommand: ParsableCommand {
                               : try WorkerSlice(parsing: text)
             }
             let directory = slice?.workspace(inside: workDirectoryOptions.workspace) ?? workDirectoryOptions.workspace
-            if let slice { StandardStream.error.write(Data("worker \(slice): work directory \(directory.root)\n".utf8)) }
+            if let slice { StandardStream.error.write(Data("worker \(slice): work directory \(directory.root.escaped)\n".utf8)) }
             let cancellation = Cancellation()
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }

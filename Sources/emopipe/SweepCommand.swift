@@ -100,7 +100,7 @@ struct SweepCommand: ParsableCommand {
                 }
                 dataRoot.remember(in: workspace)
                 let runs = reports.map(\.runId).joined(separator: ", ")
-                StandardStream.error.write(Data("sweep: shared stages ready in \(workspace.root) for \(reports.count) setting(s) of them (run\(reports.count == 1 ? "" : "s") \(runs))\n".utf8))
+                StandardStream.error.write(Data("sweep: shared stages ready in \(workspace.root.escaped) for \(reports.count) setting(s) of them (run\(reports.count == 1 ? "" : "s") \(runs))\n".utf8))
                 if let failed = reports.first(where: { $0.exitCode != 0 }) { throw ExitCode(failed.exitCode) }
                 return
             }
@@ -113,8 +113,8 @@ struct SweepCommand: ParsableCommand {
                     throw error
                 }
                 dataRoot.remember(in: workspace)
-                let best = board.best != nil ? "; best manifest \(sweep.files.bestManifest)" : ""
-                StandardStream.error.write(Data("sweep: report \(sweep.files.report)\(best)\n".utf8))
+                let best = board.best != nil ? "; best manifest \(sweep.files.bestManifest.escaped)" : ""
+                StandardStream.error.write(Data("sweep: report \(sweep.files.report.escaped)\(best)\n".utf8))
             }
             if json { JSONOutput.print(board.json) } else { print(board.text) }
             if leaderboard { return }

@@ -58,6 +58,7 @@ struct FuzzOptionTests {
     /// them while saying they were saved, and a missing --seed-dir added no seed without a word.
     @Test(arguments: [(["--failures", ""], "Error: --failures '': name the folder"),
                       (["--failures", "/dev/null"], "Error: --failures /dev/null: is not a folder"),
+                      (["--failures", "/dev/null/x/y"], "Error: --failures /dev/null/x/y: cannot be read (Not a directory)"),
                       (["--seed-dir", "/nonexistent-emopipe", "--failures", "f"], "Error: --seed-dir /nonexistent-emopipe: cannot be read"),
                       (["--repository", "/nonexistent-emopipe", "--failures", "f"], "Error: --repository /nonexistent-emopipe: its manifests/ cannot be read")])
     func aFolderThatCannotBeUsedIsRefusedByName(arguments: [String], said: String) throws {

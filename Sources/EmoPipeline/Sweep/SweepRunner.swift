@@ -332,7 +332,7 @@ public final class SweepRunner {
         if let asked = spec.random?.trials, trials.count < asked {
             log("sweep.random.n_trials = \(asked), but \(trials.count) distinct setting(s) were drawn: the ranges, at 4 significant digits, repeat")
         }
-        log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(files.state)")
+        log("sweep \(id): \(trials.count) trial(s), \(spec.strategy.rawValue) search, \(spec.direction.rawValue) \(spec.metric); state in \(files.state.escaped)")
         switch spec.strategy {
         case .grid, .random:
             for trial in myTrials { try ensure(trial, epochs: nil, state: &state, command: command) }
