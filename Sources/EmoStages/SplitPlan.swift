@@ -112,9 +112,10 @@ public struct SplitPlan: Codable, Equatable, Sendable {
     /// was an index out of range in training (a trap), not a refusal. A damaged file is a failure (exit 1).
     public static func load(path: String) throws -> SplitPlan {
         let data = try RegularFile.read(path)
-        let plan: SplitPlan
-        do { plan = try JSONDecoder().decode(SplitPlan.self, from: data) } catch {
-            throw EmoError.io(path: path, reason: "not a split plan (\(JSONOutput.problem(error, in: data))); " + rewriteAdvice)
+        let plan: SplitPlan, decoder = JSONDecoder()
+        do { plan = try decoder.decode(SplitPlan.self, from: data) } catch {
+            let problem = JSONOutput.problem(error, in: data, decoding: SplitPlan.self, using: decoder)
+            throw EmoError.io(path: path, reason: "not a split plan (\(problem)); " + rewriteAdvice)
         }
         if let problem = plan.problem { throw EmoError.io(path: path, reason: problem + "; " + rewriteAdvice) }
         return plan
@@ -125,7 +126,7 @@ public struct SplitPlan: Codable, Equatable, Sendable {
     /// What makes the plan unusable, or nil: the labels a label map's, each clip's label and actor in range,
     /// and each fold as a trained model's must be. Linear in the plan's size, and every value named is one value.
     var problem: String? {
-        guard LabelMap.all.contains(where: { $0.labels == labels }) else {
+        guard let map = LabelMap.all.first(where: { $0.labels == labels }) else {
             return "its labels are not a label map's classes in its order ("
                 + LabelMap.all.map { "\($0.name): \($0.labels.joined(separator: ", "))" }.joined(separator: "; ") + ")"
         }
@@ -134,6 +135,10 @@ public struct SplitPlan: Codable, Equatable, Sendable {
             guard clipIds.insert(clip.clip).inserted else { return "clip \(clip.clip.echoed) is listed twice" }
             guard labels.indices.contains(clip.label) else {
                 return "clip \(clip.clip.echoed) has label \(clip.label), not one of the \(labels.count) labels' indices 0 to \(labels.count - 1)"
+            }
+            // The label is the emotion's class under the map: another would train the clip as something it is not.
+            guard map.classIndex(emotion: clip.emotion) == clip.label else {
+                return "clip \(clip.clip.echoed) has emotion \(clip.emotion) and label \(clip.label), which \(map.name) does not map it to"
             }
             guard RavdessName.actorRange.contains(clip.actor) else {
                 return "clip \(clip.clip.echoed) has actor \(clip.actor), not \(RavdessName.actorRange.lowerBound) to \(RavdessName.actorRange.upperBound)"

@@ -11,12 +11,14 @@ import Testing
 struct SplitPlanLoadTests {
     static let labels = #"["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]"#
 
-    static func plan(label: Int = 0, actor: Int = 1, secondClip: String = "01-01-02-01-01-01",
+    /// Two clips; the first's emotion is its label's under ravdess8 (label + 1) unless `emotion` says otherwise.
+    static func plan(label: Int = 0, emotion: Int? = nil, actor: Int = 1, secondClip: String = "01-01-02-01-01-01",
                      folds: String = #"[{"index": 0, "test": [2], "validation": [], "train": [1]}]"#, labels: String = labels) -> String {
-        let clip = { (id: String, label: Int, actor: Int) in
-            #"{"clip": "\#(id)", "actor": \#(actor), "emotion": 1, "label": \#(label), "speech": {"path": "/d/a.wav", "sha256": "00"}}"#
+        let clip = { (id: String, label: Int, emotion: Int, actor: Int) in
+            #"{"clip": "\#(id)", "actor": \#(actor), "emotion": \#(emotion), "label": \#(label), "speech": {"path": "/d/a.wav", "sha256": "00"}}"#
         }
-        return #"{"labels": \#(labels), "clips": [\#(clip("01-01-01-01-01-01", label, actor)), \#(clip(secondClip, 1, 2))], "folds": \#(folds)}"#
+        let first = clip("01-01-01-01-01-01", label, emotion ?? label + 1, actor), second = clip(secondClip, 1, 2, 2)
+        return #"{"labels": \#(labels), "clips": [\#(first), \#(second)], "folds": \#(folds)}"#
     }
 
     @Test func aSoundPlanLoads() throws {
@@ -30,6 +32,8 @@ struct SplitPlanLoadTests {
         (plan(label: 99), "clip 01-01-01-01-01-01 has label 99, not one of the 8 labels' indices 0 to 7"),
         (plan(label: -1), "has label -1"),
         (plan(actor: 0), "clip 01-01-01-01-01-01 has actor 0, not 1 to 24"),
+        (plan(label: 3, emotion: 1), "clip 01-01-01-01-01-01 has emotion 1 and label 3, which ravdess8 does not map it to"),
+        (plan(emotion: 99), "has emotion 99 and label 0"),
         (plan(secondClip: "01-01-01-01-01-01"), "clip 01-01-01-01-01-01 is listed twice"),
         (plan(labels: #"["a", "a"]"#), "its labels are not a label map's classes in its order (ravdess8: neutral, calm"),
         (plan(labels: #"["neutral", "calm"]"#), "its labels are not a label map's classes"),
@@ -43,6 +47,7 @@ struct SplitPlanLoadTests {
         (plan(folds: #"[{"index": 0, "test": [2], "validation": [\#(Array(repeating: "3", count: 25).joined(separator: ","))], "train": [1]}]"#),
          "fold 0's validation lists 25 actors; RAVDESS has 24"),
         (#"{"labels": ["a"]}"#, "not a split plan"),
+        (plan().replacingOccurrences(of: #""label": 0"#, with: #""label": 1.5"#), "`clips[0].label` = 1.5 does not fit its field"),
     ])
     func anEditedPlanIsRefusedNamingTheFileAndTheValue(text: String, reason: String) throws {
         let path = try TestSupport.temporaryFolder("split-plan") + "/plan.json"
