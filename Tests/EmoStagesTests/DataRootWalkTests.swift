@@ -541,6 +541,16 @@ struct DataRootWalkTests {
         #expect(row(root + "/Actor_01/" + decomposed + ".txt", in: listed)?["status"] as? String == "ignored")
     }
 
+    /// A worker names its work directory escaped: a terminal escape and a line break in the path were printed raw.
+    @Test func aWorkersWorkDirectoryIsNamedEscaped() throws {
+        let (root, _) = try Self.smallRoot(count: 2)
+        let workdir = try TestSupport.temporaryFolder("work") + "/w\u{1B}[31m\nX"
+        let result = try IngestFixture.emopipe(["run", "--until", "ingest", "--worker", "0/2"], data: root, workdir: workdir)
+        let shown = (workdir + "/workers/0-of-2").escaped
+        #expect(result.status == 0 && result.stderr.contains("worker 0/2: work directory \(shown)\n") && !result.stderr.contains("\u{1B}"),
+                "\(result.stderr)")
+    }
+
     @Test func aDataRootWithoutARavdessFileIsAnErrorNamingIt() throws {
         let empty = try TestSupport.temporaryFolder("data") + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
