@@ -24,10 +24,9 @@ public struct IngestStage: Stage {
     public func run(_ context: StageContext, parameters: NoParameters) throws -> StageOutcome {
         let root = context.dataRoot
         let (files, keptAs) = try Self.scanned(context, log: true)
-        let (known, shadowed) = try Self.recordedSources(context)
+        let known = try Self.recordedSources(context)
         // Forced, every file is read and hashed again (what no stat can tell: a clock set back while a file was rewritten).
-        var plan = IngestPlan(files: files, known: known, readingAll: context.forced)
-        plan.removed += shadowed
+        let plan = IngestPlan(files: files, known: known, readingAll: context.forced)
         let retried = plan.retried > 0 ? " (\(plan.retried) that could not be read last time)" : ""
         context.logger.info("\(files.count) file\(files.count == 1 ? "" : "s") under \(root)\(context.worker.map { " (worker \($0)'s share)" } ?? ""): \(plan.toRead.count) to read\(retried), \(plan.removed.count) gone")
 
@@ -50,7 +49,7 @@ public struct IngestStage: Stage {
             let rows = examined.filter { !$0.failedForLackOfOpenFiles }
             try commit(rows, context: context)
             sameContent += rows.filter { row in
-                plan.changedPaths.contains(row.path) && known[row.path].map { $0.status != .removed && $0.sha256 != nil && $0.sha256 == row.sha256 } ?? false
+                plan.changedPaths.contains(PathKey(row.path)) && known[PathKey(row.path)].map { $0.status != .removed && $0.sha256 != nil && $0.sha256 == row.sha256 } ?? false
             }.count
             let failures = rows.filter { $0.status == .failed }.count
             failedNow += failures
@@ -109,25 +108,14 @@ public struct IngestStage: Stage {
 
     /// What a run would do now: the data root's files against what is recorded (all of them read when forced).
     private static func currentPlan(_ context: StageContext, readingAll: Bool = false, files: [ScannedFile]? = nil) throws -> IngestPlan {
-        let (known, shadowed) = try recordedSources(context)
-        var plan = IngestPlan(files: try files ?? Self.files(context), known: known, readingAll: readingAll)
-        plan.removed += shadowed
-        return plan
+        IngestPlan(files: try files ?? Self.files(context), known: try recordedSources(context), readingAll: readingAll)
     }
 
-    /// The rows recorded under the data root, by path. Two paths that differ only in Unicode normalisation are
-    /// one key: the first by byte order stands for them, and the other rows (an emopipe before 2026-12-07 recorded
-    /// both spellings; the later one now has a row under its \u-escaped name) are to be marked removed.
-    private static func recordedSources(_ context: StageContext) throws -> (byPath: [String: SourceRecord], shadowed: [SourceRecord]) {
-        var byPath: [String: SourceRecord] = [:], shadowed: [SourceRecord] = []
-        for row in try context.store.sources(under: context.dataRoot) {
-            guard let other = byPath[row.path] else { byPath[row.path] = row; continue }
-            let rowFirst = Array(row.path.utf8).lexicographicallyPrecedes(Array(other.path.utf8))
-            byPath[row.path] = rowFirst ? row : other
-            let dropped = rowFirst ? other : row
-            if dropped.status != .removed { shadowed.append(dropped) }
-        }
-        return (byPath, shadowed)
+    /// The rows recorded under the data root, by their paths' bytes, as SQLite keys them: two names that differ
+    /// only in Unicode normalisation are one String to Swift (keyed so, they trapped, or a file renamed into the
+    /// other spelling was taken for the old one, whose row then stayed for ever).
+    private static func recordedSources(_ context: StageContext) throws -> [PathKey: SourceRecord] {
+        Dictionary(try context.store.sources(under: context.dataRoot).map { (PathKey($0.path), $0) }) { first, _ in first }
     }
 
     /// The files under the data root; a scale-out worker's share only. A whole data root without a
@@ -205,11 +193,11 @@ public struct IngestStage: Stage {
     // MARK: Examining files
 
     /// The rows of the files examined; a file whose hashing was stopped has none.
-    private func examineConcurrently(_ files: [ScannedFile], known: [String: SourceRecord], runId: String,
+    private func examineConcurrently(_ files: [ScannedFile], known: [PathKey: SourceRecord], runId: String,
                                      threads: Int, stopped: @escaping @Sendable () -> Bool) -> [SourceRecord] {
         ParallelMap.map(files, threads: threads) { file -> SourceRecord? in
             guard var row = try? SourceExaminer.examine(file, runId: runId, stopped: stopped) else { return nil }
-            if let previous = known[file.path] { row.firstSeenRun = previous.firstSeenRun }
+            if let previous = known[PathKey(file.path)] { row.firstSeenRun = previous.firstSeenRun }
             return row
         }.compactMap { $0 }
     }
@@ -289,6 +277,13 @@ public struct IngestStage: Stage {
 }
 
 /// Which files ingest must read: new, changed (size, mtime, inode or change time), or back after being removed.
+/// A path compared by its UTF-8 bytes, as the file system and SQLite compare it, not by Unicode meaning as Swift's
+/// String is: é spelt as one code point and as e with an accent are two files.
+struct PathKey: Hashable {
+    let bytes: [UInt8]
+    init(_ path: String) { bytes = Array(path.utf8) }
+}
+
 struct IngestPlan {
     var toRead: [ScannedFile] = []
     var removed: [SourceRecord] = []
@@ -299,24 +294,24 @@ struct IngestPlan {
     /// read error, a file cut or grown while read): not a verdict on their content, so tried again.
     var retried = 0
     /// The paths of the files counted in `changed`.
-    var changedPaths: Set<String> = []
+    var changedPaths: Set<PathKey> = []
     /// Of `changed`, those of the same size and mtime whose inode or change time moved (renamed, linked,
     /// chmod'ed or rewritten with the mtime put back), or was never recorded: hashed again, most likely
     /// found unchanged.
     var restated = 0
 
-    init(files: [ScannedFile], known: [String: SourceRecord], readingAll: Bool = false) {
-        var seen = Set<String>()
+    init(files: [ScannedFile], known: [PathKey: SourceRecord], readingAll: Bool = false) {
+        var seen = Set<PathKey>()
         // Files below a folder that could not be listed this time are not known to be gone: kept as they are.
         let unlisted = files.filter(\.unlistedFolder).map { $0.path + "/" }
         for file in files {
-            seen.insert(file.path)
-            guard let previous = known[file.path], previous.status != .removed else {
+            seen.insert(PathKey(file.path))
+            guard let previous = known[PathKey(file.path)], previous.status != .removed else {
                 added += 1; toRead.append(file); continue
             }
             let statChanged = previous.size != file.size || previous.mtimeNanos != file.mtimeNanos
             if statChanged || readingAll || Self.inodeStateMoved(previous, file) {
-                changed += 1; toRead.append(file); changedPaths.insert(file.path)
+                changed += 1; toRead.append(file); changedPaths.insert(PathKey(file.path))
                 if !statChanged && !readingAll { restated += 1 }
             } else if previous.failedUnread || previous.failedForLackOfOpenFiles || previous.failedForLackOfMemory, file.notRegular == nil, file.walkProblem == nil {
                 // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe
@@ -327,7 +322,7 @@ struct IngestPlan {
             }
         }
         removed = known.values.filter { source in
-            !seen.contains(source.path) && source.status != .removed && !unlisted.contains { source.path.hasPrefix($0) }
+            !seen.contains(PathKey(source.path)) && source.status != .removed && !unlisted.contains { source.path.hasPrefix($0) }
         }.sorted { $0.path < $1.path }
     }
 
