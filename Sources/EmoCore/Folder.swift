@@ -81,7 +81,8 @@ public enum Folder {
                 return .io(path: level, reason: "is a link to a folder that does not exist: remove it or create its target")
             }
             missing = level
-            let parent = (level as NSString).deletingLastPathComponent
+            // PathText's, not NSString's: Foundation traps on the folder of a one-character relative name ("f").
+            let parent = PathText.folder(of: level)
             guard parent != level else { return nil }
             level = parent.isEmpty ? "." : parent
         }

@@ -283,24 +283,6 @@ struct DataRootScan {
             let spellings = Self.firstSpellings(names)
             var listed: [(key: String, entry: Entry)] = []
             for bytes in names where bytes.first != UInt8(ascii: ".") {
-                if let name = String(validating: bytes, as: UTF8.self), let first = spellings[name], first != bytes {
-                    // Swift compares strings by their Unicode meaning: two such names would be one key everywhere
-                    // (and trapped building a dictionary of sources). The same file or folder under both (a link) is
-                    // read once, under the first; another is a row of its own under its \u-escaped name: ignored
-                    // when no recording, else a failure.
-                    let firstName = String(decoding: first, as: UTF8.self)
-                    var mine = stat(), theirs = stat()
-                    let here = stat(folder + "/" + name, &mine) == 0, there = stat(folder + "/" + firstName, &theirs) == 0
-                    if here && there && FileIdentity(mine) == FileIdentity(theirs) { continue }
-                    let shownName = Self.unambiguous(name, among: spellings)
-                    let isFolder = here && mine.st_mode & S_IFMT == S_IFDIR
-                    let clash = "spelt as \(firstName.echoed) is, in other Unicode code points (shown here with \\u escapes; Unicode spells "
-                        + "some letters several ways, é as one code point or as e and an accent): emopipe cannot tell the two apart, and reads the first by byte order only"
-                    listed.append((shownName, .unusable(path: folder + "/" + shownName, problem: "the name is \(clash): not read (rename one)",
-                                                        namePartThatIsUTF8: isFolder ? nil : name,
-                                                        ignoredReason: "not a RAVDESS file name, and \(clash)")))
-                    continue
-                }
                 guard let name = String(validating: bytes, as: UTF8.self) else {
                     let shownName = InvalidUTF8.shown(bytes), shown = folder + "/" + shownName
                     let isFolder = Self.isFolder(folder, rawName: bytes)
@@ -308,6 +290,10 @@ struct DataRootScan {
                     listed.append((shownName, .unusable(path: shown, problem: "the name is not valid UTF-8 "
                         + "(shown here with \\x escapes); emopipe reads UTF-8 names only: not read (rename it)",
                         namePartThatIsUTF8: validPart)))
+                    continue
+                }
+                if let first = spellings[name], first != bytes {
+                    if let entry = Self.secondSpelling(name, of: first, in: folder, among: spellings) { listed.append(entry) }
                     continue
                 }
                 let path = folder + "/" + name
@@ -335,6 +321,24 @@ struct DataRootScan {
                 }
             }
             return found
+        }
+
+        /// A name spelt as `first` is, in other code points. Swift compares strings by their Unicode meaning: two such
+        /// names would be one key everywhere (and trapped building a dictionary of sources). The same file or folder
+        /// under both (a link) is read once, under the first (nil); another is a row of its own under its \u-escaped
+        /// name: ignored when no recording, else a failure.
+        private static func secondSpelling(_ name: String, of first: [UInt8], in folder: String,
+                                           among spellings: [String: [UInt8]]) -> (key: String, entry: Entry)? {
+            let firstName = String(decoding: first, as: UTF8.self)
+            var mine = stat(), theirs = stat()
+            let here = stat(folder + "/" + name, &mine) == 0, there = stat(folder + "/" + firstName, &theirs) == 0
+            if here && there && FileIdentity(mine) == FileIdentity(theirs) { return nil }
+            let shownName = unambiguous(name, among: spellings)
+            let isFolder = here && mine.st_mode & S_IFMT == S_IFDIR
+            let clash = "spelt as \(firstName.echoed) is, in other Unicode code points (shown here with \\u escapes; Unicode spells "
+                + "some letters several ways, é as one code point or as e and an accent): emopipe cannot tell the two apart, and reads the first by byte order only"
+            return (shownName, .unusable(path: folder + "/" + shownName, problem: "the name is \(clash): not read (rename one)",
+                                         namePartThatIsUTF8: isFolder ? nil : name, ignoredReason: "not a RAVDESS file name, and \(clash)"))
         }
 
         /// For each name in a folder, the first of its spellings by byte order: names that differ only in

@@ -49,7 +49,8 @@ public struct IngestStage: Stage {
             let rows = examined.filter { !$0.failedForLackOfOpenFiles }
             try commit(rows, context: context)
             sameContent += rows.filter { row in
-                plan.changedPaths.contains(PathKey(row.path)) && known[PathKey(row.path)].map { $0.status != .removed && $0.sha256 != nil && $0.sha256 == row.sha256 } ?? false
+                let key = PathKey(row.path)
+                return plan.changedPaths.contains(key) && known[key].map { $0.status != .removed && $0.sha256 != nil && $0.sha256 == row.sha256 } ?? false
             }.count
             let failures = rows.filter { $0.status == .failed }.count
             failedNow += failures
@@ -113,7 +114,8 @@ public struct IngestStage: Stage {
 
     /// The rows recorded under the data root, by their paths' bytes, as SQLite keys them: two names that differ
     /// only in Unicode normalisation are one String to Swift (keyed so, they trapped, or a file renamed into the
-    /// other spelling was taken for the old one, whose row then stayed for ever).
+    /// other spelling was taken for the old one, whose row then stayed for ever). Paths are the table's primary key,
+    /// so keys collide only in an edited database whose bytes are not UTF-8: the first row stands for them.
     private static func recordedSources(_ context: StageContext) throws -> [PathKey: SourceRecord] {
         Dictionary(try context.store.sources(under: context.dataRoot).map { (PathKey($0.path), $0) }) { first, _ in first }
     }
@@ -305,13 +307,14 @@ struct IngestPlan {
         // Files below a folder that could not be listed this time are not known to be gone: kept as they are.
         let unlisted = files.filter(\.unlistedFolder).map { $0.path + "/" }
         for file in files {
-            seen.insert(PathKey(file.path))
-            guard let previous = known[PathKey(file.path)], previous.status != .removed else {
+            let key = PathKey(file.path)
+            seen.insert(key)
+            guard let previous = known[key], previous.status != .removed else {
                 added += 1; toRead.append(file); continue
             }
             let statChanged = previous.size != file.size || previous.mtimeNanos != file.mtimeNanos
             if statChanged || readingAll || Self.inodeStateMoved(previous, file) {
-                changed += 1; toRead.append(file); changedPaths.insert(PathKey(file.path))
+                changed += 1; toRead.append(file); changedPaths.insert(key)
                 if !statChanged && !readingAll { restated += 1 }
             } else if previous.failedUnread || previous.failedForLackOfOpenFiles || previous.failedForLackOfMemory, file.notRegular == nil, file.walkProblem == nil {
                 // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe

@@ -173,20 +173,13 @@ struct Replay: ParsableCommand {
     }
 }
 
-/// Why `path` cannot be used as a folder (nil when it can): not one, or missing when it must exist.
-/// A missing folder that may be made must be makeable: its nearest existing ancestor a folder one can write in.
+/// Why `path` cannot be used as a folder (nil when it can): not one, or missing when it must exist; a missing
+/// one that may be made is judged as the pipeline judges a folder it is to make (`Folder.creationProblem`).
 func folderProblem(_ path: String, mayBeMissing: Bool) -> String? {
     var facts = stat()
     guard stat(path, &facts) == 0 else {
         guard errno == ENOENT && mayBeMissing else { return "cannot be read (\(String(cString: strerror(errno))))" }
-        var ancestor = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        while stat(ancestor, &facts) != 0 && errno == ENOENT && ancestor != "/" {
-            ancestor = URL(fileURLWithPath: ancestor).deletingLastPathComponent().path
-        }
-        guard facts.st_mode & S_IFMT == S_IFDIR, access(ancestor, W_OK) == 0 else {
-            return "cannot be made: \(ancestor.echoed) is no folder this process can write in"
-        }
-        return nil
+        return Folder.creationProblem(path).map { "cannot be made: \(EmoError.reason(of: $0))" }
     }
     return facts.st_mode & S_IFMT == S_IFDIR ? nil : "is not a folder"
 }

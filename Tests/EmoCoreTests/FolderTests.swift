@@ -98,4 +98,19 @@ final class FolderTests: XCTestCase {
     func testAnEmptyNameIsRefused() {
         XCTAssertThrowsError(try Folder.create(""))
     }
+
+    /// A relative name of one character, missing, is judged from the current folder (Foundation's own
+    /// deletingLastPathComponent trapped on "f").
+    func testAOneCharacterRelativeNameIsJudgedFromTheCurrentFolder() throws {
+        let root = NSTemporaryDirectory() + "folder-one-char-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let previous = FileManager.default.currentDirectoryPath
+        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(root))
+        XCTAssertNil(Folder.creationProblem("f"))
+        XCTAssertNil(Folder.creationProblem("g/f"))
+        try Data().write(to: URL(fileURLWithPath: root + "/h"))
+        XCTAssertEqual(Folder.creationProblem("h/f"), .io(path: "h", reason: "is a file where a folder should be: move or remove it"))
+    }
 }
