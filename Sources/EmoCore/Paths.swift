@@ -142,4 +142,16 @@ public enum PathText {
         while folder.hasSuffix("/") { folder = folder.dropLast() }
         return folder.isEmpty ? "/" : String(folder)
     }
+
+    /// The folders a file path lies in, outermost first, by its text: `a/b/f` → `a`, `a/b`; `/x/f` → `/x`; `f` → none.
+    /// What `mkdir -p` of the file's folder makes, one call each, where only single calls may be made (a signal handler).
+    public static func enclosingFolders(of path: String) -> [String] {
+        var chain: [String] = []
+        var folder = folder(of: path)
+        while !folder.isEmpty, folder != "/", folder != ".", chain.count < 4096 {
+            chain.append(folder)
+            folder = Self.folder(of: folder)
+        }
+        return chain.reversed()
+    }
 }

@@ -40,8 +40,9 @@ struct RecordedOutputs {
         if let limit = file.maxBytes, stat(found, &facts) == 0, facts.st_size > limit {
             return "\(found) has changed since run \(file.writtenBy) wrote it (it is \(facts.st_size) bytes, more than the stage writes)"
         }
-        guard let actual = try? SHA256Hex.file(atPath: found).hex else {
-            return "\(found), written by run \(file.writtenBy), cannot be read"
+        let actual: String
+        do { actual = try SHA256Hex.file(atPath: found).hex } catch {
+            return "\(found), written by run \(file.writtenBy), cannot be read (\(EmoError.reason(of: error)))"
         }
         return actual == recorded ? nil : "\(found) has changed since run \(file.writtenBy) wrote it"
     }

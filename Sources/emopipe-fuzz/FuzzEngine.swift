@@ -94,7 +94,7 @@ struct FuzzRunner {
         var failureLabels = Set<String>()
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = start + UInt64(seconds * 1e9)
-        while maxIterations.map({ report.iterations < $0 }) ?? true {
+        while !StopRequest.isSet, maxIterations.map({ report.iterations < $0 }) ?? true {
             let now = DispatchTime.now().uptimeNanoseconds
             if now >= deadline && report.iterations >= min(target.seedCount, maxIterations ?? .max) { break }
             let input = report.iterations < target.seedCount ? target.seed(report.iterations) : target.generate(&rng)
@@ -105,7 +105,7 @@ struct FuzzRunner {
             report.iterations += 1
             report.slowestSeconds = max(report.slowestSeconds, took)
             if took > slowLimit, !outcome.isFailure {
-                outcome = .failure(String(format: "slow input: %.1f s (limit %.1f s)", took, slowLimit))
+                outcome = .failure(String(format: "slow input: %.2f s (limit %g s)", took, slowLimit))
             }
             switch outcome {
             case .accepted(let label):
@@ -169,10 +169,12 @@ enum CrashGuard {
     nonisolated(unsafe) static var capacity = 0
     nonisolated(unsafe) static var length = 0
     nonisolated(unsafe) static var armed = false
-    nonisolated(unsafe) static var folder: UnsafeMutablePointer<CChar>?
+    /// The failures folder and each missing folder above it, outermost first: the handler makes them in turn.
+    nonisolated(unsafe) static var folders: [UnsafeMutablePointer<CChar>] = []
     nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>?
     nonisolated(unsafe) static var pathKey = ""
     nonisolated(unsafe) static var message: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) static var unsavedMessage: UnsafeMutablePointer<CChar>?
 
     static func install() {
         guard !installed else { return }
@@ -198,10 +200,12 @@ enum CrashGuard {
         length = input.bytes.count
         let key = "\(folderName)/\(target)-crash.\(input.fileExtension)"
         if key != pathKey {
-            free(path); free(folder); free(message)
+            free(path); free(message); free(unsavedMessage)
+            folders.forEach { free($0) }
             path = strdup(key)
-            folder = strdup(folderName)
-            message = strdup("\nemopipe-fuzz: \(target): CRASH; the input is saved in \(key); replay: emopipe-fuzz replay \(key) --target \(target)\n")
+            folders = PathText.enclosingFolders(of: key).map { strdup($0) }
+            message = strdup("\nemopipe-fuzz: \(target): CRASH; the input is saved in \(key.echoed); replay: emopipe-fuzz replay \(key.echoed) --target \(target)\n")
+            unsavedMessage = strdup("\nemopipe-fuzz: \(target): CRASH; the input could not be saved in \(key.echoed)\n")
             pathKey = key
         }
         armed = true
@@ -210,12 +214,12 @@ enum CrashGuard {
     static func disarm() { armed = false }
 
     static func handle(_ sig: Int32) {
-        if armed, let path, let folder, let buffer {
+        if armed, let path, let buffer {
             armed = false
-            mkdir(folder, 0o755)
+            for folder in folders { mkdir(folder, 0o755) }
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            var done = 0
             if fd >= 0 {
-                var done = 0
                 while done < length {
                     let n = write(fd, buffer + done, length - done)
                     if n <= 0 { break }
@@ -223,7 +227,7 @@ enum CrashGuard {
                 }
                 close(fd)
             }
-            if let message { _ = write(2, message, strlen(message)) }
+            if let said = fd >= 0 && done == length ? message : unsavedMessage { _ = write(2, said, strlen(said)) }
         }
         sigaction(sig, previous + Int(sig), nil)
         if sig == SIGABRT { raise(sig) }  // a synchronous fault re-runs its instruction and meets the old handler

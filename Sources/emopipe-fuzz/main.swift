@@ -59,13 +59,15 @@ struct Run: ParsableCommand {
 
     /// A week: longer runs are split into runs with fresh seeds; the deadline is kept in nanoseconds.
     static let maxSeconds: Double = 7 * 24 * 3600
+    static let minSlowLimit = 0.1
 
     func validate() throws {
         if !(seconds.isFinite && seconds >= 0 && seconds <= Self.maxSeconds) {
             throw ValidationError("--seconds \(seconds): expected a number of seconds from 0 to \(Int(Self.maxSeconds)) (a week)")
         }
-        if !(slowLimit.isFinite && slowLimit > 0 && slowLimit <= Self.maxSeconds) {
-            throw ValidationError("--slow-limit \(slowLimit): expected a number of seconds above 0 and at most \(Int(Self.maxSeconds))")
+        // Below a tenth of a second the limit times the machine, not the input: 1e-9 failed every input.
+        if !(slowLimit.isFinite && slowLimit >= Self.minSlowLimit && slowLimit <= Self.maxSeconds) {
+            throw ValidationError("--slow-limit \(slowLimit): expected a number of seconds from \(Self.minSlowLimit) to \(Int(Self.maxSeconds))")
         }
         if let iterations, iterations < 1 {
             throw ValidationError("--iterations \(iterations): expected at least 1 input per target")
@@ -76,18 +78,19 @@ struct Run: ParsableCommand {
         for folder in seedDirs {
             if let problem = folderProblem(folder, mayBeMissing: false) { throw ValidationError("--seed-dir \(folder.echoed): \(problem)") }
         }
-        if targets.contains(.manifest), let problem = folderProblem(repository + "/manifests", mayBeMissing: false) {
-            throw ValidationError("--repository \(repository.echoed): its manifests/ \(problem)")
-        }
+        if targets.contains(.manifest) { try checkRepository(repository) }
     }
 
     func run() throws {
         MediaLogging.silenceLibav()
         let seed = seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
+        // Said first, so that a run stopped or killed before its reports can still be repeated.
+        StandardStream.error.write(Data("emopipe-fuzz: seed \(seed) (--seed \(seed) repeats this run)\n".utf8))
+        let stop = FuzzStop.listen()
         let runner = FuzzRunner(seconds: seconds, maxIterations: iterations, seed: seed, failureFolder: failures,
                                 slowLimit: slowLimit)
         var failed = 0
-        for name in targets {
+        for name in targets where !StopRequest.isSet {
             let target = try makeTarget(name, seedDirs: seedDirs, useShared: !noShared, repository: repository)
             let report = runner.run(target)
             failed += report.failures
@@ -97,6 +100,8 @@ struct Run: ParsableCommand {
                 printReport(report)
             }
         }
+        withExtendedLifetime(stop) {}
+        if StopRequest.isSet { throw ExitCode(130) }
         if failed > 0 { throw ExitCode.failure }
     }
 
@@ -131,6 +136,7 @@ struct Replay: ParsableCommand {
 
     /// The file argument is checked here, before any work: a folder, a FIFO or a huge file is a bad argument.
     func validate() throws {
+        if target == .manifest { try checkRepository(repository) }
         let size = try sizeOfInput()
         if target == .name || target == .manifest, size > Self.maxReadBytes {
             throw ValidationError("\(file.echoed) is \(size) bytes; a \(target.rawValue) input is read whole, and at most \(Self.maxReadBytes) bytes are")
@@ -182,6 +188,31 @@ func folderProblem(_ path: String, mayBeMissing: Bool) -> String? {
         return Folder.creationProblem(path).map { "cannot be made: \(EmoError.reason(of: $0))" }
     }
     return facts.st_mode & S_IFMT == S_IFDIR ? nil : "is not a folder"
+}
+
+/// A `--repository` whose manifests/ cannot seed the manifest target is a bad argument (exit 64), for run and replay alike.
+func checkRepository(_ repository: String) throws {
+    if let problem = folderProblem(repository + "/manifests", mayBeMissing: false) {
+        throw ValidationError("--repository \(repository.echoed): its manifests/ \(problem)")
+    }
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM during `run`: the first ends the target after its current input, prints the reports
+/// so far and exits 130; a second stops at once. The seed was printed at the start.
+enum FuzzStop {
+    static func listen() -> [DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                if StopRequest.isSet { exit(130) }
+                StopRequest.set()
+                StandardStream.error.write(Data("emopipe-fuzz: stopping after the current input (again to stop now)\n".utf8))
+            }
+            source.resume()
+            return source
+        }
+    }
 }
 
 /// This source file's repository: Sources/emopipe-fuzz/main.swift, two folders down.

@@ -75,5 +75,18 @@ struct PathTextTests {
             #expect((path as NSString).deletingLastPathComponent == folder, "\(path)")
         }
     }
+
+    @Test(arguments: [("f", [String]()), ("/f", []), ("a/f", ["a"]), ("a/b/c/f", ["a", "a/b", "a/b/c"]),
+                      ("/x/y/f", ["/x", "/x/y"]), ("x//y/f/", ["x", "x//y"]), ("./a/f", ["a"].map { "./" + $0 })])
+    func theFoldersAboveAFileAreListedOutermostFirst(path: String, folders: [String]) {
+        #expect(PathText.enclosingFolders(of: path) == folders, "\(path)")
+    }
+
+    @Test func makingEachEnclosingFolderInTurnMakesTheWholeChain() throws {
+        let root = try TestSupport.temporaryFolder("chain")
+        let file = root + "/one/two/three/input.wav"
+        for folder in PathText.enclosingFolders(of: file) { _ = mkdir(folder, 0o755) }
+        #expect(FileManager.default.createFile(atPath: file, contents: Data([1])), "every folder above \(file) was made")
+    }
 }
 

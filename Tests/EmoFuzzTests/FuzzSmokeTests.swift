@@ -45,6 +45,7 @@ struct FuzzOptionTests {
     @Test(arguments: [(["--seconds", "nan"], "--seconds nan"), (["--seconds=-1"], "--seconds -1"),
                       (["--seconds", "inf"], "--seconds inf"), (["--seconds", "1e30"], "--seconds 1e+30"),
                       (["--slow-limit", "0"], "--slow-limit 0"), (["--slow-limit=-2"], "--slow-limit -2"),
+                      (["--slow-limit", "0.05"], "--slow-limit 0.05"),
                       (["--iterations", "0"], "--iterations 0"), (["--iterations=-5"], "--iterations -5")])
     func aBadNumberIsRefusedByName(arguments: [String], named: String) throws {
         let failures = try TestSupport.temporaryFolder("fuzz-options")
@@ -65,6 +66,31 @@ struct FuzzOptionTests {
         let result = try TestSupport.run(TestSupport.emopipeFuzz, ["run", "--iterations", "1"] + arguments,
                                          currentDirectory: try TestSupport.temporaryFolder("fuzz-folders"))
         #expect(result.status == 64 && result.stderr.contains(said), "exit \(result.status): \(result.stderr)")
+    }
+
+    /// replay judges --repository as run does: a bad argument (64) before any input is read, not a failure (1).
+    @Test func replayRefusesARepositoryWithoutManifestsAsRunDoes() throws {
+        let input = try TestSupport.temporaryFile()
+        try Data("data: x\n".utf8).write(to: URL(fileURLWithPath: input))
+        let result = try TestSupport.run(TestSupport.emopipeFuzz, ["replay", input, "--target", "manifest",
+                                                                   "--repository", "/nonexistent-emopipe"])
+        #expect(result.status == 64 && result.stderr.contains("Error: --repository /nonexistent-emopipe: its manifests/ cannot be read"),
+                "exit \(result.status): \(result.stderr)")
+    }
+
+    /// Ctrl-C ends a run with its seed said (it printed nothing before, so the run could not be repeated), and promptly.
+    @Test func ctrlCStopsARunThatSaidItsSeed() throws {
+        let failures = try TestSupport.temporaryFolder("fuzz-interrupted")
+        defer { try? FileManager.default.removeItem(atPath: failures) }
+        let run = try TestSupport.Background(TestSupport.emopipeFuzz, ["run", "name", "--seconds", "600", "--seed", "77",
+                                                                        "--failures", failures])
+        #expect(run.waitForStderr(containing: "emopipe-fuzz: seed 77 (--seed 77 repeats this run)", timeout: 60), "\(run.stderr)")
+        Thread.sleep(forTimeInterval: 0.5)
+        let sent = Date()
+        #expect(kill(run.pid, SIGINT) == 0)
+        let status = run.wait()
+        #expect(status == 130 && Date().timeIntervalSince(sent) < 10, "exit \(status): \(run.stderr)")
+        #expect(run.stderr.contains("stopping after the current input"), "\(run.stderr)")
     }
 
     @Test func replayRefusesAFolderAndAnInputTooLargeToReadWhole() throws {

@@ -78,6 +78,15 @@ struct RecordedOutputsTests {
         #expect(RecordedOutputs.problem(sound) == "\(path) has changed since run r1 wrote it (it is 1099511627776 bytes, more than the stage writes)")
     }
 
+    /// A recorded file that cannot be hashed says why (it said "cannot be read" alone; `run` gave the reason, `status` not).
+    @Test func aFileThatCannotBeReadSaysWhy() throws {
+        let path = main.path("plan.json")
+        #expect(mkfifo(path, 0o644) == 0)
+        let expected = RecordedOutputs.Expected(path: path, writtenBy: "r1", sha256: "a")
+        let problem = try #require(RecordedOutputs.problem(expected))
+        #expect(problem.hasPrefix("\(path), written by run r1, cannot be read (") && problem.contains("not a regular file"), "\(problem)")
+    }
+
     @Test func theRunFolderNamesTheModelFilesAsTheModelLayerDoes() {
         #expect(RunFile.weights.rawValue == TrainedModel.Weights.exported.rawValue)
         #expect(RunFile.modelDescription.rawValue == TrainedModel.fileName)
