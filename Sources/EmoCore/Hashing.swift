@@ -5,16 +5,26 @@ import Foundation
 ///
 ///     let digest = try SHA256Hex.file(atPath: "/data/Actor_01/03-01-01-01-01-01-01.wav")
 public enum SHA256Hex {
+    /// A file refused by its size before it was hashed.
+    public struct TooLarge: Error, CustomStringConvertible {
+        public let path: String
+        public let size: Int64
+        public let limit: Int64
+        public var description: String { "\(path.shownPath): is \(size) bytes, more than the \(limit) expected; not read" }
+    }
+
     /// Hashes a regular file in 1 MiB reads, so memory stays flat whatever the file size. Anything else
     /// (a pipe, a device) is refused without reading (`RegularFile`): a pipe would block and /dev/zero never ends.
     /// A file that yields more bytes than its size on disk (one being written to, or a /proc file that
     /// says 0 bytes and reads for ever) is refused once its size is passed, so hashing always ends; one
     /// that gives fewer (cut while read) is refused at its end.
     /// `stopped` is asked between megabytes: a file of any size gives way to Ctrl-C (`EmoError.interrupted`).
-    public static func file(atPath path: String, stopped: () -> Bool = { false }) throws -> (hex: String, size: Int64) {
+    /// `atMost`: a file larger than this is no file its caller wrote, and is refused by its size (`TooLarge`), unread.
+    public static func file(atPath path: String, atMost limit: Int64? = nil, stopped: () -> Bool = { false }) throws -> (hex: String, size: Int64) {
         let opened = try RegularFile.openForReading(path)
         let fd = opened.descriptor
         defer { close(fd) }
+        if let limit, opened.size > limit { throw TooLarge(path: path, size: opened.size, limit: limit) }
         var hasher = SHA256()
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)

@@ -14,18 +14,21 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { canonicalJSON }
 
-    public var canonicalJSON: String {
+    public var canonicalJSON: String { rendered(nonFinite: { _ in "null" }) }
+
+    /// The canonical JSON text with `nonFinite` spelling NaN and the infinities (JSON has no word for them).
+    func rendered(nonFinite: (Double) -> String) -> String {
         switch self {
         case .null: return "null"
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .double(let d):
             // Integral doubles print as 2.0 so they never collide with the int 2 by accident.
-            return d.isFinite ? "\(d)" : "null"
+            return d.isFinite ? "\(d)" : nonFinite(d)
         case .string(let s): return Self.quote(s)
-        case .array(let items): return "[" + items.map(\.canonicalJSON).joined(separator: ",") + "]"
+        case .array(let items): return "[" + items.map { $0.rendered(nonFinite: nonFinite) }.joined(separator: ",") + "]"
         case .object(let fields):
-            return "{" + fields.keys.sorted().map { Self.quote($0) + ":" + fields[$0]!.canonicalJSON }
+            return "{" + fields.keys.sorted().map { Self.quote($0) + ":" + fields[$0]!.rendered(nonFinite: nonFinite) }
                 .joined(separator: ",") + "}"
         }
     }

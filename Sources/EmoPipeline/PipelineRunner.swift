@@ -460,7 +460,7 @@ public final class PipelineRunner {
         let meter = ResourceMeter()
         if !forced, let state = try store.stageState(name), state.fingerprint == fingerprint.full,
            try stage.externalChanges(context, resolved: resolved) == nil {
-            context.logger.info("up to date (run \(state.runId): \(state.summary))")
+            context.logger.info("up to date (as run \(state.runId) left it: \(state.summary))")
             let outcome = StageOutcome(outputDigest: state.outputDigest, unitsDone: 0, unitsSkipped: 0,
                                        unitsFailed: state.unitsFailed, summary: state.summary)
             var skipped = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,

@@ -147,11 +147,9 @@ public struct ExportStage: Stage {
             // The newest row of this file: a re-export into the same folder replaces the first.
             guard let row = recorded.last(where: { $0.kind == file.rawValue }), let expected = row.sha256 else { continue }
             let path = file.path(in: runFolder)
-            // A file past what loading reads is refused by loading, unhashed (an 8 GB model.json took 27 s to hash first).
-            var facts = stat()
-            if let limit = Self.readLimit(file), stat(path, &facts) == 0, facts.st_size > limit { continue }
-            // A file that cannot be read is named by the model's loading, which says what it is for.
-            guard let actual = try? SHA256Hex.file(atPath: path).hex else { continue }
+            // A file past what loading reads (refused by loading, unhashed: an 8 GB model.json took 27 s to hash first),
+            // or one that cannot be read, is named by the model's loading, which says what it is for.
+            guard let actual = try? SHA256Hex.file(atPath: path, atMost: Self.readLimit(file)).hex else { continue }
             guard actual == expected else {
                 throw EmoError.io(path: path, reason: "is not the file export wrote (its SHA-256 is \(actual.prefix(16))…, "
                                   + "export recorded \(expected.prefix(16))…): it was changed since; `emopipe run` exports the model again, into a new run")

@@ -36,12 +36,10 @@ struct RecordedOutputs {
     static func problem(_ file: Expected) -> String? {
         guard let found = file.found else { return "\(file.path), written by run \(file.writtenBy), is missing" }
         guard let recorded = file.sha256 else { return nil }
-        var facts = stat()
-        if let limit = file.maxBytes, stat(found, &facts) == 0, facts.st_size > limit {
-            return "\(found) has changed since run \(file.writtenBy) wrote it (it is \(facts.st_size) bytes, more than the stage writes)"
-        }
         let actual: String
-        do { actual = try SHA256Hex.file(atPath: found).hex } catch {
+        do { actual = try SHA256Hex.file(atPath: found, atMost: file.maxBytes.map(Int64.init)).hex } catch let large as SHA256Hex.TooLarge {
+            return "\(found) has changed since run \(file.writtenBy) wrote it (it is \(large.size) bytes, more than the stage writes)"
+        } catch {
             return "\(found), written by run \(file.writtenBy), cannot be read (\(EmoError.reason(of: error)))"
         }
         return actual == recorded ? nil : "\(found) has changed since run \(file.writtenBy) wrote it"

@@ -96,6 +96,10 @@ public struct Workspace: Sendable, Equatable {
         case readWrite
     }
 
+    /// What a reader says of a path that holds no work directory: the default `work` is empty until a first
+    /// run, and a new user's first look is often at another one (`work-demo`) named without --workdir.
+    public static let noneHere = "no work directory here yet (run `emopipe run` first, or name an existing one with --workdir or $EMOPIPE_WORKDIR)"
+
     /// The provenance database. A reader finds no work directory here when it is missing; a
     /// file that is empty or not EmoPipe's is refused, never re-created or migrated over.
     public func openStore(_ access: Access) throws -> ProvenanceStore {
@@ -103,7 +107,7 @@ public struct Workspace: Sendable, Equatable {
         switch access {
         case .readOnly:
             guard exists else {
-                throw EmoError.io(path: root, reason: missingDatabase ?? "no work directory here yet (run `emopipe run` first)")
+                throw EmoError.io(path: root, reason: missingDatabase ?? Self.noneHere)
             }
             return try ProvenanceStore(readingPath: databasePath)
         case .readWrite:

@@ -165,17 +165,20 @@ struct Replay: ParsableCommand {
 
     /// The size of a regular file; the probe and shard targets read it themselves, in pieces.
     func sizeOfInput() throws -> Int {
-        var info = stat()
-        guard stat(file, &info) == 0 else { throw ValidationError("cannot read \(file.echoed): \(String(cString: strerror(errno)))") }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw ValidationError("\(file.echoed) is not a regular file: a saved input is one") }
-        return Int(info.st_size)
+        do {
+            let (descriptor, size) = try RegularFile.openForReading(file)
+            close(descriptor)
+            return Int(size)
+        } catch {
+            throw ValidationError("\(file.echoed): \(EmoError.reason(of: error)); a saved input is a regular file")
+        }
     }
 
-    /// The whole file, at most `maxReadBytes` of it (it may have grown since `validate`).
+    /// The whole file, refused if it grew past `maxReadBytes` since `validate`.
     func contents() throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("cannot read \(file.echoed)") }
-        defer { try? handle.close() }
-        return [UInt8](try handle.read(upToCount: Self.maxReadBytes) ?? Data())
+        do { return [UInt8](try RegularFile.read(file, atMost: Self.maxReadBytes)) } catch {
+            throw ValidationError("\(file.echoed): \(EmoError.reason(of: error))")
+        }
     }
 }
 

@@ -233,7 +233,7 @@ struct WorkDirectoryOptions: ParsableArguments {
 
     /// What a command that reads the work directory says when there is none (or only its folders).
     var noWorkDirectory: EmoError {
-        EmoError.io(path: workspace.root, reason: workspace.missingDatabase ?? "no work directory here yet (run `emopipe run` first)")
+        EmoError.io(path: workspace.root, reason: workspace.missingDatabase ?? Workspace.noneHere)
     }
 }
 

@@ -364,48 +364,42 @@ struct PredictCommand: ParsableCommand {
                 throw UsageError("--run \(runReference.echoed): a folder, but no run's (it holds no \(RunFile.manifest.rawValue) "
                                  + "and no exported model); give a run id or folder (see `emopipe runs`)")
             }
-            // A run folder of this work directory must hold the files its export recorded; a folder
-            // elsewhere (copied, or another work directory's) is not judged against this one's rows.
-            // With the database gone they cannot be checked: refused, as every other command refuses such a directory.
+            // A run folder of a work directory (this one, or another, a copy too) must hold the files its export recorded
+            // there; a run folder copied out of any work directory has no rows to be judged by.
+            // With this one's database gone they cannot be checked: refused, as every other command refuses such a directory.
             let workspace = workDirectoryOptions.workspace
             // Read from the database that checks the folder (nil for a folder no work directory holds).
             var threads = RecordedThreads.unrecorded
-            if let runFolder = ResolvedPath.existing(folder) {
-                switch owner(of: runFolder) {
+            if let runFolder = ResolvedPath.existing(folder), let owner = owner(of: runFolder) {
+                let store: ProvenanceStore
+                switch owner {
                 case .thisWorkDirectory:
                     if workspace.missingDatabase != nil {
                         throw EmoError.io(path: workspace.root, reason: "runs/ is here but not emopipe.sqlite, the provenance database whose rows "
                             + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
                     }
-                    let store = try workspace.openStore(.readOnly)
-                    // The id its real folder has (the reference may be a link beside it).
-                    let realId = Workspace.runId(reference: runFolder)
-                    let holder = try Self.exportHolder(runFolder: runFolder, store: store)
-                    threads = Self.recordedThreads(runId: holder ?? realId, store: store)
-                    if let holder {
-                        folder = workspace.runFolder(holder)
-                        guard FileManager.default.fileExists(atPath: folder) else {
-                            throw EmoError.io(path: folder, reason: "run \(realId) reused the export of run \(holder), whose folder is gone "
-                                              + "(removed?): its model with it; run the manifest again to make one")
-                        }
-                        try ExportStage.checkRecordedPredictFiles(runFolder: folder, runId: holder, store: store)
-                        Self.noteReusedExport(of: realId, holder: holder, folder: folder)
-                    } else {
-                        try ExportStage.checkRecordedPredictFiles(runFolder: runFolder, runId: realId, store: store)
-                    }
-                case .another(let owner):
-                    // Another work directory's run (`--run work-demo/runs/ID` without --workdir): its own database says
-                    // where a reused export is; its files are not judged against this one's rows.
-                    // Found from where the folder really is: the reference may be a link to it from elsewhere.
-                    guard let store = try? owner.openStore(.readOnly) else { break }
-                    let holder = try Self.exportHolder(runFolder: runFolder, store: store)
-                    threads = Self.recordedThreads(runId: holder ?? Workspace.runId(reference: runFolder), store: store)
-                    if let holder {
-                        folder = PathText.folder(of: runFolder) + "/" + holder
-                        Self.noteReusedExport(of: Workspace.runId(reference: runFolder), holder: holder, folder: folder)
-                    }
-                case nil: break
+                    store = try workspace.openStore(.readOnly)
+                case .another(let other):
+                    // Another work directory's run (`--run work-demo/runs/ID` without --workdir, or a copied work directory):
+                    // judged by its own database's rows, found from where the folder really is (the reference may be a link).
+                    store = try other.openStore(.readOnly)
                 }
+                // The id its real folder has (the reference may be a link beside it).
+                let realId = Workspace.runId(reference: runFolder)
+                let holder = try Self.exportHolder(runFolder: runFolder, store: store)
+                threads = Self.recordedThreads(runId: holder ?? realId, store: store)
+                if let holder {
+                    switch owner {
+                    case .thisWorkDirectory: folder = workspace.runFolder(holder)
+                    case .another: folder = PathText.folder(of: runFolder) + "/" + holder
+                    }
+                    guard FileManager.default.fileExists(atPath: folder) else {
+                        throw EmoError.io(path: folder, reason: "run \(realId) reused the export of run \(holder), whose folder is gone "
+                                          + "(removed?): its model with it; run the manifest again to make one")
+                    }
+                }
+                try ExportStage.checkRecordedPredictFiles(runFolder: folder, runId: holder ?? realId, store: store)
+                if let holder { Self.noteReusedExport(of: realId, holder: holder, folder: folder) }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder), threads: threads.count)
             if let note = threads.note(folder: folder) {

@@ -97,7 +97,7 @@ struct FuzzOptionTests {
         let folder = try TestSupport.temporaryFolder("fuzz-replay")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let folderResult = try TestSupport.run(TestSupport.emopipeFuzz, ["replay", folder, "--target", "probe"])
-        #expect(folderResult.status == 64 && folderResult.stderr.contains("is not a regular file"), "\(folderResult.stderr)")
+        #expect(folderResult.status == 64 && folderResult.stderr.contains("\(folder): not a regular file: not read; a saved input is a regular file"), "\(folderResult.stderr)")
         // A sparse file: its size is what counts, and nothing of it is read.
         let large = folder + "/large.yaml"
         #expect(FileManager.default.createFile(atPath: large, contents: nil))

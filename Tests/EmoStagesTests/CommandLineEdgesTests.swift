@@ -1051,7 +1051,7 @@ struct CommandLineUsageTests {
         }
         // A run id where there is no work directory: said as every command that reads one says it (it was "no run", 64).
         let noWorkDirectory = try Self.emopipe(["predict", "--run", "NOSUCH", "clip.wav", "--workdir", workdir])
-        #expect(noWorkDirectory.status == 1 && noWorkDirectory.stderr.contains("\(workdir): no work directory here yet"), "\(noWorkDirectory.stderr)")
+        #expect(noWorkDirectory.status == 1 && noWorkDirectory.stderr.contains("\(workdir): no work directory here yet (run `emopipe run` first, or name an existing one with --workdir"), "\(noWorkDirectory.stderr)")
         _ = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
         let missing = try Self.emopipe(["predict", "--run", "NOSUCH", "clip.wav", "--workdir", workdir])
         #expect(missing.status == 64, "\(missing.stderr)")

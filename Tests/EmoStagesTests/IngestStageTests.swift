@@ -62,7 +62,7 @@ struct IngestStageTests {
         #expect(again.status == 0)
         // The counts repeated for an up-to-date stage are named as the earlier run's.
         let first = try #require(try store.read { try RunRecord.fetchAll($0) }.min { $0.startedAt < $1.startedAt }?.id)
-        #expect(again.stderr.contains("ingest: up to date (run \(first): "), "\(again.stderr)")
+        #expect(again.stderr.contains("ingest: up to date (as run \(first) left it: "), "\(again.stderr)")
         #expect(again.stderr.contains("  ingest: up to date (run \(first)) — "), "\(again.stderr)")
         #expect(try store.allSources() == before, "a no-op run changes no row")
 

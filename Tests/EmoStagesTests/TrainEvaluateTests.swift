@@ -230,6 +230,16 @@ struct TrainEvaluateTests {
         let runId = (runFolder as NSString).lastPathComponent
         let tampered = try TestSupport.run(TestSupport.emopipe, ["predict", "--workdir", a, "--run", runId, long])
         #expect(tampered.status == 1 && tampered.stderr.contains("\(weights): is not the file export wrote"), "\(tampered.stderr)")
+        // So in a copy of the work directory, named by --workdir or reached by the run folder's path alone: its own
+        // rows judge it (reached by path, another work directory's run was not judged at all).
+        let copy = a + "-copied"
+        try TestSupport.shell("cp -a '\(a)' '\(copy)'")
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        for arguments in [["--workdir", copy, "--run", runId], ["--run", copy + "/runs/" + runId]] {
+            let copied = try TestSupport.run(TestSupport.emopipe, ["predict"] + arguments + [long])
+            #expect(copied.status == 1 && copied.stderr.contains("\(copy)/runs/\(runId)/model.safetensors: is not the file export wrote"),
+                    "\(arguments): \(copied.stderr)")
+        }
         // Without the database the edit could not be seen: such a work directory is refused, as every command refuses it.
         let database = a + "/emopipe.sqlite", aside = a + "/emopipe.sqlite.aside"
         try FileManager.default.moveItem(atPath: database, toPath: aside)

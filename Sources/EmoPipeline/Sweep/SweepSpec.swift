@@ -435,14 +435,5 @@ extension SweepSpec.Distribution {
 extension ParamValue {
     /// What tells one drawn setting from another: its canonical JSON, but for the infinities, which JSON spells
     /// as null (.inf and -.inf were one setting, and a sweep of the two was refused for holding too few).
-    var settingIdentity: String {
-        switch self {
-        case .double(let number) where !number.isFinite: return "\(number)"
-        case .array(let items): return "[" + items.map(\.settingIdentity).joined(separator: ",") + "]"
-        case .object(let fields):
-            return "{" + fields.keys.sorted().map { ParamValue.string($0).canonicalJSON + ":" + (fields[$0]?.settingIdentity ?? "") }
-                .joined(separator: ",") + "}"
-        default: return canonicalJSON
-        }
-    }
+    var settingIdentity: String { rendered(nonFinite: { "\($0)" }) }
 }
