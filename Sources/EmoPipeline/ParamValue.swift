@@ -253,10 +253,25 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
 extension ParamValue: Decodable {
     /// Converts a JSON document (as JSONEncoder writes it) to a value.
     public static func fromJSON(_ data: Data) throws -> ParamValue {
+        // Decoding takes about 1.5 s and 65 bytes of memory per byte of text: a database column or a result
+        // file edited to hundreds of megabytes took minutes and gigabytes (and trapped under a memory limit).
+        guard data.count <= jsonLimit else { throw SizeError(bytes: data.count, limit: jsonLimit) }
         // Decoding time grows with the cube of the nesting (a 510-deep list took 1.7 s): a file of
         // megabytes of brackets would take hours. Parameters nest a few levels; YAML's bound holds here too.
         if let place = nestingPast(SafeYAML.maxDepth, in: data) { throw NestingError(limit: SafeYAML.maxDepth, byte: place) }
         return try JSONDecoder().decode(ParamValue.self, from: data)
+    }
+
+    /// The most JSON text `fromJSON` reads: far more than EmoPipe records of a run's parameters (a manifest is at
+    /// most 256 KiB) or writes as its results (a metrics.json of 1,440 clips is tens of KB).
+    public static let jsonLimit = 4 << 20
+
+    /// JSON text longer than `fromJSON` reads, refused before decoding.
+    public struct SizeError: Error, Equatable, CustomStringConvertible {
+        public var bytes: Int
+        public var limit: Int
+        public init(bytes: Int, limit: Int) { self.bytes = bytes; self.limit = limit }
+        public var description: String { "\(bytes) bytes of JSON, more than the \(limit) read of what EmoPipe records" }
     }
 
     /// JSON nested past the bound `fromJSON` reads, refused before decoding.

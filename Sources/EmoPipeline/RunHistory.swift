@@ -133,13 +133,18 @@ public struct RunSummary: Sendable {
                     }
                     let current = SHA256Hex.of(data)   // read once: hashed and parsed from the same bytes
                     if depth == .full { files.append((file.rawValue, current)) }
-                    // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
-                    guard let object = (try? ParamValue.fromJSON(data))?.objectValue else {
-                        throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
-                    }
-                    // Another run's results copied in, or figures typed over, are not this run's: none shown.
+                    // Another run's results copied in, or figures typed over, are not this run's: none shown. Judged before
+                    // parsing, which an edited file of many megabytes made take minutes.
                     if let recorded = try recordedDigest(file, of: run, stage: stage), current != recorded {
                         throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
+                    }
+                    // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
+                    let parsed: ParamValue?
+                    do { parsed = try ParamValue.fromJSON(data) } catch let large as ParamValue.SizeError {
+                        throw EmoError.io(path: path, reason: "\(large): not a result EmoPipe wrote")
+                    } catch { parsed = nil }
+                    guard let object = parsed?.objectValue else {
+                        throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
                     }
                     metrics += scalars(inResult: file, object)
                     if file == .metrics { unscored = unscoredTestClips(object) }

@@ -249,6 +249,9 @@ extension PipelineRunner {
     /// shown as a default nobody gave.
     static func describeChanges(from recordedJSON: String, to params: [String: ParamValue], unread: Set<String> = [],
                                 unreadBefore: Set<String> = []) -> String {
+        guard recordedJSON.utf8.count <= ParamValue.jsonLimit else {
+            return "recorded parameters unreadable (\(recordedJSON.utf8.count) bytes, more than the \(ParamValue.jsonLimit) EmoPipe records)"
+        }
         guard let object = try? JSONSerialization.jsonObject(with: Data(recordedJSON.utf8)) as? [String: Any] else {
             return "recorded parameters unreadable"
         }
@@ -259,11 +262,12 @@ extension PipelineRunner {
             let old = unreadBefore.contains(key) && object[key] != nil ? "not read" : recorded
             let new = unread.contains(key) ? "not read" : now
             if old != new {
-                changes.append("\(key) \(old) → \(new)")
+                // Cut to a line's worth and escaped: an edited value of megabytes made a line of megabytes.
+                changes.append("\(key.echoed) \(old.echoedJSON) → \(new.echoedJSON)")
             } else if unread.contains(key) {
                 // Hashed at its own value by an earlier version, which read it under these settings; now left unread
                 // (it changes nothing here), it is hashed at its default: the output is computed once more.
-                changes.append("\(key) \(recorded) → not read (it changes nothing under these settings, and is no longer hashed)")
+                changes.append("\(key.echoed) \(recorded.echoedJSON) → not read (it changes nothing under these settings, and is no longer hashed)")
             }
         }
         return changes.isEmpty ? "parameter types changed" : changes.joined(separator: ", ")

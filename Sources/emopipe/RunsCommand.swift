@@ -241,14 +241,16 @@ extension DiffCommand {
 enum FieldTable {
     static func print(_ fields: [RunComparison.Field], labels: (String, String), marks: Bool = false) {
         var section = ""
+        // Values come from the database and result files: control characters are spelt out, so an edited one
+        // cannot steer the terminal or print a line of its own.
         for field in fields {
-            if field.section != section { section = field.section; Swift.print("\n[\(section)]") }
+            if field.section != section { section = field.section; Swift.print("\n[\(section.escaped)]") }
             let mark = marks ? (field.same ? "same     " : "DIFFERS  ") : ""
             if field.same && marks {
-                Swift.print("  \(mark)\(field.name): \(shorten(field.a))")
+                Swift.print("  \(mark)\(field.name.escaped): \(shorten(field.a.escaped))")
             } else {
-                let (a, b) = shortenAroundDifference(field.a, field.b)
-                Swift.print("  \(mark)\(field.name): \(labels.0) \(a) | \(labels.1) \(b)")
+                let (a, b) = shortenAroundDifference(field.a.escaped, field.b.escaped)
+                Swift.print("  \(mark)\(field.name.escaped): \(labels.0) \(a) | \(labels.1) \(b)")
             }
         }
     }

@@ -65,6 +65,18 @@ struct DefinitionTests {
         #expect(inText.objectValue?["a"]?.stringValue?.count == 47, "\(inText)")
     }
 
+    /// JSON text past the bound is refused by its length, unread: a database column or result file edited to many
+    /// megabytes took about 1.5 s and 65 bytes of memory per byte (minutes and gigabytes; a trap under a memory limit).
+    @Test func jsonLongerThanEmoPipeRecordsIsRefusedBeforeDecoding() throws {
+        // Padded with spaces, which decode fast: the bound is on the text's length, whatever it holds.
+        let padded = { (bytes: Int) in Data("[0]".utf8) + Data(repeating: UInt8(ascii: " "), count: bytes - 3) }
+        #expect(try ParamValue.fromJSON(padded(ParamValue.jsonLimit)).arrayValue == [.int(0)])
+        let past = padded(ParamValue.jsonLimit + 1)
+        let refused = try #require(throws: ParamValue.SizeError.self) { try ParamValue.fromJSON(past) }
+        #expect(refused == ParamValue.SizeError(bytes: past.count, limit: ParamValue.jsonLimit))
+        #expect("\(refused)" == "\(past.count) bytes of JSON, more than the \(ParamValue.jsonLimit) read of what EmoPipe records")
+    }
+
     @Test func canonicalJSONIgnoresKeyOrderAndKeepsNumberKinds() throws {
         let a = try PipelineDefinition.parse(yaml: """
             stages:

@@ -355,6 +355,17 @@ struct CommandLineEdgesTests {
         #expect(diff.stdout.contains("ingest stage fingerprint:") && diff.stdout.contains("dataset fingerprint:"), "\(diff.stdout)")
         let bare = diff.stdout.split(separator: "\n").filter { $0.contains("fingerprint:") && !$0.contains("stage fingerprint:") && !$0.contains("dataset fingerprint:") }
         #expect(bare.isEmpty, "every fingerprint diff prints is named: \(bare)")
+        // A value edited in the database to hold terminal escapes and a line break is spelt out, not printed raw.
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        try store.write { try $0.execute(sql: "UPDATE run SET dataRoot = dataRoot || ? WHERE id = ?", arguments: ["\u{1B}[31mRED\nfake | b", ids[1]]) }
+        let escaped = try Self.emopipe(["diff", ids[0], ids[1]], workdir: workdir)
+        #expect(escaped.status == 0 && escaped.stdout.contains("\\u{1B}[31mRED\\nfake | b") && !escaped.stdout.contains("\u{1B}"), "\(escaped.stdout)")
+        // Recorded parameters edited to megabytes are refused by their length, not decoded (seconds and hundreds of MB per 8 MB).
+        let huge = "{\"x\": [" + String(repeating: "0,", count: 3 << 20) + "0]}"
+        try store.write { try $0.execute(sql: "UPDATE stageState SET paramsJSON = ? WHERE stage = 'ingest'", arguments: [huge]) }
+        let status = try Self.emopipe(["status", Self.manifest], workdir: workdir)
+        #expect(status.stdout.contains("recorded parameters unreadable (\(huge.utf8.count) bytes, more than the \(4 << 20) EmoPipe records)"),
+                "\(status.stdout)\(status.stderr)")
 
         let stats = try Self.emopipe(["cache", "stats"], workdir: workdir)
         #expect(stats.status == 0 && stats.stdout.hasPrefix("stage     cache key "), "\(stats.stdout)")

@@ -314,13 +314,25 @@ struct ReproducibilityTests {
         let unreadable = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
         #expect(unreadable.status == 0 && unreadable.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
                                                                      + "\(metrics): it is 314572800 bytes"), "\(unreadable.stderr)")
-        // One that is not JSON (cut short, overwritten) is named too, by diff and by the runs table.
+        // One cut short is named too, by diff and by the runs table: as edited, judged by its recorded SHA-256 before it is
+        // parsed (an edited file of megabytes took minutes to parse first); without a recorded one, as not JSON.
         try Data("{\"accuracy\": 0.5".utf8).write(to: URL(fileURLWithPath: metrics))
+        for command in [["diff", runs[1], runs[0]], ["runs"]] {
+            let cut = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
+            #expect(cut.status == 0 && cut.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
+                                                         + "\(metrics): edited since run \(runs[0]) wrote it"), "\(command): \(cut.stderr)")
+        }
+        let artifacts = try DatabaseQueue(path: workdir + "/emopipe.sqlite")
+        let metricsRow = "WHERE runId = ? AND path LIKE '%/metrics.json'"
+        let digest = try #require(try artifacts.read { try String.fetchAll($0, sql: "SELECT sha256 FROM artifact \(metricsRow)", arguments: [runs[0]]) }.first)
+        try artifacts.write { try $0.execute(sql: "UPDATE artifact SET sha256 = NULL \(metricsRow)", arguments: [runs[0]]) }
         for command in [["diff", runs[1], runs[0]], ["runs"]] {
             let cut = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
             #expect(cut.status == 0 && cut.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
                                                          + "\(metrics): not a JSON object"), "\(command): \(cut.stderr)")
         }
+        try artifacts.write { try $0.execute(sql: "UPDATE artifact SET sha256 = ? \(metricsRow)", arguments: [digest, runs[0]]) }
+        try artifacts.close()
         // One deleted from a folder still there: said to be gone, not shown as a result the run never had.
         try FileManager.default.removeItem(atPath: metrics)
         for command in [["diff", runs[1], runs[0]], ["runs"]] {
