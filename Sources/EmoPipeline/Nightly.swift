@@ -373,7 +373,7 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         let since = try previousRunId.map { try store.runIds(after: $0) } ?? store.runs().map(\.id)
         let runs = Set(since + [runId])
         func noticed(_ run: String) -> Bool { runs.contains(run) }
-        if let workspace, let previousRunId, let before = Self.listing(workspace, previousRunId), let now = Self.listing(workspace, runId) {
+        if let workspace, let previousRunId, let before = Self.listing(workspace, previousRunId, store), let now = Self.listing(workspace, runId, store) {
             // The sources in use at the previous report against those now, content by content: a folder
             // gone for a night and back, or a file changed and changed back, is no change since that report.
             let row = Dictionary(sources.map { (DataRootPath.relative($0.path, to: root), $0) }, uniquingKeysWith: { a, _ in a })
@@ -440,10 +440,13 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     }
 
     /// A run's sources in use (relative path → SHA-256), from its `dataset.tsv`; nil when it has none.
-    private static func listing(_ workspace: Workspace, _ runId: String) -> [String: String]? {
-        guard Workspace.isRunFolderName(runId),
-              let text = try? RegularFile.text(workspace.datasetListingPath(runId: runId)) else { return nil }
-        return Dictionary(Dataset(listing: text).entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+    /// A run's sources in use, from its dataset.tsv as `diff` takes it: one edited or cut short (its count or
+    /// fingerprint not the run's) is not taken, and the report falls back on the database's rows (an edited
+    /// listing had reported sources added and changed that were not).
+    private static func listing(_ workspace: Workspace, _ runId: String, _ store: ProvenanceStore) -> [String: String]? {
+        guard Workspace.isRunFolderName(runId), let record = (try? store.run(id: runId)) ?? nil,
+              let dataset = Dataset.recorded(at: workspace.datasetListingPath(runId: runId), record: record).dataset else { return nil }
+        return Dictionary(dataset.entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
     }
 }
 
