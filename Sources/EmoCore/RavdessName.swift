@@ -27,6 +27,11 @@ public struct RavdessCodes: Codable, Hashable, Sendable {
             .map { String(format: "%02d", $0) }.joined(separator: "-")
     }
 
+    /// The seven codes as a file name spells them, without its extension: `03-01-05-01-02-01-12`.
+    public var nameStem: String {
+        [modality, channel, emotion, intensity, statement, repetition, actor].map { String(format: "%02d", $0) }.joined(separator: "-")
+    }
+
     public var sourceKind: SourceKind { modality == 3 ? .wav : .mp4 }
     public var isSong: Bool { channel == 2 }
 }

@@ -29,6 +29,9 @@ struct ClipCatalog {
 
     let clips: [Clip]
     let conflicts: [Conflict]
+    /// Ok sources whose recorded codes are not what their file names say: an edited database row, left out
+    /// (it trained a neutral clip as angry), each with what the row and the name say.
+    let contradicted: [(path: String, recorded: String, named: String)]
 
     /// Modality codes best first: `ClipFiles` ranks a clip's files for predict by the same orders.
     static let speechOrder = [3, 1], videoOrder = [1, 2]
@@ -36,8 +39,16 @@ struct ClipCatalog {
     init(sources: [SourceRecord]) {
         var byClip: [String: Clip] = [:]
         var candidates: [String: [SourceRecord]] = [:]
+        var contradicted: [(path: String, recorded: String, named: String)] = []
         for source in sources where source.status == .ok && source.sha256 != nil {
             guard let id = source.clip, let codes = source.codes else { continue }
+            // The labels are the name's (ingest recorded them from it): a row that says otherwise was edited.
+            let named = RavdessName.parse(fileName: (source.path as NSString).lastPathComponent)
+            guard case .source(let nameCodes) = named, nameCodes == codes, nameCodes.clipID == id else {
+                let said = if case .source(let nameCodes) = named { nameCodes.nameStem } else { "no RAVDESS codes" }
+                contradicted.append((source.path, "\(codes.nameStem), clip \(id)", said))
+                continue
+            }
             var clip = byClip[id] ?? Clip(id: id, codes: codes, speech: nil, video: nil)
             if Self.prefers(source, over: clip.speech, order: Self.speechOrder) { clip.speech = source }
             if Self.prefers(source, over: clip.video, order: Self.videoOrder) { clip.video = source }
@@ -45,6 +56,7 @@ struct ClipCatalog {
             candidates[id, default: []].append(source)
         }
         clips = byClip.values.sorted { $0.id < $1.id }
+        self.contradicted = contradicted.sorted { $0.path < $1.path }
         conflicts = clips.flatMap { clip in
             var found: [Conflict] = []
             for (modality, used) in [("speech", clip.speech), ("video", clip.video)] {

@@ -125,6 +125,11 @@ public struct SplitStage: Stage {
         for note in planner.shortValidation(folds, chosen: chosen) {
             if chosen { context.logger.warning("\(note)") } else { context.logger.info("\(note)") }
         }
+        for row in catalog.contradicted {
+            let note = "\(row.path.echoed): its database row says \(row.recorded), its name \(row.named) (the row was edited?): "
+                + "left out; `emopipe run --force ingest` records it again from its name"
+            context.logger.warning("\(note)")
+        }
         let taken = Set(clips.map(\.clip))
         for conflict in catalog.conflicts where taken.contains(conflict.clip) {
             let leftOut = conflict.leftOut.joined(separator: ", ")
