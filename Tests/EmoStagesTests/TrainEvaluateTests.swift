@@ -290,6 +290,13 @@ struct TrainEvaluateTests {
         _ = try edit("UPDATE cacheRecord SET dataLength = -64")
         let verify = try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir])
         #expect(verify.status == ExitStatus.partial && verify.stdout.contains(", 1 damaged"), "\(verify.stdout)\(verify.stderr)")
+        // So is a row whose metadata's place is not the shard's (verify found nothing).
+        for column in ["metaOffset", "metaLength"] {
+            let edited = try edit("UPDATE cacheRecord SET \(column) = -5")
+            let found = try TestSupport.run(TestSupport.emopipe, ["cache", "verify", "--workdir", workdir])
+            #expect(found.status == ExitStatus.partial && found.stdout.contains(", 1 damaged") && (found.stdout + found.stderr).contains(edited),
+                    "\(column): \(found.stdout)\(found.stderr)")
+        }
     }
 
     /// `show` links a model to the sources it learnt from: a training actor's recording whose audio failed

@@ -249,6 +249,11 @@ public final class TensorCache: @unchecked Sendable {
             throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) holds \(entry.dataLength) bytes, "
                                       + "where the provenance database's index says \(row.dataLength)")
         }
+        // Every place the row gives is the shard's (merge compares them all): one edited is damage too, said by verify.
+        guard entry.metaOffset == row.metaOffset, entry.metaLength == row.metaLength else {
+            throw CacheError.badShard(path: shard.path, reason: "its record for source \(row.key.escaped) keeps its metadata at \(entry.metaOffset) "
+                                      + "(\(entry.metaLength) bytes), where the provenance database's index says \(row.metaOffset) (\(row.metaLength) bytes)")
+        }
         if try verify && !shard.verify(entry) { throw CacheError.damagedRecord(path: shard.path, key: row.key) }
         return CachedTensor(shard: shard, entry: entry)
     }
