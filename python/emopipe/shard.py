@@ -62,6 +62,9 @@ class Shard:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except OSError as error:
             raise ShardError(path, f"cannot open: {error.strerror or error}") from error
+        except ValueError as error:
+            # A path with a NUL byte in it (an edited index row): no file has such a name.
+            raise ShardError(path, f"cannot open: {error}") from error
         self.size = size
         self.entries = self._read_index(verify_index)
         # A key indexed twice (a damaged index) is looked up where the SQLite index says it lies, else the first.

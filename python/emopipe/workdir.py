@@ -69,6 +69,9 @@ def _connect_read_only(path):
         if not isinstance(error, sqlite3.OperationalError):
             raise EmoPipeError(f"{path}: cannot read the provenance database: {error}") from error
         wal = path + "-wal"
+        if os.path.exists(wal) and not os.path.isfile(wal):
+            raise EmoPipeError(f"{path}: cannot read the provenance database ({error}); its write-ahead log {wal} "
+                               f"is not a file (a folder or a device in its place): move it away") from error
         if os.path.exists(wal) and os.path.getsize(wal) > 0:
             raise EmoPipeError(f"{path}: cannot read the provenance database ({error}) and its write-ahead log "
                                f"holds commits; open the work directory once where it is writable") from error
@@ -265,8 +268,9 @@ def _index_json(text, where, field):
     """A JSON column of the index; one that is not JSON means the index is damaged."""
     try:
         return json.loads(text)
-    except (ValueError, TypeError) as error:
-        raise EmoPipeError(f"{where}: its {field} is not JSON ({error})") from error
+    except (ValueError, TypeError, RecursionError) as error:
+        # RecursionError: lists nested past Python's recursion limit, which no index EmoPipe writes holds.
+        raise EmoPipeError(f"{where}: its {field} is not JSON ({type(error).__name__}: {error})") from error
 
 
 def _json_object(text, where):
