@@ -10,7 +10,14 @@ public enum StopRequest {
     }
     private static let flag = Flag()
 
-    public static func set() { flag.lock.lock(); flag.isSet = true; flag.lock.unlock() }
+    public static func set() { _ = setFirst() }
+
+    /// Sets the request; true when this call was the first to (two signals handled at once agree which one was).
+    public static func setFirst() -> Bool {
+        flag.lock.lock(); defer { flag.lock.unlock() }
+        defer { flag.isSet = true }
+        return !flag.isSet
+    }
 
     public static var isSet: Bool { flag.lock.lock(); defer { flag.lock.unlock() }; return flag.isSet }
 }

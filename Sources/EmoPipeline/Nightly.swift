@@ -359,6 +359,9 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     /// Every file ingest fails after the run, new or not: what the next report tells news from (nil in
     /// reports written before it was kept).
     public var failing: [Failure]? = nil
+    /// Why a run's source list (its dataset.tsv) was not taken, the changes then read from the database's rows
+    /// (nil when every list was taken, or none was looked at).
+    public var listingsNotTaken: [String]? = nil
 
     public init() {}
 
@@ -373,7 +376,14 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         let since = try previousRunId.map { try store.runIds(after: $0) } ?? store.runs().map(\.id)
         let runs = Set(since + [runId])
         func noticed(_ run: String) -> Bool { runs.contains(run) }
-        if let workspace, let previousRunId, let before = Self.listing(workspace, previousRunId, store), let now = Self.listing(workspace, runId, store) {
+        var notTaken: [String] = []
+        func listing(_ workspace: Workspace, _ run: String) -> [String: String]? {
+            let (entries, problem) = Self.listing(workspace, run, store)
+            if let problem { notTaken.append(problem) }
+            return entries
+        }
+        defer { listingsNotTaken = notTaken.isEmpty ? nil : notTaken }
+        if let workspace, let previousRunId, let before = listing(workspace, previousRunId), let now = listing(workspace, runId) {
             // The sources in use at the previous report against those now, content by content: a folder
             // gone for a night and back, or a file changed and changed back, is no change since that report.
             let row = Dictionary(sources.map { (DataRootPath.relative($0.path, to: root), $0) }, uniquingKeysWith: { a, _ in a })
@@ -443,10 +453,10 @@ public struct SourceChanges: Codable, Equatable, Sendable {
     /// A run's sources in use, from its dataset.tsv as `diff` takes it: one edited or cut short (its count or
     /// fingerprint not the run's) is not taken, and the report falls back on the database's rows (an edited
     /// listing had reported sources added and changed that were not).
-    private static func listing(_ workspace: Workspace, _ runId: String, _ store: ProvenanceStore) -> [String: String]? {
-        guard Workspace.isRunFolderName(runId), let record = (try? store.run(id: runId)) ?? nil,
-              let dataset = Dataset.recorded(at: workspace.datasetListingPath(runId: runId), record: record).dataset else { return nil }
-        return Dictionary(dataset.entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+    private static func listing(_ workspace: Workspace, _ runId: String, _ store: ProvenanceStore) -> (entries: [String: String]?, problem: String?) {
+        guard Workspace.isRunFolderName(runId), let record = (try? store.run(id: runId)) ?? nil else { return (nil, nil) }
+        let (dataset, problem) = Dataset.recorded(at: workspace.datasetListingPath(runId: runId), record: record)
+        return (dataset.map { Dictionary($0.entries.map { ($0.relativePath, $0.sha256) }, uniquingKeysWith: { a, _ in a }) }, problem)
     }
 }
 
@@ -468,6 +478,9 @@ extension NightlyReport {
                   "| added | changed | removed | failed since | ok | failed | ignored |", "|---:|---:|---:|---:|---:|---:|---:|",
                   "| \(sources.added.count) | \(sources.changed.count) | \(sources.removed.count) | \(sources.failed.count) | "
                   + "\(sources.totals["ok"] ?? 0) | \(sources.totals["failed"] ?? 0) | \(sources.totals["ignored"] ?? 0) |", ""]
+        for problem in sources.listingsNotTaken ?? [] {
+            lines += ["Compared by the database's rows: a run's source list is not taken (\(problem.escaped)).", ""]
+        }
         for (title, paths) in [("Added", sources.added), ("Changed", sources.changed), ("Removed", sources.removed)] where !paths.isEmpty {
             lines.append("\(title):")
             lines += paths.prefix(50).map { "- \(Self.code($0))" }

@@ -252,10 +252,13 @@ public enum ParamValue: Equatable, Hashable, Sendable, CustomStringConvertible {
 
 extension ParamValue: Decodable {
     /// Converts a JSON document (as JSONEncoder writes it) to a value.
-    public static func fromJSON(_ data: Data) throws -> ParamValue {
+    public static func fromJSON(_ data: Data) throws -> ParamValue { try fromJSON(data, atMost: jsonLimit) }
+
+    /// `fromJSON` up to `limit` bytes: JSON this process made itself from values it holds is taken whatever its length.
+    static func fromJSON(_ data: Data, atMost limit: Int) throws -> ParamValue {
         // Decoding takes about 1.5 s and 65 bytes of memory per byte of text: a database column or a result
         // file edited to hundreds of megabytes took minutes and gigabytes (and trapped under a memory limit).
-        guard data.count <= jsonLimit else { throw SizeError(bytes: data.count, limit: jsonLimit) }
+        guard data.count <= limit else { throw SizeError(bytes: data.count, limit: limit) }
         // Decoding time grows with the cube of the nesting (a 510-deep list took 1.7 s): a file of
         // megabytes of brackets would take hours. Parameters nest a few levels; YAML's bound holds here too.
         if let place = nestingPast(SafeYAML.maxDepth, in: data) { throw NestingError(limit: SafeYAML.maxDepth, byte: place) }

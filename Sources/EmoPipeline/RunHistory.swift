@@ -141,7 +141,7 @@ public struct RunSummary: Sendable {
                     // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
                     let parsed: ParamValue?
                     do { parsed = try ParamValue.fromJSON(data) } catch let large as ParamValue.SizeError {
-                        throw EmoError.io(path: path, reason: "\(large): not a result EmoPipe wrote")
+                        throw EmoError.io(path: path, reason: "\(large); not read")
                     } catch { parsed = nil }
                     guard let object = parsed?.objectValue else {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")

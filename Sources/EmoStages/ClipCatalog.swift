@@ -45,7 +45,7 @@ struct ClipCatalog {
             // The labels are the name's (ingest recorded them from it): a row that says otherwise was edited.
             let named = RavdessName.parse(fileName: (source.path as NSString).lastPathComponent)
             guard case .source(let nameCodes) = named, nameCodes == codes, nameCodes.clipID == id else {
-                let said = if case .source(let nameCodes) = named { nameCodes.nameStem } else { "no RAVDESS codes" }
+                let said = if case .source(let nameCodes) = named { nameCodes.nameStem } else { "none" }
                 contradicted.append((source.path, "\(codes.nameStem), clip \(id)", said))
                 continue
             }

@@ -169,8 +169,10 @@ enum CrashGuard {
     nonisolated(unsafe) static var capacity = 0
     nonisolated(unsafe) static var length = 0
     nonisolated(unsafe) static var armed = false
-    /// The failures folder and each missing folder above it, outermost first: the handler makes them in turn.
-    nonisolated(unsafe) static var folders: [UnsafeMutablePointer<CChar>] = []
+    /// The failures folder and every folder above it, outermost first (`folderCount` of them): the handler makes
+    /// each in turn, walking raw pointers (no Swift array is touched inside the handler).
+    nonisolated(unsafe) static var folders: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+    nonisolated(unsafe) static var folderCount = 0
     nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>?
     nonisolated(unsafe) static var pathKey = ""
     nonisolated(unsafe) static var message: UnsafeMutablePointer<CChar>?
@@ -201,9 +203,13 @@ enum CrashGuard {
         let key = "\(folderName)/\(target)-crash.\(input.fileExtension)"
         if key != pathKey {
             free(path); free(message); free(unsavedMessage)
-            folders.forEach { free($0) }
+            for index in 0..<folderCount { free(folders?[index]) }
+            folders?.deallocate()
             path = strdup(key)
-            folders = PathText.enclosingFolders(of: key).map { strdup($0) }
+            let chain = PathText.enclosingFolders(of: key)
+            folders = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: max(chain.count, 1))
+            for (index, folder) in chain.enumerated() { folders?[index] = strdup(folder) }
+            folderCount = chain.count
             message = strdup("\nemopipe-fuzz: \(target): CRASH; the input is saved in \(key.echoed); replay: emopipe-fuzz replay \(key.echoed) --target \(target)\n")
             unsavedMessage = strdup("\nemopipe-fuzz: \(target): CRASH; the input could not be saved in \(key.echoed)\n")
             pathKey = key
@@ -216,7 +222,8 @@ enum CrashGuard {
     static func handle(_ sig: Int32) {
         if armed, let path, let buffer {
             armed = false
-            for folder in folders { mkdir(folder, 0o755) }
+            var index = 0
+            while index < folderCount { if let folder = folders?[index] { mkdir(folder, 0o755) }; index += 1 }
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             var done = 0
             if fd >= 0 {
@@ -226,6 +233,7 @@ enum CrashGuard {
                     done += n
                 }
                 close(fd)
+                if done < length { unlink(path) }   // a part of the input would replay as another input
             }
             if let said = fd >= 0 && done == length ? message : unsavedMessage { _ = write(2, said, strlen(said)) }
         }

@@ -92,10 +92,7 @@ final class NameTarget: FuzzTarget {
     }
 
     /// The canonical spelling of a set of codes.
-    static func canonical(_ c: RavdessCodes, ext: String) -> String {
-        [c.modality, c.channel, c.emotion, c.intensity, c.statement, c.repetition, c.actor]
-            .map { String(format: "%02d", $0) }.joined(separator: "-") + "." + ext
-    }
+    static func canonical(_ c: RavdessCodes, ext: String) -> String { c.nameStem + "." + ext }
 
     func execute(_ input: FuzzInput) -> Outcome {
         let text = String(decoding: input.bytes, as: UTF8.self)

@@ -51,7 +51,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Do not take seeds from the shared RAVDESS data.")
     var noShared = false
 
-    @Option(help: "An input taking longer than this many seconds counts as a failure.")
+    @Option(help: "An input taking longer than this many seconds (0.1 or more) counts as a failure.")
     var slowLimit: Double = 10
 
     @Flag(help: "One JSON object per target on stdout instead of text.")
@@ -84,9 +84,9 @@ struct Run: ParsableCommand {
     func run() throws {
         MediaLogging.silenceLibav()
         let seed = seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
+        let stop = FuzzStop.listen()
         // Said first, so that a run stopped or killed before its reports can still be repeated.
         StandardStream.error.write(Data("emopipe-fuzz: seed \(seed) (--seed \(seed) repeats this run)\n".utf8))
-        let stop = FuzzStop.listen()
         let runner = FuzzRunner(seconds: seconds, maxIterations: iterations, seed: seed, failureFolder: failures,
                                 slowLimit: slowLimit)
         var failed = 0
@@ -208,8 +208,8 @@ enum FuzzStop {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                if StopRequest.isSet { exit(130) }
-                StopRequest.set()
+                // A second stop ends the process here and now: _exit, as the target may be mid-decode on the main thread.
+                guard StopRequest.setFirst() else { _exit(130) }
                 StandardStream.error.write(Data("emopipe-fuzz: stopping after the current input (again to stop now)\n".utf8))
             }
             source.resume()

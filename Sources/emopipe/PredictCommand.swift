@@ -219,6 +219,22 @@ struct PredictCommand: ParsableCommand {
         return .another(other)
     }
 
+    /// The database whose rows judge a run folder of `owner`: this work directory's (refused when gone), or another's,
+    /// a copy's too (`--run work-demo/runs/ID` without --workdir), found from where the folder really is; nil when that
+    /// one cannot be opened (a newer schema, say), whose run is then read unchecked, as a folder copied out of any is.
+    private static func store(of owner: RunOwner, _ workspace: Workspace) throws -> ProvenanceStore? {
+        switch owner {
+        case .thisWorkDirectory:
+            if workspace.missingDatabase != nil {
+                throw EmoError.io(path: workspace.root, reason: "runs/ is here but not emopipe.sqlite, the provenance database whose rows "
+                    + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
+            }
+            return try workspace.openStore(.readOnly)
+        case .another(let other):
+            return try? other.openStore(.readOnly)
+        }
+    }
+
     /// The run whose export a run reused (nothing it reads changed, so it holds no model of its own), or nil
     /// when the run holds its own model or exported none.
     private static func exportHolder(runFolder: String, store: ProvenanceStore) throws -> String? {
@@ -370,20 +386,7 @@ struct PredictCommand: ParsableCommand {
             let workspace = workDirectoryOptions.workspace
             // Read from the database that checks the folder (nil for a folder no work directory holds).
             var threads = RecordedThreads.unrecorded
-            if let runFolder = ResolvedPath.existing(folder), let owner = owner(of: runFolder) {
-                let store: ProvenanceStore
-                switch owner {
-                case .thisWorkDirectory:
-                    if workspace.missingDatabase != nil {
-                        throw EmoError.io(path: workspace.root, reason: "runs/ is here but not emopipe.sqlite, the provenance database whose rows "
-                            + "check a run's exported files (removed, or not copied with them): restore it; a run folder copied elsewhere is read without those checks")
-                    }
-                    store = try workspace.openStore(.readOnly)
-                case .another(let other):
-                    // Another work directory's run (`--run work-demo/runs/ID` without --workdir, or a copied work directory):
-                    // judged by its own database's rows, found from where the folder really is (the reference may be a link).
-                    store = try other.openStore(.readOnly)
-                }
+            if let runFolder = ResolvedPath.existing(folder), let owner = owner(of: runFolder), let store = try Self.store(of: owner, workspace) {
                 // The id its real folder has (the reference may be a link beside it).
                 let realId = Workspace.runId(reference: runFolder)
                 let holder = try Self.exportHolder(runFolder: runFolder, store: store)
@@ -398,7 +401,7 @@ struct PredictCommand: ParsableCommand {
                                           + "(removed?): its model with it; run the manifest again to make one")
                     }
                 }
-                try ExportStage.checkRecordedPredictFiles(runFolder: folder, runId: holder ?? realId, store: store)
+                try ExportStage.checkRecordedPredictFiles(runFolder: holder == nil ? runFolder : folder, runId: holder ?? realId, store: store)
                 if let holder { Self.noteReusedExport(of: realId, holder: holder, folder: folder) }
             }
             let predictor = try Predictor(run: folder, hopSeconds: hop, exportAdvice: exportAdvice(runFolder: folder), threads: threads.count)

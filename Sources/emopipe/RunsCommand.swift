@@ -247,10 +247,11 @@ enum FieldTable {
             if field.section != section { section = field.section; Swift.print("\n[\(section.escaped)]") }
             let mark = marks ? (field.same ? "same     " : "DIFFERS  ") : ""
             if field.same && marks {
-                Swift.print("  \(mark)\(field.name.escaped): \(shorten(field.a.escaped))")
+                Swift.print("  \(mark)\(field.name.escaped): \(shorten(field.a).escaped)")
             } else {
-                let (a, b) = shortenAroundDifference(field.a.escaped, field.b.escaped)
-                Swift.print("  \(mark)\(field.name.escaped): \(labels.0) \(a) | \(labels.1) \(b)")
+                // Cut, then escaped: a cut never falls inside an escape.
+                let (a, b) = shortenAroundDifference(field.a, field.b)
+                Swift.print("  \(mark)\(field.name.escaped): \(labels.0) \(a.escaped) | \(labels.1) \(b.escaped)")
             }
         }
     }

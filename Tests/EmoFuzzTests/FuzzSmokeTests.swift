@@ -82,8 +82,8 @@ struct FuzzOptionTests {
     @Test func ctrlCStopsARunThatSaidItsSeed() throws {
         let failures = try TestSupport.temporaryFolder("fuzz-interrupted")
         defer { try? FileManager.default.removeItem(atPath: failures) }
-        let run = try TestSupport.Background(TestSupport.emopipeFuzz, ["run", "name", "--seconds", "600", "--seed", "77",
-                                                                        "--failures", failures])
+        let run = try TestSupport.Background(TestSupport.emopipeFuzz, ["run", "name", "probe", "--seconds", "600", "--seed", "77",
+                                                                        "--failures", failures, "--json"], keepStdout: true)
         #expect(run.waitForStderr(containing: "emopipe-fuzz: seed 77 (--seed 77 repeats this run)", timeout: 60), "\(run.stderr)")
         Thread.sleep(forTimeInterval: 0.5)
         let sent = Date()
@@ -91,6 +91,9 @@ struct FuzzOptionTests {
         let status = run.wait()
         #expect(status == 130 && Date().timeIntervalSince(sent) < 10, "exit \(status): \(run.stderr)")
         #expect(run.stderr.contains("stopping after the current input"), "\(run.stderr)")
+        // The report of the target stopped is printed, and no later target is started.
+        let reports = run.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(reports.map { $0["target"] as? String } == ["name"] && (reports.first?["iterations"] as? Int ?? 0) > 0, "\(run.stdout)")
     }
 
     @Test func replayRefusesAFolderAndAnInputTooLargeToReadWhole() throws {

@@ -192,15 +192,20 @@ struct NightlyTests {
         #expect(first.report["exit_code"] as? Int == 0)
         #expect(first.sources["totals"] as? [String: Int] == ["ok": 180, "failed": 0, "ignored": 0, "removed": 0], "\(first.sources)")
 
-        // Night 2: nothing changed, nothing is redone; metrics compared with night 1. Night 1's source list cut short
-        // (ten lines gone) is not taken for the data it used: it had reported those ten sources as added.
-        let firstListing = workdir + "/runs/\(first.report["run_id"] as! String)/dataset.tsv"
-        let listed = try String(contentsOfFile: firstListing, encoding: .utf8).split(separator: "\n")
-        try #require(listed.count == 180)
-        try listed.dropFirst(10).map { $0 + "\n" }.joined().write(toFile: firstListing, atomically: true, encoding: .utf8)
+        // Night 2: nothing changed, nothing is redone; metrics compared with night 1. Night 1's source list with one
+        // hash edited (its count kept) is not taken for the data it used: that source was reported changed.
+        func editListing(of night: Night, _ edit: ([Substring]) -> [Substring]) throws {
+            let path = workdir + "/runs/\(night.report["run_id"] as! String)/dataset.tsv"
+            let listed = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            try #require(listed.count == 180)
+            try edit(listed).map { $0 + "\n" }.joined().write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        try editListing(of: first) { lines in [Substring(lines[0].prefix { $0 != "\t" } + "\t" + String(repeating: "0", count: 64))] + lines.dropFirst() }
         let second = try Self.night(manifest, workdir)
         #expect(second.status == 0)
         #expect(second.list("added").isEmpty && second.list("changed").isEmpty, "\(second.sources)")
+        #expect((second.sources["listings_not_taken"] as? [String])?.first?.contains("its sources do not give the dataset fingerprint run") == true,
+                "the report says its changes were read from the database's rows: \(second.sources)")
         #expect(Set(second.stageActions.values) == ["up to date"], "\(second.stageActions)")
         #expect(second.report["previous_run_id"] as? String == first.report["run_id"] as? String)
         #expect(second.metrics.allSatisfy { ($0["delta"] as? Double) == 0 })
@@ -212,7 +217,12 @@ struct NightlyTests {
         let retrain = try TestSupport.run(TestSupport.emopipe, ["run", manifest, "--workdir", workdir, "--force", "train"])
         #expect(retrain.status == 0, "\(retrain.stderr)")
         let trainedBetween = try #require(try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs().max { $0.startedAt < $1.startedAt }?.id)
+        // Night 2's list cut short (ten lines gone): not taken either (those ten were reported added).
+        try editListing(of: second) { Array($0.dropFirst(10)) }
         let quiet = try Self.night(manifest, workdir)
+        #expect(quiet.list("added").isEmpty && quiet.list("changed").isEmpty, "\(quiet.sources)")
+        #expect((quiet.sources["listings_not_taken"] as? [String])?.first?.contains("lists 170 source(s), where run") == true, "\(quiet.sources)")
+        #expect(first.sources["listings_not_taken"] == nil, "\(first.sources)")
         #expect(quiet.stageActions["train"] == "up to date", "\(quiet.stageActions)")
         #expect(quiet.report["previous_model_run"] as? String == first.report["run_id"] as? String, "\(quiet.report)")
         let quietMarkdown = try String(contentsOfFile: "\(workdir)/nightly/\(quiet.report["run_id"] as! String).md", encoding: .utf8)

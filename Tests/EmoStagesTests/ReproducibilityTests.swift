@@ -331,6 +331,11 @@ struct ReproducibilityTests {
             #expect(cut.status == 0 && cut.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
                                                          + "\(metrics): not a JSON object"), "\(command): \(cut.stderr)")
         }
+        // Past the bound of what is decoded, and with no digest to judge it by first: named by its length, not parsed.
+        try Data(("{\"accuracy\": 0.5, \"x\": \"" + String(repeating: "a", count: 5 << 20) + "\"}").utf8).write(to: URL(fileURLWithPath: metrics))
+        let long = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
+        #expect(long.status == 0 && long.stderr.contains("\(metrics): \((5 << 20) + 26) bytes of JSON, more than the \(4 << 20) read of what EmoPipe records; not read"),
+                "\(long.stderr)")
         try artifacts.write { try $0.execute(sql: "UPDATE artifact SET sha256 = ? \(metricsRow)", arguments: [digest, runs[0]]) }
         try artifacts.close()
         // One deleted from a folder still there: said to be gone, not shown as a result the run never had.

@@ -120,14 +120,17 @@ public enum TestSupport {
     public final class Background {
         public let process = Process()
         public let stderrPath: String
+        /// Where stdout goes when `keepStdout` (else nowhere).
+        public let stdoutPath: String?
         public var pid: Int32 { process.processIdentifier }
         public var isRunning: Bool { process.isRunning }
 
-        public init(_ executable: String, _ arguments: [String]) throws {
+        public init(_ executable: String, _ arguments: [String], keepStdout: Bool = false) throws {
             stderrPath = try TestSupport.temporaryFile()
+            stdoutPath = keepStdout ? try TestSupport.temporaryFile() : nil
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
+            process.standardOutput = stdoutPath.flatMap { FileHandle(forWritingAtPath: $0) } ?? FileHandle.nullDevice
             process.standardError = FileHandle(forWritingAtPath: stderrPath)
             try process.run()
         }
@@ -135,10 +138,13 @@ public enum TestSupport {
         deinit {
             if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
             try? FileManager.default.removeItem(atPath: stderrPath)
+            if let stdoutPath { try? FileManager.default.removeItem(atPath: stdoutPath) }
         }
 
         /// Everything the program wrote on stderr so far.
         public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+        /// Everything it wrote on stdout so far, when kept.
+        public var stdout: String { stdoutPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "" }
 
         /// Waits until stderr contains `text` (true), or the program ended or `timeout` passed without it.
         public func waitForStderr(containing text: String, timeout: TimeInterval = 300) -> Bool {

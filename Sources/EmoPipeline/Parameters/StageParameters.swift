@@ -43,7 +43,8 @@ public extension StageParameters {
     /// The canonical form: every field, as the fingerprint hashes it and provenance records it.
     var encoded: [String: ParamValue] {
         // Encoding a value type of our own cannot fail; an empty object would show in every fingerprint.
-        (try? ParamValue.fromJSON(JSONEncoder().encode(self)).objectValue) ?? [:]
+        // Our own text, however long a value given made it: not held to what is read back from records.
+        (try? ParamValue.fromJSON(JSONEncoder().encode(self), atMost: .max).objectValue) ?? [:]
     }
 }
 
