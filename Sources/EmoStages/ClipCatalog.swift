@@ -129,6 +129,8 @@ public enum ClipSourceChoice: Sendable {
     case noSource
     /// The stage keeps no per-source records.
     case notPerSource
+    /// The source's database row gives other codes than its file name (an edited row): no stage takes it.
+    case contradicted(recorded: String, named: String)
 
     /// What `stage` computes for the clip of `source`, judged among the ok sources under `dataRoot`
     /// as the stage itself judges them.
@@ -140,6 +142,7 @@ public enum ClipSourceChoice: Sendable {
         default: return .notPerSource
         }
         let catalog = ClipCatalog(sources: try store.sources(status: .ok, under: dataRoot))
+        if let row = catalog.contradicted.first(where: { $0.path == source.path }) { return .contradicted(recorded: row.recorded, named: row.named) }
         guard let clip = catalog.clips.first(where: { $0.id == source.clip }), let chosen = pick(clip) else { return .noSource }
         return .source(chosen)
     }

@@ -37,6 +37,21 @@ struct CommandLineEdgesTests {
         })
     }
 
+    /// A source whose database row was edited to codes its name does not give is left out of the clips, and `cache get`
+    /// says so (it said the clip had no speech file).
+    @Test func cacheGetNamesASourceWhoseRowContradictsItsName() throws {
+        let (data, workdir) = try Self.ingested("contradicted")
+        let source = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/Actor_01").sorted().first { $0.hasPrefix("03-") })
+        let path = data + "/Actor_01/" + source
+        let store = try ProvenanceStore(path: workdir + "/emopipe.sqlite")
+        try store.write { try $0.execute(sql: "UPDATE source SET emotion = CASE emotion WHEN 5 THEN 6 ELSE 5 END WHERE path = ?", arguments: [path]) }
+        let audio = try IngestFixture.emopipe(["run", "--until", "audio"], data: data, workdir: workdir)
+        #expect(audio.status == 0, "\(audio.stderr)")
+        let got = try Self.emopipe(["cache", "get", Self.manifest, "--stage", "audio", "--source", path, "--json"], workdir: workdir)
+        #expect(got.status == 1 && got.stderr.contains("\(path): the source is known but its database row gives the codes ")
+                && got.stderr.contains("(the row was edited?), so no stage takes it: `emopipe run --force ingest`"), "\(got.stderr)")
+    }
+
     // MARK: The remembered data root
 
     /// Status without a manifest judges by the default one: when the last run used another, every stage
