@@ -97,6 +97,10 @@ public struct RunSummary: Sendable {
         if let json = record.paramsJSON {
             if case .object(let object)? = try? ParamValue.fromJSON(Data(json.utf8)) { params = object } else { damaged.append("its recorded parameters are not a JSON object") }
         }
+        // Every run records the count it ran with, which the manifest bounds: another is an edited record (reproduce refuses it).
+        if !(1...Manifest.maxThreads).contains(record.threads) {
+            damaged.append("its recorded thread count \(record.threads) is outside 1-\(Manifest.maxThreads)")
+        }
         let environment = RunEnvironment.decode(record.environmentJSON)
         if record.environmentJSON != nil && environment == nil { damaged.append("its recorded environment (code, libraries) is not one EmoPipe writes") }
         let producer = Dictionary(stages.map { ($0.stage, $0.producedByRun ?? $0.runId) }, uniquingKeysWith: { _, b in b })

@@ -294,6 +294,14 @@ struct ReproducibilityTests {
         #expect(damagedRecord.stderr.contains("note: run \(runs[0])'s record is damaged: its recorded parameters are not a JSON object"),
                 "\(damagedRecord.stderr)")
         try database.write { try $0.execute(sql: "UPDATE run SET paramsJSON = ? WHERE id = ?", arguments: [savedRecord, runs[0]]) }
+        // A thread count no run can have had is damage too, said by runs and diff (reproduce refuses it).
+        let savedThreads = try database.read { try Int.fetchOne($0, sql: "SELECT threads FROM run WHERE id = ?", arguments: [runs[0]]) }
+        try database.write { try $0.execute(sql: "UPDATE run SET threads = -5 WHERE id = ?", arguments: [runs[0]]) }
+        for command in [["diff", runs[1], runs[0]], ["runs"]] {
+            let threads = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
+            #expect(threads.stderr.contains("note: run \(runs[0])'s record is damaged: its recorded thread count -5 is outside 1-256"), "\(command): \(threads.stderr)")
+        }
+        try database.write { try $0.execute(sql: "UPDATE run SET threads = ? WHERE id = ?", arguments: [savedThreads, runs[0]]) }
         try database.close()
         // A model changed since is compared as it is now, and the change is named (diff would show only a new hash).
         let model = workdir + "/runs/\(runs[0])/model.onnx"
