@@ -32,7 +32,7 @@ public final class Predictor {
         public var statistics: Statistics = .given
 
         /// `recorded`: every file given of the actor is one of the run's own, so the run's statistics of the
-        /// actor (those evaluate used) normalised them; `blended`: the files given together did, blended with
+        /// actor (recorded by export, as evaluate takes them) normalised them; `blended`: the files given together did, blended with
         /// the training actors' statistics (`SpeakerPrior`); `given`: the files given together alone (a run
         /// folder without `speakers.json`).
         public enum Statistics: String, Codable, Sendable { case given, blended, recorded }

@@ -473,7 +473,7 @@ struct PredictCommand: ParsableCommand {
                 let (given, blended) = (listed(.given), listed(.blended))
                 if !recorded.isEmpty {
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels; the files of \(recorded.joined(separator: ", ")) "
-                        + "are all the run's own, so the run's statistics of \(recorded.count == 1 ? "that actor" : "those actors") (those evaluate used) normalised them\n").utf8))
+                        + "are all the run's own, so the run's statistics of \(recorded.count == 1 ? "that actor" : "those actors") (recorded by export, as evaluate takes them) normalised them\n").utf8))
                 }
                 if !blended.isEmpty {
                     StandardStream.error.write(Data(("emopipe: this model normalises each speaker's log-mels with statistics from the files given together, "

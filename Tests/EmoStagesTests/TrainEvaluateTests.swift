@@ -887,7 +887,7 @@ struct TrainEvaluateTests {
         // and its answer is evaluate's, as given with all 60.
         #expect(groups == ["unnamed 2 blended", "unnamed 2 blended", "actor 1 60 recorded"])
         #expect(answers[2]["probabilities"] as? [String: Double] == predictions[2]["probabilities"] as? [String: Double])
-        #expect(grouped.stderr.contains("the files of actor 1 are all the run's own, so the run's statistics of that actor (those evaluate used) normalised them")
+        #expect(grouped.stderr.contains("the files of actor 1 are all the run's own, so the run's statistics of that actor (recorded by export, as evaluate takes them) normalised them")
                 && grouped.stderr.contains("statistics from the files given together, blended with its training actors'")
                 && grouped.stderr.contains(": unnamed (2 files: no RAVDESS actor in their names)"), "\(grouped.stderr)")
         // A file of actor 1 that is not one of the run's (its bytes changed) groups the files given, and says so.
