@@ -377,13 +377,14 @@ public struct SourceChanges: Codable, Equatable, Sendable {
         let runs = Set(since + [runId])
         func noticed(_ run: String) -> Bool { runs.contains(run) }
         var notTaken: [String] = []
-        func listing(_ workspace: Workspace, _ run: String) -> [String: String]? {
+        /// The run's listing when it is taken; why not, kept for the report.
+        func takenListing(_ workspace: Workspace, _ run: String) -> [String: String]? {
             let (entries, problem) = Self.listing(workspace, run, store)
             if let problem { notTaken.append(problem) }
             return entries
         }
         defer { listingsNotTaken = notTaken.isEmpty ? nil : notTaken }
-        if let workspace, let previousRunId, let before = listing(workspace, previousRunId), let now = listing(workspace, runId) {
+        if let workspace, let previousRunId, let before = takenListing(workspace, previousRunId), let now = takenListing(workspace, runId) {
             // The sources in use at the previous report against those now, content by content: a folder
             // gone for a night and back, or a file changed and changed back, is no change since that report.
             let row = Dictionary(sources.map { (DataRootPath.relative($0.path, to: root), $0) }, uniquingKeysWith: { a, _ in a })

@@ -143,11 +143,11 @@ public struct RunSummary: Sendable {
                         throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
                     }
                     // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
-                    let parsed: ParamValue?
-                    do { parsed = try ParamValue.fromJSON(data) } catch let large as ParamValue.SizeError {
+                    let parsed: [String: ParamValue]?
+                    do { parsed = try ParamValue.fromJSON(data).objectValue } catch let large as ParamValue.SizeError {
                         throw EmoError.io(path: path, reason: "\(large); not read")
                     } catch { parsed = nil }
-                    guard let object = parsed?.objectValue else {
+                    guard let object = parsed else {
                         throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
                     }
                     metrics += scalars(inResult: file, object)

@@ -29,9 +29,8 @@ struct ClipCatalog {
 
     let clips: [Clip]
     let conflicts: [Conflict]
-    /// Ok sources whose recorded codes are not what their file names say: an edited database row, left out
-    /// (it trained a neutral clip as angry), each with what the row and the name say.
-    let contradicted: [(path: String, recorded: String, named: String)]
+    /// Ok sources whose recorded codes are not what their file names say, left out.
+    let contradicted: [ContradictedSource]
 
     /// Modality codes best first: `ClipFiles` ranks a clip's files for predict by the same orders.
     static let speechOrder = [3, 1], videoOrder = [1, 2]
@@ -39,14 +38,14 @@ struct ClipCatalog {
     init(sources: [SourceRecord]) {
         var byClip: [String: Clip] = [:]
         var candidates: [String: [SourceRecord]] = [:]
-        var contradicted: [(path: String, recorded: String, named: String)] = []
+        var contradicted: [ContradictedSource] = []
         for source in sources where source.status == .ok && source.sha256 != nil {
             guard let id = source.clip, let codes = source.codes else { continue }
             // The labels are the name's (ingest recorded them from it): a row that says otherwise was edited.
             let named = RavdessName.parse(fileName: (source.path as NSString).lastPathComponent)
             guard case .source(let nameCodes) = named, nameCodes == codes, nameCodes.clipID == id else {
                 let said = if case .source(let nameCodes) = named { nameCodes.nameStem } else { "none" }
-                contradicted.append((source.path, "\(codes.nameStem), clip \(id)", said))
+                contradicted.append(ContradictedSource(path: source.path, recorded: "\(codes.nameStem), clip \(id)", named: said))
                 continue
             }
             var clip = byClip[id] ?? Clip(id: id, codes: codes, speech: nil, video: nil)
@@ -120,6 +119,18 @@ extension SourceRecord {
     }
 }
 
+/// An ok source whose recorded codes are not what its file name says: an edited database row, left out of the
+/// clips (it trained a neutral clip as angry).
+public struct ContradictedSource: Equatable, Sendable {
+    public var path: String
+    /// The row's seven codes and clip id, and the name's codes ("none" for a name that gives none).
+    public var recorded: String
+    public var named: String
+    /// What the split's warning and `cache get` say of it, after the path.
+    public var why: String { "its database row gives the codes \(recorded), its name \(named) (the row was edited?)" }
+    public static let advice = "`emopipe run --force ingest` records it again from its name"
+}
+
 /// Which source of a clip a per-source stage computes: what a command needs to explain why a
 /// stage holds no record of some source (it takes the clip's other file, or none of its files).
 public enum ClipSourceChoice: Sendable {
@@ -130,7 +141,7 @@ public enum ClipSourceChoice: Sendable {
     /// The stage keeps no per-source records.
     case notPerSource
     /// The source's database row gives other codes than its file name (an edited row): no stage takes it.
-    case contradicted(recorded: String, named: String)
+    case contradicted(ContradictedSource)
 
     /// What `stage` computes for the clip of `source`, judged among the ok sources under `dataRoot`
     /// as the stage itself judges them.
@@ -142,7 +153,7 @@ public enum ClipSourceChoice: Sendable {
         default: return .notPerSource
         }
         let catalog = ClipCatalog(sources: try store.sources(status: .ok, under: dataRoot))
-        if let row = catalog.contradicted.first(where: { $0.path == source.path }) { return .contradicted(recorded: row.recorded, named: row.named) }
+        if let row = catalog.contradicted.first(where: { $0.path == source.path }) { return .contradicted(row) }
         guard let clip = catalog.clips.first(where: { $0.id == source.clip }), let chosen = pick(clip) else { return .noSource }
         return .source(chosen)
     }

@@ -126,8 +126,7 @@ public struct SplitStage: Stage {
             if chosen { context.logger.warning("\(note)") } else { context.logger.info("\(note)") }
         }
         for row in catalog.contradicted {
-            let note = "\(row.path.echoed): its database row gives the codes \(row.recorded), its name \(row.named) (the row was edited?): "
-                + "left out; `emopipe run --force ingest` records it again from its name"
+            let note = "\(row.path.echoed): \(row.why): left out; \(ContradictedSource.advice)"
             context.logger.warning("\(note)")
         }
         let taken = Set(clips.map(\.clip))

@@ -177,9 +177,8 @@ struct CacheCommand: ParsableCommand {
             return NoRecord("\(stage) keeps no cached records (those that do: audio, faces)")
         case .noSource:
             return NoRecord("\(known) \(stage) takes \(ClipSourceChoice.takes(stage) ?? "other sources"), and clip \(record.clip ?? "?") has none")
-        case .contradicted(let recorded, let named):
-            return NoRecord("\(known) its database row gives the codes \(recorded), its name \(named) (the row was edited?), so no stage "
-                            + "takes it: `emopipe run --force ingest` records it again from its name")
+        case .contradicted(let row):
+            return NoRecord("\(known) \(row.why), so no stage takes it: \(ContradictedSource.advice)")
         case .source(let chosen) where chosen.sha256 != record.sha256:
             return NoRecord("\(known) \(stage) takes \(ClipSourceChoice.takes(stage) ?? "other sources"); ask for \(chosen.path)")
         case .source:
