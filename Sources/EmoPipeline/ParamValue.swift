@@ -269,6 +269,30 @@ extension ParamValue: Decodable {
     /// most 256 KiB) or writes as its results (a metrics.json of 1,440 clips is tens of KB).
     public static let jsonLimit = 4 << 20
 
+    /// What a record's JSON column should hold, a JSON object, or what it is instead ("not a JSON object", or
+    /// its length past the bound), for a message that goes on "its recorded parameters are …".
+    public static func recordedObject(_ json: String) -> Result<[String: ParamValue], RecordedJSONProblem> {
+        do {
+            guard let object = try fromJSON(Data(json.utf8)).objectValue else { return .failure(.notAnObject) }
+            return .success(object)
+        } catch let large as SizeError {
+            return .failure(.tooLarge(large))
+        } catch {
+            return .failure(.notAnObject)
+        }
+    }
+
+    public enum RecordedJSONProblem: Error, Equatable, CustomStringConvertible {
+        case notAnObject
+        case tooLarge(SizeError)
+        public var description: String {
+            switch self {
+            case .notAnObject: return "not a JSON object"
+            case .tooLarge(let large): return "\(large)"
+            }
+        }
+    }
+
     /// JSON text longer than `fromJSON` reads, refused before decoding.
     public struct SizeError: Error, Equatable, CustomStringConvertible {
         public var bytes: Int

@@ -47,8 +47,8 @@ public struct Reproduction {
         }
         manifest.threads = record.threads
         // Unreadable recorded parameters would leave the reproduction to today's defaults, silently.
-        if let json = record.paramsJSON, (try? ParamValue.fromJSON(Data(json.utf8)))?.objectValue == nil {
-            throw PipelineError.unrepeatable(run: record.id, why: "its recorded parameters are not a JSON object: its record is damaged")
+        if let json = record.paramsJSON, case .failure(let problem) = ParamValue.recordedObject(json) {
+            throw PipelineError.unrepeatable(run: record.id, why: "its recorded parameters are \(problem): its record is damaged")
         }
         return manifest
     }

@@ -95,7 +95,10 @@ public struct RunSummary: Sendable {
         var params: [String: ParamValue] = [:]
         var damaged: [String] = []
         if let json = record.paramsJSON {
-            if case .object(let object)? = try? ParamValue.fromJSON(Data(json.utf8)) { params = object } else { damaged.append("its recorded parameters are not a JSON object") }
+            switch ParamValue.recordedObject(json) {
+            case .success(let object): params = object
+            case .failure(let problem): damaged.append("its recorded parameters are \(problem)")
+            }
         }
         // Every run records the count it ran with, which the manifest bounds: another is an edited record (reproduce refuses it).
         if !(1...Manifest.maxThreads).contains(record.threads) {

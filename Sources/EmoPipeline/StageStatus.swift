@@ -249,15 +249,19 @@ extension PipelineRunner {
     /// shown as a default nobody gave.
     static func describeChanges(from recordedJSON: String, to params: [String: ParamValue], unread: Set<String> = [],
                                 unreadBefore: Set<String> = []) -> String {
-        guard recordedJSON.utf8.count <= ParamValue.jsonLimit else {
-            return "recorded parameters unreadable (\(recordedJSON.utf8.count) bytes, more than the \(ParamValue.jsonLimit) EmoPipe records)"
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(recordedJSON.utf8)) as? [String: Any] else {
+        // Read as it was written, by ParamValue, with its bound on what is decoded: both sides print alike.
+        let object: [String: ParamValue]
+        do {
+            guard let fields = try ParamValue.fromJSON(Data(recordedJSON.utf8)).objectValue else { return "recorded parameters unreadable" }
+            object = fields
+        } catch let large as ParamValue.SizeError {
+            return "recorded parameters unreadable (\(large.bytes) bytes, more than the \(large.limit) EmoPipe records)"
+        } catch {
             return "recorded parameters unreadable"
         }
         var changes: [String] = []
         for key in Set(object.keys).union(params.keys).sorted() {
-            let (recorded, now) = (object[key].map(Self.canonical) ?? "(none)", params[key]?.canonicalJSON ?? "(none)")
+            let (recorded, now) = (object[key]?.canonicalJSON ?? "(none)", params[key]?.canonicalJSON ?? "(none)")
             guard recorded != now else { continue }
             let old = unreadBefore.contains(key) && object[key] != nil ? "not read" : recorded
             let new = unread.contains(key) ? "not read" : now
@@ -271,11 +275,5 @@ extension PipelineRunner {
             }
         }
         return changes.isEmpty ? "parameter types changed" : changes.joined(separator: ", ")
-    }
-
-    private static func canonical(_ any: Any) -> String {
-        // As ParamValue.canonicalJSON writes it: a path's slashes unescaped, or every path would differ.
-        guard let data = try? JSONSerialization.data(withJSONObject: any, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]) else { return "?" }
-        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -40,12 +40,13 @@ struct ClipCatalog {
         var candidates: [String: [SourceRecord]] = [:]
         var contradicted: [ContradictedSource] = []
         for source in sources where source.status == .ok && source.sha256 != nil {
-            guard let id = source.clip, let codes = source.codes else { continue }
-            // The labels are the name's (ingest recorded them from it): a row that says otherwise was edited.
+            // The labels are the name's (ingest recorded them from it): a row that says otherwise, or nothing (a code
+            // emptied), was edited.
             let named = RavdessName.parse(fileName: (source.path as NSString).lastPathComponent)
-            guard case .source(let nameCodes) = named, nameCodes == codes, nameCodes.clipID == id else {
+            guard let id = source.clip, let codes = source.codes, case .source(let nameCodes) = named, nameCodes == codes, nameCodes.clipID == id else {
                 let said = if case .source(let nameCodes) = named { nameCodes.nameStem } else { "none" }
-                contradicted.append(ContradictedSource(path: source.path, recorded: "\(codes.nameStem), clip \(id)", named: said))
+                let recorded = (source.codes?.nameStem ?? "none") + ", clip " + (source.clip ?? "none")
+                contradicted.append(ContradictedSource(path: source.path, recorded: recorded, named: said))
                 continue
             }
             var clip = byClip[id] ?? Clip(id: id, codes: codes, speech: nil, video: nil)

@@ -381,6 +381,11 @@ struct CommandLineEdgesTests {
         let status = try Self.emopipe(["status", Self.manifest], workdir: workdir)
         #expect(status.stdout.contains("recorded parameters unreadable (\(huge.utf8.count) bytes, more than the \(4 << 20) EmoPipe records)"),
                 "\(status.stdout)\(status.stderr)")
+        // A run's, by runs: named by its length, not called "not a JSON object".
+        try store.write { try $0.execute(sql: "UPDATE run SET paramsJSON = ? WHERE id = ?", arguments: [huge, ids[1]]) }
+        let listed = try Self.emopipe(["runs"], workdir: workdir)
+        #expect(listed.stderr.contains("note: run \(ids[1])'s record is damaged: its recorded parameters are \(huge.utf8.count) bytes of JSON, more than the \(4 << 20) read"),
+                "\(listed.stderr)")
 
         let stats = try Self.emopipe(["cache", "stats"], workdir: workdir)
         #expect(stats.status == 0 && stats.stdout.hasPrefix("stage     cache key "), "\(stats.stdout)")

@@ -378,16 +378,20 @@ struct SplitStageTests {
         (nowhere.emotion, nowhere.actor) = (99, -1)
         var moved = Self.source("03-01-03-01-01-01-01.wav", sha: "c", folder: "/d/Actor_01/")
         moved.clip = "01-03-01-01-01-02"
+        var emptied = Self.source("03-01-05-02-01-01-01.wav", sha: "h", folder: "/d/Actor_01/")
+        emptied.emotion = nil   // a code emptied: left out silently before
         var renamed = Self.source("03-01-06-01-01-01-01.wav", sha: "e", folder: "/d/Actor_01/")
         renamed.path = "/d/Actor_01/take.wav"
         // Sound rows are kept, an upper-case extension and a file outside its actor's folder too.
         let sound = [Self.source("03-01-04-01-01-01-01.wav", sha: "d", folder: "/d/Actor_01/"),
                      Self.source("03-01-07-01-01-01-01.WAV", sha: "f", folder: "/d/Actor_01/"),
                      Self.source("03-01-08-01-01-01-01.wav", sha: "g", folder: "/elsewhere/")]
-        let catalog = ClipCatalog(sources: [angry, nowhere, moved, renamed] + sound)
+        let catalog = ClipCatalog(sources: [angry, nowhere, moved, renamed, emptied] + sound)
         #expect(catalog.clips.map(\.id) == ["01-04-01-01-01-01", "01-07-01-01-01-01", "01-08-01-01-01-01"])
         #expect(catalog.contradicted.map(\.path) == ["/d/Actor_01/" + neutral, "/d/Actor_01/03-01-02-01-01-01-01.wav",
-                                                      "/d/Actor_01/03-01-03-01-01-01-01.wav", "/d/Actor_01/take.wav"])
+                                                      "/d/Actor_01/03-01-03-01-01-01-01.wav", "/d/Actor_01/03-01-05-02-01-01-01.wav",
+                                                      "/d/Actor_01/take.wav"])
+        #expect(catalog.contradicted[3].recorded == "none, clip 01-05-02-01-01-01" && catalog.contradicted[3].named == "03-01-05-02-01-01-01")
         #expect(catalog.contradicted.last?.named == "none")
         #expect(catalog.contradicted.first.map { ($0.recorded, $0.named) } ?? ("", "") == ("03-01-05-01-01-01-01, clip 01-01-01-01-01-01", "03-01-01-01-01-01-01"))
         #expect(catalog.contradicted[1].recorded == "03-01-99-01-01-01--1, clip 01-02-01-01-01-01")
