@@ -47,7 +47,7 @@ public struct Reproduction {
         }
         manifest.threads = record.threads
         // Unreadable recorded parameters would leave the reproduction to today's defaults, silently.
-        if let json = record.paramsJSON, case .failure(let problem) = ParamValue.recordedObject(json) {
+        if let problem = original.parametersProblem {
             throw PipelineError.unrepeatable(run: record.id, why: "its recorded parameters are \(problem): its record is damaged")
         }
         return manifest

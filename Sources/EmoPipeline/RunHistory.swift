@@ -11,6 +11,9 @@ public struct RunSummary: Sendable {
     public var stages: [StageRunRecord]
     /// Stage → resolved parameters, as the run recorded them.
     public var params: [String: ParamValue]
+    /// Why the recorded parameters are not what a run writes (unreadable JSON, a stage's value no object, a
+    /// stage it ran missing): its record is damaged, and a reproduction would run other settings.
+    public var parametersProblem: String?
     /// Scalar metrics from the evaluation this run stands on (`metrics.json`, and `cv.<name>.mean|std`).
     public var metrics: [(String, Double)]
     /// Result file name → SHA-256 (metrics.json, cv.json, model.onnx, model.int8.onnx, model.safetensors), where the run has them.
@@ -94,12 +97,16 @@ public struct RunSummary: Sendable {
         let stages = try store.stageRuns(runId: id)
         var params: [String: ParamValue] = [:]
         var damaged: [String] = []
+        var parametersProblem: String?
         if let json = record.paramsJSON {
             switch ParamValue.recordedObject(json) {
-            case .success(let object): params = object
-            case .failure(let problem): damaged.append("its recorded parameters are \(problem)")
+            case .success(let object):
+                params = object
+                parametersProblem = Self.parametersProblem(params, ranStages: stages.map(\.stage))
+            case .failure(let problem): parametersProblem = "\(problem)"
             }
         }
+        if let parametersProblem { damaged.append("its recorded parameters are \(parametersProblem)") }
         // Every run records the count it ran with, which the manifest bounds: another is an edited record (reproduce refuses it).
         if !(1...Manifest.maxThreads).contains(record.threads) {
             damaged.append("its recorded thread count \(record.threads) is outside 1-\(Manifest.maxThreads)")
@@ -173,8 +180,21 @@ public struct RunSummary: Sendable {
             datasetProblem = listing.problem
         }
         return RunSummary(record: record, environment: environment, stages: stages,
-                          params: params, metrics: metrics, files: files, dataset: dataset, datasetProblem: datasetProblem,
-                          damagedRecord: damaged, unreadable: unreadable, edited: edited, unscoredTestClips: unscored)
+                          params: params, parametersProblem: parametersProblem, metrics: metrics, files: files, dataset: dataset,
+                          datasetProblem: datasetProblem, damagedRecord: damaged, unreadable: unreadable, edited: edited,
+                          unscoredTestClips: unscored)
+    }
+
+    /// A run records an object of parameters for every stage it selected, so each stage it ran has one:
+    /// anything else is an edited record, whose missing values a reproduction would fill with today's defaults.
+    static func parametersProblem(_ params: [String: ParamValue], ranStages: [String]) -> String? {
+        if let notObject = params.keys.sorted().first(where: { params[$0]?.objectValue == nil }) {
+            return "not an object for stage '\(notObject.escaped)'"
+        }
+        if let missing = ranStages.first(where: { params[$0] == nil }) {
+            return "missing for stage '\(missing.escaped)', which the run ran"
+        }
+        return nil
     }
 
     /// metrics.json's `unscored_test_clips`, clip → "stage: file name: reason" (a run that changed only why

@@ -113,16 +113,34 @@ struct ReproducibilityTests {
         func edit(_ sql: String) throws {
             try ProvenanceStore(path: workdir + "/emopipe.sqlite").write { try $0.execute(sql: sql, arguments: [id]) }
         }
+        let saved = try ProvenanceStore(path: workdir + "/emopipe.sqlite").read {
+            try String.fetchOne($0, sql: "SELECT paramsJSON FROM run WHERE id = ?", arguments: [id])
+        }
+        let recorded = try #require(saved)
+        /// Edits the run's recorded parameters (`?` in `expression` is what the run recorded), then reproduces it.
+        func reproduce(parameters expression: String) throws -> TestSupport.ProcessResult {
+            try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+                try $0.execute(sql: "UPDATE run SET paramsJSON = \(expression) WHERE id = ?", arguments: [recorded, id])
+            }
+            return try TestSupport.run(TestSupport.emopipe, ["reproduce", id, "--workdir", workdir])
+        }
         let damaged = try reproduce(after: "UPDATE run SET threads = 0 WHERE id = ?")
         #expect(damaged.status == 1 && damaged.stderr.contains("run \(id) cannot be repeated: it records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
         let unreadable = try reproduce(after: "UPDATE run SET threads = 2, paramsJSON = '{not json' WHERE id = ?")
         #expect(unreadable.status == 1 && unreadable.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not a JSON object: its record is damaged"),
                 "\(unreadable.stderr)")
         // A recorded value out of range is the record's, not the manifest's the values are laid over.
-        let outOfRange = try reproduce(after: "UPDATE run SET paramsJSON = '{\"train\": {\"epochs\": 100000000}}' WHERE id = ?")
+        let outOfRange = try reproduce(parameters: "json_set(?, '$.train.epochs', 100000000)")
         #expect(outOfRange.status == 1 && outOfRange.stderr.contains("run \(id) cannot be repeated: its recorded parameters are refused (its record is damaged")
                 && outOfRange.stderr.contains("train.epochs = 100000000"), "\(outOfRange.stderr)")
         #expect(!outOfRange.stderr.contains("reproducing run"), "refused before it is announced: \(outOfRange.stderr)")
+        // A stage's parameters gone, or no object, would leave that stage to today's defaults: the record is damaged.
+        let notObject = try reproduce(parameters: "json_set(?, '$.audio', 5)")
+        #expect(notObject.status == 1 && notObject.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not an object "
+                                                                    + "for stage 'audio': its record is damaged"), "\(notObject.stderr)")
+        let missing = try reproduce(parameters: "json_remove(?, '$.split')")
+        #expect(missing.status == 1 && missing.stderr.contains("run \(id) cannot be repeated: its recorded parameters are missing for "
+                                                               + "stage 'split', which the run ran: its record is damaged"), "\(missing.stderr)")
 
         // A damaged copy of the manifest text is the record's fault, not the manifest file's on disk.
         let garbled = try reproduce(after: "UPDATE run SET paramsJSON = NULL, manifestJSON = '[' || manifestJSON WHERE id = ?")
@@ -293,6 +311,11 @@ struct ReproducibilityTests {
         let damagedRecord = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
         #expect(damagedRecord.stderr.contains("note: run \(runs[0])'s record is damaged: its recorded parameters are not a JSON object"),
                 "\(damagedRecord.stderr)")
+        // A stage's value no object read as no parameters: diff said "no differences" of it.
+        try database.write { try $0.execute(sql: "UPDATE run SET paramsJSON = json_set(?, '$.audio', 5) WHERE id = ?", arguments: [savedRecord, runs[0]]) }
+        let notObject = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
+        #expect(notObject.stderr.contains("note: run \(runs[0])'s record is damaged: its recorded parameters are not an object for stage 'audio'"),
+                "\(notObject.stderr)")
         try database.write { try $0.execute(sql: "UPDATE run SET paramsJSON = ? WHERE id = ?", arguments: [savedRecord, runs[0]]) }
         // A thread count no run can have had is damage too, said by runs and diff (reproduce refuses it).
         let savedThreads = try database.read { try Int.fetchOne($0, sql: "SELECT threads FROM run WHERE id = ?", arguments: [runs[0]]) }
