@@ -102,7 +102,27 @@ struct EmoPipeCommand: ParsableCommand {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.usage)
         }
-        main(nil)
+        runRoot()
+    }
+
+    /// ArgumentParser's `main`, with its messages' control characters spelt out: a value it refuses is echoed
+    /// as given (`--limit $'1\e[31m'`), which would steer the terminal. Help and usage lines are kept.
+    static func runRoot() -> Never {
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+            Foundation.exit(ExitStatus.ok)
+        } catch {
+            let code = exitCode(for: error)
+            let text = fullMessage(for: error)
+            if code == .success {
+                if !text.isEmpty { print(text) }
+            } else if !text.isEmpty {
+                let shown = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escaped }.joined(separator: "\n")
+                StandardStream.error.write(Data((shown + "\n").utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
     }
 
     /// Why an argument cannot be taken as given, or nil: Swift reads arguments as UTF-8, each bad byte

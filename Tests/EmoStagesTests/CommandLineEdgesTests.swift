@@ -997,6 +997,12 @@ struct CommandLineUsageTests {
         let stage = try Self.emopipe(["run", plain, "--until", "\u{1B}[2J\u{7}", "--workdir", folder + "/w"])
         #expect(stage.status == 64 && stage.stderr.contains("--until: unknown stage '\\u{1B}[2J\\u{7}'")
                 && !stage.stderr.contains("\u{1B}") && !stage.stderr.contains("\u{7}"), "\(stage.stderr)")
+        // A value the argument parser itself refuses (not a number) is echoed by its message: spelt out too.
+        for arguments in [["runs", "--limit", "1\u{1B}]0;x\u{7}", "--workdir", folder + "/w"], ["no\u{1B}[2Jcommand"], ["runs", "--\u{1B}[2J"]] {
+            let refused = try Self.emopipe(arguments)
+            #expect(refused.status == 64 && refused.stderr.contains("\\u{1B}") && !refused.stderr.contains("\u{1B}")
+                    && !refused.stderr.contains("\u{7}") && refused.stderr.contains("\nUsage: emopipe"), "\(arguments): \(refused.stderr)")
+        }
         // Each stage option is named with its value.
         for option in ["--only", "--force"] {
             let named = try Self.emopipe(["run", plain, option, "bogus", "--workdir", folder + "/w"])
