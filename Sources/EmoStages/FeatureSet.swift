@@ -24,7 +24,8 @@ struct FeatureSet {
         guard let split = try store.stageState(.split) else {
             throw PipelineError.upstreamNotReady(stage: context.fingerprint.stage, upstream: StageName.split.rawValue)
         }
-        let plan = try SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint))
+        let plan = try SplitPlan.load(path: SplitPlan.path(workspace: context.workspace, fingerprint: split.fingerprint),
+                                      recordedSHA256: split.outputDigest)
         let cache = TensorCache(workspace: context.workspace, store: store)
         var config = base
         config.classes = plan.labels.count

@@ -110,7 +110,10 @@ public struct SplitPlan: Codable, Equatable, Sendable {
 
     /// The plan the split stage wrote, checked: `--only train` uses it as it is, and an edited label or fold
     /// was an index out of range in training (a trap), not a refusal. A damaged file is a failure (exit 1).
-    public static func load(path: String) throws -> SplitPlan {
+    /// `recordedSHA256`: the split stage's output digest, which the file's bytes must have: an edit that keeps
+    /// the plan sound (a clip's emotion, label and actor changed together, a fold the split never made) would
+    /// otherwise train on what the split did not choose.
+    public static func load(path: String, recordedSHA256: String? = nil) throws -> SplitPlan {
         let data = try RegularFile.read(path)
         let plan: SplitPlan, decoder = JSONDecoder()
         do { plan = try decoder.decode(SplitPlan.self, from: data) } catch {
@@ -118,6 +121,9 @@ public struct SplitPlan: Codable, Equatable, Sendable {
             throw EmoError.io(path: path, reason: "not a split plan (\(problem)); " + rewriteAdvice)
         }
         if let problem = plan.problem { throw EmoError.io(path: path, reason: problem + "; " + rewriteAdvice) }
+        if let recordedSHA256, SHA256Hex.of(data) != recordedSHA256 {
+            throw EmoError.io(path: path, reason: "changed since the split stage wrote it (its SHA-256 is not the one recorded then); " + rewriteAdvice)
+        }
         return plan
     }
 

@@ -236,6 +236,26 @@ struct CommandsTests {
 
     // MARK: Ctrl-C
 
+    /// `--only train` reads the split plan as it is: one edited into another sound plan (a clip moved to another
+    /// actor) is refused naming the file, as the whole run would have written it again.
+    @Test func aSplitPlanEditedSinceItWasWrittenIsRefusedWhereTrainReadsItAsItIs() throws {
+        let fixture = try FaultFixture.shared.get()
+        let workdir = try Self.copyOfReference(fixture, "edited-plan")
+        let plan = try #require(FileManager.default.subpathsOfDirectory(atPath: workdir + "/cache/split").first { $0.hasSuffix(".json") })
+        let path = workdir + "/cache/split/" + plan
+        let written = try Data(contentsOf: URL(fileURLWithPath: path))
+        var document = try #require(try JSONSerialization.jsonObject(with: written) as? [String: Any])
+        var clips = try #require(document["clips"] as? [[String: Any]])
+        let actor = try #require(clips[0]["actor"] as? Int)
+        clips[0]["actor"] = try #require((clips.compactMap { $0["actor"] as? Int }).first { $0 != actor })
+        document["clips"] = clips
+        try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+        let refused = try fixture.run(["--only", "train", "--force", "train"], workdir: workdir)
+        #expect(refused.status == ExitStatus.failure && refused.stderr.contains("\(path): changed since the split stage wrote it")
+                && refused.stderr.contains("--force split"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("epoch 1/"), "nothing trained: \(refused.stderr)")
+    }
+
     @Test func sigintInTrainingStopsWithinABatchAndTheResumeEqualsAnUninterruptedRun() throws {
         let fixture = try FaultFixture.shared.get()
         // A checkpoint every 3 epochs: a stop in epoch 2 finds no checkpoint on disk to fall back on. That changes no

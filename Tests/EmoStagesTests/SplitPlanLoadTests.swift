@@ -57,6 +57,24 @@ struct SplitPlanLoadTests {
         #expect(said.contains(path) && said.contains(reason) && said.contains("--force split"), "\(said)")
     }
 
+    /// A plan edited into another sound one (a clip's emotion, label and actor together, a fold past the split's
+    /// count) passes every check of its contents: its bytes are checked against the digest the split recorded.
+    @Test(arguments: [
+        plan(label: 2, actor: 3),
+        plan(folds: #"[{"index": 0, "test": [2], "validation": [], "train": [1]}, {"index": 7, "test": [1], "validation": [], "train": [2]}]"#),
+    ])
+    func aSoundPlanWithOtherBytesThanTheSplitRecordedIsRefused(edited: String) throws {
+        let path = try TestSupport.temporaryFolder("split-plan") + "/plan.json"
+        let written = Self.plan()
+        try edited.write(toFile: path, atomically: true, encoding: .utf8)
+        _ = try SplitPlan.load(path: path)   // sound as it stands
+        let refused = try #require(throws: EmoError.self) { try SplitPlan.load(path: path, recordedSHA256: SHA256Hex.of(written)) }
+        #expect("\(refused)".contains("\(path): changed since the split stage wrote it (its SHA-256 is not the one recorded then)")
+                && "\(refused)".contains("--force split"), "\(refused)")
+        try written.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try SplitPlan.load(path: path, recordedSHA256: SHA256Hex.of(written)).clips.count == 2)
+    }
+
     /// The checks are linear in the plan: long actor lists (a 256 MiB plan may hold millions) are judged at once.
     @Test func longActorListsAreJudgedInOnePass() throws {
         let path = try TestSupport.temporaryFolder("split-plan") + "/plan.json"
