@@ -72,8 +72,24 @@ struct LibavInput: ~Copyable {
 
     /// Reads the first packets (within the limits set at open) to complete codec parameters.
     func findStreamInfo(log: LogCapture) throws(MediaError) {
-        let found = avformat_find_stream_info(context, nil)
+        let found = Self.findStreamInfo(context)
         if found < 0 { throw .truncated(path: path, reason: LibavLog.reason(found, log)) }
+    }
+
+    /// avformat_find_stream_info with each stream's decoder held to the pictures `VideoCodec` decodes: probing
+    /// decodes a first picture, and a 2 MB PNG of 16000 × 16000 under a clip's name took 2 GB there, before any
+    /// check of its size. (Streams the probe itself discovers get libav's own bound.)
+    static func findStreamInfo(_ context: UnsafeMutablePointer<AVFormatContext>) -> Int32 {
+        let count = Int(context.pointee.nb_streams)
+        guard count > 0 else { return avformat_find_stream_info(context, nil) }
+        let options = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: count)
+        options.initialize(repeating: nil, count: count)
+        defer {
+            for index in 0..<count { av_dict_free(options + index) }
+            options.deallocate()
+        }
+        for index in 0..<count { av_dict_set(options + index, "max_pixels", String(VideoCodec.maximumDecodedPixels), 0) }
+        return avformat_find_stream_info(context, options)
     }
 
     deinit {

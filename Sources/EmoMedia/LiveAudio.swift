@@ -233,7 +233,7 @@ public enum LiveAudio {
         }
         let header = first()
         if ready(header) { return header }
-        let found = avformat_find_stream_info(input, nil)
+        let found = LibavInput.findStreamInfo(input)
         if found < 0 {
             if watch.timedOut {
                 throw .unreadable(path: source.shownName, reason: "its stream parameters did not arrive within \(Int(source.openTimeoutSeconds)) s")

@@ -24,7 +24,15 @@ public enum MediaProbe {
         try LibavLog.capturing { (log) throws(MediaError) -> MediaFacts in
             let input = try LibavInput.open(path, log: log)
             try input.findStreamInfo(log: log)
-            return input.facts()
+            let facts = input.facts()
+            // A picture size only decoding tells (an image under a clip's name) that the decoder refused: said as
+            // such, not as a stream without a size.
+            let sizeless = facts.streams.filter { $0.kind == .video && (($0.width ?? 0) <= 0 || ($0.height ?? 0) <= 0) }
+            if !sizeless.isEmpty, sizeless.count == facts.videoStreamCount, let logged = log.lastError, logged.contains("max pixel count") {
+                throw .videoDecodeFailed(path: path, reason: "its pictures are larger than the \(VideoCodec.maximumPixelsSaid) decoded here "
+                                         + "(libav: \(logged.echoed))")
+            }
+            return facts
         }
     }
 }

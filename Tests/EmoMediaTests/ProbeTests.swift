@@ -146,6 +146,32 @@ struct ProbeTests {
         return String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// An image under a clip's name has no size until a picture is decoded: probing decoded it whatever its size
+    /// (a 2 MB PNG of 16000 × 16000 at 16 bits took 2 GB). A picture past 8K is refused by its size instead.
+    @Test("a picture only decoding can size is refused past 8K, named, and a small one probes")
+    func oversizedPictureRefusedByTheProbe() throws {
+        let folder = try TestSupport.temporaryFolder("probe-png")
+        func png(side: Int, named name: String) throws -> String {
+            let path = folder + "/" + name
+            _ = try TestSupport.shell("""
+                python3 -c "
+                import struct, zlib
+                def chunk(kind, data): return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+                w = h = \(side); row = b'\\0' + b'\\x80' * w; z = zlib.compressobj(6)
+                body = b''.join(z.compress(row) for _ in range(h)) + z.flush()
+                open('\(path)', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IDAT', body) + chunk(b'IEND', b''))
+                "
+                """)
+            return path
+        }
+        let small = try MediaProbe.probe(path: try png(side: 64, named: "02-01-01-01-01-01-01.mp4"))
+        #expect(small.firstVideoStream?.width == 64 && small.firstVideoStream?.height == 64, "\(small)")
+        let large = try png(side: 9000, named: "02-01-01-01-01-02-01.mp4")
+        let refused = try #require(throws: MediaError.self) { try MediaProbe.probe(path: large) }
+        #expect("\(refused)".contains(large) && "\(refused)".contains("its pictures are larger than the 8192 × 4320 pixels")
+                && "\(refused)".contains("9000x9000"), "\(refused)")
+    }
+
     @Test("probing is fast: header facts only, no decoding")
     func speed() throws {
         let paths = [TestData.avClip] + (try FileManager.default.contentsOfDirectory(atPath: TestData.oddFolder.path))
