@@ -53,6 +53,9 @@ struct DataRootScan {
     let files: [ScannedFile]
     /// Links not followed because they lead into a folder the walk is inside.
     let loopsSkipped: [String]
+    /// Links not followed because they lead to a folder that holds the data root (`up -> ..`, a link to `/`):
+    /// the walk would read files from outside the root, and all of the root again.
+    let rootHoldersSkipped: [String]
     /// Folders not walked because they are the kernel's (/proc, /sys; see `KernelFilesystem`).
     let kernelFoldersSkipped: [String]
     /// Paths not used because they reach a folder or file already found under an earlier path:
@@ -73,6 +76,7 @@ struct DataRootScan {
         if let refusal = KernelFilesystem.rootRefusal(root) { throw EmoError.io(path: root, reason: refusal) }
         self.root = root
         var walk = Walk(rootDevice: UInt64(info.st_dev))
+        walk.holdingRoot = Self.foldersHolding(root)
         walk.leftOut = Set(leavingOut.compactMap { folder in
             var facts = stat()
             return stat(folder, &facts) == 0 && facts.st_mode & S_IFMT == S_IFDIR ? FileIdentity(facts) : nil
@@ -88,10 +92,24 @@ struct DataRootScan {
         nameConflicts = Self.preferPlacedNames(&files, aliases: &aliases, folderAliases: walk.folderAliases)
         self.files = files.sorted { $0.path < $1.path }
         loopsSkipped = walk.loopsSkipped
+        rootHoldersSkipped = walk.rootHoldersSkipped
         kernelFoldersSkipped = walk.kernelFoldersSkipped
         foldersLeftOut = walk.foldersLeftOut
         otherWorkDirectories = walk.otherWorkDirectories
         self.aliases = aliases
+    }
+
+    /// The folders above the root's real path, up to `/`, by identity.
+    static func foldersHolding(_ root: String) -> Set<FileIdentity> {
+        guard let real = realpath(root, nil) else { return [] }
+        defer { free(real) }
+        var folder = String(cString: real), holding: Set<FileIdentity> = []
+        while folder != "/" && !folder.isEmpty {
+            folder = PathText.folder(of: folder)
+            var facts = stat()
+            if stat(folder, &facts) == 0 { holding.insert(FileIdentity(facts)) }
+        }
+        return holding
     }
 
     /// Files reached under two or more RAVDESS names that say different things (a link `03-01-01-…` to an
@@ -178,6 +196,9 @@ struct DataRootScan {
         init(rootDevice: UInt64) { self.rootDevice = rootDevice }
         var files: [ScannedFile] = []
         var loopsSkipped: [String] = []
+        /// The folders that hold the root, by identity, and the links met that lead to one.
+        var holdingRoot: Set<FileIdentity> = []
+        var rootHoldersSkipped: [String] = []
         var kernelFoldersSkipped: [String] = []
         /// Folders not to walk, by identity (so whatever path or link reaches them), and where they were met.
         var leftOut: Set<FileIdentity> = []
@@ -210,6 +231,7 @@ struct DataRootScan {
                 let onTheKernels = UInt64(info.st_dev) != rootDevice && KernelFilesystem.holds(path: path, info)
                     || Self.isLink(path) && KernelFilesystem.resolve(path).throughKernel
                 if isFolder && onTheKernels { kernelFoldersSkipped.append(path); continue }
+                if isFolder && holdingRoot.contains(entry) { rootHoldersSkipped.append(path); continue }
                 if onTheKernels {
                     // /proc/self/environ, /proc/kmsg: no recording, and reading one may block or never end.
                     recordProblem(path, "a link into the kernel's /proc or /sys filesystem: not read")

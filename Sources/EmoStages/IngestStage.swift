@@ -162,6 +162,9 @@ public struct IngestStage: Stage {
         for loop in scan.loopsSkipped {
             context.logger.warning("\(loop): not followed, it leads back into a folder it is inside")
         }
+        for link in scan.rootHoldersSkipped {
+            context.logger.warning("\(link): not followed, it leads to a folder that holds the data root (its files are outside the root, and the root's own would be read twice)")
+        }
         for folder in scan.kernelFoldersSkipped {
             context.logger.warning("\(folder): not walked, it \(KernelFilesystem.refusal)")
         }

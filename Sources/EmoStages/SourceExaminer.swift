@@ -113,9 +113,10 @@ enum SourceExaminer {
 /// RAVDESS keeps each actor's files in `Actor_XX`: a file whose actor code names another actor was
 /// misfiled or misnamed, and either way its label cannot be trusted. Other folder names say nothing.
 enum ActorFolder {
-    /// The actor number of a folder named `Actor_` and digits, else nil.
+    /// The actor number of a folder named `Actor_` and digits, in any case (`actor_02` and `ACTOR_02` name actor 02
+    /// as surely: a file misfiled there passed unchecked), else nil.
     static func actor(folderName: String) -> Int? {
-        guard folderName.hasPrefix("Actor_") else { return nil }
+        guard folderName.utf8.count > 6, folderName.prefix(6).lowercased() == "actor_" else { return nil }
         let digits = folderName.dropFirst("Actor_".count)
         guard !digits.isEmpty, digits.count <= 4, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
         return Int(digits)

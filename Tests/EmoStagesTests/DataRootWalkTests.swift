@@ -87,13 +87,23 @@ struct DataRootWalkTests {
         try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/here", withDestinationPath: ".")
         try FileManager.default.createDirectory(atPath: root + "/Actor_01/deeper", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/deeper/up", withDestinationPath: root)
+        // A link to a folder holding the root reads files outside it (here a recording beside the root), and the
+        // root again: one to `/` walked the whole machine.
+        let beside = PathText.folder(of: root) + "/elsewhere/Actor_05"
+        try FileManager.default.createDirectory(atPath: beside, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: wavs[0], toPath: beside + "/03-01-01-01-01-01-05.wav")
+        try FileManager.default.createSymbolicLink(atPath: root + "/parent", withDestinationPath: "..")
+        try FileManager.default.createSymbolicLink(atPath: root + "/Actor_01/machine", withDestinationPath: "/")
 
         let (result, sources) = try Self.ingest(root)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(Set(sources.keys) == Set(wavs), "each wav once, under its own path: \(sources.keys.sorted())")
         #expect(sources.values.allSatisfy { $0["status"] as? String == "ok" })
         for link in ["Actor_01/loop", "Actor_01/here", "Actor_01/deeper/up"] {
-            #expect(result.stderr.contains("\(root)/\(link): not followed"), "\(link): \(result.stderr)")
+            #expect(result.stderr.contains("\(root)/\(link): not followed, it leads back into a folder it is inside"), "\(link): \(result.stderr)")
+        }
+        for link in ["parent", "Actor_01/machine"] {
+            #expect(result.stderr.contains("\(root)/\(link): not followed, it leads to a folder that holds the data root"), "\(link): \(result.stderr)")
         }
     }
 
@@ -234,8 +244,19 @@ struct DataRootWalkTests {
         try FileManager.default.createDirectory(atPath: root + "/extra", withIntermediateDirectories: true)
         let elsewhere = root + "/extra/03-01-02-01-01-01-07.wav"
         try FileManager.default.copyItem(atPath: wavs[1], toPath: elsewhere)
+        // A folder's name in another case names its actor as surely.
+        let otherCase = ["actor_02", "ACTOR_03"].map { root + "/" + $0 + "/03-01-02-01-01-02-01.wav" }
+        for path in otherCase {
+            try FileManager.default.createDirectory(atPath: PathText.folder(of: path), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: wavs[0], toPath: path)
+        }
 
         let (result, sources) = try Self.ingest(root)
+        for (path, folder) in zip(otherCase, ["actor_02 (actor 02)", "ACTOR_03 (actor 03)"]) {
+            #expect(sources[path]?["status"] as? String == "failed"
+                    && (sources[path]?["reason"] as? String)?.contains("actor 01 in the file name but the file is in folder \(folder)") == true,
+                    "\(path): \(sources[path] ?? [:])")
+        }
         #expect(result.status == ExitStatus.partial, "a failed source makes a partial run: \(result.stderr)")
         let row = try #require(sources[misfiled])
         #expect(row["status"] as? String == "failed")
