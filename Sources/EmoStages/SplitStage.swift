@@ -33,12 +33,16 @@ public struct SplitStage: Stage {
     /// starts, and `--dry-run` too. Judged by file names alone (nothing opened; a file that then fails ingest
     /// can still leave split short).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
-        guard let split = parameters[name]?.value as? SplitParameters, let present = Self.actorsNamed(under: manifest.dataRoot),
-              !present.isEmpty else { return [] }
+        guard let named = Self.actorsNamed(under: manifest.dataRoot), !named.actors.isEmpty else { return [] }
+        guard let split = parameters[name]?.value as? SplitParameters else { return [] }
+        let present = named.actors
         let refusedLater = "split will refuse the run when its turn comes"
         let absent = Set(split.actors + split.testActors + split.valActors).subtracting(present).sorted()
         guard absent.isEmpty else {
-            return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file: "
+            // Records kept of files in a folder that can no longer be listed still count: that may be where they are.
+            let unlisted = named.unlisted.isEmpty ? ""
+                : " it can list (it cannot list \(named.unlisted[0].echoed)\(named.unlisted.count > 1 ? " and \(named.unlisted.count - 1) more" : ""))"
+            return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file\(unlisted): "
                     + "\(refusedLater) (all 24 RAVDESS actors are in Zenodo record 1188976)"]
         }
         do { _ = try FoldPlanner(split).plan(actors: present.sorted()) } catch PipelineError.missingData(let why) {
@@ -49,12 +53,18 @@ public struct SplitStage: Stage {
 
     /// The actors that the RAVDESS file names under `root` give, following links to folders as ingest does
     /// (each real folder once), or nil when the root cannot be listed or holds more entries than a forecast
-    /// should walk. Names alone: nothing is opened.
-    static func actorsNamed(under root: String, limit: Int = 200_000) -> Set<Int>? {
-        guard let start = ResolvedPath.of(root) else { return nil }
-        var pending = [start], visited: Set<String> = [start], actors = Set<Int>(), seen = 0
+    /// should walk. Names alone: nothing is opened. A folder below the root that cannot be listed is named in
+    /// `unlisted`, and its name stands for its files when it is an actor's (`Actor_02`): ingest keeps what it
+    /// recorded of them, and split takes those.
+    static func actorsNamed(under root: String, limit: Int = 200_000) -> (actors: Set<Int>, unlisted: [String])? {
+        guard let start = ResolvedPath.of(root), (try? FileManager.default.contentsOfDirectory(atPath: start)) != nil else { return nil }
+        var pending = [start], visited: Set<String> = [start], actors = Set<Int>(), seen = 0, unlisted: [String] = []
         while let folder = pending.popLast() {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
+                unlisted.append(folder)
+                if let actor = ActorFolder.actor(folderName: (folder as NSString).lastPathComponent) { actors.insert(actor) }
+                continue
+            }
             for name in names {
                 seen += 1
                 if seen > limit { return nil }
@@ -67,7 +77,7 @@ public struct SplitStage: Stage {
                 pending.append(real)
             }
         }
-        return actors
+        return (actors, unlisted.sorted())
     }
 
     public func run(_ context: StageContext, parameters: SplitParameters) throws -> StageOutcome {

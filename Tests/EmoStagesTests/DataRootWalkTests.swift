@@ -387,6 +387,17 @@ struct DataRootWalkTests {
         #expect(result.stderr.contains(locked), "the failure names the folder")
         #expect(sources[inside]?["status"] as? String == "ok", "what was recorded below it is kept: \(sources[inside] ?? [:])")
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
+        // The forecast of a split naming its actor does not call them absent (the kept records are split's), and one
+        // naming an actor absent says which folder it could not look in.
+        let forecast = { (actors: String) in
+            try Self.emopipeWithoutOverrides(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", root, "--workdir", workdir, "--dry-run",
+                                              "--set", "split.test_actors=\(actors)", "--set", "split.val_actors=[1]"])
+        }
+        let named = try forecast("[2]")
+        #expect(named.status == 0 && named.stdout.contains("split ") && !(named.stdout + named.stderr).contains("split names"), "\(named.stdout)")
+        let absent = try forecast("[2, 5]")
+        #expect(absent.stderr.contains("split names actor 05, of which the data root \(root) holds no RAVDESS file it can list (it cannot list \(locked)):"),
+                "\(absent.stderr)")
 
         chmod(locked, 0o755)
         let again = try Self.emopipeWithoutOverrides(arguments)
