@@ -77,7 +77,7 @@ public enum VideoFrameSampler {
             input.discardStreams(except: stream)
             let packets = try VideoPackets.read(input, stream: stream, stop: stop, maximumBytes: maximumPacketBytes)
             let plan = SamplePlan(packets: packets, count: count, strategy: strategy,
-                                  timeBase: stream.pointee.time_base)
+                                  timeBase: stream.pointee.time_base, streamSeconds: StreamReader.seconds(stream.pointee.duration, stream.pointee.time_base))
             let decoder = try VideoCodec.open(codec, stream: stream, threads: threads, path: path)
             let (decoded, stats) = try decoder.decode(packets, plan: plan, stop: stop)
             return try assemble(plan: plan, decoded: decoded, stats: stats, packets: packets,
@@ -238,9 +238,17 @@ struct SamplePlan {
     let secondsPerTick: Double
     /// Every packet is cut by the edit list: each is fed as a copy without its discard flag.
     let showsCutPackets: Bool
+    /// Every packet had one and the same time (a zeroed time-to-sample table, a media timescale of 0), which put
+    /// every slot on one picture: each is placed by its decode order instead, the stream's duration spread evenly
+    /// over them (the frame rate libav then guesses is no better), and fed as a copy stamped with that place.
+    let restamped: Bool
 
-    init(packets: borrowing VideoPackets, count: Int, strategy: VideoDecodeStrategy, timeBase: AVRational) {
-        let infos = Self.packetInfos(packets)
+    /// `streamSeconds`: the duration the container gives the stream, if any.
+    init(packets: borrowing VideoPackets, count: Int, strategy: VideoDecodeStrategy, timeBase: AVRational,
+         streamSeconds: Double? = nil) {
+        var infos = Self.packetInfos(packets)
+        restamped = infos.count > 1 && infos.allSatisfy { $0.pts == infos[0].pts }
+        if restamped { for i in infos.indices { infos[i].pts = Int64(i) } }
         // K slots, evenly spread in time; each takes the frame presented nearest to its time. A stream whose
         // every packet is cut (trimmed past its pictures, or one frame copied out after its cut) is taken whole
         // rather than not at all: the decoder is then told to show them.
@@ -250,7 +258,7 @@ struct SamplePlan {
         let first = order.first ?? 0, last = order.last ?? 0
         let start = infos[first].pts
         let lastPacket = packets.list[last].pointee
-        let lastDuration = lastPacket.duration > 0 ? lastPacket.duration
+        let lastDuration = restamped ? 1 : lastPacket.duration > 0 ? lastPacket.duration
             : (order.count > 1 ? infos[last].pts &- infos[order[order.count - 2]].pts : 1)
         // Wrapping arithmetic: a hostile file's timestamps near Int64's limits give a meaningless span
         // (its frames are still decoded in order), never a trap; real timestamps never come near.
@@ -265,7 +273,12 @@ struct SamplePlan {
         self.infos = infos
         self.start = start
         self.span = span
-        secondsPerTick = av_q2d(timeBase) > 0 ? av_q2d(timeBase) : 1.0 / 30
+        if restamped {
+            let perPacket = (streamSeconds ?? 0) / Double(infos.count)
+            secondsPerTick = perPacket.isFinite && perPacket > 0 ? perPacket : 1.0 / 30
+        } else {
+            secondsPerTick = av_q2d(timeBase) > 0 ? av_q2d(timeBase) : 1.0 / 30
+        }
         slotPacket = slots
         self.selected = selected
         feed = Self.feed(infos: infos, selected: selected, strategy: strategy)
@@ -455,11 +468,12 @@ struct VideoCodec: ~Copyable {
             if wanted.isEmpty { break }
             if stop.isRequested { throw .stopped(path: path) }
             stats.packetsDecoded += 1
-            let unstamped = packet.pointee.pts == Int64.min
+            let unstamped = packet.pointee.pts == Int64.min || plan.restamped
             let fed = (plan.showsCutPackets || unstamped) ? copy.flatMap { av_packet_ref($0, packet) >= 0 ? $0 : nil } ?? packet : packet
             if fed != packet {
                 if plan.showsCutPackets { fed.pointee.flags &= ~AV_PKT_FLAG_DISCARD }
                 if unstamped { fed.pointee.pts = plan.infos[i].pts }
+                if plan.restamped { fed.pointee.dts = plan.infos[i].pts }
             }
             defer { if fed != packet { av_packet_unref(fed) } }
             var sent = avcodec_send_packet(context, fed)

@@ -22,7 +22,9 @@ public struct FacesStage: Stage {
     /// ratio and at the first picture's size, and frames an edit list cuts not sampled. 4: a picture whose shape
     /// changed mid-stream is letterboxed in the first picture's view, not stretched to it. 5: a sampled picture over
     /// its share of 512 MB is analysed as a smaller copy, and a raw stream without times is sampled by packet order.
-    public let codeVersion = "5"
+    /// 6: a stream whose every packet has one time (a zeroed time-to-sample table) is sampled by packet order too
+    /// (it gave K copies of one crop); every other clip gives the same bytes.
+    public let codeVersion = "6"
 
     public init() {}
 

@@ -27,6 +27,30 @@ struct CutPacketTests {
         #expect(flagsAfter == flags)
     }
 
+    /// A clip whose every packet has one time (its time-to-sample delta patched to 0) put all K slots on one
+    /// picture (eight copies of one crop, recorded as a sound clip): its packets are placed by their order.
+    @Test func aClipWhosePacketsShareOneTimeIsSampledByTheirOrder() throws {
+        let folder = try TestSupport.temporaryFolder("one-time")
+        let path = folder + "/02-01-01-01-01-01-01.mp4"
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i testsrc=size=160x120:rate=25:duration=2 -c:v libx264 -profile:v baseline "
+                              + "-g 10 -pix_fmt yuv420p -movflags +faststart '\(path)'")
+        // 'stts', version and flags, entry count, then the first entry's sample count and delta.
+        try TestSupport.shell("python3 -c \"p='\(path)'; d=bytearray(open(p,'rb').read()); i=d.find(b'stts'); d[i+16:i+20]=bytes(4); open(p,'wb').write(d)\"")
+        let times = try TestSupport.shell("ffprobe -v error -select_streams v -show_entries packet=pts -of csv=p=0 '\(path)'")
+        try #require(Set(times.split(separator: "\n")) == ["0"], "every packet at time 0: \(Set(times.split(separator: "\n")))")
+        let sampled = try VideoFrameSampler.sample(path: path, count: 4, threads: 1, strategy: .minimal)
+        #expect(sampled.stats.distinctFrames == 4 && sampled.times == sampled.times.sorted() && Set(sampled.times).count == 4,
+                "\(sampled.times) \(sampled.stats)")
+        #expect(abs(sampled.durationSeconds - 2) < 0.1, "placed at the stream's 25 frames per second: \(sampled.durationSeconds)")
+        let pictures = try sampled.frames.map { try $0.scaled(width: 32, height: 24, gray: true) }
+        #expect(Set(pictures.map(\.pixels)).count == 4, "four different pictures")
+        // Every strategy decodes the same pictures for the slots.
+        for strategy in VideoDecodeStrategy.allCases {
+            let again = try VideoFrameSampler.sample(path: path, count: 4, threads: 1, strategy: strategy)
+            #expect(try again.frames.map { try $0.scaled(width: 32, height: 24, gray: true) } == pictures, "\(strategy)")
+        }
+    }
+
     @Test func aMediaErrorNamesItsFileOnceAndItsReasonAlone() {
         let errors: [MediaError] = [.fileNotFound(path: "a/b.mp4"), .notMedia(path: "a/b.mp4", reason: "text"),
                                     .silentAudio(path: "a/b.mp4", channels: 2), .tooShort(path: "a/b.mp4", samples: 3, minimum: 400),
