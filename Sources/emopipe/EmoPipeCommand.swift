@@ -94,7 +94,7 @@ struct EmoPipeCommand: ParsableCommand {
             print(versionText)
             Foundation.exit(0)
         }
-        if let message = OpenFileLimit.tooLowToRun ?? StackLimit.tooLowToRun {
+        if let message = OpenFileLimit.tooLowToRun ?? StackLimit.tooLowToRun ?? ThreadLimit.tooLowToRun {
             StandardStream.error.write(Data("emopipe: \(message)\n".utf8))
             Foundation.exit(ExitStatus.failure)
         }

@@ -225,11 +225,12 @@ final class SignalTrap {
     private let lock = NSLock()
     private var stopping = false
 
-    /// The signals that ask a command to stop: SIGINT, SIGTERM and SIGHUP (the terminal closed), but not
-    /// SIGHUP when it is ignored (`nohup`), as asked. Leaves SIGHUP ignored for the caller to trap.
+    /// The signals that ask a command to stop: SIGINT, SIGTERM, SIGHUP (the terminal closed), but not
+    /// SIGHUP when it is ignored (`nohup`), as asked, and SIGXCPU (the soft CPU-time limit, `ulimit -t`, reached:
+    /// its default killed a run unrecorded, status 152). Leaves SIGHUP ignored for the caller to trap.
     static func stopSignals() -> [Int32] {
         let hangupIgnored = unsafeBitCast(signal(SIGHUP, SIG_IGN), to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
-        return hangupIgnored ? [SIGINT, SIGTERM] : [SIGINT, SIGTERM, SIGHUP]
+        return hangupIgnored ? [SIGINT, SIGTERM, SIGXCPU] : [SIGINT, SIGTERM, SIGHUP, SIGXCPU]
     }
 
     /// `stopping` is said on the first signal: what happens to the work done so far.
@@ -247,7 +248,8 @@ final class SignalTrap {
                 cancellation.cancel()
                 StopRequest.set()
                 let now = sig == SIGINT ? "Ctrl-C again to stop now" : "Ctrl-C (SIGINT) to stop now"
-                StandardStream.error.write(Data("\nemopipe: \(stopping) (\(now))\n".utf8))
+                let why = sig == SIGXCPU ? Self.cpuLimitReached + ": " : ""
+                StandardStream.error.write(Data("\nemopipe: \(why)\(stopping) (\(now))\n".utf8))
             }
             source.resume()
             sources.append(source)
@@ -271,8 +273,16 @@ final class SignalTrap {
         trapped.forEach { signal($0, $0 == SIGINT ? SIG_DFL : Self.exitInterrupted) }
     }
 
-    /// Ends the process at once with the interrupted status: async-signal-safe, nothing but `_exit`.
-    static let exitInterrupted: @convention(c) (Int32) -> Void = { _ in _exit(ExitStatus.interrupted) }
+    /// Ends the process at once with the interrupted status: async-signal-safe, nothing but `_exit` (and for
+    /// SIGXCPU a `write` of why, which nothing else would say).
+    static let exitInterrupted: @convention(c) (Int32) -> Void = { sig in
+        if sig == SIGXCPU { cpuLimitLine.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) } }
+        _exit(ExitStatus.interrupted)
+    }
+
+    static let cpuLimitReached = "the soft CPU-time limit (ulimit -t) was reached"
+    /// Made before any signal can come: a handler may not allocate.
+    private static let cpuLimitLine: [UInt8] = Array("\nemopipe: \(cpuLimitReached): stopping now\n".utf8)
 
     /// For the time before a command traps the stop signals itself (start-up, and commands with nothing to finish
     /// such as `cache gc` or `status`): SIGTERM and SIGHUP end the process with 130, as documented, not by the signal
@@ -280,6 +290,7 @@ final class SignalTrap {
     /// tell from /proc when a command's own trap for it is set. SIGHUP only when it is not ignored (`nohup`), which
     /// `stopSignals` must still see.
     static func installAtStart() {
+        _ = cpuLimitLine
         var unblocked = sigset_t()
         sigemptyset(&unblocked)
         for sig in stopSignals() {

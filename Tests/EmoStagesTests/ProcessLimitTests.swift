@@ -209,8 +209,9 @@ struct ProcessLimitTests {
         // A user id no process has (the limit counts every process of the user, system-wide), given the folder.
         let user = 61_000 + Int(getpid() % 1000)
         #expect(chown(workdir, uid_t(user), gid_t(user)) == 0)
-        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u 5 && exec timeout -k 5 120 setpriv --reuid \(user) --regid \(user) --clear-groups "
-                                                    + Self.quoted(arguments)])
+        // Room for the threads emopipe needs to start (`ThreadLimit`) and few more.
+        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u \(ThreadLimit.minimumSpare + 4) && exec timeout -k 5 120 setpriv --reuid \(user) "
+                                                    + "--regid \(user) --clear-groups " + Self.quoted(arguments)])
         // How many threads are alive when one is asked for depends on timing (libdispatch's workers come and go),
         // so the limit may be met at any thread: the run finishes, or stops saying which thread it could not start
         // and which limit to raise. Never does it wait (124 or 137).
@@ -220,6 +221,37 @@ struct ProcessLimitTests {
         } else {
             #expect(run.stderr.contains("ulimit -u"), "a stop names the limit to raise: \(run.stderr.suffix(600))")
         }
+    }
+
+    /// With room for almost no thread under the user's limit, libdispatch waited for ever for one at start-up (a run
+    /// hung, deaf to SIGTERM and SIGINT): the room is tried first, and too little is said before anything starts.
+    @Test(.enabled(if: geteuid() == 0 && TestSupport.hasTool("setpriv"), "needs root and setpriv to run as another user"))
+    func aThreadLimitLeavingNoRoomIsSaidBeforeAnythingStarts() throws {
+        let folder = try TestSupport.temporaryFolder("thread-room")
+        #expect(chmod(folder, 0o777) == 0)
+        let user = 62_000 + Int(getpid() % 1000)
+        for limit in [3, ThreadLimit.minimumSpare] {
+            let workdir = folder + "/work-\(limit)"
+            let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u \(limit) && exec timeout -k 5 60 setpriv --reuid \(user) --regid \(user) "
+                                                        + "--clear-groups " + Self.quoted(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml",
+                                                                                           "--workdir", workdir])])
+            #expect(run.status == 1 && run.stderr.hasPrefix("emopipe: the limit on this user's processes and threads (ulimit -u) is \(limit), which leaves room for ")
+                    && run.stderr.contains("not the \(ThreadLimit.minimumSpare) emopipe needs to run: raise it"), "ulimit -u \(limit): exit \(run.status) \(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: workdir), "nothing was created")
+        }
+    }
+
+    /// The soft CPU-time limit (`ulimit -t`) sends SIGXCPU, whose default killed a run without a word (status 152,
+    /// the run left "running"): it stops the run as SIGTERM does, saying why, and the run is recorded interrupted.
+    @Test func aCPUTimeLimitStopsTheRunSayingSoAndItIsRecordedInterrupted() throws {
+        let data = try IngestFixture.materialized.get()
+        let workdir = try TestSupport.temporaryFolder("cpu-limit") + "/work"
+        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -St 1 && ulimit -Ht 120 && exec " + Self.quoted([
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--set", "train.epochs=200"])])
+        #expect(run.status == ExitStatus.interrupted && run.stderr.contains("emopipe: the soft CPU-time limit (ulimit -t) was reached: stopping"),
+                "exit \(run.status): \(run.stderr.suffix(600))")
+        let recorded = try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs()
+        #expect(recorded.count == 1 && recorded.first?.status == .interrupted, "\(recorded.map(\.status))")
     }
 
     /// A database this user may not read is said with the system's reason (it was "cannot read the

@@ -1,0 +1,43 @@
+import Foundation
+
+/// A low limit on a user's processes and threads (`ulimit -u`, counted over every process of the user) left
+/// libdispatch waiting for ever for a worker thread: a run hung at start-up, deaf to SIGTERM and SIGINT. emopipe
+/// starts only with room for `minimumSpare` more threads, and a run only with room for its thread count on top.
+public enum ThreadLimit {
+    /// Threads emopipe starts beside its workers: libdispatch's, SQLite's queue, the progress and signal threads.
+    public static let minimumSpare = 8
+
+    /// Why this process cannot start `count` more threads under its limit, or nil (no limit, or room enough).
+    /// `purpose` ends the message: what needs them.
+    public static func tooLow(toStart count: Int, for purpose: String) -> String? {
+        guard let soft = SoftLimit.of(__RLIMIT_NPROC) else { return nil }
+        let started = startable(upTo: count)
+        guard started < count else { return nil }
+        return "the limit on this user's processes and threads (ulimit -u) is \(soft), which leaves room for \(started) more "
+            + "thread\(started == 1 ? "" : "s") (every process and thread of the user counts), not the \(count) \(purpose): "
+            + "raise it (ulimit -u 4096), or end other processes of this user"
+    }
+
+    /// Why emopipe cannot start at all, or nil.
+    public static var tooLowToRun: String? { tooLow(toStart: minimumSpare, for: "emopipe needs to run") }
+
+    /// How many threads, up to `count`, can be running at once: each waits on a pipe until all are made (or one
+    /// cannot be), then all end and are joined.
+    static func startable(upTo count: Int) -> Int {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { return count }   // cannot tell: let the command say what fails
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        var threads: [pthread_t] = []
+        for _ in 0..<count {
+            guard case .success(let thread) = NativeThread.spawn(stackBytes: 1 << 20, {
+                var byte: UInt8 = 0
+                _ = read(readEnd, &byte, 1)   // returns 0 once the write end is closed
+            }) else { break }
+            threads.append(thread)
+        }
+        close(writeEnd)
+        for thread in threads { pthread_join(thread, nil) }
+        close(readEnd)
+        return threads.count
+    }
+}
