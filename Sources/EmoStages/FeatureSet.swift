@@ -129,7 +129,8 @@ struct FeatureSet {
         }
         let needed = held.clampedAdding(ProcessMemory.residentBytesInUse() ?? 0)
         let machine = ProcessMemory.machineLimitBytes()
-        guard needed > min(context.memoryBudget ?? Int.max, machine ?? Int.max) else { return }
+        let addressSpace = addressSpaceShortfall(held: held, mapped: ProcessMemory.addressSpaceBytes(), limit: ProcessMemory.addressSpaceLimitBytes())
+        guard needed > min(context.memoryBudget ?? Int.max, machine ?? Int.max) || addressSpace != nil else { return }
         // A refusal rests on the index's lengths: an edited row is damage a run repairs, not features too large.
         try requireIndexAgreesWithShards(plan: plan, cache: cache, audio: audio, faces: faces)
         let what = String(format: "the %d cached feature records %@ reads are %.0f MB%@: with what is resident about %.0f MB",
@@ -143,6 +144,20 @@ struct FeatureSet {
             throw PipelineError.missingData(what + String(format: ", over this machine's %.0f MB: use coarser features (%@)",
                                                           ProcessMemory.megabytes(machine), sizedBy.joined(separator: "; ")))
         }
+        if let addressSpace {
+            throw PipelineError.missingData(String(format: "the %d cached feature records %@ reads are %.0f MB, held twice while they are read: ",
+                                                   records, context.fingerprint.stage, ProcessMemory.megabytes(bytes))
+                                            + addressSpace + ": raise it, or use coarser features (\(sizedBy.joined(separator: "; ")))")
+        }
+    }
+
+    /// What an address-space limit (`ulimit -v`) refuses of features held `held` bytes (the shards mapped and the
+    /// copies) on top of the `mapped` bytes mapped now, or nil when they fit or there is no limit: reading them
+    /// failed at a shard's mmap, naming neither the limit nor the settings.
+    static func addressSpaceShortfall(held: Int, mapped: Int?, limit: Int?) -> String? {
+        guard let limit, let mapped, mapped.clampedAdding(held) > limit else { return nil }
+        return String(format: "with the %.0f MB of address space mapped now that is about %.0f MB, over the address-space limit (ulimit -v) of %.0f MB",
+                      ProcessMemory.megabytes(mapped), ProcessMemory.megabytes(mapped.clampedAdding(held)), ProcessMemory.megabytes(limit))
     }
 
     /// Opens each record the plan reads (its shard's own index, not its bytes) and refuses, as damage a run
@@ -151,7 +166,11 @@ struct FeatureSet {
         for (stage, fingerprint) in [(StageName.audio, audio), (.faces, faces)] {
             guard let fingerprint else { continue }
             let read = Set(plan.clips.compactMap { stage == .audio ? $0.speech?.sha256 : $0.video?.sha256 })
-            for row in try cache.rows(stage: stage.rawValue, fingerprint: fingerprint) where read.contains(row.key) {
+            var shard: Int64?
+            for row in try cache.rows(stage: stage.rawValue, fingerprint: fingerprint).sorted(by: { $0.shardId < $1.shardId })
+                where read.contains(row.key) {
+                // One shard mapped at a time: features refused as too large for the address space would not all map.
+                if row.shardId != shard { cache.closeShards(); shard = row.shardId }
                 do { _ = try cache.tensor(row) } catch let error as CacheError where error.repair != nil {
                     throw PipelineError.damagedCache(stage: stage.rawValue, detail: "\(error)")
                 }

@@ -1,6 +1,7 @@
 import EmoCore
 import EmoPipeline
 import EmoStore
+@testable import EmoStages
 import EmoTestSupport
 import Foundation
 import Testing
@@ -239,6 +240,17 @@ struct ProcessLimitTests {
                     && run.stderr.contains("not the \(ThreadLimit.minimumSpare) emopipe needs to run: raise it"), "ulimit -u \(limit): exit \(run.status) \(run.stderr)")
             #expect(!FileManager.default.fileExists(atPath: workdir), "nothing was created")
         }
+    }
+
+    /// Features the address-space limit cannot map with what is mapped already are refused by that limit, with the
+    /// figures (reading them failed at a shard's mmap naming neither): held counts the shards mapped and the copies.
+    @Test func featuresPastTheAddressSpaceLimitAreNamedByIt() {
+        let megabyte = 1 << 20
+        #expect(FeatureSet.addressSpaceShortfall(held: 1324 * megabyte, mapped: 1024 * megabyte, limit: 1465 * megabyte)
+                == "with the 1024 MB of address space mapped now that is about 2348 MB, over the address-space limit (ulimit -v) of 1465 MB")
+        #expect(FeatureSet.addressSpaceShortfall(held: 82 * megabyte, mapped: 1024 * megabyte, limit: 1465 * megabyte) == nil)
+        #expect(FeatureSet.addressSpaceShortfall(held: Int.max, mapped: 1024 * megabyte, limit: nil) == nil, "no limit")
+        #expect(FeatureSet.addressSpaceShortfall(held: Int.max, mapped: Int.max, limit: 1465 * megabyte) != nil, "sums clamp, never trap")
     }
 
     /// The soft CPU-time limit (`ulimit -t`) sends SIGXCPU, whose default killed a run without a word (status 152,
