@@ -132,7 +132,13 @@ public struct Workspace: Sendable, Equatable {
         let refuse = { (why: String) in EmoError.io(path: self.dataRootPath, reason: "\(why): it should hold the one absolute data root a `run --data` named; remove it or give --data") }
         // Opened without blocking and checked once open: a folder here would read as empty, a pipe block.
         var info = stat()
-        if lstat(dataRootPath, &info) != 0 && errno == ENOENT { return nil }
+        if lstat(dataRootPath, &info) != 0 {
+            let code = errno
+            if code == ENOENT { return nil }
+            // Not there to judge (a work directory this user may not search, a path too long to name it): said as
+            // such, not as a file holding the wrong thing.
+            throw EmoError.io(path: dataRootPath, reason: "cannot be looked for: \(String(cString: strerror(code)))")
+        }
         let opened: (descriptor: Int32, size: Int64)
         do { opened = try RegularFile.openForReading(dataRootPath) } catch {
             let reason = EmoError.reason(of: error)

@@ -17,6 +17,15 @@ struct WorkspaceTests {
 
     /// A recorded artifact path is found where the work directory now is, under the folder it was in
     /// (also in a worker's folder inside it); never outside the work directory, whatever the row says.
+    /// A remembered data root that cannot even be looked for (a path too long to name it) is said as such: the
+    /// message blamed the file's contents and advised removing it.
+    @Test func aRememberedDataRootThatCannotBeLookedForIsSaidSo() throws {
+        let root = try TestSupport.temporaryFolder("long") + "/" + Array(repeating: String(repeating: "d", count: 250), count: 17).joined(separator: "/")
+        let thrown = try #require(throws: EmoError.self) { try Workspace(root: root).rememberedDataRoot() }
+        #expect("\(thrown)".contains("data-root.txt: cannot be looked for: File name too long") && !"\(thrown)".contains("remove it"), "\(thrown)")
+        #expect(try Workspace(root: try TestSupport.temporaryFolder("short")).rememberedDataRoot() == nil, "absent: nothing remembered")
+    }
+
     @Test func aRecordedPathIsFoundWhereTheWorkDirectoryNowIs() throws {
         let root = try TestSupport.temporaryFolder("moved")
         let w = Workspace(root: root + "/now")
