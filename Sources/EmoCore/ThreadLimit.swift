@@ -2,7 +2,8 @@ import Foundation
 
 /// A low limit on a user's processes and threads (`ulimit -u`, counted over every process of the user) left
 /// libdispatch waiting for ever for a worker thread: a run hung at start-up, deaf to SIGTERM and SIGINT. emopipe
-/// starts only with room for `minimumSpare` more threads, and a run only with room for its thread count on top.
+/// starts only with room for `minimumSpare` more threads (a run's workers above that are made as room allows: a
+/// worker that cannot be made is said, and its work done on the threads there are).
 public enum ThreadLimit {
     /// Threads emopipe starts beside its workers: libdispatch's, SQLite's queue, the progress and signal threads.
     public static let minimumSpare = 8
@@ -14,7 +15,8 @@ public enum ThreadLimit {
         let started = startable(upTo: count)
         guard started < count else { return nil }
         return "the limit on this user's processes and threads (ulimit -u) is \(soft), which leaves room for \(started) more "
-            + "thread\(started == 1 ? "" : "s") (every process and thread of the user counts), not the \(count) \(purpose): "
+            + "thread\(started == 1 ? "" : "s") (every process and thread of the user counts; a container's process limit may leave "
+            + "less), not the \(count) \(purpose): "
             + "raise it (ulimit -u 4096), or end other processes of this user"
     }
 
@@ -22,22 +24,27 @@ public enum ThreadLimit {
     public static var tooLowToRun: String? { tooLow(toStart: minimumSpare, for: "emopipe needs to run") }
 
     /// How many threads, up to `count`, can be running at once: each waits on a pipe until all are made (or one
-    /// cannot be), then all end and are joined.
+    /// cannot be), then all end and are joined. Only EAGAIN (the limit) counts as no room: another refusal
+    /// (no memory for a stack) is not the limit's, and is left to the command to meet and say.
     static func startable(upTo count: Int) -> Int {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { return count }   // cannot tell: let the command say what fails
         let (readEnd, writeEnd) = (ends[0], ends[1])
+        for end in [readEnd, writeEnd] { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }   // closed soon, and never inherited
         var threads: [pthread_t] = []
-        for _ in 0..<count {
-            guard case .success(let thread) = NativeThread.spawn(stackBytes: 1 << 20, {
+        var refusal: Int32 = 0
+        while threads.count < count && refusal == 0 {
+            switch NativeThread.spawn(stackBytes: 1 << 20, {
                 var byte: UInt8 = 0
                 _ = read(readEnd, &byte, 1)   // returns 0 once the write end is closed
-            }) else { break }
-            threads.append(thread)
+            }) {
+            case .success(let thread): threads.append(thread)
+            case .failure(let cannot): refusal = cannot.code
+            }
         }
         close(writeEnd)
         for thread in threads { pthread_join(thread, nil) }
         close(readEnd)
-        return threads.count
+        return refusal == EAGAIN ? threads.count : count
     }
 }

@@ -238,8 +238,8 @@ struct SamplePlan {
     let secondsPerTick: Double
     /// Every packet is cut by the edit list: each is fed as a copy without its discard flag.
     let showsCutPackets: Bool
-    /// Every packet had one and the same time (a zeroed time-to-sample table, a media timescale of 0), which put
-    /// every slot on one picture: each is placed by its decode order instead, the stream's duration spread evenly
+    /// Every packet had one and the same time, or one decode time (a zeroed time-to-sample table, a media timescale
+    /// of 0), which put every slot on one picture: each is placed by its decode order instead, the stream's duration spread evenly
     /// over them (the frame rate libav then guesses is no better), and fed as a copy stamped with that place.
     let restamped: Bool
 
@@ -247,7 +247,10 @@ struct SamplePlan {
     init(packets: borrowing VideoPackets, count: Int, strategy: VideoDecodeStrategy, timeBase: AVRational,
          streamSeconds: Double? = nil) {
         var infos = Self.packetInfos(packets)
-        restamped = infos.count > 1 && infos.allSatisfy { $0.pts == infos[0].pts }
+        // With B-frames the composition offsets still part a few pictures' times when every decode time is one.
+        let decodeTimes = packets.list.map { $0.pointee.dts }
+        restamped = infos.count > 1 && (infos.allSatisfy { $0.pts == infos[0].pts }
+                                        || (decodeTimes[0] != Int64.min && decodeTimes.allSatisfy { $0 == decodeTimes[0] }))
         if restamped { for i in infos.indices { infos[i].pts = Int64(i) } }
         // K slots, evenly spread in time; each takes the frame presented nearest to its time. A stream whose
         // every packet is cut (trimmed past its pictures, or one frame copied out after its cut) is taken whole

@@ -323,6 +323,10 @@ struct IngestPlan {
                 // Not the file's fault (nor is a failure for lack of open files, recorded by an emopipe
                 // before 2026-12-03): read again. A chmod changes no mtime.
                 retried += 1; toRead.append(file)
+            } else if previous.acceptedInAnotherActorsFolder {
+                // Recorded ok before an actor folder's name was read in any case (`actor_02/`): judged again, as a
+                // fresh work directory judges it.
+                retried += 1; toRead.append(file)
             } else {
                 unchanged += 1
             }
@@ -341,6 +345,13 @@ struct IngestPlan {
 }
 
 extension SourceRecord {
+    /// Recorded ok though its folder names another actor than its file name does (the folder's name in another case
+    /// than `Actor_XX`, which an emopipe before 2026-12-07 did not read).
+    var acceptedInAnotherActorsFolder: Bool {
+        guard status == .ok, case .source(let codes) = RavdessName.parse(fileName: (path as NSString).lastPathComponent) else { return false }
+        return ActorFolder.mismatch(path: path, codes: codes) != nil
+    }
+
     /// Failed because the open files ran out while it was read: the machine's limit, not the file's fault.
     var failedForLackOfOpenFiles: Bool { status == .failed && OpenFileLimit.ranOut(reason ?? "") }
 

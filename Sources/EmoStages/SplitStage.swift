@@ -58,11 +58,14 @@ public struct SplitStage: Stage {
     /// recorded of them, and split takes those.
     static func actorsNamed(under root: String, limit: Int = 200_000) -> (actors: Set<Int>, unlisted: [String])? {
         guard let start = ResolvedPath.of(root), (try? FileManager.default.contentsOfDirectory(atPath: start)) != nil else { return nil }
-        var pending = [start], visited: Set<String> = [start], actors = Set<Int>(), seen = 0, unlisted: [String] = []
-        while let folder = pending.popLast() {
+        // As ingest: never up into a folder that holds the root (files outside it, or the whole machine).
+        let holdingRoot = DataRootScan.foldersHolding(root)
+        // Each folder by its real path, with the name the walk reached it by (a link `Actor_05 -> /mnt/x` is actor 05's).
+        var pending = [(real: start, arrivedAs: "")], visited: Set<String> = [start], actors = Set<Int>(), seen = 0, unlisted: [String] = []
+        while let (folder, arrivedAs) = pending.popLast() {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
                 unlisted.append(folder)
-                if let actor = ActorFolder.actor(folderName: (folder as NSString).lastPathComponent) { actors.insert(actor) }
+                if let actor = ActorFolder.actor(folderName: arrivedAs) { actors.insert(actor) }
                 continue
             }
             for name in names {
@@ -73,8 +76,8 @@ public struct SplitStage: Stage {
                 let path = folder + "/" + name
                 // Never /proc or /sys, which ingest does not walk either.
                 guard stat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFDIR, !KernelFilesystem.holds(path: path, facts),
-                      let real = ResolvedPath.of(path), visited.insert(real).inserted else { continue }
-                pending.append(real)
+                      !holdingRoot.contains(FileIdentity(facts)), let real = ResolvedPath.of(path), visited.insert(real).inserted else { continue }
+                pending.append((real, name))
             }
         }
         return (actors, unlisted.sorted())

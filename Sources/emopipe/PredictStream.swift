@@ -145,8 +145,9 @@ enum StreamInterrupts {
                 pthread_kill(pthread_t(reader), signal)
                 return
             }
-            // A closing terminal sends SIGHUP twice: it never forces the exit, so the windows so far are printed.
-            if streamInterruptCount.wrappingAdd(1, ordering: .relaxed).newValue > 1, signal != SIGHUP { _exit(ExitStatus.interrupted) }
+            // A closing terminal sends SIGHUP twice, and the CPU-time limit SIGXCPU every second: neither forces the
+            // exit, so the windows so far are printed.
+            if streamInterruptCount.wrappingAdd(1, ordering: .relaxed).newValue > 1, signal != SIGHUP, signal != SIGXCPU { _exit(ExitStatus.interrupted) }
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0

@@ -276,13 +276,15 @@ final class SignalTrap {
     /// Ends the process at once with the interrupted status: async-signal-safe, nothing but `_exit` (and for
     /// SIGXCPU a `write` of why, which nothing else would say).
     static let exitInterrupted: @convention(c) (Int32) -> Void = { sig in
-        if sig == SIGXCPU { cpuLimitLine.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) } }
+        if sig == SIGXCPU {
+            // A literal's bytes: nothing is allocated or counted in a handler.
+            let line: StaticString = "\nemopipe: the soft CPU-time limit (ulimit -t) was reached: stopping now\n"
+            _ = write(STDERR_FILENO, line.utf8Start, line.utf8CodeUnitCount)
+        }
         _exit(ExitStatus.interrupted)
     }
 
     static let cpuLimitReached = "the soft CPU-time limit (ulimit -t) was reached"
-    /// Made before any signal can come: a handler may not allocate.
-    private static let cpuLimitLine: [UInt8] = Array("\nemopipe: \(cpuLimitReached): stopping now\n".utf8)
 
     /// For the time before a command traps the stop signals itself (start-up, and commands with nothing to finish
     /// such as `cache gc` or `status`): SIGTERM and SIGHUP end the process with 130, as documented, not by the signal
@@ -290,7 +292,6 @@ final class SignalTrap {
     /// tell from /proc when a command's own trap for it is set. SIGHUP only when it is not ignored (`nohup`), which
     /// `stopSignals` must still see.
     static func installAtStart() {
-        _ = cpuLimitLine
         var unblocked = sigset_t()
         sigemptyset(&unblocked)
         for sig in stopSignals() {

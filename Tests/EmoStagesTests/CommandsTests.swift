@@ -234,8 +234,6 @@ struct CommandsTests {
         #expect(copied.stdout.contains("\(moved)/runs/\(exportedNow)/model.onnx, written by run \(exportedNow), is missing"), "\(copied.stdout)")
     }
 
-    // MARK: Ctrl-C
-
     /// `--only train` reads the split plan as it is: one edited into another sound plan (a clip moved to another
     /// actor) is refused naming the file, as the whole run would have written it again.
     @Test func aSplitPlanEditedSinceItWasWrittenIsRefusedWhereTrainReadsItAsItIs() throws {
@@ -255,6 +253,8 @@ struct CommandsTests {
                 && refused.stderr.contains("--force split"), "\(refused.stderr)")
         #expect(!refused.stderr.contains("epoch 1/"), "nothing trained: \(refused.stderr)")
     }
+
+    // MARK: Ctrl-C
 
     @Test func sigintInTrainingStopsWithinABatchAndTheResumeEqualsAnUninterruptedRun() throws {
         let fixture = try FaultFixture.shared.get()

@@ -257,6 +257,16 @@ struct DataRootWalkTests {
                     && (sources[path]?["reason"] as? String)?.contains("actor 01 in the file name but the file is in folder \(folder)") == true,
                     "\(path): \(sources[path] ?? [:])")
         }
+        // Recorded ok by an emopipe that read only `Actor_XX`, and unchanged since: judged again, as a fresh work
+        // directory judges it (the two would hold other sources).
+        let workdir = try TestSupport.temporaryFolder("work")
+        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        try ProvenanceStore(path: workdir + "/emopipe.sqlite").write {
+            try $0.execute(sql: "UPDATE source SET status = 'ok', reason = NULL WHERE path = ?", arguments: [otherCase[0]])
+        }
+        _ = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: workdir)
+        let judgedAgain = try IngestFixture.sources(workdir: workdir)[otherCase[0]]
+        #expect(judgedAgain?["status"] as? String == "failed", "\(judgedAgain ?? [:])")
         #expect(result.status == ExitStatus.partial, "a failed source makes a partial run: \(result.stderr)")
         let row = try #require(sources[misfiled])
         #expect(row["status"] as? String == "failed")

@@ -210,9 +210,10 @@ struct ProcessLimitTests {
         // A user id no process has (the limit counts every process of the user, system-wide), given the folder.
         let user = 61_000 + Int(getpid() % 1000)
         #expect(chown(workdir, uid_t(user), gid_t(user)) == 0)
-        // Room for the threads emopipe needs to start (`ThreadLimit`) and few more.
-        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u \(ThreadLimit.minimumSpare + 4) && exec timeout -k 5 120 setpriv --reuid \(user) "
-                                                    + "--regid \(user) --clear-groups " + Self.quoted(arguments)])
+        // Room for the threads emopipe needs to start (`ThreadLimit`) and few more; OpenBLAS's own, one per core, are
+        // made before emopipe's code runs: one, so the room does not depend on the machine.
+        let run = try TestSupport.run("/bin/bash", ["-c", "export OPENBLAS_NUM_THREADS=1 && ulimit -u \(ThreadLimit.minimumSpare + 4) && exec timeout -k 5 120 "
+                                                    + "setpriv --reuid \(user) --regid \(user) --clear-groups " + Self.quoted(arguments)])
         // How many threads are alive when one is asked for depends on timing (libdispatch's workers come and go),
         // so the limit may be met at any thread: the run finishes, or stops saying which thread it could not start
         // and which limit to raise. Never does it wait (124 or 137).
@@ -233,7 +234,8 @@ struct ProcessLimitTests {
         let user = 62_000 + Int(getpid() % 1000)
         for limit in [3, ThreadLimit.minimumSpare] {
             let workdir = folder + "/work-\(limit)"
-            let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -u \(limit) && exec timeout -k 5 60 setpriv --reuid \(user) --regid \(user) "
+            // OpenBLAS makes its threads (one per core) before emopipe's code runs: one, so the room does not depend on the machine.
+            let run = try TestSupport.run("/bin/bash", ["-c", "export OPENBLAS_NUM_THREADS=1 && ulimit -u \(limit) && exec timeout -k 5 60 setpriv --reuid \(user) --regid \(user) "
                                                         + "--clear-groups " + Self.quoted(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml",
                                                                                            "--workdir", workdir])])
             #expect(run.status == 1 && run.stderr.hasPrefix("emopipe: the limit on this user's processes and threads (ulimit -u) is \(limit), which leaves room for ")
@@ -258,7 +260,7 @@ struct ProcessLimitTests {
     @Test func aCPUTimeLimitStopsTheRunSayingSoAndItIsRecordedInterrupted() throws {
         let data = try IngestFixture.materialized.get()
         let workdir = try TestSupport.temporaryFolder("cpu-limit") + "/work"
-        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -St 1 && ulimit -Ht 120 && exec " + Self.quoted([
+        let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -St 3 && ulimit -Ht 120 && exec " + Self.quoted([
             "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--set", "train.epochs=200"])])
         #expect(run.status == ExitStatus.interrupted && run.stderr.contains("emopipe: the soft CPU-time limit (ulimit -t) was reached: stopping"),
                 "exit \(run.status): \(run.stderr.suffix(600))")

@@ -174,6 +174,11 @@ struct SplitStageTests {
         try FileManager.default.createSymbolicLink(atPath: data + "/Actor_15", withDestinationPath: elsewhere)
         try FileManager.default.createDirectory(atPath: data + "/Actor_17", withIntermediateDirectories: false)
         try FileManager.default.createSymbolicLink(atPath: elsewhere + "/up", withDestinationPath: data)
+        // Nor does a recording beside the root, reached by a link up to a folder that holds the root (ingest does not follow it).
+        let beside = PathText.folder(of: data) + "/beside-\(UUID().uuidString)/Actor_20"
+        try FileManager.default.createDirectory(atPath: beside, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: data + "/Actor_01/03-01-01-01-01-01-01.wav", toPath: beside + "/03-01-01-01-01-01-20.wav")
+        try FileManager.default.createSymbolicLink(atPath: data + "/parent", withDestinationPath: "..")
         #expect(SplitStage.actorsNamed(under: data)?.actors == [1, 2, 15] && SplitStage.actorsNamed(under: data)?.unlisted == [])
         let linkedRoot = try TestSupport.temporaryFolder("linked-root") + "/root"
         try FileManager.default.createSymbolicLink(atPath: linkedRoot, withDestinationPath: data)

@@ -15,8 +15,6 @@ struct WorkspaceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["metrics.json"], "no temporary file left")
     }
 
-    /// A recorded artifact path is found where the work directory now is, under the folder it was in
-    /// (also in a worker's folder inside it); never outside the work directory, whatever the row says.
     /// A remembered data root that cannot even be looked for (a path too long to name it) is said as such: the
     /// message blamed the file's contents and advised removing it.
     @Test func aRememberedDataRootThatCannotBeLookedForIsSaidSo() throws {
@@ -26,6 +24,8 @@ struct WorkspaceTests {
         #expect(try Workspace(root: try TestSupport.temporaryFolder("short")).rememberedDataRoot() == nil, "absent: nothing remembered")
     }
 
+    /// A recorded artifact path is found where the work directory now is, under the folder it was in
+    /// (also in a worker's folder inside it); never outside the work directory, whatever the row says.
     @Test func aRecordedPathIsFoundWhereTheWorkDirectoryNowIs() throws {
         let root = try TestSupport.temporaryFolder("moved")
         let w = Workspace(root: root + "/now")
