@@ -8,20 +8,15 @@ public enum ThreadLimit {
     /// Threads emopipe starts beside its workers: libdispatch's, SQLite's queue, the progress and signal threads.
     public static let minimumSpare = 8
 
-    /// Why this process cannot start `count` more threads under its limit, or nil (no limit, or room enough).
-    /// `purpose` ends the message: what needs them.
-    public static func tooLow(toStart count: Int, for purpose: String) -> String? {
+    /// Why emopipe cannot start under its limit, or nil (no limit, or room for `minimumSpare` more threads).
+    public static var tooLowToRun: String? {
         guard let soft = SoftLimit.of(__RLIMIT_NPROC) else { return nil }
-        let started = startable(upTo: count)
-        guard started < count else { return nil }
+        let started = startable(upTo: minimumSpare)
+        guard started < minimumSpare else { return nil }
         return "the limit on this user's processes and threads (ulimit -u) is \(soft), which leaves room for \(started) more "
             + "thread\(started == 1 ? "" : "s") (every process and thread of the user counts; a container's process limit may leave "
-            + "less), not the \(count) \(purpose): "
-            + "raise it (ulimit -u 4096), or end other processes of this user"
+            + "less), not the \(minimumSpare) emopipe needs to run: raise it (ulimit -u 4096), or end other processes of this user"
     }
-
-    /// Why emopipe cannot start at all, or nil.
-    public static var tooLowToRun: String? { tooLow(toStart: minimumSpare, for: "emopipe needs to run") }
 
     /// How many threads, up to `count`, can be running at once: each waits on a pipe until all are made (or one
     /// cannot be), then all end and are joined. Only EAGAIN (the limit) counts as no room: another refusal

@@ -248,9 +248,9 @@ struct SamplePlan {
          streamSeconds: Double? = nil) {
         var infos = Self.packetInfos(packets)
         // With B-frames the composition offsets still part a few pictures' times when every decode time is one.
-        let decodeTimes = packets.list.map { $0.pointee.dts }
+        let firstDecodeTime = packets.list.first?.pointee.dts ?? Int64.min
         restamped = infos.count > 1 && (infos.allSatisfy { $0.pts == infos[0].pts }
-                                        || (decodeTimes[0] != Int64.min && decodeTimes.allSatisfy { $0 == decodeTimes[0] }))
+                                        || (firstDecodeTime != Int64.min && packets.list.allSatisfy { $0.pointee.dts == firstDecodeTime }))
         if restamped { for i in infos.indices { infos[i].pts = Int64(i) } }
         // K slots, evenly spread in time; each takes the frame presented nearest to its time. A stream whose
         // every packet is cut (trimmed past its pictures, or one frame copied out after its cut) is taken whole

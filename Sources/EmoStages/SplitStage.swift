@@ -33,8 +33,8 @@ public struct SplitStage: Stage {
     /// starts, and `--dry-run` too. Judged by file names alone (nothing opened; a file that then fails ingest
     /// can still leave split short).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
-        guard let named = Self.actorsNamed(under: manifest.dataRoot), !named.actors.isEmpty else { return [] }
-        guard let split = parameters[name]?.value as? SplitParameters else { return [] }
+        guard let split = parameters[name]?.value as? SplitParameters, let named = Self.actorsNamed(under: manifest.dataRoot),
+              !named.actors.isEmpty else { return [] }
         let present = named.actors
         let refusedLater = "split will refuse the run when its turn comes"
         let absent = Set(split.actors + split.testActors + split.valActors).subtracting(present).sorted()

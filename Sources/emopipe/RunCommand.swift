@@ -248,7 +248,7 @@ final class SignalTrap {
                 cancellation.cancel()
                 StopRequest.set()
                 let now = sig == SIGINT ? "Ctrl-C again to stop now" : "Ctrl-C (SIGINT) to stop now"
-                let why = sig == SIGXCPU ? Self.cpuLimitReached + ": " : ""
+                let why = sig == SIGXCPU ? "\(Self.cpuLimitReached): " : ""
                 StandardStream.error.write(Data("\nemopipe: \(why)\(stopping) (\(now))\n".utf8))
             }
             source.resume()
@@ -277,14 +277,15 @@ final class SignalTrap {
     /// SIGXCPU a `write` of why, which nothing else would say).
     static let exitInterrupted: @convention(c) (Int32) -> Void = { sig in
         if sig == SIGXCPU {
-            // A literal's bytes: nothing is allocated or counted in a handler.
-            let line: StaticString = "\nemopipe: the soft CPU-time limit (ulimit -t) was reached: stopping now\n"
-            _ = write(STDERR_FILENO, line.utf8Start, line.utf8CodeUnitCount)
+            // Literals' bytes: nothing is allocated or counted in a handler.
+            for part: StaticString in ["\nemopipe: ", cpuLimitReached, ": stopping now\n"] {
+                _ = write(STDERR_FILENO, part.utf8Start, part.utf8CodeUnitCount)
+            }
         }
         _exit(ExitStatus.interrupted)
     }
 
-    static let cpuLimitReached = "the soft CPU-time limit (ulimit -t) was reached"
+    static let cpuLimitReached: StaticString = "the soft CPU-time limit (ulimit -t) was reached"
 
     /// For the time before a command traps the stop signals itself (start-up, and commands with nothing to finish
     /// such as `cache gc` or `status`): SIGTERM and SIGHUP end the process with 130, as documented, not by the signal
