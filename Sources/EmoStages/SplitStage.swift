@@ -33,39 +33,48 @@ public struct SplitStage: Stage {
     /// starts, and `--dry-run` too. Judged by file names alone (nothing opened; a file that then fails ingest
     /// can still leave split short).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
-        guard let split = parameters[name]?.value as? SplitParameters, let named = Self.actorsNamed(under: manifest.dataRoot),
-              !named.actors.isEmpty else { return [] }
-        let present = named.actors
-        let refusedLater = "split will refuse the run when its turn comes"
-        let absent = Set(split.actors + split.testActors + split.valActors).subtracting(present).sorted()
-        guard absent.isEmpty else {
-            // Records kept of files in a folder that can no longer be listed still count: that may be where they are.
-            let unlisted = named.unlisted.isEmpty ? ""
-                : " it can list (it cannot list \(named.unlisted[0].echoed)\(named.unlisted.count > 1 ? " and \(named.unlisted.count - 1) more" : ""))"
-            return ["split names \(actorsPhrase(absent)), of which the data root \(manifest.dataRoot.echoed) holds no RAVDESS file\(unlisted): "
-                    + "\(refusedLater) (all 24 RAVDESS actors are in Zenodo record 1188976)"]
+        guard let split = parameters[name]?.value as? SplitParameters, let named = Self.actorsNamed(under: manifest.dataRoot) else { return [] }
+        // An actor folder that cannot be listed may hold the files of records ingest kept, or none (a new work directory).
+        let listed = named.actors, unlistedActors = named.unlistedActors.subtracting(named.actors)
+        guard !listed.isEmpty || !unlistedActors.isEmpty else { return [] }
+        let root = manifest.dataRoot.echoed
+        let cannotList = named.unlisted.first.map { "\($0.echoed)\(named.unlisted.count > 1 ? " and \(named.unlisted.count - 1) more" : "")" }
+        /// What split would refuse with `present` actors (and a note for the end of the line), or nil.
+        func refusal(_ present: Set<Int>) -> (why: String, note: String)? {
+            let absent = Set(split.actors + split.testActors + split.valActors).subtracting(present).sorted()
+            guard absent.isEmpty else {
+                return ("split names \(actorsPhrase(absent)), of which the data root \(root) holds no RAVDESS file"
+                        + (cannotList.map { " it can list (it cannot list \($0))" } ?? ""), " (all 24 RAVDESS actors are in Zenodo record 1188976)")
+            }
+            do { _ = try FoldPlanner(split).plan(actors: present.sorted()) } catch PipelineError.missingData(let why) {
+                return ("\(why) (judged by the RAVDESS file names under \(root))", "")
+            } catch {}
+            return nil
         }
-        do { _ = try FoldPlanner(split).plan(actors: present.sorted()) } catch PipelineError.missingData(let why) {
-            return ["\(why) (judged by the RAVDESS file names under \(manifest.dataRoot.echoed)): \(refusedLater)"]
-        } catch {}
+        let refusedLater = "split will refuse the run when its turn comes"
+        if let certain = refusal(listed.union(unlistedActors)) { return ["\(certain.why): \(refusedLater)\(certain.note)"] }
+        if !unlistedActors.isEmpty, let cannotList, let likely = refusal(listed) {
+            return ["\(likely.why): \(refusedLater), unless ingest kept records of the files in \(cannotList), which cannot be listed now\(likely.note)"]
+        }
         return []
     }
 
     /// The actors that the RAVDESS file names under `root` give, following links to folders as ingest does
     /// (each real folder once), or nil when the root cannot be listed or holds more entries than a forecast
     /// should walk. Names alone: nothing is opened. A folder below the root that cannot be listed is named in
-    /// `unlisted`, and its name stands for its files when it is an actor's (`Actor_02`): ingest keeps what it
-    /// recorded of them, and split takes those.
-    static func actorsNamed(under root: String, limit: Int = 200_000) -> (actors: Set<Int>, unlisted: [String])? {
+    /// `unlisted`, and its actor in `unlistedActors` when its name is an actor's (`Actor_02`): ingest keeps what
+    /// it recorded of its files, if anything, and split takes those.
+    static func actorsNamed(under root: String, limit: Int = 200_000) -> (actors: Set<Int>, unlisted: [String], unlistedActors: Set<Int>)? {
         guard let start = ResolvedPath.of(root), (try? FileManager.default.contentsOfDirectory(atPath: start)) != nil else { return nil }
         // As ingest: never up into a folder that holds the root (files outside it, or the whole machine).
         let holdingRoot = DataRootScan.foldersHolding(root)
         // Each folder by its real path, with the name the walk reached it by (a link `Actor_05 -> /mnt/x` is actor 05's).
         var pending = [(real: start, arrivedAs: "")], visited: Set<String> = [start], actors = Set<Int>(), seen = 0, unlisted: [String] = []
+        var unlistedActors = Set<Int>()
         while let (folder, arrivedAs) = pending.popLast() {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
                 unlisted.append(folder)
-                if let actor = ActorFolder.actor(folderName: arrivedAs) { actors.insert(actor) }
+                if let actor = ActorFolder.actor(folderName: arrivedAs) { unlistedActors.insert(actor) }
                 continue
             }
             for name in names {
@@ -80,7 +89,7 @@ public struct SplitStage: Stage {
                 pending.append((real, name))
             }
         }
-        return (actors, unlisted.sorted())
+        return (actors, unlisted.sorted(), unlistedActors)
     }
 
     public func run(_ context: StageContext, parameters: SplitParameters) throws -> StageOutcome {

@@ -118,7 +118,15 @@ struct EmoPipeCommand: ParsableCommand {
             if code == .success {
                 if !text.isEmpty { print(text) }
             } else if !text.isEmpty {
-                let shown = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escaped }.joined(separator: "\n")
+                // The arguments it quotes are spelt out whole first (a line feed in a value would start a line of
+                // its own), then what is left of the message line by line.
+                var quoted = text
+                for argument in CommandLine.arguments.dropFirst() {
+                    for value in [argument, String(argument.drop { $0 != "=" }.dropFirst())] where !value.isEmpty && value.escaped != value {
+                        quoted = quoted.replacingOccurrences(of: "'\(value)'", with: "'\(value.escaped)'")
+                    }
+                }
+                let shown = quoted.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escaped }.joined(separator: "\n")
                 StandardStream.error.write(Data((shown + "\n").utf8))
             }
             Foundation.exit(code.rawValue)

@@ -998,6 +998,9 @@ struct CommandLineUsageTests {
         #expect(stage.status == 64 && stage.stderr.contains("--until: unknown stage '\\u{1B}[2J\\u{7}'")
                 && !stage.stderr.contains("\u{1B}") && !stage.stderr.contains("\u{7}"), "\(stage.stderr)")
         // A value the argument parser itself refuses (not a number) is echoed by its message: spelt out too.
+        // A line feed in a value is spelt out too: it made the message's line two.
+        let lineFeed = try Self.emopipe(["runs", "--limit=1\n\u{1B}2", "--workdir", folder + "/w"])
+        #expect(lineFeed.status == 64 && lineFeed.stderr.hasPrefix("Error: The value '1\\n\\u{1B}2' is invalid for '--limit <limit>'\n"), "\(lineFeed.stderr)")
         for arguments in [["runs", "--limit", "1\u{1B}]0;x\u{7}", "--workdir", folder + "/w"], ["no\u{1B}[2Jcommand"], ["runs", "--\u{1B}[2J"]] {
             let refused = try Self.emopipe(arguments)
             #expect(refused.status == 64 && refused.stderr.contains("\\u{1B}") && !refused.stderr.contains("\u{1B}")

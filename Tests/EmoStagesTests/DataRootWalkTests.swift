@@ -399,14 +399,18 @@ struct DataRootWalkTests {
         #expect(wavs.allSatisfy { sources[$0]?["status"] as? String == "ok" })
         // The forecast of a split naming its actor does not call them absent (the kept records are split's), and one
         // naming an actor absent says which folder it could not look in.
-        let forecast = { (actors: String) in
+        let forecast = { (actors: String, validation: String) in
             try Self.emopipeWithoutOverrides(["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", root, "--workdir", workdir, "--dry-run",
-                                              "--set", "split.test_actors=\(actors)", "--set", "split.val_actors=[1]"])
+                                              "--set", "split.test_actors=\(actors)", "--set", "split.val_actors=\(validation)", "--set", "train.selection=last"])
         }
-        let named = try forecast("[2]")
-        #expect(named.status == 0 && named.stdout.contains("split ") && !(named.stdout + named.stderr).contains("split names"), "\(named.stdout)")
-        let absent = try forecast("[2, 5]")
-        #expect(absent.stderr.contains("split names actor 05, of which the data root \(root) holds no RAVDESS file it can list (it cannot list \(locked)):"),
+        let named = try forecast("[2]", "[]")
+        #expect(named.status == 0 && named.stderr.contains("split names actor 02, of which the data root \(root) holds no RAVDESS file it can list "
+                                                           + "(it cannot list \(locked)): split will refuse the run when its turn comes, unless ingest kept "
+                                                           + "records of the files in \(locked), which cannot be listed now"), "\(named.stderr)")
+        let absent = try forecast("[2, 5]", "[1]")
+        #expect(absent.stderr.contains("split names actor 05, of which the data root \(root) holds no RAVDESS file it can list (it cannot list \(locked)): "
+                                       + "split will refuse the run when its turn comes (all 24 RAVDESS actors")
+                && !absent.stderr.contains("unless ingest kept"),
                 "\(absent.stderr)")
 
         chmod(locked, 0o755)
