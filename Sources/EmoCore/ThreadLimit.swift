@@ -29,7 +29,9 @@ public enum ThreadLimit {
         var threads: [pthread_t] = []
         var refusal: Int32 = 0
         while threads.count < count && refusal == 0 {
-            switch NativeThread.spawn(stackBytes: 1 << 20, {
+            // Small stacks: glibc keeps a joined thread's stack mapped for reuse, and what stays mapped counts
+            // against an address-space limit (train's batch-size check reads it).
+            switch NativeThread.spawn(stackBytes: 256 << 10, {
                 var byte: UInt8 = 0
                 _ = read(readEnd, &byte, 1)   // returns 0 once the write end is closed
             }) {

@@ -27,7 +27,12 @@ public enum SafeYAML {
         }
         let data: Data
         do { data = try RegularFile.read(path, atMost: maxBytes) } catch {
-            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(EmoError.reason(of: error)))")
+            let reason = EmoError.reason(of: error)
+            // Out of descriptors or memory is the machine's state, not a wrong file: a failure (1), not a usage error (64).
+            if OpenFileLimit.ranOut(reason) || reason.contains(String(cString: strerror(ENOMEM))) {
+                throw EmoError.io(path: path, reason: "cannot read the \(what) (\(reason))")
+            }
+            throw PipelineError.invalidFile("\(path.shownPath): cannot read the \(what) (\(reason))")
         }
         guard data.count <= maxBytes else {
             throw PipelineError.invalidFile("\(path.shownPath): the \(what) is \(data.count) bytes; at most \(maxBytes) are read")
