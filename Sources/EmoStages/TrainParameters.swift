@@ -280,7 +280,9 @@ public struct TrainParameters: StageParameters {
                          + "limit (ulimit -v) of %.0f MB; ", ProcessMemory.megabytes(counted), ProcessMemory.megabytes(mapped), ProcessMemory.megabytes(limit))
         // The size named is judged with the margin: what is mapped varies by tens of MB from run to run, and the
         // size named must be accepted by the next one.
-        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: limit - mapped, upTo: batchSize,
+        // Less 64 MB: libdispatch's worker threads come and go, each mapping a stack of `ulimit -s`, so the next run
+        // may map more when it checks (a size named here was refused by the next run on a busy machine).
+        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: limit - mapped - (64 << 20), upTo: batchSize,
                                                   averagingWeights: averagesWeights, weights: weights)
         let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
         throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
