@@ -87,4 +87,19 @@ public enum Folder {
             level = parent.isEmpty ? "." : parent
         }
     }
+
+    /// The link whose target is gone that `create(path)` would meet on the way to a missing `path` (the
+    /// path itself or a level above it), or nil.
+    public static func danglingLink(onPathTo path: String) -> String? {
+        var level = path
+        while level.count > 1 && level.hasSuffix("/") { level.removeLast() }
+        while true {
+            var info = stat()
+            if stat(level, &info) == 0 { return nil }
+            if lstat(level, &info) == 0, info.st_mode & S_IFMT == S_IFLNK { return level }
+            let parent = PathText.folder(of: level)
+            guard parent != level else { return nil }
+            level = parent.isEmpty ? "." : parent
+        }
+    }
 }

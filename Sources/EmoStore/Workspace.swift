@@ -53,6 +53,17 @@ public struct Workspace: Sendable, Equatable {
         return lstat(path, &facts) == 0 && facts.st_mode & S_IFMT == S_IFREG && RegularFile.starts(path, with: DatabaseFile.sqliteHeader)
     }
     public var lockPath: String { path("emopipe.lock") }
+
+    /// Why SQLite could not open this work directory's database for the length of its path, judged before
+    /// anything is made: a refusal after creating the folders left them behind, lock files and all.
+    public var databasePathProblem: String? {
+        var facts = stat()
+        let making = lstat(databasePath, &facts) != 0
+        do { try DatabaseFile.checkPathLength(databasePath, making: making); return nil } catch let error as EmoError {
+            if case .io(_, let reason) = error { return reason }
+            return error.description
+        } catch { return "\(error)" }
+    }
     public var executableHashPath: String { path("executable.sha256") }
 
     /// Whether a work directory exists here: something is at the database's name. A link that leads nowhere

@@ -236,7 +236,10 @@ struct WorkDirectoryOptions: ParsableArguments {
             // Not missing (a new work directory would be made there) but unusable: a link loop, a path
             // too long, a file or an unsearchable folder on the way.
             throw ValidationError("\(option) \(workdir.echoed): cannot be used as a work directory: \(String(cString: strerror(errno)))")
+        } else if let link = Folder.danglingLink(onPathTo: workdir) {
+            throw ValidationError("\(option) \(workdir.echoed): \(link.echoed) is a link to a folder that does not exist: remove it or create its target")
         }
+        if let problem = workspace.databasePathProblem { throw ValidationError("\(option) \(workdir.echoed): \(problem)") }
     }
 
     /// Refuses a work directory among another one's own files, for a command that writes it (run, sweep, nightly,

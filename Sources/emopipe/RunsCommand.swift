@@ -316,6 +316,9 @@ struct ReproduceCommand: ParsableCommand {
         if let into, let refusal = WorkDirectoryOptions.nestingRefusal(into) { throw ValidationError("--into \(into.echoed): \(refusal)") }
         // As --workdir: paths recorded through /proc/self/cwd would mean another folder to every other process.
         if let into, let refusal = KernelFilesystem.rootRefusal(into, as: .workDirectory) { throw ValidationError("--into \(into.echoed): \(refusal)") }
+        if let into, let link = Folder.danglingLink(onPathTo: into) {
+            throw ValidationError("--into \(into.echoed): \(link.echoed) is a link to a folder that does not exist: remove it or create its target")
+        }
     }
 
     func run() throws {

@@ -475,6 +475,21 @@ struct CommandLineEdgesTests {
             #expect(looped.status == 64 && looped.stderr.contains("\(loop): cannot be used as a work directory: Too many levels of symbolic links"),
                     "\(command): \(looped.stderr)")
         }
+        // A link to nothing, as the work directory or on the way to it, is a usage error (64) as a loop is, not a failure (1);
+        // and a path too long for SQLite is refused before any folder or lock file is made in it.
+        let dangling = workdir + "-dangling"
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: workdir + "-gone")
+        for (given, says) in [(dangling, "\(dangling) is a link to a folder that does not exist"),
+                              (dangling + "/below", "\(dangling) is a link to a folder that does not exist")] {
+            let refused = try Self.emopipe(["run", Self.manifest, "--until", "ingest"], workdir: given)
+            #expect(refused.status == 64 && refused.stderr.contains(says), "\(given): \(refused.stderr)")
+        }
+        let deepRoot = workdir + "-deep"
+        let deep = deepRoot + String(repeating: "/" + String(repeating: "d", count: 60), count: 8)
+        let tooDeep = try Self.emopipe(["run", Self.manifest, "--until", "ingest"], workdir: deep)
+        #expect(tooDeep.status == 64 && tooDeep.stderr.contains("more than the") && tooDeep.stderr.contains("give a work directory with a shorter path"),
+                "\(tooDeep.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: deepRoot), "a refused work directory left folders behind")
         // One on /proc, or reached through it, would be recorded under a name that means another folder to every other process.
         for (kernelPath, says) in [("/proc", "the work directory is on the kernel's /proc or /sys filesystem"),
                                    ("/proc/self/cwd", "the work directory is reached through the kernel's /proc or /sys filesystem")] {
