@@ -272,22 +272,32 @@ extension ParamValue: Decodable {
     /// What a record's JSON column should hold, a JSON object, or what it is instead ("not a JSON object", or
     /// its length past the bound), for a message that goes on "its recorded parameters are …".
     public static func recordedObject(_ json: String) -> Result<[String: ParamValue], RecordedJSONProblem> {
+        recordedObject(Data(json.utf8))
+    }
+
+    public static func recordedObject(_ json: Data) -> Result<[String: ParamValue], RecordedJSONProblem> {
         do {
-            guard let object = try fromJSON(Data(json.utf8)).objectValue else { return .failure(.notAnObject) }
+            guard let object = try fromJSON(json).objectValue else { return .failure(.notAnObject) }
             return .success(object)
         } catch let large as SizeError {
             return .failure(.tooLarge(large))
+        } catch let deep as NestingError {
+            return .failure(.notJSON("\(deep)"))
         } catch {
-            return .failure(.notAnObject)
+            return .failure(.notJSON(nil))
         }
     }
 
     public enum RecordedJSONProblem: Error, Equatable, CustomStringConvertible {
+        /// Valid JSON of another kind: a list, a string, a number, null.
         case notAnObject
+        /// No JSON at all (cut short, typed over), with what made it so when known.
+        case notJSON(String?)
         case tooLarge(SizeError)
         public var description: String {
             switch self {
             case .notAnObject: return "not a JSON object"
+            case .notJSON(let detail): return "not valid JSON" + (detail.map { " (\($0))" } ?? "")
             case .tooLarge(let large): return "\(large)"
             }
         }

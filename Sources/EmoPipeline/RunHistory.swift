@@ -153,12 +153,11 @@ public struct RunSummary: Sendable {
                         throw EmoError.io(path: path, reason: "edited since run \(run) wrote it (its SHA-256 is not the one recorded then)")
                     }
                     // A result that is not a JSON object (cut short, overwritten) is named, not shown as no metrics.
-                    let parsed: [String: ParamValue]?
-                    do { parsed = try ParamValue.fromJSON(data).objectValue } catch let large as ParamValue.SizeError {
-                        throw EmoError.io(path: path, reason: "\(large); not read")
-                    } catch { parsed = nil }
-                    guard let object = parsed else {
-                        throw EmoError.io(path: path, reason: "not a JSON object, as EmoPipe writes its results")
+                    let object: [String: ParamValue]
+                    switch ParamValue.recordedObject(data) {
+                    case .success(let read): object = read
+                    case .failure(.tooLarge(let large)): throw EmoError.io(path: path, reason: "\(large); not read")
+                    case .failure(let problem): throw EmoError.io(path: path, reason: "\(problem), where EmoPipe writes a JSON object of its results")
                     }
                     metrics += scalars(inResult: file, object)
                     if file == .metrics { unscored = unscoredTestClips(object) }

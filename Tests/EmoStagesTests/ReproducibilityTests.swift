@@ -127,8 +127,12 @@ struct ReproducibilityTests {
         let damaged = try reproduce(after: "UPDATE run SET threads = 0 WHERE id = ?")
         #expect(damaged.status == 1 && damaged.stderr.contains("run \(id) cannot be repeated: it records threads = 0, outside 1-256: its record is damaged"), "\(damaged.stderr)")
         let unreadable = try reproduce(after: "UPDATE run SET threads = 2, paramsJSON = '{not json' WHERE id = ?")
-        #expect(unreadable.status == 1 && unreadable.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not a JSON object: its record is damaged"),
+        #expect(unreadable.status == 1 && unreadable.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not valid JSON: its record is damaged"),
                 "\(unreadable.stderr)")
+        // JSON of another kind is named as such, not as text that is no JSON.
+        let list = try reproduce(after: "UPDATE run SET paramsJSON = '[1, 2]' WHERE id = ?")
+        #expect(list.status == 1 && list.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not a JSON object: its record is damaged"),
+                "\(list.stderr)")
         // A recorded value out of range is the record's, not the manifest's the values are laid over.
         let outOfRange = try reproduce(parameters: "json_set(?, '$.train.epochs', 100000000)")
         #expect(outOfRange.status == 1 && outOfRange.stderr.contains("run \(id) cannot be repeated: its recorded parameters are refused (its record is damaged")
@@ -309,7 +313,7 @@ struct ReproducibilityTests {
         let savedRecord = try database.read { try String.fetchOne($0, sql: "SELECT paramsJSON FROM run WHERE id = ?", arguments: [runs[0]]) }
         try database.write { try $0.execute(sql: "UPDATE run SET paramsJSON = '{' WHERE id = ?", arguments: [runs[0]]) }
         let damagedRecord = try TestSupport.run(TestSupport.emopipe, ["diff", runs[1], runs[0], "--workdir", workdir])
-        #expect(damagedRecord.stderr.contains("note: run \(runs[0])'s record is damaged: its recorded parameters are not a JSON object"),
+        #expect(damagedRecord.stderr.contains("note: run \(runs[0])'s record is damaged: its recorded parameters are not valid JSON"),
                 "\(damagedRecord.stderr)")
         // A stage's value no object read as no parameters: diff said "no differences" of it.
         try database.write { try $0.execute(sql: "UPDATE run SET paramsJSON = json_set(?, '$.audio', 5) WHERE id = ?", arguments: [savedRecord, runs[0]]) }
@@ -360,7 +364,7 @@ struct ReproducibilityTests {
         for command in [["diff", runs[1], runs[0]], ["runs"]] {
             let cut = try TestSupport.run(TestSupport.emopipe, command + ["--workdir", workdir])
             #expect(cut.status == 0 && cut.stderr.contains("note: run \(runs[0])'s result file cannot be read, so it shows no value: "
-                                                         + "\(metrics): not a JSON object"), "\(command): \(cut.stderr)")
+                                                         + "\(metrics): not valid JSON, where EmoPipe writes a JSON object of its results"), "\(command): \(cut.stderr)")
         }
         // Past the bound of what is decoded, and with no digest to judge it by first: named by its length, not parsed.
         try Data(("{\"accuracy\": 0.5, \"x\": \"" + String(repeating: "a", count: 5 << 20) + "\"}").utf8).write(to: URL(fileURLWithPath: metrics))
