@@ -557,7 +557,11 @@ public final class Predictor {
         let noStreams = speechFacts.audioStreamCount == 0 && speechFacts.videoStreamCount == 0 && videoFacts.videoStreamCount == 0
             && videoFacts.pictureCount == 0
         let videoError = c.uses(.faces) && clip.faces == nil && !videoProblems.isEmpty && !noStreams ? videoProblems.joined(separator: "; ") : nil
-        if let audioError, clip.faces == nil { throw audioError }
+        if let audioError, clip.faces == nil {
+            // Both modalities failed: each one's reason is named, not only the speech's.
+            guard let videoError else { throw audioError }
+            throw PipelineError.missingData("\(path): nothing to predict from: its speech: \(audioError); its pictures: \(videoError)")
+        }
         guard clip.hasInput else {
             let audio = videoOnly ? "a video-only clip (modality 02), from which the pipeline reads no speech" : speechFacts.audioStreamCount > 0 ? nil
                 : noStreams ? "no audio or video stream FFmpeg can find (a file cut short?)" : "no audio track"

@@ -1137,6 +1137,13 @@ struct TrainEvaluateTests {
         // No log-mel was normalised, so no speaker's statistics are claimed (they said "given", from 1 file).
         #expect(mutedAnswer["speaker"] == nil || mutedAnswer["speaker"] is NSNull, "\(mutedAnswer)")
         #expect(!muted.stderr.contains("statistics from the files given together"), "\(muted.stderr)")
+        // A clip whose speech is digital silence and whose pictures hold no face: both reasons are named, not only the speech's.
+        let blank = try TestSupport.temporaryFolder("blank-clip") + "/01-01-01-01-01-01-01.mp4"
+        try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i testsrc=size=320x240:rate=30 -f lavfi -i anullsrc=r=48000:cl=mono -t 3 "
+                              + "-c:v mpeg4 -c:a aac '\(blank)'")
+        let nothing = try TestSupport.run(TestSupport.emopipe, ["predict", "--run", runFolder, "--json", blank])
+        #expect(nothing.status == 3 && nothing.stderr.contains("\(blank): nothing to predict from: its speech: ")
+                && nothing.stderr.contains("all zero") && nothing.stderr.contains("; its pictures: "), "\(nothing.stderr)")
         // A video-only clip's file (modality 02) with sound in it, alone: its sound is not speech, as ingest fails it.
         let videoOnly = try TestSupport.temporaryFolder("video-only") + "/02" + (silentCopy as NSString).lastPathComponent.dropFirst(2)
         try FileManager.default.copyItem(atPath: mp4(plain), toPath: videoOnly)
