@@ -67,6 +67,8 @@ struct DataRootScan {
     let foldersLeftOut: [String]
     /// Folders left out because they hold an EmoPipe database (SQLite named `emopipe.sqlite`): other work directories.
     let otherWorkDirectories: [String]
+    /// Hidden files whose names, without the leading dot, are a recording's: not read, as no hidden file is.
+    let hiddenRecordings: [String]
 
     init(root: String, leavingOut: [String] = []) throws {
         var info = stat()
@@ -96,7 +98,16 @@ struct DataRootScan {
         kernelFoldersSkipped = walk.kernelFoldersSkipped
         foldersLeftOut = walk.foldersLeftOut
         otherWorkDirectories = walk.otherWorkDirectories
+        hiddenRecordings = walk.hiddenRecordings.sorted()
         self.aliases = aliases
+    }
+
+    /// Whether a hidden name would be a recording's without its leading dots (`.03-01-…wav`): skipped as every
+    /// hidden file is, but said so. AppleDouble companions (`._03-01-…wav`) are no recordings, and are not.
+    static func isHiddenRecording(_ name: [UInt8]) -> Bool {
+        guard name.first == UInt8(ascii: "."), let text = String(validating: name, as: UTF8.self) else { return false }
+        guard case .source = RavdessName.parse(fileName: String(text.drop { $0 == "." })) else { return false }
+        return true
     }
 
     /// The folders above the root's real path, up to `/`, by identity.
@@ -207,6 +218,7 @@ struct DataRootScan {
         var aliases: [(path: String, keptAs: String)] = []
         /// The aliases that are folders: each file below the kept folder has a path below the alias too.
         var folderAliases: [(path: String, keptAs: String)] = []
+        var hiddenRecordings: [String] = []
         private var seen: [FileIdentity: String] = [:]
 
         /// `ancestors`: the folders on the path from the root down to `folder`, by identity.
@@ -304,6 +316,8 @@ struct DataRootScan {
             let names = try Self.names(in: folder)
             let spellings = Self.firstSpellings(names)
             var listed: [(key: String, entry: Entry)] = []
+            hiddenRecordings += names.filter { DataRootScan.isHiddenRecording($0) && !Self.isFolder(folder, rawName: $0) }
+                .map { folder + "/" + String(decoding: $0, as: UTF8.self) }
             for bytes in names where bytes.first != UInt8(ascii: ".") {
                 guard let name = String(validating: bytes, as: UTF8.self) else {
                     let shownName = InvalidUTF8.shown(bytes), shown = folder + "/" + shownName

@@ -153,14 +153,34 @@ public struct IngestStage: Stage {
                     + "\(unusable.count) folder(s) or name(s) could not be used (\(first.path): \(problem))")
             }
             throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file (\(scan.files.count) file\(scan.files.count == 1 ? "" : "s"), "
-                + "none named like 03-01-05-01-02-01-12.wav or 01-01-05-01-02-01-12.mp4); is it the right folder?")
+                + "none named like 03-01-05-01-02-01-12.wav or 01-01-05-01-02-01-12.mp4); is it the right folder?" + nearMisses(scan))
         }
+    }
+
+    /// For a root of no RAVDESS file: the files that come close, a recording's seven codes with more in the name
+    /// (`… (copy).wav`, `…_1.wav`) or a hidden one, which are why, as a hint.
+    private static func nearMisses(_ scan: DataRootScan) -> String {
+        let codes = #/[0-9]{2}(-[0-9]{2}){6}/#
+        let close = scan.files.map(\.path).filter { (($0 as NSString).lastPathComponent).contains(codes) }
+        var hints: [String] = []
+        if let first = close.first {
+            hints.append("\(close.count) name\(close.count == 1 ? " holds" : "s hold") a recording's seven codes with more besides, as "
+                         + "\(DataRootPath.relative(first, to: scan.root).echoed) does: a recording's name is the codes and .wav or .mp4 alone")
+        }
+        if let first = scan.hiddenRecordings.first {
+            hints.append("\(scan.hiddenRecordings.count) hidden file\(scan.hiddenRecordings.count == 1 ? " is named as a recording" : "s are named as recordings"), "
+                         + "as \(DataRootPath.relative(first, to: scan.root).echoed) is, and hidden files are not read")
+        }
+        return hints.isEmpty ? "" : " " + hints.joined(separator: "; ")
     }
 
     /// Says which links were not followed and which paths were left out as second paths to a file.
     private static func report(_ scan: DataRootScan, context: StageContext) {
         for loop in scan.loopsSkipped {
             context.logger.warning("\(loop): not followed, it leads back into a folder it is inside")
+        }
+        for hidden in scan.hiddenRecordings {
+            context.logger.warning("\(hidden): not read, its name starts with \".\" (a hidden file); without the dot it would be read as a recording")
         }
         for link in scan.rootHoldersSkipped {
             context.logger.warning("\(link): not followed, it leads to a folder that holds the data root (its files are outside the root, and the root's own would be read twice)")

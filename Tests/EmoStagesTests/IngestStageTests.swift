@@ -261,6 +261,33 @@ struct IngestStageTests {
         #expect(!FileManager.default.fileExists(atPath: elsewhere))
     }
 
+    /// A root whose files come close to RAVDESS names (a copy's suffix, a hidden file) is refused naming what
+    /// is wrong with them; a hidden file named as a recording beside real ones is warned of, not read silently,
+    /// while an AppleDouble companion (`._…`) is no recording and passes without a word.
+    @Test func nearMissAndHiddenNamesAreNamedNotPassedOverSilently() throws {
+        let root = try IngestFixture.dataRoot()
+        let recording = try #require(try FileManager.default.subpathsOfDirectory(atPath: root).sorted().first { $0.hasSuffix(".wav") })
+        let name = (recording as NSString).lastPathComponent
+        let close = try TestSupport.temporaryFolder("near-miss-root") + "/Actor_01"
+        try FileManager.default.createDirectory(atPath: close, withIntermediateDirectories: true)
+        for copy in [name.dropLast(4) + " (copy).wav", name.dropLast(4) + "_1.wav", "." + name, "._" + name] {
+            try FileManager.default.copyItem(atPath: root + "/" + recording, toPath: close + "/" + copy)
+        }
+        let closeRoot = PathText.folder(of: close)
+        let refused = try IngestFixture.emopipe(["run", "--until", "ingest"], data: closeRoot, workdir: try TestSupport.temporaryFolder("work"))
+        #expect(refused.status == 1 && refused.stderr.contains("\(closeRoot): the data root holds no RAVDESS file"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("2 names hold a recording's seven codes with more besides, as Actor_01/\(name.dropLast(4)) (copy).wav does")
+                && refused.stderr.contains("1 hidden file is named as a recording, as Actor_01/.\(name) is, and hidden files are not read"),
+                "\(refused.stderr)")
+
+        let hidden = PathText.folder(of: root + "/" + recording) + "/." + name
+        try FileManager.default.copyItem(atPath: root + "/" + recording, toPath: hidden)
+        try FileManager.default.copyItem(atPath: root + "/" + recording, toPath: PathText.folder(of: hidden) + "/._" + name)
+        let ran = try IngestFixture.emopipe(["run", "--until", "ingest"], data: root, workdir: try TestSupport.temporaryFolder("work"))
+        #expect(ran.status == 0 && ran.stderr.contains("\(hidden): not read, its name starts with \".\" (a hidden file)"), "\(ran.stderr)")
+        #expect(!ran.stderr.contains("._" + name), "\(ran.stderr)")
+    }
+
     /// `cache gc --dry-run` takes no lock, so it may list a working run's temporaries as leftovers: it says
     /// that a run is working, and gc proper is refused meanwhile.
     @Test func aDryRunGCDuringARunSaysARunIsWorking() throws {
