@@ -78,6 +78,8 @@ struct ClipCatalog {
         switch mine {
         case 0: return "in its own Actor_XX folder, named in lowercase"
         case 1: return "in its own Actor_XX folder"
+        case 2: return "in its own actor's folder (spelt otherwise than Actor_XX), named in lowercase"
+        case 3: return "in its own actor's folder (spelt otherwise than Actor_XX)"
         default: return "named in lowercase"
         }
     }
@@ -93,13 +95,16 @@ struct ClipCatalog {
         return a != b ? a < b : candidate.path < current.path
     }
 
-    /// 0 for a file in its actor's `Actor_XX` folder named in lowercase; more the further it is from that.
+    /// 0 for a file in its actor's `Actor_XX` folder named in lowercase; more the further it is from that. A folder
+    /// that names its actor otherwise (`actor_02`, `Actor_2`, as ingest reads folder names) comes next.
     private static func misplacement(_ source: SourceRecord) -> Int {
         let url = URL(fileURLWithPath: source.path)
         let folder = url.deletingLastPathComponent().lastPathComponent
-        let inOwnFolder = source.actor.map { folder == String(format: "Actor_%02d", $0) } ?? false
+        let placement = source.actor.map { actor in
+            folder == String(format: "Actor_%02d", actor) ? 0 : ActorFolder.actor(folderName: folder) == actor ? 2 : 4
+        } ?? 4
         let lowercase = url.pathExtension == url.pathExtension.lowercased()
-        return (inOwnFolder ? 0 : 2) + (lowercase ? 0 : 1)
+        return placement + (lowercase ? 0 : 1)
     }
 
     /// One unit per distinct content among the chosen sources of a modality, in path order.

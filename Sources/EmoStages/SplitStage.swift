@@ -15,7 +15,8 @@ import Foundation
 public struct SplitStage: Stage {
     public let name = StageName.split.rawValue
     // 2: of two files of one kind for a clip, the one in its own Actor_XX folder (lowercase) is taken.
-    public let codeVersion = "2"
+    // 3: next, one in a folder naming its actor otherwise (`actor_02`, `Actor_2`), before any other folder.
+    public let codeVersion = "3"
     public let manifestFields = ["label_map", "include_song"]
     public let reads: Set<String> = [StageName.ingest.rawValue]
 

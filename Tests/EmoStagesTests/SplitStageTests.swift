@@ -371,6 +371,12 @@ struct SplitStageTests {
                                            Self.source(video, sha: "x", folder: "/d/c/")])
         #expect(avOnly.conflicts == [ClipCatalog.Conflict(clip: "01-03-01-01-01-04", modality: "speech and video", used: "/d/a/" + video,
                                                           reason: "the first by path", leftOut: ["/d/b/" + video, "/d/c/" + video], contents: 2)])
+        // A folder naming the actor in another spelling, as ingest reads it (`ACTOR_04`, `actor_4`), is its own before any other.
+        let otherSpelling = ClipCatalog(sources: [Self.source(video, sha: "stray", folder: "/d/"), Self.source(video, sha: "upper", folder: "/d/ACTOR_04/"),
+                                                  Self.source(video.replacingOccurrences(of: ".mp4", with: ".MP4"), sha: "own", folder: "/d/ACTOR_04/")])
+        #expect(otherSpelling.conflicts == [ClipCatalog.Conflict(clip: "01-03-01-01-01-04", modality: "speech and video", used: "/d/ACTOR_04/" + video,
+                                                                 reason: "in its own actor's folder (spelt otherwise than Actor_XX), named in lowercase",
+                                                                 leftOut: ["/d/" + video, "/d/ACTOR_04/01-01-03-01-01-01-04.MP4"], contents: 3)])
     }
 
     /// The labels are the file name's: a database row edited to another emotion trained a neutral clip as angry, and
