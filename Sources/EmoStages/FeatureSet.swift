@@ -112,24 +112,28 @@ struct FeatureSet {
     /// read: their shards' mapped pages and the copies made of them (speaker statistics are applied in place).
     static func checkFitsMemory(plan: SplitPlan, cache: TensorCache, audio: String?, faces: String?,
                                 context: StageContext) throws {
-        var bytes = 0, held = 0, records = 0
+        var bytes = 0, held = 0, mapped = 0, records = 0
         var sizedBy: [String] = []
         for (fingerprint, source, keys) in [(audio, \SplitPlan.Clip.speech, "audio.hop_length, audio.n_mels, audio.frames"),
                                             (faces, \SplitPlan.Clip.video, "faces.frames, faces.size")] {
             guard let fingerprint else { continue }
             let stage: StageName = source == \SplitPlan.Clip.speech ? .audio : .faces
             let sizes = try cache.recordBytes(stage: stage.rawValue, fingerprint: fingerprint)
-            let read = plan.clips.compactMap { clip in clip[keyPath: source].flatMap { sizes[$0.sha256] } }
+            let readKeys = plan.clips.compactMap { clip in clip[keyPath: source].flatMap { sizes[$0.sha256] == nil ? nil : $0.sha256 } }
+            let read = readKeys.compactMap { sizes[$0] }
             // Clamped: the sizes are the database's, which a user can edit.
             let total = read.clampedSum()
             bytes = bytes.clampedAdding(total)
             held = held.clampedAdding(total.clampedMultiplied(by: 2))
+            // Address space holds the copies and every shard read from, whole: one holding other fingerprints' or sources'
+            // records too maps them as well (resident memory counts only the pages read).
+            mapped = mapped.clampedAdding(total).clampedAdding(try cache.shardBytes(stage: stage.rawValue, fingerprint: fingerprint, holding: Set(readKeys)))
             records += read.count
             if !read.isEmpty { sizedBy.append(keys) }
         }
         let needed = held.clampedAdding(ProcessMemory.residentBytesInUse() ?? 0)
         let machine = ProcessMemory.machineLimitBytes()
-        let addressSpace = addressSpaceShortfall(held: held, mapped: ProcessMemory.addressSpaceBytes(), limit: ProcessMemory.addressSpaceLimitBytes())
+        let addressSpace = addressSpaceShortfall(held: max(held, mapped), mapped: ProcessMemory.addressSpaceBytes(), limit: ProcessMemory.addressSpaceLimitBytes())
         guard needed > min(context.memoryBudget ?? Int.max, machine ?? Int.max) || addressSpace != nil else { return }
         // A refusal rests on the index's lengths: an edited row is damage a run repairs, not features too large.
         try requireIndexAgreesWithShards(plan: plan, cache: cache, audio: audio, faces: faces)
@@ -145,8 +149,9 @@ struct FeatureSet {
                                                           ProcessMemory.megabytes(machine), sizedBy.joined(separator: "; ")))
         }
         if let addressSpace {
-            throw PipelineError.missingData(String(format: "the %d cached feature records %@ reads are %.0f MB, held twice while they are read: ",
-                                                   records, context.fingerprint.stage, ProcessMemory.megabytes(bytes))
+            throw PipelineError.missingData(String(format: "the %d cached feature records %@ reads are %.0f MB, held twice while they are read "
+                                                   + "(copied, and mapped with the rest of their shards: %.0f MB): ",
+                                                   records, context.fingerprint.stage, ProcessMemory.megabytes(bytes), ProcessMemory.megabytes(max(held, mapped)))
                                             + addressSpace + ": raise it, or use coarser features (\(sizedBy.joined(separator: "; ")))")
         }
     }

@@ -57,6 +57,23 @@ struct TensorCacheTests {
         #expect(try cache.tensor(stage: "audio", fingerprint: "other", key: first[0].key) == nil)
     }
 
+    /// What reading some records maps: every shard holding one of them, whole (the other records in it too), each
+    /// shard once, and no shard of another fingerprint: the address-space check had counted only the records' bytes.
+    @Test func theShardsHoldingRecordsAreCountedWholeAndOnce() throws {
+        let first = Self.records(count: 5, seed: 3), second = Self.records(count: 3, seed: 4), other = Self.records(count: 4, seed: 5)
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: first, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "fp", runId: "r1", records: second, failures: [])
+        try cache.publish(stage: "audio", fingerprint: "other", runId: "r1", records: other, failures: [])
+        let shards = try store.read { try CacheShardRow.fetchAll($0, sql: "SELECT * FROM cacheShard WHERE fingerprint = 'fp' ORDER BY id") }
+        try #require(shards.count == 2)
+        let twoOfTheFirst = Set(first.prefix(2).map(\.key))
+        #expect(try cache.shardBytes(stage: "audio", fingerprint: "fp", holding: twoOfTheFirst) == shards[0].bytes)
+        #expect(shards[0].bytes > first.prefix(2).map(\.data.count).reduce(0, +))
+        let oneOfEach = Set([first[4].key, second[0].key, other[0].key])
+        #expect(try cache.shardBytes(stage: "audio", fingerprint: "fp", holding: oneOfEach) == shards[0].bytes + shards[1].bytes)
+        #expect(try cache.shardBytes(stage: "audio", fingerprint: "fp", holding: Set(other.map(\.key))) == 0)
+    }
+
     /// Sizes edited by hand in the index (text, negative) are left out of the sum; large ones are summed exactly
     /// (not through a double), and two near Int64's limit clamp instead of stopping `cache stats` on an overflow.
     @Test func statsSurviveHandEditedShardSizes() throws {

@@ -163,6 +163,22 @@ public final class TensorCache: @unchecked Sendable {
         }
     }
 
+    /// The bytes of the shards that hold any of `keys`' records, as the index says: a shard is mapped whole while
+    /// any of its records is read, whatever else it holds, so this is what reading those records maps.
+    public func shardBytes(stage: String, fingerprint: String, holding keys: Set<String>) throws -> Int {
+        try store.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT r.key AS key, s.id AS shard, s.bytes AS bytes FROM cacheRecord r JOIN cacheShard s ON r.shardId = s.id
+                WHERE r.stage = ? AND r.fingerprint = ?
+                """, arguments: [stage, fingerprint])
+            var sizes: [Int64: Int] = [:]
+            for row in rows where keys.contains(try row.decode(String.self, forColumn: "key")) {
+                sizes[try row.decode(Int64.self, forColumn: "shard")] = max(0, try row.decode(Int.self, forColumn: "bytes"))
+            }
+            return Array(sizes.values).clampedSum()
+        }
+    }
+
     /// How an indexed shard's file differs from the one written.
     public enum ShardFileProblem: Equatable, Sendable {
         /// Gone, or something else (a folder, a FIFO, a dangling link) in its place.
