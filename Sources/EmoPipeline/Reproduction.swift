@@ -14,6 +14,15 @@ public struct Reproduction {
 
     public init(original: RunSummary) { self.original = original }
 
+    /// What the reproduction cannot take from the record and takes from this emopipe instead, said before it runs: a run
+    /// recorded before runs kept their resolved parameters (the column is empty) is repeated from its manifest with
+    /// today's defaults, so a default changed since shows as a difference, not as a bug in the run.
+    public var notes: [String] {
+        guard original.record.paramsJSON == nil, !original.stages.isEmpty else { return [] }
+        return ["run \(original.id) recorded no resolved parameters (an older EmoPipe did not keep them): it is repeated from its "
+                + "recorded manifest with this emopipe's defaults, so a default changed since shows as a difference"]
+    }
+
     /// A run that did not finish has no whole results to compare a reproduction with.
     public func requireFinished() throws {
         if let why = original.notAPipelineRun { throw PipelineError.unrepeatable(run: original.id, why: why) }

@@ -336,6 +336,7 @@ struct ReproduceCommand: ParsableCommand {
             let stamp = String(Int(Date().timeIntervalSince1970))
             let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
             let cancellation = Cancellation()
+            for note in reproduction.notes { StandardStream.error.write(Data("note: \(note)\n".utf8)) }
             // A record it cannot repeat is said before "reproducing".
             let runner = try reproduction.prepare(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
                                                   cancellation: cancellation, recorded: try reproduction.checkedManifest())

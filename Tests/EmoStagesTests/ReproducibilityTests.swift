@@ -133,6 +133,10 @@ struct ReproducibilityTests {
         let list = try reproduce(after: "UPDATE run SET paramsJSON = '[1, 2]' WHERE id = ?")
         #expect(list.status == 1 && list.stderr.contains("run \(id) cannot be repeated: its recorded parameters are not a JSON object: its record is damaged"),
                 "\(list.stderr)")
+        // A run an older EmoPipe recorded without its resolved parameters is repeated from its manifest, and that is said first.
+        let older = try reproduce(after: "UPDATE run SET paramsJSON = NULL WHERE id = ?", ["--into", busy])
+        #expect(older.status == 64 && older.stderr.contains("note: run \(id) recorded no resolved parameters (an older EmoPipe did not keep them): "
+                                                            + "it is repeated from its recorded manifest with this emopipe's defaults"), "\(older.stderr)")
         // A recorded value out of range is the record's, not the manifest's the values are laid over.
         let outOfRange = try reproduce(parameters: "json_set(?, '$.train.epochs', 100000000)")
         #expect(outOfRange.status == 1 && outOfRange.stderr.contains("run \(id) cannot be repeated: its recorded parameters are refused (its record is damaged")
