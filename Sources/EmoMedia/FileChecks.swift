@@ -20,13 +20,12 @@ enum FileChecks {
         guard access(path, R_OK) == 0 else {
             throw .unreadable(path: path, reason: String(cString: strerror(errno)))
         }
-        guard info.st_size > 0 else {
-            // /proc/self/environ and the like report 0 bytes and are made as they are read: not an empty recording.
-            if KernelFilesystem.holds(path: path) {
-                throw .unreadable(path: path, reason: "a file of the kernel's /proc or /sys filesystem, which holds no recordings")
-            }
-            throw .emptyFile(path: path)
+        // /proc/self/environ and the like report 0 bytes and /sys's files 4096, and are made as they are read: whatever
+        // size they report, they are no recordings (a /sys file had been read as "not a media file").
+        if KernelFilesystem.holds(path: path, info) {
+            throw .unreadable(path: path, reason: "a file of the kernel's /proc or /sys filesystem, which holds no recordings")
         }
+        guard info.st_size > 0 else { throw .emptyFile(path: path) }
         return Int64(info.st_size)
     }
 

@@ -50,14 +50,17 @@ struct BadInputTests {
         }
     }
 
-    /// /proc files report 0 bytes and are made as they are read: said to be the kernel's, not "empty".
-    @Test("a /proc file reporting 0 bytes")
+    /// /proc files report 0 bytes and /sys files 4096, and are made as they are read: said to be the kernel's, not
+    /// "empty" or "not a media file".
+    @Test("a /proc or /sys file, whatever size it reports")
     func kernelFile() throws {
-        let path = "/proc/self/environ"
-        try #require(FileManager.default.fileExists(atPath: path))
-        let says = MediaError.unreadable(path: path, reason: "a file of the kernel's /proc or /sys filesystem, which holds no recordings")
-        #expect(throws: says) { try MediaProbe.probe(path: path) }
-        #expect(throws: says) { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+        for path in ["/proc/self/environ", "/sys/devices/system/cpu/online"] {
+            var info = stat()
+            try #require(stat(path, &info) == 0, "\(path)")
+            let says = MediaError.unreadable(path: path, reason: "a file of the kernel's /proc or /sys filesystem, which holds no recordings")
+            #expect(throws: says) { try MediaProbe.probe(path: path) }
+            #expect(throws: says) { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }
+        }
     }
 
     @Test("zero-byte .mp4 (libav path)")
