@@ -66,22 +66,42 @@ public struct SplitStage: Stage {
     /// `unlisted`, and its actor in `unlistedActors` when its name is an actor's (`Actor_02`): ingest keeps what
     /// it recorded of its files, if anything, and split takes those.
     static func actorsNamed(under root: String, limit: Int = 200_000) -> (actors: Set<Int>, unlisted: [String], unlistedActors: Set<Int>)? {
+        namesUnder(root, limit: limit).map { ($0.actors, $0.unlisted, $0.unlistedActors) }
+    }
+
+    /// What the RAVDESS file names under a data root say, nothing opened: the actors, and which of them have a
+    /// file of speech (modality 01 or 03) and of video (01 or 02); folders that cannot be listed, and their actors.
+    struct NamesUnderRoot {
+        var actors: Set<Int> = []
+        var speechActors: Set<Int> = []
+        var videoActors: Set<Int> = []
+        var unlisted: [String] = []
+        var unlistedActors: Set<Int> = []
+    }
+
+    /// `actorsNamed`'s walk, with what each actor's files hold by their names.
+    static func namesUnder(_ root: String, limit: Int = 200_000) -> NamesUnderRoot? {
         guard let start = ResolvedPath.of(root), (try? FileManager.default.contentsOfDirectory(atPath: start)) != nil else { return nil }
         // As ingest: never up into a folder that holds the root (files outside it, or the whole machine).
         let holdingRoot = DataRootScan.foldersHolding(root)
         // Each folder by its real path, with the name the walk reached it by (a link `Actor_05 -> /mnt/x` is actor 05's).
-        var pending = [(real: start, arrivedAs: "")], visited: Set<String> = [start], actors = Set<Int>(), seen = 0, unlisted: [String] = []
-        var unlistedActors = Set<Int>()
+        var pending = [(real: start, arrivedAs: "")], visited: Set<String> = [start], seen = 0
+        var found = NamesUnderRoot()
         while let (folder, arrivedAs) = pending.popLast() {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
-                unlisted.append(folder)
-                if let actor = ActorFolder.actor(folderName: arrivedAs) { unlistedActors.insert(actor) }
+                found.unlisted.append(folder)
+                if let actor = ActorFolder.actor(folderName: arrivedAs) { found.unlistedActors.insert(actor) }
                 continue
             }
             for name in names {
                 seen += 1
                 if seen > limit { return nil }
-                if case .source(let codes) = RavdessName.parse(fileName: name) { actors.insert(codes.actor); continue }
+                if case .source(let codes) = RavdessName.parse(fileName: name) {
+                    found.actors.insert(codes.actor)
+                    if codes.modality != 2 { found.speechActors.insert(codes.actor) }
+                    if codes.modality != 3 { found.videoActors.insert(codes.actor) }
+                    continue
+                }
                 var facts = stat()
                 let path = folder + "/" + name
                 // Never /proc or /sys, which ingest does not walk either.
@@ -90,7 +110,8 @@ public struct SplitStage: Stage {
                 pending.append((real, name))
             }
         }
-        return (actors, unlisted.sorted(), unlistedActors)
+        found.unlisted.sort()
+        return found
     }
 
     public func run(_ context: StageContext, parameters: SplitParameters) throws -> StageOutcome {

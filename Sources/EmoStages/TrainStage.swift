@@ -63,11 +63,35 @@ public struct TrainStage: Stage {
     /// fewer clips than a batch would still fit (not known yet either).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
         guard let train = parameters[name]?.value as? TrainParameters else { return [] }
+        return [Self.inputsForecast(train, parameters: parameters, manifest: manifest), memoryForecast(train, parameters: parameters, manifest: manifest)]
+            .compactMap { $0 }
+    }
+
+    /// A model whose every branch no training actor has files for (`modalities: [faces]` over speech recordings): train
+    /// refuses it, after the feature stages. Judged by the file names under the data root, nothing opened; silent when
+    /// a folder cannot be listed (its actors' files may be recorded) or the split itself will be refused (split says so).
+    static func inputsForecast(_ train: TrainParameters, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
+        guard let split = parameters[StageName.split.rawValue]?.value as? SplitParameters,
+              let names = SplitStage.namesUnder(manifest.dataRoot), names.unlisted.isEmpty,
+              let folds = try? FoldPlanner(split).plan(actors: names.actors.sorted()) else { return nil }
+        let asked = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }
+        guard !asked.isEmpty else { return nil }
+        func actors(_ modality: ModelConfig.Modality) -> Set<Int> { modality == .audio ? names.speechActors : names.videoActors }
+        let starved = folds.filter { fold in asked.allSatisfy { actors($0).isDisjoint(with: fold.train) } }
+        guard let first = starved.first else { return nil }
+        let files = asked.map { $0 == .audio ? "speech (a 01 mp4 or 03 wav)" : "video (a 01 or 02 mp4)" }.joined(separator: " or ")
+        let which = starved.count == folds.count ? (folds.count == 1 ? "" : " of any fold") : " of fold \(first.index)"
+        return "train.modalities = \(ParamValue.array(train.modalities.map { .string($0.rawValue) }).shown): no training actor\(which) "
+            + "(\(actorList(first.train))) has a file of \(files) under \(manifest.dataRoot.echoed), judged by the file names: "
+            + "train will refuse the run when its turn comes, after the stages before it"
+    }
+
+    private func memoryForecast(_ train: TrainParameters, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
         // The tighter of the budget and the machine, as train checks both.
         let limits = [(manifest.resources.maxMemoryBytes, manifest.resources.maxMemoryMB.map { "resources.max_memory_mb = \($0)" }),
                       (ProcessMemory.machineLimitBytes(), nil)]
             .compactMap { bytes, name in bytes.map { ($0, name ?? String(format: "this machine's %.0f MB", ProcessMemory.megabytes($0))) } }
-        guard let (limit, against) = limits.min(by: { $0.0 < $1.0 }) else { return [] }
+        guard let (limit, against) = limits.min(by: { $0.0 < $1.0 }) else { return nil }
         var config = train.modelConfig
         if let audio = parameters[StageName.audio.rawValue]?.value as? LogMelParameters { config.nMels = audio.nMels }
         if let faces = parameters[StageName.faces.rawValue]?.value as? FaceParameters {
@@ -83,14 +107,14 @@ public struct TrainStage: Stage {
                                                          averagingWeights: train.averagesWeights, weights: weights))
         }
         let resident = ProcessMemory.residentBytesInUse() ?? 0   // as the check it foretells reads it
-        guard let (cheapest, weights, needed) = candidates.min(by: { $0.bytes < $1.bytes }), resident + needed > limit else { return [] }
+        guard let (cheapest, weights, needed) = candidates.min(by: { $0.bytes < $1.bytes }), resident + needed > limit else { return nil }
         let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: train.batchSize,
                                                   averagingWeights: train.averagesWeights, weights: weights)
-        return [String(format: "train.batch_size = %d: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
+        return String(format: "train.batch_size = %d: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
                        + "resident before any features are loaded is over %@; train will likely refuse it when its turn comes, after the "
                        + "stages before it (%@)",
                        train.batchSize, ProcessMemory.megabytes(needed), cheapest.modalities[0].rawValue, ProcessMemory.megabytes(resident), against,
-                       largest.map { "the largest batch size that fits is at most \($0)" } ?? "not even batch size \(TrainingConfig.minBatchSize) fits")]
+                       largest.map { "the largest batch size that fits is at most \($0)" } ?? "not even batch size \(TrainingConfig.minBatchSize) fits")
     }
 
     /// Each conv block halves its input: the mel bands (`audio.n_mels`), the window (`train.window_frames`)

@@ -134,6 +134,30 @@ struct SplitStageTests {
                                     + "left out: 1 clip(s) of actors outside split.actors, 1 song clip(s) (include_song is false)"), "\(run.stderr)")
     }
 
+    /// A model whose every branch no training actor has files for (faces only over speech recordings) is foretold as
+    /// a run starts, by the file names alone: train refused it only after the feature stages. One video file of a
+    /// training actor, or a branch the speech feeds, is enough to say nothing.
+    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+    func aModelNoTrainingActorHasFilesForIsForetold() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1), ("03-01-02-01-01-01-03.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("train-forecast") + "/work"
+        func plan(_ modalities: String) throws -> TestSupport.ProcessResult {
+            try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data, "--workdir", workdir,
+                                                      "--dry-run", "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
+                                                      "--set", "train.modalities=\(modalities)"])
+        }
+        let facesOnly = try plan("[faces]")
+        #expect(facesOnly.status == 0 && facesOnly.stderr.contains("train.modalities = [\"faces\"]: no training actor (03) has a file of video "
+                                                                    + "(a 01 or 02 mp4) under \(data), judged by the file names: train will refuse the run"),
+                "\(facesOnly.stderr)")
+        let both = try plan("[audio, faces]")
+        #expect(both.status == 0 && !both.stderr.contains("no training actor"), "\(both.stderr)")
+        // Names decide, nothing is opened: an empty file named as actor 03's audio-video clip is a video file to the forecast.
+        try Data().write(to: URL(fileURLWithPath: data + "/Actor_03/01-01-02-01-01-01-03.mp4"))
+        let withVideo = try plan("[faces]")
+        #expect(withVideo.status == 0 && !withVideo.stderr.contains("no training actor"), "\(withVideo.stderr)")
+    }
+
     /// The holdout protocol on a root without its actors: a run (and its plan) says so before ingest, not only
     /// once split refuses it after the stages before it; so does a cross-validation with more folds than actors. Names alone decide: files, and Actor_XX folders (links too).
     @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
