@@ -68,6 +68,11 @@ enum RiffLayout {
 
         /// The sample sizes each plain coding comes in.
         static let bitsByCoding: [UInt16: Set<Int>] = [pcm: [8, 16, 24, 32, 64], ieeeFloat: [32, 64]]
+
+        /// The codings libsndfile decodes in a WAV: PCM, Microsoft ADPCM, float, A-law, µ-law, IMA ADPCM, GSM 6.10,
+        /// G.721 ADPCM, MPEG layer III. Of these, a file libsndfile refuses is damaged; another coding (G.726, G.722)
+        /// is one it does not know, not damage.
+        static let libsndfileCodings: Set<UInt16> = [pcm, 2, ieeeFloat, 6, 7, 0x11, 0x31, 0x40, 0x55]
     }
 
     /// What the walk over the chunks found, up to the first `data` chunk.
@@ -140,6 +145,15 @@ enum RiffLayout {
         var orderProblem: String? {
             guard let dataOffset, formatSize == nil else { return nil }
             return "the WAV's data chunk (at byte \(dataOffset)) comes before any fmt chunk, which must come first to say how its samples are laid out"
+        }
+
+        /// The coding of a WAV whose chunks hold together but whose samples are coded in a way libsndfile does not
+        /// decode (G.726, G.722): libav's decoder for it reads it, and checks the coded stream as it goes. Nil otherwise.
+        func codingOnlyLibavReads(fileSize: Int64) -> UInt16? {
+            guard formatBeforeData, let format, let end = dataEnd, end <= fileSize, let coding = format.coding,
+                  !Format.libsndfileCodings.contains(coding), coding != Format.extensible,
+                  format.channels > 0, format.sampleRate > 0, format.blockAlign > 0 else { return nil }
+            return coding
         }
 
         /// Whether this is a plain PCM or float WAV whose every part holds together, so that another

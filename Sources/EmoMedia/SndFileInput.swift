@@ -49,7 +49,12 @@ struct SndFileInput: ~Copyable {
             let refusal = MediaError.truncated(path: path, reason: chunks?.chunkLimitProblem ?? chunks?.formatProblem ?? chunks?.orderProblem
                                                ?? chunks?.cutShort(fileSize: size) ?? chunks?.blockLayoutProblem ?? reason)
             // A damaged header, or fields no reader takes, stays refused: libav would read it leniently, as garbage.
-            guard chunks?.formatProblem == nil, chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
+            guard chunks?.formatProblem == nil else { throw refusal }
+            // A coding libsndfile does not know (G.726) is no damage: libav decodes it, or says it cannot, by the coding's name.
+            if let coding = chunks?.codingOnlyLibavReads(fileSize: size) {
+                return .libav(refusal: .unsupportedCodec(path: path, codec: String(format: "WAV format tag 0x%04X", coding)))
+            }
+            guard chunks?.isSoundPlainLayout(fileSize: size) == true else { throw refusal }
             return .libav(refusal: refusal)
         }
         let input = SndFileInput(path: path, handle: handle, info: info)

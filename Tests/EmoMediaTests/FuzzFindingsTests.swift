@@ -237,6 +237,31 @@ struct FuzzFindingsTests {
         }
     }
 
+    /// A WAV coded in a way libsndfile does not decode (G.726, G.722: it says "Malformed 'fmt ' chunk") is no damage:
+    /// libav decodes it, as ffmpeg does, to the same samples ffmpeg gives. A format tag no decoder knows is named by its number.
+    @Test("a WAV of a coding only libav decodes", .enabled(if: TestSupport.hasTool("ffmpeg"), "needs ffmpeg"))
+    func aCodingOnlyLibavDecodesIsRead() throws {
+        let dir = try TestSupport.scratchFolder("emomedia-codings")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for codec in ["g726", "adpcm_g722"] {
+            let sound = dir.appendingPathComponent("\(codec).wav").path
+            try TestSupport.shell("ffmpeg -loglevel error -f lavfi -i sine=frequency=300:duration=1 -ar 8000 -c:a \(codec) '\(sound)'")
+            let decoded = try AudioDecoder.decodeMono(path: sound, sampleRate: 8_000)
+            #expect(decoded.samples.count > 7_000 && decoded.sourceSampleRate == 8_000, "\(codec): \(decoded.samples.count)")
+            // The oracle: ffmpeg's own decoding of the file, as float samples.
+            let oracle = try TestSupport.shell("ffmpeg -loglevel error -i '\(sound)' -f f32le -ac 1 - | od -An -v -f | wc -w")
+            #expect(abs(Int(oracle.trimmingCharacters(in: .whitespacesAndNewlines))! - decoded.samples.count) <= 16, "\(codec): \(oracle)")
+            #expect(try MediaProbe.probe(path: sound).audioStreamCount == 1)
+        }
+        // RIFF, a 16-byte fmt chunk of tag 0x9999, one channel at 8 kHz, and 12 bytes of data.
+        var unknown = Data("RIFF".utf8) + Data([0x30, 0, 0, 0]) + Data("WAVEfmt ".utf8) + Data([0x10, 0, 0, 0, 0x99, 0x99, 1, 0, 0x40, 0x1f, 0, 0,
+                                                                                              0x80, 0x3e, 0, 0, 2, 0, 16, 0])
+        unknown += Data("data".utf8) + Data([12, 0, 0, 0]) + Data("abcdefghijkl".utf8)
+        let path = dir.appendingPathComponent("unknown.wav").path
+        try unknown.write(to: URL(fileURLWithPath: path))
+        #expect(throws: MediaError.unsupportedCodec(path: path, codec: "WAV format tag 0x9999")) { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 8_000) }
+    }
+
     /// libsndfile closes the descriptor of a WAV it refuses, even when asked not to: closing it again
     /// closed whatever file another thread had opened under the same number in between, so sound
     /// files read beside refused ones failed at random ("Bad file descriptor", "No 'RIFF' chunk
