@@ -194,11 +194,17 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let store = try workDirectoryOptions.openStore()
             let directory = workDirectoryOptions.workspace
-            // A path to a run folder of another work directory (a kept reproduction) is read from that one.
-            let (whereA, whereB) = try (Self.workDirectory(of: runA, default: (store, directory)),
-                                        Self.workDirectory(of: runB, default: (store, directory)))
+            var opened: ProvenanceStore?
+            func store() throws -> ProvenanceStore {
+                if let opened { return opened }
+                let store = try workDirectoryOptions.openStore()
+                opened = store
+                return store
+            }
+            // A path to a run folder of another work directory (a kept reproduction, or any with --workdir not given) is read from that one.
+            let (whereA, whereB) = try (Self.workDirectory(of: runA, default: directory, open: store),
+                                        Self.workDirectory(of: runB, default: directory, open: store))
             let a = try RunSummary.load(runA, store: whereA.store, workspace: whereA.workspace)
             let b = try RunSummary.load(runB, store: whereB.store, workspace: whereB.workspace)
             for run in [a, b] {
@@ -224,15 +230,17 @@ struct DiffCommand: ParsableCommand {
 extension DiffCommand {
     /// The work directory a run reference belongs to: WORKDIR's, unless it is a path to a run folder
     /// (`<dir>/runs/<id>`) of another work directory that holds a database.
-    static func workDirectory(of reference: String, default given: (store: ProvenanceStore, workspace: Workspace)) throws
+    /// `open` is called only when the reference is not a run folder of another work directory: a run folder's path
+    /// needs no --workdir (the default one, absent, had been opened first and refused the command).
+    static func workDirectory(of reference: String, default workspace: Workspace, open: () throws -> ProvenanceStore) throws
         -> (store: ProvenanceStore, workspace: Workspace) {
-        guard reference.contains("/") else { return given }
+        guard reference.contains("/") else { return (try open(), workspace) }
         let folder = URL(fileURLWithPath: reference).standardizedFileURL.resolvingSymlinksInPath()
         let runs = folder.deletingLastPathComponent()
-        guard runs.lastPathComponent == "runs" else { return given }
+        guard runs.lastPathComponent == "runs" else { return (try open(), workspace) }
         let other = Workspace(root: runs.deletingLastPathComponent().path)
-        let mine = URL(fileURLWithPath: given.workspace.root).standardizedFileURL.resolvingSymlinksInPath().path
-        guard other.root != mine, FileManager.default.fileExists(atPath: other.databasePath) else { return given }
+        let mine = URL(fileURLWithPath: workspace.root).standardizedFileURL.resolvingSymlinksInPath().path
+        guard other.root != mine, FileManager.default.fileExists(atPath: other.databasePath) else { return (try open(), workspace) }
         return (try other.openStore(.readOnly), other)
     }
 }
@@ -324,7 +332,7 @@ struct ReproduceCommand: ParsableCommand {
     func run() throws {
         do {
             // A path to a run folder of another work directory is read from that one, as `diff` reads it.
-            let (store, home) = try DiffCommand.workDirectory(of: reference, default: (try workDirectoryOptions.openStore(), workDirectoryOptions.workspace))
+            let (store, home) = try DiffCommand.workDirectory(of: reference, default: workDirectoryOptions.workspace, open: { try workDirectoryOptions.openStore() })
             let original = try RunSummary.load(reference, store: store, workspace: home)
             // Said before minutes of work, not as every result DIFFERING after them.
             let reproduction = Reproduction(original: original)
@@ -334,7 +342,8 @@ struct ReproduceCommand: ParsableCommand {
                                   + "a reproduction with (`emopipe runs` still lists what was recorded of it)")
             }
             let stamp = String(Int(Date().timeIntervalSince1970))
-            let target = into.map { Workspace(root: $0) } ?? workDirectoryOptions.workspace.reproduction(of: original.id, stamp: stamp)
+            // Beside the run it repeats: a run folder's path given from elsewhere must not make a `work` folder here.
+            let target = into.map { Workspace(root: $0) } ?? home.reproduction(of: original.id, stamp: stamp)
             let cancellation = Cancellation()
             for note in reproduction.notes { StandardStream.error.write(Data("note: \(note)\n".utf8)) }
             // A record it cannot repeat is said before "reproducing".

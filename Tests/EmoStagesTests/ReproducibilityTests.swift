@@ -75,6 +75,10 @@ struct ReproducibilityTests {
         let occupied = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir, "--into", busy])
         #expect(occupied.status == 64 && occupied.stderr.contains("\(busy) is not empty (it holds Actor_01)"), "\(occupied.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: busy) == ["Actor_01"])
+        // Given by its folder's path, from a folder with no work directory, the run is read from its own work directory.
+        let byFolder = try TestSupport.run(TestSupport.emopipe, ["reproduce", workdir + "/runs/" + (run["id"] as! String), "--into", busy],
+                                           currentDirectory: try TestSupport.temporaryFolder("no-workdir-here"))
+        #expect(byFolder.status == 64 && byFolder.stderr.contains("\(busy) is not empty (it holds Actor_01)"), "\(byFolder.stderr)")
 
         // Reproduce from scratch: every stage output, metric and result file matches.
         let into = try TestSupport.temporaryFolder("repro") + "/w"
@@ -264,6 +268,12 @@ struct ReproducibilityTests {
         // Ids as far as they are unique will do; the start of several ids is refused, naming them.
         let short = try TestSupport.run(TestSupport.emopipe, ["diff", String(runs[1].dropLast()), String(runs[0].dropLast()), "--workdir", workdir])
         #expect(short.status == 0 && short.stdout.hasPrefix("a = \(runs[1])\nb = \(runs[0])"), "\(short.stdout) \(short.stderr)")
+        // Run folders' paths name their work directory: no --workdir is needed, from a folder with no `work` of its own
+        // (the default work directory, absent, was opened first and refused the command).
+        let elsewhere = try TestSupport.temporaryFolder("no-workdir-here")
+        let byFolder = try TestSupport.run(TestSupport.emopipe, ["diff", workdir + "/runs/" + runs[1], workdir + "/runs/" + runs[0]],
+                                           currentDirectory: elsewhere)
+        #expect(byFolder.status == 0 && byFolder.stdout.hasPrefix("a = \(runs[1])\nb = \(runs[0])"), "\(byFolder.stdout) \(byFolder.stderr)")
         // A mistyped path is no run, even when its last part names one.
         let mistyped = try TestSupport.run(TestSupport.emopipe, ["diff", "/nonexistent/typo/" + runs[1], runs[0], "--workdir", workdir])
         #expect(mistyped.status == ExitStatus.usage && mistyped.stderr.contains("/nonexistent/typo/\(runs[1]): no run folder there"), "\(mistyped.stderr)")
