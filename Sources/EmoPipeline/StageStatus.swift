@@ -50,7 +50,12 @@ extension PipelineRunner {
                 noted.reason += "; a run would refuse to start now: \(refusal)"
             } else {
                 // What a dry run foretells of it (a split that leaves no actor to train on), said here too.
-                let forecasts = stages[status.stage]?.forecast(parameters, manifest: manifest) ?? []
+                // Not when its last attempt failed for the same reason: that failure says it already.
+                let forecasts = (stages[status.stage]?.forecast(parameters, manifest: manifest) ?? []).filter { forecast in
+                    let clause = forecast.prefix { $0 != ";" }
+                    let core = clause.hasPrefix(status.stage + ": ") ? clause.dropFirst(status.stage.count + 2) : clause
+                    return !status.reason.contains(core)
+                }
                 if !forecasts.isEmpty { noted.reason += "; " + forecasts.joined(separator: "; ") }
             }
             return noted

@@ -53,7 +53,10 @@ struct FoldPlanner {
         if !testActors.isEmpty { return [try listed(actors: actors)] }
         guard actors.count >= folds else {
             let kept = taking.isEmpty ? "the data has" : "split.actors keeps, of the data's,"
-            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors; \(kept) \(actors.count) (\(actorList(actors)))")
+            // The way out named: fewer folds (the default manifest's 4 want 4 actors), or the actors listed.
+            let fewer = actors.count >= 2 ? "give at most \(actors.count) with `--set split.folds=\(actors.count)`, or " : ""
+            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors (\(fewer)name the actors with split.test_actors "
+                                            + "and split.val_actors); \(kept) \(actors.count) (\(actorList(actors)))")
         }
         let blocks = (0..<folds).map { k in Array(actors[(k * actors.count / folds)..<((k + 1) * actors.count / folds)]) }
         let chosen = testFold.map { [$0] } ?? Array(0..<folds)

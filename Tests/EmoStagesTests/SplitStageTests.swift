@@ -113,8 +113,14 @@ struct SplitStageTests {
             "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
             "--set", "split.folds=3",
         ])
-        #expect(folds.status == 1 && folds.stderr.contains("split: 3 folds need at least 3 actors; the data has 2 (02, 03); actor 01 recorded only "
+        #expect(folds.status == 1 && folds.stderr.contains("split: 3 folds need at least 3 actors (give at most 2 with `--set split.folds=2`, or name "
+                                                           + "the actors with split.test_actors and split.val_actors); the data has 2 (02, 03); actor 01 recorded only "
                                                            + "clips the split does not take (only song while include_song is false"), "\(folds.stderr)")
+        // Status says why once: the failed attempt's reason, not that and the same reason foretold again.
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
+                                                               "--workdir", workdir, "--set", "split.folds=3"])
+        let splitLine = status.stdout.split(separator: "\n").first { $0.hasPrefix("split") } ?? ""
+        #expect(splitLine.contains("failed") && splitLine.components(separatedBy: "3 folds need at least 3 actors").count == 2, "\(status.stdout)")
     }
 
     /// The summary says what of the recorded clips the split did not take, and why (a song archive unzipped
@@ -188,7 +194,8 @@ struct SplitStageTests {
             let cut = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
                                                                 "--workdir", workdir, "--dry-run", "--set", "split.folds=\(folds)",
                                                                 "--set", "split.val_count=0", "--set", "train.selection=last"])
-            #expect(cut.status == 0 && cut.stderr.contains("split: 4 folds need at least 4 actors; the data has 2 (01, 02) (judged by the "
+            #expect(cut.status == 0 && cut.stderr.contains("split: 4 folds need at least 4 actors (give at most 2 with `--set split.folds=2`, or name the "
+                                                           + "actors with split.test_actors and split.val_actors); the data has 2 (01, 02) (judged by the "
                                                            + "RAVDESS file names under \(data)): split will refuse the run") == refused, "\(cut.stderr)")
         }
         // Files reached through a linked folder count, as ingest reads them (and the root may be a link); an
