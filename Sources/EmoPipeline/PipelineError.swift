@@ -23,7 +23,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible, Sendable {
         case .invalidParameter(let file, let key, let value, let allowed):
             return "\(file): \(key.echoed) = \(value.echoed): \(allowed)"
         case .unknownStage(let name, let known):
-            return "unknown stage '\(name.echoed)' (stages: \(known.joined(separator: ", ")))"
+            return "unknown stage '\(name.echoed)'\(NearestName.among(known, to: name).map { "; did you mean \($0)?" } ?? "") (stages: \(known.joined(separator: ", ")))"
         case .cycle(let stages): return "the pipeline has a cycle through \(stages.joined(separator: " → "))"
         case .upstreamNotReady(let stage, let upstream):
             return "cannot run '\(stage)' alone: its upstream stage '\(upstream)' has never completed (run it first, or drop --only)"

@@ -97,7 +97,8 @@ public final class PipelineRunner {
                 "\(manifest.pipelinePath): stage '\(declared.name)' has no implementation in this emopipe (known: \(self.stages.keys.sorted().joined(separator: ", ")))")
         }
         for stage in manifest.overrides.keys.sorted() where pipeline.stage(stage) == nil {
-            throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage.shownKey)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            throw PipelineError.invalidFile("\(manifest.path): params for unknown stage '\(stage.shownKey)'"
+                + "\(NearestName.among(pipeline.stageNames, to: stage).map { "; did you mean \($0)?" } ?? "") (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         let overrides = manifest.commandLine
         for override in overrides where pipeline.stage(override.stage) == nil {
@@ -112,7 +113,8 @@ public final class PipelineRunner {
                 }
                 throw PipelineError.invalidFile("\(given): '\(override.stage)' is a manifest field, not a stage; \(override.bySweep ? "a sweep" : "--set") sets stage parameters only (stages: \(pipeline.stageNames.joined(separator: ", "))): \(instead)")
             }
-            throw PipelineError.invalidFile("\(given): unknown stage '\(override.stage.shownKey)' (stages: \(pipeline.stageNames.joined(separator: ", ")))")
+            throw PipelineError.invalidFile("\(given): unknown stage '\(override.stage.shownKey)'"
+                + "\(NearestName.among(pipeline.stageNames, to: override.stage).map { "; did you mean \($0)?" } ?? "") (stages: \(pipeline.stageNames.joined(separator: ", ")))")
         }
         var resolved: [String: ResolvedParameters] = [:]
         for declared in pipeline.stages {

@@ -283,7 +283,18 @@ struct ManifestArguments: ParsableArguments {
         valueName: "stage.key=value"))
     var settings: [String] = []
 
-    func load() throws -> Manifest { try ManifestOptions.load(path: manifest, data: nil, settings: settings) }
+    func load() throws -> Manifest { try explainingDefault { try ManifestOptions.load(path: manifest, data: nil, settings: settings) } }
+
+    /// The default manifest is a path relative to the current folder: missing there (emopipe run from elsewhere than the
+    /// checkout), the refusal says so and what to do, not only that a file cannot be read.
+    func explainingDefault<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            var facts = stat()
+            guard given == nil, lstat(Self.defaultManifest, &facts) != 0, errno == ENOENT else { throw error }
+            throw UsageError("no manifest was given, and the default one, \(Self.defaultManifest), is not in this folder "
+                             + "(\(FileManager.default.currentDirectoryPath.echoed)): run emopipe from the checkout's root, or name a manifest")
+        }
+    }
 }
 
 /// Options of commands that run stages or judge them against data: the manifest, with the data root
@@ -303,11 +314,11 @@ struct ManifestOptions: ParsableArguments {
         valueName: "n"))
     var threads: String?
 
-    func load() throws -> Manifest { try withThreads(Self.load(path: manifest, data: data, settings: settings)) }
+    func load() throws -> Manifest { try arguments.explainingDefault { try withThreads(Self.load(path: manifest, data: data, settings: settings)) } }
 
     /// The manifest with the data root `workspace` judges against (see `DataRootChoice`).
     func load(in workspace: Workspace) throws -> (manifest: Manifest, dataRoot: DataRootChoice) {
-        let (loaded, choice) = try Self.load(path: manifest, data: data, settings: settings, in: workspace)
+        let (loaded, choice) = try arguments.explainingDefault { try Self.load(path: manifest, data: data, settings: settings, in: workspace) }
         return (try withThreads(loaded), choice)
     }
 

@@ -502,6 +502,23 @@ struct CommandLineEdgesTests {
 /// Usage errors, help and `--version`: no work directory or data needed.
 @Suite("command-line usage", .enabled(if: TestSupport.hasEmopipe))
 struct CommandLineUsageTests {
+    /// Run from a folder without `manifests/default.yaml` and given no manifest, a command says why and what to do (run from
+    /// the checkout's root, or name one), not only that a file cannot be read; a mistyped key or stage gets the name meant.
+    @Test func aMissingDefaultManifestAndMistypedNamesAreExplained() throws {
+        let elsewhere = try TestSupport.temporaryFolder("no-manifest-here")
+        for command in [["status"], ["params"], ["run", "--dry-run"]] {
+            let refused = try TestSupport.run(TestSupport.emopipe, command, currentDirectory: elsewhere)
+            #expect(refused.status == 64 && refused.stderr.contains("no manifest was given, and the default one, manifests/default.yaml, is not in "
+                                                                    + "this folder (\(elsewhere)): run emopipe from the checkout's root, or name a manifest"),
+                    "\(command): \(refused.stderr)")
+        }
+        let manifest = TestSupport.repositoryRoot + "/manifests/default.yaml"
+        let key = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "train.epoch=3"])
+        #expect(key.status == 64 && key.stderr.contains("train.epoch = 3: not a parameter of train (did you mean epochs?); known: "), "\(key.stderr)")
+        let stage = try TestSupport.run(TestSupport.emopipe, ["params", manifest, "--set", "trian.epochs=3"])
+        #expect(stage.status == 64 && stage.stderr.contains("unknown stage 'trian'; did you mean train? (stages: "), "\(stage.stderr)")
+    }
+
     /// A work directory among another one's own files (its cache, runs, sweeps, nightly folder) is refused to the
     /// commands that write one (run, sweep, nightly, merge, reproduce --into): `cache gc` in the outer one removed a
     /// nested one's shards as leftovers. Commands that only read may look from there (`predict --run .` inside a run

@@ -63,7 +63,7 @@ struct StageParametersTests {
     @Test func unknownKeysGlobalsAndNULPathsAreNamedPlainly() throws {
         let keys = ["zeta", "dropuot", "lerning_rate", "batchsize"] + (1...9).map { "k\($0)" }
         #expect(throws: PipelineError.invalidParameter(file: "--set", key: "train.batchsize", value: "1",
-                                                       allowed: "not a parameter of train (nor are dropuot, k1, k2, k3, k4 and 7 more); known: "
+                                                       allowed: "not a parameter of train (did you mean batch_size?) (nor are dropuot, k1, k2, k3, k4 and 7 more); known: "
                                                            + TrainParameters.acceptedKeys.sorted().joined(separator: ", "))) {
             try ParameterResolver.resolve(TrainParameters.self, stage: "train",
                                           layers: [.init(origin: .commandLine, values: Dictionary(uniqueKeysWithValues: keys.map { ($0, ParamValue.int(1)) }))])
@@ -108,17 +108,18 @@ struct StageParametersTests {
             return ""
         }
         let warmup = try refusal(settings: ["train.epochs=1"])
-        #expect(warmup.contains("pipelines/ravdess.yaml: train.warmup_epochs = 2: an integer from 0 to epochs (1); train.epochs is from --set"), "\(warmup)")
+        #expect(warmup.contains("pipelines/ravdess.yaml: train.warmup_epochs = 2: an integer from 0 to epochs (1); train.epochs is from --set "
+                                + "(give `--set train.warmup_epochs=…` beside it)"), "\(warmup)")
         let window = try refusal("params: {audio: {n_fft: 256}}\n")
         #expect(window.contains("audio.win_length = 400: an integer from 1 to n_fft (256); audio.n_fft is from ") && window.contains("m.yaml"), "\(window)")
         let both = try refusal("params: {split: {test_actors: [1, 2]}}\n", settings: ["split.val_actors=[2, 3]"])
         #expect(both.contains("--set: split.val_actors = [2, 3]: actors that are not also test actors (2 is both); split.test_actors is from ") && both.contains("m.yaml"), "\(both)")
         // Emptying the manifest's test actors on the command line leaves its val_actors alone: both places said.
         let emptied = try refusal("params: {split: {test_actors: [1], val_actors: [2]}}\n", settings: ["split.test_actors=[]"])
-        #expect(emptied.contains("m.yaml: split.val_actors = [2]: actors named together with test_actors") && emptied.hasSuffix("; split.test_actors is from --set"),
+        #expect(emptied.contains("m.yaml: split.val_actors = [2]: actors named together with test_actors") && emptied.hasSuffix("; split.test_actors is from --set (give `--set split.val_actors=…` beside it)"),
                 "\(emptied)")
         let bands = try refusal(settings: ["audio.sample_rate=96000"])
-        #expect(bands.contains("audio.n_mels = 64: at most as many mel bands") && bands.hasSuffix("; audio.sample_rate is from --set"),
+        #expect(bands.contains("audio.n_mels = 64: at most as many mel bands") && bands.hasSuffix("; audio.sample_rate is from --set (give `--set audio.n_mels=…` beside it)"),
                 "of the four keys the rule ties n_mels to, only the one given elsewhere is named: \(bands)")
         // A value the preset set is the preset's, named where the preset was chosen (it was "the built-in defaults").
         let preset = try refusal("params: {audio: {preset: reference}}\n", settings: ["audio.n_fft=512"])

@@ -257,7 +257,8 @@ public enum ParameterResolver {
                 throw PipelineError.invalidParameter(
                     file: layer.origin.place, key: "\(stage).\(first.shownKey)", value: value.shown,
                     allowed: accepted.isEmpty ? "\(stage) takes no parameters\(global)"
-                        : "not a parameter of \(stage)\(others)\(global); known: \(accepted.sorted().joined(separator: ", "))")
+                        : "not a parameter of \(stage)\(NearestName.among(accepted, to: first).map { " (did you mean \($0)?)" } ?? "")\(others)\(global); "
+                        + "known: \(accepted.sorted().joined(separator: ", "))")
             }
             for (key, value) in layer.values {
                 // URL and C calls would read a NUL as "%00" or as the path's end: a file nobody named.
@@ -302,6 +303,10 @@ public enum ParameterResolver {
             for place in places {
                 let keys = keysByPlace[place] ?? []
                 allowed += "; \(keys.joined(separator: ", ")) \(keys.count == 1 ? "is" : "are") from \(place)"
+            }
+            // A value given on the command line that makes a file's (or a default) out of bounds: the way out is beside it.
+            if origins[top] != .commandLine, problem.bounds.contains(where: { origins[$0] == .commandLine }) {
+                allowed += " (give `--set \(stage).\(top.shownKey)=…` beside it)"
             }
             throw PipelineError.invalidParameter(file: originPlace, key: "\(stage).\(problem.key)", value: problem.value,
                                                  allowed: allowed)
