@@ -3,6 +3,7 @@ import EmoCore
 import EmoNN
 import EmoPipeline
 import EmoStages
+import EmoStore
 import Foundation
 
 struct RunCommand: ParsableCommand {
@@ -133,6 +134,7 @@ struct RunCommand: ParsableCommand {
             runner.started = { if remembers { dataRoot.remember(in: workspace) } }
             let report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " "))
             printSummary(runId: report.runId, stages: report.stages)
+            printResultsFolder(report.stages, runId: report.runId, workspace: workspace)
             if report.failedUnits > 0 {
                 StandardStream.error.write(Data("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3\n".utf8))
             }
@@ -176,6 +178,19 @@ struct RunCommand: ParsableCommand {
         case (0, let first?): " — units known once \(first) has run"
         case (let count?, let first?): " — \(count) unit(s) to compute on the sources recorded now (\(first) runs first and may change that)"
         case (let count?, nil): " — \(count) unit(s) to compute"
+        }
+    }
+
+    /// The last line: where the results are, in this run's folder or, when evaluate and export were up to date, in the
+    /// folder of the run that computed them (a new user looked for them in the newest folder, which then holds none).
+    private func printResultsFolder(_ stages: [StageReport], runId: String, workspace: Workspace) {
+        let writers = stages.filter { $0.stage == StageName.evaluate.rawValue || $0.stage == StageName.export.rawValue }
+        var said = Set<String>()
+        for run in writers.map({ $0.action == .ran ? runId : $0.producedByRun }) where said.insert(run).inserted {
+            let files = [RunFile.report, .metrics, .crossValidation, .onnx].filter { FileManager.default.fileExists(atPath: workspace.runFile(run, $0)) }
+            guard !files.isEmpty else { continue }
+            let whose = run == runId ? "" : " (run \(run)'s: this run found them up to date)"
+            StandardStream.error.write(Data("results: \(workspace.runFolder(run).escaped)/\(whose): \(files.map(\.rawValue).joined(separator: ", "))\n".utf8))
         }
     }
 

@@ -519,6 +519,10 @@ struct TrainEvaluateTests {
                 "only what differs: \(diff.stdout)")
         let third = try TestSupport.run(TestSupport.emopipe, ["run", manifest] + work)
         #expect(third.stderr.contains("evaluate: up to date"), "nothing changed since: \(third.stderr)")
+        // The last line says where the results are: the run's own folder, or the one of the run that computed them.
+        let results = "results: \(folder)/work/runs/\(secondRun)/"
+        #expect(again.stderr.contains(results + ": report.html, metrics.json"), "\(again.stderr)")
+        #expect(third.stderr.contains(results + " (run \(secondRun)'s: this run found them up to date): report.html, metrics.json"), "\(third.stderr)")
     }
 
     /// A fold with one training clip makes no batch of two: refused naming the fold, its actors and what to change,
