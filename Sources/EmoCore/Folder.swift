@@ -56,6 +56,10 @@ public enum Folder {
     /// level that exists must be a folder this process may write in, not on /proc or /sys. Nil when it
     /// looks creatable (a full disk, say, shows only when it is made).
     public static func creationProblem(_ path: String) -> EmoError? {
+        // A link whose target is gone stands in the way, as `create` says.
+        if let link = danglingLink(onPathTo: path) {
+            return .io(path: link, reason: "is a link to a folder that does not exist: remove it or create its target")
+        }
         // Without trailing slashes: `lstat("link/")` follows a link, so a link to nothing would read as missing.
         var level = path
         while level.count > 1 && level.hasSuffix("/") { level.removeLast() }
@@ -75,10 +79,6 @@ public enum Folder {
                     return .io(path: made, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
                 }
                 return nil
-            }
-            // A link whose target is gone stands in the way, as `create` says.
-            if lstat(level, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
-                return .io(path: level, reason: "is a link to a folder that does not exist: remove it or create its target")
             }
             missing = level
             // PathText's, not NSString's: Foundation traps on the folder of a one-character relative name ("f").

@@ -11,6 +11,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     case inaudible(peakPower: Float, floor: Float)
     /// Fewer samples than one window (win_length when centred, n_fft otherwise).
     case tooShort(samples: Int, needed: Int)
+    /// Trimming silence (`trim_db`) kept fewer samples than one window: the recording is long enough, the trim is not.
+    case trimmedTooShort(kept: Int, of: Int, needed: Int, topDb: Double)
     /// A sample is NaN or ±infinity.
     case notFinite
     /// The samples are finite but so large that their power spectrum overflows float32: float audio
@@ -38,6 +40,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "inaudible audio: its loudest mel bin has power \(peak), below the floor db_amin \(floor), so the log-mel would be one constant value"
         case let .tooShort(samples, needed):
             return "audio too short: \(samples) samples at the analysis rate (after resampling), at least \(needed) needed (one analysis window)"
+        case let .trimmedTooShort(kept, of, needed, topDb):
+            return "audio too short once trimmed: audio.trim_db = \(topDb) kept \(kept) of its \(of) samples at the analysis rate, fewer than the "
+                + "\(needed) one analysis window needs (a larger trim_db keeps more; center: true needs win_length samples, not n_fft)"
         case .notFinite: return "audio contains NaN or infinite samples"
         case .spectrumOverflow:
             return "samples too large for a 32-bit float spectrum (|x| of about 1e17 or more; float audio holds samples within about ±1)"

@@ -195,10 +195,10 @@ public final class LogMelExtractor: @unchecked Sendable {
         var range = 0..<n
         if let t = p.trimDb {
             range = nonSilentRange(base, n, topDb: t, ws)
-            if range.isEmpty { throw FeatureError.tooShort(samples: 0, needed: needed) }
+            if range.isEmpty { throw FeatureError.trimmedTooShort(kept: 0, of: n, needed: needed, topDb: t) }
         }
         let m = range.count
-        if !p.center && m < nFFT { throw FeatureError.tooShort(samples: m, needed: nFFT) }
+        if !p.center && m < nFFT { throw FeatureError.trimmedTooShort(kept: m, of: n, needed: nFFT, topDb: p.trimDb ?? 0) }
         return try analyse(UnsafeBufferPointer(start: base + range.lowerBound, count: m), signalLength: n, range: range, ws,
                            stop: stop)
     }

@@ -83,10 +83,10 @@ extension LogMelExtractor {
         var range = 0..<n
         if let t = p.trimDb, let energy = whole.energy {
             range = voicedRange(rms: energy.frameRms(signalLength: n), signalLength: n, topDb: t)
-            if range.isEmpty { throw FeatureError.tooShort(samples: 0, needed: p.center ? p.winLength : p.nFFT) }
+            if range.isEmpty { throw FeatureError.trimmedTooShort(kept: 0, of: n, needed: p.center ? p.winLength : p.nFFT, topDb: t) }
         }
         let m = range.count
-        if !p.center && m < nFFT { throw FeatureError.tooShort(samples: m, needed: nFFT) }
+        if !p.center && m < nFFT { throw FeatureError.trimmedTooShort(kept: m, of: n, needed: nFFT, topDb: p.trimDb ?? 0) }
 
         let ws = try takeWorkspace()
         defer { giveBack(ws) }

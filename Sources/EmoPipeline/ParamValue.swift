@@ -282,22 +282,25 @@ extension ParamValue: Decodable {
         } catch let large as SizeError {
             return .failure(.tooLarge(large))
         } catch let deep as NestingError {
-            return .failure(.notJSON("\(deep)"))
+            return .failure(.tooDeep(deep))
         } catch {
-            return .failure(.notJSON(nil))
+            return .failure(.notJSON)
         }
     }
 
     public enum RecordedJSONProblem: Error, Equatable, CustomStringConvertible {
         /// Valid JSON of another kind: a list, a string, a number, null.
         case notAnObject
-        /// No JSON at all (cut short, typed over), with what made it so when known.
-        case notJSON(String?)
+        /// No JSON at all (cut short, typed over).
+        case notJSON
+        /// JSON nested deeper than EmoPipe ever writes it, not decoded.
+        case tooDeep(NestingError)
         case tooLarge(SizeError)
         public var description: String {
             switch self {
             case .notAnObject: return "not a JSON object"
-            case .notJSON(let detail): return "not valid JSON" + (detail.map { " (\($0))" } ?? "")
+            case .notJSON: return "not valid JSON"
+            case .tooDeep(let deep): return "JSON of \(deep), deeper than EmoPipe writes"
             case .tooLarge(let large): return "\(large)"
             }
         }

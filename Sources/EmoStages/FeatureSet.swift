@@ -150,7 +150,7 @@ struct FeatureSet {
         }
         if let addressSpace {
             throw PipelineError.missingData(String(format: "the %d cached feature records %@ reads are %.0f MB, held twice while they are read "
-                                                   + "(copied, and mapped with the rest of their shards: %.0f MB): ",
+                                                   + "(copied, and mapped with the rest of their shards: %.0f MB in all): ",
                                                    records, context.fingerprint.stage, ProcessMemory.megabytes(bytes), ProcessMemory.megabytes(max(held, mapped)))
                                             + addressSpace + ": raise it, or use coarser features (\(sizedBy.joined(separator: "; ")))")
         }

@@ -161,7 +161,8 @@ public struct IngestStage: Stage {
     /// (`… (copy).wav`, `…_1.wav`) or a hidden one, which are why, as a hint.
     private static func nearMisses(_ scan: DataRootScan) -> String {
         let codes = #/[0-9]{2}(-[0-9]{2}){6}/#
-        let close = scan.files.map(\.path).filter { (($0 as NSString).lastPathComponent).contains(codes) }
+        // Files only: a folder named as a recording is (a failure row of its own) is no near miss.
+        let close = scan.files.filter { $0.walkProblem == nil }.map(\.path).filter { (($0 as NSString).lastPathComponent).contains(codes) }
         var hints: [String] = []
         if let first = close.first {
             hints.append("\(close.count) name\(close.count == 1 ? " holds" : "s hold") a recording's seven codes with more besides, as "

@@ -560,7 +560,8 @@ public final class Predictor {
         if let audioError, clip.faces == nil {
             // Both modalities failed: each one's reason is named, not only the speech's.
             guard let videoError else { throw audioError }
-            throw PipelineError.missingData("\(path): nothing to predict from: its speech: \(audioError); its pictures: \(videoError)")
+            throw PipelineError.missingData("\(path): nothing to predict from: its speech: \("\(audioError)".withoutLead(path)); "
+                                            + "its pictures: \(videoError.withoutLead(path))")
         }
         guard clip.hasInput else {
             let audio = videoOnly ? "a video-only clip (modality 02), from which the pipeline reads no speech" : speechFacts.audioStreamCount > 0 ? nil

@@ -49,14 +49,29 @@ struct FoldPlanner {
         }
     }
 
+    /// The `--set` options that split `actors` where `folds` cannot: the most folds they allow with the split's
+    /// val_count, else with no validation actors (which needs train.selection: last); nil when none do.
+    private func workingFolds(for actors: [Int]) -> String? {
+        for noValidation in valCount == 0 ? [true] : [false, true] {
+            for count in stride(from: actors.count, through: 2, by: -1) {
+                var trial = self
+                (trial.folds, trial.taking, trial.testFold) = (count, [], testFold.map { min($0, count - 1) })
+                if noValidation { trial.valCount = 0 }
+                guard (try? trial.plan(actors: actors)) != nil else { continue }
+                return "--set split.folds=\(count)" + (trial.testFold != testFold ? " --set split.test_fold=\(trial.testFold ?? 0)" : "")
+                    + (noValidation && valCount != 0 ? " --set split.val_count=0 --set train.selection=last" : "")
+            }
+        }
+        return nil
+    }
+
     private func cut(actors: [Int]) throws -> [SplitPlan.Fold] {
         if !testActors.isEmpty { return [try listed(actors: actors)] }
         guard actors.count >= folds else {
             let kept = taking.isEmpty ? "the data has" : "split.actors keeps, of the data's,"
-            // The way out named: fewer folds (the default manifest's 4 want 4 actors), or the actors listed.
-            let fewer = actors.count >= 2 ? "give at most \(actors.count) with `--set split.folds=\(actors.count)`, or " : ""
-            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors (\(fewer)name the actors with split.test_actors "
-                                            + "and split.val_actors); \(kept) \(actors.count) (\(actorList(actors)))")
+            // The way out named (the default manifest's 4 folds want 4 actors): settings that do split these actors.
+            let way = workingFolds(for: actors).map { "`\($0)` splits them" } ?? "RAVDESS has 24 actors: Zenodo record 1188976"
+            throw PipelineError.missingData("split: \(folds) folds need at least \(folds) actors (\(way)); \(kept) \(actors.count) (\(actorList(actors)))")
         }
         let blocks = (0..<folds).map { k in Array(actors[(k * actors.count / folds)..<((k + 1) * actors.count / folds)]) }
         let chosen = testFold.map { [$0] } ?? Array(0..<folds)

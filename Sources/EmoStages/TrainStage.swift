@@ -81,8 +81,9 @@ public struct TrainStage: Stage {
         guard let first = starved.first else { return nil }
         let files = asked.map { $0 == .audio ? "speech (a 01 mp4 or 03 wav)" : "video (a 01 or 02 mp4)" }.joined(separator: " or ")
         let which = starved.count == folds.count ? (folds.count == 1 ? "" : " of any fold") : " of fold \(first.index)"
+        let actors = starved.count == folds.count ? Set(folds.flatMap(\.train)).sorted() : first.train
         return "train.modalities = \(ParamValue.array(train.modalities.map { .string($0.rawValue) }).shown): no training actor\(which) "
-            + "(\(actorList(first.train))) has a file of \(files) under \(manifest.dataRoot.echoed), judged by the file names: "
+            + "(\(actorList(actors))) has a file of \(files) under \(manifest.dataRoot.echoed), judged by the file names: "
             + "train will refuse the run when its turn comes, after the stages before it"
     }
 

@@ -60,8 +60,8 @@ public struct Workspace: Sendable, Equatable {
         var facts = stat()
         let making = lstat(databasePath, &facts) != 0
         do { try DatabaseFile.checkPathLength(databasePath, making: making); return nil } catch let error as EmoError {
-            if case .io(_, let reason) = error { return reason }
-            return error.description
+            guard case .io(_, let reason) = error else { return error.description }
+            return "the provenance database there, \(Self.databaseName): \(reason)"
         } catch { return "\(error)" }
     }
     public var executableHashPath: String { path("executable.sha256") }

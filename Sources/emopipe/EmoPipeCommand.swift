@@ -236,16 +236,20 @@ struct WorkDirectoryOptions: ParsableArguments {
             // Not missing (a new work directory would be made there) but unusable: a link loop, a path
             // too long, a file or an unsearchable folder on the way.
             throw ValidationError("\(option) \(workdir.echoed): cannot be used as a work directory: \(String(cString: strerror(errno)))")
-        } else if let link = Folder.danglingLink(onPathTo: workdir) {
-            throw ValidationError("\(option) \(workdir.echoed): \(link.echoed) is a link to a folder that does not exist: remove it or create its target")
         }
-        if let problem = workspace.databasePathProblem { throw ValidationError("\(option) \(workdir.echoed): \(problem)") }
     }
 
     /// Refuses a work directory among another one's own files, for a command that writes it (run, sweep, nightly,
-    /// merge): commands that only read may look from anywhere (`predict --run .` inside a run folder).
+    /// merge): commands that only read may look from anywhere (`predict --run .` inside a run folder). So too a
+    /// link to nothing on the way to it, or a path too long for SQLite, judged before any folder or lock file is made.
     func requireOwnPlace() throws {
-        if let refusal = Self.nestingRefusal(workdir) { throw ValidationError("--workdir (or $EMOPIPE_WORKDIR) \(workdir.echoed): \(refusal)") }
+        let option = "--workdir (or $EMOPIPE_WORKDIR) \(workdir.echoed)"
+        if let refusal = Self.nestingRefusal(workdir) { throw ValidationError("\(option): \(refusal)") }
+        var facts = stat()
+        if stat(workdir, &facts) != 0, let link = Folder.danglingLink(onPathTo: workdir) {
+            throw ValidationError("\(option): \(link.echoed) is a link to a folder that does not exist: remove it or create its target")
+        }
+        if let problem = workspace.databasePathProblem { throw ValidationError("\(option): \(problem)") }
     }
 
     /// Why `path` can be no work directory for lying among another one's own files, or nil.

@@ -134,10 +134,10 @@ struct RunCommand: ParsableCommand {
             runner.started = { if remembers { dataRoot.remember(in: workspace) } }
             let report = try runner.run(selection, command: CommandLine.arguments.joined(separator: " "))
             printSummary(runId: report.runId, stages: report.stages)
-            printResultsFolder(report.stages, runId: report.runId, workspace: workspace)
             if report.failedUnits > 0 {
                 StandardStream.error.write(Data("  \(report.failedUnits) failed (see `emopipe sources --failed`); exit status 3\n".utf8))
             }
+            printResultsFolder(report.stages, runId: report.runId, workspace: workspace)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         } catch {
             // What finished before the stop is kept; the summary says what that was and what it cost.
@@ -181,17 +181,22 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    /// The last line: where the results are, in this run's folder or, when evaluate and export were up to date, in the
-    /// folder of the run that computed them (a new user looked for them in the newest folder, which then holds none).
+    /// The last line: where the results are, in this run's folder or, for evaluate or export up to date, in the folder
+    /// of the run that computed them (a new user looked for them in the newest folder, which then holds none). One
+    /// line, each folder with its files: evaluate's and export's may be two runs' when only evaluate ran again.
     private func printResultsFolder(_ stages: [StageReport], runId: String, workspace: Workspace) {
-        let writers = stages.filter { $0.stage == StageName.evaluate.rawValue || $0.stage == StageName.export.rawValue }
-        var said = Set<String>()
-        for run in writers.map({ $0.action == .ran ? runId : $0.producedByRun }) where said.insert(run).inserted {
-            let files = [RunFile.report, .metrics, .crossValidation, .onnx].filter { FileManager.default.fileExists(atPath: workspace.runFile(run, $0)) }
-            guard !files.isEmpty else { continue }
-            let whose = run == runId ? "" : " (run \(run)'s: this run found them up to date)"
-            StandardStream.error.write(Data("results: \(workspace.runFolder(run).escaped)/\(whose): \(files.map(\.rawValue).joined(separator: ", "))\n".utf8))
+        let written: [(stage: StageName, files: [RunFile])] = [(.evaluate, [.report, .metrics, .crossValidation]), (.export, [.onnx])]
+        var groups: [(run: String, files: [String])] = []
+        for (stage, files) in written {
+            guard let run = stages.first(where: { $0.stage == stage.rawValue })?.producedByRun else { continue }
+            let present = files.filter { FileManager.default.fileExists(atPath: workspace.runFile(run, $0)) }.map(\.rawValue)
+            guard !present.isEmpty else { continue }
+            if let index = groups.firstIndex(where: { $0.run == run }) { groups[index].files += present } else { groups.append((run, present)) }
         }
+        guard !groups.isEmpty else { return }
+        let places = groups.map { "\(workspace.runFolder($0.run).escaped)/: \($0.files.joined(separator: ", "))" }.joined(separator: "; ")
+        let earlier = groups.contains { $0.run != runId } ? " (this run found \(groups.allSatisfy { $0.run != runId } ? "them" : "some") up to date)" : ""
+        StandardStream.error.write(Data("results: \(places)\(earlier)\n".utf8))
     }
 
     /// `stoppedIn`: the stage a run stopped in (`how`), listed after the finished ones and counted in the cost.

@@ -345,10 +345,11 @@ struct ReproduceCommand: ParsableCommand {
             // Beside the run it repeats: a run folder's path given from elsewhere must not make a `work` folder here.
             let target = into.map { Workspace(root: $0) } ?? home.reproduction(of: original.id, stamp: stamp)
             let cancellation = Cancellation()
+            // A record it cannot repeat is said before "reproducing", and before what it will take from this emopipe.
+            let recorded = try reproduction.checkedManifest()
             for note in reproduction.notes { StandardStream.error.write(Data("note: \(note)\n".utf8)) }
-            // A record it cannot repeat is said before "reproducing".
             let runner = try reproduction.prepare(into: target, stages: StageCatalog.all(), libraries: StageCatalog.libraryVersions,
-                                                  cancellation: cancellation, recorded: try reproduction.checkedManifest())
+                                                  cancellation: cancellation, recorded: recorded)
             StandardStream.error.write(Data("reproducing run \(original.id.echoed) in \(target.root.escaped)\n".utf8))
             let signals = SignalTrap(cancellation: cancellation)
             defer { signals.restore() }

@@ -140,6 +140,19 @@ struct LogMelUnitTests {
         let one = try ex.compute(samples: noise(400), sampleRate: 16000)
         #expect(one.realFrames == 1 + 400 / 160 && one.values.allSatisfy(\.isFinite))
         #expect(FeatureError.tooShort(samples: 1, needed: 2).description.contains("too short"))
+        // A recording long enough that a trim leaves too short is the trim's doing, and the message names trim_db.
+        var narrow = LogMelParameters.speech
+        (narrow.center, narrow.nFFT, narrow.winLength, narrow.trimDb) = (false, 4096, 4096, 0.001)
+        var burst = noise(32_000).map { $0 * 1e-3 }
+        for i in 16_000..<16_300 { burst[i] = sin(Float(i)) }
+        for compute in [{ try LogMelExtractor(narrow).compute(samples: burst, sampleRate: 16000) },
+                        { try LogMelExtractor(narrow).compute(signal: ChunkedSignal(burst), inMemoryLimit: 0) }] {
+            do { _ = try compute(); Issue.record("a trim that leaves less than a window was taken") } catch let error as FeatureError {
+                guard case let .trimmedTooShort(kept, of, needed, topDb) = error else { Issue.record("\(error)"); continue }
+                #expect(kept < needed && of == burst.count && needed == 4096 && topDb == 0.001, "\(error)")
+                #expect(error.description.contains("audio too short once trimmed: audio.trim_db = 0.001 kept \(kept) of its 32000 samples"), "\(error)")
+            }
+        }
     }
 
     @Test("real FFT (av_tx complex FFT + split) equals a float64 DFT", arguments: [512, 2048, 400, 64, 8, 30])

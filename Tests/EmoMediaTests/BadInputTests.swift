@@ -56,7 +56,11 @@ struct BadInputTests {
     func kernelFile() throws {
         for path in ["/proc/self/environ", "/sys/devices/system/cpu/online"] {
             var info = stat()
-            try #require(stat(path, &info) == 0, "\(path)")
+            // /proc is there wherever this runs; a container may have no /sys.
+            guard stat(path, &info) == 0 else {
+                #expect(path.hasPrefix("/sys"), "\(path) is missing")
+                continue
+            }
             let says = MediaError.unreadable(path: path, reason: "a file of the kernel's /proc or /sys filesystem, which holds no recordings")
             #expect(throws: says) { try MediaProbe.probe(path: path) }
             #expect(throws: says) { try AudioDecoder.decodeMono(path: path, sampleRate: 16_000) }

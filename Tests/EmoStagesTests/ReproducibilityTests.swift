@@ -79,6 +79,12 @@ struct ReproducibilityTests {
         let byFolder = try TestSupport.run(TestSupport.emopipe, ["reproduce", workdir + "/runs/" + (run["id"] as! String), "--into", busy],
                                            currentDirectory: try TestSupport.temporaryFolder("no-workdir-here"))
         #expect(byFolder.status == 64 && byFolder.stderr.contains("\(busy) is not empty (it holds Actor_01)"), "\(byFolder.stderr)")
+        // An --into through a link to nothing is refused before anything, as such a --workdir is.
+        let dangling = try TestSupport.temporaryFolder("repro-dangling") + "/gone"
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: dangling + "-target")
+        let throughNothing = try TestSupport.run(TestSupport.emopipe, ["reproduce", run["id"] as! String, "--workdir", workdir, "--into", dangling + "/w"])
+        #expect(throughNothing.status == 64 && throughNothing.stderr.contains("--into \(dangling)/w: \(dangling) is a link to a folder that does not exist"),
+                "\(throughNothing.stderr)")
 
         // Reproduce from scratch: every stage output, metric and result file matches.
         let into = try TestSupport.temporaryFolder("repro") + "/w"

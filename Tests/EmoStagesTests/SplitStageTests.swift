@@ -113,8 +113,8 @@ struct SplitStageTests {
             "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--until", "split",
             "--set", "split.folds=3",
         ])
-        #expect(folds.status == 1 && folds.stderr.contains("split: 3 folds need at least 3 actors (give at most 2 with `--set split.folds=2`, or name "
-                                                           + "the actors with split.test_actors and split.val_actors); the data has 2 (02, 03); actor 01 recorded only "
+        #expect(folds.status == 1 && folds.stderr.contains("split: 3 folds need at least 3 actors (`--set split.folds=2 --set split.val_count=0 --set "
+                                                           + "train.selection=last` splits them); the data has 2 (02, 03); actor 01 recorded only "
                                                            + "clips the split does not take (only song while include_song is false"), "\(folds.stderr)")
         // Status says why once: the failed attempt's reason, not that and the same reason foretold again.
         let status = try TestSupport.run(TestSupport.emopipe, ["status", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
@@ -194,8 +194,8 @@ struct SplitStageTests {
             let cut = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
                                                                 "--workdir", workdir, "--dry-run", "--set", "split.folds=\(folds)",
                                                                 "--set", "split.val_count=0", "--set", "train.selection=last"])
-            #expect(cut.status == 0 && cut.stderr.contains("split: 4 folds need at least 4 actors (give at most 2 with `--set split.folds=2`, or name the "
-                                                           + "actors with split.test_actors and split.val_actors); the data has 2 (01, 02) (judged by the "
+            #expect(cut.status == 0 && cut.stderr.contains("split: 4 folds need at least 4 actors (`--set split.folds=2` splits them); "
+                                                           + "the data has 2 (01, 02) (judged by the "
                                                            + "RAVDESS file names under \(data)): split will refuse the run") == refused, "\(cut.stderr)")
         }
         // Files reached through a linked folder count, as ingest reads them (and the root may be a link); an
@@ -364,6 +364,23 @@ struct SplitStageTests {
         #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 1}").plan(actors: [1, 2, 3, 4]).allSatisfy { !$0.train.isEmpty })
         // No validation actors: every actor not tested trains (train.selection must then be last).
         #expect(try Self.planner("{folds: 2, test_fold: all, val_count: 0}").plan(actors: [1, 2]).map(\.train) == [[2], [1]])
+    }
+
+    /// Too few actors for the folds: the refusal names settings that do split them, and they do (the advice had been
+    /// "give at most 2 folds", which with val_count 2 left no actor to train on, a second refusal).
+    @Test func tooFewActorsForTheFoldsNamesSettingsThatSplitThem() throws {
+        for (params, actors, advice) in [("{folds: 4}", [1, 2, 3], "--set split.folds=3"),
+                                         ("{folds: 4}", [1, 2], "--set split.folds=2 --set split.val_count=0 --set train.selection=last"),
+                                         ("{folds: 4, val_count: 0, test_fold: 3}", [1, 2, 3], "--set split.folds=3 --set split.test_fold=2")] {
+            let error = try #require(throws: PipelineError.self) { try Self.planner(params).plan(actors: actors) }
+            #expect(error.description.contains("(`\(advice)` splits them)"), "\(error)")
+            let followed = params.replacingOccurrences(of: "folds: 4", with: "folds: \(advice.contains("folds=3") ? 3 : 2)")
+                .replacingOccurrences(of: "test_fold: 3", with: "test_fold: 2")
+                .replacingOccurrences(of: "}", with: advice.contains("val_count=0") ? ", val_count: 0}" : "}")
+            #expect(try Self.planner(followed).plan(actors: actors).allSatisfy { !$0.train.isEmpty }, "\(followed)")
+        }
+        let alone = try #require(throws: PipelineError.self) { try Self.planner("{folds: 2}").plan(actors: [5]) }
+        #expect(alone.description.contains("(RAVDESS has 24 actors: Zenodo record 1188976)"), "\(alone)")
     }
 
     static func source(_ name: String, sha: String, folder: String = "/d/") -> SourceRecord {

@@ -305,7 +305,8 @@ public enum ParameterResolver {
                 allowed += "; \(keys.joined(separator: ", ")) \(keys.count == 1 ? "is" : "are") from \(place)"
             }
             // A value given on the command line that makes a file's (or a default) out of bounds: the way out is beside it.
-            if origins[top] != .commandLine, problem.bounds.contains(where: { origins[$0] == .commandLine }) {
+            let topGivenBeside: Bool = { if case .sweep = origins[top] { return true }; return origins[top] == .commandLine }()
+            if !topGivenBeside, problem.bounds.contains(where: { origins[$0] == .commandLine }) {
                 allowed += " (give `--set \(stage).\(top.shownKey)=…` beside it)"
             }
             throw PipelineError.invalidParameter(file: originPlace, key: "\(stage).\(problem.key)", value: problem.value,

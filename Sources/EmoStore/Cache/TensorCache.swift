@@ -168,8 +168,9 @@ public final class TensorCache: @unchecked Sendable {
     public func shardBytes(stage: String, fingerprint: String, holding keys: Set<String>) throws -> Int {
         try store.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT r.key AS key, s.id AS shard, s.bytes AS bytes FROM cacheRecord r JOIN cacheShard s ON r.shardId = s.id
-                WHERE r.stage = ? AND r.fingerprint = ?
+                SELECT r.key AS key, s.id AS shard, CASE WHEN typeof(s.bytes) = 'integer' THEN s.bytes ELSE 0 END AS bytes
+                FROM cacheRecord r JOIN cacheShard s ON r.shardId = s.id
+                WHERE r.stage = ? AND r.fingerprint = ? AND typeof(r.key) = 'text'
                 """, arguments: [stage, fingerprint])
             var sizes: [Int64: Int] = [:]
             for row in rows where keys.contains(try row.decode(String.self, forColumn: "key")) {
