@@ -75,6 +75,8 @@ public struct SplitStage: Stage {
         var actors: Set<Int> = []
         var speechActors: Set<Int> = []
         var videoActors: Set<Int> = []
+        /// Each actor's clips (`clipID`), of whatever modality: how many a fold of these actors can train on, at most.
+        var clips: [Int: Set<String>] = [:]
         var unlisted: [String] = []
         var unlistedActors: Set<Int> = []
     }
@@ -100,6 +102,7 @@ public struct SplitStage: Stage {
                     found.actors.insert(codes.actor)
                     if codes.modality != 2 { found.speechActors.insert(codes.actor) }
                     if codes.modality != 3 { found.videoActors.insert(codes.actor) }
+                    found.clips[codes.actor, default: []].insert(codes.clipID)
                     continue
                 }
                 var facts = stat()

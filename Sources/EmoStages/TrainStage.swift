@@ -63,17 +63,26 @@ public struct TrainStage: Stage {
     /// fewer clips than a batch would still fit (not known yet either).
     public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
         guard let train = parameters[name]?.value as? TrainParameters else { return [] }
-        return [Self.inputsForecast(train, parameters: parameters, manifest: manifest), memoryForecast(train, parameters: parameters, manifest: manifest)]
-            .compactMap { $0 }
+        let layout = Self.namedLayout(parameters: parameters, manifest: manifest)
+        return [layout.flatMap { Self.inputsForecast(train, layout: $0, parameters: parameters, manifest: manifest) },
+                memoryForecast(train, layout: layout, parameters: parameters, manifest: manifest)].compactMap { $0 }
+    }
+
+    /// The actors the file names under the data root give, and the split's folds over them; nil when a folder cannot
+    /// be listed (its actors' files may be recorded) or the split itself will be refused (split says so).
+    static func namedLayout(parameters: [String: ResolvedParameters], manifest: Manifest) -> (names: SplitStage.NamesUnderRoot, folds: [SplitPlan.Fold])? {
+        guard let split = parameters[StageName.split.rawValue]?.value as? SplitParameters,
+              let names = SplitStage.namesUnder(manifest.dataRoot), names.unlisted.isEmpty,
+              let folds = try? FoldPlanner(split).plan(actors: names.actors.sorted()) else { return nil }
+        return (names, folds)
     }
 
     /// A model whose every branch no training actor has files for (`modalities: [faces]` over speech recordings): train
     /// refuses it, after the feature stages. Judged by the file names under the data root, nothing opened; silent when
     /// a folder cannot be listed (its actors' files may be recorded) or the split itself will be refused (split says so).
-    static func inputsForecast(_ train: TrainParameters, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
-        guard let split = parameters[StageName.split.rawValue]?.value as? SplitParameters,
-              let names = SplitStage.namesUnder(manifest.dataRoot), names.unlisted.isEmpty,
-              let folds = try? FoldPlanner(split).plan(actors: names.actors.sorted()) else { return nil }
+    static func inputsForecast(_ train: TrainParameters, layout: (names: SplitStage.NamesUnderRoot, folds: [SplitPlan.Fold]),
+                               parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
+        let (names, folds) = layout
         let asked = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }
         guard !asked.isEmpty else { return nil }
         func actors(_ modality: ModelConfig.Modality) -> Set<Int> { modality == .audio ? names.speechActors : names.videoActors }
@@ -87,7 +96,11 @@ public struct TrainStage: Stage {
             + "train will refuse the run when its turn comes, after the stages before it"
     }
 
-    private func memoryForecast(_ train: TrainParameters, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
+    private func memoryForecast(_ train: TrainParameters, layout: (names: SplitStage.NamesUnderRoot, folds: [SplitPlan.Fold])?,
+                                parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
+        // Train caps a batch at the fold's training clips: a batch of 4096 over 24 clips was foretold as refused, then ran.
+        let namedClips = layout.flatMap { layout in layout.folds.map { $0.train.map { layout.names.clips[$0]?.count ?? 0 }.reduce(0, +) }.max() }
+        let batch = min(train.batchSize, max(TrainingConfig.minBatchSize, namedClips ?? Int.max))
         // The tighter of the budget and the machine, as train checks both.
         let limits = [(manifest.resources.maxMemoryBytes, manifest.resources.maxMemoryMB.map { "resources.max_memory_mb = \($0)" }),
                       (ProcessMemory.machineLimitBytes(), nil)]
@@ -104,17 +117,18 @@ public struct TrainStage: Stage {
             var alone = config
             alone.modalities = [modality]
             let weights = TrainingMemory.parameterCount(alone)
-            return (alone, weights, TrainingMemory.bytes(alone, batchSize: train.batchSize, threads: manifest.threads,
+            return (alone, weights, TrainingMemory.bytes(alone, batchSize: batch, threads: manifest.threads,
                                                          averagingWeights: train.averagesWeights, weights: weights))
         }
         let resident = ProcessMemory.residentBytesInUse() ?? 0   // as the check it foretells reads it
         guard let (cheapest, weights, needed) = candidates.min(by: { $0.bytes < $1.bytes }), resident + needed > limit else { return nil }
-        let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: train.batchSize,
+        let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: batch,
                                                   averagingWeights: train.averagesWeights, weights: weights)
-        return String(format: "train.batch_size = %d: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
+        let capped = batch < train.batchSize ? " (batches of \(batch): the most clips a fold trains on, judged by the file names)" : ""
+        return String(format: "train.batch_size = %d%@: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
                        + "resident before any features are loaded is over %@; train will likely refuse it when its turn comes, after the "
                        + "stages before it (%@)",
-                       train.batchSize, ProcessMemory.megabytes(needed), cheapest.modalities[0].rawValue, ProcessMemory.megabytes(resident), against,
+                       train.batchSize, capped, ProcessMemory.megabytes(needed), cheapest.modalities[0].rawValue, ProcessMemory.megabytes(resident), against,
                        largest.map { "the largest batch size that fits is at most \($0)" } ?? "not even batch size \(TrainingConfig.minBatchSize) fits")
     }
 
