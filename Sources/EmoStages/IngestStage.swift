@@ -150,7 +150,7 @@ public struct IngestStage: Stage {
             let unusable = scan.files.filter { $0.walkProblem != nil && $0.namePartThatIsUTF8 == nil }
             if let first = unusable.first, let problem = first.walkProblem {
                 throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file ingest could read; "
-                    + "\(unusable.count) folder(s) or name(s) could not be used (\(first.path): \(problem))")
+                    + "\(unusable.count) folder(s) or name(s) could not be used (\(first.path): \(problem))" + nearMisses(scan))
             }
             throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file (\(scan.files.count) file\(scan.files.count == 1 ? "" : "s"), "
                 + "none named like 03-01-05-01-02-01-12.wav or 01-01-05-01-02-01-12.mp4); is it the right folder?" + nearMisses(scan))

@@ -63,6 +63,13 @@ struct DefinitionTests {
         }
         let inText = try ParamValue.fromJSON(Data("{\"a\": \"\\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}".utf8))
         #expect(inText.objectValue?["a"]?.stringValue?.count == 47, "\(inText)")
+        // A recorded column names each kind of problem as what it is: too deep (valid JSON), no JSON, JSON of another kind.
+        let deep = String(decoding: nested(SafeYAML.maxDepth + 1), as: UTF8.self)
+        for (json, says) in [(deep, "JSON of lists and mappings nested more than \(SafeYAML.maxDepth) deep"), ("{\"a\": 1", "not valid JSON"),
+                             ("[1, 2]", "not a JSON object")] {
+            guard case .failure(let problem) = ParamValue.recordedObject(json) else { Issue.record("\(json) read as an object"); continue }
+            #expect("\(problem)".hasPrefix(says), "\(json.prefix(20)): \(problem)")
+        }
     }
 
     /// JSON text past the bound is refused by its length, unread: a database column or result file edited to many

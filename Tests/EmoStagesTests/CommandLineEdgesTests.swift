@@ -490,6 +490,9 @@ struct CommandLineEdgesTests {
         #expect(tooDeep.status == 64 && tooDeep.stderr.contains("more than the") && tooDeep.stderr.contains("give a work directory with a shorter path"),
                 "\(tooDeep.stderr)")
         #expect(!FileManager.default.fileExists(atPath: deepRoot), "a refused work directory left folders behind")
+        // A command that only reads is not refused for a path it makes nothing at: it says there is no work directory there.
+        let reading = try Self.emopipe(["sources"], workdir: deep)
+        #expect(reading.status != 64 && !reading.stderr.contains("shorter path"), "\(reading.stderr)")
         // One on /proc, or reached through it, would be recorded under a name that means another folder to every other process.
         for (kernelPath, says) in [("/proc", "the work directory is on the kernel's /proc or /sys filesystem"),
                                    ("/proc/self/cwd", "the work directory is reached through the kernel's /proc or /sys filesystem")] {

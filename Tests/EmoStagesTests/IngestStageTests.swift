@@ -273,6 +273,8 @@ struct IngestStageTests {
         for copy in [name.dropLast(4) + " (copy).wav", name.dropLast(4) + "_1.wav", "." + name, "._" + name] {
             try FileManager.default.copyItem(atPath: root + "/" + recording, toPath: close + "/" + copy)
         }
+        // A folder named as a recording is no near miss: a failure row of its own, not counted among the names.
+        try FileManager.default.createDirectory(atPath: close + "/" + name, withIntermediateDirectories: false)
         let closeRoot = PathText.folder(of: close)
         let refused = try IngestFixture.emopipe(["run", "--until", "ingest"], data: closeRoot, workdir: try TestSupport.temporaryFolder("work"))
         #expect(refused.status == 1 && refused.stderr.contains("\(closeRoot): the data root holds no RAVDESS file"), "\(refused.stderr)")

@@ -72,6 +72,9 @@ struct TensorCacheTests {
         let oneOfEach = Set([first[4].key, second[0].key, other[0].key])
         #expect(try cache.shardBytes(stage: "audio", fingerprint: "fp", holding: oneOfEach) == shards[0].bytes + shards[1].bytes)
         #expect(try cache.shardBytes(stage: "audio", fingerprint: "fp", holding: Set(other.map(\.key))) == 0)
+        // A size edited to text in the index counts as nothing, not as a database error out of the memory check.
+        try store.write { try $0.execute(sql: "UPDATE cacheShard SET bytes = 'many' WHERE id = ?", arguments: [shards[0].id]) }
+        #expect(try cache.shardBytes(stage: "audio", fingerprint: "fp", holding: oneOfEach) == shards[1].bytes)
     }
 
     /// Sizes edited by hand in the index (text, negative) are left out of the sum; large ones are summed exactly
