@@ -119,7 +119,7 @@ struct FeatureSet {
             guard let fingerprint else { continue }
             let stage: StageName = source == \SplitPlan.Clip.speech ? .audio : .faces
             let sizes = try cache.recordBytes(stage: stage.rawValue, fingerprint: fingerprint)
-            let readKeys = plan.clips.compactMap { clip in clip[keyPath: source].flatMap { sizes[$0.sha256] == nil ? nil : $0.sha256 } }
+            let readKeys = plan.clips.compactMap { clip in clip[keyPath: source]?.sha256 }.filter { sizes[$0] != nil }
             let read = readKeys.compactMap { sizes[$0] }
             // Clamped: the sizes are the database's, which a user can edit.
             let total = read.clampedSum()

@@ -60,15 +60,6 @@ public struct SplitStage: Stage {
         return []
     }
 
-    /// The actors that the RAVDESS file names under `root` give, following links to folders as ingest does
-    /// (each real folder once), or nil when the root cannot be listed or holds more entries than a forecast
-    /// should walk. Names alone: nothing is opened. A folder below the root that cannot be listed is named in
-    /// `unlisted`, and its actor in `unlistedActors` when its name is an actor's (`Actor_02`): ingest keeps what
-    /// it recorded of its files, if anything, and split takes those.
-    static func actorsNamed(under root: String, limit: Int = 200_000) -> (actors: Set<Int>, unlisted: [String], unlistedActors: Set<Int>)? {
-        namesUnder(root, limit: limit).map { ($0.actors, $0.unlisted, $0.unlistedActors) }
-    }
-
     /// What the RAVDESS file names under a data root say, nothing opened: the actors, and which of them have a
     /// file of speech (modality 01 or 03) and of video (01 or 02); folders that cannot be listed, and their actors.
     struct NamesUnderRoot {
@@ -81,8 +72,12 @@ public struct SplitStage: Stage {
         var unlistedActors: Set<Int> = []
     }
 
-    /// `actorsNamed`'s walk, with what each actor's files hold by their names.
-    static func namesUnder(_ root: String, limit: Int = 200_000) -> NamesUnderRoot? {
+    /// The actors that the RAVDESS file names under `root` give, following links to folders as ingest does
+    /// (each real folder once), or nil when the root cannot be listed or holds more entries than a forecast
+    /// should walk. Names alone: nothing is opened. A folder below the root that cannot be listed is named in
+    /// `unlisted`, and its actor in `unlistedActors` when its name is an actor's (`Actor_02`): ingest keeps what
+    /// it recorded of its files, if anything, and split takes those.
+    static func actorsNamed(under root: String, limit: Int = 200_000) -> NamesUnderRoot? {
         guard let start = ResolvedPath.of(root), (try? FileManager.default.contentsOfDirectory(atPath: start)) != nil else { return nil }
         // As ingest: never up into a folder that holds the root (files outside it, or the whole machine).
         let holdingRoot = DataRootScan.foldersHolding(root)

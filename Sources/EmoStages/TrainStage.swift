@@ -68,21 +68,27 @@ public struct TrainStage: Stage {
                 memoryForecast(train, layout: layout, parameters: parameters, manifest: manifest)].compactMap { $0 }
     }
 
-    /// The actors the file names under the data root give, and the split's folds over them; nil when a folder cannot
-    /// be listed (its actors' files may be recorded) or the split itself will be refused (split says so).
-    static func namedLayout(parameters: [String: ResolvedParameters], manifest: Manifest) -> (names: SplitStage.NamesUnderRoot, folds: [SplitPlan.Fold])? {
+    /// What the file names under the data root say, and the split's folds over their actors.
+    struct NamedLayout {
+        var names: SplitStage.NamesUnderRoot
+        var folds: [SplitPlan.Fold]
+    }
+
+    /// The layout the file names give; nil when a folder cannot be listed (its actors' files may be recorded) or the
+    /// split itself will be refused (split says so).
+    static func namedLayout(parameters: [String: ResolvedParameters], manifest: Manifest) -> NamedLayout? {
         guard let split = parameters[StageName.split.rawValue]?.value as? SplitParameters,
-              let names = SplitStage.namesUnder(manifest.dataRoot), names.unlisted.isEmpty,
+              let names = SplitStage.actorsNamed(under: manifest.dataRoot), names.unlisted.isEmpty,
               let folds = try? FoldPlanner(split).plan(actors: names.actors.sorted()) else { return nil }
-        return (names, folds)
+        return NamedLayout(names: names, folds: folds)
     }
 
     /// A model whose every branch no training actor has files for (`modalities: [faces]` over speech recordings): train
     /// refuses it, after the feature stages. Judged by the file names under the data root, nothing opened; silent when
     /// a folder cannot be listed (its actors' files may be recorded) or the split itself will be refused (split says so).
-    static func inputsForecast(_ train: TrainParameters, layout: (names: SplitStage.NamesUnderRoot, folds: [SplitPlan.Fold]),
-                               parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
-        let (names, folds) = layout
+    static func inputsForecast(_ train: TrainParameters, layout: NamedLayout, parameters: [String: ResolvedParameters],
+                               manifest: Manifest) -> String? {
+        let (names, folds) = (layout.names, layout.folds)
         let asked = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }
         guard !asked.isEmpty else { return nil }
         func actors(_ modality: ModelConfig.Modality) -> Set<Int> { modality == .audio ? names.speechActors : names.videoActors }
@@ -96,8 +102,7 @@ public struct TrainStage: Stage {
             + "train will refuse the run when its turn comes, after the stages before it"
     }
 
-    private func memoryForecast(_ train: TrainParameters, layout: (names: SplitStage.NamesUnderRoot, folds: [SplitPlan.Fold])?,
-                                parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
+    private func memoryForecast(_ train: TrainParameters, layout: NamedLayout?, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
         // Train caps a batch at the fold's training clips: a batch of 4096 over 24 clips was foretold as refused, then ran.
         let namedClips = layout.flatMap { layout in layout.folds.map { $0.train.map { layout.names.clips[$0]?.count ?? 0 }.reduce(0, +) }.max() }
         let batch = min(train.batchSize, max(TrainingConfig.minBatchSize, namedClips ?? Int.max))
