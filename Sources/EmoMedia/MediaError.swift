@@ -100,3 +100,11 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension MediaError {
+    /// No decoder for the stream's codec: a coding neither libsndfile nor libav knows, not damage.
+    var isNoDecoder: Bool {
+        if case .unsupportedCodec = self { return true }
+        return false
+    }
+}

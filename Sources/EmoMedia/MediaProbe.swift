@@ -10,8 +10,10 @@ public enum MediaProbe {
             case .libav(let refusal):
                 // As decoding does. Only a stream libav could decode stands in: libavformat lists one of 0
                 // channels that its decoder then refuses.
+                // A coding libsndfile does not know stands in only when libav knows it too: else the tag is named, not "no codec".
                 guard let facts = try? probeWithLibav(path),
-                      facts.streams.contains(where: { $0.kind == .audio && ($0.channels ?? 0) > 0 && ($0.sampleRate ?? 0) > 0 }) else {
+                      facts.streams.contains(where: { $0.kind == .audio && ($0.channels ?? 0) > 0 && ($0.sampleRate ?? 0) > 0
+                                                      && !(refusal.isNoDecoder && $0.codec == "none") }) else {
                     throw refusal
                 }
                 return facts

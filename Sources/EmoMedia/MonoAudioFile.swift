@@ -83,11 +83,6 @@ struct SampleChecks {
 
 /// WAV through libsndfile, mixed and resampled chunk by chunk.
 enum WavStream {
-    static func isNoDecoder(_ error: MediaError) -> Bool {
-        if case .unsupportedCodec = error { return true }
-        return false
-    }
-
     static func decode(path: String, sampleRate: Int, chunkFrames: Int = 16_384, stop: StopCheck = .never,
                        _ deliver: (UnsafeBufferPointer<Float>) -> Void) throws(MediaError) -> MonoAudioFormat {
         let input: SndFileInput
@@ -104,7 +99,7 @@ enum WavStream {
             } catch {
                 if delivered || error == .stopped(path: path) { throw error }
                 // A coding libsndfile does not know (G.726): libav's own error, unless libav has no decoder for it either.
-                if case .unsupportedCodec = refusal, !Self.isNoDecoder(error) { throw error }
+                if case .unsupportedCodec = refusal, !error.isNoDecoder { throw error }
                 throw refusal
             }
         }

@@ -150,7 +150,7 @@ public struct IngestStage: Stage {
             let unusable = scan.files.filter { $0.walkProblem != nil && $0.namePartThatIsUTF8 == nil }
             if let first = unusable.first, let problem = first.walkProblem {
                 throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file ingest could read; "
-                    + "\(unusable.count) folder(s) or name(s) could not be used (\(first.path): \(problem))" + nearMisses(scan))
+                    + "\(unusable.count) folder(s) or name(s) could not be used (\(first.path): \(problem))" + nearMisses(scan, after: ";"))
             }
             throw PipelineError.missingData("\(scan.root): the data root holds no RAVDESS file (\(scan.files.count) file\(scan.files.count == 1 ? "" : "s"), "
                 + "none named like 03-01-05-01-02-01-12.wav or 01-01-05-01-02-01-12.mp4); is it the right folder?" + nearMisses(scan))
@@ -159,7 +159,7 @@ public struct IngestStage: Stage {
 
     /// For a root of no RAVDESS file: the files that come close, a recording's seven codes with more in the name
     /// (`… (copy).wav`, `…_1.wav`) or a hidden one, which are why, as a hint.
-    private static func nearMisses(_ scan: DataRootScan) -> String {
+    private static func nearMisses(_ scan: DataRootScan, after separator: String = "") -> String {
         let codes = #/[0-9]{2}(-[0-9]{2}){6}/#
         // Files only: a folder named as a recording is (a failure row of its own) is no near miss.
         let close = scan.files.filter { $0.walkProblem == nil }.map(\.path).filter { (($0 as NSString).lastPathComponent).contains(codes) }
@@ -172,7 +172,7 @@ public struct IngestStage: Stage {
             hints.append("\(scan.hiddenRecordings.count) hidden file\(scan.hiddenRecordings.count == 1 ? " is named as a recording" : "s are named as recordings"), "
                          + "as \(DataRootPath.relative(first, to: scan.root).echoed) is, and hidden files are not read")
         }
-        return hints.isEmpty ? "" : " " + hints.joined(separator: "; ")
+        return hints.isEmpty ? "" : separator + " " + hints.joined(separator: "; ")
     }
 
     /// Says which links were not followed and which paths were left out as second paths to a file.

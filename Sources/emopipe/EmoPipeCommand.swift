@@ -243,8 +243,14 @@ struct WorkDirectoryOptions: ParsableArguments {
     /// merge): commands that only read may look from anywhere (`predict --run .` inside a run folder). So too a
     /// link to nothing on the way to it, or a path too long for SQLite, judged before any folder or lock file is made.
     func requireOwnPlace() throws {
+        if let refusal = Self.nestingRefusal(workdir) { throw ValidationError("--workdir (or $EMOPIPE_WORKDIR) \(workdir.echoed): \(refusal)") }
+        try requireCreatable()
+    }
+
+    /// What a run would refuse of a work directory still to be made, said alike by a dry run (which exited 1 for a link to
+    /// nothing, and 0 for a path SQLite cannot open).
+    func requireCreatable() throws {
         let option = "--workdir (or $EMOPIPE_WORKDIR) \(workdir.echoed)"
-        if let refusal = Self.nestingRefusal(workdir) { throw ValidationError("\(option): \(refusal)") }
         var facts = stat()
         if stat(workdir, &facts) != 0, let link = Folder.danglingLink(onPathTo: workdir) {
             throw ValidationError("\(option): \(link.echoed) is a link to a folder that does not exist: remove it or create its target")

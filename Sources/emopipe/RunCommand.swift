@@ -80,7 +80,7 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if until != nil && only != nil { throw ValidationError("--until and --only exclude each other") }
         if json && !dryRun { throw ValidationError("--json goes with --dry-run (a run prints its summary on stderr)") }
-        if !dryRun { try workDirectoryOptions.requireOwnPlace() }
+        if dryRun { try workDirectoryOptions.requireCreatable() } else { try workDirectoryOptions.requireOwnPlace() }
     }
 
     func run() throws {

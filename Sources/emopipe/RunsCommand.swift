@@ -235,12 +235,20 @@ extension DiffCommand {
     static func workDirectory(of reference: String, default workspace: Workspace, open: () throws -> ProvenanceStore) throws
         -> (store: ProvenanceStore, workspace: Workspace) {
         guard reference.contains("/") else { return (try open(), workspace) }
+        // A path that is no run folder, with no work directory here to read it in: the path is what is wrong, not the default.
+        func openOrNamePath() throws -> ProvenanceStore {
+            guard workspace.exists else {
+                throw UsageError("\(reference.echoed): not a run folder (a work directory's runs/<run>, beside its emopipe.sqlite), "
+                                 + "and \(workspace.root.echoed) holds no work directory to look it up in (--workdir names one)")
+            }
+            return try open()
+        }
         let folder = URL(fileURLWithPath: reference).standardizedFileURL.resolvingSymlinksInPath()
         let runs = folder.deletingLastPathComponent()
-        guard runs.lastPathComponent == "runs" else { return (try open(), workspace) }
+        guard runs.lastPathComponent == "runs" else { return (try openOrNamePath(), workspace) }
         let other = Workspace(root: runs.deletingLastPathComponent().path)
         let mine = URL(fileURLWithPath: workspace.root).standardizedFileURL.resolvingSymlinksInPath().path
-        guard other.root != mine, FileManager.default.fileExists(atPath: other.databasePath) else { return (try open(), workspace) }
+        guard other.root != mine, FileManager.default.fileExists(atPath: other.databasePath) else { return (try openOrNamePath(), workspace) }
         return (try other.openStore(.readOnly), other)
     }
 }

@@ -260,6 +260,8 @@ struct FuzzFindingsTests {
         let path = dir.appendingPathComponent("unknown.wav").path
         try unknown.write(to: URL(fileURLWithPath: path))
         #expect(throws: MediaError.unsupportedCodec(path: path, codec: "WAV format tag 0x9999")) { _ = try AudioDecoder.decodeMono(path: path, sampleRate: 8_000) }
+        // Ingest's probe says the same, not "audio stream has no codec (the file is damaged …)".
+        #expect(throws: MediaError.unsupportedCodec(path: path, codec: "WAV format tag 0x9999")) { _ = try MediaProbe.probe(path: path) }
     }
 
     /// libsndfile closes the descriptor of a WAV it refuses, even when asked not to: closing it again

@@ -481,14 +481,18 @@ struct CommandLineEdgesTests {
         try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: workdir + "-gone")
         for (given, says) in [(dangling, "\(dangling) is a link to a folder that does not exist"),
                               (dangling + "/below", "\(dangling) is a link to a folder that does not exist")] {
-            let refused = try Self.emopipe(["run", Self.manifest, "--until", "ingest"], workdir: given)
-            #expect(refused.status == 64 && refused.stderr.contains(says), "\(given): \(refused.stderr)")
+            for plan in [[], ["--dry-run"]] {   // a dry run answers as the run would (it exited 1)
+                let refused = try Self.emopipe(["run", Self.manifest, "--until", "ingest"] + plan, workdir: given)
+                #expect(refused.status == 64 && refused.stderr.contains(says), "\(given) \(plan): \(refused.stderr)")
+            }
         }
         let deepRoot = workdir + "-deep"
         let deep = deepRoot + String(repeating: "/" + String(repeating: "d", count: 60), count: 8)
-        let tooDeep = try Self.emopipe(["run", Self.manifest, "--until", "ingest"], workdir: deep)
-        #expect(tooDeep.status == 64 && tooDeep.stderr.contains("more than the") && tooDeep.stderr.contains("give a work directory with a shorter path"),
-                "\(tooDeep.stderr)")
+        for plan in [[], ["--dry-run"]] {   // a dry run had said nothing, exit 0
+            let tooDeep = try Self.emopipe(["run", Self.manifest, "--until", "ingest"] + plan, workdir: deep)
+            #expect(tooDeep.status == 64 && tooDeep.stderr.contains("more than the") && tooDeep.stderr.contains("give a work directory with a shorter path"),
+                    "\(plan): \(tooDeep.stderr)")
+        }
         #expect(!FileManager.default.fileExists(atPath: deepRoot), "a refused work directory left folders behind")
         // A command that only reads is not refused for a path it makes nothing at: it says there is no work directory there.
         let reading = try Self.emopipe(["sources"], workdir: deep)

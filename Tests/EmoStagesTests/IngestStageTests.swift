@@ -278,7 +278,7 @@ struct IngestStageTests {
         let closeRoot = PathText.folder(of: close)
         let refused = try IngestFixture.emopipe(["run", "--until", "ingest"], data: closeRoot, workdir: try TestSupport.temporaryFolder("work"))
         #expect(refused.status == 1 && refused.stderr.contains("\(closeRoot): the data root holds no RAVDESS file"), "\(refused.stderr)")
-        #expect(refused.stderr.contains("2 names hold a recording's seven codes with more besides, as Actor_01/\(name.dropLast(4)) (copy).wav does")
+        #expect(refused.stderr.contains("); 2 names hold a recording's seven codes with more besides, as Actor_01/\(name.dropLast(4)) (copy).wav does")
                 && refused.stderr.contains("1 hidden file is named as a recording, as Actor_01/.\(name) is, and hidden files are not read"),
                 "\(refused.stderr)")
 

@@ -280,6 +280,9 @@ struct ReproducibilityTests {
         let byFolder = try TestSupport.run(TestSupport.emopipe, ["diff", workdir + "/runs/" + runs[1], workdir + "/runs/" + runs[0]],
                                            currentDirectory: elsewhere)
         #expect(byFolder.status == 0 && byFolder.stdout.hasPrefix("a = \(runs[1])\nb = \(runs[0])"), "\(byFolder.stdout) \(byFolder.stderr)")
+        // A path there that is no run folder is named as what is wrong (it blamed the absent default work directory).
+        let notARun = try TestSupport.run(TestSupport.emopipe, ["diff", workdir + "/runs", workdir + "/runs/" + runs[0]], currentDirectory: elsewhere)
+        #expect(notARun.status == 64 && notARun.stderr.contains("\(workdir)/runs: not a run folder"), "\(notARun.stderr)")
         // A mistyped path is no run, even when its last part names one.
         let mistyped = try TestSupport.run(TestSupport.emopipe, ["diff", "/nonexistent/typo/" + runs[1], runs[0], "--workdir", workdir])
         #expect(mistyped.status == ExitStatus.usage && mistyped.stderr.contains("/nonexistent/typo/\(runs[1]): no run folder there"), "\(mistyped.stderr)")
