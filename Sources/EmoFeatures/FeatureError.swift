@@ -37,7 +37,7 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
         case .emptyAudio: return "empty audio: no samples"
         case .silentAudio: return "silent audio: every sample is zero"
         case let .inaudible(peak, floor):
-            return "inaudible audio: its loudest mel bin has power \(peak), below the floor db_amin \(floor), so the log-mel would be one constant value"
+            return "inaudible audio: its loudest mel bin has power \(peak), below the floor audio.db_amin = \(floor), so the log-mel would be one constant value"
         case let .tooShort(samples, needed):
             return "audio too short: \(samples) samples at the analysis rate (after resampling), at least \(needed) needed (one analysis window)"
         case let .trimmedTooShort(kept, of, needed, topDb):
@@ -53,10 +53,13 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "the audio changed while it was read: \(got) samples where an earlier pass had \(expected)"
         case let .tooLong(frames, maximum, secondsPerFrame):
             let bound = "\(maximum) (\(Self.seconds(Double(maximum) * secondsPerFrame)))"
+            // The defaults hold 2.9 hours: a bound of minutes is the settings', not the recording's.
+            let settings = Double(maximum) * secondsPerFrame < 600
+                ? "; so short a bound comes from the settings: audio.hop_length, sample_rate and n_mels (a larger hop, a lower rate or fewer mels hold more)" : ""
             guard let frames else {
-                return "audio too long: more than the \(bound) log-mel frames one tensor may hold; reading stopped there"
+                return "audio too long: more than the \(bound) log-mel frames one tensor may hold; reading stopped there" + settings
             }
-            return "audio too long: \(frames) log-mel frames (\(Self.seconds(Double(frames) * secondsPerFrame))), at most \(bound) in one tensor"
+            return "audio too long: \(frames) log-mel frames (\(Self.seconds(Double(frames) * secondsPerFrame))), at most \(bound) in one tensor" + settings
         case .stopped: return "log-mel stopped on request"
         }
     }

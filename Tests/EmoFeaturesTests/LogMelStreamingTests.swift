@@ -201,9 +201,15 @@ struct LogMelLengthBoundTests {
         let inMemory = Self.refusal { try LogMelExtractor(dense).compute(signal: samples) }
         #expect(inMemory == .tooLong(frames: samples.count + 1, maximum: denseMaximum, secondsPerFrame: 1.0 / 16_000),
                 "\(String(describing: inMemory))")
-        // A bound under 10 s is said with its figures (a hop of 1 at 384 kHz: it read "131072 (0 s)").
+        // A bound under 10 s is said with its figures (a hop of 1 at 384 kHz: it read "131072 (0 s)"), and one of minutes,
+        // where the defaults hold hours, names the settings that make it (it blamed the recording alone).
+        let settings = "; so short a bound comes from the settings: audio.hop_length, sample_rate and n_mels (a larger hop, a lower rate or fewer mels hold more)"
         #expect(FeatureError.tooLong(frames: nil, maximum: 131_072, secondsPerFrame: 1.0 / 384_000).description
-                == "audio too long: more than the 131072 (0.341 s) log-mel frames one tensor may hold; reading stopped there")
+                == "audio too long: more than the 131072 (0.341 s) log-mel frames one tensor may hold; reading stopped there" + settings)
+        let defaults = LogMelParameters.speech
+        let atDefaults = FeatureError.tooLong(frames: nil, maximum: LogMelExtractor.maxValues / defaults.nMels,
+                                              secondsPerFrame: Double(defaults.hopLength) / Double(defaults.sampleRate))
+        #expect(atDefaults.description.hasSuffix("reading stopped there") && !atDefaults.description.contains("settings"), "\(atDefaults)")
     }
 
     /// A signal of exactly the most frames is computed, in passes or in memory, as without a bound; a
