@@ -280,9 +280,10 @@ public struct TrainParameters: StageParameters {
                          + "limit (ulimit -v) of %.0f MB; ", ProcessMemory.megabytes(counted), ProcessMemory.megabytes(mapped), ProcessMemory.megabytes(limit))
         // The size named is judged with the margin: what is mapped varies by tens of MB from run to run, and the
         // size named must be accepted by the next one.
-        // Less 64 MB: libdispatch's worker threads come and go, each mapping a stack of `ulimit -s`, so the next run
-        // may map more when it checks (a size named here was refused by the next run on a busy machine).
-        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: limit - mapped - (64 << 20), upTo: batchSize,
+        // Less 128 MB: libdispatch's worker threads come and go, each mapping a stack of `ulimit -s`, and a thread may
+        // reserve a malloc arena of 64 MB (glibc), so the next run may map more when it checks: measured, 855 to 919 MB
+        // from run to run of the same settings, and a size named with 64 MB to spare was refused by the next run.
+        let largest = TrainingMemory.largestBatch(config, threads: context.threads, available: limit - mapped - (128 << 20), upTo: batchSize,
                                                   averagingWeights: averagesWeights, weights: weights)
         let origin = context.parameterOrigins[CodingKeys.batchSize.rawValue] ?? .defaultValue
         throw PipelineError.invalidParameter(file: origin.place, key: "train.batch_size", value: "\(batchSize)",
