@@ -337,9 +337,48 @@ public final class PipelineRunner {
     /// a dry run, which runs nothing, says those of every stage that would run.
     func logForecasts(_ names: some Sequence<String>) {
         for name in names {
-            for line in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(line)") }
+            for forecast in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(forecast.warning)") }
         }
     }
+
+    /// The first certain refusal foretold among the stages of `running` after its first (stages that would run, in
+    /// order, the first about to run now: it refuses by itself when it runs), as the run refuses with it before that
+    /// first one runs: work whose end is already known to be a refusal is not begun. Only once ingest has read the
+    /// data root in this run (`selected` holds it, and not among `running`): the forecasts judge the root's file names,
+    /// while the stages read what ingest recorded; and ingest's record of the data (files added, removed, failed) is kept.
+    func foretoldRefusal(running: ArraySlice<String>, selected: [String]) -> (stage: String, error: PipelineError)? {
+        let ingest = StageName.ingest.rawValue
+        guard selected.contains(ingest), !running.contains(ingest) else { return nil }
+        for (offset, name) in running.enumerated().dropFirst() {
+            guard let refusal = certainRefusal(of: name) else { continue }
+            let before = Array(running.prefix(offset))
+            return (name, .missingData(refusal + ": refused before \(Self.listed(before)) ran, as \(name) would refuse it after them"))
+        }
+        return nil
+    }
+
+    /// The refusal a stage foretells as certain, or nil.
+    func certainRefusal(of name: String) -> String? {
+        stages[name]?.forecast(parameters, manifest: manifest).lazy.compactMap(\.certainRefusal).first
+    }
+
+    /// "audio", "audio and faces", "audio, faces and split".
+    static func listed(_ names: [String]) -> String {
+        names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " and " + names[names.count - 1]
+    }
+
+    /// A foretold refusal as the refusing stage's failed attempt in this run, so that `runs` and `status` give its
+    /// reason as they give a stage's own. It never ran: no fingerprint, no time.
+    private func recordForetold(_ refusal: (stage: String, error: PipelineError), runId: String, store: ProvenanceStore) throws {
+        let now = Date()
+        var attempt = StageRunRecord(runId: runId, stage: refusal.stage, fingerprint: "", startedAt: now,
+                                     parametersFingerprint: try parametersFingerprint(refusal.stage))
+        attempt.state = .failed
+        attempt.finishedAt = now
+        attempt.message = "\(refusal.error)"
+        try store.save(&attempt)
+    }
+
 
     /// The stages a whole run reaches (what `params` checks as a run would).
     public func stagesOfAWholeRun() throws -> [String] { try selectedStages(RunSelection()) }
@@ -393,7 +432,7 @@ public final class PipelineRunner {
             // What a stage did earlier in this run: gone over again after a repair, it is up to date because of it.
             var ranEarlier: [String: StageReport] = [:]
             var next = 0
-            var foretold = false
+            var foretold = false, refusalsJudged = false
             while next < selected.count {
                 try cancellation.check()
                 lastStageStopped = nil
@@ -401,7 +440,16 @@ public final class PipelineRunner {
                     let stageNow = next
                     var report = try execute(selected[next], runId: runId, store: store, forced: forcedNow.contains(selected[next]),
                                              worker: selection.worker) {
-                        // The first stage to run: what the stages after it will likely refuse is worth knowing now.
+                        // The first stage to run after ingest: a certain refusal of a stage after it stops the run
+                        // before this stage's work.
+                        if !refusalsJudged, let ingest = selected.firstIndex(of: StageName.ingest.rawValue), stageNow > ingest {
+                            refusalsJudged = true
+                            if let refusal = foretoldRefusal(running: selected[stageNow...], selected: selected) {
+                                try recordForetold(refusal, runId: runId, store: store)
+                                throw refusal.error
+                            }
+                        }
+                        // The first stage to run: what the stages after it will refuse is worth knowing now.
                         guard !foretold else { return }
                         foretold = true
                         logForecasts(selected[(stageNow + 1)...])
@@ -449,7 +497,7 @@ public final class PipelineRunner {
 
     /// `aboutToRun` is called when the stage is not up to date, before it runs.
     private func execute(_ name: String, runId: String, store: ProvenanceStore, forced: Bool,
-                         worker: WorkerSlice?, aboutToRun: () -> Void) throws -> StageReport {
+                         worker: WorkerSlice?, aboutToRun: () throws -> Void) throws -> StageReport {
         guard let stage = stages[name], let resolved = parameters[name] else {
             throw PipelineError.unknownStage(name, known: pipeline.stageNames)
         }
@@ -479,7 +527,7 @@ public final class PipelineRunner {
             return StageReport(stage: name, action: .upToDate, outcome: outcome, seconds: usage.seconds,
                                producedByRun: state.runId, usage: usage)
         }
-        aboutToRun()
+        try aboutToRun()
         context.logger.info("running (cache key \(fingerprint.short)\(forced ? ", forced" : ""))")
         var stageRun = StageRunRecord(runId: runId, stage: name, fingerprint: fingerprint.full, startedAt: started,
                                          parametersFingerprint: fingerprint.parameters)

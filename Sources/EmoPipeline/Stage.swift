@@ -3,6 +3,29 @@ import EmoStore
 import Foundation
 import Logging
 
+/// What a stage foretells of its own refusal before the stages ahead of it run.
+public struct Forecast: Sendable, Equatable {
+    /// What will be refused and why (`split: 4 folds need at least 4 actors …`).
+    public var reason: String
+    /// What follows (`split will refuse the run when its turn comes`), said after the reason in the warning.
+    public var consequence: String
+    /// Said last, after either (` (all 24 RAVDESS actors are in Zenodo record 1188976)`).
+    public var note: String
+    /// The refusal is certain whatever the stages before it produce, judged from the data root's file names with
+    /// nothing left unseen (every folder listed): the run refuses with it before any stage runs, provided it reads
+    /// the data root afresh (ingest is among its stages).
+    public var certain: Bool
+
+    public init(reason: String, consequence: String, note: String = "", certain: Bool = false) {
+        (self.reason, self.consequence, self.note, self.certain) = (reason, consequence, note, certain)
+    }
+
+    /// As a warning: the reason, and that the stage will (likely) refuse the run when its turn comes.
+    public var warning: String { "\(reason): \(consequence)\(note)" }
+    /// As the run refuses with it, when certain.
+    public var certainRefusal: String? { certain ? reason + note : nil }
+}
+
 /// A pipeline stage. Implementations live in EmoStages, one file each.
 ///
 /// A stage's fingerprint is the SHA-256 of its name, `codeVersion`, its parameters' canonical
@@ -45,10 +68,10 @@ public protocol Stage: Sendable {
     /// it loads): called for the stages a run will execute, not for commands that only read. `loading`:
     /// may load what it checks (a run, `params`); `status` asks without, to stay quick.
     func checkBeforeRunning(_ parameters: ResolvedParameters, loading: Bool) throws
-    /// What this stage will likely refuse when its turn comes (train: a batch size the memory budget will
-    /// not hold), said as a run or `run --dry-run` starts, so that hours of upstream work are not done
-    /// in vain; only a likelihood, since the data it will get is not known yet. Empty when nothing.
-    func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String]
+    /// What this stage will refuse when its turn comes (train: a batch size the memory budget will not
+    /// hold), said as a run or `run --dry-run` starts, so that hours of upstream work are not done in vain.
+    /// Mostly a likelihood, since the data it will get is not known yet; a certain one refuses the run. Empty when nothing.
+    func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [Forecast]
     /// The scalars this stage's result files hold, by file (`metrics.json` → `weighted_f1`, ...; `cv.json`
     /// → `cv.weighted_f1.mean`, ...), named as `RunSummary` reads them: what `nightly.metrics` and
     /// `sweep.metric` may watch. Empty for a stage that writes no results.
@@ -69,7 +92,7 @@ public extension Stage {
     func progress(_ context: StageContext, parameters: Parameters) throws -> String? { nil }
     func checkAcross(_ parameters: [String: ResolvedParameters]) throws {}
     func checkBeforeRunning(_ parameters: ResolvedParameters, loading: Bool) throws {}
-    func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] { [] }
+    func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [Forecast] { [] }
     var resultScalars: [RunFile: [String]] { [:] }
     func scalarNotWritten(_ scalar: String, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? { nil }
     /// The keys this stage's parameters take.

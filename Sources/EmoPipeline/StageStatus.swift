@@ -52,10 +52,8 @@ extension PipelineRunner {
                 // What a dry run foretells of it (a split that leaves no actor to train on), said here too.
                 // Not when its last attempt failed for the same reason: that failure says it already.
                 let forecasts = (stages[status.stage]?.forecast(parameters, manifest: manifest) ?? []).filter { forecast in
-                    let clause = forecast.prefix { $0 != ";" }
-                    let core = clause.hasPrefix(status.stage + ": ") ? clause.dropFirst(status.stage.count + 2) : clause
-                    return !status.reason.contains(core)
-                }
+                    !status.reason.contains(Self.withoutStagePrefix(forecast.reason, stage: status.stage))
+                }.map(\.warning)
                 if !forecasts.isEmpty { noted.reason += "; " + forecasts.joined(separator: "; ") }
             }
             return noted
@@ -134,7 +132,15 @@ extension PipelineRunner {
         }
         // Of every stage that would run: a run leaves out the first (running, it refuses at once), but a dry run
         // runs nothing, so that stage's refusal (split naming an actor no file has) would go unsaid.
-        logForecasts(selected.filter(running.contains))
+        // What the run would refuse once ingest has read the root, before the first stage after it runs; and what that stage
+        // would refuse by itself, which a dry run would otherwise leave unsaid.
+        let willRun = selected.filter(running.contains)
+        let afterIngest = willRun.drop { $0 == StageName.ingest.rawValue }
+        if selected.contains(StageName.ingest.rawValue), let first = afterIngest.first {
+            if let own = certainRefusal(of: first) { throw PipelineError.missingData(own) }
+            if let refusal = foretoldRefusal(running: afterIngest, selected: selected) { throw refusal.error }
+        }
+        logForecasts(willRun)
         return planned
     }
 

@@ -33,7 +33,7 @@ public struct SplitStage: Stage {
     /// refuses them only once ingest (and, for the run, audio) are done, so a run says it when its first stage
     /// starts, and `--dry-run` too. Judged by file names alone (nothing opened; a file that then fails ingest
     /// can still leave split short).
-    public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
+    public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [Forecast] {
         guard let split = parameters[name]?.value as? SplitParameters, let named = Self.actorsNamed(under: manifest.dataRoot) else { return [] }
         // An actor folder that cannot be listed may hold the files of records ingest kept, or none (a new work directory).
         let listed = named.actors, unlistedActors = named.unlistedActors.subtracting(named.actors)
@@ -53,9 +53,15 @@ public struct SplitStage: Stage {
             return nil
         }
         let refusedLater = "split will refuse the run when its turn comes"
-        if let certain = refusal(listed.union(unlistedActors)) { return ["\(certain.why): \(refusedLater)\(certain.note)"] }
+        if let certain = refusal(listed.union(unlistedActors)) {
+            // Fewer actors than named can only make it worse, so with every folder seen no data the run reads can avoid it.
+            // Unless some actor's clips are all left out (song only): split's own refusal then says why it does not count.
+            let everyActorTaken = (try? LabelMap(named: manifest.labelMap)).map { Set(named.clipsTaken(includeSong: manifest.includeSong, labels: $0).keys) == listed } ?? false
+            return [Forecast(reason: certain.why, consequence: refusedLater, note: certain.note, certain: named.seenWhole && everyActorTaken)]
+        }
         if !unlistedActors.isEmpty, let cannotList, let likely = refusal(listed) {
-            return ["\(likely.why): \(refusedLater), unless ingest kept records of the files in \(cannotList), which cannot be listed now\(likely.note)"]
+            return [Forecast(reason: likely.why, consequence: "\(refusedLater), unless ingest kept records of the files in \(cannotList), which cannot be listed now",
+                             note: likely.note)]
         }
         return []
     }
@@ -66,10 +72,21 @@ public struct SplitStage: Stage {
         var actors: Set<Int> = []
         var speechActors: Set<Int> = []
         var videoActors: Set<Int> = []
-        /// Each actor's clips (`clipID`), of whatever modality: how many a fold of these actors can train on, at most.
-        var clips: [Int: Set<String>] = [:]
+        /// Each actor's clips (`clipID` → the codes of a file of it), of whatever modality: which the split takes.
+        var clips: [Int: [String: RavdessCodes]] = [:]
         var unlisted: [String] = []
         var unlistedActors: Set<Int> = []
+        /// Folders holding an entry whose name this walk cannot spell (not UTF-8), so cannot look into, where ingest can.
+        var unspelled: Set<String> = []
+
+        /// Every folder listed and every entry looked at: what ingest will read is all here.
+        var seenWhole: Bool { unlisted.isEmpty && unspelled.isEmpty }
+
+        /// How many clips of each actor the split takes: of speech, or song too with `includeSong`, of an emotion `labels` has.
+        /// An actor with none is left out of its folds.
+        func clipsTaken(includeSong: Bool, labels: LabelMap) -> [Int: Int] {
+            clips.mapValues { $0.values.count { (includeSong || !$0.isSong) && labels.classIndex(emotion: $0.emotion) != nil } }.filter { $0.value > 0 }
+        }
     }
 
     /// The actors that the RAVDESS file names under `root` give, following links to folders as ingest does
@@ -97,11 +114,13 @@ public struct SplitStage: Stage {
                     found.actors.insert(codes.actor)
                     if codes.modality != 2 { found.speechActors.insert(codes.actor) }
                     if codes.modality != 3 { found.videoActors.insert(codes.actor) }
-                    found.clips[codes.actor, default: []].insert(codes.clipID)
+                    found.clips[codes.actor, default: [:]][codes.clipID] = codes
                     continue
                 }
                 var facts = stat()
                 let path = folder + "/" + name
+                // A name that is not UTF-8 is listed with U+FFFD in its place, and no path reaches it; a link to nothing is nothing.
+                if stat(path, &facts) != 0, lstat(path, &facts) != 0 { found.unspelled.insert(folder); continue }
                 // Never /proc or /sys, which ingest does not walk either.
                 guard stat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFDIR, !KernelFilesystem.holds(path: path, facts),
                       !holdingRoot.contains(FileIdentity(facts)), let real = ResolvedPath.of(path), visited.insert(real).inserted else { continue }

@@ -61,7 +61,7 @@ public struct TrainStage: Stage {
     /// yet, so the model is counted in its cheapest form, with only the branch (audio or faces) that costs
     /// least, as when the data feeds no other: a warning, never a false one for lack of video. A fold of
     /// fewer clips than a batch would still fit (not known yet either).
-    public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [String] {
+    public func forecast(_ parameters: [String: ResolvedParameters], manifest: Manifest) -> [Forecast] {
         guard let train = parameters[name]?.value as? TrainParameters else { return [] }
         let layout = Self.namedLayout(parameters: parameters, manifest: manifest)
         return [layout.flatMap { Self.inputsForecast(train, layout: $0, parameters: parameters, manifest: manifest) },
@@ -71,23 +71,28 @@ public struct TrainStage: Stage {
     /// What the file names under the data root say, and the split's folds over their actors.
     struct NamedLayout {
         var names: SplitStage.NamesUnderRoot
+        /// Each actor's clips the split takes; the folds are planned over these actors.
+        var clipsTaken: [Int: Int]
         var folds: [SplitPlan.Fold]
     }
 
     /// The layout the file names give; nil when a folder cannot be listed (its actors' files may be recorded) or the
     /// split itself will be refused (split says so).
     static func namedLayout(parameters: [String: ResolvedParameters], manifest: Manifest) -> NamedLayout? {
+        // Planned, as split plans, over the actors with a clip it takes (an actor with only song while include_song is false has none).
         guard let split = parameters[StageName.split.rawValue]?.value as? SplitParameters,
               let names = SplitStage.actorsNamed(under: manifest.dataRoot), names.unlisted.isEmpty,
-              let folds = try? FoldPlanner(split).plan(actors: names.actors.sorted()) else { return nil }
-        return NamedLayout(names: names, folds: folds)
+              let labels = try? LabelMap(named: manifest.labelMap) else { return nil }
+        let clipsTaken = names.clipsTaken(includeSong: manifest.includeSong, labels: labels)
+        guard let folds = try? FoldPlanner(split).plan(actors: clipsTaken.keys.sorted()) else { return nil }
+        return NamedLayout(names: names, clipsTaken: clipsTaken, folds: folds)
     }
 
     /// A model whose every branch no training actor has files for (`modalities: [faces]` over speech recordings): train
     /// refuses it, after the feature stages. Judged by the file names under the data root, nothing opened; silent when
     /// a folder cannot be listed (its actors' files may be recorded) or the split itself will be refused (split says so).
     static func inputsForecast(_ train: TrainParameters, layout: NamedLayout, parameters: [String: ResolvedParameters],
-                               manifest: Manifest) -> String? {
+                               manifest: Manifest) -> Forecast? {
         let (names, folds) = (layout.names, layout.folds)
         let asked = train.modalities.filter { parameters[$0.featureStage.rawValue] != nil }
         guard !asked.isEmpty else { return nil }
@@ -96,15 +101,20 @@ public struct TrainStage: Stage {
         guard let first = starved.first else { return nil }
         let files = asked.map { $0 == .audio ? "speech (a 01 mp4 or 03 wav)" : "video (a 01 or 02 mp4)" }.joined(separator: " or ")
         let which = starved.count == folds.count ? (folds.count == 1 ? "" : " of any fold") : " of fold \(first.index)"
-        let actors = starved.count == folds.count ? Set(folds.flatMap(\.train)).sorted() : first.train
-        return "train.modalities = \(ParamValue.array(train.modalities.map { .string($0.rawValue) }).shown): no training actor\(which) "
-            + "(\(actorList(actors))) has a file of \(files) under \(manifest.dataRoot.echoed), judged by the file names: "
-            + "train will refuse the run when its turn comes, after the stages before it"
+        let trainingActors = starved.count == folds.count ? Set(folds.flatMap(\.train)).sorted() : first.train
+        let origin = parameters[StageName.train.rawValue]?.origins[TrainParameters.CodingKeys.modalities.rawValue]?.place ?? ParameterOrigin.defaultValue.place
+        let why = "train.modalities = \(ParamValue.array(train.modalities.map { .string($0.rawValue) }).shown) (from \(origin)): no training actor\(which) "
+            + "(\(actorList(trainingActors))) has a file of \(files) under \(manifest.dataRoot.echoed), judged by the file names"
+        // The folds above are planned over every named actor, where split plans over those whose clips it takes: certain
+        // only when no actor the split may take has such a file at all, so that no fold of any plan has one.
+        let mayTake = Set(folds.flatMap { $0.test + $0.validation + $0.train })
+        let certain = names.seenWhole && asked.allSatisfy { actors($0).isDisjoint(with: mayTake) }
+        return Forecast(reason: why, consequence: "train will refuse the run when its turn comes, after the stages before it", certain: certain)
     }
 
-    private func memoryForecast(_ train: TrainParameters, layout: NamedLayout?, parameters: [String: ResolvedParameters], manifest: Manifest) -> String? {
+    private func memoryForecast(_ train: TrainParameters, layout: NamedLayout?, parameters: [String: ResolvedParameters], manifest: Manifest) -> Forecast? {
         // Train caps a batch at the fold's training clips: a batch of 4096 over 24 clips was foretold as refused, then ran.
-        let namedClips = layout.flatMap { layout in layout.folds.map { $0.train.map { layout.names.clips[$0]?.count ?? 0 }.reduce(0, +) }.max() }
+        let namedClips = layout.flatMap { layout in layout.folds.map { $0.train.map { layout.clipsTaken[$0] ?? 0 }.reduce(0, +) }.max() }
         let batch = min(train.batchSize, max(TrainingConfig.minBatchSize, namedClips ?? Int.max))
         // The tighter of the budget and the machine, as train checks both.
         let limits = [(manifest.resources.maxMemoryBytes, manifest.resources.maxMemoryMB.map { "resources.max_memory_mb = \($0)" }),
@@ -130,11 +140,13 @@ public struct TrainStage: Stage {
         let largest = TrainingMemory.largestBatch(cheapest, threads: manifest.threads, available: limit - resident, upTo: batch,
                                                   averagingWeights: train.averagesWeights, weights: weights)
         let capped = batch < train.batchSize ? " (batches of \(batch): the most clips a fold trains on, judged by the file names)" : ""
-        return String(format: "train.batch_size = %d%@: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
-                       + "resident before any features are loaded is over %@; train will likely refuse it when its turn comes, after the "
-                       + "stages before it (%@)",
-                       train.batchSize, capped, ProcessMemory.megabytes(needed), cheapest.modalities[0].rawValue, ProcessMemory.megabytes(resident), against,
-                       largest.map { "the largest batch size that fits is at most \($0)" } ?? "not even batch size \(TrainingConfig.minBatchSize) fits")
+        // Only likely: the features' size is not known before they are computed.
+        return Forecast(reason: String(format: "train.batch_size = %d%@: training is estimated at %.0f MB or more (the %@ branch alone), which on the %.0f MB "
+                                       + "resident before any features are loaded is over %@",
+                                       train.batchSize, capped, ProcessMemory.megabytes(needed), cheapest.modalities[0].rawValue,
+                                       ProcessMemory.megabytes(resident), against),
+                        consequence: "train will likely refuse it when its turn comes, after the stages before it ("
+                            + (largest.map { "the largest batch size that fits is at most \($0)" } ?? "not even batch size \(TrainingConfig.minBatchSize) fits") + ")")
     }
 
     /// Each conv block halves its input: the mel bands (`audio.n_mels`), the window (`train.window_frames`)

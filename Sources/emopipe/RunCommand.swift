@@ -29,6 +29,11 @@ struct RunCommand: ParsableCommand {
         finished, the one stopped in and what the run cost. A second Ctrl-C stops at once, with no summary:
         what was finished and checkpointed is kept, and the run stays recorded `interrupted`.
 
+        What a later stage will refuse is said as the first stage starts (a warning), and, when the data
+        root's file names make it certain (a split naming actors the root has no file of, more folds than
+        actors), the run stops once ingest has recorded the files, before the feature stages (exit 1, as
+        the stage's own refusal); `--dry-run` refuses alike.
+
         The work directory remembers the data root of a run given --data (WORKDIR/data-root.txt): later
         commands without --data (run, status, nightly, cache) use it rather than the manifest's `data`,
         and say so in one line on stderr.

@@ -616,8 +616,11 @@ struct CommandLineUsageTests {
     @Test func oneCharacterNamesAreReadAndWrittenLikeAnyOther() throws {
         let folder = try TestSupport.temporaryFolder("one-character")
         try FileManager.default.createDirectory(atPath: folder + "/d/Actor_01", withIntermediateDirectories: true)
-        // A RAVDESS name for the dry run to plan (it refuses a data root without one, as a run does).
-        FileManager.default.createFile(atPath: folder + "/d/Actor_01/03-01-01-01-01-01-01.wav", contents: Data())
+        // RAVDESS names for the dry run to plan (it refuses a data root without one, as a run does, and fewer actors than folds).
+        for actor in 1...4 {
+            try FileManager.default.createDirectory(atPath: folder + "/d/Actor_0\(actor)", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: folder + "/d/Actor_0\(actor)/03-01-01-01-01-01-0\(actor).wav", contents: Data())
+        }
         // The pipeline and data named relative to the manifest's folder, which the crashing call worked out.
         try FileManager.default.createSymbolicLink(atPath: folder + "/p", withDestinationPath: TestSupport.repositoryRoot + "/pipelines")
         try "pipeline: p/ravdess.yaml\ndata: d\nname: m\nparams:\n  train: {epochs: 7}\n".write(toFile: folder + "/m", atomically: true, encoding: .utf8)

@@ -245,7 +245,9 @@ struct IngestStageTests {
     @Test func aDryRunBeforeTheWorkDirectoryExistsPlansAndRefusesAsARun() throws {
         let root = try IngestFixture.dataRoot()
         let workdir = try TestSupport.temporaryFolder("work") + "/new"
-        let plan = try IngestFixture.emopipe(["run", "--dry-run", "--json"], data: root, workdir: workdir)
+        // The fixture's two actors, one tested and one trained on (the demo's 4 folds would be refused as the run would).
+        let plan = try IngestFixture.emopipe(["run", "--dry-run", "--json", "--set", "split.test_actors=[1]", "--set", "train.selection=last"],
+                                             data: root, workdir: workdir)
         let stages = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [[String: Any]], "\(plan.stderr)")
         let byStage = Dictionary(uniqueKeysWithValues: stages.map { ($0["stage"] as? String ?? "", $0) })
         #expect(plan.status == 0 && !FileManager.default.fileExists(atPath: workdir), "\(plan.stderr)")

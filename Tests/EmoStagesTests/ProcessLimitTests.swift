@@ -261,7 +261,9 @@ struct ProcessLimitTests {
         let data = try IngestFixture.materialized.get()
         let workdir = try TestSupport.temporaryFolder("cpu-limit") + "/work"
         let run = try TestSupport.run("/bin/bash", ["-c", "ulimit -St 3 && ulimit -Ht 120 && exec " + Self.quoted([
-            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--set", "train.epochs=200"])])
+            "run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--set", "train.epochs=200",
+            // The fixture's two actors, one tested and one trained on (the demo's 4 folds are refused once ingest has run).
+            "--set", "split.test_actors=[1]", "--set", "train.selection=last"])])
         #expect(run.status == ExitStatus.interrupted && run.stderr.contains("emopipe: the soft CPU-time limit (ulimit -t) was reached: stopping"),
                 "exit \(run.status): \(run.stderr.suffix(600))")
         let recorded = try ProvenanceStore(path: workdir + "/emopipe.sqlite").runs()
@@ -301,9 +303,11 @@ struct ProcessLimitTests {
     /// A run that trains, under an address-space limit too small for its threads' OpenBLAS buffers, is
     /// refused before any stage runs (train refused it only after the feature stages: hours on the full data).
     @Test func anAddressSpaceLimitTooSmallForTrainingIsSaidBeforeTheFeatureStages() throws {
-        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1)])
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1)])
         let workdir = try TestSupport.temporaryFolder("address-space-run") + "/work"
-        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--threads", "8"]
+        // One actor tested, one trained on (the demo's 4 folds are refused once ingest has run, and by a dry run).
+        let arguments = ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir, "--threads", "8",
+                         "--set", "split.test_actors=[1]", "--set", "train.selection=last"]
         // One OpenBLAS thread whatever the cores, so the start-up check (OpenBLAS's own threads) passes on any machine.
         func limited(_ arguments: [String]) throws -> TestSupport.ProcessResult {
             try TestSupport.run("/bin/bash", ["-c", "ulimit -v 2000000; OPENBLAS_NUM_THREADS=1 exec timeout 60 \(Self.quoted(arguments))"])

@@ -124,7 +124,7 @@ struct ResourceBudgetTests {
         // at least as large (less is resident then, and this fixture's model has one branch: its cheapest);
         // not by a run of train alone, which refuses at once.
         for foretelling in [big, planned] {
-            let forecast = try #require(foretelling.stderr.range(of: #"train\.batch_size = 512 \(batches of \d+: the most clips a fold trains on, judged by the file names\): training is estimated at \d+ MB or more \(the audio branch alone\), .* over resources\.max_memory_mb = 160; train will likely refuse it .*the largest batch size that fits is at most (\d+)"#,
+            let forecast = try #require(foretelling.stderr.range(of: #"train\.batch_size = 512 \(batches of \d+: the most clips a fold trains on, judged by the file names\): training is estimated at \d+ MB or more \(the audio branch alone\), .* over resources\.max_memory_mb = 160: train will likely refuse it .*the largest batch size that fits is at most (\d+)"#,
                                                                  options: .regularExpression), "\(foretelling.stderr)")
             #expect(try #require(Int(foretelling.stderr[forecast].split(separator: " ").last ?? "")) >= largest, "\(foretelling.stderr)")
         }

@@ -140,27 +140,45 @@ struct SplitStageTests {
                                     + "left out: 1 clip(s) of actors outside split.actors, 1 song clip(s) (include_song is false)"), "\(run.stderr)")
     }
 
-    /// A model whose every branch no training actor has files for (faces only over speech recordings) is foretold as
-    /// a run starts, by the file names alone: train refused it only after the feature stages. One video file of a
-    /// training actor, or a branch the speech feeds, is enough to say nothing.
+    /// A model whose every branch no actor has files for (faces only over speech recordings) is refused once ingest has
+    /// read the data root, by the file names alone, before the feature stages: train refused it only after them. When only the
+    /// training actors of this plan lack them, it is a warning (split plans over the clips it takes, which names alone
+    /// do not tell). One video file of a training actor, or a branch the speech feeds, is enough to say nothing.
     @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
     func aModelNoTrainingActorHasFilesForIsForetold() throws {
         let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1), ("03-01-02-01-01-01-03.wav", 1)])
         let workdir = try TestSupport.temporaryFolder("train-forecast") + "/work"
-        func plan(_ modalities: String) throws -> TestSupport.ProcessResult {
+        func run(_ modalities: String, dryRun: Bool = true) throws -> TestSupport.ProcessResult {
             try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data, "--workdir", workdir,
-                                                      "--dry-run", "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
-                                                      "--set", "train.modalities=\(modalities)"])
+                                                      "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
+                                                      "--set", "train.modalities=\(modalities)"] + (dryRun ? ["--dry-run"] : []))
         }
-        let facesOnly = try plan("[faces]")
-        #expect(facesOnly.status == 0 && facesOnly.stderr.contains("train.modalities = [\"faces\"]: no training actor (03) has a file of video "
-                                                                    + "(a 01 or 02 mp4) under \(data), judged by the file names: train will refuse the run"),
+        let why = "train.modalities = [\"faces\"] (from --set): no training actor (03) has a file of video (a 01 or 02 mp4) under \(data), judged by the file names"
+        let facesOnly = try run("[faces]")
+        #expect(facesOnly.status == 1 && facesOnly.stderr.contains(why + ": refused before faces and split ran, as train would refuse it after them"),
                 "\(facesOnly.stderr)")
-        let both = try plan("[audio, faces]")
+        // The run itself refuses alike once ingest has recorded the files, computing no features, and records the refusal
+        // as train's failed attempt.
+        let refused = try run("[faces]", dryRun: false)
+        #expect(refused.status == 1 && refused.stderr.contains(why + ": refused before faces") && !refused.stderr.contains("faces: running"),
+                "\(refused.stderr)")
+        #expect(try IngestFixture.sources(workdir: workdir).count == 3, "ingest recorded the files")
+        let status = try TestSupport.run(TestSupport.emopipe, ["status", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
+                                                               "--workdir", workdir, "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]",
+                                                               "--set", "train.modalities=[faces]"])
+        let trainLine = status.stdout.split(separator: "\n").first { $0.hasPrefix("train") } ?? ""
+        #expect(trainLine.contains("its last attempt with these parameters failed") && trainLine.components(separatedBy: "no training actor (03)").count == 2,
+                "\(status.stdout)")
+        let both = try run("[audio, faces]")
         #expect(both.status == 0 && !both.stderr.contains("no training actor"), "\(both.stderr)")
-        // Names decide, nothing is opened: an empty file named as actor 03's audio-video clip is a video file to the forecast.
+        // Names decide, nothing is opened: an empty file named as the test actor's audio-video clip is a video file to the
+        // forecast. The training actor still has none, but a split over other clips could train on actor 01: a warning.
+        try Data().write(to: URL(fileURLWithPath: data + "/Actor_01/01-01-01-01-01-01-01.mp4"))
+        let testActorVideo = try run("[faces]")
+        #expect(testActorVideo.status == 0 && testActorVideo.stderr.contains(why + ": train will refuse the run when its turn comes"),
+                "\(testActorVideo.stderr)")
         try Data().write(to: URL(fileURLWithPath: data + "/Actor_03/01-01-02-01-01-01-03.mp4"))
-        let withVideo = try plan("[faces]")
+        let withVideo = try run("[faces]")
         #expect(withVideo.status == 0 && !withVideo.stderr.contains("no training actor"), "\(withVideo.stderr)")
     }
 
@@ -172,32 +190,60 @@ struct SplitStageTests {
         let workdir = try TestSupport.temporaryFolder("split-forecast") + "/work"
         let plan = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
                                                              "--data", data, "--workdir", workdir, "--dry-run"])
-        #expect(plan.status == 0 && plan.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root "
-                                                          + "\(data) holds no RAVDESS file: split will refuse the run"), "\(plan.stderr)")
+        let absent = "split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root \(data) holds no RAVDESS file"
+        #expect(plan.status == 1 && plan.stderr.contains(absent + " (all 24 RAVDESS actors are in Zenodo record 1188976): refused before "
+                                                          + "audio ran, as split would refuse it after them"), "\(plan.stderr)")
+        // The run refuses alike once ingest has recorded the files: no feature is computed for a split that cannot be made.
+        let refused = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
+                                                                "--data", data, "--workdir", workdir])
+        #expect(refused.status == 1 && refused.stderr.contains(absent) && refused.stderr.contains("ingest: running")
+                && !refused.stderr.contains("audio: running"), "\(refused.stderr)")
+        #expect(try IngestFixture.sources(workdir: workdir).count == 2, "ingest recorded the files")
         // With the stages before split up to date, split is the first to run: the plan still says it (it said nothing).
         let upstream = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
                                                                  "--workdir", workdir, "--until", "audio"])
         #expect(upstream.status == 0, "\(upstream.stderr)")
         let afterUpstream = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
                                                                       "--data", data, "--workdir", workdir, "--dry-run"])
-        #expect(afterUpstream.status == 0 && afterUpstream.stdout.contains("audio     up-to-date")
-                && afterUpstream.stderr.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24"), "\(afterUpstream.stdout)\(afterUpstream.stderr)")
-        // `status` says it in split's reason, as it says what a run would refuse (it said only "never-run").
+        #expect(afterUpstream.status == 1 && afterUpstream.stderr.contains(absent + " (all 24 RAVDESS actors are in Zenodo record 1188976)")
+                && !afterUpstream.stderr.contains("refused before"), "\(afterUpstream.stdout)\(afterUpstream.stderr)")
+        // Without ingest (`--only split`), split reads what ingest recorded, which the names now need not match: only a warning, and split judges.
+        let withoutIngest = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
+                                                                      "--data", data, "--workdir", workdir, "--dry-run", "--only", "split"])
+        #expect(withoutIngest.status == 0 && withoutIngest.stderr.contains(absent + ": split will refuse the run when its turn comes"),
+                "\(withoutIngest.stderr)")
+        // `status` says it in split's reason once: the refused run's reason, not that and the forecast again.
         let status = try TestSupport.run(TestSupport.emopipe, ["status", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
                                                                "--data", data, "--workdir", workdir])
         let splitLine = status.stdout.split(separator: "\n").first { $0.hasPrefix("split ") }.map(String.init) ?? ""
-        #expect(status.status == 0 && splitLine.contains("split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root")
-                && splitLine.contains("split will refuse the run"), "\(status.stdout)")
+        #expect(status.status == 0 && splitLine.contains("its last attempt with these parameters failed")
+                && splitLine.components(separatedBy: absent).count == 2, "\(status.stdout)")
+        // Before any run was refused, status says what a run would refuse (it said only "never-run").
+        let fresh = try TestSupport.run(TestSupport.emopipe, ["status", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
+                                                              "--data", data, "--workdir", try TestSupport.temporaryFolder("split-forecast-status") + "/work"])
+        let foretold = fresh.stdout.split(separator: "\n").first { $0.hasPrefix("split ") }.map(String.init) ?? ""
+        #expect(fresh.status == 0 && foretold.contains(absent + ": split will refuse the run when its turn comes"), "\(fresh.stdout)")
         // Cross-validation with more folds than the root has actors is foretold too (it listed every stage to run,
         // and the run failed at split after ingest and the feature stages); with as many folds as actors, nothing is.
         for (folds, refused) in [(4, true), (2, false)] {
             let cut = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
                                                                 "--workdir", workdir, "--dry-run", "--set", "split.folds=\(folds)",
                                                                 "--set", "split.val_count=0", "--set", "train.selection=last"])
-            #expect(cut.status == 0 && cut.stderr.contains("split: 4 folds need at least 4 actors (`--set split.folds=2` splits them); "
-                                                           + "the data has 2 (01, 02) (judged by the "
-                                                           + "RAVDESS file names under \(data)): split will refuse the run") == refused, "\(cut.stderr)")
+            #expect(cut.status == (refused ? 1 : 0), "\(cut.stderr)")
+            #expect(cut.stderr.contains("split: 4 folds need at least 4 actors (`--set split.folds=2` splits them); "
+                                        + "the data has 2 (01, 02) (judged by the RAVDESS file names under \(data)): refused before faces ran") == refused,
+                    "\(cut.stderr)")
         }
+        // A folder whose name is not UTF-8 cannot be looked into by the names (ingest reads it): only a warning then.
+        let unspelled = try TestSupport.shell("cd '\(data)' && mkdir \"$(printf 'RAVDESS\\377')\" && ls | wc -l")
+        #expect(Int(unspelled.trimmingCharacters(in: .whitespacesAndNewlines)) == 3 && SplitStage.actorsNamed(under: data)?.seenWhole == false)
+        let unsure = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/default.yaml", "--data", data,
+                                                               "--workdir", workdir, "--dry-run", "--set", "split.folds=4",
+                                                               "--set", "split.val_count=0", "--set", "train.selection=last"])
+        #expect(unsure.status == 0 && unsure.stderr.contains("split: 4 folds need at least 4 actors") && unsure.stderr.contains("split will refuse the run"),
+                "\(unsure.stderr)")
+        _ = try TestSupport.shell("cd '\(data)' && rmdir \"$(printf 'RAVDESS\\377')\"")
+        #expect(SplitStage.actorsNamed(under: data)?.seenWhole == true)
         // Files reached through a linked folder count, as ingest reads them (and the root may be a link); an
         // empty Actor_XX folder does not, nor a loop of links more than once.
         let elsewhere = try TestSupport.temporaryFolder("actor-elsewhere")
@@ -218,6 +264,22 @@ struct SplitStageTests {
         let covered = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
                                                                 "--workdir", workdir, "--dry-run", "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]"])
         #expect(covered.status == 0 && !covered.stderr.contains("split names"), "\(covered.stderr)")
+    }
+
+    /// What the names say the split takes: a clip's wav and mp4 count once, song only with include_song, and an actor
+    /// with no clip taken is not among the actors the forecasts plan folds over (it had been, with its song clips counted).
+    @Test func theNamesCountTheClipsTheSplitTakesPerActor() throws {
+        let root = try TestSupport.temporaryFolder("names-taken")
+        for name in ["Actor_01/03-02-01-01-01-01-01.wav", "Actor_01/01-02-01-01-01-01-01.mp4",
+                     "Actor_02/03-01-03-01-01-01-02.wav", "Actor_02/01-01-03-01-01-01-02.mp4", "Actor_02/02-01-03-01-01-01-02.mp4",
+                     "Actor_03/03-01-04-01-01-01-03.wav", "Actor_03/03-02-04-01-01-01-03.wav"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + (name as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: root + "/" + name, contents: Data()))
+        }
+        let names = try #require(SplitStage.actorsNamed(under: root))
+        #expect(names.actors == [1, 2, 3] && names.seenWhole)
+        #expect(names.clipsTaken(includeSong: false, labels: .ravdess8) == [2: 1, 3: 1])
+        #expect(names.clipsTaken(includeSong: true, labels: .ravdess8) == [1: 1, 2: 1, 3: 2])
     }
 
     /// Song alone while include_song is false: the refusal says the recorded clips were left out and why,
