@@ -335,9 +335,10 @@ public final class PipelineRunner {
     /// The forecasts of `names`, as warnings. A run says them once a stage before them is about to run, so
     /// never when everything before them is up to date (a stage that then runs says its own refusal at once);
     /// a dry run, which runs nothing, says those of every stage that would run.
-    func logForecasts(_ names: some Sequence<String>) {
+    func logForecasts(_ names: some Sequence<String>, selected: [String]) {
+        let ingestRuns = selected.contains(StageName.ingest.rawValue)
         for name in names {
-            for forecast in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(forecast.warning)") }
+            for forecast in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(forecast.warning(ingestRuns: ingestRuns))") }
         }
     }
 
@@ -452,7 +453,7 @@ public final class PipelineRunner {
                         // The first stage to run: what the stages after it will refuse is worth knowing now.
                         guard !foretold else { return }
                         foretold = true
-                        logForecasts(selected[(stageNow + 1)...])
+                        logForecasts(selected[(stageNow + 1)...], selected: selected)
                     }
                     if report.action == .upToDate, report.producedByRun == runId, let earlier = ranEarlier[report.stage] { report = earlier }
                     reports.append(report)

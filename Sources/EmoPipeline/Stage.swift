@@ -22,6 +22,11 @@ public struct Forecast: Sendable, Equatable {
 
     /// As a warning: the reason, and that the stage will (likely) refuse the run when its turn comes.
     public var warning: String { "\(reason): \(consequence)\(note)" }
+    /// The warning where a run reads the data root afresh (`ingestRuns`): a certain one says that the run stops once
+    /// ingest has recorded the files, not that the stage refuses when its turn comes.
+    public func warning(ingestRuns: Bool) -> String {
+        certain && ingestRuns ? "\(reason): the run stops once ingest has recorded the files, before the stages after it\(note)" : warning
+    }
     /// As the run refuses with it, when certain.
     public var certainRefusal: String? { certain ? reason + note : nil }
 }

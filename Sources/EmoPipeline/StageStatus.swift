@@ -53,7 +53,7 @@ extension PipelineRunner {
                 // Not when its last attempt failed for the same reason: that failure says it already.
                 let forecasts = (stages[status.stage]?.forecast(parameters, manifest: manifest) ?? []).filter { forecast in
                     !status.reason.contains(Self.withoutStagePrefix(forecast.reason, stage: status.stage))
-                }.map(\.warning)
+                }.map { $0.warning(ingestRuns: pipeline.stageNames.contains(StageName.ingest.rawValue)) }
                 if !forecasts.isEmpty { noted.reason += "; " + forecasts.joined(separator: "; ") }
             }
             return noted
@@ -140,7 +140,7 @@ extension PipelineRunner {
             if let own = certainRefusal(of: first) { throw PipelineError.missingData(own) }
             if let refusal = foretoldRefusal(running: afterIngest, selected: selected) { throw refusal.error }
         }
-        logForecasts(willRun)
+        logForecasts(willRun, selected: selected)
         return planned
     }
 
