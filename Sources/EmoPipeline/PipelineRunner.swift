@@ -347,15 +347,24 @@ public final class PipelineRunner {
     /// first one runs: work whose end is already known to be a refusal is not begun. Only once ingest has read the
     /// data root in this run (`selected` holds it, and not among `running`): the forecasts judge the root's file names,
     /// while the stages read what ingest recorded; and ingest's record of the data (files added, removed, failed) is kept.
-    func foretoldRefusal(running: ArraySlice<String>, selected: [String]) -> (stage: String, error: PipelineError)? {
+    /// `store`: a stage up to date on what is recorded now completed with these inputs, so is not refused by a forecast.
+    func foretoldRefusal(running: ArraySlice<String>, selected: [String], store: ProvenanceStore) throws -> (stage: String, error: PipelineError)? {
         let ingest = StageName.ingest.rawValue
         guard selected.contains(ingest), !running.contains(ingest) else { return nil }
         for (offset, name) in running.enumerated().dropFirst() {
-            guard let refusal = certainRefusal(of: name) else { continue }
+            guard let refusal = certainRefusal(of: name), try !upToDateOnRecord(name, store: store) else { continue }
             let before = Array(running.prefix(offset))
-            return (name, .missingData(refusal + ": refused before \(Self.listed(before)) ran, as \(name) would refuse it after them"))
+            return (name, .missingData(refusal + ": refused before \(Self.listed(before)) ran, as \(name) would refuse it after "
+                                       + (before.count == 1 ? "it" : "them")))
         }
         return nil
+    }
+
+    /// Whether `name`'s last completion has the fingerprint its parameters and the outputs recorded now give it.
+    private func upToDateOnRecord(_ name: String, store: ProvenanceStore) throws -> Bool {
+        // An upstream that never completed leaves it not up to date (upstreamDigests refuses such a stage to run).
+        guard let stage = stages[name], let state = try store.stageState(name), let inputs = try? upstreamDigests(name, store: store) else { return false }
+        return state.fingerprint == fingerprint(name, stage: stage, inputs: inputs).full
     }
 
     /// The refusal a stage foretells as certain, or nil.
@@ -445,7 +454,7 @@ public final class PipelineRunner {
                         // before this stage's work.
                         if !refusalsJudged, let ingest = selected.firstIndex(of: StageName.ingest.rawValue), stageNow > ingest {
                             refusalsJudged = true
-                            if let refusal = foretoldRefusal(running: selected[stageNow...], selected: selected) {
+                            if let refusal = try foretoldRefusal(running: selected[stageNow...], selected: selected, store: store) {
                                 try recordForetold(refusal, runId: runId, store: store)
                                 throw refusal.error
                             }

@@ -346,7 +346,8 @@ public struct RunComparison: Sendable {
         let stagesA = Dictionary(a.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
         let stagesB = Dictionary(b.stages.map { ($0.stage, $0) }, uniquingKeysWith: { _, n in n })
         for stage in (stagesOfFirst ? a.stages : a.stages + b.stages).map(\.stage).uniqued() {
-            add("stages", "\(stage) stage fingerprint", stagesA[stage]?.fingerprint, stagesB[stage]?.fingerprint)
+            // A refusal foretold before the stage ran is recorded without a fingerprint (""): none, as for a stage not run.
+            add("stages", "\(stage) stage fingerprint", stagesA[stage].flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint }, stagesB[stage].flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint })
             add("stages", "\(stage) output", stagesA[stage]?.outputDigest, stagesB[stage]?.outputDigest)
         }
         for name in Set(a.metrics.map(\.0)).union(b.metrics.map(\.0)).sorted() {

@@ -138,7 +138,7 @@ extension PipelineRunner {
         let afterIngest = willRun.drop { $0 == StageName.ingest.rawValue }
         if selected.contains(StageName.ingest.rawValue), let first = afterIngest.first {
             if let own = certainRefusal(of: first) { throw PipelineError.missingData(own) }
-            if let refusal = foretoldRefusal(running: afterIngest, selected: selected) { throw refusal.error }
+            if let refusal = try foretoldRefusal(running: afterIngest, selected: selected, store: store) { throw refusal.error }
         }
         logForecasts(willRun, selected: selected)
         return planned

@@ -76,7 +76,8 @@ public struct SplitStage: Stage {
         var clips: [Int: [String: RavdessCodes]] = [:]
         var unlisted: [String] = []
         var unlistedActors: Set<Int> = []
-        /// Folders holding an entry whose name this walk cannot spell (not UTF-8), so cannot look into, where ingest can.
+        /// Folders holding an entry whose name this walk cannot spell (not UTF-8), so cannot look at: no certainty is
+        /// claimed over what it did not see.
         var unspelled: Set<String> = []
 
         /// Every folder listed and every entry looked at: what ingest will read is all here.
@@ -110,15 +111,16 @@ public struct SplitStage: Stage {
             for name in names {
                 seen += 1
                 if seen > limit { return nil }
-                if case .source(let codes) = RavdessName.parse(fileName: name) {
+                var facts = stat()
+                let path = folder + "/" + name
+                // A folder named as a recording is (`03-01-…wav/`, or a link to one) is walked as ingest walks it, its name no file.
+                if case .source(let codes) = RavdessName.parse(fileName: name), !(stat(path, &facts) == 0 && facts.st_mode & S_IFMT == S_IFDIR) {
                     found.actors.insert(codes.actor)
                     if codes.modality != 2 { found.speechActors.insert(codes.actor) }
                     if codes.modality != 3 { found.videoActors.insert(codes.actor) }
                     found.clips[codes.actor, default: [:]][codes.clipID] = codes
                     continue
                 }
-                var facts = stat()
-                let path = folder + "/" + name
                 // A name that is not UTF-8 is listed with U+FFFD in its place, and no path reaches it; a link to nothing is nothing.
                 if stat(path, &facts) != 0, lstat(path, &facts) != 0 { found.unspelled.insert(folder); continue }
                 // Never /proc or /sys, which ingest does not walk either.

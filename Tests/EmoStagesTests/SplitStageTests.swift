@@ -280,10 +280,45 @@ struct SplitStageTests {
             try FileManager.default.createDirectory(atPath: root + "/" + (name as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             #expect(FileManager.default.createFile(atPath: root + "/" + name, contents: Data()))
         }
+        // A folder named as a recording is, or a link so named to a folder, is walked as ingest walks it: its files
+        // count, its name does not (a forecast had counted actor 04 for it and not looked in, and refused a run split took).
+        let misnamed = root + "/Actor_04/03-01-05-01-01-01-04.wav"
+        try FileManager.default.createDirectory(atPath: misnamed, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: misnamed + "/03-01-05-01-01-01-05.wav", contents: Data()))
+        let elsewhere = try TestSupport.temporaryFolder("names-taken-elsewhere")
+        #expect(FileManager.default.createFile(atPath: elsewhere + "/03-01-06-01-01-01-06.wav", contents: Data()))
+        try FileManager.default.createSymbolicLink(atPath: root + "/Actor_04/03-01-06-01-01-01-07.wav", withDestinationPath: elsewhere)
         let names = try #require(SplitStage.actorsNamed(under: root))
-        #expect(names.actors == [1, 2, 3] && names.seenWhole)
-        #expect(names.clipsTaken(includeSong: false, labels: .ravdess8) == [2: 1, 3: 1])
-        #expect(names.clipsTaken(includeSong: true, labels: .ravdess8) == [1: 1, 2: 1, 3: 2])
+        #expect(names.actors == [1, 2, 3, 5, 6] && names.seenWhole, "\(names.actors.sorted())")
+        try FileManager.default.removeItem(atPath: root + "/Actor_04")
+        let named = try #require(SplitStage.actorsNamed(under: root))
+        #expect(named.actors == [1, 2, 3] && named.seenWhole)
+        #expect(named.clipsTaken(includeSong: false, labels: .ravdess8) == [2: 1, 3: 1])
+        #expect(named.clipsTaken(includeSong: true, labels: .ravdess8) == [1: 1, 2: 1, 3: 2])
+    }
+
+    /// A run refused by a foretold split is recorded with split's failed attempt, which has no stage fingerprint: `diff`
+    /// shows it as none ("—"), not as an empty fingerprint that differs.
+    @Test(.enabled(if: TestSupport.hasEmopipe && TestSupport.hasTool("sox"), "needs the emopipe binary and sox"))
+    func aForetoldRefusalHasNoStageFingerprintInADiff() throws {
+        let data = try TestSupport.synthesizedSpeech([("03-01-01-01-01-01-01.wav", 1), ("03-01-02-01-01-01-02.wav", 1), ("03-01-03-01-01-01-03.wav", 1)])
+        let workdir = try TestSupport.temporaryFolder("foretold-diff") + "/work"
+        // Up to train: audio runs after ingest, so split's refusal is foretold (`--until split` runs split right after ingest).
+        func run(_ until: String, _ sets: [String]) throws -> TestSupport.ProcessResult {
+            try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data, "--workdir", workdir,
+                                                      "--until", until] + sets.flatMap { ["--set", $0] })
+        }
+        let refused = try run("train", [])
+        #expect(refused.status == 1 && refused.stderr.contains("split: 4 folds need at least 4 actors") && refused.stderr.contains("refused before audio"),
+                "\(refused.stderr)")
+        #expect(try run("split", ["split.folds=3", "split.val_count=1"]).status == 0)
+        let listed = try TestSupport.run(TestSupport.emopipe, ["runs", "--workdir", workdir, "--json"])
+        let runs = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]) ?? []
+        func run(status: String) -> String? { runs.first { $0["status"] as? String == status }?["id"] as? String }
+        let (done, failed) = (try #require(run(status: "done"), "\(listed.stdout)"), try #require(run(status: "failed"), "\(listed.stdout)"))
+        let diff = try TestSupport.run(TestSupport.emopipe, ["diff", done, failed, "--workdir", workdir])
+        let line = diff.stdout.split(separator: "\n").first { $0.contains("split stage fingerprint") }.map(String.init) ?? ""
+        #expect(line.range(of: #"^  split stage fingerprint: a [0-9a-f]{64} \| b —$"#, options: .regularExpression) != nil, "\(diff.stdout)")
     }
 
     /// Song alone while include_song is false: the refusal says the recorded clips were left out and why,
