@@ -354,8 +354,7 @@ public final class PipelineRunner {
         for (offset, name) in running.enumerated().dropFirst() {
             guard let refusal = certainRefusal(of: name), try !upToDateOnRecord(name, store: store) else { continue }
             let before = Array(running.prefix(offset))
-            return (name, .missingData(refusal + ": refused before \(Self.listed(before)) ran, as \(name) would refuse it after "
-                                       + (before.count == 1 ? "it" : "them")))
+            return (name, .missingData(refusal + ": refused before \(Self.listed(before)) ran (\(name) would refuse it only after)"))
         }
         return nil
     }

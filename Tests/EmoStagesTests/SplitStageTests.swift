@@ -155,7 +155,7 @@ struct SplitStageTests {
         }
         let why = "train.modalities = [\"faces\"] (from --set): no training actor (03) has a file of video (a 01 or 02 mp4) under \(data), judged by the file names"
         let facesOnly = try run("[faces]")
-        #expect(facesOnly.status == 1 && facesOnly.stderr.contains(why + ": refused before faces and split ran, as train would refuse it after them"),
+        #expect(facesOnly.status == 1 && facesOnly.stderr.contains(why + ": refused before faces and split ran (train would refuse it only after)"),
                 "\(facesOnly.stderr)")
         // The run itself refuses alike once ingest has recorded the files, computing no features, and records the refusal
         // as train's failed attempt.
@@ -192,7 +192,7 @@ struct SplitStageTests {
                                                              "--data", data, "--workdir", workdir, "--dry-run"])
         let absent = "split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root \(data) holds no RAVDESS file"
         #expect(plan.status == 1 && plan.stderr.contains(absent + " (all 24 RAVDESS actors are in Zenodo record 1188976): refused before "
-                                                          + "audio ran, as split would refuse it after them"), "\(plan.stderr)")
+                                                          + "audio ran (split would refuse it only after)"), "\(plan.stderr)")
         // The run refuses alike once ingest has recorded the files: no feature is computed for a split that cannot be made.
         let refused = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
                                                                 "--data", data, "--workdir", workdir])
