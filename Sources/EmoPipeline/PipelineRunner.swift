@@ -332,13 +332,19 @@ public final class PipelineRunner {
         }
     }
 
+    /// Each stage's forecasts, by stage: computed once for a run or a dry run and read from there, since each stage's
+    /// may walk the whole data root.
+    func forecasts(of names: some Sequence<String>) -> [String: [Forecast]] {
+        Dictionary(names.map { ($0, stages[$0]?.forecast(parameters, manifest: manifest) ?? []) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// The forecasts of `names`, as warnings. A run says them once a stage before them is about to run, so
     /// never when everything before them is up to date (a stage that then runs says its own refusal at once);
     /// a dry run, which runs nothing, says those of every stage that would run.
-    func logForecasts(_ names: some Sequence<String>, selected: [String]) {
+    func logForecasts(_ names: some Sequence<String>, _ forecasts: [String: [Forecast]], selected: [String]) {
         let ingestRuns = selected.contains(StageName.ingest.rawValue)
         for name in names {
-            for forecast in stages[name]?.forecast(parameters, manifest: manifest) ?? [] { logger.warning("\(forecast.warning(ingestRuns: ingestRuns))") }
+            for forecast in forecasts[name] ?? [] { logger.warning("\(forecast.warning(ingestRuns: ingestRuns))") }
         }
     }
 
@@ -348,11 +354,12 @@ public final class PipelineRunner {
     /// data root in this run (`selected` holds it, and not among `running`): the forecasts judge the root's file names,
     /// while the stages read what ingest recorded; and ingest's record of the data (files added, removed, failed) is kept.
     /// `store`: a stage up to date on what is recorded now completed with these inputs, so is not refused by a forecast.
-    func foretoldRefusal(running: ArraySlice<String>, selected: [String], store: ProvenanceStore) throws -> (stage: String, error: PipelineError)? {
+    func foretoldRefusal(running: ArraySlice<String>, forecasts: [String: [Forecast]], selected: [String],
+                         store: ProvenanceStore) throws -> (stage: String, error: PipelineError)? {
         let ingest = StageName.ingest.rawValue
         guard selected.contains(ingest), !running.contains(ingest) else { return nil }
         for (offset, name) in running.enumerated().dropFirst() {
-            guard let refusal = certainRefusal(of: name), try !upToDateOnRecord(name, store: store) else { continue }
+            guard let refusal = Self.certainRefusal(forecasts[name]), try !upToDateOnRecord(name, store: store) else { continue }
             let before = Array(running.prefix(offset))
             return (name, .missingData(refusal + ": refused before \(Self.listed(before)) ran (\(name) would refuse it only after)"))
         }
@@ -366,9 +373,9 @@ public final class PipelineRunner {
         return state.fingerprint == fingerprint(name, stage: stage, inputs: inputs).full
     }
 
-    /// The refusal a stage foretells as certain, or nil.
-    func certainRefusal(of name: String) -> String? {
-        stages[name]?.forecast(parameters, manifest: manifest).lazy.compactMap(\.certainRefusal).first
+    /// The first certain refusal among a stage's forecasts, or nil.
+    static func certainRefusal(_ forecasts: [Forecast]?) -> String? {
+        forecasts?.lazy.compactMap(\.certainRefusal).first
     }
 
     /// "audio", "audio and faces", "audio, faces and split".
@@ -387,7 +394,6 @@ public final class PipelineRunner {
         attempt.message = "\(refusal.error)"
         try store.save(&attempt)
     }
-
 
     /// The stages a whole run reaches (what `params` checks as a run would).
     public func stagesOfAWholeRun() throws -> [String] { try selectedStages(RunSelection()) }
@@ -441,7 +447,8 @@ public final class PipelineRunner {
             // What a stage did earlier in this run: gone over again after a repair, it is up to date because of it.
             var ranEarlier: [String: StageReport] = [:]
             var next = 0
-            var foretold = false, refusalsJudged = false
+            // The forecasts of the stages after the first to run, made once as it starts; judged once ingest has run.
+            var foretold: [String: [Forecast]]?, refusalsJudged = false
             while next < selected.count {
                 try cancellation.check()
                 lastStageStopped = nil
@@ -449,19 +456,20 @@ public final class PipelineRunner {
                     let stageNow = next
                     var report = try execute(selected[next], runId: runId, store: store, forced: forcedNow.contains(selected[next]),
                                              worker: selection.worker) {
+                        let firstToRun = foretold == nil
+                        let forecasts = foretold ?? self.forecasts(of: selected[(stageNow + 1)...])
+                        foretold = forecasts
                         // The first stage to run after ingest: a certain refusal of a stage after it stops the run
                         // before this stage's work.
                         if !refusalsJudged, let ingest = selected.firstIndex(of: StageName.ingest.rawValue), stageNow > ingest {
                             refusalsJudged = true
-                            if let refusal = try foretoldRefusal(running: selected[stageNow...], selected: selected, store: store) {
+                            if let refusal = try foretoldRefusal(running: selected[stageNow...], forecasts: forecasts, selected: selected, store: store) {
                                 try recordForetold(refusal, runId: runId, store: store)
                                 throw refusal.error
                             }
                         }
                         // The first stage to run: what the stages after it will refuse is worth knowing now.
-                        guard !foretold else { return }
-                        foretold = true
-                        logForecasts(selected[(stageNow + 1)...], selected: selected)
+                        if firstToRun { logForecasts(selected[(stageNow + 1)...], forecasts, selected: selected) }
                     }
                     if report.action == .upToDate, report.producedByRun == runId, let earlier = ranEarlier[report.stage] { report = earlier }
                     reports.append(report)

@@ -135,12 +135,13 @@ extension PipelineRunner {
         // What the run would refuse once ingest has read the root, before the first stage after it runs; and what that stage
         // would refuse by itself, which a dry run would otherwise leave unsaid.
         let willRun = selected.filter(running.contains)
+        let forecasts = forecasts(of: willRun)
         let afterIngest = willRun.drop { $0 == StageName.ingest.rawValue }
         if selected.contains(StageName.ingest.rawValue), let first = afterIngest.first {
-            if let own = certainRefusal(of: first) { throw PipelineError.missingData(own) }
-            if let refusal = try foretoldRefusal(running: afterIngest, selected: selected, store: store) { throw refusal.error }
+            if let own = Self.certainRefusal(forecasts[first]) { throw PipelineError.missingData(own) }
+            if let refusal = try foretoldRefusal(running: afterIngest, forecasts: forecasts, selected: selected, store: store) { throw refusal.error }
         }
-        logForecasts(willRun, selected: selected)
+        logForecasts(willRun, forecasts, selected: selected)
         return planned
     }
 
@@ -195,7 +196,7 @@ extension PipelineRunner {
             guard let note = (try? stage.progress(context, resolved: resolved)) ?? nil else { return "" }
             // Under the inputs recorded now: a stage that reads a stale one learns its inputs only when that runs.
             let rerunning = reads(name).filter { upstream[$0].map { $0.state != .upToDate } == true }
-            let named = rerunning.count > 1 ? rerunning.dropLast().joined(separator: ", ") + " and " + rerunning.last! : rerunning.joined()
+            let named = Self.listed(rerunning)
             return "; " + note + (rerunning.isEmpty ? ""
                 : " if \(named) run\(rerunning.count == 1 ? "s" : "") to the same output as before")
         }

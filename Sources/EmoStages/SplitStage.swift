@@ -113,8 +113,9 @@ public struct SplitStage: Stage {
                 if seen > limit { return nil }
                 var facts = stat()
                 let path = folder + "/" + name
+                let reached = stat(path, &facts) == 0, isFolder = reached && facts.st_mode & S_IFMT == S_IFDIR
                 // A folder named as a recording is (`03-01-…wav/`, or a link to one) is walked as ingest walks it, its name no file.
-                if case .source(let codes) = RavdessName.parse(fileName: name), !(stat(path, &facts) == 0 && facts.st_mode & S_IFMT == S_IFDIR) {
+                if case .source(let codes) = RavdessName.parse(fileName: name), !isFolder {
                     found.actors.insert(codes.actor)
                     if codes.modality != 2 { found.speechActors.insert(codes.actor) }
                     if codes.modality != 3 { found.videoActors.insert(codes.actor) }
@@ -122,9 +123,9 @@ public struct SplitStage: Stage {
                     continue
                 }
                 // A name that is not UTF-8 is listed with U+FFFD in its place, and no path reaches it; a link to nothing is nothing.
-                if stat(path, &facts) != 0, lstat(path, &facts) != 0 { found.unspelled.insert(folder); continue }
+                if !reached, lstat(path, &facts) != 0 { found.unspelled.insert(folder); continue }
                 // Never /proc or /sys, which ingest does not walk either.
-                guard stat(path, &facts) == 0, facts.st_mode & S_IFMT == S_IFDIR, !KernelFilesystem.holds(path: path, facts),
+                guard isFolder, !KernelFilesystem.holds(path: path, facts),
                       !holdingRoot.contains(FileIdentity(facts)), let real = ResolvedPath.of(path), visited.insert(real).inserted else { continue }
                 pending.append((real, name))
             }
