@@ -44,7 +44,11 @@ public struct SplitStage: Stage {
         func refusal(_ present: Set<Int>) -> (why: String, note: String)? {
             let absent = Set(split.actors + split.testActors + split.valActors).subtracting(present).sorted()
             guard absent.isEmpty else {
-                return ("split names \(actorsPhrase(absent)), of which the data root \(root) holds no RAVDESS file"
+                // The keys that name them, with where each was given, as split's own refusal names them.
+                let keys = [(SplitParameters.CodingKeys.actors, split.actors), (.testActors, split.testActors), (.valActors, split.valActors)]
+                    .filter { !Set($0.1).isDisjoint(with: absent) }.map(\.0)
+                let naming = SplitParameters.named(keys, parameters[name]?.origins ?? [:]) + (keys.count == 1 ? " names " : " name ")
+                return (naming + "\(actorsPhrase(absent)), of which the data root \(root) holds no RAVDESS file"
                         + (cannotList.map { " it can list (it cannot list \($0))" } ?? ""), " (all 24 RAVDESS actors are in Zenodo record 1188976)")
             }
             do { _ = try FoldPlanner(split).plan(actors: present.sorted()) } catch PipelineError.missingData(let why) {
@@ -108,7 +112,8 @@ public struct SplitStage: Stage {
                 if let actor = ActorFolder.actor(folderName: arrivedAs) { found.unlistedActors.insert(actor) }
                 continue
             }
-            for name in names {
+            // Hidden names are skipped, files and folders, as ingest skips them.
+            for name in names where !name.hasPrefix(".") {
                 seen += 1
                 if seen > limit { return nil }
                 var facts = stat()

@@ -119,7 +119,7 @@ struct RunsCommand: ParsableCommand {
             "environment": environment, "params": .object(run.params.mapValues(\.nestingDottedKeys)),
             "stages": .array(run.stages.map { stage in
                 .object(["stage": .string(stage.stage), "state": .string(stage.state.rawValue),
-                         "stage_fingerprint": .string(stage.fingerprint), "cache_key": JSONOutput.optional(stage.parametersFingerprint),
+                         "stage_fingerprint": stage.fingerprint.isEmpty ? .null : .string(stage.fingerprint), "cache_key": JSONOutput.optional(stage.parametersFingerprint),
                          "output_digest": JSONOutput.optional(stage.outputDigest),
                          "produced_by_run": JSONOutput.optional(stage.producedByRun),
                          "seconds": stage.seconds.map(ParamValue.double) ?? .null,

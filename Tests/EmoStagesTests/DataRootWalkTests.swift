@@ -404,11 +404,11 @@ struct DataRootWalkTests {
                                               "--set", "split.test_actors=\(actors)", "--set", "split.val_actors=\(validation)", "--set", "train.selection=last"])
         }
         let named = try forecast("[2]", "[]")
-        #expect(named.status == 0 && named.stderr.contains("split names actor 02, of which the data root \(root) holds no RAVDESS file it can list "
+        #expect(named.status == 0 && named.stderr.contains("split.test_actors (from --set) names actor 02, of which the data root \(root) holds no RAVDESS file it can list "
                                                            + "(it cannot list \(locked)): split will refuse the run when its turn comes, unless ingest kept "
                                                            + "records of the files in \(locked), which cannot be listed now"), "\(named.stderr)")
         let absent = try forecast("[2, 5]", "[1]")
-        #expect(absent.stderr.contains("split names actor 05, of which the data root \(root) holds no RAVDESS file it can list (it cannot list \(locked)): "
+        #expect(absent.stderr.contains("split.test_actors (from --set) names actor 05, of which the data root \(root) holds no RAVDESS file it can list (it cannot list \(locked)): "
                                        + "split will refuse the run when its turn comes (all 24 RAVDESS actors")
                 && !absent.stderr.contains("unless ingest kept"),
                 "\(absent.stderr)")

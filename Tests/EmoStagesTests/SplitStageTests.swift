@@ -190,7 +190,8 @@ struct SplitStageTests {
         let workdir = try TestSupport.temporaryFolder("split-forecast") + "/work"
         let plan = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/holdout-17-24.yaml",
                                                              "--data", data, "--workdir", workdir, "--dry-run"])
-        let absent = "split names actors 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, of which the data root \(data) holds no RAVDESS file"
+        let absent = "split.test_actors and split.val_actors (from \(TestSupport.repositoryRoot)/manifests/holdout-17-24.yaml) name actors 15, 16, 17, 18, "
+            + "19, 20, 21, 22, 23, 24, of which the data root \(data) holds no RAVDESS file"
         #expect(plan.status == 1 && plan.stderr.contains(absent + " (all 24 RAVDESS actors are in Zenodo record 1188976): refused before "
                                                           + "audio ran (split would refuse it only after)"), "\(plan.stderr)")
         // The run refuses alike once ingest has recorded the files: no feature is computed for a split that cannot be made.
@@ -267,7 +268,7 @@ struct SplitStageTests {
         #expect(SplitStage.actorsNamed(under: data, limit: 1) == nil, "a walk longer than the limit foretells nothing")
         let covered = try TestSupport.run(TestSupport.emopipe, ["run", TestSupport.repositoryRoot + "/manifests/demo.yaml", "--data", data,
                                                                 "--workdir", workdir, "--dry-run", "--set", "split.test_actors=[1]", "--set", "split.val_actors=[2]"])
-        #expect(covered.status == 0 && !covered.stderr.contains("split names"), "\(covered.stderr)")
+        #expect(covered.status == 0 && !covered.stderr.contains("holds no RAVDESS file"), "\(covered.stderr)")
     }
 
     /// What the names say the split takes: a clip's wav and mp4 count once, song only with include_song, and an actor
@@ -288,6 +289,9 @@ struct SplitStageTests {
         let elsewhere = try TestSupport.temporaryFolder("names-taken-elsewhere")
         #expect(FileManager.default.createFile(atPath: elsewhere + "/03-01-06-01-01-01-06.wav", contents: Data()))
         try FileManager.default.createSymbolicLink(atPath: root + "/Actor_04/03-01-06-01-01-01-07.wav", withDestinationPath: elsewhere)
+        // Hidden names are skipped, files and folders, as ingest skips them (a hidden folder's actor had been counted).
+        try FileManager.default.createDirectory(atPath: root + "/.Actor_08", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: root + "/.Actor_08/03-01-05-01-01-01-08.wav", contents: Data()))
         let names = try #require(SplitStage.actorsNamed(under: root))
         #expect(names.actors == [1, 2, 3, 5, 6] && names.seenWhole, "\(names.actors.sorted())")
         try FileManager.default.removeItem(atPath: root + "/Actor_04")
@@ -316,6 +320,9 @@ struct SplitStageTests {
         let runs = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]) ?? []
         func run(status: String) -> String? { runs.first { $0["status"] as? String == status }?["id"] as? String }
         let (done, failed) = (try #require(run(status: "done"), "\(listed.stdout)"), try #require(run(status: "failed"), "\(listed.stdout)"))
+        // `runs --json` gives it as null, as it gives any value not known (it gave "").
+        let refusedSplit = ((runs.first { $0["id"] as? String == failed }?["stages"] as? [[String: Any]]) ?? []).first { $0["stage"] as? String == "split" }
+        #expect(refusedSplit?["state"] as? String == "failed" && refusedSplit?["stage_fingerprint"] is NSNull, "\(listed.stdout)")
         let diff = try TestSupport.run(TestSupport.emopipe, ["diff", done, failed, "--workdir", workdir])
         let line = diff.stdout.split(separator: "\n").first { $0.contains("split stage fingerprint") }.map(String.init) ?? ""
         #expect(line.range(of: #"^  split stage fingerprint: a [0-9a-f]{64} \| b —$"#, options: .regularExpression) != nil, "\(diff.stdout)")
